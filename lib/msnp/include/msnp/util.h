@@ -1,0 +1,42 @@
+/* msnp/util.h - URL-encoding of names, address checks, numbers. */
+#ifndef MSNP_UTIL_H
+#define MSNP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msnp/str.h"
+
+/* Longest user handle (e-mail) and URL-encoded friendly name (draft limits). */
+#define MSNP_MAX_EMAIL 129
+#define MSNP_MAX_NAME_ENCODED 387
+
+/* Percent-encode a friendly name so it is one safe parameter: space, %, and
+ * every byte outside printable ASCII become %XX (UTF-8 stays UTF-8 bytes,
+ * encoded). Returns length, or -1 if it does not fit (NUL-terminated). */
+long msnp_url_encode(msnp_str in, char *dst, size_t cap);
+/* Decode %XX (invalid escapes are kept literally). Returns length or -1. */
+long msnp_url_decode(msnp_str in, char *dst, size_t cap);
+
+/* A plausible user handle: local@domain.tld, printable ASCII without space,
+ * one '@', non-empty parts, a dot in the domain, at most MSNP_MAX_EMAIL. */
+int msnp_email_valid(msnp_str s);
+
+/* Strict UTF-8 validation (no overlongs, no surrogates). */
+int msnp_utf8_valid(const char *p, size_t n);
+
+/* Split "host:port". Port required when need_port; returns 0 or -1. */
+int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_port);
+
+/* Dotted-quad IPv4 check. */
+int msnp_ipv4_valid(msnp_str s);
+
+/* Library version string, e.g. "0.1.0". */
+const char *msnp_version_string(void);
+
+/* Run the built-in known-answer checks (MD5 login, challenge, parser
+ * round trip). Returns 0 if all pass; writes a report line per check to
+ * report (may be NULL). Used by `msnd --self-check`. */
+int msnp_self_check(char *report, size_t cap);
+
+#endif

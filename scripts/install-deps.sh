@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package msnkit needs to build, test, fuzz and
+# benchmark. Idempotent: does nothing when everything is present.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  libevent-dev libsqlite3-dev libpcap-dev libssl-dev libjansson-dev
+  libedit-dev libinih-dev libcmocka-dev
+  clang            # libFuzzer for `make fuzz`
+  sqlite3          # integrity checks in the durability tests
+  tcpdump          # reading captures back in the analyzer tests
+  iproute2 procps python3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

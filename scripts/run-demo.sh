@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make run`: start msnd on an embedded SQLite database with a demo account.
+set -euo pipefail
+BUILD=${1:-build}
+MSND="$BUILD/src/msnd/msnd"
+if [ ! -x "$MSND" ]; then
+  echo "msnd is not built yet; running the codec self-check instead."
+  exec "$BUILD/lib/msnp/msnp-selfcheck"
+fi
+DEMO_DIR=${MSNKIT_DEMO_DIR:-msnkit-demo}
+mkdir -p "$DEMO_DIR"
+DB="$DEMO_DIR/msnd.db"
+PORT=${MSNKIT_PORT:-1863}
+if ! "$MSND" user list --db "$DB" 2>/dev/null | grep -q '^demo@msnkit.test'; then
+  "$MSND" user add --db "$DB" demo@msnkit.test demo123 "Demo User" >/dev/null
+  "$MSND" user add --db "$DB" friend@msnkit.test friend123 "Demo Friend" >/dev/null
+fi
+cat <<MSG
+msnd: dispatch, notification and switchboard server on 127.0.0.1:$PORT
+  database:  $DB
+  accounts:  demo@msnkit.test / demo123     friend@msnkit.test / friend123
+  connect:   $BUILD/src/msnc/msnc --server 127.0.0.1:$PORT --user demo@msnkit.test
+  by hand:   nc -C 127.0.0.1 $PORT   then type   VER 1 MSNP7 CVR0
+  stop:      Ctrl-C (clients get OUT SSD)
+MSG
+exec "$MSND" --listen "127.0.0.1:$PORT" --db "$DB"

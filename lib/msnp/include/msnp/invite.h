@@ -94,9 +94,8 @@ typedef struct msnp_invite {
     msnp_str request_data;
     msnp_str launch_application;
     msnp_str connectivity;
-    unsigned sender_connect : 1;  /* Sender-Connect: TRUE */
-    unsigned has_cookie : 1, has_file_size : 1, has_ip_port : 1, has_port : 1, has_portx : 1,
-        has_portx_internal : 1, has_context_addr : 1;
+    uint8_t sender_connect;  /* Sender-Connect: TRUE */
+    uint8_t has_cookie, has_file_size, has_ip_port, has_port, has_portx, has_portx_internal, has_context_addr;
 } msnp_invite;
 
 typedef enum msnp_invite_status {

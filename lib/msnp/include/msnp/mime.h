@@ -17,14 +17,14 @@
 typedef struct msnp_header {
     msnp_str name;
     msnp_str value;   /* trimmed; for folded values spans the continuation lines */
-    unsigned folded : 1;
+    uint8_t folded;
 } msnp_header;
 
 typedef struct msnp_mime {
     size_t count;
     msnp_header h[MSNP_MIME_MAX_HEADERS];
     msnp_str body;        /* bytes after the empty line (may be empty) */
-    unsigned has_blank : 1; /* an empty line ended the headers */
+    uint8_t has_blank; /* an empty line ended the headers */
 } msnp_mime;
 
 typedef enum msnp_mime_status {
@@ -84,8 +84,8 @@ typedef struct msnp_imformat {
     uint32_t color_bgr;  /* CO as written: 0x0000ff is red */
     unsigned charset;    /* CS (hex) */
     unsigned pitch_family; /* PF (as written, decimal digits read as hex) */
-    unsigned rtl : 1;    /* RL=1 */
-    unsigned has_font : 1, has_effects : 1, has_color : 1, has_charset : 1, has_pf : 1;
+    uint8_t rtl;    /* RL=1 */
+    uint8_t has_font, has_effects, has_color, has_charset, has_pf;
 } msnp_imformat;
 
 /* Lenient: unknown keys are ignored, bad numbers leave has_* at 0.

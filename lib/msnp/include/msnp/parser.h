@@ -54,9 +54,11 @@ typedef enum msnp_parse_status {
     MSNP_ETOO_MANY_PARAMS = -3, /* more than max_params parameters */
     MSNP_EBAD_LENGTH = -4,      /* payload length missing or not a number */
     MSNP_EPAYLOAD_TOO_BIG = -5, /* payload length above max_payload */
-    MSNP_ECONTROL_CHAR = -6,    /* NUL, lone CR or other control byte in a line */
-    MSNP_EBAD_TRID = -7         /* TrID slot is not a number 0..4294967295 */
+    MSNP_ECONTROL_CHAR = -6     /* NUL, lone CR or other control byte in a line */
 } msnp_parse_status;
+
+/* A TrID slot that is not a number is not a framing error: the item is
+ * returned with has_trid = 0 and the handler answers 200 or closes. */
 
 typedef struct msnp_parse_error {
     msnp_parse_status status;
@@ -79,9 +81,9 @@ extern const msnp_parser_limits msnp_default_limits;
 typedef struct msnp_cmd {
     char name[4];          /* NUL-terminated command, e.g. "MSG", "911" */
     uint32_t code;         /* MSNP_CODE('M','S','G'); see msnp/commands.h */
-    unsigned is_error : 1; /* numeric error reply */
-    unsigned has_trid : 1; /* argv[0] is a TrID for this command/direction */
-    unsigned has_payload : 1;
+    uint8_t is_error; /* numeric error reply */
+    uint8_t has_trid; /* argv[0] is a TrID for this command/direction */
+    uint8_t has_payload;
     uint32_t trid;         /* valid if has_trid */
     size_t argc;           /* parameters after the command name */
     msnp_str argv[MSNP_MAX_PARAMS];
@@ -98,6 +100,7 @@ typedef struct msnp_parser {
     size_t scanned;    /* bytes of the pending line already searched for LF */
     size_t line_end;   /* 0, or length of the pending line incl. its LF */
     size_t payload;    /* payload bytes expected after line_end */
+    size_t skip;       /* empty-line bytes in front of the pending line */
 } msnp_parser;
 
 void msnp_parser_init(msnp_parser *p, msnp_role role, const msnp_parser_limits *limits);

@@ -32,6 +32,8 @@ static inline msnp_str msnp_str_c(const char *cstr) {
 int msnp_str_eq(msnp_str s, const char *cstr);
 /* ASCII case-insensitive comparison with a C string. */
 int msnp_str_ieq(msnp_str s, const char *cstr);
+/* ASCII case-insensitive comparison of two views. */
+int msnp_str_ieq_str(msnp_str a, msnp_str b);
 /* ASCII case-insensitive prefix test. */
 int msnp_str_istarts(msnp_str s, const char *prefix);
 /* Strip leading and trailing spaces and tabs. */

@@ -1,0 +1,86 @@
+/* X-MMS-IM-Format: FN=<font>; EF=<BIUS>; CO=<bbggrr>; CS=<hex>; PF=<hex>[; RL=1] */
+#include <stdio.h>
+#include <string.h>
+
+#include "msnp/mime.h"
+#include "msnp/util.h"
+
+static int parse_hex(msnp_str s, unsigned long max, unsigned long *out) {
+    if (s.n == 0 || s.n > 8) return -1;
+    unsigned long v = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        char c = s.p[i];
+        unsigned d;
+        if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') d = (unsigned)(c - 'A' + 10);
+        else return -1;
+        v = v * 16 + d;
+    }
+    if (v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
+    memset(f, 0, sizeof(*f));
+    size_t i = 0;
+    int any = 0;
+    while (i < value.n) {
+        const char *semi = memchr(value.p + i, ';', value.n - i);
+        size_t e = semi ? (size_t)(semi - value.p) : value.n;
+        msnp_str item = msnp_str_trim(msnp_str_make(value.p + i, e - i));
+        i = e + 1;
+        if (item.n == 0) continue;
+        const char *eq = memchr(item.p, '=', item.n);
+        if (!eq) continue;
+        any = 1;
+        msnp_str key = msnp_str_trim(msnp_str_make(item.p, (size_t)(eq - item.p)));
+        msnp_str val = msnp_str_trim(msnp_str_make(eq + 1, item.n - (size_t)(eq + 1 - item.p)));
+        unsigned long v;
+        if (msnp_str_ieq(key, "FN")) {
+            if (msnp_url_decode(val, f->font, sizeof(f->font)) >= 0) f->has_font = 1;
+        } else if (msnp_str_ieq(key, "EF")) {
+            f->has_effects = 1;
+            for (size_t k = 0; k < val.n; k++) {
+                switch (val.p[k]) {
+                case 'B': case 'b': f->effects |= MSNP_EF_BOLD; break;
+                case 'I': case 'i': f->effects |= MSNP_EF_ITALIC; break;
+                case 'U': case 'u': f->effects |= MSNP_EF_UNDERLINE; break;
+                case 'S': case 's': f->effects |= MSNP_EF_STRIKE; break;
+                default: break;
+                }
+            }
+        } else if (msnp_str_ieq(key, "CO")) {
+            if (parse_hex(val, 0xffffffUL, &v) == 0) { f->color_bgr = (uint32_t)v; f->has_color = 1; }
+        } else if (msnp_str_ieq(key, "CS")) {
+            if (parse_hex(val, 0xffUL, &v) == 0) { f->charset = (unsigned)v; f->has_charset = 1; }
+        } else if (msnp_str_ieq(key, "PF")) {
+            if (parse_hex(val, 0xffUL, &v) == 0) { f->pitch_family = (unsigned)v; f->has_pf = 1; }
+        } else if (msnp_str_ieq(key, "RL")) {
+            f->rtl = (uint8_t)msnp_str_eq(val, "1");
+        }
+    }
+    return any ? 0 : -1;
+}
+
+long msnp_imformat_write(const msnp_imformat *f, char *dst, size_t cap) {
+    char font[3 * sizeof(f->font) + 1];
+    if (msnp_url_encode(msnp_str_c(f->font), font, sizeof(font)) < 0) return -1;
+    char ef[5];
+    size_t n = 0;
+    if (f->effects & MSNP_EF_BOLD) ef[n++] = 'B';
+    if (f->effects & MSNP_EF_ITALIC) ef[n++] = 'I';
+    if (f->effects & MSNP_EF_UNDERLINE) ef[n++] = 'U';
+    if (f->effects & MSNP_EF_STRIKE) ef[n++] = 'S';
+    ef[n] = '\0';
+    int w = snprintf(dst, cap, "FN=%s; EF=%s; CO=%x; CS=%x; PF=%x%s", font, ef, (unsigned)f->color_bgr,
+                     f->charset, f->pitch_family, f->rtl ? "; RL=1" : "");
+    if (w < 0 || (size_t)w >= cap) return -1;
+    return w;
+}
+
+uint32_t msnp_imformat_rgb(const msnp_imformat *f) {
+    uint32_t c = f->color_bgr;
+    return ((c & 0xffu) << 16) | (c & 0xff00u) | ((c >> 16) & 0xffu);
+}

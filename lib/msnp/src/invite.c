@@ -1,0 +1,233 @@
+/* text/x-msmsgsinvite bodies: parse, classify, build. */
+#include "msnp/invite.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "msnp/util.h"
+
+const char *msnp_invite_command_name(msnp_invite_command c) {
+    switch (c) {
+    case MSNP_INVITE_INVITE: return "INVITE";
+    case MSNP_INVITE_ACCEPT: return "ACCEPT";
+    case MSNP_INVITE_CANCEL: return "CANCEL";
+    case MSNP_INVITE_CONTEXT: return "CONTEXT";
+    case MSNP_INVITE_UNKNOWN: break;
+    }
+    return "UNKNOWN";
+}
+
+msnp_invite_command msnp_invite_command_parse(msnp_str s) {
+    s = msnp_str_trim(s);
+    if (msnp_str_ieq(s, "INVITE")) return MSNP_INVITE_INVITE;
+    if (msnp_str_ieq(s, "ACCEPT")) return MSNP_INVITE_ACCEPT;
+    if (msnp_str_ieq(s, "CANCEL")) return MSNP_INVITE_CANCEL;
+    if (msnp_str_ieq(s, "CONTEXT")) return MSNP_INVITE_CONTEXT;
+    return MSNP_INVITE_UNKNOWN;
+}
+
+const char *msnp_invite_status_str(msnp_invite_status s) {
+    switch (s) {
+    case MSNP_INVITE_OK: return "ok";
+    case MSNP_INVITE_EMIME: return "invitation body is not a header block";
+    case MSNP_INVITE_ENO_COMMAND: return "invitation has no Invitation-Command";
+    case MSNP_INVITE_EBAD_NUMBER: return "malformed number in an invitation field";
+    }
+    return "unknown invitation error";
+}
+
+/* "a.b.c.d" or "a.b.c.d:port": split at a single colon followed by digits. */
+static void split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port) {
+    *host = v;
+    *has_port = 0;
+    msnp_str h;
+    uint16_t p;
+    const char *c1 = v.n ? memchr(v.p, ':', v.n) : NULL;
+    if (c1 && memchr(c1 + 1, ':', v.n - (size_t)(c1 + 1 - v.p)) == NULL &&
+        msnp_split_hostport(v, &h, &p, 1) == 0) {
+        *host = h;
+        *port = p;
+        *has_port = 1;
+    }
+}
+
+msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *inv, size_t *err_offset) {
+    memset(inv, 0, sizeof(*inv));
+    size_t mo = 0;
+    if (msnp_mime_parse(body, n, &inv->mime, &mo) != MSNP_MIME_OK) {
+        if (err_offset) *err_offset = mo;
+        return MSNP_INVITE_EMIME;
+    }
+    msnp_invite_status st = MSNP_INVITE_OK;
+    int have_command = 0;
+    for (size_t i = 0; i < inv->mime.count; i++) {
+        const msnp_header *h = &inv->mime.h[i];
+        msnp_str v = h->value;
+        uint64_t num;
+        int bad = 0;
+        if (msnp_str_ieq(h->name, "Invitation-Command")) {
+            inv->command_raw = v;
+            inv->command = msnp_invite_command_parse(v);
+            have_command = 1;
+        } else if (msnp_str_ieq(h->name, "Application-Name")) inv->app_name = v;
+        else if (msnp_str_ieq(h->name, "Application-GUID")) inv->app_guid = v;
+        else if (msnp_str_ieq(h->name, "Invitation-Cookie")) {
+            inv->cookie_raw = v;
+            if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) { inv->cookie = num; inv->has_cookie = 1; }
+            else bad = 1;
+        } else if (msnp_str_ieq(h->name, "Cancel-Code")) inv->cancel_code = v;
+        else if (msnp_str_ieq(h->name, "Application-File")) inv->file = v;
+        else if (msnp_str_ieq(h->name, "Application-FileSize")) {
+            if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) { inv->file_size = num; inv->has_file_size = 1; }
+            else bad = 1;
+        } else if (msnp_str_ieq(h->name, "IP-Address")) {
+            int hp;
+            split_addr(v, &inv->ip, &inv->ip_port, &hp);
+            inv->has_ip_port = (uint8_t)(hp != 0);
+        } else if (msnp_str_ieq(h->name, "IP-Address-Internal")) {
+            int hp;
+            uint16_t ignored;
+            split_addr(v, &inv->ip_internal, &ignored, &hp);
+        } else if (msnp_str_ieq(h->name, "Port")) {
+            if (msnp_str_to_u64(v, 65535, &num) == 0) { inv->port = (uint16_t)num; inv->has_port = 1; }
+            else bad = 1;
+        } else if (msnp_str_ieq(h->name, "PortX")) {
+            if (msnp_str_to_u64(v, 65535, &num) == 0) { inv->portx = (uint16_t)num; inv->has_portx = 1; }
+            else bad = 1;
+        } else if (msnp_str_ieq(h->name, "PortX-Internal")) {
+            if (msnp_str_to_u64(v, 65535, &num) == 0) { inv->portx_internal = (uint16_t)num; inv->has_portx_internal = 1; }
+            else bad = 1;
+        } else if (msnp_str_ieq(h->name, "AuthCookie")) inv->auth_cookie = v;
+        else if (msnp_str_ieq(h->name, "Session-Protocol")) inv->session_protocol = v;
+        else if (msnp_str_ieq(h->name, "Session-ID")) inv->session_id = v;
+        else if (msnp_str_ieq(h->name, "Context-Data")) {
+            inv->context_data = v;
+            int hp;
+            msnp_str host;
+            uint16_t port = 0;
+            split_addr(v, &host, &port, &hp);
+            if (hp) { inv->context_host = host; inv->context_port = port; inv->has_context_addr = 1; }
+        } else if (msnp_str_ieq(h->name, "Request-Data")) inv->request_data = v;
+        else if (msnp_str_ieq(h->name, "Launch-Application")) inv->launch_application = v;
+        else if (msnp_str_ieq(h->name, "Connectivity")) inv->connectivity = v;
+        else if (msnp_str_ieq(h->name, "Sender-Connect")) inv->sender_connect = (uint8_t)msnp_str_ieq(v, "TRUE");
+        if (bad && st == MSNP_INVITE_OK) {
+            st = MSNP_INVITE_EBAD_NUMBER;
+            if (err_offset) *err_offset = (size_t)(v.p - body);
+        }
+    }
+    if (st != MSNP_INVITE_OK) return st;
+    if (!have_command) {
+        if (err_offset) *err_offset = 0;
+        return MSNP_INVITE_ENO_COMMAND;
+    }
+    return MSNP_INVITE_OK;
+}
+
+/* Voice and video share the SIP GUID; Context-Data's Requested list tells
+ * them apart ("Requested:SIP_A,SIP_V" asks for video). */
+static msnp_app_kind voice_or_video(const msnp_invite *inv) {
+    msnp_str cd = inv->context_data;
+    const char *req = NULL;
+    for (size_t i = 0; i + 9 <= cd.n; i++)
+        if (msnp_str_istarts(msnp_str_make(cd.p + i, cd.n - i), "Requested")) { req = cd.p + i; break; }
+    if (!req) return MSNP_APP_VOICE;
+    const char *end = memchr(req, ';', (size_t)(cd.p + cd.n - req));
+    size_t len = end ? (size_t)(end - req) : (size_t)(cd.p + cd.n - req);
+    for (size_t i = 0; i + 5 <= len; i++)
+        if (msnp_str_istarts(msnp_str_make(req + i, len - i), "SIP_V")) return MSNP_APP_VIDEO;
+    return MSNP_APP_VOICE;
+}
+
+static msnp_app_kind refine(msnp_app_kind k, const msnp_invite *inv) {
+    return k == MSNP_APP_VOICE ? voice_or_video(inv) : k;
+}
+
+msnp_app_kind msnp_invite_classify(const msnp_invite *inv, msnp_classified_by *by) {
+    if (by) *by = MSNP_BY_NONE;
+    if (inv->command != MSNP_INVITE_INVITE) return MSNP_APP_UNKNOWN;
+    int session_app = inv->session_protocol.n > 0 && inv->file.n == 0;
+    if (inv->app_guid.n) {
+        const msnp_app_info *a = msnp_app_by_guid(inv->app_guid);
+        /* A file-transfer GUID on an SM1 session invitation without a file
+         * is a known client slip (the seed's voice example shows it): the
+         * GUID cannot be trusted there, so the name and headers decide. */
+        if (a && !(a->kind == MSNP_APP_FILE_TRANSFER && session_app)) {
+            if (by) *by = MSNP_BY_GUID;
+            return refine(a->kind, inv);
+        }
+        if (!a) {
+            /* Unknown GUID: only a known name may classify it; never guess. */
+            const msnp_app_info *n = inv->app_name.n ? msnp_app_by_name(inv->app_name) : NULL;
+            if (n) { if (by) *by = MSNP_BY_NAME; return refine(n->kind, inv); }
+            return MSNP_APP_UNKNOWN;
+        }
+    }
+    if (inv->app_name.n) {
+        const msnp_app_info *n = msnp_app_by_name(inv->app_name);
+        if (n) { if (by) *by = MSNP_BY_NAME; return refine(n->kind, inv); }
+    }
+    if (inv->file.n || inv->has_file_size) { if (by) *by = MSNP_BY_HEADERS; return MSNP_APP_FILE_TRANSFER; }
+    if (msnp_str_ieq(msnp_str_trim(inv->session_protocol), "SM1")) {
+        if (by) *by = MSNP_BY_HEADERS;
+        return voice_or_video(inv);
+    }
+    return MSNP_APP_UNKNOWN;
+}
+
+static int field(char *dst, size_t cap, size_t *n, const char *name, const char *value) {
+    if (!value) return 0;
+    /* a value must stay on its line */
+    if (strpbrk(value, "\r\n")) return -1;
+    int w = snprintf(dst + *n, cap - *n, "%s: %s\r\n", name, value);
+    if (w < 0 || (size_t)w >= cap - *n) return -1;
+    *n += (size_t)w;
+    return 0;
+}
+
+long msnp_invite_build(const msnp_invite_fields *f, char *dst, size_t cap) {
+    if (cap == 0 || f->command == MSNP_INVITE_UNKNOWN) return -1;
+    size_t n = 0;
+    char num[32];
+    int rc = 0;
+    const char *head = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n";
+    size_t hl = strlen(head);
+    if (hl >= cap) return -1;
+    memcpy(dst, head, hl);
+    n = hl;
+    rc |= field(dst, cap, &n, "Application-Name", f->app_name);
+    rc |= field(dst, cap, &n, "Application-GUID", f->app_guid);
+    rc |= field(dst, cap, &n, "Session-Protocol", f->session_protocol);
+    rc |= field(dst, cap, &n, "Context-Data", f->context_data);
+    rc |= field(dst, cap, &n, "Invitation-Command", msnp_invite_command_name(f->command));
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)f->cookie);
+    rc |= field(dst, cap, &n, "Invitation-Cookie", num);
+    rc |= field(dst, cap, &n, "Session-ID", f->session_id);
+    rc |= field(dst, cap, &n, "Cancel-Code", f->cancel_code);
+    rc |= field(dst, cap, &n, "Application-File", f->file);
+    if (f->has_file_size) {
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)f->file_size);
+        rc |= field(dst, cap, &n, "Application-FileSize", num);
+    }
+    rc |= field(dst, cap, &n, "Connectivity", f->connectivity);
+    rc |= field(dst, cap, &n, "IP-Address", f->ip);
+    rc |= field(dst, cap, &n, "IP-Address-Internal", f->ip_internal);
+    if (f->port) {
+        snprintf(num, sizeof(num), "%u", (unsigned)f->port);
+        rc |= field(dst, cap, &n, "Port", num);
+        if (f->with_portx) {
+            snprintf(num, sizeof(num), "%u", (unsigned)(f->port ^ 0x3141u));
+            rc |= field(dst, cap, &n, "PortX", num);
+        }
+    }
+    rc |= field(dst, cap, &n, "AuthCookie", f->auth_cookie);
+    if (f->sender_connect) rc |= field(dst, cap, &n, "Sender-Connect", "TRUE");
+    rc |= field(dst, cap, &n, "Launch-Application", f->launch_application);
+    rc |= field(dst, cap, &n, "Request-Data", f->request_data);
+    if (rc) return -1;
+    if (cap - n < 3) return -1;
+    memcpy(dst + n, "\r\n", 2);
+    n += 2;
+    dst[n] = '\0';
+    return (long)n;
+}

@@ -1,0 +1,157 @@
+/* MIME header blocks: `Name: value` lines, an empty line, a body. */
+#include "msnp/mime.h"
+
+#include <string.h>
+
+const char *msnp_mime_status_str(msnp_mime_status s) {
+    switch (s) {
+    case MSNP_MIME_OK: return "ok";
+    case MSNP_MIME_ENOCOLON: return "header line without ':'";
+    case MSNP_MIME_ETOO_MANY: return "too many header lines";
+    case MSNP_MIME_EBAD_NAME: return "empty or malformed header name";
+    case MSNP_MIME_ECONTROL: return "NUL byte in the header block";
+    }
+    return "unknown MIME error";
+}
+
+static int name_char_ok(unsigned char c) { return c > 0x20 && c < 0x7f && c != ':'; }
+
+msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t *err_offset) {
+    out->count = 0;
+    out->body = msnp_str_make(p + n, 0);
+    out->has_blank = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t ls = i;
+        const char *lf = memchr(p + i, '\n', n - i);
+        size_t le = lf ? (size_t)(lf - p) : n; /* index of LF or end */
+        size_t next = lf ? le + 1 : n;
+        size_t ce = le;
+        if (ce > ls && p[ce - 1] == '\r') ce--;
+        if (memchr(p + ls, '\0', ce - ls)) {
+            if (err_offset) *err_offset = (size_t)((const char *)memchr(p + ls, '\0', ce - ls) - p);
+            return MSNP_MIME_ECONTROL;
+        }
+        if (ce == ls) { /* empty line: end of headers */
+            out->has_blank = 1;
+            out->body = msnp_str_make(p + next, n - next);
+            return MSNP_MIME_OK;
+        }
+        if ((p[ls] == ' ' || p[ls] == '\t') && out->count > 0) { /* folded continuation */
+            msnp_header *h = &out->h[out->count - 1];
+            msnp_str cont = msnp_str_trim(msnp_str_make(p + ls, ce - ls));
+            if (cont.n) {
+                if (h->value.n == 0) h->value = cont;
+                else h->value.n = (size_t)(cont.p + cont.n - h->value.p);
+                h->folded = 1;
+            }
+            i = next;
+            continue;
+        }
+        const char *colon = memchr(p + ls, ':', ce - ls);
+        if (!colon) {
+            if (err_offset) *err_offset = ls;
+            return MSNP_MIME_ENOCOLON;
+        }
+        msnp_str name = msnp_str_trim(msnp_str_make(p + ls, (size_t)(colon - (p + ls))));
+        if (name.n == 0) { if (err_offset) *err_offset = ls; return MSNP_MIME_EBAD_NAME; }
+        for (size_t k = 0; k < name.n; k++)
+            if (!name_char_ok((unsigned char)name.p[k])) {
+                if (err_offset) *err_offset = (size_t)(name.p + k - p);
+                return MSNP_MIME_EBAD_NAME;
+            }
+        if (out->count == MSNP_MIME_MAX_HEADERS) { if (err_offset) *err_offset = ls; return MSNP_MIME_ETOO_MANY; }
+        msnp_header *h = &out->h[out->count++];
+        h->name = name;
+        size_t vs = (size_t)(colon - p) + 1;
+        h->value = msnp_str_trim(msnp_str_make(p + vs, ce - vs));
+        if (h->value.n == 0) h->value.p = p + ce; /* keep an address inside the block */
+        h->folded = 0;
+        i = next;
+    }
+    return MSNP_MIME_OK;
+}
+
+const msnp_header *msnp_mime_get(const msnp_mime *m, const char *name) {
+    for (size_t i = 0; i < m->count; i++)
+        if (msnp_str_ieq(m->h[i].name, name)) return &m->h[i];
+    return NULL;
+}
+
+const msnp_header *msnp_mime_get_next(const msnp_mime *m, const msnp_header *prev) {
+    if (!prev) return NULL;
+    for (size_t i = (size_t)(prev - m->h) + 1; i < m->count; i++)
+        if (msnp_str_ieq_str(m->h[i].name, prev->name)) return &m->h[i];
+    return NULL;
+}
+
+msnp_str msnp_mime_value(const msnp_mime *m, const char *name) {
+    const msnp_header *h = msnp_mime_get(m, name);
+    return h ? h->value : MSNP_STR_NULL;
+}
+
+size_t msnp_header_unfold(const msnp_header *h, char *dst, size_t cap) {
+    if (cap == 0) return 0;
+    size_t o = 0;
+    int in_break = 0;
+    for (size_t i = 0; i < h->value.n && o + 1 < cap; i++) {
+        char c = h->value.p[i];
+        if (c == '\r' || c == '\n') { in_break = 1; continue; }
+        if (in_break) {
+            if (c == ' ' || c == '\t') continue;
+            dst[o++] = ' ';
+            in_break = 0;
+            if (o + 1 >= cap) break;
+        }
+        dst[o++] = c;
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+void msnp_content_type_split(msnp_str value, msnp_str *type, msnp_str *charset) {
+    const char *semi = value.n ? memchr(value.p, ';', value.n) : NULL;
+    size_t tl = semi ? (size_t)(semi - value.p) : value.n;
+    if (type) *type = msnp_str_trim(msnp_str_make(value.p, tl));
+    if (charset) *charset = MSNP_STR_NULL;
+    while (semi && charset) {
+        size_t at = (size_t)(semi - value.p) + 1;
+        const char *nxt = at < value.n ? memchr(value.p + at, ';', value.n - at) : NULL;
+        size_t pe = nxt ? (size_t)(nxt - value.p) : value.n;
+        msnp_str param = msnp_str_trim(msnp_str_make(value.p + at, pe - at));
+        if (msnp_str_istarts(param, "charset=")) {
+            msnp_str v = msnp_str_make(param.p + 8, param.n - 8);
+            if (v.n >= 2 && v.p[0] == '"' && v.p[v.n - 1] == '"') v = msnp_str_make(v.p + 1, v.n - 2);
+            *charset = v;
+            return;
+        }
+        semi = nxt;
+    }
+}
+
+static const struct { const char *type; msnp_content_kind kind; const char *name; } kinds[] = {
+    {"text/plain", MSNP_CT_TEXT_PLAIN, "text"},
+    {"text/x-msmsgscontrol", MSNP_CT_CONTROL, "control"},
+    {"text/x-msmsgsprofile", MSNP_CT_PROFILE, "profile"},
+    {"text/x-msmsgsinitialemailnotification", MSNP_CT_INITIAL_EMAIL, "initial_email"},
+    {"text/x-msmsgsemailnotification", MSNP_CT_EMAIL, "email"},
+    {"text/x-msmsgsactivemailnotification", MSNP_CT_ACTIVE_EMAIL, "active_email"},
+    {"text/x-msmsgsinvite", MSNP_CT_INVITE, "invite"},
+};
+
+msnp_content_kind msnp_content_kind_of(const msnp_mime *m) {
+    const msnp_header *h = msnp_mime_get(m, "Content-Type");
+    if (!h) return MSNP_CT_NONE;
+    msnp_str type;
+    msnp_content_type_split(h->value, &type, NULL);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (msnp_str_ieq(type, kinds[i].type)) return kinds[i].kind;
+    return MSNP_CT_OTHER;
+}
+
+const char *msnp_content_kind_name(msnp_content_kind k) {
+    if (k == MSNP_CT_NONE) return "none";
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (kinds[i].kind == k) return kinds[i].name;
+    return "other";
+}

@@ -1,0 +1,212 @@
+/* Incremental, zero-copy MSNP stream parser. See msnp/parser.h.
+ *
+ * The hot path is: memchr for LF from where the last call stopped, one pass
+ * over the line to split tokens, and (for payload commands) one length
+ * check. No allocation, no copy. */
+#include "msnp/parser.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "msnp/commands.h"
+
+const msnp_parser_limits msnp_default_limits = {4096, 65536, MSNP_MAX_PARAMS};
+
+void msnp_parser_init(msnp_parser *p, msnp_role role, const msnp_parser_limits *limits) {
+    memset(p, 0, sizeof(*p));
+    p->limits = limits ? *limits : msnp_default_limits;
+    if (p->limits.max_params == 0 || p->limits.max_params > MSNP_MAX_PARAMS) p->limits.max_params = MSNP_MAX_PARAMS;
+    if (p->limits.max_line < 8) p->limits.max_line = 8;
+    p->role = role;
+}
+
+static void reset_pending(msnp_parser *p) {
+    p->scanned = 0;
+    p->line_end = 0;
+    p->payload = 0;
+    p->skip = 0;
+}
+
+const char *msnp_parse_status_str(msnp_parse_status s) {
+    switch (s) {
+    case MSNP_OK: return "ok";
+    case MSNP_ELINE_TOO_LONG: return "command line too long (no line end within the limit)";
+    case MSNP_EBAD_COMMAND: return "command name is not three upper-case letters or digits";
+    case MSNP_ETOO_MANY_PARAMS: return "too many parameters";
+    case MSNP_EBAD_LENGTH: return "payload length missing or not a decimal number";
+    case MSNP_EPAYLOAD_TOO_BIG: return "payload length above the limit";
+    case MSNP_ECONTROL_CHAR: return "control byte (NUL, lone CR, ...) inside a command line";
+    }
+    return "unknown parse error";
+}
+
+int msnp_is_payload_command(uint32_t code, size_t argc) {
+    switch (code) {
+    case MSNP_MSG: case MSNP_IPG: case MSNP_NOT: return argc >= 1;
+    case MSNP_QRY: return argc == 3; /* client form; the server's `QRY trid` has none */
+    default: return 0;
+    }
+}
+
+static int is_digits(msnp_str s) {
+    if (s.n == 0) return 0;
+    for (size_t i = 0; i < s.n; i++)
+        if (s.p[i] < '0' || s.p[i] > '9') return 0;
+    return 1;
+}
+
+static long fail(msnp_parser *p, msnp_parse_error *err, msnp_parse_status st, size_t at) {
+    if (err) {
+        err->status = st;
+        err->offset = p->offset + at;
+        err->what = msnp_parse_status_str(st);
+    }
+    return (long)st;
+}
+
+/* Split line [start, end) (line ending already stripped) into out. Returns
+ * MSNP_OK or an error with *bad set to the offending byte's index. */
+static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t start, size_t end,
+                                  msnp_cmd *out, size_t *bad) {
+    size_t i = start;
+    /* command name */
+    if (end - start < 3) { *bad = start; return MSNP_EBAD_COMMAND; }
+    unsigned char a = (unsigned char)buf[i], b = (unsigned char)buf[i + 1], c = (unsigned char)buf[i + 2];
+    int letters = (a >= 'A' && a <= 'Z') && (b >= 'A' && b <= 'Z') && (c >= 'A' && c <= 'Z');
+    int digits = (a >= '0' && a <= '9') && (b >= '0' && b <= '9') && (c >= '0' && c <= '9');
+    if (!(letters || digits) || (end - start > 3 && buf[i + 3] != ' ' && buf[i + 3] != '\t')) {
+        *bad = start;
+        return MSNP_EBAD_COMMAND;
+    }
+    out->name[0] = (char)a; out->name[1] = (char)b; out->name[2] = (char)c; out->name[3] = '\0';
+    out->code = MSNP_CODE(a, b, c);
+    out->is_error = (uint8_t)(digits != 0);
+    out->argc = 0;
+    i += 3;
+    while (i < end) {
+        unsigned char ch = (unsigned char)buf[i];
+        if (ch == ' ' || ch == '\t') { i++; continue; }
+        size_t tok = i;
+        while (i < end) {
+            ch = (unsigned char)buf[i];
+            if (ch == ' ' || ch == '\t') break;
+            if (ch < 0x20 || ch == 0x7f) { *bad = i; return MSNP_ECONTROL_CHAR; }
+            i++;
+        }
+        if (out->argc >= p->limits.max_params) { *bad = tok; return MSNP_ETOO_MANY_PARAMS; }
+        out->argv[out->argc++] = msnp_str_make(buf + tok, i - tok);
+    }
+    return MSNP_OK;
+}
+
+static void set_trid(const msnp_parser *p, msnp_cmd *out) {
+    out->has_trid = 0;
+    out->trid = 0;
+    if (out->argc == 0 || !is_digits(out->argv[0])) return;
+    int slot;
+    if (out->is_error) slot = 1;
+    else if (p->role == MSNP_FROM_UNKNOWN)
+        slot = msnp_command_has_trid(out->code, 0) || msnp_command_has_trid(out->code, 1);
+    else slot = msnp_command_has_trid(out->code, p->role == MSNP_FROM_SERVER);
+    uint64_t v;
+    if (slot && msnp_str_to_u64(out->argv[0], UINT32_MAX, &v) == 0) {
+        out->has_trid = 1;
+        out->trid = (uint32_t)v;
+    }
+}
+
+long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp_parse_error *err) {
+    if (p->line_end == 0) {
+        /* Skip empty lines, then find the LF of the next line. */
+        size_t i = p->skip > p->scanned ? p->skip : p->scanned;
+        for (;;) {
+            size_t line_start = p->skip;
+            if (i >= len) { p->scanned = i; return 0; }
+            size_t limit = line_start + p->limits.max_line;
+            size_t stop = len < limit ? len : limit;
+            const char *lf = i < stop ? memchr(buf + i, '\n', stop - i) : NULL;
+            if (!lf) {
+                if (len >= limit) return fail(p, err, MSNP_ELINE_TOO_LONG, limit);
+                p->scanned = len;
+                return 0;
+            }
+            size_t lf_at = (size_t)(lf - buf);
+            size_t content_end = lf_at;
+            if (content_end > line_start && buf[content_end - 1] == '\r') content_end--;
+            if (content_end == line_start) { /* empty line: tolerated, skipped */
+                if (lf_at + 1 > p->limits.max_line) /* but not without end */
+                    return fail(p, err, MSNP_ELINE_TOO_LONG, lf_at);
+                p->skip = lf_at + 1;
+                i = p->skip;
+                continue;
+            }
+            p->line_end = lf_at + 1;
+            break;
+        }
+    }
+
+    size_t start = p->skip;
+    size_t content_end = p->line_end - 1;
+    if (content_end > start && buf[content_end - 1] == '\r') content_end--;
+    size_t bad = 0;
+    memset(out, 0, offsetof(msnp_cmd, argv));
+    msnp_parse_status st = tokenize(p, buf, start, content_end, out, &bad);
+    if (st != MSNP_OK) return fail(p, err, st, bad);
+    /* A CR anywhere but right before the LF was rejected as a control byte
+     * by tokenize; so was NUL. */
+    set_trid(p, out);
+
+    size_t need = p->line_end;
+    out->payload = MSNP_STR_NULL;
+    if (!out->is_error && msnp_is_payload_command(out->code, out->argc)) {
+        uint64_t plen;
+        msnp_str last = out->argv[out->argc - 1];
+        if (msnp_str_to_u64(last, UINT64_MAX, &plen) != 0)
+            return fail(p, err, MSNP_EBAD_LENGTH, (size_t)(last.p - buf));
+        if (plen > p->limits.max_payload)
+            return fail(p, err, MSNP_EPAYLOAD_TOO_BIG, (size_t)(last.p - buf));
+        p->payload = (size_t)plen;
+        need += p->payload;
+        if (len < need) return 0; /* line stays parsed; wait for the payload */
+        out->has_payload = 1;
+        out->payload = msnp_str_make(buf + p->line_end, p->payload);
+    }
+    out->line = msnp_str_make(buf + start, content_end - start);
+    out->offset = p->offset + start;
+    out->size = need - start;
+    p->offset += need;
+    reset_pending(p);
+    return (long)need;
+}
+
+static int looks_like_command(const char *s, size_t n) {
+    if (n < 4) return -1; /* cannot tell yet */
+    int letters = 1, digits = 1;
+    for (int k = 0; k < 3; k++) {
+        unsigned char c = (unsigned char)s[k];
+        letters &= (c >= 'A' && c <= 'Z');
+        digits &= (c >= '0' && c <= '9');
+    }
+    return (letters || digits) && (s[3] == ' ' || s[3] == '\r' || s[3] == '\n');
+}
+
+size_t msnp_parser_resync(msnp_parser *p, const char *buf, size_t len) {
+    size_t drop = len;
+    size_t i = 0;
+    for (;;) {
+        int r = looks_like_command(buf + i, len - i);
+        if (r != 0) { drop = i; break; }
+        const char *lf = memchr(buf + i, '\n', len - i);
+        if (!lf) break;
+        i = (size_t)(lf - buf) + 1;
+        if (i >= len) { drop = len; break; }
+    }
+    reset_pending(p);
+    p->offset += drop;
+    return drop;
+}
+
+void msnp_parser_skip(msnp_parser *p, uint64_t n) {
+    reset_pending(p);
+    p->offset += n;
+}

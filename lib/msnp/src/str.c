@@ -1,0 +1,59 @@
+/* Views into caller-owned bytes. */
+#include "msnp/str.h"
+
+static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
+
+int msnp_str_eq(msnp_str s, const char *cstr) {
+    size_t n = strlen(cstr);
+    return s.n == n && (n == 0 || memcmp(s.p, cstr, n) == 0);
+}
+
+int msnp_str_ieq(msnp_str s, const char *cstr) {
+    size_t n = strlen(cstr);
+    if (s.n != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (lower((unsigned char)s.p[i]) != lower((unsigned char)cstr[i])) return 0;
+    return 1;
+}
+
+int msnp_str_ieq_str(msnp_str a, msnp_str b) {
+    if (a.n != b.n) return 0;
+    for (size_t i = 0; i < a.n; i++)
+        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i])) return 0;
+    return 1;
+}
+
+int msnp_str_istarts(msnp_str s, const char *prefix) {
+    size_t n = strlen(prefix);
+    if (s.n < n) return 0;
+    return msnp_str_ieq(msnp_str_make(s.p, n), prefix);
+}
+
+msnp_str msnp_str_trim(msnp_str s) {
+    while (s.n > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) { s.p++; s.n--; }
+    while (s.n > 0 && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t')) s.n--;
+    return s;
+}
+
+int msnp_str_to_u64(msnp_str s, uint64_t max, uint64_t *out) {
+    if (s.n == 0 || s.n > 20) return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c < '0' || c > '9') return -1;
+        uint64_t d = (uint64_t)(c - '0');
+        if (v > (UINT64_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    if (v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+size_t msnp_str_copy(msnp_str s, char *dst, size_t cap) {
+    if (cap == 0) return 0;
+    size_t n = s.n < cap - 1 ? s.n : cap - 1;
+    if (n) memcpy(dst, s.p, n);
+    dst[n] = '\0';
+    return n;
+}

@@ -1,0 +1,130 @@
+/* URL-encoding of names, handle and address checks. */
+#include "msnp/util.h"
+
+#include <string.h>
+
+long msnp_url_encode(msnp_str in, char *dst, size_t cap) {
+    static const char hexd[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < in.n; i++) {
+        unsigned char c = (unsigned char)in.p[i];
+        if (c <= 0x20 || c >= 0x7f || c == '%') {
+            if (o + 3 >= cap) return -1;
+            dst[o++] = '%';
+            dst[o++] = hexd[c >> 4];
+            dst[o++] = hexd[c & 15];
+        } else {
+            if (o + 1 >= cap) return -1;
+            dst[o++] = (char)c;
+        }
+    }
+    if (o >= cap) return -1;
+    dst[o] = '\0';
+    return (long)o;
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+long msnp_url_decode(msnp_str in, char *dst, size_t cap) {
+    size_t o = 0;
+    for (size_t i = 0; i < in.n; i++) {
+        char c = in.p[i];
+        if (c == '%' && i + 2 < in.n + 0 && hexval(in.p[i + 1]) >= 0 && hexval(in.p[i + 2]) >= 0) {
+            c = (char)(hexval(in.p[i + 1]) * 16 + hexval(in.p[i + 2]));
+            i += 2;
+        }
+        if (o + 1 >= cap) return -1;
+        dst[o++] = c;
+    }
+    if (o >= cap) return -1;
+    dst[o] = '\0';
+    return (long)o;
+}
+
+int msnp_email_valid(msnp_str s) {
+    if (s.n < 5 || s.n > MSNP_MAX_EMAIL) return 0;
+    size_t at = (size_t)-1;
+    for (size_t i = 0; i < s.n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c <= 0x20 || c >= 0x7f || c == ',' || c == '"' || c == '<' || c == '>' || c == '(' || c == ')') return 0;
+        if (c == '@') {
+            if (at != (size_t)-1) return 0;
+            at = i;
+        }
+    }
+    if (at == (size_t)-1 || at == 0 || at + 1 >= s.n) return 0;
+    msnp_str dom = msnp_str_make(s.p + at + 1, s.n - at - 1);
+    const char *dot = memchr(dom.p, '.', dom.n);
+    if (!dot || dot == dom.p || dom.p[dom.n - 1] == '.') return 0;
+    for (size_t i = 1; i < dom.n; i++)
+        if (dom.p[i] == '.' && dom.p[i - 1] == '.') return 0;
+    return 1;
+}
+
+int msnp_utf8_valid(const char *p, size_t n) {
+    const unsigned char *s = (const unsigned char *)p;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) { i++; continue; }
+        size_t len;
+        unsigned min;
+        unsigned cp;
+        if ((c & 0xe0) == 0xc0) { len = 2; min = 0x80; cp = c & 0x1f; }
+        else if ((c & 0xf0) == 0xe0) { len = 3; min = 0x800; cp = c & 0x0f; }
+        else if ((c & 0xf8) == 0xf0) { len = 4; min = 0x10000; cp = c & 0x07; }
+        else return 0;
+        if (i + len > n) return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_port) {
+    s = msnp_str_trim(s);
+    const char *colon = NULL;
+    for (size_t i = s.n; i > 0; i--)
+        if (s.p[i - 1] == ':') { colon = s.p + i - 1; break; }
+    if (!colon) {
+        if (need_port || s.n == 0) return -1;
+        *host = s;
+        return 0;
+    }
+    msnp_str h = msnp_str_make(s.p, (size_t)(colon - s.p));
+    msnp_str pt = msnp_str_make(colon + 1, s.n - h.n - 1);
+    uint64_t v;
+    if (h.n == 0 || msnp_str_to_u64(pt, 65535, &v) != 0 || v == 0) return -1;
+    *host = h;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int msnp_ipv4_valid(msnp_str s) {
+    int parts = 0;
+    size_t i = 0;
+    while (parts < 4) {
+        size_t st = i;
+        unsigned v = 0;
+        while (i < s.n && s.p[i] >= '0' && s.p[i] <= '9' && i - st < 3) v = v * 10 + (unsigned)(s.p[i++] - '0');
+        if (i == st || v > 255) return 0;
+        if (i - st > 1 && s.p[st] == '0') return 0; /* no leading zeros: 010 is ambiguous */
+        parts++;
+        if (parts < 4) {
+            if (i >= s.n || s.p[i] != '.') return 0;
+            i++;
+        }
+    }
+    return i == s.n;
+}
+
+const char *msnp_version_string(void) { return "0.1.0"; }

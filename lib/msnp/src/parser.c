@@ -42,7 +42,7 @@ const char *msnp_parse_status_str(msnp_parse_status s) {
 
 int msnp_is_payload_command(uint32_t code, size_t argc) {
     switch (code) {
-    case MSNP_MSG: case MSNP_IPG: case MSNP_NOT: return argc >= 1;
+    case MSNP_MSG: case MSNP_IPG: case MSNP_NOT: return 1; /* a missing length is a framing error */
     case MSNP_QRY: return argc == 3; /* client form; the server's `QRY trid` has none */
     default: return 0;
     }
@@ -160,6 +160,7 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
     out->payload = MSNP_STR_NULL;
     if (!out->is_error && msnp_is_payload_command(out->code, out->argc)) {
         uint64_t plen;
+        if (out->argc == 0) return fail(p, err, MSNP_EBAD_LENGTH, start);
         msnp_str last = out->argv[out->argc - 1];
         if (msnp_str_to_u64(last, UINT64_MAX, &plen) != 0)
             return fail(p, err, MSNP_EBAD_LENGTH, (size_t)(last.p - buf));

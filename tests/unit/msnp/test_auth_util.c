@@ -1,0 +1,170 @@
+/* libmsnp MD5 login, challenges, URL-encoding, address checks, MSNFTP. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "msnp/msnp.h"
+
+static void test_login_response(void **state) {
+    (void)state;
+    char out[33];
+    /* The source's challenge with a known password; the expected value was
+     * computed independently (Python hashlib.md5). */
+    msnp_login_response(msnp_str_c("1013928519.693957190"), msnp_str_c("hunter2"), out);
+    assert_string_equal(out, "8aca4d4721b726ba9cd5e3a5f601671a");
+    /* UTF-8 password bytes are hashed as they are */
+    msnp_login_response(msnp_str_c("1013928519.693957190"), msnp_str_c("p\xc3\xa4ssw\xc3\xb6rd"), out);
+    assert_string_equal(out, "c082588e299e327c66bed322a02df35b");
+    msnp_md5_hex("", 0, out);
+    assert_string_equal(out, "d41d8cd98f00b204e9800998ecf8427e");
+    assert_true(msnp_md5_hex_equal(msnp_str_c("8ACA4D4721B726BA9CD5E3A5F601671A"), msnp_str_c("8aca4d4721b726ba9cd5e3a5f601671a")));
+    assert_false(msnp_md5_hex_equal(msnp_str_c("8aca4d4721b726ba9cd5e3a5f601671b"), msnp_str_c("8aca4d4721b726ba9cd5e3a5f601671a")));
+    assert_false(msnp_md5_hex_equal(msnp_str_c("8aca"), msnp_str_c("8aca")));
+}
+
+static void test_challenge(void **state) {
+    (void)state;
+    char out[33];
+    assert_int_equal(msnp_chl_response(msnp_str_c("11111111111111111111"), msnp_str_c(MSNP_CHL_CLIENT_ID), out), 0);
+    assert_string_equal(out, "3b6666b60157322b6fc6e41a115968f5");
+    assert_int_equal(msnp_chl_response(msnp_str_c("12345678901234567890"), msnp_str_c(MSNP_CHL_CLIENT_ID), out), 0);
+    assert_string_equal(out, "8ba1bb9d6dbf624fee31a2053af5fdd0");
+    assert_int_equal(msnp_chl_response(msnp_str_c("1"), msnp_str_c("nobody@example.com"), out), -1);
+    unsigned char r1[16], r2[16];
+    assert_int_equal(msnp_random_bytes(r1, sizeof(r1)), 0);
+    assert_int_equal(msnp_random_bytes(r2, sizeof(r2)), 0);
+    assert_memory_not_equal(r1, r2, sizeof(r1));
+}
+
+static void test_url_coding(void **state) {
+    (void)state;
+    char b[64];
+    assert_int_equal(msnp_url_encode(msnp_str_c("my screen name"), b, sizeof(b)), 18);
+    assert_string_equal(b, "my%20screen%20name");
+    assert_int_equal(msnp_url_encode(msnp_str_c("100% \xe7\x99\xbd"), b, sizeof(b)), 18);
+    assert_string_equal(b, "100%25%20%E7%99%BD");
+    assert_int_equal(msnp_url_decode(msnp_str_c("100%25%20%E7%99%BD"), b, sizeof(b)), 8);
+    assert_string_equal(b, "100% \xe7\x99\xbd");
+    /* invalid escapes stay literal */
+    assert_int_equal(msnp_url_decode(msnp_str_c("a%2"), b, sizeof(b)), 3);
+    assert_string_equal(b, "a%2");
+    assert_int_equal(msnp_url_decode(msnp_str_c("%zz%"), b, sizeof(b)), 4);
+    /* too small */
+    assert_int_equal(msnp_url_encode(msnp_str_c("a b"), b, 5), -1);
+    assert_int_equal(msnp_url_decode(msnp_str_c("abcdef"), b, 3), -1);
+    /* an encoded name is always one safe parameter */
+    assert_int_equal(msnp_url_encode(msnp_str_make("a\r\n\0b", 5), b, sizeof(b)), 11);
+    assert_true(msnp_param_is_safe(msnp_str_c(b)));
+}
+
+static void test_utf8(void **state) {
+    (void)state;
+    assert_true(msnp_utf8_valid("\xe8\xaf\xad\xe9\x9f\xb3", 6));
+    assert_true(msnp_utf8_valid("plain", 5));
+    assert_false(msnp_utf8_valid("\xe8\xaf", 2));         /* truncated */
+    assert_false(msnp_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(msnp_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(msnp_utf8_valid("\xff", 1));
+    assert_false(msnp_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    /* a URL-encoded name carrying invalid UTF-8 is detected after decoding */
+    char b[16];
+    long n = msnp_url_decode(msnp_str_c("bad%C0%AFname"), b, sizeof(b));
+    assert_false(msnp_utf8_valid(b, (size_t)n));
+}
+
+static void test_addresses(void **state) {
+    (void)state;
+    assert_true(msnp_email_valid(msnp_str_c("example@passport.com")));
+    assert_true(msnp_email_valid(msnp_str_c("name_123@hotmail.com")));
+    assert_false(msnp_email_valid(msnp_str_c("a@b")));
+    assert_false(msnp_email_valid(msnp_str_c("@@a")));
+    assert_false(msnp_email_valid(msnp_str_c("a@@b.com")));
+    assert_false(msnp_email_valid(msnp_str_c("a b@c.com")));
+    assert_false(msnp_email_valid(msnp_str_c("ab@.com")));
+    assert_false(msnp_email_valid(msnp_str_c("ab@c..com")));
+    assert_false(msnp_email_valid(msnp_str_c("ab@c.com.")));
+    char longmail[200];
+    memset(longmail, 'a', sizeof(longmail));
+    memcpy(longmail + 180, "@example.com", 13);
+    assert_false(msnp_email_valid(msnp_str_c(longmail)));
+
+    msnp_str host;
+    uint16_t port = 0;
+    assert_int_equal(msnp_split_hostport(msnp_str_c("64.4.12.193:1863"), &host, &port, 1), 0);
+    assert_true(msnp_str_eq(host, "64.4.12.193"));
+    assert_int_equal(port, 1863);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("sb1.example.net:1864"), &host, &port, 1), 0);
+    assert_true(msnp_str_eq(host, "sb1.example.net"));
+    assert_int_equal(msnp_split_hostport(msnp_str_c("host"), &host, &port, 1), -1);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("host"), &host, &port, 0), 0);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("host:70000"), &host, &port, 1), -1);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("host:0"), &host, &port, 1), -1);
+    assert_int_equal(msnp_split_hostport(msnp_str_c(":80"), &host, &port, 1), -1);
+    assert_true(msnp_ipv4_valid(msnp_str_c("10.44.102.65")));
+    assert_false(msnp_ipv4_valid(msnp_str_c("10.44.102")));
+    assert_false(msnp_ipv4_valid(msnp_str_c("10.44.102.256")));
+    assert_false(msnp_ipv4_valid(msnp_str_c("10.44.102.65.1")));
+    assert_false(msnp_ipv4_valid(msnp_str_c("010.1.1.1")));
+    assert_false(msnp_ipv4_valid(msnp_str_c("sb1.example.net")));
+}
+
+static void test_msnftp_blocks(void **state) {
+    (void)state;
+    unsigned char h[3];
+    msnftp_block b;
+    msnftp_block_encode(h, 2045);
+    assert_int_equal(h[0], 0);
+    assert_int_equal(h[1], 2045 & 0xff);
+    assert_int_equal(h[2], 2045 >> 8);
+    assert_int_equal(msnftp_block_decode(h, 3, &b), 3);
+    assert_int_equal(b.len, 2045);
+    assert_false(b.cancel);
+    static const unsigned char hello[] = {0x00, 0x0b, 0x00};
+    assert_int_equal(msnftp_block_decode(hello, 3, &b), 3);
+    assert_int_equal(b.len, 11);
+    msnftp_cancel_encode(h);
+    assert_int_equal(msnftp_block_decode(h, 3, &b), 3);
+    assert_true(b.cancel);
+    assert_int_equal(msnftp_block_decode(h, 2, &b), 0);
+    static const unsigned char bad[] = {0x02, 0, 0};
+    assert_int_equal(msnftp_block_decode(bad, 3, &b), -1);
+    assert_string_equal(msnftp_bye_text(MSNFTP_BYE_RECEIVED_OK), "file received");
+    assert_string_equal(msnftp_bye_text(MSNFTP_BYE_DISK_FULL), "receiver out of disk space");
+
+    /* MSNFTP command lines go through the ordinary parser without TrIDs */
+    msnp_parser p;
+    msnp_cmd c;
+    msnp_parse_error e;
+    msnp_parser_init(&p, MSNP_FROM_UNKNOWN, NULL);
+    assert_true(msnp_parse(&p, "FIL 60904\r\n", 11, &c, &e) == 11);
+    assert_false(c.has_trid);
+    assert_true(msnp_str_eq(c.argv[0], "60904"));
+    msnp_parser_init(&p, MSNP_FROM_UNKNOWN, NULL);
+    assert_true(msnp_parse(&p, "BYE 16777989\r\n", 14, &c, &e) == 14);
+    assert_false(c.has_trid);
+}
+
+static void test_self_check(void **state) {
+    (void)state;
+    char report[512];
+    assert_int_equal(msnp_self_check(report, sizeof(report)), 0);
+    assert_non_null(strstr(report, "ok "));
+    assert_null(strstr(report, "FAIL"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login_response),
+        cmocka_unit_test(test_challenge),
+        cmocka_unit_test(test_url_coding),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_msnftp_blocks),
+        cmocka_unit_test(test_self_check),
+    };
+    return cmocka_run_group_tests_name("msnp_auth_util", tests, NULL, NULL);
+}

@@ -1,0 +1,241 @@
+/* libmsnp invitations: parsing, classification, building. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "transcripts.h"
+
+/* Parse a whole MSG payload the way every consumer does. */
+static void parse_payload(const char *p, msnp_invite *inv) {
+    msnp_mime m;
+    assert_int_equal(msnp_mime_parse(p, strlen(p), &m, NULL), MSNP_MIME_OK);
+    assert_int_equal(msnp_content_kind_of(&m), MSNP_CT_INVITE);
+    size_t off;
+    assert_int_equal(msnp_invite_parse(m.body.p, m.body.n, inv, &off), MSNP_INVITE_OK);
+}
+
+static void test_file_transfer_exchange(void **state) {
+    (void)state;
+    msnp_invite inv;
+    msnp_classified_by by;
+    parse_payload(FT_INVITE, &inv);
+    assert_int_equal(inv.command, MSNP_INVITE_INVITE);
+    assert_true(inv.has_cookie);
+    assert_int_equal(inv.cookie, 33267);
+    assert_true(msnp_str_eq(inv.file, "readme.txt"));
+    assert_int_equal(inv.file_size, 60904);
+    assert_int_equal(msnp_invite_classify(&inv, &by), MSNP_APP_FILE_TRANSFER);
+    assert_int_equal(by, MSNP_BY_GUID);
+    assert_int_equal(msnp_app_transport(MSNP_APP_FILE_TRANSFER), MSNP_TRANSPORT_TCP);
+
+    parse_payload(FT_ACCEPT_RECEIVER, &inv);
+    assert_int_equal(inv.command, MSNP_INVITE_ACCEPT);
+    assert_int_equal(inv.cookie, 33267);
+    assert_true(msnp_str_eq(inv.request_data, "IP-Address:"));
+    assert_true(msnp_str_eq(inv.launch_application, "FALSE"));
+    assert_int_equal(inv.ip.n, 0);
+    assert_int_equal(msnp_invite_classify(&inv, &by), MSNP_APP_UNKNOWN); /* only INVITEs name the app */
+
+    parse_payload(FT_ACCEPT_SENDER, &inv);
+    assert_true(msnp_str_eq(inv.ip, "10.44.102.65"));
+    assert_false(inv.has_ip_port);
+    assert_true(inv.has_port);
+    assert_int_equal(inv.port, 6891);
+    assert_true(msnp_str_eq(inv.auth_cookie, "93301"));
+}
+
+static void test_voice_localised_with_slipped_guid(void **state) {
+    (void)state;
+    msnp_invite inv;
+    msnp_classified_by by;
+    parse_payload(VOICE_INVITE_ZH, &inv);
+    assert_true(msnp_str_eq(inv.session_protocol, "SM1"));
+    assert_false(inv.has_context_addr);
+    /* the GUID says file transfer, but an SM1 session without a file is not
+     * one: the localised name decides */
+    assert_int_equal(msnp_invite_classify(&inv, &by), MSNP_APP_VOICE);
+    assert_int_equal(by, MSNP_BY_NAME);
+    assert_int_equal(msnp_app_transport(MSNP_APP_VOICE), MSNP_TRANSPORT_UDP);
+}
+
+static void test_whiteboard_context(void **state) {
+    (void)state;
+    msnp_invite inv;
+    parse_payload(WHITEBOARD_CONTEXT, &inv);
+    assert_int_equal(inv.command, MSNP_INVITE_CONTEXT);
+    assert_true(inv.has_context_addr);
+    assert_true(msnp_str_eq(inv.context_host, "10.1.1.211"));
+    assert_int_equal(inv.context_port, 13374);
+}
+
+static void test_localised_names(void **state) {
+    (void)state;
+    /* the byte sequences the source analysis lists */
+    static const struct { const char *bytes; msnp_app_kind kind; } cases[] = {
+        {"\xe8\xaf\xad\xe9\x9f\xb3\xe5\xaf\xb9\xe8\xaf\x9d", MSNP_APP_VOICE},
+        {"\xe6\x96\x87\xe4\xbb\xb6\xe4\xbc\xa0\xe8\xbe\x93", MSNP_APP_FILE_TRANSFER},
+        {"\xe7\x99\xbd\xe6\x9d\xbf", MSNP_APP_WHITEBOARD},
+        {"\xe8\xbf\x9c\xe7\xa8\x8b\xe5\x8d\x8f\xe5\x8a\xa9", MSNP_APP_REMOTE_ASSISTANCE},
+        {"\xe5\xba\x94\xe7\x94\xa8\xe7\xa8\x8b\xe5\xba\x8f\xe5\x85\xb1\xe4\xba\xab", MSNP_APP_APP_SHARING},
+        {"file transfer", MSNP_APP_FILE_TRANSFER},
+        {"Whiteboard", MSNP_APP_WHITEBOARD},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const msnp_app_info *a = msnp_app_by_name(msnp_str_c(cases[i].bytes));
+        assert_non_null(a);
+        assert_int_equal(a->kind, cases[i].kind);
+    }
+    assert_null(msnp_app_by_name(msnp_str_c("Solitaire")));
+}
+
+static void test_guids(void **state) {
+    (void)state;
+    const msnp_app_info *a = msnp_app_by_guid(msnp_str_c("{5d3e02ab-6190-11d3-bbbb-00c04f795683}"));
+    assert_non_null(a);
+    assert_int_equal(a->kind, MSNP_APP_FILE_TRANSFER);
+    a = msnp_app_by_guid(msnp_str_c("56b994a7-380f-410b-9985-c809d78c1bdc"));
+    assert_non_null(a);
+    assert_int_equal(a->kind, MSNP_APP_REMOTE_ASSISTANCE);
+    assert_null(msnp_app_by_guid(msnp_str_c("{00000000-0000-0000-0000-000000000000}")));
+    assert_null(msnp_app_by_guid(msnp_str_c("{}")));
+    size_t n;
+    const msnp_app_info *t = msnp_app_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(t[i].guid);
+        assert_ptr_equal(msnp_app_by_guid(msnp_str_c(t[i].guid)), &t[i]);
+    }
+}
+
+static msnp_app_kind classify_body(const char *body, msnp_classified_by *by) {
+    msnp_invite inv;
+    assert_int_equal(msnp_invite_parse(body, strlen(body), &inv, NULL), MSNP_INVITE_OK);
+    return msnp_invite_classify(&inv, by);
+}
+
+static void test_classification_order(void **state) {
+    (void)state;
+    msnp_classified_by by;
+    /* video: the SIP GUID with SIP_V requested */
+    assert_int_equal(classify_body("Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\r\n"
+                                   "Context-Data: Requested:SIP_A,SIP_V,;Capabilities:SIP_A,SIP_V,;\r\n"
+                                   "Invitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n",
+                                   &by),
+                     MSNP_APP_VIDEO);
+    assert_int_equal(by, MSNP_BY_GUID);
+    /* capabilities alone do not make it video */
+    assert_int_equal(classify_body("Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\r\n"
+                                   "Context-Data: Requested:SIP_A,;Capabilities:SIP_A,SIP_V,;\r\n"
+                                   "Invitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n",
+                                   &by),
+                     MSNP_APP_VOICE);
+    /* unknown GUID, unknown name: reported unknown, never guessed */
+    assert_int_equal(classify_body("Application-Name: Chess\r\nApplication-GUID: {11111111-2222-3333-4444-555555555555}\r\n"
+                                   "Session-Protocol: SM1\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n",
+                                   &by),
+                     MSNP_APP_UNKNOWN);
+    assert_int_equal(by, MSNP_BY_NONE);
+    /* no GUID, no known name: headers decide */
+    assert_int_equal(classify_body("Application-File: a.txt\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n", &by),
+                     MSNP_APP_FILE_TRANSFER);
+    assert_int_equal(by, MSNP_BY_HEADERS);
+    assert_int_equal(classify_body("Session-Protocol: SM1\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n", &by),
+                     MSNP_APP_VOICE);
+    assert_int_equal(by, MSNP_BY_HEADERS);
+    assert_int_equal(classify_body("Invitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n", &by), MSNP_APP_UNKNOWN);
+}
+
+static void test_addresses_and_portx(void **state) {
+    (void)state;
+    static const char body[] = "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 25\r\n"
+                               "IP-Address: 216.254.16.46:6892\r\nIP-Address-Internal: 10.0.2.3\r\n"
+                               "Port: 6892\r\nPortX: 11181\r\nAuthCookie: 1251249521\r\nSender-Connect: TRUE\r\n";
+    msnp_invite inv;
+    assert_int_equal(msnp_invite_parse(body, sizeof(body) - 1, &inv, NULL), MSNP_INVITE_OK);
+    assert_true(msnp_str_eq(inv.ip, "216.254.16.46"));
+    assert_true(inv.has_ip_port);
+    assert_int_equal(inv.ip_port, 6892);
+    assert_true(msnp_str_eq(inv.ip_internal, "10.0.2.3"));
+    assert_int_equal(msnp_portx_decode(inv.portx), 6892);
+    assert_true(inv.sender_connect);
+}
+
+static void test_bad_invitations(void **state) {
+    (void)state;
+    msnp_invite inv;
+    size_t off = 0;
+    static const char nocmd[] = "Invitation-Cookie: 5\r\n";
+    assert_int_equal(msnp_invite_parse(nocmd, sizeof(nocmd) - 1, &inv, &off), MSNP_INVITE_ENO_COMMAND);
+    static const char badport[] = "Invitation-Command: ACCEPT\r\nPort: 99999\r\n";
+    assert_int_equal(msnp_invite_parse(badport, sizeof(badport) - 1, &inv, &off), MSNP_INVITE_EBAD_NUMBER);
+    assert_int_equal(off, 34);
+    assert_int_equal(inv.command, MSNP_INVITE_ACCEPT); /* filled as far as possible */
+    static const char badcookie[] = "Invitation-Command: INVITE\r\nInvitation-Cookie: -1\r\n";
+    assert_int_equal(msnp_invite_parse(badcookie, sizeof(badcookie) - 1, &inv, &off), MSNP_INVITE_EBAD_NUMBER);
+    static const char notmime[] = "Invitation-Command INVITE\r\n";
+    assert_int_equal(msnp_invite_parse(notmime, sizeof(notmime) - 1, &inv, &off), MSNP_INVITE_EMIME);
+    assert_int_equal(off, 0);
+}
+
+static void test_build_round_trip(void **state) {
+    (void)state;
+    msnp_invite_fields f = {0};
+    f.command = MSNP_INVITE_ACCEPT;
+    f.cookie = 33267;
+    f.ip = "10.44.102.65";
+    f.port = 6891;
+    f.with_portx = 1;
+    f.auth_cookie = "93301";
+    f.launch_application = "FALSE";
+    f.request_data = "IP-Address:";
+    char buf[1024];
+    long n = msnp_invite_build(&f, buf, sizeof(buf));
+    assert_true(n > 0);
+    msnp_invite inv;
+    parse_payload(buf, &inv);
+    assert_int_equal(inv.command, MSNP_INVITE_ACCEPT);
+    assert_int_equal(inv.cookie, 33267);
+    assert_true(msnp_str_eq(inv.ip, "10.44.102.65"));
+    assert_int_equal(inv.port, 6891);
+    assert_int_equal(inv.portx, 6891 ^ 0x3141);
+    assert_true(msnp_str_eq(inv.auth_cookie, "93301"));
+
+    /* The file-transfer INVITE built from fields is byte-identical to the
+     * transcript (same field order as the official client). */
+    msnp_invite_fields g = {0};
+    g.command = MSNP_INVITE_INVITE;
+    g.app_name = "File Transfer";
+    g.app_guid = "{5D3E02AB-6190-11D3-BBBB-00C04F795683}";
+    g.cookie = 33267;
+    g.file = "readme.txt";
+    g.file_size = 60904;
+    g.has_file_size = 1;
+    n = msnp_invite_build(&g, buf, sizeof(buf));
+    assert_int_equal(n, (long)strlen(FT_INVITE));
+    assert_memory_equal(buf, FT_INVITE, strlen(FT_INVITE));
+
+    /* values that would break the header block are refused */
+    g.file = "evil\r\nInvitation-Command: CANCEL";
+    assert_int_equal(msnp_invite_build(&g, buf, sizeof(buf)), -1);
+    g.file = "ok.txt";
+    assert_int_equal(msnp_invite_build(&g, buf, 40), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_file_transfer_exchange),
+        cmocka_unit_test(test_voice_localised_with_slipped_guid),
+        cmocka_unit_test(test_whiteboard_context),
+        cmocka_unit_test(test_localised_names),
+        cmocka_unit_test(test_guids),
+        cmocka_unit_test(test_classification_order),
+        cmocka_unit_test(test_addresses_and_portx),
+        cmocka_unit_test(test_bad_invitations),
+        cmocka_unit_test(test_build_round_trip),
+    };
+    return cmocka_run_group_tests_name("msnp_invite", tests, NULL, NULL);
+}

@@ -1,0 +1,154 @@
+/* libmsnp MIME header blocks and X-MMS-IM-Format. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "transcripts.h"
+
+static void test_im_payload(void **state) {
+    (void)state;
+    static const char p[] = IM_PAYLOAD;
+    msnp_mime m;
+    assert_int_equal(msnp_mime_parse(p, sizeof(p) - 1, &m, NULL), MSNP_MIME_OK);
+    assert_int_equal(m.count, 3);
+    assert_true(m.has_blank);
+    assert_true(msnp_str_eq(m.body, "hello! how are you?"));
+    assert_int_equal(msnp_content_kind_of(&m), MSNP_CT_TEXT_PLAIN);
+    msnp_str type, cs;
+    msnp_content_type_split(msnp_mime_value(&m, "content-type"), &type, &cs);
+    assert_true(msnp_str_eq(type, "text/plain"));
+    assert_true(msnp_str_eq(cs, "UTF-8"));
+    msnp_imformat f;
+    assert_int_equal(msnp_imformat_parse(msnp_mime_value(&m, "X-MMS-IM-FORMAT"), &f), 0);
+    assert_string_equal(f.font, "Microsoft Sans Serif");
+    assert_int_equal(f.effects, MSNP_EF_ITALIC);
+    assert_true(f.has_color);
+    assert_int_equal(f.color_bgr, 0);
+    assert_int_equal(f.charset, 0);
+    assert_int_equal(f.pitch_family, 0x22);
+    assert_false(f.rtl);
+}
+
+static void test_case_duplicates_folding(void **state) {
+    (void)state;
+    static const char p[] = "content-TYPE: text/x-msmsgscontrol\r\n"
+                            "TypingUser: alice@hotmail.com\r\n"
+                            "X-Note: first\r\n"
+                            "X-Note: second part\r\n"
+                            "\tcontinued here\r\n"
+                            "Empty:\r\n"
+                            "\r\n";
+    msnp_mime m;
+    assert_int_equal(msnp_mime_parse(p, sizeof(p) - 1, &m, NULL), MSNP_MIME_OK);
+    assert_int_equal(m.count, 5);
+    assert_int_equal(msnp_content_kind_of(&m), MSNP_CT_CONTROL);
+    assert_true(msnp_str_eq(msnp_mime_value(&m, "typinguser"), "alice@hotmail.com"));
+    const msnp_header *h = msnp_mime_get(&m, "x-note");
+    assert_non_null(h);
+    assert_true(msnp_str_eq(h->value, "first"));
+    h = msnp_mime_get_next(&m, h);
+    assert_non_null(h);
+    assert_true(h->folded);
+    char buf[64];
+    msnp_header_unfold(h, buf, sizeof(buf));
+    assert_string_equal(buf, "second part continued here");
+    assert_null(msnp_mime_get_next(&m, h));
+    assert_int_equal(msnp_mime_value(&m, "Empty").n, 0);
+    assert_null(msnp_mime_value(&m, "Missing").p);
+    assert_int_equal(m.body.n, 0);
+}
+
+static void test_bare_lf_and_no_blank_line(void **state) {
+    (void)state;
+    static const char p[] = "MIME-Version: 1.0\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\nLoginTime: 1\nMemberIdLow: -517030579\n";
+    msnp_mime m;
+    assert_int_equal(msnp_mime_parse(p, sizeof(p) - 1, &m, NULL), MSNP_MIME_OK);
+    assert_false(m.has_blank);
+    assert_int_equal(m.count, 4);
+    assert_int_equal(msnp_content_kind_of(&m), MSNP_CT_PROFILE);
+    assert_true(msnp_str_eq(msnp_mime_value(&m, "MemberIdLow"), "-517030579"));
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    msnp_mime m;
+    size_t off = 99;
+    static const char nocolon[] = "MIME-Version: 1.0\r\nthis line has no colon\r\n\r\n";
+    assert_int_equal(msnp_mime_parse(nocolon, sizeof(nocolon) - 1, &m, &off), MSNP_MIME_ENOCOLON);
+    assert_int_equal(off, 19);
+    static const char noname[] = ": value\r\n\r\n";
+    assert_int_equal(msnp_mime_parse(noname, sizeof(noname) - 1, &m, &off), MSNP_MIME_EBAD_NAME);
+    static const char nul[] = "A: b\0c\r\n\r\n";
+    assert_int_equal(msnp_mime_parse(nul, sizeof(nul) - 1, &m, &off), MSNP_MIME_ECONTROL);
+    assert_int_equal(off, 4);
+    /* more headers than the fixed table: an error, not an overflow */
+    char many[4096] = "";
+    for (int i = 0; i < MSNP_MIME_MAX_HEADERS + 1; i++) strcat(many, "H: v\r\n");
+    assert_int_equal(msnp_mime_parse(many, strlen(many), &m, &off), MSNP_MIME_ETOO_MANY);
+    assert_int_equal(off, 6 * MSNP_MIME_MAX_HEADERS);
+    /* a NUL in the body is fine: bodies are binary */
+    static const char body[] = "A: b\r\n\r\nx\0y";
+    assert_int_equal(msnp_mime_parse(body, sizeof(body) - 1, &m, &off), MSNP_MIME_OK);
+    assert_int_equal(m.body.n, 3);
+}
+
+static void test_content_kinds(void **state) {
+    (void)state;
+    static const struct { const char *ct; msnp_content_kind k; } cases[] = {
+        {"text/x-msmsgsinvite; charset=UTF-8", MSNP_CT_INVITE},
+        {"text/x-msmsgsinitialemailnotification; charset=UTF-8", MSNP_CT_INITIAL_EMAIL},
+        {"text/x-msmsgsemailnotification; charset=UTF-8", MSNP_CT_EMAIL},
+        {"TEXT/PLAIN", MSNP_CT_TEXT_PLAIN},
+        {"application/x-msnmsgrp2p", MSNP_CT_OTHER},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char p[128];
+        snprintf(p, sizeof(p), "Content-Type: %s\r\n\r\n", cases[i].ct);
+        msnp_mime m;
+        assert_int_equal(msnp_mime_parse(p, strlen(p), &m, NULL), MSNP_MIME_OK);
+        assert_int_equal(msnp_content_kind_of(&m), cases[i].k);
+    }
+    msnp_mime m;
+    assert_int_equal(msnp_mime_parse("A: b\r\n\r\n", 8, &m, NULL), MSNP_MIME_OK);
+    assert_int_equal(msnp_content_kind_of(&m), MSNP_CT_NONE);
+}
+
+static void test_imformat_write(void **state) {
+    (void)state;
+    msnp_imformat f;
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("FN=Arial; EF=BUS; CO=ff; CS=86; PF=22; RL=1"), &f), 0);
+    assert_int_equal(f.effects, MSNP_EF_BOLD | MSNP_EF_UNDERLINE | MSNP_EF_STRIKE);
+    assert_int_equal(f.color_bgr, 0xff);
+    assert_int_equal(msnp_imformat_rgb(&f), 0xff0000); /* BGR ff = red */
+    assert_int_equal(f.charset, 0x86);
+    assert_true(f.rtl);
+    char out[128];
+    long n = msnp_imformat_write(&f, out, sizeof(out));
+    assert_true(n > 0);
+    assert_string_equal(out, "FN=Arial; EF=BUS; CO=ff; CS=86; PF=22; RL=1");
+    strcpy(f.font, "Comic Sans MS");
+    msnp_imformat_write(&f, out, sizeof(out));
+    assert_string_equal(out, "FN=Comic%20Sans%20MS; EF=BUS; CO=ff; CS=86; PF=22; RL=1");
+    /* lenient: junk values leave has_* unset */
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("CO=zz; EF="), &f), 0);
+    assert_false(f.has_color);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("nothing here"), &f), -1);
+    assert_int_equal(msnp_imformat_write(&f, out, 5), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_im_payload),
+        cmocka_unit_test(test_case_duplicates_folding),
+        cmocka_unit_test(test_bare_lf_and_no_blank_line),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_content_kinds),
+        cmocka_unit_test(test_imformat_write),
+    };
+    return cmocka_run_group_tests_name("msnp_mime", tests, NULL, NULL);
+}

@@ -1,0 +1,388 @@
+/* libmsnp stream parser: transcripts, chunking, round trips, bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "transcripts.h"
+
+/* Feed data to a fresh parser in chunks given by `sizes` (cycled), the way
+ * a connection would: bytes are appended to a buffer, complete items are
+ * consumed from its front. Returns everything re-serialized, concatenated,
+ * plus one summary line per item in *summary. */
+typedef struct drive_result {
+    char *out;
+    size_t out_n;
+    char *summary;
+    size_t summary_n;
+    int error;
+    uint64_t error_offset;
+    size_t items;
+} drive_result;
+
+static void append(char **buf, size_t *n, const void *src, size_t len) {
+    *buf = realloc(*buf, *n + len + 1);
+    assert_non_null(*buf);
+    memcpy(*buf + *n, src, len);
+    *n += len;
+    (*buf)[*n] = '\0';
+}
+
+static drive_result drive(msnp_role role, const char *data, size_t len, const size_t *sizes, size_t nsizes,
+                          const msnp_parser_limits *limits) {
+    drive_result r = {0};
+    msnp_parser p;
+    msnp_parser_init(&p, role, limits);
+    char *buf = malloc(len + 1);
+    assert_non_null(buf);
+    size_t have = 0, fed = 0, k = 0;
+    while (fed < len || have > 0) {
+        if (fed < len) {
+            size_t c = sizes[k++ % nsizes];
+            if (c > len - fed) c = len - fed;
+            memcpy(buf + have, data + fed, c);
+            have += c;
+            fed += c;
+        }
+        for (;;) {
+            msnp_cmd cmd;
+            msnp_parse_error err;
+            long used = msnp_parse(&p, buf, have, &cmd, &err);
+            if (used < 0) {
+                r.error = (int)used;
+                r.error_offset = err.offset;
+                free(buf);
+                return r;
+            }
+            if (used == 0) break;
+            char tmp[70000];
+            long w = msnp_write_parsed(tmp, sizeof(tmp), &cmd);
+            assert_true(w > 0);
+            append(&r.out, &r.out_n, tmp, (size_t)w);
+            char line[128];
+            int l = snprintf(line, sizeof(line), "%s trid=%d:%u argc=%zu payload=%d:%zu off=%llu size=%zu\n",
+                             cmd.name, cmd.has_trid, cmd.trid, cmd.argc, cmd.has_payload, cmd.payload.n,
+                             (unsigned long long)cmd.offset, cmd.size);
+            append(&r.summary, &r.summary_n, line, (size_t)l);
+            r.items++;
+            memmove(buf, buf + used, have - (size_t)used);
+            have -= (size_t)used;
+        }
+        if (fed == len) break;
+    }
+    if (have > 0) r.error = 1; /* leftover incomplete bytes */
+    free(buf);
+    return r;
+}
+
+static void free_result(drive_result *r) {
+    free(r->out);
+    free(r->summary);
+}
+
+static void test_transcripts_round_trip(void **state) {
+    (void)state;
+    for (size_t t = 0; t < N_TRANSCRIPTS; t++) {
+        const transcript *tr = &transcripts[t];
+        size_t len = strlen(tr->bytes), whole = len;
+        drive_result r = drive(tr->role, tr->bytes, len, &whole, 1, NULL);
+        if (r.error) fail_msg("%s: error %d at %llu", tr->name, r.error, (unsigned long long)r.error_offset);
+        assert_int_equal(r.out_n, len);
+        assert_memory_equal(r.out, tr->bytes, len);
+        free_result(&r);
+    }
+}
+
+static void test_every_split_point(void **state) {
+    (void)state;
+    for (size_t t = 0; t < N_TRANSCRIPTS; t++) {
+        const transcript *tr = &transcripts[t];
+        size_t len = strlen(tr->bytes), whole = len;
+        drive_result ref = drive(tr->role, tr->bytes, len, &whole, 1, NULL);
+        assert_int_equal(ref.error, 0);
+        for (size_t split = 1; split < len; split++) {
+            size_t sizes[2] = {split, len};
+            drive_result r = drive(tr->role, tr->bytes, len, sizes, 2, NULL);
+            if (r.error || r.summary_n != ref.summary_n || memcmp(r.summary, ref.summary, ref.summary_n) != 0)
+                fail_msg("%s: split at %zu differs", tr->name, split);
+            assert_memory_equal(r.out, ref.out, ref.out_n);
+            free_result(&r);
+        }
+        /* one byte at a time, and a few odd chunk patterns */
+        static const size_t one[] = {1}, odd[] = {3, 1, 7, 2, 64, 5};
+        drive_result r1 = drive(tr->role, tr->bytes, len, one, 1, NULL);
+        drive_result r2 = drive(tr->role, tr->bytes, len, odd, 6, NULL);
+        assert_int_equal(r1.error, 0);
+        assert_int_equal(r2.error, 0);
+        assert_string_equal(r1.summary, ref.summary);
+        assert_string_equal(r2.summary, ref.summary);
+        free_result(&r1);
+        free_result(&r2);
+        free_result(&ref);
+    }
+}
+
+static long parse1(msnp_role role, const char *s, msnp_cmd *c, msnp_parse_error *e) {
+    msnp_parser p;
+    msnp_parser_init(&p, role, NULL);
+    return msnp_parse(&p, s, strlen(s), c, e);
+}
+
+static void test_fields(void **state) {
+    (void)state;
+    msnp_cmd c;
+    msnp_parse_error e;
+    assert_int_equal(parse1(MSNP_FROM_SERVER, "XFR 10 SB 64.4.12.193:1863 CKI 16925950.1016955577.17693\r\n", &c, &e), 58);
+    assert_string_equal(c.name, "XFR");
+    assert_int_equal(c.code, MSNP_XFR);
+    assert_true(c.has_trid);
+    assert_int_equal(c.trid, 10);
+    assert_int_equal(c.argc, 5);
+    assert_true(msnp_str_eq(c.argv[2], "64.4.12.193:1863"));
+    assert_true(msnp_str_eq(c.argv[4], "16925950.1016955577.17693"));
+    assert_true(msnp_str_eq(c.line, "XFR 10 SB 64.4.12.193:1863 CKI 16925950.1016955577.17693"));
+
+    /* server notifications have no TrID even when the first token is a number */
+    assert_true(parse1(MSNP_FROM_SERVER, "RNG 11752013 1.2.3.4:1863 CKI 1.2 a@b.com A\r\n", &c, &e) > 0);
+    assert_false(c.has_trid);
+    assert_true(parse1(MSNP_FROM_SERVER, "MSG a@b.com A 0\r\n", &c, &e) > 0);
+    assert_false(c.has_trid);
+    assert_true(c.has_payload);
+    assert_int_equal(c.payload.n, 0);
+    /* the server's bare `QRY trid` carries no payload; the client's does */
+    assert_true(parse1(MSNP_FROM_SERVER, "QRY 11\r\n", &c, &e) == 8);
+    assert_false(c.has_payload);
+    assert_int_equal(c.trid, 11);
+    assert_int_equal(parse1(MSNP_FROM_CLIENT, "QRY 11 msmsgs@msnmsgr.com 32\r\n", &c, &e), 0);
+    /* error replies */
+    assert_true(parse1(MSNP_FROM_SERVER, "911 6\r\n", &c, &e) > 0);
+    assert_true(c.is_error);
+    assert_int_equal(c.trid, 6);
+    assert_int_equal(c.code, MSNP_CODE('9', '1', '1'));
+    /* client PNG and OUT have no TrID */
+    assert_true(parse1(MSNP_FROM_CLIENT, "PNG\r\n", &c, &e) == 5);
+    assert_false(c.has_trid);
+    assert_int_equal(c.argc, 0);
+    /* analyzer direction unknown: numeric first token of a TrID command */
+    assert_true(parse1(MSNP_FROM_UNKNOWN, "MSG 3 A 0\r\n", &c, &e) > 0);
+    assert_true(c.has_trid);
+    assert_true(parse1(MSNP_FROM_UNKNOWN, "MSG a@b.com A 0\r\n", &c, &e) > 0);
+    assert_false(c.has_trid);
+    /* a TrID slot that is not a number is left to the handler, not fatal */
+    assert_true(parse1(MSNP_FROM_CLIENT, "CHG x NLN\r\n", &c, &e) > 0);
+    assert_false(c.has_trid);
+    /* TrID above 2^32-1 is not a TrID */
+    assert_true(parse1(MSNP_FROM_CLIENT, "CHG 4294967296 NLN\r\n", &c, &e) > 0);
+    assert_false(c.has_trid);
+    assert_true(parse1(MSNP_FROM_CLIENT, "CHG 4294967295 NLN\r\n", &c, &e) > 0);
+    assert_true(c.has_trid);
+    assert_int_equal(c.trid, 4294967295u);
+}
+
+static void test_bare_lf_and_blank_lines(void **state) {
+    (void)state;
+    msnp_cmd c;
+    msnp_parse_error e;
+    assert_int_equal(parse1(MSNP_FROM_CLIENT, "CHG 7 NLN\n", &c, &e), 10);
+    assert_true(msnp_str_eq(c.line, "CHG 7 NLN"));
+    /* stray CRLF before a command is skipped and counted */
+    assert_int_equal(parse1(MSNP_FROM_CLIENT, "\r\n\nCHG 7 NLN\r\n", &c, &e), 14);
+    assert_int_equal(c.offset, 3);
+    assert_int_equal(c.size, 11);
+    /* runs of spaces between parameters are tolerated */
+    assert_true(parse1(MSNP_FROM_CLIENT, "ADD 5  FL   a@b.com a@b.com\r\n", &c, &e) > 0);
+    assert_int_equal(c.argc, 4);
+    assert_true(msnp_str_eq(c.argv[1], "FL"));
+}
+
+static void expect_error(msnp_role role, const char *s, size_t n, msnp_parse_status st, uint64_t off) {
+    msnp_parser p;
+    msnp_cmd c;
+    msnp_parse_error e;
+    msnp_parser_init(&p, role, NULL);
+    long r = msnp_parse(&p, s, n, &c, &e);
+    if (r != (long)st) fail_msg("'%.*s': got %ld want %d", (int)(n > 40 ? 40 : n), s, r, (int)st);
+    assert_int_equal(e.status, st);
+    assert_int_equal(e.offset, off);
+    assert_non_null(e.what);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 A -5\r\n", 12, MSNP_EBAD_LENGTH, 8);
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 A abc\r\n", 13, MSNP_EBAD_LENGTH, 8);
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 A 99999999999999999999999\r\n", 33, MSNP_EBAD_LENGTH, 8);
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 A 70000\r\n", 15, MSNP_EPAYLOAD_TOO_BIG, 8);
+    expect_error(MSNP_FROM_CLIENT, "MSG\r\n", 5, MSNP_EBAD_LENGTH, 0);
+    expect_error(MSNP_FROM_CLIENT, "chg 1 NLN\r\n", 11, MSNP_EBAD_COMMAND, 0);
+    expect_error(MSNP_FROM_CLIENT, "CHGX 1 NLN\r\n", 12, MSNP_EBAD_COMMAND, 0);
+    expect_error(MSNP_FROM_CLIENT, "C\r\n", 3, MSNP_EBAD_COMMAND, 0);
+    expect_error(MSNP_FROM_CLIENT, "CHG 1 N\0LN\r\n", 12, MSNP_ECONTROL_CHAR, 7);
+    expect_error(MSNP_FROM_CLIENT, "CHG 1 N\rLN\r\n", 12, MSNP_ECONTROL_CHAR, 7);
+    expect_error(MSNP_FROM_CLIENT, "A1C 1\r\n", 7, MSNP_EBAD_COMMAND, 0);
+
+    /* too many parameters */
+    char many[512] = "LST 1";
+    for (int i = 0; i < MSNP_MAX_PARAMS; i++) strcat(many, " x");
+    strcat(many, "\r\n");
+    expect_error(MSNP_FROM_CLIENT, many, strlen(many), MSNP_ETOO_MANY_PARAMS, 4 + 2 * MSNP_MAX_PARAMS);
+
+    /* a line that never ends: incomplete until the limit, then an error */
+    msnp_parser_limits lim = {64, 1024, MSNP_MAX_PARAMS};
+    char longline[200];
+    memset(longline, 'A', sizeof(longline));
+    memcpy(longline, "USR 1 ", 6);
+    msnp_parser p;
+    msnp_cmd c;
+    msnp_parse_error e;
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, &lim);
+    assert_int_equal(msnp_parse(&p, longline, 63, &c, &e), 0);
+    assert_int_equal(msnp_parse(&p, longline, 64, &c, &e), MSNP_ELINE_TOO_LONG);
+    assert_int_equal(e.offset, 64);
+    /* exactly at the limit (CRLF included) is fine */
+    char edge[64];
+    memset(edge, 'A', sizeof(edge));
+    memcpy(edge, "USR 1 ", 6);
+    edge[62] = '\r';
+    edge[63] = '\n';
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, &lim);
+    assert_int_equal(msnp_parse(&p, edge, 64, &c, &e), 64);
+    /* endless empty lines are refused too, not buffered forever */
+    char blanks[200];
+    for (size_t i = 0; i < sizeof(blanks); i += 2) { blanks[i] = '\r'; blanks[i + 1] = '\n'; }
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, &lim);
+    assert_int_equal(msnp_parse(&p, blanks, sizeof(blanks), &c, &e), MSNP_ELINE_TOO_LONG);
+
+    /* payload shorter than declared: incomplete, never read past the buffer */
+    static const char shortmsg[] = "MSG 1 A 10\r\nabc";
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+    assert_int_equal(msnp_parse(&p, shortmsg, sizeof(shortmsg) - 1, &c, &e), 0);
+    /* missing line end: incomplete */
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+    assert_int_equal(msnp_parse(&p, "CHG 1 NLN", 9, &c, &e), 0);
+}
+
+static void test_error_offsets_are_stream_offsets(void **state) {
+    (void)state;
+    static const char s[] = "PNG\r\nCHG 2 NLN\r\nMSG 3 A x\r\n";
+    msnp_parser p;
+    msnp_cmd c;
+    msnp_parse_error e;
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+    size_t off = 0;
+    long r;
+    while ((r = msnp_parse(&p, s + off, sizeof(s) - 1 - off, &c, &e)) > 0) off += (size_t)r;
+    assert_int_equal(r, MSNP_EBAD_LENGTH);
+    assert_int_equal(e.offset, 24); /* the 'x' */
+}
+
+static void test_payload_is_binary_safe(void **state) {
+    (void)state;
+    static const char s[] = "MSG 1 U 6\r\n\0\r\nX\n\xff" "PNG\r\n";
+    msnp_parser p;
+    msnp_cmd c;
+    msnp_parse_error e;
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+    long r = msnp_parse(&p, s, sizeof(s) - 1, &c, &e);
+    assert_int_equal(r, 17);
+    assert_int_equal(c.payload.n, 6);
+    assert_memory_equal(c.payload.p, "\0\r\nX\n\xff", 6);
+    r = msnp_parse(&p, s + 17, sizeof(s) - 1 - 17, &c, &e);
+    assert_int_equal(r, 5);
+    assert_string_equal(c.name, "PNG");
+    assert_int_equal(c.offset, 17);
+}
+
+static void test_resync(void **state) {
+    (void)state;
+    msnp_parser p;
+    msnp_parser_init(&p, MSNP_FROM_SERVER, NULL);
+    static const char junk[] = "ow are you?\r\nmore junk\r\nJOI a@b.com A\r\n";
+    size_t drop = msnp_parser_resync(&p, junk, sizeof(junk) - 1);
+    assert_int_equal(drop, 24);
+    msnp_cmd c;
+    msnp_parse_error e;
+    assert_true(msnp_parse(&p, junk + drop, sizeof(junk) - 1 - drop, &c, &e) > 0);
+    assert_string_equal(c.name, "JOI");
+    assert_int_equal(c.offset, 24);
+    /* nothing plausible: drop all but a short tail that may start a command */
+    msnp_parser_init(&p, MSNP_FROM_SERVER, NULL);
+    assert_int_equal(msnp_parser_resync(&p, "zzzz\r\nJO", 8), 6);
+    msnp_parser_init(&p, MSNP_FROM_SERVER, NULL);
+    assert_int_equal(msnp_parser_resync(&p, "zzzzzz", 6), 6);
+    /* skip keeps offsets true */
+    msnp_parser_init(&p, MSNP_FROM_SERVER, NULL);
+    msnp_parser_skip(&p, 1000);
+    assert_true(msnp_parse(&p, "QNG\r\n", 5, &c, &e) == 5);
+    assert_int_equal(c.offset, 1000);
+}
+
+static void test_writer(void **state) {
+    (void)state;
+    char b[256];
+    long n = msnp_writev(b, sizeof(b), "USR", 1, 6, "OK", "example@passport.com", "my%20screen%20name", "1", NULL);
+    assert_int_equal(n, 52);
+    assert_memory_equal(b, "USR 6 OK example@passport.com my%20screen%20name 1\r\n", 52);
+    /* framing-breaking parameters are refused */
+    assert_int_equal(msnp_writev(b, sizeof(b), "REA", 1, 1, "a@b.com", "bad name", NULL), -1);
+    assert_int_equal(msnp_writev(b, sizeof(b), "REA", 1, 1, "a@b.com", "bad\r\nOUT", NULL), -1);
+    assert_int_equal(msnp_writev(b, sizeof(b), "REA", 1, 1, "a@b.com", "", NULL), -1);
+    assert_int_equal(msnp_writev(b, sizeof(b), "rea", 1, 1, "a@b.com", NULL), -1);
+    /* buffer too small: refused, nothing past cap */
+    char small[10];
+    memset(small, 'Z', sizeof(small));
+    assert_int_equal(msnp_writev(small, 8, "CHG", 1, 12345, "NLN", NULL), -1);
+    assert_int_equal(small[8], 'Z');
+    /* payload command computes its length */
+    msnp_str params[] = {msnp_str_c("A")};
+    n = msnp_write_payload_cmd(b, sizeof(b), "MSG", 1, 3, params, 1, "hi", 2);
+    assert_int_equal(n, 13);
+    assert_memory_equal(b, "MSG 3 A 2\r\nhi", 13);
+    n = msnp_write_error(b, sizeof(b), 911, 6);
+    assert_int_equal(n, 7);
+    assert_memory_equal(b, "911 6\r\n", 7);
+    n = msnp_writev(b, sizeof(b), "QNG", 0, 0, NULL);
+    assert_int_equal(n, 5);
+    assert_memory_equal(b, "QNG\r\n", 5);
+}
+
+static void test_tables(void **state) {
+    (void)state;
+    assert_int_equal(msnp_version_parse(msnp_str_c("MSNP7")), MSNP7);
+    assert_int_equal(msnp_version_parse(msnp_str_c("MSNP2")), MSNP2);
+    assert_int_equal(msnp_version_parse(msnp_str_c("MSNP8")), MSNP_VERSION_NONE);
+    assert_int_equal(msnp_version_parse(msnp_str_c("CVR0")), MSNP_VERSION_NONE);
+    static const char *const st[] = {"FLN", "NLN", "BSY", "IDL", "BRB", "AWY", "PHN", "LUN", "HDN"};
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(msnp_status_parse(msnp_str_c(st[i])), i);
+        assert_string_equal(msnp_status_code((msnp_status)i), st[i]);
+    }
+    assert_int_equal(msnp_status_parse(msnp_str_c("nln")), MSNP_STATUS_INVALID);
+    assert_int_equal(msnp_list_parse(msnp_str_c("RL")), MSNP_LIST_RL);
+    assert_int_equal(msnp_list_parse(msnp_str_c("XL")), MSNP_LIST_INVALID);
+    assert_string_equal(msnp_error_name(911), "ERR_AUTHENTICATION_FAILED");
+    assert_string_equal(msnp_error_name(200), "ERR_SYNTAX_ERROR");
+    assert_null(msnp_error_name(999));
+    assert_string_equal(msnp_error_text(217), "user is offline or not accepting");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_transcripts_round_trip),
+        cmocka_unit_test(test_every_split_point),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_bare_lf_and_blank_lines),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_error_offsets_are_stream_offsets),
+        cmocka_unit_test(test_payload_is_binary_safe),
+        cmocka_unit_test(test_resync),
+        cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_tables),
+    };
+    return cmocka_run_group_tests_name("msnp_parser", tests, NULL, NULL);
+}

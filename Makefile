@@ -32,7 +32,8 @@ asan: deps
 	  ctest --output-on-failure -j $(JOBS) -LE slow $(CTEST_ARGS)
 
 fuzz: deps
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMSNKIT_FUZZ=ON >/dev/null
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMSNKIT_FUZZ=ON \
+	  -DMSNKIT_WERROR=OFF -DMSNKIT_COMPONENTS="lib/msnp;src/msnsniff" >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

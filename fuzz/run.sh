@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in BUILD for SECONDS each, starting from the seed
+# corpus in fuzz/corpus/<name>/ (read-only here; new inputs go to
+# BUILD/corpus/<name>/). Crashes are saved under fuzz/artifacts/ and make
+# the run fail; copy a reproducer into fuzz/corpus/<name>/ once fixed, and
+# the replay tests keep it as a regression test.
+set -euo pipefail
+BUILD=${1:-build-fuzz}
+SECONDS_EACH=${2:-20}
+ROOT=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$ROOT/artifacts"
+status=0
+found=0
+for bin in $(find "$BUILD" -type f -name 'fuzz_*' -perm -u+x | sort); do
+  name=$(basename "$bin"); name=${name#fuzz_}
+  seeds="$ROOT/corpus/$name"
+  work="$BUILD/corpus/$name"
+  mkdir -p "$seeds" "$work"
+  found=$((found + 1))
+  echo "fuzz: $name for ${SECONDS_EACH}s (seeds $(ls "$seeds" | wc -l) files)"
+  if ! "$bin" -max_total_time="$SECONDS_EACH" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="$ROOT/artifacts/${name}-" -print_final_stats=1 "$work" "$seeds" 2>"$ROOT/artifacts/$name.log"; then
+    echo "fuzz: $name FAILED; see fuzz/artifacts/$name.log and the crash-* files beside it" >&2
+    tail -n 30 "$ROOT/artifacts/$name.log" >&2
+    status=1
+  else
+    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$ROOT/artifacts/$name.log" | sed "s/^/fuzz: $name /"
+  fi
+done
+if [ "$found" -eq 0 ]; then echo "fuzz: no targets found in $BUILD" >&2; exit 1; fi
+exit $status

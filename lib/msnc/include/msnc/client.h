@@ -1,0 +1,93 @@
+/* msnc/client.h - an MSN Messenger client session (MSNP2-MSNP7).
+ *
+ * Dispatch -> XFR NS -> notification login (or straight to a notification
+ * server), list sync with a local cache, presence, contact lists, keep-alive
+ * and reconnection; switchboard chats; invitations. Everything is reported
+ * through one msnc_event callback. All calls are made from the event loop
+ * thread. */
+#ifndef MSNC_CLIENT_H
+#define MSNC_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msnp/commands.h>
+#include <msnp/invite.h>
+#include <msnp/mime.h>
+
+#include "msnc/event.h"
+
+struct event_base;
+struct evdns_base;
+
+typedef struct msnc_client msnc_client;
+
+typedef struct msnc_config {
+    const char *server;         /* "host:port" of a dispatch or notification server */
+    const char *email;
+    const char *password;
+    const char *bind_ip;        /* local address for secondary connections, advertised in invitations */
+    uint16_t ftp_port_first, ftp_port_last; /* 6891-6900 by default; 0/0 = ephemeral */
+    const char *download_dir;
+    const char *cache_dir;      /* contact-list cache (NULL = no cache) */
+    msnp_status initial_status; /* status set after login (default NLN) */
+    int max_version;            /* highest MSNP version offered (default 7) */
+    int min_version;            /* lowest (default 2) */
+    unsigned ping_interval_ms;  /* PNG keep-alive (default 60 s, 0 = default) */
+    unsigned invite_timeout_ms;
+    unsigned connect_timeout_ms;
+    int reconnect;              /* reconnect with back-off after a lost connection */
+    unsigned reconnect_max_ms;  /* cap of the back-off (default 60 s) */
+} msnc_config;
+
+msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, const msnc_config *cfg,
+                             msnc_event_cb cb, void *arg);
+void msnc_client_free(msnc_client *c);
+
+int msnc_login(msnc_client *c);
+/* Send OUT and close everything. */
+void msnc_logout(msnc_client *c);
+int msnc_is_online(const msnc_client *c);
+
+/* Notification server. Return the TrID used, or 0 if not possible now. */
+uint32_t msnc_set_status(msnc_client *c, msnp_status s);
+uint32_t msnc_list_add(msnc_client *c, msnp_list list, const char *email, const char *name);
+uint32_t msnc_list_remove(msnc_client *c, msnp_list list, const char *email);
+uint32_t msnc_rename(msnc_client *c, const char *email, const char *name);
+/* Block = leave AL, join BL; allow = the reverse. Returns 0 or -1. */
+int msnc_block(msnc_client *c, const char *email);
+int msnc_allow(msnc_client *c, const char *email);
+
+/* Contact list as known now. Calls fn for each entry of a list. */
+typedef void (*msnc_contact_fn)(const char *email, const char *name, const char *status, void *arg);
+void msnc_contacts(const msnc_client *c, msnp_list list, msnc_contact_fn fn, void *arg);
+
+/* Chats (switchboard sessions). */
+/* Open a new chat with email (XFR SB, then CAL). Returns chat id > 0, or 0. */
+int msnc_chat_open(msnc_client *c, const char *email);
+/* Existing chat whose only other participant is email, or 0. */
+int msnc_chat_find(const msnc_client *c, const char *email);
+/* CAL one more person into a chat (multi-party). */
+int msnc_chat_invite(msnc_client *c, int chat, const char *email);
+/* Send a text message (ack mode A). fmt may be NULL. Returns TrID or 0. */
+uint32_t msnc_chat_send(msnc_client *c, int chat, const char *text, const msnp_imformat *fmt);
+int msnc_chat_typing(msnc_client *c, int chat);
+void msnc_chat_leave(msnc_client *c, int chat);
+/* First other participant of a chat (NULL if none). */
+const char *msnc_chat_peer(const msnc_client *c, int chat);
+
+/* Invitations in a chat. Return the Invitation-Cookie, or 0 (err filled). */
+uint64_t msnc_send_file(msnc_client *c, int chat, const char *path, char *err, size_t errcap);
+/* Voice and video open a second switchboard first (see docs/msnc.md). */
+uint64_t msnc_invite_app(msnc_client *c, int chat, msnp_app_kind kind, char *err, size_t errcap);
+int msnc_invite_accept(msnc_client *c, uint64_t cookie);   /* 0 = latest incoming */
+int msnc_invite_decline(msnc_client *c, uint64_t cookie);
+int msnc_invite_cancel(msnc_client *c, uint64_t cookie);
+
+/* Invitations and transfers not finished yet. */
+size_t msnc_active_invitations(const msnc_client *c);
+
+const char *msnc_self_email(const msnc_client *c);
+msnp_status msnc_self_status(const msnc_client *c);
+
+#endif

@@ -1,0 +1,71 @@
+/* msnc/invites.h - text/x-msmsgsinvite negotiations and the secondary
+ * connections they lead to (MSNFTP, voice/video UDP, whiteboard, app
+ * sharing and remote assistance TCP).
+ *
+ * The manager does not know switchboards: it is handed invitation bodies
+ * received on a chat and sends its answers through ops->send. The exact
+ * message sequences are documented in docs/msnc.md. */
+#ifndef MSNC_INVITES_H
+#define MSNC_INVITES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msnp/invite.h>
+
+#include "msnc/event.h"
+
+struct event_base;
+
+typedef struct msnc_invites msnc_invites;
+
+typedef struct msnc_invite_ops {
+    /* Send a complete MSG payload (MIME headers + invitation fields) on a
+     * chat. Returns 0, or -1 if that chat is gone. */
+    int (*send)(int chat, const char *payload, size_t len, void *arg);
+    /* Voice and video answer on a second switchboard with the same peer:
+     * return such a chat other than `chat`, or `chat` itself if none. */
+    int (*other_chat)(int chat, const char *peer, void *arg);
+    void (*event)(const msnc_event *ev, void *arg);
+} msnc_invite_ops;
+
+typedef struct msnc_invite_config {
+    const char *email;          /* our account, for MSNFTP USR */
+    const char *bind_ip;        /* advertised in IP-Address and bound locally */
+    uint16_t ftp_port_first;    /* MSNFTP listening range (0/0 = ephemeral) */
+    uint16_t ftp_port_last;
+    const char *download_dir;
+    unsigned invite_timeout_ms; /* waiting for the peer to answer (0 = 120 s) */
+    unsigned connect_timeout_ms;/* waiting for the secondary connection (0 = 30 s) */
+    unsigned ftp_idle_ms;       /* MSNFTP silence (0 = 60 s) */
+} msnc_invite_config;
+
+msnc_invites *msnc_invites_new(struct event_base *base, const msnc_invite_config *cfg,
+                               const msnc_invite_ops *ops, void *arg);
+/* Cancels everything still running (CANCEL OUTBANDCANCEL where possible). */
+void msnc_invites_free(msnc_invites *m);
+void msnc_invites_set_email(msnc_invites *m, const char *email);
+
+/* Start an invitation on chat to peer. Returns the Invitation-Cookie, or 0
+ * with err filled. */
+uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, const char *path,
+                                char *err, size_t errcap);
+/* cookie 0 = pick a random one. */
+uint64_t msnc_invites_start(msnc_invites *m, int chat, const char *peer, msnp_app_kind kind,
+                            uint64_t cookie, char *err, size_t errcap);
+/* A fresh random Invitation-Cookie. */
+uint64_t msnc_invites_new_cookie(void);
+
+/* An invitation body (the payload after its outer MIME headers). */
+void msnc_invites_on_message(msnc_invites *m, int chat, const char *from, const char *body, size_t n);
+
+/* Decide on an incoming invitation, or cancel any invitation or transfer.
+ * cookie 0 means the most recent incoming one. Return 0 or -1 (unknown). */
+int msnc_invites_accept(msnc_invites *m, uint64_t cookie);
+int msnc_invites_decline(msnc_invites *m, uint64_t cookie);
+int msnc_invites_cancel(msnc_invites *m, uint64_t cookie);
+
+/* Number of invitations not finished yet (for orderly shutdown). */
+size_t msnc_invites_active(const msnc_invites *m);
+
+#endif

@@ -1,0 +1,484 @@
+/* client.c - dispatch and notification server: login, keep-alive,
+ * reconnection, presence commands. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "client_int.h"
+
+#define MAX_NS_HOPS 4
+#define DEFAULT_PING_MS 60000u
+#define DEFAULT_BACKOFF_MAX_MS 60000u
+#define FIRST_BACKOFF_MS 1000u
+
+static void ns_connect(msnc_client *c, const char *host, uint16_t port, const char *role);
+
+void client_emit(msnc_client *c, msnc_event *ev) {
+    if (c->cb) c->cb(ev, c->arg);
+}
+
+void client_emit_text(msnc_client *c, msnc_event_type t, const char *text) {
+    msnc_event ev = {0};
+    ev.type = t;
+    ev.text = text;
+    client_emit(c, &ev);
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void invite_event(const msnc_event *ev, void *arg) {
+    msnc_client *c = arg;
+    msnc_event copy = *ev;
+    client_emit(c, &copy);
+}
+
+msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, const msnc_config *cfg,
+                             msnc_event_cb cb, void *arg) {
+    if (!cfg->server || !cfg->email || !cfg->password) return NULL;
+    msnc_client *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->base = base;
+    c->dns = dns;
+    c->cfg = *cfg;
+    c->server = strdup(cfg->server);
+    c->email = strdup(cfg->email);
+    c->password = strdup(cfg->password);
+    c->bind_ip = strdup(cfg->bind_ip && *cfg->bind_ip ? cfg->bind_ip : "127.0.0.1");
+    c->download_dir = strdup(cfg->download_dir && *cfg->download_dir ? cfg->download_dir : ".");
+    c->cache_dir = dup_or_null(cfg->cache_dir);
+    c->cb = cb;
+    c->arg = arg;
+    if (c->cfg.max_version < 2 || c->cfg.max_version > 7) c->cfg.max_version = 7;
+    if (c->cfg.min_version < 2 || c->cfg.min_version > c->cfg.max_version) c->cfg.min_version = 2;
+    if (!c->cfg.ping_interval_ms) c->cfg.ping_interval_ms = DEFAULT_PING_MS;
+    if (!c->cfg.reconnect_max_ms) c->cfg.reconnect_max_ms = DEFAULT_BACKOFF_MAX_MS;
+    c->wanted_status = cfg->initial_status > MSNP_STATUS_FLN ? cfg->initial_status : MSNP_STATUS_NLN;
+    c->status = MSNP_STATUS_FLN;
+    c->next_chat_id = 1;
+    c->cfg.server = c->cfg.email = c->cfg.password = c->cfg.bind_ip = c->cfg.download_dir = c->cfg.cache_dir = NULL;
+    msnc_invite_config ic = {0};
+    ic.email = c->email;
+    ic.bind_ip = c->bind_ip;
+    ic.ftp_port_first = cfg->ftp_port_first;
+    ic.ftp_port_last = cfg->ftp_port_last;
+    ic.download_dir = c->download_dir;
+    ic.invite_timeout_ms = cfg->invite_timeout_ms;
+    ic.connect_timeout_ms = cfg->connect_timeout_ms;
+    msnc_invite_ops ops = {sb_send_invite_payload, sb_other_chat, invite_event};
+    c->invites = msnc_invites_new(base, &ic, &ops, c);
+    if (!c->invites) {
+        msnc_client_free(c);
+        return NULL;
+    }
+    lists_load_cache(c);
+    return c;
+}
+
+static void stop_timers(msnc_client *c) {
+    if (c->ping_timer) event_free(c->ping_timer);
+    if (c->reconnect_timer) event_free(c->reconnect_timer);
+    c->ping_timer = c->reconnect_timer = NULL;
+}
+
+void msnc_client_free(msnc_client *c) {
+    if (!c) return;
+    stop_timers(c);
+    if (c->invites) msnc_invites_free(c->invites);
+    c->invites = NULL;
+    sb_free_all(c);
+    if (c->ns) msnc_line_free(c->ns);
+    lists_free(c);
+    free(c->server);
+    free(c->email);
+    if (c->password) {
+        memset(c->password, 0, strlen(c->password));
+        free(c->password);
+    }
+    free(c->bind_ip);
+    free(c->download_dir);
+    free(c->cache_dir);
+    free(c);
+}
+
+/* ------------------------------------------------------------ connection */
+
+static void ns_lost(msnc_client *c, const char *why);
+
+static void reconnect_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnc_login(arg);
+}
+
+static void schedule_reconnect(msnc_client *c) {
+    if (!c->backoff_ms) c->backoff_ms = FIRST_BACKOFF_MS;
+    unsigned delay = c->backoff_ms;
+    c->backoff_ms = c->backoff_ms * 2 > c->cfg.reconnect_max_ms ? c->cfg.reconnect_max_ms : c->backoff_ms * 2;
+    if (!c->reconnect_timer) c->reconnect_timer = evtimer_new(c->base, reconnect_cb, c);
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
+    if (c->reconnect_timer) evtimer_add(c->reconnect_timer, &tv);
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_RECONNECTING;
+    ev.delay_ms = delay;
+    client_emit(c, &ev);
+}
+
+static void ping_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnc_client *c = arg;
+    if (c->state != NS_ONLINE || !c->ns) return;
+    if (c->pings_unanswered >= 2) {
+        ns_lost(c, "notification server stopped answering PNG");
+        return;
+    }
+    c->pings_unanswered++;
+    msnc_line_send_bare(c->ns, "PNG");
+}
+
+static void ns_lost(msnc_client *c, const char *why) {
+    int was_online = c->state == NS_ONLINE;
+    if (c->ns) msnc_line_free(c->ns);
+    c->ns = NULL;
+    c->state = NS_IDLE;
+    c->status = MSNP_STATUS_FLN;
+    if (c->ping_timer) evtimer_del(c->ping_timer);
+    msnc_event ev = {0};
+    ev.type = was_online || c->ever_logged_in ? MSNC_EV_DISCONNECTED : MSNC_EV_LOGIN_FAILED;
+    ev.text = why;
+    client_emit(c, &ev);
+    if (!c->user_logout && !c->no_reconnect && c->cfg.reconnect && c->ever_logged_in) schedule_reconnect(c);
+}
+
+static void send_ver(msnc_client *c) {
+    char vers[7][8];
+    const char *p[9];
+    size_t n = 0;
+    for (int v = c->cfg.max_version; v >= c->cfg.min_version && n < 7; v--) {
+        snprintf(vers[n], sizeof(vers[n]), "MSNP%d", v);
+        p[n] = vers[n];
+        n++;
+    }
+    p[n++] = "CVR0";
+    p[n] = NULL;
+    /* msnc_line_send takes a NULL-terminated list; pass up to 8 params. */
+    msnc_line_send(c->ns, "VER", p[0], n > 1 ? p[1] : NULL, n > 2 ? p[2] : NULL, n > 3 ? p[3] : NULL,
+                   n > 4 ? p[4] : NULL, n > 5 ? p[5] : NULL, n > 6 ? p[6] : NULL, n > 7 ? p[7] : NULL, NULL);
+    c->state = NS_VER;
+}
+
+static void ns_connected(msnc_line *l, void *arg) {
+    (void)l;
+    send_ver(arg);
+}
+
+static void ns_closed(msnc_line *l, const char *reason, void *arg) {
+    msnc_client *c = arg;
+    if (c->ns != l) return;
+    msnc_line_free(l);
+    c->ns = NULL;
+    ns_lost(c, reason);
+}
+
+static void login_failed(msnc_client *c, int code, const char *text) {
+    c->no_reconnect = code == MSNP_ERR_AUTH_FAILED;
+    if (c->ns) msnc_line_free(c->ns);
+    c->ns = NULL;
+    c->state = NS_IDLE;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_LOGIN_FAILED;
+    ev.code = code;
+    ev.text = text;
+    client_emit(c, &ev);
+    if (!c->no_reconnect && !c->user_logout && c->cfg.reconnect && c->ever_logged_in) schedule_reconnect(c);
+}
+
+static void on_logged_in(msnc_client *c, const msnp_cmd *cmd) {
+    c->state = NS_ONLINE;
+    c->ever_logged_in = 1;
+    c->backoff_ms = 0;
+    c->hops = 0;
+    if (cmd->argc >= 4) msnp_str_copy(cmd->argv[3], c->self_name, sizeof(c->self_name));
+    char name[MSNP_MAX_NAME_ENCODED + 1];
+    url_decode_c(msnp_str_c(c->self_name), name, sizeof(name));
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_LOGGED_IN;
+    ev.email = c->email;
+    ev.name = name;
+    ev.version = c->version;
+    client_emit(c, &ev);
+    if (c->state != NS_ONLINE) return;
+    char ver[16];
+    snprintf(ver, sizeof(ver), "%" PRIu32, c->list_version);
+    c->syncing = 1;
+    msnc_line_send(c->ns, "SYN", ver, NULL);
+    msnc_line_send(c->ns, "CHG", msnp_status_code(c->wanted_status), NULL);
+    if (!c->ping_timer) c->ping_timer = event_new(c->base, -1, EV_PERSIST, ping_cb, c);
+    struct timeval tv = {(time_t)(c->cfg.ping_interval_ms / 1000), (suseconds_t)((c->cfg.ping_interval_ms % 1000) * 1000)};
+    c->pings_unanswered = 0;
+    if (c->ping_timer) evtimer_add(c->ping_timer, &tv);
+}
+
+static void on_xfr_ns(msnc_client *c, const msnp_cmd *cmd) {
+    msnp_str host;
+    uint16_t port;
+    if (cmd->argc < 3 || msnp_split_hostport(cmd->argv[2], &host, &port, 0) != 0) {
+        login_failed(c, 0, "malformed XFR NS from the dispatch server");
+        return;
+    }
+    if (++c->hops > MAX_NS_HOPS) {
+        login_failed(c, 0, "too many XFR NS redirections");
+        return;
+    }
+    char h[256];
+    msnp_str_copy(host, h, sizeof(h));
+    if (port == 0) port = 1863;
+    msnc_line_free(c->ns);
+    c->ns = NULL;
+    ns_connect(c, h, port, "ns");
+}
+
+static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
+    msnc_client *c = arg;
+    if (c->ns != l) return;
+    if (cmd->is_error) {
+        int code = atoi(cmd->name);
+        if (c->state != NS_ONLINE) {
+            login_failed(c, code, msnp_error_text(code));
+            return;
+        }
+        if (sb_on_ns_error(c, cmd)) return;
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_SERVER_ERROR;
+        ev.code = code;
+        ev.trid = cmd->trid;
+        ev.text = msnp_error_text(code);
+        client_emit(c, &ev);
+        return;
+    }
+    switch (cmd->code) {
+    case MSNP_VER: {
+        msnp_version best = MSNP_VERSION_NONE;
+        for (size_t i = 1; i < cmd->argc; i++) {
+            msnp_version v = msnp_version_parse(cmd->argv[i]);
+            if ((int)v >= c->cfg.min_version && (int)v <= c->cfg.max_version && v > best) best = v;
+        }
+        if (best == MSNP_VERSION_NONE) {
+            login_failed(c, 0, "server offers no protocol version in common (MSNP2-MSNP7)");
+            return;
+        }
+        c->version = (int)best;
+        if (best >= MSNP3)
+            msnc_line_send(c->ns, "CVR", "0x0409", "linux", "6.1", "i386", "MSMSGS", "4.6.0082",
+                           best >= MSNP4 ? "MSMSGS" : NULL, NULL);
+        msnc_line_send(c->ns, "INF", NULL);
+        c->state = NS_INF;
+        return;
+    }
+    case MSNP_CVR:
+        return; /* version advice: nothing to act on */
+    case MSNP_INF: {
+        int md5 = 0;
+        for (size_t i = 1; i < cmd->argc; i++)
+            if (msnp_str_istarts(cmd->argv[i], "MD5")) md5 = 1;
+        if (!md5) {
+            login_failed(c, 0, "server does not offer MD5 authentication");
+            return;
+        }
+        msnc_line_send(c->ns, "USR", "MD5", "I", c->email, NULL);
+        c->state = NS_USR_I;
+        return;
+    }
+    case MSNP_XFR:
+        if (cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "NS")) {
+            on_xfr_ns(c, cmd);
+        } else if (cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "SB")) {
+            sb_on_xfr(c, cmd);
+        }
+        return;
+    case MSNP_USR:
+        if (cmd->argc >= 4 && msnp_str_eq(cmd->argv[1], "MD5") && msnp_str_eq(cmd->argv[2], "S") &&
+            c->state == NS_USR_I) {
+            char resp[MSNP_MD5_HEX_LEN + 1];
+            msnp_login_response(cmd->argv[3], msnp_str_c(c->password), resp);
+            msnc_line_send(c->ns, "USR", "MD5", "S", resp, NULL);
+            c->state = NS_USR_S;
+        } else if (cmd->argc >= 3 && msnp_str_eq(cmd->argv[1], "OK") && c->state == NS_USR_S) {
+            on_logged_in(c, cmd);
+        }
+        return;
+    case MSNP_CHG:
+        if (cmd->argc >= 2) {
+            msnp_status s = msnp_status_parse(cmd->argv[1]);
+            if (s != MSNP_STATUS_INVALID) {
+                c->status = s;
+                msnc_event ev = {0};
+                ev.type = MSNC_EV_STATUS;
+                ev.status = msnp_status_code(s);
+                ev.email = c->email;
+                client_emit(c, &ev);
+            }
+        }
+        return;
+    case MSNP_ILN:
+    case MSNP_NLN:
+    case MSNP_FLN:
+        lists_on_presence(c, cmd);
+        return;
+    case MSNP_CHL:
+        if (cmd->argc >= 2) {
+            char resp[MSNP_MD5_HEX_LEN + 1];
+            if (msnp_chl_response(cmd->argv[1], msnp_str_c(MSNP_CHL_CLIENT_ID), resp) == 0)
+                msnc_line_send_payload(c->ns, "QRY", resp, MSNP_MD5_HEX_LEN, MSNP_CHL_CLIENT_ID, NULL);
+        }
+        return;
+    case MSNP_QRY:
+        return;
+    case MSNP_QNG:
+        c->pings_unanswered = 0;
+        return;
+    case MSNP_RNG:
+        sb_on_rng(c, cmd);
+        return;
+    case MSNP_OUT: {
+        int oth = cmd->argc >= 1 && msnp_str_eq(cmd->argv[0], "OTH");
+        if (oth) c->no_reconnect = 1;
+        ns_lost(c, oth ? "logged in from another place (OUT OTH)"
+                       : (cmd->argc >= 1 && msnp_str_eq(cmd->argv[0], "SSD") ? "server shutting down (OUT SSD)"
+                                                                             : "server ended the session (OUT)"));
+        return;
+    }
+    case MSNP_MSG:
+        return; /* profile and Hotmail notices */
+    default:
+        if (lists_on_command(c, cmd)) return;
+        return; /* unknown commands from newer servers are ignored */
+    }
+}
+
+static void ns_connect(msnc_client *c, const char *host, uint16_t port, const char *role) {
+    msnc_line_callbacks cb = {ns_connected, on_ns_command, ns_closed};
+    char peer[300];
+    snprintf(peer, sizeof(peer), "%s:%u", host, (unsigned)port);
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_CONNECTING;
+    ev.text = role;
+    ev.peer = peer;
+    client_emit(c, &ev);
+    c->ns = msnc_line_connect(c->base, c->dns, host, port, &cb, c);
+    c->state = NS_IDLE;
+    if (!c->ns) ns_lost(c, "cannot create a connection");
+}
+
+int msnc_login(msnc_client *c) {
+    if (c->ns) return -1;
+    c->user_logout = 0;
+    c->no_reconnect = 0;
+    c->hops = 0;
+    msnp_str host;
+    uint16_t port = 1863;
+    if (msnp_split_hostport(msnp_str_c(c->server), &host, &port, 0) != 0 || host.n == 0) {
+        login_failed(c, 0, "bad server address (want host:port)");
+        return -1;
+    }
+    if (port == 0) port = 1863;
+    char h[256];
+    msnp_str_copy(host, h, sizeof(h));
+    ns_connect(c, h, port, "ds");
+    return 0;
+}
+
+void msnc_logout(msnc_client *c) {
+    c->user_logout = 1;
+    stop_timers(c);
+    if (c->invites) {
+        msnc_invites_free(c->invites);
+        c->invites = NULL;
+    }
+    sb_free_all(c);
+    if (c->ns) {
+        msnc_line_send_bare(c->ns, "OUT");
+        msnc_line_close_after_flush(c->ns);
+        c->ns = NULL;
+    }
+    c->state = NS_IDLE;
+    c->status = MSNP_STATUS_FLN;
+}
+
+size_t msnc_active_invitations(const msnc_client *c) {
+    return c->invites ? msnc_invites_active(c->invites) : 0;
+}
+
+int msnc_is_online(const msnc_client *c) { return c->state == NS_ONLINE; }
+const char *msnc_self_email(const msnc_client *c) { return c->email; }
+msnp_status msnc_self_status(const msnc_client *c) { return c->status; }
+
+/* ---------------------------------------------------------- NS commands */
+
+uint32_t msnc_set_status(msnc_client *c, msnp_status s) {
+    if (s <= MSNP_STATUS_FLN) return 0;
+    c->wanted_status = s;
+    if (c->state != NS_ONLINE) return 0;
+    return msnc_line_send(c->ns, "CHG", msnp_status_code(s), NULL);
+}
+
+uint32_t msnc_list_add(msnc_client *c, msnp_list list, const char *email, const char *name) {
+    if (c->state != NS_ONLINE || list == MSNP_LIST_RL || list == MSNP_LIST_INVALID) return 0;
+    char enc[MSNP_MAX_NAME_ENCODED + 1];
+    if (msnp_url_encode(msnp_str_c(name && *name ? name : email), enc, sizeof(enc)) < 0) return 0;
+    if (list == MSNP_LIST_FL && c->version >= 7)
+        return msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, "0", NULL);
+    return msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, NULL);
+}
+
+uint32_t msnc_list_remove(msnc_client *c, msnp_list list, const char *email) {
+    if (c->state != NS_ONLINE || list == MSNP_LIST_RL || list == MSNP_LIST_INVALID) return 0;
+    return msnc_line_send(c->ns, "REM", msnp_list_code(list), email, NULL);
+}
+
+uint32_t msnc_rename(msnc_client *c, const char *email, const char *name) {
+    if (c->state != NS_ONLINE) return 0;
+    char enc[MSNP_MAX_NAME_ENCODED + 1];
+    if (msnp_url_encode(msnp_str_c(name), enc, sizeof(enc)) < 0) return 0;
+    return msnc_line_send(c->ns, "REA", email ? email : c->email, enc, NULL);
+}
+
+static int move_between(msnc_client *c, const char *email, msnp_list from, msnp_list to) {
+    if (c->state != NS_ONLINE) return -1;
+    contact *k = lists_find(c, email);
+    if (k && (k->lists & (1u << from))) msnc_list_remove(c, from, email);
+    if (k && (k->lists & (1u << to))) return 0;
+    return msnc_list_add(c, to, email, email) ? 0 : -1;
+}
+
+int msnc_block(msnc_client *c, const char *email) { return move_between(c, email, MSNP_LIST_AL, MSNP_LIST_BL); }
+int msnc_allow(msnc_client *c, const char *email) { return move_between(c, email, MSNP_LIST_BL, MSNP_LIST_AL); }
+
+void msnc_contacts(const msnc_client *c, msnp_list list, msnc_contact_fn fn, void *arg) {
+    for (const contact *k = c->contacts; k; k = k->next) {
+        if (!(k->lists & (1u << list))) continue;
+        char name[MSNP_MAX_NAME_ENCODED + 1];
+        url_decode_c(msnp_str_c(k->name), name, sizeof(name));
+        fn(k->email, name, msnp_status_code(k->status), arg);
+    }
+}
+
+/* ---------------------------------------------------------- invitations */
+
+int msnc_invite_accept(msnc_client *c, uint64_t cookie) {
+    return c->invites ? msnc_invites_accept(c->invites, cookie) : -1;
+}
+int msnc_invite_decline(msnc_client *c, uint64_t cookie) {
+    return c->invites ? msnc_invites_decline(c->invites, cookie) : -1;
+}
+int msnc_invite_cancel(msnc_client *c, uint64_t cookie) {
+    return c->invites ? msnc_invites_cancel(c->invites, cookie) : -1;
+}

@@ -1,0 +1,119 @@
+/* client_int.h - state shared by client.c (notification server), sb.c
+ * (switchboards) and lists.c (contact lists and their cache). */
+#ifndef MSNC_CLIENT_INT_H
+#define MSNC_CLIENT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msnp/msnp.h>
+
+#include "line.h"
+#include "msnc/client.h"
+#include "msnc/invites.h"
+
+#define MAX_PARTICIPANTS 16
+#define MAX_QUEUED 32
+
+typedef struct contact {
+    struct contact *next;
+    char email[MSNP_MAX_EMAIL + 1];
+    char name[MSNP_MAX_NAME_ENCODED + 1]; /* URL-encoded, as on the wire */
+    char groups[64];
+    unsigned lists;                       /* 1u << msnp_list */
+    msnp_status status;                   /* FLN unless seen online */
+} contact;
+
+typedef enum chat_state { CH_XFR, CH_CONNECTING, CH_AUTH, CH_READY, CH_CLOSED } chat_state;
+
+typedef struct queued_msg {
+    char *payload;
+    size_t len;
+    char mode;
+    char *text;
+} queued_msg;
+
+typedef struct chat {
+    struct chat *next;
+    int id;
+    chat_state state;
+    int incoming;
+    msnc_line *line;
+    uint32_t xfr_trid;
+    char cookie[128];
+    char sessid[32];
+    char participants[MAX_PARTICIPANTS][MSNP_MAX_EMAIL + 1];
+    size_t nparticipants;
+    char pending_cal[MAX_PARTICIPANTS][MSNP_MAX_EMAIL + 1];
+    size_t npending;
+    char last_peer[MSNP_MAX_EMAIL + 1];
+    queued_msg queue[MAX_QUEUED];
+    size_t nqueued;
+    /* Voice/video: INVITE on target_chat once this (second) chat has its peer. */
+    msnp_app_kind deferred_kind;
+    int deferred_target;
+    uint64_t deferred_cookie;
+} chat;
+
+typedef enum ns_state { NS_IDLE, NS_VER, NS_INF, NS_USR_I, NS_USR_S, NS_ONLINE } ns_state;
+
+struct msnc_client {
+    struct event_base *base;
+    struct evdns_base *dns;
+    msnc_config cfg;
+    char *server, *email, *password, *bind_ip, *download_dir, *cache_dir;
+    msnc_event_cb cb;
+    void *arg;
+
+    msnc_line *ns;
+    ns_state state;
+    int version;
+    int hops;               /* XFR NS redirections during this login */
+    int user_logout;
+    int no_reconnect;
+    int ever_logged_in;
+    unsigned backoff_ms;
+    struct event *reconnect_timer;
+    struct event *ping_timer;
+    int pings_unanswered;
+    uint32_t usr_trid;
+
+    char self_name[MSNP_MAX_NAME_ENCODED + 1];
+    msnp_status status, wanted_status;
+
+    contact *contacts;
+    uint32_t list_version;
+    char gtc[4], blp[4];
+    int syncing;
+
+    chat *chats;
+    int next_chat_id;
+
+    msnc_invites *invites;
+};
+
+/* client.c */
+void client_emit(msnc_client *c, msnc_event *ev);
+void client_emit_text(msnc_client *c, msnc_event_type t, const char *text);
+
+/* lists.c */
+contact *lists_find(const msnc_client *c, const char *email);
+contact *lists_get(msnc_client *c, const char *email);
+void lists_clear(msnc_client *c);
+void lists_free(msnc_client *c);
+void lists_load_cache(msnc_client *c);
+void lists_save_cache(const msnc_client *c);
+/* Handle list-related NS commands; returns 1 if handled. */
+int lists_on_command(msnc_client *c, const msnp_cmd *cmd);
+void lists_on_presence(msnc_client *c, const msnp_cmd *cmd);
+void url_decode_c(msnp_str in, char *dst, size_t cap);
+
+/* sb.c */
+void sb_on_xfr(msnc_client *c, const msnp_cmd *cmd);
+void sb_on_rng(msnc_client *c, const msnp_cmd *cmd);
+int sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd); /* 1 if it was an XFR SB error */
+void sb_free_all(msnc_client *c);
+int sb_send_invite_payload(int chat, const char *payload, size_t len, void *arg);
+int sb_other_chat(int chat, const char *peer, void *arg);
+
+#endif

@@ -1,0 +1,793 @@
+#include "msnc/invites.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <event2/event.h>
+
+#include <msnp/msnp.h>
+
+#include "msnc/ftp.h"
+#include "msnc/probe.h"
+
+#define PAYLOAD_MAX 1600 /* stays under the switchboard's 1664-byte limit */
+
+typedef enum inv_state {
+    INV_SENT,       /* outgoing: INVITE sent, waiting for ACCEPT */
+    INV_OFFERED,    /* incoming: waiting for the local user */
+    INV_ACCEPTED,   /* incoming: we accepted, waiting for the inviter's address */
+    INV_WAIT_CONTEXT, /* outgoing whiteboard/app sharing: waiting for CONTEXT */
+    INV_CONNECTING, /* secondary connection being set up */
+    INV_TRANSFER    /* MSNFTP running */
+} inv_state;
+
+typedef struct inv {
+    struct inv *next;
+    msnc_invites *m;
+    uint64_t cookie;
+    msnp_app_kind kind;
+    int outgoing;
+    int chat;
+    inv_state state;
+    char peer[MSNP_MAX_EMAIL + 1];
+    char file[256];
+    char path[PATH_MAX];
+    uint64_t size;
+    char session_id[40];
+    char auth_cookie[24];
+    msnc_ftp *ftp;
+    msnc_probe *probe;
+    struct event *timer;
+    int peer_cancelled;
+} inv;
+
+struct msnc_invites {
+    struct event_base *base;
+    msnc_invite_config cfg;
+    char *email, *bind_ip, *dir;
+    msnc_invite_ops ops;
+    void *arg;
+    inv *list;
+    uint64_t last_incoming;
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static const char *app_name(msnp_app_kind k) { return msnp_app_kind_name(k); }
+
+/* English name and GUID of an application; video is the voice GUID asking
+ * for SIP_V, so it has no table row of its own. */
+static const msnp_app_info *app_info(msnp_app_kind k) {
+    static const msnp_app_info video = {MSNP_APP_VIDEO, MSNP_TRANSPORT_UDP, "Video Conversation", NULL, 0};
+    if (k == MSNP_APP_VIDEO) return &video;
+    size_t n = 0;
+    const msnp_app_info *t = msnp_app_table(&n);
+    for (size_t i = 0; i < n; i++)
+        if (t[i].kind == k) return &t[i];
+    return NULL;
+}
+
+static void emit(msnc_invites *m, msnc_event *ev) {
+    if (m->ops.event) m->ops.event(ev, m->arg);
+}
+
+static void emit_simple(inv *v, msnc_event_type type, const char *text) {
+    msnc_event ev = {0};
+    ev.type = type;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.email = v->peer;
+    ev.text = text;
+    ev.file = v->file[0] ? v->file : NULL;
+    ev.size = v->size;
+    emit(v->m, &ev);
+}
+
+static uint32_t random_u32(void) {
+    uint32_t r = 0;
+    while (r == 0)
+        if (msnp_random_bytes(&r, sizeof(r)) != 0) r = (uint32_t)rand();
+    return r & 0x7fffffffu; /* official cookies are positive 32-bit numbers */
+}
+
+static void random_guid(char out[40]) {
+    unsigned char b[16];
+    if (msnp_random_bytes(b, sizeof(b)) != 0)
+        for (size_t i = 0; i < sizeof(b); i++) b[i] = (unsigned char)rand();
+    snprintf(out, 40, "{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static inv *find(msnc_invites *m, uint64_t cookie) {
+    for (inv *v = m->list; v; v = v->next)
+        if (v->cookie == cookie) return v;
+    return NULL;
+}
+
+static void drop(inv *v) {
+    msnc_invites *m = v->m;
+    for (inv **pp = &m->list; *pp; pp = &(*pp)->next)
+        if (*pp == v) {
+            *pp = v->next;
+            break;
+        }
+    if (v->timer) event_free(v->timer);
+    if (v->probe) msnc_probe_cancel(v->probe);
+    v->probe = NULL;
+    if (v->ftp) {
+        msnc_ftp *f = v->ftp;
+        v->ftp = NULL;
+        msnc_ftp_cancel(f); /* its callback sees v->ftp == NULL and stays quiet */
+    }
+    free(v);
+}
+
+static void send_fields(inv *v, int chat, msnp_invite_fields *f) {
+    char buf[PAYLOAD_MAX];
+    f->cookie = v->cookie;
+    long n = msnp_invite_build(f, buf, sizeof(buf));
+    if (n < 0 || v->m->ops.send(chat, buf, (size_t)n, v->m->arg) != 0) {
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_WARNING;
+        ev.cookie = v->cookie;
+        ev.chat = chat;
+        ev.text = "could not send an invitation message (switchboard gone?)";
+        emit(v->m, &ev);
+    }
+}
+
+static void send_cancel(inv *v, const char *code) {
+    msnp_invite_fields f = {0};
+    f.command = MSNP_INVITE_CANCEL;
+    f.cancel_code = code;
+    if (v->session_id[0]) f.session_id = v->session_id;
+    send_fields(v, v->chat, &f);
+}
+
+/* Finish an invitation without a transfer result. */
+static void end_cancelled(inv *v, const char *code, int local) {
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_INVITE_CANCELLED;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.email = v->peer;
+    ev.text = code;
+    ev.local_side = local;
+    ev.file = v->file[0] ? v->file : NULL;
+    emit(v->m, &ev);
+    drop(v);
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    inv *v = arg;
+    const char *code = (v->state == INV_SENT || v->state == INV_OFFERED) ? "TIMEOUT" : "FTTIMEOUT";
+    if (v->state != INV_OFFERED) send_cancel(v, code);
+    end_cancelled(v, code, 1);
+}
+
+static void arm(inv *v, unsigned ms) {
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    if (!v->timer) v->timer = evtimer_new(v->m->base, timeout_cb, v);
+    if (v->timer) evtimer_add(v->timer, &tv);
+}
+
+static unsigned invite_ms(const msnc_invites *m) {
+    return m->cfg.invite_timeout_ms ? m->cfg.invite_timeout_ms : 120000u;
+}
+static unsigned connect_ms(const msnc_invites *m) {
+    return m->cfg.connect_timeout_ms ? m->cfg.connect_timeout_ms : 30000u;
+}
+
+static inv *inv_new(msnc_invites *m, uint64_t cookie, msnp_app_kind kind, int outgoing, int chat,
+                    const char *peer) {
+    inv *v = calloc(1, sizeof(*v));
+    if (!v) return NULL;
+    v->m = m;
+    v->cookie = cookie;
+    v->kind = kind;
+    v->outgoing = outgoing;
+    v->chat = chat;
+    snprintf(v->peer, sizeof(v->peer), "%s", peer ? peer : "");
+    v->next = m->list;
+    m->list = v;
+    return v;
+}
+
+/* ---------------------------------------------------- secondary probes */
+
+static void probe_connected(msnc_probe *p, const char *local, const char *peer, void *arg) {
+    (void)p;
+    inv *v = arg;
+    v->probe = NULL;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_SECONDARY_CONNECTED;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.email = v->peer;
+    ev.transport = msnp_transport_name(msnp_app_transport(v->kind));
+    ev.local = local;
+    ev.peer = peer;
+    emit(v->m, &ev);
+    drop(v);
+}
+
+static void probe_failed(msnc_probe *p, const char *why, void *arg) {
+    (void)p;
+    inv *v = arg;
+    v->probe = NULL;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_WARNING;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.text = why;
+    emit(v->m, &ev);
+    send_cancel(v, "FTTIMEOUT");
+    end_cancelled(v, "FTTIMEOUT", 1);
+}
+
+static const msnc_probe_callbacks probe_cb = {probe_connected, probe_failed};
+
+static int start_listen(inv *v, uint16_t *port) {
+    char err[256];
+    msnp_transport tr = msnp_app_transport(v->kind);
+    v->probe = msnc_probe_listen(v->m->base, tr, v->m->bind_ip, 0, v->cookie, connect_ms(v->m), &probe_cb,
+                                 v, err, sizeof(err));
+    if (!v->probe) {
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_WARNING;
+        ev.cookie = v->cookie;
+        ev.text = err;
+        emit(v->m, &ev);
+        return -1;
+    }
+    *port = msnc_probe_port(v->probe);
+    char local[64];
+    snprintf(local, sizeof(local), "%s:%u", v->m->bind_ip, (unsigned)*port);
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_SECONDARY_LISTEN;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.transport = msnp_transport_name(tr);
+    ev.local = local;
+    emit(v->m, &ev);
+    v->state = INV_CONNECTING;
+    if (v->timer) evtimer_del(v->timer);
+    return 0;
+}
+
+static void start_connect(inv *v, msnp_str host, uint16_t port) {
+    char ip[64], err[256];
+    msnp_str_copy(host, ip, sizeof(ip));
+    if (!msnp_ipv4_valid(host) || port == 0) {
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_WARNING;
+        ev.cookie = v->cookie;
+        ev.text = "peer sent no usable address";
+        emit(v->m, &ev);
+        send_cancel(v, "FAIL");
+        end_cancelled(v, "FAIL", 1);
+        return;
+    }
+    v->probe = msnc_probe_connect(v->m->base, msnp_app_transport(v->kind), v->m->bind_ip, ip, port, v->cookie,
+                                  connect_ms(v->m), &probe_cb, v, err, sizeof(err));
+    if (!v->probe) {
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_WARNING;
+        ev.cookie = v->cookie;
+        ev.text = err;
+        emit(v->m, &ev);
+        send_cancel(v, "FAIL");
+        end_cancelled(v, "FAIL", 1);
+        return;
+    }
+    v->state = INV_CONNECTING;
+    if (v->timer) evtimer_del(v->timer);
+}
+
+/* --------------------------------------------------------- file transfer */
+
+static void ftp_started(msnc_ftp *t, uint64_t size, void *arg) {
+    inv *v = arg;
+    if (v->ftp != t) return;
+    v->size = size;
+    if (v->timer) evtimer_del(v->timer);
+    v->state = INV_TRANSFER;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_TRANSFER_START;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.email = v->peer;
+    ev.file = v->file;
+    ev.size = size;
+    ev.text = v->outgoing ? "send" : "receive";
+    emit(v->m, &ev);
+}
+
+static void ftp_progress(msnc_ftp *t, uint64_t done, uint64_t size, void *arg) {
+    inv *v = arg;
+    if (v->ftp != t) return;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_TRANSFER_PROGRESS;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.bytes = done;
+    ev.size = size;
+    ev.file = v->file;
+    emit(v->m, &ev);
+}
+
+static void ftp_notice(msnc_ftp *t, const char *text, void *arg) {
+    (void)t;
+    inv *v = arg;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_WARNING;
+    ev.cookie = v->cookie;
+    ev.text = text;
+    emit(v->m, &ev);
+}
+
+static void ftp_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const char *path, uint64_t bytes,
+                         uint32_t bye, void *arg) {
+    inv *v = arg;
+    if (v->ftp != t) return; /* dropped on purpose */
+    v->ftp = NULL;
+    msnc_event ev = {0};
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.email = v->peer;
+    ev.bytes = bytes;
+    ev.size = v->size;
+    ev.code = (int)bye;
+    ev.app = app_name(v->kind);
+    if (r == MSNC_FTP_OK) {
+        ev.type = MSNC_EV_TRANSFER_DONE;
+        ev.file = path;
+        ev.text = v->outgoing ? "send" : "receive";
+    } else {
+        char text[600];
+        snprintf(text, sizeof(text), "%s: %s", msnc_ftp_result_name(r),
+                 v->peer_cancelled ? "peer cancelled the invitation" : detail);
+        ev.type = MSNC_EV_TRANSFER_FAILED;
+        ev.file = v->file;
+        ev.text = text;
+        ev.status = msnc_ftp_result_name(r);
+        ev.local_side = r == MSNC_FTP_CANCELLED && !v->peer_cancelled;
+        /* Tell the peer over the switchboard too, for failures MSNFTP itself
+         * could not carry (nobody connected, we could not connect, disk). */
+        if (!v->peer_cancelled) {
+            if (r == MSNC_FTP_TIMEOUT || r == MSNC_FTP_NETWORK) send_cancel(v, "FTTIMEOUT");
+            else if (r == MSNC_FTP_LOCAL_IO) send_cancel(v, "FAIL");
+        }
+    }
+    emit(v->m, &ev);
+    drop(v);
+}
+
+static const msnc_ftp_callbacks ftp_cb = {ftp_started, ftp_progress, ftp_notice, ftp_finished};
+
+/* ------------------------------------------------------------- starting */
+
+uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, const char *path, char *err,
+                                size_t errcap) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errcap, "cannot send %s: %s", path, errno ? strerror(errno) : "not a regular file");
+        return 0;
+    }
+    uint64_t cookie = random_u32();
+    inv *v = inv_new(m, cookie, MSNP_APP_FILE_TRANSFER, 1, chat, peer);
+    if (!v) {
+        snprintf(err, errcap, "out of memory");
+        return 0;
+    }
+    snprintf(v->path, sizeof(v->path), "%s", path);
+    const char *base = strrchr(path, '/');
+    snprintf(v->file, sizeof(v->file), "%s", base ? base + 1 : path);
+    v->size = (uint64_t)st.st_size;
+    v->state = INV_SENT;
+    msnp_invite_fields f = {0};
+    f.command = MSNP_INVITE_INVITE;
+    f.app_name = "File Transfer";
+    f.app_guid = app_info(MSNP_APP_FILE_TRANSFER)->guid;
+    f.file = v->file;
+    f.file_size = v->size;
+    f.has_file_size = 1;
+    send_fields(v, chat, &f);
+    arm(v, invite_ms(m));
+    emit_simple(v, MSNC_EV_INVITE_SENT, NULL);
+    return cookie;
+}
+
+static const char *context_for(msnp_app_kind k) {
+    if (k == MSNP_APP_VIDEO) return "Requested:SIP_V,; Capabilities:SIP_A,SIP_V";
+    if (k == MSNP_APP_VOICE) return "Requested:SIP_A,; Capabilities:SIP_A,SIP_V";
+    return NULL;
+}
+
+uint64_t msnc_invites_new_cookie(void) { return random_u32(); }
+
+uint64_t msnc_invites_start(msnc_invites *m, int chat, const char *peer, msnp_app_kind kind, uint64_t cookie,
+                            char *err, size_t errcap) {
+    const msnp_app_info *info = app_info(kind);
+    if (!info || kind == MSNP_APP_FILE_TRANSFER || msnp_app_transport(kind) == MSNP_TRANSPORT_NONE) {
+        snprintf(err, errcap, "unsupported application");
+        return 0;
+    }
+    if (cookie == 0 || find(m, cookie)) cookie = random_u32();
+    inv *v = inv_new(m, cookie, kind, 1, chat, peer);
+    if (!v) {
+        snprintf(err, errcap, "out of memory");
+        return 0;
+    }
+    random_guid(v->session_id);
+    v->state = INV_SENT;
+    msnp_invite_fields f = {0};
+    f.command = MSNP_INVITE_INVITE;
+    f.app_name = info->name;
+    /* Video has no GUID of its own: it is the voice application asking for SIP_V. */
+    f.app_guid = info->guid ? info->guid : app_info(MSNP_APP_VOICE)->guid;
+    f.session_protocol = "SM1";
+    f.session_id = v->session_id;
+    f.context_data = context_for(kind);
+    send_fields(v, chat, &f);
+    arm(v, invite_ms(m));
+    emit_simple(v, MSNC_EV_INVITE_SENT, NULL);
+    return cookie;
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_invite *in) {
+    if (!in->has_cookie || find(m, in->cookie)) return;
+    msnp_app_kind kind = msnp_invite_classify(in, NULL);
+    inv *v = inv_new(m, in->cookie, kind, 0, chat, from);
+    if (!v) return;
+    if (in->session_id.n) msnp_str_copy(in->session_id, v->session_id, sizeof(v->session_id));
+    if (kind == MSNP_APP_UNKNOWN || kind == MSNP_APP_OTHER || kind == MSNP_APP_GAME ||
+        kind == MSNP_APP_NETMEETING) {
+        char name[128];
+        msnp_str_copy(in->app_name, name, sizeof(name));
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_INFO;
+        ev.chat = chat;
+        ev.cookie = in->cookie;
+        ev.email = from;
+        ev.app = app_name(kind);
+        ev.text = "declined an invitation for an application msnc does not support";
+        ev.file = name;
+        emit(m, &ev);
+        send_cancel(v, "REJECT_NOT_INSTALLED");
+        drop(v);
+        return;
+    }
+    if (kind == MSNP_APP_FILE_TRANSFER) {
+        char raw[256];
+        msnp_str_copy(in->file, raw, sizeof(raw));
+        msnc_ftp_safe_name(raw, v->file, sizeof(v->file));
+        v->size = in->has_file_size ? in->file_size : UINT64_MAX;
+    }
+    v->state = INV_OFFERED;
+    m->last_incoming = v->cookie;
+    arm(v, invite_ms(m));
+    emit_simple(v, MSNC_EV_INVITE, NULL);
+}
+
+/* The peer accepted our INVITE. */
+static void on_accept_outgoing(inv *v, int chat, const msnp_invite *in) {
+    msnc_invites *m = v->m;
+    emit_simple(v, MSNC_EV_INVITE_ACCEPTED, NULL);
+    msnp_invite_fields f = {0};
+    f.command = MSNP_INVITE_ACCEPT;
+    if (v->session_id[0]) f.session_id = v->session_id;
+    char addr[64];
+    uint16_t port = 0;
+    switch (v->kind) {
+    case MSNP_APP_FILE_TRANSFER: {
+        snprintf(v->auth_cookie, sizeof(v->auth_cookie), "%" PRIu32, random_u32());
+        msnc_ftp_send_opts o = {0};
+        o.path = v->path;
+        o.bind_ip = m->bind_ip;
+        o.port_first = m->cfg.ftp_port_first;
+        o.port_last = m->cfg.ftp_port_last;
+        o.expect_email = v->peer[0] ? v->peer : NULL;
+        o.auth_cookie = v->auth_cookie;
+        o.accept_timeout_ms = connect_ms(m);
+        o.idle_timeout_ms = m->cfg.ftp_idle_ms;
+        char err[256];
+        v->ftp = msnc_ftp_send_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
+        if (!v->ftp) {
+            msnc_event ev = {0};
+            ev.type = MSNC_EV_TRANSFER_FAILED;
+            ev.cookie = v->cookie;
+            ev.chat = v->chat;
+            ev.file = v->file;
+            ev.text = err;
+            ev.status = "local_io";
+            emit(m, &ev);
+            send_cancel(v, "FAIL");
+            drop(v);
+            return;
+        }
+        port = msnc_ftp_port(v->ftp);
+        f.ip = m->bind_ip;
+        f.port = port;
+        f.with_portx = 1;
+        f.auth_cookie = v->auth_cookie;
+        f.launch_application = "FALSE";
+        f.request_data = "IP-Address:";
+        send_fields(v, chat, &f);
+        v->state = INV_CONNECTING;
+        if (v->timer) evtimer_del(v->timer);
+        char local[64];
+        snprintf(local, sizeof(local), "%s:%u", m->bind_ip, (unsigned)port);
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_SECONDARY_LISTEN;
+        ev.chat = v->chat;
+        ev.cookie = v->cookie;
+        ev.app = app_name(v->kind);
+        ev.transport = "tcp";
+        ev.local = local;
+        emit(m, &ev);
+        return;
+    }
+    case MSNP_APP_VOICE:
+    case MSNP_APP_VIDEO:
+        if (start_listen(v, &port) != 0) break;
+        snprintf(addr, sizeof(addr), "%s:%u", m->bind_ip, (unsigned)port);
+        f.ip = addr;
+        send_fields(v, chat, &f);
+        return;
+    case MSNP_APP_WHITEBOARD:
+    case MSNP_APP_APP_SHARING:
+        /* IP only; the invitee answers with CONTEXT and its own address. */
+        f.ip = m->bind_ip;
+        send_fields(v, chat, &f);
+        v->state = INV_WAIT_CONTEXT;
+        arm(v, connect_ms(m));
+        return;
+    case MSNP_APP_REMOTE_ASSISTANCE:
+        if (start_listen(v, &port) != 0) break;
+        snprintf(addr, sizeof(addr), "%s:%u", m->bind_ip, (unsigned)port);
+        f.ip = m->bind_ip;
+        f.context_data = addr;
+        send_fields(v, chat, &f);
+        return;
+    default:
+        break;
+    }
+    (void)in;
+    send_cancel(v, "FAIL");
+    end_cancelled(v, "FAIL", 1);
+}
+
+/* The inviter's second ACCEPT: it carries the address to use. */
+static void on_accept_incoming(inv *v, int chat, const msnp_invite *in) {
+    msnc_invites *m = v->m;
+    uint16_t port = in->has_port ? in->port : (in->has_ip_port ? in->ip_port : 0);
+    switch (v->kind) {
+    case MSNP_APP_FILE_TRANSFER: {
+        char host[64], cookie[64], err[256];
+        msnp_str_copy(in->ip, host, sizeof(host));
+        msnp_str_copy(in->auth_cookie, cookie, sizeof(cookie));
+        if (!msnp_ipv4_valid(in->ip) || port == 0 || in->auth_cookie.n == 0) {
+            send_cancel(v, "FAIL");
+            end_cancelled(v, "FAIL", 1);
+            return;
+        }
+        msnc_ftp_recv_opts o = {0};
+        o.host = host;
+        o.port = port;
+        o.bind_ip = m->bind_ip;
+        o.email = m->email ? m->email : "";
+        o.auth_cookie = cookie;
+        o.dir = m->dir;
+        o.filename = v->file;
+        o.expected_size = v->size;
+        o.idle_timeout_ms = m->cfg.ftp_idle_ms;
+        v->ftp = msnc_ftp_recv_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
+        if (!v->ftp) {
+            msnc_event ev = {0};
+            ev.type = MSNC_EV_TRANSFER_FAILED;
+            ev.cookie = v->cookie;
+            ev.chat = v->chat;
+            ev.file = v->file;
+            ev.text = err;
+            ev.status = "network";
+            emit(m, &ev);
+            send_cancel(v, "FTTIMEOUT");
+            drop(v);
+            return;
+        }
+        v->state = INV_CONNECTING;
+        arm(v, connect_ms(m) + 5000u);
+        return;
+    }
+    case MSNP_APP_VOICE:
+    case MSNP_APP_VIDEO:
+        start_connect(v, in->ip, port);
+        return;
+    case MSNP_APP_WHITEBOARD:
+    case MSNP_APP_APP_SHARING: {
+        uint16_t lport;
+        if (start_listen(v, &lport) != 0) {
+            send_cancel(v, "FAIL");
+            end_cancelled(v, "FAIL", 1);
+            return;
+        }
+        char addr[64];
+        snprintf(addr, sizeof(addr), "%s:%u", m->bind_ip, (unsigned)lport);
+        msnp_invite_fields f = {0};
+        f.command = MSNP_INVITE_CONTEXT;
+        f.context_data = addr;
+        if (v->session_id[0]) f.session_id = v->session_id;
+        send_fields(v, chat, &f);
+        return;
+    }
+    case MSNP_APP_REMOTE_ASSISTANCE:
+        if (in->has_context_addr)
+            start_connect(v, in->context_host, in->context_port);
+        else
+            start_connect(v, in->ip, port);
+        return;
+    default:
+        send_cancel(v, "FAIL");
+        end_cancelled(v, "FAIL", 1);
+    }
+}
+
+void msnc_invites_on_message(msnc_invites *m, int chat, const char *from, const char *body, size_t n) {
+    msnp_invite in;
+    if (msnp_invite_parse(body, n, &in, NULL) != MSNP_INVITE_OK || !in.has_cookie) {
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_WARNING;
+        ev.chat = chat;
+        ev.email = from;
+        ev.text = "ignored a malformed invitation";
+        emit(m, &ev);
+        return;
+    }
+    if (in.command == MSNP_INVITE_INVITE) {
+        on_invite(m, chat, from, &in);
+        return;
+    }
+    inv *v = find(m, in.cookie);
+    if (!v) return; /* late or foreign: nothing to do */
+    if (from && v->peer[0] && strcasecmp(from, v->peer) != 0) return; /* not the other party */
+    switch (in.command) {
+    case MSNP_INVITE_CANCEL: {
+        char code[64];
+        msnp_str_copy(in.cancel_code, code, sizeof(code));
+        if (v->ftp) {
+            v->peer_cancelled = 1;
+            msnc_ftp *f = v->ftp;
+            msnc_ftp_cancel(f); /* reports through ftp_finished and drops v */
+            return;
+        }
+        end_cancelled(v, code[0] ? code : "CANCEL", 0);
+        return;
+    }
+    case MSNP_INVITE_ACCEPT:
+        if (v->outgoing && v->state == INV_SENT)
+            on_accept_outgoing(v, chat, &in);
+        else if (!v->outgoing && v->state == INV_ACCEPTED)
+            on_accept_incoming(v, chat, &in);
+        return;
+    case MSNP_INVITE_CONTEXT:
+        if (v->outgoing && v->state == INV_WAIT_CONTEXT) {
+            if (in.has_context_addr)
+                start_connect(v, in.context_host, in.context_port);
+            else {
+                send_cancel(v, "FAIL");
+                end_cancelled(v, "FAIL", 1);
+            }
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ decisions */
+
+static inv *pick(msnc_invites *m, uint64_t cookie) {
+    return find(m, cookie ? cookie : m->last_incoming);
+}
+
+int msnc_invites_accept(msnc_invites *m, uint64_t cookie) {
+    inv *v = pick(m, cookie);
+    if (!v || v->outgoing || v->state != INV_OFFERED) return -1;
+    msnp_invite_fields f = {0};
+    f.command = MSNP_INVITE_ACCEPT;
+    if (v->session_id[0]) f.session_id = v->session_id;
+    int chat = v->chat;
+    if (v->kind == MSNP_APP_FILE_TRANSFER) {
+        f.launch_application = "FALSE";
+        f.request_data = "IP-Address:";
+    } else {
+        f.ip = m->bind_ip;
+        if (v->kind == MSNP_APP_VOICE || v->kind == MSNP_APP_VIDEO) {
+            /* Voice and video answer on the second switchboard. */
+            if (m->ops.other_chat) chat = m->ops.other_chat(v->chat, v->peer, m->arg);
+            f.launch_application = "FALSE";
+        }
+    }
+    send_fields(v, chat, &f);
+    v->state = INV_ACCEPTED;
+    arm(v, connect_ms(m));
+    return 0;
+}
+
+int msnc_invites_decline(msnc_invites *m, uint64_t cookie) {
+    inv *v = pick(m, cookie);
+    if (!v || v->outgoing || v->state != INV_OFFERED) return -1;
+    send_cancel(v, "REJECT");
+    end_cancelled(v, "REJECT", 1);
+    return 0;
+}
+
+int msnc_invites_cancel(msnc_invites *m, uint64_t cookie) {
+    inv *v = pick(m, cookie);
+    if (!v) return -1;
+    if (v->ftp && v->state == INV_TRANSFER) {
+        msnc_ftp *f = v->ftp;
+        msnc_ftp_cancel(f); /* MSNFTP-level cancel; reports and drops v */
+        return 0;
+    }
+    if (v->state == INV_OFFERED) return msnc_invites_decline(m, v->cookie);
+    send_cancel(v, v->state == INV_SENT ? "TIMEOUT" : "OUTBANDCANCEL");
+    end_cancelled(v, v->state == INV_SENT ? "TIMEOUT" : "OUTBANDCANCEL", 1);
+    return 0;
+}
+
+size_t msnc_invites_active(const msnc_invites *m) {
+    size_t n = 0;
+    for (const inv *v = m->list; v; v = v->next) n++;
+    return n;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+msnc_invites *msnc_invites_new(struct event_base *base, const msnc_invite_config *cfg,
+                               const msnc_invite_ops *ops, void *arg) {
+    msnc_invites *m = calloc(1, sizeof(*m));
+    if (!m) return NULL;
+    m->base = base;
+    m->cfg = *cfg;
+    m->ops = *ops;
+    m->arg = arg;
+    m->email = cfg->email ? strdup(cfg->email) : NULL;
+    m->bind_ip = strdup(cfg->bind_ip && *cfg->bind_ip ? cfg->bind_ip : "127.0.0.1");
+    m->dir = strdup(cfg->download_dir && *cfg->download_dir ? cfg->download_dir : ".");
+    m->cfg.email = m->cfg.bind_ip = m->cfg.download_dir = NULL;
+    return m;
+}
+
+void msnc_invites_set_email(msnc_invites *m, const char *email) {
+    free(m->email);
+    m->email = email ? strdup(email) : NULL;
+}
+
+void msnc_invites_free(msnc_invites *m) {
+    if (!m) return;
+    while (m->list) {
+        inv *v = m->list;
+        if (v->state != INV_OFFERED && !v->ftp) send_cancel(v, "OUTBANDCANCEL");
+        drop(v);
+    }
+    free(m->email);
+    free(m->bind_ip);
+    free(m->dir);
+    free(m);
+}

@@ -1,0 +1,148 @@
+#include "netutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#define BULK_IO_BYTES (256 * 1024)
+#define LINGER_SECONDS 5
+
+int msnc_sockaddr_ipv4(const char *ip, uint16_t port, struct sockaddr_in *sin) {
+    memset(sin, 0, sizeof(*sin));
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    if (!ip || !*ip) {
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        return 0;
+    }
+    return inet_pton(AF_INET, ip, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+struct evconnlistener *msnc_listen_range(struct event_base *base, const char *ip, uint16_t first,
+                                         uint16_t last,
+                                         void (*cb)(struct evconnlistener *, int, struct sockaddr *,
+                                                    int, void *),
+                                         void *arg, uint16_t *port, char *err, size_t errcap) {
+    struct sockaddr_in sin;
+    if (msnc_sockaddr_ipv4(ip, 0, &sin) != 0) {
+        snprintf(err, errcap, "not an IPv4 address: %s", ip ? ip : "");
+        return NULL;
+    }
+    if (last < first) last = first;
+    int last_errno = 0;
+    for (uint32_t p = first; p <= last; p++) {
+        sin.sin_port = htons((uint16_t)p);
+        struct evconnlistener *l = evconnlistener_new_bind(
+            base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 8,
+            (struct sockaddr *)&sin, sizeof(sin));
+        if (l) {
+            struct sockaddr_in bound;
+            socklen_t len = sizeof(bound);
+            if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&bound, &len) == 0)
+                *port = ntohs(bound.sin_port);
+            else
+                *port = (uint16_t)p;
+            return l;
+        }
+        last_errno = errno;
+        if (p == last) break; /* p is uint32_t: no wrap at 65535 */
+    }
+    snprintf(err, errcap, "cannot listen on %s ports %u-%u: %s", ip ? ip : "0.0.0.0",
+             (unsigned)first, (unsigned)last, strerror(last_errno));
+    return NULL;
+}
+
+struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_ip,
+                                     const char *ip, uint16_t port, char *err, size_t errcap) {
+    struct sockaddr_in dst;
+    if (msnc_sockaddr_ipv4(ip, port, &dst) != 0 || !ip || !*ip) {
+        snprintf(err, errcap, "not an IPv4 address: %s", ip ? ip : "");
+        return NULL;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errcap, "socket: %s", strerror(errno));
+        return NULL;
+    }
+    if (bind_ip && *bind_ip) {
+        struct sockaddr_in src;
+        if (msnc_sockaddr_ipv4(bind_ip, 0, &src) != 0 ||
+            bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+            snprintf(err, errcap, "cannot bind to %s: %s", bind_ip, strerror(errno));
+            close(fd);
+            return NULL;
+        }
+    }
+    struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        close(fd);
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    if (bufferevent_socket_connect(bev, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
+        snprintf(err, errcap, "connect to %s:%u: %s", ip, (unsigned)port, strerror(errno));
+        bufferevent_free(bev);
+        return NULL;
+    }
+    return bev;
+}
+
+static void linger_done(struct bufferevent *bev) { bufferevent_free(bev); }
+
+static void linger_write_cb(struct bufferevent *bev, void *arg) {
+    (void)arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) linger_done(bev);
+}
+
+static void linger_event_cb(struct bufferevent *bev, short what, void *arg) {
+    (void)what;
+    (void)arg;
+    linger_done(bev);
+}
+
+static void linger_read_cb(struct bufferevent *bev, void *arg) {
+    (void)arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+void msnc_bev_close_after_flush(struct bufferevent *bev) {
+    if (!bev) return;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        bufferevent_free(bev);
+        return;
+    }
+    struct timeval tv = {LINGER_SECONDS, 0};
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_setcb(bev, linger_read_cb, linger_write_cb, linger_event_cb, NULL);
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+void msnc_fd_addr(int fd, int remote, char *dst, size_t cap) {
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    int rc = remote ? getpeername(fd, (struct sockaddr *)&sin, &len)
+                    : getsockname(fd, (struct sockaddr *)&sin, &len);
+    if (rc != 0 || sin.sin_family != AF_INET) {
+        snprintf(dst, cap, "?");
+        return;
+    }
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
+    snprintf(dst, cap, "%s:%u", ip, (unsigned)ntohs(sin.sin_port));
+}
+
+void msnc_bev_bulk(struct bufferevent *bev) {
+    bufferevent_set_max_single_read(bev, BULK_IO_BYTES);
+    bufferevent_set_max_single_write(bev, BULK_IO_BYTES);
+}

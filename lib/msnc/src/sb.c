@@ -1,0 +1,561 @@
+/* sb.c - switchboard chats: XFR SB + USR + CAL, RNG + ANS, messages,
+ * typing, ACK/NAK, and invitation transport. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client_int.h"
+
+#define SB_PAYLOAD_MAX 1664   /* the switchboard's limit */
+#define TEXT_CHUNK 1400       /* text bytes per message, leaving room for headers */
+
+static chat *chat_by_id(const msnc_client *c, int id) {
+    for (chat *h = c->chats; h; h = h->next)
+        if (h->id == id) return h;
+    return NULL;
+}
+
+static chat *chat_by_line(const msnc_client *c, const msnc_line *l) {
+    for (chat *h = c->chats; h; h = h->next)
+        if (h->line == l) return h;
+    return NULL;
+}
+
+static chat *chat_new(msnc_client *c) {
+    chat *h = calloc(1, sizeof(*h));
+    if (!h) return NULL;
+    h->id = c->next_chat_id++;
+    h->next = c->chats;
+    c->chats = h;
+    return h;
+}
+
+static void queue_clear(chat *h) {
+    for (size_t i = 0; i < h->nqueued; i++) {
+        free(h->queue[i].payload);
+        free(h->queue[i].text);
+    }
+    h->nqueued = 0;
+}
+
+static void chat_unlink(msnc_client *c, chat *h) {
+    for (chat **pp = &c->chats; *pp; pp = &(*pp)->next)
+        if (*pp == h) {
+            *pp = h->next;
+            break;
+        }
+    queue_clear(h);
+    if (h->line) msnc_line_free(h->line);
+    free(h);
+}
+
+static void start_deferred_invite(msnc_client *c, chat *h);
+
+static void chat_close(msnc_client *c, chat *h, const char *reason) {
+    if (h->deferred_kind != MSNP_APP_UNKNOWN) start_deferred_invite(c, h);
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_CHAT_CLOSED;
+    ev.chat = h->id;
+    ev.text = reason;
+    chat_unlink(c, h);
+    client_emit(c, &ev);
+}
+
+static void emit_chat(msnc_client *c, msnc_event_type t, int id, const char *email, const char *name_enc) {
+    char name[MSNP_MAX_NAME_ENCODED + 1] = "";
+    if (name_enc) url_decode_c(msnp_str_c(name_enc), name, sizeof(name));
+    msnc_event ev = {0};
+    ev.type = t;
+    ev.chat = id;
+    ev.email = email;
+    ev.name = name_enc ? name : NULL;
+    client_emit(c, &ev);
+}
+
+static int has_participant(const chat *h, const char *email) {
+    for (size_t i = 0; i < h->nparticipants; i++)
+        if (strcasecmp(h->participants[i], email) == 0) return 1;
+    return 0;
+}
+
+static void add_participant(chat *h, const char *email) {
+    if (has_participant(h, email) || h->nparticipants >= MAX_PARTICIPANTS) return;
+    snprintf(h->participants[h->nparticipants++], MSNP_MAX_EMAIL + 1, "%s", email);
+    snprintf(h->last_peer, sizeof(h->last_peer), "%s", email);
+}
+
+static void remove_participant(chat *h, const char *email) {
+    for (size_t i = 0; i < h->nparticipants; i++)
+        if (strcasecmp(h->participants[i], email) == 0) {
+            memmove(h->participants[i], h->participants[i + 1],
+                    (h->nparticipants - i - 1) * sizeof(h->participants[0]));
+            h->nparticipants--;
+            return;
+        }
+}
+
+static void flush_queue(msnc_client *c, chat *h) {
+    for (size_t i = 0; i < h->nqueued; i++) {
+        queued_msg *q = &h->queue[i];
+        char mode[2] = {q->mode, 0};
+        uint32_t trid = msnc_line_send_payload(h->line, "MSG", q->payload, q->len, mode, NULL);
+        if (q->text) {
+            msnc_event ev = {0};
+            ev.type = MSNC_EV_MESSAGE_SENT;
+            ev.chat = h->id;
+            ev.trid = trid;
+            ev.text = q->text;
+            client_emit(c, &ev);
+        }
+    }
+    queue_clear(h);
+}
+
+static void send_cals(chat *h) {
+    for (size_t i = 0; i < h->npending; i++) msnc_line_send(h->line, "CAL", h->pending_cal[i], NULL);
+    h->npending = 0;
+}
+
+/* ------------------------------------------------------------- commands */
+
+static void on_msg(msnc_client *c, chat *h, const msnp_cmd *cmd) {
+    if (cmd->argc < 3) return;
+    char from[MSNP_MAX_EMAIL + 1], name_enc[MSNP_MAX_NAME_ENCODED + 1];
+    msnp_str_copy(cmd->argv[0], from, sizeof(from));
+    msnp_str_copy(cmd->argv[1], name_enc, sizeof(name_enc));
+    msnp_mime mime;
+    if (msnp_mime_parse(cmd->payload.p, cmd->payload.n, &mime, NULL) != MSNP_MIME_OK) {
+        client_emit_text(c, MSNC_EV_WARNING, "ignored a message with malformed headers");
+        return;
+    }
+    switch (msnp_content_kind_of(&mime)) {
+    case MSNP_CT_TEXT_PLAIN: {
+        char *text = malloc(mime.body.n + 1);
+        if (!text) return;
+        memcpy(text, mime.body.p, mime.body.n);
+        text[mime.body.n] = '\0';
+        msnp_imformat fmt;
+        int has_fmt = 0;
+        msnp_str f = msnp_mime_value(&mime, "X-MMS-IM-Format");
+        if (f.p && msnp_imformat_parse(f, &fmt) == 0) has_fmt = 1;
+        char name[MSNP_MAX_NAME_ENCODED + 1];
+        url_decode_c(msnp_str_c(name_enc), name, sizeof(name));
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_MESSAGE;
+        ev.chat = h->id;
+        ev.email = from;
+        ev.name = name;
+        ev.text = text;
+        ev.format = has_fmt ? &fmt : NULL;
+        client_emit(c, &ev);
+        free(text);
+        return;
+    }
+    case MSNP_CT_CONTROL: {
+        msnp_str who = msnp_mime_value(&mime, "TypingUser");
+        if (!who.p) return;
+        char email[MSNP_MAX_EMAIL + 1];
+        msnp_str_copy(who, email, sizeof(email));
+        emit_chat(c, MSNC_EV_TYPING, h->id, email, NULL);
+        return;
+    }
+    case MSNP_CT_INVITE:
+        if (c->invites) msnc_invites_on_message(c->invites, h->id, from, mime.body.p, mime.body.n);
+        return;
+    default:
+        return;
+    }
+}
+
+static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
+    msnc_client *c = arg;
+    chat *h = chat_by_line(c, l);
+    if (!h) return;
+    if (cmd->is_error) {
+        int code = atoi(cmd->name);
+        if (h->state != CH_READY) {
+            char why[128];
+            snprintf(why, sizeof(why), "switchboard refused us: %d %s", code, msnp_error_text(code));
+            chat_close(c, h, why);
+            return;
+        }
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_SERVER_ERROR;
+        ev.chat = h->id;
+        ev.code = code;
+        ev.trid = cmd->trid;
+        ev.text = msnp_error_text(code);
+        client_emit(c, &ev);
+        return;
+    }
+    char email[MSNP_MAX_EMAIL + 1];
+    switch (cmd->code) {
+    case MSNP_USR: /* USR trid OK email name */
+        if (cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "OK") && h->state == CH_AUTH) {
+            h->state = CH_READY;
+            send_cals(h);
+        }
+        return;
+    case MSNP_CAL:
+        return; /* RINGING: JOI follows */
+    case MSNP_IRO: /* IRO trid idx total email name */
+        if (cmd->argc >= 5) {
+            msnp_str_copy(cmd->argv[3], email, sizeof(email));
+            add_participant(h, email);
+            char name[MSNP_MAX_NAME_ENCODED + 1];
+            msnp_str_copy(cmd->argv[4], name, sizeof(name));
+            emit_chat(c, MSNC_EV_CHAT_JOIN, h->id, email, name);
+        }
+        return;
+    case MSNP_ANS: /* ANS trid OK */
+        if (h->state == CH_AUTH) {
+            h->state = CH_READY;
+            send_cals(h);
+            if (h->nparticipants) flush_queue(c, h);
+        }
+        return;
+    case MSNP_JOI: /* JOI email name */
+        if (cmd->argc >= 1) {
+            msnp_str_copy(cmd->argv[0], email, sizeof(email));
+            add_participant(h, email);
+            char name[MSNP_MAX_NAME_ENCODED + 1] = "";
+            if (cmd->argc >= 2) msnp_str_copy(cmd->argv[1], name, sizeof(name));
+            emit_chat(c, MSNC_EV_CHAT_JOIN, h->id, email, name);
+            flush_queue(c, h);
+            if (h->deferred_kind != MSNP_APP_UNKNOWN) start_deferred_invite(c, h);
+        }
+        return;
+    case MSNP_BYE: /* BYE email */
+        if (cmd->argc >= 1) {
+            msnp_str_copy(cmd->argv[0], email, sizeof(email));
+            remove_participant(h, email);
+            emit_chat(c, MSNC_EV_CHAT_LEAVE, h->id, email, NULL);
+        }
+        return;
+    case MSNP_MSG:
+        on_msg(c, h, cmd);
+        return;
+    case MSNP_ACK:
+    case MSNP_NAK: {
+        msnc_event ev = {0};
+        ev.type = cmd->code == MSNP_ACK ? MSNC_EV_ACK : MSNC_EV_NAK;
+        ev.chat = h->id;
+        ev.trid = cmd->trid;
+        client_emit(c, &ev);
+        return;
+    }
+    case MSNP_OUT:
+        chat_close(c, h, "switchboard ended the session");
+        return;
+    default:
+        return;
+    }
+}
+
+static void sb_connected(msnc_line *l, void *arg) {
+    msnc_client *c = arg;
+    chat *h = chat_by_line(c, l);
+    if (!h) return;
+    h->state = CH_AUTH;
+    if (h->incoming)
+        msnc_line_send(l, "ANS", c->email, h->cookie, h->sessid, NULL);
+    else
+        msnc_line_send(l, "USR", c->email, h->cookie, NULL);
+}
+
+static void sb_closed(msnc_line *l, const char *reason, void *arg) {
+    msnc_client *c = arg;
+    chat *h = chat_by_line(c, l);
+    if (!h) return;
+    h->line = NULL;
+    msnc_line_free(l);
+    chat_close(c, h, reason);
+}
+
+static int sb_connect(msnc_client *c, chat *h, msnp_str addr) {
+    msnp_str host;
+    uint16_t port;
+    if (msnp_split_hostport(addr, &host, &port, 0) != 0 || host.n == 0) return -1;
+    char hs[256];
+    msnp_str_copy(host, hs, sizeof(hs));
+    msnc_line_callbacks cb = {sb_connected, sb_command, sb_closed};
+    h->line = msnc_line_connect(c->base, c->dns, hs, port ? port : 1863, &cb, c);
+    if (!h->line) return -1;
+    h->state = CH_CONNECTING;
+    return 0;
+}
+
+void sb_on_xfr(msnc_client *c, const msnp_cmd *cmd) {
+    /* XFR trid SB host:port CKI cookie */
+    chat *h = NULL;
+    for (chat *i = c->chats; i; i = i->next)
+        if (i->state == CH_XFR && i->xfr_trid == cmd->trid) h = i;
+    if (!h) return;
+    if (cmd->argc < 5 || !msnp_str_eq(cmd->argv[3], "CKI")) {
+        chat_close(c, h, "malformed XFR SB");
+        return;
+    }
+    msnp_str_copy(cmd->argv[4], h->cookie, sizeof(h->cookie));
+    if (sb_connect(c, h, cmd->argv[2]) != 0) chat_close(c, h, "bad switchboard address");
+}
+
+int sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd) {
+    for (chat *h = c->chats; h; h = h->next)
+        if (h->state == CH_XFR && h->xfr_trid == cmd->trid) {
+            int code = atoi(cmd->name);
+            char why[128];
+            snprintf(why, sizeof(why), "no switchboard: %d %s", code, msnp_error_text(code));
+            chat_close(c, h, why);
+            return 1;
+        }
+    return 0;
+}
+
+void sb_on_rng(msnc_client *c, const msnp_cmd *cmd) {
+    /* RNG sessid host:port CKI cookie email name */
+    if (cmd->argc < 6 || !msnp_str_eq(cmd->argv[2], "CKI")) return;
+    chat *h = chat_new(c);
+    if (!h) return;
+    h->incoming = 1;
+    msnp_str_copy(cmd->argv[0], h->sessid, sizeof(h->sessid));
+    msnp_str_copy(cmd->argv[3], h->cookie, sizeof(h->cookie));
+    char email[MSNP_MAX_EMAIL + 1];
+    msnp_str_copy(cmd->argv[4], email, sizeof(email));
+    snprintf(h->last_peer, sizeof(h->last_peer), "%s", email);
+    if (sb_connect(c, h, cmd->argv[1]) != 0) {
+        chat_unlink(c, h);
+        return;
+    }
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_CHAT_OPEN;
+    ev.chat = h->id;
+    ev.email = email;
+    ev.text = "incoming";
+    client_emit(c, &ev);
+}
+
+void sb_free_all(msnc_client *c) {
+    while (c->chats) {
+        chat *h = c->chats;
+        if (h->line) {
+            msnc_line_send_bare(h->line, "OUT");
+            msnc_line_close_after_flush(h->line);
+            h->line = NULL;
+        }
+        chat_unlink(c, h);
+    }
+}
+
+/* ------------------------------------------------------------ public API */
+
+static chat *open_chat(msnc_client *c, const char *email) {
+    if (c->state != NS_ONLINE) return NULL;
+    chat *h = chat_new(c);
+    if (!h) return NULL;
+    h->state = CH_XFR;
+    h->xfr_trid = msnc_line_send(c->ns, "XFR", "SB", NULL);
+    if (!h->xfr_trid) {
+        chat_unlink(c, h);
+        return NULL;
+    }
+    snprintf(h->pending_cal[0], sizeof(h->pending_cal[0]), "%s", email);
+    h->npending = 1;
+    snprintf(h->last_peer, sizeof(h->last_peer), "%s", email);
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_CHAT_OPEN;
+    ev.chat = h->id;
+    ev.email = email;
+    ev.text = "outgoing";
+    client_emit(c, &ev);
+    return h;
+}
+
+int msnc_chat_open(msnc_client *c, const char *email) {
+    if (!msnp_email_valid(msnp_str_c(email))) return 0;
+    chat *h = open_chat(c, email);
+    return h ? h->id : 0;
+}
+
+int msnc_chat_find(const msnc_client *c, const char *email) {
+    int best = 0;
+    for (chat *h = c->chats; h; h = h->next) {
+        int match = (h->nparticipants == 1 && strcasecmp(h->participants[0], email) == 0) ||
+                    (h->nparticipants == 0 && strcasecmp(h->last_peer, email) == 0);
+        if (match && h->deferred_kind == MSNP_APP_UNKNOWN && (best == 0 || h->id < best)) best = h->id;
+    }
+    return best;
+}
+
+int msnc_chat_invite(msnc_client *c, int id, const char *email) {
+    chat *h = chat_by_id(c, id);
+    if (!h || !msnp_email_valid(msnp_str_c(email))) return -1;
+    if (h->state == CH_READY) return msnc_line_send(h->line, "CAL", email, NULL) ? 0 : -1;
+    if (h->npending >= MAX_PARTICIPANTS) return -1;
+    snprintf(h->pending_cal[h->npending++], MSNP_MAX_EMAIL + 1, "%s", email);
+    return 0;
+}
+
+const char *msnc_chat_peer(const msnc_client *c, int id) {
+    chat *h = chat_by_id(c, id);
+    if (!h) return NULL;
+    if (h->nparticipants) return h->participants[0];
+    return h->last_peer[0] ? h->last_peer : NULL;
+}
+
+/* Send now, or queue until someone is there to receive it. */
+static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size_t len, char mode,
+                              const char *text) {
+    if (h->state == CH_READY && h->nparticipants > 0) {
+        char m[2] = {mode, 0};
+        return msnc_line_send_payload(h->line, "MSG", payload, len, m, NULL);
+    }
+    if (h->nqueued >= MAX_QUEUED) return 0;
+    queued_msg *q = &h->queue[h->nqueued];
+    q->payload = malloc(len);
+    if (!q->payload) return 0;
+    memcpy(q->payload, payload, len);
+    q->len = len;
+    q->mode = mode;
+    q->text = text ? strdup(text) : NULL;
+    h->nqueued++;
+    /* Everyone left: ring the last peer again into the same session. */
+    if (h->state == CH_READY && h->nparticipants == 0 && h->last_peer[0] && h->npending == 0)
+        msnc_line_send(h->line, "CAL", h->last_peer, NULL);
+    return 0;
+}
+
+uint32_t msnc_chat_send(msnc_client *c, int id, const char *text, const msnp_imformat *fmt) {
+    chat *h = chat_by_id(c, id);
+    if (!h) return 0;
+    char fmtbuf[256] = "";
+    if (fmt) {
+        long n = msnp_imformat_write(fmt, fmtbuf, sizeof(fmtbuf));
+        if (n < 0) fmtbuf[0] = '\0';
+    }
+    size_t len = strlen(text);
+    size_t off = 0;
+    uint32_t last = 0;
+    /* Long texts go out as several messages, cut at UTF-8 boundaries. */
+    do {
+        size_t n = len - off;
+        if (n > TEXT_CHUNK) {
+            n = TEXT_CHUNK;
+            while (n > 0 && ((unsigned char)text[off + n] & 0xC0) == 0x80) n--;
+        }
+        char payload[SB_PAYLOAD_MAX];
+        int hl = snprintf(payload, sizeof(payload),
+                          "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n%s%s%s\r\n",
+                          fmtbuf[0] ? "X-MMS-IM-Format: " : "", fmtbuf, fmtbuf[0] ? "\r\n" : "");
+        if (hl < 0 || (size_t)hl + n > sizeof(payload)) return 0;
+        memcpy(payload + hl, text + off, n);
+        char piece[TEXT_CHUNK + 1];
+        memcpy(piece, text + off, n);
+        piece[n] = '\0';
+        uint32_t trid = send_or_queue(c, h, payload, (size_t)hl + n, 'A', piece);
+        if (trid) {
+            msnc_event ev = {0};
+            ev.type = MSNC_EV_MESSAGE_SENT;
+            ev.chat = h->id;
+            ev.trid = trid;
+            ev.text = piece;
+            client_emit(c, &ev);
+            last = trid;
+        }
+        off += n;
+    } while (off < len);
+    return last;
+}
+
+int msnc_chat_typing(msnc_client *c, int id) {
+    chat *h = chat_by_id(c, id);
+    if (!h || h->state != CH_READY || h->nparticipants == 0) return -1;
+    char payload[256];
+    int n = snprintf(payload, sizeof(payload),
+                     "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: %s\r\n\r\n\r\n",
+                     c->email);
+    if (n < 0 || (size_t)n >= sizeof(payload)) return -1;
+    return msnc_line_send_payload(h->line, "MSG", payload, (size_t)n, "U", NULL) ? 0 : -1;
+}
+
+void msnc_chat_leave(msnc_client *c, int id) {
+    chat *h = chat_by_id(c, id);
+    if (!h) return;
+    if (h->line) {
+        msnc_line_send_bare(h->line, "OUT");
+        msnc_line_close_after_flush(h->line);
+        h->line = NULL;
+    }
+    chat_close(c, h, "left");
+}
+
+int sb_send_invite_payload(int id, const char *payload, size_t len, void *arg) {
+    msnc_client *c = arg;
+    chat *h = chat_by_id(c, id);
+    if (!h) return -1;
+    if (h->state == CH_READY && h->nparticipants > 0)
+        return msnc_line_send_payload(h->line, "MSG", payload, len, "N", NULL) ? 0 : -1;
+    send_or_queue(c, h, payload, len, 'N', NULL);
+    return 0;
+}
+
+int sb_other_chat(int id, const char *peer, void *arg) {
+    msnc_client *c = arg;
+    int best = id;
+    for (chat *h = c->chats; h; h = h->next)
+        if (h->id != id && h->state == CH_READY && h->nparticipants == 1 &&
+            strcasecmp(h->participants[0], peer) == 0 && h->id > best)
+            best = h->id;
+    if (best != id) return best;
+    for (chat *h = c->chats; h; h = h->next)
+        if (h->id != id && h->state == CH_READY && h->nparticipants == 1 &&
+            strcasecmp(h->participants[0], peer) == 0)
+            return h->id;
+    return id;
+}
+
+uint64_t msnc_send_file(msnc_client *c, int id, const char *path, char *err, size_t errcap) {
+    const char *peer = msnc_chat_peer(c, id);
+    if (!peer || !c->invites) {
+        snprintf(err, errcap, "no chat with anyone to send to");
+        return 0;
+    }
+    return msnc_invites_send_file(c->invites, id, peer, path, err, errcap);
+}
+
+static void start_deferred_invite(msnc_client *c, chat *h) {
+    msnp_app_kind kind = h->deferred_kind;
+    int target = h->deferred_target;
+    uint64_t cookie = h->deferred_cookie;
+    h->deferred_kind = MSNP_APP_UNKNOWN;
+    chat *t = chat_by_id(c, target);
+    if (!t || !c->invites) return;
+    const char *peer = msnc_chat_peer(c, target);
+    char err[128];
+    if (!msnc_invites_start(c->invites, target, peer ? peer : "", kind, cookie, err, sizeof(err)))
+        client_emit_text(c, MSNC_EV_WARNING, err);
+}
+
+uint64_t msnc_invite_app(msnc_client *c, int id, msnp_app_kind kind, char *err, size_t errcap) {
+    chat *h = chat_by_id(c, id);
+    const char *peer = msnc_chat_peer(c, id);
+    if (!h || !peer || !c->invites) {
+        snprintf(err, errcap, "no chat with anyone to invite");
+        return 0;
+    }
+    if (kind == MSNP_APP_VOICE || kind == MSNP_APP_VIDEO) {
+        /* Voice and video use two switchboards with the peer: the INVITE
+         * goes out on this one once the second one has the peer in it, and
+         * the peer answers on the second. */
+        chat *second = open_chat(c, peer);
+        if (second) {
+            uint64_t cookie = msnc_invites_new_cookie();
+            second->deferred_kind = kind;
+            second->deferred_target = id;
+            second->deferred_cookie = cookie;
+            return cookie;
+        }
+    }
+    return msnc_invites_start(c->invites, id, peer, kind, 0, err, errcap);
+}

@@ -1,0 +1,77 @@
+/* app.h - state of the msnc program shared by its modules. */
+#ifndef MSNC_APP_H
+#define MSNC_APP_H
+
+#include <stdint.h>
+
+#include <msnc/client.h>
+#include <msnp/msnp.h>
+
+struct event_base;
+struct evdns_base;
+
+typedef struct app_config {
+    char server[256];
+    char email[130];
+    char password[256];
+    char password_file[1024];
+    char password_env[64];
+    char bind_ip[64];
+    char download_dir[1024];
+    char cache_dir[1024];
+    char status[8];
+    uint16_t ftp_first, ftp_last;
+    int max_version, min_version;
+    unsigned ping_s, invite_timeout_s, connect_timeout_s;
+    int reconnect;
+    int have_ftp_ports;
+} app_config;
+
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILURE_GENERIC = 1, /* a command failed in batch mode */
+    EXIT_AUTH = 2,            /* the server refused our password */
+    EXIT_NETWORK = 3,         /* no connection / connection lost for good */
+    EXIT_TRANSFER = 4,        /* a file transfer failed (batch) */
+    EXIT_USAGE = 64,
+    EXIT_CONFIG = 78
+};
+
+typedef struct app {
+    struct event_base *base;
+    struct evdns_base *dns;
+    app_config cfg;
+    msnc_client *client;
+    int batch;
+    int current_chat;
+    int exit_code;
+    int quitting;
+    int stdin_eof;
+    msnp_imformat fmt;
+    int has_fmt;
+    struct event *stdin_ev;
+    uint64_t last_progress_ms;
+} app;
+
+/* config.c */
+void config_defaults(app_config *c);
+int config_load_ini(app_config *c, const char *path, char *err, size_t errcap);
+int config_resolve_password(app_config *c, int interactive, char *err, size_t errcap);
+int parse_port_range(const char *s, uint16_t *first, uint16_t *last);
+
+/* commands.c */
+void command_run(app *a, const char *line);
+void app_quit(app *a, int code);
+
+/* output.c */
+void out_event(app *a, const msnc_event *ev);
+void out_error(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void out_info(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void out_contact(app *a, const char *list, const char *email, const char *name, const char *status);
+void out_json_kv(app *a, const char *event, ...); /* key, value (const char*), ..., NULL */
+uint64_t now_ms(void);
+
+/* ftptool.c */
+int ftptool_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,196 @@
+/* commands.c - the slash commands shared by interactive and batch mode. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+
+#include "app.h"
+
+static const char *HELP =
+    "/login  /logout  /status online|busy|away|idle|brb|phone|lunch|hidden  /name NAME\n"
+    "/add EMAIL [NAME]  /remove EMAIL  /block EMAIL  /allow EMAIL  /list [FL|AL|BL|RL]\n"
+    "/chat EMAIL  /invite EMAIL  /chats  /switch N  /leave  /typing  /format FN=..; EF=BI; CO=ff0000\n"
+    "/send FILE  /accept [COOKIE]  /decline [COOKIE]  /cancel [COOKIE]\n"
+    "/call voice|video  /whiteboard  /share  /remote  /quit\n"
+    "Anything else is sent to the current chat.";
+
+static msnp_status status_from(const char *s) {
+    static const struct {
+        const char *word;
+        msnp_status st;
+    } words[] = {{"online", MSNP_STATUS_NLN}, {"busy", MSNP_STATUS_BSY}, {"away", MSNP_STATUS_AWY},
+                 {"idle", MSNP_STATUS_IDL}, {"brb", MSNP_STATUS_BRB}, {"phone", MSNP_STATUS_PHN},
+                 {"lunch", MSNP_STATUS_LUN}, {"hidden", MSNP_STATUS_HDN}, {"invisible", MSNP_STATUS_HDN}};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (!strcasecmp(s, words[i].word)) return words[i].st;
+    char up[8];
+    size_t n = strlen(s);
+    if (n >= sizeof(up)) return MSNP_STATUS_INVALID;
+    for (size_t i = 0; i <= n; i++) up[i] = (char)toupper((unsigned char)s[i]);
+    return msnp_status_parse(msnp_str_c(up));
+}
+
+static void print_contact(const char *email, const char *name, const char *status, void *arg) {
+    void **ctx = arg;
+    out_contact(ctx[0], ctx[1], email, name, status);
+}
+
+static uint64_t cookie_arg(const char *s) { return s && *s ? strtoull(s, NULL, 10) : 0; }
+
+static int need_chat(app *a) {
+    if (!a->current_chat || !msnc_chat_peer(a->client, a->current_chat)) {
+        out_error(a, "no current chat: use /chat EMAIL first");
+        return 0;
+    }
+    return 1;
+}
+
+static void start_app(app *a, msnp_app_kind kind) {
+    if (!need_chat(a)) return;
+    char err[256];
+    if (!msnc_invite_app(a->client, a->current_chat, kind, err, sizeof(err))) out_error(a, "%s", err);
+}
+
+void app_quit(app *a, int code) {
+    if (a->quitting) return;
+    a->quitting = 1;
+    if (code) a->exit_code = code;
+    msnc_logout(a->client);
+    /* Let OUT reach the servers, then stop. */
+    struct timeval tv = {0, 200 * 1000};
+    event_base_loopexit(a->base, &tv);
+}
+
+static char *next_word(char **p) {
+    while (**p == ' ') (*p)++;
+    if (!**p) return NULL;
+    char *w = *p;
+    while (**p && **p != ' ') (*p)++;
+    if (**p) *(*p)++ = '\0';
+    return w;
+}
+
+void command_run(app *a, const char *input) {
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", input);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+    if (n == 0) return;
+    if (buf[0] != '/') {
+        if (!need_chat(a)) return;
+        if (!msnc_chat_send(a->client, a->current_chat, buf, a->has_fmt ? &a->fmt : NULL) && !a->batch)
+            out_info(a, "(queued until the chat is ready)");
+        return;
+    }
+    char *p = buf + 1;
+    char *cmd = next_word(&p);
+    if (!cmd) return;
+    while (*p == ' ') p++;
+    char *rest = p; /* everything after the command */
+    char *arg1 = NULL;
+    if (!strcmp(cmd, "help")) {
+        out_info(a, "%s", HELP);
+    } else if (!strcmp(cmd, "quit") || !strcmp(cmd, "exit")) {
+        app_quit(a, 0);
+    } else if (!strcmp(cmd, "login")) {
+        if (msnc_login(a->client) != 0) out_error(a, "already connected");
+    } else if (!strcmp(cmd, "logout")) {
+        msnc_logout(a->client);
+    } else if (!strcmp(cmd, "status")) {
+        msnp_status s = status_from(rest);
+        if (s == MSNP_STATUS_INVALID || s == MSNP_STATUS_FLN) out_error(a, "unknown status '%s'", rest);
+        else if (!msnc_set_status(a->client, s)) out_info(a, "status %s will be set at login", msnp_status_code(s));
+    } else if (!strcmp(cmd, "name")) {
+        if (!*rest || !msnc_rename(a->client, NULL, rest)) out_error(a, "cannot rename now");
+    } else if (!strcmp(cmd, "add")) {
+        arg1 = next_word(&p);
+        while (*p == ' ') p++;
+        if (!arg1 || !msnp_email_valid(msnp_str_c(arg1))) out_error(a, "usage: /add EMAIL [NAME]");
+        else if (!msnc_list_add(a->client, MSNP_LIST_FL, arg1, *p ? p : arg1)) out_error(a, "not logged in");
+        else {
+            /* Also allow them to see us, as the official client did. */
+            msnc_list_add(a->client, MSNP_LIST_AL, arg1, arg1);
+        }
+    } else if (!strcmp(cmd, "remove")) {
+        arg1 = next_word(&p);
+        if (!arg1 || !msnc_list_remove(a->client, MSNP_LIST_FL, arg1)) out_error(a, "usage: /remove EMAIL (when logged in)");
+    } else if (!strcmp(cmd, "block") || !strcmp(cmd, "allow") || !strcmp(cmd, "unblock")) {
+        arg1 = next_word(&p);
+        int rc = !arg1 ? -1 : (!strcmp(cmd, "block") ? msnc_block(a->client, arg1) : msnc_allow(a->client, arg1));
+        if (rc != 0) out_error(a, "usage: /%s EMAIL (when logged in)", cmd);
+    } else if (!strcmp(cmd, "list")) {
+        const char *lists[] = {"FL", "AL", "BL", "RL"};
+        arg1 = next_word(&p);
+        for (int i = 0; i < 4; i++) {
+            if (arg1 && strcasecmp(arg1, lists[i])) continue;
+            void *ctx[2] = {a, (void *)lists[i]};
+            msnc_contacts(a->client, (msnp_list)i, print_contact, ctx);
+        }
+        out_json_kv(a, "list_end", "list", arg1 ? arg1 : "all", NULL);
+    } else if (!strcmp(cmd, "chat")) {
+        arg1 = next_word(&p);
+        if (!arg1 || !msnp_email_valid(msnp_str_c(arg1))) {
+            out_error(a, "usage: /chat EMAIL");
+            return;
+        }
+        int id = msnc_chat_find(a->client, arg1);
+        if (!id) id = msnc_chat_open(a->client, arg1);
+        if (!id) out_error(a, "cannot open a chat now (not logged in?)");
+        else a->current_chat = id;
+    } else if (!strcmp(cmd, "invite")) {
+        arg1 = next_word(&p);
+        if (!need_chat(a)) return;
+        if (!arg1 || msnc_chat_invite(a->client, a->current_chat, arg1) != 0) out_error(a, "usage: /invite EMAIL");
+    } else if (!strcmp(cmd, "switch")) {
+        arg1 = next_word(&p);
+        int id = arg1 ? atoi(arg1) : 0;
+        if (!msnc_chat_peer(a->client, id)) out_error(a, "no chat %s", arg1 ? arg1 : "");
+        else a->current_chat = id;
+    } else if (!strcmp(cmd, "leave")) {
+        if (need_chat(a)) {
+            msnc_chat_leave(a->client, a->current_chat);
+            a->current_chat = 0;
+        }
+    } else if (!strcmp(cmd, "typing")) {
+        if (need_chat(a) && msnc_chat_typing(a->client, a->current_chat) != 0) out_error(a, "nobody to tell yet");
+    } else if (!strcmp(cmd, "format")) {
+        if (!*rest) {
+            a->has_fmt = 0;
+        } else if (msnp_imformat_parse(msnp_str_c(rest), &a->fmt) != 0) {
+            out_error(a, "bad format, e.g. /format FN=Arial; EF=B; CO=0000ff");
+        } else {
+            a->has_fmt = 1;
+        }
+    } else if (!strcmp(cmd, "send")) {
+        if (!need_chat(a)) return;
+        if (!*rest) {
+            out_error(a, "usage: /send FILE");
+            return;
+        }
+        char err[512];
+        if (!msnc_send_file(a->client, a->current_chat, rest, err, sizeof(err))) out_error(a, "%s", err);
+    } else if (!strcmp(cmd, "accept")) {
+        if (msnc_invite_accept(a->client, cookie_arg(next_word(&p))) != 0) out_error(a, "no such pending invitation");
+    } else if (!strcmp(cmd, "decline")) {
+        if (msnc_invite_decline(a->client, cookie_arg(next_word(&p))) != 0) out_error(a, "no such pending invitation");
+    } else if (!strcmp(cmd, "cancel")) {
+        if (msnc_invite_cancel(a->client, cookie_arg(next_word(&p))) != 0) out_error(a, "no such invitation");
+    } else if (!strcmp(cmd, "call")) {
+        arg1 = next_word(&p);
+        if (arg1 && !strcasecmp(arg1, "video")) start_app(a, MSNP_APP_VIDEO);
+        else if (!arg1 || !strcasecmp(arg1, "voice")) start_app(a, MSNP_APP_VOICE);
+        else out_error(a, "usage: /call voice|video");
+    } else if (!strcmp(cmd, "whiteboard")) {
+        start_app(a, MSNP_APP_WHITEBOARD);
+    } else if (!strcmp(cmd, "share")) {
+        start_app(a, MSNP_APP_APP_SHARING);
+    } else if (!strcmp(cmd, "remote")) {
+        start_app(a, MSNP_APP_REMOTE_ASSISTANCE);
+    } else {
+        out_error(a, "unknown command /%s (try /help)", cmd);
+    }
+}

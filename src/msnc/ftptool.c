@@ -1,0 +1,165 @@
+/* ftptool.c - `msnc ftp-send` / `msnc ftp-recv`: one MSNFTP transfer
+ * between two processes with no server, for tests, benchmarks and for
+ * talking to other MSNFTP implementations. Events are JSON lines. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include <msnc/ftp.h>
+
+#include "app.h"
+
+typedef struct tool {
+    struct event_base *base;
+    msnc_ftp *t;
+    uint64_t cancel_after; /* cancel once this many bytes moved (0 = never) */
+    int rc;
+    int quiet_progress;
+} tool;
+
+static void jprint(json_t *o) {
+    char *s = json_dumps(o, JSON_COMPACT);
+    if (s) {
+        puts(s);
+        fflush(stdout);
+        free(s);
+    }
+    json_decref(o);
+}
+
+static void started(msnc_ftp *t, uint64_t size, void *arg) {
+    (void)t;
+    (void)arg;
+    jprint(json_pack("{s:s,s:I}", "event", "transfer_start", "size", (json_int_t)size));
+}
+
+static void progress(msnc_ftp *t, uint64_t done, uint64_t size, void *arg) {
+    tool *tl = arg;
+    if (tl->cancel_after && done >= tl->cancel_after) {
+        tl->cancel_after = 0;
+        jprint(json_pack("{s:s,s:I}", "event", "cancelling", "bytes", (json_int_t)done));
+        msnc_ftp_cancel(t);
+        return;
+    }
+    (void)size;
+}
+
+static void notice(msnc_ftp *t, const char *text, void *arg) {
+    (void)t;
+    (void)arg;
+    jprint(json_pack("{s:s,s:s}", "event", "warning", "text", text));
+}
+
+static void finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const char *path, uint64_t bytes,
+                     uint32_t bye, void *arg) {
+    (void)t;
+    tool *tl = arg;
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "event", r == MSNC_FTP_OK ? "transfer_done" : "transfer_failed",
+                          "result", msnc_ftp_result_name(r), "text", detail ? detail : "", "bytes",
+                          (json_int_t)bytes, "bye", (json_int_t)bye);
+    if (path) json_object_set_new(o, "file", json_string(path));
+    jprint(o);
+    tl->rc = r == MSNC_FTP_OK ? 0 : (r == MSNC_FTP_REFUSED ? 2 : 4);
+    /* Give the final BYE / CCL a moment to leave. */
+    struct timeval tv = {0, 100 * 1000};
+    event_base_loopexit(tl->base, &tv);
+}
+
+static const msnc_ftp_callbacks cbs = {started, progress, notice, finished};
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: msnc ftp-send --cookie C [--bind-ip IP] [--ports A-B] [--email E] [--cancel-after N] FILE\n"
+            "       msnc ftp-recv --host IP --port P --email E --cookie C --dir D [--name N] [--size S]\n"
+            "                     [--bind-ip IP] [--cancel-after N]\n");
+}
+
+int ftptool_main(int argc, char **argv) {
+    int sender = !strcmp(argv[1], "ftp-send");
+    const char *cookie = NULL, *bind_ip = "127.0.0.1", *email = NULL, *host = NULL, *dir = ".", *name = NULL;
+    unsigned long port = 0, first = 0, last = 0;
+    uint64_t size = UINT64_MAX;
+    tool tl = {0};
+    unsigned timeout_ms = 30000;
+    static const struct option opts[] = {{"cookie", required_argument, NULL, 'k'}, {"bind-ip", required_argument, NULL, 'b'},
+                                         {"ports", required_argument, NULL, 'p'}, {"email", required_argument, NULL, 'e'},
+                                         {"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'P'},
+                                         {"dir", required_argument, NULL, 'd'}, {"name", required_argument, NULL, 'n'},
+                                         {"size", required_argument, NULL, 's'}, {"cancel-after", required_argument, NULL, 'x'},
+                                         {"timeout", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+    int ch;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'k': cookie = optarg; break;
+        case 'b': bind_ip = optarg; break;
+        case 'p':
+            if (sscanf(optarg, "%lu-%lu", &first, &last) < 1) return 64;
+            if (last < first) last = first;
+            break;
+        case 'e': email = optarg; break;
+        case 'H': host = optarg; break;
+        case 'P': port = strtoul(optarg, NULL, 10); break;
+        case 'd': dir = optarg; break;
+        case 'n': name = optarg; break;
+        case 's': size = strtoull(optarg, NULL, 10); break;
+        case 'x': tl.cancel_after = strtoull(optarg, NULL, 10); break;
+        case 't': timeout_ms = (unsigned)strtoul(optarg, NULL, 10) * 1000u; break;
+        default: usage(); return 64;
+        }
+    }
+    if (!cookie || first > 65535 || last > 65535 || port > 65535) {
+        usage();
+        return 64;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    tl.base = event_base_new();
+    char err[512];
+    if (sender) {
+        if (optind != argc - 1) {
+            usage();
+            return 64;
+        }
+        msnc_ftp_send_opts o = {0};
+        o.path = argv[optind];
+        o.bind_ip = bind_ip;
+        o.port_first = (uint16_t)first;
+        o.port_last = (uint16_t)last;
+        o.expect_email = email;
+        o.auth_cookie = cookie;
+        o.accept_timeout_ms = timeout_ms;
+        tl.t = msnc_ftp_send_start(tl.base, &o, &cbs, &tl, err, sizeof(err));
+        if (tl.t)
+            jprint(json_pack("{s:s,s:s,s:i,s:I}", "event", "listening", "ip", bind_ip, "port",
+                             (int)msnc_ftp_port(tl.t), "size", (json_int_t)msnc_ftp_size(tl.t)));
+    } else {
+        if (!host || !port || !email) {
+            usage();
+            return 64;
+        }
+        msnc_ftp_recv_opts o = {0};
+        o.host = host;
+        o.port = (uint16_t)port;
+        o.bind_ip = bind_ip;
+        o.email = email;
+        o.auth_cookie = cookie;
+        o.dir = dir;
+        o.filename = name ? name : "received.bin";
+        o.expected_size = size;
+        tl.t = msnc_ftp_recv_start(tl.base, &o, &cbs, &tl, err, sizeof(err));
+    }
+    if (!tl.t) {
+        jprint(json_pack("{s:s,s:s}", "event", "error", "text", err));
+        event_base_free(tl.base);
+        return 3;
+    }
+    event_base_dispatch(tl.base);
+    event_base_free(tl.base);
+    return tl.rc;
+}

@@ -1,0 +1,288 @@
+/* main.c - msnc: options, configuration, the event loop and the two front
+ * ends (libedit prompt, or JSON lines with --batch). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "app.h"
+
+#define STDIN_LINE_MAX 8192
+
+static app g_app;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: msnc [options]            interactive client (libedit)\n"
+            "       msnc --batch [options]    commands on stdin, one JSON event per line on stdout\n"
+            "       msnc ftp-send|ftp-recv    peer-to-peer MSNFTP without a server (see --help there)\n"
+            "options:\n"
+            "  -c, --config FILE        INI file (server, account, password_file, bind_ip, download_dir, ...)\n"
+            "  -s, --server HOST:PORT   dispatch or notification server (default 127.0.0.1:1863)\n"
+            "  -u, --account EMAIL\n"
+            "      --password-file FILE first line is the password\n"
+            "      --password-env VAR   read the password from $VAR (default MSNC_PASSWORD)\n"
+            "      --bind-ip IP         local address for secondary connections, advertised to peers\n"
+            "      --ftp-ports A-B      MSNFTP listening range (default 6891-6900; 0 = any free port)\n"
+            "      --download-dir DIR   where received files go (default .)\n"
+            "      --cache-dir DIR      contact list cache\n"
+            "      --status CODE        status after login (NLN, BSY, AWY, HDN, ...)\n"
+            "      --max-version N / --min-version N   MSNP versions offered (7..2)\n"
+            "      --ping-interval S    PNG keep-alive period\n"
+            "      --invite-timeout S / --connect-timeout S\n"
+            "      --no-reconnect       do not reconnect after a lost connection\n"
+            "      --batch              scriptable mode\n"
+            "exit codes: 0 ok, 1 a command failed (batch), 2 authentication failed, 3 network failure,\n"
+            "            4 a file transfer failed (batch), 64 usage, 78 configuration\n");
+}
+
+static void on_event(const msnc_event *ev, void *arg) {
+    app *a = arg;
+    out_event(a, ev);
+    switch (ev->type) {
+    case MSNC_EV_LOGIN_FAILED:
+        if (a->batch || ev->code == MSNP_ERR_AUTH_FAILED) {
+            if (a->batch) app_quit(a, ev->code == MSNP_ERR_AUTH_FAILED ? EXIT_AUTH : EXIT_NETWORK);
+            else a->exit_code = ev->code == MSNP_ERR_AUTH_FAILED ? EXIT_AUTH : EXIT_NETWORK;
+        }
+        break;
+    case MSNC_EV_CHAT_OPEN:
+        /* /chat picks outgoing chats itself (voice opens a second one). */
+        if (!strcmp(ev->text, "incoming") && (!a->current_chat || !msnc_chat_peer(a->client, a->current_chat)))
+            a->current_chat = ev->chat;
+        break;
+    case MSNC_EV_CHAT_CLOSED:
+        if (a->current_chat == ev->chat) a->current_chat = 0;
+        break;
+    case MSNC_EV_TRANSFER_FAILED:
+        if (a->batch) a->exit_code = EXIT_TRANSFER;
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- batch: line reader on stdin ---- */
+
+static char inbuf[STDIN_LINE_MAX];
+static size_t inlen;
+
+static void eof_wait_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    /* Finish running transfers before leaving: EOF means "no more input". */
+    if (a->quitting) return;
+    if (msnc_active_invitations(a->client) == 0) {
+        app_quit(a, 0);
+        return;
+    }
+    struct timeval tv = {0, 200 * 1000};
+    event_base_once(a->base, -1, EV_TIMEOUT, eof_wait_cb, a, &tv);
+}
+
+static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)what;
+    app *a = arg;
+    ssize_t n = read(fd, inbuf + inlen, sizeof(inbuf) - inlen);
+    if (n <= 0) {
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+        event_del(a->stdin_ev);
+        if (inlen) {
+            inbuf[inlen] = '\0';
+            inlen = 0;
+            command_run(a, inbuf);
+        }
+        a->stdin_eof = 1;
+        eof_wait_cb(-1, 0, a);
+        return;
+    }
+    inlen += (size_t)n;
+    size_t start = 0;
+    for (size_t i = 0; i < inlen; i++) {
+        if (inbuf[i] != '\n') continue;
+        inbuf[i] = '\0';
+        command_run(a, inbuf + start);
+        start = i + 1;
+        if (a->quitting) return;
+    }
+    memmove(inbuf, inbuf + start, inlen - start);
+    inlen -= start;
+    if (inlen == sizeof(inbuf)) {
+        out_error(a, "input line too long; dropped");
+        inlen = 0;
+    }
+}
+
+/* ---- interactive: libedit ---- */
+
+static void rl_line(char *line) {
+    app *a = &g_app;
+    if (!line) {
+        app_quit(a, 0);
+        return;
+    }
+    if (*line) add_history(line);
+    command_run(a, line);
+    free(line);
+}
+
+static void tty_read_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    (void)arg;
+    rl_callback_read_char();
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    (void)sig;
+    (void)what;
+    app_quit(arg, 0);
+}
+
+enum {
+    OPT_PASSWORD_FILE = 1000, OPT_PASSWORD_ENV, OPT_BIND_IP, OPT_FTP_PORTS, OPT_DOWNLOAD_DIR, OPT_CACHE_DIR,
+    OPT_STATUS, OPT_MAX_VERSION, OPT_MIN_VERSION, OPT_PING, OPT_INVITE_TIMEOUT, OPT_CONNECT_TIMEOUT,
+    OPT_NO_RECONNECT, OPT_BATCH, OPT_HELP
+};
+
+int main(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "ftp-send") || !strcmp(argv[1], "ftp-recv"))) return ftptool_main(argc, argv);
+
+    app *a = &g_app;
+    config_defaults(&a->cfg);
+    /* The config file is read first so that options override it. */
+    for (int i = 1; i < argc - 1; i++)
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+            char err[512];
+            if (config_load_ini(&a->cfg, argv[i + 1], err, sizeof(err)) != 0) {
+                fprintf(stderr, "msnc: %s\n", err);
+                return EXIT_CONFIG;
+            }
+        }
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"server", required_argument, NULL, 's'},
+        {"account", required_argument, NULL, 'u'}, {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+        {"password-env", required_argument, NULL, OPT_PASSWORD_ENV}, {"bind-ip", required_argument, NULL, OPT_BIND_IP},
+        {"ftp-ports", required_argument, NULL, OPT_FTP_PORTS}, {"download-dir", required_argument, NULL, OPT_DOWNLOAD_DIR},
+        {"cache-dir", required_argument, NULL, OPT_CACHE_DIR}, {"status", required_argument, NULL, OPT_STATUS},
+        {"max-version", required_argument, NULL, OPT_MAX_VERSION}, {"min-version", required_argument, NULL, OPT_MIN_VERSION},
+        {"ping-interval", required_argument, NULL, OPT_PING}, {"invite-timeout", required_argument, NULL, OPT_INVITE_TIMEOUT},
+        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT}, {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
+        {"batch", no_argument, NULL, OPT_BATCH}, {"help", no_argument, NULL, OPT_HELP}, {NULL, 0, NULL, 0}};
+    int ch;
+    app_config *c = &a->cfg;
+    while ((ch = getopt_long(argc, argv, "c:s:u:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': break;
+        case 's': snprintf(c->server, sizeof(c->server), "%s", optarg); break;
+        case 'u': snprintf(c->email, sizeof(c->email), "%s", optarg); break;
+        case OPT_PASSWORD_FILE: snprintf(c->password_file, sizeof(c->password_file), "%s", optarg); break;
+        case OPT_PASSWORD_ENV: snprintf(c->password_env, sizeof(c->password_env), "%s", optarg); break;
+        case OPT_BIND_IP: snprintf(c->bind_ip, sizeof(c->bind_ip), "%s", optarg); break;
+        case OPT_FTP_PORTS:
+            if (parse_port_range(optarg, &c->ftp_first, &c->ftp_last) != 0) {
+                fprintf(stderr, "msnc: bad port range %s\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_DOWNLOAD_DIR: snprintf(c->download_dir, sizeof(c->download_dir), "%s", optarg); break;
+        case OPT_CACHE_DIR: snprintf(c->cache_dir, sizeof(c->cache_dir), "%s", optarg); break;
+        case OPT_STATUS: snprintf(c->status, sizeof(c->status), "%s", optarg); break;
+        case OPT_MAX_VERSION: c->max_version = atoi(optarg); break;
+        case OPT_MIN_VERSION: c->min_version = atoi(optarg); break;
+        case OPT_PING: c->ping_s = (unsigned)atoi(optarg); break;
+        case OPT_INVITE_TIMEOUT: c->invite_timeout_s = (unsigned)atoi(optarg); break;
+        case OPT_CONNECT_TIMEOUT: c->connect_timeout_s = (unsigned)atoi(optarg); break;
+        case OPT_NO_RECONNECT: c->reconnect = 0; break;
+        case OPT_BATCH: a->batch = 1; break;
+        case 'h':
+        case OPT_HELP: usage(stdout); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!c->email[0] || !msnp_email_valid(msnp_str_c(c->email))) {
+        fprintf(stderr, "msnc: an account e-mail is required (--account or config)\n");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    if (config_resolve_password(c, !a->batch, err, sizeof(err)) != 0) {
+        fprintf(stderr, "msnc: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    msnp_status st = msnp_status_parse(msnp_str_c(c->status));
+    if (st == MSNP_STATUS_INVALID || st == MSNP_STATUS_FLN) {
+        fprintf(stderr, "msnc: bad status %s\n", c->status);
+        return EXIT_USAGE;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    a->base = event_base_new();
+    a->dns = evdns_base_new(a->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (!a->dns) {
+        /* No resolv.conf: names from /etc/hosts still work. */
+        a->dns = evdns_base_new(a->base, 0);
+        if (a->dns) evdns_base_load_hosts(a->dns, NULL);
+    }
+    if (!a->base || !a->dns) {
+        fprintf(stderr, "msnc: cannot initialise libevent\n");
+        return 1;
+    }
+    msnc_config mc = {0};
+    mc.server = c->server;
+    mc.email = c->email;
+    mc.password = c->password;
+    mc.bind_ip = c->bind_ip;
+    mc.ftp_port_first = c->ftp_first;
+    mc.ftp_port_last = c->ftp_last;
+    mc.download_dir = c->download_dir;
+    mc.cache_dir = c->cache_dir[0] ? c->cache_dir : NULL;
+    mc.initial_status = st;
+    mc.max_version = c->max_version;
+    mc.min_version = c->min_version;
+    mc.ping_interval_ms = c->ping_s * 1000u;
+    mc.invite_timeout_ms = c->invite_timeout_s * 1000u;
+    mc.connect_timeout_ms = c->connect_timeout_s * 1000u;
+    mc.reconnect = c->reconnect;
+    a->client = msnc_client_new(a->base, a->dns, &mc, on_event, a);
+    memset(c->password, 0, sizeof(c->password));
+    if (!a->client) {
+        fprintf(stderr, "msnc: bad configuration\n");
+        return EXIT_CONFIG;
+    }
+    struct event *sigint = evsignal_new(a->base, SIGINT, on_signal, a);
+    struct event *sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    if (a->batch) {
+        a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, batch_read_cb, a);
+    } else {
+        rl_callback_handler_install("msnc> ", rl_line);
+        a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, tty_read_cb, a);
+    }
+    event_add(a->stdin_ev, NULL);
+    msnc_login(a->client);
+    event_base_dispatch(a->base);
+    if (!a->batch) {
+        rl_callback_handler_remove();
+        fputc('\n', stdout);
+    }
+    msnc_client_free(a->client);
+    event_free(a->stdin_ev);
+    event_free(sigint);
+    event_free(sigterm);
+    evdns_base_free(a->dns, 0);
+    event_base_free(a->base);
+    return a->exit_code;
+}

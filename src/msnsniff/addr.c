@@ -1,0 +1,44 @@
+/* addr.c - address text conversion and hashing. */
+#include "addr.h"
+
+#include <arpa/inet.h>
+
+const char *sn_addr_str(const sn_addr *a, char buf[SN_ADDR_STRLEN]) {
+    if (!inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->b, buf, SN_ADDR_STRLEN))
+        buf[0] = '\0';
+    return buf;
+}
+
+int sn_addr_parse(const char *s, size_t n, sn_addr *out) {
+    char tmp[SN_ADDR_STRLEN];
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+        s++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, tmp, out->b) == 1) {
+        out->family = 4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, tmp, out->b) == 1) {
+        out->family = 6;
+        return 0;
+    }
+    return -1;
+}
+
+uint32_t sn_addr_hash(const sn_addr *a, uint32_t h) {
+    /* FNV-1a over the used bytes: cheap and good enough for table buckets */
+    size_t n = a->family == 6 ? 16 : 4;
+    h ^= a->family;
+    h *= 16777619u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= a->b[i];
+        h *= 16777619u;
+    }
+    return h;
+}

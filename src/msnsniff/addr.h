@@ -1,0 +1,26 @@
+/* addr.h - IPv4/IPv6 addresses as the analyzer keeps them. */
+#ifndef SN_ADDR_H
+#define SN_ADDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct sn_addr {
+    uint8_t family; /* 4 or 6; 0 = none */
+    uint8_t b[16];  /* network order; IPv4 uses b[0..3], the rest is zero */
+} sn_addr;
+
+#define SN_ADDR_STRLEN 46
+
+static inline int sn_addr_eq(const sn_addr *a, const sn_addr *b) {
+    return a->family == b->family && memcmp(a->b, b->b, 16) == 0;
+}
+
+/* Text form ("10.1.1.211", "2001:db8::1"). */
+const char *sn_addr_str(const sn_addr *a, char buf[SN_ADDR_STRLEN]);
+/* Parse an IPv4 or IPv6 literal (IPv6 may be in brackets). 0 or -1. */
+int sn_addr_parse(const char *s, size_t n, sn_addr *out);
+uint32_t sn_addr_hash(const sn_addr *a, uint32_t seed);
+
+#endif

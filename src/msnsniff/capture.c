@@ -1,0 +1,124 @@
+/* capture.c - libpcap input. */
+#include "capture.h"
+
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct sn_capture {
+    pcap_t *p;
+    char name[256];
+    int live;
+    uint64_t size;
+    uint64_t offset;
+};
+
+sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, perr);
+    if (!p) {
+        snprintf(err, errcap, "%s: %s", strcmp(path, "-") == 0 ? "(stdin)" : path, perr);
+        return NULL;
+    }
+    sn_capture *c = calloc(1, sizeof *c);
+    if (!c) {
+        pcap_close(p);
+        snprintf(err, errcap, "%s: out of memory", path);
+        return NULL;
+    }
+    c->p = p;
+    snprintf(c->name, sizeof c->name, "%s", strcmp(path, "-") == 0 ? "(stdin)" : path);
+    struct stat sb;
+    if (strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+        c->size = (uint64_t)sb.st_size;
+    FILE *fp = pcap_file(p);
+    long off = fp ? ftell(fp) : -1;
+    c->offset = off > 0 ? (uint64_t)off : 0;
+    return c;
+}
+
+sn_capture *sn_capture_open_live(const char *iface, char *err, size_t errcap) {
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = pcap_create(iface, perr);
+    if (!p) {
+        snprintf(err, errcap, "%s: %s", iface, perr);
+        return NULL;
+    }
+    pcap_set_snaplen(p, 262144);
+    pcap_set_promisc(p, 1);
+    pcap_set_timeout(p, 100);
+    pcap_set_immediate_mode(p, 1);
+    pcap_set_buffer_size(p, 16 * 1024 * 1024);
+    int rc = pcap_activate(p);
+    if (rc < 0) {
+        snprintf(err, errcap, "%s: %s", iface, pcap_geterr(p));
+        pcap_close(p);
+        return NULL;
+    }
+    sn_capture *c = calloc(1, sizeof *c);
+    if (!c) {
+        pcap_close(p);
+        return NULL;
+    }
+    c->p = p;
+    c->live = 1;
+    snprintf(c->name, sizeof c->name, "%s", iface);
+    return c;
+}
+
+int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t errcap) {
+    struct bpf_program prog;
+    if (pcap_compile(c->p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        snprintf(err, errcap, "filter \"%s\": %s", expr, pcap_geterr(c->p));
+        return -1;
+    }
+    int rc = pcap_setfilter(c->p, &prog);
+    pcap_freecode(&prog);
+    if (rc != 0) {
+        snprintf(err, errcap, "filter \"%s\": %s", expr, pcap_geterr(c->p));
+        return -1;
+    }
+    return 0;
+}
+
+int sn_capture_linktype(const sn_capture *c) { return pcap_datalink(c->p); }
+
+int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
+    struct pcap_pkthdr *h;
+    const u_char *d;
+    FILE *fp = c->live ? NULL : pcap_file(c->p);
+    long before = fp ? ftell(fp) : -1;
+    int rc = pcap_next_ex(c->p, &h, &d);
+    if (rc == 1) {
+        long after = fp ? ftell(fp) : -1;
+        if (after > 0)
+            c->offset = (uint64_t)after;
+        fr->ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+        fr->data = d;
+        fr->caplen = h->caplen;
+        fr->wirelen = h->len < h->caplen ? h->caplen : h->len;
+        return 1;
+    }
+    if (rc == PCAP_ERROR_BREAK)
+        return c->live ? 2 : 0;
+    if (rc == 0)
+        return 2;
+    if (before >= 0)
+        snprintf(err, errcap, "%s: at offset %ld: %s", c->name, before, pcap_geterr(c->p));
+    else
+        snprintf(err, errcap, "%s: %s", c->name, pcap_geterr(c->p));
+    return -1;
+}
+
+uint64_t sn_capture_offset(const sn_capture *c) { return c->offset; }
+uint64_t sn_capture_size(const sn_capture *c) { return c->size; }
+void sn_capture_break(sn_capture *c) { pcap_breakloop(c->p); }
+
+void sn_capture_close(sn_capture *c) {
+    if (!c)
+        return;
+    pcap_close(c->p);
+    free(c);
+}

@@ -1,0 +1,95 @@
+/* context.h - state shared by the analysis stages of one engine run:
+ * configuration, event sinks, memory budget, the expectation table, the
+ * switchboard cookie table, invitations, DNS names and counters. The
+ * stages (session tracker, invitation correlator, MSNFTP tracker, DNS)
+ * receive it explicitly; nothing here is global. */
+#ifndef SN_CONTEXT_H
+#define SN_CONTEXT_H
+
+#include <stdint.h>
+
+#include "events.h"
+#include "expect.h"
+#include "memcap.h"
+#include "strmap.h"
+
+typedef struct sn_config {
+    uint64_t memcap;            /* bytes; 0 = unlimited */
+    size_t flow_limit;          /* reassembly bytes per flow direction */
+    size_t max_flows;           /* 0 = unlimited (the memcap still applies) */
+    uint64_t flow_timeout_us;   /* idle flows are evicted after this */
+    uint64_t expect_timeout_us; /* predicted connections expire after this */
+    int defrag;                 /* reassemble IPv4 fragments */
+    int all_flows;              /* flow events for non-MSN flows too */
+    const char *extract_dir;    /* carve MSNFTP files here (NULL: off) */
+    unsigned anomaly_limit;     /* anomaly events per kind before only counting */
+} sn_config;
+
+void sn_config_defaults(sn_config *c);
+
+enum { SN_APP_KINDS = 10 };
+
+typedef struct sn_stats {
+    uint64_t packets, bytes, decode_errors, non_ip, fragments_held;
+    uint64_t tcp_packets, udp_packets;
+    uint64_t flows, flows_msnp, flows_msnftp, flows_expected, flows_other, flows_evicted;
+    uint64_t role_ds, role_ns, role_sb;
+    uint64_t logins, login_failures, presence, sessions, messages, typing, joins;
+    uint64_t invitations, invitations_by_app[SN_APP_KINDS];
+    uint64_t expectations, hits, misses;
+    uint64_t files, file_bytes;
+    uint64_t gaps, gap_bytes, parse_errors, anomalies, dns_answers;
+    uint64_t flow_drops_memcap;
+} sn_stats;
+
+typedef struct sn_ctx {
+    sn_config cfg;
+    sn_events ev;
+    sn_memcap mem;
+    sn_expect_table expect;
+    sn_strmap cookies;      /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
+    sn_strmap invitations;  /* Invitation-Cookie -> sn_invitation chain */
+    sn_strmap dns;          /* lower-case host name -> sn_addr */
+    sn_strmap users;        /* logged-in user -> protocol version string */
+    uint64_t now;           /* time of the packet being processed (µs) */
+    uint64_t frame;         /* its number, from 1 */
+    uint64_t next_session, next_invitation;
+    unsigned anomaly_count[16];
+    sn_stats st;
+} sn_ctx;
+
+/* A switchboard referral learned on a notification connection. */
+typedef struct sn_sbref {
+    uint64_t ns_flow;
+    uint64_t learned;
+    uint64_t expect_id;
+    char user[130];      /* the NS user who will use it */
+    char caller[130];    /* RNG: who called */
+    char server[128];    /* ip:port as written */
+    char sessid[32];
+    int ring;            /* 1: from RNG, 0: from XFR */
+} sn_sbref;
+
+/* Anomaly kinds (also indexes for rate limiting). */
+typedef enum sn_anomaly {
+    SN_AN_MALFORMED_PACKET = 0,
+    SN_AN_GAP,
+    SN_AN_PARSE_ERROR,
+    SN_AN_MIDSTREAM,
+    SN_AN_MEMCAP,
+    SN_AN_BAD_MIME,
+    SN_AN_BAD_INVITATION,
+    SN_AN_ORPHAN_INVITATION,
+    SN_AN_SIZE_MISMATCH,
+    SN_AN_UNKNOWN_COOKIE,
+    SN_AN_EXTRACT,
+    SN_AN_MSNFTP,
+    SN_AN_KINDS
+} sn_anomaly;
+
+const char *sn_anomaly_name(sn_anomaly a);
+/* Build an anomaly event (or NULL when the per-kind limit is reached:
+ * it is still counted). flow 0 = none. */
+json_t *sn_anomaly_new(sn_ctx *c, sn_anomaly kind, uint64_t flow, const char *detail);
+
+#endif

@@ -1,0 +1,258 @@
+/* decode.c - L2/L3/L4 decoding. */
+#include "decode.h"
+
+#include <string.h>
+
+#include "defrag.h"
+
+#define LT_NULL 0
+#define LT_EN10MB 1
+#define LT_RAW 101
+#define LT_RAW_ALT 12 /* DLT_RAW on some BSDs */
+#define LT_RAW_ALT2 14
+#define LT_LOOP 108
+#define LT_SLL 113
+#define LT_IPV4 228
+#define LT_IPV6 229
+#define LT_SLL2 276
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)((unsigned)p[0] << 8 | p[1]); }
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int sn_decode_linktype_ok(int lt) {
+    switch (lt) {
+    case LT_NULL: case LT_EN10MB: case LT_RAW: case LT_RAW_ALT: case LT_RAW_ALT2: case LT_LOOP: case LT_SLL:
+    case LT_IPV4: case LT_IPV6: case LT_SLL2:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int sn_decoder_init(sn_decoder *d, sn_memcap *mem, int reassemble, uint64_t timeout) {
+    memset(d, 0, sizeof *d);
+    d->mem = mem;
+    if (reassemble) {
+        d->defrag = sn_defrag_new(mem, timeout);
+        if (!d->defrag)
+            return -1;
+    }
+    return 0;
+}
+
+void sn_decoder_free(sn_decoder *d) {
+    sn_defrag_free(d->defrag);
+    d->defrag = NULL;
+}
+
+static sn_decode_status bad(sn_decoder *d, const char *why) {
+    d->error = why;
+    return SN_DECODE_MALFORMED;
+}
+
+/* L4: p/n is the transport header and payload as captured; l4_len is its
+ * length according to the IP header. */
+static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p, size_t n, size_t l4_len,
+                                  sn_packet *out) {
+    out->proto = proto;
+    if (proto == 6) {
+        if (n < 20)
+            return bad(d, "TCP header cut short");
+        size_t hl = (size_t)(p[12] >> 4) * 4u;
+        if (hl < 20 || hl > l4_len)
+            return bad(d, "bad TCP header length");
+        if (hl > n)
+            return bad(d, "TCP options cut short");
+        out->sport = rd16(p);
+        out->dport = rd16(p + 2);
+        out->seq = rd32(p + 4);
+        out->ack = rd32(p + 8);
+        out->tcp_flags = p[13];
+        out->payload = p + hl;
+        out->len = n - hl;
+        out->missing = l4_len - hl - out->len;
+        return SN_DECODE_OK;
+    }
+    if (proto == 17) {
+        if (n < 8)
+            return bad(d, "UDP header cut short");
+        size_t ulen = rd16(p + 4);
+        if (ulen < 8 || ulen > l4_len)
+            ulen = l4_len; /* trust IP, as many stacks do for jumbo/zero lengths */
+        out->sport = rd16(p);
+        out->dport = rd16(p + 2);
+        out->payload = p + 8;
+        out->len = (n < ulen ? n : ulen) - 8;
+        out->missing = ulen - 8 - out->len;
+        return SN_DECODE_OK;
+    }
+    return SN_DECODE_SKIP;
+}
+
+static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n < 20)
+        return bad(d, "IPv4 header cut short");
+    if ((p[0] >> 4) != 4)
+        return bad(d, "not IPv4");
+    size_t hl = (size_t)(p[0] & 0x0Fu) * 4u;
+    size_t total = rd16(p + 2);
+    if (hl < 20 || hl > n)
+        return bad(d, "bad IPv4 header length");
+    if (total < hl)
+        return bad(d, "IPv4 total length below header length");
+    size_t avail = n < total ? n : total; /* ignore link padding; n < total is a snaplen cut */
+    out->src.family = out->dst.family = 4;
+    memcpy(out->src.b, p + 12, 4);
+    memcpy(out->dst.b, p + 16, 4);
+    uint8_t proto = p[9];
+    uint16_t frag = rd16(p + 6);
+    uint32_t offset = (uint32_t)(frag & 0x1FFFu) * 8u;
+    int more = (frag & 0x2000u) != 0;
+    if (offset || more) {
+        d->fragments++;
+        if (!d->defrag)
+            return SN_DECODE_SKIP; /* counted and reported, not reassembled */
+        if (avail < total) {
+            d->frag_dropped++;
+            return bad(d, "IPv4 fragment cut by the snaplen");
+        }
+        const uint8_t *whole;
+        size_t wlen;
+        int r = sn_defrag_add(d->defrag, &out->src, &out->dst, rd16(p + 4), proto, offset, more, p + hl, total - hl,
+                              out->ts, &whole, &wlen);
+        if (r < 0) {
+            d->frag_dropped++;
+            return bad(d, "IPv4 fragment rejected (bad offset or memcap)");
+        }
+        if (r == 0)
+            return SN_DECODE_HELD;
+        d->reassembled++;
+        return decode_l4(d, proto, whole, wlen, wlen, out);
+    }
+    return decode_l4(d, proto, p + hl, avail - hl, total - hl, out);
+}
+
+static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n < 40)
+        return bad(d, "IPv6 header cut short");
+    if ((p[0] >> 4) != 6)
+        return bad(d, "not IPv6");
+    size_t plen = rd16(p + 4);
+    out->src.family = out->dst.family = 6;
+    memcpy(out->src.b, p + 8, 16);
+    memcpy(out->dst.b, p + 24, 16);
+    uint8_t next = p[6];
+    size_t off = 40, end = 40 + plen;
+    size_t avail = n < end ? n : end;
+    /* walk extension headers; bounded by the packet length (each is >= 8 bytes) */
+    for (int hops = 0; hops < 16; hops++) {
+        switch (next) {
+        case 0:   /* hop-by-hop */
+        case 43:  /* routing */
+        case 60:  /* destination options */
+        case 135: /* mobility */
+            if (off + 8 > avail)
+                return bad(d, "IPv6 extension header cut short");
+            next = p[off];
+            off += ((size_t)p[off + 1] + 1u) * 8u;
+            continue;
+        case 51: /* AH: length in 4-byte units minus 2 */
+            if (off + 8 > avail)
+                return bad(d, "IPv6 AH header cut short");
+            next = p[off];
+            off += ((size_t)p[off + 1] + 2u) * 4u;
+            continue;
+        case 44: /* fragment: not reassembled for IPv6; report non-first pieces */
+            if (off + 8 > avail)
+                return bad(d, "IPv6 fragment header cut short");
+            d->fragments++;
+            if ((rd16(p + off + 2) & 0xFFF9u) != 0)
+                return SN_DECODE_SKIP;
+            next = p[off];
+            off += 8;
+            continue;
+        default:
+            if (off > avail)
+                return bad(d, "IPv6 extension headers beyond the packet");
+            return decode_l4(d, next, p + off, avail - off, end > off ? end - off : 0, out);
+        }
+    }
+    return bad(d, "too many IPv6 extension headers");
+}
+
+static sn_decode_status decode_ip(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n < 1)
+        return bad(d, "empty IP packet");
+    switch (p[0] >> 4) {
+    case 4: return decode_ipv4(d, p, n, out);
+    case 6: return decode_ipv6(d, p, n, out);
+    default: return bad(d, "IP version neither 4 nor 6");
+    }
+}
+
+static sn_decode_status decode_ethertype(sn_decoder *d, uint16_t et, const uint8_t *p, size_t n, sn_packet *out) {
+    /* VLAN tags (802.1Q, 802.1ad, old QinQ 0x9100), any depth up to 4 */
+    for (int tags = 0; et == 0x8100 || et == 0x88A8 || et == 0x9100; tags++) {
+        if (tags >= 4)
+            return bad(d, "too many VLAN tags");
+        if (n < 4)
+            return bad(d, "VLAN tag cut short");
+        out->vlan = (uint16_t)(rd16(p) & 0x0FFFu);
+        et = rd16(p + 2);
+        p += 4;
+        n -= 4;
+    }
+    switch (et) {
+    case 0x0800: return decode_ipv4(d, p, n, out);
+    case 0x86DD: return decode_ipv6(d, p, n, out);
+    default: return SN_DECODE_SKIP;
+    }
+}
+
+sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t caplen, size_t wirelen, uint64_t ts,
+                           sn_packet *out) {
+    memset(out, 0, sizeof *out);
+    out->ts = ts;
+    out->wire_len = wirelen;
+    switch (lt) {
+    case LT_EN10MB:
+        if (caplen < 14)
+            return bad(d, "Ethernet header cut short");
+        return decode_ethertype(d, rd16(data + 12), data + 14, caplen - 14, out);
+    case LT_SLL:
+        if (caplen < 16)
+            return bad(d, "Linux cooked header cut short");
+        return decode_ethertype(d, rd16(data + 14), data + 16, caplen - 16, out);
+    case LT_SLL2:
+        if (caplen < 20)
+            return bad(d, "Linux cooked v2 header cut short");
+        return decode_ethertype(d, rd16(data), data + 20, caplen - 20, out);
+    case LT_NULL:
+    case LT_LOOP: {
+        if (caplen < 4)
+            return bad(d, "loopback header cut short");
+        /* the family word is host order for NULL, network order for LOOP;
+         * accept both byte orders and every AF_INET6 value in the wild */
+        uint32_t le = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+        uint32_t be = rd32(data);
+        uint32_t af = (le & 0xFFFF0000u) == 0 ? le : be;
+        if (af == 2)
+            return decode_ipv4(d, data + 4, caplen - 4, out);
+        if (af == 10 || af == 24 || af == 28 || af == 30)
+            return decode_ipv6(d, data + 4, caplen - 4, out);
+        return SN_DECODE_SKIP;
+    }
+    case LT_RAW:
+    case LT_RAW_ALT:
+    case LT_RAW_ALT2:
+        return decode_ip(d, data, caplen, out);
+    case LT_IPV4:
+        return decode_ipv4(d, data, caplen, out);
+    case LT_IPV6:
+        return decode_ipv6(d, data, caplen, out);
+    default:
+        return bad(d, "unsupported link type");
+    }
+}

@@ -1,0 +1,66 @@
+/* decode.h - link, network and transport decoding of captured packets.
+ *
+ * Link types: Ethernet (with 802.1Q / QinQ tags), Linux cooked SLL and
+ * SLL2, raw IP, BSD loopback (DLT_NULL / DLT_LOOP). IPv4 with fragments
+ * reassembled (or reported with --no-defrag), IPv6 with extension headers
+ * skipped, TCP and UDP. Everything is bounds-checked against caplen; the
+ * decoder never reads past the captured bytes and never allocates except
+ * for IPv4 fragment reassembly (budgeted by the memcap). */
+#ifndef SN_DECODE_H
+#define SN_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "memcap.h"
+
+#define SN_TCP_FIN 0x01
+#define SN_TCP_SYN 0x02
+#define SN_TCP_RST 0x04
+#define SN_TCP_PSH 0x08
+#define SN_TCP_ACK 0x10
+
+typedef struct sn_packet {
+    uint64_t ts;            /* µs since the epoch */
+    sn_addr src, dst;
+    uint16_t sport, dport;
+    uint8_t proto;          /* 6 TCP, 17 UDP */
+    uint8_t tcp_flags;
+    uint32_t seq, ack;
+    const uint8_t *payload; /* L4 payload as captured */
+    size_t len;             /* captured payload bytes */
+    size_t missing;         /* payload bytes cut off by the snaplen */
+    size_t wire_len;        /* frame length on the wire */
+    uint16_t vlan;          /* innermost VLAN id, 0 if none */
+} sn_packet;
+
+typedef enum sn_decode_status {
+    SN_DECODE_OK = 0,       /* *out holds a TCP or UDP packet */
+    SN_DECODE_SKIP = 1,     /* fine, but nothing for us (ARP, ICMP, ...) */
+    SN_DECODE_HELD = 2,     /* an IPv4 fragment kept for reassembly */
+    SN_DECODE_MALFORMED = -1 /* see sn_decoder.error */
+} sn_decode_status;
+
+typedef struct sn_defrag sn_defrag;
+
+typedef struct sn_decoder {
+    sn_memcap *mem;
+    sn_defrag *defrag;       /* NULL: fragments are reported, not reassembled */
+    const char *error;       /* static text for the last MALFORMED */
+    uint64_t fragments, reassembled, frag_timeouts, frag_dropped;
+} sn_decoder;
+
+/* defrag_timeout_us: incomplete datagrams older than this are dropped. */
+int sn_decoder_init(sn_decoder *d, sn_memcap *mem, int reassemble_fragments, uint64_t defrag_timeout_us);
+void sn_decoder_free(sn_decoder *d);
+
+/* Decode one frame of the given pcap link type. Views in *out point into
+ * data, or into the decoder's reassembly buffer (valid until the next call). */
+sn_decode_status sn_decode(sn_decoder *d, int linktype, const uint8_t *data, size_t caplen, size_t wirelen,
+                           uint64_t ts, sn_packet *out);
+
+/* Is this link type supported? */
+int sn_decode_linktype_ok(int linktype);
+
+#endif

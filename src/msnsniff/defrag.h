@@ -1,0 +1,30 @@
+/* defrag.h - IPv4 fragment reassembly.
+ *
+ * A small fixed table of datagrams under reassembly (oldest evicted when
+ * full, anything older than the timeout dropped). Overlapping fragments:
+ * the first copy of each byte wins (the policy the TCP reassembler uses
+ * too). Buffers come from the memcap. */
+#ifndef SN_DEFRAG_H
+#define SN_DEFRAG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "memcap.h"
+
+typedef struct sn_defrag sn_defrag;
+
+sn_defrag *sn_defrag_new(sn_memcap *mem, uint64_t timeout_us);
+void sn_defrag_free(sn_defrag *f);
+
+/* Add one fragment (payload after the IPv4 header). Returns 1 when the
+ * datagram is complete (*out and *outlen: the whole L4 payload, valid until
+ * the next call), 0 when held, -1 when dropped (bad offsets, memcap). */
+int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint16_t id, uint8_t proto,
+                  uint32_t offset, int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out,
+                  size_t *outlen);
+
+uint64_t sn_defrag_timeouts(const sn_defrag *f);
+
+#endif

@@ -1,0 +1,19 @@
+/* dns.h - host names from DNS answers in the capture, so that switchboard
+ * or peer addresses written as names can be matched to flows. */
+#ifndef SN_DNS_H
+#define SN_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "context.h"
+
+/* A UDP payload from port 53. Records A/AAAA answers (and the names that
+ * led to them through CNAMEs). Returns the number of addresses learned. */
+size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n);
+/* Address a host name resolved to in the capture, or NULL. */
+const sn_addr *sn_dns_lookup(sn_ctx *c, const char *name, size_t n);
+void sn_dns_free(sn_ctx *c);
+
+#endif

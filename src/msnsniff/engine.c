@@ -1,0 +1,433 @@
+/* engine.c - the packet path and the glue between the stages. */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <msnp/msnp.h>
+
+#include "decode.h"
+#include "dns.h"
+#include "flow.h"
+#include "invitation.h"
+#include "reasm.h"
+#include "session.h"
+
+struct sn_engine {
+    sn_ctx c;
+    sn_decoder dec;
+    sn_flow_table flows;
+    sn_reasm reasm;
+    uint64_t last_housekeeping;
+};
+
+void sn_config_defaults(sn_config *c) {
+    memset(c, 0, sizeof *c);
+    c->memcap = 512ull * 1024 * 1024;
+    c->flow_limit = 1024 * 1024;
+    c->flow_timeout_us = 900ull * 1000000u;
+    c->expect_timeout_us = 300ull * 1000000u; /* like nf_conntrack_ftp's 5 minutes */
+    c->defrag = 1;
+    c->anomaly_limit = 100;
+}
+
+const char *sn_anomaly_name(sn_anomaly a) {
+    static const char *const names[SN_AN_KINDS] = {
+        "malformed_packet", "gap", "parse_error", "midstream", "memcap", "bad_mime", "bad_invitation",
+        "orphan_invitation", "size_mismatch", "unknown_cookie", "extract", "msnftp"};
+    return (unsigned)a < SN_AN_KINDS ? names[a] : "unknown";
+}
+
+json_t *sn_anomaly_new(sn_ctx *c, sn_anomaly kind, uint64_t flow, const char *detail) {
+    c->st.anomalies++;
+    unsigned k = (unsigned)kind < SN_AN_KINDS ? (unsigned)kind : 0;
+    if (c->cfg.anomaly_limit && c->anomaly_count[k] >= c->cfg.anomaly_limit)
+        return NULL;
+    c->anomaly_count[k]++;
+    json_t *ev = sn_ev_new("anomaly", c->now);
+    sn_ev_set_str(ev, "kind", sn_anomaly_name(kind));
+    if (flow)
+        sn_ev_set_int(ev, "flow", flow);
+    sn_ev_set_int(ev, "frame", c->frame);
+    sn_ev_set_str(ev, "detail", detail);
+    if (c->cfg.anomaly_limit && c->anomaly_count[k] == c->cfg.anomaly_limit)
+        json_object_set_new(ev, "limit_reached", json_true());
+    return ev;
+}
+
+/* ---- reassembly callbacks ------------------------------------------------- */
+
+static size_t on_data(void *ctx, void *owner, int dir, const uint8_t *p, size_t n) {
+    sn_engine *e = ctx;
+    return sn_session_data(&e->c, &e->reasm, owner, dir, p, n);
+}
+
+static void on_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pending) {
+    sn_engine *e = ctx;
+    sn_session_gap(&e->c, owner, dir, lost, pending);
+}
+
+static const sn_reasm_ops reasm_ops = {on_data, on_gap};
+
+sn_engine *sn_engine_new(const sn_config *cfg) {
+    sn_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    if (cfg)
+        e->c.cfg = *cfg;
+    else
+        sn_config_defaults(&e->c.cfg);
+    sn_config *c = &e->c.cfg;
+    sn_memcap_init(&e->c.mem, c->memcap);
+    sn_events_init(&e->c.ev);
+    int ok = sn_expect_init(&e->c.expect, c->expect_timeout_us, 0) == 0 && sn_strmap_init(&e->c.cookies) == 0 &&
+             sn_invitations_init(&e->c) == 0 && sn_strmap_init(&e->c.dns) == 0 && sn_strmap_init(&e->c.users) == 0 &&
+             sn_decoder_init(&e->dec, &e->c.mem, c->defrag, 30ull * 1000000u) == 0 &&
+             sn_flow_table_init(&e->flows, &e->c.mem, c->max_flows) == 0;
+    sn_reasm_init(&e->reasm, &e->c.mem, c->flow_limit, &reasm_ops, e);
+    if (!ok) {
+        sn_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+sn_events *sn_engine_events(sn_engine *e) { return &e->c.ev; }
+const sn_stats *sn_engine_stats(const sn_engine *e) { return &e->c.st; }
+const sn_memcap *sn_engine_memcap(const sn_engine *e) { return &e->c.mem; }
+
+/* ---- flows ------------------------------------------------------------------- */
+
+static const char *app_name(const sn_flow *f) {
+    switch (f->app) {
+    case SN_APP_MSNP: return "msnp";
+    case SN_APP_MSNFTP: return "msnftp";
+    case SN_APP_EXPECTED: return "expected";
+    case SN_APP_OTHER: return "other";
+    default: return "unknown";
+    }
+}
+
+static void flow_event(sn_engine *e, sn_flow *f, const char *why) {
+    sn_ctx *c = &e->c;
+    int interesting = f->app == SN_APP_MSNP || f->app == SN_APP_MSNFTP || f->app == SN_APP_EXPECTED || f->expect_id;
+    if (!interesting && !c->cfg.all_flows)
+        return;
+    json_t *ev = sn_ev_new("flow", f->last_ts > c->now ? f->last_ts : c->now);
+    char a[SN_ADDR_STRLEN], t[32];
+    sn_ev_set_int(ev, "flow", f->id);
+    sn_ev_set_str(ev, "transport", f->proto == 6 ? "tcp" : "udp");
+    sn_ev_set_str(ev, "src", sn_addr_str(&f->addr[0], a));
+    sn_ev_set_int(ev, "sport", f->port[0]);
+    sn_ev_set_str(ev, "dst", sn_addr_str(&f->addr[1], a));
+    sn_ev_set_int(ev, "dport", f->port[1]);
+    if (f->vlan)
+        sn_ev_set_int(ev, "vlan", f->vlan);
+    sn_ev_set_str(ev, "app", app_name(f));
+    sn_ev_set_str(ev, "role", sn_role_name(sn_session_role(f)));
+    sn_ev_set_str(ev, "user", sn_session_user(f));
+    sn_format_ts(f->first_ts, t);
+    sn_ev_set_str(ev, "start", t);
+    sn_format_ts(f->last_ts, t);
+    sn_ev_set_str(ev, "end", t);
+    sn_ev_set_int(ev, "packets_c2s", f->pkts[0]);
+    sn_ev_set_int(ev, "packets_s2c", f->pkts[1]);
+    sn_ev_set_int(ev, "bytes_c2s", f->bytes[0]);
+    sn_ev_set_int(ev, "bytes_s2c", f->bytes[1]);
+    sn_ev_set_int(ev, "gaps", f->st[0].gaps + f->st[1].gaps);
+    sn_ev_set_int(ev, "gap_bytes", f->st[0].gap_bytes + f->st[1].gap_bytes);
+    json_object_set_new(ev, "midstream", json_boolean(f->midstream));
+    if (f->expect_id)
+        sn_ev_set_int(ev, "expectation", f->expect_id);
+    else
+        json_object_set_new(ev, "expectation", json_null());
+    sn_ev_set_str(ev, "end_reason", why);
+    sn_ev_emit(&c->ev, ev);
+}
+
+static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
+    if (f->proto == 6) {
+        sn_reasm_flush(&e->reasm, f, &f->st[0], 0);
+        sn_reasm_flush(&e->reasm, f, &f->st[1], 1);
+    }
+    sn_session_close(&e->c, f);
+    flow_event(e, f, why);
+    sn_stream_free(&e->reasm, &f->st[0]);
+    sn_stream_free(&e->reasm, &f->st[1]);
+    sn_flow_remove(&e->flows, f);
+}
+
+static void on_miss(void *ctx, sn_expect *x) {
+    sn_engine *e = ctx;
+    e->c.st.misses++;
+    json_t *ev = sn_ev_new("expectation_miss", e->c.now);
+    sn_ev_set_int(ev, "id", x->id);
+    sn_ev_set_str(ev, "app", x->app);
+    sn_ev_set_str(ev, "transport", sn_transport_name(x->transport));
+    sn_ev_set_str(ev, "address", x->host);
+    if (x->port)
+        sn_ev_set_int(ev, "port", x->port);
+    else
+        sn_ev_set_str(ev, "port", "any");
+    sn_ev_set_str(ev, "cookie", x->cookie);
+    if (x->invitation)
+        sn_ev_set_int(ev, "invitation", x->invitation);
+    sn_ev_set_str(ev, "reason", e->c.now >= x->expires ? "expired" : "capture_end");
+    sn_ev_emit(&e->c.ev, ev);
+}
+
+static void housekeeping(sn_engine *e, uint64_t now) {
+    sn_expect_expire(&e->c.expect, now, on_miss, e);
+    uint64_t idle = e->c.cfg.flow_timeout_us;
+    /* bounded by the number of idle flows; each iteration removes one */
+    for (sn_flow *f = sn_flow_oldest(&e->flows); f && idle && f->last_ts + idle < now; f = sn_flow_oldest(&e->flows)) {
+        e->c.st.flows_evicted++;
+        flow_close(e, f, "idle");
+    }
+}
+
+static void hit(sn_engine *e, sn_flow *f, sn_expect *x, const sn_packet *p, int matched_reverse) {
+    sn_ctx *c = &e->c;
+    sn_expect_hit(&c->expect, x, NULL, NULL);
+    c->st.hits++;
+    f->expect_id = x->id;
+    if (f->app == SN_APP_UNKNOWN)
+        f->app = SN_APP_EXPECTED;
+    c->st.flows_expected++;
+    json_t *ev = sn_ev_new("expectation_hit", c->now);
+    char a[SN_ADDR_STRLEN];
+    sn_ev_set_int(ev, "flow", f->id);
+    sn_ev_set_int(ev, "id", x->id);
+    sn_ev_set_str(ev, "app", x->app);
+    sn_ev_set_str(ev, "transport", p->proto == 6 ? "tcp" : "udp");
+    sn_ev_set_str(ev, "address", x->host);
+    if (x->port)
+        sn_ev_set_int(ev, "port", x->port);
+    else
+        sn_ev_set_str(ev, "port", "any");
+    sn_ev_set_str(ev, "cookie", x->cookie);
+    if (x->invitation)
+        sn_ev_set_int(ev, "invitation", x->invitation);
+    sn_ev_set_str(ev, "src", sn_addr_str(matched_reverse ? &p->dst : &p->src, a));
+    sn_ev_set_int(ev, "sport", matched_reverse ? p->dport : p->sport);
+    sn_ev_set_str(ev, "dst", sn_addr_str(matched_reverse ? &p->src : &p->dst, a));
+    sn_ev_set_int(ev, "dport", matched_reverse ? p->sport : p->dport);
+    sn_ev_set_str(ev, "matched_by", p->proto == 6 ? ((p->tcp_flags & SN_TCP_SYN) ? "syn" : "midstream") : "udp");
+    sn_ev_set_str(ev, "from", x->from[0] ? x->from : NULL);
+    sn_ev_set_str(ev, "to", x->to[0] ? x->to : NULL);
+    sn_ev_set_int(ev, "delay_us", c->now - x->learned);
+    sn_ev_emit(&c->ev, ev);
+}
+
+static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
+    sn_flow *f = sn_flow_create(&e->flows, p, swap);
+    if (!f && sn_flow_oldest(&e->flows)) {
+        /* out of budget: the least recently seen flow makes room */
+        e->c.st.flows_evicted++;
+        flow_close(e, sn_flow_oldest(&e->flows), "memcap");
+        f = sn_flow_create(&e->flows, p, swap);
+    }
+    if (!f) {
+        e->c.st.flow_drops_memcap++;
+        return NULL;
+    }
+    if (e->c.cfg.max_flows && e->flows.count > e->c.cfg.max_flows && sn_flow_oldest(&e->flows) != f) {
+        e->c.st.flows_evicted++;
+        flow_close(e, sn_flow_oldest(&e->flows), "max_flows");
+    }
+    e->c.st.flows++;
+    return f;
+}
+
+static int is_server_port(uint16_t p) { return p == 1863 || (p >= MSNFTP_PORT_FIRST && p <= MSNFTP_PORT_LAST); }
+
+static void tcp_packet(sn_engine *e, const sn_packet *p) {
+    int dir = 0;
+    sn_flow *f = sn_flow_lookup(&e->flows, p, &dir);
+    uint8_t fl = p->tcp_flags;
+    if (!f) {
+        int syn = (fl & SN_TCP_SYN) && !(fl & SN_TCP_ACK);
+        int synack = (fl & SN_TCP_SYN) && (fl & SN_TCP_ACK);
+        if (fl & SN_TCP_RST)
+            return;
+        if (!syn && !synack && p->len == 0)
+            return; /* stray ACK/FIN of a flow we do not know (or just closed) */
+        int swap = synack || (!syn && is_server_port(p->sport) && !is_server_port(p->dport));
+        f = new_flow(e, p, swap);
+        if (!f)
+            return;
+        dir = swap ? 1 : 0;
+        f->syn_seen = (uint8_t)(syn || synack);
+        if (!syn)
+            f->midstream = (uint8_t)!synack;
+        sn_expect *x = sn_expect_match(&e->c.expect, &f->addr[1], f->port[1], 6, e->c.now);
+        if (x)
+            hit(e, f, x, p, dir == 1);
+    }
+    f->pkts[dir]++;
+    f->bytes[dir] += p->wire_len;
+    sn_flow_touch(&e->flows, f, p->ts);
+    if (f->app != SN_APP_OTHER)
+        sn_reasm_segment(&e->reasm, f, f->st, dir, p);
+    if (fl & SN_TCP_RST) {
+        f->rst = 1;
+        flow_close(e, f, "rst");
+        return;
+    }
+    if (f->app == SN_APP_OTHER) {
+        /* not buffered: only the FIN bookkeeping matters */
+        if (fl & SN_TCP_FIN)
+            f->st[dir].done = 1;
+    }
+    if (f->st[0].done && f->st[1].done)
+        flow_close(e, f, "fin");
+}
+
+static void udp_packet(sn_engine *e, const sn_packet *p) {
+    sn_ctx *c = &e->c;
+    if (p->sport == 53 || p->sport == 5353)
+        sn_dns_observe(c, p->payload, p->len);
+    int dir = 0;
+    sn_flow *f = sn_flow_lookup(&e->flows, p, &dir);
+    if (!f) {
+        sn_expect *x = sn_expect_match(&c->expect, &p->dst, p->dport, 17, c->now);
+        int reverse = 0;
+        if (!x) {
+            /* the listener may speak first (voice peers probe both ways) */
+            x = sn_expect_match(&c->expect, &p->src, p->sport, 17, c->now);
+            reverse = x != NULL;
+        }
+        if (!x && !c->cfg.all_flows)
+            return;
+        f = new_flow(e, p, reverse);
+        if (!f)
+            return;
+        dir = reverse;
+        if (x)
+            hit(e, f, x, p, reverse);
+        else
+            f->app = SN_APP_OTHER;
+    }
+    f->pkts[dir]++;
+    f->bytes[dir] += p->wire_len;
+    sn_flow_touch(&e->flows, f, p->ts);
+}
+
+void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *data, size_t caplen, size_t wirelen) {
+    sn_ctx *c = &e->c;
+    c->frame++;
+    c->st.packets++;
+    c->st.bytes += wirelen;
+    if (ts > c->now)
+        c->now = ts; /* capture clocks can step back; ours does not */
+    if (c->now - e->last_housekeeping >= 1000000u || c->now < e->last_housekeeping) {
+        housekeeping(e, c->now);
+        e->last_housekeeping = c->now;
+    }
+    sn_packet p;
+    sn_decode_status st = sn_decode(&e->dec, linktype, data, caplen, wirelen, ts, &p);
+    if (st == SN_DECODE_MALFORMED) {
+        c->st.decode_errors++;
+        json_t *ev = sn_anomaly_new(c, SN_AN_MALFORMED_PACKET, 0, e->dec.error);
+        if (ev) {
+            sn_ev_set_int(ev, "caplen", caplen);
+            sn_ev_emit(&c->ev, ev);
+        }
+        return;
+    }
+    if (st == SN_DECODE_HELD) {
+        c->st.fragments_held++;
+        return;
+    }
+    if (st == SN_DECODE_SKIP) {
+        c->st.non_ip++;
+        return;
+    }
+    if (p.proto == 6) {
+        c->st.tcp_packets++;
+        tcp_packet(e, &p);
+    } else if (p.proto == 17) {
+        c->st.udp_packets++;
+        udp_packet(e, &p);
+    }
+}
+
+void sn_engine_finish(sn_engine *e) {
+    /* bounded: each iteration removes one flow */
+    while (sn_flow_oldest(&e->flows))
+        flow_close(e, sn_flow_oldest(&e->flows), "capture_end");
+    sn_expect_expire(&e->c.expect, UINT64_MAX, on_miss, e);
+    sn_expect_expire(&e->c.expect, UINT64_MAX, on_miss, e);
+}
+
+static int free_ref(void *ctx, const char *key, void *val) {
+    (void)ctx;
+    (void)key;
+    free(val);
+    return 1;
+}
+
+void sn_engine_free(sn_engine *e) {
+    if (!e)
+        return;
+    while (e->flows.buckets && sn_flow_oldest(&e->flows)) {
+        sn_flow *f = sn_flow_oldest(&e->flows);
+        sn_session_close(&e->c, f);
+        sn_stream_free(&e->reasm, &f->st[0]);
+        sn_stream_free(&e->reasm, &f->st[1]);
+        sn_flow_remove(&e->flows, f);
+    }
+    sn_flow_table_free(&e->flows);
+    sn_decoder_free(&e->dec);
+    sn_expect_free(&e->c.expect);
+    if (e->c.cookies.b) {
+        sn_strmap_each(&e->c.cookies, free_ref, NULL);
+        sn_strmap_free(&e->c.cookies, NULL);
+    }
+    sn_invitations_free(&e->c);
+    sn_dns_free(&e->c);
+    if (e->c.users.b)
+        sn_strmap_free(&e->c.users, free);
+    free(e);
+}
+
+typedef struct user_walk {
+    FILE *fp;
+    unsigned n;
+} user_walk;
+
+static int print_user(void *ctx, const char *key, void *val) {
+    user_walk *w = ctx;
+    if (w->n++ < 50)
+        fprintf(w->fp, "    %s (%s)\n", key, (const char *)val);
+    return 0;
+}
+
+void sn_engine_summary(const sn_engine *e, FILE *fp) {
+    const sn_stats *s = &e->c.st;
+    fprintf(fp, "msnsniff summary\n");
+    fprintf(fp, "  packets: %llu (%llu bytes), decode errors %llu, not TCP/UDP %llu\n", (unsigned long long)s->packets,
+            (unsigned long long)s->bytes, (unsigned long long)s->decode_errors, (unsigned long long)s->non_ip);
+    fprintf(fp, "  flows: %llu tracked; msnp %llu (ds %llu, ns %llu, sb %llu), msnftp %llu, predicted %llu\n",
+            (unsigned long long)s->flows, (unsigned long long)s->flows_msnp, (unsigned long long)s->role_ds,
+            (unsigned long long)s->role_ns, (unsigned long long)s->role_sb, (unsigned long long)s->flows_msnftp,
+            (unsigned long long)s->flows_expected);
+    fprintf(fp, "  logins: %llu ok, %llu failed\n", (unsigned long long)s->logins, (unsigned long long)s->login_failures);
+    user_walk w = {fp, 0};
+    sn_strmap_each((sn_strmap *)&e->c.users, print_user, &w);
+    fprintf(fp, "  switchboard sessions: %llu, messages %llu, typing %llu, joins %llu\n",
+            (unsigned long long)s->sessions, (unsigned long long)s->messages, (unsigned long long)s->typing,
+            (unsigned long long)s->joins);
+    fprintf(fp, "  invitations: %llu", (unsigned long long)s->invitations);
+    for (unsigned k = 0; k < SN_APP_KINDS; k++)
+        if (s->invitations_by_app[k])
+            fprintf(fp, "%s %s %llu", k ? "," : ";", msnp_app_kind_name((msnp_app_kind)k),
+                    (unsigned long long)s->invitations_by_app[k]);
+    fprintf(fp, "\n  connections: predicted %llu, matched %llu, missed %llu\n", (unsigned long long)s->expectations,
+            (unsigned long long)s->hits, (unsigned long long)s->misses);
+    fprintf(fp, "  files: %llu (%llu bytes)\n", (unsigned long long)s->files, (unsigned long long)s->file_bytes);
+    fprintf(fp, "  gaps: %llu (%llu bytes), parse errors %llu, anomalies %llu\n", (unsigned long long)s->gaps,
+            (unsigned long long)s->gap_bytes, (unsigned long long)s->parse_errors, (unsigned long long)s->anomalies);
+    fprintf(fp, "  memory: peak %llu bytes of memcap %llu\n", (unsigned long long)e->c.mem.peak,
+            (unsigned long long)e->c.mem.limit);
+}

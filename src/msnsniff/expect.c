@@ -1,0 +1,171 @@
+/* expect.c - expectation table. */
+#include "expect.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define EXP_NB 1024u
+
+const char *sn_transport_name(uint8_t tr) {
+    switch (tr) {
+    case SN_TR_TCP: return "tcp";
+    case SN_TR_UDP: return "udp";
+    default: return "any";
+    }
+}
+
+static size_t bucket(const sn_addr *a) { return sn_addr_hash(a, 0x45585054u) & (EXP_NB - 1); }
+
+int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max) {
+    memset(t, 0, sizeof *t);
+    t->nb = EXP_NB;
+    t->b = calloc(t->nb, sizeof *t->b);
+    t->next_id = 1;
+    t->timeout = timeout_us;
+    t->max = max ? max : 65536;
+    return t->b ? 0 : -1;
+}
+
+static void unhash(sn_expect_table *t, sn_expect *e) {
+    if (!e->addr.family)
+        return;
+    sn_expect **pp = &t->b[bucket(&e->addr)];
+    while (*pp && *pp != e)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = e->hnext;
+    e->hnext = NULL;
+}
+
+static void hash_in(sn_expect_table *t, sn_expect *e) {
+    if (!e->addr.family)
+        return;
+    size_t b = bucket(&e->addr);
+    e->hnext = t->b[b];
+    t->b[b] = e;
+}
+
+static void unqueue(sn_expect_table *t, sn_expect *e) {
+    if (e->qprev)
+        e->qprev->qnext = e->qnext;
+    else
+        t->qhead = e->qnext;
+    if (e->qnext)
+        e->qnext->qprev = e->qprev;
+    else
+        t->qtail = e->qprev;
+}
+
+static void destroy(sn_expect_table *t, sn_expect *e) {
+    unhash(t, e);
+    unqueue(t, e);
+    t->count--;
+    free(e);
+}
+
+void sn_expect_free(sn_expect_table *t) {
+    while (t->qhead)
+        destroy(t, t->qhead);
+    free(t->b);
+    t->b = NULL;
+}
+
+sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t now, sn_expect **dup) {
+    if (dup)
+        *dup = NULL;
+    for (sn_expect *x = t->qhead; x && proto->group; x = x->qnext) {
+        /* linear over the live set; groups are few and the set is bounded */
+        if (x->group == proto->group && x->port == proto->port && x->transport == proto->transport &&
+            strcmp(x->host, proto->host) == 0) {
+            if (dup)
+                *dup = x;
+            return NULL;
+        }
+    }
+    sn_expect *e = malloc(sizeof *e);
+    if (!e)
+        return NULL;
+    *e = *proto;
+    e->hnext = e->qprev = e->qnext = NULL;
+    e->id = t->next_id++;
+    e->state = SN_EXP_PENDING;
+    e->learned = now;
+    e->expires = now + t->timeout;
+    hash_in(t, e);
+    e->qprev = t->qtail;
+    if (t->qtail)
+        t->qtail->qnext = e;
+    else
+        t->qhead = e;
+    t->qtail = e;
+    t->count++;
+    t->added++;
+    return e;
+}
+
+sn_expect *sn_expect_match(sn_expect_table *t, const sn_addr *dst, uint16_t dport, uint8_t proto, uint64_t now) {
+    if (t->count == 0)
+        return NULL;
+    sn_expect *any = NULL, *spec = NULL;
+    for (sn_expect *e = t->b[bucket(dst)]; e; e = e->hnext) {
+        if (e->state != SN_EXP_PENDING || e->cookie_only || e->expires < now || !sn_addr_eq(&e->addr, dst))
+            continue;
+        if (e->transport != SN_TR_ANY && e->transport != proto)
+            continue;
+        /* chains hold newest first; prefer the oldest candidate (FIFO) */
+        if (e->port == dport)
+            spec = e;
+        else if (e->port == 0)
+            any = e;
+    }
+    return spec ? spec : any;
+}
+
+sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n) {
+    if (n == 0 || n >= SN_EXPECT_COOKIE_MAX)
+        return NULL;
+    for (sn_expect *e = t->qhead; e; e = e->qnext)
+        if (e->state == SN_EXP_PENDING && e->cookie_only && strlen(e->cookie) == n && memcmp(e->cookie, cookie, n) == 0)
+            return e;
+    return NULL;
+}
+
+void sn_expect_hit(sn_expect_table *t, sn_expect *e, void (*on_retire)(void *, sn_expect *), void *ctx) {
+    e->state = SN_EXP_HIT;
+    t->hits++;
+    if (!e->group)
+        return;
+    for (sn_expect *x = t->qhead; x; x = x->qnext)
+        if (x != e && x->group == e->group && x->state == SN_EXP_PENDING) {
+            x->state = SN_EXP_RETIRED;
+            if (on_retire)
+                on_retire(ctx, x);
+        }
+}
+
+size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const sn_addr *addr) {
+    size_t k = 0;
+    for (sn_expect *e = t->qhead; e; e = e->qnext) {
+        if (e->addr.family || e->state != SN_EXP_PENDING || strlen(e->host) != n || strncasecmp(e->host, host, n) != 0)
+            continue;
+        e->addr = *addr;
+        hash_in(t, e);
+        k++;
+    }
+    return k;
+}
+
+void sn_expect_expire(sn_expect_table *t, uint64_t now, void (*fn)(void *, sn_expect *), void *ctx) {
+    /* also drop the oldest when over the size bound */
+    while (t->qhead && (t->qhead->expires <= now || t->count > t->max)) {
+        sn_expect *e = t->qhead;
+        if (e->state == SN_EXP_PENDING) {
+            e->state = SN_EXP_MISSED;
+            t->misses++;
+            if (fn)
+                fn(ctx, e);
+        }
+        destroy(t, e);
+    }
+}

@@ -1,0 +1,87 @@
+/* expect.h - the expectation table: connections predicted from the MSN
+ * control traffic, in the spirit of Linux conntrack expectations.
+ *
+ * An expectation says: "a TCP (or UDP) flow to address:port (or to any
+ * port of address) is about to be opened by `from` towards `to`, for this
+ * application and invitation, and is expected until `expires`". A later
+ * TCP SYN or first UDP packet to that endpoint fulfils it (a hit);
+ * expectations that pass their expiry unused are misses. Expectations of
+ * one group (one invitation, or one switchboard referral) are alternatives:
+ * once one is hit the others retire quietly. */
+#ifndef SN_EXPECT_H
+#define SN_EXPECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define SN_EXPECT_HOST_MAX 256
+#define SN_EXPECT_USER_MAX 130
+#define SN_EXPECT_COOKIE_MAX 64
+
+typedef enum sn_transport { SN_TR_ANY = 0, SN_TR_TCP = 6, SN_TR_UDP = 17 } sn_transport;
+
+typedef enum sn_expect_state { SN_EXP_PENDING = 0, SN_EXP_HIT, SN_EXP_MISSED, SN_EXP_RETIRED } sn_expect_state;
+
+typedef struct sn_expect {
+    struct sn_expect *hnext;            /* bucket chain (resolved address) */
+    struct sn_expect *qprev, *qnext;    /* expiry queue */
+    uint64_t id;
+    uint64_t group;
+    sn_addr addr;                       /* family 0 while only a host name is known */
+    char host[SN_EXPECT_HOST_MAX];      /* address as written ("1.2.3.4" or a name) */
+    uint16_t port;                      /* 0: any port */
+    uint8_t transport;                  /* sn_transport */
+    uint8_t state;
+    uint8_t cookie_only;                /* matched by switchboard cookie, not by SYN */
+    const char *app;                    /* static: "file_transfer", "switchboard", ... */
+    const char *source;                 /* static: which header or command taught it */
+    char cookie[SN_EXPECT_COOKIE_MAX];
+    char from[SN_EXPECT_USER_MAX], to[SN_EXPECT_USER_MAX];
+    uint64_t invitation;                /* invitation id, 0 if none */
+    uint64_t learned_flow;
+    uint64_t learned, expires;          /* µs */
+} sn_expect;
+
+typedef struct sn_expect_table {
+    sn_expect **b;
+    size_t nb;
+    sn_expect *qhead, *qtail;           /* ordered by expiry (constant timeout) */
+    size_t count;
+    uint64_t next_id;
+    uint64_t timeout;
+    size_t max;                         /* oldest pending dropped beyond this */
+    uint64_t added, hits, misses;
+} sn_expect_table;
+
+int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max);
+void sn_expect_free(sn_expect_table *t);
+
+/* Add a pending expectation (fields copied from *proto; id, times and
+ * state filled in). A duplicate (same group, endpoint and transport) is not
+ * added again: returns NULL and sets *dup to the existing one. */
+sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t now, sn_expect **dup);
+
+/* Best pending match for a new flow to dst:dport over proto (6/17),
+ * specific port first, then any-port; NULL if none. Does not change state. */
+sn_expect *sn_expect_match(sn_expect_table *t, const sn_addr *dst, uint16_t dport, uint8_t proto, uint64_t now);
+/* Pending switchboard expectation with this cookie, NULL if none. */
+sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n);
+
+/* Mark e hit; its group's other pending members are retired (and passed
+ * to on_retire if not NULL). */
+void sn_expect_hit(sn_expect_table *t, sn_expect *e, void (*on_retire)(void *ctx, sn_expect *), void *ctx);
+
+/* Host name resolved (from DNS in the capture): expectations written with
+ * that name now match its address. Returns how many were updated. */
+size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const sn_addr *addr);
+
+/* Pop expectations whose expiry is <= now (all of them if now is
+ * UINT64_MAX) and that are still pending; each is passed to fn, then freed.
+ * Hit and retired ones are freed quietly. */
+void sn_expect_expire(sn_expect_table *t, uint64_t now, void (*fn)(void *ctx, sn_expect *), void *ctx);
+
+const char *sn_transport_name(uint8_t tr);
+
+#endif

@@ -1,0 +1,141 @@
+/* flow.c - flow table. */
+#include "flow.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FLOW_SEED 0x5bd1e995u
+
+static uint32_t ep_hash(const sn_addr *a, uint16_t port) { return sn_addr_hash(a, FLOW_SEED ^ ((uint32_t)port * 2654435761u)); }
+
+static uint32_t flow_hash(const sn_addr *a, uint16_t pa, const sn_addr *b, uint16_t pb, uint8_t proto) {
+    /* XOR keeps the hash the same for both directions */
+    uint32_t h = ep_hash(a, pa) ^ ep_hash(b, pb);
+    h ^= proto;
+    h ^= h >> 15;
+    h *= 0x2c1b3c6du;
+    h ^= h >> 12;
+    return h;
+}
+
+int sn_flow_table_init(sn_flow_table *t, sn_memcap *mem, size_t max_flows) {
+    memset(t, 0, sizeof *t);
+    t->mem = mem;
+    t->max_flows = max_flows;
+    t->nbuckets = 1024;
+    t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
+    t->next_id = 1;
+    return t->buckets ? 0 : -1;
+}
+
+void sn_flow_table_free(sn_flow_table *t) {
+    free(t->buckets);
+    t->buckets = NULL;
+}
+
+sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
+    uint32_t h = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto);
+    for (sn_flow *f = t->buckets[h & (t->nbuckets - 1)]; f; f = f->hnext) {
+        if (f->hash != h || f->proto != p->proto)
+            continue;
+        if (f->port[0] == p->sport && f->port[1] == p->dport && sn_addr_eq(&f->addr[0], &p->src) &&
+            sn_addr_eq(&f->addr[1], &p->dst)) {
+            *dir = 0;
+            return f;
+        }
+        if (f->port[1] == p->sport && f->port[0] == p->dport && sn_addr_eq(&f->addr[1], &p->src) &&
+            sn_addr_eq(&f->addr[0], &p->dst)) {
+            *dir = 1;
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static void grow(sn_flow_table *t) {
+    size_t nb = t->nbuckets * 2;
+    sn_flow **b = calloc(nb, sizeof *b);
+    if (!b)
+        return; /* keep the old table; chains just get longer */
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        sn_flow *f = t->buckets[i];
+        while (f) {
+            sn_flow *next = f->hnext;
+            f->hnext = b[f->hash & (nb - 1)];
+            b[f->hash & (nb - 1)] = f;
+            f = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->nbuckets = nb;
+}
+
+static void lru_unlink(sn_flow_table *t, sn_flow *f) {
+    if (f->lru_prev)
+        f->lru_prev->lru_next = f->lru_next;
+    else
+        t->lru_head = f->lru_next;
+    if (f->lru_next)
+        f->lru_next->lru_prev = f->lru_prev;
+    else
+        t->lru_tail = f->lru_prev;
+    f->lru_prev = f->lru_next = NULL;
+}
+
+static void lru_append(sn_flow_table *t, sn_flow *f) {
+    f->lru_prev = t->lru_tail;
+    f->lru_next = NULL;
+    if (t->lru_tail)
+        t->lru_tail->lru_next = f;
+    else
+        t->lru_head = f;
+    t->lru_tail = f;
+}
+
+sn_flow *sn_flow_create(sn_flow_table *t, const sn_packet *p, int swap) {
+    if (t->count >= t->nbuckets)
+        grow(t);
+    sn_flow *f = sn_mem_alloc(t->mem, sizeof *f);
+    if (!f)
+        return NULL;
+    memset(f, 0, sizeof *f);
+    int a = swap ? 1 : 0;
+    f->addr[a] = p->src;
+    f->port[a] = p->sport;
+    f->addr[!a] = p->dst;
+    f->port[!a] = p->dport;
+    f->proto = p->proto;
+    f->vlan = p->vlan;
+    f->hash = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto);
+    f->id = t->next_id++;
+    f->first_ts = f->last_ts = p->ts;
+    sn_stream_init(&f->st[0]);
+    sn_stream_init(&f->st[1]);
+    size_t b = f->hash & (t->nbuckets - 1);
+    f->hnext = t->buckets[b];
+    t->buckets[b] = f;
+    lru_append(t, f);
+    t->count++;
+    t->created++;
+    return f;
+}
+
+void sn_flow_touch(sn_flow_table *t, sn_flow *f, uint64_t ts) {
+    f->last_ts = ts;
+    if (t->lru_tail != f) {
+        lru_unlink(t, f);
+        lru_append(t, f);
+    }
+}
+
+void sn_flow_remove(sn_flow_table *t, sn_flow *f) {
+    sn_flow **pp = &t->buckets[f->hash & (t->nbuckets - 1)];
+    while (*pp && *pp != f)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = f->hnext;
+    lru_unlink(t, f);
+    t->count--;
+    sn_mem_free(t->mem, f, sizeof *f);
+}

@@ -1,0 +1,68 @@
+/* flow.h - the flow table: one entry per TCP connection (or UDP flow the
+ * analyzer cares about), found from either direction.
+ *
+ * Chained hash with a symmetric hash of the two endpoints, and an LRU list
+ * so idle flows can be evicted oldest first. Entries come from the memcap. */
+#ifndef SN_FLOW_H
+#define SN_FLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "decode.h"
+#include "memcap.h"
+#include "reasm.h"
+
+typedef enum sn_app {
+    SN_APP_UNKNOWN = 0, /* not classified yet */
+    SN_APP_MSNP,
+    SN_APP_MSNFTP,
+    SN_APP_EXPECTED,    /* matched an expectation; not MSNP itself */
+    SN_APP_OTHER        /* not ours: counted, not buffered */
+} sn_app;
+
+typedef struct sn_flow {
+    struct sn_flow *hnext;
+    struct sn_flow *lru_prev, *lru_next;
+    uint32_t hash;
+    uint64_t id;
+    sn_addr addr[2];          /* [0] initiator (client), [1] responder */
+    uint16_t port[2];
+    uint8_t proto;
+    uint8_t app;              /* sn_app */
+    uint8_t syn_seen, midstream, rst, reported;
+    uint16_t vlan;
+    uint64_t first_ts, last_ts;
+    uint64_t pkts[2], bytes[2];
+    uint64_t expect_id;       /* expectation this flow fulfilled, 0 if none */
+    sn_stream st[2];
+    void *conn;               /* the session tracker's per-connection state */
+} sn_flow;
+
+typedef struct sn_flow_table {
+    sn_memcap *mem;
+    sn_flow **buckets;
+    size_t nbuckets;
+    size_t count;
+    size_t max_flows;
+    sn_flow *lru_head, *lru_tail; /* head: least recently seen */
+    uint64_t next_id;
+    uint64_t created;
+} sn_flow_table;
+
+int sn_flow_table_init(sn_flow_table *t, sn_memcap *mem, size_t max_flows);
+/* Frees the table itself; flows must have been removed first. */
+void sn_flow_table_free(sn_flow_table *t);
+
+/* Find the flow of this packet; *dir = 0 if sent by the initiator. */
+sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir);
+/* New flow; initiator is the packet's source unless swap. NULL on memcap. */
+sn_flow *sn_flow_create(sn_flow_table *t, const sn_packet *p, int swap);
+void sn_flow_touch(sn_flow_table *t, sn_flow *f, uint64_t ts);
+/* Unlink and free the entry (the caller releases what f->conn and the
+ * streams hold before). */
+void sn_flow_remove(sn_flow_table *t, sn_flow *f);
+static inline sn_flow *sn_flow_oldest(const sn_flow_table *t) { return t->lru_head; }
+
+#endif

@@ -1,0 +1,325 @@
+/* invitation.c - invitation correlation and connection prediction. */
+#include "invitation.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+
+#define INVITATIONS_MAX 65536u
+
+typedef struct inv_list {
+    sn_invitation *oldest, *newest;
+    size_t count;
+} inv_list;
+
+/* The list lives beside the cookie map; one per context. Kept in the map
+ * under a key no Invitation-Cookie can have (it contains a space). */
+static const char LIST_KEY[] = " list";
+
+static inv_list *list_of(sn_ctx *c) { return sn_strmap_get(&c->invitations, LIST_KEY, sizeof LIST_KEY - 1); }
+
+int sn_invitations_init(sn_ctx *c) {
+    if (sn_strmap_init(&c->invitations) != 0)
+        return -1;
+    inv_list *l = calloc(1, sizeof *l);
+    if (!l)
+        return -1;
+    sn_strmap_put(&c->invitations, LIST_KEY, sizeof LIST_KEY - 1, l);
+    return 0;
+}
+
+void sn_invitations_free(sn_ctx *c) {
+    if (!c->invitations.b)
+        return;
+    inv_list *l = list_of(c);
+    for (sn_invitation *i = l ? l->oldest : NULL; i;) {
+        sn_invitation *n = i->newer;
+        free(i);
+        i = n;
+    }
+    free(l);
+    sn_strmap_free(&c->invitations, NULL);
+}
+
+static void unlink_inv(sn_ctx *c, inv_list *l, sn_invitation *inv) {
+    sn_invitation *head = sn_strmap_get(&c->invitations, inv->cookie, strlen(inv->cookie));
+    if (head == inv) {
+        if (inv->same_cookie)
+            sn_strmap_put(&c->invitations, inv->cookie, strlen(inv->cookie), inv->same_cookie);
+        else
+            sn_strmap_del(&c->invitations, inv->cookie, strlen(inv->cookie));
+    } else {
+        for (sn_invitation *x = head; x; x = x->same_cookie)
+            if (x->same_cookie == inv) {
+                x->same_cookie = inv->same_cookie;
+                break;
+            }
+    }
+    if (inv->older)
+        inv->older->newer = inv->newer;
+    else
+        l->oldest = inv->newer;
+    if (inv->newer)
+        inv->newer->older = inv->older;
+    else
+        l->newest = inv->older;
+    l->count--;
+}
+
+static int involves(const sn_invitation *i, const char *u) {
+    return u && u[0] && (strcmp(i->inviter, u) == 0 || strcmp(i->invitee, u) == 0);
+}
+
+sn_invitation *sn_invitation_find(sn_ctx *c, const char *cookie, uint64_t id) {
+    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie)
+        if (i->id == id)
+            return i;
+    return NULL;
+}
+
+/* The invitation this message belongs to: same cookie, and the sender or
+ * a recipient among its two users. */
+static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_origin *o) {
+    sn_invitation *best = NULL;
+    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie) {
+        int score = involves(i, o->sender);
+        for (size_t r = 0; r < o->nrecipients; r++)
+            score += involves(i, o->recipients[r]);
+        if (score >= 2)
+            return i;
+        if (score == 1 && !best)
+            best = i;
+    }
+    return best;
+}
+
+static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_origin *o) {
+    inv_list *l = list_of(c);
+    if (!l)
+        return NULL;
+    if (l->count >= INVITATIONS_MAX) {
+        sn_invitation *old = l->oldest;
+        unlink_inv(c, l, old);
+        free(old);
+    }
+    sn_invitation *i = calloc(1, sizeof *i);
+    if (!i)
+        return NULL;
+    i->id = ++c->next_invitation;
+    snprintf(i->cookie, sizeof i->cookie, "%s", cookie);
+    i->first_ts = c->now;
+    i->sessions[0] = o->session;
+    i->same_cookie = sn_strmap_get(&c->invitations, cookie, strlen(cookie));
+    sn_strmap_put(&c->invitations, cookie, strlen(cookie), i);
+    i->older = l->newest;
+    if (l->newest)
+        l->newest->newer = i;
+    else
+        l->oldest = i;
+    l->newest = i;
+    l->count++;
+    return i;
+}
+
+static const char *by_name(msnp_classified_by b) {
+    switch (b) {
+    case MSNP_BY_GUID: return "guid";
+    case MSNP_BY_NAME: return "name";
+    case MSNP_BY_HEADERS: return "headers";
+    default: return "none";
+    }
+}
+
+static uint8_t transport_of(msnp_app_kind k) {
+    switch (msnp_app_transport(k)) {
+    case MSNP_TRANSPORT_TCP: return SN_TR_TCP;
+    case MSNP_TRANSPORT_UDP: return SN_TR_UDP;
+    default: return SN_TR_ANY;
+    }
+}
+
+static void emit_expect(sn_ctx *c, const sn_expect *e) {
+    json_t *ev = sn_ev_new("expectation", e->learned);
+    sn_ev_set_int(ev, "id", e->id);
+    sn_ev_set_str(ev, "app", e->app);
+    sn_ev_set_str(ev, "transport", sn_transport_name(e->transport));
+    sn_ev_set_str(ev, "address", e->host);
+    if (e->addr.family) {
+        char a[SN_ADDR_STRLEN];
+        sn_ev_set_str(ev, "resolved", sn_addr_str(&e->addr, a));
+    } else {
+        json_object_set_new(ev, "resolved", json_null());
+    }
+    if (e->port)
+        sn_ev_set_int(ev, "port", e->port);
+    else
+        sn_ev_set_str(ev, "port", "any");
+    sn_ev_set_str(ev, "cookie", e->cookie);
+    sn_ev_set_int(ev, "invitation", e->invitation);
+    sn_ev_set_str(ev, "from", e->from[0] ? e->from : NULL);
+    sn_ev_set_str(ev, "to", e->to[0] ? e->to : NULL);
+    sn_ev_set_str(ev, "source", e->source);
+    sn_ev_set_int(ev, "learned_flow", e->learned_flow);
+    char t[32];
+    sn_format_ts(e->expires, t);
+    sn_ev_set_str(ev, "expires", t);
+    sn_ev_set_int(ev, "timeout_s", (e->expires - e->learned) / 1000000u);
+    sn_ev_emit(&c->ev, ev);
+}
+
+/* One predicted endpoint: the message's sender listens at host:port. */
+static void predict(sn_ctx *c, const sn_invitation *i, const sn_invite_origin *o, msnp_str host, uint16_t port,
+                    const char *source) {
+    host = msnp_str_trim(host);
+    if (host.n == 0 || host.n >= SN_EXPECT_HOST_MAX)
+        return;
+    sn_expect proto;
+    memset(&proto, 0, sizeof proto);
+    msnp_str_copy(host, proto.host, sizeof proto.host);
+    if (sn_addr_parse(host.p, host.n, &proto.addr) != 0) {
+        memset(&proto.addr, 0, sizeof proto.addr);
+        const sn_addr *a = sn_dns_lookup(c, host.p, host.n);
+        if (a)
+            proto.addr = *a;
+    }
+    proto.port = port;
+    proto.transport = transport_of(i->app);
+    proto.app = msnp_app_kind_name(i->app);
+    proto.source = source;
+    proto.group = i->id;
+    proto.invitation = i->id;
+    proto.learned_flow = o->flow;
+    snprintf(proto.cookie, sizeof proto.cookie, "%s", i->cookie);
+    snprintf(proto.to, sizeof proto.to, "%s", o->sender ? o->sender : "");
+    const char *other = strcmp(i->inviter, proto.to) == 0 ? i->invitee : i->inviter;
+    if (!other[0] && o->nrecipients)
+        other = o->recipients[0];
+    snprintf(proto.from, sizeof proto.from, "%s", other);
+    sn_expect *e = sn_expect_add(&c->expect, &proto, c->now, NULL);
+    if (!e)
+        return; /* already predicted (the same message seen from both sides) */
+    c->st.expectations++;
+    emit_expect(c, e);
+}
+
+void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv) {
+    char cookie[32];
+    if (!inv->cookie_raw.p || inv->cookie_raw.n == 0) {
+        json_t *ev = sn_anomaly_new(c, SN_AN_BAD_INVITATION, o->flow, "invitation without Invitation-Cookie");
+        if (ev)
+            sn_ev_emit(&c->ev, ev);
+        return;
+    }
+    msnp_str_copy(msnp_str_trim(inv->cookie_raw), cookie, sizeof cookie);
+    sn_invitation *i = lookup(c, cookie, o);
+    int is_new = 0;
+    if (inv->command == MSNP_INVITE_INVITE) {
+        if (i && !(strcmp(i->inviter, o->sender ? o->sender : "") == 0))
+            i = NULL; /* a different invitation reusing the cookie */
+        if (!i) {
+            i = create(c, cookie, o);
+            if (!i)
+                return;
+            is_new = 1;
+            snprintf(i->inviter, sizeof i->inviter, "%s", o->sender ? o->sender : "");
+            if (o->nrecipients)
+                snprintf(i->invitee, sizeof i->invitee, "%s", o->recipients[0]);
+            i->app = msnp_invite_classify(inv, &i->by);
+            msnp_str_copy(inv->app_name, i->app_name, sizeof i->app_name);
+            msnp_str_copy(inv->app_guid, i->guid, sizeof i->guid);
+            msnp_str_copy(inv->file, i->file, sizeof i->file);
+            i->file_size = inv->file_size;
+            i->has_file_size = inv->has_file_size;
+            c->st.invitations++;
+            c->st.invitations_by_app[(unsigned)i->app < SN_APP_KINDS ? (unsigned)i->app : 0]++;
+        }
+    } else if (!i) {
+        /* the INVITE was not captured: keep going with what we can learn */
+        i = create(c, cookie, o);
+        if (!i)
+            return;
+        is_new = 1;
+        i->orphan = 1;
+        if (o->nrecipients)
+            snprintf(i->inviter, sizeof i->inviter, "%s", o->recipients[0]);
+        snprintf(i->invitee, sizeof i->invitee, "%s", o->sender ? o->sender : "");
+        json_t *ev = sn_anomaly_new(c, SN_AN_ORPHAN_INVITATION, o->flow, "invitation message without a captured INVITE");
+        if (ev) {
+            sn_ev_set_str(ev, "cookie", cookie);
+            sn_ev_emit(&c->ev, ev);
+        }
+    }
+    if (o->session && i->sessions[0] != o->session && !i->sessions[1])
+        i->sessions[1] = o->session;
+    if (inv->command == MSNP_INVITE_ACCEPT)
+        i->accepted = 1;
+    if (inv->auth_cookie.p && inv->auth_cookie.n)
+        msnp_str_copy(inv->auth_cookie, i->auth_cookie, sizeof i->auth_cookie);
+
+    json_t *ev = sn_ev_new("invitation", c->now);
+    sn_ev_set_int(ev, "flow", o->flow);
+    if (o->session)
+        sn_ev_set_int(ev, "session", o->session);
+    sn_ev_set_int(ev, "invitation", i->id);
+    sn_ev_set_str(ev, "cookie", cookie);
+    sn_ev_set_str(ev, "command", msnp_invite_command_name(inv->command));
+    sn_ev_set_str(ev, "direction", o->sent ? "sent" : "received");
+    sn_ev_set_str(ev, "app", msnp_app_kind_name(i->app));
+    sn_ev_set_str(ev, "classified_by", by_name(i->by));
+    if (inv->app_name.p)
+        sn_ev_set_strn(ev, "app_name", inv->app_name.p, inv->app_name.n);
+    if (inv->app_guid.p)
+        sn_ev_set_strn(ev, "guid", inv->app_guid.p, inv->app_guid.n);
+    sn_ev_set_str(ev, "from", o->sender && o->sender[0] ? o->sender : NULL);
+    json_t *to = json_array();
+    for (size_t r = 0; r < o->nrecipients; r++)
+        json_array_append_new(to, json_string(o->recipients[r]));
+    json_object_set_new(ev, "to", to);
+    sn_ev_set_str(ev, "inviter", i->inviter[0] ? i->inviter : NULL);
+    if (inv->file.p)
+        sn_ev_set_strn(ev, "file", inv->file.p, inv->file.n);
+    if (inv->has_file_size)
+        sn_ev_set_int(ev, "file_size", inv->file_size);
+    if (inv->cancel_code.p) {
+        sn_ev_set_strn(ev, "cancel_code", inv->cancel_code.p, inv->cancel_code.n);
+        i->cancelled = 1;
+    }
+    if (inv->ip.p && inv->ip.n)
+        sn_ev_set_strn(ev, "ip", inv->ip.p, inv->ip.n);
+    if (inv->has_ip_port || inv->has_port)
+        sn_ev_set_int(ev, "port", inv->has_ip_port ? inv->ip_port : inv->port);
+    if (inv->context_data.p && inv->context_data.n)
+        sn_ev_set_strn(ev, "context_data", inv->context_data.p, inv->context_data.n);
+    if (inv->session_protocol.p)
+        sn_ev_set_strn(ev, "session_protocol", inv->session_protocol.p, inv->session_protocol.n);
+    if (!is_new && inv->command == MSNP_INVITE_INVITE)
+        json_object_set_new(ev, "repeat", json_true());
+    sn_ev_emit(&c->ev, ev);
+
+    if (inv->command == MSNP_INVITE_CANCEL) {
+        /* a cancelled invitation will not connect: withdraw its predictions */
+        for (sn_expect *e = c->expect.qhead; e; e = e->qnext)
+            if (e->group == i->id && e->state == SN_EXP_PENDING)
+                e->state = SN_EXP_RETIRED;
+        return;
+    }
+    /* Addresses: IP-Address[:port] (+ Port / PortX), IP-Address-Internal
+     * (+ PortX-Internal / Port), Context-Data host:port. */
+    if (inv->ip.p && inv->ip.n) {
+        uint16_t port = inv->has_ip_port ? inv->ip_port
+                        : inv->has_port  ? inv->port
+                        : inv->has_portx ? msnp_portx_decode(inv->portx)
+                                         : 0;
+        predict(c, i, o, inv->ip, port, "IP-Address");
+    }
+    if (inv->ip_internal.p && inv->ip_internal.n) {
+        uint16_t port = inv->has_portx_internal ? msnp_portx_decode(inv->portx_internal)
+                        : inv->has_port          ? inv->port
+                                                 : 0;
+        predict(c, i, o, inv->ip_internal, port, "IP-Address-Internal");
+    }
+    if (inv->has_context_addr)
+        predict(c, i, o, inv->context_host, inv->context_port, "Context-Data");
+}

@@ -1,0 +1,59 @@
+/* invitation.h - the invitation correlator.
+ *
+ * Groups INVITE / ACCEPT / CANCEL / CONTEXT messages by Invitation-Cookie
+ * and the two users involved, which also joins the two switchboards of a
+ * voice or video call. The application is classified once, from the
+ * INVITE (GUID, then Application-Name in English or localised, then
+ * headers), and every address the messages reveal becomes an expectation:
+ * the sender of an address listens there; the other user connects. */
+#ifndef SN_INVITATION_H
+#define SN_INVITATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msnp/msnp.h>
+
+#include "context.h"
+
+#define SN_INV_USER_MAX 130
+
+typedef struct sn_invitation {
+    struct sn_invitation *same_cookie; /* chain of invitations sharing a cookie */
+    struct sn_invitation *older, *newer;
+    uint64_t id;
+    char cookie[SN_EXPECT_COOKIE_MAX];
+    msnp_app_kind app;
+    msnp_classified_by by;
+    char app_name[128];
+    char guid[64];
+    char inviter[SN_INV_USER_MAX], invitee[SN_INV_USER_MAX];
+    char file[256];
+    uint64_t file_size;
+    int has_file_size;
+    char auth_cookie[32];
+    uint64_t first_ts;
+    uint64_t sessions[2];
+    unsigned accepted : 1, cancelled : 1, orphan : 1;
+} sn_invitation;
+
+/* Where a message was seen. */
+typedef struct sn_invite_origin {
+    uint64_t flow;
+    uint64_t session;
+    const char *sender;
+    const char *const *recipients;
+    size_t nrecipients;
+    int sent; /* 1: seen going from a client to the server */
+} sn_invite_origin;
+
+int sn_invitations_init(sn_ctx *c);
+void sn_invitations_free(sn_ctx *c);
+
+/* One invitation message. Emits invitation and expectation events. */
+void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv);
+
+/* The invitation with this cookie and id, or NULL. */
+sn_invitation *sn_invitation_find(sn_ctx *c, const char *cookie, uint64_t id);
+
+#endif

@@ -1,0 +1,276 @@
+/* msnsniff - passive MSN Messenger analyzer.
+ *
+ * Reads packets (file or interface), follows MSNP and MSNFTP through the
+ * engine, and writes events: JSON lines (default), a chat transcript, or
+ * nftables commands for the predicted connections. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <msnp/msnp.h>
+
+#include "capture.h"
+#include "decode.h"
+#include "engine.h"
+
+static volatile sig_atomic_t stop_requested;
+static sn_capture *active_capture;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+    if (active_capture)
+        sn_capture_break(active_capture);
+}
+
+static void usage(FILE *fp) {
+    fprintf(fp,
+            "usage: msnsniff [options] -r FILE | -i IFACE [filter expression...]\n"
+            "  -r FILE             read a pcap or pcapng file (\"-\" = standard input)\n"
+            "  -i IFACE            capture live from an interface\n"
+            "  -w FILE             write JSON events to FILE instead of standard output\n"
+            "  --transcript        print readable chat transcripts instead of JSON\n"
+            "  --nft               print nftables commands for the predicted connections\n"
+            "  --nft-table NAME    nftables table name (default msnsniff)\n"
+            "  --extract DIR       carve files sent over MSNFTP into DIR\n"
+            "  --memcap SIZE       memory budget for reassembly and flows (default 512M)\n"
+            "  --flow-memcap SIZE  reassembly bytes per flow direction (default 1M)\n"
+            "  --max-flows N       flows tracked at once (default: memcap bound)\n"
+            "  --flow-timeout SEC  evict flows idle this long (default 900)\n"
+            "  --expect-timeout SEC  predicted connections expire after this (default 300)\n"
+            "  --no-defrag         report IPv4 fragments instead of reassembling them\n"
+            "  --all-flows         flow events for non-MSN flows too\n"
+            "  --anomaly-limit N   anomaly events per kind before only counting (default 100, 0 = all)\n"
+            "  -q, --quiet         no summary at the end\n"
+            "  --summary           print the summary on standard output instead of standard error\n"
+            "  --progress / --no-progress   progress on standard error (default: when it is a terminal)\n"
+            "  -h, --help          this text;  --version  version\n");
+}
+
+static int parse_size(const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    uint64_t mul = 1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mul = 1024; end++; break;
+    case 'm': case 'M': mul = 1024 * 1024; end++; break;
+    case 'g': case 'G': mul = 1024ull * 1024 * 1024; end++; break;
+    default: return -1;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || (v && mul > UINT64_MAX / v))
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+enum {
+    OPT_TRANSCRIPT = 256, OPT_NFT, OPT_NFT_TABLE, OPT_EXTRACT, OPT_MEMCAP, OPT_FLOW_MEMCAP, OPT_MAX_FLOWS,
+    OPT_FLOW_TIMEOUT, OPT_EXPECT_TIMEOUT, OPT_NO_DEFRAG, OPT_ALL_FLOWS, OPT_SUMMARY, OPT_PROGRESS, OPT_NO_PROGRESS,
+    OPT_VERSION, OPT_ANOMALY_LIMIT
+};
+
+int main(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"read", required_argument, NULL, 'r'},
+        {"interface", required_argument, NULL, 'i'},
+        {"write", required_argument, NULL, 'w'},
+        {"transcript", no_argument, NULL, OPT_TRANSCRIPT},
+        {"nft", no_argument, NULL, OPT_NFT},
+        {"nft-table", required_argument, NULL, OPT_NFT_TABLE},
+        {"extract", required_argument, NULL, OPT_EXTRACT},
+        {"memcap", required_argument, NULL, OPT_MEMCAP},
+        {"flow-memcap", required_argument, NULL, OPT_FLOW_MEMCAP},
+        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+        {"flow-timeout", required_argument, NULL, OPT_FLOW_TIMEOUT},
+        {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
+        {"no-defrag", no_argument, NULL, OPT_NO_DEFRAG},
+        {"all-flows", no_argument, NULL, OPT_ALL_FLOWS},
+        {"anomaly-limit", required_argument, NULL, OPT_ANOMALY_LIMIT},
+        {"quiet", no_argument, NULL, 'q'},
+        {"summary", no_argument, NULL, OPT_SUMMARY},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    sn_config cfg;
+    sn_config_defaults(&cfg);
+    const char *rfile = NULL, *iface = NULL, *wfile = NULL, *nft_table = "msnsniff";
+    int transcript = 0, nft = 0, quiet = 0, summary_stdout = 0, progress = -1;
+    int opt;
+    uint64_t v;
+    while ((opt = getopt_long(argc, argv, "+r:i:w:qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'r': rfile = optarg; break;
+        case 'i': iface = optarg; break;
+        case 'w': wfile = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        case OPT_VERSION: printf("msnsniff (msnkit) libmsnp %s\n", msnp_version_string()); return 0;
+        case OPT_TRANSCRIPT: transcript = 1; break;
+        case OPT_NFT: nft = 1; break;
+        case OPT_NFT_TABLE: nft_table = optarg; break;
+        case OPT_EXTRACT: cfg.extract_dir = optarg; break;
+        case OPT_NO_DEFRAG: cfg.defrag = 0; break;
+        case OPT_ALL_FLOWS: cfg.all_flows = 1; break;
+        case OPT_SUMMARY: summary_stdout = 1; break;
+        case OPT_PROGRESS: progress = 1; break;
+        case OPT_NO_PROGRESS: progress = 0; break;
+        case OPT_MEMCAP:
+        case OPT_FLOW_MEMCAP:
+        case OPT_MAX_FLOWS:
+        case OPT_FLOW_TIMEOUT:
+        case OPT_EXPECT_TIMEOUT:
+        case OPT_ANOMALY_LIMIT:
+            if (parse_size(optarg, &v) != 0) {
+                fprintf(stderr, "msnsniff: bad number \"%s\"\n", optarg);
+                return 2;
+            }
+            if (opt == OPT_MEMCAP) cfg.memcap = v;
+            else if (opt == OPT_FLOW_MEMCAP) cfg.flow_limit = (size_t)v;
+            else if (opt == OPT_MAX_FLOWS) cfg.max_flows = (size_t)v;
+            else if (opt == OPT_FLOW_TIMEOUT) cfg.flow_timeout_us = v * 1000000u;
+            else if (opt == OPT_EXPECT_TIMEOUT) cfg.expect_timeout_us = v * 1000000u;
+            else cfg.anomaly_limit = (unsigned)v;
+            break;
+        default: usage(stderr); return 2;
+        }
+    }
+    if ((!rfile) == (!iface)) {
+        fprintf(stderr, "msnsniff: give exactly one of -r FILE or -i IFACE\n");
+        usage(stderr);
+        return 2;
+    }
+    if (transcript && nft) {
+        fprintf(stderr, "msnsniff: --transcript and --nft are exclusive\n");
+        return 2;
+    }
+    if (cfg.extract_dir) {
+        struct stat sb;
+        if (stat(cfg.extract_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "msnsniff: --extract %s: not a directory\n", cfg.extract_dir);
+            return 2;
+        }
+    }
+    /* the filter is the rest of the command line, like tcpdump */
+    char filter[4096] = "";
+    size_t fl = 0;
+    for (int i = optind; i < argc; i++) {
+        int w = snprintf(filter + fl, sizeof filter - fl, "%s%s", fl ? " " : "", argv[i]);
+        if (w < 0 || (size_t)w >= sizeof filter - fl) {
+            fprintf(stderr, "msnsniff: filter expression too long\n");
+            return 2;
+        }
+        fl += (size_t)w;
+    }
+
+    char err[1024];
+    sn_capture *cap = rfile ? sn_capture_open_file(rfile, err, sizeof err) : sn_capture_open_live(iface, err, sizeof err);
+    if (!cap) {
+        fprintf(stderr, "msnsniff: %s\n", err);
+        return 1;
+    }
+    if (fl && sn_capture_set_filter(cap, filter, err, sizeof err) != 0) {
+        fprintf(stderr, "msnsniff: %s\n", err);
+        sn_capture_close(cap);
+        return 2;
+    }
+    int linktype = sn_capture_linktype(cap);
+    FILE *out = stdout;
+    if (wfile && !(out = fopen(wfile, "w"))) {
+        fprintf(stderr, "msnsniff: %s: %s\n", wfile, strerror(errno));
+        sn_capture_close(cap);
+        return 1;
+    }
+    sn_engine *eng = sn_engine_new(&cfg);
+    if (!eng) {
+        fprintf(stderr, "msnsniff: out of memory\n");
+        return 1;
+    }
+    sn_transcript_sink ts = {stdout};
+    sn_nft_sink ns = {stdout, "inet", nft_table, 0};
+    if (transcript)
+        sn_events_add_sink(sn_engine_events(eng), sn_sink_transcript, &ts);
+    else if (nft)
+        sn_events_add_sink(sn_engine_events(eng), sn_sink_nft, &ns);
+    if (!transcript && !nft)
+        sn_events_add_sink(sn_engine_events(eng), sn_sink_json, out);
+    else if (wfile)
+        sn_events_add_sink(sn_engine_events(eng), sn_sink_json, out);
+
+    if (progress < 0)
+        progress = isatty(STDERR_FILENO) && rfile;
+    active_capture = cap;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int status = 0;
+    int lt_warned = 0;
+    double last = now_s();
+    uint64_t n = 0;
+    sn_frame fr;
+    while (!stop_requested) {
+        int rc = sn_capture_next(cap, &fr, err, sizeof err);
+        if (rc == 0)
+            break;
+        if (rc == 2)
+            continue;
+        if (rc < 0) {
+            fprintf(stderr, "%smsnsniff: %s\n", progress ? "\n" : "", err);
+            status = 1;
+            break;
+        }
+        if (!sn_decode_linktype_ok(linktype)) {
+            if (!lt_warned)
+                fprintf(stderr, "msnsniff: link type %d is not supported; packets are counted only\n", linktype);
+            lt_warned = 1;
+        }
+        sn_engine_packet(eng, linktype, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
+        if (progress && (++n & 8191u) == 0) {
+            double t = now_s();
+            if (t - last >= 0.5) {
+                last = t;
+                const sn_stats *s = sn_engine_stats(eng);
+                uint64_t size = sn_capture_size(cap);
+                if (size)
+                    fprintf(stderr, "\r%llu packets, %.1f MB, %3.0f%%", (unsigned long long)s->packets,
+                            (double)s->bytes / 1e6, 100.0 * (double)sn_capture_offset(cap) / (double)size);
+                else
+                    fprintf(stderr, "\r%llu packets, %.1f MB", (unsigned long long)s->packets, (double)s->bytes / 1e6);
+            }
+        }
+    }
+    if (progress)
+        fprintf(stderr, "\r\033[K");
+    sn_engine_finish(eng);
+    if (!quiet)
+        sn_engine_summary(eng, summary_stdout ? stdout : stderr);
+    sn_engine_free(eng);
+    sn_capture_close(cap);
+    if (fflush(out) != 0 || (out != stdout && fclose(out) != 0)) {
+        fprintf(stderr, "msnsniff: writing events failed: %s\n", strerror(errno));
+        status = 1;
+    }
+    return status;
+}

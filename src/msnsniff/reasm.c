@@ -1,0 +1,318 @@
+/* reasm.c - TCP reassembly. See reasm.h for the policy. */
+#include "reasm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Segments more than this far ahead of the delivery point are treated as
+ * garbage (or another connection reusing the tuple), not as a hole to wait
+ * for. */
+#define REASM_WINDOW (64u * 1024u * 1024u)
+#define REASM_BUF_MIN 4096u
+#define REASM_BUF_KEEP 65536u
+
+struct sn_seg {
+    sn_seg *next;
+    uint32_t seq;
+    uint32_t len;
+    uint8_t data[];
+};
+
+static int32_t seq_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
+
+void sn_reasm_init(sn_reasm *r, sn_memcap *mem, size_t flow_limit, const sn_reasm_ops *ops, void *ctx) {
+    memset(r, 0, sizeof *r);
+    r->mem = mem;
+    r->flow_limit = flow_limit ? flow_limit : 1024u * 1024u;
+    r->ops = ops;
+    r->ctx = ctx;
+}
+
+void sn_stream_init(sn_stream *s) { memset(s, 0, sizeof *s); }
+
+static void free_queue(sn_reasm *r, sn_stream *s) {
+    while (s->ooo) {
+        sn_seg *g = s->ooo;
+        s->ooo = g->next;
+        sn_mem_free(r->mem, g, sizeof *g + g->len);
+    }
+    s->ooo_bytes = 0;
+}
+
+void sn_stream_free(sn_reasm *r, sn_stream *s) {
+    free_queue(r, s);
+    sn_mem_free(r->mem, s->buf, s->cap);
+    s->buf = NULL;
+    s->len = s->cap = 0;
+}
+
+size_t sn_stream_memory(const sn_stream *s) { return s->cap + s->ooo_bytes; }
+
+void sn_stream_ignore(sn_reasm *r, sn_stream *s) {
+    sn_stream_free(r, s);
+    s->ignore = 1;
+}
+
+/* Report a hole of `lost` bytes at the delivery point and move past it. */
+static void skip(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t lost) {
+    size_t pending = s->len;
+    s->len = 0;
+    s->next_seq += lost;
+    s->offset += lost;
+    s->gaps++;
+    s->gap_bytes += lost;
+    r->gaps++;
+    if (!s->ignore)
+        r->ops->gap(r->ctx, owner, dir, lost, pending);
+}
+
+static int grow(sn_reasm *r, sn_stream *s, size_t need) {
+    if (need <= s->cap)
+        return 0;
+    if (need > r->flow_limit)
+        return -1;
+    size_t cap = s->cap ? s->cap : REASM_BUF_MIN;
+    while (cap < need)
+        cap *= 2;
+    if (cap > r->flow_limit)
+        cap = r->flow_limit;
+    uint8_t *b = sn_mem_realloc(r->mem, s->buf, s->cap, cap);
+    if (!b)
+        return -1;
+    s->buf = b;
+    s->cap = cap;
+    return 0;
+}
+
+/* Hand n in-order bytes to the consumer. */
+static void deliver(sn_reasm *r, void *owner, sn_stream *s, int dir, const uint8_t *p, size_t n) {
+    s->next_seq += (uint32_t)n;
+    s->offset += n;
+    if (s->ignore || n == 0)
+        return;
+    if (s->len == 0) {
+        size_t used = r->ops->data(r->ctx, owner, dir, p, n);
+        if (s->ignore || used >= n)
+            return;
+        p += used;
+        n -= used;
+        if (grow(r, s, n) != 0) {
+            r->memcap_drops++;
+            s->gaps++;
+            s->gap_bytes += n;
+            r->gaps++;
+            r->ops->gap(r->ctx, owner, dir, n, 0);
+            return;
+        }
+        memcpy(s->buf, p, n);
+        s->len = n;
+        return;
+    }
+    if (grow(r, s, s->len + n) != 0) {
+        /* the consumer cannot make progress within the limit: drop what is
+         * pending plus these bytes and let it resynchronise */
+        r->memcap_drops++;
+        size_t pending = s->len;
+        s->len = 0;
+        s->gaps++;
+        s->gap_bytes += n;
+        r->gaps++;
+        r->ops->gap(r->ctx, owner, dir, n, pending);
+        return;
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    size_t used = r->ops->data(r->ctx, owner, dir, s->buf, s->len);
+    if (s->ignore)
+        return;
+    if (used >= s->len) {
+        s->len = 0;
+        if (s->cap > REASM_BUF_KEEP) {
+            sn_mem_free(r->mem, s->buf, s->cap);
+            s->buf = NULL;
+            s->cap = 0;
+        }
+    } else if (used) {
+        memmove(s->buf, s->buf + used, s->len - used);
+        s->len -= used;
+    }
+}
+
+/* Deliver queued segments that have become contiguous. */
+static void drain(sn_reasm *r, void *owner, sn_stream *s, int dir) {
+    while (s->ooo && s->ooo->seq == s->next_seq) {
+        sn_seg *g = s->ooo;
+        s->ooo = g->next;
+        s->ooo_bytes -= sizeof *g + g->len;
+        deliver(r, owner, s, dir, g->data, g->len);
+        sn_mem_free(r->mem, g, sizeof *g + g->len);
+    }
+}
+
+static int queue_piece(sn_reasm *r, sn_stream *s, sn_seg **link, uint32_t seq, const uint8_t *p, uint32_t n) {
+    size_t sz = sizeof(sn_seg) + n;
+    if (s->ooo_bytes + s->cap + sz > r->flow_limit)
+        return -1;
+    sn_seg *g = sn_mem_alloc(r->mem, sz);
+    if (!g)
+        return -1;
+    g->seq = seq;
+    g->len = n;
+    memcpy(g->data, p, n);
+    g->next = *link;
+    *link = g;
+    s->ooo_bytes += sz;
+    return 0;
+}
+
+/* Insert [seq, seq+n) keeping only bytes no queued segment holds yet. */
+static int enqueue(sn_reasm *r, sn_stream *s, uint32_t seq, const uint8_t *p, uint32_t n) {
+    sn_seg **link = &s->ooo;
+    uint32_t end = seq + n;
+    while (seq_diff(end, seq) > 0) {
+        sn_seg *x = *link;
+        if (!x)
+            return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
+        uint32_t xend = x->seq + x->len;
+        if (seq_diff(end, x->seq) <= 0)
+            return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
+        if (seq_diff(seq, x->seq) < 0) {
+            uint32_t take = x->seq - seq;
+            if (queue_piece(r, s, link, seq, p, take) != 0)
+                return -1;
+            link = &(*link)->next; /* now points at x */
+            p += take;
+            seq += take;
+        }
+        /* [seq, ...) starts inside or after x */
+        if (seq_diff(seq, xend) < 0) {
+            uint32_t covered = (seq_diff(end, xend) < 0 ? end : xend) - seq;
+            if (memcmp(p, x->data + (seq - x->seq), covered) != 0)
+                s->overlap_conflicts++;
+            p += covered;
+            seq += covered;
+        }
+        link = &x->next;
+    }
+    return 0;
+}
+
+/* Holes the peer has acknowledged will never be retransmitted. */
+static void check_acked_holes(sn_reasm *r, void *owner, sn_stream *s, int dir) {
+    if (!s->peer_ack_set || !s->ooo)
+        return;
+    uint32_t ack = s->peer_ack;
+    if (s->fin && seq_diff(ack, s->fin_seq) > 0)
+        ack = s->fin_seq;
+    if (seq_diff(ack, s->next_seq) <= 0)
+        return;
+    uint32_t target = seq_diff(ack, s->ooo->seq) < 0 ? ack : s->ooo->seq;
+    skip(r, owner, s, dir, target - s->next_seq);
+    drain(r, owner, s, dir);
+}
+
+void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const sn_packet *pkt) {
+    sn_stream *s = &st[dir];
+    sn_stream *peer = &st[!dir];
+    uint8_t fl = pkt->tcp_flags;
+    r->segments++;
+
+    if (fl & SN_TCP_SYN) {
+        if (!s->started) {
+            s->started = 1;
+            s->next_seq = pkt->seq + 1;
+        }
+    }
+    /* the acknowledgement tells us what the peer's stream must contain */
+    if ((fl & SN_TCP_ACK) && peer->started) {
+        if (!peer->peer_ack_set || seq_diff(pkt->ack, peer->peer_ack) > 0) {
+            if (seq_diff(pkt->ack, peer->next_seq) >= 0 && seq_diff(pkt->ack, peer->next_seq) < (int32_t)REASM_WINDOW) {
+                peer->peer_ack = pkt->ack;
+                peer->peer_ack_set = 1;
+            }
+        }
+        check_acked_holes(r, owner, peer, !dir);
+    }
+    uint32_t seq = (fl & SN_TCP_SYN) ? pkt->seq + 1 : pkt->seq;
+    size_t n = pkt->len;
+    const uint8_t *p = pkt->payload;
+    if (fl & SN_TCP_FIN) {
+        s->fin = 1;
+        s->fin_seq = seq + (uint32_t)(n + pkt->missing);
+    }
+    if (n == 0 && !(fl & SN_TCP_FIN))
+        return;
+    if (!s->started) {
+        /* picked up mid-stream */
+        s->started = 1;
+        s->next_seq = seq;
+        if (!s->ignore)
+            r->ops->gap(r->ctx, owner, dir, 0, 0);
+    }
+    if (n) {
+        int32_t rel = seq_diff(seq, s->next_seq);
+        if (rel < 0) {
+            if ((size_t)(-(int64_t)rel) >= n) {
+                s->retrans++;
+                n = 0;
+            } else {
+                /* first copy wins: trim what was already delivered */
+                p += (uint32_t)(-rel);
+                n -= (uint32_t)(-rel);
+                seq = s->next_seq;
+                s->retrans++;
+            }
+        } else if ((uint32_t)rel > REASM_WINDOW) {
+            r->out_of_window++;
+            n = 0;
+        }
+    }
+    if (n) {
+        if (s->ignore) {
+            if (seq == s->next_seq) {
+                s->next_seq += (uint32_t)n;
+                s->offset += n;
+            }
+        } else if (seq == s->next_seq && !s->ooo) {
+            deliver(r, owner, s, dir, p, n);
+        } else {
+            r->out_of_order += seq != s->next_seq;
+            if (enqueue(r, s, seq, p, (uint32_t)n) != 0) {
+                /* over the limit: give up on the oldest hole and retry once */
+                r->memcap_drops++;
+                if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) > 0)
+                    skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
+                drain(r, owner, s, dir);
+                if (seq_diff(seq, s->next_seq) <= 0) {
+                    int32_t back = seq_diff(s->next_seq, seq);
+                    if ((size_t)back < n)
+                        deliver(r, owner, s, dir, p + back, n - (size_t)back);
+                } else if (enqueue(r, s, seq, p, (uint32_t)n) != 0) {
+                    r->memcap_drops++;
+                }
+            }
+            drain(r, owner, s, dir);
+            check_acked_holes(r, owner, s, dir);
+        }
+    }
+    if (s->fin && s->next_seq == s->fin_seq)
+        s->done = 1;
+}
+
+void sn_reasm_flush(sn_reasm *r, void *owner, sn_stream *s, int dir) {
+    /* bounded: each round removes at least one queued segment */
+    while (s->ooo) {
+        if (seq_diff(s->ooo->seq, s->next_seq) > 0)
+            skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
+        drain(r, owner, s, dir);
+        if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) < 0) {
+            sn_seg *g = s->ooo; /* cannot happen with disjoint queues; stay safe */
+            s->ooo = g->next;
+            s->ooo_bytes -= sizeof *g + g->len;
+            sn_mem_free(r->mem, g, sizeof *g + g->len);
+        }
+    }
+    uint32_t end = s->fin ? s->fin_seq : (s->peer_ack_set ? s->peer_ack : s->next_seq);
+    if (s->started && seq_diff(end, s->next_seq) > 0 && seq_diff(end, s->next_seq) < (int32_t)REASM_WINDOW)
+        skip(r, owner, s, dir, end - s->next_seq);
+}

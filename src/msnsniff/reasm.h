@@ -1,0 +1,71 @@
+/* reasm.h - TCP stream reassembly, one stream per direction.
+ *
+ * Policy (fixed, documented in docs/msnsniff.md):
+ *   - bytes are delivered in sequence order exactly once;
+ *   - overlaps: the first copy of a byte that reached the reassembler wins
+ *     (later retransmissions with different contents are counted, ignored);
+ *   - a connection seen mid-stream starts at the first data segment seen
+ *     and the consumer is told (gap of unknown size, lost = 0);
+ *   - a hole is declared lost (a gap) when the peer acknowledges data we
+ *     never saw, when the queued out-of-order bytes exceed the per-flow
+ *     limit or the memcap, or when the flow ends; delivery then resumes at
+ *     the next queued byte and the consumer resynchronises;
+ *   - the consumer sees contiguous bytes and returns how many it consumed;
+ *     the rest is kept (copied) and presented again with the next bytes.
+ *     In-order segments are handed over straight from the packet when
+ *     nothing is pending, so the common case copies nothing. */
+#ifndef SN_REASM_H
+#define SN_REASM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decode.h"
+#include "memcap.h"
+
+typedef struct sn_seg sn_seg;
+
+typedef struct sn_stream {
+    uint32_t next_seq;     /* next byte to deliver */
+    uint32_t fin_seq;      /* sequence number the FIN occupies */
+    uint32_t peer_ack;     /* highest acknowledgement the peer sent */
+    unsigned started : 1, fin : 1, peer_ack_set : 1, ignore : 1, done : 1;
+    uint8_t *buf;          /* delivered to the consumer but not consumed */
+    size_t len, cap;
+    sn_seg *ooo;           /* queued out-of-order segments, sorted, disjoint */
+    size_t ooo_bytes;
+    uint64_t offset;       /* stream offset of the next byte to deliver */
+    uint64_t gaps, gap_bytes, retrans, overlap_conflicts;
+} sn_stream;
+
+typedef struct sn_reasm_ops {
+    /* p/n: contiguous bytes; returns how many were consumed (<= n). */
+    size_t (*data)(void *ctx, void *owner, int dir, const uint8_t *p, size_t n);
+    /* lost bytes were never seen (0: stream picked up mid-way, size
+     * unknown); pending bytes the consumer had not consumed were dropped. */
+    void (*gap)(void *ctx, void *owner, int dir, uint64_t lost, size_t pending);
+} sn_reasm_ops;
+
+typedef struct sn_reasm {
+    sn_memcap *mem;
+    size_t flow_limit;     /* bytes buffered + queued per direction */
+    const sn_reasm_ops *ops;
+    void *ctx;
+    uint64_t segments, out_of_order, gaps, memcap_drops, out_of_window;
+} sn_reasm;
+
+void sn_reasm_init(sn_reasm *r, sn_memcap *mem, size_t flow_limit, const sn_reasm_ops *ops, void *ctx);
+void sn_stream_init(sn_stream *s);
+void sn_stream_free(sn_reasm *r, sn_stream *s);
+
+/* One TCP segment sent in direction dir; st[dir] is its stream, st[!dir]
+ * the reverse stream (whose holes this segment's ACK may prove lost). */
+void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const sn_packet *pkt);
+/* Deliver everything still queued in one direction, declaring holes lost. */
+void sn_reasm_flush(sn_reasm *r, void *owner, sn_stream *s, int dir);
+/* Bytes this stream holds (buffer capacity + queued segments). */
+size_t sn_stream_memory(const sn_stream *s);
+/* Stop buffering this direction (not MSN traffic); frees its memory. */
+void sn_stream_ignore(sn_reasm *r, sn_stream *s);
+
+#endif

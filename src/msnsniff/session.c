@@ -1,0 +1,812 @@
+/* session.c - MSNP session tracking. */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <msnp/msnp.h>
+
+#include "detect.h"
+#include "dns.h"
+#include "ftp.h"
+#include "invitation.h"
+
+#define MAX_PARTS 16
+#define USER_MAX 130
+#define PROBE_LIMIT 4096u     /* bytes searched for a first command mid-stream */
+#define PARSE_ERRORS_MAX 64u  /* per flow; then the flow is given up on */
+
+typedef struct sn_sb {
+    uint64_t id;
+    uint64_t ns_flow;
+    char cookie[64];
+    char sessid[32];
+    size_t nparts;
+    char parts[MAX_PARTS][USER_MAX]; /* other participants */
+} sn_sb;
+
+typedef struct sn_conn {
+    uint8_t kind;        /* SN_APP_MSNP / SN_APP_MSNFTP */
+    uint8_t role;        /* sn_role */
+    uint8_t client_dir;
+    uint8_t parsers_ready;
+    uint8_t resync[2];
+    uint8_t usr_auth;    /* client sent USR MD5 ...: an NS/DS login */
+    uint8_t usr_sb;      /* client sent USR email cookie / ANS: a switchboard */
+    uint8_t logged_in;
+    uint32_t parse_errors;
+    size_t probed[2];
+    msnp_parser parser[2];
+    char user[USER_MAX];
+    char name[USER_MAX];
+    char version[12];
+    sn_sb *sb;
+    sn_ftp *ftp;
+} sn_conn;
+
+const char *sn_role_name(sn_role r) {
+    switch (r) {
+    case SN_ROLE_DS: return "ds";
+    case SN_ROLE_NS: return "ns";
+    case SN_ROLE_SB: return "sb";
+    case SN_ROLE_MSNFTP: return "msnftp";
+    default: return NULL;
+    }
+}
+
+sn_role sn_session_role(const sn_flow *f) {
+    const sn_conn *k = f->conn;
+    return k ? (sn_role)k->role : SN_ROLE_UNKNOWN;
+}
+
+const char *sn_session_user(const sn_flow *f) {
+    const sn_conn *k = f->conn;
+    return k && k->user[0] ? k->user : NULL;
+}
+
+static void copy_str(char *dst, size_t cap, msnp_str s) { msnp_str_copy(s, dst, cap); }
+
+static void ep_str(const sn_flow *f, int side, char *buf, size_t cap) {
+    char a[SN_ADDR_STRLEN];
+    sn_addr_str(&f->addr[side], a);
+    snprintf(buf, cap, f->addr[side].family == 6 ? "[%s]:%u" : "%s:%u", a, (unsigned)f->port[side]);
+}
+
+static json_t *ev_flow(sn_ctx *c, const char *type, const sn_flow *f) {
+    json_t *ev = sn_ev_new(type, c->now);
+    sn_ev_set_int(ev, "flow", f->id);
+    return ev;
+}
+
+static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *detail, int dir, uint64_t offset) {
+    json_t *ev = sn_anomaly_new(c, kind, f ? f->id : 0, detail);
+    if (!ev)
+        return;
+    if (dir >= 0) {
+        const sn_conn *k = f ? f->conn : NULL;
+        sn_ev_set_str(ev, "direction", k && dir == k->client_dir ? "client" : "server");
+        sn_ev_set_int(ev, "offset", offset);
+    }
+    sn_ev_emit(&c->ev, ev);
+}
+
+static void init_parsers(sn_conn *k) {
+    msnp_parser_init(&k->parser[k->client_dir], MSNP_FROM_CLIENT, NULL);
+    msnp_parser_init(&k->parser[!k->client_dir], MSNP_FROM_SERVER, NULL);
+    k->parsers_ready = 1;
+}
+
+static sn_conn *conn_of(sn_ctx *c, sn_flow *f) {
+    if (!f->conn) {
+        sn_conn *k = calloc(1, sizeof *k);
+        if (!k)
+            return NULL;
+        f->conn = k;
+    }
+    return f->conn;
+}
+
+static void set_role(sn_ctx *c, sn_flow *f, sn_conn *k, sn_role r) {
+    if (k->role == r)
+        return;
+    if (k->role == SN_ROLE_UNKNOWN || (k->role == SN_ROLE_NS && r == SN_ROLE_DS)) {
+        if (k->role == SN_ROLE_NS && c->st.role_ns)
+            c->st.role_ns--;
+        k->role = (uint8_t)r;
+        if (r == SN_ROLE_DS)
+            c->st.role_ds++;
+        else if (r == SN_ROLE_NS)
+            c->st.role_ns++;
+        else if (r == SN_ROLE_SB)
+            c->st.role_sb++;
+    }
+}
+
+/* ---- switchboard sessions ---------------------------------------------- */
+
+static sn_sb *sb_of(sn_ctx *c, sn_flow *f, sn_conn *k) {
+    if (!k->sb) {
+        k->sb = calloc(1, sizeof *k->sb);
+        if (k->sb) {
+            k->sb->id = ++c->next_session;
+            c->st.sessions++;
+        }
+    }
+    set_role(c, f, k, SN_ROLE_SB);
+    return k->sb;
+}
+
+static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *action, const char *user,
+                     const char *name) {
+    json_t *ev = ev_flow(c, "switchboard", f);
+    sn_ev_set_str(ev, "action", action);
+    if (k->sb)
+        sn_ev_set_int(ev, "session", k->sb->id);
+    sn_ev_set_str(ev, "user", user);
+    if (name)
+        sn_ev_set_str(ev, "name", name);
+    if (k->user[0] && strcmp(user, k->user) != 0)
+        sn_ev_set_str(ev, "observer", k->user);
+    sn_ev_emit(&c->ev, ev);
+}
+
+static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, msnp_str name, const char *why) {
+    if (!k->sb)
+        return;
+    char e[USER_MAX], n[USER_MAX * 3];
+    copy_str(e, sizeof e, email);
+    if (msnp_url_decode(name, n, sizeof n) < 0)
+        copy_str(n, sizeof n, name);
+    for (size_t i = 0; i < k->sb->nparts; i++)
+        if (strcmp(k->sb->parts[i], e) == 0)
+            return;
+    if (k->sb->nparts < MAX_PARTS)
+        memcpy(k->sb->parts[k->sb->nparts++], e, sizeof e);
+    c->st.joins++;
+    json_t *ev = ev_flow(c, "switchboard", f);
+    sn_ev_set_str(ev, "action", "join");
+    sn_ev_set_int(ev, "session", k->sb->id);
+    sn_ev_set_str(ev, "user", e);
+    sn_ev_set_str(ev, "name", n);
+    sn_ev_set_str(ev, "via", why);
+    if (k->user[0])
+        sn_ev_set_str(ev, "observer", k->user);
+    sn_ev_emit(&c->ev, ev);
+}
+
+static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email) {
+    if (!k->sb)
+        return;
+    char e[USER_MAX];
+    copy_str(e, sizeof e, email);
+    for (size_t i = 0; i < k->sb->nparts; i++)
+        if (strcmp(k->sb->parts[i], e) == 0) {
+            memmove(k->sb->parts[i], k->sb->parts[i + 1], (k->sb->nparts - i - 1) * USER_MAX);
+            k->sb->nparts--;
+            break;
+        }
+    sb_event(c, f, k, "leave", e, NULL);
+}
+
+/* ---- switchboard referrals (XFR SB, RNG) -------------------------------- */
+
+static void expect_endpoint(sn_ctx *c, sn_expect *e, msnp_str hostport, uint16_t default_port) {
+    msnp_str host;
+    uint16_t port = 0;
+    if (msnp_split_hostport(hostport, &host, &port, 0) != 0) {
+        host = hostport;
+        port = 0;
+    }
+    if (!port)
+        port = default_port;
+    copy_str(e->host, sizeof e->host, host);
+    e->port = port;
+    if (sn_addr_parse(host.p, host.n, &e->addr) != 0) {
+        memset(&e->addr, 0, sizeof e->addr);
+        const sn_addr *a = sn_dns_lookup(c, host.p, host.n);
+        if (a)
+            e->addr = *a;
+    }
+}
+
+static void emit_expectation(sn_ctx *c, const sn_expect *e) {
+    json_t *ev = sn_ev_new("expectation", e->learned);
+    sn_ev_set_int(ev, "id", e->id);
+    sn_ev_set_str(ev, "app", e->app);
+    sn_ev_set_str(ev, "transport", sn_transport_name(e->transport));
+    sn_ev_set_str(ev, "address", e->host);
+    if (e->addr.family) {
+        char a[SN_ADDR_STRLEN];
+        sn_ev_set_str(ev, "resolved", sn_addr_str(&e->addr, a));
+    } else {
+        json_object_set_new(ev, "resolved", json_null());
+    }
+    if (e->port)
+        sn_ev_set_int(ev, "port", e->port);
+    else
+        sn_ev_set_str(ev, "port", "any");
+    sn_ev_set_str(ev, "cookie", e->cookie);
+    if (e->invitation)
+        sn_ev_set_int(ev, "invitation", e->invitation);
+    sn_ev_set_str(ev, "from", e->from[0] ? e->from : NULL);
+    sn_ev_set_str(ev, "to", e->to[0] ? e->to : NULL);
+    sn_ev_set_str(ev, "source", e->source);
+    sn_ev_set_int(ev, "learned_flow", e->learned_flow);
+    char t[32];
+    sn_format_ts(e->expires, t);
+    sn_ev_set_str(ev, "expires", t);
+    sn_ev_set_int(ev, "timeout_s", (e->expires - e->learned) / 1000000u);
+    sn_ev_emit(&c->ev, ev);
+}
+
+static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd, int ring) {
+    /* XFR trid SB addr CKI cookie | RNG sessid addr CKI cookie caller name */
+    msnp_str addr = cmd->argv[ring ? 1 : 2];
+    msnp_str cookie = cmd->argv[ring ? 3 : 4];
+    if (!ring && !msnp_str_eq(cmd->argv[1], "SB"))
+        return;
+    sn_sbref *ref = calloc(1, sizeof *ref);
+    if (!ref)
+        return;
+    ref->ns_flow = f->id;
+    ref->learned = c->now;
+    ref->ring = ring;
+    memcpy(ref->user, k->user, sizeof ref->user);
+    copy_str(ref->server, sizeof ref->server, addr);
+    if (ring) {
+        copy_str(ref->sessid, sizeof ref->sessid, cmd->argv[0]);
+        copy_str(ref->caller, sizeof ref->caller, cmd->argv[4]);
+    }
+    sn_expect proto;
+    memset(&proto, 0, sizeof proto);
+    expect_endpoint(c, &proto, addr, 1863);
+    proto.transport = SN_TR_TCP;
+    proto.cookie_only = 1;
+    proto.app = "switchboard";
+    proto.source = ring ? "RNG" : "XFR SB";
+    copy_str(proto.cookie, sizeof proto.cookie, cookie);
+    memcpy(proto.from, k->user, sizeof proto.from);
+    proto.learned_flow = f->id;
+    sn_expect *e = sn_expect_add(&c->expect, &proto, c->now, NULL);
+    if (e) {
+        ref->expect_id = e->id;
+        c->st.expectations++;
+    }
+    free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
+
+    json_t *ev = ev_flow(c, "switchboard", f);
+    sn_ev_set_str(ev, "action", ring ? "ring" : "referral");
+    sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
+    sn_ev_set_strn(ev, "server", addr.p, addr.n);
+    sn_ev_set_strn(ev, "cookie", cookie.p, cookie.n);
+    if (ring) {
+        sn_ev_set_strn(ev, "sessid", cmd->argv[0].p, cmd->argv[0].n);
+        sn_ev_set_strn(ev, "caller", cmd->argv[4].p, cmd->argv[4].n);
+    }
+    sn_ev_emit(&c->ev, ev);
+    if (e)
+        emit_expectation(c, e);
+}
+
+/* Client USR email cookie / ANS email cookie sessid on a switchboard. */
+static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str cookie, const msnp_str *sessid) {
+    sn_sb *sb = sb_of(c, f, k);
+    if (!sb)
+        return;
+    k->usr_sb = 1;
+    copy_str(k->user, sizeof k->user, email);
+    copy_str(sb->cookie, sizeof sb->cookie, cookie);
+    if (sessid)
+        copy_str(sb->sessid, sizeof sb->sessid, *sessid);
+    sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
+    json_t *ev = ev_flow(c, "switchboard", f);
+    sn_ev_set_str(ev, "action", "open");
+    sn_ev_set_int(ev, "session", sb->id);
+    sn_ev_set_str(ev, "user", k->user);
+    sn_ev_set_str(ev, "mode", sessid ? "answer" : "call");
+    sn_ev_set_strn(ev, "cookie", cookie.p, cookie.n);
+    if (sessid)
+        sn_ev_set_strn(ev, "sessid", sessid->p, sessid->n);
+    char server[64];
+    ep_str(f, 1, server, sizeof server);
+    sn_ev_set_str(ev, "server", server);
+    if (ref) {
+        sb->ns_flow = ref->ns_flow;
+        sn_ev_set_int(ev, "ns_flow", ref->ns_flow);
+        sn_ev_set_str(ev, "referral", ref->ring ? "RNG" : "XFR");
+    } else {
+        json_object_set_new(ev, "ns_flow", json_null());
+    }
+    sn_ev_emit(&c->ev, ev);
+    if (!ref)
+        anomaly(c, SN_AN_UNKNOWN_COOKIE, f, "switchboard cookie not seen on any notification connection", -1, 0);
+
+    sn_expect *e = sn_expect_by_cookie(&c->expect, cookie.p, cookie.n);
+    if (e) {
+        sn_expect_hit(&c->expect, e, NULL, NULL);
+        c->st.hits++;
+        f->expect_id = e->id;
+        json_t *h = ev_flow(c, "expectation_hit", f);
+        sn_ev_set_int(h, "id", e->id);
+        sn_ev_set_str(h, "app", e->app);
+        sn_ev_set_str(h, "transport", "tcp");
+        sn_ev_set_str(h, "address", e->host);
+        sn_ev_set_int(h, "port", e->port);
+        sn_ev_set_str(h, "cookie", e->cookie);
+        sn_ev_set_str(h, "matched_by", "cookie");
+        sn_ev_set_str(h, "server", server);
+        int same = e->addr.family && sn_addr_eq(&e->addr, &f->addr[1]) && e->port == f->port[1];
+        json_object_set_new(h, "address_matches", json_boolean(same));
+        sn_ev_set_int(h, "delay_us", c->now - e->learned);
+        sn_ev_emit(&c->ev, h);
+    }
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void effects_str(unsigned ef, char out[5]) {
+    size_t i = 0;
+    if (ef & MSNP_EF_BOLD) out[i++] = 'B';
+    if (ef & MSNP_EF_ITALIC) out[i++] = 'I';
+    if (ef & MSNP_EF_UNDERLINE) out[i++] = 'U';
+    if (ef & MSNP_EF_STRIKE) out[i++] = 'S';
+    out[i] = '\0';
+}
+
+static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const msnp_cmd *cmd) {
+    msnp_mime mime;
+    size_t bad = 0;
+    if (msnp_mime_parse(cmd->payload.p, cmd->payload.n, &mime, &bad) != MSNP_MIME_OK) {
+        anomaly(c, SN_AN_BAD_MIME, f, "MSG payload is not a MIME header block", from_client ? k->client_dir : !k->client_dir,
+                cmd->offset);
+        return;
+    }
+    msnp_content_kind kind = msnp_content_kind_of(&mime);
+    if (k->role != SN_ROLE_SB) {
+        /* NS messages: Hotmail profile and mail notifications; not chat */
+        if (kind == MSNP_CT_TEXT_PLAIN || kind == MSNP_CT_INVITE || kind == MSNP_CT_CONTROL) {
+            if (k->role == SN_ROLE_UNKNOWN && (k->usr_sb || cmd->argc == 3))
+                sb_of(c, f, k);
+        }
+        if (k->role != SN_ROLE_SB)
+            return;
+    }
+    char sender[USER_MAX];
+    if (from_client)
+        memcpy(sender, k->user, sizeof sender);
+    else
+        copy_str(sender, sizeof sender, cmd->argv[0]);
+    /* recipients: everyone in the session at this moment but the sender */
+    const char *rcpt[MAX_PARTS + 1];
+    size_t nr = 0;
+    if (!from_client && k->user[0])
+        rcpt[nr++] = k->user;
+    for (size_t i = 0; k->sb && i < k->sb->nparts; i++)
+        if (strcmp(k->sb->parts[i], sender) != 0)
+            rcpt[nr++] = k->sb->parts[i];
+
+    if (kind == MSNP_CT_INVITE) {
+        msnp_invite inv;
+        size_t eoff = 0;
+        msnp_invite_status st = msnp_invite_parse(mime.body.p, mime.body.n, &inv, &eoff);
+        if (st != MSNP_INVITE_OK) {
+            anomaly(c, SN_AN_BAD_INVITATION, f, msnp_invite_status_str(st), from_client ? k->client_dir : !k->client_dir,
+                    cmd->offset);
+            return;
+        }
+        sn_invite_origin o = {f->id, k->sb ? k->sb->id : 0, sender, rcpt, nr, from_client};
+        sn_invitation_observe(c, &o, &inv);
+        return;
+    }
+    if (kind != MSNP_CT_TEXT_PLAIN && kind != MSNP_CT_CONTROL)
+        return;
+    json_t *ev = ev_flow(c, "message", f);
+    if (k->sb)
+        sn_ev_set_int(ev, "session", k->sb->id);
+    sn_ev_set_str(ev, "direction", from_client ? "sent" : "received");
+    sn_ev_set_str(ev, "sender", sender[0] ? sender : NULL);
+    if (!from_client && cmd->argc >= 3) {
+        char nm[USER_MAX * 3];
+        if (msnp_url_decode(cmd->argv[1], nm, sizeof nm) >= 0)
+            sn_ev_set_str(ev, "sender_name", nm);
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < nr; i++)
+        json_array_append_new(arr, json_string(rcpt[i]));
+    json_object_set_new(ev, "recipients", arr);
+    if (kind == MSNP_CT_CONTROL) {
+        msnp_str tu = msnp_mime_value(&mime, "TypingUser");
+        sn_ev_set_str(ev, "kind", "typing");
+        if (tu.p)
+            sn_ev_set_strn(ev, "typing_user", tu.p, tu.n);
+        c->st.typing++;
+    } else {
+        sn_ev_set_str(ev, "kind", "text");
+        sn_ev_set_strn(ev, "text", mime.body.p, mime.body.n);
+        msnp_str fmt = msnp_mime_value(&mime, "X-MMS-IM-Format");
+        msnp_imformat im;
+        if (fmt.p && msnp_imformat_parse(fmt, &im) == 0) {
+            json_t *fo = json_object();
+            if (im.has_font)
+                sn_ev_set_str(fo, "font", im.font);
+            if (im.has_effects) {
+                char e[5];
+                effects_str(im.effects, e);
+                sn_ev_set_str(fo, "effects", e);
+            }
+            if (im.has_color) {
+                char col[8];
+                snprintf(col, sizeof col, "#%06x", (unsigned)(msnp_imformat_rgb(&im) & 0xFFFFFFu));
+                sn_ev_set_str(fo, "color", col);
+            }
+            json_object_set_new(ev, "format", fo);
+        }
+        c->st.messages++;
+    }
+    sn_ev_set_int(ev, "size", cmd->payload.n);
+    sn_ev_emit(&c->ev, ev);
+}
+
+/* ---- presence and login ---------------------------------------------------- */
+
+static void presence(sn_ctx *c, const sn_flow *f, const sn_conn *k, msnp_str user, msnp_str status, const msnp_str *name,
+                     const char *source) {
+    json_t *ev = ev_flow(c, "presence", f);
+    sn_ev_set_strn(ev, "user", user.p, user.n);
+    msnp_status s = msnp_status_parse(status);
+    sn_ev_set_strn(ev, "status", status.p, status.n);
+    sn_ev_set_str(ev, "status_text", s == MSNP_STATUS_INVALID ? "unknown" : msnp_status_description(s));
+    if (name) {
+        char nm[USER_MAX * 3];
+        if (msnp_url_decode(*name, nm, sizeof nm) >= 0)
+            sn_ev_set_str(ev, "name", nm);
+    }
+    sn_ev_set_str(ev, "source", source);
+    if (k->user[0])
+        sn_ev_set_str(ev, "observer", k->user);
+    sn_ev_emit(&c->ev, ev);
+    c->st.presence++;
+}
+
+static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
+    /* USR trid OK email name [verified] */
+    set_role(c, f, k, SN_ROLE_NS);
+    copy_str(k->user, sizeof k->user, cmd->argv[2]);
+    if (msnp_url_decode(cmd->argv[3], k->name, sizeof k->name) < 0)
+        copy_str(k->name, sizeof k->name, cmd->argv[3]);
+    k->logged_in = 1;
+    c->st.logins++;
+    json_t *ev = ev_flow(c, "login", f);
+    sn_ev_set_str(ev, "result", "ok");
+    sn_ev_set_str(ev, "user", k->user);
+    sn_ev_set_str(ev, "name", k->name);
+    sn_ev_set_str(ev, "version", k->version[0] ? k->version : NULL);
+    char cl[64], sv[64];
+    ep_str(f, k->client_dir, cl, sizeof cl);
+    ep_str(f, !k->client_dir, sv, sizeof sv);
+    sn_ev_set_str(ev, "client", cl);
+    sn_ev_set_str(ev, "server", sv);
+    if (cmd->argc >= 5)
+        json_object_set_new(ev, "verified", json_boolean(msnp_str_eq(cmd->argv[4], "1")));
+    sn_ev_emit(&c->ev, ev);
+    char *ver = strdup(k->version[0] ? k->version : "?");
+    if (ver)
+        free(sn_strmap_put(&c->users, k->user, strlen(k->user), ver));
+}
+
+/* ---- command dispatch ---------------------------------------------------- */
+
+static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cmd *cmd) {
+    int from_client = dir == k->client_dir;
+    size_t argc = cmd->argc;
+    if (cmd->is_error) {
+        if (k->usr_auth && !k->logged_in && cmd->name[0] == '9' && cmd->name[1] == '1' && cmd->name[2] == '1') {
+            c->st.login_failures++;
+            json_t *ev = ev_flow(c, "login", f);
+            sn_ev_set_str(ev, "result", "failed");
+            sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
+            sn_ev_set_str(ev, "error", cmd->name);
+            sn_ev_emit(&c->ev, ev);
+        }
+        return;
+    }
+    if (from_client) {
+        switch (cmd->code) {
+        case MSNP_USR:
+            if (argc >= 4 && (msnp_str_eq(cmd->argv[1], "MD5") || msnp_str_eq(cmd->argv[1], "TWN")) &&
+                msnp_str_eq(cmd->argv[2], "I")) {
+                k->usr_auth = 1;
+                copy_str(k->user, sizeof k->user, cmd->argv[3]);
+            } else if (argc == 3 && memchr(cmd->argv[1].p, '@', cmd->argv[1].n)) {
+                sb_login(c, f, k, cmd->argv[1], cmd->argv[2], NULL);
+            }
+            break;
+        case MSNP_ANS:
+            if (argc >= 4)
+                sb_login(c, f, k, cmd->argv[1], cmd->argv[2], &cmd->argv[3]);
+            break;
+        case MSNP_CAL:
+            sb_of(c, f, k);
+            break;
+        case MSNP_MSG:
+            if (cmd->has_payload)
+                handle_msg(c, f, k, 1, cmd);
+            break;
+        case MSNP_OUT:
+            if (k->role == SN_ROLE_SB && k->user[0])
+                sb_event(c, f, k, "leave", k->user, NULL);
+            break;
+        default:
+            break;
+        }
+        return;
+    }
+    switch (cmd->code) {
+    case MSNP_VER:
+        if (argc >= 2) {
+            if (msnp_version_parse(cmd->argv[1]) != MSNP_VERSION_NONE)
+                copy_str(k->version, sizeof k->version, cmd->argv[1]);
+        }
+        break;
+    case MSNP_XFR:
+        if (argc >= 3 && msnp_str_eq(cmd->argv[1], "NS")) {
+            set_role(c, f, k, SN_ROLE_DS);
+            sn_expect proto;
+            memset(&proto, 0, sizeof proto);
+            expect_endpoint(c, &proto, cmd->argv[2], 1863);
+            proto.transport = SN_TR_TCP;
+            proto.app = "notification";
+            proto.source = "XFR NS";
+            memcpy(proto.from, k->user, sizeof proto.from);
+            proto.learned_flow = f->id;
+            proto.group = 0;
+            sn_expect *e = sn_expect_add(&c->expect, &proto, c->now, NULL);
+            if (e) {
+                c->st.expectations++;
+                emit_expectation(c, e);
+            }
+        } else if (argc >= 5 && msnp_str_eq(cmd->argv[1], "SB")) {
+            set_role(c, f, k, SN_ROLE_NS);
+            learn_referral(c, f, k, cmd, 0);
+        }
+        break;
+    case MSNP_RNG:
+        if (argc >= 5) {
+            set_role(c, f, k, SN_ROLE_NS);
+            learn_referral(c, f, k, cmd, 1);
+        }
+        break;
+    case MSNP_USR:
+        if (argc >= 4 && msnp_str_eq(cmd->argv[1], "OK")) {
+            if (k->usr_sb || k->role == SN_ROLE_SB || (!k->usr_auth && argc == 4 && k->role != SN_ROLE_NS)) {
+                if (!k->usr_sb) {
+                    /* picked up after the client's USR: learn the user from the answer */
+                    sn_sb *sb = sb_of(c, f, k);
+                    copy_str(k->user, sizeof k->user, cmd->argv[2]);
+                    if (sb)
+                        sb_event(c, f, k, "open", k->user, NULL);
+                    k->usr_sb = 1;
+                }
+            } else {
+                login_ok(c, f, k, cmd);
+            }
+        } else if (argc >= 4 && msnp_str_eq(cmd->argv[2], "S")) {
+            set_role(c, f, k, SN_ROLE_NS);
+        }
+        break;
+    case MSNP_CHG:
+        if (argc >= 2 && k->user[0])
+            presence(c, f, k, msnp_str_c(k->user), cmd->argv[1], NULL, "CHG");
+        break;
+    case MSNP_ILN:
+        if (argc >= 3)
+            presence(c, f, k, cmd->argv[2], cmd->argv[1], argc >= 4 ? &cmd->argv[3] : NULL, "ILN");
+        break;
+    case MSNP_NLN:
+        if (argc >= 2)
+            presence(c, f, k, cmd->argv[1], cmd->argv[0], argc >= 3 ? &cmd->argv[2] : NULL, "NLN");
+        break;
+    case MSNP_FLN:
+        if (argc >= 1)
+            presence(c, f, k, cmd->argv[0], msnp_str_c("FLN"), NULL, "FLN");
+        break;
+    case MSNP_IRO:
+        if (argc >= 5) {
+            sb_of(c, f, k);
+            part_add(c, f, k, cmd->argv[3], cmd->argv[4], "IRO");
+        }
+        break;
+    case MSNP_JOI:
+        if (argc >= 2) {
+            sb_of(c, f, k);
+            part_add(c, f, k, cmd->argv[0], cmd->argv[1], "JOI");
+        }
+        break;
+    case MSNP_BYE:
+        if (argc >= 1 && k->role == SN_ROLE_SB)
+            part_remove(c, f, k, cmd->argv[0]);
+        break;
+    case MSNP_CAL:
+        if (argc >= 3 && k->sb && msnp_str_eq(cmd->argv[1], "RINGING"))
+            copy_str(k->sb->sessid, sizeof k->sb->sessid, cmd->argv[2]);
+        break;
+    case MSNP_MSG:
+        if (cmd->has_payload && argc >= 3)
+            handle_msg(c, f, k, 0, cmd);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- byte stream ----------------------------------------------------------- */
+
+static void give_up(sn_ctx *c, sn_reasm *r, sn_flow *f) {
+    f->app = SN_APP_OTHER;
+    sn_stream_ignore(r, &f->st[0]);
+    sn_stream_ignore(r, &f->st[1]);
+}
+
+/* Decide what the flow is from the first line of direction dir. */
+static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, const uint8_t *p, size_t n,
+                    size_t *skip) {
+    *skip = 0;
+    int side = -1;
+    size_t at = 0;
+    /* mid-stream: look for a command at the start of some line */
+    for (;;) {
+        sn_detect_result d = sn_detect_line(p + at, n - at, &side);
+        if (d == SN_DETECT_MSNP || d == SN_DETECT_MSNFTP) {
+            k->kind = (uint8_t)(d == SN_DETECT_MSNP ? SN_APP_MSNP : SN_APP_MSNFTP);
+            if (f->app != SN_APP_EXPECTED || d == SN_DETECT_MSNFTP || d == SN_DETECT_MSNP)
+                f->app = k->kind;
+            if (f->midstream && side >= 0)
+                k->client_dir = (uint8_t)(side == 1 ? !dir : dir);
+            else
+                k->client_dir = 0;
+            if (d == SN_DETECT_MSNP) {
+                init_parsers(k);
+                c->st.flows_msnp++;
+                if (at)
+                    msnp_parser_skip(&k->parser[dir], at);
+            } else {
+                k->role = SN_ROLE_MSNFTP;
+                c->st.flows_msnftp++;
+                k->ftp = sn_ftp_new(c, f);
+            }
+            *skip = at;
+            return 1;
+        }
+        if (d == SN_DETECT_MORE)
+            return 0;
+        if (!f->midstream || k->probed[dir] + at >= PROBE_LIMIT) {
+            if (f->app != SN_APP_EXPECTED)
+                give_up(c, r, f);
+            else {
+                sn_stream_ignore(r, &f->st[0]);
+                sn_stream_ignore(r, &f->st[1]);
+            }
+            return -1;
+        }
+        const uint8_t *lf = memchr(p + at, '\n', n - at);
+        if (!lf) {
+            /* keep at most a line's worth while waiting for its end */
+            k->probed[dir] += at;
+            *skip = at;
+            return 0;
+        }
+        at = (size_t)(lf - p) + 1;
+    }
+}
+
+size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_t *p, size_t n) {
+    sn_conn *k = conn_of(c, f);
+    if (!k) {
+        give_up(c, r, f);
+        return n;
+    }
+    size_t used = 0;
+    if (!k->kind) {
+        size_t skip = 0;
+        int cl = classify(c, r, f, k, dir, p, n, &skip);
+        if (cl < 0)
+            return n;
+        if (cl == 0)
+            return skip;
+        used = skip;
+        k->resync[dir] = 0;
+    }
+    if (k->kind == SN_APP_MSNFTP)
+        return used + (k->ftp ? sn_ftp_data(c, k->ftp, f, dir, p + used, n - used) : n - used);
+    if (!k->parsers_ready)
+        init_parsers(k);
+    msnp_parser *ps = &k->parser[dir];
+    if (k->resync[dir]) {
+        size_t drop = msnp_parser_resync(ps, (const char *)p + used, n - used);
+        used += drop;
+        if (used >= n)
+            return n;
+        k->resync[dir] = 0;
+    }
+    /* bounded: every round consumes at least one byte or stops */
+    while (used < n) {
+        msnp_cmd cmd;
+        msnp_parse_error err;
+        long rc = msnp_parse(ps, (const char *)p + used, n - used, &cmd, &err);
+        if (rc == 0)
+            break;
+        if (rc > 0) {
+            used += (size_t)rc;
+            handle_cmd(c, f, k, dir, &cmd);
+            continue;
+        }
+        c->st.parse_errors++;
+        k->parse_errors++;
+        anomaly(c, SN_AN_PARSE_ERROR, f, err.what, dir, err.offset);
+        if (k->parse_errors >= PARSE_ERRORS_MAX) {
+            anomaly(c, SN_AN_PARSE_ERROR, f, "too many parse errors; flow no longer analysed", dir, err.offset);
+            sn_stream_ignore(r, &f->st[0]);
+            sn_stream_ignore(r, &f->st[1]);
+            return n;
+        }
+        /* drop the bad line, then look for the next command */
+        const uint8_t *lf = memchr(p + used, '\n', n - used);
+        size_t cut = lf ? (size_t)(lf - (p + used)) + 1 : n - used;
+        msnp_parser_skip(ps, cut);
+        used += cut;
+        if (!lf) {
+            k->resync[dir] = 1;
+            break;
+        }
+        size_t drop = msnp_parser_resync(ps, (const char *)p + used, n - used);
+        used += drop;
+    }
+    return used;
+}
+
+void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pending) {
+    sn_conn *k = conn_of(c, f);
+    if (!k)
+        return;
+    if (lost == 0 && pending == 0) {
+        f->midstream = 1;
+        k->resync[dir] = 1;
+        return;
+    }
+    c->st.gaps++;
+    c->st.gap_bytes += lost;
+    json_t *ev = sn_anomaly_new(c, SN_AN_GAP, f->id, "bytes missing from the capture; parser resynchronised");
+    if (ev) {
+        sn_ev_set_str(ev, "direction", dir == k->client_dir ? "client" : "server");
+        sn_ev_set_int(ev, "offset", f->st[dir].offset - lost);
+        sn_ev_set_int(ev, "lost", lost);
+        sn_ev_set_int(ev, "dropped_pending", pending);
+        sn_ev_emit(&c->ev, ev);
+    }
+    if (k->kind == SN_APP_MSNFTP) {
+        if (k->ftp)
+            sn_ftp_gap(c, k->ftp, f, dir, lost + pending);
+        return;
+    }
+    if (k->parsers_ready)
+        msnp_parser_skip(&k->parser[dir], (uint64_t)pending + lost);
+    k->resync[dir] = 1;
+}
+
+void sn_session_close(sn_ctx *c, sn_flow *f) {
+    sn_conn *k = f->conn;
+    if (!k)
+        return;
+    if (k->sb) {
+        json_t *ev = ev_flow(c, "switchboard", f);
+        sn_ev_set_str(ev, "action", "close");
+        sn_ev_set_int(ev, "session", k->sb->id);
+        sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
+        sn_ev_emit(&c->ev, ev);
+        free(k->sb);
+    }
+    if (k->ftp)
+        sn_ftp_close(c, k->ftp, f);
+    free(k);
+    f->conn = NULL;
+}

@@ -1,0 +1,30 @@
+/* session.h - the session tracker: MSNP connections as DS, NS and SB
+ * sessions, users, protocol versions, switchboard referrals (XFR SB /
+ * RNG cookies) tied to the notification session that asked for them,
+ * presence, participants and chat messages. MSNFTP flows are handed to
+ * the MSNFTP tracker. Input is reassembled stream bytes per direction. */
+#ifndef SN_SESSION_H
+#define SN_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "flow.h"
+#include "reasm.h"
+
+typedef enum sn_role { SN_ROLE_UNKNOWN = 0, SN_ROLE_DS, SN_ROLE_NS, SN_ROLE_SB, SN_ROLE_MSNFTP } sn_role;
+
+/* Bytes of one direction, in order; returns how many were consumed. */
+size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_t *p, size_t n);
+/* lost bytes never seen (0: picked up mid-stream), pending bytes dropped. */
+void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pending);
+/* The flow is over: final events, state released. */
+void sn_session_close(sn_ctx *c, sn_flow *f);
+
+sn_role sn_session_role(const sn_flow *f);
+const char *sn_role_name(sn_role r);
+/* Logged-in (NS) or switchboard user of the flow, or NULL. */
+const char *sn_session_user(const sn_flow *f);
+
+#endif

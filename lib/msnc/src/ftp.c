@@ -281,6 +281,11 @@ static void sender_fill(msnc_ftp *t) {
 
 /* The receiver's BYE / CCL, legal at any point after authentication. */
 static int sender_handle_end(msnc_ftp *t, const msnp_cmd *c) {
+    if (c->code == MSNP_CCL || c->code == MSNP_BYE) {
+        /* The receiver has stopped reading blocks: queued ones are moot. */
+        struct evbuffer *out = bufferevent_get_output(t->bev);
+        evbuffer_drain(out, evbuffer_get_length(out));
+    }
     if (c->code == MSNP_CCL) {
         finish(t, MSNC_FTP_PEER_CANCELLED, "receiver cancelled (CCL)", MSNFTP_BYE_CANCELLED);
         return 1;

@@ -96,11 +96,17 @@ struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_i
     return bev;
 }
 
+/* Closing a socket that still has unread input makes the kernel send RST,
+ * and an RST can destroy the last line we wrote (BYE, CCL) before the peer
+ * reads it. So: flush, half-close, read until the peer closes, then free. */
 static void linger_done(struct bufferevent *bev) { bufferevent_free(bev); }
 
 static void linger_write_cb(struct bufferevent *bev, void *arg) {
     (void)arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) linger_done(bev);
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
+        bufferevent_disable(bev, EV_WRITE);
+    }
 }
 
 static void linger_event_cb(struct bufferevent *bev, short what, void *arg) {
@@ -117,15 +123,19 @@ static void linger_read_cb(struct bufferevent *bev, void *arg) {
 
 void msnc_bev_close_after_flush(struct bufferevent *bev) {
     if (!bev) return;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-        bufferevent_free(bev);
-        return;
-    }
     struct timeval tv = {LINGER_SECONDS, 0};
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_setcb(bev, linger_read_cb, linger_write_cb, linger_event_cb, NULL);
     bufferevent_set_timeouts(bev, &tv, &tv);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
+        bufferevent_enable(bev, EV_READ);
+        bufferevent_disable(bev, EV_WRITE);
+    } else {
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+    }
 }
 
 void msnc_fd_addr(int fd, int remote, char *dst, size_t cap) {

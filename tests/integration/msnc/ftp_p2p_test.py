@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""MSNFTP between two real msnc processes over loopback, no server:
+`msnc ftp-send` listens, `msnc ftp-recv` connects. Checks content by SHA-256,
+the AuthCookie check, cancellation from either side and unwritable targets.
+
+usage: ftp_p2p_test.py MSNC [--big]   (--big: only the 50 MiB case)"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+MSNC = None
+BIG = False
+TIMEOUT = 60
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def events(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+class FtpP2P(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="msnc-ftp-")
+        self.out = os.path.join(self.tmp, "out")
+        os.mkdir(self.out)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def make_file(self, size, name="data.bin"):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            left = size
+            while left:
+                n = min(left, 1 << 20)
+                f.write(os.urandom(n))
+                left -= n
+        return path
+
+    def start_sender(self, path, cookie="1234567", extra=()):
+        p = subprocess.Popen([MSNC, "ftp-send", "--cookie", cookie, "--ports", "0", "--bind-ip", "127.0.0.1",
+                              "--timeout", "20", *extra, path], stdout=subprocess.PIPE, text=True)
+        first = json.loads(p.stdout.readline())
+        self.assertEqual(first["event"], "listening", first)
+        return p, first["port"]
+
+    def receive(self, port, cookie="1234567", name="data.bin", size=None, directory=None, extra=()):
+        cmd = [MSNC, "ftp-recv", "--host", "127.0.0.1", "--port", str(port), "--email", "bob@example.com",
+               "--cookie", cookie, "--dir", directory or self.out, "--name", name, *extra]
+        if size is not None:
+            cmd += ["--size", str(size)]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        return r.returncode, events(r.stdout)
+
+    def finish_sender(self, p):
+        out, _ = p.communicate(timeout=TIMEOUT)
+        return p.returncode, events(out)
+
+    def transfer_ok(self, size):
+        src = self.make_file(size)
+        s, port = self.start_sender(src)
+        rc, rev = self.receive(port, size=size)
+        src_rc, sev = self.finish_sender(s)
+        self.assertEqual(rc, 0, rev)
+        self.assertEqual(src_rc, 0, sev)
+        self.assertEqual(rev[-1]["event"], "transfer_done")
+        self.assertEqual(rev[-1]["bye"], 16777989)
+        self.assertEqual(sev[-1]["event"], "transfer_done")
+        dst = os.path.join(self.out, "data.bin")
+        self.assertEqual(os.path.getsize(dst), size)
+        self.assertEqual(sha256(src), sha256(dst))
+        self.assertEqual(os.listdir(self.out), ["data.bin"], "no temporary file may remain")
+
+    def assert_no_final_file(self):
+        self.assertEqual(os.listdir(self.out), [], "neither the final nor a temporary file may remain")
+
+    @unittest.skipIf(BIG, "")
+    def test_zero_bytes(self):
+        self.transfer_ok(0)
+
+    @unittest.skipIf(BIG, "")
+    def test_one_byte(self):
+        self.transfer_ok(1)
+
+    @unittest.skipIf(BIG, "")
+    def test_one_mib(self):
+        self.transfer_ok(1 << 20)
+
+    @unittest.skipIf(BIG, "")
+    def test_odd_size_over_many_blocks(self):
+        self.transfer_ok(2045 * 37 + 11)
+
+    @unittest.skipUnless(BIG, "slow")
+    def test_fifty_mib(self):
+        self.transfer_ok(50 << 20)
+
+    @unittest.skipIf(BIG, "")
+    def test_existing_name_is_not_overwritten(self):
+        keep = os.path.join(self.out, "data.bin")
+        with open(keep, "wb") as f:
+            f.write(b"keep me")
+        src = self.make_file(5000)
+        s, port = self.start_sender(src)
+        rc, rev = self.receive(port, size=5000)
+        self.finish_sender(s)
+        self.assertEqual(rc, 0, rev)
+        with open(keep, "rb") as f:
+            self.assertEqual(f.read(), b"keep me")
+        self.assertEqual(sha256(os.path.join(self.out, "data (1).bin")), sha256(src))
+
+    @unittest.skipIf(BIG, "")
+    def test_wrong_cookie_refused(self):
+        src = self.make_file(1000)
+        s, port = self.start_sender(src, extra=("--timeout", "2"))
+        rc, rev = self.receive(port, cookie="999")
+        self.assertEqual(rc, 2, rev)
+        self.assertEqual(rev[-1]["result"], "refused")
+        src_rc, sev = self.finish_sender(s)
+        self.assertTrue(any(e["event"] == "warning" and "AuthCookie" in e["text"] for e in sev), sev)
+        self.assertEqual(sev[-1]["result"], "timeout")  # the real receiver never came
+        self.assert_no_final_file()
+
+    @unittest.skipIf(BIG, "")
+    def test_size_mismatch_refused(self):
+        src = self.make_file(1000)
+        s, port = self.start_sender(src)
+        rc, rev = self.receive(port, size=999)
+        self.finish_sender(s)
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(rev[-1]["result"], "protocol")
+        self.assert_no_final_file()
+
+    @unittest.skipIf(BIG, "")
+    def test_receiver_cancels(self):
+        src = self.make_file(24 << 20)
+        s, port = self.start_sender(src)
+        rc, rev = self.receive(port, size=24 << 20, extra=("--cancel-after", str(1 << 20)))
+        src_rc, sev = self.finish_sender(s)
+        self.assertEqual(rev[-1]["result"], "cancelled", rev)
+        self.assertEqual(sev[-1]["result"], "peer_cancelled", sev)
+        self.assert_no_final_file()
+
+    @unittest.skipIf(BIG, "")
+    def test_sender_cancels(self):
+        src = self.make_file(24 << 20)
+        s, port = self.start_sender(src, extra=("--cancel-after", str(1 << 20)))
+        rc, rev = self.receive(port, size=24 << 20)
+        src_rc, sev = self.finish_sender(s)
+        self.assertEqual(sev[-1]["result"], "cancelled", sev)
+        self.assertEqual(rev[-1]["result"], "peer_cancelled", rev)
+        self.assert_no_final_file()
+
+    @unittest.skipIf(BIG, "")
+    def test_unwritable_directory(self):
+        src = self.make_file(4096)
+        # Root ignores permission bits, so use a directory that cannot exist.
+        blocked = os.path.join(self.tmp, "not-a-dir")
+        with open(blocked, "w") as f:
+            f.write("x")
+        s, port = self.start_sender(src)
+        rc, rev = self.receive(port, size=4096, directory=blocked)
+        src_rc, sev = self.finish_sender(s)
+        self.assertEqual(rev[-1]["result"], "local_io", rev)
+        self.assertIn("cannot create", rev[-1]["text"])
+        self.assertEqual(sev[-1]["result"], "peer_disk_full", sev)
+        self.assertEqual(sev[-1]["bye"], 2147942405)
+        self.assertNotEqual(src_rc, 0)
+
+
+if __name__ == "__main__":
+    MSNC = sys.argv[1]
+    BIG = "--big" in sys.argv[2:]
+    unittest.main(argv=[sys.argv[0], "-v"])

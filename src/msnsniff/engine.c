@@ -1,6 +1,7 @@
 /* engine.c - the packet path and the glue between the stages. */
 #include "engine.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,7 +109,7 @@ static const char *app_name(const sn_flow *f) {
     }
 }
 
-static void flow_event(sn_engine *e, sn_flow *f, const char *why) {
+static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *role, const char *user) {
     sn_ctx *c = &e->c;
     int interesting = f->app == SN_APP_MSNP || f->app == SN_APP_MSNFTP || f->app == SN_APP_EXPECTED || f->expect_id;
     if (!interesting && !c->cfg.all_flows)
@@ -124,8 +125,8 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why) {
     if (f->vlan)
         sn_ev_set_int(ev, "vlan", f->vlan);
     sn_ev_set_str(ev, "app", app_name(f));
-    sn_ev_set_str(ev, "role", sn_role_name(sn_session_role(f)));
-    sn_ev_set_str(ev, "user", sn_session_user(f));
+    sn_ev_set_str(ev, "role", role);
+    sn_ev_set_str(ev, "user", user);
     sn_format_ts(f->first_ts, t);
     sn_ev_set_str(ev, "start", t);
     sn_format_ts(f->last_ts, t);
@@ -150,8 +151,14 @@ static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
         sn_reasm_flush(&e->reasm, f, &f->st[0], 0);
         sn_reasm_flush(&e->reasm, f, &f->st[1], 1);
     }
+    /* the session goes first (its closing events precede the flow's), so
+     * keep what the flow event needs from it */
+    const char *role = sn_role_name(sn_session_role(f));
+    char user[130] = "";
+    if (sn_session_user(f))
+        snprintf(user, sizeof user, "%s", sn_session_user(f));
     sn_session_close(&e->c, f);
-    flow_event(e, f, why);
+    flow_event(e, f, why, role, user[0] ? user : NULL);
     sn_stream_free(&e->reasm, &f->st[0]);
     sn_stream_free(&e->reasm, &f->st[1]);
     sn_flow_remove(&e->flows, f);

@@ -104,6 +104,8 @@ void sn_sink_json(void *fp, json_t *ev) {
     free(s);
 }
 
+static long long jint(json_t *ev, const char *key) { return (long long)json_integer_value(json_object_get(ev, key)); }
+
 static const char *jstr(json_t *ev, const char *key) {
     const char *s = json_string_value(json_object_get(ev, key));
     return s ? s : "";
@@ -118,7 +120,7 @@ void sn_sink_transcript(void *ctx, json_t *ev) {
     if (strcmp(type, "message") == 0) {
         const char *kind = jstr(ev, "kind");
         if (strcmp(kind, "text") == 0) {
-            fprintf(fp, "[%s] <%s> [%s] ", when, jstr(ev, "session"), jstr(ev, "sender"));
+            fprintf(fp, "[%s] <sb%lld> [%s] ", when, jint(ev, "session"), jstr(ev, "sender"));
             /* indent continuation lines so multi-line messages stay readable */
             for (const char *p = jstr(ev, "text"); *p; p++) {
                 if (*p == '\r')
@@ -129,17 +131,17 @@ void sn_sink_transcript(void *ctx, json_t *ev) {
             }
             fputc('\n', fp);
         } else if (strcmp(kind, "typing") == 0) {
-            fprintf(fp, "[%s] <%s> %s is typing\n", when, jstr(ev, "session"), jstr(ev, "sender"));
+            fprintf(fp, "[%s] <sb%lld> %s is typing\n", when, jint(ev, "session"), jstr(ev, "sender"));
         }
     } else if (strcmp(type, "switchboard") == 0) {
         const char *action = jstr(ev, "action");
         if (strcmp(action, "join") == 0 || strcmp(action, "leave") == 0 || strcmp(action, "open") == 0)
-            fprintf(fp, "[%s] <%s> *** %s %s\n", when, jstr(ev, "session"), jstr(ev, "user"),
+            fprintf(fp, "[%s] <sb%lld> *** %s %s\n", when, jint(ev, "session"), jstr(ev, "user"),
                     strcmp(action, "leave") == 0 ? "left" : strcmp(action, "open") == 0 ? "opened the session" : "joined");
     } else if (strcmp(type, "login") == 0) {
         fprintf(fp, "[%s] *** %s logged in (%s)\n", when, jstr(ev, "user"), jstr(ev, "version"));
     } else if (strcmp(type, "invitation") == 0) {
-        fprintf(fp, "[%s] <%s> *** %s %s %s (cookie %s)\n", when, jstr(ev, "session"), jstr(ev, "from"),
+        fprintf(fp, "[%s] <sb%lld> *** %s %s %s (cookie %s)\n", when, jint(ev, "session"), jstr(ev, "from"),
                 jstr(ev, "command"), jstr(ev, "app"), jstr(ev, "cookie"));
     }
     fflush(fp);

@@ -1,0 +1,382 @@
+/* MSNFTP sender/receiver: full transfers in one event loop over loopback,
+ * and raw hostile peers on either side. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include <msnc/ftp.h>
+#include <msnp/msnp.h>
+
+typedef struct result {
+    int done;
+    msnc_ftp_result r;
+    uint32_t bye;
+    uint64_t bytes;
+    char path[512];
+    char detail[512];
+    int notices;
+} result;
+
+typedef struct fixture {
+    struct event_base *base;
+    char dir[256];
+    char src[300];
+    result snd, rcv;
+} fixture;
+
+static void on_notice(msnc_ftp *t, const char *text, void *arg) {
+    (void)t;
+    (void)text;
+    ((result *)arg)->notices++;
+}
+
+static void on_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const char *path, uint64_t bytes,
+                        uint32_t bye, void *arg) {
+    (void)t;
+    result *res = arg;
+    res->done = 1;
+    res->r = r;
+    res->bye = bye;
+    res->bytes = bytes;
+    snprintf(res->path, sizeof(res->path), "%s", path ? path : "");
+    snprintf(res->detail, sizeof(res->detail), "%s", detail ? detail : "");
+}
+
+static const msnc_ftp_callbacks cbs = {NULL, NULL, on_notice, on_finished};
+
+static void make_file(const char *path, size_t size) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (size_t i = 0; i < size; i++) fputc((int)((i * 131u + 7u) & 0xff), f);
+    fclose(f);
+}
+
+static int files_equal(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    if (!fa || !fb) {
+        if (fa) fclose(fa);
+        if (fb) fclose(fb);
+        return 0;
+    }
+    int eq = 1;
+    for (;;) {
+        int x = fgetc(fa), y = fgetc(fb);
+        if (x != y) {
+            eq = 0;
+            break;
+        }
+        if (x == EOF) break;
+    }
+    fclose(fa);
+    fclose(fb);
+    return eq;
+}
+
+static int dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+static void check_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    fixture *f = arg;
+    if (f->snd.done && f->rcv.done) event_base_loopbreak(f->base);
+}
+
+/* Run until both ends reported, bounded by a 10 s deadline. */
+static void run(fixture *f, int need_sender, int need_receiver) {
+    struct timeval dl = {10, 0}, tick = {0, 10000};
+    struct event *d = evtimer_new(f->base, deadline_cb, f->base);
+    struct event *c = event_new(f->base, -1, EV_PERSIST, check_cb, f);
+    if (!need_sender) f->snd.done = 1;
+    if (!need_receiver) f->rcv.done = 1;
+    evtimer_add(d, &dl);
+    evtimer_add(c, &tick);
+    event_base_dispatch(f->base);
+    event_free(d);
+    event_free(c);
+    /* Let deferred frees and lingering closes run. */
+    struct timeval z = {0, 50000};
+    event_base_loopexit(f->base, &z);
+    event_base_dispatch(f->base);
+}
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof(*f));
+    f->base = event_base_new();
+    snprintf(f->dir, sizeof(f->dir), "/tmp/msnc-ftp-unit-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->src, sizeof(f->src), "%s/src.bin", f->dir);
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    mkdir(out, 0700);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0) return -1;
+    event_base_free(f->base);
+    free(f);
+    return 0;
+}
+
+static msnc_ftp *start_sender(fixture *f, const char *cookie) {
+    msnc_ftp_send_opts o = {0};
+    o.path = f->src;
+    o.bind_ip = "127.0.0.1";
+    o.expect_email = "bob@example.com";
+    o.auth_cookie = cookie;
+    o.accept_timeout_ms = 3000;
+    o.idle_timeout_ms = 3000;
+    char err[256];
+    msnc_ftp *t = msnc_ftp_send_start(f->base, &o, &cbs, &f->snd, err, sizeof(err));
+    assert_non_null(t);
+    return t;
+}
+
+static msnc_ftp *start_receiver(fixture *f, uint16_t port, const char *cookie, uint64_t size, const char *dir) {
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    msnc_ftp_recv_opts o = {0};
+    o.host = "127.0.0.1";
+    o.port = port;
+    o.email = "bob@example.com";
+    o.auth_cookie = cookie;
+    o.dir = dir ? dir : out;
+    o.filename = "../../etc/evil name.bin";
+    o.expected_size = size;
+    o.idle_timeout_ms = 3000;
+    char err[256];
+    msnc_ftp *t = msnc_ftp_recv_start(f->base, &o, &cbs, &f->rcv, err, sizeof(err));
+    assert_non_null(t);
+    return t;
+}
+
+static void transfer(void **state, size_t size) {
+    fixture *f = *state;
+    make_file(f->src, size);
+    msnc_ftp *s = start_sender(f, "777");
+    start_receiver(f, msnc_ftp_port(s), "777", size, NULL);
+    run(f, 1, 1);
+    assert_int_equal(f->snd.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.bye, MSNFTP_BYE_RECEIVED_OK);
+    assert_int_equal(f->rcv.bytes, size);
+    /* The peer's name is reduced to its last component. */
+    assert_non_null(strstr(f->rcv.path, "/out/evil name.bin"));
+    assert_true(files_equal(f->src, f->rcv.path));
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    assert_int_equal(dir_entries(out), 1);
+}
+
+static void test_empty(void **state) { transfer(state, 0); }
+static void test_one(void **state) { transfer(state, 1); }
+static void test_block_edges(void **state) { transfer(state, 2045 * 3); }
+static void test_larger(void **state) { transfer(state, 3 * 1024 * 1024 + 5); }
+
+static void test_wrong_cookie(void **state) {
+    fixture *f = *state;
+    make_file(f->src, 100);
+    msnc_ftp *s = start_sender(f, "777");
+    start_receiver(f, msnc_ftp_port(s), "778", 100, NULL);
+    run(f, 0, 1);
+    assert_int_equal(f->rcv.r, MSNC_FTP_REFUSED);
+    assert_int_equal(f->snd.notices, 1);
+    msnc_ftp_cancel(s); /* still listening for the right receiver */
+}
+
+static void test_size_mismatch(void **state) {
+    fixture *f = *state;
+    make_file(f->src, 100);
+    msnc_ftp *s = start_sender(f, "9");
+    start_receiver(f, msnc_ftp_port(s), "9", 99, NULL);
+    run(f, 1, 1);
+    assert_int_equal(f->rcv.r, MSNC_FTP_PROTOCOL);
+    assert_int_equal(f->snd.r, MSNC_FTP_PEER_CANCELLED);
+}
+
+static void test_unwritable(void **state) {
+    fixture *f = *state;
+    make_file(f->src, 100);
+    msnc_ftp *s = start_sender(f, "9");
+    start_receiver(f, msnc_ftp_port(s), "9", 100, "/nonexistent/msnc/dir");
+    run(f, 1, 1);
+    assert_int_equal(f->rcv.r, MSNC_FTP_LOCAL_IO);
+    assert_int_equal(f->snd.r, MSNC_FTP_PEER_DISK_FULL);
+    assert_int_equal(f->snd.bye, MSNFTP_BYE_DISK_FULL);
+}
+
+/* A raw TCP peer, blocking, for hostile-input tests. */
+static int raw_listen(uint16_t *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    socklen_t l = sizeof(sin);
+    getsockname(fd, (struct sockaddr *)&sin, &l);
+    *port = ntohs(sin.sin_port);
+    listen(fd, 1);
+    return fd;
+}
+
+typedef struct script {
+    int lfd;
+    const char *send_after_usr; /* bytes sent by the fake sender after USR */
+    size_t send_len;
+    const char *send_after_tfr;
+    size_t tfr_len;
+    int conn;
+    int stage;
+} script;
+
+/* Drive the fake sender from the event loop (non-blocking accept/reads). */
+static void script_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    script *s = arg;
+    if (s->conn < 0) {
+        s->conn = accept(s->lfd, NULL, NULL);
+        if (s->conn >= 0) fcntl(s->conn, F_SETFL, O_NONBLOCK);
+        return;
+    }
+    char buf[512];
+    ssize_t n = recv(s->conn, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) return;
+    buf[n] = '\0';
+    if (strstr(buf, "VER MSNFTP") && s->stage == 0) {
+        (void)!write(s->conn, "VER MSNFTP\r\n", 12);
+        s->stage = 1;
+    }
+    if (strstr(buf, "USR ") && s->stage == 1) {
+        (void)!write(s->conn, s->send_after_usr, s->send_len);
+        s->stage = 2;
+    }
+    if (strstr(buf, "TFR") && s->stage == 2 && s->send_after_tfr) {
+        (void)!write(s->conn, s->send_after_tfr, s->tfr_len);
+        s->stage = 3;
+        shutdown(s->conn, SHUT_WR);
+    }
+}
+
+static void hostile_sender(void **state, const char *after_usr, size_t ulen, const char *after_tfr, size_t tlen,
+                           msnc_ftp_result want) {
+    fixture *f = *state;
+    uint16_t port;
+    script s = {0};
+    s.lfd = raw_listen(&port);
+    fcntl(s.lfd, F_SETFL, O_NONBLOCK);
+    s.conn = -1;
+    s.send_after_usr = after_usr;
+    s.send_len = ulen;
+    s.send_after_tfr = after_tfr;
+    s.tfr_len = tlen;
+    struct event *poll = event_new(f->base, -1, EV_PERSIST, script_cb, &s);
+    struct timeval tv = {0, 2000};
+    evtimer_add(poll, &tv);
+    start_receiver(f, port, "1", UINT64_MAX, NULL);
+    run(f, 0, 1);
+    event_free(poll);
+    assert_int_equal(f->rcv.done, 1);
+    assert_int_equal(f->rcv.r, want);
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    assert_int_equal(dir_entries(out), 0); /* no final and no temporary file */
+    if (s.conn >= 0) close(s.conn);
+    close(s.lfd);
+}
+
+static void test_bad_block_flag(void **state) {
+    static const char blk[] = "\x07\x01\x00x";
+    hostile_sender(state, "FIL 10\r\n", 8, blk, 4, MSNC_FTP_PROTOCOL);
+}
+
+static void test_block_beyond_size(void **state) {
+    static const char blk[] = "\x00\x05\x00hello";
+    hostile_sender(state, "FIL 3\r\n", 7, blk, 8, MSNC_FTP_PROTOCOL);
+}
+
+static void test_truncated_stream(void **state) {
+    static const char blk[] = "\x00\x05\x00hel";
+    hostile_sender(state, "FIL 10\r\n", 8, blk, 6, MSNC_FTP_NETWORK);
+}
+
+static void test_sender_cancel_marker(void **state) {
+    static const char blk[] = "\x00\x02\x00hi\x01\x00\x00";
+    hostile_sender(state, "FIL 10\r\n", 8, blk, 8, MSNC_FTP_PEER_CANCELLED);
+}
+
+static void test_garbage_instead_of_fil(void **state) {
+    hostile_sender(state, "FIL banana\r\n", 12, NULL, 0, MSNC_FTP_PROTOCOL);
+}
+
+static void test_overlong_line(void **state) {
+    static char big[2000];
+    memset(big, 'A', sizeof(big));
+    hostile_sender(state, big, sizeof(big), NULL, 0, MSNC_FTP_PROTOCOL);
+}
+
+static void test_safe_name(void **state) {
+    (void)state;
+    char b[64];
+    assert_string_equal(msnc_ftp_safe_name("../../x.txt", b, sizeof(b)), "x.txt");
+    assert_string_equal(msnc_ftp_safe_name("..", b, sizeof(b)), "_.");
+    assert_string_equal(msnc_ftp_safe_name("", b, sizeof(b)), "file");
+    assert_string_equal(msnc_ftp_safe_name("a\\b\\c", b, sizeof(b)), "c");
+    assert_string_equal(msnc_ftp_safe_name(".hidden", b, sizeof(b)), "_hidden");
+    assert_string_equal(msnc_ftp_safe_name("tab\there", b, sizeof(b)), "tab_here");
+    assert_string_equal(msnc_ftp_safe_name("dir/", b, sizeof(b)), "file");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_block_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_larger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_cookie, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_size_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwritable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_block_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_block_beyond_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sender_cancel_marker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_instead_of_fil, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlong_line, setup, teardown),
+        cmocka_unit_test(test_safe_name),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,359 @@
+/* Invitation handshakes between two real invitation managers. Their
+ * switchboard is replaced by a direct hand-over of the MSG payloads (the
+ * switchboard relays payloads untouched); the secondary connections are
+ * real loopback sockets on distinct 127.x addresses. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include <msnc/invites.h>
+#include <msnp/msnp.h>
+
+#define MAX_LOG 32
+
+typedef struct side {
+    struct event_base *base;
+    msnc_invites *m;
+    struct side *peer;
+    const char *email;
+    int auto_answer;            /* 1 accept, -1 decline, 0 nothing */
+    char sent[MAX_LOG][1600];   /* invitation bodies this side sent */
+    int nsent;
+    int sent_chat[MAX_LOG];
+    msnc_event_type last;
+    int got[64];                /* count per event type */
+    char last_cancel[64];
+    char secondary_transport[8];
+    char secondary_local[64], secondary_peer[64];
+    char file[512];
+    int other_chat;             /* what other_chat() answers */
+} side;
+
+typedef struct delivery {
+    side *to;
+    side *from;
+    int chat;
+    char *payload;
+    size_t len;
+} delivery;
+
+static void deliver_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    delivery *d = arg;
+    msnp_mime mime;
+    assert_int_equal(msnp_mime_parse(d->payload, d->len, &mime, NULL), MSNP_MIME_OK);
+    assert_int_equal(msnp_content_kind_of(&mime), MSNP_CT_INVITE);
+    msnc_invites_on_message(d->to->m, d->chat, d->from->email, mime.body.p, mime.body.n);
+    free(d->payload);
+    free(d);
+}
+
+static int op_send(int chat, const char *payload, size_t len, void *arg) {
+    side *s = arg;
+    msnp_mime mime;
+    assert_int_equal(msnp_mime_parse(payload, len, &mime, NULL), MSNP_MIME_OK);
+    if (s->nsent < MAX_LOG) {
+        size_t n = mime.body.n < 1599 ? mime.body.n : 1599;
+        memcpy(s->sent[s->nsent], mime.body.p, n);
+        s->sent[s->nsent][n] = '\0';
+        s->sent_chat[s->nsent] = chat;
+        s->nsent++;
+    }
+    delivery *d = calloc(1, sizeof(*d));
+    d->to = s->peer;
+    d->from = s;
+    d->chat = chat;
+    d->payload = malloc(len);
+    memcpy(d->payload, payload, len);
+    d->len = len;
+    struct timeval now = {0, 0};
+    event_base_once(s->base, -1, EV_TIMEOUT, deliver_cb, d, &now);
+    return 0;
+}
+
+static int op_other(int chat, const char *peer, void *arg) {
+    (void)peer;
+    side *s = arg;
+    return s->other_chat ? s->other_chat : chat;
+}
+
+static void op_event(const msnc_event *ev, void *arg) {
+    side *s = arg;
+    s->last = ev->type;
+    s->got[ev->type]++;
+    if (ev->type == MSNC_EV_INVITE && s->auto_answer) {
+        if (s->auto_answer > 0) assert_int_equal(msnc_invites_accept(s->m, ev->cookie), 0);
+        else assert_int_equal(msnc_invites_decline(s->m, ev->cookie), 0);
+    }
+    if (ev->type == MSNC_EV_INVITE_CANCELLED) snprintf(s->last_cancel, sizeof(s->last_cancel), "%s", ev->text);
+    if (ev->type == MSNC_EV_SECONDARY_CONNECTED) {
+        snprintf(s->secondary_transport, sizeof(s->secondary_transport), "%s", ev->transport);
+        snprintf(s->secondary_local, sizeof(s->secondary_local), "%s", ev->local);
+        snprintf(s->secondary_peer, sizeof(s->secondary_peer), "%s", ev->peer);
+    }
+    if (ev->type == MSNC_EV_TRANSFER_DONE && ev->file) snprintf(s->file, sizeof(s->file), "%s", ev->file);
+}
+
+typedef struct world {
+    struct event_base *base;
+    side a, b;
+    char dir[128];
+} world;
+
+static int setup(void **state) {
+    world *w = calloc(1, sizeof(*w));
+    w->base = event_base_new();
+    snprintf(w->dir, sizeof(w->dir), "/tmp/msnc-inv-unit-XXXXXX");
+    assert_non_null(mkdtemp(w->dir));
+    side *sides[2] = {&w->a, &w->b};
+    const char *emails[2] = {"alice@example.com", "bob@example.com"};
+    const char *ips[2] = {"127.0.0.2", "127.0.0.3"};
+    for (int i = 0; i < 2; i++) {
+        side *s = sides[i];
+        s->base = w->base;
+        s->email = emails[i];
+        s->peer = sides[1 - i];
+        msnc_invite_config cfg = {0};
+        cfg.email = emails[i];
+        cfg.bind_ip = ips[i];
+        cfg.download_dir = w->dir;
+        cfg.invite_timeout_ms = 500;
+        cfg.connect_timeout_ms = 3000;
+        msnc_invite_ops ops = {op_send, op_other, op_event};
+        s->m = msnc_invites_new(w->base, &cfg, &ops, s);
+    }
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state) {
+    world *w = *state;
+    msnc_invites_free(w->a.m);
+    msnc_invites_free(w->b.m);
+    struct timeval z = {0, 20000};
+    event_base_loopexit(w->base, &z);
+    event_base_dispatch(w->base);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+    if (system(cmd) != 0) return -1;
+    event_base_free(w->base);
+    free(w);
+    return 0;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    world *w = arg;
+    if (msnc_invites_active(w->a.m) == 0 && msnc_invites_active(w->b.m) == 0) event_base_loopbreak(w->base);
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+/* Run until neither side has an invitation left (bounded: 8 s). */
+static void run(world *w) {
+    struct event *t = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+    struct event *d = evtimer_new(w->base, stop_cb, w->base);
+    struct timeval tv = {0, 5000}, dl = {8, 0};
+    evtimer_add(t, &tv);
+    evtimer_add(d, &dl);
+    event_base_dispatch(w->base);
+    event_free(t);
+    event_free(d);
+}
+
+static msnp_invite parse_sent(const side *s, int i) {
+    msnp_invite inv;
+    assert_true(i < s->nsent);
+    assert_int_equal(msnp_invite_parse(s->sent[i], strlen(s->sent[i]), &inv, NULL), MSNP_INVITE_OK);
+    return inv;
+}
+
+static void app_session(void **state, msnp_app_kind kind, const char *transport) {
+    world *w = *state;
+    w->b.auto_answer = 1;
+    char err[128];
+    uint64_t cookie = msnc_invites_start(w->a.m, 1, "bob@example.com", kind, 0, err, sizeof(err));
+    assert_true(cookie != 0);
+    run(w);
+    assert_int_equal(w->a.got[MSNC_EV_SECONDARY_CONNECTED], 1);
+    assert_int_equal(w->b.got[MSNC_EV_SECONDARY_CONNECTED], 1);
+    assert_string_equal(w->a.secondary_transport, transport);
+    /* Each side's socket really is on its own address. */
+    assert_true(strncmp(w->a.secondary_local, "127.0.0.2:", 10) == 0);
+    assert_true(strncmp(w->b.secondary_local, "127.0.0.3:", 10) == 0);
+    assert_true(strncmp(w->a.secondary_peer, "127.0.0.3:", 10) == 0);
+    /* The INVITE names the application in a way the codec classifies back. */
+    msnp_invite inv = parse_sent(&w->a, 0);
+    assert_int_equal(inv.command, MSNP_INVITE_INVITE);
+    assert_int_equal(inv.cookie, cookie);
+    assert_int_equal(msnp_invite_classify(&inv, NULL), kind);
+    assert_true(msnp_str_eq(inv.session_protocol, "SM1"));
+    /* Every message carries the same cookie. */
+    for (int i = 0; i < w->a.nsent; i++) assert_int_equal(parse_sent(&w->a, i).cookie, cookie);
+    for (int i = 0; i < w->b.nsent; i++) assert_int_equal(parse_sent(&w->b, i).cookie, cookie);
+}
+
+static void test_voice(void **state) {
+    world *w = *state;
+    w->b.other_chat = 2; /* bob answers on the second switchboard */
+    app_session(state, MSNP_APP_VOICE, "udp");
+    msnp_invite inv = parse_sent(&w->a, 0);
+    assert_non_null(strstr(w->a.sent[0], "Requested:SIP_A"));
+    (void)inv;
+    /* bob: ACCEPT with his IP on chat 2; alice answers there with ip:port. */
+    assert_int_equal(w->b.sent_chat[0], 2);
+    msnp_invite b_acc = parse_sent(&w->b, 0);
+    assert_true(msnp_str_eq(b_acc.ip, "127.0.0.3"));
+    msnp_invite a_acc = parse_sent(&w->a, 1);
+    assert_int_equal(a_acc.command, MSNP_INVITE_ACCEPT);
+    assert_int_equal(w->a.sent_chat[1], 2);
+    assert_true(msnp_str_eq(a_acc.ip, "127.0.0.2"));
+    assert_true(a_acc.has_ip_port);
+}
+
+static void test_video(void **state) {
+    world *w = *state;
+    app_session(state, MSNP_APP_VIDEO, "udp");
+    assert_non_null(strstr(w->a.sent[0], "Requested:SIP_V"));
+}
+
+static void test_whiteboard(void **state) {
+    world *w = *state;
+    app_session(state, MSNP_APP_WHITEBOARD, "tcp");
+    /* alice's ACCEPT carries an address without a port; bob's CONTEXT the port. */
+    msnp_invite a_acc = parse_sent(&w->a, 1);
+    assert_int_equal(a_acc.command, MSNP_INVITE_ACCEPT);
+    assert_true(msnp_str_eq(a_acc.ip, "127.0.0.2"));
+    assert_false(a_acc.has_ip_port);
+    assert_false(a_acc.has_port);
+    msnp_invite ctx = parse_sent(&w->b, 1);
+    assert_int_equal(ctx.command, MSNP_INVITE_CONTEXT);
+    assert_true(ctx.has_context_addr);
+    assert_true(msnp_str_eq(ctx.context_host, "127.0.0.3"));
+}
+
+static void test_app_sharing(void **state) { app_session(state, MSNP_APP_APP_SHARING, "tcp"); }
+
+static void test_remote_assistance(void **state) {
+    world *w = *state;
+    app_session(state, MSNP_APP_REMOTE_ASSISTANCE, "tcp");
+    msnp_invite a_acc = parse_sent(&w->a, 1);
+    assert_true(a_acc.has_context_addr);
+    assert_true(msnp_str_eq(a_acc.context_host, "127.0.0.2"));
+}
+
+static void test_file_transfer(void **state) {
+    world *w = *state;
+    w->b.auto_answer = 1;
+    char src[256];
+    snprintf(src, sizeof(src), "%s/report.txt", w->dir);
+    FILE *f = fopen(src, "w");
+    fputs("quarterly numbers\n", f);
+    fclose(f);
+    char sub[256];
+    snprintf(sub, sizeof(sub), "%s/in", w->dir);
+    mkdir(sub, 0700);
+    msnc_invites_free(w->b.m);
+    msnc_invite_config cfg = {0};
+    cfg.email = "bob@example.com";
+    cfg.bind_ip = "127.0.0.3";
+    cfg.download_dir = sub;
+    msnc_invite_ops ops = {op_send, op_other, op_event};
+    w->b.m = msnc_invites_new(w->base, &cfg, &ops, &w->b);
+    char err[128];
+    uint64_t cookie = msnc_invites_send_file(w->a.m, 1, "bob@example.com", src, err, sizeof(err));
+    assert_true(cookie != 0);
+    run(w);
+    assert_int_equal(w->a.got[MSNC_EV_TRANSFER_DONE], 1);
+    assert_int_equal(w->b.got[MSNC_EV_TRANSFER_DONE], 1);
+    msnp_invite inv = parse_sent(&w->a, 0);
+    assert_int_equal(msnp_invite_classify(&inv, NULL), MSNP_APP_FILE_TRANSFER);
+    assert_true(msnp_str_eq(inv.file, "report.txt"));
+    assert_int_equal(inv.file_size, 18);
+    msnp_invite b_acc = parse_sent(&w->b, 0);
+    assert_true(msnp_str_eq(b_acc.request_data, "IP-Address:"));
+    msnp_invite a_acc = parse_sent(&w->a, 1);
+    assert_true(msnp_str_eq(a_acc.ip, "127.0.0.2"));
+    assert_true(a_acc.has_port && a_acc.has_portx);
+    assert_int_equal(msnp_portx_decode(a_acc.portx), a_acc.port);
+    assert_true(a_acc.auth_cookie.n > 0);
+    char got[512];
+    snprintf(got, sizeof(got), "%s/report.txt", sub);
+    assert_string_equal(w->b.file, got);
+}
+
+static void test_decline(void **state) {
+    world *w = *state;
+    w->b.auto_answer = -1;
+    char err[128];
+    assert_true(msnc_invites_start(w->a.m, 1, "bob@example.com", MSNP_APP_WHITEBOARD, 0, err, sizeof(err)) != 0);
+    run(w);
+    assert_string_equal(w->a.last_cancel, "REJECT");
+    assert_int_equal(w->a.got[MSNC_EV_INVITE_CANCELLED], 1);
+    assert_int_equal(w->b.got[MSNC_EV_INVITE_CANCELLED], 1);
+}
+
+static void test_timeout(void **state) {
+    world *w = *state; /* bob never answers; the invite timeout is 500 ms */
+    char err[128];
+    assert_true(msnc_invites_start(w->a.m, 1, "bob@example.com", MSNP_APP_VOICE, 0, err, sizeof(err)) != 0);
+    run(w);
+    assert_string_equal(w->a.last_cancel, "TIMEOUT");
+    /* bob heard the CANCEL and dropped the offer too */
+    assert_string_equal(w->b.last_cancel, "TIMEOUT");
+}
+
+static void test_unknown_application(void **state) {
+    world *w = *state;
+    const char body[] = "Application-Name: Chess\r\nApplication-GUID: {00000000-1111-2222-3333-444444444444}\r\n"
+                        "Invitation-Command: INVITE\r\nInvitation-Cookie: 55\r\n\r\n";
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", body, sizeof(body) - 1);
+    assert_int_equal(w->b.got[MSNC_EV_INVITE], 0);
+    msnp_invite c = parse_sent(&w->b, 0);
+    assert_int_equal(c.command, MSNP_INVITE_CANCEL);
+    assert_true(msnp_str_eq(c.cancel_code, "REJECT_NOT_INSTALLED"));
+}
+
+static void test_malformed_and_foreign(void **state) {
+    world *w = *state;
+    const char junk[] = "this is not a header block\r\n";
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", junk, sizeof(junk) - 1);
+    assert_int_equal(w->b.got[MSNC_EV_WARNING], 1);
+    /* ACCEPT/CANCEL for a cookie nobody started: ignored. */
+    const char acc[] = "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 4\r\nIP-Address: 127.0.0.9\r\nPort: 1\r\n\r\n";
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", acc, sizeof(acc) - 1);
+    assert_int_equal(w->b.nsent, 0);
+    assert_int_equal(msnc_invites_accept(w->b.m, 12345), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_voice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_video, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_whiteboard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_sharing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_assistance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_application, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_and_foreign, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

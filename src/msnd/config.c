@@ -1,0 +1,190 @@
+/* Settings table; see config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { OPT_STR, OPT_LONG, OPT_BOOL } opt_type;
+
+typedef struct opt_def {
+    const char *name;
+    opt_type type;
+    size_t offset;
+    size_t size; /* strings */
+    long min, max;
+    const char *help;
+} opt_def;
+
+#define S(f, h) {#f, OPT_STR, offsetof(msnd_config, f), sizeof(((msnd_config *)0)->f), 0, 0, h}
+#define L(f, lo, hi, h) {#f, OPT_LONG, offsetof(msnd_config, f), 0, lo, hi, h}
+#define B(f, h) {#f, OPT_BOOL, offsetof(msnd_config, f), 0, 0, 1, h}
+
+static const opt_def opts[] = {
+    S(role, "all | ds | ns (ns also runs its switchboard)"),
+    S(listen, "dispatch address (or the NS address with --role ns), default 127.0.0.1:1863"),
+    S(ns_listen, "notification address, default same host port 1864 (0 if --listen port is 0)"),
+    S(sb_listen, "switchboard address, default same host port 1865 (0 if --listen port is 0)"),
+    S(ns_nodes, "host:port[,host:port...] handed out by the DS (default: own NS)"),
+    S(sb_address, "host:port advertised in XFR SB / RNG (default: SB listener)"),
+    S(db, "SQLite database file (default ./msnd.db)"),
+    S(port_file, "write ds=/ns=/sb= addresses here after binding"),
+    S(log_file, "log file (default stderr; SIGHUP reopens it)"),
+    S(log_level, "debug | info | warn | error"),
+    B(log_invitations, "log invitation metadata relayed by switchboards"),
+    L(max_line, 64, 65536, "longest command line in bytes"),
+    L(max_payload, 1024, 16777216, "largest payload framed; bigger closes the connection"),
+    L(max_message, 0, 16777216, "largest switchboard MSG payload (bigger is refused with 201)"),
+    L(max_commands_per_second, 0, 100000000, "per connection, 0 = unlimited"),
+    L(command_burst, 1, 100000000, "commands allowed in a burst above the rate"),
+    L(max_connections, 0, 10000000, "all connections, 0 = unlimited"),
+    L(max_connections_per_address, 0, 10000000, "per client IP address, 0 = unlimited"),
+    L(login_timeout, 0, 86400, "seconds to log in (or join a switchboard), 0 = never"),
+    L(ns_idle_timeout, 0, 86400 * 7, "seconds of silence before a logged-in client is dropped, 0 = never"),
+    L(sb_idle_timeout, 0, 86400 * 7, "seconds of silence before a switchboard client is dropped, 0 = never"),
+    L(max_forward_list, 1, 100000, "FL size"),
+    L(max_allow_block_list, 1, 100000, "AL and BL size each"),
+    L(max_groups, 1, 1000, "MSNP7 groups per account"),
+    L(max_participants, 2, 10000, "participants per switchboard"),
+    L(cookie_lifetime, 1, 86400, "seconds an XFR SB / RNG cookie stays valid"),
+    L(auth_failures_per_account, 0, 1000000, "failed logins per account per window, 0 = unlimited"),
+    L(auth_failures_per_address, 0, 1000000, "failed logins per address per window, 0 = unlimited"),
+    L(auth_failure_window, 1, 86400, "seconds of the failed-login window"),
+    L(challenges, 0, 1, "send CHL challenges to MSNP6/7 clients (1/0)"),
+    L(challenge_timeout, 1, 86400, "seconds to answer a CHL"),
+    L(max_output, 65536, 1073741824, "bytes queued to one client before it is dropped"),
+    L(shutdown_grace, 0, 60, "seconds to deliver OUT SSD on SIGTERM"),
+};
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+void config_defaults(msnd_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->role, sizeof c->role, "all");
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:1863");
+    snprintf(c->db, sizeof c->db, "msnd.db");
+    snprintf(c->log_level, sizeof c->log_level, "info");
+    c->max_line = 4096;
+    c->max_payload = 65536;
+    c->max_message = 1664;
+    c->max_commands_per_second = 200;
+    c->command_burst = 400;
+    c->max_connections = 0;
+    c->max_connections_per_address = 256;
+    c->login_timeout = 60;
+    c->ns_idle_timeout = 0;
+    c->sb_idle_timeout = 600;
+    c->max_forward_list = 150;
+    c->max_allow_block_list = 300;
+    c->max_groups = 30;
+    c->max_participants = 20;
+    c->cookie_lifetime = 120;
+    c->auth_failures_per_account = 5;
+    c->auth_failures_per_address = 20;
+    c->auth_failure_window = 60;
+    c->challenges = 1;
+    c->challenge_timeout = 60;
+    c->max_output = 4 * 1024 * 1024;
+    c->shutdown_grace = 2;
+}
+
+static const opt_def *find_opt(const char *name) {
+    char norm[64];
+    size_t i = 0;
+    for (; name[i] && i + 1 < sizeof norm; i++) norm[i] = name[i] == '-' ? '_' : name[i];
+    norm[i] = '\0';
+    for (size_t k = 0; k < NOPTS; k++)
+        if (strcmp(opts[k].name, norm) == 0) return &opts[k];
+    return NULL;
+}
+
+int config_set(msnd_config *c, const char *name, const char *value, char *err, size_t errcap) {
+    const opt_def *o = find_opt(name);
+    if (!o) {
+        if (strcmp(name, "config") == 0) return 0; /* handled by the caller */
+        snprintf(err, errcap, "unknown setting '%s'", name);
+        return -1;
+    }
+    char *base = (char *)c;
+    if (o->type == OPT_STR) {
+        if (strlen(value) >= o->size) {
+            snprintf(err, errcap, "value of '%s' is too long", name);
+            return -1;
+        }
+        memcpy(base + o->offset, value, strlen(value) + 1);
+        return 0;
+    }
+    if (o->type == OPT_BOOL) {
+        int v;
+        if (!strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "on")) v = 1;
+        else if (!strcmp(value, "0") || !strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "off"))
+            v = 0;
+        else {
+            snprintf(err, errcap, "'%s' expects yes or no, not '%s'", name, value);
+            return -1;
+        }
+        memcpy(base + o->offset, &v, sizeof v);
+        return 0;
+    }
+    errno = 0;
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < o->min || v > o->max) {
+        snprintf(err, errcap, "'%s' expects a number from %ld to %ld, not '%s'", name, o->min, o->max, value);
+        return -1;
+    }
+    memcpy(base + o->offset, &v, sizeof v);
+    return 0;
+}
+
+typedef struct ini_ctx {
+    msnd_config *c;
+    char *err;
+    size_t errcap;
+    int failed;
+} ini_ctx;
+
+static int on_ini(void *user, const char *section, const char *name, const char *value) {
+    (void)section;
+    ini_ctx *x = user;
+    if (x->failed) return 0;
+    if (config_set(x->c, name, value, x->err, x->errcap) != 0) {
+        x->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap) {
+    ini_ctx x = {c, err, errcap, 0};
+    int rc = ini_parse(path, on_ini, &x);
+    if (rc == -1) {
+        snprintf(err, errcap, "cannot open config file %s", path);
+        return -1;
+    }
+    if (x.failed) {
+        char keep[256];
+        snprintf(keep, sizeof keep, "%s", err);
+        snprintf(err, errcap, "%s: %s", path, keep);
+        return -1;
+    }
+    if (rc != 0) {
+        snprintf(err, errcap, "%s:%d: syntax error", path, rc);
+        return -1;
+    }
+    return 0;
+}
+
+void config_usage(void *file) {
+    FILE *f = file;
+    fprintf(f, "  --config FILE             INI file with the settings below (flags win)\n");
+    for (size_t k = 0; k < NOPTS; k++) {
+        char flag[64];
+        size_t i = 0;
+        for (; opts[k].name[i] && i + 1 < sizeof flag; i++) flag[i] = opts[k].name[i] == '_' ? '-' : opts[k].name[i];
+        flag[i] = '\0';
+        fprintf(f, "  --%-24s%s\n", flag, opts[k].help);
+    }
+}

@@ -1,0 +1,60 @@
+/* config.h - msnd settings: defaults, INI file (inih) and command-line
+ * flags. The INI keys are the flag names without the leading dashes (a
+ * dash and an underscore are the same), in any section. Flags override the
+ * file. */
+#ifndef MSND_CONFIG_H
+#define MSND_CONFIG_H
+
+#include <stddef.h>
+
+#define CFG_ADDR 256
+#define CFG_PATH 1024
+
+typedef struct msnd_config {
+    char role[8];            /* all | ds | ns */
+    char listen[CFG_ADDR];   /* DS (or NS with --role ns) */
+    char ns_listen[CFG_ADDR];
+    char sb_listen[CFG_ADDR];
+    char ns_nodes[4 * CFG_ADDR];
+    char sb_address[CFG_ADDR];
+    char db[CFG_PATH];
+    char port_file[CFG_PATH];
+    char log_file[CFG_PATH];
+    char log_level[16];
+    char config[CFG_PATH];
+    int log_invitations;
+
+    /* limits (0 = unlimited where it makes sense) */
+    long max_line;              /* command line bytes */
+    long max_payload;           /* framing limit: bigger payloads close the connection */
+    long max_message;           /* SB MSG payload limit (refused, session survives) */
+    long max_commands_per_second;
+    long command_burst;
+    long max_connections;
+    long max_connections_per_address;
+    long login_timeout;         /* seconds before USR OK / SB join */
+    long ns_idle_timeout;       /* seconds without input after login (0 = never) */
+    long sb_idle_timeout;       /* seconds without input in a switchboard */
+    long max_forward_list;      /* FL entries */
+    long max_allow_block_list;  /* AL and BL entries each */
+    long max_groups;
+    long max_participants;      /* per switchboard */
+    long cookie_lifetime;       /* seconds an XFR/RNG cookie stays valid */
+    long auth_failures_per_account; /* failed logins per account per window */
+    long auth_failures_per_address;
+    long auth_failure_window;   /* seconds */
+    long challenges;            /* send CHL to MSNP6/7 clients */
+    long challenge_timeout;     /* seconds to answer a CHL */
+    long max_output;            /* bytes queued to a slow client before it is dropped */
+    long shutdown_grace;        /* seconds to flush OUT SSD before exiting */
+} msnd_config;
+
+void config_defaults(msnd_config *c);
+/* Load an INI file. Returns 0, or -1 with a message in err. */
+int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap);
+/* Apply one setting by name ("listen", "max-message", ...). */
+int config_set(msnd_config *c, const char *name, const char *value, char *err, size_t errcap);
+/* Print the flag list. */
+void config_usage(void *file);
+
+#endif

@@ -1,0 +1,1039 @@
+/* Notification role: login, lists, privacy, presence, challenges and
+ * switchboard referrals. Every reply that reports a change is sent after
+ * the store has committed it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "login.h"
+#include "presence.h"
+#include "privacy.h"
+#include "sbreg.h"
+#include "server.h"
+
+#define ARG(i) (cmd->argv[(i)])
+
+static void u32str(uint32_t v, char out[16]) { snprintf(out, 16, "%u", v); }
+
+/* ---- shared with the DS ---- */
+
+void login_ver(conn *c, const msnp_cmd *cmd) {
+    int best = 0, cvr0 = 0;
+    for (size_t i = 1; i < cmd->argc; i++) {
+        int v = (int)msnp_version_parse(ARG(i));
+        if (v > best) best = v;
+        if (msnp_str_ieq(ARG(i), "CVR0")) cvr0 = 1;
+    }
+    if (best == 0) {
+        conn_cmd(c, "VER", 1, cmd->trid, "0", NULL);
+        conn_close(c, "no common protocol version");
+        return;
+    }
+    c->version = best;
+    /* The chosen dialect first, then the client's other dialects that we
+     * also speak, in its order, then CVR0: for the usual descending list
+     * this echoes the client's line, as the real service did. */
+    msnp_str params[MSNP_MAX_PARAMS];
+    char chosen[8];
+    snprintf(chosen, sizeof chosen, "MSNP%d", best);
+    size_t n = 0;
+    params[n++] = msnp_str_c(chosen);
+    for (size_t i = 1; i < cmd->argc && n < MSNP_MAX_PARAMS - 1; i++) {
+        int v = (int)msnp_version_parse(ARG(i));
+        if (v == 0 || v == best) continue;
+        int dup = 0;
+        for (size_t k = 1; k < n; k++)
+            if ((int)msnp_version_parse(params[k]) == v) dup = 1;
+        if (!dup) params[n++] = ARG(i);
+    }
+    if (cvr0) params[n++] = msnp_str_c("CVR0");
+    char buf[512];
+    long len = msnp_write_cmd(buf, sizeof buf, "VER", 1, cmd->trid, params, n);
+    if (len > 0) conn_send(c, buf, (size_t)len);
+}
+
+void login_inf(conn *c, const msnp_cmd *cmd) { conn_cmd(c, "INF", 1, cmd->trid, "MD5", NULL); }
+
+void login_cvr(conn *c, const msnp_cmd *cmd) {
+    /* CVR trid locale os osver arch library clientver [ident] */
+    if (cmd->argc < 7) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    char ver[32];
+    if (str_copy(ARG(6), ver, sizeof ver) != 0 || !msnp_param_is_safe(ARG(6))) snprintf(ver, sizeof ver, "5.0.0544");
+    conn_cmd(c, "CVR", 1, cmd->trid, ver, ver, "1.0.0863", "http://127.0.0.1/msnkit/download",
+             "http://127.0.0.1/msnkit/", NULL);
+}
+
+/* ---- helpers ---- */
+
+/* A friendly or group name as sent: URL-encoded, within the limit, and
+ * decoding to valid UTF-8 without control characters. */
+static int name_ok(msnp_str s, size_t max) {
+    if (s.n == 0 || s.n > max) return 0;
+    char dec[MSNP_MAX_NAME_ENCODED + 1];
+    long n = msnp_url_decode(s, dec, sizeof dec);
+    if (n <= 0) return 0;
+    for (long i = 0; i < n; i++)
+        if ((unsigned char)dec[i] < 0x20 || dec[i] == 0x7f) return 0;
+    return msnp_utf8_valid(dec, (size_t)n);
+}
+
+static int store_failed(conn *c, const msnp_cmd *cmd, const char *what) {
+    LOGE("store error", "conn=%llu user=%s op=%s error=\"%s\"", (unsigned long long)c->id, c->email, what,
+         store_errmsg(c->srv->store));
+    conn_err(c, MSNP_ERR_DB_SERVER, cmd->trid);
+    return -1;
+}
+
+static void send_challenge(conn *c) {
+    unsigned char rnd[10];
+    if (msnp_random_bytes(rnd, sizeof rnd) != 0) return;
+    for (size_t i = 0; i < 20; i++) c->chl[i] = (char)('0' + (rnd[i / 2] >> ((i & 1) * 4) & 0xf) % 10);
+    c->chl[20] = '\0';
+    c->chl_pending = 1;
+    conn_cmd(c, "CHL", 1, 0, c->chl, NULL);
+    conn_set_login_timer(c, c->srv->cfg.challenge_timeout);
+}
+
+void ns_on_timer(conn *c) {
+    if (c->chl_pending) {
+        LOGI("challenge not answered", "conn=%llu user=%s", (unsigned long long)c->id, c->email);
+        conn_close(c, "challenge timeout");
+    }
+}
+
+void ns_shutdown_notice(conn *c) { conn_cmd(c, "OUT", 0, 0, "SSD", NULL); }
+
+void ns_on_close(conn *c) {
+    if (c->state != NS_AUTH) return;
+    presence_remove(c->srv->presence, c);
+    msnp_status before = c->status;
+    c->status = MSNP_STATUS_FLN;
+    if (!c->srv->shutting_down) presence_announce(c->srv, c, before);
+    LOGI("logged out", "conn=%llu user=%s", (unsigned long long)c->id, c->email);
+}
+
+/* ---- login ---- */
+
+static void send_profile(conn *c) {
+    char payload[1024];
+    unsigned char rnd[16];
+    char auth[33] = "0";
+    if (msnp_random_bytes(rnd, sizeof rnd) == 0)
+        for (int i = 0; i < 16; i++) snprintf(auth + i * 2, 3, "%02x", rnd[i]);
+    int n = snprintf(payload, sizeof payload,
+                     "MIME-Version: 1.0\r\n"
+                     "Content-Type: text/x-msmsgsprofile; charset=UTF-8\r\n"
+                     "LoginTime: %lld\r\n"
+                     "EmailEnabled: 0\r\n"
+                     "MemberIdHigh: 0\r\n"
+                     "MemberIdLow: %lld\r\n"
+                     "lang_preference: 1033\r\n"
+                     "PreferredEmail: %s\r\n"
+                     "country: \r\n"
+                     "PostalCode: \r\n"
+                     "Gender: \r\n"
+                     "Kid: 0\r\n"
+                     "Age: \r\n"
+                     "BDayPre: \r\n"
+                     "Birthday: \r\n"
+                     "Wallet: \r\n"
+                     "Flags: 1027\r\n"
+                     "sid: 507\r\n"
+                     "kv: 1\r\n"
+                     "MSPAuth: %s\r\n"
+                     "\r\n",
+                     (long long)time(NULL), (long long)c->uid, c->email, auth);
+    if (n < 0 || (size_t)n >= sizeof payload) return;
+    msnp_str params[2] = {msnp_str_c("Hotmail"), msnp_str_c("Hotmail")};
+    char buf[1200];
+    long len = msnp_write_payload_cmd(buf, sizeof buf, "MSG", 0, 0, params, 2, payload, (size_t)n);
+    if (len > 0) conn_send(c, buf, (size_t)len);
+}
+
+static int auth_blocked(conn *c, const char *email) {
+    uint64_t now = server_now_ms();
+    return failures_blocked(c->srv->fail_address, c->peer_ip, now) ||
+           (email && failures_blocked(c->srv->fail_account, email, now));
+}
+
+static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
+    uint64_t now = server_now_ms();
+    failures_record(c->srv->fail_address, c->peer_ip, now);
+    if (c->email[0]) failures_record(c->srv->fail_account, c->email, now);
+    LOGI("login failed", "conn=%llu peer=%s user=%s reason=%s", (unsigned long long)c->id, c->peer,
+         c->email[0] ? c->email : "-", why);
+    c->state = NS_NEW;
+    c->challenge[0] = '\0';
+    conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+}
+
+static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u) {
+    msnd_server *s = c->srv;
+    conn *old = presence_find(s->presence, u->email);
+    if (old && old != c) {
+        conn_cmd(old, "OUT", 0, 0, "OTH", NULL);
+        conn_close(old, "logged in elsewhere");
+        LOGI("duplicate login, old session closed", "user=%s old_conn=%llu", u->email, (unsigned long long)old->id);
+    }
+    c->state = NS_AUTH;
+    c->uid = u->id;
+    snprintf(c->email, sizeof c->email, "%s", u->email);
+    snprintf(c->name, sizeof c->name, "%s", u->name);
+    c->blp_allow = u->blp_allow;
+    c->status = MSNP_STATUS_FLN;
+    c->challenge[0] = '\0';
+    presence_add(s->presence, c);
+    conn_set_login_timer(c, 0);
+    conn_set_idle_timeout(c, s->cfg.ns_idle_timeout);
+    if (c->version >= 6) conn_cmd(c, "USR", 1, cmd->trid, "OK", u->email, u->name, "1", NULL);
+    else conn_cmd(c, "USR", 1, cmd->trid, "OK", u->email, u->name, NULL);
+    send_profile(c);
+    LOGI("logged in", "conn=%llu peer=%s user=%s version=MSNP%d", (unsigned long long)c->id, c->peer, u->email,
+         c->version);
+}
+
+static void ns_usr(conn *c, const msnp_cmd *cmd) {
+    if (c->state == NS_AUTH) {
+        conn_err(c, MSNP_ERR_ALREADY_LOGIN, cmd->trid);
+        return;
+    }
+    if (c->version == 0) {
+        conn_err(c, MSNP_ERR_NOT_EXPECTED, cmd->trid);
+        return;
+    }
+    if (cmd->argc < 4 || !msnp_str_eq(ARG(1), "MD5")) {
+        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+        return;
+    }
+    if (msnp_str_eq(ARG(2), "I")) {
+        char email[MSNP_MAX_EMAIL + 1];
+        if (email_normalize(ARG(3), email, sizeof email) != 0) {
+            conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+            return;
+        }
+        if (auth_blocked(c, email)) {
+            LOGW("login refused: too many failures", "peer=%s user=%s", c->peer, email);
+            conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+            conn_close(c, "login rate limit");
+            return;
+        }
+        snprintf(c->email, sizeof c->email, "%s", email);
+        /* A fresh, unpredictable challenge for each attempt; the same
+         * for unknown accounts, so the reply does not reveal which exist. */
+        uint32_t rnd[2];
+        if (msnp_random_bytes(rnd, sizeof rnd) != 0) {
+            conn_err(c, MSNP_ERR_INTERNAL_SERVER, cmd->trid);
+            return;
+        }
+        snprintf(c->challenge, sizeof c->challenge, "%u.%09u", 1000000000u + rnd[0] % 3000000000u,
+                 rnd[1] % 1000000000u);
+        c->state = NS_CHALLENGED;
+        conn_cmd(c, "USR", 1, cmd->trid, "MD5", "S", c->challenge, NULL);
+        return;
+    }
+    if (!msnp_str_eq(ARG(2), "S") || c->state != NS_CHALLENGED) {
+        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+        return;
+    }
+    if (auth_blocked(c, c->email)) {
+        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+        conn_close(c, "login rate limit");
+        return;
+    }
+    store_user u;
+    store_rc rc = store_user_get(c->srv->store, c->email, &u);
+    if (rc == STORE_ERROR) {
+        store_failed(c, cmd, "login");
+        return;
+    }
+    char expect[MSNP_MD5_HEX_LEN + 1];
+    if (rc == STORE_NOTFOUND) {
+        auth_failed(c, cmd, "unknown-account");
+        return;
+    }
+    msnp_login_response(msnp_str_c(c->challenge), msnp_str_c(u.password), expect);
+    memset(u.password, 0, sizeof u.password);
+    if (ARG(3).n != MSNP_MD5_HEX_LEN || !msnp_md5_hex_equal(ARG(3), msnp_str_c(expect))) {
+        auth_failed(c, cmd, "bad-password");
+        return;
+    }
+    login_ok(c, cmd, &u);
+}
+
+/* ---- SYN / LST ---- */
+
+typedef struct lst_ctx {
+    conn *c;
+    uint32_t trid;
+    const char *list;
+    char ver[16];
+    long total;
+    long idx;
+    int with_groups;
+    int with_phones;
+} lst_ctx;
+
+typedef struct phone_ctx {
+    const char *v[4]; /* PHH PHW PHM MOB */
+    char buf[4][100];
+} phone_ctx;
+
+static void collect_phone(const char *key, const char *value, void *arg) {
+    phone_ctx *p = arg;
+    static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(key, keys[i]) == 0) {
+            snprintf(p->buf[i], sizeof p->buf[i], "%s", value);
+            p->v[i] = p->buf[i];
+        }
+    }
+}
+
+static int lst_one(const store_entry *e, void *arg) {
+    lst_ctx *x = arg;
+    if (x->idx >= x->total) return 1; /* changed under us; stay consistent */
+    x->idx++;
+    char idx[24], total[24];
+    snprintf(idx, sizeof idx, "%ld", x->idx);
+    snprintf(total, sizeof total, "%ld", x->total);
+    if (x->with_groups)
+        conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, e->groups, NULL);
+    else
+        conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
+    if (x->with_phones) {
+        phone_ctx p;
+        memset(&p, 0, sizeof p);
+        store_prop_each(x->c->srv->store, e->contact, collect_phone, &p);
+        static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
+        for (int i = 0; i < 4; i++) {
+            if (p.v[i]) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], p.v[i], NULL);
+            else if (i == 3) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], "N", NULL);
+            else conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], NULL);
+        }
+    }
+    return 0;
+}
+
+static int send_list(conn *c, uint32_t trid, msnp_list list, uint32_t ver) {
+    lst_ctx x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.trid = trid;
+    x.list = msnp_list_code(list);
+    u32str(ver, x.ver);
+    x.total = store_list_count(c->srv->store, c->uid, list);
+    if (x.total < 0) return -1;
+    x.with_groups = list == MSNP_LIST_FL && c->version >= 7;
+    x.with_phones = list == MSNP_LIST_FL && c->version >= 5;
+    if (x.total == 0) {
+        conn_cmd(c, "LST", 1, trid, x.list, x.ver, "0", "0", NULL);
+        return 0;
+    }
+    return store_list_each(c->srv->store, c->uid, list, lst_one, &x) == STORE_OK ? 0 : -1;
+}
+
+typedef struct lsg_ctx {
+    conn *c;
+    uint32_t trid;
+    char ver[16];
+    long total, idx;
+} lsg_ctx;
+
+static void lsg_one(int gid, const char *name, void *arg) {
+    lsg_ctx *x = arg;
+    if (x->idx >= x->total) return;
+    x->idx++;
+    char idx[24], total[24], g[16];
+    snprintf(idx, sizeof idx, "%ld", x->idx);
+    snprintf(total, sizeof total, "%ld", x->total);
+    snprintf(g, sizeof g, "%d", gid);
+    conn_cmd(x->c, "LSG", 1, x->trid, x->ver, idx, total, g, name, "0", NULL);
+}
+
+typedef struct prp_ctx {
+    const char *v[5];
+    char buf[5][100];
+} prp_ctx;
+
+static void collect_prp(const char *key, const char *value, void *arg) {
+    prp_ctx *p = arg;
+    static const char *const keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
+    for (int i = 0; i < 5; i++) {
+        if (strcmp(key, keys[i]) == 0) {
+            snprintf(p->buf[i], sizeof p->buf[i], "%s", value);
+            p->v[i] = p->buf[i];
+        }
+    }
+}
+
+static void ns_syn(conn *c, const msnp_cmd *cmd) {
+    uint64_t have;
+    if (cmd->argc < 2 || msnp_str_to_u64(ARG(1), UINT32_MAX, &have) != 0) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    store_user u;
+    if (store_user_get_id(c->srv->store, c->uid, &u) != STORE_OK) {
+        store_failed(c, cmd, "syn");
+        return;
+    }
+    memset(u.password, 0, sizeof u.password);
+    char ver[16];
+    u32str(u.version, ver);
+    conn_cmd(c, "SYN", 1, cmd->trid, ver, NULL);
+    if (have == u.version) return;
+    conn_cmd(c, "GTC", 1, cmd->trid, ver, u.gtc_prompt ? "A" : "N", NULL);
+    conn_cmd(c, "BLP", 1, cmd->trid, ver, u.blp_allow ? "AL" : "BL", NULL);
+    if (c->version >= 5) {
+        prp_ctx p;
+        memset(&p, 0, sizeof p);
+        store_prop_each(c->srv->store, c->uid, collect_prp, &p);
+        static const char *const keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
+        for (int i = 0; i < 5; i++) {
+            const char *v = p.v[i] ? p.v[i] : (i >= 3 ? "N" : NULL);
+            conn_cmd(c, "PRP", 1, cmd->trid, ver, keys[i], v, NULL);
+        }
+    }
+    if (c->version >= 7) {
+        lsg_ctx g;
+        memset(&g, 0, sizeof g);
+        g.c = c;
+        g.trid = cmd->trid;
+        snprintf(g.ver, sizeof g.ver, "%s", ver);
+        g.total = store_group_count(c->srv->store, c->uid);
+        if (g.total > 0) store_group_each(c->srv->store, c->uid, lsg_one, &g);
+    }
+    for (int l = MSNP_LIST_FL; l <= MSNP_LIST_RL; l++) {
+        if (send_list(c, cmd->trid, (msnp_list)l, u.version) != 0) {
+            store_failed(c, cmd, "syn list");
+            return;
+        }
+    }
+}
+
+static void ns_lst(conn *c, const msnp_cmd *cmd) {
+    msnp_list l = cmd->argc >= 2 ? msnp_list_parse(ARG(1)) : MSNP_LIST_INVALID;
+    if (l == MSNP_LIST_INVALID) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    store_user u;
+    if (store_user_get_id(c->srv->store, c->uid, &u) != STORE_OK || send_list(c, cmd->trid, l, u.version) != 0)
+        store_failed(c, cmd, "lst");
+}
+
+/* ---- presence ---- */
+
+static void ns_chg(conn *c, const msnp_cmd *cmd) {
+    msnp_status st = cmd->argc >= 2 ? msnp_status_parse(ARG(1)) : MSNP_STATUS_INVALID;
+    if (!privacy_status_settable(st)) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    msnp_status before = c->status;
+    c->status = st;
+    char client_id[32] = "";
+    if (cmd->argc >= 3 && msnp_param_is_safe(ARG(2))) str_copy(ARG(2), client_id, sizeof client_id);
+    conn_cmd(c, "CHG", 1, cmd->trid, msnp_status_code(st), client_id[0] ? client_id : NULL, NULL);
+    int first = !c->chg_seen;
+    c->chg_seen = 1;
+    if (first) presence_initial(c->srv, c, cmd->trid);
+    if (before != st) presence_announce(c->srv, c, before);
+    if (first && c->version >= 6 && c->srv->cfg.challenges) send_challenge(c);
+}
+
+static void ns_qry(conn *c, const msnp_cmd *cmd) {
+    if (!cmd->has_payload || cmd->argc < 3) {
+        conn_err(c, MSNP_ERR_SYNTAX, cmd->trid);
+        return;
+    }
+    if (!c->chl_pending) {
+        conn_err(c, MSNP_ERR_NOT_EXPECTED, cmd->trid);
+        return;
+    }
+    char expect[MSNP_MD5_HEX_LEN + 1];
+    if (msnp_chl_response(msnp_str_c(c->chl), ARG(1), expect) != 0 || cmd->payload.n != MSNP_MD5_HEX_LEN ||
+        !msnp_md5_hex_equal(cmd->payload, msnp_str_c(expect))) {
+        LOGI("wrong challenge answer", "conn=%llu user=%s", (unsigned long long)c->id, c->email);
+        conn_err(c, MSNP_ERR_CHALLENGE_FAILED, cmd->trid);
+        conn_close(c, "wrong challenge answer");
+        return;
+    }
+    c->chl_pending = 0;
+    conn_set_login_timer(c, 0);
+    conn_cmd(c, "QRY", 1, cmd->trid, NULL);
+}
+
+/* ---- lists ---- */
+
+/* Resolve an e-mail parameter to an account. Returns 0 and fills u, or
+ * sends the error and returns -1. */
+static int lookup_contact(conn *c, const msnp_cmd *cmd, msnp_str email, store_user *u, int unknown_code) {
+    char norm[MSNP_MAX_EMAIL + 1];
+    if (email_normalize(email, norm, sizeof norm) != 0) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return -1;
+    }
+    store_rc rc = store_user_get(c->srv->store, norm, u);
+    memset(u->password, 0, sizeof u->password);
+    if (rc == STORE_ERROR) return store_failed(c, cmd, "lookup");
+    if (rc == STORE_NOTFOUND) {
+        conn_err(c, unknown_code, cmd->trid);
+        return -1;
+    }
+    return 0;
+}
+
+/* "0,2,5" contains gid? */
+static int groups_has(const char *groups, long gid) {
+    const char *p = groups;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) return 0;
+        if (v == gid) return 1;
+        if (*end != ',') return 0;
+        p = end + 1;
+    }
+    return 0;
+}
+
+static int groups_edit(const char *in, long gid, int add, char *out, size_t cap) {
+    size_t o = 0;
+    out[0] = '\0';
+    const char *p = in;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        if (v != gid) {
+            int n = snprintf(out + o, cap - o, "%s%ld", o ? "," : "", v);
+            if (n < 0 || (size_t)n >= cap - o) return -1;
+            o += (size_t)n;
+        }
+        if (*end != ',') break;
+        p = end + 1;
+    }
+    if (add) {
+        int n = snprintf(out + o, cap - o, "%s%ld", o ? "," : "", gid);
+        if (n < 0 || (size_t)n >= cap - o) return -1;
+    }
+    return 0;
+}
+
+static int parse_gid(msnp_str s, long *gid) {
+    uint64_t v;
+    if (msnp_str_to_u64(s, 1000000, &v) != 0) return -1;
+    *gid = (long)v;
+    return 0;
+}
+
+static void notify_rl(conn *c, const store_user *contact, int added, uint32_t contact_ver) {
+    conn *other = presence_find(c->srv->presence, contact->email);
+    if (!other || other->state != NS_AUTH || other == c) return;
+    char ver[16];
+    u32str(contact_ver, ver);
+    if (added) conn_cmd(other, "ADD", 1, 0, "RL", ver, c->email, c->name, NULL);
+    else conn_cmd(other, "REM", 1, 0, "RL", ver, c->email, NULL);
+}
+
+static void ns_add(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
+    if (cmd->argc < 4) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    msnp_list l = msnp_list_parse(ARG(1));
+    if (l == MSNP_LIST_RL) {
+        /* The reverse list is the server's; the real service disconnected. */
+        conn_close(c, "client tried to change RL");
+        return;
+    }
+    if (l == MSNP_LIST_INVALID) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    if (!name_ok(ARG(3), MSNP_MAX_NAME_ENCODED)) {
+        conn_err(c, MSNP_ERR_INVALID_FRIENDLY_NAME, cmd->trid);
+        return;
+    }
+    long gid = -1;
+    if (l == MSNP_LIST_FL && c->version >= 7 && cmd->argc >= 5) {
+        int ex = -1;
+        if (parse_gid(ARG(4), &gid) != 0 || (ex = store_group_exists(s->store, c->uid, (int)gid)) != 1) {
+            if (ex < 0 && gid >= 0) {
+                store_failed(c, cmd, "group");
+                return;
+            }
+            conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+            return;
+        }
+    }
+    store_user u;
+    if (lookup_contact(c, cmd, ARG(2), &u, MSNP_ERR_INVALID_USER) != 0) return;
+    char name[MSNP_MAX_NAME_ENCODED + 1];
+    str_copy(ARG(3), name, sizeof name);
+    char gidstr[16] = "";
+    if (gid >= 0) snprintf(gidstr, sizeof gidstr, "%ld", gid);
+
+    char groups[STORE_MAX_GROUPS_TEXT];
+    int present = store_list_get(s->store, c->uid, l, u.id, groups, sizeof groups);
+    if (present < 0) {
+        store_failed(c, cmd, "add");
+        return;
+    }
+    uint32_t ver = 0, cver = 0;
+    char vs[16];
+    if (present) {
+        /* MSNP7: adding a contact already on FL to another group. */
+        if (gid >= 0 && !groups_has(groups, gid)) {
+            char ng[STORE_MAX_GROUPS_TEXT];
+            if (groups_edit(groups, gid, 1, ng, sizeof ng) != 0) {
+                conn_err(c, MSNP_ERR_TOO_MANY_GROUPS, cmd->trid);
+                return;
+            }
+            if (store_list_set_groups(s->store, c->uid, u.id, ng, &ver) != STORE_OK) {
+                store_failed(c, cmd, "add group");
+                return;
+            }
+            u32str(ver, vs);
+            conn_cmd(c, "ADD", 1, cmd->trid, "FL", vs, u.email, name, gidstr, NULL);
+            return;
+        }
+        conn_err(c, MSNP_ERR_ALREADY_THERE, cmd->trid);
+        return;
+    }
+    if (l == MSNP_LIST_AL || l == MSNP_LIST_BL) {
+        int opposite = store_list_get(s->store, c->uid, l == MSNP_LIST_AL ? MSNP_LIST_BL : MSNP_LIST_AL, u.id, NULL, 0);
+        if (opposite < 0) {
+            store_failed(c, cmd, "add");
+            return;
+        }
+        if (opposite) {
+            conn_err(c, MSNP_ERR_ALREADY_IN_OPPOSITE_LIST, cmd->trid);
+            return;
+        }
+    }
+    long count = store_list_count(s->store, c->uid, l);
+    long max = l == MSNP_LIST_FL ? s->cfg.max_forward_list : s->cfg.max_allow_block_list;
+    if (count < 0) {
+        store_failed(c, cmd, "add");
+        return;
+    }
+    if (count >= max) {
+        conn_err(c, MSNP_ERR_LIST_FULL, cmd->trid);
+        return;
+    }
+    int allowed_before = -1;
+    if (l != MSNP_LIST_FL) allowed_before = presence_allowed(s, c->uid, c->blp_allow, u.id);
+    if (store_list_add(s->store, c->uid, l, u.id, name, gid >= 0 ? gidstr : "0", &ver, &cver) != STORE_OK) {
+        store_failed(c, cmd, "add");
+        return;
+    }
+    u32str(ver, vs);
+    if (gid >= 0) conn_cmd(c, "ADD", 1, cmd->trid, msnp_list_code(l), vs, u.email, name, gidstr, NULL);
+    else conn_cmd(c, "ADD", 1, cmd->trid, msnp_list_code(l), vs, u.email, name, NULL);
+    if (l == MSNP_LIST_FL) {
+        notify_rl(c, &u, 1, cver);
+        presence_initial_one(s, c, u.email, cmd->trid);
+    } else if (allowed_before >= 0) {
+        presence_reevaluate_one(s, c, u.id, u.email, allowed_before);
+    }
+}
+
+static void ns_rem(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
+    if (cmd->argc < 3) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    msnp_list l = msnp_list_parse(ARG(1));
+    if (l == MSNP_LIST_RL) {
+        conn_close(c, "client tried to change RL");
+        return;
+    }
+    if (l == MSNP_LIST_INVALID) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    long gid = -1;
+    if (l == MSNP_LIST_FL && c->version >= 7 && cmd->argc >= 4) {
+        int ex = -1;
+        if (parse_gid(ARG(3), &gid) != 0 || (ex = store_group_exists(s->store, c->uid, (int)gid)) != 1) {
+            conn_err(c, ex < 0 && gid >= 0 ? MSNP_ERR_DB_SERVER : MSNP_ERR_INVALID_GROUP, cmd->trid);
+            return;
+        }
+    }
+    store_user u;
+    if (lookup_contact(c, cmd, ARG(2), &u, MSNP_ERR_NOT_ON_LIST) != 0) return;
+    char groups[STORE_MAX_GROUPS_TEXT];
+    int present = store_list_get(s->store, c->uid, l, u.id, groups, sizeof groups);
+    if (present < 0) {
+        store_failed(c, cmd, "rem");
+        return;
+    }
+    if (!present) {
+        conn_err(c, MSNP_ERR_NOT_ON_LIST, cmd->trid);
+        return;
+    }
+    uint32_t ver = 0, cver = 0;
+    char vs[16], gidstr[16] = "";
+    if (gid >= 0) {
+        snprintf(gidstr, sizeof gidstr, "%ld", gid);
+        if (!groups_has(groups, gid)) {
+            conn_err(c, MSNP_ERR_USER_NOT_IN_GROUP, cmd->trid);
+            return;
+        }
+        char ng[STORE_MAX_GROUPS_TEXT];
+        groups_edit(groups, gid, 0, ng, sizeof ng);
+        if (ng[0]) { /* still in another group: only the membership goes */
+            if (store_list_set_groups(s->store, c->uid, u.id, ng, &ver) != STORE_OK) {
+                store_failed(c, cmd, "rem group");
+                return;
+            }
+            u32str(ver, vs);
+            conn_cmd(c, "REM", 1, cmd->trid, "FL", vs, u.email, gidstr, NULL);
+            return;
+        }
+    }
+    int allowed_before = -1;
+    if (l != MSNP_LIST_FL) allowed_before = presence_allowed(s, c->uid, c->blp_allow, u.id);
+    if (store_list_remove(s->store, c->uid, l, u.id, &ver, &cver) != STORE_OK) {
+        store_failed(c, cmd, "rem");
+        return;
+    }
+    u32str(ver, vs);
+    if (gid >= 0) conn_cmd(c, "REM", 1, cmd->trid, "FL", vs, u.email, gidstr, NULL);
+    else conn_cmd(c, "REM", 1, cmd->trid, msnp_list_code(l), vs, u.email, NULL);
+    if (l == MSNP_LIST_FL) notify_rl(c, &u, 0, cver);
+    else if (allowed_before >= 0) presence_reevaluate_one(s, c, u.id, u.email, allowed_before);
+}
+
+static void ns_rea(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
+    if (cmd->argc < 3) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    if (!name_ok(ARG(2), MSNP_MAX_NAME_ENCODED)) {
+        conn_err(c, MSNP_ERR_INVALID_FRIENDLY_NAME, cmd->trid);
+        return;
+    }
+    char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1], vs[16];
+    if (email_normalize(ARG(1), email, sizeof email) != 0) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    str_copy(ARG(2), name, sizeof name);
+    uint32_t ver = 0;
+    if (strcmp(email, c->email) == 0) {
+        if (store_set_name(s->store, c->uid, name, &ver) != STORE_OK) {
+            store_failed(c, cmd, "rea");
+            return;
+        }
+        snprintf(c->name, sizeof c->name, "%s", name);
+        u32str(ver, vs);
+        conn_cmd(c, "REA", 1, cmd->trid, vs, email, name, NULL);
+        presence_announce(s, c, c->status); /* NLN with the new name */
+        return;
+    }
+    store_user u;
+    if (lookup_contact(c, cmd, ARG(1), &u, MSNP_ERR_NOT_ON_LIST) != 0) return;
+    store_rc rc = store_list_rename(s->store, c->uid, u.id, name, &ver);
+    if (rc == STORE_NOTFOUND) {
+        conn_err(c, MSNP_ERR_NOT_ON_LIST, cmd->trid);
+        return;
+    }
+    if (rc != STORE_OK) {
+        store_failed(c, cmd, "rea");
+        return;
+    }
+    u32str(ver, vs);
+    conn_cmd(c, "REA", 1, cmd->trid, vs, u.email, name, NULL);
+}
+
+static void ns_blp(conn *c, const msnp_cmd *cmd) {
+    int allow;
+    if (cmd->argc >= 2 && msnp_str_eq(ARG(1), "AL")) allow = 1;
+    else if (cmd->argc >= 2 && msnp_str_eq(ARG(1), "BL")) allow = 0;
+    else {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    if (allow == c->blp_allow) {
+        conn_err(c, MSNP_ERR_ALREADY_IN_MODE, cmd->trid);
+        return;
+    }
+    uint32_t ver;
+    if (store_set_blp(c->srv->store, c->uid, allow, &ver) != STORE_OK) {
+        store_failed(c, cmd, "blp");
+        return;
+    }
+    int old = c->blp_allow;
+    c->blp_allow = allow;
+    char vs[16];
+    u32str(ver, vs);
+    conn_cmd(c, "BLP", 1, cmd->trid, vs, allow ? "AL" : "BL", NULL);
+    presence_reevaluate_all(c->srv, c, old);
+}
+
+static void ns_gtc(conn *c, const msnp_cmd *cmd) {
+    int prompt;
+    if (cmd->argc >= 2 && msnp_str_eq(ARG(1), "A")) prompt = 1;
+    else if (cmd->argc >= 2 && msnp_str_eq(ARG(1), "N")) prompt = 0;
+    else {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    store_user u;
+    if (store_user_get_id(c->srv->store, c->uid, &u) != STORE_OK) {
+        store_failed(c, cmd, "gtc");
+        return;
+    }
+    memset(u.password, 0, sizeof u.password);
+    if (u.gtc_prompt == prompt) {
+        conn_err(c, MSNP_ERR_ALREADY_IN_MODE, cmd->trid);
+        return;
+    }
+    uint32_t ver;
+    if (store_set_gtc(c->srv->store, c->uid, prompt, &ver) != STORE_OK) {
+        store_failed(c, cmd, "gtc");
+        return;
+    }
+    char vs[16];
+    u32str(ver, vs);
+    conn_cmd(c, "GTC", 1, cmd->trid, vs, prompt ? "A" : "N", NULL);
+}
+
+/* ---- groups (MSNP7) ---- */
+
+static void ns_adg(conn *c, const msnp_cmd *cmd) {
+    if (cmd->argc < 2) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    if (ARG(1).n > STORE_MAX_GROUP_NAME) {
+        conn_err(c, MSNP_ERR_GROUP_NAME_TOO_LONG, cmd->trid);
+        return;
+    }
+    if (!name_ok(ARG(1), STORE_MAX_GROUP_NAME)) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    long n = store_group_count(c->srv->store, c->uid);
+    if (n < 0) {
+        store_failed(c, cmd, "adg");
+        return;
+    }
+    if (n >= c->srv->cfg.max_groups) {
+        conn_err(c, MSNP_ERR_TOO_MANY_GROUPS, cmd->trid);
+        return;
+    }
+    char name[STORE_MAX_GROUP_NAME + 1], vs[16], gs[16];
+    str_copy(ARG(1), name, sizeof name);
+    int gid;
+    uint32_t ver;
+    if (store_group_add(c->srv->store, c->uid, name, &gid, &ver) != STORE_OK) {
+        store_failed(c, cmd, "adg");
+        return;
+    }
+    u32str(ver, vs);
+    snprintf(gs, sizeof gs, "%d", gid);
+    conn_cmd(c, "ADG", 1, cmd->trid, vs, name, gs, "0", NULL);
+}
+
+static void ns_rmg(conn *c, const msnp_cmd *cmd) {
+    long gid;
+    if (cmd->argc < 2 || parse_gid(ARG(1), &gid) != 0) {
+        conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+        return;
+    }
+    if (gid == 0) {
+        conn_err(c, MSNP_ERR_CANNOT_REMOVE_GROUP_ZERO, cmd->trid);
+        return;
+    }
+    uint32_t ver;
+    store_rc rc = store_group_del(c->srv->store, c->uid, (int)gid, &ver);
+    if (rc == STORE_NOTFOUND) {
+        conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+        return;
+    }
+    if (rc != STORE_OK) {
+        store_failed(c, cmd, "rmg");
+        return;
+    }
+    char vs[16], gs[16];
+    u32str(ver, vs);
+    snprintf(gs, sizeof gs, "%ld", gid);
+    conn_cmd(c, "RMG", 1, cmd->trid, vs, gs, NULL);
+}
+
+static void ns_reg(conn *c, const msnp_cmd *cmd) {
+    long gid;
+    if (cmd->argc < 3 || parse_gid(ARG(1), &gid) != 0) {
+        conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+        return;
+    }
+    if (ARG(2).n > STORE_MAX_GROUP_NAME) {
+        conn_err(c, MSNP_ERR_GROUP_NAME_TOO_LONG, cmd->trid);
+        return;
+    }
+    if (!name_ok(ARG(2), STORE_MAX_GROUP_NAME)) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    char name[STORE_MAX_GROUP_NAME + 1], vs[16], gs[16];
+    str_copy(ARG(2), name, sizeof name);
+    uint32_t ver;
+    store_rc rc = store_group_rename(c->srv->store, c->uid, (int)gid, name, &ver);
+    if (rc == STORE_NOTFOUND) {
+        conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+        return;
+    }
+    if (rc != STORE_OK) {
+        store_failed(c, cmd, "reg");
+        return;
+    }
+    u32str(ver, vs);
+    snprintf(gs, sizeof gs, "%ld", gid);
+    conn_cmd(c, "REG", 1, cmd->trid, vs, gs, name, "0", NULL);
+}
+
+/* ---- phone properties (MSNP5+) ---- */
+
+static void ns_prp(conn *c, const msnp_cmd *cmd) {
+    static const char *const keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
+    int k = -1;
+    for (int i = 0; cmd->argc >= 2 && i < 5; i++)
+        if (msnp_str_eq(ARG(1), keys[i])) k = i;
+    if (k < 0) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    char value[100] = "";
+    if (cmd->argc >= 3) {
+        if (ARG(2).n > 95 || !name_ok(ARG(2), 95) ||
+            (k >= 3 && !msnp_str_eq(ARG(2), "Y") && !msnp_str_eq(ARG(2), "N"))) {
+            conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+            return;
+        }
+        str_copy(ARG(2), value, sizeof value);
+    }
+    uint32_t ver;
+    if (store_prop_set(c->srv->store, c->uid, keys[k], value[0] ? value : NULL, &ver) != STORE_OK) {
+        store_failed(c, cmd, "prp");
+        return;
+    }
+    char vs[16];
+    u32str(ver, vs);
+    conn_cmd(c, "PRP", 1, cmd->trid, vs, keys[k], value[0] ? value : NULL, NULL);
+}
+
+/* ---- switchboard referral and the rest ---- */
+
+static void ns_xfr(conn *c, const msnp_cmd *cmd) {
+    if (cmd->argc < 2 || !msnp_str_eq(ARG(1), "SB")) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    if (c->status == MSNP_STATUS_HDN) {
+        conn_err(c, MSNP_ERR_NOT_ALLOWED_WHEN_OFFLINE, cmd->trid);
+        return;
+    }
+    char cookie[SB_COOKIE_MAX], addr[CFG_ADDR];
+    uint64_t expires = server_now_ms() + (uint64_t)c->srv->cfg.cookie_lifetime * 1000u;
+    if (sbreg_issue(c->srv->sbreg, c->email, 0, expires, cookie, sizeof cookie) != 0) {
+        conn_err(c, MSNP_ERR_SERVER_BUSY, cmd->trid);
+        return;
+    }
+    server_advertised(c->srv, c, CONN_SB, addr, sizeof addr);
+    conn_cmd(c, "XFR", 1, cmd->trid, "SB", addr, "CKI", cookie, NULL);
+}
+
+static void ns_url(conn *c, const msnp_cmd *cmd) {
+    if (cmd->argc < 2) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    const char *where = msnp_str_eq(ARG(1), "INBOX") ? "/cgi-bin/HoTMaiL" : "/";
+    const char *login = "http://127.0.0.1/msnkit/login";
+    if (c->version >= 3) conn_cmd(c, "URL", 1, cmd->trid, where, login, "2", NULL);
+    else conn_cmd(c, "URL", 1, cmd->trid, where, login, NULL);
+}
+
+static void ns_ims(conn *c, const msnp_cmd *cmd) {
+    if (cmd->argc < 2 || (!msnp_str_eq(ARG(1), "ON") && !msnp_str_eq(ARG(1), "OFF"))) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    conn_cmd(c, "IMS", 1, cmd->trid, "0", msnp_str_eq(ARG(1), "ON") ? "ON" : "OFF", NULL);
+}
+
+static void ns_disabled(conn *c, const msnp_cmd *cmd) { conn_err(c, MSNP_ERR_COMMAND_DISABLED, cmd->trid); }
+
+static void ns_msg(conn *c, const msnp_cmd *cmd) {
+    (void)cmd;
+    /* Clients never send MSG to the NS; the real service hung up. */
+    conn_close(c, "MSG sent to the notification server");
+}
+
+static void ns_ver(conn *c, const msnp_cmd *cmd) { login_ver(c, cmd); }
+static void ns_inf(conn *c, const msnp_cmd *cmd) { login_inf(c, cmd); }
+static void ns_cvr(conn *c, const msnp_cmd *cmd) { login_cvr(c, cmd); }
+
+typedef struct ns_cmd {
+    uint32_t code;
+    cmd_handler fn;
+    uint8_t before_login; /* allowed before USR OK */
+} ns_cmd;
+
+static const ns_cmd ns_table[] = {
+    {MSNP_VER, ns_ver, 1}, {MSNP_INF, ns_inf, 1}, {MSNP_CVR, ns_cvr, 1}, {MSNP_USR, ns_usr, 1},
+    {MSNP_SYN, ns_syn, 0}, {MSNP_CHG, ns_chg, 0}, {MSNP_ADD, ns_add, 0}, {MSNP_REM, ns_rem, 0},
+    {MSNP_REA, ns_rea, 0}, {MSNP_BLP, ns_blp, 0}, {MSNP_GTC, ns_gtc, 0}, {MSNP_LST, ns_lst, 0},
+    {MSNP_XFR, ns_xfr, 0}, {MSNP_URL, ns_url, 0}, {MSNP_QRY, ns_qry, 0}, {MSNP_PRP, ns_prp, 0},
+    {MSNP_ADG, ns_adg, 0}, {MSNP_RMG, ns_rmg, 0}, {MSNP_REG, ns_reg, 0}, {MSNP_IMS, ns_ims, 0},
+    {MSNP_FND, ns_disabled, 0}, {MSNP_SND, ns_disabled, 0}, {MSNP_SDC, ns_disabled, 0},
+    {MSNP_MSG, ns_msg, 0},
+};
+
+int ns_knows(uint32_t code) {
+    for (size_t i = 0; i < sizeof ns_table / sizeof ns_table[0]; i++)
+        if (ns_table[i].code == code) return 1;
+    return 0;
+}
+
+void ns_handle(conn *c, const msnp_cmd *cmd) {
+    if (cmd->is_error) {
+        conn_close(c, "client sent an error code");
+        return;
+    }
+    if (cmd->code == MSNP_PNG) {
+        conn_cmd(c, "QNG", 0, 0, NULL);
+        return;
+    }
+    if (cmd->code == MSNP_OUT) {
+        conn_close(c, "client OUT");
+        return;
+    }
+    if (!cmd->has_trid) {
+        conn_close(c, "command without TrID");
+        return;
+    }
+    for (size_t i = 0; i < sizeof ns_table / sizeof ns_table[0]; i++) {
+        if (ns_table[i].code != cmd->code) continue;
+        if (!ns_table[i].before_login && c->state != NS_AUTH) {
+            if (cmd->code == MSNP_MSG) ns_msg(c, cmd);
+            else conn_err(c, MSNP_ERR_NOT_LOGGED_IN, cmd->trid);
+            return;
+        }
+        ns_table[i].fn(c, cmd);
+        return;
+    }
+    conn_err(c, MSNP_ERR_SYNTAX, cmd->trid);
+}

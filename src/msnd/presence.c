@@ -1,0 +1,147 @@
+/* Presence router and fan-out; see presence.h. */
+#include "presence.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "privacy.h"
+#include "strmap.h"
+
+struct presence {
+    strmap *online;
+};
+
+presence *presence_new(void) {
+    presence *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->online = strmap_new();
+    if (!p->online) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void presence_free(presence *p) {
+    if (!p) return;
+    strmap_free(p->online);
+    free(p);
+}
+
+conn *presence_find(presence *p, const char *email) {
+    conn *c = strmap_get(p->online, email);
+    return (c && !c->closing) ? c : NULL;
+}
+
+conn *presence_add(presence *p, conn *c) {
+    int ok;
+    conn *old = strmap_put(p->online, c->email, c, &ok);
+    return ok == 0 ? old : NULL;
+}
+
+void presence_remove(presence *p, conn *c) {
+    if (strmap_get(p->online, c->email) == c) strmap_del(p->online, c->email);
+}
+
+size_t presence_count(const presence *p) { return strmap_count(p->online); }
+
+static conn *online_watcher(msnd_server *s, const char *email) {
+    conn *w = presence_find(s->presence, email);
+    return (w && w->state == NS_AUTH) ? w : NULL;
+}
+
+static void send_state(conn *to, const conn *who, int visible) {
+    if (visible) conn_cmd(to, "NLN", 0, 0, msnp_status_code(who->status), who->email, who->name, NULL);
+    else conn_cmd(to, "FLN", 0, 0, who->email, NULL);
+}
+
+typedef struct announce_ctx {
+    msnd_server *s;
+    conn *c;
+    int was_visible, is_visible;
+} announce_ctx;
+
+static void announce_one(const store_peer *p, void *arg) {
+    announce_ctx *x = arg;
+    conn *w = online_watcher(x->s, p->email);
+    if (!w || w == x->c) return;
+    if (!privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) return;
+    if (x->is_visible) send_state(w, x->c, 1);
+    else if (x->was_visible) send_state(w, x->c, 0);
+}
+
+void presence_announce(msnd_server *s, conn *c, msnp_status before) {
+    announce_ctx x = {s, c, privacy_status_visible(before), privacy_status_visible(c->status)};
+    if (!x.was_visible && !x.is_visible) return;
+    if (store_watchers_each(s->store, c->uid, announce_one, &x) != STORE_OK)
+        LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
+}
+
+typedef struct initial_ctx {
+    msnd_server *s;
+    conn *c;
+    uint32_t trid;
+    const char *only; /* one e-mail, or NULL for all */
+} initial_ctx;
+
+static void initial_one(const store_peer *p, void *arg) {
+    initial_ctx *x = arg;
+    if (x->only && strcmp(x->only, p->email) != 0) return;
+    conn *w = online_watcher(x->s, p->email);
+    if (!w || w == x->c || !privacy_status_visible(w->status)) return;
+    if (!privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) return;
+    conn_cmd(x->c, "ILN", 1, x->trid, msnp_status_code(w->status), w->email, w->name, NULL);
+}
+
+void presence_initial(msnd_server *s, conn *c, uint32_t trid) {
+    initial_ctx x = {s, c, trid, NULL};
+    if (store_contacts_each(s->store, c->uid, initial_one, &x) != STORE_OK)
+        LOGE("initial presence failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
+}
+
+void presence_initial_one(msnd_server *s, conn *c, const char *contact_email, uint32_t trid) {
+    initial_ctx x = {s, c, trid, contact_email};
+    if (store_contacts_each(s->store, c->uid, initial_one, &x) != STORE_OK)
+        LOGE("initial presence failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
+}
+
+int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int64_t viewer_id) {
+    int al = store_list_get(s->store, owner_id, MSNP_LIST_AL, viewer_id, NULL, 0);
+    int bl = store_list_get(s->store, owner_id, MSNP_LIST_BL, viewer_id, NULL, 0);
+    if (al < 0 || bl < 0) return -1;
+    return privacy_may_see(owner_blp_allow, al, bl);
+}
+
+void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email,
+                             int allowed_before) {
+    if (!privacy_status_visible(c->status)) return;
+    conn *w = online_watcher(s, contact_email);
+    if (!w) return;
+    if (store_list_get(s->store, contact_id, MSNP_LIST_FL, c->uid, NULL, 0) != 1) return;
+    int after = presence_allowed(s, c->uid, c->blp_allow, contact_id);
+    if (after < 0 || after == allowed_before) return;
+    send_state(w, c, after);
+}
+
+typedef struct reeval_ctx {
+    msnd_server *s;
+    conn *c;
+    int old_blp;
+} reeval_ctx;
+
+static void reeval_one(const store_peer *p, void *arg) {
+    reeval_ctx *x = arg;
+    conn *w = online_watcher(x->s, p->email);
+    if (!w || w == x->c) return;
+    int before = privacy_may_see(x->old_blp, p->in_al, p->in_bl);
+    int after = privacy_may_see(p->blp_allow, p->in_al, p->in_bl);
+    if (before != after) send_state(w, x->c, after);
+}
+
+void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow) {
+    if (!privacy_status_visible(c->status)) return;
+    reeval_ctx x = {s, c, old_blp_allow};
+    if (store_watchers_each(s->store, c->uid, reeval_one, &x) != STORE_OK)
+        LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
+}

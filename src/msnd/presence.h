@@ -1,0 +1,43 @@
+/* presence.h - who is online, and the presence fan-out.
+ *
+ * The router indexes logged-in NS connections by e-mail (one per account:
+ * a second login replaces the first). Fan-out asks the store for the
+ * relevant peers in one query and applies privacy.h to each; messages are
+ * sent only to peers that are logged in here. */
+#ifndef MSND_PRESENCE_H
+#define MSND_PRESENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+
+typedef struct presence presence;
+
+presence *presence_new(void);
+void presence_free(presence *p);
+/* The logged-in connection of an account, or NULL. */
+conn *presence_find(presence *p, const char *email);
+/* Register c under c->email; returns the connection it replaced (or NULL). */
+conn *presence_add(presence *p, conn *c);
+/* Unregister c (only if it is the registered connection). */
+void presence_remove(presence *p, conn *c);
+size_t presence_count(const presence *p);
+
+/* Tell c's watchers about a change from status `before` to c->status (or a
+ * new friendly name when they are equal): NLN while visible, FLN when c
+ * becomes hidden/offline. */
+void presence_announce(msnd_server *s, conn *c, msnp_status before);
+/* ILN (with trid) for every visible contact of c that allows c. */
+void presence_initial(msnd_server *s, conn *c, uint32_t trid);
+/* ILN for one contact just added to FL, if it is visible to c. */
+void presence_initial_one(msnd_server *s, conn *c, const char *contact_email, uint32_t trid);
+/* May `viewer_id` see owner? (owner's AL/BL/BLP.) -1 on store error. */
+int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int64_t viewer_id);
+/* After c's AL/BL/BLP changed: re-tell affected watchers. For one
+ * contact, pass its id and whether it was allowed before; for a BLP change
+ * pass contact_id 0 and the old BLP. */
+void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email, int allowed_before);
+void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow);
+
+#endif

@@ -1,0 +1,293 @@
+/* Switchboard role: USR/ANS join with cookies, CAL -> RNG through the
+ * callee's NS connection, MSG relay with ACK/NAK, OUT/BYE. Payloads are
+ * relayed byte for byte. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "presence.h"
+#include "privacy.h"
+#include "sbreg.h"
+#include "server.h"
+
+#define ARG(i) (cmd->argv[(i)])
+
+static void send_to_others(conn *c, const void *data, size_t n) {
+    sb_session *ss = c->session;
+    for (size_t i = 0; i < ss->nmembers; i++)
+        if (ss->members[i] != c) conn_send(ss->members[i], data, n);
+}
+
+/* Current friendly name: the NS session's if online, else the store's. */
+static void name_of(msnd_server *s, const char *email, char *out, size_t cap) {
+    conn *ns = presence_find(s->presence, email);
+    if (ns && ns->state == NS_AUTH) {
+        snprintf(out, cap, "%s", ns->name);
+        return;
+    }
+    store_user u;
+    if (s->store && store_user_get(s->store, email, &u) == STORE_OK) {
+        memset(u.password, 0, sizeof u.password);
+        snprintf(out, cap, "%s", u.name);
+        return;
+    }
+    snprintf(out, cap, "%s", email);
+}
+
+static void joined(conn *c) {
+    c->sb_joined = 1;
+    conn_set_login_timer(c, 0);
+    conn_set_idle_timeout(c, c->srv->cfg.sb_idle_timeout);
+}
+
+static void sb_usr(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
+    if (c->sb_joined) {
+        conn_err(c, MSNP_ERR_ALREADY_LOGIN, cmd->trid);
+        return;
+    }
+    char email[MSNP_MAX_EMAIL + 1], cookie[SB_COOKIE_MAX];
+    if (cmd->argc < 3 || email_normalize(ARG(1), email, sizeof email) != 0 ||
+        str_copy(ARG(2), cookie, sizeof cookie) != 0 ||
+        sbreg_redeem(s->sbreg, cookie, email, 0, server_now_ms()) != 0) {
+        LOGI("switchboard login refused", "conn=%llu peer=%s", (unsigned long long)c->id, c->peer);
+        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+        conn_close(c, "bad switchboard cookie");
+        return;
+    }
+    sb_session *ss = sbreg_session_new(s->sbreg);
+    if (!ss || sbreg_join(ss, c) != 0) {
+        if (ss) sbreg_leave(s->sbreg, ss, c);
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        conn_close(c, "switchboard failed");
+        return;
+    }
+    snprintf(c->email, sizeof c->email, "%s", email);
+    name_of(s, email, c->name, sizeof c->name);
+    joined(c);
+    conn_cmd(c, "USR", 1, cmd->trid, "OK", c->email, c->name, NULL);
+    LOGI("switchboard opened", "conn=%llu user=%s session=%u", (unsigned long long)c->id, email, ss->id);
+}
+
+static void sb_ans(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
+    if (c->sb_joined) {
+        conn_err(c, MSNP_ERR_ALREADY_LOGIN, cmd->trid);
+        return;
+    }
+    char email[MSNP_MAX_EMAIL + 1], cookie[SB_COOKIE_MAX];
+    uint64_t sid = 0;
+    sb_session *ss = NULL;
+    if (cmd->argc < 4 || email_normalize(ARG(1), email, sizeof email) != 0 ||
+        str_copy(ARG(2), cookie, sizeof cookie) != 0 || msnp_str_to_u64(ARG(3), UINT32_MAX, &sid) != 0 ||
+        sbreg_redeem(s->sbreg, cookie, email, (uint32_t)sid, server_now_ms()) != 0 ||
+        !(ss = sbreg_session_find(s->sbreg, (uint32_t)sid))) {
+        LOGI("switchboard answer refused", "conn=%llu peer=%s", (unsigned long long)c->id, c->peer);
+        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+        conn_close(c, "bad switchboard cookie");
+        return;
+    }
+    sbreg_ring_remove(ss, email);
+    for (size_t i = 0; i < ss->nmembers; i++) {
+        if (strcmp(ss->members[i]->email, email) == 0) { /* answered twice */
+            conn_err(c, MSNP_ERR_ALREADY_THERE, cmd->trid);
+            conn_close(c, "already in the session");
+            return;
+        }
+    }
+    if ((long)ss->nmembers >= s->cfg.max_participants) {
+        conn_err(c, MSNP_ERR_SESSION_OVERLOAD, cmd->trid);
+        conn_close(c, "switchboard full");
+        return;
+    }
+    snprintf(c->email, sizeof c->email, "%s", email);
+    name_of(s, email, c->name, sizeof c->name);
+    char idx[24], total[24];
+    snprintf(total, sizeof total, "%zu", ss->nmembers);
+    for (size_t i = 0; i < ss->nmembers; i++) {
+        snprintf(idx, sizeof idx, "%zu", i + 1);
+        conn_cmd(c, "IRO", 1, cmd->trid, idx, total, ss->members[i]->email, ss->members[i]->name, NULL);
+    }
+    if (sbreg_join(ss, c) != 0) {
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        conn_close(c, "switchboard failed");
+        return;
+    }
+    joined(c);
+    conn_cmd(c, "ANS", 1, cmd->trid, "OK", NULL);
+    char line[600];
+    msnp_str p[2] = {msnp_str_c(c->email), msnp_str_c(c->name)};
+    long n = msnp_write_cmd(line, sizeof line, "JOI", 0, 0, p, 2);
+    if (n > 0) send_to_others(c, line, (size_t)n);
+    LOGI("switchboard joined", "conn=%llu user=%s session=%u members=%zu", (unsigned long long)c->id, email, ss->id,
+         ss->nmembers);
+}
+
+static void sb_cal(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
+    sb_session *ss = c->session;
+    uint64_t now = server_now_ms();
+    char email[MSNP_MAX_EMAIL + 1];
+    if (cmd->argc < 2 || email_normalize(ARG(1), email, sizeof email) != 0) {
+        conn_err(c, MSNP_ERR_INVALID_USERNAME, cmd->trid);
+        return;
+    }
+    /* Calling too fast: more than 10 CALs within a second. */
+    if (now - c->last_cal_ms < 1000) {
+        if (++c->cal_burst > 10) {
+            conn_err(c, MSNP_ERR_USER_TOO_ACTIVE, cmd->trid);
+            return;
+        }
+    } else {
+        c->last_cal_ms = now;
+        c->cal_burst = 1;
+    }
+    if (strcmp(email, c->email) == 0 || sbreg_ringing(ss, email, now)) {
+        conn_err(c, MSNP_ERR_ALREADY_THERE, cmd->trid);
+        return;
+    }
+    for (size_t i = 0; i < ss->nmembers; i++) {
+        if (strcmp(ss->members[i]->email, email) == 0) {
+            conn_err(c, MSNP_ERR_ALREADY_THERE, cmd->trid);
+            return;
+        }
+    }
+    if ((long)(ss->nmembers + sbreg_ring_count(ss, now)) >= s->cfg.max_participants) {
+        conn_err(c, MSNP_ERR_SESSION_OVERLOAD, cmd->trid);
+        return;
+    }
+    /* Offline, hidden, not logged in, unknown or blocking the caller all
+     * look the same (217), so CAL cannot be used to probe presence. */
+    conn *callee = presence_find(s->presence, email);
+    int allowed = 0;
+    if (callee && callee->state == NS_AUTH && privacy_status_visible(callee->status)) {
+        store_user caller;
+        int64_t caller_id = 0;
+        if (store_user_get(s->store, c->email, &caller) == STORE_OK) caller_id = caller.id;
+        memset(caller.password, 0, sizeof caller.password);
+        allowed = caller_id ? presence_allowed(s, callee->uid, callee->blp_allow, caller_id) == 1 : 0;
+    }
+    if (!allowed) {
+        conn_err(c, MSNP_ERR_USER_NOT_ONLINE, cmd->trid);
+        return;
+    }
+    char cookie[SB_COOKIE_MAX], addr[CFG_ADDR], sid[16];
+    uint64_t expires = now + (uint64_t)s->cfg.cookie_lifetime * 1000u;
+    if (sbreg_issue(s->sbreg, email, ss->id, expires, cookie, sizeof cookie) != 0 ||
+        sbreg_ring_add(ss, email, expires) != 0) {
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        return;
+    }
+    snprintf(sid, sizeof sid, "%u", ss->id);
+    server_advertised(s, callee, CONN_SB, addr, sizeof addr);
+    conn_cmd(c, "CAL", 1, cmd->trid, "RINGING", sid, NULL);
+    conn_cmd(callee, "RNG", 0, 0, sid, addr, "CKI", cookie, c->email, c->name, NULL);
+    LOGD("ringing", "session=%u caller=%s callee=%s", ss->id, c->email, email);
+}
+
+static void log_invitation(conn *c, const msnp_cmd *cmd) {
+    msnp_mime outer;
+    if (msnp_mime_parse(cmd->payload.p, cmd->payload.n, &outer, NULL) != MSNP_MIME_OK) return;
+    if (msnp_content_kind_of(&outer) != MSNP_CT_INVITE) return;
+    msnp_invite *inv = malloc(sizeof *inv);
+    if (!inv) return;
+    if (msnp_invite_parse(outer.body.p, outer.body.n, inv, NULL) == MSNP_INVITE_OK) {
+        char app[64], guid[48], ip[48], ctx[80], cookie[24];
+        msnp_app_kind kind = msnp_invite_classify(inv, NULL);
+        LOGI("invitation", "session=%u from=%s command=%s cookie=\"%s\" app=%s name=\"%s\" guid=\"%s\" ip=\"%s\" "
+             "port=%u context=\"%s\"",
+             c->session->id, c->email, msnp_invite_command_name(inv->command),
+             log_quote(inv->cookie_raw.p, inv->cookie_raw.n, cookie, sizeof cookie), msnp_app_kind_name(kind),
+             log_quote(inv->app_name.p, inv->app_name.n, app, sizeof app),
+             log_quote(inv->app_guid.p, inv->app_guid.n, guid, sizeof guid),
+             log_quote(inv->ip.p, inv->ip.n, ip, sizeof ip), inv->has_port ? (unsigned)inv->port : 0u,
+             log_quote(inv->context_data.p, inv->context_data.n, ctx, sizeof ctx));
+    }
+    free(inv);
+}
+
+static void sb_msg(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
+    sb_session *ss = c->session;
+    /* MSG trid U|N|A len: the ack letter is case-sensitive. D and S belong
+     * to later protocol versions. */
+    char mode = (cmd->argc == 3 && ARG(1).n == 1) ? ARG(1).p[0] : '?';
+    if (!cmd->has_payload || (mode != 'U' && mode != 'N' && mode != 'A')) {
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    if (s->cfg.max_message > 0 && cmd->payload.n > (size_t)s->cfg.max_message) {
+        LOGI("message too large, refused", "conn=%llu user=%s bytes=%zu", (unsigned long long)c->id, c->email,
+             cmd->payload.n);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        return;
+    }
+    if (ss->nmembers < 2) {
+        if (mode != 'U') conn_cmd(c, "NAK", 1, cmd->trid, NULL);
+        return;
+    }
+    if (s->cfg.log_invitations) log_invitation(c, cmd);
+    msnp_str p[2] = {msnp_str_c(c->email), msnp_str_c(c->name)};
+    char stackbuf[2048];
+    size_t cap = cmd->payload.n + 600;
+    char *buf = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
+    if (!buf) {
+        if (mode != 'U') conn_cmd(c, "NAK", 1, cmd->trid, NULL);
+        return;
+    }
+    long n = msnp_write_payload_cmd(buf, cap, "MSG", 0, 0, p, 2, cmd->payload.p, cmd->payload.n);
+    if (n > 0) send_to_others(c, buf, (size_t)n);
+    if (buf != stackbuf) free(buf);
+    if (n <= 0) {
+        if (mode != 'U') conn_cmd(c, "NAK", 1, cmd->trid, NULL);
+        return;
+    }
+    if (mode == 'A') conn_cmd(c, "ACK", 1, cmd->trid, NULL);
+}
+
+void sb_on_close(conn *c) {
+    sb_session *ss = c->session;
+    if (!ss) return;
+    uint32_t id = ss->id;
+    sbreg_leave(c->srv->sbreg, ss, c);
+    ss = sbreg_session_find(c->srv->sbreg, id);
+    if (ss && !c->srv->shutting_down) {
+        char line[200];
+        msnp_str p[1] = {msnp_str_c(c->email)};
+        long n = msnp_write_cmd(line, sizeof line, "BYE", 0, 0, p, 1);
+        for (size_t i = 0; n > 0 && i < ss->nmembers; i++) conn_send(ss->members[i], line, (size_t)n);
+    }
+    LOGD("switchboard left", "conn=%llu user=%s session=%u", (unsigned long long)c->id, c->email, id);
+}
+
+void sb_handle(conn *c, const msnp_cmd *cmd) {
+    if (cmd->is_error) {
+        conn_close(c, "client sent an error code");
+        return;
+    }
+    if (cmd->code == MSNP_OUT) {
+        conn_close(c, "client OUT");
+        return;
+    }
+    if (!cmd->has_trid) {
+        conn_close(c, "command without TrID");
+        return;
+    }
+    switch (cmd->code) {
+    case MSNP_USR: sb_usr(c, cmd); return;
+    case MSNP_ANS: sb_ans(c, cmd); return;
+    case MSNP_CAL:
+    case MSNP_MSG:
+        if (!c->sb_joined) {
+            conn_err(c, MSNP_ERR_NOT_LOGGED_IN, cmd->trid);
+            return;
+        }
+        if (cmd->code == MSNP_CAL) sb_cal(c, cmd);
+        else sb_msg(c, cmd);
+        return;
+    default:
+        conn_err(c, MSNP_ERR_SYNTAX, cmd->trid);
+        return;
+    }
+}

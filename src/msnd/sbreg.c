@@ -1,0 +1,227 @@
+/* Switchboard registry; see sbreg.h. */
+#include "sbreg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strmap.h"
+
+#define MAX_COOKIES 1000000u
+
+typedef struct ticket {
+    char email[MSNP_MAX_EMAIL + 1];
+    uint32_t session_id;
+    uint64_t expires_ms;
+} ticket;
+
+struct sbreg {
+    strmap *tickets;  /* cookie -> ticket */
+    strmap *sessions; /* decimal id -> sb_session */
+    uint32_t next_id;
+};
+
+sbreg *sbreg_new(void) {
+    sbreg *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->tickets = strmap_new();
+    r->sessions = strmap_new();
+    if (!r->tickets || !r->sessions) {
+        sbreg_free(r);
+        return NULL;
+    }
+    uint32_t seed = 0;
+    msnp_random_bytes(&seed, sizeof seed);
+    r->next_id = 10000000u + seed % 80000000u;
+    return r;
+}
+
+static void free_value(const char *key, void *value, void *ctx) {
+    (void)key;
+    (void)ctx;
+    free(value);
+}
+
+static void free_session(const char *key, void *value, void *ctx) {
+    (void)key;
+    (void)ctx;
+    sb_session *ss = value;
+    free(ss->members);
+    free(ss->rings);
+    free(ss);
+}
+
+void sbreg_free(sbreg *r) {
+    if (!r) return;
+    if (r->tickets) {
+        strmap_each(r->tickets, free_value, NULL);
+        strmap_free(r->tickets);
+    }
+    if (r->sessions) {
+        strmap_each(r->sessions, free_session, NULL);
+        strmap_free(r->sessions);
+    }
+    free(r);
+}
+
+int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expires_ms, char *cookie, size_t cap) {
+    if (strmap_count(r->tickets) >= MAX_COOKIES) return -1;
+    ticket *t = calloc(1, sizeof *t);
+    if (!t) return -1;
+    snprintf(t->email, sizeof t->email, "%s", email);
+    t->session_id = session_id;
+    t->expires_ms = expires_ms;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        uint32_t rnd[3];
+        if (msnp_random_bytes(rnd, sizeof rnd) != 0) break;
+        /* Shaped like the real service's cookies; 80 random bits. */
+        snprintf(cookie, cap, "%u.%u.%u", rnd[0] % 1000000000u + 1u, rnd[1], rnd[2] % 65536u);
+        if (strmap_get(r->tickets, cookie)) continue;
+        int ok;
+        strmap_put(r->tickets, cookie, t, &ok);
+        if (ok != 0) break;
+        return 0;
+    }
+    free(t);
+    return -1;
+}
+
+int sbreg_redeem(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms) {
+    ticket *t = strmap_del(r->tickets, cookie);
+    if (!t) return -1;
+    int ok = t->expires_ms > now_ms && strcmp(t->email, email) == 0 && t->session_id == session_id;
+    free(t);
+    return ok ? 0 : -1;
+}
+
+size_t sbreg_cookie_count(const sbreg *r) { return strmap_count(r->tickets); }
+
+sb_session *sbreg_session_new(sbreg *r) {
+    sb_session *ss = calloc(1, sizeof *ss);
+    if (!ss) return NULL;
+    char key[16];
+    for (int attempt = 0; attempt < 8; attempt++) {
+        ss->id = r->next_id++;
+        if (r->next_id >= 4000000000u) r->next_id = 10000000u;
+        snprintf(key, sizeof key, "%u", ss->id);
+        if (strmap_get(r->sessions, key)) continue;
+        int ok;
+        strmap_put(r->sessions, key, ss, &ok);
+        if (ok != 0) break;
+        return ss;
+    }
+    free(ss);
+    return NULL;
+}
+
+sb_session *sbreg_session_find(sbreg *r, uint32_t id) {
+    char key[16];
+    snprintf(key, sizeof key, "%u", id);
+    return strmap_get(r->sessions, key);
+}
+
+size_t sbreg_session_count(const sbreg *r) { return strmap_count(r->sessions); }
+
+int sbreg_join(sb_session *ss, conn *c) {
+    if (ss->nmembers == ss->capmembers) {
+        size_t nc = ss->capmembers ? ss->capmembers * 2 : 4;
+        conn **nm = realloc(ss->members, nc * sizeof *nm);
+        if (!nm) return -1;
+        ss->members = nm;
+        ss->capmembers = nc;
+    }
+    ss->members[ss->nmembers++] = c;
+    c->session = ss;
+    return 0;
+}
+
+void sbreg_leave(sbreg *r, sb_session *ss, conn *c) {
+    for (size_t i = 0; i < ss->nmembers; i++) {
+        if (ss->members[i] == c) {
+            memmove(&ss->members[i], &ss->members[i + 1], (ss->nmembers - i - 1) * sizeof *ss->members);
+            ss->nmembers--;
+            break;
+        }
+    }
+    c->session = NULL;
+    if (ss->nmembers == 0) {
+        char key[16];
+        snprintf(key, sizeof key, "%u", ss->id);
+        strmap_del(r->sessions, key);
+        free(ss->members);
+        free(ss->rings);
+        free(ss);
+    }
+}
+
+int sbreg_ringing(sb_session *ss, const char *email, uint64_t now_ms) {
+    for (size_t i = 0; i < ss->nrings; i++)
+        if (ss->rings[i].expires_ms > now_ms && strcmp(ss->rings[i].email, email) == 0) return 1;
+    return 0;
+}
+
+static void prune_rings(sb_session *ss, uint64_t now_ms) {
+    size_t o = 0;
+    for (size_t i = 0; i < ss->nrings; i++)
+        if (ss->rings[i].expires_ms > now_ms) ss->rings[o++] = ss->rings[i];
+    ss->nrings = o;
+}
+
+int sbreg_ring_add(sb_session *ss, const char *email, uint64_t expires_ms) {
+    if (ss->nrings == ss->caprings) {
+        size_t nc = ss->caprings ? ss->caprings * 2 : 4;
+        sb_ring *nr = realloc(ss->rings, nc * sizeof *nr);
+        if (!nr) return -1;
+        ss->rings = nr;
+        ss->caprings = nc;
+    }
+    snprintf(ss->rings[ss->nrings].email, sizeof ss->rings[ss->nrings].email, "%s", email);
+    ss->rings[ss->nrings].expires_ms = expires_ms;
+    ss->nrings++;
+    return 0;
+}
+
+void sbreg_ring_remove(sb_session *ss, const char *email) {
+    size_t o = 0;
+    for (size_t i = 0; i < ss->nrings; i++)
+        if (strcmp(ss->rings[i].email, email) != 0) ss->rings[o++] = ss->rings[i];
+    ss->nrings = o;
+}
+
+size_t sbreg_ring_count(sb_session *ss, uint64_t now_ms) {
+    prune_rings(ss, now_ms);
+    return ss->nrings;
+}
+
+typedef struct sweep_ctx {
+    uint64_t now;
+    char (*dead)[SB_COOKIE_MAX];
+    size_t n, cap;
+} sweep_ctx;
+
+static void collect_expired(const char *key, void *value, void *arg) {
+    sweep_ctx *x = arg;
+    ticket *t = value;
+    if (t->expires_ms > x->now) return;
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 64;
+        void *nd = realloc(x->dead, nc * sizeof *x->dead);
+        if (!nd) return;
+        x->dead = nd;
+        x->cap = nc;
+    }
+    snprintf(x->dead[x->n++], SB_COOKIE_MAX, "%s", key);
+}
+
+static void prune_session(const char *key, void *value, void *arg) {
+    (void)key;
+    prune_rings(value, *(uint64_t *)arg);
+}
+
+void sbreg_sweep(sbreg *r, uint64_t now_ms) {
+    sweep_ctx x = {now_ms, NULL, 0, 0};
+    strmap_each(r->tickets, collect_expired, &x);
+    for (size_t i = 0; i < x.n; i++) free(strmap_del(r->tickets, x.dead[i]));
+    free(x.dead);
+    strmap_each(r->sessions, prune_session, &now_ms);
+}

@@ -1,0 +1,60 @@
+/* sbreg.h - switchboard registry: sessions and their cookies.
+ *
+ * A cookie ("ticket") is single-use, unpredictable (random), bound to one
+ * e-mail and, for RNG invitations, to one session; it expires. Presenting
+ * a cookie consumes it even when the e-mail or session does not match, so
+ * a leaked or guessed cookie cannot be tried twice. */
+#ifndef MSND_SBREG_H
+#define MSND_SBREG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+
+#define SB_COOKIE_MAX 48
+
+typedef struct sb_ring {
+    char email[MSNP_MAX_EMAIL + 1];
+    uint64_t expires_ms;
+} sb_ring;
+
+typedef struct sb_session {
+    uint32_t id;
+    conn **members;
+    size_t nmembers, capmembers;
+    sb_ring *rings; /* invited, not yet joined */
+    size_t nrings, caprings;
+} sb_session;
+
+typedef struct sbreg sbreg;
+
+sbreg *sbreg_new(void);
+void sbreg_free(sbreg *r);
+
+/* Issue a cookie for email; session_id 0 = "open a new session" (XFR SB).
+ * Returns 0, or -1 when too many cookies are outstanding / out of memory. */
+int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expires_ms, char *cookie,
+                size_t cap);
+/* Consume a cookie. Returns 0 if it existed, was not expired, belonged to
+ * email and to session_id (0 for XFR cookies); -1 otherwise. */
+int sbreg_redeem(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms);
+size_t sbreg_cookie_count(const sbreg *r);
+
+sb_session *sbreg_session_new(sbreg *r);
+sb_session *sbreg_session_find(sbreg *r, uint32_t id);
+size_t sbreg_session_count(const sbreg *r);
+/* Add a member (c->session is set). Returns 0 or -1 (out of memory). */
+int sbreg_join(sb_session *ss, conn *c);
+/* Remove a member; the session is freed when nobody is left. */
+void sbreg_leave(sbreg *r, sb_session *ss, conn *c);
+/* Pending invitations: 1 if email is being rung (not expired). */
+int sbreg_ringing(sb_session *ss, const char *email, uint64_t now_ms);
+int sbreg_ring_add(sb_session *ss, const char *email, uint64_t expires_ms);
+void sbreg_ring_remove(sb_session *ss, const char *email);
+size_t sbreg_ring_count(sb_session *ss, uint64_t now_ms);
+
+/* Drop expired cookies and rings. */
+void sbreg_sweep(sbreg *r, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,698 @@
+/* Listeners, connections, timers and signals; see server.h. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "presence.h"
+#include "sbreg.h"
+#include "strmap.h"
+
+static const char *const kind_names[] = {"ds", "ns", "sb"};
+
+uint64_t server_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int str_copy(msnp_str in, char *dst, size_t cap) {
+    if (in.n >= cap) return -1;
+    memcpy(dst, in.p, in.n);
+    dst[in.n] = '\0';
+    return 0;
+}
+
+int email_normalize(msnp_str in, char *dst, size_t cap) {
+    if (!msnp_email_valid(in) || in.n >= cap) return -1;
+    for (size_t i = 0; i < in.n; i++) {
+        char ch = in.p[i];
+        dst[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    dst[in.n] = '\0';
+    return 0;
+}
+
+/* ---- per-address connection counts ---- */
+
+static long addr_count(msnd_server *s, const char *ip, long delta) {
+    intptr_t v = (intptr_t)strmap_get(s->per_address, ip);
+    v += delta;
+    if (v <= 0) {
+        strmap_del(s->per_address, ip);
+        return 0;
+    }
+    int ok;
+    strmap_put(s->per_address, ip, (void *)v, &ok);
+    return (long)v;
+}
+
+/* ---- sending ---- */
+
+static void schedule_reap(conn *c) {
+    if (c->reaper) event_active(c->reaper, EV_TIMEOUT, 0);
+}
+
+void conn_send(conn *c, const void *data, size_t n) {
+    if (c->closing || !c->bev) return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) + n > (size_t)c->srv->cfg.max_output) {
+        /* A client that does not read must not make us buffer without end.
+         * Closing is deferred: the caller may be walking a list this
+         * connection is on. */
+        if (!c->reap_close) {
+            LOGW("dropping slow client", "conn=%llu peer=%s queued=%zu", (unsigned long long)c->id, c->peer,
+                 evbuffer_get_length(out));
+            c->reap_close = 1;
+            schedule_reap(c);
+        }
+        return;
+    }
+    if (evbuffer_add(out, data, n) != 0) {
+        c->reap_close = 1;
+        schedule_reap(c);
+    }
+}
+
+void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...) {
+    msnp_str params[MSNP_MAX_PARAMS];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, trid);
+    const char *p;
+    while ((p = va_arg(ap, const char *)) != NULL && n < MSNP_MAX_PARAMS) params[n++] = msnp_str_c(p);
+    va_end(ap);
+    char buf[4096];
+    long len = msnp_write_cmd(buf, sizeof buf, name, has_trid, trid, params, n);
+    if (len < 0) {
+        LOGE("cannot format reply", "conn=%llu cmd=%s", (unsigned long long)c->id, name);
+        return;
+    }
+    conn_send(c, buf, (size_t)len);
+}
+
+void conn_err(conn *c, int code, uint32_t trid) {
+    char buf[32];
+    long len = msnp_write_error(buf, sizeof buf, code, trid);
+    if (len > 0) conn_send(c, buf, (size_t)len);
+}
+
+void conn_err_cmd(conn *c, int code, const msnp_cmd *cmd) {
+    if (cmd->has_trid) conn_err(c, code, cmd->trid);
+    else conn_close(c, "error on a command without TrID");
+}
+
+/* ---- lifecycle ---- */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+static void conn_free(conn *c) {
+    if (c->freeing) return;
+    if (!c->closing) conn_close(c, "freed");
+    c->freeing = 1;
+    msnd_server *s = c->srv;
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    addr_count(s, c->peer_ip, -1);
+    if (c->timer) event_free(c->timer);
+    if (c->reaper) event_free(c->reaper);
+    if (c->bev) bufferevent_free(c->bev);
+    LOGD("connection freed", "conn=%llu", (unsigned long long)c->id);
+    free(c);
+    if (s->shutting_down && s->nconns == 0) event_base_loopexit(s->base, NULL);
+}
+
+static void on_flushed(struct bufferevent *bev, void *arg) {
+    (void)bev;
+    conn *c = arg;
+    if (c->closing) schedule_reap(c);
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    if (c->reap_close && !c->closing) {
+        conn_close(c, "output limit");
+        conn_free(c); /* the queued output could not be delivered anyway */
+        return;
+    }
+    if (!c->closing) return;
+    if (c->reap_close || !c->bev || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) conn_free(c);
+}
+
+static void on_close_grace(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    conn_free(arg);
+}
+
+void conn_close(conn *c, const char *reason) {
+    if (c->closing) return;
+    c->closing = 1;
+    LOGD("closing connection", "conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id, c->peer, reason);
+    /* Role cleanup first, so others see FLN/BYE at once. */
+    if (c->kind == CONN_NS) ns_on_close(c);
+    else if (c->kind == CONN_SB) sb_on_close(c);
+    if (c->bev) {
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_setcb(c->bev, NULL, on_flushed, NULL, c);
+        bufferevent_set_timeouts(c->bev, NULL, NULL);
+        bufferevent_enable(c->bev, EV_WRITE);
+    }
+    /* Do not wait forever for a peer that stopped reading. */
+    if (c->timer) event_free(c->timer);
+    c->timer = evtimer_new(c->srv->base, on_close_grace, c);
+    if (c->timer) {
+        struct timeval tv = {2, 0};
+        evtimer_add(c->timer, &tv);
+    }
+    if (!c->in_read) schedule_reap(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    if (c->closing) return;
+    if (c->kind == CONN_NS && c->state == NS_AUTH) {
+        ns_on_timer(c);
+        return;
+    }
+    if (c->kind == CONN_SB && c->sb_joined) return;
+    LOGI("login timeout", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer, kind_names[c->kind]);
+    conn_close(c, "login timeout");
+}
+
+void conn_set_login_timer(conn *c, long seconds) {
+    if (c->closing) return;
+    if (!c->timer) c->timer = evtimer_new(c->srv->base, on_timer, c);
+    if (!c->timer) return;
+    evtimer_del(c->timer);
+    if (seconds > 0) {
+        struct timeval tv = {(time_t)seconds, 0};
+        evtimer_add(c->timer, &tv);
+    }
+}
+
+void conn_set_idle_timeout(conn *c, long seconds) {
+    if (!c->bev || c->closing) return;
+    if (seconds > 0) {
+        struct timeval tv = {(time_t)seconds, 0};
+        bufferevent_set_timeouts(c->bev, &tv, NULL);
+    } else {
+        bufferevent_set_timeouts(c->bev, NULL, NULL);
+    }
+}
+
+static void dispatch(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
+    if (!bucket_take(&c->bucket, server_now_ms(), (double)s->cfg.max_commands_per_second,
+                     (double)s->cfg.command_burst)) {
+        /* Over the rate: refuse this command; keep refusing until the
+         * bucket refills. A client that ignores 713 ends up closed by the
+         * output limit or the idle timer, never by a busy loop here. */
+        if (cmd->has_trid) conn_err(c, MSNP_ERR_USER_TOO_ACTIVE, cmd->trid);
+        return;
+    }
+    switch (c->kind) {
+    case CONN_DS: ds_handle(c, cmd); break;
+    case CONN_NS: ns_handle(c, cmd); break;
+    case CONN_SB: sb_handle(c, cmd); break;
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg) {
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    c->in_read = 1;
+    /* Bounded: every turn either consumes bytes or leaves the loop. */
+    while (!c->closing) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0) break;
+        const char *buf = (const char *)evbuffer_pullup(in, -1);
+        if (!buf) {
+            conn_close(c, "out of memory");
+            break;
+        }
+        msnp_cmd cmd;
+        msnp_parse_error perr;
+        long r = msnp_parse(&c->parser, buf, len, &cmd, &perr);
+        if (r == 0) break;
+        if (r < 0) {
+            LOGI("protocol error, closing", "conn=%llu peer=%s role=%s error=\"%s\" offset=%llu",
+                 (unsigned long long)c->id, c->peer, kind_names[c->kind], perr.what,
+                 (unsigned long long)perr.offset);
+            conn_close(c, perr.what);
+            break;
+        }
+        dispatch(c, &cmd);
+        evbuffer_drain(in, (size_t)r);
+    }
+    c->in_read = 0;
+    if (c->closing) {
+        evbuffer_drain(in, evbuffer_get_length(in));
+        schedule_reap(c);
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg) {
+    (void)bev;
+    conn *c = arg;
+    if (what & BEV_EVENT_TIMEOUT) {
+        LOGI("idle timeout", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer, kind_names[c->kind]);
+        conn_close(c, "idle timeout");
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        conn_close(c, (what & BEV_EVENT_EOF) ? "peer closed" : "socket error");
+        conn_free(c);
+    }
+}
+
+static void fill_addr(const struct sockaddr *sa, char *ip, size_t ipcap, uint16_t *port) {
+    ip[0] = '\0';
+    *port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)ipcap);
+        *port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)ipcap);
+        *port = ntohs(in6->sin6_port);
+    }
+}
+
+/* The accept callback gets the server through this small record. */
+typedef struct accept_ctx {
+    msnd_server *s;
+    size_t index;
+} accept_ctx;
+static accept_ctx accept_ctxs[3];
+
+static void on_accept_real(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                           void *arg) {
+    (void)l;
+    (void)salen;
+    accept_ctx *ax = arg;
+    msnd_server *s = ax->s;
+    listener_info *li = &s->listeners[ax->index];
+    char ip[48];
+    uint16_t port;
+    fill_addr(sa, ip, sizeof ip, &port);
+    if (s->shutting_down || (s->cfg.max_connections > 0 && (long)s->nconns >= s->cfg.max_connections)) {
+        evutil_closesocket(fd);
+        return;
+    }
+    long have = (long)(intptr_t)strmap_get(s->per_address, ip);
+    if (s->cfg.max_connections_per_address > 0 && have >= s->cfg.max_connections_per_address) {
+        LOGW("too many connections from one address", "peer=%s limit=%ld", ip, s->cfg.max_connections_per_address);
+        evutil_closesocket(fd);
+        return;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->srv = s;
+    c->kind = li->kind;
+    c->id = ++s->next_conn_id;
+    snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
+    snprintf(c->peer, sizeof c->peer, "%s:%u", ip, (unsigned)port);
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+        uint16_t lport;
+        fill_addr((struct sockaddr *)&local, c->local_ip, sizeof c->local_ip, &lport);
+    }
+    c->status = MSNP_STATUS_FLN;
+    msnp_parser_limits lim = msnp_default_limits;
+    lim.max_line = (size_t)s->cfg.max_line;
+    lim.max_payload = (size_t)s->cfg.max_payload;
+    msnp_parser_init(&c->parser, MSNP_FROM_CLIENT, &lim);
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->reaper = event_new(s->base, -1, 0, on_reap, c);
+    if (!c->bev || !c->reaper) {
+        if (c->bev) bufferevent_free(c->bev);
+        else evutil_closesocket(fd);
+        if (c->reaper) event_free(c->reaper);
+        free(c);
+        return;
+    }
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    addr_count(s, ip, +1);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    /* Never hold more than one item's worth of unparsed input. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)(s->cfg.max_line + s->cfg.max_payload + 4096));
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    conn_set_login_timer(c, s->cfg.login_timeout);
+    LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer,
+         kind_names[c->kind]);
+}
+
+static void reenable_listener(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(arg);
+}
+
+static void on_listen_error(struct evconnlistener *l, void *arg) {
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    LOGW("accept failed", "error=\"%s\"", evutil_socket_error_to_string(err));
+    /* Out of descriptors: pause accepting briefly instead of spinning. */
+    evconnlistener_disable(l);
+    struct timeval tv = {1, 0};
+    event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, reenable_listener, l, &tv);
+}
+
+/* ---- addresses ---- */
+
+/* "host:port" or "[v6]:port"; port 0 (ephemeral) is allowed here. */
+static int split_addr(const char *in, char *host, size_t hcap, uint16_t *port) {
+    const char *colon = strrchr(in, ':');
+    if (!colon || colon == in || !colon[1]) return -1;
+    const char *h = in;
+    size_t hlen = (size_t)(colon - in);
+    if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= hcap) return -1;
+    uint64_t v;
+    if (msnp_str_to_u64(msnp_str_c(colon + 1), 65535, &v) != 0) return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)v;
+    return 0;
+}
+
+static int is_wildcard(const char *host) {
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || host[0] == '\0';
+}
+
+void server_advertised(const msnd_server *s, const conn *c, conn_kind kind, char *out, size_t cap) {
+    if (kind == CONN_SB && s->sb_address[0]) {
+        snprintf(out, cap, "%s", s->sb_address);
+        return;
+    }
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        const listener_info *li = &s->listeners[i];
+        if (li->kind != kind) continue;
+        const char *host = is_wildcard(li->host) && c && c->local_ip[0] ? c->local_ip : li->host;
+        snprintf(out, cap, "%s:%u", host, (unsigned)li->port);
+        return;
+    }
+    snprintf(out, cap, "127.0.0.1:1863");
+}
+
+void server_ns_for(const msnd_server *s, const conn *c, const char *email, char *out, size_t cap) {
+    if (s->nns_nodes == 0) {
+        server_advertised(s, c, CONN_NS, out, cap);
+        return;
+    }
+    uint32_t h = 2166136261u;
+    for (const char *p = email; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 16777619u;
+    }
+    snprintf(out, cap, "%s", s->ns_nodes[h % s->nns_nodes]);
+}
+
+static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *err, size_t errcap) {
+    listener_info *li = &s->listeners[s->nlisteners];
+    char host[CFG_ADDR];
+    uint16_t port;
+    if (split_addr(addr, host, sizeof host, &port) != 0) {
+        snprintf(err, errcap, "bad %s address '%s' (want host:port)", kind_names[kind], addr);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    int sslen;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        sslen = (int)sizeof *v4;
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        sslen = (int)sizeof *v6;
+    } else {
+        snprintf(err, errcap, "bad %s address '%s' (want a numeric IP)", kind_names[kind], addr);
+        return -1;
+    }
+    accept_ctxs[s->nlisteners].s = s;
+    accept_ctxs[s->nlisteners].index = s->nlisteners;
+    li->l = evconnlistener_new_bind(s->base, on_accept_real, &accept_ctxs[s->nlisteners],
+                                    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+                                    (struct sockaddr *)&ss, sslen);
+    if (!li->l) {
+        snprintf(err, errcap, "cannot listen on %s for %s: %s", addr, kind_names[kind], strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(li->l, on_listen_error);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(evconnlistener_get_fd(li->l), (struct sockaddr *)&bound, &blen);
+    char bhost[64];
+    uint16_t bport;
+    fill_addr((struct sockaddr *)&bound, bhost, sizeof bhost, &bport);
+    memcpy(li->host, bhost, sizeof li->host);
+    li->port = bport;
+    char bstr[80];
+    snprintf(bstr, sizeof bstr, "%s:%u", bhost, (unsigned)bport);
+    memcpy(li->bound, bstr, sizeof li->bound);
+    li->kind = kind;
+    s->nlisteners++;
+    LOGI("listening", "role=%s addr=%s", kind_names[kind], li->bound);
+    return 0;
+}
+
+static int write_port_file(msnd_server *s, char *err, size_t errcap) {
+    const char *path = s->cfg.port_file;
+    char tmp[CFG_PATH + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errcap, "cannot write %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < s->nlisteners; i++)
+        fprintf(f, "%s=%s\n", kind_names[s->listeners[i].kind], s->listeners[i].bound);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- signals and housekeeping ---- */
+
+static void on_shutdown_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnd_server *s = arg;
+    event_base_loopexit(s->base, NULL);
+}
+
+static void begin_shutdown(msnd_server *s, const char *why) {
+    if (s->shutting_down) return;
+    s->shutting_down = 1;
+    LOGI("shutting down", "signal=%s connections=%zu", why, s->nconns);
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        if (s->listeners[i].l) evconnlistener_free(s->listeners[i].l);
+        s->listeners[i].l = NULL;
+    }
+    /* OUT SSD first to everyone, then close (close runs FLN fan-out, which
+     * goes nowhere once everyone is closing). */
+    for (conn *c = s->conns; c; c = c->next)
+        if (c->kind == CONN_NS && !c->closing) ns_shutdown_notice(c);
+    conn *c = s->conns;
+    while (c) {
+        conn *next = c->next;
+        if (!c->closing) conn_close(c, "server shutdown");
+        c = next;
+    }
+    if (s->nconns == 0) {
+        event_base_loopexit(s->base, NULL);
+        return;
+    }
+    s->shutdown_timer = evtimer_new(s->base, on_shutdown_timer, s);
+    struct timeval tv = {(time_t)s->cfg.shutdown_grace, 0};
+    if (s->shutdown_timer) evtimer_add(s->shutdown_timer, &tv);
+    else event_base_loopexit(s->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    (void)what;
+    msnd_server *s = arg;
+    if (sig == SIGHUP) {
+        if (log_reopen() != 0) LOGW("cannot reopen log file", "error=\"%s\"", strerror(errno));
+        else LOGI("log reopened", "%s", "");
+        return;
+    }
+    begin_shutdown(s, sig == SIGTERM ? "TERM" : "INT");
+}
+
+static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnd_server *s = arg;
+    uint64_t now = server_now_ms();
+    failures_sweep(s->fail_account, now);
+    failures_sweep(s->fail_address, now);
+    sbreg_sweep(s->sbreg, now);
+}
+
+/* ---- init / run / free ---- */
+
+static void default_port_addr(const char *base, uint16_t port_if_fixed, char *out, size_t cap) {
+    char host[CFG_ADDR];
+    uint16_t port = 0;
+    if (split_addr(base, host, sizeof host, &port) != 0) snprintf(host, sizeof host, "127.0.0.1");
+    snprintf(out, cap, "%s:%u", host, (unsigned)(port == 0 ? 0 : port_if_fixed));
+}
+
+int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap) {
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    int want_ds = !strcmp(cfg->role, "all") || !strcmp(cfg->role, "ds");
+    int want_ns = !strcmp(cfg->role, "all") || !strcmp(cfg->role, "ns");
+    if (!want_ds && !want_ns) {
+        snprintf(err, errcap, "unknown role '%s' (all, ds or ns)", cfg->role);
+        return -1;
+    }
+    s->base = event_base_new();
+    s->per_address = strmap_new();
+    s->presence = presence_new();
+    s->sbreg = sbreg_new();
+    s->fail_account = failures_new(cfg->auth_failures_per_account, cfg->auth_failure_window);
+    s->fail_address = failures_new(cfg->auth_failures_per_address, cfg->auth_failure_window);
+    if (!s->base || !s->per_address || !s->presence || !s->sbreg || !s->fail_account || !s->fail_address) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    if (want_ns) {
+        s->store = store_open(cfg->db, err, errcap);
+        if (!s->store) return -1;
+    }
+    /* ns-nodes */
+    if (cfg->ns_nodes[0]) {
+        char tmp[sizeof cfg->ns_nodes];
+        snprintf(tmp, sizeof tmp, "%s", cfg->ns_nodes);
+        char *save = NULL;
+        for (char *tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+            msnp_str h;
+            uint16_t p;
+            if (s->nns_nodes >= 16 || msnp_split_hostport(msnp_str_c(tok), &h, &p, 1) != 0 ||
+                !msnp_param_is_safe(msnp_str_c(tok))) {
+                snprintf(err, errcap, "bad --ns-nodes entry '%s' (want host:port, at most 16)", tok);
+                return -1;
+            }
+            snprintf(s->ns_nodes[s->nns_nodes++], CFG_ADDR, "%s", tok);
+        }
+    }
+    if (cfg->sb_address[0]) {
+        msnp_str h;
+        uint16_t p;
+        if (msnp_split_hostport(msnp_str_c(cfg->sb_address), &h, &p, 1) != 0 ||
+            !msnp_param_is_safe(msnp_str_c(cfg->sb_address))) {
+            snprintf(err, errcap, "bad --sb-address '%s' (want host:port)", cfg->sb_address);
+            return -1;
+        }
+        snprintf(s->sb_address, sizeof s->sb_address, "%s", cfg->sb_address);
+    }
+    char ns_addr[CFG_ADDR], sb_addr[CFG_ADDR];
+    if (!strcmp(cfg->role, "ns")) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen[0] ? cfg->ns_listen : cfg->listen);
+    else if (cfg->ns_listen[0]) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen);
+    else default_port_addr(cfg->listen, 1864, ns_addr, sizeof ns_addr);
+    if (cfg->sb_listen[0]) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->sb_listen);
+    else default_port_addr(cfg->listen, 1865, sb_addr, sizeof sb_addr);
+
+    if (want_ds && add_listener(s, CONN_DS, cfg->listen, err, errcap) != 0) return -1;
+    if (want_ns && add_listener(s, CONN_NS, ns_addr, err, errcap) != 0) return -1;
+    if (want_ns && add_listener(s, CONN_SB, sb_addr, err, errcap) != 0) return -1;
+    if (!want_ns && s->nns_nodes == 0) {
+        default_port_addr(cfg->listen, 1864, s->ns_nodes[0], CFG_ADDR);
+        s->nns_nodes = 1;
+        LOGW("--role ds without --ns-nodes: handing out the default NS address", "ns=%s", s->ns_nodes[0]);
+    }
+    if (cfg->port_file[0] && write_port_file(s, err, errcap) != 0) return -1;
+
+    s->sig_term = evsignal_new(s->base, SIGTERM, on_signal, s);
+    s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
+    s->sig_hup = evsignal_new(s->base, SIGHUP, on_signal, s);
+    s->housekeeping = event_new(s->base, -1, EV_PERSIST, on_housekeeping, s);
+    if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->housekeeping) {
+        snprintf(err, errcap, "cannot set up signal handling");
+        return -1;
+    }
+    event_add(s->sig_term, NULL);
+    event_add(s->sig_int, NULL);
+    event_add(s->sig_hup, NULL);
+    struct timeval hk = {10, 0};
+    event_add(s->housekeeping, &hk);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+int server_run(msnd_server *s) {
+    event_base_dispatch(s->base);
+    return 0;
+}
+
+void server_free(msnd_server *s) {
+    conn *c = s->conns;
+    while (c) {
+        conn *next = c->next;
+        c->closing = 1; /* no fan-out while tearing down */
+        if (c->timer) event_free(c->timer);
+        if (c->reaper) event_free(c->reaper);
+        if (c->bev) bufferevent_free(c->bev);
+        free(c);
+        c = next;
+    }
+    s->conns = NULL;
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].l) evconnlistener_free(s->listeners[i].l);
+    if (s->sig_term) event_free(s->sig_term);
+    if (s->sig_int) event_free(s->sig_int);
+    if (s->sig_hup) event_free(s->sig_hup);
+    if (s->housekeeping) event_free(s->housekeeping);
+    if (s->shutdown_timer) event_free(s->shutdown_timer);
+    sbreg_free(s->sbreg);
+    presence_free(s->presence);
+    failures_free(s->fail_account);
+    failures_free(s->fail_address);
+    if (s->per_address) strmap_free(s->per_address);
+    store_close(s->store);
+    if (s->base) event_base_free(s->base);
+}

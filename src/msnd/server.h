@@ -1,0 +1,152 @@
+/* server.h - the msnd process: listeners, connections and the shared
+ * state each role handler works on.
+ *
+ *   listener -> conn (bufferevent) -> msnp_parse -> role handler -> effects
+ *
+ * A connection knows bytes and its role; ds.c, ns.c and sb.c each export a
+ * command table. Shared state has one owner each: the store (store.h), the
+ * presence router (presence.h) and the switchboard registry (sbreg.h). */
+#ifndef MSND_SERVER_H
+#define MSND_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <msnp/msnp.h>
+
+#include "config.h"
+#include "ratelimit.h"
+#include "store.h"
+
+struct bufferevent;
+struct evconnlistener;
+struct presence;
+struct sbreg;
+struct sb_session;
+struct strmap;
+
+typedef enum conn_kind { CONN_DS = 0, CONN_NS = 1, CONN_SB = 2 } conn_kind;
+
+typedef enum ns_state {
+    NS_NEW = 0,     /* before USR MD5 I */
+    NS_CHALLENGED,  /* challenge sent, waiting for USR MD5 S */
+    NS_AUTH         /* logged in */
+} ns_state;
+
+typedef struct conn {
+    struct msnd_server *srv;
+    struct bufferevent *bev;
+    conn_kind kind;
+    uint64_t id;
+    char peer[64];     /* "ip:port", for logs */
+    char peer_ip[48];
+    char local_ip[48]; /* address the client reached us on */
+    msnp_parser parser;
+    token_bucket bucket;
+    struct event *timer;  /* login timeout, then challenge timeout */
+    struct event *reaper; /* deferred close/free */
+    struct conn *prev, *next;
+    uint8_t closing;      /* no more input is handled */
+    uint8_t in_read;      /* inside the read callback */
+    uint8_t reap_close;   /* reaper must run conn_close first (overflow) */
+    uint8_t freeing;
+
+    /* DS / NS */
+    int version;          /* negotiated MSNPx, 0 before VER */
+    ns_state state;
+    int64_t uid;
+    char email[MSNP_MAX_EMAIL + 1];
+    char name[MSNP_MAX_NAME_ENCODED + 1];
+    char challenge[48];
+    int blp_allow;        /* cached BLP of this user (AL = 1) */
+    msnp_status status;   /* FLN until the first CHG */
+    uint8_t chg_seen;
+    uint8_t chl_pending;
+    char chl[32];
+
+    /* SB */
+    struct sb_session *session;
+    uint8_t sb_joined;
+    uint64_t last_cal_ms;
+    uint32_t cal_burst;
+} conn;
+
+typedef struct listener_info {
+    struct evconnlistener *l;
+    conn_kind kind;
+    char bound[80]; /* "ip:port" actually bound */
+    char host[64];
+    uint16_t port;
+} listener_info;
+
+typedef struct msnd_server {
+    struct event_base *base;
+    msnd_config cfg;
+    store *store;
+    struct presence *presence;
+    struct sbreg *sbreg;
+    failure_window *fail_account;
+    failure_window *fail_address;
+    struct strmap *per_address; /* ip -> connection count (as intptr) */
+    listener_info listeners[3];
+    size_t nlisteners;
+    char ns_nodes[16][CFG_ADDR];
+    size_t nns_nodes;
+    char sb_address[CFG_ADDR]; /* "" = derive from the SB listener */
+    conn *conns;
+    size_t nconns;
+    uint64_t next_conn_id;
+    struct event *sig_term, *sig_int, *sig_hup, *housekeeping, *shutdown_timer;
+    int shutting_down;
+} msnd_server;
+
+typedef void (*cmd_handler)(conn *c, const msnp_cmd *cmd);
+typedef struct cmd_entry {
+    uint32_t code;
+    cmd_handler fn;
+} cmd_entry;
+
+/* Server lifecycle. */
+int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap);
+int server_run(msnd_server *s);
+void server_free(msnd_server *s);
+uint64_t server_now_ms(void);
+
+/* Sending. Every writer goes through conn_send so output limits apply. */
+void conn_send(conn *c, const void *data, size_t n);
+/* NAME [trid] params... ; params are a NULL-terminated list of C strings. */
+void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...);
+void conn_err(conn *c, int code, uint32_t trid);
+/* Error reply when the command had a TrID; otherwise close. */
+void conn_err_cmd(conn *c, int code, const msnp_cmd *cmd);
+
+/* Stop reading, run role cleanup now, free once output is flushed. */
+void conn_close(conn *c, const char *reason);
+
+/* Switch timers. seconds 0 = none. */
+void conn_set_login_timer(conn *c, long seconds);
+void conn_set_idle_timeout(conn *c, long seconds);
+
+/* Address clients should use to reach a listener of this kind over the
+ * connection c (wildcard binds are replaced by the local address). */
+void server_advertised(const msnd_server *s, const conn *c, conn_kind kind, char *out, size_t cap);
+/* The NS address the DS hands out for an e-mail (hash of the address). */
+void server_ns_for(const msnd_server *s, const conn *c, const char *email, char *out, size_t cap);
+
+/* Role handlers (ds.c, ns.c, sb.c). */
+void ds_handle(conn *c, const msnp_cmd *cmd);
+void ns_handle(conn *c, const msnp_cmd *cmd);
+void sb_handle(conn *c, const msnp_cmd *cmd);
+void ns_on_close(conn *c);
+void sb_on_close(conn *c);
+void ns_on_timer(conn *c);
+/* Shutdown notice for a logged-in NS client. */
+void ns_shutdown_notice(conn *c);
+
+/* Lower-case an e-mail into dst; returns 0, or -1 if it is not a valid handle. */
+int email_normalize(msnp_str in, char *dst, size_t cap);
+/* str view -> C string copy. Returns 0, or -1 if it does not fit. */
+int str_copy(msnp_str in, char *dst, size_t cap);
+
+#endif

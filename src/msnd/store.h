@@ -1,0 +1,114 @@
+/* store.h - persistent state behind one small interface: accounts, friendly
+ * names, the FL/AL/BL lists (RL is derived: who has me on FL), the list
+ * version, privacy modes (BLP/GTC), MSNP7 groups and phone properties.
+ *
+ * Every function that changes something returns only after the change is
+ * committed, so a reply sent afterwards never reports a change that a crash
+ * could lose. The one backend today is SQLite (store_sqlite.c); handlers
+ * only see this header, so another backend can replace it. */
+#ifndef MSND_STORE_H
+#define MSND_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msnp/msnp.h>
+
+#define STORE_MAX_PASSWORD 255
+#define STORE_MAX_GROUPS_TEXT 256 /* "0,1,2" list of group ids of an FL entry */
+#define STORE_MAX_GROUP_NAME 61   /* URL-encoded group name (MSNP7 limit) */
+
+typedef enum store_rc {
+    STORE_OK = 0,
+    STORE_NOTFOUND = 1,
+    STORE_EXISTS = 2,
+    STORE_ERROR = -1
+} store_rc;
+
+typedef struct store store;
+
+typedef struct store_user {
+    int64_t id;
+    char email[MSNP_MAX_EMAIL + 1];
+    char password[STORE_MAX_PASSWORD + 1];
+    char name[MSNP_MAX_NAME_ENCODED + 1]; /* URL-encoded, as sent on the wire */
+    uint32_t version;                     /* list version (SYN) */
+    int blp_allow;                        /* BLP AL (1) or BL (0) */
+    int gtc_prompt;                       /* GTC A (1) or N (0) */
+} store_user;
+
+/* Opens (creating if missing, with mode 0600) and migrates the schema. */
+store *store_open(const char *path, char *err, size_t errcap);
+void store_close(store *s);
+const char *store_errmsg(store *s);
+
+/* Accounts. email must already be lower case and valid; name URL-encoded. */
+store_rc store_user_add(store *s, const char *email, const char *password, const char *name);
+store_rc store_user_passwd(store *s, const char *email, const char *password);
+store_rc store_user_del(store *s, const char *email);
+store_rc store_user_get(store *s, const char *email, store_user *out);
+store_rc store_user_get_id(store *s, int64_t id, store_user *out);
+typedef void (*store_user_cb)(const store_user *u, void *ctx);
+store_rc store_user_each(store *s, store_user_cb fn, void *ctx);
+
+/* Settings; each bumps the list version and returns it in *ver. */
+store_rc store_set_name(store *s, int64_t uid, const char *name, uint32_t *ver);
+store_rc store_set_blp(store *s, int64_t uid, int allow, uint32_t *ver);
+store_rc store_set_gtc(store *s, int64_t uid, int prompt, uint32_t *ver);
+
+/* Lists. */
+typedef struct store_entry {
+    int64_t contact;
+    const char *email;
+    const char *name;
+    const char *groups; /* FL only: "0" or "0,3" */
+} store_entry;
+typedef int (*store_entry_cb)(const store_entry *e, void *ctx); /* non-zero stops */
+store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx);
+/* Number of entries, or -1 on error. */
+long store_list_count(store *s, int64_t owner, msnp_list list);
+/* 1 present, 0 absent, -1 error. groups (FL) copied when present and non-NULL. */
+int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact, char *groups, size_t cap);
+/* Add to FL/AL/BL (STORE_EXISTS if there). For FL the contact's RL changes
+ * too, so its version is bumped and returned in *contact_ver (may be NULL). */
+store_rc store_list_add(store *s, int64_t owner, msnp_list list, int64_t contact, const char *name,
+                        const char *groups, uint32_t *owner_ver, uint32_t *contact_ver);
+store_rc store_list_remove(store *s, int64_t owner, msnp_list list, int64_t contact, uint32_t *owner_ver,
+                           uint32_t *contact_ver);
+store_rc store_list_set_groups(store *s, int64_t owner, int64_t contact, const char *groups, uint32_t *ver);
+/* REA on a contact: the name stored in the owner's FL entry. */
+store_rc store_list_rename(store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver);
+
+/* Presence fan-out helpers: one query each instead of one per contact. */
+typedef struct store_peer {
+    int64_t id;
+    const char *email;
+    const char *name;
+    int blp_allow; /* the peer's own BLP (contacts_each) or the owner's (watchers_each) */
+    int in_al;     /* see below */
+    int in_bl;
+} store_peer;
+typedef void (*store_peer_cb)(const store_peer *p, void *ctx);
+/* People who have `uid` on their FL (uid's RL), with in_al/in_bl telling
+ * whether each is on uid's AL/BL and blp_allow = uid's BLP. */
+store_rc store_watchers_each(store *s, int64_t uid, store_peer_cb fn, void *ctx);
+/* uid's FL contacts, with in_al/in_bl telling whether uid is on the
+ * contact's AL/BL and blp_allow = the contact's BLP. */
+store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx);
+
+/* MSNP7 groups. Group 0 ("Other Contacts") exists for every account. */
+typedef void (*store_group_cb)(int gid, const char *name, void *ctx);
+store_rc store_group_each(store *s, int64_t owner, store_group_cb fn, void *ctx);
+long store_group_count(store *s, int64_t owner);
+int store_group_exists(store *s, int64_t owner, int gid); /* 1/0/-1 */
+store_rc store_group_add(store *s, int64_t owner, const char *name, int *gid, uint32_t *ver);
+/* Also drops the group id from every FL entry of the owner. */
+store_rc store_group_del(store *s, int64_t owner, int gid, uint32_t *ver);
+store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, uint32_t *ver);
+
+/* Phone properties (PRP, MSNP5+): PHH PHW PHM MOB MBE. value NULL deletes. */
+typedef void (*store_prop_cb)(const char *key, const char *value, void *ctx);
+store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
+store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx);
+
+#endif

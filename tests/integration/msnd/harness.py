@@ -1,0 +1,69 @@
+"""Tiny runner shared by the msnd integration scripts: each test function
+gets a fresh msnd (temp dir, temp database, ephemeral ports) with the
+users it names, and the log is printed when it fails."""
+import os
+import sys
+import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import msntest  # noqa: E402
+
+USERS = [
+    ("example@passport.com", "password", "my screen name"),
+    ("name_123@hotmail.com", "secret123", "name_123"),
+    ("alice@example.com", "alicepw", "Alice"),
+    ("bob@example.com", "bobpw", "Bob"),
+    ("carol@example.com", "carolpw", "Carol"),
+]
+PASSWORDS = {u[0]: u[1] for u in USERS}
+
+
+def login(srv, email, **kw):
+    return msntest.login(srv, email, PASSWORDS[email], **kw)
+
+
+def online(srv, email, status="NLN", **kw):
+    """Log in, SYN and CHG; returns the client after the CHG echo (ILNs left unread)."""
+    c = login(srv, email, **kw)
+    t = c.trid()
+    c.send_line("SYN %d 0" % t)
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name == "LST" and cmd.args[1] == "RL" and (cmd.args[3] == "0" or cmd.args[3] == cmd.args[4]):
+            break
+    t = c.trid()
+    c.send_line("CHG %d %s" % (t, status))
+    c.expect_line("CHG %d %s" % (t, status))
+    return c
+
+
+def run(tests, msnd, args=()):
+    failed = 0
+    for fn in tests:
+        srv = msntest.MsndServer(msnd, args=list(args) + list(getattr(fn, "args", ())), users=USERS)
+        try:
+            srv.start()
+            fn(srv)
+            print("ok   %s" % fn.__name__)
+        except Exception:
+            failed += 1
+            print("FAIL %s" % fn.__name__)
+            traceback.print_exc()
+            print("---- msnd log (tail) ----")
+            print(srv.log_text()[-5000:])
+        finally:
+            rc = srv.stop()
+            srv.cleanup()
+            if rc not in (0, None):
+                failed += 1
+                print("FAIL %s: msnd exited with %s" % (fn.__name__, rc))
+                print(srv.stderr_text()[-3000:])
+    print("%d of %d failed" % (failed, len(tests)) if failed else "all %d passed" % len(tests))
+    return 1 if failed else 0
+
+
+def with_args(*a):
+    def deco(fn):
+        fn.args = a
+        return fn
+    return deco

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""msnd dispatch and notification login: the seed transcripts verbatim,
+per-version differences, wrong passwords, duplicate logins, errors."""
+import hashlib
+import sys
+
+from harness import PASSWORDS, login, msntest, online, run, with_args
+
+SEED_VER = "VER 0 MSNP7 MSNP6 MSNP5 MSNP4 CVR0"
+
+
+def test_seed_dispatch_transcript(srv):
+    c = msntest.Client(srv.ds)
+    c.send_line(SEED_VER)
+    c.expect_line(SEED_VER)
+    c.send_line("INF 1")
+    c.expect_line("INF 1 MD5")
+    c.send_line("USR 2 MD5 I example@passport.com")
+    ns = "%s:%d" % srv.ns
+    ds = "%s:%d" % srv.ds
+    # MSNP7 adds the address of the server that sent the referral.
+    c.expect_line("XFR 2 NS %s 0 %s" % (ns, ds))
+    c.expect_closed()
+
+
+def test_dispatch_xfr_per_version(srv):
+    ns = "%s:%d" % srv.ns
+    for ver, tail in (("MSNP2", ""), ("MSNP3", " 0"), ("MSNP6", " 0")):
+        c = msntest.Client(srv.ds)
+        c.send_line("VER 1 %s" % ver)
+        c.expect_line("VER 1 %s" % ver)
+        c.send_line("USR 2 MD5 I alice@example.com")
+        c.expect_line("XFR 2 NS %s%s" % (ns, tail))
+        c.expect_closed()
+
+
+def test_seed_notification_transcript(srv):
+    c = msntest.Client(srv.ns, answer_chl=False)
+    c.send_line(SEED_VER)
+    c.expect_line(SEED_VER)
+    c.send_line("INF 1")
+    c.expect_line("INF 1 MD5")
+    c.send_line("USR 5 MD5 I example@passport.com")
+    ch = c.expect("USR")
+    assert ch.args[:3] == ["5", "MD5", "S"], ch
+    challenge = ch.args[3]
+    answer = hashlib.md5((challenge + "password").encode()).hexdigest()
+    c.send_line("USR 6 MD5 S %s" % answer)
+    c.expect_line("USR 6 OK example@passport.com my%20screen%20name 1")
+    prof = c.expect("MSG")
+    assert prof.args[:2] == ["Hotmail", "Hotmail"], prof
+    assert b"Content-Type: text/x-msmsgsprofile" in prof.payload
+    assert int(prof.args[2]) == len(prof.payload)
+    c.send_line("CHG 7 NLN")
+    c.expect_line("CHG 7 NLN")
+    chl = c.expect("CHL")
+    assert chl.args[0] == "0" and chl.args[1].isdigit(), chl
+    resp = msntest.chl_response(chl.args[1]).encode()
+    c.send_raw(b"QRY 8 msmsgs@msnmsgr.com 32\r\n" + resp)
+    c.expect_line("QRY 8")
+
+
+def test_challenges_are_fresh(srv):
+    seen = set()
+    for _ in range(3):
+        c = msntest.Client(srv.ns)
+        c.send_line("VER 1 MSNP7")
+        c.expect("VER")
+        c.send_line("USR 2 MD5 I alice@example.com")
+        seen.add(c.expect("USR").args[3])
+        c.close()
+    assert len(seen) == 3, seen
+
+
+def test_version_negotiation(srv):
+    c = msntest.Client(srv.ns)
+    c.send_line("VER 1 MSNP8 MSNP9 CVR0")
+    c.expect_line("VER 1 0")
+    c.expect_closed()
+    c = msntest.Client(srv.ns)
+    c.send_line("VER 1 MSNP2")
+    c.expect_line("VER 1 MSNP2")
+    c.send_line("USR 2 MD5 I alice@example.com")
+    ch = c.expect("USR").args[3]
+    c.send_line("USR 3 MD5 S %s" % msntest.md5_login_response(ch, "alicepw"))
+    c.expect_line("USR 3 OK alice@example.com Alice")  # no verified flag before MSNP6
+
+
+def test_wrong_password(srv):
+    c = msntest.Client(srv.ns)
+    c.send_line("VER 1 MSNP7")
+    c.expect("VER")
+    c.send_line("USR 2 MD5 I alice@example.com")
+    ch = c.expect("USR").args[3]
+    c.send_line("USR 3 MD5 S %s" % msntest.md5_login_response(ch, "wrong"))
+    c.expect_error(911, 3)
+    # the challenge is single-use: the right answer to the old one fails too
+    c.send_line("USR 4 MD5 S %s" % msntest.md5_login_response(ch, "alicepw"))
+    c.expect_error(911, 4)
+    # unknown accounts get a challenge too, then 911
+    c.send_line("USR 5 MD5 I nobody@example.com")
+    ch = c.expect("USR").args[3]
+    c.send_line("USR 6 MD5 S %s" % msntest.md5_login_response(ch, "x"))
+    c.expect_error(911, 6)
+    assert "alicepw" not in srv.log_text()
+
+
+@with_args("--auth-failures-per-account", "3")
+def test_failed_login_rate_limit(srv):
+    c = msntest.Client(srv.ns)
+    c.send_line("VER 1 MSNP7")
+    c.expect("VER")
+    for i in range(3):
+        t = 10 + i * 2
+        c.send_line("USR %d MD5 I alice@example.com" % t)
+        c.expect("USR")
+        c.send_line("USR %d MD5 S 00000000000000000000000000000000" % (t + 1))
+        c.expect_error(911, t + 1)
+    c.send_line("USR 30 MD5 I alice@example.com")
+    c.expect_error(911, 30)
+    c.expect_closed()
+    # even the right password is refused while the account is throttled
+    c = msntest.Client(srv.ns)
+    c.send_line("VER 1 MSNP7")
+    c.expect("VER")
+    c.send_line("USR 2 MD5 I alice@example.com")
+    c.expect_error(911, 2)
+    # other accounts are unaffected
+    login(srv, "bob@example.com")
+
+
+def test_duplicate_login(srv):
+    first = online(srv, "alice@example.com")
+    second = login(srv, "alice@example.com")
+    first.expect_line("OUT OTH")
+    first.expect_closed()
+    t = second.trid()
+    second.send_line("CHG %d BSY" % t)
+    second.expect_line("CHG %d BSY" % t)
+
+
+def test_errors_before_and_after_login(srv):
+    c = msntest.Client(srv.ns)
+    c.send_line("VER 1 MSNP7")
+    c.expect("VER")
+    c.send_line("CHG 2 NLN")
+    c.expect_error(302, 2)
+    c.send_line("SYN 3 0")
+    c.expect_error(302, 3)
+    c.send_line("FOO 4 bar")
+    c.expect_error(200, 4)
+    c.send_line("PNG")
+    c.expect_line("QNG")
+    c.close()
+    c = login(srv, "alice@example.com")
+    t = c.trid()
+    c.send_line("USR %d MD5 I alice@example.com" % t)
+    c.expect_error(207, t)
+    t = c.trid()
+    c.send_line("CHG %d FLN" % t)
+    c.expect_error(201, t)
+    t = c.trid()
+    c.send_line("CHG %d XYZ" % t)
+    c.expect_error(201, t)
+    t = c.trid()
+    c.send_line("XFR %d NS" % t)
+    c.expect_error(201, t)
+    t = c.trid()
+    c.send_line("QRY %d msmsgs@msnmsgr.com 32" % t)
+    c.send_raw(b"0" * 32)
+    c.expect_error(715, t)   # no challenge outstanding
+    c.send_line("OUT")
+    c.expect_closed()
+
+
+def test_wrong_challenge_answer(srv):
+    c = login(srv, "alice@example.com", answer_chl=False)
+    c.send_line("CHG 10 NLN")
+    c.expect_line("CHG 10 NLN")
+    c.expect("CHL")
+    c.send_raw(b"QRY 11 msmsgs@msnmsgr.com 32\r\n" + b"0" * 32)
+    c.expect_error(540, 11)
+    c.expect_closed()
+
+
+def test_malformed_input_closes(srv):
+    for bad in (b"ver 1 MSNP7\r\n", b"VER 1 MSNP7\x00\r\n", b"A" * 5000, b"MSG 1 A 99999999\r\n"):
+        c = msntest.Client(srv.ns)
+        c.send_raw(bad)
+        c.expect_closed()
+    # the server is still fine
+    login(srv, "alice@example.com")
+
+
+def test_ns_msg_closes(srv):
+    c = login(srv, "alice@example.com")
+    c.send_msg(c.trid(), "N", b"MIME-Version: 1.0\r\n\r\nhi")
+    c.expect_closed()
+
+
+@with_args("--login-timeout", "1")
+def test_login_timeout(srv):
+    c = msntest.Client(srv.ns)
+    c.send_line("VER 1 MSNP7")
+    c.expect("VER")
+    c.expect_closed(timeout=5)
+
+
+@with_args("--max-connections-per-address", "2")
+def test_connections_per_address(srv):
+    a = msntest.Client(srv.ns)
+    b = msntest.Client(srv.ns)
+    c = msntest.Client(srv.ns)
+    c.expect_closed()
+    a.send_line("PNG")
+    a.expect_line("QNG")
+    b.close()
+
+
+@with_args("--max-commands-per-second", "5", "--command-burst", "5")
+def test_command_rate_limit(srv):
+    c = msntest.Client(srv.ns)
+    for i in range(1, 21):
+        c.send_line("INF %d" % i)
+    replies = [c.read_cmd().line for _ in range(20)]
+    assert "INF 1 MD5" in replies, replies
+    assert any(r.startswith("713 ") for r in replies), replies
+
+
+def test_shutdown_sends_out_ssd(srv):
+    c = online(srv, "alice@example.com")
+    srv.stop()
+    c.expect_line("OUT SSD")
+    c.expect_closed()
+
+
+if __name__ == "__main__":
+    tests = [v for k, v in list(globals().items()) if k.startswith("test_")]
+    sys.exit(run(tests, sys.argv[1]))

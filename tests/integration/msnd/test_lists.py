@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""msnd lists, privacy and presence: ADD/REM with RL side effects, SYN/LST
+formats, ILN/NLN/FLN both ways, BL/BLP hiding presence, groups, REA,
+persistence across a restart."""
+import sys
+
+from harness import login, msntest, online, run
+
+
+def add(c, lst, email, name=None, group=None):
+    t = c.trid()
+    extra = "" if group is None else " %s" % group
+    c.send_line("ADD %d %s %s %s%s" % (t, lst, email, name or email, extra))
+    return t
+
+
+def read_until(c, pred, limit=50):
+    got = []
+    for _ in range(limit):
+        cmd = c.read_cmd()
+        got.append(cmd)
+        if pred(cmd):
+            return got
+    raise AssertionError("condition not met in %r" % got)
+
+
+def test_add_rem_and_rl(srv):
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    t = add(a, "FL", "bob@example.com", "Bob")
+    r = a.expect("ADD")
+    assert r.args[:2] == [str(t), "FL"] and r.args[3:5] == ["bob@example.com", "Bob"], r
+    a.expect_line("ILN %d NLN bob@example.com Bob" % t)
+    rl = b.expect("ADD")
+    assert rl.args[0] == "0" and rl.args[1] == "RL" and rl.args[3:] == ["alice@example.com", "Alice"], rl
+    # errors
+    t = add(a, "FL", "bob@example.com")
+    a.expect_error(215, t)
+    t = add(a, "FL", "nobody@example.com")
+    a.expect_error(205, t)
+    t = add(a, "FL", "a@b")
+    a.expect_error(201, t)
+    t = add(a, "XL", "bob@example.com")
+    a.expect_error(201, t)
+    t = add(a, "AL", "bob@example.com")
+    a.expect("ADD")
+    t = add(a, "BL", "bob@example.com")
+    a.expect_error(219, t)
+    t = a.trid()
+    a.send_line("REM %d BL bob@example.com" % t)
+    a.expect_error(216, t)
+    t = a.trid()
+    a.send_line("REM %d FL bob@example.com" % t)
+    r = a.expect("REM")
+    assert r.args[1] == "FL" and r.args[3] == "bob@example.com", r
+    rl = b.expect("REM")
+    assert rl.args[0] == "0" and rl.args[1] == "RL" and rl.args[3] == "alice@example.com", rl
+    # versions only grow
+    t = a.trid()
+    a.send_line("SYN %d 0" % t)
+    syn = a.expect("SYN")
+    assert int(syn.args[1]) >= 4, syn
+
+
+def test_add_rl_disconnects(srv):
+    a = online(srv, "alice@example.com")
+    add(a, "RL", "bob@example.com")
+    a.expect_closed()
+
+
+def test_syn_formats(srv):
+    a = online(srv, "alice@example.com")
+    add(a, "FL", "bob@example.com", "Bob")
+    a.expect("ADD")
+    add(a, "AL", "bob@example.com")
+    v = int(a.expect("ADD").args[2])
+    a.close()
+    # MSNP7: LSG + group list on FL
+    c = login(srv, "alice@example.com")
+    t = c.trid()
+    c.send_line("SYN %d 0" % t)
+    c.expect_line("SYN %d %d" % (t, v))
+    c.expect_line("GTC %d %d A" % (t, v))
+    c.expect_line("BLP %d %d AL" % (t, v))
+    for key in ("PHH", "PHW", "PHM"):
+        c.expect_line("PRP %d %d %s" % (t, v, key))
+    c.expect_line("PRP %d %d MOB N" % (t, v))
+    c.expect_line("PRP %d %d MBE N" % (t, v))
+    c.expect_line("LSG %d %d 1 1 0 Other%%20Contacts 0" % (t, v))
+    c.expect_line("LST %d FL %d 1 1 bob@example.com Bob 0" % (t, v))
+    for key in ("PHH", "PHW", "PHM"):
+        c.expect_line("BPR %d bob@example.com %s" % (v, key))
+    c.expect_line("BPR %d bob@example.com MOB N" % v)
+    c.expect_line("LST %d AL %d 1 1 bob@example.com bob@example.com" % (t, v))
+    c.expect_line("LST %d BL %d 0 0" % (t, v))
+    c.expect_line("LST %d RL %d 0 0" % (t, v))
+    t = c.trid()
+    c.send_line("SYN %d %d" % (t, v))
+    c.expect_line("SYN %d %d" % (t, v))
+    c.expect_silence(0.2)
+    c.close()
+    # MSNP4: no PRP/BPR/LSG, no groups
+    c = login(srv, "alice@example.com", version="MSNP4")
+    t = c.trid()
+    c.send_line("SYN %d 0" % t)
+    c.expect_line("SYN %d %d" % (t, v))
+    c.expect_line("GTC %d %d A" % (t, v))
+    c.expect_line("BLP %d %d AL" % (t, v))
+    c.expect_line("LST %d FL %d 1 1 bob@example.com Bob" % (t, v))
+    c.expect_line("LST %d AL %d 1 1 bob@example.com bob@example.com" % (t, v))
+    c.expect_line("LST %d BL %d 0 0" % (t, v))
+    c.expect_line("LST %d RL %d 0 0" % (t, v))
+    # bob's RL shows alice
+    b = login(srv, "bob@example.com", version="MSNP4")
+    t = b.trid()
+    b.send_line("LST %d RL" % t)
+    r = b.expect("LST")
+    assert r.args[1] == "RL" and r.args[3:] == ["1", "1", "alice@example.com", "Alice"], r
+
+
+def make_friends(srv):
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    add(a, "FL", "bob@example.com", "Bob")
+    a.expect("ADD")
+    a.expect("ILN")
+    b.expect("ADD")  # RL
+    add(b, "FL", "alice@example.com", "Alice")
+    b.expect("ADD")
+    b.expect("ILN")
+    a.expect("ADD")  # RL
+    return a, b
+
+
+def test_presence_both_ways(srv):
+    a, b = make_friends(srv)
+    t = b.trid()
+    b.send_line("CHG %d AWY" % t)
+    b.expect_line("CHG %d AWY" % t)
+    a.expect_line("NLN AWY bob@example.com Bob")
+    b.send_line("OUT")
+    b.expect_closed()
+    a.expect_line("FLN bob@example.com")
+    # bob comes back: ILN on his first CHG, alice gets NLN
+    b = login(srv, "bob@example.com")
+    t = b.trid()
+    b.send_line("CHG %d BSY" % t)
+    b.expect_line("CHG %d BSY" % t)
+    b.expect_line("ILN %d NLN alice@example.com Alice" % t)
+    a.expect_line("NLN BSY bob@example.com Bob")
+    # hidden looks offline, and a dropped connection sends FLN too
+    t = b.trid()
+    b.send_line("CHG %d HDN" % t)
+    b.expect_line("CHG %d HDN" % t)
+    a.expect_line("FLN bob@example.com")
+    t = b.trid()
+    b.send_line("CHG %d NLN" % t)
+    b.expect("CHG")
+    a.expect_line("NLN NLN bob@example.com Bob")
+    b.close()
+    a.expect_line("FLN bob@example.com")
+
+
+def test_hidden_user_not_in_iln(srv):
+    a = online(srv, "alice@example.com", status="HDN")
+    b = online(srv, "bob@example.com")
+    add(b, "FL", "alice@example.com")
+    b.expect("ADD")
+    b.expect_silence(0.3)  # no ILN for a hidden contact
+    a.expect("ADD")  # RL
+    t = a.trid()
+    a.send_line("XFR %d SB" % t)
+    a.expect_error(913, t)
+
+
+def test_block_list_hides_presence(srv):
+    a, b = make_friends(srv)
+    add(a, "BL", "bob@example.com")
+    a.expect("ADD")
+    b.expect_line("FLN alice@example.com")
+    t = a.trid()
+    a.send_line("CHG %d BRB" % t)
+    a.expect("CHG")
+    b.expect_silence(0.3)
+    # bob logging in again sees no ILN for alice
+    b.close()
+    a.expect("FLN")  # alice still sees bob (bob did not block her)
+    b = login(srv, "bob@example.com")
+    t = b.trid()
+    b.send_line("CHG %d NLN" % t)
+    b.expect_line("CHG %d NLN" % t)
+    b.expect_silence(0.3)
+    a.expect_line("NLN NLN bob@example.com Bob")
+    # unblock: bob sees alice again
+    t = a.trid()
+    a.send_line("REM %d BL bob@example.com" % t)
+    a.expect("REM")
+    b.expect_line("NLN BRB alice@example.com Alice")
+
+
+def test_blp_bl_allows_only_al(srv):
+    a, b = make_friends(srv)
+    t = a.trid()
+    a.send_line("BLP %d BL" % t)
+    r = a.expect("BLP")
+    assert r.args[2] == "BL", r
+    b.expect_line("FLN alice@example.com")
+    t = a.trid()
+    a.send_line("BLP %d BL" % t)
+    a.expect_error(218, t)
+    add(a, "AL", "bob@example.com")
+    a.expect("ADD")
+    b.expect_line("NLN NLN alice@example.com Alice")
+    t = a.trid()
+    a.send_line("BLP %d CL" % t)
+    a.expect_error(201, t)
+    t = a.trid()
+    a.send_line("GTC %d N" % t)
+    assert a.expect("GTC").args[2] == "N"
+    t = a.trid()
+    a.send_line("GTC %d N" % t)
+    a.expect_error(218, t)
+
+
+def test_rea_renames_and_fans_out(srv):
+    a, b = make_friends(srv)
+    t = a.trid()
+    a.send_line("REA %d alice@example.com Alice%%20Liddell" % t)
+    r = a.expect("REA")
+    assert r.args[2:] == ["alice@example.com", "Alice%20Liddell"], r
+    b.expect_line("NLN NLN alice@example.com Alice%20Liddell")
+    t = a.trid()
+    a.send_line("REA %d bob@example.com Bobby" % t)
+    assert a.expect("REA").args[2:] == ["bob@example.com", "Bobby"]
+    t = a.trid()
+    a.send_line("REA %d carol@example.com Carol" % t)
+    a.expect_error(216, t)
+    t = a.trid()
+    a.send_line("REA %d alice@example.com bad%%00name" % t)
+    a.expect_error(209, t)
+
+
+def test_groups_msnp7(srv):
+    a = online(srv, "alice@example.com")
+    t = a.trid()
+    a.send_line("ADG %d Friends 0" % t)
+    r = a.expect("ADG")
+    gid = r.args[3]
+    assert r.args[2] == "Friends" and r.args[4] == "0", r
+    t = add(a, "FL", "bob@example.com", "Bob", group=gid)
+    assert a.expect("ADD").args[5] == gid
+    t = add(a, "FL", "bob@example.com", "Bob", group="0")
+    assert a.expect("ADD").args[5] == "0"
+    t = add(a, "FL", "bob@example.com", "Bob", group="0")
+    a.expect_error(215, t)
+    t = add(a, "FL", "carol@example.com", "Carol", group="77")
+    a.expect_error(224, t)
+    t = a.trid()
+    a.send_line("RMG %d 0" % t)
+    a.expect_error(230, t)
+    t = a.trid()
+    a.send_line("REG %d %s Best%%20Friends 0" % (t, gid))
+    assert a.expect("REG").args[2:5] == [gid, "Best%20Friends", "0"]
+    t = a.trid()
+    a.send_line("REM %d FL bob@example.com %s" % (t, gid))
+    assert a.expect("REM").args[3:] == ["bob@example.com", gid]
+    t = a.trid()
+    a.send_line("REM %d FL bob@example.com %s" % (t, gid))
+    a.expect_error(225, t)
+    t = a.trid()
+    a.send_line("RMG %d %s" % (t, gid))
+    assert a.expect("RMG").args[2] == gid
+
+
+def test_list_full(srv):
+    a = online(srv, "alice@example.com")
+    for email in ("bob@example.com", "carol@example.com"):
+        add(a, "FL", email)
+        a.expect("ADD")
+    t = add(a, "FL", "name_123@hotmail.com")
+    a.expect_error(210, t)
+test_list_full.args = ("--max-forward-list", "2")
+
+
+def test_persistence_across_restart(srv):
+    a = online(srv, "alice@example.com")
+    add(a, "FL", "bob@example.com", "Bob")
+    a.expect("ADD")
+    t = a.trid()
+    a.send_line("REA %d alice@example.com New%%20Alice" % t)
+    v = int(a.expect("REA").args[1])
+    t = a.trid()
+    a.send_line("PRP %d PHH 555%%201234" % t)
+    assert a.expect("PRP").args[2:] == ["PHH", "555%201234"]
+    srv.restart()
+    c = msntest.login(srv, "alice@example.com", "alicepw")
+    t = c.trid()
+    c.send_line("SYN %d 0" % t)
+    got = read_until(c, lambda cmd: cmd.name == "LST" and cmd.args[1] == "RL")
+    lines = [g.line for g in got]
+    assert "SYN %d %d" % (t, v + 1) in lines, lines
+    assert any(l.startswith("LST %d FL" % t) and "bob@example.com Bob" in l for l in lines), lines
+    assert "PRP %d %d PHH 555%%201234" % (t, v + 1) in lines, lines
+    r = srv.run_admin("user", "list")
+    assert "alice@example.com\tNew Alice" in r.stdout, r.stdout
+
+
+def test_admin_commands(srv):
+    r = srv.run_admin("user", "add", "dave@example.com", "davepw", "Dave", "D.")
+    assert r.returncode == 0, r.stderr
+    r = srv.run_admin("user", "add", "dave@example.com", "x")
+    assert r.returncode != 0 and "exists" in r.stderr
+    r = srv.run_admin("user", "add", "not-an-email", "x")
+    assert r.returncode != 0
+    r = srv.run_admin("user", "passwd", "dave@example.com", "-", input="newpw\n")
+    assert r.returncode == 0, r.stderr
+    msntest.login(srv, "dave@example.com", "newpw")
+    r = srv.run_admin("user", "list")
+    assert "dave@example.com\tDave D." in r.stdout, r.stdout
+    r = srv.run_admin("user", "del", "dave@example.com")
+    assert r.returncode == 0
+    r = srv.run_admin("user", "del", "dave@example.com")
+    assert r.returncode != 0
+
+
+if __name__ == "__main__":
+    tests = [v for k, v in list(globals().items()) if k.startswith("test_")]
+    sys.exit(run(tests, sys.argv[1]))

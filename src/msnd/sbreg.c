@@ -89,6 +89,12 @@ int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expir
 int sbreg_redeem(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms) {
     ticket *t = strmap_del(r->tickets, cookie);
     if (!t) return -1;
+    /* Whatever the outcome, that invitation is over: the caller may ring
+     * again. */
+    if (t->session_id) {
+        sb_session *ss = sbreg_session_find(r, t->session_id);
+        if (ss) sbreg_ring_remove(ss, t->email);
+    }
     int ok = t->expires_ms > now_ms && strcmp(t->email, email) == 0 && t->session_id == session_id;
     free(t);
     return ok ? 0 : -1;

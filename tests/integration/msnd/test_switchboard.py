@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""msnd switchboard: the seed's XFR SB / USR / CAL / RNG / ANS / IRO / JOI
+transcript, byte-identical MSG relay with ACK/NAK per mode, the seed's
+invitations (file transfer, voice over two switchboards, whiteboard
+CONTEXT), three-party chat, BYE, cookie rules, limits."""
+import sys
+import time
+
+from harness import msntest, online, run, with_args
+
+IM = (b"MIME-Version: 1.0\r\n"
+      b"Content-Type: text/plain; charset=UTF-8\r\n"
+      b"X-MMS-IM-Format: FN=Microsoft%20Sans%20Serif; EF=I; CO=000000; CS=0; PF=22\r\n"
+      b"\r\n"
+      b"hello! how are you?")
+
+INVITE_HDR = b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+
+FT_INVITE = INVITE_HDR + (
+    b"Application-Name: File Transfer\r\n"
+    b"Application-GUID: {5D3E02AB-6190-11D3-BBBB-00C04F795683}\r\n"
+    b"Invitation-Command: INVITE\r\n"
+    b"Invitation-Cookie: 33267\r\n"
+    b"Application-File: readme.txt\r\n"
+    b"Application-FileSize: 60904\r\n\r\n")
+FT_ACCEPT = INVITE_HDR + (
+    b"Invitation-Command: ACCEPT\r\n"
+    b"Invitation-Cookie: 33267\r\n"
+    b"Launch-Application: FALSE\r\n"
+    b"Request-Data: IP-Address:\r\n\r\n")
+FT_ACCEPT2 = INVITE_HDR + (
+    b"Invitation-Command: ACCEPT\r\n"
+    b"Invitation-Cookie: 33267\r\n"
+    b"IP-Address: 10.44.102.65\r\n"
+    b"Port: 6891\r\n"
+    b"AuthCookie: 93301\r\n"
+    b"Launch-Application: FALSE\r\n"
+    b"Request-Data: IP-Address:\r\n\r\n")
+VOICE_INVITE = INVITE_HDR + (
+    b"Application-Name: \xe8\xaf\xad\xe9\x9f\xb3\xe5\xaf\xb9\xe8\xaf\x9d\r\n"
+    b"Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\r\n"
+    b"Session-Protocol: SM1\r\n"
+    b"Context-Data: Requested:SIP_A,; Capabilities:SIP_A,SIP_V\r\n"
+    b"Invitation-Command: INVITE\r\n"
+    b"Invitation-Cookie: 25402056\r\n"
+    b"Session-ID: {C4E9035F-CCEB-40F0-8F17-135FB734073B}\r\n\r\n")
+VOICE_ACCEPT = INVITE_HDR + (
+    b"Invitation-Command: ACCEPT\r\n"
+    b"Invitation-Cookie: 25402056\r\n"
+    b"IP-Address: 192.168.0.2\r\n"
+    b"Session-ID: {C4E9035F-CCEB-40F0-8F17-135FB734073B}\r\n\r\n")
+VOICE_ACCEPT2 = INVITE_HDR + (
+    b"Invitation-Command: ACCEPT\r\n"
+    b"Invitation-Cookie: 25402056\r\n"
+    b"IP-Address: 192.168.0.1:5004\r\n\r\n")
+WB_INVITE = INVITE_HDR + (
+    b"Application-Name: Whiteboard\r\n"
+    b"Application-GUID: {1DF57D09-637A-4CA5-91B9-2C3EDAAF62FE}\r\n"
+    b"Session-Protocol: SM1\r\n"
+    b"Invitation-Command: INVITE\r\n"
+    b"Invitation-Cookie: 4242\r\n\r\n")
+WB_ACCEPT = INVITE_HDR + (
+    b"Invitation-Command: ACCEPT\r\n"
+    b"Invitation-Cookie: 4242\r\n"
+    b"IP-Address: 10.1.1.211\r\n\r\n")
+WB_CONTEXT = INVITE_HDR + (
+    b"Invitation-Command: CONTEXT\r\n"
+    b"Invitation-Cookie: 4242\r\n"
+    b"Context-Data: 10.1.1.211:13374\r\n\r\n")
+
+
+def friends(srv, *emails):
+    """Everyone online, everyone on everyone's FL (needed by nobody, but real)."""
+    clients = [online(srv, e) for e in emails]
+    return clients
+
+
+def call(srv, caller_ns, caller_sb, callee_ns, callee_email):
+    t = caller_sb.trid()
+    caller_sb.send_line("CAL %d %s" % (t, callee_email))
+    r = caller_sb.expect("CAL")
+    assert r.args[:2] == [str(t), "RINGING"], r
+    rng = callee_ns.expect("RNG")
+    assert rng.args[0] == r.args[2] and rng.args[2] == "CKI", rng
+    assert rng.args[4] == caller_sb.email, rng
+    sb = msntest.join_by_ring(srv, callee_ns, rng)
+    caller_sb.expect("JOI")
+    return sb
+
+
+def relay(sender, receivers, payload, mode="N"):
+    t = sender.trid()
+    sender.send_msg(t, mode, payload)
+    for r in receivers:
+        m = r.expect("MSG")
+        assert m.args[0] == sender.email, m
+        assert m.payload == payload, (m.payload, payload)
+        assert int(m.args[2]) == len(payload)
+    return t
+
+
+def test_seed_switchboard_transcript(srv):
+    a, b = friends(srv, "example@passport.com", "name_123@hotmail.com")
+    sb = msntest.Client(srv.sb)  # placeholder to show the SB port is open
+    sb.close()
+    t = a.trid()
+    a.send_line("XFR %d SB" % t)
+    x = a.expect("XFR")
+    assert x.args[:2] == [str(t), "SB"] and x.args[2] == "%s:%d" % srv.sb and x.args[3] == "CKI", x
+    cookie = x.args[4]
+    assert len(cookie.split(".")) == 3, cookie
+    s = msntest.Client(srv.sb)
+    s.send_line("USR 1 example@passport.com %s" % cookie)
+    s.expect_line("USR 1 OK example@passport.com my%20screen%20name")
+    s.send_line("CAL 2 name_123@hotmail.com")
+    r = s.expect("CAL")
+    assert r.args[:2] == ["2", "RINGING"] and r.args[2].isdigit(), r
+    sessid = r.args[2]
+    rng = b.expect("RNG")
+    assert rng.args[0] == sessid and rng.args[1] == "%s:%d" % srv.sb and rng.args[2] == "CKI", rng
+    assert rng.args[4:] == ["example@passport.com", "my%20screen%20name"], rng
+    bs = msntest.Client(srv.sb)
+    bs.send_line("ANS 1 name_123@hotmail.com %s %s" % (rng.args[3], sessid))
+    bs.expect_line("IRO 1 1 1 example@passport.com my%20screen%20name")
+    bs.expect_line("ANS 1 OK")
+    s.expect_line("JOI name_123@hotmail.com name_123")
+    s.send_msg(3, "A", IM)
+    m = bs.expect("MSG")
+    assert m.line == "MSG example@passport.com my%%20screen%%20name %d" % len(IM), m
+    assert m.payload == IM
+    s.expect_line("ACK 3")
+    bs.send_msg(2, "N", IM)
+    assert s.expect("MSG").payload == IM
+    bs.expect_silence(0.2)  # N: no ACK on success
+    bs.send_msg(3, "U", IM)
+    assert s.expect("MSG").payload == IM
+    bs.expect_silence(0.2)
+    bs.send_line("OUT")
+    bs.expect_closed()
+    s.expect_line("BYE name_123@hotmail.com")
+    # alone now: A and N are NAKed, U is silent
+    s.send_msg(4, "A", IM)
+    s.expect_line("NAK 4")
+    s.send_msg(5, "N", IM)
+    s.expect_line("NAK 5")
+    s.send_msg(6, "U", IM)
+    s.expect_silence(0.2)
+
+
+def test_invitations_relayed_byte_identical(srv):
+    a, b = friends(srv, "alice@example.com", "bob@example.com")
+    a.email, b.email = "alice@example.com", "bob@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    bsb = call(srv, a, asb, b, "bob@example.com")
+    # file transfer: INVITE, ACCEPT, ACCEPT with address
+    relay(asb, [bsb], FT_INVITE)
+    relay(bsb, [asb], FT_ACCEPT)
+    relay(asb, [bsb], FT_ACCEPT2)
+    # whiteboard with CONTEXT
+    relay(asb, [bsb], WB_INVITE)
+    relay(bsb, [asb], WB_ACCEPT)
+    relay(asb, [bsb], WB_CONTEXT)
+    # voice uses a second switchboard between the same pair, at the same time
+    asb2 = msntest.open_switchboard(srv, a)
+    bsb2 = call(srv, a, asb2, b, "bob@example.com")
+    relay(asb, [bsb], VOICE_INVITE)
+    relay(bsb2, [asb2], VOICE_ACCEPT)
+    relay(asb, [bsb], VOICE_ACCEPT2)
+    relay(asb2, [bsb2], IM, mode="A")
+    asb2.expect("ACK")
+    asb.expect_silence(0.1)
+    log = srv.log_text()
+    assert 'msg="invitation"' in log and "cookie=\"33267\"" in log and "app=file_transfer" in log, log[-3000:]
+    assert "10.1.1.211" in log
+test_invitations_relayed_byte_identical.args = ("--log-invitations",)
+
+
+def test_three_party_and_bye(srv):
+    a, b, c = friends(srv, "alice@example.com", "bob@example.com", "carol@example.com")
+    a.email, b.email, c.email = "alice@example.com", "bob@example.com", "carol@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    bsb = call(srv, a, asb, b, "bob@example.com")
+    # bob invites carol
+    t = bsb.trid()
+    bsb.send_line("CAL %d carol@example.com" % t)
+    bsb.expect("CAL")
+    rng = c.expect("RNG")
+    assert rng.args[4] == "bob@example.com", rng
+    csb = msntest.join_by_ring(srv, c, rng)
+    assert [r.args[1:] for r in csb.roster] == [["1", "2", "alice@example.com", "Alice"],
+                                                ["2", "2", "bob@example.com", "Bob"]], csb.roster
+    asb.expect_line("JOI carol@example.com Carol")
+    bsb.expect_line("JOI carol@example.com Carol")
+    t = relay(csb, [asb, bsb], IM, mode="A")
+    csb.expect_line("ACK %d" % t)
+    # calling someone already present
+    t = asb.trid()
+    asb.send_line("CAL %d bob@example.com" % t)
+    asb.expect_error(215, t)
+    # a dropped connection sends BYE to the others
+    bsb.close()
+    asb.expect_line("BYE bob@example.com")
+    csb.expect_line("BYE bob@example.com")
+    relay(asb, [csb], IM)
+
+
+def test_cal_errors(srv):
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    a.email = "alice@example.com"
+    b.email = "bob@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    for target, code in (("carol@example.com", 217), ("nobody@example.com", 217), ("@@a", 208),
+                         ("alice@example.com", 215)):
+        t = asb.trid()
+        asb.send_line("CAL %d %s" % (t, target))
+        asb.expect_error(code, t)
+    # blocked looks exactly like offline
+    t = b.trid()
+    b.send_line("ADD %d BL alice@example.com alice@example.com" % t)
+    b.expect("ADD")
+    t = asb.trid()
+    asb.send_line("CAL %d bob@example.com" % t)
+    asb.expect_error(217, t)
+    # hidden too
+    t = b.trid()
+    b.send_line("REM %d BL alice@example.com" % t)
+    b.expect("REM")
+    t = b.trid()
+    b.send_line("CHG %d HDN" % t)
+    b.expect("CHG")
+    t = asb.trid()
+    asb.send_line("CAL %d bob@example.com" % t)
+    asb.expect_error(217, t)
+    b.expect_silence(0.2)  # no RNG leaked
+
+
+def test_cookie_rules(srv):
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    a.email, b.email = "alice@example.com", "bob@example.com"
+    t = a.trid()
+    a.send_line("XFR %d SB" % t)
+    cookie = a.expect("XFR").args[4]
+    # wrong user burns the cookie
+    s = msntest.Client(srv.sb)
+    s.send_line("USR 1 bob@example.com %s" % cookie)
+    s.expect_error(911, 1)
+    s.expect_closed()
+    s = msntest.Client(srv.sb)
+    s.send_line("USR 1 alice@example.com %s" % cookie)
+    s.expect_error(911, 1)
+    # reuse
+    t = a.trid()
+    a.send_line("XFR %d SB" % t)
+    cookie = a.expect("XFR").args[4]
+    s = msntest.Client(srv.sb)
+    s.send_line("USR 1 alice@example.com %s" % cookie)
+    s.expect("USR")
+    s2 = msntest.Client(srv.sb)
+    s2.send_line("USR 1 alice@example.com %s" % cookie)
+    s2.expect_error(911, 1)
+    # RNG cookie: wrong user, wrong session, then reuse
+    s.email = "alice@example.com"
+    t = s.trid()
+    s.send_line("CAL %d bob@example.com" % t)
+    sessid = s.expect("CAL").args[2]
+    rng = b.expect("RNG")
+    x = msntest.Client(srv.sb)
+    x.send_line("ANS 1 bob@example.com %s %d" % (rng.args[3], int(sessid) + 1))
+    x.expect_error(911, 1)
+    t = s.trid()  # the failed try burnt the cookie: ring again
+    s.send_line("CAL %d bob@example.com" % t)
+    assert s.expect("CAL").args[1] == "RINGING"
+    rng = b.expect("RNG")
+    bsb = msntest.join_by_ring(srv, b, rng)
+    s.expect_line("JOI bob@example.com Bob")
+    z = msntest.Client(srv.sb)
+    z.send_line("ANS 1 bob@example.com %s %s" % (rng.args[3], rng.args[0]))
+    z.expect_error(911, 1)
+    bsb.expect_silence(0.1)
+    # commands before joining
+    y = msntest.Client(srv.sb)
+    y.send_line("CAL 1 bob@example.com")
+    y.expect_error(302, 1)
+    y.send_msg(2, "A", IM)
+    y.expect_error(302, 2)
+
+
+@with_args("--cookie-lifetime", "1")
+def test_expired_cookie(srv):
+    a = online(srv, "alice@example.com")
+    t = a.trid()
+    a.send_line("XFR %d SB" % t)
+    cookie = a.expect("XFR").args[4]
+    time.sleep(1.3)
+    s = msntest.Client(srv.sb)
+    s.send_line("USR 1 alice@example.com %s" % cookie)
+    s.expect_error(911, 1)
+
+
+def test_oversize_and_bad_mode(srv):
+    a, b = friends(srv, "alice@example.com", "bob@example.com")
+    a.email, b.email = "alice@example.com", "bob@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    bsb = call(srv, a, asb, b, "bob@example.com")
+    big = IM + b"x" * (1665 - len(IM))
+    t = asb.trid()
+    asb.send_msg(t, "A", big)
+    asb.expect_error(201, t)
+    bsb.expect_silence(0.2)
+    exact = IM + b"y" * (1664 - len(IM))
+    t = relay(asb, [bsb], exact, mode="A")
+    asb.expect_line("ACK %d" % t)
+    for mode in ("a", "D", "X"):
+        t = asb.trid()
+        asb.send_msg(t, mode, IM)
+        asb.expect_error(201, t)
+    t = relay(bsb, [asb], IM, mode="A")
+    bsb.expect_line("ACK %d" % t)
+    # binary-safe, empty payload
+    relay(asb, [bsb], bytes(range(256)) + b"\r\n\r\n\x00")
+    relay(asb, [bsb], b"")
+
+
+@with_args("--max-participants", "2")
+def test_participant_limit(srv):
+    a, b, c = friends(srv, "alice@example.com", "bob@example.com", "carol@example.com")
+    a.email, b.email = "alice@example.com", "bob@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    bsb = call(srv, a, asb, b, "bob@example.com")
+    t = asb.trid()
+    asb.send_line("CAL %d carol@example.com" % t)
+    asb.expect_error(712, t)
+    bsb.close()
+
+
+def test_many_sessions_same_pair(srv):
+    a, b = friends(srv, "alice@example.com", "bob@example.com")
+    a.email, b.email = "alice@example.com", "bob@example.com"
+    pairs = []
+    for _ in range(5):
+        asb = msntest.open_switchboard(srv, a)
+        pairs.append((asb, call(srv, a, asb, b, "bob@example.com")))
+    for i, (asb, bsb) in enumerate(pairs):
+        payload = IM + (" session %d" % i).encode()
+        relay(asb, [bsb], payload)
+        relay(bsb, [asb], payload)
+    for asb, bsb in pairs:
+        bsb.expect_silence(0.05)
+        asb.expect_silence(0.05)
+
+
+if __name__ == "__main__":
+    tests = [v for k, v in list(globals().items()) if k.startswith("test_")]
+    sys.exit(run(tests, sys.argv[1]))

@@ -595,18 +595,22 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         }
         break;
     case MSNP_CHG:
+        set_role(c, f, k, SN_ROLE_NS); /* presence comes only from notification servers */
         if (argc >= 2 && k->user[0])
             presence(c, f, k, msnp_str_c(k->user), cmd->argv[1], NULL, "CHG");
         break;
     case MSNP_ILN:
+        set_role(c, f, k, SN_ROLE_NS); /* presence comes only from notification servers */
         if (argc >= 3)
             presence(c, f, k, cmd->argv[2], cmd->argv[1], argc >= 4 ? &cmd->argv[3] : NULL, "ILN");
         break;
     case MSNP_NLN:
+        set_role(c, f, k, SN_ROLE_NS); /* presence comes only from notification servers */
         if (argc >= 2)
             presence(c, f, k, cmd->argv[1], cmd->argv[0], argc >= 3 ? &cmd->argv[2] : NULL, "NLN");
         break;
     case MSNP_FLN:
+        set_role(c, f, k, SN_ROLE_NS); /* presence comes only from notification servers */
         if (argc >= 1)
             presence(c, f, k, cmd->argv[0], msnp_str_c("FLN"), NULL, "FLN");
         break;
@@ -721,15 +725,17 @@ size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_
     if (!k->parsers_ready)
         init_parsers(k);
     msnp_parser *ps = &k->parser[dir];
-    if (k->resync[dir]) {
-        size_t drop = msnp_parser_resync(ps, (const char *)p + used, n - used);
-        used += drop;
-        if (used >= n)
-            return n;
-        k->resync[dir] = 0;
-    }
     /* bounded: every round consumes at least one byte or stops */
     while (used < n) {
+        if (k->resync[dir]) {
+            used += msnp_parser_resync(ps, (const char *)p + used, n - used);
+            if (used >= n)
+                return n;
+            /* fewer than four bytes cannot show a command yet: wait for more */
+            if (n - used < 4)
+                return used;
+            k->resync[dir] = 0;
+        }
         msnp_cmd cmd;
         msnp_parse_error err;
         long rc = msnp_parse(ps, (const char *)p + used, n - used, &cmd, &err);
@@ -754,12 +760,7 @@ size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_
         size_t cut = lf ? (size_t)(lf - (p + used)) + 1 : n - used;
         msnp_parser_skip(ps, cut);
         used += cut;
-        if (!lf) {
-            k->resync[dir] = 1;
-            break;
-        }
-        size_t drop = msnp_parser_resync(ps, (const char *)p + used, n - used);
-        used += drop;
+        k->resync[dir] = 1;
     }
     return used;
 }

@@ -1,0 +1,98 @@
+/* Throttles (ratelimit.h) and the switchboard cookie registry (sbreg.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ratelimit.h"
+#include "sbreg.h"
+
+static void test_bucket(void **state) {
+    (void)state;
+    token_bucket b = {0, 0};
+    int ok = 0;
+    for (int i = 0; i < 10; i++) ok += bucket_take(&b, 1000, 5, 5);
+    assert_int_equal(ok, 5);
+    assert_true(bucket_take(&b, 1200, 5, 5)); /* 0.2 s at 5/s = one token */
+    assert_false(bucket_take(&b, 1200, 5, 5));
+    token_bucket u = {0, 0};
+    for (int i = 0; i < 1000; i++) assert_true(bucket_take(&u, 1, 0, 1)); /* 0 = unlimited */
+}
+
+static void test_failures(void **state) {
+    (void)state;
+    failure_window *w = failures_new(3, 60);
+    assert_non_null(w);
+    for (int i = 0; i < 3; i++) {
+        assert_false(failures_blocked(w, "k", 1000));
+        failures_record(w, "k", 1000);
+    }
+    assert_true(failures_blocked(w, "k", 1000));
+    assert_false(failures_blocked(w, "other", 1000));
+    assert_false(failures_blocked(w, "k", 61000)); /* window over */
+    assert_int_equal(failures_sweep(w, 61000), 0);
+    failures_free(w);
+    failure_window *off = failures_new(0, 60);
+    failures_record(off, "k", 1);
+    assert_false(failures_blocked(off, "k", 1));
+    failures_free(off);
+}
+
+static void test_cookies(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    char c1[SB_COOKIE_MAX], c2[SB_COOKIE_MAX];
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c2, sizeof c2), 0);
+    assert_string_not_equal(c1, c2);
+    assert_int_equal(sbreg_redeem(r, c1, "b@x.com", 0, 1000), -1); /* wrong user */
+    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 0, 1000), -1); /* burnt */
+    assert_int_equal(sbreg_redeem(r, c2, "a@x.com", 0, 6000), -1); /* expired */
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
+    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 7, 1000), -1); /* wrong session */
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
+    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 0, 1000), 0);
+    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 0, 1000), -1); /* single use */
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
+    sbreg_sweep(r, 10000);
+    assert_int_equal(sbreg_cookie_count(r), 0);
+    sbreg_free(r);
+}
+
+static void test_sessions(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    sb_session *ss = sbreg_session_new(r);
+    assert_non_null(ss);
+    uint32_t id = ss->id;
+    conn a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    assert_int_equal(sbreg_join(ss, &a), 0);
+    assert_int_equal(sbreg_join(ss, &b), 0);
+    assert_int_equal(sbreg_ring_add(ss, "c@x.com", 5000), 0);
+    assert_true(sbreg_ringing(ss, "c@x.com", 1000));
+    assert_false(sbreg_ringing(ss, "c@x.com", 6000));
+    assert_int_equal(sbreg_ring_count(ss, 1000), 1);
+    char ck[SB_COOKIE_MAX];
+    assert_int_equal(sbreg_issue(r, "c@x.com", id, 5000, ck, sizeof ck), 0);
+    assert_int_equal(sbreg_redeem(r, ck, "c@x.com", id, 1000), 0);
+    assert_false(sbreg_ringing(ss, "c@x.com", 1000)); /* redeeming ends the ring */
+    sbreg_leave(r, ss, &a);
+    assert_ptr_equal(sbreg_session_find(r, id), ss);
+    sbreg_leave(r, ss, &b);
+    assert_null(sbreg_session_find(r, id)); /* last one out frees it */
+    assert_int_equal(sbreg_session_count(r), 0);
+    sbreg_free(r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bucket), cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_cookies), cmocka_unit_test(test_sessions),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -197,18 +197,19 @@ static void set_write_timeout(struct bufferevent *bev, unsigned ms) {
     bufferevent_set_timeouts(bev, NULL, ms ? &tv : NULL);
 }
 
-/* Pull one command line out of a stream. Returns 1 with *cmd filled (the
- * caller drains cmd->size), 0 if incomplete, -1 on a framing error. */
-static int next_line(struct bufferevent *bev, msnp_parser *p, msnp_cmd *cmd, char *why, size_t cap) {
+/* Pull one command line out of a stream. Returns 1 with *cmd filled, 0 if
+ * incomplete, -1 on a framing error. The line is copied into linebuf and
+ * drained from the stream, so cmd's views (into linebuf) stay valid while
+ * the caller acts on it, whatever happens to the stream. */
+static int next_line(struct bufferevent *bev, msnp_parser *p, msnp_cmd *cmd, char *why, size_t cap,
+                     char linebuf[LINE_MAX_BYTES]) {
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(in);
     if (len == 0) return 0;
-    /* Lines are short: only look at the front of the buffer. */
     size_t look = len < LINE_MAX_BYTES ? len : LINE_MAX_BYTES;
     const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
     msnp_parse_error err;
     long n = msnp_parse(p, buf, look, cmd, &err);
-    if (n > 0) return 1;
     if (n == 0) {
         if (look == LINE_MAX_BYTES) {
             snprintf(why, cap, "line too long");
@@ -216,8 +217,19 @@ static int next_line(struct bufferevent *bev, msnp_parser *p, msnp_cmd *cmd, cha
         }
         return 0;
     }
-    snprintf(why, cap, "%s", err.what ? err.what : msnp_parse_status_str(err.status));
-    return -1;
+    if (n < 0) {
+        snprintf(why, cap, "%s", err.what ? err.what : msnp_parse_status_str(err.status));
+        return -1;
+    }
+    memcpy(linebuf, buf, (size_t)n);
+    evbuffer_drain(in, (size_t)n);
+    msnp_parser again;
+    msnp_parser_init(&again, MSNP_FROM_UNKNOWN, NULL);
+    if (msnp_parse(&again, linebuf, (size_t)n, cmd, &err) != n) {
+        snprintf(why, cap, "unparsable line");
+        return -1;
+    }
+    return 1;
 }
 
 static int parse_u64(msnp_str s, uint64_t *out) { return msnp_str_to_u64(s, UINT64_MAX, out); }
@@ -348,8 +360,9 @@ static void candidate_read_cb(struct bufferevent *bev, void *arg) {
     candidate *c = &t->cand[idx];
     msnp_cmd cmd;
     char why[128];
+    char linebuf[LINE_MAX_BYTES];
     for (;;) {
-        int r = next_line(bev, &c->parser, &cmd, why, sizeof(why));
+        int r = next_line(bev, &c->parser, &cmd, why, sizeof(why), linebuf);
         if (r == 0) return;
         const char *refusal = NULL;
         char notice[256];
@@ -369,7 +382,6 @@ static void candidate_read_cb(struct bufferevent *bev, void *arg) {
             else if (!msnp_str_eq(cmd.argv[1], t->auth_cookie)) refusal = "wrong AuthCookie";
             else if (t->email && !msnp_str_ieq(cmd.argv[0], t->email)) refusal = "unexpected e-mail";
             else {
-                evbuffer_drain(bufferevent_get_input(bev), cmd.size);
                 char line[64];
                 snprintf(line, sizeof(line), "FIL %" PRIu64, t->size);
                 send_line(bev, line);
@@ -390,7 +402,6 @@ static void candidate_read_cb(struct bufferevent *bev, void *arg) {
             if (t->cb.notice) t->cb.notice(t, notice, t->arg);
             return;
         }
-        evbuffer_drain(bufferevent_get_input(bev), cmd.size);
     }
 }
 
@@ -431,14 +442,14 @@ static void sender_read_cb(struct bufferevent *bev, void *arg) {
     msnc_ftp *t = arg;
     msnp_cmd cmd;
     char why[128];
+    char linebuf[LINE_MAX_BYTES];
     while (t->state != ST_DONE) {
-        int r = next_line(bev, &t->parser, &cmd, why, sizeof(why));
+        int r = next_line(bev, &t->parser, &cmd, why, sizeof(why), linebuf);
         if (r == 0) return;
         if (r < 0) {
             finishf(t, MSNC_FTP_PROTOCOL, 0, "bad line from receiver: %s", why);
             return;
         }
-        evbuffer_drain(bufferevent_get_input(bev), cmd.size);
         if (sender_handle_end(t, &cmd)) return;
         if (t->state == ST_WAIT_TFR && cmd.code == MSNP_TFR) {
             t->state = ST_DATA;
@@ -710,14 +721,14 @@ static void receiver_read_cb(struct bufferevent *bev, void *arg) {
     msnc_ftp *t = arg;
     msnp_cmd cmd;
     char why[128];
+    char linebuf[LINE_MAX_BYTES];
     while (t->state == ST_WAIT_VER || t->state == ST_WAIT_FIL) {
-        int r = next_line(bev, &t->parser, &cmd, why, sizeof(why));
+        int r = next_line(bev, &t->parser, &cmd, why, sizeof(why), linebuf);
         if (r == 0) return;
         if (r < 0) {
             finishf(t, MSNC_FTP_PROTOCOL, 0, "bad line from sender: %s", why);
             return;
         }
-        evbuffer_drain(bufferevent_get_input(bev), cmd.size);
         if (t->state == ST_WAIT_VER) {
             int ok = 0;
             for (size_t i = 0; i < cmd.argc; i++)

@@ -144,6 +144,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *f = *state;
+    struct timeval z = {0, 20000};
+    event_base_loopexit(f->base, &z);
+    event_base_dispatch(f->base); /* deferred frees */
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     if (system(cmd) != 0) return -1;

@@ -51,6 +51,11 @@ static void deliver_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     delivery *d = arg;
+    if (!d->to->m) { /* that side is already gone */
+        free(d->payload);
+        free(d);
+        return;
+    }
     msnp_mime mime;
     assert_int_equal(msnp_mime_parse(d->payload, d->len, &mime, NULL), MSNP_MIME_OK);
     assert_int_equal(msnp_content_kind_of(&mime), MSNP_CT_INVITE);
@@ -140,7 +145,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
     world *w = *state;
     msnc_invites_free(w->a.m);
+    w->a.m = NULL;
     msnc_invites_free(w->b.m);
+    w->b.m = NULL;
     struct timeval z = {0, 20000};
     event_base_loopexit(w->base, &z);
     event_base_dispatch(w->base);

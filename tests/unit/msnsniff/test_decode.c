@@ -1,0 +1,267 @@
+/* test_decode.c - link/network/transport decoding, every cut of a frame,
+ * IPv4 fragment reassembly, and the detection, expectation and DNS
+ * modules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "decode.h"
+#include "detect.h"
+#include "dns.h"
+#include "expect.h"
+#include "synth.h"
+
+static msnsynth_endpoint ep(const char *a, uint16_t port) {
+    msnsynth_endpoint e;
+    assert_int_equal(msnsynth_endpoint_set(&e, a, port), 0);
+    return e;
+}
+
+static void decode_all_links(int ipv6, int ext) {
+    static const msnsynth_link links[] = {MSNSYNTH_LINK_ETHERNET, MSNSYNTH_LINK_RAW, MSNSYNTH_LINK_SLL,
+                                          MSNSYNTH_LINK_SLL2, MSNSYNTH_LINK_NULL};
+    msnsynth_endpoint a = ep(ipv6 ? "2001:db8::1" : "10.0.0.1", 1863), b = ep(ipv6 ? "2001:db8::2" : "10.0.0.2", 40000);
+    for (size_t l = 0; l < sizeof links / sizeof links[0]; l++) {
+        for (unsigned vlans = 0; vlans <= (links[l] == MSNSYNTH_LINK_ETHERNET ? 2u : 0u); vlans++) {
+            msnsynth_opts o;
+            memset(&o, 0, sizeof o);
+            o.link = links[l];
+            o.nvlan = vlans;
+            o.vlan[0] = 100;
+            o.vlan[1] = 42;
+            o.ipv6_ext_headers = ext;
+            uint8_t frame[2048];
+            size_t n = msnsynth_frame_tcp(&o, &a, &b, 1234, 5678, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, "USR 1 OK\r\n", 10,
+                                          frame, sizeof frame);
+            assert_true(n > 0);
+            sn_memcap mem;
+            sn_memcap_init(&mem, 0);
+            sn_decoder d;
+            assert_int_equal(sn_decoder_init(&d, &mem, 1, 0), 0);
+            sn_packet p;
+            int lt = msnsynth_linktype(&o);
+            assert_int_equal(sn_decode(&d, lt, frame, n, n, 1, &p), SN_DECODE_OK);
+            assert_int_equal(p.proto, 6);
+            assert_int_equal(p.sport, 1863);
+            assert_int_equal(p.dport, 40000);
+            assert_int_equal(p.seq, 1234);
+            assert_int_equal(p.ack, 5678);
+            assert_int_equal(p.len, 10);
+            assert_memory_equal(p.payload, "USR 1 OK\r\n", 10);
+            assert_int_equal(p.src.family, ipv6 ? 6 : 4);
+            assert_int_equal(p.vlan, vlans == 0 ? 0 : vlans == 1 ? 100 : 42);
+            /* every shorter capture of the same frame: no over-read (ASan),
+             * and never a full payload that was not captured */
+            for (size_t cut = 0; cut < n; cut++) {
+                uint8_t *copy = malloc(cut ? cut : 1);
+                memcpy(copy, frame, cut);
+                sn_decode_status st = sn_decode(&d, lt, copy, cut, n, 1, &p);
+                assert_true(st == SN_DECODE_MALFORMED || st == SN_DECODE_OK || st == SN_DECODE_SKIP);
+                if (st == SN_DECODE_OK) {
+                    assert_true(p.len + p.missing == 10);
+                    assert_true(p.len < 10);
+                }
+                free(copy);
+            }
+            sn_decoder_free(&d);
+            assert_int_equal(mem.used, 0);
+        }
+    }
+}
+
+static void test_links_ipv4(void **state) { (void)state; decode_all_links(0, 0); }
+static void test_links_ipv6(void **state) { (void)state; decode_all_links(1, 0); }
+static void test_links_ipv6_ext(void **state) { (void)state; decode_all_links(1, 1); }
+
+static void test_udp_and_garbage(void **state) {
+    (void)state;
+    msnsynth_endpoint a = ep("10.0.0.1", 53), b = ep("10.0.0.2", 3000);
+    uint8_t frame[256];
+    size_t n = msnsynth_frame_udp(NULL, &a, &b, "hello", 5, frame, sizeof frame);
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    sn_decoder_init(&d, &mem, 1, 0);
+    sn_packet p;
+    assert_int_equal(sn_decode(&d, 1, frame, n, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(p.proto, 17);
+    assert_int_equal(p.len, 5);
+    /* random bytes on every link type: no crash */
+    uint64_t x = 88172645463325252ull;
+    static const int lts[] = {0, 1, 12, 101, 108, 113, 228, 229, 276, 9999};
+    for (int round = 0; round < 2000; round++) {
+        uint8_t junk[128];
+        for (size_t i = 0; i < sizeof junk; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            junk[i] = (uint8_t)x;
+        }
+        if (round & 1) { /* make it look like IPv4 over Ethernet to go deeper */
+            junk[12] = 0x08;
+            junk[13] = 0x00;
+            junk[14] = 0x45;
+        }
+        sn_decode(&d, lts[round % 10], junk, (size_t)(x % sizeof junk), sizeof junk, 1, &p);
+    }
+    sn_decoder_free(&d);
+}
+
+static void test_ipv4_defrag(void **state) {
+    (void)state;
+    /* one UDP datagram of 100 bytes split into 3 fragments, sent out of order */
+    msnsynth_endpoint a = ep("10.0.0.1", 5004), b = ep("10.0.0.2", 5005);
+    msnsynth_opts o;
+    memset(&o, 0, sizeof o);
+    o.link = MSNSYNTH_LINK_RAW;
+    uint8_t data[100], full[256];
+    for (int i = 0; i < 100; i++)
+        data[i] = (uint8_t)i;
+    size_t n = msnsynth_frame_udp(&o, &a, &b, data, sizeof data, full, sizeof full);
+    assert_int_equal(n, 20 + 8 + 100);
+    const uint8_t *l4 = full + 20;
+    size_t l4len = n - 20;
+    size_t offs[3] = {48, 0, 96}; /* pieces of 48, 48, 12 */
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    sn_decoder_init(&d, &mem, 1, 0);
+    sn_packet p;
+    for (int k = 0; k < 3; k++) {
+        uint8_t frag[128];
+        size_t off = offs[k], len = off == 96 ? l4len - 96 : 48;
+        memcpy(frag, full, 20);
+        memcpy(frag + 20, l4 + off, len);
+        frag[2] = (uint8_t)((20 + len) >> 8);
+        frag[3] = (uint8_t)(20 + len);
+        uint16_t ff = (uint16_t)((off == 96 ? 0 : 0x2000) | (off / 8));
+        frag[6] = (uint8_t)(ff >> 8);
+        frag[7] = (uint8_t)ff;
+        sn_decode_status st = sn_decode(&d, 101, frag, 20 + len, 20 + len, 1, &p);
+        assert_int_equal(st, k < 2 ? SN_DECODE_HELD : SN_DECODE_OK);
+    }
+    assert_int_equal(p.len, 100);
+    assert_memory_equal(p.payload, data, 100);
+    assert_int_equal(d.reassembled, 1);
+    sn_decoder_free(&d);
+    assert_int_equal(mem.used, 0);
+}
+
+static void test_detect(void **state) {
+    (void)state;
+    int side;
+    assert_int_equal(sn_detect_line((const uint8_t *)"VER 0 MSNP7 CVR0\r\n", 18, &side), SN_DETECT_MSNP);
+    assert_int_equal(sn_detect_line((const uint8_t *)"VER MSNFTP\r\n", 12, &side), SN_DETECT_MSNFTP);
+    assert_int_equal(sn_detect_line((const uint8_t *)"MSG a@b.c Name 12\r\n", 19, &side), SN_DETECT_MSNP);
+    assert_int_equal(side, 1);
+    assert_int_equal(sn_detect_line((const uint8_t *)"MSG 4 N 12\r\n", 12, &side), SN_DETECT_MSNP);
+    assert_int_equal(side, 0);
+    assert_int_equal(sn_detect_line((const uint8_t *)"911 6\r\n", 7, &side), SN_DETECT_MSNP);
+    assert_int_equal(sn_detect_line((const uint8_t *)"GET / HTTP/1.0\r\n", 16, &side), SN_DETECT_NO);
+    assert_int_equal(sn_detect_line((const uint8_t *)"\x16\x03\x01", 3, &side), SN_DETECT_NO);
+    assert_int_equal(sn_detect_line((const uint8_t *)"VER 0 MS", 8, &side), SN_DETECT_MORE);
+    assert_int_equal(sn_detect_line((const uint8_t *)"VE", 2, &side), SN_DETECT_MORE);
+    assert_int_equal(sn_detect_line((const uint8_t *)"VER abc\r\n", 9, &side), SN_DETECT_NO);
+    assert_int_equal(sn_detect_line((const uint8_t *)"USR 1 a\x01\r\n", 10, &side), SN_DETECT_NO);
+}
+
+static sn_expect proto_exp(const char *host, uint16_t port, uint8_t tr, uint64_t group) {
+    sn_expect e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.host, sizeof e.host, "%s", host);
+    if (sn_addr_parse(host, strlen(host), &e.addr) != 0)
+        memset(&e.addr, 0, sizeof e.addr);
+    e.port = port;
+    e.transport = tr;
+    e.group = group;
+    e.app = "test";
+    e.source = "test";
+    return e;
+}
+
+static int missed;
+static void count_miss(void *ctx, sn_expect *e) {
+    (void)ctx;
+    (void)e;
+    missed++;
+}
+
+static void test_expectations(void **state) {
+    (void)state;
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, 1000, 0), 0);
+    sn_expect p1 = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1), p2 = proto_exp("10.0.0.1", 0, SN_TR_TCP, 1),
+              p3 = proto_exp("10.0.0.9", 5004, SN_TR_UDP, 2), p4 = proto_exp("sb.example.net", 1863, SN_TR_TCP, 3);
+    sn_expect *e1 = sn_expect_add(&t, &p1, 100, NULL), *e2 = sn_expect_add(&t, &p2, 100, NULL);
+    sn_expect *e3 = sn_expect_add(&t, &p3, 200, NULL), *e4 = sn_expect_add(&t, &p4, 300, NULL);
+    sn_expect *dup;
+    assert_null(sn_expect_add(&t, &p1, 150, &dup)); /* the same prediction seen twice */
+    assert_ptr_equal(dup, e1);
+    sn_addr a;
+    sn_addr_parse("10.0.0.1", 8, &a);
+    assert_ptr_equal(sn_expect_match(&t, &a, 6891, 6, 500), e1); /* exact port first */
+    assert_ptr_equal(sn_expect_match(&t, &a, 7000, 6, 500), e2); /* then any port */
+    assert_null(sn_expect_match(&t, &a, 6891, 17, 500));          /* wrong transport */
+    sn_addr_parse("10.0.0.9", 8, &a);
+    assert_ptr_equal(sn_expect_match(&t, &a, 5004, 17, 500), e3);
+    assert_null(sn_expect_match(&t, &a, 5004, 17, 5000));         /* expired by then */
+    /* a host name matches once DNS resolved it */
+    sn_addr_parse("64.4.12.174", 11, &a);
+    assert_null(sn_expect_match(&t, &a, 1863, 6, 500));
+    assert_int_equal(sn_expect_resolve(&t, "SB.example.net", 14, &a), 1);
+    assert_ptr_equal(sn_expect_match(&t, &a, 1863, 6, 500), e4);
+    /* a hit retires its alternatives quietly */
+    sn_expect_hit(&t, e1, NULL, NULL);
+    assert_int_equal(e2->state, SN_EXP_RETIRED);
+    missed = 0;
+    sn_expect_expire(&t, 1150, count_miss, NULL); /* e1, e2 expire: not misses */
+    assert_int_equal(missed, 0);
+    sn_expect_expire(&t, UINT64_MAX, count_miss, NULL);
+    assert_int_equal(missed, 2);                  /* e3 and e4 */
+    assert_int_equal(t.count, 0);
+    sn_expect_free(&t);
+}
+
+static void test_dns(void **state) {
+    (void)state;
+    /* response: sb7.msgr.hotmail.com CNAME x.example.net, x.example.net A 64.4.12.174 */
+    static const uint8_t pkt[] = {
+        0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+        3, 's', 'b', '7', 4, 'm', 's', 'g', 'r', 7, 'h', 'o', 't', 'm', 'a', 'i', 'l', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1,
+        0xC0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 15, 1, 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'n', 'e', 't', 0,
+        0xC0, 50, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 64, 4, 12, 174};
+    sn_ctx c;
+    memset(&c, 0, sizeof c);
+    sn_strmap_init(&c.dns);
+    sn_expect_init(&c.expect, 1000, 0);
+    assert_int_equal(sn_dns_observe(&c, pkt, sizeof pkt), 1);
+    const sn_addr *a = sn_dns_lookup(&c, "SB7.msgr.hotmail.com", 20);
+    assert_non_null(a);
+    assert_int_equal(a->b[3], 174);
+    assert_non_null(sn_dns_lookup(&c, "x.example.net", 13));
+    /* every truncation and a pointer loop: no crash, nothing bogus */
+    for (size_t cut = 0; cut < sizeof pkt; cut++)
+        sn_dns_observe(&c, pkt, cut);
+    uint8_t loop[sizeof pkt];
+    memcpy(loop, pkt, sizeof pkt);
+    loop[12] = 0xC0;
+    loop[13] = 12;
+    assert_int_equal(sn_dns_observe(&c, loop, sizeof loop), 0);
+    sn_dns_free(&c);
+    sn_expect_free(&c.expect);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_links_ipv4),  cmocka_unit_test(test_links_ipv6), cmocka_unit_test(test_links_ipv6_ext),
+        cmocka_unit_test(test_udp_and_garbage), cmocka_unit_test(test_ipv4_defrag), cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_expectations), cmocka_unit_test(test_dns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,240 @@
+/* test_reasm.c - TCP reassembly policy: order, retransmissions, overlaps
+ * (first copy wins), holes proven by ACKs, limits, flush, wraparound. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "reasm.h"
+
+typedef struct sink {
+    uint8_t out[8192];
+    size_t n;
+    size_t hold;      /* consume at most this many bytes per call (0: all) */
+    int gaps;
+    uint64_t lost;
+    size_t pending;
+    int midstream;
+} sink;
+
+static size_t on_data(void *ctx, void *owner, int dir, const uint8_t *p, size_t n) {
+    (void)owner;
+    (void)dir;
+    sink *s = ctx;
+    size_t take = s->hold && n > s->hold ? s->hold : n;
+    /* a consumer that needs whole lines: only consume up to the last LF */
+    if (s->hold == (size_t)-1) {
+        take = 0;
+        for (size_t i = n; i > 0; i--)
+            if (p[i - 1] == '\n') {
+                take = i;
+                break;
+            }
+    }
+    memcpy(s->out + s->n, p, take);
+    s->n += take;
+    return take;
+}
+
+static void on_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pending) {
+    (void)owner;
+    (void)dir;
+    sink *s = ctx;
+    if (lost == 0 && pending == 0) {
+        s->midstream = 1;
+        return;
+    }
+    s->gaps++;
+    s->lost += lost;
+    s->pending += pending;
+}
+
+static const sn_reasm_ops ops = {on_data, on_gap};
+
+typedef struct fixture {
+    sn_memcap mem;
+    sn_reasm r;
+    sn_stream st[2];
+    sink s;
+} fixture;
+
+static void fx_init(fixture *f, size_t limit) {
+    memset(f, 0, sizeof *f);
+    sn_memcap_init(&f->mem, 1 << 20);
+    sn_reasm_init(&f->r, &f->mem, limit, &ops, &f->s);
+    sn_stream_init(&f->st[0]);
+    sn_stream_init(&f->st[1]);
+}
+
+static void fx_free(fixture *f) {
+    sn_stream_free(&f->r, &f->st[0]);
+    sn_stream_free(&f->r, &f->st[1]);
+    assert_int_equal(f->mem.used, 0);
+}
+
+static void seg(fixture *f, int dir, uint32_t seq, uint8_t flags, const char *data, uint32_t ack) {
+    sn_packet p;
+    memset(&p, 0, sizeof p);
+    p.seq = seq;
+    p.ack = ack;
+    p.tcp_flags = flags;
+    p.payload = (const uint8_t *)data;
+    p.len = data ? strlen(data) : 0;
+    sn_reasm_segment(&f->r, NULL, f->st, dir, &p);
+}
+
+#define ACKF SN_TCP_ACK
+#define SYN SN_TCP_SYN
+#define FIN SN_TCP_FIN
+
+static void test_in_order_and_partial_consumer(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 0);
+    f.s.hold = (size_t)-1; /* whole lines only */
+    seg(&f, 0, 100, SYN, NULL, 0);
+    seg(&f, 0, 101, ACKF, "VER 0 MS", 0);
+    assert_int_equal(f.s.n, 0);
+    seg(&f, 0, 109, ACKF, "NP7\r\nINF", 0);
+    assert_int_equal(f.s.n, 13);
+    seg(&f, 0, 117, ACKF, " 1\r\n", 0);
+    assert_int_equal(f.s.n, 20);
+    assert_memory_equal(f.s.out, "VER 0 MSNP7\r\nINF 1\r\n", 20);
+    assert_int_equal(f.s.gaps, 0);
+    fx_free(&f);
+}
+
+static void test_reverse_order(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 0);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 0, 7, ACKF, "ghi", 0);
+    seg(&f, 0, 4, ACKF, "def", 0);
+    assert_int_equal(f.s.n, 0);
+    seg(&f, 0, 1, ACKF, "abc", 0);
+    assert_int_equal(f.s.n, 9);
+    assert_memory_equal(f.s.out, "abcdefghi", 9);
+    assert_int_equal(f.r.out_of_order, 2);
+    fx_free(&f);
+}
+
+static void test_overlap_first_wins(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 0);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 0, 5, ACKF, "EFGH", 0);      /* queued: bytes 5..8 */
+    seg(&f, 0, 3, ACKF, "xxefghIJ", 0);  /* overlaps the queued bytes: they win */
+    seg(&f, 0, 1, ACKF, "ab", 0);
+    assert_int_equal(f.s.n, 10);
+    assert_memory_equal(f.s.out, "abxxEFGHIJ", 10);
+    assert_true(f.st[0].overlap_conflicts > 0);
+    /* a retransmission of delivered data with other bytes changes nothing */
+    seg(&f, 0, 1, ACKF, "ZZZZ", 0);
+    seg(&f, 0, 9, ACKF, "QQkl", 0);      /* 9,10 delivered already: only "kl" is new */
+    assert_int_equal(f.s.n, 12);
+    assert_memory_equal(f.s.out, "abxxEFGHIJkl", 12);
+    fx_free(&f);
+}
+
+static void test_hole_proven_by_ack(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 0);
+    f.s.hold = (size_t)-1;
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 1, 500, SYN | ACKF, NULL, 1);
+    seg(&f, 0, 1, ACKF, "USR 1 a", 501);    /* incomplete line stays pending */
+    /* bytes 8..13 never captured */
+    seg(&f, 0, 14, ACKF, "CAL 2 b\r\n", 501);
+    assert_int_equal(f.s.gaps, 0);           /* could still be retransmitted */
+    seg(&f, 1, 501, ACKF, NULL, 23);         /* the peer got everything */
+    assert_int_equal(f.s.gaps, 1);
+    assert_int_equal(f.s.lost, 6);
+    assert_int_equal(f.s.pending, 7);
+    assert_memory_equal(f.s.out, "CAL 2 b\r\n", 9);
+    fx_free(&f);
+}
+
+static void test_flush_reports_holes(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 0);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 0, 1, ACKF, "ab", 0);
+    seg(&f, 0, 10, ACKF, "xy", 0);
+    seg(&f, 0, 20, ACKF | FIN, "z", 0);
+    sn_reasm_flush(&f.r, NULL, &f.st[0], 0);
+    assert_int_equal(f.s.gaps, 2);
+    assert_int_equal(f.s.lost, 7 + 8);
+    assert_memory_equal(f.s.out, "abxyz", 5);
+    fx_free(&f);
+}
+
+static void test_midstream_and_wraparound(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 0);
+    uint32_t near = 0xFFFFFFFCu;
+    seg(&f, 0, near + 4, ACKF, "5678", 0); /* queued? no: first segment starts the stream */
+    assert_int_equal(f.s.midstream, 1);
+    seg(&f, 0, near + 8, ACKF, "9", 0);
+    assert_memory_equal(f.s.out, "56789", 5);
+    fixture g;
+    fx_init(&g, 0);
+    seg(&g, 0, near - 1, SYN, NULL, 0);
+    seg(&g, 0, near + 2, ACKF, "cd", 0);   /* crosses 2^32 */
+    seg(&g, 0, near, ACKF, "ab", 0);
+    seg(&g, 0, near + 4, ACKF, "ef", 0);
+    assert_int_equal(g.s.n, 6);
+    assert_memory_equal(g.s.out, "abcdef", 6);
+    fx_free(&f);
+    fx_free(&g);
+}
+
+static void test_limit_forces_progress(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 256);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    char block[41];
+    memset(block, 'q', 40);
+    block[40] = '\0';
+    /* byte 1 never arrives; queue far more than the limit */
+    for (uint32_t i = 0; i < 40; i++)
+        seg(&f, 0, 2 + i * 40, ACKF, block, 0);
+    assert_true(f.s.gaps >= 1);
+    assert_true(sn_stream_memory(&f.st[0]) <= 256);
+    assert_true(f.s.n > 0);
+    fx_free(&f);
+}
+
+static void test_out_of_window_ignored(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 0);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 0, 1, ACKF, "ok", 0);
+    seg(&f, 0, 0x80000000u, ACKF, "junk", 0);
+    assert_int_equal(f.r.out_of_window, 1);
+    assert_int_equal(f.st[0].ooo_bytes, 0);
+    fx_free(&f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_in_order_and_partial_consumer),
+        cmocka_unit_test(test_reverse_order),
+        cmocka_unit_test(test_overlap_first_wins),
+        cmocka_unit_test(test_hole_proven_by_ack),
+        cmocka_unit_test(test_flush_reports_holes),
+        cmocka_unit_test(test_midstream_and_wraparound),
+        cmocka_unit_test(test_limit_forces_progress),
+        cmocka_unit_test(test_out_of_window_ignored),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -234,6 +234,45 @@ def test_shutdown_sends_out_ssd(srv):
     c.expect_closed()
 
 
+def test_role_ns_direct_login_and_ds_nodes(srv):
+    """--role ns: clients log in straight on the NS, which also runs its SB;
+    --role ds --ns-nodes: the DS hands out one of the nodes by e-mail hash."""
+    ns_only = msntest.MsndServer(srv.msnd, args=["--role", "ns"], workdir=srv.dir)
+    ns_only.db = srv.db
+    try:
+        srv.stop()
+        ns_only.start()
+        assert ns_only.ds is None and ns_only.ns and ns_only.sb, (ns_only.ds, ns_only.ns, ns_only.sb)
+        c = msntest.login(ns_only, "alice@example.com", "alicepw", via_ds=False)
+        c.email = "alice@example.com"
+        t = c.trid()
+        c.send_line("CHG %d NLN" % t)
+        c.expect("CHG")
+        sb = msntest.open_switchboard(ns_only, c)
+        sb.close()
+    finally:
+        ns_only.stop()
+    nodes = "127.0.0.1:1111,127.0.0.2:2222"
+    ds_only = msntest.MsndServer(srv.msnd, args=["--role", "ds", "--ns-nodes", nodes], workdir=srv.dir)
+    try:
+        ds_only.start()
+        assert ds_only.ns is None and ds_only.sb is None
+        seen = set()
+        for who in ("alice@example.com", "bob@example.com", "carol@example.com", "x1@y.com", "x2@y.com"):
+            for _ in range(2):
+                d = msntest.Client(ds_only.ds)
+                d.send_line("VER 1 MSNP5")
+                d.expect("VER")
+                d.send_line("USR 2 MD5 I %s" % who)
+                x = d.expect("XFR")
+                seen.add((who, x.args[2]))
+                assert x.args[2] in nodes.split(","), x
+        assert len({w for w, _ in seen}) == len(seen), seen  # same e-mail, same node
+    finally:
+        ds_only.stop()
+    srv.start()
+
+
 if __name__ == "__main__":
     tests = [v for k, v in list(globals().items()) if k.startswith("test_")]
     sys.exit(run(tests, sys.argv[1]))

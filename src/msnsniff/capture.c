@@ -19,7 +19,12 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, perr);
     if (!p) {
-        snprintf(err, errcap, "%s: %s", strcmp(path, "-") == 0 ? "(stdin)" : path, perr);
+        const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
+        /* libpcap sometimes names the file itself */
+        if (strncmp(perr, path, strlen(path)) == 0)
+            snprintf(err, errcap, "%s", perr);
+        else
+            snprintf(err, errcap, "%s: %s", name, perr);
         return NULL;
     }
     sn_capture *c = calloc(1, sizeof *c);

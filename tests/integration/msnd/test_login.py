@@ -273,6 +273,27 @@ def test_role_ns_direct_login_and_ds_nodes(srv):
     srv.start()
 
 
+def test_garbage_never_crashes(srv):
+    import random
+    rnd = random.Random(1863)
+    pieces = [b"VER 1 MSNP7 CVR0\r\n", b"USR 2 MD5 I alice@example.com\r\n", b"USR 3 MD5 S x\r\n",
+              b"MSG 4 A 5\r\nhello", b"QRY 5 msmsgs@msnmsgr.com 32\r\n", b"CAL 6 bob@example.com\r\n",
+              b"ANS 7 a@b.com 1.2.3 99\r\n", b"SYN 8 4294967296\r\n", b"\r\n\r\n", b"ADD 9 FL %00 %\r\n",
+              b"XFR 10 SB\r\n", b"CHG 11 NLN 4294967295 extra params here\r\n", b"OUT\r\n", b"PNG\r\n"]
+    for i in range(150):
+        addr = (srv.ds, srv.ns, srv.sb)[i % 3]
+        c = msntest.Client(addr, timeout=2)
+        blob = b"".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 6)))
+        if rnd.random() < 0.5:
+            blob += bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 300)))
+        try:
+            c.send_raw(blob)
+        except OSError:
+            pass
+        c.close()
+    login(srv, "alice@example.com")
+
+
 if __name__ == "__main__":
     tests = [v for k, v in list(globals().items()) if k.startswith("test_")]
     sys.exit(run(tests, sys.argv[1]))

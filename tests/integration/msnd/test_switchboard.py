@@ -351,6 +351,51 @@ def test_many_sessions_same_pair(srv):
         asb.expect_silence(0.05)
 
 
+@with_args("--max-output", "65536", "--max-commands-per-second", "0")
+def test_slow_reader_is_dropped_session_survives(srv):
+    a, b, c = friends(srv, "alice@example.com", "bob@example.com", "carol@example.com")
+    a.email, b.email, c.email = "alice@example.com", "bob@example.com", "carol@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    bsb = call(srv, a, asb, b, "bob@example.com")   # bob never reads from now on
+    t = asb.trid()
+    asb.send_line("CAL %d carol@example.com" % t)
+    asb.expect("CAL")
+    csb = msntest.join_by_ring(srv, c, c.expect("RNG"))
+    asb.expect("JOI")
+    bsb.expect("JOI")
+    big = IM + b"z" * (1600 - len(IM))
+    bye = None
+    # carol reads everything; alice floods until the server gives up on bob
+    for i in range(4000):
+        asb.send_msg(asb.trid(), "U", big)
+        while True:
+            try:
+                m = csb.read_cmd(0 if i % 50 else 0.5)
+            except TimeoutError:
+                break
+            if m.name == "BYE":
+                bye = m
+                break
+        if bye:
+            break
+    assert bye is not None and bye.line == "BYE bob@example.com", bye
+    t = asb.trid()
+    asb.send_msg(t, "A", IM)
+    for _ in range(5000):  # carol still has the flood queued before it
+        m = csb.read_cmd()
+        if m.name == "MSG" and m.payload == IM:
+            break
+    else:
+        raise AssertionError("message after the drop never arrived")
+    for _ in range(5000):
+        m = asb.read_cmd()
+        if m.line == "ACK %d" % t:
+            break
+    else:
+        raise AssertionError("no ACK after the drop")
+    assert 'dropping slow client' in srv.log_text()
+
+
 if __name__ == "__main__":
     tests = [v for k, v in list(globals().items()) if k.startswith("test_")]
     sys.exit(run(tests, sys.argv[1]))

@@ -25,6 +25,7 @@ typedef struct app_config {
     unsigned ping_s, invite_timeout_s, connect_timeout_s;
     int reconnect;
     int have_ftp_ports;
+    uint64_t max_rate;
 } app_config;
 
 enum {

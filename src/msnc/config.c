@@ -61,7 +61,8 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
     else if (!strcasecmp(name, "status")) copy(c->status, sizeof(c->status), value);
     else if (!strcasecmp(name, "ftp_ports")) {
         if (parse_port_range(value, &c->ftp_first, &c->ftp_last) != 0) return 0;
-    } else if (!strcasecmp(name, "max_version")) c->max_version = atoi(value);
+    } else if (!strcasecmp(name, "ftp_max_rate")) c->max_rate = strtoull(value, NULL, 10);
+    else if (!strcasecmp(name, "max_version")) c->max_version = atoi(value);
     else if (!strcasecmp(name, "min_version")) c->min_version = atoi(value);
     else if (!strcasecmp(name, "ping_interval")) c->ping_s = (unsigned)atoi(value);
     else if (!strcasecmp(name, "invite_timeout")) c->invite_timeout_s = (unsigned)atoi(value);

@@ -31,6 +31,7 @@ static void usage(FILE *f) {
             "      --password-env VAR   read the password from $VAR (default MSNC_PASSWORD)\n"
             "      --bind-ip IP         local address for secondary connections, advertised to peers\n"
             "      --ftp-ports A-B      MSNFTP listening range (default 6891-6900; 0 = any free port)\n"
+            "      --max-rate BYTES     cap file transfer speed (bytes per second)\n"
             "      --download-dir DIR   where received files go (default .)\n"
             "      --cache-dir DIR      contact list cache\n"
             "      --status CODE        status after login (NLN, BSY, AWY, HDN, ...)\n"
@@ -150,7 +151,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
 enum {
     OPT_PASSWORD_FILE = 1000, OPT_PASSWORD_ENV, OPT_BIND_IP, OPT_FTP_PORTS, OPT_DOWNLOAD_DIR, OPT_CACHE_DIR,
     OPT_STATUS, OPT_MAX_VERSION, OPT_MIN_VERSION, OPT_PING, OPT_INVITE_TIMEOUT, OPT_CONNECT_TIMEOUT,
-    OPT_NO_RECONNECT, OPT_BATCH, OPT_HELP
+    OPT_NO_RECONNECT, OPT_BATCH, OPT_HELP, OPT_MAX_RATE
 };
 
 int main(int argc, char **argv) {
@@ -176,7 +177,7 @@ int main(int argc, char **argv) {
         {"max-version", required_argument, NULL, OPT_MAX_VERSION}, {"min-version", required_argument, NULL, OPT_MIN_VERSION},
         {"ping-interval", required_argument, NULL, OPT_PING}, {"invite-timeout", required_argument, NULL, OPT_INVITE_TIMEOUT},
         {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT}, {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
-        {"batch", no_argument, NULL, OPT_BATCH}, {"help", no_argument, NULL, OPT_HELP}, {NULL, 0, NULL, 0}};
+        {"batch", no_argument, NULL, OPT_BATCH}, {"max-rate", required_argument, NULL, OPT_MAX_RATE}, {"help", no_argument, NULL, OPT_HELP}, {NULL, 0, NULL, 0}};
     int ch;
     app_config *c = &a->cfg;
     while ((ch = getopt_long(argc, argv, "c:s:u:h", opts, NULL)) != -1) {
@@ -203,6 +204,7 @@ int main(int argc, char **argv) {
         case OPT_CONNECT_TIMEOUT: c->connect_timeout_s = (unsigned)atoi(optarg); break;
         case OPT_NO_RECONNECT: c->reconnect = 0; break;
         case OPT_BATCH: a->batch = 1; break;
+        case OPT_MAX_RATE: c->max_rate = strtoull(optarg, NULL, 10); break;
         case 'h':
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
@@ -255,6 +257,7 @@ int main(int argc, char **argv) {
     mc.invite_timeout_ms = c->invite_timeout_s * 1000u;
     mc.connect_timeout_ms = c->connect_timeout_s * 1000u;
     mc.reconnect = c->reconnect;
+    mc.ftp_max_rate = c->max_rate;
     a->client = msnc_client_new(a->base, a->dns, &mc, on_event, a);
     memset(c->password, 0, sizeof(c->password));
     if (!a->client) {

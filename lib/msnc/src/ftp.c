@@ -75,7 +75,8 @@ struct msnc_ftp {
     uint32_t block_left;           /* receiver: payload bytes left in the current block */
     unsigned char *stage;
     size_t stage_len;
-    int in_callback;               /* re-entrancy guard for finish() */
+    uint64_t max_rate;
+    struct ev_token_bucket_cfg *bucket;
 };
 
 const char *msnc_ftp_result_name(msnc_ftp_result r) {
@@ -127,6 +128,7 @@ static void free_struct(evutil_socket_t fd, short what, void *arg) {
     free(t->email);
     free(t->auth_cookie);
     free(t->stage);
+    if (t->bucket) ev_token_bucket_cfg_free(t->bucket);
     free(t);
 }
 
@@ -141,6 +143,8 @@ static void release(msnc_ftp *t, int linger, int deferred) {
         if (t->cand[i].bev) bufferevent_free(t->cand[i].bev);
     memset(t->cand, 0, sizeof(t->cand));
     if (t->bev) {
+        /* The bucket is freed with t; the lingering close runs unthrottled. */
+        if (t->bucket) bufferevent_set_rate_limit(t->bev, NULL);
         if (linger) msnc_bev_close_after_flush(t->bev);
         else bufferevent_free(t->bev);
     }
@@ -230,6 +234,14 @@ static int next_line(struct bufferevent *bev, msnp_parser *p, msnp_cmd *cmd, cha
         return -1;
     }
     return 1;
+}
+
+/* Optional bandwidth cap, so a transfer does not saturate a slow link. */
+static void apply_rate(msnc_ftp *t) {
+    if (!t->max_rate || !t->bev) return;
+    size_t rate = t->max_rate > 1000000000u ? 1000000000u : (size_t)t->max_rate;
+    if (!t->bucket) t->bucket = ev_token_bucket_cfg_new(rate, rate, rate, rate, NULL);
+    if (t->bucket) bufferevent_set_rate_limit(t->bev, t->bucket);
 }
 
 static int parse_u64(msnp_str s, uint64_t *out) { return msnp_str_to_u64(s, UINT64_MAX, out); }
@@ -345,6 +357,7 @@ static void sender_promote(msnc_ftp *t, int idx) {
         t->timer = NULL;
     }
     msnc_bev_bulk(t->bev);
+    apply_rate(t);
     bufferevent_setwatermark(t->bev, EV_WRITE, SEND_FILL_LOW, 0);
     bufferevent_setcb(t->bev, sender_read_cb, sender_write_cb, sender_event_cb, t);
     set_read_timeout(t->bev, t->idle_ms);
@@ -523,6 +536,7 @@ msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts 
     t->path = xstrdup(o->path);
     t->email = xstrdup(o->expect_email);
     t->auth_cookie = xstrdup(o->auth_cookie);
+    t->max_rate = o->max_rate;
     t->fd = open(o->path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (t->fd < 0 || fstat(t->fd, &st) != 0) {
@@ -806,6 +820,8 @@ msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts 
         return NULL;
     }
     msnc_bev_bulk(t->bev);
+    t->max_rate = o->max_rate;
+    apply_rate(t);
     bufferevent_setcb(t->bev, receiver_read_cb, NULL, receiver_event_cb, t);
     set_read_timeout(t->bev, t->idle_ms);
     bufferevent_enable(t->bev, EV_READ | EV_WRITE);

@@ -505,6 +505,7 @@ static void on_accept_outgoing(inv *v, int chat, const msnp_invite *in) {
         o.auth_cookie = v->auth_cookie;
         o.accept_timeout_ms = connect_ms(m);
         o.idle_timeout_ms = m->cfg.ftp_idle_ms;
+        o.max_rate = m->cfg.ftp_max_rate;
         char err[256];
         v->ftp = msnc_ftp_send_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
         if (!v->ftp) {
@@ -596,6 +597,7 @@ static void on_accept_incoming(inv *v, int chat, const msnp_invite *in) {
         o.filename = v->file;
         o.expected_size = v->size;
         o.idle_timeout_ms = m->cfg.ftp_idle_ms;
+        o.max_rate = m->cfg.ftp_max_rate;
         v->ftp = msnc_ftp_recv_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
         if (!v->ftp) {
             msnc_event ev = {0};

@@ -38,6 +38,7 @@ typedef struct msnc_config {
     unsigned connect_timeout_ms;
     int reconnect;              /* reconnect with back-off after a lost connection */
     unsigned reconnect_max_ms;  /* cap of the back-off (default 60 s) */
+    uint64_t ftp_max_rate;      /* file transfer bandwidth cap, bytes/s (0 = none) */
 } msnc_config;
 
 msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, const msnc_config *cfg,

@@ -53,6 +53,7 @@ typedef struct msnc_ftp_send_opts {
     unsigned accept_timeout_ms;/* wait for the receiver (0 = 30 s) */
     unsigned idle_timeout_ms;  /* silence during the transfer (0 = 60 s) */
     uint16_t block_size;       /* payload bytes per block (0 = 2045) */
+    uint64_t max_rate;         /* bytes per second, 0 = unlimited */
 } msnc_ftp_send_opts;
 
 typedef struct msnc_ftp_recv_opts {
@@ -65,6 +66,7 @@ typedef struct msnc_ftp_recv_opts {
     const char *filename;      /* name offered by the sender (sanitised here) */
     uint64_t expected_size;    /* Application-FileSize; UINT64_MAX = unknown */
     unsigned idle_timeout_ms;  /* 0 = 60 s */
+    uint64_t max_rate;         /* bytes per second, 0 = unlimited */
 } msnc_ftp_recv_opts;
 
 /* Open the file and start listening. NULL on failure with err filled. */

@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""msnc against a real msnd on loopback: two or three `msnc --batch`
+processes, each on its own 127.x address.
+
+usage: client_test.py MSND MSNC [--big]   (--big: only the 50 MiB transfer)"""
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, HERE)
+import msntest  # noqa: E402
+from msnclib import Msnc  # noqa: E402
+
+MSND = MSNC = None
+BIG = False
+USERS = [("alice@example.com", "alicepw", "Alice"), ("bob@example.com", "bobpw", "Bob"),
+         ("carol@example.com", "carolpw", "Carol")]
+IPS = {"alice@example.com": "127.0.0.2", "bob@example.com": "127.0.0.3", "carol@example.com": "127.0.0.4"}
+PASSWORDS = {u[0]: u[1] for u in USERS}
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="msnc-it-")
+        self.srv = msntest.MsndServer(MSND, users=USERS)
+        self.srv.start()
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.quit()
+        self.srv.stop()
+        self.srv.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def client(self, email, password=None, extra=()):
+        c = Msnc(MSNC, self.srv.ds, email, password or PASSWORDS[email], IPS[email], self.tmp, extra)
+        self.clients.append(c)
+        return c
+
+    def online(self, email, **kw):
+        c = self.client(email, **kw)
+        c.wait("logged_in")
+        c.wait("status", status=kw.get("status", "NLN"))
+        return c
+
+    def friends(self, a, b):
+        """a and b put each other on their lists and see each other online."""
+        a.send("/add " + b.email)
+        a.wait("list", list="FL", email=b.email)
+        b.send("/add " + a.email)
+        b.wait("list", list="FL", email=a.email)
+        a.wait("presence", email=b.email, status="NLN")
+        b.wait("presence", email=a.email, status="NLN")
+
+    def chat(self, a, b):
+        """a opens a chat with b; returns (chat id at a, chat id at b)."""
+        m = a.mark()
+        a.send("/chat " + b.email)
+        ja = a.wait("chat_join", since=m, email=b.email)
+        jb = b.wait("chat_open", text="incoming")
+        return ja["chat"], jb["chat"]
+
+
+class Session(Base):
+    @unittest.skipIf(BIG, "")
+    def test_login_and_wrong_password(self):
+        a = self.online("alice@example.com")
+        self.assertEqual(a.wait("logged_in")["version"], 7)
+        bad = self.client("bob@example.com", password="nope")
+        e = bad.wait("login_failed")
+        self.assertEqual(e["code"], 911)
+        self.assertEqual(bad.quit(), 2)
+
+    @unittest.skipIf(BIG, "")
+    def test_presence_both_ways(self):
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        m = a.mark()
+        b.send("/status busy")
+        a.wait("presence", since=m, email="bob@example.com", status="BSY")
+        m = b.mark()
+        a.send("/status away")
+        b.wait("presence", since=m, email="alice@example.com", status="AWY")
+        m = b.mark()
+        a.quit()
+        b.wait("presence", since=m, email="alice@example.com", status="FLN")
+        self.assertEqual(a.proc.returncode, 0)
+
+    @unittest.skipIf(BIG, "")
+    def test_list_and_block(self):
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        m = a.mark()
+        a.send("/block bob@example.com")
+        a.wait("list", since=m, list="BL", email="bob@example.com")
+        b.wait("presence", email="alice@example.com", status="FLN")
+        m = a.mark()
+        a.send("/list BL")
+        a.wait("contact", since=m, list="BL", email="bob@example.com")
+        a.wait("list_end", since=m)
+
+    @unittest.skipIf(BIG, "")
+    def test_chat_both_ways_with_format_and_typing(self):
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        a.send("/format FN=Comic%20Sans%20MS; EF=BI; CO=0000ff; CS=0; PF=22")
+        ca, cb = self.chat(a, b)
+        a.send("/typing")
+        b.wait("typing", email="alice@example.com")
+        a.send("hello bob, \u00e7a va?")
+        m = b.wait("message", email="alice@example.com")
+        self.assertEqual(m["text"], "hello bob, \u00e7a va?")
+        self.assertEqual(m["format"]["font"], "Comic Sans MS")
+        self.assertEqual(m["format"]["effects"], "BI")
+        self.assertEqual(m["format"]["color_rgb"], "ff0000")
+        sent = a.wait("message_sent")
+        a.wait("ack", trid=sent["trid"])
+        b.send("hi alice")
+        r = a.wait("message", email="bob@example.com")
+        self.assertEqual(r["text"], "hi alice")
+        self.assertEqual(r["chat"], ca)
+
+    @unittest.skipIf(BIG, "")
+    def test_multi_party(self):
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        c = self.online("carol@example.com")
+        self.friends(a, b)
+        self.friends(a, c)
+        self.chat(a, b)
+        a.send("/invite carol@example.com")
+        c.wait("chat_open", text="incoming")
+        a.wait("chat_join", email="carol@example.com")
+        b.wait("chat_join", email="carol@example.com")
+        a.send("hello both")
+        b.wait("message", email="alice@example.com", text="hello both")
+        c.wait("message", email="alice@example.com", text="hello both")
+        c.send("carol here")
+        a.wait("message", email="carol@example.com", text="carol here")
+        b.wait("message", email="carol@example.com", text="carol here")
+
+
+class Transfers(Base):
+    def pair(self, extra_a=(), extra_b=()):
+        a = self.online("alice@example.com", extra=extra_a)
+        b = self.online("bob@example.com", extra=extra_b)
+        self.friends(a, b)
+        self.chat(a, b)
+        return a, b
+
+    def make_file(self, size, name="payload.bin"):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            left = size
+            while left:
+                n = min(left, 1 << 20)
+                f.write(os.urandom(n))
+                left -= n
+        return path
+
+    def send_file(self, size, timeout=30):
+        a, b = self.pair()
+        src = self.make_file(size)
+        a.send("/send " + src)
+        inv = b.wait("invite", app="file_transfer")
+        self.assertEqual(inv["file"], "payload.bin")
+        self.assertEqual(inv["size"], size)
+        b.send("/accept %d" % inv["cookie"])
+        done_b = b.wait("transfer_done", timeout=timeout)
+        a.wait("transfer_done", timeout=timeout)
+        dst = os.path.join(b.download, "payload.bin")
+        self.assertEqual(done_b["file"], dst)
+        self.assertEqual(sha256(src), sha256(dst))
+        self.assertEqual(os.listdir(b.download), ["payload.bin"])
+
+    @unittest.skipIf(BIG, "")
+    def test_zero_bytes(self):
+        self.send_file(0)
+
+    @unittest.skipIf(BIG, "")
+    def test_one_byte(self):
+        self.send_file(1)
+
+    @unittest.skipIf(BIG, "")
+    def test_one_mib(self):
+        self.send_file(1 << 20)
+
+    @unittest.skipUnless(BIG, "slow")
+    def test_fifty_mib(self):
+        self.send_file(50 << 20, timeout=120)
+
+    def cancel_midway(self, who):
+        # 256 KiB/s on the sender makes "mid-way" last long enough to act on.
+        a, b = self.pair(extra_a=("--max-rate", "262144"))
+        src = self.make_file(4 << 20)
+        a.send("/send " + src)
+        inv = b.wait("invite")
+        b.send("/accept %d" % inv["cookie"])
+        b.wait_pred("transfer_progress", lambda e: 0 < e["bytes"] < e["size"])
+        canceller, other = (a, b) if who == "sender" else (b, a)
+        canceller.send("/cancel %d" % inv["cookie"])
+        f1 = canceller.wait("transfer_failed")
+        f2 = other.wait("transfer_failed")
+        self.assertTrue(f1["local"])
+        self.assertFalse(f2["local"])
+        self.assertIn("cancel", f2["text"])
+        self.assertEqual(os.listdir(b.download), [], "no final and no temporary file")
+
+    @unittest.skipIf(BIG, "")
+    def test_sender_cancels(self):
+        self.cancel_midway("sender")
+
+    @unittest.skipIf(BIG, "")
+    def test_receiver_cancels(self):
+        self.cancel_midway("receiver")
+
+    @unittest.skipIf(BIG, "")
+    def test_decline(self):
+        a, b = self.pair()
+        a.send("/send " + self.make_file(10))
+        inv = b.wait("invite")
+        b.send("/decline %d" % inv["cookie"])
+        e = a.wait("invite_cancelled")
+        self.assertEqual(e["text"], "REJECT")
+
+    @unittest.skipIf(BIG, "")
+    def test_unwritable_download_dir(self):
+        a, b = self.pair()
+        shutil.rmtree(b.download)
+        with open(b.download, "w") as f:  # a file where the directory should be
+            f.write("x")
+        a.send("/send " + self.make_file(5000))
+        inv = b.wait("invite")
+        b.send("/accept %d" % inv["cookie"])
+        eb = b.wait("transfer_failed")
+        ea = a.wait("transfer_failed")
+        self.assertEqual(eb["status"], "local_io")
+        self.assertIn("cannot create", eb["text"])
+        self.assertEqual(ea["status"], "peer_disk_full")
+        self.assertEqual(ea["code"], 2147942405)
+        self.assertEqual(b.quit(), 4)
+
+
+class Invitations(Base):
+    def session(self, command, app, transport):
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        self.chat(a, b)
+        a.send(command)
+        inv = b.wait("invite", app=app)
+        b.send("/accept %d" % inv["cookie"])
+        ea = a.wait("secondary_connected", cookie=inv["cookie"])
+        eb = b.wait("secondary_connected", cookie=inv["cookie"])
+        self.assertEqual(ea["transport"], transport)
+        self.assertEqual(eb["transport"], transport)
+        self.assertTrue(ea["local"].startswith("127.0.0.2:"), ea)
+        self.assertTrue(eb["local"].startswith("127.0.0.3:"), eb)
+        self.assertTrue(ea["peer"].startswith("127.0.0.3:"), ea)
+        return a, b
+
+    @unittest.skipIf(BIG, "")
+    def test_voice(self):
+        a, b = self.session("/call voice", "voice", "udp")
+        # voice runs over a second switchboard with the same peer
+        self.assertGreaterEqual(len([e for e in a.events if e.get("event") == "chat_open"]), 2)
+
+    @unittest.skipIf(BIG, "")
+    def test_video(self):
+        self.session("/call video", "video", "udp")
+
+    @unittest.skipIf(BIG, "")
+    def test_whiteboard(self):
+        self.session("/whiteboard", "whiteboard", "tcp")
+
+    @unittest.skipIf(BIG, "")
+    def test_app_sharing(self):
+        self.session("/share", "app_sharing", "tcp")
+
+    @unittest.skipIf(BIG, "")
+    def test_remote_assistance(self):
+        self.session("/remote", "remote_assistance", "tcp")
+
+
+if __name__ == "__main__":
+    MSND, MSNC = sys.argv[1], sys.argv[2]
+    BIG = "--big" in sys.argv[3:]
+    unittest.main(argv=[sys.argv[0], "-v"])

@@ -1,0 +1,102 @@
+"""Driving `msnc --batch` from tests: one process per user, its JSON events
+collected by a reader thread, every wait bounded."""
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+
+WAIT = 15.0
+
+
+class Msnc:
+    def __init__(self, msnc, server, email, password, bind_ip, workdir, extra=()):
+        self.email = email
+        self.download = os.path.join(workdir, email + "-downloads")
+        os.makedirs(self.download, exist_ok=True)
+        env = dict(os.environ, MSNC_PASSWORD=password)
+        self.proc = subprocess.Popen(
+            [msnc, "--batch", "--server", "%s:%d" % server, "--account", email, "--bind-ip", bind_ip,
+             "--ftp-ports", "0", "--download-dir", self.download, "--cache-dir", os.path.join(workdir, "cache"),
+             "--no-reconnect", "--connect-timeout", "10", "--invite-timeout", "20", *extra],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.events = []
+        self.lock = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                ev = {"event": "unparsable", "text": line}
+            with self.lock:
+                self.events.append(ev)
+                self.lock.notify_all()
+        with self.lock:
+            self.events.append({"event": "_exit"})
+            self.lock.notify_all()
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def wait_pred(self, event, pred, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                for e in self.events:
+                    if e.get("event") == event and pred(e):
+                        return e
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("%s: no matching %s within %.0fs; events: %s" %
+                                         (self.email, event, timeout, self.events[-25:]))
+                self.lock.wait(left)
+
+    def find(self, event, since=0, **fields):
+        with self.lock:
+            for i in range(since, len(self.events)):
+                e = self.events[i]
+                if e.get("event") == event and all(e.get(k) == v for k, v in fields.items()):
+                    return i, e
+        return None, None
+
+    def wait(self, event, timeout=WAIT, since=0, **fields):
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                for i in range(since, len(self.events)):
+                    e = self.events[i]
+                    if e.get("event") == event and all(e.get(k) == v for k, v in fields.items()):
+                        return e
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("%s: no %s %r within %.0fs; events: %s" %
+                                         (self.email, event, fields, timeout, self.events[-25:]))
+                self.lock.wait(left)
+
+    def mark(self):
+        with self.lock:
+            return len(self.events)
+
+    def quit(self, timeout=WAIT):
+        if self.proc.poll() is None:
+            try:
+                self.send("/quit")
+            except (BrokenPipeError, ValueError):
+                pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(2)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except (BrokenPipeError, ValueError):
+                pass
+        return self.proc.returncode

@@ -17,7 +17,8 @@ import msntest  # noqa: E402
 from msnclib import Msnc  # noqa: E402
 
 MSND = MSNC = None
-BIG = False
+# Read before the classes: the skip decorators use BIG.
+BIG = "--big" in sys.argv[1:]
 USERS = [("alice@example.com", "alicepw", "Alice"), ("bob@example.com", "bobpw", "Bob"),
          ("carol@example.com", "carolpw", "Carol")]
 IPS = {"alice@example.com": "127.0.0.2", "bob@example.com": "127.0.0.3", "carol@example.com": "127.0.0.4"}
@@ -301,5 +302,4 @@ class Invitations(Base):
 
 if __name__ == "__main__":
     MSND, MSNC = sys.argv[1], sys.argv[2]
-    BIG = "--big" in sys.argv[3:]
     unittest.main(argv=[sys.argv[0], "-v"])

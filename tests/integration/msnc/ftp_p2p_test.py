@@ -14,7 +14,8 @@ import tempfile
 import unittest
 
 MSNC = None
-BIG = False
+# Read before the classes: the skip decorators use BIG.
+BIG = "--big" in sys.argv[1:]
 TIMEOUT = 60
 
 
@@ -181,5 +182,4 @@ class FtpP2P(unittest.TestCase):
 
 if __name__ == "__main__":
     MSNC = sys.argv[1]
-    BIG = "--big" in sys.argv[2:]
     unittest.main(argv=[sys.argv[0], "-v"])

@@ -9,6 +9,7 @@
 
 struct sn_capture {
     pcap_t *p;
+    int draining;
     char name[256];
     int live;
     uint64_t size;
@@ -96,6 +97,8 @@ int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     FILE *fp = c->live ? NULL : pcap_file(c->p);
     long before = fp ? ftell(fp) : -1;
     int rc = pcap_next_ex(c->p, &h, &d);
+    if (rc == PCAP_ERROR_BREAK && c->live && c->draining)
+        rc = pcap_next_ex(c->p, &h, &d); /* the break that started the drain */
     if (rc == 1) {
         long after = fp ? ftell(fp) : -1;
         if (after > 0)
@@ -107,9 +110,9 @@ int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         return 1;
     }
     if (rc == PCAP_ERROR_BREAK)
-        return c->live ? 2 : 0;
+        return c->live && !c->draining ? 2 : 0;
     if (rc == 0)
-        return 2;
+        return c->draining ? 0 : 2;
     if (before >= 0)
         snprintf(err, errcap, "%s: at offset %ld: %s", c->name, before, pcap_geterr(c->p));
     else
@@ -120,6 +123,14 @@ int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
 uint64_t sn_capture_offset(const sn_capture *c) { return c->offset; }
 uint64_t sn_capture_size(const sn_capture *c) { return c->size; }
 void sn_capture_break(sn_capture *c) { pcap_breakloop(c->p); }
+int sn_capture_is_live(const sn_capture *c) { return c->live; }
+
+void sn_capture_drain(sn_capture *c) {
+    char perr[PCAP_ERRBUF_SIZE];
+    c->draining = 1;
+    if (c->live)
+        pcap_setnonblock(c->p, 1, perr);
+}
 
 void sn_capture_close(sn_capture *c) {
     if (!c)

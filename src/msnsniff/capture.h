@@ -25,6 +25,11 @@ int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap);
 /* File offset read so far and file size (0 when unknown: stdin, live). */
 uint64_t sn_capture_offset(const sn_capture *c);
 uint64_t sn_capture_size(const sn_capture *c);
+/* Live capture: stop waiting; later calls return what the kernel already
+ * buffered, then 0. Lets a stopped capture keep every packet sent before
+ * the stop. */
+void sn_capture_drain(sn_capture *c);
+int sn_capture_is_live(const sn_capture *c);
 /* Safe from a signal handler: make sn_capture_next return soon. */
 void sn_capture_break(sn_capture *c);
 void sn_capture_close(sn_capture *c);

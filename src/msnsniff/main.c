@@ -230,7 +230,17 @@ int main(int argc, char **argv) {
     double last = now_s();
     uint64_t n = 0;
     sn_frame fr;
-    while (!stop_requested) {
+    if (iface)
+        fprintf(stderr, "msnsniff: listening on %s, link type %d\n", iface, linktype);
+    /* bounded after a stop: the kernel buffer holds a finite number of packets */
+    int draining = 0;
+    for (;;) {
+        if (stop_requested && !draining) {
+            if (!sn_capture_is_live(cap))
+                break;
+            sn_capture_drain(cap); /* keep what was captured before the signal */
+            draining = 1;
+        }
         int rc = sn_capture_next(cap, &fr, err, sizeof err);
         if (rc == 0)
             break;

@@ -10,6 +10,7 @@
 struct sn_capture {
     pcap_t *p;
     int draining;
+    int format; /* 0 pcap, 1 pcapng, -1 unknown (standard input) */
     char name[256];
     int live;
     uint64_t size;
@@ -39,9 +40,21 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     struct stat sb;
     if (strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
         c->size = (uint64_t)sb.st_size;
-    FILE *fp = pcap_file(p);
-    long off = fp ? ftell(fp) : -1;
-    c->offset = off > 0 ? (uint64_t)off : 0;
+    /* Offsets are counted, not asked for: ftell() per packet costs a
+     * system call. pcap records are 16 + caplen bytes after a 24-byte
+     * header; pcapng blocks are estimated (exact offsets come from the
+     * stream position when an error is reported). */
+    c->format = -1;
+    if (strcmp(path, "-") != 0) {
+        FILE *peek = fopen(path, "rb");
+        unsigned char m[4] = {0, 0, 0, 0};
+        if (peek) {
+            if (fread(m, 1, 4, peek) == 4)
+                c->format = (m[0] == 0x0A && m[1] == 0x0D && m[2] == 0x0D && m[3] == 0x0A) ? 1 : 0;
+            fclose(peek);
+        }
+    }
+    c->offset = c->format == 0 ? 24 : 0;
     return c;
 }
 
@@ -94,15 +107,12 @@ int sn_capture_linktype(const sn_capture *c) { return pcap_datalink(c->p); }
 int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     struct pcap_pkthdr *h;
     const u_char *d;
-    FILE *fp = c->live ? NULL : pcap_file(c->p);
-    long before = fp ? ftell(fp) : -1;
     int rc = pcap_next_ex(c->p, &h, &d);
     if (rc == PCAP_ERROR_BREAK && c->live && c->draining)
         rc = pcap_next_ex(c->p, &h, &d); /* the break that started the drain */
     if (rc == 1) {
-        long after = fp ? ftell(fp) : -1;
-        if (after > 0)
-            c->offset = (uint64_t)after;
+        if (!c->live)
+            c->offset += c->format == 1 ? 32u + ((h->caplen + 3u) & ~3u) : 16u + h->caplen;
         fr->ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
         fr->data = d;
         fr->caplen = h->caplen;
@@ -113,10 +123,18 @@ int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         return c->live && !c->draining ? 2 : 0;
     if (rc == 0)
         return c->draining ? 0 : 2;
-    if (before >= 0)
-        snprintf(err, errcap, "%s: at offset %ld: %s", c->name, before, pcap_geterr(c->p));
-    else
+    if (c->live) {
         snprintf(err, errcap, "%s: %s", c->name, pcap_geterr(c->p));
+    } else if (c->format == 0) {
+        snprintf(err, errcap, "%s: at offset %llu: %s", c->name, (unsigned long long)c->offset, pcap_geterr(c->p));
+    } else {
+        FILE *fp = pcap_file(c->p);
+        long at = fp ? ftell(fp) : -1;
+        if (at >= 0)
+            snprintf(err, errcap, "%s: near offset %ld: %s", c->name, at, pcap_geterr(c->p));
+        else
+            snprintf(err, errcap, "%s: after %llu bytes: %s", c->name, (unsigned long long)c->offset, pcap_geterr(c->p));
+    }
     return -1;
 }
 

@@ -300,20 +300,12 @@ static void fill_addr(const struct sockaddr *sa, char *ip, size_t ipcap, uint16_
     }
 }
 
-/* The accept callback gets the server through this small record. */
-typedef struct accept_ctx {
-    msnd_server *s;
-    size_t index;
-} accept_ctx;
-static accept_ctx accept_ctxs[3];
-
-static void on_accept_real(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                            void *arg) {
     (void)l;
     (void)salen;
-    accept_ctx *ax = arg;
-    msnd_server *s = ax->s;
-    listener_info *li = &s->listeners[ax->index];
+    listener_info *li = arg;
+    msnd_server *s = li->srv;
     char ip[48];
     uint16_t port;
     fill_addr(sa, ip, sizeof ip, &port);
@@ -467,9 +459,8 @@ static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *
         snprintf(err, errcap, "bad %s address '%s' (want a numeric IP)", kind_names[kind], addr);
         return -1;
     }
-    accept_ctxs[s->nlisteners].s = s;
-    accept_ctxs[s->nlisteners].index = s->nlisteners;
-    li->l = evconnlistener_new_bind(s->base, on_accept_real, &accept_ctxs[s->nlisteners],
+    li->srv = s;
+    li->l = evconnlistener_new_bind(s->base, on_accept, li,
                                     LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
                                     (struct sockaddr *)&ss, sslen);
     if (!li->l) {

@@ -73,6 +73,7 @@ typedef struct conn {
 } conn;
 
 typedef struct listener_info {
+    struct msnd_server *srv;
     struct evconnlistener *l;
     conn_kind kind;
     char bound[80]; /* "ip:port" actually bound */

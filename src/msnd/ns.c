@@ -36,7 +36,7 @@ void login_ver(conn *c, const msnp_cmd *cmd) {
      * also speak, in its order, then CVR0: for the usual descending list
      * this echoes the client's line, as the real service did. */
     msnp_str params[MSNP_MAX_PARAMS];
-    char chosen[8];
+    char chosen[16];
     snprintf(chosen, sizeof chosen, "MSNP%d", best);
     size_t n = 0;
     params[n++] = msnp_str_c(chosen);
@@ -578,7 +578,7 @@ static void ns_add(conn *c, const msnp_cmd *cmd) {
     if (lookup_contact(c, cmd, ARG(2), &u, MSNP_ERR_INVALID_USER) != 0) return;
     char name[MSNP_MAX_NAME_ENCODED + 1];
     str_copy(ARG(3), name, sizeof name);
-    char gidstr[16] = "";
+    char gidstr[24] = "";
     if (gid >= 0) snprintf(gidstr, sizeof gidstr, "%ld", gid);
 
     char groups[STORE_MAX_GROUPS_TEXT];
@@ -682,7 +682,7 @@ static void ns_rem(conn *c, const msnp_cmd *cmd) {
         return;
     }
     uint32_t ver = 0, cver = 0;
-    char vs[16], gidstr[16] = "";
+    char vs[16], gidstr[24] = "";
     if (gid >= 0) {
         snprintf(gidstr, sizeof gidstr, "%ld", gid);
         if (!groups_has(groups, gid)) {
@@ -834,7 +834,7 @@ static void ns_adg(conn *c, const msnp_cmd *cmd) {
         conn_err(c, MSNP_ERR_TOO_MANY_GROUPS, cmd->trid);
         return;
     }
-    char name[STORE_MAX_GROUP_NAME + 1], vs[16], gs[16];
+    char name[STORE_MAX_GROUP_NAME + 1], vs[16], gs[24];
     str_copy(ARG(1), name, sizeof name);
     int gid;
     uint32_t ver;
@@ -867,7 +867,7 @@ static void ns_rmg(conn *c, const msnp_cmd *cmd) {
         store_failed(c, cmd, "rmg");
         return;
     }
-    char vs[16], gs[16];
+    char vs[16], gs[24];
     u32str(ver, vs);
     snprintf(gs, sizeof gs, "%ld", gid);
     conn_cmd(c, "RMG", 1, cmd->trid, vs, gs, NULL);
@@ -887,7 +887,7 @@ static void ns_reg(conn *c, const msnp_cmd *cmd) {
         conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
         return;
     }
-    char name[STORE_MAX_GROUP_NAME + 1], vs[16], gs[16];
+    char name[STORE_MAX_GROUP_NAME + 1], vs[16], gs[24];
     str_copy(ARG(2), name, sizeof name);
     uint32_t ver;
     store_rc rc = store_group_rename(c->srv->store, c->uid, (int)gid, name, &ver);

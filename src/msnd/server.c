@@ -566,7 +566,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
 /* ---- init / run / free ---- */
 
 static void default_port_addr(const char *base, uint16_t port_if_fixed, char *out, size_t cap) {
-    char host[CFG_ADDR];
+    char host[CFG_ADDR - 8]; /* room for ":65535" in a CFG_ADDR result */
     uint16_t port = 0;
     if (split_addr(base, host, sizeof host, &port) != 0) snprintf(host, sizeof host, "127.0.0.1");
     snprintf(out, cap, "%s:%u", host, (unsigned)(port == 0 ? 0 : port_if_fixed));

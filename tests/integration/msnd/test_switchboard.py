@@ -351,6 +351,36 @@ def test_many_sessions_same_pair(srv):
         asb.expect_silence(0.05)
 
 
+@with_args("--sb-idle-timeout", "1")
+def test_idle_switchboard_times_out(srv):
+    a, b = friends(srv, "alice@example.com", "bob@example.com")
+    a.email, b.email = "alice@example.com", "bob@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    bsb = call(srv, a, asb, b, "bob@example.com")
+    # alice keeps talking, bob says nothing and is dropped after a second
+    bye = None
+    for _ in range(20):
+        t = asb.trid()
+        asb.send_msg(t, "U", IM)
+        try:
+            m = asb.read_cmd(0.25)
+        except TimeoutError:
+            continue
+        if m.name == "BYE":
+            bye = m
+            break
+    assert bye is not None and bye.line == "BYE bob@example.com", bye
+    for _ in range(20):  # bob got alice's messages, then the close
+        try:
+            bsb.read_cmd(5)
+        except ConnectionError:
+            break
+    # the NS connections are not affected
+    t = a.trid()
+    a.send_line("PNG")
+    a.expect_line("QNG")
+
+
 @with_args("--max-output", "65536", "--max-commands-per-second", "0")
 def test_slow_reader_is_dropped_session_survives(srv):
     a, b, c = friends(srv, "alice@example.com", "bob@example.com", "carol@example.com")

@@ -97,6 +97,7 @@ void log_msg(log_level level, const char *msg, const char *fmt, ...) {
         int m = vsnprintf(line + used, sizeof line - used, fmt, ap);
         va_end(ap);
         if (m > 0) used += (size_t)m < sizeof line - used ? (size_t)m : sizeof line - used - 1;
+        else used--; /* nothing after msg: drop the separator */
     }
     line[used] = '\0';
     fprintf(out, "%s\n", line);

@@ -24,7 +24,10 @@ int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max) {
     t->next_id = 1;
     t->timeout = timeout_us;
     t->max = max ? max : 65536;
-    return t->b ? 0 : -1;
+    if (!t->b || sn_strmap_init(&t->by_id) != 0 || sn_strmap_init(&t->by_cookie) != 0 ||
+        sn_strmap_init(&t->by_group) != 0)
+        return -1;
+    return 0;
 }
 
 static void unhash(sn_expect_table *t, sn_expect *e) {
@@ -57,7 +60,29 @@ static void unqueue(sn_expect_table *t, sn_expect *e) {
         t->qtail = e->qprev;
 }
 
+static void unindex(sn_expect_table *t, sn_expect *e) {
+    sn_strmap_del(&t->by_id, (const char *)&e->id, sizeof e->id);
+    if (e->cookie_only && sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)) == e)
+        sn_strmap_del(&t->by_cookie, e->cookie, strlen(e->cookie));
+    if (e->group) {
+        sn_expect *head = sn_strmap_get(&t->by_group, (const char *)&e->group, sizeof e->group);
+        if (head == e) {
+            if (e->gnext)
+                sn_strmap_put(&t->by_group, (const char *)&e->group, sizeof e->group, e->gnext);
+            else
+                sn_strmap_del(&t->by_group, (const char *)&e->group, sizeof e->group);
+        } else {
+            for (sn_expect *x = head; x; x = x->gnext)
+                if (x->gnext == e) {
+                    x->gnext = e->gnext;
+                    break;
+                }
+        }
+    }
+}
+
 static void destroy(sn_expect_table *t, sn_expect *e) {
+    unindex(t, e);
     unhash(t, e);
     unqueue(t, e);
     t->count--;
@@ -69,13 +94,24 @@ void sn_expect_free(sn_expect_table *t) {
         destroy(t, t->qhead);
     free(t->b);
     t->b = NULL;
+    sn_strmap_free(&t->by_id, NULL);
+    sn_strmap_free(&t->by_cookie, NULL);
+    sn_strmap_free(&t->by_group, NULL);
+}
+
+sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id) { return sn_strmap_get(&t->by_id, (const char *)&id, sizeof id); }
+
+void sn_expect_retire_group(sn_expect_table *t, uint64_t group) {
+    for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&group, sizeof group); x; x = x->gnext)
+        if (x->state == SN_EXP_PENDING)
+            x->state = SN_EXP_RETIRED;
 }
 
 sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t now, sn_expect **dup) {
     if (dup)
         *dup = NULL;
-    for (sn_expect *x = t->qhead; x && proto->group; x = x->qnext) {
-        /* linear over the live set; groups are few and the set is bounded */
+    sn_expect *head = proto->group ? sn_strmap_get(&t->by_group, (const char *)&proto->group, sizeof proto->group) : NULL;
+    for (sn_expect *x = head; x; x = x->gnext) {
         if (x->group == proto->group && x->port == proto->port && x->transport == proto->transport &&
             strcmp(x->host, proto->host) == 0) {
             if (dup)
@@ -87,8 +123,15 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t no
     if (!e)
         return NULL;
     *e = *proto;
-    e->hnext = e->qprev = e->qnext = NULL;
+    e->hnext = e->qprev = e->qnext = e->gnext = NULL;
     e->id = t->next_id++;
+    sn_strmap_put(&t->by_id, (const char *)&e->id, sizeof e->id, e);
+    if (e->cookie_only && e->cookie[0] && !sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)))
+        sn_strmap_put(&t->by_cookie, e->cookie, strlen(e->cookie), e);
+    if (e->group) {
+        e->gnext = head;
+        sn_strmap_put(&t->by_group, (const char *)&e->group, sizeof e->group, e);
+    }
     e->state = SN_EXP_PENDING;
     e->learned = now;
     e->expires = now + t->timeout;
@@ -125,10 +168,8 @@ sn_expect *sn_expect_match(sn_expect_table *t, const sn_addr *dst, uint16_t dpor
 sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n) {
     if (n == 0 || n >= SN_EXPECT_COOKIE_MAX)
         return NULL;
-    for (sn_expect *e = t->qhead; e; e = e->qnext)
-        if (e->state == SN_EXP_PENDING && e->cookie_only && strlen(e->cookie) == n && memcmp(e->cookie, cookie, n) == 0)
-            return e;
-    return NULL;
+    sn_expect *e = sn_strmap_get(&t->by_cookie, cookie, n);
+    return e && e->state == SN_EXP_PENDING ? e : NULL;
 }
 
 void sn_expect_hit(sn_expect_table *t, sn_expect *e, void (*on_retire)(void *, sn_expect *), void *ctx) {
@@ -136,8 +177,8 @@ void sn_expect_hit(sn_expect_table *t, sn_expect *e, void (*on_retire)(void *, s
     t->hits++;
     if (!e->group)
         return;
-    for (sn_expect *x = t->qhead; x; x = x->qnext)
-        if (x != e && x->group == e->group && x->state == SN_EXP_PENDING) {
+    for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&e->group, sizeof e->group); x; x = x->gnext)
+        if (x != e && x->state == SN_EXP_PENDING) {
             x->state = SN_EXP_RETIRED;
             if (on_retire)
                 on_retire(ctx, x);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "strmap.h"
 
 #define SN_EXPECT_HOST_MAX 256
 #define SN_EXPECT_USER_MAX 130
@@ -27,6 +28,7 @@ typedef enum sn_expect_state { SN_EXP_PENDING = 0, SN_EXP_HIT, SN_EXP_MISSED, SN
 typedef struct sn_expect {
     struct sn_expect *hnext;            /* bucket chain (resolved address) */
     struct sn_expect *qprev, *qnext;    /* expiry queue */
+    struct sn_expect *gnext;            /* next member of the same group */
     uint64_t id;
     uint64_t group;
     sn_addr addr;                       /* family 0 while only a host name is known */
@@ -52,6 +54,7 @@ typedef struct sn_expect_table {
     uint64_t next_id;
     uint64_t timeout;
     size_t max;                         /* oldest pending dropped beyond this */
+    sn_strmap by_id, by_cookie, by_group; /* indexes: lookups stay O(1) on long captures */
     uint64_t added, hits, misses;
 } sn_expect_table;
 
@@ -68,6 +71,11 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t no
 sn_expect *sn_expect_match(sn_expect_table *t, const sn_addr *dst, uint16_t dport, uint8_t proto, uint64_t now);
 /* Pending switchboard expectation with this cookie, NULL if none. */
 sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n);
+
+/* The live expectation with this id (pending, hit or retired), or NULL. */
+sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id);
+/* Retire every pending member of a group (a cancelled invitation). */
+void sn_expect_retire_group(sn_expect_table *t, uint64_t group);
 
 /* Mark e hit; its group's other pending members are retired (and passed
  * to on_retire if not NULL). */

@@ -45,9 +45,8 @@ sn_ftp *sn_ftp_new(sn_ctx *c, const sn_flow *f) {
     t->block_dir = -1;
     if (f->expect_id) {
         /* the invitation that predicted this connection names the file */
-        for (sn_expect *e = c->expect.qhead; e; e = e->qnext) {
-            if (e->id != f->expect_id)
-                continue;
+        sn_expect *e = sn_expect_find(&c->expect, f->expect_id);
+        if (e) {
             snprintf(t->cookie, sizeof t->cookie, "%s", e->cookie);
             t->invitation = e->invitation;
             sn_invitation *i = sn_invitation_find(c, e->cookie, e->invitation);
@@ -56,7 +55,6 @@ sn_ftp *sn_ftp_new(sn_ctx *c, const sn_flow *f) {
                 t->announced = i->file_size;
                 t->has_announced = i->has_file_size;
             }
-            break;
         }
     }
     return t;

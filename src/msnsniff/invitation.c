@@ -300,9 +300,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
 
     if (inv->command == MSNP_INVITE_CANCEL) {
         /* a cancelled invitation will not connect: withdraw its predictions */
-        for (sn_expect *e = c->expect.qhead; e; e = e->qnext)
-            if (e->group == i->id && e->state == SN_EXP_PENDING)
-                e->state = SN_EXP_RETIRED;
+        sn_expect_retire_group(&c->expect, i->id);
         return;
     }
     /* Addresses: IP-Address[:port] (+ Port / PortX), IP-Address-Internal

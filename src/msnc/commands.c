@@ -39,6 +39,14 @@ static void print_contact(const char *email, const char *name, const char *statu
     out_contact(ctx[0], ctx[1], email, name, status);
 }
 
+static void print_chat(int chat, const char *participants, int ready, void *arg) {
+    app *a = arg;
+    char id[16];
+    snprintf(id, sizeof(id), "%d", chat);
+    out_json_kv(a, "chat", "chat", id, "participants", participants, "state", ready ? "ready" : "connecting",
+                "current", chat == a->current_chat ? "yes" : "no", NULL);
+}
+
 static uint64_t cookie_arg(const char *s) { return s && *s ? strtoull(s, NULL, 10) : 0; }
 
 static int need_chat(app *a) {
@@ -145,6 +153,8 @@ void command_run(app *a, const char *input) {
         arg1 = next_word(&p);
         if (!need_chat(a)) return;
         if (!arg1 || msnc_chat_invite(a->client, a->current_chat, arg1) != 0) out_error(a, "usage: /invite EMAIL");
+    } else if (!strcmp(cmd, "chats")) {
+        msnc_chats(a->client, print_chat, a);
     } else if (!strcmp(cmd, "switch")) {
         arg1 = next_word(&p);
         int id = arg1 ? atoi(arg1) : 0;

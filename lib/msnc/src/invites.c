@@ -343,6 +343,7 @@ static void ftp_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, con
     inv *v = arg;
     if (v->ftp != t) return; /* dropped on purpose */
     v->ftp = NULL;
+    char text[600];
     msnc_event ev = {0};
     ev.chat = v->chat;
     ev.cookie = v->cookie;
@@ -356,7 +357,6 @@ static void ftp_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, con
         ev.file = path;
         ev.text = v->outgoing ? "send" : "receive";
     } else {
-        char text[600];
         snprintf(text, sizeof(text), "%s: %s", msnc_ftp_result_name(r),
                  v->peer_cancelled ? "peer cancelled the invitation" : detail);
         ev.type = MSNC_EV_TRANSFER_FAILED;

@@ -397,6 +397,18 @@ int msnc_chat_invite(msnc_client *c, int id, const char *email) {
     return 0;
 }
 
+void msnc_chats(const msnc_client *c, msnc_chat_fn fn, void *arg) {
+    for (const chat *h = c->chats; h; h = h->next) {
+        char list[MAX_PARTICIPANTS * (MSNP_MAX_EMAIL + 1)] = "";
+        size_t off = 0;
+        for (size_t i = 0; i < h->nparticipants; i++) {
+            int n = snprintf(list + off, sizeof(list) - off, "%s%s", i ? "," : "", h->participants[i]);
+            if (n > 0 && (size_t)n < sizeof(list) - off) off += (size_t)n;
+        }
+        fn(h->id, list, h->state == CH_READY, arg);
+    }
+}
+
 const char *msnc_chat_peer(const msnc_client *c, int id) {
     chat *h = chat_by_id(c, id);
     if (!h) return NULL;

@@ -47,8 +47,8 @@ class Base(unittest.TestCase):
         self.srv.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def client(self, email, password=None, extra=()):
-        c = Msnc(MSNC, self.srv.ds, email, password or PASSWORDS[email], IPS[email], self.tmp, extra)
+    def client(self, email, password=None, extra=(), server=None):
+        c = Msnc(MSNC, server or self.srv.ds, email, password or PASSWORDS[email], IPS[email], self.tmp, extra)
         self.clients.append(c)
         return c
 
@@ -85,6 +85,30 @@ class Session(Base):
         e = bad.wait("login_failed")
         self.assertEqual(e["code"], 911)
         self.assertEqual(bad.quit(), 2)
+
+    @unittest.skipIf(BIG, "")
+    def test_direct_notification_login_and_host_name(self):
+        # Straight to the NS (no dispatch step), and by name instead of address.
+        a = self.client("alice@example.com", server=self.srv.ns)
+        a.wait("logged_in")
+        b = self.client("bob@example.com", server="localhost:%d" % self.srv.ds[1])
+        b.wait("logged_in")
+        self.assertIsNone(a.find("connecting", text="ns")[0], "no XFR NS hop expected")
+        self.assertIsNotNone(b.find("connecting", text="ns")[0])
+
+    @unittest.skipIf(BIG, "")
+    def test_chats_and_bad_commands(self):
+        a = self.online("alice@example.com")
+        m = a.mark()
+        a.send("/nonsense")
+        a.wait("error", since=m)
+        a.send("text without a chat")
+        a.wait("error", since=m, text="no current chat: use /chat EMAIL first")
+        a.send("/accept 12345")
+        a.wait("error", since=m, text="no such pending invitation")
+        a.send("/chats")
+        a.send("/list")
+        a.wait("list_end", since=m)
 
     @unittest.skipIf(BIG, "")
     def test_presence_both_ways(self):

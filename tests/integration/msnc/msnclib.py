@@ -16,11 +16,13 @@ class Msnc:
         self.download = os.path.join(workdir, email + "-downloads")
         os.makedirs(self.download, exist_ok=True)
         env = dict(os.environ, MSNC_PASSWORD=password)
+        self.stderr_path = os.path.join(workdir, email + ".stderr")
+        self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(
-            [msnc, "--batch", "--server", "%s:%d" % server, "--account", email, "--bind-ip", bind_ip,
+            [msnc, "--batch", "--server", server if isinstance(server, str) else "%s:%d" % server, "--account", email, "--bind-ip", bind_ip,
              "--ftp-ports", "0", "--download-dir", self.download, "--cache-dir", os.path.join(workdir, "cache"),
              "--no-reconnect", "--connect-timeout", "10", "--invite-timeout", "20", *extra],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
         self.events = []
         self.lock = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -39,6 +41,13 @@ class Msnc:
             self.events.append({"event": "_exit"})
             self.lock.notify_all()
 
+    def stderr_tail(self):
+        try:
+            with open(self.stderr_path, errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
     def send(self, line):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
@@ -52,8 +61,8 @@ class Msnc:
                         return e
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError("%s: no matching %s within %.0fs; events: %s" %
-                                         (self.email, event, timeout, self.events[-25:]))
+                    raise AssertionError("%s: no matching %s within %.0fs; events: %s; stderr: %s" %
+                                         (self.email, event, timeout, self.events[-25:], self.stderr_tail()))
                 self.lock.wait(left)
 
     def find(self, event, since=0, **fields):
@@ -74,8 +83,8 @@ class Msnc:
                         return e
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError("%s: no %s %r within %.0fs; events: %s" %
-                                         (self.email, event, fields, timeout, self.events[-25:]))
+                    raise AssertionError("%s: no %s %r within %.0fs; events: %s; stderr: %s" %
+                                         (self.email, event, fields, timeout, self.events[-25:], self.stderr_tail()))
                 self.lock.wait(left)
 
     def mark(self):
@@ -94,7 +103,8 @@ class Msnc:
             self.proc.kill()
             self.proc.wait()
         self.reader.join(2)
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        self.stderr.close()
+        for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()
             except (BrokenPipeError, ValueError):

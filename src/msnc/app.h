@@ -52,6 +52,7 @@ typedef struct app {
     int has_fmt;
     struct event *stdin_ev;
     uint64_t last_progress_ms;
+    int in_line_handler; /* libedit redraws the prompt itself afterwards */
 } app;
 
 /* config.c */

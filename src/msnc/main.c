@@ -131,7 +131,9 @@ static void rl_line(char *line) {
         return;
     }
     if (*line) add_history(line);
+    a->in_line_handler = 1;
     command_run(a, line);
+    a->in_line_handler = 0;
     free(line);
 }
 

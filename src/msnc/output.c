@@ -77,7 +77,7 @@ static void tprint(app *a, const char *fmt, ...) {
     vprintf(fmt, ap);
     va_end(ap);
     fputc('\n', stdout);
-    if (!a->batch && !a->quitting) rl_forced_update_display();
+    if (!a->batch && !a->quitting && !a->in_line_handler) rl_forced_update_display();
     fflush(stdout);
 }
 

@@ -47,8 +47,9 @@ class Base(unittest.TestCase):
         self.srv.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def client(self, email, password=None, extra=(), server=None):
-        c = Msnc(MSNC, server or self.srv.ds, email, password or PASSWORDS[email], IPS[email], self.tmp, extra)
+    def client(self, email, password=None, extra=(), server=None, reconnect=False):
+        c = Msnc(MSNC, server or self.srv.ds, email, password or PASSWORDS[email], IPS[email], self.tmp, extra,
+                 reconnect)
         self.clients.append(c)
         return c
 
@@ -95,6 +96,17 @@ class Session(Base):
         b.wait("logged_in")
         self.assertIsNone(a.find("connecting", text="ns")[0], "no XFR NS hop expected")
         self.assertIsNotNone(b.find("connecting", text="ns")[0])
+
+    @unittest.skipIf(BIG, "")
+    def test_reconnect_with_backoff(self):
+        a = self.client("alice@example.com", reconnect=True)
+        a.wait("logged_in")
+        self.srv.stop()
+        a.wait("disconnected")
+        first = a.wait("reconnecting")
+        self.assertEqual(first["delay_ms"], 1000)
+        a.wait("reconnecting", delay_ms=2000, timeout=5)
+        self.assertIsNone(a.proc.poll(), "the client keeps trying")
 
     @unittest.skipIf(BIG, "")
     def test_chats_and_bad_commands(self):

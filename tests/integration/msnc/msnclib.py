@@ -11,7 +11,7 @@ WAIT = 15.0
 
 
 class Msnc:
-    def __init__(self, msnc, server, email, password, bind_ip, workdir, extra=()):
+    def __init__(self, msnc, server, email, password, bind_ip, workdir, extra=(), reconnect=False):
         self.email = email
         self.download = os.path.join(workdir, email + "-downloads")
         os.makedirs(self.download, exist_ok=True)
@@ -21,7 +21,7 @@ class Msnc:
         self.proc = subprocess.Popen(
             [msnc, "--batch", "--server", server if isinstance(server, str) else "%s:%d" % server, "--account", email, "--bind-ip", bind_ip,
              "--ftp-ports", "0", "--download-dir", self.download, "--cache-dir", os.path.join(workdir, "cache"),
-             "--no-reconnect", "--connect-timeout", "10", "--invite-timeout", "20", *extra],
+             *(() if reconnect else ("--no-reconnect",)), "--connect-timeout", "10", "--invite-timeout", "20", *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
         self.events = []
         self.lock = threading.Condition()

@@ -1,0 +1,1424 @@
+/* msnbench - load generator for msnd and other MSNP2-7 servers.
+ *
+ *   msnbench populate --db FILE --users N [--clique G]   accounts + FL cliques
+ *   msnbench login    --server H:P --users N ...          logins/s (log in, OUT, next)
+ *   msnbench hold     --server H:P --users N ...          N sessions online, RSS per session
+ *   msnbench presence --server H:P --users N --clique G   fan-out latency (closed + open loop)
+ *   msnbench sb       --server H:P --pairs P --window W   switchboard relay (closed + open loop)
+ *
+ * --server is the dispatch server; with --no-dispatch it is the notification
+ * server itself (USR MD5 I answered directly with the challenge), for other
+ * MSNP7 servers. Switchboards are wherever XFR/RNG say they are.
+ *
+ * Logins are lock-step, as a real client does them: VER, CVR, USR MD5 I at
+ * the DS, XFR NS, then VER, CVR, USR MD5 I, USR MD5 S at the NS, SYN and
+ * CHG; a login is complete when CHG is echoed. CHL challenges are answered.
+ *
+ * Latencies go into log-bucket histograms (hist.h). Open-loop runs take each
+ * message's latency from the moment it was scheduled, not sent, so a server
+ * that stalls cannot hide its stall (no coordinated omission).
+ *
+ * Output: a readable report, or one JSON object with --json. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <msnp/msnp.h>
+
+#include "hist.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+/* ------------------------------------------------------------------ options */
+
+typedef struct options {
+    const char *mode;
+    char host[64];
+    uint16_t port;
+    int no_dispatch;
+    const char *prefix;
+    const char *domain;
+    const char *password;
+    const char *version_line; /* VER parameters */
+    unsigned users, first, concurrency, clique, pairs, window, sources, payload, inflight;
+    double duration;
+    const char *fractions;
+    const char *rates;
+    long server_pid;
+    int json;
+    const char *db;
+    const char *label;
+} options;
+
+static options opt;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("msnbench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("msnbench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ connections */
+
+enum conn_kind { K_DS, K_NS, K_SB };
+
+typedef struct user user;
+typedef struct conn conn;
+
+struct conn {
+    int fd;
+    enum conn_kind kind;
+    user *u;
+    struct event *rev, *wev;
+    msnp_parser parser;
+    char *in;
+    size_t in_len, in_cap;
+    char *out;
+    size_t out_len, out_cap;
+    conn *next_dirty;
+    uint8_t dirty, closing;
+};
+
+enum login_state {
+    L_IDLE, L_DS_VER, L_DS_CVR, L_DS_USR, L_NS_VER, L_NS_CVR, L_NS_USR_I, L_NS_USR_S, L_NS_SYNC, L_ONLINE, L_FAILED
+};
+enum sb_state { S_NONE, S_XFR, S_USR, S_CAL, S_WAIT_JOI, S_ANS, S_READY, S_FAILED };
+
+#define RING 1024u
+
+struct user {
+    unsigned idx;
+    char email[96];
+    enum login_state ls;
+    uint32_t trid;
+    conn *ds, *ns, *sb;
+    uint64_t t_login;
+    uint32_t chg_trid;
+    /* presence */
+    uint8_t busy_status; /* current status: 0 NLN, 1 BSY */
+    uint32_t pending;    /* watchers yet to see the last change */
+    uint64_t t_change;
+    /* switchboard */
+    unsigned partner;
+    uint8_t caller;
+    enum sb_state ss;
+    uint32_t sb_trid;
+    uint32_t outstanding;
+    uint64_t sent_at[RING];
+    char sb_addr[128];
+    char cookie[128];
+    char sessid[64];
+};
+
+static struct event_base *base;
+static user *users;
+static unsigned nusers;
+static conn *dirty_head;
+static unsigned long open_conns;
+static uint8_t *expected_payload;
+static size_t expected_len;
+
+typedef struct counters {
+    uint64_t logins_ok, logins_failed, login_errors_by_code[1000];
+    uint64_t conn_errors, unexpected;
+    uint64_t chl_answered;
+    uint64_t out_oth, out_other;
+    /* presence */
+    uint64_t changes_sent, changes_done, notifications, stale_notifications;
+    /* switchboard */
+    uint64_t sb_ready_pairs, sb_failed;
+    uint64_t msgs_sent, msgs_relayed, acks, naks, corrupt, backlog_skips, sb_errors, byes;
+} counters;
+static counters cnt;
+static hist h_login, h_lat;
+static int measuring; /* record presence/sb latencies only inside a measured phase */
+
+static void conn_close(conn *c);
+static void on_line(conn *c, const msnp_cmd *cmd);
+static void on_conn_error(conn *c, const char *what, int err);
+
+static void conn_flush(conn *c) {
+    if (c->closing || c->out_len == 0) return;
+    size_t off = 0;
+    while (off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN)) break;
+        on_conn_error(c, "send", errno);
+        return;
+    }
+    if (off) {
+        memmove(c->out, c->out + off, c->out_len - off);
+        c->out_len -= off;
+    }
+    if (c->out_len) event_add(c->wev, NULL);
+}
+
+static void flush_dirty(void) {
+    while (dirty_head) {
+        conn *c = dirty_head;
+        dirty_head = c->next_dirty;
+        c->dirty = 0;
+        c->next_dirty = NULL;
+        if (c->closing) {
+            free(c);
+            continue;
+        }
+        conn_flush(c);
+    }
+}
+
+static void mark_dirty(conn *c) {
+    if (!c->dirty) {
+        c->dirty = 1;
+        c->next_dirty = dirty_head;
+        dirty_head = c;
+    }
+}
+
+static void conn_write(conn *c, const void *data, size_t n) {
+    if (c->closing) return;
+    if (c->out_len + n > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 512;
+        while (cap < c->out_len + n) cap *= 2;
+        char *p = realloc(c->out, cap);
+        if (!p) die("out of memory");
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, data, n);
+    c->out_len += n;
+    mark_dirty(c);
+}
+
+static void conn_printf(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_printf(conn *c, const char *fmt, ...) {
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp) die("command too long");
+    conn_write(c, tmp, (size_t)n);
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg) {
+    conn *c = arg;
+    (void)what;
+    for (int round = 0; round < 4 && !c->closing; round++) {
+        if (c->in_cap - c->in_len < 2048) {
+            size_t cap = c->in_cap * 2;
+            if (cap > (1u << 20)) {
+                on_conn_error(c, "input buffer over 1 MiB", 0);
+                return;
+            }
+            char *p = realloc(c->in, cap);
+            if (!p) die("out of memory");
+            c->in = p;
+            c->in_cap = cap;
+        }
+        ssize_t n = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        if (n == 0) {
+            on_conn_error(c, "closed by server", 0);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+            on_conn_error(c, "recv", errno);
+            return;
+        }
+        c->in_len += (size_t)n;
+        size_t off = 0;
+        while (!c->closing) {
+            msnp_cmd cmd;
+            msnp_parse_error err;
+            long r = msnp_parse(&c->parser, c->in + off, c->in_len - off, &cmd, &err);
+            if (r > 0) {
+                off += (size_t)r;
+                on_line(c, &cmd);
+            } else if (r == 0) {
+                break;
+            } else {
+                note("framing error from server at byte %" PRIu64 ": %s", err.offset, err.what);
+                on_conn_error(c, "framing error", 0);
+                return;
+            }
+        }
+        if (c->closing) return;
+        if (off) {
+            memmove(c->in, c->in + off, c->in_len - off);
+            c->in_len -= off;
+        }
+        if ((size_t)n < c->in_cap - (c->in_len + (size_t)0)) return; /* drained */
+    }
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    conn_flush(arg);
+}
+
+static conn *conn_open(user *u, enum conn_kind kind, const char *host, uint16_t port) {
+    static unsigned rr;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        note("socket: %s (open connections: %lu)", strerror(errno), open_conns);
+        return NULL;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in dst;
+    memset(&dst, 0, sizeof dst);
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(port);
+    if (inet_pton(AF_INET, host, &dst.sin_addr) != 1) {
+        note("not an IPv4 address: %s", host);
+        close(fd);
+        return NULL;
+    }
+    /* Several loopback source addresses, so more than one ephemeral port
+     * range's worth of connections can reach one server port. */
+    if (opt.sources > 1) {
+        struct sockaddr_in src;
+        memset(&src, 0, sizeof src);
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl(0x7f000100u + 1u + (rr++ % opt.sources)); /* 127.0.1.x */
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) {
+            note("bind 127.0.1.x: %s", strerror(errno));
+            close(fd);
+            return NULL;
+        }
+    }
+    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 && errno != EINPROGRESS) {
+        note("connect %s:%u: %s", host, port, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (!c) die("out of memory");
+    c->fd = fd;
+    c->kind = kind;
+    c->u = u;
+    c->in_cap = 4096;
+    c->in = malloc(c->in_cap);
+    if (!c->in) die("out of memory");
+    msnp_parser_init(&c->parser, MSNP_FROM_SERVER, &msnp_default_limits);
+    c->rev = event_new(base, fd, EV_READ | EV_PERSIST, read_cb, c);
+    c->wev = event_new(base, fd, EV_WRITE, write_cb, c);
+    event_add(c->rev, NULL);
+    open_conns++;
+    return c;
+}
+
+/* Frees at the next flush (callers up the stack may still hold c). */
+static void conn_close(conn *c) {
+    if (c->closing) return;
+    c->closing = 1;
+    event_free(c->rev);
+    event_free(c->wev);
+    close(c->fd);
+    free(c->in);
+    free(c->out);
+    c->in = c->out = NULL;
+    open_conns--;
+    if (c->u) {
+        if (c->u->ds == c) c->u->ds = NULL;
+        if (c->u->ns == c) c->u->ns = NULL;
+        if (c->u->sb == c) c->u->sb = NULL;
+    }
+    if (!c->dirty) {
+        c->dirty = 1;
+        c->next_dirty = dirty_head;
+        dirty_head = c;
+    }
+}
+
+/* ------------------------------------------------------------------ login */
+
+static void login_done(user *u, int ok);
+static void start_login(user *u);
+
+static int split_hostport(msnp_str s, char *host, size_t cap, uint16_t *port) {
+    msnp_str h;
+    if (msnp_split_hostport(s, &h, port, 1) != 0 || h.n == 0 || h.n >= cap) return -1;
+    memcpy(host, h.p, h.n);
+    host[h.n] = '\0';
+    if (strcmp(host, "localhost") == 0) snprintf(host, cap, "127.0.0.1");
+    return 0;
+}
+
+static void start_login(user *u) {
+    u->ls = L_IDLE;
+    u->t_login = now_ns();
+    u->trid = 0;
+    if (opt.no_dispatch) {
+        u->ns = conn_open(u, K_NS, opt.host, opt.port);
+        if (!u->ns) {
+            login_done(u, 0);
+            return;
+        }
+        u->ls = L_NS_VER;
+        conn_printf(u->ns, "VER %u %s\r\n", ++u->trid, opt.version_line);
+    } else {
+        u->ds = conn_open(u, K_DS, opt.host, opt.port);
+        if (!u->ds) {
+            login_done(u, 0);
+            return;
+        }
+        u->ls = L_DS_VER;
+        conn_printf(u->ds, "VER %u %s\r\n", ++u->trid, opt.version_line);
+    }
+}
+
+static void send_cvr(conn *c, user *u) {
+    conn_printf(c, "CVR %u 0x0409 winnt 5.1 i386 MSNMSGR 5.0.0540 MSMSGS %s\r\n", ++u->trid, u->email);
+}
+
+static void login_line(conn *c, user *u, const msnp_cmd *cmd) {
+    switch (u->ls) {
+    case L_DS_VER:
+    case L_NS_VER:
+        if (cmd->code != MSNP_VER || cmd->argc < 2 || msnp_str_eq(cmd->argv[1], "0")) goto bad;
+        u->ls = u->ls == L_DS_VER ? L_DS_CVR : L_NS_CVR;
+        send_cvr(c, u);
+        return;
+    case L_DS_CVR:
+    case L_NS_CVR:
+        if (cmd->code != MSNP_CVR) goto bad;
+        u->ls = u->ls == L_DS_CVR ? L_DS_USR : L_NS_USR_I;
+        conn_printf(c, "USR %u MD5 I %s\r\n", ++u->trid, u->email);
+        return;
+    case L_DS_USR: {
+        char host[64];
+        uint16_t port;
+        if (cmd->code == MSNP_USR && cmd->argc >= 4 && msnp_str_eq(cmd->argv[2], "S")) {
+            /* a DS that is also an NS: go on here */
+            u->ls = L_NS_USR_I;
+            c->kind = K_NS;
+            u->ns = c;
+            u->ds = NULL;
+            login_line(c, u, cmd);
+            return;
+        }
+        if (cmd->code != MSNP_XFR || cmd->argc < 3 || !msnp_str_eq(cmd->argv[1], "NS") ||
+            split_hostport(cmd->argv[2], host, sizeof host, &port) != 0)
+            goto bad;
+        conn_close(c);
+        u->ns = conn_open(u, K_NS, host, port);
+        if (!u->ns) {
+            login_done(u, 0);
+            return;
+        }
+        u->ls = L_NS_VER;
+        conn_printf(u->ns, "VER %u %s\r\n", ++u->trid, opt.version_line);
+        return;
+    }
+    case L_NS_USR_I: {
+        if (cmd->code != MSNP_USR || cmd->argc < 4 || !msnp_str_eq(cmd->argv[2], "S")) goto bad;
+        char answer[MSNP_MD5_HEX_LEN + 1];
+        msnp_login_response(cmd->argv[3], msnp_str_c(opt.password), answer);
+        u->ls = L_NS_USR_S;
+        conn_printf(c, "USR %u MD5 S %s\r\n", ++u->trid, answer);
+        return;
+    }
+    case L_NS_USR_S:
+        if (cmd->code != MSNP_USR || cmd->argc < 2 || !msnp_str_eq(cmd->argv[1], "OK")) goto bad;
+        u->ls = L_NS_SYNC;
+        conn_printf(c, "SYN %u 0\r\n", ++u->trid);
+        u->chg_trid = ++u->trid;
+        conn_printf(c, "CHG %u NLN\r\n", u->chg_trid);
+        return;
+    case L_NS_SYNC:
+        if (cmd->code == MSNP_CHG && cmd->has_trid && cmd->trid == u->chg_trid) {
+            u->ls = L_ONLINE;
+            u->busy_status = 0;
+            login_done(u, 1);
+        } else if (cmd->is_error) {
+            goto bad;
+        }
+        return; /* SYN, GTC, BLP, LST, ILN ... */
+    default:
+        return;
+    }
+bad:
+    if (cmd->is_error) {
+        unsigned code = (unsigned)atoi(cmd->name);
+        if (code < 1000) cnt.login_errors_by_code[code]++;
+    } else {
+        cnt.unexpected++;
+        if (cnt.unexpected <= 3) note("unexpected during login of %s: %.*s", u->email, (int)cmd->line.n, cmd->line.p);
+    }
+    conn_close(c);
+    login_done(u, 0);
+}
+
+/* ----------------------------------------------------------- switchboard */
+
+static void sb_ready(user *u);
+
+static void sb_fail(user *u, const char *why) {
+    if (u->ss != S_FAILED) {
+        cnt.sb_failed++;
+        if (cnt.sb_failed <= 3) note("switchboard set-up failed for %s: %s", u->email, why);
+    }
+    u->ss = S_FAILED;
+}
+
+static void sb_line(conn *c, user *u, const msnp_cmd *cmd) {
+    uint64_t t = now_ns();
+    switch (cmd->code) {
+    case MSNP_MSG:
+        cnt.msgs_relayed++;
+        if (cmd->payload.n != expected_len || memcmp(cmd->payload.p, expected_payload, expected_len) != 0) cnt.corrupt++;
+        return;
+    case MSNP_ACK:
+    case MSNP_NAK:
+        if (cmd->code == MSNP_ACK) cnt.acks++;
+        else cnt.naks++;
+        if (u->outstanding) u->outstanding--;
+        if (measuring && cmd->has_trid) hist_record(&h_lat, t - u->sent_at[cmd->trid % RING]);
+        return;
+    case MSNP_USR:
+        if (u->ss == S_USR && cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "OK")) {
+            u->ss = S_CAL;
+            conn_printf(c, "CAL %u %s\r\n", ++u->sb_trid, users[u->partner].email);
+        }
+        return;
+    case MSNP_CAL:
+        if (u->ss == S_CAL && cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "RINGING")) u->ss = S_WAIT_JOI;
+        return;
+    case MSNP_JOI:
+        if (u->ss == S_WAIT_JOI) sb_ready(u);
+        return;
+    case MSNP_IRO:
+        return;
+    case MSNP_ANS:
+        if (u->ss == S_ANS && cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "OK")) sb_ready(u);
+        return;
+    case MSNP_BYE:
+        cnt.byes++;
+        return;
+    default:
+        if (cmd->is_error) {
+            cnt.sb_errors++;
+            if (cnt.sb_errors <= 3) note("switchboard error for %s: %.*s", u->email, (int)cmd->line.n, cmd->line.p);
+            if (u->ss != S_READY) sb_fail(u, "error reply");
+        }
+        return;
+    }
+}
+
+/* NS lines once online: presence, ringing, XFR answers, challenges. */
+static void ns_online_line(conn *c, user *u, const msnp_cmd *cmd) {
+    switch (cmd->code) {
+    case MSNP_NLN: {
+        /* NLN STATUS email name */
+        if (cmd->argc < 2) return;
+        msnp_str em = cmd->argv[1];
+        size_t pl = strlen(opt.prefix);
+        if (em.n <= pl || memcmp(em.p, opt.prefix, pl) != 0) return;
+        unsigned idx = 0;
+        size_t i = pl;
+        while (i < em.n && em.p[i] >= '0' && em.p[i] <= '9') idx = idx * 10u + (unsigned)(em.p[i++] - '0');
+        if (idx < opt.first || idx - opt.first >= nusers) return;
+        user *w = &users[idx - opt.first];
+        int status_busy = msnp_str_eq(cmd->argv[0], "BSY");
+        if (w->pending && status_busy == (int)w->busy_status) {
+            cnt.notifications++;
+            if (measuring) hist_record(&h_lat, now_ns() - w->t_change);
+            if (--w->pending == 0) cnt.changes_done++;
+        } else {
+            cnt.stale_notifications++;
+        }
+        return;
+    }
+    case MSNP_XFR: {
+        if (u->ss != S_XFR || cmd->argc < 5 || !msnp_str_eq(cmd->argv[1], "SB")) {
+            sb_fail(u, "bad XFR reply");
+            return;
+        }
+        char host[64];
+        uint16_t port;
+        if (split_hostport(cmd->argv[2], host, sizeof host, &port) != 0) {
+            sb_fail(u, "XFR address");
+            return;
+        }
+        msnp_str_copy(cmd->argv[4], u->cookie, sizeof u->cookie);
+        u->sb = conn_open(u, K_SB, host, port);
+        if (!u->sb) {
+            sb_fail(u, "connect");
+            return;
+        }
+        u->ss = S_USR;
+        conn_printf(u->sb, "USR %u %s %s\r\n", ++u->sb_trid, u->email, u->cookie);
+        return;
+    }
+    case MSNP_RNG: {
+        /* RNG sessid host:port CKI cookie caller-email caller-name */
+        if (cmd->argc < 4 || u->ss != S_NONE) return;
+        char host[64];
+        uint16_t port;
+        if (split_hostport(cmd->argv[1], host, sizeof host, &port) != 0) {
+            sb_fail(u, "RNG address");
+            return;
+        }
+        msnp_str_copy(cmd->argv[0], u->sessid, sizeof u->sessid);
+        msnp_str_copy(cmd->argv[3], u->cookie, sizeof u->cookie);
+        u->sb = conn_open(u, K_SB, host, port);
+        if (!u->sb) {
+            sb_fail(u, "connect");
+            return;
+        }
+        u->ss = S_ANS;
+        conn_printf(u->sb, "ANS %u %s %s %s\r\n", ++u->sb_trid, u->email, u->cookie, u->sessid);
+        return;
+    }
+    case MSNP_CHL: {
+        if (cmd->argc < 2) return;
+        char answer[MSNP_MD5_HEX_LEN + 1];
+        if (msnp_chl_response(cmd->argv[1], msnp_str_c(MSNP_CHL_CLIENT_ID), answer) != 0) return;
+        conn_printf(c, "QRY %u %s %d\r\n%s", ++u->trid, MSNP_CHL_CLIENT_ID, MSNP_MD5_HEX_LEN, answer);
+        cnt.chl_answered++;
+        return;
+    }
+    case MSNP_OUT:
+        if (cmd->argc >= 1 && msnp_str_eq(cmd->argv[0], "OTH")) cnt.out_oth++;
+        else cnt.out_other++;
+        return;
+    default:
+        if (cmd->is_error && u->ss == S_XFR) sb_fail(u, "XFR refused");
+        return;
+    }
+}
+
+static void on_line(conn *c, const msnp_cmd *cmd) {
+    user *u = c->u;
+    if (c->kind == K_SB) {
+        sb_line(c, u, cmd);
+        return;
+    }
+    if (cmd->code == MSNP_CHL || (u->ls == L_ONLINE)) {
+        ns_online_line(c, u, cmd);
+        return;
+    }
+    login_line(c, u, cmd);
+}
+
+static void on_conn_error(conn *c, const char *what, int err) {
+    user *u = c->u;
+    cnt.conn_errors++;
+    if (cnt.conn_errors <= 5)
+        note("%s connection of %s: %s%s%s", c->kind == K_DS ? "DS" : c->kind == K_NS ? "NS" : "SB", u ? u->email : "?",
+             what, err ? ": " : "", err ? strerror(err) : "");
+    enum conn_kind kind = c->kind;
+    conn_close(c);
+    if (!u) return;
+    if (kind == K_SB) {
+        if (u->ss != S_READY) sb_fail(u, what);
+        return;
+    }
+    if (u->ls != L_ONLINE && u->ls != L_FAILED && u->ls != L_IDLE) login_done(u, 0);
+    else if (u->ls == L_ONLINE) u->ls = L_FAILED;
+}
+
+/* ------------------------------------------------------------ run control */
+
+static uint64_t phase_deadline;
+static struct event *tick_ev;
+static void (*tick_hook)(void);
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (tick_hook) tick_hook();
+}
+
+/* Run the loop until done() or the deadline; returns 1 if done. */
+static int run_until(int (*done)(void), double seconds) {
+    uint64_t deadline = now_ns() + (uint64_t)(seconds * 1e9);
+    phase_deadline = deadline;
+    while (!done()) {
+        if (now_ns() >= deadline) return 0;
+        event_base_loop(base, EVLOOP_ONCE);
+        flush_dirty();
+    }
+    flush_dirty();
+    return 1;
+}
+
+static long rss_kib(const char *field) {
+    if (opt.server_pid <= 0) return -1;
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", opt.server_pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long v = -1;
+    size_t fl = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+            v = atol(line + fl + 1);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* ------------------------------------------------------------ login modes */
+
+static unsigned next_login, logins_in_flight, logins_finished, logins_target;
+static int churn; /* log out right after logging in */
+
+static void login_done(user *u, int ok) {
+    if (u->ls == L_FAILED && !ok) return;
+    logins_in_flight--;
+    logins_finished++;
+    if (ok) {
+        cnt.logins_ok++;
+        hist_record(&h_login, now_ns() - u->t_login);
+        if (churn) {
+            conn_write(u->ns, "OUT\r\n", 5);
+            conn_flush(u->ns);
+            conn_close(u->ns);
+            u->ls = L_IDLE;
+        }
+    } else {
+        cnt.logins_failed++;
+        u->ls = L_FAILED;
+        if (u->ds) conn_close(u->ds);
+        if (u->ns) conn_close(u->ns);
+    }
+    while (logins_in_flight < opt.concurrency && next_login < logins_target) {
+        user *v = &users[next_login++ % nusers];
+        logins_in_flight++;
+        start_login(v);
+    }
+}
+
+static int logins_all_done(void) { return logins_finished >= logins_target; }
+
+static void login_batch(unsigned count, int do_churn) {
+    churn = do_churn;
+    next_login = 0;
+    logins_finished = 0;
+    logins_in_flight = 0;
+    logins_target = count;
+    while (logins_in_flight < opt.concurrency && next_login < logins_target) {
+        user *v = &users[next_login++ % nusers];
+        logins_in_flight++;
+        start_login(v);
+    }
+}
+
+static void print_hist_json(const char *name, const hist *h) {
+    printf("\"%s\":{\"count\":%" PRIu64 ",\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
+           "\"max_us\":%.1f,\"mean_us\":%.1f}",
+           name, h->count, (double)hist_quantile(h, 0.5) / 1e3, (double)hist_quantile(h, 0.9) / 1e3,
+           (double)hist_quantile(h, 0.99) / 1e3, (double)hist_quantile(h, 0.999) / 1e3, (double)h->max / 1e3,
+           hist_mean(h) / 1e3);
+}
+
+static void print_errors_json(void) {
+    printf("\"errors\":{\"logins_failed\":%" PRIu64 ",\"conn_errors\":%" PRIu64 ",\"unexpected\":%" PRIu64
+           ",\"out_oth\":%" PRIu64 ",\"codes\":{",
+           cnt.logins_failed, cnt.conn_errors, cnt.unexpected, cnt.out_oth);
+    int first = 1;
+    for (unsigned i = 0; i < 1000; i++)
+        if (cnt.login_errors_by_code[i]) {
+            printf("%s\"%u\":%" PRIu64, first ? "" : ",", i, cnt.login_errors_by_code[i]);
+            first = 0;
+        }
+    printf("}}");
+}
+
+static int mode_login(void) {
+    /* a short warm-up so the first connections' costs are not counted */
+    login_batch(opt.concurrency < 64 ? opt.concurrency : 64, 1);
+    run_until(logins_all_done, 30);
+    memset(&cnt, 0, sizeof cnt);
+    hist_init(&h_login);
+    uint64_t t0 = now_ns();
+    login_batch(opt.users * 1000u, 1); /* bounded by --duration */
+    int complete = run_until(logins_all_done, opt.duration);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    (void)complete;
+    double rate = (double)cnt.logins_ok / secs;
+    if (opt.json) {
+        printf("{\"mode\":\"login\",\"label\":\"%s\",\"dispatch\":%s,\"concurrency\":%u,\"seconds\":%.2f,\"logins\":%" PRIu64
+               ",\"logins_per_s\":%.0f,\"challenges_answered\":%" PRIu64 ",",
+               opt.label, opt.no_dispatch ? "false" : "true", opt.concurrency, secs, cnt.logins_ok, rate,
+               cnt.chl_answered);
+        print_hist_json("latency", &h_login);
+        printf(",");
+        print_errors_json();
+        printf("}\n");
+    } else {
+        printf("logins: %" PRIu64 " in %.2f s = %.0f logins/s (%s, %u in flight), failed %" PRIu64 "\n", cnt.logins_ok,
+               secs, rate, opt.no_dispatch ? "NS only" : "DS->NS", opt.concurrency, cnt.logins_failed);
+        printf("login latency p50 %.2f ms p99 %.2f ms\n", (double)hist_quantile(&h_login, 0.5) / 1e6,
+               (double)hist_quantile(&h_login, 0.99) / 1e6);
+    }
+    return cnt.logins_ok ? 0 : 1;
+}
+
+/* Logs everyone in and keeps them; returns number online. */
+static unsigned hold_all(double *secs_out, long *rss_before, long *rss_after) {
+    *rss_before = rss_kib("VmRSS");
+    uint64_t t0 = now_ns();
+    login_batch(nusers, 0);
+    run_until(logins_all_done, opt.duration > 0 ? opt.duration * 6 : 120);
+    /* let the server settle (CHL answers, queued output) */
+    uint64_t settle = now_ns() + 300000000ull;
+    while (now_ns() < settle) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        flush_dirty();
+        usleep(1000);
+    }
+    *secs_out = (double)(now_ns() - t0) / 1e9;
+    *rss_after = rss_kib("VmRSS");
+    unsigned online = 0;
+    for (unsigned i = 0; i < nusers; i++) online += users[i].ls == L_ONLINE;
+    return online;
+}
+
+static int mode_hold(void) {
+    double secs;
+    long r0, r1;
+    unsigned online = hold_all(&secs, &r0, &r1);
+    double per = (r0 >= 0 && r1 >= 0 && online) ? (double)(r1 - r0) * 1024.0 / online : -1;
+    if (opt.json) {
+        printf("{\"mode\":\"hold\",\"label\":\"%s\",\"users\":%u,\"online\":%u,\"seconds\":%.2f,\"rss_before_kib\":%ld,"
+               "\"rss_after_kib\":%ld,\"rss_per_session_bytes\":%.0f,\"client_open_fds\":%lu,",
+               opt.label, nusers, online, secs, r0, r1, per, open_conns);
+        print_errors_json();
+        printf("}\n");
+    } else {
+        printf("online: %u of %u in %.2f s; server RSS %ld -> %ld KiB = %.0f bytes per session\n", online, nusers, secs,
+               r0, r1, per);
+    }
+    return online == nusers ? 0 : 1;
+}
+
+/* --------------------------------------------------------------- presence */
+
+static unsigned *free_ring;
+static unsigned free_head, free_tail, free_count;
+static double open_rate;
+static uint64_t open_t0, open_issued, open_skipped;
+
+static void free_push(unsigned i) {
+    free_ring[free_tail] = i;
+    free_tail = (free_tail + 1) % (nusers + 1);
+    free_count++;
+}
+static int free_pop(unsigned *i) {
+    if (!free_count) return 0;
+    *i = free_ring[free_head];
+    free_head = (free_head + 1) % (nusers + 1);
+    free_count--;
+    return 1;
+}
+
+static unsigned watchers_of(unsigned i) {
+    /* online members of the same clique */
+    unsigned g = opt.clique;
+    unsigned gidx = (i + opt.first) / g;
+    unsigned lo = gidx * g, hi = lo + g, n = 0;
+    for (unsigned k = lo; k < hi; k++) {
+        if (k == i + opt.first || k < opt.first || k - opt.first >= nusers) continue;
+        n += users[k - opt.first].ls == L_ONLINE;
+    }
+    return n;
+}
+
+static void issue_change(unsigned i, uint64_t scheduled) {
+    user *u = &users[i];
+    u->busy_status ^= 1;
+    u->pending = watchers_of(i);
+    u->t_change = scheduled;
+    cnt.changes_sent++;
+    conn_printf(u->ns, "CHG %u %s\r\n", ++u->trid, u->busy_status ? "BSY" : "NLN");
+    if (u->pending == 0) cnt.changes_done++;
+}
+
+/* A user whose change has been seen by every watcher may change again. */
+static void recycle_free(void) {
+    for (unsigned i = 0; i < nusers; i++) {
+        user *u = &users[i];
+        if (u->ls == L_ONLINE && u->pending == 0 && u->t_change != 1) {
+            u->t_change = 1; /* marks "in the free ring" */
+            free_push(i);
+        }
+    }
+}
+
+static uint64_t closed_target_inflight;
+static void presence_closed_tick(void) {
+    /* keep closed_target_inflight changes outstanding */
+    recycle_free();
+    while (cnt.changes_sent - cnt.changes_done < closed_target_inflight) {
+        unsigned i;
+        if (!free_pop(&i)) break;
+        issue_change(i, now_ns());
+    }
+}
+
+static void presence_open_tick(void) {
+    recycle_free();
+    uint64_t t = now_ns();
+    uint64_t due = (uint64_t)((double)(t - open_t0) / 1e9 * open_rate);
+    while (open_issued < due) {
+        uint64_t sched = open_t0 + (uint64_t)((double)open_issued / open_rate * 1e9);
+        unsigned i;
+        open_issued++;
+        if (!free_pop(&i)) {
+            open_skipped++;
+            continue;
+        }
+        issue_change(i, sched);
+    }
+}
+
+static int never(void) { return 0; }
+
+static int drain_done(void) { return cnt.changes_done >= cnt.changes_sent; }
+
+typedef struct phase_result {
+    double offered, achieved, seconds;
+    uint64_t count, skipped;
+    hist h;
+} phase_result;
+
+static void run_presence_phase(void (*hook)(void), double seconds, phase_result *pr) {
+    struct timeval tv = {0, 1000};
+    memset(&cnt.changes_sent, 0, sizeof cnt.changes_sent);
+    uint64_t done0 = cnt.changes_done, notif0 = cnt.notifications;
+    hist_init(&h_lat);
+    measuring = 1;
+    tick_hook = hook;
+    event_add(tick_ev, &tv);
+    uint64_t t0 = now_ns();
+    open_t0 = t0;
+    open_issued = open_skipped = 0;
+    run_until(never, seconds);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    tick_hook = NULL;
+    event_del(tick_ev);
+    pr->seconds = secs;
+    pr->count = cnt.notifications - notif0;
+    pr->achieved = (double)(cnt.changes_done - done0) / secs;
+    pr->skipped = open_skipped;
+    run_until(drain_done, 3);
+    measuring = 0;
+    pr->h = h_lat;
+}
+
+static void print_phase_json(const char *kind, const phase_result *pr, const char *unit) {
+    printf("{\"kind\":\"%s\",\"offered_per_s\":%.0f,\"achieved_%s_per_s\":%.0f,\"count\":%" PRIu64
+           ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,",
+           kind, pr->offered, unit, pr->achieved, pr->count, pr->skipped, pr->seconds);
+    print_hist_json("latency", &pr->h);
+    printf("}");
+}
+
+static double *parse_list(const char *s, unsigned *n) {
+    static double v[16];
+    *n = 0;
+    const char *p = s;
+    while (p && *p && *n < 16) {
+        v[(*n)++] = atof(p);
+        p = strchr(p, ',');
+        if (p) p++;
+    }
+    return v;
+}
+
+static int mode_presence(void) {
+    double secs;
+    long r0, r1;
+    unsigned online = hold_all(&secs, &r0, &r1);
+    if (!online) die("nobody online");
+    free_ring = calloc(nusers + 1, sizeof *free_ring);
+    if (!free_ring) die("out of memory");
+    for (unsigned i = 0; i < nusers; i++) users[i].t_change = 0;
+    tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+
+    phase_result peak;
+    memset(&peak, 0, sizeof peak);
+    closed_target_inflight = opt.inflight;
+    run_presence_phase(presence_closed_tick, opt.duration, &peak);
+    peak.offered = 0;
+    unsigned nf;
+    double *fr = parse_list(opt.fractions, &nf);
+    phase_result open[16];
+    for (unsigned k = 0; k < nf; k++) {
+        open_rate = peak.achieved * fr[k];
+        if (open_rate < 1) open_rate = 1;
+        run_presence_phase(presence_open_tick, opt.duration, &open[k]);
+        open[k].offered = open_rate;
+    }
+    if (opt.json) {
+        printf("{\"mode\":\"presence\",\"label\":\"%s\",\"users\":%u,\"online\":%u,\"clique\":%u,\"inflight\":%u,"
+               "\"stale_notifications\":%" PRIu64 ",\"closed\":",
+               opt.label, nusers, online, opt.clique, opt.inflight, cnt.stale_notifications);
+        print_phase_json("closed", &peak, "changes");
+        printf(",\"peak_notifications_per_s\":%.0f,\"open\":[", (double)peak.count / peak.seconds);
+        for (unsigned k = 0; k < nf; k++) {
+            if (k) printf(",");
+            print_phase_json("open", &open[k], "changes");
+        }
+        printf("],");
+        print_errors_json();
+        printf("}\n");
+    } else {
+        printf("online %u; closed loop (%u in flight): %.0f changes/s, %.0f notifications/s, p50 %.3f ms p99 %.3f ms\n",
+               online, opt.inflight, peak.achieved, (double)peak.count / peak.seconds,
+               (double)hist_quantile(&peak.h, 0.5) / 1e6, (double)hist_quantile(&peak.h, 0.99) / 1e6);
+        for (unsigned k = 0; k < nf; k++)
+            printf("open loop %.0f changes/s offered: %.0f done/s, p50 %.3f ms p99 %.3f ms, skipped %" PRIu64 "\n",
+                   open[k].offered, open[k].achieved, (double)hist_quantile(&open[k].h, 0.5) / 1e6,
+                   (double)hist_quantile(&open[k].h, 0.99) / 1e6, open[k].skipped);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ switchboard */
+
+static unsigned pairs_ready, next_pair, npairs;
+
+static void sb_ready(user *u) {
+    u->ss = S_READY;
+    user *p = &users[u->partner];
+    if (p->ss == S_READY) {
+        pairs_ready++;
+        cnt.sb_ready_pairs++;
+    }
+}
+
+static void start_pair(unsigned k) {
+    user *a = &users[2 * k], *b = &users[2 * k + 1];
+    a->partner = 2 * k + 1;
+    b->partner = 2 * k;
+    a->caller = 1;
+    if (a->ls != L_ONLINE || b->ls != L_ONLINE || !a->ns) {
+        sb_fail(a, "not online");
+        return;
+    }
+    a->ss = S_XFR;
+    conn_printf(a->ns, "XFR %u SB\r\n", ++a->trid);
+}
+
+static int pairs_setup_done(void) {
+    unsigned settled = 0;
+    for (unsigned k = 0; k < next_pair; k++) {
+        user *a = &users[2 * k], *b = &users[2 * k + 1];
+        int ok = a->ss == S_READY && b->ss == S_READY;
+        int bad = a->ss == S_FAILED || b->ss == S_FAILED;
+        settled += ok || bad;
+    }
+    /* keep at most --concurrency set-ups in flight */
+    while (next_pair < npairs && next_pair - settled < opt.concurrency) start_pair(next_pair++);
+    return next_pair >= npairs && settled >= npairs;
+}
+
+static unsigned rr_sender;
+static uint32_t sb_window;
+
+static void send_msg(user *u, uint64_t scheduled) {
+    uint32_t trid = ++u->sb_trid;
+    u->sent_at[trid % RING] = scheduled;
+    u->outstanding++;
+    cnt.msgs_sent++;
+    char head[64];
+    int n = snprintf(head, sizeof head, "MSG %u A %zu\r\n", trid, expected_len);
+    conn_write(u->sb, head, (size_t)n);
+    conn_write(u->sb, expected_payload, expected_len);
+}
+
+static void sb_closed_tick(void) {
+    for (unsigned i = 0; i < 2 * npairs; i++) {
+        user *u = &users[i];
+        if (u->ss != S_READY || !u->sb || users[u->partner].ss != S_READY) continue;
+        while (u->outstanding < sb_window) send_msg(u, now_ns());
+    }
+}
+
+static void sb_open_tick(void) {
+    uint64_t t = now_ns();
+    uint64_t due = (uint64_t)((double)(t - open_t0) / 1e9 * open_rate);
+    unsigned senders = 2 * npairs;
+    while (open_issued < due) {
+        uint64_t sched = open_t0 + (uint64_t)((double)open_issued / open_rate * 1e9);
+        open_issued++;
+        int sent = 0;
+        for (unsigned tries = 0; tries < senders && !sent; tries++) {
+            user *u = &users[rr_sender++ % senders];
+            if (u->ss != S_READY || !u->sb || u->outstanding >= RING / 2) continue;
+            send_msg(u, sched);
+            sent = 1;
+        }
+        if (!sent) open_skipped++;
+    }
+}
+
+static int acks_drained(void) {
+    for (unsigned i = 0; i < 2 * npairs; i++)
+        if (users[i].ss == S_READY && users[i].sb && users[i].outstanding) return 0;
+    return 1;
+}
+
+static void run_sb_phase(void (*hook)(void), double seconds, phase_result *pr) {
+    struct timeval tv = {0, 500};
+    hist_init(&h_lat);
+    uint64_t relayed0 = cnt.msgs_relayed, acks0 = cnt.acks;
+    measuring = 1;
+    tick_hook = hook;
+    event_add(tick_ev, &tv);
+    uint64_t t0 = now_ns();
+    open_t0 = t0;
+    open_issued = open_skipped = 0;
+    if (hook == sb_closed_tick) hook();
+    run_until(never, seconds);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    tick_hook = NULL;
+    event_del(tick_ev);
+    pr->seconds = secs;
+    pr->count = cnt.msgs_relayed - relayed0;
+    pr->achieved = (double)pr->count / secs;
+    pr->skipped = open_skipped;
+    (void)acks0;
+    run_until(acks_drained, 5);
+    measuring = 0;
+    pr->h = h_lat;
+}
+
+static int mode_sb(void) {
+    npairs = opt.pairs;
+    if (nusers < 2 * npairs) die("--users must be at least 2 x --pairs");
+    nusers = 2 * npairs;
+    double secs;
+    long r0, r1;
+    unsigned online = hold_all(&secs, &r0, &r1);
+    if (online < 2) die("nobody online");
+    long rs0 = rss_kib("VmRSS");
+    uint64_t t0 = now_ns();
+    next_pair = 0;
+    pairs_ready = 0;
+    run_until(pairs_setup_done, 60);
+    double setup_secs = (double)(now_ns() - t0) / 1e9;
+    uint64_t settle = now_ns() + 200000000ull;
+    while (now_ns() < settle) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        flush_dirty();
+        usleep(1000);
+    }
+    long rs1 = rss_kib("VmRSS");
+    double per_sb = (rs0 >= 0 && rs1 >= 0 && pairs_ready) ? (double)(rs1 - rs0) * 1024.0 / pairs_ready : -1;
+    tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+
+    /* closed loop: each sender keeps --window messages outstanding */
+    unsigned nw;
+    double *wl = parse_list(opt.rates && *opt.rates ? opt.rates : "", &nw);
+    (void)wl;
+    phase_result peak;
+    memset(&peak, 0, sizeof peak);
+    sb_window = opt.window;
+    run_sb_phase(sb_closed_tick, opt.duration, &peak);
+    phase_result w1;
+    memset(&w1, 0, sizeof w1);
+    sb_window = 1;
+    run_sb_phase(sb_closed_tick, opt.duration / 2, &w1);
+
+    unsigned nf;
+    double *fr = parse_list(opt.fractions, &nf);
+    phase_result open[16];
+    for (unsigned k = 0; k < nf; k++) {
+        open_rate = peak.achieved * fr[k];
+        if (open_rate < 1) open_rate = 1;
+        run_sb_phase(sb_open_tick, opt.duration, &open[k]);
+        open[k].offered = open_rate;
+    }
+    if (opt.json) {
+        printf("{\"mode\":\"sb\",\"label\":\"%s\",\"pairs\":%u,\"pairs_ready\":%u,\"setup_seconds\":%.2f,"
+               "\"payload_bytes\":%zu,\"window\":%u,\"rss_per_sb_session_bytes\":%.0f,\"rss_before_kib\":%ld,"
+               "\"rss_after_kib\":%ld,\"corrupt\":%" PRIu64 ",\"naks\":%" PRIu64 ",\"sb_errors\":%" PRIu64
+               ",\"sb_failed\":%" PRIu64 ",\"closed\":",
+               opt.label, npairs, pairs_ready, setup_secs, expected_len, opt.window, per_sb, rs0, rs1, cnt.corrupt,
+               cnt.naks, cnt.sb_errors, cnt.sb_failed);
+        print_phase_json("closed", &peak, "msgs");
+        printf(",\"closed_window1\":");
+        print_phase_json("closed", &w1, "msgs");
+        printf(",\"open\":[");
+        for (unsigned k = 0; k < nf; k++) {
+            if (k) printf(",");
+            print_phase_json("open", &open[k], "msgs");
+        }
+        printf("],");
+        print_errors_json();
+        printf("}\n");
+    } else {
+        printf("%u of %u pairs in switchboards (%.2f s); server RSS per SB session %.0f bytes\n", pairs_ready, npairs,
+               setup_secs, per_sb);
+        printf("closed loop, window %u: %.0f relayed MSG/s, ACK p50 %.3f ms p99 %.3f ms\n", opt.window, peak.achieved,
+               (double)hist_quantile(&peak.h, 0.5) / 1e6, (double)hist_quantile(&peak.h, 0.99) / 1e6);
+        printf("closed loop, window 1: %.0f relayed MSG/s, ACK p50 %.3f ms p99 %.3f ms\n", w1.achieved,
+               (double)hist_quantile(&w1.h, 0.5) / 1e6, (double)hist_quantile(&w1.h, 0.99) / 1e6);
+        for (unsigned k = 0; k < nf; k++)
+            printf("open loop %.0f MSG/s offered: %.0f relayed/s, ACK p50 %.3f ms p99 %.3f ms, skipped %" PRIu64 "\n",
+                   open[k].offered, open[k].achieved, (double)hist_quantile(&open[k].h, 0.5) / 1e6,
+                   (double)hist_quantile(&open[k].h, 0.99) / 1e6, open[k].skipped);
+        if (cnt.corrupt) printf("CORRUPT payloads: %" PRIu64 "\n", cnt.corrupt);
+    }
+    return pairs_ready ? 0 : 1;
+}
+
+/* --------------------------------------------------------------- populate */
+
+#include <sqlite3.h>
+
+static int mode_populate(void) {
+    if (!opt.db) die("populate needs --db FILE (a database created by `msnd user add`)");
+    sqlite3 *db;
+    if (sqlite3_open_v2(opt.db, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) die("open %s: %s", opt.db, sqlite3_errmsg(db));
+    sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
+    sqlite3_stmt *chk;
+    /* The schema is msnd's (docs/msnd.md, "Storage"); refuse anything else. */
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM users", -1, &chk, NULL) != SQLITE_OK)
+        die("%s has no users table: create it with `msnd user add --db %s ...` first", opt.db, opt.db);
+    sqlite3_finalize(chk);
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) die("begin: %s", sqlite3_errmsg(db));
+    sqlite3_stmt *ins_user, *ins_group, *ins_fl, *get_id;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR IGNORE INTO users(email,password,name,version,blp,gtc,created) "
+                           "VALUES(?1,?2,?3,1,'AL','A',strftime('%s','now'))",
+                           -1, &ins_user, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO groups(owner,gid,name) VALUES(?1,0,'Other%20Contacts')", -1,
+                           &ins_group, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO list_entries(owner,list,contact,name,groups) VALUES(?1,0,?2,?3,'0')",
+                           -1, &ins_fl, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT id FROM users WHERE email=?1", -1, &get_id, NULL) != SQLITE_OK)
+        die("prepare: %s", sqlite3_errmsg(db));
+    int64_t *ids = calloc(opt.users, sizeof *ids);
+    if (!ids) die("out of memory");
+    char email[128], name[128];
+    for (unsigned i = 0; i < opt.users; i++) {
+        snprintf(email, sizeof email, "%s%u@%s", opt.prefix, i, opt.domain);
+        snprintf(name, sizeof name, "Bench%%20User%%20%u", i);
+        sqlite3_bind_text(ins_user, 1, email, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins_user, 2, opt.password, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins_user, 3, name, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(ins_user) != SQLITE_DONE) die("insert user: %s", sqlite3_errmsg(db));
+        sqlite3_reset(ins_user);
+        sqlite3_bind_text(get_id, 1, email, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(get_id) != SQLITE_ROW) die("user id: %s", sqlite3_errmsg(db));
+        ids[i] = sqlite3_column_int64(get_id, 0);
+        sqlite3_reset(get_id);
+        sqlite3_bind_int64(ins_group, 1, ids[i]);
+        if (sqlite3_step(ins_group) != SQLITE_DONE) die("insert group: %s", sqlite3_errmsg(db));
+        sqlite3_reset(ins_group);
+    }
+    uint64_t edges = 0;
+    if (opt.clique > 1) {
+        for (unsigned i = 0; i < opt.users; i++) {
+            unsigned lo = i / opt.clique * opt.clique;
+            for (unsigned k = lo; k < lo + opt.clique && k < opt.users; k++) {
+                if (k == i) continue;
+                snprintf(name, sizeof name, "Bench%%20User%%20%u", k);
+                sqlite3_bind_int64(ins_fl, 1, ids[i]);
+                sqlite3_bind_int64(ins_fl, 2, ids[k]);
+                sqlite3_bind_text(ins_fl, 3, name, -1, SQLITE_TRANSIENT);
+                if (sqlite3_step(ins_fl) != SQLITE_DONE) die("insert FL: %s", sqlite3_errmsg(db));
+                sqlite3_reset(ins_fl);
+                edges++;
+            }
+        }
+    }
+    /* SYN must send the lists: a fresh account is at version 1 */
+    if (sqlite3_exec(db, "UPDATE users SET version=version+1 WHERE version<2; COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
+        die("commit: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(ins_user);
+    sqlite3_finalize(ins_group);
+    sqlite3_finalize(ins_fl);
+    sqlite3_finalize(get_id);
+    sqlite3_close(db);
+    free(ids);
+    if (!opt.json) printf("%u accounts, %" PRIu64 " FL entries in %s\n", opt.users, edges, opt.db);
+    else printf("{\"mode\":\"populate\",\"users\":%u,\"fl_entries\":%" PRIu64 "}\n", opt.users, edges);
+    return 0;
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: msnbench MODE [options]\n"
+            "modes: populate | login | hold | presence | sb\n"
+            "  --server HOST:PORT   dispatch server (or NS with --no-dispatch); default 127.0.0.1:1863\n"
+            "  --no-dispatch        log in at the NS directly (servers without a DS)\n"
+            "  --users N            accounts used (PREFIX<i>@DOMAIN, i from --first)   [1000]\n"
+            "  --first I            index of the first account                         [0]\n"
+            "  --prefix P --domain D --password PW                        [bench, bench.test, benchpw]\n"
+            "  --protocols LIST     VER parameters                       [\"MSNP7 MSNP6 MSNP5 CVR0\"]\n"
+            "  --concurrency C      logins / set-ups in flight                          [200]\n"
+            "  --duration S         seconds per measured phase                          [5]\n"
+            "  --clique G           presence: users in groups of G with each other on FL [10]\n"
+            "  --inflight K         presence closed loop: changes outstanding           [64]\n"
+            "  --pairs P            sb: pairs of users in switchboards                  [100]\n"
+            "  --window W           sb closed loop: MSGs outstanding per sender         [16]\n"
+            "  --payload BYTES      sb: MSG payload size                                [~140]\n"
+            "  --fractions LIST     open-loop rates as fractions of the closed-loop peak [0.25,0.5,0.75]\n"
+            "  --sources K          spread connections over K source addresses 127.0.1.x [8]\n"
+            "  --server-pid PID     read the server's VmRSS from /proc\n"
+            "  --db FILE            populate: msnd database (schema made by `msnd user add`)\n"
+            "  --label TEXT         name put in the JSON output\n"
+            "  --json               one JSON object on standard output\n");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) usage();
+    memset(&opt, 0, sizeof opt);
+    opt.mode = argv[1];
+    snprintf(opt.host, sizeof opt.host, "127.0.0.1");
+    opt.port = 1863;
+    opt.prefix = "bench";
+    opt.domain = "bench.test";
+    opt.password = "benchpw";
+    opt.version_line = "MSNP7 MSNP6 MSNP5 CVR0";
+    opt.users = 1000;
+    opt.concurrency = 200;
+    opt.duration = 5;
+    opt.clique = 10;
+    opt.inflight = 64;
+    opt.pairs = 100;
+    opt.window = 16;
+    opt.sources = 8;
+    opt.payload = 0;
+    opt.fractions = "0.25,0.5,0.75";
+    opt.rates = "";
+    opt.server_pid = -1;
+    opt.label = "";
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define ARG(name) (strcmp(a, name) == 0 && v && (i++, 1))
+        if (ARG("--server")) {
+            msnp_str h;
+            uint16_t p;
+            if (msnp_split_hostport(msnp_str_c(v), &h, &p, 1) != 0 || h.n >= sizeof opt.host) die("bad --server %s", v);
+            memcpy(opt.host, h.p, h.n);
+            opt.host[h.n] = '\0';
+            opt.port = p;
+        } else if (strcmp(a, "--no-dispatch") == 0) opt.no_dispatch = 1;
+        else if (strcmp(a, "--json") == 0) opt.json = 1;
+        else if (ARG("--users")) opt.users = (unsigned)atol(v);
+        else if (ARG("--first")) opt.first = (unsigned)atol(v);
+        else if (ARG("--prefix")) opt.prefix = v;
+        else if (ARG("--domain")) opt.domain = v;
+        else if (ARG("--password")) opt.password = v;
+        else if (ARG("--protocols")) opt.version_line = v;
+        else if (ARG("--concurrency")) opt.concurrency = (unsigned)atol(v);
+        else if (ARG("--duration")) opt.duration = atof(v);
+        else if (ARG("--clique")) opt.clique = (unsigned)atol(v);
+        else if (ARG("--inflight")) opt.inflight = (unsigned)atol(v);
+        else if (ARG("--pairs")) opt.pairs = (unsigned)atol(v);
+        else if (ARG("--window")) opt.window = (unsigned)atol(v);
+        else if (ARG("--payload")) opt.payload = (unsigned)atol(v);
+        else if (ARG("--fractions")) opt.fractions = v;
+        else if (ARG("--sources")) opt.sources = (unsigned)atol(v);
+        else if (ARG("--server-pid")) opt.server_pid = atol(v);
+        else if (ARG("--db")) opt.db = v;
+        else if (ARG("--label")) opt.label = v;
+        else usage();
+#undef ARG
+    }
+    if (opt.users == 0 || opt.users > 10000000 || opt.concurrency == 0 || opt.duration <= 0 || opt.duration > 600 ||
+        opt.clique == 0 || opt.window == 0 || opt.window > RING / 2 || opt.sources > 250 || opt.inflight == 0)
+        die("option out of range (see msnbench without arguments)");
+    if (strcmp(opt.mode, "populate") == 0) return mode_populate();
+
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    /* the payload every sender sends and every receiver checks */
+    {
+        const char *head = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+                           "X-MMS-IM-Format: FN=Arial; EF=; CO=0; CS=0; PF=22\r\n\r\n";
+        size_t hl = strlen(head);
+        size_t total = opt.payload ? opt.payload : hl + 40;
+        if (total < hl + 1) total = hl + 1;
+        if (total > 1600) die("--payload above the 1664-byte switchboard limit minus headers");
+        expected_payload = malloc(total);
+        if (!expected_payload) die("out of memory");
+        memcpy(expected_payload, head, hl);
+        for (size_t i = hl; i < total; i++) expected_payload[i] = (uint8_t)"hello from msnbench, how are you? "[(i - hl) % 34];
+        expected_len = total;
+    }
+    nusers = opt.users;
+    users = calloc(nusers, sizeof *users);
+    if (!users) die("out of memory");
+    for (unsigned i = 0; i < nusers; i++) {
+        users[i].idx = i;
+        snprintf(users[i].email, sizeof users[i].email, "%s%u@%s", opt.prefix, opt.first + i, opt.domain);
+    }
+    base = event_base_new();
+    if (!base) die("event_base_new failed");
+    hist_init(&h_login);
+    hist_init(&h_lat);
+    int rc;
+    if (strcmp(opt.mode, "login") == 0) rc = mode_login();
+    else if (strcmp(opt.mode, "hold") == 0) rc = mode_hold();
+    else if (strcmp(opt.mode, "presence") == 0) rc = mode_presence();
+    else if (strcmp(opt.mode, "sb") == 0) rc = mode_sb();
+    else usage();
+    fflush(stdout);
+    /* Connections are left to the kernel: closing 20 k sockets one by one
+     * only slows the exit down. */
+    _exit(rc);
+}

@@ -50,6 +50,7 @@ typedef struct sn_ctx {
     sn_strmap cookies;      /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
     sn_strmap invitations;  /* Invitation-Cookie -> sn_invitation chain */
     sn_strmap dns;          /* lower-case host name -> sn_addr */
+    sn_strmap dns_rev;      /* sn_addr bytes -> host name */
     sn_strmap users;        /* logged-in user -> protocol version string */
     uint64_t now;           /* time of the packet being processed (µs) */
     uint64_t frame;         /* its number, from 1 */

@@ -58,6 +58,11 @@ static void learn(sn_ctx *c, const char *name, const sn_addr *a) {
         return;
     }
     free(sn_strmap_put(&c->dns, name, n, copy));
+    if (!c->dns_rev.b && sn_strmap_init(&c->dns_rev) != 0)
+        return;
+    char *rev = strdup(name);
+    if (rev)
+        free(sn_strmap_put(&c->dns_rev, (const char *)a, sizeof *a, rev));
     sn_expect_resolve(&c->expect, name, n, a);
     c->st.dns_answers++;
 }
@@ -114,4 +119,14 @@ const sn_addr *sn_dns_lookup(sn_ctx *c, const char *name, size_t n) {
     return sn_strmap_get(&c->dns, low, n);
 }
 
-void sn_dns_free(sn_ctx *c) { sn_strmap_free(&c->dns, free); }
+const char *sn_dns_name_of(sn_ctx *c, const sn_addr *a) {
+    if (!c->dns_rev.b)
+        return NULL;
+    return sn_strmap_get(&c->dns_rev, (const char *)a, sizeof *a);
+}
+
+void sn_dns_free(sn_ctx *c) {
+    sn_strmap_free(&c->dns, free);
+    if (c->dns_rev.b)
+        sn_strmap_free(&c->dns_rev, free);
+}

@@ -14,6 +14,8 @@
 size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n);
 /* Address a host name resolved to in the capture, or NULL. */
 const sn_addr *sn_dns_lookup(sn_ctx *c, const char *name, size_t n);
+/* A name that resolved to this address in the capture (the latest), or NULL. */
+const char *sn_dns_name_of(sn_ctx *c, const sn_addr *a);
 void sn_dns_free(sn_ctx *c);
 
 #endif

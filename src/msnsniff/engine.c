@@ -122,6 +122,9 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     sn_ev_set_int(ev, "sport", f->port[0]);
     sn_ev_set_str(ev, "dst", sn_addr_str(&f->addr[1], a));
     sn_ev_set_int(ev, "dport", f->port[1]);
+    const char *name = sn_dns_name_of(c, &f->addr[1]);
+    if (name)
+        sn_ev_set_str(ev, "dst_name", name);
     if (f->vlan)
         sn_ev_set_int(ev, "vlan", f->vlan);
     sn_ev_set_str(ev, "app", app_name(f));
@@ -231,6 +234,10 @@ static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
     if (!f && sn_flow_oldest(&e->flows)) {
         /* out of budget: the least recently seen flow makes room */
         e->c.st.flows_evicted++;
+        json_t *ev = sn_anomaly_new(&e->c, SN_AN_MEMCAP, sn_flow_oldest(&e->flows)->id,
+                                    "memcap reached: least recently seen flow closed to admit a new one");
+        if (ev)
+            sn_ev_emit(&e->c.ev, ev);
         flow_close(e, sn_flow_oldest(&e->flows), "memcap");
         f = sn_flow_create(&e->flows, p, swap);
     }
@@ -300,8 +307,11 @@ static void udp_packet(sn_engine *e, const sn_packet *p) {
         sn_expect *x = sn_expect_match(&c->expect, &p->dst, p->dport, 17, c->now);
         int reverse = 0;
         if (!x) {
-            /* the listener may speak first (voice peers probe both ways) */
+            /* the listener may speak first (voice peers probe both ways);
+             * only an exact address and port can tell that apart */
             x = sn_expect_match(&c->expect, &p->src, p->sport, 17, c->now);
+            if (x && x->port == 0)
+                x = NULL;
             reverse = x != NULL;
         }
         if (!x && !c->cfg.all_flows)

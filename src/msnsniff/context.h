@@ -42,35 +42,6 @@ typedef struct sn_stats {
     uint64_t flow_drops_memcap;
 } sn_stats;
 
-typedef struct sn_ctx {
-    sn_config cfg;
-    sn_events ev;
-    sn_memcap mem;
-    sn_expect_table expect;
-    sn_strmap cookies;      /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
-    sn_strmap invitations;  /* Invitation-Cookie -> sn_invitation chain */
-    sn_strmap dns;          /* lower-case host name -> sn_addr */
-    sn_strmap dns_rev;      /* sn_addr bytes -> host name */
-    sn_strmap users;        /* logged-in user -> protocol version string */
-    uint64_t now;           /* time of the packet being processed (µs) */
-    uint64_t frame;         /* its number, from 1 */
-    uint64_t next_session, next_invitation;
-    unsigned anomaly_count[16];
-    sn_stats st;
-} sn_ctx;
-
-/* A switchboard referral learned on a notification connection. */
-typedef struct sn_sbref {
-    uint64_t ns_flow;
-    uint64_t learned;
-    uint64_t expect_id;
-    char user[130];      /* the NS user who will use it */
-    char caller[130];    /* RNG: who called */
-    char server[128];    /* ip:port as written */
-    char sessid[32];
-    int ring;            /* 1: from RNG, 0: from XFR */
-} sn_sbref;
-
 /* Anomaly kinds (also indexes for rate limiting). */
 typedef enum sn_anomaly {
     SN_AN_MALFORMED_PACKET = 0,
@@ -85,8 +56,38 @@ typedef enum sn_anomaly {
     SN_AN_UNKNOWN_COOKIE,
     SN_AN_EXTRACT,
     SN_AN_MSNFTP,
+    SN_AN_FRAGMENT,
     SN_AN_KINDS
 } sn_anomaly;
+
+typedef struct sn_ctx {
+    sn_config cfg;
+    sn_events ev;
+    sn_memcap mem;
+    sn_expect_table expect;
+    sn_strmap cookies;      /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
+    sn_strmap invitations;  /* Invitation-Cookie -> sn_invitation chain */
+    sn_strmap dns;          /* lower-case host name -> sn_addr */
+    sn_strmap dns_rev;      /* sn_addr bytes -> host name */
+    sn_strmap users;        /* logged-in user -> protocol version string */
+    uint64_t now;           /* time of the packet being processed (µs) */
+    uint64_t frame;         /* its number, from 1 */
+    uint64_t next_session, next_invitation;
+    unsigned anomaly_count[SN_AN_KINDS];
+    sn_stats st;
+} sn_ctx;
+
+/* A switchboard referral learned on a notification connection. */
+typedef struct sn_sbref {
+    uint64_t ns_flow;
+    uint64_t learned;
+    uint64_t expect_id;
+    char user[130];      /* the NS user who will use it */
+    char caller[130];    /* RNG: who called */
+    char server[128];    /* ip:port as written */
+    char sessid[32];
+    int ring;            /* 1: from RNG, 0: from XFR */
+} sn_sbref;
 
 const char *sn_anomaly_name(sn_anomaly a);
 /* Build an anomaly event (or NULL when the per-kind limit is reached:

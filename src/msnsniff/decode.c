@@ -112,8 +112,10 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
     int more = (frag & 0x2000u) != 0;
     if (offset || more) {
         d->fragments++;
-        if (!d->defrag)
-            return SN_DECODE_SKIP; /* counted and reported, not reassembled */
+        if (!d->defrag) {
+            d->error = "IPv4 fragment not reassembled (--no-defrag)";
+            return SN_DECODE_FRAGMENT;
+        }
         if (avail < total) {
             d->frag_dropped++;
             return bad(d, "IPv4 fragment cut by the snaplen");

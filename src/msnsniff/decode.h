@@ -39,6 +39,7 @@ typedef enum sn_decode_status {
     SN_DECODE_OK = 0,       /* *out holds a TCP or UDP packet */
     SN_DECODE_SKIP = 1,     /* fine, but nothing for us (ARP, ICMP, ...) */
     SN_DECODE_HELD = 2,     /* an IPv4 fragment kept for reassembly */
+    SN_DECODE_FRAGMENT = 3, /* an IPv4 fragment left alone (reassembly off) */
     SN_DECODE_MALFORMED = -1 /* see sn_decoder.error */
 } sn_decode_status;
 

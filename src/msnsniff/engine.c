@@ -35,7 +35,7 @@ void sn_config_defaults(sn_config *c) {
 const char *sn_anomaly_name(sn_anomaly a) {
     static const char *const names[SN_AN_KINDS] = {
         "malformed_packet", "gap", "parse_error", "midstream", "memcap", "bad_mime", "bad_invitation",
-        "orphan_invitation", "size_mismatch", "unknown_cookie", "extract", "msnftp"};
+        "orphan_invitation", "size_mismatch", "unknown_cookie", "extract", "msnftp", "fragment"};
     return (unsigned)a < SN_AN_KINDS ? names[a] : "unknown";
 }
 
@@ -350,6 +350,13 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
             sn_ev_set_int(ev, "caplen", caplen);
             sn_ev_emit(&c->ev, ev);
         }
+        return;
+    }
+    if (st == SN_DECODE_FRAGMENT) {
+        c->st.non_ip++;
+        json_t *ev = sn_anomaly_new(c, SN_AN_FRAGMENT, 0, e->dec.error);
+        if (ev)
+            sn_ev_emit(&c->ev, ev);
         return;
     }
     if (st == SN_DECODE_HELD) {

@@ -13,7 +13,13 @@ status=0
 found=0
 for bin in $(find "$BUILD" -type f -name 'fuzz_*' -perm -u+x | sort); do
   name=$(basename "$bin"); name=${name#fuzz_}
+  # Seeds: fuzz/corpus/<name>/ for the codec targets, <dir>/corpus/ beside
+  # fuzz_<name>.c for a component's own target (e.g. fuzz/msnsniff/).
   seeds="$ROOT/corpus/$name"
+  src=$(find "$ROOT" -name "fuzz_${name}.c" | head -n 1)
+  if [ ! -d "$seeds" ] && [ -n "$src" ] && [ -d "$(dirname "$src")/corpus" ]; then
+    seeds="$(dirname "$src")/corpus"
+  fi
   work="$BUILD/corpus/$name"
   mkdir -p "$seeds" "$work"
   found=$((found + 1))

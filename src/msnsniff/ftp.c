@@ -37,9 +37,10 @@ struct sn_ftp {
 };
 
 sn_ftp *sn_ftp_new(sn_ctx *c, const sn_flow *f) {
-    sn_ftp *t = calloc(1, sizeof *t);
+    sn_ftp *t = sn_mem_alloc(&c->mem, sizeof *t);
     if (!t)
         return NULL;
+    memset(t, 0, sizeof *t);
     msnp_parser_init(&t->parser[0], MSNP_FROM_UNKNOWN, NULL);
     msnp_parser_init(&t->parser[1], MSNP_FROM_UNKNOWN, NULL);
     t->block_dir = -1;
@@ -275,5 +276,5 @@ void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
                  (unsigned long long)t->announced, (unsigned long long)t->fil_size, (unsigned long long)t->received);
         anomaly(c, SN_AN_SIZE_MISMATCH, f, msg);
     }
-    free(t);
+    sn_mem_free(&c->mem, t, sizeof *t);
 }

@@ -98,9 +98,11 @@ static void init_parsers(sn_conn *k) {
 
 static sn_conn *conn_of(sn_ctx *c, sn_flow *f) {
     if (!f->conn) {
-        sn_conn *k = calloc(1, sizeof *k);
+        /* per-connection state is budgeted like the reassembly buffers */
+        sn_conn *k = sn_mem_alloc(&c->mem, sizeof *k);
         if (!k)
             return NULL;
+        memset(k, 0, sizeof *k);
         f->conn = k;
     }
     return f->conn;
@@ -126,8 +128,9 @@ static void set_role(sn_ctx *c, sn_flow *f, sn_conn *k, sn_role r) {
 
 static sn_sb *sb_of(sn_ctx *c, sn_flow *f, sn_conn *k) {
     if (!k->sb) {
-        k->sb = calloc(1, sizeof *k->sb);
+        k->sb = sn_mem_alloc(&c->mem, sizeof *k->sb);
         if (k->sb) {
+            memset(k->sb, 0, sizeof *k->sb);
             k->sb->id = ++c->next_session;
             c->st.sessions++;
         }
@@ -804,10 +807,10 @@ void sn_session_close(sn_ctx *c, sn_flow *f) {
         sn_ev_set_int(ev, "session", k->sb->id);
         sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
         sn_ev_emit(&c->ev, ev);
-        free(k->sb);
+        sn_mem_free(&c->mem, k->sb, sizeof *k->sb);
     }
     if (k->ftp)
         sn_ftp_close(c, k->ftp, f);
-    free(k);
+    sn_mem_free(&c->mem, k, sizeof *k);
     f->conn = NULL;
 }

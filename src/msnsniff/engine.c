@@ -169,6 +169,8 @@ static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
 
 static void on_miss(void *ctx, sn_expect *x) {
     sn_engine *e = ctx;
+    if (x->cookie_only)
+        free(sn_strmap_del(&e->c.cookies, x->cookie, strlen(x->cookie)));
     e->c.st.misses++;
     json_t *ev = sn_ev_new("expectation_miss", e->c.now);
     sn_ev_set_int(ev, "id", x->id);

@@ -302,6 +302,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     if (sessid)
         copy_str(sb->sessid, sizeof sb->sessid, *sessid);
     sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
+    int known = ref != NULL;
     json_t *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", "open");
     sn_ev_set_int(ev, "session", sb->id);
@@ -317,11 +318,15 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
         sb->ns_flow = ref->ns_flow;
         sn_ev_set_int(ev, "ns_flow", ref->ns_flow);
         sn_ev_set_str(ev, "referral", ref->ring ? "RNG" : "XFR");
+        /* a cookie admits one login: forget it (unused ones go with their
+         * expectation's expiry), so the table stays bounded */
+        free(sn_strmap_del(&c->cookies, cookie.p, cookie.n));
+        ref = NULL;
     } else {
         json_object_set_new(ev, "ns_flow", json_null());
     }
     sn_ev_emit(&c->ev, ev);
-    if (!ref)
+    if (!known)
         anomaly(c, SN_AN_UNKNOWN_COOKIE, f, "switchboard cookie not seen on any notification connection", -1, 0);
 
     sn_expect *e = sn_expect_by_cookie(&c->expect, cookie.p, cookie.n);

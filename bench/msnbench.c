@@ -498,6 +498,9 @@ bad:
 /* ----------------------------------------------------------- switchboard */
 
 static void sb_ready(user *u);
+static void send_msg(user *u, uint64_t scheduled);
+static int sb_closed_mode;
+static uint32_t sb_window;
 
 static void sb_fail(user *u, const char *why) {
     if (u->ss != S_FAILED) {
@@ -520,6 +523,7 @@ static void sb_line(conn *c, user *u, const msnp_cmd *cmd) {
         else cnt.naks++;
         if (u->outstanding) u->outstanding--;
         if (measuring && cmd->has_trid) hist_record(&h_lat, t - u->sent_at[cmd->trid % RING]);
+        if (sb_closed_mode && u->outstanding < sb_window) send_msg(u, t);
         return;
     case MSNP_USR:
         if (u->ss == S_USR && cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "OK")) {
@@ -551,6 +555,8 @@ static void sb_line(conn *c, user *u, const msnp_cmd *cmd) {
     }
 }
 
+static void change_complete(user *w);
+
 /* NS lines once online: presence, ringing, XFR answers, challenges. */
 static void ns_online_line(conn *c, user *u, const msnp_cmd *cmd) {
     switch (cmd->code) {
@@ -569,7 +575,7 @@ static void ns_online_line(conn *c, user *u, const msnp_cmd *cmd) {
         if (w->pending && status_busy == (int)w->busy_status) {
             cnt.notifications++;
             if (measuring) hist_record(&h_lat, now_ns() - w->t_change);
-            if (--w->pending == 0) cnt.changes_done++;
+            if (--w->pending == 0) change_complete(w);
         } else {
             cnt.stale_notifications++;
         }
@@ -673,14 +679,14 @@ static void (*tick_hook)(void);
 static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
-    (void)arg;
-    if (tick_hook) tick_hook();
+    if (arg == NULL && tick_hook) tick_hook();
 }
 
 /* Run the loop until done() or the deadline; returns 1 if done. */
 static int run_until(int (*done)(void), double seconds) {
     uint64_t deadline = now_ns() + (uint64_t)(seconds * 1e9);
     phase_deadline = deadline;
+    flush_dirty();
     while (!done()) {
         if (now_ns() >= deadline) return 0;
         event_base_loop(base, EVLOOP_ONCE);
@@ -761,7 +767,33 @@ static void print_hist_json(const char *name, const hist *h) {
            hist_mean(h) / 1e3);
 }
 
+static double server_cpu_s(void) {
+    if (opt.server_pid <= 0) return -1;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", opt.server_pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    unsigned long ut = 0, st = 0;
+    /* fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double server_cpu_at_start;
+
 static void print_errors_json(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double self_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                      (double)ru.ru_stime.tv_usec / 1e6;
+    double scpu = server_cpu_s();
+    printf("\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,\"client_max_rss_kib\":%ld,", self_cpu,
+           scpu >= 0 ? scpu - server_cpu_at_start : -1.0, ru.ru_maxrss);
     printf("\"errors\":{\"logins_failed\":%" PRIu64 ",\"conn_errors\":%" PRIu64 ",\"unexpected\":%" PRIu64
            ",\"out_oth\":%" PRIu64 ",\"codes\":{",
            cnt.logins_failed, cnt.conn_errors, cnt.unexpected, cnt.out_oth);
@@ -881,24 +913,14 @@ static void issue_change(unsigned i, uint64_t scheduled) {
     u->t_change = scheduled;
     cnt.changes_sent++;
     conn_printf(u->ns, "CHG %u %s\r\n", ++u->trid, u->busy_status ? "BSY" : "NLN");
-    if (u->pending == 0) cnt.changes_done++;
-}
-
-/* A user whose change has been seen by every watcher may change again. */
-static void recycle_free(void) {
-    for (unsigned i = 0; i < nusers; i++) {
-        user *u = &users[i];
-        if (u->ls == L_ONLINE && u->pending == 0 && u->t_change != 1) {
-            u->t_change = 1; /* marks "in the free ring" */
-            free_push(i);
-        }
-    }
+    if (u->pending == 0) change_complete(u);
 }
 
 static uint64_t closed_target_inflight;
+static int closed_mode;
+
 static void presence_closed_tick(void) {
     /* keep closed_target_inflight changes outstanding */
-    recycle_free();
     while (cnt.changes_sent - cnt.changes_done < closed_target_inflight) {
         unsigned i;
         if (!free_pop(&i)) break;
@@ -906,10 +928,17 @@ static void presence_closed_tick(void) {
     }
 }
 
+/* A user whose change has been seen by every watcher may change again. */
+static void change_complete(user *w) {
+    cnt.changes_done++;
+    free_push(w->idx);
+    if (closed_mode) presence_closed_tick();
+}
+
 static void presence_open_tick(void) {
-    recycle_free();
     uint64_t t = now_ns();
-    uint64_t due = (uint64_t)((double)(t - open_t0) / 1e9 * open_rate);
+    /* message k is due at open_t0 + k / rate */
+    uint64_t due = (uint64_t)((double)(t - open_t0) / 1e9 * open_rate) + 1;
     while (open_issued < due) {
         uint64_t sched = open_t0 + (uint64_t)((double)open_issued / open_rate * 1e9);
         unsigned i;
@@ -933,7 +962,7 @@ typedef struct phase_result {
 } phase_result;
 
 static void run_presence_phase(void (*hook)(void), double seconds, phase_result *pr) {
-    struct timeval tv = {0, 1000};
+    struct timeval tv = {0, 100}; /* open-loop scheduling resolution */
     memset(&cnt.changes_sent, 0, sizeof cnt.changes_sent);
     uint64_t done0 = cnt.changes_done, notif0 = cnt.notifications;
     hist_init(&h_lat);
@@ -943,6 +972,7 @@ static void run_presence_phase(void (*hook)(void), double seconds, phase_result 
     uint64_t t0 = now_ns();
     open_t0 = t0;
     open_issued = open_skipped = 0;
+    hook();
     run_until(never, seconds);
     double secs = (double)(now_ns() - t0) / 1e9;
     tick_hook = NULL;
@@ -983,13 +1013,16 @@ static int mode_presence(void) {
     if (!online) die("nobody online");
     free_ring = calloc(nusers + 1, sizeof *free_ring);
     if (!free_ring) die("out of memory");
-    for (unsigned i = 0; i < nusers; i++) users[i].t_change = 0;
+    for (unsigned i = 0; i < nusers; i++)
+        if (users[i].ls == L_ONLINE) free_push(i);
     tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 
     phase_result peak;
     memset(&peak, 0, sizeof peak);
     closed_target_inflight = opt.inflight;
+    closed_mode = 1;
     run_presence_phase(presence_closed_tick, opt.duration, &peak);
+    closed_mode = 0;
     peak.offered = 0;
     unsigned nf;
     double *fr = parse_list(opt.fractions, &nf);
@@ -1065,7 +1098,6 @@ static int pairs_setup_done(void) {
 }
 
 static unsigned rr_sender;
-static uint32_t sb_window;
 
 static void send_msg(user *u, uint64_t scheduled) {
     uint32_t trid = ++u->sb_trid;
@@ -1088,7 +1120,7 @@ static void sb_closed_tick(void) {
 
 static void sb_open_tick(void) {
     uint64_t t = now_ns();
-    uint64_t due = (uint64_t)((double)(t - open_t0) / 1e9 * open_rate);
+    uint64_t due = (uint64_t)((double)(t - open_t0) / 1e9 * open_rate) + 1;
     unsigned senders = 2 * npairs;
     while (open_issued < due) {
         uint64_t sched = open_t0 + (uint64_t)((double)open_issued / open_rate * 1e9);
@@ -1111,7 +1143,7 @@ static int acks_drained(void) {
 }
 
 static void run_sb_phase(void (*hook)(void), double seconds, phase_result *pr) {
-    struct timeval tv = {0, 500};
+    struct timeval tv = {0, 100}; /* open-loop scheduling resolution */
     hist_init(&h_lat);
     uint64_t relayed0 = cnt.msgs_relayed, acks0 = cnt.acks;
     measuring = 1;
@@ -1120,8 +1152,10 @@ static void run_sb_phase(void (*hook)(void), double seconds, phase_result *pr) {
     uint64_t t0 = now_ns();
     open_t0 = t0;
     open_issued = open_skipped = 0;
-    if (hook == sb_closed_tick) hook();
+    sb_closed_mode = hook == sb_closed_tick;
+    hook();
     run_until(never, seconds);
+    sb_closed_mode = 0;
     double secs = (double)(now_ns() - t0) / 1e9;
     tick_hook = NULL;
     event_del(tick_ev);
@@ -1407,10 +1441,20 @@ int main(int argc, char **argv) {
         users[i].idx = i;
         snprintf(users[i].email, sizeof users[i].email, "%s%u@%s", opt.prefix, opt.first + i, opt.domain);
     }
-    base = event_base_new();
+    /* Open-loop schedules need sub-millisecond ticks: ask for timerfd. */
+    struct event_config *ecfg = event_config_new();
+    if (!ecfg) die("event_config_new failed");
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     if (!base) die("event_base_new failed");
+    /* wakes the loop so phase deadlines are noticed even when all is quiet */
+    struct event *wake = event_new(base, -1, EV_PERSIST, tick_cb, base);
+    struct timeval ten_ms = {0, 10000};
+    event_add(wake, &ten_ms);
     hist_init(&h_login);
     hist_init(&h_lat);
+    server_cpu_at_start = server_cpu_s();
     int rc;
     if (strcmp(opt.mode, "login") == 0) rc = mode_login();
     else if (strcmp(opt.mode, "hold") == 0) rc = mode_hold();

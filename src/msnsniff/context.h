@@ -70,9 +70,10 @@ typedef struct sn_ctx {
     sn_strmap dns;          /* lower-case host name -> sn_addr */
     sn_strmap dns_rev;      /* sn_addr bytes -> host name */
     sn_strmap users;        /* logged-in user -> protocol version string */
+    sn_strmap conversations; /* "server|sessid" -> switchboard session seen from several connections */
     uint64_t now;           /* time of the packet being processed (µs) */
     uint64_t frame;         /* its number, from 1 */
-    uint64_t next_session, next_invitation;
+    uint64_t next_session, next_invitation, next_conversation;
     unsigned anomaly_count[SN_AN_KINDS];
     sn_stats st;
 } sn_ctx;

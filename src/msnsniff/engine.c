@@ -82,7 +82,7 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
     sn_memcap_init(&e->c.mem, c->memcap);
     sn_events_init(&e->c.ev);
     int ok = sn_expect_init(&e->c.expect, c->expect_timeout_us, 0) == 0 && sn_strmap_init(&e->c.cookies) == 0 &&
-             sn_invitations_init(&e->c) == 0 && sn_strmap_init(&e->c.dns) == 0 && sn_strmap_init(&e->c.users) == 0 &&
+             sn_invitations_init(&e->c) == 0 && sn_strmap_init(&e->c.dns) == 0 && sn_strmap_init(&e->c.users) == 0 && sn_strmap_init(&e->c.conversations) == 0 &&
              sn_decoder_init(&e->dec, &e->c.mem, c->defrag, 30ull * 1000000u) == 0 &&
              sn_flow_table_init(&e->flows, &e->c.mem, c->max_flows) == 0;
     sn_reasm_init(&e->reasm, &e->c.mem, c->flow_limit, &reasm_ops, e);
@@ -414,6 +414,8 @@ void sn_engine_free(sn_engine *e) {
     sn_dns_free(&e->c);
     if (e->c.users.b)
         sn_strmap_free(&e->c.users, free);
+    if (e->c.conversations.b)
+        sn_strmap_free(&e->c.conversations, NULL); /* emptied as the flows closed */
     free(e);
 }
 

@@ -216,6 +216,8 @@ void sn_sink_transcript(void *ctx, json_t *ev) {
     snprintf(when, sizeof when, "%.19s", ts);
     if (strcmp(type, "message") == 0) {
         const char *kind = jstr(ev, "kind");
+        if (json_is_true(json_object_get(ev, "echo")))
+            return; /* already shown when it was sent */
         if (strcmp(kind, "text") == 0) {
             fprintf(fp, "[%s] <sb%lld> [%s] ", when, jint(ev, "session"), jstr(ev, "sender"));
             /* indent continuation lines so multi-line messages stay readable */

@@ -16,7 +16,19 @@
 #define PROBE_LIMIT 4096u     /* bytes searched for a first command mid-stream */
 #define PARSE_ERRORS_MAX 64u  /* per flow; then the flow is given up on */
 
+/* One switchboard session as the server knows it (address + session id),
+ * which each participant's own connection joins: the same message is then
+ * seen leaving the sender and reaching the others. */
+typedef struct sn_conv {
+    uint64_t id;
+    unsigned refs;
+    size_t nusers;
+    char users[MAX_PARTS][USER_MAX]; /* users whose own connection is captured */
+} sn_conv;
+
 typedef struct sn_sb {
+    struct sn_conv *conv;
+    char conv_key[96];
     uint64_t id;
     uint64_t ns_flow;
     char cookie[64];
@@ -137,6 +149,55 @@ static sn_sb *sb_of(sn_ctx *c, sn_flow *f, sn_conn *k) {
     }
     set_role(c, f, k, SN_ROLE_SB);
     return k->sb;
+}
+
+/* Join the conversation of this switchboard session once both its server
+ * address and session id are known (CAL ... RINGING sessid, or ANS). */
+static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
+    sn_sb *sb = k->sb;
+    if (!sb || sb->conv || !sb->sessid[0] || !k->user[0])
+        return;
+    char server[64];
+    ep_str(f, !k->client_dir, server, sizeof server);
+    snprintf(sb->conv_key, sizeof sb->conv_key, "%s|%s", server, sb->sessid);
+    size_t kn = strlen(sb->conv_key);
+    sn_conv *cv = sn_strmap_get(&c->conversations, sb->conv_key, kn);
+    if (!cv) {
+        cv = sn_mem_alloc(&c->mem, sizeof *cv);
+        if (!cv)
+            return;
+        memset(cv, 0, sizeof *cv);
+        cv->id = ++c->next_conversation;
+        if (sn_strmap_put(&c->conversations, sb->conv_key, kn, cv) == cv) {
+            sn_mem_free(&c->mem, cv, sizeof *cv);
+            return;
+        }
+    }
+    cv->refs++;
+    sb->conv = cv;
+    for (size_t i = 0; i < cv->nusers; i++)
+        if (strcmp(cv->users[i], k->user) == 0)
+            return;
+    if (cv->nusers < MAX_PARTS)
+        memcpy(cv->users[cv->nusers++], k->user, USER_MAX);
+}
+
+static void sb_unlink(sn_ctx *c, sn_sb *sb) {
+    sn_conv *cv = sb->conv;
+    if (!cv)
+        return;
+    sb->conv = NULL;
+    if (--cv->refs == 0) {
+        sn_strmap_del(&c->conversations, sb->conv_key, strlen(sb->conv_key));
+        sn_mem_free(&c->mem, cv, sizeof *cv);
+    }
+}
+
+static int conv_has_user(const sn_conv *cv, const char *u) {
+    for (size_t i = 0; cv && i < cv->nusers; i++)
+        if (strcmp(cv->users[i], u) == 0)
+            return 1;
+    return 0;
 }
 
 static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *action, const char *user,
@@ -299,8 +360,10 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     k->usr_sb = 1;
     copy_str(k->user, sizeof k->user, email);
     copy_str(sb->cookie, sizeof sb->cookie, cookie);
-    if (sessid)
+    if (sessid) {
         copy_str(sb->sessid, sizeof sb->sessid, *sessid);
+        sb_link(c, f, k);
+    }
     sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
     int known = ref != NULL;
     json_t *ev = ev_flow(c, "switchboard", f);
@@ -411,6 +474,14 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     json_t *ev = ev_flow(c, "message", f);
     if (k->sb)
         sn_ev_set_int(ev, "session", k->sb->id);
+    sn_conv *cv = k->sb ? k->sb->conv : NULL;
+    if (cv)
+        sn_ev_set_int(ev, "conversation", cv->id);
+    else
+        json_object_set_new(ev, "conversation", json_null());
+    /* the copy a recipient gets of a message whose sending we also saw */
+    int echo = !from_client && conv_has_user(cv, sender);
+    json_object_set_new(ev, "echo", json_boolean(echo));
     sn_ev_set_str(ev, "direction", from_client ? "sent" : "received");
     sn_ev_set_str(ev, "sender", sender[0] ? sender : NULL);
     if (!from_client && cmd->argc >= 3) {
@@ -427,7 +498,8 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         sn_ev_set_str(ev, "kind", "typing");
         if (tu.p)
             sn_ev_set_strn(ev, "typing_user", tu.p, tu.n);
-        c->st.typing++;
+        if (!echo)
+            c->st.typing++;
     } else {
         sn_ev_set_str(ev, "kind", "text");
         sn_ev_set_strn(ev, "text", mime.body.p, mime.body.n);
@@ -449,7 +521,8 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
             }
             json_object_set_new(ev, "format", fo);
         }
-        c->st.messages++;
+        if (!echo)
+            c->st.messages++;
     }
     sn_ev_set_int(ev, "size", cmd->payload.n);
     sn_ev_emit(&c->ev, ev);
@@ -639,8 +712,10 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
             part_remove(c, f, k, cmd->argv[0]);
         break;
     case MSNP_CAL:
-        if (argc >= 3 && k->sb && msnp_str_eq(cmd->argv[1], "RINGING"))
+        if (argc >= 3 && k->sb && msnp_str_eq(cmd->argv[1], "RINGING") && !k->sb->sessid[0]) {
             copy_str(k->sb->sessid, sizeof k->sb->sessid, cmd->argv[2]);
+            sb_link(c, f, k);
+        }
         break;
     case MSNP_MSG:
         if (cmd->has_payload && argc >= 3)
@@ -812,6 +887,7 @@ void sn_session_close(sn_ctx *c, sn_flow *f) {
         sn_ev_set_int(ev, "session", k->sb->id);
         sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
         sn_ev_emit(&c->ev, ev);
+        sb_unlink(c, k->sb);
         sn_mem_free(&c->mem, k->sb, sizeof *k->sb);
     }
     if (k->ftp)

@@ -267,6 +267,10 @@ class Live(unittest.TestCase):
         hello = of("message", text="hello bob, this is real traffic")
         self.assertEqual({(m["direction"], m["sender"]) for m in hello}, {("sent", ALICE), ("received", ALICE)})
         self.assertEqual(hello[0]["recipients"], [BOB])
+        # both copies belong to one conversation; the received one is the echo
+        self.assertEqual(len({m["conversation"] for m in hello}), 1)
+        self.assertIsNotNone(hello[0]["conversation"])
+        self.assertEqual({(m["direction"], m["echo"]) for m in hello}, {("sent", False), ("received", True)})
         self.assertEqual(len(of("message", text="hi alice")), 2)
 
         def predicted(app, addr, port, transport):

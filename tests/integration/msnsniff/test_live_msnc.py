@@ -181,6 +181,8 @@ class LiveMsnc(unittest.TestCase):
         hello = of("message", text="hello from msnc")
         self.assertEqual({(m["direction"], m["sender"]) for m in hello}, {("sent", ALICE), ("received", ALICE)})
         self.assertEqual(len(of("message", text="hi alice, msnc here")), 2)
+        self.assertEqual({(m["direction"], m["echo"]) for m in hello}, {("sent", False), ("received", True)})
+        self.assertEqual(len({m["conversation"] for m in hello}), 1)
 
         # every secondary connection msnc reports must be one msnsniff predicted and matched
         seen = {}

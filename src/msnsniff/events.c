@@ -109,69 +109,109 @@ void sn_ev_set_str(json_t *ev, const char *key, const char *s) { sn_ev_set_strn(
 void sn_ev_set_int(json_t *ev, const char *key, uint64_t v) { json_object_set_new(ev, key, json_integer((json_int_t)v)); }
 
 /* A compact serializer for the value kinds events use. It writes the same
- * bytes as json_dumps(JSON_COMPACT) but straight into the stdio buffer:
- * on chat-heavy captures jansson's dump was half of the run time. */
-static void put_string(FILE *fp, const char *s, size_t n) {
+ * bytes as json_dumps(JSON_COMPACT), into one reusable buffer and then one
+ * fwrite per event: on chat-heavy captures jansson's dump was half of the
+ * run time. */
+typedef struct jbuf {
+    char *p;
+    size_t n, cap;
+    int failed;
+} jbuf;
+
+static int jb_reserve(jbuf *b, size_t more) {
+    if (b->n + more <= b->cap)
+        return 1;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more)
+        cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) {
+        b->failed = 1;
+        return 0;
+    }
+    b->p = q;
+    b->cap = cap;
+    return 1;
+}
+
+static void jb_put(jbuf *b, const char *s, size_t n) {
+    if (jb_reserve(b, n)) {
+        memcpy(b->p + b->n, s, n);
+        b->n += n;
+    }
+}
+
+static void jb_putc(jbuf *b, char c) {
+    if (jb_reserve(b, 1))
+        b->p[b->n++] = c;
+}
+
+static void put_string(jbuf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789ABCDEF";
-    putc_unlocked('"', fp);
+    jb_putc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        fwrite_unlocked(s + run, 1, i - run, fp);
+        jb_put(b, s + run, i - run);
         run = i + 1;
-        putc_unlocked('\\', fp);
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t len = 2;
         switch (c) {
-        case '"': putc_unlocked('"', fp); break;
-        case '\\': putc_unlocked('\\', fp); break;
-        case '\b': putc_unlocked('b', fp); break;
-        case '\f': putc_unlocked('f', fp); break;
-        case '\n': putc_unlocked('n', fp); break;
-        case '\r': putc_unlocked('r', fp); break;
-        case '\t': putc_unlocked('t', fp); break;
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
         default:
-            fwrite_unlocked("u00", 1, 3, fp);
-            putc_unlocked(hex[c >> 4], fp);
-            putc_unlocked(hex[c & 15u], fp);
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15u];
+            len = 6;
         }
+        jb_put(b, esc, len);
     }
-    fwrite_unlocked(s + run, 1, n - run, fp);
-    putc_unlocked('"', fp);
+    jb_put(b, s + run, n - run);
+    jb_putc(b, '"');
 }
 
-static void put_value(FILE *fp, json_t *v, int depth) {
+static void put_value(jbuf *b, json_t *v) {
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         const char *key;
         json_t *val;
         int first = 1;
-        putc_unlocked('{', fp);
+        jb_putc(b, '{');
         json_object_foreach(v, key, val) {
             if (!first)
-                putc_unlocked(',', fp);
+                jb_putc(b, ',');
             first = 0;
-            put_string(fp, key, strlen(key));
-            putc_unlocked(':', fp);
-            put_value(fp, val, depth + 1);
+            put_string(b, key, strlen(key));
+            jb_putc(b, ':');
+            put_value(b, val);
         }
-        putc_unlocked('}', fp);
+        jb_putc(b, '}');
         break;
     }
     case JSON_ARRAY: {
         size_t i;
         json_t *val;
-        putc_unlocked('[', fp);
+        jb_putc(b, '[');
         json_array_foreach(v, i, val) {
             if (i)
-                putc_unlocked(',', fp);
-            put_value(fp, val, depth + 1);
+                jb_putc(b, ',');
+            put_value(b, val);
         }
-        putc_unlocked(']', fp);
+        jb_putc(b, ']');
         break;
     }
     case JSON_STRING:
-        put_string(fp, json_string_value(v), json_string_length(v));
+        put_string(b, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER: {
         char buf[24];
@@ -184,21 +224,36 @@ static void put_value(FILE *fp, json_t *v, int depth) {
         } while (u);
         if (x < 0)
             buf[--k] = '-';
-        fwrite_unlocked(buf + k, 1, sizeof buf - k, fp);
+        jb_put(b, buf + k, sizeof buf - k);
         break;
     }
-    case JSON_REAL:
-        fprintf(fp, "%.17g", json_real_value(v));
+    case JSON_REAL: {
+        char buf[32];
+        int k = snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+        jb_put(b, buf, k > 0 ? (size_t)k : 0);
         break;
-    case JSON_TRUE: fwrite_unlocked("true", 1, 4, fp); break;
-    case JSON_FALSE: fwrite_unlocked("false", 1, 5, fp); break;
-    default: fwrite_unlocked("null", 1, 4, fp); break;
+    }
+    case JSON_TRUE: jb_put(b, "true", 4); break;
+    case JSON_FALSE: jb_put(b, "false", 5); break;
+    default: jb_put(b, "null", 4); break;
     }
 }
 
-void sn_sink_json(void *fp, json_t *ev) {
-    put_value(fp, ev, 0);
-    putc_unlocked('\n', (FILE *)fp);
+void sn_sink_json(void *ctx, json_t *ev) {
+    sn_json_sink *js = ctx;
+    jbuf b = {js->buf, 0, js->cap, 0};
+    put_value(&b, ev);
+    jb_putc(&b, '\n');
+    js->buf = b.p; /* kept for the next event: no allocation per event */
+    js->cap = b.cap;
+    if (!b.failed)
+        fwrite(b.p, 1, b.n, js->fp);
+}
+
+void sn_json_sink_release(sn_json_sink *js) {
+    free(js->buf);
+    js->buf = NULL;
+    js->cap = 0;
 }
 
 static long long jint(json_t *ev, const char *key) { return (long long)json_integer_value(json_object_get(ev, key)); }

@@ -40,7 +40,13 @@ void sn_ev_set_strn(json_t *ev, const char *key, const char *s, size_t n);
 void sn_ev_set_int(json_t *ev, const char *key, uint64_t v);
 
 /* Sinks. */
-void sn_sink_json(void *fp, json_t *ev);       /* FILE *: one compact line per event */
+typedef struct sn_json_sink {
+    FILE *fp;
+    char *buf; /* reused line buffer */
+    size_t cap;
+} sn_json_sink;
+void sn_sink_json(void *ctx, json_t *ev);       /* sn_json_sink *: one compact line per event */
+void sn_json_sink_release(sn_json_sink *js);
 typedef struct sn_transcript_sink { FILE *fp; } sn_transcript_sink;
 void sn_sink_transcript(void *ctx, json_t *ev); /* sn_transcript_sink * */
 typedef struct sn_nft_sink {

@@ -143,6 +143,17 @@ class Live(unittest.TestCase):
 
     def converse(self, srv):
         with source_address(ALICE_IP):
+            # a wrong password first: the analyzer reports the failed login
+            c = msntest.Client(srv.ns)
+            for line, answer in (("VER %d MSNP7 CVR0", "VER"), ("INF %d", "INF")):
+                c.send_line(line % c.trid())
+                c.expect(answer)
+            c.send_line("USR %d MD5 I %s" % (c.trid(), ALICE))
+            c.expect("USR")
+            t = c.trid()
+            c.send_line("USR %d MD5 S 00000000000000000000000000000000" % t)
+            c.expect_error(911, t)
+            c.close()
             alice = msntest.login(srv, ALICE, "alicepw")
             msntest_chg(alice)
         with source_address(BOB_IP):
@@ -252,6 +263,8 @@ class Live(unittest.TestCase):
         def of(kind, **kw):
             return [e for e in ev if e["event"] == kind and all(e.get(k) == v for k, v in kw.items())]
 
+        failed = of("login", result="failed")
+        self.assertEqual([(e["user"], e["error"]) for e in failed], [(ALICE, "911")])
         logins = {e["user"]: e for e in of("login", result="ok")}
         self.assertEqual(set(logins), {ALICE, BOB})
         self.assertEqual(logins[ALICE]["version"], "MSNP7")

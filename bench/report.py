@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""report.py RESULT_DIR OUT_JSON - gather bench/run.sh's pieces into one JSON
+document and print the table. A benchmark whose subject was missing or whose
+run failed is reported as "not available", never as a number."""
+import glob
+import json
+import os
+import sys
+
+res, out = sys.argv[1], sys.argv[2]
+
+
+def load(name):
+    p = os.path.join(res, name + ".json")
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read(name):
+    try:
+        with open(os.path.join(res, name)) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def ok(d):
+    return isinstance(d, dict) and d.get("available", True) is not False
+
+
+doc = {"machine": load("machine") or {}, "targets": {
+    "codec_framing_mb_per_s": 1000, "logins_per_s": 20000, "rss_per_idle_session_bytes": 8192,
+    "presence_p99_ms_at_half_peak": 2.0, "sb_relayed_msgs_per_s": 1000000, "sb_p99_ms_at_half_peak": 2.0,
+    "analyzer_vs_pcap_loop": 0.5, "analyzer_vs_msgsnarf": 2.0, "analyzer_vs_tshark": 50.0, "ft_vs_raw": 0.8}}
+
+# codec
+doc["codec"] = load("codec") or {"available": False}
+
+# server and peer
+for who in ("msnd", "peer"):
+    s = {}
+    s["login"] = load(who + "_login") or {"available": False}
+    s["hold"] = [load(os.path.basename(p)[:-5]) for p in sorted(glob.glob(os.path.join(res, who + "_hold_*.json")))]
+    s["presence"] = load(who + "_presence") or {"available": False}
+    s["sb"] = load(who + "_sb") or {"available": False}
+    doc[who] = s
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
+m, p = doc["msnd"], doc["peer"]
+doc["ratios_msnd_over_peer"] = {
+    "logins_per_s": ratio(m["login"].get("logins_per_s"), p["login"].get("logins_per_s")),
+    "sb_relayed_msgs_per_s": ratio((m["sb"].get("closed") or {}).get("achieved_msgs_per_s"),
+                                   (p["sb"].get("closed") or {}).get("achieved_msgs_per_s")),
+    "presence_changes_per_s": ratio((m["presence"].get("closed") or {}).get("achieved_changes_per_s"),
+                                    (p["presence"].get("closed") or {}).get("achieved_changes_per_s")),
+}
+
+# analyzer
+cap = load("capture")
+an = {"capture": cap or {"available": False}}
+size = cap["bytes"] if ok(cap) else None
+for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
+    t = read(tool + ".time")
+    rc = read(tool + ".rc")
+    nav = read(tool + ".na")
+    if nav or t is None:
+        an[tool] = {"available": False, "reason": nav or "not run"}
+        continue
+    try:
+        secs, kib = t.splitlines()[-1].split()
+        secs, kib = float(secs), int(kib)
+    except ValueError:
+        an[tool] = {"available": False, "reason": "no timing"}
+        continue
+    e = {"seconds": secs, "peak_rss_kib": kib, "exit": int(rc or -1)}
+    if size:
+        e["mb_per_s"] = round(size / max(secs, 0.01) / 1e6, 1)
+    ev = read(tool + ".events")
+    if ev:
+        e["output_lines"] = int(ev)
+    if tool == "tshark" and rc == "124":
+        e["timed_out"] = True
+    if tool == "msnsniff":
+        e["summary"] = (read("msnsniff.summary") or "").splitlines()
+    an[tool] = e
+if ok(an.get("msnsniff")):
+    s = an["msnsniff"]["seconds"]
+    an["ratios"] = {"msnsniff_speed_vs_" + k: round(an[k]["seconds"] / s, 2)
+                    for k in ("pcap_loop", "msgsnarf", "tshark") if ok(an.get(k)) and not an[k].get("timed_out")}
+doc["analyzer"] = an
+
+# file transfer
+ft = read("ft.txt")
+if ft:
+    size = int(read("ft.size") or 0)
+    best = {}
+    for line in ft.splitlines():
+        tool, s, e, good = line.split()
+        d = float(e) - float(s)
+        if good == "1" and (tool not in best or d < best[tool]):
+            best[tool] = d
+    doc["file_transfer"] = {"bytes": size, **{k: {"seconds": round(v, 3), "mb_per_s": round(size / v / 1e6, 1)}
+                                              for k, v in best.items()}}
+    if "msnc" in best and "socat" in best:
+        doc["file_transfer"]["ratio_msnc_over_socat"] = round(best["socat"] / best["msnc"], 2)
+else:
+    doc["file_transfer"] = load("ft") or {"available": False}
+
+with open(out, "w") as f:
+    json.dump(doc, f, indent=1, sort_keys=False)
+    f.write("\n")
+
+# ---- table
+NA = "not available"
+
+
+def g(d, *path, fmt="{:.0f}"):
+    for k in path:
+        if not isinstance(d, dict) or k not in d or d[k] is None:
+            return NA
+        d = d[k]
+    if isinstance(d, (int, float)) and d >= 0:
+        return fmt.format(d)
+    return NA
+
+
+rows = []
+c = doc["codec"]
+rows.append(("codec framing (client stream)", g(c, "framing_client", "mb_per_s") + " MB/s", "≥ 1000 MB/s", ""))
+rows.append(("codec framing, 1460-byte reads", g(c, "segmented_client", "mb_per_s") + " MB/s", "", ""))
+rows.append(("codec framing + MIME + invitations", g(c, "full_client", "mb_per_s") + " MB/s", "", ""))
+rows.append(("codec items/s (framing)", g(c, "framing_client", "items_per_s"), "", ""))
+rows.append(("codec allocations in hot loops", g(c, "allocs_in_hot_loops"), "0", ""))
+for who in ("msnd", "peer"):
+    s = doc[who]
+    tag = who if who == "msnd" else "pymsnp peer"
+    rows.append((tag + " logins/s", g(s["login"], "logins_per_s"), "≥ 20000" if who == "msnd" else "",
+                 "" if who == "peer" else "x%s peer" % (doc["ratios_msnd_over_peer"]["logins_per_s"] or "?")))
+    for h in s["hold"]:
+        if ok(h):
+            rows.append(("%s RSS/session at %s online" % (tag, h.get("online")), g(h, "rss_per_session_bytes") + " B",
+                         "≤ 8192 B at 50k" if who == "msnd" else "", ""))
+    pr = s["presence"]
+    rows.append((tag + " presence changes/s (closed)", g(pr, "closed", "achieved_changes_per_s"), "",
+                 "%s notif/s" % g(pr, "peak_notifications_per_s")))
+    for o in pr.get("open") or []:
+        rows.append(("  open %s changes/s: p50/p99 ms" % g(o, "offered_per_s"),
+                     "%s / %s" % (g(o, "latency", "p50_us", fmt="{:.0f}"), g(o, "latency", "p99_us", fmt="{:.0f}")) + " us",
+                     "p99 < 2 ms at half" if who == "msnd" else "", ""))
+    sb = s["sb"]
+    rows.append((tag + " SB relayed MSG/s (window %s)" % sb.get("window", "?"), g(sb, "closed", "achieved_msgs_per_s"),
+                 "≥ 1000000" if who == "msnd" else "",
+                 "" if who == "peer" else "x%s peer" % (doc["ratios_msnd_over_peer"]["sb_relayed_msgs_per_s"] or "?")))
+    rows.append(("  window 1: MSG/s, ACK p50/p99", "%s, %s / %s us" % (
+        g(sb, "closed_window1", "achieved_msgs_per_s"), g(sb, "closed_window1", "latency", "p50_us"),
+        g(sb, "closed_window1", "latency", "p99_us")), "", ""))
+    for o in sb.get("open") or []:
+        rows.append(("  open %s MSG/s: ACK p50/p99" % g(o, "offered_per_s"),
+                     "%s / %s us" % (g(o, "latency", "p50_us"), g(o, "latency", "p99_us")),
+                     "p99 < 2 ms at half" if who == "msnd" else "", ""))
+    rows.append((tag + " RSS per SB session", g(sb, "rss_per_sb_session_bytes") + " B", "", ""))
+for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
+    t = an.get(tool, {})
+    if ok(t):
+        rows.append(("analyzer %s" % tool, "%s MB/s, peak RSS %s MiB" % (g(t, "mb_per_s", fmt="{:.1f}"),
+                                                                    g(t, "peak_rss_kib", fmt="{:.0f}") if False else
+                                                                    "%.0f" % (t["peak_rss_kib"] / 1024)),
+                     "", "timed out" if t.get("timed_out") else ""))
+    else:
+        rows.append(("analyzer %s" % tool, NA, "", t.get("reason", "")))
+for k, v in (an.get("ratios") or {}).items():
+    rows.append(("  " + k, "x%s" % v, {"msnsniff_speed_vs_pcap_loop": "≥ 0.5", "msnsniff_speed_vs_msgsnarf": "≥ 2",
+                                         "msnsniff_speed_vs_tshark": "≥ 50"}.get(k, ""), ""))
+ft = doc["file_transfer"]
+rows.append(("file transfer msnc MSNFTP", g(ft, "msnc", "mb_per_s", fmt="{:.0f}") + " MB/s", "", ""))
+rows.append(("file transfer socat (raw TCP)", g(ft, "socat", "mb_per_s", fmt="{:.0f}") + " MB/s", "", ""))
+rows.append(("  ratio msnc / socat", g(ft, "ratio_msnc_over_socat", fmt="{:.2f}"), "≥ 0.8", ""))
+
+w = max(len(r[0]) for r in rows)
+print("%-*s  %-32s %-20s %s" % (w, "benchmark", "result", "target", "note"))
+for r in rows:
+    print("%-*s  %-32s %-20s %s" % (w, r[0], r[1], r[2], r[3]))
+print("\nfull results: %s" % out)

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR - every benchmark, bounded in time, on this machine.
+#
+# Called by `make bench` after a Release build; builds nothing itself.
+# Writes bench/results/latest.json and prints a table (bench/report.py).
+# Knobs (environment): BENCH_SECONDS (per measured phase, 3), CAPTURE_MB
+# (analyzer capture size, 1024), FT_MB (file transfer size, 256),
+# BENCH_ONLY (space-separated subset of: codec server peer analyzer ft).
+# Every server it starts listens on 127.0.0.1 only and is stopped by PID.
+set -u
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "bench: no build directory $1" >&2; exit 2; }
+SECS=${BENCH_SECONDS:-3}
+CAPTURE_MB=${CAPTURE_MB:-1024}
+FT_MB=${FT_MB:-256}
+ONLY=${BENCH_ONLY:-"codec server peer analyzer ft"}
+
+BIN_CODEC=$BUILD/bench/codec
+BIN_BENCH=$BUILD/bench/msnbench
+BIN_GEN=$BUILD/bench/gen-capture
+BIN_LOOP=$BUILD/bench/pcap-loop
+MSND=$BUILD/src/msnd/msnd
+MSNC=$BUILD/src/msnc/msnc
+SNIFF=$BUILD/src/msnsniff/msnsniff
+PEER=$ROOT/bench/peers/pymsnp.py
+
+# Big files live in RAM when there is room: the analyzer comparison is about
+# CPU, not the disk, and the tools all read the same page-cached bytes.
+if [ -d /dev/shm ] && [ "$(df -Pm /dev/shm | awk 'NR==2{print $4}')" -gt $((CAPTURE_MB + FT_MB * 3 + 512)) ]; then
+  TMP=$(mktemp -d /dev/shm/msnkit-bench.XXXXXX)
+else
+  mkdir -p "$ROOT/bench/results/tmp"
+  TMP=$(mktemp -d "$ROOT/bench/results/tmp/run.XXXXXX")
+fi
+RES=$TMP/res
+mkdir -p "$RES" "$ROOT/bench/results"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  sleep 0.2
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+T0=$(date +%s)
+log() { printf '[bench %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
+na() { printf '{"available":false,"reason":"%s"}\n' "$1" > "$RES/$2.json"; log "$2: not available ($1)"; }
+want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
+
+# bench-only tools, installed from Debian when missing (never needed to build or test)
+need_pkg() {  # need_pkg COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || return 1
+  log "installing $2 (bench only)"
+  if [ -z "${APT_UPDATED:-}" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1
+  command -v "$1" >/dev/null 2>&1
+}
+
+wait_file() { for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+
+# ---------------------------------------------------------------- machine
+python3 - > "$RES/machine.json" <<'EOF'
+import json, os, platform, subprocess
+def sh(c):
+    try: return subprocess.run(c, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception: return ""
+cpu = sh("lscpu | sed -n 's/^Model name: *//p' | head -1")
+mem = sh("awk '/MemTotal/{printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
+print(json.dumps({"cpu": cpu, "nproc": os.cpu_count(), "ram": mem, "kernel": platform.release(),
+                  "nofile_limit": sh("ulimit -Hn"), "date": sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
+                  "commit": sh("git -C '%s' rev-parse --short HEAD" % os.getcwd())}))
+EOF
+
+# ------------------------------------------------------------------ codec
+if want codec; then
+  if [ -x "$BIN_CODEC" ]; then
+    log "codec"
+    timeout 120 "$BIN_CODEC" --json --seconds 1 > "$RES/codec.json" || na "codec run failed" codec
+  else na "bench/codec not built" codec; fi
+fi
+
+# ----------------------------------------------------------------- server
+USERS=20000
+CLIQUE=10
+# sessions are bounded by the open-file limit (server and generator each need one fd per session)
+NOFILE=$(ulimit -Hn)
+ulimit -n "$NOFILE" 2>/dev/null
+MAX_SESSIONS=$(( NOFILE - 600 ))
+[ "$MAX_SESSIONS" -gt 50000 ] && MAX_SESSIONS=50000
+[ "$MAX_SESSIONS" -gt "$USERS" ] && MAX_SESSIONS=$USERS
+
+SRV_PID=""
+start_msnd() {
+  rm -f "$TMP/msnd.ports"
+  "$MSND" --listen 127.0.0.1:0 --db "$TMP/msnd.db" --port-file "$TMP/msnd.ports" --log-level error \
+    --max-commands-per-second 0 --max-connections-per-address 0 --max-connections 0 \
+    >"$TMP/msnd.log" 2>&1 &
+  SRV_PID=$!
+  PIDS+=("$SRV_PID")
+  wait_file "$TMP/msnd.ports" || { log "msnd did not start: $(tail -3 "$TMP/msnd.log")"; return 1; }
+  SERVER=$(sed -n 's/^ds=//p' "$TMP/msnd.ports")
+  SRV_ARGS=(--server "$SERVER" --server-pid "$SRV_PID")
+}
+start_peer() {
+  rm -f "$TMP/peer.ports"
+  python3 "$PEER" --port-file "$TMP/peer.ports" --clique "$CLIQUE" >"$TMP/peer.log" 2>&1 &
+  SRV_PID=$!
+  PIDS+=("$SRV_PID")
+  wait_file "$TMP/peer.ports" || { log "peer did not start"; return 1; }
+  SERVER=$(sed -n 's/^ns=//p' "$TMP/peer.ports")
+  SRV_ARGS=(--server "$SERVER" --server-pid "$SRV_PID" --no-dispatch)
+}
+stop_server() { [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; SRV_PID=""; }
+
+run_suite() {  # run_suite NAME START_FN
+  local name=$1 start=$2
+  log "$name: logins/s"
+  $start || { na "server did not start" "${name}_login"; return; }
+  timeout 60 "$BIN_BENCH" login "${SRV_ARGS[@]}" --users "$USERS" --concurrency 128 --duration "$SECS" \
+    --label "$name" --json > "$RES/${name}_login.json" || na "login run failed" "${name}_login"
+  stop_server
+  for n in 10000 "$MAX_SESSIONS"; do
+    log "$name: $n sessions held"
+    $start || break
+    timeout 120 "$BIN_BENCH" hold "${SRV_ARGS[@]}" --users "$n" --concurrency 256 --duration 10 \
+      --label "$name" --json > "$RES/${name}_hold_$n.json" || na "hold run failed" "${name}_hold_$n"
+    stop_server
+  done
+  log "$name: presence fan-out"
+  $start || return
+  timeout 120 "$BIN_BENCH" presence "${SRV_ARGS[@]}" --users 5000 --clique "$CLIQUE" --inflight 64 \
+    --duration "$SECS" --fractions 0.25,0.5,0.75 --label "$name" --json > "$RES/${name}_presence.json" \
+    || na "presence run failed" "${name}_presence"
+  stop_server
+  log "$name: switchboard relay"
+  $start || return
+  timeout 120 "$BIN_BENCH" sb "${SRV_ARGS[@]}" --users 1000 --pairs 500 --window 16 --duration "$SECS" \
+    --fractions 0.1,0.25,0.5 --label "$name" --json > "$RES/${name}_sb.json" || na "sb run failed" "${name}_sb"
+  stop_server
+}
+
+if want server; then
+  if [ -x "$MSND" ] && [ -x "$BIN_BENCH" ]; then
+    log "server: $USERS accounts in cliques of $CLIQUE"
+    "$MSND" user add --db "$TMP/msnd.db" seed@bench.test seedpw >/dev/null &&
+      "$BIN_BENCH" populate --db "$TMP/msnd.db" --users "$USERS" --clique "$CLIQUE" --json > "$RES/populate.json"
+    run_suite msnd start_msnd
+  else na "msnd or msnbench not built" msnd_login; fi
+fi
+if want peer; then
+  if [ -x "$BIN_BENCH" ] && command -v python3 >/dev/null; then run_suite peer start_peer
+  else na "python3 or msnbench missing" peer_login; fi
+fi
+
+# --------------------------------------------------------------- analyzer
+timed() {  # timed NAME TIMEOUT CMD... : wall seconds and peak RSS of CMD into $RES/NAME.time
+  local name=$1 to=$2; shift 2
+  /usr/bin/time -f '%e %M' -o "$RES/$name.time" timeout "$to" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+  echo $? > "$RES/$name.rc"
+}
+if want analyzer; then
+  if [ -x "$BIN_GEN" ]; then
+    log "analyzer: generating a ${CAPTURE_MB} MB capture"
+    "$BIN_GEN" --out "$TMP/capture.pcap" --size "$CAPTURE_MB" > "$RES/capture.json" || na "gen-capture failed" capture
+    cat "$TMP/capture.pcap" > /dev/null  # page cache, as for every tool below
+    log "analyzer: bare libpcap loop"
+    timed pcap_loop 300 "$BIN_LOOP" "$TMP/capture.pcap" --json
+    cp "$TMP/pcap_loop.out" "$RES/pcap_loop.json" 2>/dev/null
+    if [ -x "$SNIFF" ]; then
+      log "analyzer: msnsniff (all events as JSON, full reassembly)"
+      timed msnsniff 300 "$SNIFF" -r "$TMP/capture.pcap" --memcap 512M --no-progress --summary
+      grep -c '^{' "$TMP/msnsniff.out" > "$RES/msnsniff.events" 2>/dev/null
+      grep -E '^  (switchboard|invitations|connections|files|gaps|memory)' "$TMP/msnsniff.out" > "$RES/msnsniff.summary"
+    else echo "msnsniff not built" > "$RES/msnsniff.na"; fi
+    if need_pkg msgsnarf dsniff; then
+      log "analyzer: msgsnarf"
+      timed msgsnarf 300 msgsnarf -p "$TMP/capture.pcap"
+      wc -l < "$TMP/msgsnarf.out" > "$RES/msgsnarf.events"
+    else echo "dsniff could not be installed" > "$RES/msgsnarf.na"; fi
+    if need_pkg tshark tshark; then
+      log "analyzer: tshark -Y msnms (the slowest; bounded at 240 s)"
+      timed tshark 240 tshark -n -r "$TMP/capture.pcap" -Y msnms
+      wc -l < "$TMP/tshark.out" > "$RES/tshark.events"
+    else echo "tshark could not be installed" > "$RES/tshark.na"; fi
+    rm -f "$TMP/capture.pcap" "$TMP"/*.out
+  else na "gen-capture not built (needs msnsynth)" capture; fi
+fi
+
+# ---------------------------------------------------------- file transfer
+if want ft; then
+  if [ -x "$MSNC" ] && need_pkg socat socat; then
+    log "file transfer: ${FT_MB} MiB, msnc MSNFTP vs socat, best of 3"
+    head -c $((FT_MB << 20)) /dev/urandom > "$TMP/ft.bin"
+    : > "$RES/ft.txt"
+    for i in 1 2 3; do
+      rm -rf "$TMP/rx"; mkdir -p "$TMP/rx"
+      port=$((17000 + RANDOM % 20000))
+      timeout 60 "$MSNC" ftp-send --cookie 4242 --bind-ip 127.0.0.1 --ports "$port-$((port + 9))" "$TMP/ft.bin" \
+        > "$TMP/send.out" 2>&1 &
+      sp=$!; PIDS+=("$sp")
+      for _ in $(seq 1 100); do grep -q listening "$TMP/send.out" 2>/dev/null && break; sleep 0.02; done
+      lport=$(sed -n 's/.*"listening".*"port":\([0-9]*\).*/\1/p' "$TMP/send.out")
+      s=$(date +%s.%N)
+      timeout 60 "$MSNC" ftp-recv --host 127.0.0.1 --port "$lport" --email bench@bench.test --cookie 4242 \
+        --dir "$TMP/rx" --name out.bin > /dev/null 2>&1
+      e=$(date +%s.%N)
+      wait "$sp" 2>/dev/null
+      ok=0; cmp -s "$TMP/ft.bin" "$TMP/rx/out.bin" && ok=1
+      echo "msnc $s $e $ok" >> "$RES/ft.txt"
+      rm -rf "$TMP/rx"; mkdir -p "$TMP/rx"
+      port=$((17000 + RANDOM % 20000))
+      socat -u "OPEN:$TMP/ft.bin,rdonly" "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" &
+      sp=$!; PIDS+=("$sp")
+      sleep 0.2
+      s=$(date +%s.%N)
+      timeout 60 socat -u "TCP:127.0.0.1:$port" "CREATE:$TMP/rx/out.bin" 2>/dev/null
+      e=$(date +%s.%N)
+      wait "$sp" 2>/dev/null
+      ok=0; cmp -s "$TMP/ft.bin" "$TMP/rx/out.bin" && ok=1
+      echo "socat $s $e $ok" >> "$RES/ft.txt"
+    done
+    echo "$((FT_MB << 20))" > "$RES/ft.size"
+    rm -f "$TMP/ft.bin"; rm -rf "$TMP/rx"
+  else na "msnc not built or socat missing" ft; fi
+fi
+
+log "report"
+python3 "$ROOT/bench/report.py" "$RES" "$ROOT/bench/results/latest.json"
+rc=$?
+log "done in $(( $(date +%s) - T0 )) s"
+exit $rc

@@ -118,7 +118,7 @@ class Live(unittest.TestCase):
         os.mkdir(carve)
         events_path = os.path.join(work, "events.jsonl")
         sniff = subprocess.Popen([MSNSNIFF, "-i", "lo", "-q", "-w", events_path, "--extract", carve,
-                                  "net", "127.77.0.0/16"],
+                                  "net", "127.77.0.0/24"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             line = sniff.stderr.readline().decode()

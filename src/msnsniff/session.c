@@ -570,9 +570,12 @@ static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     if (cmd->argc >= 5)
         json_object_set_new(ev, "verified", json_boolean(msnp_str_eq(cmd->argv[4], "1")));
     sn_ev_emit(&c->ev, ev);
-    char *ver = strdup(k->version[0] ? k->version : "?");
-    if (ver)
-        free(sn_strmap_put(&c->users, k->user, strlen(k->user), ver));
+    /* kept for the summary; bounded like the other tables */
+    if (c->users.count < 65536 || sn_strmap_get(&c->users, k->user, strlen(k->user))) {
+        char *ver = strdup(k->version[0] ? k->version : "?");
+        if (ver)
+            free(sn_strmap_put(&c->users, k->user, strlen(k->user), ver));
+    }
 }
 
 /* ---- command dispatch ---------------------------------------------------- */

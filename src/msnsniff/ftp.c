@@ -170,7 +170,11 @@ size_t sn_ftp_data(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, const uint8_
             break;
         if (rc < 0) {
             anomaly(c, SN_AN_MSNFTP, f, err.what);
-            return n; /* not a command stream any more; stop reading this side */
+            /* not a command stream any more: drop this side's bytes, and the
+             * parser's pending line with them (it must never see a buffer
+             * shorter than the one it has scanned) */
+            msnp_parser_skip(&t->parser[dir], n - used);
+            return n;
         }
         used += (size_t)rc;
         switch (cmd.code) {

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import random
 import resource
@@ -569,6 +570,8 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--only", default="hostile,durability,analyzer")
     A = ap.parse_args()
+    # writes to offenders the server already dropped are expected; keep asyncio quiet about them
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     for part in A.only.split(","):

@@ -477,16 +477,46 @@ def rec(t, f):
     return struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(f), len(f)) + f
 
 
+# Peak RSS of a child is read from wait4(). Linux carries a process's
+# high-water mark across fork and exec, so children forked from this script
+# (which holds whole captures in memory) would report this script's size.
+# They are started by a small runner process made at start-up instead.
+RUNNER_CODE = r"""
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    argv, timeout = json.loads(line)
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            break
+        if time.time() > deadline:
+            os.kill(p.pid, 9)
+        time.sleep(0.005)
+    p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    print(json.dumps([p.returncode, ru.ru_maxrss]), flush=True)
+"""
+RUNNER = None
+
+
+def start_runner():
+    global RUNNER
+    RUNNER = subprocess.Popen([sys.executable, "-c", RUNNER_CODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+
+
+def run_measured(argv, timeout):
+    RUNNER.stdin.write(json.dumps([argv, timeout]) + "\n")
+    RUNNER.stdin.flush()
+    code, kib = json.loads(RUNNER.stdout.readline())
+    return code, kib
+
+
 def run_sniff(path, memcap_mb):
     t0 = time.time()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", A.msnsniff, "-r", path, "--memcap", "%dM" % memcap_mb,
-                        "--no-progress", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
-    lines = p.stderr.decode(errors="replace").strip().splitlines()
-    try:
-        kib = int(lines[-1])
-    except (ValueError, IndexError):
-        kib = -1
-    return {"exit": p.returncode, "peak_rss_kib": kib, "seconds": round(time.time() - t0, 2)}
+    code, kib = run_measured([A.msnsniff, "-r", path, "--memcap", "%dM" % memcap_mb, "--no-progress", "-q"], 300)
+    return {"exit": code, "peak_rss_kib": kib, "seconds": round(time.time() - t0, 2)}
 
 
 def test_analyzer(tmp):
@@ -554,7 +584,9 @@ def test_analyzer(tmp):
         r = run_sniff(path, memcap)
         results[name] = r
         check(r["exit"] in (0, 1, 2), "msnsniff finished cleanly on %s (exit %d)" % (name, r["exit"]))
-        check(0 < r["peak_rss_kib"] <= (memcap + 48) * 1024,
+        # Under ASan the shadow memory and quarantine dwarf the memcap; the
+        # bound is checked in the ordinary build.
+        check(A.sanitized or 0 < r["peak_rss_kib"] <= (memcap + 48) * 1024,
               "msnsniff stayed within --memcap %dM (+48 MiB program and libpcap) on %s: %d KiB"
               % (memcap, name, r["peak_rss_kib"]))
     REPORT["analyzer"] = {"memcap_mib": memcap, "cases": results}
@@ -567,9 +599,11 @@ def main():
     ap.add_argument("--msnsniff")
     ap.add_argument("--gen-capture")
     ap.add_argument("--short", action="store_true")
+    ap.add_argument("--sanitized", action="store_true", help="binaries built with ASan: skip RSS bounds")
     ap.add_argument("--json")
     ap.add_argument("--only", default="hostile,durability,analyzer")
     A = ap.parse_args()
+    start_runner()
     # writes to offenders the server already dropped are expected; keep asyncio quiet about them
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -580,6 +614,8 @@ def main():
             print("stress: %s ..." % part, file=sys.stderr, flush=True)
             {"hostile": test_hostile, "durability": test_durability, "analyzer": test_analyzer}[part](tmp)
             print("stress: %s done in %.1f s" % (part, time.time() - t0), file=sys.stderr, flush=True)
+    RUNNER.stdin.close()
+    RUNNER.wait()
     REPORT["failures"] = FAILS
     text = json.dumps(REPORT, indent=1)
     if A.json:

@@ -163,6 +163,7 @@ timed() {  # timed NAME TIMEOUT CMD... : wall seconds and peak RSS of CMD into $
   echo $? > "$RES/$name.rc"
 }
 if want analyzer; then
+  [ -x /usr/bin/time ] || need_pkg /usr/bin/time time || log "GNU time could not be installed: analyzer RSS unavailable"
   if [ -x "$BIN_GEN" ]; then
     log "analyzer: generating a ${CAPTURE_MB} MB capture"
     "$BIN_GEN" --out "$TMP/capture.pcap" --size "$CAPTURE_MB" > "$RES/capture.json" || na "gen-capture failed" capture

@@ -19,7 +19,7 @@ cat <<MSG
 msnd: dispatch, notification and switchboard server on 127.0.0.1:$PORT
   database:  $DB
   accounts:  demo@msnkit.test / demo123     friend@msnkit.test / friend123
-  connect:   $BUILD/src/msnc/msnc --server 127.0.0.1:$PORT --user demo@msnkit.test
+  connect:   $BUILD/src/msnc/msnc -s 127.0.0.1:$PORT -u demo@msnkit.test   (asks for the password)
   by hand:   nc -C 127.0.0.1 $PORT   then type   VER 1 MSNP7 CVR0
   stop:      Ctrl-C (clients get OUT SSD)
 MSG

@@ -510,6 +510,23 @@ static void sb_fail(user *u, const char *why) {
     u->ss = S_FAILED;
 }
 
+/* Open the switchboard connection an XFR or RNG named, keeping its cookie. */
+static int sb_connect(user *u, msnp_str addr, msnp_str cookie, const char *bad_addr) {
+    char host[64];
+    uint16_t port;
+    if (split_hostport(addr, host, sizeof host, &port) != 0) {
+        sb_fail(u, bad_addr);
+        return -1;
+    }
+    msnp_str_copy(cookie, u->cookie, sizeof u->cookie);
+    u->sb = conn_open(u, K_SB, host, port);
+    if (!u->sb) {
+        sb_fail(u, "connect");
+        return -1;
+    }
+    return 0;
+}
+
 static void sb_line(conn *c, user *u, const msnp_cmd *cmd) {
     uint64_t t = now_ns();
     switch (cmd->code) {
@@ -586,18 +603,7 @@ static void ns_online_line(conn *c, user *u, const msnp_cmd *cmd) {
             sb_fail(u, "bad XFR reply");
             return;
         }
-        char host[64];
-        uint16_t port;
-        if (split_hostport(cmd->argv[2], host, sizeof host, &port) != 0) {
-            sb_fail(u, "XFR address");
-            return;
-        }
-        msnp_str_copy(cmd->argv[4], u->cookie, sizeof u->cookie);
-        u->sb = conn_open(u, K_SB, host, port);
-        if (!u->sb) {
-            sb_fail(u, "connect");
-            return;
-        }
+        if (sb_connect(u, cmd->argv[2], cmd->argv[4], "XFR address") != 0) return;
         u->ss = S_USR;
         conn_printf(u->sb, "USR %u %s %s\r\n", ++u->sb_trid, u->email, u->cookie);
         return;
@@ -605,19 +611,8 @@ static void ns_online_line(conn *c, user *u, const msnp_cmd *cmd) {
     case MSNP_RNG: {
         /* RNG sessid host:port CKI cookie caller-email caller-name */
         if (cmd->argc < 4 || u->ss != S_NONE) return;
-        char host[64];
-        uint16_t port;
-        if (split_hostport(cmd->argv[1], host, sizeof host, &port) != 0) {
-            sb_fail(u, "RNG address");
-            return;
-        }
+        if (sb_connect(u, cmd->argv[1], cmd->argv[3], "RNG address") != 0) return;
         msnp_str_copy(cmd->argv[0], u->sessid, sizeof u->sessid);
-        msnp_str_copy(cmd->argv[3], u->cookie, sizeof u->cookie);
-        u->sb = conn_open(u, K_SB, host, port);
-        if (!u->sb) {
-            sb_fail(u, "connect");
-            return;
-        }
         u->ss = S_ANS;
         conn_printf(u->sb, "ANS %u %s %s %s\r\n", ++u->sb_trid, u->email, u->cookie, u->sessid);
         return;

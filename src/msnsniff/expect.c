@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define EXP_NB 1024u
 
@@ -25,13 +24,18 @@ int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max) {
     t->timeout = timeout_us;
     t->max = max ? max : 65536;
     if (!t->b || sn_strmap_init(&t->by_id) != 0 || sn_strmap_init(&t->by_cookie) != 0 ||
-        sn_strmap_init(&t->by_group) != 0)
+        sn_strmap_init(&t->by_group) != 0 || sn_strmap_init(&t->by_name) != 0)
         return -1;
     return 0;
 }
 
+/* The address chains hold only what sn_expect_match can return: pending,
+ * resolved, not matched by cookie. Expectations leave them as soon as they
+ * are hit or retired, so a busy server address (every switchboard referral
+ * names one of a few) does not make each new flow walk hundreds of spent
+ * expectations until they expire. */
 static void unhash(sn_expect_table *t, sn_expect *e) {
-    if (!e->addr.family)
+    if (!e->hashed)
         return;
     sn_expect **pp = &t->b[bucket(&e->addr)];
     while (*pp && *pp != e)
@@ -39,14 +43,72 @@ static void unhash(sn_expect_table *t, sn_expect *e) {
     if (*pp)
         *pp = e->hnext;
     e->hnext = NULL;
+    e->hashed = 0;
 }
 
 static void hash_in(sn_expect_table *t, sn_expect *e) {
-    if (!e->addr.family)
+    if (!e->addr.family || e->hashed || e->cookie_only || e->state != SN_EXP_PENDING)
         return;
     size_t b = bucket(&e->addr);
     e->hnext = t->b[b];
     t->b[b] = e;
+    e->hashed = 1;
+}
+
+/* Expectations written with a host name wait in by_name (one list per
+ * lower-case name, oldest first; the head's nprev is the tail) until a DNS
+ * answer in the capture resolves the name: an answer costs one lookup, not
+ * a walk over every pending expectation. */
+static size_t name_key(const char *host, size_t n, char out[SN_EXPECT_HOST_MAX]) {
+    if (n == 0 || n >= SN_EXPECT_HOST_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (host[i] >= 'A' && host[i] <= 'Z') ? (char)(host[i] + 32) : host[i];
+    return n;
+}
+
+static void name_in(sn_expect_table *t, sn_expect *e) {
+    char key[SN_EXPECT_HOST_MAX];
+    size_t n = e->addr.family ? 0 : name_key(e->host, strlen(e->host), key);
+    if (!n)
+        return;
+    sn_expect *head = sn_strmap_get(&t->by_name, key, n);
+    e->nnext = NULL;
+    if (!head) {
+        e->nprev = e;
+        if (sn_strmap_put(&t->by_name, key, n, e) == e)
+            return; /* no memory for the index: this one will not be resolved */
+    } else {
+        sn_expect *tail = head->nprev;
+        tail->nnext = e;
+        e->nprev = tail;
+        head->nprev = e;
+    }
+    e->named = 1;
+}
+
+static void name_out(sn_expect_table *t, sn_expect *e) {
+    if (!e->named)
+        return;
+    char key[SN_EXPECT_HOST_MAX];
+    size_t n = name_key(e->host, strlen(e->host), key);
+    sn_expect *head = sn_strmap_get(&t->by_name, key, n);
+    if (head == e) {
+        if (e->nnext) {
+            e->nnext->nprev = e->nprev;
+            sn_strmap_put(&t->by_name, key, n, e->nnext);
+        } else {
+            sn_strmap_del(&t->by_name, key, n);
+        }
+    } else if (head) {
+        e->nprev->nnext = e->nnext;
+        if (e->nnext)
+            e->nnext->nprev = e->nprev;
+        else
+            head->nprev = e->nprev;
+    }
+    e->nprev = e->nnext = NULL;
+    e->named = 0;
 }
 
 static void unqueue(sn_expect_table *t, sn_expect *e) {
@@ -84,6 +146,7 @@ static void unindex(sn_expect_table *t, sn_expect *e) {
 static void destroy(sn_expect_table *t, sn_expect *e) {
     unindex(t, e);
     unhash(t, e);
+    name_out(t, e);
     unqueue(t, e);
     t->count--;
     free(e);
@@ -97,14 +160,17 @@ void sn_expect_free(sn_expect_table *t) {
     sn_strmap_free(&t->by_id, NULL);
     sn_strmap_free(&t->by_cookie, NULL);
     sn_strmap_free(&t->by_group, NULL);
+    sn_strmap_free(&t->by_name, NULL);
 }
 
 sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id) { return sn_strmap_get(&t->by_id, (const char *)&id, sizeof id); }
 
 void sn_expect_retire_group(sn_expect_table *t, uint64_t group) {
     for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&group, sizeof group); x; x = x->gnext)
-        if (x->state == SN_EXP_PENDING)
+        if (x->state == SN_EXP_PENDING) {
             x->state = SN_EXP_RETIRED;
+            unhash(t, x);
+        }
 }
 
 sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t now, sn_expect **dup) {
@@ -123,7 +189,8 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t no
     if (!e)
         return NULL;
     *e = *proto;
-    e->hnext = e->qprev = e->qnext = e->gnext = NULL;
+    e->hnext = e->qprev = e->qnext = e->gnext = e->nprev = e->nnext = NULL;
+    e->hashed = e->named = 0;
     e->id = t->next_id++;
     sn_strmap_put(&t->by_id, (const char *)&e->id, sizeof e->id, e);
     if (e->cookie_only && e->cookie[0] && !sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)))
@@ -136,6 +203,7 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t no
     e->learned = now;
     e->expires = now + t->timeout;
     hash_in(t, e);
+    name_in(t, e);
     e->qprev = t->qtail;
     if (t->qtail)
         t->qtail->qnext = e;
@@ -174,25 +242,35 @@ sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n)
 
 void sn_expect_hit(sn_expect_table *t, sn_expect *e, void (*on_retire)(void *, sn_expect *), void *ctx) {
     e->state = SN_EXP_HIT;
+    unhash(t, e);
     t->hits++;
     if (!e->group)
         return;
     for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&e->group, sizeof e->group); x; x = x->gnext)
         if (x != e && x->state == SN_EXP_PENDING) {
             x->state = SN_EXP_RETIRED;
+            unhash(t, x);
             if (on_retire)
                 on_retire(ctx, x);
         }
 }
 
 size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const sn_addr *addr) {
+    char key[SN_EXPECT_HOST_MAX];
+    size_t kn = name_key(host, n, key);
+    sn_expect *e = kn ? sn_strmap_del(&t->by_name, key, kn) : NULL;
     size_t k = 0;
-    for (sn_expect *e = t->qhead; e; e = e->qnext) {
-        if (e->addr.family || e->state != SN_EXP_PENDING || strlen(e->host) != n || strncasecmp(e->host, host, n) != 0)
-            continue;
-        e->addr = *addr;
-        hash_in(t, e);
-        k++;
+    /* bounded by the expectations waiting for this name; each leaves the index */
+    while (e) {
+        sn_expect *next = e->nnext;
+        e->nprev = e->nnext = NULL;
+        e->named = 0;
+        if (e->state == SN_EXP_PENDING && !e->addr.family) {
+            e->addr = *addr;
+            hash_in(t, e);
+            k++;
+        }
+        e = next;
     }
     return k;
 }

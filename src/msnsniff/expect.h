@@ -26,7 +26,8 @@ typedef enum sn_transport { SN_TR_ANY = 0, SN_TR_TCP = 6, SN_TR_UDP = 17 } sn_tr
 typedef enum sn_expect_state { SN_EXP_PENDING = 0, SN_EXP_HIT, SN_EXP_MISSED, SN_EXP_RETIRED } sn_expect_state;
 
 typedef struct sn_expect {
-    struct sn_expect *hnext;            /* bucket chain (resolved address) */
+    struct sn_expect *hnext;            /* bucket chain: pending, resolved, matched by address */
+    struct sn_expect *nprev, *nnext;    /* waiting for DNS: others with the same host name */
     struct sn_expect *qprev, *qnext;    /* expiry queue */
     struct sn_expect *gnext;            /* next member of the same group */
     uint64_t id;
@@ -37,6 +38,7 @@ typedef struct sn_expect {
     uint8_t transport;                  /* sn_transport */
     uint8_t state;
     uint8_t cookie_only;                /* matched by switchboard cookie, not by SYN */
+    uint8_t hashed, named;              /* in the address chains / in the name index */
     const char *app;                    /* static: "file_transfer", "switchboard", ... */
     const char *source;                 /* static: which header or command taught it */
     char cookie[SN_EXPECT_COOKIE_MAX];
@@ -55,6 +57,7 @@ typedef struct sn_expect_table {
     uint64_t timeout;
     size_t max;                         /* oldest pending dropped beyond this */
     sn_strmap by_id, by_cookie, by_group; /* indexes: lookups stay O(1) on long captures */
+    sn_strmap by_name;                  /* lower-case host name -> unresolved expectations, oldest first */
     uint64_t added, hits, misses;
 } sn_expect_table;
 

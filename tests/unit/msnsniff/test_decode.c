@@ -228,6 +228,65 @@ static void test_expectations(void **state) {
     sn_expect_free(&t);
 }
 
+/* A DNS answer resolves exactly the pending expectations written with its
+ * name, however many others wait: names indexed, not scanned. */
+static void test_resolve_among_many(void **state) {
+    (void)state;
+    enum { N = 20000 };
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, 1000000, 0), 0);
+    char host[64];
+    /* many expectations waiting on other names, and many already resolved */
+    for (unsigned i = 0; i < N; i++) {
+        if (i % 2)
+            snprintf(host, sizeof host, "sb%u.example.net", i);
+        else
+            snprintf(host, sizeof host, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        sn_expect p = proto_exp(host, 1863, SN_TR_TCP, 100 + i);
+        assert_non_null(sn_expect_add(&t, &p, 100 + i, NULL));
+    }
+    /* four on the same name, written in different cases, at different times */
+    sn_expect q1 = proto_exp("SB7.msgr.hotmail.com", 1863, SN_TR_TCP, 1);
+    sn_expect q2 = proto_exp("sb7.MSGR.hotmail.com", 1864, SN_TR_TCP, 2);
+    sn_expect q3 = proto_exp("sb7.msgr.hotmail.com", 1865, SN_TR_TCP, 3);
+    sn_expect q4 = proto_exp("sb7.msgr.hotmail.com", 1866, SN_TR_TCP, 4);
+    sn_expect *e1 = sn_expect_add(&t, &q1, 50000, NULL), *e2 = sn_expect_add(&t, &q2, 50001, NULL);
+    sn_expect *e3 = sn_expect_add(&t, &q3, 50002, NULL), *e4 = sn_expect_add(&t, &q4, 50003, NULL);
+    assert_non_null(e1);
+    assert_non_null(e2);
+    assert_non_null(e3);
+    assert_non_null(e4);
+    sn_expect_hit(&t, e3, NULL, NULL); /* spent: not resolved, not matched */
+    sn_addr a;
+    sn_addr_parse("64.4.12.174", 11, &a);
+    assert_null(sn_expect_match(&t, &a, 1863, 6, 60000));
+    assert_int_equal(sn_expect_resolve(&t, "sb7.msgr.hotmail.COM", 20, &a), 3);
+    assert_true(sn_addr_eq(&e1->addr, &a));
+    assert_true(sn_addr_eq(&e2->addr, &a));
+    assert_int_equal(e3->addr.family, 0);
+    assert_ptr_equal(sn_expect_match(&t, &a, 1863, 6, 60000), e1);
+    assert_ptr_equal(sn_expect_match(&t, &a, 1864, 6, 60000), e2);
+    assert_null(sn_expect_match(&t, &a, 1865, 6, 60000));
+    assert_ptr_equal(sn_expect_match(&t, &a, 1866, 6, 60000), e4);
+    /* the others still wait for their own names */
+    assert_int_equal(sn_expect_resolve(&t, "sb7.msgr.hotmail.com", 20, &a), 0);
+    assert_int_equal(sn_expect_resolve(&t, "nothing.example.net", 19, &a), 0);
+    sn_addr b;
+    sn_addr_parse("64.4.12.175", 11, &b);
+    assert_int_equal(sn_expect_resolve(&t, "sb19999.example.net", 19, &b), 1);
+    assert_non_null(sn_expect_match(&t, &b, 1863, 6, 60000));
+    /* expectations that expire leave the name index: a later answer
+     * resolves only what is still there */
+    sn_expect_expire(&t, 1000100 + N / 2, NULL, NULL);
+    assert_true(t.count < N);
+    assert_int_equal(sn_expect_resolve(&t, "sb1.example.net", 15, &b), 0);
+    assert_int_equal(sn_expect_resolve(&t, "sb19997.example.net", 19, &b), 1);
+    sn_expect_expire(&t, UINT64_MAX, NULL, NULL);
+    assert_int_equal(t.count, 0);
+    assert_int_equal(t.by_name.count, 0);
+    sn_expect_free(&t);
+}
+
 static void test_dns(void **state) {
     (void)state;
     /* response: sb7.msgr.hotmail.com CNAME x.example.net, x.example.net A 64.4.12.174 */
@@ -261,7 +320,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_links_ipv4),  cmocka_unit_test(test_links_ipv6), cmocka_unit_test(test_links_ipv6_ext),
         cmocka_unit_test(test_udp_and_garbage), cmocka_unit_test(test_ipv4_defrag), cmocka_unit_test(test_detect),
-        cmocka_unit_test(test_expectations), cmocka_unit_test(test_dns),
+        cmocka_unit_test(test_expectations), cmocka_unit_test(test_resolve_among_many), cmocka_unit_test(test_dns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

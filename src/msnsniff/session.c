@@ -37,8 +37,19 @@ typedef struct sn_sb {
     char parts[MAX_PARTS][USER_MAX]; /* other participants */
 } sn_sb;
 
+/* A gap seen before the flow was classified: reported only if the flow
+ * turns out to be MSN (a download whose first packets were lost is not
+ * ours, and its holes are nobody's business). */
+#define EARLY_GAPS 4
+typedef struct sn_early_gap {
+    uint64_t frame, now, offset, lost;
+    size_t pending;
+    int dir;
+} sn_early_gap;
+
 typedef struct sn_conn {
     uint8_t kind;        /* SN_APP_MSNP / SN_APP_MSNFTP */
+    uint8_t nearly;      /* early gaps held (EARLY_GAPS at most) */
     uint8_t role;        /* sn_role */
     uint8_t client_dir;
     uint8_t parsers_ready;
@@ -54,6 +65,7 @@ typedef struct sn_conn {
     char version[12];
     sn_sb *sb;
     sn_ftp *ftp;
+    sn_early_gap early[EARLY_GAPS];
 } sn_conn;
 
 const char *sn_role_name(sn_role r) {
@@ -731,6 +743,33 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
 
 /* ---- byte stream ----------------------------------------------------------- */
 
+static void gap_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, int dir, uint64_t offset, uint64_t lost,
+                      size_t pending) {
+    c->st.gaps++;
+    c->st.gap_bytes += lost;
+    json_t *ev = sn_anomaly_new(c, SN_AN_GAP, f->id, "bytes missing from the capture; parser resynchronised");
+    if (ev) {
+        sn_ev_set_str(ev, "direction", dir == k->client_dir ? "client" : "server");
+        sn_ev_set_int(ev, "offset", offset);
+        sn_ev_set_int(ev, "lost", lost);
+        sn_ev_set_int(ev, "dropped_pending", pending);
+        sn_ev_emit(&c->ev, ev);
+    }
+}
+
+/* The flow is MSN after all: report its early gaps as they happened. */
+static void early_gaps_report(sn_ctx *c, const sn_flow *f, sn_conn *k) {
+    uint64_t now = c->now, frame = c->frame;
+    for (unsigned i = 0; i < k->nearly; i++) {
+        c->now = k->early[i].now;
+        c->frame = k->early[i].frame;
+        gap_event(c, f, k, k->early[i].dir, k->early[i].offset, k->early[i].lost, k->early[i].pending);
+    }
+    c->now = now;
+    c->frame = frame;
+    k->nearly = 0;
+}
+
 static void give_up(sn_ctx *c, sn_reasm *r, sn_flow *f) {
     f->app = SN_APP_OTHER;
     sn_stream_ignore(r, &f->st[0]);
@@ -765,11 +804,13 @@ static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, con
                 k->ftp = sn_ftp_new(c, f);
             }
             *skip = at;
+            early_gaps_report(c, f, k);
             return 1;
         }
         if (d == SN_DETECT_MORE)
             return 0;
         if (!f->midstream || k->probed[dir] + at >= PROBE_LIMIT) {
+            k->nearly = 0; /* not MSN: its holes are not reported */
             if (f->app != SN_APP_EXPECTED)
                 give_up(c, r, f);
             else {
@@ -860,15 +901,19 @@ void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pendin
         k->resync[dir] = 1;
         return;
     }
-    c->st.gaps++;
-    c->st.gap_bytes += lost;
-    json_t *ev = sn_anomaly_new(c, SN_AN_GAP, f->id, "bytes missing from the capture; parser resynchronised");
-    if (ev) {
-        sn_ev_set_str(ev, "direction", dir == k->client_dir ? "client" : "server");
-        sn_ev_set_int(ev, "offset", f->st[dir].offset - lost);
-        sn_ev_set_int(ev, "lost", lost);
-        sn_ev_set_int(ev, "dropped_pending", pending);
-        sn_ev_emit(&c->ev, ev);
+    if (!k->kind && f->app != SN_APP_OTHER) {
+        /* not classified yet: hold the report until we know it is MSN */
+        if (k->nearly < EARLY_GAPS) {
+            sn_early_gap *g = &k->early[k->nearly++];
+            g->frame = c->frame;
+            g->now = c->now;
+            g->offset = f->st[dir].offset - lost;
+            g->lost = lost;
+            g->pending = pending;
+            g->dir = dir;
+        }
+    } else if (k->kind) {
+        gap_event(c, f, k, dir, f->st[dir].offset - lost, lost, pending);
     }
     if (k->kind == SN_APP_MSNFTP) {
         if (k->ftp)

@@ -452,6 +452,85 @@ static void test_extract(void **state) {
     sn_run_free(&r);
 }
 
+/* Long downloads that are not MSN: classified on their first bytes, then
+ * neither reassembled nor buffered, so they never reach the per-flow limit
+ * and never report gaps, whatever their segments look like. An MSN login
+ * in the same capture is still seen. */
+static void http_download(msnsynth *w, unsigned k, int handshake, const msnsynth_seg_policy *pol, int lose_start) {
+    msnsynth_endpoint c, s;
+    char ip[32];
+    snprintf(ip, sizeof ip, "192.168.7.%u", k + 10);
+    msnsynth_endpoint_set(&c, ip, (uint16_t)(40000 + k));
+    msnsynth_endpoint_set(&s, "198.51.100.80", 80);
+    msnsynth_tcp *t = msnsynth_tcp_open(w, &c, &s, 1000u + k * 7919u, 0x80000000u + k * 104729u, handshake);
+    assert_non_null(t);
+    if (lose_start) {
+        /* the first bytes of both directions never reach the capture */
+        msnsynth_seg_policy drop = *pol;
+        drop.drop_every = 1;
+        msnsynth_tcp_policy(t, &drop);
+    } else {
+        msnsynth_tcp_policy(t, pol);
+    }
+    if (handshake)
+        assert_int_equal(msnsynth_tcp_send_str(t, 0, "GET /big.iso HTTP/1.1\r\nHost: example.net\r\n\r\n"), 0);
+    assert_int_equal(msnsynth_tcp_send_str(t, 1, "HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n"), 0);
+    msnsynth_tcp_policy(t, pol);
+    static unsigned char chunk[65536];
+    for (size_t i = 0; i < sizeof chunk; i++)
+        chunk[i] = (unsigned char)(i * 131u + k);
+    for (unsigned i = 0; i < 64; i++) /* 4 MiB: four times the per-flow limit */
+        assert_int_equal(msnsynth_tcp_send(t, 1, chunk, sizeof chunk), 0);
+    assert_int_equal(msnsynth_tcp_close(t, 1), 0);
+}
+
+static void test_long_other_flows(void **state) {
+    (void)state;
+    char path[128];
+    path_in_tmp(path, sizeof path, "downloads.pcap");
+    msnsynth_opts so;
+    memset(&so, 0, sizeof so);
+    so.step_us = 10;
+    msnsynth *w = msnsynth_open(path, &so);
+    assert_non_null(w);
+    msnsynth_seg_policy plain = {.acks = 1}, rough = {.mss = 1000, .reorder = 1, .duplicate = 1, .acks = 1},
+                        lossy = {.drop_every = 5, .acks = 1};
+    http_download(w, 1, 1, &plain, 0);
+    http_download(w, 2, 1, &rough, 0);
+    http_download(w, 3, 1, &lossy, 0);
+    http_download(w, 4, 0, &plain, 0); /* picked up mid-stream */
+    http_download(w, 5, 1, &plain, 1);
+    msnsynth_endpoint c, s;
+    msnsynth_endpoint_set(&c, "10.9.9.9", 1025);
+    msnsynth_endpoint_set(&s, "64.4.12.200", 1863);
+    msnsynth_tcp *ns = msnsynth_tcp_open(w, &c, &s, 5, 9, 1);
+    assert_non_null(ns);
+    msnsynth_tcp_send_str(ns, 0, "VER 1 MSNP7 CVR0\r\n");
+    msnsynth_tcp_send_str(ns, 1, "VER 1 MSNP7 CVR0\r\n");
+    msnsynth_tcp_send_str(ns, 0, "USR 2 MD5 I carol@example.com\r\n");
+    msnsynth_tcp_send_str(ns, 1, "USR 2 MD5 S 1013928519.693957190\r\n");
+    msnsynth_tcp_send_str(ns, 0, "USR 3 MD5 S 2b5e3fd3a03a5a5c4e1b8ccf32d8dc32\r\n");
+    msnsynth_tcp_send_str(ns, 1, "USR 3 OK carol@example.com Carol 1\r\n");
+    msnsynth_tcp_close(ns, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    unlink(path);
+    assert_int_equal(r.stats.gaps, 0);
+    assert_int_equal(r.stats.gap_bytes, 0);
+    assert_null(sn_find(r.events, "anomaly", "kind", "gap"));
+    assert_int_equal(sn_count(r.events, "anomaly"), 0);
+    assert_null(sn_find(r.events, "flow", "dst", "198.51.100.80"));
+    /* nothing of the 20 MiB was held: far below one flow's limit */
+    assert_true(r.mem_peak < 64 * 1024);
+    assert_int_equal(r.mem_left, 0);
+    json_t *login = sn_find(r.events, "login", "user", "carol@example.com");
+    assert_non_null(login);
+    assert_int_equal(sn_count(r.events, "flow"), 1);
+    sn_run_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_and_referral), cmocka_unit_test(test_messages),
@@ -466,6 +545,7 @@ int main(void) {
         cmocka_unit_test(test_ipv4_fragments),     cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_gaps),               cmocka_unit_test(test_snaplen_cut),
         cmocka_unit_test(test_small_memcap),       cmocka_unit_test(test_extract),
+        cmocka_unit_test(test_long_other_flows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -80,6 +80,7 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
         sn_config_defaults(&e->c.cfg);
     sn_config *c = &e->c.cfg;
     sn_memcap_init(&e->c.mem, c->memcap);
+    sn_memcap_enable_reuse(&e->c.mem);
     sn_events_init(&e->c.ev);
     int ok = sn_expect_init(&e->c.expect, c->expect_timeout_us, 0) == 0 && sn_strmap_init(&e->c.cookies) == 0 &&
              sn_invitations_init(&e->c) == 0 && sn_strmap_init(&e->c.dns) == 0 && sn_strmap_init(&e->c.users) == 0 && sn_strmap_init(&e->c.conversations) == 0 &&
@@ -412,6 +413,7 @@ void sn_engine_free(sn_engine *e) {
     }
     sn_invitations_free(&e->c);
     sn_dns_free(&e->c);
+    sn_memcap_drain(&e->c.mem);
     if (e->c.users.b)
         sn_strmap_free(&e->c.users, free);
     if (e->c.conversations.b)

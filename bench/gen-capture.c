@@ -187,11 +187,15 @@ static void tcp_secondary(uint32_t a, uint32_t b, uint16_t port, size_t bytes) {
     msnsynth_tcp_close(t, 0);
 }
 
+/* The n-th user address in 10.0.0.0/8, never ending in .0 or .255, so two
+ * users of one session never share an address (and so a 4-tuple). */
+static uint32_t user_ip(uint64_t n) {
+    return 0x0a000000u | (uint32_t)(((n / 254) << 8) & 0xffff00u) | (uint32_t)(n % 254 + 1);
+}
+
 /* A whole MSN session between users a and b: logins, switchboard, chat, one invitation of kind `k`. */
 static void msn_session(uint64_t id, unsigned k) {
-    uint32_t aip = 0x0a000000u | (uint32_t)((id * 2) & 0xffffff), bip = 0x0a000000u | (uint32_t)((id * 2 + 1) & 0xffffff);
-    if ((aip & 255) == 0) aip++;
-    if ((bip & 255) == 0) bip++;
+    uint32_t aip = user_ip(id * 2), bip = user_ip(id * 2 + 1);
     uint32_t ds_ip = 0x40040d00u | (uint32_t)(id % 200 + 1), ns_ip = 0x40040c00u | (uint32_t)(id % 150 + 1);
     uint32_t sb_ip = 0x400404c0u | (uint32_t)(id % 50 + 1);
     char a[64], b[64], sbip[32], aips[32], bips[32];

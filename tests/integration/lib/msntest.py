@@ -234,8 +234,9 @@ class MsndServer:
         argv = [self.msnd, "--listen", "127.0.0.1:0", "--ns-listen", "127.0.0.1:0",
                 "--sb-listen", "127.0.0.1:0", "--db", self.db, "--port-file", self.port_file,
                 "--log-file", self.log_file, "--log-level", "debug"] + self.args
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(self.dir, "stderr"), "ab"))
+        # The child keeps its own descriptor; ours is closed at once.
+        with open(os.path.join(self.dir, "stderr"), "ab") as err:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.port_file):
             if self.proc.poll() is not None:

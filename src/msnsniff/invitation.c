@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "session.h"
 
 #define INVITATIONS_MAX 65536u
 
@@ -140,35 +141,6 @@ static uint8_t transport_of(msnp_app_kind k) {
     }
 }
 
-static void emit_expect(sn_ctx *c, const sn_expect *e) {
-    json_t *ev = sn_ev_new("expectation", e->learned);
-    sn_ev_set_int(ev, "id", e->id);
-    sn_ev_set_str(ev, "app", e->app);
-    sn_ev_set_str(ev, "transport", sn_transport_name(e->transport));
-    sn_ev_set_str(ev, "address", e->host);
-    if (e->addr.family) {
-        char a[SN_ADDR_STRLEN];
-        sn_ev_set_str(ev, "resolved", sn_addr_str(&e->addr, a));
-    } else {
-        json_object_set_new(ev, "resolved", json_null());
-    }
-    if (e->port)
-        sn_ev_set_int(ev, "port", e->port);
-    else
-        sn_ev_set_str(ev, "port", "any");
-    sn_ev_set_str(ev, "cookie", e->cookie);
-    sn_ev_set_int(ev, "invitation", e->invitation);
-    sn_ev_set_str(ev, "from", e->from[0] ? e->from : NULL);
-    sn_ev_set_str(ev, "to", e->to[0] ? e->to : NULL);
-    sn_ev_set_str(ev, "source", e->source);
-    sn_ev_set_int(ev, "learned_flow", e->learned_flow);
-    char t[32];
-    sn_format_ts(e->expires, t);
-    sn_ev_set_str(ev, "expires", t);
-    sn_ev_set_int(ev, "timeout_s", (e->expires - e->learned) / 1000000u);
-    sn_ev_emit(&c->ev, ev);
-}
-
 /* One predicted endpoint: the message's sender listens at host:port. */
 static void predict(sn_ctx *c, const sn_invitation *i, const sn_invite_origin *o, msnp_str host, uint16_t port,
                     const char *source) {
@@ -201,7 +173,7 @@ static void predict(sn_ctx *c, const sn_invitation *i, const sn_invite_origin *o
     if (!e)
         return; /* already predicted (the same message seen from both sides) */
     c->st.expectations++;
-    emit_expect(c, e);
+    sn_emit_expectation(c, e);
 }
 
 void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv) {

@@ -285,7 +285,7 @@ static void expect_endpoint(sn_ctx *c, sn_expect *e, msnp_str hostport, uint16_t
     }
 }
 
-static void emit_expectation(sn_ctx *c, const sn_expect *e) {
+void sn_emit_expectation(sn_ctx *c, const sn_expect *e) {
     json_t *ev = sn_ev_new("expectation", e->learned);
     sn_ev_set_int(ev, "id", e->id);
     sn_ev_set_str(ev, "app", e->app);
@@ -361,7 +361,7 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     }
     sn_ev_emit(&c->ev, ev);
     if (e)
-        emit_expectation(c, e);
+        sn_emit_expectation(c, e);
 }
 
 /* Client USR email cookie / ANS email cookie sessid on a switchboard. */
@@ -659,7 +659,7 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
             sn_expect *e = sn_expect_add(&c->expect, &proto, c->now, NULL);
             if (e) {
                 c->st.expectations++;
-                emit_expectation(c, e);
+                sn_emit_expectation(c, e);
             }
         } else if (argc >= 5 && msnp_str_eq(cmd->argv[1], "SB")) {
             set_role(c, f, k, SN_ROLE_NS);

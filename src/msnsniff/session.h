@@ -11,6 +11,7 @@
 
 #include "context.h"
 #include "flow.h"
+#include "expect.h"
 #include "reasm.h"
 
 typedef enum sn_role { SN_ROLE_UNKNOWN = 0, SN_ROLE_DS, SN_ROLE_NS, SN_ROLE_SB, SN_ROLE_MSNFTP } sn_role;
@@ -24,6 +25,9 @@ void sn_session_close(sn_ctx *c, sn_flow *f);
 
 sn_role sn_session_role(const sn_flow *f);
 const char *sn_role_name(sn_role r);
+/* The `expectation` event for a predicted connection (switchboard referrals
+ * and invitations alike). */
+void sn_emit_expectation(sn_ctx *c, const sn_expect *e);
 /* Logged-in (NS) or switchboard user of the flow, or NULL. */
 const char *sn_session_user(const sn_flow *f);
 

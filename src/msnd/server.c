@@ -67,6 +67,71 @@ static void schedule_reap(conn *c) {
     if (c->reaper) event_active(c->reaper, EV_TIMEOUT, 0);
 }
 
+/* Output path. The bufferevent's write event stays disabled while the
+ * socket keeps up: replies are appended to the output buffer, the connection
+ * goes on the flush list, and one event that runs after every callback of the
+ * current loop pass writes each listed connection's output with a single
+ * writev. That replaces, per reply, an epoll_ctl to arm EPOLLOUT, a wake-up,
+ * the write and an epoll_ctl to disarm, and merges everything one input
+ * batch (or one fan-out) produced for a connection into one write. Only when
+ * the kernel does not take everything is EV_WRITE enabled, and libevent
+ * drains the rest (and reports errors) as before; once it has, on_write
+ * turns it off again. */
+static void flush_unlink(conn *c) {
+    if (!c->flush_queued) return;
+    if (c->flush_prev) c->flush_prev->flush_next = c->flush_next;
+    else c->srv->flush_head = c->flush_next;
+    if (c->flush_next) c->flush_next->flush_prev = c->flush_prev;
+    c->flush_prev = c->flush_next = NULL;
+    c->flush_queued = 0;
+}
+
+static void flush_queue(conn *c) {
+    if (c->flush_queued) return;
+    msnd_server *s = c->srv;
+    if (!s->flush_head && s->flush_ev) event_active(s->flush_ev, EV_TIMEOUT, 0);
+    c->flush_prev = NULL;
+    c->flush_next = s->flush_head;
+    if (s->flush_head) s->flush_head->flush_prev = c;
+    s->flush_head = c;
+    c->flush_queued = 1;
+}
+
+static void conn_write_now(conn *c) {
+    struct bufferevent *bev = c->bev;
+    if (!bev) return;
+    /* Already in libevent's hands (backlog or closing): it keeps the order. */
+    if (bufferevent_get_enabled(bev) & EV_WRITE) return;
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (evbuffer_get_length(out) == 0) return;
+    /* EAGAIN, a partial write or an error all end the same way: libevent
+     * takes over, retries when writable and reports errors to on_event. */
+    /* A socket bufferevent keeps the front of its output frozen so only it
+     * drains it; libevent's own write callback opens it the same way. */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, bufferevent_getfd(bev));
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) > 0) bufferevent_enable(bev, EV_WRITE);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnd_server *s = arg;
+    /* Bounded: writing never queues a connection again. */
+    while (s->flush_head) {
+        conn *c = s->flush_head;
+        flush_unlink(c);
+        conn_write_now(c);
+    }
+}
+
+static void on_write(struct bufferevent *bev, void *arg) {
+    conn *c = arg;
+    /* The backlog is gone: back to direct writes. */
+    if (!c->closing) bufferevent_disable(bev, EV_WRITE);
+}
+
 void conn_send(conn *c, const void *data, size_t n) {
     if (c->closing || !c->bev) return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -85,7 +150,9 @@ void conn_send(conn *c, const void *data, size_t n) {
     if (evbuffer_add(out, data, n) != 0) {
         c->reap_close = 1;
         schedule_reap(c);
+        return;
     }
+    flush_queue(c);
 }
 
 void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...) {
@@ -124,6 +191,7 @@ static void conn_free(conn *c) {
     if (c->freeing) return;
     if (!c->closing) conn_close(c, "freed");
     c->freeing = 1;
+    flush_unlink(c);
     msnd_server *s = c->srv;
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
@@ -356,10 +424,13 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     addr_count(s, ip, +1);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
-    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     /* Never hold more than one item's worth of unparsed input. */
     bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)(s->cfg.max_line + s->cfg.max_payload + 4096));
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* New bufferevents start with EV_WRITE enabled; it is only wanted for a
+     * backlog (see conn_write_now). */
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
     conn_set_login_timer(c, s->cfg.login_timeout);
     LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer,
          kind_names[c->kind]);
@@ -642,7 +713,8 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
     s->sig_hup = evsignal_new(s->base, SIGHUP, on_signal, s);
     s->housekeeping = event_new(s->base, -1, EV_PERSIST, on_housekeeping, s);
-    if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->housekeeping) {
+    s->flush_ev = event_new(s->base, -1, 0, on_flush, s);
+    if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->housekeeping || !s->flush_ev) {
         snprintf(err, errcap, "cannot set up signal handling");
         return -1;
     }
@@ -672,6 +744,7 @@ void server_free(msnd_server *s) {
         c = next;
     }
     s->conns = NULL;
+    s->flush_head = NULL;
     for (size_t i = 0; i < s->nlisteners; i++)
         if (s->listeners[i].l) evconnlistener_free(s->listeners[i].l);
     if (s->sig_term) event_free(s->sig_term);
@@ -679,6 +752,7 @@ void server_free(msnd_server *s) {
     if (s->sig_hup) event_free(s->sig_hup);
     if (s->housekeeping) event_free(s->housekeeping);
     if (s->shutdown_timer) event_free(s->shutdown_timer);
+    if (s->flush_ev) event_free(s->flush_ev);
     sbreg_free(s->sbreg);
     presence_free(s->presence);
     failures_free(s->fail_account);

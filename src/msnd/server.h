@@ -47,6 +47,8 @@ typedef struct conn {
     struct event *timer;  /* login timeout, then challenge timeout */
     struct event *reaper; /* deferred close/free */
     struct conn *prev, *next;
+    struct conn *flush_prev, *flush_next; /* on the server's flush list */
+    uint8_t flush_queued;
     uint8_t closing;      /* no more input is handled */
     uint8_t in_read;      /* inside the read callback */
     uint8_t reap_close;   /* reaper must run conn_close first (overflow) */
@@ -97,6 +99,10 @@ typedef struct msnd_server {
     char sb_address[CFG_ADDR]; /* "" = derive from the SB listener */
     conn *conns;
     size_t nconns;
+    /* Connections with output queued since the last flush. All output of one
+     * event-loop pass goes out in one write per connection (server.c). */
+    conn *flush_head;
+    struct event *flush_ev;
     uint64_t next_conn_id;
     struct event *sig_term, *sig_int, *sig_hup, *housekeeping, *shutdown_timer;
     int shutting_down;

@@ -310,6 +310,11 @@ static void on_read(struct bufferevent *bev, void *arg) {
     conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     c->in_read = 1;
+    /* The notification handlers' reads for this whole input batch (a login's
+     * SYN alone is a dozen queries) share one read transaction; a change
+     * ends it and commits on its own (store.h). */
+    store *st = c->kind == CONN_NS ? c->srv->store : NULL;
+    store_read_begin(st);
     /* Bounded: every turn either consumes bytes or leaves the loop. */
     while (!c->closing) {
         size_t len = evbuffer_get_length(in);
@@ -333,6 +338,7 @@ static void on_read(struct bufferevent *bev, void *arg) {
         dispatch(c, &cmd);
         evbuffer_drain(in, (size_t)r);
     }
+    store_read_end(st);
     c->in_read = 0;
     if (c->closing) {
         evbuffer_drain(in, evbuffer_get_length(in));

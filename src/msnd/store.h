@@ -42,6 +42,16 @@ store *store_open(const char *path, char *err, size_t errcap);
 void store_close(store *s);
 const char *store_errmsg(store *s);
 
+/* Read scopes: the reads between store_read_begin and store_read_end share
+ * one read transaction, so a handler that makes a dozen queries (SYN) sees one
+ * snapshot and pays the database's per-transaction locking and file checks
+ * once instead of per query. Scopes nest; only the outermost one counts. Any
+ * change made inside a scope ends the read transaction first, so writes are
+ * committed exactly as outside one. store_read_begin cannot fail in a way the
+ * caller must handle: without the transaction each read runs on its own. */
+void store_read_begin(store *s);
+void store_read_end(store *s);
+
 /* Accounts. email must already be lower case and valid; name URL-encoded. */
 store_rc store_user_add(store *s, const char *email, const char *password, const char *name);
 store_rc store_user_passwd(store *s, const char *email, const char *password);

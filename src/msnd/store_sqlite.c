@@ -22,7 +22,7 @@ enum {
     Q_LIST_EACH, Q_RL_EACH, Q_LIST_COUNT, Q_RL_COUNT, Q_LIST_GET, Q_LIST_ADD, Q_LIST_DEL, Q_LIST_GROUPS,
     Q_LIST_RENAME, Q_WATCHERS, Q_CONTACTS, Q_GROUP_EACH, Q_GROUP_COUNT, Q_GROUP_EXISTS, Q_GROUP_NEXT,
     Q_GROUP_ADD, Q_GROUP_DEL, Q_GROUP_RENAME, Q_GROUP_STRIP, Q_PROP_SET, Q_PROP_DEL, Q_PROP_EACH,
-    Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_BEGIN_READ,
     Q_COUNT
 };
 
@@ -79,6 +79,7 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    [Q_BEGIN_READ] = "BEGIN DEFERRED",
 };
 
 /* Schema migrations: index i brings user_version i to i+1. */
@@ -116,6 +117,8 @@ static const char *const migrations[] = {
 struct store {
     sqlite3 *db;
     sqlite3_stmt *st[Q_COUNT];
+    int read_depth;   /* nesting of store_read_begin */
+    int read_open;    /* our read transaction is open */
     char err[256];
 };
 
@@ -145,7 +148,32 @@ static int exec_done(store *s, sqlite3_stmt *st) {
     return 0;
 }
 
+/* A change must commit on its own (store.h), never inside a read scope's
+ * transaction: end that first. Later reads of the scope run one by one. */
+static void read_close(store *s) {
+    if (!s->read_open) return;
+    s->read_open = 0;
+    if (sqlite3_get_autocommit(s->db)) return;
+    sqlite3_stmt *st = q(s, Q_COMMIT);
+    if (st && exec_done(s, st) == 0) return;
+    st = q(s, Q_ROLLBACK); /* nothing was written; just release the snapshot */
+    if (st) exec_done(s, st);
+}
+
+void store_read_begin(store *s) {
+    if (!s || s->read_depth++ > 0) return;
+    if (!sqlite3_get_autocommit(s->db)) return;
+    sqlite3_stmt *st = q(s, Q_BEGIN_READ);
+    if (st && exec_done(s, st) == 0) s->read_open = 1;
+}
+
+void store_read_end(store *s) {
+    if (!s || s->read_depth == 0) return;
+    if (--s->read_depth == 0) read_close(s);
+}
+
 static int begin(store *s) {
+    read_close(s);
     sqlite3_stmt *st = q(s, Q_BEGIN);
     return st ? exec_done(s, st) : -1;
 }
@@ -281,6 +309,7 @@ store_rc store_user_add(store *s, const char *email, const char *password, const
 }
 
 store_rc store_user_passwd(store *s, const char *email, const char *password) {
+    read_close(s);
     sqlite3_stmt *st = q(s, Q_USER_PASSWD);
     if (!st) return STORE_ERROR;
     sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);

@@ -179,6 +179,51 @@ static void test_reopen_keeps_data(void **state) {
     assert_int_equal(store_user_get(f->s, "a@x.com", &u), STORE_OK);
 }
 
+/* Read scopes: one snapshot for the reads, while another process (here a
+ * second handle on the same file, as `msnd user ...` is) keeps writing, and
+ * changes made inside a scope are committed before the call returns. */
+static void test_read_scope(void **state) {
+    fixture *f = *state;
+    int64_t a = add_user(f->s, "a@x.com");
+    char err[256];
+    store *admin = store_open(f->path, err, sizeof err);
+    assert_non_null(admin);
+    store_user u;
+
+    store_read_begin(f->s);
+    assert_int_equal(store_user_get(f->s, "a@x.com", &u), STORE_OK);
+    assert_string_equal(u.password, "pw");
+    assert_int_equal(store_user_passwd(admin, "a@x.com", "changed"), STORE_OK); /* not blocked by the reader */
+    assert_int_equal(store_user_get(f->s, "a@x.com", &u), STORE_OK);
+    assert_string_equal(u.password, "pw"); /* same snapshot */
+    store_read_end(f->s);
+    assert_int_equal(store_user_get(f->s, "a@x.com", &u), STORE_OK);
+    assert_string_equal(u.password, "changed");
+
+    /* Nested scopes with changes inside: each change is visible to the
+     * other handle at once, and nothing stays locked afterwards. */
+    uint32_t v;
+    store_read_begin(f->s);
+    store_read_begin(f->s);
+    assert_int_equal(store_user_get_id(f->s, a, &u), STORE_OK);
+    assert_int_equal(store_set_blp(f->s, a, 0, &v), STORE_OK);
+    assert_int_equal(store_user_get(admin, "a@x.com", &u), STORE_OK);
+    assert_int_equal(u.blp_allow, 0);
+    assert_int_equal(store_user_passwd(f->s, "a@x.com", "again"), STORE_OK);
+    assert_int_equal(store_user_get(admin, "a@x.com", &u), STORE_OK);
+    assert_string_equal(u.password, "again");
+    assert_int_equal(store_user_get(f->s, "a@x.com", &u), STORE_OK);
+    assert_int_equal(u.blp_allow, 0);
+    store_read_end(f->s);
+    store_read_end(f->s);
+    store_read_end(f->s); /* unbalanced end: ignored */
+    assert_int_equal(store_user_add(admin, "b@x.com", "pw", "B"), STORE_OK);
+    assert_int_equal(store_user_get(f->s, "b@x.com", &u), STORE_OK);
+    store_read_begin(NULL); /* no store (DS role): no-op */
+    store_read_end(NULL);
+    store_close(admin);
+}
+
 static void test_bad_files(void **state) {
     fixture *f = *state;
     char p[160], err[256];
@@ -201,6 +246,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_watchers_and_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups_and_props, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

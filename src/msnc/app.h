@@ -26,6 +26,7 @@ typedef struct app_config {
     int reconnect;
     int have_ftp_ports;
     uint64_t max_rate;
+    int no_incoming;
 } app_config;
 
 enum {
@@ -53,6 +54,7 @@ typedef struct app {
     struct event *stdin_ev;
     uint64_t last_progress_ms;
     int in_line_handler; /* libedit redraws the prompt itself afterwards */
+    int line_accepted;   /* set by the line handler during one tty read */
 } app;
 
 /* config.c */

@@ -15,6 +15,7 @@
 #include "app.h"
 
 #define STDIN_LINE_MAX 8192
+#define PROMPT "msnc> "
 
 static app g_app;
 
@@ -32,6 +33,8 @@ static void usage(FILE *f) {
             "      --bind-ip IP         local address for secondary connections, advertised to peers\n"
             "      --ftp-ports A-B      MSNFTP listening range (default 6891-6900; 0 = any free port)\n"
             "      --max-rate BYTES     cap file transfer speed (bytes per second)\n"
+            "      --no-incoming        this host cannot accept connections: files we send ask the\n"
+            "                           receiver to listen (Connectivity: N, reverse MSNFTP connection)\n"
             "      --download-dir DIR   where received files go (default .)\n"
             "      --cache-dir DIR      contact list cache\n"
             "      --status CODE        status after login (NLN, BSY, AWY, HDN, ...)\n"
@@ -134,14 +137,23 @@ static void rl_line(char *line) {
     a->in_line_handler = 1;
     command_run(a, line);
     a->in_line_handler = 0;
+    a->line_accepted = 1;
     free(line);
 }
 
 static void tty_read_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
-    (void)arg;
+    app *a = arg;
+    a->line_accepted = 0;
     rl_callback_read_char();
+    /* libedit calls the line handler with character-at-a-time mode switched
+     * off and leaves it off: the next key would then read a whole line in
+     * blocking mode (stalling the event loop) and any event printed before
+     * it would redraw the old line as if it were still being typed.
+     * Installing the handler again switches the mode back on, empties the
+     * line buffer and shows a fresh prompt. */
+    if (a->line_accepted && !a->quitting) rl_callback_handler_install(PROMPT, rl_line);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -153,7 +165,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
 enum {
     OPT_PASSWORD_FILE = 1000, OPT_PASSWORD_ENV, OPT_BIND_IP, OPT_FTP_PORTS, OPT_DOWNLOAD_DIR, OPT_CACHE_DIR,
     OPT_STATUS, OPT_MAX_VERSION, OPT_MIN_VERSION, OPT_PING, OPT_INVITE_TIMEOUT, OPT_CONNECT_TIMEOUT,
-    OPT_NO_RECONNECT, OPT_BATCH, OPT_HELP, OPT_MAX_RATE
+    OPT_NO_RECONNECT, OPT_BATCH, OPT_HELP, OPT_MAX_RATE, OPT_NO_INCOMING
 };
 
 int main(int argc, char **argv) {
@@ -179,7 +191,8 @@ int main(int argc, char **argv) {
         {"max-version", required_argument, NULL, OPT_MAX_VERSION}, {"min-version", required_argument, NULL, OPT_MIN_VERSION},
         {"ping-interval", required_argument, NULL, OPT_PING}, {"invite-timeout", required_argument, NULL, OPT_INVITE_TIMEOUT},
         {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT}, {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
-        {"batch", no_argument, NULL, OPT_BATCH}, {"max-rate", required_argument, NULL, OPT_MAX_RATE}, {"help", no_argument, NULL, OPT_HELP}, {NULL, 0, NULL, 0}};
+        {"batch", no_argument, NULL, OPT_BATCH}, {"max-rate", required_argument, NULL, OPT_MAX_RATE},
+        {"no-incoming", no_argument, NULL, OPT_NO_INCOMING}, {"help", no_argument, NULL, OPT_HELP}, {NULL, 0, NULL, 0}};
     int ch;
     app_config *c = &a->cfg;
     while ((ch = getopt_long(argc, argv, "c:s:u:h", opts, NULL)) != -1) {
@@ -207,6 +220,7 @@ int main(int argc, char **argv) {
         case OPT_NO_RECONNECT: c->reconnect = 0; break;
         case OPT_BATCH: a->batch = 1; break;
         case OPT_MAX_RATE: c->max_rate = strtoull(optarg, NULL, 10); break;
+        case OPT_NO_INCOMING: c->no_incoming = 1; break;
         case 'h':
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
@@ -260,6 +274,7 @@ int main(int argc, char **argv) {
     mc.connect_timeout_ms = c->connect_timeout_s * 1000u;
     mc.reconnect = c->reconnect;
     mc.ftp_max_rate = c->max_rate;
+    mc.no_incoming = c->no_incoming;
     a->client = msnc_client_new(a->base, a->dns, &mc, on_event, a);
     memset(c->password, 0, sizeof(c->password));
     if (!a->client) {
@@ -273,7 +288,7 @@ int main(int argc, char **argv) {
     if (a->batch) {
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, batch_read_cb, a);
     } else {
-        rl_callback_handler_install("msnc> ", rl_line);
+        rl_callback_handler_install(PROMPT, rl_line);
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, tty_read_cb, a);
     }
     event_add(a->stdin_ev, NULL);

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""The interactive msnc (libedit) driven through a pseudo-terminal against a
+real msnd, with a second user in --batch mode on the other side.
+
+usage: cli_pty_test.py MSND MSNC"""
+import fcntl
+import os
+import re
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, HERE)
+import msntest  # noqa: E402
+from msnclib import Msnc  # noqa: E402
+
+MSND = MSNC = None
+WAIT = 15.0
+USERS = [("alice@example.com", "alicepw", "Alice"), ("bob@example.com", "bobpw", "Bob")]
+STAMP = rb"\[\d\d:\d\d:\d\d\] "
+
+
+class Terminal:
+    """msnc on the slave side of a pty; everything it writes is collected."""
+
+    def __init__(self, argv, env):
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+        self.master = master
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                     start_new_session=True)
+        os.close(slave)
+        self.out = bytearray()
+        self.cond = threading.Condition()
+        self.closed = False
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            r, _, _ = select.select([self.master], [], [], 0.2)
+            if not r:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: the slave side is gone
+                break
+            if not data:
+                break
+            with self.cond:
+                self.out.extend(data)
+                self.cond.notify_all()
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def type(self, text):
+        os.write(self.master, text.encode())
+
+    def mark(self):
+        with self.cond:
+            return len(self.out)
+
+    def expect(self, pattern, since=0, timeout=WAIT):
+        """Waits for pattern (bytes regex) in the output after offset since."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                m = rx.search(bytes(self.out[since:]))
+                if m:
+                    return since + m.end(), m
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    raise AssertionError("no %r on the terminal; output so far:\n%s" %
+                                         (pattern, bytes(self.out[-3000:]).decode(errors="replace")))
+                self.cond.wait(min(left, 0.5))
+
+    def text(self, since=0):
+        with self.cond:
+            return bytes(self.out[since:])
+
+    def close(self, timeout=WAIT):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        self.reader.join(2)
+        os.close(self.master)
+        return rc
+
+
+class InteractiveCli(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="msnc-pty-")
+        self.srv = msntest.MsndServer(MSND, users=USERS)
+        self.srv.start()
+        self.bob = Msnc(MSNC, self.srv.ds, "bob@example.com", "bobpw", "127.0.0.3", self.tmp)
+        self.term = None
+
+    def tearDown(self):
+        if self.term and self.term.proc.poll() is None:
+            self.term.proc.kill()
+            self.term.close()
+        self.bob.quit()
+        self.srv.stop()
+        self.srv.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_session(self):
+        bob, srv = self.bob, self.srv
+        bob.wait("logged_in")
+        bob.send("/add alice@example.com")
+        bob.wait("list", list="FL", email="alice@example.com")
+        env = dict(os.environ, MSNC_PASSWORD="alicepw", TERM="xterm")
+        env.pop("LINES", None)
+        env.pop("COLUMNS", None)
+        self.term = t = Terminal([MSNC, "-s", "%s:%d" % srv.ds, "-u", "alice@example.com", "--bind-ip", "127.0.0.2",
+                                  "--ftp-ports", "0", "--download-dir", self.tmp, "--no-reconnect"], env)
+        pos, _ = t.expect(STAMP + rb"logged in as alice@example\.com \(Alice\), MSNP7")
+        pos, _ = t.expect(STAMP + rb"your status: online\r\n", pos)
+        bob.wait("presence", email="alice@example.com", status="NLN")
+
+        t.type("/status busy\r")
+        pos, _ = t.expect(STAMP + rb"your status: busy\r\n", pos)
+        bob.wait("presence", email="alice@example.com", status="BSY")
+
+        # Events arriving after a command must not bring its line back.
+        t.type("/add bob@example.com\r")
+        pos, _ = t.expect(STAMP + rb"bob@example\.com added list FL\r\n", pos)
+        pos, _ = t.expect(STAMP + rb"Bob \(bob@example\.com\) is online\r\n", pos)
+        bob.send("/name Bobby")
+        pos, _ = t.expect(STAMP + rb"Bobby \(bob@example\.com\) is online\r\n", pos)
+        t.type("/chat bob@example.com\r")
+        pos, _ = t.expect(STAMP + rb"chat \d+: bob@example\.com joined\r\n", pos)
+        chat = bob.wait("chat_open", text="incoming")["chat"]
+
+        t.type("hello bob\r")
+        bob.wait("message", chat=chat, email="alice@example.com", text="hello bob")
+
+        # A half-typed line survives an event printed over it.
+        t.type("half")
+        t.expect(rb"half", pos)
+        m = t.mark()
+        bob.send("reply from bob")
+        pos, _ = t.expect(STAMP + rb"<Bobby> reply from bob\r\n", m)
+        t.expect(rb"msnc> half", pos)
+        t.type(" typed\r")
+        bob.wait("message", chat=chat, email="alice@example.com", text="half typed")
+
+        m = t.mark()
+        t.type("/quit\r")
+        self.assertEqual(t.close(), 0, t.text(m).decode(errors="replace"))
+
+        out = t.text().decode(errors="replace")
+        # Every accepted line is echoed once, as it was typed, and never again.
+        for typed in ("/status busy", "/add bob@example.com", "/chat bob@example.com", "hello bob"):
+            self.assertEqual(out.count(typed), 1, "%r shown %d times:\n%s" % (typed, out.count(typed), out))
+        self.assertNotIn("msnc> /status busy/", out)
+        # Each event line starts at column 0 of a cleared line.
+        for line in re.findall(r"\[\d\d:\d\d:\d\d\] [^\r\n]*", out):
+            self.assertTrue(out[out.index(line) - 4:out.index(line)] == "\r\x1b[K", line)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    MSND, MSNC = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)

@@ -71,7 +71,7 @@ static void finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const c
     event_base_loopexit(tl->base, &tv);
 }
 
-static const msnc_ftp_callbacks cbs = {started, progress, notice, finished};
+static const msnc_ftp_callbacks cbs = {started, progress, notice, finished, NULL};
 
 static void usage(void) {
     fprintf(stderr,

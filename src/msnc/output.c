@@ -182,6 +182,10 @@ static void human(app *a, const msnc_event *ev) {
         break;
     case MSNC_EV_SECONDARY_LISTEN: tprint(a, "%s: waiting on %s %s", ev->app, ev->transport, ev->local); break;
     case MSNC_EV_SECONDARY_CONNECTED:
+        if (ev->app && !strcmp(ev->app, "file_transfer")) {
+            tprint(a, "transfer %" PRIu64 ": MSNFTP connection %s <-> %s", ev->cookie, ev->local, ev->peer);
+            break;
+        }
         tprint(a, "%s: %s connection %s <-> %s established (probe exchanged; no media is carried)", ev->app,
                ev->transport, ev->local, ev->peer);
         break;

@@ -73,6 +73,7 @@ msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, co
     ic.invite_timeout_ms = cfg->invite_timeout_ms;
     ic.connect_timeout_ms = cfg->connect_timeout_ms;
     ic.ftp_max_rate = cfg->ftp_max_rate;
+    ic.no_incoming = cfg->no_incoming;
     msnc_invite_ops ops = {sb_send_invite_payload, sb_other_chat, invite_event};
     c->invites = msnc_invites_new(base, &ic, &ops, c);
     if (!c->invites) {

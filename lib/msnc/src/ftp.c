@@ -25,6 +25,7 @@
 
 #include <msnp/msnp.h>
 
+#include "connect_any.h"
 #include "netutil.h"
 
 #define STAGE_BYTES (256 * 1024)
@@ -47,10 +48,14 @@ typedef enum ftp_state {
     ST_DONE
 } ftp_state;
 
+/* A connection that has not proved itself yet: on the listening side every
+ * accepted one, on a connecting sender the one it opened. */
 typedef struct candidate {
     struct bufferevent *bev;
     msnp_parser parser;
     ftp_state state;
+    int ver_sent;    /* our VER MSNFTP already went out (reverse case) */
+    int extra_ver;   /* the peer's answer to our early VER was tolerated */
 } candidate;
 
 struct msnc_ftp {
@@ -62,6 +67,9 @@ struct msnc_ftp {
     struct bufferevent *bev;       /* the authenticated / connected stream */
     msnp_parser parser;
     struct evconnlistener *listener;
+    msnc_connect_any *conn;        /* TCP connects in progress */
+    int tcp_client;                /* we connect (receiver normally, sender in the reverse case) */
+    int extra_ver;                 /* receiver: a second VER from the sender was tolerated */
     candidate cand[MAX_CANDIDATES];
     struct event *timer;           /* accept timeout (sender) */
     uint16_t port;
@@ -139,6 +147,8 @@ static void release(msnc_ftp *t, int linger, int deferred) {
     t->timer = NULL;
     if (t->listener) evconnlistener_free(t->listener);
     t->listener = NULL;
+    msnc_connect_any_cancel(t->conn);
+    t->conn = NULL;
     for (int i = 0; i < MAX_CANDIDATES; i++)
         if (t->cand[i].bev) bufferevent_free(t->cand[i].bev);
     memset(t->cand, 0, sizeof(t->cand));
@@ -246,6 +256,44 @@ static void apply_rate(msnc_ftp *t) {
 
 static int parse_u64(msnp_str s, uint64_t *out) { return msnp_str_to_u64(s, UINT64_MAX, out); }
 
+static void report_connected(msnc_ftp *t, struct bufferevent *bev) {
+    if (!t->cb.connected) return;
+    char local[64], peer[64];
+    msnc_fd_addr(bufferevent_getfd(bev), 0, local, sizeof(local));
+    msnc_fd_addr(bufferevent_getfd(bev), 1, peer, sizeof(peer));
+    t->cb.connected(t, local, peer, t->arg);
+}
+
+static int is_ver_msnftp(const msnp_cmd *cmd) {
+    if (cmd->code != MSNP_VER) return 0;
+    for (size_t i = 0; i < cmd->argc; i++)
+        if (msnp_str_eq(cmd->argv[i], "MSNFTP")) return 1;
+    return 0;
+}
+
+/* Drop the listener, the other candidates and the waiting timer once one
+ * connection has been chosen. */
+static void keep_only(msnc_ftp *t, int idx) {
+    t->bev = t->cand[idx].bev;
+    t->parser = t->cand[idx].parser;
+    t->cand[idx].bev = NULL;
+    for (int i = 0; i < MAX_CANDIDATES; i++)
+        if (t->cand[i].bev) {
+            bufferevent_free(t->cand[i].bev);
+            t->cand[i].bev = NULL;
+        }
+    if (t->listener) {
+        evconnlistener_free(t->listener);
+        t->listener = NULL;
+    }
+    if (t->timer) {
+        event_free(t->timer);
+        t->timer = NULL;
+    }
+}
+
+static void receiver_promote(msnc_ftp *t, int idx);
+
 /* ------------------------------------------------------------------ sender */
 
 static void sender_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -340,22 +388,8 @@ static int sender_handle_end(msnc_ftp *t, const msnp_cmd *c) {
 }
 
 static void sender_promote(msnc_ftp *t, int idx) {
-    t->bev = t->cand[idx].bev;
-    t->parser = t->cand[idx].parser;
-    t->cand[idx].bev = NULL;
-    for (int i = 0; i < MAX_CANDIDATES; i++)
-        if (t->cand[i].bev) {
-            bufferevent_free(t->cand[i].bev);
-            t->cand[i].bev = NULL;
-        }
-    if (t->listener) {
-        evconnlistener_free(t->listener);
-        t->listener = NULL;
-    }
-    if (t->timer) {
-        event_free(t->timer);
-        t->timer = NULL;
-    }
+    keep_only(t, idx);
+    if (!t->tcp_client) report_connected(t, t->bev);
     msnc_bev_bulk(t->bev);
     apply_rate(t);
     bufferevent_setwatermark(t->bev, EV_WRITE, SEND_FILL_LOW, 0);
@@ -363,7 +397,8 @@ static void sender_promote(msnc_ftp *t, int idx) {
     set_read_timeout(t->bev, t->idle_ms);
 }
 
-/* Handshake on a candidate connection: VER, then USR with the cookie. */
+/* Handshake on a candidate connection. Sender: VER, then USR with the
+ * cookie. Receiver listening in the reverse case: the sender's VER. */
 static void candidate_read_cb(struct bufferevent *bev, void *arg) {
     msnc_ftp *t = arg;
     int idx = -1;
@@ -382,15 +417,21 @@ static void candidate_read_cb(struct bufferevent *bev, void *arg) {
         if (r < 0) {
             refusal = why;
         } else if (c->state == ST_WAIT_VER) {
-            int ok = 0;
-            for (size_t i = 0; i < cmd.argc; i++)
-                if (msnp_str_eq(cmd.argv[i], "MSNFTP")) ok = 1;
-            if (cmd.code != MSNP_VER || !ok) refusal = "expected VER MSNFTP";
-            else {
-                send_line(bev, "VER MSNFTP");
+            if (!is_ver_msnftp(&cmd)) refusal = "expected VER MSNFTP";
+            else if (!t->sender) {
+                receiver_promote(t, idx);
+                return;
+            } else {
+                if (!c->ver_sent) send_line(bev, "VER MSNFTP");
+                c->ver_sent = 1;
                 c->state = ST_WAIT_USR;
             }
         } else if (c->state == ST_WAIT_USR) {
+            if (cmd.code == MSNP_VER && c->ver_sent && !c->extra_ver) {
+                /* Both sides may have opened with VER; one more is harmless. */
+                c->extra_ver = 1;
+                continue;
+            }
             if (cmd.code != MSNP_USR || cmd.argc != 2) refusal = "expected USR email cookie";
             else if (!msnp_str_eq(cmd.argv[1], t->auth_cookie)) refusal = "wrong AuthCookie";
             else if (t->email && !msnp_str_ieq(cmd.argv[0], t->email)) refusal = "unexpected e-mail";
@@ -412,6 +453,11 @@ static void candidate_read_cb(struct bufferevent *bev, void *arg) {
             snprintf(notice, sizeof(notice), "refused MSNFTP connection from %s: %s", peer, refusal);
             bufferevent_free(bev);
             c->bev = NULL;
+            if (t->tcp_client) {
+                /* We opened the only connection there will be. */
+                finish(t, MSNC_FTP_REFUSED, notice, 0);
+                return;
+            }
             if (t->cb.notice) t->cb.notice(t, notice, t->arg);
             return;
         }
@@ -420,13 +466,18 @@ static void candidate_read_cb(struct bufferevent *bev, void *arg) {
 
 static void candidate_event_cb(struct bufferevent *bev, short what, void *arg) {
     msnc_ftp *t = arg;
-    (void)what;
     for (int i = 0; i < MAX_CANDIDATES; i++)
         if (t->cand[i].bev == bev) t->cand[i].bev = NULL;
     bufferevent_free(bev);
+    if (t->tcp_client) {
+        if (what & BEV_EVENT_TIMEOUT)
+            finish(t, MSNC_FTP_TIMEOUT, "receiver said nothing after the connection opened", 0);
+        else
+            finish(t, MSNC_FTP_NETWORK, "receiver closed the connection before USR", 0);
+    }
 }
 
-static void sender_accept_cb(struct evconnlistener *l, int fd, struct sockaddr *sa, int salen, void *arg) {
+static void accept_cb(struct evconnlistener *l, int fd, struct sockaddr *sa, int salen, void *arg) {
     msnc_ftp *t = arg;
     (void)l;
     (void)sa;
@@ -443,12 +494,42 @@ static void sender_accept_cb(struct evconnlistener *l, int fd, struct sockaddr *
         close(fd);
         return;
     }
+    memset(&t->cand[idx], 0, sizeof(t->cand[idx]));
     t->cand[idx].bev = bev;
     t->cand[idx].state = ST_WAIT_VER;
     msnp_parser_init(&t->cand[idx].parser, MSNP_FROM_UNKNOWN, NULL);
     bufferevent_setcb(bev, candidate_read_cb, NULL, candidate_event_cb, t);
     set_read_timeout(bev, t->idle_ms);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    if (!t->sender) {
+        /* Reverse case: the receiver is the TCP server here and opens with
+         * VER at once, whether or not the sender speaks first. */
+        send_line(bev, "VER MSNFTP");
+        t->cand[idx].ver_sent = 1;
+    }
+}
+
+/* Reverse case, sender side: our connection to the receiver is up. */
+static void sender_connected_cb(struct bufferevent *bev, size_t index, const char *why, void *arg) {
+    (void)index;
+    msnc_ftp *t = arg;
+    t->conn = NULL;
+    if (!bev) {
+        finishf(t, MSNC_FTP_NETWORK, 0, "cannot connect to the receiver: %s", why);
+        return;
+    }
+    candidate *c = &t->cand[0];
+    memset(c, 0, sizeof(*c));
+    c->bev = bev;
+    c->state = ST_WAIT_VER;
+    c->ver_sent = 1;
+    msnp_parser_init(&c->parser, MSNP_FROM_UNKNOWN, NULL);
+    t->state = ST_WAIT_VER;
+    bufferevent_setcb(bev, candidate_read_cb, NULL, candidate_event_cb, t);
+    set_read_timeout(bev, t->idle_ms);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    send_line(bev, "VER MSNFTP");
+    report_connected(t, bev);
 }
 
 static void sender_read_cb(struct bufferevent *bev, void *arg) {
@@ -500,7 +581,19 @@ static void accept_timeout_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     msnc_ftp *t = arg;
-    finish(t, MSNC_FTP_TIMEOUT, "nobody connected to receive the file", 0);
+    const char *why;
+    if (t->sender)
+        why = t->tcp_client ? "could not reach the receiver in time" : "nobody connected to receive the file";
+    else
+        why = t->tcp_client ? "could not reach the sender in time" : "the sender never connected";
+    finish(t, MSNC_FTP_TIMEOUT, why, 0);
+}
+
+static int arm_accept_timer(msnc_ftp *t, unsigned ms) {
+    if (!ms) ms = DEFAULT_ACCEPT_MS;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    t->timer = evtimer_new(t->base, accept_timeout_cb, t);
+    return t->timer && evtimer_add(t->timer, &tv) == 0 ? 0 : -1;
 }
 
 static msnc_ftp *ftp_new(struct event_base *base, const msnc_ftp_callbacks *cb, void *arg) {
@@ -550,16 +643,24 @@ msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts 
         return NULL;
     }
     t->size = (uint64_t)st.st_size;
-    t->listener = msnc_listen_range(base, o->bind_ip, o->port_first, o->port_last, sender_accept_cb,
-                                    t, &t->port, err, errcap);
-    if (!t->listener) {
-        release(t, 0, 0);
-        return NULL;
+    if (o->connect_host && *o->connect_host) {
+        t->tcp_client = 1;
+        t->state = ST_CONNECTING;
+        msnc_target to[2] = {{o->connect_host, o->connect_port}, {o->connect_alt_host, o->connect_alt_port}};
+        t->conn = msnc_connect_any_start(base, o->bind_ip, to, 2, sender_connected_cb, t, err, errcap);
+        if (!t->conn) {
+            release(t, 0, 0);
+            return NULL;
+        }
+    } else {
+        t->listener = msnc_listen_range(base, o->bind_ip, o->port_first, o->port_last, accept_cb, t,
+                                        &t->port, err, errcap);
+        if (!t->listener) {
+            release(t, 0, 0);
+            return NULL;
+        }
     }
-    unsigned ms = o->accept_timeout_ms ? o->accept_timeout_ms : DEFAULT_ACCEPT_MS;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    t->timer = evtimer_new(base, accept_timeout_cb, t);
-    if (!t->timer || evtimer_add(t->timer, &tv) != 0) {
+    if (arm_accept_timer(t, o->accept_timeout_ms) != 0) {
         snprintf(err, errcap, "out of memory");
         release(t, 0, 0);
         return NULL;
@@ -731,6 +832,13 @@ static void receiver_data(msnc_ftp *t) {
     if (t->cb.progress) t->cb.progress(t, t->done, t->size, t->arg);
 }
 
+static void send_usr(msnc_ftp *t) {
+    char line[512];
+    snprintf(line, sizeof(line), "USR %s %s", t->email, t->auth_cookie);
+    send_line(t->bev, line);
+    t->state = ST_WAIT_FIL;
+}
+
 static void receiver_read_cb(struct bufferevent *bev, void *arg) {
     msnc_ftp *t = arg;
     msnp_cmd cmd;
@@ -744,17 +852,14 @@ static void receiver_read_cb(struct bufferevent *bev, void *arg) {
             return;
         }
         if (t->state == ST_WAIT_VER) {
-            int ok = 0;
-            for (size_t i = 0; i < cmd.argc; i++)
-                if (msnp_str_eq(cmd.argv[i], "MSNFTP")) ok = 1;
-            if (cmd.code != MSNP_VER || !ok) {
+            if (!is_ver_msnftp(&cmd)) {
                 finish(t, MSNC_FTP_PROTOCOL, "sender does not speak MSNFTP", 0);
                 return;
             }
-            char line[512];
-            snprintf(line, sizeof(line), "USR %s %s", t->email, t->auth_cookie);
-            send_line(bev, line);
-            t->state = ST_WAIT_FIL;
+            send_usr(t);
+        } else if (cmd.code == MSNP_VER && !t->extra_ver) {
+            /* A sender that also opened with VER: tolerated once. */
+            t->extra_ver = 1;
         } else {
             uint64_t size;
             if (cmd.code == MSNP_FIL && cmd.argc == 1 && parse_u64(cmd.argv[0], &size) == 0) {
@@ -770,11 +875,6 @@ static void receiver_read_cb(struct bufferevent *bev, void *arg) {
 
 static void receiver_event_cb(struct bufferevent *bev, short what, void *arg) {
     msnc_ftp *t = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        t->state = ST_WAIT_VER;
-        send_line(bev, "VER MSNFTP");
-        return;
-    }
     if (what & BEV_EVENT_TIMEOUT) {
         send_line(bev, "BYE 2164261694");
         finish(t, MSNC_FTP_TIMEOUT, "sender stopped sending", MSNFTP_BYE_TIMEOUT);
@@ -788,9 +888,47 @@ static void receiver_event_cb(struct bufferevent *bev, short what, void *arg) {
     }
 }
 
+/* The stream chosen, whichever side opened it: bulk I/O, callbacks. */
+static void receiver_adopt(msnc_ftp *t) {
+    msnc_bev_bulk(t->bev);
+    apply_rate(t);
+    bufferevent_setcb(t->bev, receiver_read_cb, NULL, receiver_event_cb, t);
+    set_read_timeout(t->bev, t->idle_ms);
+    bufferevent_enable(t->bev, EV_READ | EV_WRITE);
+}
+
+/* Reverse case: the first accepted connection that said VER MSNFTP. */
+static void receiver_promote(msnc_ftp *t, int idx) {
+    keep_only(t, idx);
+    receiver_adopt(t);
+    report_connected(t, t->bev);
+    send_usr(t);
+    /* FIL may already be buffered behind the VER. */
+    if (evbuffer_get_length(bufferevent_get_input(t->bev))) receiver_read_cb(t->bev, t);
+}
+
+static void receiver_connected_cb(struct bufferevent *bev, size_t index, const char *why, void *arg) {
+    (void)index;
+    msnc_ftp *t = arg;
+    t->conn = NULL;
+    if (!bev) {
+        finishf(t, MSNC_FTP_NETWORK, 0, "cannot connect to the sender: %s", why);
+        return;
+    }
+    if (t->timer) {
+        event_free(t->timer);
+        t->timer = NULL;
+    }
+    t->bev = bev;
+    t->state = ST_WAIT_VER;
+    receiver_adopt(t);
+    send_line(bev, "VER MSNFTP");
+    report_connected(t, bev);
+}
+
 msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts *o,
                               const msnc_ftp_callbacks *cb, void *arg, char *err, size_t errcap) {
-    if (!o->host || !o->email || !o->auth_cookie || !o->dir) {
+    if ((!o->listen && !o->host) || !o->email || !o->auth_cookie || !o->dir) {
         snprintf(err, errcap, "host, e-mail, AuthCookie and directory required");
         return NULL;
     }
@@ -813,18 +951,30 @@ msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts 
     t->auth_cookie = xstrdup(o->auth_cookie);
     t->expected = o->expected_size;
     t->port = o->port;
+    t->max_rate = o->max_rate;
     msnp_parser_init(&t->parser, MSNP_FROM_UNKNOWN, NULL);
-    t->bev = msnc_tcp_connect(base, o->bind_ip, o->host, o->port, err, errcap);
-    if (!t->bev) {
+    if (o->listen) {
+        t->state = ST_LISTENING;
+        t->listener = msnc_listen_range(base, o->bind_ip, o->port_first, o->port_last, accept_cb, t, &t->port,
+                                        err, errcap);
+        if (!t->listener) {
+            release(t, 0, 0);
+            return NULL;
+        }
+    } else {
+        t->tcp_client = 1;
+        msnc_target to[2] = {{o->host, o->port}, {o->alt_host, o->alt_port}};
+        t->conn = msnc_connect_any_start(base, o->bind_ip, to, 2, receiver_connected_cb, t, err, errcap);
+        if (!t->conn) {
+            release(t, 0, 0);
+            return NULL;
+        }
+    }
+    if (arm_accept_timer(t, o->accept_timeout_ms) != 0) {
+        snprintf(err, errcap, "out of memory");
         release(t, 0, 0);
         return NULL;
     }
-    msnc_bev_bulk(t->bev);
-    t->max_rate = o->max_rate;
-    apply_rate(t);
-    bufferevent_setcb(t->bev, receiver_read_cb, NULL, receiver_event_cb, t);
-    set_read_timeout(t->bev, t->idle_ms);
-    bufferevent_enable(t->bev, EV_READ | EV_WRITE);
     return t;
 }
 

@@ -40,11 +40,12 @@ typedef struct inv {
     char path[PATH_MAX];
     uint64_t size;
     char session_id[40];
-    char auth_cookie[24];
+    char auth_cookie[64];
     msnc_ftp *ftp;
     msnc_probe *probe;
     struct event *timer;
     int peer_cancelled;
+    int reverse;        /* file transfer: the receiver listens (INVITE said Connectivity: N) */
 } inv;
 
 struct msnc_invites {
@@ -328,6 +329,21 @@ static void ftp_progress(msnc_ftp *t, uint64_t done, uint64_t size, void *arg) {
     emit(v->m, &ev);
 }
 
+static void ftp_connected(msnc_ftp *t, const char *local, const char *peer, void *arg) {
+    inv *v = arg;
+    if (v->ftp != t) return;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_SECONDARY_CONNECTED;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.email = v->peer;
+    ev.transport = "tcp";
+    ev.local = local;
+    ev.peer = peer;
+    emit(v->m, &ev);
+}
+
 static void ftp_notice(msnc_ftp *t, const char *text, void *arg) {
     (void)t;
     inv *v = arg;
@@ -369,13 +385,56 @@ static void ftp_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, con
         if (!v->peer_cancelled) {
             if (r == MSNC_FTP_TIMEOUT || r == MSNC_FTP_NETWORK) send_cancel(v, "FTTIMEOUT");
             else if (r == MSNC_FTP_LOCAL_IO) send_cancel(v, "FAIL");
+            /* A sender that connected (reverse case) and refused what the
+             * listening receiver said: that receiver would wait in vain. */
+            else if (r == MSNC_FTP_REFUSED && v->outgoing) send_cancel(v, "FAIL");
         }
     }
     emit(v->m, &ev);
     drop(v);
 }
 
-static const msnc_ftp_callbacks ftp_cb = {ftp_started, ftp_progress, ftp_notice, ftp_finished};
+static const msnc_ftp_callbacks ftp_cb = {ftp_started, ftp_progress, ftp_notice, ftp_finished, ftp_connected};
+
+/* Where to reach a listener: IP-Address with Port, and IP-Address-Internal
+ * with the port PortX-Internal hides (or the same Port). */
+typedef struct peer_addrs {
+    char ip[64], internal[64];
+    uint16_t port, internal_port;
+} peer_addrs;
+
+static int peer_addrs_from(const msnp_invite *in, peer_addrs *a) {
+    memset(a, 0, sizeof(*a));
+    a->port = in->has_port ? in->port : (in->has_ip_port ? in->ip_port : 0);
+    if (msnp_ipv4_valid(in->ip) && a->port) msnp_str_copy(in->ip, a->ip, sizeof(a->ip));
+    else a->port = 0;
+    uint16_t iport = in->has_portx_internal ? msnp_portx_decode(in->portx_internal)
+                                            : (in->has_port ? in->port : 0);
+    if (in->ip_internal.n && msnp_ipv4_valid(in->ip_internal) && iport &&
+        !(msnp_str_eq(in->ip_internal, a->ip) && iport == a->port)) {
+        msnp_str_copy(in->ip_internal, a->internal, sizeof(a->internal));
+        a->internal_port = iport;
+    }
+    if (!a->ip[0] && a->internal[0]) {
+        /* Only the internal address is usable: it becomes the main one. */
+        memcpy(a->ip, a->internal, sizeof(a->ip));
+        a->port = a->internal_port;
+        a->internal[0] = '\0';
+        a->internal_port = 0;
+    }
+    return a->ip[0] ? 0 : -1;
+}
+
+static void emit_ftp_start_failed(inv *v, const char *status, const char *text) {
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_TRANSFER_FAILED;
+    ev.cookie = v->cookie;
+    ev.chat = v->chat;
+    ev.file = v->file;
+    ev.text = text;
+    ev.status = status;
+    emit(v->m, &ev);
+}
 
 /* ------------------------------------------------------------- starting */
 
@@ -404,6 +463,8 @@ uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, con
     f.file = v->file;
     f.file_size = v->size;
     f.has_file_size = 1;
+    /* We cannot accept connections: ask the receiver to listen. */
+    if (m->cfg.no_incoming) f.connectivity = "N";
     send_fields(v, chat, &f);
     arm(v, invite_ms(m));
     emit_simple(v, MSNC_EV_INVITE_SENT, NULL);
@@ -477,11 +538,105 @@ static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_in
         msnp_str_copy(in->file, raw, sizeof(raw));
         msnc_ftp_safe_name(raw, v->file, sizeof(v->file));
         v->size = in->has_file_size ? in->file_size : UINT64_MAX;
+        v->reverse = in->connectivity.n > 0 && (in->connectivity.p[0] == 'N' || in->connectivity.p[0] == 'n');
     }
     v->state = INV_OFFERED;
     m->last_incoming = v->cookie;
     arm(v, invite_ms(m));
     emit_simple(v, MSNC_EV_INVITE, NULL);
+}
+
+/* Reverse case: the receiver's ACCEPT says Sender-Connect: TRUE with its
+ * address and AuthCookie; we connect, and check that cookie in its USR. */
+static void sender_connect(inv *v, const msnp_invite *in) {
+    msnc_invites *m = v->m;
+    peer_addrs pa;
+    char cookie[64], err[512];
+    msnp_str_copy(in->auth_cookie, cookie, sizeof(cookie));
+    if (peer_addrs_from(in, &pa) != 0 || !cookie[0] || in->auth_cookie.n >= sizeof(cookie) ||
+        !msnp_param_is_safe(in->auth_cookie)) {
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_WARNING;
+        ev.cookie = v->cookie;
+        ev.text = "receiver asked us to connect but gave no usable address or AuthCookie";
+        emit(m, &ev);
+        send_cancel(v, "FAIL");
+        end_cancelled(v, "FAIL", 1);
+        return;
+    }
+    snprintf(v->auth_cookie, sizeof(v->auth_cookie), "%s", cookie);
+    msnc_ftp_send_opts o = {0};
+    o.path = v->path;
+    o.bind_ip = m->bind_ip;
+    o.expect_email = v->peer[0] ? v->peer : NULL;
+    o.auth_cookie = v->auth_cookie;
+    o.accept_timeout_ms = connect_ms(m);
+    o.idle_timeout_ms = m->cfg.ftp_idle_ms;
+    o.max_rate = m->cfg.ftp_max_rate;
+    o.connect_host = pa.ip;
+    o.connect_port = pa.port;
+    o.connect_alt_host = pa.internal[0] ? pa.internal : NULL;
+    o.connect_alt_port = pa.internal_port;
+    v->ftp = msnc_ftp_send_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
+    if (!v->ftp) {
+        emit_ftp_start_failed(v, "local_io", err);
+        send_cancel(v, "FAIL");
+        drop(v);
+        return;
+    }
+    v->state = INV_CONNECTING;
+    arm(v, connect_ms(m) + 5000u);
+}
+
+/* Reverse case, receiver side: listen and answer with our own address. */
+static int receiver_listen(inv *v) {
+    msnc_invites *m = v->m;
+    char err[512];
+    snprintf(v->auth_cookie, sizeof(v->auth_cookie), "%" PRIu32, random_u32());
+    msnc_ftp_recv_opts o = {0};
+    o.listen = 1;
+    o.bind_ip = m->bind_ip;
+    o.port_first = m->cfg.ftp_port_first;
+    o.port_last = m->cfg.ftp_port_last;
+    o.accept_timeout_ms = connect_ms(m);
+    o.email = m->email ? m->email : "";
+    o.auth_cookie = v->auth_cookie;
+    o.dir = m->dir;
+    o.filename = v->file;
+    o.expected_size = v->size;
+    o.idle_timeout_ms = m->cfg.ftp_idle_ms;
+    o.max_rate = m->cfg.ftp_max_rate;
+    v->ftp = msnc_ftp_recv_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
+    if (!v->ftp) {
+        emit_ftp_start_failed(v, "network", err);
+        send_cancel(v, "FAIL");
+        drop(v);
+        return -1;
+    }
+    uint16_t port = msnc_ftp_port(v->ftp);
+    msnp_invite_fields f = {0};
+    f.command = MSNP_INVITE_ACCEPT;
+    f.ip = m->bind_ip;
+    f.port = port;
+    f.with_portx = 1;
+    f.auth_cookie = v->auth_cookie;
+    f.sender_connect = 1;
+    f.launch_application = "FALSE";
+    f.request_data = "IP-Address:";
+    send_fields(v, v->chat, &f);
+    v->state = INV_CONNECTING;
+    arm(v, connect_ms(m) + 5000u);
+    char local[64];
+    snprintf(local, sizeof(local), "%s:%u", m->bind_ip, (unsigned)port);
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_SECONDARY_LISTEN;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.transport = "tcp";
+    ev.local = local;
+    emit(m, &ev);
+    return 0;
 }
 
 /* The peer accepted our INVITE. */
@@ -495,6 +650,10 @@ static void on_accept_outgoing(inv *v, int chat, const msnp_invite *in) {
     uint16_t port = 0;
     switch (v->kind) {
     case MSNP_APP_FILE_TRANSFER: {
+        if (in->sender_connect) {
+            sender_connect(v, in);
+            return;
+        }
         snprintf(v->auth_cookie, sizeof(v->auth_cookie), "%" PRIu32, random_u32());
         msnc_ftp_send_opts o = {0};
         o.path = v->path;
@@ -509,14 +668,7 @@ static void on_accept_outgoing(inv *v, int chat, const msnp_invite *in) {
         char err[256];
         v->ftp = msnc_ftp_send_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
         if (!v->ftp) {
-            msnc_event ev = {0};
-            ev.type = MSNC_EV_TRANSFER_FAILED;
-            ev.cookie = v->cookie;
-            ev.chat = v->chat;
-            ev.file = v->file;
-            ev.text = err;
-            ev.status = "local_io";
-            emit(m, &ev);
+            emit_ftp_start_failed(v, "local_io", err);
             send_cancel(v, "FAIL");
             drop(v);
             return;
@@ -579,17 +731,21 @@ static void on_accept_incoming(inv *v, int chat, const msnp_invite *in) {
     uint16_t port = in->has_port ? in->port : (in->has_ip_port ? in->ip_port : 0);
     switch (v->kind) {
     case MSNP_APP_FILE_TRANSFER: {
-        char host[64], cookie[64], err[256];
-        msnp_str_copy(in->ip, host, sizeof(host));
+        char cookie[64], err[512];
+        peer_addrs pa;
         msnp_str_copy(in->auth_cookie, cookie, sizeof(cookie));
-        if (!msnp_ipv4_valid(in->ip) || port == 0 || in->auth_cookie.n == 0) {
+        if (peer_addrs_from(in, &pa) != 0 || in->auth_cookie.n == 0) {
             send_cancel(v, "FAIL");
             end_cancelled(v, "FAIL", 1);
             return;
         }
         msnc_ftp_recv_opts o = {0};
-        o.host = host;
-        o.port = port;
+        /* Both addresses at once; the first to connect is used. */
+        o.host = pa.ip;
+        o.port = pa.port;
+        o.alt_host = pa.internal[0] ? pa.internal : NULL;
+        o.alt_port = pa.internal_port;
+        o.accept_timeout_ms = connect_ms(m);
         o.bind_ip = m->bind_ip;
         o.email = m->email ? m->email : "";
         o.auth_cookie = cookie;
@@ -600,14 +756,7 @@ static void on_accept_incoming(inv *v, int chat, const msnp_invite *in) {
         o.max_rate = m->cfg.ftp_max_rate;
         v->ftp = msnc_ftp_recv_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
         if (!v->ftp) {
-            msnc_event ev = {0};
-            ev.type = MSNC_EV_TRANSFER_FAILED;
-            ev.cookie = v->cookie;
-            ev.chat = v->chat;
-            ev.file = v->file;
-            ev.text = err;
-            ev.status = "network";
-            emit(m, &ev);
+            emit_ftp_start_failed(v, "network", err);
             send_cancel(v, "FTTIMEOUT");
             drop(v);
             return;
@@ -714,6 +863,11 @@ int msnc_invites_accept(msnc_invites *m, uint64_t cookie) {
     f.command = MSNP_INVITE_ACCEPT;
     if (v->session_id[0]) f.session_id = v->session_id;
     int chat = v->chat;
+    if (v->kind == MSNP_APP_FILE_TRANSFER && v->reverse) {
+        /* A failure to listen is reported as transfer_failed. */
+        (void)receiver_listen(v);
+        return 0;
+    }
     if (v->kind == MSNP_APP_FILE_TRANSFER) {
         f.launch_application = "FALSE";
         f.request_data = "IP-Address:";

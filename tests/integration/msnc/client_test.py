@@ -243,6 +243,28 @@ class Transfers(Base):
     def test_fifty_mib(self):
         self.send_file(50 << 20, timeout=120)
 
+    @unittest.skipIf(BIG, "")
+    def test_reverse_connection(self):
+        # The sender cannot accept connections (Connectivity: N): the
+        # receiver listens and the sender connects to it.
+        a, b = self.pair(extra_a=("--no-incoming",))
+        src = self.make_file(700000)
+        a.send("/send " + src)
+        inv = b.wait("invite", app="file_transfer")
+        b.send("/accept %d" % inv["cookie"])
+        lb = b.wait("secondary_listen", cookie=inv["cookie"])
+        self.assertTrue(lb["local"].startswith("127.0.0.3:"), lb)
+        ca = a.wait("secondary_connected", cookie=inv["cookie"])
+        cb = b.wait("secondary_connected", cookie=inv["cookie"])
+        self.assertEqual(ca["peer"], lb["local"])
+        self.assertEqual(cb["peer"], ca["local"])
+        self.assertTrue(ca["local"].startswith("127.0.0.2:"), ca)
+        done_b = b.wait("transfer_done")
+        a.wait("transfer_done")
+        self.assertIsNone(a.find("secondary_listen")[0], "the sender must not listen")
+        self.assertEqual(sha256(src), sha256(done_b["file"]))
+        self.assertEqual(os.listdir(b.download), ["payload.bin"])
+
     def cancel_midway(self, who):
         # 256 KiB/s on the sender makes "mid-way" last long enough to act on.
         a, b = self.pair(extra_a=("--max-rate", "262144"))

@@ -57,7 +57,7 @@ static void on_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, cons
     snprintf(res->detail, sizeof(res->detail), "%s", detail ? detail : "");
 }
 
-static const msnc_ftp_callbacks cbs = {NULL, NULL, on_notice, on_finished};
+static const msnc_ftp_callbacks cbs = {NULL, NULL, on_notice, on_finished, NULL};
 
 static void make_file(const char *path, size_t size) {
     FILE *f = fopen(path, "wb");

@@ -39,6 +39,8 @@ typedef struct msnc_config {
     int reconnect;              /* reconnect with back-off after a lost connection */
     unsigned reconnect_max_ms;  /* cap of the back-off (default 60 s) */
     uint64_t ftp_max_rate;      /* file transfer bandwidth cap, bytes/s (0 = none) */
+    int no_incoming;            /* this host cannot accept connections: files we send are
+                                   offered with Connectivity: N so the receiver listens */
 } msnc_config;
 
 msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, const msnc_config *cfg,

@@ -1,11 +1,24 @@
 /* msnc/ftp.h - MSNFTP file transfer over a direct TCP connection.
  *
- * The sender listens (first free port of a range, 6891-6900 by default) and
- * serves exactly one authenticated receiver; the receiver connects, proves
- * itself with the AuthCookie from the invitation and stores the file under a
- * temporary name that is renamed only once every byte has arrived and the
- * size matches. A transfer object frees itself right after its `finished`
- * callback; do not touch it afterwards. */
+ * Normally the sender listens (first free port of a range, 6891-6900 by
+ * default) and serves exactly one authenticated receiver; the receiver
+ * connects, proves itself with the AuthCookie from the invitation and
+ * stores the file under a temporary name that is renamed only once every
+ * byte has arrived and the size matches.
+ *
+ * Reverse connection (invitation `Sender-Connect: TRUE`): the receiver
+ * listens and the sender connects, but the MSNFTP roles stay: the receiver
+ * still sends VER/USR/TFR/BYE and the sender still checks the AuthCookie in
+ * USR and sends FIL and the data. Each side sends its `VER MSNFTP` as soon
+ * as the TCP connection exists when it is the reverse case, and tolerates
+ * the peer's VER arriving before or after its own.
+ *
+ * A connecting side may be given two addresses (IP-Address and
+ * IP-Address-Internal): both are tried at once and the first TCP
+ * connection that completes is used.
+ *
+ * A transfer object frees itself right after its `finished` callback; do
+ * not touch it afterwards. */
 #ifndef MSNC_FTP_H
 #define MSNC_FTP_H
 
@@ -41,6 +54,10 @@ typedef struct msnc_ftp_callbacks {
      * bye_code: the MSNFTP BYE code exchanged, 0 if none. */
     void (*finished)(msnc_ftp *t, msnc_ftp_result r, const char *detail, const char *path,
                      uint64_t bytes, uint32_t bye_code, void *arg);
+    /* The MSNFTP connection in use ("ip:port" of both ends): when the TCP
+     * connect completes (connecting side) or when the peer has identified
+     * itself (listening side). Optional. */
+    void (*connected)(msnc_ftp *t, const char *local, const char *peer, void *arg);
 } msnc_ftp_callbacks;
 
 typedef struct msnc_ftp_send_opts {
@@ -54,11 +71,19 @@ typedef struct msnc_ftp_send_opts {
     unsigned idle_timeout_ms;  /* silence during the transfer (0 = 60 s) */
     uint16_t block_size;       /* payload bytes per block (0 = 2045) */
     uint64_t max_rate;         /* bytes per second, 0 = unlimited */
+    /* Reverse connection: connect to the receiver instead of listening.
+     * connect_alt_host (IP-Address-Internal) is tried at the same time. */
+    const char *connect_host;
+    uint16_t connect_port;
+    const char *connect_alt_host;
+    uint16_t connect_alt_port;
 } msnc_ftp_send_opts;
 
 typedef struct msnc_ftp_recv_opts {
-    const char *host;          /* sender address (IPv4 literal) */
+    const char *host;          /* sender address (IPv4 literal); unused when listening */
     uint16_t port;
+    const char *alt_host;      /* second address (IP-Address-Internal), tried at once; NULL = none */
+    uint16_t alt_port;
     const char *bind_ip;       /* local source address, NULL = any */
     const char *email;         /* our e-mail for USR */
     const char *auth_cookie;
@@ -67,16 +92,21 @@ typedef struct msnc_ftp_recv_opts {
     uint64_t expected_size;    /* Application-FileSize; UINT64_MAX = unknown */
     unsigned idle_timeout_ms;  /* 0 = 60 s */
     uint64_t max_rate;         /* bytes per second, 0 = unlimited */
+    /* Reverse connection: listen on bind_ip (first free port of the range,
+     * 0/0 = ephemeral) and wait accept_timeout_ms (0 = 30 s) for the sender. */
+    int listen;
+    uint16_t port_first, port_last;
+    unsigned accept_timeout_ms;
 } msnc_ftp_recv_opts;
 
-/* Open the file and start listening. NULL on failure with err filled. */
+/* Open the file and start listening (or connecting). NULL on failure with err filled. */
 msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts *o,
                               const msnc_ftp_callbacks *cb, void *arg, char *err, size_t errcap);
-/* Start connecting. NULL on failure with err filled. */
+/* Start connecting (or listening). NULL on failure with err filled. */
 msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts *o,
                               const msnc_ftp_callbacks *cb, void *arg, char *err, size_t errcap);
 
-uint16_t msnc_ftp_port(const msnc_ftp *t);    /* sender: listening port */
+uint16_t msnc_ftp_port(const msnc_ftp *t);    /* listening port (whichever side listens) */
 int msnc_ftp_is_sender(const msnc_ftp *t);
 uint64_t msnc_ftp_size(const msnc_ftp *t);
 /* Cancel: the receiver sends CCL, the sender the 01 00 00 marker. The

@@ -39,6 +39,8 @@ typedef struct msnc_invite_config {
     unsigned connect_timeout_ms;/* waiting for the secondary connection (0 = 30 s) */
     unsigned ftp_idle_ms;       /* MSNFTP silence (0 = 60 s) */
     uint64_t ftp_max_rate;      /* bytes per second, 0 = unlimited */
+    int no_incoming;            /* we cannot accept connections: file INVITEs carry
+                                   Connectivity: N and the receiver listens */
 } msnc_invite_config;
 
 msnc_invites *msnc_invites_new(struct event_base *base, const msnc_invite_config *cfg,

@@ -2,7 +2,8 @@
 """msnc against a real msnd on loopback: two or three `msnc --batch`
 processes, each on its own 127.x address.
 
-usage: client_test.py MSND MSNC [--big]   (--big: only the 50 MiB transfer)"""
+usage: client_test.py MSND MSNC [--big] [CLASS[.TEST] ...]
+  --big: only the 50 MiB transfer; CLASS: Session, Transfers or Invitations"""
 import hashlib
 import os
 import shutil
@@ -360,4 +361,6 @@ class Invitations(Base):
 
 if __name__ == "__main__":
     MSND, MSNC = sys.argv[1], sys.argv[2]
-    unittest.main(argv=[sys.argv[0], "-v"])
+    # Further arguments (other than --big) name test classes or methods to run.
+    names = [a for a in sys.argv[3:] if not a.startswith("--")]
+    unittest.main(argv=[sys.argv[0], "-v"] + names)

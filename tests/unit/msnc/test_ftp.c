@@ -352,6 +352,162 @@ static void test_overlong_line(void **state) {
     hostile_sender(state, big, sizeof(big), NULL, 0, MSNC_FTP_PROTOCOL);
 }
 
+/* ---- reverse connection and two addresses ---- */
+
+/* A port that refuses: bound, never listening. Returns the socket. */
+static int refusing_port(uint16_t *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    socklen_t len = sizeof(sin);
+    getsockname(fd, (struct sockaddr *)&sin, &len);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+static msnc_ftp *start_listening_receiver(fixture *f, const char *cookie, uint64_t size) {
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    msnc_ftp_recv_opts o = {0};
+    o.listen = 1;
+    o.bind_ip = "127.0.0.1";
+    o.accept_timeout_ms = 3000;
+    o.email = "bob@example.com";
+    o.auth_cookie = cookie;
+    o.dir = out;
+    o.filename = "rev.bin";
+    o.expected_size = size;
+    o.idle_timeout_ms = 3000;
+    char err[256];
+    msnc_ftp *t = msnc_ftp_recv_start(f->base, &o, &cbs, &f->rcv, err, sizeof(err));
+    assert_non_null(t);
+    assert_true(msnc_ftp_port(t) != 0);
+    return t;
+}
+
+static void start_connecting_sender(fixture *f, uint16_t port, const char *cookie) {
+    msnc_ftp_send_opts o = {0};
+    o.path = f->src;
+    o.bind_ip = "127.0.0.1";
+    o.expect_email = "bob@example.com";
+    o.auth_cookie = cookie;
+    o.accept_timeout_ms = 3000;
+    o.idle_timeout_ms = 3000;
+    o.connect_host = "127.0.0.1";
+    o.connect_port = port;
+    char err[256];
+    assert_non_null(msnc_ftp_send_start(f->base, &o, &cbs, &f->snd, err, sizeof(err)));
+}
+
+static void test_reverse_transfer(void **state) {
+    fixture *f = *state;
+    make_file(f->src, 100003);
+    msnc_ftp *r = start_listening_receiver(f, "4242", 100003);
+    start_connecting_sender(f, msnc_ftp_port(r), "4242");
+    run(f, 1, 1);
+    assert_int_equal(f->snd.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.bye, MSNFTP_BYE_RECEIVED_OK);
+    assert_true(files_equal(f->src, f->rcv.path));
+}
+
+static void test_reverse_wrong_cookie(void **state) {
+    fixture *f = *state;
+    make_file(f->src, 5000);
+    msnc_ftp *r = start_listening_receiver(f, "1111", 5000);
+    start_connecting_sender(f, msnc_ftp_port(r), "2222");
+    run(f, 1, 1);
+    assert_int_equal(f->snd.r, MSNC_FTP_REFUSED);
+    assert_non_null(strstr(f->snd.detail, "wrong AuthCookie"));
+    assert_int_equal(f->rcv.r, MSNC_FTP_REFUSED);
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    assert_int_equal(dir_entries(out), 0);
+}
+
+/* A stranger reaches the listening receiver first; the real sender still gets through. */
+static void test_reverse_stranger_first(void **state) {
+    fixture *f = *state;
+    make_file(f->src, 7000);
+    msnc_ftp *r = start_listening_receiver(f, "55", 7000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(msnc_ftp_port(r));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    const char junk[] = "GET / HTTP/1.0\r\n\r\n";
+    assert_int_equal(write(fd, junk, sizeof(junk) - 1), (ssize_t)(sizeof(junk) - 1));
+    start_connecting_sender(f, msnc_ftp_port(r), "55");
+    run(f, 1, 1);
+    close(fd);
+    assert_int_equal(f->snd.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.r, MSNC_FTP_OK);
+    assert_true(f->rcv.notices >= 1);
+    assert_true(files_equal(f->src, f->rcv.path));
+}
+
+static void two_addresses(fixture *f, int good_first) {
+    make_file(f->src, 9000);
+    msnc_ftp *s = start_sender(f, "99");
+    uint16_t bad;
+    int hold = refusing_port(&bad);
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    msnc_ftp_recv_opts o = {0};
+    o.host = "127.0.0.1";
+    o.port = good_first ? msnc_ftp_port(s) : bad;
+    o.alt_host = "127.0.0.1";
+    o.alt_port = good_first ? bad : msnc_ftp_port(s);
+    o.email = "bob@example.com";
+    o.auth_cookie = "99";
+    o.dir = out;
+    o.filename = "two.bin";
+    o.expected_size = 9000;
+    o.idle_timeout_ms = 3000;
+    char err[256];
+    assert_non_null(msnc_ftp_recv_start(f->base, &o, &cbs, &f->rcv, err, sizeof(err)));
+    run(f, 1, 1);
+    close(hold);
+    assert_int_equal(f->snd.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.r, MSNC_FTP_OK);
+    assert_true(files_equal(f->src, f->rcv.path));
+}
+
+static void test_alt_address_works(void **state) { two_addresses(*state, 0); }
+static void test_main_address_works(void **state) { two_addresses(*state, 1); }
+
+static void test_both_addresses_refuse(void **state) {
+    fixture *f = *state;
+    uint16_t p1, p2;
+    int h1 = refusing_port(&p1), h2 = refusing_port(&p2);
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    msnc_ftp_recv_opts o = {0};
+    o.host = "127.0.0.1";
+    o.port = p1;
+    o.alt_host = "127.0.0.1";
+    o.alt_port = p2;
+    o.email = "bob@example.com";
+    o.auth_cookie = "1";
+    o.dir = out;
+    o.expected_size = 1;
+    char err[256];
+    assert_non_null(msnc_ftp_recv_start(f->base, &o, &cbs, &f->rcv, err, sizeof(err)));
+    run(f, 0, 1);
+    close(h1);
+    close(h2);
+    assert_int_equal(f->rcv.r, MSNC_FTP_NETWORK);
+    char a[32], b[32];
+    snprintf(a, sizeof(a), "127.0.0.1:%u", (unsigned)p1);
+    snprintf(b, sizeof(b), "127.0.0.1:%u", (unsigned)p2);
+    assert_non_null(strstr(f->rcv.detail, a));
+    assert_non_null(strstr(f->rcv.detail, b));
+}
+
 static void test_safe_name(void **state) {
     (void)state;
     char b[64];
@@ -379,6 +535,12 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sender_cancel_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_instead_of_fil, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlong_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_wrong_cookie, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_stranger_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alt_address_works, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_main_address_works, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_both_addresses_refuse, setup, teardown),
         cmocka_unit_test(test_safe_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,12 +24,15 @@ typedef struct opt_def {
 #define B(f, h) {#f, OPT_BOOL, offsetof(msnd_config, f), 0, 0, 1, h}
 
 static const opt_def opts[] = {
-    S(role, "all | ds | ns (ns also runs its switchboard)"),
-    S(listen, "dispatch address (or the NS address with --role ns), default 127.0.0.1:1863"),
+    S(role, "all (= ds,ns,sb) or a comma list of ds, ns, sb; e.g. ns,sb or sb alone"),
+    S(listen, "address of the first role listed (DS, else NS, else SB), default 127.0.0.1:1863"),
     S(ns_listen, "notification address, default same host port 1864 (0 if --listen port is 0)"),
     S(sb_listen, "switchboard address, default same host port 1865 (0 if --listen port is 0)"),
     S(ns_nodes, "host:port[,host:port...] handed out by the DS (default: own NS)"),
-    S(sb_address, "host:port advertised in XFR SB / RNG (default: SB listener)"),
+    S(sb_address, "host:port advertised in XFR SB / RNG (default: SB listener or linked SB processes)"),
+    S(link_listen, "NS: ip:port where --role sb processes link in (private network)"),
+    S(ns_links, "--role sb: the NS nodes' --link-listen ip:port list, in --ns-nodes order"),
+    S(link_secret, "shared word both ends of a switchboard link must present"),
     S(db, "SQLite database file (default ./msnd.db)"),
     S(port_file, "write ds=/ns=/sb= addresses here after binding"),
     S(log_file, "log file (default stderr; SIGHUP reopens it)"),

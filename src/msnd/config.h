@@ -11,12 +11,15 @@
 #define CFG_PATH 1024
 
 typedef struct msnd_config {
-    char role[8];            /* all | ds | ns */
+    char role[24];           /* all, or a comma list of ds, ns, sb */
     char listen[CFG_ADDR];   /* DS (or NS with --role ns) */
     char ns_listen[CFG_ADDR];
     char sb_listen[CFG_ADDR];
     char ns_nodes[4 * CFG_ADDR];
     char sb_address[CFG_ADDR];
+    char link_listen[CFG_ADDR];   /* NS: where switchboard processes link in */
+    char ns_links[4 * CFG_ADDR];  /* SB process: the notification servers' link addresses */
+    char link_secret[128];
     char db[CFG_PATH];
     char port_file[CFG_PATH];
     char log_file[CFG_PATH];

@@ -946,12 +946,16 @@ static void ns_xfr(conn *c, const msnp_cmd *cmd) {
         return;
     }
     char cookie[SB_COOKIE_MAX], addr[CFG_ADDR];
+    if (server_sb_for_xfr(c->srv, c, addr, sizeof addr) != 0) {
+        /* Switchboards run in their own processes and none is linked. */
+        conn_err(c, MSNP_ERR_SERVER_UNAVAILABLE, cmd->trid);
+        return;
+    }
     uint64_t expires = server_now_ms() + (uint64_t)c->srv->cfg.cookie_lifetime * 1000u;
     if (sbreg_issue(c->srv->sbreg, c->email, 0, expires, cookie, sizeof cookie) != 0) {
         conn_err(c, MSNP_ERR_SERVER_BUSY, cmd->trid);
         return;
     }
-    server_advertised(c->srv, c, CONN_SB, addr, sizeof addr);
     conn_cmd(c, "XFR", 1, cmd->trid, "SB", addr, "CKI", cookie, NULL);
 }
 

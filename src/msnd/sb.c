@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link.h"
 #include "log.h"
-#include "presence.h"
-#include "privacy.h"
+#include "sb.h"
+#include "sbgate.h"
 #include "sbreg.h"
 #include "server.h"
 
@@ -19,69 +20,79 @@ static void send_to_others(conn *c, const void *data, size_t n) {
         if (ss->members[i] != c) conn_send(ss->members[i], data, n);
 }
 
-/* Current friendly name: the NS session's if online, else the store's. */
-static void name_of(msnd_server *s, const char *email, char *out, size_t cap) {
-    conn *ns = presence_find(s->presence, email);
-    if (ns && ns->state == NS_AUTH) {
-        snprintf(out, cap, "%s", ns->name);
-        return;
-    }
-    store_user u;
-    if (s->store && store_user_get(s->store, email, &u) == STORE_OK) {
-        memset(u.password, 0, sizeof u.password);
-        snprintf(out, cap, "%s", u.name);
-        return;
-    }
-    snprintf(out, cap, "%s", email);
-}
-
 static void joined(conn *c) {
     c->sb_joined = 1;
     conn_set_login_timer(c, 0);
     conn_set_idle_timeout(c, c->srv->cfg.sb_idle_timeout);
 }
 
+/* USR and CAL ask the notification side (sbgate.h): directly when this
+ * process is also the notification server, over the cluster link (link.h)
+ * when the switchboard runs alone. Either way the answer comes back through
+ * sb_auth_done / sb_ring_done. */
+
 static void sb_usr(conn *c, const msnp_cmd *cmd) {
     msnd_server *s = c->srv;
-    if (c->sb_joined) {
+    if (c->sb_joined || c->sb_authing) {
         conn_err(c, MSNP_ERR_ALREADY_LOGIN, cmd->trid);
         return;
     }
     char email[MSNP_MAX_EMAIL + 1], cookie[SB_COOKIE_MAX];
     if (cmd->argc < 3 || email_normalize(ARG(1), email, sizeof email) != 0 ||
-        str_copy(ARG(2), cookie, sizeof cookie) != 0 ||
-        sbreg_redeem(s->sbreg, cookie, email, 0, server_now_ms()) != 0) {
-        LOGI("switchboard login refused", "conn=%llu peer=%s", (unsigned long long)c->id, c->peer);
-        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
-        conn_close(c, "bad switchboard cookie");
+        str_copy(ARG(2), cookie, sizeof cookie) != 0) {
+        sb_auth_done(s, c, cmd->trid, SB_ANSWER_NO, "", NULL);
+        return;
+    }
+    if (s->has_ns) {
+        char name[MSNP_MAX_NAME_ENCODED + 1];
+        int ok = sbgate_auth(s, cookie, email, name, sizeof name) == 0;
+        sb_auth_done(s, c, cmd->trid, ok ? SB_ANSWER_YES : SB_ANSWER_NO, email, name);
+        return;
+    }
+    c->sb_authing = 1;
+    if (link_ask_auth(s, c, cmd->trid, cookie, email) != 0) {
+        c->sb_authing = 0;
+        sb_auth_done(s, c, cmd->trid, SB_ANSWER_UNAVAILABLE, email, NULL);
+    }
+}
+
+void sb_auth_done(msnd_server *s, conn *c, uint32_t trid, int answer, const char *email, const char *name) {
+    if (!c || c->closing) return;
+    c->sb_authing = 0;
+    if (answer != SB_ANSWER_YES) {
+        int code = answer == SB_ANSWER_NO ? MSNP_ERR_AUTH_FAILED : MSNP_ERR_SERVER_UNAVAILABLE;
+        LOGI("switchboard login refused", "conn=%llu peer=%s error=%d", (unsigned long long)c->id, c->peer, code);
+        conn_err(c, code, trid);
+        conn_close(c, answer == SB_ANSWER_NO ? "bad switchboard cookie" : "notification server unavailable");
         return;
     }
     sb_session *ss = sbreg_session_new(s->sbreg);
     if (!ss || sbreg_join(ss, c) != 0) {
         if (ss) sbreg_leave(s->sbreg, ss, c);
-        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid);
         conn_close(c, "switchboard failed");
         return;
     }
     snprintf(c->email, sizeof c->email, "%s", email);
-    name_of(s, email, c->name, sizeof c->name);
+    snprintf(c->name, sizeof c->name, "%s", name && name[0] ? name : email);
     joined(c);
-    conn_cmd(c, "USR", 1, cmd->trid, "OK", c->email, c->name, NULL);
+    conn_cmd(c, "USR", 1, trid, "OK", c->email, c->name, NULL);
     LOGI("switchboard opened", "conn=%llu user=%s session=%u", (unsigned long long)c->id, email, ss->id);
 }
 
 static void sb_ans(conn *c, const msnp_cmd *cmd) {
     msnd_server *s = c->srv;
-    if (c->sb_joined) {
+    if (c->sb_joined || c->sb_authing) {
         conn_err(c, MSNP_ERR_ALREADY_LOGIN, cmd->trid);
         return;
     }
-    char email[MSNP_MAX_EMAIL + 1], cookie[SB_COOKIE_MAX];
+    char email[MSNP_MAX_EMAIL + 1], cookie[SB_COOKIE_MAX], name[MSNP_MAX_NAME_ENCODED + 1];
     uint64_t sid = 0;
     sb_session *ss = NULL;
+    /* RNG cookies are this switchboard's own: no need to ask anyone. */
     if (cmd->argc < 4 || email_normalize(ARG(1), email, sizeof email) != 0 ||
         str_copy(ARG(2), cookie, sizeof cookie) != 0 || msnp_str_to_u64(ARG(3), UINT32_MAX, &sid) != 0 ||
-        sbreg_redeem(s->sbreg, cookie, email, (uint32_t)sid, server_now_ms()) != 0 ||
+        sbreg_redeem_name(s->sbreg, cookie, email, (uint32_t)sid, server_now_ms(), name, sizeof name) != 0 ||
         !(ss = sbreg_session_find(s->sbreg, (uint32_t)sid))) {
         LOGI("switchboard answer refused", "conn=%llu peer=%s", (unsigned long long)c->id, c->peer);
         conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
@@ -102,7 +113,9 @@ static void sb_ans(conn *c, const msnp_cmd *cmd) {
         return;
     }
     snprintf(c->email, sizeof c->email, "%s", email);
-    name_of(s, email, c->name, sizeof c->name);
+    if (name[0]) snprintf(c->name, sizeof c->name, "%s", name);
+    else if (s->has_ns) sbgate_name_of(s, email, c->name, sizeof c->name);
+    else snprintf(c->name, sizeof c->name, "%s", email);
     char idx[24], total[24];
     snprintf(total, sizeof total, "%zu", ss->nmembers);
     for (size_t i = 0; i < ss->nmembers; i++) {
@@ -157,33 +170,47 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
         conn_err(c, MSNP_ERR_SESSION_OVERLOAD, cmd->trid);
         return;
     }
-    /* Offline, hidden, not logged in, unknown or blocking the caller all
-     * look the same (217), so CAL cannot be used to probe presence. */
-    conn *callee = presence_find(s->presence, email);
-    int allowed = 0;
-    if (callee && callee->state == NS_AUTH && privacy_status_visible(callee->status)) {
-        store_user caller;
-        int64_t caller_id = 0;
-        if (store_user_get(s->store, c->email, &caller) == STORE_OK) caller_id = caller.id;
-        memset(caller.password, 0, sizeof caller.password);
-        allowed = caller_id ? presence_allowed(s, callee->uid, callee->blp_allow, caller_id) == 1 : 0;
-    }
-    if (!allowed) {
-        conn_err(c, MSNP_ERR_USER_NOT_ONLINE, cmd->trid);
-        return;
-    }
-    char cookie[SB_COOKIE_MAX], addr[CFG_ADDR], sid[16];
+    /* The ring is registered before the notification side is asked, so a
+     * second CAL for the same callee meanwhile gets 215. */
+    char cookie[SB_COOKIE_MAX];
     uint64_t expires = now + (uint64_t)s->cfg.cookie_lifetime * 1000u;
-    if (sbreg_issue(s->sbreg, email, ss->id, expires, cookie, sizeof cookie) != 0 ||
-        sbreg_ring_add(ss, email, expires) != 0) {
+    if (sbreg_issue(s->sbreg, email, ss->id, expires, cookie, sizeof cookie) != 0) {
         conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
         return;
     }
-    snprintf(sid, sizeof sid, "%u", ss->id);
-    server_advertised(s, callee, CONN_SB, addr, sizeof addr);
-    conn_cmd(c, "CAL", 1, cmd->trid, "RINGING", sid, NULL);
-    conn_cmd(callee, "RNG", 0, 0, sid, addr, "CKI", cookie, c->email, c->name, NULL);
-    LOGD("ringing", "session=%u caller=%s callee=%s", ss->id, c->email, email);
+    if (sbreg_ring_add(ss, email, expires) != 0) {
+        sbreg_cancel(s->sbreg, cookie);
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        return;
+    }
+    if (s->has_ns) {
+        char name[MSNP_MAX_NAME_ENCODED + 1];
+        int ok = sbgate_ring(s, c->email, c->name, email, ss->id, cookie, NULL, name, sizeof name) == 0;
+        sb_ring_done(s, c, cmd->trid, ss->id, email, cookie, ok ? SB_ANSWER_YES : SB_ANSWER_NO, name);
+        return;
+    }
+    if (link_ask_ring(s, c, cmd->trid, ss->id, cookie, c->email, c->name, email) != 0)
+        sb_ring_done(s, c, cmd->trid, ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
+}
+
+void sb_ring_done(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *callee,
+                  const char *cookie, int answer, const char *callee_name) {
+    sb_session *ss = sbreg_session_find(s->sbreg, session_id);
+    if (answer == SB_ANSWER_YES) {
+        sbreg_set_name(s->sbreg, cookie, callee_name);
+    } else {
+        sbreg_cancel(s->sbreg, cookie);
+        if (ss) sbreg_ring_remove(ss, callee);
+    }
+    if (!c || c->closing) return;
+    if (answer == SB_ANSWER_YES) {
+        char sid[16];
+        snprintf(sid, sizeof sid, "%u", session_id);
+        conn_cmd(c, "CAL", 1, trid, "RINGING", sid, NULL);
+        LOGD("ringing", "session=%u caller=%s callee=%s", session_id, c->email, callee);
+    } else {
+        conn_err(c, answer == SB_ANSWER_NO ? MSNP_ERR_USER_NOT_ONLINE : MSNP_ERR_SERVER_UNAVAILABLE, trid);
+    }
 }
 
 static void log_invitation(conn *c, const msnp_cmd *cmd) {
@@ -247,6 +274,7 @@ static void sb_msg(conn *c, const msnp_cmd *cmd) {
 }
 
 void sb_on_close(conn *c) {
+    link_forget_conn(c->srv, c);
     sb_session *ss = c->session;
     if (!ss) return;
     uint32_t id = ss->id;

@@ -11,6 +11,7 @@
 
 typedef struct ticket {
     char email[MSNP_MAX_EMAIL + 1];
+    char *name; /* RNG cookies: the invitee's friendly name, once known */
     uint32_t session_id;
     uint64_t expires_ms;
 } ticket;
@@ -36,10 +37,16 @@ sbreg *sbreg_new(void) {
     return r;
 }
 
+static void ticket_free(ticket *t) {
+    if (!t) return;
+    free(t->name);
+    free(t);
+}
+
 static void free_value(const char *key, void *value, void *ctx) {
     (void)key;
     (void)ctx;
-    free(value);
+    ticket_free(value);
 }
 
 static void free_session(const char *key, void *value, void *ctx) {
@@ -87,6 +94,12 @@ int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expir
 }
 
 int sbreg_redeem(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms) {
+    return sbreg_redeem_name(r, cookie, email, session_id, now_ms, NULL, 0);
+}
+
+int sbreg_redeem_name(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms,
+                      char *name, size_t namecap) {
+    if (name && namecap) name[0] = '\0';
     ticket *t = strmap_del(r->tickets, cookie);
     if (!t) return -1;
     /* Whatever the outcome, that invitation is over: the caller may ring
@@ -96,9 +109,22 @@ int sbreg_redeem(sbreg *r, const char *cookie, const char *email, uint32_t sessi
         if (ss) sbreg_ring_remove(ss, t->email);
     }
     int ok = t->expires_ms > now_ms && strcmp(t->email, email) == 0 && t->session_id == session_id;
-    free(t);
+    if (ok && name && namecap && t->name) snprintf(name, namecap, "%s", t->name);
+    ticket_free(t);
     return ok ? 0 : -1;
 }
+
+int sbreg_set_name(sbreg *r, const char *cookie, const char *name) {
+    ticket *t = strmap_get(r->tickets, cookie);
+    if (!t) return -1;
+    char *copy = strdup(name);
+    if (!copy) return -1;
+    free(t->name);
+    t->name = copy;
+    return 0;
+}
+
+void sbreg_cancel(sbreg *r, const char *cookie) { ticket_free(strmap_del(r->tickets, cookie)); }
 
 size_t sbreg_cookie_count(const sbreg *r) { return strmap_count(r->tickets); }
 
@@ -227,7 +253,7 @@ static void prune_session(const char *key, void *value, void *arg) {
 void sbreg_sweep(sbreg *r, uint64_t now_ms) {
     sweep_ctx x = {now_ms, NULL, 0, 0};
     strmap_each(r->tickets, collect_expired, &x);
-    for (size_t i = 0; i < x.n; i++) free(strmap_del(r->tickets, x.dead[i]));
+    for (size_t i = 0; i < x.n; i++) ticket_free(strmap_del(r->tickets, x.dead[i]));
     free(x.dead);
     strmap_each(r->sessions, prune_session, &now_ms);
 }

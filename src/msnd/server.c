@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "link.h"
 #include "log.h"
 #include "presence.h"
 #include "sbreg.h"
@@ -503,12 +504,45 @@ void server_ns_for(const msnd_server *s, const conn *c, const char *email, char 
         server_advertised(s, c, CONN_NS, out, cap);
         return;
     }
+    snprintf(out, cap, "%s", s->ns_nodes[server_email_hash(email) % s->nns_nodes]);
+}
+
+uint32_t server_email_hash(const char *email) {
     uint32_t h = 2166136261u;
     for (const char *p = email; *p; p++) {
         h ^= (unsigned char)*p;
         h *= 16777619u;
     }
-    snprintf(out, cap, "%s", s->ns_nodes[h % s->nns_nodes]);
+    return h;
+}
+
+int server_sb_for_xfr(msnd_server *s, const conn *c, char *out, size_t cap) {
+    if (s->sb_address[0] || s->has_sb) {
+        server_advertised(s, c, CONN_SB, out, cap);
+        return 0;
+    }
+    return link_next_sb(s, out, cap);
+}
+
+int server_parse_addr(const char *addr, struct sockaddr_storage *ss, int *sslen) {
+    char host[CFG_ADDR];
+    uint16_t port;
+    if (split_addr(addr, host, sizeof host, &port) != 0) return -1;
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        *sslen = (int)sizeof *v4;
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        *sslen = (int)sizeof *v6;
+    } else {
+        return -1;
+    }
+    return 0;
 }
 
 static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *err, size_t errcap) {
@@ -521,19 +555,8 @@ static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *
     }
     struct sockaddr_storage ss;
     int sslen;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        sslen = (int)sizeof *v4;
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        sslen = (int)sizeof *v6;
-    } else {
-        snprintf(err, errcap, "bad %s address '%s' (want a numeric IP)", kind_names[kind], addr);
+    if (server_parse_addr(addr, &ss, &sslen) != 0) {
+        snprintf(err, errcap, "bad %s address '%s' (want a numeric IP and a port)", kind_names[kind], addr);
         return -1;
     }
     li->srv = s;
@@ -573,6 +596,7 @@ static int write_port_file(msnd_server *s, char *err, size_t errcap) {
     }
     for (size_t i = 0; i < s->nlisteners; i++)
         fprintf(f, "%s=%s\n", kind_names[s->listeners[i].kind], s->listeners[i].bound);
+    if (link_bound(s)) fprintf(f, "link=%s\n", link_bound(s));
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
         snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
@@ -638,9 +662,30 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
     failures_sweep(s->fail_account, now);
     failures_sweep(s->fail_address, now);
     sbreg_sweep(s->sbreg, now);
+    link_sweep(s, now);
 }
 
 /* ---- init / run / free ---- */
+
+/* "all", or a comma list of ds, ns, sb. */
+static int parse_roles(const char *spec, msnd_server *s) {
+    s->has_ds = s->has_ns = s->has_sb = 0;
+    if (!strcmp(spec, "all")) {
+        s->has_ds = s->has_ns = s->has_sb = 1;
+        return 0;
+    }
+    char tmp[32];
+    if (strlen(spec) >= sizeof tmp) return -1;
+    snprintf(tmp, sizeof tmp, "%s", spec);
+    char *save = NULL;
+    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "ds")) s->has_ds = 1;
+        else if (!strcmp(t, "ns")) s->has_ns = 1;
+        else if (!strcmp(t, "sb")) s->has_sb = 1;
+        else return -1;
+    }
+    return s->has_ds || s->has_ns || s->has_sb ? 0 : -1;
+}
 
 static void default_port_addr(const char *base, uint16_t port_if_fixed, char *out, size_t cap) {
     char host[CFG_ADDR - 8]; /* room for ":65535" in a CFG_ADDR result */
@@ -652,10 +697,19 @@ static void default_port_addr(const char *base, uint16_t port_if_fixed, char *ou
 int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap) {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
-    int want_ds = !strcmp(cfg->role, "all") || !strcmp(cfg->role, "ds");
-    int want_ns = !strcmp(cfg->role, "all") || !strcmp(cfg->role, "ns");
-    if (!want_ds && !want_ns) {
-        snprintf(err, errcap, "unknown role '%s' (all, ds or ns)", cfg->role);
+    if (parse_roles(cfg->role, s) != 0) {
+        snprintf(err, errcap, "unknown role '%s' (all, or a comma list of ds, ns, sb)", cfg->role);
+        return -1;
+    }
+    int want_ds = s->has_ds, want_ns = s->has_ns, want_sb = s->has_sb;
+    if (want_sb && !want_ns && !cfg->ns_links[0]) {
+        snprintf(err, errcap, "a switchboard without the notification role needs --ns-links "
+                              "(the notification servers' --link-listen addresses)");
+        return -1;
+    }
+    if (want_ns && !want_sb && !cfg->sb_address[0] && !cfg->link_listen[0]) {
+        snprintf(err, errcap, "a notification server without the switchboard role needs --link-listen "
+                              "(for --role sb processes) or --sb-address; or use --role ns,sb");
         return -1;
     }
     s->base = event_base_new();
@@ -698,17 +752,33 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
         }
         snprintf(s->sb_address, sizeof s->sb_address, "%s", cfg->sb_address);
     }
+    /* --listen is the address of the first role this process plays; the
+     * others default to the same host on the next ports (or port 0). */
     char ns_addr[CFG_ADDR], sb_addr[CFG_ADDR];
-    if (!strcmp(cfg->role, "ns")) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen[0] ? cfg->ns_listen : cfg->listen);
+    if (want_ns && !want_ds) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen[0] ? cfg->ns_listen : cfg->listen);
     else if (cfg->ns_listen[0]) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen);
     else default_port_addr(cfg->listen, 1864, ns_addr, sizeof ns_addr);
     if (cfg->sb_listen[0]) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->sb_listen);
+    else if (!want_ds && !want_ns) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->listen);
     else default_port_addr(cfg->listen, 1865, sb_addr, sizeof sb_addr);
 
     if (want_ds && add_listener(s, CONN_DS, cfg->listen, err, errcap) != 0) return -1;
     if (want_ns && add_listener(s, CONN_NS, ns_addr, err, errcap) != 0) return -1;
-    if (want_ns && add_listener(s, CONN_SB, sb_addr, err, errcap) != 0) return -1;
-    if (!want_ns && s->nns_nodes == 0) {
+    if (want_sb && add_listener(s, CONN_SB, sb_addr, err, errcap) != 0) return -1;
+    if (want_ns && cfg->link_listen[0] && link_listen(s, cfg->link_listen, err, errcap) != 0) return -1;
+    if (want_sb && !want_ns) {
+        /* Linked switchboards tell their notification servers where
+         * clients reach them: that must be a concrete address. */
+        char adv[CFG_ADDR];
+        server_advertised(s, NULL, CONN_SB, adv, sizeof adv);
+        const listener_info *li = &s->listeners[s->nlisteners - 1];
+        if (!s->sb_address[0] && is_wildcard(li->host)) {
+            snprintf(err, errcap, "a switchboard bound to a wildcard address needs --sb-address host:port");
+            return -1;
+        }
+        if (link_connect_all(s, cfg->ns_links, adv, err, errcap) != 0) return -1;
+    }
+    if (want_ds && !want_ns && s->nns_nodes == 0) {
         default_port_addr(cfg->listen, 1864, s->ns_nodes[0], CFG_ADDR);
         s->nns_nodes = 1;
         LOGW("--role ds without --ns-nodes: handing out the default NS address", "ns=%s", s->ns_nodes[0]);
@@ -759,6 +829,7 @@ void server_free(msnd_server *s) {
     if (s->housekeeping) event_free(s->housekeeping);
     if (s->shutdown_timer) event_free(s->shutdown_timer);
     if (s->flush_ev) event_free(s->flush_ev);
+    link_free(s);
     sbreg_free(s->sbreg);
     presence_free(s->presence);
     failures_free(s->fail_account);

@@ -25,6 +25,7 @@ struct presence;
 struct sbreg;
 struct sb_session;
 struct strmap;
+struct links;
 
 typedef enum conn_kind { CONN_DS = 0, CONN_NS = 1, CONN_SB = 2 } conn_kind;
 
@@ -72,6 +73,8 @@ typedef struct conn {
     uint8_t sb_joined;
     uint64_t last_cal_ms;
     uint32_t cal_burst;
+    uint8_t sb_authing;     /* USR asked of the notification side, no answer yet */
+    uint32_t link_waiting;  /* requests over the cluster link (link.h) */
 } conn;
 
 typedef struct listener_info {
@@ -86,6 +89,9 @@ typedef struct listener_info {
 typedef struct msnd_server {
     struct event_base *base;
     msnd_config cfg;
+    /* Roles this process plays (--role). */
+    uint8_t has_ds, has_ns, has_sb;
+    struct links *links; /* cluster link (link.h), NULL if unused */
     store *store;
     struct presence *presence;
     struct sbreg *sbreg;
@@ -138,6 +144,16 @@ void conn_set_idle_timeout(conn *c, long seconds);
 /* Address clients should use to reach a listener of this kind over the
  * connection c (wildcard binds are replaced by the local address). */
 void server_advertised(const msnd_server *s, const conn *c, conn_kind kind, char *out, size_t cap);
+/* The switchboard address for XFR SB: --sb-address, this process's own
+ * switchboard, or a linked switchboard process. -1 if there is none. */
+int server_sb_for_xfr(msnd_server *s, const conn *c, char *out, size_t cap);
+/* "ip:port" or "[v6]:port" (numeric, port 0 allowed) -> socket address.
+ * Returns 0, or -1 if it is not one. */
+struct sockaddr_storage;
+int server_parse_addr(const char *addr, struct sockaddr_storage *ss, int *sslen);
+/* FNV-1a of a lower-cased e-mail: picks a user's notification node (the
+ * DS's --ns-nodes, a switchboard's --ns-links). */
+uint32_t server_email_hash(const char *email);
 /* The NS address the DS hands out for an e-mail (hash of the address). */
 void server_ns_for(const msnd_server *s, const conn *c, const char *email, char *out, size_t cap);
 

@@ -235,9 +235,9 @@ def test_shutdown_sends_out_ssd(srv):
 
 
 def test_role_ns_direct_login_and_ds_nodes(srv):
-    """--role ns: clients log in straight on the NS, which also runs its SB;
+    """--role ns,sb: clients log in straight on the NS, which also runs its SB;
     --role ds --ns-nodes: the DS hands out one of the nodes by e-mail hash."""
-    ns_only = msntest.MsndServer(srv.msnd, args=["--role", "ns"], workdir=srv.dir)
+    ns_only = msntest.MsndServer(srv.msnd, args=["--role", "ns,sb"], workdir=srv.dir)
     ns_only.db = srv.db
     try:
         srv.stop()

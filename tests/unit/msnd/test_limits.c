@@ -89,10 +89,42 @@ static void test_sessions(void **state) {
     sbreg_free(r);
 }
 
+/* RNG cookies carry the invitee's name (told by the notification side
+ * after the ring went out); a failed ring withdraws its cookie. */
+static void test_ring_cookie_names(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    char ck[SB_COOKIE_MAX], name[64];
+    assert_int_equal(sbreg_issue(r, "c@x.com", 42, 5000, ck, sizeof ck), 0);
+    assert_int_equal(sbreg_set_name(r, ck, "Carol%20C"), 0);
+    assert_int_equal(sbreg_set_name(r, ck, "Carol"), 0); /* replaced, not leaked */
+    assert_int_equal(sbreg_set_name(r, "1.2.3", "x"), -1);
+    strcpy(name, "junk");
+    assert_int_equal(sbreg_redeem_name(r, ck, "d@x.com", 42, 1000, name, sizeof name), -1);
+    assert_string_equal(name, ""); /* nothing leaks from a refused cookie */
+    assert_int_equal(sbreg_issue(r, "c@x.com", 42, 5000, ck, sizeof ck), 0);
+    assert_int_equal(sbreg_set_name(r, ck, "Carol"), 0);
+    assert_int_equal(sbreg_redeem_name(r, ck, "c@x.com", 42, 1000, name, sizeof name), 0);
+    assert_string_equal(name, "Carol");
+    assert_int_equal(sbreg_issue(r, "c@x.com", 42, 5000, ck, sizeof ck), 0);
+    assert_int_equal(sbreg_redeem_name(r, ck, "c@x.com", 42, 1000, name, sizeof name), 0);
+    assert_string_equal(name, ""); /* no name recorded */
+    assert_int_equal(sbreg_issue(r, "c@x.com", 42, 5000, ck, sizeof ck), 0);
+    assert_int_equal(sbreg_set_name(r, ck, "Carol"), 0);
+    sbreg_cancel(r, ck);
+    assert_int_equal(sbreg_cookie_count(r), 0);
+    assert_int_equal(sbreg_redeem(r, ck, "c@x.com", 42, 1000), -1);
+    sbreg_cancel(r, ck); /* twice is harmless */
+    assert_int_equal(sbreg_issue(r, "c@x.com", 42, 5000, ck, sizeof ck), 0);
+    assert_int_equal(sbreg_set_name(r, ck, "Carol"), 0);
+    sbreg_free(r); /* with a named cookie outstanding: no leak under ASan */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket), cmocka_unit_test(test_failures),
         cmocka_unit_test(test_cookies), cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_ring_cookie_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,600 @@
+/* The cluster link between switchboard and notification processes; see
+ * link.h for the protocol. */
+#include "link.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "sb.h"
+#include "sbgate.h"
+#include "sbreg.h"
+
+#define LINK_MAX_LINE 2048u
+#define LINK_MAX_TOKENS 8
+#define LINK_MAX_PENDING 8192u      /* per notification server */
+#define LINK_MAX_OUTPUT (16u << 20) /* bytes queued to a peer that stopped reading */
+#define LINK_MAX_PEERS 256u         /* switchboards linked to one NS */
+#define LINK_RETRY_MIN_MS 100
+#define LINK_RETRY_MAX_MS 5000
+
+typedef enum { REQ_FREE = 0, REQ_AUTH, REQ_RING } req_kind;
+
+/* A question waiting for its answer. Requests live in a slot array; the id
+ * on the wire is the slot index plus a generation, so a late or forged
+ * answer can never complete a newer request in the same slot. */
+typedef struct link_req {
+    req_kind kind;
+    uint16_t gen;
+    conn *c; /* NULL once the client has gone */
+    uint32_t trid, session_id;
+    uint64_t deadline_ms;
+    char cookie[SB_COOKIE_MAX];
+    char email[MSNP_MAX_EMAIL + 1]; /* AUTH: the user; RING: the callee */
+} link_req;
+
+/* Switchboard side: one per notification server. */
+typedef struct ns_link {
+    struct links *L;
+    char addr[CFG_ADDR];
+    struct bufferevent *bev;
+    struct event *retry;
+    long retry_ms;
+    int up; /* HELLO answered */
+    link_req *reqs;
+    uint32_t *free_slots;
+    size_t cap, nfree, used;
+    uint16_t next_gen;
+} ns_link;
+
+/* Notification side: one per linked switchboard. */
+typedef struct sb_peer {
+    struct links *L;
+    struct bufferevent *bev;
+    char sb_addr[CFG_ADDR];
+    int hello;
+    struct sb_peer *prev, *next;
+} sb_peer;
+
+typedef struct links {
+    msnd_server *s;
+    struct evconnlistener *listener;
+    char bound[80];
+    sb_peer *peers;
+    size_t npeers;
+    size_t rr;
+    ns_link *nodes;
+    size_t nnodes;
+    char sb_addr[CFG_ADDR];
+} links;
+
+static links *get_links(msnd_server *s) {
+    if (!s->links) {
+        s->links = calloc(1, sizeof(links));
+        if (s->links) s->links->s = s;
+    }
+    return s->links;
+}
+
+/* Split a line into space-separated tokens in place. */
+static int split_tokens(char *line, char **tok, int max) {
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        if (n == max) return -1;
+        tok[n++] = t;
+    }
+    return n;
+}
+
+static int token_ok(const char *t, size_t cap) {
+    size_t n = strlen(t);
+    return n > 0 && n < cap && msnp_param_is_safe(msnp_str_c(t));
+}
+
+/* Next complete line of a link, or NULL. *overlong is set when the peer
+ * sent more than LINK_MAX_LINE bytes without a line end. */
+static char *read_line(struct bufferevent *bev, int *overlong) {
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t n;
+    char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+    *overlong = 0;
+    if (line && n > LINK_MAX_LINE) {
+        free(line);
+        *overlong = 1;
+        return NULL;
+    }
+    if (!line && evbuffer_get_length(in) > LINK_MAX_LINE) *overlong = 1;
+    return line;
+}
+
+static int link_send(struct bufferevent *bev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int link_send(struct bufferevent *bev, const char *fmt, ...) {
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (evbuffer_get_length(out) > LINK_MAX_OUTPUT) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = evbuffer_add_vprintf(out, fmt, ap);
+    va_end(ap);
+    return r < 0 ? -1 : 0;
+}
+
+/* ================= notification side ================= */
+
+static void peer_free(sb_peer *p, const char *why) {
+    links *L = p->L;
+    if (p->hello) LOGI("switchboard unlinked", "sb=%s reason=\"%s\"", p->sb_addr, why);
+    if (p->prev) p->prev->next = p->next;
+    else L->peers = p->next;
+    if (p->next) p->next->prev = p->prev;
+    L->npeers--;
+    bufferevent_free(p->bev);
+    free(p);
+}
+
+static int peer_hello(sb_peer *p, char **tok, int n) {
+    msnd_server *s = p->L->s;
+    if (n != 4 || strcmp(tok[0], "HELLO") != 0 || strcmp(tok[1], "1") != 0) return -1;
+    msnp_str host;
+    uint16_t port;
+    if (!token_ok(tok[2], sizeof p->sb_addr) || msnp_split_hostport(msnp_str_c(tok[2]), &host, &port, 1) != 0)
+        return -1;
+    const char *want = s->cfg.link_secret[0] ? s->cfg.link_secret : "-";
+    size_t wn = strlen(want), gn = strlen(tok[3]);
+    unsigned diff = wn != gn;
+    for (size_t i = 0; i < wn && i < gn; i++) diff |= (unsigned)(want[i] ^ tok[3][i]);
+    if (diff) {
+        link_send(p->bev, "ERR secret\r\n");
+        LOGW("switchboard link refused: wrong secret", "sb=%s", tok[2]);
+        return -1;
+    }
+    snprintf(p->sb_addr, sizeof p->sb_addr, "%s", tok[2]);
+    p->hello = 1;
+    LOGI("switchboard linked", "sb=%s", p->sb_addr);
+    return link_send(p->bev, "HELLO 1 OK\r\n");
+}
+
+static int peer_request(sb_peer *p, char **tok, int n) {
+    msnd_server *s = p->L->s;
+    char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1];
+    if (n == 4 && strcmp(tok[0], "AUTH") == 0) {
+        if (!token_ok(tok[1], 16) || !token_ok(tok[2], SB_COOKIE_MAX) ||
+            email_normalize(msnp_str_c(tok[3]), email, sizeof email) != 0)
+            return -1;
+        if (sbgate_auth(s, tok[2], email, name, sizeof name) == 0)
+            return link_send(p->bev, "AUTH %s OK %s\r\n", tok[1], name);
+        return link_send(p->bev, "AUTH %s NO\r\n", tok[1]);
+    }
+    if (n == 7 && strcmp(tok[0], "RING") == 0) {
+        uint64_t sid;
+        char caller[MSNP_MAX_EMAIL + 1];
+        if (!token_ok(tok[1], 16) || msnp_str_to_u64(msnp_str_c(tok[2]), UINT32_MAX, &sid) != 0 ||
+            !token_ok(tok[3], SB_COOKIE_MAX) || email_normalize(msnp_str_c(tok[4]), caller, sizeof caller) != 0 ||
+            !token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1) ||
+            email_normalize(msnp_str_c(tok[6]), email, sizeof email) != 0)
+            return -1;
+        if (sbgate_ring(s, caller, tok[5], email, (uint32_t)sid, tok[3], p->sb_addr, name, sizeof name) == 0)
+            return link_send(p->bev, "RING %s OK %s\r\n", tok[1], name);
+        return link_send(p->bev, "RING %s NO\r\n", tok[1]);
+    }
+    return -1;
+}
+
+static void peer_read(struct bufferevent *bev, void *arg) {
+    sb_peer *p = arg;
+    msnd_server *s = p->L->s;
+    /* Names for AUTH come from the store when the user is offline: one
+     * read transaction for the batch, as for client input. */
+    store_read_begin(s->store);
+    int bad = 0, overlong = 0;
+    char *line;
+    /* Bounded: every turn consumes a line. */
+    while (!bad && (line = read_line(bev, &overlong)) != NULL) {
+        char *tok[LINK_MAX_TOKENS];
+        int n = split_tokens(line, tok, LINK_MAX_TOKENS);
+        if (n <= 0) bad = 1;
+        else if (!p->hello) bad = peer_hello(p, tok, n) != 0;
+        else bad = peer_request(p, tok, n) != 0;
+        free(line);
+    }
+    store_read_end(s->store);
+    if (bad || overlong) peer_free(p, overlong ? "line too long" : "protocol error");
+}
+
+static void peer_event(struct bufferevent *bev, short what, void *arg) {
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) peer_free(arg, (what & BEV_EVENT_EOF) ? "closed" : "socket error");
+}
+
+static void on_link_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                           void *arg) {
+    (void)l;
+    (void)sa;
+    (void)salen;
+    links *L = arg;
+    if (L->npeers >= LINK_MAX_PEERS || L->s->shutting_down) {
+        evutil_closesocket(fd);
+        return;
+    }
+    sb_peer *p = calloc(1, sizeof *p);
+    if (!p) {
+        evutil_closesocket(fd);
+        return;
+    }
+    p->L = L;
+    p->bev = bufferevent_socket_new(L->s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!p->bev) {
+        evutil_closesocket(fd);
+        free(p);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+    p->next = L->peers;
+    if (L->peers) L->peers->prev = p;
+    L->peers = p;
+    L->npeers++;
+    bufferevent_setcb(p->bev, peer_read, NULL, peer_event, p);
+    bufferevent_setwatermark(p->bev, EV_READ, 0, LINK_MAX_LINE * 64);
+    bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+}
+
+int link_listen(msnd_server *s, const char *addr, char *err, size_t errcap) {
+    links *L = get_links(s);
+    if (!L) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    int sslen;
+    if (server_parse_addr(addr, &ss, &sslen) != 0) {
+        snprintf(err, errcap, "bad --link-listen address '%s' (want ip:port)", addr);
+        return -1;
+    }
+    L->listener = evconnlistener_new_bind(s->base, on_link_accept, L,
+                                          LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
+                                          (struct sockaddr *)&ss, sslen);
+    if (!L->listener) {
+        snprintf(err, errcap, "cannot listen on %s for switchboard links: %s", addr, strerror(errno));
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(evconnlistener_get_fd(L->listener), (struct sockaddr *)&bound, &blen);
+    char ip[64] = "?";
+    uint16_t port = 0;
+    if (bound.ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&bound;
+        evutil_inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+        port = ntohs(v4->sin_port);
+        snprintf(L->bound, sizeof L->bound, "%s:%u", ip, (unsigned)port);
+    } else {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&bound;
+        evutil_inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+        port = ntohs(v6->sin6_port);
+        snprintf(L->bound, sizeof L->bound, "[%s]:%u", ip, (unsigned)port);
+    }
+    LOGI("listening", "role=link addr=%s", L->bound);
+    return 0;
+}
+
+const char *link_bound(const msnd_server *s) { return s->links && s->links->listener ? s->links->bound : NULL; }
+
+int link_next_sb(msnd_server *s, char *out, size_t cap) {
+    links *L = s->links;
+    if (!L || L->npeers == 0) return -1;
+    /* Round robin over the linked switchboards: walk from a rotating
+     * start, skipping peers that have not said HELLO yet. */
+    size_t start = L->rr++ % L->npeers, i = 0;
+    sb_peer *first = NULL;
+    for (sb_peer *p = L->peers; p; p = p->next, i++) {
+        if (!p->hello) continue;
+        if (!first) first = p;
+        if (i >= start) {
+            snprintf(out, cap, "%s", p->sb_addr);
+            return 0;
+        }
+    }
+    if (!first) return -1;
+    snprintf(out, cap, "%s", first->sb_addr);
+    return 0;
+}
+
+/* ================= switchboard side ================= */
+
+static void node_dial(ns_link *nl);
+
+static void complete(ns_link *nl, uint32_t idx, int answer, const char *name) {
+    link_req r = nl->reqs[idx];
+    nl->reqs[idx].kind = REQ_FREE;
+    nl->free_slots[nl->nfree++] = idx;
+    nl->used--;
+    if (r.c && r.c->link_waiting) r.c->link_waiting--;
+    msnd_server *s = nl->L->s;
+    if (r.kind == REQ_AUTH) sb_auth_done(s, r.c, r.trid, answer, r.email, name);
+    else sb_ring_done(s, r.c, r.trid, r.session_id, r.email, r.cookie, answer, name);
+}
+
+static void fail_all(ns_link *nl) {
+    for (uint32_t i = 0; i < nl->cap; i++)
+        if (nl->reqs[i].kind != REQ_FREE) complete(nl, i, SB_ANSWER_UNAVAILABLE, NULL);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    node_dial(arg);
+}
+
+static void node_down(ns_link *nl, const char *why) {
+    if (nl->up) LOGW("notification server unlinked", "ns=%s reason=\"%s\"", nl->addr, why);
+    else LOGD("notification server link failed", "ns=%s reason=\"%s\"", nl->addr, why);
+    nl->up = 0;
+    if (nl->bev) bufferevent_free(nl->bev);
+    nl->bev = NULL;
+    fail_all(nl);
+    if (nl->L->s->shutting_down || !nl->retry) return;
+    struct timeval tv = {nl->retry_ms / 1000, (nl->retry_ms % 1000) * 1000};
+    evtimer_add(nl->retry, &tv);
+    nl->retry_ms = nl->retry_ms * 2 > LINK_RETRY_MAX_MS ? LINK_RETRY_MAX_MS : nl->retry_ms * 2;
+}
+
+static int node_answer(ns_link *nl, char **tok, int n) {
+    if (!nl->up) {
+        if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], "1") && !strcmp(tok[2], "OK")) {
+            nl->up = 1;
+            nl->retry_ms = LINK_RETRY_MIN_MS;
+            LOGI("notification server linked", "ns=%s", nl->addr);
+            return 0;
+        }
+        if (n >= 1 && !strcmp(tok[0], "ERR"))
+            LOGE("notification server refused the link", "ns=%s reason=%s", nl->addr, n > 1 ? tok[1] : "?");
+        return -1;
+    }
+    if (n < 3) return -1;
+    req_kind kind = !strcmp(tok[0], "AUTH") ? REQ_AUTH : !strcmp(tok[0], "RING") ? REQ_RING : REQ_FREE;
+    uint64_t id;
+    if (kind == REQ_FREE || msnp_str_to_u64(msnp_str_c(tok[1]), UINT32_MAX, &id) != 0) return -1;
+    uint32_t idx = (uint32_t)(id & 0xFFFFu);
+    uint16_t gen = (uint16_t)(id >> 16);
+    /* An answer to a request that already timed out: nothing to do. */
+    if (idx >= nl->cap || nl->reqs[idx].kind != kind || nl->reqs[idx].gen != gen) return 0;
+    if (!strcmp(tok[2], "OK")) {
+        if (n != 4 || !token_ok(tok[3], MSNP_MAX_NAME_ENCODED + 1)) return -1;
+        complete(nl, idx, SB_ANSWER_YES, tok[3]);
+    } else if (!strcmp(tok[2], "NO")) {
+        complete(nl, idx, SB_ANSWER_NO, NULL);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static void node_read(struct bufferevent *bev, void *arg) {
+    ns_link *nl = arg;
+    int bad = 0, overlong = 0;
+    char *line;
+    while (!bad && (line = read_line(bev, &overlong)) != NULL) {
+        char *tok[LINK_MAX_TOKENS];
+        int n = split_tokens(line, tok, LINK_MAX_TOKENS);
+        bad = n <= 0 || node_answer(nl, tok, n) != 0;
+        free(line);
+    }
+    if (bad || overlong) node_down(nl, overlong ? "line too long" : "protocol error");
+}
+
+static void node_event(struct bufferevent *bev, short what, void *arg) {
+    ns_link *nl = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+        msnd_server *s = nl->L->s;
+        link_send(bev, "HELLO 1 %s %s\r\n", nl->L->sb_addr, s->cfg.link_secret[0] ? s->cfg.link_secret : "-");
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        node_down(nl, (what & BEV_EVENT_EOF) ? "closed" : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void node_dial(ns_link *nl) {
+    msnd_server *s = nl->L->s;
+    if (s->shutting_down || nl->bev) return;
+    struct sockaddr_storage ss;
+    int sslen;
+    server_parse_addr(nl->addr, &ss, &sslen); /* checked at start */
+    nl->bev = bufferevent_socket_new(s->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!nl->bev) {
+        node_down(nl, "out of memory");
+        return;
+    }
+    bufferevent_setcb(nl->bev, node_read, NULL, node_event, nl);
+    bufferevent_setwatermark(nl->bev, EV_READ, 0, LINK_MAX_LINE * 64);
+    bufferevent_enable(nl->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(nl->bev, (struct sockaddr *)&ss, sslen) != 0) node_down(nl, "connect failed");
+}
+
+int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, char *err, size_t errcap) {
+    links *L = get_links(s);
+    if (!L) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    snprintf(L->sb_addr, sizeof L->sb_addr, "%s", sb_addr);
+    char tmp[4 * CFG_ADDR];
+    snprintf(tmp, sizeof tmp, "%s", ns_links);
+    char *save = NULL;
+    for (char *tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        struct sockaddr_storage ss;
+        int sslen;
+        if (L->nnodes >= 16 || strlen(tok) >= CFG_ADDR || server_parse_addr(tok, &ss, &sslen) != 0 ||
+            ((struct sockaddr_in *)&ss)->sin_port == 0) {
+            snprintf(err, errcap, "bad --ns-links entry '%s' (want ip:port, at most 16)", tok);
+            return -1;
+        }
+        ns_link *nodes = realloc(L->nodes, (L->nnodes + 1) * sizeof *nodes);
+        if (!nodes) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
+        L->nodes = nodes;
+        ns_link *nl = &L->nodes[L->nnodes++];
+        memset(nl, 0, sizeof *nl);
+        nl->L = L;
+        snprintf(nl->addr, sizeof nl->addr, "%s", tok);
+        nl->retry_ms = LINK_RETRY_MIN_MS;
+    }
+    if (L->nnodes == 0) {
+        snprintf(err, errcap, "--role sb needs --ns-links (the notification servers' --link-listen addresses)");
+        return -1;
+    }
+    /* The array is final now: events may point into it. */
+    for (size_t i = 0; i < L->nnodes; i++) {
+        ns_link *nl = &L->nodes[i];
+        nl->retry = evtimer_new(s->base, on_retry, nl);
+        if (!nl->retry) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
+        node_dial(nl);
+    }
+    return 0;
+}
+
+static ns_link *node_for(msnd_server *s, const char *email) {
+    links *L = s->links;
+    if (!L || L->nnodes == 0) return NULL;
+    ns_link *nl = &L->nodes[server_email_hash(email) % L->nnodes];
+    return nl->up ? nl : NULL;
+}
+
+/* A free request slot, growing the table up to LINK_MAX_PENDING. */
+static link_req *new_request(ns_link *nl, conn *c, uint32_t trid, req_kind kind, uint32_t *wire_id) {
+    if (nl->nfree == 0) {
+        if (nl->cap >= LINK_MAX_PENDING) return NULL;
+        size_t ncap = nl->cap ? nl->cap * 2 : 64;
+        if (ncap > LINK_MAX_PENDING) ncap = LINK_MAX_PENDING;
+        link_req *r = realloc(nl->reqs, ncap * sizeof *r);
+        if (!r) return NULL;
+        nl->reqs = r;
+        uint32_t *f = realloc(nl->free_slots, ncap * sizeof *f);
+        if (!f) return NULL;
+        nl->free_slots = f;
+        for (size_t i = ncap; i > nl->cap; i--) {
+            nl->reqs[i - 1].kind = REQ_FREE;
+            nl->reqs[i - 1].gen = 0;
+            nl->free_slots[nl->nfree++] = (uint32_t)(i - 1);
+        }
+        nl->cap = ncap;
+    }
+    uint32_t idx = nl->free_slots[--nl->nfree];
+    link_req *r = &nl->reqs[idx];
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    r->gen = ++nl->next_gen;
+    r->c = c;
+    r->trid = trid;
+    r->deadline_ms = server_now_ms() + LINK_REQUEST_TIMEOUT_MS;
+    nl->used++;
+    c->link_waiting++;
+    *wire_id = idx | ((uint32_t)r->gen << 16);
+    return r;
+}
+
+static void drop_request(ns_link *nl, link_req *r) {
+    if (r->c && r->c->link_waiting) r->c->link_waiting--;
+    r->kind = REQ_FREE;
+    nl->free_slots[nl->nfree++] = (uint32_t)(r - nl->reqs);
+    nl->used--;
+}
+
+int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, const char *email) {
+    ns_link *nl = node_for(s, email);
+    uint32_t id;
+    link_req *r = nl ? new_request(nl, c, trid, REQ_AUTH, &id) : NULL;
+    if (!r) return -1;
+    snprintf(r->cookie, sizeof r->cookie, "%s", cookie);
+    snprintf(r->email, sizeof r->email, "%s", email);
+    if (link_send(nl->bev, "AUTH %u %s %s\r\n", id, cookie, email) != 0) {
+        drop_request(nl, r);
+        return -1;
+    }
+    return 0;
+}
+
+int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
+                  const char *caller, const char *caller_name, const char *callee) {
+    ns_link *nl = node_for(s, callee);
+    uint32_t id;
+    link_req *r = nl ? new_request(nl, c, trid, REQ_RING, &id) : NULL;
+    if (!r) return -1;
+    r->session_id = session_id;
+    snprintf(r->cookie, sizeof r->cookie, "%s", cookie);
+    snprintf(r->email, sizeof r->email, "%s", callee);
+    if (link_send(nl->bev, "RING %u %u %s %s %s %s\r\n", id, session_id, cookie, caller, caller_name, callee) !=
+        0) {
+        drop_request(nl, r);
+        return -1;
+    }
+    return 0;
+}
+
+void link_forget_conn(msnd_server *s, conn *c) {
+    links *L = s->links;
+    if (!L || !c->link_waiting) return;
+    for (size_t k = 0; k < L->nnodes; k++) {
+        ns_link *nl = &L->nodes[k];
+        for (size_t i = 0; i < nl->cap && nl->used; i++)
+            if (nl->reqs[i].kind != REQ_FREE && nl->reqs[i].c == c) nl->reqs[i].c = NULL;
+    }
+    c->link_waiting = 0;
+}
+
+void link_sweep(msnd_server *s, uint64_t now_ms) {
+    links *L = s->links;
+    if (!L) return;
+    for (size_t k = 0; k < L->nnodes; k++) {
+        ns_link *nl = &L->nodes[k];
+        for (uint32_t i = 0; i < nl->cap; i++) {
+            if (nl->reqs[i].kind == REQ_FREE || nl->reqs[i].deadline_ms > now_ms) continue;
+            LOGW("notification server did not answer in time", "ns=%s", nl->addr);
+            complete(nl, i, SB_ANSWER_UNAVAILABLE, NULL);
+        }
+    }
+}
+
+size_t link_up_count(const msnd_server *s) {
+    size_t n = 0;
+    if (s->links)
+        for (size_t k = 0; k < s->links->nnodes; k++) n += s->links->nodes[k].up ? 1u : 0u;
+    return n;
+}
+
+void link_free(msnd_server *s) {
+    links *L = s->links;
+    if (!L) return;
+    while (L->peers) {
+        sb_peer *p = L->peers;
+        p->hello = 0; /* no log line at exit */
+        peer_free(p, "exit");
+    }
+    if (L->listener) evconnlistener_free(L->listener);
+    for (size_t k = 0; k < L->nnodes; k++) {
+        ns_link *nl = &L->nodes[k];
+        if (nl->bev) bufferevent_free(nl->bev);
+        if (nl->retry) event_free(nl->retry);
+        free(nl->reqs);
+        free(nl->free_slots);
+    }
+    free(L->nodes);
+    free(L);
+    s->links = NULL;
+}

@@ -1,0 +1,58 @@
+/* link.h - the cluster link between switchboard and notification processes.
+ *
+ * With --role sb a switchboard runs in a process of its own. It connects to
+ * the --link-listen address of every notification server (--ns-links, in
+ * the order of --ns-nodes, so the e-mail hash that sends a user to an NS
+ * also picks the link that reaches it) and asks the two questions of
+ * sbgate.h: may this e-mail join with this XFR SB cookie, and ring this
+ * callee for me. A notification server hands out the addresses of the
+ * switchboards linked to it in XFR SB, in turn.
+ *
+ * A line protocol for a trusted private network (the secret only keeps
+ * apart clusters that share one):
+ *   SB -> NS  HELLO 1 <sb-host:port> <secret|->
+ *   NS -> SB  HELLO 1 OK                      (or ERR <word>, then close)
+ *   SB -> NS  AUTH <id> <cookie> <email>
+ *   NS -> SB  AUTH <id> OK <name>  |  AUTH <id> NO
+ *   SB -> NS  RING <id> <session> <cookie> <caller> <caller-name> <callee>
+ *   NS -> SB  RING <id> OK <callee-name>  |  RING <id> NO
+ * Every token is an MSNP parameter: no spaces (names stay URL-encoded).
+ * A request the NS does not answer within LINK_REQUEST_TIMEOUT_MS, or that
+ * is pending when a link drops, fails with 601 to the client; a dropped
+ * link is dialled again with back-off. */
+#ifndef MSND_LINK_H
+#define MSND_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+
+#define LINK_REQUEST_TIMEOUT_MS 10000u
+
+/* Notification side: accept switchboards on addr. */
+int link_listen(msnd_server *s, const char *addr, char *err, size_t errcap);
+/* "ip:port" bound by link_listen, or NULL. */
+const char *link_bound(const msnd_server *s);
+/* Next linked switchboard's address for XFR SB. 0, or -1 if none is. */
+int link_next_sb(msnd_server *s, char *out, size_t cap);
+
+/* Switchboard side: dial every --ns-links address; sb_addr is what this
+ * switchboard's clients connect to. */
+int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, char *err, size_t errcap);
+/* Ask the user's notification server. The answer arrives through
+ * sb_auth_done / sb_ring_done (sb.h). -1 when that server is not linked
+ * now or too many requests are waiting (nothing will be called back). */
+int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, const char *email);
+int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
+                  const char *caller, const char *caller_name, const char *callee);
+/* c is closing: its waiting requests complete without it. */
+void link_forget_conn(msnd_server *s, conn *c);
+/* Fail requests older than LINK_REQUEST_TIMEOUT_MS. */
+void link_sweep(msnd_server *s, uint64_t now_ms);
+/* Number of notification servers currently linked (tests, logs). */
+size_t link_up_count(const msnd_server *s);
+
+void link_free(msnd_server *s);
+
+#endif

@@ -1,0 +1,22 @@
+/* sb.h - what the switchboard role exports besides its command table
+ * (server.h): the completions of the questions it asks the notification
+ * side (sbgate.h), whether answered in-process or over the link. */
+#ifndef MSND_SB_H
+#define MSND_SB_H
+
+#include <stdint.h>
+
+#include "server.h"
+
+/* Answer outcomes. */
+#define SB_ANSWER_YES 1
+#define SB_ANSWER_NO 0
+#define SB_ANSWER_UNAVAILABLE (-1)
+
+/* USR: c may be NULL (the client left while waiting). name is set for YES. */
+void sb_auth_done(msnd_server *s, conn *c, uint32_t trid, int answer, const char *email, const char *name);
+/* CAL: c may be NULL; the ring's cookie is withdrawn unless the answer is YES. */
+void sb_ring_done(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *callee,
+                  const char *cookie, int answer, const char *callee_name);
+
+#endif

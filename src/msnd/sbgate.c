@@ -1,0 +1,51 @@
+/* Switchboard admission on the notification side; see sbgate.h. */
+#include "sbgate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "presence.h"
+#include "privacy.h"
+#include "sbreg.h"
+
+void sbgate_name_of(msnd_server *s, const char *email, char *out, size_t cap) {
+    conn *ns = presence_find(s->presence, email);
+    if (ns && ns->state == NS_AUTH) {
+        snprintf(out, cap, "%s", ns->name);
+        return;
+    }
+    store_user u;
+    if (s->store && store_user_get(s->store, email, &u) == STORE_OK) {
+        memset(u.password, 0, sizeof u.password);
+        snprintf(out, cap, "%s", u.name);
+        return;
+    }
+    snprintf(out, cap, "%s", email);
+}
+
+int sbgate_auth(msnd_server *s, const char *cookie, const char *email, char *name, size_t namecap) {
+    if (sbreg_redeem(s->sbreg, cookie, email, 0, server_now_ms()) != 0) return -1;
+    sbgate_name_of(s, email, name, namecap);
+    return 0;
+}
+
+int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee,
+                uint32_t session_id, const char *cookie, const char *sb_addr, char *callee_name,
+                size_t namecap) {
+    conn *target = presence_find(s->presence, callee);
+    if (!target || target->state != NS_AUTH || target->closing || !privacy_status_visible(target->status))
+        return -1;
+    store_user u;
+    if (!s->store || store_user_get(s->store, caller, &u) != STORE_OK) return -1;
+    memset(u.password, 0, sizeof u.password);
+    if (presence_allowed(s, target->uid, target->blp_allow, u.id) != 1) return -1;
+    char addr[CFG_ADDR], sid[16];
+    if (sb_addr) snprintf(addr, sizeof addr, "%s", sb_addr);
+    else server_advertised(s, target, CONN_SB, addr, sizeof addr);
+    snprintf(sid, sizeof sid, "%u", session_id);
+    conn_cmd(target, "RNG", 0, 0, sid, addr, "CKI", cookie, caller, caller_name, NULL);
+    snprintf(callee_name, namecap, "%s", target->name);
+    LOGD("ringing", "session=%u caller=%s callee=%s sb=%s", session_id, caller, callee, addr);
+    return 0;
+}

@@ -1,0 +1,35 @@
+/* sbgate.h - the notification side of switchboard admission.
+ *
+ * A switchboard never decides alone who may join or whom it may ring: the
+ * notification server that issued the XFR SB cookie, and that holds the
+ * callee's session, does. A switchboard in the same process calls these
+ * directly; one in its own process (--role sb) asks over the cluster link
+ * (link.h), and the notification server answers with these same functions,
+ * so both set-ups behave alike. */
+#ifndef MSND_SBGATE_H
+#define MSND_SBGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+
+/* USR at a switchboard: consume an XFR SB cookie issued to email. Returns
+ * 0 and the user's current friendly name, or -1 (911 for the client). */
+int sbgate_auth(msnd_server *s, const char *cookie, const char *email, char *name, size_t namecap);
+
+/* CAL at a switchboard: if callee is online, visible and allows caller,
+ * send it RNG with the switchboard's address (sb_addr; NULL = this
+ * process's switchboard listener as the callee reaches us) and return 0
+ * with the callee's friendly name. -1 otherwise: offline, hidden, blocking,
+ * unknown and not logged in all look the same (217), so CAL cannot probe
+ * presence. */
+int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee,
+                uint32_t session_id, const char *cookie, const char *sb_addr, char *callee_name,
+                size_t namecap);
+
+/* A user's friendly name: the online session's, else the stored one, else
+ * the e-mail itself. */
+void sbgate_name_of(msnd_server *s, const char *email, char *out, size_t cap);
+
+#endif

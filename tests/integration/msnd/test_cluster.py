@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""msnd with the switchboard in processes of its own: a notification server
+(--role ds,ns --link-listen) and one or two switchboards (--role sb
+--ns-links) linked over real loopback sockets. The seed's switchboard
+transcript across the processes, cookie and privacy rules decided by the
+notification server, round robin over two switchboards, a switchboard or
+notification server going away and coming back, a wrong link secret, a
+hostile peer on the link port, and the start-up errors."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from harness import USERS, msntest, online
+
+IM = (b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+      b"X-MMS-IM-Format: FN=Arial; EF=; CO=0; CS=0; PF=22\r\n\r\nhello across processes")
+
+MSND = None
+TEMPLATE = None
+
+
+class Cluster:
+    """One NS process and n SB processes, each in its own temp dir."""
+
+    def __init__(self, n_sb=1, ns_args=(), sb_args=()):
+        self.ns = msntest.MsndServer(MSND, args=["--role", "ds,ns", "--link-listen", "127.0.0.1:0"] + list(ns_args))
+        shutil.copyfile(TEMPLATE.db, self.ns.db)
+        self.sb_args = list(sb_args)
+        self.sbs = []
+        self.n_sb = n_sb
+
+    def new_sb(self, extra=()):
+        link = "127.0.0.1:%d" % self.ns.link[1]
+        sb = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", link] + self.sb_args + list(extra))
+        sb.start()
+        self.sbs.append(sb)
+        return sb
+
+    def __enter__(self):
+        self.ns.start()
+        for _ in range(self.n_sb):
+            self.new_sb()
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is not None:
+            print("---- NS log ----\n" + self.ns.log_text()[-4000:])
+            for sb in self.sbs:
+                print("---- SB log ----\n" + sb.log_text()[-3000:])
+        rcs = [sb.stop() for sb in self.sbs] + [self.ns.stop()]
+        for sb in self.sbs:
+            sb.cleanup()
+        self.ns.cleanup()
+        if exc_type is None:
+            assert all(rc in (0, None) for rc in rcs), rcs
+
+
+def xfr_sb(ns_client):
+    t = ns_client.trid()
+    ns_client.send_line("XFR %d SB" % t)
+    return ns_client.read_cmd()
+
+
+def wait_linked(ns_client, want=None, timeout=10.0):
+    """XFR SB until it names a switchboard (and, if given, that one). A
+    linked switchboard answers at once; the loop only covers start-up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        x = xfr_sb(ns_client)
+        if x.name == "XFR" and (want is None or x.args[2] == want):
+            return x
+        assert x.name in ("601", "XFR"), x
+        assert time.monotonic() < deadline, "switchboard never linked: %r" % (x,)
+        time.sleep(0.05)
+
+
+def addr(srv):
+    return "%s:%d" % srv.sb
+
+
+def test_seed_transcript_across_processes():
+    with Cluster() as cl:
+        a = online(cl.ns, "example@passport.com")
+        b = online(cl.ns, "name_123@hotmail.com")
+        a.email, b.email = "example@passport.com", "name_123@hotmail.com"
+        x = wait_linked(a)
+        sb_addr = addr(cl.sbs[0])
+        assert x.args[1:4] == ["SB", sb_addr, "CKI"], x
+        s = msntest.Client(cl.sbs[0].sb)
+        s.send_line("USR 1 example@passport.com %s" % x.args[4])
+        s.expect_line("USR 1 OK example@passport.com my%20screen%20name")
+        s.send_line("CAL 2 name_123@hotmail.com")
+        r = s.expect("CAL")
+        assert r.args[:2] == ["2", "RINGING"] and r.args[2].isdigit(), r
+        rng = b.expect("RNG")
+        assert rng.args[0] == r.args[2] and rng.args[1] == sb_addr and rng.args[2] == "CKI", rng
+        assert rng.args[4:] == ["example@passport.com", "my%20screen%20name"], rng
+        bs = msntest.Client(cl.sbs[0].sb)
+        bs.send_line("ANS 1 name_123@hotmail.com %s %s" % (rng.args[3], rng.args[0]))
+        bs.expect_line("IRO 1 1 1 example@passport.com my%20screen%20name")
+        bs.expect_line("ANS 1 OK")
+        s.expect_line("JOI name_123@hotmail.com name_123")
+        s.send_msg(3, "A", IM)
+        m = bs.expect("MSG")
+        assert m.line == "MSG example@passport.com my%%20screen%%20name %d" % len(IM) and m.payload == IM, m
+        s.expect_line("ACK 3")
+        bs.send_line("OUT")
+        bs.expect_closed()
+        s.expect_line("BYE name_123@hotmail.com")
+        # The ring cookie was single-use, and the XFR cookie too.
+        again = msntest.Client(cl.sbs[0].sb)
+        again.send_line("USR 9 example@passport.com %s" % x.args[4])
+        again.expect_line("911 9")
+        again.expect_closed()
+
+
+def test_admission_is_decided_by_the_notification_server():
+    with Cluster() as cl:
+        a = online(cl.ns, "alice@example.com")
+        b = online(cl.ns, "bob@example.com")
+        c = online(cl.ns, "carol@example.com", status="HDN")
+        a.email, b.email = "alice@example.com", "bob@example.com"
+        wait_linked(a)
+        # A cookie for someone else, a made-up cookie: 911 and closed.
+        x = xfr_sb(a)
+        s = msntest.Client(cl.sbs[0].sb)
+        s.send_line("USR 1 bob@example.com %s" % x.args[4])
+        s.expect_line("911 1")
+        s.expect_closed()
+        s = msntest.Client(cl.sbs[0].sb)
+        s.send_line("USR 1 alice@example.com 123.456.789")
+        s.expect_line("911 1")
+        s.expect_closed()
+        sb = msntest.open_switchboard(cl.ns, a)
+        # Hidden, offline and unknown callees all look alike: 217.
+        for who in ("carol@example.com", "name_123@hotmail.com", "nobody@example.com"):
+            t = sb.trid()
+            sb.send_line("CAL %d %s" % (t, who))
+            sb.expect_line("217 %d" % t)
+        # Bob blocks Alice: 217 as well, and no RNG reaches Bob.
+        t = b.trid()
+        b.send_line("BLP %d BL" % t)
+        b.expect("BLP")
+        t = sb.trid()
+        sb.send_line("CAL %d bob@example.com" % t)
+        sb.expect_line("217 %d" % t)
+        t = b.trid()
+        b.send_line("ADD %d AL alice@example.com Alice" % t)
+        b.expect("ADD")
+        t = sb.trid()
+        sb.send_line("CAL %d bob@example.com" % t)
+        sb.expect("CAL")
+        rng = b.expect("RNG")
+        # Ringing twice at once: 215 from the switchboard itself.
+        t = sb.trid()
+        sb.send_line("CAL %d bob@example.com" % t)
+        sb.expect_line("215 %d" % t)
+        bs = msntest.join_by_ring(cl.ns, b, rng)
+        assert [i.args[3] for i in bs.roster] == ["alice@example.com"], bs.roster
+        sb.expect_line("JOI bob@example.com Bob")
+        c.close()
+
+
+def test_two_switchboards_in_turn():
+    with Cluster(n_sb=2) as cl:
+        a = online(cl.ns, "alice@example.com")
+        b = online(cl.ns, "bob@example.com")
+        a.email, b.email = "alice@example.com", "bob@example.com"
+        for sb in cl.sbs:
+            wait_linked(a, want=addr(sb))
+        seen = {}
+        for _ in range(6):
+            x = xfr_sb(a)
+            seen[x.args[2]] = seen.get(x.args[2], 0) + 1
+        assert sorted(seen) == sorted(addr(sb) for sb in cl.sbs), seen
+        assert all(n >= 2 for n in seen.values()), seen
+        # A chat on each of them; each RNG names the switchboard that rang.
+        for want in (addr(sb) for sb in cl.sbs):
+            x = wait_linked(a, want=want)
+            s = msntest.Client(msntest._addr(want))
+            s.send_line("USR 1 alice@example.com %s" % x.args[4])
+            s.expect("USR")
+            s.email = "alice@example.com"
+            s.send_line("CAL 2 bob@example.com")
+            s.expect("CAL")
+            rng = b.expect("RNG")
+            assert rng.args[1] == want, (rng, want)
+            bs = msntest.join_by_ring(cl.ns, b, rng)
+            s.expect("JOI")
+            bs.send_msg(bs.trid(), "N", IM)
+            assert s.expect("MSG").payload == IM
+            s.close()
+            bs.close()
+
+
+def test_processes_going_away_and_coming_back():
+    with Cluster() as cl:
+        a = online(cl.ns, "alice@example.com")
+        a.email = "alice@example.com"
+        wait_linked(a)
+        # Switchboard gone: XFR SB says 601 (no switchboard to hand out).
+        sb = cl.sbs.pop()
+        sb.stop()
+        sb.cleanup()
+        x = xfr_sb(a)
+        assert x.name == "601", x
+        sb = cl.new_sb()
+        wait_linked(a, want=addr(sb))
+        # Notification server gone: a switchboard login cannot be checked,
+        # 601 at once rather than a hang.
+        x = xfr_sb(a)
+        cl.ns.stop()
+        s = msntest.Client(sb.sb)
+        s.send_line("USR 1 alice@example.com %s" % x.args[4])
+        s.expect_line("601 1")
+        s.expect_closed()
+        # Back again on the same link address: the switchboard links again
+        # by itself (the cookie issued before the restart died with it).
+        i = cl.ns.args.index("--link-listen")
+        cl.ns.args[i + 1] = "127.0.0.1:%d" % cl.ns.link[1]
+        cl.ns.start()
+        a = online(cl.ns, "alice@example.com")
+        a.email = "alice@example.com"
+        wait_linked(a, want=addr(sb))
+        s = msntest.open_switchboard(cl.ns, a)
+        s.close()
+        assert "notification server linked" in sb.log_text()
+
+
+def test_wrong_secret_never_links():
+    with Cluster(n_sb=0, ns_args=["--link-secret", "right"]) as cl:
+        a = online(cl.ns, "alice@example.com")
+        bad = cl.new_sb(["--link-secret", "wrong"])
+        deadline = time.monotonic() + 10
+        while "wrong secret" not in cl.ns.log_text():
+            assert time.monotonic() < deadline, cl.ns.log_text()[-2000:]
+            time.sleep(0.05)
+        assert xfr_sb(a).name == "601"
+        # The refusal line may or may not arrive before the close.
+        log = bad.log_text()
+        assert "notification server refused the link" in log or "notification server link failed" in log, log
+        assert "notification server linked" not in log, log
+        good = cl.new_sb(["--link-secret", "right"])
+        wait_linked(a, want=addr(good))
+
+
+def test_hostile_link_peers():
+    with Cluster() as cl:
+        a = online(cl.ns, "alice@example.com")
+        a.email = "alice@example.com"
+        wait_linked(a)
+        link = cl.ns.link
+        cases = [b"GARBAGE\r\n", b"AUTH 1 x y\r\n",  # request before HELLO
+                 b"HELLO 1 127.0.0.1:1 -\r\nRING 1 notanumber c a n b\r\n",
+                 b"HELLO 1 127.0.0.1:1 -\r\n" + b"A" * 100000,  # no line end
+                 b"HELLO 1 bad address -\r\n", b"\x00\xff\r\n"]
+        for data in cases:
+            s = socket.create_connection(link, timeout=5)
+            try:
+                s.sendall(data)
+            except OSError:
+                pass
+            s.settimeout(5)
+            got = b""
+            try:
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+            except OSError:
+                pass
+            s.close()
+            assert b"AUTH" not in got and b"RING" not in got, (data[:40], got)
+        # A HELLO'd peer may ask: a made-up cookie is just "NO".
+        s = socket.create_connection(link, timeout=5)
+        s.sendall(b"HELLO 1 127.0.0.1:9 -\r\nAUTH 77 1.2.3 alice@example.com\r\n")
+        f = s.makefile("rb")
+        assert f.readline() == b"HELLO 1 OK\r\n"
+        assert f.readline() == b"AUTH 77 NO\r\n"
+        s.close()
+        # The real switchboard still works.
+        sb = msntest.open_switchboard(cl.ns, a)
+        sb.close()
+
+
+def test_link_drop_with_a_request_waiting():
+    """A notification server that takes the question and hangs up: the
+    waiting client gets 601 at once, not a hang."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    port = lsock.getsockname()[1]
+    sb = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", "127.0.0.1:%d" % port])
+    got = []
+
+    def fake_ns():
+        lsock.settimeout(10)
+        conn, _ = lsock.accept()
+        f = conn.makefile("rb")
+        got.append(f.readline())
+        conn.sendall(b"HELLO 1 OK\r\n")
+        got.append(f.readline())
+        conn.close()
+
+    t = threading.Thread(target=fake_ns)
+    t.start()
+    try:
+        sb.start()
+        deadline = time.monotonic() + 10
+        while "notification server linked" not in sb.log_text():
+            assert time.monotonic() < deadline, sb.log_text()
+            time.sleep(0.05)
+        c = msntest.Client(sb.sb)
+        c.send_line("USR 4 alice@example.com 1.2.3")
+        c.expect_line("601 4")
+        c.expect_closed()
+        t.join(10)
+        assert got[0].startswith(b"HELLO 1 %s:%d " % (sb.sb[0].encode(), sb.sb[1])), got
+        assert got[1].startswith(b"AUTH ") and got[1].endswith(b" 1.2.3 alice@example.com\r\n"), got
+    finally:
+        t.join(10)
+        lsock.close()
+        assert sb.stop() in (0, None)
+        sb.cleanup()
+
+
+def test_start_up_errors():
+    cases = [
+        (["--role", "ns"], "--link-listen"),
+        (["--role", "sb"], "--ns-links"),
+        (["--role", "sb", "--ns-links", "not-an-address"], "bad --ns-links entry"),
+        (["--role", "ns,xx"], "unknown role"),
+        (["--role", "sb", "--ns-links", "127.0.0.1:1", "--sb-listen", "0.0.0.0:0"], "--sb-address"),
+    ]
+    d = os.path.dirname(TEMPLATE.db)
+    for args, want in cases:
+        r = subprocess.run([MSND, "--listen", "127.0.0.1:0", "--db", os.path.join(d, "x.db")] + args,
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode != 0 and want in r.stderr, (args, r.returncode, r.stderr)
+
+
+def main():
+    global MSND, TEMPLATE
+    MSND = os.path.abspath(sys.argv[1])
+    TEMPLATE = msntest.MsndServer(MSND, users=USERS)
+    tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
+    failed = 0
+    try:
+        for fn in tests:
+            started = time.monotonic()
+            try:
+                fn()
+                print("ok   %s (%.1f s)" % (fn.__name__, time.monotonic() - started))
+            except Exception:
+                failed += 1
+                print("FAIL %s" % fn.__name__)
+                import traceback
+                traceback.print_exc()
+    finally:
+        TEMPLATE.cleanup()
+    print("%d of %d failed" % (failed, len(tests)) if failed else "all %d passed" % len(tests))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -58,6 +58,7 @@ typedef struct options {
     const char *version_line; /* VER parameters */
     unsigned users, first, concurrency, clique, pairs, window, sources, payload, inflight;
     double duration;
+    double keep; /* hold: seconds to stay online after measuring */
     const char *fractions;
     const char *rates;
     long server_pid;
@@ -851,10 +852,15 @@ static unsigned hold_all(double *secs_out, long *rss_before, long *rss_after) {
     return online;
 }
 
+static int never_done(void) { return 0; }
+
 static int mode_hold(void) {
     double secs;
     long r0, r1;
     unsigned online = hold_all(&secs, &r0, &r1);
+    /* --keep: stay online (answering the server) so another process can
+     * look at the servers while every session is held. */
+    if (opt.keep > 0) run_until(never_done, opt.keep);
     double per = (r0 >= 0 && r1 >= 0 && online) ? (double)(r1 - r0) * 1024.0 / online : -1;
     if (opt.json) {
         printf("{\"mode\":\"hold\",\"label\":\"%s\",\"users\":%u,\"online\":%u,\"seconds\":%.2f,\"rss_before_kib\":%ld,"
@@ -1333,6 +1339,7 @@ static void usage(void) {
             "  --protocols LIST     VER parameters                       [\"MSNP7 MSNP6 MSNP5 CVR0\"]\n"
             "  --concurrency C      logins / set-ups in flight                          [200]\n"
             "  --duration S         seconds per measured phase                          [5]\n"
+            "  --keep S             hold: stay online S seconds after measuring          [0]\n"
             "  --clique G           presence: users in groups of G with each other on FL [10]\n"
             "  --inflight K         presence closed loop: changes outstanding           [64]\n"
             "  --pairs P            sb: pairs of users in switchboards                  [100]\n"
@@ -1391,6 +1398,7 @@ int main(int argc, char **argv) {
         else if (ARG("--protocols")) opt.version_line = v;
         else if (ARG("--concurrency")) opt.concurrency = (unsigned)atol(v);
         else if (ARG("--duration")) opt.duration = atof(v);
+        else if (ARG("--keep")) opt.keep = atof(v);
         else if (ARG("--clique")) opt.clique = (unsigned)atol(v);
         else if (ARG("--inflight")) opt.inflight = (unsigned)atol(v);
         else if (ARG("--pairs")) opt.pairs = (unsigned)atol(v);
@@ -1405,6 +1413,7 @@ int main(int argc, char **argv) {
 #undef ARG
     }
     if (opt.users == 0 || opt.users > 10000000 || opt.concurrency == 0 || opt.duration <= 0 || opt.duration > 600 ||
+        opt.keep < 0 || opt.keep > 600 ||
         opt.clique == 0 || opt.window == 0 || opt.window > RING / 2 || opt.sources > 250 || opt.inflight == 0)
         die("option out of range (see msnbench without arguments)");
     if (strcmp(opt.mode, "populate") == 0) return mode_populate();

@@ -145,7 +145,8 @@ for who in ("msnd", "peer"):
                  "" if who == "peer" else "x%s peer" % (doc["ratios_msnd_over_peer"]["logins_per_s"] or "?")))
     for h in s["hold"]:
         if ok(h):
-            rows.append(("%s RSS/session at %s online" % (tag, h.get("online")), g(h, "rss_per_session_bytes") + " B",
+            where = " over %s NS processes" % h["ns_processes"] if h.get("mode") == "hold-cluster" else ""
+            rows.append(("%s RSS/session at %s online%s" % (tag, h.get("online"), where), g(h, "rss_per_session_bytes") + " B",
                          "≤ 8192 B at 50k" if who == "msnd" else "", ""))
     pr = s["presence"]
     rows.append((tag + " presence changes/s (closed)", g(pr, "closed", "achieved_changes_per_s"), "",

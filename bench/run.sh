@@ -130,6 +130,13 @@ run_suite() {  # run_suite NAME START_FN
       --label "$name" --json > "$RES/${name}_hold_$n.json" || na "hold run failed" "${name}_hold_$n"
     stop_server
   done
+  # One process holds at most `ulimit -Hn` sessions; beyond that, measure
+  # the way a deployment scales: several NS processes behind one DS.
+  if [ "$name" = msnd ] && [ "$MAX_SESSIONS" -lt 50000 ]; then
+    log "$name: 50000 sessions held by 4 NS processes (bench/hold-cluster.sh)"
+    timeout 300 bash "$ROOT/bench/hold-cluster.sh" "$BUILD" 50000 4 > "$RES/${name}_hold_cluster.json" \
+      || na "hold-cluster run failed" "${name}_hold_cluster"
+  fi
   log "$name: presence fan-out"
   $start || return
   timeout 120 "$BIN_BENCH" presence "${SRV_ARGS[@]}" --users 5000 --clique "$CLIQUE" --inflight 64 \

@@ -513,6 +513,12 @@ uint32_t server_email_hash(const char *email) {
         h ^= (unsigned char)*p;
         h *= 16777619u;
     }
+    /* FNV-1a's low bits depend only on the low bits of the characters
+     * (the multiplier is odd), so "h % nodes" alone would split users by
+     * little more than the parity of their names. Mix the high bits down. */
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
     return h;
 }
 

@@ -120,11 +120,30 @@ static void test_ring_cookie_names(void **state) {
     sbreg_free(r); /* with a named cookie outstanding: no leak under ASan */
 }
 
+/* The node hash must spread users even when their addresses differ only
+ * in characters of the same parity (plain FNV-1a modulo 2 would not). */
+static void test_email_hash_spreads(void **state) {
+    (void)state;
+    unsigned two[2] = {0, 0}, four[4] = {0, 0, 0, 0};
+    char email[32];
+    for (char ch = 'a'; ch <= 'y'; ch = (char)(ch + 2)) { /* a c e ... y: all odd */
+        snprintf(email, sizeof email, "%c@x.com", ch);
+        two[server_email_hash(email) % 2]++;
+    }
+    assert_true(two[0] >= 3 && two[1] >= 3);
+    for (int i = 0; i < 4000; i++) {
+        snprintf(email, sizeof email, "user%d@example.com", i);
+        four[server_email_hash(email) % 4]++;
+    }
+    for (int k = 0; k < 4; k++) assert_true(four[k] > 850 && four[k] < 1150);
+    assert_int_equal(server_email_hash("a@x.com"), server_email_hash("a@x.com"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket), cmocka_unit_test(test_failures),
         cmocka_unit_test(test_cookies), cmocka_unit_test(test_sessions),
-        cmocka_unit_test(test_ring_cookie_names),
+        cmocka_unit_test(test_ring_cookie_names), cmocka_unit_test(test_email_hash_spreads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,6 +62,7 @@ typedef struct sb_peer {
     struct bufferevent *bev;
     char sb_addr[CFG_ADDR];
     int hello;
+    int refused; /* ERR sent: close once it is out */
     struct sb_peer *prev, *next;
 } sb_peer;
 
@@ -141,6 +142,8 @@ static void peer_free(sb_peer *p, const char *why) {
     free(p);
 }
 
+static void peer_event(struct bufferevent *bev, short what, void *arg);
+
 static int peer_hello(sb_peer *p, char **tok, int n) {
     msnd_server *s = p->L->s;
     if (n != 4 || strcmp(tok[0], "HELLO") != 0 || strcmp(tok[1], "1") != 0) return -1;
@@ -154,6 +157,7 @@ static int peer_hello(sb_peer *p, char **tok, int n) {
     for (size_t i = 0; i < wn && i < gn; i++) diff |= (unsigned)(want[i] ^ tok[3][i]);
     if (diff) {
         link_send(p->bev, "ERR secret\r\n");
+        p->refused = 1;
         LOGW("switchboard link refused: wrong secret", "sb=%s", tok[2]);
         return -1;
     }
@@ -189,6 +193,21 @@ static int peer_request(sb_peer *p, char **tok, int n) {
     return -1;
 }
 
+static void peer_flushed(struct bufferevent *bev, void *arg) {
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) peer_free(arg, "refused");
+}
+
+/* Close after the refusal line went out (so the switchboard can log why),
+ * or at once if there is nothing to send. */
+static void peer_refuse(sb_peer *p) {
+    bufferevent_disable(p->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(p->bev)) == 0) {
+        peer_free(p, "refused");
+        return;
+    }
+    bufferevent_setcb(p->bev, NULL, peer_flushed, peer_event, p);
+}
+
 static void peer_read(struct bufferevent *bev, void *arg) {
     sb_peer *p = arg;
     msnd_server *s = p->L->s;
@@ -207,7 +226,9 @@ static void peer_read(struct bufferevent *bev, void *arg) {
         free(line);
     }
     store_read_end(s->store);
-    if (bad || overlong) peer_free(p, overlong ? "line too long" : "protocol error");
+    if (overlong) peer_free(p, "line too long");
+    else if (bad && p->refused) peer_refuse(p);
+    else if (bad) peer_free(p, "protocol error");
 }
 
 static void peer_event(struct bufferevent *bev, short what, void *arg) {

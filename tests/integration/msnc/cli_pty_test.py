@@ -188,6 +188,19 @@ class InteractiveCli(unittest.TestCase):
         for line in re.findall(r"\[\d\d:\d\d:\d\d\] [^\r\n]*", out):
             self.assertTrue(out[out.index(line) - 4:out.index(line)] == "\r\x1b[K", line)
 
+    def test_password_prompt_does_not_echo(self):
+        env = dict(os.environ, TERM="xterm")
+        env.pop("MSNC_PASSWORD", None)
+        self.term = t = Terminal([MSNC, "-s", "%s:%d" % self.srv.ds, "-u", "alice@example.com", "--bind-ip",
+                                  "127.0.0.2", "--ftp-ports", "0", "--download-dir", self.tmp, "--no-reconnect"], env)
+        pos, _ = t.expect(rb"Password for alice@example\.com: ")
+        t.type("alicepw\r")
+        pos, _ = t.expect(STAMP + rb"logged in as alice@example\.com", pos)
+        m = t.mark()
+        t.type("/quit\r")
+        self.assertEqual(t.close(), 0, t.text(m).decode(errors="replace"))
+        self.assertNotIn(b"alicepw", t.text(), "the password must not be echoed")
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:

@@ -387,14 +387,17 @@ static int sender_handle_end(msnc_ftp *t, const msnp_cmd *c) {
     return 1;
 }
 
-static void sender_promote(msnc_ftp *t, int idx) {
+/* Returns 0, or -1 when the connected callback ended the transfer (a
+ * cancel from inside it): t must not be used any further then. */
+static int sender_promote(msnc_ftp *t, int idx) {
     keep_only(t, idx);
-    if (!t->tcp_client) report_connected(t, t->bev);
     msnc_bev_bulk(t->bev);
     apply_rate(t);
     bufferevent_setwatermark(t->bev, EV_WRITE, SEND_FILL_LOW, 0);
     bufferevent_setcb(t->bev, sender_read_cb, sender_write_cb, sender_event_cb, t);
     set_read_timeout(t->bev, t->idle_ms);
+    if (!t->tcp_client) report_connected(t, t->bev);
+    return t->state == ST_DONE ? -1 : 0;
 }
 
 /* Handshake on a candidate connection. Sender: VER, then USR with the
@@ -439,8 +442,8 @@ static void candidate_read_cb(struct bufferevent *bev, void *arg) {
                 char line[64];
                 snprintf(line, sizeof(line), "FIL %" PRIu64, t->size);
                 send_line(bev, line);
-                sender_promote(t, idx);
                 t->state = ST_WAIT_TFR;
+                if (sender_promote(t, idx) != 0) return;
                 if (t->cb.started) t->cb.started(t, t->size, t->arg);
                 /* More input (TFR) may already be buffered. */
                 sender_read_cb(t->bev, t);
@@ -901,8 +904,10 @@ static void receiver_adopt(msnc_ftp *t) {
 static void receiver_promote(msnc_ftp *t, int idx) {
     keep_only(t, idx);
     receiver_adopt(t);
-    report_connected(t, t->bev);
     send_usr(t);
+    /* The callback may cancel: after that, t is only good for its state. */
+    report_connected(t, t->bev);
+    if (t->state == ST_DONE) return;
     /* FIL may already be buffered behind the VER. */
     if (evbuffer_get_length(bufferevent_get_input(t->bev))) receiver_read_cb(t->bev, t);
 }

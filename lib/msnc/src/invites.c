@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -15,6 +16,7 @@
 
 #include "msnc/ftp.h"
 #include "msnc/probe.h"
+#include "netutil.h"
 
 #define PAYLOAD_MAX 1600 /* stays under the switchboard's 1664-byte limit */
 
@@ -47,6 +49,13 @@ typedef struct inv {
     int peer_cancelled;
     int reverse;        /* file transfer: the receiver listens (INVITE said Connectivity: N) */
 } inv;
+
+/* Where to reach a listener: IP-Address with Port, and IP-Address-Internal
+ * with the port PortX-Internal hides (or the same Port). */
+typedef struct peer_addrs {
+    char ip[64], internal[64];
+    uint16_t port, internal_port;
+} peer_addrs;
 
 struct msnc_invites {
     struct event_base *base;
@@ -268,10 +277,20 @@ static int start_listen(inv *v, uint16_t *port) {
     return 0;
 }
 
+/* A peer-supplied address we are willing to connect to, copied into out
+ * (never a truncated copy that happens to look valid). */
+static int peer_ip(msnp_str s, char out[64]) {
+    out[0] = '\0';
+    if (s.n == 0 || s.n >= 64) return 0;
+    msnp_str_copy(s, out, 64);
+    if (msnc_ipv4_peer_ok(out)) return 1;
+    out[0] = '\0';
+    return 0;
+}
+
 static void start_connect(inv *v, msnp_str host, uint16_t port) {
     char ip[64], err[256];
-    msnp_str_copy(host, ip, sizeof(ip));
-    if (!msnp_ipv4_valid(host) || port == 0) {
+    if (!peer_ip(host, ip) || port == 0) {
         msnc_event ev = {0};
         ev.type = MSNC_EV_WARNING;
         ev.cookie = v->cookie;
@@ -396,25 +415,20 @@ static void ftp_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, con
 
 static const msnc_ftp_callbacks ftp_cb = {ftp_started, ftp_progress, ftp_notice, ftp_finished, ftp_connected};
 
-/* Where to reach a listener: IP-Address with Port, and IP-Address-Internal
- * with the port PortX-Internal hides (or the same Port). */
-typedef struct peer_addrs {
-    char ip[64], internal[64];
-    uint16_t port, internal_port;
-} peer_addrs;
-
 static int peer_addrs_from(const msnp_invite *in, peer_addrs *a) {
     memset(a, 0, sizeof(*a));
     a->port = in->has_port ? in->port : (in->has_ip_port ? in->ip_port : 0);
-    if (msnp_ipv4_valid(in->ip) && a->port) msnp_str_copy(in->ip, a->ip, sizeof(a->ip));
-    else a->port = 0;
+    if (!a->port || !peer_ip(in->ip, a->ip)) {
+        a->ip[0] = '\0';
+        a->port = 0;
+    }
     uint16_t iport = in->has_portx_internal ? msnp_portx_decode(in->portx_internal)
                                             : (in->has_port ? in->port : 0);
-    if (in->ip_internal.n && msnp_ipv4_valid(in->ip_internal) && iport &&
-        !(msnp_str_eq(in->ip_internal, a->ip) && iport == a->port)) {
-        msnp_str_copy(in->ip_internal, a->internal, sizeof(a->internal));
+    if (iport && peer_ip(in->ip_internal, a->internal) &&
+        !(strcmp(a->internal, a->ip) == 0 && iport == a->port))
         a->internal_port = iport;
-    }
+    else
+        a->internal[0] = '\0';
     if (!a->ip[0] && a->internal[0]) {
         /* Only the internal address is usable: it becomes the main one. */
         memcpy(a->ip, a->internal, sizeof(a->ip));
@@ -425,15 +439,147 @@ static int peer_addrs_from(const msnp_invite *in, peer_addrs *a) {
     return a->ip[0] ? 0 : -1;
 }
 
-static void emit_ftp_start_failed(inv *v, const char *status, const char *text) {
+/* The peer's AuthCookie, if it fits our buffer and the MSNFTP USR line. */
+static int peer_auth_cookie(msnp_str s, char out[64]) {
+    out[0] = '\0';
+    if (s.n == 0 || s.n >= 64 || !msnp_param_is_safe(s)) return 0;
+    msnp_str_copy(s, out, 64);
+    return 1;
+}
+
+/* An ACCEPT we cannot act on (no usable address or AuthCookie). */
+static void refuse_accept(inv *v, const char *why) {
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_WARNING;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.text = why;
+    emit(v->m, &ev);
+    send_cancel(v, "FAIL");
+    end_cancelled(v, "FAIL", 1);
+}
+
+/* MSNFTP could not even start (file, port range, address): transfer_failed
+ * here, CANCEL FAIL to the peer (it would otherwise wait in vain), drop. */
+static void ftp_start_failed(inv *v, const char *status, const char *text) {
     msnc_event ev = {0};
     ev.type = MSNC_EV_TRANSFER_FAILED;
     ev.cookie = v->cookie;
     ev.chat = v->chat;
+    ev.email = v->peer;
+    ev.app = app_name(v->kind);
     ev.file = v->file;
     ev.text = text;
     ev.status = status;
+    ev.local_side = 1;
     emit(v->m, &ev);
+    send_cancel(v, "FAIL");
+    drop(v);
+}
+
+/* Options both MSNFTP roles share, from the invitation and the config. */
+#define FTP_COMMON_OPTS(o, v)                                  \
+    do {                                                       \
+        (o).bind_ip = (v)->m->bind_ip;                         \
+        (o).auth_cookie = (v)->auth_cookie;                    \
+        (o).accept_timeout_ms = connect_ms((v)->m);            \
+        (o).idle_timeout_ms = (v)->m->cfg.ftp_idle_ms;         \
+        (o).max_rate = (v)->m->cfg.ftp_max_rate;               \
+    } while (0)
+
+/* Our side of a file transfer is set up (listening or connecting): the
+ * invitation now waits for MSNFTP, with a backstop beyond its own timer. */
+static void ftp_began(inv *v) {
+    v->state = INV_CONNECTING;
+    arm(v, connect_ms(v->m) + 5000u);
+}
+
+/* Sender: listen (to == NULL) or, in the reverse case, connect to the
+ * receiver's addresses. 0, or -1 when v is gone. */
+static int start_sender(inv *v, const peer_addrs *to) {
+    msnc_invites *m = v->m;
+    msnc_ftp_send_opts o = {0};
+    FTP_COMMON_OPTS(o, v);
+    o.path = v->path;
+    o.expect_email = v->peer[0] ? v->peer : NULL;
+    if (to) {
+        o.connect_host = to->ip;
+        o.connect_port = to->port;
+        o.connect_alt_host = to->internal[0] ? to->internal : NULL;
+        o.connect_alt_port = to->internal_port;
+    } else {
+        o.port_first = m->cfg.ftp_port_first;
+        o.port_last = m->cfg.ftp_port_last;
+    }
+    char err[512];
+    v->ftp = msnc_ftp_send_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
+    if (!v->ftp) {
+        /* The file itself, or the network side (ports, addresses)? */
+        ftp_start_failed(v, access(v->path, R_OK) == 0 ? "network" : "local_io", err);
+        return -1;
+    }
+    ftp_began(v);
+    return 0;
+}
+
+/* Receiver: connect to the sender's addresses, or listen (from == NULL,
+ * reverse case). 0, or -1 when v is gone. */
+static int start_receiver(inv *v, const peer_addrs *from) {
+    msnc_invites *m = v->m;
+    msnc_ftp_recv_opts o = {0};
+    FTP_COMMON_OPTS(o, v);
+    o.email = m->email ? m->email : "";
+    o.dir = m->dir;
+    o.filename = v->file;
+    o.expected_size = v->size;
+    if (from) {
+        /* Both addresses at once; the first to connect is used. */
+        o.host = from->ip;
+        o.port = from->port;
+        o.alt_host = from->internal[0] ? from->internal : NULL;
+        o.alt_port = from->internal_port;
+    } else {
+        o.listen = 1;
+        o.port_first = m->cfg.ftp_port_first;
+        o.port_last = m->cfg.ftp_port_last;
+    }
+    char err[512];
+    v->ftp = msnc_ftp_recv_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
+    if (!v->ftp) {
+        ftp_start_failed(v, "network", err);
+        return -1;
+    }
+    ftp_began(v);
+    return 0;
+}
+
+/* The listening side's ACCEPT (sender normally, receiver in the reverse
+ * case with Sender-Connect: TRUE), and its secondary_listen event. */
+static void send_listen_accept(inv *v, int chat, int sender_connect) {
+    msnc_invites *m = v->m;
+    uint16_t port = msnc_ftp_port(v->ftp);
+    msnp_invite_fields f = {0};
+    f.command = MSNP_INVITE_ACCEPT;
+    if (v->session_id[0]) f.session_id = v->session_id;
+    f.ip = m->bind_ip;
+    f.port = port;
+    f.with_portx = 1;
+    f.auth_cookie = v->auth_cookie;
+    f.sender_connect = sender_connect;
+    f.launch_application = "FALSE";
+    f.request_data = "IP-Address:";
+    send_fields(v, chat, &f);
+    char local[64];
+    snprintf(local, sizeof(local), "%s:%u", m->bind_ip, (unsigned)port);
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_SECONDARY_LISTEN;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.transport = "tcp";
+    ev.local = local;
+    emit(m, &ev);
 }
 
 /* ------------------------------------------------------------- starting */
@@ -549,94 +695,18 @@ static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_in
 /* Reverse case: the receiver's ACCEPT says Sender-Connect: TRUE with its
  * address and AuthCookie; we connect, and check that cookie in its USR. */
 static void sender_connect(inv *v, const msnp_invite *in) {
-    msnc_invites *m = v->m;
     peer_addrs pa;
-    char cookie[64], err[512];
-    msnp_str_copy(in->auth_cookie, cookie, sizeof(cookie));
-    if (peer_addrs_from(in, &pa) != 0 || !cookie[0] || in->auth_cookie.n >= sizeof(cookie) ||
-        !msnp_param_is_safe(in->auth_cookie)) {
-        msnc_event ev = {0};
-        ev.type = MSNC_EV_WARNING;
-        ev.cookie = v->cookie;
-        ev.text = "receiver asked us to connect but gave no usable address or AuthCookie";
-        emit(m, &ev);
-        send_cancel(v, "FAIL");
-        end_cancelled(v, "FAIL", 1);
+    if (peer_addrs_from(in, &pa) != 0 || !peer_auth_cookie(in->auth_cookie, v->auth_cookie)) {
+        refuse_accept(v, "receiver asked us to connect but gave no usable address or AuthCookie");
         return;
     }
-    snprintf(v->auth_cookie, sizeof(v->auth_cookie), "%s", cookie);
-    msnc_ftp_send_opts o = {0};
-    o.path = v->path;
-    o.bind_ip = m->bind_ip;
-    o.expect_email = v->peer[0] ? v->peer : NULL;
-    o.auth_cookie = v->auth_cookie;
-    o.accept_timeout_ms = connect_ms(m);
-    o.idle_timeout_ms = m->cfg.ftp_idle_ms;
-    o.max_rate = m->cfg.ftp_max_rate;
-    o.connect_host = pa.ip;
-    o.connect_port = pa.port;
-    o.connect_alt_host = pa.internal[0] ? pa.internal : NULL;
-    o.connect_alt_port = pa.internal_port;
-    v->ftp = msnc_ftp_send_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
-    if (!v->ftp) {
-        emit_ftp_start_failed(v, "local_io", err);
-        send_cancel(v, "FAIL");
-        drop(v);
-        return;
-    }
-    v->state = INV_CONNECTING;
-    arm(v, connect_ms(m) + 5000u);
+    (void)start_sender(v, &pa);
 }
 
 /* Reverse case, receiver side: listen and answer with our own address. */
-static int receiver_listen(inv *v) {
-    msnc_invites *m = v->m;
-    char err[512];
+static void receiver_listen(inv *v) {
     snprintf(v->auth_cookie, sizeof(v->auth_cookie), "%" PRIu32, random_u32());
-    msnc_ftp_recv_opts o = {0};
-    o.listen = 1;
-    o.bind_ip = m->bind_ip;
-    o.port_first = m->cfg.ftp_port_first;
-    o.port_last = m->cfg.ftp_port_last;
-    o.accept_timeout_ms = connect_ms(m);
-    o.email = m->email ? m->email : "";
-    o.auth_cookie = v->auth_cookie;
-    o.dir = m->dir;
-    o.filename = v->file;
-    o.expected_size = v->size;
-    o.idle_timeout_ms = m->cfg.ftp_idle_ms;
-    o.max_rate = m->cfg.ftp_max_rate;
-    v->ftp = msnc_ftp_recv_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
-    if (!v->ftp) {
-        emit_ftp_start_failed(v, "network", err);
-        send_cancel(v, "FAIL");
-        drop(v);
-        return -1;
-    }
-    uint16_t port = msnc_ftp_port(v->ftp);
-    msnp_invite_fields f = {0};
-    f.command = MSNP_INVITE_ACCEPT;
-    f.ip = m->bind_ip;
-    f.port = port;
-    f.with_portx = 1;
-    f.auth_cookie = v->auth_cookie;
-    f.sender_connect = 1;
-    f.launch_application = "FALSE";
-    f.request_data = "IP-Address:";
-    send_fields(v, v->chat, &f);
-    v->state = INV_CONNECTING;
-    arm(v, connect_ms(m) + 5000u);
-    char local[64];
-    snprintf(local, sizeof(local), "%s:%u", m->bind_ip, (unsigned)port);
-    msnc_event ev = {0};
-    ev.type = MSNC_EV_SECONDARY_LISTEN;
-    ev.chat = v->chat;
-    ev.cookie = v->cookie;
-    ev.app = app_name(v->kind);
-    ev.transport = "tcp";
-    ev.local = local;
-    emit(m, &ev);
-    return 0;
+    if (start_receiver(v, NULL) == 0) send_listen_accept(v, v->chat, 1);
 }
 
 /* The peer accepted our INVITE. */
@@ -649,52 +719,14 @@ static void on_accept_outgoing(inv *v, int chat, const msnp_invite *in) {
     char addr[64];
     uint16_t port = 0;
     switch (v->kind) {
-    case MSNP_APP_FILE_TRANSFER: {
+    case MSNP_APP_FILE_TRANSFER:
         if (in->sender_connect) {
             sender_connect(v, in);
             return;
         }
         snprintf(v->auth_cookie, sizeof(v->auth_cookie), "%" PRIu32, random_u32());
-        msnc_ftp_send_opts o = {0};
-        o.path = v->path;
-        o.bind_ip = m->bind_ip;
-        o.port_first = m->cfg.ftp_port_first;
-        o.port_last = m->cfg.ftp_port_last;
-        o.expect_email = v->peer[0] ? v->peer : NULL;
-        o.auth_cookie = v->auth_cookie;
-        o.accept_timeout_ms = connect_ms(m);
-        o.idle_timeout_ms = m->cfg.ftp_idle_ms;
-        o.max_rate = m->cfg.ftp_max_rate;
-        char err[256];
-        v->ftp = msnc_ftp_send_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
-        if (!v->ftp) {
-            emit_ftp_start_failed(v, "local_io", err);
-            send_cancel(v, "FAIL");
-            drop(v);
-            return;
-        }
-        port = msnc_ftp_port(v->ftp);
-        f.ip = m->bind_ip;
-        f.port = port;
-        f.with_portx = 1;
-        f.auth_cookie = v->auth_cookie;
-        f.launch_application = "FALSE";
-        f.request_data = "IP-Address:";
-        send_fields(v, chat, &f);
-        v->state = INV_CONNECTING;
-        if (v->timer) evtimer_del(v->timer);
-        char local[64];
-        snprintf(local, sizeof(local), "%s:%u", m->bind_ip, (unsigned)port);
-        msnc_event ev = {0};
-        ev.type = MSNC_EV_SECONDARY_LISTEN;
-        ev.chat = v->chat;
-        ev.cookie = v->cookie;
-        ev.app = app_name(v->kind);
-        ev.transport = "tcp";
-        ev.local = local;
-        emit(m, &ev);
+        if (start_sender(v, NULL) == 0) send_listen_accept(v, chat, 0);
         return;
-    }
     case MSNP_APP_VOICE:
     case MSNP_APP_VIDEO:
         if (start_listen(v, &port) != 0) break;
@@ -731,38 +763,12 @@ static void on_accept_incoming(inv *v, int chat, const msnp_invite *in) {
     uint16_t port = in->has_port ? in->port : (in->has_ip_port ? in->ip_port : 0);
     switch (v->kind) {
     case MSNP_APP_FILE_TRANSFER: {
-        char cookie[64], err[512];
         peer_addrs pa;
-        msnp_str_copy(in->auth_cookie, cookie, sizeof(cookie));
-        if (peer_addrs_from(in, &pa) != 0 || in->auth_cookie.n == 0) {
-            send_cancel(v, "FAIL");
-            end_cancelled(v, "FAIL", 1);
+        if (peer_addrs_from(in, &pa) != 0 || !peer_auth_cookie(in->auth_cookie, v->auth_cookie)) {
+            refuse_accept(v, "sender gave no usable address or AuthCookie");
             return;
         }
-        msnc_ftp_recv_opts o = {0};
-        /* Both addresses at once; the first to connect is used. */
-        o.host = pa.ip;
-        o.port = pa.port;
-        o.alt_host = pa.internal[0] ? pa.internal : NULL;
-        o.alt_port = pa.internal_port;
-        o.accept_timeout_ms = connect_ms(m);
-        o.bind_ip = m->bind_ip;
-        o.email = m->email ? m->email : "";
-        o.auth_cookie = cookie;
-        o.dir = m->dir;
-        o.filename = v->file;
-        o.expected_size = v->size;
-        o.idle_timeout_ms = m->cfg.ftp_idle_ms;
-        o.max_rate = m->cfg.ftp_max_rate;
-        v->ftp = msnc_ftp_recv_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
-        if (!v->ftp) {
-            emit_ftp_start_failed(v, "network", err);
-            send_cancel(v, "FTTIMEOUT");
-            drop(v);
-            return;
-        }
-        v->state = INV_CONNECTING;
-        arm(v, connect_ms(m) + 5000u);
+        (void)start_receiver(v, &pa);
         return;
     }
     case MSNP_APP_VOICE:
@@ -864,8 +870,19 @@ int msnc_invites_accept(msnc_invites *m, uint64_t cookie) {
     if (v->session_id[0]) f.session_id = v->session_id;
     int chat = v->chat;
     if (v->kind == MSNP_APP_FILE_TRANSFER && v->reverse) {
+        if (m->cfg.no_incoming) {
+            /* Neither side can be reached from outside; they may still
+             * share a network, and listening is the only way left. */
+            msnc_event ev = {0};
+            ev.type = MSNC_EV_WARNING;
+            ev.chat = v->chat;
+            ev.cookie = v->cookie;
+            ev.app = app_name(v->kind);
+            ev.text = "both sides say they cannot accept connections; listening anyway";
+            emit(m, &ev);
+        }
         /* A failure to listen is reported as transfer_failed. */
-        (void)receiver_listen(v);
+        receiver_listen(v);
         return 0;
     }
     if (v->kind == MSNP_APP_FILE_TRANSFER) {

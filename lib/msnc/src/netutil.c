@@ -13,6 +13,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <msnp/msnp.h>
+
 #define BULK_IO_BYTES (256 * 1024)
 #define LINGER_SECONDS 5
 
@@ -25,6 +27,15 @@ int msnc_sockaddr_ipv4(const char *ip, uint16_t port, struct sockaddr_in *sin) {
         return 0;
     }
     return inet_pton(AF_INET, ip, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+int msnc_ipv4_peer_ok(const char *ip) {
+    if (!ip || !msnp_ipv4_valid(msnp_str_c(ip))) return 0;
+    struct in_addr a;
+    if (inet_pton(AF_INET, ip, &a) != 1) return 0;
+    uint32_t h = ntohl(a.s_addr);
+    unsigned first = h >> 24;
+    return first != 0 && first < 224;
 }
 
 struct evconnlistener *msnc_listen_range(struct event_base *base, const char *ip, uint16_t first,
@@ -64,8 +75,12 @@ struct evconnlistener *msnc_listen_range(struct event_base *base, const char *ip
 struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_ip,
                                      const char *ip, uint16_t port, char *err, size_t errcap) {
     struct sockaddr_in dst;
-    if (msnc_sockaddr_ipv4(ip, port, &dst) != 0 || !ip || !*ip) {
-        snprintf(err, errcap, "not an IPv4 address: %s", ip ? ip : "");
+    if (!msnc_ipv4_peer_ok(ip) || msnc_sockaddr_ipv4(ip, port, &dst) != 0) {
+        snprintf(err, errcap, "not a unicast IPv4 address: %s", ip ? ip : "");
+        return NULL;
+    }
+    if (port == 0) {
+        snprintf(err, errcap, "port 0 on %s", ip);
         return NULL;
     }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

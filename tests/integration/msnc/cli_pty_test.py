@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import msntest  # noqa: E402
-from msnclib import Msnc  # noqa: E402
+from msnclib import Msnc, assert_received, make_random_file  # noqa: E402
 
 MSND = MSNC = None
 WAIT = 15.0
@@ -161,18 +161,45 @@ class InteractiveCli(unittest.TestCase):
         t.type(" typed\r")
         bob.wait("message", chat=chat, email="alice@example.com", text="half typed")
 
+        t.type("/list FL\r")
+        pos, _ = t.expect(STAMP + rb"  FL  bob@example\.com +", pos)
+
+        # A file sent from the terminal: a progress bar, then the result.
+        src = make_random_file(os.path.join(self.tmp, "pty.bin"), 3 << 20)
+        t.type("/send %s\r" % src)
+        inv = bob.wait("invite", app="file_transfer")
+        bob.send("/accept %d" % inv["cookie"])
+        done = bob.wait("transfer_done", timeout=30)
+        assert_received(self, src, done["file"])
+        pos, _ = t.expect(rb"\[[#.]{30}\] +\d+% [\d.]+ [KMG]?i?B / 3\.0 MiB +[\d.]+ [KMG]?i?B/s +ETA \d+s", pos)
+        pos, _ = t.expect(STAMP + rb"transfer %d complete: " % inv["cookie"], pos)
+
         m = t.mark()
         t.type("/quit\r")
         self.assertEqual(t.close(), 0, t.text(m).decode(errors="replace"))
 
         out = t.text().decode(errors="replace")
         # Every accepted line is echoed once, as it was typed, and never again.
-        for typed in ("/status busy", "/add bob@example.com", "/chat bob@example.com", "hello bob"):
+        for typed in ("/status busy", "/add bob@example.com", "/chat bob@example.com", "hello bob", "/list FL",
+                      "/send " + src):
             self.assertEqual(out.count(typed), 1, "%r shown %d times:\n%s" % (typed, out.count(typed), out))
         self.assertNotIn("msnc> /status busy/", out)
         # Each event line starts at column 0 of a cleared line.
         for line in re.findall(r"\[\d\d:\d\d:\d\d\] [^\r\n]*", out):
             self.assertTrue(out[out.index(line) - 4:out.index(line)] == "\r\x1b[K", line)
+
+    def test_password_prompt_does_not_echo(self):
+        env = dict(os.environ, TERM="xterm")
+        env.pop("MSNC_PASSWORD", None)
+        self.term = t = Terminal([MSNC, "-s", "%s:%d" % self.srv.ds, "-u", "alice@example.com", "--bind-ip",
+                                  "127.0.0.2", "--ftp-ports", "0", "--download-dir", self.tmp, "--no-reconnect"], env)
+        pos, _ = t.expect(rb"Password for alice@example\.com: ")
+        t.type("alicepw\r")
+        pos, _ = t.expect(STAMP + rb"logged in as alice@example\.com", pos)
+        m = t.mark()
+        t.type("/quit\r")
+        self.assertEqual(t.close(), 0, t.text(m).decode(errors="replace"))
+        self.assertNotIn(b"alicepw", t.text(), "the password must not be echoed")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ processes, each on its own 127.x address.
 
 usage: client_test.py MSND MSNC [--big] [CLASS[.TEST] ...]
   --big: only the 50 MiB transfer; CLASS: Session, Transfers or Invitations"""
-import hashlib
 import os
 import shutil
 import sys
@@ -15,7 +14,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import msntest  # noqa: E402
-from msnclib import Msnc  # noqa: E402
+from msnclib import Msnc, assert_received, make_random_file, wait_transfer  # noqa: E402
 
 MSND = MSNC = None
 # Read before the classes: the skip decorators use BIG.
@@ -24,14 +23,6 @@ USERS = [("alice@example.com", "alicepw", "Alice"), ("bob@example.com", "bobpw",
          ("carol@example.com", "carolpw", "Carol")]
 IPS = {"alice@example.com": "127.0.0.2", "bob@example.com": "127.0.0.3", "carol@example.com": "127.0.0.4"}
 PASSWORDS = {u[0]: u[1] for u in USERS}
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Base(unittest.TestCase):
@@ -204,14 +195,7 @@ class Transfers(Base):
         return a, b
 
     def make_file(self, size, name="payload.bin"):
-        path = os.path.join(self.tmp, name)
-        with open(path, "wb") as f:
-            left = size
-            while left:
-                n = min(left, 1 << 20)
-                f.write(os.urandom(n))
-                left -= n
-        return path
+        return make_random_file(os.path.join(self.tmp, name), size)
 
     def send_file(self, size, timeout=30):
         a, b = self.pair()
@@ -221,12 +205,9 @@ class Transfers(Base):
         self.assertEqual(inv["file"], "payload.bin")
         self.assertEqual(inv["size"], size)
         b.send("/accept %d" % inv["cookie"])
-        done_b = b.wait("transfer_done", timeout=timeout)
-        a.wait("transfer_done", timeout=timeout)
-        dst = os.path.join(b.download, "payload.bin")
-        self.assertEqual(done_b["file"], dst)
-        self.assertEqual(sha256(src), sha256(dst))
-        self.assertEqual(os.listdir(b.download), ["payload.bin"])
+        done_b = wait_transfer(a, b, timeout=timeout)
+        self.assertEqual(done_b["file"], os.path.join(b.download, "payload.bin"))
+        assert_received(self, src, done_b["file"])
 
     @unittest.skipIf(BIG, "")
     def test_zero_bytes(self):
@@ -260,11 +241,9 @@ class Transfers(Base):
         self.assertEqual(ca["peer"], lb["local"])
         self.assertEqual(cb["peer"], ca["local"])
         self.assertTrue(ca["local"].startswith("127.0.0.2:"), ca)
-        done_b = b.wait("transfer_done")
-        a.wait("transfer_done")
+        done_b = wait_transfer(a, b)
         self.assertIsNone(a.find("secondary_listen")[0], "the sender must not listen")
-        self.assertEqual(sha256(src), sha256(done_b["file"]))
-        self.assertEqual(os.listdir(b.download), ["payload.bin"])
+        assert_received(self, src, done_b["file"])
 
     def cancel_midway(self, who):
         # 256 KiB/s on the sender makes "mid-way" last long enough to act on.

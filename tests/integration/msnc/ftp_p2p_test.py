@@ -4,7 +4,6 @@
 the AuthCookie check, cancellation from either side and unwritable targets.
 
 usage: ftp_p2p_test.py MSNC [--big]   (--big: only the 50 MiB case)"""
-import hashlib
 import json
 import os
 import shutil
@@ -13,18 +12,12 @@ import sys
 import tempfile
 import unittest
 
+from msnclib import assert_received, make_random_file, sha256
+
 MSNC = None
 # Read before the classes: the skip decorators use BIG.
 BIG = "--big" in sys.argv[1:]
 TIMEOUT = 60
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def events(text):
@@ -41,14 +34,7 @@ class FtpP2P(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def make_file(self, size, name="data.bin"):
-        path = os.path.join(self.tmp, name)
-        with open(path, "wb") as f:
-            left = size
-            while left:
-                n = min(left, 1 << 20)
-                f.write(os.urandom(n))
-                left -= n
-        return path
+        return make_random_file(os.path.join(self.tmp, name), size)
 
     def start_sender(self, path, cookie="1234567", extra=()):
         p = subprocess.Popen([MSNC, "ftp-send", "--cookie", cookie, "--ports", "0", "--bind-ip", "127.0.0.1",
@@ -79,10 +65,7 @@ class FtpP2P(unittest.TestCase):
         self.assertEqual(rev[-1]["event"], "transfer_done")
         self.assertEqual(rev[-1]["bye"], 16777989)
         self.assertEqual(sev[-1]["event"], "transfer_done")
-        dst = os.path.join(self.out, "data.bin")
-        self.assertEqual(os.path.getsize(dst), size)
-        self.assertEqual(sha256(src), sha256(dst))
-        self.assertEqual(os.listdir(self.out), ["data.bin"], "no temporary file may remain")
+        assert_received(self, src, os.path.join(self.out, "data.bin"))
 
     def assert_no_final_file(self):
         self.assertEqual(os.listdir(self.out), [], "neither the final nor a temporary file may remain")

@@ -1,5 +1,7 @@
 """Driving `msnc --batch` from tests: one process per user, its JSON events
-collected by a reader thread, every wait bounded."""
+collected by a reader thread, every wait bounded. Also the file helpers
+the transfer tests share: random files, SHA-256, the received-file check."""
+import hashlib
 import json
 import os
 import queue
@@ -8,6 +10,40 @@ import threading
 import time
 
 WAIT = 15.0
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_random_file(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(os.urandom(n))
+            left -= n
+    return path
+
+
+def assert_received(test, src, dst):
+    """dst is byte-identical to src and alone in its directory: no
+    temporary file and no second copy remains."""
+    test.assertEqual(os.path.getsize(dst), os.path.getsize(src))
+    test.assertEqual(sha256(src), sha256(dst))
+    test.assertEqual(os.listdir(os.path.dirname(dst)), [os.path.basename(dst)], "no temporary file may remain")
+
+
+def wait_transfer(sender, receiver, timeout=WAIT, **fields):
+    """Both ends report transfer_done; returns the receiver's event (its
+    "file" is the final path)."""
+    done = receiver.wait("transfer_done", timeout=timeout, **fields)
+    sender.wait("transfer_done", timeout=timeout, **fields)
+    return done
 
 
 class Msnc:

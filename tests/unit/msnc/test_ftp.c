@@ -508,6 +508,58 @@ static void test_both_addresses_refuse(void **state) {
     assert_non_null(strstr(f->rcv.detail, b));
 }
 
+/* A connected callback that cancels at once: the listening end must stop
+ * there (it used to carry on with the handshake on a finished transfer). */
+static void cancel_on_connected(msnc_ftp *t, const char *local, const char *peer, void *arg) {
+    (void)local;
+    (void)peer;
+    (void)arg;
+    msnc_ftp_cancel(t);
+}
+
+static void test_cancel_from_connected_callback(void **state) {
+    fixture *f = *state;
+    make_file(f->src, 9000);
+    const msnc_ftp_callbacks cancelling = {NULL, NULL, on_notice, on_finished, cancel_on_connected};
+    char err[256];
+    /* Listening sender: the receiver identifies itself, the sender cancels. */
+    msnc_ftp_send_opts so = {0};
+    so.path = f->src;
+    so.bind_ip = "127.0.0.1";
+    so.auth_cookie = "31";
+    so.accept_timeout_ms = 3000;
+    so.idle_timeout_ms = 3000;
+    msnc_ftp *s = msnc_ftp_send_start(f->base, &so, &cancelling, &f->snd, err, sizeof(err));
+    assert_non_null(s);
+    start_receiver(f, msnc_ftp_port(s), "31", 9000, NULL);
+    run(f, 1, 1);
+    assert_int_equal(f->snd.r, MSNC_FTP_CANCELLED);
+    assert_int_not_equal(f->rcv.r, MSNC_FTP_OK);
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    assert_int_equal(dir_entries(out), 0);
+    /* Listening receiver (reverse case): the sender says VER, the receiver cancels. */
+    memset(&f->snd, 0, sizeof(f->snd));
+    memset(&f->rcv, 0, sizeof(f->rcv));
+    msnc_ftp_recv_opts ro = {0};
+    ro.listen = 1;
+    ro.bind_ip = "127.0.0.1";
+    ro.accept_timeout_ms = 3000;
+    ro.email = "bob@example.com";
+    ro.auth_cookie = "32";
+    ro.dir = out;
+    ro.filename = "c.bin";
+    ro.expected_size = 9000;
+    ro.idle_timeout_ms = 3000;
+    msnc_ftp *r = msnc_ftp_recv_start(f->base, &ro, &cancelling, &f->rcv, err, sizeof(err));
+    assert_non_null(r);
+    start_connecting_sender(f, msnc_ftp_port(r), "32");
+    run(f, 1, 1);
+    assert_int_equal(f->rcv.r, MSNC_FTP_CANCELLED);
+    assert_int_not_equal(f->snd.r, MSNC_FTP_OK);
+    assert_int_equal(dir_entries(out), 0);
+}
+
 static void test_safe_name(void **state) {
     (void)state;
     char b[64];
@@ -541,6 +593,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_alt_address_works, setup, teardown),
         cmocka_unit_test_setup_teardown(test_main_address_works, setup, teardown),
         cmocka_unit_test_setup_teardown(test_both_addresses_refuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_from_connected_callback, setup, teardown),
         cmocka_unit_test(test_safe_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

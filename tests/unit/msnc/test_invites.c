@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +40,8 @@ typedef struct side {
     char secondary_transport[8];
     char secondary_local[64], secondary_peer[64];
     char file[512];
+    char failed_status[32];     /* status of the last transfer_failed */
+    char warning[256];          /* text of the last warning */
     int other_chat;             /* what other_chat() answers */
 } side;
 
@@ -108,6 +114,9 @@ static void op_event(const msnc_event *ev, void *arg) {
         snprintf(s->secondary_peer, sizeof(s->secondary_peer), "%s", ev->peer);
     }
     if (ev->type == MSNC_EV_TRANSFER_DONE && ev->file) snprintf(s->file, sizeof(s->file), "%s", ev->file);
+    if (ev->type == MSNC_EV_TRANSFER_FAILED)
+        snprintf(s->failed_status, sizeof(s->failed_status), "%s", ev->status ? ev->status : "");
+    if (ev->type == MSNC_EV_WARNING) snprintf(s->warning, sizeof(s->warning), "%s", ev->text ? ev->text : "");
 }
 
 typedef struct world {
@@ -349,6 +358,271 @@ static void test_malformed_and_foreign(void **state) {
     assert_int_equal(msnc_invites_accept(w->b.m, 12345), -1);
 }
 
+/* ---------------------------------------------------- reverse connection */
+
+static int open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n++;
+    closedir(d);
+    return n;
+}
+
+static int dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+/* Replace one side's manager: its own download directory and options. */
+static void remake(world *w, side *s, const char *subdir, int no_incoming, unsigned connect_ms, uint16_t port) {
+    msnc_invites_free(s->m);
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s/%s", w->dir, subdir);
+    mkdir(dir, 0700);
+    msnc_invite_config cfg = {0};
+    cfg.email = s->email;
+    cfg.bind_ip = s == &w->a ? "127.0.0.2" : "127.0.0.3";
+    cfg.download_dir = dir;
+    cfg.invite_timeout_ms = 2000;
+    cfg.connect_timeout_ms = connect_ms;
+    cfg.no_incoming = no_incoming;
+    cfg.ftp_port_first = cfg.ftp_port_last = port;
+    msnc_invite_ops ops = {op_send, op_other, op_event};
+    s->m = msnc_invites_new(w->base, &cfg, &ops, s);
+}
+
+static void write_file(const char *path, size_t size) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (size_t i = 0; i < size; i++) fputc((int)(i * 7u & 0xff), f);
+    fclose(f);
+}
+
+static void reverse_transfer(void **state, int receiver_no_incoming) {
+    world *w = *state;
+    remake(w, &w->a, "a", 1, 3000, 0);
+    remake(w, &w->b, "b", receiver_no_incoming, 3000, 0);
+    w->b.auto_answer = 1;
+    char src[256], err[128];
+    snprintf(src, sizeof(src), "%s/a/rev.bin", w->dir);
+    write_file(src, 70001);
+    uint64_t cookie = msnc_invites_send_file(w->a.m, 1, "bob@example.com", src, err, sizeof(err));
+    assert_true(cookie != 0);
+    run(w);
+    assert_int_equal(w->a.got[MSNC_EV_TRANSFER_DONE], 1);
+    assert_int_equal(w->b.got[MSNC_EV_TRANSFER_DONE], 1);
+    msnp_invite inv = parse_sent(&w->a, 0);
+    assert_true(msnp_str_eq(inv.connectivity, "N"));
+    /* The receiver's ACCEPT carries its address, port and cookie. */
+    msnp_invite acc = parse_sent(&w->b, 0);
+    assert_int_equal(acc.command, MSNP_INVITE_ACCEPT);
+    assert_true(acc.sender_connect);
+    assert_true(msnp_str_eq(acc.ip, "127.0.0.3"));
+    assert_true(acc.has_port && acc.has_portx);
+    assert_int_equal(msnp_portx_decode(acc.portx), acc.port);
+    assert_true(acc.auth_cookie.n > 0);
+    /* The sender never listens and sends no second ACCEPT. */
+    assert_int_equal(w->a.nsent, 1);
+    assert_int_equal(w->a.got[MSNC_EV_SECONDARY_LISTEN], 0);
+    assert_int_equal(w->b.got[MSNC_EV_SECONDARY_LISTEN], 1);
+    assert_true(strncmp(w->a.secondary_local, "127.0.0.2:", 10) == 0);
+    assert_true(strncmp(w->a.secondary_peer, "127.0.0.3:", 10) == 0);
+    assert_int_equal(w->b.got[MSNC_EV_WARNING], receiver_no_incoming ? 1 : 0);
+}
+
+static void test_reverse_file_transfer(void **state) { reverse_transfer(state, 0); }
+
+/* Both ends behind Connectivity N: the receiver says so and listens anyway
+ * (they may share a network; on loopback they do). */
+static void test_reverse_both_no_incoming(void **state) { reverse_transfer(state, 1); }
+
+static const char reverse_invite[] = "Application-Name: File Transfer\r\n"
+                                     "Application-GUID: {5D3E02AB-6190-11D3-BBBB-00C04F795683}\r\n"
+                                     "Invitation-Command: INVITE\r\nInvitation-Cookie: 777\r\n"
+                                     "Application-File: never.bin\r\nApplication-FileSize: 10\r\n"
+                                     "Connectivity: N\r\n\r\n";
+
+/* A sender that never connects: the listening receiver gives up after
+ * connect_timeout, says FTTIMEOUT, and leaves no socket or file behind. */
+static void test_reverse_sender_never_connects(void **state) {
+    world *w = *state;
+    remake(w, &w->b, "b", 0, 300, 0);
+    int fds = open_fds();
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", reverse_invite, sizeof(reverse_invite) - 1);
+    assert_int_equal(msnc_invites_accept(w->b.m, 777), 0);
+    assert_true(open_fds() > fds); /* the listener */
+    run(w);
+    assert_int_equal(w->b.got[MSNC_EV_TRANSFER_FAILED], 1);
+    assert_string_equal(w->b.failed_status, "timeout");
+    msnp_invite c = parse_sent(&w->b, w->b.nsent - 1);
+    assert_int_equal(c.command, MSNP_INVITE_CANCEL);
+    assert_true(msnp_str_eq(c.cancel_code, "FTTIMEOUT"));
+    assert_int_equal(open_fds(), fds);
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s/b", w->dir);
+    assert_int_equal(dir_entries(dir), 0);
+}
+
+/* /cancel while the receiver listens: OUTBANDCANCEL, the port is closed. */
+static void test_reverse_cancel_while_listening(void **state) {
+    world *w = *state;
+    remake(w, &w->b, "b", 0, 3000, 0);
+    int fds = open_fds();
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", reverse_invite, sizeof(reverse_invite) - 1);
+    assert_int_equal(msnc_invites_accept(w->b.m, 777), 0);
+    msnp_invite acc = parse_sent(&w->b, 0);
+    assert_true(acc.sender_connect && acc.has_port);
+    assert_int_equal(msnc_invites_cancel(w->b.m, 777), 0);
+    msnp_invite c = parse_sent(&w->b, 1);
+    assert_true(msnp_str_eq(c.cancel_code, "OUTBANDCANCEL"));
+    assert_int_equal(msnc_invites_active(w->b.m), 0);
+    run(w);
+    assert_int_equal(open_fds(), fds);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(acc.port);
+    inet_pton(AF_INET, "127.0.0.3", &sin.sin_addr);
+    assert_int_not_equal(connect(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    close(s);
+}
+
+/* A listening socket that accepts nothing: connects to it complete (the
+ * kernel's backlog) but nobody ever speaks. */
+static int silent_listener(const char *ip, uint16_t *port) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    inet_pton(AF_INET, ip, &sin.sin_addr);
+    assert_int_equal(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(s, 4), 0);
+    socklen_t len = sizeof(sin);
+    getsockname(s, (struct sockaddr *)&sin, &len);
+    *port = ntohs(sin.sin_port);
+    return s;
+}
+
+static uint64_t reverse_offer(world *w) {
+    char src[256], err[128];
+    snprintf(src, sizeof(src), "%s/a/x.bin", w->dir);
+    write_file(src, 10);
+    uint64_t cookie = msnc_invites_send_file(w->a.m, 1, "bob@example.com", src, err, sizeof(err));
+    assert_true(cookie != 0);
+    return cookie;
+}
+
+static void inject_accept(world *w, uint64_t cookie, const char *fields) {
+    char body[1200];
+    int n = snprintf(body, sizeof(body), "Invitation-Command: ACCEPT\r\nInvitation-Cookie: %llu\r\n%s\r\n",
+                     (unsigned long long)cookie, fields);
+    msnc_invites_on_message(w->a.m, 1, "bob@example.com", body, (size_t)n);
+}
+
+/* /cancel while the sender's reverse connect is in progress. */
+static void test_reverse_cancel_while_connecting(void **state) {
+    world *w = *state;
+    remake(w, &w->a, "a", 1, 3000, 0);
+    uint16_t port;
+    int ls = silent_listener("127.0.0.3", &port);
+    int fds = open_fds();
+    uint64_t cookie = reverse_offer(w);
+    char fields[200];
+    snprintf(fields, sizeof(fields), "IP-Address: 127.0.0.3\r\nPort: %u\r\nAuthCookie: 99\r\nSender-Connect: TRUE\r\n",
+             (unsigned)port);
+    inject_accept(w, cookie, fields);
+    assert_true(open_fds() > fds); /* the connecting socket and the file */
+    assert_int_equal(msnc_invites_cancel(w->a.m, cookie), 0);
+    msnp_invite c = parse_sent(&w->a, w->a.nsent - 1);
+    assert_true(msnp_str_eq(c.cancel_code, "OUTBANDCANCEL"));
+    assert_int_equal(msnc_invites_active(w->a.m), 0);
+    run(w);
+    assert_int_equal(open_fds(), fds);
+    close(ls);
+}
+
+/* Hostile or broken addresses in an ACCEPT: refused with CANCEL FAIL, no
+ * connection attempted; a bad internal address next to a good one is
+ * simply not used. */
+static void test_hostile_addresses(void **state) {
+    world *w = *state;
+    static const char *bad[] = {"0.0.0.0", "0.1.2.3", "255.255.255.255", "224.0.0.1", "239.255.255.250",
+                                "240.0.0.1", "127.0.0.01", "127.0.0.1 x", "1.2.3", "1.2.3.4.5", "256.1.1.1",
+                                "127.0.0.1:", "-1.0.0.1", "", "127.0.0.1/8", "0x7f.0.0.1",
+                                "127.000000000000000000000000000000000000000000000000000000000000.0.0.1"};
+    remake(w, &w->a, "a", 1, 3000, 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int fds = open_fds();
+        uint64_t cookie = reverse_offer(w);
+        char fields[300];
+        snprintf(fields, sizeof(fields), "IP-Address: %s\r\nPort: 6891\r\nAuthCookie: 5\r\nSender-Connect: TRUE\r\n",
+                 bad[i]);
+        int before = w->a.got[MSNC_EV_INVITE_CANCELLED];
+        inject_accept(w, cookie, fields);
+        assert_int_equal(w->a.got[MSNC_EV_INVITE_CANCELLED], before + 1);
+        assert_string_equal(w->a.last_cancel, "FAIL");
+        assert_int_equal(msnc_invites_active(w->a.m), 0);
+        assert_int_equal(open_fds(), fds);
+    }
+    /* Port 0, and an AuthCookie that would break the USR line. */
+    uint64_t cookie = reverse_offer(w);
+    inject_accept(w, cookie, "IP-Address: 127.0.0.3\r\nPort: 0\r\nAuthCookie: 5\r\nSender-Connect: TRUE\r\n");
+    assert_string_equal(w->a.last_cancel, "FAIL");
+    cookie = reverse_offer(w);
+    inject_accept(w, cookie, "IP-Address: 127.0.0.3\r\nPort: 6891\r\nAuthCookie: 5 6\r\nSender-Connect: TRUE\r\n");
+    assert_string_equal(w->a.last_cancel, "FAIL");
+    /* Voice: the inviter's address may not be multicast either. */
+    remake(w, &w->b, "b", 0, 3000, 0);
+    const char voice[] = "Application-Name: Voice Conversation\r\n"
+                         "Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\r\n"
+                         "Session-Protocol: SM1\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 31\r\n\r\n";
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", voice, sizeof(voice) - 1);
+    assert_int_equal(msnc_invites_accept(w->b.m, 31), 0);
+    const char acc[] = "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 31\r\nIP-Address: 224.0.0.251:5353\r\n\r\n";
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", acc, sizeof(acc) - 1);
+    assert_string_equal(w->b.last_cancel, "FAIL");
+    assert_int_equal(msnc_invites_active(w->b.m), 0);
+    run(w);
+}
+
+/* Every port of the range taken: transfer_failed (network) and CANCEL FAIL,
+ * on the listening sender and on the listening receiver alike. */
+static void test_port_range_exhausted(void **state) {
+    world *w = *state;
+    uint16_t pa, pb;
+    int la = silent_listener("127.0.0.2", &pa);
+    int lb = silent_listener("127.0.0.3", &pb);
+    remake(w, &w->a, "a", 0, 3000, pa);
+    remake(w, &w->b, "b", 0, 3000, pb);
+    w->b.auto_answer = 1;
+    int fds = open_fds();
+    uint64_t cookie = reverse_offer(w); /* not reverse: a has incoming */
+    run(w);
+    assert_int_equal(w->a.got[MSNC_EV_TRANSFER_FAILED], 1);
+    assert_string_equal(w->a.failed_status, "network");
+    assert_string_equal(w->b.last_cancel, "FAIL");
+    (void)cookie;
+    /* The reverse case: the receiver cannot listen. */
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", reverse_invite, sizeof(reverse_invite) - 1);
+    run(w);
+    assert_int_equal(w->b.got[MSNC_EV_TRANSFER_FAILED], 1);
+    assert_string_equal(w->b.failed_status, "network");
+    msnp_invite c = parse_sent(&w->b, w->b.nsent - 1);
+    assert_int_equal(c.command, MSNP_INVITE_CANCEL);
+    assert_true(msnp_str_eq(c.cancel_code, "FAIL"));
+    for (int i = 0; i < w->b.nsent; i++) assert_false(parse_sent(&w->b, i).sender_connect);
+    assert_int_equal(open_fds(), fds);
+    close(la);
+    close(lb);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_voice, setup, teardown),
@@ -361,6 +635,13 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_application, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_and_foreign, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_file_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_both_no_incoming, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_sender_never_connects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_cancel_while_listening, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_cancel_while_connecting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_range_exhausted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

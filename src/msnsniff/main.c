@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     sn_transcript_sink ts = {stdout};
-    sn_json_sink js = {out, NULL, 0};
+    sn_json_sink js = {out};
     sn_nft_sink ns = {stdout, "inet", nft_table, 0};
     if (transcript)
         sn_events_add_sink(sn_engine_events(eng), sn_sink_transcript, &ts);
@@ -278,7 +278,6 @@ int main(int argc, char **argv) {
     if (!quiet)
         sn_engine_summary(eng, summary_stdout ? stdout : stderr);
     sn_engine_free(eng);
-    sn_json_sink_release(&js);
     sn_capture_close(cap);
     if (fflush(out) != 0 || (out != stdout && fclose(out) != 0)) {
         fprintf(stderr, "msnsniff: writing events failed: %s\n", strerror(errno));

@@ -200,6 +200,12 @@ int main(int argc, char **argv) {
         sn_capture_close(cap);
         return 1;
     }
+    /* Reading a file, events come by the hundred thousand: write them in
+     * 1 MiB chunks rather than one pipe-sized (4 KiB) write each. A live
+     * capture keeps stdio's default so events show up promptly. */
+    static char outbuf[1u << 20];
+    if (rfile)
+        setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
     sn_engine *eng = sn_engine_new(&cfg);
     if (!eng) {
         fprintf(stderr, "msnsniff: out of memory\n");

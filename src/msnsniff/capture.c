@@ -2,11 +2,17 @@
 #include "capture.h"
 
 #include <pcap/pcap.h>
-#include <stdio.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "decode.h"
+#include "pcapread.h"
 
 /* stdio's default buffer is one file-system block (4 KiB): reading a
  * large capture would cost one read(2) per 4 KiB, which on a VM was a
@@ -22,12 +28,47 @@ struct sn_capture {
     uint64_t size;
     uint64_t offset;
     char *iobuf; /* the FILE's buffer; freed after pcap_close closed it */
+    /* Classic pcap files are read by pcapread (libpcap opened and checked
+     * the header, and compiles the filter, applied here). */
+    int fast;
+    sn_pcapread rd;
+    struct bpf_program prog;
+    int has_prog;
+    volatile sig_atomic_t broken;
 };
+
+/* libpcap's largest accepted record for the link types the decoder knows */
+#define MAX_CAPLEN 262144u
+
+/* The 4-byte magic of a classic pcap file libpcap reads as version 2.4
+ * records with 16-byte headers: 1 little-endian, 2 big-endian, 0 other.
+ * *nsec is set for the nanosecond variant. */
+static int classic_magic(const unsigned char m[4], int *nsec) {
+    uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+    uint32_t be = (uint32_t)m[3] | (uint32_t)m[2] << 8 | (uint32_t)m[1] << 16 | (uint32_t)m[0] << 24;
+    *nsec = le == 0xA1B23C4Du || be == 0xA1B23C4Du;
+    if (le == 0xA1B2C3D4u || le == 0xA1B23C4Du)
+        return 1;
+    if (be == 0xA1B2C3D4u || be == 0xA1B23C4Du)
+        return 2;
+    return 0;
+}
 
 sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = NULL;
     char *iobuf = NULL;
+    /* the first bytes tell pcap from pcapng, and whether pcapread can take over */
+    unsigned char magic[4] = {0, 0, 0, 0};
+    int have_magic = 0, nsec = 0, classic = 0;
+    if (strcmp(path, "-") != 0) {
+        FILE *peek = fopen(path, "rb");
+        if (peek) {
+            have_magic = fread(magic, 1, 4, peek) == 4;
+            fclose(peek);
+        }
+        classic = have_magic ? classic_magic(magic, &nsec) : 0;
+    }
     if (strcmp(path, "-") == 0) {
         p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, perr);
     } else {
@@ -36,7 +77,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             snprintf(err, errcap, "%s: %s", path, strerror(errno));
             return NULL;
         }
-        iobuf = malloc(FILE_BUFFER);
+        iobuf = classic ? NULL : malloc(FILE_BUFFER); /* pcapread reads classic files itself */
         if (iobuf)
             setvbuf(fp, iobuf, _IOFBF, FILE_BUFFER);
         p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
@@ -72,16 +113,20 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
      * header; pcapng blocks are estimated (exact offsets come from the
      * stream position when an error is reported). */
     c->format = -1;
-    if (strcmp(path, "-") != 0) {
-        FILE *peek = fopen(path, "rb");
-        unsigned char m[4] = {0, 0, 0, 0};
-        if (peek) {
-            if (fread(m, 1, 4, peek) == 4)
-                c->format = (m[0] == 0x0A && m[1] == 0x0D && m[2] == 0x0D && m[3] == 0x0A) ? 1 : 0;
-            fclose(peek);
-        }
-    }
+    if (have_magic)
+        c->format = (magic[0] == 0x0A && magic[1] == 0x0D && magic[2] == 0x0D && magic[3] == 0x0A) ? 1 : 0;
     c->offset = c->format == 0 ? 24 : 0;
+    if (classic && pcap_major_version(p) == 2 && pcap_minor_version(p) == 4 && sn_decode_linktype_ok(pcap_datalink(p)) &&
+        pcap_snapshot(p) > 0) {
+        /* the descriptor libpcap read the header from: the same file even
+         * if the path was replaced meanwhile */
+        FILE *fp = pcap_file(p);
+        int fd = fp ? dup(fileno(fp)) : -1;
+        if (fd >= 0 && sn_pcapread_init(&c->rd, fd, classic == 2, nsec, (uint32_t)pcap_snapshot(p), MAX_CAPLEN) == 0)
+            c->fast = 1;
+        else if (fd >= 0)
+            close(fd);
+    }
     return c;
 }
 
@@ -120,6 +165,13 @@ int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t err
         snprintf(err, errcap, "filter \"%s\": %s", expr, pcap_geterr(c->p));
         return -1;
     }
+    if (c->fast) {
+        if (c->has_prog)
+            pcap_freecode(&c->prog);
+        c->prog = prog;
+        c->has_prog = 1;
+        return 0;
+    }
     int rc = pcap_setfilter(c->p, &prog);
     pcap_freecode(&prog);
     if (rc != 0) {
@@ -131,7 +183,40 @@ int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t err
 
 int sn_capture_linktype(const sn_capture *c) { return pcap_datalink(c->p); }
 
+static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
+    sn_pcaprec rec;
+    char msg[256];
+    uint64_t at;
+    for (;;) { /* bounded: every turn consumes a record of the file */
+        if (c->broken)
+            return 0;
+        int rc = sn_pcapread_next(&c->rd, &rec, msg, sizeof msg, &at);
+        c->offset = c->rd.offset;
+        if (rc == 0)
+            return 0;
+        if (rc < 0) {
+            snprintf(err, errcap, "%s: at offset %llu: %s", c->name, (unsigned long long)at, msg);
+            return -1;
+        }
+        if (c->has_prog) {
+            struct pcap_pkthdr h;
+            memset(&h, 0, sizeof h);
+            h.caplen = rec.caplen;
+            h.len = rec.len;
+            if (!pcap_offline_filter(&c->prog, &h, rec.data))
+                continue;
+        }
+        fr->ts_us = rec.ts_us;
+        fr->data = rec.data;
+        fr->caplen = rec.caplen;
+        fr->wirelen = rec.len < rec.caplen ? rec.caplen : rec.len;
+        return 1;
+    }
+}
+
 int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
+    if (c->fast)
+        return next_fast(c, fr, err, errcap);
     struct pcap_pkthdr *h;
     const u_char *d;
     int rc = pcap_next_ex(c->p, &h, &d);
@@ -167,8 +252,12 @@ int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
 
 uint64_t sn_capture_offset(const sn_capture *c) { return c->offset; }
 uint64_t sn_capture_size(const sn_capture *c) { return c->size; }
-void sn_capture_break(sn_capture *c) { pcap_breakloop(c->p); }
+void sn_capture_break(sn_capture *c) {
+    c->broken = 1;
+    pcap_breakloop(c->p);
+}
 int sn_capture_is_live(const sn_capture *c) { return c->live; }
+const char *sn_capture_reader(const sn_capture *c) { return c->fast ? "pcapread" : "libpcap"; }
 
 void sn_capture_drain(sn_capture *c) {
     char perr[PCAP_ERRBUF_SIZE];
@@ -180,6 +269,12 @@ void sn_capture_drain(sn_capture *c) {
 void sn_capture_close(sn_capture *c) {
     if (!c)
         return;
+    if (c->fast) {
+        close(c->rd.fd);
+        sn_pcapread_free(&c->rd);
+    }
+    if (c->has_prog)
+        pcap_freecode(&c->prog);
     pcap_close(c->p);
     free(c->iobuf);
     free(c);

@@ -93,6 +93,6 @@ typedef struct sn_sbref {
 const char *sn_anomaly_name(sn_anomaly a);
 /* Build an anomaly event (or NULL when the per-kind limit is reached:
  * it is still counted). flow 0 = none. */
-json_t *sn_anomaly_new(sn_ctx *c, sn_anomaly kind, uint64_t flow, const char *detail);
+sn_ev *sn_anomaly_new(sn_ctx *c, sn_anomaly kind, uint64_t flow, const char *detail);
 
 #endif

@@ -39,20 +39,20 @@ const char *sn_anomaly_name(sn_anomaly a) {
     return (unsigned)a < SN_AN_KINDS ? names[a] : "unknown";
 }
 
-json_t *sn_anomaly_new(sn_ctx *c, sn_anomaly kind, uint64_t flow, const char *detail) {
+sn_ev *sn_anomaly_new(sn_ctx *c, sn_anomaly kind, uint64_t flow, const char *detail) {
     c->st.anomalies++;
     unsigned k = (unsigned)kind < SN_AN_KINDS ? (unsigned)kind : 0;
     if (c->cfg.anomaly_limit && c->anomaly_count[k] >= c->cfg.anomaly_limit)
         return NULL;
     c->anomaly_count[k]++;
-    json_t *ev = sn_ev_new("anomaly", c->now);
+    sn_ev *ev = sn_ev_new(&c->ev, "anomaly", c->now);
     sn_ev_set_str(ev, "kind", sn_anomaly_name(kind));
     if (flow)
         sn_ev_set_int(ev, "flow", flow);
     sn_ev_set_int(ev, "frame", c->frame);
     sn_ev_set_str(ev, "detail", detail);
     if (c->cfg.anomaly_limit && c->anomaly_count[k] == c->cfg.anomaly_limit)
-        json_object_set_new(ev, "limit_reached", json_true());
+        sn_ev_set_bool(ev, "limit_reached", 1);
     return ev;
 }
 
@@ -115,7 +115,7 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     int interesting = f->app == SN_APP_MSNP || f->app == SN_APP_MSNFTP || f->app == SN_APP_EXPECTED || f->expect_id;
     if (!interesting && !c->cfg.all_flows)
         return;
-    json_t *ev = sn_ev_new("flow", f->last_ts > c->now ? f->last_ts : c->now);
+    sn_ev *ev = sn_ev_new(&c->ev, "flow", f->last_ts > c->now ? f->last_ts : c->now);
     char a[SN_ADDR_STRLEN], t[32];
     sn_ev_set_int(ev, "flow", f->id);
     sn_ev_set_str(ev, "transport", f->proto == 6 ? "tcp" : "udp");
@@ -141,11 +141,11 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     sn_ev_set_int(ev, "bytes_s2c", f->bytes[1]);
     sn_ev_set_int(ev, "gaps", f->st[0].gaps + f->st[1].gaps);
     sn_ev_set_int(ev, "gap_bytes", f->st[0].gap_bytes + f->st[1].gap_bytes);
-    json_object_set_new(ev, "midstream", json_boolean(f->midstream));
+    sn_ev_set_bool(ev, "midstream", f->midstream);
     if (f->expect_id)
         sn_ev_set_int(ev, "expectation", f->expect_id);
     else
-        json_object_set_new(ev, "expectation", json_null());
+        sn_ev_set_null(ev, "expectation");
     sn_ev_set_str(ev, "end_reason", why);
     sn_ev_emit(&c->ev, ev);
 }
@@ -173,7 +173,7 @@ static void on_miss(void *ctx, sn_expect *x) {
     if (x->cookie_only)
         free(sn_strmap_del(&e->c.cookies, x->cookie, strlen(x->cookie)));
     e->c.st.misses++;
-    json_t *ev = sn_ev_new("expectation_miss", e->c.now);
+    sn_ev *ev = sn_ev_new(&e->c.ev, "expectation_miss", e->c.now);
     sn_ev_set_int(ev, "id", x->id);
     sn_ev_set_str(ev, "app", x->app);
     sn_ev_set_str(ev, "transport", sn_transport_name(x->transport));
@@ -207,7 +207,7 @@ static void hit(sn_engine *e, sn_flow *f, sn_expect *x, const sn_packet *p, int 
     if (f->app == SN_APP_UNKNOWN)
         f->app = SN_APP_EXPECTED;
     c->st.flows_expected++;
-    json_t *ev = sn_ev_new("expectation_hit", c->now);
+    sn_ev *ev = sn_ev_new(&c->ev, "expectation_hit", c->now);
     char a[SN_ADDR_STRLEN];
     sn_ev_set_int(ev, "flow", f->id);
     sn_ev_set_int(ev, "id", x->id);
@@ -237,7 +237,7 @@ static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
     if (!f && sn_flow_oldest(&e->flows)) {
         /* out of budget: the least recently seen flow makes room */
         e->c.st.flows_evicted++;
-        json_t *ev = sn_anomaly_new(&e->c, SN_AN_MEMCAP, sn_flow_oldest(&e->flows)->id,
+        sn_ev *ev = sn_anomaly_new(&e->c, SN_AN_MEMCAP, sn_flow_oldest(&e->flows)->id,
                                     "memcap reached: least recently seen flow closed to admit a new one");
         if (ev)
             sn_ev_emit(&e->c.ev, ev);
@@ -348,7 +348,7 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
     sn_decode_status st = sn_decode(&e->dec, linktype, data, caplen, wirelen, ts, &p);
     if (st == SN_DECODE_MALFORMED) {
         c->st.decode_errors++;
-        json_t *ev = sn_anomaly_new(c, SN_AN_MALFORMED_PACKET, 0, e->dec.error);
+        sn_ev *ev = sn_anomaly_new(c, SN_AN_MALFORMED_PACKET, 0, e->dec.error);
         if (ev) {
             sn_ev_set_int(ev, "caplen", caplen);
             sn_ev_emit(&c->ev, ev);
@@ -357,7 +357,7 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
     }
     if (st == SN_DECODE_FRAGMENT) {
         c->st.non_ip++;
-        json_t *ev = sn_anomaly_new(c, SN_AN_FRAGMENT, 0, e->dec.error);
+        sn_ev *ev = sn_anomaly_new(c, SN_AN_FRAGMENT, 0, e->dec.error);
         if (ev)
             sn_ev_emit(&c->ev, ev);
         return;
@@ -418,6 +418,7 @@ void sn_engine_free(sn_engine *e) {
         sn_strmap_free(&e->c.users, free);
     if (e->c.conversations.b)
         sn_strmap_free(&e->c.conversations, NULL); /* emptied as the flows closed */
+    sn_events_release(&e->c.ev); /* last: closing flows above still emits */
     free(e);
 }
 

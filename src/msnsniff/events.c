@@ -1,11 +1,48 @@
-/* events.c - event construction and the standard sinks. */
+/* events.c - event lines, field index and the standard sinks. */
 #include "events.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+enum { F_STR, F_INT, F_TRUE, F_FALSE, F_NULL, F_NESTED };
+enum { MAX_DEPTH = 8 };
+
+typedef struct ev_field {
+    const char *key;
+    size_t off, len; /* F_STR: the escaped contents in the line, without quotes */
+    int64_t i;       /* F_INT */
+    size_t dec;      /* F_STR: offset of the decoded copy + 1 (0: not decoded yet) */
+    int kind;
+} ev_field;
+
+struct sn_ev {
+    sn_ev *next; /* free list */
+    const char *type;
+    sn_jbuf line;
+    ev_field *f;
+    size_t nf, fcap;
+    char *dec; /* decoded strings for sn_ev_get_str */
+    size_t dec_n, dec_cap;
+    unsigned depth;
+    unsigned char comma[MAX_DEPTH];  /* a value was already written at this depth */
+    unsigned char closer[MAX_DEPTH]; /* ']' or '}' for the value open at this depth */
+    int failed;
+};
+
 void sn_events_init(sn_events *e) { memset(e, 0, sizeof *e); }
+
+void sn_events_release(sn_events *e) {
+    while (e->free_list) {
+        sn_ev *ev = e->free_list;
+        e->free_list = ev->next;
+        sn_jb_free(&ev->line);
+        free(ev->f);
+        free(ev->dec);
+        free(ev);
+    }
+}
 
 int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx) {
     if (e->n >= SN_MAX_SINKS)
@@ -38,240 +75,249 @@ void sn_format_ts(uint64_t ts, char out[32]) {
     out[27] = '\0';
 }
 
-json_t *sn_ev_new(const char *type, uint64_t ts) {
+/* Writes `,"key":` (comma when needed) and indexes top-level fields. */
+static ev_field *put_key(sn_ev *ev, const char *key, size_t klen, int kind) {
+    unsigned d = ev->depth;
+    if (!sn_jb_reserve(&ev->line, klen + 4)) {
+        ev->failed = 1;
+        return NULL;
+    }
+    char *o = ev->line.p + ev->line.n;
+    if (ev->comma[d])
+        *o++ = ',';
+    ev->comma[d] = 1;
+    *o++ = '"';
+    memcpy(o, key, klen);
+    o += klen;
+    *o++ = '"';
+    *o++ = ':';
+    ev->line.n = (size_t)(o - ev->line.p);
+    if (d != 0)
+        return NULL;
+#ifndef NDEBUG
+    for (size_t k = 0; k < ev->nf; k++)
+        assert(strcmp(ev->f[k].key, key) != 0 && "event field set twice");
+#endif
+    if (ev->nf == ev->fcap) {
+        size_t cap = ev->fcap ? ev->fcap * 2 : 32;
+        ev_field *f = realloc(ev->f, cap * sizeof *f);
+        if (!f) {
+            ev->failed = 1;
+            return NULL;
+        }
+        ev->f = f;
+        ev->fcap = cap;
+    }
+    ev_field *f = &ev->f[ev->nf++];
+    f->key = key;
+    f->kind = kind;
+    f->off = f->len = 0;
+    f->i = 0;
+    f->dec = 0;
+    return f;
+}
+
+/* Appends a JSON string and, for an indexed field, where its contents are. */
+static void put_string_value(sn_ev *ev, ev_field *f, const char *s, size_t n) {
+    size_t start = ev->line.n + 1;
+    sn_jb_string(&ev->line, s, n);
+    if (f) {
+        f->off = start;
+        f->len = ev->line.n - start - 1;
+    }
+}
+
+sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
+    sn_ev *ev = e->free_list;
+    if (ev) {
+        e->free_list = ev->next;
+    } else if (!(ev = calloc(1, sizeof *ev))) {
+        return NULL;
+    }
+    ev->next = NULL;
+    ev->type = type;
+    ev->line.n = 0;
+    ev->line.failed = 0;
+    ev->nf = 0;
+    ev->dec_n = 0;
+    ev->depth = 0;
+    memset(ev->comma, 0, sizeof ev->comma);
+    ev->failed = 0;
+    sn_jb_putc(&ev->line, '{');
+    sn_ev_put_str(ev, SN_KEY_("event"), type);
     char buf[32];
     sn_format_ts(ts, buf);
-    json_t *ev = json_object();
-    json_object_set_new(ev, "event", json_string(type));
-    json_object_set_new(ev, "ts", json_string(buf));
+    sn_ev_put_strn(ev, SN_KEY_("ts"), buf, 27);
     return ev;
 }
 
-void sn_ev_emit(sn_events *e, json_t *ev) {
+void sn_ev_put_strn(sn_ev *ev, const char *key, size_t klen, const char *s, size_t n) {
     if (!ev)
         return;
-    e->emitted++;
-    for (int i = 0; i < e->n; i++)
-        e->fn[i](e->ctx[i], ev);
-    json_decref(ev);
-}
-
-/* Valid UTF-8 goes through as is; otherwise every byte that does not start
- * a well-formed sequence becomes U+FFFD. */
-static json_t *utf8_string(const char *s, size_t n) {
-    json_t *j = json_stringn(s, n);
-    if (j)
-        return j;
-    size_t cap = n * 3 + 1;
-    char *tmp = malloc(cap);
-    if (!tmp)
-        return json_string("");
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-        int ok = len > 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] & 0xC0u) == 0x80u;
-        if (ok && len == 3) {
-            unsigned char c1 = (unsigned char)s[i + 1];
-            ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
-        }
-        if (ok && len == 4) {
-            unsigned char c1 = (unsigned char)s[i + 1];
-            ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
-        }
-        if (ok) {
-            memcpy(tmp + o, s + i, len);
-            o += len;
-            i += len;
-        } else {
-            memcpy(tmp + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    j = json_stringn(tmp, o);
-    free(tmp);
-    return j ? j : json_string("");
-}
-
-void sn_ev_set_strn(json_t *ev, const char *key, const char *s, size_t n) {
     if (!s) {
-        json_object_set_new(ev, key, json_null());
+        sn_ev_put_null(ev, key, klen);
         return;
     }
-    json_object_set_new(ev, key, utf8_string(s, n));
+    put_string_value(ev, put_key(ev, key, klen, F_STR), s, n);
 }
 
-void sn_ev_set_str(json_t *ev, const char *key, const char *s) { sn_ev_set_strn(ev, key, s, s ? strlen(s) : 0); }
+void sn_ev_put_str(sn_ev *ev, const char *key, size_t klen, const char *s) {
+    sn_ev_put_strn(ev, key, klen, s, s ? strlen(s) : 0);
+}
 
-void sn_ev_set_int(json_t *ev, const char *key, uint64_t v) { json_object_set_new(ev, key, json_integer((json_int_t)v)); }
+void sn_ev_put_int(sn_ev *ev, const char *key, size_t klen, int64_t v) {
+    if (!ev)
+        return;
+    ev_field *f = put_key(ev, key, klen, F_INT);
+    if (f)
+        f->i = v;
+    sn_jb_int(&ev->line, v);
+}
 
-/* A compact serializer for the value kinds events use. It writes the same
- * bytes as json_dumps(JSON_COMPACT), into one reusable buffer and then one
- * fwrite per event: on chat-heavy captures jansson's dump was half of the
- * run time. */
-typedef struct jbuf {
-    char *p;
-    size_t n, cap;
-    int failed;
-} jbuf;
+void sn_ev_put_bool(sn_ev *ev, const char *key, size_t klen, int v) {
+    if (!ev)
+        return;
+    put_key(ev, key, klen, v ? F_TRUE : F_FALSE);
+    if (v)
+        sn_jb_put(&ev->line, "true", 4);
+    else
+        sn_jb_put(&ev->line, "false", 5);
+}
 
-static int jb_reserve(jbuf *b, size_t more) {
-    if (b->n + more <= b->cap)
-        return 1;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + more)
-        cap *= 2;
-    char *q = realloc(b->p, cap);
-    if (!q) {
-        b->failed = 1;
-        return 0;
+void sn_ev_put_null(sn_ev *ev, const char *key, size_t klen) {
+    if (!ev)
+        return;
+    put_key(ev, key, klen, F_NULL);
+    sn_jb_put(&ev->line, "null", 4);
+}
+
+void sn_ev_put_open(sn_ev *ev, const char *key, size_t klen, char bracket) {
+    if (!ev)
+        return;
+    if (ev->depth + 1 >= MAX_DEPTH) {
+        ev->failed = 1;
+        return;
     }
-    b->p = q;
-    b->cap = cap;
+    put_key(ev, key, klen, F_NESTED);
+    sn_jb_putc(&ev->line, bracket);
+    ev->depth++;
+    ev->comma[ev->depth] = 0;
+    ev->closer[ev->depth] = bracket == '[' ? ']' : '}';
+}
+
+void sn_ev_array_str(sn_ev *ev, const char *s) {
+    if (!ev || ev->depth == 0)
+        return;
+    if (ev->comma[ev->depth])
+        sn_jb_putc(&ev->line, ',');
+    ev->comma[ev->depth] = 1;
+    if (s)
+        put_string_value(ev, NULL, s, strlen(s));
+    else
+        sn_jb_put(&ev->line, "null", 4);
+}
+
+void sn_ev_close(sn_ev *ev) {
+    if (!ev || ev->depth == 0)
+        return;
+    sn_jb_putc(&ev->line, (char)ev->closer[ev->depth]);
+    ev->depth--;
+}
+
+void sn_ev_emit(sn_events *e, sn_ev *ev) {
+    if (!ev)
+        return;
+    while (ev->depth)
+        sn_ev_close(ev);
+    sn_jb_put(&ev->line, "}\n", 2);
+    if (!ev->failed && !ev->line.failed) {
+        e->emitted++;
+        for (int i = 0; i < e->n; i++)
+            e->fn[i](e->ctx[i], ev);
+    }
+    ev->next = e->free_list;
+    e->free_list = ev;
+}
+
+const char *sn_ev_type(const sn_ev *ev) { return ev->type; }
+
+const char *sn_ev_line(const sn_ev *ev, size_t *len) {
+    *len = ev->line.n;
+    return ev->line.p;
+}
+
+static const ev_field *field(const sn_ev *ev, const char *key) {
+    for (size_t k = 0; k < ev->nf; k++)
+        if (strcmp(ev->f[k].key, key) == 0)
+            return &ev->f[k];
+    return NULL;
+}
+
+const char *sn_ev_get_str(sn_ev *ev, const char *key) {
+    ev_field *f = (ev_field *)field(ev, key);
+    if (!f || f->kind != F_STR)
+        return NULL;
+    if (f->dec)
+        return ev->dec + f->dec - 1;
+    if (ev->dec_n == 0 && ev->dec_cap < ev->line.n + 1) {
+        /* decoded strings plus their NULs never exceed the line: one
+         * allocation per event keeps earlier results valid */
+        char *d = realloc(ev->dec, ev->line.n + 1);
+        if (!d)
+            return NULL;
+        ev->dec = d;
+        ev->dec_cap = ev->line.n + 1;
+    }
+    size_t at = ev->dec_n;
+    size_t n = sn_json_unescape(ev->line.p + f->off, f->len, ev->dec + at);
+    ev->dec[at + n] = '\0';
+    ev->dec_n = at + n + 1;
+    f->dec = at + 1;
+    return ev->dec + at;
+}
+
+int sn_ev_get_int(const sn_ev *ev, const char *key, int64_t *out) {
+    const ev_field *f = field(ev, key);
+    if (!f || f->kind != F_INT)
+        return 0;
+    *out = f->i;
     return 1;
 }
 
-static void jb_put(jbuf *b, const char *s, size_t n) {
-    if (jb_reserve(b, n)) {
-        memcpy(b->p + b->n, s, n);
-        b->n += n;
-    }
+int sn_ev_get_true(const sn_ev *ev, const char *key) {
+    const ev_field *f = field(ev, key);
+    return f && f->kind == F_TRUE;
 }
 
-static void jb_putc(jbuf *b, char c) {
-    if (jb_reserve(b, 1))
-        b->p[b->n++] = c;
-}
+/* ---- sinks ---------------------------------------------------------------- */
 
-static void put_string(jbuf *b, const char *s, size_t n) {
-    static const char hex[] = "0123456789ABCDEF";
-    jb_putc(b, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        jb_put(b, s + run, i - run);
-        run = i + 1;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t len = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15u];
-            len = 6;
-        }
-        jb_put(b, esc, len);
-    }
-    jb_put(b, s + run, n - run);
-    jb_putc(b, '"');
-}
-
-static void put_value(jbuf *b, json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        const char *key;
-        json_t *val;
-        int first = 1;
-        jb_putc(b, '{');
-        json_object_foreach(v, key, val) {
-            if (!first)
-                jb_putc(b, ',');
-            first = 0;
-            put_string(b, key, strlen(key));
-            jb_putc(b, ':');
-            put_value(b, val);
-        }
-        jb_putc(b, '}');
-        break;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *val;
-        jb_putc(b, '[');
-        json_array_foreach(v, i, val) {
-            if (i)
-                jb_putc(b, ',');
-            put_value(b, val);
-        }
-        jb_putc(b, ']');
-        break;
-    }
-    case JSON_STRING:
-        put_string(b, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER: {
-        char buf[24];
-        json_int_t x = json_integer_value(v);
-        unsigned long long u = x < 0 ? 0ull - (unsigned long long)x : (unsigned long long)x;
-        size_t k = sizeof buf;
-        do {
-            buf[--k] = (char)('0' + u % 10u);
-            u /= 10u;
-        } while (u);
-        if (x < 0)
-            buf[--k] = '-';
-        jb_put(b, buf + k, sizeof buf - k);
-        break;
-    }
-    case JSON_REAL: {
-        char buf[32];
-        int k = snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
-        jb_put(b, buf, k > 0 ? (size_t)k : 0);
-        break;
-    }
-    case JSON_TRUE: jb_put(b, "true", 4); break;
-    case JSON_FALSE: jb_put(b, "false", 5); break;
-    default: jb_put(b, "null", 4); break;
-    }
-}
-
-void sn_sink_json(void *ctx, json_t *ev) {
+void sn_sink_json(void *ctx, sn_ev *ev) {
     sn_json_sink *js = ctx;
-    jbuf b = {js->buf, 0, js->cap, 0};
-    put_value(&b, ev);
-    jb_putc(&b, '\n');
-    js->buf = b.p; /* kept for the next event: no allocation per event */
-    js->cap = b.cap;
-    if (!b.failed)
-        fwrite(b.p, 1, b.n, js->fp);
+    size_t n;
+    const char *line = sn_ev_line(ev, &n);
+    fwrite(line, 1, n, js->fp);
 }
 
-void sn_json_sink_release(sn_json_sink *js) {
-    free(js->buf);
-    js->buf = NULL;
-    js->cap = 0;
+static long long jint(const sn_ev *ev, const char *key) {
+    int64_t v = 0;
+    sn_ev_get_int(ev, key, &v);
+    return (long long)v;
 }
 
-static long long jint(json_t *ev, const char *key) { return (long long)json_integer_value(json_object_get(ev, key)); }
-
-static const char *jstr(json_t *ev, const char *key) {
-    const char *s = json_string_value(json_object_get(ev, key));
+static const char *jstr(sn_ev *ev, const char *key) {
+    const char *s = sn_ev_get_str(ev, key);
     return s ? s : "";
 }
 
-void sn_sink_transcript(void *ctx, json_t *ev) {
+void sn_sink_transcript(void *ctx, sn_ev *ev) {
     FILE *fp = ((sn_transcript_sink *)ctx)->fp;
-    const char *type = jstr(ev, "event");
+    const char *type = sn_ev_type(ev);
     const char *ts = jstr(ev, "ts");
     char when[20];
     snprintf(when, sizeof when, "%.19s", ts);
     if (strcmp(type, "message") == 0) {
         const char *kind = jstr(ev, "kind");
-        if (json_is_true(json_object_get(ev, "echo")))
+        if (sn_ev_get_true(ev, "echo"))
             return; /* already shown when it was sent */
         if (strcmp(kind, "text") == 0) {
             fprintf(fp, "[%s] <sb%lld> [%s] ", when, jint(ev, "session"), jstr(ev, "sender"));
@@ -301,18 +347,17 @@ void sn_sink_transcript(void *ctx, json_t *ev) {
     fflush(fp);
 }
 
-void sn_sink_nft(void *ctx, json_t *ev) {
+void sn_sink_nft(void *ctx, sn_ev *ev) {
     sn_nft_sink *n = ctx;
-    const char *type = jstr(ev, "event");
-    if (strcmp(type, "expectation") != 0)
+    if (strcmp(sn_ev_type(ev), "expectation") != 0)
         return;
-    const char *addr = json_string_value(json_object_get(ev, "address"));
-    json_t *port = json_object_get(ev, "port");
+    const char *addr = sn_ev_get_str(ev, "address");
     const char *tr = jstr(ev, "transport");
     const char *family = strchr(addr ? addr : "", ':') ? "ip6" : "ip";
-    if (!addr || !json_is_string(json_object_get(ev, "resolved")))
+    const char *resolved = sn_ev_get_str(ev, "resolved");
+    if (!addr || !resolved)
         return; /* host names cannot go into a set until resolved */
-    addr = json_string_value(json_object_get(ev, "resolved"));
+    addr = resolved;
     if (!n->header_done) {
         /* one table, two sets per family; elements time out like the expectation */
         fprintf(n->fp, "add table %s %s\n", n->family, n->table);
@@ -327,18 +372,20 @@ void sn_sink_nft(void *ctx, json_t *ev) {
         fprintf(n->fp, "add rule %s %s forward ct state new ip6 daddr . meta l4proto @msn6any accept\n", n->family, n->table);
         n->header_done = 1;
     }
-    json_int_t timeout = json_integer_value(json_object_get(ev, "timeout_s"));
+    int64_t timeout = 0, port = 0;
+    sn_ev_get_int(ev, "timeout_s", &timeout);
     if (timeout <= 0)
         timeout = 1;
+    int has_port = sn_ev_get_int(ev, "port", &port);
     const char *set6 = strcmp(family, "ip6") == 0 ? "6" : "4";
     static const char *const protos[2] = {"tcp", "udp"};
     for (int i = 0; i < 2; i++) {
         if (strcmp(tr, "any") != 0 && strcmp(tr, protos[i]) != 0)
             continue;
-        if (json_is_integer(port))
+        if (has_port)
             fprintf(n->fp, "add element %s %s msn%s { %s . %s . %lld timeout %llds } # %s cookie %s\n", n->family,
-                    n->table, set6, addr, protos[i], (long long)json_integer_value(port), (long long)timeout,
-                    jstr(ev, "app"), jstr(ev, "cookie"));
+                    n->table, set6, addr, protos[i], (long long)port, (long long)timeout, jstr(ev, "app"),
+                    jstr(ev, "cookie"));
         else
             fprintf(n->fp, "add element %s %s msn%sany { %s . %s timeout %llds } # %s cookie %s\n", n->family, n->table,
                     set6, addr, protos[i], (long long)timeout, jstr(ev, "app"), jstr(ev, "cookie"));

@@ -1,59 +1,98 @@
 /* events.h - analyzer events and the sinks that consume them.
  *
  * Every finding is one JSON object ({"event": type, "ts": ..., ...}, see
- * docs/msnsniff.md for the schema). The pipeline builds it once and hands
- * it to each registered sink: JSON lines, transcript, nftables, tests. */
+ * docs/msnsniff.md for the schema), written straight into a line buffer as
+ * its fields are set: no tree is built. Next to the line the event keeps a
+ * small index of its top-level fields, so sinks that are not JSON (the
+ * transcript, nftables) read values back by key. The pipeline builds each
+ * event once and hands it to every registered sink. */
 #ifndef SN_EVENTS_H
 #define SN_EVENTS_H
 
-#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "jsonw.h"
+
 #define SN_MAX_SINKS 6
 
-typedef void (*sn_sink_fn)(void *ctx, json_t *ev);
+typedef struct sn_ev sn_ev;
+typedef void (*sn_sink_fn)(void *ctx, sn_ev *ev);
 
 typedef struct sn_events {
     sn_sink_fn fn[SN_MAX_SINKS];
     void *ctx[SN_MAX_SINKS];
     int n;
     uint64_t emitted;
+    sn_ev *free_list; /* built events are recycled: no allocation per event */
 } sn_events;
 
 void sn_events_init(sn_events *e);
+/* Frees the recycled events. */
+void sn_events_release(sn_events *e);
 int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx);
 
-/* {"event": type, "ts": "<UTC ISO-8601 with µs>"} */
-json_t *sn_ev_new(const char *type, uint64_t ts_us);
-/* Give ev to every sink, then release it. */
-void sn_ev_emit(sn_events *e, json_t *ev);
+/* Starts {"event": type, "ts": "<UTC ISO-8601 with µs>"}. type must stay
+ * valid until the event is emitted (the callers pass literals). Several
+ * events may be under construction at once. NULL only when memory runs
+ * out; the setters and emit accept NULL, and an event whose line could not
+ * grow is dropped at emit. */
+sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts_us);
+/* Give ev to every sink, then recycle it. NULL is ignored. */
+void sn_ev_emit(sn_events *e, sn_ev *ev);
 
 /* "2002-03-24T07:39:37.000000Z" */
 void sn_format_ts(uint64_t ts_us, char out[32]);
 
-/* Helpers that never fail loudly: a NULL or non-UTF-8 string becomes a
- * JSON string with invalid bytes replaced (U+FFFD), so one odd byte on the
- * wire cannot drop an event. */
-void sn_ev_set_str(json_t *ev, const char *key, const char *s);
-void sn_ev_set_strn(json_t *ev, const char *key, const char *s, size_t n);
-void sn_ev_set_int(json_t *ev, const char *key, uint64_t v);
+/* Setters. Keys are string literals (the macros check it and pass their
+ * length); each key appears once per object. Strings are copied: a NULL
+ * string is JSON null, and bytes that are not valid UTF-8 become U+FFFD,
+ * so one odd byte on the wire cannot drop an event. */
+#define SN_KEY_(k) ("" k), (sizeof("" k) - 1)
+#define sn_ev_set_str(ev, key, s) sn_ev_put_str((ev), SN_KEY_(key), (s))
+#define sn_ev_set_strn(ev, key, s, n) sn_ev_put_strn((ev), SN_KEY_(key), (s), (n))
+#define sn_ev_set_int(ev, key, v) sn_ev_put_int((ev), SN_KEY_(key), (int64_t)(v))
+#define sn_ev_set_bool(ev, key, v) sn_ev_put_bool((ev), SN_KEY_(key), (v))
+#define sn_ev_set_null(ev, key) sn_ev_put_null((ev), SN_KEY_(key))
+/* Nested values: open, add elements / fields, close. */
+#define sn_ev_open_array(ev, key) sn_ev_put_open((ev), SN_KEY_(key), '[')
+#define sn_ev_open_object(ev, key) sn_ev_put_open((ev), SN_KEY_(key), '{')
+void sn_ev_array_str(sn_ev *ev, const char *s);
+void sn_ev_close(sn_ev *ev);
+
+void sn_ev_put_str(sn_ev *ev, const char *key, size_t klen, const char *s);
+void sn_ev_put_strn(sn_ev *ev, const char *key, size_t klen, const char *s, size_t n);
+void sn_ev_put_int(sn_ev *ev, const char *key, size_t klen, int64_t v);
+void sn_ev_put_bool(sn_ev *ev, const char *key, size_t klen, int v);
+void sn_ev_put_null(sn_ev *ev, const char *key, size_t klen);
+void sn_ev_put_open(sn_ev *ev, const char *key, size_t klen, char bracket);
+
+/* Reading an event (in a sink). */
+const char *sn_ev_type(const sn_ev *ev);
+/* The complete JSON line, newline included. */
+const char *sn_ev_line(const sn_ev *ev, size_t *len);
+/* A top-level string field, decoded (NUL-terminated; a string holding NUL
+ * bytes reads up to the first one), or NULL when the field is absent or not
+ * a string. Valid until the event is emitted. */
+const char *sn_ev_get_str(sn_ev *ev, const char *key);
+/* 1 and *out when the top-level field is an integer, else 0. */
+int sn_ev_get_int(const sn_ev *ev, const char *key, int64_t *out);
+/* 1 when the top-level field is true. */
+int sn_ev_get_true(const sn_ev *ev, const char *key);
 
 /* Sinks. */
 typedef struct sn_json_sink {
     FILE *fp;
-    char *buf; /* reused line buffer */
-    size_t cap;
 } sn_json_sink;
-void sn_sink_json(void *ctx, json_t *ev);       /* sn_json_sink *: one compact line per event */
-void sn_json_sink_release(sn_json_sink *js);
+void sn_sink_json(void *ctx, sn_ev *ev); /* sn_json_sink *: one compact line per event */
 typedef struct sn_transcript_sink { FILE *fp; } sn_transcript_sink;
-void sn_sink_transcript(void *ctx, json_t *ev); /* sn_transcript_sink * */
+void sn_sink_transcript(void *ctx, sn_ev *ev); /* sn_transcript_sink * */
 typedef struct sn_nft_sink {
     FILE *fp;
     const char *family, *table; /* "inet", "msnsniff" */
     int header_done;
 } sn_nft_sink;
-void sn_sink_nft(void *ctx, json_t *ev);        /* sn_nft_sink * */
+void sn_sink_nft(void *ctx, sn_ev *ev); /* sn_nft_sink * */
 
 #endif

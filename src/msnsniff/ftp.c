@@ -78,7 +78,7 @@ static void safe_name(const char *in, char *out, size_t cap) {
 }
 
 static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *detail) {
-    json_t *ev = sn_anomaly_new(c, kind, f->id, detail);
+    sn_ev *ev = sn_anomaly_new(c, kind, f->id, detail);
     if (ev)
         sn_ev_emit(&c->ev, ev);
 }
@@ -242,7 +242,7 @@ void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
         status = "short";
     else
         status = "size_mismatch";
-    json_t *ev = sn_ev_new("file", c->now);
+    sn_ev *ev = sn_ev_new(&c->ev, "file", c->now);
     sn_ev_set_int(ev, "flow", f->id);
     if (t->invitation)
         sn_ev_set_int(ev, "invitation", t->invitation);

@@ -179,7 +179,7 @@ static void predict(sn_ctx *c, const sn_invitation *i, const sn_invite_origin *o
 void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv) {
     char cookie[32];
     if (!inv->cookie_raw.p || inv->cookie_raw.n == 0) {
-        json_t *ev = sn_anomaly_new(c, SN_AN_BAD_INVITATION, o->flow, "invitation without Invitation-Cookie");
+        sn_ev *ev = sn_anomaly_new(c, SN_AN_BAD_INVITATION, o->flow, "invitation without Invitation-Cookie");
         if (ev)
             sn_ev_emit(&c->ev, ev);
         return;
@@ -217,7 +217,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         if (o->nrecipients)
             snprintf(i->inviter, sizeof i->inviter, "%s", o->recipients[0]);
         snprintf(i->invitee, sizeof i->invitee, "%s", o->sender ? o->sender : "");
-        json_t *ev = sn_anomaly_new(c, SN_AN_ORPHAN_INVITATION, o->flow, "invitation message without a captured INVITE");
+        sn_ev *ev = sn_anomaly_new(c, SN_AN_ORPHAN_INVITATION, o->flow, "invitation message without a captured INVITE");
         if (ev) {
             sn_ev_set_str(ev, "cookie", cookie);
             sn_ev_emit(&c->ev, ev);
@@ -230,7 +230,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     if (inv->auth_cookie.p && inv->auth_cookie.n)
         msnp_str_copy(inv->auth_cookie, i->auth_cookie, sizeof i->auth_cookie);
 
-    json_t *ev = sn_ev_new("invitation", c->now);
+    sn_ev *ev = sn_ev_new(&c->ev, "invitation", c->now);
     sn_ev_set_int(ev, "flow", o->flow);
     if (o->session)
         sn_ev_set_int(ev, "session", o->session);
@@ -245,10 +245,10 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     if (inv->app_guid.p)
         sn_ev_set_strn(ev, "guid", inv->app_guid.p, inv->app_guid.n);
     sn_ev_set_str(ev, "from", o->sender && o->sender[0] ? o->sender : NULL);
-    json_t *to = json_array();
+    sn_ev_open_array(ev, "to");
     for (size_t r = 0; r < o->nrecipients; r++)
-        json_array_append_new(to, json_string(o->recipients[r]));
-    json_object_set_new(ev, "to", to);
+        sn_ev_array_str(ev, o->recipients[r]);
+    sn_ev_close(ev);
     sn_ev_set_str(ev, "inviter", i->inviter[0] ? i->inviter : NULL);
     if (inv->file.p)
         sn_ev_set_strn(ev, "file", inv->file.p, inv->file.n);
@@ -267,7 +267,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     if (inv->session_protocol.p)
         sn_ev_set_strn(ev, "session_protocol", inv->session_protocol.p, inv->session_protocol.n);
     if (!is_new && inv->command == MSNP_INVITE_INVITE)
-        json_object_set_new(ev, "repeat", json_true());
+        sn_ev_set_bool(ev, "repeat", 1);
     sn_ev_emit(&c->ev, ev);
 
     if (inv->command == MSNP_INVITE_CANCEL) {

@@ -200,13 +200,19 @@ int main(int argc, char **argv) {
         sn_capture_close(cap);
         return 1;
     }
+    /* Reading a file, events come by the hundred thousand: write them in
+     * 1 MiB chunks rather than one pipe-sized (4 KiB) write each. A live
+     * capture keeps stdio's default so events show up promptly. */
+    static char outbuf[1u << 20];
+    if (rfile)
+        setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
     sn_engine *eng = sn_engine_new(&cfg);
     if (!eng) {
         fprintf(stderr, "msnsniff: out of memory\n");
         return 1;
     }
     sn_transcript_sink ts = {stdout};
-    sn_json_sink js = {out, NULL, 0};
+    sn_json_sink js = {out};
     sn_nft_sink ns = {stdout, "inet", nft_table, 0};
     if (transcript)
         sn_events_add_sink(sn_engine_events(eng), sn_sink_transcript, &ts);
@@ -278,7 +284,6 @@ int main(int argc, char **argv) {
     if (!quiet)
         sn_engine_summary(eng, summary_stdout ? stdout : stderr);
     sn_engine_free(eng);
-    sn_json_sink_release(&js);
     sn_capture_close(cap);
     if (fflush(out) != 0 || (out != stdout && fclose(out) != 0)) {
         fprintf(stderr, "msnsniff: writing events failed: %s\n", strerror(errno));

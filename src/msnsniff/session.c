@@ -96,14 +96,14 @@ static void ep_str(const sn_flow *f, int side, char *buf, size_t cap) {
     snprintf(buf, cap, f->addr[side].family == 6 ? "[%s]:%u" : "%s:%u", a, (unsigned)f->port[side]);
 }
 
-static json_t *ev_flow(sn_ctx *c, const char *type, const sn_flow *f) {
-    json_t *ev = sn_ev_new(type, c->now);
+static sn_ev *ev_flow(sn_ctx *c, const char *type, const sn_flow *f) {
+    sn_ev *ev = sn_ev_new(&c->ev, type, c->now);
     sn_ev_set_int(ev, "flow", f->id);
     return ev;
 }
 
 static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *detail, int dir, uint64_t offset) {
-    json_t *ev = sn_anomaly_new(c, kind, f ? f->id : 0, detail);
+    sn_ev *ev = sn_anomaly_new(c, kind, f ? f->id : 0, detail);
     if (!ev)
         return;
     if (dir >= 0) {
@@ -214,7 +214,7 @@ static int conv_has_user(const sn_conv *cv, const char *u) {
 
 static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *action, const char *user,
                      const char *name) {
-    json_t *ev = ev_flow(c, "switchboard", f);
+    sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", action);
     if (k->sb)
         sn_ev_set_int(ev, "session", k->sb->id);
@@ -239,7 +239,7 @@ static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, ms
     if (k->sb->nparts < MAX_PARTS)
         memcpy(k->sb->parts[k->sb->nparts++], e, sizeof e);
     c->st.joins++;
-    json_t *ev = ev_flow(c, "switchboard", f);
+    sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", "join");
     sn_ev_set_int(ev, "session", k->sb->id);
     sn_ev_set_str(ev, "user", e);
@@ -286,7 +286,7 @@ static void expect_endpoint(sn_ctx *c, sn_expect *e, msnp_str hostport, uint16_t
 }
 
 void sn_emit_expectation(sn_ctx *c, const sn_expect *e) {
-    json_t *ev = sn_ev_new("expectation", e->learned);
+    sn_ev *ev = sn_ev_new(&c->ev, "expectation", e->learned);
     sn_ev_set_int(ev, "id", e->id);
     sn_ev_set_str(ev, "app", e->app);
     sn_ev_set_str(ev, "transport", sn_transport_name(e->transport));
@@ -295,7 +295,7 @@ void sn_emit_expectation(sn_ctx *c, const sn_expect *e) {
         char a[SN_ADDR_STRLEN];
         sn_ev_set_str(ev, "resolved", sn_addr_str(&e->addr, a));
     } else {
-        json_object_set_new(ev, "resolved", json_null());
+        sn_ev_set_null(ev, "resolved");
     }
     if (e->port)
         sn_ev_set_int(ev, "port", e->port);
@@ -350,7 +350,7 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     }
     free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
 
-    json_t *ev = ev_flow(c, "switchboard", f);
+    sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", ring ? "ring" : "referral");
     sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
     sn_ev_set_strn(ev, "server", addr.p, addr.n);
@@ -378,7 +378,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     }
     sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
     int known = ref != NULL;
-    json_t *ev = ev_flow(c, "switchboard", f);
+    sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", "open");
     sn_ev_set_int(ev, "session", sb->id);
     sn_ev_set_str(ev, "user", k->user);
@@ -398,7 +398,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
         free(sn_strmap_del(&c->cookies, cookie.p, cookie.n));
         ref = NULL;
     } else {
-        json_object_set_new(ev, "ns_flow", json_null());
+        sn_ev_set_null(ev, "ns_flow");
     }
     sn_ev_emit(&c->ev, ev);
     if (!known)
@@ -409,7 +409,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
         sn_expect_hit(&c->expect, e, NULL, NULL);
         c->st.hits++;
         f->expect_id = e->id;
-        json_t *h = ev_flow(c, "expectation_hit", f);
+        sn_ev *h = ev_flow(c, "expectation_hit", f);
         sn_ev_set_int(h, "id", e->id);
         sn_ev_set_str(h, "app", e->app);
         sn_ev_set_str(h, "transport", "tcp");
@@ -419,7 +419,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
         sn_ev_set_str(h, "matched_by", "cookie");
         sn_ev_set_str(h, "server", server);
         int same = e->addr.family && sn_addr_eq(&e->addr, &f->addr[1]) && e->port == f->port[1];
-        json_object_set_new(h, "address_matches", json_boolean(same));
+        sn_ev_set_bool(h, "address_matches", same);
         sn_ev_set_int(h, "delay_us", c->now - e->learned);
         sn_ev_emit(&c->ev, h);
     }
@@ -483,17 +483,17 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     }
     if (kind != MSNP_CT_TEXT_PLAIN && kind != MSNP_CT_CONTROL)
         return;
-    json_t *ev = ev_flow(c, "message", f);
+    sn_ev *ev = ev_flow(c, "message", f);
     if (k->sb)
         sn_ev_set_int(ev, "session", k->sb->id);
     sn_conv *cv = k->sb ? k->sb->conv : NULL;
     if (cv)
         sn_ev_set_int(ev, "conversation", cv->id);
     else
-        json_object_set_new(ev, "conversation", json_null());
+        sn_ev_set_null(ev, "conversation");
     /* the copy a recipient gets of a message whose sending we also saw */
     int echo = !from_client && conv_has_user(cv, sender);
-    json_object_set_new(ev, "echo", json_boolean(echo));
+    sn_ev_set_bool(ev, "echo", echo);
     sn_ev_set_str(ev, "direction", from_client ? "sent" : "received");
     sn_ev_set_str(ev, "sender", sender[0] ? sender : NULL);
     if (!from_client && cmd->argc >= 3) {
@@ -501,10 +501,10 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         if (msnp_url_decode(cmd->argv[1], nm, sizeof nm) >= 0)
             sn_ev_set_str(ev, "sender_name", nm);
     }
-    json_t *arr = json_array();
+    sn_ev_open_array(ev, "recipients");
     for (size_t i = 0; i < nr; i++)
-        json_array_append_new(arr, json_string(rcpt[i]));
-    json_object_set_new(ev, "recipients", arr);
+        sn_ev_array_str(ev, rcpt[i]);
+    sn_ev_close(ev);
     if (kind == MSNP_CT_CONTROL) {
         msnp_str tu = msnp_mime_value(&mime, "TypingUser");
         sn_ev_set_str(ev, "kind", "typing");
@@ -518,20 +518,20 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         msnp_str fmt = msnp_mime_value(&mime, "X-MMS-IM-Format");
         msnp_imformat im;
         if (fmt.p && msnp_imformat_parse(fmt, &im) == 0) {
-            json_t *fo = json_object();
+            sn_ev_open_object(ev, "format");
             if (im.has_font)
-                sn_ev_set_str(fo, "font", im.font);
+                sn_ev_set_str(ev, "font", im.font);
             if (im.has_effects) {
                 char e[5];
                 effects_str(im.effects, e);
-                sn_ev_set_str(fo, "effects", e);
+                sn_ev_set_str(ev, "effects", e);
             }
             if (im.has_color) {
                 char col[8];
                 snprintf(col, sizeof col, "#%06x", (unsigned)(msnp_imformat_rgb(&im) & 0xFFFFFFu));
-                sn_ev_set_str(fo, "color", col);
+                sn_ev_set_str(ev, "color", col);
             }
-            json_object_set_new(ev, "format", fo);
+            sn_ev_close(ev);
         }
         if (!echo)
             c->st.messages++;
@@ -544,7 +544,7 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
 
 static void presence(sn_ctx *c, const sn_flow *f, const sn_conn *k, msnp_str user, msnp_str status, const msnp_str *name,
                      const char *source) {
-    json_t *ev = ev_flow(c, "presence", f);
+    sn_ev *ev = ev_flow(c, "presence", f);
     sn_ev_set_strn(ev, "user", user.p, user.n);
     msnp_status s = msnp_status_parse(status);
     sn_ev_set_strn(ev, "status", status.p, status.n);
@@ -569,7 +569,7 @@ static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
         copy_str(k->name, sizeof k->name, cmd->argv[3]);
     k->logged_in = 1;
     c->st.logins++;
-    json_t *ev = ev_flow(c, "login", f);
+    sn_ev *ev = ev_flow(c, "login", f);
     sn_ev_set_str(ev, "result", "ok");
     sn_ev_set_str(ev, "user", k->user);
     sn_ev_set_str(ev, "name", k->name);
@@ -580,7 +580,7 @@ static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     sn_ev_set_str(ev, "client", cl);
     sn_ev_set_str(ev, "server", sv);
     if (cmd->argc >= 5)
-        json_object_set_new(ev, "verified", json_boolean(msnp_str_eq(cmd->argv[4], "1")));
+        sn_ev_set_bool(ev, "verified", msnp_str_eq(cmd->argv[4], "1"));
     sn_ev_emit(&c->ev, ev);
     /* kept for the summary; bounded like the other tables */
     if (c->users.count < 65536 || sn_strmap_get(&c->users, k->user, strlen(k->user))) {
@@ -598,7 +598,7 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
     if (cmd->is_error) {
         if (k->usr_auth && !k->logged_in && cmd->name[0] == '9' && cmd->name[1] == '1' && cmd->name[2] == '1') {
             c->st.login_failures++;
-            json_t *ev = ev_flow(c, "login", f);
+            sn_ev *ev = ev_flow(c, "login", f);
             sn_ev_set_str(ev, "result", "failed");
             sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
             sn_ev_set_str(ev, "error", cmd->name);
@@ -747,7 +747,7 @@ static void gap_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, int dir, ui
                       size_t pending) {
     c->st.gaps++;
     c->st.gap_bytes += lost;
-    json_t *ev = sn_anomaly_new(c, SN_AN_GAP, f->id, "bytes missing from the capture; parser resynchronised");
+    sn_ev *ev = sn_anomaly_new(c, SN_AN_GAP, f->id, "bytes missing from the capture; parser resynchronised");
     if (ev) {
         sn_ev_set_str(ev, "direction", dir == k->client_dir ? "client" : "server");
         sn_ev_set_int(ev, "offset", offset);
@@ -930,7 +930,7 @@ void sn_session_close(sn_ctx *c, sn_flow *f) {
     if (!k)
         return;
     if (k->sb) {
-        json_t *ev = ev_flow(c, "switchboard", f);
+        sn_ev *ev = ev_flow(c, "switchboard", f);
         sn_ev_set_str(ev, "action", "close");
         sn_ev_set_int(ev, "session", k->sb->id);
         sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);

@@ -2,11 +2,24 @@
 #include "runner.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "capture.h"
 
-static void collect(void *ctx, json_t *ev) { json_array_append(ctx, ev); }
+/* Tests read the events back from the very JSON line the program writes,
+ * so every assertion also checks the serialisation. */
+static void collect(void *ctx, sn_ev *ev) {
+    size_t n;
+    const char *line = sn_ev_line(ev, &n);
+    json_error_t err;
+    json_t *j = json_loadb(line, n, JSON_ALLOW_NUL, &err);
+    if (!j || !json_is_object(j)) {
+        fprintf(stderr, "event line is not a JSON object (%s): %.*s", err.text, (int)n, line);
+        abort();
+    }
+    json_array_append_new(ctx, j);
+}
 
 int sn_run_file(const char *path, const sn_config *cfg, sn_run *out) {
     memset(out, 0, sizeof *out);

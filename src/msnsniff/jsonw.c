@@ -1,0 +1,221 @@
+/* jsonw.c - JSON text writer: escaping, UTF-8 repair, integers. */
+#include "jsonw.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int sn_jb_reserve(sn_jbuf *b, size_t more) {
+    if (b->failed)
+        return 0;
+    if (more <= b->cap - b->n)
+        return 1;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->n < more) {
+        if (cap > SIZE_MAX / 2) {
+            b->failed = 1;
+            return 0;
+        }
+        cap *= 2;
+    }
+    char *q = realloc(b->p, cap);
+    if (!q) {
+        b->failed = 1;
+        return 0;
+    }
+    b->p = q;
+    b->cap = cap;
+    return 1;
+}
+
+void sn_jb_put(sn_jbuf *b, const void *s, size_t n) {
+    if (n && sn_jb_reserve(b, n)) {
+        memcpy(b->p + b->n, s, n);
+        b->n += n;
+    }
+}
+
+void sn_jb_putc(sn_jbuf *b, char c) {
+    if (sn_jb_reserve(b, 1))
+        b->p[b->n++] = c;
+}
+
+void sn_jb_free(sn_jbuf *b) {
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+/* Bytes that go out as they are: printable ASCII except the quote and the
+ * backslash, and DEL (JSON does not require escaping it). */
+static const unsigned char plain[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0), R16(0),                                                 /* 0x00-0x1F */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,                 /* 0x20-0x2F: '"' */
+    R16(1), R16(1),                                                 /* 0x30-0x4F */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,                 /* 0x50-0x5F: '\\' */
+    R16(1), R16(1),                                                 /* 0x60-0x7F */
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), /* 0x80-0xFF */
+#undef R16
+};
+
+/* Length of the well-formed UTF-8 sequence at s (n bytes left, s[0] >=
+ * 0x80), or 0. The ranges are those of Unicode's table 3-7: no overlong
+ * forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong below U+0800 */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates U+D800-DFFF */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong below U+10000 */
+        else if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else {
+        return 0; /* continuation byte, C0/C1 (overlong ASCII) or F5-FF */
+    }
+    if (len > n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((s[k] & 0xC0u) != 0x80u)
+            return 0;
+    return len;
+}
+
+void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    /* worst case: every byte becomes \u00XX; one reservation, then no checks */
+    if (n > (SIZE_MAX - 2) / 6 || !sn_jb_reserve(b, n * 6 + 2)) {
+        b->failed = 1;
+        return;
+    }
+    const unsigned char *s = (const unsigned char *)str;
+    char *o = b->p + b->n;
+    *o++ = '"';
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        while (run < n && plain[s[run]])
+            run++;
+        if (run > i) {
+            memcpy(o, s + i, run - i);
+            o += run - i;
+            i = run;
+            if (i == n)
+                break;
+        }
+        unsigned char c = s[i];
+        if (c >= 0x80) {
+            size_t len = utf8_seq(s + i, n - i);
+            if (len) {
+                memcpy(o, s + i, len);
+                o += len;
+                i += len;
+            } else {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+                i++;
+            }
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15u];
+        }
+        i++;
+    }
+    *o++ = '"';
+    b->n = (size_t)(o - b->p);
+}
+
+void sn_jb_int(sn_jbuf *b, int64_t v) {
+    char buf[24];
+    uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+    size_t k = sizeof buf;
+    do {
+        buf[--k] = (char)('0' + u % 10u);
+        u /= 10u;
+    } while (u);
+    if (v < 0)
+        buf[--k] = '-';
+    sn_jb_put(b, buf + k, sizeof buf - k);
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t sn_json_unescape(const char *s, size_t n, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (s[i] != '\\' || i + 1 >= n) {
+            out[o++] = s[i++];
+            continue;
+        }
+        char e = s[i + 1];
+        i += 2;
+        switch (e) {
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'n': out[o++] = '\n'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'u': {
+            unsigned cp = 0;
+            int ok = i + 4 <= n;
+            for (size_t k = 0; ok && k < 4; k++) {
+                int h = hexval(s[i + k]);
+                ok = h >= 0;
+                cp = cp << 4 | (unsigned)(h < 0 ? 0 : h);
+            }
+            if (!ok) {
+                out[o++] = '?';
+                break;
+            }
+            i += 4;
+            /* six input bytes, at most three output bytes */
+            if (cp < 0x80) {
+                out[o++] = (char)cp;
+            } else if (cp < 0x800) {
+                out[o++] = (char)(0xC0 | cp >> 6);
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            } else if (cp >= 0xD800 && cp <= 0xDFFF) {
+                memcpy(out + o, "\xEF\xBF\xBD", 3); /* this writer never emits surrogates */
+                o += 3;
+            } else {
+                out[o++] = (char)(0xE0 | cp >> 12);
+                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            }
+            break;
+        }
+        default: out[o++] = e; break; /* \" \\ \/ */
+        }
+    }
+    return o;
+}

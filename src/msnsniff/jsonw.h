@@ -1,0 +1,37 @@
+/* jsonw.h - the JSON text writer behind the event lines.
+ *
+ * Appends JSON to one growable buffer. Strings are escaped the way the
+ * analyzer has always written them (\" \\ \b \f \n \r \t, other bytes
+ * below 0x20 as \u00XX, everything else as is) and made valid UTF-8 on the
+ * way: each byte that does not start a well-formed sequence (stray
+ * continuation bytes, overlong forms, surrogates, code points above
+ * U+10FFFF, sequences cut short) becomes U+FFFD. A failed allocation sets
+ * `failed` and further writes are ignored, so callers check once. */
+#ifndef SN_JSONW_H
+#define SN_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sn_jbuf {
+    char *p;
+    size_t n, cap;
+    int failed;
+} sn_jbuf;
+
+/* Room for `more` bytes after the current end; 0 when memory ran out. */
+int sn_jb_reserve(sn_jbuf *b, size_t more);
+void sn_jb_put(sn_jbuf *b, const void *s, size_t n);
+void sn_jb_putc(sn_jbuf *b, char c);
+/* A quoted, escaped JSON string of s[0..n). */
+void sn_jb_string(sn_jbuf *b, const char *s, size_t n);
+/* A JSON integer. */
+void sn_jb_int(sn_jbuf *b, int64_t v);
+void sn_jb_free(sn_jbuf *b);
+
+/* The inverse of sn_jb_string for the escapes it writes: the contents of a
+ * JSON string (without its quotes) decoded into out, which has room for n
+ * bytes (decoding never grows). Returns the decoded length. */
+size_t sn_json_unescape(const char *s, size_t n, char *out);
+
+#endif

@@ -1,0 +1,276 @@
+/* test_jsonw.c - the event line writer: string escaping (control bytes,
+ * quote, backslash), UTF-8 repair (stray continuation bytes, overlong
+ * forms, surrogates, code points above U+10FFFF, cut sequences), integers,
+ * nested values, and the field index the transcript and nft sinks read.
+ * Every line written is also parsed back with jansson. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "jsonw.h"
+
+#define FFFD "\xEF\xBF\xBD"
+
+/* s (n bytes) written as a JSON string must be exactly want. */
+static void check_string(const char *s, size_t n, const char *want) {
+    sn_jbuf b = {0};
+    sn_jb_string(&b, s, n);
+    assert_false(b.failed);
+    assert_int_equal(b.n, strlen(want));
+    assert_memory_equal(b.p, want, b.n);
+    /* a JSON parser agrees it is one valid string */
+    json_error_t err;
+    json_t *j = json_loadb(b.p, b.n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    assert_non_null(j);
+    assert_true(json_is_string(j));
+    /* and our own decoder gives back what the parser read */
+    char *dec = malloc(b.n);
+    size_t dn = sn_json_unescape(b.p + 1, b.n - 2, dec);
+    assert_int_equal(dn, json_string_length(j));
+    assert_memory_equal(dec, json_string_value(j), dn);
+    free(dec);
+    json_decref(j);
+    sn_jb_free(&b);
+}
+#define CHECK(lit, want) check_string(lit, sizeof(lit) - 1, want)
+
+static void test_plain_and_escapes(void **st) {
+    (void)st;
+    CHECK("", "\"\"");
+    CHECK("hello world", "\"hello world\"");
+    CHECK("say \"hi\"", "\"say \\\"hi\\\"\"");
+    CHECK("C:\\dir\\file", "\"C:\\\\dir\\\\file\"");
+    CHECK("a/b", "\"a/b\"");       /* the solidus is not escaped */
+    CHECK("del\x7F", "\"del\x7F\""); /* nor DEL */
+    CHECK("\b\f\n\r\t", "\"\\b\\f\\n\\r\\t\"");
+    CHECK("\x01\x1F", "\"\\u0001\\u001F\"");
+    check_string("a\0b", 3, "\"a\\u0000b\"");
+}
+
+static void test_every_control_byte(void **st) {
+    (void)st;
+    for (unsigned c = 0; c < 0x20; c++) {
+        char in[1] = {(char)c}, want[16];
+        const char *named = c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+        if (named)
+            snprintf(want, sizeof want, "\"%s\"", named);
+        else
+            snprintf(want, sizeof want, "\"\\u%04X\"", c);
+        check_string(in, 1, want);
+    }
+}
+
+static void test_valid_utf8_passes(void **st) {
+    (void)st;
+    CHECK("caf\xC3\xA9", "\"caf\xC3\xA9\"");                       /* U+00E9 */
+    CHECK("\xC2\x80", "\"\xC2\x80\"");                               /* U+0080, smallest 2-byte */
+    CHECK("\xE0\xA0\x80", "\"\xE0\xA0\x80\"");                       /* U+0800, smallest 3-byte */
+    CHECK("\xED\x9F\xBF", "\"\xED\x9F\xBF\"");                       /* U+D7FF, below the surrogates */
+    CHECK("\xEE\x80\x80", "\"\xEE\x80\x80\"");                       /* U+E000, above them */
+    CHECK("\xEF\xBF\xBF", "\"\xEF\xBF\xBF\"");                       /* U+FFFF */
+    CHECK("\xF0\x90\x80\x80", "\"\xF0\x90\x80\x80\"");               /* U+10000 */
+    CHECK("\xF4\x8F\xBF\xBF", "\"\xF4\x8F\xBF\xBF\"");               /* U+10FFFF */
+    CHECK("\xE8\xAF\xAD\xE9\x9F\xB3", "\"\xE8\xAF\xAD\xE9\x9F\xB3\""); /* 语音 */
+}
+
+static void test_invalid_utf8_replaced(void **st) {
+    (void)st;
+    CHECK("\x80", "\"" FFFD "\"");                    /* stray continuation */
+    CHECK("a\xBFz", "\"a" FFFD "z\"");
+    CHECK("\xC0\x80", "\"" FFFD FFFD "\"");           /* overlong NUL */
+    CHECK("\xC1\xBF", "\"" FFFD FFFD "\"");           /* overlong DEL */
+    CHECK("\xE0\x80\xAF", "\"" FFFD FFFD FFFD "\"");  /* overlong '/' */
+    CHECK("\xE0\x9F\xBF", "\"" FFFD FFFD FFFD "\"");  /* overlong U+07FF */
+    CHECK("\xF0\x80\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
+    CHECK("\xF0\x8F\xBF\xBF", "\"" FFFD FFFD FFFD FFFD "\""); /* overlong U+FFFF */
+    CHECK("\xED\xA0\x80", "\"" FFFD FFFD FFFD "\"");  /* U+D800 */
+    CHECK("\xED\xBF\xBF", "\"" FFFD FFFD FFFD "\"");  /* U+DFFF */
+    CHECK("\xED\xA0\xBD\xED\xB8\x80", "\"" FFFD FFFD FFFD FFFD FFFD FFFD "\""); /* CESU-8 pair */
+    CHECK("\xF4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\""); /* U+110000 */
+    CHECK("\xF5\x80\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
+    CHECK("\xFE\xFF", "\"" FFFD FFFD "\"");
+    CHECK("\xE2\x82", "\"" FFFD FFFD "\"");           /* cut at the end */
+    CHECK("\xE2\x82" "A", "\"" FFFD FFFD "A\"");      /* cut by ASCII */
+    CHECK("\xF0\x9F\x98", "\"" FFFD FFFD FFFD "\"");
+    CHECK("\xC3\"", "\"" FFFD "\\\"\"");              /* cut by a quote, still escaped */
+    CHECK("ok\xC3\xA9\xA9ok", "\"ok\xC3\xA9" FFFD "ok\"");
+}
+
+/* Pseudo-random byte strings: the output always parses, is valid UTF-8,
+ * and valid input comes back unchanged. */
+static void test_random_bytes(void **st) {
+    (void)st;
+    uint32_t x = 12345;
+    char in[64];
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t)(round % 64);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1103515245u + 12345u;
+            uint32_t r = x >> 16;
+            /* bias towards the interesting bytes */
+            in[i] = (char)(r % 4 == 0 ? 0x80 + (r >> 2) % 0x80 : r % 4 == 1 ? (r >> 2) % 0x20 : (r >> 2) & 0xFF);
+        }
+        sn_jbuf b = {0};
+        sn_jb_string(&b, in, n);
+        json_error_t err;
+        json_t *j = json_loadb(b.p, b.n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        assert_non_null(j);
+        json_t *again = json_stringn(json_string_value(j), json_string_length(j));
+        assert_non_null(again); /* jansson checks UTF-8 */
+        if (json_stringn(in, n)) { /* valid input: unchanged */
+            assert_int_equal(json_string_length(j), n);
+            assert_memory_equal(json_string_value(j), in, n);
+        }
+        json_decref(again);
+        json_decref(j);
+        sn_jb_free(&b);
+    }
+}
+
+static void test_integers(void **st) {
+    (void)st;
+    const int64_t v[] = {0, 1, -1, 9, 10, 1863, INT64_MAX, INT64_MIN};
+    const char *const want[] = {"0", "1", "-1", "9", "10", "1863", "9223372036854775807", "-9223372036854775808"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        sn_jbuf b = {0};
+        sn_jb_int(&b, v[i]);
+        assert_int_equal(b.n, strlen(want[i]));
+        assert_memory_equal(b.p, want[i], b.n);
+        sn_jb_free(&b);
+    }
+}
+
+typedef struct seen {
+    char line[1024];
+    char text[256], user[64];
+    int64_t session;
+    int has_session, echo, typed_null;
+} seen;
+
+static void grab(void *ctx, sn_ev *ev) {
+    seen *s = ctx;
+    size_t n;
+    const char *l = sn_ev_line(ev, &n);
+    assert_true(n < sizeof s->line);
+    memcpy(s->line, l, n);
+    s->line[n] = '\0';
+    assert_string_equal(sn_ev_type(ev), "message");
+    const char *t = sn_ev_get_str(ev, "text");
+    const char *t2 = sn_ev_get_str(ev, "text"); /* read twice: same storage */
+    assert_ptr_equal(t, t2);
+    snprintf(s->text, sizeof s->text, "%s", t ? t : "(null)");
+    const char *u = sn_ev_get_str(ev, "sender");
+    snprintf(s->user, sizeof s->user, "%s", u ? u : "(null)");
+    s->has_session = sn_ev_get_int(ev, "session", &s->session);
+    s->echo = sn_ev_get_true(ev, "echo");
+    s->typed_null = sn_ev_get_str(ev, "conversation") == NULL && !sn_ev_get_int(ev, "conversation", &(int64_t){0});
+    assert_null(sn_ev_get_str(ev, "recipients")); /* nested: not a string */
+    assert_null(sn_ev_get_str(ev, "color"));      /* fields of nested objects are not top-level */
+    assert_null(sn_ev_get_str(ev, "missing"));
+}
+
+static void test_event_line_and_fields(void **st) {
+    (void)st;
+    sn_events e;
+    sn_events_init(&e);
+    seen s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(sn_events_add_sink(&e, grab, &s), 0);
+    for (int round = 0; round < 3; round++) { /* the recycled event starts clean */
+        sn_ev *ev = sn_ev_new(&e, "message", 1016955577123456ull);
+        assert_non_null(ev);
+        sn_ev_set_int(ev, "session", 7);
+        sn_ev_set_null(ev, "conversation");
+        sn_ev_set_bool(ev, "echo", round == 1);
+        sn_ev_set_str(ev, "sender", "alice@example.com");
+        sn_ev_open_array(ev, "recipients");
+        sn_ev_array_str(ev, "bob@example.com");
+        sn_ev_array_str(ev, "\"q\"\xFF");
+        sn_ev_close(ev);
+        static const char text[] = "hi\r\n\"there\"\t\\ \xC3\xA9\x80";
+        sn_ev_set_strn(ev, "text", text, sizeof text - 1);
+        sn_ev_open_object(ev, "format");
+        sn_ev_set_str(ev, "color", "#ff0000");
+        sn_ev_close(ev);
+        sn_ev_open_array(ev, "empty");
+        sn_ev_close(ev);
+        sn_ev_set_int(ev, "size", -3);
+        sn_ev_emit(&e, ev);
+        const char *tail = round == 1 ? "true" : "false";
+        char want[512];
+        snprintf(want, sizeof want,
+                 "{\"event\":\"message\",\"ts\":\"2002-03-24T07:39:37.123456Z\",\"session\":7,\"conversation\":null,"
+                 "\"echo\":%s,\"sender\":\"alice@example.com\",\"recipients\":[\"bob@example.com\",\"\\\"q\\\"" FFFD
+                 "\"],\"text\":\"hi\\r\\n\\\"there\\\"\\t\\\\ \xC3\xA9" FFFD "\",\"format\":{\"color\":\"#ff0000\"},"
+                 "\"empty\":[],\"size\":-3}\n",
+                 tail);
+        assert_string_equal(s.line, want);
+        assert_string_equal(s.text, "hi\r\n\"there\"\t\\ \xC3\xA9" FFFD);
+        assert_string_equal(s.user, "alice@example.com");
+        assert_true(s.has_session);
+        assert_int_equal(s.session, 7);
+        assert_int_equal(s.echo, round == 1);
+        assert_true(s.typed_null);
+    }
+    assert_int_equal(e.emitted, 3);
+    sn_events_release(&e);
+}
+
+/* Two events under construction at once (one emitted while the other is
+ * still being built) keep their own lines. */
+static void test_interleaved_events(void **st) {
+    (void)st;
+    sn_events e;
+    sn_events_init(&e);
+    seen s;
+    memset(&s, 0, sizeof s);
+    sn_events_add_sink(&e, grab, &s);
+    sn_ev *a = sn_ev_new(&e, "message", 0);
+    sn_ev_set_str(a, "sender", "a");
+    sn_ev *b = sn_ev_new(&e, "message", 1000000);
+    sn_ev_set_str(b, "sender", "b");
+    sn_ev_emit(&e, b);
+    assert_string_equal(s.user, "b");
+    sn_ev_set_str(a, "text", "still a");
+    sn_ev_emit(&e, a);
+    assert_string_equal(s.line, "{\"event\":\"message\",\"ts\":\"1970-01-01T00:00:00.000000Z\",\"sender\":\"a\",\"text\":\"still a\"}\n");
+    sn_ev_emit(&e, NULL); /* ignored */
+    sn_ev_set_str(NULL, "x", "y");
+    sn_events_release(&e);
+}
+
+/* A long value with every byte escaped fits: the buffer grows once. */
+static void test_long_string(void **st) {
+    (void)st;
+    size_t n = 100000;
+    char *in = malloc(n);
+    memset(in, 0x01, n);
+    sn_jbuf b = {0};
+    sn_jb_string(&b, in, n);
+    assert_false(b.failed);
+    assert_int_equal(b.n, n * 6 + 2);
+    sn_jb_free(&b);
+    free(in);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_and_escapes),
+        cmocka_unit_test(test_every_control_byte),
+        cmocka_unit_test(test_valid_utf8_passes),
+        cmocka_unit_test(test_invalid_utf8_replaced),
+        cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_event_line_and_fields),
+        cmocka_unit_test(test_interleaved_events),
+        cmocka_unit_test(test_long_string),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

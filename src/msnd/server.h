@@ -19,7 +19,7 @@
 #include "ratelimit.h"
 #include "store.h"
 
-struct bufferevent;
+struct evbuffer;
 struct evconnlistener;
 struct presence;
 struct sbreg;
@@ -36,7 +36,11 @@ typedef enum ns_state {
 
 typedef struct conn {
     struct msnd_server *srv;
-    struct bufferevent *bev;
+    evutil_socket_t fd;       /* -1 once closed */
+    struct event *rev;        /* readable (persistent; carries the idle timeout) */
+    struct event *wev;        /* writable: only while the kernel has not taken all output */
+    struct evbuffer *in;      /* unparsed tail of earlier reads; NULL while there is none */
+    struct evbuffer *out;     /* queued output */
     conn_kind kind;
     uint64_t id;
     char peer[64];     /* "ip:port", for logs */
@@ -53,6 +57,7 @@ typedef struct conn {
     uint8_t in_read;      /* inside the read callback */
     uint8_t reap_close;   /* reaper must run conn_close first (overflow) */
     uint8_t freeing;
+    uint8_t idle_timeout; /* the read event carries a timeout */
 
     /* DS / NS */
     int version;          /* negotiated MSNPx, 0 before VER */

@@ -346,6 +346,29 @@ static void dispatch(conn *c, const msnp_cmd *cmd) {
  * the next read is appended to it so the parser sees the same unconsumed
  * bytes first (lib/msnp parser contract). The parser's line and payload
  * limits bound what c->in can hold. */
+/* The notification handlers' reads of one event-loop pass (a login's SYN
+ * alone is a dozen queries; a busy pass holds the input of dozens of
+ * connections) share one read transaction, so SQLite's locking and file
+ * checks are paid once per pass instead of once per batch. It ends in an
+ * event that runs after every callback of the pass; a change ends it first
+ * and commits on its own (store.h). Another process's commit is seen from
+ * the next pass on, as if it had come a moment later. */
+static void pass_read_scope(msnd_server *s) {
+    if (s->pass_reading || !s->store || !s->pass_end_ev) return;
+    store_read_begin(s->store);
+    s->pass_reading = 1;
+    event_active(s->pass_end_ev, EV_TIMEOUT, 0);
+}
+
+static void on_pass_end(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnd_server *s = arg;
+    if (!s->pass_reading) return;
+    s->pass_reading = 0;
+    store_read_end(s->store);
+}
+
 #define READ_CHUNK 65536
 static char read_buf[READ_CHUNK];
 
@@ -375,11 +398,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         len = evbuffer_get_length(c->in);
     }
     c->in_read = 1;
-    /* The notification handlers' reads for this whole input batch (a login's
-     * SYN alone is a dozen queries) share one read transaction; a change
-     * ends it and commits on its own (store.h). */
-    store *st = c->kind == CONN_NS ? c->srv->store : NULL;
-    store_read_begin(st);
+    if (c->kind == CONN_NS) pass_read_scope(c->srv);
     size_t used = 0;
     /* Bounded: every turn either consumes bytes or leaves the loop. */
     while (!c->closing && used < len) {
@@ -397,7 +416,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         dispatch(c, &cmd);
         used += (size_t)r;
     }
-    store_read_end(st);
     c->in_read = 0;
     if (c->closing) {
         if (c->in) evbuffer_free(c->in);
@@ -778,7 +796,8 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     s->sig_hup = evsignal_new(s->base, SIGHUP, on_signal, s);
     s->housekeeping = event_new(s->base, -1, EV_PERSIST, on_housekeeping, s);
     s->flush_ev = event_new(s->base, -1, 0, on_flush, s);
-    if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->housekeeping || !s->flush_ev) {
+    s->pass_end_ev = event_new(s->base, -1, 0, on_pass_end, s);
+    if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->housekeeping || !s->flush_ev || !s->pass_end_ev) {
         snprintf(err, errcap, "cannot set up signal handling");
         return -1;
     }
@@ -815,6 +834,8 @@ void server_free(msnd_server *s) {
     if (s->housekeeping) event_free(s->housekeeping);
     if (s->shutdown_timer) event_free(s->shutdown_timer);
     if (s->flush_ev) event_free(s->flush_ev);
+    if (s->pass_reading) store_read_end(s->store);
+    if (s->pass_end_ev) event_free(s->pass_end_ev);
     sbreg_free(s->sbreg);
     presence_free(s->presence);
     failures_free(s->fail_account);

@@ -108,6 +108,9 @@ typedef struct msnd_server {
      * event-loop pass goes out in one write per connection (server.c). */
     conn *flush_head;
     struct event *flush_ev;
+    /* One store read transaction per event-loop pass (server.c). */
+    struct event *pass_end_ev;
+    int pass_reading;
     uint64_t next_conn_id;
     struct event *sig_term, *sig_int, *sig_hup, *housekeeping, *shutdown_timer;
     int shutting_down;

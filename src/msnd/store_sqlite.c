@@ -160,11 +160,23 @@ static void read_close(store *s) {
     if (st) exec_done(s, st);
 }
 
-void store_read_begin(store *s) {
-    if (!s || s->read_depth++ > 0) return;
+static void read_start(store *s) {
     if (!sqlite3_get_autocommit(s->db)) return;
     sqlite3_stmt *st = q(s, Q_BEGIN_READ);
     if (st && exec_done(s, st) == 0) s->read_open = 1;
+}
+
+void store_read_begin(store *s) {
+    if (!s || s->read_depth++ > 0) return;
+    read_start(s);
+}
+
+/* After a change made inside a read scope has committed (or rolled back),
+ * the scope's later reads share a new read transaction again. A deferred
+ * BEGIN takes no lock until the first query, so this costs nothing when
+ * no read follows. */
+static void read_resume(store *s) {
+    if (s->read_depth > 0) read_start(s);
 }
 
 void store_read_end(store *s) {
@@ -180,10 +192,14 @@ static int begin(store *s) {
 
 static int commit(store *s) {
     sqlite3_stmt *st = q(s, Q_COMMIT);
-    if (st && exec_done(s, st) == 0) return 0;
-    sqlite3_stmt *rb = q(s, Q_ROLLBACK);
-    if (rb) exec_done(s, rb);
-    return -1;
+    int rc = 0;
+    if (!st || exec_done(s, st) != 0) {
+        sqlite3_stmt *rb = q(s, Q_ROLLBACK);
+        if (rb) exec_done(s, rb);
+        rc = -1;
+    }
+    read_resume(s);
+    return rc;
 }
 
 static store_rc rollback(store *s, store_rc rc) {
@@ -194,6 +210,7 @@ static store_rc rollback(store *s, store_rc rc) {
         if (st) exec_done(s, st);
         memcpy(s->err, keep, sizeof keep);
     }
+    read_resume(s);
     return rc;
 }
 
@@ -311,11 +328,14 @@ store_rc store_user_add(store *s, const char *email, const char *password, const
 store_rc store_user_passwd(store *s, const char *email, const char *password) {
     read_close(s);
     sqlite3_stmt *st = q(s, Q_USER_PASSWD);
-    if (!st) return STORE_ERROR;
-    sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, password, -1, SQLITE_STATIC);
-    if (exec_done(s, st) != 0) return STORE_ERROR;
-    return sqlite3_changes(s->db) ? STORE_OK : STORE_NOTFOUND;
+    store_rc rc = STORE_ERROR;
+    if (st) {
+        sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, password, -1, SQLITE_STATIC);
+        if (exec_done(s, st) == 0) rc = sqlite3_changes(s->db) ? STORE_OK : STORE_NOTFOUND;
+    }
+    read_resume(s);
+    return rc;
 }
 
 store_rc store_user_get(store *s, const char *email, store_user *out) {

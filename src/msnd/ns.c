@@ -278,22 +278,6 @@ typedef struct lst_ctx {
     int with_phones;
 } lst_ctx;
 
-typedef struct phone_ctx {
-    const char *v[4]; /* PHH PHW PHM MOB */
-    char buf[4][100];
-} phone_ctx;
-
-static void collect_phone(const char *key, const char *value, void *arg) {
-    phone_ctx *p = arg;
-    static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
-    for (int i = 0; i < 4; i++) {
-        if (strcmp(key, keys[i]) == 0) {
-            snprintf(p->buf[i], sizeof p->buf[i], "%s", value);
-            p->v[i] = p->buf[i];
-        }
-    }
-}
-
 static int lst_one(const store_entry *e, void *arg) {
     lst_ctx *x = arg;
     if (x->idx >= x->total) return 1; /* changed under us; stay consistent */
@@ -306,12 +290,9 @@ static int lst_one(const store_entry *e, void *arg) {
     else
         conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
     if (x->with_phones) {
-        phone_ctx p;
-        memset(&p, 0, sizeof p);
-        store_prop_each(x->c->srv->store, e->contact, collect_phone, &p);
         static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
         for (int i = 0; i < 4; i++) {
-            if (p.v[i]) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], p.v[i], NULL);
+            if (e->phones[i]) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], e->phones[i], NULL);
             else if (i == 3) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], "N", NULL);
             else conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], NULL);
         }

@@ -936,14 +936,21 @@ static void change_complete(user *w) {
     if (closed_mode) presence_closed_tick();
 }
 
+/* Open loop: slot k is due at open_t0 + k / open_rate. Returns 1 and the
+ * next due slot's scheduled time (latency is measured from it, so a stall
+ * is not hidden), or 0 when no slot is due at `now`. */
+static int open_next_slot(uint64_t now, uint64_t *sched) {
+    uint64_t due = (uint64_t)((double)(now - open_t0) / 1e9 * open_rate) + 1;
+    if (open_issued >= due) return 0;
+    *sched = open_t0 + (uint64_t)((double)open_issued / open_rate * 1e9);
+    open_issued++;
+    return 1;
+}
+
 static void presence_open_tick(void) {
-    uint64_t t = now_ns();
-    /* message k is due at open_t0 + k / rate */
-    uint64_t due = (uint64_t)((double)(t - open_t0) / 1e9 * open_rate) + 1;
-    while (open_issued < due) {
-        uint64_t sched = open_t0 + (uint64_t)((double)open_issued / open_rate * 1e9);
+    uint64_t t = now_ns(), sched;
+    while (open_next_slot(t, &sched)) {
         unsigned i;
-        open_issued++;
         if (!free_pop(&i)) {
             open_skipped++;
             continue;
@@ -962,10 +969,10 @@ typedef struct phase_result {
     hist h;
 } phase_result;
 
-static void run_presence_phase(void (*hook)(void), double seconds, phase_result *pr) {
+/* Start a measured phase driven by `hook` (called now and on every tick);
+ * returns its start time. */
+static uint64_t phase_start(void (*hook)(void)) {
     struct timeval tv = {0, 100}; /* open-loop scheduling resolution */
-    memset(&cnt.changes_sent, 0, sizeof cnt.changes_sent);
-    uint64_t done0 = cnt.changes_done, notif0 = cnt.notifications;
     hist_init(&h_lat);
     measuring = 1;
     tick_hook = hook;
@@ -973,26 +980,17 @@ static void run_presence_phase(void (*hook)(void), double seconds, phase_result 
     uint64_t t0 = now_ns();
     open_t0 = t0;
     open_issued = open_skipped = 0;
-    hook();
-    run_until(never, seconds);
+    return t0;
+}
+
+/* Stop the ticks; returns the phase's length in seconds. */
+static double phase_stop(uint64_t t0, phase_result *pr) {
     double secs = (double)(now_ns() - t0) / 1e9;
     tick_hook = NULL;
     event_del(tick_ev);
     pr->seconds = secs;
-    pr->count = cnt.notifications - notif0;
-    pr->achieved = (double)(cnt.changes_done - done0) / secs;
     pr->skipped = open_skipped;
-    run_until(drain_done, 3);
-    measuring = 0;
-    pr->h = h_lat;
-}
-
-static void print_phase_json(const char *kind, const phase_result *pr, const char *unit) {
-    printf("{\"kind\":\"%s\",\"offered_per_s\":%.0f,\"achieved_%s_per_s\":%.0f,\"count\":%" PRIu64
-           ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,",
-           kind, pr->offered, unit, pr->achieved, pr->count, pr->skipped, pr->seconds);
-    print_hist_json("latency", &pr->h);
-    printf("}");
+    return secs;
 }
 
 static double *parse_list(const char *s, unsigned *n) {
@@ -1006,6 +1004,45 @@ static double *parse_list(const char *s, unsigned *n) {
     }
     return v;
 }
+
+typedef void (*phase_runner)(void (*hook)(void), double seconds, phase_result *pr);
+
+/* One open-loop phase per fraction of the closed-loop peak; returns how
+ * many were run (at most 16). */
+static unsigned run_open_phases(const phase_result *peak, phase_runner run, void (*tick)(void), phase_result open[16]) {
+    unsigned nf;
+    double *fr = parse_list(opt.fractions, &nf);
+    for (unsigned k = 0; k < nf; k++) {
+        open_rate = peak->achieved * fr[k];
+        if (open_rate < 1) open_rate = 1;
+        run(tick, opt.duration, &open[k]);
+        open[k].offered = open_rate;
+    }
+    return nf;
+}
+
+static void run_presence_phase(void (*hook)(void), double seconds, phase_result *pr) {
+    memset(&cnt.changes_sent, 0, sizeof cnt.changes_sent);
+    uint64_t done0 = cnt.changes_done, notif0 = cnt.notifications;
+    uint64_t t0 = phase_start(hook);
+    hook();
+    run_until(never, seconds);
+    double secs = phase_stop(t0, pr);
+    pr->count = cnt.notifications - notif0;
+    pr->achieved = (double)(cnt.changes_done - done0) / secs;
+    run_until(drain_done, 3);
+    measuring = 0;
+    pr->h = h_lat;
+}
+
+static void print_phase_json(const char *kind, const phase_result *pr, const char *unit) {
+    printf("{\"kind\":\"%s\",\"offered_per_s\":%.0f,\"achieved_%s_per_s\":%.0f,\"count\":%" PRIu64
+           ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,",
+           kind, pr->offered, unit, pr->achieved, pr->count, pr->skipped, pr->seconds);
+    print_hist_json("latency", &pr->h);
+    printf("}");
+}
+
 
 static int mode_presence(void) {
     double secs;
@@ -1025,15 +1062,8 @@ static int mode_presence(void) {
     run_presence_phase(presence_closed_tick, opt.duration, &peak);
     closed_mode = 0;
     peak.offered = 0;
-    unsigned nf;
-    double *fr = parse_list(opt.fractions, &nf);
     phase_result open[16];
-    for (unsigned k = 0; k < nf; k++) {
-        open_rate = peak.achieved * fr[k];
-        if (open_rate < 1) open_rate = 1;
-        run_presence_phase(presence_open_tick, opt.duration, &open[k]);
-        open[k].offered = open_rate;
-    }
+    unsigned nf = run_open_phases(&peak, run_presence_phase, presence_open_tick, open);
     if (opt.json) {
         printf("{\"mode\":\"presence\",\"label\":\"%s\",\"users\":%u,\"online\":%u,\"clique\":%u,\"inflight\":%u,"
                "\"stale_notifications\":%" PRIu64 ",\"closed\":",
@@ -1120,12 +1150,9 @@ static void sb_closed_tick(void) {
 }
 
 static void sb_open_tick(void) {
-    uint64_t t = now_ns();
-    uint64_t due = (uint64_t)((double)(t - open_t0) / 1e9 * open_rate) + 1;
+    uint64_t t = now_ns(), sched;
     unsigned senders = 2 * npairs;
-    while (open_issued < due) {
-        uint64_t sched = open_t0 + (uint64_t)((double)open_issued / open_rate * 1e9);
-        open_issued++;
+    while (open_next_slot(t, &sched)) {
         int sent = 0;
         for (unsigned tries = 0; tries < senders && !sent; tries++) {
             user *u = &users[rr_sender++ % senders];
@@ -1144,27 +1171,15 @@ static int acks_drained(void) {
 }
 
 static void run_sb_phase(void (*hook)(void), double seconds, phase_result *pr) {
-    struct timeval tv = {0, 100}; /* open-loop scheduling resolution */
-    hist_init(&h_lat);
-    uint64_t relayed0 = cnt.msgs_relayed, acks0 = cnt.acks;
-    measuring = 1;
-    tick_hook = hook;
-    event_add(tick_ev, &tv);
-    uint64_t t0 = now_ns();
-    open_t0 = t0;
-    open_issued = open_skipped = 0;
+    uint64_t relayed0 = cnt.msgs_relayed;
+    uint64_t t0 = phase_start(hook);
     sb_closed_mode = hook == sb_closed_tick;
     hook();
     run_until(never, seconds);
     sb_closed_mode = 0;
-    double secs = (double)(now_ns() - t0) / 1e9;
-    tick_hook = NULL;
-    event_del(tick_ev);
-    pr->seconds = secs;
+    double secs = phase_stop(t0, pr);
     pr->count = cnt.msgs_relayed - relayed0;
     pr->achieved = (double)pr->count / secs;
-    pr->skipped = open_skipped;
-    (void)acks0;
     run_until(acks_drained, 5);
     measuring = 0;
     pr->h = h_lat;
@@ -1207,15 +1222,8 @@ static int mode_sb(void) {
     sb_window = 1;
     run_sb_phase(sb_closed_tick, opt.duration / 2, &w1);
 
-    unsigned nf;
-    double *fr = parse_list(opt.fractions, &nf);
     phase_result open[16];
-    for (unsigned k = 0; k < nf; k++) {
-        open_rate = peak.achieved * fr[k];
-        if (open_rate < 1) open_rate = 1;
-        run_sb_phase(sb_open_tick, opt.duration, &open[k]);
-        open[k].offered = open_rate;
-    }
+    unsigned nf = run_open_phases(&peak, run_sb_phase, sb_open_tick, open);
     if (opt.json) {
         printf("{\"mode\":\"sb\",\"label\":\"%s\",\"pairs\":%u,\"pairs_ready\":%u,\"setup_seconds\":%.2f,"
                "\"payload_bytes\":%zu,\"window\":%u,\"rss_per_sb_session_bytes\":%.0f,\"rss_before_kib\":%ld,"

@@ -278,22 +278,6 @@ typedef struct lst_ctx {
     int with_phones;
 } lst_ctx;
 
-typedef struct phone_ctx {
-    const char *v[4]; /* PHH PHW PHM MOB */
-    char buf[4][100];
-} phone_ctx;
-
-static void collect_phone(const char *key, const char *value, void *arg) {
-    phone_ctx *p = arg;
-    static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
-    for (int i = 0; i < 4; i++) {
-        if (strcmp(key, keys[i]) == 0) {
-            snprintf(p->buf[i], sizeof p->buf[i], "%s", value);
-            p->v[i] = p->buf[i];
-        }
-    }
-}
-
 static int lst_one(const store_entry *e, void *arg) {
     lst_ctx *x = arg;
     if (x->idx >= x->total) return 1; /* changed under us; stay consistent */
@@ -306,12 +290,9 @@ static int lst_one(const store_entry *e, void *arg) {
     else
         conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
     if (x->with_phones) {
-        phone_ctx p;
-        memset(&p, 0, sizeof p);
-        store_prop_each(x->c->srv->store, e->contact, collect_phone, &p);
         static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
         for (int i = 0; i < 4; i++) {
-            if (p.v[i]) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], p.v[i], NULL);
+            if (e->phones[i]) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], e->phones[i], NULL);
             else if (i == 3) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], "N", NULL);
             else conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], NULL);
         }
@@ -542,74 +523,102 @@ static void notify_rl(conn *c, const store_user *contact, int added, uint32_t co
     else conn_cmd(other, "REM", 1, 0, "RL", ver, c->email, NULL);
 }
 
-static void ns_add(conn *c, const msnp_cmd *cmd) {
+/* What ADD and REM both check and look up before changing a list:
+ *   ADD trid LIST email name [gid]     REM trid LIST email [gid]
+ * (gid: MSNP7, FL only). */
+typedef struct list_target {
+    msnp_list list;
+    long gid; /* -1 when none was given */
+    char gidstr[24];
+    store_user contact;
+    int present; /* contact already on the list */
+    char groups[STORE_MAX_GROUPS_TEXT]; /* its groups when present (FL) */
+} list_target;
+
+/* Validates the list, the optional group and the contact, and reads whether
+ * it is on the list. Returns 0, or -1 once the error is sent (or the
+ * connection closed for a client touching RL). */
+static int list_target_get(conn *c, const msnp_cmd *cmd, int adding, list_target *t) {
     msnd_server *s = c->srv;
-    if (cmd->argc < 4) {
+    size_t gid_arg = adding ? 4 : 3;
+    memset(t, 0, sizeof *t);
+    t->gid = -1;
+    if (cmd->argc < gid_arg) {
         conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
-        return;
+        return -1;
     }
-    msnp_list l = msnp_list_parse(ARG(1));
-    if (l == MSNP_LIST_RL) {
+    t->list = msnp_list_parse(ARG(1));
+    if (t->list == MSNP_LIST_RL) {
         /* The reverse list is the server's; the real service disconnected. */
         conn_close(c, "client tried to change RL");
-        return;
+        return -1;
     }
-    if (l == MSNP_LIST_INVALID) {
+    if (t->list == MSNP_LIST_INVALID) {
         conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
-        return;
+        return -1;
     }
-    if (!name_ok(ARG(3), MSNP_MAX_NAME_ENCODED)) {
+    if (adding && !name_ok(ARG(3), MSNP_MAX_NAME_ENCODED)) {
         conn_err(c, MSNP_ERR_INVALID_FRIENDLY_NAME, cmd->trid);
-        return;
+        return -1;
     }
-    long gid = -1;
-    if (l == MSNP_LIST_FL && c->version >= 7 && cmd->argc >= 5) {
+    if (t->list == MSNP_LIST_FL && c->version >= 7 && cmd->argc > gid_arg) {
         int ex = -1;
-        if (parse_gid(ARG(4), &gid) != 0 || (ex = store_group_exists(s->store, c->uid, (int)gid)) != 1) {
-            if (ex < 0 && gid >= 0) {
-                store_failed(c, cmd, "group");
-                return;
-            }
+        if (parse_gid(ARG(gid_arg), &t->gid) != 0 || (ex = store_group_exists(s->store, c->uid, (int)t->gid)) != 1) {
+            if (ex < 0 && t->gid >= 0) return store_failed(c, cmd, "group");
             conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
-            return;
+            return -1;
         }
+        snprintf(t->gidstr, sizeof t->gidstr, "%ld", t->gid);
     }
-    store_user u;
-    if (lookup_contact(c, cmd, ARG(2), &u, MSNP_ERR_INVALID_USER) != 0) return;
+    if (lookup_contact(c, cmd, ARG(2), &t->contact, adding ? MSNP_ERR_INVALID_USER : MSNP_ERR_NOT_ON_LIST) != 0)
+        return -1;
+    t->present = store_list_get(s->store, c->uid, t->list, t->contact.id, t->groups, sizeof t->groups);
+    if (t->present < 0) return store_failed(c, cmd, adding ? "add" : "rem");
+    return 0;
+}
+
+/* ADD trid LIST ver email name [gid] / REM trid LIST ver email [gid];
+ * name NULL for REM. */
+static void list_reply(conn *c, const char *verb, uint32_t trid, const list_target *t, uint32_t ver,
+                       const char *name) {
+    char vs[16];
+    u32str(ver, vs);
+    const char *p[3] = {NULL, NULL, NULL};
+    size_t n = 0;
+    if (name) p[n++] = name;
+    if (t->gid >= 0) p[n++] = t->gidstr;
+    conn_cmd(c, verb, 1, trid, msnp_list_code(t->list), vs, t->contact.email, p[0], p[1], NULL);
+}
+
+static void ns_add(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
+    list_target t;
+    if (list_target_get(c, cmd, 1, &t) != 0) return;
+    msnp_list l = t.list;
+    const store_user *u = &t.contact;
     char name[MSNP_MAX_NAME_ENCODED + 1];
     str_copy(ARG(3), name, sizeof name);
-    char gidstr[24] = "";
-    if (gid >= 0) snprintf(gidstr, sizeof gidstr, "%ld", gid);
-
-    char groups[STORE_MAX_GROUPS_TEXT];
-    int present = store_list_get(s->store, c->uid, l, u.id, groups, sizeof groups);
-    if (present < 0) {
-        store_failed(c, cmd, "add");
-        return;
-    }
     uint32_t ver = 0, cver = 0;
-    char vs[16];
-    if (present) {
+    if (t.present) {
         /* MSNP7: adding a contact already on FL to another group. */
-        if (gid >= 0 && !groups_has(groups, gid)) {
+        if (t.gid >= 0 && !groups_has(t.groups, t.gid)) {
             char ng[STORE_MAX_GROUPS_TEXT];
-            if (groups_edit(groups, gid, 1, ng, sizeof ng) != 0) {
+            if (groups_edit(t.groups, t.gid, 1, ng, sizeof ng) != 0) {
                 conn_err(c, MSNP_ERR_TOO_MANY_GROUPS, cmd->trid);
                 return;
             }
-            if (store_list_set_groups(s->store, c->uid, u.id, ng, &ver) != STORE_OK) {
+            if (store_list_set_groups(s->store, c->uid, u->id, ng, &ver) != STORE_OK) {
                 store_failed(c, cmd, "add group");
                 return;
             }
-            u32str(ver, vs);
-            conn_cmd(c, "ADD", 1, cmd->trid, "FL", vs, u.email, name, gidstr, NULL);
+            list_reply(c, "ADD", cmd->trid, &t, ver, name);
             return;
         }
         conn_err(c, MSNP_ERR_ALREADY_THERE, cmd->trid);
         return;
     }
     if (l == MSNP_LIST_AL || l == MSNP_LIST_BL) {
-        int opposite = store_list_get(s->store, c->uid, l == MSNP_LIST_AL ? MSNP_LIST_BL : MSNP_LIST_AL, u.id, NULL, 0);
+        int opposite = store_list_get(s->store, c->uid, l == MSNP_LIST_AL ? MSNP_LIST_BL : MSNP_LIST_AL, u->id, NULL, 0);
         if (opposite < 0) {
             store_failed(c, cmd, "add");
             return;
@@ -630,88 +639,56 @@ static void ns_add(conn *c, const msnp_cmd *cmd) {
         return;
     }
     int allowed_before = -1;
-    if (l != MSNP_LIST_FL) allowed_before = presence_allowed(s, c->uid, c->blp_allow, u.id);
-    if (store_list_add(s->store, c->uid, l, u.id, name, gid >= 0 ? gidstr : "0", &ver, &cver) != STORE_OK) {
+    if (l != MSNP_LIST_FL) allowed_before = presence_allowed(s, c->uid, c->blp_allow, u->id);
+    if (store_list_add(s->store, c->uid, l, u->id, name, t.gid >= 0 ? t.gidstr : "0", &ver, &cver) != STORE_OK) {
         store_failed(c, cmd, "add");
         return;
     }
-    u32str(ver, vs);
-    if (gid >= 0) conn_cmd(c, "ADD", 1, cmd->trid, msnp_list_code(l), vs, u.email, name, gidstr, NULL);
-    else conn_cmd(c, "ADD", 1, cmd->trid, msnp_list_code(l), vs, u.email, name, NULL);
+    list_reply(c, "ADD", cmd->trid, &t, ver, name);
     if (l == MSNP_LIST_FL) {
-        notify_rl(c, &u, 1, cver);
-        presence_initial_one(s, c, u.email, cmd->trid);
+        notify_rl(c, u, 1, cver);
+        presence_initial_one(s, c, u->email, cmd->trid);
     } else if (allowed_before >= 0) {
-        presence_reevaluate_one(s, c, u.id, u.email, allowed_before);
+        presence_reevaluate_one(s, c, u->id, u->email, allowed_before);
     }
 }
 
 static void ns_rem(conn *c, const msnp_cmd *cmd) {
     msnd_server *s = c->srv;
-    if (cmd->argc < 3) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
-        return;
-    }
-    msnp_list l = msnp_list_parse(ARG(1));
-    if (l == MSNP_LIST_RL) {
-        conn_close(c, "client tried to change RL");
-        return;
-    }
-    if (l == MSNP_LIST_INVALID) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
-        return;
-    }
-    long gid = -1;
-    if (l == MSNP_LIST_FL && c->version >= 7 && cmd->argc >= 4) {
-        int ex = -1;
-        if (parse_gid(ARG(3), &gid) != 0 || (ex = store_group_exists(s->store, c->uid, (int)gid)) != 1) {
-            conn_err(c, ex < 0 && gid >= 0 ? MSNP_ERR_DB_SERVER : MSNP_ERR_INVALID_GROUP, cmd->trid);
-            return;
-        }
-    }
-    store_user u;
-    if (lookup_contact(c, cmd, ARG(2), &u, MSNP_ERR_NOT_ON_LIST) != 0) return;
-    char groups[STORE_MAX_GROUPS_TEXT];
-    int present = store_list_get(s->store, c->uid, l, u.id, groups, sizeof groups);
-    if (present < 0) {
-        store_failed(c, cmd, "rem");
-        return;
-    }
-    if (!present) {
+    list_target t;
+    if (list_target_get(c, cmd, 0, &t) != 0) return;
+    msnp_list l = t.list;
+    const store_user *u = &t.contact;
+    if (!t.present) {
         conn_err(c, MSNP_ERR_NOT_ON_LIST, cmd->trid);
         return;
     }
     uint32_t ver = 0, cver = 0;
-    char vs[16], gidstr[24] = "";
-    if (gid >= 0) {
-        snprintf(gidstr, sizeof gidstr, "%ld", gid);
-        if (!groups_has(groups, gid)) {
+    if (t.gid >= 0) {
+        if (!groups_has(t.groups, t.gid)) {
             conn_err(c, MSNP_ERR_USER_NOT_IN_GROUP, cmd->trid);
             return;
         }
         char ng[STORE_MAX_GROUPS_TEXT];
-        groups_edit(groups, gid, 0, ng, sizeof ng);
+        groups_edit(t.groups, t.gid, 0, ng, sizeof ng);
         if (ng[0]) { /* still in another group: only the membership goes */
-            if (store_list_set_groups(s->store, c->uid, u.id, ng, &ver) != STORE_OK) {
+            if (store_list_set_groups(s->store, c->uid, u->id, ng, &ver) != STORE_OK) {
                 store_failed(c, cmd, "rem group");
                 return;
             }
-            u32str(ver, vs);
-            conn_cmd(c, "REM", 1, cmd->trid, "FL", vs, u.email, gidstr, NULL);
+            list_reply(c, "REM", cmd->trid, &t, ver, NULL);
             return;
         }
     }
     int allowed_before = -1;
-    if (l != MSNP_LIST_FL) allowed_before = presence_allowed(s, c->uid, c->blp_allow, u.id);
-    if (store_list_remove(s->store, c->uid, l, u.id, &ver, &cver) != STORE_OK) {
+    if (l != MSNP_LIST_FL) allowed_before = presence_allowed(s, c->uid, c->blp_allow, u->id);
+    if (store_list_remove(s->store, c->uid, l, u->id, &ver, &cver) != STORE_OK) {
         store_failed(c, cmd, "rem");
         return;
     }
-    u32str(ver, vs);
-    if (gid >= 0) conn_cmd(c, "REM", 1, cmd->trid, "FL", vs, u.email, gidstr, NULL);
-    else conn_cmd(c, "REM", 1, cmd->trid, msnp_list_code(l), vs, u.email, NULL);
-    if (l == MSNP_LIST_FL) notify_rl(c, &u, 0, cver);
-    else if (allowed_before >= 0) presence_reevaluate_one(s, c, u.id, u.email, allowed_before);
+    list_reply(c, "REM", cmd->trid, &t, ver, NULL);
+    if (l == MSNP_LIST_FL) notify_rl(c, u, 0, cver);
+    else if (allowed_before >= 0) presence_reevaluate_one(s, c, u->id, u->email, allowed_before);
 }
 
 static void ns_rea(conn *c, const msnp_cmd *cmd) {

@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -68,16 +67,15 @@ static void schedule_reap(conn *c) {
     if (c->reaper) event_active(c->reaper, EV_TIMEOUT, 0);
 }
 
-/* Output path. The bufferevent's write event stays disabled while the
- * socket keeps up: replies are appended to the output buffer, the connection
- * goes on the flush list, and one event that runs after every callback of the
- * current loop pass writes each listed connection's output with a single
- * writev. That replaces, per reply, an epoll_ctl to arm EPOLLOUT, a wake-up,
- * the write and an epoll_ctl to disarm, and merges everything one input
- * batch (or one fan-out) produced for a connection into one write. Only when
- * the kernel does not take everything is EV_WRITE enabled, and libevent
- * drains the rest (and reports errors) as before; once it has, on_write
- * turns it off again. */
+/* Output path. The write event stays off while the socket keeps up:
+ * replies are appended to the output buffer, the connection goes on the
+ * flush list, and one event that runs after every callback of the current
+ * loop pass writes each listed connection's output with a single writev.
+ * That replaces, per reply, an epoll_ctl to arm EPOLLOUT, a wake-up, the
+ * write and an epoll_ctl to disarm, and merges everything one input batch
+ * (or one fan-out) produced for a connection into one write. Only when the
+ * kernel does not take everything is the write event added; on_writable
+ * drains the rest and removes it again. */
 static void flush_unlink(conn *c) {
     if (!c->flush_queued) return;
     if (c->flush_prev) c->flush_prev->flush_next = c->flush_next;
@@ -98,28 +96,54 @@ static void flush_queue(conn *c) {
     c->flush_queued = 1;
 }
 
+static void conn_free(conn *c);
+static void on_writable(evutil_socket_t fd, short what, void *arg);
+
+static int io_retriable(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+/* The socket failed under us: nothing more can be delivered. */
+static void conn_fail(conn *c, const char *why) {
+    conn_close(c, why);
+    conn_free(c);
+}
+
+static int backlog_pending(const conn *c) { return c->wev && event_pending(c->wev, EV_WRITE, NULL); }
+
+/* Writes what the kernel takes now; 0, or -1 if the connection was freed. */
+static int conn_write_out(conn *c) {
+    int n = evbuffer_write(c->out, c->fd);
+    if (n < 0 && !io_retriable(errno)) {
+        conn_fail(c, "socket error");
+        return -1;
+    }
+    if (evbuffer_get_length(c->out) > 0) {
+        if (!c->wev) c->wev = event_new(c->srv->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
+        if (!c->wev || (!backlog_pending(c) && event_add(c->wev, NULL) != 0)) {
+            conn_fail(c, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    if (backlog_pending(c)) event_del(c->wev);
+    /* A closing connection is freed once its last reply is out. */
+    if (c->closing) schedule_reap(c);
+    return 0;
+}
+
 static void conn_write_now(conn *c) {
-    struct bufferevent *bev = c->bev;
-    if (!bev) return;
-    /* Already in libevent's hands (backlog or closing): it keeps the order. */
-    if (bufferevent_get_enabled(bev) & EV_WRITE) return;
-    struct evbuffer *out = bufferevent_get_output(bev);
-    if (evbuffer_get_length(out) == 0) return;
-    /* EAGAIN, a partial write or an error all end the same way: libevent
-     * takes over, retries when writable and reports errors to on_event. */
-    /* A socket bufferevent keeps the front of its output frozen so only it
-     * drains it; libevent's own write callback opens it the same way. */
-    evbuffer_unfreeze(out, 1);
-    evbuffer_write(out, bufferevent_getfd(bev));
-    evbuffer_freeze(out, 1);
-    if (evbuffer_get_length(out) > 0) bufferevent_enable(bev, EV_WRITE);
+    if (c->fd < 0 || !c->out) return;
+    /* Waiting for the socket already: on_writable keeps the order. */
+    if (backlog_pending(c)) return;
+    if (evbuffer_get_length(c->out) == 0) return;
+    conn_write_out(c);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     msnd_server *s = arg;
-    /* Bounded: writing never queues a connection again. */
+    /* Bounded: writing never queues a connection again (a failed write may
+     * close it, which queues FLN/BYE for others: each goes out once). */
     while (s->flush_head) {
         conn *c = s->flush_head;
         flush_unlink(c);
@@ -127,15 +151,15 @@ static void on_flush(evutil_socket_t fd, short what, void *arg) {
     }
 }
 
-static void on_write(struct bufferevent *bev, void *arg) {
-    conn *c = arg;
-    /* The backlog is gone: back to direct writes. */
-    if (!c->closing) bufferevent_disable(bev, EV_WRITE);
+static void on_writable(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    conn_write_out(arg);
 }
 
 void conn_send(conn *c, const void *data, size_t n) {
-    if (c->closing || !c->bev) return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->closing || c->fd < 0) return;
+    struct evbuffer *out = c->out;
     if (evbuffer_get_length(out) + n > (size_t)c->srv->cfg.max_output) {
         /* A client that does not read must not make us buffer without end.
          * Closing is deferred: the caller may be walking a list this
@@ -188,6 +212,20 @@ void conn_err_cmd(conn *c, int code, const msnp_cmd *cmd) {
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
+/* Events, buffers and the socket of a connection. */
+static void conn_release(conn *c) {
+    if (c->timer) event_free(c->timer);
+    if (c->reaper) event_free(c->reaper);
+    if (c->rev) event_free(c->rev);
+    if (c->wev) event_free(c->wev);
+    if (c->in) evbuffer_free(c->in);
+    if (c->out) evbuffer_free(c->out);
+    if (c->fd >= 0) evutil_closesocket(c->fd);
+    c->timer = c->reaper = c->rev = c->wev = NULL;
+    c->in = c->out = NULL;
+    c->fd = -1;
+}
+
 static void conn_free(conn *c) {
     if (c->freeing) return;
     if (!c->closing) conn_close(c, "freed");
@@ -199,18 +237,10 @@ static void conn_free(conn *c) {
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
     addr_count(s, c->peer_ip, -1);
-    if (c->timer) event_free(c->timer);
-    if (c->reaper) event_free(c->reaper);
-    if (c->bev) bufferevent_free(c->bev);
+    conn_release(c);
     LOGD("connection freed", "conn=%llu", (unsigned long long)c->id);
     free(c);
     if (s->shutting_down && s->nconns == 0) event_base_loopexit(s->base, NULL);
-}
-
-static void on_flushed(struct bufferevent *bev, void *arg) {
-    (void)bev;
-    conn *c = arg;
-    if (c->closing) schedule_reap(c);
 }
 
 static void on_reap(evutil_socket_t fd, short what, void *arg) {
@@ -223,7 +253,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg) {
         return;
     }
     if (!c->closing) return;
-    if (c->reap_close || !c->bev || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) conn_free(c);
+    if (c->reap_close || c->fd < 0 || evbuffer_get_length(c->out) == 0) conn_free(c);
 }
 
 static void on_close_grace(evutil_socket_t fd, short what, void *arg) {
@@ -239,12 +269,10 @@ void conn_close(conn *c, const char *reason) {
     /* Role cleanup first, so others see FLN/BYE at once. */
     if (c->kind == CONN_NS) ns_on_close(c);
     else if (c->kind == CONN_SB) sb_on_close(c);
-    if (c->bev) {
-        bufferevent_disable(c->bev, EV_READ);
-        bufferevent_setcb(c->bev, NULL, on_flushed, NULL, c);
-        bufferevent_set_timeouts(c->bev, NULL, NULL);
-        bufferevent_enable(c->bev, EV_WRITE);
-    }
+    /* No more input and no idle timeout. Queued output still goes out: it is
+     * on the flush list or waiting for the socket, and the connection is
+     * freed once it is gone (conn_write_out). */
+    if (c->rev) event_del(c->rev);
     /* Do not wait forever for a peer that stopped reading. */
     if (c->timer) event_free(c->timer);
     c->timer = evtimer_new(c->srv->base, on_close_grace, c);
@@ -280,13 +308,19 @@ void conn_set_login_timer(conn *c, long seconds) {
     }
 }
 
+/* The read event carries the timeout: being persistent, it restarts at
+ * every read, so it fires only after `seconds` without input. */
 void conn_set_idle_timeout(conn *c, long seconds) {
-    if (!c->bev || c->closing) return;
+    if (!c->rev || c->closing) return;
     if (seconds > 0) {
         struct timeval tv = {(time_t)seconds, 0};
-        bufferevent_set_timeouts(c->bev, &tv, NULL);
-    } else {
-        bufferevent_set_timeouts(c->bev, NULL, NULL);
+        event_add(c->rev, &tv);
+        c->idle_timeout = 1;
+    } else if (c->idle_timeout) {
+        /* event_add(NULL) would keep the old timeout. */
+        event_del(c->rev);
+        event_add(c->rev, NULL);
+        c->idle_timeout = 0;
     }
 }
 
@@ -307,27 +341,71 @@ static void dispatch(conn *c, const msnp_cmd *cmd) {
     }
 }
 
-static void on_read(struct bufferevent *bev, void *arg) {
+/* Reading: one recv per readiness event into a buffer shared by all
+ * connections (no FIONREAD probe, no copy into a per-connection buffer),
+ * parsed in place. Only an incomplete item at the end is kept, in c->in, and
+ * the next read is appended to it so the parser sees the same unconsumed
+ * bytes first (lib/msnp parser contract). The parser's line and payload
+ * limits bound what c->in can hold. */
+/* The notification handlers' reads of one event-loop pass (a login's SYN
+ * alone is a dozen queries; a busy pass holds the input of dozens of
+ * connections) share one read transaction, so SQLite's locking and file
+ * checks are paid once per pass instead of once per batch. It ends in an
+ * event that runs after every callback of the pass; a change ends it first
+ * and commits on its own (store.h). Another process's commit is seen from
+ * the next pass on, as if it had come a moment later. */
+static void pass_read_scope(msnd_server *s) {
+    if (s->pass_reading || !s->store || !s->pass_end_ev) return;
+    store_read_begin(s->store);
+    s->pass_reading = 1;
+    event_active(s->pass_end_ev, EV_TIMEOUT, 0);
+}
+
+static void on_pass_end(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnd_server *s = arg;
+    if (!s->pass_reading) return;
+    s->pass_reading = 0;
+    store_read_end(s->store);
+}
+
+#define READ_CHUNK 65536
+static char read_buf[READ_CHUNK];
+
+static void on_readable(evutil_socket_t fd, short what, void *arg) {
     conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    c->in_read = 1;
-    /* The notification handlers' reads for this whole input batch (a login's
-     * SYN alone is a dozen queries) share one read transaction; a change
-     * ends it and commits on its own (store.h). */
-    store *st = c->kind == CONN_NS ? c->srv->store : NULL;
-    store_read_begin(st);
-    /* Bounded: every turn either consumes bytes or leaves the loop. */
-    while (!c->closing) {
-        size_t len = evbuffer_get_length(in);
-        if (len == 0) break;
-        const char *buf = (const char *)evbuffer_pullup(in, -1);
-        if (!buf) {
-            conn_close(c, "out of memory");
-            break;
+    if (what & EV_TIMEOUT) {
+        LOGI("idle timeout", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer, kind_names[c->kind]);
+        conn_close(c, "idle timeout");
+        return;
+    }
+    ssize_t got = recv(fd, read_buf, sizeof read_buf, 0);
+    if (got == 0) {
+        conn_fail(c, "peer closed");
+        return;
+    }
+    if (got < 0) {
+        if (!io_retriable(errno)) conn_fail(c, "socket error");
+        return;
+    }
+    const char *data = read_buf;
+    size_t len = (size_t)got;
+    if (c->in) {
+        if (evbuffer_add(c->in, read_buf, len) != 0 || !(data = (const char *)evbuffer_pullup(c->in, -1))) {
+            conn_fail(c, "out of memory");
+            return;
         }
+        len = evbuffer_get_length(c->in);
+    }
+    c->in_read = 1;
+    if (c->kind == CONN_NS) pass_read_scope(c->srv);
+    size_t used = 0;
+    /* Bounded: every turn either consumes bytes or leaves the loop. */
+    while (!c->closing && used < len) {
         msnp_cmd cmd;
         msnp_parse_error perr;
-        long r = msnp_parse(&c->parser, buf, len, &cmd, &perr);
+        long r = msnp_parse(&c->parser, data + used, len - used, &cmd, &perr);
         if (r == 0) break;
         if (r < 0) {
             LOGI("protocol error, closing", "conn=%llu peer=%s role=%s error=\"%s\" offset=%llu",
@@ -337,27 +415,24 @@ static void on_read(struct bufferevent *bev, void *arg) {
             break;
         }
         dispatch(c, &cmd);
-        evbuffer_drain(in, (size_t)r);
+        used += (size_t)r;
     }
-    store_read_end(st);
     c->in_read = 0;
     if (c->closing) {
-        evbuffer_drain(in, evbuffer_get_length(in));
+        if (c->in) evbuffer_free(c->in);
+        c->in = NULL;
         schedule_reap(c);
-    }
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg) {
-    (void)bev;
-    conn *c = arg;
-    if (what & BEV_EVENT_TIMEOUT) {
-        LOGI("idle timeout", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer, kind_names[c->kind]);
-        conn_close(c, "idle timeout");
         return;
     }
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        conn_close(c, (what & BEV_EVENT_EOF) ? "peer closed" : "socket error");
-        conn_free(c);
+    if (c->in) {
+        evbuffer_drain(c->in, used);
+        if (evbuffer_get_length(c->in) == 0) {
+            evbuffer_free(c->in);
+            c->in = NULL;
+        }
+    } else if (used < len) {
+        c->in = evbuffer_new();
+        if (!c->in || evbuffer_add(c->in, data + used, len - used) != 0) conn_fail(c, "out of memory");
     }
 }
 
@@ -373,6 +448,10 @@ static void fill_addr(const struct sockaddr *sa, char *ip, size_t ipcap, uint16_
         inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)ipcap);
         *port = ntohs(in6->sin6_port);
     }
+}
+
+static int is_wildcard(const char *host) {
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || host[0] == '\0';
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -399,28 +478,36 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         evutil_closesocket(fd);
         return;
     }
+    c->fd = fd;
     c->srv = s;
     c->kind = li->kind;
     c->id = ++s->next_conn_id;
     snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
     snprintf(c->peer, sizeof c->peer, "%s:%u", ip, (unsigned)port);
-    struct sockaddr_storage local;
-    socklen_t llen = sizeof local;
-    if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
-        uint16_t lport;
-        fill_addr((struct sockaddr *)&local, c->local_ip, sizeof c->local_ip, &lport);
+    /* The address the client reached is only needed behind a wildcard bind
+     * (server_advertised); otherwise it is the listener's. */
+    if (!is_wildcard(li->host)) {
+        size_t hn = strnlen(li->host, sizeof c->local_ip - 1); /* a numeric IP always fits */
+        memcpy(c->local_ip, li->host, hn);
+        c->local_ip[hn] = '\0';
+    } else {
+        struct sockaddr_storage local;
+        socklen_t llen = sizeof local;
+        if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+            uint16_t lport;
+            fill_addr((struct sockaddr *)&local, c->local_ip, sizeof c->local_ip, &lport);
+        }
     }
     c->status = MSNP_STATUS_FLN;
     msnp_parser_limits lim = msnp_default_limits;
     lim.max_line = (size_t)s->cfg.max_line;
     lim.max_payload = (size_t)s->cfg.max_payload;
     msnp_parser_init(&c->parser, MSNP_FROM_CLIENT, &lim);
-    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    c->out = evbuffer_new();
     c->reaper = event_new(s->base, -1, 0, on_reap, c);
-    if (!c->bev || !c->reaper) {
-        if (c->bev) bufferevent_free(c->bev);
-        else evutil_closesocket(fd);
-        if (c->reaper) event_free(c->reaper);
+    if (!c->rev || !c->out || !c->reaper || event_add(c->rev, NULL) != 0) {
+        conn_release(c);
         free(c);
         return;
     }
@@ -431,13 +518,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     addr_count(s, ip, +1);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
-    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    /* Never hold more than one item's worth of unparsed input. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)(s->cfg.max_line + s->cfg.max_payload + 4096));
-    /* New bufferevents start with EV_WRITE enabled; it is only wanted for a
-     * backlog (see conn_write_now). */
-    bufferevent_disable(c->bev, EV_WRITE);
-    bufferevent_enable(c->bev, EV_READ);
     conn_set_login_timer(c, s->cfg.login_timeout);
     LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer,
          kind_names[c->kind]);
@@ -478,10 +558,6 @@ static int split_addr(const char *in, char *host, size_t hcap, uint16_t *port) {
     host[hlen] = '\0';
     *port = (uint16_t)v;
     return 0;
-}
-
-static int is_wildcard(const char *host) {
-    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || host[0] == '\0';
 }
 
 void server_advertised(const msnd_server *s, const conn *c, conn_kind kind, char *out, size_t cap) {
@@ -796,7 +872,8 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     s->sig_hup = evsignal_new(s->base, SIGHUP, on_signal, s);
     s->housekeeping = event_new(s->base, -1, EV_PERSIST, on_housekeeping, s);
     s->flush_ev = event_new(s->base, -1, 0, on_flush, s);
-    if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->housekeeping || !s->flush_ev) {
+    s->pass_end_ev = event_new(s->base, -1, 0, on_pass_end, s);
+    if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->housekeeping || !s->flush_ev || !s->pass_end_ev) {
         snprintf(err, errcap, "cannot set up signal handling");
         return -1;
     }
@@ -819,9 +896,7 @@ void server_free(msnd_server *s) {
     while (c) {
         conn *next = c->next;
         c->closing = 1; /* no fan-out while tearing down */
-        if (c->timer) event_free(c->timer);
-        if (c->reaper) event_free(c->reaper);
-        if (c->bev) bufferevent_free(c->bev);
+        conn_release(c);
         free(c);
         c = next;
     }
@@ -836,6 +911,8 @@ void server_free(msnd_server *s) {
     if (s->shutdown_timer) event_free(s->shutdown_timer);
     if (s->flush_ev) event_free(s->flush_ev);
     link_free(s);
+    if (s->pass_reading) store_read_end(s->store);
+    if (s->pass_end_ev) event_free(s->pass_end_ev);
     sbreg_free(s->sbreg);
     presence_free(s->presence);
     failures_free(s->fail_account);

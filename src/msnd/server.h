@@ -19,7 +19,7 @@
 #include "ratelimit.h"
 #include "store.h"
 
-struct bufferevent;
+struct evbuffer;
 struct evconnlistener;
 struct presence;
 struct sbreg;
@@ -37,7 +37,11 @@ typedef enum ns_state {
 
 typedef struct conn {
     struct msnd_server *srv;
-    struct bufferevent *bev;
+    evutil_socket_t fd;       /* -1 once closed */
+    struct event *rev;        /* readable (persistent; carries the idle timeout) */
+    struct event *wev;        /* writable: only while the kernel has not taken all output */
+    struct evbuffer *in;      /* unparsed tail of earlier reads; NULL while there is none */
+    struct evbuffer *out;     /* queued output */
     conn_kind kind;
     uint64_t id;
     char peer[64];     /* "ip:port", for logs */
@@ -54,6 +58,7 @@ typedef struct conn {
     uint8_t in_read;      /* inside the read callback */
     uint8_t reap_close;   /* reaper must run conn_close first (overflow) */
     uint8_t freeing;
+    uint8_t idle_timeout; /* the read event carries a timeout */
 
     /* DS / NS */
     int version;          /* negotiated MSNPx, 0 before VER */
@@ -109,6 +114,9 @@ typedef struct msnd_server {
      * event-loop pass goes out in one write per connection (server.c). */
     conn *flush_head;
     struct event *flush_ev;
+    /* One store read transaction per event-loop pass (server.c). */
+    struct event *pass_end_ev;
+    int pass_reading;
     uint64_t next_conn_id;
     struct event *sig_term, *sig_int, *sig_hup, *housekeeping, *shutdown_timer;
     int shutting_down;

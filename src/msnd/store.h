@@ -72,6 +72,7 @@ typedef struct store_entry {
     const char *email;
     const char *name;
     const char *groups; /* FL only: "0" or "0,3" */
+    const char *phones[4]; /* FL only: the contact's PHH PHW PHM MOB, NULL when not set */
 } store_entry;
 typedef int (*store_entry_cb)(const store_entry *e, void *ctx); /* non-zero stops */
 store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx);

@@ -19,7 +19,7 @@
 enum {
     Q_USER_ADD, Q_GROUP0_ADD, Q_USER_PASSWD, Q_USER_DEL_BUMP, Q_USER_DEL, Q_USER_GET, Q_USER_GET_ID, Q_USER_EACH,
     Q_SET_NAME, Q_SET_NAME_FL, Q_SET_BLP, Q_SET_GTC, Q_BUMP, Q_VERSION,
-    Q_LIST_EACH, Q_RL_EACH, Q_LIST_COUNT, Q_RL_COUNT, Q_LIST_GET, Q_LIST_ADD, Q_LIST_DEL, Q_LIST_GROUPS,
+    Q_LIST_EACH, Q_FL_EACH, Q_RL_EACH, Q_LIST_COUNT, Q_RL_COUNT, Q_LIST_GET, Q_LIST_ADD, Q_LIST_DEL, Q_LIST_GROUPS,
     Q_LIST_RENAME, Q_WATCHERS, Q_CONTACTS, Q_GROUP_EACH, Q_GROUP_COUNT, Q_GROUP_EXISTS, Q_GROUP_NEXT,
     Q_GROUP_ADD, Q_GROUP_DEL, Q_GROUP_RENAME, Q_GROUP_STRIP, Q_PROP_SET, Q_PROP_DEL, Q_PROP_EACH,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_BEGIN_READ,
@@ -45,6 +45,14 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_VERSION] = "SELECT version FROM users WHERE id=?1",
     [Q_LIST_EACH] = "SELECT e.contact,u.email,e.name,e.groups FROM list_entries e JOIN users u ON u.id=e.contact "
                     "WHERE e.owner=?1 AND e.list=?2 ORDER BY e.rowid",
+    /* FL with each contact's phone numbers (the BPR lines of SYN) in the same
+     * statement: one indexed lookup per key instead of a query per contact. */
+    [Q_FL_EACH] = "SELECT e.contact,u.email,e.name,e.groups,"
+                  "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHH'),"
+                  "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHW'),"
+                  "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHM'),"
+                  "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='MOB') "
+                  "FROM list_entries e JOIN users u ON u.id=e.contact WHERE e.owner=?1 AND e.list=0 ORDER BY e.rowid",
     [Q_RL_EACH] = "SELECT u.id,u.email,u.name,'' FROM list_entries e JOIN users u ON u.id=e.owner "
                   "WHERE e.contact=?1 AND e.list=0 ORDER BY e.rowid",
     [Q_LIST_COUNT] = "SELECT count(*) FROM list_entries WHERE owner=?1 AND list=?2",
@@ -160,11 +168,23 @@ static void read_close(store *s) {
     if (st) exec_done(s, st);
 }
 
-void store_read_begin(store *s) {
-    if (!s || s->read_depth++ > 0) return;
+static void read_start(store *s) {
     if (!sqlite3_get_autocommit(s->db)) return;
     sqlite3_stmt *st = q(s, Q_BEGIN_READ);
     if (st && exec_done(s, st) == 0) s->read_open = 1;
+}
+
+void store_read_begin(store *s) {
+    if (!s || s->read_depth++ > 0) return;
+    read_start(s);
+}
+
+/* After a change made inside a read scope has committed (or rolled back),
+ * the scope's later reads share a new read transaction again. A deferred
+ * BEGIN takes no lock until the first query, so this costs nothing when
+ * no read follows. */
+static void read_resume(store *s) {
+    if (s->read_depth > 0) read_start(s);
 }
 
 void store_read_end(store *s) {
@@ -180,10 +200,14 @@ static int begin(store *s) {
 
 static int commit(store *s) {
     sqlite3_stmt *st = q(s, Q_COMMIT);
-    if (st && exec_done(s, st) == 0) return 0;
-    sqlite3_stmt *rb = q(s, Q_ROLLBACK);
-    if (rb) exec_done(s, rb);
-    return -1;
+    int rc = 0;
+    if (!st || exec_done(s, st) != 0) {
+        sqlite3_stmt *rb = q(s, Q_ROLLBACK);
+        if (rb) exec_done(s, rb);
+        rc = -1;
+    }
+    read_resume(s);
+    return rc;
 }
 
 static store_rc rollback(store *s, store_rc rc) {
@@ -194,6 +218,7 @@ static store_rc rollback(store *s, store_rc rc) {
         if (st) exec_done(s, st);
         memcpy(s->err, keep, sizeof keep);
     }
+    read_resume(s);
     return rc;
 }
 
@@ -311,11 +336,14 @@ store_rc store_user_add(store *s, const char *email, const char *password, const
 store_rc store_user_passwd(store *s, const char *email, const char *password) {
     read_close(s);
     sqlite3_stmt *st = q(s, Q_USER_PASSWD);
-    if (!st) return STORE_ERROR;
-    sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, password, -1, SQLITE_STATIC);
-    if (exec_done(s, st) != 0) return STORE_ERROR;
-    return sqlite3_changes(s->db) ? STORE_OK : STORE_NOTFOUND;
+    store_rc rc = STORE_ERROR;
+    if (st) {
+        sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, password, -1, SQLITE_STATIC);
+        if (exec_done(s, st) == 0) rc = sqlite3_changes(s->db) ? STORE_OK : STORE_NOTFOUND;
+    }
+    read_resume(s);
+    return rc;
 }
 
 store_rc store_user_get(store *s, const char *email, store_user *out) {
@@ -426,10 +454,11 @@ store_rc store_set_gtc(store *s, int64_t uid, int prompt, uint32_t *ver) {
 }
 
 store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) {
-    sqlite3_stmt *st = q(s, list == MSNP_LIST_RL ? Q_RL_EACH : Q_LIST_EACH);
+    int fl = list == MSNP_LIST_FL;
+    sqlite3_stmt *st = q(s, list == MSNP_LIST_RL ? Q_RL_EACH : fl ? Q_FL_EACH : Q_LIST_EACH);
     if (!st) return STORE_ERROR;
     sqlite3_bind_int64(st, 1, owner);
-    if (list != MSNP_LIST_RL) sqlite3_bind_int(st, 2, (int)list);
+    if (list != MSNP_LIST_RL && !fl) sqlite3_bind_int(st, 2, (int)list);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_entry e;
@@ -437,6 +466,7 @@ store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb
         e.email = (const char *)sqlite3_column_text(st, 1);
         e.name = (const char *)sqlite3_column_text(st, 2);
         e.groups = (const char *)sqlite3_column_text(st, 3);
+        for (int k = 0; k < 4; k++) e.phones[k] = fl ? (const char *)sqlite3_column_text(st, 4 + k) : NULL;
         if (!e.email || !e.name || !e.groups) continue;
         if (fn(&e, ctx)) {
             rc = SQLITE_DONE;

@@ -62,6 +62,30 @@ def test_add_rem_and_rl(srv):
     assert int(syn.args[1]) >= 4, syn
 
 
+def test_syn_contact_phones(srv):
+    # Each FL contact's own phone numbers come as BPR lines, in PHH PHW PHM
+    # MOB order, whatever order they were set in.
+    b = online(srv, "bob@example.com")
+    for key, value in (("MOB", "Y"), ("PHW", "555%201234"), ("PHH", "12")):
+        t = b.trid()
+        b.send_line("PRP %d %s %s" % (t, key, value))
+        b.expect("PRP")
+    a = online(srv, "alice@example.com")
+    add(a, "FL", "bob@example.com", "Bob")
+    a.expect("ADD")
+    a.expect("ILN")
+    add(a, "FL", "carol@example.com", "Carol")
+    v = int(a.expect("ADD").args[2])
+    t = a.trid()
+    a.send_line("SYN %d 0" % t)
+    got = read_until(a, lambda cmd: cmd.name == "LST" and cmd.args[1] == "AL")
+    bpr = [g.line for g in got if g.name == "BPR"]
+    assert bpr == ["BPR %d bob@example.com PHH 12" % v, "BPR %d bob@example.com PHW 555%%201234" % v,
+                   "BPR %d bob@example.com PHM" % v, "BPR %d bob@example.com MOB Y" % v,
+                   "BPR %d carol@example.com PHH" % v, "BPR %d carol@example.com PHW" % v,
+                   "BPR %d carol@example.com PHM" % v, "BPR %d carol@example.com MOB N" % v], bpr
+
+
 def test_add_rl_disconnects(srv):
     a = online(srv, "alice@example.com")
     add(a, "RL", "bob@example.com")

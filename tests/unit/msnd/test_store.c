@@ -214,9 +214,15 @@ static void test_read_scope(void **state) {
     assert_string_equal(u.password, "again");
     assert_int_equal(store_user_get(f->s, "a@x.com", &u), STORE_OK);
     assert_int_equal(u.blp_allow, 0);
+    /* After a change, the scope's reads share one snapshot again. */
+    assert_int_equal(store_user_passwd(admin, "a@x.com", "third"), STORE_OK);
+    assert_int_equal(store_user_get(f->s, "a@x.com", &u), STORE_OK);
+    assert_string_equal(u.password, "again");
     store_read_end(f->s);
     store_read_end(f->s);
     store_read_end(f->s); /* unbalanced end: ignored */
+    assert_int_equal(store_user_get(f->s, "a@x.com", &u), STORE_OK);
+    assert_string_equal(u.password, "third");
     assert_int_equal(store_user_add(admin, "b@x.com", "pw", "B"), STORE_OK);
     assert_int_equal(store_user_get(f->s, "b@x.com", &u), STORE_OK);
     store_read_begin(NULL); /* no store (DS role): no-op */

@@ -163,6 +163,7 @@ static int peer_hello(sb_peer *p, char **tok, int n) {
     }
     snprintf(p->sb_addr, sizeof p->sb_addr, "%s", tok[2]);
     p->hello = 1;
+    bufferevent_set_timeouts(p->bev, NULL, NULL); /* a linked switchboard may be quiet */
     LOGI("switchboard linked", "sb=%s", p->sb_addr);
     return link_send(p->bev, "HELLO 1 OK\r\n");
 }
@@ -233,7 +234,12 @@ static void peer_read(struct bufferevent *bev, void *arg) {
 
 static void peer_event(struct bufferevent *bev, short what, void *arg) {
     (void)bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) peer_free(arg, (what & BEV_EVENT_EOF) ? "closed" : "socket error");
+    if (what & BEV_EVENT_TIMEOUT) {
+        LOGI("switchboard link dropped: no HELLO in time", "%s", "");
+        peer_free(arg, "no HELLO");
+    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        peer_free(arg, (what & BEV_EVENT_EOF) ? "closed" : "socket error");
+    }
 }
 
 static void on_link_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -266,6 +272,12 @@ static void on_link_accept(struct evconnlistener *l, evutil_socket_t fd, struct 
     L->npeers++;
     bufferevent_setcb(p->bev, peer_read, NULL, peer_event, p);
     bufferevent_setwatermark(p->bev, EV_READ, 0, LINK_MAX_LINE * 64);
+    /* Connections that never introduce themselves must not hold one of the
+     * LINK_MAX_PEERS places: the same time limit as a client's login. */
+    if (L->s->cfg.login_timeout > 0) {
+        struct timeval tv = {(time_t)L->s->cfg.login_timeout, 0};
+        bufferevent_set_timeouts(p->bev, &tv, NULL);
+    }
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
 }
 

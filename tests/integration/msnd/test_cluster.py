@@ -289,6 +289,58 @@ def test_hostile_link_peers():
         sb.close()
 
 
+def test_silent_link_peer_is_dropped():
+    """A connection to the link port that never says HELLO is closed after
+    --login-timeout, like a client that never logs in."""
+    with Cluster(n_sb=0, ns_args=["--login-timeout", "1"]) as cl:
+        s = socket.create_connection(cl.ns.link, timeout=10)
+        started = time.monotonic()
+        assert s.recv(100) == b""  # closed by the server, not by our timeout
+        s.close()
+        assert "no HELLO in time" in cl.ns.log_text()
+        # A linked switchboard is never dropped for being quiet.
+        sb = cl.new_sb()
+        a = online(cl.ns, "alice@example.com")
+        a.email = "alice@example.com"
+        wait_linked(a, want=addr(sb))
+        time.sleep(1.5)
+        s = msntest.open_switchboard(cl.ns, a)
+        s.close()
+        assert time.monotonic() - started < 9
+
+
+def test_switchboard_killed():
+    """kill -9 of a switchboard process: its clients lose the connection,
+    the notification server stops handing it out, chats go on through a
+    new switchboard process."""
+    with Cluster() as cl:
+        a = online(cl.ns, "alice@example.com")
+        b = online(cl.ns, "bob@example.com")
+        a.email, b.email = "alice@example.com", "bob@example.com"
+        wait_linked(a)
+        s = msntest.open_switchboard(cl.ns, a)
+        old = cl.sbs.pop()
+        old.proc.kill()
+        old.proc.wait(10)
+        old.proc = None
+        s.expect_closed()
+        deadline = time.monotonic() + 10
+        while xfr_sb(a).name != "601":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        old.cleanup()
+        cl.new_sb()
+        wait_linked(a, want=addr(cl.sbs[0]))
+        s = msntest.open_switchboard(cl.ns, a)
+        s.send_line("CAL 5 bob@example.com")
+        s.expect("CAL")
+        rng = b.expect("RNG")
+        bs = msntest.join_by_ring(cl.ns, b, rng)
+        s.expect("JOI")
+        bs.send_msg(bs.trid(), "N", IM)
+        assert s.expect("MSG").payload == IM
+
+
 def test_link_drop_with_a_request_waiting():
     """A notification server that takes the question and hangs up: the
     waiting client gets 601 at once, not a hang."""

@@ -284,8 +284,8 @@ static void test_detect(void **state) {
     assert_int_equal(sn_detect_line((const uint8_t *)"USR 1 a\x01\r\n", 10, &side), SN_DETECT_NO);
 }
 
-static sn_expect proto_exp(const char *host, uint16_t port, uint8_t tr, uint64_t group) {
-    sn_expect e;
+static sn_expect_proto proto_exp(const char *host, uint16_t port, uint8_t tr, uint64_t group) {
+    sn_expect_proto e;
     memset(&e, 0, sizeof e);
     snprintf(e.host, sizeof e.host, "%s", host);
     if (sn_addr_parse(host, strlen(host), &e.addr) != 0)
@@ -309,7 +309,7 @@ static void test_expectations(void **state) {
     (void)state;
     sn_expect_table t;
     assert_int_equal(sn_expect_init(&t, 1000, 0), 0);
-    sn_expect p1 = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1), p2 = proto_exp("10.0.0.1", 0, SN_TR_TCP, 1),
+    sn_expect_proto p1 = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1), p2 = proto_exp("10.0.0.1", 0, SN_TR_TCP, 1),
               p3 = proto_exp("10.0.0.9", 5004, SN_TR_UDP, 2), p4 = proto_exp("sb.example.net", 1863, SN_TR_TCP, 3);
     sn_expect *e1 = sn_expect_add(&t, &p1, 100, NULL), *e2 = sn_expect_add(&t, &p2, 100, NULL);
     sn_expect *e3 = sn_expect_add(&t, &p3, 200, NULL), *e4 = sn_expect_add(&t, &p4, 300, NULL);
@@ -355,14 +355,14 @@ static void test_resolve_among_many(void **state) {
             snprintf(host, sizeof host, "sb%u.example.net", i);
         else
             snprintf(host, sizeof host, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
-        sn_expect p = proto_exp(host, 1863, SN_TR_TCP, 100 + i);
+        sn_expect_proto p = proto_exp(host, 1863, SN_TR_TCP, 100 + i);
         assert_non_null(sn_expect_add(&t, &p, 100 + i, NULL));
     }
     /* four on the same name, written in different cases, at different times */
-    sn_expect q1 = proto_exp("SB7.msgr.hotmail.com", 1863, SN_TR_TCP, 1);
-    sn_expect q2 = proto_exp("sb7.MSGR.hotmail.com", 1864, SN_TR_TCP, 2);
-    sn_expect q3 = proto_exp("sb7.msgr.hotmail.com", 1865, SN_TR_TCP, 3);
-    sn_expect q4 = proto_exp("sb7.msgr.hotmail.com", 1866, SN_TR_TCP, 4);
+    sn_expect_proto q1 = proto_exp("SB7.msgr.hotmail.com", 1863, SN_TR_TCP, 1);
+    sn_expect_proto q2 = proto_exp("sb7.MSGR.hotmail.com", 1864, SN_TR_TCP, 2);
+    sn_expect_proto q3 = proto_exp("sb7.msgr.hotmail.com", 1865, SN_TR_TCP, 3);
+    sn_expect_proto q4 = proto_exp("sb7.msgr.hotmail.com", 1866, SN_TR_TCP, 4);
     sn_expect *e1 = sn_expect_add(&t, &q1, 50000, NULL), *e2 = sn_expect_add(&t, &q2, 50001, NULL);
     sn_expect *e3 = sn_expect_add(&t, &q3, 50002, NULL), *e4 = sn_expect_add(&t, &q4, 50003, NULL);
     assert_non_null(e1);

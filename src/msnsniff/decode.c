@@ -136,6 +136,35 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
     return decode_l4(d, proto, p + hl, avail - hl, total - hl, out);
 }
 
+/* An IPv6 fragment (the fragment header at p + off). Returns HELD or an
+ * error status, or DECODE_OK with the reassembled fragmentable part in
+ * *whole / *wlen. */
+static sn_decode_status ipv6_fragment(sn_decoder *d, const uint8_t *p, size_t off, size_t avail, size_t end,
+                                      sn_packet *out, const uint8_t **whole, size_t *wlen) {
+    d->fragments++;
+    if (!d->defrag) {
+        d->error = "IPv6 fragment not reassembled (--no-defrag)";
+        return SN_DECODE_FRAGMENT;
+    }
+    if (avail < end) {
+        d->frag_dropped++;
+        return bad(d, "IPv6 fragment cut by the snaplen");
+    }
+    uint16_t offlg = rd16(p + off + 2);
+    uint32_t offset = offlg & 0xFFF8u; /* 13 bits of 8-byte units, already shifted */
+    int more = offlg & 1u;
+    int r = sn_defrag_add(d->defrag, &out->src, &out->dst, rd32(p + off + 4), p[off], offset, more, p + off + 8,
+                          end - off - 8, out->ts, whole, wlen);
+    if (r < 0) {
+        d->frag_dropped++;
+        return bad(d, "IPv6 fragment rejected (bad offset or memcap)");
+    }
+    if (r == 0)
+        return SN_DECODE_HELD;
+    d->reassembled++;
+    return SN_DECODE_OK;
+}
+
 static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
     if (n < 40)
         return bad(d, "IPv6 header cut short");
@@ -148,7 +177,10 @@ static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, s
     uint8_t next = p[6];
     size_t off = 40, end = 40 + plen;
     size_t avail = n < end ? n : end;
-    /* walk extension headers; bounded by the packet length (each is >= 8 bytes) */
+    int reassembled = 0;
+    /* walk extension headers; bounded by the packet length (each is >= 8
+     * bytes) and the hop count. After a reassembly the walk goes on in the
+     * reassembled bytes, which start with the fragment header's next header. */
     for (int hops = 0; hops < 16; hops++) {
         switch (next) {
         case 0:   /* hop-by-hop */
@@ -166,15 +198,29 @@ static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, s
             next = p[off];
             off += ((size_t)p[off + 1] + 2u) * 4u;
             continue;
-        case 44: /* fragment: not reassembled for IPv6; report non-first pieces */
+        case 44: { /* fragment */
             if (off + 8 > avail)
                 return bad(d, "IPv6 fragment header cut short");
-            d->fragments++;
-            if ((rd16(p + off + 2) & 0xFFF9u) != 0)
-                return SN_DECODE_SKIP;
-            next = p[off];
-            off += 8;
+            if ((rd16(p + off + 2) & 0xFFF9u) == 0) { /* offset 0, no more: an atomic fragment (RFC 6946) */
+                next = p[off];
+                off += 8;
+                continue;
+            }
+            if (reassembled)
+                return bad(d, "IPv6 fragment header inside a reassembled datagram");
+            const uint8_t *whole;
+            size_t wlen;
+            uint8_t nh = p[off];
+            sn_decode_status st = ipv6_fragment(d, p, off, avail, end, out, &whole, &wlen);
+            if (st != SN_DECODE_OK)
+                return st;
+            reassembled = 1;
+            next = nh;
+            p = whole;
+            off = 0;
+            avail = end = wlen;
             continue;
+        }
         default:
             if (off > avail)
                 return bad(d, "IPv6 extension headers beyond the packet");

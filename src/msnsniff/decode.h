@@ -1,11 +1,11 @@
 /* decode.h - link, network and transport decoding of captured packets.
  *
  * Link types: Ethernet (with 802.1Q / QinQ tags), Linux cooked SLL and
- * SLL2, raw IP, BSD loopback (DLT_NULL / DLT_LOOP). IPv4 with fragments
- * reassembled (or reported with --no-defrag), IPv6 with extension headers
- * skipped, TCP and UDP. Everything is bounds-checked against caplen; the
- * decoder never reads past the captured bytes and never allocates except
- * for IPv4 fragment reassembly (budgeted by the memcap). */
+ * SLL2, raw IP, BSD loopback (DLT_NULL / DLT_LOOP). IPv4 and IPv6 with
+ * fragments reassembled (or reported with --no-defrag), IPv6 extension
+ * headers skipped, TCP and UDP. Everything is bounds-checked against
+ * caplen; the decoder never reads past the captured bytes and never
+ * allocates except for fragment reassembly (budgeted by the memcap). */
 #ifndef SN_DECODE_H
 #define SN_DECODE_H
 
@@ -38,8 +38,8 @@ typedef struct sn_packet {
 typedef enum sn_decode_status {
     SN_DECODE_OK = 0,       /* *out holds a TCP or UDP packet */
     SN_DECODE_SKIP = 1,     /* fine, but nothing for us (ARP, ICMP, ...) */
-    SN_DECODE_HELD = 2,     /* an IPv4 fragment kept for reassembly */
-    SN_DECODE_FRAGMENT = 3, /* an IPv4 fragment left alone (reassembly off) */
+    SN_DECODE_HELD = 2,     /* an IPv4 or IPv6 fragment kept for reassembly */
+    SN_DECODE_FRAGMENT = 3, /* an IPv4 or IPv6 fragment left alone (reassembly off) */
     SN_DECODE_MALFORMED = -1 /* see sn_decoder.error */
 } sn_decode_status;
 

@@ -1,4 +1,4 @@
-/* defrag.c - IPv4 fragment reassembly. */
+/* defrag.c - IPv4 and IPv6 fragment reassembly. */
 #include "defrag.h"
 
 #include <stdlib.h>
@@ -10,8 +10,8 @@
 
 typedef struct slot {
     int used;
-    sn_addr src, dst;
-    uint16_t id;
+    sn_addr src, dst; /* the family keeps IPv4 and IPv6 datagrams apart */
+    uint32_t id;
     uint8_t proto;
     uint64_t first_ts;
     size_t total; /* 0 until the last fragment is seen */
@@ -54,7 +54,7 @@ uint64_t sn_defrag_timeouts(const sn_defrag *f) { return f->timeouts; }
 
 static int covered(const slot *s, size_t u) { return (s->cover[u / 8] >> (u % 8)) & 1; }
 
-int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint16_t id, uint8_t proto,
+int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t id, uint8_t proto,
                   uint32_t offset, int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out,
                   size_t *outlen) {
     if ((size_t)offset + n > DEFRAG_MAX || (more && (n == 0 || n % 8u != 0)))

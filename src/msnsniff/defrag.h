@@ -1,4 +1,4 @@
-/* defrag.h - IPv4 fragment reassembly.
+/* defrag.h - IPv4 and IPv6 fragment reassembly.
  *
  * A small fixed table of datagrams under reassembly (oldest evicted when
  * full, anything older than the timeout dropped). Overlapping fragments:
@@ -18,10 +18,13 @@ typedef struct sn_defrag sn_defrag;
 sn_defrag *sn_defrag_new(sn_memcap *mem, uint64_t timeout_us);
 void sn_defrag_free(sn_defrag *f);
 
-/* Add one fragment (payload after the IPv4 header). Returns 1 when the
- * datagram is complete (*out and *outlen: the whole L4 payload, valid until
- * the next call), 0 when held, -1 when dropped (bad offsets, memcap). */
-int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint16_t id, uint8_t proto,
+/* Add one fragment: the bytes after the IPv4 header, or after the IPv6
+ * fragment header (id: the IPv4 16-bit or IPv6 32-bit identification;
+ * proto: the protocol, or the fragment header's next header). Returns 1
+ * when the datagram is complete (*out and *outlen: the whole reassembled
+ * payload, valid until the next call), 0 when held, -1 when dropped (bad
+ * offsets, memcap). */
+int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t id, uint8_t proto,
                   uint32_t offset, int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out,
                   size_t *outlen);
 

@@ -121,7 +121,7 @@ static ev_field *put_key(sn_ev *ev, const char *key, size_t klen, int kind) {
 static void put_string_value(sn_ev *ev, ev_field *f, const char *s, size_t n) {
     size_t start = ev->line.n + 1;
     sn_jb_string(&ev->line, s, n);
-    if (f) {
+    if (f && !ev->line.failed) { /* a failed line is dropped at emit */
         f->off = start;
         f->len = ev->line.n - start - 1;
     }

@@ -173,7 +173,16 @@ void sn_expect_retire_group(sn_expect_table *t, uint64_t group) {
         }
 }
 
-sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t now, sn_expect **dup) {
+/* Copies n bytes of s and a NUL to *at, advances *at; returns the copy. */
+static const char *put_str(char **at, const char *s, size_t n) {
+    char *p = *at;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    *at += n + 1;
+    return p;
+}
+
+sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint64_t now, sn_expect **dup) {
     if (dup)
         *dup = NULL;
     sn_expect *head = proto->group ? sn_strmap_get(&t->by_group, (const char *)&proto->group, sizeof proto->group) : NULL;
@@ -185,12 +194,26 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t no
             return NULL;
         }
     }
-    sn_expect *e = malloc(sizeof *e);
+    size_t hl = strnlen(proto->host, sizeof proto->host - 1), cl = strnlen(proto->cookie, sizeof proto->cookie - 1);
+    size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
+    sn_expect *e = malloc(sizeof *e + hl + cl + fl + tl + 4);
     if (!e)
         return NULL;
-    *e = *proto;
-    e->hnext = e->qprev = e->qnext = e->gnext = e->nprev = e->nnext = NULL;
-    e->hashed = e->named = 0;
+    memset(e, 0, sizeof *e);
+    char *tail = (char *)(e + 1);
+    e->host = put_str(&tail, proto->host, hl);
+    e->cookie = put_str(&tail, proto->cookie, cl);
+    e->from = put_str(&tail, proto->from, fl);
+    e->to = put_str(&tail, proto->to, tl);
+    e->group = proto->group;
+    e->addr = proto->addr;
+    e->port = proto->port;
+    e->transport = proto->transport;
+    e->cookie_only = proto->cookie_only;
+    e->app = proto->app;
+    e->source = proto->source;
+    e->invitation = proto->invitation;
+    e->learned_flow = proto->learned_flow;
     e->id = t->next_id++;
     sn_strmap_put(&t->by_id, (const char *)&e->id, sizeof e->id, e);
     if (e->cookie_only && e->cookie[0] && !sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)))

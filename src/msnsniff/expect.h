@@ -25,6 +25,25 @@ typedef enum sn_transport { SN_TR_ANY = 0, SN_TR_TCP = 6, SN_TR_UDP = 17 } sn_tr
 
 typedef enum sn_expect_state { SN_EXP_PENDING = 0, SN_EXP_HIT, SN_EXP_MISSED, SN_EXP_RETIRED } sn_expect_state;
 
+/* A prediction as the caller builds it, strings inline. */
+typedef struct sn_expect_proto {
+    uint64_t group;
+    sn_addr addr;                       /* family 0 while only a host name is known */
+    char host[SN_EXPECT_HOST_MAX];      /* address as written ("1.2.3.4" or a name) */
+    uint16_t port;                      /* 0: any port */
+    uint8_t transport;                  /* sn_transport */
+    uint8_t cookie_only;                /* matched by switchboard cookie, not by SYN */
+    const char *app;                    /* static: "file_transfer", "switchboard", ... */
+    const char *source;                 /* static: which header or command taught it */
+    char cookie[SN_EXPECT_COOKIE_MAX];
+    char from[SN_EXPECT_USER_MAX], to[SN_EXPECT_USER_MAX];
+    uint64_t invitation;                /* invitation id, 0 if none */
+    uint64_t learned_flow;
+} sn_expect_proto;
+
+/* A stored expectation. Its strings live in the same allocation, right
+ * after the struct, at their real length: expectations stay until they
+ * expire, so on long captures they are most of the analyzer's memory. */
 typedef struct sn_expect {
     struct sn_expect *hnext;            /* bucket chain: pending, resolved, matched by address */
     struct sn_expect *nprev, *nnext;    /* waiting for DNS: others with the same host name */
@@ -33,7 +52,9 @@ typedef struct sn_expect {
     uint64_t id;
     uint64_t group;
     sn_addr addr;                       /* family 0 while only a host name is known */
-    char host[SN_EXPECT_HOST_MAX];      /* address as written ("1.2.3.4" or a name) */
+    const char *host;                   /* address as written ("1.2.3.4" or a name) */
+    const char *cookie;
+    const char *from, *to;              /* who will connect, who listens ("" if unknown) */
     uint16_t port;                      /* 0: any port */
     uint8_t transport;                  /* sn_transport */
     uint8_t state;
@@ -41,8 +62,6 @@ typedef struct sn_expect {
     uint8_t hashed, named;              /* in the address chains / in the name index */
     const char *app;                    /* static: "file_transfer", "switchboard", ... */
     const char *source;                 /* static: which header or command taught it */
-    char cookie[SN_EXPECT_COOKIE_MAX];
-    char from[SN_EXPECT_USER_MAX], to[SN_EXPECT_USER_MAX];
     uint64_t invitation;                /* invitation id, 0 if none */
     uint64_t learned_flow;
     uint64_t learned, expires;          /* µs */
@@ -67,7 +86,7 @@ void sn_expect_free(sn_expect_table *t);
 /* Add a pending expectation (fields copied from *proto; id, times and
  * state filled in). A duplicate (same group, endpoint and transport) is not
  * added again: returns NULL and sets *dup to the existing one. */
-sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect *proto, uint64_t now, sn_expect **dup);
+sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint64_t now, sn_expect **dup);
 
 /* Best pending match for a new flow to dst:dport over proto (6/17),
  * specific port first, then any-port; NULL if none. Does not change state. */

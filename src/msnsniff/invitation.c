@@ -147,7 +147,7 @@ static void predict(sn_ctx *c, const sn_invitation *i, const sn_invite_origin *o
     host = msnp_str_trim(host);
     if (host.n == 0 || host.n >= SN_EXPECT_HOST_MAX)
         return;
-    sn_expect proto;
+    sn_expect_proto proto;
     memset(&proto, 0, sizeof proto);
     msnp_str_copy(host, proto.host, sizeof proto.host);
     if (sn_addr_parse(host.p, host.n, &proto.addr) != 0) {

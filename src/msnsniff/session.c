@@ -266,7 +266,7 @@ static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email)
 
 /* ---- switchboard referrals (XFR SB, RNG) -------------------------------- */
 
-static void expect_endpoint(sn_ctx *c, sn_expect *e, msnp_str hostport, uint16_t default_port) {
+static void expect_endpoint(sn_ctx *c, sn_expect_proto *e, msnp_str hostport, uint16_t default_port) {
     msnp_str host;
     uint16_t port = 0;
     if (msnp_split_hostport(hostport, &host, &port, 0) != 0) {
@@ -333,7 +333,7 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
         copy_str(ref->sessid, sizeof ref->sessid, cmd->argv[0]);
         copy_str(ref->caller, sizeof ref->caller, cmd->argv[4]);
     }
-    sn_expect proto;
+    sn_expect_proto proto;
     memset(&proto, 0, sizeof proto);
     expect_endpoint(c, &proto, addr, 1863);
     proto.transport = SN_TR_TCP;
@@ -647,7 +647,7 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
     case MSNP_XFR:
         if (argc >= 3 && msnp_str_eq(cmd->argv[1], "NS")) {
             set_role(c, f, k, SN_ROLE_DS);
-            sn_expect proto;
+            sn_expect_proto proto;
             memset(&proto, 0, sizeof proto);
             expect_endpoint(c, &proto, cmd->argv[2], 1863);
             proto.transport = SN_TR_TCP;

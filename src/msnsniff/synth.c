@@ -366,7 +366,45 @@ size_t msnsynth_frame_tcp(const msnsynth_opts *opts, const msnsynth_endpoint *sr
     return frame_one(opts ? opts : &d, 6, src, dst, seq, ack, flags, data, len, 1, buf, cap);
 }
 
-/* Write one L4 segment as one packet, or as IPv4 fragments. */
+/* w->frame holds one IPv6 packet after l2 bytes of link header: write it
+ * as fragments instead. The unfragmentable part is the fixed header and,
+ * with ipv6_ext_headers, the hop-by-hop header; the destination options
+ * header and the L4 segment are fragmented. */
+static int emit_ipv6_fragments(msnsynth *w, size_t l2, size_t total_ip, uint16_t id16) {
+    uint8_t *l4copy = w->l4copy;
+    uint8_t fixed[48];
+    size_t unfrag = w->o.ipv6_ext_headers ? 48u : 40u;
+    memcpy(fixed, w->frame + l2, unfrag);
+    uint8_t nh = unfrag == 48 ? fixed[40] : fixed[6]; /* first header of the fragmentable part */
+    if (unfrag == 48)
+        fixed[40] = 44;
+    else
+        fixed[6] = 44;
+    size_t fraglen = total_ip - unfrag;
+    memcpy(l4copy, w->frame + l2 + unfrag, fraglen);
+    size_t piece = ((size_t)w->o.ipv6_frag_mtu - unfrag - 8u) & ~(size_t)7u;
+    if (w->o.ipv6_frag_mtu < unfrag + 16u)
+        piece = 8;
+    uint32_t id = 0x6a000000u | id16; /* uses the upper bits too */
+    for (size_t off = 0; off < fraglen; off += piece) {
+        size_t take = fraglen - off < piece ? fraglen - off : piece;
+        int more = off + take < fraglen;
+        uint8_t *f = w->frame;
+        size_t h2 = l2_header(&w->o, 6, f);
+        memcpy(f + h2, fixed, unfrag);
+        put16(f + h2 + 4, (uint16_t)(unfrag - 40u + 8u + take));
+        uint8_t *fh = f + h2 + unfrag;
+        fh[0] = nh;
+        fh[1] = 0;
+        put16(fh + 2, (uint16_t)(off | (more ? 1u : 0u)));
+        put32(fh + 4, id);
+        memcpy(fh + 8, l4copy + off, take);
+        write_record(w, f, h2 + unfrag + 8 + take, h2 + unfrag + 8 + take);
+    }
+    return w->failed ? -1 : 0;
+}
+
+/* Write one L4 segment as one packet, or as IPv4 or IPv6 fragments. */
 static int emit(msnsynth *w, uint8_t proto, const msnsynth_endpoint *src, const msnsynth_endpoint *dst, uint32_t seq,
                 uint32_t ack, uint8_t flags, const void *data, size_t len) {
     uint16_t id = w->ip_id++;
@@ -378,6 +416,8 @@ static int emit(msnsynth *w, uint8_t proto, const msnsynth_endpoint *src, const 
     }
     size_t l2 = l2_header(&w->o, src->family, w->frame);
     size_t total_ip = n - l2;
+    if (src->family == 6 && w->o.ipv6_frag_mtu && total_ip > w->o.ipv6_frag_mtu)
+        return emit_ipv6_fragments(w, l2, total_ip, id);
     if (src->family != 4 || !w->o.ipv4_frag_mtu || total_ip <= w->o.ipv4_frag_mtu) {
         write_record(w, w->frame, n, n);
         return w->failed ? -1 : 0;

@@ -40,6 +40,8 @@ typedef struct msnsynth_opts {
     uint64_t start_us;    /* timestamp of the first packet (µs since epoch) */
     uint32_t step_us;     /* clock advance after every packet; 0: 1000 */
     uint16_t ipv4_frag_mtu; /* 0: never; else IPv4 packets above it are fragmented */
+    uint16_t ipv6_frag_mtu; /* the same for IPv6 (a fragment header after the
+                               hop-by-hop header; 32-bit identification) */
     int ipv6_ext_headers; /* add hop-by-hop and destination options headers */
 } msnsynth_opts;
 

@@ -88,6 +88,38 @@ class Captures(unittest.TestCase):
         self.assertEqual(norm(cap("seed.pcap")), norm(cap("seed-torture.pcapng")))
 
 
+    def test_ipv6_fragments_same_conversation(self):
+        """The seed over IPv6, then the same with every packet above 200
+        bytes fragmented (with extension headers around the fragment
+        header): the same events; with --no-defrag, fragment anomalies."""
+        d = tempfile.mkdtemp()
+        try:
+            plain, frag = os.path.join(d, "v6.pcap"), os.path.join(d, "v6frag.pcap")
+            subprocess.run([MKCAPTURE, "--ipv6", "--ext6", "--mss", "700", plain], check=True, timeout=TIMEOUT)
+            subprocess.run([MKCAPTURE, "--ipv6", "--ext6", "--mss", "700", "--frag6", "200", frag],
+                           check=True, timeout=TIMEOUT)
+            self.assertGreater(os.path.getsize(frag), os.path.getsize(plain))
+            rc1, out1, err1 = run(["-q", "-r", plain])
+            rc2, out2, err2 = run(["-q", "-r", frag])
+            self.assertEqual((rc1, rc2), (0, 0), err1 + err2)
+            def norm(out):
+                keep = []
+                for e in events(out):
+                    if e["event"] in ("flow", "anomaly"):
+                        continue
+                    for k in ("ts", "expires", "delay_us", "offset"):
+                        e.pop(k, None)
+                    keep.append(e)
+                return keep
+            self.assertGreater(len(norm(out1)), 50)
+            self.assertEqual(norm(out1), norm(out2))
+            rc, out, err = run(["-q", "--no-defrag", "-r", frag])
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(any(e["event"] == "anomaly" and e["kind"] == "fragment" for e in events(out)))
+        finally:
+            shutil.rmtree(d)
+
+
 class Modes(unittest.TestCase):
     def test_stdin(self):
         with open(cap("seed.pcap"), "rb") as f:

@@ -1,7 +1,7 @@
 /* mkcapture - write the seed scenario capture (see scenario.h).
  *
  * usage: mkcapture [--mss N] [--reorder] [--dup] [--overlap] [--drop N]
- *                  [--vlan ID[,ID]] [--ipv6] [--ext6] [--pcapng] [--frag MTU]
+ *                  [--vlan ID[,ID]] [--ipv6] [--ext6] [--pcapng] [--frag MTU] [--frag6 MTU]
  *                  [--snaplen N] [--link ether|raw|sll|sll2|null] OUT.pcap */
 #include <stdio.h>
 

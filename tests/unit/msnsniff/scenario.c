@@ -357,6 +357,9 @@ int sn_scenario_parse_args(int argc, char **argv, sn_scenario_opts *o) {
         } else if (strcmp(a, "--frag") == 0 && val) {
             o->synth.ipv4_frag_mtu = (uint16_t)strtoul(val, NULL, 10);
             i++;
+        } else if (strcmp(a, "--frag6") == 0 && val) {
+            o->synth.ipv6_frag_mtu = (uint16_t)strtoul(val, NULL, 10);
+            i++;
         } else if (strcmp(a, "--snaplen") == 0 && val) {
             o->synth.snaplen = (uint32_t)strtoul(val, NULL, 10);
             i++;

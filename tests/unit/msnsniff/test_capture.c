@@ -140,7 +140,20 @@ static void test_cut_everywhere(void **st) {
     (void)st;
     static size_t off[100000];
     size_t n = record_offsets(off, 100000);
-    for (size_t cut = 0; cut < seed_len; cut += cut < 64 ? 1 : 37) {
+    /* every byte of the file header and the first records, then a spread
+     * of cuts, then cuts around a few record boundaries */
+    size_t cuts[2000], nc = 0;
+    for (size_t cut = 0; cut < 128; cut++)
+        cuts[nc++] = cut;
+    for (size_t cut = 128; cut < seed_len && nc < 1800; cut += 389)
+        cuts[nc++] = cut;
+    for (size_t i = 1; i < n && nc + 3 <= 2000; i += n / 40 + 1) {
+        cuts[nc++] = off[i] - 1;
+        cuts[nc++] = off[i] + 1;
+        cuts[nc++] = off[i] + 17;
+    }
+    for (size_t k = 0; k < nc; k++) {
+        size_t cut = cuts[k];
         write_file(seed, cut);
         long long want = -1;
         for (size_t i = 0; i < n; i++)
@@ -158,7 +171,7 @@ static void test_flipped_bytes(void **st) {
     (void)st;
     unsigned char *b = malloc(seed_len);
     uint32_t x = 99;
-    for (int round = 0; round < 200; round++) {
+    for (int round = 0; round < 60; round++) {
         memcpy(b, seed, seed_len);
         for (int k = 0; k < 1 + round % 25; k++) {
             x = x * 1103515245u + 12345u;

@@ -153,6 +153,119 @@ static void test_ipv4_defrag(void **state) {
     assert_int_equal(mem.used, 0);
 }
 
+/* An IPv6 fragment of the UDP datagram in full (40-byte header, then l4):
+ * bytes [off, off+len) of it, with identification id. */
+static size_t v6_fragment(const uint8_t *full, size_t l4len, size_t off, size_t len, uint32_t id, uint8_t *out) {
+    memcpy(out, full, 40);
+    out[6] = 44;
+    size_t plen = 8 + len;
+    out[4] = (uint8_t)(plen >> 8);
+    out[5] = (uint8_t)plen;
+    uint8_t *fh = out + 40;
+    fh[0] = 17;
+    fh[1] = 0;
+    uint16_t offlg = (uint16_t)(off | (off + len < l4len ? 1u : 0u));
+    fh[2] = (uint8_t)(offlg >> 8);
+    fh[3] = (uint8_t)offlg;
+    fh[4] = (uint8_t)(id >> 24);
+    fh[5] = (uint8_t)(id >> 16);
+    fh[6] = (uint8_t)(id >> 8);
+    fh[7] = (uint8_t)id;
+    memcpy(out + 48, full + 40 + off, len);
+    return 48 + len;
+}
+
+static void test_ipv6_defrag(void **state) {
+    (void)state;
+    /* one UDP datagram of 100 bytes in 3 fragments, out of order, with a
+     * retransmitted middle piece whose bytes differ (the first copy wins) */
+    msnsynth_endpoint a = ep("2001:db8::1", 5004), b = ep("2001:db8::2", 5005);
+    msnsynth_opts o;
+    memset(&o, 0, sizeof o);
+    o.link = MSNSYNTH_LINK_RAW;
+    uint8_t data[100], full[256], frag[256];
+    for (int i = 0; i < 100; i++)
+        data[i] = (uint8_t)i;
+    size_t n = msnsynth_frame_udp(&o, &a, &b, data, sizeof data, full, sizeof full);
+    assert_int_equal(n, 40 + 8 + 100);
+    size_t l4len = n - 40;
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    sn_decoder_init(&d, &mem, 1, 0);
+    sn_packet p;
+    static const size_t offs[3] = {48, 0, 96}; /* pieces of 48, 48, 12 */
+    for (int k = 0; k < 3; k++) {
+        size_t off = offs[k], len = off == 96 ? l4len - 96 : 48;
+        size_t fl = v6_fragment(full, l4len, off, len, 0xDEADBEEFu, frag);
+        if (k == 1) { /* the same piece again, altered: ignored */
+            uint8_t alt[256];
+            size_t al = v6_fragment(full, l4len, 48, 48, 0xDEADBEEFu, alt);
+            alt[60] ^= 0xFF;
+            assert_int_equal(sn_decode(&d, 101, alt, al, al, 1, &p), SN_DECODE_HELD);
+        }
+        /* a fragment of another datagram (other id) does not mix in */
+        if (k == 0) {
+            uint8_t other[256];
+            size_t ol = v6_fragment(full, l4len, 0, 48, 0xDEADBEEEu, other);
+            other[50] ^= 0xFF;
+            assert_int_equal(sn_decode(&d, 101, other, ol, ol, 1, &p), SN_DECODE_HELD);
+        }
+        sn_decode_status st = sn_decode(&d, 101, frag, fl, fl, 1, &p);
+        assert_int_equal(st, k < 2 ? SN_DECODE_HELD : SN_DECODE_OK);
+    }
+    assert_int_equal(p.proto, 17);
+    assert_int_equal(p.sport, 5004);
+    assert_int_equal(p.len, 100);
+    assert_memory_equal(p.payload, data, 100);
+    assert_int_equal(d.reassembled, 1);
+
+    /* an atomic fragment (offset 0, no more) is just the datagram */
+    size_t fl = v6_fragment(full, l4len, 0, l4len, 7, frag);
+    assert_int_equal(sn_decode(&d, 101, frag, fl, fl, 1, &p), SN_DECODE_OK);
+    assert_int_equal(p.len, 100);
+    assert_memory_equal(p.payload, data, 100);
+
+    /* a fragment cut by the snaplen, a fragment header cut short, a
+     * non-final piece not a multiple of 8 bytes: errors, never a crash */
+    fl = v6_fragment(full, l4len, 0, 48, 8, frag);
+    assert_int_equal(sn_decode(&d, 101, frag, fl - 5, fl, 1, &p), SN_DECODE_MALFORMED);
+    assert_int_equal(sn_decode(&d, 101, frag, 44, fl, 1, &p), SN_DECODE_MALFORMED);
+    fl = v6_fragment(full, l4len, 0, 44, 9, frag);
+    assert_int_equal(sn_decode(&d, 101, frag, fl, fl, 1, &p), SN_DECODE_MALFORMED);
+
+    /* a fragment header inside the reassembled bytes is refused */
+    uint8_t inner[64];
+    memset(inner, 0, sizeof inner);
+    inner[0] = 17; /* a fragment header claiming more pieces */
+    inner[3] = 1;
+    uint8_t outer[160];
+    memcpy(outer, full, 40);
+    outer[6] = 44;
+    outer[4] = 0;
+    outer[5] = 8 + 16;
+    uint8_t *fh = outer + 40;
+    memset(fh, 0, 8);
+    fh[0] = 44;
+    fh[3] = 1; /* offset 0, more */
+    fh[7] = 10;
+    memcpy(outer + 48, inner, 16);
+    assert_int_equal(sn_decode(&d, 101, outer, 64, 64, 1, &p), SN_DECODE_HELD);
+    fh[2] = 0;
+    fh[3] = 16; /* offset 16, last */
+    memset(outer + 48, 0, 16);
+    assert_int_equal(sn_decode(&d, 101, outer, 64, 64, 1, &p), SN_DECODE_MALFORMED);
+    sn_decoder_free(&d);
+    assert_int_equal(mem.used, 0);
+
+    /* reassembly off: fragments are reported, not decoded */
+    sn_decoder_init(&d, &mem, 0, 0);
+    fl = v6_fragment(full, l4len, 0, 48, 11, frag);
+    assert_int_equal(sn_decode(&d, 101, frag, fl, fl, 1, &p), SN_DECODE_FRAGMENT);
+    assert_int_equal(d.fragments, 1);
+    sn_decoder_free(&d);
+}
+
 static void test_detect(void **state) {
     (void)state;
     int side;
@@ -171,8 +284,8 @@ static void test_detect(void **state) {
     assert_int_equal(sn_detect_line((const uint8_t *)"USR 1 a\x01\r\n", 10, &side), SN_DETECT_NO);
 }
 
-static sn_expect proto_exp(const char *host, uint16_t port, uint8_t tr, uint64_t group) {
-    sn_expect e;
+static sn_expect_proto proto_exp(const char *host, uint16_t port, uint8_t tr, uint64_t group) {
+    sn_expect_proto e;
     memset(&e, 0, sizeof e);
     snprintf(e.host, sizeof e.host, "%s", host);
     if (sn_addr_parse(host, strlen(host), &e.addr) != 0)
@@ -196,7 +309,7 @@ static void test_expectations(void **state) {
     (void)state;
     sn_expect_table t;
     assert_int_equal(sn_expect_init(&t, 1000, 0), 0);
-    sn_expect p1 = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1), p2 = proto_exp("10.0.0.1", 0, SN_TR_TCP, 1),
+    sn_expect_proto p1 = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1), p2 = proto_exp("10.0.0.1", 0, SN_TR_TCP, 1),
               p3 = proto_exp("10.0.0.9", 5004, SN_TR_UDP, 2), p4 = proto_exp("sb.example.net", 1863, SN_TR_TCP, 3);
     sn_expect *e1 = sn_expect_add(&t, &p1, 100, NULL), *e2 = sn_expect_add(&t, &p2, 100, NULL);
     sn_expect *e3 = sn_expect_add(&t, &p3, 200, NULL), *e4 = sn_expect_add(&t, &p4, 300, NULL);
@@ -242,14 +355,14 @@ static void test_resolve_among_many(void **state) {
             snprintf(host, sizeof host, "sb%u.example.net", i);
         else
             snprintf(host, sizeof host, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
-        sn_expect p = proto_exp(host, 1863, SN_TR_TCP, 100 + i);
+        sn_expect_proto p = proto_exp(host, 1863, SN_TR_TCP, 100 + i);
         assert_non_null(sn_expect_add(&t, &p, 100 + i, NULL));
     }
     /* four on the same name, written in different cases, at different times */
-    sn_expect q1 = proto_exp("SB7.msgr.hotmail.com", 1863, SN_TR_TCP, 1);
-    sn_expect q2 = proto_exp("sb7.MSGR.hotmail.com", 1864, SN_TR_TCP, 2);
-    sn_expect q3 = proto_exp("sb7.msgr.hotmail.com", 1865, SN_TR_TCP, 3);
-    sn_expect q4 = proto_exp("sb7.msgr.hotmail.com", 1866, SN_TR_TCP, 4);
+    sn_expect_proto q1 = proto_exp("SB7.msgr.hotmail.com", 1863, SN_TR_TCP, 1);
+    sn_expect_proto q2 = proto_exp("sb7.MSGR.hotmail.com", 1864, SN_TR_TCP, 2);
+    sn_expect_proto q3 = proto_exp("sb7.msgr.hotmail.com", 1865, SN_TR_TCP, 3);
+    sn_expect_proto q4 = proto_exp("sb7.msgr.hotmail.com", 1866, SN_TR_TCP, 4);
     sn_expect *e1 = sn_expect_add(&t, &q1, 50000, NULL), *e2 = sn_expect_add(&t, &q2, 50001, NULL);
     sn_expect *e3 = sn_expect_add(&t, &q3, 50002, NULL), *e4 = sn_expect_add(&t, &q4, 50003, NULL);
     assert_non_null(e1);
@@ -319,7 +432,7 @@ static void test_dns(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_links_ipv4),  cmocka_unit_test(test_links_ipv6), cmocka_unit_test(test_links_ipv6_ext),
-        cmocka_unit_test(test_udp_and_garbage), cmocka_unit_test(test_ipv4_defrag), cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_udp_and_garbage), cmocka_unit_test(test_ipv4_defrag), cmocka_unit_test(test_ipv6_defrag), cmocka_unit_test(test_detect),
         cmocka_unit_test(test_expectations), cmocka_unit_test(test_resolve_among_many), cmocka_unit_test(test_dns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

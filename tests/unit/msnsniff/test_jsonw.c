@@ -124,10 +124,12 @@ static void test_random_bytes(void **st) {
         assert_non_null(j);
         json_t *again = json_stringn(json_string_value(j), json_string_length(j));
         assert_non_null(again); /* jansson checks UTF-8 */
-        if (json_stringn(in, n)) { /* valid input: unchanged */
+        json_t *valid = json_stringn(in, n); /* NULL unless valid UTF-8 */
+        if (valid) { /* valid input: unchanged */
             assert_int_equal(json_string_length(j), n);
             assert_memory_equal(json_string_value(j), in, n);
         }
+        json_decref(valid);
         json_decref(again);
         json_decref(j);
         sn_jb_free(&b);

@@ -308,6 +308,46 @@ static void test_link_sll2(void **s) { (void)s; check_variant("sll2", v_sll2); }
 static void test_link_null(void **s) { (void)s; check_variant("null", v_null); }
 static void test_ipv4_fragments(void **s) { (void)s; check_variant("frag", v_frag); }
 
+/* IPv6 fragments (with and without extension headers, segments reordered)
+ * give the same events as the unfragmented IPv6 capture; with --no-defrag
+ * they are reported as fragment anomalies instead. */
+static void test_ipv6_fragments(void **state) {
+    (void)state;
+    for (int ext = 0; ext < 2; ext++) {
+        sn_scenario_opts o;
+        scenario_opts(&o);
+        o.ipv6 = 1;
+        o.synth.ipv6_ext_headers = ext;
+        o.policy.mss = 700;
+        o.policy.reorder = 1;
+        sn_run plain, frag;
+        write_and_run(&o, NULL, &plain);
+        json_t *want = sn_normalize(plain.events, NULL);
+        o.synth.ipv6_frag_mtu = 200;
+        write_and_run(&o, NULL, &frag);
+        json_t *got = sn_normalize(frag.events, NULL);
+        assert_true(json_array_size(want) > 50);
+        assert_true(json_equal(got, want));
+        assert_true(frag.stats.packets > plain.stats.packets); /* it was fragmented */
+        assert_int_equal(frag.stats.gaps, 0);
+        assert_int_equal(frag.stats.parse_errors, 0);
+        assert_int_equal(frag.stats.decode_errors, 0);
+        assert_int_equal(frag.mem_left, 0);
+        json_decref(got);
+        json_decref(want);
+        sn_run_free(&frag);
+        sn_run_free(&plain);
+
+        sn_config cfg;
+        sn_config_defaults(&cfg);
+        cfg.defrag = 0;
+        write_and_run(&o, &cfg, &frag);
+        assert_true(sn_find(frag.events, "anomaly", "kind", "fragment") != NULL);
+        assert_true(sn_count(frag.events, "message") < sn_count(base_run.events, "message"));
+        sn_run_free(&frag);
+    }
+}
+
 /* IPv6 transport: the payload still names IPv4 addresses, so predictions
  * are not hit; everything the conversation says is the same. */
 static void test_ipv6(void **state) {
@@ -542,7 +582,7 @@ int main(void) {
         cmocka_unit_test(test_link_qinq),          cmocka_unit_test(test_pcapng),
         cmocka_unit_test(test_link_raw),           cmocka_unit_test(test_link_sll),
         cmocka_unit_test(test_link_sll2),          cmocka_unit_test(test_link_null),
-        cmocka_unit_test(test_ipv4_fragments),     cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_ipv4_fragments),     cmocka_unit_test(test_ipv6), cmocka_unit_test(test_ipv6_fragments),
         cmocka_unit_test(test_gaps),               cmocka_unit_test(test_snaplen_cut),
         cmocka_unit_test(test_small_memcap),       cmocka_unit_test(test_extract),
         cmocka_unit_test(test_long_other_flows),

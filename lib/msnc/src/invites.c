@@ -956,7 +956,9 @@ void msnc_invites_free(msnc_invites *m) {
     if (!m) return;
     while (m->list) {
         inv *v = m->list;
-        if (v->state != INV_OFFERED && !v->ftp) send_cancel(v, "OUTBANDCANCEL");
+        /* A running transfer tells its peer itself (CCL or the cancel
+         * marker); one still listening or connecting has no other way. */
+        if (v->state != INV_OFFERED && v->state != INV_TRANSFER) send_cancel(v, "OUTBANDCANCEL");
         drop(v);
     }
     free(m->email);

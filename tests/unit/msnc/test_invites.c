@@ -546,6 +546,25 @@ static void inject_accept(world *w, uint64_t cookie, const char *fields) {
     msnc_invites_on_message(w->a.m, 1, "bob@example.com", body, (size_t)n);
 }
 
+/* The usual direction, a receiver that accepts but never connects: the
+ * listening sender gives up after connect_timeout with FTTIMEOUT and
+ * closes its port and file. */
+static void test_receiver_never_connects(void **state) {
+    world *w = *state;
+    remake(w, &w->a, "a", 0, 300, 0);
+    int fds = open_fds();
+    uint64_t cookie = reverse_offer(w); /* a has incoming: a plain INVITE */
+    inject_accept(w, cookie, "Launch-Application: FALSE\r\nRequest-Data: IP-Address:\r\n");
+    assert_int_equal(w->a.got[MSNC_EV_SECONDARY_LISTEN], 1);
+    assert_true(open_fds() > fds);
+    run(w);
+    assert_int_equal(w->a.got[MSNC_EV_TRANSFER_FAILED], 1);
+    assert_string_equal(w->a.failed_status, "timeout");
+    msnp_invite c = parse_sent(&w->a, w->a.nsent - 1);
+    assert_true(msnp_str_eq(c.cancel_code, "FTTIMEOUT"));
+    assert_int_equal(open_fds(), fds);
+}
+
 /* /cancel while the sender's reverse connect is in progress. */
 static void test_reverse_cancel_while_connecting(void **state) {
     world *w = *state;
@@ -661,6 +680,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reverse_cancel_while_listening, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reverse_cancel_while_connecting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_while_listening, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receiver_never_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_range_exhausted, setup, teardown),
     };

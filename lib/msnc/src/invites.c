@@ -283,7 +283,7 @@ static int peer_ip(msnp_str s, char out[64]) {
     out[0] = '\0';
     if (s.n == 0 || s.n >= 64) return 0;
     msnp_str_copy(s, out, 64);
-    if (msnc_ipv4_peer_ok(out)) return 1;
+    if (msnc_ipv4_unicast(out)) return 1;
     out[0] = '\0';
     return 0;
 }

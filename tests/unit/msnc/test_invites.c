@@ -496,6 +496,24 @@ static void test_reverse_cancel_while_listening(void **state) {
     close(s);
 }
 
+/* The sender gives up (CANCEL) while the receiver listens for it: the
+ * receiver stops listening and reports the peer's cancel. */
+static void test_peer_cancels_while_listening(void **state) {
+    world *w = *state;
+    remake(w, &w->b, "b", 0, 3000, 0);
+    int fds = open_fds();
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", reverse_invite, sizeof(reverse_invite) - 1);
+    assert_int_equal(msnc_invites_accept(w->b.m, 777), 0);
+    int sent = w->b.nsent;
+    const char cancel[] = "Invitation-Command: CANCEL\r\nInvitation-Cookie: 777\r\nCancel-Code: OUTBANDCANCEL\r\n\r\n";
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", cancel, sizeof(cancel) - 1);
+    assert_int_equal(w->b.got[MSNC_EV_TRANSFER_FAILED], 1);
+    assert_int_equal(msnc_invites_active(w->b.m), 0);
+    assert_int_equal(w->b.nsent, sent); /* no CANCEL back for a CANCEL */
+    run(w);
+    assert_int_equal(open_fds(), fds);
+}
+
 /* Shutting the manager down while MSNFTP is still waiting for its peer:
  * the peer hears OUTBANDCANCEL instead of waiting in vain. */
 static void test_free_while_listening(void **state) {
@@ -680,6 +698,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reverse_cancel_while_listening, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reverse_cancel_while_connecting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_while_listening, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_cancels_while_listening, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receiver_never_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_range_exhausted, setup, teardown),

@@ -113,17 +113,21 @@ int config_resolve_password(app_config *c, int interactive, char *err, size_t er
         snprintf(err, errcap, "no password: use --password-file, MSNC_PASSWORD or a terminal prompt");
         return -1;
     }
-    fprintf(stderr, "Password for %s: ", c->email);
-    fflush(stderr);
+    /* Echo goes off before the prompt appears: whatever is typed once the
+     * prompt shows is never echoed. TCSANOW, not TCSAFLUSH: flushing would
+     * throw away a password typed (or pasted) right after the prompt, and
+     * msnc would then wait for one that never comes. */
     struct termios old, quiet;
     int tty = tcgetattr(STDIN_FILENO, &old) == 0;
     if (tty) {
         quiet = old;
         quiet.c_lflag &= (tcflag_t)~ECHO;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
     }
+    fprintf(stderr, "Password for %s: ", c->email);
+    fflush(stderr);
     char *ok = fgets(c->password, sizeof(c->password), stdin);
-    if (tty) tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    if (tty) tcsetattr(STDIN_FILENO, TCSANOW, &old);
     fprintf(stderr, "\n");
     if (!ok) {
         snprintf(err, errcap, "no password entered");

@@ -12,6 +12,8 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include <msnc/addr.h>
+
 #include "app.h"
 
 #define STDIN_LINE_MAX 8192
@@ -243,6 +245,12 @@ int main(int argc, char **argv) {
     if (st == MSNP_STATUS_INVALID || st == MSNP_STATUS_FLN) {
         fprintf(stderr, "msnc: bad status %s\n", c->status);
         return EXIT_USAGE;
+    }
+
+    /* Peers are told to connect to it: it must be a real unicast address. */
+    if (!msnc_ipv4_unicast(c->bind_ip)) {
+        fprintf(stderr, "msnc: --bind-ip %s is not a unicast IPv4 address (it is advertised to peers)\n", c->bind_ip);
+        return EXIT_CONFIG;
     }
 
     signal(SIGPIPE, SIG_IGN);

@@ -56,6 +56,7 @@ typedef struct candidate {
     ftp_state state;
     int ver_sent;    /* our VER MSNFTP already went out (reverse case) */
     int extra_ver;   /* the peer's answer to our early VER was tolerated */
+    uint64_t seq;    /* order of arrival: the oldest makes room when all slots are busy */
 } candidate;
 
 struct msnc_ftp {
@@ -71,6 +72,7 @@ struct msnc_ftp {
     int tcp_client;                /* we connect (receiver normally, sender in the reverse case) */
     int extra_ver;                 /* receiver: a second VER from the sender was tolerated */
     candidate cand[MAX_CANDIDATES];
+    uint64_t accepted;             /* connections accepted so far */
     struct event *timer;           /* accept timeout (sender) */
     uint16_t port;
     unsigned idle_ms;
@@ -489,8 +491,24 @@ static void accept_cb(struct evconnlistener *l, int fd, struct sockaddr *sa, int
     for (int i = 0; i < MAX_CANDIDATES; i++)
         if (!t->cand[i].bev) idx = i;
     if (idx < 0) {
-        close(fd);
-        return;
+        /* Every slot holds a connection that has not proved itself. Refusing
+         * the newcomer would let a few silent strangers lock the real peer
+         * out until the wait ends; dropping the oldest keeps room for it. */
+        idx = 0;
+        for (int i = 1; i < MAX_CANDIDATES; i++)
+            if (t->cand[i].seq < t->cand[idx].seq) idx = i;
+        char peer[64], notice[160];
+        msnc_fd_addr(bufferevent_getfd(t->cand[idx].bev), 1, peer, sizeof(peer));
+        snprintf(notice, sizeof(notice), "dropped a waiting MSNFTP connection from %s to make room", peer);
+        bufferevent_free(t->cand[idx].bev);
+        t->cand[idx].bev = NULL;
+        if (t->cb.notice) {
+            t->cb.notice(t, notice, t->arg);
+            if (t->state == ST_DONE) { /* cancelled from the notice */
+                close(fd);
+                return;
+            }
+        }
     }
     struct bufferevent *bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
@@ -500,6 +518,7 @@ static void accept_cb(struct evconnlistener *l, int fd, struct sockaddr *sa, int
     memset(&t->cand[idx], 0, sizeof(t->cand[idx]));
     t->cand[idx].bev = bev;
     t->cand[idx].state = ST_WAIT_VER;
+    t->cand[idx].seq = ++t->accepted;
     msnp_parser_init(&t->cand[idx].parser, MSNP_FROM_UNKNOWN, NULL);
     bufferevent_setcb(bev, candidate_read_cb, NULL, candidate_event_cb, t);
     set_read_timeout(bev, t->idle_ms);

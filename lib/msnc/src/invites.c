@@ -283,7 +283,7 @@ static int peer_ip(msnp_str s, char out[64]) {
     out[0] = '\0';
     if (s.n == 0 || s.n >= 64) return 0;
     msnp_str_copy(s, out, 64);
-    if (msnc_ipv4_peer_ok(out)) return 1;
+    if (msnc_ipv4_unicast(out)) return 1;
     out[0] = '\0';
     return 0;
 }
@@ -956,7 +956,9 @@ void msnc_invites_free(msnc_invites *m) {
     if (!m) return;
     while (m->list) {
         inv *v = m->list;
-        if (v->state != INV_OFFERED && !v->ftp) send_cancel(v, "OUTBANDCANCEL");
+        /* A running transfer tells its peer itself (CCL or the cancel
+         * marker); one still listening or connecting has no other way. */
+        if (v->state != INV_OFFERED && v->state != INV_TRANSFER) send_cancel(v, "OUTBANDCANCEL");
         drop(v);
     }
     free(m->email);

@@ -29,7 +29,7 @@ int msnc_sockaddr_ipv4(const char *ip, uint16_t port, struct sockaddr_in *sin) {
     return inet_pton(AF_INET, ip, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
-int msnc_ipv4_peer_ok(const char *ip) {
+int msnc_ipv4_unicast(const char *ip) {
     if (!ip || !msnp_ipv4_valid(msnp_str_c(ip))) return 0;
     struct in_addr a;
     if (inet_pton(AF_INET, ip, &a) != 1) return 0;
@@ -75,7 +75,7 @@ struct evconnlistener *msnc_listen_range(struct event_base *base, const char *ip
 struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_ip,
                                      const char *ip, uint16_t port, char *err, size_t errcap) {
     struct sockaddr_in dst;
-    if (!msnc_ipv4_peer_ok(ip) || msnc_sockaddr_ipv4(ip, port, &dst) != 0) {
+    if (!msnc_ipv4_unicast(ip) || msnc_sockaddr_ipv4(ip, port, &dst) != 0) {
         snprintf(err, errcap, "not a unicast IPv4 address: %s", ip ? ip : "");
         return NULL;
     }

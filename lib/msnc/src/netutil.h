@@ -8,18 +8,14 @@
 
 #include <netinet/in.h>
 
+#include "msnc/addr.h"
+
 struct event_base;
 struct bufferevent;
 struct evconnlistener;
 
 /* Parse an IPv4 literal + port into sin. Returns 0 or -1. */
 int msnc_sockaddr_ipv4(const char *ip, uint16_t port, struct sockaddr_in *sin);
-
-/* An address a peer may ask us to connect to: a dotted-quad IPv4 literal
- * (no leading zeros, nothing after it) that is a unicast host. 0.0.0.0/8
- * (on Linux 0.0.0.0 quietly means this host), multicast 224/4 and the
- * reserved/broadcast 240/4 never are. 1 = usable. */
-int msnc_ipv4_peer_ok(const char *ip);
 
 /* Listen on ip, trying ports first..last in order (first = last = 0 means
  * an ephemeral port). On success *port is the port bound. */

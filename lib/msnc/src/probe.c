@@ -274,7 +274,7 @@ msnc_probe *msnc_probe_connect(struct event_base *base, msnp_transport tr, const
     p->port = port;
     if (tr == MSNP_TRANSPORT_UDP) {
         /* A multicast or broadcast peer would spray probes at a group. */
-        if (!msnc_ipv4_peer_ok(ip) || port == 0 || msnc_sockaddr_ipv4(ip, port, &p->peer) != 0) {
+        if (!msnc_ipv4_unicast(ip) || port == 0 || msnc_sockaddr_ipv4(ip, port, &p->peer) != 0) {
             snprintf(err, errcap, "not a unicast IPv4 address and port: %s:%u", ip ? ip : "", (unsigned)port);
             goto fail;
         }

@@ -6,6 +6,7 @@ usage: client_test.py MSND MSNC [--big] [CLASS[.TEST] ...]
   --big: only the 50 MiB transfer; CLASS: Session, Transfers or Invitations"""
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -113,6 +114,16 @@ class Session(Base):
         a.send("/chats")
         a.send("/list")
         a.wait("list_end", since=m)
+
+    @unittest.skipIf(BIG, "")
+    def test_bind_ip_must_be_unicast(self):
+        # It is advertised in invitations: peers would refuse these.
+        for ip in ("0.0.0.0", "255.255.255.255", "224.0.0.1", "localhost", "127.0.0.01"):
+            r = subprocess.run([MSNC, "--batch", "--server", "%s:%d" % self.srv.ds, "--account", "alice@example.com",
+                                "--bind-ip", ip], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               env=dict(os.environ, MSNC_PASSWORD="alicepw"), timeout=15)
+            self.assertEqual(r.returncode, 78, (ip, r.stdout, r.stderr))
+            self.assertIn("--bind-ip", r.stderr)
 
     @unittest.skipIf(BIG, "")
     def test_presence_both_ways(self):

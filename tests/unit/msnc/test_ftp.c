@@ -450,6 +450,32 @@ static void test_reverse_stranger_first(void **state) {
     assert_true(files_equal(f->src, f->rcv.path));
 }
 
+/* Silent strangers take every waiting slot of a listening sender before
+ * the receiver comes: the oldest one makes room, the transfer goes through. */
+static void test_silent_strangers_fill_the_slots(void **state) {
+    fixture *f = *state;
+    make_file(f->src, 6000);
+    msnc_ftp *s = start_sender(f, "64");
+    int fds[6];
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(msnc_ftp_port(s));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 6; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+        /* Let the sender accept it before the next one. */
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    }
+    start_receiver(f, msnc_ftp_port(s), "64", 6000, NULL);
+    run(f, 1, 1);
+    for (int i = 0; i < 6; i++) close(fds[i]);
+    assert_int_equal(f->snd.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.r, MSNC_FTP_OK);
+    assert_true(f->snd.notices >= 1);
+    assert_true(files_equal(f->src, f->rcv.path));
+}
+
 static void two_addresses(fixture *f, int good_first) {
     make_file(f->src, 9000);
     msnc_ftp *s = start_sender(f, "99");
@@ -594,6 +620,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_main_address_works, setup, teardown),
         cmocka_unit_test_setup_teardown(test_both_addresses_refuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_from_connected_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silent_strangers_fill_the_slots, setup, teardown),
         cmocka_unit_test(test_safe_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -172,7 +172,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     world *w = arg;
-    if (msnc_invites_active(w->a.m) == 0 && msnc_invites_active(w->b.m) == 0) event_base_loopbreak(w->base);
+    if ((!w->a.m || msnc_invites_active(w->a.m) == 0) && (!w->b.m || msnc_invites_active(w->b.m) == 0))
+        event_base_loopbreak(w->base);
 }
 
 static void stop_cb(evutil_socket_t fd, short what, void *arg) {
@@ -495,6 +496,43 @@ static void test_reverse_cancel_while_listening(void **state) {
     close(s);
 }
 
+/* The sender gives up (CANCEL) while the receiver listens for it: the
+ * receiver stops listening and reports the peer's cancel. */
+static void test_peer_cancels_while_listening(void **state) {
+    world *w = *state;
+    remake(w, &w->b, "b", 0, 3000, 0);
+    int fds = open_fds();
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", reverse_invite, sizeof(reverse_invite) - 1);
+    assert_int_equal(msnc_invites_accept(w->b.m, 777), 0);
+    int sent = w->b.nsent;
+    const char cancel[] = "Invitation-Command: CANCEL\r\nInvitation-Cookie: 777\r\nCancel-Code: OUTBANDCANCEL\r\n\r\n";
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", cancel, sizeof(cancel) - 1);
+    assert_int_equal(w->b.got[MSNC_EV_TRANSFER_FAILED], 1);
+    assert_int_equal(msnc_invites_active(w->b.m), 0);
+    assert_int_equal(w->b.nsent, sent); /* no CANCEL back for a CANCEL */
+    run(w);
+    assert_int_equal(open_fds(), fds);
+}
+
+/* Shutting the manager down while MSNFTP is still waiting for its peer:
+ * the peer hears OUTBANDCANCEL instead of waiting in vain. */
+static void test_free_while_listening(void **state) {
+    world *w = *state;
+    remake(w, &w->b, "b", 0, 3000, 0);
+    int fds = open_fds();
+    msnc_invites_on_message(w->b.m, 1, "alice@example.com", reverse_invite, sizeof(reverse_invite) - 1);
+    assert_int_equal(msnc_invites_accept(w->b.m, 777), 0);
+    int before = w->b.nsent;
+    msnc_invites_free(w->b.m);
+    w->b.m = NULL;
+    assert_int_equal(w->b.nsent, before + 1);
+    msnp_invite c = parse_sent(&w->b, before);
+    assert_int_equal(c.command, MSNP_INVITE_CANCEL);
+    assert_true(msnp_str_eq(c.cancel_code, "OUTBANDCANCEL"));
+    run(w);
+    assert_int_equal(open_fds(), fds);
+}
+
 /* A listening socket that accepts nothing: connects to it complete (the
  * kernel's backlog) but nobody ever speaks. */
 static int silent_listener(const char *ip, uint16_t *port) {
@@ -524,6 +562,25 @@ static void inject_accept(world *w, uint64_t cookie, const char *fields) {
     int n = snprintf(body, sizeof(body), "Invitation-Command: ACCEPT\r\nInvitation-Cookie: %llu\r\n%s\r\n",
                      (unsigned long long)cookie, fields);
     msnc_invites_on_message(w->a.m, 1, "bob@example.com", body, (size_t)n);
+}
+
+/* The usual direction, a receiver that accepts but never connects: the
+ * listening sender gives up after connect_timeout with FTTIMEOUT and
+ * closes its port and file. */
+static void test_receiver_never_connects(void **state) {
+    world *w = *state;
+    remake(w, &w->a, "a", 0, 300, 0);
+    int fds = open_fds();
+    uint64_t cookie = reverse_offer(w); /* a has incoming: a plain INVITE */
+    inject_accept(w, cookie, "Launch-Application: FALSE\r\nRequest-Data: IP-Address:\r\n");
+    assert_int_equal(w->a.got[MSNC_EV_SECONDARY_LISTEN], 1);
+    assert_true(open_fds() > fds);
+    run(w);
+    assert_int_equal(w->a.got[MSNC_EV_TRANSFER_FAILED], 1);
+    assert_string_equal(w->a.failed_status, "timeout");
+    msnp_invite c = parse_sent(&w->a, w->a.nsent - 1);
+    assert_true(msnp_str_eq(c.cancel_code, "FTTIMEOUT"));
+    assert_int_equal(open_fds(), fds);
 }
 
 /* /cancel while the sender's reverse connect is in progress. */
@@ -640,6 +697,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reverse_sender_never_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reverse_cancel_while_listening, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reverse_cancel_while_connecting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_while_listening, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_cancels_while_listening, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receiver_never_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_range_exhausted, setup, teardown),
     };

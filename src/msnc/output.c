@@ -71,6 +71,10 @@ static void tprint(app *a, const char *fmt, ...) {
     localtime_r(&t, &tm);
     strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
     fputs("\r\033[K", stdout);
+    /* The message takes the progress bar's line; the next progress update
+     * draws the bar again below it, so no stale bar stays behind. */
+    if (a->bar_above_prompt) fputs("\033[A\r\033[K", stdout);
+    a->bar_above_prompt = 0;
     printf("[%s] ", ts);
     va_list ap;
     va_start(ap, fmt);
@@ -134,10 +138,15 @@ static void progress_bar(app *a, const msnc_event *ev) {
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
     bar[30] = '\0';
     double eta = rate > 0 ? (double)(ev->size - ev->bytes) / rate : 0;
+    /* The bar lives on its own line above the prompt, so a half-typed line
+     * stays visible: clear the prompt line, go up to the bar (if it is
+     * there already), draw it, and let libedit redraw the prompt below. */
     fputs("\r\033[K", stdout);
-    printf("[%s] %3.0f%% %s / %s  %s/s  ETA %.0fs", bar, frac * 100, done, total, r, eta);
+    if (a->bar_above_prompt) fputs("\033[A\r\033[K", stdout);
+    printf("[%s] %3.0f%% %s / %s  %s/s  ETA %.0fs\n", bar, frac * 100, done, total, r, eta);
+    a->bar_above_prompt = 1;
+    if (!a->batch && !a->quitting && !a->in_line_handler) rl_forced_update_display();
     fflush(stdout);
-    (void)a;
 }
 
 static void human(app *a, const msnc_event *ev) {

@@ -171,7 +171,10 @@ class InteractiveCli(unittest.TestCase):
         bob.send("/accept %d" % inv["cookie"])
         done = bob.wait("transfer_done", timeout=30)
         assert_received(self, src, done["file"])
-        pos, _ = t.expect(rb"\[[#.]{30}\] +\d+% [\d.]+ [KMG]?i?B / 3\.0 MiB +[\d.]+ [KMG]?i?B/s +ETA \d+s", pos)
+        # The bar gets a line of its own and the prompt is drawn again below
+        # it, so a half-typed line is never hidden by a transfer.
+        pos, _ = t.expect(rb"\[[#.]{30}\] +\d+% [\d.]+ [KMG]?i?B / 3\.0 MiB +[\d.]+ [KMG]?i?B/s +ETA \d+s\r\n"
+                          rb"[^\[]{0,16}msnc> ", pos)
         pos, _ = t.expect(STAMP + rb"transfer %d complete: " % inv["cookie"], pos)
 
         m = t.mark()

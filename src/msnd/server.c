@@ -220,6 +220,7 @@ static void conn_release(conn *c) {
     if (c->in) evbuffer_free(c->in);
     if (c->out) evbuffer_free(c->out);
     if (c->fd >= 0) evutil_closesocket(c->fd);
+    presence_forget(c);
     c->timer = c->reaper = c->rev = c->wev = NULL;
     c->in = c->out = NULL;
     c->fd = -1;
@@ -379,6 +380,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         conn_close(c, "idle timeout");
         return;
     }
+    /* Before the read: a dropped connection's FLN fan-out reads too. */
+    if (c->kind == CONN_NS) pass_read_scope(c->srv);
     ssize_t got = recv(fd, read_buf, sizeof read_buf, 0);
     if (got == 0) {
         conn_fail(c, "peer closed");
@@ -398,7 +401,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         len = evbuffer_get_length(c->in);
     }
     c->in_read = 1;
-    if (c->kind == CONN_NS) pass_read_scope(c->srv);
     size_t used = 0;
     /* Bounded: every turn either consumes bytes or leaves the loop. */
     while (!c->closing && used < len) {

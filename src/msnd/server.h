@@ -25,6 +25,7 @@ struct presence;
 struct sbreg;
 struct sb_session;
 struct strmap;
+struct watcher_rows;
 
 typedef enum conn_kind { CONN_DS = 0, CONN_NS = 1, CONN_SB = 2 } conn_kind;
 
@@ -68,6 +69,7 @@ typedef struct conn {
     char challenge[48];
     int blp_allow;        /* cached BLP of this user (AL = 1) */
     msnp_status status;   /* FLN until the first CHG */
+    struct watcher_rows *watchers; /* presence.c: who sees this user's changes */
     uint8_t chg_seen;
     uint8_t chl_pending;
     char chl[32];

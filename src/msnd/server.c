@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -517,8 +518,16 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     s->conns = c;
     s->nconns++;
     addr_count(s, ip, +1);
+    /* Replies go out once per loop pass, so Nagle would only delay them.
+     * Linux copies TCP_NODELAY from the listening socket; check that once
+     * per listener and set it per connection only where it is not. */
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+    if (li->nodelay == 0) {
+        int v = 0;
+        socklen_t vl = sizeof v;
+        li->nodelay = getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v ? 1 : -1;
+    }
+    if (li->nodelay < 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     conn_set_login_timer(c, s->cfg.login_timeout);
     LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer,
          kind_names[c->kind]);
@@ -623,6 +632,9 @@ static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *
         return -1;
     }
     evconnlistener_set_error_cb(li->l, on_listen_error);
+    int one = 1;
+    setsockopt(evconnlistener_get_fd(li->l), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    li->nodelay = 0;
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     getsockname(evconnlistener_get_fd(li->l), (struct sockaddr *)&bound, &blen);

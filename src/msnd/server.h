@@ -88,6 +88,7 @@ typedef struct listener_info {
     char bound[80]; /* "ip:port" actually bound */
     char host[64];
     uint16_t port;
+    int nodelay; /* accepted sockets inherit TCP_NODELAY: 1 yes, -1 no, 0 not known yet */
 } listener_info;
 
 typedef struct msnd_server {

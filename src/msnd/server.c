@@ -111,12 +111,12 @@ static int backlog_pending(const conn *c) { return c->wev && event_pending(c->we
 
 /* Writes what the kernel takes now; 0, or -1 if the connection was freed. */
 static int conn_write_out(conn *c) {
-    int n = evbuffer_write(c->out, c->fd);
+    ssize_t n = outbuf_write(&c->out, c->fd);
     if (n < 0 && !io_retriable(errno)) {
         conn_fail(c, "socket error");
         return -1;
     }
-    if (evbuffer_get_length(c->out) > 0) {
+    if (outbuf_pending(&c->out) > 0) {
         if (!c->wev) c->wev = event_new(c->srv->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
         if (!c->wev || (!backlog_pending(c) && event_add(c->wev, NULL) != 0)) {
             conn_fail(c, "out of memory");
@@ -131,10 +131,10 @@ static int conn_write_out(conn *c) {
 }
 
 static void conn_write_now(conn *c) {
-    if (c->fd < 0 || !c->out) return;
+    if (c->fd < 0) return;
     /* Waiting for the socket already: on_writable keeps the order. */
     if (backlog_pending(c)) return;
-    if (evbuffer_get_length(c->out) == 0) return;
+    if (outbuf_pending(&c->out) == 0) return;
     conn_write_out(c);
 }
 
@@ -159,20 +159,20 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
 
 void conn_send(conn *c, const void *data, size_t n) {
     if (c->closing || c->fd < 0) return;
-    struct evbuffer *out = c->out;
-    if (evbuffer_get_length(out) + n > (size_t)c->srv->cfg.max_output) {
+    outbuf *out = &c->out;
+    if (outbuf_pending(out) + n > (size_t)c->srv->cfg.max_output) {
         /* A client that does not read must not make us buffer without end.
          * Closing is deferred: the caller may be walking a list this
          * connection is on. */
         if (!c->reap_close) {
             LOGW("dropping slow client", "conn=%llu peer=%s queued=%zu", (unsigned long long)c->id, c->peer,
-                 evbuffer_get_length(out));
+                 outbuf_pending(out));
             c->reap_close = 1;
             schedule_reap(c);
         }
         return;
     }
-    if (evbuffer_add(out, data, n) != 0) {
+    if (outbuf_append(out, data, n) != 0) {
         c->reap_close = 1;
         schedule_reap(c);
         return;
@@ -219,11 +219,11 @@ static void conn_release(conn *c) {
     if (c->rev) event_free(c->rev);
     if (c->wev) event_free(c->wev);
     if (c->in) evbuffer_free(c->in);
-    if (c->out) evbuffer_free(c->out);
+    outbuf_release(&c->out);
     if (c->fd >= 0) evutil_closesocket(c->fd);
     presence_forget(c);
     c->timer = c->reaper = c->rev = c->wev = NULL;
-    c->in = c->out = NULL;
+    c->in = NULL;
     c->fd = -1;
 }
 
@@ -254,7 +254,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg) {
         return;
     }
     if (!c->closing) return;
-    if (c->reap_close || c->fd < 0 || evbuffer_get_length(c->out) == 0) conn_free(c);
+    if (c->reap_close || c->fd < 0 || outbuf_pending(&c->out) == 0) conn_free(c);
 }
 
 static void on_close_grace(evutil_socket_t fd, short what, void *arg) {
@@ -506,9 +506,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     lim.max_payload = (size_t)s->cfg.max_payload;
     msnp_parser_init(&c->parser, MSNP_FROM_CLIENT, &lim);
     c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->out = evbuffer_new();
     c->reaper = event_new(s->base, -1, 0, on_reap, c);
-    if (!c->rev || !c->out || !c->reaper || event_add(c->rev, NULL) != 0) {
+    if (!c->rev || !c->reaper || event_add(c->rev, NULL) != 0) {
         conn_release(c);
         free(c);
         return;
@@ -728,6 +727,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
     failures_sweep(s->fail_account, now);
     failures_sweep(s->fail_address, now);
     sbreg_sweep(s->sbreg, now);
+    outbuf_pool_trim();
 }
 
 /* ---- init / run / free ---- */
@@ -857,4 +857,5 @@ void server_free(msnd_server *s) {
     if (s->per_address) strmap_free(s->per_address);
     store_close(s->store);
     if (s->base) event_base_free(s->base);
+    outbuf_pool_free();
 }

@@ -16,6 +16,7 @@
 #include <msnp/msnp.h>
 
 #include "config.h"
+#include "outbuf.h"
 #include "ratelimit.h"
 #include "store.h"
 
@@ -41,7 +42,7 @@ typedef struct conn {
     struct event *rev;        /* readable (persistent; carries the idle timeout) */
     struct event *wev;        /* writable: only while the kernel has not taken all output */
     struct evbuffer *in;      /* unparsed tail of earlier reads; NULL while there is none */
-    struct evbuffer *out;     /* queued output */
+    outbuf out;               /* queued output */
     conn_kind kind;
     uint64_t id;
     char peer[64];     /* "ip:port", for logs */

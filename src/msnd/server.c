@@ -70,7 +70,7 @@ static void schedule_reap(conn *c) {
 /* Output path. The write event stays off while the socket keeps up:
  * replies are appended to the output buffer, the connection goes on the
  * flush list, and one event that runs after every callback of the current
- * loop pass writes each listed connection's output with a single writev.
+ * loop pass writes each listed connection's output with a single send.
  * That replaces, per reply, an epoll_ctl to arm EPOLLOUT, a wake-up, the
  * write and an epoll_ctl to disarm, and merges everything one input batch
  * (or one fan-out) produced for a connection into one write. Only when the
@@ -342,12 +342,6 @@ static void dispatch(conn *c, const msnp_cmd *cmd) {
     }
 }
 
-/* Reading: one recv per readiness event into a buffer shared by all
- * connections (no FIONREAD probe, no copy into a per-connection buffer),
- * parsed in place. Only an incomplete item at the end is kept, in c->in, and
- * the next read is appended to it so the parser sees the same unconsumed
- * bytes first (lib/msnp parser contract). The parser's line and payload
- * limits bound what c->in can hold. */
 /* The notification handlers' reads of one event-loop pass (a login's SYN
  * alone is a dozen queries; a busy pass holds the input of dozens of
  * connections) share one read transaction, so SQLite's locking and file
@@ -371,6 +365,12 @@ static void on_pass_end(evutil_socket_t fd, short what, void *arg) {
     store_read_end(s->store);
 }
 
+/* Reading: one recv per readiness event into a buffer shared by all
+ * connections (no FIONREAD probe, no copy into a per-connection buffer),
+ * parsed in place. Only an incomplete item at the end is kept, in c->in, and
+ * the next read is appended to it so the parser sees the same unconsumed
+ * bytes first (lib/msnp parser contract). The parser's line and payload
+ * limits bound what c->in can hold. */
 #define READ_CHUNK 65536
 static char read_buf[READ_CHUNK];
 

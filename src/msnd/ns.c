@@ -10,6 +10,7 @@
 #include "login.h"
 #include "presence.h"
 #include "privacy.h"
+#include "randpool.h"
 #include "sbreg.h"
 #include "server.h"
 
@@ -91,7 +92,7 @@ static int store_failed(conn *c, const msnp_cmd *cmd, const char *what) {
 
 static void send_challenge(conn *c) {
     unsigned char rnd[10];
-    if (msnp_random_bytes(rnd, sizeof rnd) != 0) return;
+    if (randpool_bytes(rnd, sizeof rnd) != 0) return;
     for (size_t i = 0; i < 20; i++) c->chl[i] = (char)('0' + (rnd[i / 2] >> ((i & 1) * 4) & 0xf) % 10);
     c->chl[20] = '\0';
     c->chl_pending = 1;
@@ -123,7 +124,7 @@ static void send_profile(conn *c) {
     char payload[1024];
     unsigned char rnd[16];
     char auth[33] = "0";
-    if (msnp_random_bytes(rnd, sizeof rnd) == 0)
+    if (randpool_bytes(rnd, sizeof rnd) == 0)
         for (int i = 0; i < 16; i++) snprintf(auth + i * 2, 3, "%02x", rnd[i]);
     int n = snprintf(payload, sizeof payload,
                      "MIME-Version: 1.0\r\n"
@@ -226,7 +227,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         /* A fresh, unpredictable challenge for each attempt; the same
          * for unknown accounts, so the reply does not reveal which exist. */
         uint32_t rnd[2];
-        if (msnp_random_bytes(rnd, sizeof rnd) != 0) {
+        if (randpool_bytes(rnd, sizeof rnd) != 0) {
             conn_err(c, MSNP_ERR_INTERNAL_SERVER, cmd->trid);
             return;
         }

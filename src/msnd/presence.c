@@ -1,6 +1,7 @@
 /* Presence router and fan-out; see presence.h. */
 #include "presence.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,26 +57,86 @@ static void send_state(conn *to, const conn *who, int visible) {
     else conn_cmd(to, "FLN", 0, 0, who->email, NULL);
 }
 
+/* The watchers a user's changes go to (those with the user on FL whom the
+ * user's AL/BL/BLP allow), kept with the user's connection so that a status
+ * change costs no query. Valid while store_generation is unchanged: any
+ * change to the store, ours or another process's, drops it. Only lists up
+ * to WATCHERS_MAX_BYTES are kept, so a session's memory stays small; longer
+ * ones are read from the store every time. */
+#define WATCHERS_MAX_BYTES 8192
+struct watcher_rows {
+    uint64_t generation;
+    size_t n;
+    size_t used;      /* bytes of pool in use */
+    char pool[];      /* n NUL-terminated e-mails */
+};
+
+void presence_forget(conn *c) {
+    free(c->watchers);
+    c->watchers = NULL;
+}
+
 typedef struct announce_ctx {
     msnd_server *s;
     conn *c;
     int was_visible, is_visible;
+    struct watcher_rows *build; /* rows collected for the cache, or NULL */
+    size_t cap;
 } announce_ctx;
 
-static void announce_one(const store_peer *p, void *arg) {
-    announce_ctx *x = arg;
-    conn *w = online_watcher(x->s, p->email);
+static void announce_to(announce_ctx *x, const char *email) {
+    conn *w = online_watcher(x->s, email);
     if (!w || w == x->c) return;
-    if (!privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) return;
     if (x->is_visible) send_state(w, x->c, 1);
     else if (x->was_visible) send_state(w, x->c, 0);
 }
 
+static void collect_watcher(announce_ctx *x, const char *email) {
+    if (!x->build) return;
+    size_t len = strlen(email) + 1;
+    if (x->build->used + len > x->cap) { /* too many for the cache */
+        free(x->build);
+        x->build = NULL;
+        return;
+    }
+    memcpy(x->build->pool + x->build->used, email, len);
+    x->build->used += len;
+    x->build->n++;
+}
+
+static void announce_one(const store_peer *p, void *arg) {
+    announce_ctx *x = arg;
+    if (!privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) return;
+    collect_watcher(x, p->email);
+    announce_to(x, p->email);
+}
+
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
-    announce_ctx x = {s, c, privacy_status_visible(before), privacy_status_visible(c->status)};
+    announce_ctx x = {s, c, privacy_status_visible(before), privacy_status_visible(c->status), NULL, 0};
     if (!x.was_visible && !x.is_visible) return;
-    if (store_watchers_each(s->store, c->uid, announce_one, &x) != STORE_OK)
+    uint64_t gen = store_generation(s->store);
+    struct watcher_rows *rows = c->watchers;
+    if (rows && rows->generation == gen) {
+        const char *e = rows->pool;
+        for (size_t i = 0; i < rows->n; i++, e += strlen(e) + 1) announce_to(&x, e);
+        return;
+    }
+    presence_forget(c);
+    x.cap = WATCHERS_MAX_BYTES - sizeof *x.build;
+    x.build = malloc(WATCHERS_MAX_BYTES);
+    if (x.build) {
+        x.build->generation = gen;
+        x.build->n = x.build->used = 0;
+    }
+    if (store_watchers_each(s->store, c->uid, announce_one, &x) != STORE_OK) {
         LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
+        free(x.build);
+        return;
+    }
+    if (!x.build) return;
+    /* Keep only what the rows use. */
+    struct watcher_rows *fit = realloc(x.build, sizeof *fit + x.build->used);
+    c->watchers = fit ? fit : x.build;
 }
 
 typedef struct initial_ctx {

@@ -24,6 +24,8 @@ conn *presence_add(presence *p, conn *c);
 void presence_remove(presence *p, conn *c);
 size_t presence_count(const presence *p);
 
+/* Drop the watcher rows kept with c (when it is freed). */
+void presence_forget(conn *c);
 /* Tell c's watchers about a change from status `before` to c->status (or a
  * new friendly name when they are equal): NLN while visible, FLN when c
  * becomes hidden/offline. */

@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,7 +71,7 @@ static void schedule_reap(conn *c) {
 /* Output path. The write event stays off while the socket keeps up:
  * replies are appended to the output buffer, the connection goes on the
  * flush list, and one event that runs after every callback of the current
- * loop pass writes each listed connection's output with a single writev.
+ * loop pass writes each listed connection's output with a single send.
  * That replaces, per reply, an epoll_ctl to arm EPOLLOUT, a wake-up, the
  * write and an epoll_ctl to disarm, and merges everything one input batch
  * (or one fan-out) produced for a connection into one write. Only when the
@@ -111,12 +112,12 @@ static int backlog_pending(const conn *c) { return c->wev && event_pending(c->we
 
 /* Writes what the kernel takes now; 0, or -1 if the connection was freed. */
 static int conn_write_out(conn *c) {
-    int n = evbuffer_write(c->out, c->fd);
+    ssize_t n = outbuf_write(&c->out, c->fd);
     if (n < 0 && !io_retriable(errno)) {
         conn_fail(c, "socket error");
         return -1;
     }
-    if (evbuffer_get_length(c->out) > 0) {
+    if (outbuf_pending(&c->out) > 0) {
         if (!c->wev) c->wev = event_new(c->srv->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
         if (!c->wev || (!backlog_pending(c) && event_add(c->wev, NULL) != 0)) {
             conn_fail(c, "out of memory");
@@ -131,10 +132,10 @@ static int conn_write_out(conn *c) {
 }
 
 static void conn_write_now(conn *c) {
-    if (c->fd < 0 || !c->out) return;
+    if (c->fd < 0) return;
     /* Waiting for the socket already: on_writable keeps the order. */
     if (backlog_pending(c)) return;
-    if (evbuffer_get_length(c->out) == 0) return;
+    if (outbuf_pending(&c->out) == 0) return;
     conn_write_out(c);
 }
 
@@ -159,20 +160,20 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
 
 void conn_send(conn *c, const void *data, size_t n) {
     if (c->closing || c->fd < 0) return;
-    struct evbuffer *out = c->out;
-    if (evbuffer_get_length(out) + n > (size_t)c->srv->cfg.max_output) {
+    outbuf *out = &c->out;
+    if (outbuf_pending(out) + n > (size_t)c->srv->cfg.max_output) {
         /* A client that does not read must not make us buffer without end.
          * Closing is deferred: the caller may be walking a list this
          * connection is on. */
         if (!c->reap_close) {
             LOGW("dropping slow client", "conn=%llu peer=%s queued=%zu", (unsigned long long)c->id, c->peer,
-                 evbuffer_get_length(out));
+                 outbuf_pending(out));
             c->reap_close = 1;
             schedule_reap(c);
         }
         return;
     }
-    if (evbuffer_add(out, data, n) != 0) {
+    if (outbuf_append(out, data, n) != 0) {
         c->reap_close = 1;
         schedule_reap(c);
         return;
@@ -219,10 +220,11 @@ static void conn_release(conn *c) {
     if (c->rev) event_free(c->rev);
     if (c->wev) event_free(c->wev);
     if (c->in) evbuffer_free(c->in);
-    if (c->out) evbuffer_free(c->out);
+    outbuf_release(&c->out);
     if (c->fd >= 0) evutil_closesocket(c->fd);
+    presence_forget(c);
     c->timer = c->reaper = c->rev = c->wev = NULL;
-    c->in = c->out = NULL;
+    c->in = NULL;
     c->fd = -1;
 }
 
@@ -253,7 +255,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg) {
         return;
     }
     if (!c->closing) return;
-    if (c->reap_close || c->fd < 0 || evbuffer_get_length(c->out) == 0) conn_free(c);
+    if (c->reap_close || c->fd < 0 || outbuf_pending(&c->out) == 0) conn_free(c);
 }
 
 static void on_close_grace(evutil_socket_t fd, short what, void *arg) {
@@ -341,12 +343,6 @@ static void dispatch(conn *c, const msnp_cmd *cmd) {
     }
 }
 
-/* Reading: one recv per readiness event into a buffer shared by all
- * connections (no FIONREAD probe, no copy into a per-connection buffer),
- * parsed in place. Only an incomplete item at the end is kept, in c->in, and
- * the next read is appended to it so the parser sees the same unconsumed
- * bytes first (lib/msnp parser contract). The parser's line and payload
- * limits bound what c->in can hold. */
 /* The notification handlers' reads of one event-loop pass (a login's SYN
  * alone is a dozen queries; a busy pass holds the input of dozens of
  * connections) share one read transaction, so SQLite's locking and file
@@ -370,6 +366,12 @@ static void on_pass_end(evutil_socket_t fd, short what, void *arg) {
     store_read_end(s->store);
 }
 
+/* Reading: one recv per readiness event into a buffer shared by all
+ * connections (no FIONREAD probe, no copy into a per-connection buffer),
+ * parsed in place. Only an incomplete item at the end is kept, in c->in, and
+ * the next read is appended to it so the parser sees the same unconsumed
+ * bytes first (lib/msnp parser contract). The parser's line and payload
+ * limits bound what c->in can hold. */
 #define READ_CHUNK 65536
 static char read_buf[READ_CHUNK];
 
@@ -380,6 +382,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         conn_close(c, "idle timeout");
         return;
     }
+    /* Before the read: a dropped connection's FLN fan-out reads too. */
+    if (c->kind == CONN_NS) pass_read_scope(c->srv);
     ssize_t got = recv(fd, read_buf, sizeof read_buf, 0);
     if (got == 0) {
         conn_fail(c, "peer closed");
@@ -399,7 +403,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         len = evbuffer_get_length(c->in);
     }
     c->in_read = 1;
-    if (c->kind == CONN_NS) pass_read_scope(c->srv);
     size_t used = 0;
     /* Bounded: every turn either consumes bytes or leaves the loop. */
     while (!c->closing && used < len) {
@@ -504,9 +507,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     lim.max_payload = (size_t)s->cfg.max_payload;
     msnp_parser_init(&c->parser, MSNP_FROM_CLIENT, &lim);
     c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->out = evbuffer_new();
     c->reaper = event_new(s->base, -1, 0, on_reap, c);
-    if (!c->rev || !c->out || !c->reaper || event_add(c->rev, NULL) != 0) {
+    if (!c->rev || !c->reaper || event_add(c->rev, NULL) != 0) {
         conn_release(c);
         free(c);
         return;
@@ -516,8 +518,16 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     s->conns = c;
     s->nconns++;
     addr_count(s, ip, +1);
+    /* Replies go out once per loop pass, so Nagle would only delay them.
+     * Linux copies TCP_NODELAY from the listening socket; check that once
+     * per listener and set it per connection only where it is not. */
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+    if (li->nodelay == 0) {
+        int v = 0;
+        socklen_t vl = sizeof v;
+        li->nodelay = getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v ? 1 : -1;
+    }
+    if (li->nodelay < 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     conn_set_login_timer(c, s->cfg.login_timeout);
     LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer,
          kind_names[c->kind]);
@@ -650,6 +660,9 @@ static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *
         return -1;
     }
     evconnlistener_set_error_cb(li->l, on_listen_error);
+    int one = 1;
+    setsockopt(evconnlistener_get_fd(li->l), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    li->nodelay = 0;
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     getsockname(evconnlistener_get_fd(li->l), (struct sockaddr *)&bound, &blen);
@@ -745,6 +758,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
     failures_sweep(s->fail_address, now);
     sbreg_sweep(s->sbreg, now);
     link_sweep(s, now);
+    outbuf_pool_trim();
 }
 
 /* ---- init / run / free ---- */
@@ -920,4 +934,5 @@ void server_free(msnd_server *s) {
     if (s->per_address) strmap_free(s->per_address);
     store_close(s->store);
     if (s->base) event_base_free(s->base);
+    outbuf_pool_free();
 }

@@ -16,6 +16,7 @@
 #include <msnp/msnp.h>
 
 #include "config.h"
+#include "outbuf.h"
 #include "ratelimit.h"
 #include "store.h"
 
@@ -26,6 +27,7 @@ struct sbreg;
 struct sb_session;
 struct strmap;
 struct links;
+struct watcher_rows;
 
 typedef enum conn_kind { CONN_DS = 0, CONN_NS = 1, CONN_SB = 2 } conn_kind;
 
@@ -41,7 +43,7 @@ typedef struct conn {
     struct event *rev;        /* readable (persistent; carries the idle timeout) */
     struct event *wev;        /* writable: only while the kernel has not taken all output */
     struct evbuffer *in;      /* unparsed tail of earlier reads; NULL while there is none */
-    struct evbuffer *out;     /* queued output */
+    outbuf out;               /* queued output */
     conn_kind kind;
     uint64_t id;
     char peer[64];     /* "ip:port", for logs */
@@ -69,6 +71,7 @@ typedef struct conn {
     char challenge[48];
     int blp_allow;        /* cached BLP of this user (AL = 1) */
     msnp_status status;   /* FLN until the first CHG */
+    struct watcher_rows *watchers; /* presence.c: who sees this user's changes */
     uint8_t chg_seen;
     uint8_t chl_pending;
     char chl[32];
@@ -89,6 +92,7 @@ typedef struct listener_info {
     char bound[80]; /* "ip:port" actually bound */
     char host[64];
     uint16_t port;
+    int nodelay; /* accepted sockets inherit TCP_NODELAY: 1 yes, -1 no, 0 not known yet */
 } listener_info;
 
 typedef struct msnd_server {

@@ -52,6 +52,13 @@ const char *store_errmsg(store *s);
 void store_read_begin(store *s);
 void store_read_end(store *s);
 
+/* A number that changes whenever stored data may have changed since it was
+ * last returned: a change made through this handle or a commit by another
+ * process (e.g. `msnd user ...`). Callers keep rows derived from the store
+ * in memory and drop them when it moves. Inside a read scope the answer is
+ * that of the scope's snapshot. */
+uint64_t store_generation(store *s);
+
 /* Accounts. email must already be lower case and valid; name URL-encoded. */
 store_rc store_user_add(store *s, const char *email, const char *password, const char *name);
 store_rc store_user_passwd(store *s, const char *email, const char *password);

@@ -22,7 +22,7 @@ enum {
     Q_LIST_EACH, Q_FL_EACH, Q_RL_EACH, Q_LIST_COUNT, Q_RL_COUNT, Q_LIST_GET, Q_LIST_ADD, Q_LIST_DEL, Q_LIST_GROUPS,
     Q_LIST_RENAME, Q_WATCHERS, Q_CONTACTS, Q_GROUP_EACH, Q_GROUP_COUNT, Q_GROUP_EXISTS, Q_GROUP_NEXT,
     Q_GROUP_ADD, Q_GROUP_DEL, Q_GROUP_RENAME, Q_GROUP_STRIP, Q_PROP_SET, Q_PROP_DEL, Q_PROP_EACH,
-    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_BEGIN_READ,
+    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_BEGIN_READ, Q_DATA_VERSION,
     Q_COUNT
 };
 
@@ -88,6 +88,7 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_BEGIN_READ] = "BEGIN DEFERRED",
+    [Q_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /* Schema migrations: index i brings user_version i to i+1. */
@@ -127,6 +128,12 @@ struct store {
     sqlite3_stmt *st[Q_COUNT];
     int read_depth;   /* nesting of store_read_begin */
     int read_open;    /* our read transaction is open */
+    /* store_generation: own changes are seen in sqlite3_total_changes64,
+     * other processes' commits in PRAGMA data_version. */
+    uint64_t generation;
+    sqlite3_int64 seen_changes;
+    long long seen_data_version;
+    int data_version_checked; /* in the current read transaction */
     char err[256];
 };
 
@@ -172,6 +179,31 @@ static void read_start(store *s) {
     if (!sqlite3_get_autocommit(s->db)) return;
     sqlite3_stmt *st = q(s, Q_BEGIN_READ);
     if (st && exec_done(s, st) == 0) s->read_open = 1;
+    s->data_version_checked = 0;
+}
+
+uint64_t store_generation(store *s) {
+    sqlite3_int64 changes = sqlite3_total_changes64(s->db);
+    if (changes != s->seen_changes) {
+        s->seen_changes = changes;
+        s->generation++;
+    }
+    /* Inside a read transaction the answer cannot change: ask once. */
+    if (s->read_open && s->data_version_checked) return s->generation;
+    sqlite3_stmt *st = q(s, Q_DATA_VERSION);
+    if (!st || sqlite3_step(st) != SQLITE_ROW) {
+        /* Cannot tell: assume something changed. */
+        if (st) sqlite3_reset(st);
+        return ++s->generation;
+    }
+    long long dv = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (dv != s->seen_data_version) {
+        s->seen_data_version = dv;
+        s->generation++;
+    }
+    if (s->read_open) s->data_version_checked = 1;
+    return s->generation;
 }
 
 void store_read_begin(store *s) {

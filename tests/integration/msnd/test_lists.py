@@ -185,6 +185,36 @@ def test_presence_both_ways(srv):
     a.expect_line("FLN bob@example.com")
 
 
+def test_presence_follows_admin_changes(srv):
+    # Watchers are kept in memory between status changes; a change made by
+    # another process (here `msnd user del`) must be seen at the next one.
+    a, b = make_friends(srv)
+    t = a.trid()
+    a.send_line("CHG %d AWY" % t)
+    a.expect_line("CHG %d AWY" % t)
+    b.expect_line("NLN AWY alice@example.com Alice")
+    r = srv.run_admin("user", "del", "bob@example.com")
+    assert r.returncode == 0, r.stderr
+    t = a.trid()
+    a.send_line("CHG %d BSY" % t)
+    a.expect_line("CHG %d BSY" % t)
+    b.expect_silence(0.3)  # bob's FL entry for alice went with his account
+    # and a change through msnd itself (bob re-created, on alice's lists
+    # again) is seen at once
+    r = srv.run_admin("user", "add", "bob@example.com", "bobpw", "Bob")
+    assert r.returncode == 0, r.stderr
+    b.close()
+    b = online(srv, "bob@example.com")
+    t = add(b, "FL", "alice@example.com", "Alice")
+    b.expect("ADD")
+    b.expect_line("ILN %d BSY alice@example.com Alice" % t)
+    a.expect("ADD")  # RL
+    t = a.trid()
+    a.send_line("CHG %d NLN" % t)
+    a.expect_line("CHG %d NLN" % t)
+    b.expect_line("NLN NLN alice@example.com Alice")
+
+
 def test_hidden_user_not_in_iln(srv):
     a = online(srv, "alice@example.com", status="HDN")
     b = online(srv, "bob@example.com")

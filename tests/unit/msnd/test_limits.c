@@ -1,4 +1,5 @@
-/* Throttles (ratelimit.h) and the switchboard cookie registry (sbreg.h). */
+/* Throttles (ratelimit.h), the switchboard cookie registry (sbreg.h) and
+ * the pooled random bytes behind challenges (randpool.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "randpool.h"
 #include "ratelimit.h"
 #include "sbreg.h"
 
@@ -139,9 +141,34 @@ static void test_email_hash_spreads(void **state) {
     assert_int_equal(server_email_hash("a@x.com"), server_email_hash("a@x.com"));
 }
 
+/* Requests of every size, across refills, never repeat a block and never
+ * come back as zeros (handed-out bytes are wiped from the pool). */
+static void test_randpool(void **state) {
+    (void)state;
+    static unsigned char seen[600][16];
+    size_t sizes[] = {1, 7, 10, 16, 4095, 4096, 4097, 9000};
+    unsigned char big[9000];
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        memset(big, 0, sizeof big);
+        assert_int_equal(randpool_bytes(big, sizes[k]), 0);
+        if (sizes[k] >= 64) {
+            size_t zero = 0;
+            for (size_t i = 0; i < sizes[k]; i++) zero += big[i] == 0;
+            assert_true(zero < sizes[k] / 16); /* about 1/256 expected */
+        }
+    }
+    for (int i = 0; i < 600; i++) { /* 9 600 bytes: crosses two refills */
+        assert_int_equal(randpool_bytes(seen[i], 16), 0);
+        for (int j = 0; j < i; j++) assert_memory_not_equal(seen[i], seen[j], 16);
+    }
+    randpool_reset();
+    assert_int_equal(randpool_bytes(seen[0], 16), 0);
+    assert_memory_not_equal(seen[0], seen[1], 16);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket), cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_bucket), cmocka_unit_test(test_failures), cmocka_unit_test(test_randpool),
         cmocka_unit_test(test_cookies), cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_ring_cookie_names), cmocka_unit_test(test_email_hash_spreads),
     };

@@ -182,6 +182,35 @@ static void test_reopen_keeps_data(void **state) {
 /* Read scopes: one snapshot for the reads, while another process (here a
  * second handle on the same file, as `msnd user ...` is) keeps writing, and
  * changes made inside a scope are committed before the call returns. */
+static void test_generation(void **state) {
+    fixture *f = *state;
+    int64_t a = add_user(f->s, "a@x.com");
+    char err[256];
+    store *admin = store_open(f->path, err, sizeof err);
+    assert_non_null(admin);
+    uint64_t g = store_generation(f->s);
+    assert_true(store_generation(f->s) == g); /* nothing changed */
+    store_user u;
+    assert_int_equal(store_user_get(f->s, "a@x.com", &u), STORE_OK);
+    assert_true(store_generation(f->s) == g); /* reads change nothing */
+    uint32_t v;
+    assert_int_equal(store_set_gtc(f->s, a, 0, &v), STORE_OK);
+    uint64_t g2 = store_generation(f->s);
+    assert_true(g2 != g); /* our own change */
+    assert_int_equal(store_user_passwd(admin, "a@x.com", "other"), STORE_OK);
+    uint64_t g3 = store_generation(f->s);
+    assert_true(g3 != g2); /* another handle's commit */
+    /* Inside a read scope: the scope's snapshot, so the same answer. */
+    store_read_begin(f->s);
+    uint64_t g4 = store_generation(f->s);
+    assert_true(g4 == g3);
+    assert_int_equal(store_user_passwd(admin, "a@x.com", "third"), STORE_OK);
+    assert_true(store_generation(f->s) == g4);
+    store_read_end(f->s);
+    assert_true(store_generation(f->s) != g4);
+    store_close(admin);
+}
+
 static void test_read_scope(void **state) {
     fixture *f = *state;
     int64_t a = add_user(f->s, "a@x.com");
@@ -253,6 +282,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_groups_and_props, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

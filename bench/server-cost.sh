@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench/server-cost.sh BUILD_DIR MODE MSND [MSND...] - server cost per operation.
+#
+# For comparing msnd binaries (e.g. before and after a change) in the same
+# minutes on a shared machine, where throughput moves by tens of percent
+# between runs but the server's CPU time and system calls per operation do
+# not. Each binary gets a fresh copy of one populated database (20 000
+# accounts, cliques of 10), a fresh process on 127.0.0.1 port 0, and one
+# msnbench run; the binaries take turns ROUNDS times (2).
+#   MODE: login | presence | sb
+# Prints per run: operations, rate, server CPU (utime+stime from /proc) per
+# operation and system calls per operation (perf stat on the server, when
+# perf is installed). Operations: logins; presence changes; relayed MSGs
+# (all phases). Knobs: ROUNDS (2), BENCH_SECONDS (3).
+set -u
+BUILD=$(cd "${1:?usage: server-cost.sh BUILD MODE MSND...}" && pwd)
+MODE=${2:?mode: login, presence or sb}
+shift 2
+[ $# -gt 0 ] || { echo "server-cost: name at least one msnd binary" >&2; exit 2; }
+BENCH=$BUILD/bench/msnbench
+ROUNDS=${ROUNDS:-2}
+SECS=${BENCH_SECONDS:-3}
+case $MODE in
+  login) ARGS=(login --users 20000 --concurrency 128 --duration "$SECS") ;;
+  presence) ARGS=(presence --users 5000 --clique 10 --inflight 64 --duration "$SECS" --fractions 0.5) ;;
+  sb) ARGS=(sb --users 1000 --pairs 500 --window 16 --duration "$SECS" --fractions 0.5) ;;
+  *) echo "server-cost: unknown mode $MODE" >&2; exit 2 ;;
+esac
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+"$1" user add --db "$TMP/base.db" seed@bench.test seedpw >/dev/null || exit 1
+"$BENCH" populate --db "$TMP/base.db" --users 20000 --clique 10 >/dev/null || exit 1
+HAVE_PERF=0
+command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1 && HAVE_PERF=1
+
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+for round in $(seq 1 "$ROUNDS"); do
+  for bin in "$@"; do
+    cp "$TMP/base.db" "$TMP/run.db"
+    rm -f "$TMP/ports" "$TMP/run.db-wal" "$TMP/run.db-shm"
+    "$bin" --listen 127.0.0.1:0 --db "$TMP/run.db" --port-file "$TMP/ports" --log-level error \
+      --max-commands-per-second 0 --max-connections-per-address 0 --max-connections 0 >"$TMP/msnd.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1 100); do [ -s "$TMP/ports" ] && break; sleep 0.05; done
+    server=$(sed -n 's/^ds=//p' "$TMP/ports")
+    [ -n "$server" ] || { echo "server-cost: $bin did not start: $(tail -2 "$TMP/msnd.log")" >&2; exit 1; }
+    t0=$(cpu_ticks "$pid")
+    pp=""
+    if [ $HAVE_PERF = 1 ]; then
+      perf stat -e raw_syscalls:sys_enter -p "$pid" -o "$TMP/perf" 2>/dev/null &
+      pp=$!
+      sleep 0.2
+    fi
+    timeout 120 "$BENCH" "${ARGS[@]}" --server "$server" --server-pid "$pid" --json > "$TMP/out.json"
+    t1=$(cpu_ticks "$pid")
+    [ -n "$pp" ] && { kill -INT "$pp"; wait "$pp" 2>/dev/null; }
+    kill "$pid"; wait "$pid" 2>/dev/null
+    sc=$(awk '/raw_syscalls/ {gsub(",", "", $1); print $1}' "$TMP/perf" 2>/dev/null)
+    python3 - "$TMP/out.json" "$MODE" "$((t1 - t0))" "${sc:-0}" "$bin" "$round" "$HZ" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+mode, ticks, sc, name, rnd = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+hz = int(sys.argv[7])
+if mode == "login":
+    n, rate = d["logins"], "%d logins/s" % d["logins_per_s"]
+elif mode == "presence":
+    ph = [d["closed"]] + d["open"]
+    n = round(sum(p["achieved_changes_per_s"] * p["seconds"] for p in ph))
+    rate = "%d changes/s closed, open p99 %.1f ms" % (d["closed"]["achieved_changes_per_s"],
+                                                      d["open"][0]["latency"]["p99_us"] / 1000)
+else:
+    ph = [d["closed"], d["closed_window1"]] + d["open"]
+    n = sum(p["count"] for p in ph)
+    rate = "%d MSG/s window 16" % d["closed"]["achieved_msgs_per_s"]
+n = max(n, 1)
+sys_part = " %.1f syscalls/op" % (sc / n) if sc else ""
+print("round %s %-40s %8d ops  %s  server %.1f us/op%s" % (rnd, name, n, rate, ticks / hz * 1e6 / n, sys_part))
+PY
+  done
+done

@@ -178,7 +178,9 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_orig
     return best;
 }
 
-static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_origin *o) {
+#define INV_FILE_MAX 255
+
+static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_origin *o, msnp_str file) {
     inv_lists *ls = lists_of(c);
     if (!ls)
         return NULL;
@@ -186,12 +188,14 @@ static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_orig
         c->st.invitations_dropped++;
         drop(c, ls, ls->finished.oldest ? ls->finished.oldest : ls->open.oldest);
     }
-    sn_invitation *i = calloc(1, sizeof *i);
+    size_t fn = file.p ? (file.n < INV_FILE_MAX ? file.n : INV_FILE_MAX) : 0;
+    sn_invitation *i = calloc(1, sizeof *i + fn + 1);
     if (!i)
         return NULL;
+    msnp_str_copy(file, i->file, fn + 1);
     i->id = ++c->next_invitation;
     snprintf(i->cookie, sizeof i->cookie, "%s", cookie);
-    i->first_ts = i->last_ts = c->now;
+    i->last_ts = c->now;
     i->sessions[0] = o->session;
     i->same_cookie = sn_strmap_get(&c->invitations, cookie, strlen(cookie));
     sn_strmap_put(&c->invitations, cookie, strlen(cookie), i);
@@ -266,7 +270,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         if (i && !(strcmp(i->inviter, o->sender ? o->sender : "") == 0))
             i = NULL; /* a different invitation reusing the cookie */
         if (!i) {
-            i = create(c, cookie, o);
+            i = create(c, cookie, o, inv->file);
             if (!i)
                 return;
             is_new = 1;
@@ -274,9 +278,6 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
             if (o->nrecipients)
                 snprintf(i->invitee, sizeof i->invitee, "%s", o->recipients[0]);
             i->app = msnp_invite_classify(inv, &i->by);
-            msnp_str_copy(inv->app_name, i->app_name, sizeof i->app_name);
-            msnp_str_copy(inv->app_guid, i->guid, sizeof i->guid);
-            msnp_str_copy(inv->file, i->file, sizeof i->file);
             i->file_size = inv->file_size;
             i->has_file_size = inv->has_file_size;
             c->st.invitations++;
@@ -284,7 +285,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         }
     } else if (!i) {
         /* the INVITE was not captured: keep going with what we can learn */
-        i = create(c, cookie, o);
+        i = create(c, cookie, o, (msnp_str){NULL, 0});
         if (!i)
             return;
         is_new = 1;
@@ -303,8 +304,6 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         i->sessions[1] = o->session;
     if (inv->command == MSNP_INVITE_ACCEPT)
         i->accepted = 1;
-    if (inv->auth_cookie.p && inv->auth_cookie.n)
-        msnp_str_copy(inv->auth_cookie, i->auth_cookie, sizeof i->auth_cookie);
 
     sn_ev *ev = sn_ev_new(&c->ev, "invitation", c->now);
     sn_ev_set_int(ev, "flow", o->flow);

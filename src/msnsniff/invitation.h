@@ -25,17 +25,13 @@ typedef struct sn_invitation {
     char cookie[SN_EXPECT_COOKIE_MAX];
     msnp_app_kind app;
     msnp_classified_by by;
-    char app_name[128];
-    char guid[64];
     char inviter[SN_INV_USER_MAX], invitee[SN_INV_USER_MAX];
-    char file[256];
     uint64_t file_size;
     int has_file_size;
-    char auth_cookie[32];
-    uint64_t first_ts;
     uint64_t last_ts;    /* last message, or when it finished */
     uint64_t sessions[2];
     unsigned accepted : 1, cancelled : 1, orphan : 1, finished : 1;
+    char file[];         /* Application-File of the INVITE, at its real length ("" if none) */
 } sn_invitation;
 
 /* Where a message was seen. */

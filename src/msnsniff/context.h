@@ -29,6 +29,11 @@ void sn_config_defaults(sn_config *c);
 
 enum { SN_APP_KINDS = 10 };
 
+/* Bounds of the tables kept outside the memcap (see docs/msnsniff.md, "Memory"). */
+#define SN_USERS_MAX 65536u     /* users online at once */
+#define SN_SBREFS_MAX 65536u    /* switchboard referrals waiting for their login */
+#define SN_SUMMARY_USERS 50u    /* users listed by the summary */
+
 typedef struct sn_stats {
     uint64_t packets, bytes, decode_errors, non_ip, fragments_held;
     uint64_t tcp_packets, udp_packets;
@@ -40,6 +45,10 @@ typedef struct sn_stats {
     uint64_t files, file_bytes;
     uint64_t gaps, gap_bytes, parse_errors, anomalies, dns_answers;
     uint64_t flow_drops_memcap;
+    /* tables outside the memcap: most held at once (sampled every second
+     * of capture time) and what their bounds dropped */
+    uint64_t peak_expectations, peak_invitations, peak_sbrefs, peak_users, peak_dns, peak_conversations;
+    uint64_t expectations_evicted, invitations_dropped, sbrefs_dropped, users_untracked, dns_dropped;
 } sn_stats;
 
 /* Anomaly kinds (also indexes for rate limiting). */
@@ -69,13 +78,18 @@ typedef struct sn_ctx {
     sn_strmap invitations;  /* Invitation-Cookie -> sn_invitation chain */
     sn_strmap dns;          /* lower-case host name -> sn_addr */
     sn_strmap dns_rev;      /* sn_addr bytes -> host name */
-    sn_strmap users;        /* logged-in user -> protocol version string */
+    sn_strmap users;        /* user -> sn_online, while logged in on an open connection */
     sn_strmap conversations; /* "server|sessid" -> switchboard session seen from several connections */
     uint64_t now;           /* time of the packet being processed (µs) */
     uint64_t frame;         /* its number, from 1 */
     uint64_t next_session, next_invitation, next_conversation;
     unsigned anomaly_count[SN_AN_KINDS];
     sn_stats st;
+    unsigned nsummary_users;
+    struct {
+        char user[130];
+        char version[12];
+    } summary_users[SN_SUMMARY_USERS]; /* the first users to log in, for the summary */
 } sn_ctx;
 
 /* A switchboard referral learned on a notification connection. */

@@ -54,15 +54,22 @@ static void learn(sn_ctx *c, const char *name, const sn_addr *a) {
         return;
     *copy = *a;
     if (c->dns.count >= DNS_NAMES_MAX && !sn_strmap_get(&c->dns, name, n)) {
+        c->st.dns_dropped++;
         free(copy);
         return;
     }
     free(sn_strmap_put(&c->dns, name, n, copy));
     if (!c->dns_rev.b && sn_strmap_init(&c->dns_rev) != 0)
         return;
-    char *rev = strdup(name);
-    if (rev)
-        free(sn_strmap_put(&c->dns_rev, (const char *)a, sizeof *a, rev));
+    /* one name can answer with a new address every time (round robin):
+     * the reverse table has its own bound */
+    if (c->dns_rev.count >= DNS_NAMES_MAX && !sn_strmap_get(&c->dns_rev, (const char *)a, sizeof *a)) {
+        c->st.dns_dropped++;
+    } else {
+        char *rev = strdup(name);
+        if (rev)
+            free(sn_strmap_put(&c->dns_rev, (const char *)a, sizeof *a, rev));
+    }
     sn_expect_resolve(&c->expect, name, n, a);
     c->st.dns_answers++;
 }

@@ -185,12 +185,31 @@ static void on_miss(void *ctx, sn_expect *x) {
     sn_ev_set_str(ev, "cookie", x->cookie);
     if (x->invitation)
         sn_ev_set_int(ev, "invitation", x->invitation);
-    sn_ev_set_str(ev, "reason", e->c.now >= x->expires ? "expired" : "capture_end");
+    sn_ev_set_str(ev, "reason", x->evicted ? "evicted" : e->c.now >= x->expires ? "expired" : "capture_end");
     sn_ev_emit(&e->c.ev, ev);
 }
 
+static void peak(uint64_t *p, uint64_t v) {
+    if (v > *p)
+        *p = v;
+}
+
+/* The tables outside the memcap, sampled for the summary. */
+static void sample_tables(sn_engine *e) {
+    sn_ctx *c = &e->c;
+    peak(&c->st.peak_expectations, c->expect.count);
+    peak(&c->st.peak_invitations, sn_invitations_live(c));
+    peak(&c->st.peak_sbrefs, c->cookies.count);
+    peak(&c->st.peak_users, c->users.count);
+    peak(&c->st.peak_dns, c->dns.count + c->dns_rev.count);
+    peak(&c->st.peak_conversations, c->conversations.count);
+    c->st.expectations_evicted = c->expect.evicted;
+}
+
 static void housekeeping(sn_engine *e, uint64_t now) {
+    sample_tables(e);
     sn_expect_expire(&e->c.expect, now, on_miss, e);
+    sn_invitations_expire(&e->c, now);
     uint64_t idle = e->c.cfg.flow_timeout_us;
     /* bounded by the number of idle flows; each iteration removes one */
     for (sn_flow *f = sn_flow_oldest(&e->flows); f && idle && f->last_ts + idle < now; f = sn_flow_oldest(&e->flows)) {
@@ -202,6 +221,8 @@ static void housekeeping(sn_engine *e, uint64_t now) {
 static void hit(sn_engine *e, sn_flow *f, sn_expect *x, const sn_packet *p, int matched_reverse) {
     sn_ctx *c = &e->c;
     sn_expect_hit(&c->expect, x, NULL, NULL);
+    if (x->invitation)
+        sn_invitation_finish(c, x->cookie, x->invitation);
     c->st.hits++;
     f->expect_id = x->id;
     if (f->app == SN_APP_UNKNOWN)
@@ -340,6 +361,7 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
     c->st.bytes += wirelen;
     if (ts > c->now)
         c->now = ts; /* capture clocks can step back; ours does not */
+    sn_expect_set_clock(&c->expect, c->now);
     if (c->now - e->last_housekeeping >= 1000000u || c->now < e->last_housekeeping) {
         housekeeping(e, c->now);
         e->last_housekeeping = c->now;
@@ -380,11 +402,13 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
 }
 
 void sn_engine_finish(sn_engine *e) {
+    sample_tables(e);
     /* bounded: each iteration removes one flow */
     while (sn_flow_oldest(&e->flows))
         flow_close(e, sn_flow_oldest(&e->flows), "capture_end");
     sn_expect_expire(&e->c.expect, UINT64_MAX, on_miss, e);
     sn_expect_expire(&e->c.expect, UINT64_MAX, on_miss, e);
+    e->c.st.expectations_evicted = e->c.expect.evicted;
 }
 
 static int free_ref(void *ctx, const char *key, void *val) {
@@ -415,23 +439,11 @@ void sn_engine_free(sn_engine *e) {
     sn_dns_free(&e->c);
     sn_memcap_drain(&e->c.mem);
     if (e->c.users.b)
-        sn_strmap_free(&e->c.users, free);
+        sn_strmap_free(&e->c.users, free); /* emptied as the flows closed */
     if (e->c.conversations.b)
         sn_strmap_free(&e->c.conversations, NULL); /* emptied as the flows closed */
     sn_events_release(&e->c.ev); /* last: closing flows above still emits */
     free(e);
-}
-
-typedef struct user_walk {
-    FILE *fp;
-    unsigned n;
-} user_walk;
-
-static int print_user(void *ctx, const char *key, void *val) {
-    user_walk *w = ctx;
-    if (w->n++ < 50)
-        fprintf(w->fp, "    %s (%s)\n", key, (const char *)val);
-    return 0;
 }
 
 void sn_engine_summary(const sn_engine *e, FILE *fp) {
@@ -444,8 +456,8 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
             (unsigned long long)s->role_ns, (unsigned long long)s->role_sb, (unsigned long long)s->flows_msnftp,
             (unsigned long long)s->flows_expected);
     fprintf(fp, "  logins: %llu ok, %llu failed\n", (unsigned long long)s->logins, (unsigned long long)s->login_failures);
-    user_walk w = {fp, 0};
-    sn_strmap_each((sn_strmap *)&e->c.users, print_user, &w);
+    for (unsigned u = 0; u < e->c.nsummary_users; u++)
+        fprintf(fp, "    %s (%s)\n", e->c.summary_users[u].user, e->c.summary_users[u].version);
     fprintf(fp, "  switchboard sessions: %llu, messages %llu, typing %llu, joins %llu\n",
             (unsigned long long)s->sessions, (unsigned long long)s->messages, (unsigned long long)s->typing,
             (unsigned long long)s->joins);
@@ -461,4 +473,14 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
             (unsigned long long)s->gap_bytes, (unsigned long long)s->parse_errors, (unsigned long long)s->anomalies);
     fprintf(fp, "  memory: peak %llu bytes of memcap %llu\n", (unsigned long long)e->c.mem.peak,
             (unsigned long long)e->c.mem.limit);
+    fprintf(fp,
+            "  tables (most held at once): expectations %llu, invitations %llu, referrals %llu, users online %llu, "
+            "dns %llu, conversations %llu\n",
+            (unsigned long long)s->peak_expectations, (unsigned long long)s->peak_invitations,
+            (unsigned long long)s->peak_sbrefs, (unsigned long long)s->peak_users, (unsigned long long)s->peak_dns,
+            (unsigned long long)s->peak_conversations);
+    fprintf(fp, "  dropped by table bounds: expectations %llu, invitations %llu, referrals %llu, users %llu, dns %llu\n",
+            (unsigned long long)s->expectations_evicted, (unsigned long long)s->invitations_dropped,
+            (unsigned long long)s->sbrefs_dropped, (unsigned long long)s->users_untracked,
+            (unsigned long long)s->dns_dropped);
 }

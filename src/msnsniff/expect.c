@@ -22,7 +22,8 @@ int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max) {
     t->b = calloc(t->nb, sizeof *t->b);
     t->next_id = 1;
     t->timeout = timeout_us;
-    t->max = max ? max : 65536;
+    t->max = max ? max : SN_EXPECT_MAX;
+    t->linger = timeout_us < SN_EXPECT_LINGER_US ? timeout_us : SN_EXPECT_LINGER_US;
     if (!t->b || sn_strmap_init(&t->by_id) != 0 || sn_strmap_init(&t->by_cookie) != 0 ||
         sn_strmap_init(&t->by_group) != 0 || sn_strmap_init(&t->by_name) != 0)
         return -1;
@@ -111,15 +112,47 @@ static void name_out(sn_expect_table *t, sn_expect *e) {
     e->named = 0;
 }
 
+void sn_expect_set_clock(sn_expect_table *t, uint64_t now) {
+    if (now > t->clock)
+        t->clock = now;
+}
+
+/* Pending ones sit in the expiry queue, spent ones in the spent queue;
+ * both are FIFO because their durations are constant. */
 static void unqueue(sn_expect_table *t, sn_expect *e) {
+    sn_expect **head = e->spent ? &t->shead : &t->qhead, **tail = e->spent ? &t->stail : &t->qtail;
     if (e->qprev)
         e->qprev->qnext = e->qnext;
     else
-        t->qhead = e->qnext;
+        *head = e->qnext;
     if (e->qnext)
         e->qnext->qprev = e->qprev;
     else
-        t->qtail = e->qprev;
+        *tail = e->qprev;
+    e->qprev = e->qnext = NULL;
+}
+
+static void enqueue(sn_expect_table *t, sn_expect *e) {
+    sn_expect **head = e->spent ? &t->shead : &t->qhead, **tail = e->spent ? &t->stail : &t->qtail;
+    e->qnext = NULL;
+    e->qprev = *tail;
+    if (*tail)
+        (*tail)->qnext = e;
+    else
+        *head = e;
+    *tail = e;
+}
+
+/* Hit or retired: no longer matchable; freed after the linger. */
+static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
+    e->state = state;
+    unhash(t, e);
+    if (e->spent)
+        return;
+    unqueue(t, e);
+    e->spent = 1;
+    e->expires = t->clock + t->linger;
+    enqueue(t, e);
 }
 
 static void unindex(sn_expect_table *t, sn_expect *e) {
@@ -155,6 +188,8 @@ static void destroy(sn_expect_table *t, sn_expect *e) {
 void sn_expect_free(sn_expect_table *t) {
     while (t->qhead)
         destroy(t, t->qhead);
+    while (t->shead)
+        destroy(t, t->shead);
     free(t->b);
     t->b = NULL;
     sn_strmap_free(&t->by_id, NULL);
@@ -167,10 +202,8 @@ sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id) { return sn_strmap_ge
 
 void sn_expect_retire_group(sn_expect_table *t, uint64_t group) {
     for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&group, sizeof group); x; x = x->gnext)
-        if (x->state == SN_EXP_PENDING) {
-            x->state = SN_EXP_RETIRED;
-            unhash(t, x);
-        }
+        if (x->state == SN_EXP_PENDING)
+            spend(t, x, SN_EXP_RETIRED);
 }
 
 /* Copies n bytes of s and a NUL to *at, advances *at; returns the copy. */
@@ -227,13 +260,10 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     e->expires = now + t->timeout;
     hash_in(t, e);
     name_in(t, e);
-    e->qprev = t->qtail;
-    if (t->qtail)
-        t->qtail->qnext = e;
-    else
-        t->qhead = e;
-    t->qtail = e;
+    enqueue(t, e);
     t->count++;
+    if (t->count > t->peak)
+        t->peak = t->count;
     t->added++;
     return e;
 }
@@ -264,15 +294,13 @@ sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n)
 }
 
 void sn_expect_hit(sn_expect_table *t, sn_expect *e, void (*on_retire)(void *, sn_expect *), void *ctx) {
-    e->state = SN_EXP_HIT;
-    unhash(t, e);
+    spend(t, e, SN_EXP_HIT);
     t->hits++;
     if (!e->group)
         return;
     for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&e->group, sizeof e->group); x; x = x->gnext)
         if (x != e && x->state == SN_EXP_PENDING) {
-            x->state = SN_EXP_RETIRED;
-            unhash(t, x);
+            spend(t, x, SN_EXP_RETIRED);
             if (on_retire)
                 on_retire(ctx, x);
         }
@@ -299,15 +327,19 @@ size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const s
 }
 
 void sn_expect_expire(sn_expect_table *t, uint64_t now, void (*fn)(void *, sn_expect *), void *ctx) {
-    /* also drop the oldest when over the size bound */
+    /* each iteration frees one; spent ones go first when over the size bound */
+    while (t->shead && (t->shead->expires <= now || t->count > t->max))
+        destroy(t, t->shead);
     while (t->qhead && (t->qhead->expires <= now || t->count > t->max)) {
         sn_expect *e = t->qhead;
-        if (e->state == SN_EXP_PENDING) {
-            e->state = SN_EXP_MISSED;
-            t->misses++;
-            if (fn)
-                fn(ctx, e);
+        if (e->expires > now) {
+            e->evicted = 1;
+            t->evicted++;
         }
+        e->state = SN_EXP_MISSED;
+        t->misses++;
+        if (fn)
+            fn(ctx, e);
         destroy(t, e);
     }
 }

@@ -60,6 +60,8 @@ typedef struct sn_expect {
     uint8_t state;
     uint8_t cookie_only;                /* matched by switchboard cookie, not by SYN */
     uint8_t hashed, named;              /* in the address chains / in the name index */
+    uint8_t spent;                      /* hit or retired: in the spent queue */
+    uint8_t evicted;                    /* dropped by the size bound before its expiry */
     const char *app;                    /* static: "file_transfer", "switchboard", ... */
     const char *source;                 /* static: which header or command taught it */
     uint64_t invitation;                /* invitation id, 0 if none */
@@ -70,8 +72,12 @@ typedef struct sn_expect {
 typedef struct sn_expect_table {
     sn_expect **b;
     size_t nb;
-    sn_expect *qhead, *qtail;           /* ordered by expiry (constant timeout) */
-    size_t count;
+    sn_expect *qhead, *qtail;           /* pending, ordered by expiry (constant timeout) */
+    sn_expect *shead, *stail;           /* spent (hit or retired), ordered by when they were spent */
+    size_t count, peak;
+    uint64_t clock;                     /* capture time of the packet being handled */
+    uint64_t linger;                    /* spent ones stay this long (echo deduplication, MSNFTP lookup) */
+    uint64_t evicted;                   /* pending ones dropped by the size bound */
     uint64_t next_id;
     uint64_t timeout;
     size_t max;                         /* oldest pending dropped beyond this */
@@ -80,7 +86,19 @@ typedef struct sn_expect_table {
     uint64_t added, hits, misses;
 } sn_expect_table;
 
+/* Spent expectations (hit, or retired by a sibling's hit or a CANCEL) are
+ * kept SN_EXPECT_LINGER_US of capture time (or the timeout, if shorter):
+ * long enough to recognise the other copy of the message that announced
+ * them and to name the file of the MSNFTP connection that hit them, short
+ * enough that a long capture does not keep every prediction it ever made.
+ * Pending ones stay until they expire; beyond `max` (default
+ * SN_EXPECT_MAX) the oldest is dropped and counted in `evicted`. */
+#define SN_EXPECT_LINGER_US (30ull * 1000000u)
+#define SN_EXPECT_MAX 65536u
+
 int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max);
+/* Capture time of the packet being handled (spent expectations age from it). */
+void sn_expect_set_clock(sn_expect_table *t, uint64_t now);
 void sn_expect_free(sn_expect_table *t);
 
 /* Add a pending expectation (fields copied from *proto; id, times and
@@ -107,9 +125,10 @@ void sn_expect_hit(sn_expect_table *t, sn_expect *e, void (*on_retire)(void *ctx
  * that name now match its address. Returns how many were updated. */
 size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const sn_addr *addr);
 
-/* Pop expectations whose expiry is <= now (all of them if now is
- * UINT64_MAX) and that are still pending; each is passed to fn, then freed.
- * Hit and retired ones are freed quietly. */
+/* Pop pending expectations whose expiry is <= now (all of them if now is
+ * UINT64_MAX), and the oldest beyond the size bound (e->evicted set); each
+ * is passed to fn, then freed. Spent ones are freed quietly once their
+ * linger has passed. */
 void sn_expect_expire(sn_expect_table *t, uint64_t now, void (*fn)(void *ctx, sn_expect *), void *ctx);
 
 const char *sn_transport_name(uint8_t tr);

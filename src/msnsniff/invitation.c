@@ -8,43 +8,85 @@
 #include "dns.h"
 #include "session.h"
 
-#define INVITATIONS_MAX 65536u
-
+/* Two queues, each in the order its members will leave: open invitations
+ * by last activity (a message moves one to the back), finished ones by
+ * when they finished. */
 typedef struct inv_list {
     sn_invitation *oldest, *newest;
     size_t count;
 } inv_list;
 
-/* The list lives beside the cookie map; one per context. Kept in the map
+typedef struct inv_lists {
+    inv_list open, finished;
+} inv_lists;
+
+/* The lists live beside the cookie map; one per context. Kept in the map
  * under a key no Invitation-Cookie can have (it contains a space). */
 static const char LIST_KEY[] = " list";
 
-static inv_list *list_of(sn_ctx *c) { return sn_strmap_get(&c->invitations, LIST_KEY, sizeof LIST_KEY - 1); }
+static inv_lists *lists_of(sn_ctx *c) { return sn_strmap_get(&c->invitations, LIST_KEY, sizeof LIST_KEY - 1); }
+static inv_list *list_for(inv_lists *ls, const sn_invitation *i) { return i->finished ? &ls->finished : &ls->open; }
 
 int sn_invitations_init(sn_ctx *c) {
     if (sn_strmap_init(&c->invitations) != 0)
         return -1;
-    inv_list *l = calloc(1, sizeof *l);
+    inv_lists *l = calloc(1, sizeof *l);
     if (!l)
         return -1;
     sn_strmap_put(&c->invitations, LIST_KEY, sizeof LIST_KEY - 1, l);
     return 0;
 }
 
-void sn_invitations_free(sn_ctx *c) {
-    if (!c->invitations.b)
-        return;
-    inv_list *l = list_of(c);
-    for (sn_invitation *i = l ? l->oldest : NULL; i;) {
+static void free_list(inv_list *l) {
+    for (sn_invitation *i = l->oldest; i;) {
         sn_invitation *n = i->newer;
         free(i);
         i = n;
+    }
+}
+
+void sn_invitations_free(sn_ctx *c) {
+    if (!c->invitations.b)
+        return;
+    inv_lists *l = lists_of(c);
+    if (l) {
+        free_list(&l->open);
+        free_list(&l->finished);
     }
     free(l);
     sn_strmap_free(&c->invitations, NULL);
 }
 
-static void unlink_inv(sn_ctx *c, inv_list *l, sn_invitation *inv) {
+size_t sn_invitations_live(sn_ctx *c) {
+    inv_lists *l = c->invitations.b ? lists_of(c) : NULL;
+    return l ? l->open.count + l->finished.count : 0;
+}
+
+static void list_remove(inv_list *l, sn_invitation *inv) {
+    if (inv->older)
+        inv->older->newer = inv->newer;
+    else
+        l->oldest = inv->newer;
+    if (inv->newer)
+        inv->newer->older = inv->older;
+    else
+        l->newest = inv->older;
+    inv->older = inv->newer = NULL;
+    l->count--;
+}
+
+static void list_append(inv_list *l, sn_invitation *inv) {
+    inv->newer = NULL;
+    inv->older = l->newest;
+    if (l->newest)
+        l->newest->newer = inv;
+    else
+        l->oldest = inv;
+    l->newest = inv;
+    l->count++;
+}
+
+static void unlink_inv(sn_ctx *c, inv_lists *ls, sn_invitation *inv) {
     sn_invitation *head = sn_strmap_get(&c->invitations, inv->cookie, strlen(inv->cookie));
     if (head == inv) {
         if (inv->same_cookie)
@@ -58,15 +100,55 @@ static void unlink_inv(sn_ctx *c, inv_list *l, sn_invitation *inv) {
                 break;
             }
     }
-    if (inv->older)
-        inv->older->newer = inv->newer;
-    else
-        l->oldest = inv->newer;
-    if (inv->newer)
-        inv->newer->older = inv->older;
-    else
-        l->newest = inv->older;
-    l->count--;
+    list_remove(list_for(ls, inv), inv);
+}
+
+static void drop(sn_ctx *c, inv_lists *ls, sn_invitation *inv) {
+    unlink_inv(c, ls, inv);
+    free(inv);
+}
+
+static uint64_t linger_of(const sn_ctx *c) {
+    uint64_t t = c->cfg.expect_timeout_us;
+    return t < SN_EXPECT_LINGER_US ? t : SN_EXPECT_LINGER_US;
+}
+
+void sn_invitations_expire(sn_ctx *c, uint64_t now) {
+    inv_lists *ls = c->invitations.b ? lists_of(c) : NULL;
+    if (!ls)
+        return;
+    uint64_t linger = linger_of(c), idle = c->cfg.expect_timeout_us;
+    /* each iteration frees one */
+    while (ls->finished.oldest && ls->finished.oldest->last_ts + linger <= now)
+        drop(c, ls, ls->finished.oldest);
+    while (ls->open.oldest && ls->open.oldest->last_ts + idle <= now)
+        drop(c, ls, ls->open.oldest);
+}
+
+static void finish(sn_ctx *c, sn_invitation *i) {
+    inv_lists *ls = lists_of(c);
+    if (!ls || i->finished)
+        return;
+    list_remove(&ls->open, i);
+    i->finished = 1;
+    i->last_ts = c->now;
+    list_append(&ls->finished, i);
+}
+
+void sn_invitation_finish(sn_ctx *c, const char *cookie, uint64_t id) {
+    sn_invitation *i = sn_invitation_find(c, cookie, id);
+    if (i)
+        finish(c, i);
+}
+
+/* A message for an open invitation keeps it for another idle period. */
+static void touch(sn_ctx *c, sn_invitation *i) {
+    inv_lists *ls = lists_of(c);
+    if (!ls || i->finished)
+        return;
+    i->last_ts = c->now;
+    list_remove(&ls->open, i);
+    list_append(&ls->open, i);
 }
 
 static int involves(const sn_invitation *i, const char *u) {
@@ -96,31 +178,28 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_orig
     return best;
 }
 
-static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_origin *o) {
-    inv_list *l = list_of(c);
-    if (!l)
+#define INV_FILE_MAX 255
+
+static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_origin *o, msnp_str file) {
+    inv_lists *ls = lists_of(c);
+    if (!ls)
         return NULL;
-    if (l->count >= INVITATIONS_MAX) {
-        sn_invitation *old = l->oldest;
-        unlink_inv(c, l, old);
-        free(old);
+    if (ls->open.count + ls->finished.count >= SN_INVITATIONS_MAX) {
+        c->st.invitations_dropped++;
+        drop(c, ls, ls->finished.oldest ? ls->finished.oldest : ls->open.oldest);
     }
-    sn_invitation *i = calloc(1, sizeof *i);
+    size_t fn = file.p ? (file.n < INV_FILE_MAX ? file.n : INV_FILE_MAX) : 0;
+    sn_invitation *i = calloc(1, sizeof *i + fn + 1);
     if (!i)
         return NULL;
+    msnp_str_copy(file, i->file, fn + 1);
     i->id = ++c->next_invitation;
     snprintf(i->cookie, sizeof i->cookie, "%s", cookie);
-    i->first_ts = c->now;
+    i->last_ts = c->now;
     i->sessions[0] = o->session;
     i->same_cookie = sn_strmap_get(&c->invitations, cookie, strlen(cookie));
     sn_strmap_put(&c->invitations, cookie, strlen(cookie), i);
-    i->older = l->newest;
-    if (l->newest)
-        l->newest->newer = i;
-    else
-        l->oldest = i;
-    l->newest = i;
-    l->count++;
+    list_append(&ls->open, i);
     return i;
 }
 
@@ -191,7 +270,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         if (i && !(strcmp(i->inviter, o->sender ? o->sender : "") == 0))
             i = NULL; /* a different invitation reusing the cookie */
         if (!i) {
-            i = create(c, cookie, o);
+            i = create(c, cookie, o, inv->file);
             if (!i)
                 return;
             is_new = 1;
@@ -199,9 +278,6 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
             if (o->nrecipients)
                 snprintf(i->invitee, sizeof i->invitee, "%s", o->recipients[0]);
             i->app = msnp_invite_classify(inv, &i->by);
-            msnp_str_copy(inv->app_name, i->app_name, sizeof i->app_name);
-            msnp_str_copy(inv->app_guid, i->guid, sizeof i->guid);
-            msnp_str_copy(inv->file, i->file, sizeof i->file);
             i->file_size = inv->file_size;
             i->has_file_size = inv->has_file_size;
             c->st.invitations++;
@@ -209,7 +285,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         }
     } else if (!i) {
         /* the INVITE was not captured: keep going with what we can learn */
-        i = create(c, cookie, o);
+        i = create(c, cookie, o, (msnp_str){NULL, 0});
         if (!i)
             return;
         is_new = 1;
@@ -223,12 +299,11 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
             sn_ev_emit(&c->ev, ev);
         }
     }
+    touch(c, i);
     if (o->session && i->sessions[0] != o->session && !i->sessions[1])
         i->sessions[1] = o->session;
     if (inv->command == MSNP_INVITE_ACCEPT)
         i->accepted = 1;
-    if (inv->auth_cookie.p && inv->auth_cookie.n)
-        msnp_str_copy(inv->auth_cookie, i->auth_cookie, sizeof i->auth_cookie);
 
     sn_ev *ev = sn_ev_new(&c->ev, "invitation", c->now);
     sn_ev_set_int(ev, "flow", o->flow);
@@ -273,6 +348,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     if (inv->command == MSNP_INVITE_CANCEL) {
         /* a cancelled invitation will not connect: withdraw its predictions */
         sn_expect_retire_group(&c->expect, i->id);
+        finish(c, i);
         return;
     }
     /* Addresses: IP-Address[:port] (+ Port / PortX), IP-Address-Internal

@@ -25,16 +25,13 @@ typedef struct sn_invitation {
     char cookie[SN_EXPECT_COOKIE_MAX];
     msnp_app_kind app;
     msnp_classified_by by;
-    char app_name[128];
-    char guid[64];
     char inviter[SN_INV_USER_MAX], invitee[SN_INV_USER_MAX];
-    char file[256];
     uint64_t file_size;
     int has_file_size;
-    char auth_cookie[32];
-    uint64_t first_ts;
+    uint64_t last_ts;    /* last message, or when it finished */
     uint64_t sessions[2];
-    unsigned accepted : 1, cancelled : 1, orphan : 1;
+    unsigned accepted : 1, cancelled : 1, orphan : 1, finished : 1;
+    char file[];         /* Application-File of the INVITE, at its real length ("" if none) */
 } sn_invitation;
 
 /* Where a message was seen. */
@@ -47,8 +44,22 @@ typedef struct sn_invite_origin {
     int sent; /* 1: seen going from a client to the server */
 } sn_invite_origin;
 
+/* Invitations are kept while they may still see messages: an open one
+ * until it has been idle for the expectation timeout, a finished one
+ * (cancelled, or one of its predicted connections opened) for
+ * SN_EXPECT_LINGER_US (or the expectation timeout, if shorter) after it
+ * finished, and never more than SN_INVITATIONS_MAX at once (the oldest
+ * finished one, else the least recently active one, makes room). Dropped
+ * ones are counted in sn_stats.invitations_dropped. */
+#define SN_INVITATIONS_MAX 65536u
+
 int sn_invitations_init(sn_ctx *c);
 void sn_invitations_free(sn_ctx *c);
+/* Drop the invitations whose time is up (capture time `now`). */
+void sn_invitations_expire(sn_ctx *c, uint64_t now);
+/* One of its predicted connections was opened. */
+void sn_invitation_finish(sn_ctx *c, const char *cookie, uint64_t id);
+size_t sn_invitations_live(sn_ctx *c);
 
 /* One invitation message. Emits invitation and expectation events. */
 void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv);

@@ -65,8 +65,16 @@ typedef struct sn_conn {
     char version[12];
     sn_sb *sb;
     sn_ftp *ftp;
+    struct sn_online *online; /* this connection's entry in the online users */
     sn_early_gap early[EARLY_GAPS];
 } sn_conn;
+
+/* A user logged in on at least one notification connection still open. */
+typedef struct sn_online {
+    unsigned refs;
+    size_t n;
+    char user[];
+} sn_online;
 
 const char *sn_role_name(sn_role r) {
     switch (r) {
@@ -321,17 +329,24 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     msnp_str cookie = cmd->argv[ring ? 3 : 4];
     if (!ring && !msnp_str_eq(cmd->argv[1], "SB"))
         return;
-    sn_sbref *ref = calloc(1, sizeof *ref);
-    if (!ref)
-        return;
-    ref->ns_flow = f->id;
-    ref->learned = c->now;
-    ref->ring = ring;
-    memcpy(ref->user, k->user, sizeof ref->user);
-    copy_str(ref->server, sizeof ref->server, addr);
-    if (ring) {
-        copy_str(ref->sessid, sizeof ref->sessid, cmd->argv[0]);
-        copy_str(ref->caller, sizeof ref->caller, cmd->argv[4]);
+    /* bounded: a referral leaves with its login or its expectation, and
+     * beyond SN_SBREFS_MAX waiting ones new referrals are not kept (their
+     * switchboards open with ns_flow null) */
+    sn_sbref *ref = c->cookies.count < SN_SBREFS_MAX || sn_strmap_get(&c->cookies, cookie.p, cookie.n)
+                        ? calloc(1, sizeof *ref)
+                        : NULL;
+    if (!ref) {
+        c->st.sbrefs_dropped++;
+    } else {
+        ref->ns_flow = f->id;
+        ref->learned = c->now;
+        ref->ring = ring;
+        memcpy(ref->user, k->user, sizeof ref->user);
+        copy_str(ref->server, sizeof ref->server, addr);
+        if (ring) {
+            copy_str(ref->sessid, sizeof ref->sessid, cmd->argv[0]);
+            copy_str(ref->caller, sizeof ref->caller, cmd->argv[4]);
+        }
     }
     sn_expect_proto proto;
     memset(&proto, 0, sizeof proto);
@@ -345,10 +360,12 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     proto.learned_flow = f->id;
     sn_expect *e = sn_expect_add(&c->expect, &proto, c->now, NULL);
     if (e) {
-        ref->expect_id = e->id;
+        if (ref)
+            ref->expect_id = e->id;
         c->st.expectations++;
     }
-    free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
+    if (ref)
+        free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
 
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", ring ? "ring" : "referral");
@@ -561,6 +578,51 @@ static void presence(sn_ctx *c, const sn_flow *f, const sn_conn *k, msnp_str use
     c->st.presence++;
 }
 
+/* The users table holds who is online now (a user counts while one of
+ * their notification connections is open), so it follows the sessions
+ * and not the length of the capture; the summary's list is the first
+ * SN_SUMMARY_USERS users that logged in. */
+static void user_offline(sn_ctx *c, sn_conn *k) {
+    sn_online *o = k->online;
+    k->online = NULL;
+    if (o && --o->refs == 0) {
+        sn_strmap_del(&c->users, o->user, o->n);
+        free(o);
+    }
+}
+
+static void user_online(sn_ctx *c, sn_conn *k) {
+    user_offline(c, k);
+    size_t n = strlen(k->user);
+    sn_online *o = sn_strmap_get(&c->users, k->user, n);
+    if (!o) {
+        if (c->users.count >= SN_USERS_MAX) {
+            c->st.users_untracked++;
+        } else if ((o = malloc(sizeof *o + n + 1)) != NULL) {
+            o->refs = 0;
+            o->n = n;
+            memcpy(o->user, k->user, n + 1);
+            if (sn_strmap_put(&c->users, k->user, n, o) == o) {
+                free(o);
+                o = NULL;
+            }
+        }
+    }
+    if (o) {
+        o->refs++;
+        k->online = o;
+    }
+    if (c->nsummary_users < SN_SUMMARY_USERS) {
+        for (unsigned u = 0; u < c->nsummary_users; u++)
+            if (strcmp(c->summary_users[u].user, k->user) == 0)
+                return;
+        snprintf(c->summary_users[c->nsummary_users].user, sizeof c->summary_users[0].user, "%s", k->user);
+        snprintf(c->summary_users[c->nsummary_users].version, sizeof c->summary_users[0].version, "%s",
+                 k->version[0] ? k->version : "?");
+        c->nsummary_users++;
+    }
+}
+
 static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     /* USR trid OK email name [verified] */
     set_role(c, f, k, SN_ROLE_NS);
@@ -582,12 +644,7 @@ static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     if (cmd->argc >= 5)
         sn_ev_set_bool(ev, "verified", msnp_str_eq(cmd->argv[4], "1"));
     sn_ev_emit(&c->ev, ev);
-    /* kept for the summary; bounded like the other tables */
-    if (c->users.count < 65536 || sn_strmap_get(&c->users, k->user, strlen(k->user))) {
-        char *ver = strdup(k->version[0] ? k->version : "?");
-        if (ver)
-            free(sn_strmap_put(&c->users, k->user, strlen(k->user), ver));
-    }
+    user_online(c, k);
 }
 
 /* ---- command dispatch ---------------------------------------------------- */
@@ -940,6 +997,7 @@ void sn_session_close(sn_ctx *c, sn_flow *f) {
     }
     if (k->ftp)
         sn_ftp_close(c, k->ftp, f);
+    user_offline(c, k);
     sn_mem_free(&c->mem, k, sizeof *k);
     f->conn = NULL;
 }

@@ -400,6 +400,67 @@ static void test_resolve_among_many(void **state) {
     sn_expect_free(&t);
 }
 
+/* Spent expectations stay only for the linger; pending ones for their
+ * timeout; beyond the size bound the oldest pending is an evicted miss. */
+static void test_expectation_lifetimes(void **state) {
+    (void)state;
+    const uint64_t timeout = 300ull * 1000000u;
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, timeout, 0), 0);
+    assert_int_equal(t.linger, SN_EXPECT_LINGER_US);
+    /* a long capture: one invitation a second, each hit a second later */
+    uint64_t now = 1000000;
+    for (unsigned i = 0; i < 2000; i++, now += 1000000) {
+        sn_expect_set_clock(&t, now);
+        char host[32];
+        snprintf(host, sizeof host, "10.1.%u.%u", i >> 8, i & 255);
+        sn_expect_proto p = proto_exp(host, 6891, SN_TR_TCP, i + 1);
+        sn_expect_proto alt = proto_exp("192.168.0.2", 6891, SN_TR_TCP, i + 1);
+        sn_expect *e = sn_expect_add(&t, &p, now, NULL);
+        assert_non_null(e);
+        assert_non_null(sn_expect_add(&t, &alt, now, NULL)); /* retired by e's hit */
+        if (i > 0) {
+            snprintf(host, sizeof host, "10.1.%u.%u", (i - 1) >> 8, (i - 1) & 255);
+            sn_addr a;
+            sn_addr_parse(host, strlen(host), &a);
+            sn_expect *x = sn_expect_match(&t, &a, 6891, 6, now);
+            assert_non_null(x);
+            sn_expect_hit(&t, x, NULL, NULL);
+        }
+        sn_expect_expire(&t, now, count_miss, NULL);
+        /* held: the last linger's worth of spent pairs and the newest pending pair */
+        assert_true(t.count <= 2 * (SN_EXPECT_LINGER_US / 1000000u + 2));
+    }
+    assert_true(t.peak <= 2 * (SN_EXPECT_LINGER_US / 1000000u + 2));
+    /* the same prediction seen again within the linger is still recognised */
+    sn_expect_proto again = proto_exp("10.1.7.206", 6891, SN_TR_TCP, 1999);
+    sn_expect *dup = NULL;
+    assert_null(sn_expect_add(&t, &again, now, &dup));
+    assert_non_null(dup);
+    sn_expect_expire(&t, UINT64_MAX, NULL, NULL);
+    sn_expect_free(&t);
+
+    /* the size bound: the oldest pending go first, reported as evicted */
+    assert_int_equal(sn_expect_init(&t, timeout, 10), 0);
+    for (unsigned i = 0; i < 25; i++) {
+        char host[32];
+        snprintf(host, sizeof host, "10.2.0.%u", i);
+        sn_expect_proto p = proto_exp(host, 6891, SN_TR_TCP, i + 1);
+        assert_non_null(sn_expect_add(&t, &p, 1000 + i, NULL));
+    }
+    missed = 0;
+    sn_expect_expire(&t, 2000, count_miss, NULL);
+    assert_int_equal(t.count, 10);
+    assert_int_equal(missed, 15);
+    assert_int_equal(t.evicted, 15);
+    sn_addr a;
+    sn_addr_parse("10.2.0.14", 9, &a);
+    assert_null(sn_expect_match(&t, &a, 6891, 6, 2000));
+    sn_addr_parse("10.2.0.15", 9, &a);
+    assert_non_null(sn_expect_match(&t, &a, 6891, 6, 2000));
+    sn_expect_free(&t);
+}
+
 static void test_dns(void **state) {
     (void)state;
     /* response: sb7.msgr.hotmail.com CNAME x.example.net, x.example.net A 64.4.12.174 */
@@ -425,6 +486,19 @@ static void test_dns(void **state) {
     loop[12] = 0xC0;
     loop[13] = 12;
     assert_int_equal(sn_dns_observe(&c, loop, sizeof loop), 0);
+    /* a name answering with a new address every time (round robin) does
+     * not grow the tables past their bound */
+    uint8_t rr[sizeof pkt];
+    memcpy(rr, pkt, sizeof pkt);
+    for (unsigned i = 0; i < 70000; i++) {
+        rr[sizeof rr - 3] = (uint8_t)(i >> 16);
+        rr[sizeof rr - 2] = (uint8_t)(i >> 8);
+        rr[sizeof rr - 1] = (uint8_t)i;
+        sn_dns_observe(&c, rr, sizeof rr);
+    }
+    assert_int_equal(c.dns.count, 2);
+    assert_true(c.dns_rev.count <= 65536);
+    assert_true(c.st.dns_dropped > 0);
     sn_dns_free(&c);
     sn_expect_free(&c.expect);
 }
@@ -433,7 +507,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_links_ipv4),  cmocka_unit_test(test_links_ipv6), cmocka_unit_test(test_links_ipv6_ext),
         cmocka_unit_test(test_udp_and_garbage), cmocka_unit_test(test_ipv4_defrag), cmocka_unit_test(test_ipv6_defrag), cmocka_unit_test(test_detect),
-        cmocka_unit_test(test_expectations), cmocka_unit_test(test_resolve_among_many), cmocka_unit_test(test_dns),
+        cmocka_unit_test(test_expectations), cmocka_unit_test(test_resolve_among_many), cmocka_unit_test(test_expectation_lifetimes),
+        cmocka_unit_test(test_dns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

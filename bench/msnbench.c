@@ -60,6 +60,7 @@ typedef struct options {
     double duration;
     double keep; /* hold: seconds to stay online after measuring */
     const char *fractions;
+    const char *unbatched_fractions;
     const char *rates;
     long server_pid;
     int json;
@@ -169,6 +170,9 @@ typedef struct counters {
 } counters;
 static counters cnt;
 static hist h_login, h_lat;
+/* The generator's own system calls, counted so a phase can say how many
+ * writes and reads each message cost the client side. */
+static uint64_t n_send_calls, n_recv_calls, n_loop_passes;
 static int measuring; /* record presence/sb latencies only inside a measured phase */
 
 static void conn_close(conn *c);
@@ -180,6 +184,7 @@ static void conn_flush(conn *c) {
     size_t off = 0;
     while (off < c->out_len) {
         ssize_t n = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
+        n_send_calls++;
         if (n > 0) {
             off += (size_t)n;
             continue;
@@ -260,6 +265,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg) {
             c->in_cap = cap;
         }
         ssize_t n = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        n_recv_calls++;
         if (n == 0) {
             on_conn_error(c, "closed by server", 0);
             return;
@@ -686,6 +692,7 @@ static int run_until(int (*done)(void), double seconds) {
     while (!done()) {
         if (now_ns() >= deadline) return 0;
         event_base_loop(base, EVLOOP_ONCE);
+        n_loop_passes++;
         flush_dirty();
     }
     flush_dirty();
@@ -879,8 +886,15 @@ static int mode_hold(void) {
 
 static unsigned *free_ring;
 static unsigned free_head, free_tail, free_count;
-static double open_rate;
-static uint64_t open_t0, open_issued, open_skipped;
+static double open_rate;   /* slots per second */
+static unsigned open_burst = 1; /* messages per slot, written together */
+static int open_phase;       /* the running phase follows a schedule */
+static uint64_t open_t0, open_issued, open_skipped, open_late;
+static struct event *open_ev;
+/* The generator's own timing error: actual write time minus scheduled time
+ * of every open-loop message. A send this far behind its slot is "late". */
+#define LATE_NS 1000000ull
+static hist h_lag;
 
 static void free_push(unsigned i) {
     free_ring[free_tail] = i;
@@ -939,16 +953,54 @@ static void change_complete(user *w) {
 /* Open loop: slot k is due at open_t0 + k / open_rate. Returns 1 and the
  * next due slot's scheduled time (latency is measured from it, so a stall
  * is not hidden), or 0 when no slot is due at `now`. */
+static uint64_t open_slot_time(uint64_t k) { return open_t0 + (uint64_t)((double)k / open_rate * 1e9); }
+
 static int open_next_slot(uint64_t now, uint64_t *sched) {
     uint64_t due = (uint64_t)((double)(now - open_t0) / 1e9 * open_rate) + 1;
     if (open_issued >= due) return 0;
-    *sched = open_t0 + (uint64_t)((double)open_issued / open_rate * 1e9);
+    *sched = open_slot_time(open_issued);
     open_issued++;
     return 1;
 }
 
+/* Write what this tick issued (slots first..open_issued) now, then record
+ * how far behind its schedule each write went out. Messages due in the same
+ * tick for one connection leave in one write, as a client's socket would
+ * coalesce them. */
+static void open_tick_done(uint64_t first) {
+    flush_dirty();
+    uint64_t t = now_ns();
+    for (uint64_t k = first; k < open_issued; k++) {
+        uint64_t s = open_slot_time(k);
+        uint64_t lag = t > s ? t - s : 0;
+        for (unsigned b = 0; b < open_burst; b++) hist_record(&h_lag, lag);
+        if (lag > LATE_NS) open_late += open_burst;
+    }
+}
+
+/* The open-loop timer is armed for the next due slot, not left ticking:
+ * a fixed 0.1 ms tick cost the generator a quarter of a CPU in wake-ups
+ * even at 10 changes/s. Slots less than 0.1 ms apart go out together. */
+#define OPEN_MIN_WAIT_NS 100000ull
+static void arm_open_timer(void) {
+    uint64_t next = open_slot_time(open_issued), t = now_ns();
+    uint64_t wait = next > t ? next - t : 0;
+    if (wait < OPEN_MIN_WAIT_NS) wait = OPEN_MIN_WAIT_NS;
+    struct timeval tv = {(time_t)(wait / 1000000000ull), (suseconds_t)(wait % 1000000000ull / 1000)};
+    event_add(open_ev, &tv);
+}
+
+static void open_timer_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (!tick_hook) return;
+    tick_hook();
+    arm_open_timer();
+}
+
 static void presence_open_tick(void) {
-    uint64_t t = now_ns(), sched;
+    uint64_t t = now_ns(), sched, first = open_issued;
     while (open_next_slot(t, &sched)) {
         unsigned i;
         if (!free_pop(&i)) {
@@ -957,6 +1009,7 @@ static void presence_open_tick(void) {
         }
         issue_change(i, sched);
     }
+    open_tick_done(first);
 }
 
 static int never(void) { return 0; }
@@ -965,21 +1018,90 @@ static int drain_done(void) { return cnt.changes_done >= cnt.changes_sent; }
 
 typedef struct phase_result {
     double offered, achieved, seconds;
-    uint64_t count, skipped;
-    hist h;
+    uint64_t count, skipped, issued, late;
+    unsigned burst; /* open loop: messages per scheduled slot, one write */
+    /* what the phase cost: CPU seconds of each side, the share of all CPUs
+     * the machine spent busy (any process), the generator's system calls */
+    double client_cpu_s, server_cpu_s, machine_busy;
+    uint64_t sends, recvs, loop_passes;
+    /* times each process went to sleep waiting for input (voluntary context
+     * switches): fewer per operation means more work per wake-up */
+    long client_sleeps, server_sleeps;
+    hist h, lag;
 } phase_result;
+
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Busy and total jiffies of all CPUs (the "cpu" line of /proc/stat). */
+static int machine_jiffies(double *busy, double *total) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    unsigned long long v[8] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                   &v[7]);
+    fclose(f);
+    if (n < 5) return -1;
+    double all = 0;
+    for (int i = 0; i < 8; i++) all += (double)v[i];
+    *total = all;
+    *busy = all - (double)v[3] - (double)v[4]; /* minus idle and iowait */
+    return 0;
+}
+
+/* The server's voluntary context switches, from /proc/PID/status; -1 if unknown. */
+static long server_sleeps(void) {
+    if (opt.server_pid <= 0) return -1;
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", opt.server_pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1) break;
+    fclose(f);
+    return v;
+}
+
+static long self_sleeps(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_nvcsw;
+}
+
+static struct {
+    double client_cpu, server_cpu, busy, total;
+    uint64_t sends, recvs, passes;
+    long client_sleeps, server_sleeps;
+} snap;
 
 /* Start a measured phase driven by `hook` (called now and on every tick);
  * returns its start time. */
 static uint64_t phase_start(void (*hook)(void)) {
     struct timeval tv = {0, 100}; /* open-loop scheduling resolution */
     hist_init(&h_lat);
+    hist_init(&h_lag);
     measuring = 1;
     tick_hook = hook;
-    event_add(tick_ev, &tv);
+    if (!open_ev) open_ev = event_new(base, -1, 0, open_timer_cb, NULL);
+    if (!open_ev) die("event_new failed");
+    if (open_phase) event_add(open_ev, &tv);
+    else event_add(tick_ev, &tv);
+    snap.client_cpu = self_cpu_s();
+    snap.server_cpu = server_cpu_s();
+    if (machine_jiffies(&snap.busy, &snap.total) != 0) snap.total = -1;
+    snap.sends = n_send_calls;
+    snap.recvs = n_recv_calls;
+    snap.passes = n_loop_passes;
+    snap.client_sleeps = self_sleeps();
+    snap.server_sleeps = server_sleeps();
     uint64_t t0 = now_ns();
     open_t0 = t0;
-    open_issued = open_skipped = 0;
+    open_issued = open_skipped = open_late = 0;
     return t0;
 }
 
@@ -988,8 +1110,25 @@ static double phase_stop(uint64_t t0, phase_result *pr) {
     double secs = (double)(now_ns() - t0) / 1e9;
     tick_hook = NULL;
     event_del(tick_ev);
+    event_del(open_ev);
     pr->seconds = secs;
     pr->skipped = open_skipped;
+    pr->issued = open_issued * open_burst;
+    pr->late = open_late;
+    pr->lag = h_lag;
+    pr->client_cpu_s = self_cpu_s() - snap.client_cpu;
+    double scpu = server_cpu_s();
+    pr->server_cpu_s = scpu >= 0 && snap.server_cpu >= 0 ? scpu - snap.server_cpu : -1;
+    double busy, total;
+    pr->machine_busy = -1;
+    if (snap.total >= 0 && machine_jiffies(&busy, &total) == 0 && total > snap.total)
+        pr->machine_busy = (busy - snap.busy) / (total - snap.total);
+    pr->sends = n_send_calls - snap.sends;
+    pr->recvs = n_recv_calls - snap.recvs;
+    pr->loop_passes = n_loop_passes - snap.passes;
+    pr->client_sleeps = self_sleeps() - snap.client_sleeps;
+    long ss = server_sleeps();
+    pr->server_sleeps = ss >= 0 && snap.server_sleeps >= 0 ? ss - snap.server_sleeps : -1;
     return secs;
 }
 
@@ -1009,15 +1148,22 @@ typedef void (*phase_runner)(void (*hook)(void), double seconds, phase_result *p
 
 /* One open-loop phase per fraction of the closed-loop peak; returns how
  * many were run (at most 16). */
-static unsigned run_open_phases(const phase_result *peak, phase_runner run, void (*tick)(void), phase_result open[16]) {
+static unsigned run_open_phases(const char *fractions, const phase_result *peak, unsigned burst, phase_runner run,
+                                void (*tick)(void), phase_result open[16]) {
     unsigned nf;
-    double *fr = parse_list(opt.fractions, &nf);
+    double *fr = parse_list(fractions, &nf);
     for (unsigned k = 0; k < nf; k++) {
-        open_rate = peak->achieved * fr[k];
-        if (open_rate < 1) open_rate = 1;
+        double msg_rate = peak->achieved * fr[k];
+        if (msg_rate < 1) msg_rate = 1;
+        open_burst = burst ? burst : 1;
+        open_rate = msg_rate / open_burst;
+        open_phase = 1;
         run(tick, opt.duration, &open[k]);
-        open[k].offered = open_rate;
+        open_phase = 0;
+        open[k].offered = msg_rate;
+        open[k].burst = open_burst;
     }
+    open_burst = 1;
     return nf;
 }
 
@@ -1037,10 +1183,32 @@ static void run_presence_phase(void (*hook)(void), double seconds, phase_result 
 
 static void print_phase_json(const char *kind, const phase_result *pr, const char *unit) {
     printf("{\"kind\":\"%s\",\"offered_per_s\":%.0f,\"achieved_%s_per_s\":%.0f,\"count\":%" PRIu64
-           ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,",
-           kind, pr->offered, unit, pr->achieved, pr->count, pr->skipped, pr->seconds);
+           ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,"
+           "\"machine_busy\":%.3f,\"client_sends\":%" PRIu64 ",\"client_recvs\":%" PRIu64
+           ",\"client_loop_passes\":%" PRIu64 ",\"client_sleeps\":%ld,\"server_sleeps\":%ld,",
+           kind, pr->offered, unit, pr->achieved, pr->count, pr->skipped, pr->seconds, pr->client_cpu_s,
+           pr->server_cpu_s, pr->machine_busy, pr->sends, pr->recvs, pr->loop_passes, pr->client_sleeps,
+           pr->server_sleeps);
     print_hist_json("latency", &pr->h);
+    if (pr->offered > 0) {
+        printf(",\"burst\":%u,\"issued\":%" PRIu64 ",\"late_over_1ms\":%" PRIu64 ",", pr->burst, pr->issued,
+               pr->late);
+        print_hist_json("send_lag", &pr->lag);
+    }
     printf("}");
+}
+
+/* One readable line per open-loop phase: achieved vs offered, the latency,
+ * the generator's lag behind its schedule and what each side's CPU did. */
+static void print_open_line(const phase_result *pr, const char *unit, const char *done) {
+    printf("open loop %.0f %s/s offered: %.0f %s/s, p50 %.3f ms p99 %.3f ms; send lag p50 %.3f p99 %.3f max %.3f ms, "
+           "late %" PRIu64 " of %" PRIu64 ", skipped %" PRIu64 "; cpu client %.0f %% server %.0f %% machine %.0f %%; "
+           "client writes %" PRIu64 " reads %" PRIu64 "; sleeps client %ld server %ld\n",
+           pr->offered, unit, pr->achieved, done, (double)hist_quantile(&pr->h, 0.5) / 1e6,
+           (double)hist_quantile(&pr->h, 0.99) / 1e6, (double)hist_quantile(&pr->lag, 0.5) / 1e6,
+           (double)hist_quantile(&pr->lag, 0.99) / 1e6, (double)pr->lag.max / 1e6, pr->late, pr->issued, pr->skipped,
+           100 * pr->client_cpu_s / pr->seconds, 100 * pr->server_cpu_s / pr->seconds, 100 * pr->machine_busy,
+           pr->sends, pr->recvs, pr->client_sleeps, pr->server_sleeps);
 }
 
 
@@ -1063,7 +1231,7 @@ static int mode_presence(void) {
     closed_mode = 0;
     peak.offered = 0;
     phase_result open[16];
-    unsigned nf = run_open_phases(&peak, run_presence_phase, presence_open_tick, open);
+    unsigned nf = run_open_phases(opt.fractions, &peak, 1, run_presence_phase, presence_open_tick, open);
     if (opt.json) {
         printf("{\"mode\":\"presence\",\"label\":\"%s\",\"users\":%u,\"online\":%u,\"clique\":%u,\"inflight\":%u,"
                "\"stale_notifications\":%" PRIu64 ",\"closed\":",
@@ -1081,10 +1249,7 @@ static int mode_presence(void) {
         printf("online %u; closed loop (%u in flight): %.0f changes/s, %.0f notifications/s, p50 %.3f ms p99 %.3f ms\n",
                online, opt.inflight, peak.achieved, (double)peak.count / peak.seconds,
                (double)hist_quantile(&peak.h, 0.5) / 1e6, (double)hist_quantile(&peak.h, 0.99) / 1e6);
-        for (unsigned k = 0; k < nf; k++)
-            printf("open loop %.0f changes/s offered: %.0f done/s, p50 %.3f ms p99 %.3f ms, skipped %" PRIu64 "\n",
-                   open[k].offered, open[k].achieved, (double)hist_quantile(&open[k].h, 0.5) / 1e6,
-                   (double)hist_quantile(&open[k].h, 0.99) / 1e6, open[k].skipped);
+        for (unsigned k = 0; k < nf; k++) print_open_line(&open[k], "changes", "done");
     }
     return 0;
 }
@@ -1150,18 +1315,19 @@ static void sb_closed_tick(void) {
 }
 
 static void sb_open_tick(void) {
-    uint64_t t = now_ns(), sched;
+    uint64_t t = now_ns(), sched, first = open_issued;
     unsigned senders = 2 * npairs;
     while (open_next_slot(t, &sched)) {
         int sent = 0;
         for (unsigned tries = 0; tries < senders && !sent; tries++) {
             user *u = &users[rr_sender++ % senders];
-            if (u->ss != S_READY || !u->sb || u->outstanding >= RING / 2) continue;
-            send_msg(u, sched);
+            if (u->ss != S_READY || !u->sb || u->outstanding + open_burst > RING / 2) continue;
+            for (unsigned b = 0; b < open_burst; b++) send_msg(u, sched);
             sent = 1;
         }
-        if (!sent) open_skipped++;
+        if (!sent) open_skipped += open_burst;
     }
+    open_tick_done(first);
 }
 
 static int acks_drained(void) {
@@ -1216,14 +1382,26 @@ static int mode_sb(void) {
     phase_result peak;
     memset(&peak, 0, sizeof peak);
     sb_window = opt.window;
+    uint64_t sent0 = cnt.msgs_sent;
     run_sb_phase(sb_closed_tick, opt.duration, &peak);
+    /* How many MSGs the window-W senders put in one write: open-loop rates
+     * derived from this peak send bursts of that size, one write each, so
+     * they are offered the same batching the peak had. */
+    double per_write = peak.sends ? (double)(cnt.msgs_sent - sent0) / (double)peak.sends : 1;
+    unsigned burst = (unsigned)(per_write + 0.5);
+    if (burst < 1) burst = 1;
+    if (burst > opt.window) burst = opt.window;
     phase_result w1;
     memset(&w1, 0, sizeof w1);
     sb_window = 1;
     run_sb_phase(sb_closed_tick, opt.duration / 2, &w1);
 
     phase_result open[16];
-    unsigned nf = run_open_phases(&peak, run_sb_phase, sb_open_tick, open);
+    unsigned nf = run_open_phases(opt.fractions, &peak, burst, run_sb_phase, sb_open_tick, open);
+    /* and one message per write, at fractions of the window-1 peak, which
+     * is what unbatched senders reach */
+    phase_result open1[16];
+    unsigned nf1 = run_open_phases(opt.unbatched_fractions, &w1, 1, run_sb_phase, sb_open_tick, open1);
     if (opt.json) {
         printf("{\"mode\":\"sb\",\"label\":\"%s\",\"pairs\":%u,\"pairs_ready\":%u,\"setup_seconds\":%.2f,"
                "\"payload_bytes\":%zu,\"window\":%u,\"rss_per_sb_session_bytes\":%.0f,\"rss_before_kib\":%ld,"
@@ -1232,12 +1410,17 @@ static int mode_sb(void) {
                opt.label, npairs, pairs_ready, setup_secs, expected_len, opt.window, per_sb, rs0, rs1, cnt.corrupt,
                cnt.naks, cnt.sb_errors, cnt.sb_failed);
         print_phase_json("closed", &peak, "msgs");
-        printf(",\"closed_window1\":");
+        printf(",\"closed_msgs_per_write\":%.2f,\"closed_window1\":", per_write);
         print_phase_json("closed", &w1, "msgs");
         printf(",\"open\":[");
         for (unsigned k = 0; k < nf; k++) {
             if (k) printf(",");
             print_phase_json("open", &open[k], "msgs");
+        }
+        printf("],\"open_unbatched\":[");
+        for (unsigned k = 0; k < nf1; k++) {
+            if (k) printf(",");
+            print_phase_json("open", &open1[k], "msgs");
         }
         printf("],");
         print_errors_json();
@@ -1249,10 +1432,11 @@ static int mode_sb(void) {
                (double)hist_quantile(&peak.h, 0.5) / 1e6, (double)hist_quantile(&peak.h, 0.99) / 1e6);
         printf("closed loop, window 1: %.0f relayed MSG/s, ACK p50 %.3f ms p99 %.3f ms\n", w1.achieved,
                (double)hist_quantile(&w1.h, 0.5) / 1e6, (double)hist_quantile(&w1.h, 0.99) / 1e6);
-        for (unsigned k = 0; k < nf; k++)
-            printf("open loop %.0f MSG/s offered: %.0f relayed/s, ACK p50 %.3f ms p99 %.3f ms, skipped %" PRIu64 "\n",
-                   open[k].offered, open[k].achieved, (double)hist_quantile(&open[k].h, 0.5) / 1e6,
-                   (double)hist_quantile(&open[k].h, 0.99) / 1e6, open[k].skipped);
+        printf("open loop at fractions of the window-%u peak, bursts of %u MSGs per write (the peak's %.2f):\n",
+               opt.window, burst, per_write);
+        for (unsigned k = 0; k < nf; k++) print_open_line(&open[k], "MSG", "relayed");
+        printf("open loop at fractions of the window-1 peak, one MSG per write:\n");
+        for (unsigned k = 0; k < nf1; k++) print_open_line(&open1[k], "MSG", "relayed");
         if (cnt.corrupt) printf("CORRUPT payloads: %" PRIu64 "\n", cnt.corrupt);
     }
     return pairs_ready ? 0 : 1;
@@ -1354,6 +1538,7 @@ static void usage(void) {
             "  --window W           sb closed loop: MSGs outstanding per sender         [16]\n"
             "  --payload BYTES      sb: MSG payload size                                [~140]\n"
             "  --fractions LIST     open-loop rates as fractions of the closed-loop peak [0.25,0.5,0.75]\n"
+            "  --unbatched-fractions LIST  sb: one-MSG-per-write open loop, fractions of the window-1 peak [0.25,0.5]\n"
             "  --sources K          spread connections over K source addresses 127.0.1.x [8]\n"
             "  --server-pid PID     read the server's VmRSS from /proc\n"
             "  --db FILE            populate: msnd database (schema made by `msnd user add`)\n"
@@ -1382,6 +1567,7 @@ int main(int argc, char **argv) {
     opt.sources = 8;
     opt.payload = 0;
     opt.fractions = "0.25,0.5,0.75";
+    opt.unbatched_fractions = "0.25,0.5";
     opt.rates = "";
     opt.server_pid = -1;
     opt.label = "";
@@ -1413,6 +1599,7 @@ int main(int argc, char **argv) {
         else if (ARG("--window")) opt.window = (unsigned)atol(v);
         else if (ARG("--payload")) opt.payload = (unsigned)atol(v);
         else if (ARG("--fractions")) opt.fractions = v;
+        else if (ARG("--unbatched-fractions")) opt.unbatched_fractions = v;
         else if (ARG("--sources")) opt.sources = (unsigned)atol(v);
         else if (ARG("--server-pid")) opt.server_pid = atol(v);
         else if (ARG("--db")) opt.db = v;

@@ -131,6 +131,17 @@ def g(d, *path, fmt="{:.0f}"):
     return NA
 
 
+def open_note(o):
+    """The generator's side of an open-loop phase: how far behind schedule
+    its writes went out, how many were late, and the CPU each side used."""
+    secs = o.get("seconds") or 0
+    cpu = lambda k: "%.0f%%" % (100 * o[k] / secs) if secs and isinstance(o.get(k), (int, float)) and o[k] >= 0 else "?"
+    return "send lag p99 %s us, late %s/%s, skipped %s; cpu gen %s srv %s machine %s" % (
+        g(o, "send_lag", "p99_us"), g(o, "late_over_1ms"), g(o, "issued"), g(o, "skipped"), cpu("client_cpu_s"),
+        cpu("server_cpu_s"), "%.0f%%" % (100 * o["machine_busy"]) if isinstance(o.get("machine_busy"), (int, float))
+        and o["machine_busy"] >= 0 else "?")
+
+
 rows = []
 c = doc["codec"]
 rows.append(("codec framing (client stream)", g(c, "framing_client", "mb_per_s") + " MB/s", "≥ 1000 MB/s", ""))
@@ -152,9 +163,9 @@ for who in ("msnd", "peer"):
     rows.append((tag + " presence changes/s (closed)", g(pr, "closed", "achieved_changes_per_s"), "",
                  "%s notif/s" % g(pr, "peak_notifications_per_s")))
     for o in pr.get("open") or []:
-        rows.append(("  open %s changes/s: p50/p99 ms" % g(o, "offered_per_s"),
+        rows.append(("  open %s changes/s: p50/p99" % g(o, "offered_per_s"),
                      "%s / %s" % (g(o, "latency", "p50_us", fmt="{:.0f}"), g(o, "latency", "p99_us", fmt="{:.0f}")) + " us",
-                     "p99 < 2 ms at half" if who == "msnd" else "", ""))
+                     "p99 < 2 ms at half" if who == "msnd" else "", open_note(o)))
     sb = s["sb"]
     rows.append((tag + " SB relayed MSG/s (window %s)" % sb.get("window", "?"), g(sb, "closed", "achieved_msgs_per_s"),
                  "≥ 1000000" if who == "msnd" else "",
@@ -163,9 +174,12 @@ for who in ("msnd", "peer"):
         g(sb, "closed_window1", "achieved_msgs_per_s"), g(sb, "closed_window1", "latency", "p50_us"),
         g(sb, "closed_window1", "latency", "p99_us")), "", ""))
     for o in sb.get("open") or []:
-        rows.append(("  open %s MSG/s: ACK p50/p99" % g(o, "offered_per_s"),
+        rows.append(("  open %s MSG/s, %s per write: ACK p50/p99" % (g(o, "offered_per_s"), g(o, "burst")),
                      "%s / %s us" % (g(o, "latency", "p50_us"), g(o, "latency", "p99_us")),
-                     "p99 < 2 ms at half" if who == "msnd" else "", ""))
+                     "p99 < 2 ms at half" if who == "msnd" else "", open_note(o)))
+    for o in sb.get("open_unbatched") or []:
+        rows.append(("  open %s MSG/s, 1 per write (of window-1 peak): ACK p50/p99" % g(o, "offered_per_s"),
+                     "%s / %s us" % (g(o, "latency", "p50_us"), g(o, "latency", "p99_us")), "", open_note(o)))
     rows.append((tag + " RSS per SB session", g(sb, "rss_per_sb_session_bytes") + " B", "", ""))
 for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
     t = an.get(tool, {})

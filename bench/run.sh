@@ -5,7 +5,8 @@
 # Writes bench/results/latest.json and prints a table (bench/report.py).
 # Knobs (environment): BENCH_SECONDS (per measured phase, 3), CAPTURE_MB
 # (analyzer capture size, 1024), FT_MB (file transfer size, 256),
-# BENCH_ONLY (space-separated subset of: codec server peer analyzer ft).
+# BENCH_ONLY (space-separated subset of: codec server peer analyzer ft),
+# BENCH_PIN=1 (server benchmarks: the server on CPU 0, msnbench on CPU 1).
 # Every server it starts listens on 127.0.0.1 only and is stopped by PID.
 set -u
 BUILD=${1:-build}
@@ -71,7 +72,7 @@ def sh(c):
 cpu = sh("lscpu | sed -n 's/^Model name: *//p' | head -1")
 mem = sh("awk '/MemTotal/{printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
 print(json.dumps({"cpu": cpu, "nproc": os.cpu_count(), "ram": mem, "kernel": platform.release(),
-                  "nofile_limit": sh("ulimit -Hn"), "date": sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
+                  "nofile_limit": sh("ulimit -Hn"), "bench_pin": os.environ.get("BENCH_PIN", "0"), "date": sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
                   "commit": sh("git -C '%s' rev-parse --short HEAD" % os.getcwd())}))
 EOF
 
@@ -93,10 +94,17 @@ MAX_SESSIONS=$(( NOFILE - 600 ))
 [ "$MAX_SESSIONS" -gt 50000 ] && MAX_SESSIONS=50000
 [ "$MAX_SESSIONS" -gt "$USERS" ] && MAX_SESSIONS=$USERS
 
+# Off by default: on a shared machine a pinned process cannot move away from
+# someone else's build, which hurt as often as it helped in trials.
+PIN_SRV=(); PIN_GEN=()
+if [ "${BENCH_PIN:-0}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  PIN_SRV=(taskset -c 0); PIN_GEN=(taskset -c 1)
+  log "server benchmarks pinned: server on CPU 0, msnbench on CPU 1"
+fi
 SRV_PID=""
 start_msnd() {
   rm -f "$TMP/msnd.ports"
-  "$MSND" --listen 127.0.0.1:0 --db "$TMP/msnd.db" --port-file "$TMP/msnd.ports" --log-level error \
+  "${PIN_SRV[@]}" "$MSND" --listen 127.0.0.1:0 --db "$TMP/msnd.db" --port-file "$TMP/msnd.ports" --log-level error \
     --max-commands-per-second 0 --max-connections-per-address 0 --max-connections 0 \
     >"$TMP/msnd.log" 2>&1 &
   SRV_PID=$!
@@ -107,7 +115,7 @@ start_msnd() {
 }
 start_peer() {
   rm -f "$TMP/peer.ports"
-  python3 "$PEER" --port-file "$TMP/peer.ports" --clique "$CLIQUE" >"$TMP/peer.log" 2>&1 &
+  "${PIN_SRV[@]}" python3 "$PEER" --port-file "$TMP/peer.ports" --clique "$CLIQUE" >"$TMP/peer.log" 2>&1 &
   SRV_PID=$!
   PIDS+=("$SRV_PID")
   wait_file "$TMP/peer.ports" || { log "peer did not start"; return 1; }
@@ -120,13 +128,13 @@ run_suite() {  # run_suite NAME START_FN
   local name=$1 start=$2
   log "$name: logins/s"
   $start || { na "server did not start" "${name}_login"; return; }
-  timeout 60 "$BIN_BENCH" login "${SRV_ARGS[@]}" --users "$USERS" --concurrency 128 --duration "$SECS" \
+  timeout 60 "${PIN_GEN[@]}" "$BIN_BENCH" login "${SRV_ARGS[@]}" --users "$USERS" --concurrency 128 --duration "$SECS" \
     --label "$name" --json > "$RES/${name}_login.json" || na "login run failed" "${name}_login"
   stop_server
   for n in 10000 "$MAX_SESSIONS"; do
     log "$name: $n sessions held"
     $start || break
-    timeout 120 "$BIN_BENCH" hold "${SRV_ARGS[@]}" --users "$n" --concurrency 256 --duration 10 \
+    timeout 120 "${PIN_GEN[@]}" "$BIN_BENCH" hold "${SRV_ARGS[@]}" --users "$n" --concurrency 256 --duration 10 \
       --label "$name" --json > "$RES/${name}_hold_$n.json" || na "hold run failed" "${name}_hold_$n"
     stop_server
   done
@@ -139,14 +147,14 @@ run_suite() {  # run_suite NAME START_FN
   fi
   log "$name: presence fan-out"
   $start || return
-  timeout 120 "$BIN_BENCH" presence "${SRV_ARGS[@]}" --users 5000 --clique "$CLIQUE" --inflight 64 \
+  timeout 120 "${PIN_GEN[@]}" "$BIN_BENCH" presence "${SRV_ARGS[@]}" --users 5000 --clique "$CLIQUE" --inflight 64 \
     --duration "$SECS" --fractions 0.25,0.5,0.75 --label "$name" --json > "$RES/${name}_presence.json" \
     || na "presence run failed" "${name}_presence"
   stop_server
   log "$name: switchboard relay"
   $start || return
-  timeout 120 "$BIN_BENCH" sb "${SRV_ARGS[@]}" --users 1000 --pairs 500 --window 16 --duration "$SECS" \
-    --fractions 0.1,0.25,0.5 --label "$name" --json > "$RES/${name}_sb.json" || na "sb run failed" "${name}_sb"
+  timeout 120 "${PIN_GEN[@]}" "$BIN_BENCH" sb "${SRV_ARGS[@]}" --users 1000 --pairs 500 --window 16 --duration "$SECS" \
+    --fractions 0.1,0.25,0.5 --unbatched-fractions 0.25,0.5 --label "$name" --json > "$RES/${name}_sb.json" || na "sb run failed" "${name}_sb"
   stop_server
 }
 

@@ -4,7 +4,22 @@
 #include <arpa/inet.h>
 
 const char *sn_addr_str(const sn_addr *a, char buf[SN_ADDR_STRLEN]) {
-    if (!inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->b, buf, SN_ADDR_STRLEN))
+    if (a->family != 6) {
+        /* Every event names addresses; glibc formats IPv4 with sprintf,
+         * which was 3 % of a whole analyzer run. Same text, by hand. */
+        char *o = buf;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = a->b[i];
+            if (v >= 100)
+                *o++ = (char)('0' + v / 100);
+            if (v >= 10)
+                *o++ = (char)('0' + v / 10 % 10);
+            *o++ = (char)('0' + v % 10);
+            *o++ = i < 3 ? '.' : '\0';
+        }
+        return buf;
+    }
+    if (!inet_ntop(AF_INET6, a->b, buf, SN_ADDR_STRLEN))
         buf[0] = '\0';
     return buf;
 }

@@ -156,9 +156,30 @@ static void test_self_check(void **state) {
     assert_null(strstr(report, "FAIL"));
 }
 
+/* Case-insensitive comparison of a view with a C string: lengths must
+ * match both ways, only ASCII letters fold, a NUL inside the view never
+ * matches. */
+static void test_str_ieq(void **state) {
+    (void)state;
+    assert_true(msnp_str_ieq(msnp_str_c("Content-Type"), "content-type"));
+    assert_true(msnp_str_ieq(msnp_str_c("TEXT/PLAIN"), "text/plain"));
+    assert_true(msnp_str_ieq(msnp_str_make("", 0), ""));
+    assert_false(msnp_str_ieq(msnp_str_make("", 0), "a"));
+    assert_false(msnp_str_ieq(msnp_str_c("a"), ""));
+    assert_false(msnp_str_ieq(msnp_str_c("text/plai"), "text/plain"));   /* shorter view */
+    assert_false(msnp_str_ieq(msnp_str_c("text/plainx"), "text/plain"));  /* longer view */
+    assert_false(msnp_str_ieq(msnp_str_make("te\0t", 4), "te"));
+    assert_false(msnp_str_ieq(msnp_str_make("te\0t", 4), "text"));
+    assert_true(msnp_str_ieq(msnp_str_make("Typing-User: x", 11), "typing-user"));
+    assert_false(msnp_str_ieq(msnp_str_c("\xc3\x89"), "\xc3\xa9")); /* no folding beyond ASCII */
+    assert_false(msnp_str_ieq(msnp_str_c("@"), "`"));                 /* 0x40 vs 0x60: not letters */
+    assert_true(msnp_str_istarts(msnp_str_c("MSNFTP blah"), "msnftp"));
+    assert_false(msnp_str_istarts(msnp_str_c("MSNF"), "msnftp"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_login_response),
+        cmocka_unit_test(test_login_response), cmocka_unit_test(test_str_ieq),
         cmocka_unit_test(test_challenge),
         cmocka_unit_test(test_url_coding),
         cmocka_unit_test(test_utf8),

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -503,12 +504,46 @@ static void test_dns(void **state) {
     sn_expect_free(&c.expect);
 }
 
+/* IPv4 text is formatted by hand: it must be inet_ntop's, byte for byte,
+ * for every octet value in every position; IPv6 still goes to inet_ntop. */
+static void test_addr_text(void **state) {
+    (void)state;
+    char ours[SN_ADDR_STRLEN], ref[SN_ADDR_STRLEN];
+    sn_addr a;
+    memset(&a, 0, sizeof a);
+    a.family = 4;
+    for (int pos = 0; pos < 4; pos++) {
+        for (unsigned v = 0; v < 256; v++) {
+            static const unsigned char base[4] = {10, 0, 255, 7};
+            memcpy(a.b, base, 4);
+            a.b[pos] = (unsigned char)v;
+            assert_non_null(inet_ntop(AF_INET, a.b, ref, sizeof ref));
+            assert_string_equal(sn_addr_str(&a, ours), ref);
+        }
+    }
+    unsigned seed = 12345;
+    for (int i = 0; i < 10000; i++) {
+        for (int k = 0; k < 4; k++) {
+            seed = seed * 1103515245u + 12345u;
+            a.b[k] = (unsigned char)(seed >> 16);
+        }
+        assert_non_null(inet_ntop(AF_INET, a.b, ref, sizeof ref));
+        assert_string_equal(sn_addr_str(&a, ours), ref);
+    }
+    memset(a.b, 0xff, 4);
+    assert_string_equal(sn_addr_str(&a, ours), "255.255.255.255");
+    memset(&a, 0, sizeof a);
+    a.family = 6;
+    a.b[15] = 1;
+    assert_string_equal(sn_addr_str(&a, ours), "::1");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_links_ipv4),  cmocka_unit_test(test_links_ipv6), cmocka_unit_test(test_links_ipv6_ext),
         cmocka_unit_test(test_udp_and_garbage), cmocka_unit_test(test_ipv4_defrag), cmocka_unit_test(test_ipv6_defrag), cmocka_unit_test(test_detect),
         cmocka_unit_test(test_expectations), cmocka_unit_test(test_resolve_among_many), cmocka_unit_test(test_expectation_lifetimes),
-        cmocka_unit_test(test_dns),
+        cmocka_unit_test(test_dns), cmocka_unit_test(test_addr_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,22 +33,33 @@ void sn_flow_table_free(sn_flow_table *t) {
     t->buckets = NULL;
 }
 
-sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
-    uint32_t h = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto);
-    for (sn_flow *f = t->buckets[h & (t->nbuckets - 1)]; f; f = f->hnext) {
-        if (f->hash != h || f->proto != p->proto)
-            continue;
-        if (f->port[0] == p->sport && f->port[1] == p->dport && sn_addr_eq(&f->addr[0], &p->src) &&
-            sn_addr_eq(&f->addr[1], &p->dst)) {
-            *dir = 0;
-            return f;
-        }
-        if (f->port[1] == p->sport && f->port[0] == p->dport && sn_addr_eq(&f->addr[1], &p->src) &&
-            sn_addr_eq(&f->addr[0], &p->dst)) {
-            *dir = 1;
-            return f;
-        }
+/* 1 if f is the packet's flow, with *dir set. */
+static int flow_matches(const sn_flow *f, const sn_packet *p, int *dir) {
+    if (f->proto != p->proto)
+        return 0;
+    if (f->port[0] == p->sport && f->port[1] == p->dport && sn_addr_eq(&f->addr[0], &p->src) &&
+        sn_addr_eq(&f->addr[1], &p->dst)) {
+        *dir = 0;
+        return 1;
     }
+    if (f->port[1] == p->sport && f->port[0] == p->dport && sn_addr_eq(&f->addr[1], &p->src) &&
+        sn_addr_eq(&f->addr[0], &p->dst)) {
+        *dir = 1;
+        return 1;
+    }
+    return 0;
+}
+
+sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
+    /* Packets come in runs of one flow (a download's segments and their
+     * ACKs): the flow seen last is tried before hashing. A 5-tuple names
+     * at most one flow in the table, so the answer is the same. */
+    if (t->lru_tail && flow_matches(t->lru_tail, p, dir))
+        return t->lru_tail;
+    uint32_t h = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto);
+    for (sn_flow *f = t->buckets[h & (t->nbuckets - 1)]; f; f = f->hnext)
+        if (f->hash == h && flow_matches(f, p, dir))
+            return f;
     return NULL;
 }
 

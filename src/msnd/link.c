@@ -212,9 +212,9 @@ static void peer_refuse(sb_peer *p) {
 static void peer_read(struct bufferevent *bev, void *arg) {
     sb_peer *p = arg;
     msnd_server *s = p->L->s;
-    /* Names for AUTH come from the store when the user is offline: one
-     * read transaction for the batch, as for client input. */
-    store_read_begin(s->store);
+    /* Names for AUTH come from the store when the user is offline: they
+     * share the pass's read transaction, as client input does. */
+    server_pass_read_scope(s);
     int bad = 0, overlong = 0;
     char *line;
     /* Bounded: every turn consumes a line. */
@@ -226,7 +226,6 @@ static void peer_read(struct bufferevent *bev, void *arg) {
         else bad = peer_request(p, tok, n) != 0;
         free(line);
     }
-    store_read_end(s->store);
     if (overlong) peer_free(p, "line too long");
     else if (bad && p->refused) peer_refuse(p);
     else if (bad) peer_free(p, "protocol error");
@@ -602,13 +601,6 @@ void link_sweep(msnd_server *s, uint64_t now_ms) {
             complete(nl, i, SB_ANSWER_UNAVAILABLE, NULL);
         }
     }
-}
-
-size_t link_up_count(const msnd_server *s) {
-    size_t n = 0;
-    if (s->links)
-        for (size_t k = 0; k < s->links->nnodes; k++) n += s->links->nodes[k].up ? 1u : 0u;
-    return n;
 }
 
 void link_free(msnd_server *s) {

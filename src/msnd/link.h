@@ -50,9 +50,6 @@ int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, c
 void link_forget_conn(msnd_server *s, conn *c);
 /* Fail requests older than LINK_REQUEST_TIMEOUT_MS. */
 void link_sweep(msnd_server *s, uint64_t now_ms);
-/* Number of notification servers currently linked (tests, logs). */
-size_t link_up_count(const msnd_server *s);
-
 void link_free(msnd_server *s);
 
 #endif

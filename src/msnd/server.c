@@ -350,7 +350,7 @@ static void dispatch(conn *c, const msnp_cmd *cmd) {
  * event that runs after every callback of the pass; a change ends it first
  * and commits on its own (store.h). Another process's commit is seen from
  * the next pass on, as if it had come a moment later. */
-static void pass_read_scope(msnd_server *s) {
+void server_pass_read_scope(msnd_server *s) {
     if (s->pass_reading || !s->store || !s->pass_end_ev) return;
     store_read_begin(s->store);
     s->pass_reading = 1;
@@ -383,7 +383,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         return;
     }
     /* Before the read: a dropped connection's FLN fan-out reads too. */
-    if (c->kind == CONN_NS) pass_read_scope(c->srv);
+    if (c->kind == CONN_NS) server_pass_read_scope(c->srv);
     ssize_t got = recv(fd, read_buf, sizeof read_buf, 0);
     if (got == 0) {
         conn_fail(c, "peer closed");

@@ -159,6 +159,9 @@ void server_advertised(const msnd_server *s, const conn *c, conn_kind kind, char
 /* The switchboard address for XFR SB: --sb-address, this process's own
  * switchboard, or a linked switchboard process. -1 if there is none. */
 int server_sb_for_xfr(msnd_server *s, const conn *c, char *out, size_t cap);
+/* Open the store read transaction shared by the rest of this event-loop
+ * pass (no-op when one is open or there is no store); see server.c. */
+void server_pass_read_scope(msnd_server *s);
 /* "ip:port" or "[v6]:port" (numeric, port 0 allowed) -> socket address.
  * Returns 0, or -1 if it is not one. */
 struct sockaddr_storage;

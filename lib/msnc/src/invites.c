@@ -100,6 +100,23 @@ static void emit_simple(inv *v, msnc_event_type type, const char *text) {
     emit(v->m, &ev);
 }
 
+/* The secondary connection's events (listening, connected): the same
+ * fields for probes and MSNFTP. email is set only where the event names
+ * the peer. */
+static void emit_secondary(inv *v, msnc_event_type type, const char *email, const char *transport,
+                           const char *local, const char *peer) {
+    msnc_event ev = {0};
+    ev.type = type;
+    ev.chat = v->chat;
+    ev.cookie = v->cookie;
+    ev.app = app_name(v->kind);
+    ev.email = email;
+    ev.transport = transport;
+    ev.local = local;
+    ev.peer = peer;
+    emit(v->m, &ev);
+}
+
 static uint32_t random_u32(void) {
     uint32_t r = 0;
     while (r == 0)
@@ -219,16 +236,8 @@ static void probe_connected(msnc_probe *p, const char *local, const char *peer, 
     (void)p;
     inv *v = arg;
     v->probe = NULL;
-    msnc_event ev = {0};
-    ev.type = MSNC_EV_SECONDARY_CONNECTED;
-    ev.chat = v->chat;
-    ev.cookie = v->cookie;
-    ev.app = app_name(v->kind);
-    ev.email = v->peer;
-    ev.transport = msnp_transport_name(msnp_app_transport(v->kind));
-    ev.local = local;
-    ev.peer = peer;
-    emit(v->m, &ev);
+    emit_secondary(v, MSNC_EV_SECONDARY_CONNECTED, v->peer, msnp_transport_name(msnp_app_transport(v->kind)), local,
+                   peer);
     drop(v);
 }
 
@@ -264,14 +273,7 @@ static int start_listen(inv *v, uint16_t *port) {
     *port = msnc_probe_port(v->probe);
     char local[64];
     snprintf(local, sizeof(local), "%s:%u", v->m->bind_ip, (unsigned)*port);
-    msnc_event ev = {0};
-    ev.type = MSNC_EV_SECONDARY_LISTEN;
-    ev.chat = v->chat;
-    ev.cookie = v->cookie;
-    ev.app = app_name(v->kind);
-    ev.transport = msnp_transport_name(tr);
-    ev.local = local;
-    emit(v->m, &ev);
+    emit_secondary(v, MSNC_EV_SECONDARY_LISTEN, NULL, msnp_transport_name(tr), local, NULL);
     v->state = INV_CONNECTING;
     if (v->timer) evtimer_del(v->timer);
     return 0;
@@ -351,16 +353,7 @@ static void ftp_progress(msnc_ftp *t, uint64_t done, uint64_t size, void *arg) {
 static void ftp_connected(msnc_ftp *t, const char *local, const char *peer, void *arg) {
     inv *v = arg;
     if (v->ftp != t) return;
-    msnc_event ev = {0};
-    ev.type = MSNC_EV_SECONDARY_CONNECTED;
-    ev.chat = v->chat;
-    ev.cookie = v->cookie;
-    ev.app = app_name(v->kind);
-    ev.email = v->peer;
-    ev.transport = "tcp";
-    ev.local = local;
-    ev.peer = peer;
-    emit(v->m, &ev);
+    emit_secondary(v, MSNC_EV_SECONDARY_CONNECTED, v->peer, "tcp", local, peer);
 }
 
 static void ftp_notice(msnc_ftp *t, const char *text, void *arg) {
@@ -572,14 +565,7 @@ static void send_listen_accept(inv *v, int chat, int sender_connect) {
     send_fields(v, chat, &f);
     char local[64];
     snprintf(local, sizeof(local), "%s:%u", m->bind_ip, (unsigned)port);
-    msnc_event ev = {0};
-    ev.type = MSNC_EV_SECONDARY_LISTEN;
-    ev.chat = v->chat;
-    ev.cookie = v->cookie;
-    ev.app = app_name(v->kind);
-    ev.transport = "tcp";
-    ev.local = local;
-    emit(m, &ev);
+    emit_secondary(v, MSNC_EV_SECONDARY_LISTEN, NULL, "tcp", local, NULL);
 }
 
 /* ------------------------------------------------------------- starting */

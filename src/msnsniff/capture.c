@@ -270,8 +270,8 @@ void sn_capture_close(sn_capture *c) {
     if (!c)
         return;
     if (c->fast) {
+        sn_pcapread_free(&c->rd); /* stops the reader thread before its descriptor goes */
         close(c->rd.fd);
-        sn_pcapread_free(&c->rd);
     }
     if (c->has_prog)
         pcap_freecode(&c->prog);

@@ -1,67 +1,180 @@
-/* pcapread.c - classic pcap records read in large blocks. */
+/* pcapread.c - classic pcap records read in large chunks, a few chunks
+ * ahead of the analysis. */
 #include "pcapread.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* The buffer holds any record (the largest caplen accepted is 256 KiB
- * plus its header); it is filled in chunks small enough that the bytes
- * are still in the CPU cache when the packets are analysed, yet large
- * enough for few read(2) calls. */
-#define BLOCK (1u << 20)
-#ifndef SN_PCAPREAD_CHUNK
-#define SN_PCAPREAD_CHUNK (256u << 10)
-#endif
+/* How far ahead of the record being handed out the consumer asks for
+ * the chunk's bytes (measured: 4-32 KiB all do; nothing is 20 % slower) */
+#define SN_PCAPREAD_PREFETCH (8u << 10)
+
+int sn_pcapread_read_ahead = 1;
+
+/* Reads the next chunk of the file into s (whole chunks: a shorter one
+ * means the file ended or a read failed). Runs on the reader thread, or
+ * in line when there is none; either way s is not being consumed. */
+static void read_chunk(sn_pcapread *r, sn_pcapslot *s) {
+    size_t got = 0;
+    s->eof = 0;
+    s->err = 0;
+    while (got < SN_PCAPREAD_CHUNK) {
+        ssize_t n = read(r->fd, s->mem + r->carry + got, SN_PCAPREAD_CHUNK - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            s->err = errno;
+            break;
+        }
+        if (n == 0) {
+            s->eof = 1;
+            break;
+        }
+        got += (size_t)n;
+    }
+    s->len = got;
+}
+
+static void *reader_main(void *arg) {
+    sn_pcapread *r = arg;
+    for (unsigned i = 0;; i++) { /* bounded: every turn reads a chunk or stops at the file's end */
+        sn_pcapslot *s = &r->slot[i % SN_PCAPREAD_SLOTS];
+        pthread_mutex_lock(&r->lock);
+        while (s->full && !r->stop)
+            pthread_cond_wait(&r->cond, &r->lock);
+        int stop = r->stop;
+        pthread_mutex_unlock(&r->lock);
+        if (stop)
+            break;
+        read_chunk(r, s);
+        pthread_mutex_lock(&r->lock);
+        s->full = 1;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        if (s->eof || s->err)
+            break;
+    }
+    return NULL;
+}
+
+static void start_thread(sn_pcapread *r) {
+    if (!sn_pcapread_read_ahead)
+        return;
+    if (pthread_mutex_init(&r->lock, NULL) != 0)
+        return;
+    if (pthread_cond_init(&r->cond, NULL) != 0) {
+        pthread_mutex_destroy(&r->lock);
+        return;
+    }
+    /* signals stay with the thread that handles them */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&r->thread, NULL, reader_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+        return;
+    }
+    r->threaded = 1;
+}
 
 int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t snapshot, uint32_t max_caplen) {
     memset(r, 0, sizeof *r);
-    if (max_caplen > BLOCK / 2 || snapshot == 0)
+    if ((size_t)max_caplen + 16 > SN_PCAPREAD_CHUNK || snapshot == 0)
         return -1;
     if (lseek(fd, 24, SEEK_SET) != 24)
         return -1;
-    r->buf = malloc(BLOCK);
-    if (!r->buf)
-        return -1;
+    r->carry = (size_t)max_caplen + 16; /* an unread tail is less than one record */
+    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++) {
+        r->slot[i].mem = malloc(r->carry + SN_PCAPREAD_CHUNK);
+        if (!r->slot[i].mem) {
+            sn_pcapread_free(r);
+            return -1;
+        }
+    }
     r->fd = fd;
     r->big_endian = big_endian;
     r->nsec = nsec;
     r->snapshot = snapshot;
     r->max_caplen = max_caplen;
-    r->cap = BLOCK;
     r->offset = 24;
+    start_thread(r);
     return 0;
 }
 
 void sn_pcapread_free(sn_pcapread *r) {
-    free(r->buf);
+    if (r->threaded) {
+        pthread_mutex_lock(&r->lock);
+        r->stop = 1;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->thread, NULL);
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+        r->threaded = 0;
+    }
+    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++) {
+        free(r->slot[i].mem);
+        r->slot[i].mem = NULL;
+    }
     r->buf = NULL;
 }
 
-/* At least n unread bytes in the buffer unless the file ends first;
- * returns how many there are, or -1 on a read error (errno set). */
-static long long fill(sn_pcapread *r, size_t n) {
-    while (r->end - r->start < n && !r->eof) {
-        if (r->cap - r->start < n) {
-            /* the record does not fit after start: move the tail down */
-            memmove(r->buf, r->buf + r->start, r->end - r->start);
-            r->end -= r->start;
-            r->start = 0;
+/* Waits for the next chunk, moves the unread tail of the current one in
+ * front of it and hands the current slot back to the reader. */
+static void next_chunk(sn_pcapread *r) {
+    sn_pcapslot *s = &r->slot[r->taken % SN_PCAPREAD_SLOTS];
+    if (r->threaded) {
+        pthread_mutex_lock(&r->lock);
+        while (!s->full)
+            pthread_cond_wait(&r->cond, &r->lock);
+        pthread_mutex_unlock(&r->lock);
+    } else {
+        read_chunk(r, s);
+        s->full = 1;
+    }
+    size_t tail = r->end - r->start;
+    if (tail)
+        memcpy(s->mem + r->carry - tail, r->buf + r->start, tail);
+    if (r->buf) {
+        sn_pcapslot *old = &r->slot[(r->taken - 1) % SN_PCAPREAD_SLOTS];
+        if (r->threaded) {
+            pthread_mutex_lock(&r->lock);
+            old->full = 0;
+            pthread_cond_broadcast(&r->cond);
+            pthread_mutex_unlock(&r->lock);
+        } else {
+            old->full = 0;
         }
-        size_t room = r->cap - r->end;
-        if (room > SN_PCAPREAD_CHUNK && r->end - r->start + SN_PCAPREAD_CHUNK >= n)
-            room = SN_PCAPREAD_CHUNK;
-        ssize_t got = read(r->fd, r->buf + r->end, room);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
+    }
+    r->taken++;
+    r->buf = s->mem;
+    r->start = r->carry - tail;
+    r->end = r->carry + s->len;
+    r->ahead = r->start;
+    /* the reader stops after a chunk that ended the file or failed */
+    if (s->eof || s->err)
+        r->eof = 1;
+    r->failed = s->err;
+}
+
+/* At least n unread bytes (n is at most one record) unless the file ends
+ * first; returns how many there are, or -1 on a read error (errno set). */
+static long long fill(sn_pcapread *r, size_t n) {
+    while (r->end - r->start < n) {
+        if (r->failed) {
+            errno = r->failed;
             return -1;
         }
-        if (got == 0)
-            r->eof = 1;
-        r->end += (size_t)got;
+        if (r->eof)
+            break;
+        next_chunk(r);
     }
     return (long long)(r->end - r->start);
 }
@@ -75,8 +188,16 @@ static uint32_t u32(const unsigned char *p, int big_endian) {
 static void consume(sn_pcapread *r, size_t n) {
     r->start += n;
     r->offset += n;
+    /* the chunk was written by the reader thread's core: ask for the
+     * bytes a little ahead, so the analysis does not wait on each line */
+    size_t want = r->start + SN_PCAPREAD_PREFETCH;
+    if (want > r->end)
+        want = r->end;
+    while (r->ahead < want) {
+        __builtin_prefetch(r->buf + r->ahead);
+        r->ahead += 64;
+    }
 }
-
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at) {
     *at = r->offset;
     long long have = fill(r, 16);
@@ -114,7 +235,7 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
             snprintf(err, errcap, "truncated dump file; tried to read %u captured bytes, only got %llu", caplen, got);
         return -1;
     }
-    h = r->buf + r->start; /* fill may have moved the record */
+    h = r->buf + r->start; /* fill may have moved to the next chunk */
     /* libpcap reads both time fields as signed 32-bit numbers */
     int64_t secs = (int32_t)sec, fr = (int32_t)frac;
     if (r->nsec)

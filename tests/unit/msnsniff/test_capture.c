@@ -3,7 +3,9 @@
  * (cut at every kind of place, bytes flipped, absurd or oversized record
  * lengths, a small snapshot length, big-endian and nanosecond files),
  * every frame (time, lengths, bytes) and every error message must be the
- * ones libpcap gives, and error offsets must name the damaged record. */
+ * ones libpcap gives, and error offsets must name the damaged record.
+ * Files larger than the reader's chunks check records and headers split
+ * between two reads, with the reader thread and without it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "pcapread.h"
 #include "scenario.h"
 
 static unsigned char *seed;
@@ -261,6 +264,82 @@ static void test_byte_order_and_nanoseconds(void **st) {
     free(b);
 }
 
+/* A file of several read chunks: records of assorted sizes, plus a record
+ * header split by the first chunk boundary, the largest record across
+ * the second and a record ending exactly on the third. */
+static size_t put_record(unsigned char *b, size_t at, uint32_t caplen, uint32_t seq) {
+    put32(b + at, 1700000000u + seq, 0);
+    put32(b + at + 4, seq % 1000000u, 0);
+    put32(b + at + 8, caplen, 0);
+    put32(b + at + 12, caplen + seq % 3u, 0);
+    for (uint32_t k = 0; k < caplen; k++)
+        b[at + 16 + k] = (unsigned char)(seq * 31u + k * 7u);
+    return at + 16 + caplen;
+}
+
+/* Fills b from at with records until boundary - gap, the last one sized
+ * to land there exactly; returns the new offset. */
+static size_t fill_to(unsigned char *b, size_t at, size_t boundary, size_t gap, uint32_t *seq) {
+    static const uint32_t sizes[] = {60, 1514, 9000, 0, 65535, 1, 4000, 590};
+    size_t i = 0;
+    for (;;) { /* bounded: every record moves at forward */
+        size_t left = boundary - gap - at;
+        uint32_t want = sizes[i++ % 8];
+        if (left < 16)
+            break; /* callers keep the gap reachable */
+        if (16u + want + 16u > left) {
+            at = put_record(b, at, (uint32_t)(left - 16), (*seq)++);
+            break;
+        }
+        at = put_record(b, at, want, (*seq)++);
+    }
+    return at;
+}
+
+static void test_records_across_chunks(void **st) {
+    (void)st;
+    const size_t chunk = SN_PCAPREAD_CHUNK, size = 24 + 4 * chunk + 300000;
+    unsigned char *b = calloc(1, size);
+    memcpy(b, seed, 24);
+    put32(b + 16, 262144u, 0); /* snapshot length */
+    put32(b + 20, 1, 0);       /* Ethernet */
+    uint32_t seq = 0;
+    size_t at = fill_to(b, 24, 24 + chunk, 8, &seq); /* a header split 8 | 8 */
+    size_t split_header = at;
+    at = put_record(b, at, 100, seq++);
+    at = fill_to(b, at, 24 + 2 * chunk, 100000, &seq);
+    at = put_record(b, at, 262144u, seq++); /* the largest record, across the second boundary */
+    at = fill_to(b, at, 24 + 3 * chunk, 0, &seq); /* ends on the third */
+    size_t on_boundary = at;
+    while (at + 16 + 9000 < size) {
+        uint32_t len = seq % 5u ? 1514u : 9000u;
+        at = put_record(b, at, len, seq++);
+    }
+    for (int thread = 1; thread >= 0; thread--) {
+        sn_pcapread_read_ahead = thread;
+        write_file(b, at);
+        assert_int_equal(compare(NULL, -1, 1), seq);
+        write_file(b, on_boundary); /* the file ends where a read ends */
+        compare(NULL, -1, 1);
+        write_file(b, split_header + 8); /* cut inside the split header */
+        compare(NULL, (long long)split_header, 1);
+        write_file(b, 24 + 2 * chunk + 5); /* cut inside the largest record */
+        compare(NULL, -1, 1);
+        write_file(b, at);
+        compare("len > 5000", -1, 1);
+        /* closing early stops the reader wherever it is */
+        char err[512];
+        sn_capture *c = sn_capture_open_file(path, err, sizeof err);
+        assert_non_null(c);
+        sn_frame fr;
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(sn_capture_next(c, &fr, err, sizeof err), 1);
+        sn_capture_close(c);
+    }
+    sn_pcapread_read_ahead = 1;
+    free(b);
+}
+
 /* Formats pcapread does not take stay with libpcap. */
 static void test_other_formats_stay_with_libpcap(void **st) {
     (void)st;
@@ -284,6 +363,7 @@ int main(void) {
         cmocka_unit_test(test_record_lengths),
         cmocka_unit_test(test_byte_order_and_nanoseconds),
         cmocka_unit_test(test_other_formats_stay_with_libpcap),
+        cmocka_unit_test(test_records_across_chunks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,6 @@
 /* events.c - event lines, field index and the standard sinks. */
 #include "events.h"
+#include "outq.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -295,7 +296,10 @@ void sn_sink_json(void *ctx, sn_ev *ev) {
     sn_json_sink *js = ctx;
     size_t n;
     const char *line = sn_ev_line(ev, &n);
-    fwrite(line, 1, n, js->fp);
+    if (js->q)
+        sn_outq_write(js->q, line, n);
+    else
+        fwrite(line, 1, n, js->fp);
 }
 
 static long long jint(const sn_ev *ev, const char *key) {

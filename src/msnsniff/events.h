@@ -82,8 +82,10 @@ int sn_ev_get_int(const sn_ev *ev, const char *key, int64_t *out);
 int sn_ev_get_true(const sn_ev *ev, const char *key);
 
 /* Sinks. */
+typedef struct sn_outq sn_outq;
 typedef struct sn_json_sink {
     FILE *fp;
+    sn_outq *q; /* when set, lines go through it (outq.h) instead of fp */
 } sn_json_sink;
 void sn_sink_json(void *ctx, sn_ev *ev); /* sn_json_sink *: one compact line per event */
 typedef struct sn_transcript_sink { FILE *fp; } sn_transcript_sink;

@@ -18,6 +18,7 @@
 #include "capture.h"
 #include "decode.h"
 #include "engine.h"
+#include "outq.h"
 
 static volatile sig_atomic_t stop_requested;
 static sn_capture *active_capture;
@@ -200,28 +201,31 @@ int main(int argc, char **argv) {
         sn_capture_close(cap);
         return 1;
     }
-    /* Reading a file, events come by the hundred thousand: write them in
-     * 1 MiB chunks rather than one pipe-sized (4 KiB) write each. A live
-     * capture keeps stdio's default so events show up promptly. */
+    /* Reading a file, events come by the hundred thousand: they go out in
+     * 1 MiB writes from a writer thread (outq.h), or from stdio with a
+     * buffer of that size when the thread cannot be had. A live capture
+     * keeps stdio's default so events show up promptly. */
     static char outbuf[1u << 20];
     if (rfile)
         setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
+    sn_outq *outq = NULL;
     sn_engine *eng = sn_engine_new(&cfg);
     if (!eng) {
         fprintf(stderr, "msnsniff: out of memory\n");
         return 1;
     }
     sn_transcript_sink ts = {stdout};
-    sn_json_sink js = {out};
+    sn_json_sink js = {out, NULL};
     sn_nft_sink ns = {stdout, "inet", nft_table, 0};
     if (transcript)
         sn_events_add_sink(sn_engine_events(eng), sn_sink_transcript, &ts);
     else if (nft)
         sn_events_add_sink(sn_engine_events(eng), sn_sink_nft, &ns);
-    if (!transcript && !nft)
+    if ((!transcript && !nft) || wfile) {
+        if (rfile)
+            js.q = outq = sn_outq_new(fileno(out));
         sn_events_add_sink(sn_engine_events(eng), sn_sink_json, &js);
-    else if (wfile)
-        sn_events_add_sink(sn_engine_events(eng), sn_sink_json, &js);
+    }
 
     if (progress < 0)
         progress = isatty(STDERR_FILENO) && rfile;
@@ -281,12 +285,14 @@ int main(int argc, char **argv) {
     if (progress)
         fprintf(stderr, "\r\033[K");
     sn_engine_finish(eng);
+    /* every event is out before the summary (which may go to stdout too) */
+    int werr = sn_outq_close(outq);
     if (!quiet)
         sn_engine_summary(eng, summary_stdout ? stdout : stderr);
     sn_engine_free(eng);
     sn_capture_close(cap);
-    if (fflush(out) != 0 || (out != stdout && fclose(out) != 0)) {
-        fprintf(stderr, "msnsniff: writing events failed: %s\n", strerror(errno));
+    if (fflush(out) != 0 || (out != stdout && fclose(out) != 0) || werr) {
+        fprintf(stderr, "msnsniff: writing events failed: %s\n", strerror(werr ? werr : errno));
         status = 1;
     }
     return status;

@@ -44,8 +44,10 @@ static void *reader_main(void *arg) {
     for (unsigned i = 0;; i++) { /* bounded: every turn reads a chunk or stops at the file's end */
         sn_pcapslot *s = &r->slot[i % SN_PCAPREAD_SLOTS];
         pthread_mutex_lock(&r->lock);
-        while (s->full && !r->stop)
-            pthread_cond_wait(&r->cond, &r->lock);
+        while (s->full && !r->stop) {
+            r->reader_sleeps = 1;
+            pthread_cond_wait(&r->room, &r->lock);
+        }
         int stop = r->stop;
         pthread_mutex_unlock(&r->lock);
         if (stop)
@@ -53,7 +55,11 @@ static void *reader_main(void *arg) {
         read_chunk(r, s);
         pthread_mutex_lock(&r->lock);
         s->full = 1;
-        pthread_cond_broadcast(&r->cond);
+        r->nfree--;
+        if (r->consumer_sleeps) {
+            r->consumer_sleeps = 0;
+            pthread_cond_signal(&r->more);
+        }
         pthread_mutex_unlock(&r->lock);
         if (s->eof || s->err)
             break;
@@ -66,10 +72,16 @@ static void start_thread(sn_pcapread *r) {
         return;
     if (pthread_mutex_init(&r->lock, NULL) != 0)
         return;
-    if (pthread_cond_init(&r->cond, NULL) != 0) {
+    if (pthread_cond_init(&r->room, NULL) != 0) {
         pthread_mutex_destroy(&r->lock);
         return;
     }
+    if (pthread_cond_init(&r->more, NULL) != 0) {
+        pthread_cond_destroy(&r->room);
+        pthread_mutex_destroy(&r->lock);
+        return;
+    }
+    r->nfree = SN_PCAPREAD_SLOTS;
     /* signals stay with the thread that handles them */
     sigset_t all, old;
     sigfillset(&all);
@@ -77,7 +89,8 @@ static void start_thread(sn_pcapread *r) {
     int rc = pthread_create(&r->thread, NULL, reader_main, r);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        pthread_cond_destroy(&r->cond);
+        pthread_cond_destroy(&r->more);
+        pthread_cond_destroy(&r->room);
         pthread_mutex_destroy(&r->lock);
         return;
     }
@@ -112,10 +125,11 @@ void sn_pcapread_free(sn_pcapread *r) {
     if (r->threaded) {
         pthread_mutex_lock(&r->lock);
         r->stop = 1;
-        pthread_cond_broadcast(&r->cond);
+        pthread_cond_signal(&r->room);
         pthread_mutex_unlock(&r->lock);
         pthread_join(r->thread, NULL);
-        pthread_cond_destroy(&r->cond);
+        pthread_cond_destroy(&r->more);
+        pthread_cond_destroy(&r->room);
         pthread_mutex_destroy(&r->lock);
         r->threaded = 0;
     }
@@ -132,8 +146,10 @@ static void next_chunk(sn_pcapread *r) {
     sn_pcapslot *s = &r->slot[r->taken % SN_PCAPREAD_SLOTS];
     if (r->threaded) {
         pthread_mutex_lock(&r->lock);
-        while (!s->full)
-            pthread_cond_wait(&r->cond, &r->lock);
+        while (!s->full) {
+            r->consumer_sleeps = 1;
+            pthread_cond_wait(&r->more, &r->lock);
+        }
         pthread_mutex_unlock(&r->lock);
     } else {
         read_chunk(r, s);
@@ -147,7 +163,11 @@ static void next_chunk(sn_pcapread *r) {
         if (r->threaded) {
             pthread_mutex_lock(&r->lock);
             old->full = 0;
-            pthread_cond_broadcast(&r->cond);
+            r->nfree++;
+            if (r->reader_sleeps && r->nfree >= SN_PCAPREAD_SLOTS / 2) {
+                r->reader_sleeps = 0;
+                pthread_cond_signal(&r->room);
+            }
             pthread_mutex_unlock(&r->lock);
         } else {
             old->full = 0;

@@ -30,9 +30,7 @@
 #ifndef SN_PCAPREAD_CHUNK
 #define SN_PCAPREAD_CHUNK (512u << 10)
 #endif
-#ifndef SN_PCAPREAD_SLOTS
-#define SN_PCAPREAD_SLOTS 4
-#endif
+#define SN_PCAPREAD_SLOTS 8
 
 typedef struct sn_pcapslot {
     unsigned char *mem;  /* carry room, then the chunk */
@@ -59,9 +57,15 @@ typedef struct sn_pcapread {
     size_t carry;         /* bytes of room before each chunk */
     unsigned taken;       /* slots consumed so far; the current is taken-1 */
     int threaded, stop;
+    /* Waking a thread is a system call, dear on a virtual machine: the
+     * reader, finding every slot full, sleeps until half of them are
+     * free again, and each side wakes the other only if it sleeps. */
+    unsigned nfree;       /* slots neither full nor being consumed */
+    int reader_sleeps, consumer_sleeps;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t cond;  /* a slot became full, or free, or stop was set */
+    pthread_cond_t room;  /* half the slots are free, or stop was set */
+    pthread_cond_t more;  /* the slot the consumer waits for is full */
 } sn_pcapread;
 
 typedef struct sn_pcaprec {

@@ -10,6 +10,9 @@ a capture six times longer; only what is live at once may be kept. The
 counts come from the summary (sampled each second of capture time), not
 from timing.
 
+Output of a capture that fills the event writer's buffers several times
+over: through a pipe read slowly, a pipe closed early, a full disk.
+
 usage: test_long_capture.py MSNSNIFF GEN_CAPTURE
 """
 import os
@@ -66,6 +69,62 @@ class LongCapture(unittest.TestCase):
         # the bounds were not what kept them small: the timeouts were
         for counts in (small_drop, big_drop):
             self.assertEqual(sum(counts.values()), 0, counts)
+
+
+class Output(unittest.TestCase):
+    """Events leave through a writer thread: nothing lost or reordered,
+    the summary after them, a closed pipe or a full disk ends the run."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.path = os.path.join(cls.dir.name, "gen.pcap")
+        subprocess.run([GEN_CAPTURE, "--out", cls.path, "--size", "48"], check=True,
+                       stdout=subprocess.DEVNULL, timeout=TIMEOUT)
+        cls.events = os.path.join(cls.dir.name, "events.jsonl")
+        p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", cls.path, "-w", cls.events],
+                           stderr=subprocess.PIPE, timeout=TIMEOUT)
+        assert p.returncode == 0, p.stderr.decode()
+        with open(cls.events, "rb") as f:
+            cls.want = f.read()
+        assert len(cls.want) > 5 << 20, len(cls.want)  # more than the writer's four 1 MiB buffers
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    def test_pipe_read_slowly_then_summary(self):
+        with subprocess.Popen([MSNSNIFF, "--no-progress", "--summary", "-r", self.path],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as p:
+            got = bytearray()
+            while True:  # bounded: the program ends and closes the pipe
+                b = p.stdout.read(4096)
+                if not b:
+                    break
+                got += b
+            p.wait(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(bytes(got[:len(self.want)]), self.want)
+        tail = bytes(got[len(self.want):]).decode()
+        self.assertIn("switchboard sessions:", tail)
+        self.assertNotIn('{"event"', tail)
+
+    def test_pipe_closed_early(self):
+        with subprocess.Popen([MSNSNIFF, "-q", "--no-progress", "-r", self.path],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as p:
+            first = p.stdout.read(1000)
+            p.stdout.close()
+            rc = p.wait(timeout=TIMEOUT)
+        self.assertEqual(first, self.want[:1000])
+        self.assertEqual(rc, -13)  # SIGPIPE, as for any filter whose reader went away
+
+    def test_disk_full(self):
+        if not os.path.exists("/dev/full"):
+            self.skipTest("no /dev/full")
+        p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", self.path, "-w", "/dev/full"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("writing events failed: No space left on device", p.stderr.decode())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,156 @@
+/* outq.c - buffers filled by the analysis, written by a writer thread. */
+#include "outq.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BUFSZ (1u << 20)
+#define NBUF 4
+
+struct sn_outq {
+    int fd;
+    unsigned char *buf[NBUF];
+    size_t len[NBUF];
+    unsigned head;   /* buffers handed to the writer so far */
+    unsigned done;   /* buffers the writer has finished */
+    size_t fill;     /* bytes in buf[head % NBUF], the one being filled */
+    int stop, err;
+    int writer_sleeps, filler_sleeps;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work, room;
+};
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void *writer_main(void *arg) {
+    sn_outq *q = arg;
+    pthread_mutex_lock(&q->lock);
+    for (;;) { /* bounded: every turn writes a buffer or ends on stop */
+        while (q->done == q->head && !q->stop) {
+            q->writer_sleeps = 1;
+            pthread_cond_wait(&q->work, &q->lock);
+        }
+        if (q->done == q->head)
+            break; /* stopped with nothing left */
+        unsigned i = q->done % NBUF;
+        int failed = q->err;
+        pthread_mutex_unlock(&q->lock);
+        int e = failed ? 0 : write_all(q->fd, q->buf[i], q->len[i]);
+        pthread_mutex_lock(&q->lock);
+        if (e && !q->err)
+            q->err = e;
+        q->done++;
+        if (q->filler_sleeps) {
+            q->filler_sleeps = 0;
+            pthread_cond_signal(&q->room);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+sn_outq *sn_outq_new(int fd) {
+    sn_outq *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->fd = fd;
+    for (int i = 0; i < NBUF; i++)
+        if (!(q->buf[i] = malloc(BUFSZ)))
+            goto fail;
+    if (pthread_mutex_init(&q->lock, NULL) != 0)
+        goto fail;
+    if (pthread_cond_init(&q->work, NULL) != 0)
+        goto fail_lock;
+    if (pthread_cond_init(&q->room, NULL) != 0)
+        goto fail_work;
+    /* SIGPIPE stays deliverable here: a closed pipe ends the program as it
+     * would without the thread; the signals the program handles do not */
+    sigset_t set, old;
+    sigfillset(&set);
+    sigdelset(&set, SIGPIPE);
+    pthread_sigmask(SIG_SETMASK, &set, &old);
+    int rc = pthread_create(&q->thread, NULL, writer_main, q);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        return q;
+    pthread_cond_destroy(&q->room);
+fail_work:
+    pthread_cond_destroy(&q->work);
+fail_lock:
+    pthread_mutex_destroy(&q->lock);
+fail:
+    for (int i = 0; i < NBUF; i++)
+        free(q->buf[i]);
+    free(q);
+    return NULL;
+}
+
+/* Hands the buffer being filled to the writer and waits for a free one. */
+static void submit(sn_outq *q) {
+    pthread_mutex_lock(&q->lock);
+    q->len[q->head % NBUF] = q->fill;
+    q->head++;
+    if (q->writer_sleeps) {
+        q->writer_sleeps = 0;
+        pthread_cond_signal(&q->work);
+    }
+    while (q->head - q->done >= NBUF) {
+        q->filler_sleeps = 1;
+        pthread_cond_wait(&q->room, &q->lock);
+    }
+    pthread_mutex_unlock(&q->lock);
+    q->fill = 0;
+}
+
+void sn_outq_write(sn_outq *q, const void *p, size_t n) {
+    const unsigned char *s = p;
+    while (n) { /* bounded: every turn copies bytes or submits a full buffer */
+        size_t room = BUFSZ - q->fill;
+        if (room == 0) {
+            submit(q);
+            continue;
+        }
+        size_t k = n < room ? n : room;
+        memcpy(q->buf[q->head % NBUF] + q->fill, s, k);
+        q->fill += k;
+        s += k;
+        n -= k;
+    }
+}
+
+int sn_outq_close(sn_outq *q) {
+    if (!q)
+        return 0;
+    if (q->fill)
+        submit(q);
+    pthread_mutex_lock(&q->lock);
+    q->stop = 1;
+    pthread_cond_signal(&q->work);
+    pthread_mutex_unlock(&q->lock);
+    pthread_join(q->thread, NULL);
+    int err = q->err;
+    pthread_cond_destroy(&q->room);
+    pthread_cond_destroy(&q->work);
+    pthread_mutex_destroy(&q->lock);
+    for (int i = 0; i < NBUF; i++)
+        free(q->buf[i]);
+    free(q);
+    return err;
+}

@@ -13,6 +13,7 @@
 #include "invitation.h"
 #include "reasm.h"
 #include "session.h"
+#include "strcopy.h"
 
 struct sn_engine {
     sn_ctx c;
@@ -160,7 +161,7 @@ static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
     const char *role = sn_role_name(sn_session_role(f));
     char user[130] = "";
     if (sn_session_user(f))
-        snprintf(user, sizeof user, "%s", sn_session_user(f));
+        sn_strcopy(user, sizeof user, sn_session_user(f));
     sn_session_close(&e->c, f);
     flow_event(e, f, why, role, user[0] ? user : NULL);
     sn_stream_free(&e->reasm, &f->st[0]);

@@ -55,18 +55,24 @@ int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx) {
 }
 
 void sn_format_ts(uint64_t ts, char out[32]) {
-    /* events come in bursts within one second: format the date once */
-    static _Thread_local time_t cached_sec = (time_t)-1;
-    static _Thread_local char date[24];
+    /* events come in bursts within one second: format each date once.
+     * Two dates are kept, as events name their own time and an expiry a
+     * few minutes later in turn. */
+    static _Thread_local time_t cached_sec[2] = {(time_t)-1, (time_t)-1};
+    static _Thread_local char date[2][24];
+    static _Thread_local unsigned older;
     time_t sec = (time_t)(ts / 1000000u);
-    if (sec != cached_sec) {
+    unsigned k = sec == cached_sec[0] ? 0u : sec == cached_sec[1] ? 1u : 2u;
+    if (k == 2) {
+        k = older;
         struct tm tm;
         gmtime_r(&sec, &tm);
-        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-        cached_sec = sec;
+        strftime(date[k], sizeof date[k], "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec[k] = sec;
     }
+    older = k ^ 1u;
     unsigned us = (unsigned)(ts % 1000000u);
-    memcpy(out, date, 19);
+    memcpy(out, date[k], 19);
     out[19] = '.';
     for (int i = 25; i >= 20; i--) {
         out[i] = (char)('0' + us % 10u);

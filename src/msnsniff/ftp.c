@@ -10,6 +10,7 @@
 #include <msnp/msnp.h>
 
 #include "invitation.h"
+#include "strcopy.h"
 
 struct sn_ftp {
     msnp_parser parser[2];
@@ -48,11 +49,11 @@ sn_ftp *sn_ftp_new(sn_ctx *c, const sn_flow *f) {
         /* the invitation that predicted this connection names the file */
         sn_expect *e = sn_expect_find(&c->expect, f->expect_id);
         if (e) {
-            snprintf(t->cookie, sizeof t->cookie, "%s", e->cookie);
+            sn_strcopy(t->cookie, sizeof t->cookie, e->cookie);
             t->invitation = e->invitation;
             sn_invitation *i = sn_invitation_find(c, e->cookie, e->invitation);
             if (i) {
-                snprintf(t->name, sizeof t->name, "%s", i->file);
+                sn_strcopy(t->name, sizeof t->name, i->file);
                 t->announced = i->file_size;
                 t->has_announced = i->has_file_size;
             }

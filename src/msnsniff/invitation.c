@@ -7,6 +7,7 @@
 
 #include "dns.h"
 #include "session.h"
+#include "strcopy.h"
 
 /* Two queues, each in the order its members will leave: open invitations
  * by last activity (a message moves one to the back), finished ones by
@@ -194,7 +195,7 @@ static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_orig
         return NULL;
     msnp_str_copy(file, i->file, fn + 1);
     i->id = ++c->next_invitation;
-    snprintf(i->cookie, sizeof i->cookie, "%s", cookie);
+    sn_strcopy(i->cookie, sizeof i->cookie, cookie);
     i->last_ts = c->now;
     i->sessions[0] = o->session;
     i->same_cookie = sn_strmap_get(&c->invitations, cookie, strlen(cookie));
@@ -242,12 +243,12 @@ static void predict(sn_ctx *c, const sn_invitation *i, const sn_invite_origin *o
     proto.group = i->id;
     proto.invitation = i->id;
     proto.learned_flow = o->flow;
-    snprintf(proto.cookie, sizeof proto.cookie, "%s", i->cookie);
-    snprintf(proto.to, sizeof proto.to, "%s", o->sender ? o->sender : "");
+    sn_strcopy(proto.cookie, sizeof proto.cookie, i->cookie);
+    sn_strcopy(proto.to, sizeof proto.to, o->sender ? o->sender : "");
     const char *other = strcmp(i->inviter, proto.to) == 0 ? i->invitee : i->inviter;
     if (!other[0] && o->nrecipients)
         other = o->recipients[0];
-    snprintf(proto.from, sizeof proto.from, "%s", other);
+    sn_strcopy(proto.from, sizeof proto.from, other);
     sn_expect *e = sn_expect_add(&c->expect, &proto, c->now, NULL);
     if (!e)
         return; /* already predicted (the same message seen from both sides) */
@@ -274,9 +275,9 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
             if (!i)
                 return;
             is_new = 1;
-            snprintf(i->inviter, sizeof i->inviter, "%s", o->sender ? o->sender : "");
+            sn_strcopy(i->inviter, sizeof i->inviter, o->sender ? o->sender : "");
             if (o->nrecipients)
-                snprintf(i->invitee, sizeof i->invitee, "%s", o->recipients[0]);
+                sn_strcopy(i->invitee, sizeof i->invitee, o->recipients[0]);
             i->app = msnp_invite_classify(inv, &i->by);
             i->file_size = inv->file_size;
             i->has_file_size = inv->has_file_size;
@@ -291,8 +292,8 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         is_new = 1;
         i->orphan = 1;
         if (o->nrecipients)
-            snprintf(i->inviter, sizeof i->inviter, "%s", o->recipients[0]);
-        snprintf(i->invitee, sizeof i->invitee, "%s", o->sender ? o->sender : "");
+            sn_strcopy(i->inviter, sizeof i->inviter, o->recipients[0]);
+        sn_strcopy(i->invitee, sizeof i->invitee, o->sender ? o->sender : "");
         sn_ev *ev = sn_anomaly_new(c, SN_AN_ORPHAN_INVITATION, o->flow, "invitation message without a captured INVITE");
         if (ev) {
             sn_ev_set_str(ev, "cookie", cookie);

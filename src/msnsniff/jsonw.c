@@ -102,6 +102,27 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
     size_t i = 0;
     while (i < n) {
         size_t run = i;
+        /* eight bytes at a time while none needs care: no byte below 0x20
+         * or at/above 0x80, no '"' (0x22) and no '\\' (0x5C); the bytes
+         * are copied as they are scanned */
+        while (run + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + run, 8);
+            const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+            uint64_t ctl = (w - ones * 0x20) & ~w;                 /* bytes < 0x20 (or >= 0x80) */
+            uint64_t quo = ((w ^ (ones * 0x22)) - ones) & ~(w ^ (ones * 0x22)); /* == '"' */
+            uint64_t bsl = ((w ^ (ones * 0x5C)) - ones) & ~(w ^ (ones * 0x5C)); /* == '\\' */
+            if ((ctl | quo | bsl | w) & high)
+                break;
+            memcpy(o + (run - i), &w, 8);
+            run += 8;
+        }
+        if (run > i) {
+            o += run - i;
+            i = run;
+            if (i == n)
+                break;
+        }
         while (run < n && plain[s[run]])
             run++;
         if (run > i) {
@@ -148,13 +169,25 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
 }
 
 void sn_jb_int(sn_jbuf *b, int64_t v) {
+    /* two digits per division: events carry many counters and ids */
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
     char buf[24];
     uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
     size_t k = sizeof buf;
-    do {
-        buf[--k] = (char)('0' + u % 10u);
-        u /= 10u;
-    } while (u);
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100u);
+        u /= 100u;
+        buf[--k] = pairs[2 * r + 1];
+        buf[--k] = pairs[2 * r];
+    }
+    if (u >= 10) {
+        buf[--k] = pairs[2 * u + 1];
+        buf[--k] = pairs[2 * u];
+    } else {
+        buf[--k] = (char)('0' + u);
+    }
     if (v < 0)
         buf[--k] = '-';
     sn_jb_put(b, buf + k, sizeof buf - k);

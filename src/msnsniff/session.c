@@ -10,6 +10,7 @@
 #include "dns.h"
 #include "ftp.h"
 #include "invitation.h"
+#include "strcopy.h"
 
 #define MAX_PARTS 16
 #define USER_MAX 130
@@ -616,7 +617,7 @@ static void user_online(sn_ctx *c, sn_conn *k) {
         for (unsigned u = 0; u < c->nsummary_users; u++)
             if (strcmp(c->summary_users[u].user, k->user) == 0)
                 return;
-        snprintf(c->summary_users[c->nsummary_users].user, sizeof c->summary_users[0].user, "%s", k->user);
+        sn_strcopy(c->summary_users[c->nsummary_users].user, sizeof c->summary_users[0].user, k->user);
         snprintf(c->summary_users[c->nsummary_users].version, sizeof c->summary_users[0].version, "%s",
                  k->version[0] ? k->version : "?");
         c->nsummary_users++;

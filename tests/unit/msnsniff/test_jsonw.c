@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +137,33 @@ static void test_random_bytes(void **st) {
     }
 }
 
+/* The writer copies plain text eight bytes at a time: a byte that needs
+ * care at every position of strings of every length up to 40, next to
+ * and across the eight-byte steps, must still be written as it would be
+ * alone. */
+static void test_special_byte_at_every_position(void **st) {
+    (void)st;
+    static const struct {
+        const char *in, *out;
+    } sp[] = {{"\"", "\\\""}, {"\\", "\\\\"}, {"\x01", "\\u0001"}, {"\x1F", "\\u001F"}, {"\n", "\\n"},
+              {" ", " "},     {"\x7F", "\x7F"},     {"!", "!"},           {"]", "]"},           {"\x80", FFFD},
+              {"\xC3\xA9", "\xC3\xA9"}, {"\xFF", FFFD}};
+    char in[64], want[128];
+    for (size_t n = 1; n <= 40; n++)
+        for (size_t pos = 0; pos < n; pos++)
+            for (size_t k = 0; k < sizeof sp / sizeof sp[0]; k++) {
+                size_t sl = strlen(sp[k].in);
+                if (pos + sl > n)
+                    continue;
+                memset(in, 'a', n);
+                memcpy(in + pos, sp[k].in, sl);
+                int w = snprintf(want, sizeof want, "\"%.*s%s%.*s\"", (int)pos, in, sp[k].out, (int)(n - pos - sl),
+                                 in + pos + sl);
+                assert_true(w > 0 && (size_t)w < sizeof want);
+                check_string(in, n, want);
+            }
+}
+
 static void test_integers(void **st) {
     (void)st;
     const int64_t v[] = {0, 1, -1, 9, 10, 1863, INT64_MAX, INT64_MIN};
@@ -147,6 +175,19 @@ static void test_integers(void **st) {
         assert_memory_equal(b.p, want[i], b.n);
         sn_jb_free(&b);
     }
+    /* around every power of ten, both signs, as printf writes them */
+    for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10)
+        for (int64_t d = -1; d <= 1; d++)
+            for (int sign = -1; sign <= 1; sign += 2) {
+                int64_t x = sign * (p + d);
+                char ref[32];
+                snprintf(ref, sizeof ref, "%lld", (long long)x);
+                sn_jbuf b = {0};
+                sn_jb_int(&b, x);
+                assert_int_equal(b.n, strlen(ref));
+                assert_memory_equal(b.p, ref, b.n);
+                sn_jb_free(&b);
+            }
 }
 
 typedef struct seen {
@@ -269,6 +310,7 @@ int main(void) {
         cmocka_unit_test(test_valid_utf8_passes),
         cmocka_unit_test(test_invalid_utf8_replaced),
         cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_special_byte_at_every_position),
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_event_line_and_fields),
         cmocka_unit_test(test_interleaved_events),

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#define HUGE (2u << 20)
 
 /* How far ahead of the record being handed out the consumer asks for
  * the chunk's bytes (measured: 4-32 KiB all do; nothing is 20 % slower) */
@@ -104,13 +107,18 @@ int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t 
     if (lseek(fd, 24, SEEK_SET) != 24)
         return -1;
     r->carry = (size_t)max_caplen + 16; /* an unread tail is less than one record */
-    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++) {
-        r->slot[i].mem = malloc(r->carry + SN_PCAPREAD_CHUNK);
-        if (!r->slot[i].mem) {
-            sn_pcapread_free(r);
-            return -1;
-        }
-    }
+    /* One region for all slots, in huge pages where the system gives
+     * them: both the kernel's copy and the analysis walk it end to end,
+     * and with 4 KiB pages that was a TLB miss every few packets. */
+    size_t each = (r->carry + SN_PCAPREAD_CHUNK + 63) & ~(size_t)63;
+    size_t total = (each * SN_PCAPREAD_SLOTS + HUGE - 1) & ~(size_t)(HUGE - 1);
+    void *base = NULL;
+    if (posix_memalign(&base, HUGE, total) != 0)
+        return -1;
+    madvise(base, total, MADV_HUGEPAGE); /* a hint; fine if refused */
+    r->region = base;
+    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++)
+        r->slot[i].mem = (unsigned char *)base + (size_t)i * each;
     r->fd = fd;
     r->big_endian = big_endian;
     r->nsec = nsec;
@@ -133,10 +141,10 @@ void sn_pcapread_free(sn_pcapread *r) {
         pthread_mutex_destroy(&r->lock);
         r->threaded = 0;
     }
-    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++) {
-        free(r->slot[i].mem);
+    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++)
         r->slot[i].mem = NULL;
-    }
+    free(r->region);
+    r->region = NULL;
     r->buf = NULL;
 }
 

@@ -46,6 +46,7 @@ typedef struct sn_pcapread {
     int nsec;             /* time stamps in nanoseconds */
     uint32_t snapshot;    /* libpcap's snapshot length for the file */
     uint32_t max_caplen;  /* larger records are damage */
+    unsigned char *region; /* the slots' memory */
     unsigned char *buf;   /* the slot being consumed (NULL before the first) */
     size_t start, end;    /* unread bytes are buf[start..end) */
     size_t ahead;         /* bytes before it have been prefetched */

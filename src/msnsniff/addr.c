@@ -24,6 +24,33 @@ const char *sn_addr_str(const sn_addr *a, char buf[SN_ADDR_STRLEN]) {
     return buf;
 }
 
+size_t sn_endpoint_str(const sn_addr *a, uint16_t port, char *buf, size_t cap) {
+    char t[SN_ENDPOINT_STRLEN], d[8];
+    size_t n = 0;
+    if (a->family == 6)
+        t[n++] = '[';
+    sn_addr_str(a, t + n);
+    n += strlen(t + n);
+    if (a->family == 6)
+        t[n++] = ']';
+    t[n++] = ':';
+    size_t k = sizeof d;
+    unsigned v = port;
+    do {
+        d[--k] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    memcpy(t + n, d + k, sizeof d - k);
+    n += sizeof d - k;
+    if (cap == 0)
+        return 0;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, t, n);
+    buf[n] = '\0';
+    return n;
+}
+
 int sn_addr_parse(const char *s, size_t n, sn_addr *out) {
     char tmp[SN_ADDR_STRLEN];
     if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {

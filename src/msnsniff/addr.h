@@ -19,6 +19,10 @@ static inline int sn_addr_eq(const sn_addr *a, const sn_addr *b) {
 
 /* Text form ("10.1.1.211", "2001:db8::1"). */
 const char *sn_addr_str(const sn_addr *a, char buf[SN_ADDR_STRLEN]);
+/* "a.b.c.d:port" or "[v6]:port" into buf (cut to cap - 1 bytes, always
+ * terminated when cap > 0); returns the length written. */
+#define SN_ENDPOINT_STRLEN (SN_ADDR_STRLEN + 8)
+size_t sn_endpoint_str(const sn_addr *a, uint16_t port, char *buf, size_t cap);
 /* Parse an IPv4 or IPv6 literal (IPv6 may be in brackets). 0 or -1. */
 int sn_addr_parse(const char *s, size_t n, sn_addr *out);
 uint32_t sn_addr_hash(const sn_addr *a, uint32_t seed);

@@ -172,7 +172,7 @@ static void next_chunk(sn_pcapread *r) {
             pthread_mutex_lock(&r->lock);
             old->full = 0;
             r->nfree++;
-            if (r->reader_sleeps && r->nfree >= SN_PCAPREAD_SLOTS / 2) {
+            if (r->reader_sleeps && r->nfree >= SN_PCAPREAD_SLOTS - 2) {
                 r->reader_sleeps = 0;
                 pthread_cond_signal(&r->room);
             }

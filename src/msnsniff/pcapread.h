@@ -59,13 +59,13 @@ typedef struct sn_pcapread {
     unsigned taken;       /* slots consumed so far; the current is taken-1 */
     int threaded, stop;
     /* Waking a thread is a system call, dear on a virtual machine: the
-     * reader, finding every slot full, sleeps until half of them are
+     * reader, finding every slot full, sleeps until all but two are
      * free again, and each side wakes the other only if it sleeps. */
     unsigned nfree;       /* slots neither full nor being consumed */
     int reader_sleeps, consumer_sleeps;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t room;  /* half the slots are free, or stop was set */
+    pthread_cond_t room;  /* all but two slots are free, or stop was set */
     pthread_cond_t more;  /* the slot the consumer waits for is full */
 } sn_pcapread;
 

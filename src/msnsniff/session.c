@@ -99,10 +99,8 @@ const char *sn_session_user(const sn_flow *f) {
 
 static void copy_str(char *dst, size_t cap, msnp_str s) { msnp_str_copy(s, dst, cap); }
 
-static void ep_str(const sn_flow *f, int side, char *buf, size_t cap) {
-    char a[SN_ADDR_STRLEN];
-    sn_addr_str(&f->addr[side], a);
-    snprintf(buf, cap, f->addr[side].family == 6 ? "[%s]:%u" : "%s:%u", a, (unsigned)f->port[side]);
+static size_t ep_str(const sn_flow *f, int side, char *buf, size_t cap) {
+    return sn_endpoint_str(&f->addr[side], f->port[side], buf, cap);
 }
 
 static sn_ev *ev_flow(sn_ctx *c, const char *type, const sn_flow *f) {
@@ -179,9 +177,13 @@ static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     if (!sb || sb->conv || !sb->sessid[0] || !k->user[0])
         return;
     char server[64];
-    ep_str(f, !k->client_dir, server, sizeof server);
-    snprintf(sb->conv_key, sizeof sb->conv_key, "%s|%s", server, sb->sessid);
-    size_t kn = strlen(sb->conv_key);
+    size_t sn = ep_str(f, !k->client_dir, server, sizeof server);
+    /* "server|sessid": both always fit */
+    _Static_assert(sizeof server + sizeof sb->sessid <= sizeof sb->conv_key, "conversation key too small");
+    size_t idn = strlen(sb->sessid), kn = sn + 1 + idn;
+    memcpy(sb->conv_key, server, sn);
+    sb->conv_key[sn] = '|';
+    memcpy(sb->conv_key + sn + 1, sb->sessid, idn + 1);
     sn_conv *cv = sn_strmap_get(&c->conversations, sb->conv_key, kn);
     if (!cv) {
         cv = sn_mem_alloc(&c->mem, sizeof *cv);

@@ -536,6 +536,26 @@ static void test_addr_text(void **state) {
     a.family = 6;
     a.b[15] = 1;
     assert_string_equal(sn_addr_str(&a, ours), "::1");
+
+    /* endpoints: "addr:port", IPv6 in brackets, every port as printf writes it */
+    char ep[SN_ENDPOINT_STRLEN], want[SN_ENDPOINT_STRLEN];
+    assert_int_equal(sn_endpoint_str(&a, 1863, ep, sizeof ep), 10);
+    assert_string_equal(ep, "[::1]:1863");
+    memset(a.b, 0xAB, 16);
+    sn_endpoint_str(&a, 65535, ep, sizeof ep);
+    assert_string_equal(ep, "[abab:abab:abab:abab:abab:abab:abab:abab]:65535");
+    memset(&a, 0, sizeof a);
+    a.family = 4;
+    memcpy(a.b, (unsigned char[]){64, 4, 12, 193}, 4);
+    for (unsigned port = 0; port < 65536; port += port < 1000 ? 1 : 97) {
+        snprintf(want, sizeof want, "64.4.12.193:%u", port);
+        assert_int_equal(sn_endpoint_str(&a, (uint16_t)port, ep, sizeof ep), strlen(want));
+        assert_string_equal(ep, want);
+    }
+    /* cut to the buffer, always terminated */
+    assert_int_equal(sn_endpoint_str(&a, 1863, ep, 8), 7);
+    assert_string_equal(ep, "64.4.12");
+    assert_int_equal(sn_endpoint_str(&a, 1863, ep, 0), 0);
 }
 
 int main(void) {

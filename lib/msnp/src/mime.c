@@ -129,15 +129,19 @@ void msnp_content_type_split(msnp_str value, msnp_str *type, msnp_str *charset) 
     }
 }
 
-static const struct { const char *type; msnp_content_kind kind; const char *name; } kinds[] = {
-    {"text/plain", MSNP_CT_TEXT_PLAIN, "text"},
-    {"text/x-msmsgscontrol", MSNP_CT_CONTROL, "control"},
-    {"text/x-msmsgsprofile", MSNP_CT_PROFILE, "profile"},
-    {"text/x-msmsgsinitialemailnotification", MSNP_CT_INITIAL_EMAIL, "initial_email"},
-    {"text/x-msmsgsemailnotification", MSNP_CT_EMAIL, "email"},
-    {"text/x-msmsgsactivemailnotification", MSNP_CT_ACTIVE_EMAIL, "active_email"},
-    {"text/x-msmsgsinvite", MSNP_CT_INVITE, "invite"},
+/* The known types share long prefixes ("text/x-msmsgs..."): the length
+ * is compared first, so a message's type is read about once. */
+#define KIND(t, k, n) {t, sizeof(t) - 1, k, n}
+static const struct { const char *type; size_t len; msnp_content_kind kind; const char *name; } kinds[] = {
+    KIND("text/plain", MSNP_CT_TEXT_PLAIN, "text"),
+    KIND("text/x-msmsgscontrol", MSNP_CT_CONTROL, "control"),
+    KIND("text/x-msmsgsprofile", MSNP_CT_PROFILE, "profile"),
+    KIND("text/x-msmsgsinitialemailnotification", MSNP_CT_INITIAL_EMAIL, "initial_email"),
+    KIND("text/x-msmsgsemailnotification", MSNP_CT_EMAIL, "email"),
+    KIND("text/x-msmsgsactivemailnotification", MSNP_CT_ACTIVE_EMAIL, "active_email"),
+    KIND("text/x-msmsgsinvite", MSNP_CT_INVITE, "invite"),
 };
+#undef KIND
 
 msnp_content_kind msnp_content_kind_of(const msnp_mime *m) {
     const msnp_header *h = msnp_mime_get(m, "Content-Type");
@@ -145,7 +149,7 @@ msnp_content_kind msnp_content_kind_of(const msnp_mime *m) {
     msnp_str type;
     msnp_content_type_split(h->value, &type, NULL);
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (msnp_str_ieq(type, kinds[i].type)) return kinds[i].kind;
+        if (type.n == kinds[i].len && msnp_str_ieq(type, kinds[i].type)) return kinds[i].kind;
     return MSNP_CT_OTHER;
 }
 

@@ -264,8 +264,14 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
         return -1;
     }
     h = r->buf + r->start; /* fill may have moved to the next chunk */
-    /* libpcap reads both time fields as signed 32-bit numbers */
-    int64_t secs = (int32_t)sec, fr = (int32_t)frac;
+    /* libpcap reads both time fields as signed 32-bit numbers in files of
+     * the host's byte order, but its byte swap of the other order works on
+     * the widened value and so yields them unsigned; times outside the
+     * usual range (a fraction of a second over a million, dates before
+     * 1970) come out as tcpdump shows them either way. */
+    int swapped = be != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+    int64_t secs = swapped ? (int64_t)sec : (int32_t)sec;
+    int64_t fr = swapped ? (int64_t)frac : (int32_t)frac;
     if (r->nsec)
         fr /= 1000;
     rec->ts_us = (uint64_t)secs * 1000000u + (uint64_t)fr;

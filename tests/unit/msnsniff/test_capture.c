@@ -254,6 +254,13 @@ static void test_byte_order_and_nanoseconds(void **st) {
         assert_true(frames > 100);
         write_file(b, seed_len - 7);
         compare(NULL, -1, 1);
+        /* time fields with the top bit set and a fraction over a second:
+         * libpcap reads them unsigned in a byte-swapped file, signed in
+         * one of the host's order */
+        put32(b + 24, 0xFFFFFFF0u, be);
+        put32(b + 28, 0xFAFF0007u, be);
+        write_file(b, seed_len);
+        compare(NULL, -1, 1);
     }
     /* a negative time stamp is read as libpcap reads it */
     memcpy(b, seed, seed_len);

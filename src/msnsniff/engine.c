@@ -467,8 +467,11 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
         if (s->invitations_by_app[k])
             fprintf(fp, "%s %s %llu", k ? "," : ";", msnp_app_kind_name((msnp_app_kind)k),
                     (unsigned long long)s->invitations_by_app[k]);
-    fprintf(fp, "\n  connections: predicted %llu, matched %llu, missed %llu\n", (unsigned long long)s->expectations,
-            (unsigned long long)s->hits, (unsigned long long)s->misses);
+    /* predicted = matched + missed + retired once the capture has ended
+     * (every expectation still pending then is a miss) */
+    fprintf(fp, "\n  connections: predicted %llu, matched %llu, missed %llu, retired %llu\n",
+            (unsigned long long)s->expectations, (unsigned long long)s->hits, (unsigned long long)s->misses,
+            (unsigned long long)e->c.expect.retired);
     fprintf(fp, "  files: %llu (%llu bytes)\n", (unsigned long long)s->files, (unsigned long long)s->file_bytes);
     fprintf(fp, "  gaps: %llu (%llu bytes), parse errors %llu, anomalies %llu\n", (unsigned long long)s->gaps,
             (unsigned long long)s->gap_bytes, (unsigned long long)s->parse_errors, (unsigned long long)s->anomalies);

@@ -145,6 +145,8 @@ static void enqueue(sn_expect_table *t, sn_expect *e) {
 
 /* Hit or retired: no longer matchable; freed after the linger. */
 static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
+    if (state == SN_EXP_RETIRED && e->state == SN_EXP_PENDING)
+        t->retired++;
     e->state = state;
     unhash(t, e);
     if (e->spent)

@@ -84,6 +84,7 @@ typedef struct sn_expect_table {
     sn_strmap by_id, by_cookie, by_group; /* indexes: lookups stay O(1) on long captures */
     sn_strmap by_name;                  /* lower-case host name -> unresolved expectations, oldest first */
     uint64_t added, hits, misses;
+    uint64_t retired;                   /* spent without a hit: a sibling's hit or a CANCEL */
 } sn_expect_table;
 
 /* Spent expectations (hit, or retired by a sibling's hit or a CANCEL) are

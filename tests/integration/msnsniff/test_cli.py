@@ -163,7 +163,7 @@ class Modes(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         text = out.decode()
         self.assertIn("example@passport.com (MSNP7)", text)
-        self.assertIn("connections: predicted 13, matched 10, missed 1", text)
+        self.assertIn("connections: predicted 13, matched 10, missed 1, retired 2", text)
         self.assertIn("file_transfer 1", text)
 
     def test_extract(self):

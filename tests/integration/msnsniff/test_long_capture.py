@@ -43,7 +43,11 @@ def summary(path):
     dropped = re.search(r"dropped by table bounds: (.*)", text).group(1)
     counts = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", dropped)}
     sessions = int(re.search(r"switchboard sessions: (\d+)", text).group(1))
-    predicted = int(re.search(r"connections: predicted (\d+)", text).group(1))
+    m = re.search(r"connections: predicted (\d+), matched (\d+), missed (\d+), retired (\d+)", text)
+    predicted, matched, missed, retired = (int(g) for g in m.groups())
+    # at the end of a capture every prediction is accounted for exactly once
+    assert predicted == matched + missed + retired, m.group(0)
+    assert matched > 0 and retired > 0, m.group(0)
     return peaks, counts, sessions, predicted
 
 

@@ -292,7 +292,8 @@ int main(int argc, char **argv) {
     sn_engine_free(eng);
     sn_capture_close(cap);
     if (fflush(out) != 0 || (out != stdout && fclose(out) != 0) || werr) {
-        fprintf(stderr, "msnsniff: writing events failed: %s\n", strerror(werr ? werr : errno));
+        fprintf(stderr, "msnsniff: %s: writing events failed: %s\n", wfile ? wfile : "standard output",
+                strerror(werr ? werr : errno));
         status = 1;
     }
     return status;

@@ -128,7 +128,7 @@ class Output(unittest.TestCase):
         p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", self.path, "-w", "/dev/full"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("writing events failed: No space left on device", p.stderr.decode())
+        self.assertIn("msnsniff: /dev/full: writing events failed: No space left on device", p.stderr.decode())
 
 
 if __name__ == "__main__":

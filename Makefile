@@ -33,7 +33,7 @@ asan: deps
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMSNKIT_FUZZ=ON \
-	  -DMSNKIT_WERROR=OFF -DMSNKIT_COMPONENTS="lib/msnp;lib/msnc;src/msnsniff" >/dev/null
+	  -DMSNKIT_WERROR=OFF -DMSNKIT_COMPONENTS="lib/msnp;lib/msnc;src/msnd;src/msnsniff" >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

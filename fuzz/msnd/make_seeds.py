@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Writes the seed inputs of fuzz_msnd into fuzz/msnd/corpus/.
+
+Each input is one byte of mode (low two bits: 0 dispatch, 1 notification
+before login, 2 notification after login, 3 switchboard; the upper six
+bits: 0 for one write, else the size pattern of the pieces) followed by
+what the client sends (see fuzz_msnd.c). The accounts are the harness's
+fuzz1@msnkit.test and fuzz2@msnkit.test."""
+import os
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def crlf(text):
+    return text.replace("\n", "\r\n").encode()
+
+
+def msg(trid, mode, body):
+    b = crlf(body)
+    return ("MSG %d %s %d\r\n" % (trid, mode, len(b))).encode() + b
+
+
+def write(name, mode, parts, pieces=0):
+    data = bytes([mode | (pieces << 2)])
+    for p in parts:
+        data += crlf(p) if isinstance(p, str) else p
+    with open(os.path.join(HERE, name), "wb") as f:
+        f.write(data)
+
+
+TEXT = ("MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n"
+        "X-MMS-IM-Format: FN=Arial; EF=; CO=0; CS=0; PF=22\n\nhello there")
+TYPING = "MIME-Version: 1.0\nContent-Type: text/x-msmsgscontrol\nTypingUser: fuzz1@msnkit.test\n\n\n"
+INVITE = ("MIME-Version: 1.0\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\n\n"
+          "Application-Name: File Transfer\nApplication-GUID: {5D3E02AB-6190-11d3-BBBB-00C04F795683}\n"
+          "Invitation-Command: INVITE\nInvitation-Cookie: 33267\nApplication-File: a.txt\n"
+          "Application-FileSize: 10\n\n")
+
+
+def main():
+    os.makedirs(HERE, exist_ok=True)
+    write("ds-login", 0, ["VER 1 MSNP7 MSNP6 MSNP5 CVR0\n"
+                          "CVR 2 0x0409 winnt 5.1 i386 MSNMSGR 5.0.0544 MSMSGS fuzz1@msnkit.test\n"
+                          "USR 3 MD5 I fuzz1@msnkit.test\nOUT\n"])
+    write("ds-garbage", 0, ["VER 1 MSNP9\nVER x\n\x00\xff\nUSR\nXFR 2 NS\n" + "A" * 3000 + "\n"], 5)
+    write("ns-wrong-password", 1, ["VER 1 MSNP7 CVR0\nUSR 2 MD5 I fuzz1@msnkit.test\n"
+                                   "USR 3 MD5 S 00000000000000000000000000000000\nUSR 4 MD5 I fuzz2@msnkit.test\n"])
+    write("ns-before-login", 1, ["SYN 1 0\nCHG 2 NLN\nADD 3 FL a@b.c a\nXFR 4 SB\nMSG 5 N 3\nabc"])
+    write("ns-lists", 2, ["SYN 5 0\nADD 6 FL fuzz2@msnkit.test Fuzz%20Two\nADD 7 AL fuzz2@msnkit.test Fuzz%20Two\n"
+                          "ADD 8 BL fuzz2@msnkit.test x\nREM 9 AL fuzz2@msnkit.test\nADG 10 Work 0\nREG 11 1 Play\n"
+                          "ADD 12 FL fuzz2@msnkit.test Fuzz%20Two 1\nREM 13 FL fuzz2@msnkit.test 1\nRMG 14 1\n"
+                          "LST 15 RL\nBLP 16 BL\nGTC 17 N\nREA 18 fuzz1@msnkit.test New%20Name\nPRP 19 PHH 555\n"
+                          "CHG 20 BSY\nCHG 21 HDN\nCHG 22 NLN\nPNG\n"
+                          "QRY 23 msmsgs@msnmsgr.com 32\n0123456789abcdef0123456789abcdefOUT\n"])
+    write("ns-hostile", 2, ["ADD 6 FL " + "x" * 400 + "@y.z n\nADD 7 XL a@b.c a\nREM 8 FL\nCHG 9 ZZZ\n"
+                            "REA 10 fuzz2@msnkit.test " + "%" * 30 + "\nMSG 11 U 99999\nxyz\nSYN 12 -1\n"
+                            "ADG 13 " + "g" * 200 + " 0\nXFR 14 SB\nXFR 15 NS\n"], 3)
+    write("sb-chat", 3, ["CAL 2 fuzz2@msnkit.test\n", msg(3, "A", TEXT), msg(4, "U", TYPING), msg(5, "N", TEXT), "OUT\n"])
+    write("sb-invite", 3, ["CAL 2 fuzz2@msnkit.test\nCAL 3 nobody@msnkit.test\nCAL 4 fuzz1@msnkit.test\n",
+                           msg(5, "N", INVITE), "MSG 6 D 2\r\nhi", "MSG 7 A 0\r\n", "MSG 8 A 5000000\r\n"], 9)
+
+
+if __name__ == "__main__":
+    main()

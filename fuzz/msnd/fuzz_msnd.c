@@ -13,9 +13,10 @@
  *      notification connection (its output is drained; it is logged in
  *      again if the server dropped it)
  * The bytes go out in one write or in pieces of 1-64 bytes. The server must
- * answer whatever it gets without crashing, and once the client has gone
- * it must hold no connection for it: the count of open connections goes
- * back to what it was, or the target aborts. */
+ * answer whatever it gets without crashing; once the client has gone it
+ * must hold no connection for it (the count of open connections goes back
+ * to what it was) and must still serve others (the second account's PNG
+ * gets its QNG), or the target aborts. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -82,6 +83,17 @@ static void answer_rings(const char *p, size_t n) {
     char text[4097];
     memcpy(text, p, n);
     text[n] = '\0';
+    /* and its CHL challenges, so that it stays logged in for the whole run */
+    char chl[64];
+    const char *q = strstr(text, "CHL 0 ");
+    if (q && sscanf(q, "CHL 0 %63s", chl) == 1) {
+        static const char id[] = "msmsgs@msnmsgr.com";
+        char hash[MSNP_MD5_HEX_LEN + 1], cmd[128];
+        if (msnp_chl_response(msnp_str_make(chl, strlen(chl)), msnp_str_make(id, sizeof id - 1), hash) == 0) {
+            snprintf(cmd, sizeof cmd, "QRY 9 %s 32\r\n%s", id, hash);
+            (void)send(friend_fd, cmd, strlen(cmd), MSG_NOSIGNAL);
+        }
+    }
     for (char *r = strstr(text, "RNG "); r && nanswers < ANSWERS_MAX; r = strstr(r + 4, "RNG ")) {
         char sess[32], addr[128], cookie[128], cmd[300];
         if (sscanf(r, "RNG %31s %127s CKI %127s", sess, addr, cookie) != 3)
@@ -119,7 +131,7 @@ static void drain_all(int fd) {
 static int expect_line(client *c, const char *prefix, char *line, size_t cap) {
     for (int pass = 0; pass < 200; pass++) {
         pump(1);
-        if (friend_fd >= 0)
+        if (friend_fd >= 0 && c->fd != friend_fd)
             drain_fd(friend_fd);
         ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, MSG_DONTWAIT);
         if (n == 0)
@@ -215,7 +227,15 @@ static int login(client *c, const char *email) {
     if (expect_line(c, "USR 3 OK", NULL, 0) != 0)
         return -1;
     say(c, "CHG 4 NLN\r\n");
-    if (expect_line(c, "CHG 4", NULL, 0) != 0)
+    /* MSNP7: the first CHG brings a challenge; answered, as a real client would */
+    if (expect_line(c, "CHL 0 ", line, sizeof line) != 0)
+        return -1;
+    const char *chl = line + strlen("CHL 0 ");
+    static const char id[] = "msmsgs@msnmsgr.com";
+    CHECK(msnp_chl_response(msnp_str_make(chl, strlen(chl)), msnp_str_make(id, sizeof id - 1), hash) == 0);
+    snprintf(cmd, sizeof cmd, "QRY 5 %s 32\r\n%s", id, hash);
+    say(c, cmd);
+    if (expect_line(c, "QRY 5", NULL, 0) != 0)
         return -1;
     return 0;
 }
@@ -343,6 +363,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (srv->nconns > before) {
         fprintf(stderr, "fuzz_msnd: %zu connections open after the client left, %zu before\n", srv->nconns, before);
+        abort();
+    }
+    /* The server still serves others: the second account's PNG is answered. */
+    client f = {.fd = friend_fd, .len = 0};
+    say(&f, "PNG\r\n");
+    if (expect_line(&f, "QNG", NULL, 0) != 0) {
+        fprintf(stderr, "fuzz_msnd: no QNG for another user's PNG after this input\n");
         abort();
     }
     return 0;

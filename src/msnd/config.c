@@ -32,6 +32,7 @@ static const opt_def opts[] = {
     S(sb_address, "host:port advertised in XFR SB / RNG (default: SB listener or linked SB processes)"),
     S(link_listen, "NS: ip:port where --role sb processes link in (private network)"),
     S(ns_links, "--role sb: the NS nodes' --link-listen ip:port list, in --ns-nodes order"),
+    S(ns_peers, "NS of several: the other NS nodes' --link-listen ip:port list (shared presence)"),
     S(link_secret, "shared word both ends of a switchboard link must present"),
     S(db, "SQLite database file (default ./msnd.db)"),
     S(port_file, "write ds=/ns=/sb= addresses here after binding"),

@@ -19,6 +19,7 @@ typedef struct msnd_config {
     char sb_address[CFG_ADDR];
     char link_listen[CFG_ADDR];   /* NS: where switchboard processes link in */
     char ns_links[4 * CFG_ADDR];  /* SB process: the notification servers' link addresses */
+    char ns_peers[4 * CFG_ADDR];  /* NS: the other NS nodes' link addresses (shared presence) */
     char link_secret[128];
     char db[CFG_PATH];
     char port_file[CFG_PATH];

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "presence.h"
 #include "sb.h"
 #include "sbgate.h"
 #include "sbreg.h"
@@ -54,6 +55,7 @@ typedef struct ns_link {
     uint32_t *free_slots;
     size_t cap, nfree, used;
     uint16_t next_gen;
+    int is_peer; /* a notification server's link to another (--ns-peers) */
 } ns_link;
 
 /* Notification side: one per linked switchboard. */
@@ -63,6 +65,7 @@ typedef struct sb_peer {
     char sb_addr[CFG_ADDR];
     int hello;
     int refused; /* ERR sent: close once it is out */
+    int ns_peer; /* not a switchboard: another notification server telling its users' presence */
     struct sb_peer *prev, *next;
 } sb_peer;
 
@@ -75,6 +78,8 @@ typedef struct links {
     size_t rr;
     ns_link *nodes;
     size_t nnodes;
+    ns_link *out; /* --ns-peers: links this notification server dials */
+    size_t nout;
     char sb_addr[CFG_ADDR];
 } links;
 
@@ -133,7 +138,12 @@ static int link_send(struct bufferevent *bev, const char *fmt, ...) {
 
 static void peer_free(sb_peer *p, const char *why) {
     links *L = p->L;
-    if (p->hello) LOGI("switchboard unlinked", "sb=%s reason=\"%s\"", p->sb_addr, why);
+    if (p->hello && p->ns_peer) {
+        LOGI("notification peer unlinked", "ns=%s reason=\"%s\"", p->sb_addr, why);
+        if (!L->s->shutting_down) presence_remote_drop(L->s, p); /* its users are offline to us now */
+    } else if (p->hello) {
+        LOGI("switchboard unlinked", "sb=%s reason=\"%s\"", p->sb_addr, why);
+    }
     if (p->prev) p->prev->next = p->next;
     else L->peers = p->next;
     if (p->next) p->next->prev = p->prev;
@@ -144,9 +154,11 @@ static void peer_free(sb_peer *p, const char *why) {
 
 static void peer_event(struct bufferevent *bev, short what, void *arg);
 
+/* HELLO from a switchboard, PEER from another notification server. */
 static int peer_hello(sb_peer *p, char **tok, int n) {
     msnd_server *s = p->L->s;
-    if (n != 4 || strcmp(tok[0], "HELLO") != 0 || strcmp(tok[1], "1") != 0) return -1;
+    int ns = n == 4 && strcmp(tok[0], "PEER") == 0;
+    if (n != 4 || (!ns && strcmp(tok[0], "HELLO") != 0) || strcmp(tok[1], "1") != 0) return -1;
     msnp_str host;
     uint16_t port;
     if (!token_ok(tok[2], sizeof p->sb_addr) || msnp_split_hostport(msnp_str_c(tok[2]), &host, &port, 1) != 0)
@@ -158,14 +170,41 @@ static int peer_hello(sb_peer *p, char **tok, int n) {
     if (diff) {
         link_send(p->bev, "ERR secret\r\n");
         p->refused = 1;
-        LOGW("switchboard link refused: wrong secret", "sb=%s", tok[2]);
+        LOGW(ns ? "notification peer refused: wrong secret" : "switchboard link refused: wrong secret", "addr=%s",
+             tok[2]);
         return -1;
     }
     snprintf(p->sb_addr, sizeof p->sb_addr, "%s", tok[2]);
     p->hello = 1;
+    p->ns_peer = ns;
     bufferevent_set_timeouts(p->bev, NULL, NULL); /* a linked switchboard may be quiet */
-    LOGI("switchboard linked", "sb=%s", p->sb_addr);
+    if (ns) LOGI("notification peer linked", "ns=%s", p->sb_addr);
+    else LOGI("switchboard linked", "sb=%s", p->sb_addr);
     return link_send(p->bev, "HELLO 1 OK\r\n");
+}
+
+/* A peer's presence lines: ON email status name | OFF email |
+ * PRIV email status name only-email-or-* */
+static int peer_presence(sb_peer *p, char **tok, int n) {
+    msnd_server *s = p->L->s;
+    char email[MSNP_MAX_EMAIL + 1], only[MSNP_MAX_EMAIL + 1];
+    if (n < 2 || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0) return -1;
+    if (n == 2 && strcmp(tok[0], "OFF") == 0) {
+        presence_remote_off(s, p, email);
+        return 0;
+    }
+    int on = n == 4 && strcmp(tok[0], "ON") == 0, priv = n == 5 && strcmp(tok[0], "PRIV") == 0;
+    if (!on && !priv) return -1;
+    msnp_status st = msnp_status_parse(msnp_str_c(tok[2]));
+    if (st == MSNP_STATUS_INVALID || !token_ok(tok[3], MSNP_MAX_NAME_ENCODED + 1)) return -1;
+    if (on) {
+        presence_remote_on(s, p, email, st, tok[3]);
+        return 0;
+    }
+    int all = strcmp(tok[4], "*") == 0;
+    if (!all && email_normalize(msnp_str_c(tok[4]), only, sizeof only) != 0) return -1;
+    presence_remote_recheck(s, p, email, st, tok[3], all ? NULL : only);
+    return 0;
 }
 
 static int peer_request(sb_peer *p, char **tok, int n) {
@@ -223,6 +262,7 @@ static void peer_read(struct bufferevent *bev, void *arg) {
         int n = split_tokens(line, tok, LINK_MAX_TOKENS);
         if (n <= 0) bad = 1;
         else if (!p->hello) bad = peer_hello(p, tok, n) != 0;
+        else if (p->ns_peer) bad = peer_presence(p, tok, n) != 0;
         else bad = peer_request(p, tok, n) != 0;
         free(line);
     }
@@ -329,7 +369,7 @@ int link_next_sb(msnd_server *s, char *out, size_t cap) {
     size_t start = L->rr++ % L->npeers, i = 0;
     sb_peer *first = NULL;
     for (sb_peer *p = L->peers; p; p = p->next, i++) {
-        if (!p->hello) continue;
+        if (!p->hello || p->ns_peer) continue;
         if (!first) first = p;
         if (i >= start) {
             snprintf(out, cap, "%s", p->sb_addr);
@@ -380,18 +420,26 @@ static void node_down(ns_link *nl, const char *why) {
     nl->retry_ms = nl->retry_ms * 2 > LINK_RETRY_MAX_MS ? LINK_RETRY_MAX_MS : nl->retry_ms * 2;
 }
 
+static void send_on(const conn *c, void *arg) {
+    ns_link *nl = arg;
+    link_send(nl->bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
+}
+
 static int node_answer(ns_link *nl, char **tok, int n) {
     if (!nl->up) {
         if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], "1") && !strcmp(tok[2], "OK")) {
             nl->up = 1;
             nl->retry_ms = LINK_RETRY_MIN_MS;
-            LOGI("notification server linked", "ns=%s", nl->addr);
+            LOGI(nl->is_peer ? "linked to notification peer" : "notification server linked", "ns=%s", nl->addr);
+            /* A peer learns every visible user of ours now, then each change. */
+            if (nl->is_peer) presence_each_visible(nl->L->s->presence, send_on, nl);
             return 0;
         }
         if (n >= 1 && !strcmp(tok[0], "ERR"))
             LOGE("notification server refused the link", "ns=%s reason=%s", nl->addr, n > 1 ? tok[1] : "?");
         return -1;
     }
+    if (nl->is_peer) return -1; /* a peer only listens */
     if (n < 3) return -1;
     req_kind kind = !strcmp(tok[0], "AUTH") ? REQ_AUTH : !strcmp(tok[0], "RING") ? REQ_RING : REQ_FREE;
     uint64_t id;
@@ -430,7 +478,9 @@ static void node_event(struct bufferevent *bev, short what, void *arg) {
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
         msnd_server *s = nl->L->s;
-        link_send(bev, "HELLO 1 %s %s\r\n", nl->L->sb_addr, s->cfg.link_secret[0] ? s->cfg.link_secret : "-");
+        const char *secret = s->cfg.link_secret[0] ? s->cfg.link_secret : "-";
+        if (nl->is_peer) link_send(bev, "PEER 1 %s %s\r\n", nl->L->bound, secret);
+        else link_send(bev, "HELLO 1 %s %s\r\n", nl->L->sb_addr, secret);
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
@@ -454,44 +504,38 @@ static void node_dial(ns_link *nl) {
     if (bufferevent_socket_connect(nl->bev, (struct sockaddr *)&ss, sslen) != 0) node_down(nl, "connect failed");
 }
 
-int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, char *err, size_t errcap) {
-    links *L = get_links(s);
-    if (!L) {
-        snprintf(err, errcap, "out of memory");
-        return -1;
-    }
-    snprintf(L->sb_addr, sizeof L->sb_addr, "%s", sb_addr);
+/* Parse an ip:port list (--ns-links or --ns-peers) into links and dial
+ * each of them. */
+static int dial_list(links *L, const char *list, const char *flag, int is_peer, ns_link **arr, size_t *n, char *err,
+                     size_t errcap) {
     char tmp[4 * CFG_ADDR];
-    snprintf(tmp, sizeof tmp, "%s", ns_links);
+    snprintf(tmp, sizeof tmp, "%s", list);
     char *save = NULL;
     for (char *tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
         struct sockaddr_storage ss;
         int sslen;
-        if (L->nnodes >= 16 || strlen(tok) >= CFG_ADDR || server_parse_addr(tok, &ss, &sslen) != 0 ||
+        if (*n >= 16 || strlen(tok) >= CFG_ADDR || server_parse_addr(tok, &ss, &sslen) != 0 ||
             ((struct sockaddr_in *)&ss)->sin_port == 0) {
-            snprintf(err, errcap, "bad --ns-links entry '%s' (want ip:port, at most 16)", tok);
+            snprintf(err, errcap, "bad %s entry '%s' (want ip:port, at most 16)", flag, tok);
             return -1;
         }
-        ns_link *nodes = realloc(L->nodes, (L->nnodes + 1) * sizeof *nodes);
-        if (!nodes) {
+        ns_link *grown = realloc(*arr, (*n + 1) * sizeof *grown);
+        if (!grown) {
             snprintf(err, errcap, "out of memory");
             return -1;
         }
-        L->nodes = nodes;
-        ns_link *nl = &L->nodes[L->nnodes++];
+        *arr = grown;
+        ns_link *nl = &grown[(*n)++];
         memset(nl, 0, sizeof *nl);
         nl->L = L;
+        nl->is_peer = is_peer;
         snprintf(nl->addr, sizeof nl->addr, "%s", tok);
         nl->retry_ms = LINK_RETRY_MIN_MS;
     }
-    if (L->nnodes == 0) {
-        snprintf(err, errcap, "--role sb needs --ns-links (the notification servers' --link-listen addresses)");
-        return -1;
-    }
     /* The array is final now: events may point into it. */
-    for (size_t i = 0; i < L->nnodes; i++) {
-        ns_link *nl = &L->nodes[i];
-        nl->retry = evtimer_new(s->base, on_retry, nl);
+    for (size_t i = 0; i < *n; i++) {
+        ns_link *nl = &(*arr)[i];
+        nl->retry = evtimer_new(L->s->base, on_retry, nl);
         if (!nl->retry) {
             snprintf(err, errcap, "out of memory");
             return -1;
@@ -499,6 +543,45 @@ int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, 
         node_dial(nl);
     }
     return 0;
+}
+
+int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, char *err, size_t errcap) {
+    links *L = get_links(s);
+    if (!L) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    snprintf(L->sb_addr, sizeof L->sb_addr, "%s", sb_addr);
+    if (!ns_links[0]) {
+        snprintf(err, errcap, "--role sb needs --ns-links (the notification servers' --link-listen addresses)");
+        return -1;
+    }
+    return dial_list(L, ns_links, "--ns-links", 0, &L->nodes, &L->nnodes, err, errcap);
+}
+
+int link_peer_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap) {
+    links *L = s->links;
+    if (!L || !L->listener) {
+        snprintf(err, errcap, "--ns-peers needs --link-listen (the peers dial it to tell their users' presence)");
+        return -1;
+    }
+    return dial_list(L, ns_peers, "--ns-peers", 1, &L->out, &L->nout, err, errcap);
+}
+
+void link_presence_out(msnd_server *s, const char *verb, const conn *c, const char *only) {
+    links *L = s->links;
+    if (!L) return;
+    for (size_t i = 0; i < L->nout; i++) {
+        ns_link *nl = &L->out[i];
+        if (!nl->up) continue;
+        int r;
+        if (!strcmp(verb, "OFF")) r = link_send(nl->bev, "OFF %s\r\n", c->email);
+        else if (!strcmp(verb, "ON")) r = link_send(nl->bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
+        else r = link_send(nl->bev, "PRIV %s %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name, only ? only : "*");
+        /* A peer that stopped reading: drop the link; the snapshot after it
+         * comes back puts the peer right. */
+        if (r != 0) node_down(nl, "output limit");
+    }
 }
 
 static ns_link *node_for(msnd_server *s, const char *email) {
@@ -612,14 +695,19 @@ void link_free(msnd_server *s) {
         peer_free(p, "exit");
     }
     if (L->listener) evconnlistener_free(L->listener);
-    for (size_t k = 0; k < L->nnodes; k++) {
-        ns_link *nl = &L->nodes[k];
-        if (nl->bev) bufferevent_free(nl->bev);
-        if (nl->retry) event_free(nl->retry);
-        free(nl->reqs);
-        free(nl->free_slots);
+    for (int pass = 0; pass < 2; pass++) {
+        ns_link *arr = pass ? L->out : L->nodes;
+        size_t n = pass ? L->nout : L->nnodes;
+        for (size_t k = 0; k < n; k++) {
+            ns_link *nl = &arr[k];
+            if (nl->bev) bufferevent_free(nl->bev);
+            if (nl->retry) event_free(nl->retry);
+            free(nl->reqs);
+            free(nl->free_slots);
+        }
     }
     free(L->nodes);
+    free(L->out);
     free(L);
     s->links = NULL;
 }

@@ -46,6 +46,19 @@ int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, 
 int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, const char *email);
 int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
                   const char *caller, const char *caller_name, const char *callee);
+/* Notification side, several NS nodes: dial the other nodes' --link-listen
+ * addresses (--ns-peers) and tell each, once linked, every visible user of
+ * this node and then every change:
+ *   NS -> NS  PEER 1 <own-link-addr> <secret|->   (answered like HELLO)
+ *   NS -> NS  ON <email> <status> <name>          visible, or a new status/name
+ *   NS -> NS  OFF <email>                         offline or hidden
+ *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
+ *                                                 re-tell that watcher (or all)
+ * The receiving node tells its own watchers (presence.h); a dropped link
+ * takes the peer's users offline there. */
+int link_peer_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap);
+/* verb ON, OFF or PRIV (with only: one watcher, or NULL for all). */
+void link_presence_out(msnd_server *s, const char *verb, const conn *c, const char *only);
 /* c is closing: its waiting requests complete without it. */
 void link_forget_conn(msnd_server *s, conn *c);
 /* Fail requests older than LINK_REQUEST_TIMEOUT_MS. */

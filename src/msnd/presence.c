@@ -5,28 +5,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link.h"
 #include "log.h"
 #include "privacy.h"
 #include "strmap.h"
 
+/* A visible user of another notification server (--ns-peers). */
+typedef struct remote_user {
+    const void *from; /* the peer link that told us */
+    msnp_status status;
+    char name[MSNP_MAX_NAME_ENCODED + 1];
+} remote_user;
+
 struct presence {
     strmap *online;
+    strmap *remote; /* e-mail -> remote_user */
 };
 
 presence *presence_new(void) {
     presence *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->online = strmap_new();
-    if (!p->online) {
+    p->remote = strmap_new();
+    if (!p->online || !p->remote) {
+        strmap_free(p->online);
+        strmap_free(p->remote);
         free(p);
         return NULL;
     }
     return p;
 }
 
+static void free_remote(const char *key, void *value, void *ctx) {
+    (void)key;
+    (void)ctx;
+    free(value);
+}
+
 void presence_free(presence *p) {
     if (!p) return;
     strmap_free(p->online);
+    strmap_each(p->remote, free_remote, NULL);
+    strmap_free(p->remote);
     free(p);
 }
 
@@ -114,6 +134,7 @@ static void announce_one(const store_peer *p, void *arg) {
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     announce_ctx x = {s, c, privacy_status_visible(before), privacy_status_visible(c->status), NULL, 0};
     if (!x.was_visible && !x.is_visible) return;
+    link_presence_out(s, x.is_visible ? "ON" : "OFF", c, NULL);
     uint64_t gen = store_generation(s->store);
     struct watcher_rows *rows = c->watchers;
     if (rows && rows->generation == gen) {
@@ -150,7 +171,13 @@ static void initial_one(const store_peer *p, void *arg) {
     initial_ctx *x = arg;
     if (x->only && strcmp(x->only, p->email) != 0) return;
     conn *w = online_watcher(x->s, p->email);
-    if (!w || w == x->c || !privacy_status_visible(w->status)) return;
+    if (!w) { /* perhaps on another node of the cluster */
+        remote_user *r = strmap_get(x->s->presence->remote, p->email);
+        if (r && privacy_may_see(p->blp_allow, p->in_al, p->in_bl))
+            conn_cmd(x->c, "ILN", 1, x->trid, msnp_status_code(r->status), p->email, r->name, NULL);
+        return;
+    }
+    if (w == x->c || !privacy_status_visible(w->status)) return;
     if (!privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) return;
     conn_cmd(x->c, "ILN", 1, x->trid, msnp_status_code(w->status), w->email, w->name, NULL);
 }
@@ -177,6 +204,7 @@ int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int6
 void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email,
                              int allowed_before) {
     if (!privacy_status_visible(c->status)) return;
+    link_presence_out(s, "PRIV", c, contact_email);
     conn *w = online_watcher(s, contact_email);
     if (!w) return;
     if (store_list_get(s->store, contact_id, MSNP_LIST_FL, c->uid, NULL, 0) != 1) return;
@@ -202,7 +230,128 @@ static void reeval_one(const store_peer *p, void *arg) {
 
 void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow) {
     if (!privacy_status_visible(c->status)) return;
+    link_presence_out(s, "PRIV", c, NULL);
     reeval_ctx x = {s, c, old_blp_allow};
     if (store_watchers_each(s->store, c->uid, reeval_one, &x) != STORE_OK)
         LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
+}
+
+/* ---- users of the other nodes of a cluster ---- */
+
+typedef struct remote_ctx {
+    msnd_server *s;
+    const char *email, *name, *only;
+    msnp_status status; /* FLN: tell everyone allowed that the user left */
+    int recheck;        /* tell the ones not allowed FLN as well */
+} remote_ctx;
+
+static void remote_tell(const store_peer *p, void *arg) {
+    remote_ctx *x = arg;
+    if (x->only && strcmp(x->only, p->email) != 0) return;
+    conn *w = online_watcher(x->s, p->email);
+    if (!w) return;
+    int allowed = privacy_may_see(p->blp_allow, p->in_al, p->in_bl);
+    if (allowed && x->status != MSNP_STATUS_FLN)
+        conn_cmd(w, "NLN", 0, 0, msnp_status_code(x->status), x->email, x->name, NULL);
+    else if (allowed || x->recheck)
+        conn_cmd(w, "FLN", 0, 0, x->email, NULL);
+}
+
+/* Tell this node's watchers of a remote user. The store says who has the
+ * user on FL and what the user's privacy allows each of them. */
+static void remote_fan_out(remote_ctx *x) {
+    store_user u;
+    if (store_user_get(x->s->store, x->email, &u) != STORE_OK) return; /* unknown here: nobody to tell */
+    if (store_watchers_each(x->s->store, u.id, remote_tell, x) != STORE_OK)
+        LOGE("presence fan-out failed", "user=%s error=\"%s\"", x->email, store_errmsg(x->s->store));
+}
+
+static remote_user *remote_put(msnd_server *s, const void *from, const char *email, msnp_status st,
+                               const char *name) {
+    presence *p = s->presence;
+    remote_user *r = strmap_get(p->remote, email);
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        int ok;
+        if (!r) return NULL;
+        strmap_put(p->remote, email, r, &ok);
+        if (ok < 0) {
+            free(r);
+            return NULL;
+        }
+    }
+    r->from = from;
+    r->status = st;
+    snprintf(r->name, sizeof r->name, "%s", name);
+    return r;
+}
+
+void presence_remote_on(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name) {
+    if (!privacy_status_visible(st) || presence_find(s->presence, email)) return; /* ours wins */
+    if (!remote_put(s, from, email, st, name)) return;
+    remote_ctx x = {s, email, name, NULL, st, 0};
+    remote_fan_out(&x);
+}
+
+void presence_remote_recheck(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name,
+                             const char *only) {
+    if (!privacy_status_visible(st) || presence_find(s->presence, email)) return;
+    if (!remote_put(s, from, email, st, name)) return;
+    remote_ctx x = {s, email, name, only, st, 1};
+    remote_fan_out(&x);
+}
+
+void presence_remote_off(msnd_server *s, const void *from, const char *email) {
+    remote_user *r = strmap_get(s->presence->remote, email);
+    if (!r || r->from != from) return;
+    free(strmap_del(s->presence->remote, email));
+    remote_ctx x = {s, email, "", NULL, MSNP_STATUS_FLN, 0};
+    remote_fan_out(&x);
+}
+
+typedef struct drop_ctx {
+    const void *from;
+    char (*emails)[MSNP_MAX_EMAIL + 1];
+    size_t n, cap;
+} drop_ctx;
+
+static void collect_from(const char *key, void *value, void *arg) {
+    drop_ctx *d = arg;
+    const remote_user *r = value;
+    if (r->from != d->from) return;
+    if (d->n == d->cap) {
+        size_t ncap = d->cap ? d->cap * 2 : 64;
+        void *e = realloc(d->emails, ncap * sizeof *d->emails);
+        if (!e) return; /* those left over stay until the peer says OFF or comes back */
+        d->emails = e;
+        d->cap = ncap;
+    }
+    snprintf(d->emails[d->n++], sizeof d->emails[0], "%s", key);
+}
+
+void presence_remote_drop(msnd_server *s, const void *from) {
+    /* strmap_each forbids changes to the map: collect, then remove. */
+    drop_ctx d = {from, NULL, 0, 0};
+    strmap_each(s->presence->remote, collect_from, &d);
+    for (size_t i = 0; i < d.n; i++) presence_remote_off(s, from, d.emails[i]);
+    free(d.emails);
+}
+
+size_t presence_remote_count(const presence *p) { return strmap_count(p->remote); }
+
+typedef struct visible_ctx {
+    void (*fn)(const conn *c, void *ctx);
+    void *ctx;
+} visible_ctx;
+
+static void visit_visible(const char *key, void *value, void *arg) {
+    (void)key;
+    const conn *c = value;
+    visible_ctx *v = arg;
+    if (!c->closing && c->state == NS_AUTH && privacy_status_visible(c->status)) v->fn(c, v->ctx);
+}
+
+void presence_each_visible(presence *p, void (*fn)(const conn *c, void *ctx), void *ctx) {
+    visible_ctx v = {fn, ctx};
+    strmap_each(p->online, visit_visible, &v);
 }

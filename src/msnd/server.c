@@ -862,6 +862,13 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     if (want_ns && add_listener(s, CONN_NS, ns_addr, err, errcap) != 0) return -1;
     if (want_sb && add_listener(s, CONN_SB, sb_addr, err, errcap) != 0) return -1;
     if (want_ns && cfg->link_listen[0] && link_listen(s, cfg->link_listen, err, errcap) != 0) return -1;
+    if (cfg->ns_peers[0]) {
+        if (!want_ns) {
+            snprintf(err, errcap, "--ns-peers is for notification servers (--role with ns)");
+            return -1;
+        }
+        if (link_peer_all(s, cfg->ns_peers, err, errcap) != 0) return -1;
+    }
     if (want_sb && !want_ns) {
         /* Linked switchboards tell their notification servers where
          * clients reach them: that must be a concrete address. */

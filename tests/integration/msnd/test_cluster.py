@@ -5,7 +5,8 @@
 transcript across the processes, cookie and privacy rules decided by the
 notification server, round robin over two switchboards, a switchboard or
 notification server going away and coming back, a wrong link secret, a
-hostile peer on the link port, and the start-up errors."""
+hostile peer on the link port, and the start-up errors. Two notification
+servers on one database sharing their users' presence (--ns-peers)."""
 import os
 import shutil
 import socket
@@ -14,7 +15,7 @@ import sys
 import threading
 import time
 
-from harness import USERS, msntest, online
+from harness import USERS, login, msntest, online
 
 IM = (b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
       b"X-MMS-IM-Format: FN=Arial; EF=; CO=0; CS=0; PF=22\r\n\r\nhello across processes")
@@ -258,7 +259,13 @@ def test_hostile_link_peers():
         cases = [b"GARBAGE\r\n", b"AUTH 1 x y\r\n",  # request before HELLO
                  b"HELLO 1 127.0.0.1:1 -\r\nRING 1 notanumber c a n b\r\n",
                  b"HELLO 1 127.0.0.1:1 -\r\n" + b"A" * 100000,  # no line end
-                 b"HELLO 1 bad address -\r\n", b"\x00\xff\r\n"]
+                 b"HELLO 1 bad address -\r\n", b"\x00\xff\r\n",
+                 # a notification peer (--ns-peers) only tells presence
+                 b"PEER 1 127.0.0.1:1 -\r\nAUTH 1 x alice@example.com\r\n",
+                 b"PEER 1 127.0.0.1:1 -\r\nON alice@example.com XXX Alice\r\n",
+                 b"PEER 1 127.0.0.1:1 -\r\nON not-an-email NLN x\r\n",
+                 b"PEER 1 127.0.0.1:1 -\r\nPRIV alice@example.com NLN Alice\r\n",
+                 b"PEER 1 127.0.0.1:1 wrong-secret\r\n"]
         for data in cases:
             s = socket.create_connection(link, timeout=5)
             try:
@@ -284,6 +291,14 @@ def test_hostile_link_peers():
         assert f.readline() == b"HELLO 1 OK\r\n"
         assert f.readline() == b"AUTH 77 NO\r\n"
         s.close()
+        # A notification peer is never handed out as a switchboard.
+        peer = socket.create_connection(link, timeout=5)
+        peer.sendall(b"PEER 1 127.0.0.1:2 -\r\n")
+        assert peer.makefile("rb").readline() == b"HELLO 1 OK\r\n"
+        for _ in range(4):
+            x = xfr_sb(a)
+            assert x.name == "XFR" and x.args[2] != "127.0.0.1:2", x
+        peer.close()
         # The real switchboard still works.
         sb = msntest.open_switchboard(cl.ns, a)
         sb.close()
@@ -382,8 +397,145 @@ def test_link_drop_with_a_request_waiting():
         sb.cleanup()
 
 
+def free_port():
+    """A loopback port nobody listens on now (for link addresses that two
+    processes must know of each other before either starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TwoNodes:
+    """Two notification servers (each with its own switchboard) on one
+    shared database, telling each other their users' presence (--ns-peers)."""
+
+    def __init__(self):
+        self.links = [free_port(), free_port()]
+        self.db = os.path.join(os.path.dirname(TEMPLATE.db), "nodes-%d.db" % os.getpid())
+        shutil.copyfile(TEMPLATE.db, self.db)
+        self.nodes = []
+        for i in (0, 1):
+            args = ["--role", "ns,sb", "--db", self.db, "--link-listen", "127.0.0.1:%d" % self.links[i],
+                    "--ns-peers", "127.0.0.1:%d" % self.links[1 - i]]
+            self.nodes.append(msntest.MsndServer(MSND, args=args))
+
+    def wait_peered(self, i, timeout=15.0):
+        """Until node i, since its last start, has dialled the other node and
+        been dialled by it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.nodes[i].log_text().rsplit('msg="ready"', 1)[-1]
+            if "linked to notification peer" in log and "notification peer linked" in log:
+                return
+            assert time.monotonic() < deadline, "nodes never linked:\n" + self.nodes[i].log_text()[-3000:]
+            time.sleep(0.05)
+
+    def __enter__(self):
+        for n in self.nodes:
+            n.start()
+        self.wait_peered(0)
+        self.wait_peered(1)
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is not None:
+            for n in self.nodes:
+                print("---- node log ----\n" + n.log_text()[-4000:])
+        rcs = [n.stop() for n in self.nodes]
+        for n in self.nodes:
+            n.cleanup()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.db + suffix):
+                os.unlink(self.db + suffix)
+        if exc_type is None:
+            assert all(rc in (0, None) for rc in rcs), rcs
+
+
+def next_presence(c, email):
+    """The next NLN/FLN/ILN about email (others are skipped)."""
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name in ("NLN", "FLN", "ILN") and email in cmd.args:
+            return cmd
+
+
+E, N = "example@passport.com", "name_123@hotmail.com"
+
+
+def test_presence_across_notification_nodes():
+    with TwoNodes() as tn:
+        n1, n2 = tn.nodes
+        e = online(n1, E, via_ds=False)
+        t = e.trid()
+        e.send_line("ADD %d FL %s name_123" % (t, N))
+        e.expect("ADD")
+        n = online(n2, N, via_ds=False)
+        assert next_presence(e, N).line == "NLN NLN %s name_123" % N  # N's login on node 2 reaches node 1
+        # ADD FL of a user on the other node: ILN from what that node told us
+        t = n.trid()
+        n.send_line("ADD %d FL %s x" % (t, E))
+        n.expect("ADD")
+        got = next_presence(n, E)
+        assert got.line == "ILN %d NLN %s my%%20screen%%20name" % (t, E), got
+        # and E, on node 1, hears of N's status changes the same way
+        t = n.trid()
+        n.send_line("CHG %d AWY" % t)
+        assert next_presence(e, N).line == "NLN AWY %s name_123" % N
+        # status and name changes on node 1 reach the watcher on node 2
+        t = e.trid()
+        e.send_line("CHG %d BSY" % t)
+        assert next_presence(n, E).line == "NLN BSY %s my%%20screen%%20name" % E
+        t = e.trid()
+        e.send_line("REA %d %s New%%20Name" % (t, E))
+        assert next_presence(n, E).line == "NLN BSY %s New%%20Name" % E
+        # privacy decided on node 1 applies on node 2: blocked -> FLN, unblocked -> NLN
+        t = e.trid()
+        e.send_line("ADD %d BL %s name_123" % (t, N))
+        assert next_presence(n, E).line == "FLN %s" % E
+        t = e.trid()
+        e.send_line("REM %d BL %s" % (t, N))
+        assert next_presence(n, E).line == "NLN BSY %s New%%20Name" % E
+        # appearing offline and back
+        t = e.trid()
+        e.send_line("CHG %d HDN" % t)
+        assert next_presence(n, E).line == "FLN %s" % E
+        t = e.trid()
+        e.send_line("CHG %d NLN" % t)
+        assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
+        # a new login on node 2 gets ILN for the user on node 1
+        n.close()
+        assert next_presence(e, N).line == "FLN %s" % N
+        n = login(n2, N, via_ds=False)
+        t = n.trid()
+        n.send_line("CHG %d NLN" % t)
+        assert next_presence(n, E).line == "ILN %d NLN %s New%%20Name" % (t, E)
+        assert next_presence(e, N).line == "NLN NLN %s name_123" % N
+        # logging out on node 1
+        e.send_line("OUT")
+        assert next_presence(n, E).line == "FLN %s" % E
+        e = online(n1, E, via_ds=False)
+        assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
+        # node 1 killed: its users go offline on node 2
+        n1.proc.kill()
+        n1.proc.wait(10)
+        assert next_presence(n, E).line == "FLN %s" % E
+        # node 1 back: node 2 tells it who is online there (ILN for E), and
+        # E's return reaches N
+        n1.start()
+        tn.wait_peered(0)
+        tn.wait_peered(1)
+        e = login(n1, E, via_ds=False)
+        t = e.trid()
+        e.send_line("CHG %d NLN" % t)
+        assert next_presence(e, N).line == "ILN %d NLN %s name_123" % (t, N)
+        assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
+
+
 def test_start_up_errors():
     cases = [
+        (["--role", "ns,sb", "--ns-peers", "127.0.0.1:1"], "--ns-peers needs --link-listen"),
+        (["--role", "sb", "--ns-links", "127.0.0.1:1", "--ns-peers", "127.0.0.1:2"], "--ns-peers is for"),
+        (["--role", "ns,sb", "--link-listen", "127.0.0.1:0", "--ns-peers", "nowhere"], "bad --ns-peers entry"),
         (["--role", "ns"], "--link-listen"),
         (["--role", "sb"], "--ns-links"),
         (["--role", "sb", "--ns-links", "not-an-address"], "bad --ns-links entry"),

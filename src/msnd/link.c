@@ -140,7 +140,10 @@ static void peer_free(sb_peer *p, const char *why) {
     links *L = p->L;
     if (p->hello && p->ns_peer) {
         LOGI("notification peer unlinked", "ns=%s reason=\"%s\"", p->sb_addr, why);
-        if (!L->s->shutting_down) presence_remote_drop(L->s, p); /* its users are offline to us now */
+        if (!L->s->shutting_down) { /* its users are offline to us now */
+            server_pass_read_scope(L->s);
+            presence_remote_drop(L->s, p);
+        }
     } else if (p->hello) {
         LOGI("switchboard unlinked", "sb=%s reason=\"%s\"", p->sb_addr, why);
     }
@@ -173,6 +176,12 @@ static int peer_hello(sb_peer *p, char **tok, int n) {
         LOGW(ns ? "notification peer refused: wrong secret" : "switchboard link refused: wrong secret", "addr=%s",
              tok[2]);
         return -1;
+    }
+    /* A node dialling again while its old link still looks open here (a
+     * network partition without a reset): the old one is dead. */
+    for (sb_peer *old = ns ? p->L->peers : NULL, *next; old; old = next) {
+        next = old->next;
+        if (old != p && old->ns_peer && old->hello && strcmp(old->sb_addr, tok[2]) == 0) peer_free(old, "replaced");
     }
     snprintf(p->sb_addr, sizeof p->sb_addr, "%s", tok[2]);
     p->hello = 1;

@@ -531,6 +531,42 @@ def test_presence_across_notification_nodes():
         assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
 
 
+def test_presence_lines_from_a_peer():
+    """The receiving side with the peer protocol typed by hand: ON, OFF,
+    a node linking again (its old link is dropped and its users go
+    offline until it tells them again), and the link closing."""
+    with Cluster() as cl:
+        a = online(cl.ns, "alice@example.com")
+        t = a.trid()
+        a.send_line("ADD %d FL bob@example.com Bob" % t)
+        a.expect("ADD")
+        link = cl.ns.link
+        p1 = socket.create_connection(link, timeout=5)
+        p1.sendall(b"PEER 1 127.0.0.1:5 -\r\nON bob@example.com NLN Bob\r\n")
+        assert p1.makefile("rb").readline() == b"HELLO 1 OK\r\n"
+        assert next_presence(a, "bob@example.com").line == "NLN NLN bob@example.com Bob"
+        p1.sendall(b"ON bob@example.com BSY Bobby\r\nOFF carol@example.com\r\n")
+        assert next_presence(a, "bob@example.com").line == "NLN BSY bob@example.com Bobby"
+        p2 = socket.create_connection(link, timeout=5)
+        p2.sendall(b"PEER 1 127.0.0.1:5 -\r\n")
+        assert p2.makefile("rb").readline() == b"HELLO 1 OK\r\n"
+        assert next_presence(a, "bob@example.com").line == "FLN bob@example.com"
+        p1.settimeout(5)
+        assert p1.recv(100) == b"", "the replaced link should be closed"
+        p2.sendall(b"ON bob@example.com AWY Bob\r\n")
+        assert next_presence(a, "bob@example.com").line == "NLN AWY bob@example.com Bob"
+        p2.sendall(b"OFF bob@example.com\r\n")
+        assert next_presence(a, "bob@example.com").line == "FLN bob@example.com"
+        p2.sendall(b"ON bob@example.com NLN Bob\r\n")
+        assert next_presence(a, "bob@example.com").line == "NLN NLN bob@example.com Bob"
+        p2.close()
+        assert next_presence(a, "bob@example.com").line == "FLN bob@example.com"
+        # bob logging in here himself is the truth from now on
+        b = online(cl.ns, "bob@example.com")
+        assert next_presence(a, "bob@example.com").line == "NLN NLN bob@example.com Bob"
+        b.close()
+
+
 def test_start_up_errors():
     cases = [
         (["--role", "ns,sb", "--ns-peers", "127.0.0.1:1"], "--ns-peers needs --link-listen"),

@@ -462,52 +462,49 @@ def next_presence(c, email):
 E, N = "example@passport.com", "name_123@hotmail.com"
 
 
+def send(c, line, *args):
+    """Send line with the next trid for {t} (and args for its %s); returns the trid."""
+    t = c.trid()
+    c.send_line(line.format(t=t) % args if args else line.format(t=t))
+    return t
+
+
 def test_presence_across_notification_nodes():
     with TwoNodes() as tn:
         n1, n2 = tn.nodes
         e = online(n1, E, via_ds=False)
-        t = e.trid()
-        e.send_line("ADD %d FL %s name_123" % (t, N))
+        t = send(e, "ADD {t} FL %s name_123", N)
         e.expect("ADD")
         n = online(n2, N, via_ds=False)
         assert next_presence(e, N).line == "NLN NLN %s name_123" % N  # N's login on node 2 reaches node 1
         # ADD FL of a user on the other node: ILN from what that node told us
-        t = n.trid()
-        n.send_line("ADD %d FL %s x" % (t, E))
+        t = send(n, "ADD {t} FL %s x", E)
         n.expect("ADD")
         got = next_presence(n, E)
         assert got.line == "ILN %d NLN %s my%%20screen%%20name" % (t, E), got
         # and E, on node 1, hears of N's status changes the same way
-        t = n.trid()
-        n.send_line("CHG %d AWY" % t)
+        t = send(n, "CHG {t} AWY")
         assert next_presence(e, N).line == "NLN AWY %s name_123" % N
         # status and name changes on node 1 reach the watcher on node 2
-        t = e.trid()
-        e.send_line("CHG %d BSY" % t)
+        t = send(e, "CHG {t} BSY")
         assert next_presence(n, E).line == "NLN BSY %s my%%20screen%%20name" % E
-        t = e.trid()
-        e.send_line("REA %d %s New%%20Name" % (t, E))
+        t = send(e, "REA {t} %s New%%20Name", E)
         assert next_presence(n, E).line == "NLN BSY %s New%%20Name" % E
         # privacy decided on node 1 applies on node 2: blocked -> FLN, unblocked -> NLN
-        t = e.trid()
-        e.send_line("ADD %d BL %s name_123" % (t, N))
+        t = send(e, "ADD {t} BL %s name_123", N)
         assert next_presence(n, E).line == "FLN %s" % E
-        t = e.trid()
-        e.send_line("REM %d BL %s" % (t, N))
+        t = send(e, "REM {t} BL %s", N)
         assert next_presence(n, E).line == "NLN BSY %s New%%20Name" % E
         # appearing offline and back
-        t = e.trid()
-        e.send_line("CHG %d HDN" % t)
+        t = send(e, "CHG {t} HDN")
         assert next_presence(n, E).line == "FLN %s" % E
-        t = e.trid()
-        e.send_line("CHG %d NLN" % t)
+        t = send(e, "CHG {t} NLN")
         assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
         # a new login on node 2 gets ILN for the user on node 1
         n.close()
         assert next_presence(e, N).line == "FLN %s" % N
         n = login(n2, N, via_ds=False)
-        t = n.trid()
-        n.send_line("CHG %d NLN" % t)
+        t = send(n, "CHG {t} NLN")
         assert next_presence(n, E).line == "ILN %d NLN %s New%%20Name" % (t, E)
         assert next_presence(e, N).line == "NLN NLN %s name_123" % N
         # logging out on node 1
@@ -525,8 +522,7 @@ def test_presence_across_notification_nodes():
         tn.wait_peered(0)
         tn.wait_peered(1)
         e = login(n1, E, via_ds=False)
-        t = e.trid()
-        e.send_line("CHG %d NLN" % t)
+        t = send(e, "CHG {t} NLN")
         assert next_presence(e, N).line == "ILN %d NLN %s name_123" % (t, N)
         assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
 

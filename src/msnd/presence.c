@@ -14,7 +14,8 @@
 typedef struct remote_user {
     const void *from; /* the peer link that told us */
     msnp_status status;
-    char name[MSNP_MAX_NAME_ENCODED + 1];
+    size_t cap;       /* bytes for name: a cluster holds one of these per user online elsewhere */
+    char name[];
 } remote_user;
 
 struct presence {
@@ -270,19 +271,23 @@ static remote_user *remote_put(msnd_server *s, const void *from, const char *ema
                                const char *name) {
     presence *p = s->presence;
     remote_user *r = strmap_get(p->remote, email);
-    if (!r) {
-        r = calloc(1, sizeof *r);
+    size_t need = strlen(name) + 1;
+    if (!r || r->cap < need) {
+        remote_user *n = malloc(sizeof *n + need);
         int ok;
-        if (!r) return NULL;
-        strmap_put(p->remote, email, r, &ok);
+        if (!n) return NULL;
+        n->cap = need;
+        strmap_put(p->remote, email, n, &ok);
         if (ok < 0) {
-            free(r);
+            free(n);
             return NULL;
         }
+        free(r); /* replaced in the map */
+        r = n;
     }
     r->from = from;
     r->status = st;
-    snprintf(r->name, sizeof r->name, "%s", name);
+    memcpy(r->name, name, need);
     return r;
 }
 

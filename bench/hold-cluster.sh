@@ -10,6 +10,9 @@
 # NODES msnbench processes log in a share of the accounts each and hold them.
 # Once every session is online, the script reads each server process's VmRSS
 # and reports the sum of the increases divided by the sessions held.
+# With PEERS=1 the notification processes also share presence (--ns-peers
+# over --link-listen), as a deployment of several nodes does: each then
+# holds every other node's visible users too.
 # Prints one JSON object. Everything listens on 127.0.0.1 and is stopped by
 # PID.
 set -u
@@ -19,6 +22,7 @@ NODES=${3:-4}
 MSND=$BUILD/src/msnd/msnd
 BENCH=$BUILD/bench/msnbench
 HOLD_SECS=${HOLD_SECS:-15}
+PEERS=${PEERS:-0}
 TMP=$(mktemp -d /tmp/msnkit-cluster.XXXXXX)
 PIDS=()
 cleanup() {
@@ -41,10 +45,28 @@ log "populating $SESSIONS accounts"
 "$MSND" user add --db "$TMP/msnd.db" seed@bench.test seedpw >/dev/null || exit 1
 "$BENCH" populate --db "$TMP/msnd.db" --users "$SESSIONS" --clique 10 --json > "$TMP/populate.json" || exit 1
 
-NS_PIDS=() NS_ADDRS=()
+NS_PIDS=() NS_ADDRS=() LINK_PORTS=()
+# Sockets of a node that are not client sessions: NS and SB listeners, and
+# with PEERS=1 the link listener and one link each way per other node.
+OVERHEAD=2
+if [ "$PEERS" = 1 ]; then
+  OVERHEAD=$(( 3 + 2 * (NODES - 1) ))
+  # Each node must know the others' link ports before any of them starts.
+  read -r -a LINK_PORTS <<< "$(python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$NODES")"
+fi
 for i in $(seq 1 "$NODES"); do
+  PEER_ARGS=()
+  if [ "$PEERS" = 1 ]; then
+    others=()
+    for j in $(seq 1 "$NODES"); do [ "$j" != "$i" ] && others+=("127.0.0.1:${LINK_PORTS[$((j - 1))]}"); done
+    PEER_ARGS=(--link-listen "127.0.0.1:${LINK_PORTS[$((i - 1))]}" --ns-peers "$(IFS=,; echo "${others[*]}")")
+  fi
   "$MSND" --role ns,sb --listen 127.0.0.1:0 --sb-listen 127.0.0.1:0 --db "$TMP/msnd.db" \
-    --port-file "$TMP/ns$i.ports" "${LIMITS[@]}" >"$TMP/ns$i.log" 2>&1 &
+    --port-file "$TMP/ns$i.ports" "${LIMITS[@]}" "${PEER_ARGS[@]}" >"$TMP/ns$i.log" 2>&1 &
   NS_PIDS+=($!) PIDS+=($!)
   wait_file "$TMP/ns$i.ports" || { log "NS $i did not start: $(tail -2 "$TMP/ns$i.log")"; exit 1; }
   NS_ADDRS+=("$(sed -n 's/^ns=//p' "$TMP/ns$i.ports")")
@@ -75,7 +97,7 @@ T0=$(date +%s.%N)
 held=0 peak=0
 for _ in $(seq 1 2400); do   # at most 240 s
   held=0
-  for p in "${NS_PIDS[@]}"; do held=$(( held + $(sockets "$p") - 2 )); done   # minus NS, SB listeners
+  for p in "${NS_PIDS[@]}"; do held=$(( held + $(sockets "$p") - OVERHEAD )); done
   [ "$held" -gt "$peak" ] && peak=$held
   [ "$held" -ge "$SESSIONS" ] && break
   alive=0
@@ -89,14 +111,14 @@ RSS_AFTER=0 PER_NODE=()
 for p in "${NS_PIDS[@]}" "$DS_PID"; do
   r=$(rss_kib "$p"); RSS_AFTER=$(( RSS_AFTER + r ))
 done
-for p in "${NS_PIDS[@]}"; do PER_NODE+=("$(( $(sockets "$p") - 2 )):$(rss_kib "$p")"); done
+for p in "${NS_PIDS[@]}"; do PER_NODE+=("$(( $(sockets "$p") - OVERHEAD )):$(rss_kib "$p")"); done
 log "held $held sessions; waiting for the generators"
 for g in "${GEN_PIDS[@]}"; do wait "$g"; done
 
-python3 - "$TMP" "$SESSIONS" "$NODES" "$held" "$RSS_BEFORE" "$RSS_AFTER" "$T0" "$T1" "${PER_NODE[@]}" <<'EOF'
+python3 - "$TMP" "$SESSIONS" "$NODES" "$held" "$RSS_BEFORE" "$RSS_AFTER" "$T0" "$T1" "$PEERS" "${PER_NODE[@]}" <<'EOF'
 import json, sys, glob, os
-tmp, want, nodes, held, before, after, t0, t1 = sys.argv[1:9]
-per_node = sys.argv[9:]
+tmp, want, nodes, held, before, after, t0, t1, peers = sys.argv[1:10]
+per_node = sys.argv[10:]
 gens = []
 for f in sorted(glob.glob(os.path.join(tmp, "gen*.json"))):
     try:
@@ -105,6 +127,7 @@ for f in sorted(glob.glob(os.path.join(tmp, "gen*.json"))):
         gens.append({"error": open(f.replace(".json", ".err")).read()[-300:]})
 held, before, after = int(held), int(before), int(after)
 out = {"mode": "hold-cluster", "label": "msnd", "sessions_wanted": int(want), "ns_processes": int(nodes),
+       "shared_presence": peers == "1",
        "sessions_held": held, "online": held, "seconds_to_hold": round(float(t1) - float(t0), 2),
        "rss_before_kib": before, "rss_after_kib": after,
        "rss_per_session_bytes": round((after - before) * 1024 / held) if held else None,

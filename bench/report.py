@@ -158,6 +158,8 @@ for who in ("msnd", "peer"):
     for h in s["hold"]:
         if ok(h):
             where = " over %s NS processes" % h["ns_processes"] if h.get("mode") == "hold-cluster" else ""
+            if h.get("shared_presence"):
+                where += " sharing presence"
             rows.append(("%s RSS/session at %s online%s" % (tag, h.get("online"), where), g(h, "rss_per_session_bytes") + " B",
                          "≤ 8192 B at 50k" if who == "msnd" else "", ""))
     pr = s["presence"]

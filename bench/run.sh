@@ -146,6 +146,9 @@ run_suite() {  # run_suite NAME START_FN
     log "$name: 50000 sessions held by 4 NS processes (bench/hold-cluster.sh)"
     timeout 300 bash "$ROOT/bench/hold-cluster.sh" "$BUILD" 50000 4 > "$RES/${name}_hold_cluster.json" \
       || na "hold-cluster run failed" "${name}_hold_cluster"
+    log "$name: the same with the NS processes sharing presence (--ns-peers)"
+    PEERS=1 timeout 300 bash "$ROOT/bench/hold-cluster.sh" "$BUILD" 50000 4 > "$RES/${name}_hold_cluster_peers.json" \
+      || na "hold-cluster run with shared presence failed" "${name}_hold_cluster_peers"
   fi
   log "$name: presence fan-out"
   $start || return

@@ -119,6 +119,7 @@ int ftptool_main(int argc, char **argv) {
         return 64;
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (reported) instead of killing us */
     tl.base = event_base_new();
     char err[512];
     if (sender) {

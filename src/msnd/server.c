@@ -904,6 +904,9 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     struct timeval hk = {10, 0};
     event_add(s->housekeeping, &hk);
     signal(SIGPIPE, SIG_IGN);
+    /* Over a file size limit the kernel would kill us; ignored, the write
+     * fails instead and the store answers 501 for that command alone. */
+    signal(SIGXFSZ, SIG_IGN);
     return 0;
 }
 

@@ -235,6 +235,9 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Over a file size limit (-w, --extract) the write fails and is
+     * reported, as on a full disk, instead of the kernel killing us. */
+    signal(SIGXFSZ, SIG_IGN);
 
     int status = 0;
     int lt_warned = 0;

@@ -2,6 +2,9 @@
 """msnd lists, privacy and presence: ADD/REM with RL side effects, SYN/LST
 formats, ILN/NLN/FLN both ways, BL/BLP hiding presence, groups, REA,
 persistence across a restart."""
+import os
+import resource
+import sqlite3
 import sys
 
 from harness import login, msntest, online, run
@@ -357,6 +360,57 @@ def test_persistence_across_restart(srv):
     assert "PRP %d %d PHH 555%%201234" % (t, v + 1) in lines, lines
     r = srv.run_admin("user", "list")
     assert "alice@example.com\tNew Alice" in r.stdout, r.stdout
+
+
+def test_store_full(srv):
+    """The database cannot grow (a file size limit stands in for a full
+    disk): writes are refused with 501, the connection and the server carry
+    on, and what was committed before is intact after a restart."""
+    srv.stop()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    limit = os.path.getsize(srv.db) + 256 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))  # inherited by msnd only
+    try:
+        srv.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    a = online(srv, "alice@example.com")
+    last_ok, refused = None, None
+    for i in range(2000):
+        name = "Alice%%20number%%20%d%%20%s" % (i, "x" * 300)
+        t = a.trid()
+        a.send_line("REA %d alice@example.com %s" % (t, name))
+        r = a.read_cmd()
+        if r.name == "REA":
+            last_ok = name
+            continue
+        assert r.line == "501 %d" % t, r
+        refused = i
+        break
+    assert last_ok is not None and refused is not None, (last_ok, refused)
+    # the session and the server go on
+    t = a.trid()
+    a.send_line("PNG")
+    a.expect("QNG")
+    b = online(srv, "bob@example.com")
+    b.close()
+    a.close()
+    srv.stop()
+    srv.start()
+    c = login(srv, "alice@example.com")
+    t = c.trid()
+    c.send_line("SYN %d 0" % t)
+    got = c.expect("SYN")
+    assert got.args[0] == str(t), got
+    r = srv.run_admin("user", "list")
+    assert "alice@example.com" in r.stdout, r.stdout
+    db = sqlite3.connect(srv.db)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = db.execute("SELECT name FROM users WHERE email='alice@example.com'").fetchone()[0]
+    finally:
+        db.close()
+    assert stored == last_ok, (stored[:40], last_ok[:40])
 
 
 def test_admin_commands(srv):

@@ -16,6 +16,7 @@ over: through a pipe read slowly, a pipe closed early, a full disk.
 usage: test_long_capture.py MSNSNIFF GEN_CAPTURE
 """
 import os
+import resource
 import re
 import subprocess
 import sys
@@ -129,6 +130,19 @@ class Output(unittest.TestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
         self.assertEqual(p.returncode, 1)
         self.assertIn("msnsniff: /dev/full: writing events failed: No space left on device", p.stderr.decode())
+
+    def test_file_size_limit(self):
+        # a file size limit (RLIMIT_FSIZE) fails the write like a full disk
+        # does, instead of SIGXFSZ killing the analyzer
+        out = os.path.join(self.dir.name, "limited.jsonl")
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (65536, resource.RLIM_INFINITY))
+        p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", self.path, "-w", out],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, preexec_fn=limit)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("msnsniff: %s: writing events failed: File too large" % out, p.stderr.decode())
+        self.assertEqual(os.path.getsize(out), 65536)
 
 
 if __name__ == "__main__":

@@ -193,10 +193,17 @@ static int peer_hello(sb_peer *p, char **tok, int n) {
 }
 
 /* A peer's presence lines: ON email status name | OFF email |
- * PRIV email status name only-email-or-* */
+ * PRIV email status name only-email-or-* | SYNCED count (end of the
+ * snapshot that follows PEER) */
 static int peer_presence(sb_peer *p, char **tok, int n) {
     msnd_server *s = p->L->s;
     char email[MSNP_MAX_EMAIL + 1], only[MSNP_MAX_EMAIL + 1];
+    uint64_t count;
+    if (n == 2 && strcmp(tok[0], "SYNCED") == 0) {
+        if (msnp_str_to_u64(msnp_str_c(tok[1]), UINT32_MAX, &count) != 0) return -1;
+        LOGI("notification peer in sync", "ns=%s users=%llu", p->sb_addr, (unsigned long long)count);
+        return 0;
+    }
     if (n < 2 || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0) return -1;
     if (n == 2 && strcmp(tok[0], "OFF") == 0) {
         presence_remote_off(s, p, email);
@@ -429,9 +436,15 @@ static void node_down(ns_link *nl, const char *why) {
     nl->retry_ms = nl->retry_ms * 2 > LINK_RETRY_MAX_MS ? LINK_RETRY_MAX_MS : nl->retry_ms * 2;
 }
 
+typedef struct snapshot_ctx {
+    ns_link *nl;
+    unsigned long n;
+} snapshot_ctx;
+
 static void send_on(const conn *c, void *arg) {
-    ns_link *nl = arg;
-    link_send(nl->bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
+    snapshot_ctx *x = arg;
+    link_send(x->nl->bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
+    x->n++;
 }
 
 static int node_answer(ns_link *nl, char **tok, int n) {
@@ -441,7 +454,11 @@ static int node_answer(ns_link *nl, char **tok, int n) {
             nl->retry_ms = LINK_RETRY_MIN_MS;
             LOGI(nl->is_peer ? "linked to notification peer" : "notification server linked", "ns=%s", nl->addr);
             /* A peer learns every visible user of ours now, then each change. */
-            if (nl->is_peer) presence_each_visible(nl->L->s->presence, send_on, nl);
+            if (nl->is_peer) {
+                snapshot_ctx x = {nl, 0};
+                presence_each_visible(nl->L->s->presence, send_on, &x);
+                link_send(nl->bev, "SYNCED %lu\r\n", x.n);
+            }
             return 0;
         }
         if (n >= 1 && !strcmp(tok[0], "ERR"))

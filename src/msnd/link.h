@@ -51,6 +51,7 @@ int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, c
  * this node and then every change:
  *   NS -> NS  PEER 1 <own-link-addr> <secret|->   (answered like HELLO)
  *   NS -> NS  ON <email> <status> <name>          visible, or a new status/name
+ *   NS -> NS  SYNCED <count>                      after the ON lines of the snapshot
  *   NS -> NS  OFF <email>                         offline or hidden
  *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
  *                                                 re-tell that watcher (or all)

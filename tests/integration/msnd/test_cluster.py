@@ -265,6 +265,7 @@ def test_hostile_link_peers():
                  b"PEER 1 127.0.0.1:1 -\r\nON alice@example.com XXX Alice\r\n",
                  b"PEER 1 127.0.0.1:1 -\r\nON not-an-email NLN x\r\n",
                  b"PEER 1 127.0.0.1:1 -\r\nPRIV alice@example.com NLN Alice\r\n",
+                 b"PEER 1 127.0.0.1:1 -\r\nSYNCED many\r\n",
                  b"PEER 1 127.0.0.1:1 wrong-secret\r\n"]
         for data in cases:
             s = socket.create_connection(link, timeout=5)
@@ -421,11 +422,11 @@ class TwoNodes:
 
     def wait_peered(self, i, timeout=15.0):
         """Until node i, since its last start, has dialled the other node and
-        been dialled by it."""
+        has had the other node's snapshot of its users."""
         deadline = time.monotonic() + timeout
         while True:
             log = self.nodes[i].log_text().rsplit('msg="ready"', 1)[-1]
-            if "linked to notification peer" in log and "notification peer linked" in log:
+            if "linked to notification peer" in log and "notification peer in sync" in log:
                 return
             assert time.monotonic() < deadline, "nodes never linked:\n" + self.nodes[i].log_text()[-3000:]
             time.sleep(0.05)
@@ -538,7 +539,7 @@ def test_presence_lines_from_a_peer():
         a.expect("ADD")
         link = cl.ns.link
         p1 = socket.create_connection(link, timeout=5)
-        p1.sendall(b"PEER 1 127.0.0.1:5 -\r\nON bob@example.com NLN Bob\r\n")
+        p1.sendall(b"PEER 1 127.0.0.1:5 -\r\nON bob@example.com NLN Bob\r\nSYNCED 1\r\n")
         assert p1.makefile("rb").readline() == b"HELLO 1 OK\r\n"
         assert next_presence(a, "bob@example.com").line == "NLN NLN bob@example.com Bob"
         p1.sendall(b"ON bob@example.com BSY Bobby\r\nOFF carol@example.com\r\n")

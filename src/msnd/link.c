@@ -66,6 +66,7 @@ typedef struct sb_peer {
     int hello;
     int refused; /* ERR sent: close once it is out */
     int ns_peer; /* not a switchboard: another notification server telling its users' presence */
+    char peer_sb[CFG_ADDR]; /* ns_peer: where its switchboard's clients connect ("" if none) */
     struct sb_peer *prev, *next;
 } sb_peer;
 
@@ -160,8 +161,15 @@ static void peer_event(struct bufferevent *bev, short what, void *arg);
 /* HELLO from a switchboard, PEER from another notification server. */
 static int peer_hello(sb_peer *p, char **tok, int n) {
     msnd_server *s = p->L->s;
-    int ns = n == 4 && strcmp(tok[0], "PEER") == 0;
-    if (n != 4 || (!ns && strcmp(tok[0], "HELLO") != 0) || strcmp(tok[1], "1") != 0) return -1;
+    int ns = (n == 4 || n == 5) && strcmp(tok[0], "PEER") == 0;
+    if ((n != 4 && !ns) || (!ns && strcmp(tok[0], "HELLO") != 0) || strcmp(tok[1], "1") != 0) return -1;
+    if (n == 5) { /* the peer's switchboard, named in the RNG of the calls it asks us to ring */
+        msnp_str h;
+        uint16_t pt;
+        if (!token_ok(tok[4], sizeof p->peer_sb) || msnp_split_hostport(msnp_str_c(tok[4]), &h, &pt, 1) != 0)
+            return -1;
+        snprintf(p->peer_sb, sizeof p->peer_sb, "%s", tok[4]);
+    }
     msnp_str host;
     uint16_t port;
     if (!token_ok(tok[2], sizeof p->sb_addr) || msnp_split_hostport(msnp_str_c(tok[2]), &host, &port, 1) != 0)
@@ -226,7 +234,7 @@ static int peer_presence(sb_peer *p, char **tok, int n) {
 static int peer_request(sb_peer *p, char **tok, int n) {
     msnd_server *s = p->L->s;
     char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1];
-    if (n == 4 && strcmp(tok[0], "AUTH") == 0) {
+    if (n == 4 && strcmp(tok[0], "AUTH") == 0 && !p->ns_peer) {
         if (!token_ok(tok[1], 16) || !token_ok(tok[2], SB_COOKIE_MAX) ||
             email_normalize(msnp_str_c(tok[3]), email, sizeof email) != 0)
             return -1;
@@ -242,7 +250,9 @@ static int peer_request(sb_peer *p, char **tok, int n) {
             !token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1) ||
             email_normalize(msnp_str_c(tok[6]), email, sizeof email) != 0)
             return -1;
-        if (sbgate_ring(s, caller, tok[5], email, (uint32_t)sid, tok[3], p->sb_addr, name, sizeof name) == 0)
+        const char *sb = p->ns_peer ? p->peer_sb : p->sb_addr;
+        if (p->ns_peer && !sb[0]) return -1; /* a peer without a switchboard cannot ask */
+        if (sbgate_ring(s, caller, tok[5], email, (uint32_t)sid, tok[3], sb, name, sizeof name) == 0)
             return link_send(p->bev, "RING %s OK %s\r\n", tok[1], name);
         return link_send(p->bev, "RING %s NO\r\n", tok[1]);
     }
@@ -278,7 +288,7 @@ static void peer_read(struct bufferevent *bev, void *arg) {
         int n = split_tokens(line, tok, LINK_MAX_TOKENS);
         if (n <= 0) bad = 1;
         else if (!p->hello) bad = peer_hello(p, tok, n) != 0;
-        else if (p->ns_peer) bad = peer_presence(p, tok, n) != 0;
+        else if (p->ns_peer && strcmp(tok[0], "RING") != 0) bad = peer_presence(p, tok, n) != 0;
         else bad = peer_request(p, tok, n) != 0;
         free(line);
     }
@@ -465,9 +475,9 @@ static int node_answer(ns_link *nl, char **tok, int n) {
             LOGE("notification server refused the link", "ns=%s reason=%s", nl->addr, n > 1 ? tok[1] : "?");
         return -1;
     }
-    if (nl->is_peer) return -1; /* a peer only listens */
     if (n < 3) return -1;
     req_kind kind = !strcmp(tok[0], "AUTH") ? REQ_AUTH : !strcmp(tok[0], "RING") ? REQ_RING : REQ_FREE;
+    if (nl->is_peer && kind != REQ_RING) return -1; /* a peer only answers the rings we ask of it */
     uint64_t id;
     if (kind == REQ_FREE || msnp_str_to_u64(msnp_str_c(tok[1]), UINT32_MAX, &id) != 0) return -1;
     uint32_t idx = (uint32_t)(id & 0xFFFFu);
@@ -505,7 +515,12 @@ static void node_event(struct bufferevent *bev, short what, void *arg) {
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
         msnd_server *s = nl->L->s;
         const char *secret = s->cfg.link_secret[0] ? s->cfg.link_secret : "-";
-        if (nl->is_peer) link_send(bev, "PEER 1 %s %s\r\n", nl->L->bound, secret);
+        if (nl->is_peer) {
+            char sb[CFG_ADDR] = "";
+            if (s->has_sb) server_advertised(s, NULL, CONN_SB, sb, sizeof sb);
+            if (sb[0]) link_send(bev, "PEER 1 %s %s %s\r\n", nl->L->bound, secret, sb);
+            else link_send(bev, "PEER 1 %s %s\r\n", nl->L->bound, secret);
+        }
         else link_send(bev, "HELLO 1 %s %s\r\n", nl->L->sb_addr, secret);
         return;
     }
@@ -671,9 +686,8 @@ int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, co
     return 0;
 }
 
-int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
-                  const char *caller, const char *caller_name, const char *callee) {
-    ns_link *nl = node_for(s, callee);
+static int ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
+                    const char *caller, const char *caller_name, const char *callee) {
     uint32_t id;
     link_req *r = nl ? new_request(nl, c, trid, REQ_RING, &id) : NULL;
     if (!r) return -1;
@@ -688,11 +702,34 @@ int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, c
     return 0;
 }
 
+int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
+                  const char *caller, const char *caller_name, const char *callee) {
+    ns_link *nl = node_for(s, callee);
+    return nl ? ask_ring(nl, c, trid, session_id, cookie, caller, caller_name, callee) : -1;
+}
+
+int link_ask_peer_ring(msnd_server *s, const void *from, conn *c, uint32_t trid, uint32_t session_id,
+                       const char *cookie, const char *caller, const char *caller_name, const char *callee) {
+    links *L = s->links;
+    const sb_peer *p = from;
+    if (!L || !p) return -1;
+    /* The node that told us of the callee dials us from its link address;
+     * we dial it at the same address (--ns-peers). */
+    for (size_t i = 0; i < L->nout; i++)
+        if (L->out[i].up && strcmp(L->out[i].addr, p->sb_addr) == 0)
+            return ask_ring(&L->out[i], c, trid, session_id, cookie, caller, caller_name, callee);
+    return -1;
+}
+
+/* Every link requests can wait on: to notification servers (--ns-links)
+ * and to peers (--ns-peers). */
+static ns_link *asking_link(links *L, size_t k) { return k < L->nnodes ? &L->nodes[k] : &L->out[k - L->nnodes]; }
+
 void link_forget_conn(msnd_server *s, conn *c) {
     links *L = s->links;
     if (!L || !c->link_waiting) return;
-    for (size_t k = 0; k < L->nnodes; k++) {
-        ns_link *nl = &L->nodes[k];
+    for (size_t k = 0; k < L->nnodes + L->nout; k++) {
+        ns_link *nl = asking_link(L, k);
         for (size_t i = 0; i < nl->cap && nl->used; i++)
             if (nl->reqs[i].kind != REQ_FREE && nl->reqs[i].c == c) nl->reqs[i].c = NULL;
     }
@@ -702,8 +739,8 @@ void link_forget_conn(msnd_server *s, conn *c) {
 void link_sweep(msnd_server *s, uint64_t now_ms) {
     links *L = s->links;
     if (!L) return;
-    for (size_t k = 0; k < L->nnodes; k++) {
-        ns_link *nl = &L->nodes[k];
+    for (size_t k = 0; k < L->nnodes + L->nout; k++) {
+        ns_link *nl = asking_link(L, k);
         for (uint32_t i = 0; i < nl->cap; i++) {
             if (nl->reqs[i].kind == REQ_FREE || nl->reqs[i].deadline_ms > now_ms) continue;
             LOGW("notification server did not answer in time", "ns=%s", nl->addr);

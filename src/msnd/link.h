@@ -49,15 +49,23 @@ int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, c
 /* Notification side, several NS nodes: dial the other nodes' --link-listen
  * addresses (--ns-peers) and tell each, once linked, every visible user of
  * this node and then every change:
- *   NS -> NS  PEER 1 <own-link-addr> <secret|->   (answered like HELLO)
+ *   NS -> NS  PEER 1 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered like HELLO)
  *   NS -> NS  ON <email> <status> <name>          visible, or a new status/name
  *   NS -> NS  SYNCED <count>                      after the ON lines of the snapshot
  *   NS -> NS  OFF <email>                         offline or hidden
  *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
  *                                                 re-tell that watcher (or all)
  * The receiving node tells its own watchers (presence.h); a dropped link
- * takes the peer's users offline there. */
+ * takes the peer's users offline there. The dialling node may also ask
+ * RING (as a switchboard does) for a CAL at its own switchboard to a user
+ * of the receiving node, which rings with the <own-sb-addr> of PEER. */
 int link_peer_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap);
+/* CAL at this process's switchboard for a callee logged in to another
+ * node (from: presence_remote_from): ask that node to ring, over the link
+ * this node dialled. The answer arrives through sb_ring_done. -1 when that
+ * node is not linked now. */
+int link_ask_peer_ring(msnd_server *s, const void *from, conn *c, uint32_t trid, uint32_t session_id,
+                       const char *cookie, const char *caller, const char *caller_name, const char *callee);
 /* verb ON, OFF or PRIV (with only: one watcher, or NULL for all). */
 void link_presence_out(msnd_server *s, const char *verb, const conn *c, const char *only);
 /* c is closing: its waiting requests complete without it. */

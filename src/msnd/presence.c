@@ -344,6 +344,11 @@ void presence_remote_drop(msnd_server *s, const void *from) {
 
 size_t presence_remote_count(const presence *p) { return strmap_count(p->remote); }
 
+const void *presence_remote_from(const presence *p, const char *email) {
+    const remote_user *r = strmap_get(p->remote, email);
+    return r ? r->from : NULL;
+}
+
 typedef struct visible_ctx {
     void (*fn)(const conn *c, void *ctx);
     void *ctx;

@@ -55,6 +55,8 @@ void presence_remote_recheck(msnd_server *s, const void *from, const char *email
                              const char *only);
 void presence_remote_drop(msnd_server *s, const void *from);
 size_t presence_remote_count(const presence *p);
+/* The peer link that told us email is online elsewhere, or NULL. */
+const void *presence_remote_from(const presence *p, const char *email);
 /* Every local user that is logged in and visible (for a peer's snapshot). */
 void presence_each_visible(presence *p, void (*fn)(const conn *c, void *ctx), void *ctx);
 

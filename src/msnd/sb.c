@@ -7,6 +7,7 @@
 
 #include "link.h"
 #include "log.h"
+#include "presence.h"
 #include "sb.h"
 #include "sbgate.h"
 #include "sbreg.h"
@@ -181,6 +182,14 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
     if (sbreg_ring_add(ss, email, expires) != 0) {
         sbreg_cancel(s->sbreg, cookie);
         conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        return;
+    }
+    /* A callee logged in to another notification node (--ns-peers): that
+     * node rings. Anyone else is answered here, 217 included. */
+    const void *elsewhere = s->has_ns ? presence_remote_from(s->presence, email) : NULL;
+    if (elsewhere && !presence_find(s->presence, email)) {
+        if (link_ask_peer_ring(s, elsewhere, c, cmd->trid, ss->id, cookie, c->email, c->name, email) != 0)
+            sb_ring_done(s, c, cmd->trid, ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
         return;
     }
     if (s->has_ns) {

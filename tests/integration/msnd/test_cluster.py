@@ -266,6 +266,8 @@ def test_hostile_link_peers():
                  b"PEER 1 127.0.0.1:1 -\r\nON not-an-email NLN x\r\n",
                  b"PEER 1 127.0.0.1:1 -\r\nPRIV alice@example.com NLN Alice\r\n",
                  b"PEER 1 127.0.0.1:1 -\r\nSYNCED many\r\n",
+                 b"PEER 1 127.0.0.1:1 -\r\nRING 1 5 c alice@example.com A bob@example.com\r\n",  # no switchboard
+                 b"PEER 1 127.0.0.1:1 - not-an-address\r\n",
                  b"PEER 1 127.0.0.1:1 wrong-secret\r\n"]
         for data in cases:
             s = socket.create_connection(link, timeout=5)
@@ -526,6 +528,47 @@ def test_presence_across_notification_nodes():
         t = send(e, "CHG {t} NLN")
         assert next_presence(e, N).line == "ILN %d NLN %s name_123" % (t, N)
         assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
+
+
+def test_chat_across_notification_nodes():
+    """A CAL at node 1's switchboard for a user of node 2: node 2 rings with
+    node 1's switchboard address, the callee joins there and messages flow;
+    a callee online nowhere, or hidden, is 217 as before."""
+    with TwoNodes() as tn:
+        n1, n2 = tn.nodes
+        e = online(n1, E, via_ds=False)
+        send(e, "ADD {t} FL %s name_123", N)
+        e.expect("ADD")
+        n = online(n2, N, via_ds=False)
+        assert next_presence(e, N).line == "NLN NLN %s name_123" % N  # node 1 knows N is online
+        sb = msntest.open_switchboard(n1, e)
+        t = send(sb, "CAL {t} %s", N)
+        r = sb.expect("CAL")
+        assert r.args[:2] == [str(t), "RINGING"], r
+        rng = n.expect("RNG")
+        assert rng.args[0] == r.args[2] and rng.args[1] == "%s:%d" % n1.sb, rng
+        assert rng.args[4:] == [E, "my%20screen%20name"], rng
+        bs = msntest.join_by_ring(n2, n, rng)
+        assert [i.args[3] for i in bs.roster] == [E], bs.roster
+        sb.expect_line("JOI %s name_123" % N)
+        sb.send_msg(sb.trid(), "A", IM)
+        m = bs.expect("MSG")
+        assert m.payload == IM and m.args[0] == E, m
+        sb.expect("ACK")
+        bs.send_msg(bs.trid(), "N", IM)
+        assert sb.expect("MSG").args[0] == N
+        # nobody else rings: offline everywhere, then hidden on node 2
+        t = send(sb, "CAL {t} alice@example.com")
+        sb.expect_line("217 %d" % t)
+        t = send(n, "CHG {t} HDN")
+        assert next_presence(e, N).line == "FLN %s" % N
+        t = send(sb, "CAL {t} %s", N)
+        sb.expect_line("215 %d" % t)  # N is still in this session
+        sb2 = msntest.open_switchboard(n1, e)
+        t = send(sb2, "CAL {t} %s", N)
+        sb2.expect_line("217 %d" % t)
+        for c in (sb, bs, sb2):
+            c.close()
 
 
 def test_presence_lines_from_a_peer():

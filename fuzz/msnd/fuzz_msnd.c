@@ -12,11 +12,15 @@
  *      input may CAL the second account, which stays logged in on its own
  *      notification connection (its output is drained; it is logged in
  *      again if the server dropped it)
- * The bytes go out in one write or in pieces of 1-64 bytes. The server must
+ *   4-7  raw, to the cluster link listener (a switchboard's HELLO, AUTH and
+ *      RING; another notification node's PEER, ON, OFF, PRIV, SYNCED, RING)
+ * The low three bits of that byte are the mode; the rest, if not zero,
+ * makes the bytes go out in pieces of 1-32 bytes. The server must
  * answer whatever it gets without crashing; once the client has gone it
  * must hold no connection for it (the count of open connections goes back
  * to what it was) and must still serve others (the second account's PNG
- * gets its QNG), or the target aborts. */
+ * gets its QNG), and users a link told of must be gone with the link, or
+ * the target aborts. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,7 +39,9 @@
 #include <msnp/msnp.h>
 
 #include "config.h"
+#include "link.h"
 #include "log.h"
+#include "presence.h"
 #include "server.h"
 #include "store.h"
 
@@ -164,45 +170,57 @@ static int expect_line(client *c, const char *prefix, char *line, size_t cap) {
 
 static void say(client *c, const char *s) { CHECK(send(c->fd, s, strlen(s), MSG_NOSIGNAL) == (ssize_t)strlen(s)); }
 
-static int dial(conn_kind kind) {
-    for (size_t i = 0; i < srv->nlisteners; i++) {
-        if (srv->listeners[i].kind != kind)
-            continue;
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(srv->listeners[i].port)};
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        CHECK(fd >= 0);
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        /* A new source address each time (127.1.1.1 on, 15 million of
-         * them): a thousand connections a second would otherwise use up
-         * the ports of one address pair while the closed ones wait out
-         * TIME_WAIT, and a SYN that meets the server's TIME_WAIT socket of
-         * an earlier connection waits a second for its retransmission. */
-        static unsigned next_src;
-        unsigned k = next_src++ % (250u * 250u * 250u);
-        struct sockaddr_in src = {.sin_family = AF_INET};
-        src.sin_addr.s_addr = htonl(0x7F000000u | (1u + k / 62500u) << 16 | (1u + k / 250u % 250u) << 8 | (1u + k % 250u));
-        int rc = bind(fd, (struct sockaddr *)&src, sizeof src);
-        if (rc == 0)
-            rc = connect(fd, (struct sockaddr *)&a, sizeof a); /* loopback: the kernel completes it */
-        if (rc != 0 && errno == EINTR) { /* a signal of the fuzzer's: the connection goes on */
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (poll(&pfd, 1, 5000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-                rc = 0;
-            else
-                errno = soerr ? soerr : ETIMEDOUT;
-        }
-        if (rc != 0) {
-            fprintf(stderr, "fuzz_msnd: connecting to %s: %s\n", srv->listeners[i].bound, strerror(errno));
-            abort();
-        }
-        pump(2);
-        return fd;
+/* A loopback connection to port, from a new source address each time
+ * (127.1.1.1 on, 15 million of them): a thousand connections a second
+ * would otherwise use up the ports of one address pair while the closed
+ * ones wait out TIME_WAIT, and a SYN that meets the server's TIME_WAIT
+ * socket of an earlier connection waits a second for its retransmission. */
+static int dial_port(uint16_t port) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    static unsigned next_src;
+    unsigned k = next_src++ % (250u * 250u * 250u);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl(0x7F000000u | (1u + k / 62500u) << 16 | (1u + k / 250u % 250u) << 8 | (1u + k % 250u));
+    int rc = bind(fd, (struct sockaddr *)&src, sizeof src);
+    if (rc == 0)
+        rc = connect(fd, (struct sockaddr *)&a, sizeof a); /* loopback: the kernel completes it */
+    if (rc != 0 && errno == EINTR) { /* a signal of the fuzzer's: the connection goes on */
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (poll(&pfd, 1, 5000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+            rc = 0;
+        else
+            errno = soerr ? soerr : ETIMEDOUT;
     }
+    if (rc != 0) {
+        fprintf(stderr, "fuzz_msnd: connecting to 127.0.0.1:%u: %s\n", (unsigned)port, strerror(errno));
+        abort();
+    }
+    pump(2);
+    return fd;
+}
+
+static int dial(conn_kind kind) {
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (srv->listeners[i].kind == kind)
+            return dial_port(srv->listeners[i].port);
     abort();
+}
+
+/* The cluster link listener (--link-listen), where switchboard processes
+ * and other notification nodes connect. */
+static int dial_link(void) {
+    const char *b = link_bound(srv);
+    CHECK(b != NULL);
+    const char *colon = strrchr(b, ':');
+    CHECK(colon != NULL);
+    return dial_port((uint16_t)atoi(colon + 1));
 }
 
 /* A real MD5 login (MSNP7) on a new notification connection; -1 if the
@@ -288,7 +306,7 @@ static void setup(void) {
         {"listen", "127.0.0.1:0"},          {"ns-listen", "127.0.0.1:0"},
         {"sb-listen", "127.0.0.1:0"},       {"max-commands-per-second", "0"},
         {"auth-failures-per-account", "0"}, {"auth-failures-per-address", "0"},
-        {"max-connections-per-address", "0"},
+        {"max-connections-per-address", "0"}, {"link-listen", "127.0.0.1:0"},
     };
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         CHECK(config_set(&cfg, settings[i][0], settings[i][1], err, sizeof err) == 0);
@@ -307,14 +325,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         setup();
     if (size < 1)
         return 0;
-    unsigned mode = data[0] & 3, pieces = data[0] >> 2; /* 0 = one write, else up to 63+1 bytes each */
+    unsigned mode = data[0] & 7, pieces = data[0] >> 3; /* 0 = one write, else up to 31+1 bytes each */
     data++;
     size--;
     friend_alive();
     size_t before = srv->nconns;
     client c = {.fd = -1, .len = 0};
     char line[512];
-    if (mode == 0 || mode == 1) {
+    if (mode >= 4) {
+        c.fd = dial_link();
+    } else if (mode == 0 || mode == 1) {
         c.fd = dial(mode == 0 ? CONN_DS : CONN_NS);
     } else {
         CHECK(login(&c, USER1) == 0);
@@ -336,7 +356,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* Send the input, letting the server run between pieces. */
     size_t at = 0;
     while (at < size) {
-        size_t n = pieces ? 1 + (size_t)(pieces + at) % 64 : size - at;
+        size_t n = pieces ? 1 + (size_t)(pieces + at) % 32 : size - at;
         if (n > size - at)
             n = size - at;
         ssize_t w = send(c.fd, data + at, n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -361,8 +381,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         pump(1);
         drain_fd(friend_fd);
     }
+    for (int pass = 0; pass < 400 && presence_remote_count(srv->presence) > 0; pass++)
+        pump(1);
     if (srv->nconns > before) {
         fprintf(stderr, "fuzz_msnd: %zu connections open after the client left, %zu before\n", srv->nconns, before);
+        abort();
+    }
+    if (presence_remote_count(srv->presence) > 0) { /* a link that went took its users with it */
+        fprintf(stderr, "fuzz_msnd: %zu remote users left after the link closed\n", presence_remote_count(srv->presence));
         abort();
     }
     /* The server still serves others: the second account's PNG is answered. */

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Writes the seed inputs of fuzz_msnd into fuzz/msnd/corpus/.
 
-Each input is one byte of mode (low two bits: 0 dispatch, 1 notification
-before login, 2 notification after login, 3 switchboard; the upper six
-bits: 0 for one write, else the size pattern of the pieces) followed by
-what the client sends (see fuzz_msnd.c). The accounts are the harness's
+Each input is one byte of mode (low three bits: 0 dispatch, 1 notification
+before login, 2 notification after login, 3 switchboard, 4-7 the cluster
+link listener; the upper five bits: 0 for one write, else the size pattern
+of the pieces) followed by what the client sends (see fuzz_msnd.c). The accounts are the harness's
 fuzz1@msnkit.test and fuzz2@msnkit.test."""
 import os
 
@@ -21,7 +21,7 @@ def msg(trid, mode, body):
 
 
 def write(name, mode, parts, pieces=0):
-    data = bytes([mode | (pieces << 2)])
+    data = bytes([mode | (pieces << 3)])
     for p in parts:
         data += crlf(p) if isinstance(p, str) else p
     with open(os.path.join(HERE, name), "wb") as f:
@@ -58,6 +58,14 @@ def main():
     write("sb-chat", 3, ["CAL 2 fuzz2@msnkit.test\n", msg(3, "A", TEXT), msg(4, "U", TYPING), msg(5, "N", TEXT), "OUT\n"])
     write("sb-invite", 3, ["CAL 2 fuzz2@msnkit.test\nCAL 3 nobody@msnkit.test\nCAL 4 fuzz1@msnkit.test\n",
                            msg(5, "N", INVITE), "MSG 6 D 2\r\nhi", "MSG 7 A 0\r\n", "MSG 8 A 5000000\r\n"], 9)
+    write("link-switchboard", 4, ["HELLO 1 127.0.0.1:7 -\nAUTH 1 1.2.3 fuzz1@msnkit.test\n"
+                                  "RING 2 5 c fuzz1@msnkit.test F fuzz2@msnkit.test\nRING x\n"])
+    write("link-peer", 4, ["PEER 1 127.0.0.1:5 - 127.0.0.1:6\nON fuzz1@msnkit.test NLN Fuzz%20One\nSYNCED 1\n"
+                           "ON fuzz2@msnkit.test BSY x\nPRIV fuzz1@msnkit.test BSY n *\n"
+                           "PRIV fuzz1@msnkit.test AWY n fuzz2@msnkit.test\n"
+                           "RING 3 5 c fuzz1@msnkit.test F fuzz2@msnkit.test\nOFF fuzz1@msnkit.test\n"
+                           "ON fuzz1@msnkit.test NLN again\n"], 3)
+    write("link-peer-hostile", 4, ["PEER 1 127.0.0.1:5 wrong\nPEER 1 x y z w\nON " + "a" * 3000 + "\n"])
 
 
 if __name__ == "__main__":

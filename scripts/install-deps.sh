@@ -10,6 +10,7 @@ PACKAGES=(
   clang            # libFuzzer for `make fuzz`
   sqlite3          # integrity checks in the durability tests
   tcpdump          # reading captures back in the analyzer tests
+  nftables         # loading msnsniff --nft output into a namespace in the tests
   iproute2 procps python3
 )
 

@@ -158,6 +158,42 @@ class Modes(unittest.TestCase):
         self.assertIn("{ 10.1.1.211 . tcp . 13374 timeout 300s }", text)
         self.assertIn("msn4any { 10.44.102.65 . tcp timeout 300s }", text)
 
+    def test_nft_loads_into_nftables(self):
+        # The commands go into a real nftables ruleset (in a network
+        # namespace of the test's own) and the sets then hold exactly the
+        # predicted connections the JSON events name, with their timeouts.
+        if not shutil.which("nft") or not shutil.which("unshare"):
+            self.skipTest("nft or unshare missing (scripts/install-deps.sh installs nftables)")
+        if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+            self.skipTest("cannot create a network namespace here")
+        for name in ("seed.pcap", "seed-torture.pcapng"):
+            rc, out, err = run(["-q", "-r", cap(name)])
+            self.assertEqual(rc, 0, err)
+            want = set()
+            for e in events(out):
+                if e["event"] == "expectation" and e.get("resolved"):
+                    want.add((e["resolved"], e["transport"], e["port"]))
+            self.assertGreater(len(want), 5)
+            rc, out, err = run(["-q", "--nft", "-r", cap(name)])
+            self.assertEqual(rc, 0, err)
+            with tempfile.NamedTemporaryFile("wb", suffix=".nft") as f:
+                f.write(out)
+                f.flush()
+                p = subprocess.run(["unshare", "-n", "sh", "-c", 'nft -f "$1" && nft -j list ruleset', "sh", f.name],
+                                   capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            got = set()
+            for item in json.loads(p.stdout)["nftables"]:
+                s = item.get("set")
+                if not s or s.get("table") != "msnsniff":
+                    continue
+                for el in s.get("elem", []):
+                    el = el["elem"]
+                    self.assertEqual(el["timeout"], 300, el)  # --expect-timeout's default
+                    v = el["val"]["concat"]
+                    got.add((v[0], v[1], v[2] if len(v) == 3 else "any"))
+            self.assertEqual(got, want, name)
+
     def test_summary(self):
         rc, out, err = run(["--summary", "-w", os.devnull, "-r", cap("seed.pcap")])
         self.assertEqual(rc, 0, err)

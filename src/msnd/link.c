@@ -202,11 +202,26 @@ static int peer_hello(sb_peer *p, char **tok, int n) {
 
 /* A peer's presence lines: ON email status name | OFF email |
  * PRIV email status name only-email-or-* | SYNCED count (end of the
- * snapshot that follows PEER) */
+ * snapshot that follows PEER) | RL contact ADD ver by by-name | RL contact
+ * REM ver by */
 static int peer_presence(sb_peer *p, char **tok, int n) {
     msnd_server *s = p->L->s;
     char email[MSNP_MAX_EMAIL + 1], only[MSNP_MAX_EMAIL + 1];
     uint64_t count;
+    if ((n == 5 || n == 6) && strcmp(tok[0], "RL") == 0) {
+        int added = n == 6 && strcmp(tok[2], "ADD") == 0;
+        if ((!added && strcmp(tok[2], "REM") != 0) || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0 ||
+            msnp_str_to_u64(msnp_str_c(tok[3]), UINT32_MAX, &count) != 0 ||
+            email_normalize(msnp_str_c(tok[4]), only, sizeof only) != 0 ||
+            (added && !token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1)))
+            return -1;
+        conn *c = presence_find(s->presence, email);
+        if (c && c->state == NS_AUTH) {
+            if (added) conn_cmd(c, "ADD", 1, 0, "RL", tok[3], only, tok[5], NULL);
+            else conn_cmd(c, "REM", 1, 0, "RL", tok[3], only, NULL);
+        }
+        return 0;
+    }
     if (n == 2 && strcmp(tok[0], "SYNCED") == 0) {
         if (msnp_str_to_u64(msnp_str_c(tok[1]), UINT32_MAX, &count) != 0) return -1;
         LOGI("notification peer in sync", "ns=%s users=%llu", p->sb_addr, (unsigned long long)count);
@@ -607,6 +622,18 @@ int link_peer_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap
         return -1;
     }
     return dial_list(L, ns_peers, "--ns-peers", 1, &L->out, &L->nout, err, errcap);
+}
+
+void link_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by, const char *by_name) {
+    links *L = s->links;
+    if (!L) return;
+    for (size_t i = 0; i < L->nout; i++) {
+        ns_link *nl = &L->out[i];
+        if (!nl->up) continue;
+        int r = added ? link_send(nl->bev, "RL %s ADD %s %s %s\r\n", contact, ver, by, by_name)
+                      : link_send(nl->bev, "RL %s REM %s %s\r\n", contact, ver, by);
+        if (r != 0) node_down(nl, "output limit");
+    }
 }
 
 void link_presence_out(msnd_server *s, const char *verb, const conn *c, const char *only) {

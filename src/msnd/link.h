@@ -52,6 +52,8 @@ int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, c
  *   NS -> NS  PEER 1 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered like HELLO)
  *   NS -> NS  ON <email> <status> <name>          visible, or a new status/name
  *   NS -> NS  SYNCED <count>                      after the ON lines of the snapshot
+ *   NS -> NS  RL <contact> ADD <ver> <by> <by-name> | RL <contact> REM <ver> <by>
+ *                                                 by changed FL: ADD/REM RL for contact
  *   NS -> NS  OFF <email>                         offline or hidden
  *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
  *                                                 re-tell that watcher (or all)
@@ -66,6 +68,9 @@ int link_peer_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap
  * node is not linked now. */
 int link_ask_peer_ring(msnd_server *s, const void *from, conn *c, uint32_t trid, uint32_t session_id,
                        const char *cookie, const char *caller, const char *caller_name, const char *callee);
+/* Someone (by) added or removed contact on FL: tell every peer, which
+ * passes ADD/REM RL on if contact is logged in there. */
+void link_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by, const char *by_name);
 /* verb ON, OFF or PRIV (with only: one watcher, or NULL for all). */
 void link_presence_out(msnd_server *s, const char *verb, const conn *c, const char *only);
 /* c is closing: its waiting requests complete without it. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "link.h"
 #include "log.h"
 #include "login.h"
 #include "presence.h"
@@ -517,9 +518,13 @@ static int parse_gid(msnp_str s, long *gid) {
 
 static void notify_rl(conn *c, const store_user *contact, int added, uint32_t contact_ver) {
     conn *other = presence_find(c->srv->presence, contact->email);
-    if (!other || other->state != NS_AUTH || other == c) return;
     char ver[16];
     u32str(contact_ver, ver);
+    if (!other) { /* perhaps logged in to another node (--ns-peers), hidden or not */
+        link_rl_out(c->srv, contact->email, added, ver, c->email, c->name);
+        return;
+    }
+    if (other->state != NS_AUTH || other == c) return;
     if (added) conn_cmd(other, "ADD", 1, 0, "RL", ver, c->email, c->name, NULL);
     else conn_cmd(other, "REM", 1, 0, "RL", ver, c->email, NULL);
 }

@@ -462,6 +462,14 @@ def next_presence(c, email):
             return cmd
 
 
+def next_rl(c):
+    """The next ADD/REM on RL (someone added or removed c; others skipped)."""
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name in ("ADD", "REM") and len(cmd.args) > 1 and cmd.args[1] == "RL":
+            return cmd
+
+
 E, N = "example@passport.com", "name_123@hotmail.com"
 
 
@@ -485,6 +493,8 @@ def test_presence_across_notification_nodes():
         n.expect("ADD")
         got = next_presence(n, E)
         assert got.line == "ILN %d NLN %s my%%20screen%%20name" % (t, E), got
+        rl = next_rl(e)  # and E, on node 1, learns that N added E
+        assert rl.args[0] == "0" and rl.args[3:] == [N, "name_123"], rl
         # and E, on node 1, hears of N's status changes the same way
         t = send(n, "CHG {t} AWY")
         assert next_presence(e, N).line == "NLN AWY %s name_123" % N
@@ -501,6 +511,13 @@ def test_presence_across_notification_nodes():
         # appearing offline and back
         t = send(e, "CHG {t} HDN")
         assert next_presence(n, E).line == "FLN %s" % E
+        # RL changes reach E on node 1 while hidden too
+        send(n, "REM {t} FL %s", E)
+        rl = next_rl(e)
+        assert rl.name == "REM" and rl.args[3:] == [N], rl
+        send(n, "ADD {t} FL %s x", E)
+        rl = next_rl(e)
+        assert rl.name == "ADD" and rl.args[3:] == [N, "name_123"], rl
         t = send(e, "CHG {t} NLN")
         assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
         # a new login on node 2 gets ILN for the user on node 1

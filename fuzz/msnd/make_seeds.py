@@ -64,7 +64,8 @@ def main():
                            "ON fuzz2@msnkit.test BSY x\nPRIV fuzz1@msnkit.test BSY n *\n"
                            "PRIV fuzz1@msnkit.test AWY n fuzz2@msnkit.test\n"
                            "RING 3 5 c fuzz1@msnkit.test F fuzz2@msnkit.test\nOFF fuzz1@msnkit.test\n"
-                           "ON fuzz1@msnkit.test NLN again\n"], 3)
+                           "ON fuzz1@msnkit.test NLN again\nRL fuzz2@msnkit.test ADD 7 fuzz1@msnkit.test F\n"
+                           "RL fuzz2@msnkit.test REM 8 fuzz1@msnkit.test\nRL fuzz2@msnkit.test ADD x y\n"], 3)
     write("link-peer-hostile", 4, ["PEER 1 127.0.0.1:5 wrong\nPEER 1 x y z w\nON " + "a" * 3000 + "\n"])
 
 

@@ -22,6 +22,8 @@
 #include <msnc/ftp.h>
 #include <msnp/msnp.h>
 
+#include "testfs.h"
+
 typedef struct result {
     int done;
     msnc_ftp_result r;
@@ -85,17 +87,6 @@ static int files_equal(const char *a, const char *b) {
     fclose(fa);
     fclose(fb);
     return eq;
-}
-
-static int dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg) {

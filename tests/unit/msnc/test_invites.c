@@ -23,6 +23,8 @@
 #include <msnc/invites.h>
 #include <msnp/msnp.h>
 
+#include "testfs.h"
+
 #define MAX_LOG 32
 
 typedef struct side {
@@ -367,17 +369,6 @@ static int open_fds(void) {
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) n++;
-    closedir(d);
-    return n;
-}
-
-static int dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
     closedir(d);
     return n;
 }

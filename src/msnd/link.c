@@ -523,6 +523,28 @@ static void node_read(struct bufferevent *bev, void *arg) {
     if (bad || overlong) node_down(nl, overlong ? "line too long" : "protocol error");
 }
 
+/* How a peer knows this node: the link listener's address, or, when that
+ * is a wildcard, the address this connection leaves from with the
+ * listener's port (what the peer's --ns-peers is expected to name). */
+static void own_link_addr(const links *L, evutil_socket_t fd, char *out, size_t cap) {
+    const char *colon = strrchr(L->bound, ':');
+    int wildcard = !strncmp(L->bound, "0.0.0.0:", 8) || !strncmp(L->bound, "[::]:", 5);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char ip[64];
+    if (!wildcard || !colon || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(out, cap, "%s", L->bound);
+        return;
+    }
+    if (ss.ss_family == AF_INET6) {
+        evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip);
+        snprintf(out, cap, "[%s]%s", ip, colon);
+    } else {
+        evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
+        snprintf(out, cap, "%s%s", ip, colon);
+    }
+}
+
 static void node_event(struct bufferevent *bev, short what, void *arg) {
     ns_link *nl = arg;
     if (what & BEV_EVENT_CONNECTED) {
@@ -531,10 +553,11 @@ static void node_event(struct bufferevent *bev, short what, void *arg) {
         msnd_server *s = nl->L->s;
         const char *secret = s->cfg.link_secret[0] ? s->cfg.link_secret : "-";
         if (nl->is_peer) {
-            char sb[CFG_ADDR] = "";
+            char sb[CFG_ADDR] = "", me[80];
+            own_link_addr(nl->L, bufferevent_getfd(bev), me, sizeof me);
             if (s->has_sb) server_advertised(s, NULL, CONN_SB, sb, sizeof sb);
-            if (sb[0]) link_send(bev, "PEER 1 %s %s %s\r\n", nl->L->bound, secret, sb);
-            else link_send(bev, "PEER 1 %s %s\r\n", nl->L->bound, secret);
+            if (sb[0]) link_send(bev, "PEER 1 %s %s %s\r\n", me, secret, sb);
+            else link_send(bev, "PEER 1 %s %s\r\n", me, secret);
         }
         else link_send(bev, "HELLO 1 %s %s\r\n", nl->L->sb_addr, secret);
         return;

@@ -412,13 +412,13 @@ class TwoNodes:
     """Two notification servers (each with its own switchboard) on one
     shared database, telling each other their users' presence (--ns-peers)."""
 
-    def __init__(self):
+    def __init__(self, link_host="127.0.0.1"):
         self.links = [free_port(), free_port()]
         self.db = os.path.join(os.path.dirname(TEMPLATE.db), "nodes-%d.db" % os.getpid())
         shutil.copyfile(TEMPLATE.db, self.db)
         self.nodes = []
         for i in (0, 1):
-            args = ["--role", "ns,sb", "--db", self.db, "--link-listen", "127.0.0.1:%d" % self.links[i],
+            args = ["--role", "ns,sb", "--db", self.db, "--link-listen", "%s:%d" % (link_host, self.links[i]),
                     "--ns-peers", "127.0.0.1:%d" % self.links[1 - i]]
             self.nodes.append(msntest.MsndServer(MSND, args=args))
 
@@ -550,8 +550,15 @@ def test_presence_across_notification_nodes():
 def test_chat_across_notification_nodes():
     """A CAL at node 1's switchboard for a user of node 2: node 2 rings with
     node 1's switchboard address, the callee joins there and messages flow;
-    a callee online nowhere, or hidden, is 217 as before."""
-    with TwoNodes() as tn:
+    a callee online nowhere, or hidden, is 217 as before. Also with the
+    link listeners bound to the wildcard address (each node then names
+    itself by the address its link leaves from)."""
+    chat_across_nodes("127.0.0.1")
+    chat_across_nodes("0.0.0.0")
+
+
+def chat_across_nodes(link_host):
+    with TwoNodes(link_host) as tn:
         n1, n2 = tn.nodes
         e = online(n1, E, via_ds=False)
         send(e, "ADD {t} FL %s name_123", N)

@@ -8,6 +8,7 @@ notification server going away and coming back, a wrong link secret, a
 hostile peer on the link port, and the start-up errors. Two notification
 servers on one database sharing their users' presence (--ns-peers)."""
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -401,11 +402,22 @@ def test_link_drop_with_a_request_waiting():
 
 
 def free_port():
-    """A loopback port nobody listens on now (for link addresses that two
-    processes must know of each other before either starts)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody uses now, for link addresses that two processes must
+    know of each other before either starts. Taken below the kernel's
+    ephemeral range, so that no client connection of a test running
+    alongside can take it before msnd binds it."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below %d" % low)
 
 
 class TwoNodes:

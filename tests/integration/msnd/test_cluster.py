@@ -474,6 +474,23 @@ def next_presence(c, email):
             return cmd
 
 
+def next_named(c, name):
+    """The next command called name. Other nodes' notices (an ADD RL told
+    by the other node, say) may arrive in any order around it."""
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name == name:
+            return cmd
+
+
+def reply(c, t, name):
+    """The server's answer to our command with trid t."""
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name == name and cmd.args and cmd.args[0] == str(t):
+            return cmd
+
+
 def next_rl(c):
     """The next ADD/REM on RL (someone added or removed c; others skipped)."""
     while True:
@@ -502,7 +519,7 @@ def test_presence_across_notification_nodes():
         assert next_presence(e, N).line == "NLN NLN %s name_123" % N  # N's login on node 2 reaches node 1
         # ADD FL of a user on the other node: ILN from what that node told us
         t = send(n, "ADD {t} FL %s x", E)
-        n.expect("ADD")
+        reply(n, t, "ADD")
         got = next_presence(n, E)
         assert got.line == "ILN %d NLN %s my%%20screen%%20name" % (t, E), got
         rl = next_rl(e)  # and E, on node 1, learns that N added E
@@ -581,7 +598,7 @@ def chat_across_nodes(link_host):
         t = send(sb, "CAL {t} %s", N)
         r = sb.expect("CAL")
         assert r.args[:2] == [str(t), "RINGING"], r
-        rng = n.expect("RNG")
+        rng = next_named(n, "RNG")
         assert rng.args[0] == r.args[2] and rng.args[1] == "%s:%d" % n1.sb, rng
         assert rng.args[4:] == [E, "my%20screen%20name"], rng
         bs = msntest.join_by_ring(n2, n, rng)

@@ -1,5 +1,5 @@
-/* The cluster link between switchboard and notification processes; see
- * link.h for the protocol. */
+/* The cluster link: switchboard processes to notification servers, and
+ * notification servers to each other; see link.h for the protocol. */
 #include "link.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* link.h - the cluster link between switchboard and notification processes.
+/* link.h - the cluster link: switchboard processes to notification servers,
+ * and notification servers to each other (--ns-peers, further below).
  *
  * With --role sb a switchboard runs in a process of its own. It connects to
  * the --link-listen address of every notification server (--ns-links, in

@@ -66,9 +66,11 @@ static void finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const c
     if (path) json_object_set_new(o, "file", json_string(path));
     jprint(o);
     tl->rc = r == MSNC_FTP_OK ? 0 : (r == MSNC_FTP_REFUSED ? 2 : 4);
-    /* Give the final BYE / CCL a moment to leave. */
-    struct timeval tv = {0, 100 * 1000};
-    event_base_loopexit(tl->base, &tv);
+    /* No exit from the loop here: the transfer has released everything but
+     * the connection that carries the final BYE / CCL, which closes once
+     * the peer has read it (or after the linger limit), and the loop ends
+     * by itself when nothing is left. Leaving earlier (it once waited a
+     * fixed 100 ms) could cut that line off and leaked the connection. */
 }
 
 static const msnc_ftp_callbacks cbs = {started, progress, notice, finished, NULL};

@@ -7,9 +7,11 @@ usage: ftp_p2p_test.py MSNC [--big]   (--big: only the 50 MiB case)"""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from msnclib import assert_received, make_random_file, sha256
@@ -89,6 +91,47 @@ class FtpP2P(unittest.TestCase):
     @unittest.skipUnless(BIG, "slow")
     def test_fifty_mib(self):
         self.transfer_ok(50 << 20)
+
+    @unittest.skipIf(BIG, "")
+    def test_receiver_waits_until_bye_is_read(self):
+        # A sender (here a raw socket) that reads the final BYE late: the
+        # receiver keeps the connection until the sender closes it, so the
+        # BYE is never cut off, and then exits at once with success. (It
+        # used to leave 100 ms after the transfer, connection still open,
+        # which also leaked that connection.)
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.settimeout(TIMEOUT)
+        p = subprocess.Popen([MSNC, "ftp-recv", "--host", "127.0.0.1", "--port", str(lsock.getsockname()[1]),
+                              "--email", "bob@example.com", "--cookie", "1234567", "--dir", self.out,
+                              "--name", "late.bin", "--size", "3"], stdout=subprocess.PIPE, text=True)
+        try:
+            conn, _ = lsock.accept()
+            conn.settimeout(TIMEOUT)
+            f = conn.makefile("rb")
+            self.assertEqual(f.readline(), b"VER MSNFTP\r\n")
+            conn.sendall(b"VER MSNFTP\r\n")
+            self.assertEqual(f.readline(), b"USR bob@example.com 1234567\r\n")
+            conn.sendall(b"FIL 3\r\n")
+            self.assertEqual(f.readline(), b"TFR\r\n")
+            conn.sendall(b"\x00\x03\x00abc")
+            self.assertEqual(f.readline(), b"BYE 16777989\r\n")
+            time.sleep(0.5)
+            self.assertIsNone(p.poll(), "the receiver left before the sender had closed")
+            f.close()
+            conn.close()
+            # at once, not after the 5 s limit on waiting for the close
+            out, _ = p.communicate(timeout=2)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            lsock.close()
+        self.assertEqual(p.returncode, 0, out)
+        self.assertEqual(events(out)[-1]["event"], "transfer_done")
+        with open(os.path.join(self.out, "late.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"abc")
 
     @unittest.skipIf(BIG, "")
     def test_existing_name_is_not_overwritten(self):

@@ -35,8 +35,14 @@ def online(srv, email, status="NLN", **kw):
             break
     t = c.trid()
     c.send_line("CHG %d %s" % (t, status))
-    c.expect_line("CHG %d %s" % (t, status))
-    return c
+    while True:
+        cmd = c.read_cmd()
+        # Another node's notice (ADD 0 RL for an earlier ADD, say) may come
+        # first: unsolicited lines carry no trid of ours.
+        if cmd.name in ("NLN", "FLN") or (cmd.name != "CHG" and cmd.args and cmd.args[0] == "0"):
+            continue
+        assert cmd.line == "CHG %d %s" % (t, status), cmd
+        return c
 
 
 def run(tests, msnd, args=()):

@@ -124,15 +124,19 @@ static char *read_line(struct bufferevent *bev, int *overlong) {
     return line;
 }
 
-static int link_send(struct bufferevent *bev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int link_send(struct bufferevent *bev, const char *fmt, ...) {
+static int link_vsend(struct bufferevent *bev, const char *fmt, va_list ap) {
     struct evbuffer *out = bufferevent_get_output(bev);
     if (evbuffer_get_length(out) > LINK_MAX_OUTPUT) return -1;
+    return evbuffer_add_vprintf(out, fmt, ap) < 0 ? -1 : 0;
+}
+
+static int link_send(struct bufferevent *bev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int link_send(struct bufferevent *bev, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int r = evbuffer_add_vprintf(out, fmt, ap);
+    int r = link_vsend(bev, fmt, ap);
     va_end(ap);
-    return r < 0 ? -1 : 0;
+    return r;
 }
 
 /* ================= notification side ================= */
@@ -466,9 +470,14 @@ typedef struct snapshot_ctx {
     unsigned long n;
 } snapshot_ctx;
 
-static void send_on(const conn *c, void *arg) {
+/* The line that tells a peer c is visible, with its status and name. */
+static int send_on(struct bufferevent *bev, const conn *c) {
+    return link_send(bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
+}
+
+static void snapshot_one(const conn *c, void *arg) {
     snapshot_ctx *x = arg;
-    link_send(x->nl->bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
+    send_on(x->nl->bev, c);
     x->n++;
 }
 
@@ -481,7 +490,7 @@ static int node_answer(ns_link *nl, char **tok, int n) {
             /* A peer learns every visible user of ours now, then each change. */
             if (nl->is_peer) {
                 snapshot_ctx x = {nl, 0};
-                presence_each_visible(nl->L->s->presence, send_on, &x);
+                presence_each_visible(nl->L->s->presence, snapshot_one, &x);
                 link_send(nl->bev, "SYNCED %lu\r\n", x.n);
             }
             return 0;
@@ -647,31 +656,33 @@ int link_peer_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap
     return dial_list(L, ns_peers, "--ns-peers", 1, &L->out, &L->nout, err, errcap);
 }
 
-void link_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by, const char *by_name) {
+/* One line to every linked peer. A peer that stopped reading loses its
+ * link; the snapshot after it comes back puts that peer right. */
+static void peers_send(msnd_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void peers_send(msnd_server *s, const char *fmt, ...) {
     links *L = s->links;
-    if (!L) return;
-    for (size_t i = 0; i < L->nout; i++) {
+    for (size_t i = 0; L && i < L->nout; i++) {
         ns_link *nl = &L->out[i];
         if (!nl->up) continue;
-        int r = added ? link_send(nl->bev, "RL %s ADD %s %s %s\r\n", contact, ver, by, by_name)
-                      : link_send(nl->bev, "RL %s REM %s %s\r\n", contact, ver, by);
+        va_list ap;
+        va_start(ap, fmt);
+        int r = link_vsend(nl->bev, fmt, ap);
+        va_end(ap);
         if (r != 0) node_down(nl, "output limit");
     }
 }
 
-void link_presence_out(msnd_server *s, const char *verb, const conn *c, const char *only) {
-    links *L = s->links;
-    if (!L) return;
-    for (size_t i = 0; i < L->nout; i++) {
-        ns_link *nl = &L->out[i];
-        if (!nl->up) continue;
-        int r;
-        if (!strcmp(verb, "OFF")) r = link_send(nl->bev, "OFF %s\r\n", c->email);
-        else if (!strcmp(verb, "ON")) r = link_send(nl->bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
-        else r = link_send(nl->bev, "PRIV %s %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name, only ? only : "*");
-        /* A peer that stopped reading: drop the link; the snapshot after it
-         * comes back puts the peer right. */
-        if (r != 0) node_down(nl, "output limit");
+void link_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by, const char *by_name) {
+    if (added) peers_send(s, "RL %s ADD %s %s %s\r\n", contact, ver, by, by_name);
+    else peers_send(s, "RL %s REM %s %s\r\n", contact, ver, by);
+}
+
+void link_presence_out(msnd_server *s, link_presence what, const conn *c, const char *only) {
+    const char *st = msnp_status_code(c->status);
+    switch (what) {
+    case LINK_ON: peers_send(s, "ON %s %s %s\r\n", c->email, st, c->name); break;
+    case LINK_OFF: peers_send(s, "OFF %s\r\n", c->email); break;
+    case LINK_PRIV: peers_send(s, "PRIV %s %s %s %s\r\n", c->email, st, c->name, only ? only : "*"); break;
     }
 }
 

@@ -72,8 +72,11 @@ int link_ask_peer_ring(msnd_server *s, const void *from, conn *c, uint32_t trid,
 /* Someone (by) added or removed contact on FL: tell every peer, which
  * passes ADD/REM RL on if contact is logged in there. */
 void link_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by, const char *by_name);
-/* verb ON, OFF or PRIV (with only: one watcher, or NULL for all). */
-void link_presence_out(msnd_server *s, const char *verb, const conn *c, const char *only);
+/* What a peer is told of one of our users: visible (or a new status or
+ * name), gone (logged out or hidden), or privacy changed (PRIV, for the
+ * watcher `only`, or all of them when NULL). */
+typedef enum link_presence { LINK_ON, LINK_OFF, LINK_PRIV } link_presence;
+void link_presence_out(msnd_server *s, link_presence what, const conn *c, const char *only);
 /* c is closing: its waiting requests complete without it. */
 void link_forget_conn(msnd_server *s, conn *c);
 /* Fail requests older than LINK_REQUEST_TIMEOUT_MS. */

@@ -135,7 +135,7 @@ static void announce_one(const store_peer *p, void *arg) {
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     announce_ctx x = {s, c, privacy_status_visible(before), privacy_status_visible(c->status), NULL, 0};
     if (!x.was_visible && !x.is_visible) return;
-    link_presence_out(s, x.is_visible ? "ON" : "OFF", c, NULL);
+    link_presence_out(s, x.is_visible ? LINK_ON : LINK_OFF, c, NULL);
     uint64_t gen = store_generation(s->store);
     struct watcher_rows *rows = c->watchers;
     if (rows && rows->generation == gen) {
@@ -205,7 +205,7 @@ int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int6
 void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email,
                              int allowed_before) {
     if (!privacy_status_visible(c->status)) return;
-    link_presence_out(s, "PRIV", c, contact_email);
+    link_presence_out(s, LINK_PRIV, c, contact_email);
     conn *w = online_watcher(s, contact_email);
     if (!w) return;
     if (store_list_get(s->store, contact_id, MSNP_LIST_FL, c->uid, NULL, 0) != 1) return;
@@ -231,7 +231,7 @@ static void reeval_one(const store_peer *p, void *arg) {
 
 void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow) {
     if (!privacy_status_visible(c->status)) return;
-    link_presence_out(s, "PRIV", c, NULL);
+    link_presence_out(s, LINK_PRIV, c, NULL);
     reeval_ctx x = {s, c, old_blp_allow};
     if (store_watchers_each(s->store, c->uid, reeval_one, &x) != STORE_OK)
         LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
@@ -291,19 +291,22 @@ static remote_user *remote_put(msnd_server *s, const void *from, const char *ema
     return r;
 }
 
-void presence_remote_on(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name) {
+/* Record a remote user as visible and tell the watchers here. */
+static void remote_visible(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name,
+                           const char *only, int recheck) {
     if (!privacy_status_visible(st) || presence_find(s->presence, email)) return; /* ours wins */
     if (!remote_put(s, from, email, st, name)) return;
-    remote_ctx x = {s, email, name, NULL, st, 0};
+    remote_ctx x = {s, email, name, only, st, recheck};
     remote_fan_out(&x);
+}
+
+void presence_remote_on(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name) {
+    remote_visible(s, from, email, st, name, NULL, 0);
 }
 
 void presence_remote_recheck(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name,
                              const char *only) {
-    if (!privacy_status_visible(st) || presence_find(s->presence, email)) return;
-    if (!remote_put(s, from, email, st, name)) return;
-    remote_ctx x = {s, email, name, only, st, 1};
-    remote_fan_out(&x);
+    remote_visible(s, from, email, st, name, only, 1);
 }
 
 void presence_remote_off(msnd_server *s, const void *from, const char *email) {

@@ -44,16 +44,9 @@
 #include "presence.h"
 #include "server.h"
 #include "store.h"
+#include "../fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "fuzz_msnd: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                             \
-        }                                                                        \
-    } while (0)
 
 #define USER1 "fuzz1@msnkit.test"
 #define USER2 "fuzz2@msnkit.test"

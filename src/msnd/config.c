@@ -60,6 +60,8 @@ static const opt_def opts[] = {
     L(challenges, 0, 1, "send CHL challenges to MSNP6/7 clients (1/0)"),
     L(challenge_timeout, 1, 86400, "seconds to answer a CHL"),
     L(max_output, 65536, 1073741824, "bytes queued to one client before it is dropped"),
+    L(max_output_before_login, 1024, 1073741824, "the same before the client has logged in"),
+    L(max_output_total, 0, 68719476736L, "bytes queued to all clients together, 0 = unlimited"),
     L(shutdown_grace, 0, 60, "seconds to deliver OUT SSD on SIGTERM"),
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -75,7 +77,7 @@ void config_defaults(msnd_config *c) {
     c->max_message = 1664;
     c->max_commands_per_second = 200;
     c->command_burst = 400;
-    c->max_connections = 0;
+    c->max_connections = 10000;
     c->max_connections_per_address = 256;
     c->login_timeout = 60;
     c->ns_idle_timeout = 0;
@@ -91,6 +93,8 @@ void config_defaults(msnd_config *c) {
     c->challenges = 1;
     c->challenge_timeout = 60;
     c->max_output = 4 * 1024 * 1024;
+    c->max_output_before_login = 16 * 1024;
+    c->max_output_total = 256L * 1024 * 1024;
     c->shutdown_grace = 2;
 }
 

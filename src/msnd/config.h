@@ -50,6 +50,8 @@ typedef struct msnd_config {
     long challenges;            /* send CHL to MSNP6/7 clients */
     long challenge_timeout;     /* seconds to answer a CHL */
     long max_output;            /* bytes queued to a slow client before it is dropped */
+    long max_output_before_login; /* the same for a client that has not logged in */
+    long max_output_total;      /* all connections together (0 = unlimited) */
     long shutdown_grace;        /* seconds to flush OUT SSD before exiting */
 } msnd_config;
 

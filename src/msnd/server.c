@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -114,7 +115,9 @@ static int backlog_pending(const conn *c) { return c->wev && event_pending(c->we
 
 /* Writes what the kernel takes now; 0, or -1 if the connection was freed. */
 static int conn_write_out(conn *c) {
+    size_t before = outbuf_pending(&c->out);
     ssize_t n = outbuf_write(&c->out, c->fd);
+    c->srv->out_queued -= before - outbuf_pending(&c->out);
     if (n < 0 && !io_retriable(errno)) {
         conn_fail(c, "socket error");
         return -1;
@@ -160,19 +163,41 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
     conn_write_out(arg);
 }
 
+/* Output a client may have queued: a few kilobytes until it has logged in
+ * (a dispatch connection never does), max_output after. */
+static size_t output_limit(const conn *c) {
+    int logged_in = (c->kind == CONN_NS && c->state == NS_AUTH) || (c->kind == CONN_SB && c->sb_joined);
+    return (size_t)(logged_in ? c->srv->cfg.max_output : c->srv->cfg.max_output_before_login);
+}
+
+/* Over the process-wide budget, a connection that already holds this much
+ * is dropped; smaller queues still grow, so one slow reader cannot starve
+ * everyone else's replies. */
+#define OUTPUT_FAIR_SHARE (64u * 1024u)
+
+static void drop_for_output(conn *c, const char *why) {
+    /* Closing is deferred: the caller may be walking a list this
+     * connection is on. */
+    if (c->reap_close) return;
+    LOGW(why, "conn=%llu peer=%s queued=%zu", (unsigned long long)c->id, c->peer, outbuf_pending(&c->out));
+    c->reap_close = 1;
+    schedule_reap(c);
+}
+
 void conn_send(conn *c, const void *data, size_t n) {
     if (c->closing || c->fd < 0) return;
+    msnd_server *s = c->srv;
     outbuf *out = &c->out;
-    if (outbuf_pending(out) + n > (size_t)c->srv->cfg.max_output) {
-        /* A client that does not read must not make us buffer without end.
-         * Closing is deferred: the caller may be walking a list this
-         * connection is on. */
-        if (!c->reap_close) {
-            LOGW("dropping slow client", "conn=%llu peer=%s queued=%zu", (unsigned long long)c->id, c->peer,
-                 outbuf_pending(out));
-            c->reap_close = 1;
-            schedule_reap(c);
-        }
+    size_t pending = outbuf_pending(out);
+    /* A client that does not read must not make us buffer without end. */
+    if (pending + n > output_limit(c)) {
+        drop_for_output(c, output_limit(c) == (size_t)s->cfg.max_output ? "dropping slow client"
+                                                                         : "output limit before login: dropping client");
+        return;
+    }
+    if (s->cfg.max_output_total > 0 && s->out_queued + n > (size_t)s->cfg.max_output_total &&
+        pending >= OUTPUT_FAIR_SHARE) {
+        drop_for_output(c, "global output budget used up: dropping the slowest clients");
         return;
     }
     if (outbuf_append(out, data, n) != 0) {
@@ -180,6 +205,7 @@ void conn_send(conn *c, const void *data, size_t n) {
         schedule_reap(c);
         return;
     }
+    s->out_queued += n;
     flush_queue(c);
 }
 
@@ -222,6 +248,7 @@ static void conn_release(conn *c) {
     if (c->rev) event_free(c->rev);
     if (c->wev) event_free(c->wev);
     if (c->in) evbuffer_free(c->in);
+    c->srv->out_queued -= outbuf_pending(&c->out);
     outbuf_release(&c->out);
     if (c->fd >= 0) evutil_closesocket(c->fd);
     presence_forget(c);
@@ -468,7 +495,16 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     char ip[48];
     uint16_t port;
     fill_addr(sa, ip, sizeof ip, &port);
-    if (s->shutting_down || (s->cfg.max_connections > 0 && (long)s->nconns >= s->cfg.max_connections)) {
+    if (s->shutting_down) {
+        evutil_closesocket(fd);
+        return;
+    }
+    if (s->cfg.max_connections > 0 && (long)s->nconns >= s->cfg.max_connections) {
+        uint64_t now = server_now_ms();
+        if (now - s->last_full_log_ms >= 1000) { /* once a second, not once a connection */
+            s->last_full_log_ms = now;
+            LOGW("connection limit reached, refusing", "peer=%s limit=%ld", ip, s->cfg.max_connections);
+        }
         evutil_closesocket(fd);
         return;
     }
@@ -792,9 +828,32 @@ static void default_port_addr(const char *base, uint16_t port_if_fixed, char *ou
     snprintf(out, cap, "%s:%u", host, (unsigned)(port == 0 ? 0 : port_if_fixed));
 }
 
+/* Every connection is a descriptor: raise the soft limit as far as
+ * max_connections needs (and the hard limit allows), and lower
+ * max_connections to what is left, so accept() never fails for want of
+ * descriptors. */
+#define FD_RESERVE 64 /* listeners, the store, cluster links, logs */
+static void fit_connection_limit(msnd_server *s) {
+    struct rlimit rl;
+    if (s->cfg.max_connections <= 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = (rlim_t)s->cfg.max_connections + FD_RESERVE;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want) {
+        long fit = rl.rlim_cur > 2 * FD_RESERVE ? (long)(rl.rlim_cur - FD_RESERVE) : (long)rl.rlim_cur / 2;
+        LOGW("descriptor limit below max-connections, lowering it", "max_connections=%ld nofile=%llu using=%ld",
+             s->cfg.max_connections, (unsigned long long)rl.rlim_cur, fit);
+        s->cfg.max_connections = fit;
+    }
+}
+
 int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap) {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
+    fit_connection_limit(s);
     if (parse_roles(cfg->role, s) != 0) {
         snprintf(err, errcap, "unknown role '%s' (all, or a comma list of ds, ns, sb)", cfg->role);
         return -1;

@@ -114,6 +114,8 @@ typedef struct msnd_server {
     char sb_address[CFG_ADDR]; /* "" = derive from the SB listener */
     conn *conns;
     size_t nconns;
+    size_t out_queued; /* output bytes queued over all connections (max_output_total) */
+    uint64_t last_full_log_ms;
     /* Connections with output queued since the last flush. All output of one
      * event-loop pass goes out in one write per connection (server.c). */
     conn *flush_head;

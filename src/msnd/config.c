@@ -54,9 +54,11 @@ static const opt_def opts[] = {
     L(max_groups, 1, 1000, "MSNP7 groups per account"),
     L(max_participants, 2, 10000, "participants per switchboard"),
     L(cookie_lifetime, 1, 86400, "seconds an XFR SB / RNG cookie stays valid"),
-    L(auth_failures_per_account, 0, 1000000, "failed logins per account per window, 0 = unlimited"),
-    L(auth_failures_per_address, 0, 1000000, "failed logins per address per window, 0 = unlimited"),
-    L(auth_failure_window, 1, 86400, "seconds of the failed-login window"),
+    L(auth_failures_per_account, 0, 1000000, "failed logins for an account from one address before delays, 0 = off"),
+    L(auth_failures_per_address, 0, 1000000, "failed logins from one address before delays, 0 = off"),
+    L(auth_failure_window, 1, 86400, "seconds after the last failure (or delay) they are forgotten"),
+    L(auth_delay, 1, 86400, "seconds the first login delay lasts (each failure doubles it)"),
+    L(auth_max_delay, 1, 86400, "longest login delay in seconds"),
     L(challenges, 0, 1, "send CHL challenges to MSNP6/7 clients (1/0)"),
     L(challenge_timeout, 1, 86400, "seconds to answer a CHL"),
     L(max_output, 65536, 1073741824, "bytes queued to one client before it is dropped"),
@@ -90,6 +92,8 @@ void config_defaults(msnd_config *c) {
     c->auth_failures_per_account = 5;
     c->auth_failures_per_address = 20;
     c->auth_failure_window = 60;
+    c->auth_delay = 1;
+    c->auth_max_delay = 300;
     c->challenges = 1;
     c->challenge_timeout = 60;
     c->max_output = 4 * 1024 * 1024;

@@ -44,9 +44,11 @@ typedef struct msnd_config {
     long max_groups;
     long max_participants;      /* per switchboard */
     long cookie_lifetime;       /* seconds an XFR/RNG cookie stays valid */
-    long auth_failures_per_account; /* failed logins per account per window */
-    long auth_failures_per_address;
-    long auth_failure_window;   /* seconds */
+    long auth_failures_per_account; /* failed logins for one account from one address before delays */
+    long auth_failures_per_address; /* failed logins from one address (any account) before delays */
+    long auth_failure_window;   /* seconds after which failures are forgotten */
+    long auth_delay;            /* seconds: the first block at the limit */
+    long auth_max_delay;        /* seconds: the longest block (each failure doubles it) */
     long challenges;            /* send CHL to MSNP6/7 clients */
     long challenge_timeout;     /* seconds to answer a CHL */
     long max_output;            /* bytes queued to a slow client before it is dropped */

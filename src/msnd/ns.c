@@ -106,18 +106,45 @@ static void send_profile(conn *c) {
     if (len > 0) conn_send(c, buf, (size_t)len);
 }
 
-static int auth_blocked(conn *c, const char *email) {
+/* Failed logins are throttled per (account, source address) and per
+ * source address, never per account alone: guessing from one address
+ * slows down more with every failure, while the owner, from anywhere
+ * else, still logs in. */
+static void pair_key(const conn *c, const char *email, char *out, size_t cap) {
+    snprintf(out, cap, "%s %s", email, c->peer_ip);
+}
+
+/* Refuses (911, close, logged with the address) while a throttle holds;
+ * returns 1 then. */
+static int auth_throttled(conn *c, const msnp_cmd *cmd, const char *email) {
+    msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    return failures_blocked(c->srv->fail_address, c->peer_ip, now) ||
-           (email && failures_blocked(c->srv->fail_account, email, now));
+    char key[MSNP_MAX_EMAIL + 64];
+    pair_key(c, email, key, sizeof key);
+    uint64_t by_pair = failures_blocked(s->fail_account_address, key, now);
+    uint64_t by_addr = failures_blocked(s->fail_address, c->peer_ip, now);
+    if (!by_pair && !by_addr) return 0;
+    LOGW("login throttled", "peer=%s user=%s by=%s retry_after_ms=%llu", c->peer, email,
+         by_pair ? "account+address" : "address", (unsigned long long)(by_pair > by_addr ? by_pair : by_addr));
+    conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+    conn_close(c, "login throttled");
+    return 1;
 }
 
 static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
+    msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    failures_record(c->srv->fail_address, c->peer_ip, now);
-    if (c->email[0]) failures_record(c->srv->fail_account, c->email, now);
+    char key[MSNP_MAX_EMAIL + 64];
+    pair_key(c, c->email, key, sizeof key);
+    uint64_t by_addr = failures_record(s->fail_address, c->peer_ip, now);
+    uint64_t by_pair = failures_record(s->fail_account_address, key, now);
     LOGI("login failed", "conn=%llu peer=%s user=%s reason=%s", (unsigned long long)c->id, c->peer,
          c->email[0] ? c->email : "-", why);
+    if (by_pair)
+        LOGW("login throttle started", "peer=%s user=%s by=account+address delay_ms=%llu", c->peer, c->email,
+             (unsigned long long)by_pair);
+    if (by_addr)
+        LOGW("login throttle started", "peer=%s by=address delay_ms=%llu", c->peer, (unsigned long long)by_addr);
     c->state = NS_NEW;
     c->challenge[0] = '\0';
     conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
@@ -167,12 +194,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
             conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
             return;
         }
-        if (auth_blocked(c, email)) {
-            LOGW("login refused: too many failures", "peer=%s user=%s", c->peer, email);
-            conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
-            conn_close(c, "login rate limit");
-            return;
-        }
+        if (auth_throttled(c, cmd, email)) return;
         snprintf(c->email, sizeof c->email, "%s", email);
         /* A fresh, unpredictable challenge for each attempt; the same
          * for unknown accounts, so the reply does not reveal which exist. */
@@ -191,11 +213,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
         return;
     }
-    if (auth_blocked(c, c->email)) {
-        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
-        conn_close(c, "login rate limit");
-        return;
-    }
+    if (auth_throttled(c, cmd, c->email)) return;
     store_user u;
     store_rc rc = store_user_get(c->srv->store, c->email, &u);
     if (rc == STORE_ERROR) {
@@ -213,6 +231,9 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         auth_failed(c, cmd, "bad-password");
         return;
     }
+    char key[MSNP_MAX_EMAIL + 64];
+    pair_key(c, c->email, key, sizeof key);
+    failures_clear(c->srv->fail_account_address, key);
     login_ok(c, cmd, &u);
 }
 

@@ -792,7 +792,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     msnd_server *s = arg;
     uint64_t now = server_now_ms();
-    failures_sweep(s->fail_account, now);
+    failures_sweep(s->fail_account_address, now);
     failures_sweep(s->fail_address, now);
     sbreg_sweep(s->sbreg, now);
     link_sweep(s, now);
@@ -873,9 +873,11 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     s->per_address = strmap_new();
     s->presence = presence_new();
     s->sbreg = sbreg_new();
-    s->fail_account = failures_new(cfg->auth_failures_per_account, cfg->auth_failure_window);
-    s->fail_address = failures_new(cfg->auth_failures_per_address, cfg->auth_failure_window);
-    if (!s->base || !s->per_address || !s->presence || !s->sbreg || !s->fail_account || !s->fail_address) {
+    s->fail_account_address =
+        failures_new(cfg->auth_failures_per_account, cfg->auth_failure_window, cfg->auth_delay, cfg->auth_max_delay);
+    s->fail_address =
+        failures_new(cfg->auth_failures_per_address, cfg->auth_failure_window, cfg->auth_delay, cfg->auth_max_delay);
+    if (!s->base || !s->per_address || !s->presence || !s->sbreg || !s->fail_account_address || !s->fail_address) {
         snprintf(err, errcap, "out of memory");
         return -1;
     }
@@ -1000,7 +1002,7 @@ void server_free(msnd_server *s) {
     if (s->pass_end_ev) event_free(s->pass_end_ev);
     sbreg_free(s->sbreg);
     presence_free(s->presence);
-    failures_free(s->fail_account);
+    failures_free(s->fail_account_address);
     failures_free(s->fail_address);
     if (s->per_address) strmap_free(s->per_address);
     store_close(s->store);

@@ -104,8 +104,8 @@ typedef struct msnd_server {
     store *store;
     struct presence *presence;
     struct sbreg *sbreg;
-    failure_window *fail_account;
-    failure_window *fail_address;
+    failure_window *fail_account_address; /* failed logins by "email ip" */
+    failure_window *fail_address;         /* ... and by ip */
     struct strmap *per_address; /* ip -> connection count (as intptr) */
     listener_info listeners[3];
     size_t nlisteners;

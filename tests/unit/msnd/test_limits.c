@@ -26,20 +26,36 @@ static void test_bucket(void **state) {
 
 static void test_failures(void **state) {
     (void)state;
-    failure_window *w = failures_new(3, 60);
+    failure_window *w = failures_new(3, 60, 1, 300);
     assert_non_null(w);
-    for (int i = 0; i < 3; i++) {
-        assert_false(failures_blocked(w, "k", 1000));
-        failures_record(w, "k", 1000);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(failures_blocked(w, "k", 1000), 0);
+        assert_int_equal(failures_record(w, "k", 1000), 0);
     }
-    assert_true(failures_blocked(w, "k", 1000));
-    assert_false(failures_blocked(w, "other", 1000));
-    assert_false(failures_blocked(w, "k", 61000)); /* window over */
-    assert_int_equal(failures_sweep(w, 61000), 0);
+    /* the third failure blocks for 1 s, each further one twice as long */
+    assert_int_equal(failures_record(w, "k", 1000), 1000);
+    assert_int_equal(failures_blocked(w, "k", 1500), 500);
+    assert_int_equal(failures_blocked(w, "other", 1000), 0);
+    assert_int_equal(failures_blocked(w, "k", 2000), 0);
+    assert_int_equal(failures_record(w, "k", 2000), 2000);
+    assert_int_equal(failures_record(w, "k", 4000), 4000);
+    /* capped at the maximum, and waiting out a block does not reset it */
+    uint64_t t = 8000;
+    for (int i = 0; i < 20; i++) t += failures_record(w, "k", t);
+    assert_int_equal(failures_record(w, "k", t), 300000);
+    t += 300000;
+    assert_int_equal(failures_blocked(w, "k", t), 0);
+    assert_int_equal(failures_sweep(w, t + 59999), 1);
+    /* forgotten a window after the block ended */
+    assert_int_equal(failures_sweep(w, t + 60000), 0);
+    assert_int_equal(failures_record(w, "k", t + 60000), 0);
+    /* a success forgets the key */
+    failures_clear(w, "k");
+    assert_int_equal(failures_sweep(w, 0), 0);
     failures_free(w);
-    failure_window *off = failures_new(0, 60);
+    failure_window *off = failures_new(0, 60, 1, 300);
     failures_record(off, "k", 1);
-    assert_false(failures_blocked(off, "k", 1));
+    assert_int_equal(failures_blocked(off, "k", 1), 0);
     failures_free(off);
 }
 

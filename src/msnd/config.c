@@ -54,6 +54,8 @@ static const opt_def opts[] = {
     L(max_groups, 1, 1000, "MSNP7 groups per account"),
     L(max_participants, 2, 10000, "participants per switchboard"),
     L(cookie_lifetime, 1, 86400, "seconds an XFR SB / RNG cookie stays valid"),
+    L(max_xfr_cookies_per_user, 0, 1000000, "unused XFR SB cookies one user may hold, 0 = unlimited"),
+    L(max_switchboards_per_user, 0, 1000000, "switchboard sessions one user may be in, 0 = unlimited"),
     L(auth_failures_per_account, 0, 1000000, "failed logins for an account from one address before delays, 0 = off"),
     L(auth_failures_per_address, 0, 1000000, "failed logins from one address before delays, 0 = off"),
     L(auth_failure_window, 1, 86400, "seconds after the last failure (or delay) they are forgotten"),
@@ -89,6 +91,8 @@ void config_defaults(msnd_config *c) {
     c->max_groups = 30;
     c->max_participants = 20;
     c->cookie_lifetime = 120;
+    c->max_xfr_cookies_per_user = 20;
+    c->max_switchboards_per_user = 50;
     c->auth_failures_per_account = 5;
     c->auth_failures_per_address = 20;
     c->auth_failure_window = 60;

@@ -44,6 +44,8 @@ typedef struct msnd_config {
     long max_groups;
     long max_participants;      /* per switchboard */
     long cookie_lifetime;       /* seconds an XFR/RNG cookie stays valid */
+    long max_xfr_cookies_per_user; /* XFR SB cookies one user may hold unused (0 = unlimited) */
+    long max_switchboards_per_user; /* sessions one user may be in at one switchboard (0 = unlimited) */
     long auth_failures_per_account; /* failed logins for one account from one address before delays */
     long auth_failures_per_address; /* failed logins from one address (any account) before delays */
     long auth_failure_window;   /* seconds after which failures are forgotten */

@@ -41,10 +41,7 @@ static int store_failed(conn *c, const msnp_cmd *cmd, const char *what) {
 }
 
 static void send_challenge(conn *c) {
-    unsigned char rnd[10];
-    if (randpool_bytes(rnd, sizeof rnd) != 0) return;
-    for (size_t i = 0; i < 20; i++) c->chl[i] = (char)('0' + (rnd[i / 2] >> ((i & 1) * 4) & 0xf) % 10);
-    c->chl[20] = '\0';
+    if (randpool_digits(c->chl, 20) != 0) return;
     c->chl_pending = 1;
     conn_cmd(c, "CHL", 1, 0, c->chl, NULL);
     conn_set_login_timer(c, c->srv->cfg.challenge_timeout);
@@ -198,13 +195,12 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         snprintf(c->email, sizeof c->email, "%s", email);
         /* A fresh, unpredictable challenge for each attempt; the same
          * for unknown accounts, so the reply does not reveal which exist. */
-        uint32_t rnd[2];
-        if (randpool_bytes(rnd, sizeof rnd) != 0) {
+        uint32_t whole, frac;
+        if (randpool_uniform(3000000000u, &whole) != 0 || randpool_uniform(1000000000u, &frac) != 0) {
             conn_err(c, MSNP_ERR_INTERNAL_SERVER, cmd->trid);
             return;
         }
-        snprintf(c->challenge, sizeof c->challenge, "%u.%09u", 1000000000u + rnd[0] % 3000000000u,
-                 rnd[1] % 1000000000u);
+        snprintf(c->challenge, sizeof c->challenge, "%u.%09u", 1000000000u + whole, frac);
         c->state = NS_CHALLENGED;
         conn_cmd(c, "USR", 1, cmd->trid, "MD5", "S", c->challenge, NULL);
         return;
@@ -889,6 +885,14 @@ static void ns_xfr(conn *c, const msnp_cmd *cmd) {
     if (server_sb_for_xfr(c->srv, c, addr, sizeof addr) != 0) {
         /* Switchboards run in their own processes and none is linked. */
         conn_err(c, MSNP_ERR_SERVER_UNAVAILABLE, cmd->trid);
+        return;
+    }
+    /* Each user may hold a few unused cookies: the table is shared. */
+    long held = sbreg_xfr_outstanding(c->srv->sbreg, c->email);
+    if (c->srv->cfg.max_xfr_cookies_per_user > 0 && held >= c->srv->cfg.max_xfr_cookies_per_user) {
+        LOGW("switchboard cookie quota reached", "conn=%llu peer=%s user=%s outstanding=%ld", (unsigned long long)c->id,
+             c->peer, c->email, held);
+        conn_err(c, MSNP_ERR_TOO_MANY_SESSIONS, cmd->trid);
         return;
     }
     uint64_t expires = server_now_ms() + (uint64_t)c->srv->cfg.cookie_lifetime * 1000u;

@@ -65,8 +65,88 @@ def test_address_throttle_is_logged(srv):
     login(srv, "example@passport.com", source="127.0.0.3").close()
 
 
+def test_xfr_cookie_quota(srv):
+    # One user cannot fill the shared cookie table: 20 unused XFR SB
+    # cookies (the default), then 714 for that user alone.
+    a = online(srv, "alice@example.com")
+    for _ in range(20):
+        t = a.trid()
+        a.send_line("XFR %d SB" % t)
+        x = a.expect("XFR")
+        assert x.args[3] == "CKI"
+    t = a.trid()
+    a.send_line("XFR %d SB" % t)
+    a.expect_error(714, t)
+    assert re.search(r'msg="switchboard cookie quota reached" conn=\d+ peer=127\.0\.0\.1:\d+ '
+                     r'user=alice@example\.com outstanding=20', srv.log_text())
+    b = online(srv, "bob@example.com")
+    msntest.open_switchboard(srv, b).close()
+    # using a cookie gives its place back
+    sb = msntest.Client(msntest._addr(x.args[2]))
+    sb.send_line("USR 1 alice@example.com %s" % x.args[4])
+    assert sb.expect("USR").args[1] == "OK"
+    t = a.trid()
+    a.send_line("XFR %d SB" % t)
+    assert a.expect("XFR").args[3] == "CKI"
+    sb.close()
+    a.close()
+
+
+@with_args("--max-switchboards-per-user", "2")
+def test_switchboard_quota(srv):
+    a = online(srv, "alice@example.com")
+    first = msntest.open_switchboard(srv, a)
+    second = msntest.open_switchboard(srv, a)
+    t = a.trid()
+    a.send_line("XFR %d SB" % t)
+    x = a.expect("XFR")
+    third = msntest.Client(msntest._addr(x.args[2]))
+    third.send_line("USR 1 alice@example.com %s" % x.args[4])
+    third.expect_error(714, 1)
+    third.expect_closed()
+    # leaving one frees a place
+    first.send_line("OUT")
+    first.expect_closed()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            msntest.open_switchboard(srv, a).close()
+            break
+        except (AssertionError, ConnectionError):
+            # the server may not have seen the OUT yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    second.close()
+
+
+def test_challenge_digits_are_uniform(srv):
+    # CHL carries 20 decimal digits; from 400 logins, 8000 digits: each
+    # digit 800 times expected (sd 27). The bounds are 5.6 deviations out;
+    # digits taken as a 4-bit value modulo 10 give 500 of each of 6-9.
+    count = [0] * 10
+    for _ in range(400):
+        c = msntest.login(srv, "alice@example.com", harness.PASSWORDS["alice@example.com"], via_ds=False,
+                          answer_chl=False)
+        t = c.trid()
+        c.send_line("CHG %d NLN" % t)
+        while True:
+            cmd = c.read_cmd()
+            if cmd.name == "CHL":
+                break
+        digits = cmd.args[1]
+        assert re.fullmatch(r"[0-9]{20}", digits), digits
+        for ch in digits:
+            count[ord(ch) - 48] += 1
+        c.close()
+    assert all(650 < n < 950 for n in count), count
+
+
 if __name__ == "__main__":
     sys.exit(harness.run([
         test_guessing_does_not_lock_the_owner_out,
         test_address_throttle_is_logged,
+        test_xfr_cookie_quota,
+        test_switchboard_quota,
+        test_challenge_digits_are_uniform,
     ], sys.argv[1]))

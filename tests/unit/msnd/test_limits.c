@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -80,6 +81,117 @@ static void test_cookies(void **state) {
     sbreg_free(r);
 }
 
+/* XFR SB cookies count against their user until used, cancelled or
+ * expired; RNG cookies do not. */
+static void test_xfr_cookies_per_user(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    char c1[SB_COOKIE_MAX], c2[SB_COOKIE_MAX], c3[SB_COOKIE_MAX];
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 9000, c2, sizeof c2), 0);
+    assert_int_equal(sbreg_issue(r, "a@x.com", 42, 5000, c3, sizeof c3), 0);
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 2);
+    assert_int_equal(sbreg_xfr_outstanding(r, "b@x.com"), 0);
+    assert_int_equal(sbreg_redeem(r, c1, "b@x.com", 0, 1000), -1); /* burnt all the same */
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 1);
+    sbreg_sweep(r, 9000);
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 0);
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
+    sbreg_cancel(r, c1);
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 0);
+    sbreg_free(r);
+}
+
+/* Cookies carry 80 random bits: 32.32.16. Over 4000 cookies every one of
+ * those bits is seen both set and clear (a fixed bit would survive that
+ * by chance with probability 2^-3999), and no field is ever wider. */
+static void test_cookie_entropy(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    uint64_t seen_set[3] = {0, 0, 0}, seen_clear[3] = {0, 0, 0};
+    for (int i = 0; i < 4000; i++) {
+        char ck[SB_COOKIE_MAX];
+        assert_int_equal(sbreg_issue(r, "a@x.com", 7, 5000, ck, sizeof ck), 0);
+        unsigned long long f[3];
+        char tail;
+        assert_int_equal(sscanf(ck, "%llu.%llu.%llu%c", &f[0], &f[1], &f[2], &tail), 3);
+        assert_true(f[0] <= 0xffffffffull && f[1] <= 0xffffffffull && f[2] <= 0xffffull);
+        for (int k = 0; k < 3; k++) {
+            seen_set[k] |= f[k];
+            seen_clear[k] |= ~f[k];
+        }
+        sbreg_cancel(r, ck);
+    }
+    assert_true(seen_set[0] == 0xffffffffull && (seen_clear[0] & 0xffffffffull) == 0xffffffffull);
+    assert_true(seen_set[1] == 0xffffffffull && (seen_clear[1] & 0xffffffffull) == 0xffffffffull);
+    assert_true(seen_set[2] == 0xffffull && (seen_clear[2] & 0xffffull) == 0xffffull);
+    sbreg_free(r);
+}
+
+/* Session ids are random in [SB_SESSION_ID_MIN, SB_SESSION_ID_MAX): of
+ * 2000 sessions opened one after another, hardly two in a row are within
+ * 1000 of each other (sequential ids all are; random ones with
+ * probability 5e-7 per pair, so the bound of 20 cannot be reached by
+ * chance), and ids above 2^31 make up their share (expected 928, sd 22). */
+static void test_session_ids_are_random(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    enum { N = 2000 };
+    static sb_session *open[N];
+    int close_pairs = 0, high = 0;
+    for (int i = 0; i < N; i++) {
+        open[i] = sbreg_session_new(r);
+        assert_non_null(open[i]);
+        uint32_t id = open[i]->id;
+        assert_true(id >= SB_SESSION_ID_MIN && id < SB_SESSION_ID_MAX);
+        if (id >= 2147483648u) high++;
+        if (i > 0) {
+            uint32_t prev = open[i - 1]->id;
+            uint32_t d = id > prev ? id - prev : prev - id;
+            if (d < 1000) close_pairs++;
+        }
+    }
+    assert_true(close_pairs <= 20);
+    assert_true(high >= 600 && high <= 1200);
+    for (int i = 0; i < N; i++) {
+        conn a;
+        memset(&a, 0, sizeof a);
+        strcpy(a.email, "a@x.com");
+        assert_int_equal(sbreg_join(r, open[i], &a), 0);
+        sbreg_leave(r, open[i], &a); /* frees the session */
+    }
+    assert_int_equal(sbreg_session_count(r), 0);
+    sbreg_free(r);
+}
+
+/* randpool_digits: every digit equally likely. 200000 digits, 20000
+ * expected of each, standard deviation 134: the bounds are 11 deviations
+ * away. A digit from a 4-bit value taken modulo 10 comes up 25000 or
+ * 12500 times and fails. */
+static void test_uniform_digits(void **state) {
+    (void)state;
+    long count[10] = {0};
+    char buf[1001];
+    for (int round = 0; round < 200; round++) {
+        assert_int_equal(randpool_digits(buf, 1000), 0);
+        assert_int_equal(strlen(buf), 1000);
+        for (int i = 0; i < 1000; i++) {
+            assert_true(buf[i] >= '0' && buf[i] <= '9');
+            count[buf[i] - '0']++;
+        }
+    }
+    for (int d = 0; d < 10; d++) assert_true(count[d] > 18500 && count[d] < 21500);
+    uint32_t v;
+    long low = 0;
+    for (int i = 0; i < 100000; i++) {
+        assert_int_equal(randpool_uniform(3000000000u, &v), 0);
+        assert_true(v < 3000000000u);
+        if (v < 1000000000u) low++;
+    }
+    /* a third below 1e9 (sd 149); plain modulo would give 0.47 of them */
+    assert_true(low > 31500 && low < 35200);
+}
+
 static void test_sessions(void **state) {
     (void)state;
     sbreg *r = sbreg_new();
@@ -89,8 +201,11 @@ static void test_sessions(void **state) {
     conn a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    assert_int_equal(sbreg_join(ss, &a), 0);
-    assert_int_equal(sbreg_join(ss, &b), 0);
+    strcpy(a.email, "a@x.com");
+    strcpy(b.email, "b@x.com");
+    assert_int_equal(sbreg_join(r, ss, &a), 0);
+    assert_int_equal(sbreg_join(r, ss, &b), 0);
+    assert_int_equal(sbreg_user_switchboards(r, "a@x.com"), 1);
     assert_int_equal(sbreg_ring_add(ss, "c@x.com", 5000), 0);
     assert_true(sbreg_ringing(ss, "c@x.com", 1000));
     assert_false(sbreg_ringing(ss, "c@x.com", 6000));
@@ -100,6 +215,7 @@ static void test_sessions(void **state) {
     assert_int_equal(sbreg_redeem(r, ck, "c@x.com", id, 1000), 0);
     assert_false(sbreg_ringing(ss, "c@x.com", 1000)); /* redeeming ends the ring */
     sbreg_leave(r, ss, &a);
+    assert_int_equal(sbreg_user_switchboards(r, "a@x.com"), 0);
     assert_ptr_equal(sbreg_session_find(r, id), ss);
     sbreg_leave(r, ss, &b);
     assert_null(sbreg_session_find(r, id)); /* last one out frees it */
@@ -186,6 +302,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket), cmocka_unit_test(test_failures), cmocka_unit_test(test_randpool),
         cmocka_unit_test(test_cookies), cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_xfr_cookies_per_user), cmocka_unit_test(test_cookie_entropy),
+        cmocka_unit_test(test_session_ids_are_random), cmocka_unit_test(test_uniform_digits),
         cmocka_unit_test(test_ring_cookie_names), cmocka_unit_test(test_email_hash_spreads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,6 +49,7 @@ static const opt_def opts[] = {
     L(login_timeout, 0, 86400, "seconds to log in (or join a switchboard), 0 = never"),
     L(ns_idle_timeout, 0, 86400 * 7, "seconds of silence before a logged-in client is dropped, 0 = never"),
     L(sb_idle_timeout, 0, 86400 * 7, "seconds of silence before a switchboard client is dropped, 0 = never"),
+    L(tcp_keepalive, 0, 86400, "seconds of silence before TCP keepalive probes on every connection, 0 = off"),
     L(max_forward_list, 1, 100000, "FL size"),
     L(max_allow_block_list, 1, 100000, "AL and BL size each"),
     L(max_groups, 1, 1000, "MSNP7 groups per account"),
@@ -84,8 +85,9 @@ void config_defaults(msnd_config *c) {
     c->max_connections = 10000;
     c->max_connections_per_address = 256;
     c->login_timeout = 60;
-    c->ns_idle_timeout = 0;
+    c->ns_idle_timeout = 300; /* clients send PNG every 50-60 s: five missed pings */
     c->sb_idle_timeout = 600;
+    c->tcp_keepalive = 120;
     c->max_forward_list = 150;
     c->max_allow_block_list = 300;
     c->max_groups = 30;

@@ -39,6 +39,7 @@ typedef struct msnd_config {
     long login_timeout;         /* seconds before USR OK / SB join */
     long ns_idle_timeout;       /* seconds without input after login (0 = never) */
     long sb_idle_timeout;       /* seconds without input in a switchboard */
+    long tcp_keepalive;         /* seconds of silence before TCP keepalive probes (0 = off) */
     long max_forward_list;      /* FL entries */
     long max_allow_block_list;  /* AL and BL entries each */
     long max_groups;

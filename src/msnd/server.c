@@ -566,9 +566,21 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         li->nodelay = getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v ? 1 : -1;
     }
     if (li->nodelay < 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    server_keepalive(fd, s->cfg.tcp_keepalive);
     conn_set_login_timer(c, s->cfg.login_timeout);
     LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer,
          kind_names[c->kind]);
+}
+
+void server_keepalive(evutil_socket_t fd, long idle_seconds) {
+    if (idle_seconds <= 0) return;
+    /* Then a probe every idle/4 seconds (at least 1), 4 unanswered probes
+     * and the kernel resets the connection: gone within twice idle. */
+    int on = 1, idle = (int)idle_seconds, intvl = idle_seconds >= 8 ? (int)(idle_seconds / 4) : 1, cnt = 4;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
 
 static void reenable_listener(evutil_socket_t fd, short what, void *arg) {

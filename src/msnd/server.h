@@ -128,6 +128,11 @@ typedef struct msnd_server {
     int shutting_down;
 } msnd_server;
 
+/* TCP keepalive on a connected socket (seconds of silence before the
+ * first probe; 0 = leave it off): a peer whose network died is noticed
+ * even when it holds no timer here. */
+void server_keepalive(evutil_socket_t fd, long idle_seconds);
+
 /* Server lifecycle. */
 int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap);
 int server_run(msnd_server *s);

@@ -142,6 +142,77 @@ def test_challenge_digits_are_uniform(srv):
     assert all(650 < n < 950 for n in count), count
 
 
+@with_args("--ns-idle-timeout", "1")
+def test_idle_client_is_dropped_and_watchers_see_fln(srv):
+    bob = online(srv, "bob@example.com")
+    t = bob.trid()
+    bob.send_line("ADD %d FL alice@example.com Alice" % t)
+    bob.expect("ADD")
+    alice = online(srv, "alice@example.com")
+    assert bob.expect("NLN").args[1] == "alice@example.com"
+    # Alice's network "dies": she sends nothing more. Bob keeps talking, so
+    # only she is idle.
+    deadline = time.monotonic() + 15
+    while True:
+        bob.send_line("PNG")
+        cmd = bob.read_cmd()
+        if cmd.name == "FLN":
+            assert cmd.args[0] == "alice@example.com", cmd
+            break
+        assert cmd.name == "QNG", cmd
+        assert time.monotonic() < deadline, "no FLN for the idle client"
+        time.sleep(0.2)
+    assert 'msg="idle timeout"' in srv.log_text()
+    alice.close()
+
+
+def server_socket_for(pid, client_sock):
+    """A duplicate of msnd's end of client_sock (pidfd_getfd: needs the
+    right to ptrace msnd, as its parent or root has)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    SYS_pidfd_open, SYS_pidfd_getfd = 434, 438
+    pidfd = libc.syscall(SYS_pidfd_open, pid, 0)
+    assert pidfd >= 0, os.strerror(ctypes.get_errno())
+    want = client_sock.getsockname()
+    try:
+        for name in os.listdir("/proc/%d/fd" % pid):
+            try:
+                if not os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:"):
+                    continue
+            except OSError:
+                continue
+            fd = libc.syscall(SYS_pidfd_getfd, pidfd, int(name), 0)
+            assert fd >= 0, os.strerror(ctypes.get_errno())
+            s = socket.socket(fileno=fd)
+            try:
+                if s.getpeername() == want:
+                    return s
+            except OSError:
+                pass
+            s.close()
+    finally:
+        os.close(pidfd)
+    raise AssertionError("no msnd socket connected to %r" % (want,))
+
+
+def test_tcp_keepalive_on_every_connection(srv):
+    a = online(srv, "alice@example.com")
+    sb = msntest.open_switchboard(srv, a)
+    ds = msntest.Client(srv.ds)
+    for client in (a, sb, ds):
+        s = server_socket_for(srv.proc.pid, client.sock)
+        try:
+            assert s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 120
+            assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 30
+            assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
+        finally:
+            s.close()
+    for client in (a, sb, ds):
+        client.close()
+
+
 if __name__ == "__main__":
     sys.exit(harness.run([
         test_guessing_does_not_lock_the_owner_out,
@@ -149,4 +220,6 @@ if __name__ == "__main__":
         test_xfr_cookie_quota,
         test_switchboard_quota,
         test_challenge_digits_are_uniform,
+        test_idle_client_is_dropped_and_watchers_see_fln,
+        test_tcp_keepalive_on_every_connection,
     ], sys.argv[1]))

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "randpool.h"
 #include "ratelimit.h"
 #include "sbreg.h"
@@ -23,6 +24,21 @@ static void test_bucket(void **state) {
     assert_false(bucket_take(&b, 1200, 5, 5));
     token_bucket u = {0, 0};
     for (int i = 0; i < 1000; i++) assert_true(bucket_take(&u, 1, 0, 1)); /* 0 = unlimited */
+}
+
+/* Limits that protect the server are on unless switched off. */
+static void test_protective_defaults(void **state) {
+    (void)state;
+    msnd_config c;
+    config_defaults(&c);
+    assert_true(c.ns_idle_timeout >= 120);  /* several PNG periods */
+    assert_true(c.tcp_keepalive > 0);
+    assert_true(c.max_connections > 0);
+    assert_true(c.max_connections_per_address > 0);
+    assert_true(c.max_output_before_login <= 64 * 1024);
+    assert_true(c.max_output_total > 0);
+    assert_true(c.max_xfr_cookies_per_user > 0);
+    assert_true(c.max_switchboards_per_user > 0);
 }
 
 static void test_failures(void **state) {
@@ -300,7 +316,7 @@ static void test_randpool(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket), cmocka_unit_test(test_failures), cmocka_unit_test(test_randpool),
+        cmocka_unit_test(test_bucket), cmocka_unit_test(test_protective_defaults), cmocka_unit_test(test_failures), cmocka_unit_test(test_randpool),
         cmocka_unit_test(test_cookies), cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_xfr_cookies_per_user), cmocka_unit_test(test_cookie_entropy),
         cmocka_unit_test(test_session_ids_are_random), cmocka_unit_test(test_uniform_digits),

@@ -26,16 +26,17 @@ typedef struct opt_def {
 static const opt_def opts[] = {
     S(role, "all (= ds,ns,sb) or a comma list of ds, ns, sb; e.g. ns,sb or sb alone"),
     S(listen, "address of the first role listed (DS, else NS, else SB), default 127.0.0.1:1863"),
-    S(ns_listen, "notification address, default same host port 1864 (0 if --listen port is 0)"),
-    S(sb_listen, "switchboard address, default same host port 1865 (0 if --listen port is 0)"),
+    S(ns_listen, "notification address, default --listen's host and port + 1 (0 stays 0)"),
+    S(sb_listen, "switchboard address, default --listen's host and port + 2 (+ 1 without DS; 0 stays 0)"),
     S(ns_nodes, "host:port[,host:port...] handed out by the DS (default: own NS)"),
     S(sb_address, "host:port advertised in XFR SB / RNG (default: SB listener or linked SB processes)"),
     S(link_listen, "NS: ip:port where --role sb processes link in (private network)"),
     S(ns_links, "--role sb: the NS nodes' --link-listen ip:port list, in --ns-nodes order"),
     S(ns_peers, "NS of several: the other NS nodes' --link-listen ip:port list (shared presence)"),
     S(link_secret, "shared word both ends of a switchboard link must present"),
-    S(db, "SQLite database file (default ./msnd.db)"),
+    S(db, "the store: an SQLite database file (default ./msnd.db)"),
     S(port_file, "write ds=/ns=/sb= addresses here after binding"),
+    S(log, "auto (journal under systemd, else --log-file or stderr) | stderr | journal | syslog"),
     S(log_file, "log file (default stderr; SIGHUP reopens it)"),
     S(log_level, "debug | info | warn | error"),
     B(log_invitations, "log invitation metadata relayed by switchboards"),
@@ -77,6 +78,7 @@ void config_defaults(msnd_config *c) {
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:1863");
     snprintf(c->db, sizeof c->db, "msnd.db");
     snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->log, sizeof c->log, "auto");
     c->max_line = 4096;
     c->max_payload = 65536;
     c->max_message = 1664;
@@ -116,6 +118,12 @@ static const opt_def *find_opt(const char *name) {
     for (size_t k = 0; k < NOPTS; k++)
         if (strcmp(opts[k].name, norm) == 0) return &opts[k];
     return NULL;
+}
+
+int config_kind(const char *name) {
+    const opt_def *o = find_opt(name);
+    if (!o) return -1;
+    return o->type == OPT_BOOL ? 1 : 0;
 }
 
 int config_set(msnd_config *c, const char *name, const char *value, char *err, size_t errcap) {
@@ -177,32 +185,50 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 
 int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap) {
     ini_ctx x = {c, err, errcap, 0};
+    errno = 0;
     int rc = ini_parse(path, on_ini, &x);
     if (rc == -1) {
-        snprintf(err, errcap, "cannot open config file %s", path);
+        snprintf(err, errcap, "cannot open config file %s: %s", path, strerror(errno ? errno : ENOENT));
         return -1;
     }
-    if (x.failed) {
+    if (rc == -2) {
+        snprintf(err, errcap, "cannot read config file %s: out of memory", path);
+        return -1;
+    }
+    if (x.failed) { /* rc is the line of the first setting refused */
         char keep[256];
         snprintf(keep, sizeof keep, "%s", err);
-        snprintf(err, errcap, "%s: %s", path, keep);
+        snprintf(err, errcap, "%s:%d: %s", path, rc, keep);
         return -1;
     }
     if (rc != 0) {
-        snprintf(err, errcap, "%s:%d: syntax error", path, rc);
+        snprintf(err, errcap, "%s:%d: not a 'key = value' line or a [section]", path, rc);
         return -1;
     }
     return 0;
 }
 
+/* "--flag-name VALUE" for the help text. */
+static void flag_text(const opt_def *o, char *out, size_t cap) {
+    char name[64];
+    size_t i = 0;
+    for (; o->name[i] && i + 1 < sizeof name; i++) name[i] = o->name[i] == '_' ? '-' : o->name[i];
+    name[i] = '\0';
+    snprintf(out, cap, "--%s%s", name, o->type == OPT_BOOL ? "" : o->type == OPT_LONG ? " N" : " VALUE");
+}
+
 void config_usage(void *file) {
     FILE *f = file;
-    fprintf(f, "  --config FILE             INI file with the settings below (flags win)\n");
+    /* One column for the flags, as wide as the longest of them. */
+    char flag[96];
+    int width = (int)strlen("--config FILE");
     for (size_t k = 0; k < NOPTS; k++) {
-        char flag[64];
-        size_t i = 0;
-        for (; opts[k].name[i] && i + 1 < sizeof flag; i++) flag[i] = opts[k].name[i] == '_' ? '-' : opts[k].name[i];
-        flag[i] = '\0';
-        fprintf(f, "  --%-24s%s\n", flag, opts[k].help);
+        flag_text(&opts[k], flag, sizeof flag);
+        if ((int)strlen(flag) > width) width = (int)strlen(flag);
+    }
+    fprintf(f, "  %-*s  %s\n", width, "--config FILE", "INI file with the settings below (flags win)");
+    for (size_t k = 0; k < NOPTS; k++) {
+        flag_text(&opts[k], flag, sizeof flag);
+        fprintf(f, "  %-*s  %s\n", width, flag, opts[k].help);
     }
 }

@@ -23,6 +23,7 @@ typedef struct msnd_config {
     char link_secret[128];
     char db[CFG_PATH];
     char port_file[CFG_PATH];
+    char log[16];               /* auto | stderr | journal | syslog (log.h) */
     char log_file[CFG_PATH];
     char log_level[16];
     char config[CFG_PATH];
@@ -63,6 +64,9 @@ typedef struct msnd_config {
 void config_defaults(msnd_config *c);
 /* Load an INI file. Returns 0, or -1 with a message in err. */
 int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap);
+/* Is name a setting? -1 no, 1 a yes/no flag (may stand alone on the
+ * command line), 0 one that takes a value. */
+int config_kind(const char *name);
 /* Apply one setting by name ("listen", "max-message", ...). */
 int config_set(msnd_config *c, const char *name, const char *value, char *err, size_t errcap);
 /* Print the flag list. */

@@ -833,11 +833,18 @@ static int parse_roles(const char *spec, msnd_server *s) {
     return s->has_ds || s->has_ns || s->has_sb ? 0 : -1;
 }
 
-static void default_port_addr(const char *base, uint16_t port_if_fixed, char *out, size_t cap) {
+/* The address of a role not given its own: --listen's host, and its port
+ * plus offset (port 0 stays 0: ephemeral ports for every role). Two
+ * servers on one host given different --listen ports then never collide
+ * on the others. -1 when the port would pass 65535. */
+static int derived_addr(const char *base, unsigned offset, char *out, size_t cap) {
     char host[CFG_ADDR - 8]; /* room for ":65535" in a CFG_ADDR result */
     uint16_t port = 0;
-    if (split_addr(base, host, sizeof host, &port) != 0) snprintf(host, sizeof host, "127.0.0.1");
-    snprintf(out, cap, "%s:%u", host, (unsigned)(port == 0 ? 0 : port_if_fixed));
+    if (split_addr(base, host, sizeof host, &port) != 0) return -1;
+    if (port != 0 && port + offset > 65535u) return -1;
+    if (strchr(host, ':')) snprintf(out, cap, "[%s]:%u", host, port ? port + offset : 0u);
+    else snprintf(out, cap, "%s:%u", host, port ? port + offset : 0u);
+    return 0;
 }
 
 /* Every connection is a descriptor: raise the soft limit as far as
@@ -926,12 +933,23 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     /* --listen is the address of the first role this process plays; the
      * others default to the same host on the next ports (or port 0). */
     char ns_addr[CFG_ADDR], sb_addr[CFG_ADDR];
+    unsigned ns_offset = 0, sb_offset = 0; /* from --listen; 0 = given or --listen itself */
     if (want_ns && !want_ds) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen[0] ? cfg->ns_listen : cfg->listen);
     else if (cfg->ns_listen[0]) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen);
-    else default_port_addr(cfg->listen, 1864, ns_addr, sizeof ns_addr);
+    else ns_offset = 1;
     if (cfg->sb_listen[0]) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->sb_listen);
     else if (!want_ds && !want_ns) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->listen);
-    else default_port_addr(cfg->listen, 1865, sb_addr, sizeof sb_addr);
+    else sb_offset = want_ds && want_ns ? 2 : 1; /* the next free port after the roles before it */
+    if ((ns_offset && derived_addr(cfg->listen, ns_offset, ns_addr, sizeof ns_addr) != 0) ||
+        (sb_offset && derived_addr(cfg->listen, sb_offset, sb_addr, sizeof sb_addr) != 0)) {
+        snprintf(err, errcap, "cannot derive the other roles' ports from --listen '%s' (give --ns-listen and "
+                              "--sb-listen)", cfg->listen);
+        return -1;
+    }
+    if (want_ns && ns_offset)
+        LOGI("notification port derived from --listen", "addr=%s rule=\"--listen port + %u\"", ns_addr, ns_offset);
+    if (want_sb && sb_offset)
+        LOGI("switchboard port derived from --listen", "addr=%s rule=\"--listen port + %u\"", sb_addr, sb_offset);
 
     if (want_ds && add_listener(s, CONN_DS, cfg->listen, err, errcap) != 0) return -1;
     if (want_ns && add_listener(s, CONN_NS, ns_addr, err, errcap) != 0) return -1;
@@ -957,7 +975,7 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
         if (link_connect_all(s, cfg->ns_links, adv, err, errcap) != 0) return -1;
     }
     if (want_ds && !want_ns && s->nns_nodes == 0) {
-        default_port_addr(cfg->listen, 1864, s->ns_nodes[0], CFG_ADDR);
+        derived_addr(cfg->listen, 1, s->ns_nodes[0], CFG_ADDR); /* checked above */
         s->nns_nodes = 1;
         LOGW("--role ds without --ns-nodes: handing out the default NS address", "ns=%s", s->ns_nodes[0]);
     }

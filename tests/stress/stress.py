@@ -67,7 +67,7 @@ class Msnd:
         self.proc = None
 
     def user_add(self, email, pw=PW):
-        subprocess.run([A.msnd, "user", "add", "--db", self.db, email, pw], check=True,
+        subprocess.run([A.msnd, "user", "add", "--create", "--db", self.db, email, pw], check=True,
                        stdout=subprocess.DEVNULL)
 
     def start(self):

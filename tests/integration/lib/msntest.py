@@ -226,7 +226,7 @@ class MsndServer:
                               capture_output=True, text=True, timeout=30)
 
     def add_user(self, email, password, name=None):
-        argv = ["user", "add", email, password] + ([name] if name else [])
+        argv = ["user", "add", "--create", email, password] + ([name] if name else [])
         r = self.run_admin(*argv)
         if r.returncode != 0:
             raise RuntimeError("msnd user add failed: %s" % r.stderr)

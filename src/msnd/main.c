@@ -157,16 +157,18 @@ static int read_line_from_stdin(const char *prompt, char *out, size_t cap) {
     int tty = isatty(STDIN_FILENO);
     struct termios saved, quiet;
     if (tty) {
+        /* Echo off before the prompt shows, so nothing typed after it
+         * is echoed; nothing typed is discarded either. */
         if (tcgetattr(STDIN_FILENO, &saved) != 0) return -1;
         quiet = saved;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         quiet.c_lflag |= ECHONL;
+        if (tcsetattr(STDIN_FILENO, TCSANOW, &quiet) != 0) return -1;
         fprintf(stderr, "%s", prompt);
         fflush(stderr);
-        if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0) return -1;
     }
     char *got = fgets(out, (int)cap, stdin);
-    if (tty) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    if (tty) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     if (!got) return -1;
     out[strcspn(out, "\r\n")] = '\0';
     return 0;

@@ -164,9 +164,11 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* Output a client may have queued: a few kilobytes until it has logged in
- * (a dispatch connection never does), max_output after. */
+ * (a dispatch connection never does), max_output after. A switchboard
+ * client counts from its admission (the e-mail is set then), so the IRO
+ * roster sent before ANS OK has the larger limit. */
 static size_t output_limit(const conn *c) {
-    int logged_in = (c->kind == CONN_NS && c->state == NS_AUTH) || (c->kind == CONN_SB && c->sb_joined);
+    int logged_in = (c->kind == CONN_NS && c->state == NS_AUTH) || (c->kind == CONN_SB && c->email[0]);
     return (size_t)(logged_in ? c->srv->cfg.max_output : c->srv->cfg.max_output_before_login);
 }
 

@@ -123,6 +123,13 @@ def test_startup_errors_once_with_cause():
     r = run("--db", db, "--listen", "127.0.0.1:0", "--log-file", TMP)  # a directory
     assert r.returncode == 1
     assert one_line(r.stderr) == "msnd: cannot open log file %s: Is a directory" % TMP, r.stderr
+    if os.geteuid() == 0:
+        # as another user, in this test's private (0700) directory
+        r = subprocess.run([MSND, "--db", db, "--log-file", os.path.join(TMP, "x.log")], capture_output=True,
+                           text=True, timeout=30, preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+        assert r.returncode == 1
+        assert one_line(r.stderr) == "msnd: cannot open log file %s: Permission denied" % \
+            os.path.join(TMP, "x.log"), r.stderr
     # a port in use: said once on stderr (which is also the log here)
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))

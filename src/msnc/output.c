@@ -296,6 +296,9 @@ void out_event(app *a, const msnc_event *ev) {
 static void vout(app *a, const char *event, const char *fmt, va_list ap) {
     char buf[1024];
     vsnprintf(buf, sizeof(buf), fmt, ap);
+    /* Batch: a command that failed makes the exit code 1 (unless a more
+     * specific failure is reported). */
+    if (a->batch && strcmp(event, "error") == 0 && a->exit_code == 0) a->exit_code = EXIT_FAILURE_GENERIC;
     if (a->batch) {
         json_t *o = json_event(event);
         set_str(o, "text", buf);

@@ -16,6 +16,7 @@
 #define DEFAULT_PING_MS 60000u
 #define DEFAULT_BACKOFF_MAX_MS 60000u
 #define FIRST_BACKOFF_MS 1000u
+#define DEFAULT_HANDSHAKE_MS 30000u
 
 static void ns_connect(msnc_client *c, const char *host, uint16_t port, const char *role);
 
@@ -29,6 +30,31 @@ void client_emit_text(msnc_client *c, msnc_event_type t, const char *text) {
     ev.text = text;
     client_emit(c, &ev);
 }
+
+void client_warn_line(msnc_client *c, const msnp_cmd *cmd, const char *why) {
+    size_t n = strlen(why) + cmd->line.n + 4;
+    char *text = malloc(n);
+    if (!text) return;
+    snprintf(text, n, "%s: ", why);
+    size_t off = strlen(text);
+    memcpy(text + off, cmd->line.p, cmd->line.n);
+    text[off + cmd->line.n] = '\0';
+    client_emit_text(c, MSNC_EV_WARNING, text);
+    free(text);
+}
+
+int client_field(msnc_client *c, const msnp_cmd *cmd, msnp_str s, char *dst, size_t cap, const char *what) {
+    if (s.n < cap) {
+        msnp_str_copy(s, dst, cap);
+        return 0;
+    }
+    char why[160];
+    snprintf(why, sizeof(why), "ignored a line whose %s is longer than %zu bytes", what, cap - 1);
+    client_warn_line(c, cmd, why);
+    return -1;
+}
+
+unsigned client_handshake_ms(const msnc_client *c) { return c->cfg.login_timeout_ms; }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -60,6 +86,7 @@ msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, co
     if (c->cfg.min_version < 2 || c->cfg.min_version > c->cfg.max_version) c->cfg.min_version = 2;
     if (!c->cfg.ping_interval_ms) c->cfg.ping_interval_ms = DEFAULT_PING_MS;
     if (!c->cfg.reconnect_max_ms) c->cfg.reconnect_max_ms = DEFAULT_BACKOFF_MAX_MS;
+    if (!c->cfg.login_timeout_ms) c->cfg.login_timeout_ms = DEFAULT_HANDSHAKE_MS;
     c->wanted_status = cfg->initial_status > MSNP_STATUS_FLN ? cfg->initial_status : MSNP_STATUS_NLN;
     c->status = MSNP_STATUS_FLN;
     c->next_chat_id = 1;
@@ -203,12 +230,29 @@ static void login_failed(msnc_client *c, int code, const char *text) {
     if (!c->no_reconnect && !c->user_logout && c->cfg.reconnect && c->ever_logged_in) schedule_reconnect(c);
 }
 
+/* A field that is only a number: the verified flag or kid of newer
+ * servers where MSNP7 has the display name. */
+static int numeric_field(msnp_str s) {
+    if (s.n == 0) return 0;
+    for (size_t i = 0; i < s.n; i++)
+        if (s.p[i] < '0' || s.p[i] > '9') return 0;
+    return 1;
+}
+
 static void on_logged_in(msnc_client *c, const msnp_cmd *cmd) {
+    /* USR trid OK email name (MSNP7), USR trid OK email (no name), or
+     * USR trid OK email verified kid (newer servers: no name either). */
+    char self_name[MSNP_MAX_NAME_ENCODED + 1];
+    snprintf(self_name, sizeof(self_name), "%s", c->email);
+    if (cmd->argc >= 4 && !(numeric_field(cmd->argv[3]) && (cmd->argc == 4 || numeric_field(cmd->argv[4]))) &&
+        client_field(c, cmd, cmd->argv[3], self_name, sizeof(self_name), "name") != 0)
+        snprintf(self_name, sizeof(self_name), "%s", c->email);
+    snprintf(c->self_name, sizeof(c->self_name), "%s", self_name);
     c->state = NS_ONLINE;
     c->ever_logged_in = 1;
     c->backoff_ms = 0;
     c->hops = 0;
-    if (cmd->argc >= 4) msnp_str_copy(cmd->argv[3], c->self_name, sizeof(c->self_name));
+    msnc_line_set_deadline(c->ns, 0, NULL);
     char name[MSNP_MAX_NAME_ENCODED + 1];
     url_decode_c(msnp_str_c(c->self_name), name, sizeof(name));
     msnc_event ev = {0};
@@ -232,7 +276,8 @@ static void on_logged_in(msnc_client *c, const msnp_cmd *cmd) {
 static void on_xfr_ns(msnc_client *c, const msnp_cmd *cmd) {
     msnp_str host;
     uint16_t port;
-    if (cmd->argc < 3 || msnp_split_hostport(cmd->argv[2], &host, &port, 0) != 0) {
+    if (cmd->argc < 3 || msnp_split_hostport(cmd->argv[2], &host, &port, 0) != 0 || host.n == 0 || host.n >= 256) {
+        client_warn_line(c, cmd, "unusable XFR NS");
         login_failed(c, 0, "malformed XFR NS from the dispatch server");
         return;
     }
@@ -315,11 +360,15 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             c->state = NS_USR_S;
         } else if (cmd->argc >= 3 && msnp_str_eq(cmd->argv[1], "OK") && c->state == NS_USR_S) {
             on_logged_in(c, cmd);
+        } else {
+            client_warn_line(c, cmd, "ignored an unexpected USR");
         }
         return;
     case MSNP_CHG:
+        /* CHG trid status [capabilities ...]: extra fields are not used. */
         if (cmd->argc >= 2) {
             msnp_status s = msnp_status_parse(cmd->argv[1]);
+            if (s == MSNP_STATUS_INVALID) client_warn_line(c, cmd, "ignored a CHG with an unknown status");
             if (s != MSNP_STATUS_INVALID) {
                 c->status = s;
                 msnc_event ev = {0};
@@ -360,9 +409,14 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
     }
     case MSNP_MSG:
         return; /* profile and Hotmail notices */
+    case MSNP_NOT:
+    case MSNP_IPG:
+    case MSNP_URL:
+        return; /* notices and links for clients with a web view */
     default:
         if (lists_on_command(c, cmd)) return;
-        return; /* unknown commands from newer servers are ignored */
+        client_warn_line(c, cmd, "ignored an unknown command from the server");
+        return;
     }
 }
 
@@ -377,7 +431,13 @@ static void ns_connect(msnc_client *c, const char *host, uint16_t port, const ch
     client_emit(c, &ev);
     c->ns = msnc_line_connect(c->base, c->dns, host, port, &cb, c);
     c->state = NS_IDLE;
-    if (!c->ns) ns_lost(c, "cannot create a connection");
+    if (!c->ns) {
+        ns_lost(c, "cannot create a connection");
+        return;
+    }
+    char why[400];
+    snprintf(why, sizeof(why), "%s did not complete the login within %u s", peer, c->cfg.login_timeout_ms / 1000u);
+    msnc_line_set_deadline(c->ns, c->cfg.login_timeout_ms, why);
 }
 
 int msnc_login(msnc_client *c) {
@@ -387,7 +447,7 @@ int msnc_login(msnc_client *c) {
     c->hops = 0;
     msnp_str host;
     uint16_t port = 1863;
-    if (msnp_split_hostport(msnp_str_c(c->server), &host, &port, 0) != 0 || host.n == 0) {
+    if (msnp_split_hostport(msnp_str_c(c->server), &host, &port, 0) != 0 || host.n == 0 || host.n >= 256) {
         login_failed(c, 0, "bad server address (want host:port)");
         return -1;
     }

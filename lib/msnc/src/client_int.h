@@ -14,12 +14,16 @@
 
 #define MAX_PARTICIPANTS 16
 #define MAX_QUEUED 32
+/* Each chat is a connection the server (or anyone who can make it send
+ * RNG) decides to open: bounded per client and per other party. */
+#define MAX_CHATS 32
+#define MAX_CHATS_PER_PEER 8
 
 typedef struct contact {
     struct contact *next;
     char email[MSNP_MAX_EMAIL + 1];
     char name[MSNP_MAX_NAME_ENCODED + 1]; /* URL-encoded, as on the wire */
-    char groups[64];
+    char groups[256];                     /* group ids, "0,3,7" */
     unsigned lists;                       /* 1u << msnp_list */
     msnp_status status;                   /* FLN unless seen online */
 } contact;
@@ -40,8 +44,8 @@ typedef struct chat {
     int incoming;
     msnc_line *line;
     uint32_t xfr_trid;
-    char cookie[128];
-    char sessid[32];
+    char *cookie; /* as the server sent them, whole (up to its line limit) */
+    char *sessid;
     char participants[MAX_PARTICIPANTS][MSNP_MAX_EMAIL + 1];
     size_t nparticipants;
     char pending_cal[MAX_PARTICIPANTS][MSNP_MAX_EMAIL + 1];
@@ -85,6 +89,7 @@ struct msnc_client {
     uint32_t list_version;
     char gtc[4], blp[4];
     int syncing;
+    int in_login_call; /* msnc_login is running: report failures later */
 
     chat *chats;
     int next_chat_id;
@@ -95,6 +100,13 @@ struct msnc_client {
 /* client.c */
 void client_emit(msnc_client *c, msnc_event *ev);
 void client_emit_text(msnc_client *c, msnc_event_type t, const char *text);
+
+/* Copy a protocol field whole into dst, or refuse it: a warning naming the
+ * line (`what` says which field) and -1. Nothing is ever cut. */
+int client_field(msnc_client *c, const msnp_cmd *cmd, msnp_str s, char *dst, size_t cap, const char *what);
+/* A warning event: why, then the server's line as received. */
+void client_warn_line(msnc_client *c, const msnp_cmd *cmd, const char *why);
+unsigned client_handshake_ms(const msnc_client *c);
 
 /* lists.c */
 contact *lists_find(const msnc_client *c, const char *email);

@@ -38,6 +38,8 @@ typedef struct msnc_config {
     unsigned connect_timeout_ms;
     int reconnect;              /* reconnect with back-off after a lost connection */
     unsigned reconnect_max_ms;  /* cap of the back-off (default 60 s) */
+    unsigned login_timeout_ms;  /* login, and a switchboard's handshake, must finish within this
+                                   (default 30 s, 0 = default) */
     uint64_t ftp_max_rate;      /* file transfer bandwidth cap, bytes/s (0 = none) */
     int no_incoming;            /* this host cannot accept connections: files we send are
                                    offered with Connectivity: N so the receiver listens */

@@ -248,7 +248,12 @@ static void json_out(app *a, const msnc_event *ev) {
     set_str(o, "transport", ev->transport);
     set_str(o, "local", ev->local);
     set_str(o, "peer", ev->peer);
-    if (ev->cookie) json_object_set_new(o, "cookie", json_integer((json_int_t)ev->cookie));
+    if (ev->cookie) {
+        /* A string, as in msnsniff's events: the Invitation-Cookie field. */
+        char cookie[24];
+        snprintf(cookie, sizeof(cookie), "%" PRIu64, ev->cookie);
+        set_str(o, "cookie", cookie);
+    }
     if (ev->type == MSNC_EV_INVITE || ev->type == MSNC_EV_INVITE_SENT || ev->type == MSNC_EV_TRANSFER_START ||
         ev->type == MSNC_EV_TRANSFER_PROGRESS || ev->type == MSNC_EV_TRANSFER_DONE ||
         ev->type == MSNC_EV_TRANSFER_FAILED) {

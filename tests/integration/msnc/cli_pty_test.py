@@ -168,14 +168,14 @@ class InteractiveCli(unittest.TestCase):
         src = make_random_file(os.path.join(self.tmp, "pty.bin"), 3 << 20)
         t.type("/send %s\r" % src)
         inv = bob.wait("invite", app="file_transfer")
-        bob.send("/accept %d" % inv["cookie"])
+        bob.send("/accept %s" % inv["cookie"])
         done = bob.wait("transfer_done", timeout=30)
         assert_received(self, src, done["file"])
         # The bar gets a line of its own and the prompt is drawn again below
         # it, so a half-typed line is never hidden by a transfer.
         pos, _ = t.expect(rb"\[[#.]{30}\] +\d+% [\d.]+ [KMG]?i?B / 3\.0 MiB +[\d.]+ [KMG]?i?B/s +ETA \d+s\r\n"
                           rb"[^\[]{0,16}msnc> ", pos)
-        pos, _ = t.expect(STAMP + rb"transfer %d complete: " % inv["cookie"], pos)
+        pos, _ = t.expect(STAMP + rb"transfer %s complete: " % inv["cookie"].encode(), pos)
 
         m = t.mark()
         t.type("/quit\r")

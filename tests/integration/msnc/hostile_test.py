@@ -16,7 +16,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from fakeserver import FakeServer  # noqa: E402
+from fakeserver import FakeServer, invite_payload  # noqa: E402
 from msnclib import Msnc  # noqa: E402
 
 MSNC = None
@@ -229,6 +229,35 @@ class Hostile(unittest.TestCase):
         # An unknown command is named too.
         ns.send_line("ZZZ 0 whatever")
         c.wait_pred("warning", lambda e: "ZZZ 0 whatever" in e.get("text", ""))
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_invitation_flood_is_bounded(self):
+        """40 whiteboard invitations from one peer: 8 are offered, the rest
+        refused with a warning each; an over-long Session-ID is refused."""
+        c, ns = self.logged_in()
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        ns.send_line("RNG 5 %s CKI 1.2 bob@example.com Bob" % sb.hostport)
+        conn = sb.accept()
+        ans = conn.expect("ANS")
+        conn.send_line("IRO %s 1 1 bob@example.com Bob" % ans.args[0])
+        conn.send_line("ANS %s OK" % ans.args[0])
+        c.wait("chat_join", email="bob@example.com")
+        for i in range(40):
+            conn.send_msg("bob@example.com", "Bob", invite_payload([
+                ("Application-Name", "Whiteboard"), ("Application-GUID", "{1DF57D09-637A-4CA5-91B9-2C3EDAAF62FE}"),
+                ("Invitation-Command", "INVITE"), ("Invitation-Cookie", str(100 + i))]))
+        c.wait("warning", cookie="139")
+        offered = [e for e in c.events if e.get("event") == "invite"]
+        refused = [e for e in c.events if e.get("event") == "warning" and "refused an invitation" in e.get("text", "")]
+        self.assertEqual((len(offered), len(refused)), (8, 32))
+        c.send("/decline 100")
+        c.wait("invite_cancelled", cookie="100")
+        conn.send_msg("bob@example.com", "Bob", invite_payload([
+            ("Application-Name", "Whiteboard"), ("Application-GUID", "{1DF57D09-637A-4CA5-91B9-2C3EDAAF62FE}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "900"), ("Session-ID", "{" + "A" * 300 + "}")]))
+        w = c.wait("warning", cookie="900")
+        self.assertIn("Session-ID", w["text"])
         self.assertEqual(c.quit(), 0, c.stderr_tail())
 
     def test_long_session_id_kept_whole(self):

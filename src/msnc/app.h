@@ -80,8 +80,8 @@ void out_contact(app *a, const char *list, const char *email, const char *name, 
 void out_json_kv(app *a, const char *event, ...); /* key, value (const char*), ..., NULL */
 uint64_t now_ms(void);
 
-/* main.c: "msnc 0.1.0 (libmsnp 0.1.0)" for --version; prog names a sub-command. */
-void print_version(const char *prog);
+/* main.c: "msnc [sub] 0.1.0 (libmsnp 0.1.0)" for --version; sub names a sub-command or is NULL. */
+void print_version(const char *sub);
 
 /* ftptool.c */
 int ftptool_main(int argc, char **argv);

@@ -53,8 +53,8 @@ static void usage(FILE *f) {
             "            4 a file transfer failed (batch), 64 usage, 78 configuration\n");
 }
 
-void print_version(const char *prog) {
-    printf("%s %s (libmsnp %s)\n", prog, MSNC_VERSION, msnp_version_string());
+void print_version(const char *sub) {
+    printf("msnc%s%s %s (libmsnp %s)\n", sub ? " " : "", sub ? sub : "", MSNC_VERSION, msnp_version_string());
 }
 
 static void stdin_resume(app *a);
@@ -293,7 +293,7 @@ int main(int argc, char **argv) {
         case OPT_MAX_RATE: c->max_rate = strtoull(optarg, NULL, 10); break;
         case OPT_NO_INCOMING: c->no_incoming = 1; break;
         case OPT_LOGIN_TIMEOUT: c->login_timeout_s = (unsigned)atoi(optarg); break;
-        case OPT_VERSION: print_version("msnc"); return 0;
+        case OPT_VERSION: print_version(NULL); return 0;
         case 'h':
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;

@@ -6,6 +6,7 @@ file, oversized protocol fields.
 
 usage: hostile_test.py MSNC"""
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -65,6 +66,45 @@ class Hostile(unittest.TestCase):
         ns.send_line("RNG 12 255.255.255.255:1863 CKI 17.2 bob@example.com Bob")
         c.wait("chat_closed", chat=closed["chat"] + 1)
         self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_rngs_beyond_descriptors(self):
+        """With few descriptors, RNGs past the last one fail inside connect
+        (no socket): each such chat is closed from the event loop and msnc
+        keeps running."""
+        env = dict(os.environ, MSNC_PASSWORD=PW)
+
+        def few_fds():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (20, 20))
+        p = subprocess.Popen([MSNC, "--batch", "-s", self.srv.hostport, "-u", ALICE, "--no-reconnect",
+                              "--cache-dir", self.tmp], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env, preexec_fn=few_fds, text=True)
+        self.closers.append(lambda: p.poll() is None and p.kill())
+        ns = self.srv.accept()
+        ns.login(ALICE, PW)
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        for i in range(24):
+            ns.send_line("RNG %d %s CKI 9.%d user%d@example.com U" % (3000 + i, sb.hostport, i, i))
+        held = []
+        sb.lsock.settimeout(1.0)
+        try:
+            while len(held) < 24:
+                held.append(sb.lsock.accept()[0])
+        except socket.timeout:
+            pass
+        self.closers.extend(h.close for h in held)
+        self.assertLess(len(held), 24, "the descriptor limit did not bite")
+        ns.send_line("CHG 99 BSY")  # still answering on the notification connection
+        out, err = p.communicate("/quit\n", timeout=WAIT)
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        self.assertEqual(out.count('"event":"chat_closed"'), 24 - len(held), out[-2000:])
+        self.assertIn('"status":"BSY"', out)
+
+    def test_version(self):
+        for argv in ([MSNC, "--version"], [MSNC, "ftp-send", "--version"], [MSNC, "ftp-recv", "--version"]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=WAIT)
+            self.assertEqual(r.returncode, 0, (argv, r.stderr))
+            self.assertRegex(r.stdout, r"^msnc( ftp-send| ftp-recv)? \d+\.\d+\.\d+ \(libmsnp ")
 
     def test_rng_flood_is_bounded(self):
         """90 RNGs: msnc opens at most its per-peer limit of switchboards and

@@ -60,6 +60,7 @@ typedef struct app {
     int stdin_paused;    /* batch commands wait while not logged in */
     int reconnect_pending; /* a reconnecting event followed the last disconnect */
     struct event *stdin_poll;
+    uint64_t quit_started_ms;
 } app;
 
 /* config.c */

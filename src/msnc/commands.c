@@ -93,14 +93,29 @@ static void start_app(app *a, msnp_app_kind kind) {
     if (!msnc_invite_app(a->client, a->current_chat, kind, err, sizeof(err))) out_error(a, "%s", err);
 }
 
+/* Stop once the last lines (OUT) have been taken by the servers, or after
+ * 2 s whatever they do; main closes anything still open. */
+static void quit_wait_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    if (msnc_lingering(a->base) == 0 || now_ms() - a->quit_started_ms >= 2000) {
+        event_base_loopexit(a->base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 50 * 1000};
+    event_base_once(a->base, -1, EV_TIMEOUT, quit_wait_cb, a, &tv);
+}
+
 void app_quit(app *a, int code) {
     if (a->quitting) return;
     a->quitting = 1;
     if (code) a->exit_code = code;
     msnc_logout(a->client);
     /* Let OUT reach the servers, then stop. */
-    struct timeval tv = {0, 200 * 1000};
-    event_base_loopexit(a->base, &tv);
+    a->quit_started_ms = now_ms();
+    struct timeval tv = {0, 50 * 1000};
+    event_base_once(a->base, -1, EV_TIMEOUT, quit_wait_cb, a, &tv);
 }
 
 static char *next_word(char **p) {

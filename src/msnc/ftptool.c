@@ -162,10 +162,12 @@ int ftptool_main(int argc, char **argv) {
     }
     if (!tl.t) {
         jprint(json_pack("{s:s,s:s}", "event", "error", "text", err));
+        msnc_close_lingering(tl.base);
         event_base_free(tl.base);
         return 3;
     }
     event_base_dispatch(tl.base);
+    msnc_close_lingering(tl.base);
     event_base_free(tl.base);
     return tl.rc;
 }

@@ -386,6 +386,7 @@ int main(int argc, char **argv) {
         fputc('\n', stdout);
     }
     msnc_client_free(a->client);
+    msnc_close_lingering(a->base);
     event_free(a->stdin_ev);
     if (a->stdin_poll) event_free(a->stdin_poll);
     event_free(sigint);

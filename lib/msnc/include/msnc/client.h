@@ -95,6 +95,13 @@ int msnc_invite_cancel(msnc_client *c, uint64_t cookie);
 /* Invitations and transfers not finished yet. */
 size_t msnc_active_invitations(const msnc_client *c);
 
+/* Connections the library has closed still send their last lines (OUT,
+ * BYE, CCL) and wait for the peer to close, for up to 5 s. msnc_lingering
+ * counts them; a program about to free its event base closes what is left
+ * with msnc_close_lingering. */
+size_t msnc_lingering(const struct event_base *base);
+void msnc_close_lingering(struct event_base *base);
+
 const char *msnc_self_email(const msnc_client *c);
 msnp_status msnc_self_status(const msnc_client *c);
 

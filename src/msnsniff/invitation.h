@@ -32,6 +32,7 @@ typedef struct sn_invitation {
     uint64_t last_ts;    /* last message, or when it finished */
     uint64_t sessions[2];
     unsigned accepted : 1, cancelled : 1, orphan : 1, finished : 1;
+    uint8_t reported;    /* messages reported: one bit per command and sender (inviter or not) */
     char file[];         /* Application-File of the INVITE, at its real length ("" if none) */
 } sn_invitation;
 

@@ -350,7 +350,7 @@ static void udp_packet(sn_engine *e, const sn_packet *p) {
     sn_flow_touch(&e->flows, f, p->ts);
 }
 
-static void advance(sn_engine *e, uint64_t ts) {
+static inline void advance(sn_engine *e, uint64_t ts) {
     sn_ctx *c = &e->c;
     if (ts > c->now)
         c->now = ts; /* capture clocks can step back; ours does not */

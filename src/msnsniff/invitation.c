@@ -7,6 +7,7 @@
 
 #include "dns.h"
 #include "predict.h"
+#include "session.h"
 #include "strcopy.h"
 
 /* Two queues, each in the order its members will leave: open invitations
@@ -220,7 +221,9 @@ static void predict(sn_ctx *c, const sn_invite_origin *o, sn_expect_proto *p) {
         if (a)
             p->addr = *a;
     }
-    unsigned flags = sn_origin_check(&p->addr, &o->known);
+    sn_origin known = o->known;
+    known.ns_client = sn_session_user_client(c, o->sender);
+    unsigned flags = sn_origin_check(&p->addr, &known);
     if (!sn_policy_allows(c->cfg.announce_policy, flags))
         flags |= SN_XF_NO_PINHOLE;
     p->flags = (uint8_t)flags;

@@ -3,8 +3,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
-int sn_jb_reserve(sn_jbuf *b, size_t more) {
+int sn_jb_grow(sn_jbuf *b, size_t more) {
     if (b->failed)
         return 0;
     if (more <= b->cap - b->n)
@@ -25,18 +28,6 @@ int sn_jb_reserve(sn_jbuf *b, size_t more) {
     b->p = q;
     b->cap = cap;
     return 1;
-}
-
-void sn_jb_put(sn_jbuf *b, const void *s, size_t n) {
-    if (n && sn_jb_reserve(b, n)) {
-        memcpy(b->p + b->n, s, n);
-        b->n += n;
-    }
-}
-
-void sn_jb_putc(sn_jbuf *b, char c) {
-    if (sn_jb_reserve(b, 1))
-        b->p[b->n++] = c;
 }
 
 void sn_jb_free(sn_jbuf *b) {
@@ -102,6 +93,40 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
     size_t i = 0;
     while (i < n) {
         size_t run = i;
+#if defined(__SSE2__)
+        /* sixteen bytes at a time while none needs care: as signed bytes,
+         * everything below 0x20 and at/above 0x80 is less than 0x20; the
+         * bytes are copied as they are scanned, and the scan stops at the
+         * first byte that needs care */
+        {
+            const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\');
+            while (run + 16 <= n) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + run));
+                __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                           _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)));
+                unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+                _mm_storeu_si128((__m128i *)(void *)(o + (run - i)), v);
+                if (mask) {
+                    run += (size_t)__builtin_ctz(mask);
+                    break;
+                }
+                run += 16;
+            }
+            /* the last bytes (fewer than sixteen) in one load that ends at
+             * the end of the string; it overlaps bytes already copied,
+             * which it writes again unchanged, so it must not reach back
+             * before i (output there may be escaped) */
+            if (run + 16 > n && run < n && n >= 16 && n - 16 >= i) {
+                size_t back = n - 16;
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + back));
+                __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                           _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)));
+                unsigned mask = (unsigned)_mm_movemask_epi8(bad) >> (run - back);
+                _mm_storeu_si128((__m128i *)(void *)(o + (back - i)), v);
+                run = mask ? run + (size_t)__builtin_ctz(mask) : n;
+            }
+        }
+#else
         /* eight bytes at a time while none needs care: no byte below 0x20
          * or at/above 0x80, no '"' (0x22) and no '\\' (0x5C); the bytes
          * are copied as they are scanned */
@@ -117,6 +142,7 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
             memcpy(o + (run - i), &w, 8);
             run += 8;
         }
+#endif
         if (run > i) {
             o += run - i;
             i = run;

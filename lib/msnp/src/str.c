@@ -3,22 +3,6 @@
 
 static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
 
-int msnp_str_eq(msnp_str s, const char *cstr) {
-    size_t n = strlen(cstr);
-    return s.n == n && (n == 0 || memcmp(s.p, cstr, n) == 0);
-}
-
-int msnp_str_ieq(msnp_str s, const char *cstr) {
-    /* One pass, no strlen: callers test a header or content type against
-     * many names, and most comparisons fail at the first byte. */
-    size_t i = 0;
-    for (; i < s.n; i++) {
-        unsigned char c = (unsigned char)cstr[i];
-        if (c == 0 || lower((unsigned char)s.p[i]) != lower(c)) return 0;
-    }
-    return cstr[i] == '\0';
-}
-
 int msnp_str_ieq_str(msnp_str a, msnp_str b) {
     if (a.n != b.n) return 0;
     for (size_t i = 0; i < a.n; i++)

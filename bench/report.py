@@ -62,40 +62,50 @@ doc["ratios_msnd_over_peer"] = {
                                     (p["presence"].get("closed") or {}).get("achieved_changes_per_s")),
 }
 
-# analyzer
-cap = load("capture")
-an = {"capture": cap or {"available": False}}
-size = cap["bytes"] if ok(cap) else None
-for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
-    t = read(tool + ".time")
-    rc = read(tool + ".rc")
-    nav = read(tool + ".na")
-    if nav or t is None:
-        an[tool] = {"available": False, "reason": nav or "not run"}
-        continue
-    try:  # one "seconds peak-KiB" line per round: the fastest run counts
-        runs = [(float(a), int(b)) for a, b in (line.split() for line in t.splitlines() if line.strip())]
-        secs, kib = min(r[0] for r in runs), max(r[1] for r in runs)
-    except ValueError:
-        an[tool] = {"available": False, "reason": "no timing"}
-        continue
-    e = {"seconds": round(secs, 3), "runs_seconds": [round(r[0], 3) for r in runs], "peak_rss_kib": kib,
-         "exit": int(rc or -1)}
-    if size:
-        e["mb_per_s"] = round(size / max(secs, 0.01) / 1e6, 1)
-    ev = read(tool + ".events")
-    if ev:
-        e["output_lines"] = int(ev)
-    if tool == "tshark" and rc == "124":
-        e["timed_out"] = True
-    if tool == "msnsniff":
-        e["summary"] = (read("msnsniff.summary") or "").splitlines()
-    an[tool] = e
-if ok(an.get("msnsniff")):
-    s = an["msnsniff"]["seconds"]
-    an["ratios"] = {"msnsniff_speed_vs_" + k: round(an[k]["seconds"] / s, 2)
-                    for k in ("pcap_loop", "msgsnarf", "tshark") if ok(an.get(k)) and not an[k].get("timed_out")}
-doc["analyzer"] = an
+# analyzer: the mixed capture (doc["analyzer"]) and the all-MSN one (doc["analyzer_dense"])
+def analyzer(cap_json, prefix):
+    cap = load(cap_json)
+    an = {"capture": cap or {"available": False}}
+    size = cap["bytes"] if ok(cap) else None
+    packets = cap.get("packets") if ok(cap) else None
+    for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
+        t = read(prefix + tool + ".time")
+        rc = read(prefix + tool + ".rc")
+        nav = read(prefix + tool + ".na")
+        if nav or t is None:
+            an[tool] = {"available": False, "reason": nav or "not run"}
+            continue
+        try:  # one "seconds peak-KiB" line per round: the fastest run counts
+            runs = [(float(a), int(b)) for a, b in (line.split() for line in t.splitlines() if line.strip())]
+            secs, kib = min(r[0] for r in runs), max(r[1] for r in runs)
+        except ValueError:
+            an[tool] = {"available": False, "reason": "no timing"}
+            continue
+        e = {"seconds": round(secs, 3), "runs_seconds": [round(r[0], 3) for r in runs], "peak_rss_kib": kib,
+             "exit": int(rc or -1)}
+        if size:
+            e["mb_per_s"] = round(size / max(secs, 0.01) / 1e6, 1)
+        if packets:
+            e["ns_per_packet"] = round(secs * 1e9 / packets, 1)
+        ev = read(prefix + tool + ".events")
+        if ev:
+            e["output_lines"] = int(ev)
+            if tool == "msnsniff" and int(ev):
+                e["ns_per_event"] = round(secs * 1e9 / int(ev), 1)
+        if tool == "tshark" and rc == "124":
+            e["timed_out"] = True
+        if tool == "msnsniff":
+            e["summary"] = (read(prefix + "msnsniff.summary") or "").splitlines()
+        an[tool] = e
+    if ok(an.get("msnsniff")):
+        s = an["msnsniff"]["seconds"]
+        an["ratios"] = {"msnsniff_speed_vs_" + k: round(an[k]["seconds"] / s, 2)
+                        for k in ("pcap_loop", "msgsnarf", "tshark") if ok(an.get(k)) and not an[k].get("timed_out")}
+    return an
+
+
+doc["analyzer"] = analyzer("capture", "mixed_")
+doc["analyzer_dense"] = analyzer("dense_capture", "dense_")
 
 # file transfer
 ft = read("ft.txt")
@@ -184,18 +194,21 @@ for who in ("msnd", "peer"):
         rows.append(("  open %s MSG/s, 1 per write (of window-1 peak): ACK p50/p99" % g(o, "offered_per_s"),
                      "%s / %s us" % (g(o, "latency", "p50_us"), g(o, "latency", "p99_us")), "", open_note(o)))
     rows.append((tag + " RSS per SB session", g(sb, "rss_per_sb_session_bytes") + " B", "", ""))
-for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
-    t = an.get(tool, {})
-    if ok(t):
-        rows.append(("analyzer %s" % tool, "%s MB/s, peak RSS %s MiB" % (g(t, "mb_per_s", fmt="{:.1f}"),
-                                                                    g(t, "peak_rss_kib", fmt="{:.0f}") if False else
-                                                                    "%.0f" % (t["peak_rss_kib"] / 1024)),
-                     "", "timed out" if t.get("timed_out") else ""))
-    else:
-        rows.append(("analyzer %s" % tool, NA, "", t.get("reason", "")))
-for k, v in (an.get("ratios") or {}).items():
-    rows.append(("  " + k, "x%s" % v, {"msnsniff_speed_vs_pcap_loop": "≥ 0.5", "msnsniff_speed_vs_msgsnarf": "≥ 2",
-                                         "msnsniff_speed_vs_tshark": "≥ 50"}.get(k, ""), ""))
+for key, label in (("analyzer", "mixed capture"), ("analyzer_dense", "dense capture (all MSN)")):
+    an = doc[key]
+    for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
+        t = an.get(tool, {})
+        if ok(t):
+            per = "%s ns/packet" % g(t, "ns_per_packet", fmt="{:.0f}")
+            if tool == "msnsniff":
+                per += ", %s ns/event (%s events)" % (g(t, "ns_per_event", fmt="{:.0f}"), g(t, "output_lines"))
+            rows.append(("analyzer, %s: %s" % (label, tool), "%s MB/s, peak RSS %.0f MiB" % (
+                g(t, "mb_per_s", fmt="{:.1f}"), t["peak_rss_kib"] / 1024), "", "timed out" if t.get("timed_out") else per))
+        else:
+            rows.append(("analyzer, %s: %s" % (label, tool), NA, "", t.get("reason", "")))
+    for k, v in (an.get("ratios") or {}).items():
+        rows.append(("  " + k, "x%s" % v, {"msnsniff_speed_vs_pcap_loop": "≥ 0.5", "msnsniff_speed_vs_msgsnarf": "≥ 2",
+                                             "msnsniff_speed_vs_tshark": "≥ 50"}.get(k, ""), ""))
 ft = doc["file_transfer"]
 rows.append(("file transfer msnc MSNFTP", g(ft, "msnc", "mb_per_s", fmt="{:.0f}") + " MB/s", "", ""))
 rows.append(("file transfer socat (raw TCP)", g(ft, "socat", "mb_per_s", fmt="{:.0f}") + " MB/s", "", ""))

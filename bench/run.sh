@@ -5,8 +5,9 @@
 # Writes bench/results/latest.json and prints a table (bench/report.py).
 # Knobs (environment): BENCH_SECONDS (per measured phase, 3), CAPTURE_MB
 # (analyzer capture size, 1024), ANALYZER_RUNS (rounds of the analyzer
-# comparison, 3), FT_MB (file transfer size, 256),
-# BENCH_ONLY (space-separated subset of: codec server peer analyzer ft),
+# comparison, 3), DENSE_SESSIONS (sessions of the all-MSN capture, 6000),
+# FT_MB (file transfer size, 256),
+# BENCH_ONLY (space-separated subset of: codec server peer escargot analyzer dense ft),
 # BENCH_PIN=1 (server benchmarks: the server on CPU 0, msnbench on CPU 1).
 # Every server it starts listens on 127.0.0.1 only and is stopped by PID.
 set -u
@@ -17,7 +18,8 @@ SECS=${BENCH_SECONDS:-3}
 CAPTURE_MB=${CAPTURE_MB:-1024}
 ANALYZER_RUNS=${ANALYZER_RUNS:-3}
 FT_MB=${FT_MB:-256}
-ONLY=${BENCH_ONLY:-"codec server peer analyzer ft"}
+DENSE_SESSIONS=${DENSE_SESSIONS:-6000}
+ONLY=${BENCH_ONLY:-"codec server peer analyzer dense ft"}
 
 BIN_CODEC=$BUILD/bench/codec
 BIN_BENCH=$BUILD/bench/msnbench
@@ -187,37 +189,56 @@ timed() {  # timed NAME TIMEOUT CMD... : appends "wall-seconds peak-RSS-KiB" of 
   # the worst exit status of the runs is the one reported
   if [ ! -s "$RES/$name.rc" ] || [ "$(cat "$RES/$name.rc")" = 0 ]; then echo "$rc" > "$RES/$name.rc"; fi
 }
-if want analyzer; then
+# analyze NAME: the tools take turns on $TMP/NAME.pcap, ANALYZER_RUNS rounds,
+# and each one's fastest run counts: a slow moment of this shared machine
+# then hits every tool alike instead of deciding a ratio. tshark (the
+# slowest) is bounded at 240 s a run, and runs once on the dense capture.
+# Results go to $RES/NAME_TOOL.*.
+analyze() {
+  local cap=$1 f=$TMP/$1.pcap
+  cat "$f" > /dev/null  # page cache, as for every tool below
+  rm -f "$RES/${cap}"_{pcap_loop,msnsniff,msgsnarf,tshark}.{time,rc,na}
+  [ $have_msgsnarf = 1 ] || echo "dsniff could not be installed" > "$RES/${cap}_msgsnarf.na"
+  [ $have_tshark = 1 ] || echo "tshark could not be installed" > "$RES/${cap}_tshark.na"
+  [ -x "$SNIFF" ] || echo "msnsniff not built" > "$RES/${cap}_msnsniff.na"
+  for round in $(seq 1 "$ANALYZER_RUNS"); do
+    log "analyzer ($cap): round $round of $ANALYZER_RUNS: bare libpcap loop, msnsniff (all events as JSON, full reassembly), msgsnarf, tshark -Y msnms"
+    timed "${cap}_pcap_loop" 300 "$BIN_LOOP" "$f" --json
+    [ -x "$SNIFF" ] && timed "${cap}_msnsniff" 300 "$SNIFF" -r "$f" --memcap 512M --no-progress --summary
+    [ $have_msgsnarf = 1 ] && timed "${cap}_msgsnarf" 300 msgsnarf -p "$f"
+    # on the dense capture tshark takes over a minute a run: one round of it
+    [ $have_tshark = 1 ] && { [ "$cap" != dense ] || [ "$round" = 1 ]; } && timed "${cap}_tshark" 240 tshark -n -r "$f" -Y msnms
+  done
+  cp "$TMP/${cap}_pcap_loop.out" "$RES/${cap}_pcap_loop.json" 2>/dev/null
+  if [ -x "$SNIFF" ]; then
+    grep -c '^{' "$TMP/${cap}_msnsniff.out" > "$RES/${cap}_msnsniff.events" 2>/dev/null
+    grep -E '^  (packets|flows|logins|switchboard|invitations|connections|files|gaps|memory)' "$TMP/${cap}_msnsniff.out" \
+      > "$RES/${cap}_msnsniff.summary"
+  fi
+  [ $have_msgsnarf = 1 ] && wc -l < "$TMP/${cap}_msgsnarf.out" > "$RES/${cap}_msgsnarf.events"
+  [ $have_tshark = 1 ] && wc -l < "$TMP/${cap}_tshark.out" > "$RES/${cap}_tshark.events"
+  rm -f "$f" "$TMP/${cap}"_*.out
+}
+if want analyzer || want dense; then
   [ -x /usr/bin/time ] || need_pkg /usr/bin/time time || log "GNU time could not be installed: analyzer RSS unavailable"
-  if [ -x "$BIN_GEN" ]; then
-    log "analyzer: generating a ${CAPTURE_MB} MB capture"
-    "$BIN_GEN" --out "$TMP/capture.pcap" --size "$CAPTURE_MB" > "$RES/capture.json" || na "gen-capture failed" capture
-    cat "$TMP/capture.pcap" > /dev/null  # page cache, as for every tool below
-    # The tools take turns, ANALYZER_RUNS rounds, and each one's fastest run
-    # counts: a slow moment of this shared machine then hits every tool
-    # alike instead of deciding a ratio. tshark (the slowest) is bounded
-    # at 240 s a run.
-    have_msgsnarf=0; have_tshark=0
-    need_pkg msgsnarf dsniff && have_msgsnarf=1 || echo "dsniff could not be installed" > "$RES/msgsnarf.na"
-    need_pkg tshark tshark && have_tshark=1 || echo "tshark could not be installed" > "$RES/tshark.na"
-    [ -x "$SNIFF" ] || echo "msnsniff not built" > "$RES/msnsniff.na"
-    rm -f "$RES"/{pcap_loop,msnsniff,msgsnarf,tshark}.{time,rc}
-    for round in $(seq 1 "$ANALYZER_RUNS"); do
-      log "analyzer: round $round of $ANALYZER_RUNS: bare libpcap loop, msnsniff (all events as JSON, full reassembly), msgsnarf, tshark -Y msnms"
-      timed pcap_loop 300 "$BIN_LOOP" "$TMP/capture.pcap" --json
-      [ -x "$SNIFF" ] && timed msnsniff 300 "$SNIFF" -r "$TMP/capture.pcap" --memcap 512M --no-progress --summary
-      [ $have_msgsnarf = 1 ] && timed msgsnarf 300 msgsnarf -p "$TMP/capture.pcap"
-      [ $have_tshark = 1 ] && timed tshark 240 tshark -n -r "$TMP/capture.pcap" -Y msnms
-    done
-    cp "$TMP/pcap_loop.out" "$RES/pcap_loop.json" 2>/dev/null
-    if [ -x "$SNIFF" ]; then
-      grep -c '^{' "$TMP/msnsniff.out" > "$RES/msnsniff.events" 2>/dev/null
-      grep -E '^  (switchboard|invitations|connections|files|gaps|memory)' "$TMP/msnsniff.out" > "$RES/msnsniff.summary"
+  have_msgsnarf=0; have_tshark=0
+  need_pkg msgsnarf dsniff && have_msgsnarf=1
+  need_pkg tshark tshark && have_tshark=1
+  if [ ! -x "$BIN_GEN" ]; then
+    na "gen-capture not built (needs msnsynth)" capture
+    na "gen-capture not built (needs msnsynth)" dense_capture
+  else
+    if want analyzer; then
+      log "analyzer: generating the mixed capture (${CAPTURE_MB} MB, 30 % MSN)"
+      if "$BIN_GEN" --out "$TMP/mixed.pcap" --size "$CAPTURE_MB" > "$RES/capture.json"; then analyze mixed
+      else na "gen-capture failed" capture; fi
     fi
-    [ $have_msgsnarf = 1 ] && wc -l < "$TMP/msgsnarf.out" > "$RES/msgsnarf.events"
-    [ $have_tshark = 1 ] && wc -l < "$TMP/tshark.out" > "$RES/tshark.events"
-    rm -f "$TMP/capture.pcap" "$TMP"/*.out
-  else na "gen-capture not built (needs msnsynth)" capture; fi
+    if want dense; then
+      log "analyzer: generating the dense capture ($DENSE_SESSIONS sessions, all MSN)"
+      if "$BIN_GEN" --out "$TMP/dense.pcap" --dense "$DENSE_SESSIONS" > "$RES/dense_capture.json"; then analyze dense
+      else na "gen-capture --dense failed" dense_capture; fi
+    fi
+  fi
 fi
 
 # ---------------------------------------------------------- file transfer

@@ -39,8 +39,9 @@ doc = {"machine": load("machine") or {}, "targets": {
 # codec
 doc["codec"] = load("codec") or {"available": False}
 
-# server and peer
-for who in ("msnd", "peer"):
+# server and peers: Escargot (when ESCARGOT_DIR was given) and the small
+# Python server that is always available (the fallback)
+for who in ("msnd", "escargot", "peer"):
     s = {}
     s["login"] = load(who + "_login") or {"available": False}
     s["hold"] = [load(os.path.basename(p)[:-5]) for p in sorted(glob.glob(os.path.join(res, who + "_hold_*.json")))]
@@ -53,14 +54,35 @@ def ratio(a, b):
     return round(a / b, 2) if a and b else None
 
 
-m, p = doc["msnd"], doc["peer"]
-doc["ratios_msnd_over_peer"] = {
-    "logins_per_s": ratio(m["login"].get("logins_per_s"), p["login"].get("logins_per_s")),
-    "sb_relayed_msgs_per_s": ratio((m["sb"].get("closed") or {}).get("achieved_msgs_per_s"),
-                                   (p["sb"].get("closed") or {}).get("achieved_msgs_per_s")),
-    "presence_changes_per_s": ratio((m["presence"].get("closed") or {}).get("achieved_changes_per_s"),
-                                    (p["presence"].get("closed") or {}).get("achieved_changes_per_s")),
-}
+def per_op_us(d, ops_key=None, phase=None):
+    """Server CPU microseconds per operation: of a login run (logins), or of
+    the closed-loop phase of a presence or sb run (changes, relayed MSGs)."""
+    if not ok(d):
+        return None
+    src = d.get(phase) if phase else d
+    if not isinstance(src, dict):
+        return None
+    cpu = src.get("server_cpu_s")
+    ops = src.get(ops_key or "count")
+    return round(cpu * 1e6 / ops, 1) if isinstance(cpu, (int, float)) and cpu >= 0 and ops else None
+
+
+for who in ("msnd", "escargot", "peer"):
+    s = doc[who]
+    s["server_cpu_us_per_op"] = {"login": per_op_us(s["login"], "logins"),
+                                 "presence_change": per_op_us(s["presence"], phase="closed"),
+                                 "relayed_msg": per_op_us(s["sb"], phase="closed")}
+
+m = doc["msnd"]
+for peer in ("escargot", "peer"):
+    p = doc[peer]
+    doc["ratios_msnd_over_" + peer] = {
+        "logins_per_s": ratio(m["login"].get("logins_per_s"), p["login"].get("logins_per_s")),
+        "sb_relayed_msgs_per_s": ratio((m["sb"].get("closed") or {}).get("achieved_msgs_per_s"),
+                                       (p["sb"].get("closed") or {}).get("achieved_msgs_per_s")),
+        "presence_changes_per_s": ratio((m["presence"].get("closed") or {}).get("achieved_changes_per_s"),
+                                        (p["presence"].get("closed") or {}).get("achieved_changes_per_s")),
+    }
 
 # analyzer: the mixed capture (doc["analyzer"]) and the all-MSN one (doc["analyzer_dense"])
 def analyzer(cap_json, prefix):
@@ -160,11 +182,22 @@ rows.append(("codec framing, 1460-byte reads", g(c, "segmented_client", "mb_per_
 rows.append(("codec framing + MIME + invitations", g(c, "full_client", "mb_per_s") + " MB/s", "", ""))
 rows.append(("codec items/s (framing)", g(c, "framing_client", "items_per_s"), "", ""))
 rows.append(("codec allocations in hot loops", g(c, "allocs_in_hot_loops"), "0", ""))
-for who in ("msnd", "peer"):
+def vs_peers(key):
+    return "x%s Escargot, x%s pymsnp" % (doc["ratios_msnd_over_escargot"][key] or "?", doc["ratios_msnd_over_peer"][key] or "?")
+
+
+for who in ("msnd", "escargot", "peer"):
     s = doc[who]
-    tag = who if who == "msnd" else "pymsnp peer"
+    tag = {"msnd": "msnd", "escargot": "Escargot", "peer": "pymsnp peer (fallback)"}[who]
+    if who == "escargot" and not ok(s["login"]):
+        rows.append(("Escargot", NA, "", s["login"].get("reason", "")))
+        continue
     rows.append((tag + " logins/s", g(s["login"], "logins_per_s"), "≥ 20000" if who == "msnd" else "",
-                 "" if who == "peer" else "x%s peer" % (doc["ratios_msnd_over_peer"]["logins_per_s"] or "?")))
+                 vs_peers("logins_per_s") if who == "msnd" else ""))
+    cpu = s["server_cpu_us_per_op"]
+    rows.append((tag + " server CPU per login / presence change / relayed MSG",
+                 "%s / %s / %s us" % tuple("?" if cpu[k] is None else cpu[k] for k in ("login", "presence_change", "relayed_msg")),
+                 "≤ 60 / - / ≤ 1.5 us" if who == "msnd" else "", ""))
     for h in s["hold"]:
         if ok(h):
             where = " over %s NS processes" % h["ns_processes"] if h.get("mode") == "hold-cluster" else ""
@@ -174,7 +207,7 @@ for who in ("msnd", "peer"):
                          "≤ 8192 B at 50k" if who == "msnd" else "", ""))
     pr = s["presence"]
     rows.append((tag + " presence changes/s (closed)", g(pr, "closed", "achieved_changes_per_s"), "",
-                 "%s notif/s" % g(pr, "peak_notifications_per_s")))
+                 "%s notif/s" % g(pr, "peak_notifications_per_s") + ("; " + vs_peers("presence_changes_per_s") if who == "msnd" else "")))
     for o in pr.get("open") or []:
         rows.append(("  open %s changes/s: p50/p99" % g(o, "offered_per_s"),
                      "%s / %s" % (g(o, "latency", "p50_us", fmt="{:.0f}"), g(o, "latency", "p99_us", fmt="{:.0f}")) + " us",
@@ -182,7 +215,7 @@ for who in ("msnd", "peer"):
     sb = s["sb"]
     rows.append((tag + " SB relayed MSG/s (window %s)" % sb.get("window", "?"), g(sb, "closed", "achieved_msgs_per_s"),
                  "≥ 1000000" if who == "msnd" else "",
-                 "" if who == "peer" else "x%s peer" % (doc["ratios_msnd_over_peer"]["sb_relayed_msgs_per_s"] or "?")))
+                 vs_peers("sb_relayed_msgs_per_s") if who == "msnd" else ""))
     rows.append(("  window 1: MSG/s, ACK p50/p99", "%s, %s / %s us" % (
         g(sb, "closed_window1", "achieved_msgs_per_s"), g(sb, "closed_window1", "latency", "p50_us"),
         g(sb, "closed_window1", "latency", "p99_us")), "", ""))

@@ -80,6 +80,24 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
+/* No byte of w needs care: none below 0x20 or at/above 0x80, no '"' (0x22),
+ * no '\\' (0x5C). */
+static inline int clean8(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t ctl = (w - ones * 0x20) & ~w;
+    uint64_t quo = ((w ^ (ones * 0x22)) - ones) & ~(w ^ (ones * 0x22));
+    uint64_t bsl = ((w ^ (ones * 0x5C)) - ones) & ~(w ^ (ones * 0x5C));
+    return !((ctl | quo | bsl | w) & high);
+}
+
+static inline int clean4(uint32_t w) {
+    const uint32_t ones = 0x01010101u, high = 0x80808080u;
+    uint32_t ctl = (w - ones * 0x20) & ~w;
+    uint32_t quo = ((w ^ (ones * 0x22)) - ones) & ~(w ^ (ones * 0x22));
+    uint32_t bsl = ((w ^ (ones * 0x5C)) - ones) & ~(w ^ (ones * 0x5C));
+    return !((ctl | quo | bsl | w) & high);
+}
+
 void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
     static const char hex[] = "0123456789ABCDEF";
     /* worst case: every byte becomes \u00XX; one reservation, then no checks */
@@ -133,16 +151,33 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
         while (run + 8 <= n) {
             uint64_t w;
             memcpy(&w, s + run, 8);
-            const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-            uint64_t ctl = (w - ones * 0x20) & ~w;                 /* bytes < 0x20 (or >= 0x80) */
-            uint64_t quo = ((w ^ (ones * 0x22)) - ones) & ~(w ^ (ones * 0x22)); /* == '"' */
-            uint64_t bsl = ((w ^ (ones * 0x5C)) - ones) & ~(w ^ (ones * 0x5C)); /* == '\\' */
-            if ((ctl | quo | bsl | w) & high)
+            if (!clean8(w))
                 break;
             memcpy(o + (run - i), &w, 8);
             run += 8;
         }
 #endif
+        /* a clean rest of 4 to 15 bytes in two overlapping loads, which
+         * start at or after i so they never rewrite escaped output */
+        if (n - run >= 8 && n - run < 16) {
+            uint64_t a, z;
+            memcpy(&a, s + run, 8);
+            memcpy(&z, s + n - 8, 8);
+            if (clean8(a) && clean8(z)) {
+                memcpy(o + (run - i), &a, 8);
+                memcpy(o + (n - 8 - i), &z, 8);
+                run = n;
+            }
+        } else if (n - run >= 4 && n - run < 8) {
+            uint32_t a, z;
+            memcpy(&a, s + run, 4);
+            memcpy(&z, s + n - 4, 4);
+            if (clean4(a) && clean4(z)) {
+                memcpy(o + (run - i), &a, 4);
+                memcpy(o + (n - 4 - i), &z, 4);
+                run = n;
+            }
+        }
         if (run > i) {
             o += run - i;
             i = run;

@@ -5,7 +5,16 @@ static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
 
 int msnp_str_ieq_str(msnp_str a, msnp_str b) {
     if (a.n != b.n) return 0;
-    for (size_t i = 0; i < a.n; i++)
+    size_t i = 0;
+    /* eight bytes at a time while they are equal as they are: names are
+     * mostly written the way they are looked up */
+    for (; i + 8 <= a.n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a.p + i, 8);
+        memcpy(&y, b.p + i, 8);
+        if (x != y) break;
+    }
+    for (; i < a.n; i++)
         if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i])) return 0;
     return 1;
 }

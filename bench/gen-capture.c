@@ -365,12 +365,33 @@ static void pair_switchboard(msn_pair *p, unsigned k, unsigned slot) {
     send_msg(asb, 0, head, pl, (size_t)n);
     snprintf(head, sizeof head, "MSG %s %s", a, a);
     send_msg(bsb, 1, head, pl, (size_t)n);
+    /* In a dense session a file transfer goes as clients do it: B accepts
+     * asking for the address, and A, who listens, answers with a second
+     * ACCEPT that carries its address, port and AuthCookie. */
+    msnp_invite_fields listener = acc;
+    if (p->dense && k == 0) {
+        acc.ip = NULL;
+        acc.port = 0;
+        acc.with_portx = 0;
+        acc.auth_cookie = NULL;
+        acc.sender_connect = 0;
+    }
     n = msnp_invite_build(&acc, pl, sizeof pl);
     if (n < 0) fail("invite build");
     snprintf(head, sizeof head, "MSG %u N", btrid++);
     send_msg(bsb, 0, head, pl, (size_t)n);
     snprintf(head, sizeof head, "MSG %s %s", b, b);
     send_msg(asb, 1, head, pl, (size_t)n);
+    if (p->dense && k == 0) {
+        listener.launch_application = NULL;
+        listener.request_data = NULL;
+        n = msnp_invite_build(&listener, pl, sizeof pl);
+        if (n < 0) fail("invite build");
+        snprintf(head, sizeof head, "MSG %u N", atrid++);
+        send_msg(asb, 0, head, pl, (size_t)n);
+        snprintf(head, sizeof head, "MSG %s %s", a, a);
+        send_msg(bsb, 1, head, pl, (size_t)n);
+    }
     if (k >= 3 && k <= 5) {
         msnp_invite_fields cx;
         memset(&cx, 0, sizeof cx);

@@ -63,7 +63,11 @@ def per_op_us(d, ops_key=None, phase=None):
     if not isinstance(src, dict):
         return None
     cpu = src.get("server_cpu_s")
-    ops = src.get(ops_key or "count")
+    if ops_key:
+        ops = src.get(ops_key)
+    else:  # a phase's count is of notifications or MSGs; its rate is of the operations
+        rate = next((v for k, v in src.items() if k.startswith("achieved_") and k.endswith("_per_s")), None)
+        ops = rate * src["seconds"] if isinstance(rate, (int, float)) and src.get("seconds") else None
     return round(cpu * 1e6 / ops, 1) if isinstance(cpu, (int, float)) and cpu >= 0 and ops else None
 
 

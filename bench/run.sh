@@ -151,9 +151,13 @@ start_escargot() {
 stop_server() { [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; SRV_PID=""; }
 
 run_suite() {  # run_suite NAME START_FN
-  local name=$1 start=$2 HOLDS
-  # the users online during the presence phase (all logged in first)
-  PRESENCE_USERS=5000; [ "$name" = escargot ] && PRESENCE_USERS=1000
+  local name=$1 start=$2 HOLDS PRESENCE_USERS SB_USERS SB_PAIRS
+  # users online during the presence phase (all logged in first, within
+  # 6 x BENCH_SECONDS) and in the switchboard phase: Escargot logs in
+  # 50-100 users a second here, so it gets fewer (same cliques of 10, so
+  # the same fan-out per change)
+  PRESENCE_USERS=5000 SB_USERS=1000 SB_PAIRS=500
+  [ "$name" = escargot ] && PRESENCE_USERS=300 SB_USERS=200 SB_PAIRS=100
   log "$name: logins/s"
   $start || { na "server did not start" "${name}_login"; return; }
   timeout 60 "${IN_NS[@]}" "${PIN_GEN[@]}" "$BIN_BENCH" login "${SRV_ARGS[@]}" --users "$USERS" --concurrency 128 --duration "$SECS" \
@@ -187,7 +191,7 @@ run_suite() {  # run_suite NAME START_FN
   stop_server
   log "$name: switchboard relay"
   $start || return
-  timeout 180 "${IN_NS[@]}" "${PIN_GEN[@]}" "$BIN_BENCH" sb "${SRV_ARGS[@]}" --users 1000 --pairs 500 --window 16 --duration "$SECS" \
+  timeout 180 "${IN_NS[@]}" "${PIN_GEN[@]}" "$BIN_BENCH" sb "${SRV_ARGS[@]}" --users "$SB_USERS" --pairs "$SB_PAIRS" --window 16 --duration "$SECS" \
     --fractions 0.1,0.25,0.5 --unbatched-fractions 0.25,0.5 --label "$name" --json > "$RES/${name}_sb.json" || na "sb run failed" "${name}_sb"
   stop_server
 }

@@ -199,7 +199,7 @@ run_suite() {  # run_suite NAME START_FN
 if want server; then
   if [ -x "$MSND" ] && [ -x "$BIN_BENCH" ]; then
     log "server: $USERS accounts in cliques of $CLIQUE"
-    "$MSND" user add --db "$TMP/msnd.db" seed@bench.test seedpw >/dev/null &&
+    "$MSND" user add --create --db "$TMP/msnd.db" seed@bench.test seedpw >/dev/null &&
       "$BIN_BENCH" populate --db "$TMP/msnd.db" --users "$USERS" --clique "$CLIQUE" --json > "$RES/populate.json"
     run_suite msnd start_msnd
   else na "msnd or msnbench not built" msnd_login; fi

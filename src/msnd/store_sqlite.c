@@ -236,12 +236,13 @@ static int commit(store *s) {
     if (!st || exec_done(s, st) != 0) {
         /* The COMMIT's error is the cause to report. A failed COMMIT (a
          * full disk, say) may have ended the transaction already: roll
-         * back only one still open, and keep the error either way. */
-        char keep[sizeof s->err];
-        memcpy(keep, s->err, sizeof keep);
+         * back only one still open, without recording the ROLLBACK's own
+         * error over the COMMIT's. */
         sqlite3_stmt *rb = sqlite3_get_autocommit(s->db) ? NULL : q(s, Q_ROLLBACK);
-        if (rb) exec_done(s, rb);
-        memcpy(s->err, keep, sizeof keep);
+        if (rb) {
+            sqlite3_step(rb);
+            sqlite3_reset(rb);
+        }
         rc = -1;
     }
     read_resume(s);

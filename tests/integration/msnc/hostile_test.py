@@ -300,6 +300,25 @@ class Hostile(unittest.TestCase):
         self.assertIn("Session-ID", w["text"])
         self.assertEqual(c.quit(), 0, c.stderr_tail())
 
+    def test_long_typed_line_sent_whole(self):
+        """A 6000-byte line goes out whole, split into several messages."""
+        c, ns = self.logged_in()
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        ns.send_line("RNG 5 %s CKI 1.2 bob@example.com Bob" % sb.hostport)
+        conn = sb.accept()
+        ans = conn.expect("ANS")
+        conn.send_line("IRO %s 1 1 bob@example.com Bob" % ans.args[0])
+        conn.send_line("ANS %s OK" % ans.args[0])
+        c.wait("chat_join", email="bob@example.com")
+        text = "".join(chr(ord("a") + i % 26) for i in range(6000))
+        c.send(text)
+        got = b""
+        while len(got) < len(text):
+            got += conn.expect("MSG").payload.split(b"\r\n\r\n", 1)[1]
+        self.assertEqual(got, text.encode())
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
     def test_long_session_id_kept_whole(self):
         c, ns = self.logged_in()
         sb = FakeServer()

@@ -247,6 +247,25 @@ class Hostile(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         self.assertIn(b'"event":"logged_in"', out)
 
+    def test_stdin_dev_null(self):
+        """/dev/null cannot be watched by epoll either: end of input at once
+        after the login, logout, exit 0."""
+        env = dict(os.environ, MSNC_PASSWORD=PW)
+        with open(os.devnull) as stdin:
+            p = subprocess.Popen([MSNC, "--batch", "-s", self.srv.hostport, "-u", ALICE, "--no-reconnect",
+                                  "--cache-dir", self.tmp], stdin=stdin, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=env)
+        try:
+            ns = self.srv.accept()
+            ns.login(ALICE, PW)
+            self.assertTrue(ns.closed(), "msnc logs out at the end of its input")
+            out, err = p.communicate(timeout=WAIT)
+        except BaseException:
+            p.kill()
+            p.communicate()
+            raise
+        self.assertEqual(p.returncode, 0, err)
+
     def test_failed_command_exits_1(self):
         c, ns = self.logged_in()
         c.send("/switch 42")

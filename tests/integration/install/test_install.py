@@ -96,7 +96,7 @@ def build_and_run(a, dest, work, name, source, pkg, extra_env=None):
 
 def main():
     ap = argparse.ArgumentParser()
-    for opt in ("build", "cc", "cflags", "programs", "prefix", "bindir", "sbindir", "libdir",
+    for opt in ("source", "build", "cc", "cflags", "programs", "prefix", "bindir", "sbindir", "libdir",
                 "includedir", "sysconfdir", "docdir", "mandir", "unitdir"):
         ap.add_argument("--" + opt, default="")
     a = ap.parse_args()
@@ -128,6 +128,12 @@ def main():
             os.path.join(a.docdir, "README.md"),
             os.path.join(a.docdir, "codec.md"),
         }
+        man = {"msnc": ["man1/msnc.1"], "msnsniff": ["man8/msnsniff.8"],
+               "msnd": ["man8/msnd.8", "man5/msnd.ini.5"]}
+        for prog, pages in man.items():
+            for page in pages:
+                if prog in programs and os.path.exists(os.path.join(a.source, "man", os.path.basename(page))):
+                    expect.add(os.path.join(a.mandir, page))
         if "msnc" in programs:
             expect |= {os.path.join(a.bindir, "msnc"), os.path.join(a.docdir, "msnc.md"),
                        os.path.join(a.includedir, "msnc/client.h"),

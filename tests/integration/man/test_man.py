@@ -19,6 +19,7 @@ HELP_ARGS = {
     "msnsniff": [["--help"]],
     "msngate": [["--help"]],
 }
+IGNORED_SECTIONS = {"EXAMPLES", "SEE ALSO", "ENVIRONMENT", "FILES", "EXIT STATUS"}
 LONG = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
 SHORT = re.compile(r"(?<![\w-])-([a-zA-Z])(?![\w-])")
 
@@ -51,8 +52,17 @@ def main():
             failures.append("%s: man --warnings: rc=%d\n%s" % (name, rc, err))
         if "NAME" not in out or len(out) < 500:
             failures.append("%s: rendered to almost nothing" % name)
-        # Rendered text, hyphenation at line ends undone.
-        pages.setdefault(prog, []).append(out.replace("\u2010\n", "").replace("\u2010", "-"))
+        # Rendered text, hyphenation at line ends undone. Only the sections
+        # that document the program's own options are compared: EXAMPLES and
+        # the like name other commands' options too.
+        text = out.replace("\u2010\n", "").replace("\u2010", "-")
+        kept, keep = [], True
+        for line in text.splitlines():
+            if re.match(r"^[A-Z][A-Z -]+$", line):
+                keep = line.strip() not in IGNORED_SECTIONS
+            if keep:
+                kept.append(line)
+        pages.setdefault(prog, []).append("\n".join(kept))
 
     for prog, texts in pages.items():
         usage = usage_text(paths[prog], prog)

@@ -93,7 +93,7 @@ class Captures(unittest.TestCase):
 
 
     def test_ipv6_fragments_same_conversation(self):
-        """The seed over IPv6, then the same with every packet above 200
+        """The scenario over IPv6, then the same with every packet above 200
         bytes fragmented (with extension headers around the fragment
         header): the same events; with --no-defrag, fragment anomalies."""
         d = tempfile.mkdtemp()

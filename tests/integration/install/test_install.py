@@ -127,6 +127,7 @@ def main():
             os.path.join(a.docdir, "LICENSE"),
             os.path.join(a.docdir, "README.md"),
             os.path.join(a.docdir, "codec.md"),
+            os.path.join(a.docdir, "architecture.md"),
         }
         man = {"msnc": ["man1/msnc.1"], "msnsniff": ["man8/msnsniff.8"],
                "msnd": ["man8/msnd.8", "man5/msnd.ini.5"]}
@@ -141,7 +142,8 @@ def main():
                        os.path.join(a.libdir, "libmsnc.a"),
                        os.path.join(a.libdir, "pkgconfig/libmsnc.pc")}
         if "msnsniff" in programs:
-            expect |= {os.path.join(a.bindir, "msnsniff"), os.path.join(a.docdir, "msnsniff.md")}
+            expect |= {os.path.join(a.bindir, "msnsniff"), os.path.join(a.docdir, "msnsniff.md"),
+                       os.path.join(a.docdir, "msnsniff-events.schema.json")}
         if "msnd" in programs:
             expect |= {os.path.join(a.sbindir, "msnd"), os.path.join(a.docdir, "msnd.md"),
                        os.path.join(a.sysconfdir, "msnd.ini"),

@@ -59,9 +59,11 @@ static void set_err(pg_store *s, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(s->base.err, sizeof s->base.err, fmt, ap);
     va_end(ap);
-    /* libpq messages end in a newline; the log line should not. */
+    /* libpq messages span lines; a log line must not. */
+    for (char *p = s->base.err; *p; p++)
+        if (*p == '\n' || *p == '\t') *p = ' ';
     size_t n = strlen(s->base.err);
-    while (n && (s->base.err[n - 1] == '\n' || s->base.err[n - 1] == ' ')) s->base.err[--n] = '\0';
+    while (n && s->base.err[n - 1] == ' ') s->base.err[--n] = '\0';
 }
 
 static void drop_conn(pg_store *s) {

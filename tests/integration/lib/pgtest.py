@@ -134,10 +134,14 @@ def shared():
 _seq = [0]
 
 
+def unique_name(prefix="t"):
+    _seq[0] += 1
+    return "%s_%d_%d" % (prefix, os.getpid(), _seq[0])
+
+
 def fresh_db(prefix="t"):
     """A new empty database on the shared server; returns (name, url)."""
-    _seq[0] += 1
-    name = "%s_%d_%d" % (prefix, os.getpid(), _seq[0])
+    name = unique_name(prefix)
     return name, shared().createdb(name)
 
 

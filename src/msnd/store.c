@@ -28,6 +28,8 @@ const char *store_errmsg(store *s) { return s->err; }
 
 const char *store_backend_name(const store *s) { return s->ops->name; }
 
+int store_waits_on_fibers(const store *s) { return s->ops->waits_on_fibers; }
+
 /* Scopes nest; only the outermost one reaches the backend. */
 void store_read_begin(store *s) {
     if (!s || s->read_depth++ > 0) return;

@@ -82,6 +82,10 @@ void store_read_end(store *s);
 uint64_t store_generation(store *s);
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const store *s);
+/* 1 when calls made on a fiber (fiber.h) wait for the database by parking
+ * the fiber instead of blocking the thread (PostgreSQL); SQLite's local
+ * file answers quickly enough to be read in place. */
+int store_waits_on_fibers(const store *s);
 
 /* Accounts. email must already be lower case and valid; name URL-encoded. */
 store_rc store_user_add(store *s, const char *email, const char *password, const char *name);

@@ -7,6 +7,7 @@
 
 typedef struct store_ops {
     const char *name;
+    int waits_on_fibers;
     void (*close)(store *s);
     void (*read_begin)(store *s); /* outermost scope only */
     void (*read_end)(store *s);

@@ -1,26 +1,36 @@
 /* PostgreSQL backend of store.h (libpq).
  *
- * One connection per store handle. Every change is one transaction that
- * first locks the users rows it will bump (SELECT ... FOR UPDATE, in id
- * order so two transactions never wait on each other in a cycle): the
- * checks that follow see no other node's change to those lists until
- * COMMIT, which is what makes ADD/REM atomic across nodes (store.h). A
- * transaction that PostgreSQL still aborts as a deadlock or serialization
- * failure is run again, a few times.
+ * Waiting without blocking: a store call made on a fiber (fiber.h; msnd
+ * runs every client command on one) sends its statements with libpq's
+ * asynchronous API and parks the fiber until the socket has the answer, so
+ * the event loop serves everyone else meanwhile and a slow database delays
+ * only the requests that need it. Such calls lease one of POOL_LINKS
+ * connections for the whole operation (a transaction cannot share its
+ * connection); when all are leased the call waits its turn. Calls from the
+ * loop's own stack (admin commands, unit tests, the rare server paths not
+ * on a fiber) use one more connection in the ordinary blocking way. A
+ * statement that gets no answer within QUERY_TIMEOUT_MS fails and its
+ * connection is dropped.
+ *
+ * Atomic changes: every change is one transaction that first locks the
+ * users rows it will bump (SELECT ... FOR UPDATE, in id order so two
+ * transactions never wait on each other in a cycle): the checks that
+ * follow see no other node's change to those lists until COMMIT, which is
+ * what makes ADD/REM atomic across nodes (store.h). A transaction that
+ * PostgreSQL still aborts as a deadlock or serialization failure is run
+ * again, a few times.
  *
  * Reads run one statement each (read scopes are a no-op here): a snapshot
- * held across event-loop passes would pin the connection.
+ * held across event-loop passes would pin a connection.
  *
  * Other nodes' changes: the schema (schema.c) has a trigger on every table
- * that sends a notification on channel msnd_store; each handle LISTENs and
- * store_generation drains what has arrived without waiting.
+ * that sends a notification on channel msnd_store; one more connection
+ * LISTENs, and store_generation drains what has arrived without waiting.
  *
- * A lost server: a failed call marks the connection broken and returns
- * STORE_ERROR at once; the next call after a pause (RECONNECT_MS) connects
- * again, so a database that is down costs each request one failed
- * connection attempt at most once per pause, never a hang. Connecting
- * waits at most connect_timeout seconds and TCP keepalives bound how long
- * a query can wait on a dead link. */
+ * A lost server: a failed call drops its connection and returns
+ * STORE_ERROR at once; a connection is tried again at most once per
+ * RECONNECT_MS, so while the database is down requests get their error
+ * straight away instead of hanging, and msnd reconnects by itself. */
 #include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,21 +38,36 @@
 #include <string.h>
 #include <time.h>
 
+#include "fiber.h"
 #include "schema.h"
 #include "store_impl.h"
 
 #define RECONNECT_MS 1000
 #define TXN_ATTEMPTS 4
+#define POOL_LINKS 8
+#define QUERY_TIMEOUT_MS 5000
+#define CONNECT_TIMEOUT_MS 3000
 /* Serializes schema migrations of nodes starting at the same time. */
 #define SCHEMA_LOCK_KEY "77530014"
 
+typedef struct pg_link {
+    PGconn *conn;
+    uint64_t next_connect_ms; /* no connection attempt before this */
+    int leased;
+    int async; /* connected for fibers: non-blocking sends */
+} pg_link;
+
 typedef struct pg_store {
     struct store base;
-    PGconn *conn;
     char *conninfo;
+    pg_link *cur;           /* the link of the operation running now */
+    pg_link sync;           /* for callers on the loop's own stack */
+    pg_link pool[POOL_LINKS];
+    pg_link listen;         /* LISTEN msnd_store */
+    fiber *waiters[256];    /* fibers waiting for a pool link, FIFO */
+    size_t nwaiters;
     uint64_t generation;
-    uint64_t next_connect_ms; /* no connection attempt before this */
-    char sqlstate[6];         /* of the last failed statement */
+    char sqlstate[6];       /* of the last failed statement */
 } pg_store;
 
 #define S(s) ((pg_store *)(s))
@@ -66,28 +91,115 @@ static void set_err(pg_store *s, const char *fmt, ...) {
     while (n && s->base.err[n - 1] == ' ') s->base.err[--n] = '\0';
 }
 
-static void drop_conn(pg_store *s) {
-    if (s->conn) PQfinish(s->conn);
-    s->conn = NULL;
-    s->next_connect_ms = now_ms() + RECONNECT_MS;
+static void link_drop(pg_link *l) {
+    if (l->conn) PQfinish(l->conn);
+    l->conn = NULL;
+    l->next_connect_ms = now_ms() + RECONNECT_MS;
 }
 
-/* A blocking connect; the caller decides when one may be tried. */
+static void drop_conn(pg_store *s) { link_drop(s->cur); }
+
+static void connect_failed(PGconn *c, const char *why, char *err, size_t errcap) {
+    snprintf(err, errcap, "cannot connect to the database: %s", why ? why : c ? PQerrorMessage(c) : "out of memory");
+    for (char *p = err; *p; p++)
+        if (*p == '\n' || *p == '\t') *p = ' ';
+    size_t n = strlen(err);
+    while (n && err[n - 1] == ' ') err[--n] = '\0';
+    PQfinish(c);
+}
+
+/* Connects: blocking on the loop's own stack, parking the fiber on one.
+ * The caller decides when an attempt may be made. */
 static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
     /* Defaults first: the connection string given by the operator comes
      * after them and wins (expand_dbname). */
     const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
                                 "tcp_user_timeout", "application_name", "dbname", NULL};
     const char *const vals[] = {"3", "10", "3", "3", "10000", "msnd", conninfo, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (!c || PQstatus(c) != CONNECTION_OK) {
-        snprintf(err, errcap, "cannot connect to the database: %s", c ? PQerrorMessage(c) : "out of memory");
-        size_t n = strlen(err);
-        while (n && err[n - 1] == '\n') err[--n] = '\0';
-        PQfinish(c);
+    if (!fiber_current()) {
+        PGconn *c = PQconnectdbParams(keys, vals, 1);
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+            connect_failed(c, NULL, err, errcap);
+            return NULL;
+        }
+        return c;
+    }
+    PGconn *c = PQconnectStartParams(keys, vals, 1);
+    if (!c || PQstatus(c) == CONNECTION_BAD) {
+        connect_failed(c, NULL, err, errcap);
+        return NULL;
+    }
+    uint64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED) {
+            connect_failed(c, NULL, err, errcap);
+            return NULL;
+        }
+        uint64_t now = now_ms();
+        if (now >= deadline) {
+            connect_failed(c, "timeout", err, errcap);
+            return NULL;
+        }
+        short got = fiber_wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? EV_READ : EV_WRITE,
+                                  (long)(deadline - now));
+        if (got & EV_TIMEOUT) {
+            connect_failed(c, "timeout", err, errcap);
+            return NULL;
+        }
+        st = PQconnectPoll(c);
+    }
+    if (PQsetnonblocking(c, 1) != 0) {
+        connect_failed(c, NULL, err, errcap);
         return NULL;
     }
     return c;
+}
+
+/* One statement on the current link: PQexecParams on the loop's stack,
+ * send + park on a fiber. NULL with the connection's error when no result
+ * came (lost connection, timeout). */
+static PGresult *exec_params(pg_store *s, const char *sql, int n, const char *const *params) {
+    pg_link *l = s->cur;
+    if (!l->async) return PQexecParams(l->conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (!PQsendQueryParams(l->conn, sql, n, NULL, params, NULL, NULL, 0)) return NULL;
+    int fd = PQsocket(l->conn);
+    uint64_t deadline = now_ms() + QUERY_TIMEOUT_MS;
+    int f;
+    while ((f = PQflush(l->conn)) == 1) {
+        uint64_t now = now_ms();
+        short got = now < deadline ? fiber_wait_fd(fd, EV_READ | EV_WRITE, (long)(deadline - now)) : EV_TIMEOUT;
+        s->cur = l; /* other fibers ran meanwhile */
+        if ((got & EV_TIMEOUT) || ((got & EV_READ) && !PQconsumeInput(l->conn))) break;
+    }
+    PGresult *keep = NULL;
+    if (f == 0) {
+        for (;;) {
+            int lost = 0;
+            while (PQisBusy(l->conn)) {
+                uint64_t now = now_ms();
+                short got = now < deadline ? fiber_wait_fd(fd, EV_READ, (long)(deadline - now)) : EV_TIMEOUT;
+                s->cur = l;
+                if ((got & EV_TIMEOUT) || !PQconsumeInput(l->conn)) {
+                    lost = 1;
+                    break;
+                }
+            }
+            if (lost) break;
+            PGresult *r = PQgetResult(l->conn);
+            if (!r) return keep;
+            /* One statement, one result; keep the first (or an error). */
+            if (!keep) keep = r;
+            else PQclear(r);
+        }
+    }
+    /* No complete answer: this connection is of no further use. */
+    PQclear(keep);
+    set_err(s, "no answer from the database within %d ms: %s", QUERY_TIMEOUT_MS, PQerrorMessage(l->conn));
+    PQfinish(l->conn);
+    l->conn = NULL;
+    l->next_connect_ms = now_ms() + RECONNECT_MS;
+    return NULL;
 }
 
 /* Run one statement with text parameters. Returns the result (tuples or
@@ -95,18 +207,19 @@ static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
  * dropped. */
 static PGresult *run(pg_store *s, const char *sql, int n, const char *const *params) {
     s->sqlstate[0] = '\0';
-    if (!s->conn) {
+    if (!s->cur->conn) {
         set_err(s, "database unavailable (reconnecting)");
         return NULL;
     }
-    PGresult *r = PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    PGresult *r = exec_params(s, sql, n, params);
+    if (!s->cur->conn) return NULL; /* exec_params gave up on it */
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return r;
     const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     snprintf(s->sqlstate, sizeof s->sqlstate, "%s", code ? code : "");
-    set_err(s, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+    set_err(s, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->cur->conn));
     PQclear(r);
-    if (PQstatus(s->conn) != CONNECTION_OK) drop_conn(s);
+    if (PQstatus(s->cur->conn) != CONNECTION_OK) drop_conn(s);
     return NULL;
 }
 
@@ -119,23 +232,25 @@ static int run_ok(pg_store *s, const char *sql, int n, const char *const *params
 /* Brings a missing connection back (at most once per RECONNECT_MS).
  * Returns 0 when there is a connection to use. */
 static int ensure_conn(pg_store *s) {
-    if (s->conn && PQstatus(s->conn) == CONNECTION_OK) return 0;
-    if (s->conn) drop_conn(s);
-    if (now_ms() < s->next_connect_ms) {
-        if (!s->base.err[0]) set_err(s, "database unavailable (reconnecting)");
+    pg_link *l = s->cur;
+    if (l->conn && PQstatus(l->conn) == CONNECTION_OK) return 0;
+    if (l->conn) link_drop(l);
+    if (now_ms() < l->next_connect_ms) {
+        set_err(s, "database unavailable (reconnecting)");
         return -1;
     }
     char err[256];
-    s->conn = connect_db(s->conninfo, err, sizeof err);
-    if (!s->conn) {
-        s->next_connect_ms = now_ms() + RECONNECT_MS;
+    l->async = fiber_current() != NULL;
+    PGconn *c = connect_db(s->conninfo, err, sizeof err);
+    s->cur = l; /* a fiber may have waited */
+    if (!c) {
+        l->next_connect_ms = now_ms() + RECONNECT_MS;
         set_err(s, "%s", err);
         return -1;
     }
-    /* Notifications sent while we were away are lost: treat everything as
-     * changed. */
+    l->conn = c;
+    /* What changed while this link was away was not seen through it. */
     s->generation++;
-    if (run_ok(s, "LISTEN msnd_store", 0, NULL) != 0) return -1;
     return 0;
 }
 
@@ -152,7 +267,7 @@ static int begin(pg_store *s) {
 }
 
 static store_rc rollback(pg_store *s, store_rc rc) {
-    if (s->conn && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+    if (s->cur->conn && PQtransactionStatus(s->cur->conn) != PQTRANS_IDLE) {
         char keep[sizeof s->base.err], state[sizeof s->sqlstate];
         memcpy(keep, s->base.err, sizeof keep);
         memcpy(state, s->sqlstate, sizeof state);
@@ -220,9 +335,50 @@ static const store_ops pg_ops;
 
 static void pg_close(store *base) {
     pg_store *s = S(base);
-    if (s->conn) PQfinish(s->conn);
+    if (s->sync.conn) PQfinish(s->sync.conn);
+    if (s->listen.conn) PQfinish(s->listen.conn);
+    for (int i = 0; i < POOL_LINKS; i++)
+        if (s->pool[i].conn) PQfinish(s->pool[i].conn);
     free(s->conninfo);
     free(s);
+}
+
+/* The link an operation uses from now until lease_end. */
+static int lease(pg_store *s) {
+    if (!fiber_current()) {
+        s->cur = &s->sync;
+        return 0;
+    }
+    for (;;) {
+        /* A connected idle link first, then one that may connect. */
+        pg_link *pick = NULL;
+        for (int i = 0; i < POOL_LINKS && !pick; i++)
+            if (!s->pool[i].leased && s->pool[i].conn) pick = &s->pool[i];
+        for (int i = 0; i < POOL_LINKS && !pick; i++)
+            if (!s->pool[i].leased) pick = &s->pool[i];
+        if (pick) {
+            pick->leased = 1;
+            s->cur = pick;
+            return 0;
+        }
+        if (s->nwaiters == sizeof s->waiters / sizeof s->waiters[0]) {
+            set_err(s, "too many requests waiting for the database");
+            return -1;
+        }
+        s->waiters[s->nwaiters++] = fiber_current();
+        fiber_park();
+    }
+}
+
+static void lease_end(pg_store *s, pg_link *l) {
+    if (l == &s->sync) return;
+    l->leased = 0;
+    if (s->nwaiters > 0) {
+        fiber *next = s->waiters[0];
+        memmove(s->waiters, s->waiters + 1, (s->nwaiters - 1) * sizeof s->waiters[0]);
+        s->nwaiters--;
+        fiber_wake(next);
+    }
 }
 
 static int migrate(pg_store *s, char *err, size_t errcap) {
@@ -241,9 +397,9 @@ static int migrate(pg_store *s, char *err, size_t errcap) {
         const char *sql = schema_migration(SCHEMA_POSTGRESQL, v);
         if (sql[0]) {
             /* Several statements: the simple query protocol. */
-            PGresult *r = PQexec(s->conn, sql);
+            PGresult *r = PQexec(s->cur->conn, sql);
             int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-            if (!ok) set_err(s, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+            if (!ok) set_err(s, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->cur->conn));
             PQclear(r);
             if (!ok) goto fail;
         }
@@ -271,9 +427,10 @@ store *store_pg_open(const char *conninfo, char *err, size_t errcap) {
         return NULL;
     }
     s->base.ops = &pg_ops;
-    s->conn = connect_db(conninfo, err, errcap);
-    if (!s->conn || migrate(s, err, errcap) != 0 || run_ok(s, "LISTEN msnd_store", 0, NULL) != 0) {
-        if (s->conn && !err[0]) snprintf(err, errcap, "%s", s->base.err);
+    s->cur = &s->sync;
+    err[0] = '\0';
+    s->sync.conn = connect_db(conninfo, err, errcap);
+    if (!s->sync.conn || migrate(s, err, errcap) != 0) {
         pg_close(&s->base);
         return NULL;
     }
@@ -283,17 +440,40 @@ store *store_pg_open(const char *conninfo, char *err, size_t errcap) {
 static void pg_read_begin(store *base) { (void)base; }
 static void pg_read_end(store *base) { (void)base; }
 
+/* The listening connection: connected on demand (at most once per
+ * RECONNECT_MS), its LISTEN sent without waiting for the answer. */
+static int listen_ready(pg_store *s) {
+    pg_link *l = &s->listen;
+    if (l->conn && PQstatus(l->conn) == CONNECTION_OK) return 1;
+    if (l->conn) link_drop(l);
+    if (now_ms() < l->next_connect_ms) return 0;
+    char err[256];
+    pg_link *keep = s->cur;
+    l->conn = connect_db(s->conninfo, err, sizeof err);
+    s->cur = keep;
+    if (!l->conn || !PQsendQuery(l->conn, "LISTEN msnd_store")) {
+        link_drop(l);
+        return 0;
+    }
+    return 1;
+}
+
 static uint64_t pg_generation(store *base) {
     pg_store *s = S(base);
-    if (!s->conn) return ++s->generation; /* cannot tell: assume a change */
+    int was_connected = s->listen.conn != NULL;
+    /* Cannot tell: assume a change. */
+    if (!listen_ready(s) || !was_connected) return ++s->generation;
     /* Reads what the socket holds without waiting. */
-    if (!PQconsumeInput(s->conn)) {
-        drop_conn(s);
+    PGconn *c = s->listen.conn;
+    if (!PQconsumeInput(c)) {
+        link_drop(&s->listen);
         return ++s->generation;
     }
+    PGresult *r;
+    while (!PQisBusy(c) && (r = PQgetResult(c)) != NULL) PQclear(r); /* LISTEN's own answer */
     PGnotify *n;
     int any = 0;
-    while ((n = PQnotifies(s->conn)) != NULL) {
+    while ((n = PQnotifies(c)) != NULL) {
         any = 1;
         PQfreemem(n);
     }
@@ -831,35 +1011,262 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
     return STORE_OK;
 }
 
+/* Each operation holds one link from start to end (lease). */
+static store_rc leased_user_add(store *base, const char *email, const char *password, const char *name) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_add(base, email, password, name);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_passwd(store *base, const char *email, const char *password) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_passwd(base, email, password);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_get(store *base, const char *email, store_user *out) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_get(base, email, out);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_get_id(store *base, int64_t id, store_user *out) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_get_id(base, id, out);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_del(store *base, const char *email) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_del(base, email);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_each(store *base, store_user_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_each(base, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_set_name(base, uid, name, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_set_blp(store *base, int64_t uid, int allow, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_set_blp(base, uid, allow, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_set_gtc(store *base, int64_t uid, int prompt, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_set_gtc(base, uid, prompt, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_list_each(store *base, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_list_each(base, owner, list, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static long leased_list_count(store *base, int64_t owner, msnp_list list) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return -1;
+    pg_link *l = s->cur;
+    long rc = pg_list_count(base, owner, list);
+    lease_end(s, l);
+    return rc;
+}
+
+static int leased_list_get(store *base, int64_t owner, msnp_list list, int64_t contact) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return -1;
+    pg_link *l = s->cur;
+    int rc = pg_list_get(base, owner, list, contact);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_list_add(store *base, const store_list_op *op, store_list_result *r) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_list_add(base, op, r);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_list_remove(store *base, const store_list_op *op, store_list_result *r) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_list_remove(base, op, r);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_list_rename(base, owner, contact, name, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_watchers_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_watchers_each(base, uid, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_contacts_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_contacts_each(base, uid, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_group_each(store *base, int64_t owner, store_group_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_group_each(base, owner, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static long leased_group_count(store *base, int64_t owner) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return -1;
+    pg_link *l = s->cur;
+    long rc = pg_group_count(base, owner);
+    lease_end(s, l);
+    return rc;
+}
+
+static int leased_group_exists(store *base, int64_t owner, int gid) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return -1;
+    pg_link *l = s->cur;
+    int rc = pg_group_exists(base, owner, gid);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_group_add(store *base, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_group_add(base, owner, name, limit, gid, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_group_del(store *base, int64_t owner, int gid, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_group_del(base, owner, gid, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_group_rename(store *base, int64_t owner, int gid, const char *name, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_group_rename(base, owner, gid, name, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_prop_set(store *base, int64_t owner, const char *key, const char *value, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_prop_set(base, owner, key, value, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_prop_each(store *base, int64_t owner, store_prop_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_prop_each(base, owner, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
 static const store_ops pg_ops = {
     .name = "postgresql",
+    .waits_on_fibers = 1,
     .close = pg_close,
     .read_begin = pg_read_begin,
     .read_end = pg_read_end,
     .generation = pg_generation,
-    .user_add = pg_user_add,
-    .user_passwd = pg_user_passwd,
-    .user_del = pg_user_del,
-    .user_get = pg_user_get,
-    .user_get_id = pg_user_get_id,
-    .user_each = pg_user_each,
-    .set_name = pg_set_name,
-    .set_blp = pg_set_blp,
-    .set_gtc = pg_set_gtc,
-    .list_each = pg_list_each,
-    .list_count = pg_list_count,
-    .list_get = pg_list_get,
-    .list_add = pg_list_add,
-    .list_remove = pg_list_remove,
-    .list_rename = pg_list_rename,
-    .watchers_each = pg_watchers_each,
-    .contacts_each = pg_contacts_each,
-    .group_each = pg_group_each,
-    .group_count = pg_group_count,
-    .group_exists = pg_group_exists,
-    .group_add = pg_group_add,
-    .group_del = pg_group_del,
-    .group_rename = pg_group_rename,
-    .prop_set = pg_prop_set,
-    .prop_each = pg_prop_each,
+    .user_add = leased_user_add,
+    .user_passwd = leased_user_passwd,
+    .user_del = leased_user_del,
+    .user_get = leased_user_get,
+    .user_get_id = leased_user_get_id,
+    .user_each = leased_user_each,
+    .set_name = leased_set_name,
+    .set_blp = leased_set_blp,
+    .set_gtc = leased_set_gtc,
+    .list_each = leased_list_each,
+    .list_count = leased_list_count,
+    .list_get = leased_list_get,
+    .list_add = leased_list_add,
+    .list_remove = leased_list_remove,
+    .list_rename = leased_list_rename,
+    .watchers_each = leased_watchers_each,
+    .contacts_each = leased_contacts_each,
+    .group_each = leased_group_each,
+    .group_count = leased_group_count,
+    .group_exists = leased_group_exists,
+    .group_add = leased_group_add,
+    .group_del = leased_group_del,
+    .group_rename = leased_group_rename,
+    .prop_set = leased_prop_set,
+    .prop_each = leased_prop_each,
 };

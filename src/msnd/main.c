@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "dbtool.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -172,6 +173,7 @@ static int user_cmd(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "user") == 0) return user_cmd(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "db") == 0) return dbtool_main(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);

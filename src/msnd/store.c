@@ -106,3 +106,109 @@ store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, 
 store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver) { return s->ops->prop_set(s, owner, key, value, ver); }
 
 store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx) { return s->ops->prop_each(s, owner, fn, ctx); }
+
+store_rc store_counts_get(store *s, store_counts *out) { return s->ops->counts(s, out); }
+
+/* ---- store_copy: reads through the source's ordinary calls, writes
+ * through the target's import calls. ---- */
+
+typedef struct copy_ctx {
+    store *from, *to;
+    store_rc rc;
+    int64_t owner;
+    msnp_list list;
+    int64_t *ids;
+    size_t nids, capids;
+} copy_ctx;
+
+static void copy_collect_user(const store_user *u, void *arg) {
+    copy_ctx *x = arg;
+    if (x->rc != STORE_OK) return;
+    x->rc = x->to->ops->import_user(x->to, u);
+    if (x->rc != STORE_OK) return;
+    if (x->nids == x->capids) {
+        size_t nc = x->capids ? x->capids * 2 : 256;
+        int64_t *n = realloc(x->ids, nc * sizeof *n);
+        if (!n) {
+            x->rc = STORE_ERROR;
+            return;
+        }
+        x->ids = n;
+        x->capids = nc;
+    }
+    x->ids[x->nids++] = u->id;
+}
+
+static void copy_group(int gid, const char *name, void *arg) {
+    copy_ctx *x = arg;
+    if (x->rc == STORE_OK) x->rc = x->to->ops->import_group(x->to, x->owner, gid, name);
+}
+
+static int copy_entry(const store_entry *e, void *arg) {
+    copy_ctx *x = arg;
+    if (x->rc == STORE_OK) x->rc = x->to->ops->import_entry(x->to, x->owner, x->list, e);
+    return x->rc != STORE_OK;
+}
+
+static void copy_prop(const char *key, const char *value, void *arg) {
+    copy_ctx *x = arg;
+    if (x->rc == STORE_OK) x->rc = x->to->ops->import_prop(x->to, x->owner, key, value);
+}
+
+store_rc store_copy(store *from, store *to, store_counts *copied, char *err, size_t errcap) {
+    if (!to->ops->import_begin) {
+        snprintf(err, errcap, "the %s backend cannot be a migration target", to->ops->name);
+        return STORE_ERROR;
+    }
+    store_counts before, target;
+    if (store_counts_get(from, &before) != STORE_OK) {
+        snprintf(err, errcap, "source: %s", from->err);
+        return STORE_ERROR;
+    }
+    if (store_counts_get(to, &target) != STORE_OK) {
+        snprintf(err, errcap, "target: %s", to->err);
+        return STORE_ERROR;
+    }
+    if (target.users || target.entries || target.groups || target.memberships || target.props) {
+        snprintf(err, errcap, "the target database is not empty (%ld accounts)", target.users);
+        return STORE_EXISTS;
+    }
+    if (to->ops->import_begin(to) != STORE_OK) {
+        snprintf(err, errcap, "target: %s", to->err);
+        return STORE_ERROR;
+    }
+    copy_ctx x = {.from = from, .to = to, .rc = STORE_OK};
+    store_rc rc = store_user_each(from, copy_collect_user, &x);
+    /* Every account first: list entries name other accounts. */
+    for (size_t i = 0; rc == STORE_OK && x.rc == STORE_OK && i < x.nids; i++) {
+        x.owner = x.ids[i];
+        rc = store_group_each(from, x.owner, copy_group, &x);
+        static const msnp_list lists[3] = {MSNP_LIST_FL, MSNP_LIST_AL, MSNP_LIST_BL};
+        for (int l = 0; l < 3 && rc == STORE_OK && x.rc == STORE_OK; l++) {
+            x.list = lists[l];
+            rc = store_list_each(from, x.owner, x.list, copy_entry, &x);
+        }
+        if (rc == STORE_OK && x.rc == STORE_OK) rc = store_prop_each(from, x.owner, copy_prop, &x);
+    }
+    free(x.ids);
+    int ok = rc == STORE_OK && x.rc == STORE_OK;
+    if (!ok) snprintf(err, errcap, "%s", rc != STORE_OK ? from->err : to->err);
+    if (to->ops->import_end(to, ok) != STORE_OK) {
+        if (ok) snprintf(err, errcap, "target: %s", to->err);
+        return STORE_ERROR;
+    }
+    if (!ok) return STORE_ERROR;
+    if (store_counts_get(to, copied) != STORE_OK) {
+        snprintf(err, errcap, "target: %s", to->err);
+        return STORE_ERROR;
+    }
+    if (memcmp(copied, &before, sizeof before) != 0) {
+        snprintf(err, errcap,
+                 "counts differ after the copy: accounts %ld/%ld, list entries %ld/%ld, groups %ld/%ld, "
+                 "memberships %ld/%ld, properties %ld/%ld",
+                 before.users, copied->users, before.entries, copied->entries, before.groups, copied->groups,
+                 before.memberships, copied->memberships, before.props, copied->props);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}

@@ -178,4 +178,15 @@ typedef void (*store_prop_cb)(const char *key, const char *value, void *ctx);
 store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
 store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx);
 
+/* Copying a whole store into another (`msnd db migrate`). Ids, list
+ * versions, group ids and the order of list entries are kept. The target
+ * must be empty and is written in one transaction; afterwards the row
+ * counts of both are compared. The PostgreSQL backend can be a target. */
+typedef struct store_counts {
+    long users, entries, groups, memberships, props;
+} store_counts;
+store_rc store_counts_get(store *s, store_counts *out);
+/* STORE_EXISTS: the target is not empty. err gets what went wrong. */
+store_rc store_copy(store *from, store *to, store_counts *copied, char *err, size_t errcap);
+
 #endif

@@ -37,6 +37,16 @@ typedef struct store_ops {
     store_rc (*group_rename)(store *s, int64_t owner, int gid, const char *name, uint32_t *ver);
     store_rc (*prop_set)(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
     store_rc (*prop_each)(store *s, int64_t owner, store_prop_cb fn, void *ctx);
+    store_rc (*counts)(store *s, store_counts *out);
+    /* Target side of store_copy; NULL when the backend cannot be one.
+     * import_begin opens the transaction import_end commits (ok) or
+     * rolls back. */
+    store_rc (*import_begin)(store *s);
+    store_rc (*import_user)(store *s, const store_user *u);
+    store_rc (*import_group)(store *s, int64_t owner, int gid, const char *name);
+    store_rc (*import_entry)(store *s, int64_t owner, msnp_list list, const store_entry *e);
+    store_rc (*import_prop)(store *s, int64_t owner, const char *key, const char *value);
+    store_rc (*import_end)(store *s, int ok);
 } store_ops;
 
 /* Every backend's handle starts with this. */

@@ -1011,6 +1011,93 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
     return STORE_OK;
 }
 
+/* ---- whole-store copy (store_copy) ---- */
+
+static store_rc pg_counts(store *base, store_counts *out) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    PGresult *r = run(s,
+                      "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM list_entries),"
+                      " (SELECT count(*) FROM groups), (SELECT count(*) FROM fl_groups), (SELECT count(*) FROM props)",
+                      0, NULL);
+    if (!r) return STORE_ERROR;
+    out->users = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    out->entries = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+    out->groups = strtol(PQgetvalue(r, 0, 2), NULL, 10);
+    out->memberships = strtol(PQgetvalue(r, 0, 3), NULL, 10);
+    out->props = strtol(PQgetvalue(r, 0, 4), NULL, 10);
+    PQclear(r);
+    return STORE_OK;
+}
+
+/* The import runs on the blocking connection (an admin command). */
+static store_rc pg_import_begin(store *base) {
+    pg_store *s = S(base);
+    s->cur = &s->sync;
+    if (begin(s) != 0) return STORE_ERROR;
+    /* Nobody else writes while the copy runs. */
+    if (run_ok(s, "LOCK TABLE users, list_entries, groups, fl_groups, props IN EXCLUSIVE MODE", 0, NULL) != 0)
+        return rollback(s, STORE_ERROR);
+    return STORE_OK;
+}
+
+static store_rc pg_import_user(store *base, const store_user *u) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    char id[24], ver[24];
+    snprintf(ver, sizeof ver, "%u", u->version);
+    const char *p[7] = {i64(id, u->id), u->email, u->password, u->name, ver, u->blp_allow ? "AL" : "BL",
+                        u->gtc_prompt ? "A" : "N"};
+    return run_ok(s,
+                  "INSERT INTO users(id, email, password, name, version, blp, gtc, created) "
+                  "VALUES($1, $2, $3, $4, $5, $6, $7, extract(epoch FROM now())::bigint)",
+                  7, p) == 0
+               ? STORE_OK
+               : STORE_ERROR;
+}
+
+static store_rc pg_import_group(store *base, int64_t owner, int gid, const char *name) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    char o[24], g[16];
+    snprintf(g, sizeof g, "%d", gid);
+    const char *p[3] = {i64(o, owner), g, name};
+    return run_ok(s, "INSERT INTO groups(owner, gid, name) VALUES($1, $2, $3)", 3, p) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static store_rc pg_import_entry(store *base, int64_t owner, msnp_list list, const store_entry *e) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    char o[24], c[24], l[8];
+    snprintf(l, sizeof l, "%d", (int)list);
+    const char *p[4] = {i64(o, owner), l, i64(c, e->contact), e->name};
+    if (run_ok(s, "INSERT INTO list_entries(owner, list, contact, name) VALUES($1, $2, $3, $4)", 4, p) != 0)
+        return STORE_ERROR;
+    for (size_t i = 0; list == MSNP_LIST_FL && i < e->ngroups; i++)
+        if (member_q(s, MEMBER_ADD, owner, e->contact, e->groups[i], 3) < 0) return STORE_ERROR;
+    return STORE_OK;
+}
+
+static store_rc pg_import_prop(store *base, int64_t owner, const char *key, const char *value) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    char o[24];
+    const char *p[3] = {i64(o, owner), key, value};
+    return run_ok(s, "INSERT INTO props(owner, key, value) VALUES($1, $2, $3)", 3, p) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static store_rc pg_import_end(store *base, int ok) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    if (!ok) return rollback(s, STORE_OK);
+    /* New accounts continue after the copied ids. */
+    if (run_ok(s, "SELECT setval(pg_get_serial_sequence('users', 'id'), coalesce(max(id), 0) + 1, false) FROM users",
+               0, NULL) != 0)
+        return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
 /* Each operation holds one link from start to end (lease). */
 static store_rc leased_user_add(store *base, const char *email, const char *password, const char *name) {
     pg_store *s = S(base);
@@ -1269,4 +1356,11 @@ static const store_ops pg_ops = {
     .group_rename = leased_group_rename,
     .prop_set = leased_prop_set,
     .prop_each = leased_prop_each,
+    .counts = pg_counts,
+    .import_begin = pg_import_begin,
+    .import_user = pg_import_user,
+    .import_group = pg_import_group,
+    .import_entry = pg_import_entry,
+    .import_prop = pg_import_prop,
+    .import_end = pg_import_end,
 };

@@ -828,6 +828,30 @@ static store_rc sq_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
+static store_rc sq_counts(store *base, store_counts *out) {
+    sq_store *s = S(base);
+    static const char *const sql =
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM list_entries), (SELECT count(*) FROM groups),"
+        " (SELECT count(*) FROM fl_groups), (SELECT count(*) FROM props)";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        note_err(s);
+        return STORE_ERROR;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->users = (long)sqlite3_column_int64(st, 0);
+        out->entries = (long)sqlite3_column_int64(st, 1);
+        out->groups = (long)sqlite3_column_int64(st, 2);
+        out->memberships = (long)sqlite3_column_int64(st, 3);
+        out->props = (long)sqlite3_column_int64(st, 4);
+    } else {
+        note_err(s);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
+}
+
 static const store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -859,4 +883,5 @@ static const store_ops sq_ops = {
     .group_rename = sq_group_rename,
     .prop_set = sq_prop_set,
     .prop_each = sq_prop_each,
+    .counts = sq_counts,
 };

@@ -31,7 +31,9 @@
  * STORE_ERROR at once; a connection is tried again at most once per
  * RECONNECT_MS, so while the database is down requests get their error
  * straight away instead of hanging, and msnd reconnects by itself. */
+#include <errno.h>
 #include <libpq-fe.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,7 +235,19 @@ static int run_ok(pg_store *s, const char *sql, int n, const char *const *params
  * Returns 0 when there is a connection to use. */
 static int ensure_conn(pg_store *s) {
     pg_link *l = s->cur;
-    if (l->conn && PQstatus(l->conn) == CONNECTION_OK) return 0;
+    if (l->conn && PQstatus(l->conn) == CONNECTION_OK) {
+        /* An idle connection the server has closed (a restart) has its
+         * goodbye (FATAL, then end of stream) waiting in the socket, and
+         * nothing else arrives unasked on a connection that does not
+         * LISTEN: look without reading, and connect again at once instead
+         * of failing this request. */
+        char peek;
+        ssize_t n = recv(PQsocket(l->conn), &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
+        PQfinish(l->conn);
+        l->conn = NULL;
+        l->next_connect_ms = 0;
+    }
     if (l->conn) link_drop(l);
     if (now_ms() < l->next_connect_ms) {
         set_err(s, "database unavailable (reconnecting)");

@@ -460,6 +460,21 @@ def test_database_outage(srv):
     a.close()
 
 
+@backend_only("postgresql")
+def test_database_restart_between_requests(srv):
+    """The database restarts while nobody asks anything: msnd's idle
+    connections are dead, and the first request afterwards still succeeds
+    (msnd notices the closed connection and connects again first)."""
+    a = online(srv, "alice@example.com")
+    pg = pgtest.shared()
+    pg.stop()
+    pg.start()
+    t = a.trid()
+    a.send_line("REA %d alice@example.com Again" % t)
+    a.expect("REA")
+    a.close()
+
+
 def test_admin_commands(srv):
     r = srv.run_admin("user", "add", "dave@example.com", "davepw", "Dave", "D.")
     assert r.returncode == 0, r.stderr

@@ -109,6 +109,26 @@ store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx) {
 
 store_rc store_counts_get(store *s, store_counts *out) { return s->ops->counts(s, out); }
 
+store_rc store_load_begin(store *s) {
+    if (!s->ops->import_begin) {
+        snprintf(s->err, sizeof s->err, "the %s backend cannot load rows", s->ops->name);
+        return STORE_ERROR;
+    }
+    return s->ops->import_begin(s);
+}
+
+store_rc store_load_user(store *s, const store_user *u) { return s->ops->import_user(s, u); }
+
+store_rc store_load_group(store *s, int64_t owner, int gid, const char *name) {
+    return s->ops->import_group(s, owner, gid, name);
+}
+
+store_rc store_load_entry(store *s, int64_t owner, msnp_list list, const store_entry *e) {
+    return s->ops->import_entry(s, owner, list, e);
+}
+
+store_rc store_load_end(store *s, int ok) { return s->ops->import_end(s, ok); }
+
 /* ---- store_copy: reads through the source's ordinary calls, writes
  * through the target's import calls. ---- */
 

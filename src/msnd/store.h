@@ -181,12 +181,23 @@ store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx);
 /* Copying a whole store into another (`msnd db migrate`). Ids, list
  * versions, group ids and the order of list entries are kept. The target
  * must be empty and is written in one transaction; afterwards the row
- * counts of both are compared. The PostgreSQL backend can be a target. */
+ * counts of both are compared. Either backend can be the target. */
 typedef struct store_counts {
     long users, entries, groups, memberships, props;
 } store_counts;
 store_rc store_counts_get(store *s, store_counts *out);
 /* STORE_EXISTS: the target is not empty. err gets what went wrong. */
 store_rc store_copy(store *from, store *to, store_counts *copied, char *err, size_t errcap);
+
+/* Bulk loading (store_copy's target side; the benchmark's populate step):
+ * rows written as given, ids and versions included, in one transaction
+ * from store_load_begin to store_load_end (ok = 0 rolls back). Accounts
+ * first, then each account's groups, entries (FL with its group ids) and
+ * properties. */
+store_rc store_load_begin(store *s);
+store_rc store_load_user(store *s, const store_user *u);
+store_rc store_load_group(store *s, int64_t owner, int gid, const char *name);
+store_rc store_load_entry(store *s, int64_t owner, msnp_list list, const store_entry *e);
+store_rc store_load_end(store *s, int ok);
 
 #endif

@@ -854,6 +854,70 @@ static store_rc sq_counts(store *base, store_counts *out) {
     return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
 }
 
+/* ---- bulk load (store_load_*, store_copy) ---- */
+
+static store_rc sq_import_begin(store *base) { return begin(S(base)) == 0 ? STORE_OK : STORE_ERROR; }
+
+/* Runs a one-off statement with text/integer parameters: kinds "i" (int64)
+ * or "t" (text), one character per parameter. */
+static store_rc sq_exec_once(sq_store *s, const char *sql, const char *kinds, const int64_t *nums,
+                             const char *const *texts) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        note_err(s);
+        return STORE_ERROR;
+    }
+    for (int i = 0; kinds[i]; i++) {
+        if (kinds[i] == 'i') sqlite3_bind_int64(st, i + 1, nums[i]);
+        else sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) note_err(s);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+static store_rc sq_import_user(store *base, const store_user *u) {
+    int64_t n[7] = {u->id, 0, 0, 0, (int64_t)u->version, 0, 0};
+    const char *t[7] = {NULL, u->email, u->password, u->name, NULL, u->blp_allow ? "AL" : "BL", u->gtc_prompt ? "A" : "N"};
+    return sq_exec_once(S(base),
+                        "INSERT INTO users(id,email,password,name,version,blp,gtc,created) "
+                        "VALUES(?1,?2,?3,?4,?5,?6,?7,strftime('%s','now'))",
+                        "itttitt", n, t);
+}
+
+static store_rc sq_import_group(store *base, int64_t owner, int gid, const char *name) {
+    int64_t n[3] = {owner, gid, 0};
+    const char *t[3] = {NULL, NULL, name};
+    return sq_exec_once(S(base), "INSERT INTO groups(owner,gid,name) VALUES(?1,?2,?3)", "iit", n, t);
+}
+
+static store_rc sq_import_entry(store *base, int64_t owner, msnp_list list, const store_entry *e) {
+    sq_store *s = S(base);
+    sqlite3_stmt *st = q(s, Q_LIST_ADD);
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, owner);
+    sqlite3_bind_int(st, 2, (int)list);
+    sqlite3_bind_int64(st, 3, e->contact);
+    sqlite3_bind_text(st, 4, e->name, -1, SQLITE_STATIC);
+    if (exec_done(s, st) != 0) return STORE_ERROR;
+    for (size_t i = 0; list == MSNP_LIST_FL && i < e->ngroups; i++)
+        if (member_exec(s, Q_MEMBER_ADD, owner, e->contact, e->groups[i]) != 0) return STORE_ERROR;
+    return STORE_OK;
+}
+
+static store_rc sq_import_prop(store *base, int64_t owner, const char *key, const char *value) {
+    int64_t n[3] = {owner, 0, 0};
+    const char *t[3] = {NULL, key, value};
+    return sq_exec_once(S(base), "INSERT INTO props(owner,key,value) VALUES(?1,?2,?3)", "itt", n, t);
+}
+
+static store_rc sq_import_end(store *base, int ok) {
+    sq_store *s = S(base);
+    if (!ok) return rollback(s, STORE_OK);
+    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+}
+
 static const store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -886,4 +950,10 @@ static const store_ops sq_ops = {
     .prop_set = sq_prop_set,
     .prop_each = sq_prop_each,
     .counts = sq_counts,
+    .import_begin = sq_import_begin,
+    .import_user = sq_import_user,
+    .import_group = sq_import_group,
+    .import_entry = sq_import_entry,
+    .import_prop = sq_import_prop,
+    .import_end = sq_import_end,
 };

@@ -52,8 +52,14 @@
 /* Serializes schema migrations of nodes starting at the same time. */
 #define SCHEMA_LOCK_KEY "77530014"
 
+#define PREPARED_MAX 64
+
 typedef struct pg_link {
     PGconn *conn;
+    /* Statements prepared on this connection, by the address of their
+     * text (every statement is a string constant); name "m<index>". */
+    const char *prepared[PREPARED_MAX];
+    int nprepared;
     uint64_t next_connect_ms; /* no connection attempt before this */
     int leased;
     int async; /* connected for fibers: non-blocking sends */
@@ -96,6 +102,7 @@ static void set_err(pg_store *s, const char *fmt, ...) {
 static void link_drop(pg_link *l) {
     if (l->conn) PQfinish(l->conn);
     l->conn = NULL;
+    l->nprepared = 0;
     l->next_connect_ms = now_ms() + RECONNECT_MS;
 }
 
@@ -158,13 +165,11 @@ static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
     return c;
 }
 
-/* One statement on the current link: PQexecParams on the loop's stack,
- * send + park on a fiber. NULL with the connection's error when no result
- * came (lost connection, timeout). */
-static PGresult *exec_params(pg_store *s, const char *sql, int n, const char *const *params) {
+/* The result of what was sent on the current link, parking the fiber
+ * until it is complete (deadline: QUERY_TIMEOUT_MS from now). NULL when no
+ * complete answer came: the connection is then dropped. */
+static PGresult *await_result(pg_store *s) {
     pg_link *l = s->cur;
-    if (!l->async) return PQexecParams(l->conn, sql, n, NULL, params, NULL, NULL, 0);
-    if (!PQsendQueryParams(l->conn, sql, n, NULL, params, NULL, NULL, 0)) return NULL;
     int fd = PQsocket(l->conn);
     uint64_t deadline = now_ms() + QUERY_TIMEOUT_MS;
     int f;
@@ -200,8 +205,54 @@ static PGresult *exec_params(pg_store *s, const char *sql, int n, const char *co
     set_err(s, "no answer from the database within %d ms: %s", QUERY_TIMEOUT_MS, PQerrorMessage(l->conn));
     PQfinish(l->conn);
     l->conn = NULL;
+    l->nprepared = 0;
     l->next_connect_ms = now_ms() + RECONNECT_MS;
     return NULL;
+}
+
+/* The index of sql's prepared statement on the current link, preparing it
+ * on first use; -1 when it cannot be (then it runs unprepared). Preparing
+ * once per connection spares the server parsing and planning the same
+ * text for every request. */
+static int prepared(pg_store *s, const char *sql, int n) {
+    pg_link *l = s->cur;
+    for (int i = 0; i < l->nprepared; i++)
+        if (l->prepared[i] == sql) return i;
+    if (l->nprepared == PREPARED_MAX) return -1;
+    char name[16];
+    snprintf(name, sizeof name, "m%d", l->nprepared);
+    PGresult *r;
+    if (!l->async) {
+        r = PQprepare(l->conn, name, sql, n, NULL);
+    } else {
+        if (!PQsendPrepare(l->conn, name, sql, n, NULL)) return -1;
+        r = await_result(s);
+        if (!s->cur->conn) return -2; /* lost */
+    }
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) return -1;
+    l->prepared[l->nprepared] = sql;
+    return l->nprepared++;
+}
+
+/* One statement on the current link: blocking on the loop's stack, sent
+ * and awaited with the fiber parked on one. NULL with the connection's
+ * error when no result came (lost connection, timeout). */
+static PGresult *exec_params(pg_store *s, const char *sql, int n, const char *const *params) {
+    pg_link *l = s->cur;
+    int k = n > 0 ? prepared(s, sql, n) : -1;
+    if (k == -2 || !l->conn) return NULL;
+    char name[16];
+    snprintf(name, sizeof name, "m%d", k);
+    if (!l->async) {
+        if (k >= 0) return PQexecPrepared(l->conn, name, n, params, NULL, NULL, 0);
+        return PQexecParams(l->conn, sql, n, NULL, params, NULL, NULL, 0);
+    }
+    int sent = k >= 0 ? PQsendQueryPrepared(l->conn, name, n, params, NULL, NULL, 0)
+                      : PQsendQueryParams(l->conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (!sent) return NULL;
+    return await_result(s);
 }
 
 /* Run one statement with text parameters. Returns the result (tuples or
@@ -246,6 +297,7 @@ static int ensure_conn(pg_store *s) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
         PQfinish(l->conn);
         l->conn = NULL;
+        l->nprepared = 0;
         l->next_connect_ms = 0;
     }
     if (l->conn) link_drop(l);
@@ -263,6 +315,7 @@ static int ensure_conn(pg_store *s) {
         return -1;
     }
     l->conn = c;
+    l->nprepared = 0;
     /* What changed while this link was away was not seen through it. */
     s->generation++;
     return 0;

@@ -11,6 +11,7 @@ PACKAGES=(
   sqlite3          # integrity checks in the durability tests
   tcpdump          # reading captures back in the analyzer tests
   nftables         # loading msnsniff --nft output into a namespace in the tests
+  postgresql libpq-dev  # msnd's PostgreSQL store and the throw-away servers of its tests
   iproute2 procps python3
   python3-jsonschema   # msnsniff's events checked against docs/msnsniff-events.schema.json
   tshark               # Community IDs cross-checked; the analyzer benchmark's peer

@@ -18,6 +18,7 @@ void gate_config_defaults(gate_config *c) {
     c->ncontrol_ports = 1;
     c->mark_control = 0x4d000000u;
     c->mark_secondary = 0x00100000u;
+    c->hit_grace_s = 5; /* covers the SYN retransmissions at 1 s and 3 s */
     c->expect_timeout_s = 300; /* nf_conntrack_ftp's expectation timeout */
     c->forged_policy = GATE_POLICY_SKIP;
     c->nat_policy = GATE_POLICY_OPEN;
@@ -121,6 +122,16 @@ int gate_config_set(gate_config *c, const char *key, const char *v, char *err, s
     } else if (!strcmp(key, "expect_timeout")) {
         bad = parse_uint(v, 86400, &x) || x == 0;
         c->expect_timeout_s = (unsigned)x;
+    } else if (!strcmp(key, "hit_grace")) {
+        bad = parse_uint(v, 3600, &x);
+        c->hit_grace_s = (unsigned)x;
+    } else if (!strcmp(key, "direction")) {
+        if (!strcmp(v, "in"))
+            c->capture_in_only = 1;
+        else if (!strcmp(v, "inout"))
+            c->capture_in_only = 0;
+        else
+            bad = 1;
     } else if (!strcmp(key, "forged")) {
         bad = parse_policy(v, &c->forged_policy);
     } else if (!strcmp(key, "nat")) {

@@ -25,11 +25,12 @@
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
+#include <pcap/pcap.h>
 
 #include <msnp/msnp.h>
 
 #include "adapter.h"
-#include "capture.h"
+#include "decode.h"
 #include "config.h"
 #include "engine.h"
 #include "nftset.h"
@@ -40,7 +41,7 @@
 #define LINKTYPE_RAW 101
 
 static volatile sig_atomic_t sig_stop, sig_hup, sig_usr1;
-static sn_capture *active_capture;
+static pcap_t *active_pcap;
 
 static void on_signal(int sig) {
     if (sig == SIGHUP)
@@ -49,8 +50,8 @@ static void on_signal(int sig) {
         sig_usr1 = 1;
     else
         sig_stop = 1;
-    if (active_capture && sig != SIGUSR1)
-        sn_capture_break(active_capture);
+    if (active_pcap && sig != SIGUSR1 && sig != SIGHUP)
+        pcap_breakloop(active_pcap);
 }
 
 typedef struct override {
@@ -97,12 +98,14 @@ static void usage(FILE *fp) {
             "                          their pinholes are committed (inline, NFQUEUE)\n"
             "  -i, --interface IFACE   passive: capture here\n"
             "  --filter EXPR           passive: BPF filter (default: everything)\n"
+            "  --direction in|inout    passive: packets entering the interface only (use with -i any)\n"
             "  --table NAME            inet table holding the sets (default msngate)\n"
             "  --queue-num N           inline: NFQUEUE number (default 1863)\n"
             "  --queue-bypass          inline: traffic passes when msngate is down (default)\n"
             "  --fail-closed           inline: traffic of the queued flows stops when msngate is down\n"
             "  --control-ports LIST    inline: TCP ports of the notification servers (default 1863)\n"
             "  --expect-timeout SEC    pinhole lifetime (default 300)\n"
+            "  --hit-grace SEC         delete a seen connection's pinhole this much later (default 5)\n"
             "  --forged open|skip      announced address of a third host (default skip)\n"
             "  --nat open|skip         announced private address behind NAT (default open)\n"
             "  --max-pinholes N        pinholes open at once (default 65536)\n"
@@ -162,13 +165,14 @@ static void reload(gate *g) {
         c.queue_num != g->cfg.queue_num || c.queue_bypass != g->cfg.queue_bypass ||
         c.ncontrol_ports != g->cfg.ncontrol_ports ||
         memcmp(c.control_ports, g->cfg.control_ports, c.ncontrol_ports * sizeof c.control_ports[0]) ||
-        strcmp(c.filter, g->cfg.filter))
+        strcmp(c.filter, g->cfg.filter) || c.capture_in_only != g->cfg.capture_in_only)
         fprintf(stderr, "msngate: reload: mode, interface, filter, table and queue settings take effect at the next start\n");
     /* what can change while running */
     g->cfg.forged_policy = c.forged_policy;
     g->cfg.nat_policy = c.nat_policy;
     g->cfg.max_pinholes = c.max_pinholes;
     g->cfg.expect_timeout_s = c.expect_timeout_s;
+    g->cfg.hit_grace_s = c.hit_grace_s;
     g->cfg.stats_interval_s = c.stats_interval_s;
     memcpy(g->cfg.stats_file, c.stats_file, sizeof c.stats_file);
     g->cfg.verbose = c.verbose;
@@ -188,6 +192,7 @@ static void tick(gate *g) {
     if (now - g->last_expire >= 1000000u) {
         g->last_expire = now;
         pinholes_expire(g->holes, real_us());
+        pinholes_commit(g->holes, 1); /* deletes of hits whose grace is over */
     }
     int due = g->cfg.stats_interval_s && now - g->last_stats >= (uint64_t)g->cfg.stats_interval_s * 1000000u;
     if (sig_usr1 || due) {
@@ -212,49 +217,87 @@ static int recreate_sets(void *ctx) {
 
 /* ---- passive ---------------------------------------------------------- */
 
+/* libpcap on the interface in immediate mode: each packet is handed over
+ * as soon as the kernel has it, not when a buffer fills. With direction
+ * "in" only packets entering the interface are seen: on "any" each packet
+ * crossing the gateway is analysed once, when it arrives, before it is
+ * forwarded. */
+static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = pcap_create(c->interface, perr);
+    if (!p) {
+        snprintf(err, errcap, "%s: %s", c->interface, perr);
+        return NULL;
+    }
+    pcap_set_snaplen(p, 65535);
+    pcap_set_immediate_mode(p, 1);
+    pcap_set_buffer_size(p, 8 << 20);
+    pcap_set_timeout(p, 200);
+    int rc = pcap_activate(p);
+    if (rc < 0) {
+        snprintf(err, errcap, "%s: %s%s", c->interface, rc == PCAP_ERROR ? pcap_geterr(p) : pcap_statustostr(rc),
+                 rc == PCAP_ERROR_PERM_DENIED ? " (capturing needs CAP_NET_RAW)" : "");
+        pcap_close(p);
+        return NULL;
+    }
+    if (c->capture_in_only && pcap_setdirection(p, PCAP_D_IN) != 0) {
+        snprintf(err, errcap, "%s: direction in: %s", c->interface, pcap_geterr(p));
+        pcap_close(p);
+        return NULL;
+    }
+    if (c->filter[0]) {
+        struct bpf_program prog;
+        if (pcap_compile(p, &prog, c->filter, 1, PCAP_NETMASK_UNKNOWN) != 0 || pcap_setfilter(p, &prog) != 0) {
+            snprintf(err, errcap, "filter \"%s\": %s", c->filter, pcap_geterr(p));
+            pcap_close(p);
+            return NULL;
+        }
+        pcap_freecode(&prog);
+    }
+    return p;
+}
+
 static int run_passive(gate *g) {
     char err[1024];
     if (!g->cfg.interface[0]) {
         fprintf(stderr, "msngate: passive mode needs an interface (-i IFACE)\n");
         return 64;
     }
-    sn_capture *cap = sn_capture_open_live(g->cfg.interface, err, sizeof err);
+    pcap_t *cap = open_capture(&g->cfg, err, sizeof err);
     if (!cap) {
-        fprintf(stderr, "msngate: %s%s\n", err,
-                geteuid() != 0 ? " (capturing needs CAP_NET_RAW)" : "");
+        fprintf(stderr, "msngate: %s\n", err);
         return 1;
     }
-    if (g->cfg.filter[0] && sn_capture_set_filter(cap, g->cfg.filter, err, sizeof err) != 0) {
-        fprintf(stderr, "msngate: %s\n", err);
-        sn_capture_close(cap);
-        return 64;
+    int lt = pcap_datalink(cap);
+    if (!sn_decode_linktype_ok(lt)) {
+        fprintf(stderr, "msngate: %s: link type %d is not supported\n", g->cfg.interface, lt);
+        pcap_close(cap);
+        return 1;
     }
-    int lt = sn_capture_linktype(cap);
-    active_capture = cap;
-    fprintf(stderr, "msngate: passive mode on %s (link type %d), table inet %s\n", g->cfg.interface, lt, g->cfg.table);
+    active_pcap = cap;
+    fprintf(stderr, "msngate: passive mode on %s (link type %d, direction %s), table inet %s\n", g->cfg.interface, lt,
+            g->cfg.capture_in_only ? "in" : "in+out", g->cfg.table);
     int status = 0;
-    sn_frame fr;
     while (!sig_stop) {
-        int rc = sn_capture_next(cap, &fr, err, sizeof err);
+        struct pcap_pkthdr *h;
+        const u_char *data;
+        int rc = pcap_next_ex(cap, &h, &data);
         if (rc == 1) {
             g->st.packets++;
             /* pcap's timestamp is when the kernel saw the packet */
-            g->adapter.arrival_us = fr.ts_us;
-            sn_engine_packet(g->eng, lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
+            uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+            g->adapter.arrival_us = ts;
+            sn_engine_packet(g->eng, lt, ts, data, h->caplen, h->len);
             pinholes_commit(g->holes, 1);
-        } else if (rc < 0) {
-            fprintf(stderr, "msngate: capture: %s\n", err);
-            status = 1;
-            break;
-        } else if (rc == 0) {
-            fprintf(stderr, "msngate: capture on %s ended\n", g->cfg.interface);
+        } else if (rc == PCAP_ERROR) {
+            fprintf(stderr, "msngate: capture on %s: %s\n", g->cfg.interface, pcap_geterr(cap));
             status = 1;
             break;
         }
         tick(g);
     }
-    active_capture = NULL;
-    sn_capture_close(cap);
+    active_pcap = NULL;
+    pcap_close(cap);
     return status;
 }
 
@@ -366,6 +409,7 @@ int main(int argc, char **argv) {
         {"forged", required_argument, NULL, 'f'},      {"nat", required_argument, NULL, 'n'},
         {"max-pinholes", required_argument, NULL, 'M'}, {"stats-interval", required_argument, NULL, 's'},
         {"stats-file", required_argument, NULL, 'S'},  {"verbose", no_argument, NULL, 'v'},
+        {"direction", required_argument, NULL, 'D'},   {"hit-grace", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},              {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     static gate g;
@@ -385,6 +429,8 @@ int main(int argc, char **argv) {
         case 'C': key = "queue_bypass"; val = "no"; break;
         case 'p': key = "control_ports"; break;
         case 'T': key = "expect_timeout"; break;
+        case 'D': key = "direction"; break;
+        case 'G': key = "hit_grace"; break;
         case 'f': key = "forged"; break;
         case 'n': key = "nat"; break;
         case 'M': key = "max_pinholes"; break;

@@ -17,6 +17,7 @@ typedef struct hole {
     struct hole *gnext;             /* same invitation */
     uint8_t nkeys;
     uint8_t cls;
+    uint8_t hit;                    /* deadline_us is the end of the hit grace */
     nftset_key keys[2];
 } hole;
 
@@ -213,15 +214,58 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
     }
 }
 
+/* Moves h to the end of the deadline queue with a new deadline (the
+ * grace is shorter than any timeout left, or h would just stay). */
+static void requeue(pinholes *p, hole *h, uint64_t deadline) {
+    if (h->hit || deadline >= h->deadline_us)
+        return;
+    h->hit = 1;
+    h->deadline_us = deadline;
+    /* the queue stays ordered by deadline: insert before the first later
+     * one (a walk bounded by the entries open at once) */
+    if (h->qprev)
+        h->qprev->qnext = h->qnext;
+    else
+        p->qhead = h->qnext;
+    if (h->qnext)
+        h->qnext->qprev = h->qprev;
+    else
+        p->qtail = h->qprev;
+    hole *at = p->qhead;
+    while (at && at->deadline_us <= deadline)
+        at = at->qnext;
+    h->qnext = at;
+    h->qprev = at ? at->qprev : p->qtail;
+    if (h->qprev)
+        h->qprev->qnext = h;
+    else
+        p->qhead = h;
+    if (at)
+        at->qprev = h;
+    else
+        p->qtail = h;
+}
+
 void pinholes_hit(pinholes *p, uint64_t id, uint64_t invitation) {
     p->st->hits++;
     hole *h = sn_strmap_get(&p->by_id, (const char *)&id, sizeof id);
     if (h && !invitation)
         invitation = h->invitation;
+    uint64_t deadline = now_us() + (uint64_t)p->cfg.hit_grace_s * 1000000u;
     if (h)
-        drop(p, h, 1);
-    if (invitation)
-        pinholes_cancelled(p, invitation);
+        requeue(p, h, deadline);
+    if (!invitation)
+        return;
+    /* the others of the invitation will not be used: they go now */
+    hole *x = sn_strmap_get(&p->by_inv, (const char *)&invitation, sizeof invitation);
+    while (x) {
+        hole *next = x->gnext;
+        if (!x->hit) {
+            p->st->withdrawn++;
+            drop(p, x, 1);
+        }
+        x = next;
+    }
 }
 
 void pinholes_withdrawn(pinholes *p, uint64_t id) {
@@ -242,8 +286,10 @@ void pinholes_cancelled(pinholes *p, uint64_t invitation) {
 
 void pinholes_expire(pinholes *p, uint64_t now) {
     while (p->qhead && p->qhead->deadline_us <= now) {
-        p->st->elements_expired += p->qhead->nkeys;
-        drop(p, p->qhead, 0);
+        hole *h = p->qhead;
+        if (!h->hit)
+            p->st->elements_expired += h->nkeys;
+        drop(p, h, h->hit); /* a hit one's grace is over: delete; else the kernel timed it out */
     }
 }
 

@@ -42,7 +42,9 @@ void pinholes_configure(pinholes *p, const gate_config *cfg);
  * carried it arrived, for the latency figures). */
 void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival_us);
 /* The connection of prediction id was seen: its invitation's elements go
- * (conntrack carries the connection from here). */
+ * hit_grace seconds later (conntrack carries the connection from there;
+ * until the peer answers, a retransmitted SYN or datagram is still "new"
+ * and needs the element). */
 void pinholes_hit(pinholes *p, uint64_t id, uint64_t invitation);
 /* Prediction id will not be used (a sibling's hit, a cancel, eviction). */
 void pinholes_withdrawn(pinholes *p, uint64_t id);

@@ -11,7 +11,16 @@
 #include "events.h"
 #include "expect.h"
 #include "memcap.h"
+#include "observer.h"
 #include "strmap.h"
+
+/* Which predictions from announced addresses may become pinholes
+ * (predict.h, sn_origin_check; docs/msnsniff.md "Policy"). */
+typedef enum sn_announce_policy {
+    SN_ANNOUNCE_NAT = 0, /* default: all but forged ones */
+    SN_ANNOUNCE_STRICT,  /* only addresses verified as the announcer's own */
+    SN_ANNOUNCE_ANY      /* all, forged ones included (still flagged) */
+} sn_announce_policy;
 
 typedef struct sn_config {
     uint64_t memcap;            /* bytes; 0 = unlimited */
@@ -23,6 +32,10 @@ typedef struct sn_config {
     int all_flows;              /* flow events for non-MSN flows too */
     const char *extract_dir;    /* carve MSNFTP files here (NULL: off) */
     unsigned anomaly_limit;     /* anomaly events per kind before only counting */
+    size_t max_expectations;    /* global bound on the expectation table (0: SN_EXPECT_MAX) */
+    size_t max_expect_per_user; /* outstanding per announcing user (0: unbounded) */
+    size_t max_expect_per_session; /* outstanding per switchboard session (0: unbounded) */
+    sn_announce_policy announce_policy;
 } sn_config;
 
 void sn_config_defaults(sn_config *c);
@@ -49,29 +62,15 @@ typedef struct sn_stats {
      * of capture time) and what their bounds dropped */
     uint64_t peak_expectations, peak_invitations, peak_sbrefs, peak_users, peak_dns, peak_conversations;
     uint64_t expectations_evicted, invitations_dropped, sbrefs_dropped, users_untracked, dns_dropped;
+    uint64_t expectations_dropped_user, expectations_dropped_session; /* refused by the per-user / per-session bounds */
+    uint64_t announced_forged, announced_nat, pinholes_refused;
+    uint64_t overlap_conflicts, invitations_in_header;
 } sn_stats;
-
-/* Anomaly kinds (also indexes for rate limiting). */
-typedef enum sn_anomaly {
-    SN_AN_MALFORMED_PACKET = 0,
-    SN_AN_GAP,
-    SN_AN_PARSE_ERROR,
-    SN_AN_MIDSTREAM,
-    SN_AN_MEMCAP,
-    SN_AN_BAD_MIME,
-    SN_AN_BAD_INVITATION,
-    SN_AN_ORPHAN_INVITATION,
-    SN_AN_SIZE_MISMATCH,
-    SN_AN_UNKNOWN_COOKIE,
-    SN_AN_EXTRACT,
-    SN_AN_MSNFTP,
-    SN_AN_FRAGMENT,
-    SN_AN_KINDS
-} sn_anomaly;
 
 typedef struct sn_ctx {
     sn_config cfg;
-    sn_events ev;
+    sn_events ev;           /* JSON records and the sinks that write them */
+    sn_observers obs;       /* subscribers of the typed events (observer.h) */
     sn_memcap mem;
     sn_expect_table expect;
     sn_strmap cookies;      /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
@@ -104,9 +103,10 @@ typedef struct sn_sbref {
     int ring;            /* 1: from RNG, 0: from XFR */
 } sn_sbref;
 
-const char *sn_anomaly_name(sn_anomaly a);
-/* Build an anomaly event (or NULL when the per-kind limit is reached:
- * it is still counted). flow 0 = none. */
-sn_ev *sn_anomaly_new(sn_ctx *c, sn_anomaly kind, uint64_t flow, const char *detail);
+/* An anomaly with no optional parts (direction -1); flow 0 = none. */
+sn_anomaly_info sn_anomaly_make(sn_anomaly kind, uint64_t flow, const char *detail);
+/* Count it and, below the per-kind limit, stamp it (time, frame,
+ * limit_reached) and tell the observers. */
+void sn_anomaly_report(sn_ctx *c, sn_anomaly_info *a);
 
 #endif

@@ -12,6 +12,7 @@
 #include "flow.h"
 #include "invitation.h"
 #include "reasm.h"
+#include "report.h"
 #include "session.h"
 #include "strcopy.h"
 
@@ -20,6 +21,7 @@ struct sn_engine {
     sn_decoder dec;
     sn_flow_table flows;
     sn_reasm reasm;
+    sn_reporter reporter;
     uint64_t last_housekeeping;
 };
 
@@ -31,30 +33,8 @@ void sn_config_defaults(sn_config *c) {
     c->expect_timeout_us = 300ull * 1000000u; /* like nf_conntrack_ftp's 5 minutes */
     c->defrag = 1;
     c->anomaly_limit = 100;
-}
-
-const char *sn_anomaly_name(sn_anomaly a) {
-    static const char *const names[SN_AN_KINDS] = {
-        "malformed_packet", "gap", "parse_error", "midstream", "memcap", "bad_mime", "bad_invitation",
-        "orphan_invitation", "size_mismatch", "unknown_cookie", "extract", "msnftp", "fragment"};
-    return (unsigned)a < SN_AN_KINDS ? names[a] : "unknown";
-}
-
-sn_ev *sn_anomaly_new(sn_ctx *c, sn_anomaly kind, uint64_t flow, const char *detail) {
-    c->st.anomalies++;
-    unsigned k = (unsigned)kind < SN_AN_KINDS ? (unsigned)kind : 0;
-    if (c->cfg.anomaly_limit && c->anomaly_count[k] >= c->cfg.anomaly_limit)
-        return NULL;
-    c->anomaly_count[k]++;
-    sn_ev *ev = sn_ev_new(&c->ev, "anomaly", c->now);
-    sn_ev_set_str(ev, "kind", sn_anomaly_name(kind));
-    if (flow)
-        sn_ev_set_int(ev, "flow", flow);
-    sn_ev_set_int(ev, "frame", c->frame);
-    sn_ev_set_str(ev, "detail", detail);
-    if (c->cfg.anomaly_limit && c->anomaly_count[k] == c->cfg.anomaly_limit)
-        sn_ev_set_bool(ev, "limit_reached", 1);
-    return ev;
+    c->max_expect_per_user = SN_EXPECT_MAX_PER_USER;
+    c->max_expect_per_session = SN_EXPECT_MAX_PER_SESSION;
 }
 
 /* ---- reassembly callbacks ------------------------------------------------- */
@@ -69,7 +49,43 @@ static void on_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pendin
     sn_session_gap(&e->c, owner, dir, lost, pending);
 }
 
-static const sn_reasm_ops reasm_ops = {on_data, on_gap};
+static void on_overlap(void *ctx, void *owner, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
+                       uint64_t second_hash) {
+    sn_engine *e = ctx;
+    sn_session_overlap(&e->c, owner, dir, offset, len, first_hash, second_hash);
+}
+
+static const sn_reasm_ops reasm_ops = {on_data, on_gap, on_overlap};
+
+/* The engine's own subscriber: counters and the referral table follow
+ * the expectations. Registered first, so the others see the counts. */
+static void glue_added(void *ctx, const sn_expect *x) {
+    (void)x;
+    ((sn_engine *)ctx)->c.st.expectations++;
+}
+
+static void glue_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
+    (void)x;
+    (void)h;
+    ((sn_engine *)ctx)->c.st.hits++;
+}
+
+static void glue_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
+    (void)why;
+    sn_engine *e = ctx;
+    if (x->cookie_only)
+        free(sn_strmap_del(&e->c.cookies, x->cookie, strlen(x->cookie)));
+    e->c.st.misses++;
+}
+
+static void glue_dropped(void *ctx, const sn_expect_proto *p, sn_expect_drop why) {
+    (void)p;
+    sn_engine *e = ctx;
+    if (why == SN_DROP_USER_BOUND)
+        e->c.st.expectations_dropped_user++;
+    else if (why == SN_DROP_SESSION_BOUND)
+        e->c.st.expectations_dropped_session++;
+}
 
 sn_engine *sn_engine_new(const sn_config *cfg) {
     sn_engine *e = calloc(1, sizeof *e);
@@ -83,10 +99,19 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
     sn_memcap_init(&e->c.mem, c->memcap);
     sn_memcap_enable_reuse(&e->c.mem);
     sn_events_init(&e->c.ev);
-    int ok = sn_expect_init(&e->c.expect, c->expect_timeout_us, 0) == 0 && sn_strmap_init(&e->c.cookies) == 0 &&
+    sn_observer glue = {glue_added, NULL, glue_hit, NULL, glue_expired, glue_dropped, NULL, e};
+    sn_observers_add(&e->c.obs, &glue);
+    e->reporter.ev = &e->c.ev;
+    e->reporter.clock = &e->c.now;
+    sn_observer rep = sn_reporter_observer(&e->reporter);
+    sn_observers_add(&e->c.obs, &rep);
+    int ok = sn_expect_init(&e->c.expect, c->expect_timeout_us, c->max_expectations, &e->c.obs) == 0 &&
+             sn_strmap_init(&e->c.cookies) == 0 &&
              sn_invitations_init(&e->c) == 0 && sn_strmap_init(&e->c.dns) == 0 && sn_strmap_init(&e->c.users) == 0 && sn_strmap_init(&e->c.conversations) == 0 &&
              sn_decoder_init(&e->dec, &e->c.mem, c->defrag, 30ull * 1000000u) == 0 &&
              sn_flow_table_init(&e->flows, &e->c.mem, c->max_flows) == 0;
+    e->c.expect.max_per_user = c->max_expect_per_user;
+    e->c.expect.max_per_session = c->max_expect_per_session;
     sn_reasm_init(&e->reasm, &e->c.mem, c->flow_limit, &reasm_ops, e);
     if (!ok) {
         sn_engine_free(e);
@@ -96,6 +121,8 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
 }
 
 sn_events *sn_engine_events(sn_engine *e) { return &e->c.ev; }
+int sn_engine_observe(sn_engine *e, const sn_observer *o) { return sn_observers_add(&e->c.obs, o); }
+const sn_expect_table *sn_engine_expectations(const sn_engine *e) { return &e->c.expect; }
 const sn_stats *sn_engine_stats(const sn_engine *e) { return &e->c.st; }
 const sn_memcap *sn_engine_memcap(const sn_engine *e) { return &e->c.mem; }
 
@@ -169,27 +196,6 @@ static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
     sn_flow_remove(&e->flows, f);
 }
 
-static void on_miss(void *ctx, sn_expect *x) {
-    sn_engine *e = ctx;
-    if (x->cookie_only)
-        free(sn_strmap_del(&e->c.cookies, x->cookie, strlen(x->cookie)));
-    e->c.st.misses++;
-    sn_ev *ev = sn_ev_new(&e->c.ev, "expectation_miss", e->c.now);
-    sn_ev_set_int(ev, "id", x->id);
-    sn_ev_set_str(ev, "app", x->app);
-    sn_ev_set_str(ev, "transport", sn_transport_name(x->transport));
-    sn_ev_set_str(ev, "address", x->host);
-    if (x->port)
-        sn_ev_set_int(ev, "port", x->port);
-    else
-        sn_ev_set_str(ev, "port", "any");
-    sn_ev_set_str(ev, "cookie", x->cookie);
-    if (x->invitation)
-        sn_ev_set_int(ev, "invitation", x->invitation);
-    sn_ev_set_str(ev, "reason", x->evicted ? "evicted" : e->c.now >= x->expires ? "expired" : "capture_end");
-    sn_ev_emit(&e->c.ev, ev);
-}
-
 static void peak(uint64_t *p, uint64_t v) {
     if (v > *p)
         *p = v;
@@ -198,7 +204,7 @@ static void peak(uint64_t *p, uint64_t v) {
 /* The tables outside the memcap, sampled for the summary. */
 static void sample_tables(sn_engine *e) {
     sn_ctx *c = &e->c;
-    peak(&c->st.peak_expectations, c->expect.count);
+    peak(&c->st.peak_expectations, c->expect.peak); /* the table's own peak: it is bounded on every add */
     peak(&c->st.peak_invitations, sn_invitations_live(c));
     peak(&c->st.peak_sbrefs, c->cookies.count);
     peak(&c->st.peak_users, c->users.count);
@@ -209,7 +215,7 @@ static void sample_tables(sn_engine *e) {
 
 static void housekeeping(sn_engine *e, uint64_t now) {
     sample_tables(e);
-    sn_expect_expire(&e->c.expect, now, on_miss, e);
+    sn_expect_expire(&e->c.expect, now);
     sn_invitations_expire(&e->c, now);
     uint64_t idle = e->c.cfg.flow_timeout_us;
     /* bounded by the number of idle flows; each iteration removes one */
@@ -221,37 +227,23 @@ static void housekeeping(sn_engine *e, uint64_t now) {
 
 static void hit(sn_engine *e, sn_flow *f, sn_expect *x, const sn_packet *p, int matched_reverse) {
     sn_ctx *c = &e->c;
-    sn_expect_hit(&c->expect, x, NULL, NULL);
-    if (x->invitation)
-        sn_invitation_finish(c, x->cookie, x->invitation);
-    c->st.hits++;
     f->expect_id = x->id;
     if (f->app == SN_APP_UNKNOWN)
         f->app = SN_APP_EXPECTED;
     c->st.flows_expected++;
-    sn_ev *ev = sn_ev_new(&c->ev, "expectation_hit", c->now);
-    char a[SN_ADDR_STRLEN];
-    sn_ev_set_int(ev, "flow", f->id);
-    sn_ev_set_int(ev, "id", x->id);
-    sn_ev_set_str(ev, "app", x->app);
-    sn_ev_set_str(ev, "transport", p->proto == 6 ? "tcp" : "udp");
-    sn_ev_set_str(ev, "address", x->host);
-    if (x->port)
-        sn_ev_set_int(ev, "port", x->port);
-    else
-        sn_ev_set_str(ev, "port", "any");
-    sn_ev_set_str(ev, "cookie", x->cookie);
     if (x->invitation)
-        sn_ev_set_int(ev, "invitation", x->invitation);
-    sn_ev_set_str(ev, "src", sn_addr_str(matched_reverse ? &p->dst : &p->src, a));
-    sn_ev_set_int(ev, "sport", matched_reverse ? p->dport : p->sport);
-    sn_ev_set_str(ev, "dst", sn_addr_str(matched_reverse ? &p->src : &p->dst, a));
-    sn_ev_set_int(ev, "dport", matched_reverse ? p->sport : p->dport);
-    sn_ev_set_str(ev, "matched_by", p->proto == 6 ? ((p->tcp_flags & SN_TCP_SYN) ? "syn" : "midstream") : "udp");
-    sn_ev_set_str(ev, "from", x->from[0] ? x->from : NULL);
-    sn_ev_set_str(ev, "to", x->to[0] ? x->to : NULL);
-    sn_ev_set_int(ev, "delay_us", c->now - x->learned);
-    sn_ev_emit(&c->ev, ev);
+        sn_invitation_finish(c, x->cookie, x->invitation);
+    sn_expect_hit_info h;
+    memset(&h, 0, sizeof h);
+    h.ts = c->now;
+    h.flow = f->id;
+    h.proto = p->proto;
+    h.matched_by = p->proto == 6 ? ((p->tcp_flags & SN_TCP_SYN) ? "syn" : "midstream") : "udp";
+    h.src = matched_reverse ? p->dst : p->src;
+    h.sport = matched_reverse ? p->dport : p->sport;
+    h.dst = matched_reverse ? p->src : p->dst;
+    h.dport = matched_reverse ? p->sport : p->dport;
+    sn_expect_hit(&c->expect, x, &h);
 }
 
 static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
@@ -259,10 +251,9 @@ static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
     if (!f && sn_flow_oldest(&e->flows)) {
         /* out of budget: the least recently seen flow makes room */
         e->c.st.flows_evicted++;
-        sn_ev *ev = sn_anomaly_new(&e->c, SN_AN_MEMCAP, sn_flow_oldest(&e->flows)->id,
-                                    "memcap reached: least recently seen flow closed to admit a new one");
-        if (ev)
-            sn_ev_emit(&e->c.ev, ev);
+        sn_anomaly_info a = sn_anomaly_make(SN_AN_MEMCAP, sn_flow_oldest(&e->flows)->id,
+                                            "memcap reached: least recently seen flow closed to admit a new one");
+        sn_anomaly_report(&e->c, &a);
         flow_close(e, sn_flow_oldest(&e->flows), "memcap");
         f = sn_flow_create(&e->flows, p, swap);
     }
@@ -355,11 +346,8 @@ static void udp_packet(sn_engine *e, const sn_packet *p) {
     sn_flow_touch(&e->flows, f, p->ts);
 }
 
-void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *data, size_t caplen, size_t wirelen) {
+static void advance(sn_engine *e, uint64_t ts) {
     sn_ctx *c = &e->c;
-    c->frame++;
-    c->st.packets++;
-    c->st.bytes += wirelen;
     if (ts > c->now)
         c->now = ts; /* capture clocks can step back; ours does not */
     sn_expect_set_clock(&c->expect, c->now);
@@ -367,22 +355,30 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
         housekeeping(e, c->now);
         e->last_housekeeping = c->now;
     }
+}
+
+void sn_engine_tick(sn_engine *e, uint64_t now) { advance(e, now); }
+
+void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *data, size_t caplen, size_t wirelen) {
+    sn_ctx *c = &e->c;
+    c->frame++;
+    c->st.packets++;
+    c->st.bytes += wirelen;
+    advance(e, ts);
     sn_packet p;
     sn_decode_status st = sn_decode(&e->dec, linktype, data, caplen, wirelen, ts, &p);
     if (st == SN_DECODE_MALFORMED) {
         c->st.decode_errors++;
-        sn_ev *ev = sn_anomaly_new(c, SN_AN_MALFORMED_PACKET, 0, e->dec.error);
-        if (ev) {
-            sn_ev_set_int(ev, "caplen", caplen);
-            sn_ev_emit(&c->ev, ev);
-        }
+        sn_anomaly_info a = sn_anomaly_make(SN_AN_MALFORMED_PACKET, 0, e->dec.error);
+        a.has_caplen = 1;
+        a.caplen = caplen;
+        sn_anomaly_report(c, &a);
         return;
     }
     if (st == SN_DECODE_FRAGMENT) {
         c->st.non_ip++;
-        sn_ev *ev = sn_anomaly_new(c, SN_AN_FRAGMENT, 0, e->dec.error);
-        if (ev)
-            sn_ev_emit(&c->ev, ev);
+        sn_anomaly_info a = sn_anomaly_make(SN_AN_FRAGMENT, 0, e->dec.error);
+        sn_anomaly_report(c, &a);
         return;
     }
     if (st == SN_DECODE_HELD) {
@@ -407,8 +403,8 @@ void sn_engine_finish(sn_engine *e) {
     /* bounded: each iteration removes one flow */
     while (sn_flow_oldest(&e->flows))
         flow_close(e, sn_flow_oldest(&e->flows), "capture_end");
-    sn_expect_expire(&e->c.expect, UINT64_MAX, on_miss, e);
-    sn_expect_expire(&e->c.expect, UINT64_MAX, on_miss, e);
+    sn_expect_expire(&e->c.expect, UINT64_MAX);
+    sn_expect_expire(&e->c.expect, UINT64_MAX);
     e->c.st.expectations_evicted = e->c.expect.evicted;
 }
 

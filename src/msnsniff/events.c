@@ -135,6 +135,8 @@ static void put_string_value(sn_ev *ev, ev_field *f, const char *s, size_t n) {
 }
 
 sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
+    if (e->n == 0)
+        return NULL;
     sn_ev *ev = e->free_list;
     if (ev) {
         e->free_list = ev->next;
@@ -302,10 +304,13 @@ void sn_sink_json(void *ctx, sn_ev *ev) {
     sn_json_sink *js = ctx;
     size_t n;
     const char *line = sn_ev_line(ev, &n);
-    if (js->q)
+    if (js->q) {
         sn_outq_write(js->q, line, n);
-    else
+    } else {
         fwrite(line, 1, n, js->fp);
+        if (js->flush_each)
+            fflush(js->fp);
+    }
 }
 
 static long long jint(const sn_ev *ev, const char *key) {
@@ -355,50 +360,4 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
                 jstr(ev, "command"), jstr(ev, "app"), jstr(ev, "cookie"));
     }
     fflush(fp);
-}
-
-void sn_sink_nft(void *ctx, sn_ev *ev) {
-    sn_nft_sink *n = ctx;
-    if (strcmp(sn_ev_type(ev), "expectation") != 0)
-        return;
-    const char *addr = sn_ev_get_str(ev, "address");
-    const char *tr = jstr(ev, "transport");
-    const char *family = strchr(addr ? addr : "", ':') ? "ip6" : "ip";
-    const char *resolved = sn_ev_get_str(ev, "resolved");
-    if (!addr || !resolved)
-        return; /* host names cannot go into a set until resolved */
-    addr = resolved;
-    if (!n->header_done) {
-        /* one table, two sets per family; elements time out like the expectation */
-        fprintf(n->fp, "add table %s %s\n", n->family, n->table);
-        fprintf(n->fp, "add set %s %s msn4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }\n", n->family, n->table);
-        fprintf(n->fp, "add set %s %s msn4any { type ipv4_addr . inet_proto; flags timeout; }\n", n->family, n->table);
-        fprintf(n->fp, "add set %s %s msn6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }\n", n->family, n->table);
-        fprintf(n->fp, "add set %s %s msn6any { type ipv6_addr . inet_proto; flags timeout; }\n", n->family, n->table);
-        fprintf(n->fp, "add chain %s %s forward { type filter hook forward priority -1; policy accept; }\n", n->family, n->table);
-        fprintf(n->fp, "add rule %s %s forward ct state new ip daddr . meta l4proto . th dport @msn4 accept\n", n->family, n->table);
-        fprintf(n->fp, "add rule %s %s forward ct state new ip daddr . meta l4proto @msn4any accept\n", n->family, n->table);
-        fprintf(n->fp, "add rule %s %s forward ct state new ip6 daddr . meta l4proto . th dport @msn6 accept\n", n->family, n->table);
-        fprintf(n->fp, "add rule %s %s forward ct state new ip6 daddr . meta l4proto @msn6any accept\n", n->family, n->table);
-        n->header_done = 1;
-    }
-    int64_t timeout = 0, port = 0;
-    sn_ev_get_int(ev, "timeout_s", &timeout);
-    if (timeout <= 0)
-        timeout = 1;
-    int has_port = sn_ev_get_int(ev, "port", &port);
-    const char *set6 = strcmp(family, "ip6") == 0 ? "6" : "4";
-    static const char *const protos[2] = {"tcp", "udp"};
-    for (int i = 0; i < 2; i++) {
-        if (strcmp(tr, "any") != 0 && strcmp(tr, protos[i]) != 0)
-            continue;
-        if (has_port)
-            fprintf(n->fp, "add element %s %s msn%s { %s . %s . %lld timeout %llds } # %s cookie %s\n", n->family,
-                    n->table, set6, addr, protos[i], (long long)port, (long long)timeout, jstr(ev, "app"),
-                    jstr(ev, "cookie"));
-        else
-            fprintf(n->fp, "add element %s %s msn%sany { %s . %s timeout %llds } # %s cookie %s\n", n->family, n->table,
-                    set6, addr, protos[i], (long long)timeout, jstr(ev, "app"), jstr(ev, "cookie"));
-    }
-    fflush(n->fp);
 }

@@ -4,8 +4,10 @@
  * docs/msnsniff.md for the schema), written straight into a line buffer as
  * its fields are set: no tree is built. Next to the line the event keeps a
  * small index of its top-level fields, so sinks that are not JSON (the
- * transcript, nftables) read values back by key. The pipeline builds each
- * event once and hands it to every registered sink. */
+ * transcript) read values back by key. The pipeline builds each event
+ * once and hands it to every registered sink. Predictions and anomalies
+ * are typed events first (observer.h); their records are built from
+ * those by the JSON reporter (report.h). */
 #ifndef SN_EVENTS_H
 #define SN_EVENTS_H
 
@@ -35,9 +37,10 @@ int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx);
 
 /* Starts {"event": type, "ts": "<UTC ISO-8601 with µs>"}. type must stay
  * valid until the event is emitted (the callers pass literals). Several
- * events may be under construction at once. NULL only when memory runs
- * out; the setters and emit accept NULL, and an event whose line could not
- * grow is dropped at emit. */
+ * events may be under construction at once. NULL when memory runs out or
+ * when no sink is registered (an engine used only through its observers
+ * builds no records); the setters and emit accept NULL, and an event
+ * whose line could not grow is dropped at emit. */
 sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts_us);
 /* Give ev to every sink, then recycle it. NULL is ignored. */
 void sn_ev_emit(sn_events *e, sn_ev *ev);
@@ -85,16 +88,12 @@ int sn_ev_get_true(const sn_ev *ev, const char *key);
 typedef struct sn_outq sn_outq;
 typedef struct sn_json_sink {
     FILE *fp;
-    sn_outq *q; /* when set, lines go through it (outq.h) instead of fp */
+    sn_outq *q;     /* when set, lines go through it (outq.h) instead of fp */
+    int flush_each; /* without q: fflush after every line (live output) */
 } sn_json_sink;
 void sn_sink_json(void *ctx, sn_ev *ev); /* sn_json_sink *: one compact line per event */
 typedef struct sn_transcript_sink { FILE *fp; } sn_transcript_sink;
 void sn_sink_transcript(void *ctx, sn_ev *ev); /* sn_transcript_sink * */
-typedef struct sn_nft_sink {
-    FILE *fp;
-    const char *family, *table; /* "inet", "msnsniff" */
-    int header_done;
-} sn_nft_sink;
-void sn_sink_nft(void *ctx, sn_ev *ev); /* sn_nft_sink * */
+
 
 #endif

@@ -16,8 +16,11 @@ const char *sn_transport_name(uint8_t tr) {
 
 static size_t bucket(const sn_addr *a) { return sn_addr_hash(a, 0x45585054u) & (EXP_NB - 1); }
 
-int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max) {
+int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max, const sn_observers *obs) {
     memset(t, 0, sizeof *t);
+    t->obs = obs;
+    t->max_per_user = SN_EXPECT_MAX_PER_USER;
+    t->max_per_session = SN_EXPECT_MAX_PER_SESSION;
     t->nb = EXP_NB;
     t->b = calloc(t->nb, sizeof *t->b);
     t->next_id = 1;
@@ -25,9 +28,37 @@ int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max) {
     t->max = max ? max : SN_EXPECT_MAX;
     t->linger = timeout_us < SN_EXPECT_LINGER_US ? timeout_us : SN_EXPECT_LINGER_US;
     if (!t->b || sn_strmap_init(&t->by_id) != 0 || sn_strmap_init(&t->by_cookie) != 0 ||
-        sn_strmap_init(&t->by_group) != 0 || sn_strmap_init(&t->by_name) != 0)
+        sn_strmap_init(&t->by_group) != 0 || sn_strmap_init(&t->by_name) != 0 ||
+        sn_strmap_init(&t->pending_by_user) != 0 || sn_strmap_init(&t->pending_by_session) != 0)
         return -1;
     return 0;
+}
+
+/* Outstanding counts per announcing user and per switchboard session,
+ * kept in the maps as integers (a missing key is 0). */
+static size_t count_get(const sn_strmap *m, const char *key, size_t n) {
+    return (size_t)(uintptr_t)sn_strmap_get(m, key, n);
+}
+
+static void count_add(sn_strmap *m, const char *key, size_t n, int delta) {
+    size_t v = count_get(m, key, n);
+    if (delta < 0) {
+        if (v <= 1)
+            sn_strmap_del(m, key, n);
+        else
+            sn_strmap_put(m, key, n, (void *)(uintptr_t)(v - 1));
+    } else {
+        sn_strmap_put(m, key, n, (void *)(uintptr_t)(v + 1));
+    }
+}
+
+/* A pending expectation counts against its user and session until it
+ * is hit, retired or gone. */
+static void pending_count(sn_expect_table *t, const sn_expect *e, int delta) {
+    if (e->owner[0])
+        count_add(&t->pending_by_user, e->owner, strlen(e->owner), delta);
+    if (e->session)
+        count_add(&t->pending_by_session, (const char *)&e->session, sizeof e->session, delta);
 }
 
 /* The address chains hold only what sn_expect_match can return: pending,
@@ -147,6 +178,8 @@ static void enqueue(sn_expect_table *t, sn_expect *e) {
 static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
     if (state == SN_EXP_RETIRED && e->state == SN_EXP_PENDING)
         t->retired++;
+    if (e->state == SN_EXP_PENDING)
+        pending_count(t, e, -1);
     e->state = state;
     unhash(t, e);
     if (e->spent)
@@ -188,8 +221,10 @@ static void destroy(sn_expect_table *t, sn_expect *e) {
 }
 
 void sn_expect_free(sn_expect_table *t) {
-    while (t->qhead)
+    while (t->qhead) {
+        pending_count(t, t->qhead, -1);
         destroy(t, t->qhead);
+    }
     while (t->shead)
         destroy(t, t->shead);
     free(t->b);
@@ -198,14 +233,46 @@ void sn_expect_free(sn_expect_table *t) {
     sn_strmap_free(&t->by_cookie, NULL);
     sn_strmap_free(&t->by_group, NULL);
     sn_strmap_free(&t->by_name, NULL);
+    sn_strmap_free(&t->pending_by_user, NULL);
+    sn_strmap_free(&t->pending_by_session, NULL);
 }
 
 sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id) { return sn_strmap_get(&t->by_id, (const char *)&id, sizeof id); }
 
 void sn_expect_retire_group(sn_expect_table *t, uint64_t group) {
     for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&group, sizeof group); x; x = x->gnext)
-        if (x->state == SN_EXP_PENDING)
+        if (x->state == SN_EXP_PENDING) {
             spend(t, x, SN_EXP_RETIRED);
+            if (t->obs)
+                sn_notify_retired(t->obs, x, SN_END_CANCELLED);
+        }
+}
+
+/* A pending one leaves unused: counted, told, freed. */
+static void miss(sn_expect_table *t, sn_expect *e, sn_expect_end why) {
+    pending_count(t, e, -1);
+    e->state = SN_EXP_MISSED;
+    t->misses++;
+    if (t->obs)
+        sn_notify_expired(t->obs, e, why);
+    destroy(t, e);
+}
+
+/* The global bound, on every add: a spent one goes first (nobody waits
+ * for it), else the oldest pending one. */
+static void make_room(sn_expect_table *t) {
+    /* bounded: each iteration frees one */
+    while (t->count >= t->max) {
+        if (t->shead) {
+            destroy(t, t->shead);
+        } else if (t->qhead) {
+            t->qhead->evicted = 1;
+            t->evicted++;
+            miss(t, t->qhead, SN_END_EVICTED);
+        } else {
+            break;
+        }
+    }
 }
 
 /* Copies n bytes of s and a NUL to *at, advances *at; returns the copy. */
@@ -229,11 +296,31 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
             return NULL;
         }
     }
+    const char *owner = proto->owner_is_to ? proto->to : proto->from;
+    size_t on = strnlen(owner, SN_EXPECT_USER_MAX - 1);
+    if (on && t->max_per_user && count_get(&t->pending_by_user, owner, on) >= t->max_per_user) {
+        t->dropped_user++;
+        if (t->obs)
+            sn_notify_dropped(t->obs, proto, SN_DROP_USER_BOUND);
+        return NULL;
+    }
+    if (proto->session && t->max_per_session &&
+        count_get(&t->pending_by_session, (const char *)&proto->session, sizeof proto->session) >= t->max_per_session) {
+        t->dropped_session++;
+        if (t->obs)
+            sn_notify_dropped(t->obs, proto, SN_DROP_SESSION_BOUND);
+        return NULL;
+    }
+    make_room(t);
+    head = proto->group ? sn_strmap_get(&t->by_group, (const char *)&proto->group, sizeof proto->group) : NULL;
     size_t hl = strnlen(proto->host, sizeof proto->host - 1), cl = strnlen(proto->cookie, sizeof proto->cookie - 1);
     size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
     sn_expect *e = malloc(sizeof *e + hl + cl + fl + tl + 4);
-    if (!e)
+    if (!e) {
+        if (t->obs)
+            sn_notify_dropped(t->obs, proto, SN_DROP_NO_MEMORY);
         return NULL;
+    }
     memset(e, 0, sizeof *e);
     char *tail = (char *)(e + 1);
     e->host = put_str(&tail, proto->host, hl);
@@ -249,6 +336,10 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     e->source = proto->source;
     e->invitation = proto->invitation;
     e->learned_flow = proto->learned_flow;
+    e->session = proto->session;
+    e->app_class = proto->app_class;
+    e->flags = proto->flags;
+    e->owner = proto->owner_is_to ? e->to : e->from;
     e->id = t->next_id++;
     sn_strmap_put(&t->by_id, (const char *)&e->id, sizeof e->id, e);
     if (e->cookie_only && e->cookie[0] && !sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)))
@@ -267,6 +358,9 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     if (t->count > t->peak)
         t->peak = t->count;
     t->added++;
+    pending_count(t, e, +1);
+    if (t->obs)
+        sn_notify_added(t->obs, e);
     return e;
 }
 
@@ -295,16 +389,18 @@ sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n)
     return e && e->state == SN_EXP_PENDING ? e : NULL;
 }
 
-void sn_expect_hit(sn_expect_table *t, sn_expect *e, void (*on_retire)(void *, sn_expect *), void *ctx) {
+void sn_expect_hit(sn_expect_table *t, sn_expect *e, const sn_expect_hit_info *h) {
     spend(t, e, SN_EXP_HIT);
     t->hits++;
+    if (t->obs)
+        sn_notify_hit(t->obs, e, h);
     if (!e->group)
         return;
     for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&e->group, sizeof e->group); x; x = x->gnext)
         if (x != e && x->state == SN_EXP_PENDING) {
             spend(t, x, SN_EXP_RETIRED);
-            if (on_retire)
-                on_retire(ctx, x);
+            if (t->obs)
+                sn_notify_retired(t->obs, x, SN_END_SIBLING_HIT);
         }
 }
 
@@ -322,26 +418,28 @@ size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const s
             e->addr = *addr;
             hash_in(t, e);
             k++;
+            if (t->obs)
+                sn_notify_resolved(t->obs, e);
         }
         e = next;
     }
     return k;
 }
 
-void sn_expect_expire(sn_expect_table *t, uint64_t now, void (*fn)(void *, sn_expect *), void *ctx) {
+void sn_expect_expire(sn_expect_table *t, uint64_t now) {
     /* each iteration frees one; spent ones go first when over the size bound */
     while (t->shead && (t->shead->expires <= now || t->count > t->max))
         destroy(t, t->shead);
     while (t->qhead && (t->qhead->expires <= now || t->count > t->max)) {
         sn_expect *e = t->qhead;
+        sn_expect_end why = SN_END_EXPIRED;
         if (e->expires > now) {
             e->evicted = 1;
             t->evicted++;
+            why = SN_END_EVICTED;
+        } else if (now == UINT64_MAX && e->expires > t->clock) {
+            why = SN_END_INPUT_END;
         }
-        e->state = SN_EXP_MISSED;
-        t->misses++;
-        if (fn)
-            fn(ctx, e);
-        destroy(t, e);
+        miss(t, e, why);
     }
 }

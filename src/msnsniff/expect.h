@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "observer.h"
 #include "strmap.h"
 
 #define SN_EXPECT_HOST_MAX 256
@@ -39,6 +40,10 @@ typedef struct sn_expect_proto {
     char from[SN_EXPECT_USER_MAX], to[SN_EXPECT_USER_MAX];
     uint64_t invitation;                /* invitation id, 0 if none */
     uint64_t learned_flow;
+    uint64_t session;                   /* switchboard session that announced it, 0 if none */
+    uint8_t app_class;                  /* sn_app_class */
+    uint8_t flags;                      /* SN_XF_* */
+    uint8_t owner_is_to;                /* the announcing user is `to` (invitations), else `from` */
 } sn_expect_proto;
 
 /* A stored expectation. Its strings live in the same allocation, right
@@ -66,7 +71,11 @@ typedef struct sn_expect {
     const char *source;                 /* static: which header or command taught it */
     uint64_t invitation;                /* invitation id, 0 if none */
     uint64_t learned_flow;
+    uint64_t session;                   /* switchboard session that announced it, 0 if none */
     uint64_t learned, expires;          /* µs */
+    const char *owner;                  /* the announcing user (from or to; "" if unknown) */
+    uint8_t app_class;                  /* sn_app_class */
+    uint8_t flags;                      /* SN_XF_* */
 } sn_expect;
 
 typedef struct sn_expect_table {
@@ -85,6 +94,10 @@ typedef struct sn_expect_table {
     sn_strmap by_name;                  /* lower-case host name -> unresolved expectations, oldest first */
     uint64_t added, hits, misses;
     uint64_t retired;                   /* spent without a hit: a sibling's hit or a CANCEL */
+    size_t max_per_user, max_per_session; /* outstanding (pending) ones; 0 = unbounded */
+    sn_strmap pending_by_user, pending_by_session; /* counts of pending ones */
+    uint64_t dropped_user, dropped_session; /* refused by those bounds */
+    const sn_observers *obs;            /* told about every change (may be NULL) */
 } sn_expect_table;
 
 /* Spent expectations (hit, or retired by a sibling's hit or a CANCEL) are
@@ -96,15 +109,26 @@ typedef struct sn_expect_table {
  * SN_EXPECT_MAX) the oldest is dropped and counted in `evicted`. */
 #define SN_EXPECT_LINGER_US (30ull * 1000000u)
 #define SN_EXPECT_MAX 65536u
+/* Outstanding predictions one user, and one switchboard session, may
+ * have at once (docs/msnsniff.md, "Bounds"). */
+#define SN_EXPECT_MAX_PER_USER 128u
+#define SN_EXPECT_MAX_PER_SESSION 32u
 
-int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max);
+/* max: the global bound, enforced on every add (0: SN_EXPECT_MAX). The
+ * per-user / per-session bounds start at their defaults; set the fields
+ * to change them. obs (may be NULL) receives every typed event. */
+int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max, const sn_observers *obs);
 /* Capture time of the packet being handled (spent expectations age from it). */
 void sn_expect_set_clock(sn_expect_table *t, uint64_t now);
 void sn_expect_free(sn_expect_table *t);
 
 /* Add a pending expectation (fields copied from *proto; id, times and
- * state filled in). A duplicate (same group, endpoint and transport) is not
- * added again: returns NULL and sets *dup to the existing one. */
+ * state filled in) and tell the observers (added). A duplicate (same
+ * group, endpoint and transport) is not added again: returns NULL and sets
+ * *dup to the existing one. Over a per-user or per-session bound it is
+ * refused (NULL, observers told: dropped); at the global bound the oldest
+ * spent one, else the oldest pending one (observers told: expired,
+ * SN_END_EVICTED), makes room first. */
 sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint64_t now, sn_expect **dup);
 
 /* Best pending match for a new flow to dst:dport over proto (6/17),
@@ -118,19 +142,20 @@ sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id);
 /* Retire every pending member of a group (a cancelled invitation). */
 void sn_expect_retire_group(sn_expect_table *t, uint64_t group);
 
-/* Mark e hit; its group's other pending members are retired (and passed
- * to on_retire if not NULL). */
-void sn_expect_hit(sn_expect_table *t, sn_expect *e, void (*on_retire)(void *ctx, sn_expect *), void *ctx);
+/* Mark e hit (observers told, with h); its group's other pending members
+ * are retired (SN_END_SIBLING_HIT). */
+void sn_expect_hit(sn_expect_table *t, sn_expect *e, const sn_expect_hit_info *h);
 
 /* Host name resolved (from DNS in the capture): expectations written with
  * that name now match its address. Returns how many were updated. */
 size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const sn_addr *addr);
 
 /* Pop pending expectations whose expiry is <= now (all of them if now is
- * UINT64_MAX), and the oldest beyond the size bound (e->evicted set); each
- * is passed to fn, then freed. Spent ones are freed quietly once their
- * linger has passed. */
-void sn_expect_expire(sn_expect_table *t, uint64_t now, void (*fn)(void *ctx, sn_expect *), void *ctx);
+ * UINT64_MAX: why SN_END_INPUT_END for those not yet due), and the oldest
+ * beyond the size bound (e->evicted set); observers are told (expired),
+ * then each is freed. Spent ones are freed quietly once their linger has
+ * passed. */
+void sn_expect_expire(sn_expect_table *t, uint64_t now);
 
 const char *sn_transport_name(uint8_t tr);
 

@@ -79,9 +79,8 @@ static void safe_name(const char *in, char *out, size_t cap) {
 }
 
 static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *detail) {
-    sn_ev *ev = sn_anomaly_new(c, kind, f->id, detail);
-    if (ev)
-        sn_ev_emit(&c->ev, ev);
+    sn_anomaly_info a = sn_anomaly_make(kind, f->id, detail);
+    sn_anomaly_report(c, &a);
 }
 
 static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {

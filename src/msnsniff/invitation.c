@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "dns.h"
-#include "session.h"
+#include "predict.h"
 #include "strcopy.h"
 
 /* Two queues, each in the order its members will leave: open invitations
@@ -213,55 +213,40 @@ static const char *by_name(msnp_classified_by b) {
     }
 }
 
-static uint8_t transport_of(msnp_app_kind k) {
-    switch (msnp_app_transport(k)) {
-    case MSNP_TRANSPORT_TCP: return SN_TR_TCP;
-    case MSNP_TRANSPORT_UDP: return SN_TR_UDP;
-    default: return SN_TR_ANY;
-    }
-}
-
-/* One predicted endpoint: the message's sender listens at host:port. */
-static void predict(sn_ctx *c, const sn_invitation *i, const sn_invite_origin *o, msnp_str host, uint16_t port,
-                    const char *source) {
-    host = msnp_str_trim(host);
-    if (host.n == 0 || host.n >= SN_EXPECT_HOST_MAX)
-        return;
-    sn_expect_proto proto;
-    memset(&proto, 0, sizeof proto);
-    msnp_str_copy(host, proto.host, sizeof proto.host);
-    if (sn_addr_parse(host.p, host.n, &proto.addr) != 0) {
-        memset(&proto.addr, 0, sizeof proto.addr);
-        const sn_addr *a = sn_dns_lookup(c, host.p, host.n);
+/* The origin check and the policy decide the flags; the table does the rest. */
+static void predict(sn_ctx *c, const sn_invite_origin *o, sn_expect_proto *p) {
+    if (!p->addr.family) {
+        const sn_addr *a = sn_dns_lookup(c, p->host, strlen(p->host));
         if (a)
-            proto.addr = *a;
+            p->addr = *a;
     }
-    proto.port = port;
-    proto.transport = transport_of(i->app);
-    proto.app = msnp_app_kind_name(i->app);
-    proto.source = source;
-    proto.group = i->id;
-    proto.invitation = i->id;
-    proto.learned_flow = o->flow;
-    sn_strcopy(proto.cookie, sizeof proto.cookie, i->cookie);
-    sn_strcopy(proto.to, sizeof proto.to, o->sender ? o->sender : "");
-    const char *other = strcmp(i->inviter, proto.to) == 0 ? i->invitee : i->inviter;
-    if (!other[0] && o->nrecipients)
-        other = o->recipients[0];
-    sn_strcopy(proto.from, sizeof proto.from, other);
-    sn_expect *e = sn_expect_add(&c->expect, &proto, c->now, NULL);
+    unsigned flags = sn_origin_check(&p->addr, &o->known);
+    if (!sn_policy_allows(c->cfg.announce_policy, flags))
+        flags |= SN_XF_NO_PINHOLE;
+    p->flags = (uint8_t)flags;
+    sn_expect *dup = NULL;
+    sn_expect *e = sn_expect_add(&c->expect, p, c->now, &dup);
     if (!e)
-        return; /* already predicted (the same message seen from both sides) */
-    c->st.expectations++;
-    sn_emit_expectation(c, e);
+        return; /* already predicted (the same message seen from both sides), or over a bound */
+    if (flags & SN_XF_FORGED)
+        c->st.announced_forged++;
+    if (flags & SN_XF_NAT)
+        c->st.announced_nat++;
+    if (flags & SN_XF_NO_PINHOLE)
+        c->st.pinholes_refused++;
+    if (flags & SN_XF_FORGED) {
+        sn_anomaly_info a = sn_anomaly_make(SN_AN_ANNOUNCED_ADDRESS, o->flow,
+                                            "announced address is neither the announcer's nor its switchboard's");
+        a.cookie = e->cookie;
+        sn_anomaly_report(c, &a);
+    }
 }
 
 void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv) {
     char cookie[32];
     if (!inv->cookie_raw.p || inv->cookie_raw.n == 0) {
-        sn_ev *ev = sn_anomaly_new(c, SN_AN_BAD_INVITATION, o->flow, "invitation without Invitation-Cookie");
-        if (ev)
-            sn_ev_emit(&c->ev, ev);
+        sn_anomaly_info a = sn_anomaly_make(SN_AN_BAD_INVITATION, o->flow, "invitation without Invitation-Cookie");
+        sn_anomaly_report(c, &a);
         return;
     }
     msnp_str_copy(msnp_str_trim(inv->cookie_raw), cookie, sizeof cookie);
@@ -294,11 +279,10 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         if (o->nrecipients)
             sn_strcopy(i->inviter, sizeof i->inviter, o->recipients[0]);
         sn_strcopy(i->invitee, sizeof i->invitee, o->sender ? o->sender : "");
-        sn_ev *ev = sn_anomaly_new(c, SN_AN_ORPHAN_INVITATION, o->flow, "invitation message without a captured INVITE");
-        if (ev) {
-            sn_ev_set_str(ev, "cookie", cookie);
-            sn_ev_emit(&c->ev, ev);
-        }
+        sn_anomaly_info a =
+            sn_anomaly_make(SN_AN_ORPHAN_INVITATION, o->flow, "invitation message without a captured INVITE");
+        a.cookie = cookie;
+        sn_anomaly_report(c, &a);
     }
     touch(c, i);
     if (o->session && i->sessions[0] != o->session && !i->sessions[1])
@@ -352,21 +336,14 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         finish(c, i);
         return;
     }
-    /* Addresses: IP-Address[:port] (+ Port / PortX), IP-Address-Internal
-     * (+ PortX-Internal / Port), Context-Data host:port. */
-    if (inv->ip.p && inv->ip.n) {
-        uint16_t port = inv->has_ip_port ? inv->ip_port
-                        : inv->has_port  ? inv->port
-                        : inv->has_portx ? msnp_portx_decode(inv->portx)
-                                         : 0;
-        predict(c, i, o, inv->ip, port, "IP-Address");
-    }
-    if (inv->ip_internal.p && inv->ip_internal.n) {
-        uint16_t port = inv->has_portx_internal ? msnp_portx_decode(inv->portx_internal)
-                        : inv->has_port          ? inv->port
-                                                 : 0;
-        predict(c, i, o, inv->ip_internal, port, "IP-Address-Internal");
-    }
-    if (inv->has_context_addr)
-        predict(c, i, o, inv->context_host, inv->context_port, "Context-Data");
+    /* the sender listens; the other user of the invitation connects */
+    const char *sender = o->sender ? o->sender : "";
+    const char *peer = strcmp(i->inviter, sender) == 0 ? i->invitee : i->inviter;
+    if (!peer[0] && o->nrecipients)
+        peer = o->recipients[0];
+    sn_predict_invite in = {i->id, i->cookie, i->app, sender, peer, o->flow, o->session};
+    sn_expect_proto p[SN_PREDICT_MAX];
+    size_t n = sn_predict_invitation(&in, inv, p);
+    for (size_t k = 0; k < n; k++)
+        predict(c, o, &p[k]);
 }

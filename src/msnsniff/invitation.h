@@ -15,6 +15,7 @@
 #include <msnp/msnp.h>
 
 #include "context.h"
+#include "predict.h"
 
 #define SN_INV_USER_MAX 130
 
@@ -42,6 +43,7 @@ typedef struct sn_invite_origin {
     const char *const *recipients;
     size_t nrecipients;
     int sent; /* 1: seen going from a client to the server */
+    sn_origin known; /* the sender's addresses, for the origin check */
 } sn_invite_origin;
 
 /* Invitations are kept while they may still see messages: an open one

@@ -18,6 +18,7 @@
 #include "capture.h"
 #include "decode.h"
 #include "engine.h"
+#include "nftout.h"
 #include "outq.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -39,6 +40,10 @@ static void usage(FILE *fp) {
             "  --transcript        print readable chat transcripts instead of JSON\n"
             "  --nft               print nftables commands for the predicted connections\n"
             "  --nft-table NAME    nftables table name (default msnsniff)\n"
+            "  -U, --packet-buffered  write events out after every packet (default with -i)\n"
+            "  --announced-policy nat|strict|any  which announced addresses become pinholes (default nat)\n"
+            "  --max-expectations N  predictions held at once (default 65536)\n"
+            "  --max-expect-user N / --max-expect-session N  outstanding per user (128) / session (32); 0 = no bound\n"
             "  --extract DIR       carve files sent over MSNFTP into DIR\n"
             "  --memcap SIZE       memory budget for reassembly and flows (default 512M)\n"
             "  --flow-memcap SIZE  reassembly bytes per flow direction (default 1M)\n"
@@ -85,7 +90,7 @@ static double now_s(void) {
 enum {
     OPT_TRANSCRIPT = 256, OPT_NFT, OPT_NFT_TABLE, OPT_EXTRACT, OPT_MEMCAP, OPT_FLOW_MEMCAP, OPT_MAX_FLOWS,
     OPT_FLOW_TIMEOUT, OPT_EXPECT_TIMEOUT, OPT_NO_DEFRAG, OPT_ALL_FLOWS, OPT_SUMMARY, OPT_PROGRESS, OPT_NO_PROGRESS,
-    OPT_VERSION, OPT_ANOMALY_LIMIT
+    OPT_VERSION, OPT_ANOMALY_LIMIT, OPT_ANNOUNCED_POLICY, OPT_MAX_EXPECT, OPT_MAX_EXPECT_USER, OPT_MAX_EXPECT_SESSION
 };
 
 int main(int argc, char **argv) {
@@ -105,6 +110,11 @@ int main(int argc, char **argv) {
         {"no-defrag", no_argument, NULL, OPT_NO_DEFRAG},
         {"all-flows", no_argument, NULL, OPT_ALL_FLOWS},
         {"anomaly-limit", required_argument, NULL, OPT_ANOMALY_LIMIT},
+        {"packet-buffered", no_argument, NULL, 'U'},
+        {"announced-policy", required_argument, NULL, OPT_ANNOUNCED_POLICY},
+        {"max-expectations", required_argument, NULL, OPT_MAX_EXPECT},
+        {"max-expect-user", required_argument, NULL, OPT_MAX_EXPECT_USER},
+        {"max-expect-session", required_argument, NULL, OPT_MAX_EXPECT_SESSION},
         {"quiet", no_argument, NULL, 'q'},
         {"summary", no_argument, NULL, OPT_SUMMARY},
         {"progress", no_argument, NULL, OPT_PROGRESS},
@@ -115,15 +125,25 @@ int main(int argc, char **argv) {
     sn_config cfg;
     sn_config_defaults(&cfg);
     const char *rfile = NULL, *iface = NULL, *wfile = NULL, *nft_table = "msnsniff";
-    int transcript = 0, nft = 0, quiet = 0, summary_stdout = 0, progress = -1;
+    int transcript = 0, nft = 0, quiet = 0, summary_stdout = 0, progress = -1, packet_buffered = 0;
     int opt;
     uint64_t v;
-    while ((opt = getopt_long(argc, argv, "+r:i:w:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+r:i:w:qhU", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r': rfile = optarg; break;
         case 'i': iface = optarg; break;
         case 'w': wfile = optarg; break;
         case 'q': quiet = 1; break;
+        case 'U': packet_buffered = 1; break;
+        case OPT_ANNOUNCED_POLICY:
+            if (strcmp(optarg, "nat") == 0) cfg.announce_policy = SN_ANNOUNCE_NAT;
+            else if (strcmp(optarg, "strict") == 0) cfg.announce_policy = SN_ANNOUNCE_STRICT;
+            else if (strcmp(optarg, "any") == 0) cfg.announce_policy = SN_ANNOUNCE_ANY;
+            else {
+                fprintf(stderr, "msnsniff: --announced-policy: \"%s\" is not nat, strict or any\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("msnsniff (msnkit) libmsnp %s\n", msnp_version_string()); return 0;
         case OPT_TRANSCRIPT: transcript = 1; break;
@@ -141,6 +161,9 @@ int main(int argc, char **argv) {
         case OPT_FLOW_TIMEOUT:
         case OPT_EXPECT_TIMEOUT:
         case OPT_ANOMALY_LIMIT:
+        case OPT_MAX_EXPECT:
+        case OPT_MAX_EXPECT_USER:
+        case OPT_MAX_EXPECT_SESSION:
             if (parse_size(optarg, &v) != 0) {
                 fprintf(stderr, "msnsniff: bad number \"%s\"\n", optarg);
                 return 2;
@@ -150,6 +173,9 @@ int main(int argc, char **argv) {
             else if (opt == OPT_MAX_FLOWS) cfg.max_flows = (size_t)v;
             else if (opt == OPT_FLOW_TIMEOUT) cfg.flow_timeout_us = v * 1000000u;
             else if (opt == OPT_EXPECT_TIMEOUT) cfg.expect_timeout_us = v * 1000000u;
+            else if (opt == OPT_MAX_EXPECT) cfg.max_expectations = (size_t)v;
+            else if (opt == OPT_MAX_EXPECT_USER) cfg.max_expect_per_user = (size_t)v;
+            else if (opt == OPT_MAX_EXPECT_SESSION) cfg.max_expect_per_session = (size_t)v;
             else cfg.anomaly_limit = (unsigned)v;
             break;
         default: usage(stderr); return 2;
@@ -203,10 +229,12 @@ int main(int argc, char **argv) {
     }
     /* Reading a file, events come by the hundred thousand: they go out in
      * 1 MiB writes from a writer thread (outq.h), or from stdio with a
-     * buffer of that size when the thread cannot be had. A live capture
-     * keeps stdio's default so events show up promptly. */
+     * buffer of that size when the thread cannot be had. Live (-i, or
+     * -U): everything a packet caused is handed to the writer right after
+     * the packet, so events show up as they happen. */
+    int live_output = iface || packet_buffered;
     static char outbuf[1u << 20];
-    if (rfile)
+    if (rfile && !packet_buffered)
         setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
     sn_outq *outq = NULL;
     sn_engine *eng = sn_engine_new(&cfg);
@@ -215,15 +243,16 @@ int main(int argc, char **argv) {
         return 1;
     }
     sn_transcript_sink ts = {stdout};
-    sn_json_sink js = {out, NULL};
-    sn_nft_sink ns = {stdout, "inet", nft_table, 0};
-    if (transcript)
+    sn_json_sink js = {out, NULL, live_output};
+    sn_nft_out ns = {stdout, NULL, "inet", nft_table, NULL, 0, live_output};
+    if (transcript) {
         sn_events_add_sink(sn_engine_events(eng), sn_sink_transcript, &ts);
-    else if (nft)
-        sn_events_add_sink(sn_engine_events(eng), sn_sink_nft, &ns);
+    } else if (nft) {
+        sn_observer o = sn_nft_observer(&ns);
+        sn_engine_observe(eng, &o);
+    }
     if ((!transcript && !nft) || wfile) {
-        if (rfile)
-            js.q = outq = sn_outq_new(fileno(out));
+        js.q = outq = sn_outq_new(fileno(out));
         sn_events_add_sink(sn_engine_events(eng), sn_sink_json, &js);
     }
 
@@ -258,8 +287,16 @@ int main(int argc, char **argv) {
         int rc = sn_capture_next(cap, &fr, err, sizeof err);
         if (rc == 0)
             break;
-        if (rc == 2)
+        if (rc == 2) {
+            /* idle live capture: predictions still expire on time */
+            if (live_output && sn_capture_is_live(cap)) {
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                sn_engine_tick(eng, (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u);
+                sn_outq_flush(outq);
+            }
             continue;
+        }
         if (rc < 0) {
             fprintf(stderr, "%smsnsniff: %s\n", progress ? "\n" : "", err);
             status = 1;
@@ -271,6 +308,8 @@ int main(int argc, char **argv) {
             lt_warned = 1;
         }
         sn_engine_packet(eng, linktype, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
+        if (live_output)
+            sn_outq_flush(outq);
         if (progress && (++n & 8191u) == 0) {
             double t = now_s();
             if (t - last >= 0.5) {

@@ -140,6 +140,11 @@ void sn_outq_write(sn_outq *q, const void *p, size_t n) {
     }
 }
 
+void sn_outq_flush(sn_outq *q) {
+    if (q && q->fill)
+        submit(q);
+}
+
 int sn_outq_close(sn_outq *q) {
     if (!q)
         return 0;

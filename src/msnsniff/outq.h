@@ -18,6 +18,10 @@ typedef struct sn_outq sn_outq;
  * memory or when no thread can be started (write in line then). */
 sn_outq *sn_outq_new(int fd);
 void sn_outq_write(sn_outq *q, const void *p, size_t n);
+/* Hands what has been written so far to the writer thread now, without
+ * waiting for a full buffer (live output: once per packet). Cheap when
+ * nothing was written. */
+void sn_outq_flush(sn_outq *q);
 /* Writes everything queued, stops the thread and frees the queue: 0, or
  * the errno of the first failed write. NULL is accepted. */
 int sn_outq_close(sn_outq *q);

@@ -165,8 +165,17 @@ static int queue_piece(sn_reasm *r, sn_stream *s, sn_seg **link, uint32_t seq, c
     return 0;
 }
 
+uint64_t sn_fnv1a64(const uint8_t *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 /* Insert [seq, seq+n) keeping only bytes no queued segment holds yet. */
-static int enqueue(sn_reasm *r, sn_stream *s, uint32_t seq, const uint8_t *p, uint32_t n) {
+static int enqueue(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t seq, const uint8_t *p, uint32_t n) {
     sn_seg **link = &s->ooo;
     uint32_t end = seq + n;
     while (seq_diff(end, seq) > 0) {
@@ -187,8 +196,13 @@ static int enqueue(sn_reasm *r, sn_stream *s, uint32_t seq, const uint8_t *p, ui
         /* [seq, ...) starts inside or after x */
         if (seq_diff(seq, xend) < 0) {
             uint32_t covered = (seq_diff(end, xend) < 0 ? end : xend) - seq;
-            if (memcmp(p, x->data + (seq - x->seq), covered) != 0)
+            const uint8_t *kept = x->data + (seq - x->seq);
+            if (memcmp(p, kept, covered) != 0) {
                 s->overlap_conflicts++;
+                if (r->ops->overlap && !s->ignore)
+                    r->ops->overlap(r->ctx, owner, dir, s->offset + (uint32_t)(seq - s->next_seq), covered,
+                                    sn_fnv1a64(kept, covered), sn_fnv1a64(p, covered));
+            }
             p += covered;
             seq += covered;
         }
@@ -277,7 +291,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             deliver(r, owner, s, dir, p, n);
         } else {
             r->out_of_order += seq != s->next_seq;
-            if (enqueue(r, s, seq, p, (uint32_t)n) != 0) {
+            if (enqueue(r, owner, s, dir, seq, p, (uint32_t)n) != 0) {
                 /* over the limit: give up on the oldest hole and retry once */
                 r->memcap_drops++;
                 if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) > 0)
@@ -287,7 +301,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
                     int32_t back = seq_diff(s->next_seq, seq);
                     if ((size_t)back < n)
                         deliver(r, owner, s, dir, p + back, n - (size_t)back);
-                } else if (enqueue(r, s, seq, p, (uint32_t)n) != 0) {
+                } else if (enqueue(r, owner, s, dir, seq, p, (uint32_t)n) != 0) {
                     r->memcap_drops++;
                 }
             }

@@ -2,8 +2,11 @@
  *
  * Policy (fixed, documented in docs/msnsniff.md):
  *   - bytes are delivered in sequence order exactly once;
- *   - overlaps: the first copy of a byte that reached the reassembler wins
- *     (later retransmissions with different contents are counted, ignored);
+ *   - overlaps: the first copy of a byte that reached the reassembler wins;
+ *     a later copy of queued (out-of-order) bytes with different contents
+ *     is counted and reported through ops->overlap with the 64-bit FNV-1a
+ *     hash of each copy, then ignored (bytes already delivered are not
+ *     kept, so a retransmission of those is only counted as such);
  *   - a connection seen mid-stream starts at the first data segment seen
  *     and the consumer is told (gap of unknown size, lost = 0);
  *   - a hole is declared lost (a gap) when the peer acknowledges data we
@@ -44,6 +47,11 @@ typedef struct sn_reasm_ops {
     /* lost bytes were never seen (0: stream picked up mid-way, size
      * unknown); pending bytes the consumer had not consumed were dropped. */
     void (*gap)(void *ctx, void *owner, int dir, uint64_t lost, size_t pending);
+    /* Two copies of the len bytes at stream offset `offset` differ: the
+     * kept (first) copy hashes to first_hash, the ignored one to
+     * second_hash (64-bit FNV-1a). May be NULL. */
+    void (*overlap)(void *ctx, void *owner, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
+                    uint64_t second_hash);
 } sn_reasm_ops;
 
 typedef struct sn_reasm {
@@ -65,6 +73,8 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
 void sn_reasm_flush(sn_reasm *r, void *owner, sn_stream *s, int dir);
 /* Bytes this stream holds (buffer capacity + queued segments). */
 size_t sn_stream_memory(const sn_stream *s);
+/* 64-bit FNV-1a of p[0..n). */
+uint64_t sn_fnv1a64(const uint8_t *p, size_t n);
 /* Stop buffering this direction (not MSN traffic); frees its memory. */
 void sn_stream_ignore(sn_reasm *r, sn_stream *s);
 

@@ -10,6 +10,7 @@
 #include "dns.h"
 #include "ftp.h"
 #include "invitation.h"
+#include "predict.h"
 #include "strcopy.h"
 
 #define MAX_PARTS 16
@@ -74,6 +75,7 @@ typedef struct sn_conn {
 typedef struct sn_online {
     unsigned refs;
     size_t n;
+    sn_addr client; /* client end of the latest notification connection */
     char user[];
 } sn_online;
 
@@ -110,15 +112,14 @@ static sn_ev *ev_flow(sn_ctx *c, const char *type, const sn_flow *f) {
 }
 
 static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *detail, int dir, uint64_t offset) {
-    sn_ev *ev = sn_anomaly_new(c, kind, f ? f->id : 0, detail);
-    if (!ev)
-        return;
+    sn_anomaly_info a = sn_anomaly_make(kind, f ? f->id : 0, detail);
     if (dir >= 0) {
         const sn_conn *k = f ? f->conn : NULL;
-        sn_ev_set_str(ev, "direction", k && dir == k->client_dir ? "client" : "server");
-        sn_ev_set_int(ev, "offset", offset);
+        a.direction = k && dir == k->client_dir ? 0 : 1;
+        a.has_offset = 1;
+        a.offset = offset;
     }
-    sn_ev_emit(&c->ev, ev);
+    sn_anomaly_report(c, &a);
 }
 
 static void init_parsers(sn_conn *k) {
@@ -277,53 +278,14 @@ static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email)
 
 /* ---- switchboard referrals (XFR SB, RNG) -------------------------------- */
 
-static void expect_endpoint(sn_ctx *c, sn_expect_proto *e, msnp_str hostport, uint16_t default_port) {
-    msnp_str host;
-    uint16_t port = 0;
-    if (msnp_split_hostport(hostport, &host, &port, 0) != 0) {
-        host = hostport;
-        port = 0;
-    }
-    if (!port)
-        port = default_port;
-    copy_str(e->host, sizeof e->host, host);
-    e->port = port;
-    if (sn_addr_parse(host.p, host.n, &e->addr) != 0) {
-        memset(&e->addr, 0, sizeof e->addr);
-        const sn_addr *a = sn_dns_lookup(c, host.p, host.n);
+/* A referral's host name is resolved from the DNS answers seen so far. */
+static sn_expect *expect_referral(sn_ctx *c, sn_expect_proto *p) {
+    if (!p->addr.family) {
+        const sn_addr *a = sn_dns_lookup(c, p->host, strlen(p->host));
         if (a)
-            e->addr = *a;
+            p->addr = *a;
     }
-}
-
-void sn_emit_expectation(sn_ctx *c, const sn_expect *e) {
-    sn_ev *ev = sn_ev_new(&c->ev, "expectation", e->learned);
-    sn_ev_set_int(ev, "id", e->id);
-    sn_ev_set_str(ev, "app", e->app);
-    sn_ev_set_str(ev, "transport", sn_transport_name(e->transport));
-    sn_ev_set_str(ev, "address", e->host);
-    if (e->addr.family) {
-        char a[SN_ADDR_STRLEN];
-        sn_ev_set_str(ev, "resolved", sn_addr_str(&e->addr, a));
-    } else {
-        sn_ev_set_null(ev, "resolved");
-    }
-    if (e->port)
-        sn_ev_set_int(ev, "port", e->port);
-    else
-        sn_ev_set_str(ev, "port", "any");
-    sn_ev_set_str(ev, "cookie", e->cookie);
-    if (e->invitation)
-        sn_ev_set_int(ev, "invitation", e->invitation);
-    sn_ev_set_str(ev, "from", e->from[0] ? e->from : NULL);
-    sn_ev_set_str(ev, "to", e->to[0] ? e->to : NULL);
-    sn_ev_set_str(ev, "source", e->source);
-    sn_ev_set_int(ev, "learned_flow", e->learned_flow);
-    char t[32];
-    sn_format_ts(e->expires, t);
-    sn_ev_set_str(ev, "expires", t);
-    sn_ev_set_int(ev, "timeout_s", (e->expires - e->learned) / 1000000u);
-    sn_ev_emit(&c->ev, ev);
+    return sn_expect_add(&c->expect, p, c->now, NULL);
 }
 
 static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd, int ring) {
@@ -351,25 +313,6 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
             copy_str(ref->caller, sizeof ref->caller, cmd->argv[4]);
         }
     }
-    sn_expect_proto proto;
-    memset(&proto, 0, sizeof proto);
-    expect_endpoint(c, &proto, addr, 1863);
-    proto.transport = SN_TR_TCP;
-    proto.cookie_only = 1;
-    proto.app = "switchboard";
-    proto.source = ring ? "RNG" : "XFR SB";
-    copy_str(proto.cookie, sizeof proto.cookie, cookie);
-    memcpy(proto.from, k->user, sizeof proto.from);
-    proto.learned_flow = f->id;
-    sn_expect *e = sn_expect_add(&c->expect, &proto, c->now, NULL);
-    if (e) {
-        if (ref)
-            ref->expect_id = e->id;
-        c->st.expectations++;
-    }
-    if (ref)
-        free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
-
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", ring ? "ring" : "referral");
     sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
@@ -380,8 +323,13 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
         sn_ev_set_strn(ev, "caller", cmd->argv[4].p, cmd->argv[4].n);
     }
     sn_ev_emit(&c->ev, ev);
-    if (e)
-        sn_emit_expectation(c, e);
+    /* after the referral's record: the prediction's follows it */
+    sn_expect_proto proto;
+    sn_expect *e = sn_predict_referral(cmd, k->user, f->id, &proto) ? expect_referral(c, &proto) : NULL;
+    if (e && ref)
+        ref->expect_id = e->id;
+    if (ref)
+        free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
 }
 
 /* Client USR email cookie / ANS email cookie sessid on a switchboard. */
@@ -426,22 +374,21 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
 
     sn_expect *e = sn_expect_by_cookie(&c->expect, cookie.p, cookie.n);
     if (e) {
-        sn_expect_hit(&c->expect, e, NULL, NULL);
-        c->st.hits++;
         f->expect_id = e->id;
-        sn_ev *h = ev_flow(c, "expectation_hit", f);
-        sn_ev_set_int(h, "id", e->id);
-        sn_ev_set_str(h, "app", e->app);
-        sn_ev_set_str(h, "transport", "tcp");
-        sn_ev_set_str(h, "address", e->host);
-        sn_ev_set_int(h, "port", e->port);
-        sn_ev_set_str(h, "cookie", e->cookie);
-        sn_ev_set_str(h, "matched_by", "cookie");
-        sn_ev_set_str(h, "server", server);
-        int same = e->addr.family && sn_addr_eq(&e->addr, &f->addr[1]) && e->port == f->port[1];
-        sn_ev_set_bool(h, "address_matches", same);
-        sn_ev_set_int(h, "delay_us", c->now - e->learned);
-        sn_ev_emit(&c->ev, h);
+        sn_expect_hit_info h;
+        memset(&h, 0, sizeof h);
+        h.ts = c->now;
+        h.flow = f->id;
+        h.proto = 6;
+        h.by_cookie = 1;
+        h.matched_by = "cookie";
+        h.src = f->addr[0];
+        h.sport = f->port[0];
+        h.dst = f->addr[1];
+        h.dport = f->port[1];
+        h.server = server;
+        h.address_matches = (uint8_t)(e->addr.family && sn_addr_eq(&e->addr, &f->addr[1]) && e->port == f->port[1]);
+        sn_expect_hit(&c->expect, e, &h);
     }
 }
 
@@ -489,15 +436,35 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
             rcpt[nr++] = k->sb->parts[i];
 
     if (kind == MSNP_CT_INVITE) {
+        int dir = from_client ? k->client_dir : !k->client_dir;
         msnp_invite inv;
         size_t eoff = 0;
         msnp_invite_status st = msnp_invite_parse(mime.body.p, mime.body.n, &inv, &eoff);
+        if (st == MSNP_INVITE_ENO_COMMAND && msnp_mime_value(&mime, "Invitation-Command").p) {
+            /* the fields were written into the MIME header block (no blank
+             * line after Content-Type): a client that reads them there
+             * still acts on them, so they are read there too, and said */
+            st = msnp_invite_parse(cmd->payload.p, cmd->payload.n, &inv, &eoff);
+            if (st == MSNP_INVITE_OK) {
+                c->st.invitations_in_header++;
+                anomaly(c, SN_AN_INVITATION_IN_HEADER, f, "invitation fields in the MIME header block", dir,
+                        cmd->offset);
+            }
+        }
         if (st != MSNP_INVITE_OK) {
-            anomaly(c, SN_AN_BAD_INVITATION, f, msnp_invite_status_str(st), from_client ? k->client_dir : !k->client_dir,
-                    cmd->offset);
+            anomaly(c, SN_AN_BAD_INVITATION, f, msnp_invite_status_str(st), dir, cmd->offset);
             return;
         }
-        sn_invite_origin o = {f->id, k->sb ? k->sb->id : 0, sender, rcpt, nr, from_client};
+        sn_invite_origin o = {f->id, k->sb ? k->sb->id : 0, sender, rcpt, nr, from_client, {NULL, NULL, NULL}};
+        /* the sender's addresses: this connection when the message leaves
+         * it, and the sender's notification connection if it is seen */
+        if (from_client) {
+            o.known.sb_client = &f->addr[k->client_dir];
+            o.known.sb_server = &f->addr[!k->client_dir];
+        }
+        const sn_online *on = sender[0] ? sn_strmap_get(&c->users, sender, strlen(sender)) : NULL;
+        if (on)
+            o.known.ns_client = &on->client;
         sn_invitation_observe(c, &o, &inv);
         return;
     }
@@ -594,7 +561,7 @@ static void user_offline(sn_ctx *c, sn_conn *k) {
     }
 }
 
-static void user_online(sn_ctx *c, sn_conn *k) {
+static void user_online(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     user_offline(c, k);
     size_t n = strlen(k->user);
     sn_online *o = sn_strmap_get(&c->users, k->user, n);
@@ -613,6 +580,7 @@ static void user_online(sn_ctx *c, sn_conn *k) {
     }
     if (o) {
         o->refs++;
+        o->client = f->addr[k->client_dir];
         k->online = o;
     }
     if (c->nsummary_users < SN_SUMMARY_USERS) {
@@ -647,7 +615,7 @@ static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     if (cmd->argc >= 5)
         sn_ev_set_bool(ev, "verified", msnp_str_eq(cmd->argv[4], "1"));
     sn_ev_emit(&c->ev, ev);
-    user_online(c, k);
+    user_online(c, f, k);
 }
 
 /* ---- command dispatch ---------------------------------------------------- */
@@ -708,19 +676,8 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         if (argc >= 3 && msnp_str_eq(cmd->argv[1], "NS")) {
             set_role(c, f, k, SN_ROLE_DS);
             sn_expect_proto proto;
-            memset(&proto, 0, sizeof proto);
-            expect_endpoint(c, &proto, cmd->argv[2], 1863);
-            proto.transport = SN_TR_TCP;
-            proto.app = "notification";
-            proto.source = "XFR NS";
-            memcpy(proto.from, k->user, sizeof proto.from);
-            proto.learned_flow = f->id;
-            proto.group = 0;
-            sn_expect *e = sn_expect_add(&c->expect, &proto, c->now, NULL);
-            if (e) {
-                c->st.expectations++;
-                sn_emit_expectation(c, e);
-            }
+            if (sn_predict_referral(cmd, k->user, f->id, &proto))
+                expect_referral(c, &proto);
         } else if (argc >= 5 && msnp_str_eq(cmd->argv[1], "SB")) {
             set_role(c, f, k, SN_ROLE_NS);
             learn_referral(c, f, k, cmd, 0);
@@ -807,14 +764,14 @@ static void gap_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, int dir, ui
                       size_t pending) {
     c->st.gaps++;
     c->st.gap_bytes += lost;
-    sn_ev *ev = sn_anomaly_new(c, SN_AN_GAP, f->id, "bytes missing from the capture; parser resynchronised");
-    if (ev) {
-        sn_ev_set_str(ev, "direction", dir == k->client_dir ? "client" : "server");
-        sn_ev_set_int(ev, "offset", offset);
-        sn_ev_set_int(ev, "lost", lost);
-        sn_ev_set_int(ev, "dropped_pending", pending);
-        sn_ev_emit(&c->ev, ev);
-    }
+    sn_anomaly_info a = sn_anomaly_make(SN_AN_GAP, f->id, "bytes missing from the capture; parser resynchronised");
+    a.direction = dir == k->client_dir ? 0 : 1;
+    a.has_offset = 1;
+    a.offset = offset;
+    a.has_lost = 1;
+    a.lost = lost;
+    a.dropped_pending = pending;
+    sn_anomaly_report(c, &a);
 }
 
 /* The flow is MSN after all: report its early gaps as they happened. */
@@ -983,6 +940,22 @@ void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pendin
     if (k->parsers_ready)
         msnp_parser_skip(&k->parser[dir], (uint64_t)pending + lost);
     k->resync[dir] = 1;
+}
+
+void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
+                        uint64_t second_hash) {
+    c->st.overlap_conflicts++;
+    const sn_conn *k = f->conn;
+    sn_anomaly_info a = sn_anomaly_make(SN_AN_OVERLAP_CONFLICT, f->id,
+                                        "overlapping TCP segments with different contents; the first copy is kept");
+    a.direction = k && dir != k->client_dir ? 1 : 0;
+    a.has_offset = 1;
+    a.offset = offset;
+    a.has_overlap = 1;
+    a.overlap_len = len;
+    a.first_hash = first_hash;
+    a.second_hash = second_hash;
+    sn_anomaly_report(c, &a);
 }
 
 void sn_session_close(sn_ctx *c, sn_flow *f) {

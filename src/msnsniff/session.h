@@ -20,14 +20,14 @@ typedef enum sn_role { SN_ROLE_UNKNOWN = 0, SN_ROLE_DS, SN_ROLE_NS, SN_ROLE_SB, 
 size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_t *p, size_t n);
 /* lost bytes never seen (0: picked up mid-stream), pending bytes dropped. */
 void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pending);
+/* Two different copies of the same stream bytes (reasm.h): an anomaly. */
+void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
+                        uint64_t second_hash);
 /* The flow is over: final events, state released. */
 void sn_session_close(sn_ctx *c, sn_flow *f);
 
 sn_role sn_session_role(const sn_flow *f);
 const char *sn_role_name(sn_role r);
-/* The `expectation` event for a predicted connection (switchboard referrals
- * and invitations alike). */
-void sn_emit_expectation(sn_ctx *c, const sn_expect *e);
 /* Logged-in (NS) or switchboard user of the flow, or NULL. */
 const char *sn_session_user(const sn_flow *f);
 

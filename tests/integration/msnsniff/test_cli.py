@@ -222,6 +222,35 @@ class Modes(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_packet_buffered_same_output(self):
+        # -U changes when events are written, never what is written
+        rc, out, err = run(["-q", "-U", "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 0, err)
+        with open(cap("seed.jsonl"), "rb") as f:
+            self.assertEqual(out, f.read())
+        _, nft, _ = run(["-q", "--nft", "-r", cap("seed.pcap")])
+        rc, nft_u, err = run(["-q", "-U", "--nft", "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(nft_u, nft)
+
+    def test_announced_policy(self):
+        rc, _, err = run(["-q", "--announced-policy", "open", "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 2)
+        self.assertIn("--announced-policy", err)
+        # strict: addresses of announcers whose own connections are not in
+        # the capture are not verified, so they open nothing
+        rc, out, err = run(["-q", "--announced-policy", "strict", "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 0, err)
+        closed = [e for e in events(out) if e["event"] == "expectation" and e.get("pinhole") is False]
+        self.assertTrue(closed)
+        self.assertTrue(all(e["source"] in ("IP-Address", "IP-Address-Internal", "Context-Data") for e in closed))
+        rc, nft, err = run(["-q", "--nft", "--announced-policy", "strict", "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 0, err)
+        for e in closed:
+            self.assertIn("# not opened: %s" % e["address"], nft.decode())
+        rc, _, err = run(["-q", "--max-expect-user", "many", "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 2)
+
     def test_usage_errors(self):
         self.assertEqual(run([])[0], 2)
         self.assertEqual(run(["-r", cap("seed.pcap"), "-i", "lo"])[0], 2)

@@ -12,6 +12,7 @@ usage: test_live.py MSNSNIFF MSND
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -313,6 +314,88 @@ class Live(unittest.TestCase):
         invs = {(e["cookie"], e["app"]) for e in of("invitation", command="INVITE")}
         self.assertEqual(invs, {("1001", "file_transfer"), ("2002", "voice"), ("3003", "whiteboard")})
         self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] in ("gap", "parse_error")], [])
+
+
+class LiveOutput(unittest.TestCase):
+    """Events of a live capture are written as they happen, not when the
+    capture stops: JSON (with -U) and --nft alike, read from a pipe while
+    msnsniff is still running."""
+
+    def start(self, args, net):
+        p = subprocess.Popen([MSNSNIFF, "-i", "lo", "-q"] + args + ["net", net],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(self.stop, p)
+        self.assertIn("listening on lo", p.stderr.readline().decode())
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        p.stdout.close()
+        p.stderr.close()
+
+    def wait_for(self, p, needle, timeout=15.0):
+        """Lines msnsniff has written so far, until one contains needle;
+        fails if it does not come while msnsniff is still running."""
+        import time
+        buf, deadline = b"", time.monotonic() + timeout
+        while needle.encode() not in buf:
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, "no %r on the pipe within %.0f s; got %r" % (needle, timeout, buf))
+            r, _, _ = select.select([p.stdout], [], [], left)
+            if r:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                self.assertTrue(chunk, "msnsniff closed its output early")
+                buf += chunk
+        self.assertIsNone(p.poll(), "msnsniff stopped")
+        return buf.decode().splitlines()
+
+    def test_events_while_capturing(self):
+        # addresses of our own (a second run at the same time uses others)
+        net = "127.%d.%d" % (100 + os.getpid() % 100, os.getpid() // 100 % 250)
+        alice_ip, bob_ip = net + ".2", net + ".3"
+        json_p = self.start(["-U"], net + ".0/24")
+        nft_p = self.start(["--nft"], net + ".0/24")
+        with msntest.MsndServer(MSND, users=[(ALICE, "alicepw", "Alice"), (BOB, "bobpw", "Bob")]) as srv:
+            with source_address(alice_ip):
+                alice = msntest.login(srv, ALICE, "alicepw")
+            lines = self.wait_for(json_p, '"event":"login"')
+            login = [json.loads(x) for x in lines if '"event":"login"' in x][0]
+            self.assertEqual((login["user"], login["result"]), (ALICE, "ok"))
+            msntest_chg(alice)
+            with source_address(bob_ip):
+                bob = msntest.login(srv, BOB, "bobpw")
+            msntest_chg(bob)
+            with source_address(alice_ip):
+                sb_a = msntest.open_switchboard(srv, alice)
+            sb_a.send_line("CAL %d %s" % (sb_a.trid(), BOB))
+            sb_a.expect("CAL")
+            rng = read_until(bob, "RNG")
+            with source_address(bob_ip):
+                sb_b = msntest.join_by_ring(srv, bob, rng)
+            read_until(sb_a, "JOI")
+            sb_a.send_msg(sb_a.trid(), "N", invite([
+                ("Application-Name", "File Transfer"), ("Application-GUID", FT_GUID),
+                ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "5005"),
+                ("Application-File", "x.bin"), ("Application-FileSize", "10"),
+                ("IP-Address", alice_ip), ("Port", "6891")]))
+            read_until(sb_b, "MSG")
+            # the prediction reaches both outputs while the capture goes on
+            lines = self.wait_for(json_p, '"cookie":"5005","invitation"')
+            exp = [json.loads(x) for x in lines if '"event":"expectation"' in x and '"5005"' in x][0]
+            self.assertEqual((exp["address"], exp["port"], exp["app"]), (alice_ip, 6891, "file_transfer"))
+            lines = self.wait_for(nft_p, "cookie 5005")
+            self.assertIn("add element inet msnsniff msn4 { %s . tcp . 6891 timeout 300s } # file_transfer cookie 5005"
+                          % alice_ip, lines)
+            for cl in (sb_a, sb_b, alice, bob):
+                with contextlib.suppress(Exception):
+                    cl.send_line("OUT")
+                cl.close()
 
 
 def msntest_chg(c):

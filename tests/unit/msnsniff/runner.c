@@ -22,6 +22,10 @@ static void collect(void *ctx, sn_ev *ev) {
 }
 
 int sn_run_file(const char *path, const sn_config *cfg, sn_run *out) {
+    return sn_run_file_observed(path, cfg, NULL, out);
+}
+
+int sn_run_file_observed(const char *path, const sn_config *cfg, const sn_observer *obs, sn_run *out) {
     memset(out, 0, sizeof *out);
     out->events = json_array();
     sn_capture *cap = sn_capture_open_file(path, out->err, sizeof out->err);
@@ -31,6 +35,8 @@ int sn_run_file(const char *path, const sn_config *cfg, sn_run *out) {
     }
     sn_engine *e = sn_engine_new(cfg);
     sn_events_add_sink(sn_engine_events(e), collect, out->events);
+    if (obs)
+        sn_engine_observe(e, obs);
     int lt = sn_capture_linktype(cap);
     sn_frame fr;
     int rc;
@@ -44,6 +50,8 @@ int sn_run_file(const char *path, const sn_config *cfg, sn_run *out) {
     out->mem_peak = m->peak;
     out->mem_limit = m->limit;
     out->mem_left = m->used;
+    out->expect_peak = sn_engine_expectations(e)->peak;
+    out->expect_max = sn_engine_expectations(e)->max;
     sn_engine_free(e);
     sn_capture_close(cap);
     return out->status;

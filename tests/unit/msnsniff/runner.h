@@ -12,12 +12,15 @@ typedef struct sn_run {
     json_t *events; /* array of event objects */
     sn_stats stats;
     uint64_t mem_peak, mem_limit, mem_left;
+    size_t expect_peak, expect_max;   /* the expectation table's peak and global bound */
     int status;     /* 0 ok, -1 capture error */
     char err[512];
 } sn_run;
 
 /* cfg may be NULL (defaults). */
 int sn_run_file(const char *path, const sn_config *cfg, sn_run *out);
+/* The same with a subscriber of the typed events (may be NULL). */
+int sn_run_file_observed(const char *path, const sn_config *cfg, const sn_observer *obs, sn_run *out);
 void sn_run_free(sn_run *r);
 
 /* Events without the fields that legitimately differ between captures of

@@ -299,17 +299,28 @@ static sn_expect_proto proto_exp(const char *host, uint16_t port, uint8_t tr, ui
     return e;
 }
 
-static int missed;
-static void count_miss(void *ctx, sn_expect *e) {
+/* The table's own subscribers: expiries counted by reason. */
+static int missed, evicted_seen;
+static void count_miss(void *ctx, const sn_expect *e, sn_expect_end why) {
     (void)ctx;
     (void)e;
     missed++;
+    evicted_seen += why == SN_END_EVICTED;
+}
+static sn_observers miss_counter(void) {
+    sn_observers s;
+    memset(&s, 0, sizeof s);
+    sn_observer o = {0};
+    o.expect_expired = count_miss;
+    sn_observers_add(&s, &o);
+    return s;
 }
 
 static void test_expectations(void **state) {
     (void)state;
     sn_expect_table t;
-    assert_int_equal(sn_expect_init(&t, 1000, 0), 0);
+    sn_observers obs = miss_counter();
+    assert_int_equal(sn_expect_init(&t, 1000, 0, &obs), 0);
     sn_expect_proto p1 = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1), p2 = proto_exp("10.0.0.1", 0, SN_TR_TCP, 1),
               p3 = proto_exp("10.0.0.9", 5004, SN_TR_UDP, 2), p4 = proto_exp("sb.example.net", 1863, SN_TR_TCP, 3);
     sn_expect *e1 = sn_expect_add(&t, &p1, 100, NULL), *e2 = sn_expect_add(&t, &p2, 100, NULL);
@@ -331,12 +342,12 @@ static void test_expectations(void **state) {
     assert_int_equal(sn_expect_resolve(&t, "SB.example.net", 14, &a), 1);
     assert_ptr_equal(sn_expect_match(&t, &a, 1863, 6, 500), e4);
     /* a hit retires its alternatives quietly */
-    sn_expect_hit(&t, e1, NULL, NULL);
+    sn_expect_hit(&t, e1, NULL);
     assert_int_equal(e2->state, SN_EXP_RETIRED);
     missed = 0;
-    sn_expect_expire(&t, 1150, count_miss, NULL); /* e1, e2 expire: not misses */
+    sn_expect_expire(&t, 1150); /* e1, e2 expire: not misses */
     assert_int_equal(missed, 0);
-    sn_expect_expire(&t, UINT64_MAX, count_miss, NULL);
+    sn_expect_expire(&t, UINT64_MAX);
     assert_int_equal(missed, 2);                  /* e3 and e4 */
     assert_int_equal(t.count, 0);
     sn_expect_free(&t);
@@ -348,7 +359,7 @@ static void test_resolve_among_many(void **state) {
     (void)state;
     enum { N = 20000 };
     sn_expect_table t;
-    assert_int_equal(sn_expect_init(&t, 1000000, 0), 0);
+    assert_int_equal(sn_expect_init(&t, 1000000, 0, NULL), 0);
     char host[64];
     /* many expectations waiting on other names, and many already resolved */
     for (unsigned i = 0; i < N; i++) {
@@ -370,7 +381,7 @@ static void test_resolve_among_many(void **state) {
     assert_non_null(e2);
     assert_non_null(e3);
     assert_non_null(e4);
-    sn_expect_hit(&t, e3, NULL, NULL); /* spent: not resolved, not matched */
+    sn_expect_hit(&t, e3, NULL); /* spent: not resolved, not matched */
     sn_addr a;
     sn_addr_parse("64.4.12.174", 11, &a);
     assert_null(sn_expect_match(&t, &a, 1863, 6, 60000));
@@ -391,11 +402,11 @@ static void test_resolve_among_many(void **state) {
     assert_non_null(sn_expect_match(&t, &b, 1863, 6, 60000));
     /* expectations that expire leave the name index: a later answer
      * resolves only what is still there */
-    sn_expect_expire(&t, 1000100 + N / 2, NULL, NULL);
+    sn_expect_expire(&t, 1000100 + N / 2);
     assert_true(t.count < N);
     assert_int_equal(sn_expect_resolve(&t, "sb1.example.net", 15, &b), 0);
     assert_int_equal(sn_expect_resolve(&t, "sb19997.example.net", 19, &b), 1);
-    sn_expect_expire(&t, UINT64_MAX, NULL, NULL);
+    sn_expect_expire(&t, UINT64_MAX);
     assert_int_equal(t.count, 0);
     assert_int_equal(t.by_name.count, 0);
     sn_expect_free(&t);
@@ -407,7 +418,8 @@ static void test_expectation_lifetimes(void **state) {
     (void)state;
     const uint64_t timeout = 300ull * 1000000u;
     sn_expect_table t;
-    assert_int_equal(sn_expect_init(&t, timeout, 0), 0);
+    sn_observers obs = miss_counter();
+    assert_int_equal(sn_expect_init(&t, timeout, 0, &obs), 0);
     assert_int_equal(t.linger, SN_EXPECT_LINGER_US);
     /* a long capture: one invitation a second, each hit a second later */
     uint64_t now = 1000000;
@@ -426,9 +438,9 @@ static void test_expectation_lifetimes(void **state) {
             sn_addr_parse(host, strlen(host), &a);
             sn_expect *x = sn_expect_match(&t, &a, 6891, 6, now);
             assert_non_null(x);
-            sn_expect_hit(&t, x, NULL, NULL);
+            sn_expect_hit(&t, x, NULL);
         }
-        sn_expect_expire(&t, now, count_miss, NULL);
+        sn_expect_expire(&t, now);
         /* held: the last linger's worth of spent pairs and the newest pending pair */
         assert_true(t.count <= 2 * (SN_EXPECT_LINGER_US / 1000000u + 2));
     }
@@ -438,19 +450,24 @@ static void test_expectation_lifetimes(void **state) {
     sn_expect *dup = NULL;
     assert_null(sn_expect_add(&t, &again, now, &dup));
     assert_non_null(dup);
-    sn_expect_expire(&t, UINT64_MAX, NULL, NULL);
+    sn_expect_expire(&t, UINT64_MAX);
     sn_expect_free(&t);
 
-    /* the size bound: the oldest pending go first, reported as evicted */
-    assert_int_equal(sn_expect_init(&t, timeout, 10), 0);
+    /* the size bound, on every add (no clock tick in between): the oldest
+     * pending go first, reported as evicted */
+    assert_int_equal(sn_expect_init(&t, timeout, 10, &obs), 0);
+    missed = evicted_seen = 0;
     for (unsigned i = 0; i < 25; i++) {
         char host[32];
         snprintf(host, sizeof host, "10.2.0.%u", i);
         sn_expect_proto p = proto_exp(host, 6891, SN_TR_TCP, i + 1);
         assert_non_null(sn_expect_add(&t, &p, 1000 + i, NULL));
+        assert_true(t.count <= 10);
     }
-    missed = 0;
-    sn_expect_expire(&t, 2000, count_miss, NULL);
+    assert_int_equal(t.peak, 10);
+    assert_int_equal(missed, 15);
+    assert_int_equal(evicted_seen, 15);
+    sn_expect_expire(&t, 2000);
     assert_int_equal(t.count, 10);
     assert_int_equal(missed, 15);
     assert_int_equal(t.evicted, 15);
@@ -473,7 +490,7 @@ static void test_dns(void **state) {
     sn_ctx c;
     memset(&c, 0, sizeof c);
     sn_strmap_init(&c.dns);
-    sn_expect_init(&c.expect, 1000, 0);
+    sn_expect_init(&c.expect, 1000, 0, NULL);
     assert_int_equal(sn_dns_observe(&c, pkt, sizeof pkt), 1);
     const sn_addr *a = sn_dns_lookup(&c, "SB7.msgr.hotmail.com", 20);
     assert_non_null(a);

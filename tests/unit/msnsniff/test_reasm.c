@@ -52,7 +52,7 @@ static void on_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pendin
     s->pending += pending;
 }
 
-static const sn_reasm_ops ops = {on_data, on_gap};
+static const sn_reasm_ops ops = {on_data, on_gap, NULL};
 
 typedef struct fixture {
     sn_memcap mem;

@@ -1,0 +1,184 @@
+/* report.c - typed events as JSON records. */
+#include "report.h"
+
+#include "expect.h"
+
+static void port_field(sn_ev *ev, uint16_t port) {
+    if (port)
+        sn_ev_set_int(ev, "port", port);
+    else
+        sn_ev_set_str(ev, "port", "any");
+}
+
+/* Fields only present when the origin check flagged the address, so
+ * records of verified predictions keep their form. */
+static void origin_fields(sn_ev *ev, const sn_expect *x) {
+    if (x->flags & (SN_XF_FORGED | SN_XF_NAT))
+        sn_ev_set_str(ev, "origin", (x->flags & SN_XF_FORGED) ? "forged" : "nat");
+    if (x->flags & SN_XF_NO_PINHOLE)
+        sn_ev_set_bool(ev, "pinhole", 0);
+}
+
+static void on_added(void *ctx, const sn_expect *e) {
+    sn_reporter *r = ctx;
+    sn_ev *ev = sn_ev_new(r->ev, "expectation", e->learned);
+    if (!ev)
+        return;
+    sn_ev_set_int(ev, "id", e->id);
+    sn_ev_set_str(ev, "app", e->app);
+    sn_ev_set_str(ev, "transport", sn_transport_name(e->transport));
+    sn_ev_set_str(ev, "address", e->host);
+    if (e->addr.family) {
+        char a[SN_ADDR_STRLEN];
+        sn_ev_set_str(ev, "resolved", sn_addr_str(&e->addr, a));
+    } else {
+        sn_ev_set_null(ev, "resolved");
+    }
+    port_field(ev, e->port);
+    sn_ev_set_str(ev, "cookie", e->cookie);
+    if (e->invitation)
+        sn_ev_set_int(ev, "invitation", e->invitation);
+    sn_ev_set_str(ev, "from", e->from[0] ? e->from : NULL);
+    sn_ev_set_str(ev, "to", e->to[0] ? e->to : NULL);
+    sn_ev_set_str(ev, "source", e->source);
+    sn_ev_set_int(ev, "learned_flow", e->learned_flow);
+    char t[32];
+    sn_format_ts(e->expires, t);
+    sn_ev_set_str(ev, "expires", t);
+    sn_ev_set_int(ev, "timeout_s", (e->expires - e->learned) / 1000000u);
+    origin_fields(ev, e);
+    sn_ev_emit(r->ev, ev);
+}
+
+static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
+    sn_reporter *r = ctx;
+    sn_ev *ev = sn_ev_new(r->ev, "expectation_hit", h->ts);
+    if (!ev)
+        return;
+    sn_ev_set_int(ev, "flow", h->flow);
+    sn_ev_set_int(ev, "id", x->id);
+    sn_ev_set_str(ev, "app", x->app);
+    if (h->by_cookie) {
+        /* a switchboard login: the cookie, not the address, matched */
+        sn_ev_set_str(ev, "transport", "tcp");
+        sn_ev_set_str(ev, "address", x->host);
+        sn_ev_set_int(ev, "port", x->port);
+        sn_ev_set_str(ev, "cookie", x->cookie);
+        sn_ev_set_str(ev, "matched_by", "cookie");
+        sn_ev_set_str(ev, "server", h->server);
+        sn_ev_set_bool(ev, "address_matches", h->address_matches);
+        sn_ev_set_int(ev, "delay_us", h->ts - x->learned);
+        sn_ev_emit(r->ev, ev);
+        return;
+    }
+    char a[SN_ADDR_STRLEN];
+    sn_ev_set_str(ev, "transport", h->proto == 6 ? "tcp" : "udp");
+    sn_ev_set_str(ev, "address", x->host);
+    port_field(ev, x->port);
+    sn_ev_set_str(ev, "cookie", x->cookie);
+    if (x->invitation)
+        sn_ev_set_int(ev, "invitation", x->invitation);
+    sn_ev_set_str(ev, "src", sn_addr_str(&h->src, a));
+    sn_ev_set_int(ev, "sport", h->sport);
+    sn_ev_set_str(ev, "dst", sn_addr_str(&h->dst, a));
+    sn_ev_set_int(ev, "dport", h->dport);
+    sn_ev_set_str(ev, "matched_by", h->matched_by);
+    sn_ev_set_str(ev, "from", x->from[0] ? x->from : NULL);
+    sn_ev_set_str(ev, "to", x->to[0] ? x->to : NULL);
+    sn_ev_set_int(ev, "delay_us", h->ts - x->learned);
+    sn_ev_emit(r->ev, ev);
+}
+
+static void on_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
+    sn_reporter *r = ctx;
+    sn_ev *ev = sn_ev_new(r->ev, "expectation_miss", *r->clock);
+    if (!ev)
+        return;
+    sn_ev_set_int(ev, "id", x->id);
+    sn_ev_set_str(ev, "app", x->app);
+    sn_ev_set_str(ev, "transport", sn_transport_name(x->transport));
+    sn_ev_set_str(ev, "address", x->host);
+    port_field(ev, x->port);
+    sn_ev_set_str(ev, "cookie", x->cookie);
+    if (x->invitation)
+        sn_ev_set_int(ev, "invitation", x->invitation);
+    sn_ev_set_str(ev, "reason", sn_expect_end_name(why));
+    sn_ev_emit(r->ev, ev);
+}
+
+static void on_dropped(void *ctx, const sn_expect_proto *p, sn_expect_drop why) {
+    sn_reporter *r = ctx;
+    sn_ev *ev = sn_ev_new(r->ev, "expectation_dropped", *r->clock);
+    if (!ev)
+        return;
+    sn_ev_set_str(ev, "app", p->app);
+    sn_ev_set_str(ev, "transport", sn_transport_name(p->transport));
+    sn_ev_set_str(ev, "address", p->host);
+    port_field(ev, p->port);
+    sn_ev_set_str(ev, "cookie", p->cookie);
+    if (p->invitation)
+        sn_ev_set_int(ev, "invitation", p->invitation);
+    if (p->session)
+        sn_ev_set_int(ev, "session", p->session);
+    const char *owner = p->owner_is_to ? p->to : p->from;
+    sn_ev_set_str(ev, "user", owner[0] ? owner : NULL);
+    sn_ev_set_str(ev, "source", p->source);
+    sn_ev_set_int(ev, "learned_flow", p->learned_flow);
+    sn_ev_set_str(ev, "reason", sn_expect_drop_name(why));
+    sn_ev_emit(r->ev, ev);
+}
+
+static void hex64(uint64_t v, char out[17]) {
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--) {
+        out[i] = digits[v & 15u];
+        v >>= 4;
+    }
+    out[16] = '\0';
+}
+
+static void on_anomaly(void *ctx, const sn_anomaly_info *a) {
+    sn_reporter *r = ctx;
+    sn_ev *ev = sn_ev_new(r->ev, "anomaly", a->ts);
+    if (!ev)
+        return;
+    sn_ev_set_str(ev, "kind", sn_anomaly_name(a->kind));
+    if (a->flow)
+        sn_ev_set_int(ev, "flow", a->flow);
+    sn_ev_set_int(ev, "frame", a->frame);
+    sn_ev_set_str(ev, "detail", a->detail);
+    if (a->limit_reached)
+        sn_ev_set_bool(ev, "limit_reached", 1);
+    if (a->has_caplen)
+        sn_ev_set_int(ev, "caplen", a->caplen);
+    if (a->direction >= 0)
+        sn_ev_set_str(ev, "direction", a->direction == 0 ? "client" : "server");
+    if (a->has_offset)
+        sn_ev_set_int(ev, "offset", a->offset);
+    if (a->has_lost) {
+        sn_ev_set_int(ev, "lost", a->lost);
+        sn_ev_set_int(ev, "dropped_pending", a->dropped_pending);
+    }
+    if (a->has_overlap) {
+        char h[17];
+        sn_ev_set_int(ev, "length", a->overlap_len);
+        hex64(a->first_hash, h);
+        sn_ev_set_str(ev, "first_fnv1a64", h);
+        hex64(a->second_hash, h);
+        sn_ev_set_str(ev, "second_fnv1a64", h);
+    }
+    if (a->cookie)
+        sn_ev_set_str(ev, "cookie", a->cookie);
+    sn_ev_emit(r->ev, ev);
+}
+
+sn_observer sn_reporter_observer(sn_reporter *r) {
+    sn_observer o = {0};
+    o.expect_added = on_added;
+    o.expect_hit = on_hit;
+    o.expect_expired = on_expired;
+    o.expect_dropped = on_dropped;
+    o.anomaly = on_anomaly;
+    o.ctx = r;
+    return o;
+}

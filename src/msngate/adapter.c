@@ -1,50 +1,70 @@
-/* adapter.c - engine events -> pinholes. */
+/* adapter.c - engine observer -> pinholes. */
 #include "adapter.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
+#include "expect.h"
+#include "observer.h"
 
-static uint64_t get_u64(const sn_ev *ev, const char *key) {
-    int64_t v = 0;
-    return sn_ev_get_int(ev, key, &v) && v > 0 ? (uint64_t)v : 0;
+static void open_hole(gate_adapter *a, const sn_expect *x) {
+    gate_prediction pr;
+    memset(&pr, 0, sizeof pr);
+    pr.id = x->id;
+    pr.invitation = x->invitation;
+    pr.app = x->app;
+    pr.addr = x->addr;
+    pr.port = x->port;
+    pr.transport = x->transport;
+    pr.timeout_ms = x->expires > x->learned ? (x->expires - x->learned) / 1000u : 1;
+    pr.forged = (x->flags & SN_XF_FORGED) != 0;
+    pr.nat = (x->flags & SN_XF_NAT) != 0;
+    pinholes_predicted(a->holes, &pr, a->arrival_us);
 }
 
-static void on_event(void *ctx, sn_ev *ev) {
+static void on_added(void *ctx, const sn_expect *x) { open_hole(ctx, x); }
+
+static void on_resolved(void *ctx, const sn_expect *x) {
     gate_adapter *a = ctx;
-    const char *type = sn_ev_type(ev);
-    if (strcmp(type, "expectation") == 0) {
-        gate_prediction pr;
-        memset(&pr, 0, sizeof pr);
-        pr.id = get_u64(ev, "id");
-        pr.invitation = get_u64(ev, "invitation");
-        pr.port = (uint16_t)get_u64(ev, "port");
-        pr.timeout_ms = get_u64(ev, "timeout_s") * 1000u;
-        char app[32] = "";
-        const char *s = sn_ev_get_str(ev, "app");
-        if (s && strlen(s) < sizeof app)
-            memcpy(app, s, strlen(s) + 1);
-        pr.app = app;
-        s = sn_ev_get_str(ev, "transport");
-        pr.transport = s && !strcmp(s, "tcp") ? 6 : s && !strcmp(s, "udp") ? 17 : 0;
-        s = sn_ev_get_str(ev, "resolved");
-        if (s && sn_addr_parse(s, strlen(s), &pr.addr) != 0)
-            memset(&pr.addr, 0, sizeof pr.addr);
-        pr.forged = sn_ev_get_true(ev, "forged");
-        pr.nat = sn_ev_get_true(ev, "nat");
-        pinholes_predicted(a->holes, &pr, a->arrival_us);
-    } else if (strcmp(type, "expectation_hit") == 0) {
-        pinholes_hit(a->holes, get_u64(ev, "id"), get_u64(ev, "invitation"));
-    } else if (strcmp(type, "expectation_miss") == 0) {
-        pinholes_withdrawn(a->holes, get_u64(ev, "id"));
-    } else if (strcmp(type, "invitation") == 0) {
-        const char *cmd = sn_ev_get_str(ev, "command");
-        if (cmd && strcmp(cmd, "CANCEL") == 0)
-            pinholes_cancelled(a->holes, get_u64(ev, "invitation"));
-    }
+    a->st->predictions--; /* the same prediction, now with an address */
+    open_hole(a, x);
+}
+
+static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
+    (void)h;
+    gate_adapter *a = ctx;
+    pinholes_hit(a->holes, x->id, x->invitation);
+}
+
+static void on_retired(void *ctx, const sn_expect *x, sn_expect_end why) {
+    (void)why; /* cancelled, or a sibling was hit: closed either way */
+    gate_adapter *a = ctx;
+    pinholes_withdrawn(a->holes, x->id);
+}
+
+static void on_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
+    gate_adapter *a = ctx;
+    /* expired: the kernel's timeout (the same) removed the element; the
+     * pinhole table forgets it on its own. Evicted early: close now. */
+    if (why != SN_END_EXPIRED)
+        pinholes_withdrawn(a->holes, x->id);
+}
+
+static void on_dropped(void *ctx, const sn_expect_proto *p, sn_expect_drop why) {
+    (void)p;
+    (void)why;
+    gate_adapter *a = ctx;
+    a->st->dropped_by_analyzer++;
 }
 
 int gate_adapter_attach(gate_adapter *a, sn_engine *e) {
-    return sn_events_add_sink(sn_engine_events(e), on_event, a) < 0 ? -1 : 0;
+    sn_observer o;
+    memset(&o, 0, sizeof o);
+    o.expect_added = on_added;
+    o.expect_resolved = on_resolved;
+    o.expect_hit = on_hit;
+    o.expect_retired = on_retired;
+    o.expect_expired = on_expired;
+    o.expect_dropped = on_dropped;
+    o.ctx = a;
+    return sn_engine_observe(e, &o);
 }

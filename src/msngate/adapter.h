@@ -1,8 +1,6 @@
-/* adapter.h - the analyzer's findings as calls into pinholes.h.
- *
- * Subscribes to the engine's expectation events (added, hit, miss) and
- * invitation CANCELs, and turns them into predictions, hits and
- * withdrawals. */
+/* adapter.h - the analyzer's typed expectation events (observer.h) as
+ * calls into pinholes.h: added/resolved open, hit closes (after a grace),
+ * retired (a cancel, a sibling's hit) and evicted close at once. */
 #ifndef GATE_ADAPTER_H
 #define GATE_ADAPTER_H
 
@@ -13,10 +11,11 @@
 
 typedef struct gate_adapter {
     pinholes *holes;
+    gate_stats *st;
     uint64_t arrival_us; /* arrival of the packet being analysed */
 } gate_adapter;
 
-/* Registers the adapter on the engine. 0 or -1. */
+/* Subscribes the adapter to the engine. 0 or -1. */
 int gate_adapter_attach(gate_adapter *a, sn_engine *e);
 
 #endif

@@ -191,7 +191,9 @@ static void tick(gate *g) {
     uint64_t now = mono_us();
     if (now - g->last_expire >= 1000000u) {
         g->last_expire = now;
-        pinholes_expire(g->holes, real_us());
+        uint64_t rt = real_us();
+        sn_engine_tick(g->eng, rt);
+        pinholes_expire(g->holes, rt);
         pinholes_commit(g->holes, 1); /* deletes of hits whose grace is over */
     }
     int due = g->cfg.stats_interval_s && now - g->last_stats >= (uint64_t)g->cfg.stats_interval_s * 1000000u;
@@ -485,8 +487,11 @@ int main(int argc, char **argv) {
     scfg.memcap = c->memcap;
     scfg.expect_timeout_us = (uint64_t)c->expect_timeout_s * 1000000u;
     scfg.flow_limit = 256 * 1024;
+    /* every prediction is reported, flagged; the forged / nat settings decide */
+    scfg.announce_policy = SN_ANNOUNCE_ANY;
     g.eng = g.holes ? sn_engine_new(&scfg) : NULL;
     g.adapter.holes = g.holes;
+    g.adapter.st = &g.st;
     if (!g.eng || gate_adapter_attach(&g.adapter, g.eng) != 0) {
         fprintf(stderr, "msngate: out of memory\n");
         return 1;

@@ -62,13 +62,14 @@ int gate_stats_write_json(const gate_stats *s, size_t pinholes, const char *mode
             "{\"mode\":\"%s\",\"queue\":\"%s\",\"time\":%llu,\"predictions\":%llu,\"pinholes\":%zu,"
             "\"elements_added\":%llu,\"elements_deleted\":%llu,\"elements_expired\":%llu,\"hits\":%llu,"
             "\"withdrawn\":%llu,\"refused_forged\":%llu,\"refused_nat\":%llu,\"refused_bound\":%llu,"
-            "\"unresolved\":%llu,\"any_port\":%llu,\"unclassified\":%llu,\"commits\":%llu,\"commit_errors\":%llu,"
+            "\"dropped_by_analyzer\":%llu,\"unresolved\":%llu,\"any_port\":%llu,\"unclassified\":%llu,\"commits\":%llu,\"commit_errors\":%llu,"
             "\"sets_recreated\":%llu,\"commit_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu},"
             "\"packets\":%llu,\"queued\":%llu,\"verdicts\":%llu,\"queue_drops\":%llu,\"queue_user_drops\":%llu,"
             "\"recv_enobufs\":%llu,\"queue_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}}\n",
             mode, queue_kind, U(time(NULL)), U(s->predictions), pinholes, U(s->elements_added),
             U(s->elements_deleted), U(s->elements_expired), U(s->hits), U(s->withdrawn), U(s->refused_forged),
-            U(s->refused_nat), U(s->refused_bound), U(s->unresolved), U(s->any_port), U(s->unclassified),
+            U(s->refused_nat), U(s->refused_bound), U(s->dropped_by_analyzer), U(s->unresolved), U(s->any_port),
+            U(s->unclassified),
             U(s->commits), U(s->commit_errors), U(s->sets_recreated), U(s->lat_n),
             U(gate_stats_pct(s->lat, s->lat_n, 50)), U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us),
             U(s->packets), U(s->queued), U(s->verdicts), U(s->queue_drops), U(s->queue_user_drops),

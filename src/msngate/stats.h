@@ -17,6 +17,7 @@ typedef struct gate_stats {
     uint64_t unclassified;      /* applications without a set */
     uint64_t refused_forged, refused_nat; /* policy */
     uint64_t refused_bound;     /* max_pinholes reached */
+    uint64_t dropped_by_analyzer; /* per-user / per-session bounds of the analyzer */
     uint64_t elements_added, elements_deleted, elements_expired;
     uint64_t commits, commit_errors, sets_recreated;
     uint64_t hits, withdrawn;

@@ -314,9 +314,18 @@ static int on_queued(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
     unsigned char *payload = NULL;
     int len = nfq_get_payload(nfa, &payload);
     g->st.queued++;
+    /* the packet's kernel timestamp when it has one (set when the packet
+     * arrived, if anything on the host asked for receive timestamps) */
+    struct timeval tv;
+    uint64_t arrival = t0;
+    if (nfq_get_timestamp(nfa, &tv) == 0 && tv.tv_sec > 0) {
+        uint64_t ts = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+        if (ts <= t0 && t0 - ts < 10000000u)
+            arrival = ts;
+    }
     if (len > 0) {
         g->st.packets++;
-        g->adapter.arrival_us = t0;
+        g->adapter.arrival_us = arrival;
         sn_engine_packet(g->eng, LINKTYPE_RAW, t0, payload, (size_t)len, (size_t)len);
     }
     /* the pinholes this packet announces are in the kernel before it goes on */

@@ -123,8 +123,8 @@ class Bench:
             pass
         return [c, d, csb, dsb]
 
-    def invitations(self, mode, n):
-        gate, stats_path = self.start_gate(mode)
+    def invitations(self, mode, n, extra=()):
+        gate, stats_path = self.start_gate(mode, extra)
         clients = self.raw_pair()
         csb, dsb = clients[2], clients[3]
         refused0 = self.topo.refused()
@@ -286,6 +286,7 @@ def main():
         b.start_msnd()
         for mode in ("passive", "inline"):
             out[mode] = b.invitations(mode, a.invitations)
+        out["passive_realtime"] = b.invitations("passive", a.invitations, ("--realtime",))
         out["inline_cost"] = b.inline_cost(a.rounds, a.seconds)
     finally:
         b.close()

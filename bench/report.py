@@ -207,7 +207,7 @@ gc, gw = doc["gate_commit"], doc["gateway"]
 for lib in ("libnftnl_libmnl", "libnftables"):
     rows.append(("msngate element commit, %s p50/p99" % lib, "%s / %s us" % (g(gc, lib, "p50_us", fmt="{:.1f}"),
                                                                           g(gc, lib, "p99_us", fmt="{:.1f}")), "", ""))
-for mode in ("passive", "inline"):
+for mode in ("passive", "passive_realtime", "inline"):
     m = gw.get(mode) if isinstance(gw, dict) else None
     rows.append(("msngate %s: arrival -> element p50/p99" % mode, "%s / %s us" % (
         g(m, "commit_latency_us", "p50"), g(m, "commit_latency_us", "p99")), "p99 ≤ 1000 us", ""))

@@ -151,6 +151,8 @@ int gate_config_set(gate_config *c, const char *key, const char *v, char *err, s
         bad = copy(c->iptables, sizeof c->iptables, v);
     } else if (!strcmp(key, "ip6tables")) {
         bad = copy(c->ip6tables, sizeof c->ip6tables, v);
+    } else if (!strcmp(key, "realtime")) {
+        bad = parse_bool(v, &c->realtime);
     } else if (!strcmp(key, "verbose")) {
         bad = parse_bool(v, &c->verbose);
     } else {

@@ -32,6 +32,7 @@ typedef struct gate_config {
     uint64_t memcap;            /* analyzer memory budget */
     char iptables[128], ip6tables[128];
     int verbose;
+    int realtime;               /* SCHED_FIFO: the packet path is not queued behind other work */
 } gate_config;
 
 void gate_config_defaults(gate_config *c);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,7 @@ static void usage(FILE *fp) {
             "  --max-pinholes N        pinholes open at once (default 65536)\n"
             "  --stats-interval SEC    status line period (default 60, 0 = on SIGUSR1 only)\n"
             "  --stats-file PATH       JSON stats rewritten with each status line\n"
+            "  --realtime              run under SCHED_FIFO (a busy host delays pinholes less)\n"
             "  -v, --verbose           log every element\n"
             "  -h, --help, --version\n");
 }
@@ -420,7 +422,7 @@ int main(int argc, char **argv) {
         {"forged", required_argument, NULL, 'f'},      {"nat", required_argument, NULL, 'n'},
         {"max-pinholes", required_argument, NULL, 'M'}, {"stats-interval", required_argument, NULL, 's'},
         {"stats-file", required_argument, NULL, 'S'},  {"verbose", no_argument, NULL, 'v'},
-        {"direction", required_argument, NULL, 'D'},   {"hit-grace", required_argument, NULL, 'G'},
+        {"realtime", no_argument, NULL, 'R'},          {"direction", required_argument, NULL, 'D'},   {"hit-grace", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},              {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     static gate g;
@@ -441,6 +443,7 @@ int main(int argc, char **argv) {
         case 'p': key = "control_ports"; break;
         case 'T': key = "expect_timeout"; break;
         case 'D': key = "direction"; break;
+        case 'R': key = "realtime"; val = "yes"; break;
         case 'G': key = "hit_grace"; break;
         case 'f': key = "forged"; break;
         case 'n': key = "nat"; break;
@@ -515,6 +518,11 @@ int main(int argc, char **argv) {
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (c->realtime) {
+        struct sched_param sp = {.sched_priority = 10};
+        if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
+            fprintf(stderr, "msngate: realtime: %s (continuing without)\n", strerror(errno));
+    }
     g.st.started_us = real_us();
     g.last_stats = g.last_expire = mono_us();
 

@@ -20,6 +20,7 @@ restart cleans what the killed one left. Needs root.
 
 usage: test_gate.py MSNGATE MSND MSNC
 """
+import atexit
 import json
 import os
 import shutil
@@ -47,6 +48,22 @@ ALICE, BOB, CAROL, DAVE = "alice@example.com", "bob@example.com", "carol@example
 USERS = [(ALICE, "alicepw", "Alice"), (BOB, "bobpw", "Bob"), (CAROL, "carolpw", "Carol"), (DAVE, "davepw", "Dave")]
 CONNECT_TIMEOUT = 3  # msnc: how long a side waits for its secondary connection
 PINHOLE_TIMEOUT = 3  # msngate --expect-timeout in the kill -9 test
+STARTED = []  # every process started, killed at exit whatever happens
+TOPOLOGIES = []
+
+
+@atexit.register
+def _leave_nothing():
+    for p in STARTED:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    for t in TOPOLOGIES:
+        t.cleanup()
+
+
+# a CTest timeout sends SIGTERM: clean up as at a normal exit
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
 
 class Gate:
@@ -63,6 +80,7 @@ class Gate:
             argv += ["--control-ports", "%d,%d" % (DS_PORT, NS_PORT)]
         self.proc = subprocess.Popen(topo.nsx(topo.ns_gw, argv + list(extra)), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        STARTED.append(self.proc)
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_line(lambda l: "passive mode on" in l or "inline mode" in l)
 
@@ -125,6 +143,7 @@ class GatewayTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.topo = gatenet.Topology("mg").create()
+        TOPOLOGIES.append(cls.topo)
         cls.topo.work = tempfile.mkdtemp(prefix="msngate-test-")
         cls.procs = []
         try:
@@ -154,6 +173,7 @@ class GatewayTest(unittest.TestCase):
                                               "--sb-listen", "%s:%d" % (SERVER, SB_PORT), "--db", srv.db,
                                               "--port-file", srv.port_file, "--log-file", srv.log_file])
         cls.msnd = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        STARTED.append(cls.msnd)
         deadline = time.monotonic() + 10
         while not os.path.exists(srv.port_file):
             if cls.msnd.poll() is not None or time.monotonic() > deadline:
@@ -181,6 +201,7 @@ class GatewayTest(unittest.TestCase):
                          extra=("--connect-timeout", str(CONNECT_TIMEOUT)))
         b = msnclib.Msnc(self.wrappers[t.ns_out], "%s:%d" % (SERVER, DS_PORT), BOB, "bobpw", OUTSIDE, t.work,
                          extra=("--connect-timeout", str(CONNECT_TIMEOUT)))
+        STARTED.extend((a.proc, b.proc))
         self.addCleanup(b.quit)
         self.addCleanup(a.quit)
         a.wait("logged_in")
@@ -269,12 +290,63 @@ class GatewayTest(unittest.TestCase):
         self.assertNotIn("queue", rules)
         self.assertNotIn("msngate_mark", rules)
 
+    def test_0_contrib_config_reload_errors(self):
+        """contrib/msngate.nft loads; msngate starts from contrib/msngate.ini,
+        adopts the sets, reloads on SIGHUP, refuses bad settings clearly."""
+        root = os.path.join(HERE, "..", "..", "..")
+        ns = "mgc-%d-%d" % (os.getpid(), time.monotonic_ns() % 100000)
+        gatenet.run(["ip", "netns", "add", ns])
+        try:
+            with open(os.path.join(root, "contrib", "msngate.nft")) as f:
+                gatenet.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=f.read())
+            ini = os.path.join(self.topo.work, "gate.ini")
+            with open(os.path.join(root, "contrib", "msngate.ini")) as f:
+                text = f.read().replace("/run/msngate/stats.json", os.path.join(self.topo.work, "c.json"))
+            with open(ini, "w") as f:
+                f.write(text)
+            p = subprocess.Popen(["ip", "netns", "exec", ns, MSNGATE, "-c", ini, "--stats-interval", "0"],
+                                 stderr=subprocess.PIPE, text=True)
+            STARTED.append(p)
+            try:
+                self.assertIn("inline mode, queue 1863", p.stderr.readline())
+                with open(ini, "w") as f:
+                    f.write(text.replace("forged = skip", "forged = open").replace("mode = inline", "mode = passive"))
+                p.send_signal(signal.SIGHUP)
+                self.assertIn("take effect at the next start", p.stderr.readline())
+                self.assertIn("configuration reloaded (forged=open", p.stderr.readline())
+                with open(ini, "w") as f:
+                    f.write(text.replace("expect_timeout = 300", "expect_timeout = soon"))
+                p.send_signal(signal.SIGHUP)
+                line = p.stderr.readline()
+                self.assertIn("reload refused, keeping the running settings", line)
+                self.assertIn("bad value \"soon\" for expect_timeout", line)
+            finally:
+                p.terminate()
+                self.assertEqual(p.wait(15), 0)
+                p.stderr.close()
+            rules = gatenet.run(["ip", "netns", "exec", ns, "nft", "list", "ruleset"]).stdout
+            self.assertIn("chain forward_filter", rules)  # the administrator's chain stays
+            self.assertNotIn("msngate_mark", rules)       # msngate's own are gone
+            # bad settings: a clear message and exit code 78
+            r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--forged", "maybe"], check=False)
+            self.assertEqual(r.returncode, 78)
+            self.assertIn("bad value \"maybe\" for forged", r.stderr)
+            with open(ini, "w") as f:
+                f.write("[msngate]\nmode = inline\nnonsense = 1\n")
+            r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "-c", ini], check=False)
+            self.assertEqual(r.returncode, 78)
+            self.assertIn("gate.ini:3: unknown setting \"nonsense\"", r.stderr)
+            r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--mode", "passive"], check=False)
+            self.assertEqual(r.returncode, 64)
+            self.assertIn("passive mode needs an interface", r.stderr)
+        finally:
+            gatenet.run(["ip", "netns", "del", ns], check=False)
+
     def test_1_passive(self):
         self.enforced("passive")
 
     def test_2_inline(self):
         self.enforced("inline")
-        self.assertTrue(True)
 
     def test_3_without_enforcer_every_connection_fails(self):
         before = self.topo.refused()

@@ -12,6 +12,8 @@ PACKAGES=(
   tcpdump          # reading captures back in the analyzer tests
   nftables         # loading msnsniff --nft output into a namespace in the tests
   iproute2 procps python3
+  libnftnl-dev libmnl-dev libnftables-dev libnetfilter-queue-dev   # msngate
+  iptables         # msngate's NFQUEUE fallback (iptables-nft) and its tests
 )
 
 missing=()

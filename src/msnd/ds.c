@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "login.h"
+#include "role.h"
 #include "server.h"
 
 static void ds_usr(conn *c, const msnp_cmd *cmd) {
@@ -28,27 +29,14 @@ static void ds_usr(conn *c, const msnp_cmd *cmd) {
     conn_close(c, "referred");
 }
 
-void ds_handle(conn *c, const msnp_cmd *cmd) {
-    if (cmd->is_error) {
-        conn_close(c, "client sent an error code");
-        return;
-    }
-    switch (cmd->code) {
-    case MSNP_PNG: conn_cmd(c, "QNG", 0, 0, NULL); return;
-    case MSNP_OUT: conn_close(c, "client OUT"); return;
-    default: break;
-    }
-    if (!cmd->has_trid) {
-        conn_close(c, "command without TrID");
-        return;
-    }
-    switch (cmd->code) {
-    case MSNP_VER: login_ver(c, cmd); break;
-    case MSNP_INF: login_inf(c, cmd); break;
-    case MSNP_CVR: login_cvr(c, cmd); break;
-    case MSNP_USR: ds_usr(c, cmd); break;
-    default:
-        conn_err(c, ns_knows(cmd->code) ? MSNP_ERR_NOT_LOGGED_IN : MSNP_ERR_SYNTAX, cmd->trid);
-        break;
-    }
-}
+/* The notification commands are known here (715, not 200): a client that
+ * sends them to the dispatch server has skipped the referral. */
+static const role_cmd ds_cmds[] = {
+    {MSNP_VER, login_ver, 0}, {MSNP_INF, login_inf, 0}, {MSNP_CVR, login_cvr, 0}, {MSNP_USR, ds_usr, 0},
+    {MSNP_SYN, NULL, 1}, {MSNP_CHG, NULL, 1}, {MSNP_ADD, NULL, 1}, {MSNP_REM, NULL, 1}, {MSNP_REA, NULL, 1},
+    {MSNP_BLP, NULL, 1}, {MSNP_GTC, NULL, 1}, {MSNP_LST, NULL, 1}, {MSNP_XFR, NULL, 1}, {MSNP_URL, NULL, 1},
+    {MSNP_QRY, NULL, 1}, {MSNP_PRP, NULL, 1}, {MSNP_ADG, NULL, 1}, {MSNP_RMG, NULL, 1}, {MSNP_REG, NULL, 1},
+    {MSNP_IMS, NULL, 1}, {MSNP_FND, NULL, 1}, {MSNP_SND, NULL, 1}, {MSNP_SDC, NULL, 1}, {MSNP_MSG, NULL, 1},
+};
+
+const role ds_role = {ds_cmds, sizeof ds_cmds / sizeof ds_cmds[0], 1, NULL};

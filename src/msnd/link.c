@@ -1,6 +1,9 @@
-/* The cluster link: switchboard processes to notification servers, and
- * notification servers to each other; see link.h for the protocol. */
+/* The cluster link between switchboard processes and notification servers
+ * (link.h), and the connections it shares with notification peering
+ * (link_conn.h): the listener, accepted and dialled line connections,
+ * requests waiting for their answers. */
 #include "link.h"
+#include "link_conn.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,74 +18,10 @@
 #include <sys/socket.h>
 
 #include "log.h"
-#include "presence.h"
+#include "peering.h"
 #include "sb.h"
 #include "sbgate.h"
 #include "sbreg.h"
-
-#define LINK_MAX_LINE 2048u
-#define LINK_MAX_TOKENS 8
-#define LINK_MAX_PENDING 8192u      /* per notification server */
-#define LINK_MAX_OUTPUT (16u << 20) /* bytes queued to a peer that stopped reading */
-#define LINK_MAX_PEERS 256u         /* switchboards linked to one NS */
-#define LINK_RETRY_MIN_MS 100
-#define LINK_RETRY_MAX_MS 5000
-
-typedef enum { REQ_FREE = 0, REQ_AUTH, REQ_RING } req_kind;
-
-/* A question waiting for its answer. Requests live in a slot array; the id
- * on the wire is the slot index plus a generation, so a late or forged
- * answer can never complete a newer request in the same slot. */
-typedef struct link_req {
-    req_kind kind;
-    uint16_t gen;
-    conn *c; /* NULL once the client has gone */
-    uint32_t trid, session_id;
-    uint64_t deadline_ms;
-    char cookie[SB_COOKIE_MAX];
-    char email[MSNP_MAX_EMAIL + 1]; /* AUTH: the user; RING: the callee */
-} link_req;
-
-/* Switchboard side: one per notification server. */
-typedef struct ns_link {
-    struct links *L;
-    char addr[CFG_ADDR];
-    struct bufferevent *bev;
-    struct event *retry;
-    long retry_ms;
-    int up; /* HELLO answered */
-    link_req *reqs;
-    uint32_t *free_slots;
-    size_t cap, nfree, used;
-    uint16_t next_gen;
-    int is_peer; /* a notification server's link to another (--ns-peers) */
-} ns_link;
-
-/* Notification side: one per linked switchboard. */
-typedef struct sb_peer {
-    struct links *L;
-    struct bufferevent *bev;
-    char sb_addr[CFG_ADDR];
-    int hello;
-    int refused; /* ERR sent: close once it is out */
-    int ns_peer; /* not a switchboard: another notification server telling its users' presence */
-    char peer_sb[CFG_ADDR]; /* ns_peer: where its switchboard's clients connect ("" if none) */
-    struct sb_peer *prev, *next;
-} sb_peer;
-
-typedef struct links {
-    msnd_server *s;
-    struct evconnlistener *listener;
-    char bound[80];
-    sb_peer *peers;
-    size_t npeers;
-    size_t rr;
-    ns_link *nodes;
-    size_t nnodes;
-    ns_link *out; /* --ns-peers: links this notification server dials */
-    size_t nout;
-    char sb_addr[CFG_ADDR];
-} links;
 
 static links *get_links(msnd_server *s) {
     if (!s->links) {
@@ -103,7 +42,7 @@ static int split_tokens(char *line, char **tok, int max) {
     return n;
 }
 
-static int token_ok(const char *t, size_t cap) {
+int link_token_ok(const char *t, size_t cap) {
     size_t n = strlen(t);
     return n > 0 && n < cap && msnp_param_is_safe(msnp_str_c(t));
 }
@@ -124,14 +63,13 @@ static char *read_line(struct bufferevent *bev, int *overlong) {
     return line;
 }
 
-static int link_vsend(struct bufferevent *bev, const char *fmt, va_list ap) {
+int link_vsend(struct bufferevent *bev, const char *fmt, va_list ap) {
     struct evbuffer *out = bufferevent_get_output(bev);
     if (evbuffer_get_length(out) > LINK_MAX_OUTPUT) return -1;
     return evbuffer_add_vprintf(out, fmt, ap) < 0 ? -1 : 0;
 }
 
-static int link_send(struct bufferevent *bev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int link_send(struct bufferevent *bev, const char *fmt, ...) {
+int link_send(struct bufferevent *bev, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int r = link_vsend(bev, fmt, ap);
@@ -139,16 +77,13 @@ static int link_send(struct bufferevent *bev, const char *fmt, ...) {
     return r;
 }
 
-/* ================= notification side ================= */
+/* ================= accepted links (notification side) ================= */
 
-static void peer_free(sb_peer *p, const char *why) {
+void link_in_free(link_in *p, const char *why) {
     links *L = p->L;
     if (p->hello && p->ns_peer) {
         LOGI("notification peer unlinked", "ns=%s reason=\"%s\"", p->sb_addr, why);
-        if (!L->s->shutting_down) { /* its users are offline to us now */
-            server_pass_read_scope(L->s);
-            presence_remote_drop(L->s, p);
-        }
+        peering_dropped(p);
     } else if (p->hello) {
         LOGI("switchboard unlinked", "sb=%s reason=\"%s\"", p->sb_addr, why);
     }
@@ -162,139 +97,80 @@ static void peer_free(sb_peer *p, const char *why) {
 
 static void peer_event(struct bufferevent *bev, short what, void *arg);
 
-/* HELLO from a switchboard, PEER from another notification server. */
-static int peer_hello(sb_peer *p, char **tok, int n) {
-    msnd_server *s = p->L->s;
-    int ns = (n == 4 || n == 5) && strcmp(tok[0], "PEER") == 0;
-    if ((n != 4 && !ns) || (!ns && strcmp(tok[0], "HELLO") != 0) || strcmp(tok[1], "1") != 0) return -1;
-    if (n == 5) { /* the peer's switchboard, named in the RNG of the calls it asks us to ring */
-        msnp_str h;
-        uint16_t pt;
-        if (!token_ok(tok[4], sizeof p->peer_sb) || msnp_split_hostport(msnp_str_c(tok[4]), &h, &pt, 1) != 0)
-            return -1;
-        snprintf(p->peer_sb, sizeof p->peer_sb, "%s", tok[4]);
-    }
+int link_secret_check(link_in *p, const char *given, const char *refusal, const char *addr) {
+    const msnd_server *s = p->L->s;
+    const char *want = s->cfg.link_secret[0] ? s->cfg.link_secret : "-";
+    size_t wn = strlen(want), gn = strlen(given);
+    unsigned diff = wn != gn;
+    for (size_t i = 0; i < wn && i < gn; i++) diff |= (unsigned)(want[i] ^ given[i]);
+    if (!diff) return 0;
+    link_send(p->bev, "ERR secret\r\n");
+    p->refused = 1;
+    LOGW(refusal, "addr=%s", addr);
+    return -1;
+}
+
+/* HELLO 1 <sb-host:port> <secret|-> from a switchboard. */
+static int sb_hello(link_in *p, char **tok, int n) {
     msnp_str host;
     uint16_t port;
-    if (!token_ok(tok[2], sizeof p->sb_addr) || msnp_split_hostport(msnp_str_c(tok[2]), &host, &port, 1) != 0)
+    if (n != 4 || strcmp(tok[0], "HELLO") != 0 || strcmp(tok[1], "1") != 0) return -1;
+    if (!link_token_ok(tok[2], sizeof p->sb_addr) || msnp_split_hostport(msnp_str_c(tok[2]), &host, &port, 1) != 0)
         return -1;
-    const char *want = s->cfg.link_secret[0] ? s->cfg.link_secret : "-";
-    size_t wn = strlen(want), gn = strlen(tok[3]);
-    unsigned diff = wn != gn;
-    for (size_t i = 0; i < wn && i < gn; i++) diff |= (unsigned)(want[i] ^ tok[3][i]);
-    if (diff) {
-        link_send(p->bev, "ERR secret\r\n");
-        p->refused = 1;
-        LOGW(ns ? "notification peer refused: wrong secret" : "switchboard link refused: wrong secret", "addr=%s",
-             tok[2]);
-        return -1;
-    }
-    /* A node dialling again while its old link still looks open here (a
-     * network partition without a reset): the old one is dead. */
-    for (sb_peer *old = ns ? p->L->peers : NULL, *next; old; old = next) {
-        next = old->next;
-        if (old != p && old->ns_peer && old->hello && strcmp(old->sb_addr, tok[2]) == 0) peer_free(old, "replaced");
-    }
+    if (link_secret_check(p, tok[3], "switchboard link refused: wrong secret", tok[2]) != 0) return -1;
     snprintf(p->sb_addr, sizeof p->sb_addr, "%s", tok[2]);
     p->hello = 1;
-    p->ns_peer = ns;
     bufferevent_set_timeouts(p->bev, NULL, NULL); /* a linked switchboard may be quiet */
-    if (ns) LOGI("notification peer linked", "ns=%s", p->sb_addr);
-    else LOGI("switchboard linked", "sb=%s", p->sb_addr);
+    LOGI("switchboard linked", "sb=%s", p->sb_addr);
     return link_send(p->bev, "HELLO 1 OK\r\n");
 }
-
-/* A peer's presence lines: ON email status name | OFF email |
- * PRIV email status name only-email-or-* | SYNCED count (end of the
- * snapshot that follows PEER) | RL contact ADD ver by by-name | RL contact
- * REM ver by */
-static int peer_presence(sb_peer *p, char **tok, int n) {
+int link_answer_ring(link_in *p, char **tok, int n, const char *sb_addr) {
     msnd_server *s = p->L->s;
-    char email[MSNP_MAX_EMAIL + 1], only[MSNP_MAX_EMAIL + 1];
-    uint64_t count;
-    if ((n == 5 || n == 6) && strcmp(tok[0], "RL") == 0) {
-        int added = n == 6 && strcmp(tok[2], "ADD") == 0;
-        if ((!added && strcmp(tok[2], "REM") != 0) || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0 ||
-            msnp_str_to_u64(msnp_str_c(tok[3]), UINT32_MAX, &count) != 0 ||
-            email_normalize(msnp_str_c(tok[4]), only, sizeof only) != 0 ||
-            (added && !token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1)))
-            return -1;
-        conn *c = presence_find(s->presence, email);
-        if (c && c->state == NS_AUTH) {
-            if (added) conn_cmd(c, "ADD", 1, 0, "RL", tok[3], only, tok[5], NULL);
-            else conn_cmd(c, "REM", 1, 0, "RL", tok[3], only, NULL);
-        }
-        return 0;
-    }
-    if (n == 2 && strcmp(tok[0], "SYNCED") == 0) {
-        if (msnp_str_to_u64(msnp_str_c(tok[1]), UINT32_MAX, &count) != 0) return -1;
-        LOGI("notification peer in sync", "ns=%s users=%llu", p->sb_addr, (unsigned long long)count);
-        return 0;
-    }
-    if (n < 2 || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0) return -1;
-    if (n == 2 && strcmp(tok[0], "OFF") == 0) {
-        presence_remote_off(s, p, email);
-        return 0;
-    }
-    int on = n == 4 && strcmp(tok[0], "ON") == 0, priv = n == 5 && strcmp(tok[0], "PRIV") == 0;
-    if (!on && !priv) return -1;
-    msnp_status st = msnp_status_parse(msnp_str_c(tok[2]));
-    if (st == MSNP_STATUS_INVALID || !token_ok(tok[3], MSNP_MAX_NAME_ENCODED + 1)) return -1;
-    if (on) {
-        presence_remote_on(s, p, email, st, tok[3]);
-        return 0;
-    }
-    int all = strcmp(tok[4], "*") == 0;
-    if (!all && email_normalize(msnp_str_c(tok[4]), only, sizeof only) != 0) return -1;
-    presence_remote_recheck(s, p, email, st, tok[3], all ? NULL : only);
-    return 0;
+    char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1], caller[MSNP_MAX_EMAIL + 1];
+    uint64_t sid;
+    if (n != 7 || strcmp(tok[0], "RING") != 0) return -1;
+    if (!link_token_ok(tok[1], 16) || msnp_str_to_u64(msnp_str_c(tok[2]), UINT32_MAX, &sid) != 0 ||
+        !link_token_ok(tok[3], SB_COOKIE_MAX) || email_normalize(msnp_str_c(tok[4]), caller, sizeof caller) != 0 ||
+        !link_token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1) ||
+        email_normalize(msnp_str_c(tok[6]), email, sizeof email) != 0)
+        return -1;
+    if (sbgate_ring(s, caller, tok[5], email, (uint32_t)sid, tok[3], sb_addr, name, sizeof name) == 0)
+        return link_send(p->bev, "RING %s OK %s\r\n", tok[1], name);
+    return link_send(p->bev, "RING %s NO\r\n", tok[1]);
 }
 
-static int peer_request(sb_peer *p, char **tok, int n) {
+/* A linked switchboard's questions: AUTH and RING. */
+static int sb_request(link_in *p, char **tok, int n) {
     msnd_server *s = p->L->s;
     char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1];
-    if (n == 4 && strcmp(tok[0], "AUTH") == 0 && !p->ns_peer) {
-        if (!token_ok(tok[1], 16) || !token_ok(tok[2], SB_COOKIE_MAX) ||
+    if (n == 4 && strcmp(tok[0], "AUTH") == 0) {
+        if (!link_token_ok(tok[1], 16) || !link_token_ok(tok[2], SB_COOKIE_MAX) ||
             email_normalize(msnp_str_c(tok[3]), email, sizeof email) != 0)
             return -1;
         if (sbgate_auth(s, tok[2], email, name, sizeof name) == 0)
             return link_send(p->bev, "AUTH %s OK %s\r\n", tok[1], name);
         return link_send(p->bev, "AUTH %s NO\r\n", tok[1]);
     }
-    if (n == 7 && strcmp(tok[0], "RING") == 0) {
-        uint64_t sid;
-        char caller[MSNP_MAX_EMAIL + 1];
-        if (!token_ok(tok[1], 16) || msnp_str_to_u64(msnp_str_c(tok[2]), UINT32_MAX, &sid) != 0 ||
-            !token_ok(tok[3], SB_COOKIE_MAX) || email_normalize(msnp_str_c(tok[4]), caller, sizeof caller) != 0 ||
-            !token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1) ||
-            email_normalize(msnp_str_c(tok[6]), email, sizeof email) != 0)
-            return -1;
-        const char *sb = p->ns_peer ? p->peer_sb : p->sb_addr;
-        if (p->ns_peer && !sb[0]) return -1; /* a peer without a switchboard cannot ask */
-        if (sbgate_ring(s, caller, tok[5], email, (uint32_t)sid, tok[3], sb, name, sizeof name) == 0)
-            return link_send(p->bev, "RING %s OK %s\r\n", tok[1], name);
-        return link_send(p->bev, "RING %s NO\r\n", tok[1]);
-    }
-    return -1;
+    return link_answer_ring(p, tok, n, p->sb_addr);
 }
 
 static void peer_flushed(struct bufferevent *bev, void *arg) {
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) peer_free(arg, "refused");
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) link_in_free(arg, "refused");
 }
 
 /* Close after the refusal line went out (so the switchboard can log why),
  * or at once if there is nothing to send. */
-static void peer_refuse(sb_peer *p) {
+static void peer_refuse(link_in *p) {
     bufferevent_disable(p->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(p->bev)) == 0) {
-        peer_free(p, "refused");
+        link_in_free(p, "refused");
         return;
     }
     bufferevent_setcb(p->bev, NULL, peer_flushed, peer_event, p);
 }
 
 static void peer_read(struct bufferevent *bev, void *arg) {
-    sb_peer *p = arg;
+    link_in *p = arg;
     msnd_server *s = p->L->s;
     /* Names for AUTH come from the store when the user is offline: they
      * share the pass's read transaction, as client input does. */
@@ -306,23 +182,24 @@ static void peer_read(struct bufferevent *bev, void *arg) {
         char *tok[LINK_MAX_TOKENS];
         int n = split_tokens(line, tok, LINK_MAX_TOKENS);
         if (n <= 0) bad = 1;
-        else if (!p->hello) bad = peer_hello(p, tok, n) != 0;
-        else if (p->ns_peer && strcmp(tok[0], "RING") != 0) bad = peer_presence(p, tok, n) != 0;
-        else bad = peer_request(p, tok, n) != 0;
+        else if (!p->hello && strcmp(tok[0], "PEER") == 0) bad = peering_hello(p, tok, n) != 0;
+        else if (!p->hello) bad = sb_hello(p, tok, n) != 0;
+        else if (p->ns_peer) bad = peering_line(p, tok, n) != 0;
+        else bad = sb_request(p, tok, n) != 0;
         free(line);
     }
-    if (overlong) peer_free(p, "line too long");
+    if (overlong) link_in_free(p, "line too long");
     else if (bad && p->refused) peer_refuse(p);
-    else if (bad) peer_free(p, "protocol error");
+    else if (bad) link_in_free(p, "protocol error");
 }
 
 static void peer_event(struct bufferevent *bev, short what, void *arg) {
     (void)bev;
     if (what & BEV_EVENT_TIMEOUT) {
         LOGI("switchboard link dropped: no HELLO in time", "%s", "");
-        peer_free(arg, "no HELLO");
+        link_in_free(arg, "no HELLO");
     } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        peer_free(arg, (what & BEV_EVENT_EOF) ? "closed" : "socket error");
+        link_in_free(arg, (what & BEV_EVENT_EOF) ? "closed" : "socket error");
     }
 }
 
@@ -336,7 +213,7 @@ static void on_link_accept(struct evconnlistener *l, evutil_socket_t fd, struct 
         evutil_closesocket(fd);
         return;
     }
-    sb_peer *p = calloc(1, sizeof *p);
+    link_in *p = calloc(1, sizeof *p);
     if (!p) {
         evutil_closesocket(fd);
         return;
@@ -412,8 +289,8 @@ int link_next_sb(msnd_server *s, char *out, size_t cap) {
     /* Round robin over the linked switchboards: walk from a rotating
      * start, skipping peers that have not said HELLO yet. */
     size_t start = L->rr++ % L->npeers, i = 0;
-    sb_peer *first = NULL;
-    for (sb_peer *p = L->peers; p; p = p->next, i++) {
+    link_in *first = NULL;
+    for (link_in *p = L->peers; p; p = p->next, i++) {
         if (!p->hello || p->ns_peer) continue;
         if (!first) first = p;
         if (i >= start) {
@@ -426,7 +303,7 @@ int link_next_sb(msnd_server *s, char *out, size_t cap) {
     return 0;
 }
 
-/* ================= switchboard side ================= */
+/* ================= dialled links (switchboard side, peering) ================= */
 
 static void node_dial(ns_link *nl);
 
@@ -452,7 +329,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg) {
     node_dial(arg);
 }
 
-static void node_down(ns_link *nl, const char *why) {
+void link_out_down(ns_link *nl, const char *why) {
     if (nl->up) LOGW("notification server unlinked", "ns=%s reason=\"%s\"", nl->addr, why);
     else LOGD("notification server link failed", "ns=%s reason=\"%s\"", nl->addr, why);
     nl->up = 0;
@@ -465,34 +342,13 @@ static void node_down(ns_link *nl, const char *why) {
     nl->retry_ms = nl->retry_ms * 2 > LINK_RETRY_MAX_MS ? LINK_RETRY_MAX_MS : nl->retry_ms * 2;
 }
 
-typedef struct snapshot_ctx {
-    ns_link *nl;
-    unsigned long n;
-} snapshot_ctx;
-
-/* The line that tells a peer c is visible, with its status and name. */
-static int send_on(struct bufferevent *bev, const conn *c) {
-    return link_send(bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
-}
-
-static void snapshot_one(const conn *c, void *arg) {
-    snapshot_ctx *x = arg;
-    send_on(x->nl->bev, c);
-    x->n++;
-}
-
 static int node_answer(ns_link *nl, char **tok, int n) {
     if (!nl->up) {
         if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], "1") && !strcmp(tok[2], "OK")) {
             nl->up = 1;
             nl->retry_ms = LINK_RETRY_MIN_MS;
             LOGI(nl->is_peer ? "linked to notification peer" : "notification server linked", "ns=%s", nl->addr);
-            /* A peer learns every visible user of ours now, then each change. */
-            if (nl->is_peer) {
-                snapshot_ctx x = {nl, 0};
-                presence_each_visible(nl->L->s->presence, snapshot_one, &x);
-                link_send(nl->bev, "SYNCED %lu\r\n", x.n);
-            }
+            if (nl->is_peer) peering_up(nl);
             return 0;
         }
         if (n >= 1 && !strcmp(tok[0], "ERR"))
@@ -509,7 +365,7 @@ static int node_answer(ns_link *nl, char **tok, int n) {
     /* An answer to a request that already timed out: nothing to do. */
     if (idx >= nl->cap || nl->reqs[idx].kind != kind || nl->reqs[idx].gen != gen) return 0;
     if (!strcmp(tok[2], "OK")) {
-        if (n != 4 || !token_ok(tok[3], MSNP_MAX_NAME_ENCODED + 1)) return -1;
+        if (n != 4 || !link_token_ok(tok[3], MSNP_MAX_NAME_ENCODED + 1)) return -1;
         complete(nl, idx, SB_ANSWER_YES, tok[3]);
     } else if (!strcmp(tok[2], "NO")) {
         complete(nl, idx, SB_ANSWER_NO, NULL);
@@ -529,29 +385,7 @@ static void node_read(struct bufferevent *bev, void *arg) {
         bad = n <= 0 || node_answer(nl, tok, n) != 0;
         free(line);
     }
-    if (bad || overlong) node_down(nl, overlong ? "line too long" : "protocol error");
-}
-
-/* How a peer knows this node: the link listener's address, or, when that
- * is a wildcard, the address this connection leaves from with the
- * listener's port (what the peer's --ns-peers is expected to name). */
-static void own_link_addr(const links *L, evutil_socket_t fd, char *out, size_t cap) {
-    const char *colon = strrchr(L->bound, ':');
-    int wildcard = !strncmp(L->bound, "0.0.0.0:", 8) || !strncmp(L->bound, "[::]:", 5);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char ip[64];
-    if (!wildcard || !colon || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-        snprintf(out, cap, "%s", L->bound);
-        return;
-    }
-    if (ss.ss_family == AF_INET6) {
-        evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip);
-        snprintf(out, cap, "[%s]%s", ip, colon);
-    } else {
-        evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
-        snprintf(out, cap, "%s%s", ip, colon);
-    }
+    if (bad || overlong) link_out_down(nl, overlong ? "line too long" : "protocol error");
 }
 
 static void node_event(struct bufferevent *bev, short what, void *arg) {
@@ -559,20 +393,13 @@ static void node_event(struct bufferevent *bev, short what, void *arg) {
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
-        msnd_server *s = nl->L->s;
-        const char *secret = s->cfg.link_secret[0] ? s->cfg.link_secret : "-";
-        if (nl->is_peer) {
-            char sb[CFG_ADDR] = "", me[80];
-            own_link_addr(nl->L, bufferevent_getfd(bev), me, sizeof me);
-            if (s->has_sb) server_advertised(s, NULL, CONN_SB, sb, sizeof sb);
-            if (sb[0]) link_send(bev, "PEER 1 %s %s %s\r\n", me, secret, sb);
-            else link_send(bev, "PEER 1 %s %s\r\n", me, secret);
-        }
-        else link_send(bev, "HELLO 1 %s %s\r\n", nl->L->sb_addr, secret);
+        const msnd_server *s = nl->L->s;
+        if (nl->is_peer) peering_introduce(nl);
+        else link_send(bev, "HELLO 1 %s %s\r\n", nl->L->sb_addr, s->cfg.link_secret[0] ? s->cfg.link_secret : "-");
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        node_down(nl, (what & BEV_EVENT_EOF) ? "closed" : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        link_out_down(nl, (what & BEV_EVENT_EOF) ? "closed" : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
 static void node_dial(ns_link *nl) {
@@ -583,18 +410,18 @@ static void node_dial(ns_link *nl) {
     server_parse_addr(nl->addr, &ss, &sslen); /* checked at start */
     nl->bev = bufferevent_socket_new(s->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!nl->bev) {
-        node_down(nl, "out of memory");
+        link_out_down(nl, "out of memory");
         return;
     }
     bufferevent_setcb(nl->bev, node_read, NULL, node_event, nl);
     bufferevent_setwatermark(nl->bev, EV_READ, 0, LINK_MAX_LINE * 64);
     bufferevent_enable(nl->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(nl->bev, (struct sockaddr *)&ss, sslen) != 0) node_down(nl, "connect failed");
+    if (bufferevent_socket_connect(nl->bev, (struct sockaddr *)&ss, sslen) != 0) link_out_down(nl, "connect failed");
 }
 
 /* Parse an ip:port list (--ns-links or --ns-peers) into links and dial
  * each of them. */
-static int dial_list(links *L, const char *list, const char *flag, int is_peer, ns_link **arr, size_t *n, char *err,
+int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns_link **arr, size_t *n, char *err,
                      size_t errcap) {
     char tmp[4 * CFG_ADDR];
     snprintf(tmp, sizeof tmp, "%s", list);
@@ -644,46 +471,7 @@ int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, 
         snprintf(err, errcap, "--role sb needs --ns-links (the notification servers' --link-listen addresses)");
         return -1;
     }
-    return dial_list(L, ns_links, "--ns-links", 0, &L->nodes, &L->nnodes, err, errcap);
-}
-
-int link_peer_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap) {
-    links *L = s->links;
-    if (!L || !L->listener) {
-        snprintf(err, errcap, "--ns-peers needs --link-listen (the peers dial it to tell their users' presence)");
-        return -1;
-    }
-    return dial_list(L, ns_peers, "--ns-peers", 1, &L->out, &L->nout, err, errcap);
-}
-
-/* One line to every linked peer. A peer that stopped reading loses its
- * link; the snapshot after it comes back puts that peer right. */
-static void peers_send(msnd_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void peers_send(msnd_server *s, const char *fmt, ...) {
-    links *L = s->links;
-    for (size_t i = 0; L && i < L->nout; i++) {
-        ns_link *nl = &L->out[i];
-        if (!nl->up) continue;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = link_vsend(nl->bev, fmt, ap);
-        va_end(ap);
-        if (r != 0) node_down(nl, "output limit");
-    }
-}
-
-void link_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by, const char *by_name) {
-    if (added) peers_send(s, "RL %s ADD %s %s %s\r\n", contact, ver, by, by_name);
-    else peers_send(s, "RL %s REM %s %s\r\n", contact, ver, by);
-}
-
-void link_presence_out(msnd_server *s, link_presence what, const conn *c, const char *only) {
-    const char *st = msnp_status_code(c->status);
-    switch (what) {
-    case LINK_ON: peers_send(s, "ON %s %s %s\r\n", c->email, st, c->name); break;
-    case LINK_OFF: peers_send(s, "OFF %s\r\n", c->email); break;
-    case LINK_PRIV: peers_send(s, "PRIV %s %s %s %s\r\n", c->email, st, c->name, only ? only : "*"); break;
-    }
+    return link_dial_list(L, ns_links, "--ns-links", 0, &L->nodes, &L->nnodes, err, errcap);
 }
 
 static ns_link *node_for(msnd_server *s, const char *email) {
@@ -747,7 +535,7 @@ int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, co
     return 0;
 }
 
-static int ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
+int link_out_ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
                     const char *caller, const char *caller_name, const char *callee) {
     uint32_t id;
     link_req *r = nl ? new_request(nl, c, trid, REQ_RING, &id) : NULL;
@@ -766,20 +554,7 @@ static int ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, co
 int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
                   const char *caller, const char *caller_name, const char *callee) {
     ns_link *nl = node_for(s, callee);
-    return nl ? ask_ring(nl, c, trid, session_id, cookie, caller, caller_name, callee) : -1;
-}
-
-int link_ask_peer_ring(msnd_server *s, const void *from, conn *c, uint32_t trid, uint32_t session_id,
-                       const char *cookie, const char *caller, const char *caller_name, const char *callee) {
-    links *L = s->links;
-    const sb_peer *p = from;
-    if (!L || !p) return -1;
-    /* The node that told us of the callee dials us from its link address;
-     * we dial it at the same address (--ns-peers). */
-    for (size_t i = 0; i < L->nout; i++)
-        if (L->out[i].up && strcmp(L->out[i].addr, p->sb_addr) == 0)
-            return ask_ring(&L->out[i], c, trid, session_id, cookie, caller, caller_name, callee);
-    return -1;
+    return nl ? link_out_ask_ring(nl, c, trid, session_id, cookie, caller, caller_name, callee) : -1;
 }
 
 /* Every link requests can wait on: to notification servers (--ns-links)
@@ -814,9 +589,9 @@ void link_free(msnd_server *s) {
     links *L = s->links;
     if (!L) return;
     while (L->peers) {
-        sb_peer *p = L->peers;
+        link_in *p = L->peers;
         p->hello = 0; /* no log line at exit */
-        peer_free(p, "exit");
+        link_in_free(p, "exit");
     }
     if (L->listener) evconnlistener_free(L->listener);
     for (int pass = 0; pass < 2; pass++) {

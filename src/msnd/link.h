@@ -1,5 +1,6 @@
-/* link.h - the cluster link: switchboard processes to notification servers,
- * and notification servers to each other (--ns-peers, further below).
+/* link.h - the cluster link between switchboard processes and notification
+ * servers. Notification servers also link to each other over the same
+ * listener (--ns-peers): that protocol is in peering.h.
  *
  * With --role sb a switchboard runs in a process of its own. It connects to
  * the --link-listen address of every notification server (--ns-links, in
@@ -47,36 +48,6 @@ int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, 
 int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, const char *email);
 int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
                   const char *caller, const char *caller_name, const char *callee);
-/* Notification side, several NS nodes: dial the other nodes' --link-listen
- * addresses (--ns-peers) and tell each, once linked, every visible user of
- * this node and then every change:
- *   NS -> NS  PEER 1 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered like HELLO)
- *   NS -> NS  ON <email> <status> <name>          visible, or a new status/name
- *   NS -> NS  SYNCED <count>                      after the ON lines of the snapshot
- *   NS -> NS  RL <contact> ADD <ver> <by> <by-name> | RL <contact> REM <ver> <by>
- *                                                 by changed FL: ADD/REM RL for contact
- *   NS -> NS  OFF <email>                         offline or hidden
- *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
- *                                                 re-tell that watcher (or all)
- * The receiving node tells its own watchers (presence.h); a dropped link
- * takes the peer's users offline there. The dialling node may also ask
- * RING (as a switchboard does) for a CAL at its own switchboard to a user
- * of the receiving node, which rings with the <own-sb-addr> of PEER. */
-int link_peer_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap);
-/* CAL at this process's switchboard for a callee logged in to another
- * node (from: presence_remote_from): ask that node to ring, over the link
- * this node dialled. The answer arrives through sb_ring_done. -1 when that
- * node is not linked now. */
-int link_ask_peer_ring(msnd_server *s, const void *from, conn *c, uint32_t trid, uint32_t session_id,
-                       const char *cookie, const char *caller, const char *caller_name, const char *callee);
-/* Someone (by) added or removed contact on FL: tell every peer, which
- * passes ADD/REM RL on if contact is logged in there. */
-void link_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by, const char *by_name);
-/* What a peer is told of one of our users: visible (or a new status or
- * name), gone (logged out or hidden), or privacy changed (PRIV, for the
- * watcher `only`, or all of them when NULL). */
-typedef enum link_presence { LINK_ON, LINK_OFF, LINK_PRIV } link_presence;
-void link_presence_out(msnd_server *s, link_presence what, const conn *c, const char *only);
 /* c is closing: its waiting requests complete without it. */
 void link_forget_conn(msnd_server *s, conn *c);
 /* Fail requests older than LINK_REQUEST_TIMEOUT_MS. */

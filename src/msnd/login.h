@@ -9,7 +9,5 @@
 void login_ver(conn *c, const msnp_cmd *cmd);
 void login_inf(conn *c, const msnp_cmd *cmd);
 void login_cvr(conn *c, const msnp_cmd *cmd);
-/* Is this a command the NS knows (for the DS to answer 302 instead of 200)? */
-int ns_knows(uint32_t code);
 
 #endif

@@ -6,69 +6,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "link.h"
 #include "log.h"
 #include "login.h"
 #include "presence.h"
 #include "privacy.h"
 #include "randpool.h"
+#include "role.h"
 #include "sbreg.h"
 #include "server.h"
 
 #define ARG(i) (cmd->argv[(i)])
 
 static void u32str(uint32_t v, char out[16]) { snprintf(out, 16, "%u", v); }
-
-/* ---- shared with the DS ---- */
-
-void login_ver(conn *c, const msnp_cmd *cmd) {
-    int best = 0, cvr0 = 0;
-    for (size_t i = 1; i < cmd->argc; i++) {
-        int v = (int)msnp_version_parse(ARG(i));
-        if (v > best) best = v;
-        if (msnp_str_ieq(ARG(i), "CVR0")) cvr0 = 1;
-    }
-    if (best == 0) {
-        conn_cmd(c, "VER", 1, cmd->trid, "0", NULL);
-        conn_close(c, "no common protocol version");
-        return;
-    }
-    c->version = best;
-    /* The chosen dialect first, then the client's other dialects that we
-     * also speak, in its order, then CVR0: for the usual descending list
-     * this echoes the client's line, as the real service did. */
-    msnp_str params[MSNP_MAX_PARAMS];
-    char chosen[16];
-    snprintf(chosen, sizeof chosen, "MSNP%d", best);
-    size_t n = 0;
-    params[n++] = msnp_str_c(chosen);
-    for (size_t i = 1; i < cmd->argc && n < MSNP_MAX_PARAMS - 1; i++) {
-        int v = (int)msnp_version_parse(ARG(i));
-        if (v == 0 || v == best) continue;
-        int dup = 0;
-        for (size_t k = 1; k < n; k++)
-            if ((int)msnp_version_parse(params[k]) == v) dup = 1;
-        if (!dup) params[n++] = ARG(i);
-    }
-    if (cvr0) params[n++] = msnp_str_c("CVR0");
-    char buf[512];
-    long len = msnp_write_cmd(buf, sizeof buf, "VER", 1, cmd->trid, params, n);
-    if (len > 0) conn_send(c, buf, (size_t)len);
-}
-
-void login_inf(conn *c, const msnp_cmd *cmd) { conn_cmd(c, "INF", 1, cmd->trid, "MD5", NULL); }
-
-void login_cvr(conn *c, const msnp_cmd *cmd) {
-    /* CVR trid locale os osver arch library clientver [ident] */
-    if (cmd->argc < 7) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
-        return;
-    }
-    char ver[32];
-    if (str_copy(ARG(6), ver, sizeof ver) != 0 || !msnp_param_is_safe(ARG(6))) snprintf(ver, sizeof ver, "5.0.0544");
-    conn_cmd(c, "CVR", 1, cmd->trid, ver, ver, "1.0.0863", "http://127.0.0.1/msnkit/download",
-             "http://127.0.0.1/msnkit/", NULL);
-}
 
 /* ---- helpers ---- */
 
@@ -516,19 +465,6 @@ static int parse_gid(msnp_str s, long *gid) {
     return 0;
 }
 
-static void notify_rl(conn *c, const store_user *contact, int added, uint32_t contact_ver) {
-    conn *other = presence_find(c->srv->presence, contact->email);
-    char ver[16];
-    u32str(contact_ver, ver);
-    if (!other) { /* perhaps logged in to another node (--ns-peers), hidden or not */
-        link_rl_out(c->srv, contact->email, added, ver, c->email, c->name);
-        return;
-    }
-    if (other->state != NS_AUTH || other == c) return;
-    if (added) conn_cmd(other, "ADD", 1, 0, "RL", ver, c->email, c->name, NULL);
-    else conn_cmd(other, "REM", 1, 0, "RL", ver, c->email, NULL);
-}
-
 /* What ADD and REM both check and look up before changing a list:
  *   ADD trid LIST email name [gid]     REM trid LIST email [gid]
  * (gid: MSNP7, FL only). */
@@ -652,7 +588,7 @@ static void ns_add(conn *c, const msnp_cmd *cmd) {
     }
     list_reply(c, "ADD", cmd->trid, &t, ver, name);
     if (l == MSNP_LIST_FL) {
-        notify_rl(c, u, 1, cver);
+        presence_tell_rl(s, c, u->email, 1, cver);
         presence_initial_one(s, c, u->email, cmd->trid);
     } else if (allowed_before >= 0) {
         presence_reevaluate_one(s, c, u->id, u->email, allowed_before);
@@ -693,7 +629,7 @@ static void ns_rem(conn *c, const msnp_cmd *cmd) {
         return;
     }
     list_reply(c, "REM", cmd->trid, &t, ver, NULL);
-    if (l == MSNP_LIST_FL) notify_rl(c, u, 0, cver);
+    if (l == MSNP_LIST_FL) presence_tell_rl(s, c, u->email, 0, cver);
     else if (allowed_before >= 0) presence_reevaluate_one(s, c, u->id, u->email, allowed_before);
 }
 
@@ -969,58 +905,16 @@ static void ns_msg(conn *c, const msnp_cmd *cmd) {
     conn_close(c, "MSG sent to the notification server");
 }
 
-static void ns_ver(conn *c, const msnp_cmd *cmd) { login_ver(c, cmd); }
-static void ns_inf(conn *c, const msnp_cmd *cmd) { login_inf(c, cmd); }
-static void ns_cvr(conn *c, const msnp_cmd *cmd) { login_cvr(c, cmd); }
+static int ns_logged_in(const conn *c) { return c->state == NS_AUTH; }
 
-typedef struct ns_cmd {
-    uint32_t code;
-    cmd_handler fn;
-    uint8_t before_login; /* allowed before USR OK */
-} ns_cmd;
-
-static const ns_cmd ns_table[] = {
-    {MSNP_VER, ns_ver, 1}, {MSNP_INF, ns_inf, 1}, {MSNP_CVR, ns_cvr, 1}, {MSNP_USR, ns_usr, 1},
-    {MSNP_SYN, ns_syn, 0}, {MSNP_CHG, ns_chg, 0}, {MSNP_ADD, ns_add, 0}, {MSNP_REM, ns_rem, 0},
-    {MSNP_REA, ns_rea, 0}, {MSNP_BLP, ns_blp, 0}, {MSNP_GTC, ns_gtc, 0}, {MSNP_LST, ns_lst, 0},
-    {MSNP_XFR, ns_xfr, 0}, {MSNP_URL, ns_url, 0}, {MSNP_QRY, ns_qry, 0}, {MSNP_PRP, ns_prp, 0},
-    {MSNP_ADG, ns_adg, 0}, {MSNP_RMG, ns_rmg, 0}, {MSNP_REG, ns_reg, 0}, {MSNP_IMS, ns_ims, 0},
-    {MSNP_FND, ns_disabled, 0}, {MSNP_SND, ns_disabled, 0}, {MSNP_SDC, ns_disabled, 0},
-    {MSNP_MSG, ns_msg, 0},
+/* MSG closes whether or not the client has logged in. */
+static const role_cmd ns_cmds[] = {
+    {MSNP_VER, login_ver, 0}, {MSNP_INF, login_inf, 0}, {MSNP_CVR, login_cvr, 0}, {MSNP_USR, ns_usr, 0},
+    {MSNP_SYN, ns_syn, 1},    {MSNP_CHG, ns_chg, 1},    {MSNP_ADD, ns_add, 1},    {MSNP_REM, ns_rem, 1},
+    {MSNP_REA, ns_rea, 1},    {MSNP_BLP, ns_blp, 1},    {MSNP_GTC, ns_gtc, 1},    {MSNP_LST, ns_lst, 1},
+    {MSNP_XFR, ns_xfr, 1},    {MSNP_URL, ns_url, 1},    {MSNP_QRY, ns_qry, 1},    {MSNP_PRP, ns_prp, 1},
+    {MSNP_ADG, ns_adg, 1},    {MSNP_RMG, ns_rmg, 1},    {MSNP_REG, ns_reg, 1},    {MSNP_IMS, ns_ims, 1},
+    {MSNP_FND, ns_disabled, 1}, {MSNP_SND, ns_disabled, 1}, {MSNP_SDC, ns_disabled, 1}, {MSNP_MSG, ns_msg, 0},
 };
 
-int ns_knows(uint32_t code) {
-    for (size_t i = 0; i < sizeof ns_table / sizeof ns_table[0]; i++)
-        if (ns_table[i].code == code) return 1;
-    return 0;
-}
-
-void ns_handle(conn *c, const msnp_cmd *cmd) {
-    if (cmd->is_error) {
-        conn_close(c, "client sent an error code");
-        return;
-    }
-    if (cmd->code == MSNP_PNG) {
-        conn_cmd(c, "QNG", 0, 0, NULL);
-        return;
-    }
-    if (cmd->code == MSNP_OUT) {
-        conn_close(c, "client OUT");
-        return;
-    }
-    if (!cmd->has_trid) {
-        conn_close(c, "command without TrID");
-        return;
-    }
-    for (size_t i = 0; i < sizeof ns_table / sizeof ns_table[0]; i++) {
-        if (ns_table[i].code != cmd->code) continue;
-        if (!ns_table[i].before_login && c->state != NS_AUTH) {
-            if (cmd->code == MSNP_MSG) ns_msg(c, cmd);
-            else conn_err(c, MSNP_ERR_NOT_LOGGED_IN, cmd->trid);
-            return;
-        }
-        ns_table[i].fn(c, cmd);
-        return;
-    }
-    conn_err(c, MSNP_ERR_SYNTAX, cmd->trid);
-}
+const role ns_role = {ns_cmds, sizeof ns_cmds / sizeof ns_cmds[0], 1, ns_logged_in};

@@ -2,17 +2,17 @@
 #include "presence.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "link.h"
 #include "log.h"
 #include "privacy.h"
 #include "strmap.h"
 
 /* A visible user of another notification server (--ns-peers). */
 typedef struct remote_user {
-    const void *from; /* the peer link that told us */
+    const ns_peer *from; /* the peer link that told us */
     msnp_status status;
     size_t cap;       /* bytes for name: a cluster holds one of these per user online elsewhere */
     char name[];
@@ -135,7 +135,7 @@ static void announce_one(const store_peer *p, void *arg) {
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     announce_ctx x = {s, c, privacy_status_visible(before), privacy_status_visible(c->status), NULL, 0};
     if (!x.was_visible && !x.is_visible) return;
-    link_presence_out(s, x.is_visible ? LINK_ON : LINK_OFF, c, NULL);
+    peering_presence_out(s, x.is_visible ? PEERING_ON : PEERING_OFF, c, NULL);
     uint64_t gen = store_generation(s->store);
     struct watcher_rows *rows = c->watchers;
     if (rows && rows->generation == gen) {
@@ -205,7 +205,7 @@ int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int6
 void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email,
                              int allowed_before) {
     if (!privacy_status_visible(c->status)) return;
-    link_presence_out(s, LINK_PRIV, c, contact_email);
+    peering_presence_out(s, PEERING_PRIV, c, contact_email);
     conn *w = online_watcher(s, contact_email);
     if (!w) return;
     if (store_list_get(s->store, contact_id, MSNP_LIST_FL, c->uid, NULL, 0) != 1) return;
@@ -231,10 +231,23 @@ static void reeval_one(const store_peer *p, void *arg) {
 
 void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow) {
     if (!privacy_status_visible(c->status)) return;
-    link_presence_out(s, LINK_PRIV, c, NULL);
+    peering_presence_out(s, PEERING_PRIV, c, NULL);
     reeval_ctx x = {s, c, old_blp_allow};
     if (store_watchers_each(s->store, c->uid, reeval_one, &x) != STORE_OK)
         LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
+}
+
+void presence_tell_rl(msnd_server *s, const conn *by, const char *contact, int added, uint32_t contact_ver) {
+    conn *other = presence_find(s->presence, contact);
+    char ver[16];
+    snprintf(ver, sizeof ver, "%u", contact_ver);
+    if (!other) { /* perhaps logged in to another node (--ns-peers), hidden or not */
+        peering_rl_out(s, contact, added, ver, by->email, by->name);
+        return;
+    }
+    if (other->state != NS_AUTH || other == by) return;
+    if (added) conn_cmd(other, "ADD", 1, 0, "RL", ver, by->email, by->name, NULL);
+    else conn_cmd(other, "REM", 1, 0, "RL", ver, by->email, NULL);
 }
 
 /* ---- users of the other nodes of a cluster ---- */
@@ -267,7 +280,7 @@ static void remote_fan_out(remote_ctx *x) {
         LOGE("presence fan-out failed", "user=%s error=\"%s\"", x->email, store_errmsg(x->s->store));
 }
 
-static remote_user *remote_put(msnd_server *s, const void *from, const char *email, msnp_status st,
+static remote_user *remote_put(msnd_server *s, const ns_peer *from, const char *email, msnp_status st,
                                const char *name) {
     presence *p = s->presence;
     remote_user *r = strmap_get(p->remote, email);
@@ -292,7 +305,7 @@ static remote_user *remote_put(msnd_server *s, const void *from, const char *ema
 }
 
 /* Record a remote user as visible and tell the watchers here. */
-static void remote_visible(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name,
+static void remote_visible(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name,
                            const char *only, int recheck) {
     if (!privacy_status_visible(st) || presence_find(s->presence, email)) return; /* ours wins */
     if (!remote_put(s, from, email, st, name)) return;
@@ -300,16 +313,16 @@ static void remote_visible(msnd_server *s, const void *from, const char *email, 
     remote_fan_out(&x);
 }
 
-void presence_remote_on(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name) {
+void presence_remote_on(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name) {
     remote_visible(s, from, email, st, name, NULL, 0);
 }
 
-void presence_remote_recheck(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name,
+void presence_remote_recheck(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name,
                              const char *only) {
     remote_visible(s, from, email, st, name, only, 1);
 }
 
-void presence_remote_off(msnd_server *s, const void *from, const char *email) {
+void presence_remote_off(msnd_server *s, const ns_peer *from, const char *email) {
     remote_user *r = strmap_get(s->presence->remote, email);
     if (!r || r->from != from) return;
     free(strmap_del(s->presence->remote, email));
@@ -318,7 +331,7 @@ void presence_remote_off(msnd_server *s, const void *from, const char *email) {
 }
 
 typedef struct drop_ctx {
-    const void *from;
+    const ns_peer *from;
     char (*emails)[MSNP_MAX_EMAIL + 1];
     size_t n, cap;
 } drop_ctx;
@@ -337,7 +350,7 @@ static void collect_from(const char *key, void *value, void *arg) {
     snprintf(d->emails[d->n++], sizeof d->emails[0], "%s", key);
 }
 
-void presence_remote_drop(msnd_server *s, const void *from) {
+void presence_remote_drop(msnd_server *s, const ns_peer *from) {
     /* strmap_each forbids changes to the map: collect, then remove. */
     drop_ctx d = {from, NULL, 0, 0};
     strmap_each(s->presence->remote, collect_from, &d);
@@ -347,7 +360,7 @@ void presence_remote_drop(msnd_server *s, const void *from) {
 
 size_t presence_remote_count(const presence *p) { return strmap_count(p->remote); }
 
-const void *presence_remote_from(const presence *p, const char *email) {
+const ns_peer *presence_remote_from(const presence *p, const char *email) {
     const remote_user *r = strmap_get(p->remote, email);
     return r ? r->from : NULL;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "peering.h"
 #include "server.h"
 
 typedef struct presence presence;
@@ -42,21 +43,26 @@ int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int6
 void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email, int allowed_before);
 void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow);
 
+/* by added (added = 1) or removed contact on FL, which makes the contact's
+ * RL version contact_ver: ADD/REM RL for the contact where it is logged in,
+ * here or on another node. */
+void presence_tell_rl(msnd_server *s, const conn *by, const char *contact, int added, uint32_t contact_ver);
+
 /* Users of the other notification servers of a cluster (--ns-peers, see
- * link.h). Each peer tells this node which of its users are visible, with
+ * peering.h). Each peer tells this node which of its users are visible, with
  * status and name; this node tells its own watchers of them (the same
  * privacy rules, from the shared store) and includes them in ILN. `from`
  * identifies the peer's link: its users go offline here when it drops. */
-void presence_remote_on(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name);
-void presence_remote_off(msnd_server *s, const void *from, const char *email);
+void presence_remote_on(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name);
+void presence_remote_off(msnd_server *s, const ns_peer *from, const char *email);
 /* The user's privacy changed: re-tell its watchers here (only `only`, if
  * not NULL) what they may see now. */
-void presence_remote_recheck(msnd_server *s, const void *from, const char *email, msnp_status st, const char *name,
+void presence_remote_recheck(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name,
                              const char *only);
-void presence_remote_drop(msnd_server *s, const void *from);
+void presence_remote_drop(msnd_server *s, const ns_peer *from);
 size_t presence_remote_count(const presence *p);
-/* The peer link that told us email is online elsewhere, or NULL. */
-const void *presence_remote_from(const presence *p, const char *email);
+/* The peer that told us email is online elsewhere, or NULL. */
+const ns_peer *presence_remote_from(const presence *p, const char *email);
 /* Every local user that is logged in and visible (for a peer's snapshot). */
 void presence_each_visible(presence *p, void (*fn)(const conn *c, void *ctx), void *ctx);
 

@@ -7,7 +7,9 @@
 
 #include "link.h"
 #include "log.h"
+#include "peering.h"
 #include "presence.h"
+#include "role.h"
 #include "sb.h"
 #include "sbgate.h"
 #include "sbreg.h"
@@ -186,9 +188,9 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
     }
     /* A callee logged in to another notification node (--ns-peers): that
      * node rings. Anyone else is answered here, 217 included. */
-    const void *elsewhere = s->has_ns ? presence_remote_from(s->presence, email) : NULL;
+    const ns_peer *elsewhere = s->has_ns ? presence_remote_from(s->presence, email) : NULL;
     if (elsewhere && !presence_find(s->presence, email)) {
-        if (link_ask_peer_ring(s, elsewhere, c, cmd->trid, ss->id, cookie, c->email, c->name, email) != 0)
+        if (peering_ask_ring(s, elsewhere, c, cmd->trid, ss->id, cookie, c->email, c->name, email) != 0)
             sb_ring_done(s, c, cmd->trid, ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
         return;
     }
@@ -298,33 +300,11 @@ void sb_on_close(conn *c) {
     LOGD("switchboard left", "conn=%llu user=%s session=%u", (unsigned long long)c->id, c->email, id);
 }
 
-void sb_handle(conn *c, const msnp_cmd *cmd) {
-    if (cmd->is_error) {
-        conn_close(c, "client sent an error code");
-        return;
-    }
-    if (cmd->code == MSNP_OUT) {
-        conn_close(c, "client OUT");
-        return;
-    }
-    if (!cmd->has_trid) {
-        conn_close(c, "command without TrID");
-        return;
-    }
-    switch (cmd->code) {
-    case MSNP_USR: sb_usr(c, cmd); return;
-    case MSNP_ANS: sb_ans(c, cmd); return;
-    case MSNP_CAL:
-    case MSNP_MSG:
-        if (!c->sb_joined) {
-            conn_err(c, MSNP_ERR_NOT_LOGGED_IN, cmd->trid);
-            return;
-        }
-        if (cmd->code == MSNP_CAL) sb_cal(c, cmd);
-        else sb_msg(c, cmd);
-        return;
-    default:
-        conn_err(c, MSNP_ERR_SYNTAX, cmd->trid);
-        return;
-    }
-}
+static int sb_logged_in(const conn *c) { return c->sb_joined; }
+
+static const role_cmd sb_cmds[] = {
+    {MSNP_USR, sb_usr, 0}, {MSNP_ANS, sb_ans, 0}, {MSNP_CAL, sb_cal, 1}, {MSNP_MSG, sb_msg, 1},
+};
+
+/* No PNG at a switchboard: it has no TrID, so it closes. */
+const role sb_role = {sb_cmds, sizeof sb_cmds / sizeof sb_cmds[0], 0, sb_logged_in};

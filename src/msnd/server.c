@@ -19,7 +19,9 @@
 
 #include "link.h"
 #include "log.h"
+#include "peering.h"
 #include "presence.h"
+#include "role.h"
 #include "sbreg.h"
 #include "strmap.h"
 
@@ -337,9 +339,9 @@ static void dispatch(conn *c, const msnp_cmd *cmd) {
         return;
     }
     switch (c->kind) {
-    case CONN_DS: ds_handle(c, cmd); break;
-    case CONN_NS: ns_handle(c, cmd); break;
-    case CONN_SB: sb_handle(c, cmd); break;
+    case CONN_DS: role_dispatch(&ds_role, c, cmd); break;
+    case CONN_NS: role_dispatch(&ns_role, c, cmd); break;
+    case CONN_SB: role_dispatch(&sb_role, c, cmd); break;
     }
 }
 
@@ -867,7 +869,7 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
             snprintf(err, errcap, "--ns-peers is for notification servers (--role with ns)");
             return -1;
         }
-        if (link_peer_all(s, cfg->ns_peers, err, errcap) != 0) return -1;
+        if (peering_dial_all(s, cfg->ns_peers, err, errcap) != 0) return -1;
     }
     if (want_sb && !want_ns) {
         /* Linked switchboards tell their notification servers where

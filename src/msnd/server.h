@@ -3,8 +3,8 @@
  *
  *   listener -> conn (bufferevent) -> msnp_parse -> role handler -> effects
  *
- * A connection knows bytes and its role; ds.c, ns.c and sb.c each export a
- * command table. Shared state has one owner each: the store (store.h), the
+ * A connection knows bytes and its role; ds.c, ns.c and sb.c each define
+ * their role's command table (role.h). Shared state has one owner each: the store (store.h), the
  * presence router (presence.h) and the switchboard registry (sbreg.h). */
 #ifndef MSND_SERVER_H
 #define MSND_SERVER_H
@@ -126,12 +126,6 @@ typedef struct msnd_server {
     int shutting_down;
 } msnd_server;
 
-typedef void (*cmd_handler)(conn *c, const msnp_cmd *cmd);
-typedef struct cmd_entry {
-    uint32_t code;
-    cmd_handler fn;
-} cmd_entry;
-
 /* Server lifecycle. */
 int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap);
 int server_run(msnd_server *s);
@@ -172,10 +166,7 @@ uint32_t server_email_hash(const char *email);
 /* The NS address the DS hands out for an e-mail (hash of the address). */
 void server_ns_for(const msnd_server *s, const conn *c, const char *email, char *out, size_t cap);
 
-/* Role handlers (ds.c, ns.c, sb.c). */
-void ds_handle(conn *c, const msnp_cmd *cmd);
-void ns_handle(conn *c, const msnp_cmd *cmd);
-void sb_handle(conn *c, const msnp_cmd *cmd);
+/* Role hooks (ns.c, sb.c); the command tables are in role.h. */
 void ns_on_close(conn *c);
 void sb_on_close(conn *c);
 void ns_on_timer(conn *c);

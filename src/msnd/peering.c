@@ -1,0 +1,208 @@
+/* Notification servers telling each other their users' presence; see
+ * peering.h for the protocol and link_conn.h for the connections. */
+#include "peering.h"
+
+#include <event2/bufferevent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "link_conn.h"
+#include "log.h"
+#include "presence.h"
+
+/* ---- accepted side: a peer node dialled us ---- */
+
+/* PEER 1 <link-addr> <secret|-> [<sb-addr>] */
+int peering_hello(link_in *p, char **tok, int n) {
+    if ((n != 4 && n != 5) || strcmp(tok[1], "1") != 0) return -1;
+    if (n == 5) { /* the peer's switchboard, named in the RNG of the calls it asks us to ring */
+        msnp_str h;
+        uint16_t pt;
+        if (!link_token_ok(tok[4], sizeof p->peer_sb) || msnp_split_hostport(msnp_str_c(tok[4]), &h, &pt, 1) != 0)
+            return -1;
+        snprintf(p->peer_sb, sizeof p->peer_sb, "%s", tok[4]);
+    }
+    msnp_str host;
+    uint16_t port;
+    if (!link_token_ok(tok[2], sizeof p->sb_addr) || msnp_split_hostport(msnp_str_c(tok[2]), &host, &port, 1) != 0)
+        return -1;
+    if (link_secret_check(p, tok[3], "notification peer refused: wrong secret", tok[2]) != 0) return -1;
+    /* A node dialling again while its old link still looks open here (a
+     * network partition without a reset): the old one is dead. */
+    for (link_in *old = p->L->peers, *next; old; old = next) {
+        next = old->next;
+        if (old != p && old->ns_peer && old->hello && strcmp(old->sb_addr, tok[2]) == 0) link_in_free(old, "replaced");
+    }
+    snprintf(p->sb_addr, sizeof p->sb_addr, "%s", tok[2]);
+    p->hello = 1;
+    p->ns_peer = 1;
+    bufferevent_set_timeouts(p->bev, NULL, NULL); /* a linked peer may be quiet */
+    LOGI("notification peer linked", "ns=%s", p->sb_addr);
+    return link_send(p->bev, "HELLO 1 OK\r\n");
+}
+
+/* A peer's presence lines: ON email status name | OFF email |
+ * PRIV email status name only-email-or-* | SYNCED count (end of the
+ * snapshot that follows PEER) | RL contact ADD ver by by-name | RL contact
+ * REM ver by */
+static int presence_line(link_in *p, char **tok, int n) {
+    msnd_server *s = p->L->s;
+    char email[MSNP_MAX_EMAIL + 1], only[MSNP_MAX_EMAIL + 1];
+    uint64_t count;
+    if ((n == 5 || n == 6) && strcmp(tok[0], "RL") == 0) {
+        int added = n == 6 && strcmp(tok[2], "ADD") == 0;
+        if ((!added && strcmp(tok[2], "REM") != 0) || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0 ||
+            msnp_str_to_u64(msnp_str_c(tok[3]), UINT32_MAX, &count) != 0 ||
+            email_normalize(msnp_str_c(tok[4]), only, sizeof only) != 0 ||
+            (added && !link_token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1)))
+            return -1;
+        conn *c = presence_find(s->presence, email);
+        if (c && c->state == NS_AUTH) {
+            if (added) conn_cmd(c, "ADD", 1, 0, "RL", tok[3], only, tok[5], NULL);
+            else conn_cmd(c, "REM", 1, 0, "RL", tok[3], only, NULL);
+        }
+        return 0;
+    }
+    if (n == 2 && strcmp(tok[0], "SYNCED") == 0) {
+        if (msnp_str_to_u64(msnp_str_c(tok[1]), UINT32_MAX, &count) != 0) return -1;
+        LOGI("notification peer in sync", "ns=%s users=%llu", p->sb_addr, (unsigned long long)count);
+        return 0;
+    }
+    if (n < 2 || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0) return -1;
+    if (n == 2 && strcmp(tok[0], "OFF") == 0) {
+        presence_remote_off(s, p, email);
+        return 0;
+    }
+    int on = n == 4 && strcmp(tok[0], "ON") == 0, priv = n == 5 && strcmp(tok[0], "PRIV") == 0;
+    if (!on && !priv) return -1;
+    msnp_status st = msnp_status_parse(msnp_str_c(tok[2]));
+    if (st == MSNP_STATUS_INVALID || !link_token_ok(tok[3], MSNP_MAX_NAME_ENCODED + 1)) return -1;
+    if (on) {
+        presence_remote_on(s, p, email, st, tok[3]);
+        return 0;
+    }
+    int all = strcmp(tok[4], "*") == 0;
+    if (!all && email_normalize(msnp_str_c(tok[4]), only, sizeof only) != 0) return -1;
+    presence_remote_recheck(s, p, email, st, tok[3], all ? NULL : only);
+    return 0;
+}
+
+int peering_line(link_in *p, char **tok, int n) {
+    if (strcmp(tok[0], "RING") != 0) return presence_line(p, tok, n);
+    if (!p->peer_sb[0]) return -1; /* a peer without a switchboard cannot ask */
+    return link_answer_ring(p, tok, n, p->peer_sb);
+}
+
+void peering_dropped(link_in *p) {
+    msnd_server *s = p->L->s;
+    if (s->shutting_down) return;
+    server_pass_read_scope(s); /* its users are offline to us now */
+    presence_remote_drop(s, p);
+}
+
+/* ---- dialling side: our link to a peer node ---- */
+
+/* How a peer knows this node: the link listener's address, or, when that
+ * is a wildcard, the address this connection leaves from with the
+ * listener's port (what the peer's --ns-peers is expected to name). */
+static void own_link_addr(const links *L, evutil_socket_t fd, char *out, size_t cap) {
+    const char *colon = strrchr(L->bound, ':');
+    int wildcard = !strncmp(L->bound, "0.0.0.0:", 8) || !strncmp(L->bound, "[::]:", 5);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char ip[64];
+    if (!wildcard || !colon || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(out, cap, "%s", L->bound);
+        return;
+    }
+    if (ss.ss_family == AF_INET6) {
+        evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip);
+        snprintf(out, cap, "[%s]%s", ip, colon);
+    } else {
+        evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
+        snprintf(out, cap, "%s%s", ip, colon);
+    }
+}
+
+void peering_introduce(ns_link *nl) {
+    const msnd_server *s = nl->L->s;
+    const char *secret = s->cfg.link_secret[0] ? s->cfg.link_secret : "-";
+    char sb[CFG_ADDR] = "", me[80];
+    own_link_addr(nl->L, bufferevent_getfd(nl->bev), me, sizeof me);
+    if (s->has_sb) server_advertised(s, NULL, CONN_SB, sb, sizeof sb);
+    if (sb[0]) link_send(nl->bev, "PEER 1 %s %s %s\r\n", me, secret, sb);
+    else link_send(nl->bev, "PEER 1 %s %s\r\n", me, secret);
+}
+
+typedef struct snapshot_ctx {
+    ns_link *nl;
+    unsigned long n;
+} snapshot_ctx;
+
+static void snapshot_one(const conn *c, void *arg) {
+    snapshot_ctx *x = arg;
+    link_send(x->nl->bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
+    x->n++;
+}
+
+/* A peer learns every visible user of ours now, then each change. */
+void peering_up(ns_link *nl) {
+    snapshot_ctx x = {nl, 0};
+    presence_each_visible(nl->L->s->presence, snapshot_one, &x);
+    link_send(nl->bev, "SYNCED %lu\r\n", x.n);
+}
+
+int peering_dial_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap) {
+    links *L = s->links;
+    if (!L || !L->listener) {
+        snprintf(err, errcap, "--ns-peers needs --link-listen (the peers dial it to tell their users' presence)");
+        return -1;
+    }
+    return link_dial_list(L, ns_peers, "--ns-peers", 1, &L->out, &L->nout, err, errcap);
+}
+
+/* One line to every linked peer. A peer that stopped reading loses its
+ * link; the snapshot after it comes back puts that peer right. */
+static void peers_send(msnd_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void peers_send(msnd_server *s, const char *fmt, ...) {
+    links *L = s->links;
+    for (size_t i = 0; L && i < L->nout; i++) {
+        ns_link *nl = &L->out[i];
+        if (!nl->up) continue;
+        va_list ap;
+        va_start(ap, fmt);
+        int r = link_vsend(nl->bev, fmt, ap);
+        va_end(ap);
+        if (r != 0) link_out_down(nl, "output limit");
+    }
+}
+
+void peering_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
+                    const char *by_name) {
+    if (added) peers_send(s, "RL %s ADD %s %s %s\r\n", contact, ver, by, by_name);
+    else peers_send(s, "RL %s REM %s %s\r\n", contact, ver, by);
+}
+
+void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, const char *only) {
+    const char *st = msnp_status_code(c->status);
+    switch (what) {
+    case PEERING_ON: peers_send(s, "ON %s %s %s\r\n", c->email, st, c->name); break;
+    case PEERING_OFF: peers_send(s, "OFF %s\r\n", c->email); break;
+    case PEERING_PRIV: peers_send(s, "PRIV %s %s %s %s\r\n", c->email, st, c->name, only ? only : "*"); break;
+    }
+}
+
+int peering_ask_ring(msnd_server *s, const ns_peer *p, conn *c, uint32_t trid, uint32_t session_id,
+                     const char *cookie, const char *caller, const char *caller_name, const char *callee) {
+    links *L = s->links;
+    if (!L || !p) return -1;
+    /* The node that told us of the callee dials us from its link address;
+     * we dial it at the same address (--ns-peers). */
+    for (size_t i = 0; i < L->nout; i++)
+        if (L->out[i].up && strcmp(L->out[i].addr, p->sb_addr) == 0)
+            return link_out_ask_ring(&L->out[i], c, trid, session_id, cookie, caller, caller_name, callee);
+    return -1;
+}

@@ -1,0 +1,52 @@
+/* peering.h - notification servers of one cluster telling each other their
+ * users' presence (--ns-peers), over the cluster link's connections
+ * (link.h has the switchboard protocol on the same listener).
+ *
+ * A node dials the other nodes' --link-listen addresses and tells each,
+ * once linked, every visible user of this node and then every change:
+ *   NS -> NS  PEER 1 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered like HELLO)
+ *   NS -> NS  ON <email> <status> <name>          visible, or a new status/name
+ *   NS -> NS  SYNCED <count>                      after the ON lines of the snapshot
+ *   NS -> NS  RL <contact> ADD <ver> <by> <by-name> | RL <contact> REM <ver> <by>
+ *                                                 by changed FL: ADD/REM RL for contact
+ *   NS -> NS  OFF <email>                         offline or hidden
+ *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
+ *                                                 re-tell that watcher (or all)
+ * The receiving node tells its own watchers (presence.h); a dropped link
+ * takes the peer's users offline there. The dialling node may also ask
+ * RING (as a switchboard does, link.h) for a CAL at its own switchboard to
+ * a user of the receiving node, which rings with the <own-sb-addr> of PEER.
+ * Only presence.c sends presence and RL lines. */
+#ifndef MSND_PEERING_H
+#define MSND_PEERING_H
+
+#include <stdint.h>
+
+#include "server.h"
+
+/* Another notification node, as its link reached this one: what presence
+ * records as the source of a remote user. */
+typedef struct link_in ns_peer;
+
+/* Dial every --ns-peers address (needs --link-listen). */
+int peering_dial_all(msnd_server *s, const char *ns_peers, char *err, size_t errcap);
+
+/* CAL at this process's switchboard for a callee logged in to another
+ * node (from: presence_remote_from): ask that node to ring, over the link
+ * this node dialled. The answer arrives through sb_ring_done. -1 when that
+ * node is not linked now. */
+int peering_ask_ring(msnd_server *s, const ns_peer *from, conn *c, uint32_t trid, uint32_t session_id,
+                     const char *cookie, const char *caller, const char *caller_name, const char *callee);
+
+/* Someone (by) added or removed contact on FL: tell every peer, which
+ * passes ADD/REM RL on if contact is logged in there. */
+void peering_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
+                    const char *by_name);
+
+/* What the peers are told of one of our users: visible (or a new status or
+ * name), gone (logged out or hidden), or privacy changed (PRIV, for the
+ * watcher `only`, or all of them when NULL). */
+typedef enum peering_presence { PEERING_ON, PEERING_OFF, PEERING_PRIV } peering_presence;
+void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, const char *only);
+
+#endif

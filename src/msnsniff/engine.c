@@ -99,7 +99,11 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
     sn_memcap_init(&e->c.mem, c->memcap);
     sn_memcap_enable_reuse(&e->c.mem);
     sn_events_init(&e->c.ev);
-    sn_observer glue = {glue_added, NULL, glue_hit, NULL, glue_expired, glue_dropped, NULL, e};
+    sn_observer glue = {.expect_added = glue_added,
+                        .expect_hit = glue_hit,
+                        .expect_expired = glue_expired,
+                        .expect_dropped = glue_dropped,
+                        .ctx = e};
     sn_observers_add(&e->c.obs, &glue);
     e->reporter.ev = &e->c.ev;
     e->reporter.clock = &e->c.now;
@@ -346,7 +350,7 @@ static void udp_packet(sn_engine *e, const sn_packet *p) {
     sn_flow_touch(&e->flows, f, p->ts);
 }
 
-static void advance(sn_engine *e, uint64_t ts) {
+static inline void advance(sn_engine *e, uint64_t ts) {
     sn_ctx *c = &e->c;
     if (ts > c->now)
         c->now = ts; /* capture clocks can step back; ours does not */

@@ -1,5 +1,6 @@
 /* events.c - event lines, field index and the standard sinks. */
 #include "events.h"
+#include "observer.h"
 #include "outq.h"
 
 #include <assert.h>
@@ -355,9 +356,23 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
                     strcmp(action, "leave") == 0 ? "left" : strcmp(action, "open") == 0 ? "opened the session" : "joined");
     } else if (strcmp(type, "login") == 0) {
         fprintf(fp, "[%s] *** %s logged in (%s)\n", when, jstr(ev, "user"), jstr(ev, "version"));
-    } else if (strcmp(type, "invitation") == 0) {
-        fprintf(fp, "[%s] <sb%lld> *** %s %s %s (cookie %s)\n", when, jint(ev, "session"), jstr(ev, "from"),
-                jstr(ev, "command"), jstr(ev, "app"), jstr(ev, "cookie"));
     }
     fflush(fp);
+}
+
+static void transcript_invitation(void *ctx, const sn_invitation_info *i) {
+    if (i->echo)
+        return; /* already shown from the other side */
+    FILE *fp = ((sn_transcript_sink *)ctx)->fp;
+    char when[32];
+    sn_format_ts(i->ts, when);
+    when[19] = '\0';
+    fprintf(fp, "[%s] <sb%llu> *** %s %s %s (cookie %s)\n", when, (unsigned long long)i->session, i->from, i->command,
+            i->app, i->cookie);
+    fflush(fp);
+}
+
+sn_observer sn_transcript_observer(sn_transcript_sink *t) {
+    sn_observer o = {.invitation = transcript_invitation, .ctx = t};
+    return o;
 }

@@ -92,8 +92,12 @@ typedef struct sn_json_sink {
     int flush_each; /* without q: fflush after every line (live output) */
 } sn_json_sink;
 void sn_sink_json(void *ctx, sn_ev *ev); /* sn_json_sink *: one compact line per event */
+/* The transcript: messages, logins and switchboard joins from the
+ * records (sn_sink_transcript), invitations from the typed events
+ * (sn_transcript_observer, observer.h), each message once. */
 typedef struct sn_transcript_sink { FILE *fp; } sn_transcript_sink;
 void sn_sink_transcript(void *ctx, sn_ev *ev); /* sn_transcript_sink * */
+struct sn_observer sn_transcript_observer(sn_transcript_sink *t);
 
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "dns.h"
 #include "predict.h"
+#include "session.h"
 #include "strcopy.h"
 
 /* Two queues, each in the order its members will leave: open invitations
@@ -220,7 +221,9 @@ static void predict(sn_ctx *c, const sn_invite_origin *o, sn_expect_proto *p) {
         if (a)
             p->addr = *a;
     }
-    unsigned flags = sn_origin_check(&p->addr, &o->known);
+    sn_origin known = o->known;
+    known.ns_client = sn_session_user_client(c, o->sender);
+    unsigned flags = sn_origin_check(&p->addr, &known);
     if (!sn_policy_allows(c->cfg.announce_policy, flags))
         flags |= SN_XF_NO_PINHOLE;
     p->flags = (uint8_t)flags;
@@ -329,6 +332,27 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     if (!is_new && inv->command == MSNP_INVITE_INVITE)
         sn_ev_set_bool(ev, "repeat", 1);
     sn_ev_emit(&c->ev, ev);
+
+    /* a command from the same side of the same invitation again: the
+     * other copy of a message already reported (both ends captured) */
+    const char *from = o->sender ? o->sender : "";
+    unsigned cmd = (unsigned)inv->command; /* 1..4: INVITE, ACCEPT, CANCEL, CONTEXT */
+    uint8_t mask = 0;
+    if (cmd >= 1 && cmd <= 4)
+        mask = (uint8_t)(1u << ((cmd - 1u) * 2u + (strcmp(from, i->inviter) != 0)));
+    sn_invitation_info info = {c->now,
+                               o->flow,
+                               o->session,
+                               i->id,
+                               cookie,
+                               msnp_invite_command_name(inv->command),
+                               msnp_app_kind_name(i->app),
+                               from,
+                               i->inviter,
+                               (uint8_t)(o->sent != 0),
+                               (uint8_t)(mask && (i->reported & mask))};
+    i->reported = (uint8_t)(i->reported | mask);
+    sn_notify_invitation(&c->obs, &info);
 
     if (inv->command == MSNP_INVITE_CANCEL) {
         /* a cancelled invitation will not connect: withdraw its predictions */

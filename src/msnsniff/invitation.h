@@ -32,6 +32,7 @@ typedef struct sn_invitation {
     uint64_t last_ts;    /* last message, or when it finished */
     uint64_t sessions[2];
     unsigned accepted : 1, cancelled : 1, orphan : 1, finished : 1;
+    uint8_t reported;    /* messages reported: one bit per command and sender (inviter or not) */
     char file[];         /* Application-File of the INVITE, at its real length ("" if none) */
 } sn_invitation;
 
@@ -43,7 +44,8 @@ typedef struct sn_invite_origin {
     const char *const *recipients;
     size_t nrecipients;
     int sent; /* 1: seen going from a client to the server */
-    sn_origin known; /* the sender's addresses, for the origin check */
+    sn_origin known; /* the sender's switchboard ends, for the origin check (its
+                        notification connection is looked up when needed) */
 } sn_invite_origin;
 
 /* Invitations are kept while they may still see messages: an open one

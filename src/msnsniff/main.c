@@ -247,6 +247,8 @@ int main(int argc, char **argv) {
     sn_nft_out ns = {stdout, NULL, "inet", nft_table, NULL, 0, live_output};
     if (transcript) {
         sn_events_add_sink(sn_engine_events(eng), sn_sink_transcript, &ts);
+        sn_observer o = sn_transcript_observer(&ts);
+        sn_engine_observe(eng, &o);
     } else if (nft) {
         sn_observer o = sn_nft_observer(&ns);
         sn_engine_observe(eng, &o);

@@ -86,3 +86,9 @@ void sn_notify_anomaly(const sn_observers *s, const sn_anomaly_info *a) {
         if (s->o[i].anomaly)
             s->o[i].anomaly(s->o[i].ctx, a);
 }
+
+void sn_notify_invitation(const sn_observers *s, const sn_invitation_info *i) {
+    for (int k = 0; k < s->n; k++)
+        if (s->o[k].invitation)
+            s->o[k].invitation(s->o[k].ctx, i);
+}

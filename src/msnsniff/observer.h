@@ -129,6 +129,21 @@ typedef struct sn_anomaly_info {
     uint64_t first_hash, second_hash; /* 64-bit FNV-1a of each copy */
 } sn_anomaly_info;
 
+/* One invitation message (INVITE, ACCEPT, CANCEL, CONTEXT) as the
+ * correlator saw it. The same message is often seen twice, leaving the
+ * sender's connection and reaching the recipient's: the second copy has
+ * echo set. */
+typedef struct sn_invitation_info {
+    uint64_t ts, flow, session, invitation; /* session 0: unknown */
+    const char *cookie, *command, *app;     /* command: "INVITE", ...; app: "file_transfer", ... */
+    const char *from;                       /* the message's sender ("" if unknown) */
+    const char *inviter;                    /* "" if unknown */
+    uint8_t sent;                           /* seen going from a client to the server */
+    uint8_t echo;                           /* another copy of a message already reported */
+} sn_invitation_info;
+
+/* Subscribers should initialise this with designated initialisers
+ * (.expect_added = ..., .ctx = ...): callbacks may be added. */
 typedef struct sn_observer {
     void (*expect_added)(void *ctx, const struct sn_expect *x);
     void (*expect_resolved)(void *ctx, const struct sn_expect *x);
@@ -137,6 +152,7 @@ typedef struct sn_observer {
     void (*expect_expired)(void *ctx, const struct sn_expect *x, sn_expect_end why);
     void (*expect_dropped)(void *ctx, const struct sn_expect_proto *p, sn_expect_drop why);
     void (*anomaly)(void *ctx, const sn_anomaly_info *a);
+    void (*invitation)(void *ctx, const sn_invitation_info *i);
     void *ctx;
 } sn_observer;
 
@@ -158,5 +174,6 @@ void sn_notify_retired(const sn_observers *s, const struct sn_expect *x, sn_expe
 void sn_notify_expired(const sn_observers *s, const struct sn_expect *x, sn_expect_end why);
 void sn_notify_dropped(const sn_observers *s, const struct sn_expect_proto *p, sn_expect_drop why);
 void sn_notify_anomaly(const sn_observers *s, const sn_anomaly_info *a);
+void sn_notify_invitation(const sn_observers *s, const sn_invitation_info *i);
 
 #endif

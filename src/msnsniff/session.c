@@ -89,6 +89,11 @@ const char *sn_role_name(sn_role r) {
     }
 }
 
+const sn_addr *sn_session_user_client(sn_ctx *c, const char *user) {
+    const sn_online *on = user && user[0] ? sn_strmap_get(&c->users, user, strlen(user)) : NULL;
+    return on ? &on->client : NULL;
+}
+
 sn_role sn_session_role(const sn_flow *f) {
     const sn_conn *k = f->conn;
     return k ? (sn_role)k->role : SN_ROLE_UNKNOWN;
@@ -457,14 +462,12 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         }
         sn_invite_origin o = {f->id, k->sb ? k->sb->id : 0, sender, rcpt, nr, from_client, {NULL, NULL, NULL}};
         /* the sender's addresses: this connection when the message leaves
-         * it, and the sender's notification connection if it is seen */
+         * it (its notification connection is looked up when an address is
+         * announced: sn_session_user_client) */
         if (from_client) {
             o.known.sb_client = &f->addr[k->client_dir];
             o.known.sb_server = &f->addr[!k->client_dir];
         }
-        const sn_online *on = sender[0] ? sn_strmap_get(&c->users, sender, strlen(sender)) : NULL;
-        if (on)
-            o.known.ns_client = &on->client;
         sn_invitation_observe(c, &o, &inv);
         return;
     }

@@ -28,6 +28,9 @@ void sn_session_close(sn_ctx *c, sn_flow *f);
 
 sn_role sn_session_role(const sn_flow *f);
 const char *sn_role_name(sn_role r);
+/* Client address of the user's latest notification connection still
+ * open in the traffic, or NULL. */
+const sn_addr *sn_session_user_client(sn_ctx *c, const char *user);
 /* Logged-in (NS) or switchboard user of the flow, or NULL. */
 const char *sn_session_user(const sn_flow *f);
 

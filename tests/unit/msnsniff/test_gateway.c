@@ -133,7 +133,13 @@ static void s_anomaly(void *ctx, const sn_anomaly_info *a) {
 
 static sn_observer observer_of(seen *s) {
     memset(s, 0, sizeof *s);
-    sn_observer o = {s_added, NULL, s_hit, s_retired, s_expired, s_dropped, s_anomaly, s};
+    sn_observer o = {.expect_added = s_added,
+                     .expect_hit = s_hit,
+                     .expect_retired = s_retired,
+                     .expect_expired = s_expired,
+                     .expect_dropped = s_dropped,
+                     .anomaly = s_anomaly,
+                     .ctx = s};
     return o;
 }
 
@@ -486,6 +492,84 @@ static void test_invitation_in_header_block(void **state) {
     sn_run_free(&r);
 }
 
+/* ---- transcript ----------------------------------------------------------- */
+
+static void invitation_body(char *body, size_t cap, const char *fields) {
+    snprintf(body, cap, "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n%s\r\n", fields);
+}
+
+/* Both ends of a switchboard session captured: every invitation message
+ * is seen leaving one client and reaching the other. The JSON keeps both
+ * copies; the transcript shows each message once. */
+static void test_transcript_each_invitation_once(void **state) {
+    (void)state;
+    set_path("transcript");
+    msnsynth *w = msnsynth_open(path, NULL);
+    assert_non_null(w);
+    msnsynth_tcp *ns, *sa = alice_session(w, &ns);
+    msnsynth_endpoint bc = ep("203.0.113.50", 3001), sb = ep("64.4.12.2", 1863);
+    msnsynth_tcp *sbb = msnsynth_tcp_open(w, &bc, &sb, 7000, 8000, 1);
+    send_s(sbb, 0, "ANS 1 bob@example.com 555.666 424242\r\n");
+    send_s(sbb, 1, "IRO 1 1 1 alice@example.com Alice\r\n");
+    send_s(sbb, 1, "ANS 1 OK\r\n");
+    char f[512], body[1024], msg[1200];
+    snprintf(f, sizeof f,
+             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
+             "Invitation-Cookie: 9090\r\nApplication-File: t.txt\r\nApplication-FileSize: 10",
+             FT_GUID);
+    invitation_body(body, sizeof body, f);
+    snprintf(msg, sizeof msg, "MSG 3 N %zu\r\n%s", strlen(body), body);
+    send_s(sa, 0, msg);
+    snprintf(msg, sizeof msg, "MSG alice@example.com Alice %zu\r\n%s", strlen(body), body);
+    send_s(sbb, 1, msg);
+    invitation_body(body, sizeof body, "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 9090\r\n"
+                                       "IP-Address: 203.0.113.50\r\nPort: 6891\r\nAuthCookie: 77");
+    snprintf(msg, sizeof msg, "MSG 2 N %zu\r\n%s", strlen(body), body);
+    send_s(sbb, 0, msg);
+    snprintf(msg, sizeof msg, "MSG bob@example.com Bob %zu\r\n%s", strlen(body), body);
+    send_s(sa, 1, msg);
+    msnsynth_tcp_close(sbb, 0);
+    msnsynth_tcp_close(sa, 0);
+    msnsynth_tcp_close(ns, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    assert_non_null(fp);
+    sn_transcript_sink ts = {fp};
+    sn_observer o = sn_transcript_observer(&ts);
+    sn_config cfg;
+    sn_config_defaults(&cfg);
+    sn_run r;
+    assert_int_equal(sn_run_file_observed(path, &cfg, &o, &r), 0);
+    unlink(path);
+    fclose(fp);
+    /* the JSON has both copies of both messages, one invitation */
+    assert_int_equal(sn_count(r.events, "invitation"), 4);
+    size_t i;
+    json_t *e;
+    json_array_foreach(r.events, i, e) {
+        if (strcmp(jstr(e, "event"), "invitation") == 0)
+            assert_int_equal(json_integer_value(json_object_get(e, "invitation")), 1);
+    }
+    /* the transcript has each once */
+    size_t invites = 0, accepts = 0;
+    for (const char *p = text; (p = strstr(p, "(cookie 9090)")) != NULL; p++) {
+        const char *line = p;
+        while (line > text && line[-1] != '\n')
+            line--;
+        invites += strstr(line, " INVITE file_transfer ") != NULL && strstr(line, " INVITE file_transfer ") < p;
+        accepts += strstr(line, " ACCEPT file_transfer ") != NULL && strstr(line, " ACCEPT file_transfer ") < p;
+    }
+    assert_int_equal(invites, 1);
+    assert_int_equal(accepts, 1);
+    assert_non_null(strstr(text, "*** alice@example.com INVITE file_transfer (cookie 9090)"));
+    assert_non_null(strstr(text, "*** bob@example.com ACCEPT file_transfer (cookie 9090)"));
+    free(text);
+    sn_run_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_origin_and_policy),
@@ -494,6 +578,7 @@ int main(void) {
         cmocka_unit_test(test_global_bound_within_one_second),
         cmocka_unit_test(test_overlap_conflict),
         cmocka_unit_test(test_invitation_in_header_block),
+        cmocka_unit_test(test_transcript_each_invitation_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

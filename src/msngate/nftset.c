@@ -22,7 +22,8 @@
 #define SET_NAME_MAX 64u
 
 typedef struct pending_op {
-    int add;
+    int add;     /* 1 add, 0 delete */
+    int replace; /* add preceded by a delete of the same element */
     char set[SET_NAME_MAX];
     nftset_key key;
     uint64_t timeout_ms;
@@ -50,7 +51,7 @@ nftset *nftset_open(uint16_t nfproto, const char *table, char *err, size_t errca
         snprintf(err, errcap, "out of memory");
         return NULL;
     }
-    s->bufcap = (size_t)MNL_SOCKET_BUFFER_SIZE * 8;
+    s->bufcap = 256u * 1024u; /* BATCH_MAX replaces: two messages each */
     s->buf = malloc(s->bufcap);
     s->nl = mnl_socket_open(NETLINK_NETFILTER);
     if (!s->buf || !s->nl || mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -82,6 +83,7 @@ static int queue_op(nftset *s, int add, const char *set, const nftset_key *k, ui
         return -1;
     pending_op *o = &s->ops[s->nops++];
     o->add = add;
+    o->replace = 0;
     memcpy(o->set, set, strlen(set) + 1);
     o->key = *k;
     o->timeout_ms = timeout_ms;
@@ -93,6 +95,13 @@ int nftset_add(nftset *s, const char *set, const nftset_key *k, uint64_t timeout
 }
 
 int nftset_del(nftset *s, const char *set, const nftset_key *k) { return queue_op(s, 0, set, k, 0); }
+
+int nftset_replace(nftset *s, const char *set, const nftset_key *k, uint64_t timeout_ms) {
+    if (queue_op(s, 1, set, k, timeout_ms) != 0)
+        return -1;
+    s->ops[s->nops - 1].replace = 1;
+    return 0;
+}
 
 size_t nftset_pending(const nftset *s) { return s->nops; }
 
@@ -108,7 +117,7 @@ static size_t key_bytes(const nftset_key *k, uint8_t out[24]) {
 }
 
 /* One NEWSETELEM / DELSETELEM message for op o at *at; returns its length or 0. */
-static size_t build_op(nftset *s, const pending_op *o, char *at, size_t room, uint32_t seq) {
+static size_t build_op(nftset *s, const pending_op *o, int add, char *at, size_t room, uint32_t seq) {
     if (room < 512)
         return 0;
     struct nftnl_set *set = nftnl_set_alloc();
@@ -123,11 +132,11 @@ static size_t build_op(nftset *s, const pending_op *o, char *at, size_t room, ui
     uint8_t key[24];
     size_t kl = key_bytes(&o->key, key);
     nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)kl);
-    if (o->add && o->timeout_ms)
+    if (add && o->timeout_ms)
         nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, o->timeout_ms);
     nftnl_set_elem_add(set, e); /* the set owns the element now */
-    struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(at, (uint16_t)(o->add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
-                                                 s->nfproto, (uint16_t)((o->add ? NLM_F_CREATE : 0) | NLM_F_ACK), seq);
+    struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(at, (uint16_t)(add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
+                                                 s->nfproto, (uint16_t)((add ? NLM_F_CREATE : 0) | NLM_F_ACK), seq);
     nftnl_set_elems_nlmsg_build_payload(nlh, set);
     nftnl_set_free(set);
     return nlh->nlmsg_len;
@@ -142,13 +151,23 @@ static int send_batch(nftset *s, const pending_op *ops, size_t n, int *first_err
     struct nlmsghdr *b = nftnl_batch_begin(s->buf, seq0);
     len += b->nlmsg_len;
     uint32_t first = s->seq + 1;
+    /* message i of the batch (seq first + i): which op, and is it the delete of a replace */
+    uint16_t msg_op[2 * BATCH_MAX];
+    uint8_t msg_del[2 * BATCH_MAX];
+    size_t nmsg = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t m = build_op(s, &ops[i], s->buf + len, s->bufcap - len, ++s->seq);
-        if (!m) {
-            snprintf(err, errcap, "netlink batch: out of room or memory");
-            return -1;
+        for (int part = ops[i].replace ? 0 : 1; part < 2; part++) {
+            int add = part == 1 && ops[i].add;
+            size_t m = build_op(s, &ops[i], add, s->buf + len, s->bufcap - len, ++s->seq);
+            if (!m) {
+                snprintf(err, errcap, "netlink batch: out of room or memory");
+                return -1;
+            }
+            len += m;
+            msg_op[nmsg] = (uint16_t)i;
+            msg_del[nmsg] = (uint8_t)!add;
+            nmsg++;
         }
-        len += m;
     }
     uint32_t last = s->seq;
     struct nlmsghdr *end = nftnl_batch_end(s->buf + len, ++s->seq);
@@ -159,7 +178,7 @@ static int send_batch(nftset *s, const pending_op *ops, size_t n, int *first_err
     }
     size_t acked = 0;
     int refused = 0;
-    while (acked < n) {
+    while (acked < nmsg) {
         ssize_t r = mnl_socket_recvfrom(s->nl, s->rbuf, sizeof s->rbuf);
         if (r < 0) {
             snprintf(err, errcap, "netlink receive: %s", errno == EAGAIN ? "no answer from the kernel within 2 s" : strerror(errno));
@@ -179,9 +198,9 @@ static int send_batch(nftset *s, const pending_op *ops, size_t n, int *first_err
             acked++;
             if (e->error == 0)
                 continue;
-            const pending_op *o = &ops[h->nlmsg_seq - first];
-            if (-e->error == ENOENT && !o->add)
-                continue; /* already gone: timed out in the kernel */
+            size_t m = h->nlmsg_seq - first;
+            if (-e->error == ENOENT && msg_del[m] && !ops[msg_op[m]].replace)
+                continue; /* a plain delete of an element already gone (timed out) */
             if (!refused)
                 *first_errno = -e->error;
             refused++;
@@ -207,6 +226,17 @@ int nftset_commit(nftset *s, int *first_errno, char *err, size_t errcap) {
     int total = 0;
     if (na) {
         int r = send_batch(s, adds, na, first_errno, err, errcap);
+        int replaces = 0;
+        for (size_t i = 0; i < na; i++)
+            replaces += adds[i].replace;
+        if (r > 0 && *first_errno == ENOENT && replaces) {
+            /* an element to refresh had timed out meanwhile (its delete was
+             * refused, which aborted the transaction): add them all plainly */
+            for (size_t i = 0; i < na; i++)
+                adds[i].replace = 0;
+            *first_errno = 0;
+            r = send_batch(s, adds, na, first_errno, err, errcap);
+        }
         if (r < 0)
             return -1;
         total += r;

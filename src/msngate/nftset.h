@@ -28,6 +28,10 @@ void nftset_close(nftset *s);
 /* Queue one element change; the set name is copied. -1 when the batch is full. */
 int nftset_add(nftset *s, const char *set, const nftset_key *k, uint64_t timeout_ms);
 int nftset_del(nftset *s, const char *set, const nftset_key *k);
+/* Delete and add again in the same transaction: an element that is
+ * already there gets the new timeout (re-adding alone keeps the old one).
+ * If it was gone (timed out), it is simply added. */
+int nftset_replace(nftset *s, const char *set, const nftset_key *k, uint64_t timeout_ms);
 size_t nftset_pending(const nftset *s);
 
 /* Send the queued changes as one transaction and wait for every ACK.

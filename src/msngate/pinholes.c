@@ -29,6 +29,10 @@ struct pinholes {
     gate_stats *st;
     gate_config cfg;
     sn_strmap by_id, by_inv;
+    /* how many tracked predictions hold each element (set name + key):
+     * switchboard referrals of many users name the same server, and one
+     * hit must not close the element the others still wait for */
+    sn_strmap refs;
     hole *qhead, *qtail;
     size_t count;
     uint64_t arrivals[ARRIVALS_MAX];
@@ -56,7 +60,7 @@ pinholes *pinholes_new(nftset *set, gate_stats *st, const gate_config *cfg) {
     p->set = set;
     p->st = st;
     p->cfg = *cfg;
-    if (sn_strmap_init(&p->by_id) != 0 || sn_strmap_init(&p->by_inv) != 0) {
+    if (sn_strmap_init(&p->by_id) != 0 || sn_strmap_init(&p->by_inv) != 0 || sn_strmap_init(&p->refs) != 0) {
         pinholes_free(p);
         return NULL;
     }
@@ -80,6 +84,7 @@ void pinholes_free(pinholes *p) {
     }
     sn_strmap_free(&p->by_id, NULL);
     sn_strmap_free(&p->by_inv, NULL);
+    sn_strmap_free(&p->refs, free);
     free(p);
 }
 
@@ -87,6 +92,49 @@ size_t pinholes_count(const pinholes *p) { return p->count; }
 
 static void set_of(const hole *h, const nftset_key *k, char *out, size_t cap) {
     gate_set_name((gate_class)h->cls, k->family, out, cap);
+}
+
+typedef struct ref {
+    size_t n;
+} ref;
+
+/* The refs key: set name, NUL, key bytes. */
+static size_t ref_key(const char *set, const nftset_key *k, char out[96]) {
+    size_t n = strlen(set) + 1;
+    memcpy(out, set, n);
+    memcpy(out + n, k, sizeof *k);
+    return n + sizeof *k;
+}
+
+/* One more holder; returns the count before, or -1 without memory. */
+static long ref_take(pinholes *p, const char *set, const nftset_key *k) {
+    char key[96];
+    size_t kn = ref_key(set, k, key);
+    ref *r = sn_strmap_get(&p->refs, key, kn);
+    if (r)
+        return (long)r->n++;
+    r = malloc(sizeof *r);
+    if (!r)
+        return -1;
+    r->n = 1;
+    if (sn_strmap_put(&p->refs, key, kn, r) == r) {
+        free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* One holder less; returns the holders left. */
+static size_t ref_drop(pinholes *p, const char *set, const nftset_key *k) {
+    char key[96];
+    size_t kn = ref_key(set, k, key);
+    ref *r = sn_strmap_get(&p->refs, key, kn);
+    if (!r)
+        return 0;
+    if (--r->n)
+        return r->n;
+    free(sn_strmap_del(&p->refs, key, kn));
+    return 0;
 }
 
 /* Removes h from every index and frees it; its elements are deleted
@@ -117,14 +165,16 @@ static void drop(pinholes *p, hole *h, int delete_elements) {
     else
         p->qtail = h->qprev;
     p->count--;
-    if (delete_elements) {
-        for (unsigned i = 0; i < h->nkeys; i++) {
-            if (p->ndels == ARRIVALS_MAX)
-                pinholes_commit(p, 1);
-            set_of(h, &h->keys[i], p->dels[p->ndels].set, sizeof p->dels[p->ndels].set);
-            p->dels[p->ndels].key = h->keys[i];
-            p->ndels++;
-        }
+    for (unsigned i = 0; i < h->nkeys; i++) {
+        char name[64];
+        set_of(h, &h->keys[i], name, sizeof name);
+        if (ref_drop(p, name, &h->keys[i]) || !delete_elements)
+            continue; /* still held by another prediction, or gone with its timeout */
+        if (p->ndels == ARRIVALS_MAX)
+            pinholes_commit(p, 1);
+        memcpy(p->dels[p->ndels].set, name, sizeof name);
+        p->dels[p->ndels].key = h->keys[i];
+        p->ndels++;
     }
     free(h);
 }
@@ -203,7 +253,11 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
         set_of(h, &h->keys[i], name, sizeof name);
         if (nftset_pending(p->set) >= ARRIVALS_MAX - 1 || p->narrivals == ARRIVALS_MAX)
             pinholes_commit(p, 0);
-        nftset_add(p->set, name, &h->keys[i], timeout);
+        /* held already: refresh its timeout to this prediction's */
+        if (ref_take(p, name, &h->keys[i]) > 0)
+            nftset_replace(p->set, name, &h->keys[i], timeout);
+        else
+            nftset_add(p->set, name, &h->keys[i], timeout);
         p->arrivals[p->narrivals++] = arrival_us;
         if (p->cfg.verbose) {
             char ks[128];

@@ -421,6 +421,18 @@ class GatewayTest(unittest.TestCase):
                     els = self.topo.wait_elements(lambda els: not any(e[:4] == want for e in els))
                     self.assertNotIn(want, [e[:4] for e in els], "a cancelled invitation left its pinhole")
                     self.assertEqual(els, [e for e in els if e[0].startswith("switchboard")])
+                    # two invitations announcing the same endpoint share one element:
+                    # it stays until the last of them is withdrawn
+                    shared = ("file_transfer_v4", INSIDE, "tcp", 6895)
+                    self.invite(csb, dsb, 7201, INSIDE, 6895)
+                    self.invite(csb, dsb, 7202, INSIDE, 6895)
+                    self.cancel(csb, dsb, 7201)
+                    self.invite(csb, dsb, 7203, INSIDE, 6896)  # handled after the cancel: a marker
+                    els = self.topo.wait_elements(lambda els: any(e[2] == 6896 for e in els))
+                    self.assertIn(shared, [e[:4] for e in els], "one cancel closed an element another invitation holds")
+                    self.cancel(csb, dsb, 7202)
+                    els = self.topo.wait_elements(lambda els: not any(e[:4] == shared for e in els))
+                    self.assertNotIn(shared, [e[:4] for e in els])
                 finally:
                     self.assertEqual(gate.stop(), 0)
                     for x in self.raw:

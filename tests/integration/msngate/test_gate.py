@@ -129,6 +129,16 @@ class Gate:
         self._usr1_mark = time.time() - 0.001
         return self.read_stats()
 
+    def stats_until(self, pred, timeout=5.0):
+        """Stats once pred holds (passive mode analyses a packet a little
+        after it went through), or the last ones after timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stats_now()
+            if pred(st) or time.monotonic() > deadline:
+                return st
+            time.sleep(0.1)
+
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -457,6 +467,23 @@ class GatewayTest(unittest.TestCase):
                     self.assertEqual(gate.stop(), 0)
                     for x in self.raw:
                         x.close()
+
+    def test_4_bound_on_pinholes(self):
+        # one pinhole at most: Carol's switchboard referral holds it (its hit
+        # grace is long here), so both file offers are refused and counted
+        gate = Gate(self.topo, "passive", "--max-pinholes", "1", "--hit-grace", "60")
+        try:
+            csb, dsb = self.raw_pair()
+            self.invite(csb, dsb, 7301, INSIDE, 6897)
+            self.invite(csb, dsb, 7302, INSIDE, 6898)
+            st = gate.stats_until(lambda st: st["refused_bound"] >= 2)
+            self.assertEqual(st["refused_bound"], 2, st)
+            self.assertEqual(st["pinholes"], 1, st)
+            self.assertEqual([e for e in self.topo.all_elements() if not e[0].startswith("switchboard")], [])
+        finally:
+            self.assertEqual(gate.stop(), 0)
+            for x in self.raw:
+                x.close()
 
     def test_5_kill9_inline_bypass(self):
         gate = Gate(self.topo, "inline", "--expect-timeout", str(PINHOLE_TIMEOUT))

@@ -530,7 +530,7 @@ class GatewayTest(unittest.TestCase):
         # back up: the restarted enforcer replaces the stale hook and traffic flows again
         gate = Gate(self.topo, "inline")
         try:
-            msg = dsb.read_cmd()  # TCP retransmits the held segment
+            msg = dsb.read_cmd(20.0)  # TCP retransmits the held segment (backed off: seconds)
             self.assertEqual(msg.name, "MSG")
         finally:
             self.assertEqual(gate.stop(), 0)

@@ -89,7 +89,9 @@ static int parse_policy(const char *v, gate_policy *out) {
     return 0;
 }
 
-int gate_config_set(gate_config *c, const char *key, const char *v, char *err, size_t errcap) {
+int gate_config_set(gate_config *out, const char *key, const char *v, char *err, size_t errcap) {
+    /* changed on a copy: a refused value leaves the settings as they were */
+    gate_config tmp = *out, *c = &tmp;
     unsigned long long x = 0;
     int bad = 0;
     if (!strcmp(key, "mode")) {
@@ -163,6 +165,7 @@ int gate_config_set(gate_config *c, const char *key, const char *v, char *err, s
         snprintf(err, errcap, "bad value \"%s\" for %s", v, key);
         return -1;
     }
+    *out = tmp;
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* gen-capture - a large, reproducible capture for the analyzer benchmark.
  *
  *   gen-capture --out FILE [--size MB (1024)] [--seed N] [--msn-share PCT (30)]
+ *   gen-capture --out FILE --dense SESSIONS [--seed N]
  *
  * Writes an Ethernet pcap (via msnsynth) mixing, in proportion to bytes,
  * background traffic (HTTP requests with large responses, DNS queries and
@@ -11,6 +12,12 @@
  * whiteboard, application sharing, remote assistance, and a cancelled one),
  * each followed by its secondary flow: an MSNFTP transfer with blocks and
  * BYE, UDP media packets, or a TCP connection to the Context-Data address.
+ *
+ * --dense writes nothing but MSN: SESSIONS pairs of users, each pair logging
+ * in and opening seven switchboards, one per invitation kind, each with its
+ * chat, invitation and secondary flow (small ones: the analyzer's own work
+ * on MSNP is the subject). Addresses, switchboard cookies, invitation and
+ * MSNFTP cookies and secondary ports are unique in the capture.
  * The same arguments always give the same bytes. Prints a JSON summary. */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -193,40 +200,72 @@ static uint32_t user_ip(uint64_t n) {
     return 0x0a000000u | (uint32_t)(((n / 254) << 8) & 0xffff00u) | (uint32_t)(n % 254 + 1);
 }
 
-/* A whole MSN session between users a and b: logins, switchboard, chat, one invitation of kind `k`. */
-static void msn_session(uint64_t id, unsigned k) {
-    uint32_t aip = user_ip(id * 2), bip = user_ip(id * 2 + 1);
-    uint32_t ds_ip = 0x40040d00u | (uint32_t)(id % 200 + 1), ns_ip = 0x40040c00u | (uint32_t)(id % 150 + 1);
-    uint32_t sb_ip = 0x400404c0u | (uint32_t)(id % 50 + 1);
+/* Two users logged in, and the parameters that make a session's flows its own. */
+typedef struct {
+    uint64_t id;
+    int dense;
+    uint32_t aip, bip, sb_ip;
     char a[64], b[64], sbip[32], aips[32], bips[32];
-    snprintf(a, sizeof a, "alice%" PRIu64 "@example.com", id);
-    snprintf(b, sizeof b, "bob%" PRIu64 "@example.com", id);
-    ipstr(sb_ip, sbip, sizeof sbip);
-    ipstr(aip, aips, sizeof aips);
-    ipstr(bip, bips, sizeof bips);
-    uint16_t ap = 1030, bp = 1030;
-    msnsynth_tcp *ans = login(aip, &ap, a, ds_ip, ns_ip, 8);
-    msnsynth_tcp *bns = login(bip, &bp, b, ds_ip, ns_ip, 8);
-    sendf(bns, 1, "NLN NLN %s %s\r\n", a, a);
+    uint16_t ap, bp;
+    msnsynth_tcp *ans, *bns;
+} msn_pair;
 
-    /* A opens a switchboard and calls B */
+static void pair_login(msn_pair *p, uint64_t id, int dense) {
+    memset(p, 0, sizeof *p);
+    p->id = id;
+    p->dense = dense;
+    p->aip = user_ip(id * 2);
+    p->bip = user_ip(id * 2 + 1);
+    uint32_t ds_ip = 0x40040d00u | (uint32_t)(id % 200 + 1), ns_ip = 0x40040c00u | (uint32_t)(id % 150 + 1);
+    p->sb_ip = 0x400404c0u | (uint32_t)(id % 50 + 1);
+    snprintf(p->a, sizeof p->a, "alice%" PRIu64 "@example.com", id);
+    snprintf(p->b, sizeof p->b, "bob%" PRIu64 "@example.com", id);
+    ipstr(p->sb_ip, p->sbip, sizeof p->sbip);
+    ipstr(p->aip, p->aips, sizeof p->aips);
+    ipstr(p->bip, p->bips, sizeof p->bips);
+    p->ap = 1030;
+    p->bp = 1030;
+    p->ans = login(p->aip, &p->ap, p->a, ds_ip, ns_ip, 8);
+    p->bns = login(p->bip, &p->bp, p->b, ds_ip, ns_ip, 8);
+    sendf(p->bns, 1, "NLN NLN %s %s\r\n", p->a, p->a);
+}
+
+static void pair_logout(msn_pair *p) {
+    sendf(p->ans, 0, "OUT\r\n");
+    msnsynth_tcp_close(p->ans, 0);
+    sendf(p->bns, 0, "OUT\r\n");
+    msnsynth_tcp_close(p->bns, 0);
+    sessions++;
+}
+
+/* One switchboard of the pair (slot numbers them within a dense session):
+ * A asks for it and calls B, six chat exchanges (two in a dense session) with typing notifications,
+ * one invitation of kind `k` and its secondary flow, then both leave.
+ * Dense sessions derive every cookie and secondary port from (id, slot) so
+ * no two switchboards or invitations of the capture share one. */
+static void pair_switchboard(msn_pair *p, unsigned k, unsigned slot) {
+    const uint64_t id = p->id, uid = id * 8 + slot;
+    const char *a = p->a, *b = p->b;
     unsigned ck1 = (unsigned)(msnsynth_rand(W) % 100000000u), ck2 = (unsigned)(msnsynth_rand(W) % 100000000u);
-    sendf(ans, 0, "XFR 9 SB\r\n");
-    sendf(ans, 1, "XFR 9 SB %s:1863 CKI %u.%u.%u\r\n", sbip, ck1, ck2, (unsigned)id % 99999u);
+    if (p->dense) ck1 = (unsigned)(uid % 100000000u);
+    sendf(p->ans, 0, "XFR %u SB\r\n", 9 + slot);
+    sendf(p->ans, 1, "XFR %u SB %s:1863 CKI %u.%u.%u\r\n", 9 + slot, p->sbip, ck1, ck2, (unsigned)id % 99999u);
     msnsynth_endpoint c, s;
-    ep(&c, aip, ap++);
-    ep(&s, sb_ip, 1863);
+    ep(&c, p->aip, p->ap++);
+    ep(&s, p->sb_ip, 1863);
     uint64_t r = msnsynth_rand(W);
     msnsynth_tcp *asb = msnsynth_tcp_open(W, &c, &s, (uint32_t)r, (uint32_t)(r >> 32), 1);
+    if (!asb) fail("tcp open");
     sendf(asb, 0, "USR 1 %s %u.%u.%u\r\n", a, ck1, ck2, (unsigned)id % 99999u);
     sendf(asb, 1, "USR 1 OK %s %s\r\n", a, a);
     sendf(asb, 0, "CAL 2 %s\r\n", b);
-    unsigned sess = (unsigned)(id % 90000000u) + 10000000u;
+    unsigned sess = p->dense ? (unsigned)(uid % 90000000u) + 10000000u : (unsigned)(id % 90000000u) + 10000000u;
     sendf(asb, 1, "CAL 2 RINGING %u\r\n", sess);
-    sendf(bns, 1, "RNG %u %s:1863 CKI %u.%u %s %s\r\n", sess, sbip, ck2, ck1, a, a);
-    ep(&c, bip, bp++);
+    sendf(p->bns, 1, "RNG %u %s:1863 CKI %u.%u %s %s\r\n", sess, p->sbip, ck2, ck1, a, a);
+    ep(&c, p->bip, p->bp++);
     r = msnsynth_rand(W);
     msnsynth_tcp *bsb = msnsynth_tcp_open(W, &c, &s, (uint32_t)r, (uint32_t)(r >> 32), 1);
+    if (!bsb) fail("tcp open");
     sendf(bsb, 0, "ANS 1 %s %u.%u %u\r\n", b, ck2, ck1, sess);
     sendf(bsb, 1, "IRO 1 1 1 %s %s\r\nANS 1 OK\r\n", a, a);
     sendf(asb, 1, "JOI %s %s\r\n", b, b);
@@ -234,7 +273,7 @@ static void msn_session(uint64_t id, unsigned k) {
     /* chat */
     char pl[2048], head[160];
     unsigned atrid = 3, btrid = 2;
-    for (unsigned m = 0; m < 6; m++) {
+    for (unsigned m = 0, exchanges = p->dense ? 2 : 6; m < exchanges; m++) {
         int from_a = (m & 1) == 0;
         msnsynth_tcp *src = from_a ? asb : bsb, *dst = from_a ? bsb : asb;
         const char *who = from_a ? a : b;
@@ -244,7 +283,7 @@ static void msn_session(uint64_t id, unsigned k) {
         send_msg(src, 0, head, pl, n);
         snprintf(head, sizeof head, "MSG %s %s", who, who);
         send_msg(dst, 1, head, pl, n);
-        n = text_payload(pl, sizeof pl, texts[(id + m) % (sizeof texts / sizeof texts[0])]);
+        n = text_payload(pl, sizeof pl, texts[(id + m + slot) % (sizeof texts / sizeof texts[0])]);
         unsigned t = from_a ? atrid++ : btrid++;
         snprintf(head, sizeof head, "MSG %u A", t);
         send_msg(src, 0, head, pl, n);
@@ -259,9 +298,11 @@ static void msn_session(uint64_t id, unsigned k) {
     static const char *const guid_wb = "{1DF57D09-637A-4ca5-91B9-2C3EDAAF62FE}";
     static const char *const guid_as = "{F1B1920C-6A3C-4ce7-B18C-AFAB305FD03D}";
     static const char *const guid_ra = "{56b994a7-380f-410b-9985-c809d78c1bdc}";
-    uint64_t cookie = 100000 + id;
+    uint64_t cookie = p->dense ? 100000 + uid : 100000 + id;
     char authc[32], fname[64], ctx[64];
-    snprintf(authc, sizeof authc, "%u", (unsigned)(msnsynth_rand(W) % 900000000u) + 100000000u);
+    unsigned auth = (unsigned)(msnsynth_rand(W) % 900000000u) + 100000000u;
+    if (p->dense) auth = (unsigned)(100000000u + uid % 800000000u);
+    snprintf(authc, sizeof authc, "%u", auth);
     msnp_invite_fields inv, acc;
     memset(&inv, 0, sizeof inv);
     memset(&acc, 0, sizeof acc);
@@ -270,16 +311,19 @@ static void msn_session(uint64_t id, unsigned k) {
     acc.command = MSNP_INVITE_ACCEPT;
     acc.cookie = cookie;
     invitations[k]++;
-    uint64_t fsize = 20000 + msnsynth_rand(W) % 200000;
+    /* dense sessions keep the secondary flows small: the switchboards are the subject */
+    uint64_t fsize = p->dense ? 2000 + msnsynth_rand(W) % 16000 : 20000 + msnsynth_rand(W) % 200000;
+    uint16_t media_port = (uint16_t)(5000 + id % 1000 + (p->dense ? k * 1000 : 0));
+    uint16_t ctx_port = (uint16_t)(13000 + id % 1000 + (p->dense ? k * 1000 : 0));
     switch (k) {
     case 0: /* file transfer */
         inv.app_name = "File Transfer";
         inv.app_guid = guid_ft;
-        snprintf(fname, sizeof fname, "photo%" PRIu64 ".jpg", id);
+        snprintf(fname, sizeof fname, "photo%" PRIu64 ".jpg", p->dense ? uid : id);
         inv.file = fname;
         inv.file_size = fsize;
         inv.has_file_size = 1;
-        acc.ip = aips;
+        acc.ip = p->aips;
         acc.port = 6891;
         acc.with_portx = 1;
         acc.auth_cookie = authc;
@@ -294,8 +338,8 @@ static void msn_session(uint64_t id, unsigned k) {
         inv.session_protocol = "SM1";
         inv.context_data = k == 1 ? "Requested:SIP_A,;Capabilities:SIP_A,;" : "Requested:SIP_V,;Capabilities:SIP_V,SIP_A,;";
         inv.session_id = "{A2ED5ACF-F784-4B47-A7D4-997CD8F643CC}";
-        acc.ip = bips;
-        acc.port = (uint16_t)(5000 + id % 1000);
+        acc.ip = p->bips;
+        acc.port = media_port;
         acc.session_id = inv.session_id;
         break;
     case 3:
@@ -303,7 +347,7 @@ static void msn_session(uint64_t id, unsigned k) {
     case 5: /* whiteboard, app sharing, remote assistance */
         inv.app_name = k == 3 ? "Whiteboard" : k == 4 ? "Application Sharing" : "Remote Assistance";
         inv.app_guid = k == 3 ? guid_wb : k == 4 ? guid_as : guid_ra;
-        acc.ip = bips;
+        acc.ip = p->bips;
         break;
     default: /* cancelled file transfer */
         inv.app_name = "File Transfer";
@@ -321,18 +365,39 @@ static void msn_session(uint64_t id, unsigned k) {
     send_msg(asb, 0, head, pl, (size_t)n);
     snprintf(head, sizeof head, "MSG %s %s", a, a);
     send_msg(bsb, 1, head, pl, (size_t)n);
+    /* In a dense session a file transfer goes as clients do it: B accepts
+     * asking for the address, and A, who listens, answers with a second
+     * ACCEPT that carries its address, port and AuthCookie. */
+    msnp_invite_fields listener = acc;
+    if (p->dense && k == 0) {
+        acc.ip = NULL;
+        acc.port = 0;
+        acc.with_portx = 0;
+        acc.auth_cookie = NULL;
+        acc.sender_connect = 0;
+    }
     n = msnp_invite_build(&acc, pl, sizeof pl);
     if (n < 0) fail("invite build");
     snprintf(head, sizeof head, "MSG %u N", btrid++);
     send_msg(bsb, 0, head, pl, (size_t)n);
     snprintf(head, sizeof head, "MSG %s %s", b, b);
     send_msg(asb, 1, head, pl, (size_t)n);
+    if (p->dense && k == 0) {
+        listener.launch_application = NULL;
+        listener.request_data = NULL;
+        n = msnp_invite_build(&listener, pl, sizeof pl);
+        if (n < 0) fail("invite build");
+        snprintf(head, sizeof head, "MSG %u N", atrid++);
+        send_msg(asb, 0, head, pl, (size_t)n);
+        snprintf(head, sizeof head, "MSG %s %s", a, a);
+        send_msg(bsb, 1, head, pl, (size_t)n);
+    }
     if (k >= 3 && k <= 5) {
         msnp_invite_fields cx;
         memset(&cx, 0, sizeof cx);
         cx.command = MSNP_INVITE_CONTEXT;
         cx.cookie = cookie;
-        snprintf(ctx, sizeof ctx, "%s:%u", aips, (unsigned)(13000 + id % 1000));
+        snprintf(ctx, sizeof ctx, "%s:%u", p->aips, (unsigned)ctx_port);
         cx.context_data = ctx;
         n = msnp_invite_build(&cx, pl, sizeof pl);
         if (n < 0) fail("invite build");
@@ -342,20 +407,32 @@ static void msn_session(uint64_t id, unsigned k) {
         send_msg(bsb, 1, head, pl, (size_t)n);
     }
     /* the secondary connection */
-    if (k == 0) msnftp_flow(bip, aip, 6891, b, authc, fsize);
-    else if (k == 1 || k == 2) udp_media(aip, (uint16_t)(5000 + id % 1000), bip, (uint16_t)(5000 + id % 1000), k == 1 ? 60 : 120);
-    else if (k <= 5) tcp_secondary(bip, aip, (uint16_t)(13000 + id % 1000), 30000);
+    if (k == 0) msnftp_flow(p->bip, p->aip, 6891, b, authc, fsize);
+    else if (k == 1 || k == 2) udp_media(p->aip, media_port, p->bip, media_port, p->dense ? (k == 1 ? 8 : 16) : (k == 1 ? 60 : 120));
+    else if (k <= 5) tcp_secondary(p->bip, p->aip, ctx_port, p->dense ? 3000 : 30000);
 
     sendf(bsb, 0, "OUT\r\n");
     sendf(asb, 1, "BYE %s\r\n", b);
     msnsynth_tcp_close(bsb, 0);
     sendf(asb, 0, "OUT\r\n");
     msnsynth_tcp_close(asb, 0);
-    sendf(ans, 0, "OUT\r\n");
-    msnsynth_tcp_close(ans, 0);
-    sendf(bns, 0, "OUT\r\n");
-    msnsynth_tcp_close(bns, 0);
-    sessions++;
+}
+
+/* A whole MSN session between users a and b: logins, switchboard, chat, one invitation of kind `k`. */
+static void msn_session(uint64_t id, unsigned k) {
+    msn_pair p;
+    pair_login(&p, id, 0);
+    pair_switchboard(&p, k, 0);
+    pair_logout(&p);
+}
+
+/* A dense session: the two logins, then one switchboard per invitation kind
+ * (seven), each with its chat, invitation and secondary flow. */
+static void msn_session_dense(uint64_t id) {
+    msn_pair p;
+    pair_login(&p, id, 1);
+    for (unsigned k = 0; k < 7; k++) pair_switchboard(&p, k, k);
+    pair_logout(&p);
 }
 
 static void background(uint64_t id) {
@@ -410,18 +487,22 @@ int main(int argc, char **argv) {
     const char *out = NULL;
     uint64_t size_mb = 1024, seed = 1;
     unsigned share = 30;
+    uint64_t dense = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--size") && i + 1 < argc) size_mb = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--msn-share") && i + 1 < argc) share = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dense") && i + 1 < argc) dense = strtoull(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: gen-capture --out FILE [--size MB] [--seed N] [--msn-share PCT]\n");
+            fprintf(stderr, "usage: gen-capture --out FILE [--size MB] [--seed N] [--msn-share PCT]\n"
+                            "       gen-capture --out FILE --dense SESSIONS [--seed N]\n");
             return 2;
         }
     }
-    if (!out || size_mb < 1 || size_mb > 65536 || share < 1 || share > 100) {
-        fprintf(stderr, "gen-capture: --out is required; --size 1..65536 MB; --msn-share 1..100\n");
+    /* user addresses come from 10.0.0.0/8 (user_ip), two per session */
+    if (!out || size_mb < 1 || size_mb > 65536 || share < 1 || share > 100 || dense > 4000000) {
+        fprintf(stderr, "gen-capture: --out is required; --size 1..65536 MB; --msn-share 1..100; --dense 1..4000000\n");
         return 2;
     }
     msnsynth_opts o;
@@ -437,7 +518,9 @@ int main(int argc, char **argv) {
     }
     msnsynth_seed(W, seed);
     uint64_t target = size_mb << 20, id = 0, bg = 0;
-    while (msnsynth_bytes(W) < target) {
+    if (dense)
+        for (; id < dense; id++) msn_session_dense(id);
+    else while (msnsynth_bytes(W) < target) {
         /* keep MSN bytes near `share` percent of the payload bytes */
         if ((msn_bytes + 1) * 100 < (msn_bytes + bg_bytes + 1) * share) msn_session(id, (unsigned)(id % 7)), id++;
         else background(bg++);
@@ -447,12 +530,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gen-capture: write failed\n");
         return 1;
     }
-    printf("{\"file\":\"%s\",\"bytes\":%" PRIu64 ",\"packets\":%" PRIu64 ",\"msn_sessions\":%" PRIu64
+    printf("{\"file\":\"%s\",\"mode\":\"%s\",\"bytes\":%" PRIu64 ",\"packets\":%" PRIu64 ",\"msn_sessions\":%" PRIu64
            ",\"msn_payload_bytes\":%" PRIu64 ",\"msnftp_file_bytes\":%" PRIu64 ",\"background_payload_bytes\":%" PRIu64
            ",\"invitations\":{\"file_transfer\":%" PRIu64 ",\"voice\":%" PRIu64 ",\"video\":%" PRIu64
            ",\"whiteboard\":%" PRIu64 ",\"app_sharing\":%" PRIu64 ",\"remote_assistance\":%" PRIu64
            ",\"cancelled\":%" PRIu64 "}}\n",
-           out, bytes, packets, sessions, msn_bytes, ftp_bytes, bg_bytes, invitations[0], invitations[1], invitations[2],
+           out, dense ? "dense" : "mixed", bytes, packets, sessions, msn_bytes, ftp_bytes, bg_bytes, invitations[0], invitations[1], invitations[2],
            invitations[3], invitations[4], invitations[5], invitations[6]);
     return 0;
 }

@@ -1,6 +1,6 @@
 /* msnbench - load generator for msnd and other MSNP2-7 servers.
  *
- *   msnbench populate --db FILE --users N [--clique G]   accounts + FL cliques
+ *   msnbench populate --db FILE --users N [--clique G] [--store msnd|escargot]   accounts + FL cliques
  *   msnbench login    --server H:P --users N ...          logins/s (log in, OUT, next)
  *   msnbench hold     --server H:P --users N ...          N sessions online, RSS per session
  *   msnbench presence --server H:P --users N --clique G   fan-out latency (closed + open loop)
@@ -65,6 +65,9 @@ typedef struct options {
     long server_pid;
     int json;
     const char *db;
+    const char *store; /* populate: "msnd" or "escargot" */
+    char sb_host[64];  /* when set, every switchboard connection goes here */
+    uint16_t sb_port;
     const char *label;
 } options;
 
@@ -526,7 +529,10 @@ static int sb_connect(user *u, msnp_str addr, msnp_str cookie, const char *bad_a
         return -1;
     }
     msnp_str_copy(cookie, u->cookie, sizeof u->cookie);
-    u->sb = conn_open(u, K_SB, host, port);
+    /* a server that names its public host name in XFR/RNG is reached on
+     * loopback through --sb-server (no name is ever resolved) */
+    if (opt.sb_host[0]) u->sb = conn_open(u, K_SB, opt.sb_host, opt.sb_port);
+    else u->sb = conn_open(u, K_SB, host, port);
     if (!u->sb) {
         sb_fail(u, "connect");
         return -1;
@@ -1446,11 +1452,105 @@ static int mode_sb(void) {
 
 #include <sqlite3.h>
 
+/* Escargot keeps a user's lists as JSON in t_user.contacts and the MD5
+ * login secret as "md5$SALT$BASE64(MD5(SALT PASSWORD))" (its util/hash.py);
+ * the salt is what USR MD5 S sends as the challenge. */
+static void base64_16(const unsigned char in[16], char out[25]) {
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < 15; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64[v >> 18];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = b64[(v >> 6) & 63];
+        out[o++] = b64[v & 63];
+    }
+    unsigned v = (unsigned)in[15] << 16;
+    out[o++] = b64[v >> 18];
+    out[o++] = b64[(v >> 12) & 63];
+    out[o++] = '=';
+    out[o++] = '=';
+    out[o] = '\0';
+}
+
+static void escargot_uuid(unsigned i, char out[37]) {
+    snprintf(out, 37, "00000000-0000-4000-8000-%012x", i);
+}
+
+/* Accounts and FL cliques in an Escargot database made by its cmd/dbcreate.py:
+ * every clique member on each other's FL, AL and RL (Escargot checks the
+ * caller's FL before CAL, and sends presence along RL). */
+static int populate_escargot(sqlite3 *db) {
+    sqlite3_stmt *ins;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO t_user(type,date_created,uuid,email,verified,name,message,password,"
+                           "password_md5,settings,groups,contacts) VALUES(1,datetime('now'),?1,?2,1,?2,'',"
+                           "'!',?3,'{}','[]',?4)",
+                           -1, &ins, NULL) != SQLITE_OK)
+        die("%s has no t_user table: create it with Escargot's cmd/dbcreate.py (%s)", opt.db, sqlite3_errmsg(db));
+    const char *salt = "msnbench";
+    char salted[256], hex[MSNP_MD5_HEX_LEN + 1], b64[25], secret[128];
+    unsigned char digest[16];
+    snprintf(salted, sizeof salted, "%s%s", salt, opt.password);
+    msnp_md5_hex(salted, strlen(salted), hex);
+    for (int k = 0; k < 16; k++) {
+        unsigned b;
+        sscanf(hex + 2 * k, "%2x", &b);
+        digest[k] = (unsigned char)b;
+    }
+    base64_16(digest, b64);
+    snprintf(secret, sizeof secret, "md5$%s$%s", salt, b64);
+    size_t cap = 256 + (size_t)opt.clique * 200;
+    char *contacts = malloc(cap);
+    if (!contacts) die("out of memory");
+    uint64_t edges = 0;
+    char email[128], uuid[37], cuuid[37], cemail[128];
+    for (unsigned i = 0; i < opt.users; i++) {
+        snprintf(email, sizeof email, "%s%u@%s", opt.prefix, i, opt.domain);
+        escargot_uuid(i, uuid);
+        size_t n = 0;
+        contacts[n++] = '[';
+        if (opt.clique > 1) {
+            unsigned lo = i / opt.clique * opt.clique;
+            for (unsigned k = lo; k < lo + opt.clique && k < opt.users; k++) {
+                if (k == i) continue;
+                escargot_uuid(k, cuuid);
+                snprintf(cemail, sizeof cemail, "%s%u@%s", opt.prefix, k, opt.domain);
+                n += (size_t)snprintf(contacts + n, cap - n,
+                                      "%s{\"uuid\":\"%s\",\"name\":\"%s\",\"message\":\"\",\"lists\":11,"
+                                      "\"groups\":[],\"is_messenger_user\":true}",
+                                      n > 1 ? "," : "", cuuid, cemail);
+                edges++;
+            }
+        }
+        contacts[n++] = ']';
+        contacts[n] = '\0';
+        sqlite3_bind_text(ins, 1, uuid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 2, email, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 3, secret, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 4, contacts, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(ins) != SQLITE_DONE) die("insert user: %s", sqlite3_errmsg(db));
+        sqlite3_reset(ins);
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) die("commit: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    free(contacts);
+    if (!opt.json) printf("%u accounts, %" PRIu64 " FL entries in %s (Escargot)\n", opt.users, edges, opt.db);
+    else printf("{\"mode\":\"populate\",\"store\":\"escargot\",\"users\":%u,\"fl_entries\":%" PRIu64 "}\n", opt.users, edges);
+    return 0;
+}
+
 static int mode_populate(void) {
     if (!opt.db) die("populate needs --db FILE (a database created by `msnd user add`)");
+    if (strcmp(opt.store, "msnd") != 0 && strcmp(opt.store, "escargot") != 0) die("--store is msnd or escargot");
     sqlite3 *db;
     if (sqlite3_open_v2(opt.db, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) die("open %s: %s", opt.db, sqlite3_errmsg(db));
     sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
+    if (strcmp(opt.store, "escargot") == 0) {
+        if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) die("begin: %s", sqlite3_errmsg(db));
+        return populate_escargot(db);
+    }
     sqlite3_stmt *chk;
     /* The schema is msnd's (docs/msnd.md, "Storage"); refuse anything else. */
     if (sqlite3_prepare_v2(db, "SELECT count(*) FROM users", -1, &chk, NULL) != SQLITE_OK)
@@ -1542,6 +1642,8 @@ static void usage(void) {
             "  --sources K          spread connections over K source addresses 127.0.1.x [8]\n"
             "  --server-pid PID     read the server's VmRSS from /proc\n"
             "  --db FILE            populate: msnd database (schema made by `msnd user add`)\n"
+            "  --store msnd|escargot  populate: whose schema --db has (Escargot: made by its cmd/dbcreate.py) [msnd]\n"
+            "  --sb-server HOST:PORT  sb: connect every switchboard here, whatever XFR/RNG name\n"
             "  --label TEXT         name put in the JSON output\n"
             "  --json               one JSON object on standard output\n");
     exit(2);
@@ -1571,6 +1673,7 @@ int main(int argc, char **argv) {
     opt.rates = "";
     opt.server_pid = -1;
     opt.label = "";
+    opt.store = "msnd";
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1603,7 +1706,15 @@ int main(int argc, char **argv) {
         else if (ARG("--sources")) opt.sources = (unsigned)atol(v);
         else if (ARG("--server-pid")) opt.server_pid = atol(v);
         else if (ARG("--db")) opt.db = v;
-        else if (ARG("--label")) opt.label = v;
+        else if (ARG("--store")) opt.store = v;
+        else if (ARG("--sb-server")) {
+            msnp_str h;
+            uint16_t p;
+            if (msnp_split_hostport(msnp_str_c(v), &h, &p, 1) != 0 || h.n >= sizeof opt.sb_host) die("bad --sb-server %s", v);
+            memcpy(opt.sb_host, h.p, h.n);
+            opt.sb_host[h.n] = '\0';
+            opt.sb_port = p;
+        } else if (ARG("--label")) opt.label = v;
         else usage();
 #undef ARG
     }

@@ -39,8 +39,9 @@ doc = {"machine": load("machine") or {}, "targets": {
 # codec
 doc["codec"] = load("codec") or {"available": False}
 
-# server and peer
-for who in ("msnd", "peer"):
+# server and peers: Escargot (when ESCARGOT_DIR was given) and the small
+# Python server that is always available (the fallback)
+for who in ("msnd", "escargot", "peer"):
     s = {}
     s["login"] = load(who + "_login") or {"available": False}
     s["hold"] = [load(os.path.basename(p)[:-5]) for p in sorted(glob.glob(os.path.join(res, who + "_hold_*.json")))]
@@ -53,49 +54,84 @@ def ratio(a, b):
     return round(a / b, 2) if a and b else None
 
 
-m, p = doc["msnd"], doc["peer"]
-doc["ratios_msnd_over_peer"] = {
-    "logins_per_s": ratio(m["login"].get("logins_per_s"), p["login"].get("logins_per_s")),
-    "sb_relayed_msgs_per_s": ratio((m["sb"].get("closed") or {}).get("achieved_msgs_per_s"),
-                                   (p["sb"].get("closed") or {}).get("achieved_msgs_per_s")),
-    "presence_changes_per_s": ratio((m["presence"].get("closed") or {}).get("achieved_changes_per_s"),
-                                    (p["presence"].get("closed") or {}).get("achieved_changes_per_s")),
-}
+def per_op_us(d, ops_key=None, phase=None):
+    """Server CPU microseconds per operation: of a login run (logins), or of
+    the closed-loop phase of a presence or sb run (changes, relayed MSGs)."""
+    if not ok(d):
+        return None
+    src = d.get(phase) if phase else d
+    if not isinstance(src, dict):
+        return None
+    cpu = src.get("server_cpu_s")
+    if ops_key:
+        ops = src.get(ops_key)
+    else:  # a phase's count is of notifications or MSGs; its rate is of the operations
+        rate = next((v for k, v in src.items() if k.startswith("achieved_") and k.endswith("_per_s")), None)
+        ops = rate * src["seconds"] if isinstance(rate, (int, float)) and src.get("seconds") else None
+    return round(cpu * 1e6 / ops, 1) if isinstance(cpu, (int, float)) and cpu >= 0 and ops else None
 
-# analyzer
-cap = load("capture")
-an = {"capture": cap or {"available": False}}
-size = cap["bytes"] if ok(cap) else None
-for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
-    t = read(tool + ".time")
-    rc = read(tool + ".rc")
-    nav = read(tool + ".na")
-    if nav or t is None:
-        an[tool] = {"available": False, "reason": nav or "not run"}
-        continue
-    try:  # one "seconds peak-KiB" line per round: the fastest run counts
-        runs = [(float(a), int(b)) for a, b in (line.split() for line in t.splitlines() if line.strip())]
-        secs, kib = min(r[0] for r in runs), max(r[1] for r in runs)
-    except ValueError:
-        an[tool] = {"available": False, "reason": "no timing"}
-        continue
-    e = {"seconds": round(secs, 3), "runs_seconds": [round(r[0], 3) for r in runs], "peak_rss_kib": kib,
-         "exit": int(rc or -1)}
-    if size:
-        e["mb_per_s"] = round(size / max(secs, 0.01) / 1e6, 1)
-    ev = read(tool + ".events")
-    if ev:
-        e["output_lines"] = int(ev)
-    if tool == "tshark" and rc == "124":
-        e["timed_out"] = True
-    if tool == "msnsniff":
-        e["summary"] = (read("msnsniff.summary") or "").splitlines()
-    an[tool] = e
-if ok(an.get("msnsniff")):
-    s = an["msnsniff"]["seconds"]
-    an["ratios"] = {"msnsniff_speed_vs_" + k: round(an[k]["seconds"] / s, 2)
-                    for k in ("pcap_loop", "msgsnarf", "tshark") if ok(an.get(k)) and not an[k].get("timed_out")}
-doc["analyzer"] = an
+
+for who in ("msnd", "escargot", "peer"):
+    s = doc[who]
+    s["server_cpu_us_per_op"] = {"login": per_op_us(s["login"], "logins"),
+                                 "presence_change": per_op_us(s["presence"], phase="closed"),
+                                 "relayed_msg": per_op_us(s["sb"], phase="closed")}
+
+m = doc["msnd"]
+for peer in ("escargot", "peer"):
+    p = doc[peer]
+    doc["ratios_msnd_over_" + peer] = {
+        "logins_per_s": ratio(m["login"].get("logins_per_s"), p["login"].get("logins_per_s")),
+        "sb_relayed_msgs_per_s": ratio((m["sb"].get("closed") or {}).get("achieved_msgs_per_s"),
+                                       (p["sb"].get("closed") or {}).get("achieved_msgs_per_s")),
+        "presence_changes_per_s": ratio((m["presence"].get("closed") or {}).get("achieved_changes_per_s"),
+                                        (p["presence"].get("closed") or {}).get("achieved_changes_per_s")),
+    }
+
+# analyzer: the mixed capture (doc["analyzer"]) and the all-MSN one (doc["analyzer_dense"])
+def analyzer(cap_json, prefix):
+    cap = load(cap_json)
+    an = {"capture": cap or {"available": False}}
+    size = cap["bytes"] if ok(cap) else None
+    packets = cap.get("packets") if ok(cap) else None
+    for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
+        t = read(prefix + tool + ".time")
+        rc = read(prefix + tool + ".rc")
+        nav = read(prefix + tool + ".na")
+        if nav or t is None:
+            an[tool] = {"available": False, "reason": nav or "not run"}
+            continue
+        try:  # one "seconds peak-KiB" line per round: the fastest run counts
+            runs = [(float(a), int(b)) for a, b in (line.split() for line in t.splitlines() if line.strip())]
+            secs, kib = min(r[0] for r in runs), max(r[1] for r in runs)
+        except ValueError:
+            an[tool] = {"available": False, "reason": "no timing"}
+            continue
+        e = {"seconds": round(secs, 3), "runs_seconds": [round(r[0], 3) for r in runs], "peak_rss_kib": kib,
+             "exit": int(rc or -1)}
+        if size:
+            e["mb_per_s"] = round(size / max(secs, 0.01) / 1e6, 1)
+        if packets:
+            e["ns_per_packet"] = round(secs * 1e9 / packets, 1)
+        ev = read(prefix + tool + ".events")
+        if ev:
+            e["output_lines"] = int(ev)
+            if tool == "msnsniff" and int(ev):
+                e["ns_per_event"] = round(secs * 1e9 / int(ev), 1)
+        if tool == "tshark" and rc == "124":
+            e["timed_out"] = True
+        if tool == "msnsniff":
+            e["summary"] = (read(prefix + "msnsniff.summary") or "").splitlines()
+        an[tool] = e
+    if ok(an.get("msnsniff")):
+        s = an["msnsniff"]["seconds"]
+        an["ratios"] = {"msnsniff_speed_vs_" + k: round(an[k]["seconds"] / s, 2)
+                        for k in ("pcap_loop", "msgsnarf", "tshark") if ok(an.get(k)) and not an[k].get("timed_out")}
+    return an
+
+
+doc["analyzer"] = analyzer("capture", "mixed_")
+doc["analyzer_dense"] = analyzer("dense_capture", "dense_")
 
 # file transfer
 ft = read("ft.txt")
@@ -153,11 +189,22 @@ rows.append(("codec framing, 1460-byte reads", g(c, "segmented_client", "mb_per_
 rows.append(("codec framing + MIME + invitations", g(c, "full_client", "mb_per_s") + " MB/s", "", ""))
 rows.append(("codec items/s (framing)", g(c, "framing_client", "items_per_s"), "", ""))
 rows.append(("codec allocations in hot loops", g(c, "allocs_in_hot_loops"), "0", ""))
-for who in ("msnd", "peer"):
+def vs_peers(key):
+    return "x%s Escargot, x%s pymsnp" % (doc["ratios_msnd_over_escargot"][key] or "?", doc["ratios_msnd_over_peer"][key] or "?")
+
+
+for who in ("msnd", "escargot", "peer"):
     s = doc[who]
-    tag = who if who == "msnd" else "pymsnp peer"
+    tag = {"msnd": "msnd", "escargot": "Escargot", "peer": "pymsnp peer (fallback)"}[who]
+    if who == "escargot" and not ok(s["login"]):
+        rows.append(("Escargot", NA, "", s["login"].get("reason", "")))
+        continue
     rows.append((tag + " logins/s", g(s["login"], "logins_per_s"), "≥ 20000" if who == "msnd" else "",
-                 "" if who == "peer" else "x%s peer" % (doc["ratios_msnd_over_peer"]["logins_per_s"] or "?")))
+                 vs_peers("logins_per_s") if who == "msnd" else ""))
+    cpu = s["server_cpu_us_per_op"]
+    rows.append((tag + " server CPU per login / presence change / relayed MSG",
+                 "%s / %s / %s us" % tuple("?" if cpu[k] is None else cpu[k] for k in ("login", "presence_change", "relayed_msg")),
+                 "≤ 60 / - / ≤ 1.5 us" if who == "msnd" else "", ""))
     for h in s["hold"]:
         if ok(h):
             where = " over %s NS processes" % h["ns_processes"] if h.get("mode") == "hold-cluster" else ""
@@ -167,7 +214,7 @@ for who in ("msnd", "peer"):
                          "≤ 8192 B at 50k" if who == "msnd" else "", ""))
     pr = s["presence"]
     rows.append((tag + " presence changes/s (closed)", g(pr, "closed", "achieved_changes_per_s"), "",
-                 "%s notif/s" % g(pr, "peak_notifications_per_s")))
+                 "%s notif/s" % g(pr, "peak_notifications_per_s") + ("; " + vs_peers("presence_changes_per_s") if who == "msnd" else "")))
     for o in pr.get("open") or []:
         rows.append(("  open %s changes/s: p50/p99" % g(o, "offered_per_s"),
                      "%s / %s" % (g(o, "latency", "p50_us", fmt="{:.0f}"), g(o, "latency", "p99_us", fmt="{:.0f}")) + " us",
@@ -175,7 +222,7 @@ for who in ("msnd", "peer"):
     sb = s["sb"]
     rows.append((tag + " SB relayed MSG/s (window %s)" % sb.get("window", "?"), g(sb, "closed", "achieved_msgs_per_s"),
                  "≥ 1000000" if who == "msnd" else "",
-                 "" if who == "peer" else "x%s peer" % (doc["ratios_msnd_over_peer"]["sb_relayed_msgs_per_s"] or "?")))
+                 vs_peers("sb_relayed_msgs_per_s") if who == "msnd" else ""))
     rows.append(("  window 1: MSG/s, ACK p50/p99", "%s, %s / %s us" % (
         g(sb, "closed_window1", "achieved_msgs_per_s"), g(sb, "closed_window1", "latency", "p50_us"),
         g(sb, "closed_window1", "latency", "p99_us")), "", ""))
@@ -187,18 +234,21 @@ for who in ("msnd", "peer"):
         rows.append(("  open %s MSG/s, 1 per write (of window-1 peak): ACK p50/p99" % g(o, "offered_per_s"),
                      "%s / %s us" % (g(o, "latency", "p50_us"), g(o, "latency", "p99_us")), "", open_note(o)))
     rows.append((tag + " RSS per SB session", g(sb, "rss_per_sb_session_bytes") + " B", "", ""))
-for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
-    t = an.get(tool, {})
-    if ok(t):
-        rows.append(("analyzer %s" % tool, "%s MB/s, peak RSS %s MiB" % (g(t, "mb_per_s", fmt="{:.1f}"),
-                                                                    g(t, "peak_rss_kib", fmt="{:.0f}") if False else
-                                                                    "%.0f" % (t["peak_rss_kib"] / 1024)),
-                     "", "timed out" if t.get("timed_out") else ""))
-    else:
-        rows.append(("analyzer %s" % tool, NA, "", t.get("reason", "")))
-for k, v in (an.get("ratios") or {}).items():
-    rows.append(("  " + k, "x%s" % v, {"msnsniff_speed_vs_pcap_loop": "≥ 0.5", "msnsniff_speed_vs_msgsnarf": "≥ 2",
-                                         "msnsniff_speed_vs_tshark": "≥ 50"}.get(k, ""), ""))
+for key, label in (("analyzer", "mixed capture"), ("analyzer_dense", "dense capture (all MSN)")):
+    an = doc[key]
+    for tool in ("pcap_loop", "msnsniff", "msgsnarf", "tshark"):
+        t = an.get(tool, {})
+        if ok(t):
+            per = "%s ns/packet" % g(t, "ns_per_packet", fmt="{:.0f}")
+            if tool == "msnsniff":
+                per += ", %s ns/event (%s events)" % (g(t, "ns_per_event", fmt="{:.0f}"), g(t, "output_lines"))
+            rows.append(("analyzer, %s: %s" % (label, tool), "%s MB/s, peak RSS %.0f MiB" % (
+                g(t, "mb_per_s", fmt="{:.1f}"), t["peak_rss_kib"] / 1024), "", "timed out" if t.get("timed_out") else per))
+        else:
+            rows.append(("analyzer, %s: %s" % (label, tool), NA, "", t.get("reason", "")))
+    for k, v in (an.get("ratios") or {}).items():
+        rows.append(("  " + k, "x%s" % v, {"msnsniff_speed_vs_pcap_loop": "≥ 0.5", "msnsniff_speed_vs_msgsnarf": "≥ 2",
+                                             "msnsniff_speed_vs_tshark": "≥ 50"}.get(k, ""), ""))
 ft = doc["file_transfer"]
 rows.append(("file transfer msnc MSNFTP", g(ft, "msnc", "mb_per_s", fmt="{:.0f}") + " MB/s", "", ""))
 rows.append(("file transfer socat (raw TCP)", g(ft, "socat", "mb_per_s", fmt="{:.0f}") + " MB/s", "", ""))

@@ -5,10 +5,14 @@
 # Writes bench/results/latest.json and prints a table (bench/report.py).
 # Knobs (environment): BENCH_SECONDS (per measured phase, 3), CAPTURE_MB
 # (analyzer capture size, 1024), ANALYZER_RUNS (rounds of the analyzer
-# comparison, 3), FT_MB (file transfer size, 256),
-# BENCH_ONLY (space-separated subset of: codec server peer analyzer ft gate),
+# comparison, 3), DENSE_SESSIONS (sessions of the all-MSN capture, 6000),
+# FT_MB (file transfer size, 256),
+# BENCH_ONLY (space-separated subset of: codec server peer escargot analyzer dense ft gate),
 # GATE_INVITATIONS (msngate benchmark invitations per mode, 1000),
-# BENCH_PIN=1 (server benchmarks: the server on CPU 0, msnbench on CPU 1).
+# BENCH_PIN=1 (server benchmarks: the server on CPU 0, msnbench on CPU 1),
+# ESCARGOT_DIR (a checkout of Escargot's msn-server: the server peer, run in
+# a network namespace; ESCARGOT_PYTHON, /usr/bin/python3, ESCARGOT_PYTHONPATH
+# extra module directories; see BENCHMARKS.md).
 # Every server it starts listens on 127.0.0.1 only and is stopped by PID.
 set -u
 BUILD=${1:-build}
@@ -18,7 +22,8 @@ SECS=${BENCH_SECONDS:-3}
 CAPTURE_MB=${CAPTURE_MB:-1024}
 ANALYZER_RUNS=${ANALYZER_RUNS:-3}
 FT_MB=${FT_MB:-256}
-ONLY=${BENCH_ONLY:-"codec server peer analyzer ft gate"}
+DENSE_SESSIONS=${DENSE_SESSIONS:-6000}
+ONLY=${BENCH_ONLY:-"codec server escargot peer analyzer dense ft gate"}
 
 BIN_CODEC=$BUILD/bench/codec
 BIN_BENCH=$BUILD/bench/msnbench
@@ -44,6 +49,7 @@ cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
   sleep 0.2
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
+  [ -n "${ESC_NS:-}" ] && ip netns del "$ESC_NS" 2>/dev/null
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -105,6 +111,7 @@ if [ "${BENCH_PIN:-0}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -g
   log "server benchmarks pinned: server on CPU 0, msnbench on CPU 1"
 fi
 SRV_PID=""
+IN_NS=()  # the generator's prefix when the server runs in its own network namespace (Escargot)
 start_msnd() {
   rm -f "$TMP/msnd.ports"
   "${PIN_SRV[@]}" "$MSND" --listen 127.0.0.1:0 --db "$TMP/msnd.db" --port-file "$TMP/msnd.ports" --log-level error \
@@ -125,16 +132,42 @@ start_peer() {
   SERVER=$(sed -n 's/^ns=//p' "$TMP/peer.ports")
   SRV_ARGS=(--server "$SERVER" --server-pid "$SRV_PID" --no-dispatch)
 }
+# Escargot (ESCARGOT_DIR, see BENCHMARKS.md) listens on 0.0.0.0 at fixed
+# ports 1863 (NS) and 1864 (SB): it runs in a network namespace of its own
+# whose only interface is loopback, and msnbench runs in it too. Each start
+# gets a fresh copy of the database populated once by msnbench.
+ESC_NS=""
+start_escargot() {
+  cp "$TMP/escargot/template.sqlite" "$TMP/escargot/msn.sqlite" || return 1
+  (cd "$ESCARGOT_DIR" && PYTHONPATH="$TMP/escargot:$ESCARGOT_DIR${ESCARGOT_PYTHONPATH:+:$ESCARGOT_PYTHONPATH}" \
+     exec "${PIN_SRV[@]}" ip netns exec "$ESC_NS" "$ESCARGOT_PYTHON" run_all.py >"$TMP/escargot.log" 2>&1) &
+  SRV_PID=$!
+  PIDS+=("$SRV_PID")
+  for _ in $(seq 1 100); do
+    ip netns exec "$ESC_NS" ss -ltn 2>/dev/null | grep -q ':1864 ' && break; sleep 0.1
+  done
+  ip netns exec "$ESC_NS" ss -ltn 2>/dev/null | grep -q ':1864 ' || { log "Escargot did not start: $(tail -3 "$TMP/escargot.log")"; return 1; }
+  SRV_ARGS=(--server 127.0.0.1:1863 --server-pid "$SRV_PID" --no-dispatch --sb-server 127.0.0.1:1864)
+}
 stop_server() { [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; SRV_PID=""; }
 
 run_suite() {  # run_suite NAME START_FN
-  local name=$1 start=$2
+  local name=$1 start=$2 HOLDS PRESENCE_USERS SB_USERS SB_PAIRS
+  # users online during the presence phase (all logged in first, within
+  # 6 x BENCH_SECONDS) and in the switchboard phase: Escargot logs in
+  # 50-100 users a second here, so it gets fewer (same cliques of 10, so
+  # the same fan-out per change)
+  PRESENCE_USERS=5000 SB_USERS=1000 SB_PAIRS=500
+  [ "$name" = escargot ] && PRESENCE_USERS=300 SB_USERS=200 SB_PAIRS=100
   log "$name: logins/s"
   $start || { na "server did not start" "${name}_login"; return; }
-  timeout 60 "${PIN_GEN[@]}" "$BIN_BENCH" login "${SRV_ARGS[@]}" --users "$USERS" --concurrency 128 --duration "$SECS" \
+  timeout 60 "${IN_NS[@]}" "${PIN_GEN[@]}" "$BIN_BENCH" login "${SRV_ARGS[@]}" --users "$USERS" --concurrency 128 --duration "$SECS" \
     --label "$name" --json > "$RES/${name}_login.json" || na "login run failed" "${name}_login"
   stop_server
-  for n in 10000 "$MAX_SESSIONS"; do
+  # Escargot logs in about a hundred users a second here: holding 10 000
+  # would take minutes, and its RSS is not what it is compared on
+  [ "$name" = escargot ] && HOLDS=() || HOLDS=(10000 "$MAX_SESSIONS")
+  for n in "${HOLDS[@]}"; do
     log "$name: $n sessions held"
     $start || break
     timeout 120 "${PIN_GEN[@]}" "$BIN_BENCH" hold "${SRV_ARGS[@]}" --users "$n" --concurrency 256 --duration 10 \
@@ -153,13 +186,13 @@ run_suite() {  # run_suite NAME START_FN
   fi
   log "$name: presence fan-out"
   $start || return
-  timeout 120 "${PIN_GEN[@]}" "$BIN_BENCH" presence "${SRV_ARGS[@]}" --users 5000 --clique "$CLIQUE" --inflight 64 \
+  timeout 180 "${IN_NS[@]}" "${PIN_GEN[@]}" "$BIN_BENCH" presence "${SRV_ARGS[@]}" --users "$PRESENCE_USERS" --clique "$CLIQUE" --inflight 64 \
     --duration "$SECS" --fractions 0.25,0.5,0.75 --label "$name" --json > "$RES/${name}_presence.json" \
     || na "presence run failed" "${name}_presence"
   stop_server
   log "$name: switchboard relay"
   $start || return
-  timeout 120 "${PIN_GEN[@]}" "$BIN_BENCH" sb "${SRV_ARGS[@]}" --users 1000 --pairs 500 --window 16 --duration "$SECS" \
+  timeout 180 "${IN_NS[@]}" "${PIN_GEN[@]}" "$BIN_BENCH" sb "${SRV_ARGS[@]}" --users "$SB_USERS" --pairs "$SB_PAIRS" --window 16 --duration "$SECS" \
     --fractions 0.1,0.25,0.5 --unbatched-fractions 0.25,0.5 --label "$name" --json > "$RES/${name}_sb.json" || na "sb run failed" "${name}_sb"
   stop_server
 }
@@ -171,6 +204,32 @@ if want server; then
       "$BIN_BENCH" populate --db "$TMP/msnd.db" --users "$USERS" --clique "$CLIQUE" --json > "$RES/populate.json"
     run_suite msnd start_msnd
   else na "msnd or msnbench not built" msnd_login; fi
+fi
+if want escargot; then
+  ESCARGOT_PYTHON=${ESCARGOT_PYTHON:-/usr/bin/python3}
+  if [ -z "${ESCARGOT_DIR:-}" ]; then na "ESCARGOT_DIR not set (see BENCHMARKS.md)" escargot_login
+  elif [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null; then na "needs root and ip(8) for its network namespace" escargot_login
+  elif [ ! -x "$BIN_BENCH" ]; then na "msnbench not built" escargot_login
+  else
+    mkdir -p "$TMP/escargot"
+    printf "DB = 'sqlite:///%s'\nSTATS_DB = 'sqlite:///%s'\n" "$TMP/escargot/msn.sqlite" "$TMP/escargot/stats.sqlite" \
+      > "$TMP/escargot/settings_local.py"
+    ESC_NS="msnkit-bench-esc-$$"
+    if ! ip netns add "$ESC_NS" || ! ip netns exec "$ESC_NS" ip link set lo up; then na "could not create a network namespace" escargot_login
+    elif ! (cd "$ESCARGOT_DIR" && PYTHONPATH="$TMP/escargot:$ESCARGOT_DIR${ESCARGOT_PYTHONPATH:+:$ESCARGOT_PYTHONPATH}" \
+             "$ESCARGOT_PYTHON" cmd/dbcreate.py) >"$TMP/escargot.log" 2>&1; then
+      na "Escargot's cmd/dbcreate.py failed: $(tail -1 "$TMP/escargot.log")" escargot_login
+    else
+      log "escargot: $USERS accounts in cliques of $CLIQUE (Escargot's schema)"
+      "$BIN_BENCH" populate --store escargot --db "$TMP/escargot/msn.sqlite" --users "$USERS" --clique "$CLIQUE" --json \
+        > "$RES/escargot_populate.json"
+      mv "$TMP/escargot/msn.sqlite" "$TMP/escargot/template.sqlite"
+      IN_NS=(ip netns exec "$ESC_NS")
+      run_suite escargot start_escargot
+      IN_NS=()
+    fi
+    ip netns del "$ESC_NS" 2>/dev/null
+  fi
 fi
 if want peer; then
   if [ -x "$BIN_BENCH" ] && command -v python3 >/dev/null; then run_suite peer start_peer
@@ -188,37 +247,56 @@ timed() {  # timed NAME TIMEOUT CMD... : appends "wall-seconds peak-RSS-KiB" of 
   # the worst exit status of the runs is the one reported
   if [ ! -s "$RES/$name.rc" ] || [ "$(cat "$RES/$name.rc")" = 0 ]; then echo "$rc" > "$RES/$name.rc"; fi
 }
-if want analyzer; then
+# analyze NAME: the tools take turns on $TMP/NAME.pcap, ANALYZER_RUNS rounds,
+# and each one's fastest run counts: a slow moment of this shared machine
+# then hits every tool alike instead of deciding a ratio. tshark (the
+# slowest) is bounded at 240 s a run, and runs once on the dense capture.
+# Results go to $RES/NAME_TOOL.*.
+analyze() {
+  local cap=$1 f=$TMP/$1.pcap
+  cat "$f" > /dev/null  # page cache, as for every tool below
+  rm -f "$RES/${cap}"_{pcap_loop,msnsniff,msgsnarf,tshark}.{time,rc,na}
+  [ $have_msgsnarf = 1 ] || echo "dsniff could not be installed" > "$RES/${cap}_msgsnarf.na"
+  [ $have_tshark = 1 ] || echo "tshark could not be installed" > "$RES/${cap}_tshark.na"
+  [ -x "$SNIFF" ] || echo "msnsniff not built" > "$RES/${cap}_msnsniff.na"
+  for round in $(seq 1 "$ANALYZER_RUNS"); do
+    log "analyzer ($cap): round $round of $ANALYZER_RUNS: bare libpcap loop, msnsniff (all events as JSON, full reassembly), msgsnarf, tshark -Y msnms"
+    timed "${cap}_pcap_loop" 300 "$BIN_LOOP" "$f" --json
+    [ -x "$SNIFF" ] && timed "${cap}_msnsniff" 300 "$SNIFF" -r "$f" --memcap 512M --no-progress --summary
+    [ $have_msgsnarf = 1 ] && timed "${cap}_msgsnarf" 300 msgsnarf -p "$f"
+    # on the dense capture tshark takes over a minute a run: one round of it
+    [ $have_tshark = 1 ] && { [ "$cap" != dense ] || [ "$round" = 1 ]; } && timed "${cap}_tshark" 240 tshark -n -r "$f" -Y msnms
+  done
+  cp "$TMP/${cap}_pcap_loop.out" "$RES/${cap}_pcap_loop.json" 2>/dev/null
+  if [ -x "$SNIFF" ]; then
+    grep -c '^{' "$TMP/${cap}_msnsniff.out" > "$RES/${cap}_msnsniff.events" 2>/dev/null
+    grep -E '^  (packets|flows|logins|switchboard|invitations|connections|files|gaps|memory)' "$TMP/${cap}_msnsniff.out" \
+      > "$RES/${cap}_msnsniff.summary"
+  fi
+  [ $have_msgsnarf = 1 ] && wc -l < "$TMP/${cap}_msgsnarf.out" > "$RES/${cap}_msgsnarf.events"
+  [ $have_tshark = 1 ] && wc -l < "$TMP/${cap}_tshark.out" > "$RES/${cap}_tshark.events"
+  rm -f "$f" "$TMP/${cap}"_*.out
+}
+if want analyzer || want dense; then
   [ -x /usr/bin/time ] || need_pkg /usr/bin/time time || log "GNU time could not be installed: analyzer RSS unavailable"
-  if [ -x "$BIN_GEN" ]; then
-    log "analyzer: generating a ${CAPTURE_MB} MB capture"
-    "$BIN_GEN" --out "$TMP/capture.pcap" --size "$CAPTURE_MB" > "$RES/capture.json" || na "gen-capture failed" capture
-    cat "$TMP/capture.pcap" > /dev/null  # page cache, as for every tool below
-    # The tools take turns, ANALYZER_RUNS rounds, and each one's fastest run
-    # counts: a slow moment of this shared machine then hits every tool
-    # alike instead of deciding a ratio. tshark (the slowest) is bounded
-    # at 240 s a run.
-    have_msgsnarf=0; have_tshark=0
-    need_pkg msgsnarf dsniff && have_msgsnarf=1 || echo "dsniff could not be installed" > "$RES/msgsnarf.na"
-    need_pkg tshark tshark && have_tshark=1 || echo "tshark could not be installed" > "$RES/tshark.na"
-    [ -x "$SNIFF" ] || echo "msnsniff not built" > "$RES/msnsniff.na"
-    rm -f "$RES"/{pcap_loop,msnsniff,msgsnarf,tshark}.{time,rc}
-    for round in $(seq 1 "$ANALYZER_RUNS"); do
-      log "analyzer: round $round of $ANALYZER_RUNS: bare libpcap loop, msnsniff (all events as JSON, full reassembly), msgsnarf, tshark -Y msnms"
-      timed pcap_loop 300 "$BIN_LOOP" "$TMP/capture.pcap" --json
-      [ -x "$SNIFF" ] && timed msnsniff 300 "$SNIFF" -r "$TMP/capture.pcap" --memcap 512M --no-progress --summary
-      [ $have_msgsnarf = 1 ] && timed msgsnarf 300 msgsnarf -p "$TMP/capture.pcap"
-      [ $have_tshark = 1 ] && timed tshark 240 tshark -n -r "$TMP/capture.pcap" -Y msnms
-    done
-    cp "$TMP/pcap_loop.out" "$RES/pcap_loop.json" 2>/dev/null
-    if [ -x "$SNIFF" ]; then
-      grep -c '^{' "$TMP/msnsniff.out" > "$RES/msnsniff.events" 2>/dev/null
-      grep -E '^  (switchboard|invitations|connections|files|gaps|memory)' "$TMP/msnsniff.out" > "$RES/msnsniff.summary"
+  have_msgsnarf=0; have_tshark=0
+  need_pkg msgsnarf dsniff && have_msgsnarf=1
+  need_pkg tshark tshark && have_tshark=1
+  if [ ! -x "$BIN_GEN" ]; then
+    na "gen-capture not built (needs msnsynth)" capture
+    na "gen-capture not built (needs msnsynth)" dense_capture
+  else
+    if want analyzer; then
+      log "analyzer: generating the mixed capture (${CAPTURE_MB} MB, 30 % MSN)"
+      if "$BIN_GEN" --out "$TMP/mixed.pcap" --size "$CAPTURE_MB" > "$RES/capture.json"; then analyze mixed
+      else na "gen-capture failed" capture; fi
     fi
-    [ $have_msgsnarf = 1 ] && wc -l < "$TMP/msgsnarf.out" > "$RES/msgsnarf.events"
-    [ $have_tshark = 1 ] && wc -l < "$TMP/tshark.out" > "$RES/tshark.events"
-    rm -f "$TMP/capture.pcap" "$TMP"/*.out
-  else na "gen-capture not built (needs msnsynth)" capture; fi
+    if want dense; then
+      log "analyzer: generating the dense capture ($DENSE_SESSIONS sessions, all MSN)"
+      if "$BIN_GEN" --out "$TMP/dense.pcap" --dense "$DENSE_SESSIONS" > "$RES/dense_capture.json"; then analyze dense
+      else na "gen-capture --dense failed" dense_capture; fi
+    fi
+  fi
 fi
 
 # ---------------------------------------------------------- file transfer

@@ -12,7 +12,7 @@ mkdir -p "$DEMO_DIR"
 DB="$DEMO_DIR/msnd.db"
 PORT=${MSNKIT_PORT:-1863}
 if ! "$MSND" user list --db "$DB" 2>/dev/null | grep -q '^demo@msnkit.test'; then
-  "$MSND" user add --db "$DB" demo@msnkit.test demo123 "Demo User" >/dev/null
+  "$MSND" user add --create --db "$DB" demo@msnkit.test demo123 "Demo User" >/dev/null
   "$MSND" user add --db "$DB" friend@msnkit.test friend123 "Demo Friend" >/dev/null
 fi
 cat <<MSG

@@ -286,7 +286,8 @@ static void setup(void) {
     CHECK(mkdtemp(dir) != NULL);
     verbose = getenv("FUZZ_MSND_VERBOSE") != NULL;
     snprintf(db, sizeof db, "%s/msnd.db", dir);
-    log_open("/dev/null", LOG_ERROR); /* silent: hostile input is expected here */
+    char log_err[128];
+    log_open("auto", "/dev/null", LOG_ERROR, log_err, sizeof log_err); /* silent: hostile input is expected here */
     char err[512];
     store *st = store_open(db, err, sizeof err);
     CHECK(st != NULL);

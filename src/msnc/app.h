@@ -22,7 +22,7 @@ typedef struct app_config {
     char status[8];
     uint16_t ftp_first, ftp_last;
     int max_version, min_version;
-    unsigned ping_s, invite_timeout_s, connect_timeout_s;
+    unsigned ping_s, invite_timeout_s, connect_timeout_s, login_timeout_s;
     int reconnect;
     int have_ftp_ports;
     uint64_t max_rate;
@@ -56,6 +56,11 @@ typedef struct app {
     int bar_above_prompt; /* the progress bar is the line just above the prompt */
     int in_line_handler; /* libedit redraws the prompt itself afterwards */
     int line_accepted;   /* set by the line handler during one tty read */
+    int stdin_polled;    /* stdin cannot be watched (regular file, /dev/null): read it on a timer */
+    int stdin_paused;    /* batch commands wait while not logged in */
+    int reconnect_pending; /* a reconnecting event followed the last disconnect */
+    struct event *stdin_poll;
+    uint64_t quit_started_ms;
 } app;
 
 /* config.c */
@@ -75,6 +80,9 @@ void out_info(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 void out_contact(app *a, const char *list, const char *email, const char *name, const char *status);
 void out_json_kv(app *a, const char *event, ...); /* key, value (const char*), ..., NULL */
 uint64_t now_ms(void);
+
+/* main.c: "msnc [sub] 0.1.0 (libmsnp 0.1.0)" for --version; sub names a sub-command or is NULL. */
+void print_version(const char *sub);
 
 /* ftptool.c */
 int ftptool_main(int argc, char **argv);

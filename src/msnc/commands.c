@@ -34,17 +34,47 @@ static msnp_status status_from(const char *s) {
     return msnp_status_parse(msnp_str_c(up));
 }
 
+typedef struct list_ctx {
+    app *a;
+    const char *list;
+    int shown;
+} list_ctx;
+
 static void print_contact(const char *email, const char *name, const char *status, void *arg) {
-    void **ctx = arg;
-    out_contact(ctx[0], ctx[1], email, name, status);
+    list_ctx *ctx = arg;
+    out_contact(ctx->a, ctx->list, email, name, status);
+    ctx->shown++;
 }
 
 static void print_chat(int chat, const char *participants, int ready, void *arg) {
     app *a = arg;
+    if (!a->batch) {
+        const char *peer = msnc_chat_peer(a->client, chat);
+        out_info(a, "Chat %d with %s: %s%s.", chat,
+                 *participants ? participants : (peer ? peer : "nobody yet"),
+                 ready ? (*participants ? "ready" : "waiting for someone to join") : "still connecting",
+                 chat == a->current_chat ? " (the current chat)" : "");
+        return;
+    }
     char id[16];
     snprintf(id, sizeof(id), "%d", chat);
     out_json_kv(a, "chat", "chat", id, "participants", participants, "state", ready ? "ready" : "connecting",
                 "current", chat == a->current_chat ? "yes" : "no", NULL);
+}
+
+static void count_chat(int chat, const char *participants, int ready, void *arg) {
+    (void)chat;
+    (void)participants;
+    (void)ready;
+    (*(int *)arg)++;
+}
+
+static const char *list_words(const char *list) {
+    if (!strcasecmp(list, "FL")) return "your contact list (FL)";
+    if (!strcasecmp(list, "AL")) return "the allow list (AL)";
+    if (!strcasecmp(list, "BL")) return "the block list (BL)";
+    if (!strcasecmp(list, "RL")) return "the list of people who added you (RL)";
+    return list;
 }
 
 static uint64_t cookie_arg(const char *s) { return s && *s ? strtoull(s, NULL, 10) : 0; }
@@ -63,14 +93,29 @@ static void start_app(app *a, msnp_app_kind kind) {
     if (!msnc_invite_app(a->client, a->current_chat, kind, err, sizeof(err))) out_error(a, "%s", err);
 }
 
+/* Stop once the last lines (OUT) have been taken by the servers, or after
+ * 2 s whatever they do; main closes anything still open. */
+static void quit_wait_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    if (msnc_lingering(a->base) == 0 || now_ms() - a->quit_started_ms >= 2000) {
+        event_base_loopexit(a->base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 50 * 1000};
+    event_base_once(a->base, -1, EV_TIMEOUT, quit_wait_cb, a, &tv);
+}
+
 void app_quit(app *a, int code) {
     if (a->quitting) return;
     a->quitting = 1;
     if (code) a->exit_code = code;
     msnc_logout(a->client);
     /* Let OUT reach the servers, then stop. */
-    struct timeval tv = {0, 200 * 1000};
-    event_base_loopexit(a->base, &tv);
+    a->quit_started_ms = now_ms();
+    struct timeval tv = {0, 50 * 1000};
+    event_base_once(a->base, -1, EV_TIMEOUT, quit_wait_cb, a, &tv);
 }
 
 static char *next_word(char **p) {
@@ -133,12 +178,17 @@ void command_run(app *a, const char *input) {
     } else if (!strcmp(cmd, "list")) {
         const char *lists[] = {"FL", "AL", "BL", "RL"};
         arg1 = next_word(&p);
+        int known = !arg1;
         for (int i = 0; i < 4; i++) {
             if (arg1 && strcasecmp(arg1, lists[i])) continue;
-            void *ctx[2] = {a, (void *)lists[i]};
-            msnc_contacts(a->client, (msnp_list)i, print_contact, ctx);
+            known = 1;
+            list_ctx ctx = {a, lists[i], 0};
+            msnc_contacts(a->client, (msnp_list)i, print_contact, &ctx);
+            if (!a->batch)
+                out_info(a, "%d %s on %s.", ctx.shown, ctx.shown == 1 ? "contact" : "contacts", list_words(lists[i]));
         }
-        out_json_kv(a, "list_end", "list", arg1 ? arg1 : "all", NULL);
+        if (!known) out_error(a, "no list %s: use FL, AL, BL or RL", arg1);
+        else if (a->batch) out_json_kv(a, "list_end", "list", arg1 ? arg1 : "all", NULL);
     } else if (!strcmp(cmd, "chat")) {
         arg1 = next_word(&p);
         if (!arg1 || !msnp_email_valid(msnp_str_c(arg1))) {
@@ -154,6 +204,9 @@ void command_run(app *a, const char *input) {
         if (!need_chat(a)) return;
         if (!arg1 || msnc_chat_invite(a->client, a->current_chat, arg1) != 0) out_error(a, "usage: /invite EMAIL");
     } else if (!strcmp(cmd, "chats")) {
+        int open = 0;
+        msnc_chats(a->client, count_chat, &open);
+        if (open == 0 && !a->batch) out_info(a, "No chats are open.");
         msnc_chats(a->client, print_chat, a);
     } else if (!strcmp(cmd, "switch")) {
         arg1 = next_word(&p);

@@ -26,6 +26,7 @@ void config_defaults(app_config *c) {
     c->ping_s = 60;
     c->invite_timeout_s = 120;
     c->connect_timeout_s = 30;
+    c->login_timeout_s = 30;
     c->reconnect = 1;
 }
 
@@ -67,6 +68,7 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
     else if (!strcasecmp(name, "ping_interval")) c->ping_s = (unsigned)atoi(value);
     else if (!strcasecmp(name, "invite_timeout")) c->invite_timeout_s = (unsigned)atoi(value);
     else if (!strcasecmp(name, "connect_timeout")) c->connect_timeout_s = (unsigned)atoi(value);
+    else if (!strcasecmp(name, "login_timeout")) c->login_timeout_s = (unsigned)atoi(value);
     else if (!strcasecmp(name, "incoming")) c->no_incoming = !strcasecmp(value, "no") || !strcmp(value, "0") || !strcasecmp(value, "false");
     else if (!strcasecmp(name, "reconnect")) c->reconnect = !strcasecmp(value, "yes") || !strcmp(value, "1") || !strcasecmp(value, "true");
     else if (!strcasecmp(name, "password")) return 0; /* refuse clear-text passwords in the config */

@@ -94,7 +94,8 @@ int ftptool_main(int argc, char **argv) {
                                          {"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'P'},
                                          {"dir", required_argument, NULL, 'd'}, {"name", required_argument, NULL, 'n'},
                                          {"size", required_argument, NULL, 's'}, {"cancel-after", required_argument, NULL, 'x'},
-                                         {"timeout", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+                                         {"timeout", required_argument, NULL, 't'}, {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -113,6 +114,8 @@ int ftptool_main(int argc, char **argv) {
         case 's': size = strtoull(optarg, NULL, 10); break;
         case 'x': tl.cancel_after = strtoull(optarg, NULL, 10); break;
         case 't': timeout_ms = (unsigned)strtoul(optarg, NULL, 10) * 1000u; break;
+        case 'V': print_version(argv[1]); return 0;
+        case 'h': usage(); return 0;
         default: usage(); return 64;
         }
     }
@@ -159,10 +162,12 @@ int ftptool_main(int argc, char **argv) {
     }
     if (!tl.t) {
         jprint(json_pack("{s:s,s:s}", "event", "error", "text", err));
+        msnc_close_lingering(tl.base);
         event_base_free(tl.base);
         return 3;
     }
     event_base_dispatch(tl.base);
+    msnc_close_lingering(tl.base);
     event_base_free(tl.base);
     return tl.rc;
 }

@@ -2,10 +2,12 @@
  * ends (libedit prompt, or JSON lines with --batch). */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -43,10 +45,28 @@ static void usage(FILE *f) {
             "      --max-version N / --min-version N   MSNP versions offered (7..2)\n"
             "      --ping-interval S    PNG keep-alive period\n"
             "      --invite-timeout S / --connect-timeout S\n"
+            "      --login-timeout S    give up a login (or a switchboard handshake) after S seconds (30)\n"
             "      --no-reconnect       do not reconnect after a lost connection\n"
             "      --batch              scriptable mode\n"
+            "      --version            version\n"
             "exit codes: 0 ok, 1 a command failed (batch), 2 authentication failed, 3 network failure,\n"
             "            4 a file transfer failed (batch), 64 usage, 78 configuration\n");
+}
+
+void print_version(const char *sub) {
+    printf("msnc%s%s %s (libmsnp %s)\n", sub ? " " : "", sub ? sub : "", MSNC_VERSION, msnp_version_string());
+}
+
+static void stdin_resume(app *a);
+static void stdin_pause(app *a);
+
+/* Batch: a lost connection that will not be retried ends msnc (exit 3).
+ * Checked once the library has said whether it reconnects. */
+static void lost_check_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    if (!a->reconnect_pending && !msnc_is_online(a->client)) app_quit(a, EXIT_NETWORK);
 }
 
 static void on_event(const msnc_event *ev, void *arg) {
@@ -58,6 +78,20 @@ static void on_event(const msnc_event *ev, void *arg) {
             if (a->batch) app_quit(a, ev->code == MSNP_ERR_AUTH_FAILED ? EXIT_AUTH : EXIT_NETWORK);
             else a->exit_code = ev->code == MSNP_ERR_AUTH_FAILED ? EXIT_AUTH : EXIT_NETWORK;
         }
+        break;
+    case MSNC_EV_LOGGED_IN:
+        if (a->batch) stdin_resume(a);
+        break;
+    case MSNC_EV_DISCONNECTED:
+        if (a->batch && !a->quitting) {
+            stdin_pause(a);
+            a->reconnect_pending = 0;
+            struct timeval now = {0, 0};
+            event_base_once(a->base, -1, EV_TIMEOUT, lost_check_cb, a, &now);
+        }
+        break;
+    case MSNC_EV_RECONNECTING:
+        a->reconnect_pending = 1;
         break;
     case MSNC_EV_CHAT_OPEN:
         /* /chat picks outgoing chats itself (voice opens a second one). */
@@ -94,13 +128,37 @@ static void eof_wait_cb(evutil_socket_t fd, short what, void *arg) {
     event_base_once(a->base, -1, EV_TIMEOUT, eof_wait_cb, a, &tv);
 }
 
+/* Commands are read only while logged in: a command piped in before the
+ * login completes waits for it (and the login timeout bounds the wait). */
+static void stdin_pause(app *a) {
+    if (a->stdin_paused || a->stdin_eof) return;
+    a->stdin_paused = 1;
+    if (a->stdin_polled) event_del(a->stdin_poll);
+    else event_del(a->stdin_ev);
+}
+
+static void stdin_resume(app *a) {
+    if (!a->stdin_paused || a->stdin_eof || a->quitting) return;
+    a->stdin_paused = 0;
+    struct timeval now = {0, 0};
+    if (a->stdin_polled) event_add(a->stdin_poll, &now);
+    else event_add(a->stdin_ev, NULL);
+}
+
 static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     app *a = arg;
+    if (a->stdin_polled) fd = STDIN_FILENO;
     ssize_t n = read(fd, inbuf + inlen, sizeof(inbuf) - inlen);
+    if (n < 0 && a->stdin_polled && (errno == EINTR || errno == EAGAIN)) {
+        struct timeval later = {0, 50 * 1000};
+        event_add(a->stdin_poll, &later);
+        return;
+    }
     if (n <= 0) {
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-        event_del(a->stdin_ev);
+        if (a->stdin_polled) event_del(a->stdin_poll);
+        else event_del(a->stdin_ev);
         if (inlen) {
             inbuf[inlen] = '\0';
             inlen = 0;
@@ -118,12 +176,19 @@ static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
         command_run(a, inbuf + start);
         start = i + 1;
         if (a->quitting) return;
+        if (a->stdin_paused) break; /* the rest waits for the next login */
     }
     memmove(inbuf, inbuf + start, inlen - start);
     inlen -= start;
     if (inlen == sizeof(inbuf)) {
         out_error(a, "input line too long; dropped");
         inlen = 0;
+    }
+    /* A file has no readiness to wait for: keep reading on the next turn
+     * of the loop, so network events are served in between. */
+    if (a->stdin_polled && !a->stdin_paused) {
+        struct timeval now = {0, 0};
+        event_add(a->stdin_poll, &now);
     }
 }
 
@@ -167,10 +232,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
 enum {
     OPT_PASSWORD_FILE = 1000, OPT_PASSWORD_ENV, OPT_BIND_IP, OPT_FTP_PORTS, OPT_DOWNLOAD_DIR, OPT_CACHE_DIR,
     OPT_STATUS, OPT_MAX_VERSION, OPT_MIN_VERSION, OPT_PING, OPT_INVITE_TIMEOUT, OPT_CONNECT_TIMEOUT,
-    OPT_NO_RECONNECT, OPT_BATCH, OPT_HELP, OPT_MAX_RATE, OPT_NO_INCOMING
+    OPT_NO_RECONNECT, OPT_BATCH, OPT_HELP, OPT_MAX_RATE, OPT_NO_INCOMING, OPT_LOGIN_TIMEOUT, OPT_VERSION
 };
 
 int main(int argc, char **argv) {
+    /* The user's locale: libedit then reads and echoes UTF-8 input. */
+    setlocale(LC_ALL, "");
     if (argc > 1 && (!strcmp(argv[1], "ftp-send") || !strcmp(argv[1], "ftp-recv"))) return ftptool_main(argc, argv);
 
     app *a = &g_app;
@@ -194,7 +261,9 @@ int main(int argc, char **argv) {
         {"ping-interval", required_argument, NULL, OPT_PING}, {"invite-timeout", required_argument, NULL, OPT_INVITE_TIMEOUT},
         {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT}, {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
         {"batch", no_argument, NULL, OPT_BATCH}, {"max-rate", required_argument, NULL, OPT_MAX_RATE},
-        {"no-incoming", no_argument, NULL, OPT_NO_INCOMING}, {"help", no_argument, NULL, OPT_HELP}, {NULL, 0, NULL, 0}};
+        {"no-incoming", no_argument, NULL, OPT_NO_INCOMING}, {"help", no_argument, NULL, OPT_HELP},
+        {"login-timeout", required_argument, NULL, OPT_LOGIN_TIMEOUT}, {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
     int ch;
     app_config *c = &a->cfg;
     while ((ch = getopt_long(argc, argv, "c:s:u:h", opts, NULL)) != -1) {
@@ -223,6 +292,8 @@ int main(int argc, char **argv) {
         case OPT_BATCH: a->batch = 1; break;
         case OPT_MAX_RATE: c->max_rate = strtoull(optarg, NULL, 10); break;
         case OPT_NO_INCOMING: c->no_incoming = 1; break;
+        case OPT_LOGIN_TIMEOUT: c->login_timeout_s = (unsigned)atoi(optarg); break;
+        case OPT_VERSION: print_version(NULL); return 0;
         case 'h':
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
@@ -282,6 +353,7 @@ int main(int argc, char **argv) {
     mc.invite_timeout_ms = c->invite_timeout_s * 1000u;
     mc.connect_timeout_ms = c->connect_timeout_s * 1000u;
     mc.reconnect = c->reconnect;
+    mc.login_timeout_ms = c->login_timeout_s * 1000u;
     mc.ftp_max_rate = c->max_rate;
     mc.no_incoming = c->no_incoming;
     a->client = msnc_client_new(a->base, a->dns, &mc, on_event, a);
@@ -296,11 +368,17 @@ int main(int argc, char **argv) {
     event_add(sigterm, NULL);
     if (a->batch) {
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, batch_read_cb, a);
+        a->stdin_poll = evtimer_new(a->base, batch_read_cb, a);
+        /* epoll refuses regular files (and /dev/null): those are read on a timer. */
+        struct stat in_st;
+        a->stdin_polled = fstat(STDIN_FILENO, &in_st) == 0 && S_ISREG(in_st.st_mode);
+        if (!a->stdin_polled && event_add(a->stdin_ev, NULL) != 0) a->stdin_polled = 1;
+        stdin_pause(a); /* until logged in */
     } else {
         rl_callback_handler_install(PROMPT, rl_line);
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, tty_read_cb, a);
+        event_add(a->stdin_ev, NULL);
     }
-    event_add(a->stdin_ev, NULL);
     msnc_login(a->client);
     event_base_dispatch(a->base);
     if (!a->batch) {
@@ -308,7 +386,9 @@ int main(int argc, char **argv) {
         fputc('\n', stdout);
     }
     msnc_client_free(a->client);
+    msnc_close_lingering(a->base);
     event_free(a->stdin_ev);
+    if (a->stdin_poll) event_free(a->stdin_poll);
     event_free(sigint);
     event_free(sigterm);
     evdns_base_free(a->dns, 0);

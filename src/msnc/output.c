@@ -62,9 +62,68 @@ static void set_str(json_t *o, const char *key, const char *v) {
 
 /* ---- interactive printing around the libedit prompt ---- */
 
+/* One UTF-8 sequence at p: its length and code point, or 0 if p does not
+ * start a valid (shortest-form, non-surrogate) sequence. */
+static size_t utf8_seq(const unsigned char *p, uint32_t *cp) {
+    size_t n;
+    uint32_t v;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) n = 2, v = p[0] & 0x1Fu;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) n = 3, v = p[0] & 0x0Fu;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4) n = 4, v = p[0] & 0x07u;
+    else return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (p[i] & 0x3Fu);
+    }
+    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+/* Text from the network is shown, never obeyed by the terminal: C0 and C1
+ * control characters, DEL, bidirectional overrides and bytes that are not
+ * UTF-8 appear as visible escapes (^[, <U+009B>, \xFF). A line break in a
+ * message continues on an indented line. */
+static void put_visible(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned ch = *p;
+        if (ch == '\r' && p[1] == '\n') {
+            p++;
+            continue;
+        }
+        if (ch == '\n') {
+            fputs("\n    ", stdout);
+            p++;
+        } else if (ch == '\t') {
+            fputc('\t', stdout);
+            p++;
+        } else if (ch < 0x20 || ch == 0x7F) {
+            printf("^%c", ch == 0x7F ? '?' : (char)(ch + 0x40));
+            p++;
+        } else if (ch < 0x80) {
+            fputc((int)ch, stdout);
+            p++;
+        } else {
+            uint32_t cp = 0;
+            size_t n = utf8_seq(p, &cp);
+            if (n == 0) {
+                printf("\\x%02X", ch);
+                p++;
+            } else if (cp <= 0x9F || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) {
+                printf("<U+%04X>", (unsigned)cp);
+                p += n;
+            } else {
+                fwrite(p, 1, n, stdout);
+                p += n;
+            }
+        }
+    }
+}
+
 static void tprint(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tprint(app *a, const char *fmt, ...) {
-    (void)a;
     char ts[16];
     time_t t = time(NULL);
     struct tm tm;
@@ -76,10 +135,18 @@ static void tprint(app *a, const char *fmt, ...) {
     if (a->bar_above_prompt) fputs("\033[A\r\033[K", stdout);
     a->bar_above_prompt = 0;
     printf("[%s] ", ts);
-    va_list ap;
+    va_list ap, ap2;
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
+    char *body = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (body) {
+        vsnprintf(body, (size_t)n + 1, fmt, ap2);
+        put_visible(body);
+        free(body);
+    }
+    va_end(ap2);
     fputc('\n', stdout);
     if (!a->batch && !a->quitting && !a->in_line_handler) rl_forced_update_display();
     fflush(stdout);
@@ -149,7 +216,47 @@ static void progress_bar(app *a, const msnc_event *ev) {
     fflush(stdout);
 }
 
+static void count_chat(int chat, const char *participants, int ready, void *arg) {
+    (void)chat;
+    (void)participants;
+    (void)ready;
+    (*(int *)arg)++;
+}
+
+/* "[chat 2] " in front of chat lines while more than one chat is open. */
+static void chat_label(app *a, int chat, char *dst, size_t cap) {
+    int n = 0;
+    dst[0] = '\0';
+    if (a->client) msnc_chats(a->client, count_chat, &n);
+    if (chat && n > 1) snprintf(dst, cap, "[chat %d] ", chat);
+}
+
+/* "file_transfer" -> "file transfer" */
+static const char *app_label(const char *kind, char *dst, size_t cap) {
+    snprintf(dst, cap, "%s", kind ? kind : "application");
+    for (char *p = dst; *p; p++)
+        if (*p == '_') *p = ' ';
+    return dst;
+}
+
+/* What a Cancel-Code means, as a sentence ending. */
+static const char *cancel_reason(const char *code) {
+    static const struct {
+        const char *code, *text;
+    } codes[] = {{"REJECT", "declined"},
+                 {"TIMEOUT", "no answer came in time"},
+                 {"FTTIMEOUT", "the connection for it did not come in time"},
+                 {"OUTBANDCANCEL", "cancelled"},
+                 {"FAIL", "it failed"},
+                 {"REJECT_NOT_INSTALLED", "the application is not installed"}};
+    for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (!strcmp(code, codes[i].code)) return codes[i].text;
+    return NULL;
+}
+
 static void human(app *a, const msnc_event *ev) {
+    char label[32];
+    chat_label(a, ev->chat, label, sizeof(label));
     switch (ev->type) {
     case MSNC_EV_CONNECTING: tprint(a, "connecting to %s (%s)", ev->peer, ev->text); break;
     case MSNC_EV_LOGGED_IN: tprint(a, "logged in as %s (%s), MSNP%d", ev->email, ev->name, ev->version); break;
@@ -170,9 +277,11 @@ static void human(app *a, const msnc_event *ev) {
     case MSNC_EV_CHAT_JOIN: tprint(a, "chat %d: %s joined", ev->chat, ev->email); break;
     case MSNC_EV_CHAT_LEAVE: tprint(a, "chat %d: %s left", ev->chat, ev->email); break;
     case MSNC_EV_CHAT_CLOSED: tprint(a, "chat %d closed: %s", ev->chat, ev->text); break;
-    case MSNC_EV_MESSAGE: tprint(a, "<%s> %s", ev->name && *ev->name ? ev->name : ev->email, ev->text); break;
+    case MSNC_EV_MESSAGE:
+        tprint(a, "%s<%s> %s", label, ev->name && *ev->name ? ev->name : ev->email, ev->text);
+        break;
     case MSNC_EV_MESSAGE_SENT: break;
-    case MSNC_EV_TYPING: tprint(a, "%s is typing...", ev->email); break;
+    case MSNC_EV_TYPING: tprint(a, "%s%s is typing...", label, ev->email); break;
     case MSNC_EV_ACK: break;
     case MSNC_EV_NAK: tprint(a, "chat %d: message %u was not delivered", ev->chat, (unsigned)ev->trid); break;
     case MSNC_EV_INVITE:
@@ -185,10 +294,18 @@ static void human(app *a, const msnc_event *ev) {
         break;
     case MSNC_EV_INVITE_SENT: tprint(a, "invitation %" PRIu64 " (%s) sent", ev->cookie, ev->app); break;
     case MSNC_EV_INVITE_ACCEPTED: tprint(a, "invitation %" PRIu64 " accepted", ev->cookie); break;
-    case MSNC_EV_INVITE_CANCELLED:
-        tprint(a, "invitation %" PRIu64 " (%s) cancelled by %s: %s", ev->cookie, ev->app,
-               ev->local_side ? "you" : "peer", ev->text);
+    case MSNC_EV_INVITE_CANCELLED: {
+        const char *why = cancel_reason(ev->text);
+        const char *who = ev->local_side ? "you" : (ev->email && *ev->email ? ev->email : "the other side");
+        char kind[64];
+        app_label(ev->app, kind, sizeof(kind));
+        if (why)
+            tprint(a, "The %s invitation %" PRIu64 " was ended by %s: %s.", kind, ev->cookie, who, why);
+        else
+            tprint(a, "The %s invitation %" PRIu64 " was ended by %s (code %s).", kind, ev->cookie, who,
+                   ev->text ? ev->text : "none");
         break;
+    }
     case MSNC_EV_SECONDARY_LISTEN: tprint(a, "%s: waiting on %s %s", ev->app, ev->transport, ev->local); break;
     case MSNC_EV_SECONDARY_CONNECTED:
         if (ev->app && !strcmp(ev->app, "file_transfer")) {
@@ -248,7 +365,12 @@ static void json_out(app *a, const msnc_event *ev) {
     set_str(o, "transport", ev->transport);
     set_str(o, "local", ev->local);
     set_str(o, "peer", ev->peer);
-    if (ev->cookie) json_object_set_new(o, "cookie", json_integer((json_int_t)ev->cookie));
+    if (ev->cookie) {
+        /* A string, as in msnsniff's events: the Invitation-Cookie field. */
+        char cookie[24];
+        snprintf(cookie, sizeof(cookie), "%" PRIu64, ev->cookie);
+        set_str(o, "cookie", cookie);
+    }
     if (ev->type == MSNC_EV_INVITE || ev->type == MSNC_EV_INVITE_SENT || ev->type == MSNC_EV_TRANSFER_START ||
         ev->type == MSNC_EV_TRANSFER_PROGRESS || ev->type == MSNC_EV_TRANSFER_DONE ||
         ev->type == MSNC_EV_TRANSFER_FAILED) {
@@ -296,6 +418,9 @@ void out_event(app *a, const msnc_event *ev) {
 static void vout(app *a, const char *event, const char *fmt, va_list ap) {
     char buf[1024];
     vsnprintf(buf, sizeof(buf), fmt, ap);
+    /* Batch: a command that failed makes the exit code 1 (unless a more
+     * specific failure is reported). */
+    if (a->batch && strcmp(event, "error") == 0 && a->exit_code == 0) a->exit_code = EXIT_FAILURE_GENERIC;
     if (a->batch) {
         json_t *o = json_event(event);
         set_str(o, "text", buf);

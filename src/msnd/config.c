@@ -26,16 +26,17 @@ typedef struct opt_def {
 static const opt_def opts[] = {
     S(role, "all (= ds,ns,sb) or a comma list of ds, ns, sb; e.g. ns,sb or sb alone"),
     S(listen, "address of the first role listed (DS, else NS, else SB), default 127.0.0.1:1863"),
-    S(ns_listen, "notification address, default same host port 1864 (0 if --listen port is 0)"),
-    S(sb_listen, "switchboard address, default same host port 1865 (0 if --listen port is 0)"),
+    S(ns_listen, "notification address, default --listen's host and port + 1 (0 stays 0)"),
+    S(sb_listen, "switchboard address, default --listen's host and port + 2 (+ 1 without DS; 0 stays 0)"),
     S(ns_nodes, "host:port[,host:port...] handed out by the DS (default: own NS)"),
     S(sb_address, "host:port advertised in XFR SB / RNG (default: SB listener or linked SB processes)"),
     S(link_listen, "NS: ip:port where --role sb processes link in (private network)"),
     S(ns_links, "--role sb: the NS nodes' --link-listen ip:port list, in --ns-nodes order"),
     S(ns_peers, "NS of several: the other NS nodes' --link-listen ip:port list (shared presence)"),
     S(link_secret, "shared word both ends of a switchboard link must present"),
-    S(db, "SQLite database file (default ./msnd.db)"),
+    S(db, "the store: an SQLite database file (default ./msnd.db)"),
     S(port_file, "write ds=/ns=/sb= addresses here after binding"),
+    S(log, "auto (journal under systemd, else --log-file or stderr) | stderr | journal | syslog"),
     S(log_file, "log file (default stderr; SIGHUP reopens it)"),
     S(log_level, "debug | info | warn | error"),
     B(log_invitations, "log invitation metadata relayed by switchboards"),
@@ -49,17 +50,24 @@ static const opt_def opts[] = {
     L(login_timeout, 0, 86400, "seconds to log in (or join a switchboard), 0 = never"),
     L(ns_idle_timeout, 0, 86400 * 7, "seconds of silence before a logged-in client is dropped, 0 = never"),
     L(sb_idle_timeout, 0, 86400 * 7, "seconds of silence before a switchboard client is dropped, 0 = never"),
+    L(tcp_keepalive, 0, 86400, "seconds of silence before TCP keepalive probes on every connection, 0 = off"),
     L(max_forward_list, 1, 100000, "FL size"),
     L(max_allow_block_list, 1, 100000, "AL and BL size each"),
     L(max_groups, 1, 1000, "MSNP7 groups per account"),
     L(max_participants, 2, 10000, "participants per switchboard"),
     L(cookie_lifetime, 1, 86400, "seconds an XFR SB / RNG cookie stays valid"),
-    L(auth_failures_per_account, 0, 1000000, "failed logins per account per window, 0 = unlimited"),
-    L(auth_failures_per_address, 0, 1000000, "failed logins per address per window, 0 = unlimited"),
-    L(auth_failure_window, 1, 86400, "seconds of the failed-login window"),
+    L(max_xfr_cookies_per_user, 0, 1000000, "unused XFR SB cookies one user may hold, 0 = unlimited"),
+    L(max_switchboards_per_user, 0, 1000000, "switchboard sessions one user may be in, 0 = unlimited"),
+    L(auth_failures_per_account, 0, 1000000, "failed logins for an account from one address before delays, 0 = off"),
+    L(auth_failures_per_address, 0, 1000000, "failed logins from one address before delays, 0 = off"),
+    L(auth_failure_window, 1, 86400, "seconds after the last failure (or delay) they are forgotten"),
+    L(auth_delay, 1, 86400, "seconds the first login delay lasts (each failure doubles it)"),
+    L(auth_max_delay, 1, 86400, "longest login delay in seconds"),
     L(challenges, 0, 1, "send CHL challenges to MSNP6/7 clients (1/0)"),
     L(challenge_timeout, 1, 86400, "seconds to answer a CHL"),
     L(max_output, 65536, 1073741824, "bytes queued to one client before it is dropped"),
+    L(max_output_before_login, 1024, 1073741824, "the same before the client has logged in"),
+    L(max_output_total, 0, 68719476736L, "bytes queued to all clients together, 0 = unlimited"),
     L(shutdown_grace, 0, 60, "seconds to deliver OUT SSD on SIGTERM"),
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -70,27 +78,35 @@ void config_defaults(msnd_config *c) {
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:1863");
     snprintf(c->db, sizeof c->db, "msnd.db");
     snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->log, sizeof c->log, "auto");
     c->max_line = 4096;
     c->max_payload = 65536;
     c->max_message = 1664;
     c->max_commands_per_second = 200;
     c->command_burst = 400;
-    c->max_connections = 0;
+    c->max_connections = 10000;
     c->max_connections_per_address = 256;
     c->login_timeout = 60;
-    c->ns_idle_timeout = 0;
+    c->ns_idle_timeout = 300; /* clients send PNG every 50-60 s: five missed pings */
     c->sb_idle_timeout = 600;
+    c->tcp_keepalive = 120;
     c->max_forward_list = 150;
     c->max_allow_block_list = 300;
     c->max_groups = 30;
     c->max_participants = 20;
     c->cookie_lifetime = 120;
+    c->max_xfr_cookies_per_user = 20;
+    c->max_switchboards_per_user = 50;
     c->auth_failures_per_account = 5;
     c->auth_failures_per_address = 20;
     c->auth_failure_window = 60;
+    c->auth_delay = 1;
+    c->auth_max_delay = 300;
     c->challenges = 1;
     c->challenge_timeout = 60;
     c->max_output = 4 * 1024 * 1024;
+    c->max_output_before_login = 16 * 1024;
+    c->max_output_total = 256L * 1024 * 1024;
     c->shutdown_grace = 2;
 }
 
@@ -102,6 +118,12 @@ static const opt_def *find_opt(const char *name) {
     for (size_t k = 0; k < NOPTS; k++)
         if (strcmp(opts[k].name, norm) == 0) return &opts[k];
     return NULL;
+}
+
+int config_kind(const char *name) {
+    const opt_def *o = find_opt(name);
+    if (!o) return -1;
+    return o->type == OPT_BOOL ? 1 : 0;
 }
 
 int config_set(msnd_config *c, const char *name, const char *value, char *err, size_t errcap) {
@@ -163,32 +185,50 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 
 int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap) {
     ini_ctx x = {c, err, errcap, 0};
+    errno = 0;
     int rc = ini_parse(path, on_ini, &x);
     if (rc == -1) {
-        snprintf(err, errcap, "cannot open config file %s", path);
+        snprintf(err, errcap, "cannot open config file %s: %s", path, strerror(errno ? errno : ENOENT));
         return -1;
     }
-    if (x.failed) {
+    if (rc == -2) {
+        snprintf(err, errcap, "cannot read config file %s: out of memory", path);
+        return -1;
+    }
+    if (x.failed) { /* rc is the line of the first setting refused */
         char keep[256];
         snprintf(keep, sizeof keep, "%s", err);
-        snprintf(err, errcap, "%s: %s", path, keep);
+        snprintf(err, errcap, "%s:%d: %s", path, rc, keep);
         return -1;
     }
     if (rc != 0) {
-        snprintf(err, errcap, "%s:%d: syntax error", path, rc);
+        snprintf(err, errcap, "%s:%d: not a 'key = value' line or a [section]", path, rc);
         return -1;
     }
     return 0;
 }
 
+/* "--flag-name VALUE" for the help text. */
+static void flag_text(const opt_def *o, char *out, size_t cap) {
+    char name[64];
+    size_t i = 0;
+    for (; o->name[i] && i + 1 < sizeof name; i++) name[i] = o->name[i] == '_' ? '-' : o->name[i];
+    name[i] = '\0';
+    snprintf(out, cap, "--%s%s", name, o->type == OPT_BOOL ? "" : o->type == OPT_LONG ? " N" : " VALUE");
+}
+
 void config_usage(void *file) {
     FILE *f = file;
-    fprintf(f, "  --config FILE             INI file with the settings below (flags win)\n");
+    /* One column for the flags, as wide as the longest of them. */
+    char flag[96];
+    int width = (int)strlen("--config FILE");
     for (size_t k = 0; k < NOPTS; k++) {
-        char flag[64];
-        size_t i = 0;
-        for (; opts[k].name[i] && i + 1 < sizeof flag; i++) flag[i] = opts[k].name[i] == '_' ? '-' : opts[k].name[i];
-        flag[i] = '\0';
-        fprintf(f, "  --%-24s%s\n", flag, opts[k].help);
+        flag_text(&opts[k], flag, sizeof flag);
+        if ((int)strlen(flag) > width) width = (int)strlen(flag);
+    }
+    fprintf(f, "  %-*s  %s\n", width, "--config FILE", "INI file with the settings below (flags win)");
+    for (size_t k = 0; k < NOPTS; k++) {
+        flag_text(&opts[k], flag, sizeof flag);
+        fprintf(f, "  %-*s  %s\n", width, flag, opts[k].help);
     }
 }

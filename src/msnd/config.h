@@ -23,6 +23,7 @@ typedef struct msnd_config {
     char link_secret[128];
     char db[CFG_PATH];
     char port_file[CFG_PATH];
+    char log[16];               /* auto | stderr | journal | syslog (log.h) */
     char log_file[CFG_PATH];
     char log_level[16];
     char config[CFG_PATH];
@@ -39,23 +40,33 @@ typedef struct msnd_config {
     long login_timeout;         /* seconds before USR OK / SB join */
     long ns_idle_timeout;       /* seconds without input after login (0 = never) */
     long sb_idle_timeout;       /* seconds without input in a switchboard */
+    long tcp_keepalive;         /* seconds of silence before TCP keepalive probes (0 = off) */
     long max_forward_list;      /* FL entries */
     long max_allow_block_list;  /* AL and BL entries each */
     long max_groups;
     long max_participants;      /* per switchboard */
     long cookie_lifetime;       /* seconds an XFR/RNG cookie stays valid */
-    long auth_failures_per_account; /* failed logins per account per window */
-    long auth_failures_per_address;
-    long auth_failure_window;   /* seconds */
+    long max_xfr_cookies_per_user; /* XFR SB cookies one user may hold unused (0 = unlimited) */
+    long max_switchboards_per_user; /* sessions one user may be in at one switchboard (0 = unlimited) */
+    long auth_failures_per_account; /* failed logins for one account from one address before delays */
+    long auth_failures_per_address; /* failed logins from one address (any account) before delays */
+    long auth_failure_window;   /* seconds after which failures are forgotten */
+    long auth_delay;            /* seconds: the first block at the limit */
+    long auth_max_delay;        /* seconds: the longest block (each failure doubles it) */
     long challenges;            /* send CHL to MSNP6/7 clients */
     long challenge_timeout;     /* seconds to answer a CHL */
     long max_output;            /* bytes queued to a slow client before it is dropped */
+    long max_output_before_login; /* the same for a client that has not logged in */
+    long max_output_total;      /* all connections together (0 = unlimited) */
     long shutdown_grace;        /* seconds to flush OUT SSD before exiting */
 } msnd_config;
 
 void config_defaults(msnd_config *c);
 /* Load an INI file. Returns 0, or -1 with a message in err. */
 int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap);
+/* Is name a setting? -1 no, 1 a yes/no flag (may stand alone on the
+ * command line), 0 one that takes a value. */
+int config_kind(const char *name);
 /* Apply one setting by name ("listen", "max-message", ...). */
 int config_set(msnd_config *c, const char *name, const char *value, char *err, size_t errcap);
 /* Print the flag list. */

@@ -227,6 +227,7 @@ static void on_link_accept(struct evconnlistener *l, evutil_socket_t fd, struct 
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+    server_keepalive(fd, L->s->cfg.tcp_keepalive);
     p->next = L->peers;
     if (L->peers) L->peers->prev = p;
     L->peers = p;
@@ -393,6 +394,7 @@ static void node_event(struct bufferevent *bev, short what, void *arg) {
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+        server_keepalive(bufferevent_getfd(bev), nl->L->s->cfg.tcp_keepalive);
         const msnd_server *s = nl->L->s;
         if (nl->is_peer) peering_introduce(nl);
         else link_send(bev, "HELLO 1 %s %s\r\n", nl->L->sb_addr, s->cfg.link_secret[0] ? s->cfg.link_secret : "-");

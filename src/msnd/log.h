@@ -1,7 +1,15 @@
 /* log.h - structured (logfmt) log lines: `ts=... level=info msg="..." k=v`.
  *
- * One process-wide sink: stderr or a file that SIGHUP reopens. Passwords
- * and challenge answers are never passed to these functions. */
+ * One process-wide sink:
+ *   stderr   logfmt lines;
+ *   file     logfmt lines appended to --log-file; SIGHUP reopens it;
+ *   journal  stderr read by systemd-journald: each line starts with the
+ *            "<N>" priority prefix journald understands (no ts=: the
+ *            journal stamps every line itself);
+ *   syslog   syslog(3), facility daemon, with the matching priority.
+ * "auto" is journal when stderr is the stream systemd named in
+ * JOURNAL_STREAM, the file when --log-file is given, stderr otherwise.
+ * Passwords and challenge answers are never passed to these functions. */
 #ifndef MSND_LOG_H
 #define MSND_LOG_H
 
@@ -9,10 +17,15 @@
 
 typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
-/* path NULL or "" = stderr. Returns 0 or -1 (errno set). */
-int log_open(const char *path, log_level level);
-/* Reopen the same path (log rotation); keeps the old sink on failure. */
+/* sink: auto, stderr, journal or syslog (NULL or "" = auto); path: the
+ * log file, or NULL/"". Returns 0, or -1 with the reason in err (e.g.
+ * "cannot open log file X: Permission denied"). */
+int log_open(const char *sink, const char *path, log_level level, char *err, size_t errcap);
+/* Reopen the log file (rotation); keeps the old one on failure (errno
+ * set). Nothing to do for the other sinks. */
 int log_reopen(void);
+/* Lines go to the process's stderr (stderr or journal sink). */
+int log_is_stderr(void);
 void log_close(void);
 int log_level_parse(const char *s, log_level *out);
 int log_enabled(log_level level);

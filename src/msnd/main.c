@@ -1,95 +1,197 @@
 /* msnd: the MSN Messenger (MSNP2-7) server, and its account admin
  * subcommands. See docs/msnd.md. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
 
+#define MSND_VERSION "0.1.0"
+
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: msnd [--config FILE] [options]          run the server\n"
-            "       msnd user add --db FILE EMAIL PASSWORD [FRIENDLY NAME]\n"
-            "       msnd user passwd --db FILE EMAIL PASSWORD\n"
-            "       msnd user del --db FILE EMAIL\n"
-            "       msnd user list --db FILE\n"
+            "usage: msnd [options]                 run the server\n"
+            "       msnd user COMMAND [options]    manage accounts (msnd user --help)\n"
             "       msnd --self-check | --version | --help\n"
-            "A PASSWORD of '-' is read from standard input (keeps it out of ps).\n\n"
+            "Options may come in any order, before or after a subcommand.\n\n"
             "options:\n");
     config_usage(f);
 }
 
-/* Split argv into --flags (applied to cfg) and positional arguments. */
-static int parse_args(int argc, char **argv, int first, msnd_config *cfg, char **pos, int *npos, int maxpos) {
-    char err[512];
-    /* The config file first, so flags override it. */
-    for (int i = first; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--config") == 0 && i + 1 < argc) {
-            if (config_load_file(cfg, argv[i + 1], err, sizeof err) != 0) {
-                fprintf(stderr, "msnd: %s\n", err);
-                return -1;
-            }
-            snprintf(cfg->config, sizeof cfg->config, "%s", argv[i + 1]);
-        } else if (strncmp(a, "--config=", 9) == 0) {
-            if (config_load_file(cfg, a + 9, err, sizeof err) != 0) {
-                fprintf(stderr, "msnd: %s\n", err);
-                return -1;
-            }
-        }
-    }
-    *npos = 0;
-    for (int i = first; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2) == 0 && a[2]) {
-            char name[64];
-            const char *value;
-            const char *eq = strchr(a, '=');
-            if (eq) {
-                snprintf(name, sizeof name, "%.*s", (int)(eq - a - 2), a + 2);
-                value = eq + 1;
-            } else {
-                snprintf(name, sizeof name, "%s", a + 2);
-                if (!strcmp(name, "log-invitations") && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
-                    value = "yes";
-                } else {
-                    if (i + 1 >= argc) {
-                        fprintf(stderr, "msnd: --%s needs a value\n", name);
-                        return -1;
-                    }
-                    value = argv[++i];
-                }
-            }
-            if (strcmp(name, "config") == 0) continue;
-            if (config_set(cfg, name, value, err, sizeof err) != 0) {
-                fprintf(stderr, "msnd: %s (see msnd --help)\n", err);
-                return -1;
-            }
-        } else {
-            if (*npos >= maxpos) {
+static void user_usage(FILE *f) {
+    fprintf(f,
+            "usage: msnd user add    --db DB [--create] EMAIL [PASSWORD|-] [FRIENDLY NAME...]\n"
+            "       msnd user passwd --db DB EMAIL [PASSWORD|-]\n"
+            "       msnd user del    --db DB EMAIL\n"
+            "       msnd user list   --db DB\n"
+            "Without a PASSWORD (or with '-') it is read from standard input: asked for\n"
+            "with echo off on a terminal, one line otherwise. A password on the command\n"
+            "line shows in ps and the shell history.\n"
+            "--db names an existing database; --create lets `user add` make a new one.\n"
+            "--config FILE reads --db (and any other setting) from an INI file.\n");
+}
+
+/* The command line, parsed once: settings (applied after the config
+ * file, so they win), the words that are not options, and the options of
+ * msnd itself. */
+typedef struct cli {
+    const char *config;
+    const char *names[128], *values[128];
+    int nset;
+    char *pos[64];
+    int npos;
+    int help, version, self_check, create;
+} cli;
+
+/* --name, --name=value or --name value; "--" ends the options. Every
+ * problem is named: the option, and what is wrong with it. */
+static int parse_cli(int argc, char **argv, cli *o) {
+    memset(o, 0, sizeof *o);
+    int only_words = 0;
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (only_words || a[0] != '-' || !a[1]) {
+            if (o->npos == (int)(sizeof o->pos / sizeof o->pos[0])) {
                 fprintf(stderr, "msnd: too many arguments\n");
                 return -1;
             }
-            pos[(*npos)++] = argv[i];
+            o->pos[o->npos++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_words = 1;
+            continue;
+        }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            o->help = 1;
+            continue;
+        }
+        if (a[1] != '-') {
+            fprintf(stderr, "msnd: unknown option '%s' (see msnd --help)\n", a);
+            return -1;
+        }
+        char name[64];
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (nlen == 0 || nlen >= sizeof name) {
+            fprintf(stderr, "msnd: unknown option '%s' (see msnd --help)\n", a);
+            return -1;
+        }
+        memcpy(name, a + 2, nlen);
+        name[nlen] = '\0';
+        int *bare = !strcmp(name, "version")      ? &o->version
+                    : !strcmp(name, "self-check") ? &o->self_check
+                    : !strcmp(name, "create")     ? &o->create
+                                                  : NULL;
+        if (bare) {
+            if (eq) {
+                fprintf(stderr, "msnd: option '--%s' takes no value\n", name);
+                return -1;
+            }
+            *bare = 1;
+            continue;
+        }
+        int kind = strcmp(name, "config") == 0 ? 0 : config_kind(name);
+        if (kind < 0) {
+            fprintf(stderr, "msnd: unknown option '--%s' (see msnd --help)\n", name);
+            return -1;
+        }
+        const char *value;
+        if (eq) value = eq + 1;
+        else if (kind == 1) value = "yes"; /* a yes/no flag alone means yes */
+        else if (i + 1 < argc) value = argv[++i];
+        else {
+            fprintf(stderr, "msnd: option '--%s' needs a value\n", name);
+            return -1;
+        }
+        if (!strcmp(name, "config")) {
+            o->config = value;
+            continue;
+        }
+        if (o->nset == (int)(sizeof o->names / sizeof o->names[0])) {
+            fprintf(stderr, "msnd: too many options\n");
+            return -1;
+        }
+        o->names[o->nset] = a + 2; /* the stored name stops at '=' when applied */
+        o->values[o->nset++] = value;
+    }
+    return 0;
+}
+
+/* The config file first, then the flags. */
+static int apply_cli(const cli *o, msnd_config *cfg) {
+    char err[512];
+    if (o->config) {
+        if (config_load_file(cfg, o->config, err, sizeof err) != 0) {
+            fprintf(stderr, "msnd: %s\n", err);
+            return -1;
+        }
+        snprintf(cfg->config, sizeof cfg->config, "%s", o->config);
+    }
+    for (int i = 0; i < o->nset; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(o->names[i], "="), o->names[i]);
+        if (config_set(cfg, name, o->values[i], err, sizeof err) != 0) {
+            fprintf(stderr, "msnd: option '--%s': %s\n", name, err);
+            return -1;
         }
     }
     return 0;
 }
 
-static int read_password(const char *arg, char *out, size_t cap) {
-    if (strcmp(arg, "-") != 0) {
-        if (strlen(arg) >= cap) return -1;
-        snprintf(out, cap, "%s", arg);
-    } else {
-        if (!fgets(out, (int)cap, stdin)) return -1;
-        out[strcspn(out, "\r\n")] = '\0';
+static int password_ok(const char *pw) {
+    if (!pw[0] || strlen(pw) > STORE_MAX_PASSWORD) return 0;
+    for (const char *p = pw; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) return 0;
+    return 1;
+}
+
+/* One line from stdin; on a terminal, asked for with echo off. */
+static int read_line_from_stdin(const char *prompt, char *out, size_t cap) {
+    int tty = isatty(STDIN_FILENO);
+    struct termios saved, quiet;
+    if (tty) {
+        /* Echo off before the prompt shows, so nothing typed after it
+         * is echoed; nothing typed is discarded either. */
+        if (tcgetattr(STDIN_FILENO, &saved) != 0) return -1;
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL;
+        if (tcsetattr(STDIN_FILENO, TCSANOW, &quiet) != 0) return -1;
+        fprintf(stderr, "%s", prompt);
+        fflush(stderr);
     }
-    if (!out[0]) return -1;
-    for (const char *p = out; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) return -1;
+    char *got = fgets(out, (int)cap, stdin);
+    if (tty) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    if (!got) return -1;
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+static int get_password(const char *arg, const char *email, char *out, size_t cap) {
+    if (arg && strcmp(arg, "-") != 0) {
+        snprintf(out, cap, "%s", arg);
+        return 0;
+    }
+    char prompt[MSNP_MAX_EMAIL + 32];
+    snprintf(prompt, sizeof prompt, "Password for %s: ", email);
+    if (read_line_from_stdin(prompt, out, cap) != 0) return -1;
+    if (isatty(STDIN_FILENO)) {
+        char again[STORE_MAX_PASSWORD + 2];
+        if (read_line_from_stdin("Again: ", again, sizeof again) != 0) return -1;
+        int same = strcmp(out, again) == 0;
+        memset(again, 0, sizeof again);
+        if (!same) {
+            fprintf(stderr, "msnd: the two passwords differ\n");
+            return -2;
+        }
+    }
     return 0;
 }
 
@@ -100,128 +202,169 @@ static void print_user(const store_user *u, void *ctx) {
     printf("%s\t%s\n", u->email, name);
 }
 
-static int user_cmd(int argc, char **argv) {
-    msnd_config cfg;
-    config_defaults(&cfg);
-    char *pos[64];
-    int npos;
-    if (parse_args(argc, argv, 2, &cfg, pos, &npos, 64) != 0) return 2;
-    if (npos < 1) {
-        usage(stderr);
+/* A --db that is a file name must name an existing database unless
+ * --create; anything with "://" is a connection string for the store. */
+static int db_exists_or_create(const char *db, int create) {
+    if (strstr(db, "://") || create) return 0;
+    if (access(db, F_OK) == 0) return 0;
+    fprintf(stderr, "msnd: database %s: %s (check --db; `msnd user add --create` makes a new one)\n", db,
+            strerror(errno));
+    return -1;
+}
+
+static int user_cmd(const cli *o, msnd_config *cfg) {
+    if (o->help) {
+        user_usage(stdout);
+        return 0;
+    }
+    if (o->npos < 2) {
+        fprintf(stderr, "msnd: user: which command? (add, passwd, del or list; see msnd user --help)\n");
         return 2;
     }
-    const char *sub = pos[0];
+    const char *sub = o->pos[1];
+    char *const *args = o->pos + 2;
+    int nargs = o->npos - 2;
+    int is_add = !strcmp(sub, "add"), is_passwd = !strcmp(sub, "passwd"), is_del = !strcmp(sub, "del"),
+        is_list = !strcmp(sub, "list");
+    if (!is_add && !is_passwd && !is_del && !is_list) {
+        fprintf(stderr, "msnd: unknown user command '%s' (see msnd user --help)\n", sub);
+        return 2;
+    }
+    if (o->create && !is_add) {
+        fprintf(stderr, "msnd: --create is for `msnd user add`\n");
+        return 2;
+    }
+    int min = is_list ? 0 : 1, max = is_list ? 0 : is_del ? 1 : is_passwd ? 2 : 64;
+    if (nargs < min || nargs > max) {
+        fprintf(stderr, "msnd: user %s: %s (see msnd user --help)\n", sub,
+                nargs < min ? "missing the e-mail address" : "too many arguments");
+        return 2;
+    }
+    char email[MSNP_MAX_EMAIL + 1], password[STORE_MAX_PASSWORD + 2];
+    if (!is_list && email_normalize(msnp_str_c(args[0]), email, sizeof email) != 0) {
+        fprintf(stderr, "msnd: '%s' is not a valid e-mail address\n", args[0]);
+        return 2;
+    }
+    if (db_exists_or_create(cfg->db, o->create) != 0) return 1;
+    if (is_add || is_passwd) {
+        int r = get_password(nargs >= 2 ? args[1] : NULL, email, password, sizeof password);
+        if (r == -1) fprintf(stderr, "msnd: no password given (none on standard input)\n");
+        if (r != 0) return 2;
+        if (!password_ok(password)) {
+            memset(password, 0, sizeof password);
+            fprintf(stderr, "msnd: the password must be 1-%d printable characters\n", STORE_MAX_PASSWORD);
+            return 2;
+        }
+    }
     char err[512];
-    store *st = store_open(cfg.db, err, sizeof err);
+    store *st = store_open(cfg->db, err, sizeof err);
     if (!st) {
+        memset(password, 0, sizeof password);
         fprintf(stderr, "msnd: %s\n", err);
         return 1;
     }
     int rc = 0;
-    char email[MSNP_MAX_EMAIL + 1], password[STORE_MAX_PASSWORD + 1];
-    if (strcmp(sub, "list") == 0) {
+    if (is_list) {
         if (store_user_each(st, print_user, NULL) != STORE_OK) {
             fprintf(stderr, "msnd: %s\n", store_errmsg(st));
             rc = 1;
         }
-    } else if (strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0 || strcmp(sub, "del") == 0) {
-        int need = strcmp(sub, "del") == 0 ? 2 : 3;
-        if (npos < need || email_normalize(msnp_str_c(pos[1]), email, sizeof email) != 0) {
-            fprintf(stderr, npos < need ? "msnd: missing arguments (see msnd --help)\n"
-                                        : "msnd: '%s' is not a valid e-mail address\n",
-                    npos >= 2 ? pos[1] : "");
-            store_close(st);
-            return 2;
-        }
-        if (need == 3 && read_password(pos[2], password, sizeof password) != 0) {
-            fprintf(stderr, "msnd: the password must be 1-%d printable characters\n", STORE_MAX_PASSWORD);
-            store_close(st);
-            return 2;
-        }
-        store_rc r;
-        if (strcmp(sub, "add") == 0) {
-            char plain[1024] = "", encoded[MSNP_MAX_NAME_ENCODED + 1];
-            for (int i = 3; i < npos; i++) {
-                size_t used = strlen(plain);
-                snprintf(plain + used, sizeof plain - used, "%s%s", i > 3 ? " " : "", pos[i]);
-            }
-            if (!plain[0]) snprintf(plain, sizeof plain, "%s", email);
-            if (msnp_url_encode(msnp_str_c(plain), encoded, sizeof encoded) < 0) {
-                fprintf(stderr, "msnd: the friendly name is too long\n");
-                store_close(st);
-                return 2;
-            }
-            r = store_user_add(st, email, password, encoded);
-            if (r == STORE_EXISTS) fprintf(stderr, "msnd: %s already exists\n", email);
-        } else if (strcmp(sub, "passwd") == 0) {
-            r = store_user_passwd(st, email, password);
-        } else {
-            r = store_user_del(st, email);
-        }
-        memset(password, 0, sizeof password);
-        if (r == STORE_NOTFOUND) fprintf(stderr, "msnd: no account %s\n", email);
-        else if (r == STORE_ERROR) fprintf(stderr, "msnd: %s\n", store_errmsg(st));
-        rc = r == STORE_OK ? 0 : 1;
-    } else {
-        fprintf(stderr, "msnd: unknown user command '%s'\n", sub);
-        rc = 2;
+        store_close(st);
+        return rc;
     }
+    store_rc r;
+    if (is_add) {
+        char plain[1024] = "", encoded[MSNP_MAX_NAME_ENCODED + 1];
+        for (int i = 2; i < nargs; i++) {
+            size_t used = strlen(plain);
+            snprintf(plain + used, sizeof plain - used, "%s%s", i > 2 ? " " : "", args[i]);
+        }
+        if (!plain[0]) snprintf(plain, sizeof plain, "%s", email);
+        if (msnp_url_encode(msnp_str_c(plain), encoded, sizeof encoded) < 0) {
+            memset(password, 0, sizeof password);
+            fprintf(stderr, "msnd: the friendly name is too long\n");
+            store_close(st);
+            return 2;
+        }
+        r = store_user_add(st, email, password, encoded);
+        if (r == STORE_EXISTS) fprintf(stderr, "msnd: %s already exists\n", email);
+    } else if (is_passwd) {
+        r = store_user_passwd(st, email, password);
+    } else {
+        r = store_user_del(st, email);
+    }
+    memset(password, 0, sizeof password);
+    if (r == STORE_NOTFOUND) fprintf(stderr, "msnd: no account %s\n", email);
+    else if (r == STORE_ERROR) fprintf(stderr, "msnd: %s\n", store_errmsg(st));
+    rc = r == STORE_OK ? 0 : 1;
     store_close(st);
     return rc;
 }
 
-int main(int argc, char **argv) {
-    if (argc >= 2 && strcmp(argv[1], "user") == 0) return user_cmd(argc, argv);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--version")) {
-            printf("msnd %s (libmsnp %s)\n", "0.1.0", msnp_version_string());
-            return 0;
-        }
-        if (!strcmp(argv[i], "--self-check")) {
-            char report[4096];
-            int rc = msnp_self_check(report, sizeof report);
-            fputs(report, stdout);
-            return rc == 0 ? 0 : 1;
-        }
-    }
-    msnd_config cfg;
-    config_defaults(&cfg);
-    char *pos[4];
-    int npos;
-    if (parse_args(argc, argv, 1, &cfg, pos, &npos, 4) != 0) return 2;
-    if (npos > 0) {
-        fprintf(stderr, "msnd: unexpected argument '%s' (see msnd --help)\n", pos[0]);
-        return 2;
-    }
+static int run_server(msnd_config *cfg) {
     log_level lvl;
-    if (log_level_parse(cfg.log_level, &lvl) != 0) {
-        fprintf(stderr, "msnd: unknown log level '%s'\n", cfg.log_level);
+    if (log_level_parse(cfg->log_level, &lvl) != 0) {
+        fprintf(stderr, "msnd: unknown log level '%s' (debug, info, warn or error)\n", cfg->log_level);
         return 2;
     }
-    if (log_open(cfg.log_file, lvl) != 0) {
-        fprintf(stderr, "msnd: cannot open log file %s\n", cfg.log_file);
+    char err[512];
+    if (log_open(cfg->log, cfg->log_file, lvl, err, sizeof err) != 0) {
+        fprintf(stderr, "msnd: %s\n", err);
         return 1;
     }
     msnd_server *s = calloc(1, sizeof *s);
-    if (!s) return 1;
-    char err[512];
-    if (server_init(s, &cfg, err, sizeof err) != 0) {
-        LOGE("cannot start", "error=\"%s\"", err);
+    if (!s) {
+        fprintf(stderr, "msnd: out of memory\n");
+        log_close();
+        return 1;
+    }
+    if (server_init(s, cfg, err, sizeof err) != 0) {
+        /* Once on the terminal; in the log too when that is elsewhere. */
         fprintf(stderr, "msnd: %s\n", err);
+        if (!log_is_stderr()) LOGE("cannot start", "error=\"%s\"", err);
         server_free(s);
         free(s);
         log_close();
         return 1;
     }
-    LOGI("ready", "role=%s db=%s", cfg.role, cfg.db);
+    LOGI("ready", "role=%s version=%s", cfg->role, MSND_VERSION);
     server_run(s);
     server_free(s);
     free(s);
     LOGI("stopped", "%s", "");
     log_close();
     return 0;
+}
+
+int main(int argc, char **argv) {
+    cli o;
+    if (parse_cli(argc, argv, &o) != 0) return 2;
+    int is_user = o.npos > 0 && !strcmp(o.pos[0], "user");
+    if (o.help && !is_user) {
+        usage(stdout);
+        return 0;
+    }
+    if (o.version) {
+        printf("msnd %s (libmsnp %s)\n", MSND_VERSION, msnp_version_string());
+        return 0;
+    }
+    if (o.self_check) {
+        char report[4096];
+        int rc = msnp_self_check(report, sizeof report);
+        fputs(report, stdout);
+        return rc == 0 ? 0 : 1;
+    }
+    if (o.npos > 0 && !is_user) {
+        fprintf(stderr, "msnd: unexpected argument '%s' (see msnd --help)\n", o.pos[0]);
+        return 2;
+    }
+    msnd_config cfg;
+    config_defaults(&cfg);
+    if (apply_cli(&o, &cfg) != 0) return 2;
+    if (is_user) return user_cmd(&o, &cfg);
+    if (o.create) {
+        fprintf(stderr, "msnd: --create is for `msnd user add`\n");
+        return 2;
+    }
+    return run_server(&cfg);
 }

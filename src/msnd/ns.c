@@ -41,10 +41,7 @@ static int store_failed(conn *c, const msnp_cmd *cmd, const char *what) {
 }
 
 static void send_challenge(conn *c) {
-    unsigned char rnd[10];
-    if (randpool_bytes(rnd, sizeof rnd) != 0) return;
-    for (size_t i = 0; i < 20; i++) c->chl[i] = (char)('0' + (rnd[i / 2] >> ((i & 1) * 4) & 0xf) % 10);
-    c->chl[20] = '\0';
+    if (randpool_digits(c->chl, 20) != 0) return;
     c->chl_pending = 1;
     conn_cmd(c, "CHL", 1, 0, c->chl, NULL);
     conn_set_login_timer(c, c->srv->cfg.challenge_timeout);
@@ -106,18 +103,45 @@ static void send_profile(conn *c) {
     if (len > 0) conn_send(c, buf, (size_t)len);
 }
 
-static int auth_blocked(conn *c, const char *email) {
+/* Failed logins are throttled per (account, source address) and per
+ * source address, never per account alone: guessing from one address
+ * slows down more with every failure, while the owner, from anywhere
+ * else, still logs in. */
+static void pair_key(const conn *c, const char *email, char *out, size_t cap) {
+    snprintf(out, cap, "%s %s", email, c->peer_ip);
+}
+
+/* Refuses (911, close, logged with the address) while a throttle holds;
+ * returns 1 then. */
+static int auth_throttled(conn *c, const msnp_cmd *cmd, const char *email) {
+    msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    return failures_blocked(c->srv->fail_address, c->peer_ip, now) ||
-           (email && failures_blocked(c->srv->fail_account, email, now));
+    char key[MSNP_MAX_EMAIL + 64];
+    pair_key(c, email, key, sizeof key);
+    uint64_t by_pair = failures_blocked(s->fail_account_address, key, now);
+    uint64_t by_addr = failures_blocked(s->fail_address, c->peer_ip, now);
+    if (!by_pair && !by_addr) return 0;
+    LOGW("login throttled", "peer=%s user=%s by=%s retry_after_ms=%llu", c->peer, email,
+         by_pair ? "account+address" : "address", (unsigned long long)(by_pair > by_addr ? by_pair : by_addr));
+    conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+    conn_close(c, "login throttled");
+    return 1;
 }
 
 static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
+    msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    failures_record(c->srv->fail_address, c->peer_ip, now);
-    if (c->email[0]) failures_record(c->srv->fail_account, c->email, now);
+    char key[MSNP_MAX_EMAIL + 64];
+    pair_key(c, c->email, key, sizeof key);
+    uint64_t by_addr = failures_record(s->fail_address, c->peer_ip, now);
+    uint64_t by_pair = failures_record(s->fail_account_address, key, now);
     LOGI("login failed", "conn=%llu peer=%s user=%s reason=%s", (unsigned long long)c->id, c->peer,
          c->email[0] ? c->email : "-", why);
+    if (by_pair)
+        LOGW("login throttle started", "peer=%s user=%s by=account+address delay_ms=%llu", c->peer, c->email,
+             (unsigned long long)by_pair);
+    if (by_addr)
+        LOGW("login throttle started", "peer=%s by=address delay_ms=%llu", c->peer, (unsigned long long)by_addr);
     c->state = NS_NEW;
     c->challenge[0] = '\0';
     conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
@@ -167,22 +191,16 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
             conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
             return;
         }
-        if (auth_blocked(c, email)) {
-            LOGW("login refused: too many failures", "peer=%s user=%s", c->peer, email);
-            conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
-            conn_close(c, "login rate limit");
-            return;
-        }
+        if (auth_throttled(c, cmd, email)) return;
         snprintf(c->email, sizeof c->email, "%s", email);
         /* A fresh, unpredictable challenge for each attempt; the same
          * for unknown accounts, so the reply does not reveal which exist. */
-        uint32_t rnd[2];
-        if (randpool_bytes(rnd, sizeof rnd) != 0) {
+        uint32_t whole, frac;
+        if (randpool_uniform(3000000000u, &whole) != 0 || randpool_uniform(1000000000u, &frac) != 0) {
             conn_err(c, MSNP_ERR_INTERNAL_SERVER, cmd->trid);
             return;
         }
-        snprintf(c->challenge, sizeof c->challenge, "%u.%09u", 1000000000u + rnd[0] % 3000000000u,
-                 rnd[1] % 1000000000u);
+        snprintf(c->challenge, sizeof c->challenge, "%u.%09u", 1000000000u + whole, frac);
         c->state = NS_CHALLENGED;
         conn_cmd(c, "USR", 1, cmd->trid, "MD5", "S", c->challenge, NULL);
         return;
@@ -191,11 +209,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
         return;
     }
-    if (auth_blocked(c, c->email)) {
-        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
-        conn_close(c, "login rate limit");
-        return;
-    }
+    if (auth_throttled(c, cmd, c->email)) return;
     store_user u;
     store_rc rc = store_user_get(c->srv->store, c->email, &u);
     if (rc == STORE_ERROR) {
@@ -213,6 +227,9 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         auth_failed(c, cmd, "bad-password");
         return;
     }
+    char key[MSNP_MAX_EMAIL + 64];
+    pair_key(c, c->email, key, sizeof key);
+    failures_clear(c->srv->fail_account_address, key);
     login_ok(c, cmd, &u);
 }
 
@@ -868,6 +885,14 @@ static void ns_xfr(conn *c, const msnp_cmd *cmd) {
     if (server_sb_for_xfr(c->srv, c, addr, sizeof addr) != 0) {
         /* Switchboards run in their own processes and none is linked. */
         conn_err(c, MSNP_ERR_SERVER_UNAVAILABLE, cmd->trid);
+        return;
+    }
+    /* Each user may hold a few unused cookies: the table is shared. */
+    long held = sbreg_xfr_outstanding(c->srv->sbreg, c->email);
+    if (c->srv->cfg.max_xfr_cookies_per_user > 0 && held >= c->srv->cfg.max_xfr_cookies_per_user) {
+        LOGW("switchboard cookie quota reached", "conn=%llu peer=%s user=%s outstanding=%ld", (unsigned long long)c->id,
+             c->peer, c->email, held);
+        conn_err(c, MSNP_ERR_TOO_MANY_SESSIONS, cmd->trid);
         return;
     }
     uint64_t expires = server_now_ms() + (uint64_t)c->srv->cfg.cookie_lifetime * 1000u;

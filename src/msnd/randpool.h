@@ -9,9 +9,14 @@
 #define MSND_RANDPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Fills buf with n unpredictable bytes; 0, or -1 if the CSPRNG failed. */
 int randpool_bytes(void *buf, size_t n);
+/* A uniform value in [0, bound); 0, or -1 if the CSPRNG failed. */
+int randpool_uniform(uint32_t bound, uint32_t *out);
+/* n uniform decimal digits and a terminating NUL (out holds n + 1). */
+int randpool_digits(char *out, size_t n);
 /* Forget the pooled bytes (after a fork, or to wipe them). */
 void randpool_reset(void);
 

@@ -26,16 +26,18 @@ int bucket_take(token_bucket *b, uint64_t now_ms, double rate, double burst) {
 
 typedef struct fw_entry {
     long count;
-    uint64_t start_ms;
+    uint64_t last_ms;          /* the latest failure */
+    uint64_t blocked_until_ms; /* 0: not blocked */
 } fw_entry;
 
 struct failure_window {
     strmap *map;
     long limit;
     uint64_t window_ms;
+    uint64_t first_delay_ms, max_delay_ms;
 };
 
-failure_window *failures_new(long limit, long window_seconds) {
+failure_window *failures_new(long limit, long window_seconds, long first_delay_seconds, long max_delay_seconds) {
     failure_window *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->map = strmap_new();
@@ -45,6 +47,8 @@ failure_window *failures_new(long limit, long window_seconds) {
     }
     w->limit = limit;
     w->window_ms = (uint64_t)window_seconds * 1000u;
+    w->first_delay_ms = (uint64_t)(first_delay_seconds > 0 ? first_delay_seconds : 1) * 1000u;
+    w->max_delay_ms = (uint64_t)(max_delay_seconds > 0 ? max_delay_seconds : 1) * 1000u;
     return w;
 }
 
@@ -61,33 +65,49 @@ void failures_free(failure_window *w) {
     free(w);
 }
 
-int failures_blocked(failure_window *w, const char *key, uint64_t now_ms) {
-    if (w->limit <= 0) return 0;
-    fw_entry *e = strmap_get(w->map, key);
-    if (!e) return 0;
-    if (now_ms - e->start_ms >= w->window_ms) return 0;
-    return e->count >= w->limit;
+/* An entry is forgotten a window after its latest failure or the end of
+ * its block, whichever is later: waiting out a block does not reset the
+ * count, so the delays keep growing while the guessing goes on. */
+static int expired(const failure_window *w, const fw_entry *e, uint64_t now_ms) {
+    uint64_t since = e->last_ms > e->blocked_until_ms ? e->last_ms : e->blocked_until_ms;
+    return now_ms >= since && now_ms - since >= w->window_ms;
 }
 
-void failures_record(failure_window *w, const char *key, uint64_t now_ms) {
-    if (w->limit <= 0) return;
+uint64_t failures_blocked(failure_window *w, const char *key, uint64_t now_ms) {
+    if (w->limit <= 0) return 0;
+    fw_entry *e = strmap_get(w->map, key);
+    if (!e || e->blocked_until_ms <= now_ms) return 0;
+    return e->blocked_until_ms - now_ms;
+}
+
+uint64_t failures_record(failure_window *w, const char *key, uint64_t now_ms) {
+    if (w->limit <= 0) return 0;
     fw_entry *e = strmap_get(w->map, key);
     if (!e) {
         e = calloc(1, sizeof *e);
-        if (!e) return;
+        if (!e) return 0;
         int ok;
         strmap_put(w->map, key, e, &ok);
         if (ok != 0) {
             free(e);
-            return;
+            return 0;
         }
-    }
-    if (e->count == 0 || now_ms - e->start_ms >= w->window_ms) {
+    } else if (expired(w, e, now_ms)) {
         e->count = 0;
-        e->start_ms = now_ms;
+        e->blocked_until_ms = 0;
     }
     e->count++;
+    e->last_ms = now_ms;
+    if (e->count < w->limit) return 0;
+    /* The first delay at the limit, doubling with every further failure. */
+    long over = e->count - w->limit;
+    uint64_t delay = over >= 20 ? w->max_delay_ms : w->first_delay_ms << over;
+    if (delay > w->max_delay_ms) delay = w->max_delay_ms;
+    e->blocked_until_ms = now_ms + delay;
+    return delay;
 }
+
+void failures_clear(failure_window *w, const char *key) { free(strmap_del(w->map, key)); }
 
 typedef struct sweep_ctx {
     failure_window *w;
@@ -98,8 +118,8 @@ typedef struct sweep_ctx {
 
 static void collect(const char *key, void *value, void *ctx) {
     sweep_ctx *s = ctx;
-    fw_entry *e = value;
-    if (s->now - e->start_ms < s->w->window_ms) return;
+    const fw_entry *e = value;
+    if (!expired(s->w, e, s->now)) return;
     if (s->n == s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 32;
         char **nd = realloc(s->dead, nc * sizeof *nd);

@@ -1,8 +1,11 @@
 /* ratelimit.h - the two throttles msnd uses.
  *   - token bucket: commands per second of one connection;
- *   - failure window: failed logins per account and per source address
- *     (fixed window; a key is blocked once it reaches the limit inside the
- *     window). Time is passed in, so both are testable without a clock. */
+ *   - failure window: failed logins per key (msnd keys them by account and
+ *     source address, and by source address). A key that reaches the limit
+ *     is blocked for a first delay, and each further failure doubles the
+ *     block, up to a maximum; the count is forgotten a window after the latest
+ *     failure or block. Time is passed in, so both are testable without a
+ *     clock. */
 #ifndef MSND_RATELIMIT_H
 #define MSND_RATELIMIT_H
 
@@ -18,11 +21,15 @@ int bucket_take(token_bucket *b, uint64_t now_ms, double rate, double burst);
 
 typedef struct failure_window failure_window;
 
-failure_window *failures_new(long limit, long window_seconds);
+/* limit 0 = never blocks. */
+failure_window *failures_new(long limit, long window_seconds, long first_delay_seconds, long max_delay_seconds);
 void failures_free(failure_window *w);
-/* 1 if the key has used up its failures in the current window. */
-int failures_blocked(failure_window *w, const char *key, uint64_t now_ms);
-void failures_record(failure_window *w, const char *key, uint64_t now_ms);
+/* Milliseconds the key stays blocked, 0 if it is not. */
+uint64_t failures_blocked(failure_window *w, const char *key, uint64_t now_ms);
+/* Count a failure; returns the block it starts (ms), 0 for none. */
+uint64_t failures_record(failure_window *w, const char *key, uint64_t now_ms);
+/* A success: forget the key. */
+void failures_clear(failure_window *w, const char *key);
 /* Drop expired entries (bounded memory); returns entries left. */
 unsigned long failures_sweep(failure_window *w, uint64_t now_ms);
 

@@ -3,7 +3,7 @@
  *
  * For every role: a client error code or OUT closes; a command without a
  * TrID closes; a command the role does not know gets 200; one that needs
- * login before it has happened gets 715. */
+ * login before it has happened gets MSNP_ERR_NOT_LOGGED_IN. */
 #ifndef MSND_ROLE_H
 #define MSND_ROLE_H
 
@@ -16,7 +16,7 @@ typedef void (*cmd_handler)(conn *c, const msnp_cmd *cmd);
 
 typedef struct role_cmd {
     uint32_t code;
-    cmd_handler fn;      /* NULL: known, but answered only after login elsewhere (715) */
+    cmd_handler fn;      /* NULL: known to the protocol, but served only by another role after login */
     uint8_t needs_login; /* 715 until the role's logged_in says yes */
 } role_cmd;
 

@@ -59,6 +59,18 @@ static void sb_usr(conn *c, const msnp_cmd *cmd) {
     }
 }
 
+/* One user may be in at most max_switchboards_per_user sessions of this
+ * switchboard at once; over it, 714 and close (logged). Returns 1 then. */
+static int over_switchboard_quota(msnd_server *s, conn *c, uint32_t trid, const char *email) {
+    long have = sbreg_user_switchboards(s->sbreg, email);
+    if (s->cfg.max_switchboards_per_user <= 0 || have < s->cfg.max_switchboards_per_user) return 0;
+    LOGW("switchboard quota reached", "conn=%llu peer=%s user=%s open=%ld", (unsigned long long)c->id, c->peer,
+         email, have);
+    conn_err(c, MSNP_ERR_TOO_MANY_SESSIONS, trid);
+    conn_close(c, "switchboard quota");
+    return 1;
+}
+
 void sb_auth_done(msnd_server *s, conn *c, uint32_t trid, int answer, const char *email, const char *name) {
     if (!c || c->closing) return;
     c->sb_authing = 0;
@@ -69,14 +81,15 @@ void sb_auth_done(msnd_server *s, conn *c, uint32_t trid, int answer, const char
         conn_close(c, answer == SB_ANSWER_NO ? "bad switchboard cookie" : "notification server unavailable");
         return;
     }
+    if (over_switchboard_quota(s, c, trid, email)) return;
+    snprintf(c->email, sizeof c->email, "%s", email);
     sb_session *ss = sbreg_session_new(s->sbreg);
-    if (!ss || sbreg_join(ss, c) != 0) {
+    if (!ss || sbreg_join(s->sbreg, ss, c) != 0) {
         if (ss) sbreg_leave(s->sbreg, ss, c);
         conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid);
         conn_close(c, "switchboard failed");
         return;
     }
-    snprintf(c->email, sizeof c->email, "%s", email);
     snprintf(c->name, sizeof c->name, "%s", name && name[0] ? name : email);
     joined(c);
     conn_cmd(c, "USR", 1, trid, "OK", c->email, c->name, NULL);
@@ -115,6 +128,7 @@ static void sb_ans(conn *c, const msnp_cmd *cmd) {
         conn_close(c, "switchboard full");
         return;
     }
+    if (over_switchboard_quota(s, c, cmd->trid, email)) return;
     snprintf(c->email, sizeof c->email, "%s", email);
     if (name[0]) snprintf(c->name, sizeof c->name, "%s", name);
     else if (s->has_ns) sbgate_name_of(s, email, c->name, sizeof c->name);
@@ -125,7 +139,7 @@ static void sb_ans(conn *c, const msnp_cmd *cmd) {
         snprintf(idx, sizeof idx, "%zu", i + 1);
         conn_cmd(c, "IRO", 1, cmd->trid, idx, total, ss->members[i]->email, ss->members[i]->name, NULL);
     }
-    if (sbreg_join(ss, c) != 0) {
+    if (sbreg_join(s->sbreg, ss, c) != 0) {
         conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
         conn_close(c, "switchboard failed");
         return;

@@ -19,21 +19,33 @@ typedef struct ticket {
 struct sbreg {
     strmap *tickets;  /* cookie -> ticket */
     strmap *sessions; /* decimal id -> sb_session */
-    uint32_t next_id;
+    strmap *xfr_by_user;      /* e-mail -> outstanding XFR SB cookies (as intptr) */
+    strmap *members_by_user;  /* e-mail -> switchboard connections (as intptr) */
 };
+
+/* A per-user count kept in a map; the entry goes when it reaches 0. */
+static long user_count(strmap *m, const char *email, long delta) {
+    intptr_t v = (intptr_t)strmap_get(m, email) + delta;
+    if (v <= 0) {
+        strmap_del(m, email);
+        return 0;
+    }
+    int ok;
+    strmap_put(m, email, (void *)v, &ok);
+    return ok == 0 ? (long)v : -1;
+}
 
 sbreg *sbreg_new(void) {
     sbreg *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->tickets = strmap_new();
     r->sessions = strmap_new();
-    if (!r->tickets || !r->sessions) {
+    r->xfr_by_user = strmap_new();
+    r->members_by_user = strmap_new();
+    if (!r->tickets || !r->sessions || !r->xfr_by_user || !r->members_by_user) {
         sbreg_free(r);
         return NULL;
     }
-    uint32_t seed = 0;
-    msnp_random_bytes(&seed, sizeof seed);
-    r->next_id = 10000000u + seed % 80000000u;
     return r;
 }
 
@@ -41,6 +53,13 @@ static void ticket_free(ticket *t) {
     if (!t) return;
     free(t->name);
     free(t);
+}
+
+/* A ticket leaves the table: XFR SB cookies stop counting for their user. */
+static void ticket_gone(sbreg *r, ticket *t) {
+    if (!t) return;
+    if (t->session_id == 0) user_count(r->xfr_by_user, t->email, -1);
+    ticket_free(t);
 }
 
 static void free_value(const char *key, void *value, void *ctx) {
@@ -68,6 +87,8 @@ void sbreg_free(sbreg *r) {
         strmap_each(r->sessions, free_session, NULL);
         strmap_free(r->sessions);
     }
+    if (r->xfr_by_user) strmap_free(r->xfr_by_user);
+    if (r->members_by_user) strmap_free(r->members_by_user);
     free(r);
 }
 
@@ -81,12 +102,14 @@ int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expir
     for (int attempt = 0; attempt < 4; attempt++) {
         uint32_t rnd[3];
         if (msnp_random_bytes(rnd, sizeof rnd) != 0) break;
-        /* Shaped like the real service's cookies; 80 random bits. */
-        snprintf(cookie, cap, "%u.%u.%u", rnd[0] % 1000000000u + 1u, rnd[1], rnd[2] % 65536u);
+        /* Shaped like the real service's cookies (three dotted numbers);
+         * 32 + 32 + 16 = 80 random bits. */
+        snprintf(cookie, cap, "%u.%u.%u", rnd[0], rnd[1], rnd[2] & 0xffffu);
         if (strmap_get(r->tickets, cookie)) continue;
         int ok;
         strmap_put(r->tickets, cookie, t, &ok);
         if (ok != 0) break;
+        if (session_id == 0) user_count(r->xfr_by_user, email, +1);
         return 0;
     }
     free(t);
@@ -110,7 +133,7 @@ int sbreg_redeem_name(sbreg *r, const char *cookie, const char *email, uint32_t 
     }
     int ok = t->expires_ms > now_ms && strcmp(t->email, email) == 0 && t->session_id == session_id;
     if (ok && name && namecap && t->name) snprintf(name, namecap, "%s", t->name);
-    ticket_free(t);
+    ticket_gone(r, t);
     return ok ? 0 : -1;
 }
 
@@ -124,17 +147,29 @@ int sbreg_set_name(sbreg *r, const char *cookie, const char *name) {
     return 0;
 }
 
-void sbreg_cancel(sbreg *r, const char *cookie) { ticket_free(strmap_del(r->tickets, cookie)); }
+void sbreg_cancel(sbreg *r, const char *cookie) { ticket_gone(r, strmap_del(r->tickets, cookie)); }
 
 size_t sbreg_cookie_count(const sbreg *r) { return strmap_count(r->tickets); }
+
+long sbreg_xfr_outstanding(const sbreg *r, const char *email) {
+    return (long)(intptr_t)strmap_get(r->xfr_by_user, email);
+}
+
+long sbreg_user_switchboards(const sbreg *r, const char *email) {
+    return (long)(intptr_t)strmap_get(r->members_by_user, email);
+}
 
 sb_session *sbreg_session_new(sbreg *r) {
     sb_session *ss = calloc(1, sizeof *ss);
     if (!ss) return NULL;
     char key[16];
+    /* Random ids: sequential ones would tell every client how many
+     * sessions the server has opened. */
     for (int attempt = 0; attempt < 8; attempt++) {
-        ss->id = r->next_id++;
-        if (r->next_id >= 4000000000u) r->next_id = 10000000u;
+        uint32_t v;
+        if (msnp_random_bytes(&v, sizeof v) != 0) break;
+        if (v >= SB_SESSION_ID_MAX - SB_SESSION_ID_MIN) continue; /* rejection keeps them uniform */
+        ss->id = SB_SESSION_ID_MIN + v;
         snprintf(key, sizeof key, "%u", ss->id);
         if (strmap_get(r->sessions, key)) continue;
         int ok;
@@ -154,7 +189,7 @@ sb_session *sbreg_session_find(sbreg *r, uint32_t id) {
 
 size_t sbreg_session_count(const sbreg *r) { return strmap_count(r->sessions); }
 
-int sbreg_join(sb_session *ss, conn *c) {
+int sbreg_join(sbreg *r, sb_session *ss, conn *c) {
     if (ss->nmembers == ss->capmembers) {
         size_t nc = ss->capmembers ? ss->capmembers * 2 : 4;
         conn **nm = realloc(ss->members, nc * sizeof *nm);
@@ -162,6 +197,7 @@ int sbreg_join(sb_session *ss, conn *c) {
         ss->members = nm;
         ss->capmembers = nc;
     }
+    if (user_count(r->members_by_user, c->email, +1) < 0) return -1;
     ss->members[ss->nmembers++] = c;
     c->session = ss;
     return 0;
@@ -172,6 +208,7 @@ void sbreg_leave(sbreg *r, sb_session *ss, conn *c) {
         if (ss->members[i] == c) {
             memmove(&ss->members[i], &ss->members[i + 1], (ss->nmembers - i - 1) * sizeof *ss->members);
             ss->nmembers--;
+            user_count(r->members_by_user, c->email, -1);
             break;
         }
     }
@@ -253,7 +290,7 @@ static void prune_session(const char *key, void *value, void *arg) {
 void sbreg_sweep(sbreg *r, uint64_t now_ms) {
     sweep_ctx x = {now_ms, NULL, 0, 0};
     strmap_each(r->tickets, collect_expired, &x);
-    for (size_t i = 0; i < x.n; i++) ticket_free(strmap_del(r->tickets, x.dead[i]));
+    for (size_t i = 0; i < x.n; i++) ticket_gone(r, strmap_del(r->tickets, x.dead[i]));
     free(x.dead);
     strmap_each(r->sessions, prune_session, &now_ms);
 }

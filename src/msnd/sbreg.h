@@ -1,7 +1,7 @@
 /* sbreg.h - switchboard registry: sessions and their cookies.
  *
- * A cookie ("ticket") is single-use, unpredictable (random), bound to one
- * e-mail and, for RNG invitations, to one session; it expires. Presenting
+ * A cookie ("ticket") is single-use, unpredictable (80 random bits), bound
+ * to one e-mail and, for RNG invitations, to one session; it expires. Presenting
  * a cookie consumes it even when the e-mail or session does not match, so
  * a leaked or guessed cookie cannot be tried twice. */
 #ifndef MSND_SBREG_H
@@ -13,6 +13,10 @@
 #include "server.h"
 
 #define SB_COOKIE_MAX 48
+/* Session ids are uniform in [MIN, MAX): eight to ten digits, as the real
+ * service's were. */
+#define SB_SESSION_ID_MIN 10000000u
+#define SB_SESSION_ID_MAX 4000000000u
 
 typedef struct sb_ring {
     char email[MSNP_MAX_EMAIL + 1];
@@ -49,12 +53,17 @@ int sbreg_set_name(sbreg *r, const char *cookie, const char *name);
 /* Withdraw a cookie that was never handed out (the ring failed). */
 void sbreg_cancel(sbreg *r, const char *cookie);
 size_t sbreg_cookie_count(const sbreg *r);
+/* XFR SB cookies issued to email and not yet used, cancelled or expired. */
+long sbreg_xfr_outstanding(const sbreg *r, const char *email);
+/* Switchboard connections of email (members of any session). */
+long sbreg_user_switchboards(const sbreg *r, const char *email);
 
 sb_session *sbreg_session_new(sbreg *r);
 sb_session *sbreg_session_find(sbreg *r, uint32_t id);
 size_t sbreg_session_count(const sbreg *r);
-/* Add a member (c->session is set). Returns 0 or -1 (out of memory). */
-int sbreg_join(sb_session *ss, conn *c);
+/* Add a member (c->session is set; c->email must be set). Returns 0 or -1
+ * (out of memory). */
+int sbreg_join(sbreg *r, sb_session *ss, conn *c);
 /* Remove a member; the session is freed when nobody is left. */
 void sbreg_leave(sbreg *r, sb_session *ss, conn *c);
 /* Pending invitations: 1 if email is being rung (not expired). */

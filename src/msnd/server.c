@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -114,7 +115,9 @@ static int backlog_pending(const conn *c) { return c->wev && event_pending(c->we
 
 /* Writes what the kernel takes now; 0, or -1 if the connection was freed. */
 static int conn_write_out(conn *c) {
+    size_t before = outbuf_pending(&c->out);
     ssize_t n = outbuf_write(&c->out, c->fd);
+    c->srv->out_queued -= before - outbuf_pending(&c->out);
     if (n < 0 && !io_retriable(errno)) {
         conn_fail(c, "socket error");
         return -1;
@@ -160,19 +163,41 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
     conn_write_out(arg);
 }
 
+/* Output a client may have queued: a few kilobytes until it has logged in
+ * (a dispatch connection never does), max_output after. */
+static size_t output_limit(const conn *c) {
+    int logged_in = (c->kind == CONN_NS && c->state == NS_AUTH) || (c->kind == CONN_SB && c->sb_joined);
+    return (size_t)(logged_in ? c->srv->cfg.max_output : c->srv->cfg.max_output_before_login);
+}
+
+/* Over the process-wide budget, a connection that already holds this much
+ * is dropped; smaller queues still grow, so one slow reader cannot starve
+ * everyone else's replies. */
+#define OUTPUT_FAIR_SHARE (64u * 1024u)
+
+static void drop_for_output(conn *c, const char *why) {
+    /* Closing is deferred: the caller may be walking a list this
+     * connection is on. */
+    if (c->reap_close) return;
+    LOGW(why, "conn=%llu peer=%s queued=%zu", (unsigned long long)c->id, c->peer, outbuf_pending(&c->out));
+    c->reap_close = 1;
+    schedule_reap(c);
+}
+
 void conn_send(conn *c, const void *data, size_t n) {
     if (c->closing || c->fd < 0) return;
+    msnd_server *s = c->srv;
     outbuf *out = &c->out;
-    if (outbuf_pending(out) + n > (size_t)c->srv->cfg.max_output) {
-        /* A client that does not read must not make us buffer without end.
-         * Closing is deferred: the caller may be walking a list this
-         * connection is on. */
-        if (!c->reap_close) {
-            LOGW("dropping slow client", "conn=%llu peer=%s queued=%zu", (unsigned long long)c->id, c->peer,
-                 outbuf_pending(out));
-            c->reap_close = 1;
-            schedule_reap(c);
-        }
+    size_t pending = outbuf_pending(out);
+    /* A client that does not read must not make us buffer without end. */
+    if (pending + n > output_limit(c)) {
+        drop_for_output(c, output_limit(c) == (size_t)s->cfg.max_output ? "dropping slow client"
+                                                                         : "output limit before login: dropping client");
+        return;
+    }
+    if (s->cfg.max_output_total > 0 && s->out_queued + n > (size_t)s->cfg.max_output_total &&
+        pending >= OUTPUT_FAIR_SHARE) {
+        drop_for_output(c, "global output budget used up: dropping the slowest clients");
         return;
     }
     if (outbuf_append(out, data, n) != 0) {
@@ -180,6 +205,7 @@ void conn_send(conn *c, const void *data, size_t n) {
         schedule_reap(c);
         return;
     }
+    s->out_queued += n;
     flush_queue(c);
 }
 
@@ -222,6 +248,7 @@ static void conn_release(conn *c) {
     if (c->rev) event_free(c->rev);
     if (c->wev) event_free(c->wev);
     if (c->in) evbuffer_free(c->in);
+    c->srv->out_queued -= outbuf_pending(&c->out);
     outbuf_release(&c->out);
     if (c->fd >= 0) evutil_closesocket(c->fd);
     presence_forget(c);
@@ -468,7 +495,16 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     char ip[48];
     uint16_t port;
     fill_addr(sa, ip, sizeof ip, &port);
-    if (s->shutting_down || (s->cfg.max_connections > 0 && (long)s->nconns >= s->cfg.max_connections)) {
+    if (s->shutting_down) {
+        evutil_closesocket(fd);
+        return;
+    }
+    if (s->cfg.max_connections > 0 && (long)s->nconns >= s->cfg.max_connections) {
+        uint64_t now = server_now_ms();
+        if (now - s->last_full_log_ms >= 1000) { /* once a second, not once a connection */
+            s->last_full_log_ms = now;
+            LOGW("connection limit reached, refusing", "peer=%s limit=%ld", ip, s->cfg.max_connections);
+        }
         evutil_closesocket(fd);
         return;
     }
@@ -530,9 +566,21 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         li->nodelay = getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v ? 1 : -1;
     }
     if (li->nodelay < 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    server_keepalive(fd, s->cfg.tcp_keepalive);
     conn_set_login_timer(c, s->cfg.login_timeout);
     LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer,
          kind_names[c->kind]);
+}
+
+void server_keepalive(evutil_socket_t fd, long idle_seconds) {
+    if (idle_seconds <= 0) return;
+    /* Then a probe every idle/4 seconds (at least 1), 4 unanswered probes
+     * and the kernel resets the connection: gone within twice idle. */
+    int on = 1, idle = (int)idle_seconds, intvl = idle_seconds >= 8 ? (int)(idle_seconds / 4) : 1, cnt = 4;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
 
 static void reenable_listener(evutil_socket_t fd, short what, void *arg) {
@@ -756,7 +804,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     msnd_server *s = arg;
     uint64_t now = server_now_ms();
-    failures_sweep(s->fail_account, now);
+    failures_sweep(s->fail_account_address, now);
     failures_sweep(s->fail_address, now);
     sbreg_sweep(s->sbreg, now);
     link_sweep(s, now);
@@ -785,16 +833,46 @@ static int parse_roles(const char *spec, msnd_server *s) {
     return s->has_ds || s->has_ns || s->has_sb ? 0 : -1;
 }
 
-static void default_port_addr(const char *base, uint16_t port_if_fixed, char *out, size_t cap) {
+/* The address of a role not given its own: --listen's host, and its port
+ * plus offset (port 0 stays 0: ephemeral ports for every role). Two
+ * servers on one host given different --listen ports then never collide
+ * on the others. -1 when the port would pass 65535. */
+static int derived_addr(const char *base, unsigned offset, char *out, size_t cap) {
     char host[CFG_ADDR - 8]; /* room for ":65535" in a CFG_ADDR result */
     uint16_t port = 0;
-    if (split_addr(base, host, sizeof host, &port) != 0) snprintf(host, sizeof host, "127.0.0.1");
-    snprintf(out, cap, "%s:%u", host, (unsigned)(port == 0 ? 0 : port_if_fixed));
+    if (split_addr(base, host, sizeof host, &port) != 0) return -1;
+    if (port != 0 && port + offset > 65535u) return -1;
+    if (strchr(host, ':')) snprintf(out, cap, "[%s]:%u", host, port ? port + offset : 0u);
+    else snprintf(out, cap, "%s:%u", host, port ? port + offset : 0u);
+    return 0;
+}
+
+/* Every connection is a descriptor: raise the soft limit as far as
+ * max_connections needs (and the hard limit allows), and lower
+ * max_connections to what is left, so accept() never fails for want of
+ * descriptors. */
+#define FD_RESERVE 64 /* listeners, the store, cluster links, logs */
+static void fit_connection_limit(msnd_server *s) {
+    struct rlimit rl;
+    if (s->cfg.max_connections <= 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = (rlim_t)s->cfg.max_connections + FD_RESERVE;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want) {
+        long fit = rl.rlim_cur > 2 * FD_RESERVE ? (long)(rl.rlim_cur - FD_RESERVE) : (long)rl.rlim_cur / 2;
+        LOGW("descriptor limit below max-connections, lowering it", "max_connections=%ld nofile=%llu using=%ld",
+             s->cfg.max_connections, (unsigned long long)rl.rlim_cur, fit);
+        s->cfg.max_connections = fit;
+    }
 }
 
 int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap) {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
+    fit_connection_limit(s);
     if (parse_roles(cfg->role, s) != 0) {
         snprintf(err, errcap, "unknown role '%s' (all, or a comma list of ds, ns, sb)", cfg->role);
         return -1;
@@ -814,9 +892,11 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     s->per_address = strmap_new();
     s->presence = presence_new();
     s->sbreg = sbreg_new();
-    s->fail_account = failures_new(cfg->auth_failures_per_account, cfg->auth_failure_window);
-    s->fail_address = failures_new(cfg->auth_failures_per_address, cfg->auth_failure_window);
-    if (!s->base || !s->per_address || !s->presence || !s->sbreg || !s->fail_account || !s->fail_address) {
+    s->fail_account_address =
+        failures_new(cfg->auth_failures_per_account, cfg->auth_failure_window, cfg->auth_delay, cfg->auth_max_delay);
+    s->fail_address =
+        failures_new(cfg->auth_failures_per_address, cfg->auth_failure_window, cfg->auth_delay, cfg->auth_max_delay);
+    if (!s->base || !s->per_address || !s->presence || !s->sbreg || !s->fail_account_address || !s->fail_address) {
         snprintf(err, errcap, "out of memory");
         return -1;
     }
@@ -853,12 +933,23 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     /* --listen is the address of the first role this process plays; the
      * others default to the same host on the next ports (or port 0). */
     char ns_addr[CFG_ADDR], sb_addr[CFG_ADDR];
+    unsigned ns_offset = 0, sb_offset = 0; /* from --listen; 0 = given or --listen itself */
     if (want_ns && !want_ds) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen[0] ? cfg->ns_listen : cfg->listen);
     else if (cfg->ns_listen[0]) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen);
-    else default_port_addr(cfg->listen, 1864, ns_addr, sizeof ns_addr);
+    else ns_offset = 1;
     if (cfg->sb_listen[0]) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->sb_listen);
     else if (!want_ds && !want_ns) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->listen);
-    else default_port_addr(cfg->listen, 1865, sb_addr, sizeof sb_addr);
+    else sb_offset = want_ds && want_ns ? 2 : 1; /* the next free port after the roles before it */
+    if ((ns_offset && derived_addr(cfg->listen, ns_offset, ns_addr, sizeof ns_addr) != 0) ||
+        (sb_offset && derived_addr(cfg->listen, sb_offset, sb_addr, sizeof sb_addr) != 0)) {
+        snprintf(err, errcap, "cannot derive the other roles' ports from --listen '%s' (give --ns-listen and "
+                              "--sb-listen)", cfg->listen);
+        return -1;
+    }
+    if (want_ns && ns_offset)
+        LOGI("notification port derived from --listen", "addr=%s rule=\"--listen port + %u\"", ns_addr, ns_offset);
+    if (want_sb && sb_offset)
+        LOGI("switchboard port derived from --listen", "addr=%s rule=\"--listen port + %u\"", sb_addr, sb_offset);
 
     if (want_ds && add_listener(s, CONN_DS, cfg->listen, err, errcap) != 0) return -1;
     if (want_ns && add_listener(s, CONN_NS, ns_addr, err, errcap) != 0) return -1;
@@ -884,7 +975,7 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
         if (link_connect_all(s, cfg->ns_links, adv, err, errcap) != 0) return -1;
     }
     if (want_ds && !want_ns && s->nns_nodes == 0) {
-        default_port_addr(cfg->listen, 1864, s->ns_nodes[0], CFG_ADDR);
+        derived_addr(cfg->listen, 1, s->ns_nodes[0], CFG_ADDR); /* checked above */
         s->nns_nodes = 1;
         LOGW("--role ds without --ns-nodes: handing out the default NS address", "ns=%s", s->ns_nodes[0]);
     }
@@ -941,7 +1032,7 @@ void server_free(msnd_server *s) {
     if (s->pass_end_ev) event_free(s->pass_end_ev);
     sbreg_free(s->sbreg);
     presence_free(s->presence);
-    failures_free(s->fail_account);
+    failures_free(s->fail_account_address);
     failures_free(s->fail_address);
     if (s->per_address) strmap_free(s->per_address);
     store_close(s->store);

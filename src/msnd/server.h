@@ -104,8 +104,8 @@ typedef struct msnd_server {
     store *store;
     struct presence *presence;
     struct sbreg *sbreg;
-    failure_window *fail_account;
-    failure_window *fail_address;
+    failure_window *fail_account_address; /* failed logins by "email ip" */
+    failure_window *fail_address;         /* ... and by ip */
     struct strmap *per_address; /* ip -> connection count (as intptr) */
     listener_info listeners[3];
     size_t nlisteners;
@@ -114,6 +114,8 @@ typedef struct msnd_server {
     char sb_address[CFG_ADDR]; /* "" = derive from the SB listener */
     conn *conns;
     size_t nconns;
+    size_t out_queued; /* output bytes queued over all connections (max_output_total) */
+    uint64_t last_full_log_ms;
     /* Connections with output queued since the last flush. All output of one
      * event-loop pass goes out in one write per connection (server.c). */
     conn *flush_head;
@@ -125,6 +127,11 @@ typedef struct msnd_server {
     struct event *sig_term, *sig_int, *sig_hup, *housekeeping, *shutdown_timer;
     int shutting_down;
 } msnd_server;
+
+/* TCP keepalive on a connected socket (seconds of silence before the
+ * first probe; 0 = leave it off): a peer whose network died is noticed
+ * even when it holds no timer here. */
+void server_keepalive(evutil_socket_t fd, long idle_seconds);
 
 /* Server lifecycle. */
 int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap);

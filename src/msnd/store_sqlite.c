@@ -230,18 +230,6 @@ static int begin(store *s) {
     return st ? exec_done(s, st) : -1;
 }
 
-static int commit(store *s) {
-    sqlite3_stmt *st = q(s, Q_COMMIT);
-    int rc = 0;
-    if (!st || exec_done(s, st) != 0) {
-        sqlite3_stmt *rb = q(s, Q_ROLLBACK);
-        if (rb) exec_done(s, rb);
-        rc = -1;
-    }
-    read_resume(s);
-    return rc;
-}
-
 static store_rc rollback(store *s, store_rc rc) {
     if (sqlite3_get_autocommit(s->db) == 0) {
         char keep[sizeof s->err];
@@ -253,6 +241,20 @@ static store_rc rollback(store *s, store_rc rc) {
     read_resume(s);
     return rc;
 }
+
+static int commit(store *s) {
+    sqlite3_stmt *st = q(s, Q_COMMIT);
+    if (st && exec_done(s, st) == 0) {
+        read_resume(s);
+        return 0;
+    }
+    /* A failed COMMIT (a full disk, say) may have ended the transaction
+     * already; rollback() only rolls back one that is still open, and
+     * keeps the COMMIT's error, which is the cause worth reporting. */
+    rollback(s, STORE_ERROR);
+    return -1;
+}
+
 
 static void copy_text(char *dst, size_t cap, const unsigned char *src) {
     snprintf(dst, cap, "%s", src ? (const char *)src : "");

@@ -3,8 +3,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
-int sn_jb_reserve(sn_jbuf *b, size_t more) {
+int sn_jb_grow(sn_jbuf *b, size_t more) {
     if (b->failed)
         return 0;
     if (more <= b->cap - b->n)
@@ -25,18 +28,6 @@ int sn_jb_reserve(sn_jbuf *b, size_t more) {
     b->p = q;
     b->cap = cap;
     return 1;
-}
-
-void sn_jb_put(sn_jbuf *b, const void *s, size_t n) {
-    if (n && sn_jb_reserve(b, n)) {
-        memcpy(b->p + b->n, s, n);
-        b->n += n;
-    }
-}
-
-void sn_jb_putc(sn_jbuf *b, char c) {
-    if (sn_jb_reserve(b, 1))
-        b->p[b->n++] = c;
 }
 
 void sn_jb_free(sn_jbuf *b) {
@@ -89,6 +80,24 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
+/* No byte of w needs care: none below 0x20 or at/above 0x80, no '"' (0x22),
+ * no '\\' (0x5C). */
+static inline int clean8(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t ctl = (w - ones * 0x20) & ~w;
+    uint64_t quo = ((w ^ (ones * 0x22)) - ones) & ~(w ^ (ones * 0x22));
+    uint64_t bsl = ((w ^ (ones * 0x5C)) - ones) & ~(w ^ (ones * 0x5C));
+    return !((ctl | quo | bsl | w) & high);
+}
+
+static inline int clean4(uint32_t w) {
+    const uint32_t ones = 0x01010101u, high = 0x80808080u;
+    uint32_t ctl = (w - ones * 0x20) & ~w;
+    uint32_t quo = ((w ^ (ones * 0x22)) - ones) & ~(w ^ (ones * 0x22));
+    uint32_t bsl = ((w ^ (ones * 0x5C)) - ones) & ~(w ^ (ones * 0x5C));
+    return !((ctl | quo | bsl | w) & high);
+}
+
 void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
     static const char hex[] = "0123456789ABCDEF";
     /* worst case: every byte becomes \u00XX; one reservation, then no checks */
@@ -102,20 +111,72 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
     size_t i = 0;
     while (i < n) {
         size_t run = i;
+#if defined(__SSE2__)
+        /* sixteen bytes at a time while none needs care: as signed bytes,
+         * everything below 0x20 and at/above 0x80 is less than 0x20; the
+         * bytes are copied as they are scanned, and the scan stops at the
+         * first byte that needs care */
+        {
+            const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\');
+            while (run + 16 <= n) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + run));
+                __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                           _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)));
+                unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+                _mm_storeu_si128((__m128i *)(void *)(o + (run - i)), v);
+                if (mask) {
+                    run += (size_t)__builtin_ctz(mask);
+                    break;
+                }
+                run += 16;
+            }
+            /* the last bytes (fewer than sixteen) in one load that ends at
+             * the end of the string; it overlaps bytes already copied,
+             * which it writes again unchanged, so it must not reach back
+             * before i (output there may be escaped) */
+            if (run + 16 > n && run < n && n >= 16 && n - 16 >= i) {
+                size_t back = n - 16;
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + back));
+                __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                           _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)));
+                unsigned mask = (unsigned)_mm_movemask_epi8(bad) >> (run - back);
+                _mm_storeu_si128((__m128i *)(void *)(o + (back - i)), v);
+                run = mask ? run + (size_t)__builtin_ctz(mask) : n;
+            }
+        }
+#else
         /* eight bytes at a time while none needs care: no byte below 0x20
          * or at/above 0x80, no '"' (0x22) and no '\\' (0x5C); the bytes
          * are copied as they are scanned */
         while (run + 8 <= n) {
             uint64_t w;
             memcpy(&w, s + run, 8);
-            const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-            uint64_t ctl = (w - ones * 0x20) & ~w;                 /* bytes < 0x20 (or >= 0x80) */
-            uint64_t quo = ((w ^ (ones * 0x22)) - ones) & ~(w ^ (ones * 0x22)); /* == '"' */
-            uint64_t bsl = ((w ^ (ones * 0x5C)) - ones) & ~(w ^ (ones * 0x5C)); /* == '\\' */
-            if ((ctl | quo | bsl | w) & high)
+            if (!clean8(w))
                 break;
             memcpy(o + (run - i), &w, 8);
             run += 8;
+        }
+#endif
+        /* a clean rest of 4 to 15 bytes in two overlapping loads, which
+         * start at or after i so they never rewrite escaped output */
+        if (n - run >= 8 && n - run < 16) {
+            uint64_t a, z;
+            memcpy(&a, s + run, 8);
+            memcpy(&z, s + n - 8, 8);
+            if (clean8(a) && clean8(z)) {
+                memcpy(o + (run - i), &a, 8);
+                memcpy(o + (n - 8 - i), &z, 8);
+                run = n;
+            }
+        } else if (n - run >= 4 && n - run < 8) {
+            uint32_t a, z;
+            memcpy(&a, s + run, 4);
+            memcpy(&z, s + n - 4, 4);
+            if (clean4(a) && clean4(z)) {
+                memcpy(o + (run - i), &a, 4);
+                memcpy(o + (n - 4 - i), &z, 4);
+                run = n;
+            }
         }
         if (run > i) {
             o += run - i;

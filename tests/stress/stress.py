@@ -8,6 +8,13 @@
    real pairs of users keep chatting through a switchboard. Asserts every real
    message and ACK arrives, the offenders are disconnected, msnd's RSS stays
    bounded; reports the numbers.
+   unauth_memory: connections from several addresses pipeline INF and never
+   read, with the default limits; msnd's RSS grows by a few MiB at most (16
+   KiB of output per client before login) and a real user still logs in.
+   lockout: password guessing from many addresses against one account while
+   its owner logs in from another address, again and again: every guess is
+   refused, every owner login succeeds, and the throttles are logged with
+   the guessing addresses.
 2. durability: kill -9 of msnd at random moments during a stream of ADD/REM/REA;
    after a restart every acknowledged change is there and the database passes
    PRAGMA integrity_check.
@@ -67,7 +74,7 @@ class Msnd:
         self.proc = None
 
     def user_add(self, email, pw=PW):
-        subprocess.run([A.msnd, "user", "add", "--db", self.db, email, pw], check=True,
+        subprocess.run([A.msnd, "user", "add", "--create", "--db", self.db, email, pw], check=True,
                        stdout=subprocess.DEVNULL)
 
     def start(self):
@@ -287,7 +294,7 @@ async def brute(srv, email, attempts, stats):
             c.close()
         except (ConnectionError, RuntimeError, OSError, asyncio.TimeoutError):
             stats["brute_refused"] += 1
-    # the right password is now refused too, for a while (per-account limit)
+    # the owner, from another address, is not locked out
     try:
         await login(srv, email)
         stats["brute_then_correct_password"] = "accepted"
@@ -347,6 +354,143 @@ def test_hostile(tmp):
               % (k, stats[k + "_still_open"]))
     check(stats["longline_bytes_before_close"] < 10 * 1024 * 1024, "a 10 MB line is cut off before its end")
     check(stats["brute_refused"] == 30, "every wrong password was refused")
+    check(stats["brute_then_correct_password"] == "accepted",
+          "the owner logged in from another address after the guessing (%s)" % stats["brute_then_correct_password"])
+
+
+def test_unauth_memory(tmp):
+    """Clients that never log in pipeline INF without reading the answers."""
+    addrs = 4 if A.short else 16
+    per_addr = 32 if A.short else 200        # below the default cap of 256 per address
+    bytes_each = 256 * 1024 if A.short else 1024 * 1024
+    srv = Msnd(tmp)                           # the default limits
+    srv.user_add("owner@stress.test")
+    srv.start()
+    rss0 = rss_kib(srv.proc.pid)
+    block = b"".join(b"INF %d\r\n" % (i % 90000 + 10) for i in range(4096))
+    socks = []
+    for a in range(addrs):
+        for _ in range(per_addr):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.bind(("127.0.4.%d" % (1 + a), 0))
+            s.connect((srv.ns[0], int(srv.ns[1])))
+            s.sendall(b"VER 1 MSNP7\r\n")
+            s.setblocking(False)
+            socks.append([s, 0])
+    peak = rss0
+    deadline = time.time() + (20 if A.short else 60)
+    active = list(socks)
+    closed = 0
+    while active and time.time() < deadline:
+        progress = False
+        for e in list(active):
+            if e[1] >= bytes_each:
+                active.remove(e)
+                continue
+            try:
+                n = e[0].send(block[e[1] % len(block):])
+                e[1] += n
+                progress = True
+            except BlockingIOError:
+                pass
+            except OSError:
+                active.remove(e)
+                closed += 1
+        peak = max(peak, rss_kib(srv.proc.pid))
+        if not progress:
+            time.sleep(0.01)
+    time.sleep(0.5)
+    peak = max(peak, rss_kib(srv.proc.pid))
+    ok_login = True
+    try:
+        asyncio.run(asyncio.wait_for(login(srv, "owner@stress.test", src="127.0.5.1"), 15))
+    except Exception as e:  # noqa: BLE001 - reported below
+        ok_login = "%s" % e
+    for e in socks:
+        e[0].close()
+    alive = srv.proc.poll() is None
+    srv.stop()
+    sent = sum(e[1] for e in socks)
+    REPORT["unauth_memory"] = {"connections": len(socks), "addresses": addrs, "bytes_sent": sent,
+                               "closed_by_server": closed, "rss_kib": {"start": rss0, "peak": peak},
+                               "owner_login": ok_login is True}
+    check(alive, "msnd survived the unauthenticated pipelining")
+    # 16 KiB of output per connection before login, plus read buffers and
+    # bookkeeping: a budget of 64 KiB per connection and 32 MiB for the rest.
+    limit = rss0 + len(socks) * 64 + 32 * 1024
+    if not A.sanitized:  # ASan holds freed memory in quarantine
+        check(peak < limit, "msnd RSS stayed within %d KiB under unauthenticated pipelining (peak %d KiB)"
+              % (limit, peak))
+    check(ok_login is True, "a real user logged in during the flood (%s)" % ok_login)
+
+
+def test_lockout(tmp):
+    """Guessing from many addresses never locks the owner out."""
+    addrs = 10 if A.short else 50
+    guesses = 8 if A.short else 30
+    srv = Msnd(tmp)
+    srv.user_add("victim@stress.test")
+    srv.user_add("neighbour@stress.test")
+    srv.start()
+    stats = {"refused": 0, "accepted": 0, "owner_ok": 0, "owner_failed": 0, "neighbour_ok": 0}
+
+    async def guesser(a):
+        for _ in range(guesses):
+            try:
+                c = await Client.connect(*srv.ns, src="127.0.6.%d" % (1 + a))
+                await c.cmd("VER %d MSNP7 CVR0")
+                await c.expect("VER")
+                await c.cmd("USR %d MD5 I victim@stress.test")
+                p, _ = await c.line()
+                if p[0] == "USR":
+                    await c.cmd("USR %d MD5 S 00000000000000000000000000000000")
+                    p, _ = await c.line()
+                stats["refused" if p[0] == "911" else "accepted"] += 1
+                c.close()
+            except (ConnectionError, RuntimeError, OSError, asyncio.TimeoutError):
+                stats["refused"] += 1
+
+    async def owner(stop):
+        while not stop.is_set():
+            try:
+                ns = await login(srv, "victim@stress.test", src="127.0.7.1")
+                stats["owner_ok"] += 1
+                ns.close()
+            except (ConnectionError, RuntimeError, OSError, asyncio.TimeoutError):
+                stats["owner_failed"] += 1
+            await asyncio.sleep(0.05)
+
+    async def main():
+        stop = asyncio.Event()
+        o = asyncio.create_task(owner(stop))
+        await asyncio.gather(*(guesser(a) for a in range(addrs)))
+        # someone else behind a guessing address is not held back
+        ns = await login(srv, "neighbour@stress.test", src="127.0.6.1")
+        stats["neighbour_ok"] += 1
+        ns.close()
+        while stats["owner_ok"] + stats["owner_failed"] < 3:  # a few owner logins in any case
+            await asyncio.sleep(0.05)
+        stop.set()
+        await o
+
+    asyncio.run(asyncio.wait_for(main(), 120))
+    alive = srv.proc.poll() is None
+    srv.stop()
+    log = open(os.path.join(tmp, "msnd.log"), errors="replace").read()
+    throttle_lines = [l for l in log.splitlines() if "login throttle" in l]
+    throttled = sum(1 for a in range(addrs) if any("peer=127.0.6.%d:" % (1 + a) in l for l in throttle_lines))
+    REPORT["lockout"] = dict(stats, guessing_addresses=addrs, guesses_each=guesses,
+                             addresses_named_in_throttle_logs=throttled)
+    check(alive, "msnd survived the guessing")
+    check(stats["accepted"] == 0 and stats["refused"] == addrs * guesses,
+          "every guess was refused (%d of %d)" % (stats["refused"], addrs * guesses))
+    check(stats["owner_ok"] > 0 and stats["owner_failed"] == 0,
+          "the owner logged in every time from another address (%d ok, %d failed)"
+          % (stats["owner_ok"], stats["owner_failed"]))
+    check(stats["neighbour_ok"] == 1, "another user behind a guessing address logged in")
+    check(throttled == addrs, "every guessing address appears in a throttle log line (%d of %d)"
+          % (throttled, addrs))
 
 
 # ----------------------------------------------------------------- durability
@@ -601,7 +745,7 @@ def main():
     ap.add_argument("--short", action="store_true")
     ap.add_argument("--sanitized", action="store_true", help="binaries built with ASan: skip RSS bounds")
     ap.add_argument("--json")
-    ap.add_argument("--only", default="hostile,durability,analyzer")
+    ap.add_argument("--only", default="hostile,unauth_memory,lockout,durability,analyzer")
     A = ap.parse_args()
     start_runner()
     # writes to offenders the server already dropped are expected; keep asyncio quiet about them
@@ -612,7 +756,8 @@ def main():
         with tempfile.TemporaryDirectory(prefix="msnkit-stress-") as tmp:
             t0 = time.time()
             print("stress: %s ..." % part, file=sys.stderr, flush=True)
-            {"hostile": test_hostile, "durability": test_durability, "analyzer": test_analyzer}[part](tmp)
+            {"hostile": test_hostile, "unauth_memory": test_unauth_memory, "lockout": test_lockout,
+             "durability": test_durability, "analyzer": test_analyzer}[part](tmp)
             print("stress: %s done in %.1f s" % (part, time.time() - t0), file=sys.stderr, flush=True)
     RUNNER.stdin.close()
     RUNNER.wait()

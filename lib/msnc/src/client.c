@@ -16,19 +16,45 @@
 #define DEFAULT_PING_MS 60000u
 #define DEFAULT_BACKOFF_MAX_MS 60000u
 #define FIRST_BACKOFF_MS 1000u
+#define DEFAULT_HANDSHAKE_MS 30000u
 
 static void ns_connect(msnc_client *c, const char *host, uint16_t port, const char *role);
 
-void client_emit(msnc_client *c, msnc_event *ev) {
+void msnc_client_emit(msnc_client *c, msnc_event *ev) {
     if (c->cb) c->cb(ev, c->arg);
 }
 
-void client_emit_text(msnc_client *c, msnc_event_type t, const char *text) {
+void msnc_client_emit_text(msnc_client *c, msnc_event_type t, const char *text) {
     msnc_event ev = {0};
     ev.type = t;
     ev.text = text;
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
 }
+
+void msnc_client_warn_line(msnc_client *c, const msnp_cmd *cmd, const char *why) {
+    size_t n = strlen(why) + cmd->line.n + 4;
+    char *text = malloc(n);
+    if (!text) return;
+    snprintf(text, n, "%s: ", why);
+    size_t off = strlen(text);
+    memcpy(text + off, cmd->line.p, cmd->line.n);
+    text[off + cmd->line.n] = '\0';
+    msnc_client_emit_text(c, MSNC_EV_WARNING, text);
+    free(text);
+}
+
+int msnc_client_field(msnc_client *c, const msnp_cmd *cmd, msnp_str s, char *dst, size_t cap, const char *what) {
+    if (s.n < cap) {
+        msnp_str_copy(s, dst, cap);
+        return 0;
+    }
+    char why[160];
+    snprintf(why, sizeof(why), "ignored a line whose %s is longer than %zu bytes", what, cap - 1);
+    msnc_client_warn_line(c, cmd, why);
+    return -1;
+}
+
+unsigned msnc_client_handshake_ms(const msnc_client *c) { return c->cfg.login_timeout_ms; }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -37,7 +63,7 @@ static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 static void invite_event(const msnc_event *ev, void *arg) {
     msnc_client *c = arg;
     msnc_event copy = *ev;
-    client_emit(c, &copy);
+    msnc_client_emit(c, &copy);
 }
 
 msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, const msnc_config *cfg,
@@ -60,6 +86,7 @@ msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, co
     if (c->cfg.min_version < 2 || c->cfg.min_version > c->cfg.max_version) c->cfg.min_version = 2;
     if (!c->cfg.ping_interval_ms) c->cfg.ping_interval_ms = DEFAULT_PING_MS;
     if (!c->cfg.reconnect_max_ms) c->cfg.reconnect_max_ms = DEFAULT_BACKOFF_MAX_MS;
+    if (!c->cfg.login_timeout_ms) c->cfg.login_timeout_ms = DEFAULT_HANDSHAKE_MS;
     c->wanted_status = cfg->initial_status > MSNP_STATUS_FLN ? cfg->initial_status : MSNP_STATUS_NLN;
     c->status = MSNP_STATUS_FLN;
     c->next_chat_id = 1;
@@ -74,13 +101,13 @@ msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, co
     ic.connect_timeout_ms = cfg->connect_timeout_ms;
     ic.ftp_max_rate = cfg->ftp_max_rate;
     ic.no_incoming = cfg->no_incoming;
-    msnc_invite_ops ops = {sb_send_invite_payload, sb_other_chat, invite_event};
+    msnc_invite_ops ops = {msnc_sb_send_invite_payload, msnc_sb_other_chat, invite_event};
     c->invites = msnc_invites_new(base, &ic, &ops, c);
     if (!c->invites) {
         msnc_client_free(c);
         return NULL;
     }
-    lists_load_cache(c);
+    msnc_lists_load_cache(c);
     return c;
 }
 
@@ -95,9 +122,9 @@ void msnc_client_free(msnc_client *c) {
     stop_timers(c);
     if (c->invites) msnc_invites_free(c->invites);
     c->invites = NULL;
-    sb_free_all(c);
+    msnc_sb_free_all(c);
     if (c->ns) msnc_line_free(c->ns);
-    lists_free(c);
+    msnc_lists_free(c);
     free(c->server);
     free(c->email);
     if (c->password) {
@@ -130,7 +157,7 @@ static void schedule_reconnect(msnc_client *c) {
     msnc_event ev = {0};
     ev.type = MSNC_EV_RECONNECTING;
     ev.delay_ms = delay;
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
 }
 
 static void ping_cb(evutil_socket_t fd, short what, void *arg) {
@@ -156,7 +183,7 @@ static void ns_lost(msnc_client *c, const char *why) {
     msnc_event ev = {0};
     ev.type = was_online || c->ever_logged_in ? MSNC_EV_DISCONNECTED : MSNC_EV_LOGIN_FAILED;
     ev.text = why;
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
     if (!c->user_logout && !c->no_reconnect && c->cfg.reconnect && c->ever_logged_in) schedule_reconnect(c);
 }
 
@@ -199,24 +226,41 @@ static void login_failed(msnc_client *c, int code, const char *text) {
     ev.type = MSNC_EV_LOGIN_FAILED;
     ev.code = code;
     ev.text = text;
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
     if (!c->no_reconnect && !c->user_logout && c->cfg.reconnect && c->ever_logged_in) schedule_reconnect(c);
 }
 
+/* A field that is only a number: the verified flag or kid of newer
+ * servers where MSNP7 has the display name. */
+static int numeric_field(msnp_str s) {
+    if (s.n == 0) return 0;
+    for (size_t i = 0; i < s.n; i++)
+        if (s.p[i] < '0' || s.p[i] > '9') return 0;
+    return 1;
+}
+
 static void on_logged_in(msnc_client *c, const msnp_cmd *cmd) {
+    /* USR trid OK email name (MSNP7), USR trid OK email (no name), or
+     * USR trid OK email verified kid (newer servers: no name either). */
+    char self_name[MSNP_MAX_NAME_ENCODED + 1];
+    snprintf(self_name, sizeof(self_name), "%s", c->email);
+    if (cmd->argc >= 4 && !(numeric_field(cmd->argv[3]) && (cmd->argc == 4 || numeric_field(cmd->argv[4]))) &&
+        msnc_client_field(c, cmd, cmd->argv[3], self_name, sizeof(self_name), "name") != 0)
+        snprintf(self_name, sizeof(self_name), "%s", c->email);
+    snprintf(c->self_name, sizeof(c->self_name), "%s", self_name);
     c->state = NS_ONLINE;
     c->ever_logged_in = 1;
     c->backoff_ms = 0;
     c->hops = 0;
-    if (cmd->argc >= 4) msnp_str_copy(cmd->argv[3], c->self_name, sizeof(c->self_name));
+    msnc_line_set_deadline(c->ns, 0, NULL);
     char name[MSNP_MAX_NAME_ENCODED + 1];
-    url_decode_c(msnp_str_c(c->self_name), name, sizeof(name));
+    msnc_url_decode(msnp_str_c(c->self_name), name, sizeof(name));
     msnc_event ev = {0};
     ev.type = MSNC_EV_LOGGED_IN;
     ev.email = c->email;
     ev.name = name;
     ev.version = c->version;
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
     if (c->state != NS_ONLINE) return;
     char ver[16];
     snprintf(ver, sizeof(ver), "%" PRIu32, c->list_version);
@@ -232,7 +276,8 @@ static void on_logged_in(msnc_client *c, const msnp_cmd *cmd) {
 static void on_xfr_ns(msnc_client *c, const msnp_cmd *cmd) {
     msnp_str host;
     uint16_t port;
-    if (cmd->argc < 3 || msnp_split_hostport(cmd->argv[2], &host, &port, 0) != 0) {
+    if (cmd->argc < 3 || msnp_split_hostport(cmd->argv[2], &host, &port, 0) != 0 || host.n == 0 || host.n >= 256) {
+        msnc_client_warn_line(c, cmd, "unusable XFR NS");
         login_failed(c, 0, "malformed XFR NS from the dispatch server");
         return;
     }
@@ -257,13 +302,13 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             login_failed(c, code, msnp_error_text(code));
             return;
         }
-        if (sb_on_ns_error(c, cmd)) return;
+        if (msnc_sb_on_ns_error(c, cmd)) return;
         msnc_event ev = {0};
         ev.type = MSNC_EV_SERVER_ERROR;
         ev.code = code;
         ev.trid = cmd->trid;
         ev.text = msnp_error_text(code);
-        client_emit(c, &ev);
+        msnc_client_emit(c, &ev);
         return;
     }
     switch (cmd->code) {
@@ -303,7 +348,7 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         if (cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "NS")) {
             on_xfr_ns(c, cmd);
         } else if (cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "SB")) {
-            sb_on_xfr(c, cmd);
+            msnc_sb_on_xfr(c, cmd);
         }
         return;
     case MSNP_USR:
@@ -315,25 +360,29 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             c->state = NS_USR_S;
         } else if (cmd->argc >= 3 && msnp_str_eq(cmd->argv[1], "OK") && c->state == NS_USR_S) {
             on_logged_in(c, cmd);
+        } else {
+            msnc_client_warn_line(c, cmd, "ignored an unexpected USR");
         }
         return;
     case MSNP_CHG:
+        /* CHG trid status [capabilities ...]: extra fields are not used. */
         if (cmd->argc >= 2) {
             msnp_status s = msnp_status_parse(cmd->argv[1]);
+            if (s == MSNP_STATUS_INVALID) msnc_client_warn_line(c, cmd, "ignored a CHG with an unknown status");
             if (s != MSNP_STATUS_INVALID) {
                 c->status = s;
                 msnc_event ev = {0};
                 ev.type = MSNC_EV_STATUS;
                 ev.status = msnp_status_code(s);
                 ev.email = c->email;
-                client_emit(c, &ev);
+                msnc_client_emit(c, &ev);
             }
         }
         return;
     case MSNP_ILN:
     case MSNP_NLN:
     case MSNP_FLN:
-        lists_on_presence(c, cmd);
+        msnc_lists_on_presence(c, cmd);
         return;
     case MSNP_CHL:
         if (cmd->argc >= 2) {
@@ -348,7 +397,7 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         c->pings_unanswered = 0;
         return;
     case MSNP_RNG:
-        sb_on_rng(c, cmd);
+        msnc_sb_on_rng(c, cmd);
         return;
     case MSNP_OUT: {
         int oth = cmd->argc >= 1 && msnp_str_eq(cmd->argv[0], "OTH");
@@ -360,9 +409,14 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
     }
     case MSNP_MSG:
         return; /* profile and Hotmail notices */
+    case MSNP_NOT:
+    case MSNP_IPG:
+    case MSNP_URL:
+        return; /* notices and links for clients with a web view */
     default:
-        if (lists_on_command(c, cmd)) return;
-        return; /* unknown commands from newer servers are ignored */
+        if (msnc_lists_on_command(c, cmd)) return;
+        msnc_client_warn_line(c, cmd, "ignored an unknown command from the server");
+        return;
     }
 }
 
@@ -374,10 +428,16 @@ static void ns_connect(msnc_client *c, const char *host, uint16_t port, const ch
     ev.type = MSNC_EV_CONNECTING;
     ev.text = role;
     ev.peer = peer;
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
     c->ns = msnc_line_connect(c->base, c->dns, host, port, &cb, c);
     c->state = NS_IDLE;
-    if (!c->ns) ns_lost(c, "cannot create a connection");
+    if (!c->ns) {
+        ns_lost(c, "cannot create a connection");
+        return;
+    }
+    char why[400];
+    snprintf(why, sizeof(why), "%s did not complete the login within %u s", peer, c->cfg.login_timeout_ms / 1000u);
+    msnc_line_set_deadline(c->ns, c->cfg.login_timeout_ms, why);
 }
 
 int msnc_login(msnc_client *c) {
@@ -387,7 +447,7 @@ int msnc_login(msnc_client *c) {
     c->hops = 0;
     msnp_str host;
     uint16_t port = 1863;
-    if (msnp_split_hostport(msnp_str_c(c->server), &host, &port, 0) != 0 || host.n == 0) {
+    if (msnp_split_hostport(msnp_str_c(c->server), &host, &port, 0) != 0 || host.n == 0 || host.n >= 256) {
         login_failed(c, 0, "bad server address (want host:port)");
         return -1;
     }
@@ -405,7 +465,7 @@ void msnc_logout(msnc_client *c) {
         msnc_invites_free(c->invites);
         c->invites = NULL;
     }
-    sb_free_all(c);
+    msnc_sb_free_all(c);
     if (c->ns) {
         msnc_line_send_bare(c->ns, "OUT");
         msnc_line_close_after_flush(c->ns);
@@ -455,7 +515,7 @@ uint32_t msnc_rename(msnc_client *c, const char *email, const char *name) {
 
 static int move_between(msnc_client *c, const char *email, msnp_list from, msnp_list to) {
     if (c->state != NS_ONLINE) return -1;
-    contact *k = lists_find(c, email);
+    contact *k = msnc_lists_find(c, email);
     if (k && (k->lists & (1u << from))) msnc_list_remove(c, from, email);
     if (k && (k->lists & (1u << to))) return 0;
     return msnc_list_add(c, to, email, email) ? 0 : -1;
@@ -468,7 +528,7 @@ void msnc_contacts(const msnc_client *c, msnp_list list, msnc_contact_fn fn, voi
     for (const contact *k = c->contacts; k; k = k->next) {
         if (!(k->lists & (1u << list))) continue;
         char name[MSNP_MAX_NAME_ENCODED + 1];
-        url_decode_c(msnp_str_c(k->name), name, sizeof(name));
+        msnc_url_decode(msnp_str_c(k->name), name, sizeof(name));
         fn(k->email, name, msnp_status_code(k->status), arg);
     }
 }

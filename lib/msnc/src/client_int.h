@@ -14,12 +14,16 @@
 
 #define MAX_PARTICIPANTS 16
 #define MAX_QUEUED 32
+/* Each chat is a connection the server (or anyone who can make it send
+ * RNG) decides to open: bounded per client and per other party. */
+#define MAX_CHATS 32
+#define MAX_CHATS_PER_PEER 8
 
 typedef struct contact {
     struct contact *next;
     char email[MSNP_MAX_EMAIL + 1];
     char name[MSNP_MAX_NAME_ENCODED + 1]; /* URL-encoded, as on the wire */
-    char groups[64];
+    char groups[256];                     /* group ids, "0,3,7" */
     unsigned lists;                       /* 1u << msnp_list */
     msnp_status status;                   /* FLN unless seen online */
 } contact;
@@ -40,8 +44,8 @@ typedef struct chat {
     int incoming;
     msnc_line *line;
     uint32_t xfr_trid;
-    char cookie[128];
-    char sessid[32];
+    char *cookie; /* as the server sent them, whole (up to its line limit) */
+    char *sessid;
     char participants[MAX_PARTICIPANTS][MSNP_MAX_EMAIL + 1];
     size_t nparticipants;
     char pending_cal[MAX_PARTICIPANTS][MSNP_MAX_EMAIL + 1];
@@ -85,6 +89,7 @@ struct msnc_client {
     uint32_t list_version;
     char gtc[4], blp[4];
     int syncing;
+    int in_login_call; /* msnc_login is running: report failures later */
 
     chat *chats;
     int next_chat_id;
@@ -93,27 +98,34 @@ struct msnc_client {
 };
 
 /* client.c */
-void client_emit(msnc_client *c, msnc_event *ev);
-void client_emit_text(msnc_client *c, msnc_event_type t, const char *text);
+void msnc_client_emit(msnc_client *c, msnc_event *ev);
+void msnc_client_emit_text(msnc_client *c, msnc_event_type t, const char *text);
+
+/* Copy a protocol field whole into dst, or refuse it: a warning naming the
+ * line (`what` says which field) and -1. Nothing is ever cut. */
+int msnc_client_field(msnc_client *c, const msnp_cmd *cmd, msnp_str s, char *dst, size_t cap, const char *what);
+/* A warning event: why, then the server's line as received. */
+void msnc_client_warn_line(msnc_client *c, const msnp_cmd *cmd, const char *why);
+unsigned msnc_client_handshake_ms(const msnc_client *c);
 
 /* lists.c */
-contact *lists_find(const msnc_client *c, const char *email);
-contact *lists_get(msnc_client *c, const char *email);
-void lists_clear(msnc_client *c);
-void lists_free(msnc_client *c);
-void lists_load_cache(msnc_client *c);
-void lists_save_cache(const msnc_client *c);
+contact *msnc_lists_find(const msnc_client *c, const char *email);
+contact *msnc_lists_get(msnc_client *c, const char *email);
+void msnc_lists_clear(msnc_client *c);
+void msnc_lists_free(msnc_client *c);
+void msnc_lists_load_cache(msnc_client *c);
+void msnc_lists_save_cache(const msnc_client *c);
 /* Handle list-related NS commands; returns 1 if handled. */
-int lists_on_command(msnc_client *c, const msnp_cmd *cmd);
-void lists_on_presence(msnc_client *c, const msnp_cmd *cmd);
-void url_decode_c(msnp_str in, char *dst, size_t cap);
+int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd);
+void msnc_lists_on_presence(msnc_client *c, const msnp_cmd *cmd);
+void msnc_url_decode(msnp_str in, char *dst, size_t cap);
 
 /* sb.c */
-void sb_on_xfr(msnc_client *c, const msnp_cmd *cmd);
-void sb_on_rng(msnc_client *c, const msnp_cmd *cmd);
-int sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd); /* 1 if it was an XFR SB error */
-void sb_free_all(msnc_client *c);
-int sb_send_invite_payload(int chat, const char *payload, size_t len, void *arg);
-int sb_other_chat(int chat, const char *peer, void *arg);
+void msnc_sb_on_xfr(msnc_client *c, const msnp_cmd *cmd);
+void msnc_sb_on_rng(msnc_client *c, const msnp_cmd *cmd);
+int msnc_sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd); /* 1 if it was an XFR SB error */
+void msnc_sb_free_all(msnc_client *c);
+int msnc_sb_send_invite_payload(int chat, const char *payload, size_t len, void *arg);
+int msnc_sb_other_chat(int chat, const char *peer, void *arg);
 
 #endif

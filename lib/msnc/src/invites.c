@@ -19,6 +19,11 @@
 #include "netutil.h"
 
 #define PAYLOAD_MAX 1600 /* stays under the switchboard's 1664-byte limit */
+/* Each invitation may open a secondary socket: bounded per client and per
+ * other party, whoever starts them. */
+#define MAX_INVITES 32
+#define MAX_INVITES_PER_PEER 8
+#define SESSION_ID_MAX 127
 
 typedef enum inv_state {
     INV_SENT,       /* outgoing: INVITE sent, waiting for ACCEPT */
@@ -41,7 +46,7 @@ typedef struct inv {
     char file[256];
     char path[PATH_MAX];
     uint64_t size;
-    char session_id[40];
+    char session_id[SESSION_ID_MAX + 1];
     char auth_cookie[64];
     msnc_ftp *ftp;
     msnc_probe *probe;
@@ -213,6 +218,24 @@ static unsigned invite_ms(const msnc_invites *m) {
 }
 static unsigned connect_ms(const msnc_invites *m) {
     return m->cfg.connect_timeout_ms ? m->cfg.connect_timeout_ms : 30000u;
+}
+
+/* Room for one more invitation with peer? If not, err says why. */
+static int invites_room(const msnc_invites *m, const char *peer, char *err, size_t errcap) {
+    size_t all = 0, theirs = 0;
+    for (const inv *v = m->list; v; v = v->next) {
+        all++;
+        if (peer && strcasecmp(v->peer, peer) == 0) theirs++;
+    }
+    if (all >= MAX_INVITES)
+        snprintf(err, errcap, "refused an invitation with %s: %d invitations are open already (the limit)",
+                 peer ? peer : "?", MAX_INVITES);
+    else if (theirs >= MAX_INVITES_PER_PEER)
+        snprintf(err, errcap, "refused an invitation with %s: %d invitations with them are open already (the limit)",
+                 peer ? peer : "?", MAX_INVITES_PER_PEER);
+    else
+        return 1;
+    return 0;
 }
 
 static inv *inv_new(msnc_invites *m, uint64_t cookie, msnp_app_kind kind, int outgoing, int chat,
@@ -577,6 +600,7 @@ uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, con
         snprintf(err, errcap, "cannot send %s: %s", path, errno ? strerror(errno) : "not a regular file");
         return 0;
     }
+    if (!invites_room(m, peer, err, errcap)) return 0;
     uint64_t cookie = random_u32();
     inv *v = inv_new(m, cookie, MSNP_APP_FILE_TRANSFER, 1, chat, peer);
     if (!v) {
@@ -618,6 +642,7 @@ uint64_t msnc_invites_start(msnc_invites *m, int chat, const char *peer, msnp_ap
         snprintf(err, errcap, "unsupported application");
         return 0;
     }
+    if (!invites_room(m, peer, err, errcap)) return 0;
     if (cookie == 0 || find(m, cookie)) cookie = random_u32();
     inv *v = inv_new(m, cookie, kind, 1, chat, peer);
     if (!v) {
@@ -644,14 +669,29 @@ uint64_t msnc_invites_start(msnc_invites *m, int chat, const char *peer, msnp_ap
 
 static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_invite *in) {
     if (!in->has_cookie || find(m, in->cookie)) return;
+    char err[MSNP_MAX_EMAIL + 160];
+    const char *refusal = NULL;
+    if (!invites_room(m, from, err, sizeof(err))) refusal = err;
+    else if (in->session_id.n > SESSION_ID_MAX) refusal = "refused an invitation whose Session-ID is over 127 bytes";
+    else if (in->file.n > 255) refusal = "refused a file whose name is over 255 bytes";
+    if (refusal) {
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_WARNING;
+        ev.chat = chat;
+        ev.cookie = in->cookie;
+        ev.email = from;
+        ev.text = refusal;
+        emit(m, &ev);
+        return;
+    }
     msnp_app_kind kind = msnp_invite_classify(in, NULL);
     inv *v = inv_new(m, in->cookie, kind, 0, chat, from);
     if (!v) return;
     if (in->session_id.n) msnp_str_copy(in->session_id, v->session_id, sizeof(v->session_id));
     if (kind == MSNP_APP_UNKNOWN || kind == MSNP_APP_OTHER || kind == MSNP_APP_GAME ||
         kind == MSNP_APP_NETMEETING) {
-        char name[128];
-        msnp_str_copy(in->app_name, name, sizeof(name));
+        char *name = malloc(in->app_name.n + 1);
+        if (name) msnp_str_copy(in->app_name, name, in->app_name.n + 1);
         msnc_event ev = {0};
         ev.type = MSNC_EV_INFO;
         ev.chat = chat;
@@ -661,6 +701,7 @@ static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_in
         ev.text = "declined an invitation for an application msnc does not support";
         ev.file = name;
         emit(m, &ev);
+        free(name);
         send_cancel(v, "REJECT_NOT_INSTALLED");
         drop(v);
         return;
@@ -810,15 +851,17 @@ void msnc_invites_on_message(msnc_invites *m, int chat, const char *from, const 
     if (from && v->peer[0] && strcasecmp(from, v->peer) != 0) return; /* not the other party */
     switch (in.command) {
     case MSNP_INVITE_CANCEL: {
-        char code[64];
-        msnp_str_copy(in.cancel_code, code, sizeof(code));
         if (v->ftp) {
             v->peer_cancelled = 1;
             msnc_ftp *f = v->ftp;
             msnc_ftp_cancel(f); /* reports through ftp_finished and drops v */
             return;
         }
-        end_cancelled(v, code[0] ? code : "CANCEL", 0);
+        /* The Cancel-Code as sent, whole. */
+        char *code = malloc(in.cancel_code.n + 1);
+        if (code) msnp_str_copy(in.cancel_code, code, in.cancel_code.n + 1);
+        end_cancelled(v, code && code[0] ? code : "CANCEL", 0);
+        free(code);
         return;
     }
     case MSNP_INVITE_ACCEPT:

@@ -16,6 +16,9 @@
 #include "netutil.h"
 
 #define LINE_OUT_MAX 8192
+/* Output waiting for a server that does not read: past this the line is
+ * closed rather than letting memory grow without bound. */
+#define LINE_QUEUE_MAX (256u * 1024u)
 
 struct msnc_line {
     struct event_base *base;
@@ -27,10 +30,20 @@ struct msnc_line {
     int in_dispatch;
     int dead;
     int closing;
+    /* A failure found where the owner cannot be told safely (inside
+     * msnc_line_connect, inside a send): reported from the event loop. */
+    int failing;
+    int in_connect_call; /* inside msnc_line_connect */
+    struct event *fail_ev;
+    struct event *deadline_ev;
+    char deadline_why[256];
+    char fail_why[512];
     char peer[300];
 };
 
 static void line_destroy(msnc_line *l) {
+    if (l->fail_ev) event_free(l->fail_ev);
+    if (l->deadline_ev) event_free(l->deadline_ev);
     if (l->bev) {
         if (l->closing) msnc_bev_close_after_flush(l->bev);
         else bufferevent_free(l->bev);
@@ -38,11 +51,51 @@ static void line_destroy(msnc_line *l) {
     free(l);
 }
 
+/* Report "closed" to the owner and let the line go. The owner may free the
+ * line from inside the callback: the free waits for in_dispatch. */
+static void report_closed(msnc_line *l, const char *why) {
+    l->in_dispatch++;
+    if (l->cb.closed && !l->dead) {
+        l->dead = 1;
+        l->cb.closed(l, why, l->arg);
+    }
+    l->in_dispatch--;
+    l->dead = 1;
+    if (l->in_dispatch == 0) line_destroy(l);
+}
+
+static void fail_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnc_line *l = arg;
+    report_closed(l, l->fail_why);
+}
+
+/* Fail the line later, from the event loop: nothing is sent or read any
+ * more, and the owner hears "closed" once the current call has returned. */
+static void fail_later(msnc_line *l, const char *why) {
+    if (l->failing || l->dead) return;
+    l->failing = 1;
+    snprintf(l->fail_why, sizeof(l->fail_why), "%s", why);
+    if (l->bev) bufferevent_disable(l->bev, EV_READ | EV_WRITE);
+    if (!l->fail_ev) l->fail_ev = evtimer_new(l->base, fail_cb, l);
+    struct timeval now = {0, 0};
+    if (l->fail_ev) evtimer_add(l->fail_ev, &now);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnc_line *l = arg;
+    if (l->failing || l->dead) return;
+    report_closed(l, l->deadline_why);
+}
+
 static void read_cb(struct bufferevent *bev, void *arg) {
     msnc_line *l = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     l->in_dispatch++;
-    while (!l->dead) {
+    while (!l->dead && !l->failing) {
         size_t len = evbuffer_get_length(in);
         if (len == 0) break;
         const char *buf = (const char *)evbuffer_pullup(in, -1);
@@ -54,8 +107,11 @@ static void read_cb(struct bufferevent *bev, void *arg) {
             char why[512];
             snprintf(why, sizeof(why), "protocol error from %s: %s", l->peer,
                      err.what ? err.what : msnp_parse_status_str(err.status));
+            if (l->cb.closed) {
+                l->dead = 1;
+                l->cb.closed(l, why, l->arg);
+            }
             l->dead = 1;
-            if (l->cb.closed) l->cb.closed(l, why, l->arg);
             break;
         }
         if (l->cb.command) l->cb.command(l, &cmd, l->arg);
@@ -69,6 +125,7 @@ static void read_cb(struct bufferevent *bev, void *arg) {
 static void event_cb(struct bufferevent *bev, short what, void *arg) {
     (void)bev;
     msnc_line *l = arg;
+    if (l->failing) return;
     if (what & BEV_EVENT_CONNECTED) {
         if (l->cb.connected) {
             l->in_dispatch++;
@@ -89,11 +146,13 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
             snprintf(why, sizeof(why), "connection to %s failed: %s", l->peer,
                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     }
-    l->in_dispatch++;
-    if (l->cb.closed && !l->dead) l->cb.closed(l, why, l->arg);
-    l->in_dispatch--;
-    l->dead = 1;
-    if (l->in_dispatch == 0) line_destroy(l);
+    if (l->in_connect_call) {
+        /* Still inside msnc_line_connect (libevent reports a connect that
+         * fails at once from there): the owner does not hold the line yet. */
+        fail_later(l, why);
+        return;
+    }
+    report_closed(l, why);
 }
 
 msnc_line *msnc_line_connect(struct event_base *base, struct evdns_base *dns, const char *host,
@@ -113,13 +172,49 @@ msnc_line *msnc_line_connect(struct event_base *base, struct evdns_base *dns, co
     }
     bufferevent_setcb(l->bev, read_cb, NULL, event_cb, l);
     bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+    /* No callback may run before the caller holds the line: a failure here
+     * (an address that refuses at once, no descriptor left) is reported
+     * from the event loop like any other. */
+    l->in_connect_call = 1;
     /* IPv4 only: MSNP addresses are IPv4 literals or names. */
     if (bufferevent_socket_connect_hostname(l->bev, dns, AF_INET, host, port) != 0) {
-        bufferevent_free(l->bev);
-        free(l);
+        char why[512];
+        snprintf(why, sizeof(why), "connection to %s failed: %s", l->peer,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        fail_later(l, why);
+    }
+    l->in_connect_call = 0;
+    if (l->failing && !l->fail_ev) {
+        /* Not even a timer: give up now, nothing was reported. */
+        line_destroy(l);
         return NULL;
     }
     return l;
+}
+
+void msnc_line_set_deadline(msnc_line *l, unsigned ms, const char *why) {
+    if (!l || l->dead) return;
+    if (ms == 0) {
+        if (l->deadline_ev) evtimer_del(l->deadline_ev);
+        return;
+    }
+    if (!l->deadline_ev) l->deadline_ev = evtimer_new(l->base, deadline_cb, l);
+    if (!l->deadline_ev) return;
+    snprintf(l->deadline_why, sizeof(l->deadline_why), "%s", why);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(l->deadline_ev, &tv);
+}
+
+/* Queue bytes for the peer, or fail the line if it stopped reading. */
+static void line_write(msnc_line *l, const void *buf, size_t n) {
+    if (evbuffer_get_length(bufferevent_get_output(l->bev)) + n > LINE_QUEUE_MAX) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s does not read what we send (%u KiB waiting); closed", l->peer,
+                 LINE_QUEUE_MAX / 1024u);
+        fail_later(l, why);
+        return;
+    }
+    bufferevent_write(l->bev, buf, n);
 }
 
 void msnc_line_free(msnc_line *l) {
@@ -143,7 +238,7 @@ static size_t collect(va_list ap, msnp_str *params, size_t max) {
 }
 
 uint32_t msnc_line_send(msnc_line *l, const char *name, ...) {
-    if (!l || l->dead) return 0;
+    if (!l || l->dead || l->failing) return 0;
     msnp_str params[MSNP_MAX_PARAMS];
     va_list ap;
     va_start(ap, name);
@@ -154,12 +249,12 @@ uint32_t msnc_line_send(msnc_line *l, const char *name, ...) {
     long w = msnp_write_cmd(buf, sizeof(buf), name, 1, trid, params, n);
     if (w < 0) return 0;
     l->next_trid++;
-    bufferevent_write(l->bev, buf, (size_t)w);
+    line_write(l, buf, (size_t)w);
     return trid;
 }
 
 uint32_t msnc_line_send_payload(msnc_line *l, const char *name, const void *payload, size_t plen, ...) {
-    if (!l || l->dead) return 0;
+    if (!l || l->dead || l->failing) return 0;
     msnp_str params[MSNP_MAX_PARAMS];
     va_list ap;
     va_start(ap, plen);
@@ -170,15 +265,15 @@ uint32_t msnc_line_send_payload(msnc_line *l, const char *name, const void *payl
     long w = msnp_write_payload_cmd(buf, sizeof(buf), name, 1, trid, params, n, payload, plen);
     if (w < 0) return 0;
     l->next_trid++;
-    bufferevent_write(l->bev, buf, (size_t)w);
+    line_write(l, buf, (size_t)w);
     return trid;
 }
 
 void msnc_line_send_bare(msnc_line *l, const char *name) {
-    if (!l || l->dead) return;
+    if (!l || l->dead || l->failing) return;
     char buf[16];
     long w = msnp_write_cmd(buf, sizeof(buf), name, 0, 0, NULL, 0);
-    if (w > 0) bufferevent_write(l->bev, buf, (size_t)w);
+    if (w > 0) line_write(l, buf, (size_t)w);
 }
 
 const char *msnc_line_peer(const msnc_line *l) { return l->peer; }

@@ -1,8 +1,11 @@
 /* line.h - one MSNP connection (DS, NS or SB): a bufferevent, the codec's
  * parser and a TrID counter. Private to libmsnc.
  *
- * The owner may free the connection from inside its own callbacks; the
- * free is deferred until the read loop unwinds. */
+ * Lifetime: no callback ever runs inside msnc_line_connect or a send; a
+ * failure found there (an address that refuses at once, a peer that stops
+ * reading) is reported as "closed" from the event loop. The owner may free
+ * the connection from inside its own callbacks; the free is deferred until
+ * the callback returns. */
 #ifndef MSNC_LINE_H
 #define MSNC_LINE_H
 
@@ -38,6 +41,10 @@ uint32_t msnc_line_send_payload(msnc_line *l, const char *name, const void *payl
 void msnc_line_send_bare(msnc_line *l, const char *name);
 /* Close after pending output is written (OUT). */
 void msnc_line_close_after_flush(msnc_line *l);
+
+/* Fail the line with reason `why` unless the owner calls this again with
+ * ms = 0 (or frees the line) within ms milliseconds: handshake timeouts. */
+void msnc_line_set_deadline(msnc_line *l, unsigned ms, const char *why);
 
 const char *msnc_line_peer(const msnc_line *l); /* "host:port" as asked */
 int msnc_line_fd(const msnc_line *l);

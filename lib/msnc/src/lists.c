@@ -14,18 +14,18 @@
 #define CACHE_MAGIC "msnc-lists 1"
 #define MAX_CONTACTS 4096
 
-void url_decode_c(msnp_str in, char *dst, size_t cap) {
+void msnc_url_decode(msnp_str in, char *dst, size_t cap) {
     if (msnp_url_decode(in, dst, cap) < 0) msnp_str_copy(in, dst, cap);
 }
 
-contact *lists_find(const msnc_client *c, const char *email) {
+contact *msnc_lists_find(const msnc_client *c, const char *email) {
     for (contact *k = c->contacts; k; k = k->next)
         if (strcasecmp(k->email, email) == 0) return k;
     return NULL;
 }
 
-contact *lists_get(msnc_client *c, const char *email) {
-    contact *k = lists_find(c, email);
+contact *msnc_lists_get(msnc_client *c, const char *email) {
+    contact *k = msnc_lists_find(c, email);
     if (k) return k;
     size_t n = 0;
     for (contact *i = c->contacts; i; i = i->next) n++;
@@ -40,12 +40,12 @@ contact *lists_get(msnc_client *c, const char *email) {
     return k;
 }
 
-void lists_clear(msnc_client *c) {
+void msnc_lists_clear(msnc_client *c) {
     /* Keep entries (presence may already be known) but forget memberships. */
     for (contact *k = c->contacts; k; k = k->next) k->lists = 0;
 }
 
-void lists_free(msnc_client *c) {
+void msnc_lists_free(msnc_client *c) {
     while (c->contacts) {
         contact *k = c->contacts;
         c->contacts = k->next;
@@ -59,7 +59,7 @@ static int cache_path(const msnc_client *c, char *dst, size_t cap) {
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-void lists_load_cache(msnc_client *c) {
+void msnc_lists_load_cache(msnc_client *c) {
     char path[4096];
     if (cache_path(c, path, sizeof(path)) != 0) return;
     FILE *f = fopen(path, "r");
@@ -68,7 +68,7 @@ void lists_load_cache(msnc_client *c) {
     int ok = fgets(line, sizeof(line), f) && strncmp(line, CACHE_MAGIC, strlen(CACHE_MAGIC)) == 0;
     uint32_t version = 0;
     for (int i = 0; ok && i < MAX_CONTACTS * 4 && fgets(line, sizeof(line), f); i++) {
-        char a[16], b[MSNP_MAX_EMAIL + 2], d[MSNP_MAX_NAME_ENCODED + 2], g[64];
+        char a[16], b[MSNP_MAX_EMAIL + 2], d[MSNP_MAX_NAME_ENCODED + 2], g[256];
         g[0] = '\0';
         if (sscanf(line, "version %" SCNu32, &version) == 1) continue;
         if (sscanf(line, "gtc %3s", a) == 1) {
@@ -79,11 +79,11 @@ void lists_load_cache(msnc_client *c) {
             msnp_str_copy(msnp_str_c(a), c->blp, sizeof(c->blp));
             continue;
         }
-        int n = sscanf(line, "%15s %129s %387s %63s", a, b, d, g);
+        int n = sscanf(line, "%15s %129s %387s %255s", a, b, d, g);
         if (n < 3) continue;
         msnp_list l = msnp_list_parse(msnp_str_c(a));
         if (l == MSNP_LIST_INVALID || !msnp_email_valid(msnp_str_c(b))) continue;
-        contact *k = lists_get(c, b);
+        contact *k = msnc_lists_get(c, b);
         if (!k) break;
         k->lists |= 1u << l;
         msnp_str_copy(msnp_str_c(d), k->name, sizeof(k->name));
@@ -93,7 +93,7 @@ void lists_load_cache(msnc_client *c) {
     if (ok) c->list_version = version;
 }
 
-void lists_save_cache(const msnc_client *c) {
+void msnc_lists_save_cache(const msnc_client *c) {
     char path[4096], tmp[4200];
     if (cache_path(c, path, sizeof(path)) != 0) return;
     mkdir(c->cache_dir, 0700);
@@ -114,43 +114,54 @@ void lists_save_cache(const msnc_client *c) {
 
 static void emit_presence(msnc_client *c, const contact *k) {
     char name[MSNP_MAX_NAME_ENCODED + 1];
-    url_decode_c(msnp_str_c(k->name), name, sizeof(name));
+    msnc_url_decode(msnp_str_c(k->name), name, sizeof(name));
     msnc_event ev = {0};
     ev.type = MSNC_EV_PRESENCE;
     ev.email = k->email;
     ev.name = name;
     ev.status = msnp_status_code(k->status);
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
 }
 
-void lists_on_presence(msnc_client *c, const msnp_cmd *cmd) {
+void msnc_lists_on_presence(msnc_client *c, const msnp_cmd *cmd) {
     /* ILN trid status email name | NLN status email name | FLN email */
     size_t base = cmd->code == MSNP_ILN ? 1 : 0;
     if (cmd->code == MSNP_FLN) {
-        if (cmd->argc < 1) return;
+        if (cmd->argc < 1) {
+            msnc_client_warn_line(c, cmd, "ignored an FLN without e-mail");
+            return;
+        }
         char email[MSNP_MAX_EMAIL + 1];
-        msnp_str_copy(cmd->argv[0], email, sizeof(email));
-        contact *k = lists_get(c, email);
+        if (msnc_client_field(c, cmd, cmd->argv[0], email, sizeof(email), "e-mail") != 0) return;
+        contact *k = msnc_lists_get(c, email);
         if (!k) return;
         k->status = MSNP_STATUS_FLN;
         emit_presence(c, k);
         return;
     }
-    if (cmd->argc < base + 3) return;
+    /* Fields after the name (client capabilities, newer servers) are not used. */
+    if (cmd->argc < base + 2) {
+        msnc_client_warn_line(c, cmd, "ignored a presence line with missing fields");
+        return;
+    }
     msnp_status s = msnp_status_parse(cmd->argv[base]);
-    if (s == MSNP_STATUS_INVALID) return;
-    char email[MSNP_MAX_EMAIL + 1];
-    msnp_str_copy(cmd->argv[base + 1], email, sizeof(email));
-    contact *k = lists_get(c, email);
+    if (s == MSNP_STATUS_INVALID) {
+        msnc_client_warn_line(c, cmd, "ignored a presence line with an unknown status");
+        return;
+    }
+    char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1];
+    if (msnc_client_field(c, cmd, cmd->argv[base + 1], email, sizeof(email), "e-mail") != 0) return;
+    if (cmd->argc >= base + 3 && msnc_client_field(c, cmd, cmd->argv[base + 2], name, sizeof(name), "name") != 0) return;
+    contact *k = msnc_lists_get(c, email);
     if (!k) return;
     k->status = s;
-    msnp_str_copy(cmd->argv[base + 2], k->name, sizeof(k->name));
+    if (cmd->argc >= base + 3) snprintf(k->name, sizeof(k->name), "%s", name);
     emit_presence(c, k);
 }
 
 static void sync_done(msnc_client *c) {
     c->syncing = 0;
-    lists_save_cache(c);
+    msnc_lists_save_cache(c);
     uint64_t n = 0;
     for (contact *k = c->contacts; k; k = k->next)
         if (k->lists & (1u << MSNP_LIST_FL)) n++;
@@ -158,7 +169,7 @@ static void sync_done(msnc_client *c) {
     ev.type = MSNC_EV_SYNCED;
     ev.count = n;
     ev.version = (int)c->list_version;
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
 }
 
 static int parse_u32(msnp_str s, uint32_t *out) {
@@ -170,17 +181,17 @@ static int parse_u32(msnp_str s, uint32_t *out) {
 
 static void emit_list(msnc_client *c, msnp_list l, const contact *k, const char *what) {
     char name[MSNP_MAX_NAME_ENCODED + 1];
-    url_decode_c(msnp_str_c(k->name), name, sizeof(name));
+    msnc_url_decode(msnp_str_c(k->name), name, sizeof(name));
     msnc_event ev = {0};
     ev.type = MSNC_EV_LIST;
     ev.list = msnp_list_code(l);
     ev.email = k->email;
     ev.name = name;
     ev.text = what;
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
 }
 
-int lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
+int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
     uint32_t ver;
     switch (cmd->code) {
     case MSNP_SYN:
@@ -189,7 +200,7 @@ int lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
             if (ver == c->list_version) {
                 sync_done(c);
             } else {
-                lists_clear(c);
+                msnc_lists_clear(c);
                 c->list_version = ver;
             }
         }
@@ -197,26 +208,34 @@ int lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
     case MSNP_GTC:
     case MSNP_BLP: {
         /* In SYN: GTC trid ver A; as a reply: GTC trid ver A. */
+        if (cmd->argc < 1) return 1;
         msnp_str v = cmd->argv[cmd->argc - 1];
         char *dst = cmd->code == MSNP_GTC ? c->gtc : c->blp;
-        msnp_str_copy(v, dst, 4);
+        (void)msnc_client_field(c, cmd, v, dst, sizeof(c->gtc), "setting");
         return 1;
     }
     case MSNP_LST: {
         /* LST trid LIST ver idx total [email name [groups]] */
-        if (cmd->argc < 6) return 1;
-        msnp_list l = msnp_list_parse(cmd->argv[1]);
+        msnp_list l = cmd->argc >= 2 ? msnp_list_parse(cmd->argv[1]) : MSNP_LIST_INVALID;
         uint32_t a, b;
-        if (l == MSNP_LIST_INVALID || parse_u32(cmd->argv[3], &a) != 0 || parse_u32(cmd->argv[4], &b) != 0)
+        if (cmd->argc < 6 || l == MSNP_LIST_INVALID || parse_u32(cmd->argv[3], &a) != 0 ||
+            parse_u32(cmd->argv[4], &b) != 0) {
+            msnc_client_warn_line(c, cmd, "ignored a malformed LST");
             return 1;
+        }
         if (cmd->argc >= 7) {
-            char email[MSNP_MAX_EMAIL + 1];
-            msnp_str_copy(cmd->argv[5], email, sizeof(email));
-            contact *k = lists_get(c, email);
+            char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1], groups[sizeof(((contact *)0)->groups)];
+            groups[0] = '\0';
+            if (msnc_client_field(c, cmd, cmd->argv[5], email, sizeof(email), "e-mail") != 0 ||
+                msnc_client_field(c, cmd, cmd->argv[6], name, sizeof(name), "name") != 0 ||
+                (l == MSNP_LIST_FL && cmd->argc >= 8 &&
+                 msnc_client_field(c, cmd, cmd->argv[7], groups, sizeof(groups), "groups") != 0))
+                return 1;
+            contact *k = msnc_lists_get(c, email);
             if (k) {
                 k->lists |= 1u << l;
-                msnp_str_copy(cmd->argv[6], k->name, sizeof(k->name));
-                if (l == MSNP_LIST_FL && cmd->argc >= 8) msnp_str_copy(cmd->argv[7], k->groups, sizeof(k->groups));
+                snprintf(k->name, sizeof(k->name), "%s", name);
+                if (l == MSNP_LIST_FL && cmd->argc >= 8) snprintf(k->groups, sizeof(k->groups), "%s", groups);
             }
         }
         /* Servers disagree on idx/total order: the larger one is the total. */
@@ -226,30 +245,47 @@ int lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
     }
     case MSNP_ADD:
     case MSNP_REM: {
-        /* ADD trid LIST ver email name [group] / REM trid LIST ver email [group] */
-        if (cmd->argc < 4) return 1;
-        msnp_list l = msnp_list_parse(cmd->argv[1]);
-        if (l == MSNP_LIST_INVALID || parse_u32(cmd->argv[2], &ver) != 0) return 1;
-        char email[MSNP_MAX_EMAIL + 1];
-        msnp_str_copy(cmd->argv[3], email, sizeof(email));
-        contact *k = lists_get(c, email);
-        if (!k) return 1;
-        c->list_version = ver;
+        /* ADD trid LIST ver email name [group] / REM trid LIST ver email [group].
+         * Some servers leave the list version out of their unsolicited
+         * `ADD 0 RL email name`: an e-mail where the version belongs. */
+        msnp_list l = cmd->argc >= 3 ? msnp_list_parse(cmd->argv[1]) : MSNP_LIST_INVALID;
+        if (l == MSNP_LIST_INVALID) {
+            msnc_client_warn_line(c, cmd, "ignored a malformed list change");
+            return 1;
+        }
+        size_t at = 2; /* index of the e-mail */
+        int has_ver = parse_u32(cmd->argv[2], &ver) == 0;
+        if (has_ver) at = 3;
+        if (cmd->argc <= at || (!has_ver && !msnp_email_valid(cmd->argv[2]))) {
+            msnc_client_warn_line(c, cmd, "ignored a malformed list change");
+            return 1;
+        }
+        char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1] = "";
+        if (msnc_client_field(c, cmd, cmd->argv[at], email, sizeof(email), "e-mail") != 0) return 1;
+        if (cmd->code == MSNP_ADD && cmd->argc > at + 1 &&
+            msnc_client_field(c, cmd, cmd->argv[at + 1], name, sizeof(name), "name") != 0)
+            return 1;
+        contact *k = msnc_lists_get(c, email);
+        if (!k) {
+            msnc_client_warn_line(c, cmd, "ignored a list change: the contact list is full");
+            return 1;
+        }
+        if (has_ver) c->list_version = ver;
         if (cmd->code == MSNP_ADD) {
             k->lists |= 1u << l;
-            if (cmd->argc >= 5) msnp_str_copy(cmd->argv[4], k->name, sizeof(k->name));
+            if (name[0]) snprintf(k->name, sizeof(k->name), "%s", name);
         } else {
             k->lists &= ~(1u << l);
         }
-        lists_save_cache(c);
+        msnc_lists_save_cache(c);
         if (l == MSNP_LIST_RL && cmd->trid == 0) {
-            char name[MSNP_MAX_NAME_ENCODED + 1];
-            url_decode_c(msnp_str_c(k->name), name, sizeof(name));
+            char decoded[MSNP_MAX_NAME_ENCODED + 1];
+            msnc_url_decode(msnp_str_c(k->name), decoded, sizeof(decoded));
             msnc_event ev = {0};
             ev.type = cmd->code == MSNP_ADD ? MSNC_EV_ADDED_BY : MSNC_EV_REMOVED_BY;
             ev.email = k->email;
-            ev.name = name;
-            client_emit(c, &ev);
+            ev.name = decoded;
+            msnc_client_emit(c, &ev);
         } else {
             emit_list(c, l, k, cmd->code == MSNP_ADD ? "added" : "removed");
         }
@@ -257,24 +293,29 @@ int lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
     }
     case MSNP_REA: {
         /* REA trid ver email name */
-        if (cmd->argc < 4 || parse_u32(cmd->argv[1], &ver) != 0) return 1;
-        char email[MSNP_MAX_EMAIL + 1];
-        msnp_str_copy(cmd->argv[2], email, sizeof(email));
-        char name[MSNP_MAX_NAME_ENCODED + 1];
-        url_decode_c(cmd->argv[3], name, sizeof(name));
+        if (cmd->argc < 4 || parse_u32(cmd->argv[1], &ver) != 0) {
+            msnc_client_warn_line(c, cmd, "ignored a malformed REA");
+            return 1;
+        }
+        char email[MSNP_MAX_EMAIL + 1], enc[MSNP_MAX_NAME_ENCODED + 1];
+        if (msnc_client_field(c, cmd, cmd->argv[2], email, sizeof(email), "e-mail") != 0 ||
+            msnc_client_field(c, cmd, cmd->argv[3], enc, sizeof(enc), "name") != 0)
+            return 1;
+        char decoded[MSNP_MAX_NAME_ENCODED + 1];
+        msnc_url_decode(cmd->argv[3], decoded, sizeof(decoded));
         if (strcasecmp(email, c->email) == 0) {
-            msnp_str_copy(cmd->argv[3], c->self_name, sizeof(c->self_name));
+            snprintf(c->self_name, sizeof(c->self_name), "%s", enc);
         } else {
-            contact *k = lists_get(c, email);
-            if (k) msnp_str_copy(cmd->argv[3], k->name, sizeof(k->name));
+            contact *k = msnc_lists_get(c, email);
+            if (k) snprintf(k->name, sizeof(k->name), "%s", enc);
             c->list_version = ver;
-            lists_save_cache(c);
+            msnc_lists_save_cache(c);
         }
         msnc_event ev = {0};
         ev.type = MSNC_EV_NAME;
         ev.email = email;
-        ev.name = name;
-        client_emit(c, &ev);
+        ev.name = decoded;
+        msnc_client_emit(c, &ev);
         return 1;
     }
     case MSNP_LSG:

@@ -15,6 +15,8 @@
 
 #include <msnp/msnp.h>
 
+#include "msnc/client.h"
+
 #define BULK_IO_BYTES (256 * 1024)
 #define LINGER_SECONDS 5
 
@@ -114,7 +116,22 @@ struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_i
 /* Closing a socket that still has unread input makes the kernel send RST,
  * and an RST can destroy the last line we wrote (BYE, CCL) before the peer
  * reads it. So: flush, half-close, read until the peer closes, then free. */
-static void linger_done(struct bufferevent *bev) { bufferevent_free(bev); }
+/* Every connection still lingering, so a program that stops its event
+ * loop can close them (msnc_close_lingering) instead of leaking them. */
+typedef struct lingering_conn {
+    struct lingering_conn *next, *prev;
+    struct bufferevent *bev;
+} lingering_conn;
+
+static lingering_conn *g_lingering;
+
+static void linger_done(lingering_conn *lg) {
+    if (lg->prev) lg->prev->next = lg->next;
+    else g_lingering = lg->next;
+    if (lg->next) lg->next->prev = lg->prev;
+    bufferevent_free(lg->bev);
+    free(lg);
+}
 
 static void linger_write_cb(struct bufferevent *bev, void *arg) {
     (void)arg;
@@ -125,9 +142,9 @@ static void linger_write_cb(struct bufferevent *bev, void *arg) {
 }
 
 static void linger_event_cb(struct bufferevent *bev, short what, void *arg) {
+    (void)bev;
     (void)what;
-    (void)arg;
-    linger_done(bev);
+    linger_done(arg);
 }
 
 static void linger_read_cb(struct bufferevent *bev, void *arg) {
@@ -136,12 +153,37 @@ static void linger_read_cb(struct bufferevent *bev, void *arg) {
     evbuffer_drain(in, evbuffer_get_length(in));
 }
 
+size_t msnc_lingering(const struct event_base *base) {
+    size_t n = 0;
+    for (lingering_conn *lg = g_lingering; lg; lg = lg->next)
+        if (bufferevent_get_base(lg->bev) == base) n++;
+    return n;
+}
+
+void msnc_close_lingering(struct event_base *base) {
+    lingering_conn *lg = g_lingering;
+    while (lg) {
+        lingering_conn *next = lg->next;
+        if (bufferevent_get_base(lg->bev) == base) linger_done(lg);
+        lg = next;
+    }
+}
+
 void msnc_bev_close_after_flush(struct bufferevent *bev) {
     if (!bev) return;
+    lingering_conn *lg = calloc(1, sizeof(*lg));
+    if (!lg) {
+        bufferevent_free(bev);
+        return;
+    }
+    lg->bev = bev;
+    lg->next = g_lingering;
+    if (g_lingering) g_lingering->prev = lg;
+    g_lingering = lg;
     struct timeval tv = {LINGER_SECONDS, 0};
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
-    bufferevent_setcb(bev, linger_read_cb, linger_write_cb, linger_event_cb, NULL);
+    bufferevent_setcb(bev, linger_read_cb, linger_write_cb, linger_event_cb, lg);
     bufferevent_set_timeouts(bev, &tv, &tv);
     evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
     if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {

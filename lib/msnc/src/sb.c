@@ -32,6 +32,39 @@ static chat *chat_new(msnc_client *c) {
     return h;
 }
 
+/* A field kept whole, however long the server's line made it. */
+static char *field_dup(msnp_str s) {
+    char *d = malloc(s.n + 1);
+    if (d) msnp_str_copy(s, d, s.n + 1);
+    return d;
+}
+
+static size_t chats_with(const msnc_client *c, const char *peer) {
+    size_t n = 0;
+    for (const chat *h = c->chats; h; h = h->next)
+        if (!peer || strcasecmp(h->last_peer, peer) == 0) n++;
+    return n;
+}
+
+/* Room for one more chat with peer? If not, a warning says why. */
+static int chat_allowed(msnc_client *c, const char *peer, const char *what) {
+    char why[MSNP_MAX_EMAIL + 200];
+    if (chats_with(c, NULL) >= MAX_CHATS)
+        snprintf(why, sizeof(why), "refused %s with %s: %d chats are open already (the limit)", what, peer,
+                 MAX_CHATS);
+    else if (chats_with(c, peer) >= MAX_CHATS_PER_PEER)
+        snprintf(why, sizeof(why), "refused %s with %s: %d chats with them are open already (the limit)", what,
+                 peer, MAX_CHATS_PER_PEER);
+    else
+        return 1;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_WARNING;
+    ev.email = peer;
+    ev.text = why;
+    msnc_client_emit(c, &ev);
+    return 0;
+}
+
 static void queue_clear(chat *h) {
     for (size_t i = 0; i < h->nqueued; i++) {
         free(h->queue[i].payload);
@@ -48,6 +81,8 @@ static void chat_unlink(msnc_client *c, chat *h) {
         }
     queue_clear(h);
     if (h->line) msnc_line_free(h->line);
+    free(h->cookie);
+    free(h->sessid);
     free(h);
 }
 
@@ -60,18 +95,18 @@ static void chat_close(msnc_client *c, chat *h, const char *reason) {
     ev.chat = h->id;
     ev.text = reason;
     chat_unlink(c, h);
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
 }
 
 static void emit_chat(msnc_client *c, msnc_event_type t, int id, const char *email, const char *name_enc) {
     char name[MSNP_MAX_NAME_ENCODED + 1] = "";
-    if (name_enc) url_decode_c(msnp_str_c(name_enc), name, sizeof(name));
+    if (name_enc) msnc_url_decode(msnp_str_c(name_enc), name, sizeof(name));
     msnc_event ev = {0};
     ev.type = t;
     ev.chat = id;
     ev.email = email;
     ev.name = name_enc ? name : NULL;
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
 }
 
 static int has_participant(const chat *h, const char *email) {
@@ -107,7 +142,7 @@ static void flush_queue(msnc_client *c, chat *h) {
             ev.chat = h->id;
             ev.trid = trid;
             ev.text = q->text;
-            client_emit(c, &ev);
+            msnc_client_emit(c, &ev);
         }
     }
     queue_clear(h);
@@ -121,13 +156,17 @@ static void send_cals(chat *h) {
 /* ------------------------------------------------------------- commands */
 
 static void on_msg(msnc_client *c, chat *h, const msnp_cmd *cmd) {
-    if (cmd->argc < 3) return;
+    if (cmd->argc < 3) {
+        msnc_client_warn_line(c, cmd, "ignored a message without sender");
+        return;
+    }
     char from[MSNP_MAX_EMAIL + 1], name_enc[MSNP_MAX_NAME_ENCODED + 1];
-    msnp_str_copy(cmd->argv[0], from, sizeof(from));
-    msnp_str_copy(cmd->argv[1], name_enc, sizeof(name_enc));
+    if (msnc_client_field(c, cmd, cmd->argv[0], from, sizeof(from), "sender") != 0 ||
+        msnc_client_field(c, cmd, cmd->argv[1], name_enc, sizeof(name_enc), "sender name") != 0)
+        return;
     msnp_mime mime;
     if (msnp_mime_parse(cmd->payload.p, cmd->payload.n, &mime, NULL) != MSNP_MIME_OK) {
-        client_emit_text(c, MSNC_EV_WARNING, "ignored a message with malformed headers");
+        msnc_client_emit_text(c, MSNC_EV_WARNING, "ignored a message with malformed headers");
         return;
     }
     switch (msnp_content_kind_of(&mime)) {
@@ -141,7 +180,7 @@ static void on_msg(msnc_client *c, chat *h, const msnp_cmd *cmd) {
         msnp_str f = msnp_mime_value(&mime, "X-MMS-IM-Format");
         if (f.p && msnp_imformat_parse(f, &fmt) == 0) has_fmt = 1;
         char name[MSNP_MAX_NAME_ENCODED + 1];
-        url_decode_c(msnp_str_c(name_enc), name, sizeof(name));
+        msnc_url_decode(msnp_str_c(name_enc), name, sizeof(name));
         msnc_event ev = {0};
         ev.type = MSNC_EV_MESSAGE;
         ev.chat = h->id;
@@ -149,7 +188,7 @@ static void on_msg(msnc_client *c, chat *h, const msnp_cmd *cmd) {
         ev.name = name;
         ev.text = text;
         ev.format = has_fmt ? &fmt : NULL;
-        client_emit(c, &ev);
+        msnc_client_emit(c, &ev);
         free(text);
         return;
     }
@@ -157,7 +196,7 @@ static void on_msg(msnc_client *c, chat *h, const msnp_cmd *cmd) {
         msnp_str who = msnp_mime_value(&mime, "TypingUser");
         if (!who.p) return;
         char email[MSNP_MAX_EMAIL + 1];
-        msnp_str_copy(who, email, sizeof(email));
+        if (msnc_client_field(c, cmd, who, email, sizeof(email), "TypingUser") != 0) return;
         emit_chat(c, MSNC_EV_TYPING, h->id, email, NULL);
         return;
     }
@@ -187,7 +226,7 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         ev.code = code;
         ev.trid = cmd->trid;
         ev.text = msnp_error_text(code);
-        client_emit(c, &ev);
+        msnc_client_emit(c, &ev);
         return;
     }
     char email[MSNP_MAX_EMAIL + 1];
@@ -195,33 +234,45 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
     case MSNP_USR: /* USR trid OK email name */
         if (cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "OK") && h->state == CH_AUTH) {
             h->state = CH_READY;
+            msnc_line_set_deadline(h->line, 0, NULL);
             send_cals(h);
+        } else {
+            msnc_client_warn_line(c, cmd, "ignored an unexpected USR from the switchboard");
         }
         return;
     case MSNP_CAL:
         return; /* RINGING: JOI follows */
     case MSNP_IRO: /* IRO trid idx total email name */
         if (cmd->argc >= 5) {
-            msnp_str_copy(cmd->argv[3], email, sizeof(email));
-            add_participant(h, email);
             char name[MSNP_MAX_NAME_ENCODED + 1];
-            msnp_str_copy(cmd->argv[4], name, sizeof(name));
+            if (msnc_client_field(c, cmd, cmd->argv[3], email, sizeof(email), "e-mail") != 0 ||
+                msnc_client_field(c, cmd, cmd->argv[4], name, sizeof(name), "name") != 0)
+                return;
+            if (strcasecmp(email, c->email) == 0) return; /* some servers list us too */
+            add_participant(h, email);
             emit_chat(c, MSNC_EV_CHAT_JOIN, h->id, email, name);
+        } else {
+            msnc_client_warn_line(c, cmd, "ignored an IRO with missing fields");
         }
         return;
     case MSNP_ANS: /* ANS trid OK */
         if (h->state == CH_AUTH) {
             h->state = CH_READY;
+            msnc_line_set_deadline(h->line, 0, NULL);
             send_cals(h);
             if (h->nparticipants) flush_queue(c, h);
         }
         return;
     case MSNP_JOI: /* JOI email name */
         if (cmd->argc >= 1) {
-            msnp_str_copy(cmd->argv[0], email, sizeof(email));
-            add_participant(h, email);
             char name[MSNP_MAX_NAME_ENCODED + 1] = "";
-            if (cmd->argc >= 2) msnp_str_copy(cmd->argv[1], name, sizeof(name));
+            if (msnc_client_field(c, cmd, cmd->argv[0], email, sizeof(email), "e-mail") != 0 ||
+                (cmd->argc >= 2 && msnc_client_field(c, cmd, cmd->argv[1], name, sizeof(name), "name") != 0))
+                return;
+            /* Some servers announce the joiner itself (before its IRO
+             * lines): that is us arriving, not someone joining us. */
+            if (strcasecmp(email, c->email) == 0) return;
+            add_participant(h, email);
             emit_chat(c, MSNC_EV_CHAT_JOIN, h->id, email, name);
             flush_queue(c, h);
             if (h->deferred_kind != MSNP_APP_UNKNOWN) start_deferred_invite(c, h);
@@ -229,7 +280,7 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         return;
     case MSNP_BYE: /* BYE email */
         if (cmd->argc >= 1) {
-            msnp_str_copy(cmd->argv[0], email, sizeof(email));
+            if (msnc_client_field(c, cmd, cmd->argv[0], email, sizeof(email), "e-mail") != 0) return;
             remove_participant(h, email);
             emit_chat(c, MSNC_EV_CHAT_LEAVE, h->id, email, NULL);
         }
@@ -243,13 +294,14 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         ev.type = cmd->code == MSNP_ACK ? MSNC_EV_ACK : MSNC_EV_NAK;
         ev.chat = h->id;
         ev.trid = cmd->trid;
-        client_emit(c, &ev);
+        msnc_client_emit(c, &ev);
         return;
     }
     case MSNP_OUT:
         chat_close(c, h, "switchboard ended the session");
         return;
     default:
+        msnc_client_warn_line(c, cmd, "ignored an unknown command from the switchboard");
         return;
     }
 }
@@ -259,6 +311,7 @@ static void sb_connected(msnc_line *l, void *arg) {
     chat *h = chat_by_line(c, l);
     if (!h) return;
     h->state = CH_AUTH;
+    if (!h->cookie) return;
     if (h->incoming)
         msnc_line_send(l, "ANS", c->email, h->cookie, h->sessid, NULL);
     else
@@ -277,31 +330,44 @@ static void sb_closed(msnc_line *l, const char *reason, void *arg) {
 static int sb_connect(msnc_client *c, chat *h, msnp_str addr) {
     msnp_str host;
     uint16_t port;
-    if (msnp_split_hostport(addr, &host, &port, 0) != 0 || host.n == 0) return -1;
     char hs[256];
+    if (msnp_split_hostport(addr, &host, &port, 0) != 0 || host.n == 0 || host.n >= sizeof(hs)) return -1;
     msnp_str_copy(host, hs, sizeof(hs));
     msnc_line_callbacks cb = {sb_connected, sb_command, sb_closed};
     h->line = msnc_line_connect(c->base, c->dns, hs, port ? port : 1863, &cb, c);
     if (!h->line) return -1;
     h->state = CH_CONNECTING;
+    char why[400];
+    unsigned ms = msnc_client_handshake_ms(c);
+    snprintf(why, sizeof(why), "switchboard %s did not answer within %u s", msnc_line_peer(h->line), ms / 1000u);
+    msnc_line_set_deadline(h->line, ms, why);
     return 0;
 }
 
-void sb_on_xfr(msnc_client *c, const msnp_cmd *cmd) {
+void msnc_sb_on_xfr(msnc_client *c, const msnp_cmd *cmd) {
     /* XFR trid SB host:port CKI cookie */
     chat *h = NULL;
     for (chat *i = c->chats; i; i = i->next)
         if (i->state == CH_XFR && i->xfr_trid == cmd->trid) h = i;
     if (!h) return;
     if (cmd->argc < 5 || !msnp_str_eq(cmd->argv[3], "CKI")) {
+        msnc_client_warn_line(c, cmd, "malformed XFR SB");
         chat_close(c, h, "malformed XFR SB");
         return;
     }
-    msnp_str_copy(cmd->argv[4], h->cookie, sizeof(h->cookie));
-    if (sb_connect(c, h, cmd->argv[2]) != 0) chat_close(c, h, "bad switchboard address");
+    free(h->cookie);
+    h->cookie = field_dup(cmd->argv[4]);
+    if (!h->cookie) {
+        chat_close(c, h, "out of memory");
+        return;
+    }
+    if (sb_connect(c, h, cmd->argv[2]) != 0) {
+        msnc_client_warn_line(c, cmd, "bad switchboard address");
+        chat_close(c, h, "bad switchboard address");
+    }
 }
 
-int sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd) {
+int msnc_sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd) {
     for (chat *h = c->chats; h; h = h->next)
         if (h->state == CH_XFR && h->xfr_trid == cmd->trid) {
             int code = atoi(cmd->name);
@@ -313,18 +379,24 @@ int sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd) {
     return 0;
 }
 
-void sb_on_rng(msnc_client *c, const msnp_cmd *cmd) {
-    /* RNG sessid host:port CKI cookie email name */
-    if (cmd->argc < 6 || !msnp_str_eq(cmd->argv[2], "CKI")) return;
+void msnc_sb_on_rng(msnc_client *c, const msnp_cmd *cmd) {
+    /* RNG sessid host:port CKI cookie email name. Session ids and
+     * cookies are kept whole: other servers use 36-character UUIDs. */
+    if (cmd->argc < 5 || !msnp_str_eq(cmd->argv[2], "CKI")) {
+        msnc_client_warn_line(c, cmd, "ignored a malformed RNG");
+        return;
+    }
+    char email[MSNP_MAX_EMAIL + 1];
+    if (msnc_client_field(c, cmd, cmd->argv[4], email, sizeof(email), "caller") != 0) return;
+    if (!chat_allowed(c, email, "an incoming chat")) return;
     chat *h = chat_new(c);
     if (!h) return;
     h->incoming = 1;
-    msnp_str_copy(cmd->argv[0], h->sessid, sizeof(h->sessid));
-    msnp_str_copy(cmd->argv[3], h->cookie, sizeof(h->cookie));
-    char email[MSNP_MAX_EMAIL + 1];
-    msnp_str_copy(cmd->argv[4], email, sizeof(email));
+    h->sessid = field_dup(cmd->argv[0]);
+    h->cookie = field_dup(cmd->argv[3]);
     snprintf(h->last_peer, sizeof(h->last_peer), "%s", email);
-    if (sb_connect(c, h, cmd->argv[1]) != 0) {
+    if (!h->sessid || !h->cookie || sb_connect(c, h, cmd->argv[1]) != 0) {
+        msnc_client_warn_line(c, cmd, "could not answer a RNG (bad switchboard address)");
         chat_unlink(c, h);
         return;
     }
@@ -333,10 +405,10 @@ void sb_on_rng(msnc_client *c, const msnp_cmd *cmd) {
     ev.chat = h->id;
     ev.email = email;
     ev.text = "incoming";
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
 }
 
-void sb_free_all(msnc_client *c) {
+void msnc_sb_free_all(msnc_client *c) {
     while (c->chats) {
         chat *h = c->chats;
         if (h->line) {
@@ -352,6 +424,7 @@ void sb_free_all(msnc_client *c) {
 
 static chat *open_chat(msnc_client *c, const char *email) {
     if (c->state != NS_ONLINE) return NULL;
+    if (!chat_allowed(c, email, "to open a chat")) return NULL;
     chat *h = chat_new(c);
     if (!h) return NULL;
     h->state = CH_XFR;
@@ -368,7 +441,7 @@ static chat *open_chat(msnc_client *c, const char *email) {
     ev.chat = h->id;
     ev.email = email;
     ev.text = "outgoing";
-    client_emit(c, &ev);
+    msnc_client_emit(c, &ev);
     return h;
 }
 
@@ -472,7 +545,7 @@ uint32_t msnc_chat_send(msnc_client *c, int id, const char *text, const msnp_imf
             ev.chat = h->id;
             ev.trid = trid;
             ev.text = piece;
-            client_emit(c, &ev);
+            msnc_client_emit(c, &ev);
             last = trid;
         }
         off += n;
@@ -502,7 +575,7 @@ void msnc_chat_leave(msnc_client *c, int id) {
     chat_close(c, h, "left");
 }
 
-int sb_send_invite_payload(int id, const char *payload, size_t len, void *arg) {
+int msnc_sb_send_invite_payload(int id, const char *payload, size_t len, void *arg) {
     msnc_client *c = arg;
     chat *h = chat_by_id(c, id);
     if (!h) return -1;
@@ -512,7 +585,7 @@ int sb_send_invite_payload(int id, const char *payload, size_t len, void *arg) {
     return 0;
 }
 
-int sb_other_chat(int id, const char *peer, void *arg) {
+int msnc_sb_other_chat(int id, const char *peer, void *arg) {
     msnc_client *c = arg;
     int best = id;
     for (chat *h = c->chats; h; h = h->next)
@@ -546,7 +619,7 @@ static void start_deferred_invite(msnc_client *c, chat *h) {
     const char *peer = msnc_chat_peer(c, target);
     char err[128];
     if (!msnc_invites_start(c->invites, target, peer ? peer : "", kind, cookie, err, sizeof(err)))
-        client_emit_text(c, MSNC_EV_WARNING, err);
+        msnc_client_emit_text(c, MSNC_EV_WARNING, err);
 }
 
 uint64_t msnc_invite_app(msnc_client *c, int id, msnp_app_kind kind, char *err, size_t errcap) {

@@ -28,6 +28,22 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
         size_t next = lf ? le + 1 : n;
         size_t ce = le;
         if (ce > ls && p[ce - 1] == '\r') ce--;
+        /* The common line, `Name: value` with a clean name, in one pass
+         * over the name; anything else takes the checks below, which
+         * decide which error a line has. */
+        if (ce > ls && name_char_ok((unsigned char)p[ls]) && out->count < MSNP_MIME_MAX_HEADERS) {
+            size_t k = ls + 1;
+            while (k < ce && name_char_ok((unsigned char)p[k])) k++;
+            if (k < ce && p[k] == ':' && !memchr(p + k + 1, '\0', ce - k - 1)) {
+                msnp_header *h = &out->h[out->count++];
+                h->name = msnp_str_make(p + ls, k - ls);
+                h->value = msnp_str_trim(msnp_str_make(p + k + 1, ce - k - 1));
+                if (h->value.n == 0) h->value.p = p + ce; /* keep an address inside the block */
+                h->folded = 0;
+                i = next;
+                continue;
+            }
+        }
         if (memchr(p + ls, '\0', ce - ls)) {
             if (err_offset) *err_offset = (size_t)((const char *)memchr(p + ls, '\0', ce - ls) - p);
             return MSNP_MIME_ECONTROL;

@@ -64,6 +64,16 @@ static long fail(msnp_parser *p, msnp_parse_error *err, msnp_parse_status st, si
     return (long)st;
 }
 
+enum { BYTE_TOKEN, BYTE_BLANK, BYTE_CONTROL };
+/* What each byte is to the tokenizer: a separator (space, tab), a control
+ * byte (below 0x20 or DEL, refused) or part of a token. */
+static const unsigned char byte_class[256] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, /* 0x00-0x0F: tab is blank */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x10-0x1F */
+    1,                                              /* space; the rest: tokens */
+    [0x7f] = 2,
+};
+
 /* Split line [start, end) (line ending already stripped) into out. Returns
  * MSNP_OK or an error with *bad set to the offending byte's index. */
 static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t start, size_t end,
@@ -87,12 +97,9 @@ static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t 
         unsigned char ch = (unsigned char)buf[i];
         if (ch == ' ' || ch == '\t') { i++; continue; }
         size_t tok = i;
-        while (i < end) {
-            ch = (unsigned char)buf[i];
-            if (ch == ' ' || ch == '\t') break;
-            if (ch < 0x20 || ch == 0x7f) { *bad = i; return MSNP_ECONTROL_CHAR; }
-            i++;
-        }
+        /* one table lookup per byte of a token */
+        while (i < end && byte_class[(unsigned char)buf[i]] == BYTE_TOKEN) i++;
+        if (i < end && byte_class[(unsigned char)buf[i]] == BYTE_CONTROL) { *bad = i; return MSNP_ECONTROL_CHAR; }
         if (out->argc >= p->limits.max_params) { *bad = tok; return MSNP_ETOO_MANY_PARAMS; }
         out->argv[out->argc++] = msnp_str_make(buf + tok, i - tok);
     }

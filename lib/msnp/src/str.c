@@ -3,25 +3,18 @@
 
 static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
 
-int msnp_str_eq(msnp_str s, const char *cstr) {
-    size_t n = strlen(cstr);
-    return s.n == n && (n == 0 || memcmp(s.p, cstr, n) == 0);
-}
-
-int msnp_str_ieq(msnp_str s, const char *cstr) {
-    /* One pass, no strlen: callers test a header or content type against
-     * many names, and most comparisons fail at the first byte. */
-    size_t i = 0;
-    for (; i < s.n; i++) {
-        unsigned char c = (unsigned char)cstr[i];
-        if (c == 0 || lower((unsigned char)s.p[i]) != lower(c)) return 0;
-    }
-    return cstr[i] == '\0';
-}
-
 int msnp_str_ieq_str(msnp_str a, msnp_str b) {
     if (a.n != b.n) return 0;
-    for (size_t i = 0; i < a.n; i++)
+    size_t i = 0;
+    /* eight bytes at a time while they are equal as they are: names are
+     * mostly written the way they are looked up */
+    for (; i + 8 <= a.n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a.p + i, 8);
+        memcpy(&y, b.p + i, 8);
+        if (x != y) break;
+    }
+    for (; i < a.n; i++)
         if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i])) return 0;
     return 1;
 }

@@ -50,7 +50,7 @@ def check_open(o, what):
 def main():
     with tempfile.TemporaryDirectory(prefix="msnbench-test.") as tmp:
         db = os.path.join(tmp, "msnd.db")
-        subprocess.run([MSND, "user", "add", "--db", db, "seed@bench.test", "seedpw"], check=True,
+        subprocess.run([MSND, "user", "add", "--create", "--db", db, "seed@bench.test", "seedpw"], check=True,
                        stdout=subprocess.DEVNULL)
         bench(["populate", "--db", db, "--users", "200", "--clique", "10"])
         srv, addr = start_msnd(tmp, db)

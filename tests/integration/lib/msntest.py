@@ -83,11 +83,14 @@ _PAYLOAD = {"MSG", "IPG", "NOT"}
 
 
 class Client:
-    def __init__(self, addr, timeout=DEFAULT_TIMEOUT, answer_chl=True):
+    def __init__(self, addr, timeout=DEFAULT_TIMEOUT, answer_chl=True, source=None):
         self.addr = tuple(addr)
         self.timeout = timeout
         self.answer_chl = answer_chl
-        self.sock = socket.create_connection(self.addr, timeout=timeout)
+        # source: a local address to connect from (another 127.x address
+        # looks like another client machine to the server).
+        self.sock = socket.create_connection(self.addr, timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
         self._trid = 0
         self._swallow_qry = set()
@@ -223,7 +226,7 @@ class MsndServer:
                               capture_output=True, text=True, timeout=30)
 
     def add_user(self, email, password, name=None):
-        argv = ["user", "add", email, password] + ([name] if name else [])
+        argv = ["user", "add", "--create", email, password] + ([name] if name else [])
         r = self.run_admin(*argv)
         if r.returncode != 0:
             raise RuntimeError("msnd user add failed: %s" % r.stderr)
@@ -299,11 +302,12 @@ class MsndServer:
         self.cleanup()
 
 
-def login(srv, email, password, version="MSNP7", via_ds=True, timeout=DEFAULT_TIMEOUT, answer_chl=True):
+def login(srv, email, password, version="MSNP7", via_ds=True, timeout=DEFAULT_TIMEOUT, answer_chl=True,
+          source=None):
     """Log in (DS -> XFR NS -> NS) and return the NS Client after USR OK and the profile MSG."""
     ns_addr = srv.ns
     if via_ds and srv.ds:
-        ds = Client(srv.ds, timeout)
+        ds = Client(srv.ds, timeout, source=source)
         t = ds.trid()
         ds.send_line("VER %d %s CVR0" % (t, version))
         ds.expect("VER")
@@ -316,7 +320,7 @@ def login(srv, email, password, version="MSNP7", via_ds=True, timeout=DEFAULT_TI
         host, _, port = x.args[2].rpartition(":")
         ns_addr = (host, int(port))
         ds.close()
-    c = Client(ns_addr, timeout, answer_chl=answer_chl)
+    c = Client(ns_addr, timeout, answer_chl=answer_chl, source=source)
     t = c.trid()
     c.send_line("VER %d %s CVR0" % (t, version))
     c.expect("VER")

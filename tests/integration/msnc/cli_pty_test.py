@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import msntest  # noqa: E402
+from fakeserver import FakeServer, invite_payload, text_payload  # noqa: E402
 from msnclib import Msnc, assert_received, make_random_file  # noqa: E402
 
 MSND = MSNC = None
@@ -168,14 +169,14 @@ class InteractiveCli(unittest.TestCase):
         src = make_random_file(os.path.join(self.tmp, "pty.bin"), 3 << 20)
         t.type("/send %s\r" % src)
         inv = bob.wait("invite", app="file_transfer")
-        bob.send("/accept %d" % inv["cookie"])
+        bob.send("/accept %s" % inv["cookie"])
         done = bob.wait("transfer_done", timeout=30)
         assert_received(self, src, done["file"])
         # The bar gets a line of its own and the prompt is drawn again below
         # it, so a half-typed line is never hidden by a transfer.
         pos, _ = t.expect(rb"\[[#.]{30}\] +\d+% [\d.]+ [KMG]?i?B / 3\.0 MiB +[\d.]+ [KMG]?i?B/s +ETA \d+s\r\n"
                           rb"[^\[]{0,16}msnc> ", pos)
-        pos, _ = t.expect(STAMP + rb"transfer %d complete: " % inv["cookie"], pos)
+        pos, _ = t.expect(STAMP + rb"transfer %s complete: " % inv["cookie"].encode(), pos)
 
         m = t.mark()
         t.type("/quit\r")
@@ -203,6 +204,82 @@ class InteractiveCli(unittest.TestCase):
         t.type("/quit\r")
         self.assertEqual(t.close(), 0, t.text(m).decode(errors="replace"))
         self.assertNotIn(b"alicepw", t.text(), "the password must not be echoed")
+
+
+class TerminalSafety(unittest.TestCase):
+    """A scripted server sends escape sequences; the user types non-ASCII."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="msnc-pty-esc-")
+        self.srv = FakeServer()
+        self.sb = FakeServer()
+        self.term = None
+
+    def tearDown(self):
+        if self.term and self.term.proc.poll() is None:
+            self.term.proc.kill()
+            self.term.close()
+        self.srv.close()
+        self.sb.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def ring(self, ns, n, peer):
+        ns.send_line("RNG %d %s CKI 1.%d %s Bob" % (n, self.sb.hostport, n, peer))
+        conn = self.sb.accept()
+        ans = conn.expect("ANS")
+        conn.send_line("IRO %s 1 1 %s Bob" % (ans.args[0], peer))
+        conn.send_line("ANS %s OK" % ans.args[0])
+        return conn
+
+    def test_escapes_shown_and_utf8_typed(self):
+        env = dict(os.environ, MSNC_PASSWORD="alicepw", TERM="xterm", LANG="C.UTF-8", LC_ALL="C.UTF-8")
+        self.term = t = Terminal([MSNC, "-s", self.srv.hostport, "-u", "alice@example.com", "--bind-ip", "127.0.0.2",
+                                  "--download-dir", self.tmp, "--no-reconnect"], env)
+        ns = self.srv.accept()
+        ns.login("alice@example.com", "alicepw")
+        pos, _ = t.expect(STAMP + rb"your status: online\r\n")
+        bob = self.ring(ns, 1, "bob@example.com")
+        pos, _ = t.expect(STAMP + rb"chat 1: bob@example\.com joined", pos)
+
+        # Title change, clear screen, OSC 52 clipboard write, a C1 CSI and a
+        # byte that is not UTF-8: all shown, none obeyed.
+        evil = (b"x \x1b]0;owned\x07 \x1b[2J \x1b]52;c;aGk=\x07 \xc2\x9b31m \xff\x7f end")
+        payload = text_payload("").encode() + evil
+        bob.send_raw(b"MSG bob@example.com Bob %d\r\n" % len(payload) + payload)
+        pos, _ = t.expect(STAMP + re.escape(b"<Bob> x ^[]0;owned^G ^[[2J ^[]52;c;aGk=^G <U+009B>31m \\xFF^? end") +
+                          rb"\r\n", pos)
+        out = t.text()
+        for raw in (b"\x1b]0;", b"\x1b[2J", b"\x1b]52", b"\xc2\x9b", b"\xff"):
+            self.assertNotIn(raw, out)
+
+        # Typed UTF-8 reaches the peer byte for byte.
+        t.type("你好 ünïcode\r")
+        msg = bob.expect("MSG")
+        self.assertTrue(msg.payload.endswith("\r\n\r\n你好 ünïcode".encode()), msg.payload)
+        pos, _ = t.expect("你好 ünïcode".encode(), pos)
+
+        # A second chat: lines now say which chat they belong to.
+        carol = self.ring(ns, 2, "carol@example.com")
+        pos, _ = t.expect(STAMP + rb"chat 2: carol@example\.com joined", pos)
+        carol.send_msg("carol@example.com", "Carol", text_payload("hi from carol"))
+        pos, _ = t.expect(STAMP + rb"\[chat 2\] <Carol> hi from carol\r\n", pos)
+        t.type("/chats\r")
+        t.expect(rb"Chat 1 with bob@example\.com: ready \(the current chat\)\.", pos)
+        t.expect(rb"Chat 2 with carol@example\.com: ready\.", pos)
+        t.type("/list\r")
+        t.expect(rb"0 contacts on your contact list \(FL\)\.", pos)
+
+        # A declined invitation reads as a sentence.
+        carol.send_msg("carol@example.com", "Carol", invite_payload([
+            ("Application-Name", "Whiteboard"), ("Application-GUID", "{1DF57D09-637A-4CA5-91B9-2C3EDAAF62FE}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "55")]))
+        pos, _ = t.expect(rb"/accept 55", pos)
+        t.type("/decline 55\r")
+        pos, _ = t.expect(rb"The whiteboard invitation 55 was ended by you: declined\.", pos)
+
+        m = t.mark()
+        t.type("/quit\r")
+        self.assertEqual(t.close(), 0, t.text(m).decode(errors="replace"))
 
 
 if __name__ == "__main__":

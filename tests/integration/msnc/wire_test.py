@@ -82,7 +82,7 @@ class Wire(unittest.TestCase):
                          ("Invitation-Command", "INVITE"), ("Invitation-Cookie", str(cookie)),
                          ("Application-File", "wire.bin"), ("Application-FileSize", str(len(data))),
                          *extra_fields])
-        inv = bob.wait("invite", cookie=cookie)
+        inv = bob.wait("invite", cookie=str(cookie))
         self.assertEqual(inv["size"], len(data))
         bob.send("/accept %d" % cookie)
         return cookie, raw.read_invite()
@@ -103,7 +103,7 @@ class Wire(unittest.TestCase):
                 self.assertEqual(int(acc["PortX"]), port ^ 0x3141)
                 self.assertTrue(acc["AuthCookie"].isdigit())
                 self.assertEqual(acc["Launch-Application"], "FALSE")
-                lst = bob.wait("secondary_listen", cookie=cookie)
+                lst = bob.wait("secondary_listen", cookie=str(cookie))
                 self.assertEqual(lst["local"], "%s:%d" % (IP[BOB], port))
                 conn = socket.create_connection((IP[BOB], port), timeout=rawpeer.TIMEOUT,
                                                 source_address=(IP[ALICE], 0))
@@ -111,7 +111,7 @@ class Wire(unittest.TestCase):
                 # The receiver still sends USR with the cookie it offered, and BYE.
                 bye = rawpeer.serve_file(conn, data, BOB, acc["AuthCookie"], ver_first=ver_first)
                 self.assertEqual(bye, "BYE 16777989")
-                done = bob.wait("transfer_done", cookie=cookie)
+                done = bob.wait("transfer_done", cookie=str(cookie))
                 with open(done["file"], "rb") as f:
                     self.assertEqual(hashlib.sha256(f.read()).digest(), hashlib.sha256(data).digest())
                 os.unlink(done["file"])
@@ -142,10 +142,10 @@ class Wire(unittest.TestCase):
         conn, _ = lsock.accept()
         self.closers.append(conn.close)
         self.assertEqual(rawpeer.serve_file(conn, data, BOB, "777"), "BYE 16777989")
-        done = bob.wait("transfer_done", cookie=cookie)
+        done = bob.wait("transfer_done", cookie=str(cookie))
         with open(done["file"], "rb") as f:
             self.assertEqual(f.read(), data)
-        con = bob.wait("secondary_connected", cookie=cookie)
+        con = bob.wait("secondary_connected", cookie=str(cookie))
         self.assertEqual(con["peer"], "%s:%d" % good)
         self.assertTrue(con["local"].startswith(IP[BOB] + ":"), con)
 
@@ -201,7 +201,7 @@ class Wire(unittest.TestCase):
         s = socket.create_connection(addr, timeout=rawpeer.TIMEOUT, source_address=(IP[BOB], 0))
         self.closers.append(s.close)
         self.assertEqual(rawpeer.receive_file(s, BOB, right), data)
-        alice.wait("transfer_done", cookie=cookie)
+        alice.wait("transfer_done", cookie=str(cookie))
 
     def reverse_msnc_sender(self):
         alice, bob, inv, data = self.msnc_sender_invites(extra=("--no-incoming",))
@@ -215,7 +215,7 @@ class Wire(unittest.TestCase):
         conn, peer = lsock.accept()
         self.closers.append(conn.close)
         self.assertEqual(peer[0], IP[ALICE])
-        con = alice.wait("secondary_connected", cookie=cookie)
+        con = alice.wait("secondary_connected", cookie=str(cookie))
         self.assertEqual(con["peer"], "%s:%d" % (IP[BOB], port))
         self.assertIsNone(alice.find("secondary_listen")[0], "the sender must not listen")
         return alice, bob, conn, cookie, data
@@ -223,7 +223,7 @@ class Wire(unittest.TestCase):
     def test_reverse_connection_msnc_sender_connects(self):
         alice, bob, conn, cookie, data = self.reverse_msnc_sender()
         self.assertEqual(rawpeer.receive_file(conn, BOB, "31337"), data)
-        alice.wait("transfer_done", cookie=cookie)
+        alice.wait("transfer_done", cookie=str(cookie))
 
     def test_reverse_connection_wrong_cookie_from_receiver(self):
         alice, bob, conn, cookie, data = self.reverse_msnc_sender()
@@ -232,7 +232,7 @@ class Wire(unittest.TestCase):
         self.assertEqual(ln.line(), "VER MSNFTP")
         ln.send("USR %s 1" % BOB)
         self.assertTrue(ln.closed(), "the sender must close without FIL")
-        f = alice.wait("transfer_failed", cookie=cookie)
+        f = alice.wait("transfer_failed", cookie=str(cookie))
         self.assertEqual(f["status"], "refused")
         self.assertIn("wrong AuthCookie", f["text"])
         cancel = bob.read_invite()

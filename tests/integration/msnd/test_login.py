@@ -105,7 +105,7 @@ def test_wrong_password(srv):
     assert "alicepw" not in srv.log_text()
 
 
-@with_args("--auth-failures-per-account", "3")
+@with_args("--auth-failures-per-account", "3", "--auth-delay", "600")
 def test_failed_login_rate_limit(srv):
     c = msntest.Client(srv.ns)
     c.send_line("VER 1 MSNP7")
@@ -119,14 +119,15 @@ def test_failed_login_rate_limit(srv):
     c.send_line("USR 30 MD5 I alice@example.com")
     c.expect_error(911, 30)
     c.expect_closed()
-    # even the right password is refused while the account is throttled
+    # even the right password is refused from that address while it lasts
     c = msntest.Client(srv.ns)
     c.send_line("VER 1 MSNP7")
     c.expect("VER")
     c.send_line("USR 2 MD5 I alice@example.com")
     c.expect_error(911, 2)
-    # other accounts are unaffected
+    # other accounts are unaffected, and so is the owner elsewhere
     login(srv, "bob@example.com")
+    login(srv, "alice@example.com", source="127.0.0.3")
 
 
 def test_duplicate_login(srv):

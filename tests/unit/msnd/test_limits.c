@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "randpool.h"
 #include "ratelimit.h"
 #include "sbreg.h"
@@ -24,22 +26,53 @@ static void test_bucket(void **state) {
     for (int i = 0; i < 1000; i++) assert_true(bucket_take(&u, 1, 0, 1)); /* 0 = unlimited */
 }
 
+/* Limits that protect the server are on unless switched off. */
+static void test_protective_defaults(void **state) {
+    (void)state;
+    msnd_config c;
+    config_defaults(&c);
+    assert_true(c.ns_idle_timeout >= 120);  /* several PNG periods */
+    assert_true(c.tcp_keepalive > 0);
+    assert_true(c.max_connections > 0);
+    assert_true(c.max_connections_per_address > 0);
+    assert_true(c.max_output_before_login <= 64 * 1024);
+    assert_true(c.max_output_total > 0);
+    assert_true(c.max_xfr_cookies_per_user > 0);
+    assert_true(c.max_switchboards_per_user > 0);
+}
+
 static void test_failures(void **state) {
     (void)state;
-    failure_window *w = failures_new(3, 60);
+    failure_window *w = failures_new(3, 60, 1, 300);
     assert_non_null(w);
-    for (int i = 0; i < 3; i++) {
-        assert_false(failures_blocked(w, "k", 1000));
-        failures_record(w, "k", 1000);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(failures_blocked(w, "k", 1000), 0);
+        assert_int_equal(failures_record(w, "k", 1000), 0);
     }
-    assert_true(failures_blocked(w, "k", 1000));
-    assert_false(failures_blocked(w, "other", 1000));
-    assert_false(failures_blocked(w, "k", 61000)); /* window over */
-    assert_int_equal(failures_sweep(w, 61000), 0);
+    /* the third failure blocks for 1 s, each further one twice as long */
+    assert_int_equal(failures_record(w, "k", 1000), 1000);
+    assert_int_equal(failures_blocked(w, "k", 1500), 500);
+    assert_int_equal(failures_blocked(w, "other", 1000), 0);
+    assert_int_equal(failures_blocked(w, "k", 2000), 0);
+    assert_int_equal(failures_record(w, "k", 2000), 2000);
+    assert_int_equal(failures_record(w, "k", 4000), 4000);
+    /* capped at the maximum, and waiting out a block does not reset it */
+    uint64_t t = 8000;
+    for (int i = 0; i < 20; i++) t += failures_record(w, "k", t);
+    assert_int_equal(failures_record(w, "k", t), 300000);
+    t += 300000;
+    assert_int_equal(failures_blocked(w, "k", t), 0);
+    assert_int_equal(failures_sweep(w, t + 59999), 1);
+    /* forgotten a window after the block ended */
+    assert_int_equal(failures_sweep(w, t + 60000), 0);
+    assert_int_equal(failures_record(w, "k", t + 60000), 0);
+    /* a success forgets the key */
+    failures_clear(w, "k");
+    assert_int_equal(failures_sweep(w, 0), 0);
     failures_free(w);
-    failure_window *off = failures_new(0, 60);
+    failure_window *off = failures_new(0, 60, 1, 300);
     failures_record(off, "k", 1);
-    assert_false(failures_blocked(off, "k", 1));
+    assert_int_equal(failures_blocked(off, "k", 1), 0);
     failures_free(off);
 }
 
@@ -64,6 +97,117 @@ static void test_cookies(void **state) {
     sbreg_free(r);
 }
 
+/* XFR SB cookies count against their user until used, cancelled or
+ * expired; RNG cookies do not. */
+static void test_xfr_cookies_per_user(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    char c1[SB_COOKIE_MAX], c2[SB_COOKIE_MAX], c3[SB_COOKIE_MAX];
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 9000, c2, sizeof c2), 0);
+    assert_int_equal(sbreg_issue(r, "a@x.com", 42, 5000, c3, sizeof c3), 0);
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 2);
+    assert_int_equal(sbreg_xfr_outstanding(r, "b@x.com"), 0);
+    assert_int_equal(sbreg_redeem(r, c1, "b@x.com", 0, 1000), -1); /* burnt all the same */
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 1);
+    sbreg_sweep(r, 9000);
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 0);
+    assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
+    sbreg_cancel(r, c1);
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 0);
+    sbreg_free(r);
+}
+
+/* Cookies carry 80 random bits: 32.32.16. Over 4000 cookies every one of
+ * those bits is seen both set and clear (a fixed bit would survive that
+ * by chance with probability 2^-3999), and no field is ever wider. */
+static void test_cookie_entropy(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    uint64_t seen_set[3] = {0, 0, 0}, seen_clear[3] = {0, 0, 0};
+    for (int i = 0; i < 4000; i++) {
+        char ck[SB_COOKIE_MAX];
+        assert_int_equal(sbreg_issue(r, "a@x.com", 7, 5000, ck, sizeof ck), 0);
+        unsigned long long f[3];
+        char tail;
+        assert_int_equal(sscanf(ck, "%llu.%llu.%llu%c", &f[0], &f[1], &f[2], &tail), 3);
+        assert_true(f[0] <= 0xffffffffull && f[1] <= 0xffffffffull && f[2] <= 0xffffull);
+        for (int k = 0; k < 3; k++) {
+            seen_set[k] |= f[k];
+            seen_clear[k] |= ~f[k];
+        }
+        sbreg_cancel(r, ck);
+    }
+    assert_true(seen_set[0] == 0xffffffffull && (seen_clear[0] & 0xffffffffull) == 0xffffffffull);
+    assert_true(seen_set[1] == 0xffffffffull && (seen_clear[1] & 0xffffffffull) == 0xffffffffull);
+    assert_true(seen_set[2] == 0xffffull && (seen_clear[2] & 0xffffull) == 0xffffull);
+    sbreg_free(r);
+}
+
+/* Session ids are random in [SB_SESSION_ID_MIN, SB_SESSION_ID_MAX): of
+ * 2000 sessions opened one after another, hardly two in a row are within
+ * 1000 of each other (sequential ids all are; random ones with
+ * probability 5e-7 per pair, so the bound of 20 cannot be reached by
+ * chance), and ids above 2^31 make up their share (expected 928, sd 22). */
+static void test_session_ids_are_random(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    enum { N = 2000 };
+    static sb_session *open[N];
+    int close_pairs = 0, high = 0;
+    for (int i = 0; i < N; i++) {
+        open[i] = sbreg_session_new(r);
+        assert_non_null(open[i]);
+        uint32_t id = open[i]->id;
+        assert_true(id >= SB_SESSION_ID_MIN && id < SB_SESSION_ID_MAX);
+        if (id >= 2147483648u) high++;
+        if (i > 0) {
+            uint32_t prev = open[i - 1]->id;
+            uint32_t d = id > prev ? id - prev : prev - id;
+            if (d < 1000) close_pairs++;
+        }
+    }
+    assert_true(close_pairs <= 20);
+    assert_true(high >= 600 && high <= 1200);
+    for (int i = 0; i < N; i++) {
+        conn a;
+        memset(&a, 0, sizeof a);
+        strcpy(a.email, "a@x.com");
+        assert_int_equal(sbreg_join(r, open[i], &a), 0);
+        sbreg_leave(r, open[i], &a); /* frees the session */
+    }
+    assert_int_equal(sbreg_session_count(r), 0);
+    sbreg_free(r);
+}
+
+/* randpool_digits: every digit equally likely. 200000 digits, 20000
+ * expected of each, standard deviation 134: the bounds are 11 deviations
+ * away. A digit from a 4-bit value taken modulo 10 comes up 25000 or
+ * 12500 times and fails. */
+static void test_uniform_digits(void **state) {
+    (void)state;
+    long count[10] = {0};
+    char buf[1001];
+    for (int round = 0; round < 200; round++) {
+        assert_int_equal(randpool_digits(buf, 1000), 0);
+        assert_int_equal(strlen(buf), 1000);
+        for (int i = 0; i < 1000; i++) {
+            assert_true(buf[i] >= '0' && buf[i] <= '9');
+            count[buf[i] - '0']++;
+        }
+    }
+    for (int d = 0; d < 10; d++) assert_true(count[d] > 18500 && count[d] < 21500);
+    uint32_t v;
+    long low = 0;
+    for (int i = 0; i < 100000; i++) {
+        assert_int_equal(randpool_uniform(3000000000u, &v), 0);
+        assert_true(v < 3000000000u);
+        if (v < 1000000000u) low++;
+    }
+    /* a third below 1e9 (sd 149); plain modulo would give 0.47 of them */
+    assert_true(low > 31500 && low < 35200);
+}
+
 static void test_sessions(void **state) {
     (void)state;
     sbreg *r = sbreg_new();
@@ -73,8 +217,11 @@ static void test_sessions(void **state) {
     conn a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    assert_int_equal(sbreg_join(ss, &a), 0);
-    assert_int_equal(sbreg_join(ss, &b), 0);
+    strcpy(a.email, "a@x.com");
+    strcpy(b.email, "b@x.com");
+    assert_int_equal(sbreg_join(r, ss, &a), 0);
+    assert_int_equal(sbreg_join(r, ss, &b), 0);
+    assert_int_equal(sbreg_user_switchboards(r, "a@x.com"), 1);
     assert_int_equal(sbreg_ring_add(ss, "c@x.com", 5000), 0);
     assert_true(sbreg_ringing(ss, "c@x.com", 1000));
     assert_false(sbreg_ringing(ss, "c@x.com", 6000));
@@ -84,6 +231,7 @@ static void test_sessions(void **state) {
     assert_int_equal(sbreg_redeem(r, ck, "c@x.com", id, 1000), 0);
     assert_false(sbreg_ringing(ss, "c@x.com", 1000)); /* redeeming ends the ring */
     sbreg_leave(r, ss, &a);
+    assert_int_equal(sbreg_user_switchboards(r, "a@x.com"), 0);
     assert_ptr_equal(sbreg_session_find(r, id), ss);
     sbreg_leave(r, ss, &b);
     assert_null(sbreg_session_find(r, id)); /* last one out frees it */
@@ -168,8 +316,10 @@ static void test_randpool(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket), cmocka_unit_test(test_failures), cmocka_unit_test(test_randpool),
+        cmocka_unit_test(test_bucket), cmocka_unit_test(test_protective_defaults), cmocka_unit_test(test_failures), cmocka_unit_test(test_randpool),
         cmocka_unit_test(test_cookies), cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_xfr_cookies_per_user), cmocka_unit_test(test_cookie_entropy),
+        cmocka_unit_test(test_session_ids_are_random), cmocka_unit_test(test_uniform_digits),
         cmocka_unit_test(test_ring_cookie_names), cmocka_unit_test(test_email_hash_spreads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

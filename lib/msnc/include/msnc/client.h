@@ -38,6 +38,8 @@ typedef struct msnc_config {
     unsigned connect_timeout_ms;
     int reconnect;              /* reconnect with back-off after a lost connection */
     unsigned reconnect_max_ms;  /* cap of the back-off (default 60 s) */
+    unsigned login_timeout_ms;  /* login, and a switchboard's handshake, must finish within this
+                                   (default 30 s, 0 = default) */
     uint64_t ftp_max_rate;      /* file transfer bandwidth cap, bytes/s (0 = none) */
     int no_incoming;            /* this host cannot accept connections: files we send are
                                    offered with Connectivity: N so the receiver listens */
@@ -92,6 +94,13 @@ int msnc_invite_cancel(msnc_client *c, uint64_t cookie);
 
 /* Invitations and transfers not finished yet. */
 size_t msnc_active_invitations(const msnc_client *c);
+
+/* Connections the library has closed still send their last lines (OUT,
+ * BYE, CCL) and wait for the peer to close, for up to 5 s. msnc_lingering
+ * counts them; a program about to free its event base closes what is left
+ * with msnc_close_lingering. */
+size_t msnc_lingering(const struct event_base *base);
+void msnc_close_lingering(struct event_base *base);
 
 const char *msnc_self_email(const msnc_client *c);
 msnp_status msnc_self_status(const msnc_client *c);

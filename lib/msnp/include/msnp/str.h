@@ -28,12 +28,20 @@ static inline msnp_str msnp_str_c(const char *cstr) {
     return msnp_str_make(cstr, cstr ? strlen(cstr) : 0);
 }
 
-/* Exact, case-sensitive comparison with a C string. */
-int msnp_str_eq(msnp_str s, const char *cstr);
-/* ASCII case-insensitive comparison with a C string. */
-int msnp_str_ieq(msnp_str s, const char *cstr);
 /* ASCII case-insensitive comparison of two views. */
 int msnp_str_ieq_str(msnp_str a, msnp_str b);
+/* Exact, case-sensitive comparison with a C string. */
+static inline int msnp_str_eq(msnp_str s, const char *cstr) {
+    size_t n = strlen(cstr);
+    return s.n == n && (n == 0 || memcmp(s.p, cstr, n) == 0);
+}
+/* ASCII case-insensitive comparison with a C string. Inline so that, with
+ * a literal, the length test is a constant compare: parsers test one
+ * header name against many names, and most differ in length. */
+static inline int msnp_str_ieq(msnp_str s, const char *cstr) {
+    size_t n = strlen(cstr);
+    return s.n == n && msnp_str_ieq_str(s, msnp_str_make(cstr, n));
+}
 /* ASCII case-insensitive prefix test. */
 int msnp_str_istarts(msnp_str s, const char *prefix);
 /* Strip leading and trailing spaces and tabs. */

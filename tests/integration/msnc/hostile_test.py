@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""msnc --batch against hostile scripted servers (fakeserver.py): a RNG whose
+address fails at once, a flood of RNGs, a server that never reads, one that
+says nothing, OUT SSD, commands piped before login, stdin from a regular
+file, oversized protocol fields.
+
+usage: hostile_test.py MSNC"""
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from fakeserver import FakeServer, invite_payload  # noqa: E402
+from msnclib import Msnc  # noqa: E402
+
+MSNC = None
+ALICE, PW = "alice@example.com", "alicepw"
+WAIT = 15.0
+
+
+class Hostile(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="msnc-hostile-")
+        self.srv = FakeServer()
+        self.closers = [self.srv.close]
+
+    def tearDown(self):
+        for c in reversed(self.closers):
+            c()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def client(self, extra=()):
+        c = Msnc(MSNC, self.srv.hostport, ALICE, PW, "127.0.0.2", self.tmp, extra)
+        self.closers.append(c.quit)
+        return c
+
+    def logged_in(self, extra=()):
+        c = self.client(extra)
+        ns = self.srv.accept()
+        ns.login(ALICE, PW)
+        c.wait("status", status="NLN")
+        return c, ns
+
+    def assert_exit(self, c, code, timeout=WAIT):
+        try:
+            rc = c.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.fail("msnc still running; events: %s" % c.events[-10:])
+        self.assertEqual(rc, code, "exit code; events: %s; stderr: %s" % (c.events[-10:], c.stderr_tail()))
+
+    def test_rng_whose_connect_fails_at_once(self):
+        """An address that refuses at once (broadcast) must close that chat
+        only, from the event loop, and leave msnc working."""
+        c, ns = self.logged_in()
+        ns.send_line("RNG 11 255.255.255.255:1863 CKI 17.1 bob@example.com Bob")
+        closed = c.wait("chat_closed")
+        self.assertIn("255.255.255.255:1863", closed["text"])
+        # Still alive and answering: another RNG, then a clean quit.
+        ns.send_line("RNG 12 255.255.255.255:1863 CKI 17.2 bob@example.com Bob")
+        c.wait("chat_closed", chat=closed["chat"] + 1)
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_rngs_beyond_descriptors(self):
+        """With few descriptors, RNGs past the last one fail inside connect
+        (no socket): each such chat is closed from the event loop and msnc
+        keeps running."""
+        env = dict(os.environ, MSNC_PASSWORD=PW)
+
+        def few_fds():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (20, 20))
+        p = subprocess.Popen([MSNC, "--batch", "-s", self.srv.hostport, "-u", ALICE, "--no-reconnect",
+                              "--cache-dir", self.tmp], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env, preexec_fn=few_fds, text=True)
+        self.closers.append(lambda: p.poll() is None and p.kill())
+        ns = self.srv.accept()
+        ns.login(ALICE, PW)
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        for i in range(24):
+            ns.send_line("RNG %d %s CKI 9.%d user%d@example.com U" % (3000 + i, sb.hostport, i, i))
+        held = []
+        sb.lsock.settimeout(1.0)
+        try:
+            while len(held) < 24:
+                held.append(sb.lsock.accept()[0])
+        except socket.timeout:
+            pass
+        self.closers.extend(h.close for h in held)
+        self.assertLess(len(held), 24, "the descriptor limit did not bite")
+        ns.send_line("CHG 99 BSY")  # still answering on the notification connection
+        out, err = p.communicate("/quit\n", timeout=WAIT)
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        self.assertEqual(out.count('"event":"chat_closed"'), 24 - len(held), out[-2000:])
+        self.assertIn('"status":"BSY"', out)
+
+    def test_version(self):
+        for argv in ([MSNC, "--version"], [MSNC, "ftp-send", "--version"], [MSNC, "ftp-recv", "--version"]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=WAIT)
+            self.assertEqual(r.returncode, 0, (argv, r.stderr))
+            self.assertRegex(r.stdout, r"^msnc( ftp-send| ftp-recv)? \d+\.\d+\.\d+ \(libmsnp ")
+
+    def test_rng_flood_is_bounded(self):
+        """90 RNGs: msnc opens at most its per-peer limit of switchboards and
+        says so for every one it refuses."""
+        c, ns = self.logged_in()
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        for i in range(90):
+            ns.send_line("RNG %d %s CKI 9.%d bob@example.com Bob" % (1000 + i, sb.hostport, i))
+        c.wait_pred("warning", lambda e: "refused" in e.get("text", ""))
+        accepted = 0
+        sb.lsock.settimeout(1.0)
+        try:
+            while accepted < 90:
+                sb.lsock.accept()[0].close()
+                accepted += 1
+        except socket.timeout:
+            pass
+        self.assertGreater(accepted, 0)
+        self.assertLessEqual(accepted, 8, "msnc opened %d switchboards for one peer" % accepted)
+        refused = [e for e in c.events if e.get("event") == "warning" and "refused" in e.get("text", "")]
+        self.assertEqual(len(refused), 90 - accepted, refused[:3])
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_rngs_from_many_peers_bounded_per_client(self):
+        c, ns = self.logged_in()
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        for i in range(80):
+            ns.send_line("RNG %d %s CKI 9.%d user%d@example.com U" % (2000 + i, sb.hostport, i, i))
+        c.wait_pred("warning", lambda e: "refused" in e.get("text", ""))
+        sb.lsock.settimeout(1.0)
+        accepted = []
+        try:
+            while len(accepted) < 80:
+                accepted.append(sb.lsock.accept()[0])
+        except socket.timeout:
+            pass
+        for s in accepted:
+            s.close()
+        self.assertLessEqual(len(accepted), 32, "msnc opened %d switchboards" % len(accepted))
+        self.assertGreaterEqual(len(accepted), 16)
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_server_that_never_reads(self):
+        """CHL forever, never reading the answers: msnc must close the
+        connection (exit 3) instead of growing without bound."""
+        c, ns = self.logged_in()
+        ns.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        ns.sock.settimeout(0.5)
+        line = b"CHL 0 29409134351025259292\r\n" * 1000
+        for _ in range(400):  # at most 400k challenges (~11 MB)
+            if c.proc.poll() is not None:
+                break
+            try:
+                ns.sock.sendall(line)
+            except (socket.timeout, OSError):
+                break
+        self.assert_exit(c, 3)
+        c.wait_pred("disconnected", lambda e: "does not read" in e.get("text", ""))
+
+    def test_out_ssd_without_reconnect_ends_with_3(self):
+        c, ns = self.logged_in()
+        ns.send_line("OUT SSD")
+        c.wait("disconnected")
+        self.assert_exit(c, 3)
+
+    def test_silent_server_login_timeout(self):
+        c = self.client(("--login-timeout", "2"))
+        ns = self.srv.accept()
+        ns.expect("VER")  # and then nothing
+        c.wait("login_failed", timeout=WAIT)
+        self.assert_exit(c, 3)
+
+    def test_silent_switchboard_handshake_timeout(self):
+        c, ns = self.logged_in(("--login-timeout", "2"))
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        ns.send_line("RNG 5 %s CKI 1.2 bob@example.com Bob" % sb.hostport)
+        conn = sb.accept()
+        conn.expect("ANS")  # never answered
+        closed = c.wait("chat_closed", timeout=WAIT)
+        self.assertIn("did not answer", closed["text"])
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_commands_before_login_wait_for_it(self):
+        c = self.client()
+        c.send("/chat bob@example.com")
+        c.send("hello early")
+        ns = self.srv.accept()
+        time.sleep(0.3)  # the commands are read before the login completes
+        ns.login(ALICE, PW)
+        xfr = ns.expect("XFR")
+        self.assertEqual(xfr.args[1], "SB")
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        ns.send_line("XFR %s SB %s CKI 77.88" % (xfr.args[0], sb.hostport))
+        conn = sb.accept()
+        usr = conn.expect("USR")
+        self.assertEqual(usr.args[1:], [ALICE, "77.88"])
+        conn.send_line("USR %s OK %s Alice" % (usr.args[0], ALICE))
+        cal = conn.expect("CAL")
+        self.assertEqual(cal.args[1], "bob@example.com")
+        conn.send_line("CAL %s RINGING 77" % cal.args[0])
+        conn.send_line("JOI bob@example.com Bob")
+        msg = conn.expect("MSG")
+        self.assertTrue(msg.payload.endswith(b"\r\n\r\nhello early"), msg.payload)
+        self.assertEqual([e for e in c.events if e.get("event") == "error"], [])
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_commands_fail_when_login_never_completes(self):
+        c = self.client()
+        c.send("/chat bob@example.com")
+        ns = self.srv.accept()
+        ns.expect("VER")
+        ns.send_line("911 1")
+        c.wait("login_failed")
+        self.assert_exit(c, 2)
+
+    def test_stdin_regular_file(self):
+        path = os.path.join(self.tmp, "commands.txt")
+        with open(path, "w") as f:
+            f.write("/status busy\n")
+        env = dict(os.environ, MSNC_PASSWORD=PW)
+        with open(path) as stdin:
+            p = subprocess.Popen([MSNC, "--batch", "-s", self.srv.hostport, "-u", ALICE, "--no-reconnect",
+                                  "--cache-dir", self.tmp], stdin=stdin, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=env)
+        try:
+            ns = self.srv.accept()
+            ns.login(ALICE, PW)
+            chg = ns.expect("CHG")
+            self.assertEqual(chg.args[1], "BSY")
+            self.assertTrue(ns.closed(), "msnc logs out at the end of its input")
+            out, err = p.communicate(timeout=WAIT)
+        except BaseException:
+            p.kill()
+            p.communicate()
+            raise
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn(b'"event":"logged_in"', out)
+
+    def test_failed_command_exits_1(self):
+        c, ns = self.logged_in()
+        c.send("/switch 42")
+        c.wait("error")
+        c.proc.stdin.close()
+        self.assertTrue(ns.closed())
+        self.assert_exit(c, 1)
+
+    def test_oversized_fields_refused_loudly(self):
+        """Fields longer than msnc can keep are refused with a warning naming
+        the line, never cut."""
+        c, ns = self.logged_in()
+        long_email = "a" * 200 + "@example.com"
+        ns.send_line("ADD 0 RL 12 %s Someone" % long_email)
+        w = c.wait_pred("warning", lambda e: long_email in e.get("text", ""))
+        self.assertIn("ADD 0 RL 12", w["text"])
+        self.assertIsNone(c.find("added_by")[1])
+        ns.send_line("NLN NLN %s %s" % (long_email, "x"))
+        c.wait_pred("warning", lambda e: ("NLN NLN " + long_email) in e.get("text", ""))
+        # An unknown command is named too.
+        ns.send_line("ZZZ 0 whatever")
+        c.wait_pred("warning", lambda e: "ZZZ 0 whatever" in e.get("text", ""))
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_invitation_flood_is_bounded(self):
+        """40 whiteboard invitations from one peer: 8 are offered, the rest
+        refused with a warning each; an over-long Session-ID is refused."""
+        c, ns = self.logged_in()
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        ns.send_line("RNG 5 %s CKI 1.2 bob@example.com Bob" % sb.hostport)
+        conn = sb.accept()
+        ans = conn.expect("ANS")
+        conn.send_line("IRO %s 1 1 bob@example.com Bob" % ans.args[0])
+        conn.send_line("ANS %s OK" % ans.args[0])
+        c.wait("chat_join", email="bob@example.com")
+        for i in range(40):
+            conn.send_msg("bob@example.com", "Bob", invite_payload([
+                ("Application-Name", "Whiteboard"), ("Application-GUID", "{1DF57D09-637A-4CA5-91B9-2C3EDAAF62FE}"),
+                ("Invitation-Command", "INVITE"), ("Invitation-Cookie", str(100 + i))]))
+        c.wait("warning", cookie="139")
+        offered = [e for e in c.events if e.get("event") == "invite"]
+        refused = [e for e in c.events if e.get("event") == "warning" and "refused an invitation" in e.get("text", "")]
+        self.assertEqual((len(offered), len(refused)), (8, 32))
+        c.send("/decline 100")
+        c.wait("invite_cancelled", cookie="100")
+        conn.send_msg("bob@example.com", "Bob", invite_payload([
+            ("Application-Name", "Whiteboard"), ("Application-GUID", "{1DF57D09-637A-4CA5-91B9-2C3EDAAF62FE}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "900"), ("Session-ID", "{" + "A" * 300 + "}")]))
+        w = c.wait("warning", cookie="900")
+        self.assertIn("Session-ID", w["text"])
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_long_session_id_kept_whole(self):
+        c, ns = self.logged_in()
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        sessid = "s" * 300
+        cookie = "c" * 500
+        ns.send_line("RNG %s %s CKI %s bob@example.com Bob" % (sessid, sb.hostport, cookie))
+        conn = sb.accept()
+        ans = conn.expect("ANS")
+        self.assertEqual(ans.args[1:], [ALICE, cookie, sessid])
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    MSNC = sys.argv[1]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[2:], verbosity=2)

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""msnd's command line: messages that name the problem, subcommand help,
+aligned --help, --config anywhere, no database created by a typo, each
+start-up error once with its cause, INI line numbers, passwords from
+stdin or a terminal with echo off, --version, and the notification and
+switchboard ports derived from --listen."""
+import os
+import pty
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import msntest  # noqa: E402
+
+MSND = None
+TMP = None
+
+
+def run(*argv, input=None):
+    return subprocess.run([MSND] + list(argv), input=input, capture_output=True, text=True, timeout=30)
+
+
+def one_line(text):
+    lines = text.splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_unknown_option_is_named():
+    r = run("--bogus")
+    assert r.returncode == 2
+    assert one_line(r.stderr) == "msnd: unknown option '--bogus' (see msnd --help)", r.stderr
+    r = run("user", "list", "--bogus=1")
+    assert one_line(r.stderr) == "msnd: unknown option '--bogus' (see msnd --help)", r.stderr
+    r = run("--db")
+    assert one_line(r.stderr) == "msnd: option '--db' needs a value", r.stderr
+    r = run("--max-line", "12")
+    assert r.returncode == 2
+    assert one_line(r.stderr).startswith("msnd: option '--max-line': 'max-line' expects a number from 64"), r.stderr
+    r = run("stray")
+    assert one_line(r.stderr) == "msnd: unexpected argument 'stray' (see msnd --help)", r.stderr
+
+
+def test_help():
+    r = run("user", "--help")
+    assert r.returncode == 0, r.stderr
+    assert "msnd user add" in r.stdout and "echo off" in r.stdout, r.stdout
+    r = run("--help")
+    assert r.returncode == 0
+    # every description starts in the same column
+    cols = set()
+    for line in r.stdout.splitlines():
+        m = re.match(r"  (--\S+(?: \S+)?)( +)\S", line)
+        if m:
+            cols.add(len(m.group(1)) + len(m.group(2)))
+            assert len(m.group(2)) >= 2, line
+    assert len(cols) == 1, cols
+    assert "--max-connections-per-address N" in r.stdout
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0 and re.match(r"msnd \d+\.\d+\.\d+ \(libmsnp ", r.stdout), r.stdout
+
+
+def test_missing_database_is_not_created():
+    db = os.path.join(TMP, "typo.db")
+    for argv in (["user", "list"], ["user", "del", "a@b.com"], ["user", "add", "a@b.com", "pw"]):
+        r = run(*argv, "--db", db)
+        assert r.returncode == 1, (argv, r.stderr)
+        assert one_line(r.stderr) == ("msnd: database %s: No such file or directory (check --db; "
+                                      "`msnd user add --create` makes a new one)" % db), r.stderr
+        assert not os.path.exists(db)
+    r = run("user", "add", "--create", "--db", db, "a@b.com", "pw")
+    assert r.returncode == 0, r.stderr
+    assert os.path.exists(db)
+
+
+def test_config_before_or_after_the_subcommand():
+    db = os.path.join(TMP, "cfg.db")
+    assert run("user", "add", "--create", "--db", db, "c@b.com", "pw", "Cee").returncode == 0
+    ini = os.path.join(TMP, "cfg.ini")
+    with open(ini, "w") as f:
+        f.write("[server]\ndb = %s\n" % db)
+    for argv in (["--config", ini, "user", "list"], ["user", "--config", ini, "list"],
+                 ["user", "list", "--config=" + ini]):
+        r = run(*argv)
+        assert r.returncode == 0 and r.stdout == "c@b.com\tCee\n", (argv, r.stdout, r.stderr)
+
+
+def test_ini_errors_carry_line_numbers():
+    ini = os.path.join(TMP, "bad.ini")
+    with open(ini, "w") as f:
+        f.write("[server]\nrole = all\nmax_line = 7\n")
+    r = run("--config", ini)
+    assert r.returncode == 2
+    assert one_line(r.stderr).startswith("msnd: %s:3: 'max_line' expects a number" % ini), r.stderr
+    with open(ini, "w") as f:
+        f.write("[server]\n\nnot a setting line\n")
+    r = run("--config", ini)
+    assert one_line(r.stderr) == "msnd: %s:3: not a 'key = value' line or a [section]" % ini, r.stderr
+    with open(ini, "w") as f:
+        f.write("[server]\nlisten_everywhere = 1\n")
+    r = run("--config", ini)
+    assert one_line(r.stderr) == "msnd: %s:2: unknown setting 'listen_everywhere'" % ini, r.stderr
+    r = run("--config", os.path.join(TMP, "absent.ini"))
+    assert one_line(r.stderr) == "msnd: cannot open config file %s: No such file or directory" % \
+        os.path.join(TMP, "absent.ini"), r.stderr
+
+
+def test_startup_errors_once_with_cause():
+    db = os.path.join(TMP, "start.db")
+    assert run("user", "add", "--create", "--db", db, "s@b.com", "pw").returncode == 0
+    r = run("--db", db, "--listen", "127.0.0.1:0", "--log-file", TMP)  # a directory
+    assert r.returncode == 1
+    assert one_line(r.stderr) == "msnd: cannot open log file %s: Is a directory" % TMP, r.stderr
+    # a port in use: said once on stderr (which is also the log here)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    r = run("--db", db, "--listen", "127.0.0.1:%d" % port)
+    busy.close()
+    assert r.returncode == 1
+    errors = [l for l in r.stderr.splitlines() if "cannot listen" in l]
+    assert len(errors) == 1, r.stderr
+    assert errors[0] == "msnd: cannot listen on 127.0.0.1:%d for ds: Address already in use" % port, r.stderr
+
+
+def test_password_from_stdin():
+    db = os.path.join(TMP, "pw.db")
+    r = run("user", "add", "--create", "--db", db, "p@b.com", input="from-stdin\n")
+    assert r.returncode == 0, r.stderr
+    srv = msntest.MsndServer(MSND, workdir=tempfile.mkdtemp(dir=TMP))
+    shutil.copyfile(db, srv.db)
+    try:
+        srv.start()
+        msntest.login(srv, "p@b.com", "from-stdin").close()
+    finally:
+        srv.cleanup()
+    r = run("user", "passwd", "--db", db, "p@b.com", input="")
+    assert r.returncode == 2 and "no password given" in r.stderr, r.stderr
+
+
+def test_password_prompt_on_a_terminal_has_echo_off():
+    db = os.path.join(TMP, "tty.db")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([MSND, "user", "add", "--create", "--db", db, "t@b.com"], stdin=slave, stdout=slave,
+                         stderr=slave, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(token, deadline):
+        nonlocal seen
+        while token not in seen:
+            assert time.monotonic() < deadline, seen
+            r, _, _ = select.select([master], [], [], 0.5)
+            if r:
+                try:
+                    seen += os.read(master, 1024)
+                except OSError:
+                    break
+
+    deadline = time.monotonic() + 20
+    read_until(b"Password for t@b.com: ", deadline)
+    os.write(master, b"typed-secret\n")
+    read_until(b"Again: ", deadline)
+    os.write(master, b"typed-secret\n")
+    assert p.wait(20) == 0
+    try:
+        while True:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if not r:
+                break
+            chunk = os.read(master, 1024)
+            if not chunk:
+                break
+            seen += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert b"typed-secret" not in seen, seen
+    r = run("user", "list", "--db", db)
+    assert "t@b.com" in r.stdout
+
+
+def free_port_triple():
+    """A port P with P, P+1 and P+2 free, below the ephemeral range."""
+    for _ in range(200):
+        p = random.randrange(20000, 30000)
+        socks = []
+        try:
+            for k in range(3):
+                s = socket.socket()
+                s.bind(("127.0.0.1", p + k))
+                socks.append(s)
+            return p
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no free ports")
+
+
+def test_ports_derived_from_listen():
+    db = os.path.join(TMP, "ports.db")
+    assert run("user", "add", "--create", "--db", db, "q@b.com", "pw").returncode == 0
+    procs = []
+    try:
+        for i in range(2):
+            for attempt in range(5):
+                p = free_port_triple()
+                pf = os.path.join(TMP, "ports%d" % i)
+                log = os.path.join(TMP, "derived%d.log" % i)
+                proc = subprocess.Popen([MSND, "--listen", "127.0.0.1:%d" % p, "--db", db, "--port-file", pf,
+                                         "--log-file", log], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+                deadline = time.monotonic() + 10
+                while not os.path.exists(pf) and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if os.path.exists(pf):
+                    break
+                proc.kill()
+                proc.wait()
+            else:
+                raise AssertionError("msnd did not start")
+            procs.append(proc)
+            with open(pf) as f:
+                ports = dict(l.strip().split("=") for l in f)
+            assert ports == {"ds": "127.0.0.1:%d" % p, "ns": "127.0.0.1:%d" % (p + 1),
+                             "sb": "127.0.0.1:%d" % (p + 2)}, ports
+            with open(log) as f:
+                text = f.read()
+            assert 'msg="notification port derived from --listen" addr=127.0.0.1:%d' % (p + 1) in text, text
+            assert 'msg="switchboard port derived from --listen" addr=127.0.0.1:%d' % (p + 2) in text, text
+        assert all(proc.poll() is None for proc in procs)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+
+
+def start_logging(db, extra, stderr_file, env=None):
+    pf = os.path.join(TMP, "log-ports")
+    if os.path.exists(pf):
+        os.unlink(pf)
+    proc = subprocess.Popen([MSND, "--listen", "127.0.0.1:0", "--db", db, "--port-file", pf] + extra,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr_file, env=env)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(pf):
+        assert proc.poll() is None and time.monotonic() < deadline, "msnd did not start"
+        time.sleep(0.02)
+    with open(pf) as f:
+        ports = dict(l.strip().split("=") for l in f)
+    return proc, ports
+
+
+def test_journal_lines_carry_priorities():
+    # Started by systemd, stderr is the journal stream named in
+    # JOURNAL_STREAM: lines carry <N> priorities and no timestamp.
+    db = os.path.join(TMP, "j.db")
+    assert run("user", "add", "--create", "--db", db, "j@b.com", "pw").returncode == 0
+    path = os.path.join(TMP, "journal")
+    with open(path, "wb") as err:
+        st = os.fstat(err.fileno())
+        env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+        proc, ports = start_logging(db, [], err, env)
+        # a refused login: a warning
+        for _ in range(6):
+            c = msntest.Client(msntest._addr(ports["ns"]))
+            c.send_line("VER 1 MSNP7")
+            c.expect("VER")
+            c.send_line("USR 2 MD5 I j@b.com")
+            r = c.read_cmd()
+            if r.name == "USR":
+                c.send_line("USR 3 MD5 S 00000000000000000000000000000000")
+                c.read_cmd()
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    with open(path) as f:
+        lines = f.read().splitlines()
+    assert lines and all(re.match(r"<[3467]>level=(debug|info|warn|error) msg=", l) for l in lines), lines
+    assert any(l.startswith('<6>level=info msg="ready"') for l in lines), lines
+    assert any(l.startswith('<4>level=warn msg="login throttle started"') for l in lines), lines
+    assert not any("ts=" in l for l in lines), lines
+    # the same msnd with stderr elsewhere (JOURNAL_STREAM inherited but not
+    # ours) writes plain logfmt lines
+    with open(path + "2", "wb") as err:
+        proc, _ = start_logging(db, [], err, env)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    with open(path + "2") as f:
+        lines = f.read().splitlines()
+    assert lines and all(l.startswith("ts=") for l in lines), lines
+
+
+def test_sighup_reopens_the_log_file_once():
+    db = os.path.join(TMP, "h.db")
+    assert run("user", "add", "--create", "--db", db, "h@b.com", "pw").returncode == 0
+    log = os.path.join(TMP, "msnd.log")
+    proc, ports = start_logging(db, ["--log-file", log, "--log-level", "debug"], subprocess.DEVNULL)
+    try:
+        os.rename(log, log + ".1")
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(log):
+            assert time.monotonic() < deadline, "no new log file after SIGHUP"
+            time.sleep(0.02)
+        c = msntest.Client(msntest._addr(ports["ns"]))
+        c.send_line("VER 1 MSNP7")
+        c.expect("VER")
+        c.close()
+        deadline = time.monotonic() + 10
+        while "connection freed" not in open(log).read():
+            assert time.monotonic() < deadline, open(log).read()
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    new = open(log).read()
+    old = open(log + ".1").read()
+    assert new.count('msg="log reopened"') == 1, new
+    assert "connection accepted" in new and "connection accepted" not in old, (old, new)
+    assert 'msg="ready"' in old and 'msg="ready"' not in new
+
+
+TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_database_is_not_created,
+         test_config_before_or_after_the_subcommand, test_ini_errors_carry_line_numbers,
+         test_startup_errors_once_with_cause, test_password_from_stdin,
+         test_password_prompt_on_a_terminal_has_echo_off, test_ports_derived_from_listen,
+         test_journal_lines_carry_priorities, test_sighup_reopens_the_log_file_once]
+
+if __name__ == "__main__":
+    MSND = os.path.abspath(sys.argv[1])
+    failed = 0
+    for fn in TESTS:
+        TMP = tempfile.mkdtemp(prefix="msnd-cli-")
+        try:
+            fn()
+            print("ok   %s" % fn.__name__)
+        except Exception:
+            failed += 1
+            print("FAIL %s" % fn.__name__)
+            traceback.print_exc()
+        finally:
+            shutil.rmtree(TMP, ignore_errors=True)
+    print("%d of %d failed" % (failed, len(TESTS)) if failed else "all %d passed" % len(TESTS))
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""msnd on a full disk: the database lives on a small tmpfs, mounted in a
+mount namespace of this test's own (needs root, as CI has; otherwise
+skipped with exit code 77). Writes are refused with 501, the log names
+the cause SQLite gave ("database or disk is full"), and the server and
+the session carry on."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import online  # noqa: E402
+
+
+def fill(path):
+    """Take the free space of the file system at path, leaving a little."""
+    st = os.statvfs(path)
+    free = st.f_bavail * st.f_frsize
+    with open(os.path.join(path, "filler"), "wb") as f:
+        f.write(b"\0" * max(0, free - 48 * 1024))
+
+
+def test_disk_full_is_reported_as_such(srv):
+    srv.stop()
+    mnt = tempfile.mkdtemp(prefix="msnd-full-")
+    # 4 MiB: room for the database and its WAL, then filled up.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "msnd-test", mnt], check=True)
+    try:
+        db = os.path.join(mnt, "msnd.db")
+        shutil.copyfile(srv.db, db)
+        srv.args += ["--db", db]
+        srv.start()
+        a = online(srv, "alice@example.com")
+        fill(mnt)
+        refused = None
+        for i in range(500):
+            t = a.trid()
+            a.send_line("REA %d alice@example.com Alice%%20%d%%20%s" % (t, i, "x" * 300))
+            r = a.read_cmd()
+            if r.name == "REA":
+                continue
+            assert r.line == "501 %d" % t, r
+            refused = i
+            break
+        assert refused is not None, "the disk never filled"
+        errors = [l for l in srv.log_text().splitlines() if 'msg="store error"' in l]
+        assert errors and all('error="database or disk is full"' in l for l in errors), errors
+        a.send_line("PNG")
+        a.expect("QNG")
+        a.close()
+        srv.stop()
+    finally:
+        srv.stop()
+        subprocess.run(["umount", mnt])
+        os.rmdir(mnt)
+
+
+def in_own_mount_namespace():
+    if os.environ.get("MSND_TEST_MNTNS") == "1":
+        return
+    if os.geteuid() != 0:
+        print("SKIP: needs root for a mount namespace")
+        sys.exit(77)
+    env = dict(os.environ, MSND_TEST_MNTNS="1")
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", sys.executable,
+                        os.path.abspath(__file__)] + sys.argv[1:], env=env)
+    sys.exit(r.returncode)
+
+
+if __name__ == "__main__":
+    in_own_mount_namespace()
+    sys.exit(harness.run([test_disk_full_is_reported_as_such], sys.argv[1]))

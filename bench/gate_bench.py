@@ -91,14 +91,21 @@ class Bench:
 
     @staticmethod
     def gate_stats(p, path):
-        mark = time.time() - 0.001
-        p.send_signal(10)  # SIGUSR1
-        for _ in range(100):
+        def report_no():
             try:
-                if os.path.getmtime(path) >= mark:
-                    with open(path) as f:
-                        return json.load(f)
-            except (OSError, ValueError):
+                with open(path) as f:
+                    return json.load(f)["report"]
+            except (OSError, ValueError, KeyError):
+                return 0
+        before = report_no()
+        p.send_signal(10)  # SIGUSR1: msngate rewrites the file, "report" + 1
+        for _ in range(200):
+            try:
+                with open(path) as f:
+                    st = json.load(f)
+                if st["report"] > before:
+                    return st
+            except (OSError, ValueError, KeyError):
                 pass
             time.sleep(0.05)
         raise RuntimeError("no stats")

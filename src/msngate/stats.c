@@ -48,7 +48,7 @@ void gate_stats_line(const gate_stats *s, size_t pinholes, FILE *fp) {
     fflush(fp);
 }
 
-int gate_stats_write_json(const gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind,
+int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind,
                           const char *path) {
     char tmp[300];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
@@ -58,15 +58,16 @@ int gate_stats_write_json(const gate_stats *s, size_t pinholes, const char *mode
     FILE *fp = fopen(tmp, "w");
     if (!fp)
         return -1;
+    s->reports++;
     fprintf(fp,
-            "{\"mode\":\"%s\",\"queue\":\"%s\",\"time\":%llu,\"predictions\":%llu,\"pinholes\":%zu,"
+            "{\"report\":%llu,\"mode\":\"%s\",\"queue\":\"%s\",\"time\":%llu,\"predictions\":%llu,\"pinholes\":%zu,"
             "\"elements_added\":%llu,\"elements_deleted\":%llu,\"elements_expired\":%llu,\"hits\":%llu,"
             "\"withdrawn\":%llu,\"refused_forged\":%llu,\"refused_nat\":%llu,\"refused_bound\":%llu,"
             "\"dropped_by_analyzer\":%llu,\"unresolved\":%llu,\"any_port\":%llu,\"unclassified\":%llu,\"commits\":%llu,\"commit_errors\":%llu,"
             "\"sets_recreated\":%llu,\"commit_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu},"
             "\"packets\":%llu,\"queued\":%llu,\"verdicts\":%llu,\"queue_drops\":%llu,\"queue_user_drops\":%llu,"
             "\"recv_enobufs\":%llu,\"queue_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}}\n",
-            mode, queue_kind, U(time(NULL)), U(s->predictions), pinholes, U(s->elements_added),
+            U(s->reports), mode, queue_kind, U(time(NULL)), U(s->predictions), pinholes, U(s->elements_added),
             U(s->elements_deleted), U(s->elements_expired), U(s->hits), U(s->withdrawn), U(s->refused_forged),
             U(s->refused_nat), U(s->refused_bound), U(s->dropped_by_analyzer), U(s->unresolved), U(s->any_port),
             U(s->unclassified),

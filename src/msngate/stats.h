@@ -27,6 +27,7 @@ typedef struct gate_stats {
     uint64_t qlat_n, qlat_max_us;
     uint32_t qlat[GATE_LAT_BUCKETS]; /* inline: queue read -> verdict sent */
     uint64_t started_us;
+    uint64_t reports;           /* status lines written so far */
 } gate_stats;
 
 void gate_stats_latency(uint32_t *hist, uint64_t *n, uint64_t *max, uint64_t us);
@@ -34,7 +35,7 @@ void gate_stats_latency(uint32_t *hist, uint64_t *n, uint64_t *max, uint64_t us)
 uint64_t gate_stats_pct(const uint32_t *hist, uint64_t n, double pct);
 void gate_stats_line(const gate_stats *s, size_t pinholes, FILE *fp);
 /* Writes path atomically (path.tmp, then rename). 0 or -1 (errno). */
-int gate_stats_write_json(const gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind,
+int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind,
                           const char *path);
 
 #endif

@@ -111,23 +111,29 @@ class Gate:
         with self.cv:
             return [l for l in self.lines if l and l.startswith("msngate: open ")]
 
-    def read_stats(self):
+    def _report_no(self):
+        try:
+            with open(self.stats) as f:
+                return json.load(f)["report"]
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    def stats_now(self):
+        """SIGUSR1, then the stats file msngate writes for it (its "report"
+        number goes up by one with every write)."""
+        before = self._report_no()
         self.proc.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 with open(self.stats) as f:
                     st = json.load(f)
-                if os.path.getmtime(self.stats) > self._usr1_mark:
+                if st["report"] > before:
                     return st
-            except (OSError, ValueError):
+            except (OSError, ValueError, KeyError):
                 pass
-            time.sleep(0.05)
+            time.sleep(0.02)
         raise AssertionError("no stats file after SIGUSR1")
-
-    def stats_now(self):
-        self._usr1_mark = time.time() - 0.001
-        return self.read_stats()
 
     def stats_until(self, pred, timeout=5.0):
         """Stats once pred holds (passive mode analyses a packet a little

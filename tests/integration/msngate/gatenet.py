@@ -20,6 +20,7 @@ import time
 
 INSIDE, GW_IN, GW_OUT, SERVER, OUTSIDE = "10.13.1.2", "10.13.1.1", "10.13.2.1", "10.13.2.2", "10.13.2.3"
 THIRD = "10.13.2.99"  # exists nowhere: the forged-address tests announce it
+INSIDE6, GW_IN6, GW_OUT6, SERVER6 = "fd13:1::2", "fd13:1::1", "fd13:2::1", "fd13:2::2"
 DS_PORT, NS_PORT, SB_PORT = 1863, 1864, 1865
 CLASSES = ("file_transfer", "voice_video", "whiteboard", "app_sharing", "remote_assistance", "switchboard")
 TABLE = "msngate"
@@ -51,6 +52,8 @@ def gateway_ruleset(table=TABLE, server=SERVER, server_ports=(DS_PORT, NS_PORT, 
         "    ct state established,related accept",
         "    ct state invalid drop",
         "    ip daddr %s tcp dport { %s } accept" % (server, ", ".join(str(p) for p in server_ports)),
+        "    ip6 daddr %s tcp dport { %s } accept" % (SERVER6, ", ".join(str(p) for p in server_ports)),
+        "    meta l4proto ipv6-icmp accept",  # neighbour discovery
         *accepts,
         "    meta l4proto { tcp, udp } counter name refused",
         "  }",
@@ -77,15 +80,20 @@ class Topology:
             v = self.veth
             run(["ip", "link", "add", v["i0"], "netns", self.ns_in, "type", "veth", "peer", "name", v["i1"], "netns", self.ns_gw])
             run(["ip", "link", "add", v["o0"], "netns", self.ns_out, "type", "veth", "peer", "name", v["o1"], "netns", self.ns_gw])
-            for ns, dev, addrs in ((self.ns_in, v["i0"], [INSIDE + "/24"]), (self.ns_gw, v["i1"], [GW_IN + "/24"]),
-                                   (self.ns_gw, v["o1"], [GW_OUT + "/24"]),
-                                   (self.ns_out, v["o0"], [SERVER + "/24", OUTSIDE + "/24"])):
+            for ns, dev, addrs in ((self.ns_in, v["i0"], [INSIDE + "/24", INSIDE6 + "/64"]),
+                                   (self.ns_gw, v["i1"], [GW_IN + "/24", GW_IN6 + "/64"]),
+                                   (self.ns_gw, v["o1"], [GW_OUT + "/24", GW_OUT6 + "/64"]),
+                                   (self.ns_out, v["o0"], [SERVER + "/24", OUTSIDE + "/24", SERVER6 + "/64"])):
                 for a in addrs:
-                    run(["ip", "-n", ns, "addr", "add", a, "dev", dev])
+                    # nodad: IPv6 addresses usable at once (no duplicate detection wait)
+                    run(["ip", "-n", ns, "addr", "add", a, "dev", dev] + (["nodad"] if ":" in a else []))
                 run(["ip", "-n", ns, "link", "set", dev, "up"])
             run(["ip", "-n", self.ns_in, "route", "add", "default", "via", GW_IN])
             run(["ip", "-n", self.ns_out, "route", "add", "10.13.1.0/24", "via", GW_OUT])
+            run(["ip", "-n", self.ns_in, "-6", "route", "add", "default", "via", GW_IN6])
+            run(["ip", "-n", self.ns_out, "-6", "route", "add", "fd13:1::/64", "via", GW_OUT6])
             run(self.nsx(self.ns_gw, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
+            run(self.nsx(self.ns_gw, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]))
             run(self.nsx(self.ns_gw, ["nft", "-f", "-"]), input=gateway_ruleset())
         except Exception:
             self.cleanup()

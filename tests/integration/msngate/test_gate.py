@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -39,7 +40,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "msnc"))
 import gatenet  # noqa: E402
 import msnclib  # noqa: E402
 import msntest  # noqa: E402
-from gatenet import INSIDE, OUTSIDE, SERVER, THIRD, DS_PORT, NS_PORT, SB_PORT  # noqa: E402
+from gatenet import INSIDE, OUTSIDE, SERVER, THIRD, DS_PORT, NS_PORT, SB_PORT, INSIDE6, SERVER6  # noqa: E402
 
 MSNGATE, MSND, MSNC = (os.path.abspath(p) for p in sys.argv[1:4])
 del sys.argv[1:4]
@@ -375,25 +376,26 @@ class GatewayTest(unittest.TestCase):
 
     # ---- raw clients: cancel, forged address, kill -9 ------------------------
 
-    def raw_pair(self):
+    def raw_pair(self, srv=None):
         """Carol inside and Dave outside, raw protocol, in one switchboard session."""
         t = self.topo
+        srv = srv or self.srv
         with t.netns(t.ns_in):
-            c = msntest.login(self.srv, CAROL, "carolpw")
+            c = msntest.login(srv, CAROL, "carolpw")
         with t.netns(t.ns_out):
-            d = msntest.login(self.srv, DAVE, "davepw")
+            d = msntest.login(srv, DAVE, "davepw")
         for x in (c, d):
             tr = x.trid()
             x.send_line("CHG %d NLN 0" % tr)
             while x.read_cmd().name != "CHG":
                 pass
         with t.netns(t.ns_in):
-            csb = msntest.open_switchboard(self.srv, c)
+            csb = msntest.open_switchboard(srv, c)
         tr = csb.trid()
         csb.send_line("CAL %d %s" % (tr, DAVE))
         rng = d.expect("RNG")
         with t.netns(t.ns_out):
-            dsb = msntest.join_by_ring(self.srv, d, rng)
+            dsb = msntest.join_by_ring(srv, d, rng)
         while csb.read_cmd().name != "JOI":
             pass
         self.raw = [c, d, csb, dsb]
@@ -490,6 +492,58 @@ class GatewayTest(unittest.TestCase):
             self.assertEqual(gate.stop(), 0)
             for x in self.raw:
                 x.close()
+
+    def test_4_ipv6(self):
+        """The same over IPv6: a second msnd on the outside IPv6 address; Carol
+        announces her IPv6 address, Dave connects to it through the _v6 set."""
+        t = self.topo
+        d6 = os.path.join(t.work, "msnd6")
+        os.makedirs(d6)
+        srv6 = msntest.MsndServer(MSND, users=USERS, workdir=d6)
+        p = subprocess.Popen(t.nsx(t.ns_out, [MSND, "--listen", "[%s]:%d" % (SERVER6, DS_PORT), "--ns-listen",
+                                              "[%s]:%d" % (SERVER6, NS_PORT), "--sb-listen", "[%s]:%d" % (SERVER6, SB_PORT),
+                                              "--db", srv6.db, "--port-file", srv6.port_file, "--log-file", srv6.log_file]),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        STARTED.append(p)
+        self.addCleanup(lambda: (p.terminate(), p.wait(10)))
+        deadline = time.monotonic() + 10
+        while not os.path.exists(srv6.port_file):
+            self.assertIsNone(p.poll(), srv6.log_text())
+            self.assertLess(time.monotonic(), deadline, "msnd on IPv6 did not start")
+            time.sleep(0.02)
+        srv6.ds, srv6.ns = (SERVER6, DS_PORT), (SERVER6, NS_PORT)
+        for mode in ("passive", "inline"):
+            with self.subTest(mode=mode):
+                gate = Gate(t, mode)
+                try:
+                    csb, dsb = self.raw_pair(srv6)
+                    with t.netns(t.ns_in):
+                        lsock = socket.socket(socket.AF_INET6)
+                        lsock.bind((INSIDE6, 0))
+                        lsock.listen(1)
+                    self.addCleanup(lsock.close)
+                    port = lsock.getsockname()[1]
+                    # before the announcement the gateway drops Dave's SYN
+                    with t.netns(t.ns_out):
+                        early = socket.socket(socket.AF_INET6)
+                    early.settimeout(0.5)
+                    with self.assertRaises(socket.timeout):
+                        early.connect((INSIDE6, port))
+                    early.close()
+                    self.invite(csb, dsb, 7401, INSIDE6, port)
+                    with t.netns(t.ns_out):
+                        s6 = socket.socket(socket.AF_INET6)
+                    s6.settimeout(10)
+                    s6.connect((INSIDE6, port))  # a dropped first SYN is retried after 1 s
+                    s6.close()
+                    self.assertIn("file_transfer_v6 { %s . tcp . %d" % (INSIDE6, port), " ".join(gate.opened()))
+                    self.assertIn("switchboard_v6 { %s . tcp . %d" % (SERVER6, SB_PORT), " ".join(gate.opened()))
+                    els = self.topo.wait_elements(lambda els: not [e for e in els if e[1] == INSIDE6])
+                    self.assertEqual([e for e in els if e[1] == INSIDE6], [])
+                finally:
+                    self.assertEqual(gate.stop(), 0)
+                    for x in self.raw:
+                        x.close()
 
     def test_5_kill9_inline_bypass(self):
         gate = Gate(self.topo, "inline", "--expect-timeout", str(PINHOLE_TIMEOUT))

@@ -1,28 +1,43 @@
 # msnkit: thin wrapper around CMake + CTest.
-#   make          release build            make test   deps + build + all tests
-#   make run      start msnd with a demo    make asan   ASan/UBSan build + tests
-#   make fuzz     short libFuzzer runs      make bench  benchmarks (BENCHMARKS.md)
-#   make stress   robustness suite
+#   make          release build (installs nothing; components whose
+#                 libraries are missing are skipped, with a message)
+#   make install  install under PREFIX (default /usr/local), staged in DESTDIR
+#   make deps     install the Debian packages msnkit needs (apt-get)
+# These run `make deps` first, so they work on a fresh machine:
+#   make test     deps + build + all tests  make run    start msnd with a demo
+#   make asan     ASan/UBSan build + tests  make fuzz   short libFuzzer runs
+#   make bench    benchmarks (BENCHMARKS.md) make stress robustness suite
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 20
 CTEST_ARGS ?=
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
-.PHONY: all deps test run asan fuzz bench stress clean
+.PHONY: all build deps install test run asan fuzz bench stress clean
 
-all: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+all: build
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 deps:
 	@bash scripts/install-deps.sh
 
-test: all
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# The targets below set up the machine first; `deps` must finish before the
+# build starts, even under `make -j`.
+test: deps
+	@$(MAKE) --no-print-directory build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-run: all
+run: deps
+	@$(MAKE) --no-print-directory build
 	@bash scripts/run-demo.sh $(BUILD)
 
 asan: deps
@@ -37,10 +52,12 @@ fuzz: deps
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory build
 	bash bench/run.sh $(BUILD)
 
-stress: all
+stress: deps
+	@$(MAKE) --no-print-directory build
 	bash tests/stress/run.sh $(BUILD)
 
 clean:

@@ -12,6 +12,10 @@ PACKAGES=(
   tcpdump          # reading captures back in the analyzer tests
   nftables         # loading msnsniff --nft output into a namespace in the tests
   iproute2 procps python3
+  python3-jsonschema   # msnsniff's events checked against docs/msnsniff-events.schema.json
+  tshark               # Community IDs cross-checked; the analyzer benchmark's peer
+  debhelper dpkg-dev fakeroot lintian adduser   # Debian packages (debian/) and their test
+  man-db groff-base                             # checking the man pages
   libnftnl-dev libmnl-dev libnftables-dev libnetfilter-queue-dev   # msngate
   iptables         # msngate's NFQUEUE fallback (iptables-nft) and its tests
 )

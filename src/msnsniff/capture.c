@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "decode.h"
@@ -35,6 +37,9 @@ struct sn_capture {
     struct bpf_program prog;
     int has_prog;
     volatile sig_atomic_t broken;
+    pcap_dumper_t *dump; /* -w: frames read are written here */
+    char dump_name[256];
+    int dump_errno; /* errno of the first failed write, kept for the report */
 };
 
 /* libpcap's largest accepted record for the link types the decoder knows */
@@ -130,7 +135,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     return c;
 }
 
-sn_capture *sn_capture_open_live(const char *iface, char *err, size_t errcap) {
+sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = pcap_create(iface, perr);
     if (!p) {
@@ -138,7 +143,7 @@ sn_capture *sn_capture_open_live(const char *iface, char *err, size_t errcap) {
         return NULL;
     }
     pcap_set_snaplen(p, 262144);
-    pcap_set_promisc(p, 1);
+    pcap_set_promisc(p, promisc ? 1 : 0);
     pcap_set_timeout(p, 100);
     pcap_set_immediate_mode(p, 1);
     pcap_set_buffer_size(p, 16 * 1024 * 1024);
@@ -183,6 +188,108 @@ int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t err
 
 int sn_capture_linktype(const sn_capture *c) { return pcap_datalink(c->p); }
 
+const char *sn_capture_linktype_name(int linktype, int describe, char *buf, size_t cap) {
+    const char *name = pcap_datalink_val_to_name(linktype);
+    const char *desc = describe ? pcap_datalink_val_to_description(linktype) : NULL;
+    if (name && desc)
+        snprintf(buf, cap, "%s (%s)", name, desc);
+    else if (name)
+        snprintf(buf, cap, "%s", name);
+    else
+        snprintf(buf, cap, "DLT %d", linktype);
+    return buf;
+}
+
+int sn_capture_list_interfaces(FILE *out, char *err, size_t errcap) {
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_if_t *all = NULL;
+    if (pcap_findalldevs(&all, perr) != 0) {
+        snprintf(err, errcap, "listing interfaces: %s", perr);
+        return -1;
+    }
+    int i = 0;
+    for (pcap_if_t *d = all; d; d = d->next) {
+        char flags[128] = "";
+        size_t n = 0;
+        static const struct {
+            bpf_u_int32 bit;
+            const char *name;
+        } names[] = {{PCAP_IF_UP, "Up"}, {PCAP_IF_RUNNING, "Running"}, {PCAP_IF_LOOPBACK, "Loopback"},
+                     {PCAP_IF_WIRELESS, "Wireless"}};
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+            if (d->flags & names[k].bit) {
+                int w = snprintf(flags + n, sizeof flags - n, "%s%s", n ? ", " : "", names[k].name);
+                if (w > 0 && (size_t)w < sizeof flags - n)
+                    n += (size_t)w;
+            }
+        }
+        fprintf(out, "%d.%s", ++i, d->name);
+        if (d->description)
+            fprintf(out, " (%s)", d->description);
+        if (n)
+            fprintf(out, " [%s]", flags);
+        fputc('\n', out);
+    }
+    pcap_freealldevs(all);
+    if (i == 0) {
+        snprintf(err, errcap, "no interface to capture on (capturing usually needs root or CAP_NET_RAW)");
+        return -1;
+    }
+    return 0;
+}
+
+int sn_capture_dump_open(sn_capture *c, const char *path, char *err, size_t errcap) {
+    c->dump = pcap_dump_open(c->p, path);
+    if (!c->dump) {
+        snprintf(err, errcap, "%s: %s", path, pcap_geterr(c->p));
+        return -1;
+    }
+    snprintf(c->dump_name, sizeof c->dump_name, "%s", strcmp(path, "-") == 0 ? "(stdout)" : path);
+    return 0;
+}
+
+int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
+    if (!c->dump)
+        return 0;
+    FILE *fp = pcap_dump_file(c->dump);
+    errno = 0;
+    int bad = pcap_dump_flush(c->dump) != 0 || ferror(fp);
+    int saved = c->dump_errno ? c->dump_errno : errno;
+    pcap_dump_close(c->dump); /* closes the FILE (standard output too, as tcpdump does) */
+    c->dump = NULL;
+    if (bad) {
+        snprintf(err, errcap, "%s: writing packets failed: %s", c->dump_name,
+                 saved ? strerror(saved) : "write error");
+        return -1;
+    }
+    return 0;
+}
+
+int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st) {
+    struct pcap_stat ps;
+    memset(st, 0, sizeof *st);
+    if (!c->live || pcap_stats(c->p, &ps) != 0)
+        return -1;
+    st->received = ps.ps_recv;
+    st->dropped = ps.ps_drop;
+    st->if_dropped = ps.ps_ifdrop;
+    return 0;
+}
+
+/* -w: the frame as read, with its original length. */
+static void dump_frame(sn_capture *c, const sn_frame *fr) {
+    struct pcap_pkthdr h;
+    memset(&h, 0, sizeof h);
+    h.ts.tv_sec = (time_t)(fr->ts_us / 1000000u);
+    h.ts.tv_usec = (suseconds_t)(fr->ts_us % 1000000u);
+    h.caplen = (bpf_u_int32)fr->caplen;
+    h.len = (bpf_u_int32)fr->wirelen;
+    errno = 0;
+    pcap_dump((u_char *)c->dump, &h, fr->data);
+    if (!c->dump_errno && ferror(pcap_dump_file(c->dump)))
+        c->dump_errno = errno ? errno : EIO;
+}
+
 static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     sn_pcaprec rec;
     char msg[256];
@@ -214,7 +321,16 @@ static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     }
 }
 
+static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap);
+
 int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
+    int rc = next_frame(c, fr, err, errcap);
+    if (rc == 1 && c->dump)
+        dump_frame(c, fr);
+    return rc;
+}
+
+static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     if (c->fast)
         return next_fast(c, fr, err, errcap);
     struct pcap_pkthdr *h;
@@ -275,6 +391,8 @@ void sn_capture_close(sn_capture *c) {
     }
     if (c->has_prog)
         pcap_freecode(&c->prog);
+    if (c->dump)
+        pcap_dump_close(c->dump);
     pcap_close(c->p);
     free(c->iobuf);
     free(c);

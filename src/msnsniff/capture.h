@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct sn_capture sn_capture;
 
@@ -16,9 +17,32 @@ typedef struct sn_frame {
 } sn_frame;
 
 sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap);
-sn_capture *sn_capture_open_live(const char *iface, char *err, size_t errcap);
+/* promisc: put the interface in promiscuous mode (tcpdump's default; -p
+ * turns it off). */
+sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size_t errcap);
+/* The interfaces libpcap can capture on, one per line as "N.name
+ * (description) [flags]" (-D). 0, or -1 with err set. */
+int sn_capture_list_interfaces(FILE *out, char *err, size_t errcap);
 int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t errcap);
 int sn_capture_linktype(const sn_capture *c);
+/* libpcap's name of a link type, "EN10MB", with its description when
+ * describe is set, "EN10MB (Ethernet)"; "DLT 147" for a value libpcap has
+ * no name for. */
+const char *sn_capture_linktype_name(int linktype, int describe, char *buf, size_t cap);
+/* Writes every frame sn_capture_next returns (after the filter) to a pcap
+ * file with the capture's link type ("-" = standard output). 0, or -1 with
+ * err set. */
+int sn_capture_dump_open(sn_capture *c, const char *path, char *err, size_t errcap);
+/* Flushes and closes the dump file: 0, or -1 with err naming the file and
+ * the cause (a full disk shows here). Nothing to do without one. */
+int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap);
+/* Live capture counters from the kernel (pcap_stats): packets received,
+ * dropped for lack of buffer space, dropped by the interface. 0, or -1
+ * when there are none (files). */
+typedef struct sn_capture_stats {
+    uint64_t received, dropped, if_dropped;
+} sn_capture_stats;
+int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st);
 /* 1: *fr holds a frame; 0: end of input; -1: error (err says what and
  * where); 2: nothing yet (live capture timeout, or interrupted). */
 int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap);

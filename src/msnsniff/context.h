@@ -36,6 +36,7 @@ typedef struct sn_config {
     size_t max_expect_per_user; /* outstanding per announcing user (0: unbounded) */
     size_t max_expect_per_session; /* outstanding per switchboard session (0: unbounded) */
     sn_announce_policy announce_policy;
+    uint64_t run_id;            /* names this run in flow uids; 0: a random one (sn_engine_new) */
 } sn_config;
 
 void sn_config_defaults(sn_config *c);

@@ -4,11 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
 
 #include <msnp/msnp.h>
 
 #include "decode.h"
 #include "dns.h"
+#include "communityid.h"
 #include "flow.h"
 #include "invitation.h"
 #include "reasm.h"
@@ -96,6 +99,9 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
     else
         sn_config_defaults(&e->c.cfg);
     sn_config *c = &e->c.cfg;
+    while (!c->run_id && getrandom(&c->run_id, sizeof c->run_id, 0) != (ssize_t)sizeof c->run_id) {
+        /* interrupted before the entropy pool answered: ask again */
+    }
     sn_memcap_init(&e->c.mem, c->memcap);
     sn_memcap_enable_reuse(&e->c.mem);
     sn_events_init(&e->c.ev);
@@ -129,6 +135,7 @@ int sn_engine_observe(sn_engine *e, const sn_observer *o) { return sn_observers_
 const sn_expect_table *sn_engine_expectations(const sn_engine *e) { return &e->c.expect; }
 const sn_stats *sn_engine_stats(const sn_engine *e) { return &e->c.st; }
 const sn_memcap *sn_engine_memcap(const sn_engine *e) { return &e->c.mem; }
+uint64_t sn_engine_run_id(const sn_engine *e) { return e->c.cfg.run_id; }
 
 /* ---- flows ------------------------------------------------------------------- */
 
@@ -150,6 +157,13 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     sn_ev *ev = sn_ev_new(&c->ev, "flow", f->last_ts > c->now ? f->last_ts : c->now);
     char a[SN_ADDR_STRLEN], t[32];
     sn_ev_set_int(ev, "flow", f->id);
+    /* unique across runs: the run's random id and the flow's number in it */
+    char uid[40];
+    snprintf(uid, sizeof uid, "%016llx-%llu", (unsigned long long)c->cfg.run_id, (unsigned long long)f->id);
+    sn_ev_set_str(ev, "uid", uid);
+    char cid[SN_COMMUNITY_ID_LEN];
+    if (sn_community_id(0, &f->addr[0], f->port[0], &f->addr[1], f->port[1], f->proto, cid) == 0)
+        sn_ev_set_str(ev, "community_id", cid);
     sn_ev_set_str(ev, "transport", f->proto == 6 ? "tcp" : "udp");
     sn_ev_set_str(ev, "src", sn_addr_str(&f->addr[0], a));
     sn_ev_set_int(ev, "sport", f->port[0]);

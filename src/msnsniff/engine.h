@@ -49,5 +49,8 @@ void sn_engine_tick(sn_engine *e, uint64_t now_us);
 void sn_engine_finish(sn_engine *e);
 /* Human summary (users, sessions, messages, invitations, predictions). */
 void sn_engine_summary(const sn_engine *e, FILE *fp);
+/* The run id in the flows' uid: sn_config.run_id, or the random one drawn
+ * when that was 0. */
+uint64_t sn_engine_run_id(const sn_engine *e);
 
 #endif

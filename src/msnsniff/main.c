@@ -5,6 +5,8 @@
  * nftables commands for the predicted connections. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +35,17 @@ static void on_signal(int sig) {
 
 static void usage(FILE *fp) {
     fprintf(fp,
-            "usage: msnsniff [options] -r FILE | -i IFACE [filter expression...]\n"
-            "  -r FILE             read a pcap or pcapng file (\"-\" = standard input)\n"
-            "  -i IFACE            capture live from an interface\n"
-            "  -w FILE             write JSON events to FILE instead of standard output\n"
+            "usage: msnsniff [options] -r FILE | -i IFACE [--] [filter expression...]\n"
+            "       msnsniff -D\n"
+            "  -r, --read FILE     read a pcap or pcapng file (\"-\" = standard input)\n"
+            "  -i, --interface IFACE  capture live from an interface\n"
+            "  -D, --list-interfaces  list the interfaces -i can capture on\n"
+            "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
+            "  -c, --count COUNT   stop after COUNT packets (those the filter lets through)\n"
+            "  -w, --write FILE    also write the packets read to FILE (pcap; \"-\" = standard output)\n"
+            "  -o, --output FILE   write JSON events to FILE instead of standard output\n"
+            "  -Z, --relinquish-privileges USER  after opening the capture, run as USER (and its groups)\n"
+            "  --run-id HEX        64-bit run id in the flows' uid (default: random)\n"
             "  --transcript        print readable chat transcripts instead of JSON\n"
             "  --nft               print nftables commands for the predicted connections\n"
             "  --nft-table NAME    nftables table name (default msnsniff)\n"
@@ -90,14 +99,84 @@ static double now_s(void) {
 enum {
     OPT_TRANSCRIPT = 256, OPT_NFT, OPT_NFT_TABLE, OPT_EXTRACT, OPT_MEMCAP, OPT_FLOW_MEMCAP, OPT_MAX_FLOWS,
     OPT_FLOW_TIMEOUT, OPT_EXPECT_TIMEOUT, OPT_NO_DEFRAG, OPT_ALL_FLOWS, OPT_SUMMARY, OPT_PROGRESS, OPT_NO_PROGRESS,
-    OPT_VERSION, OPT_ANOMALY_LIMIT, OPT_ANNOUNCED_POLICY, OPT_MAX_EXPECT, OPT_MAX_EXPECT_USER, OPT_MAX_EXPECT_SESSION
+    OPT_VERSION, OPT_ANOMALY_LIMIT, OPT_ANNOUNCED_POLICY, OPT_MAX_EXPECT, OPT_MAX_EXPECT_USER, OPT_MAX_EXPECT_SESSION,
+    OPT_RUN_ID
 };
+
+/* -w used to name the JSON output: a name that says JSON gets a pointer to
+ * -o rather than a capture file where events were expected. */
+static int json_name(const char *path) {
+    size_t n = strlen(path);
+    return (n >= 5 && strcmp(path + n - 5, ".json") == 0) || (n >= 6 && strcmp(path + n - 6, ".jsonl") == 0);
+}
+
+/* -Z: become USER (its uid, primary group and supplementary groups) for
+ * good. Only root can; anyone may name themselves. */
+static int drop_privileges(const char *user, char *err, size_t errcap) {
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        snprintf(err, errcap, "-Z %s: no such user", user);
+        return -1;
+    }
+    if (geteuid() != 0) {
+        if (pw->pw_uid == geteuid())
+            return 0;
+        snprintf(err, errcap, "-Z %s: only root can change user", user);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        snprintf(err, errcap, "-Z %s: %s", user, strerror(errno));
+        return -1;
+    }
+    if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+        snprintf(err, errcap, "-Z %s: root could be regained", user);
+        return -1;
+    }
+    return 0;
+}
+
+/* The final record of a JSON run: what was read and what the kernel
+ * dropped (live captures; null for files). */
+static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t ts_us) {
+    sn_events *evs = sn_engine_events(eng);
+    uint64_t emitted = evs->emitted;
+    sn_ev *ev = sn_ev_new(evs, "stats", ts_us);
+    if (!ev)
+        return;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%016llx", (unsigned long long)sn_engine_run_id(eng));
+    sn_ev_set_str(ev, "run", buf);
+    sn_ev_set_str(ev, "source", sn_capture_is_live(cap) ? "interface" : "file");
+    sn_ev_set_str(ev, "link_type", sn_capture_linktype_name(linktype, 0, buf, sizeof buf));
+    const sn_stats *st = sn_engine_stats(eng);
+    sn_ev_set_int(ev, "packets", st->packets);
+    sn_ev_set_int(ev, "bytes", st->bytes);
+    sn_ev_set_int(ev, "flows", st->flows);
+    sn_ev_set_int(ev, "events", emitted);
+    sn_capture_stats ks;
+    if (sn_capture_stats_get(cap, &ks) == 0) {
+        sn_ev_set_int(ev, "kernel_received", ks.received);
+        sn_ev_set_int(ev, "kernel_dropped", ks.dropped);
+        sn_ev_set_int(ev, "interface_dropped", ks.if_dropped);
+    } else {
+        sn_ev_set_null(ev, "kernel_received");
+        sn_ev_set_null(ev, "kernel_dropped");
+        sn_ev_set_null(ev, "interface_dropped");
+    }
+    sn_ev_emit(evs, ev);
+}
 
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
         {"read", required_argument, NULL, 'r'},
         {"interface", required_argument, NULL, 'i'},
         {"write", required_argument, NULL, 'w'},
+        {"output", required_argument, NULL, 'o'},
+        {"count", required_argument, NULL, 'c'},
+        {"list-interfaces", no_argument, NULL, 'D'},
+        {"no-promiscuous-mode", no_argument, NULL, 'p'},
+        {"relinquish-privileges", required_argument, NULL, 'Z'},
+        {"run-id", required_argument, NULL, OPT_RUN_ID},
         {"transcript", no_argument, NULL, OPT_TRANSCRIPT},
         {"nft", no_argument, NULL, OPT_NFT},
         {"nft-table", required_argument, NULL, OPT_NFT_TABLE},
@@ -125,14 +204,47 @@ int main(int argc, char **argv) {
     sn_config cfg;
     sn_config_defaults(&cfg);
     const char *rfile = NULL, *iface = NULL, *wfile = NULL, *nft_table = "msnsniff";
+    const char *pcap_out = NULL, *run_as = NULL;
     int transcript = 0, nft = 0, quiet = 0, summary_stdout = 0, progress = -1, packet_buffered = 0;
+    int promisc = 1, list_ifaces = 0;
+    uint64_t count = 0;
     int opt;
     uint64_t v;
-    while ((opt = getopt_long(argc, argv, "+r:i:w:qhU", longopts, NULL)) != -1) {
+    char *end;
+    /* Options may follow the filter words; "--" ends the options, for a
+     * filter with a word that starts with '-'. */
+    while ((opt = getopt_long(argc, argv, "r:i:w:o:c:DpZ:qhU", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r': rfile = optarg; break;
         case 'i': iface = optarg; break;
-        case 'w': wfile = optarg; break;
+        case 'w':
+            if (json_name(optarg)) {
+                fprintf(stderr, "msnsniff: -w %s: -w writes packets (pcap), like tcpdump's; "
+                                "JSON events go to standard output or to -o FILE\n", optarg);
+                return 2;
+            }
+            pcap_out = optarg;
+            break;
+        case 'o': wfile = optarg; break;
+        case 'D': list_ifaces = 1; break;
+        case 'p': promisc = 0; break;
+        case 'Z': run_as = optarg; break;
+        case 'c':
+            errno = 0;
+            count = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || count == 0 || optarg[0] == '-') {
+                fprintf(stderr, "msnsniff: -c: \"%s\" is not a packet count above 0\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_RUN_ID:
+            errno = 0;
+            cfg.run_id = strtoull(optarg, &end, 16);
+            if (errno || end == optarg || *end || cfg.run_id == 0 || optarg[0] == '-') {
+                fprintf(stderr, "msnsniff: --run-id: \"%s\" is not a non-zero 64-bit hex number\n", optarg);
+                return 2;
+            }
+            break;
         case 'q': quiet = 1; break;
         case 'U': packet_buffered = 1; break;
         case OPT_ANNOUNCED_POLICY:
@@ -181,6 +293,14 @@ int main(int argc, char **argv) {
         default: usage(stderr); return 2;
         }
     }
+    if (list_ifaces) {
+        char lerr[512];
+        if (sn_capture_list_interfaces(stdout, lerr, sizeof lerr) != 0) {
+            fprintf(stderr, "msnsniff: %s\n", lerr);
+            return 1;
+        }
+        return 0;
+    }
     if ((!rfile) == (!iface)) {
         fprintf(stderr, "msnsniff: give exactly one of -r FILE or -i IFACE\n");
         usage(stderr);
@@ -210,7 +330,7 @@ int main(int argc, char **argv) {
     }
 
     char err[1024];
-    sn_capture *cap = rfile ? sn_capture_open_file(rfile, err, sizeof err) : sn_capture_open_live(iface, err, sizeof err);
+    sn_capture *cap = rfile ? sn_capture_open_file(rfile, err, sizeof err) : sn_capture_open_live(iface, promisc, err, sizeof err);
     if (!cap) {
         fprintf(stderr, "msnsniff: %s\n", err);
         return 1;
@@ -221,6 +341,26 @@ int main(int argc, char **argv) {
         return 2;
     }
     int linktype = sn_capture_linktype(cap);
+    char ltname[128];
+    sn_capture_linktype_name(linktype, 1, ltname, sizeof ltname);
+    /* Root is needed to open an interface, not to write what it gives:
+     * output files are created as the -Z user. */
+    if (run_as && drop_privileges(run_as, err, sizeof err) != 0) {
+        fprintf(stderr, "msnsniff: %s\n", err);
+        sn_capture_close(cap);
+        return 1;
+    }
+    int events_to_stdout = !wfile; /* JSON, transcript or nft */
+    if (pcap_out && strcmp(pcap_out, "-") == 0 && events_to_stdout) {
+        fprintf(stderr, "msnsniff: -w - puts packets on standard output: send the events to a file with -o FILE\n");
+        sn_capture_close(cap);
+        return 2;
+    }
+    if (pcap_out && sn_capture_dump_open(cap, pcap_out, err, sizeof err) != 0) {
+        fprintf(stderr, "msnsniff: %s\n", err);
+        sn_capture_close(cap);
+        return 1;
+    }
     FILE *out = stdout;
     if (wfile && !(out = fopen(wfile, "w"))) {
         fprintf(stderr, "msnsniff: %s: %s\n", wfile, strerror(errno));
@@ -273,10 +413,11 @@ int main(int argc, char **argv) {
     int status = 0;
     int lt_warned = 0;
     double last = now_s();
-    uint64_t n = 0;
+    uint64_t n = 0, frames = 0, last_ts = 0;
     sn_frame fr;
     if (iface)
-        fprintf(stderr, "msnsniff: listening on %s, link type %d\n", iface, linktype);
+        fprintf(stderr, "msnsniff: listening on %s%s, link type %s\n", iface, promisc ? "" : " (not promiscuous)",
+                ltname);
     /* bounded after a stop: the kernel buffer holds a finite number of packets */
     int draining = 0;
     for (;;) {
@@ -306,12 +447,15 @@ int main(int argc, char **argv) {
         }
         if (!sn_decode_linktype_ok(linktype)) {
             if (!lt_warned)
-                fprintf(stderr, "msnsniff: link type %d is not supported; packets are counted only\n", linktype);
+                fprintf(stderr, "msnsniff: link type %s is not supported; packets are counted only\n", ltname);
             lt_warned = 1;
         }
         sn_engine_packet(eng, linktype, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
+        last_ts = fr.ts_us;
         if (live_output)
             sn_outq_flush(outq);
+        if (count && ++frames >= count)
+            break;
         if (progress && (++n & 8191u) == 0) {
             double t = now_s();
             if (t - last >= 0.5) {
@@ -329,10 +473,29 @@ int main(int argc, char **argv) {
     if (progress)
         fprintf(stderr, "\r\033[K");
     sn_engine_finish(eng);
+    if (sn_capture_is_live(cap) || !last_ts) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        last_ts = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+    }
+    emit_stats(eng, cap, linktype, last_ts);
     /* every event is out before the summary (which may go to stdout too) */
     int werr = sn_outq_close(outq);
-    if (!quiet)
-        sn_engine_summary(eng, summary_stdout ? stdout : stderr);
+    if (!quiet) {
+        FILE *sf = summary_stdout ? stdout : stderr;
+        sn_engine_summary(eng, sf);
+        sn_capture_stats ks;
+        fprintf(sf, "  capture: %s, link type %s", sn_capture_is_live(cap) ? "interface" : "file", ltname);
+        if (sn_capture_stats_get(cap, &ks) == 0)
+            fprintf(sf, "; kernel: %llu received, %llu dropped, %llu dropped by the interface",
+                    (unsigned long long)ks.received, (unsigned long long)ks.dropped,
+                    (unsigned long long)ks.if_dropped);
+        fputc('\n', sf);
+    }
+    if (sn_capture_dump_close(cap, err, sizeof err) != 0) {
+        fprintf(stderr, "msnsniff: %s\n", err);
+        status = 1;
+    }
     sn_engine_free(eng);
     sn_capture_close(cap);
     if (fflush(out) != 0 || (out != stdout && fclose(out) != 0) || werr) {

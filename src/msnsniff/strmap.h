@@ -1,28 +1,30 @@
-/* strmap.h - small byte-string keyed hash map (cookies, invitations, DNS
- * names). Keys are copied; values are the caller's. */
+/* strmap.h - the analyzer's names for msnkit's shared hash map
+ * (lib/common/include/msnkit/strmap.h): switchboard cookies, invitations,
+ * DNS names, users. */
 #ifndef SN_STRMAP_H
 #define SN_STRMAP_H
 
 #include <stddef.h>
-#include <stdint.h>
 
-typedef struct sn_strmap_entry sn_strmap_entry;
+#include <msnkit/strmap.h>
 
-typedef struct sn_strmap {
-    sn_strmap_entry **b;
-    size_t nb, count;
-} sn_strmap;
+typedef msnkit_strmap sn_strmap;
 
-int sn_strmap_init(sn_strmap *m);
-/* Frees entries; calls free_val on every value if not NULL. */
-void sn_strmap_free(sn_strmap *m, void (*free_val)(void *));
-void *sn_strmap_get(const sn_strmap *m, const char *key, size_t n);
-/* Insert or replace; returns the replaced value (or NULL). -1 cast never:
- * on allocation failure returns val itself so the caller can free it. */
-void *sn_strmap_put(sn_strmap *m, const char *key, size_t n, void *val);
-void *sn_strmap_del(sn_strmap *m, const char *key, size_t n);
-/* Visit every entry; fn returns nonzero to remove the entry (after which
- * the value is the callback's to free). */
-void sn_strmap_each(sn_strmap *m, int (*fn)(void *ctx, const char *key, void *val), void *ctx);
+static inline int sn_strmap_init(sn_strmap *m) { return msnkit_strmap_init(m); }
+static inline void sn_strmap_free(sn_strmap *m, void (*free_val)(void *)) { msnkit_strmap_free(m, free_val); }
+static inline void *sn_strmap_get(const sn_strmap *m, const char *key, size_t n) {
+    return msnkit_strmap_get(m, key, n);
+}
+/* Insert or replace: the replaced value, NULL for a new key, or val itself
+ * when memory ran out (so the caller knows to free it). */
+static inline void *sn_strmap_put(sn_strmap *m, const char *key, size_t n, void *val) {
+    void *old = NULL;
+    return msnkit_strmap_put(m, key, n, val, &old) == 0 ? old : val;
+}
+static inline void *sn_strmap_del(sn_strmap *m, const char *key, size_t n) { return msnkit_strmap_del(m, key, n); }
+/* fn returns nonzero to remove the entry (its value is then fn's to free). */
+static inline void sn_strmap_each(sn_strmap *m, int (*fn)(void *ctx, const char *key, void *val), void *ctx) {
+    msnkit_strmap_each(m, fn, ctx);
+}
 
 #endif

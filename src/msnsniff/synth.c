@@ -160,7 +160,7 @@ static msnsynth *open_common(FILE *fp, int own, const msnsynth_opts *opts) {
         w->o = *opts;
     if (w->o.nvlan > 2)
         w->o.nvlan = 2;
-    w->now = w->o.start_us ? w->o.start_us : 1016955577000000ull; /* March 2002, like the seed's cookie */
+    w->now = w->o.start_us ? w->o.start_us : 1016955577000000ull; /* March 2002, like the example sessions' cookie */
     w->rng = 0x9E3779B97F4A7C15ull;
     w->ip_id = 1;
     write_file_header(w);

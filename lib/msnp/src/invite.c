@@ -150,7 +150,7 @@ msnp_app_kind msnp_invite_classify(const msnp_invite *inv, msnp_classified_by *b
     if (inv->app_guid.n) {
         const msnp_app_info *a = msnp_app_by_guid(inv->app_guid);
         /* A file-transfer GUID on an SM1 session invitation without a file
-         * is a known client slip (the seed's voice example shows it): the
+         * is a known client slip (published voice examples show it): the
          * GUID cannot be trusted there, so the name and headers decide. */
         if (a && !(a->kind == MSNP_APP_FILE_TRANSFER && session_app)) {
             if (by) *by = MSNP_BY_GUID;

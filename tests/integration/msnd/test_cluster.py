@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """msnd with the switchboard in processes of its own: a notification server
 (--role ds,ns --link-listen) and one or two switchboards (--role sb
---ns-links) linked over real loopback sockets. The seed's switchboard
+--ns-links) linked over real loopback sockets. The example sessions' switchboard
 transcript across the processes, cookie and privacy rules decided by the
 notification server, round robin over two switchboards, a switchboard or
 notification server going away and coming back, a wrong link secret, a

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""msnd dispatch and notification login: the seed transcripts verbatim,
+"""msnd dispatch and notification login: the published example transcripts verbatim,
 per-version differences, wrong passwords, duplicate logins, errors."""
 import hashlib
 import sys

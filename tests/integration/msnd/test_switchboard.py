@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""msnd switchboard: the seed's XFR SB / USR / CAL / RNG / ANS / IRO / JOI
-transcript, byte-identical MSG relay with ACK/NAK per mode, the seed's
+"""msnd switchboard: the example sessions' XFR SB / USR / CAL / RNG / ANS / IRO / JOI
+transcript, byte-identical MSG relay with ACK/NAK per mode, the examples'
 invitations (file transfer, voice over two switchboards, whiteboard
 CONTEXT), three-party chat, BYE, cookie rules, limits."""
 import sys

@@ -24,6 +24,9 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import msntest  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import eventschema  # noqa: E402
+
 MSNSNIFF, MSND = sys.argv[1:3]
 del sys.argv[1:3]
 ALICE_IP, BOB_IP = "127.77.0.2", "127.77.0.3"
@@ -118,7 +121,7 @@ class Live(unittest.TestCase):
         carve = os.path.join(work, "files")
         os.mkdir(carve)
         events_path = os.path.join(work, "events.jsonl")
-        sniff = subprocess.Popen([MSNSNIFF, "-i", "lo", "-q", "-w", events_path, "--extract", carve,
+        sniff = subprocess.Popen([MSNSNIFF, "-i", "lo", "-q", "-o", events_path, "--extract", carve,
                                   "net", "127.77.0.0/24"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
@@ -138,6 +141,7 @@ class Live(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         with open(events_path) as f:
             ev = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual(eventschema.problems(ev), [])  # docs/msnsniff-events.schema.json
         self.check(ev)
         import shutil
         shutil.rmtree(work)

@@ -24,6 +24,9 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import msntest  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import eventschema  # noqa: E402
+
 MSNSNIFF, MSND, MSNC = sys.argv[1:4]
 del sys.argv[1:4]
 A_IP, B_IP = "127.77.1.4", "127.77.1.5"
@@ -111,7 +114,7 @@ class LiveMsnc(unittest.TestCase):
         srv = msntest.MsndServer(MSND, users=[(ALICE, "alicepw", "Alice"), (BOB, "bobpw", "Bob")])
         srv.start()
         ports = " or ".join("port %d" % a[1] for a in (srv.ds, srv.ns, srv.sb) if a)
-        sniff = subprocess.Popen([MSNSNIFF, "-i", "lo", "-q", "-w", events_path, "--extract", carve,
+        sniff = subprocess.Popen([MSNSNIFF, "-i", "lo", "-q", "-o", events_path, "--extract", carve,
                                   "net 127.77.1.0/24 or (host 127.0.0.1 and (%s))" % ports],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         clients = []
@@ -136,6 +139,7 @@ class LiveMsnc(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         with open(events_path) as f:
             ev = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual(eventschema.problems(ev), [])  # docs/msnsniff-events.schema.json
         self.check(ev, clients, sent_file)
         shutil.rmtree(work)
 

@@ -24,6 +24,8 @@ import tempfile
 import unittest
 
 MSNSNIFF, GEN_CAPTURE = sys.argv[1:3]
+# Runs compared byte for byte share one run id (it names the flows' uids).
+RUN_ID = ["--run-id", "00000000c0ffee17"]
 del sys.argv[1:3]
 TIMEOUT = 120
 
@@ -31,7 +33,7 @@ TABLES = ("expectations", "invitations", "referrals", "users online", "dns", "co
 
 
 def summary(path):
-    p = subprocess.run([MSNSNIFF, "-r", path, "--no-progress", "--summary", "-w", os.devnull,
+    p = subprocess.run([MSNSNIFF, "-r", path, "--no-progress", "--summary", "-o", os.devnull,
                         "--expect-timeout", "1", "--flow-timeout", "2"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
     if p.returncode != 0:
@@ -87,7 +89,7 @@ class Output(unittest.TestCase):
         subprocess.run([GEN_CAPTURE, "--out", cls.path, "--size", "48"], check=True,
                        stdout=subprocess.DEVNULL, timeout=TIMEOUT)
         cls.events = os.path.join(cls.dir.name, "events.jsonl")
-        p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", cls.path, "-w", cls.events],
+        p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", cls.path, "-o", cls.events] + RUN_ID,
                            stderr=subprocess.PIPE, timeout=TIMEOUT)
         assert p.returncode == 0, p.stderr.decode()
         with open(cls.events, "rb") as f:
@@ -99,7 +101,7 @@ class Output(unittest.TestCase):
         cls.dir.cleanup()
 
     def test_pipe_read_slowly_then_summary(self):
-        with subprocess.Popen([MSNSNIFF, "--no-progress", "--summary", "-r", self.path],
+        with subprocess.Popen([MSNSNIFF, "--no-progress", "--summary", "-r", self.path] + RUN_ID,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as p:
             got = bytearray()
             while True:  # bounded: the program ends and closes the pipe
@@ -115,7 +117,7 @@ class Output(unittest.TestCase):
         self.assertNotIn('{"event"', tail)
 
     def test_pipe_closed_early(self):
-        with subprocess.Popen([MSNSNIFF, "-q", "--no-progress", "-r", self.path],
+        with subprocess.Popen([MSNSNIFF, "-q", "--no-progress", "-r", self.path] + RUN_ID,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as p:
             first = p.stdout.read(1000)
             p.stdout.close()
@@ -126,7 +128,7 @@ class Output(unittest.TestCase):
     def test_disk_full(self):
         if not os.path.exists("/dev/full"):
             self.skipTest("no /dev/full")
-        p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", self.path, "-w", "/dev/full"],
+        p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", self.path, "-o", "/dev/full"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
         self.assertEqual(p.returncode, 1)
         self.assertIn("msnsniff: /dev/full: writing events failed: No space left on device", p.stderr.decode())
@@ -138,7 +140,7 @@ class Output(unittest.TestCase):
 
         def limit():
             resource.setrlimit(resource.RLIMIT_FSIZE, (65536, resource.RLIM_INFINITY))
-        p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", self.path, "-w", out],
+        p = subprocess.run([MSNSNIFF, "-q", "--no-progress", "-r", self.path, "-o", out] + RUN_ID,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, preexec_fn=limit)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("msnsniff: %s: writing events failed: File too large" % out, p.stderr.decode())

@@ -1,4 +1,4 @@
-/* mkcapture - write the seed scenario capture (see scenario.h).
+/* mkcapture - write the reference scenario capture (see scenario.h).
  *
  * usage: mkcapture [--mss N] [--reorder] [--dup] [--overlap] [--drop N]
  *                  [--vlan ID[,ID]] [--ipv6] [--ext6] [--pcapng] [--frag MTU] [--frag6 MTU]

@@ -1,4 +1,4 @@
-/* scenario.c - the seed's MSN sessions, synthesized. See scenario.h. */
+/* scenario.c - the example MSN sessions, synthesized. See scenario.h. */
 #include "scenario.h"
 
 #include <msnp/msnftp.h>

@@ -1,6 +1,7 @@
-/* scenario.h - the seed document's MSN sessions as synthesized captures.
+/* scenario.h - the example MSN sessions of the public protocol
+ * documentation (hypothetic.org) as synthesized captures.
  *
- * One scenario replays, with the seed's own addresses and values:
+ * One scenario replays, with the examples' own addresses and values:
  *   - DNS answers for the dispatch server and a switchboard host name;
  *   - dispatch login (VER/INF/USR, XFR NS 64.4.12.132:1863);
  *   - notification login (MD5 challenge 1013928519.693957190, USR OK,

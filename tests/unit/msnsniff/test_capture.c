@@ -1,5 +1,5 @@
 /* test_capture.c - the classic pcap reader (pcapread) against libpcap
- * itself: on the seed capture and on damaged and converted copies of it
+ * itself: on the scenario capture and on damaged and converted copies of it
  * (cut at every kind of place, bytes flipped, absurd or oversized record
  * lengths, a small snapshot length, big-endian and nanosecond files),
  * every frame (time, lengths, bytes) and every error message must be the
@@ -118,7 +118,7 @@ static size_t compare(const char *filter, long long want_offset, int want_fast) 
     return frames;
 }
 
-/* Offsets of the records of the seed capture. */
+/* Offsets of the records of the scenario capture. */
 static size_t record_offsets(size_t *off, size_t max) {
     size_t n = 0, at = 24;
     while (at + 16 <= seed_len && n < max) {
@@ -220,7 +220,7 @@ static void test_record_lengths(void **st) {
     free(b);
 }
 
-/* The seed rewritten in the other byte order and/or with nanoseconds. */
+/* The scenario capture rewritten in the other byte order and/or with nanoseconds. */
 static void test_byte_order_and_nanoseconds(void **st) {
     (void)st;
     unsigned char *b = malloc(seed_len);

@@ -1,4 +1,4 @@
-/* test_pipeline.c - the seed scenario through the whole engine: events,
+/* test_pipeline.c - the reference scenario through the whole engine: events,
  * torture variants that must give identical results, gaps, snaplen cuts,
  * memory caps and file carving. */
 #include <setjmp.h>
@@ -77,7 +77,7 @@ static void test_login_and_referral(void **state) {
     json_t *ns = sn_find(ev, "expectation_hit", "app", "notification");
     assert_non_null(ns);
     assert_string_equal(str(ns, "dst"), "64.4.12.132");
-    /* the seed's XFR: 64.4.12.193:1863 CKI 16925950.1016955577.17693 */
+    /* the scenario's XFR: 64.4.12.193:1863 CKI 16925950.1016955577.17693 */
     json_t *ref = sn_find(ev, "switchboard", "cookie", "16925950.1016955577.17693");
     assert_non_null(ref);
     assert_string_equal(str(ref, "action"), "referral");
@@ -106,7 +106,7 @@ static void test_messages(void **state) {
     assert_non_null(hello);
     assert_string_equal(str(hello, "sender"), "example@passport.com");
     assert_string_equal(str(hello, "direction"), "sent");
-    assert_int_equal(num(hello, "size"), 157); /* the seed's MSG 3 A 157 */
+    assert_int_equal(num(hello, "size"), 157); /* the scenario's MSG 3 A 157 */
     json_t *rcpt = json_object_get(hello, "recipients");
     assert_int_equal(json_array_size(rcpt), 1);
     assert_string_equal(json_string_value(json_array_get(rcpt, 0)), "name_123@hotmail.com");

@@ -7,7 +7,7 @@
 
 #include "msnp/str.h"
 
-/* Longest user handle (e-mail) and URL-encoded friendly name (draft limits). */
+/* Longest user handle (e-mail) and URL-encoded friendly name (the limits of the protocol's Internet-Draft). */
 #define MSNP_MAX_EMAIL 129
 #define MSNP_MAX_NAME_ENCODED 387
 

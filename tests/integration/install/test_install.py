@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""`cmake --install` of a finished build into a staging directory (DESTDIR):
+every file a user or a package needs lands where the build says it does,
+the systemd unit names installed paths, the pkg-config files point at the
+installed libraries, and small programs build and run against the installed
+libmsnp (shared) and libmsnc (static) through pkg-config alone."""
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def staged(dest, path):
+    return os.path.join(dest, path.lstrip("/"))
+
+
+MSNP_PROGRAM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <msnp/msnp.h>
+
+int main(void) {
+    const char in[] = "VER 1 MSNP7 MSNP6 CVR0\r\n";
+    msnp_parser p;
+    msnp_cmd cmd;
+    msnp_parse_error err;
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, &msnp_default_limits);
+    long n = msnp_parse(&p, in, sizeof in - 1, &cmd, &err);
+    Dl_info info;
+    if (!dladdr((void *)msnp_parse, &info)) return 2;
+    printf("%s %ld %s %zu\n%s\n", msnp_version_string(), n, cmd.name, cmd.argc, info.dli_fname);
+    return n == (long)(sizeof in - 1) && strcmp(cmd.name, "VER") == 0 ? 0 : 1;
+}
+"""
+
+MSNC_PROGRAM = r"""
+#include <stdio.h>
+#include <event2/event.h>
+#include <msnc/client.h>
+#include <msnc/addr.h>
+
+int main(void) {
+    struct event_base *base = event_base_new();
+    if (!base) return 2;
+    int a = msnc_ipv4_unicast("127.0.0.1"), b = msnc_ipv4_unicast("224.0.0.1");
+    printf("%d %d\n", a, b);
+    event_base_free(base);
+    return a == 1 && b == 0 ? 0 : 1;
+}
+"""
+
+
+def pkg_config(dest, libdir, *args):
+    env = dict(os.environ)
+    # Only the staged files, with the staging directory in front of every path.
+    env["PKG_CONFIG_PATH"] = staged(dest, os.path.join(libdir, "pkgconfig"))
+    env["PKG_CONFIG_SYSROOT_DIR"] = dest
+    r = subprocess.run(["pkg-config", *args], env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("pkg-config %s failed: %s" % (" ".join(args), r.stderr))
+    return shlex.split(r.stdout)
+
+
+def build_and_run(a, dest, work, name, source, pkg, extra_env=None):
+    src = os.path.join(work, name + ".c")
+    exe = os.path.join(work, name)
+    with open(src, "w") as f:
+        f.write(source)
+    flags = pkg_config(dest, a.libdir, "--cflags", "--libs", pkg)
+    cmd = [a.cc, "-std=c11", "-Wall", "-Werror", *shlex.split(a.cflags), src, "-o", exe, *flags]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    check(r.returncode == 0, "build against %s: %s\n%s" % (pkg, " ".join(cmd), r.stderr))
+    if r.returncode != 0:
+        return None
+    env = dict(os.environ)
+    env.update(extra_env or {})
+    r = subprocess.run([exe], capture_output=True, text=True, env=env, timeout=30)
+    check(r.returncode == 0, "%s runs: rc=%d %s %s" % (name, r.returncode, r.stdout, r.stderr))
+    return r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for opt in ("source", "build", "cc", "cflags", "programs", "prefix", "bindir", "sbindir", "libdir",
+                "includedir", "sysconfdir", "docdir", "mandir", "unitdir"):
+        ap.add_argument("--" + opt, default="")
+    a = ap.parse_args()
+    programs = [p for p in a.programs.split(",") if p]
+
+    dest = tempfile.mkdtemp(prefix="msnkit-install-")
+    try:
+        env = dict(os.environ, DESTDIR=dest)
+        r = subprocess.run(["cmake", "--install", a.build], env=env, capture_output=True, text=True)
+        check(r.returncode == 0, "cmake --install: " + r.stderr)
+        if r.returncode != 0:
+            return 1
+        # Nothing outside the prefix but the configuration file and the unit.
+        allowed = [a.prefix, a.sysconfdir, a.unitdir]
+        for root, _dirs, files in os.walk(dest):
+            for f in files:
+                path = "/" + os.path.relpath(os.path.join(root, f), dest)
+                check(any(path.startswith(p.rstrip("/") + "/") for p in allowed),
+                      "installed outside the prefix: " + path)
+
+        expect = {
+            os.path.join(a.includedir, "msnp/msnp.h"),
+            os.path.join(a.includedir, "msnp/parser.h"),
+            os.path.join(a.libdir, "libmsnp.a"),
+            os.path.join(a.libdir, "libmsnp.so.0"),
+            os.path.join(a.libdir, "libmsnp.so"),
+            os.path.join(a.libdir, "pkgconfig/libmsnp.pc"),
+            os.path.join(a.docdir, "LICENSE"),
+            os.path.join(a.docdir, "README.md"),
+            os.path.join(a.docdir, "codec.md"),
+            os.path.join(a.docdir, "architecture.md"),
+        }
+        man = {"msnc": ["man1/msnc.1"], "msnsniff": ["man8/msnsniff.8"],
+               "msnd": ["man8/msnd.8", "man5/msnd.ini.5"]}
+        for prog, pages in man.items():
+            for page in pages:
+                if prog in programs and os.path.exists(os.path.join(a.source, "man", os.path.basename(page))):
+                    expect.add(os.path.join(a.mandir, page))
+        if "msnc" in programs:
+            expect |= {os.path.join(a.bindir, "msnc"), os.path.join(a.docdir, "msnc.md"),
+                       os.path.join(a.includedir, "msnc/client.h"),
+                       os.path.join(a.includedir, "msnc/event.h"),
+                       os.path.join(a.libdir, "libmsnc.a"),
+                       os.path.join(a.libdir, "pkgconfig/libmsnc.pc")}
+        if "msnsniff" in programs:
+            expect |= {os.path.join(a.bindir, "msnsniff"), os.path.join(a.docdir, "msnsniff.md"),
+                       os.path.join(a.docdir, "msnsniff-events.schema.json")}
+        if "msnd" in programs:
+            expect |= {os.path.join(a.sbindir, "msnd"), os.path.join(a.docdir, "msnd.md"),
+                       os.path.join(a.sysconfdir, "msnd.ini"),
+                       os.path.join(a.unitdir, "msnd.service")}
+        for path in sorted(expect):
+            check(os.path.exists(staged(dest, path)), "installed: " + path)
+        for prog in ("msnc", "msnsniff"):
+            if prog in programs:
+                check(os.access(staged(dest, os.path.join(a.bindir, prog)), os.X_OK), prog + " executable")
+
+        # Every header the libraries install compiles on its own.
+        for sub in ("msnp", "msnc"):
+            d = staged(dest, os.path.join(a.includedir, sub))
+            if not os.path.isdir(d):
+                continue
+            for h in sorted(os.listdir(d)):
+                r = subprocess.run([a.cc, "-std=c11", "-Wall", "-Werror", "-fsyntax-only",
+                                    "-I", staged(dest, a.includedir), "-x", "c", "-"],
+                                   input="#include <%s/%s>\n" % (sub, h), capture_output=True, text=True)
+                check(r.returncode == 0, "header %s/%s compiles alone: %s" % (sub, h, r.stderr))
+
+        # The unit starts the installed msnd with the installed configuration.
+        if "msnd" in programs:
+            unit = open(staged(dest, os.path.join(a.unitdir, "msnd.service"))).read()
+            m = re.search(r"^ExecStart=(\S+) --config (\S+)$", unit, re.M)
+            check(m is not None, "ExecStart line in msnd.service:\n" + unit)
+            if m:
+                check(m.group(1) == os.path.join(a.sbindir, "msnd"), "unit runs " + m.group(1))
+                check(m.group(2) == os.path.join(a.sysconfdir, "msnd.ini"), "unit reads " + m.group(2))
+            check("@" not in unit.replace("$MAINPID", ""), "unit has no unexpanded @VAR@")
+
+        # pkg-config: the -L and -I directories are the staged install
+        # directories, and hold what they should.
+        flags = pkg_config(dest, a.libdir, "--cflags", "--libs", "libmsnp")
+        check("-L" + staged(dest, a.libdir) in flags, "libmsnp.pc libdir: %s" % flags)
+        check("-I" + staged(dest, a.includedir) in flags, "libmsnp.pc includedir: %s" % flags)
+        version = pkg_config(dest, a.libdir, "--modversion", "libmsnp")
+
+        work = tempfile.mkdtemp(prefix="prog-", dir=dest)
+        out = build_and_run(a, dest, work, "use_msnp", MSNP_PROGRAM, "libmsnp",
+                            {"LD_LIBRARY_PATH": staged(dest, a.libdir)})
+        if out is not None:
+            lines = out.splitlines()
+            check(lines[0] == "%s 24 VER 4" % version[0], "msnp program output: " + out)
+            # The program ran with the installed shared library, not another copy.
+            check(os.path.realpath(lines[1]) == os.path.realpath(staged(dest, os.path.join(a.libdir, "libmsnp.so.0"))),
+                  "libmsnp loaded from " + lines[1])
+        if "msnc" in programs:
+            out = build_and_run(a, dest, work, "use_msnc", MSNC_PROGRAM, "libmsnc",
+                                {"LD_LIBRARY_PATH": staged(dest, a.libdir)})
+            check(out is None or out.strip() == "1 0", "msnc program output: %r" % out)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+    if failures:
+        print("%d failure(s)" % len(failures))
+        return 1
+    print("install tree ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

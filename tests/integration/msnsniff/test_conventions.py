@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""msnsniff's capture-tool conventions, on the committed captures and on a
+live capture of loopback traffic the test makes itself:
+
+- -w FILE writes the packets read (after the filter) as pcap; JSON events go
+  to standard output or -o FILE; a -w name that says JSON is refused with a
+  pointer to -o; -w - needs the events elsewhere.
+- -c COUNT stops after COUNT packets; -D lists interfaces; -p leaves the
+  interface out of promiscuous mode; -Z USER drops root after opening the
+  capture (output files belong to USER).
+- Options may follow the filter; "--" ends the options.
+- The final "stats" event and the summary give the packets read, the link
+  type by name and, live, the kernel's counters.
+- Flow events carry a uid unique to the run and their Community ID (the same
+  as tshark's, when tshark is installed).
+
+usage: test_conventions.py MSNSNIFF CAPTURES_DIR
+"""
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+MSNSNIFF, CAPTURES = sys.argv[1:3]
+del sys.argv[1:3]
+TIMEOUT = 60
+
+
+def run(args, **kw):
+    p = subprocess.run([MSNSNIFF] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, **kw)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def events(out):
+    return [json.loads(line) for line in out.decode("utf-8").splitlines() if line.strip()]
+
+
+def cap(name):
+    return os.path.join(CAPTURES, name)
+
+
+def pcap_records(path):
+    """Number of records in a classic pcap file, read with tcpdump."""
+    p = subprocess.run(["tcpdump", "-nn", "-r", path], capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    return len(p.stdout.splitlines())
+
+
+class Files(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_w_writes_packets_o_writes_events(self):
+        pcap, js = os.path.join(self.dir, "copy.pcap"), os.path.join(self.dir, "ev.jsonl")
+        rc, out, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "-w", pcap, "-o", js])
+        self.assertEqual((rc, out), (0, b""), err)
+        self.assertEqual(pcap_records(pcap), 325)
+        # the packets written give the same events as the original
+        rc, again, err = run(["-q", "--run-id", "1", "-r", pcap])
+        self.assertEqual(rc, 0, err)
+        with open(js, "rb") as f:
+            self.assertEqual(again, f.read())
+        # without -o the events still come out on standard output
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", pcap])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(events(out)[-1]["event"], "stats")
+
+    def test_w_after_filter(self):
+        pcap = os.path.join(self.dir, "ftp.pcap")
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", pcap, "tcp", "port", "6891"])
+        self.assertEqual(rc, 0, err)
+        stats = events(out)[-1]
+        self.assertEqual(pcap_records(pcap), stats["packets"])
+        self.assertLess(stats["packets"], 325)
+        p = subprocess.run(["tcpdump", "-nn", "-r", pcap, "not", "tcp", "port", "6891"],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(p.stdout, "")
+
+    def test_w_refuses_json_names(self):
+        for name in ("events.json", "events.jsonl"):
+            rc, out, err = run(["-r", cap("seed.pcap"), "-w", os.path.join(self.dir, name)])
+            self.assertEqual(rc, 2)
+            self.assertIn("-o FILE", err)
+            self.assertFalse(os.path.exists(os.path.join(self.dir, name)))
+
+    def test_w_dash(self):
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", "-"])
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn("-o FILE", err)
+        js = os.path.join(self.dir, "ev.jsonl")
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", "-", "-o", js])
+        self.assertEqual(rc, 0, err)
+        with open(cap("seed.pcap"), "rb") as f:
+            self.assertEqual(out, f.read())  # same link type, snap length and records
+
+    def test_w_full_disk(self):
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", "/dev/full", "-o", os.devnull])
+        self.assertEqual(rc, 1)
+        self.assertIn("/dev/full: writing packets failed: No space left on device", err)
+
+    def test_count(self):
+        pcap = os.path.join(self.dir, "ten.pcap")
+        rc, out, err = run(["-r", cap("seed.pcap"), "-c", "10", "-w", pcap])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(events(out)[-1]["packets"], 10)
+        self.assertEqual(pcap_records(pcap), 10)
+        self.assertIn("packets: 10 ", err)
+        for bad in ("0", "-3", "ten", ""):
+            rc, _, err = run(["-r", cap("seed.pcap"), "-c", bad])
+            self.assertEqual(rc, 2, bad)
+            self.assertIn("-c", err)
+
+    def test_options_after_filter_and_double_dash(self):
+        rc, out, err = run(["-r", cap("seed.pcap"), "tcp", "port", "6891", "-q", "--run-id", "1"])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(err, "")  # -q was an option, not part of the filter
+        kinds = {e["event"] for e in events(out)}
+        self.assertIn("file", kinds)
+        self.assertNotIn("login", kinds)
+        rc, out2, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "--", "tcp", "port", "6891"])
+        self.assertEqual((rc, out2), (0, out), err)
+        # after "--" everything is filter: "-q" is not an expression
+        rc, _, err = run(["-r", cap("seed.pcap"), "--", "tcp", "-q"])
+        self.assertEqual(rc, 2)
+        self.assertIn("filter", err)
+
+    def test_stats_event_and_link_type_names(self):
+        for name, lt, desc in (("seed.pcap", "EN10MB", "Ethernet"), ("seed-gaps.pcap", "LINUX_SLL", "Linux cooked")):
+            rc, out, err = run(["-r", cap(name)])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            stats = ev[-1]
+            self.assertEqual(stats["event"], "stats")
+            self.assertEqual([e for e in ev if e["event"] == "stats"], [stats])
+            self.assertEqual(stats["link_type"], lt)
+            self.assertEqual(stats["source"], "file")
+            self.assertEqual(stats["events"], len(ev) - 1)
+            self.assertIsNone(stats["kernel_dropped"])
+            m = re.search(r"packets: (\d+) \((\d+) bytes\)", err)
+            self.assertEqual((int(m.group(1)), int(m.group(2))), (stats["packets"], stats["bytes"]))
+            self.assertIn("link type %s (%s" % (lt, desc), err)
+
+    def test_flow_uids(self):
+        runs = []
+        for _ in range(2):
+            rc, out, err = run(["-q", "-r", cap("seed.pcap")])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            run_id = ev[-1]["run"]
+            self.assertRegex(run_id, r"^[0-9a-f]{16}$")
+            flows = [e for e in ev if e["event"] == "flow"]
+            self.assertGreater(len(flows), 5)
+            for f in flows:
+                self.assertEqual(f["uid"], "%s-%d" % (run_id, f["flow"]))
+            self.assertEqual(len({f["uid"] for f in flows}), len(flows))
+            runs.append(run_id)
+        self.assertNotEqual(runs[0], runs[1])
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "--run-id", "abc"])
+        self.assertEqual(events(out)[-1]["run"], "0000000000000abc")
+        for bad in ("0", "xyz", "1" * 17):
+            rc, _, err = run(["-q", "-r", cap("seed.pcap"), "--run-id", bad])
+            self.assertEqual(rc, 2, bad)
+
+    def test_community_id_as_tshark(self):
+        if not shutil.which("tshark"):
+            self.skipTest("tshark missing (scripts/install-deps.sh installs it)")
+        for name in ("seed.pcap", "seed-torture.pcapng", "seed-gaps.pcap"):
+            rc, out, err = run(["-q", "--all-flows", "-r", cap(name)])
+            self.assertEqual(rc, 0, err)
+            ours = {e["community_id"] for e in events(out) if e["event"] == "flow"}
+            self.assertGreater(len(ours), 5)
+            p = subprocess.run(["tshark", "--enable-protocol", "communityid", "-n", "-r", cap(name),
+                                "-T", "fields", "-e", "communityid", "-Y", "tcp or udp"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            theirs = set(p.stdout.split())
+            self.assertLessEqual(ours, theirs, name)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "live capture and -Z need root")
+class Live(unittest.TestCase):
+    """A live capture of TCP traffic the test sends over loopback."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        os.chmod(self.dir, 0o777)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def traffic(self, port, stop):
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                    s.sendall(b"VER 1 MSNP7 CVR0\r\n")
+            except OSError:
+                pass
+            time.sleep(0.05)
+
+    def test_live_count_promisc_stats_and_user(self):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(64)
+        port = srv.getsockname()[1]
+        accepted = []
+        threading.Thread(target=lambda: [accepted.append(srv.accept()[0]) for _ in range(200)],
+                         daemon=True).start()
+        user = "nobody"
+        js, pcap = os.path.join(self.dir, "ev.jsonl"), os.path.join(self.dir, "live.pcap")
+        sniff = subprocess.Popen([MSNSNIFF, "-i", "lo", "-p", "-c", "30", "-Z", user, "-o", js, "-w", pcap,
+                                  "tcp", "port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stop = threading.Event()
+        t = threading.Thread(target=self.traffic, args=(port, stop), daemon=True)
+        try:
+            time.sleep(0.5)
+            t.start()
+            _, err = sniff.communicate(timeout=60)
+        finally:
+            stop.set()
+            if sniff.poll() is None:
+                sniff.kill()
+                sniff.wait()
+            srv.close()
+            for c in accepted:
+                c.close()
+        err = err.decode()
+        self.assertEqual(sniff.returncode, 0, err)
+        self.assertIn("listening on lo (not promiscuous), link type EN10MB (Ethernet)", err)
+        self.assertRegex(err, r"kernel: \d+ received, \d+ dropped, \d+ dropped by the interface")
+        uid = pwd.getpwnam(user).pw_uid
+        self.assertEqual(os.stat(js).st_uid, uid)  # created after the switch to the user
+        self.assertEqual(os.stat(pcap).st_uid, uid)
+        self.assertEqual(pcap_records(pcap), 30)
+        with open(js) as f:
+            ev = [json.loads(l) for l in f]
+        stats = ev[-1]
+        self.assertEqual(stats["event"], "stats")
+        self.assertEqual((stats["source"], stats["link_type"], stats["packets"]), ("interface", "EN10MB", 30))
+        self.assertGreaterEqual(stats["kernel_received"], 30)
+        self.assertIsInstance(stats["kernel_dropped"], int)
+        self.assertIsInstance(stats["interface_dropped"], int)
+
+    def test_list_interfaces(self):
+        rc, out, err = run(["-D"])
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out.decode(), r"(?m)^\d+\.lo \[.*Loopback")
+
+    def test_z_unknown_user(self):
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-Z", "no-such-user-msnkit"])
+        self.assertEqual(rc, 1)
+        self.assertIn("no such user", err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1)

@@ -17,6 +17,8 @@ PACKAGES=(
   tshark               # Community IDs cross-checked; the analyzer benchmark's peer
   debhelper dpkg-dev fakeroot lintian adduser   # Debian packages (debian/) and their test
   man-db groff-base                             # checking the man pages
+  libnftnl-dev libmnl-dev libnftables-dev libnetfilter-queue-dev   # msngate
+  iptables         # msngate's NFQUEUE fallback (iptables-nft) and its tests
 )
 
 missing=()

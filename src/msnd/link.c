@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fiber.h"
 #include "log.h"
 #include "peering.h"
 #include "sb.h"
@@ -79,20 +80,47 @@ int link_send(struct bufferevent *bev, const char *fmt, ...) {
 
 /* ================= accepted links (notification side) ================= */
 
-void link_in_free(link_in *p, const char *why) {
-    links *L = p->L;
+/* What a link's going means: its users go offline here (the FLN fan-out
+ * reads the store). */
+static void link_in_drop(link_in *p, const char *why) {
     if (p->hello && p->ns_peer) {
         LOGI("notification peer unlinked", "ns=%s reason=\"%s\"", p->sb_addr, why);
         peering_dropped(p);
     } else if (p->hello) {
         LOGI("switchboard unlinked", "sb=%s reason=\"%s\"", p->sb_addr, why);
     }
+}
+
+static void link_in_unlink(link_in *p) {
+    links *L = p->L;
     if (p->prev) p->prev->next = p->next;
     else L->peers = p->next;
     if (p->next) p->next->prev = p->prev;
     L->npeers--;
     bufferevent_free(p->bev);
+    free(p->job_line);
     free(p);
+}
+
+static void worker_run(link_in *p);
+
+void link_in_free(link_in *p, const char *why) {
+    links *L = p->L;
+    if (L->exiting || !L->s->fibers) {
+        link_in_drop(p, why);
+        link_in_unlink(p);
+        return;
+    }
+    if (p->gone) return; /* already going: its worker frees it */
+    /* With fibers the link's worker takes it down once the line it is
+     * handling (if any) is done, so the peer's users go offline after
+     * what that line did, never before. A peer that closed has the lines
+     * it sent before handled first, as without fibers. */
+    p->gone = why;
+    p->drain_then_free = strcmp(why, "closed") == 0;
+    bufferevent_disable(p->bev, EV_READ);
+    bufferevent_setcb(p->bev, NULL, NULL, NULL, p);
+    worker_run(p);
 }
 
 static void peer_event(struct bufferevent *bev, short what, void *arg);
@@ -169,9 +197,103 @@ static void peer_refuse(link_in *p) {
     bufferevent_setcb(p->bev, NULL, peer_flushed, peer_event, p);
 }
 
+/* One line of an accepted link. Nonzero: refused (close the link). */
+static int handle_line(link_in *p, char *line) {
+    char *tok[LINK_MAX_TOKENS];
+    int n = split_tokens(line, tok, LINK_MAX_TOKENS);
+    if (n <= 0) return 1;
+    if (!p->hello && strcmp(tok[0], "PEER") == 0) return peering_hello(p, tok, n) != 0;
+    if (!p->hello) return sb_hello(p, tok, n) != 0;
+    if (p->ns_peer) return peering_line(p, tok, n) != 0;
+    return sb_request(p, tok, n) != 0;
+}
+
+/* ---- the link's serial worker (a store that waits on fibers) ----
+ * Lines of one link are handled in the order they came, one at a time,
+ * each on a fiber: when a line waits for the database, the lines after it
+ * wait in the link's input buffer and the loop serves every other link
+ * and client meanwhile. Presence lines from one peer therefore take
+ * effect in the order that peer sent them. The input buffer is the queue:
+ * its read watermark (LINK_MAX_LINE * 64) stops reading from the socket
+ * when it is full, so a peer sending faster than the database answers is
+ * held back by TCP and its own output limit (LINK_MAX_OUTPUT) closes the
+ * link on its side with a log line; nothing here grows without bound. */
+static void line_job(void *arg) {
+    link_in *p = arg;
+    p->job_bad = handle_line(p, p->job_line);
+}
+
+/* On the loop's stack once a line is done. */
+static void line_done(void *arg) {
+    link_in *p = arg;
+    free(p->job_line);
+    p->job_line = NULL;
+    if (!p->job_waited) return; /* finished at once: worker_run goes on */
+    p->job_waited = 0;
+    worker_run(p);
+}
+
+static void drop_job(void *arg) {
+    link_in *p = arg;
+    link_in_drop(p, p->gone);
+}
+
+static void drop_done(void *arg) {
+    link_in *p = arg;
+    if (!p->job_waited) return; /* finished at once: drop_on_fiber unlinks */
+    p->job_waited = 0;
+    link_in_unlink(p);
+}
+
+/* The link's last job: its users go offline (on a fiber), then it is freed. */
+static void drop_on_fiber(link_in *p) {
+    p->dropping = 1;
+    int rc = fiber_run(p->L->s->base, drop_job, drop_done, p);
+    if (rc == 1) {
+        p->job_waited = 1;
+        return;
+    }
+    if (rc < 0) drop_job(p); /* no fiber: the blocking way */
+    link_in_unlink(p);
+}
+
+static void worker_run(link_in *p) {
+    int overlong = 0;
+    if (p->dropping) return;
+    /* Bounded: every turn consumes a line or leaves. */
+    while (!p->job_line) {
+        if (p->job_bad) {
+            p->job_bad = 0;
+            if (p->gone) drop_on_fiber(p);
+            else if (p->refused) peer_refuse(p);
+            else link_in_free(p, "protocol error");
+            return;
+        }
+        if (p->gone && !p->drain_then_free) break;
+        char *line = read_line(p->bev, &overlong);
+        if (!line) break;
+        p->job_line = line;
+        int rc = fiber_run(p->L->s->base, line_job, line_done, p);
+        if (rc < 0) { /* no fiber: handle it here, waiting the blocking way */
+            line_job(p);
+            line_done(p);
+        } else if (rc == 1) {
+            p->job_waited = 1;
+            return;
+        }
+    }
+    if (p->job_line) return; /* a line waits: line_done resumes */
+    if (p->gone) drop_on_fiber(p);
+    else if (overlong) link_in_free(p, "line too long");
+}
+
 static void peer_read(struct bufferevent *bev, void *arg) {
     link_in *p = arg;
     msnd_server *s = p->L->s;
+    if (s->fibers) {
+        worker_run(p);
+        return;
+    }
     /* Names for AUTH come from the store when the user is offline: they
      * share the pass's read transaction, as client input does. */
     server_pass_read_scope(s);
@@ -179,13 +301,7 @@ static void peer_read(struct bufferevent *bev, void *arg) {
     char *line;
     /* Bounded: every turn consumes a line. */
     while (!bad && (line = read_line(bev, &overlong)) != NULL) {
-        char *tok[LINK_MAX_TOKENS];
-        int n = split_tokens(line, tok, LINK_MAX_TOKENS);
-        if (n <= 0) bad = 1;
-        else if (!p->hello && strcmp(tok[0], "PEER") == 0) bad = peering_hello(p, tok, n) != 0;
-        else if (!p->hello) bad = sb_hello(p, tok, n) != 0;
-        else if (p->ns_peer) bad = peering_line(p, tok, n) != 0;
-        else bad = sb_request(p, tok, n) != 0;
+        bad = handle_line(p, line);
         free(line);
     }
     if (overlong) link_in_free(p, "line too long");
@@ -590,6 +706,7 @@ void link_sweep(msnd_server *s, uint64_t now_ms) {
 void link_free(msnd_server *s) {
     links *L = s->links;
     if (!L) return;
+    L->exiting = 1;
     while (L->peers) {
         link_in *p = L->peers;
         p->hello = 0; /* no log line at exit */

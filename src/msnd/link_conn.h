@@ -64,6 +64,14 @@ struct link_in {
     int refused; /* ERR sent: close once it is out */
     int ns_peer; /* not a switchboard: another notification server telling its users' presence */
     char peer_sb[CFG_ADDR]; /* ns_peer: where its switchboard's clients connect ("" if none) */
+    /* With a store that waits on fibers, the link's lines are handled one
+     * at a time on a fiber (link.c: the link's serial worker). */
+    char *job_line;      /* the line being handled (busy while set) */
+    int job_bad;         /* the line was refused: close once it is done */
+    int job_waited;      /* its fiber waited: the loop resumes the worker when it is done */
+    const char *gone;    /* link_in_free was called: why (its worker frees it) */
+    int drain_then_free; /* gone because the peer closed: handle the lines it sent before */
+    int dropping;        /* its last job (users offline) runs: nothing more is read */
     struct link_in *prev, *next;
 };
 typedef struct link_in link_in;
@@ -80,6 +88,7 @@ typedef struct links {
     ns_link *out; /* --ns-peers: links this notification server dials */
     size_t nout;
     char sb_addr[CFG_ADDR];
+    int exiting; /* link_free: links go at once, even one whose line waits */
 } links;
 
 int link_vsend(struct bufferevent *bev, const char *fmt, va_list ap);

@@ -3,6 +3,7 @@
     p = DelayProxy(("127.0.0.1", pg_port), delay_ms=20, listen=("127.0.0.1", 0)).start()
     p.port                     # where clients connect instead
     p.delay_ms = 200           # change the latency of everything sent from now on
+    p.chunks_up                # chunks read so far from the clients (requests on their way)
     p.stop()                   # close everything
 
 Every chunk read on one side is written to the other side delay_ms after it
@@ -18,8 +19,8 @@ import time
 
 
 class _Pipe:
-    def __init__(self, proxy, src, dst):
-        self.proxy, self.src, self.dst = proxy, src, dst
+    def __init__(self, proxy, src, dst, upstream=False):
+        self.proxy, self.src, self.dst, self.upstream = proxy, src, dst, upstream
         self.q = collections.deque()
         self.cv = threading.Condition()
         self.closed = False
@@ -28,6 +29,9 @@ class _Pipe:
         try:
             while True:
                 data = self.src.recv(65536)
+                if self.upstream and data:
+                    with self.proxy.lock:
+                        self.proxy.chunks_up += 1
                 with self.cv:
                     self.q.append((time.monotonic() + self.proxy.delay_ms / 1000.0, data))
                     self.cv.notify()
@@ -71,6 +75,8 @@ class DelayProxy:
         self.port = self.lsock.getsockname()[1]
         self.socks = []
         self.running = False
+        self.lock = threading.Lock()
+        self.chunks_up = 0
 
     def start(self):
         self.running = True
@@ -93,7 +99,7 @@ class DelayProxy:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.socks += [c, u]
             for a, b in ((c, u), (u, c)):
-                p = _Pipe(self, a, b)
+                p = _Pipe(self, a, b, upstream=a is c)
                 threading.Thread(target=p.reader, daemon=True).start()
                 threading.Thread(target=p.writer, daemon=True).start()
 

@@ -16,6 +16,8 @@ import threading
 import time
 
 from harness import USERS, login, msntest, online
+import delayproxy  # noqa: E402 (harness put tests/integration/lib on the path)
+import pgtest  # noqa: E402
 
 IM = (b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
       b"X-MMS-IM-Format: FN=Arial; EF=; CO=0; CS=0; PF=22\r\n\r\nhello across processes")
@@ -654,6 +656,51 @@ def test_presence_lines_from_a_peer():
         b = online(cl.ns, "bob@example.com")
         assert next_presence(a, "bob@example.com").line == "NLN NLN bob@example.com Bob"
         b.close()
+
+
+def test_peer_lines_waiting_on_the_database():
+    """PostgreSQL behind a slow link (delayproxy): a peer's presence lines
+    each wait for the database (who watches that user), yet the loop goes
+    on meanwhile: a local user's PNG, sent after the peer's first line
+    reached the database, is answered before the NLN that line causes.
+    The peer's lines still take effect in the order it sent them."""
+    if pgtest.backend() != "postgresql":
+        print("skip test_peer_lines_waiting_on_the_database (postgresql only)")
+        return
+    pg = pgtest.shared()
+    db = msntest.db_copy(TEMPLATE)
+    proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
+    try:
+        url = pg.url(db.rsplit("/", 1)[1], port=proxy.port)
+        with Cluster(n_sb=0, ns_args=["--db", url]) as cl:
+            a = online(cl.ns, "alice@example.com")
+            t = a.trid()
+            a.send_line("ADD %d FL bob@example.com Bob" % t)
+            a.expect("ADD")
+            p = socket.create_connection(cl.ns.link, timeout=10)
+            p.sendall(b"PEER 1 127.0.0.1:5 -\r\nSYNCED 0\r\n")
+            assert p.makefile("rb").readline() == b"HELLO 1 OK\r\n"
+            proxy.delay_ms = 150
+            before = proxy.chunks_up
+            p.sendall(b"ON bob@example.com NLN Bob\r\nON bob@example.com BSY Bobby\r\n"
+                      b"OFF bob@example.com\r\nON bob@example.com AWY Bob3\r\n")
+            deadline = time.monotonic() + 10
+            while proxy.chunks_up == before:  # the first ON's query is on its way to the database
+                assert time.monotonic() < deadline, "no query for the peer's line"
+                time.sleep(0.005)
+            a.send_line("PNG")
+            seen = []
+            while len([x for x in seen if x != "QNG"]) < 4:
+                cmd = a.read_cmd()
+                if cmd.name == "QNG" or (cmd.name in ("NLN", "FLN") and "bob@example.com" in cmd.args):
+                    seen.append("QNG" if cmd.name == "QNG" else cmd.line)
+            assert seen == ["QNG", "NLN NLN bob@example.com Bob", "NLN BSY bob@example.com Bobby",
+                            "FLN bob@example.com", "NLN AWY bob@example.com Bob3"], seen
+            proxy.delay_ms = 0
+            p.close()
+            assert next_presence(a, "bob@example.com").line == "FLN bob@example.com"
+    finally:
+        proxy.stop()
 
 
 def test_start_up_errors():

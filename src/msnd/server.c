@@ -325,13 +325,16 @@ void conn_close(conn *c, const char *reason) {
     if (!c->in_read) schedule_reap(c);
 }
 
+static void on_timer_fiber(conn *c, fiber_fn fn);
+static void job_ns_timer(void *arg) { ns_on_timer(arg); }
+
 static void on_timer(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     conn *c = arg;
     if (c->closing) return;
     if (c->kind == CONN_NS && c->state == NS_AUTH) {
-        ns_on_timer(c);
+        on_timer_fiber(c, job_ns_timer); /* closing a logged-in user tells its watchers */
         return;
     }
     if (c->kind == CONN_SB && c->sb_joined) return;
@@ -476,6 +479,20 @@ static int conn_job(conn *c, fiber_fn fn) {
     return rc;
 }
 
+/* A timer's work on c that may read the store (closing a logged-in user
+ * runs the FLN fan-out): on a fiber when the store waits on fibers, like
+ * a command, unless a command of c is on one now (then its waits are
+ * the blocking kind, as before). */
+static void on_timer_fiber(conn *c, fiber_fn fn) {
+    if (!c->srv->fibers || c->on_fiber) {
+        fn(c);
+        return;
+    }
+    if (conn_job(c, fn) == 0 && c->closing) schedule_reap(c);
+}
+
+static void job_idle_timeout(void *arg) { conn_close(arg, "idle timeout"); }
+
 /* Handles the complete commands in c->in, one job each, until one waits. */
 static void conn_process(conn *c) {
     /* Bounded: every turn consumes a command or leaves the loop. */
@@ -529,7 +546,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
     conn *c = arg;
     if (what & EV_TIMEOUT) {
         LOGI("idle timeout", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer, kind_names[c->kind]);
-        conn_close(c, "idle timeout");
+        on_timer_fiber(c, job_idle_timeout);
         return;
     }
     if (c->srv->fibers) {

@@ -77,7 +77,7 @@ class DenseCapture(unittest.TestCase):
             self.assertEqual(size, 24 + 16 * records + gen["bytes"])  # file header, record headers, frames
 
             events_path = os.path.join(d, "events.jsonl")
-            p = subprocess.run([MSNSNIFF, "-r", path, "--no-progress", "--summary", "-w", events_path],
+            p = subprocess.run([MSNSNIFF, "-r", path, "--no-progress", "--summary", "-o", events_path],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
             self.assertEqual(p.returncode, 0, p.stderr.decode())
             text = p.stdout.decode()

@@ -42,7 +42,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null
 LIMITS=(--max-commands-per-second 0 --max-connections-per-address 0 --max-connections 0 --log-level error)
 
 log "populating $SESSIONS accounts"
-"$MSND" user add --db "$TMP/msnd.db" seed@bench.test seedpw >/dev/null || exit 1
+"$MSND" user add --create --db "$TMP/msnd.db" seed@bench.test seedpw >/dev/null || exit 1
 "$BENCH" populate --db "$TMP/msnd.db" --users "$SESSIONS" --clique 10 --json > "$TMP/populate.json" || exit 1
 
 NS_PIDS=() NS_ADDRS=() LINK_PORTS=()

@@ -1554,7 +1554,7 @@ static int mode_populate(void) {
     sqlite3_stmt *chk;
     /* The schema is msnd's (docs/msnd.md, "Storage"); refuse anything else. */
     if (sqlite3_prepare_v2(db, "SELECT count(*) FROM users", -1, &chk, NULL) != SQLITE_OK)
-        die("%s has no users table: create it with `msnd user add --db %s ...` first", opt.db, opt.db);
+        die("%s has no users table: create it with `msnd user add --create --db %s ...` first", opt.db, opt.db);
     sqlite3_finalize(chk);
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) die("begin: %s", sqlite3_errmsg(db));
     sqlite3_stmt *ins_user, *ins_group, *ins_fl, *get_id;

@@ -31,7 +31,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-"$1" user add --db "$TMP/base.db" seed@bench.test seedpw >/dev/null || exit 1
+"$1" user add --create --db "$TMP/base.db" seed@bench.test seedpw >/dev/null || exit 1
 "$BENCH" populate --db "$TMP/base.db" --users 20000 --clique 10 >/dev/null || exit 1
 HAVE_PERF=0
 command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1 && HAVE_PERF=1

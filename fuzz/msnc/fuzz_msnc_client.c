@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,7 @@ static int listen_any(uint16_t *port) {
 
 static void init_once(void) {
     if (g_base) return;
+    signal(SIGPIPE, SIG_IGN); /* as msnc does: a closed peer is an error, not a signal */
     g_base = event_base_new();
     g_dns = evdns_base_new(g_base, 0);
     if (!g_base || !g_dns) abort();

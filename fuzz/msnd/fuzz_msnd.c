@@ -287,7 +287,8 @@ static void setup(void) {
     verbose = getenv("FUZZ_MSND_VERBOSE") != NULL;
     snprintf(db, sizeof db, "%s/msnd.db", dir);
     char log_err[128];
-    log_open("auto", "/dev/null", LOG_ERROR, log_err, sizeof log_err); /* silent: hostile input is expected here */
+    /* silent: hostile input is expected here */
+    log_open("auto", "/dev/null", LOG_ERROR, log_err, sizeof log_err);
     char err[512];
     store *st = store_open(db, err, sizeof err);
     CHECK(st != NULL);

@@ -127,12 +127,23 @@ static char *next_word(char **p) {
     return w;
 }
 
+static void run_line(app *a, char *buf);
+
+/* The whole line, however long: a long message is split by the library,
+ * never cut here. */
 void command_run(app *a, const char *input) {
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s", input);
+    char *buf = strdup(input);
+    if (!buf) {
+        out_error(a, "out of memory");
+        return;
+    }
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
-    if (n == 0) return;
+    if (n) run_line(a, buf);
+    free(buf);
+}
+
+static void run_line(app *a, char *buf) {
     if (buf[0] != '/') {
         if (!need_chat(a)) return;
         if (!msnc_chat_send(a->client, a->current_chat, buf, a->has_fmt ? &a->fmt : NULL) && !a->batch)

@@ -416,8 +416,16 @@ void out_event(app *a, const msnc_event *ev) {
 }
 
 static void vout(app *a, const char *event, const char *fmt, va_list ap) {
-    char buf[1024];
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!buf) {
+        va_end(ap2);
+        return;
+    }
+    vsnprintf(buf, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
     /* Batch: a command that failed makes the exit code 1 (unless a more
      * specific failure is reported). */
     if (a->batch && strcmp(event, "error") == 0 && a->exit_code == 0) a->exit_code = EXIT_FAILURE_GENERIC;
@@ -428,6 +436,7 @@ static void vout(app *a, const char *event, const char *fmt, va_list ap) {
     } else {
         tprint(a, "%s%s", strcmp(event, "error") == 0 ? "error: " : "", buf);
     }
+    free(buf);
 }
 
 void out_error(app *a, const char *fmt, ...) {

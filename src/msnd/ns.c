@@ -108,7 +108,9 @@ static void send_profile(conn *c) {
  * slows down more with every failure, while the owner, from anywhere
  * else, still logs in. */
 static void pair_key(const conn *c, const char *email, char *out, size_t cap) {
-    snprintf(out, cap, "%s %s", email, c->peer_ip);
+    char src[64];
+    failures_source(c->peer_ip, src, sizeof src);
+    snprintf(out, cap, "%s %s", email, src);
 }
 
 /* Refuses (911, close, logged with the address) while a throttle holds;
@@ -116,10 +118,12 @@ static void pair_key(const conn *c, const char *email, char *out, size_t cap) {
 static int auth_throttled(conn *c, const msnp_cmd *cmd, const char *email) {
     msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    char key[MSNP_MAX_EMAIL + 64];
+    char key[MSNP_MAX_EMAIL + 72];
     pair_key(c, email, key, sizeof key);
+    char src[64];
+    failures_source(c->peer_ip, src, sizeof src);
     uint64_t by_pair = failures_blocked(s->fail_account_address, key, now);
-    uint64_t by_addr = failures_blocked(s->fail_address, c->peer_ip, now);
+    uint64_t by_addr = failures_blocked(s->fail_address, src, now);
     if (!by_pair && !by_addr) return 0;
     LOGW("login throttled", "peer=%s user=%s by=%s retry_after_ms=%llu", c->peer, email,
          by_pair ? "account+address" : "address", (unsigned long long)(by_pair > by_addr ? by_pair : by_addr));
@@ -131,9 +135,11 @@ static int auth_throttled(conn *c, const msnp_cmd *cmd, const char *email) {
 static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
     msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    char key[MSNP_MAX_EMAIL + 64];
+    char key[MSNP_MAX_EMAIL + 72];
     pair_key(c, c->email, key, sizeof key);
-    uint64_t by_addr = failures_record(s->fail_address, c->peer_ip, now);
+    char src[64];
+    failures_source(c->peer_ip, src, sizeof src);
+    uint64_t by_addr = failures_record(s->fail_address, src, now);
     uint64_t by_pair = failures_record(s->fail_account_address, key, now);
     LOGI("login failed", "conn=%llu peer=%s user=%s reason=%s", (unsigned long long)c->id, c->peer,
          c->email[0] ? c->email : "-", why);
@@ -227,7 +233,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         auth_failed(c, cmd, "bad-password");
         return;
     }
-    char key[MSNP_MAX_EMAIL + 64];
+    char key[MSNP_MAX_EMAIL + 72];
     pair_key(c, c->email, key, sizeof key);
     failures_clear(c->srv->fail_account_address, key);
     login_ok(c, cmd, &u);

@@ -59,11 +59,7 @@ static int presence_line(link_in *p, char **tok, int n) {
             email_normalize(msnp_str_c(tok[4]), only, sizeof only) != 0 ||
             (added && !link_token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1)))
             return -1;
-        conn *c = presence_find(s->presence, email);
-        if (c && c->state == NS_AUTH) {
-            if (added) conn_cmd(c, "ADD", 1, 0, "RL", tok[3], only, tok[5], NULL);
-            else conn_cmd(c, "REM", 1, 0, "RL", tok[3], only, NULL);
-        }
+        presence_rl_local(s, email, added, tok[3], only, added ? tok[5] : NULL);
         return 0;
     }
     if (n == 2 && strcmp(tok[0], "SYNCED") == 0) {

@@ -237,17 +237,19 @@ void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow) {
         LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
 }
 
-void presence_tell_rl(msnd_server *s, const conn *by, const char *contact, int added, uint32_t contact_ver) {
+void presence_rl_local(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
+                       const char *by_name) {
     conn *other = presence_find(s->presence, contact);
+    if (!other || other->state != NS_AUTH || strcmp(other->email, by) == 0) return;
+    if (added) conn_cmd(other, "ADD", 1, 0, "RL", ver, by, by_name, NULL);
+    else conn_cmd(other, "REM", 1, 0, "RL", ver, by, NULL);
+}
+
+void presence_tell_rl(msnd_server *s, const conn *by, const char *contact, int added, uint32_t contact_ver) {
     char ver[16];
     snprintf(ver, sizeof ver, "%u", contact_ver);
-    if (!other) { /* perhaps logged in to another node (--ns-peers), hidden or not */
-        peering_rl_out(s, contact, added, ver, by->email, by->name);
-        return;
-    }
-    if (other->state != NS_AUTH || other == by) return;
-    if (added) conn_cmd(other, "ADD", 1, 0, "RL", ver, by->email, by->name, NULL);
-    else conn_cmd(other, "REM", 1, 0, "RL", ver, by->email, NULL);
+    if (presence_find(s->presence, contact)) presence_rl_local(s, contact, added, ver, by->email, by->name);
+    else peering_rl_out(s, contact, added, ver, by->email, by->name); /* perhaps on another node */
 }
 
 /* ---- users of the other nodes of a cluster ---- */

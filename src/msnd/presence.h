@@ -47,6 +47,10 @@ void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow);
  * RL version contact_ver: ADD/REM RL for the contact where it is logged in,
  * here or on another node. */
 void presence_tell_rl(msnd_server *s, const conn *by, const char *contact, int added, uint32_t contact_ver);
+/* The same for a contact logged in here, told by another node (the
+ * version as text, by's name only for ADD). */
+void presence_rl_local(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
+                       const char *by_name);
 
 /* Users of the other notification servers of a cluster (--ns-peers, see
  * peering.h). Each peer tells this node which of its users are visible, with

@@ -1,6 +1,8 @@
 /* Throttles; see ratelimit.h. */
 #include "ratelimit.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,4 +142,19 @@ unsigned long failures_sweep(failure_window *w, uint64_t now_ms) {
     }
     free(s.dead);
     return (unsigned long)strmap_count(w->map);
+}
+
+void failures_source(const char *ip, char *out, size_t cap) {
+    unsigned char a[16];
+    if (!strchr(ip, ':') || inet_pton(AF_INET6, ip, a) != 1) {
+        snprintf(out, cap, "%s", ip);
+        return;
+    }
+    memset(a + 8, 0, 8);
+    char text[64];
+    if (!inet_ntop(AF_INET6, a, text, sizeof text)) {
+        snprintf(out, cap, "%s", ip);
+        return;
+    }
+    snprintf(out, cap, "%s/64", text);
 }

@@ -9,6 +9,7 @@
 #ifndef MSND_RATELIMIT_H
 #define MSND_RATELIMIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct token_bucket {
@@ -32,5 +33,10 @@ uint64_t failures_record(failure_window *w, const char *key, uint64_t now_ms);
 void failures_clear(failure_window *w, const char *key);
 /* Drop expired entries (bounded memory); returns entries left. */
 unsigned long failures_sweep(failure_window *w, uint64_t now_ms);
+
+/* The source a failed login is counted against: an IPv4 address as it
+ * is, an IPv6 address by its /64 (one host usually holds a whole /64, so
+ * counting single addresses would not slow it down). out holds 48 bytes. */
+void failures_source(const char *ip, char *out, size_t cap);
 
 #endif

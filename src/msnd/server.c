@@ -164,10 +164,11 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* Output a client may have queued: a few kilobytes until it has logged in
- * (a dispatch connection never does), max_output after. */
-static size_t output_limit(const conn *c) {
-    int logged_in = (c->kind == CONN_NS && c->state == NS_AUTH) || (c->kind == CONN_SB && c->sb_joined);
-    return (size_t)(logged_in ? c->srv->cfg.max_output : c->srv->cfg.max_output_before_login);
+ * (a dispatch connection never does), max_output after. A switchboard
+ * client counts from its admission (the e-mail is set then), so the IRO
+ * roster sent before ANS OK has the larger limit. */
+static int conn_logged_in(const conn *c) {
+    return (c->kind == CONN_NS && c->state == NS_AUTH) || (c->kind == CONN_SB && c->email[0]);
 }
 
 /* Over the process-wide budget, a connection that already holds this much
@@ -190,9 +191,9 @@ void conn_send(conn *c, const void *data, size_t n) {
     outbuf *out = &c->out;
     size_t pending = outbuf_pending(out);
     /* A client that does not read must not make us buffer without end. */
-    if (pending + n > output_limit(c)) {
-        drop_for_output(c, output_limit(c) == (size_t)s->cfg.max_output ? "dropping slow client"
-                                                                         : "output limit before login: dropping client");
+    int logged_in = conn_logged_in(c);
+    if (pending + n > (size_t)(logged_in ? s->cfg.max_output : s->cfg.max_output_before_login)) {
+        drop_for_output(c, logged_in ? "dropping slow client" : "output limit before login: dropping client");
         return;
     }
     if (s->cfg.max_output_total > 0 && s->out_queued + n > (size_t)s->cfg.max_output_total &&

@@ -230,6 +230,25 @@ static int begin(store *s) {
     return st ? exec_done(s, st) : -1;
 }
 
+static int commit(store *s) {
+    sqlite3_stmt *st = q(s, Q_COMMIT);
+    int rc = 0;
+    if (!st || exec_done(s, st) != 0) {
+        /* The COMMIT's error is the cause to report. A failed COMMIT (a
+         * full disk, say) may have ended the transaction already: roll
+         * back only one still open, without recording the ROLLBACK's own
+         * error over the COMMIT's. */
+        sqlite3_stmt *rb = sqlite3_get_autocommit(s->db) ? NULL : q(s, Q_ROLLBACK);
+        if (rb) {
+            sqlite3_step(rb);
+            sqlite3_reset(rb);
+        }
+        rc = -1;
+    }
+    read_resume(s);
+    return rc;
+}
+
 static store_rc rollback(store *s, store_rc rc) {
     if (sqlite3_get_autocommit(s->db) == 0) {
         char keep[sizeof s->err];
@@ -241,20 +260,6 @@ static store_rc rollback(store *s, store_rc rc) {
     read_resume(s);
     return rc;
 }
-
-static int commit(store *s) {
-    sqlite3_stmt *st = q(s, Q_COMMIT);
-    if (st && exec_done(s, st) == 0) {
-        read_resume(s);
-        return 0;
-    }
-    /* A failed COMMIT (a full disk, say) may have ended the transaction
-     * already; rollback() only rolls back one that is still open, and
-     * keeps the COMMIT's error, which is the cause worth reporting. */
-    rollback(s, STORE_ERROR);
-    return -1;
-}
-
 
 static void copy_text(char *dst, size_t cap, const unsigned char *src) {
     snprintf(dst, cap, "%s", src ? (const char *)src : "");

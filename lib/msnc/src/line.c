@@ -45,7 +45,8 @@ static void line_destroy(msnc_line *l) {
     if (l->fail_ev) event_free(l->fail_ev);
     if (l->deadline_ev) event_free(l->deadline_ev);
     if (l->bev) {
-        if (l->closing) msnc_bev_close_after_flush(l->bev);
+        /* A failed line has nothing worth draining (maybe not even a socket). */
+        if (l->closing && !l->failing) msnc_bev_close_after_flush(l->bev);
         else bufferevent_free(l->bev);
     }
     free(l);

@@ -471,7 +471,14 @@ int msnc_chat_invite(msnc_client *c, int id, const char *email) {
 }
 
 void msnc_chats(const msnc_client *c, msnc_chat_fn fn, void *arg) {
-    for (const chat *h = c->chats; h; h = h->next) {
+    /* Oldest first (the list holds the newest first; it has at most
+     * MAX_CHATS entries). */
+    for (int last = 0;;) {
+        const chat *h = NULL;
+        for (const chat *i = c->chats; i; i = i->next)
+            if (i->id > last && (!h || i->id < h->id)) h = i;
+        if (!h) break;
+        last = h->id;
         char list[MAX_PARTICIPANTS * (MSNP_MAX_EMAIL + 1)] = "";
         size_t off = 0;
         for (size_t i = 0; i < h->nparticipants; i++) {

@@ -264,8 +264,8 @@ class TerminalSafety(unittest.TestCase):
         carol.send_msg("carol@example.com", "Carol", text_payload("hi from carol"))
         pos, _ = t.expect(STAMP + rb"\[chat 2\] <Carol> hi from carol\r\n", pos)
         t.type("/chats\r")
-        t.expect(rb"Chat 1 with bob@example\.com: ready \(the current chat\)\.", pos)
-        t.expect(rb"Chat 2 with carol@example\.com: ready\.", pos)
+        pos, _ = t.expect(rb"Chat 1 with bob@example\.com: ready \(the current chat\)\.", pos)
+        pos, _ = t.expect(rb"Chat 2 with carol@example\.com: ready\.", pos)
         t.type("/list\r")
         t.expect(rb"0 contacts on your contact list \(FL\)\.", pos)
 

@@ -247,6 +247,25 @@ class Hostile(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         self.assertIn(b'"event":"logged_in"', out)
 
+    def test_stdin_dev_null(self):
+        """/dev/null cannot be watched by epoll either: end of input at once
+        after the login, logout, exit 0."""
+        env = dict(os.environ, MSNC_PASSWORD=PW)
+        with open(os.devnull) as stdin:
+            p = subprocess.Popen([MSNC, "--batch", "-s", self.srv.hostport, "-u", ALICE, "--no-reconnect",
+                                  "--cache-dir", self.tmp], stdin=stdin, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=env)
+        try:
+            ns = self.srv.accept()
+            ns.login(ALICE, PW)
+            self.assertTrue(ns.closed(), "msnc logs out at the end of its input")
+            out, err = p.communicate(timeout=WAIT)
+        except BaseException:
+            p.kill()
+            p.communicate()
+            raise
+        self.assertEqual(p.returncode, 0, err)
+
     def test_failed_command_exits_1(self):
         c, ns = self.logged_in()
         c.send("/switch 42")
@@ -298,6 +317,25 @@ class Hostile(unittest.TestCase):
             ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "900"), ("Session-ID", "{" + "A" * 300 + "}")]))
         w = c.wait("warning", cookie="900")
         self.assertIn("Session-ID", w["text"])
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
+    def test_long_typed_line_sent_whole(self):
+        """A 6000-byte line goes out whole, split into several messages."""
+        c, ns = self.logged_in()
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        ns.send_line("RNG 5 %s CKI 1.2 bob@example.com Bob" % sb.hostport)
+        conn = sb.accept()
+        ans = conn.expect("ANS")
+        conn.send_line("IRO %s 1 1 bob@example.com Bob" % ans.args[0])
+        conn.send_line("ANS %s OK" % ans.args[0])
+        c.wait("chat_join", email="bob@example.com")
+        text = "".join(chr(ord("a") + i % 26) for i in range(6000))
+        c.send(text)
+        got = b""
+        while len(got) < len(text):
+            got += conn.expect("MSG").payload.split(b"\r\n\r\n", 1)[1]
+        self.assertEqual(got, text.encode())
         self.assertEqual(c.quit(), 0, c.stderr_tail())
 
     def test_long_session_id_kept_whole(self):

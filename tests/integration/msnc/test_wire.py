@@ -11,6 +11,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -238,6 +239,31 @@ class Wire(unittest.TestCase):
         cancel = bob.read_invite()
         self.assertEqual(cancel["Invitation-Command"], "CANCEL")
         self.assertEqual(cancel["Cancel-Code"], "FAIL")
+
+    def test_calls_from_many_switchboards_bounded(self):
+        """A user of a real msnd CALs msnc from 40 switchboards: msnc joins at
+        most 8 of them (its limit per peer), warns about each one it refuses,
+        and keeps chatting on the ones it joined."""
+        alice = self.raw(ALICE)
+        bob = self.msnc(BOB)
+        sbs = []
+        for _ in range(40):
+            sb = msntest.open_switchboard(self.srv, alice.ns, timeout=rawpeer.TIMEOUT)
+            self.closers.append(sb.close)
+            sb.send_line("CAL %d %s" % (sb.trid(), BOB))
+            sbs.append(sb)
+        bob.wait_pred("warning", lambda e: "refused" in e.get("text", ""))
+        refused = lambda: [e for e in bob.events if e.get("event") == "warning" and "refused" in e.get("text", "")]
+        opened = lambda: [e for e in bob.events if e.get("event") == "chat_open"]
+        deadline = time.monotonic() + 15
+        while len(refused()) + len(opened()) < 40 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(len(opened()), 8, opened())
+        self.assertEqual(len(refused()), 32)
+        joined = bob.wait("chat_join", email=ALICE)
+        bob.send("/switch %d" % joined["chat"])
+        bob.send("still here")
+        bob.wait("message_sent", chat=joined["chat"], text="still here")
 
 
 if __name__ == "__main__":

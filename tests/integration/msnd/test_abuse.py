@@ -200,6 +200,8 @@ def test_tcp_keepalive_on_every_connection(srv):
     a = online(srv, "alice@example.com")
     sb = msntest.open_switchboard(srv, a)
     ds = msntest.Client(srv.ds)
+    ds.send_line("VER 1 MSNP7")  # a reply: msnd has accepted the connection
+    ds.expect("VER")
     for client in (a, sb, ds):
         s = server_socket_for(srv.proc.pid, client.sock)
         try:

@@ -123,6 +123,13 @@ def test_startup_errors_once_with_cause():
     r = run("--db", db, "--listen", "127.0.0.1:0", "--log-file", TMP)  # a directory
     assert r.returncode == 1
     assert one_line(r.stderr) == "msnd: cannot open log file %s: Is a directory" % TMP, r.stderr
+    if os.geteuid() == 0:
+        # as another user, in this test's private (0700) directory
+        r = subprocess.run([MSND, "--db", db, "--log-file", os.path.join(TMP, "x.log")], capture_output=True,
+                           text=True, timeout=30, preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+        assert r.returncode == 1
+        assert one_line(r.stderr) == "msnd: cannot open log file %s: Permission denied" % \
+            os.path.join(TMP, "x.log"), r.stderr
     # a port in use: said once on stderr (which is also the log here)
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
@@ -335,11 +342,38 @@ def test_sighup_reopens_the_log_file_once():
     assert 'msg="ready"' in old and 'msg="ready"' not in new
 
 
+def test_connection_limit_fits_the_descriptor_limit():
+    import resource
+    db = os.path.join(TMP, "fd.db")
+    assert run("user", "add", "--create", "--db", db, "f@b.com", "pw").returncode == 0
+    log = os.path.join(TMP, "fd.log")
+
+    def small_nofile():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+    pf = os.path.join(TMP, "fd-ports")
+    proc = subprocess.Popen([MSND, "--listen", "127.0.0.1:0", "--db", db, "--port-file", pf, "--log-file", log],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=small_nofile)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(pf):
+            assert proc.poll() is None and time.monotonic() < deadline, "msnd did not start"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    text = open(log).read()
+    assert ('msg="descriptor limit below max-connections, lowering it" max_connections=10000 nofile=300 '
+            'using=236') in text, text
+
+
 TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_database_is_not_created,
          test_config_before_or_after_the_subcommand, test_ini_errors_carry_line_numbers,
          test_startup_errors_once_with_cause, test_password_from_stdin,
          test_password_prompt_on_a_terminal_has_echo_off, test_ports_derived_from_listen,
-         test_journal_lines_carry_priorities, test_sighup_reopens_the_log_file_once]
+         test_journal_lines_carry_priorities, test_sighup_reopens_the_log_file_once,
+         test_connection_limit_fits_the_descriptor_limit]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

@@ -92,6 +92,47 @@ def test_unauthenticated_pipelining(srv):
     c.close()
 
 
+@harness.with_args("--max-output-total", "262144", "--max-commands-per-second", "0")
+def test_global_output_budget(srv):
+    # Four logged-in clients pipeline PNG and never read: each may queue
+    # 4 MiB, but all together only 256 KiB; once that is used up, those
+    # holding 64 KiB or more are dropped. A fifth client is served.
+    clients = []
+    for email in ("example@passport.com", "name_123@hotmail.com", "alice@example.com", "bob@example.com"):
+        c = login(srv, email, via_ds=False)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        clients.append(c)
+    pid = srv.proc.pid
+    before = vm(pid, "VmRSS")
+    block = b"PNG\r\n" * 8192
+    for c in clients:
+        c.sock.setblocking(False)
+    sent = [0] * len(clients)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(0 <= n < (1 << 20) for n in sent):
+        progress = False
+        for i, c in enumerate(clients):
+            if sent[i] >= (1 << 20) or sent[i] < 0:
+                continue
+            try:
+                sent[i] += c.sock.send(block[sent[i] % len(block):])
+                progress = True
+            except BlockingIOError:
+                pass
+            except OSError:
+                sent[i] = -1  # dropped by the server
+        if not progress:
+            time.sleep(0.01)
+    time.sleep(0.5)
+    grew = vm(pid, "VmHWM") - before
+    log = srv.log_text()
+    assert "global output budget used up" in log, log[-3000:]
+    assert grew < GROWTH_LIMIT, "msnd grew by %.1f MiB" % (grew / 1048576)
+    for c in clients:
+        c.sock.close()
+    login(srv, "carol@example.com", source="127.0.0.3").close()
+
+
 def in_own_netns():
     """Re-run this script in a new network namespace; True when already there."""
     if os.environ.get("MSND_TEST_NETNS") == "1":
@@ -109,4 +150,4 @@ def in_own_netns():
 
 if __name__ == "__main__":
     in_own_netns()
-    sys.exit(harness.run([test_unauthenticated_pipelining], sys.argv[1]))
+    sys.exit(harness.run([test_unauthenticated_pipelining, test_global_output_budget], sys.argv[1]))

@@ -41,6 +41,19 @@ static void test_protective_defaults(void **state) {
     assert_true(c.max_switchboards_per_user > 0);
 }
 
+static void test_failure_sources(void **state) {
+    (void)state;
+    char out[64];
+    failures_source("127.0.0.2", out, sizeof out);
+    assert_string_equal(out, "127.0.0.2");
+    failures_source("2001:db8:1:2:aaaa:bbbb:cccc:dddd", out, sizeof out);
+    assert_string_equal(out, "2001:db8:1:2::/64");
+    failures_source("2001:db8:1:2::1", out, sizeof out);
+    assert_string_equal(out, "2001:db8:1:2::/64");
+    failures_source("::1", out, sizeof out);
+    assert_string_equal(out, "::/64");
+}
+
 static void test_failures(void **state) {
     (void)state;
     failure_window *w = failures_new(3, 60, 1, 300);
@@ -316,7 +329,8 @@ static void test_randpool(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket), cmocka_unit_test(test_protective_defaults), cmocka_unit_test(test_failures), cmocka_unit_test(test_randpool),
+        cmocka_unit_test(test_bucket), cmocka_unit_test(test_protective_defaults),
+        cmocka_unit_test(test_failure_sources), cmocka_unit_test(test_failures), cmocka_unit_test(test_randpool),
         cmocka_unit_test(test_cookies), cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_xfr_cookies_per_user), cmocka_unit_test(test_cookie_entropy),
         cmocka_unit_test(test_session_ids_are_random), cmocka_unit_test(test_uniform_digits),

@@ -78,7 +78,7 @@ int msnc_chat_invite(msnc_client *c, int chat, const char *email);
 uint32_t msnc_chat_send(msnc_client *c, int chat, const char *text, const msnp_imformat *fmt);
 int msnc_chat_typing(msnc_client *c, int chat);
 void msnc_chat_leave(msnc_client *c, int chat);
-/* Every chat: id, its participants (comma-separated) and whether it is ready. */
+/* Every chat, oldest first: id, its participants (comma-separated) and whether it is ready. */
 typedef void (*msnc_chat_fn)(int chat, const char *participants, int ready, void *arg);
 void msnc_chats(const msnc_client *c, msnc_chat_fn fn, void *arg);
 /* First other participant of a chat (NULL if none). */

@@ -1541,80 +1541,70 @@ static int populate_escargot(sqlite3 *db) {
     return 0;
 }
 
-static int mode_populate(void) {
-    if (!opt.db) die("populate needs --db FILE (a database created by `msnd user add`)");
-    if (strcmp(opt.store, "msnd") != 0 && strcmp(opt.store, "escargot") != 0) die("--store is msnd or escargot");
-    sqlite3 *db;
-    if (sqlite3_open_v2(opt.db, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) die("open %s: %s", opt.db, sqlite3_errmsg(db));
-    sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
-    if (strcmp(opt.store, "escargot") == 0) {
-        if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) die("begin: %s", sqlite3_errmsg(db));
-        return populate_escargot(db);
-    }
-    sqlite3_stmt *chk;
-    /* The schema is msnd's (docs/msnd.md, "Storage"); refuse anything else. */
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM users", -1, &chk, NULL) != SQLITE_OK)
-        die("%s has no users table: create it with `msnd user add --create --db %s ...` first", opt.db, opt.db);
-    sqlite3_finalize(chk);
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) die("begin: %s", sqlite3_errmsg(db));
-    sqlite3_stmt *ins_user, *ins_group, *ins_fl, *get_id;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT OR IGNORE INTO users(email,password,name,version,blp,gtc,created) "
-                           "VALUES(?1,?2,?3,1,'AL','A',strftime('%s','now'))",
-                           -1, &ins_user, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO groups(owner,gid,name) VALUES(?1,0,'Other%20Contacts')", -1,
-                           &ins_group, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO list_entries(owner,list,contact,name,groups) VALUES(?1,0,?2,?3,'0')",
-                           -1, &ins_fl, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT id FROM users WHERE email=?1", -1, &get_id, NULL) != SQLITE_OK)
-        die("prepare: %s", sqlite3_errmsg(db));
-    int64_t *ids = calloc(opt.users, sizeof *ids);
-    if (!ids) die("out of memory");
-    char email[128], name[128];
+/* msnd's store, through its own bulk-load calls (store.h): no copy of its
+ * schema here, and the same code fills a SQLite file or PostgreSQL. */
+#ifdef MSNBENCH_HAVE_STORE
+#include "store.h"
+
+static void max_id(const store_user *u, void *ctx) {
+    int64_t *m = ctx;
+    if (u->id > *m) *m = u->id;
+}
+
+static int populate_msnd(void) {
+    char err[512];
+    store *st = store_open(opt.db, err, sizeof err);
+    if (!st) die("%s", err);
+    int64_t first_id = 0;
+    if (store_user_each(st, max_id, &first_id) != STORE_OK) die("%s", store_errmsg(st));
+    first_id++;
+    if (store_load_begin(st) != STORE_OK) die("%s", store_errmsg(st));
     for (unsigned i = 0; i < opt.users; i++) {
-        snprintf(email, sizeof email, "%s%u@%s", opt.prefix, i, opt.domain);
-        snprintf(name, sizeof name, "Bench%%20User%%20%u", i);
-        sqlite3_bind_text(ins_user, 1, email, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(ins_user, 2, opt.password, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(ins_user, 3, name, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(ins_user) != SQLITE_DONE) die("insert user: %s", sqlite3_errmsg(db));
-        sqlite3_reset(ins_user);
-        sqlite3_bind_text(get_id, 1, email, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(get_id) != SQLITE_ROW) die("user id: %s", sqlite3_errmsg(db));
-        ids[i] = sqlite3_column_int64(get_id, 0);
-        sqlite3_reset(get_id);
-        sqlite3_bind_int64(ins_group, 1, ids[i]);
-        if (sqlite3_step(ins_group) != SQLITE_DONE) die("insert group: %s", sqlite3_errmsg(db));
-        sqlite3_reset(ins_group);
+        store_user u;
+        memset(&u, 0, sizeof u);
+        u.id = first_id + (int64_t)i;
+        snprintf(u.email, sizeof u.email, "%s%u@%s", opt.prefix, i, opt.domain);
+        snprintf(u.password, sizeof u.password, "%s", opt.password);
+        snprintf(u.name, sizeof u.name, "Bench%%20User%%20%u", i);
+        u.version = 2; /* SYN must send the lists: a fresh account is at version 1 */
+        u.blp_allow = 1;
+        u.gtc_prompt = 1;
+        if (store_load_user(st, &u) != STORE_OK || store_load_group(st, u.id, 0, "Other%20Contacts") != STORE_OK)
+            die("load %s: %s", u.email, store_errmsg(st));
     }
     uint64_t edges = 0;
-    if (opt.clique > 1) {
-        for (unsigned i = 0; i < opt.users; i++) {
-            unsigned lo = i / opt.clique * opt.clique;
-            for (unsigned k = lo; k < lo + opt.clique && k < opt.users; k++) {
-                if (k == i) continue;
-                snprintf(name, sizeof name, "Bench%%20User%%20%u", k);
-                sqlite3_bind_int64(ins_fl, 1, ids[i]);
-                sqlite3_bind_int64(ins_fl, 2, ids[k]);
-                sqlite3_bind_text(ins_fl, 3, name, -1, SQLITE_TRANSIENT);
-                if (sqlite3_step(ins_fl) != SQLITE_DONE) die("insert FL: %s", sqlite3_errmsg(db));
-                sqlite3_reset(ins_fl);
-                edges++;
-            }
+    static const int group0[1] = {0};
+    char name[128];
+    for (unsigned i = 0; opt.clique > 1 && i < opt.users; i++) {
+        unsigned lo = i / opt.clique * opt.clique;
+        for (unsigned k = lo; k < lo + opt.clique && k < opt.users; k++) {
+            if (k == i) continue;
+            snprintf(name, sizeof name, "Bench%%20User%%20%u", k);
+            store_entry e = {.contact = first_id + (int64_t)k, .name = name, .groups = group0, .ngroups = 1};
+            if (store_load_entry(st, first_id + (int64_t)i, MSNP_LIST_FL, &e) != STORE_OK)
+                die("load FL: %s", store_errmsg(st));
+            edges++;
         }
     }
-    /* SYN must send the lists: a fresh account is at version 1 */
-    if (sqlite3_exec(db, "UPDATE users SET version=version+1 WHERE version<2; COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
-        die("commit: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(ins_user);
-    sqlite3_finalize(ins_group);
-    sqlite3_finalize(ins_fl);
-    sqlite3_finalize(get_id);
-    sqlite3_close(db);
-    free(ids);
+    if (store_load_end(st, 1) != STORE_OK) die("commit: %s", store_errmsg(st));
+    store_close(st);
     if (!opt.json) printf("%u accounts, %" PRIu64 " FL entries in %s\n", opt.users, edges, opt.db);
     else printf("{\"mode\":\"populate\",\"users\":%u,\"fl_entries\":%" PRIu64 "}\n", opt.users, edges);
     return 0;
+}
+#else
+static int populate_msnd(void) { die("built without msnd's store (src/msnd)"); }
+#endif
+
+static int mode_populate(void) {
+    if (!opt.db) die("populate needs --db DB (msnd: a SQLite file or postgresql://...; Escargot: its SQLite file)");
+    if (strcmp(opt.store, "msnd") != 0 && strcmp(opt.store, "escargot") != 0) die("--store is msnd or escargot");
+    if (strcmp(opt.store, "msnd") == 0) return populate_msnd();
+    sqlite3 *db;
+    if (sqlite3_open_v2(opt.db, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) die("open %s: %s", opt.db, sqlite3_errmsg(db));
+    sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) die("begin: %s", sqlite3_errmsg(db));
+    return populate_escargot(db);
 }
 
 /* ------------------------------------------------------------------- main */
@@ -1641,7 +1631,7 @@ static void usage(void) {
             "  --unbatched-fractions LIST  sb: one-MSG-per-write open loop, fractions of the window-1 peak [0.25,0.5]\n"
             "  --sources K          spread connections over K source addresses 127.0.1.x [8]\n"
             "  --server-pid PID     read the server's VmRSS from /proc\n"
-            "  --db FILE            populate: msnd database (schema made by `msnd user add`)\n"
+            "  --db DB              populate: msnd's store (a file or postgresql://...), or Escargot's file\n"
             "  --store msnd|escargot  populate: whose schema --db has (Escargot: made by its cmd/dbcreate.py) [msnd]\n"
             "  --sb-server HOST:PORT  sb: connect every switchboard here, whatever XFR/RNG name\n"
             "  --label TEXT         name put in the JSON output\n"

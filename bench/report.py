@@ -153,6 +153,9 @@ if ft:
 else:
     doc["file_transfer"] = load("ft") or {"available": False}
 
+doc["gate_commit"] = load("gate_commit") or {"available": False}
+doc["gateway"] = load("gate") or {"available": False}
+
 with open(out, "w") as f:
     json.dump(doc, f, indent=1, sort_keys=False)
     f.write("\n")
@@ -256,6 +259,21 @@ ft = doc["file_transfer"]
 rows.append(("file transfer msnc MSNFTP", g(ft, "msnc", "mb_per_s", fmt="{:.0f}") + " MB/s", "", ""))
 rows.append(("file transfer socat (raw TCP)", g(ft, "socat", "mb_per_s", fmt="{:.0f}") + " MB/s", "", ""))
 rows.append(("  ratio msnc / socat", g(ft, "ratio_msnc_over_socat", fmt="{:.2f}"), "≥ 0.8", ""))
+gc, gw = doc["gate_commit"], doc["gateway"]
+for lib in ("libnftnl_libmnl", "libnftables"):
+    rows.append(("msngate element commit, %s p50/p99" % lib, "%s / %s us" % (g(gc, lib, "p50_us", fmt="{:.1f}"),
+                                                                          g(gc, lib, "p99_us", fmt="{:.1f}")), "", ""))
+for mode in ("passive", "passive_realtime", "inline"):
+    m = gw.get(mode) if isinstance(gw, dict) else None
+    rows.append(("msngate %s: arrival -> element p50/p99" % mode, "%s / %s us" % (
+        g(m, "commit_latency_us", "p50"), g(m, "commit_latency_us", "p99")), "p99 ≤ 1000 us", ""))
+    rows.append(("msngate %s: first SYN accepted" % mode, g(m, "first_syn_accepted_pct", fmt="{:.2f}") + " %",
+                 "100 %" if mode == "inline" else "≥ 99 %", "%s invitations" % g(m, "invitations")))
+ic = gw.get("inline_cost") if isinstance(gw, dict) else None
+rows.append(("msngate inline: added RTT per control round trip p50/p99", "%s / %s us" % (
+    g(ic, "added_rtt_us_p50", fmt="{:.1f}"), g(ic, "added_rtt_us_p99", fmt="{:.1f}")), "", "2 queued packets per round trip"))
+rows.append(("msngate inline: queued packets/s (stream)", g(ic, "inline", "stream_queued_packets_per_s"), "",
+             "bytes/s %s vs %s without queue" % (g(ic, "inline", "stream_bytes_per_s"), g(ic, "base", "stream_bytes_per_s"))))
 
 w = max(len(r[0]) for r in rows)
 print("%-*s  %-32s %-20s %s" % (w, "benchmark", "result", "target", "note"))

@@ -7,7 +7,8 @@
 # (analyzer capture size, 1024), ANALYZER_RUNS (rounds of the analyzer
 # comparison, 3), DENSE_SESSIONS (sessions of the all-MSN capture, 6000),
 # FT_MB (file transfer size, 256),
-# BENCH_ONLY (space-separated subset of: codec server peer escargot analyzer dense ft),
+# BENCH_ONLY (space-separated subset of: codec server peer escargot analyzer dense ft gate),
+# GATE_INVITATIONS (msngate benchmark invitations per mode, 1000),
 # BENCH_PIN=1 (server benchmarks: the server on CPU 0, msnbench on CPU 1),
 # ESCARGOT_DIR (a checkout of Escargot's msn-server: the server peer, run in
 # a network namespace; ESCARGOT_PYTHON, /usr/bin/python3, ESCARGOT_PYTHONPATH
@@ -22,7 +23,7 @@ CAPTURE_MB=${CAPTURE_MB:-1024}
 ANALYZER_RUNS=${ANALYZER_RUNS:-3}
 FT_MB=${FT_MB:-256}
 DENSE_SESSIONS=${DENSE_SESSIONS:-6000}
-ONLY=${BENCH_ONLY:-"codec server escargot peer analyzer dense ft"}
+ONLY=${BENCH_ONLY:-"codec server escargot peer analyzer dense ft gate"}
 
 BIN_CODEC=$BUILD/bench/codec
 BIN_BENCH=$BUILD/bench/msnbench
@@ -347,6 +348,20 @@ if want ft; then
     echo "$((FT_MB << 20))" > "$RES/ft.size"
     rm -f "$TMP/ft.bin"; rm -rf "$TMP/rx"
   else na "msnc not built or socat missing" ft; fi
+fi
+
+# msngate: element commit cost by library, then the namespace gateway (root only)
+if want gate; then
+  if [ "$(id -u)" = 0 ] && [ -x "$BUILD/bench/gate_commit" ] && [ -x "$BUILD/src/msngate/msngate" ]; then
+    log "gate: element commit, libnftnl/libmnl vs libnftables"
+    ns=msnkit-gc-$$
+    ip netns add "$ns" && timeout 120 ip netns exec "$ns" "$BUILD/bench/gate_commit" 2000 > "$RES/gate_commit.json" \
+      || na "gate_commit failed" gate_commit
+    ip netns del "$ns" 2>/dev/null
+    log "gate: ${GATE_INVITATIONS:-1000} invitations per mode through the namespace gateway"
+    timeout 600 python3 "$ROOT/bench/gate_bench.py" "$BUILD" --invitations "${GATE_INVITATIONS:-1000}" \
+      --seconds "$SECS" > "$RES/gate.json" || na "gate_bench failed" gate
+  else na "needs root and msngate" gate; fi
 fi
 
 log "report"

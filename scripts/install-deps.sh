@@ -11,11 +11,14 @@ PACKAGES=(
   sqlite3          # integrity checks in the durability tests
   tcpdump          # reading captures back in the analyzer tests
   nftables         # loading msnsniff --nft output into a namespace in the tests
+  postgresql libpq-dev  # msnd's PostgreSQL store and the throw-away servers of its tests
   iproute2 procps python3
   python3-jsonschema   # msnsniff's events checked against docs/msnsniff-events.schema.json
   tshark               # Community IDs cross-checked; the analyzer benchmark's peer
   debhelper dpkg-dev fakeroot lintian adduser   # Debian packages (debian/) and their test
   man-db groff-base                             # checking the man pages
+  libnftnl-dev libmnl-dev libnftables-dev libnetfilter-queue-dev   # msngate
+  iptables         # msngate's NFQUEUE fallback (iptables-nft) and its tests
 )
 
 missing=()

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dbtool.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -337,6 +338,8 @@ static int run_server(msnd_config *cfg) {
 }
 
 int main(int argc, char **argv) {
+    /* `msnd db ...` has options of its own (dbtool.c). */
+    if (argc >= 2 && strcmp(argv[1], "db") == 0) return dbtool_main(argc - 1, argv + 1);
     cli o;
     if (parse_cli(argc, argv, &o) != 0) return 2;
     int is_user = o.npos > 0 && !strcmp(o.pos[0], "user");

@@ -259,9 +259,15 @@ static int lst_one(const store_entry *e, void *arg) {
     char idx[24], total[24];
     snprintf(idx, sizeof idx, "%ld", x->idx);
     snprintf(total, sizeof total, "%ld", x->total);
-    if (x->with_groups)
-        conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, e->groups, NULL);
-    else
+    if (x->with_groups) {
+        char groups[STORE_MAX_ENTRY_GROUPS * 12] = "0";
+        size_t o = 0;
+        for (size_t i = 0; i < e->ngroups && o < sizeof groups; i++) {
+            int n = snprintf(groups + o, sizeof groups - o, "%s%d", i ? "," : "", e->groups[i]);
+            if (n > 0) o += (size_t)n;
+        }
+        conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, groups, NULL);
+    } else
         conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
     if (x->with_phones) {
         static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
@@ -444,43 +450,6 @@ static int lookup_contact(conn *c, const msnp_cmd *cmd, msnp_str email, store_us
     return 0;
 }
 
-/* "0,2,5" contains gid? */
-static int groups_has(const char *groups, long gid) {
-    const char *p = groups;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p) return 0;
-        if (v == gid) return 1;
-        if (*end != ',') return 0;
-        p = end + 1;
-    }
-    return 0;
-}
-
-static int groups_edit(const char *in, long gid, int add, char *out, size_t cap) {
-    size_t o = 0;
-    out[0] = '\0';
-    const char *p = in;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        if (v != gid) {
-            int n = snprintf(out + o, cap - o, "%s%ld", o ? "," : "", v);
-            if (n < 0 || (size_t)n >= cap - o) return -1;
-            o += (size_t)n;
-        }
-        if (*end != ',') break;
-        p = end + 1;
-    }
-    if (add) {
-        int n = snprintf(out + o, cap - o, "%s%ld", o ? "," : "", gid);
-        if (n < 0 || (size_t)n >= cap - o) return -1;
-    }
-    return 0;
-}
-
 static int parse_gid(msnp_str s, long *gid) {
     uint64_t v;
     if (msnp_str_to_u64(s, 1000000, &v) != 0) return -1;
@@ -490,21 +459,19 @@ static int parse_gid(msnp_str s, long *gid) {
 
 /* What ADD and REM both check and look up before changing a list:
  *   ADD trid LIST email name [gid]     REM trid LIST email [gid]
- * (gid: MSNP7, FL only). */
+ * (gid: MSNP7, FL only). Whether the change is possible (on the list
+ * already, in the group, full, ...) is the store's to decide, atomically. */
 typedef struct list_target {
     msnp_list list;
     long gid; /* -1 when none was given */
     char gidstr[24];
     store_user contact;
-    int present; /* contact already on the list */
-    char groups[STORE_MAX_GROUPS_TEXT]; /* its groups when present (FL) */
 } list_target;
 
-/* Validates the list, the optional group and the contact, and reads whether
- * it is on the list. Returns 0, or -1 once the error is sent (or the
- * connection closed for a client touching RL). */
+/* Validates the list, the optional group id and the contact. Returns 0, or
+ * -1 once the error is sent (or the connection closed for a client touching
+ * RL). */
 static int list_target_get(conn *c, const msnp_cmd *cmd, int adding, list_target *t) {
-    msnd_server *s = c->srv;
     size_t gid_arg = adding ? 4 : 3;
     memset(t, 0, sizeof *t);
     t->gid = -1;
@@ -527,19 +494,13 @@ static int list_target_get(conn *c, const msnp_cmd *cmd, int adding, list_target
         return -1;
     }
     if (t->list == MSNP_LIST_FL && c->version >= 7 && cmd->argc > gid_arg) {
-        int ex = -1;
-        if (parse_gid(ARG(gid_arg), &t->gid) != 0 || (ex = store_group_exists(s->store, c->uid, (int)t->gid)) != 1) {
-            if (ex < 0 && t->gid >= 0) return store_failed(c, cmd, "group");
+        if (parse_gid(ARG(gid_arg), &t->gid) != 0) {
             conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
             return -1;
         }
         snprintf(t->gidstr, sizeof t->gidstr, "%ld", t->gid);
     }
-    if (lookup_contact(c, cmd, ARG(2), &t->contact, adding ? MSNP_ERR_INVALID_USER : MSNP_ERR_NOT_ON_LIST) != 0)
-        return -1;
-    t->present = store_list_get(s->store, c->uid, t->list, t->contact.id, t->groups, sizeof t->groups);
-    if (t->present < 0) return store_failed(c, cmd, adding ? "add" : "rem");
-    return 0;
+    return lookup_contact(c, cmd, ARG(2), &t->contact, adding ? MSNP_ERR_INVALID_USER : MSNP_ERR_NOT_ON_LIST);
 }
 
 /* ADD trid LIST ver email name [gid] / REM trid LIST ver email [gid];
@@ -555,6 +516,22 @@ static void list_reply(conn *c, const char *verb, uint32_t trid, const list_targ
     conn_cmd(c, verb, 1, trid, msnp_list_code(t->list), vs, t->contact.email, p[0], p[1], NULL);
 }
 
+/* The protocol error for a list change the store refused; 0 for STORE_OK. */
+static int list_refusal(store_rc rc) {
+    switch (rc) {
+    case STORE_OK: return 0;
+    case STORE_NOTFOUND: return MSNP_ERR_NOT_ON_LIST;
+    case STORE_EXISTS: return MSNP_ERR_ALREADY_THERE;
+    case STORE_OPPOSITE: return MSNP_ERR_ALREADY_IN_OPPOSITE_LIST;
+    case STORE_FULL: return MSNP_ERR_LIST_FULL;
+    case STORE_NO_GROUP: return MSNP_ERR_INVALID_GROUP;
+    case STORE_NOT_IN_GROUP: return MSNP_ERR_USER_NOT_IN_GROUP;
+    case STORE_TOO_MANY_GROUPS: return MSNP_ERR_TOO_MANY_GROUPS;
+    case STORE_ERROR: break;
+    }
+    return -1;
+}
+
 static void ns_add(conn *c, const msnp_cmd *cmd) {
     msnd_server *s = c->srv;
     list_target t;
@@ -563,55 +540,25 @@ static void ns_add(conn *c, const msnp_cmd *cmd) {
     const store_user *u = &t.contact;
     char name[MSNP_MAX_NAME_ENCODED + 1];
     str_copy(ARG(3), name, sizeof name);
-    uint32_t ver = 0, cver = 0;
-    if (t.present) {
-        /* MSNP7: adding a contact already on FL to another group. */
-        if (t.gid >= 0 && !groups_has(t.groups, t.gid)) {
-            char ng[STORE_MAX_GROUPS_TEXT];
-            if (groups_edit(t.groups, t.gid, 1, ng, sizeof ng) != 0) {
-                conn_err(c, MSNP_ERR_TOO_MANY_GROUPS, cmd->trid);
-                return;
-            }
-            if (store_list_set_groups(s->store, c->uid, u->id, ng, &ver) != STORE_OK) {
-                store_failed(c, cmd, "add group");
-                return;
-            }
-            list_reply(c, "ADD", cmd->trid, &t, ver, name);
-            return;
-        }
-        conn_err(c, MSNP_ERR_ALREADY_THERE, cmd->trid);
-        return;
-    }
-    if (l == MSNP_LIST_AL || l == MSNP_LIST_BL) {
-        int opposite = store_list_get(s->store, c->uid, l == MSNP_LIST_AL ? MSNP_LIST_BL : MSNP_LIST_AL, u->id, NULL, 0);
-        if (opposite < 0) {
-            store_failed(c, cmd, "add");
-            return;
-        }
-        if (opposite) {
-            conn_err(c, MSNP_ERR_ALREADY_IN_OPPOSITE_LIST, cmd->trid);
-            return;
-        }
-    }
-    long count = store_list_count(s->store, c->uid, l);
-    long max = l == MSNP_LIST_FL ? s->cfg.max_forward_list : s->cfg.max_allow_block_list;
-    if (count < 0) {
-        store_failed(c, cmd, "add");
-        return;
-    }
-    if (count >= max) {
-        conn_err(c, MSNP_ERR_LIST_FULL, cmd->trid);
-        return;
-    }
+    store_list_op op = {.owner = c->uid, .list = l, .contact = u->id, .name = name, .gid = (int)t.gid,
+                        .limit = l == MSNP_LIST_FL ? s->cfg.max_forward_list : s->cfg.max_allow_block_list};
+    store_list_result r;
     int allowed_before = -1;
     if (l != MSNP_LIST_FL) allowed_before = presence_allowed(s, c->uid, c->blp_allow, u->id);
-    if (store_list_add(s->store, c->uid, l, u->id, name, t.gid >= 0 ? t.gidstr : "0", &ver, &cver) != STORE_OK) {
+    store_rc rc = store_list_add(s->store, &op, &r);
+    int refusal = list_refusal(rc);
+    if (refusal < 0) {
         store_failed(c, cmd, "add");
         return;
     }
-    list_reply(c, "ADD", cmd->trid, &t, ver, name);
+    if (refusal > 0) {
+        conn_err(c, refusal, cmd->trid);
+        return;
+    }
+    list_reply(c, "ADD", cmd->trid, &t, r.owner_ver, name);
+    if (!r.entry_changed) return; /* MSNP7: an FL entry joined another group */
     if (l == MSNP_LIST_FL) {
-        presence_tell_rl(s, c, u->email, 1, cver);
+        presence_tell_rl(s, c, u->email, 1, r.contact_ver);
         presence_initial_one(s, c, u->email, cmd->trid);
     } else if (allowed_before >= 0) {
         presence_reevaluate_one(s, c, u->id, u->email, allowed_before);
@@ -624,35 +571,23 @@ static void ns_rem(conn *c, const msnp_cmd *cmd) {
     if (list_target_get(c, cmd, 0, &t) != 0) return;
     msnp_list l = t.list;
     const store_user *u = &t.contact;
-    if (!t.present) {
-        conn_err(c, MSNP_ERR_NOT_ON_LIST, cmd->trid);
-        return;
-    }
-    uint32_t ver = 0, cver = 0;
-    if (t.gid >= 0) {
-        if (!groups_has(t.groups, t.gid)) {
-            conn_err(c, MSNP_ERR_USER_NOT_IN_GROUP, cmd->trid);
-            return;
-        }
-        char ng[STORE_MAX_GROUPS_TEXT];
-        groups_edit(t.groups, t.gid, 0, ng, sizeof ng);
-        if (ng[0]) { /* still in another group: only the membership goes */
-            if (store_list_set_groups(s->store, c->uid, u->id, ng, &ver) != STORE_OK) {
-                store_failed(c, cmd, "rem group");
-                return;
-            }
-            list_reply(c, "REM", cmd->trid, &t, ver, NULL);
-            return;
-        }
-    }
+    store_list_op op = {.owner = c->uid, .list = l, .contact = u->id, .gid = (int)t.gid};
+    store_list_result r;
     int allowed_before = -1;
     if (l != MSNP_LIST_FL) allowed_before = presence_allowed(s, c->uid, c->blp_allow, u->id);
-    if (store_list_remove(s->store, c->uid, l, u->id, &ver, &cver) != STORE_OK) {
+    store_rc rc = store_list_remove(s->store, &op, &r);
+    int refusal = list_refusal(rc);
+    if (refusal < 0) {
         store_failed(c, cmd, "rem");
         return;
     }
-    list_reply(c, "REM", cmd->trid, &t, ver, NULL);
-    if (l == MSNP_LIST_FL) presence_tell_rl(s, c, u->email, 0, cver);
+    if (refusal > 0) {
+        conn_err(c, refusal, cmd->trid);
+        return;
+    }
+    list_reply(c, "REM", cmd->trid, &t, r.owner_ver, NULL);
+    if (!r.entry_changed) return; /* still in another group: only the membership went */
+    if (l == MSNP_LIST_FL) presence_tell_rl(s, c, u->email, 0, r.contact_ver);
     else if (allowed_before >= 0) presence_reevaluate_one(s, c, u->id, u->email, allowed_before);
 }
 
@@ -767,20 +702,16 @@ static void ns_adg(conn *c, const msnp_cmd *cmd) {
         conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
         return;
     }
-    long n = store_group_count(c->srv->store, c->uid);
-    if (n < 0) {
-        store_failed(c, cmd, "adg");
-        return;
-    }
-    if (n >= c->srv->cfg.max_groups) {
-        conn_err(c, MSNP_ERR_TOO_MANY_GROUPS, cmd->trid);
-        return;
-    }
     char name[STORE_MAX_GROUP_NAME + 1], vs[16], gs[24];
     str_copy(ARG(1), name, sizeof name);
     int gid;
     uint32_t ver;
-    if (store_group_add(c->srv->store, c->uid, name, &gid, &ver) != STORE_OK) {
+    store_rc rc = store_group_add(c->srv->store, c->uid, name, c->srv->cfg.max_groups, &gid, &ver);
+    if (rc == STORE_FULL) {
+        conn_err(c, MSNP_ERR_TOO_MANY_GROUPS, cmd->trid);
+        return;
+    }
+    if (rc != STORE_OK) {
         store_failed(c, cmd, "adg");
         return;
     }

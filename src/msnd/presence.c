@@ -196,8 +196,8 @@ void presence_initial_one(msnd_server *s, conn *c, const char *contact_email, ui
 }
 
 int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int64_t viewer_id) {
-    int al = store_list_get(s->store, owner_id, MSNP_LIST_AL, viewer_id, NULL, 0);
-    int bl = store_list_get(s->store, owner_id, MSNP_LIST_BL, viewer_id, NULL, 0);
+    int al = store_list_get(s->store, owner_id, MSNP_LIST_AL, viewer_id);
+    int bl = store_list_get(s->store, owner_id, MSNP_LIST_BL, viewer_id);
     if (al < 0 || bl < 0) return -1;
     return privacy_may_see(owner_blp_allow, al, bl);
 }
@@ -208,7 +208,7 @@ void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const 
     peering_presence_out(s, PEERING_PRIV, c, contact_email);
     conn *w = online_watcher(s, contact_email);
     if (!w) return;
-    if (store_list_get(s->store, contact_id, MSNP_LIST_FL, c->uid, NULL, 0) != 1) return;
+    if (store_list_get(s->store, contact_id, MSNP_LIST_FL, c->uid) != 1) return;
     int after = presence_allowed(s, c->uid, c->blp_allow, contact_id);
     if (after < 0 || after == allowed_before) return;
     send_state(w, c, after);

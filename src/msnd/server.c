@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fiber.h"
 #include "link.h"
 #include "log.h"
 #include "peering.h"
@@ -153,6 +154,9 @@ static void on_flush(evutil_socket_t fd, short what, void *arg) {
     while (s->flush_head) {
         conn *c = s->flush_head;
         flush_unlink(c);
+        /* A handler waiting on a fiber: its reply and what it sends later
+         * leave together when it is done (job_done), as without fibers. */
+        if (c->on_fiber) continue;
         conn_write_now(c);
     }
 }
@@ -260,6 +264,11 @@ static void conn_release(conn *c) {
 
 static void conn_free(conn *c) {
     if (c->freeing) return;
+    if (c->on_fiber) { /* its handler still runs; the job's end frees it */
+        if (!c->closing) conn_close(c, "freed");
+        c->free_deferred = 1;
+        return;
+    }
     if (!c->closing) conn_close(c, "freed");
     c->freeing = 1;
     flush_unlink(c);
@@ -279,6 +288,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     conn *c = arg;
+    if (c->on_fiber) return; /* the job's end reaps */
     if (c->reap_close && !c->closing) {
         conn_close(c, "output limit");
         conn_free(c); /* the queued output could not be delivered anyway */
@@ -344,6 +354,7 @@ void conn_set_login_timer(conn *c, long seconds) {
  * every read, so it fires only after `seconds` without input. */
 void conn_set_idle_timeout(conn *c, long seconds) {
     if (!c->rev || c->closing) return;
+    c->idle_seconds = seconds;
     if (seconds > 0) {
         struct timeval tv = {(time_t)seconds, 0};
         event_add(c->rev, &tv);
@@ -404,12 +415,125 @@ static void on_pass_end(evutil_socket_t fd, short what, void *arg) {
  * limits bound what c->in can hold. */
 #define READ_CHUNK 65536
 static char read_buf[READ_CHUNK];
+static void dispatch(conn *c, const msnp_cmd *cmd);
+
+/* ---- input on fibers ----
+ * With a store that waits on fibers (PostgreSQL), each command runs on a
+ * fiber of its own, and so does the cleanup of a connection the peer
+ * closed (its FLN fan-out reads the store). When the handler waits for the
+ * database, the connection stops reading until the handler is done, so
+ * its commands keep their order, and the loop serves everyone else. The
+ * command's bytes stay in c->in (which nothing else touches meanwhile)
+ * until then. */
+static void conn_process(conn *c);
+
+static void job_command(void *arg) {
+    conn *c = arg;
+    dispatch(c, &c->job_cmd);
+}
+
+static void job_peer_closed(void *arg) { conn_close(arg, "peer closed"); }
+
+/* On the loop's stack once a job has finished. */
+static void job_done(void *arg) {
+    conn *c = arg;
+    c->on_fiber = 0;
+    c->in_read = 0;
+    if (c->in && c->job_used) evbuffer_drain(c->in, c->job_used);
+    c->job_used = 0;
+    if (outbuf_pending(&c->out) > 0) flush_queue(c);
+    if (!c->fiber_waited) return; /* finished at once: the caller goes on */
+    c->fiber_waited = 0;
+    if (c->free_deferred) {
+        conn_free(c);
+        return;
+    }
+    if (c->closing) {
+        schedule_reap(c);
+        return;
+    }
+    if (c->rev) {
+        struct timeval tv = {(time_t)c->idle_seconds, 0};
+        event_add(c->rev, c->idle_timeout ? &tv : NULL);
+    }
+    conn_process(c);
+}
+
+/* Runs fn on a fiber for c. 1: it waits (input paused), 0: done. */
+static int conn_job(conn *c, fiber_fn fn) {
+    c->on_fiber = 1;
+    c->in_read = 1;
+    int rc = fiber_run(c->srv->base, fn, job_done, c);
+    if (rc < 0) { /* no fiber: run it here, waiting the blocking way */
+        fn(c);
+        job_done(c);
+        return 0;
+    }
+    if (rc == 1) {
+        c->fiber_waited = 1;
+        if (c->rev) event_del(c->rev);
+    }
+    return rc;
+}
+
+/* Handles the complete commands in c->in, one job each, until one waits. */
+static void conn_process(conn *c) {
+    /* Bounded: every turn consumes a command or leaves the loop. */
+    while (!c->closing && !c->on_fiber && c->in && evbuffer_get_length(c->in) > 0) {
+        size_t len = evbuffer_get_length(c->in);
+        const char *data = (const char *)evbuffer_pullup(c->in, -1);
+        msnp_parse_error perr;
+        long r = data ? msnp_parse(&c->parser, data, len, &c->job_cmd, &perr) : -1;
+        if (r == 0) break;
+        if (r < 0) {
+            LOGI("protocol error, closing", "conn=%llu peer=%s role=%s error=\"%s\"", (unsigned long long)c->id,
+                 c->peer, kind_names[c->kind], data ? perr.what : "out of memory");
+            conn_close(c, data ? perr.what : "out of memory");
+            break;
+        }
+        c->job_used = (size_t)r;
+        if (conn_job(c, job_command) == 1) return;
+    }
+    if (c->closing) {
+        if (c->in) evbuffer_free(c->in);
+        c->in = NULL;
+        if (!c->on_fiber) schedule_reap(c);
+        return;
+    }
+    if (c->in && evbuffer_get_length(c->in) == 0) {
+        evbuffer_free(c->in);
+        c->in = NULL;
+    }
+}
+
+static void on_readable_fibers(conn *c, evutil_socket_t fd) {
+    ssize_t got = recv(fd, read_buf, sizeof read_buf, 0);
+    if (got == 0) {
+        if (conn_job(c, job_peer_closed) == 0) conn_free(c);
+        else c->free_deferred = 1;
+        return;
+    }
+    if (got < 0) {
+        if (!io_retriable(errno)) conn_fail(c, "socket error");
+        return;
+    }
+    if (!c->in) c->in = evbuffer_new();
+    if (!c->in || evbuffer_add(c->in, read_buf, (size_t)got) != 0) {
+        conn_fail(c, "out of memory");
+        return;
+    }
+    conn_process(c);
+}
 
 static void on_readable(evutil_socket_t fd, short what, void *arg) {
     conn *c = arg;
     if (what & EV_TIMEOUT) {
         LOGI("idle timeout", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer, kind_names[c->kind]);
         conn_close(c, "idle timeout");
+        return;
+    }
+    if (c->srv->fibers) {
+        on_readable_fibers(c, fd);
         return;
     }
     /* Before the read: a dropped connection's FLN fan-out reads too. */
@@ -904,6 +1028,7 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     if (want_ns) {
         s->store = store_open(cfg->db, err, errcap);
         if (!s->store) return -1;
+        s->fibers = store_waits_on_fibers(s->store);
     }
     /* ns-nodes */
     if (cfg->ns_nodes[0]) {

@@ -61,6 +61,14 @@ typedef struct conn {
     uint8_t reap_close;   /* reaper must run conn_close first (overflow) */
     uint8_t freeing;
     uint8_t idle_timeout; /* the read event carries a timeout */
+    long idle_seconds;
+    /* Input handled on a fiber (server.c, fiber.h): while one waits for the
+     * store, this connection's input pauses and the connection stays. */
+    uint8_t on_fiber;
+    uint8_t fiber_waited;  /* the running job waited: its end resumes input */
+    uint8_t free_deferred; /* conn_free came while on a fiber */
+    size_t job_used;       /* bytes of c->in the running command took */
+    msnp_cmd job_cmd;
 
     /* DS / NS */
     int version;          /* negotiated MSNPx, 0 before VER */
@@ -102,6 +110,7 @@ typedef struct msnd_server {
     uint8_t has_ds, has_ns, has_sb;
     struct links *links; /* cluster link (link.h), NULL if unused */
     store *store;
+    int fibers; /* input handled on fibers: the store waits on them (fiber.h) */
     struct presence *presence;
     struct sbreg *sbreg;
     failure_window *fail_account_address; /* failed logins by "email ip" */

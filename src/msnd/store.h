@@ -2,10 +2,21 @@
  * names, the FL/AL/BL lists (RL is derived: who has me on FL), the list
  * version, privacy modes (BLP/GTC), MSNP7 groups and phone properties.
  *
- * Every function that changes something returns only after the change is
- * committed, so a reply sent afterwards never reports a change that a crash
- * could lose. The one backend today is SQLite (store_sqlite.c); handlers
- * only see this header, so another backend can replace it. */
+ * Two backends: SQLite (store_sqlite.c, one file shared by the processes of
+ * one machine) and PostgreSQL (store_pg.c, shared by nodes on several
+ * machines). store_open picks one from the database string; handlers only
+ * see this header. The schema of both lives in schema.c.
+ *
+ * Invariants every backend keeps:
+ * - A function that changes something returns only after the change is
+ *   committed, so a reply sent afterwards never reports a change that a
+ *   crash could lose.
+ * - Each change is one transaction that checks and writes together: two
+ *   nodes racing on the same list see one succeed and the other get the
+ *   answer it would get had it come second (STORE_EXISTS, STORE_FULL, ...).
+ *   The checks therefore live here, not in the protocol handlers.
+ * - Every change bumps the list version of each account whose SYN output
+ *   it changes, in the same transaction. */
 #ifndef MSND_STORE_H
 #define MSND_STORE_H
 
@@ -15,14 +26,19 @@
 #include <msnp/msnp.h>
 
 #define STORE_MAX_PASSWORD 255
-#define STORE_MAX_GROUPS_TEXT 256 /* "0,1,2" list of group ids of an FL entry */
+#define STORE_MAX_ENTRY_GROUPS 64 /* groups one FL entry can be in */
 #define STORE_MAX_GROUP_NAME 61   /* URL-encoded group name (MSNP7 limit) */
 
 typedef enum store_rc {
     STORE_OK = 0,
     STORE_NOTFOUND = 1,
     STORE_EXISTS = 2,
-    STORE_ERROR = -1
+    STORE_OPPOSITE = 3,        /* AL/BL: the contact is on the other one */
+    STORE_FULL = 4,            /* the list or the group table is at its limit */
+    STORE_NO_GROUP = 5,        /* no such group */
+    STORE_NOT_IN_GROUP = 6,    /* REM from a group the entry is not in */
+    STORE_TOO_MANY_GROUPS = 7, /* the entry is in STORE_MAX_ENTRY_GROUPS groups */
+    STORE_ERROR = -1           /* the database failed or is unreachable */
 } store_rc;
 
 typedef struct store store;
@@ -37,8 +53,12 @@ typedef struct store_user {
     int gtc_prompt;                       /* GTC A (1) or N (0) */
 } store_user;
 
-/* Opens (creating if missing, with mode 0600) and migrates the schema. */
-store *store_open(const char *path, char *err, size_t errcap);
+/* db is "postgresql://user@host:port/name" (or "postgres://...") for
+ * PostgreSQL, "sqlite:PATH" or a plain path for SQLite. Opens, creating a
+ * missing SQLite file with mode 0600, and brings the schema up to date
+ * (schema.c). A PostgreSQL store that loses its server reconnects by
+ * itself; calls made meanwhile return STORE_ERROR. */
+store *store_open(const char *db, char *err, size_t errcap);
 void store_close(store *s);
 const char *store_errmsg(store *s);
 
@@ -54,10 +74,18 @@ void store_read_end(store *s);
 
 /* A number that changes whenever stored data may have changed since it was
  * last returned: a change made through this handle or a commit by another
- * process (e.g. `msnd user ...`). Callers keep rows derived from the store
- * in memory and drop them when it moves. Inside a read scope the answer is
- * that of the scope's snapshot. */
+ * process or node (e.g. `msnd user ...`). Callers keep rows derived from the
+ * store in memory and drop them when it moves. How a backend notices other
+ * writers is its own concern: SQLite asks PRAGMA data_version, PostgreSQL
+ * listens for the notification every change sends (LISTEN/NOTIFY). Inside a
+ * read scope the answer is that of the scope's snapshot. */
 uint64_t store_generation(store *s);
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(const store *s);
+/* 1 when calls made on a fiber (fiber.h) wait for the database by parking
+ * the fiber instead of blocking the thread (PostgreSQL); SQLite's local
+ * file answers quickly enough to be read in place. */
+int store_waits_on_fibers(const store *s);
 
 /* Accounts. email must already be lower case and valid; name URL-encoded. */
 store_rc store_user_add(store *s, const char *email, const char *password, const char *name);
@@ -78,22 +106,41 @@ typedef struct store_entry {
     int64_t contact;
     const char *email;
     const char *name;
-    const char *groups; /* FL only: "0" or "0,3" */
+    const int *groups;     /* FL only: group ids in ascending order */
+    size_t ngroups;
     const char *phones[4]; /* FL only: the contact's PHH PHW PHM MOB, NULL when not set */
 } store_entry;
 typedef int (*store_entry_cb)(const store_entry *e, void *ctx); /* non-zero stops */
 store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx);
 /* Number of entries, or -1 on error. */
 long store_list_count(store *s, int64_t owner, msnp_list list);
-/* 1 present, 0 absent, -1 error. groups (FL) copied when present and non-NULL. */
-int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact, char *groups, size_t cap);
-/* Add to FL/AL/BL (STORE_EXISTS if there). For FL the contact's RL changes
- * too, so its version is bumped and returned in *contact_ver (may be NULL). */
-store_rc store_list_add(store *s, int64_t owner, msnp_list list, int64_t contact, const char *name,
-                        const char *groups, uint32_t *owner_ver, uint32_t *contact_ver);
-store_rc store_list_remove(store *s, int64_t owner, msnp_list list, int64_t contact, uint32_t *owner_ver,
-                           uint32_t *contact_ver);
-store_rc store_list_set_groups(store *s, int64_t owner, int64_t contact, const char *groups, uint32_t *ver);
+/* 1 present, 0 absent, -1 error. */
+int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact);
+
+/* One ADD or REM of a client. */
+typedef struct store_list_op {
+    int64_t owner;
+    msnp_list list;   /* FL, AL or BL */
+    int64_t contact;
+    const char *name; /* ADD: the name stored in the entry */
+    int gid;          /* FL: the group (MSNP7), -1 for none */
+    long limit;       /* ADD: entries the list may hold */
+} store_list_op;
+typedef struct store_list_result {
+    int entry_changed;    /* 1: the entry was added/removed; 0: only a group membership */
+    uint32_t owner_ver;   /* the owner's new list version */
+    uint32_t contact_ver; /* FL entry added/removed: the contact's (its RL changed) */
+} store_list_result;
+/* ADD, atomically: STORE_NO_GROUP if gid names no group of the owner;
+ * STORE_EXISTS if the contact is on the list (with gid: already in that
+ * group); STORE_OPPOSITE for AL/BL when it is on the other one; STORE_FULL
+ * when the list holds limit entries. An FL entry already present joins
+ * group gid (entry_changed 0); a new FL entry is in gid, or group 0. */
+store_rc store_list_add(store *s, const store_list_op *op, store_list_result *r);
+/* REM, atomically: STORE_NOTFOUND if the contact is not on the list;
+ * with gid (FL): STORE_NO_GROUP / STORE_NOT_IN_GROUP, and the entry only
+ * leaves that group while it is in another one (entry_changed 0). */
+store_rc store_list_remove(store *s, const store_list_op *op, store_list_result *r);
 /* REA on a contact: the name stored in the owner's FL entry. */
 store_rc store_list_rename(store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver);
 
@@ -119,8 +166,10 @@ typedef void (*store_group_cb)(int gid, const char *name, void *ctx);
 store_rc store_group_each(store *s, int64_t owner, store_group_cb fn, void *ctx);
 long store_group_count(store *s, int64_t owner);
 int store_group_exists(store *s, int64_t owner, int gid); /* 1/0/-1 */
-store_rc store_group_add(store *s, int64_t owner, const char *name, int *gid, uint32_t *ver);
-/* Also drops the group id from every FL entry of the owner. */
+/* STORE_FULL when the owner has limit groups already (checked atomically). */
+store_rc store_group_add(store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver);
+/* Also takes the group out of every FL entry of the owner; entries left in
+ * no group go to group 0. Group 0 cannot be deleted (STORE_ERROR). */
 store_rc store_group_del(store *s, int64_t owner, int gid, uint32_t *ver);
 store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, uint32_t *ver);
 
@@ -128,5 +177,27 @@ store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, 
 typedef void (*store_prop_cb)(const char *key, const char *value, void *ctx);
 store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
 store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx);
+
+/* Copying a whole store into another (`msnd db migrate`). Ids, list
+ * versions, group ids and the order of list entries are kept. The target
+ * must be empty and is written in one transaction; afterwards the row
+ * counts of both are compared. Either backend can be the target. */
+typedef struct store_counts {
+    long users, entries, groups, memberships, props;
+} store_counts;
+store_rc store_counts_get(store *s, store_counts *out);
+/* STORE_EXISTS: the target is not empty. err gets what went wrong. */
+store_rc store_copy(store *from, store *to, store_counts *copied, char *err, size_t errcap);
+
+/* Bulk loading (store_copy's target side; the benchmark's populate step):
+ * rows written as given, ids and versions included, in one transaction
+ * from store_load_begin to store_load_end (ok = 0 rolls back). Accounts
+ * first, then each account's groups, entries (FL with its group ids) and
+ * properties. */
+store_rc store_load_begin(store *s);
+store_rc store_load_user(store *s, const store_user *u);
+store_rc store_load_group(store *s, int64_t owner, int gid, const char *name);
+store_rc store_load_entry(store *s, int64_t owner, msnp_list list, const store_entry *e);
+store_rc store_load_end(store *s, int ok);
 
 #endif

@@ -2,9 +2,12 @@
  *
  * WAL journal with synchronous=FULL: a change is on disk when the COMMIT
  * returns, which is what lets handlers reply "done" right afterwards.
- * Statements are prepared once and cached. The schema version lives in
- * PRAGMA user_version; migrations run in order inside one transaction. */
-#include "store.h"
+ * Every change runs in BEGIN IMMEDIATE, which takes the write lock before
+ * the first read: the checks of a change and its writes see no other
+ * writer in between (store.h). Statements are prepared once and cached.
+ * The schema (schema.c) version lives in PRAGMA user_version. */
+#include "schema.h"
+#include "store_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +22,10 @@
 enum {
     Q_USER_ADD, Q_GROUP0_ADD, Q_USER_PASSWD, Q_USER_DEL_BUMP, Q_USER_DEL, Q_USER_GET, Q_USER_GET_ID, Q_USER_EACH,
     Q_SET_NAME, Q_SET_NAME_FL, Q_SET_BLP, Q_SET_GTC, Q_BUMP, Q_VERSION,
-    Q_LIST_EACH, Q_FL_EACH, Q_RL_EACH, Q_LIST_COUNT, Q_RL_COUNT, Q_LIST_GET, Q_LIST_ADD, Q_LIST_DEL, Q_LIST_GROUPS,
+    Q_LIST_EACH, Q_FL_EACH, Q_RL_EACH, Q_LIST_COUNT, Q_RL_COUNT, Q_LIST_GET, Q_LIST_ADD, Q_LIST_DEL,
     Q_LIST_RENAME, Q_WATCHERS, Q_CONTACTS, Q_GROUP_EACH, Q_GROUP_COUNT, Q_GROUP_EXISTS, Q_GROUP_NEXT,
-    Q_GROUP_ADD, Q_GROUP_DEL, Q_GROUP_RENAME, Q_GROUP_STRIP, Q_PROP_SET, Q_PROP_DEL, Q_PROP_EACH,
+    Q_GROUP_ADD, Q_GROUP_DEL, Q_GROUP_RENAME, Q_GROUP_REFILL, Q_MEMBER_ADD, Q_MEMBER_DEL, Q_MEMBER_HAS,
+    Q_MEMBER_COUNT, Q_PROP_SET, Q_PROP_DEL, Q_PROP_EACH,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_BEGIN_READ, Q_DATA_VERSION,
     Q_COUNT
 };
@@ -43,11 +47,13 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_SET_GTC] = "UPDATE users SET gtc=?2 WHERE id=?1",
     [Q_BUMP] = "UPDATE users SET version=version+1 WHERE id=?1",
     [Q_VERSION] = "SELECT version FROM users WHERE id=?1",
-    [Q_LIST_EACH] = "SELECT e.contact,u.email,e.name,e.groups FROM list_entries e JOIN users u ON u.id=e.contact "
+    [Q_LIST_EACH] = "SELECT e.contact,u.email,e.name,'' FROM list_entries e JOIN users u ON u.id=e.contact "
                     "WHERE e.owner=?1 AND e.list=?2 ORDER BY e.rowid",
     /* FL with each contact's phone numbers (the BPR lines of SYN) in the same
      * statement: one indexed lookup per key instead of a query per contact. */
-    [Q_FL_EACH] = "SELECT e.contact,u.email,e.name,e.groups,"
+    [Q_FL_EACH] = "SELECT e.contact,u.email,e.name,"
+                  "(SELECT group_concat(gid) FROM (SELECT gid FROM fl_groups g WHERE g.owner=e.owner AND "
+                  "g.contact=e.contact ORDER BY gid)),"
                   "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHH'),"
                   "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHW'),"
                   "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHM'),"
@@ -57,10 +63,9 @@ static const char *const sql_text[Q_COUNT] = {
                   "WHERE e.contact=?1 AND e.list=0 ORDER BY e.rowid",
     [Q_LIST_COUNT] = "SELECT count(*) FROM list_entries WHERE owner=?1 AND list=?2",
     [Q_RL_COUNT] = "SELECT count(*) FROM list_entries WHERE contact=?1 AND list=0",
-    [Q_LIST_GET] = "SELECT groups FROM list_entries WHERE owner=?1 AND list=?2 AND contact=?3",
-    [Q_LIST_ADD] = "INSERT INTO list_entries(owner,list,contact,name,groups) VALUES(?1,?2,?3,?4,?5)",
+    [Q_LIST_GET] = "SELECT 1 FROM list_entries WHERE owner=?1 AND list=?2 AND contact=?3",
+    [Q_LIST_ADD] = "INSERT INTO list_entries(owner,list,contact,name) VALUES(?1,?2,?3,?4)",
     [Q_LIST_DEL] = "DELETE FROM list_entries WHERE owner=?1 AND list=?2 AND contact=?3",
-    [Q_LIST_GROUPS] = "UPDATE list_entries SET groups=?3 WHERE owner=?1 AND list=0 AND contact=?2",
     [Q_LIST_RENAME] = "UPDATE list_entries SET name=?3 WHERE owner=?1 AND list=0 AND contact=?2",
     [Q_WATCHERS] = "SELECT u.id,u.email,u.name,"
                    "(SELECT blp FROM users WHERE id=?1)='AL',"
@@ -78,7 +83,14 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_GROUP_ADD] = "INSERT INTO groups(owner,gid,name) VALUES(?1,?2,?3)",
     [Q_GROUP_DEL] = "DELETE FROM groups WHERE owner=?1 AND gid=?2",
     [Q_GROUP_RENAME] = "UPDATE groups SET name=?3 WHERE owner=?1 AND gid=?2",
-    [Q_GROUP_STRIP] = "SELECT contact,groups FROM list_entries WHERE owner=?1 AND list=0",
+    /* FL entries of owner in no group (their last one was deleted) -> 0 */
+    [Q_GROUP_REFILL] = "INSERT INTO fl_groups(owner,contact,gid) SELECT owner,contact,0 FROM list_entries e "
+                       "WHERE owner=?1 AND list=0 AND NOT EXISTS (SELECT 1 FROM fl_groups f WHERE "
+                       "f.owner=e.owner AND f.contact=e.contact)",
+    [Q_MEMBER_ADD] = "INSERT INTO fl_groups(owner,contact,gid) VALUES(?1,?2,?3)",
+    [Q_MEMBER_DEL] = "DELETE FROM fl_groups WHERE owner=?1 AND contact=?2 AND gid=?3",
+    [Q_MEMBER_HAS] = "SELECT count(*) FROM fl_groups WHERE owner=?1 AND contact=?2 AND gid=?3",
+    [Q_MEMBER_COUNT] = "SELECT count(*) FROM fl_groups WHERE owner=?1 AND contact=?2",
     [Q_PROP_SET] = "INSERT INTO props(owner,key,value) VALUES(?1,?2,?3) "
                    "ON CONFLICT(owner,key) DO UPDATE SET value=excluded.value",
     [Q_PROP_DEL] = "DELETE FROM props WHERE owner=?1 AND key=?2",
@@ -91,42 +103,10 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_DATA_VERSION] = "PRAGMA data_version",
 };
 
-/* Schema migrations: index i brings user_version i to i+1. */
-static const char *const migrations[] = {
-    "CREATE TABLE users("
-    " id INTEGER PRIMARY KEY,"
-    " email TEXT NOT NULL UNIQUE,"
-    " password TEXT NOT NULL,"
-    " name TEXT NOT NULL,"
-    " version INTEGER NOT NULL DEFAULT 1,"
-    " blp TEXT NOT NULL DEFAULT 'AL' CHECK (blp IN ('AL','BL')),"
-    " gtc TEXT NOT NULL DEFAULT 'A' CHECK (gtc IN ('A','N')),"
-    " created INTEGER NOT NULL);"
-    "CREATE TABLE list_entries("
-    " owner INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    " list INTEGER NOT NULL CHECK (list BETWEEN 0 AND 2),"
-    " contact INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    " name TEXT NOT NULL,"
-    " groups TEXT NOT NULL DEFAULT '0',"
-    " UNIQUE(owner, list, contact));"
-    "CREATE INDEX list_entries_contact ON list_entries(contact, list);"
-    "CREATE TABLE groups("
-    " owner INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    " gid INTEGER NOT NULL,"
-    " name TEXT NOT NULL,"
-    " PRIMARY KEY(owner, gid)) WITHOUT ROWID;"
-    "CREATE TABLE props("
-    " owner INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    " key TEXT NOT NULL,"
-    " value TEXT NOT NULL,"
-    " PRIMARY KEY(owner, key)) WITHOUT ROWID;",
-};
-#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
-
-struct store {
+typedef struct sq_store {
+    struct store base;
     sqlite3 *db;
     sqlite3_stmt *st[Q_COUNT];
-    int read_depth;   /* nesting of store_read_begin */
     int read_open;    /* our read transaction is open */
     /* store_generation: own changes are seen in sqlite3_total_changes64,
      * other processes' commits in PRAGMA data_version. */
@@ -134,13 +114,16 @@ struct store {
     sqlite3_int64 seen_changes;
     long long seen_data_version;
     int data_version_checked; /* in the current read transaction */
-    char err[256];
-};
+} sq_store;
 
-static sqlite3_stmt *q(store *s, int id) {
+/* The functions below take the generic handle (store_ops); this is the
+ * only cast between the two. */
+#define S(s) ((sq_store *)(s))
+
+static sqlite3_stmt *q(sq_store *s, int id) {
     if (!s->st[id]) {
         if (sqlite3_prepare_v3(s->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL) != SQLITE_OK) {
-            snprintf(s->err, sizeof s->err, "prepare: %s", sqlite3_errmsg(s->db));
+            snprintf(s->base.err, sizeof s->base.err, "prepare: %s", sqlite3_errmsg(s->db));
             return NULL;
         }
     } else {
@@ -150,10 +133,10 @@ static sqlite3_stmt *q(store *s, int id) {
     return s->st[id];
 }
 
-static void note_err(store *s) { snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db)); }
+static void note_err(sq_store *s) { snprintf(s->base.err, sizeof s->base.err, "%s", sqlite3_errmsg(s->db)); }
 
 /* Run a statement that returns no rows. */
-static int exec_done(store *s, sqlite3_stmt *st) {
+static int exec_done(sq_store *s, sqlite3_stmt *st) {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -165,7 +148,7 @@ static int exec_done(store *s, sqlite3_stmt *st) {
 
 /* A change must commit on its own (store.h), never inside a read scope's
  * transaction: end that first. Later reads of the scope run one by one. */
-static void read_close(store *s) {
+static void read_close(sq_store *s) {
     if (!s->read_open) return;
     s->read_open = 0;
     if (sqlite3_get_autocommit(s->db)) return;
@@ -175,14 +158,15 @@ static void read_close(store *s) {
     if (st) exec_done(s, st);
 }
 
-static void read_start(store *s) {
+static void read_start(sq_store *s) {
     if (!sqlite3_get_autocommit(s->db)) return;
     sqlite3_stmt *st = q(s, Q_BEGIN_READ);
     if (st && exec_done(s, st) == 0) s->read_open = 1;
     s->data_version_checked = 0;
 }
 
-uint64_t store_generation(store *s) {
+static uint64_t sq_generation(store *base) {
+    sq_store *s = S(base);
     sqlite3_int64 changes = sqlite3_total_changes64(s->db);
     if (changes != s->seen_changes) {
         s->seen_changes = changes;
@@ -206,31 +190,25 @@ uint64_t store_generation(store *s) {
     return s->generation;
 }
 
-void store_read_begin(store *s) {
-    if (!s || s->read_depth++ > 0) return;
-    read_start(s);
-}
+static void sq_read_begin(store *base) { read_start(S(base)); }
 
 /* After a change made inside a read scope has committed (or rolled back),
  * the scope's later reads share a new read transaction again. A deferred
  * BEGIN takes no lock until the first query, so this costs nothing when
  * no read follows. */
-static void read_resume(store *s) {
-    if (s->read_depth > 0) read_start(s);
+static void read_resume(sq_store *s) {
+    if (s->base.read_depth > 0) read_start(s);
 }
 
-void store_read_end(store *s) {
-    if (!s || s->read_depth == 0) return;
-    if (--s->read_depth == 0) read_close(s);
-}
+static void sq_read_end(store *base) { read_close(S(base)); }
 
-static int begin(store *s) {
+static int begin(sq_store *s) {
     read_close(s);
     sqlite3_stmt *st = q(s, Q_BEGIN);
     return st ? exec_done(s, st) : -1;
 }
 
-static int commit(store *s) {
+static int commit(sq_store *s) {
     sqlite3_stmt *st = q(s, Q_COMMIT);
     int rc = 0;
     if (!st || exec_done(s, st) != 0) {
@@ -249,13 +227,13 @@ static int commit(store *s) {
     return rc;
 }
 
-static store_rc rollback(store *s, store_rc rc) {
+static store_rc rollback(sq_store *s, store_rc rc) {
     if (sqlite3_get_autocommit(s->db) == 0) {
-        char keep[sizeof s->err];
-        memcpy(keep, s->err, sizeof keep);
+        char keep[sizeof s->base.err];
+        memcpy(keep, s->base.err, sizeof keep);
         sqlite3_stmt *st = q(s, Q_ROLLBACK);
         if (st) exec_done(s, st);
-        memcpy(s->err, keep, sizeof keep);
+        memcpy(s->base.err, keep, sizeof keep);
     }
     read_resume(s);
     return rc;
@@ -265,10 +243,11 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src) {
     snprintf(dst, cap, "%s", src ? (const char *)src : "");
 }
 
-const char *store_errmsg(store *s) { return s->err; }
+static const store_ops sq_ops;
+static void sq_close(store *base);
 
-store *store_open(const char *path, char *err, size_t errcap) {
-    store *s = calloc(1, sizeof *s);
+store *store_sqlite_open(const char *path, char *err, size_t errcap) {
+    sq_store *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errcap, "out of memory");
         return NULL;
@@ -282,10 +261,11 @@ store *store_open(const char *path, char *err, size_t errcap) {
         return NULL;
     }
     close(fd);
+    s->base.ops = &sq_ops;
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         snprintf(err, errcap, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        store_close(s);
+        sq_close(&s->base);
         return NULL;
     }
     sqlite3_busy_timeout(s->db, 5000);
@@ -294,7 +274,7 @@ store *store_open(const char *path, char *err, size_t errcap) {
                      NULL, &msg) != SQLITE_OK) {
         snprintf(err, errcap, "%s: %s", path, msg ? msg : "cannot configure database");
         sqlite3_free(msg);
-        store_close(s);
+        sq_close(&s->base);
         return NULL;
     }
     sqlite3_stmt *uv = NULL;
@@ -305,32 +285,35 @@ store *store_open(const char *path, char *err, size_t errcap) {
     sqlite3_finalize(uv);
     if (version < 0) {
         snprintf(err, errcap, "%s: not a database (%s)", path, sqlite3_errmsg(s->db));
-        store_close(s);
+        sq_close(&s->base);
         return NULL;
     }
-    if (version > SCHEMA_VERSION) {
-        snprintf(err, errcap, "%s: schema version %d is newer than this msnd (%d)", path, version, SCHEMA_VERSION);
-        store_close(s);
+    int target = schema_version();
+    if (version > target) {
+        snprintf(err, errcap, "%s: schema version %d is newer than this msnd (%d)", path, version, target);
+        sq_close(&s->base);
         return NULL;
     }
-    if (version < SCHEMA_VERSION) {
+    if (version < target) {
         if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) goto migrate_fail;
-        for (int v = version; v < SCHEMA_VERSION; v++)
-            if (sqlite3_exec(s->db, migrations[v], NULL, NULL, &msg) != SQLITE_OK) goto migrate_fail;
+        for (int v = version; v < target; v++)
+            if (sqlite3_exec(s->db, schema_migration(SCHEMA_SQLITE, v), NULL, NULL, &msg) != SQLITE_OK)
+                goto migrate_fail;
         char set[64];
-        snprintf(set, sizeof set, "PRAGMA user_version=%d; COMMIT;", SCHEMA_VERSION);
+        snprintf(set, sizeof set, "PRAGMA user_version=%d; COMMIT;", target);
         if (sqlite3_exec(s->db, set, NULL, NULL, &msg) != SQLITE_OK) goto migrate_fail;
     }
-    return s;
+    return &s->base;
 migrate_fail:
     snprintf(err, errcap, "%s: schema migration failed: %s", path, msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    store_close(s);
+    sq_close(&s->base);
     return NULL;
 }
 
-void store_close(store *s) {
+static void sq_close(store *base) {
+    sq_store *s = S(base);
     if (!s) return;
     for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(s->st[i]);
     if (s->db) sqlite3_close(s->db);
@@ -349,7 +332,8 @@ static void read_user(sqlite3_stmt *st, store_user *u) {
     u->gtc_prompt = !(gtc && strcmp((const char *)gtc, "N") == 0);
 }
 
-store_rc store_user_add(store *s, const char *email, const char *password, const char *name) {
+static store_rc sq_user_add(store *base, const char *email, const char *password, const char *name) {
+    sq_store *s = S(base);
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, Q_USER_ADD);
     if (!st) return rollback(s, STORE_ERROR);
@@ -372,7 +356,8 @@ store_rc store_user_add(store *s, const char *email, const char *password, const
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_user_passwd(store *s, const char *email, const char *password) {
+static store_rc sq_user_passwd(store *base, const char *email, const char *password) {
+    sq_store *s = S(base);
     read_close(s);
     sqlite3_stmt *st = q(s, Q_USER_PASSWD);
     store_rc rc = STORE_ERROR;
@@ -385,7 +370,8 @@ store_rc store_user_passwd(store *s, const char *email, const char *password) {
     return rc;
 }
 
-store_rc store_user_get(store *s, const char *email, store_user *out) {
+static store_rc sq_user_get(store *base, const char *email, store_user *out) {
+    sq_store *s = S(base);
     sqlite3_stmt *st = q(s, Q_USER_GET);
     if (!st) return STORE_ERROR;
     sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
@@ -396,7 +382,8 @@ store_rc store_user_get(store *s, const char *email, store_user *out) {
     return rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOTFOUND : STORE_ERROR;
 }
 
-store_rc store_user_get_id(store *s, int64_t id, store_user *out) {
+static store_rc sq_user_get_id(store *base, int64_t id, store_user *out) {
+    sq_store *s = S(base);
     sqlite3_stmt *st = q(s, Q_USER_GET_ID);
     if (!st) return STORE_ERROR;
     sqlite3_bind_int64(st, 1, id);
@@ -407,9 +394,10 @@ store_rc store_user_get_id(store *s, int64_t id, store_user *out) {
     return rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOTFOUND : STORE_ERROR;
 }
 
-store_rc store_user_del(store *s, const char *email) {
+static store_rc sq_user_del(store *base, const char *email) {
+    sq_store *s = S(base);
     store_user u;
-    store_rc r = store_user_get(s, email, &u);
+    store_rc r = sq_user_get(base, email, &u);
     if (r != STORE_OK) return r;
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, Q_USER_DEL_BUMP);
@@ -423,7 +411,8 @@ store_rc store_user_del(store *s, const char *email) {
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_user_each(store *s, store_user_cb fn, void *ctx) {
+static store_rc sq_user_each(store *base, store_user_cb fn, void *ctx) {
+    sq_store *s = S(base);
     sqlite3_stmt *st = q(s, Q_USER_EACH);
     if (!st) return STORE_ERROR;
     int rc;
@@ -438,7 +427,7 @@ store_rc store_user_each(store *s, store_user_cb fn, void *ctx) {
 }
 
 /* Bump uid's version inside the current transaction and read it back. */
-static int bump(store *s, int64_t uid, uint32_t *ver) {
+static int bump(sq_store *s, int64_t uid, uint32_t *ver) {
     sqlite3_stmt *st = q(s, Q_BUMP);
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, uid);
@@ -453,7 +442,7 @@ static int bump(store *s, int64_t uid, uint32_t *ver) {
 }
 
 /* One UPDATE keyed by uid (+ a text value), then a version bump, atomically. */
-static store_rc update_and_bump(store *s, int qid, int64_t uid, const char *text, uint32_t *ver) {
+static store_rc update_and_bump(sq_store *s, int qid, int64_t uid, const char *text, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, qid);
     if (!st) return rollback(s, STORE_ERROR);
@@ -465,7 +454,8 @@ static store_rc update_and_bump(store *s, int qid, int64_t uid, const char *text
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_set_name(store *s, int64_t uid, const char *name, uint32_t *ver) {
+static store_rc sq_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
+    sq_store *s = S(base);
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, Q_SET_NAME);
     if (!st) return rollback(s, STORE_ERROR);
@@ -484,29 +474,34 @@ store_rc store_set_name(store *s, int64_t uid, const char *name, uint32_t *ver) 
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_set_blp(store *s, int64_t uid, int allow, uint32_t *ver) {
+static store_rc sq_set_blp(store *base, int64_t uid, int allow, uint32_t *ver) {
+    sq_store *s = S(base);
     return update_and_bump(s, Q_SET_BLP, uid, allow ? "AL" : "BL", ver);
 }
 
-store_rc store_set_gtc(store *s, int64_t uid, int prompt, uint32_t *ver) {
+static store_rc sq_set_gtc(store *base, int64_t uid, int prompt, uint32_t *ver) {
+    sq_store *s = S(base);
     return update_and_bump(s, Q_SET_GTC, uid, prompt ? "A" : "N", ver);
 }
 
-store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) {
+static store_rc sq_list_each(store *base, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) {
+    sq_store *s = S(base);
     int fl = list == MSNP_LIST_FL;
     sqlite3_stmt *st = q(s, list == MSNP_LIST_RL ? Q_RL_EACH : fl ? Q_FL_EACH : Q_LIST_EACH);
     if (!st) return STORE_ERROR;
     sqlite3_bind_int64(st, 1, owner);
     if (list != MSNP_LIST_RL && !fl) sqlite3_bind_int(st, 2, (int)list);
     int rc;
+    int gids[STORE_MAX_ENTRY_GROUPS];
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_entry e;
         e.contact = sqlite3_column_int64(st, 0);
         e.email = (const char *)sqlite3_column_text(st, 1);
         e.name = (const char *)sqlite3_column_text(st, 2);
-        e.groups = (const char *)sqlite3_column_text(st, 3);
+        e.groups = gids;
+        e.ngroups = fl ? store_parse_ids((const char *)sqlite3_column_text(st, 3), gids, STORE_MAX_ENTRY_GROUPS) : 0;
         for (int k = 0; k < 4; k++) e.phones[k] = fl ? (const char *)sqlite3_column_text(st, 4 + k) : NULL;
-        if (!e.email || !e.name || !e.groups) continue;
+        if (!e.email || !e.name) continue;
         if (fn(&e, ctx)) {
             rc = SQLITE_DONE;
             break;
@@ -517,7 +512,7 @@ store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
-static long scalar_long(store *s, sqlite3_stmt *st) {
+static long scalar_long(sq_store *s, sqlite3_stmt *st) {
     long v = -1;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) v = (long)sqlite3_column_int64(st, 0);
@@ -527,7 +522,8 @@ static long scalar_long(store *s, sqlite3_stmt *st) {
     return v;
 }
 
-long store_list_count(store *s, int64_t owner, msnp_list list) {
+static long sq_list_count(store *base, int64_t owner, msnp_list list) {
+    sq_store *s = S(base);
     sqlite3_stmt *st = q(s, list == MSNP_LIST_RL ? Q_RL_COUNT : Q_LIST_COUNT);
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, owner);
@@ -535,7 +531,7 @@ long store_list_count(store *s, int64_t owner, msnp_list list) {
     return scalar_long(s, st);
 }
 
-int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact, char *groups, size_t cap) {
+static int list_get(sq_store *s, int64_t owner, msnp_list list, int64_t contact) {
     sqlite3_stmt *st = q(s, Q_LIST_GET);
     if (!st) return -1;
     if (list == MSNP_LIST_RL) { /* RL: does contact have owner on FL? */
@@ -548,56 +544,131 @@ int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact, cha
         sqlite3_bind_int64(st, 3, contact);
     }
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && groups && cap) copy_text(groups, cap, sqlite3_column_text(st, 0));
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) note_err(s);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-store_rc store_list_add(store *s, int64_t owner, msnp_list list, int64_t contact, const char *name,
-                        const char *groups, uint32_t *owner_ver, uint32_t *contact_ver) {
-    if (list == MSNP_LIST_RL || list == MSNP_LIST_INVALID) return STORE_ERROR;
+static int sq_list_get(store *base, int64_t owner, msnp_list list, int64_t contact) {
+    return list_get(S(base), owner, list, contact);
+}
+
+/* A count(*) keyed by (owner, x[, y]) inside the current transaction. */
+static long count3(sq_store *s, int qid, int64_t a, int64_t b, int64_t c, int nargs) {
+    sqlite3_stmt *st = q(s, qid);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, a);
+    if (nargs > 1) sqlite3_bind_int64(st, 2, b);
+    if (nargs > 2) sqlite3_bind_int64(st, 3, c);
+    return scalar_long(s, st);
+}
+
+/* Run a membership statement (owner, contact, gid). */
+static int member_exec(sq_store *s, int qid, int64_t owner, int64_t contact, int gid) {
+    sqlite3_stmt *st = q(s, qid);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, owner);
+    sqlite3_bind_int64(st, 2, contact);
+    sqlite3_bind_int(st, 3, gid);
+    return exec_done(s, st);
+}
+
+/* The version bumps of a list change that added or removed an entry. */
+static int entry_bumps(sq_store *s, const store_list_op *op, store_list_result *r) {
+    if (bump(s, op->owner, &r->owner_ver) != 0) return -1;
+    if (op->list != MSNP_LIST_FL) return 0;
+    if (op->owner == op->contact) {
+        r->contact_ver = r->owner_ver;
+        return 0;
+    }
+    return bump(s, op->contact, &r->contact_ver);
+}
+
+static store_rc sq_list_add(store *base, const store_list_op *op, store_list_result *r) {
+    sq_store *s = S(base);
+    memset(r, 0, sizeof *r);
+    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) return STORE_ERROR;
+    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
     if (begin(s) != 0) return STORE_ERROR;
+    if (gid >= 0) {
+        long ex = count3(s, Q_GROUP_EXISTS, op->owner, gid, 0, 2);
+        if (ex < 0) return rollback(s, STORE_ERROR);
+        if (ex == 0) return rollback(s, STORE_NO_GROUP);
+    }
+    int present = list_get(s, op->owner, op->list, op->contact);
+    if (present < 0) return rollback(s, STORE_ERROR);
+    if (present) {
+        if (gid < 0) return rollback(s, STORE_EXISTS);
+        /* MSNP7: an FL entry joins one more group. */
+        long in = count3(s, Q_MEMBER_HAS, op->owner, op->contact, gid, 3);
+        long n = count3(s, Q_MEMBER_COUNT, op->owner, op->contact, 0, 2);
+        if (in < 0 || n < 0) return rollback(s, STORE_ERROR);
+        if (in > 0) return rollback(s, STORE_EXISTS);
+        if (n >= STORE_MAX_ENTRY_GROUPS) return rollback(s, STORE_TOO_MANY_GROUPS);
+        if (member_exec(s, Q_MEMBER_ADD, op->owner, op->contact, gid) != 0 || bump(s, op->owner, &r->owner_ver) != 0)
+            return rollback(s, STORE_ERROR);
+        return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+    }
+    if (op->list != MSNP_LIST_FL) {
+        int opposite = list_get(s, op->owner, op->list == MSNP_LIST_AL ? MSNP_LIST_BL : MSNP_LIST_AL, op->contact);
+        if (opposite < 0) return rollback(s, STORE_ERROR);
+        if (opposite) return rollback(s, STORE_OPPOSITE);
+    }
+    long count = count3(s, Q_LIST_COUNT, op->owner, (int64_t)op->list, 0, 2);
+    if (count < 0) return rollback(s, STORE_ERROR);
+    if (count >= op->limit) return rollback(s, STORE_FULL);
     sqlite3_stmt *st = q(s, Q_LIST_ADD);
     if (!st) return rollback(s, STORE_ERROR);
-    sqlite3_bind_int64(st, 1, owner);
-    sqlite3_bind_int(st, 2, (int)list);
-    sqlite3_bind_int64(st, 3, contact);
-    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, groups && *groups ? groups : "0", -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_CONSTRAINT) return rollback(s, STORE_EXISTS);
-    if (rc != SQLITE_DONE) {
-        note_err(s);
+    sqlite3_bind_int64(st, 1, op->owner);
+    sqlite3_bind_int(st, 2, (int)op->list);
+    sqlite3_bind_int64(st, 3, op->contact);
+    sqlite3_bind_text(st, 4, op->name ? op->name : "", -1, SQLITE_STATIC);
+    if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
+    if (op->list == MSNP_LIST_FL && member_exec(s, Q_MEMBER_ADD, op->owner, op->contact, gid >= 0 ? gid : 0) != 0)
         return rollback(s, STORE_ERROR);
-    }
-    if (bump(s, owner, owner_ver) != 0) return rollback(s, STORE_ERROR);
-    if (list == MSNP_LIST_FL && owner != contact && bump(s, contact, contact_ver) != 0)
-        return rollback(s, STORE_ERROR);
-    if (list == MSNP_LIST_FL && owner == contact && contact_ver) *contact_ver = owner_ver ? *owner_ver : 0;
+    if (entry_bumps(s, op, r) != 0) return rollback(s, STORE_ERROR);
+    r->entry_changed = 1;
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_list_remove(store *s, int64_t owner, msnp_list list, int64_t contact, uint32_t *owner_ver,
-                           uint32_t *contact_ver) {
-    if (list == MSNP_LIST_RL || list == MSNP_LIST_INVALID) return STORE_ERROR;
+static store_rc sq_list_remove(store *base, const store_list_op *op, store_list_result *r) {
+    sq_store *s = S(base);
+    memset(r, 0, sizeof *r);
+    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) return STORE_ERROR;
+    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
     if (begin(s) != 0) return STORE_ERROR;
+    if (gid >= 0) {
+        long ex = count3(s, Q_GROUP_EXISTS, op->owner, gid, 0, 2);
+        if (ex < 0) return rollback(s, STORE_ERROR);
+        if (ex == 0) return rollback(s, STORE_NO_GROUP);
+    }
+    int present = list_get(s, op->owner, op->list, op->contact);
+    if (present < 0) return rollback(s, STORE_ERROR);
+    if (!present) return rollback(s, STORE_NOTFOUND);
+    if (gid >= 0) {
+        long in = count3(s, Q_MEMBER_HAS, op->owner, op->contact, gid, 3);
+        long n = count3(s, Q_MEMBER_COUNT, op->owner, op->contact, 0, 2);
+        if (in < 0 || n < 0) return rollback(s, STORE_ERROR);
+        if (in == 0) return rollback(s, STORE_NOT_IN_GROUP);
+        if (n > 1) { /* still in another group: only the membership goes */
+            if (member_exec(s, Q_MEMBER_DEL, op->owner, op->contact, gid) != 0 ||
+                bump(s, op->owner, &r->owner_ver) != 0)
+                return rollback(s, STORE_ERROR);
+            return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+        }
+    }
     sqlite3_stmt *st = q(s, Q_LIST_DEL);
     if (!st) return rollback(s, STORE_ERROR);
-    sqlite3_bind_int64(st, 1, owner);
-    sqlite3_bind_int(st, 2, (int)list);
-    sqlite3_bind_int64(st, 3, contact);
+    sqlite3_bind_int64(st, 1, op->owner);
+    sqlite3_bind_int(st, 2, (int)op->list);
+    sqlite3_bind_int64(st, 3, op->contact);
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
-    if (sqlite3_changes(s->db) == 0) return rollback(s, STORE_NOTFOUND);
-    if (bump(s, owner, owner_ver) != 0) return rollback(s, STORE_ERROR);
-    if (list == MSNP_LIST_FL && owner != contact && bump(s, contact, contact_ver) != 0)
-        return rollback(s, STORE_ERROR);
-    if (list == MSNP_LIST_FL && owner == contact && contact_ver) *contact_ver = owner_ver ? *owner_ver : 0;
+    if (entry_bumps(s, op, r) != 0) return rollback(s, STORE_ERROR);
+    r->entry_changed = 1;
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-static store_rc entry_update(store *s, int qid, int64_t owner, int64_t contact, const char *text, uint32_t *ver) {
+static store_rc entry_update(sq_store *s, int qid, int64_t owner, int64_t contact, const char *text, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, qid);
     if (!st) return rollback(s, STORE_ERROR);
@@ -610,15 +681,12 @@ static store_rc entry_update(store *s, int qid, int64_t owner, int64_t contact, 
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_list_set_groups(store *s, int64_t owner, int64_t contact, const char *groups, uint32_t *ver) {
-    return entry_update(s, Q_LIST_GROUPS, owner, contact, groups, ver);
-}
-
-store_rc store_list_rename(store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
+static store_rc sq_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
+    sq_store *s = S(base);
     return entry_update(s, Q_LIST_RENAME, owner, contact, name, ver);
 }
 
-static store_rc peers_each(store *s, int qid, int64_t uid, store_peer_cb fn, void *ctx) {
+static store_rc peers_each(sq_store *s, int qid, int64_t uid, store_peer_cb fn, void *ctx) {
     sqlite3_stmt *st = q(s, qid);
     if (!st) return STORE_ERROR;
     sqlite3_bind_int64(st, 1, uid);
@@ -638,15 +706,18 @@ static store_rc peers_each(store *s, int qid, int64_t uid, store_peer_cb fn, voi
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_watchers_each(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
+static store_rc sq_watchers_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
+    sq_store *s = S(base);
     return peers_each(s, Q_WATCHERS, uid, fn, ctx);
 }
 
-store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
+static store_rc sq_contacts_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
+    sq_store *s = S(base);
     return peers_each(s, Q_CONTACTS, uid, fn, ctx);
 }
 
-store_rc store_group_each(store *s, int64_t owner, store_group_cb fn, void *ctx) {
+static store_rc sq_group_each(store *base, int64_t owner, store_group_cb fn, void *ctx) {
+    sq_store *s = S(base);
     sqlite3_stmt *st = q(s, Q_GROUP_EACH);
     if (!st) return STORE_ERROR;
     sqlite3_bind_int64(st, 1, owner);
@@ -660,14 +731,16 @@ store_rc store_group_each(store *s, int64_t owner, store_group_cb fn, void *ctx)
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
-long store_group_count(store *s, int64_t owner) {
+static long sq_group_count(store *base, int64_t owner) {
+    sq_store *s = S(base);
     sqlite3_stmt *st = q(s, Q_GROUP_COUNT);
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, owner);
     return scalar_long(s, st);
 }
 
-int store_group_exists(store *s, int64_t owner, int gid) {
+static int sq_group_exists(store *base, int64_t owner, int gid) {
+    sq_store *s = S(base);
     sqlite3_stmt *st = q(s, Q_GROUP_EXISTS);
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, owner);
@@ -676,8 +749,12 @@ int store_group_exists(store *s, int64_t owner, int gid) {
     return v < 0 ? -1 : v > 0;
 }
 
-store_rc store_group_add(store *s, int64_t owner, const char *name, int *gid, uint32_t *ver) {
+static store_rc sq_group_add(store *base, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
+    sq_store *s = S(base);
     if (begin(s) != 0) return STORE_ERROR;
+    long have = count3(s, Q_GROUP_COUNT, owner, 0, 0, 1);
+    if (have < 0) return rollback(s, STORE_ERROR);
+    if (have >= limit) return rollback(s, STORE_FULL);
     sqlite3_stmt *st = q(s, Q_GROUP_NEXT);
     if (!st) return rollback(s, STORE_ERROR);
     sqlite3_bind_int64(st, 1, owner);
@@ -695,29 +772,9 @@ store_rc store_group_add(store *s, int64_t owner, const char *name, int *gid, ui
     return STORE_OK;
 }
 
-/* Remove gid from a comma-separated id list; returns 1 if it was there. */
-static int strip_gid(const char *in, int gid, char *out, size_t cap) {
-    size_t o = 0;
-    int found = 0;
-    out[0] = '\0';
-    const char *p = in;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        if (v == gid) found = 1;
-        else {
-            int n = snprintf(out + o, cap - o, "%s%ld", o ? "," : "", v);
-            if (n < 0 || (size_t)n >= cap - o) break;
-            o += (size_t)n;
-        }
-        p = *end == ',' ? end + 1 : end;
-        if (*end != ',') break;
-    }
-    return found;
-}
-
-store_rc store_group_del(store *s, int64_t owner, int gid, uint32_t *ver) {
+static store_rc sq_group_del(store *base, int64_t owner, int gid, uint32_t *ver) {
+    sq_store *s = S(base);
+    if (gid == 0) return STORE_ERROR;
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, Q_GROUP_DEL);
     if (!st) return rollback(s, STORE_ERROR);
@@ -725,55 +782,18 @@ store_rc store_group_del(store *s, int64_t owner, int gid, uint32_t *ver) {
     sqlite3_bind_int(st, 2, gid);
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (sqlite3_changes(s->db) == 0) return rollback(s, STORE_NOTFOUND);
-    /* Entries that were only in this group fall back to group 0. Collect
-     * first: updating while the select runs is not allowed on a cached
-     * statement pair. */
-    st = q(s, Q_GROUP_STRIP);
+    /* The memberships went with the group (ON DELETE CASCADE); entries
+     * that were only in it fall back to group 0. */
+    st = q(s, Q_GROUP_REFILL);
     if (!st) return rollback(s, STORE_ERROR);
     sqlite3_bind_int64(st, 1, owner);
-    struct fix { int64_t contact; char groups[STORE_MAX_GROUPS_TEXT]; } *fixes = NULL;
-    size_t nfix = 0, capfix = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *g = (const char *)sqlite3_column_text(st, 1);
-        char out[STORE_MAX_GROUPS_TEXT];
-        if (!g || !strip_gid(g, gid, out, sizeof out)) continue;
-        if (nfix == capfix) {
-            size_t nc = capfix ? capfix * 2 : 16;
-            void *nf = realloc(fixes, nc * sizeof *fixes);
-            if (!nf) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            fixes = nf;
-            capfix = nc;
-        }
-        fixes[nfix].contact = sqlite3_column_int64(st, 0);
-        snprintf(fixes[nfix].groups, sizeof fixes[nfix].groups, "%s", out[0] ? out : "0");
-        nfix++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free(fixes);
-        return rollback(s, STORE_ERROR);
-    }
-    for (size_t i = 0; i < nfix; i++) {
-        st = q(s, Q_LIST_GROUPS);
-        if (!st) break;
-        sqlite3_bind_int64(st, 1, owner);
-        sqlite3_bind_int64(st, 2, fixes[i].contact);
-        sqlite3_bind_text(st, 3, fixes[i].groups, -1, SQLITE_TRANSIENT);
-        if (exec_done(s, st) != 0) {
-            free(fixes);
-            return rollback(s, STORE_ERROR);
-        }
-    }
-    free(fixes);
+    if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, uint32_t *ver) {
+static store_rc sq_group_rename(store *base, int64_t owner, int gid, const char *name, uint32_t *ver) {
+    sq_store *s = S(base);
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, Q_GROUP_RENAME);
     if (!st) return rollback(s, STORE_ERROR);
@@ -786,7 +806,8 @@ store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, 
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver) {
+static store_rc sq_prop_set(store *base, int64_t owner, const char *key, const char *value, uint32_t *ver) {
+    sq_store *s = S(base);
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, value ? Q_PROP_SET : Q_PROP_DEL);
     if (!st) return rollback(s, STORE_ERROR);
@@ -798,7 +819,8 @@ store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *va
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx) {
+static store_rc sq_prop_each(store *base, int64_t owner, store_prop_cb fn, void *ctx) {
+    sq_store *s = S(base);
     sqlite3_stmt *st = q(s, Q_PROP_EACH);
     if (!st) return STORE_ERROR;
     sqlite3_bind_int64(st, 1, owner);
@@ -812,3 +834,131 @@ store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx) {
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
+
+static store_rc sq_counts(store *base, store_counts *out) {
+    sq_store *s = S(base);
+    static const char *const sql =
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM list_entries), (SELECT count(*) FROM groups),"
+        " (SELECT count(*) FROM fl_groups), (SELECT count(*) FROM props)";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        note_err(s);
+        return STORE_ERROR;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->users = (long)sqlite3_column_int64(st, 0);
+        out->entries = (long)sqlite3_column_int64(st, 1);
+        out->groups = (long)sqlite3_column_int64(st, 2);
+        out->memberships = (long)sqlite3_column_int64(st, 3);
+        out->props = (long)sqlite3_column_int64(st, 4);
+    } else {
+        note_err(s);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
+}
+
+/* ---- bulk load (store_load_*, store_copy) ---- */
+
+static store_rc sq_import_begin(store *base) { return begin(S(base)) == 0 ? STORE_OK : STORE_ERROR; }
+
+/* Runs a one-off statement with text/integer parameters: kinds "i" (int64)
+ * or "t" (text), one character per parameter. */
+static store_rc sq_exec_once(sq_store *s, const char *sql, const char *kinds, const int64_t *nums,
+                             const char *const *texts) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        note_err(s);
+        return STORE_ERROR;
+    }
+    for (int i = 0; kinds[i]; i++) {
+        if (kinds[i] == 'i') sqlite3_bind_int64(st, i + 1, nums[i]);
+        else sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) note_err(s);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+static store_rc sq_import_user(store *base, const store_user *u) {
+    int64_t n[7] = {u->id, 0, 0, 0, (int64_t)u->version, 0, 0};
+    const char *t[7] = {NULL, u->email, u->password, u->name, NULL, u->blp_allow ? "AL" : "BL", u->gtc_prompt ? "A" : "N"};
+    return sq_exec_once(S(base),
+                        "INSERT INTO users(id,email,password,name,version,blp,gtc,created) "
+                        "VALUES(?1,?2,?3,?4,?5,?6,?7,strftime('%s','now'))",
+                        "itttitt", n, t);
+}
+
+static store_rc sq_import_group(store *base, int64_t owner, int gid, const char *name) {
+    int64_t n[3] = {owner, gid, 0};
+    const char *t[3] = {NULL, NULL, name};
+    return sq_exec_once(S(base), "INSERT INTO groups(owner,gid,name) VALUES(?1,?2,?3)", "iit", n, t);
+}
+
+static store_rc sq_import_entry(store *base, int64_t owner, msnp_list list, const store_entry *e) {
+    sq_store *s = S(base);
+    sqlite3_stmt *st = q(s, Q_LIST_ADD);
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, owner);
+    sqlite3_bind_int(st, 2, (int)list);
+    sqlite3_bind_int64(st, 3, e->contact);
+    sqlite3_bind_text(st, 4, e->name, -1, SQLITE_STATIC);
+    if (exec_done(s, st) != 0) return STORE_ERROR;
+    for (size_t i = 0; list == MSNP_LIST_FL && i < e->ngroups; i++)
+        if (member_exec(s, Q_MEMBER_ADD, owner, e->contact, e->groups[i]) != 0) return STORE_ERROR;
+    return STORE_OK;
+}
+
+static store_rc sq_import_prop(store *base, int64_t owner, const char *key, const char *value) {
+    int64_t n[3] = {owner, 0, 0};
+    const char *t[3] = {NULL, key, value};
+    return sq_exec_once(S(base), "INSERT INTO props(owner,key,value) VALUES(?1,?2,?3)", "itt", n, t);
+}
+
+static store_rc sq_import_end(store *base, int ok) {
+    sq_store *s = S(base);
+    if (!ok) return rollback(s, STORE_OK);
+    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static const store_ops sq_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .read_begin = sq_read_begin,
+    .read_end = sq_read_end,
+    .generation = sq_generation,
+    .user_add = sq_user_add,
+    .user_passwd = sq_user_passwd,
+    .user_del = sq_user_del,
+    .user_get = sq_user_get,
+    .user_get_id = sq_user_get_id,
+    .user_each = sq_user_each,
+    .set_name = sq_set_name,
+    .set_blp = sq_set_blp,
+    .set_gtc = sq_set_gtc,
+    .list_each = sq_list_each,
+    .list_count = sq_list_count,
+    .list_get = sq_list_get,
+    .list_add = sq_list_add,
+    .list_remove = sq_list_remove,
+    .list_rename = sq_list_rename,
+    .watchers_each = sq_watchers_each,
+    .contacts_each = sq_contacts_each,
+    .group_each = sq_group_each,
+    .group_count = sq_group_count,
+    .group_exists = sq_group_exists,
+    .group_add = sq_group_add,
+    .group_del = sq_group_del,
+    .group_rename = sq_group_rename,
+    .prop_set = sq_prop_set,
+    .prop_each = sq_prop_each,
+    .counts = sq_counts,
+    .import_begin = sq_import_begin,
+    .import_user = sq_import_user,
+    .import_group = sq_import_group,
+    .import_entry = sq_import_entry,
+    .import_prop = sq_import_prop,
+    .import_end = sq_import_end,
+};

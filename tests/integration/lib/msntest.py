@@ -9,6 +9,10 @@ Server (a real msnd on ephemeral 127.0.0.1 ports, temp dir, temp database):
     srv.start()                  # waits for --port-file; raises if msnd fails to start
     srv.ds, srv.ns, srv.sb       # ("127.0.0.1", port) tuples (None if that role is off)
     srv.add_user(email, password, name=None)   # `msnd user add` on the same database
+    srv.db                       # its --db: a file, or a postgresql:// URL when MSND_TEST_DB=postgresql
+    srv.copy_db_from(other)      # this server's database becomes a copy of other's (other stopped)
+    msntest.db_copy(other)       # a new database string holding a copy of other's
+    msntest.db_drop(db)          # remove a database made by db_copy
     srv.run_admin("user", "list")              # any `msnd ...` admin command -> CompletedProcess
     srv.stop()                   # SIGTERM, wait, then SIGKILL; returns the exit status
     srv.restart()                # stop + start on the same database (new ports)
@@ -47,12 +51,16 @@ Login helpers:
 
 import hashlib
 import os
+import sys
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgtest  # noqa: E402
 
 CHL_KEY = "Q1P7W2E4J9R8U3S5"
 CHL_ID = "msmsgs@msnmsgr.com"
@@ -213,7 +221,14 @@ class MsndServer:
         self.users = list(users)
         self._own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="msntest-")
-        self.db = os.path.join(self.dir, "msnd.db")
+        if pgtest.backend() == "postgresql":
+            # Created on first use, or as a copy by copy_db_from (CREATE
+            # DATABASE costs a few hundred ms: once per server, not twice).
+            self.db_name = pgtest.unique_name("msnd")
+            self.db = pgtest.shared().url(self.db_name)
+            self._db_made = False
+        else:
+            self.db_name, self.db = None, os.path.join(self.dir, "msnd.db")
         self.port_file = os.path.join(self.dir, "ports")
         self.log_file = os.path.join(self.dir, "msnd.log")
         self.proc = None
@@ -221,7 +236,13 @@ class MsndServer:
         for u in self.users:
             self.add_user(*u)
 
+    def _ensure_db(self):
+        if self.db_name and not self._db_made:
+            pgtest.shared().createdb(self.db_name)
+            self._db_made = True
+
     def run_admin(self, *argv, input=None):
+        self._ensure_db()
         return subprocess.run([self.msnd] + list(argv) + ["--db", self.db], input=input,
                               capture_output=True, text=True, timeout=30)
 
@@ -231,7 +252,17 @@ class MsndServer:
         if r.returncode != 0:
             raise RuntimeError("msnd user add failed: %s" % r.stderr)
 
+    def copy_db_from(self, other):
+        if self.db_name:
+            if self._db_made:
+                pgtest.shared().dropdb(self.db_name)
+            pgtest.shared().createdb(self.db_name, template=other.db_name)
+            self._db_made = True
+        else:
+            shutil.copyfile(other.db, self.db)
+
     def start(self, timeout=10.0):
+        self._ensure_db()
         if os.path.exists(self.port_file):
             os.unlink(self.port_file)
         argv = [self.msnd, "--listen", "127.0.0.1:0", "--ns-listen", "127.0.0.1:0",
@@ -290,6 +321,7 @@ class MsndServer:
 
     def cleanup(self):
         self.stop()
+        # A PostgreSQL database stays until the test process's server goes.
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -300,6 +332,27 @@ class MsndServer:
         if exc_type is not None:
             print("---- msnd log ----\n" + self.log_text()[-6000:])
         self.cleanup()
+
+
+_copies = [0]
+
+
+def db_copy(template):
+    """A new database holding a copy of template's (a MsndServer, stopped)."""
+    _copies[0] += 1
+    if template.db_name:
+        return pgtest.shared().createdb(pgtest.unique_name("copy"), template=template.db_name)
+    path = os.path.join(os.path.dirname(template.db), "copy-%d-%d.db" % (os.getpid(), _copies[0]))
+    shutil.copyfile(template.db, path)
+    return path
+
+
+def db_drop(db):
+    if db.startswith("postgresql://"):
+        return  # goes with the test process's server
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
 
 
 def login(srv, email, password, version="MSNP7", via_ds=True, timeout=DEFAULT_TIMEOUT, answer_chl=True,

@@ -1,14 +1,19 @@
 """Tiny runner shared by the msnd integration scripts: each test function
 gets a fresh msnd (temp dir, temp database, ephemeral ports) with the
-users it names, and the log is printed when it fails."""
+users it names, and the log is printed when it fails.
+
+The database is SQLite, or PostgreSQL when MSND_TEST_DB=postgresql (one
+throw-away server per test process, a fresh database per test; see
+tests/integration/lib/pgtest.py). A test about one backend only says so
+with @backend_only("sqlite") and is reported as skipped on the other."""
 import os
-import shutil
 import sys
 import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import msntest  # noqa: E402
+import pgtest  # noqa: E402
 
 USERS = [
     ("example@passport.com", "password", "my screen name"),
@@ -51,8 +56,12 @@ def run(tests, msnd, args=()):
     # `msnd user add` per test would dominate the run time under sanitizers.
     template = msntest.MsndServer(msnd, users=USERS)
     for fn in tests:
+        only = getattr(fn, "backend", None)
+        if only and only != pgtest.backend():
+            print("skip %s (%s only)" % (fn.__name__, only))
+            continue
         srv = msntest.MsndServer(msnd, args=list(args) + list(getattr(fn, "args", ())))
-        shutil.copyfile(template.db, srv.db)
+        srv.copy_db_from(template)
         try:
             started = time.monotonic()
             srv.start()
@@ -74,6 +83,13 @@ def run(tests, msnd, args=()):
     template.cleanup()
     print("%d of %d failed" % (failed, len(tests)) if failed else "all %d passed" % len(tests))
     return 1 if failed else 0
+
+
+def backend_only(name):
+    def deco(fn):
+        fn.backend = name
+        return fn
+    return deco
 
 
 def with_args(*a):

@@ -9,7 +9,6 @@ hostile peer on the link port, and the start-up errors. Two notification
 servers on one database sharing their users' presence (--ns-peers)."""
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,7 +29,7 @@ class Cluster:
 
     def __init__(self, n_sb=1, ns_args=(), sb_args=()):
         self.ns = msntest.MsndServer(MSND, args=["--role", "ds,ns", "--link-listen", "127.0.0.1:0"] + list(ns_args))
-        shutil.copyfile(TEMPLATE.db, self.ns.db)
+        self.ns.copy_db_from(TEMPLATE)
         self.sb_args = list(sb_args)
         self.sbs = []
         self.n_sb = n_sb
@@ -426,8 +425,7 @@ class TwoNodes:
 
     def __init__(self, link_host="127.0.0.1"):
         self.links = [free_port(), free_port()]
-        self.db = os.path.join(os.path.dirname(TEMPLATE.db), "nodes-%d.db" % os.getpid())
-        shutil.copyfile(TEMPLATE.db, self.db)
+        self.db = msntest.db_copy(TEMPLATE)
         self.nodes = []
         for i in (0, 1):
             args = ["--role", "ns,sb", "--db", self.db, "--link-listen", "%s:%d" % (link_host, self.links[i]),
@@ -459,9 +457,7 @@ class TwoNodes:
         rcs = [n.stop() for n in self.nodes]
         for n in self.nodes:
             n.cleanup()
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(self.db + suffix):
-                os.unlink(self.db + suffix)
+        msntest.db_drop(self.db)
         if exc_type is None:
             assert all(rc in (0, None) for rc in rcs), rcs
 
@@ -671,7 +667,7 @@ def test_start_up_errors():
         (["--role", "ns,xx"], "unknown role"),
         (["--role", "sb", "--ns-links", "127.0.0.1:1", "--sb-listen", "0.0.0.0:0"], "--sb-address"),
     ]
-    d = os.path.dirname(TEMPLATE.db)
+    d = TEMPLATE.dir
     for args, want in cases:
         r = subprocess.run([MSND, "--listen", "127.0.0.1:0", "--db", os.path.join(d, "x.db")] + args,
                            capture_output=True, text=True, timeout=20)

@@ -1,4 +1,7 @@
-/* The SQLite store on real files in a temporary directory. */
+/* The store on real databases: SQLite files in a temporary directory, and,
+ * when MSND_TEST_PG_URL names a database on a running PostgreSQL server
+ * (tests/integration/lib/pgtest.py starts one), the same tests again on
+ * PostgreSQL with the schema dropped before each. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,20 +13,45 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sqlite3.h>
 
+#include "schema.h"
 #include "store.h"
 
 typedef struct fixture {
     char dir[64];
-    char path[128];
+    char path[512]; /* what store_open gets: a file or a PostgreSQL URL */
     store *s;
 } fixture;
+
+static const char *pg_url; /* NULL: the SQLite pass */
+
+/* An empty PostgreSQL database: drop everything the last test made. */
+static int pg_reset(void) {
+    PGconn *c = PQconnectdb(pg_url);
+    int ok = PQstatus(c) == CONNECTION_OK;
+    if (ok) {
+        PGresult *r = PQexec(c, "DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok) fprintf(stderr, "reset: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/msnd-store-XXXXXX");
     if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    if (pg_url) {
+        if (pg_reset() != 0) return -1;
+        snprintf(f->path, sizeof f->path, "%s", pg_url);
+    } else {
+        snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    }
     char err[256];
     f->s = store_open(f->path, err, sizeof err);
     if (!f->s) return -1;
@@ -34,9 +62,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture *f = *state;
     store_close(f->s);
-    char p[160];
+    char p[600];
     const char *suffix[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; !pg_url && i < 3; i++) {
         snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
         unlink(p);
     }
@@ -69,6 +97,7 @@ static void test_users(void **state) {
     assert_int_equal(store_user_get(f->s, "nobody@x.com", &u), STORE_NOTFOUND);
     assert_int_equal(store_user_del(f->s, "a@x.com"), STORE_OK);
     assert_int_equal(store_user_del(f->s, "a@x.com"), STORE_NOTFOUND);
+    if (pg_url) return;
     /* the file holds passwords: private */
     struct stat st;
     assert_int_equal(stat(f->path, &st), 0);
@@ -81,28 +110,48 @@ static int count_cb(const store_entry *e, void *ctx) {
     return 0;
 }
 
+/* ADD / REM of a client, as ns.c makes them. */
+static store_rc add(store *s, int64_t owner, msnp_list l, int64_t contact, int gid, store_list_result *r) {
+    store_list_op op = {.owner = owner, .list = l, .contact = contact, .name = "n", .gid = gid, .limit = 10};
+    store_list_result ignored;
+    return store_list_add(s, &op, r ? r : &ignored);
+}
+
+static store_rc rem(store *s, int64_t owner, msnp_list l, int64_t contact, int gid, store_list_result *r) {
+    store_list_op op = {.owner = owner, .list = l, .contact = contact, .gid = gid};
+    store_list_result ignored;
+    return store_list_remove(s, &op, r ? r : &ignored);
+}
+
 static void test_lists_and_versions(void **state) {
     fixture *f = *state;
     int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com");
-    uint32_t va = 0, vb = 0, v;
-    assert_int_equal(store_list_add(f->s, a, MSNP_LIST_FL, b, "B", "0", &va, &vb), STORE_OK);
-    assert_int_equal(va, 2);
-    assert_int_equal(vb, 2); /* b's RL changed */
-    assert_int_equal(store_list_add(f->s, a, MSNP_LIST_FL, b, "B", "0", &v, NULL), STORE_EXISTS);
-    assert_int_equal(store_list_get(f->s, a, MSNP_LIST_FL, b, NULL, 0), 1);
-    assert_int_equal(store_list_get(f->s, b, MSNP_LIST_RL, a, NULL, 0), 1);
+    store_list_result r;
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, b, -1, &r), STORE_OK);
+    assert_int_equal(r.entry_changed, 1);
+    assert_int_equal(r.owner_ver, 2);
+    assert_int_equal(r.contact_ver, 2); /* b's RL changed */
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, b, -1, NULL), STORE_EXISTS);
+    assert_int_equal(store_list_get(f->s, a, MSNP_LIST_FL, b), 1);
+    assert_int_equal(store_list_get(f->s, b, MSNP_LIST_RL, a), 1);
     assert_int_equal(store_list_count(f->s, b, MSNP_LIST_RL), 1);
     int n = 0;
     assert_int_equal(store_list_each(f->s, b, MSNP_LIST_RL, count_cb, &n), STORE_OK);
     assert_int_equal(n, 1);
-    assert_int_equal(store_list_add(f->s, a, MSNP_LIST_RL, b, "B", NULL, &v, NULL), STORE_ERROR);
-    assert_int_equal(store_list_remove(f->s, a, MSNP_LIST_AL, b, &v, NULL), STORE_NOTFOUND);
-    assert_int_equal(store_list_remove(f->s, a, MSNP_LIST_FL, b, &va, &vb), STORE_OK);
-    assert_int_equal(va, 3);
-    assert_int_equal(vb, 3);
+    assert_int_equal(add(f->s, a, MSNP_LIST_RL, b, -1, NULL), STORE_ERROR);
+    assert_int_equal(rem(f->s, a, MSNP_LIST_AL, b, -1, NULL), STORE_NOTFOUND);
+    assert_int_equal(rem(f->s, a, MSNP_LIST_FL, b, -1, &r), STORE_OK);
+    assert_int_equal(r.owner_ver, 3);
+    assert_int_equal(r.contact_ver, 3);
     assert_int_equal(store_list_count(f->s, b, MSNP_LIST_RL), 0);
+    /* AL and BL exclude each other; a full list refuses */
+    assert_int_equal(add(f->s, a, MSNP_LIST_AL, b, -1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, a, MSNP_LIST_BL, b, -1, NULL), STORE_OPPOSITE);
+    assert_int_equal(rem(f->s, a, MSNP_LIST_AL, b, -1, NULL), STORE_OK);
+    store_list_op full = {.owner = a, .list = MSNP_LIST_FL, .contact = b, .name = "b", .gid = -1, .limit = 0};
+    assert_int_equal(store_list_add(f->s, &full, &r), STORE_FULL);
     /* deleting an account removes it from others' lists */
-    assert_int_equal(store_list_add(f->s, a, MSNP_LIST_BL, b, "b", NULL, &v, NULL), STORE_OK);
+    assert_int_equal(add(f->s, a, MSNP_LIST_BL, b, -1, NULL), STORE_OK);
     assert_int_equal(store_user_del(f->s, "b@x.com"), STORE_OK);
     assert_int_equal(store_list_count(f->s, a, MSNP_LIST_BL), 0);
 }
@@ -125,8 +174,8 @@ static void test_watchers_and_contacts(void **state) {
     int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com");
     uint32_t v;
     /* b watches a; a blocks b and uses BLP BL */
-    assert_int_equal(store_list_add(f->s, b, MSNP_LIST_FL, a, "a", NULL, &v, NULL), STORE_OK);
-    assert_int_equal(store_list_add(f->s, a, MSNP_LIST_BL, b, "b", NULL, &v, NULL), STORE_OK);
+    assert_int_equal(add(f->s, b, MSNP_LIST_FL, a, -1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, a, MSNP_LIST_BL, b, -1, NULL), STORE_OK);
     assert_int_equal(store_set_blp(f->s, a, 0, &v), STORE_OK);
     peers w = {0};
     assert_int_equal(store_watchers_each(f->s, a, peer_cb, &w), STORE_OK);
@@ -146,26 +195,132 @@ static void group_cb(int gid, const char *name, void *ctx) {
     (*(int *)ctx) += gid + 100;
 }
 
+typedef struct fl_groups {
+    int64_t contact;
+    int ids[STORE_MAX_ENTRY_GROUPS];
+    size_t n;
+} fl_groups;
+
+static int groups_cb(const store_entry *e, void *ctx) {
+    fl_groups *g = ctx;
+    if (e->contact != g->contact) return 0;
+    g->n = e->ngroups;
+    memcpy(g->ids, e->groups, e->ngroups * sizeof e->groups[0]);
+    return 1;
+}
+
+/* The group ids of owner's FL entry for contact, as "0,3". */
+static const char *groups_of(store *s, int64_t owner, int64_t contact, char *buf, size_t cap) {
+    fl_groups g = {.contact = contact};
+    assert_int_equal(store_list_each(s, owner, MSNP_LIST_FL, groups_cb, &g), STORE_OK);
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < g.n; i++) o += (size_t)snprintf(buf + o, cap - o, "%s%d", i ? "," : "", g.ids[i]);
+    return buf;
+}
+
 static void test_groups_and_props(void **state) {
     fixture *f = *state;
-    int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com");
+    int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com"), c = add_user(f->s, "c@x.com");
     uint32_t v;
-    int gid;
+    int gid, gid2;
+    char buf[64];
+    store_list_result r;
     assert_int_equal(store_group_count(f->s, a), 1);
-    assert_int_equal(store_group_add(f->s, a, "Friends", &gid, &v), STORE_OK);
+    assert_int_equal(store_group_add(f->s, a, "Friends", 10, &gid, &v), STORE_OK);
     assert_int_equal(gid, 1);
+    assert_int_equal(store_group_add(f->s, a, "Work", 10, &gid2, &v), STORE_OK);
+    assert_int_equal(store_group_add(f->s, a, "More", 3, &gid2, &v), STORE_FULL);
     int sum = 0;
     assert_int_equal(store_group_each(f->s, a, group_cb, &sum), STORE_OK);
-    assert_int_equal(sum, 100 + 101);
-    assert_int_equal(store_list_add(f->s, a, MSNP_LIST_FL, b, "b", "1", &v, NULL), STORE_OK);
+    assert_int_equal(sum, 100 + 101 + 102);
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, b, 9, NULL), STORE_NO_GROUP);
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, b, 1, NULL), STORE_OK);
+    assert_string_equal(groups_of(f->s, a, b, buf, sizeof buf), "1");
+    /* an FL entry joins a second group: only the owner's version moves */
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, b, 2, &r), STORE_OK);
+    assert_int_equal(r.entry_changed, 0);
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, b, 2, NULL), STORE_EXISTS);
+    assert_string_equal(groups_of(f->s, a, b, buf, sizeof buf), "1,2");
+    assert_int_equal(rem(f->s, a, MSNP_LIST_FL, b, 0, NULL), STORE_NOT_IN_GROUP);
+    assert_int_equal(rem(f->s, a, MSNP_LIST_FL, b, 7, NULL), STORE_NO_GROUP);
+    assert_int_equal(rem(f->s, a, MSNP_LIST_FL, b, 2, &r), STORE_OK);
+    assert_int_equal(r.entry_changed, 0);
+    assert_string_equal(groups_of(f->s, a, b, buf, sizeof buf), "1");
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, c, 2, NULL), STORE_OK);
+    /* deleting a group: entries only in it fall back to group 0 */
     assert_int_equal(store_group_del(f->s, a, gid, &v), STORE_OK);
-    char groups[64];
-    assert_int_equal(store_list_get(f->s, a, MSNP_LIST_FL, b, groups, sizeof groups), 1);
-    assert_string_equal(groups, "0"); /* fell back to group 0 */
+    assert_string_equal(groups_of(f->s, a, b, buf, sizeof buf), "0");
+    assert_string_equal(groups_of(f->s, a, c, buf, sizeof buf), "2");
     assert_int_equal(store_group_del(f->s, a, gid, &v), STORE_NOTFOUND);
+    assert_int_equal(store_group_del(f->s, a, 0, &v), STORE_ERROR);
+    /* leaving the last group removes the entry */
+    assert_int_equal(rem(f->s, a, MSNP_LIST_FL, c, 2, &r), STORE_OK);
+    assert_int_equal(r.entry_changed, 1);
+    assert_int_equal(store_list_get(f->s, a, MSNP_LIST_FL, c), 0);
     assert_int_equal(store_prop_set(f->s, a, "PHH", "555", &v), STORE_OK);
     assert_int_equal(store_prop_set(f->s, a, "PHH", "556", &v), STORE_OK);
     assert_int_equal(store_prop_set(f->s, a, "PHW", NULL, &v), STORE_OK);
+}
+
+/* Two handles (two nodes) racing on the same lists from two threads: every
+ * change checks and writes in one transaction, so exactly one of two equal
+ * ADDs succeeds and a list with room for one more entry takes one. */
+typedef struct racer {
+    const char *db;
+    int64_t owner, contacts[2];
+    int side;
+    pthread_barrier_t *bar;
+    int ok, exists, full;
+} racer;
+
+#define RACE_ROUNDS 40
+
+static void *race_thread(void *arg) {
+    racer *x = arg;
+    char err[256];
+    store *s = store_open(x->db, err, sizeof err);
+    if (!s) return NULL;
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        store_list_result r;
+        /* round type A: the same contact; B: different ones, room for one */
+        int same = i % 2 == 0;
+        store_list_op op = {.owner = x->owner, .list = MSNP_LIST_FL, .gid = -1, .name = "n",
+                            .contact = same ? x->contacts[0] : x->contacts[x->side], .limit = 1};
+        pthread_barrier_wait(x->bar);
+        store_rc rc = store_list_add(s, &op, &r);
+        if (rc == STORE_OK) x->ok++;
+        else if (rc == STORE_EXISTS) x->exists++;
+        else if (rc == STORE_FULL) x->full++;
+        pthread_barrier_wait(x->bar);
+        if (x->side == 0) { /* empty the list for the next round */
+            for (int k = 0; k < 2; k++) {
+                store_list_op del = {.owner = x->owner, .list = MSNP_LIST_FL, .contact = x->contacts[k], .gid = -1};
+                store_list_remove(s, &del, &r);
+            }
+        }
+        pthread_barrier_wait(x->bar);
+    }
+    store_close(s);
+    return NULL;
+}
+
+static void test_racing_adds(void **state) {
+    fixture *f = *state;
+    int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com"), c = add_user(f->s, "c@x.com");
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 2);
+    racer x[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        x[i] = (racer){.db = f->path, .owner = a, .contacts = {b, c}, .side = i, .bar = &bar};
+        assert_int_equal(pthread_create(&th[i], NULL, race_thread, &x[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&bar);
+    assert_int_equal(x[0].ok + x[1].ok, RACE_ROUNDS);              /* one winner per round */
+    assert_int_equal(x[0].exists + x[1].exists, RACE_ROUNDS / 2);  /* the loser of a same-contact round */
+    assert_int_equal(x[0].full + x[1].full, RACE_ROUNDS / 2);      /* the loser of a one-slot round */
 }
 
 static void test_reopen_keeps_data(void **state) {
@@ -199,7 +354,17 @@ static void test_generation(void **state) {
     assert_true(g2 != g); /* our own change */
     assert_int_equal(store_user_passwd(admin, "a@x.com", "other"), STORE_OK);
     uint64_t g3 = store_generation(f->s);
+    /* PostgreSQL: the notification travels over our connection; give it
+     * up to two seconds to arrive. */
+    for (int i = 0; pg_url && g3 == g2 && i < 200; i++) {
+        usleep(10000);
+        g3 = store_generation(f->s);
+    }
     assert_true(g3 != g2); /* another handle's commit */
+    if (pg_url) { /* read scopes are a no-op there (store_pg.c) */
+        store_close(admin);
+        return;
+    }
     /* Inside a read scope: the scope's snapshot, so the same answer. */
     store_read_begin(f->s);
     uint64_t g4 = store_generation(f->s);
@@ -213,6 +378,7 @@ static void test_generation(void **state) {
 
 static void test_read_scope(void **state) {
     fixture *f = *state;
+    if (pg_url) skip(); /* SQLite's snapshot scopes */
     int64_t a = add_user(f->s, "a@x.com");
     char err[256];
     store *admin = store_open(f->path, err, sizeof err);
@@ -259,8 +425,44 @@ static void test_read_scope(void **state) {
     store_close(admin);
 }
 
+/* A version-1 file (group ids as "0,5" text in list_entries) opens with
+ * the memberships as rows; ids naming no group are dropped. */
+static void test_migrates_v1_groups(void **state) {
+    fixture *f = *state;
+    if (pg_url) skip(); /* a SQLite file format */
+    store_close(f->s);
+    f->s = NULL;
+    unlink(f->path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema_migration(SCHEMA_SQLITE, 0), NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA user_version=1;"
+                                  "INSERT INTO users(id,email,password,name,created) VALUES"
+                                  " (1,'a@x.com','pw','a',0),(2,'b@x.com','pw','b',0),(3,'c@x.com','pw','c',0);"
+                                  "INSERT INTO groups VALUES (1,0,'Other'),(1,1,'Friends');"
+                                  "INSERT INTO list_entries(owner,list,contact,name,groups) VALUES"
+                                  " (1,0,2,'b','1,5'),(1,0,3,'c','5'),(1,1,2,'b','0');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    char err[256], buf[64];
+    f->s = store_open(f->path, err, sizeof err);
+    assert_non_null(f->s);
+    assert_string_equal(groups_of(f->s, 1, 2, buf, sizeof buf), "1");
+    assert_string_equal(groups_of(f->s, 1, 3, buf, sizeof buf), "0");
+    assert_int_equal(store_list_get(f->s, 1, MSNP_LIST_AL, 2), 1);
+}
+
 static void test_bad_files(void **state) {
     fixture *f = *state;
+    if (pg_url) {
+        /* Nothing listens there: a clear error, at once. */
+        char err[256];
+        assert_null(store_open("postgresql://postgres@127.0.0.1:1/x", err, sizeof err));
+        assert_non_null(strstr(err, "cannot connect"));
+        return;
+    }
     char p[160], err[256];
     snprintf(p, sizeof p, "%s/garbage.db", f->dir);
     FILE *fp = fopen(p, "w");
@@ -275,6 +477,8 @@ static void test_bad_files(void **state) {
 }
 
 int main(void) {
+    pg_url = getenv("MSND_TEST_PG_URL");
+    if (pg_url && !*pg_url) pg_url = NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lists_and_versions, setup, teardown),
@@ -283,6 +487,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_racing_adds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,66 @@
+/* store_impl.h - what a store backend provides (store.c dispatches the
+ * functions of store.h to it). Private to the store. */
+#ifndef MSND_STORE_IMPL_H
+#define MSND_STORE_IMPL_H
+
+#include "store.h"
+
+typedef struct store_ops {
+    const char *name;
+    int waits_on_fibers;
+    void (*close)(store *s);
+    void (*read_begin)(store *s); /* outermost scope only */
+    void (*read_end)(store *s);
+    uint64_t (*generation)(store *s);
+    store_rc (*user_add)(store *s, const char *email, const char *password, const char *name);
+    store_rc (*user_passwd)(store *s, const char *email, const char *password);
+    store_rc (*user_del)(store *s, const char *email);
+    store_rc (*user_get)(store *s, const char *email, store_user *out);
+    store_rc (*user_get_id)(store *s, int64_t id, store_user *out);
+    store_rc (*user_each)(store *s, store_user_cb fn, void *ctx);
+    store_rc (*set_name)(store *s, int64_t uid, const char *name, uint32_t *ver);
+    store_rc (*set_blp)(store *s, int64_t uid, int allow, uint32_t *ver);
+    store_rc (*set_gtc)(store *s, int64_t uid, int prompt, uint32_t *ver);
+    store_rc (*list_each)(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx);
+    long (*list_count)(store *s, int64_t owner, msnp_list list);
+    int (*list_get)(store *s, int64_t owner, msnp_list list, int64_t contact);
+    store_rc (*list_add)(store *s, const store_list_op *op, store_list_result *r);
+    store_rc (*list_remove)(store *s, const store_list_op *op, store_list_result *r);
+    store_rc (*list_rename)(store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver);
+    store_rc (*watchers_each)(store *s, int64_t uid, store_peer_cb fn, void *ctx);
+    store_rc (*contacts_each)(store *s, int64_t uid, store_peer_cb fn, void *ctx);
+    store_rc (*group_each)(store *s, int64_t owner, store_group_cb fn, void *ctx);
+    long (*group_count)(store *s, int64_t owner);
+    int (*group_exists)(store *s, int64_t owner, int gid);
+    store_rc (*group_add)(store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver);
+    store_rc (*group_del)(store *s, int64_t owner, int gid, uint32_t *ver);
+    store_rc (*group_rename)(store *s, int64_t owner, int gid, const char *name, uint32_t *ver);
+    store_rc (*prop_set)(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
+    store_rc (*prop_each)(store *s, int64_t owner, store_prop_cb fn, void *ctx);
+    store_rc (*counts)(store *s, store_counts *out);
+    /* Target side of store_copy; NULL when the backend cannot be one.
+     * import_begin opens the transaction import_end commits (ok) or
+     * rolls back. */
+    store_rc (*import_begin)(store *s);
+    store_rc (*import_user)(store *s, const store_user *u);
+    store_rc (*import_group)(store *s, int64_t owner, int gid, const char *name);
+    store_rc (*import_entry)(store *s, int64_t owner, msnp_list list, const store_entry *e);
+    store_rc (*import_prop)(store *s, int64_t owner, const char *key, const char *value);
+    store_rc (*import_end)(store *s, int ok);
+} store_ops;
+
+/* Every backend's handle starts with this. */
+struct store {
+    const store_ops *ops;
+    int read_depth; /* nesting of store_read_begin (store.c) */
+    char err[256];
+};
+
+store *store_sqlite_open(const char *path, char *err, size_t errcap);
+store *store_pg_open(const char *conninfo, char *err, size_t errcap);
+
+/* "0,3,7" (as group_concat/string_agg return them) -> ids; returns count.
+ * Ids beyond cap are dropped (the store never writes more). */
+size_t store_parse_ids(const char *text, int *ids, size_t cap);
+
+#endif

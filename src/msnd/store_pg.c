@@ -1,0 +1,1433 @@
+/* PostgreSQL backend of store.h (libpq).
+ *
+ * Waiting without blocking: a store call made on a fiber (fiber.h; msnd
+ * runs every client command on one) sends its statements with libpq's
+ * asynchronous API and parks the fiber until the socket has the answer, so
+ * the event loop serves everyone else meanwhile and a slow database delays
+ * only the requests that need it. Such calls lease one of POOL_LINKS
+ * connections for the whole operation (a transaction cannot share its
+ * connection); when all are leased the call waits its turn. Calls from the
+ * loop's own stack (admin commands, unit tests, the rare server paths not
+ * on a fiber) use one more connection in the ordinary blocking way. A
+ * statement that gets no answer within QUERY_TIMEOUT_MS fails and its
+ * connection is dropped.
+ *
+ * Atomic changes: every change is one transaction that first locks the
+ * users rows it will bump (SELECT ... FOR UPDATE, in id order so two
+ * transactions never wait on each other in a cycle): the checks that
+ * follow see no other node's change to those lists until COMMIT, which is
+ * what makes ADD/REM atomic across nodes (store.h). A transaction that
+ * PostgreSQL still aborts as a deadlock or serialization failure is run
+ * again, a few times.
+ *
+ * Reads run one statement each (read scopes are a no-op here): a snapshot
+ * held across event-loop passes would pin a connection.
+ *
+ * Other nodes' changes: the schema (schema.c) has a trigger on every table
+ * that sends a notification on channel msnd_store; one more connection
+ * LISTENs, and store_generation drains what has arrived without waiting.
+ *
+ * A lost server: a failed call drops its connection and returns
+ * STORE_ERROR at once; a connection is tried again at most once per
+ * RECONNECT_MS, so while the database is down requests get their error
+ * straight away instead of hanging, and msnd reconnects by itself. */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <sys/socket.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fiber.h"
+#include "schema.h"
+#include "store_impl.h"
+
+#define RECONNECT_MS 1000
+#define TXN_ATTEMPTS 4
+#define POOL_LINKS 8
+#define QUERY_TIMEOUT_MS 5000
+#define CONNECT_TIMEOUT_MS 3000
+/* Serializes schema migrations of nodes starting at the same time. */
+#define SCHEMA_LOCK_KEY "77530014"
+
+#define PREPARED_MAX 64
+
+typedef struct pg_link {
+    PGconn *conn;
+    /* Statements prepared on this connection, by the address of their
+     * text (every statement is a string constant); name "m<index>". */
+    const char *prepared[PREPARED_MAX];
+    int nprepared;
+    uint64_t next_connect_ms; /* no connection attempt before this */
+    int leased;
+    int async; /* connected for fibers: non-blocking sends */
+} pg_link;
+
+typedef struct pg_store {
+    struct store base;
+    char *conninfo;
+    pg_link *cur;           /* the link of the operation running now */
+    pg_link sync;           /* for callers on the loop's own stack */
+    pg_link pool[POOL_LINKS];
+    pg_link listen;         /* LISTEN msnd_store */
+    fiber *waiters[256];    /* fibers waiting for a pool link, FIFO */
+    size_t nwaiters;
+    uint64_t generation;
+    char sqlstate[6];       /* of the last failed statement */
+} pg_store;
+
+#define S(s) ((pg_store *)(s))
+
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void set_err(pg_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(pg_store *s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->base.err, sizeof s->base.err, fmt, ap);
+    va_end(ap);
+    /* libpq messages span lines; a log line must not. */
+    for (char *p = s->base.err; *p; p++)
+        if (*p == '\n' || *p == '\t') *p = ' ';
+    size_t n = strlen(s->base.err);
+    while (n && s->base.err[n - 1] == ' ') s->base.err[--n] = '\0';
+}
+
+static void link_drop(pg_link *l) {
+    if (l->conn) PQfinish(l->conn);
+    l->conn = NULL;
+    l->nprepared = 0;
+    l->next_connect_ms = now_ms() + RECONNECT_MS;
+}
+
+static void drop_conn(pg_store *s) { link_drop(s->cur); }
+
+static void connect_failed(PGconn *c, const char *why, char *err, size_t errcap) {
+    snprintf(err, errcap, "cannot connect to the database: %s", why ? why : c ? PQerrorMessage(c) : "out of memory");
+    for (char *p = err; *p; p++)
+        if (*p == '\n' || *p == '\t') *p = ' ';
+    size_t n = strlen(err);
+    while (n && err[n - 1] == ' ') err[--n] = '\0';
+    PQfinish(c);
+}
+
+/* Connects: blocking on the loop's own stack, parking the fiber on one.
+ * The caller decides when an attempt may be made. */
+static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
+    /* Defaults first: the connection string given by the operator comes
+     * after them and wins (expand_dbname). */
+    const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                "tcp_user_timeout", "application_name", "dbname", NULL};
+    const char *const vals[] = {"3", "10", "3", "3", "10000", "msnd", conninfo, NULL};
+    if (!fiber_current()) {
+        PGconn *c = PQconnectdbParams(keys, vals, 1);
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+            connect_failed(c, NULL, err, errcap);
+            return NULL;
+        }
+        return c;
+    }
+    PGconn *c = PQconnectStartParams(keys, vals, 1);
+    if (!c || PQstatus(c) == CONNECTION_BAD) {
+        connect_failed(c, NULL, err, errcap);
+        return NULL;
+    }
+    uint64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED) {
+            connect_failed(c, NULL, err, errcap);
+            return NULL;
+        }
+        uint64_t now = now_ms();
+        if (now >= deadline) {
+            connect_failed(c, "timeout", err, errcap);
+            return NULL;
+        }
+        short got = fiber_wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? EV_READ : EV_WRITE,
+                                  (long)(deadline - now));
+        if (got & EV_TIMEOUT) {
+            connect_failed(c, "timeout", err, errcap);
+            return NULL;
+        }
+        st = PQconnectPoll(c);
+    }
+    if (PQsetnonblocking(c, 1) != 0) {
+        connect_failed(c, NULL, err, errcap);
+        return NULL;
+    }
+    return c;
+}
+
+/* The result of what was sent on the current link, parking the fiber
+ * until it is complete (deadline: QUERY_TIMEOUT_MS from now). NULL when no
+ * complete answer came: the connection is then dropped. */
+static PGresult *await_result(pg_store *s) {
+    pg_link *l = s->cur;
+    int fd = PQsocket(l->conn);
+    uint64_t deadline = now_ms() + QUERY_TIMEOUT_MS;
+    int f;
+    while ((f = PQflush(l->conn)) == 1) {
+        uint64_t now = now_ms();
+        short got = now < deadline ? fiber_wait_fd(fd, EV_READ | EV_WRITE, (long)(deadline - now)) : EV_TIMEOUT;
+        s->cur = l; /* other fibers ran meanwhile */
+        if ((got & EV_TIMEOUT) || ((got & EV_READ) && !PQconsumeInput(l->conn))) break;
+    }
+    PGresult *keep = NULL;
+    if (f == 0) {
+        for (;;) {
+            int lost = 0;
+            while (PQisBusy(l->conn)) {
+                uint64_t now = now_ms();
+                short got = now < deadline ? fiber_wait_fd(fd, EV_READ, (long)(deadline - now)) : EV_TIMEOUT;
+                s->cur = l;
+                if ((got & EV_TIMEOUT) || !PQconsumeInput(l->conn)) {
+                    lost = 1;
+                    break;
+                }
+            }
+            if (lost) break;
+            PGresult *r = PQgetResult(l->conn);
+            if (!r) return keep;
+            /* One statement, one result; keep the first (or an error). */
+            if (!keep) keep = r;
+            else PQclear(r);
+        }
+    }
+    /* No complete answer: this connection is of no further use. */
+    PQclear(keep);
+    set_err(s, "no answer from the database within %d ms: %s", QUERY_TIMEOUT_MS, PQerrorMessage(l->conn));
+    PQfinish(l->conn);
+    l->conn = NULL;
+    l->nprepared = 0;
+    l->next_connect_ms = now_ms() + RECONNECT_MS;
+    return NULL;
+}
+
+/* The index of sql's prepared statement on the current link, preparing it
+ * on first use; -1 when it cannot be (then it runs unprepared). Preparing
+ * once per connection spares the server parsing and planning the same
+ * text for every request. */
+static int prepared(pg_store *s, const char *sql, int n) {
+    pg_link *l = s->cur;
+    for (int i = 0; i < l->nprepared; i++)
+        if (l->prepared[i] == sql) return i;
+    if (l->nprepared == PREPARED_MAX) return -1;
+    char name[16];
+    snprintf(name, sizeof name, "m%d", l->nprepared);
+    PGresult *r;
+    if (!l->async) {
+        r = PQprepare(l->conn, name, sql, n, NULL);
+    } else {
+        if (!PQsendPrepare(l->conn, name, sql, n, NULL)) return -1;
+        r = await_result(s);
+        if (!s->cur->conn) return -2; /* lost */
+    }
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) return -1;
+    l->prepared[l->nprepared] = sql;
+    return l->nprepared++;
+}
+
+/* One statement on the current link: blocking on the loop's stack, sent
+ * and awaited with the fiber parked on one. NULL with the connection's
+ * error when no result came (lost connection, timeout). */
+static PGresult *exec_params(pg_store *s, const char *sql, int n, const char *const *params) {
+    pg_link *l = s->cur;
+    int k = n > 0 ? prepared(s, sql, n) : -1;
+    if (k == -2 || !l->conn) return NULL;
+    char name[16];
+    snprintf(name, sizeof name, "m%d", k);
+    if (!l->async) {
+        if (k >= 0) return PQexecPrepared(l->conn, name, n, params, NULL, NULL, 0);
+        return PQexecParams(l->conn, sql, n, NULL, params, NULL, NULL, 0);
+    }
+    int sent = k >= 0 ? PQsendQueryPrepared(l->conn, name, n, params, NULL, NULL, 0)
+                      : PQsendQueryParams(l->conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (!sent) return NULL;
+    return await_result(s);
+}
+
+/* Run one statement with text parameters. Returns the result (tuples or
+ * command ok), or NULL with the error noted and a broken connection
+ * dropped. */
+static PGresult *run(pg_store *s, const char *sql, int n, const char *const *params) {
+    s->sqlstate[0] = '\0';
+    if (!s->cur->conn) {
+        set_err(s, "database unavailable (reconnecting)");
+        return NULL;
+    }
+    PGresult *r = exec_params(s, sql, n, params);
+    if (!s->cur->conn) return NULL; /* exec_params gave up on it */
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return r;
+    const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(s->sqlstate, sizeof s->sqlstate, "%s", code ? code : "");
+    set_err(s, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->cur->conn));
+    PQclear(r);
+    if (PQstatus(s->cur->conn) != CONNECTION_OK) drop_conn(s);
+    return NULL;
+}
+
+static int run_ok(pg_store *s, const char *sql, int n, const char *const *params) {
+    PGresult *r = run(s, sql, n, params);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+/* Brings a missing connection back (at most once per RECONNECT_MS).
+ * Returns 0 when there is a connection to use. */
+static int ensure_conn(pg_store *s) {
+    pg_link *l = s->cur;
+    if (l->conn && PQstatus(l->conn) == CONNECTION_OK) {
+        /* An idle connection the server has closed (a restart) has its
+         * goodbye (FATAL, then end of stream) waiting in the socket, and
+         * nothing else arrives unasked on a connection that does not
+         * LISTEN: look without reading, and connect again at once instead
+         * of failing this request. */
+        char peek;
+        ssize_t n = recv(PQsocket(l->conn), &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
+        PQfinish(l->conn);
+        l->conn = NULL;
+        l->nprepared = 0;
+        l->next_connect_ms = 0;
+    }
+    if (l->conn) link_drop(l);
+    if (now_ms() < l->next_connect_ms) {
+        set_err(s, "database unavailable (reconnecting)");
+        return -1;
+    }
+    char err[256];
+    l->async = fiber_current() != NULL;
+    PGconn *c = connect_db(s->conninfo, err, sizeof err);
+    s->cur = l; /* a fiber may have waited */
+    if (!c) {
+        l->next_connect_ms = now_ms() + RECONNECT_MS;
+        set_err(s, "%s", err);
+        return -1;
+    }
+    l->conn = c;
+    l->nprepared = 0;
+    /* What changed while this link was away was not seen through it. */
+    s->generation++;
+    return 0;
+}
+
+static const char *i64(char *buf, int64_t v) {
+    snprintf(buf, 24, "%lld", (long long)v);
+    return buf;
+}
+
+/* ---- transactions ---- */
+
+static int begin(pg_store *s) {
+    if (ensure_conn(s) != 0) return -1;
+    return run_ok(s, "BEGIN", 0, NULL);
+}
+
+static store_rc rollback(pg_store *s, store_rc rc) {
+    if (s->cur->conn && PQtransactionStatus(s->cur->conn) != PQTRANS_IDLE) {
+        char keep[sizeof s->base.err], state[sizeof s->sqlstate];
+        memcpy(keep, s->base.err, sizeof keep);
+        memcpy(state, s->sqlstate, sizeof state);
+        run_ok(s, "ROLLBACK", 0, NULL);
+        memcpy(s->base.err, keep, sizeof keep);
+        memcpy(s->sqlstate, state, sizeof state);
+    }
+    return rc;
+}
+
+static store_rc commit(pg_store *s) {
+    if (run_ok(s, "COMMIT", 0, NULL) != 0) return rollback(s, STORE_ERROR);
+    s->generation++;
+    return STORE_OK;
+}
+
+/* Deadlock or serialization failure: the whole transaction may run again. */
+static int retryable(const pg_store *s) {
+    return strcmp(s->sqlstate, "40P01") == 0 || strcmp(s->sqlstate, "40001") == 0;
+}
+
+#define RETRY(s, call)                                                                                             \
+    do {                                                                                                           \
+        store_rc rc_;                                                                                              \
+        for (int a_ = 0;; a_++) {                                                                                  \
+            rc_ = (call);                                                                                          \
+            if (rc_ != STORE_ERROR || !retryable(s) || a_ + 1 >= TXN_ATTEMPTS) break;                              \
+        }                                                                                                          \
+        return rc_;                                                                                                \
+    } while (0)
+
+/* Lock the users rows a change will bump, in id order. */
+static int lock_users(pg_store *s, int64_t a, int64_t b) {
+    char arr[64];
+    snprintf(arr, sizeof arr, "{%lld,%lld}", (long long)a, (long long)b);
+    const char *p[1] = {arr};
+    return run_ok(s, "SELECT id FROM users WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE", 1, p);
+}
+
+static int bump(pg_store *s, int64_t uid, uint32_t *ver) {
+    char b[24];
+    const char *p[1] = {i64(b, uid)};
+    PGresult *r = run(s, "UPDATE users SET version = version + 1 WHERE id = $1 RETURNING version", 1, p);
+    if (!r) return -1;
+    int ok = PQntuples(r) == 1;
+    if (ok && ver) *ver = (uint32_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    if (!ok) set_err(s, "no account %lld", (long long)uid);
+    return ok ? 0 : -1;
+}
+
+/* A count / existence query: the first column of the first row, 0 when
+ * there is none, -1 on error. */
+static long scalar(pg_store *s, const char *sql, int n, const char *const *params) {
+    PGresult *r = run(s, sql, n, params);
+    if (!r) return -1;
+    long v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return v;
+}
+
+/* ---- handle ---- */
+
+static const store_ops pg_ops;
+
+static void pg_close(store *base) {
+    pg_store *s = S(base);
+    if (s->sync.conn) PQfinish(s->sync.conn);
+    if (s->listen.conn) PQfinish(s->listen.conn);
+    for (int i = 0; i < POOL_LINKS; i++)
+        if (s->pool[i].conn) PQfinish(s->pool[i].conn);
+    free(s->conninfo);
+    free(s);
+}
+
+/* The link an operation uses from now until lease_end. */
+static int lease(pg_store *s) {
+    if (!fiber_current()) {
+        s->cur = &s->sync;
+        return 0;
+    }
+    for (;;) {
+        /* A connected idle link first, then one that may connect. */
+        pg_link *pick = NULL;
+        for (int i = 0; i < POOL_LINKS && !pick; i++)
+            if (!s->pool[i].leased && s->pool[i].conn) pick = &s->pool[i];
+        for (int i = 0; i < POOL_LINKS && !pick; i++)
+            if (!s->pool[i].leased) pick = &s->pool[i];
+        if (pick) {
+            pick->leased = 1;
+            s->cur = pick;
+            return 0;
+        }
+        if (s->nwaiters == sizeof s->waiters / sizeof s->waiters[0]) {
+            set_err(s, "too many requests waiting for the database");
+            return -1;
+        }
+        s->waiters[s->nwaiters++] = fiber_current();
+        fiber_park();
+    }
+}
+
+static void lease_end(pg_store *s, pg_link *l) {
+    if (l == &s->sync) return;
+    l->leased = 0;
+    if (s->nwaiters > 0) {
+        fiber *next = s->waiters[0];
+        memmove(s->waiters, s->waiters + 1, (s->nwaiters - 1) * sizeof s->waiters[0]);
+        s->nwaiters--;
+        fiber_wake(next);
+    }
+}
+
+static int migrate(pg_store *s, char *err, size_t errcap) {
+    if (run_ok(s, "BEGIN", 0, NULL) != 0 || run_ok(s, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", 0, NULL) != 0 ||
+        run_ok(s, "CREATE TABLE IF NOT EXISTS msnd_schema(version INTEGER NOT NULL)", 0, NULL) != 0)
+        goto fail;
+    long version = scalar(s, "SELECT coalesce(max(version), 0) FROM msnd_schema", 0, NULL);
+    if (version < 0) goto fail;
+    int target = schema_version();
+    if (version > target) {
+        rollback(s, STORE_ERROR);
+        snprintf(err, errcap, "database schema version %ld is newer than this msnd (%d)", version, target);
+        return -1;
+    }
+    for (int v = (int)version; v < target; v++) {
+        const char *sql = schema_migration(SCHEMA_POSTGRESQL, v);
+        if (sql[0]) {
+            /* Several statements: the simple query protocol. */
+            PGresult *r = PQexec(s->cur->conn, sql);
+            int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+            if (!ok) set_err(s, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->cur->conn));
+            PQclear(r);
+            if (!ok) goto fail;
+        }
+    }
+    if (version < target) {
+        char b[24];
+        const char *p[1] = {i64(b, target)};
+        if (run_ok(s, "DELETE FROM msnd_schema", 0, NULL) != 0 ||
+            run_ok(s, "INSERT INTO msnd_schema(version) VALUES($1)", 1, p) != 0)
+            goto fail;
+    }
+    if (run_ok(s, "COMMIT", 0, NULL) != 0) goto fail;
+    return 0;
+fail:
+    snprintf(err, errcap, "schema migration failed: %s", s->base.err);
+    rollback(s, STORE_ERROR);
+    return -1;
+}
+
+store *store_pg_open(const char *conninfo, char *err, size_t errcap) {
+    pg_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->conninfo = strdup(conninfo))) {
+        free(s);
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    s->base.ops = &pg_ops;
+    s->cur = &s->sync;
+    err[0] = '\0';
+    s->sync.conn = connect_db(conninfo, err, errcap);
+    if (!s->sync.conn || migrate(s, err, errcap) != 0) {
+        pg_close(&s->base);
+        return NULL;
+    }
+    return &s->base;
+}
+
+static void pg_read_begin(store *base) { (void)base; }
+static void pg_read_end(store *base) { (void)base; }
+
+/* The listening connection: connected on demand (at most once per
+ * RECONNECT_MS), its LISTEN sent without waiting for the answer. */
+static int listen_ready(pg_store *s) {
+    pg_link *l = &s->listen;
+    if (l->conn && PQstatus(l->conn) == CONNECTION_OK) return 1;
+    if (l->conn) link_drop(l);
+    if (now_ms() < l->next_connect_ms) return 0;
+    char err[256];
+    pg_link *keep = s->cur;
+    l->conn = connect_db(s->conninfo, err, sizeof err);
+    s->cur = keep;
+    if (!l->conn || !PQsendQuery(l->conn, "LISTEN msnd_store")) {
+        link_drop(l);
+        return 0;
+    }
+    return 1;
+}
+
+static uint64_t pg_generation(store *base) {
+    pg_store *s = S(base);
+    int was_connected = s->listen.conn != NULL;
+    /* Cannot tell: assume a change. */
+    if (!listen_ready(s) || !was_connected) return ++s->generation;
+    /* Reads what the socket holds without waiting. */
+    PGconn *c = s->listen.conn;
+    if (!PQconsumeInput(c)) {
+        link_drop(&s->listen);
+        return ++s->generation;
+    }
+    PGresult *r;
+    while (!PQisBusy(c) && (r = PQgetResult(c)) != NULL) PQclear(r); /* LISTEN's own answer */
+    PGnotify *n;
+    int any = 0;
+    while ((n = PQnotifies(c)) != NULL) {
+        any = 1;
+        PQfreemem(n);
+    }
+    if (any) s->generation++;
+    return s->generation;
+}
+
+/* ---- accounts ---- */
+
+#define USER_COLS "id, email, password, name, version, blp, gtc"
+
+static void read_user(PGresult *r, int row, store_user *u) {
+    u->id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+    snprintf(u->email, sizeof u->email, "%s", PQgetvalue(r, row, 1));
+    snprintf(u->password, sizeof u->password, "%s", PQgetvalue(r, row, 2));
+    snprintf(u->name, sizeof u->name, "%s", PQgetvalue(r, row, 3));
+    u->version = (uint32_t)strtoull(PQgetvalue(r, row, 4), NULL, 10);
+    u->blp_allow = strcmp(PQgetvalue(r, row, 5), "BL") != 0;
+    u->gtc_prompt = strcmp(PQgetvalue(r, row, 6), "N") != 0;
+}
+
+static store_rc user_add(pg_store *s, const char *email, const char *password, const char *name) {
+    if (begin(s) != 0) return STORE_ERROR;
+    char t[24];
+    const char *p[4] = {email, password, name, i64(t, (int64_t)time(NULL))};
+    PGresult *r = run(s,
+                      "INSERT INTO users(email, password, name, version, blp, gtc, created) "
+                      "VALUES($1, $2, $3, 1, 'AL', 'A', $4) RETURNING id",
+                      4, p);
+    if (!r) return rollback(s, strcmp(s->sqlstate, "23505") == 0 ? STORE_EXISTS : STORE_ERROR);
+    char id[24];
+    snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *g[1] = {id};
+    if (run_ok(s, "INSERT INTO groups(owner, gid, name) VALUES($1, 0, 'Other%20Contacts')", 1, g) != 0)
+        return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
+static store_rc pg_user_add(store *base, const char *email, const char *password, const char *name) {
+    RETRY(S(base), user_add(S(base), email, password, name));
+}
+
+static store_rc pg_user_passwd(store *base, const char *email, const char *password) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    const char *p[2] = {email, password};
+    PGresult *r = run(s, "UPDATE users SET password = $2 WHERE email = $1", 2, p);
+    if (!r) return STORE_ERROR;
+    store_rc rc = strcmp(PQcmdTuples(r), "0") == 0 ? STORE_NOTFOUND : STORE_OK;
+    PQclear(r);
+    s->generation++;
+    return rc;
+}
+
+static store_rc user_query(pg_store *s, const char *sql, const char *param, store_user *out) {
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    const char *p[1] = {param};
+    PGresult *r = run(s, sql, 1, p);
+    if (!r) return STORE_ERROR;
+    store_rc rc = PQntuples(r) == 1 ? STORE_OK : STORE_NOTFOUND;
+    if (rc == STORE_OK) read_user(r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+static store_rc pg_user_get(store *base, const char *email, store_user *out) {
+    return user_query(S(base), "SELECT " USER_COLS " FROM users WHERE email = $1", email, out);
+}
+
+static store_rc pg_user_get_id(store *base, int64_t id, store_user *out) {
+    char b[24];
+    return user_query(S(base), "SELECT " USER_COLS " FROM users WHERE id = $1", i64(b, id), out);
+}
+
+static store_rc user_del(pg_store *s, const char *email) {
+    if (begin(s) != 0) return STORE_ERROR;
+    const char *p[1] = {email};
+    PGresult *r = run(s, "SELECT id FROM users WHERE email = $1 FOR UPDATE", 1, p);
+    if (!r) return rollback(s, STORE_ERROR);
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return rollback(s, STORE_NOTFOUND);
+    }
+    char id[24];
+    snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *q[1] = {id};
+    /* Everyone whose SYN output loses this account gets a new version. */
+    if (run_ok(s,
+               "UPDATE users SET version = version + 1 WHERE id IN "
+               "(SELECT owner FROM list_entries WHERE contact = $1 UNION "
+               "SELECT contact FROM list_entries WHERE owner = $1 AND list = 0)",
+               1, q) != 0 ||
+        run_ok(s, "DELETE FROM users WHERE id = $1", 1, q) != 0)
+        return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
+static store_rc pg_user_del(store *base, const char *email) { RETRY(S(base), user_del(S(base), email)); }
+
+static store_rc pg_user_each(store *base, store_user_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    PGresult *r = run(s, "SELECT " USER_COLS " FROM users ORDER BY email", 0, NULL);
+    if (!r) return STORE_ERROR;
+    store_user u;
+    for (int i = 0; i < PQntuples(r); i++) {
+        read_user(r, i, &u);
+        fn(&u, ctx);
+    }
+    PQclear(r);
+    return STORE_OK;
+}
+
+/* ---- settings ---- */
+
+/* One UPDATE of uid's row ($1 = uid, $2 = text), then a version bump. */
+static store_rc update_and_bump(pg_store *s, const char *sql, const char *also, int64_t uid, const char *text,
+                                uint32_t *ver) {
+    if (begin(s) != 0) return STORE_ERROR;
+    char b[24];
+    const char *p[2] = {i64(b, uid), text};
+    PGresult *r = run(s, sql, 2, p);
+    if (!r) return rollback(s, STORE_ERROR);
+    int found = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (!found) return rollback(s, STORE_NOTFOUND);
+    if (also && run_ok(s, also, 2, p) != 0) return rollback(s, STORE_ERROR);
+    if (bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
+static store_rc pg_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
+    /* Contacts' FL entries follow the user's own name. */
+    RETRY(S(base), update_and_bump(S(base), "UPDATE users SET name = $2 WHERE id = $1",
+                                   "UPDATE list_entries SET name = $2 WHERE contact = $1 AND list = 0", uid, name,
+                                   ver));
+}
+
+static store_rc pg_set_blp(store *base, int64_t uid, int allow, uint32_t *ver) {
+    RETRY(S(base),
+          update_and_bump(S(base), "UPDATE users SET blp = $2 WHERE id = $1", NULL, uid, allow ? "AL" : "BL", ver));
+}
+
+static store_rc pg_set_gtc(store *base, int64_t uid, int prompt, uint32_t *ver) {
+    RETRY(S(base),
+          update_and_bump(S(base), "UPDATE users SET gtc = $2 WHERE id = $1", NULL, uid, prompt ? "A" : "N", ver));
+}
+
+/* ---- lists ---- */
+
+static store_rc pg_list_each(store *base, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    char b[24], l[8];
+    snprintf(l, sizeof l, "%d", (int)list);
+    const char *p[2] = {i64(b, owner), l};
+    int fl = list == MSNP_LIST_FL;
+    PGresult *r;
+    if (list == MSNP_LIST_RL)
+        r = run(s,
+                "SELECT u.id, u.email, u.name FROM list_entries e JOIN users u ON u.id = e.owner "
+                "WHERE e.contact = $1 AND e.list = 0 ORDER BY e.seq",
+                1, p);
+    else if (fl)
+        /* The BPR lines of SYN in the same statement. */
+        r = run(s,
+                "SELECT e.contact, u.email, e.name,"
+                " (SELECT string_agg(gid::text, ',' ORDER BY gid) FROM fl_groups g"
+                "  WHERE g.owner = e.owner AND g.contact = e.contact),"
+                " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHH'),"
+                " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHW'),"
+                " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHM'),"
+                " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'MOB') "
+                "FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = $1 AND e.list = 0 "
+                "ORDER BY e.seq",
+                1, p);
+    else
+        r = run(s,
+                "SELECT e.contact, u.email, e.name FROM list_entries e JOIN users u ON u.id = e.contact "
+                "WHERE e.owner = $1 AND e.list = $2 ORDER BY e.seq",
+                2, p);
+    if (!r) return STORE_ERROR;
+    int gids[STORE_MAX_ENTRY_GROUPS];
+    for (int i = 0; i < PQntuples(r); i++) {
+        store_entry e;
+        e.contact = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        e.email = PQgetvalue(r, i, 1);
+        e.name = PQgetvalue(r, i, 2);
+        e.groups = gids;
+        e.ngroups = fl ? store_parse_ids(PQgetvalue(r, i, 3), gids, STORE_MAX_ENTRY_GROUPS) : 0;
+        for (int k = 0; k < 4; k++) e.phones[k] = fl && !PQgetisnull(r, i, 4 + k) ? PQgetvalue(r, i, 4 + k) : NULL;
+        if (fn(&e, ctx)) break;
+    }
+    PQclear(r);
+    return STORE_OK;
+}
+
+static long pg_list_count(store *base, int64_t owner, msnp_list list) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return -1;
+    char b[24], l[8];
+    snprintf(l, sizeof l, "%d", (int)list);
+    const char *p[2] = {i64(b, owner), l};
+    if (list == MSNP_LIST_RL) return scalar(s, "SELECT count(*) FROM list_entries WHERE contact = $1 AND list = 0", 1, p);
+    return scalar(s, "SELECT count(*) FROM list_entries WHERE owner = $1 AND list = $2", 2, p);
+}
+
+static int list_get(pg_store *s, int64_t owner, msnp_list list, int64_t contact) {
+    char a[24], c[24], l[8];
+    if (list == MSNP_LIST_RL) { /* RL: does contact have owner on FL? */
+        int64_t t = owner;
+        owner = contact;
+        contact = t;
+        list = MSNP_LIST_FL;
+    }
+    snprintf(l, sizeof l, "%d", (int)list);
+    const char *p[3] = {i64(a, owner), l, i64(c, contact)};
+    long v = scalar(s, "SELECT count(*) FROM list_entries WHERE owner = $1 AND list = $2 AND contact = $3", 3, p);
+    return v < 0 ? -1 : v > 0;
+}
+
+static int pg_list_get(store *base, int64_t owner, msnp_list list, int64_t contact) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return -1;
+    return list_get(s, owner, list, contact);
+}
+
+static long group_exists(pg_store *s, int64_t owner, int gid) {
+    char a[24], g[16];
+    snprintf(g, sizeof g, "%d", gid);
+    const char *p[2] = {i64(a, owner), g};
+    return scalar(s, "SELECT count(*) FROM groups WHERE owner = $1 AND gid = $2", 2, p);
+}
+
+/* ($1 owner, $2 contact, $3 gid) */
+static long member_q(pg_store *s, const char *sql, int64_t owner, int64_t contact, int gid, int nparams) {
+    char a[24], c[24], g[16];
+    snprintf(g, sizeof g, "%d", gid);
+    const char *p[3] = {i64(a, owner), i64(c, contact), g};
+    return scalar(s, sql, nparams, p);
+}
+
+#define MEMBER_HAS "SELECT count(*) FROM fl_groups WHERE owner = $1 AND contact = $2 AND gid = $3"
+#define MEMBER_COUNT "SELECT count(*) FROM fl_groups WHERE owner = $1 AND contact = $2"
+#define MEMBER_ADD "INSERT INTO fl_groups(owner, contact, gid) VALUES($1, $2, $3)"
+#define MEMBER_DEL "DELETE FROM fl_groups WHERE owner = $1 AND contact = $2 AND gid = $3"
+
+static int entry_bumps(pg_store *s, const store_list_op *op, store_list_result *r) {
+    if (bump(s, op->owner, &r->owner_ver) != 0) return -1;
+    if (op->list != MSNP_LIST_FL) return 0;
+    if (op->owner == op->contact) {
+        r->contact_ver = r->owner_ver;
+        return 0;
+    }
+    return bump(s, op->contact, &r->contact_ver);
+}
+
+static store_rc list_add(pg_store *s, const store_list_op *op, store_list_result *r) {
+    memset(r, 0, sizeof *r);
+    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
+    if (begin(s) != 0) return STORE_ERROR;
+    if (lock_users(s, op->owner, op->list == MSNP_LIST_FL ? op->contact : op->owner) != 0)
+        return rollback(s, STORE_ERROR);
+    if (gid >= 0) {
+        long ex = group_exists(s, op->owner, gid);
+        if (ex < 0) return rollback(s, STORE_ERROR);
+        if (ex == 0) return rollback(s, STORE_NO_GROUP);
+    }
+    int present = list_get(s, op->owner, op->list, op->contact);
+    if (present < 0) return rollback(s, STORE_ERROR);
+    if (present) {
+        if (gid < 0) return rollback(s, STORE_EXISTS);
+        long in = member_q(s, MEMBER_HAS, op->owner, op->contact, gid, 3);
+        long n = member_q(s, MEMBER_COUNT, op->owner, op->contact, gid, 2);
+        if (in < 0 || n < 0) return rollback(s, STORE_ERROR);
+        if (in > 0) return rollback(s, STORE_EXISTS);
+        if (n >= STORE_MAX_ENTRY_GROUPS) return rollback(s, STORE_TOO_MANY_GROUPS);
+        if (member_q(s, MEMBER_ADD, op->owner, op->contact, gid, 3) < 0 || bump(s, op->owner, &r->owner_ver) != 0)
+            return rollback(s, STORE_ERROR);
+        return commit(s);
+    }
+    if (op->list != MSNP_LIST_FL) {
+        int opposite = list_get(s, op->owner, op->list == MSNP_LIST_AL ? MSNP_LIST_BL : MSNP_LIST_AL, op->contact);
+        if (opposite < 0) return rollback(s, STORE_ERROR);
+        if (opposite) return rollback(s, STORE_OPPOSITE);
+    }
+    char a[24], c[24], l[8];
+    snprintf(l, sizeof l, "%d", (int)op->list);
+    const char *p[4] = {i64(a, op->owner), l, i64(c, op->contact), op->name ? op->name : ""};
+    long count = scalar(s, "SELECT count(*) FROM list_entries WHERE owner = $1 AND list = $2", 2, p);
+    if (count < 0) return rollback(s, STORE_ERROR);
+    if (count >= op->limit) return rollback(s, STORE_FULL);
+    if (run_ok(s, "INSERT INTO list_entries(owner, list, contact, name) VALUES($1, $2, $3, $4)", 4, p) != 0)
+        return rollback(s, STORE_ERROR);
+    if (op->list == MSNP_LIST_FL && member_q(s, MEMBER_ADD, op->owner, op->contact, gid >= 0 ? gid : 0, 3) < 0)
+        return rollback(s, STORE_ERROR);
+    if (entry_bumps(s, op, r) != 0) return rollback(s, STORE_ERROR);
+    r->entry_changed = 1;
+    return commit(s);
+}
+
+static store_rc pg_list_add(store *base, const store_list_op *op, store_list_result *r) {
+    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) return STORE_ERROR;
+    RETRY(S(base), list_add(S(base), op, r));
+}
+
+static store_rc list_remove(pg_store *s, const store_list_op *op, store_list_result *r) {
+    memset(r, 0, sizeof *r);
+    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
+    if (begin(s) != 0) return STORE_ERROR;
+    if (lock_users(s, op->owner, op->list == MSNP_LIST_FL ? op->contact : op->owner) != 0)
+        return rollback(s, STORE_ERROR);
+    if (gid >= 0) {
+        long ex = group_exists(s, op->owner, gid);
+        if (ex < 0) return rollback(s, STORE_ERROR);
+        if (ex == 0) return rollback(s, STORE_NO_GROUP);
+    }
+    int present = list_get(s, op->owner, op->list, op->contact);
+    if (present < 0) return rollback(s, STORE_ERROR);
+    if (!present) return rollback(s, STORE_NOTFOUND);
+    if (gid >= 0) {
+        long in = member_q(s, MEMBER_HAS, op->owner, op->contact, gid, 3);
+        long n = member_q(s, MEMBER_COUNT, op->owner, op->contact, gid, 2);
+        if (in < 0 || n < 0) return rollback(s, STORE_ERROR);
+        if (in == 0) return rollback(s, STORE_NOT_IN_GROUP);
+        if (n > 1) { /* still in another group: only the membership goes */
+            if (member_q(s, MEMBER_DEL, op->owner, op->contact, gid, 3) < 0 ||
+                bump(s, op->owner, &r->owner_ver) != 0)
+                return rollback(s, STORE_ERROR);
+            return commit(s);
+        }
+    }
+    char a[24], c[24], l[8];
+    snprintf(l, sizeof l, "%d", (int)op->list);
+    const char *p[3] = {i64(a, op->owner), l, i64(c, op->contact)};
+    if (run_ok(s, "DELETE FROM list_entries WHERE owner = $1 AND list = $2 AND contact = $3", 3, p) != 0)
+        return rollback(s, STORE_ERROR);
+    if (entry_bumps(s, op, r) != 0) return rollback(s, STORE_ERROR);
+    r->entry_changed = 1;
+    return commit(s);
+}
+
+static store_rc pg_list_remove(store *base, const store_list_op *op, store_list_result *r) {
+    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) return STORE_ERROR;
+    RETRY(S(base), list_remove(S(base), op, r));
+}
+
+static store_rc list_rename(pg_store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
+    if (begin(s) != 0) return STORE_ERROR;
+    char a[24], c[24];
+    const char *p[3] = {i64(a, owner), i64(c, contact), name};
+    PGresult *r = run(s, "UPDATE list_entries SET name = $3 WHERE owner = $1 AND list = 0 AND contact = $2", 3, p);
+    if (!r) return rollback(s, STORE_ERROR);
+    int found = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (!found) return rollback(s, STORE_NOTFOUND);
+    if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
+static store_rc pg_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
+    RETRY(S(base), list_rename(S(base), owner, contact, name, ver));
+}
+
+static store_rc peers_each(pg_store *s, const char *sql, int64_t uid, store_peer_cb fn, void *ctx) {
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    char b[24];
+    const char *p[1] = {i64(b, uid)};
+    PGresult *r = run(s, sql, 1, p);
+    if (!r) return STORE_ERROR;
+    for (int i = 0; i < PQntuples(r); i++) {
+        store_peer x;
+        x.id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        x.email = PQgetvalue(r, i, 1);
+        x.name = PQgetvalue(r, i, 2);
+        x.blp_allow = atoi(PQgetvalue(r, i, 3));
+        x.in_al = atoi(PQgetvalue(r, i, 4));
+        x.in_bl = atoi(PQgetvalue(r, i, 5));
+        fn(&x, ctx);
+    }
+    PQclear(r);
+    return STORE_OK;
+}
+
+static store_rc pg_watchers_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
+    return peers_each(S(base),
+                      "SELECT u.id, u.email, u.name, ((SELECT blp FROM users WHERE id = $1) = 'AL')::int,"
+                      " EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = $1 AND a.list = 1 AND a.contact = u.id)::int,"
+                      " EXISTS(SELECT 1 FROM list_entries b WHERE b.owner = $1 AND b.list = 2 AND b.contact = u.id)::int "
+                      "FROM list_entries f JOIN users u ON u.id = f.owner WHERE f.contact = $1 AND f.list = 0",
+                      uid, fn, ctx);
+}
+
+static store_rc pg_contacts_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
+    return peers_each(S(base),
+                      "SELECT u.id, u.email, u.name, (u.blp = 'AL')::int,"
+                      " EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = u.id AND a.list = 1 AND a.contact = $1)::int,"
+                      " EXISTS(SELECT 1 FROM list_entries b WHERE b.owner = u.id AND b.list = 2 AND b.contact = $1)::int "
+                      "FROM list_entries f JOIN users u ON u.id = f.contact WHERE f.owner = $1 AND f.list = 0",
+                      uid, fn, ctx);
+}
+
+/* ---- groups ---- */
+
+static store_rc pg_group_each(store *base, int64_t owner, store_group_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    char b[24];
+    const char *p[1] = {i64(b, owner)};
+    PGresult *r = run(s, "SELECT gid, name FROM groups WHERE owner = $1 ORDER BY gid", 1, p);
+    if (!r) return STORE_ERROR;
+    for (int i = 0; i < PQntuples(r); i++) fn(atoi(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1), ctx);
+    PQclear(r);
+    return STORE_OK;
+}
+
+static long pg_group_count(store *base, int64_t owner) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return -1;
+    char b[24];
+    const char *p[1] = {i64(b, owner)};
+    return scalar(s, "SELECT count(*) FROM groups WHERE owner = $1", 1, p);
+}
+
+static int pg_group_exists(store *base, int64_t owner, int gid) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return -1;
+    long v = group_exists(s, owner, gid);
+    return v < 0 ? -1 : v > 0;
+}
+
+static store_rc group_add(pg_store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
+    if (begin(s) != 0) return STORE_ERROR;
+    if (lock_users(s, owner, owner) != 0) return rollback(s, STORE_ERROR);
+    char b[24];
+    const char *p[1] = {i64(b, owner)};
+    long have = scalar(s, "SELECT count(*) FROM groups WHERE owner = $1", 1, p);
+    if (have < 0) return rollback(s, STORE_ERROR);
+    if (have >= limit) return rollback(s, STORE_FULL);
+    long next = scalar(s, "SELECT coalesce(max(gid), 0) + 1 FROM groups WHERE owner = $1", 1, p);
+    if (next < 1 || next > 1000000) return rollback(s, STORE_ERROR);
+    char g[24];
+    snprintf(g, sizeof g, "%ld", next);
+    const char *q[3] = {b, g, name};
+    if (run_ok(s, "INSERT INTO groups(owner, gid, name) VALUES($1, $2, $3)", 3, q) != 0) return rollback(s, STORE_ERROR);
+    if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
+    store_rc rc = commit(s);
+    if (rc == STORE_OK) *gid = (int)next;
+    return rc;
+}
+
+static store_rc pg_group_add(store *base, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
+    RETRY(S(base), group_add(S(base), owner, name, limit, gid, ver));
+}
+
+static store_rc group_del(pg_store *s, int64_t owner, int gid, uint32_t *ver) {
+    if (begin(s) != 0) return STORE_ERROR;
+    if (lock_users(s, owner, owner) != 0) return rollback(s, STORE_ERROR);
+    char b[24], g[16];
+    snprintf(g, sizeof g, "%d", gid);
+    const char *p[2] = {i64(b, owner), g};
+    PGresult *r = run(s, "DELETE FROM groups WHERE owner = $1 AND gid = $2", 2, p);
+    if (!r) return rollback(s, STORE_ERROR);
+    int found = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (!found) return rollback(s, STORE_NOTFOUND);
+    /* The memberships went with the group (ON DELETE CASCADE); entries
+     * that were only in it fall back to group 0. */
+    if (run_ok(s,
+               "INSERT INTO fl_groups(owner, contact, gid) SELECT owner, contact, 0 FROM list_entries e "
+               "WHERE owner = $1 AND list = 0 AND NOT EXISTS "
+               "(SELECT 1 FROM fl_groups f WHERE f.owner = e.owner AND f.contact = e.contact)",
+               1, p) != 0)
+        return rollback(s, STORE_ERROR);
+    if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
+static store_rc pg_group_del(store *base, int64_t owner, int gid, uint32_t *ver) {
+    if (gid == 0) return STORE_ERROR;
+    RETRY(S(base), group_del(S(base), owner, gid, ver));
+}
+
+static store_rc group_rename(pg_store *s, int64_t owner, int gid, const char *name, uint32_t *ver) {
+    if (begin(s) != 0) return STORE_ERROR;
+    char b[24], g[16];
+    snprintf(g, sizeof g, "%d", gid);
+    const char *p[3] = {i64(b, owner), g, name};
+    PGresult *r = run(s, "UPDATE groups SET name = $3 WHERE owner = $1 AND gid = $2", 3, p);
+    if (!r) return rollback(s, STORE_ERROR);
+    int found = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (!found) return rollback(s, STORE_NOTFOUND);
+    if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
+static store_rc pg_group_rename(store *base, int64_t owner, int gid, const char *name, uint32_t *ver) {
+    RETRY(S(base), group_rename(S(base), owner, gid, name, ver));
+}
+
+/* ---- phone properties ---- */
+
+static store_rc prop_set(pg_store *s, int64_t owner, const char *key, const char *value, uint32_t *ver) {
+    if (begin(s) != 0) return STORE_ERROR;
+    char b[24];
+    const char *p[3] = {i64(b, owner), key, value};
+    int rc = value ? run_ok(s,
+                            "INSERT INTO props(owner, key, value) VALUES($1, $2, $3) "
+                            "ON CONFLICT(owner, key) DO UPDATE SET value = excluded.value",
+                            3, p)
+                   : run_ok(s, "DELETE FROM props WHERE owner = $1 AND key = $2", 2, p);
+    if (rc != 0 || bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
+static store_rc pg_prop_set(store *base, int64_t owner, const char *key, const char *value, uint32_t *ver) {
+    RETRY(S(base), prop_set(S(base), owner, key, value, ver));
+}
+
+static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    char b[24];
+    const char *p[1] = {i64(b, owner)};
+    PGresult *r = run(s,
+                      "SELECT key, value FROM props WHERE owner = $1 ORDER BY CASE key WHEN 'PHH' THEN 1 "
+                      "WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END",
+                      1, p);
+    if (!r) return STORE_ERROR;
+    for (int i = 0; i < PQntuples(r); i++) fn(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), ctx);
+    PQclear(r);
+    return STORE_OK;
+}
+
+/* ---- whole-store copy (store_copy) ---- */
+
+static store_rc pg_counts(store *base, store_counts *out) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    PGresult *r = run(s,
+                      "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM list_entries),"
+                      " (SELECT count(*) FROM groups), (SELECT count(*) FROM fl_groups), (SELECT count(*) FROM props)",
+                      0, NULL);
+    if (!r) return STORE_ERROR;
+    out->users = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    out->entries = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+    out->groups = strtol(PQgetvalue(r, 0, 2), NULL, 10);
+    out->memberships = strtol(PQgetvalue(r, 0, 3), NULL, 10);
+    out->props = strtol(PQgetvalue(r, 0, 4), NULL, 10);
+    PQclear(r);
+    return STORE_OK;
+}
+
+/* The import runs on the blocking connection (an admin command). */
+static store_rc pg_import_begin(store *base) {
+    pg_store *s = S(base);
+    s->cur = &s->sync;
+    if (begin(s) != 0) return STORE_ERROR;
+    /* Nobody else writes while the copy runs. */
+    if (run_ok(s, "LOCK TABLE users, list_entries, groups, fl_groups, props IN EXCLUSIVE MODE", 0, NULL) != 0)
+        return rollback(s, STORE_ERROR);
+    return STORE_OK;
+}
+
+static store_rc pg_import_user(store *base, const store_user *u) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    char id[24], ver[24];
+    snprintf(ver, sizeof ver, "%u", u->version);
+    const char *p[7] = {i64(id, u->id), u->email, u->password, u->name, ver, u->blp_allow ? "AL" : "BL",
+                        u->gtc_prompt ? "A" : "N"};
+    return run_ok(s,
+                  "INSERT INTO users(id, email, password, name, version, blp, gtc, created) "
+                  "VALUES($1, $2, $3, $4, $5, $6, $7, extract(epoch FROM now())::bigint)",
+                  7, p) == 0
+               ? STORE_OK
+               : STORE_ERROR;
+}
+
+static store_rc pg_import_group(store *base, int64_t owner, int gid, const char *name) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    char o[24], g[16];
+    snprintf(g, sizeof g, "%d", gid);
+    const char *p[3] = {i64(o, owner), g, name};
+    return run_ok(s, "INSERT INTO groups(owner, gid, name) VALUES($1, $2, $3)", 3, p) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static store_rc pg_import_entry(store *base, int64_t owner, msnp_list list, const store_entry *e) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    char o[24], c[24], l[8];
+    snprintf(l, sizeof l, "%d", (int)list);
+    const char *p[4] = {i64(o, owner), l, i64(c, e->contact), e->name};
+    if (run_ok(s, "INSERT INTO list_entries(owner, list, contact, name) VALUES($1, $2, $3, $4)", 4, p) != 0)
+        return STORE_ERROR;
+    for (size_t i = 0; list == MSNP_LIST_FL && i < e->ngroups; i++)
+        if (member_q(s, MEMBER_ADD, owner, e->contact, e->groups[i], 3) < 0) return STORE_ERROR;
+    return STORE_OK;
+}
+
+static store_rc pg_import_prop(store *base, int64_t owner, const char *key, const char *value) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    char o[24];
+    const char *p[3] = {i64(o, owner), key, value};
+    return run_ok(s, "INSERT INTO props(owner, key, value) VALUES($1, $2, $3)", 3, p) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static store_rc pg_import_end(store *base, int ok) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    if (!ok) return rollback(s, STORE_OK);
+    /* New accounts continue after the copied ids. */
+    if (run_ok(s, "SELECT setval(pg_get_serial_sequence('users', 'id'), coalesce(max(id), 0) + 1, false) FROM users",
+               0, NULL) != 0)
+        return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
+/* Each operation holds one link from start to end (lease). */
+static store_rc leased_user_add(store *base, const char *email, const char *password, const char *name) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_add(base, email, password, name);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_passwd(store *base, const char *email, const char *password) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_passwd(base, email, password);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_get(store *base, const char *email, store_user *out) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_get(base, email, out);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_get_id(store *base, int64_t id, store_user *out) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_get_id(base, id, out);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_del(store *base, const char *email) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_del(base, email);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_user_each(store *base, store_user_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_user_each(base, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_set_name(base, uid, name, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_set_blp(store *base, int64_t uid, int allow, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_set_blp(base, uid, allow, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_set_gtc(store *base, int64_t uid, int prompt, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_set_gtc(base, uid, prompt, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_list_each(store *base, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_list_each(base, owner, list, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static long leased_list_count(store *base, int64_t owner, msnp_list list) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return -1;
+    pg_link *l = s->cur;
+    long rc = pg_list_count(base, owner, list);
+    lease_end(s, l);
+    return rc;
+}
+
+static int leased_list_get(store *base, int64_t owner, msnp_list list, int64_t contact) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return -1;
+    pg_link *l = s->cur;
+    int rc = pg_list_get(base, owner, list, contact);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_list_add(store *base, const store_list_op *op, store_list_result *r) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_list_add(base, op, r);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_list_remove(store *base, const store_list_op *op, store_list_result *r) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_list_remove(base, op, r);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_list_rename(base, owner, contact, name, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_watchers_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_watchers_each(base, uid, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_contacts_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_contacts_each(base, uid, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_group_each(store *base, int64_t owner, store_group_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_group_each(base, owner, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static long leased_group_count(store *base, int64_t owner) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return -1;
+    pg_link *l = s->cur;
+    long rc = pg_group_count(base, owner);
+    lease_end(s, l);
+    return rc;
+}
+
+static int leased_group_exists(store *base, int64_t owner, int gid) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return -1;
+    pg_link *l = s->cur;
+    int rc = pg_group_exists(base, owner, gid);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_group_add(store *base, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_group_add(base, owner, name, limit, gid, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_group_del(store *base, int64_t owner, int gid, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_group_del(base, owner, gid, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_group_rename(store *base, int64_t owner, int gid, const char *name, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_group_rename(base, owner, gid, name, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_prop_set(store *base, int64_t owner, const char *key, const char *value, uint32_t *ver) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_prop_set(base, owner, key, value, ver);
+    lease_end(s, l);
+    return rc;
+}
+
+static store_rc leased_prop_each(store *base, int64_t owner, store_prop_cb fn, void *ctx) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return STORE_ERROR;
+    pg_link *l = s->cur;
+    store_rc rc = pg_prop_each(base, owner, fn, ctx);
+    lease_end(s, l);
+    return rc;
+}
+
+static const store_ops pg_ops = {
+    .name = "postgresql",
+    .waits_on_fibers = 1,
+    .close = pg_close,
+    .read_begin = pg_read_begin,
+    .read_end = pg_read_end,
+    .generation = pg_generation,
+    .user_add = leased_user_add,
+    .user_passwd = leased_user_passwd,
+    .user_del = leased_user_del,
+    .user_get = leased_user_get,
+    .user_get_id = leased_user_get_id,
+    .user_each = leased_user_each,
+    .set_name = leased_set_name,
+    .set_blp = leased_set_blp,
+    .set_gtc = leased_set_gtc,
+    .list_each = leased_list_each,
+    .list_count = leased_list_count,
+    .list_get = leased_list_get,
+    .list_add = leased_list_add,
+    .list_remove = leased_list_remove,
+    .list_rename = leased_list_rename,
+    .watchers_each = leased_watchers_each,
+    .contacts_each = leased_contacts_each,
+    .group_each = leased_group_each,
+    .group_count = leased_group_count,
+    .group_exists = leased_group_exists,
+    .group_add = leased_group_add,
+    .group_del = leased_group_del,
+    .group_rename = leased_group_rename,
+    .prop_set = leased_prop_set,
+    .prop_each = leased_prop_each,
+    .counts = pg_counts,
+    .import_begin = pg_import_begin,
+    .import_user = pg_import_user,
+    .import_group = pg_import_group,
+    .import_entry = pg_import_entry,
+    .import_prop = pg_import_prop,
+    .import_end = pg_import_end,
+};

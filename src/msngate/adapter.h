@@ -1,0 +1,21 @@
+/* adapter.h - the analyzer's typed expectation events (observer.h) as
+ * calls into pinholes.h: added/resolved open, hit closes (after a grace),
+ * retired (a cancel, a sibling's hit) and evicted close at once. */
+#ifndef GATE_ADAPTER_H
+#define GATE_ADAPTER_H
+
+#include <stdint.h>
+
+#include "engine.h"
+#include "pinholes.h"
+
+typedef struct gate_adapter {
+    pinholes *holes;
+    gate_stats *st;
+    uint64_t arrival_us; /* arrival of the packet being analysed */
+} gate_adapter;
+
+/* Subscribes the adapter to the engine. 0 or -1. */
+int gate_adapter_attach(gate_adapter *a, sn_engine *e);
+
+#endif

@@ -1,0 +1,546 @@
+/* msngate - live enforcer: MSN predictions become nftables pinholes
+ * before the peer connects.
+ *
+ *   passive: libpcap (immediate mode) on an interface -> analyzer ->
+ *            set elements over netlink, committed at once
+ *   inline:  the MSN control connections pass through NFQUEUE; a packet
+ *            that carries a prediction gets its verdict only after the
+ *            kernel acknowledged the element, so the peer cannot come
+ *            first
+ *
+ * See docs/msngate.md. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <pcap/pcap.h>
+
+#include <msnp/msnp.h>
+
+#include "adapter.h"
+#include "decode.h"
+#include "config.h"
+#include "engine.h"
+#include "nftset.h"
+#include "pinholes.h"
+#include "ruleset.h"
+#include "stats.h"
+
+#define LINKTYPE_RAW 101
+
+static volatile sig_atomic_t sig_stop, sig_hup, sig_usr1;
+static pcap_t *active_pcap;
+
+static void on_signal(int sig) {
+    if (sig == SIGHUP)
+        sig_hup = 1;
+    else if (sig == SIGUSR1)
+        sig_usr1 = 1;
+    else
+        sig_stop = 1;
+    if (active_pcap && sig != SIGUSR1 && sig != SIGHUP)
+        pcap_breakloop(active_pcap);
+}
+
+typedef struct override {
+    const char *key, *value;
+} override;
+
+#define MAX_OVERRIDES 64
+
+typedef struct gate {
+    gate_config cfg;
+    const char *config_path;
+    override ov[MAX_OVERRIDES];
+    int nov;
+    gate_stats st;
+    nftset *set;
+    pinholes *holes;
+    gate_adapter adapter;
+    sn_engine *eng;
+    ruleset_opts ro;
+    queue_kind qkind;
+    uint64_t last_stats, last_expire; /* monotonic µs */
+    /* inline */
+    struct nfq_handle *nfq;
+    struct nfq_q_handle *qh;
+} gate;
+
+static uint64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t real_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void usage(FILE *fp) {
+    fprintf(fp,
+            "usage: msngate [options]\n"
+            "  -c, --config FILE       INI file ([msngate] section; the options below override it)\n"
+            "  --mode passive|inline   capture and open (passive), or hold control packets until\n"
+            "                          their pinholes are committed (inline, NFQUEUE)\n"
+            "  -i, --interface IFACE   passive: capture here\n"
+            "  --filter EXPR           passive: BPF filter (default: everything)\n"
+            "  --direction in|inout    passive: packets entering the interface only (use with -i any)\n"
+            "  --table NAME            inet table holding the sets (default msngate)\n"
+            "  --queue-num N           inline: NFQUEUE number (default 1863)\n"
+            "  --queue-bypass          inline: traffic passes when msngate is down (default)\n"
+            "  --fail-closed           inline: traffic of the queued flows stops when msngate is down\n"
+            "  --control-ports LIST    inline: TCP ports of the notification servers (default 1863)\n"
+            "  --expect-timeout SEC    pinhole lifetime (default 300)\n"
+            "  --hit-grace SEC         delete a seen connection's pinhole this much later (default 5)\n"
+            "  --forged open|skip      announced address of a third host (default skip)\n"
+            "  --nat open|skip         announced private address behind NAT (default open)\n"
+            "  --max-pinholes N        pinholes open at once (default 65536)\n"
+            "  --stats-interval SEC    status line period (default 60, 0 = on SIGUSR1 only)\n"
+            "  --stats-file PATH       JSON stats rewritten with each status line\n"
+            "  --realtime              run under SCHED_FIFO (a busy host delays pinholes less)\n"
+            "  -v, --verbose           log every element\n"
+            "  -h, --help, --version\n");
+}
+
+static int load_config(gate *g, gate_config *out, char *err, size_t errcap) {
+    gate_config_defaults(out);
+    if (g->config_path && gate_config_load(out, g->config_path, err, errcap) != 0)
+        return -1;
+    for (int i = 0; i < g->nov; i++) {
+        char e[256];
+        if (gate_config_set(out, g->ov[i].key, g->ov[i].value, e, sizeof e) != 0) {
+            snprintf(err, errcap, "--%s: %s", g->ov[i].key, e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void report(gate *g) {
+    gate_stats_line(&g->st, pinholes_count(g->holes), stderr);
+    if (g->cfg.stats_file[0] &&
+        gate_stats_write_json(&g->st, pinholes_count(g->holes), g->cfg.mode == GATE_INLINE ? "inline" : "passive",
+                              g->cfg.mode == GATE_INLINE ? queue_kind_name(g->qkind) : "none", g->cfg.stats_file) != 0)
+        fprintf(stderr, "msngate: %s: %s\n", g->cfg.stats_file, strerror(errno));
+}
+
+/* Queue drops the kernel counted: /proc/net/netfilter/nfnetlink_queue
+ * (queue, portid, waiting, mode, range, dropped, user_dropped, id, 1). */
+static void read_queue_drops(gate *g) {
+    FILE *fp = fopen("/proc/net/netfilter/nfnetlink_queue", "r");
+    if (!fp)
+        return;
+    unsigned q, portid, waiting, mode, range;
+    unsigned long long dropped, udropped;
+    while (fscanf(fp, "%u %u %u %u %u %llu %llu %*u %*u", &q, &portid, &waiting, &mode, &range, &dropped, &udropped) ==
+           7)
+        if (q == g->cfg.queue_num) {
+            g->st.queue_drops = dropped;
+            g->st.queue_user_drops = udropped;
+        }
+    fclose(fp);
+}
+
+static void reload(gate *g) {
+    gate_config c;
+    char err[512];
+    if (load_config(g, &c, err, sizeof err) != 0) {
+        fprintf(stderr, "msngate: reload refused, keeping the running settings: %s\n", err);
+        return;
+    }
+    if (c.mode != g->cfg.mode || strcmp(c.interface, g->cfg.interface) || strcmp(c.table, g->cfg.table) ||
+        c.queue_num != g->cfg.queue_num || c.queue_bypass != g->cfg.queue_bypass ||
+        c.ncontrol_ports != g->cfg.ncontrol_ports ||
+        memcmp(c.control_ports, g->cfg.control_ports, c.ncontrol_ports * sizeof c.control_ports[0]) ||
+        strcmp(c.filter, g->cfg.filter) || c.capture_in_only != g->cfg.capture_in_only)
+        fprintf(stderr, "msngate: reload: mode, interface, filter, table and queue settings take effect at the next start\n");
+    /* what can change while running */
+    g->cfg.forged_policy = c.forged_policy;
+    g->cfg.nat_policy = c.nat_policy;
+    g->cfg.max_pinholes = c.max_pinholes;
+    g->cfg.expect_timeout_s = c.expect_timeout_s;
+    g->cfg.hit_grace_s = c.hit_grace_s;
+    g->cfg.stats_interval_s = c.stats_interval_s;
+    memcpy(g->cfg.stats_file, c.stats_file, sizeof c.stats_file);
+    g->cfg.verbose = c.verbose;
+    pinholes_configure(g->holes, &g->cfg);
+    fprintf(stderr, "msngate: configuration reloaded (forged=%s nat=%s expect_timeout=%us max_pinholes=%u)\n",
+            g->cfg.forged_policy == GATE_POLICY_OPEN ? "open" : "skip",
+            g->cfg.nat_policy == GATE_POLICY_OPEN ? "open" : "skip", g->cfg.expect_timeout_s, g->cfg.max_pinholes);
+}
+
+/* Signals, timers: called between packets. */
+static void tick(gate *g) {
+    if (sig_hup) {
+        sig_hup = 0;
+        reload(g);
+    }
+    uint64_t now = mono_us();
+    if (now - g->last_expire >= 1000000u) {
+        g->last_expire = now;
+        uint64_t rt = real_us();
+        sn_engine_tick(g->eng, rt);
+        pinholes_expire(g->holes, rt);
+        pinholes_commit(g->holes, 1); /* deletes of hits whose grace is over */
+    }
+    int due = g->cfg.stats_interval_s && now - g->last_stats >= (uint64_t)g->cfg.stats_interval_s * 1000000u;
+    if (sig_usr1 || due) {
+        sig_usr1 = 0;
+        g->last_stats = now;
+        if (g->cfg.mode == GATE_INLINE)
+            read_queue_drops(g);
+        report(g);
+    }
+}
+
+static int recreate_sets(void *ctx) {
+    gate *g = ctx;
+    char err[1024];
+    if (ruleset_setup_sets(&g->ro, err, sizeof err) != 0) {
+        fprintf(stderr, "msngate: re-creating the sets failed: %s\n", err);
+        return -1;
+    }
+    fprintf(stderr, "msngate: sets of table inet %s were missing; re-created\n", g->cfg.table);
+    return 0;
+}
+
+/* ---- passive ---------------------------------------------------------- */
+
+/* libpcap on the interface in immediate mode: each packet is handed over
+ * as soon as the kernel has it, not when a buffer fills. With direction
+ * "in" only packets entering the interface are seen: on "any" each packet
+ * crossing the gateway is analysed once, when it arrives, before it is
+ * forwarded. */
+static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = pcap_create(c->interface, perr);
+    if (!p) {
+        snprintf(err, errcap, "%s: %s", c->interface, perr);
+        return NULL;
+    }
+    pcap_set_snaplen(p, 65535);
+    pcap_set_immediate_mode(p, 1);
+    pcap_set_buffer_size(p, 8 << 20);
+    pcap_set_timeout(p, 200);
+    int rc = pcap_activate(p);
+    if (rc < 0) {
+        snprintf(err, errcap, "%s: %s%s", c->interface, rc == PCAP_ERROR ? pcap_geterr(p) : pcap_statustostr(rc),
+                 rc == PCAP_ERROR_PERM_DENIED ? " (capturing needs CAP_NET_RAW)" : "");
+        pcap_close(p);
+        return NULL;
+    }
+    if (c->capture_in_only && pcap_setdirection(p, PCAP_D_IN) != 0) {
+        snprintf(err, errcap, "%s: direction in: %s", c->interface, pcap_geterr(p));
+        pcap_close(p);
+        return NULL;
+    }
+    if (c->filter[0]) {
+        struct bpf_program prog;
+        if (pcap_compile(p, &prog, c->filter, 1, PCAP_NETMASK_UNKNOWN) != 0 || pcap_setfilter(p, &prog) != 0) {
+            snprintf(err, errcap, "filter \"%s\": %s", c->filter, pcap_geterr(p));
+            pcap_close(p);
+            return NULL;
+        }
+        pcap_freecode(&prog);
+    }
+    return p;
+}
+
+static int run_passive(gate *g) {
+    char err[1024];
+    if (!g->cfg.interface[0]) {
+        fprintf(stderr, "msngate: passive mode needs an interface (-i IFACE)\n");
+        return 64;
+    }
+    pcap_t *cap = open_capture(&g->cfg, err, sizeof err);
+    if (!cap) {
+        fprintf(stderr, "msngate: %s\n", err);
+        return 1;
+    }
+    int lt = pcap_datalink(cap);
+    if (!sn_decode_linktype_ok(lt)) {
+        fprintf(stderr, "msngate: %s: link type %d is not supported\n", g->cfg.interface, lt);
+        pcap_close(cap);
+        return 1;
+    }
+    active_pcap = cap;
+    fprintf(stderr, "msngate: passive mode on %s (link type %d, direction %s), table inet %s\n", g->cfg.interface, lt,
+            g->cfg.capture_in_only ? "in" : "in+out", g->cfg.table);
+    int status = 0;
+    while (!sig_stop) {
+        struct pcap_pkthdr *h;
+        const u_char *data;
+        int rc = pcap_next_ex(cap, &h, &data);
+        if (rc == 1) {
+            g->st.packets++;
+            /* pcap's timestamp is when the kernel saw the packet */
+            uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+            g->adapter.arrival_us = ts;
+            sn_engine_packet(g->eng, lt, ts, data, h->caplen, h->len);
+            pinholes_commit(g->holes, 1);
+        } else if (rc == PCAP_ERROR) {
+            fprintf(stderr, "msngate: capture on %s: %s\n", g->cfg.interface, pcap_geterr(cap));
+            status = 1;
+            break;
+        }
+        tick(g);
+    }
+    active_pcap = NULL;
+    pcap_close(cap);
+    return status;
+}
+
+/* ---- inline ----------------------------------------------------------- */
+
+static int on_queued(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_data *nfa, void *data) {
+    (void)msg;
+    gate *g = data;
+    uint64_t t0 = real_us();
+    struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfa);
+    uint32_t id = ph ? ntohl(ph->packet_id) : 0;
+    unsigned char *payload = NULL;
+    int len = nfq_get_payload(nfa, &payload);
+    g->st.queued++;
+    /* the packet's kernel timestamp when it has one (set when the packet
+     * arrived, if anything on the host asked for receive timestamps) */
+    struct timeval tv;
+    uint64_t arrival = t0;
+    if (nfq_get_timestamp(nfa, &tv) == 0 && tv.tv_sec > 0) {
+        uint64_t ts = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+        if (ts <= t0 && t0 - ts < 10000000u)
+            arrival = ts;
+    }
+    if (len > 0) {
+        g->st.packets++;
+        g->adapter.arrival_us = arrival;
+        sn_engine_packet(g->eng, LINKTYPE_RAW, t0, payload, (size_t)len, (size_t)len);
+    }
+    /* the pinholes this packet announces are in the kernel before it goes on */
+    pinholes_commit(g->holes, 0);
+    nfq_set_verdict(qh, id, NF_ACCEPT, 0, NULL);
+    g->st.verdicts++;
+    uint64_t t1 = real_us();
+    gate_stats_latency(g->st.qlat, &g->st.qlat_n, &g->st.qlat_max_us, t1 - t0);
+    /* deletes after the verdict: a hit packet has passed the filter now */
+    pinholes_commit(g->holes, 1);
+    return 0;
+}
+
+static int open_queue(gate *g) {
+    g->nfq = nfq_open();
+    if (!g->nfq) {
+        fprintf(stderr, "msngate: nfnetlink queue: %s\n", strerror(errno));
+        return -1;
+    }
+    g->qh = nfq_create_queue(g->nfq, (uint16_t)g->cfg.queue_num, on_queued, g);
+    if (!g->qh) {
+        fprintf(stderr, "msngate: cannot bind NFQUEUE %u: %s%s\n", g->cfg.queue_num, strerror(errno),
+                errno == EPERM ? " (needs CAP_NET_ADMIN)" : errno == EBUSY ? " (another program holds it)" : "");
+        return -1;
+    }
+    if (nfq_set_mode(g->qh, NFQNL_COPY_PACKET, 0xffff) < 0) {
+        fprintf(stderr, "msngate: NFQUEUE copy mode: %s\n", strerror(errno));
+        return -1;
+    }
+    nfq_set_queue_maxlen(g->qh, 4096);
+    if (g->cfg.queue_bypass) /* a full queue lets packets pass instead of dropping them */
+        nfq_set_queue_flags(g->qh, NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN);
+    /* a large receive buffer rides out bursts; overflow is counted */
+    int sz = 8 << 20;
+    setsockopt(nfq_fd(g->nfq), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz);
+    return 0;
+}
+
+static int run_inline(gate *g) {
+    char err[2048];
+    if (open_queue(g) != 0)
+        return 1;
+    if (ruleset_install_queue(&g->ro, &g->qkind, err, sizeof err) != 0) {
+        fprintf(stderr, "msngate: installing the queue hook failed: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "msngate: inline mode, queue %u (%s, %s), table inet %s\n", g->cfg.queue_num,
+            queue_kind_name(g->qkind), g->cfg.queue_bypass ? "fail-open: --queue-bypass" : "fail-closed",
+            g->cfg.table);
+    int fd = nfq_fd(g->nfq);
+    static char buf[0x10000 + 4096];
+    while (!sig_stop) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int pr = poll(&pfd, 1, 200);
+        if (pr > 0) {
+            /* bounded: what is queued now, at most 64 reads per turn */
+            for (int i = 0; i < 64; i++) {
+                ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n < 0) {
+                    if (errno == ENOBUFS) {
+                        g->st.recv_enobufs++; /* packets were lost; with --queue-bypass... they were dropped */
+                        continue;
+                    }
+                    break;
+                }
+                nfq_handle_packet(g->nfq, buf, (int)n);
+            }
+        }
+        tick(g);
+    }
+    return 0;
+}
+
+static void close_queue(gate *g) {
+    if (g->qh)
+        nfq_destroy_queue(g->qh);
+    if (g->nfq)
+        nfq_close(g->nfq);
+    g->qh = NULL;
+    g->nfq = NULL;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},      {"mode", required_argument, NULL, 'm'},
+        {"interface", required_argument, NULL, 'i'},   {"filter", required_argument, NULL, 'F'},
+        {"table", required_argument, NULL, 't'},       {"queue-num", required_argument, NULL, 'q'},
+        {"queue-bypass", no_argument, NULL, 'B'},      {"fail-closed", no_argument, NULL, 'C'},
+        {"control-ports", required_argument, NULL, 'p'}, {"expect-timeout", required_argument, NULL, 'T'},
+        {"forged", required_argument, NULL, 'f'},      {"nat", required_argument, NULL, 'n'},
+        {"max-pinholes", required_argument, NULL, 'M'}, {"stats-interval", required_argument, NULL, 's'},
+        {"stats-file", required_argument, NULL, 'S'},  {"verbose", no_argument, NULL, 'v'},
+        {"realtime", no_argument, NULL, 'R'},          {"direction", required_argument, NULL, 'D'},   {"hit-grace", required_argument, NULL, 'G'},
+        {"help", no_argument, NULL, 'h'},              {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    static gate g;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:i:vh", longopts, NULL)) != -1) {
+        const char *key = NULL, *val = optarg;
+        switch (opt) {
+        case 'c': g.config_path = optarg; continue;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("msngate (msnkit) libmsnp %s\n", msnp_version_string()); return 0;
+        case 'm': key = "mode"; break;
+        case 'i': key = "interface"; break;
+        case 'F': key = "filter"; break;
+        case 't': key = "table"; break;
+        case 'q': key = "queue_num"; break;
+        case 'B': key = "queue_bypass"; val = "yes"; break;
+        case 'C': key = "queue_bypass"; val = "no"; break;
+        case 'p': key = "control_ports"; break;
+        case 'T': key = "expect_timeout"; break;
+        case 'D': key = "direction"; break;
+        case 'R': key = "realtime"; val = "yes"; break;
+        case 'G': key = "hit_grace"; break;
+        case 'f': key = "forged"; break;
+        case 'n': key = "nat"; break;
+        case 'M': key = "max_pinholes"; break;
+        case 's': key = "stats_interval"; break;
+        case 'S': key = "stats_file"; break;
+        case 'v': key = "verbose"; val = "yes"; break;
+        default: usage(stderr); return 64;
+        }
+        if (g.nov == MAX_OVERRIDES) {
+            fprintf(stderr, "msngate: too many options\n");
+            return 64;
+        }
+        g.ov[g.nov].key = key;
+        g.ov[g.nov].value = val;
+        g.nov++;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "msngate: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 64;
+    }
+    char err[2048];
+    if (load_config(&g, &g.cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "msngate: %s\n", err);
+        return 78;
+    }
+    gate_config *c = &g.cfg;
+    g.ro.table = c->table;
+    g.ro.queue_num = c->queue_num;
+    g.ro.queue_bypass = c->queue_bypass;
+    g.ro.control_ports = c->control_ports;
+    g.ro.ncontrol_ports = c->ncontrol_ports;
+    g.ro.mark_control = c->mark_control;
+    g.ro.mark_secondary = c->mark_secondary;
+    g.ro.iptables = c->iptables;
+    g.ro.ip6tables = c->ip6tables;
+
+    /* Restart safety: the sets start empty (what a crashed run opened
+     * is gone; it would have timed out anyway). */
+    if (ruleset_setup_sets(&g.ro, err, sizeof err) != 0) {
+        fprintf(stderr, "msngate: setting up table inet %s: %s\n", c->table, err);
+        return 1;
+    }
+    g.set = nftset_open(NFPROTO_INET, c->table, err, sizeof err);
+    if (!g.set) {
+        fprintf(stderr, "msngate: %s\n", err);
+        return 1;
+    }
+    g.holes = pinholes_new(g.set, &g.st, c);
+    sn_config scfg;
+    sn_config_defaults(&scfg);
+    scfg.memcap = c->memcap;
+    scfg.expect_timeout_us = (uint64_t)c->expect_timeout_s * 1000000u;
+    scfg.flow_limit = 256 * 1024;
+    /* every prediction is reported, flagged; the forged / nat settings decide */
+    scfg.announce_policy = SN_ANNOUNCE_ANY;
+    g.eng = g.holes ? sn_engine_new(&scfg) : NULL;
+    g.adapter.holes = g.holes;
+    g.adapter.st = &g.st;
+    if (!g.eng || gate_adapter_attach(&g.adapter, g.eng) != 0) {
+        fprintf(stderr, "msngate: out of memory\n");
+        return 1;
+    }
+    pinholes_on_missing_sets(g.holes, recreate_sets, &g);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (c->realtime) {
+        struct sched_param sp = {.sched_priority = 10};
+        if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
+            fprintf(stderr, "msngate: realtime: %s (continuing without)\n", strerror(errno));
+    }
+    g.st.started_us = real_us();
+    g.last_stats = g.last_expire = mono_us();
+
+    int status = c->mode == GATE_INLINE ? run_inline(&g) : run_passive(&g);
+
+    /* clean exit: no hook, no pinholes left behind */
+    if (c->mode == GATE_INLINE) {
+        ruleset_remove_queue(&g.ro);
+        close_queue(&g);
+    }
+    if (ruleset_flush_sets(&g.ro, err, sizeof err) != 0)
+        fprintf(stderr, "msngate: emptying the sets: %s\n", err);
+    if (c->mode == GATE_INLINE)
+        read_queue_drops(&g);
+    report(&g);
+    fprintf(stderr, "msngate: stopped\n");
+    sn_engine_free(g.eng);
+    pinholes_free(g.holes);
+    nftset_close(g.set);
+    return status;
+}

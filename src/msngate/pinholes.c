@@ -1,0 +1,401 @@
+/* pinholes.c - prediction -> set elements, and back. */
+#include "pinholes.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ruleset.h"
+#include "strmap.h"
+
+typedef struct hole {
+    uint64_t id, invitation;
+    uint64_t deadline_us;           /* the kernel forgets it then */
+    struct hole *qprev, *qnext;     /* by deadline (constant timeout: FIFO) */
+    struct hole *gnext;             /* same invitation */
+    uint8_t nkeys;
+    uint8_t cls;
+    uint8_t hit;                    /* deadline_us is the end of the hit grace */
+    nftset_key keys[2];
+} hole;
+
+/* adds waiting for their commit: their arrival times, for the latency */
+#define ARRIVALS_MAX 256u
+
+struct pinholes {
+    nftset *set;
+    gate_stats *st;
+    gate_config cfg;
+    sn_strmap by_id, by_inv;
+    /* how many tracked predictions hold each element (set name + key):
+     * switchboard referrals of many users name the same server, and one
+     * hit must not close the element the others still wait for */
+    sn_strmap refs;
+    hole *qhead, *qtail;
+    size_t count;
+    uint64_t arrivals[ARRIVALS_MAX];
+    size_t narrivals;
+    /* deletes kept for after the verdict */
+    struct {
+        char set[64];
+        nftset_key key;
+    } dels[ARRIVALS_MAX];
+    size_t ndels;
+    int (*recreate)(void *ctx);
+    void *recreate_ctx;
+};
+
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+pinholes *pinholes_new(nftset *set, gate_stats *st, const gate_config *cfg) {
+    pinholes *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->set = set;
+    p->st = st;
+    p->cfg = *cfg;
+    if (sn_strmap_init(&p->by_id) != 0 || sn_strmap_init(&p->by_inv) != 0 || sn_strmap_init(&p->refs) != 0) {
+        pinholes_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void pinholes_configure(pinholes *p, const gate_config *cfg) { p->cfg = *cfg; }
+
+void pinholes_on_missing_sets(pinholes *p, int (*fn)(void *), void *ctx) {
+    p->recreate = fn;
+    p->recreate_ctx = ctx;
+}
+
+void pinholes_free(pinholes *p) {
+    if (!p)
+        return;
+    while (p->qhead) {
+        hole *h = p->qhead;
+        p->qhead = h->qnext;
+        free(h);
+    }
+    sn_strmap_free(&p->by_id, NULL);
+    sn_strmap_free(&p->by_inv, NULL);
+    sn_strmap_free(&p->refs, free);
+    free(p);
+}
+
+size_t pinholes_count(const pinholes *p) { return p->count; }
+
+static void set_of(const hole *h, const nftset_key *k, char *out, size_t cap) {
+    gate_set_name((gate_class)h->cls, k->family, out, cap);
+}
+
+typedef struct ref {
+    size_t n;
+} ref;
+
+/* The refs key: set name, NUL, key bytes. */
+static size_t ref_key(const char *set, const nftset_key *k, char out[96]) {
+    size_t n = strlen(set) + 1;
+    memcpy(out, set, n);
+    memcpy(out + n, k, sizeof *k);
+    return n + sizeof *k;
+}
+
+/* One more holder; returns the count before, or -1 without memory. */
+static long ref_take(pinholes *p, const char *set, const nftset_key *k) {
+    char key[96];
+    size_t kn = ref_key(set, k, key);
+    ref *r = sn_strmap_get(&p->refs, key, kn);
+    if (r)
+        return (long)r->n++;
+    r = malloc(sizeof *r);
+    if (!r)
+        return -1;
+    r->n = 1;
+    if (sn_strmap_put(&p->refs, key, kn, r) == r) {
+        free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* One holder less; returns the holders left. */
+static size_t ref_drop(pinholes *p, const char *set, const nftset_key *k) {
+    char key[96];
+    size_t kn = ref_key(set, k, key);
+    ref *r = sn_strmap_get(&p->refs, key, kn);
+    if (!r)
+        return 0;
+    if (--r->n)
+        return r->n;
+    free(sn_strmap_del(&p->refs, key, kn));
+    return 0;
+}
+
+/* Removes h from every index and frees it; its elements are deleted
+ * (now, or after the verdict) when delete_elements. */
+static void drop(pinholes *p, hole *h, int delete_elements) {
+    sn_strmap_del(&p->by_id, (const char *)&h->id, sizeof h->id);
+    if (h->invitation) {
+        hole *head = sn_strmap_get(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation);
+        if (head == h) {
+            if (h->gnext)
+                sn_strmap_put(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation, h->gnext);
+            else
+                sn_strmap_del(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation);
+        } else {
+            for (hole *x = head; x; x = x->gnext)
+                if (x->gnext == h) {
+                    x->gnext = h->gnext;
+                    break;
+                }
+        }
+    }
+    if (h->qprev)
+        h->qprev->qnext = h->qnext;
+    else
+        p->qhead = h->qnext;
+    if (h->qnext)
+        h->qnext->qprev = h->qprev;
+    else
+        p->qtail = h->qprev;
+    p->count--;
+    for (unsigned i = 0; i < h->nkeys; i++) {
+        char name[64];
+        set_of(h, &h->keys[i], name, sizeof name);
+        if (ref_drop(p, name, &h->keys[i]) || !delete_elements)
+            continue; /* still held by another prediction, or gone with its timeout */
+        if (p->ndels == ARRIVALS_MAX)
+            pinholes_commit(p, 1);
+        memcpy(p->dels[p->ndels].set, name, sizeof name);
+        p->dels[p->ndels].key = h->keys[i];
+        p->ndels++;
+    }
+    free(h);
+}
+
+void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival_us) {
+    gate_stats *st = p->st;
+    st->predictions++;
+    int cls = gate_class_of_app(pr->app);
+    if (cls < 0) {
+        st->unclassified++;
+        return;
+    }
+    if (!pr->addr.family) {
+        st->unresolved++; /* the analyzer reports it again once DNS answers */
+        return;
+    }
+    if (!pr->port) {
+        /* opening every port of a host is not a pinhole; the protocol
+         * sends the port in a later message that is predicted too */
+        st->any_port++;
+        return;
+    }
+    if (pr->forged && p->cfg.forged_policy == GATE_POLICY_SKIP) {
+        st->refused_forged++;
+        return;
+    }
+    if (pr->nat && !pr->forged && p->cfg.nat_policy == GATE_POLICY_SKIP) {
+        st->refused_nat++;
+        return;
+    }
+    if (sn_strmap_get(&p->by_id, (const char *)&pr->id, sizeof pr->id))
+        return; /* reported again (resolved): already open */
+    if (p->count >= p->cfg.max_pinholes) {
+        st->refused_bound++;
+        return;
+    }
+    hole *h = calloc(1, sizeof *h);
+    if (!h) {
+        st->refused_bound++;
+        return;
+    }
+    h->id = pr->id;
+    h->invitation = pr->invitation;
+    h->cls = (uint8_t)cls;
+    uint64_t timeout = pr->timeout_ms ? pr->timeout_ms : (uint64_t)p->cfg.expect_timeout_s * 1000u;
+    h->deadline_us = now_us() + timeout * 1000u;
+    const uint8_t protos[2] = {6, 17};
+    for (int i = 0; i < 2; i++) {
+        if (pr->transport && pr->transport != protos[i])
+            continue;
+        nftset_key *k = &h->keys[h->nkeys++];
+        k->family = pr->addr.family;
+        k->proto = protos[i];
+        k->port = pr->port;
+        memcpy(k->addr, pr->addr.b, 16);
+    }
+    if (sn_strmap_put(&p->by_id, (const char *)&h->id, sizeof h->id, h) == h) {
+        free(h);
+        st->refused_bound++;
+        return;
+    }
+    if (h->invitation) {
+        h->gnext = sn_strmap_get(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation);
+        if (sn_strmap_put(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation, h) == h)
+            h->invitation = 0; /* no memory for the index: deleted by id or timeout only */
+    }
+    h->qprev = p->qtail;
+    if (p->qtail)
+        p->qtail->qnext = h;
+    else
+        p->qhead = h;
+    p->qtail = h;
+    p->count++;
+    for (unsigned i = 0; i < h->nkeys; i++) {
+        char name[64];
+        set_of(h, &h->keys[i], name, sizeof name);
+        if (nftset_pending(p->set) >= ARRIVALS_MAX - 1 || p->narrivals == ARRIVALS_MAX)
+            pinholes_commit(p, 0);
+        /* held already: refresh its timeout to this prediction's */
+        if (ref_take(p, name, &h->keys[i]) > 0)
+            nftset_replace(p->set, name, &h->keys[i], timeout);
+        else
+            nftset_add(p->set, name, &h->keys[i], timeout);
+        p->arrivals[p->narrivals++] = arrival_us;
+        if (p->cfg.verbose) {
+            char ks[128];
+            nftset_key_str(&h->keys[i], ks, sizeof ks);
+            fprintf(stderr, "msngate: open %s { %s timeout %llums } (expectation %llu)\n", name, ks,
+                    (unsigned long long)timeout, (unsigned long long)h->id);
+        }
+    }
+}
+
+/* Moves h to the end of the deadline queue with a new deadline (the
+ * grace is shorter than any timeout left, or h would just stay). */
+static void requeue(pinholes *p, hole *h, uint64_t deadline) {
+    if (h->hit || deadline >= h->deadline_us)
+        return;
+    h->hit = 1;
+    h->deadline_us = deadline;
+    /* the queue stays ordered by deadline: insert before the first later
+     * one (a walk bounded by the entries open at once) */
+    if (h->qprev)
+        h->qprev->qnext = h->qnext;
+    else
+        p->qhead = h->qnext;
+    if (h->qnext)
+        h->qnext->qprev = h->qprev;
+    else
+        p->qtail = h->qprev;
+    hole *at = p->qhead;
+    while (at && at->deadline_us <= deadline)
+        at = at->qnext;
+    h->qnext = at;
+    h->qprev = at ? at->qprev : p->qtail;
+    if (h->qprev)
+        h->qprev->qnext = h;
+    else
+        p->qhead = h;
+    if (at)
+        at->qprev = h;
+    else
+        p->qtail = h;
+}
+
+void pinholes_hit(pinholes *p, uint64_t id, uint64_t invitation) {
+    p->st->hits++;
+    hole *h = sn_strmap_get(&p->by_id, (const char *)&id, sizeof id);
+    if (h && !invitation)
+        invitation = h->invitation;
+    uint64_t deadline = now_us() + (uint64_t)p->cfg.hit_grace_s * 1000000u;
+    if (h)
+        requeue(p, h, deadline);
+    if (!invitation)
+        return;
+    /* the others of the invitation will not be used: they go now */
+    hole *x = sn_strmap_get(&p->by_inv, (const char *)&invitation, sizeof invitation);
+    while (x) {
+        hole *next = x->gnext;
+        if (!x->hit) {
+            p->st->withdrawn++;
+            drop(p, x, 1);
+        }
+        x = next;
+    }
+}
+
+void pinholes_withdrawn(pinholes *p, uint64_t id) {
+    hole *h = sn_strmap_get(&p->by_id, (const char *)&id, sizeof id);
+    if (h) {
+        p->st->withdrawn++;
+        drop(p, h, 1);
+    }
+}
+
+void pinholes_cancelled(pinholes *p, uint64_t invitation) {
+    /* bounded: each iteration removes one entry of the invitation */
+    for (hole *h; (h = sn_strmap_get(&p->by_inv, (const char *)&invitation, sizeof invitation)) != NULL;) {
+        p->st->withdrawn++;
+        drop(p, h, 1);
+    }
+}
+
+void pinholes_expire(pinholes *p, uint64_t now) {
+    while (p->qhead && p->qhead->deadline_us <= now) {
+        hole *h = p->qhead;
+        if (!h->hit)
+            p->st->elements_expired += h->nkeys;
+        drop(p, h, h->hit); /* a hit one's grace is over: delete; else the kernel timed it out */
+    }
+}
+
+int pinholes_commit(pinholes *p, int deletes_too) {
+    char err[256];
+    int fe = 0;
+    size_t nadd = nftset_pending(p->set);
+    int rc = 0;
+    if (nadd) {
+        p->st->commits++;
+        rc = nftset_commit(p->set, &fe, err, sizeof err);
+        if (rc != 0 && fe == ENOENT && p->recreate && p->recreate(p->recreate_ctx) == 0) {
+            /* sets were removed under us ("flush ruleset"): put them back
+             * and re-add what is open */
+            p->st->sets_recreated++;
+            for (hole *h = p->qhead; h; h = h->qnext)
+                for (unsigned i = 0; i < h->nkeys; i++) {
+                    char name[64];
+                    set_of(h, &h->keys[i], name, sizeof name);
+                    uint64_t left = h->deadline_us > now_us() ? (h->deadline_us - now_us()) / 1000u : 1;
+                    if (nftset_add(p->set, name, &h->keys[i], left ? left : 1) != 0)
+                        break;
+                }
+            rc = nftset_commit(p->set, &fe, err, sizeof err);
+        }
+        uint64_t t = now_us();
+        if (rc == 0) {
+            p->st->elements_added += nadd;
+            for (size_t i = 0; i < p->narrivals; i++)
+                gate_stats_latency(p->st->lat, &p->st->lat_n, &p->st->lat_max_us,
+                                   t > p->arrivals[i] ? t - p->arrivals[i] : 0);
+        } else {
+            p->st->commit_errors++;
+            fprintf(stderr, "msngate: adding %zu element(s) failed: %s\n", nadd,
+                    rc < 0 ? err : strerror(fe));
+        }
+        p->narrivals = 0;
+    }
+    if (deletes_too && p->ndels) {
+        for (size_t i = 0; i < p->ndels; i++)
+            nftset_del(p->set, p->dels[i].set, &p->dels[i].key);
+        size_t nd = p->ndels;
+        p->ndels = 0;
+        int r = nftset_commit(p->set, &fe, err, sizeof err);
+        if (r == 0) {
+            p->st->elements_deleted += nd;
+        } else {
+            p->st->commit_errors++;
+            fprintf(stderr, "msngate: deleting %zu element(s) failed: %s\n", nd, r < 0 ? err : strerror(fe));
+        }
+        if (rc == 0)
+            rc = r;
+    }
+    return rc;
+}

@@ -1,0 +1,347 @@
+/* ruleset.c - table, sets, connmark chain and queue hook. */
+#define _GNU_SOURCE
+#include "ruleset.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nftables/libnftables.h>
+
+extern char **environ;
+
+static const char *const class_names[GATE_CLASSES] = {"file_transfer", "voice_video", "whiteboard",
+                                                      "app_sharing", "remote_assistance", "switchboard"};
+
+const char *gate_class_name(gate_class c) { return (unsigned)c < GATE_CLASSES ? class_names[c] : "none"; }
+
+int gate_class_of_app(const char *app) {
+    if (!app)
+        return -1;
+    if (strcmp(app, "file_transfer") == 0)
+        return GATE_FILE_TRANSFER;
+    if (strcmp(app, "voice") == 0 || strcmp(app, "video") == 0)
+        return GATE_VOICE_VIDEO;
+    if (strcmp(app, "whiteboard") == 0)
+        return GATE_WHITEBOARD;
+    if (strcmp(app, "app_sharing") == 0)
+        return GATE_APP_SHARING;
+    if (strcmp(app, "remote_assistance") == 0)
+        return GATE_REMOTE_ASSISTANCE;
+    if (strcmp(app, "switchboard") == 0)
+        return GATE_SWITCHBOARD;
+    return -1;
+}
+
+void gate_set_name(gate_class c, int family, char *out, size_t cap) {
+    snprintf(out, cap, "%s_v%d", gate_class_name(c), family == 6 ? 6 : 4);
+}
+
+/* A growing command text. */
+typedef struct cmdbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} cmdbuf;
+
+static void add(cmdbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(cmdbuf *b, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int w = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (w < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && (size_t)w < b->cap - b->n) {
+            b->n += (size_t)w;
+            return;
+        }
+        size_t ncap = (b->cap ? b->cap * 2 : 4096) + (size_t)w;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+/* Applies nft commands as one transaction. */
+static int nft_apply(const char *cmds, char *err, size_t errcap) {
+    struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!nft) {
+        snprintf(err, errcap, "libnftables: cannot create a context");
+        return -1;
+    }
+    nft_ctx_buffer_output(nft);
+    nft_ctx_buffer_error(nft);
+    int rc = nft_run_cmd_from_buffer(nft, cmds);
+    if (rc != 0) {
+        const char *e = nft_ctx_get_error_buffer(nft);
+        size_t el = e ? strlen(e) : 0;
+        while (el && (e[el - 1] == '\n' || e[el - 1] == ' '))
+            el--;
+        snprintf(err, errcap, "%.*s", (int)(el > 900 ? 900 : el), e ? e : "nft failed");
+        if (geteuid() != 0 || (e && strstr(e, "Operation not permitted")))
+            snprintf(err, errcap, "nftables refused: operation not permitted (msngate needs CAP_NET_ADMIN)");
+    }
+    nft_ctx_free(nft);
+    return rc == 0 ? 0 : -1;
+}
+
+int ruleset_setup_sets(const ruleset_opts *o, char *err, size_t errcap) {
+    cmdbuf b = {0};
+    add(&b, "add table inet %s\n", o->table);
+    for (int c = 0; c < GATE_CLASSES; c++)
+        for (int f = 4; f <= 6; f += 2) {
+            char name[64];
+            gate_set_name((gate_class)c, f, name, sizeof name);
+            add(&b, "add set inet %s %s { type %s . inet_proto . inet_service; flags timeout; }\n", o->table, name,
+                f == 6 ? "ipv6_addr" : "ipv4_addr");
+            add(&b, "flush set inet %s %s\n", o->table, name);
+        }
+    int rc = b.oom ? -1 : nft_apply(b.p, err, errcap);
+    if (b.oom)
+        snprintf(err, errcap, "out of memory");
+    else if (rc != 0 && strstr(err, "File exists"))
+        snprintf(err + strlen(err), errcap - strlen(err),
+                 " (a set of table inet %s has another definition; delete it, msngate creates its own)", o->table);
+    free(b.p);
+    return rc;
+}
+
+int ruleset_flush_sets(const ruleset_opts *o, char *err, size_t errcap) {
+    cmdbuf b = {0};
+    for (int c = 0; c < GATE_CLASSES; c++)
+        for (int f = 4; f <= 6; f += 2) {
+            char name[64];
+            gate_set_name((gate_class)c, f, name, sizeof name);
+            add(&b, "flush set inet %s %s\n", o->table, name);
+        }
+    int rc = b.oom ? -1 : nft_apply(b.p, err, errcap);
+    free(b.p);
+    return rc;
+}
+
+const char *queue_kind_name(queue_kind k) {
+    switch (k) {
+    case QUEUE_NFT: return "nft queue statement";
+    case QUEUE_XT: return "xt NFQUEUE target (iptables-nft)";
+    default: return "none";
+    }
+}
+
+#define MARK_CHAIN "msngate_mark"
+#define QUEUE_CHAIN "msngate_queue"
+
+/* Runs argv quietly; returns its exit status, stderr (first line) in err. */
+static int run(char *const argv[], char *err, size_t errcap) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+    posix_spawn_file_actions_addclose(&fa, pipefd[0]);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[1]);
+    if (rc != 0) {
+        close(pipefd[0]);
+        if (err)
+            snprintf(err, errcap, "%s: %s", argv[0], strerror(rc));
+        return -1;
+    }
+    char buf[512];
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(pipefd[0], buf + n, sizeof buf - 1 - n)) > 0 && n + (size_t)r < sizeof buf - 1)
+        n += (size_t)r;
+    if (r > 0)
+        n += (size_t)r;
+    while (read(pipefd[0], (char[256]){0}, 256) > 0) {
+    }
+    close(pipefd[0]);
+    buf[n] = '\0';
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = '\0';
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    if (code && err)
+        snprintf(err, errcap, "%s: %.400s", argv[0], buf[0] ? buf : "failed");
+    return code;
+}
+
+static void ports_list(const ruleset_opts *o, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < o->ncontrol_ports && n < cap; i++) {
+        int w = snprintf(out + n, cap - n, "%s%u", i ? "," : "", (unsigned)o->control_ports[i]);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+}
+
+static void xt_chain_name(const ruleset_opts *o, char *out, size_t cap) {
+    snprintf(out, cap, "MSNGATE_Q%u", o->queue_num);
+}
+
+/* Runs `iptables -w ARGS...` and the same with ip6tables; with bypass,
+ * --queue-bypass is appended. The first failure's message goes to err. */
+static int xt(const ruleset_opts *o, char *err, size_t errcap, int bypass, const char *const *args) {
+    const char *progs[2] = {o->iptables, o->ip6tables};
+    int rc = 0;
+    for (int f = 0; f < 2; f++) {
+        const char *argv[24];
+        size_t n = 0;
+        argv[n++] = progs[f];
+        argv[n++] = "-w";
+        for (size_t i = 0; args[i] && n < 21; i++)
+            argv[n++] = args[i];
+        if (bypass)
+            argv[n++] = "--queue-bypass";
+        argv[n] = NULL;
+        char e[1024];
+        if (run((char *const *)argv, err ? e : NULL, sizeof e) != 0) {
+            if (err && !rc)
+                snprintf(err, errcap, "%s", e);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+static void xt_remove(const ruleset_opts *o) {
+    char chain[32];
+    xt_chain_name(o, chain, sizeof chain);
+    const char *del[] = {"-t", "mangle", "-D", "FORWARD", "-j", chain, NULL};
+    /* bounded: at most a few jumps were ever added */
+    for (int i = 0; i < 4; i++)
+        if (xt(o, NULL, 0, 0, del) != 0)
+            break;
+    const char *flush[] = {"-t", "mangle", "-F", chain, NULL};
+    const char *gone[] = {"-t", "mangle", "-X", chain, NULL};
+    xt(o, NULL, 0, 0, flush);
+    xt(o, NULL, 0, 0, gone);
+}
+
+static int xt_install(const ruleset_opts *o, char *err, size_t errcap) {
+    char chain[32], qn[16], ports[256], mc[32], ms[32];
+    xt_chain_name(o, chain, sizeof chain);
+    snprintf(qn, sizeof qn, "%u", o->queue_num);
+    snprintf(mc, sizeof mc, "0x%x/0x%x", o->mark_control, o->mark_control);
+    snprintf(ms, sizeof ms, "0x%x/0x%x", o->mark_secondary, o->mark_secondary);
+    ports_list(o, ports, sizeof ports);
+    const char *mk[] = {"-t", "mangle", "-N", chain, NULL};
+    const char *dports[] = {"-t", "mangle", "-A", chain, "-p", "tcp", "-m", "multiport", "--dports", ports,
+                            "-j", "NFQUEUE", "--queue-num", qn, NULL};
+    const char *sports[] = {"-t", "mangle", "-A", chain, "-p", "tcp", "-m", "multiport", "--sports", ports,
+                            "-j", "NFQUEUE", "--queue-num", qn, NULL};
+    const char *control[] = {"-t", "mangle", "-A", chain, "-m", "connmark", "--mark", mc, "-j", "NFQUEUE",
+                             "--queue-num", qn, NULL};
+    const char *secondary[] = {"-t", "mangle", "-A", chain, "-m", "conntrack", "--ctstate", "NEW", "-m", "connmark",
+                               "--mark", ms, "-j", "NFQUEUE", "--queue-num", qn, NULL};
+    const char *jump[] = {"-t", "mangle", "-I", "FORWARD", "1", "-j", chain, NULL};
+    if (xt(o, err, errcap, 0, mk) != 0)
+        return -1;
+    int rc = 0;
+    if (o->ncontrol_ports)
+        rc = xt(o, err, errcap, o->queue_bypass, dports) | xt(o, err, errcap, o->queue_bypass, sports);
+    rc = rc | xt(o, err, errcap, o->queue_bypass, control) | xt(o, err, errcap, o->queue_bypass, secondary);
+    if (rc == 0)
+        rc = xt(o, err, errcap, 0, jump);
+    if (rc != 0)
+        xt_remove(o);
+    return rc;
+}
+
+/* The connmark chain: runs before the mangle hook (-150) where the
+ * queue rules sit, so a switchboard or predicted connection's first
+ * packet is already marked when it reaches them. */
+static void mark_chain(cmdbuf *b, const ruleset_opts *o) {
+    add(b, "add chain inet %s " MARK_CHAIN " { type filter hook forward priority -160; policy accept; }\n", o->table);
+    add(b, "flush chain inet %s " MARK_CHAIN "\n", o->table);
+    for (int c = 0; c < GATE_CLASSES; c++)
+        for (int f = 4; f <= 6; f += 2) {
+            char name[64];
+            gate_set_name((gate_class)c, f, name, sizeof name);
+            add(b, "add rule inet %s " MARK_CHAIN " ct state new %s daddr . meta l4proto . th dport @%s ct mark set ct mark or 0x%x\n",
+                o->table, f == 6 ? "ip6" : "ip", name, c == GATE_SWITCHBOARD ? o->mark_control : o->mark_secondary);
+        }
+}
+
+static void nft_queue_rules(cmdbuf *b, const ruleset_opts *o) {
+    const char *bp = o->queue_bypass ? " bypass" : "";
+    char ports[256];
+    ports_list(o, ports, sizeof ports);
+    add(b, "add chain inet %s " QUEUE_CHAIN " { type filter hook forward priority -150; policy accept; }\n", o->table);
+    add(b, "flush chain inet %s " QUEUE_CHAIN "\n", o->table);
+    if (o->ncontrol_ports) {
+        add(b, "add rule inet %s " QUEUE_CHAIN " tcp dport { %s } queue num %u%s\n", o->table, ports, o->queue_num, bp);
+        add(b, "add rule inet %s " QUEUE_CHAIN " tcp sport { %s } queue num %u%s\n", o->table, ports, o->queue_num, bp);
+    }
+    add(b, "add rule inet %s " QUEUE_CHAIN " ct mark and 0x%x == 0x%x queue num %u%s\n", o->table, o->mark_control,
+        o->mark_control, o->queue_num, bp);
+    add(b, "add rule inet %s " QUEUE_CHAIN " ct state new ct mark and 0x%x == 0x%x queue num %u%s\n", o->table,
+        o->mark_secondary, o->mark_secondary, o->queue_num, bp);
+}
+
+void ruleset_remove_queue(const ruleset_opts *o) {
+    char e[1024];
+    cmdbuf b = {0};
+    /* "delete" of a missing chain fails the transaction: one per call */
+    add(&b, "delete chain inet %s " QUEUE_CHAIN "\n", o->table);
+    if (!b.oom)
+        nft_apply(b.p, e, sizeof e);
+    b.n = 0;
+    add(&b, "delete chain inet %s " MARK_CHAIN "\n", o->table);
+    if (!b.oom)
+        nft_apply(b.p, e, sizeof e);
+    free(b.p);
+    xt_remove(o);
+}
+
+int ruleset_install_queue(const ruleset_opts *o, queue_kind *kind, char *err, size_t errcap) {
+    *kind = QUEUE_NONE;
+    ruleset_remove_queue(o); /* what a crashed run left */
+    cmdbuf b = {0};
+    mark_chain(&b, o);
+    if (b.oom || nft_apply(b.p, err, errcap) != 0) {
+        free(b.p);
+        return -1;
+    }
+    b.n = 0;
+    nft_queue_rules(&b, o);
+    char nerr[1024];
+    if (!b.oom && nft_apply(b.p, nerr, sizeof nerr) == 0) {
+        *kind = QUEUE_NFT;
+        free(b.p);
+        return 0;
+    }
+    free(b.p);
+    /* no nft queue statement in this kernel (NFT_QUEUE): the xt target */
+    if (xt_install(o, err, errcap) != 0) {
+        size_t n = strlen(err);
+        snprintf(err + n, errcap - n, " (nft queue statement failed too: %s)", nerr);
+        ruleset_remove_queue(o);
+        return -1;
+    }
+    *kind = QUEUE_XT;
+    return 0;
+}

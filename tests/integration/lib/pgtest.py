@@ -1,0 +1,159 @@
+"""pgtest - a throw-away PostgreSQL server for msnkit tests (stdlib only).
+
+    pg = pgtest.PgServer().start()   # initdb in a temp dir, pg_ctl start on a free port (~2 s)
+    url = pg.createdb("t1")          # "postgresql://postgres@127.0.0.1:PORT/t1"
+    pg.createdb("t2", template="t1") # a copy (t1 must have no connections)
+    pg.sql("t1", "SELECT count(*) FROM users")   # psql -At; returns stdout
+    pg.stop(); pg.start()            # an outage (same data directory and port)
+    pg.cleanup()                     # stop and remove the directory
+
+    pgtest.shared()                  # one server per test process, stopped at exit
+
+The server runs as the `postgres` system user when we are root (initdb and
+pg_ctl refuse root), listens on 127.0.0.1 and on a Unix socket inside its
+own directory, trusts local connections, and keeps fsync off: the tests
+measure behaviour, not durability of the test server's disk.
+
+Backend of the msnd suites: MSND_TEST_DB=postgresql runs them on such a
+server (msntest.MsndServer asks `backend()`); anything else means SQLite.
+"""
+
+import atexit
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+BIN = "/usr/lib/postgresql/15/bin"
+
+
+def _bindir():
+    if os.path.isdir(BIN):
+        return BIN
+    base = "/usr/lib/postgresql"
+    for v in sorted(os.listdir(base) if os.path.isdir(base) else [], reverse=True):
+        if os.path.exists(os.path.join(base, v, "bin", "pg_ctl")):
+            return os.path.join(base, v, "bin")
+    raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
+
+
+def backend():
+    return "postgresql" if os.environ.get("MSND_TEST_DB", "") == "postgresql" else "sqlite"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PgServer:
+    def __init__(self):
+        self.bindir = _bindir()
+        self.dir = tempfile.mkdtemp(prefix="msntest-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.running = False
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self._initdb()
+
+    def _run(self, argv, check=True, timeout=60):
+        if self._as_postgres:
+            pw = pwd.getpwnam("postgres")
+
+            def demote():
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, preexec_fn=demote,
+                               cwd=self.dir)
+        else:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=self.dir)
+        if check and r.returncode != 0:
+            raise RuntimeError("%s failed: %s%s" % (argv[0], r.stdout, r.stderr))
+        return r
+
+    def _initdb(self):
+        self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
+                   "--no-sync", "-E", "UTF8", "--locale=C"])
+
+    def start(self):
+        opts = "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off " \
+               "-c full_page_writes=off -c max_connections=200" % (self.port, self.dir)
+        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", os.path.join(self.dir, "log"),
+                   "-w", "-t", "30", "-o", opts, "start"])
+        self.running = True
+        return self
+
+    def stop(self, mode="fast"):
+        if self.running:
+            self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop"],
+                      check=False)
+            self.running = False
+
+    def cleanup(self):
+        self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, db, host="127.0.0.1", port=None):
+        return "postgresql://postgres@%s:%d/%s" % (host, port or self.port, db)
+
+    def sql(self, db, statement):
+        r = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port),
+                            "-U", "postgres", "-d", db, "-c", statement], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("psql: %s" % r.stderr)
+        return r.stdout.strip()
+
+    def createdb(self, name, template=None):
+        q = 'CREATE DATABASE "%s"' % name + (' TEMPLATE "%s"' % template if template else "")
+        self.sql("postgres", q)
+        return self.url(name)
+
+    def dropdb(self, name):
+        self.sql("postgres", 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+_shared = None
+
+
+def shared():
+    """One server for the whole test process (started on first use)."""
+    global _shared
+    if _shared is None:
+        _shared = PgServer().start()
+        atexit.register(_shared.cleanup)
+    return _shared
+
+
+_seq = [0]
+
+
+def unique_name(prefix="t"):
+    _seq[0] += 1
+    return "%s_%d_%d" % (prefix, os.getpid(), _seq[0])
+
+
+def fresh_db(prefix="t"):
+    """A new empty database on the shared server; returns (name, url)."""
+    name = unique_name(prefix)
+    return name, shared().createdb(name)
+
+
+if __name__ == "__main__":
+    # Run a command with a server up: MSND_TEST_PG_URL names an empty
+    # database on it (used to run the C store tests against PostgreSQL).
+    import sys
+    pg = PgServer().start()
+    try:
+        env = dict(os.environ, MSND_TEST_PG_URL=pg.createdb("unit"), MSND_TEST_PG_DIR=pg.dir,
+                   MSND_TEST_PG_PORT=str(pg.port))
+        rc = subprocess.run(sys.argv[1:], env=env).returncode
+    finally:
+        pg.cleanup()
+    sys.exit(rc)

@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""A cluster across machines: DS, three notification nodes, two switchboard
+processes and PostgreSQL, each in a network namespace of its own, joined by
+a bridge (in one more namespace) and reached by the test through a veth
+pair. Runs as root; every name carries this process's id and everything is
+removed at the end, also when the test fails.
+
+Checked: login through the DS to the node the e-mail hash picks; lists and
+RL across nodes; presence across nodes; a switchboard process with a chat
+and an invitation between users of different nodes; kill -9 of one node
+(its users go offline for the others as soon as the peer links notice, and
+every write it acknowledged is in the database); PostgreSQL stopped for
+5 s (clear 501s, nothing crashes, service resumes); 20 ms latency on the
+database link (a delaying relay: the kernel has no netem) leaves other
+users' PNG round trips alone."""
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import delayproxy  # noqa: E402
+import msntest  # noqa: E402
+import pgtest  # noqa: E402
+
+PID = os.getpid()
+TAG = "m14%d" % (PID % 10000000)
+SUBNET = "10.%d.%d" % (100 + (PID >> 8) % 100, PID & 255)
+HOSTS = {"pg": 1, "ds": 2, "ns1": 11, "ns2": 12, "ns3": 13, "sb1": 21, "sb2": 22}
+ROOT_IP = SUBNET + ".254"
+USERS = [("u%d@example.com" % i, "pw%d" % i, "User%d" % i) for i in range(1, 9)]
+IM = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhello across machines"
+INVITE = (b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+          b"Application-Name: File Transfer\r\nApplication-GUID: {5D3E02AB-6190-11D3-BBBB-00C04F795683}\r\n"
+          b"Invitation-Command: INVITE\r\nInvitation-Cookie: 4242\r\nApplication-File: a.txt\r\n"
+          b"Application-FileSize: 3\r\n\r\n")
+
+
+def ip(name):
+    return "%s.%d" % (SUBNET, HOSTS[name])
+
+
+def sh(*argv, check=True):
+    r = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(argv), r.stderr))
+    return r
+
+
+def ns(name):
+    return "%s-%s" % (TAG, name)
+
+
+class Net:
+    """Namespaces, veth pairs and the bridge."""
+
+    def __init__(self):
+        self.made = []
+
+    def up(self):
+        sh("ip", "netns", "add", ns("br"))
+        self.made.append(ns("br"))
+        sh("ip", "netns", "exec", ns("br"), "ip", "link", "add", "br0", "type", "bridge")
+        sh("ip", "netns", "exec", ns("br"), "ip", "link", "set", "br0", "up")
+        for k, (name, host) in enumerate(sorted(HOSTS.items())):
+            sh("ip", "netns", "add", ns(name))
+            self.made.append(ns(name))
+            a, b = "%sa%d" % (TAG, k), "%sb%d" % (TAG, k)
+            sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+            sh("ip", "link", "set", a, "netns", ns(name))
+            sh("ip", "link", "set", b, "netns", ns("br"))
+            sh("ip", "netns", "exec", ns(name), "ip", "addr", "add", "%s/24" % ip(name), "dev", a)
+            sh("ip", "netns", "exec", ns(name), "ip", "link", "set", a, "up")
+            sh("ip", "netns", "exec", ns(name), "ip", "link", "set", "lo", "up")
+            sh("ip", "netns", "exec", ns("br"), "ip", "link", "set", b, "master", "br0", "up")
+        # the test's own way in
+        a, b = "%sra" % TAG, "%srb" % TAG
+        sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+        self.root_veth = a
+        sh("ip", "link", "set", b, "netns", ns("br"))
+        sh("ip", "netns", "exec", ns("br"), "ip", "link", "set", b, "master", "br0", "up")
+        sh("ip", "addr", "add", "%s/24" % ROOT_IP, "dev", a)
+        sh("ip", "link", "set", a, "up")
+
+    def down(self):
+        sh("ip", "link", "del", "%sra" % TAG, check=False)
+        for n in self.made:
+            sh("ip", "netns", "del", n, check=False)
+
+
+class NetPg(pgtest.PgServer):
+    """pgtest's server, started inside the pg namespace on its address."""
+
+    def start(self):
+        self.port = 5432
+        hba = os.path.join(self.data, "pg_hba.conf")
+        with open(hba) as f:
+            rules = f.read()
+        rule = "host all all %s.0/24 trust\n" % SUBNET
+        if rule not in rules:
+            with open(hba, "a") as f:
+                f.write(rule)
+        opts = "-p 5432 -k %s -c listen_addresses=%s -c fsync=off -c max_connections=200" % (self.dir, ip("pg"))
+        self._run(["ip", "netns", "exec", ns("pg"), "runuser", "-u", "postgres", "--",
+                   os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", os.path.join(self.dir, "log"),
+                   "-w", "-t", "30", "-o", opts, "start"], as_root=True)
+        self.running = True
+        return self
+
+    def _run(self, argv, check=True, timeout=60, as_root=False):
+        if as_root:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=self.dir)
+            if check and r.returncode != 0:
+                raise RuntimeError("%s failed: %s%s" % (argv[0], r.stdout, r.stderr))
+            return r
+        return super()._run(argv, check, timeout)
+
+    def url(self, db, host=None, port=None):
+        return "postgresql://postgres@%s:%d/%s" % (host or ip("pg"), port or 5432, db)
+
+
+class Node:
+    def __init__(self, name, args, workdir):
+        self.name = name
+        self.args = args
+        self.log = os.path.join(workdir, name + ".log")
+        self.proc = None
+
+    def start(self, msnd):
+        err = open(self.log + ".stderr", "ab")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns(self.name), msnd] + self.args +
+                                     ["--log-file", self.log, "--log-level", "debug"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        err.close()
+
+    def wait_port(self, port, timeout=15):
+        import socket
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc.poll() is None, "%s exited: %s" % (self.name, self.tail())
+            try:
+                socket.create_connection((ip(self.name), port), timeout=1).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline, "%s never listened: %s" % (self.name, self.tail())
+                time.sleep(0.05)
+
+    def tail(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode if self.proc else None
+
+
+class Entry:
+    ds = None
+    ns = None
+
+
+def login(email):
+    e = Entry()
+    e.ds = (ip("ds"), 1863)
+    pw = dict((u[0], u[1]) for u in USERS)[email]
+    c = msntest.login(e, email, pw, timeout=10)
+    t = c.trid()
+    c.send_line("SYN %d 0" % t)
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name == "LST" and cmd.args[1] == "RL" and (cmd.args[3] == "0" or cmd.args[3] == cmd.args[4]):
+            break
+    t = c.trid()
+    c.send_line("CHG %d NLN" % t)
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name == "CHG":
+            break
+    return c
+
+
+def reply(c, t, limit=50):
+    """The reply to trid t (unsolicited lines from other nodes skipped)."""
+    for _ in range(limit):
+        cmd = c.read_cmd()
+        if cmd.args and cmd.args[0] == str(t):
+            return cmd
+    raise AssertionError("no reply to %d" % t)
+
+
+def wait_for(c, pred, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            cmd = c.read_cmd(timeout=max(0.1, deadline - time.monotonic()))
+        except (TimeoutError, OSError):
+            break
+        if pred(cmd):
+            return cmd
+    raise AssertionError("never saw " + what)
+
+
+def run(msnd):
+    workdir = os.path.dirname(os.path.abspath(__file__))
+    import tempfile
+    workdir = tempfile.mkdtemp(prefix="msntest-netns-")
+    net = Net()
+    pg = None
+    proxy = None
+    nodes = {}
+    clients = []
+    try:
+        net.up()
+        pg = NetPg()
+        pg.start()
+        pg.sql("postgres", "CREATE DATABASE msnd")
+        # The nodes reach the database through a relay in the test's
+        # namespace, so its latency can be changed (no netem here).
+        proxy = delayproxy.DelayProxy((ip("pg"), 5432), delay_ms=0, listen=(ROOT_IP, 0)).start()
+        db = "postgresql://postgres@%s:%d/msnd" % (ROOT_IP, proxy.port)
+        for u in USERS:
+            r = subprocess.run([msnd, "user", "add", u[0], u[1], u[2], "--db", pg.url("msnd")],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+        links = ["%s:1870" % ip(n) for n in ("ns1", "ns2", "ns3")]
+        nodes["ds"] = Node("ds", ["--role", "ds", "--listen", "%s:1863" % ip("ds"),
+                                  "--ns-nodes", ",".join("%s:1864" % ip(n) for n in ("ns1", "ns2", "ns3"))], workdir)
+        for n in ("ns1", "ns2", "ns3"):
+            peers = [x for x in links if not x.startswith(ip(n) + ":")]
+            nodes[n] = Node(n, ["--role", "ns", "--listen", "%s:1864" % ip(n), "--link-listen", "%s:1870" % ip(n),
+                                "--ns-peers", ",".join(peers), "--db", db,
+                                "--max-commands-per-second", "0"], workdir)
+        for n in ("sb1", "sb2"):
+            nodes[n] = Node(n, ["--role", "sb", "--listen", "%s:1865" % ip(n), "--ns-links", ",".join(links)],
+                            workdir)
+        for n in ("ns1", "ns2", "ns3", "ds", "sb1", "sb2"):
+            nodes[n].start(msnd)
+        for n, port in (("ns1", 1864), ("ns2", 1864), ("ns3", 1864), ("ds", 1863), ("sb1", 1865), ("sb2", 1865)):
+            nodes[n].wait_port(port)
+        # the peer links are up once each node has synced with both others
+        deadline = time.monotonic() + 20
+        for n in ("ns1", "ns2", "ns3"):
+            while nodes[n].tail().count("notification peer in sync") < 2:
+                assert time.monotonic() < deadline, "peers never linked: " + nodes[n].tail()
+                time.sleep(0.1)
+        # sb processes linked to every node
+        for n in ("ns1", "ns2", "ns3"):
+            while "switchboard linked" not in open(nodes[n].log).read() and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+        # ---- login: everyone through the DS; where did each land? ----
+        where = {}
+        for u in USERS:
+            c = login(u[0])
+            c.email = u[0]
+            clients.append(c)
+            where[u[0]] = c.addr[0]
+        spread = set(where.values())
+        assert len(spread) >= 2, where
+        print("   users per node: %s" % {h: sorted(e for e in where if where[e] == h) for h in spread})
+        by_email = {c.email: c for c in clients}
+        # two users on different nodes
+        a = clients[0]
+        b = next(c for c in clients if where[c.email] != where[a.email])
+        # ---- lists and RL across nodes ----
+        t = a.trid()
+        a.send_line("ADD %d FL %s %s" % (t, b.email, b.email))
+        r = reply(a, t)
+        assert r.name == "ADD", r
+        wait_for(b, lambda x: x.name == "ADD" and x.args[1] == "RL" and a.email in x.args, "ADD RL at " + b.email)
+        t = b.trid()
+        b.send_line("ADD %d FL %s %s" % (t, a.email, a.email))
+        assert reply(b, t).name == "ADD"
+        # ---- presence across nodes ----
+        t = b.trid()
+        b.send_line("CHG %d BSY" % t)
+        wait_for(a, lambda x: x.name == "NLN" and x.args[0] == "BSY" and x.args[1] == b.email, "NLN BSY")
+        # ---- switchboard process, chat and invitation across nodes ----
+        t = a.trid()
+        a.send_line("XFR %d SB" % t)
+        x = reply(a, t)
+        assert x.name == "XFR", x
+        host, _, port = x.args[2].rpartition(":")
+        sb = msntest.Client((host, int(port)), 10)
+        t = sb.trid()
+        sb.send_line("USR %d %s %s" % (t, a.email, x.args[4]))
+        assert sb.expect("USR").args[1] == "OK"
+        sb.email = a.email
+        assert sb.addr[0] in (ip("sb1"), ip("sb2")), sb.addr
+        t = sb.trid()
+        sb.send_line("CAL %d %s" % (t, b.email))
+        assert reply(sb, t).name == "CAL"
+        rng = wait_for(b, lambda x: x.name == "RNG", "RNG")
+        sb_b = msntest.join_by_ring(Entry(), b, rng)
+        wait_for(sb, lambda x: x.name == "JOI", "JOI")
+        t = sb.trid()
+        sb.send_msg(t, "A", IM)
+        m = wait_for(sb_b, lambda x: x.name == "MSG", "MSG")
+        assert m.payload == IM, m
+        t = sb.trid()
+        sb.send_msg(t, "N", INVITE)
+        m = wait_for(sb_b, lambda x: x.name == "MSG", "invitation")
+        assert m.payload == INVITE
+        sb.close()
+        sb_b.close()
+
+        # ---- 20 ms on the database link: PNG of others unaffected ----
+        proxy.delay_ms = 20
+        writer = a
+        idle = next(c for c in clients if c is not a and where[c.email] == where[a.email])  \
+            if any(c is not a and where[c.email] == where[a.email] for c in clients) else b
+        overlapped, rtts = 0, []
+        for i in range(10):
+            t = writer.trid()
+            writer.send_line("REA %d %s Name%%20%d" % (t, writer.email, i))
+            done = False
+            while not done:
+                started = time.monotonic()
+                idle.send_line("PNG")
+                wait_for(idle, lambda x: x.name == "QNG", "QNG")
+                rtts.append((time.monotonic() - started) * 1000.0)
+                time.sleep(0.002)
+                import select
+                if writer.buf or select.select([writer.sock], [], [], 0)[0]:
+                    r = writer.read_cmd()
+                    if r.args and r.args[0] == str(t):
+                        assert r.name == "REA", r
+                        done = True
+                else:
+                    overlapped += 1
+        rtts.sort()
+        print("   20 ms database link: %d PNG answered while a REA waited; PNG p50 %.2f ms p99 %.2f ms"
+              % (overlapped, rtts[len(rtts) // 2], rtts[int(len(rtts) * 0.99)]))
+        assert overlapped >= 10, overlapped
+        proxy.delay_ms = 0
+
+        # ---- PostgreSQL stopped for 5 s ----
+        pg.stop()
+        t = a.trid()
+        a.send_line("REA %d %s Down" % (t, a.email))
+        assert reply(a, t).line == "501 %d" % t
+        a.send_line("PNG")
+        wait_for(a, lambda x: x.name == "QNG", "QNG while the database is down")
+        time.sleep(5)
+        pg.start()
+        deadline = time.monotonic() + 15
+        while True:
+            t = a.trid()
+            a.send_line("REA %d %s Back" % (t, a.email))
+            r = reply(a, t)
+            if r.name == "REA":
+                break
+            assert r.line == "501 %d" % t, r
+            assert time.monotonic() < deadline, "no reconnect"
+            time.sleep(0.5)
+        for n, node in nodes.items():
+            assert node.proc.poll() is None, "%s died: %s" % (n, node.tail())
+
+        # ---- kill -9 one node: its users go offline elsewhere; acked writes stay ----
+        victim_host = where[b.email]
+        victim = next(n for n in ("ns1", "ns2", "ns3") if ip(n) == victim_host)
+        # b writes, gets the acknowledgement, and the node dies at once
+        acked = []
+        for k, c in enumerate(clients):
+            if where[c.email] != victim_host or c.email == b.email:
+                continue
+            t = b.trid()
+            b.send_line("ADD %d AL %s x" % (t, c.email))
+            r = reply(b, t)
+            assert r.name == "ADD", r
+            acked.append(c.email)
+        t = b.trid()
+        b.send_line("REA %d %s Acked" % (t, b.email))
+        r = reply(b, t)
+        assert r.name == "REA", r
+        nodes[victim].proc.kill()
+        nodes[victim].proc.wait(10)
+        killed_at = time.monotonic()
+        wait_for(a, lambda x: x.name == "FLN" and x.args[0] == b.email, "FLN of the killed node's user", timeout=15)
+        print("   FLN %.2f s after kill -9 of %s" % (time.monotonic() - killed_at, victim))
+        assert pg.sql("msnd", "SELECT name FROM users WHERE email = '%s'" % b.email) == "Acked"
+        for e in acked:
+            n = pg.sql("msnd", "SELECT count(*) FROM list_entries l JOIN users o ON o.id = l.owner JOIN users c "
+                       "ON c.id = l.contact WHERE o.email = '%s' AND c.email = '%s' AND l.list = 1" % (b.email, e))
+            assert n == "1", (e, n)
+        for n, node in nodes.items():
+            if n != victim:
+                assert node.proc.poll() is None, "%s died: %s" % (n, node.tail())
+        return 0
+    except Exception:
+        traceback.print_exc()
+        for n, node in nodes.items():
+            print("---- %s ----\n%s" % (n, node.tail()))
+        return 1
+    finally:
+        for c in clients:
+            try:
+                c.close()
+            except OSError:
+                pass
+        for node in nodes.values():
+            node.stop()
+        if proxy:
+            proxy.stop()
+        if pg:
+            pg.cleanup()
+        net.down()
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("needs root (network namespaces)")
+        sys.exit(1)
+    rc = run(os.path.abspath(sys.argv[1]))
+    print("all passed" if rc == 0 else "FAILED")
+    sys.exit(rc)

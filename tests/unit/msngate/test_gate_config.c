@@ -1,0 +1,141 @@
+/* test_gate_config - msngate settings and stats helpers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "ruleset.h"
+#include "stats.h"
+
+static void test_defaults(void **state) {
+    (void)state;
+    gate_config c;
+    gate_config_defaults(&c);
+    assert_int_equal(c.mode, GATE_PASSIVE);
+    assert_string_equal(c.table, "msngate");
+    assert_int_equal(c.queue_bypass, 1); /* fail-open unless asked otherwise */
+    assert_int_equal(c.forged_policy, GATE_POLICY_SKIP);
+    assert_int_equal(c.nat_policy, GATE_POLICY_OPEN);
+    assert_int_equal(c.ncontrol_ports, 1);
+    assert_int_equal(c.control_ports[0], 1863);
+    assert_int_equal(c.expect_timeout_s, 300);
+}
+
+static void test_values(void **state) {
+    (void)state;
+    gate_config c;
+    gate_config_defaults(&c);
+    char err[256];
+    assert_int_equal(gate_config_set(&c, "mode", "inline", err, sizeof err), 0);
+    assert_int_equal(c.mode, GATE_INLINE);
+    assert_int_equal(gate_config_set(&c, "control_ports", "1863, 1864,7001", err, sizeof err), 0);
+    assert_int_equal(c.ncontrol_ports, 3);
+    assert_int_equal(c.control_ports[2], 7001);
+    assert_int_equal(gate_config_set(&c, "queue_bypass", "no", err, sizeof err), 0);
+    assert_int_equal(c.queue_bypass, 0);
+    assert_int_equal(gate_config_set(&c, "mark_control", "0x10", err, sizeof err), 0);
+    assert_int_equal(c.mark_control, 0x10);
+    assert_int_equal(gate_config_set(&c, "forged", "open", err, sizeof err), 0);
+    assert_int_equal(c.forged_policy, GATE_POLICY_OPEN);
+    assert_int_equal(gate_config_set(&c, "direction", "in", err, sizeof err), 0);
+    assert_int_equal(c.capture_in_only, 1);
+
+    /* refused, and the setting is unchanged */
+    const char *bad[][2] = {{"mode", "both"},          {"control_ports", "0"},     {"control_ports", "70000"},
+                            {"control_ports", "18x"},  {"expect_timeout", "0"},    {"expect_timeout", "-5"},
+                            {"queue_num", "65536"},    {"table", "bad name"},      {"table", "x;flush ruleset"},
+                            {"forged", "maybe"},       {"mark_secondary", "0"},    {"direction", "up"},
+                            {"max_pinholes", "0"},     {"realtime", "sometimes"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gate_config before = c;
+        err[0] = '\0';
+        assert_int_equal(gate_config_set(&c, bad[i][0], bad[i][1], err, sizeof err), -1);
+        assert_non_null(strstr(err, bad[i][0]));
+        assert_memory_equal(&before, &c, sizeof c);
+    }
+    assert_int_equal(gate_config_set(&c, "colour", "blue", err, sizeof err), -1);
+    assert_string_equal(err, "unknown setting \"colour\"");
+    /* 17 ports do not fit */
+    assert_int_equal(gate_config_set(&c, "control_ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", err, sizeof err), -1);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void test_ini(void **state) {
+    (void)state;
+    char path[] = "/tmp/msngate-ini-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    gate_config c;
+    gate_config_defaults(&c);
+    char err[512];
+    write_file(path, "; comment\n[msngate]\nmode = inline\nqueue_num = 7\nnat = skip\nstats_file = /run/x.json\n");
+    assert_int_equal(gate_config_load(&c, path, err, sizeof err), 0);
+    assert_int_equal(c.mode, GATE_INLINE);
+    assert_int_equal(c.queue_num, 7);
+    assert_int_equal(c.nat_policy, GATE_POLICY_SKIP);
+    assert_string_equal(c.stats_file, "/run/x.json");
+
+    write_file(path, "[msngate]\nmode = inline\n\nexpect_timeout = soon\n");
+    assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
+    char want[600];
+    snprintf(want, sizeof want, "%s:4: bad value \"soon\" for expect_timeout", path);
+    assert_string_equal(err, want);
+
+    write_file(path, "[other]\nmode = inline\n");
+    assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":2: unknown section [other]"));
+    unlink(path);
+    assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cannot read"));
+}
+
+static void test_classes(void **state) {
+    (void)state;
+    assert_int_equal(gate_class_of_app("file_transfer"), GATE_FILE_TRANSFER);
+    assert_int_equal(gate_class_of_app("voice"), GATE_VOICE_VIDEO);
+    assert_int_equal(gate_class_of_app("video"), GATE_VOICE_VIDEO);
+    assert_int_equal(gate_class_of_app("switchboard"), GATE_SWITCHBOARD);
+    assert_int_equal(gate_class_of_app("game"), -1);
+    assert_int_equal(gate_class_of_app(NULL), -1);
+    char name[64];
+    gate_set_name(GATE_REMOTE_ASSISTANCE, 6, name, sizeof name);
+    assert_string_equal(name, "remote_assistance_v6");
+}
+
+static void test_percentiles(void **state) {
+    (void)state;
+    static gate_stats s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(gate_stats_pct(s.lat, s.lat_n, 50), 0);
+    for (int i = 0; i < 98; i++)
+        gate_stats_latency(s.lat, &s.lat_n, &s.lat_max_us, 45); /* bucket 40-49 us */
+    gate_stats_latency(s.lat, &s.lat_n, &s.lat_max_us, 700);
+    gate_stats_latency(s.lat, &s.lat_n, &s.lat_max_us, 5000000); /* beyond the last bucket */
+    assert_int_equal(gate_stats_pct(s.lat, s.lat_n, 50), 50);
+    assert_int_equal(gate_stats_pct(s.lat, s.lat_n, 98), 50);
+    assert_int_equal(gate_stats_pct(s.lat, s.lat_n, 99), 710);
+    assert_int_equal(gate_stats_pct(s.lat, s.lat_n, 100), GATE_LAT_BUCKETS * 10);
+    assert_int_equal(s.lat_max_us, 5000000);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults), cmocka_unit_test(test_values), cmocka_unit_test(test_ini),
+        cmocka_unit_test(test_classes), cmocka_unit_test(test_percentiles),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -497,8 +497,17 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
             (unsigned long long)s->peak_expectations, (unsigned long long)s->peak_invitations,
             (unsigned long long)s->peak_sbrefs, (unsigned long long)s->peak_users, (unsigned long long)s->peak_dns,
             (unsigned long long)s->peak_conversations);
-    fprintf(fp, "  dropped by table bounds: expectations %llu, invitations %llu, referrals %llu, users %llu, dns %llu\n",
+    fprintf(fp,
+            "  dropped by table bounds: expectations %llu, invitations %llu, referrals %llu, users %llu, dns %llu; "
+            "predictions refused per user %llu, per session %llu\n",
             (unsigned long long)s->expectations_evicted, (unsigned long long)s->invitations_dropped,
             (unsigned long long)s->sbrefs_dropped, (unsigned long long)s->users_untracked,
-            (unsigned long long)s->dns_dropped);
+            (unsigned long long)s->dns_dropped, (unsigned long long)s->expectations_dropped_user,
+            (unsigned long long)s->expectations_dropped_session);
+    fprintf(fp,
+            "  announced addresses: forged %llu, nat %llu, pinholes refused %llu; overlap conflicts %llu, "
+            "invitations in header blocks %llu\n",
+            (unsigned long long)s->announced_forged, (unsigned long long)s->announced_nat,
+            (unsigned long long)s->pinholes_refused, (unsigned long long)s->overlap_conflicts,
+            (unsigned long long)s->invitations_in_header);
 }

@@ -8,6 +8,7 @@ usage: test_cli.py MSNSNIFF MKCAPTURE CAPTURES_DIR
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -254,6 +255,15 @@ class Modes(unittest.TestCase):
             self.assertIn("# not opened: %s" % e["address"], nft.decode())
         rc, _, err = run(["-q", "--max-expect-user", "many", "-r", cap("seed.pcap")])
         self.assertEqual(rc, 2)
+        # the summary counts what the bounds and the policy did
+        rc, out, err = run(["--summary", "-o", os.devnull, "--announced-policy", "strict", "--max-expect-session", "1",
+                            "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 0, err)
+        text = out.decode()
+        refused = re.search(r"predictions refused per user (\d+), per session (\d+)", text)
+        self.assertTrue(refused and int(refused.group(2)) > 0, text)
+        pol = re.search(r"announced addresses: forged (\d+), nat (\d+), pinholes refused (\d+)", text)
+        self.assertTrue(pol and int(pol.group(3)) > 0, text)
 
     def test_usage_errors(self):
         self.assertEqual(run([])[0], 2)

@@ -66,15 +66,19 @@ static void pending_count(sn_expect_table *t, const sn_expect *e, int delta) {
  * are hit or retired, so a busy server address (every switchboard referral
  * names one of a few) does not make each new flow walk hundreds of spent
  * expectations until they expire. */
+/* Doubly linked: leaving a chain costs the same however long it is (a
+ * client announcing one address thousands of times makes one long chain,
+ * and the oldest, evicted first, sits at its far end). */
 static void unhash(sn_expect_table *t, sn_expect *e) {
     if (!e->hashed)
         return;
-    sn_expect **pp = &t->b[bucket(&e->addr)];
-    while (*pp && *pp != e)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = e->hnext;
-    e->hnext = NULL;
+    if (e->hprev)
+        e->hprev->hnext = e->hnext;
+    else
+        t->b[bucket(&e->addr)] = e->hnext;
+    if (e->hnext)
+        e->hnext->hprev = e->hprev;
+    e->hnext = e->hprev = NULL;
     e->hashed = 0;
 }
 
@@ -83,6 +87,9 @@ static void hash_in(sn_expect_table *t, sn_expect *e) {
         return;
     size_t b = bucket(&e->addr);
     e->hnext = t->b[b];
+    e->hprev = NULL;
+    if (e->hnext)
+        e->hnext->hprev = e;
     t->b[b] = e;
     e->hashed = 1;
 }

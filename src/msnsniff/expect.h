@@ -50,7 +50,7 @@ typedef struct sn_expect_proto {
  * after the struct, at their real length: expectations stay until they
  * expire, so on long captures they are most of the analyzer's memory. */
 typedef struct sn_expect {
-    struct sn_expect *hnext;            /* bucket chain: pending, resolved, matched by address */
+    struct sn_expect *hnext, *hprev;    /* bucket chain: pending, resolved, matched by address */
     struct sn_expect *nprev, *nnext;    /* waiting for DNS: others with the same host name */
     struct sn_expect *qprev, *qnext;    /* expiry queue */
     struct sn_expect *gnext;            /* next member of the same group */

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
+#include "engine.h"
 #include "nftout.h"
 #include "reasm.h"
 #include "runner.h"
@@ -492,6 +494,46 @@ static void test_invitation_in_header_block(void **state) {
     sn_run_free(&r);
 }
 
+/* A live engine with no packets coming: sn_engine_tick lets the
+ * predictions expire on time (before sn_engine_finish). */
+static void test_tick_expires_without_packets(void **state) {
+    (void)state;
+    set_path("tick");
+    write_origin_capture();
+    char err[256];
+    sn_capture *cap = sn_capture_open_file(path, err, sizeof err);
+    assert_non_null(cap);
+    sn_config cfg;
+    sn_config_defaults(&cfg);
+    cfg.expect_timeout_us = 10u * 1000000u;
+    sn_engine *e = sn_engine_new(&cfg);
+    assert_non_null(e);
+    seen sn;
+    sn_observer o = observer_of(&sn);
+    assert_int_equal(sn_engine_observe(e, &o), 0);
+    sn_frame fr;
+    uint64_t last = 0;
+    int lt = sn_capture_linktype(cap);
+    while (sn_capture_next(cap, &fr, err, sizeof err) == 1) {
+        sn_engine_packet(e, lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
+        last = fr.ts_us;
+    }
+    sn_capture_close(cap);
+    unlink(path);
+    assert_int_equal(sn.added, 5);
+    assert_int_equal(sn.expired, 0);
+    sn_engine_tick(e, last + 5u * 1000000u); /* not due yet */
+    assert_int_equal(sn.expired, 0);
+    sn_engine_tick(e, last + 12u * 1000000u);
+    assert_int_equal(sn.expired, 4); /* the four invitations; the referral was used */
+    assert_int_equal(sn.evicted, 0);
+    assert_int_equal(sn_engine_expectations(e)->count, 0);
+    sn_engine_tick(e, last); /* time never goes back */
+    sn_engine_finish(e);
+    assert_int_equal(sn.expired, 4);
+    sn_engine_free(e);
+}
+
 /* ---- transcript ----------------------------------------------------------- */
 
 static void invitation_body(char *body, size_t cap, const char *fields) {
@@ -579,6 +621,7 @@ int main(void) {
         cmocka_unit_test(test_overlap_conflict),
         cmocka_unit_test(test_invitation_in_header_block),
         cmocka_unit_test(test_transcript_each_invitation_once),
+        cmocka_unit_test(test_tick_expires_without_packets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target in BUILD for SECONDS each, starting from the seed
-# corpus in fuzz/corpus/<name>/ (read-only here; new inputs go to
+# corpus in fuzz/corpus/<name>/ (every target's, fuzz_<name>.c wherever it
+# lives) (read-only here; new inputs go to
 # BUILD/corpus/<name>/). Crashes are saved under fuzz/artifacts/ and make
 # the run fail; copy a reproducer into fuzz/corpus/<name>/ once fixed, and
 # the replay tests keep it as a regression test.
@@ -13,13 +14,7 @@ status=0
 found=0
 for bin in $(find "$BUILD" -type f -name 'fuzz_*' -perm -u+x | sort); do
   name=$(basename "$bin"); name=${name#fuzz_}
-  # Seeds: fuzz/corpus/<name>/ for the codec targets, <dir>/corpus/ beside
-  # fuzz_<name>.c for a component's own target (e.g. fuzz/msnsniff/).
   seeds="$ROOT/corpus/$name"
-  src=$(find "$ROOT" -name "fuzz_${name}.c" | head -n 1)
-  if [ ! -d "$seeds" ] && [ -n "$src" ] && [ -d "$(dirname "$src")/corpus" ]; then
-    seeds="$(dirname "$src")/corpus"
-  fi
   work="$BUILD/corpus/$name"
   mkdir -p "$seeds" "$work"
   found=$((found + 1))

@@ -4,7 +4,7 @@
 receiver said becomes input for msnc as sender, what the sender said input
 for msnc as receiver, each under a few mode bytes (see fuzz_msnftp.c).
 
-usage: make_seeds.py MSNC [OUTDIR]   (default OUTDIR: fuzz/msnc/corpus)"""
+usage: make_seeds.py MSNC [OUTDIR]   (default OUTDIR: fuzz/corpus/msnftp)"""
 import json
 import os
 import socket
@@ -81,7 +81,7 @@ def exchange(msnc, tmp, send_extra=(), recv_extra=(), cookie=COOKIE, size=SIZE):
 
 def main():
     msnc = sys.argv[1]
-    outdir = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+    outdir = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus", "msnftp")
     os.makedirs(outdir, exist_ok=True)
     cases = {
         "transfer": {},

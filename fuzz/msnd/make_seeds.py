@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed inputs of fuzz_msnd into fuzz/msnd/corpus/.
+"""Writes the seed inputs of fuzz_msnd into fuzz/corpus/msnd/.
 
 Each input is one byte of mode (low three bits: 0 dispatch, 1 notification
 before login, 2 notification after login, 3 switchboard, 4-7 the cluster
@@ -8,7 +8,7 @@ of the pieces) followed by what the client sends (see fuzz_msnd.c). The accounts
 fuzz1@msnkit.test and fuzz2@msnkit.test."""
 import os
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus", "msnd")
 
 
 def crlf(text):

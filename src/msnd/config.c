@@ -34,7 +34,7 @@ static const opt_def opts[] = {
     S(ns_links, "--role sb: the NS nodes' --link-listen ip:port list, in --ns-nodes order"),
     S(ns_peers, "NS of several: the other NS nodes' --link-listen ip:port list (shared presence)"),
     S(link_secret, "shared word both ends of a switchboard link must present"),
-    S(db, "the store: an SQLite database file (default ./msnd.db)"),
+    S(db, "the store: an SQLite file (or sqlite:FILE) or postgresql://user@host:port/db (default ./msnd.db)"),
     S(port_file, "write ds=/ns=/sb= addresses here after binding"),
     S(log, "auto (journal under systemd, else --log-file or stderr) | stderr | journal | syslog"),
     S(log_file, "log file (default stderr; SIGHUP reopens it)"),

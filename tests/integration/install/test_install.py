@@ -130,7 +130,7 @@ def main():
             os.path.join(a.docdir, "architecture.md"),
         }
         man = {"msnc": ["man1/msnc.1"], "msnsniff": ["man8/msnsniff.8"],
-               "msnd": ["man8/msnd.8", "man5/msnd.ini.5"]}
+               "msnd": ["man8/msnd.8", "man5/msnd.ini.5"], "msngate": ["man8/msngate.8"]}
         for prog, pages in man.items():
             for page in pages:
                 if prog in programs and os.path.exists(os.path.join(a.source, "man", os.path.basename(page))):
@@ -148,6 +148,10 @@ def main():
             expect |= {os.path.join(a.sbindir, "msnd"), os.path.join(a.docdir, "msnd.md"),
                        os.path.join(a.sysconfdir, "msnd.ini"),
                        os.path.join(a.unitdir, "msnd.service")}
+        if "msngate" in programs:
+            expect |= {os.path.join(a.sbindir, "msngate"), os.path.join(a.docdir, "msngate.md"),
+                       os.path.join(a.sysconfdir, "msngate.ini"),
+                       os.path.join(a.unitdir, "msngate.service")}
         for path in sorted(expect):
             check(os.path.exists(staged(dest, path)), "installed: " + path)
         for prog in ("msnc", "msnsniff"):
@@ -165,15 +169,18 @@ def main():
                                    input="#include <%s/%s>\n" % (sub, h), capture_output=True, text=True)
                 check(r.returncode == 0, "header %s/%s compiles alone: %s" % (sub, h, r.stderr))
 
-        # The unit starts the installed msnd with the installed configuration.
-        if "msnd" in programs:
-            unit = open(staged(dest, os.path.join(a.unitdir, "msnd.service"))).read()
-            m = re.search(r"^ExecStart=(\S+) --config (\S+)$", unit, re.M)
-            check(m is not None, "ExecStart line in msnd.service:\n" + unit)
+        # Each unit starts the installed daemon with the installed configuration.
+        for daemon in ("msnd", "msngate"):
+            if daemon not in programs:
+                continue
+            unit = open(staged(dest, os.path.join(a.unitdir, daemon + ".service"))).read()
+            m = re.search(r"^ExecStart=(\S+) --config (\S+)", unit, re.M)
+            check(m is not None, "ExecStart line in %s.service:\n%s" % (daemon, unit))
             if m:
-                check(m.group(1) == os.path.join(a.sbindir, "msnd"), "unit runs " + m.group(1))
-                check(m.group(2) == os.path.join(a.sysconfdir, "msnd.ini"), "unit reads " + m.group(2))
-            check("@" not in unit.replace("$MAINPID", ""), "unit has no unexpanded @VAR@")
+                check(m.group(1) == os.path.join(a.sbindir, daemon), "unit runs " + m.group(1))
+                check(m.group(2) == os.path.join(a.sysconfdir, daemon + ".ini"), "unit reads " + m.group(2))
+                check(os.path.exists(staged(dest, m.group(2))), "the unit's configuration is installed: " + m.group(2))
+            check(not re.search(r"@[A-Z_]+@", unit), "%s.service has no unexpanded @VAR@" % daemon)
 
         # pkg-config: the -L and -I directories are the staged install
         # directories, and hold what they should.

@@ -83,7 +83,7 @@ def addr(srv):
     return "%s:%d" % srv.sb
 
 
-def test_seed_transcript_across_processes():
+def test_example_transcript_across_processes():
     with Cluster() as cl:
         a = online(cl.ns, "example@passport.com")
         b = online(cl.ns, "name_123@hotmail.com")

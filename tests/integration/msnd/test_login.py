@@ -9,7 +9,7 @@ from harness import PASSWORDS, login, msntest, online, run, with_args
 SEED_VER = "VER 0 MSNP7 MSNP6 MSNP5 MSNP4 CVR0"
 
 
-def test_seed_dispatch_transcript(srv):
+def test_example_dispatch_transcript(srv):
     c = msntest.Client(srv.ds)
     c.send_line(SEED_VER)
     c.expect_line(SEED_VER)
@@ -34,7 +34,7 @@ def test_dispatch_xfr_per_version(srv):
         c.expect_closed()
 
 
-def test_seed_notification_transcript(srv):
+def test_example_notification_transcript(srv):
     c = msntest.Client(srv.ns, answer_chl=False)
     c.send_line(SEED_VER)
     c.expect_line(SEED_VER)

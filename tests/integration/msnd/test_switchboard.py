@@ -99,7 +99,7 @@ def relay(sender, receivers, payload, mode="N"):
     return t
 
 
-def test_seed_switchboard_transcript(srv):
+def test_example_switchboard_transcript(srv):
     a, b = friends(srv, "example@passport.com", "name_123@hotmail.com")
     sb = msntest.Client(srv.sb)  # placeholder to show the SB port is open
     sb.close()

@@ -108,9 +108,11 @@ class Gate:
                     raise AssertionError("msngate: no such line within %ss: %s" % (timeout, self.lines[-20:]))
                 self.cv.wait(left)
 
-    def opened(self):
-        with self.cv:
-            return [l for l in self.lines if l and l.startswith("msngate: open ")]
+    def wait_opened(self, text, timeout=10.0):
+        """The "open" line naming text. msngate writes it to stderr after the
+        element is committed, so a connection through the pinhole can
+        succeed before the line reaches the reader thread: wait for it."""
+        return self.wait_line(lambda l: l.startswith("msngate: open ") and text in l, timeout)
 
     def _report_no(self):
         try:
@@ -280,13 +282,12 @@ class GatewayTest(unittest.TestCase):
             res = self.four_connections(a, b, 15)
             for name, (ok, _cookie) in res.items():
                 self.assertTrue(ok, "%s failed through the %s enforcer; msngate said: %s" % (name, mode, gate.lines[-30:]))
-            opened = " ".join(gate.opened())
             # each went through the set of its class, with its announced address
-            self.assertIn("file_transfer_v4 { %s . tcp ." % INSIDE, opened)
-            self.assertIn("file_transfer_v4 { %s . tcp ." % OUTSIDE, opened)
-            self.assertIn("voice_video_v4 { %s . udp ." % INSIDE, opened)
-            self.assertIn("whiteboard_v4 { %s . tcp ." % OUTSIDE, opened)
-            self.assertIn("switchboard_v4 { %s . tcp . %d" % (SERVER, SB_PORT), opened)
+            gate.wait_opened("file_transfer_v4 { %s . tcp ." % INSIDE)
+            gate.wait_opened("file_transfer_v4 { %s . tcp ." % OUTSIDE)
+            gate.wait_opened("voice_video_v4 { %s . udp ." % INSIDE)
+            gate.wait_opened("whiteboard_v4 { %s . tcp ." % OUTSIDE)
+            gate.wait_opened("switchboard_v4 { %s . tcp . %d" % (SERVER, SB_PORT))
             # once seen, the connections' elements are deleted (conntrack carries them)
             left = self.topo.wait_elements(lambda els: not [e for e in els if not e[0].startswith("switchboard")])
             self.assertEqual([e for e in left if not e[0].startswith("switchboard")], [])
@@ -546,8 +547,8 @@ class GatewayTest(unittest.TestCase):
                     s6.settimeout(10)
                     s6.connect((INSIDE6, port))  # a dropped first SYN is retried after 1 s
                     s6.close()
-                    self.assertIn("file_transfer_v6 { %s . tcp . %d" % (INSIDE6, port), " ".join(gate.opened()))
-                    self.assertIn("switchboard_v6 { %s . tcp . %d" % (SERVER6, SB_PORT), " ".join(gate.opened()))
+                    gate.wait_opened("file_transfer_v6 { %s . tcp . %d" % (INSIDE6, port))
+                    gate.wait_opened("switchboard_v6 { %s . tcp . %d" % (SERVER6, SB_PORT))
                     els = self.topo.wait_elements(lambda els: not [e for e in els if e[1] == INSIDE6])
                     self.assertEqual([e for e in els if e[1] == INSIDE6], [])
                 finally:

@@ -10,7 +10,13 @@
    the test's choosing (flags after the unit's, which win over the INI).
 4. The packaged msnc logs in to it with an account made by the packaged
    `msnd user add`, and a wrong password is refused.
-5. Purging removes the programs, the configuration and the data directory.
+5. msnkit-gateway: msngate runs (--version, --help), its unit is installed
+   neither enabled nor started and runs the packaged msngate with the
+   packaged configuration (a conffile), its guide and example rule set are
+   where the unit and the guide name them, and nft accepts the rule set
+   (check mode, nothing is loaded). msngate itself is not started here: it
+   needs a gateway in namespaces (the msngate tests).
+6. Purging removes the programs, the configuration and the data directory.
 
 Installing packages changes the machine: the packages are purged at the end
 whatever happens, and a lock keeps two runs of this test apart."""
@@ -31,8 +37,11 @@ import sys
 import tempfile
 import time
 
-PACKAGES = ["msnkit-server", "msnkit-tools", "libmsnp0", "libmsnp-dev", "libmsnc-dev"]
+PACKAGES = ["msnkit-server", "msnkit-tools", "msnkit-gateway", "libmsnp0", "libmsnp-dev",
+            "libmsnc-dev"]
 UNIT = "/lib/systemd/system/msnd.service"
+GATE_UNIT = "/lib/systemd/system/msngate.service"
+GATE_DOCS = "/usr/share/doc/msnkit-gateway"
 APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300", "--no-install-recommends"]
 
 
@@ -127,6 +136,36 @@ def exec_start():
     return user, cmd
 
 
+def check_gateway(with_systemd):
+    """msnkit-gateway's files, its program runs, its unit fits them."""
+    version = run(["/usr/sbin/msngate", "--version"], timeout=30).stdout
+    assert version.startswith("msngate (msnkit)"), version
+    usage = run(["/usr/sbin/msngate", "--help"], timeout=30).stdout
+    assert "--config" in usage, usage
+    unit = open(GATE_UNIT).read()
+    cmd = shlex.split(re.search(r"^ExecStart=(.*)$", unit, re.M).group(1))
+    assert cmd[0] == "/usr/sbin/msngate", cmd
+    config = cmd[cmd.index("--config") + 1]
+    assert config == "/etc/msngate.ini", cmd
+    assert "[msngate]" in open(config).read().split(), config
+    conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", "msnkit-gateway"]).stdout.split()
+    assert config in conffiles, conffiles
+    doc = re.search(r"^Documentation=file:(\S+)$", unit, re.M).group(1)
+    assert doc == GATE_DOCS + "/msngate.md" and os.path.isfile(doc), doc
+    assert os.path.exists("/usr/share/man/man8/msngate.8.gz")
+    ruleset = os.path.join(GATE_DOCS, "msngate.nft")
+    assert "table inet msngate" in open(ruleset).read(), ruleset
+    # check mode: parsed and validated by the kernel, not committed
+    run(["nft", "-c", "-f", ruleset], timeout=60)
+    if with_systemd:
+        state = subprocess.run(["systemctl", "is-enabled", "msngate.service"],
+                               capture_output=True, text=True).stdout.strip()
+        assert state == "disabled", state
+        state = subprocess.run(["systemctl", "is-active", "msngate.service"],
+                               capture_output=True, text=True).stdout.strip()
+        assert state == "inactive", state
+
+
 def main():
     source = sys.argv[1]
     if os.geteuid() != 0:
@@ -157,6 +196,8 @@ def main():
             assert os.path.exists(f), f
         version = run(["pkg-config", "--modversion", "libmsnp", "libmsnc"]).stdout.split()
         assert len(version) == 2, version
+
+        check_gateway(with_systemd)
 
         unit_user, cmd = exec_start()
         assert unit_user == "msnd", unit_user
@@ -217,7 +258,7 @@ def main():
         lock.close()
 
     for f in ("/usr/sbin/msnd", "/usr/bin/msnc", "/etc/msnd.ini", UNIT, "/var/lib/msnd",
-              "/usr/include/msnp"):
+              "/usr/include/msnp", "/usr/sbin/msngate", "/etc/msngate.ini", GATE_UNIT, GATE_DOCS):
         assert not os.path.exists(f), "left after purge: " + f
     return 0
 

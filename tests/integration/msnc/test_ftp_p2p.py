@@ -3,7 +3,7 @@
 `msnc ftp-send` listens, `msnc ftp-recv` connects. Checks content by SHA-256,
 the AuthCookie check, cancellation from either side and unwritable targets.
 
-usage: ftp_p2p_test.py MSNC [--big]   (--big: only the 50 MiB case)"""
+usage: test_ftp_p2p.py MSNC [--big]   (--big: only the 50 MiB case)"""
 import json
 import os
 import shutil

@@ -4,7 +4,7 @@ address fails at once, a flood of RNGs, a server that never reads, one that
 says nothing, OUT SSD, commands piped before login, stdin from a regular
 file, oversized protocol fields.
 
-usage: hostile_test.py MSNC"""
+usage: test_hostile.py MSNC"""
 import os
 import resource
 import shutil

@@ -2,7 +2,7 @@
 """The interactive msnc (libedit) driven through a pseudo-terminal against a
 real msnd, with a second user in --batch mode on the other side.
 
-usage: cli_pty_test.py MSND MSNC"""
+usage: test_cli_pty.py MSND MSNC"""
 import fcntl
 import os
 import re

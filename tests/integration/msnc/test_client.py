@@ -2,7 +2,7 @@
 """msnc against a real msnd on loopback: two or three `msnc --batch`
 processes, each on its own 127.x address.
 
-usage: client_test.py MSND MSNC [--big] [CLASS[.TEST] ...]
+usage: test_client.py MSND MSNC [--big] [CLASS[.TEST] ...]
   --big: only the 50 MiB transfer; CLASS: Session, Transfers or Invitations"""
 import os
 import shutil

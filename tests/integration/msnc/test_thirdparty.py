@@ -7,7 +7,7 @@ joiner itself before the IRO lines. Through it: a chat both ways, a file
 received over MSNFTP and a whiteboard invitation whose TCP connection
 really opens.
 
-usage: thirdparty_test.py MSNC"""
+usage: test_thirdparty.py MSNC"""
 import os
 import shutil
 import socket

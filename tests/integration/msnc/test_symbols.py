@@ -3,7 +3,7 @@
 linked next to anything else (its internal helpers included: a static
 archive exports them too).
 
-usage: symbols_test.py LIBMSNC_ARCHIVE"""
+usage: test_symbols.py LIBMSNC_ARCHIVE"""
 import subprocess
 import sys
 

@@ -4,7 +4,7 @@ invitation details on the wire: the reverse connection (Connectivity: N /
 Sender-Connect: TRUE) in both roles, IP-Address-Internal next to an address
 that refuses, and a wrong AuthCookie refused by the sender.
 
-usage: wire_test.py MSND MSNC"""
+usage: test_wire.py MSND MSNC"""
 import hashlib
 import os
 import shutil

@@ -1,0 +1,218 @@
+/* test_expect.c - the expectation table (expect.c): duplicates, matching
+ * by address, port and transport, host names resolved among many, the
+ * size bound and lifetimes with the reasons reported to subscribers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expect.h"
+#include "observer.h"
+
+static sn_expect_proto proto_exp(const char *host, uint16_t port, uint8_t tr, uint64_t group) {
+    sn_expect_proto e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.host, sizeof e.host, "%s", host);
+    if (sn_addr_parse(host, strlen(host), &e.addr) != 0)
+        memset(&e.addr, 0, sizeof e.addr);
+    e.port = port;
+    e.transport = tr;
+    e.group = group;
+    e.app = "test";
+    e.source = "test";
+    return e;
+}
+
+/* The table's own subscribers: expiries counted by reason. */
+static int missed, evicted_seen;
+static void count_miss(void *ctx, const sn_expect *e, sn_expect_end why) {
+    (void)ctx;
+    (void)e;
+    missed++;
+    evicted_seen += why == SN_END_EVICTED;
+}
+static sn_observers miss_counter(void) {
+    sn_observers s;
+    memset(&s, 0, sizeof s);
+    sn_observer o = {0};
+    o.expect_expired = count_miss;
+    sn_observers_add(&s, &o);
+    return s;
+}
+
+static void test_expectations(void **state) {
+    (void)state;
+    sn_expect_table t;
+    sn_observers obs = miss_counter();
+    assert_int_equal(sn_expect_init(&t, 1000, 0, &obs), 0);
+    sn_expect_proto p1 = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1), p2 = proto_exp("10.0.0.1", 0, SN_TR_TCP, 1),
+              p3 = proto_exp("10.0.0.9", 5004, SN_TR_UDP, 2), p4 = proto_exp("sb.example.net", 1863, SN_TR_TCP, 3);
+    sn_expect *e1 = sn_expect_add(&t, &p1, 100, NULL), *e2 = sn_expect_add(&t, &p2, 100, NULL);
+    sn_expect *e3 = sn_expect_add(&t, &p3, 200, NULL), *e4 = sn_expect_add(&t, &p4, 300, NULL);
+    sn_expect *dup;
+    assert_null(sn_expect_add(&t, &p1, 150, &dup)); /* the same prediction seen twice */
+    assert_ptr_equal(dup, e1);
+    sn_addr a;
+    sn_addr_parse("10.0.0.1", 8, &a);
+    assert_ptr_equal(sn_expect_match(&t, &a, 6891, 6, 500), e1); /* exact port first */
+    assert_ptr_equal(sn_expect_match(&t, &a, 7000, 6, 500), e2); /* then any port */
+    assert_null(sn_expect_match(&t, &a, 6891, 17, 500));          /* wrong transport */
+    sn_addr_parse("10.0.0.9", 8, &a);
+    assert_ptr_equal(sn_expect_match(&t, &a, 5004, 17, 500), e3);
+    assert_null(sn_expect_match(&t, &a, 5004, 17, 5000));         /* expired by then */
+    /* a host name matches once DNS resolved it */
+    sn_addr_parse("64.4.12.174", 11, &a);
+    assert_null(sn_expect_match(&t, &a, 1863, 6, 500));
+    assert_int_equal(sn_expect_resolve(&t, "SB.example.net", 14, &a), 1);
+    assert_ptr_equal(sn_expect_match(&t, &a, 1863, 6, 500), e4);
+    /* a hit retires its alternatives quietly */
+    sn_expect_hit(&t, e1, NULL);
+    assert_int_equal(e2->state, SN_EXP_RETIRED);
+    missed = 0;
+    sn_expect_expire(&t, 1150); /* e1, e2 expire: not misses */
+    assert_int_equal(missed, 0);
+    sn_expect_expire(&t, UINT64_MAX);
+    assert_int_equal(missed, 2);                  /* e3 and e4 */
+    assert_int_equal(t.count, 0);
+    sn_expect_free(&t);
+}
+
+/* A DNS answer resolves exactly the pending expectations written with its
+ * name, however many others wait: names indexed, not scanned. */
+static void test_resolve_among_many(void **state) {
+    (void)state;
+    enum { N = 20000 };
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, 1000000, 0, NULL), 0);
+    char host[64];
+    /* many expectations waiting on other names, and many already resolved */
+    for (unsigned i = 0; i < N; i++) {
+        if (i % 2)
+            snprintf(host, sizeof host, "sb%u.example.net", i);
+        else
+            snprintf(host, sizeof host, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        sn_expect_proto p = proto_exp(host, 1863, SN_TR_TCP, 100 + i);
+        assert_non_null(sn_expect_add(&t, &p, 100 + i, NULL));
+    }
+    /* four on the same name, written in different cases, at different times */
+    sn_expect_proto q1 = proto_exp("SB7.msgr.hotmail.com", 1863, SN_TR_TCP, 1);
+    sn_expect_proto q2 = proto_exp("sb7.MSGR.hotmail.com", 1864, SN_TR_TCP, 2);
+    sn_expect_proto q3 = proto_exp("sb7.msgr.hotmail.com", 1865, SN_TR_TCP, 3);
+    sn_expect_proto q4 = proto_exp("sb7.msgr.hotmail.com", 1866, SN_TR_TCP, 4);
+    sn_expect *e1 = sn_expect_add(&t, &q1, 50000, NULL), *e2 = sn_expect_add(&t, &q2, 50001, NULL);
+    sn_expect *e3 = sn_expect_add(&t, &q3, 50002, NULL), *e4 = sn_expect_add(&t, &q4, 50003, NULL);
+    assert_non_null(e1);
+    assert_non_null(e2);
+    assert_non_null(e3);
+    assert_non_null(e4);
+    sn_expect_hit(&t, e3, NULL); /* spent: not resolved, not matched */
+    sn_addr a;
+    sn_addr_parse("64.4.12.174", 11, &a);
+    assert_null(sn_expect_match(&t, &a, 1863, 6, 60000));
+    assert_int_equal(sn_expect_resolve(&t, "sb7.msgr.hotmail.COM", 20, &a), 3);
+    assert_true(sn_addr_eq(&e1->addr, &a));
+    assert_true(sn_addr_eq(&e2->addr, &a));
+    assert_int_equal(e3->addr.family, 0);
+    assert_ptr_equal(sn_expect_match(&t, &a, 1863, 6, 60000), e1);
+    assert_ptr_equal(sn_expect_match(&t, &a, 1864, 6, 60000), e2);
+    assert_null(sn_expect_match(&t, &a, 1865, 6, 60000));
+    assert_ptr_equal(sn_expect_match(&t, &a, 1866, 6, 60000), e4);
+    /* the others still wait for their own names */
+    assert_int_equal(sn_expect_resolve(&t, "sb7.msgr.hotmail.com", 20, &a), 0);
+    assert_int_equal(sn_expect_resolve(&t, "nothing.example.net", 19, &a), 0);
+    sn_addr b;
+    sn_addr_parse("64.4.12.175", 11, &b);
+    assert_int_equal(sn_expect_resolve(&t, "sb19999.example.net", 19, &b), 1);
+    assert_non_null(sn_expect_match(&t, &b, 1863, 6, 60000));
+    /* expectations that expire leave the name index: a later answer
+     * resolves only what is still there */
+    sn_expect_expire(&t, 1000100 + N / 2);
+    assert_true(t.count < N);
+    assert_int_equal(sn_expect_resolve(&t, "sb1.example.net", 15, &b), 0);
+    assert_int_equal(sn_expect_resolve(&t, "sb19997.example.net", 19, &b), 1);
+    sn_expect_expire(&t, UINT64_MAX);
+    assert_int_equal(t.count, 0);
+    assert_int_equal(t.by_name.count, 0);
+    sn_expect_free(&t);
+}
+
+/* Spent expectations stay only for the linger; pending ones for their
+ * timeout; beyond the size bound the oldest pending is an evicted miss. */
+static void test_expectation_lifetimes(void **state) {
+    (void)state;
+    const uint64_t timeout = 300ull * 1000000u;
+    sn_expect_table t;
+    sn_observers obs = miss_counter();
+    assert_int_equal(sn_expect_init(&t, timeout, 0, &obs), 0);
+    assert_int_equal(t.linger, SN_EXPECT_LINGER_US);
+    /* a long capture: one invitation a second, each hit a second later */
+    uint64_t now = 1000000;
+    for (unsigned i = 0; i < 2000; i++, now += 1000000) {
+        sn_expect_set_clock(&t, now);
+        char host[32];
+        snprintf(host, sizeof host, "10.1.%u.%u", i >> 8, i & 255);
+        sn_expect_proto p = proto_exp(host, 6891, SN_TR_TCP, i + 1);
+        sn_expect_proto alt = proto_exp("192.168.0.2", 6891, SN_TR_TCP, i + 1);
+        sn_expect *e = sn_expect_add(&t, &p, now, NULL);
+        assert_non_null(e);
+        assert_non_null(sn_expect_add(&t, &alt, now, NULL)); /* retired by e's hit */
+        if (i > 0) {
+            snprintf(host, sizeof host, "10.1.%u.%u", (i - 1) >> 8, (i - 1) & 255);
+            sn_addr a;
+            sn_addr_parse(host, strlen(host), &a);
+            sn_expect *x = sn_expect_match(&t, &a, 6891, 6, now);
+            assert_non_null(x);
+            sn_expect_hit(&t, x, NULL);
+        }
+        sn_expect_expire(&t, now);
+        /* held: the last linger's worth of spent pairs and the newest pending pair */
+        assert_true(t.count <= 2 * (SN_EXPECT_LINGER_US / 1000000u + 2));
+    }
+    assert_true(t.peak <= 2 * (SN_EXPECT_LINGER_US / 1000000u + 2));
+    /* the same prediction seen again within the linger is still recognised */
+    sn_expect_proto again = proto_exp("10.1.7.206", 6891, SN_TR_TCP, 1999);
+    sn_expect *dup = NULL;
+    assert_null(sn_expect_add(&t, &again, now, &dup));
+    assert_non_null(dup);
+    sn_expect_expire(&t, UINT64_MAX);
+    sn_expect_free(&t);
+
+    /* the size bound, on every add (no clock tick in between): the oldest
+     * pending go first, reported as evicted */
+    assert_int_equal(sn_expect_init(&t, timeout, 10, &obs), 0);
+    missed = evicted_seen = 0;
+    for (unsigned i = 0; i < 25; i++) {
+        char host[32];
+        snprintf(host, sizeof host, "10.2.0.%u", i);
+        sn_expect_proto p = proto_exp(host, 6891, SN_TR_TCP, i + 1);
+        assert_non_null(sn_expect_add(&t, &p, 1000 + i, NULL));
+        assert_true(t.count <= 10);
+    }
+    assert_int_equal(t.peak, 10);
+    assert_int_equal(missed, 15);
+    assert_int_equal(evicted_seen, 15);
+    sn_expect_expire(&t, 2000);
+    assert_int_equal(t.count, 10);
+    assert_int_equal(missed, 15);
+    assert_int_equal(t.evicted, 15);
+    sn_addr a;
+    sn_addr_parse("10.2.0.14", 9, &a);
+    assert_null(sn_expect_match(&t, &a, 6891, 6, 2000));
+    sn_addr_parse("10.2.0.15", 9, &a);
+    assert_non_null(sn_expect_match(&t, &a, 6891, 6, 2000));
+    sn_expect_free(&t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expectations),
+        cmocka_unit_test(test_resolve_among_many),
+        cmocka_unit_test(test_expectation_lifetimes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

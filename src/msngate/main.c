@@ -278,6 +278,18 @@ static int run_passive(gate *g) {
         pcap_close(cap);
         return 1;
     }
+    /* In immediate mode libpcap waits for the next packet however long that
+     * takes (the read timeout is not applied), so the loop waits itself,
+     * like the inline one: signals (SIGUSR1, SIGHUP) and expiry are handled
+     * within 200 ms on an idle interface too. */
+    int fd = -1;
+    err[0] = '\0';
+    if (pcap_setnonblock(cap, 1, err) != 0 || (fd = pcap_get_selectable_fd(cap)) < 0) {
+        fprintf(stderr, "msngate: %s: cannot wait for packets: %s\n", g->cfg.interface,
+                err[0] ? err : "no selectable descriptor");
+        pcap_close(cap);
+        return 1;
+    }
     active_pcap = cap;
     fprintf(stderr, "msngate: passive mode on %s (link type %d, direction %s), table inet %s\n", g->cfg.interface, lt,
             g->cfg.capture_in_only ? "in" : "in+out", g->cfg.table);
@@ -286,7 +298,10 @@ static int run_passive(gate *g) {
         struct pcap_pkthdr *h;
         const u_char *data;
         int rc = pcap_next_ex(cap, &h, &data);
-        if (rc == 1) {
+        if (rc == 0) { /* nothing captured: wait for a packet, a signal or the next tick */
+            struct pollfd pfd = {fd, POLLIN, 0};
+            poll(&pfd, 1, 200);
+        } else if (rc == 1) {
             g->st.packets++;
             /* pcap's timestamp is when the kernel saw the packet */
             uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;

@@ -57,6 +57,7 @@ class PgServer:
         self.data = os.path.join(self.dir, "data")
         self.port = free_port()
         self.running = False
+        self.started = False  # once up, restarts keep the port (an outage, not a new server)
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             pw = pwd.getpwnam("postgres")
@@ -83,12 +84,26 @@ class PgServer:
                    "--no-sync", "-E", "UTF8", "--locale=C"])
 
     def start(self):
-        opts = "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off " \
-               "-c full_page_writes=off -c max_connections=200" % (self.port, self.dir)
-        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", os.path.join(self.dir, "log"),
-                   "-w", "-t", "30", "-o", opts, "start"])
-        self.running = True
-        return self
+        # free_port() only finds a port free; the server binds it later, and
+        # a parallel test (or any outgoing connection) may take it meanwhile.
+        # The first start then moves to another port.
+        log = os.path.join(self.dir, "log")
+        for _ in range(20):
+            logged = os.path.getsize(log) if os.path.exists(log) else 0
+            opts = "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off " \
+                   "-c full_page_writes=off -c max_connections=200" % (self.port, self.dir)
+            r = self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", log,
+                           "-w", "-t", "90", "-o", opts, "start"], check=False, timeout=120)
+            if r.returncode == 0:
+                self.running = self.started = True
+                return self
+            with open(log, errors="replace") as f:
+                f.seek(logged)
+                said = f.read()
+            if self.started or "Address already in use" not in said:
+                raise RuntimeError("pg_ctl start failed: %s%s%s" % (r.stdout, r.stderr, said[-2000:]))
+            self.port = free_port()
+        raise RuntimeError("no free port for PostgreSQL after 20 tries")
 
     def stop(self, mode="fast"):
         if self.running:
@@ -97,6 +112,8 @@ class PgServer:
             self.running = False
 
     def cleanup(self):
+        # also a server that came up after pg_ctl stopped waiting for it
+        self.running = self.running or os.path.exists(os.path.join(self.data, "postmaster.pid"))
         self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -140,7 +140,7 @@ class Topology:
                 return item["counter"]["packets"]
         return 0
 
-    def wait_elements(self, pred, timeout=5.0):
+    def wait_elements(self, pred, timeout=30.0):
         deadline = time.monotonic() + timeout
         while True:
             els = self.all_elements()

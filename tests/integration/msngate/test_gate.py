@@ -94,7 +94,7 @@ class Gate:
             self.lines.append(None)
             self.cv.notify_all()
 
-    def wait_line(self, pred, timeout=10.0):
+    def wait_line(self, pred, timeout=30.0):
         deadline = time.monotonic() + timeout
         with self.cv:
             while True:
@@ -126,7 +126,7 @@ class Gate:
         number goes up by one with every write)."""
         before = self._report_no()
         self.proc.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 with open(self.stats) as f:
@@ -138,7 +138,7 @@ class Gate:
             time.sleep(0.02)
         raise AssertionError("no stats file after SIGUSR1")
 
-    def stats_until(self, pred, timeout=5.0):
+    def stats_until(self, pred, timeout=30.0):
         """Stats once pred holds (passive mode analyses a packet a little
         after it went through), or the last ones after timeout."""
         deadline = time.monotonic() + timeout
@@ -193,7 +193,7 @@ class GatewayTest(unittest.TestCase):
                                               "--port-file", srv.port_file, "--log-file", srv.log_file])
         cls.msnd = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         STARTED.append(cls.msnd)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not os.path.exists(srv.port_file):
             if cls.msnd.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("msnd did not start: %s" % srv.log_text())
@@ -494,6 +494,16 @@ class GatewayTest(unittest.TestCase):
             for x in self.raw:
                 x.close()
 
+    def test_4_idle_passive_answers_signals(self):
+        """Nothing the capture keeps crosses the gateway (its filter matches
+        no traffic here): SIGUSR1 is still answered, each time."""
+        gate = Gate(self.topo, "passive", "--filter", "udp port 9")
+        try:
+            reports = [gate.stats_now()["report"] for _ in range(3)]
+            self.assertEqual(reports, sorted(set(reports)), reports)
+        finally:
+            self.assertEqual(gate.stop(), 0)
+
     def test_4_ipv6(self):
         """The same over IPv6: a second msnd on the outside IPv6 address; Carol
         announces her IPv6 address, Dave connects to it through the _v6 set."""
@@ -507,7 +517,7 @@ class GatewayTest(unittest.TestCase):
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         STARTED.append(p)
         self.addCleanup(lambda: (p.terminate(), p.wait(10)))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not os.path.exists(srv6.port_file):
             self.assertIsNone(p.poll(), srv6.log_text())
             self.assertLess(time.monotonic(), deadline, "msnd on IPv6 did not start")
@@ -559,17 +569,17 @@ class GatewayTest(unittest.TestCase):
             gate.proc.kill()
             gate.proc.wait()
             killed = True
-            t0 = time.monotonic()
             # the queue hook is still there, nobody listens: bypass lets the chat through
             rules = gatenet.run(self.topo.nsx(self.topo.ns_gw, ["nft", "list", "ruleset"])).stdout
             self.assertIn("queue", rules)
             csb.send_msg(csb.trid(), "N", "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nstill here")
             msg = dsb.expect("MSG")
             self.assertTrue(msg.payload.endswith(b"still here"))
-            # nothing outlives its timeout
-            els = self.topo.wait_elements(lambda els: not els, PINHOLE_TIMEOUT + 3)
+            # nothing outlives its timeout: the kernel removes each element
+            # PINHOLE_TIMEOUT s after it was added, with no process left to do it
+            self.assertTrue(all(e[4] <= PINHOLE_TIMEOUT for e in els), "timeouts: %r" % els)
+            els = self.topo.wait_elements(lambda els: not els)
             self.assertEqual(els, [])
-            self.assertLess(time.monotonic() - t0, PINHOLE_TIMEOUT + 3)
         finally:
             if not killed:
                 gate.stop()
@@ -591,7 +601,7 @@ class GatewayTest(unittest.TestCase):
         # back up: the restarted enforcer replaces the stale hook and traffic flows again
         gate = Gate(self.topo, "inline")
         try:
-            msg = dsb.read_cmd(20.0)  # TCP retransmits the held segment (backed off: seconds)
+            msg = dsb.read_cmd(60.0)  # TCP retransmits the held segment (backed off: seconds)
             self.assertEqual(msg.name, "MSG")
         finally:
             self.assertEqual(gate.stop(), 0)

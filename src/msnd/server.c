@@ -269,6 +269,10 @@ static void conn_free(conn *c) {
         c->free_deferred = 1;
         return;
     }
+    if (c->in_cleanup) { /* conn_close is parked in the role cleanup; it reaps when done */
+        c->free_deferred = 1;
+        return;
+    }
     if (!c->closing) conn_close(c, "freed");
     c->freeing = 1;
     flush_unlink(c);
@@ -288,7 +292,8 @@ static void on_reap(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     conn *c = arg;
-    if (c->on_fiber) return; /* the job's end reaps */
+    if (c->on_fiber) return;   /* the job's end reaps */
+    if (c->in_cleanup) return; /* conn_close reaps when its cleanup is done */
     if (c->reap_close && !c->closing) {
         conn_close(c, "output limit");
         conn_free(c); /* the queued output could not be delivered anyway */
@@ -308,9 +313,13 @@ void conn_close(conn *c, const char *reason) {
     if (c->closing) return;
     c->closing = 1;
     LOGD("closing connection", "conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id, c->peer, reason);
-    /* Role cleanup first, so others see FLN/BYE at once. */
+    /* Role cleanup first, so others see FLN/BYE at once. It may wait for
+     * the store on whichever fiber called us; meanwhile the connection is
+     * not freed (conn_free and on_reap defer to the end of this function). */
+    c->in_cleanup = 1;
     if (c->kind == CONN_NS) ns_on_close(c);
     else if (c->kind == CONN_SB) sb_on_close(c);
+    c->in_cleanup = 0;
     /* No more input and no idle timeout. Queued output still goes out: it is
      * on the flush list or waiting for the socket, and the connection is
      * freed once it is gone (conn_write_out). */
@@ -322,7 +331,7 @@ void conn_close(conn *c, const char *reason) {
         struct timeval tv = {2, 0};
         evtimer_add(c->timer, &tv);
     }
-    if (!c->in_read) schedule_reap(c);
+    if (!c->in_read || (c->free_deferred && !c->on_fiber)) schedule_reap(c);
 }
 
 static void on_timer_fiber(conn *c, fiber_fn fn);

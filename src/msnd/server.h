@@ -66,7 +66,11 @@ typedef struct conn {
      * store, this connection's input pauses and the connection stays. */
     uint8_t on_fiber;
     uint8_t fiber_waited;  /* the running job waited: its end resumes input */
-    uint8_t free_deferred; /* conn_free came while on a fiber */
+    uint8_t free_deferred; /* conn_free came while on a fiber or in role cleanup */
+    /* conn_close is running the role's cleanup (FLN/BYE fan-out), which may
+     * wait for the store on the fiber of ANOTHER connection (a duplicate
+     * login closing the old session): the connection must outlive it. */
+    uint8_t in_cleanup;
     size_t job_used;       /* bytes of c->in the running command took */
     msnp_cmd job_cmd;
 

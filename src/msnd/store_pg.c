@@ -72,6 +72,7 @@ typedef struct pg_store {
     pg_link sync;           /* for callers on the loop's own stack */
     pg_link pool[POOL_LINKS];
     pg_link listen;         /* LISTEN msnd_store */
+    int listening;          /* its LISTEN answered: every later commit is notified */
     fiber *waiters[256];    /* fibers waiting for a pool link, FIFO */
     size_t nwaiters;
     uint64_t generation;
@@ -518,6 +519,7 @@ static int listen_ready(pg_store *s) {
     pg_link *keep = s->cur;
     l->conn = connect_db(s->conninfo, err, sizeof err);
     s->cur = keep;
+    s->listening = 0;
     if (!l->conn || !PQsendQuery(l->conn, "LISTEN msnd_store")) {
         link_drop(l);
         return 0;
@@ -537,12 +539,26 @@ static uint64_t pg_generation(store *base) {
         return ++s->generation;
     }
     PGresult *r;
-    while (!PQisBusy(c) && (r = PQgetResult(c)) != NULL) PQclear(r); /* LISTEN's own answer */
+    int failed = 0;
+    while (!PQisBusy(c) && (r = PQgetResult(c)) != NULL) { /* LISTEN's own answer */
+        failed |= PQresultStatus(r) != PGRES_COMMAND_OK;
+        PQclear(r);
+    }
+    if (failed) {
+        link_drop(&s->listen);
+        return ++s->generation;
+    }
     PGnotify *n;
     int any = 0;
     while ((n = PQnotifies(c)) != NULL) {
         any = 1;
         PQfreemem(n);
+    }
+    /* A commit before the LISTEN took effect is never notified: until its
+     * answer is here, and once more when it arrives, assume a change. */
+    if (!s->listening) {
+        s->listening = !PQisBusy(c);
+        any = 1;
     }
     if (any) s->generation++;
     return s->generation;

@@ -91,19 +91,22 @@ static uint32_t rnd(uint32_t mod) {
 }
 
 static const char *const texts[] = {
-    "hi", "are you there?", "lol that is great, see you at eight then",
+    "hi",
+    "are you there?",
+    "lol that is great, see you at eight then",
     "Did you get the file I sent yesterday? The one with the holiday photos from the lake, it was rather large",
-    "ok", "brb", "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe6\x98\x8e\xe5\xa4\xa9\xe8\xa7\x81",
+    "ok",
+    "brb",
+    "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe6\x98\x8e\xe5\xa4\xa9\xe8\xa7\x81",
     "Meeting moved to 3pm. Bring the printouts and the projector cable please. Thanks!"};
 #define NTEXTS (sizeof texts / sizeof texts[0])
 
-static const char *const apps[][2] = {
-    {"File Transfer", "{5D3E02AB-6190-11d3-BBBB-00C04F795683}"},
-    {"NetMeeting", "{44BBA842-CC51-11CF-AAFA-00AA00B6015C}"},
-    {"Voice", "{02D3C01F-BF30-4825-A83A-DE7AF41648AA}"},
-    {"Whiteboard", "{1DF57D09-637A-4ca5-91B9-2C3EDAAF62FE}"},
-    {"Application Sharing", "{F1B1920C-6A3C-4ce7-B18C-AFAB305FD03D}"},
-    {"Remote Assistance", "{56b994a7-380f-410b-9985-c809d78c1bdc}"}};
+static const char *const apps[][2] = {{"File Transfer", "{5D3E02AB-6190-11d3-BBBB-00C04F795683}"},
+                                      {"NetMeeting", "{44BBA842-CC51-11CF-AAFA-00AA00B6015C}"},
+                                      {"Voice", "{02D3C01F-BF30-4825-A83A-DE7AF41648AA}"},
+                                      {"Whiteboard", "{1DF57D09-637A-4ca5-91B9-2C3EDAAF62FE}"},
+                                      {"Application Sharing", "{F1B1920C-6A3C-4ce7-B18C-AFAB305FD03D}"},
+                                      {"Remote Assistance", "{56b994a7-380f-410b-9985-c809d78c1bdc}"}};
 
 /* Writes an MSG payload (MIME block) into out; returns its length. */
 static size_t make_payload(char *out, size_t cap, unsigned kind, unsigned i) {
@@ -114,17 +117,19 @@ static size_t make_payload(char *out, size_t cap, unsigned kind, unsigned i) {
                      "X-MMS-IM-Format: FN=MS%%20Sans%%20Serif; EF=B; CO=ff0000; CS=0; PF=22\r\n\r\n%s",
                      texts[i % NTEXTS]);
     } else if (kind < 9) {
-        n = snprintf(out, cap,
-                     "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: user%u@example.com\r\n\r\n\r\n",
-                     i % 5000);
+        n = snprintf(
+            out, cap,
+            "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: user%u@example.com\r\n\r\n\r\n",
+            i % 5000);
     } else {
         unsigned a = i % 6;
         if (a == 0)
-            n = snprintf(out, cap,
-                         "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
-                         "Application-Name: %s\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
-                         "Invitation-Cookie: %u\r\nApplication-File: holiday-%u.jpg\r\nApplication-FileSize: %u\r\n\r\n",
-                         apps[a][0], apps[a][1], 100000u + i, i, 1000u + i * 7u);
+            n = snprintf(
+                out, cap,
+                "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+                "Application-Name: %s\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
+                "Invitation-Cookie: %u\r\nApplication-File: holiday-%u.jpg\r\nApplication-FileSize: %u\r\n\r\n",
+                apps[a][0], apps[a][1], 100000u + i, i, 1000u + i * 7u);
         else if (a == 2)
             n = snprintf(out, cap,
                          "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
@@ -210,7 +215,8 @@ static void gen_server_stream(buf *b, size_t target) {
         } else if (r < 82) {
             putf(b, "ILN %u NLN user%u@example.com Friendly%%20%u\r\n", trid++, i % 5000, i);
         } else if (r < 88) {
-            putf(b, "LST %u FL %u %u 150 user%u@example.com User%%20%u 0\r\n", trid++, i % 900, i % 150 + 1, i % 5000, i);
+            putf(b, "LST %u FL %u %u 150 user%u@example.com User%%20%u 0\r\n", trid++, i % 900, i % 150 + 1, i % 5000,
+                 i);
         } else if (r < 91) {
             putf(b, "RNG %u 127.0.0.1:1865 CKI %u.%u.%u user%u@example.com User%%20%u\r\n", 11752000 + i, 849102,
                  291520 + i, i, i % 5000, i);

@@ -30,10 +30,9 @@ static int cmp_u64(const void *a, const void *b) {
 static void summary(const char *name, uint64_t *v, size_t n, int last) {
     qsort(v, n, sizeof v[0], cmp_u64);
     double sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += (double)v[i];
-    printf("  \"%s\": {\"n\": %zu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"mean_us\": %.1f}%s\n", name, n,
-           (double)v[n / 2] / 1e3, (double)v[(n * 99) / 100] / 1e3, (double)v[n - 1] / 1e3, sum / (double)n / 1e3,
+    for (size_t i = 0; i < n; i++) sum += (double)v[i];
+    printf("  \"%s\": {\"n\": %zu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"mean_us\": %.1f}%s\n", name,
+           n, (double)v[n / 2] / 1e3, (double)v[(n * 99) / 100] / 1e3, (double)v[n - 1] / 1e3, sum / (double)n / 1e3,
            last ? "" : ",");
 }
 
@@ -47,15 +46,14 @@ static int nft(struct nft_ctx *c, const char *cmd) {
 
 int main(int argc, char **argv) {
     size_t n = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 2000;
-    if (n < 10)
-        n = 10;
+    if (n < 10) n = 10;
     struct nft_ctx *c = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (!c)
-        return 1;
+    if (!c) return 1;
     nft_ctx_buffer_output(c);
     nft_ctx_buffer_error(c);
-    if (nft(c, "add table inet msngate_bench\n"
-               "add set inet msngate_bench s { type ipv4_addr . inet_proto . inet_service; flags timeout; }\n") != 0)
+    if (nft(c,
+            "add table inet msngate_bench\n"
+            "add set inet msngate_bench s { type ipv4_addr . inet_proto . inet_service; flags timeout; }\n") != 0)
         return 1;
     char err[256];
     nftset *s = nftset_open(NFPROTO_INET, "msngate_bench", err, sizeof err);
@@ -64,8 +62,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     uint64_t *a = calloc(n, sizeof *a), *b = calloc(n, sizeof *b);
-    if (!a || !b)
-        return 1;
+    if (!a || !b) return 1;
     int fe = 0;
     for (size_t i = 0; i < n; i++) {
         nftset_key k = {4, 6, (uint16_t)(1024 + i % 60000), {10, 99, (uint8_t)(i >> 8), (uint8_t)i}};
@@ -82,8 +79,7 @@ int main(int argc, char **argv) {
         snprintf(cmd, sizeof cmd, "add element inet msngate_bench s { 10.98.%u.%u . tcp . %u timeout 300s }\n",
                  (unsigned)((i >> 8) & 255), (unsigned)(i & 255), (unsigned)(1024 + i % 60000));
         uint64_t t0 = now_ns();
-        if (nft(c, cmd) != 0)
-            return 1;
+        if (nft(c, cmd) != 0) return 1;
         b[i] = now_ns() - t0;
     }
     nft(c, "delete table inet msngate_bench\n");

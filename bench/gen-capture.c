@@ -75,8 +75,12 @@ static void send_msg(msnsynth_tcp *c, int from_server, const char *head_fmt_a, c
     msn_bytes += (uint64_t)hn + n;
 }
 
-static const char *const texts[] = {"hi!", "are you coming tonight?", "I'll send you the photos now",
-                                    "\xe4\xbd\xa0\xe5\xa5\xbd", "ok, talk later", "brb, phone"};
+static const char *const texts[] = {"hi!",
+                                    "are you coming tonight?",
+                                    "I'll send you the photos now",
+                                    "\xe4\xbd\xa0\xe5\xa5\xbd",
+                                    "ok, talk later",
+                                    "brb, phone"};
 
 /* One NS login (DS first) for user `email` from client ip; returns the open NS connection. */
 static msnsynth_tcp *login(uint32_t cip, uint16_t *cport, const char *email, uint32_t ds_ip, uint32_t ns_ip,
@@ -94,8 +98,8 @@ static msnsynth_tcp *login(uint32_t cip, uint16_t *cport, const char *email, uin
     sendf(ds, 0, "CVR 2 0x0409 winnt 5.1 i386 MSNMSGR 5.0.0540 MSMSGS %s\r\n", email);
     sendf(ds, 1, "CVR 2 5.0.0540 5.0.0540 1.0.0863 http://download.example/ http://messenger.example/\r\n");
     sendf(ds, 0, "USR 3 MD5 I %s\r\n", email);
-    sendf(ds, 1, "XFR 3 NS %s:1863 0 %u.%u.%u.%u:1863\r\n", nsip, ds_ip >> 24, (ds_ip >> 16) & 255,
-          (ds_ip >> 8) & 255, ds_ip & 255);
+    sendf(ds, 1, "XFR 3 NS %s:1863 0 %u.%u.%u.%u:1863\r\n", nsip, ds_ip >> 24, (ds_ip >> 16) & 255, (ds_ip >> 8) & 255,
+          ds_ip & 255);
     msnsynth_tcp_close(ds, 1);
 
     ep(&c, cip, (*cport)++);
@@ -277,8 +281,9 @@ static void pair_switchboard(msn_pair *p, unsigned k, unsigned slot) {
         int from_a = (m & 1) == 0;
         msnsynth_tcp *src = from_a ? asb : bsb, *dst = from_a ? bsb : asb;
         const char *who = from_a ? a : b;
-        size_t n = (size_t)snprintf(pl, sizeof pl,
-                                    "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: %s\r\n\r\n\r\n", who);
+        size_t n = (size_t)snprintf(
+            pl, sizeof pl, "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: %s\r\n\r\n\r\n",
+            who);
         snprintf(head, sizeof head, "MSG %u U", from_a ? atrid++ : btrid++);
         send_msg(src, 0, head, pl, n);
         snprintf(head, sizeof head, "MSG %s %s", who, who);
@@ -336,7 +341,8 @@ static void pair_switchboard(msn_pair *p, unsigned k, unsigned slot) {
         inv.app_name = k == 1 ? "Voice" : "Video";
         inv.app_guid = guid_voice;
         inv.session_protocol = "SM1";
-        inv.context_data = k == 1 ? "Requested:SIP_A,;Capabilities:SIP_A,;" : "Requested:SIP_V,;Capabilities:SIP_V,SIP_A,;";
+        inv.context_data =
+            k == 1 ? "Requested:SIP_A,;Capabilities:SIP_A,;" : "Requested:SIP_V,;Capabilities:SIP_V,SIP_A,;";
         inv.session_id = "{A2ED5ACF-F784-4B47-A7D4-997CD8F643CC}";
         acc.ip = p->bips;
         acc.port = media_port;
@@ -408,7 +414,8 @@ static void pair_switchboard(msn_pair *p, unsigned k, unsigned slot) {
     }
     /* the secondary connection */
     if (k == 0) msnftp_flow(p->bip, p->aip, 6891, b, authc, fsize);
-    else if (k == 1 || k == 2) udp_media(p->aip, media_port, p->bip, media_port, p->dense ? (k == 1 ? 8 : 16) : (k == 1 ? 60 : 120));
+    else if (k == 1 || k == 2)
+        udp_media(p->aip, media_port, p->bip, media_port, p->dense ? (k == 1 ? 8 : 16) : (k == 1 ? 60 : 120));
     else if (k <= 5) tcp_secondary(p->bip, p->aip, ctx_port, p->dense ? 3000 : 30000);
 
     sendf(bsb, 0, "OUT\r\n");
@@ -443,8 +450,39 @@ static void background(uint64_t id) {
     /* DNS query + answer */
     ep(&c, cip, (uint16_t)(30000 + id % 30000));
     ep(&s, dns, 53);
-    unsigned char dq[64] = {(unsigned char)(id >> 8), (unsigned char)id, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
-                            3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+    unsigned char dq[64] = {(unsigned char)(id >> 8),
+                            (unsigned char)id,
+                            1,
+                            0,
+                            0,
+                            1,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            3,
+                            'w',
+                            'w',
+                            'w',
+                            7,
+                            'e',
+                            'x',
+                            'a',
+                            'm',
+                            'p',
+                            'l',
+                            'e',
+                            3,
+                            'c',
+                            'o',
+                            'm',
+                            0,
+                            0,
+                            1,
+                            0,
+                            1};
     if (msnsynth_udp(W, &c, &s, dq, 33) != 0) fail("udp");
     dq[2] = 0x81;
     dq[3] = 0x80;
@@ -495,8 +533,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--msn-share") && i + 1 < argc) share = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dense") && i + 1 < argc) dense = strtoull(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: gen-capture --out FILE [--size MB] [--seed N] [--msn-share PCT]\n"
-                            "       gen-capture --out FILE --dense SESSIONS [--seed N]\n");
+            fprintf(stderr,
+                    "usage: gen-capture --out FILE [--size MB] [--seed N] [--msn-share PCT]\n"
+                    "       gen-capture --out FILE --dense SESSIONS [--seed N]\n");
             return 2;
         }
     }
@@ -520,11 +559,12 @@ int main(int argc, char **argv) {
     uint64_t target = size_mb << 20, id = 0, bg = 0;
     if (dense)
         for (; id < dense; id++) msn_session_dense(id);
-    else while (msnsynth_bytes(W) < target) {
-        /* keep MSN bytes near `share` percent of the payload bytes */
-        if ((msn_bytes + 1) * 100 < (msn_bytes + bg_bytes + 1) * share) msn_session(id, (unsigned)(id % 7)), id++;
-        else background(bg++);
-    }
+    else
+        while (msnsynth_bytes(W) < target) {
+            /* keep MSN bytes near `share` percent of the payload bytes */
+            if ((msn_bytes + 1) * 100 < (msn_bytes + bg_bytes + 1) * share) msn_session(id, (unsigned)(id % 7)), id++;
+            else background(bg++);
+        }
     uint64_t packets = msnsynth_packets(W), bytes = msnsynth_bytes(W);
     if (msnsynth_close(W) != 0) {
         fprintf(stderr, "gen-capture: write failed\n");
@@ -535,7 +575,7 @@ int main(int argc, char **argv) {
            ",\"invitations\":{\"file_transfer\":%" PRIu64 ",\"voice\":%" PRIu64 ",\"video\":%" PRIu64
            ",\"whiteboard\":%" PRIu64 ",\"app_sharing\":%" PRIu64 ",\"remote_assistance\":%" PRIu64
            ",\"cancelled\":%" PRIu64 "}}\n",
-           out, dense ? "dense" : "mixed", bytes, packets, sessions, msn_bytes, ftp_bytes, bg_bytes, invitations[0], invitations[1], invitations[2],
-           invitations[3], invitations[4], invitations[5], invitations[6]);
+           out, dense ? "dense" : "mixed", bytes, packets, sessions, msn_bytes, ftp_bytes, bg_bytes, invitations[0],
+           invitations[1], invitations[2], invitations[3], invitations[4], invitations[5], invitations[6]);
     return 0;
 }

@@ -122,7 +122,17 @@ struct conn {
 };
 
 enum login_state {
-    L_IDLE, L_DS_VER, L_DS_CVR, L_DS_USR, L_NS_VER, L_NS_CVR, L_NS_USR_I, L_NS_USR_S, L_NS_SYNC, L_ONLINE, L_FAILED
+    L_IDLE,
+    L_DS_VER,
+    L_DS_CVR,
+    L_DS_USR,
+    L_NS_VER,
+    L_NS_CVR,
+    L_NS_USR_I,
+    L_NS_USR_S,
+    L_NS_SYNC,
+    L_ONLINE,
+    L_FAILED
 };
 enum sb_state { S_NONE, S_XFR, S_USR, S_CAL, S_WAIT_JOI, S_ANS, S_READY, S_FAILED };
 
@@ -490,8 +500,7 @@ static void login_line(conn *c, user *u, const msnp_cmd *cmd) {
             goto bad;
         }
         return; /* SYN, GTC, BLP, LST, ILN ... */
-    default:
-        return;
+    default: return;
     }
 bad:
     if (cmd->is_error) {
@@ -545,7 +554,8 @@ static void sb_line(conn *c, user *u, const msnp_cmd *cmd) {
     switch (cmd->code) {
     case MSNP_MSG:
         cnt.msgs_relayed++;
-        if (cmd->payload.n != expected_len || memcmp(cmd->payload.p, expected_payload, expected_len) != 0) cnt.corrupt++;
+        if (cmd->payload.n != expected_len || memcmp(cmd->payload.p, expected_payload, expected_len) != 0)
+            cnt.corrupt++;
         return;
     case MSNP_ACK:
     case MSNP_NAK:
@@ -567,14 +577,11 @@ static void sb_line(conn *c, user *u, const msnp_cmd *cmd) {
     case MSNP_JOI:
         if (u->ss == S_WAIT_JOI) sb_ready(u);
         return;
-    case MSNP_IRO:
-        return;
+    case MSNP_IRO: return;
     case MSNP_ANS:
         if (u->ss == S_ANS && cmd->argc >= 2 && msnp_str_eq(cmd->argv[1], "OK")) sb_ready(u);
         return;
-    case MSNP_BYE:
-        cnt.byes++;
-        return;
+    case MSNP_BYE: cnt.byes++; return;
     default:
         if (cmd->is_error) {
             cnt.sb_errors++;
@@ -665,8 +672,11 @@ static void on_conn_error(conn *c, const char *what, int err) {
     user *u = c->u;
     cnt.conn_errors++;
     if (cnt.conn_errors <= 5)
-        note("%s connection of %s: %s%s%s", c->kind == K_DS ? "DS" : c->kind == K_NS ? "NS" : "SB", u ? u->email : "?",
-             what, err ? ": " : "", err ? strerror(err) : "");
+        note("%s connection of %s: %s%s%s",
+             c->kind == K_DS       ? "DS"
+                 : c->kind == K_NS ? "NS"
+                                   : "SB",
+             u ? u->email : "?", what, err ? ": " : "", err ? strerror(err) : "");
     enum conn_kind kind = c->kind;
     conn_close(c);
     if (!u) return;
@@ -799,7 +809,7 @@ static void print_errors_json(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double self_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-                      (double)ru.ru_stime.tv_usec / 1e6;
+        (double)ru.ru_stime.tv_usec / 1e6;
     double scpu = server_cpu_s();
     printf("\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,\"client_max_rss_kib\":%ld,", self_cpu,
            scpu >= 0 ? scpu - server_cpu_at_start : -1.0, ru.ru_maxrss);
@@ -828,8 +838,8 @@ static int mode_login(void) {
     (void)complete;
     double rate = (double)cnt.logins_ok / secs;
     if (opt.json) {
-        printf("{\"mode\":\"login\",\"label\":\"%s\",\"dispatch\":%s,\"concurrency\":%u,\"seconds\":%.2f,\"logins\":%" PRIu64
-               ",\"logins_per_s\":%.0f,\"challenges_answered\":%" PRIu64 ",",
+        printf("{\"mode\":\"login\",\"label\":\"%s\",\"dispatch\":%s,\"concurrency\":%u,\"seconds\":%.2f,\"logins\":"
+               "%" PRIu64 ",\"logins_per_s\":%.0f,\"challenges_answered\":%" PRIu64 ",",
                opt.label, opt.no_dispatch ? "false" : "true", opt.concurrency, secs, cnt.logins_ok, rate,
                cnt.chl_answered);
         print_hist_json("latency", &h_login);
@@ -892,9 +902,9 @@ static int mode_hold(void) {
 
 static unsigned *free_ring;
 static unsigned free_head, free_tail, free_count;
-static double open_rate;   /* slots per second */
+static double open_rate;        /* slots per second */
 static unsigned open_burst = 1; /* messages per slot, written together */
-static int open_phase;       /* the running phase follows a schedule */
+static int open_phase;          /* the running phase follows a schedule */
 static uint64_t open_t0, open_issued, open_skipped, open_late;
 static struct event *open_ev;
 /* The generator's own timing error: actual write time minus scheduled time
@@ -1040,7 +1050,7 @@ static double self_cpu_s(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           (double)ru.ru_stime.tv_usec / 1e6;
+        (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* Busy and total jiffies of all CPUs (the "cpu" line of /proc/stat). */
@@ -1197,8 +1207,7 @@ static void print_phase_json(const char *kind, const phase_result *pr, const cha
            pr->server_sleeps);
     print_hist_json("latency", &pr->h);
     if (pr->offered > 0) {
-        printf(",\"burst\":%u,\"issued\":%" PRIu64 ",\"late_over_1ms\":%" PRIu64 ",", pr->burst, pr->issued,
-               pr->late);
+        printf(",\"burst\":%u,\"issued\":%" PRIu64 ",\"late_over_1ms\":%" PRIu64 ",", pr->burst, pr->issued, pr->late);
         print_hist_json("send_lag", &pr->lag);
     }
     printf("}");
@@ -1216,7 +1225,6 @@ static void print_open_line(const phase_result *pr, const char *unit, const char
            100 * pr->client_cpu_s / pr->seconds, 100 * pr->server_cpu_s / pr->seconds, 100 * pr->machine_busy,
            pr->sends, pr->recvs, pr->client_sleeps, pr->server_sleeps);
 }
-
 
 static int mode_presence(void) {
     double secs;
@@ -1473,9 +1481,7 @@ static void base64_16(const unsigned char in[16], char out[25]) {
     out[o] = '\0';
 }
 
-static void escargot_uuid(unsigned i, char out[37]) {
-    snprintf(out, 37, "00000000-0000-4000-8000-%012x", i);
-}
+static void escargot_uuid(unsigned i, char out[37]) { snprintf(out, 37, "00000000-0000-4000-8000-%012x", i); }
 
 /* Accounts and FL cliques in an Escargot database made by its cmd/dbcreate.py:
  * every clique member on each other's FL, AL and RL (Escargot checks the
@@ -1537,7 +1543,9 @@ static int populate_escargot(sqlite3 *db) {
     sqlite3_close(db);
     free(contacts);
     if (!opt.json) printf("%u accounts, %" PRIu64 " FL entries in %s (Escargot)\n", opt.users, edges, opt.db);
-    else printf("{\"mode\":\"populate\",\"store\":\"escargot\",\"users\":%u,\"fl_entries\":%" PRIu64 "}\n", opt.users, edges);
+    else
+        printf("{\"mode\":\"populate\",\"store\":\"escargot\",\"users\":%u,\"fl_entries\":%" PRIu64 "}\n", opt.users,
+               edges);
     return 0;
 }
 
@@ -1601,7 +1609,8 @@ static int mode_populate(void) {
     if (strcmp(opt.store, "msnd") != 0 && strcmp(opt.store, "escargot") != 0) die("--store is msnd or escargot");
     if (strcmp(opt.store, "msnd") == 0) return populate_msnd();
     sqlite3 *db;
-    if (sqlite3_open_v2(opt.db, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) die("open %s: %s", opt.db, sqlite3_errmsg(db));
+    if (sqlite3_open_v2(opt.db, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        die("open %s: %s", opt.db, sqlite3_errmsg(db));
     sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) die("begin: %s", sqlite3_errmsg(db));
     return populate_escargot(db);
@@ -1700,7 +1709,8 @@ int main(int argc, char **argv) {
         else if (ARG("--sb-server")) {
             msnp_str h;
             uint16_t p;
-            if (msnp_split_hostport(msnp_str_c(v), &h, &p, 1) != 0 || h.n >= sizeof opt.sb_host) die("bad --sb-server %s", v);
+            if (msnp_split_hostport(msnp_str_c(v), &h, &p, 1) != 0 || h.n >= sizeof opt.sb_host)
+                die("bad --sb-server %s", v);
             memcpy(opt.sb_host, h.p, h.n);
             opt.sb_host[h.n] = '\0';
             opt.sb_port = p;
@@ -1709,8 +1719,8 @@ int main(int argc, char **argv) {
 #undef ARG
     }
     if (opt.users == 0 || opt.users > 10000000 || opt.concurrency == 0 || opt.duration <= 0 || opt.duration > 600 ||
-        opt.keep < 0 || opt.keep > 600 ||
-        opt.clique == 0 || opt.window == 0 || opt.window > RING / 2 || opt.sources > 250 || opt.inflight == 0)
+        opt.keep < 0 || opt.keep > 600 || opt.clique == 0 || opt.window == 0 || opt.window > RING / 2 ||
+        opt.sources > 250 || opt.inflight == 0)
         die("option out of range (see msnbench without arguments)");
     if (strcmp(opt.mode, "populate") == 0) return mode_populate();
 
@@ -1731,7 +1741,8 @@ int main(int argc, char **argv) {
         expected_payload = malloc(total);
         if (!expected_payload) die("out of memory");
         memcpy(expected_payload, head, hl);
-        for (size_t i = hl; i < total; i++) expected_payload[i] = (uint8_t)"hello from msnbench, how are you? "[(i - hl) % 34];
+        for (size_t i = hl; i < total; i++)
+            expected_payload[i] = (uint8_t) "hello from msnbench, how are you? "[(i - hl) % 34];
         expected_len = total;
     }
     nusers = opt.users;

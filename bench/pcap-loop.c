@@ -39,7 +39,8 @@ int main(int argc, char **argv) {
     pcap_close(p);
     double secs = now_s() - t0;
     if (json)
-        printf("{\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.3f,\"mb_per_s\":%.1f,\"sum\":%" PRIu64 "}\n",
+        printf("{\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.3f,\"mb_per_s\":%.1f,\"sum\":%" PRIu64
+               "}\n",
                packets, bytes, secs, (double)bytes / secs / 1e6, sum);
     else
         printf("%" PRIu64 " packets, %" PRIu64 " bytes in %.3f s = %.1f MB/s\n", packets, bytes, secs,

@@ -55,8 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             msnp_mime m2;
             if (msnp_mime_parse(out, (size_t)n, &m2, NULL) != MSNP_MIME_OK) abort();
             msnp_invite again;
-            if (msnp_invite_parse(m2.body.p, m2.body.n, &again, NULL) == MSNP_INVITE_OK &&
-                again.command != fl.command)
+            if (msnp_invite_parse(m2.body.p, m2.body.n, &again, NULL) == MSNP_INVITE_OK && again.command != fl.command)
                 abort();
         }
     }

@@ -10,9 +10,15 @@ int main(int argc, char **argv) {
     int n = 0;
     for (int i = 1; i < argc; i++) {
         FILE *f = fopen(argv[i], "rb");
-        if (!f) { fprintf(stderr, "replay: cannot open %s\n", argv[i]); return 2; }
+        if (!f) {
+            fprintf(stderr, "replay: cannot open %s\n", argv[i]);
+            return 2;
+        }
         uint8_t *buf = malloc(1 << 20);
-        if (!buf) { fclose(f); return 2; }
+        if (!buf) {
+            fclose(f);
+            return 2;
+        }
         size_t len = fread(buf, 1, 1 << 20, f);
         fclose(f);
         LLVMFuzzerTestOneInput(buf, len);

@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define EMAIL "bob@example.com"
 #define FILE_SIZE 5000u
 #define MAX_ROUNDS 20000 /* loop turns per input (8 KiB one byte at a time fits) */
-#define QUIET_ROUNDS 8   /* turns with nothing moving: msnc has nothing more to do
+#define QUIET_ROUNDS \
+    8                    /* turns with nothing moving: msnc has nothing more to do \
                             (loopback delivers at once; only timers could add more) */
 #define HANG_ROUNDS 2000 /* ~2 s without a reaction to the end of our stream */
 

@@ -67,8 +67,7 @@ typedef struct client {
 } client;
 
 static void pump(int passes) {
-    for (int i = 0; i < passes; i++)
-        event_base_loop(srv->base, EVLOOP_NONBLOCK);
+    for (int i = 0; i < passes; i++) event_base_loop(srv->base, EVLOOP_NONBLOCK);
 }
 
 static int dial(conn_kind kind);
@@ -95,8 +94,7 @@ static void answer_rings(const char *p, size_t n) {
     }
     for (char *r = strstr(text, "RNG "); r && nanswers < ANSWERS_MAX; r = strstr(r + 4, "RNG ")) {
         char sess[32], addr[128], cookie[128], cmd[300];
-        if (sscanf(r, "RNG %31s %127s CKI %127s", sess, addr, cookie) != 3)
-            continue;
+        if (sscanf(r, "RNG %31s %127s CKI %127s", sess, addr, cookie) != 3) continue;
         int fd = dial(CONN_SB);
         snprintf(cmd, sizeof cmd, "ANS 1 %s %s %s\r\n", USER2, cookie, sess);
         if (send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) != (ssize_t)strlen(cmd)) {
@@ -111,18 +109,15 @@ static void drain_fd(int fd) {
     char junk[4096];
     ssize_t n;
     for (int i = 0; i < 64 && (n = recv(fd, junk, sizeof junk, MSG_DONTWAIT)) > 0; i++) {
-        if (verbose)
-            fprintf(stderr, "%s<<< %.*s", fd == friend_fd ? "friend " : "", (int)n, junk);
-        if (fd == friend_fd)
-            answer_rings(junk, (size_t)n);
+        if (verbose) fprintf(stderr, "%s<<< %.*s", fd == friend_fd ? "friend " : "", (int)n, junk);
+        if (fd == friend_fd) answer_rings(junk, (size_t)n);
     }
 }
 
 static void drain_all(int fd) {
     drain_fd(fd);
     drain_fd(friend_fd);
-    for (int i = 0; i < nanswers; i++)
-        drain_fd(answers[i]);
+    for (int i = 0; i < nanswers; i++) drain_fd(answers[i]);
 }
 
 /* Runs the server until a reply line starting with `prefix` arrives on c;
@@ -130,14 +125,11 @@ static void drain_all(int fd) {
 static int expect_line(client *c, const char *prefix, char *line, size_t cap) {
     for (int pass = 0; pass < 200; pass++) {
         pump(1);
-        if (friend_fd >= 0 && c->fd != friend_fd)
-            drain_fd(friend_fd);
+        if (friend_fd >= 0 && c->fd != friend_fd) drain_fd(friend_fd);
         ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, MSG_DONTWAIT);
-        if (n == 0)
-            return -1;
+        if (n == 0) return -1;
         if (n > 0) {
-            if (verbose)
-                fprintf(stderr, "setup<<< %.*s", (int)n, c->buf + c->len);
+            if (verbose) fprintf(stderr, "setup<<< %.*s", (int)n, c->buf + c->len);
             c->len += (size_t)n;
         }
         c->buf[c->len] = '\0';
@@ -152,11 +144,9 @@ static int expect_line(client *c, const char *prefix, char *line, size_t cap) {
             }
             memmove(c->buf, eol + 2, c->len - ll - 2 + 1);
             c->len -= ll + 2;
-            if (match)
-                return 0;
+            if (match) return 0;
         }
-        if (c->len > sizeof c->buf / 2)
-            c->len = 0; /* a reply this long is not one the set-up waits for */
+        if (c->len > sizeof c->buf / 2) c->len = 0; /* a reply this long is not one the set-up waits for */
     }
     return -1;
 }
@@ -180,16 +170,13 @@ static int dial_port(uint16_t port) {
     struct sockaddr_in src = {.sin_family = AF_INET};
     src.sin_addr.s_addr = htonl(0x7F000000u | (1u + k / 62500u) << 16 | (1u + k / 250u % 250u) << 8 | (1u + k % 250u));
     int rc = bind(fd, (struct sockaddr *)&src, sizeof src);
-    if (rc == 0)
-        rc = connect(fd, (struct sockaddr *)&a, sizeof a); /* loopback: the kernel completes it */
+    if (rc == 0) rc = connect(fd, (struct sockaddr *)&a, sizeof a); /* loopback: the kernel completes it */
     if (rc != 0 && errno == EINTR) { /* a signal of the fuzzer's: the connection goes on */
         struct pollfd pfd = {.fd = fd, .events = POLLOUT};
         int soerr = 0;
         socklen_t sl = sizeof soerr;
-        if (poll(&pfd, 1, 5000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-            rc = 0;
-        else
-            errno = soerr ? soerr : ETIMEDOUT;
+        if (poll(&pfd, 1, 5000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) rc = 0;
+        else errno = soerr ? soerr : ETIMEDOUT;
     }
     if (rc != 0) {
         fprintf(stderr, "fuzz_msnd: connecting to 127.0.0.1:%u: %s\n", (unsigned)port, strerror(errno));
@@ -201,8 +188,7 @@ static int dial_port(uint16_t port) {
 
 static int dial(conn_kind kind) {
     for (size_t i = 0; i < srv->nlisteners; i++)
-        if (srv->listeners[i].kind == kind)
-            return dial_port(srv->listeners[i].port);
+        if (srv->listeners[i].kind == kind) return dial_port(srv->listeners[i].port);
     abort();
 }
 
@@ -224,30 +210,25 @@ static int login(client *c, const char *email) {
     c->fd = dial(CONN_NS);
     c->len = 0;
     say(c, "VER 1 MSNP7 MSNP6 CVR0\r\n");
-    if (expect_line(c, "VER 1", NULL, 0) != 0)
-        return -1;
+    if (expect_line(c, "VER 1", NULL, 0) != 0) return -1;
     snprintf(cmd, sizeof cmd, "USR 2 MD5 I %s\r\n", email);
     say(c, cmd);
-    if (expect_line(c, "USR 2 MD5 S ", line, sizeof line) != 0)
-        return -1;
+    if (expect_line(c, "USR 2 MD5 S ", line, sizeof line) != 0) return -1;
     const char *salt = line + strlen("USR 2 MD5 S ");
     char hash[MSNP_MD5_HEX_LEN + 1];
     msnp_login_response(msnp_str_make(salt, strlen(salt)), msnp_str_make(PASS, strlen(PASS)), hash);
     snprintf(cmd, sizeof cmd, "USR 3 MD5 S %s\r\n", hash);
     say(c, cmd);
-    if (expect_line(c, "USR 3 OK", NULL, 0) != 0)
-        return -1;
+    if (expect_line(c, "USR 3 OK", NULL, 0) != 0) return -1;
     say(c, "CHG 4 NLN\r\n");
     /* MSNP7: the first CHG brings a challenge; answered, as a real client would */
-    if (expect_line(c, "CHL 0 ", line, sizeof line) != 0)
-        return -1;
+    if (expect_line(c, "CHL 0 ", line, sizeof line) != 0) return -1;
     const char *chl = line + strlen("CHL 0 ");
     static const char id[] = "msmsgs@msnmsgr.com";
     CHECK(msnp_chl_response(msnp_str_make(chl, strlen(chl)), msnp_str_make(id, sizeof id - 1), hash) == 0);
     snprintf(cmd, sizeof cmd, "QRY 5 %s 32\r\n%s", id, hash);
     say(c, cmd);
-    if (expect_line(c, "QRY 5", NULL, 0) != 0)
-        return -1;
+    if (expect_line(c, "QRY 5", NULL, 0) != 0) return -1;
     return 0;
 }
 
@@ -255,8 +236,7 @@ static void friend_alive(void) {
     if (friend_fd >= 0) {
         char b;
         ssize_t n = recv(friend_fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
-        if (n != 0 && !(n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-            return;
+        if (n != 0 && !(n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return;
         close(friend_fd);
         friend_fd = -1;
         pump(4);
@@ -267,8 +247,7 @@ static void friend_alive(void) {
 }
 
 static void cleanup(void) {
-    if (friend_fd >= 0)
-        close(friend_fd);
+    if (friend_fd >= 0) close(friend_fd);
     if (srv) {
         server_free(srv);
         free(srv);
@@ -298,10 +277,14 @@ static void setup(void) {
     msnd_config cfg;
     config_defaults(&cfg);
     static const char *const settings[][2] = {
-        {"listen", "127.0.0.1:0"},          {"ns-listen", "127.0.0.1:0"},
-        {"sb-listen", "127.0.0.1:0"},       {"max-commands-per-second", "0"},
-        {"auth-failures-per-account", "0"}, {"auth-failures-per-address", "0"},
-        {"max-connections-per-address", "0"}, {"link-listen", "127.0.0.1:0"},
+        {"listen", "127.0.0.1:0"},
+        {"ns-listen", "127.0.0.1:0"},
+        {"sb-listen", "127.0.0.1:0"},
+        {"max-commands-per-second", "0"},
+        {"auth-failures-per-account", "0"},
+        {"auth-failures-per-address", "0"},
+        {"max-connections-per-address", "0"},
+        {"link-listen", "127.0.0.1:0"},
     };
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         CHECK(config_set(&cfg, settings[i][0], settings[i][1], err, sizeof err) == 0);
@@ -316,10 +299,8 @@ static void setup(void) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!srv)
-        setup();
-    if (size < 1)
-        return 0;
+    if (!srv) setup();
+    if (size < 1) return 0;
     unsigned mode = data[0] & 7, pieces = data[0] >> 3; /* 0 = one write, else up to 31+1 bytes each */
     data++;
     size--;
@@ -352,13 +333,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t at = 0;
     while (at < size) {
         size_t n = pieces ? 1 + (size_t)(pieces + at) % 32 : size - at;
-        if (n > size - at)
-            n = size - at;
+        if (n > size - at) n = size - at;
         ssize_t w = send(c.fd, data + at, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            w = 0;
-        if (w < 0)
-            break; /* the server closed the connection: fine */
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) w = 0;
+        if (w < 0) break; /* the server closed the connection: fine */
         at += (size_t)w;
         pump(1);
         drain_all(c.fd);
@@ -368,22 +346,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         drain_all(c.fd);
     }
     close(c.fd);
-    for (int i = 0; i < nanswers; i++)
-        close(answers[i]);
+    for (int i = 0; i < nanswers; i++) close(answers[i]);
     nanswers = 0;
     /* Bounded: the server sees the close within a few passes. */
     for (int pass = 0; pass < 400 && srv->nconns > before; pass++) {
         pump(1);
         drain_fd(friend_fd);
     }
-    for (int pass = 0; pass < 400 && presence_remote_count(srv->presence) > 0; pass++)
-        pump(1);
+    for (int pass = 0; pass < 400 && presence_remote_count(srv->presence) > 0; pass++) pump(1);
     if (srv->nconns > before) {
         fprintf(stderr, "fuzz_msnd: %zu connections open after the client left, %zu before\n", srv->nconns, before);
         abort();
     }
     if (presence_remote_count(srv->presence) > 0) { /* a link that went took its users with it */
-        fprintf(stderr, "fuzz_msnd: %zu remote users left after the link closed\n", presence_remote_count(srv->presence));
+        fprintf(stderr, "fuzz_msnd: %zu remote users left after the link closed\n",
+                presence_remote_count(srv->presence));
         abort();
     }
     /* The server still serves others: the second account's PNG is answered. */

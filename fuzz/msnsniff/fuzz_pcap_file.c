@@ -25,8 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int fd = memfd_create("capture", 0);
-    if (fd < 0)
-        return 0;
+    if (fd < 0) return 0;
     if (size && write(fd, data, size) != (ssize_t)size) {
         close(fd);
         return 0;
@@ -56,13 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 CHECK(fr.caplen == h->caplen);
                 CHECK(fr.wirelen == (h->len < h->caplen ? h->caplen : h->len));
                 CHECK(memcmp(fr.data, d, h->caplen) == 0);
-                if (e)
-                    sn_engine_packet(e, lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
+                if (e) sn_engine_packet(e, lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
                 continue;
             }
             CHECK(mine == (rc == PCAP_ERROR_BREAK ? 0 : -1));
-            if (mine < 0)
-                CHECK(strstr(err, pcap_geterr(p)) != NULL); /* libpcap's own words */
+            if (mine < 0) CHECK(strstr(err, pcap_geterr(p)) != NULL); /* libpcap's own words */
             break;
         }
         if (e) {

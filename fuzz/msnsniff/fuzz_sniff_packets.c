@@ -25,16 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cfg.expect_timeout_us = 2000000u;
     cfg.flow_timeout_us = 5000000u;
     sn_engine *e = sn_engine_new(&cfg);
-    if (!e)
-        return 0;
+    if (!e) return 0;
     uint64_t ts = 1016955577000000ull;
     size_t off = 0;
     while (off + 3 <= size) {
         uint8_t sel = data[off];
         size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
         off += 3;
-        if (len > size - off)
-            len = size - off;
+        if (len > size - off) len = size - off;
         ts += (uint64_t)(sel >> 3) * 100000u;
         sn_engine_packet(e, linktypes[sel & 7u], ts, data + off, len, len + (sel & 0x80u ? 100u : 0u));
         off += len;

@@ -53,11 +53,11 @@ typedef struct app {
     int has_fmt;
     struct event *stdin_ev;
     uint64_t last_progress_ms;
-    int bar_above_prompt; /* the progress bar is the line just above the prompt */
-    int in_line_handler; /* libedit redraws the prompt itself afterwards */
-    int line_accepted;   /* set by the line handler during one tty read */
-    int stdin_polled;    /* stdin cannot be watched (regular file, /dev/null): read it on a timer */
-    int stdin_paused;    /* batch commands wait while not logged in */
+    int bar_above_prompt;  /* the progress bar is the line just above the prompt */
+    int in_line_handler;   /* libedit redraws the prompt itself afterwards */
+    int line_accepted;     /* set by the line handler during one tty read */
+    int stdin_polled;      /* stdin cannot be watched (regular file, /dev/null): read it on a timer */
+    int stdin_paused;      /* batch commands wait while not logged in */
     int reconnect_pending; /* a reconnecting event followed the last disconnect */
     struct event *stdin_poll;
     uint64_t quit_started_ms;

@@ -22,9 +22,9 @@ static msnp_status status_from(const char *s) {
     static const struct {
         const char *word;
         msnp_status st;
-    } words[] = {{"online", MSNP_STATUS_NLN}, {"busy", MSNP_STATUS_BSY}, {"away", MSNP_STATUS_AWY},
-                 {"idle", MSNP_STATUS_IDL}, {"brb", MSNP_STATUS_BRB}, {"phone", MSNP_STATUS_PHN},
-                 {"lunch", MSNP_STATUS_LUN}, {"hidden", MSNP_STATUS_HDN}, {"invisible", MSNP_STATUS_HDN}};
+    } words[] = {{"online", MSNP_STATUS_NLN}, {"busy", MSNP_STATUS_BSY},   {"away", MSNP_STATUS_AWY},
+                 {"idle", MSNP_STATUS_IDL},   {"brb", MSNP_STATUS_BRB},    {"phone", MSNP_STATUS_PHN},
+                 {"lunch", MSNP_STATUS_LUN},  {"hidden", MSNP_STATUS_HDN}, {"invisible", MSNP_STATUS_HDN}};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (!strcasecmp(s, words[i].word)) return words[i].st;
     char up[8];
@@ -50,16 +50,15 @@ static void print_chat(int chat, const char *participants, int ready, void *arg)
     app *a = arg;
     if (!a->batch) {
         const char *peer = msnc_chat_peer(a->client, chat);
-        out_info(a, "Chat %d with %s: %s%s.", chat,
-                 *participants ? participants : (peer ? peer : "nobody yet"),
+        out_info(a, "Chat %d with %s: %s%s.", chat, *participants ? participants : (peer ? peer : "nobody yet"),
                  ready ? (*participants ? "ready" : "waiting for someone to join") : "still connecting",
                  chat == a->current_chat ? " (the current chat)" : "");
         return;
     }
     char id[16];
     snprintf(id, sizeof(id), "%d", chat);
-    out_json_kv(a, "chat", "chat", id, "participants", participants, "state", ready ? "ready" : "connecting",
-                "current", chat == a->current_chat ? "yes" : "no", NULL);
+    out_json_kv(a, "chat", "chat", id, "participants", participants, "state", ready ? "ready" : "connecting", "current",
+                chat == a->current_chat ? "yes" : "no", NULL);
 }
 
 static void count_chat(int chat, const char *participants, int ready, void *arg) {
@@ -181,7 +180,8 @@ static void run_line(app *a, char *buf) {
         }
     } else if (!strcmp(cmd, "remove")) {
         arg1 = next_word(&p);
-        if (!arg1 || !msnc_list_remove(a->client, MSNP_LIST_FL, arg1)) out_error(a, "usage: /remove EMAIL (when logged in)");
+        if (!arg1 || !msnc_list_remove(a->client, MSNP_LIST_FL, arg1))
+            out_error(a, "usage: /remove EMAIL (when logged in)");
     } else if (!strcmp(cmd, "block") || !strcmp(cmd, "allow") || !strcmp(cmd, "unblock")) {
         arg1 = next_word(&p);
         int rc = !arg1 ? -1 : (!strcmp(cmd, "block") ? msnc_block(a->client, arg1) : msnc_allow(a->client, arg1));

@@ -69,8 +69,10 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
     else if (!strcasecmp(name, "invite_timeout")) c->invite_timeout_s = (unsigned)atoi(value);
     else if (!strcasecmp(name, "connect_timeout")) c->connect_timeout_s = (unsigned)atoi(value);
     else if (!strcasecmp(name, "login_timeout")) c->login_timeout_s = (unsigned)atoi(value);
-    else if (!strcasecmp(name, "incoming")) c->no_incoming = !strcasecmp(value, "no") || !strcmp(value, "0") || !strcasecmp(value, "false");
-    else if (!strcasecmp(name, "reconnect")) c->reconnect = !strcasecmp(value, "yes") || !strcmp(value, "1") || !strcasecmp(value, "true");
+    else if (!strcasecmp(name, "incoming"))
+        c->no_incoming = !strcasecmp(value, "no") || !strcmp(value, "0") || !strcasecmp(value, "false");
+    else if (!strcasecmp(name, "reconnect"))
+        c->reconnect = !strcasecmp(value, "yes") || !strcmp(value, "1") || !strcasecmp(value, "true");
     else if (!strcasecmp(name, "password")) return 0; /* refuse clear-text passwords in the config */
     else return 0;
     return 1;

@@ -56,13 +56,13 @@ static void notice(msnc_ftp *t, const char *text, void *arg) {
     jprint(json_pack("{s:s,s:s}", "event", "warning", "text", text));
 }
 
-static void finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const char *path, uint64_t bytes,
-                     uint32_t bye, void *arg) {
+static void finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const char *path, uint64_t bytes, uint32_t bye,
+                     void *arg) {
     (void)t;
     tool *tl = arg;
     json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "event", r == MSNC_FTP_OK ? "transfer_done" : "transfer_failed",
-                          "result", msnc_ftp_result_name(r), "text", detail ? detail : "", "bytes",
-                          (json_int_t)bytes, "bye", (json_int_t)bye);
+                          "result", msnc_ftp_result_name(r), "text", detail ? detail : "", "bytes", (json_int_t)bytes,
+                          "bye", (json_int_t)bye);
     if (path) json_object_set_new(o, "file", json_string(path));
     jprint(o);
     tl->rc = r == MSNC_FTP_OK ? 0 : (r == MSNC_FTP_REFUSED ? 2 : 4);
@@ -89,13 +89,14 @@ int ftptool_main(int argc, char **argv) {
     uint64_t size = UINT64_MAX;
     tool tl = {0};
     unsigned timeout_ms = 30000;
-    static const struct option opts[] = {{"cookie", required_argument, NULL, 'k'}, {"bind-ip", required_argument, NULL, 'b'},
-                                         {"ports", required_argument, NULL, 'p'}, {"email", required_argument, NULL, 'e'},
-                                         {"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'P'},
-                                         {"dir", required_argument, NULL, 'd'}, {"name", required_argument, NULL, 'n'},
-                                         {"size", required_argument, NULL, 's'}, {"cancel-after", required_argument, NULL, 'x'},
-                                         {"timeout", required_argument, NULL, 't'}, {"version", no_argument, NULL, 'V'},
-                                         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"cookie", required_argument, NULL, 'k'},  {"bind-ip", required_argument, NULL, 'b'},
+        {"ports", required_argument, NULL, 'p'},   {"email", required_argument, NULL, 'e'},
+        {"host", required_argument, NULL, 'H'},    {"port", required_argument, NULL, 'P'},
+        {"dir", required_argument, NULL, 'd'},     {"name", required_argument, NULL, 'n'},
+        {"size", required_argument, NULL, 's'},    {"cancel-after", required_argument, NULL, 'x'},
+        {"timeout", required_argument, NULL, 't'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -142,8 +143,8 @@ int ftptool_main(int argc, char **argv) {
         o.accept_timeout_ms = timeout_ms;
         tl.t = msnc_ftp_send_start(tl.base, &o, &cbs, &tl, err, sizeof(err));
         if (tl.t)
-            jprint(json_pack("{s:s,s:s,s:i,s:I}", "event", "listening", "ip", bind_ip, "port",
-                             (int)msnc_ftp_port(tl.t), "size", (json_int_t)msnc_ftp_size(tl.t)));
+            jprint(json_pack("{s:s,s:s,s:i,s:I}", "event", "listening", "ip", bind_ip, "port", (int)msnc_ftp_port(tl.t),
+                             "size", (json_int_t)msnc_ftp_size(tl.t)));
     } else {
         if (!host || !port || !email) {
             usage();

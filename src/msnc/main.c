@@ -90,9 +90,7 @@ static void on_event(const msnc_event *ev, void *arg) {
             event_base_once(a->base, -1, EV_TIMEOUT, lost_check_cb, a, &now);
         }
         break;
-    case MSNC_EV_RECONNECTING:
-        a->reconnect_pending = 1;
-        break;
+    case MSNC_EV_RECONNECTING: a->reconnect_pending = 1; break;
     case MSNC_EV_CHAT_OPEN:
         /* /chat picks outgoing chats itself (voice opens a second one). */
         if (!strcmp(ev->text, "incoming") && (!a->current_chat || !msnc_chat_peer(a->client, a->current_chat)))
@@ -104,8 +102,7 @@ static void on_event(const msnc_event *ev, void *arg) {
     case MSNC_EV_TRANSFER_FAILED:
         if (a->batch) a->exit_code = EXIT_TRANSFER;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -230,9 +227,25 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
 }
 
 enum {
-    OPT_PASSWORD_FILE = 1000, OPT_PASSWORD_ENV, OPT_BIND_IP, OPT_FTP_PORTS, OPT_DOWNLOAD_DIR, OPT_CACHE_DIR,
-    OPT_STATUS, OPT_MAX_VERSION, OPT_MIN_VERSION, OPT_PING, OPT_INVITE_TIMEOUT, OPT_CONNECT_TIMEOUT,
-    OPT_NO_RECONNECT, OPT_BATCH, OPT_HELP, OPT_MAX_RATE, OPT_NO_INCOMING, OPT_LOGIN_TIMEOUT, OPT_VERSION
+    OPT_PASSWORD_FILE = 1000,
+    OPT_PASSWORD_ENV,
+    OPT_BIND_IP,
+    OPT_FTP_PORTS,
+    OPT_DOWNLOAD_DIR,
+    OPT_CACHE_DIR,
+    OPT_STATUS,
+    OPT_MAX_VERSION,
+    OPT_MIN_VERSION,
+    OPT_PING,
+    OPT_INVITE_TIMEOUT,
+    OPT_CONNECT_TIMEOUT,
+    OPT_NO_RECONNECT,
+    OPT_BATCH,
+    OPT_HELP,
+    OPT_MAX_RATE,
+    OPT_NO_INCOMING,
+    OPT_LOGIN_TIMEOUT,
+    OPT_VERSION
 };
 
 int main(int argc, char **argv) {
@@ -251,19 +264,29 @@ int main(int argc, char **argv) {
                 return EXIT_CONFIG;
             }
         }
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"server", required_argument, NULL, 's'},
-        {"account", required_argument, NULL, 'u'}, {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-        {"password-env", required_argument, NULL, OPT_PASSWORD_ENV}, {"bind-ip", required_argument, NULL, OPT_BIND_IP},
-        {"ftp-ports", required_argument, NULL, OPT_FTP_PORTS}, {"download-dir", required_argument, NULL, OPT_DOWNLOAD_DIR},
-        {"cache-dir", required_argument, NULL, OPT_CACHE_DIR}, {"status", required_argument, NULL, OPT_STATUS},
-        {"max-version", required_argument, NULL, OPT_MAX_VERSION}, {"min-version", required_argument, NULL, OPT_MIN_VERSION},
-        {"ping-interval", required_argument, NULL, OPT_PING}, {"invite-timeout", required_argument, NULL, OPT_INVITE_TIMEOUT},
-        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT}, {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
-        {"batch", no_argument, NULL, OPT_BATCH}, {"max-rate", required_argument, NULL, OPT_MAX_RATE},
-        {"no-incoming", no_argument, NULL, OPT_NO_INCOMING}, {"help", no_argument, NULL, OPT_HELP},
-        {"login-timeout", required_argument, NULL, OPT_LOGIN_TIMEOUT}, {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"server", required_argument, NULL, 's'},
+                                         {"account", required_argument, NULL, 'u'},
+                                         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+                                         {"password-env", required_argument, NULL, OPT_PASSWORD_ENV},
+                                         {"bind-ip", required_argument, NULL, OPT_BIND_IP},
+                                         {"ftp-ports", required_argument, NULL, OPT_FTP_PORTS},
+                                         {"download-dir", required_argument, NULL, OPT_DOWNLOAD_DIR},
+                                         {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+                                         {"status", required_argument, NULL, OPT_STATUS},
+                                         {"max-version", required_argument, NULL, OPT_MAX_VERSION},
+                                         {"min-version", required_argument, NULL, OPT_MIN_VERSION},
+                                         {"ping-interval", required_argument, NULL, OPT_PING},
+                                         {"invite-timeout", required_argument, NULL, OPT_INVITE_TIMEOUT},
+                                         {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+                                         {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
+                                         {"batch", no_argument, NULL, OPT_BATCH},
+                                         {"max-rate", required_argument, NULL, OPT_MAX_RATE},
+                                         {"no-incoming", no_argument, NULL, OPT_NO_INCOMING},
+                                         {"help", no_argument, NULL, OPT_HELP},
+                                         {"login-timeout", required_argument, NULL, OPT_LOGIN_TIMEOUT},
+                                         {"version", no_argument, NULL, OPT_VERSION},
+                                         {NULL, 0, NULL, 0}};
     int ch;
     app_config *c = &a->cfg;
     while ((ch = getopt_long(argc, argv, "c:s:u:h", opts, NULL)) != -1) {

@@ -75,8 +75,7 @@ static size_t utf8_seq(const unsigned char *p, uint32_t *cp) {
         if ((p[i] & 0xC0) != 0x80) return 0;
         v = (v << 6) | (p[i] & 0x3Fu);
     }
-    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
+    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v <= 0xDFFF)) return 0;
     *cp = v;
     return n;
 }
@@ -264,9 +263,12 @@ static void human(app *a, const msnc_event *ev) {
     case MSNC_EV_DISCONNECTED: tprint(a, "disconnected: %s", ev->text); break;
     case MSNC_EV_RECONNECTING: tprint(a, "reconnecting in %.1f s", ev->delay_ms / 1000.0); break;
     case MSNC_EV_SYNCED: tprint(a, "contact list: %" PRIu64 " contacts (version %d)", ev->count, ev->version); break;
-    case MSNC_EV_STATUS: tprint(a, "your status: %s", msnp_status_description(msnp_status_parse(msnp_str_c(ev->status)))); break;
+    case MSNC_EV_STATUS:
+        tprint(a, "your status: %s", msnp_status_description(msnp_status_parse(msnp_str_c(ev->status))));
+        break;
     case MSNC_EV_PRESENCE:
-        tprint(a, "%s (%s) is %s", ev->name, ev->email, msnp_status_description(msnp_status_parse(msnp_str_c(ev->status))));
+        tprint(a, "%s (%s) is %s", ev->name, ev->email,
+               msnp_status_description(msnp_status_parse(msnp_str_c(ev->status))));
         break;
     case MSNC_EV_LIST: tprint(a, "%s %s list %s", ev->email, ev->text, ev->list); break;
     case MSNC_EV_ADDED_BY: tprint(a, "%s (%s) added you to their contact list", ev->name, ev->email); break;
@@ -277,9 +279,7 @@ static void human(app *a, const msnc_event *ev) {
     case MSNC_EV_CHAT_JOIN: tprint(a, "chat %d: %s joined", ev->chat, ev->email); break;
     case MSNC_EV_CHAT_LEAVE: tprint(a, "chat %d: %s left", ev->chat, ev->email); break;
     case MSNC_EV_CHAT_CLOSED: tprint(a, "chat %d closed: %s", ev->chat, ev->text); break;
-    case MSNC_EV_MESSAGE:
-        tprint(a, "%s<%s> %s", label, ev->name && *ev->name ? ev->name : ev->email, ev->text);
-        break;
+    case MSNC_EV_MESSAGE: tprint(a, "%s<%s> %s", label, ev->name && *ev->name ? ev->name : ev->email, ev->text); break;
     case MSNC_EV_MESSAGE_SENT: break;
     case MSNC_EV_TYPING: tprint(a, "%s%s is typing...", label, ev->email); break;
     case MSNC_EV_ACK: break;
@@ -289,8 +289,8 @@ static void human(app *a, const msnc_event *ev) {
             tprint(a, "%s offers file %s (%" PRIu64 " bytes): /accept %" PRIu64 " or /decline %" PRIu64, ev->email,
                    ev->file, ev->size, ev->cookie, ev->cookie);
         else
-            tprint(a, "%s invites you to %s: /accept %" PRIu64 " or /decline %" PRIu64, ev->email, ev->app,
-                   ev->cookie, ev->cookie);
+            tprint(a, "%s invites you to %s: /accept %" PRIu64 " or /decline %" PRIu64, ev->email, ev->app, ev->cookie,
+                   ev->cookie);
         break;
     case MSNC_EV_INVITE_SENT: tprint(a, "invitation %" PRIu64 " (%s) sent", ev->cookie, ev->app); break;
     case MSNC_EV_INVITE_ACCEPTED: tprint(a, "invitation %" PRIu64 " accepted", ev->cookie); break;
@@ -299,8 +299,7 @@ static void human(app *a, const msnc_event *ev) {
         const char *who = ev->local_side ? "you" : (ev->email && *ev->email ? ev->email : "the other side");
         char kind[64];
         app_label(ev->app, kind, sizeof(kind));
-        if (why)
-            tprint(a, "The %s invitation %" PRIu64 " was ended by %s: %s.", kind, ev->cookie, who, why);
+        if (why) tprint(a, "The %s invitation %" PRIu64 " was ended by %s: %s.", kind, ev->cookie, who, why);
         else
             tprint(a, "The %s invitation %" PRIu64 " was ended by %s (code %s).", kind, ev->cookie, who,
                    ev->text ? ev->text : "none");
@@ -462,7 +461,8 @@ void out_contact(app *a, const char *list, const char *email, const char *name, 
         set_str(o, "status", status);
         emit_json(o);
     } else {
-        tprint(a, "  %s  %-30s %-20s %s", list, email, name, msnp_status_description(msnp_status_parse(msnp_str_c(status))));
+        tprint(a, "  %s  %-30s %-20s %s", list, email, name,
+               msnp_status_description(msnp_status_parse(msnp_str_c(status))));
     }
 }
 

@@ -19,9 +19,12 @@ typedef struct opt_def {
     const char *help;
 } opt_def;
 
-#define S(f, h) {#f, OPT_STR, offsetof(msnd_config, f), sizeof(((msnd_config *)0)->f), 0, 0, h}
-#define L(f, lo, hi, h) {#f, OPT_LONG, offsetof(msnd_config, f), 0, lo, hi, h}
-#define B(f, h) {#f, OPT_BOOL, offsetof(msnd_config, f), 0, 0, 1, h}
+#define S(f, h) \
+    { #f, OPT_STR, offsetof(msnd_config, f), sizeof(((msnd_config *)0)->f), 0, 0, h }
+#define L(f, lo, hi, h) \
+    { #f, OPT_LONG, offsetof(msnd_config, f), 0, lo, hi, h }
+#define B(f, h) \
+    { #f, OPT_BOOL, offsetof(msnd_config, f), 0, 0, 1, h }
 
 static const opt_def opts[] = {
     S(role, "all (= ds,ns,sb) or a comma list of ds, ns, sb; e.g. ns,sb or sb alone"),
@@ -145,8 +148,7 @@ int config_set(msnd_config *c, const char *name, const char *value, char *err, s
     if (o->type == OPT_BOOL) {
         int v;
         if (!strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "on")) v = 1;
-        else if (!strcmp(value, "0") || !strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "off"))
-            v = 0;
+        else if (!strcmp(value, "0") || !strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "off")) v = 0;
         else {
             snprintf(err, errcap, "'%s' expects yes or no, not '%s'", name, value);
             return -1;

@@ -79,8 +79,7 @@ int dbtool_main(int argc, char **argv) {
     if (rc == STORE_OK)
         printf("copied and checked: users %ld, list entries %ld, groups %ld, group memberships %ld, properties %ld\n",
                n.users, n.entries, n.groups, n.memberships, n.props);
-    else
-        fprintf(stderr, "msnd db: migration failed, nothing copied: %s\n", err);
+    else fprintf(stderr, "msnd db: migration failed, nothing copied: %s\n", err);
     store_close(dst);
     store_close(src);
     return rc == STORE_OK ? 0 : 1;

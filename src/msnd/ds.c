@@ -33,10 +33,11 @@ static void ds_usr(conn *c, const msnp_cmd *cmd) {
  * sends them to the dispatch server has skipped the referral. */
 static const role_cmd ds_cmds[] = {
     {MSNP_VER, login_ver, 0}, {MSNP_INF, login_inf, 0}, {MSNP_CVR, login_cvr, 0}, {MSNP_USR, ds_usr, 0},
-    {MSNP_SYN, NULL, 1}, {MSNP_CHG, NULL, 1}, {MSNP_ADD, NULL, 1}, {MSNP_REM, NULL, 1}, {MSNP_REA, NULL, 1},
-    {MSNP_BLP, NULL, 1}, {MSNP_GTC, NULL, 1}, {MSNP_LST, NULL, 1}, {MSNP_XFR, NULL, 1}, {MSNP_URL, NULL, 1},
-    {MSNP_QRY, NULL, 1}, {MSNP_PRP, NULL, 1}, {MSNP_ADG, NULL, 1}, {MSNP_RMG, NULL, 1}, {MSNP_REG, NULL, 1},
-    {MSNP_IMS, NULL, 1}, {MSNP_FND, NULL, 1}, {MSNP_SND, NULL, 1}, {MSNP_SDC, NULL, 1}, {MSNP_MSG, NULL, 1},
+    {MSNP_SYN, NULL, 1},      {MSNP_CHG, NULL, 1},      {MSNP_ADD, NULL, 1},      {MSNP_REM, NULL, 1},
+    {MSNP_REA, NULL, 1},      {MSNP_BLP, NULL, 1},      {MSNP_GTC, NULL, 1},      {MSNP_LST, NULL, 1},
+    {MSNP_XFR, NULL, 1},      {MSNP_URL, NULL, 1},      {MSNP_QRY, NULL, 1},      {MSNP_PRP, NULL, 1},
+    {MSNP_ADG, NULL, 1},      {MSNP_RMG, NULL, 1},      {MSNP_REG, NULL, 1},      {MSNP_IMS, NULL, 1},
+    {MSNP_FND, NULL, 1},      {MSNP_SND, NULL, 1},      {MSNP_SDC, NULL, 1},      {MSNP_MSG, NULL, 1},
 };
 
 const role ds_role = {ds_cmds, sizeof ds_cmds / sizeof ds_cmds[0], 1, NULL};

@@ -319,8 +319,7 @@ static void peer_event(struct bufferevent *bev, short what, void *arg) {
     }
 }
 
-static void on_link_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                           void *arg) {
+static void on_link_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg) {
     (void)l;
     (void)sa;
     (void)salen;
@@ -540,7 +539,7 @@ static void node_dial(ns_link *nl) {
 /* Parse an ip:port list (--ns-links or --ns-peers) into links and dial
  * each of them. */
 int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns_link **arr, size_t *n, char *err,
-                     size_t errcap) {
+                   size_t errcap) {
     char tmp[4 * CFG_ADDR];
     snprintf(tmp, sizeof tmp, "%s", list);
     char *save = NULL;
@@ -653,24 +652,23 @@ int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, co
     return 0;
 }
 
-int link_out_ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
-                    const char *caller, const char *caller_name, const char *callee) {
+int link_out_ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie, const char *caller,
+                      const char *caller_name, const char *callee) {
     uint32_t id;
     link_req *r = nl ? new_request(nl, c, trid, REQ_RING, &id) : NULL;
     if (!r) return -1;
     r->session_id = session_id;
     snprintf(r->cookie, sizeof r->cookie, "%s", cookie);
     snprintf(r->email, sizeof r->email, "%s", callee);
-    if (link_send(nl->bev, "RING %u %u %s %s %s %s\r\n", id, session_id, cookie, caller, caller_name, callee) !=
-        0) {
+    if (link_send(nl->bev, "RING %u %u %s %s %s %s\r\n", id, session_id, cookie, caller, caller_name, callee) != 0) {
         drop_request(nl, r);
         return -1;
     }
     return 0;
 }
 
-int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
-                  const char *caller, const char *caller_name, const char *callee) {
+int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie, const char *caller,
+                  const char *caller_name, const char *callee) {
     ns_link *nl = node_for(s, callee);
     return nl ? link_out_ask_ring(nl, c, trid, session_id, cookie, caller, caller_name, callee) : -1;
 }

@@ -61,8 +61,8 @@ struct link_in {
     struct bufferevent *bev;
     char sb_addr[CFG_ADDR]; /* the switchboard's client address, or the peer node's link address */
     int hello;
-    int refused; /* ERR sent: close once it is out */
-    int ns_peer; /* not a switchboard: another notification server telling its users' presence */
+    int refused;            /* ERR sent: close once it is out */
+    int ns_peer;            /* not a switchboard: another notification server telling its users' presence */
     char peer_sb[CFG_ADDR]; /* ns_peer: where its switchboard's clients connect ("" if none) */
     /* With a store that waits on fibers, the link's lines are handled one
      * at a time on a fiber (link.c: the link's serial worker). */
@@ -106,14 +106,14 @@ void link_out_down(ns_link *nl, const char *why);
 /* Parse an ip:port list and dial each entry. */
 int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns_link **arr, size_t *n, char *err,
                    size_t errcap);
-int link_out_ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
-                      const char *caller, const char *caller_name, const char *callee);
+int link_out_ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie, const char *caller,
+                      const char *caller_name, const char *callee);
 
 /* peering.c: what the shared plumbing hands to the peering protocol. */
-int peering_hello(link_in *p, char **tok, int n);  /* the PEER line */
-int peering_line(link_in *p, char **tok, int n);   /* every later line of a peer */
-void peering_dropped(link_in *p);                  /* a linked peer went */
-void peering_introduce(ns_link *nl);               /* our dialled link connected */
-void peering_up(ns_link *nl);                      /* ... and was accepted */
+int peering_hello(link_in *p, char **tok, int n); /* the PEER line */
+int peering_line(link_in *p, char **tok, int n);  /* every later line of a peer */
+void peering_dropped(link_in *p);                 /* a linked peer went */
+void peering_introduce(ns_link *nl);              /* our dialled link connected */
+void peering_up(ns_link *nl);                     /* ... and was accepted */
 
 #endif

@@ -31,10 +31,12 @@ int log_level_parse(const char *s, log_level *out);
 int log_enabled(log_level level);
 
 /* fmt is the rest of the line after msg: `key=value ...` pairs. */
-void log_msg(log_level level, const char *msg, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void log_msg(log_level level, const char *msg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-#define LOGD(msg, ...) do { if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, msg, __VA_ARGS__); } while (0)
+#define LOGD(msg, ...) \
+    do { \
+        if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, msg, __VA_ARGS__); \
+    } while (0)
 #define LOGI(msg, ...) log_msg(LOG_INFO, msg, __VA_ARGS__)
 #define LOGW(msg, ...) log_msg(LOG_WARN, msg, __VA_ARGS__)
 #define LOGE(msg, ...) log_msg(LOG_ERROR, msg, __VA_ARGS__)

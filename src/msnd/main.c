@@ -86,10 +86,10 @@ static int parse_cli(int argc, char **argv, cli *o) {
         }
         memcpy(name, a + 2, nlen);
         name[nlen] = '\0';
-        int *bare = !strcmp(name, "version")      ? &o->version
-                    : !strcmp(name, "self-check") ? &o->self_check
-                    : !strcmp(name, "create")     ? &o->create
-                                                  : NULL;
+        int *bare = !strcmp(name, "version") ? &o->version
+            : !strcmp(name, "self-check")    ? &o->self_check
+            : !strcmp(name, "create")        ? &o->create
+                                             : NULL;
         if (bare) {
             if (eq) {
                 fprintf(stderr, "msnd: option '--%s' takes no value\n", name);

@@ -267,8 +267,7 @@ static int lst_one(const store_entry *e, void *arg) {
             if (n > 0) o += (size_t)n;
         }
         conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, groups, NULL);
-    } else
-        conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
+    } else conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
     if (x->with_phones) {
         static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
         for (int i = 0; i < 4; i++) {
@@ -505,8 +504,7 @@ static int list_target_get(conn *c, const msnp_cmd *cmd, int adding, list_target
 
 /* ADD trid LIST ver email name [gid] / REM trid LIST ver email [gid];
  * name NULL for REM. */
-static void list_reply(conn *c, const char *verb, uint32_t trid, const list_target *t, uint32_t ver,
-                       const char *name) {
+static void list_reply(conn *c, const char *verb, uint32_t trid, const list_target *t, uint32_t ver, const char *name) {
     char vs[16];
     u32str(ver, vs);
     const char *p[3] = {NULL, NULL, NULL};
@@ -540,7 +538,11 @@ static void ns_add(conn *c, const msnp_cmd *cmd) {
     const store_user *u = &t.contact;
     char name[MSNP_MAX_NAME_ENCODED + 1];
     str_copy(ARG(3), name, sizeof name);
-    store_list_op op = {.owner = c->uid, .list = l, .contact = u->id, .name = name, .gid = (int)t.gid,
+    store_list_op op = {.owner = c->uid,
+                        .list = l,
+                        .contact = u->id,
+                        .name = name,
+                        .gid = (int)t.gid,
                         .limit = l == MSNP_LIST_FL ? s->cfg.max_forward_list : s->cfg.max_allow_block_list};
     store_list_result r;
     int allowed_before = -1;
@@ -874,11 +876,11 @@ static int ns_logged_in(const conn *c) { return c->state == NS_AUTH; }
 
 /* MSG closes whether or not the client has logged in. */
 static const role_cmd ns_cmds[] = {
-    {MSNP_VER, login_ver, 0}, {MSNP_INF, login_inf, 0}, {MSNP_CVR, login_cvr, 0}, {MSNP_USR, ns_usr, 0},
-    {MSNP_SYN, ns_syn, 1},    {MSNP_CHG, ns_chg, 1},    {MSNP_ADD, ns_add, 1},    {MSNP_REM, ns_rem, 1},
-    {MSNP_REA, ns_rea, 1},    {MSNP_BLP, ns_blp, 1},    {MSNP_GTC, ns_gtc, 1},    {MSNP_LST, ns_lst, 1},
-    {MSNP_XFR, ns_xfr, 1},    {MSNP_URL, ns_url, 1},    {MSNP_QRY, ns_qry, 1},    {MSNP_PRP, ns_prp, 1},
-    {MSNP_ADG, ns_adg, 1},    {MSNP_RMG, ns_rmg, 1},    {MSNP_REG, ns_reg, 1},    {MSNP_IMS, ns_ims, 1},
+    {MSNP_VER, login_ver, 0},   {MSNP_INF, login_inf, 0},   {MSNP_CVR, login_cvr, 0},   {MSNP_USR, ns_usr, 0},
+    {MSNP_SYN, ns_syn, 1},      {MSNP_CHG, ns_chg, 1},      {MSNP_ADD, ns_add, 1},      {MSNP_REM, ns_rem, 1},
+    {MSNP_REA, ns_rea, 1},      {MSNP_BLP, ns_blp, 1},      {MSNP_GTC, ns_gtc, 1},      {MSNP_LST, ns_lst, 1},
+    {MSNP_XFR, ns_xfr, 1},      {MSNP_URL, ns_url, 1},      {MSNP_QRY, ns_qry, 1},      {MSNP_PRP, ns_prp, 1},
+    {MSNP_ADG, ns_adg, 1},      {MSNP_RMG, ns_rmg, 1},      {MSNP_REG, ns_reg, 1},      {MSNP_IMS, ns_ims, 1},
     {MSNP_FND, ns_disabled, 1}, {MSNP_SND, ns_disabled, 1}, {MSNP_SDC, ns_disabled, 1}, {MSNP_MSG, ns_msg, 0},
 };
 

@@ -191,8 +191,8 @@ void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, 
     }
 }
 
-int peering_ask_ring(msnd_server *s, const ns_peer *p, conn *c, uint32_t trid, uint32_t session_id,
-                     const char *cookie, const char *caller, const char *caller_name, const char *callee) {
+int peering_ask_ring(msnd_server *s, const ns_peer *p, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
+                     const char *caller, const char *caller_name, const char *callee) {
     links *L = s->links;
     if (!L || !p) return -1;
     /* The node that told us of the callee dials us from its link address;

@@ -14,7 +14,7 @@
 typedef struct remote_user {
     const ns_peer *from; /* the peer link that told us */
     msnp_status status;
-    size_t cap;       /* bytes for name: a cluster holds one of these per user online elsewhere */
+    size_t cap; /* bytes for name: a cluster holds one of these per user online elsewhere */
     char name[];
 } remote_user;
 
@@ -88,8 +88,8 @@ static void send_state(conn *to, const conn *who, int visible) {
 struct watcher_rows {
     uint64_t generation;
     size_t n;
-    size_t used;      /* bytes of pool in use */
-    char pool[];      /* n NUL-terminated e-mails */
+    size_t used; /* bytes of pool in use */
+    char pool[]; /* n NUL-terminated e-mails */
 };
 
 void presence_forget(conn *c) {
@@ -269,8 +269,7 @@ static void remote_tell(const store_peer *p, void *arg) {
     int allowed = privacy_may_see(p->blp_allow, p->in_al, p->in_bl);
     if (allowed && x->status != MSNP_STATUS_FLN)
         conn_cmd(w, "NLN", 0, 0, msnp_status_code(x->status), x->email, x->name, NULL);
-    else if (allowed || x->recheck)
-        conn_cmd(w, "FLN", 0, 0, x->email, NULL);
+    else if (allowed || x->recheck) conn_cmd(w, "FLN", 0, 0, x->email, NULL);
 }
 
 /* Tell this node's watchers of a remote user. The store says who has the

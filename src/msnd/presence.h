@@ -40,7 +40,8 @@ int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int6
 /* After c's AL/BL/BLP changed: re-tell affected watchers. For one
  * contact, pass its id and whether it was allowed before; for a BLP change
  * pass contact_id 0 and the old BLP. */
-void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email, int allowed_before);
+void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email,
+                             int allowed_before);
 void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow);
 
 /* by added (added = 1) or removed contact on FL, which makes the contact's

@@ -16,6 +16,4 @@ msnp_status privacy_status_for(msnp_status owner_status, int allowed) {
     return owner_status;
 }
 
-int privacy_status_settable(msnp_status st) {
-    return st != MSNP_STATUS_FLN && st != MSNP_STATUS_INVALID;
-}
+int privacy_status_settable(msnp_status st) { return st != MSNP_STATUS_FLN && st != MSNP_STATUS_INVALID; }

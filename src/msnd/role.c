@@ -21,7 +21,8 @@ void role_dispatch(const role *r, conn *c, const msnp_cmd *cmd) {
     for (size_t i = 0; i < r->ncmds; i++) {
         const role_cmd *e = &r->cmds[i];
         if (e->code != cmd->code) continue;
-        if (!e->fn || (e->needs_login && !(r->logged_in && r->logged_in(c)))) conn_err(c, MSNP_ERR_NOT_LOGGED_IN, cmd->trid);
+        if (!e->fn || (e->needs_login && !(r->logged_in && r->logged_in(c))))
+            conn_err(c, MSNP_ERR_NOT_LOGGED_IN, cmd->trid);
         else e->fn(c, cmd);
         return;
     }

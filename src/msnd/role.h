@@ -23,8 +23,8 @@ typedef struct role_cmd {
 typedef struct role {
     const role_cmd *cmds;
     size_t ncmds;
-    uint8_t answers_png;              /* PNG (no TrID) gets QNG */
-    int (*logged_in)(const conn *c);  /* NULL: never */
+    uint8_t answers_png;             /* PNG (no TrID) gets QNG */
+    int (*logged_in)(const conn *c); /* NULL: never */
 } role;
 
 extern const role ds_role, ns_role, sb_role;

@@ -64,8 +64,8 @@ static void sb_usr(conn *c, const msnp_cmd *cmd) {
 static int over_switchboard_quota(msnd_server *s, conn *c, uint32_t trid, const char *email) {
     long have = sbreg_user_switchboards(s->sbreg, email);
     if (s->cfg.max_switchboards_per_user <= 0 || have < s->cfg.max_switchboards_per_user) return 0;
-    LOGW("switchboard quota reached", "conn=%llu peer=%s user=%s open=%ld", (unsigned long long)c->id, c->peer,
-         email, have);
+    LOGW("switchboard quota reached", "conn=%llu peer=%s user=%s open=%ld", (unsigned long long)c->id, c->peer, email,
+         have);
     conn_err(c, MSNP_ERR_TOO_MANY_SESSIONS, trid);
     conn_close(c, "switchboard quota");
     return 1;
@@ -218,8 +218,8 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
         sb_ring_done(s, c, cmd->trid, ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
 }
 
-void sb_ring_done(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *callee,
-                  const char *cookie, int answer, const char *callee_name) {
+void sb_ring_done(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *callee, const char *cookie,
+                  int answer, const char *callee_name) {
     sb_session *ss = sbreg_session_find(s->sbreg, session_id);
     if (answer == SB_ANSWER_YES) {
         sbreg_set_name(s->sbreg, cookie, callee_name);
@@ -247,7 +247,8 @@ static void log_invitation(conn *c, const msnp_cmd *cmd) {
     if (msnp_invite_parse(outer.body.p, outer.body.n, inv, NULL) == MSNP_INVITE_OK) {
         char app[64], guid[48], ip[48], ctx[80], cookie[24];
         msnp_app_kind kind = msnp_invite_classify(inv, NULL);
-        LOGI("invitation", "session=%u from=%s command=%s cookie=\"%s\" app=%s name=\"%s\" guid=\"%s\" ip=\"%s\" "
+        LOGI("invitation",
+             "session=%u from=%s command=%s cookie=\"%s\" app=%s name=\"%s\" guid=\"%s\" ip=\"%s\" "
              "port=%u context=\"%s\"",
              c->session->id, c->email, msnp_invite_command_name(inv->command),
              log_quote(inv->cookie_raw.p, inv->cookie_raw.n, cookie, sizeof cookie), msnp_app_kind_name(kind),
@@ -317,7 +318,10 @@ void sb_on_close(conn *c) {
 static int sb_logged_in(const conn *c) { return c->sb_joined; }
 
 static const role_cmd sb_cmds[] = {
-    {MSNP_USR, sb_usr, 0}, {MSNP_ANS, sb_ans, 0}, {MSNP_CAL, sb_cal, 1}, {MSNP_MSG, sb_msg, 1},
+    {MSNP_USR, sb_usr, 0},
+    {MSNP_ANS, sb_ans, 0},
+    {MSNP_CAL, sb_cal, 1},
+    {MSNP_MSG, sb_msg, 1},
 };
 
 /* No PNG at a switchboard: it has no TrID, so it closes. */

@@ -16,7 +16,7 @@
 /* USR: c may be NULL (the client left while waiting). name is set for YES. */
 void sb_auth_done(msnd_server *s, conn *c, uint32_t trid, int answer, const char *email, const char *name);
 /* CAL: c may be NULL; the ring's cookie is withdrawn unless the answer is YES. */
-void sb_ring_done(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *callee,
-                  const char *cookie, int answer, const char *callee_name);
+void sb_ring_done(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *callee, const char *cookie,
+                  int answer, const char *callee_name);
 
 #endif

@@ -30,12 +30,10 @@ int sbgate_auth(msnd_server *s, const char *cookie, const char *email, char *nam
     return 0;
 }
 
-int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee,
-                uint32_t session_id, const char *cookie, const char *sb_addr, char *callee_name,
-                size_t namecap) {
+int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee, uint32_t session_id,
+                const char *cookie, const char *sb_addr, char *callee_name, size_t namecap) {
     conn *target = presence_find(s->presence, callee);
-    if (!target || target->state != NS_AUTH || target->closing || !privacy_status_visible(target->status))
-        return -1;
+    if (!target || target->state != NS_AUTH || target->closing || !privacy_status_visible(target->status)) return -1;
     store_user u;
     if (!s->store || store_user_get(s->store, caller, &u) != STORE_OK) return -1;
     memset(u.password, 0, sizeof u.password);

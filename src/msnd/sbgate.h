@@ -24,9 +24,8 @@ int sbgate_auth(msnd_server *s, const char *cookie, const char *email, char *nam
  * with the callee's friendly name. -1 otherwise: offline, hidden, blocking,
  * unknown and not logged in all look the same (217), so CAL cannot probe
  * presence. */
-int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee,
-                uint32_t session_id, const char *cookie, const char *sb_addr, char *callee_name,
-                size_t namecap);
+int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee, uint32_t session_id,
+                const char *cookie, const char *sb_addr, char *callee_name, size_t namecap);
 
 /* A user's friendly name: the online session's, else the stored one, else
  * the e-mail itself. */

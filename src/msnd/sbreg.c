@@ -17,10 +17,10 @@ typedef struct ticket {
 } ticket;
 
 struct sbreg {
-    strmap *tickets;  /* cookie -> ticket */
-    strmap *sessions; /* decimal id -> sb_session */
-    strmap *xfr_by_user;      /* e-mail -> outstanding XFR SB cookies (as intptr) */
-    strmap *members_by_user;  /* e-mail -> switchboard connections (as intptr) */
+    strmap *tickets;         /* cookie -> ticket */
+    strmap *sessions;        /* decimal id -> sb_session */
+    strmap *xfr_by_user;     /* e-mail -> outstanding XFR SB cookies (as intptr) */
+    strmap *members_by_user; /* e-mail -> switchboard connections (as intptr) */
 };
 
 /* A per-user count kept in a map; the entry goes when it reaches 0. */
@@ -120,8 +120,8 @@ int sbreg_redeem(sbreg *r, const char *cookie, const char *email, uint32_t sessi
     return sbreg_redeem_name(r, cookie, email, session_id, now_ms, NULL, 0);
 }
 
-int sbreg_redeem_name(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms,
-                      char *name, size_t namecap) {
+int sbreg_redeem_name(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms, char *name,
+                      size_t namecap) {
     if (name && namecap) name[0] = '\0';
     ticket *t = strmap_del(r->tickets, cookie);
     if (!t) return -1;

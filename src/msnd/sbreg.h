@@ -38,15 +38,14 @@ void sbreg_free(sbreg *r);
 
 /* Issue a cookie for email; session_id 0 = "open a new session" (XFR SB).
  * Returns 0, or -1 when too many cookies are outstanding / out of memory. */
-int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expires_ms, char *cookie,
-                size_t cap);
+int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expires_ms, char *cookie, size_t cap);
 /* Consume a cookie. Returns 0 if it existed, was not expired, belonged to
  * email and to session_id (0 for XFR cookies); -1 otherwise. */
 int sbreg_redeem(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms);
 /* The same, also returning the friendly name recorded with sbreg_set_name
  * ("" when none was). */
-int sbreg_redeem_name(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms,
-                      char *name, size_t namecap);
+int sbreg_redeem_name(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms, char *name,
+                      size_t namecap);
 /* Record the invitee's friendly name with an RNG cookie (the notification
  * server tells it once the ring went out). Returns 0, or -1 if unknown. */
 int sbreg_set_name(sbreg *r, const char *cookie, const char *name);

@@ -592,8 +592,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         if (r == 0) break;
         if (r < 0) {
             LOGI("protocol error, closing", "conn=%llu peer=%s role=%s error=\"%s\" offset=%llu",
-                 (unsigned long long)c->id, c->peer, kind_names[c->kind], perr.what,
-                 (unsigned long long)perr.offset);
+                 (unsigned long long)c->id, c->peer, kind_names[c->kind], perr.what, (unsigned long long)perr.offset);
             conn_close(c, perr.what);
             break;
         }
@@ -637,8 +636,7 @@ static int is_wildcard(const char *host) {
     return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || host[0] == '\0';
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                           void *arg) {
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg) {
     (void)l;
     (void)salen;
     listener_info *li = arg;
@@ -719,8 +717,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (li->nodelay < 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     server_keepalive(fd, s->cfg.tcp_keepalive);
     conn_set_login_timer(c, s->cfg.login_timeout);
-    LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer,
-         kind_names[c->kind]);
+    LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer, kind_names[c->kind]);
 }
 
 void server_keepalive(evutil_socket_t fd, long idle_seconds) {
@@ -1030,13 +1027,15 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     }
     int want_ds = s->has_ds, want_ns = s->has_ns, want_sb = s->has_sb;
     if (want_sb && !want_ns && !cfg->ns_links[0]) {
-        snprintf(err, errcap, "a switchboard without the notification role needs --ns-links "
-                              "(the notification servers' --link-listen addresses)");
+        snprintf(err, errcap,
+                 "a switchboard without the notification role needs --ns-links "
+                 "(the notification servers' --link-listen addresses)");
         return -1;
     }
     if (want_ns && !want_sb && !cfg->sb_address[0] && !cfg->link_listen[0]) {
-        snprintf(err, errcap, "a notification server without the switchboard role needs --link-listen "
-                              "(for --role sb processes) or --sb-address; or use --role ns,sb");
+        snprintf(err, errcap,
+                 "a notification server without the switchboard role needs --link-listen "
+                 "(for --role sb processes) or --sb-address; or use --role ns,sb");
         return -1;
     }
     s->base = event_base_new();
@@ -1094,8 +1093,10 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     else sb_offset = want_ds && want_ns ? 2 : 1; /* the next free port after the roles before it */
     if ((ns_offset && derived_addr(cfg->listen, ns_offset, ns_addr, sizeof ns_addr) != 0) ||
         (sb_offset && derived_addr(cfg->listen, sb_offset, sb_addr, sizeof sb_addr) != 0)) {
-        snprintf(err, errcap, "cannot derive the other roles' ports from --listen '%s' (give --ns-listen and "
-                              "--sb-listen)", cfg->listen);
+        snprintf(err, errcap,
+                 "cannot derive the other roles' ports from --listen '%s' (give --ns-listen and "
+                 "--sb-listen)",
+                 cfg->listen);
         return -1;
     }
     if (want_ns && ns_offset)

@@ -32,21 +32,21 @@ struct watcher_rows;
 typedef enum conn_kind { CONN_DS = 0, CONN_NS = 1, CONN_SB = 2 } conn_kind;
 
 typedef enum ns_state {
-    NS_NEW = 0,     /* before USR MD5 I */
-    NS_CHALLENGED,  /* challenge sent, waiting for USR MD5 S */
-    NS_AUTH         /* logged in */
+    NS_NEW = 0,    /* before USR MD5 I */
+    NS_CHALLENGED, /* challenge sent, waiting for USR MD5 S */
+    NS_AUTH        /* logged in */
 } ns_state;
 
 typedef struct conn {
     struct msnd_server *srv;
-    evutil_socket_t fd;       /* -1 once closed */
-    struct event *rev;        /* readable (persistent; carries the idle timeout) */
-    struct event *wev;        /* writable: only while the kernel has not taken all output */
-    struct evbuffer *in;      /* unparsed tail of earlier reads; NULL while there is none */
-    outbuf out;               /* queued output */
+    evutil_socket_t fd;  /* -1 once closed */
+    struct event *rev;   /* readable (persistent; carries the idle timeout) */
+    struct event *wev;   /* writable: only while the kernel has not taken all output */
+    struct evbuffer *in; /* unparsed tail of earlier reads; NULL while there is none */
+    outbuf out;          /* queued output */
     conn_kind kind;
     uint64_t id;
-    char peer[64];     /* "ip:port", for logs */
+    char peer[64]; /* "ip:port", for logs */
     char peer_ip[48];
     char local_ip[48]; /* address the client reached us on */
     msnp_parser parser;
@@ -56,9 +56,9 @@ typedef struct conn {
     struct conn *prev, *next;
     struct conn *flush_prev, *flush_next; /* on the server's flush list */
     uint8_t flush_queued;
-    uint8_t closing;      /* no more input is handled */
-    uint8_t in_read;      /* inside the read callback */
-    uint8_t reap_close;   /* reaper must run conn_close first (overflow) */
+    uint8_t closing;    /* no more input is handled */
+    uint8_t in_read;    /* inside the read callback */
+    uint8_t reap_close; /* reaper must run conn_close first (overflow) */
     uint8_t freeing;
     uint8_t idle_timeout; /* the read event carries a timeout */
     long idle_seconds;
@@ -71,18 +71,18 @@ typedef struct conn {
      * wait for the store on the fiber of ANOTHER connection (a duplicate
      * login closing the old session): the connection must outlive it. */
     uint8_t in_cleanup;
-    size_t job_used;       /* bytes of c->in the running command took */
+    size_t job_used; /* bytes of c->in the running command took */
     msnp_cmd job_cmd;
 
     /* DS / NS */
-    int version;          /* negotiated MSNPx, 0 before VER */
+    int version; /* negotiated MSNPx, 0 before VER */
     ns_state state;
     int64_t uid;
     char email[MSNP_MAX_EMAIL + 1];
     char name[MSNP_MAX_NAME_ENCODED + 1];
     char challenge[48];
-    int blp_allow;        /* cached BLP of this user (AL = 1) */
-    msnp_status status;   /* FLN until the first CHG */
+    int blp_allow;                 /* cached BLP of this user (AL = 1) */
+    msnp_status status;            /* FLN until the first CHG */
     struct watcher_rows *watchers; /* presence.c: who sees this user's changes */
     uint8_t chg_seen;
     uint8_t chl_pending;
@@ -93,8 +93,8 @@ typedef struct conn {
     uint8_t sb_joined;
     uint64_t last_cal_ms;
     uint32_t cal_burst;
-    uint8_t sb_authing;     /* USR asked of the notification side, no answer yet */
-    uint32_t link_waiting;  /* requests over the cluster link (link.h) */
+    uint8_t sb_authing;    /* USR asked of the notification side, no answer yet */
+    uint32_t link_waiting; /* requests over the cluster link (link.h) */
 } conn;
 
 typedef struct listener_info {
@@ -119,7 +119,7 @@ typedef struct msnd_server {
     struct sbreg *sbreg;
     failure_window *fail_account_address; /* failed logins by "email ip" */
     failure_window *fail_address;         /* ... and by ip */
-    struct strmap *per_address; /* ip -> connection count (as intptr) */
+    struct strmap *per_address;           /* ip -> connection count (as intptr) */
     listener_info listeners[3];
     size_t nlisteners;
     char ns_nodes[16][CFG_ADDR];

@@ -57,9 +57,13 @@ size_t store_parse_ids(const char *text, int *ids, size_t cap) {
     return n;
 }
 
-store_rc store_user_add(store *s, const char *email, const char *password, const char *name) { return s->ops->user_add(s, email, password, name); }
+store_rc store_user_add(store *s, const char *email, const char *password, const char *name) {
+    return s->ops->user_add(s, email, password, name);
+}
 
-store_rc store_user_passwd(store *s, const char *email, const char *password) { return s->ops->user_passwd(s, email, password); }
+store_rc store_user_passwd(store *s, const char *email, const char *password) {
+    return s->ops->user_passwd(s, email, password);
+}
 
 store_rc store_user_del(store *s, const char *email) { return s->ops->user_del(s, email); }
 
@@ -69,43 +73,71 @@ store_rc store_user_get_id(store *s, int64_t id, store_user *out) { return s->op
 
 store_rc store_user_each(store *s, store_user_cb fn, void *ctx) { return s->ops->user_each(s, fn, ctx); }
 
-store_rc store_set_name(store *s, int64_t uid, const char *name, uint32_t *ver) { return s->ops->set_name(s, uid, name, ver); }
+store_rc store_set_name(store *s, int64_t uid, const char *name, uint32_t *ver) {
+    return s->ops->set_name(s, uid, name, ver);
+}
 
 store_rc store_set_blp(store *s, int64_t uid, int allow, uint32_t *ver) { return s->ops->set_blp(s, uid, allow, ver); }
 
-store_rc store_set_gtc(store *s, int64_t uid, int prompt, uint32_t *ver) { return s->ops->set_gtc(s, uid, prompt, ver); }
+store_rc store_set_gtc(store *s, int64_t uid, int prompt, uint32_t *ver) {
+    return s->ops->set_gtc(s, uid, prompt, ver);
+}
 
-store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) { return s->ops->list_each(s, owner, list, fn, ctx); }
+store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) {
+    return s->ops->list_each(s, owner, list, fn, ctx);
+}
 
 long store_list_count(store *s, int64_t owner, msnp_list list) { return s->ops->list_count(s, owner, list); }
 
-int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact) { return s->ops->list_get(s, owner, list, contact); }
+int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact) {
+    return s->ops->list_get(s, owner, list, contact);
+}
 
 store_rc store_list_add(store *s, const store_list_op *op, store_list_result *r) { return s->ops->list_add(s, op, r); }
 
-store_rc store_list_remove(store *s, const store_list_op *op, store_list_result *r) { return s->ops->list_remove(s, op, r); }
+store_rc store_list_remove(store *s, const store_list_op *op, store_list_result *r) {
+    return s->ops->list_remove(s, op, r);
+}
 
-store_rc store_list_rename(store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver) { return s->ops->list_rename(s, owner, contact, name, ver); }
+store_rc store_list_rename(store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
+    return s->ops->list_rename(s, owner, contact, name, ver);
+}
 
-store_rc store_watchers_each(store *s, int64_t uid, store_peer_cb fn, void *ctx) { return s->ops->watchers_each(s, uid, fn, ctx); }
+store_rc store_watchers_each(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
+    return s->ops->watchers_each(s, uid, fn, ctx);
+}
 
-store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx) { return s->ops->contacts_each(s, uid, fn, ctx); }
+store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
+    return s->ops->contacts_each(s, uid, fn, ctx);
+}
 
-store_rc store_group_each(store *s, int64_t owner, store_group_cb fn, void *ctx) { return s->ops->group_each(s, owner, fn, ctx); }
+store_rc store_group_each(store *s, int64_t owner, store_group_cb fn, void *ctx) {
+    return s->ops->group_each(s, owner, fn, ctx);
+}
 
 long store_group_count(store *s, int64_t owner) { return s->ops->group_count(s, owner); }
 
 int store_group_exists(store *s, int64_t owner, int gid) { return s->ops->group_exists(s, owner, gid); }
 
-store_rc store_group_add(store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) { return s->ops->group_add(s, owner, name, limit, gid, ver); }
+store_rc store_group_add(store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
+    return s->ops->group_add(s, owner, name, limit, gid, ver);
+}
 
-store_rc store_group_del(store *s, int64_t owner, int gid, uint32_t *ver) { return s->ops->group_del(s, owner, gid, ver); }
+store_rc store_group_del(store *s, int64_t owner, int gid, uint32_t *ver) {
+    return s->ops->group_del(s, owner, gid, ver);
+}
 
-store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, uint32_t *ver) { return s->ops->group_rename(s, owner, gid, name, ver); }
+store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, uint32_t *ver) {
+    return s->ops->group_rename(s, owner, gid, name, ver);
+}
 
-store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver) { return s->ops->prop_set(s, owner, key, value, ver); }
+store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver) {
+    return s->ops->prop_set(s, owner, key, value, ver);
+}
 
-store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx) { return s->ops->prop_each(s, owner, fn, ctx); }
+store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx) {
+    return s->ops->prop_each(s, owner, fn, ctx);
+}
 
 store_rc store_counts_get(store *s, store_counts *out) { return s->ops->counts(s, out); }
 

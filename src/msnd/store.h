@@ -106,7 +106,7 @@ typedef struct store_entry {
     int64_t contact;
     const char *email;
     const char *name;
-    const int *groups;     /* FL only: group ids in ascending order */
+    const int *groups; /* FL only: group ids in ascending order */
     size_t ngroups;
     const char *phones[4]; /* FL only: the contact's PHH PHW PHM MOB, NULL when not set */
 } store_entry;
@@ -120,7 +120,7 @@ int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact);
 /* One ADD or REM of a client. */
 typedef struct store_list_op {
     int64_t owner;
-    msnp_list list;   /* FL, AL or BL */
+    msnp_list list; /* FL, AL or BL */
     int64_t contact;
     const char *name; /* ADD: the name stored in the entry */
     int gid;          /* FL: the group (MSNP7), -1 for none */

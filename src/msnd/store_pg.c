@@ -68,15 +68,15 @@ typedef struct pg_link {
 typedef struct pg_store {
     struct store base;
     char *conninfo;
-    pg_link *cur;           /* the link of the operation running now */
-    pg_link sync;           /* for callers on the loop's own stack */
+    pg_link *cur; /* the link of the operation running now */
+    pg_link sync; /* for callers on the loop's own stack */
     pg_link pool[POOL_LINKS];
-    pg_link listen;         /* LISTEN msnd_store */
-    int listening;          /* its LISTEN answered: every later commit is notified */
-    fiber *waiters[256];    /* fibers waiting for a pool link, FIFO */
+    pg_link listen;      /* LISTEN msnd_store */
+    int listening;       /* its LISTEN answered: every later commit is notified */
+    fiber *waiters[256]; /* fibers waiting for a pool link, FIFO */
     size_t nwaiters;
     uint64_t generation;
-    char sqlstate[6];       /* of the last failed statement */
+    char sqlstate[6]; /* of the last failed statement */
 } pg_store;
 
 #define S(s) ((pg_store *)(s))
@@ -123,8 +123,14 @@ static void connect_failed(PGconn *c, const char *why, char *err, size_t errcap)
 static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
     /* Defaults first: the connection string given by the operator comes
      * after them and wins (expand_dbname). */
-    const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
-                                "tcp_user_timeout", "application_name", "dbname", NULL};
+    const char *const keys[] = {"connect_timeout",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "tcp_user_timeout",
+                                "application_name",
+                                "dbname",
+                                NULL};
     const char *const vals[] = {"3", "10", "3", "3", "10000", "msnd", conninfo, NULL};
     if (!fiber_current()) {
         PGconn *c = PQconnectdbParams(keys, vals, 1);
@@ -151,8 +157,8 @@ static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
             connect_failed(c, "timeout", err, errcap);
             return NULL;
         }
-        short got = fiber_wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? EV_READ : EV_WRITE,
-                                  (long)(deadline - now));
+        short got =
+            fiber_wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? EV_READ : EV_WRITE, (long)(deadline - now));
         if (got & EV_TIMEOUT) {
             connect_failed(c, "timeout", err, errcap);
             return NULL;
@@ -357,14 +363,14 @@ static int retryable(const pg_store *s) {
     return strcmp(s->sqlstate, "40P01") == 0 || strcmp(s->sqlstate, "40001") == 0;
 }
 
-#define RETRY(s, call)                                                                                             \
-    do {                                                                                                           \
-        store_rc rc_;                                                                                              \
-        for (int a_ = 0;; a_++) {                                                                                  \
-            rc_ = (call);                                                                                          \
-            if (rc_ != STORE_ERROR || !retryable(s) || a_ + 1 >= TXN_ATTEMPTS) break;                              \
-        }                                                                                                          \
-        return rc_;                                                                                                \
+#define RETRY(s, call) \
+    do { \
+        store_rc rc_; \
+        for (int a_ = 0;; a_++) { \
+            rc_ = (call); \
+            if (rc_ != STORE_ERROR || !retryable(s) || a_ + 1 >= TXN_ATTEMPTS) break; \
+        } \
+        return rc_; \
     } while (0)
 
 /* Lock the users rows a change will bump, in id order. */
@@ -450,7 +456,8 @@ static void lease_end(pg_store *s, pg_link *l) {
 }
 
 static int migrate(pg_store *s, char *err, size_t errcap) {
-    if (run_ok(s, "BEGIN", 0, NULL) != 0 || run_ok(s, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", 0, NULL) != 0 ||
+    if (run_ok(s, "BEGIN", 0, NULL) != 0 ||
+        run_ok(s, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", 0, NULL) != 0 ||
         run_ok(s, "CREATE TABLE IF NOT EXISTS msnd_schema(version INTEGER NOT NULL)", 0, NULL) != 0)
         goto fail;
     long version = scalar(s, "SELECT coalesce(max(version), 0) FROM msnd_schema", 0, NULL);
@@ -692,9 +699,9 @@ static store_rc update_and_bump(pg_store *s, const char *sql, const char *also, 
 
 static store_rc pg_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
     /* Contacts' FL entries follow the user's own name. */
-    RETRY(S(base), update_and_bump(S(base), "UPDATE users SET name = $2 WHERE id = $1",
-                                   "UPDATE list_entries SET name = $2 WHERE contact = $1 AND list = 0", uid, name,
-                                   ver));
+    RETRY(S(base),
+          update_and_bump(S(base), "UPDATE users SET name = $2 WHERE id = $1",
+                          "UPDATE list_entries SET name = $2 WHERE contact = $1 AND list = 0", uid, name, ver));
 }
 
 static store_rc pg_set_blp(store *base, int64_t uid, int allow, uint32_t *ver) {
@@ -722,8 +729,7 @@ static store_rc pg_list_each(store *base, int64_t owner, msnp_list list, store_e
                 "SELECT u.id, u.email, u.name FROM list_entries e JOIN users u ON u.id = e.owner "
                 "WHERE e.contact = $1 AND e.list = 0 ORDER BY e.seq",
                 1, p);
-    else if (fl)
-        /* The BPR lines of SYN in the same statement. */
+    else if (fl) /* The BPR lines of SYN in the same statement. */
         r = run(s,
                 "SELECT e.contact, u.email, e.name,"
                 " (SELECT string_agg(gid::text, ',' ORDER BY gid) FROM fl_groups g"
@@ -762,7 +768,8 @@ static long pg_list_count(store *base, int64_t owner, msnp_list list) {
     char b[24], l[8];
     snprintf(l, sizeof l, "%d", (int)list);
     const char *p[2] = {i64(b, owner), l};
-    if (list == MSNP_LIST_RL) return scalar(s, "SELECT count(*) FROM list_entries WHERE contact = $1 AND list = 0", 1, p);
+    if (list == MSNP_LIST_RL)
+        return scalar(s, "SELECT count(*) FROM list_entries WHERE contact = $1 AND list = 0", 1, p);
     return scalar(s, "SELECT count(*) FROM list_entries WHERE owner = $1 AND list = $2", 2, p);
 }
 
@@ -885,8 +892,7 @@ static store_rc list_remove(pg_store *s, const store_list_op *op, store_list_res
         if (in < 0 || n < 0) return rollback(s, STORE_ERROR);
         if (in == 0) return rollback(s, STORE_NOT_IN_GROUP);
         if (n > 1) { /* still in another group: only the membership goes */
-            if (member_q(s, MEMBER_DEL, op->owner, op->contact, gid, 3) < 0 ||
-                bump(s, op->owner, &r->owner_ver) != 0)
+            if (member_q(s, MEMBER_DEL, op->owner, op->contact, gid, 3) < 0 || bump(s, op->owner, &r->owner_ver) != 0)
                 return rollback(s, STORE_ERROR);
             return commit(s);
         }
@@ -944,21 +950,23 @@ static store_rc peers_each(pg_store *s, const char *sql, int64_t uid, store_peer
 }
 
 static store_rc pg_watchers_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
-    return peers_each(S(base),
-                      "SELECT u.id, u.email, u.name, ((SELECT blp FROM users WHERE id = $1) = 'AL')::int,"
-                      " EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = $1 AND a.list = 1 AND a.contact = u.id)::int,"
-                      " EXISTS(SELECT 1 FROM list_entries b WHERE b.owner = $1 AND b.list = 2 AND b.contact = u.id)::int "
-                      "FROM list_entries f JOIN users u ON u.id = f.owner WHERE f.contact = $1 AND f.list = 0",
-                      uid, fn, ctx);
+    return peers_each(
+        S(base),
+        "SELECT u.id, u.email, u.name, ((SELECT blp FROM users WHERE id = $1) = 'AL')::int,"
+        " EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = $1 AND a.list = 1 AND a.contact = u.id)::int,"
+        " EXISTS(SELECT 1 FROM list_entries b WHERE b.owner = $1 AND b.list = 2 AND b.contact = u.id)::int "
+        "FROM list_entries f JOIN users u ON u.id = f.owner WHERE f.contact = $1 AND f.list = 0",
+        uid, fn, ctx);
 }
 
 static store_rc pg_contacts_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
-    return peers_each(S(base),
-                      "SELECT u.id, u.email, u.name, (u.blp = 'AL')::int,"
-                      " EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = u.id AND a.list = 1 AND a.contact = $1)::int,"
-                      " EXISTS(SELECT 1 FROM list_entries b WHERE b.owner = u.id AND b.list = 2 AND b.contact = $1)::int "
-                      "FROM list_entries f JOIN users u ON u.id = f.contact WHERE f.owner = $1 AND f.list = 0",
-                      uid, fn, ctx);
+    return peers_each(
+        S(base),
+        "SELECT u.id, u.email, u.name, (u.blp = 'AL')::int,"
+        " EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = u.id AND a.list = 1 AND a.contact = $1)::int,"
+        " EXISTS(SELECT 1 FROM list_entries b WHERE b.owner = u.id AND b.list = 2 AND b.contact = $1)::int "
+        "FROM list_entries f JOIN users u ON u.id = f.contact WHERE f.owner = $1 AND f.list = 0",
+        uid, fn, ctx);
 }
 
 /* ---- groups ---- */
@@ -1003,7 +1011,8 @@ static store_rc group_add(pg_store *s, int64_t owner, const char *name, long lim
     char g[24];
     snprintf(g, sizeof g, "%ld", next);
     const char *q[3] = {b, g, name};
-    if (run_ok(s, "INSERT INTO groups(owner, gid, name) VALUES($1, $2, $3)", 3, q) != 0) return rollback(s, STORE_ERROR);
+    if (run_ok(s, "INSERT INTO groups(owner, gid, name) VALUES($1, $2, $3)", 3, q) != 0)
+        return rollback(s, STORE_ERROR);
     if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
     store_rc rc = commit(s);
     if (rc == STORE_OK) *gid = (int)next;
@@ -1130,14 +1139,14 @@ static store_rc pg_import_user(store *base, const store_user *u) {
     s->cur = &s->sync; /* admin commands: the blocking connection */
     char id[24], ver[24];
     snprintf(ver, sizeof ver, "%u", u->version);
-    const char *p[7] = {i64(id, u->id), u->email, u->password, u->name, ver, u->blp_allow ? "AL" : "BL",
+    const char *p[7] = {i64(id, u->id),           u->email, u->password, u->name, ver, u->blp_allow ? "AL" : "BL",
                         u->gtc_prompt ? "A" : "N"};
     return run_ok(s,
                   "INSERT INTO users(id, email, password, name, version, blp, gtc, created) "
                   "VALUES($1, $2, $3, $4, $5, $6, $7, extract(epoch FROM now())::bigint)",
                   7, p) == 0
-               ? STORE_OK
-               : STORE_ERROR;
+        ? STORE_OK
+        : STORE_ERROR;
 }
 
 static store_rc pg_import_group(store *base, int64_t owner, int gid, const char *name) {
@@ -1175,8 +1184,8 @@ static store_rc pg_import_end(store *base, int ok) {
     s->cur = &s->sync; /* admin commands: the blocking connection */
     if (!ok) return rollback(s, STORE_OK);
     /* New accounts continue after the copied ids. */
-    if (run_ok(s, "SELECT setval(pg_get_serial_sequence('users', 'id'), coalesce(max(id), 0) + 1, false) FROM users",
-               0, NULL) != 0)
+    if (run_ok(s, "SELECT setval(pg_get_serial_sequence('users', 'id'), coalesce(max(id), 0) + 1, false) FROM users", 0,
+               NULL) != 0)
         return rollback(s, STORE_ERROR);
     return commit(s);
 }

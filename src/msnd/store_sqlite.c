@@ -20,13 +20,51 @@
 #include <unistd.h>
 
 enum {
-    Q_USER_ADD, Q_GROUP0_ADD, Q_USER_PASSWD, Q_USER_DEL_BUMP, Q_USER_DEL, Q_USER_GET, Q_USER_GET_ID, Q_USER_EACH,
-    Q_SET_NAME, Q_SET_NAME_FL, Q_SET_BLP, Q_SET_GTC, Q_BUMP, Q_VERSION,
-    Q_LIST_EACH, Q_FL_EACH, Q_RL_EACH, Q_LIST_COUNT, Q_RL_COUNT, Q_LIST_GET, Q_LIST_ADD, Q_LIST_DEL,
-    Q_LIST_RENAME, Q_WATCHERS, Q_CONTACTS, Q_GROUP_EACH, Q_GROUP_COUNT, Q_GROUP_EXISTS, Q_GROUP_NEXT,
-    Q_GROUP_ADD, Q_GROUP_DEL, Q_GROUP_RENAME, Q_GROUP_REFILL, Q_MEMBER_ADD, Q_MEMBER_DEL, Q_MEMBER_HAS,
-    Q_MEMBER_COUNT, Q_PROP_SET, Q_PROP_DEL, Q_PROP_EACH,
-    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_BEGIN_READ, Q_DATA_VERSION,
+    Q_USER_ADD,
+    Q_GROUP0_ADD,
+    Q_USER_PASSWD,
+    Q_USER_DEL_BUMP,
+    Q_USER_DEL,
+    Q_USER_GET,
+    Q_USER_GET_ID,
+    Q_USER_EACH,
+    Q_SET_NAME,
+    Q_SET_NAME_FL,
+    Q_SET_BLP,
+    Q_SET_GTC,
+    Q_BUMP,
+    Q_VERSION,
+    Q_LIST_EACH,
+    Q_FL_EACH,
+    Q_RL_EACH,
+    Q_LIST_COUNT,
+    Q_RL_COUNT,
+    Q_LIST_GET,
+    Q_LIST_ADD,
+    Q_LIST_DEL,
+    Q_LIST_RENAME,
+    Q_WATCHERS,
+    Q_CONTACTS,
+    Q_GROUP_EACH,
+    Q_GROUP_COUNT,
+    Q_GROUP_EXISTS,
+    Q_GROUP_NEXT,
+    Q_GROUP_ADD,
+    Q_GROUP_DEL,
+    Q_GROUP_RENAME,
+    Q_GROUP_REFILL,
+    Q_MEMBER_ADD,
+    Q_MEMBER_DEL,
+    Q_MEMBER_HAS,
+    Q_MEMBER_COUNT,
+    Q_PROP_SET,
+    Q_PROP_DEL,
+    Q_PROP_EACH,
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_BEGIN_READ,
+    Q_DATA_VERSION,
     Q_COUNT
 };
 
@@ -107,7 +145,7 @@ typedef struct sq_store {
     struct store base;
     sqlite3 *db;
     sqlite3_stmt *st[Q_COUNT];
-    int read_open;    /* our read transaction is open */
+    int read_open; /* our read transaction is open */
     /* store_generation: own changes are seen in sqlite3_total_changes64,
      * other processes' commits in PRAGMA data_version. */
     uint64_t generation;
@@ -270,8 +308,8 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     }
     sqlite3_busy_timeout(s->db, 5000);
     char *msg = NULL;
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL,
-                     NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
+                     &msg) != SQLITE_OK) {
         snprintf(err, errcap, "%s: %s", path, msg ? msg : "cannot configure database");
         sqlite3_free(msg);
         sq_close(&s->base);
@@ -279,8 +317,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     }
     sqlite3_stmt *uv = NULL;
     int version = -1;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &uv, NULL) == SQLITE_OK &&
-        sqlite3_step(uv) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &uv, NULL) == SQLITE_OK && sqlite3_step(uv) == SQLITE_ROW)
         version = sqlite3_column_int(uv, 0);
     sqlite3_finalize(uv);
     if (version < 0) {
@@ -884,7 +921,8 @@ static store_rc sq_exec_once(sq_store *s, const char *sql, const char *kinds, co
 
 static store_rc sq_import_user(store *base, const store_user *u) {
     int64_t n[7] = {u->id, 0, 0, 0, (int64_t)u->version, 0, 0};
-    const char *t[7] = {NULL, u->email, u->password, u->name, NULL, u->blp_allow ? "AL" : "BL", u->gtc_prompt ? "A" : "N"};
+    const char *t[7] = {
+        NULL, u->email, u->password, u->name, NULL, u->blp_allow ? "AL" : "BL", u->gtc_prompt ? "A" : "N"};
     return sq_exec_once(S(base),
                         "INSERT INTO users(id,email,password,name,version,blp,gtc,created) "
                         "VALUES(?1,?2,?3,?4,?5,?6,?7,strftime('%s','now'))",

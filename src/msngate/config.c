@@ -18,7 +18,7 @@ void gate_config_defaults(gate_config *c) {
     c->ncontrol_ports = 1;
     c->mark_control = 0x4d000000u;
     c->mark_secondary = 0x00100000u;
-    c->hit_grace_s = 5; /* covers the SYN retransmissions at 1 s and 3 s */
+    c->hit_grace_s = 5;        /* covers the SYN retransmissions at 1 s and 3 s */
     c->expect_timeout_s = 300; /* nf_conntrack_ftp's expectation timeout */
     c->forged_policy = GATE_POLICY_SKIP;
     c->nat_policy = GATE_POLICY_OPEN;
@@ -33,8 +33,7 @@ static int parse_uint(const char *v, unsigned long long max, unsigned long long 
     char *end;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 0);
-    if (errno || end == v || *end || x > max || v[0] == '-')
-        return -1;
+    if (errno || end == v || *end || x > max || v[0] == '-') return -1;
     *out = x;
     return 0;
 }
@@ -53,8 +52,7 @@ static int parse_bool(const char *v, int *out) {
 
 static int copy(char *dst, size_t cap, const char *v) {
     size_t n = strlen(v);
-    if (n >= cap)
-        return -1;
+    if (n >= cap) return -1;
     memcpy(dst, v, n + 1);
     return 0;
 }
@@ -67,12 +65,10 @@ static int parse_ports(gate_config *c, const char *v) {
         char *end;
         errno = 0;
         unsigned long x = strtoul(p, &end, 10);
-        if (errno || end == p || x == 0 || x > 65535 || n == GATE_MAX_PORTS)
-            return -1;
+        if (errno || end == p || x == 0 || x > 65535 || n == GATE_MAX_PORTS) return -1;
         tmp[n++] = (uint16_t)x;
         p = end;
-        while (*p == ',' || *p == ' ')
-            p++;
+        while (*p == ',' || *p == ' ') p++;
     }
     memcpy(c->control_ports, tmp, n * sizeof tmp[0]);
     c->ncontrol_ports = n;
@@ -80,12 +76,9 @@ static int parse_ports(gate_config *c, const char *v) {
 }
 
 static int parse_policy(const char *v, gate_policy *out) {
-    if (!strcmp(v, "open"))
-        *out = GATE_POLICY_OPEN;
-    else if (!strcmp(v, "skip"))
-        *out = GATE_POLICY_SKIP;
-    else
-        return -1;
+    if (!strcmp(v, "open")) *out = GATE_POLICY_OPEN;
+    else if (!strcmp(v, "skip")) *out = GATE_POLICY_SKIP;
+    else return -1;
     return 0;
 }
 
@@ -95,19 +88,17 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
     unsigned long long x = 0;
     int bad = 0;
     if (!strcmp(key, "mode")) {
-        if (!strcmp(v, "passive"))
-            c->mode = GATE_PASSIVE;
-        else if (!strcmp(v, "inline"))
-            c->mode = GATE_INLINE;
-        else
-            bad = 1;
+        if (!strcmp(v, "passive")) c->mode = GATE_PASSIVE;
+        else if (!strcmp(v, "inline")) c->mode = GATE_INLINE;
+        else bad = 1;
     } else if (!strcmp(key, "interface")) {
         bad = copy(c->interface, sizeof c->interface, v);
     } else if (!strcmp(key, "filter")) {
         bad = copy(c->filter, sizeof c->filter, v);
     } else if (!strcmp(key, "table")) {
         /* an nft identifier: it is written into nft commands */
-        bad = copy(c->table, sizeof c->table, v) || !v[0] || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(v);
+        bad = copy(c->table, sizeof c->table, v) || !v[0] ||
+            strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(v);
     } else if (!strcmp(key, "queue_num")) {
         bad = parse_uint(v, 65535, &x);
         c->queue_num = (unsigned)x;
@@ -117,10 +108,8 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
         bad = parse_ports(c, v);
     } else if (!strcmp(key, "mark_control") || !strcmp(key, "mark_secondary")) {
         bad = parse_uint(v, 0xffffffffu, &x) || x == 0;
-        if (!strcmp(key, "mark_control"))
-            c->mark_control = (uint32_t)x;
-        else
-            c->mark_secondary = (uint32_t)x;
+        if (!strcmp(key, "mark_control")) c->mark_control = (uint32_t)x;
+        else c->mark_secondary = (uint32_t)x;
     } else if (!strcmp(key, "expect_timeout")) {
         bad = parse_uint(v, 86400, &x) || x == 0;
         c->expect_timeout_s = (unsigned)x;
@@ -128,12 +117,9 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
         bad = parse_uint(v, 3600, &x);
         c->hit_grace_s = (unsigned)x;
     } else if (!strcmp(key, "direction")) {
-        if (!strcmp(v, "in"))
-            c->capture_in_only = 1;
-        else if (!strcmp(v, "inout"))
-            c->capture_in_only = 0;
-        else
-            bad = 1;
+        if (!strcmp(v, "in")) c->capture_in_only = 1;
+        else if (!strcmp(v, "inout")) c->capture_in_only = 0;
+        else bad = 1;
     } else if (!strcmp(key, "forged")) {
         bad = parse_policy(v, &c->forged_policy);
     } else if (!strcmp(key, "nat")) {
@@ -178,8 +164,7 @@ typedef struct load_ctx {
 
 static int on_ini(void *user, const char *section, const char *key, const char *value) {
     load_ctx *l = user;
-    if (l->failed)
-        return 0;
+    if (l->failed) return 0;
     if (strcmp(section, "msngate") != 0) {
         snprintf(l->err, l->errcap, "unknown section [%s]", section);
         l->failed = 1;

@@ -13,26 +13,26 @@ typedef enum gate_policy { GATE_POLICY_SKIP = 0, GATE_POLICY_OPEN } gate_policy;
 
 typedef struct gate_config {
     gate_mode mode;
-    char interface[64];         /* passive: capture here */
-    char filter[512];           /* passive: extra BPF filter ("" = all) */
-    char table[64];             /* inet table holding the sets */
+    char interface[64]; /* passive: capture here */
+    char filter[512];   /* passive: extra BPF filter ("" = all) */
+    char table[64];     /* inet table holding the sets */
     unsigned queue_num;
-    int queue_bypass;           /* inline: fail open when msngate is down (default 1) */
+    int queue_bypass; /* inline: fail open when msngate is down (default 1) */
     uint16_t control_ports[GATE_MAX_PORTS];
     size_t ncontrol_ports;
     uint32_t mark_control, mark_secondary;
-    unsigned hit_grace_s;       /* elements of a seen connection are deleted this much later */
-    int capture_in_only;        /* passive: only packets entering the interface(s) */
-    unsigned expect_timeout_s;  /* element timeout (and the analyzer's expectation timeout) */
-    gate_policy forged_policy;  /* announced address is a third host */
-    gate_policy nat_policy;     /* announced address differs from the one seen (NAT) */
-    unsigned max_pinholes;      /* elements tracked at once; beyond, new ones are refused */
-    unsigned stats_interval_s;  /* status line period (0 = only on SIGUSR1) */
-    char stats_file[256];       /* JSON stats, rewritten with every status line ("" = none) */
-    uint64_t memcap;            /* analyzer memory budget */
+    unsigned hit_grace_s;      /* elements of a seen connection are deleted this much later */
+    int capture_in_only;       /* passive: only packets entering the interface(s) */
+    unsigned expect_timeout_s; /* element timeout (and the analyzer's expectation timeout) */
+    gate_policy forged_policy; /* announced address is a third host */
+    gate_policy nat_policy;    /* announced address differs from the one seen (NAT) */
+    unsigned max_pinholes;     /* elements tracked at once; beyond, new ones are refused */
+    unsigned stats_interval_s; /* status line period (0 = only on SIGUSR1) */
+    char stats_file[256];      /* JSON stats, rewritten with every status line ("" = none) */
+    uint64_t memcap;           /* analyzer memory budget */
     char iptables[128], ip6tables[128];
     int verbose;
-    int realtime;               /* SCHED_FIFO: the packet path is not queued behind other work */
+    int realtime; /* SCHED_FIFO: the packet path is not queued behind other work */
 } gate_config;
 
 void gate_config_defaults(gate_config *c);

@@ -45,14 +45,10 @@ static volatile sig_atomic_t sig_stop, sig_hup, sig_usr1;
 static pcap_t *active_pcap;
 
 static void on_signal(int sig) {
-    if (sig == SIGHUP)
-        sig_hup = 1;
-    else if (sig == SIGUSR1)
-        sig_usr1 = 1;
-    else
-        sig_stop = 1;
-    if (active_pcap && sig != SIGUSR1 && sig != SIGHUP)
-        pcap_breakloop(active_pcap);
+    if (sig == SIGHUP) sig_hup = 1;
+    else if (sig == SIGUSR1) sig_usr1 = 1;
+    else sig_stop = 1;
+    if (active_pcap && sig != SIGUSR1 && sig != SIGHUP) pcap_breakloop(active_pcap);
 }
 
 typedef struct override {
@@ -119,8 +115,7 @@ static void usage(FILE *fp) {
 
 static int load_config(gate *g, gate_config *out, char *err, size_t errcap) {
     gate_config_defaults(out);
-    if (g->config_path && gate_config_load(out, g->config_path, err, errcap) != 0)
-        return -1;
+    if (g->config_path && gate_config_load(out, g->config_path, err, errcap) != 0) return -1;
     for (int i = 0; i < g->nov; i++) {
         char e[256];
         if (gate_config_set(out, g->ov[i].key, g->ov[i].value, e, sizeof e) != 0) {
@@ -143,8 +138,7 @@ static void report(gate *g) {
  * (queue, portid, waiting, mode, range, dropped, user_dropped, id, 1). */
 static void read_queue_drops(gate *g) {
     FILE *fp = fopen("/proc/net/netfilter/nfnetlink_queue", "r");
-    if (!fp)
-        return;
+    if (!fp) return;
     unsigned q, portid, waiting, mode, range;
     unsigned long long dropped, udropped;
     while (fscanf(fp, "%u %u %u %u %u %llu %llu %*u %*u", &q, &portid, &waiting, &mode, &range, &dropped, &udropped) ==
@@ -168,7 +162,8 @@ static void reload(gate *g) {
         c.ncontrol_ports != g->cfg.ncontrol_ports ||
         memcmp(c.control_ports, g->cfg.control_ports, c.ncontrol_ports * sizeof c.control_ports[0]) ||
         strcmp(c.filter, g->cfg.filter) || c.capture_in_only != g->cfg.capture_in_only)
-        fprintf(stderr, "msngate: reload: mode, interface, filter, table and queue settings take effect at the next start\n");
+        fprintf(stderr,
+                "msngate: reload: mode, interface, filter, table and queue settings take effect at the next start\n");
     /* what can change while running */
     g->cfg.forged_policy = c.forged_policy;
     g->cfg.nat_policy = c.nat_policy;
@@ -202,8 +197,7 @@ static void tick(gate *g) {
     if (sig_usr1 || due) {
         sig_usr1 = 0;
         g->last_stats = now;
-        if (g->cfg.mode == GATE_INLINE)
-            read_queue_drops(g);
+        if (g->cfg.mode == GATE_INLINE) read_queue_drops(g);
         report(g);
     }
 }
@@ -337,8 +331,7 @@ static int on_queued(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
     uint64_t arrival = t0;
     if (nfq_get_timestamp(nfa, &tv) == 0 && tv.tv_sec > 0) {
         uint64_t ts = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-        if (ts <= t0 && t0 - ts < 10000000u)
-            arrival = ts;
+        if (ts <= t0 && t0 - ts < 10000000u) arrival = ts;
     }
     if (len > 0) {
         g->st.packets++;
@@ -365,7 +358,9 @@ static int open_queue(gate *g) {
     g->qh = nfq_create_queue(g->nfq, (uint16_t)g->cfg.queue_num, on_queued, g);
     if (!g->qh) {
         fprintf(stderr, "msngate: cannot bind NFQUEUE %u: %s%s\n", g->cfg.queue_num, strerror(errno),
-                errno == EPERM ? " (needs CAP_NET_ADMIN)" : errno == EBUSY ? " (another program holds it)" : "");
+                errno == EPERM       ? " (needs CAP_NET_ADMIN)"
+                    : errno == EBUSY ? " (another program holds it)"
+                                     : "");
         return -1;
     }
     if (nfq_set_mode(g->qh, NFQNL_COPY_PACKET, 0xffff) < 0) {
@@ -383,15 +378,13 @@ static int open_queue(gate *g) {
 
 static int run_inline(gate *g) {
     char err[2048];
-    if (open_queue(g) != 0)
-        return 1;
+    if (open_queue(g) != 0) return 1;
     if (ruleset_install_queue(&g->ro, &g->qkind, err, sizeof err) != 0) {
         fprintf(stderr, "msngate: installing the queue hook failed: %s\n", err);
         return 1;
     }
     fprintf(stderr, "msngate: inline mode, queue %u (%s, %s), table inet %s\n", g->cfg.queue_num,
-            queue_kind_name(g->qkind), g->cfg.queue_bypass ? "fail-open: --queue-bypass" : "fail-closed",
-            g->cfg.table);
+            queue_kind_name(g->qkind), g->cfg.queue_bypass ? "fail-open: --queue-bypass" : "fail-closed", g->cfg.table);
     int fd = nfq_fd(g->nfq);
     static char buf[0x10000 + 4096];
     while (!sig_stop) {
@@ -417,10 +410,8 @@ static int run_inline(gate *g) {
 }
 
 static void close_queue(gate *g) {
-    if (g->qh)
-        nfq_destroy_queue(g->qh);
-    if (g->nfq)
-        nfq_close(g->nfq);
+    if (g->qh) nfq_destroy_queue(g->qh);
+    if (g->nfq) nfq_close(g->nfq);
     g->qh = NULL;
     g->nfq = NULL;
 }
@@ -428,18 +419,28 @@ static void close_queue(gate *g) {
 /* ---- main --------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},      {"mode", required_argument, NULL, 'm'},
-        {"interface", required_argument, NULL, 'i'},   {"filter", required_argument, NULL, 'F'},
-        {"table", required_argument, NULL, 't'},       {"queue-num", required_argument, NULL, 'q'},
-        {"queue-bypass", no_argument, NULL, 'B'},      {"fail-closed", no_argument, NULL, 'C'},
-        {"control-ports", required_argument, NULL, 'p'}, {"expect-timeout", required_argument, NULL, 'T'},
-        {"forged", required_argument, NULL, 'f'},      {"nat", required_argument, NULL, 'n'},
-        {"max-pinholes", required_argument, NULL, 'M'}, {"stats-interval", required_argument, NULL, 's'},
-        {"stats-file", required_argument, NULL, 'S'},  {"verbose", no_argument, NULL, 'v'},
-        {"realtime", no_argument, NULL, 'R'},          {"direction", required_argument, NULL, 'D'},   {"hit-grace", required_argument, NULL, 'G'},
-        {"help", no_argument, NULL, 'h'},              {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"mode", required_argument, NULL, 'm'},
+                                             {"interface", required_argument, NULL, 'i'},
+                                             {"filter", required_argument, NULL, 'F'},
+                                             {"table", required_argument, NULL, 't'},
+                                             {"queue-num", required_argument, NULL, 'q'},
+                                             {"queue-bypass", no_argument, NULL, 'B'},
+                                             {"fail-closed", no_argument, NULL, 'C'},
+                                             {"control-ports", required_argument, NULL, 'p'},
+                                             {"expect-timeout", required_argument, NULL, 'T'},
+                                             {"forged", required_argument, NULL, 'f'},
+                                             {"nat", required_argument, NULL, 'n'},
+                                             {"max-pinholes", required_argument, NULL, 'M'},
+                                             {"stats-interval", required_argument, NULL, 's'},
+                                             {"stats-file", required_argument, NULL, 'S'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"realtime", no_argument, NULL, 'R'},
+                                             {"direction", required_argument, NULL, 'D'},
+                                             {"hit-grace", required_argument, NULL, 'G'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {NULL, 0, NULL, 0}};
     static gate g;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:i:vh", longopts, NULL)) != -1) {
@@ -453,19 +454,31 @@ int main(int argc, char **argv) {
         case 'F': key = "filter"; break;
         case 't': key = "table"; break;
         case 'q': key = "queue_num"; break;
-        case 'B': key = "queue_bypass"; val = "yes"; break;
-        case 'C': key = "queue_bypass"; val = "no"; break;
+        case 'B':
+            key = "queue_bypass";
+            val = "yes";
+            break;
+        case 'C':
+            key = "queue_bypass";
+            val = "no";
+            break;
         case 'p': key = "control_ports"; break;
         case 'T': key = "expect_timeout"; break;
         case 'D': key = "direction"; break;
-        case 'R': key = "realtime"; val = "yes"; break;
+        case 'R':
+            key = "realtime";
+            val = "yes";
+            break;
         case 'G': key = "hit_grace"; break;
         case 'f': key = "forged"; break;
         case 'n': key = "nat"; break;
         case 'M': key = "max_pinholes"; break;
         case 's': key = "stats_interval"; break;
         case 'S': key = "stats_file"; break;
-        case 'v': key = "verbose"; val = "yes"; break;
+        case 'v':
+            key = "verbose";
+            val = "yes";
+            break;
         default: usage(stderr); return 64;
         }
         if (g.nov == MAX_OVERRIDES) {
@@ -548,10 +561,8 @@ int main(int argc, char **argv) {
         ruleset_remove_queue(&g.ro);
         close_queue(&g);
     }
-    if (ruleset_flush_sets(&g.ro, err, sizeof err) != 0)
-        fprintf(stderr, "msngate: emptying the sets: %s\n", err);
-    if (c->mode == GATE_INLINE)
-        read_queue_drops(&g);
+    if (ruleset_flush_sets(&g.ro, err, sizeof err) != 0) fprintf(stderr, "msngate: emptying the sets: %s\n", err);
+    if (c->mode == GATE_INLINE) read_queue_drops(&g);
     report(&g);
     fprintf(stderr, "msngate: stopped\n");
     sn_engine_free(g.eng);

@@ -36,7 +36,7 @@ struct nftset {
     char table[SET_NAME_MAX];
     pending_op ops[BATCH_MAX];
     size_t nops;
-    char *buf;    /* batch being built */
+    char *buf; /* batch being built */
     size_t bufcap;
     char rbuf[8192];
 };
@@ -70,17 +70,14 @@ nftset *nftset_open(uint16_t nfproto, const char *table, char *err, size_t errca
 }
 
 void nftset_close(nftset *s) {
-    if (!s)
-        return;
-    if (s->nl)
-        mnl_socket_close(s->nl);
+    if (!s) return;
+    if (s->nl) mnl_socket_close(s->nl);
     free(s->buf);
     free(s);
 }
 
 static int queue_op(nftset *s, int add, const char *set, const nftset_key *k, uint64_t timeout_ms) {
-    if (s->nops >= BATCH_MAX || strlen(set) >= SET_NAME_MAX)
-        return -1;
+    if (s->nops >= BATCH_MAX || strlen(set) >= SET_NAME_MAX) return -1;
     pending_op *o = &s->ops[s->nops++];
     o->add = add;
     o->replace = 0;
@@ -97,8 +94,7 @@ int nftset_add(nftset *s, const char *set, const nftset_key *k, uint64_t timeout
 int nftset_del(nftset *s, const char *set, const nftset_key *k) { return queue_op(s, 0, set, k, 0); }
 
 int nftset_replace(nftset *s, const char *set, const nftset_key *k, uint64_t timeout_ms) {
-    if (queue_op(s, 1, set, k, timeout_ms) != 0)
-        return -1;
+    if (queue_op(s, 1, set, k, timeout_ms) != 0) return -1;
     s->ops[s->nops - 1].replace = 1;
     return 0;
 }
@@ -118,8 +114,7 @@ static size_t key_bytes(const nftset_key *k, uint8_t out[24]) {
 
 /* One NEWSETELEM / DELSETELEM message for op o at *at; returns its length or 0. */
 static size_t build_op(nftset *s, const pending_op *o, int add, char *at, size_t room, uint32_t seq) {
-    if (room < 512)
-        return 0;
+    if (room < 512) return 0;
     struct nftnl_set *set = nftnl_set_alloc();
     struct nftnl_set_elem *e = nftnl_set_elem_alloc();
     if (!set || !e) {
@@ -132,8 +127,7 @@ static size_t build_op(nftset *s, const pending_op *o, int add, char *at, size_t
     uint8_t key[24];
     size_t kl = key_bytes(&o->key, key);
     nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)kl);
-    if (add && o->timeout_ms)
-        nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, o->timeout_ms);
+    if (add && o->timeout_ms) nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, o->timeout_ms);
     nftnl_set_elem_add(set, e); /* the set owns the element now */
     struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(at, (uint16_t)(add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
                                                  s->nfproto, (uint16_t)((add ? NLM_F_CREATE : 0) | NLM_F_ACK), seq);
@@ -181,28 +175,25 @@ static int send_batch(nftset *s, const pending_op *ops, size_t n, int *first_err
     while (acked < nmsg) {
         ssize_t r = mnl_socket_recvfrom(s->nl, s->rbuf, sizeof s->rbuf);
         if (r < 0) {
-            snprintf(err, errcap, "netlink receive: %s", errno == EAGAIN ? "no answer from the kernel within 2 s" : strerror(errno));
+            snprintf(err, errcap, "netlink receive: %s",
+                     errno == EAGAIN ? "no answer from the kernel within 2 s" : strerror(errno));
             return -1;
         }
         int left = (int)r;
         for (struct nlmsghdr *h = (struct nlmsghdr *)s->rbuf; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
-            if (h->nlmsg_type != NLMSG_ERROR)
-                continue;
+            if (h->nlmsg_type != NLMSG_ERROR) continue;
             const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
             if (h->nlmsg_seq == seq0 && e->error) { /* the batch itself was refused */
                 *first_errno = -e->error;
                 return (int)n;
             }
-            if (h->nlmsg_seq < first || h->nlmsg_seq > last)
-                continue;
+            if (h->nlmsg_seq < first || h->nlmsg_seq > last) continue;
             acked++;
-            if (e->error == 0)
-                continue;
+            if (e->error == 0) continue;
             size_t m = h->nlmsg_seq - first;
             if (-e->error == ENOENT && msg_del[m] && !ops[msg_op[m]].replace)
                 continue; /* a plain delete of an element already gone (timed out) */
-            if (!refused)
-                *first_errno = -e->error;
+            if (!refused) *first_errno = -e->error;
             refused++;
         }
     }
@@ -213,43 +204,35 @@ int nftset_commit(nftset *s, int *first_errno, char *err, size_t errcap) {
     *first_errno = 0;
     size_t nops = s->nops;
     s->nops = 0;
-    if (nops == 0)
-        return 0;
+    if (nops == 0) return 0;
     /* Adds go in one transaction. Deletes go one per transaction: a
      * delete of an element the kernel already timed out is refused
      * (ENOENT), and a refusal aborts everything in its transaction. */
     pending_op adds[BATCH_MAX];
     size_t na = 0;
     for (size_t i = 0; i < nops; i++)
-        if (s->ops[i].add)
-            adds[na++] = s->ops[i];
+        if (s->ops[i].add) adds[na++] = s->ops[i];
     int total = 0;
     if (na) {
         int r = send_batch(s, adds, na, first_errno, err, errcap);
         int replaces = 0;
-        for (size_t i = 0; i < na; i++)
-            replaces += adds[i].replace;
+        for (size_t i = 0; i < na; i++) replaces += adds[i].replace;
         if (r > 0 && *first_errno == ENOENT && replaces) {
             /* an element to refresh had timed out meanwhile (its delete was
              * refused, which aborted the transaction): add them all plainly */
-            for (size_t i = 0; i < na; i++)
-                adds[i].replace = 0;
+            for (size_t i = 0; i < na; i++) adds[i].replace = 0;
             *first_errno = 0;
             r = send_batch(s, adds, na, first_errno, err, errcap);
         }
-        if (r < 0)
-            return -1;
+        if (r < 0) return -1;
         total += r;
     }
     for (size_t i = 0; i < nops; i++) {
-        if (s->ops[i].add)
-            continue;
+        if (s->ops[i].add) continue;
         int fe = 0;
         int r = send_batch(s, &s->ops[i], 1, &fe, err, errcap);
-        if (r < 0)
-            return -1;
-        if (r && !*first_errno)
-            *first_errno = fe;
+        if (r < 0) return -1;
+        if (r && !*first_errno) *first_errno = fe;
         total += r;
     }
     return total;

@@ -15,10 +15,10 @@
 typedef struct nftset nftset;
 
 typedef struct nftset_key {
-    uint8_t family;     /* 4 or 6 */
-    uint8_t proto;      /* 6 TCP, 17 UDP */
-    uint16_t port;      /* host order */
-    uint8_t addr[16];   /* 4 or 16 bytes used */
+    uint8_t family;   /* 4 or 6 */
+    uint8_t proto;    /* 6 TCP, 17 UDP */
+    uint16_t port;    /* host order */
+    uint8_t addr[16]; /* 4 or 16 bytes used */
 } nftset_key;
 
 /* family: NFPROTO_* of the table (inet = 1). */

@@ -12,12 +12,12 @@
 
 typedef struct hole {
     uint64_t id, invitation;
-    uint64_t deadline_us;           /* the kernel forgets it then */
-    struct hole *qprev, *qnext;     /* by deadline (constant timeout: FIFO) */
-    struct hole *gnext;             /* same invitation */
+    uint64_t deadline_us;       /* the kernel forgets it then */
+    struct hole *qprev, *qnext; /* by deadline (constant timeout: FIFO) */
+    struct hole *gnext;         /* same invitation */
     uint8_t nkeys;
     uint8_t cls;
-    uint8_t hit;                    /* deadline_us is the end of the hit grace */
+    uint8_t hit; /* deadline_us is the end of the hit grace */
     nftset_key keys[2];
 } hole;
 
@@ -55,8 +55,7 @@ static uint64_t now_us(void) {
 
 pinholes *pinholes_new(nftset *set, gate_stats *st, const gate_config *cfg) {
     pinholes *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p->set = set;
     p->st = st;
     p->cfg = *cfg;
@@ -75,8 +74,7 @@ void pinholes_on_missing_sets(pinholes *p, int (*fn)(void *), void *ctx) {
 }
 
 void pinholes_free(pinholes *p) {
-    if (!p)
-        return;
+    if (!p) return;
     while (p->qhead) {
         hole *h = p->qhead;
         p->qhead = h->qnext;
@@ -111,11 +109,9 @@ static long ref_take(pinholes *p, const char *set, const nftset_key *k) {
     char key[96];
     size_t kn = ref_key(set, k, key);
     ref *r = sn_strmap_get(&p->refs, key, kn);
-    if (r)
-        return (long)r->n++;
+    if (r) return (long)r->n++;
     r = malloc(sizeof *r);
-    if (!r)
-        return -1;
+    if (!r) return -1;
     r->n = 1;
     if (sn_strmap_put(&p->refs, key, kn, r) == r) {
         free(r);
@@ -129,10 +125,8 @@ static size_t ref_drop(pinholes *p, const char *set, const nftset_key *k) {
     char key[96];
     size_t kn = ref_key(set, k, key);
     ref *r = sn_strmap_get(&p->refs, key, kn);
-    if (!r)
-        return 0;
-    if (--r->n)
-        return r->n;
+    if (!r) return 0;
+    if (--r->n) return r->n;
     free(sn_strmap_del(&p->refs, key, kn));
     return 0;
 }
@@ -144,10 +138,8 @@ static void drop(pinholes *p, hole *h, int delete_elements) {
     if (h->invitation) {
         hole *head = sn_strmap_get(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation);
         if (head == h) {
-            if (h->gnext)
-                sn_strmap_put(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation, h->gnext);
-            else
-                sn_strmap_del(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation);
+            if (h->gnext) sn_strmap_put(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation, h->gnext);
+            else sn_strmap_del(&p->by_inv, (const char *)&h->invitation, sizeof h->invitation);
         } else {
             for (hole *x = head; x; x = x->gnext)
                 if (x->gnext == h) {
@@ -156,22 +148,17 @@ static void drop(pinholes *p, hole *h, int delete_elements) {
                 }
         }
     }
-    if (h->qprev)
-        h->qprev->qnext = h->qnext;
-    else
-        p->qhead = h->qnext;
-    if (h->qnext)
-        h->qnext->qprev = h->qprev;
-    else
-        p->qtail = h->qprev;
+    if (h->qprev) h->qprev->qnext = h->qnext;
+    else p->qhead = h->qnext;
+    if (h->qnext) h->qnext->qprev = h->qprev;
+    else p->qtail = h->qprev;
     p->count--;
     for (unsigned i = 0; i < h->nkeys; i++) {
         char name[64];
         set_of(h, &h->keys[i], name, sizeof name);
         if (ref_drop(p, name, &h->keys[i]) || !delete_elements)
             continue; /* still held by another prediction, or gone with its timeout */
-        if (p->ndels == ARRIVALS_MAX)
-            pinholes_commit(p, 1);
+        if (p->ndels == ARRIVALS_MAX) pinholes_commit(p, 1);
         memcpy(p->dels[p->ndels].set, name, sizeof name);
         p->dels[p->ndels].key = h->keys[i];
         p->ndels++;
@@ -223,8 +210,7 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
     h->deadline_us = now_us() + timeout * 1000u;
     const uint8_t protos[2] = {6, 17};
     for (int i = 0; i < 2; i++) {
-        if (pr->transport && pr->transport != protos[i])
-            continue;
+        if (pr->transport && pr->transport != protos[i]) continue;
         nftset_key *k = &h->keys[h->nkeys++];
         k->family = pr->addr.family;
         k->proto = protos[i];
@@ -242,22 +228,17 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
             h->invitation = 0; /* no memory for the index: deleted by id or timeout only */
     }
     h->qprev = p->qtail;
-    if (p->qtail)
-        p->qtail->qnext = h;
-    else
-        p->qhead = h;
+    if (p->qtail) p->qtail->qnext = h;
+    else p->qhead = h;
     p->qtail = h;
     p->count++;
     for (unsigned i = 0; i < h->nkeys; i++) {
         char name[64];
         set_of(h, &h->keys[i], name, sizeof name);
-        if (nftset_pending(p->set) >= ARRIVALS_MAX - 1 || p->narrivals == ARRIVALS_MAX)
-            pinholes_commit(p, 0);
+        if (nftset_pending(p->set) >= ARRIVALS_MAX - 1 || p->narrivals == ARRIVALS_MAX) pinholes_commit(p, 0);
         /* held already: refresh its timeout to this prediction's */
-        if (ref_take(p, name, &h->keys[i]) > 0)
-            nftset_replace(p->set, name, &h->keys[i], timeout);
-        else
-            nftset_add(p->set, name, &h->keys[i], timeout);
+        if (ref_take(p, name, &h->keys[i]) > 0) nftset_replace(p->set, name, &h->keys[i], timeout);
+        else nftset_add(p->set, name, &h->keys[i], timeout);
         p->arrivals[p->narrivals++] = arrival_us;
         if (p->cfg.verbose) {
             char ks[128];
@@ -271,45 +252,32 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
 /* Moves h to the end of the deadline queue with a new deadline (the
  * grace is shorter than any timeout left, or h would just stay). */
 static void requeue(pinholes *p, hole *h, uint64_t deadline) {
-    if (h->hit || deadline >= h->deadline_us)
-        return;
+    if (h->hit || deadline >= h->deadline_us) return;
     h->hit = 1;
     h->deadline_us = deadline;
     /* the queue stays ordered by deadline: insert before the first later
      * one (a walk bounded by the entries open at once) */
-    if (h->qprev)
-        h->qprev->qnext = h->qnext;
-    else
-        p->qhead = h->qnext;
-    if (h->qnext)
-        h->qnext->qprev = h->qprev;
-    else
-        p->qtail = h->qprev;
+    if (h->qprev) h->qprev->qnext = h->qnext;
+    else p->qhead = h->qnext;
+    if (h->qnext) h->qnext->qprev = h->qprev;
+    else p->qtail = h->qprev;
     hole *at = p->qhead;
-    while (at && at->deadline_us <= deadline)
-        at = at->qnext;
+    while (at && at->deadline_us <= deadline) at = at->qnext;
     h->qnext = at;
     h->qprev = at ? at->qprev : p->qtail;
-    if (h->qprev)
-        h->qprev->qnext = h;
-    else
-        p->qhead = h;
-    if (at)
-        at->qprev = h;
-    else
-        p->qtail = h;
+    if (h->qprev) h->qprev->qnext = h;
+    else p->qhead = h;
+    if (at) at->qprev = h;
+    else p->qtail = h;
 }
 
 void pinholes_hit(pinholes *p, uint64_t id, uint64_t invitation) {
     p->st->hits++;
     hole *h = sn_strmap_get(&p->by_id, (const char *)&id, sizeof id);
-    if (h && !invitation)
-        invitation = h->invitation;
+    if (h && !invitation) invitation = h->invitation;
     uint64_t deadline = now_us() + (uint64_t)p->cfg.hit_grace_s * 1000000u;
-    if (h)
-        requeue(p, h, deadline);
-    if (!invitation)
-        return;
+    if (h) requeue(p, h, deadline);
+    if (!invitation) return;
     /* the others of the invitation will not be used: they go now */
     hole *x = sn_strmap_get(&p->by_inv, (const char *)&invitation, sizeof invitation);
     while (x) {
@@ -341,8 +309,7 @@ void pinholes_cancelled(pinholes *p, uint64_t invitation) {
 void pinholes_expire(pinholes *p, uint64_t now) {
     while (p->qhead && p->qhead->deadline_us <= now) {
         hole *h = p->qhead;
-        if (!h->hit)
-            p->st->elements_expired += h->nkeys;
+        if (!h->hit) p->st->elements_expired += h->nkeys;
         drop(p, h, h->hit); /* a hit one's grace is over: delete; else the kernel timed it out */
     }
 }
@@ -364,8 +331,7 @@ int pinholes_commit(pinholes *p, int deletes_too) {
                     char name[64];
                     set_of(h, &h->keys[i], name, sizeof name);
                     uint64_t left = h->deadline_us > now_us() ? (h->deadline_us - now_us()) / 1000u : 1;
-                    if (nftset_add(p->set, name, &h->keys[i], left ? left : 1) != 0)
-                        break;
+                    if (nftset_add(p->set, name, &h->keys[i], left ? left : 1) != 0) break;
                 }
             rc = nftset_commit(p->set, &fe, err, sizeof err);
         }
@@ -377,14 +343,12 @@ int pinholes_commit(pinholes *p, int deletes_too) {
                                    t > p->arrivals[i] ? t - p->arrivals[i] : 0);
         } else {
             p->st->commit_errors++;
-            fprintf(stderr, "msngate: adding %zu element(s) failed: %s\n", nadd,
-                    rc < 0 ? err : strerror(fe));
+            fprintf(stderr, "msngate: adding %zu element(s) failed: %s\n", nadd, rc < 0 ? err : strerror(fe));
         }
         p->narrivals = 0;
     }
     if (deletes_too && p->ndels) {
-        for (size_t i = 0; i < p->ndels; i++)
-            nftset_del(p->set, p->dels[i].set, &p->dels[i].key);
+        for (size_t i = 0; i < p->ndels; i++) nftset_del(p->set, p->dels[i].set, &p->dels[i].key);
         size_t nd = p->ndels;
         p->ndels = 0;
         int r = nftset_commit(p->set, &fe, err, sizeof err);
@@ -394,8 +358,7 @@ int pinholes_commit(pinholes *p, int deletes_too) {
             p->st->commit_errors++;
             fprintf(stderr, "msngate: deleting %zu element(s) failed: %s\n", nd, r < 0 ? err : strerror(fe));
         }
-        if (rc == 0)
-            rc = r;
+        if (rc == 0) rc = r;
     }
     return rc;
 }

@@ -21,14 +21,14 @@
 
 /* A prediction, as the analyzer reports it. */
 typedef struct gate_prediction {
-    uint64_t id;            /* the analyzer's expectation id */
-    uint64_t invitation;    /* 0: none (switchboard referrals) */
-    const char *app;        /* "file_transfer", "voice", ..., "switchboard" */
-    sn_addr addr;           /* family 0: not resolved (nothing to open yet) */
-    uint16_t port;          /* 0: any port */
-    uint8_t transport;      /* 6, 17, or 0 for either */
+    uint64_t id;         /* the analyzer's expectation id */
+    uint64_t invitation; /* 0: none (switchboard referrals) */
+    const char *app;     /* "file_transfer", "voice", ..., "switchboard" */
+    sn_addr addr;        /* family 0: not resolved (nothing to open yet) */
+    uint16_t port;       /* 0: any port */
+    uint8_t transport;   /* 6, 17, or 0 for either */
     uint64_t timeout_ms;
-    int forged, nat;        /* the announced address failed the origin check */
+    int forged, nat; /* the announced address failed the origin check */
 } gate_prediction;
 
 typedef struct pinholes pinholes;

@@ -16,26 +16,19 @@
 
 extern char **environ;
 
-static const char *const class_names[GATE_CLASSES] = {"file_transfer", "voice_video", "whiteboard",
-                                                      "app_sharing", "remote_assistance", "switchboard"};
+static const char *const class_names[GATE_CLASSES] = {"file_transfer", "voice_video",       "whiteboard",
+                                                      "app_sharing",   "remote_assistance", "switchboard"};
 
 const char *gate_class_name(gate_class c) { return (unsigned)c < GATE_CLASSES ? class_names[c] : "none"; }
 
 int gate_class_of_app(const char *app) {
-    if (!app)
-        return -1;
-    if (strcmp(app, "file_transfer") == 0)
-        return GATE_FILE_TRANSFER;
-    if (strcmp(app, "voice") == 0 || strcmp(app, "video") == 0)
-        return GATE_VOICE_VIDEO;
-    if (strcmp(app, "whiteboard") == 0)
-        return GATE_WHITEBOARD;
-    if (strcmp(app, "app_sharing") == 0)
-        return GATE_APP_SHARING;
-    if (strcmp(app, "remote_assistance") == 0)
-        return GATE_REMOTE_ASSISTANCE;
-    if (strcmp(app, "switchboard") == 0)
-        return GATE_SWITCHBOARD;
+    if (!app) return -1;
+    if (strcmp(app, "file_transfer") == 0) return GATE_FILE_TRANSFER;
+    if (strcmp(app, "voice") == 0 || strcmp(app, "video") == 0) return GATE_VOICE_VIDEO;
+    if (strcmp(app, "whiteboard") == 0) return GATE_WHITEBOARD;
+    if (strcmp(app, "app_sharing") == 0) return GATE_APP_SHARING;
+    if (strcmp(app, "remote_assistance") == 0) return GATE_REMOTE_ASSISTANCE;
+    if (strcmp(app, "switchboard") == 0) return GATE_SWITCHBOARD;
     return -1;
 }
 
@@ -89,8 +82,7 @@ static int nft_apply(const char *cmds, char *err, size_t errcap) {
     if (rc != 0) {
         const char *e = nft_ctx_get_error_buffer(nft);
         size_t el = e ? strlen(e) : 0;
-        while (el && (e[el - 1] == '\n' || e[el - 1] == ' '))
-            el--;
+        while (el && (e[el - 1] == '\n' || e[el - 1] == ' ')) el--;
         snprintf(err, errcap, "%.*s", (int)(el > 900 ? 900 : el), e ? e : "nft failed");
         if (geteuid() != 0 || (e && strstr(e, "Operation not permitted")))
             snprintf(err, errcap, "nftables refused: operation not permitted (msngate needs CAP_NET_ADMIN)");
@@ -111,8 +103,7 @@ int ruleset_setup_sets(const ruleset_opts *o, char *err, size_t errcap) {
             add(&b, "flush set inet %s %s\n", o->table, name);
         }
     int rc = b.oom ? -1 : nft_apply(b.p, err, errcap);
-    if (b.oom)
-        snprintf(err, errcap, "out of memory");
+    if (b.oom) snprintf(err, errcap, "out of memory");
     else if (rc != 0 && strstr(err, "File exists"))
         snprintf(err + strlen(err), errcap - strlen(err),
                  " (a set of table inet %s has another definition; delete it, msngate creates its own)", o->table);
@@ -147,8 +138,7 @@ const char *queue_kind_name(queue_kind k) {
 /* Runs argv quietly; returns its exit status, stderr (first line) in err. */
 static int run(char *const argv[], char *err, size_t errcap) {
     int pipefd[2];
-    if (pipe(pipefd) != 0)
-        return -1;
+    if (pipe(pipefd) != 0) return -1;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
@@ -160,30 +150,25 @@ static int run(char *const argv[], char *err, size_t errcap) {
     close(pipefd[1]);
     if (rc != 0) {
         close(pipefd[0]);
-        if (err)
-            snprintf(err, errcap, "%s: %s", argv[0], strerror(rc));
+        if (err) snprintf(err, errcap, "%s: %s", argv[0], strerror(rc));
         return -1;
     }
     char buf[512];
     size_t n = 0;
     ssize_t r;
-    while ((r = read(pipefd[0], buf + n, sizeof buf - 1 - n)) > 0 && n + (size_t)r < sizeof buf - 1)
-        n += (size_t)r;
-    if (r > 0)
-        n += (size_t)r;
+    while ((r = read(pipefd[0], buf + n, sizeof buf - 1 - n)) > 0 && n + (size_t)r < sizeof buf - 1) n += (size_t)r;
+    if (r > 0) n += (size_t)r;
     while (read(pipefd[0], (char[256]){0}, 256) > 0) {
     }
     close(pipefd[0]);
     buf[n] = '\0';
     char *nl = strchr(buf, '\n');
-    if (nl)
-        *nl = '\0';
+    if (nl) *nl = '\0';
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    if (code && err)
-        snprintf(err, errcap, "%s: %.400s", argv[0], buf[0] ? buf : "failed");
+    if (code && err) snprintf(err, errcap, "%s: %.400s", argv[0], buf[0] ? buf : "failed");
     return code;
 }
 
@@ -192,8 +177,7 @@ static void ports_list(const ruleset_opts *o, char *out, size_t cap) {
     out[0] = '\0';
     for (size_t i = 0; i < o->ncontrol_ports && n < cap; i++) {
         int w = snprintf(out + n, cap - n, "%s%u", i ? "," : "", (unsigned)o->control_ports[i]);
-        if (w < 0)
-            break;
+        if (w < 0) break;
         n += (size_t)w;
     }
 }
@@ -212,15 +196,12 @@ static int xt(const ruleset_opts *o, char *err, size_t errcap, int bypass, const
         size_t n = 0;
         argv[n++] = progs[f];
         argv[n++] = "-w";
-        for (size_t i = 0; args[i] && n < 21; i++)
-            argv[n++] = args[i];
-        if (bypass)
-            argv[n++] = "--queue-bypass";
+        for (size_t i = 0; args[i] && n < 21; i++) argv[n++] = args[i];
+        if (bypass) argv[n++] = "--queue-bypass";
         argv[n] = NULL;
         char e[1024];
         if (run((char *const *)argv, err ? e : NULL, sizeof e) != 0) {
-            if (err && !rc)
-                snprintf(err, errcap, "%s", e);
+            if (err && !rc) snprintf(err, errcap, "%s", e);
             rc = -1;
         }
     }
@@ -233,8 +214,7 @@ static void xt_remove(const ruleset_opts *o) {
     const char *del[] = {"-t", "mangle", "-D", "FORWARD", "-j", chain, NULL};
     /* bounded: at most a few jumps were ever added */
     for (int i = 0; i < 4; i++)
-        if (xt(o, NULL, 0, 0, del) != 0)
-            break;
+        if (xt(o, NULL, 0, 0, del) != 0) break;
     const char *flush[] = {"-t", "mangle", "-F", chain, NULL};
     const char *gone[] = {"-t", "mangle", "-X", chain, NULL};
     xt(o, NULL, 0, 0, flush);
@@ -249,25 +229,22 @@ static int xt_install(const ruleset_opts *o, char *err, size_t errcap) {
     snprintf(ms, sizeof ms, "0x%x/0x%x", o->mark_secondary, o->mark_secondary);
     ports_list(o, ports, sizeof ports);
     const char *mk[] = {"-t", "mangle", "-N", chain, NULL};
-    const char *dports[] = {"-t", "mangle", "-A", chain, "-p", "tcp", "-m", "multiport", "--dports", ports,
-                            "-j", "NFQUEUE", "--queue-num", qn, NULL};
-    const char *sports[] = {"-t", "mangle", "-A", chain, "-p", "tcp", "-m", "multiport", "--sports", ports,
-                            "-j", "NFQUEUE", "--queue-num", qn, NULL};
-    const char *control[] = {"-t", "mangle", "-A", chain, "-m", "connmark", "--mark", mc, "-j", "NFQUEUE",
-                             "--queue-num", qn, NULL};
-    const char *secondary[] = {"-t", "mangle", "-A", chain, "-m", "conntrack", "--ctstate", "NEW", "-m", "connmark",
-                               "--mark", ms, "-j", "NFQUEUE", "--queue-num", qn, NULL};
+    const char *dports[] = {"-t",       "mangle", "-A", chain,     "-p",          "tcp", "-m", "multiport",
+                            "--dports", ports,    "-j", "NFQUEUE", "--queue-num", qn,    NULL};
+    const char *sports[] = {"-t",       "mangle", "-A", chain,     "-p",          "tcp", "-m", "multiport",
+                            "--sports", ports,    "-j", "NFQUEUE", "--queue-num", qn,    NULL};
+    const char *control[] = {"-t", "mangle", "-A",      chain,         "-m", "connmark", "--mark",
+                             mc,   "-j",     "NFQUEUE", "--queue-num", qn,   NULL};
+    const char *secondary[] = {"-t",       "mangle", "-A", chain, "-m",      "conntrack",   "--ctstate", "NEW", "-m",
+                               "connmark", "--mark", ms,   "-j",  "NFQUEUE", "--queue-num", qn,          NULL};
     const char *jump[] = {"-t", "mangle", "-I", "FORWARD", "1", "-j", chain, NULL};
-    if (xt(o, err, errcap, 0, mk) != 0)
-        return -1;
+    if (xt(o, err, errcap, 0, mk) != 0) return -1;
     int rc = 0;
     if (o->ncontrol_ports)
         rc = xt(o, err, errcap, o->queue_bypass, dports) | xt(o, err, errcap, o->queue_bypass, sports);
     rc = rc | xt(o, err, errcap, o->queue_bypass, control) | xt(o, err, errcap, o->queue_bypass, secondary);
-    if (rc == 0)
-        rc = xt(o, err, errcap, 0, jump);
-    if (rc != 0)
-        xt_remove(o);
+    if (rc == 0) rc = xt(o, err, errcap, 0, jump);
+    if (rc != 0) xt_remove(o);
     return rc;
 }
 
@@ -281,7 +258,9 @@ static void mark_chain(cmdbuf *b, const ruleset_opts *o) {
         for (int f = 4; f <= 6; f += 2) {
             char name[64];
             gate_set_name((gate_class)c, f, name, sizeof name);
-            add(b, "add rule inet %s " MARK_CHAIN " ct state new %s daddr . meta l4proto . th dport @%s ct mark set ct mark or 0x%x\n",
+            add(b,
+                "add rule inet %s " MARK_CHAIN
+                " ct state new %s daddr . meta l4proto . th dport @%s ct mark set ct mark or 0x%x\n",
                 o->table, f == 6 ? "ip6" : "ip", name, c == GATE_SWITCHBOARD ? o->mark_control : o->mark_secondary);
         }
 }
@@ -307,12 +286,10 @@ void ruleset_remove_queue(const ruleset_opts *o) {
     cmdbuf b = {0};
     /* "delete" of a missing chain fails the transaction: one per call */
     add(&b, "delete chain inet %s " QUEUE_CHAIN "\n", o->table);
-    if (!b.oom)
-        nft_apply(b.p, e, sizeof e);
+    if (!b.oom) nft_apply(b.p, e, sizeof e);
     b.n = 0;
     add(&b, "delete chain inet %s " MARK_CHAIN "\n", o->table);
-    if (!b.oom)
-        nft_apply(b.p, e, sizeof e);
+    if (!b.oom) nft_apply(b.p, e, sizeof e);
     free(b.p);
     xt_remove(o);
 }

@@ -32,14 +32,14 @@ int gate_class_of_app(const char *app);
 void gate_set_name(gate_class c, int family, char *out, size_t cap);
 
 typedef struct ruleset_opts {
-    const char *table;          /* inet table the sets live in */
+    const char *table; /* inet table the sets live in */
     /* inline mode */
     unsigned queue_num;
-    int queue_bypass;           /* fail open when no program listens on the queue */
+    int queue_bypass;              /* fail open when no program listens on the queue */
     const uint16_t *control_ports; /* TCP ports whose traffic is queued (1863, ...) */
     size_t ncontrol_ports;
-    uint32_t mark_control;      /* connmark bit: switchboard connections (all packets queued) */
-    uint32_t mark_secondary;    /* connmark bit: predicted connections (first packets queued) */
+    uint32_t mark_control;            /* connmark bit: switchboard connections (all packets queued) */
+    uint32_t mark_secondary;          /* connmark bit: predicted connections (first packets queued) */
     const char *iptables, *ip6tables; /* programs for the xt fallback */
 } ruleset_opts;
 

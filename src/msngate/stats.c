@@ -9,25 +9,20 @@
 
 void gate_stats_latency(uint32_t *hist, uint64_t *n, uint64_t *max, uint64_t us) {
     uint64_t b = us / 10;
-    if (b >= GATE_LAT_BUCKETS)
-        b = GATE_LAT_BUCKETS - 1;
+    if (b >= GATE_LAT_BUCKETS) b = GATE_LAT_BUCKETS - 1;
     hist[b]++;
     (*n)++;
-    if (us > *max)
-        *max = us;
+    if (us > *max) *max = us;
 }
 
 uint64_t gate_stats_pct(const uint32_t *hist, uint64_t n, double pct) {
-    if (!n)
-        return 0;
+    if (!n) return 0;
     uint64_t want = (uint64_t)((double)n * pct / 100.0 + 0.999999);
-    if (want == 0)
-        want = 1;
+    if (want == 0) want = 1;
     uint64_t seen = 0;
     for (uint64_t b = 0; b < GATE_LAT_BUCKETS; b++) {
         seen += hist[b];
-        if (seen >= want)
-            return (b + 1) * 10;
+        if (seen >= want) return (b + 1) * 10;
     }
     return GATE_LAT_BUCKETS * 10;
 }
@@ -48,34 +43,32 @@ void gate_stats_line(const gate_stats *s, size_t pinholes, FILE *fp) {
     fflush(fp);
 }
 
-int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind,
-                          const char *path) {
+int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind, const char *path) {
     char tmp[300];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
         errno = ENAMETOOLONG;
         return -1;
     }
     FILE *fp = fopen(tmp, "w");
-    if (!fp)
-        return -1;
+    if (!fp) return -1;
     s->reports++;
     fprintf(fp,
             "{\"report\":%llu,\"mode\":\"%s\",\"queue\":\"%s\",\"time\":%llu,\"predictions\":%llu,\"pinholes\":%zu,"
             "\"elements_added\":%llu,\"elements_deleted\":%llu,\"elements_expired\":%llu,\"hits\":%llu,"
             "\"withdrawn\":%llu,\"refused_forged\":%llu,\"refused_nat\":%llu,\"refused_bound\":%llu,"
-            "\"dropped_by_analyzer\":%llu,\"unresolved\":%llu,\"any_port\":%llu,\"unclassified\":%llu,\"commits\":%llu,\"commit_errors\":%llu,"
+            "\"dropped_by_analyzer\":%llu,\"unresolved\":%llu,\"any_port\":%llu,\"unclassified\":%llu,\"commits\":%llu,"
+            "\"commit_errors\":%llu,"
             "\"sets_recreated\":%llu,\"commit_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu},"
             "\"packets\":%llu,\"queued\":%llu,\"verdicts\":%llu,\"queue_drops\":%llu,\"queue_user_drops\":%llu,"
             "\"recv_enobufs\":%llu,\"queue_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}}\n",
             U(s->reports), mode, queue_kind, U(time(NULL)), U(s->predictions), pinholes, U(s->elements_added),
             U(s->elements_deleted), U(s->elements_expired), U(s->hits), U(s->withdrawn), U(s->refused_forged),
             U(s->refused_nat), U(s->refused_bound), U(s->dropped_by_analyzer), U(s->unresolved), U(s->any_port),
-            U(s->unclassified),
-            U(s->commits), U(s->commit_errors), U(s->sets_recreated), U(s->lat_n),
+            U(s->unclassified), U(s->commits), U(s->commit_errors), U(s->sets_recreated), U(s->lat_n),
             U(gate_stats_pct(s->lat, s->lat_n, 50)), U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us),
-            U(s->packets), U(s->queued), U(s->verdicts), U(s->queue_drops), U(s->queue_user_drops),
-            U(s->recv_enobufs), U(s->qlat_n), U(gate_stats_pct(s->qlat, s->qlat_n, 50)),
-            U(gate_stats_pct(s->qlat, s->qlat_n, 99)), U(s->qlat_max_us));
+            U(s->packets), U(s->queued), U(s->verdicts), U(s->queue_drops), U(s->queue_user_drops), U(s->recv_enobufs),
+            U(s->qlat_n), U(gate_stats_pct(s->qlat, s->qlat_n, 50)), U(gate_stats_pct(s->qlat, s->qlat_n, 99)),
+            U(s->qlat_max_us));
     if (fclose(fp) != 0) {
         unlink(tmp);
         return -1;

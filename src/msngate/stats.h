@@ -10,24 +10,24 @@
 #define GATE_LAT_BUCKETS 10001u
 
 typedef struct gate_stats {
-    uint64_t packets;           /* given to the analyzer */
-    uint64_t predictions;       /* expectations reported */
-    uint64_t unresolved;        /* written with a host name not yet resolved */
-    uint64_t any_port;          /* no port known: nothing opened (see docs) */
-    uint64_t unclassified;      /* applications without a set */
+    uint64_t packets;                     /* given to the analyzer */
+    uint64_t predictions;                 /* expectations reported */
+    uint64_t unresolved;                  /* written with a host name not yet resolved */
+    uint64_t any_port;                    /* no port known: nothing opened (see docs) */
+    uint64_t unclassified;                /* applications without a set */
     uint64_t refused_forged, refused_nat; /* policy */
-    uint64_t refused_bound;     /* max_pinholes reached */
-    uint64_t dropped_by_analyzer; /* per-user / per-session bounds of the analyzer */
+    uint64_t refused_bound;               /* max_pinholes reached */
+    uint64_t dropped_by_analyzer;         /* per-user / per-session bounds of the analyzer */
     uint64_t elements_added, elements_deleted, elements_expired;
     uint64_t commits, commit_errors, sets_recreated;
     uint64_t hits, withdrawn;
     uint64_t queued, verdicts, queue_drops, queue_user_drops, recv_enobufs;
     uint64_t lat_n, lat_max_us;
-    uint32_t lat[GATE_LAT_BUCKETS];  /* arrival -> ACK, 10 µs buckets */
+    uint32_t lat[GATE_LAT_BUCKETS]; /* arrival -> ACK, 10 µs buckets */
     uint64_t qlat_n, qlat_max_us;
     uint32_t qlat[GATE_LAT_BUCKETS]; /* inline: queue read -> verdict sent */
     uint64_t started_us;
-    uint64_t reports;           /* status lines written so far */
+    uint64_t reports; /* status lines written so far */
 } gate_stats;
 
 void gate_stats_latency(uint32_t *hist, uint64_t *n, uint64_t *max, uint64_t us);
@@ -35,7 +35,6 @@ void gate_stats_latency(uint32_t *hist, uint64_t *n, uint64_t *max, uint64_t us)
 uint64_t gate_stats_pct(const uint32_t *hist, uint64_t n, double pct);
 void gate_stats_line(const gate_stats *s, size_t pinholes, FILE *fp);
 /* Writes path atomically (path.tmp, then rename). 0 or -1 (errno). */
-int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind,
-                          const char *path);
+int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind, const char *path);
 
 #endif

@@ -10,29 +10,24 @@ const char *sn_addr_str(const sn_addr *a, char buf[SN_ADDR_STRLEN]) {
         char *o = buf;
         for (int i = 0; i < 4; i++) {
             unsigned v = a->b[i];
-            if (v >= 100)
-                *o++ = (char)('0' + v / 100);
-            if (v >= 10)
-                *o++ = (char)('0' + v / 10 % 10);
+            if (v >= 100) *o++ = (char)('0' + v / 100);
+            if (v >= 10) *o++ = (char)('0' + v / 10 % 10);
             *o++ = (char)('0' + v % 10);
             *o++ = i < 3 ? '.' : '\0';
         }
         return buf;
     }
-    if (!inet_ntop(AF_INET6, a->b, buf, SN_ADDR_STRLEN))
-        buf[0] = '\0';
+    if (!inet_ntop(AF_INET6, a->b, buf, SN_ADDR_STRLEN)) buf[0] = '\0';
     return buf;
 }
 
 size_t sn_endpoint_str(const sn_addr *a, uint16_t port, char *buf, size_t cap) {
     char t[SN_ENDPOINT_STRLEN], d[8];
     size_t n = 0;
-    if (a->family == 6)
-        t[n++] = '[';
+    if (a->family == 6) t[n++] = '[';
     sn_addr_str(a, t + n);
     n += strlen(t + n);
-    if (a->family == 6)
-        t[n++] = ']';
+    if (a->family == 6) t[n++] = ']';
     t[n++] = ':';
     size_t k = sizeof d;
     unsigned v = port;
@@ -42,10 +37,8 @@ size_t sn_endpoint_str(const sn_addr *a, uint16_t port, char *buf, size_t cap) {
     } while (v);
     memcpy(t + n, d + k, sizeof d - k);
     n += sizeof d - k;
-    if (cap == 0)
-        return 0;
-    if (n >= cap)
-        n = cap - 1;
+    if (cap == 0) return 0;
+    if (n >= cap) n = cap - 1;
     memcpy(buf, t, n);
     buf[n] = '\0';
     return n;
@@ -57,8 +50,7 @@ int sn_addr_parse(const char *s, size_t n, sn_addr *out) {
         s++;
         n -= 2;
     }
-    if (n == 0 || n >= sizeof tmp)
-        return -1;
+    if (n == 0 || n >= sizeof tmp) return -1;
     memcpy(tmp, s, n);
     tmp[n] = '\0';
     memset(out, 0, sizeof *out);

@@ -16,8 +16,7 @@ sn_anomaly_info sn_anomaly_make(sn_anomaly kind, uint64_t flow, const char *deta
 void sn_anomaly_report(sn_ctx *c, sn_anomaly_info *a) {
     c->st.anomalies++;
     unsigned k = (unsigned)a->kind < SN_AN_KINDS ? (unsigned)a->kind : 0;
-    if (c->cfg.anomaly_limit && c->anomaly_count[k] >= c->cfg.anomaly_limit)
-        return;
+    if (c->cfg.anomaly_limit && c->anomaly_count[k] >= c->cfg.anomaly_limit) return;
     c->anomaly_count[k]++;
     a->ts = c->now;
     a->frame = c->frame;

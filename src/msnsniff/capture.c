@@ -52,10 +52,8 @@ static int classic_magic(const unsigned char m[4], int *nsec) {
     uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
     uint32_t be = (uint32_t)m[3] | (uint32_t)m[2] << 8 | (uint32_t)m[1] << 16 | (uint32_t)m[0] << 24;
     *nsec = le == 0xA1B23C4Du || be == 0xA1B23C4Du;
-    if (le == 0xA1B2C3D4u || le == 0xA1B23C4Du)
-        return 1;
-    if (be == 0xA1B2C3D4u || be == 0xA1B23C4Du)
-        return 2;
+    if (le == 0xA1B2C3D4u || le == 0xA1B23C4Du) return 1;
+    if (be == 0xA1B2C3D4u || be == 0xA1B23C4Du) return 2;
     return 0;
 }
 
@@ -83,8 +81,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             return NULL;
         }
         iobuf = classic ? NULL : malloc(FILE_BUFFER); /* pcapread reads classic files itself */
-        if (iobuf)
-            setvbuf(fp, iobuf, _IOFBF, FILE_BUFFER);
+        if (iobuf) setvbuf(fp, iobuf, _IOFBF, FILE_BUFFER);
         p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
         if (!p) {
             fclose(fp);
@@ -94,10 +91,8 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     if (!p) {
         const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
         /* libpcap sometimes names the file itself */
-        if (strncmp(perr, path, strlen(path)) == 0)
-            snprintf(err, errcap, "%s", perr);
-        else
-            snprintf(err, errcap, "%s: %s", name, perr);
+        if (strncmp(perr, path, strlen(path)) == 0) snprintf(err, errcap, "%s", perr);
+        else snprintf(err, errcap, "%s: %s", name, perr);
         return NULL;
     }
     sn_capture *c = calloc(1, sizeof *c);
@@ -111,26 +106,23 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     c->iobuf = iobuf;
     snprintf(c->name, sizeof c->name, "%s", strcmp(path, "-") == 0 ? "(stdin)" : path);
     struct stat sb;
-    if (strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
-        c->size = (uint64_t)sb.st_size;
+    if (strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) c->size = (uint64_t)sb.st_size;
     /* Offsets are counted, not asked for: ftell() per packet costs a
      * system call. pcap records are 16 + caplen bytes after a 24-byte
      * header; pcapng blocks are estimated (exact offsets come from the
      * stream position when an error is reported). */
     c->format = -1;
-    if (have_magic)
-        c->format = (magic[0] == 0x0A && magic[1] == 0x0D && magic[2] == 0x0D && magic[3] == 0x0A) ? 1 : 0;
+    if (have_magic) c->format = (magic[0] == 0x0A && magic[1] == 0x0D && magic[2] == 0x0D && magic[3] == 0x0A) ? 1 : 0;
     c->offset = c->format == 0 ? 24 : 0;
-    if (classic && pcap_major_version(p) == 2 && pcap_minor_version(p) == 4 && sn_decode_linktype_ok(pcap_datalink(p)) &&
-        pcap_snapshot(p) > 0) {
+    if (classic && pcap_major_version(p) == 2 && pcap_minor_version(p) == 4 &&
+        sn_decode_linktype_ok(pcap_datalink(p)) && pcap_snapshot(p) > 0) {
         /* the descriptor libpcap read the header from: the same file even
          * if the path was replaced meanwhile */
         FILE *fp = pcap_file(p);
         int fd = fp ? dup(fileno(fp)) : -1;
         if (fd >= 0 && sn_pcapread_init(&c->rd, fd, classic == 2, nsec, (uint32_t)pcap_snapshot(p), MAX_CAPLEN) == 0)
             c->fast = 1;
-        else if (fd >= 0)
-            close(fd);
+        else if (fd >= 0) close(fd);
     }
     return c;
 }
@@ -171,8 +163,7 @@ int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t err
         return -1;
     }
     if (c->fast) {
-        if (c->has_prog)
-            pcap_freecode(&c->prog);
+        if (c->has_prog) pcap_freecode(&c->prog);
         c->prog = prog;
         c->has_prog = 1;
         return 0;
@@ -191,12 +182,9 @@ int sn_capture_linktype(const sn_capture *c) { return pcap_datalink(c->p); }
 const char *sn_capture_linktype_name(int linktype, int describe, char *buf, size_t cap) {
     const char *name = pcap_datalink_val_to_name(linktype);
     const char *desc = describe ? pcap_datalink_val_to_description(linktype) : NULL;
-    if (name && desc)
-        snprintf(buf, cap, "%s (%s)", name, desc);
-    else if (name)
-        snprintf(buf, cap, "%s", name);
-    else
-        snprintf(buf, cap, "DLT %d", linktype);
+    if (name && desc) snprintf(buf, cap, "%s (%s)", name, desc);
+    else if (name) snprintf(buf, cap, "%s", name);
+    else snprintf(buf, cap, "DLT %d", linktype);
     return buf;
 }
 
@@ -214,20 +202,19 @@ int sn_capture_list_interfaces(FILE *out, char *err, size_t errcap) {
         static const struct {
             bpf_u_int32 bit;
             const char *name;
-        } names[] = {{PCAP_IF_UP, "Up"}, {PCAP_IF_RUNNING, "Running"}, {PCAP_IF_LOOPBACK, "Loopback"},
+        } names[] = {{PCAP_IF_UP, "Up"},
+                     {PCAP_IF_RUNNING, "Running"},
+                     {PCAP_IF_LOOPBACK, "Loopback"},
                      {PCAP_IF_WIRELESS, "Wireless"}};
         for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
             if (d->flags & names[k].bit) {
                 int w = snprintf(flags + n, sizeof flags - n, "%s%s", n ? ", " : "", names[k].name);
-                if (w > 0 && (size_t)w < sizeof flags - n)
-                    n += (size_t)w;
+                if (w > 0 && (size_t)w < sizeof flags - n) n += (size_t)w;
             }
         }
         fprintf(out, "%d.%s", ++i, d->name);
-        if (d->description)
-            fprintf(out, " (%s)", d->description);
-        if (n)
-            fprintf(out, " [%s]", flags);
+        if (d->description) fprintf(out, " (%s)", d->description);
+        if (n) fprintf(out, " [%s]", flags);
         fputc('\n', out);
     }
     pcap_freealldevs(all);
@@ -249,8 +236,7 @@ int sn_capture_dump_open(sn_capture *c, const char *path, char *err, size_t errc
 }
 
 int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
-    if (!c->dump)
-        return 0;
+    if (!c->dump) return 0;
     FILE *fp = pcap_dump_file(c->dump);
     errno = 0;
     int bad = pcap_dump_flush(c->dump) != 0 || ferror(fp);
@@ -258,8 +244,7 @@ int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
     pcap_dump_close(c->dump); /* closes the FILE (standard output too, as tcpdump does) */
     c->dump = NULL;
     if (bad) {
-        snprintf(err, errcap, "%s: writing packets failed: %s", c->dump_name,
-                 saved ? strerror(saved) : "write error");
+        snprintf(err, errcap, "%s: writing packets failed: %s", c->dump_name, saved ? strerror(saved) : "write error");
         return -1;
     }
     return 0;
@@ -268,8 +253,7 @@ int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
 int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st) {
     struct pcap_stat ps;
     memset(st, 0, sizeof *st);
-    if (!c->live || pcap_stats(c->p, &ps) != 0)
-        return -1;
+    if (!c->live || pcap_stats(c->p, &ps) != 0) return -1;
     st->received = ps.ps_recv;
     st->dropped = ps.ps_drop;
     st->if_dropped = ps.ps_ifdrop;
@@ -286,8 +270,7 @@ static void dump_frame(sn_capture *c, const sn_frame *fr) {
     h.len = (bpf_u_int32)fr->wirelen;
     errno = 0;
     pcap_dump((u_char *)c->dump, &h, fr->data);
-    if (!c->dump_errno && ferror(pcap_dump_file(c->dump)))
-        c->dump_errno = errno ? errno : EIO;
+    if (!c->dump_errno && ferror(pcap_dump_file(c->dump))) c->dump_errno = errno ? errno : EIO;
 }
 
 static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
@@ -295,12 +278,10 @@ static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     char msg[256];
     uint64_t at;
     for (;;) { /* bounded: every turn consumes a record of the file */
-        if (c->broken)
-            return 0;
+        if (c->broken) return 0;
         int rc = sn_pcapread_next(&c->rd, &rec, msg, sizeof msg, &at);
         c->offset = c->rd.offset;
-        if (rc == 0)
-            return 0;
+        if (rc == 0) return 0;
         if (rc < 0) {
             snprintf(err, errcap, "%s: at offset %llu: %s", c->name, (unsigned long long)at, msg);
             return -1;
@@ -310,8 +291,7 @@ static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
             memset(&h, 0, sizeof h);
             h.caplen = rec.caplen;
             h.len = rec.len;
-            if (!pcap_offline_filter(&c->prog, &h, rec.data))
-                continue;
+            if (!pcap_offline_filter(&c->prog, &h, rec.data)) continue;
         }
         fr->ts_us = rec.ts_us;
         fr->data = rec.data;
@@ -325,32 +305,27 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap);
 
 int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     int rc = next_frame(c, fr, err, errcap);
-    if (rc == 1 && c->dump)
-        dump_frame(c, fr);
+    if (rc == 1 && c->dump) dump_frame(c, fr);
     return rc;
 }
 
 static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
-    if (c->fast)
-        return next_fast(c, fr, err, errcap);
+    if (c->fast) return next_fast(c, fr, err, errcap);
     struct pcap_pkthdr *h;
     const u_char *d;
     int rc = pcap_next_ex(c->p, &h, &d);
     if (rc == PCAP_ERROR_BREAK && c->live && c->draining)
         rc = pcap_next_ex(c->p, &h, &d); /* the break that started the drain */
     if (rc == 1) {
-        if (!c->live)
-            c->offset += c->format == 1 ? 32u + ((h->caplen + 3u) & ~3u) : 16u + h->caplen;
+        if (!c->live) c->offset += c->format == 1 ? 32u + ((h->caplen + 3u) & ~3u) : 16u + h->caplen;
         fr->ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
         fr->data = d;
         fr->caplen = h->caplen;
         fr->wirelen = h->len < h->caplen ? h->caplen : h->len;
         return 1;
     }
-    if (rc == PCAP_ERROR_BREAK)
-        return c->live && !c->draining ? 2 : 0;
-    if (rc == 0)
-        return c->draining ? 0 : 2;
+    if (rc == PCAP_ERROR_BREAK) return c->live && !c->draining ? 2 : 0;
+    if (rc == 0) return c->draining ? 0 : 2;
     if (c->live) {
         snprintf(err, errcap, "%s: %s", c->name, pcap_geterr(c->p));
     } else if (c->format == 0) {
@@ -358,10 +333,10 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     } else {
         FILE *fp = pcap_file(c->p);
         long at = fp ? ftell(fp) : -1;
-        if (at >= 0)
-            snprintf(err, errcap, "%s: near offset %ld: %s", c->name, at, pcap_geterr(c->p));
+        if (at >= 0) snprintf(err, errcap, "%s: near offset %ld: %s", c->name, at, pcap_geterr(c->p));
         else
-            snprintf(err, errcap, "%s: after %llu bytes: %s", c->name, (unsigned long long)c->offset, pcap_geterr(c->p));
+            snprintf(err, errcap, "%s: after %llu bytes: %s", c->name, (unsigned long long)c->offset,
+                     pcap_geterr(c->p));
     }
     return -1;
 }
@@ -378,21 +353,17 @@ const char *sn_capture_reader(const sn_capture *c) { return c->fast ? "pcapread"
 void sn_capture_drain(sn_capture *c) {
     char perr[PCAP_ERRBUF_SIZE];
     c->draining = 1;
-    if (c->live)
-        pcap_setnonblock(c->p, 1, perr);
+    if (c->live) pcap_setnonblock(c->p, 1, perr);
 }
 
 void sn_capture_close(sn_capture *c) {
-    if (!c)
-        return;
+    if (!c) return;
     if (c->fast) {
         sn_pcapread_free(&c->rd); /* stops the reader thread before its descriptor goes */
         close(c->rd.fd);
     }
-    if (c->has_prog)
-        pcap_freecode(&c->prog);
-    if (c->dump)
-        pcap_dump_close(c->dump);
+    if (c->has_prog) pcap_freecode(&c->prog);
+    if (c->dump) pcap_dump_close(c->dump);
     pcap_close(c->p);
     free(c->iobuf);
     free(c);

@@ -14,8 +14,7 @@ static int endpoint_less(const sn_addr *a, uint16_t ap, const sn_addr *b, uint16
 int sn_community_id(uint16_t seed, const sn_addr *src, uint16_t sport, const sn_addr *dst, uint16_t dport,
                     uint8_t proto, char out[SN_COMMUNITY_ID_LEN]) {
     out[0] = '\0';
-    if (src->family != dst->family || (src->family != 4 && src->family != 6))
-        return -1;
+    if (src->family != dst->family || (src->family != 4 && src->family != 6)) return -1;
     size_t alen = src->family == 4 ? 4 : 16;
     if (!endpoint_less(src, sport, dst, dport, alen)) {
         const sn_addr *t = src;
@@ -42,11 +41,9 @@ int sn_community_id(uint16_t seed, const sn_addr *src, uint16_t sport, const sn_
 
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
-    if (EVP_Digest(in, n, digest, &dlen, EVP_sha1(), NULL) != 1 || dlen != 20)
-        return -1;
+    if (EVP_Digest(in, n, digest, &dlen, EVP_sha1(), NULL) != 1 || dlen != 20) return -1;
     memcpy(out, "1:", 2);
     /* 20 bytes -> 28 base64 characters, the last one '=' */
-    if (EVP_EncodeBlock((unsigned char *)out + 2, digest, 20) != 28)
-        return -1;
+    if (EVP_EncodeBlock((unsigned char *)out + 2, digest, 20) != 28) return -1;
     return 0;
 }

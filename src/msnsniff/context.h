@@ -23,20 +23,20 @@ typedef enum sn_announce_policy {
 } sn_announce_policy;
 
 typedef struct sn_config {
-    uint64_t memcap;            /* bytes; 0 = unlimited */
-    size_t flow_limit;          /* reassembly bytes per flow direction */
-    size_t max_flows;           /* 0 = unlimited (the memcap still applies) */
-    uint64_t flow_timeout_us;   /* idle flows are evicted after this */
-    uint64_t expect_timeout_us; /* predicted connections expire after this */
-    int defrag;                 /* reassemble IPv4 fragments */
-    int all_flows;              /* flow events for non-MSN flows too */
-    const char *extract_dir;    /* carve MSNFTP files here (NULL: off) */
-    unsigned anomaly_limit;     /* anomaly events per kind before only counting */
-    size_t max_expectations;    /* global bound on the expectation table (0: SN_EXPECT_MAX) */
-    size_t max_expect_per_user; /* outstanding per announcing user (0: unbounded) */
+    uint64_t memcap;               /* bytes; 0 = unlimited */
+    size_t flow_limit;             /* reassembly bytes per flow direction */
+    size_t max_flows;              /* 0 = unlimited (the memcap still applies) */
+    uint64_t flow_timeout_us;      /* idle flows are evicted after this */
+    uint64_t expect_timeout_us;    /* predicted connections expire after this */
+    int defrag;                    /* reassemble IPv4 fragments */
+    int all_flows;                 /* flow events for non-MSN flows too */
+    const char *extract_dir;       /* carve MSNFTP files here (NULL: off) */
+    unsigned anomaly_limit;        /* anomaly events per kind before only counting */
+    size_t max_expectations;       /* global bound on the expectation table (0: SN_EXPECT_MAX) */
+    size_t max_expect_per_user;    /* outstanding per announcing user (0: unbounded) */
     size_t max_expect_per_session; /* outstanding per switchboard session (0: unbounded) */
     sn_announce_policy announce_policy;
-    uint64_t run_id;            /* names this run in flow uids; 0: a random one (sn_engine_new) */
+    uint64_t run_id; /* names this run in flow uids; 0: a random one (sn_engine_new) */
 } sn_config;
 
 void sn_config_defaults(sn_config *c);
@@ -44,9 +44,9 @@ void sn_config_defaults(sn_config *c);
 enum { SN_APP_KINDS = 10 };
 
 /* Bounds of the tables kept outside the memcap (see docs/msnsniff.md, "Memory"). */
-#define SN_USERS_MAX 65536u     /* users online at once */
-#define SN_SBREFS_MAX 65536u    /* switchboard referrals waiting for their login */
-#define SN_SUMMARY_USERS 50u    /* users listed by the summary */
+#define SN_USERS_MAX 65536u  /* users online at once */
+#define SN_SBREFS_MAX 65536u /* switchboard referrals waiting for their login */
+#define SN_SUMMARY_USERS 50u /* users listed by the summary */
 
 typedef struct sn_stats {
     uint64_t packets, bytes, decode_errors, non_ip, fragments_held;
@@ -70,18 +70,18 @@ typedef struct sn_stats {
 
 typedef struct sn_ctx {
     sn_config cfg;
-    sn_events ev;           /* JSON records and the sinks that write them */
-    sn_observers obs;       /* subscribers of the typed events (observer.h) */
+    sn_events ev;     /* JSON records and the sinks that write them */
+    sn_observers obs; /* subscribers of the typed events (observer.h) */
     sn_memcap mem;
     sn_expect_table expect;
-    sn_strmap cookies;      /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
-    sn_strmap invitations;  /* Invitation-Cookie -> sn_invitation chain */
-    sn_strmap dns;          /* lower-case host name -> sn_addr */
-    sn_strmap dns_rev;      /* sn_addr bytes -> host name */
-    sn_strmap users;        /* user -> sn_online, while logged in on an open connection */
+    sn_strmap cookies;       /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
+    sn_strmap invitations;   /* Invitation-Cookie -> sn_invitation chain */
+    sn_strmap dns;           /* lower-case host name -> sn_addr */
+    sn_strmap dns_rev;       /* sn_addr bytes -> host name */
+    sn_strmap users;         /* user -> sn_online, while logged in on an open connection */
     sn_strmap conversations; /* "server|sessid" -> switchboard session seen from several connections */
-    uint64_t now;           /* time of the packet being processed (µs) */
-    uint64_t frame;         /* its number, from 1 */
+    uint64_t now;            /* time of the packet being processed (µs) */
+    uint64_t frame;          /* its number, from 1 */
     uint64_t next_session, next_invitation, next_conversation;
     unsigned anomaly_count[SN_AN_KINDS];
     sn_stats st;
@@ -97,11 +97,11 @@ typedef struct sn_sbref {
     uint64_t ns_flow;
     uint64_t learned;
     uint64_t expect_id;
-    char user[130];      /* the NS user who will use it */
-    char caller[130];    /* RNG: who called */
-    char server[128];    /* ip:port as written */
+    char user[130];   /* the NS user who will use it */
+    char caller[130]; /* RNG: who called */
+    char server[128]; /* ip:port as written */
     char sessid[32];
-    int ring;            /* 1: from RNG, 0: from XFR */
+    int ring; /* 1: from RNG, 0: from XFR */
 } sn_sbref;
 
 /* An anomaly with no optional parts (direction -1); flow 0 = none. */

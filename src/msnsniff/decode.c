@@ -23,11 +23,17 @@ static uint32_t rd32(const uint8_t *p) {
 
 int sn_decode_linktype_ok(int lt) {
     switch (lt) {
-    case LT_NULL: case LT_EN10MB: case LT_RAW: case LT_RAW_ALT: case LT_RAW_ALT2: case LT_LOOP: case LT_SLL:
-    case LT_IPV4: case LT_IPV6: case LT_SLL2:
-        return 1;
-    default:
-        return 0;
+    case LT_NULL:
+    case LT_EN10MB:
+    case LT_RAW:
+    case LT_RAW_ALT:
+    case LT_RAW_ALT2:
+    case LT_LOOP:
+    case LT_SLL:
+    case LT_IPV4:
+    case LT_IPV6:
+    case LT_SLL2: return 1;
+    default: return 0;
     }
 }
 
@@ -36,8 +42,7 @@ int sn_decoder_init(sn_decoder *d, sn_memcap *mem, int reassemble, uint64_t time
     d->mem = mem;
     if (reassemble) {
         d->defrag = sn_defrag_new(mem, timeout);
-        if (!d->defrag)
-            return -1;
+        if (!d->defrag) return -1;
     }
     return 0;
 }
@@ -58,13 +63,10 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
                                   sn_packet *out) {
     out->proto = proto;
     if (proto == 6) {
-        if (n < 20)
-            return bad(d, "TCP header cut short");
+        if (n < 20) return bad(d, "TCP header cut short");
         size_t hl = (size_t)(p[12] >> 4) * 4u;
-        if (hl < 20 || hl > l4_len)
-            return bad(d, "bad TCP header length");
-        if (hl > n)
-            return bad(d, "TCP options cut short");
+        if (hl < 20 || hl > l4_len) return bad(d, "bad TCP header length");
+        if (hl > n) return bad(d, "TCP options cut short");
         out->sport = rd16(p);
         out->dport = rd16(p + 2);
         out->seq = rd32(p + 4);
@@ -76,11 +78,9 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
         return SN_DECODE_OK;
     }
     if (proto == 17) {
-        if (n < 8)
-            return bad(d, "UDP header cut short");
+        if (n < 8) return bad(d, "UDP header cut short");
         size_t ulen = rd16(p + 4);
-        if (ulen < 8 || ulen > l4_len)
-            ulen = l4_len; /* trust IP, as many stacks do for jumbo/zero lengths */
+        if (ulen < 8 || ulen > l4_len) ulen = l4_len; /* trust IP, as many stacks do for jumbo/zero lengths */
         out->sport = rd16(p);
         out->dport = rd16(p + 2);
         out->payload = p + 8;
@@ -92,16 +92,12 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
 }
 
 static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
-    if (n < 20)
-        return bad(d, "IPv4 header cut short");
-    if ((p[0] >> 4) != 4)
-        return bad(d, "not IPv4");
+    if (n < 20) return bad(d, "IPv4 header cut short");
+    if ((p[0] >> 4) != 4) return bad(d, "not IPv4");
     size_t hl = (size_t)(p[0] & 0x0Fu) * 4u;
     size_t total = rd16(p + 2);
-    if (hl < 20 || hl > n)
-        return bad(d, "bad IPv4 header length");
-    if (total < hl)
-        return bad(d, "IPv4 total length below header length");
+    if (hl < 20 || hl > n) return bad(d, "bad IPv4 header length");
+    if (total < hl) return bad(d, "IPv4 total length below header length");
     size_t avail = n < total ? n : total; /* ignore link padding; n < total is a snaplen cut */
     out->src.family = out->dst.family = 4;
     memcpy(out->src.b, p + 12, 4);
@@ -128,8 +124,7 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
             d->frag_dropped++;
             return bad(d, "IPv4 fragment rejected (bad offset or memcap)");
         }
-        if (r == 0)
-            return SN_DECODE_HELD;
+        if (r == 0) return SN_DECODE_HELD;
         d->reassembled++;
         return decode_l4(d, proto, whole, wlen, wlen, out);
     }
@@ -159,17 +154,14 @@ static sn_decode_status ipv6_fragment(sn_decoder *d, const uint8_t *p, size_t of
         d->frag_dropped++;
         return bad(d, "IPv6 fragment rejected (bad offset or memcap)");
     }
-    if (r == 0)
-        return SN_DECODE_HELD;
+    if (r == 0) return SN_DECODE_HELD;
     d->reassembled++;
     return SN_DECODE_OK;
 }
 
 static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
-    if (n < 40)
-        return bad(d, "IPv6 header cut short");
-    if ((p[0] >> 4) != 6)
-        return bad(d, "not IPv6");
+    if (n < 40) return bad(d, "IPv6 header cut short");
+    if ((p[0] >> 4) != 6) return bad(d, "not IPv6");
     size_t plen = rd16(p + 4);
     out->src.family = out->dst.family = 6;
     memcpy(out->src.b, p + 8, 16);
@@ -187,33 +179,28 @@ static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, s
         case 43:  /* routing */
         case 60:  /* destination options */
         case 135: /* mobility */
-            if (off + 8 > avail)
-                return bad(d, "IPv6 extension header cut short");
+            if (off + 8 > avail) return bad(d, "IPv6 extension header cut short");
             next = p[off];
             off += ((size_t)p[off + 1] + 1u) * 8u;
             continue;
         case 51: /* AH: length in 4-byte units minus 2 */
-            if (off + 8 > avail)
-                return bad(d, "IPv6 AH header cut short");
+            if (off + 8 > avail) return bad(d, "IPv6 AH header cut short");
             next = p[off];
             off += ((size_t)p[off + 1] + 2u) * 4u;
             continue;
         case 44: { /* fragment */
-            if (off + 8 > avail)
-                return bad(d, "IPv6 fragment header cut short");
+            if (off + 8 > avail) return bad(d, "IPv6 fragment header cut short");
             if ((rd16(p + off + 2) & 0xFFF9u) == 0) { /* offset 0, no more: an atomic fragment (RFC 6946) */
                 next = p[off];
                 off += 8;
                 continue;
             }
-            if (reassembled)
-                return bad(d, "IPv6 fragment header inside a reassembled datagram");
+            if (reassembled) return bad(d, "IPv6 fragment header inside a reassembled datagram");
             const uint8_t *whole;
             size_t wlen;
             uint8_t nh = p[off];
             sn_decode_status st = ipv6_fragment(d, p, off, avail, end, out, &whole, &wlen);
-            if (st != SN_DECODE_OK)
-                return st;
+            if (st != SN_DECODE_OK) return st;
             reassembled = 1;
             next = nh;
             p = whole;
@@ -222,8 +209,7 @@ static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, s
             continue;
         }
         default:
-            if (off > avail)
-                return bad(d, "IPv6 extension headers beyond the packet");
+            if (off > avail) return bad(d, "IPv6 extension headers beyond the packet");
             return decode_l4(d, next, p + off, avail - off, end > off ? end - off : 0, out);
         }
     }
@@ -231,8 +217,7 @@ static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, s
 }
 
 static sn_decode_status decode_ip(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
-    if (n < 1)
-        return bad(d, "empty IP packet");
+    if (n < 1) return bad(d, "empty IP packet");
     switch (p[0] >> 4) {
     case 4: return decode_ipv4(d, p, n, out);
     case 6: return decode_ipv6(d, p, n, out);
@@ -243,10 +228,8 @@ static sn_decode_status decode_ip(sn_decoder *d, const uint8_t *p, size_t n, sn_
 static sn_decode_status decode_ethertype(sn_decoder *d, uint16_t et, const uint8_t *p, size_t n, sn_packet *out) {
     /* VLAN tags (802.1Q, 802.1ad, old QinQ 0x9100), any depth up to 4 */
     for (int tags = 0; et == 0x8100 || et == 0x88A8 || et == 0x9100; tags++) {
-        if (tags >= 4)
-            return bad(d, "too many VLAN tags");
-        if (n < 4)
-            return bad(d, "VLAN tag cut short");
+        if (tags >= 4) return bad(d, "too many VLAN tags");
+        if (n < 4) return bad(d, "VLAN tag cut short");
         out->vlan = (uint16_t)(rd16(p) & 0x0FFFu);
         et = rd16(p + 2);
         p += 4;
@@ -266,41 +249,31 @@ sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t ca
     out->wire_len = wirelen;
     switch (lt) {
     case LT_EN10MB:
-        if (caplen < 14)
-            return bad(d, "Ethernet header cut short");
+        if (caplen < 14) return bad(d, "Ethernet header cut short");
         return decode_ethertype(d, rd16(data + 12), data + 14, caplen - 14, out);
     case LT_SLL:
-        if (caplen < 16)
-            return bad(d, "Linux cooked header cut short");
+        if (caplen < 16) return bad(d, "Linux cooked header cut short");
         return decode_ethertype(d, rd16(data + 14), data + 16, caplen - 16, out);
     case LT_SLL2:
-        if (caplen < 20)
-            return bad(d, "Linux cooked v2 header cut short");
+        if (caplen < 20) return bad(d, "Linux cooked v2 header cut short");
         return decode_ethertype(d, rd16(data), data + 20, caplen - 20, out);
     case LT_NULL:
     case LT_LOOP: {
-        if (caplen < 4)
-            return bad(d, "loopback header cut short");
+        if (caplen < 4) return bad(d, "loopback header cut short");
         /* the family word is host order for NULL, network order for LOOP;
          * accept both byte orders and every AF_INET6 value in the wild */
         uint32_t le = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
         uint32_t be = rd32(data);
         uint32_t af = (le & 0xFFFF0000u) == 0 ? le : be;
-        if (af == 2)
-            return decode_ipv4(d, data + 4, caplen - 4, out);
-        if (af == 10 || af == 24 || af == 28 || af == 30)
-            return decode_ipv6(d, data + 4, caplen - 4, out);
+        if (af == 2) return decode_ipv4(d, data + 4, caplen - 4, out);
+        if (af == 10 || af == 24 || af == 28 || af == 30) return decode_ipv6(d, data + 4, caplen - 4, out);
         return SN_DECODE_SKIP;
     }
     case LT_RAW:
     case LT_RAW_ALT:
-    case LT_RAW_ALT2:
-        return decode_ip(d, data, caplen, out);
-    case LT_IPV4:
-        return decode_ipv4(d, data, caplen, out);
-    case LT_IPV6:
-        return decode_ipv6(d, data, caplen, out);
-    default:
-        return bad(d, "unsupported link type");
+    case LT_RAW_ALT2: return decode_ip(d, data, caplen, out);
+    case LT_IPV4: return decode_ipv4(d, data, caplen, out);
+    case LT_IPV6: return decode_ipv6(d, data, caplen, out);
+    default: return bad(d, "unsupported link type");
     }
 }

@@ -22,10 +22,10 @@
 #define SN_TCP_ACK 0x10
 
 typedef struct sn_packet {
-    uint64_t ts;            /* µs since the epoch */
+    uint64_t ts; /* µs since the epoch */
     sn_addr src, dst;
     uint16_t sport, dport;
-    uint8_t proto;          /* 6 TCP, 17 UDP */
+    uint8_t proto; /* 6 TCP, 17 UDP */
     uint8_t tcp_flags;
     uint32_t seq, ack;
     const uint8_t *payload; /* L4 payload as captured */
@@ -36,10 +36,10 @@ typedef struct sn_packet {
 } sn_packet;
 
 typedef enum sn_decode_status {
-    SN_DECODE_OK = 0,       /* *out holds a TCP or UDP packet */
-    SN_DECODE_SKIP = 1,     /* fine, but nothing for us (ARP, ICMP, ...) */
-    SN_DECODE_HELD = 2,     /* an IPv4 or IPv6 fragment kept for reassembly */
-    SN_DECODE_FRAGMENT = 3, /* an IPv4 or IPv6 fragment left alone (reassembly off) */
+    SN_DECODE_OK = 0,        /* *out holds a TCP or UDP packet */
+    SN_DECODE_SKIP = 1,      /* fine, but nothing for us (ARP, ICMP, ...) */
+    SN_DECODE_HELD = 2,      /* an IPv4 or IPv6 fragment kept for reassembly */
+    SN_DECODE_FRAGMENT = 3,  /* an IPv4 or IPv6 fragment left alone (reassembly off) */
     SN_DECODE_MALFORMED = -1 /* see sn_decoder.error */
 } sn_decode_status;
 
@@ -47,8 +47,8 @@ typedef struct sn_defrag sn_defrag;
 
 typedef struct sn_decoder {
     sn_memcap *mem;
-    sn_defrag *defrag;       /* NULL: fragments are reported, not reassembled */
-    const char *error;       /* static text for the last MALFORMED */
+    sn_defrag *defrag; /* NULL: fragments are reported, not reassembled */
+    const char *error; /* static text for the last MALFORMED */
     uint64_t fragments, reassembled, frag_timeouts, frag_dropped;
 } sn_decoder;
 
@@ -58,8 +58,8 @@ void sn_decoder_free(sn_decoder *d);
 
 /* Decode one frame of the given pcap link type. Views in *out point into
  * data, or into the decoder's reassembly buffer (valid until the next call). */
-sn_decode_status sn_decode(sn_decoder *d, int linktype, const uint8_t *data, size_t caplen, size_t wirelen,
-                           uint64_t ts, sn_packet *out);
+sn_decode_status sn_decode(sn_decoder *d, int linktype, const uint8_t *data, size_t caplen, size_t wirelen, uint64_t ts,
+                           sn_packet *out);
 
 /* Is this link type supported? */
 int sn_decode_linktype_ok(int linktype);

@@ -29,8 +29,7 @@ struct sn_defrag {
 
 sn_defrag *sn_defrag_new(sn_memcap *mem, uint64_t timeout_us) {
     sn_defrag *f = calloc(1, sizeof *f);
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     f->mem = mem;
     f->timeout = timeout_us ? timeout_us : 30000000u;
     return f;
@@ -42,11 +41,9 @@ static void slot_clear(sn_defrag *f, slot *s) {
 }
 
 void sn_defrag_free(sn_defrag *f) {
-    if (!f)
-        return;
+    if (!f) return;
     for (int i = 0; i < DEFRAG_SLOTS; i++)
-        if (f->s[i].used)
-            slot_clear(f, &f->s[i]);
+        if (f->s[i].used) slot_clear(f, &f->s[i]);
     free(f);
 }
 
@@ -54,11 +51,9 @@ uint64_t sn_defrag_timeouts(const sn_defrag *f) { return f->timeouts; }
 
 static int covered(const slot *s, size_t u) { return (s->cover[u / 8] >> (u % 8)) & 1; }
 
-int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t id, uint8_t proto,
-                  uint32_t offset, int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out,
-                  size_t *outlen) {
-    if ((size_t)offset + n > DEFRAG_MAX || (more && (n == 0 || n % 8u != 0)))
-        return -1;
+int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t id, uint8_t proto, uint32_t offset,
+                  int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out, size_t *outlen) {
+    if ((size_t)offset + n > DEFRAG_MAX || (more && (n == 0 || n % 8u != 0))) return -1;
     slot *s = NULL, *free_slot = NULL, *oldest = NULL;
     for (int i = 0; i < DEFRAG_SLOTS; i++) {
         slot *c = &f->s[i];
@@ -67,14 +62,11 @@ int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t
             slot_clear(f, c);
         }
         if (!c->used) {
-            if (!free_slot)
-                free_slot = c;
+            if (!free_slot) free_slot = c;
             continue;
         }
-        if (c->id == id && c->proto == proto && sn_addr_eq(&c->src, src) && sn_addr_eq(&c->dst, dst))
-            s = c;
-        if (!oldest || c->first_ts < oldest->first_ts)
-            oldest = c;
+        if (c->id == id && c->proto == proto && sn_addr_eq(&c->src, src) && sn_addr_eq(&c->dst, dst)) s = c;
+        if (!oldest || c->first_ts < oldest->first_ts) oldest = c;
     }
     if (!s) {
         if (!free_slot) {
@@ -84,8 +76,7 @@ int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t
         }
         s = free_slot;
         s->buf = sn_mem_alloc(f->mem, DEFRAG_MAX);
-        if (!s->buf)
-            return -1;
+        if (!s->buf) return -1;
         s->used = 1;
         s->src = *src;
         s->dst = *dst;
@@ -106,20 +97,15 @@ int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t
         size_t byte = (size_t)offset + at;
         size_t u = byte / 8u;
         size_t take = 8u - byte % 8u;
-        if (take > n - at)
-            take = n - at;
-        if (!covered(s, u))
-            memcpy(s->buf + byte, p + at, take);
-        if (byte % 8u + take == 8u || !more)
-            s->cover[u / 8] = (uint8_t)(s->cover[u / 8] | (1u << (u % 8)));
+        if (take > n - at) take = n - at;
+        if (!covered(s, u)) memcpy(s->buf + byte, p + at, take);
+        if (byte % 8u + take == 8u || !more) s->cover[u / 8] = (uint8_t)(s->cover[u / 8] | (1u << (u % 8)));
         at += take;
     }
-    if (!s->total)
-        return 0;
+    if (!s->total) return 0;
     size_t units = (s->total + 7u) / 8u;
     for (size_t u = 0; u < units; u++)
-        if (!covered(s, u))
-            return 0;
+        if (!covered(s, u)) return 0;
     memcpy(f->out, s->buf, s->total);
     *out = f->out;
     *outlen = s->total;

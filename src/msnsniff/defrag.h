@@ -24,9 +24,8 @@ void sn_defrag_free(sn_defrag *f);
  * when the datagram is complete (*out and *outlen: the whole reassembled
  * payload, valid until the next call), 0 when held, -1 when dropped (bad
  * offsets, memcap). */
-int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t id, uint8_t proto,
-                  uint32_t offset, int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out,
-                  size_t *outlen);
+int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t id, uint8_t proto, uint32_t offset,
+                  int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out, size_t *outlen);
 
 uint64_t sn_defrag_timeouts(const sn_defrag *f);
 

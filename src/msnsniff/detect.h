@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 typedef enum sn_detect_result {
-    SN_DETECT_MORE = 0,  /* no complete first line yet */
+    SN_DETECT_MORE = 0, /* no complete first line yet */
     SN_DETECT_MSNP,
     SN_DETECT_MSNFTP,
     SN_DETECT_NO

@@ -14,28 +14,22 @@ static int read_name(const uint8_t *p, size_t n, size_t *off, char *out, size_t 
     size_t o = *off, w = 0;
     int jumped = 0;
     for (int hops = 0; hops < 64; hops++) {
-        if (o >= n)
-            return -1;
+        if (o >= n) return -1;
         uint8_t len = p[o];
         if (len == 0) {
-            if (!jumped)
-                *off = o + 1;
+            if (!jumped) *off = o + 1;
             out[w] = '\0';
             return 0;
         }
         if ((len & 0xC0u) == 0xC0u) {
-            if (o + 1 >= n)
-                return -1;
-            if (!jumped)
-                *off = o + 2;
+            if (o + 1 >= n) return -1;
+            if (!jumped) *off = o + 2;
             jumped = 1;
             o = ((size_t)(len & 0x3Fu) << 8) | p[o + 1];
             continue;
         }
-        if (len & 0xC0u || o + 1 + len > n || w + len + 2 > cap)
-            return -1;
-        if (w)
-            out[w++] = '.';
+        if (len & 0xC0u || o + 1 + len > n || w + len + 2 > cap) return -1;
+        if (w) out[w++] = '.';
         for (size_t i = 0; i < len; i++) {
             char ch = (char)p[o + 1 + i];
             out[w++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
@@ -47,11 +41,9 @@ static int read_name(const uint8_t *p, size_t n, size_t *off, char *out, size_t 
 
 static void learn(sn_ctx *c, const char *name, const sn_addr *a) {
     size_t n = strlen(name);
-    if (!n)
-        return;
+    if (!n) return;
     sn_addr *copy = malloc(sizeof *copy);
-    if (!copy)
-        return;
+    if (!copy) return;
     *copy = *a;
     if (c->dns.count >= DNS_NAMES_MAX && !sn_strmap_get(&c->dns, name, n)) {
         c->st.dns_dropped++;
@@ -59,41 +51,35 @@ static void learn(sn_ctx *c, const char *name, const sn_addr *a) {
         return;
     }
     free(sn_strmap_put(&c->dns, name, n, copy));
-    if (!c->dns_rev.b && sn_strmap_init(&c->dns_rev) != 0)
-        return;
+    if (!c->dns_rev.b && sn_strmap_init(&c->dns_rev) != 0) return;
     /* one name can answer with a new address every time (round robin):
      * the reverse table has its own bound */
     if (c->dns_rev.count >= DNS_NAMES_MAX && !sn_strmap_get(&c->dns_rev, (const char *)a, sizeof *a)) {
         c->st.dns_dropped++;
     } else {
         char *rev = strdup(name);
-        if (rev)
-            free(sn_strmap_put(&c->dns_rev, (const char *)a, sizeof *a, rev));
+        if (rev) free(sn_strmap_put(&c->dns_rev, (const char *)a, sizeof *a, rev));
     }
     sn_expect_resolve(&c->expect, name, n, a);
     c->st.dns_answers++;
 }
 
 size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
-    if (n < 12 || !(p[2] & 0x80u) || (p[3] & 0x0Fu) != 0)
-        return 0; /* not a successful response */
+    if (n < 12 || !(p[2] & 0x80u) || (p[3] & 0x0Fu) != 0) return 0; /* not a successful response */
     unsigned qd = rd16(p + 4), an = rd16(p + 6);
     size_t off = 12;
     char qname[256], owner[256], target[256];
     qname[0] = '\0';
     for (unsigned i = 0; i < qd && i < 8; i++) {
-        if (read_name(p, n, &off, i == 0 ? qname : owner, sizeof qname) != 0 || off + 4 > n)
-            return 0;
+        if (read_name(p, n, &off, i == 0 ? qname : owner, sizeof qname) != 0 || off + 4 > n) return 0;
         off += 4;
     }
     size_t learned = 0;
     for (unsigned i = 0; i < an && i < 64; i++) {
-        if (read_name(p, n, &off, owner, sizeof owner) != 0 || off + 10 > n)
-            return learned;
+        if (read_name(p, n, &off, owner, sizeof owner) != 0 || off + 10 > n) return learned;
         uint16_t type = rd16(p + off), rdlen = rd16(p + off + 8);
         off += 10;
-        if (off + rdlen > n)
-            return learned;
+        if (off + rdlen > n) return learned;
         sn_addr a;
         memset(&a, 0, sizeof a);
         if (type == 1 && rdlen == 4) {
@@ -108,8 +94,7 @@ size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
         }
         if (a.family) {
             learn(c, owner, &a);
-            if (qname[0] && strcmp(qname, owner) != 0)
-                learn(c, qname, &a); /* reached through CNAMEs */
+            if (qname[0] && strcmp(qname, owner) != 0) learn(c, qname, &a); /* reached through CNAMEs */
             learned++;
         }
         off += rdlen;
@@ -119,21 +104,17 @@ size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
 
 const sn_addr *sn_dns_lookup(sn_ctx *c, const char *name, size_t n) {
     char low[256];
-    if (n == 0 || n >= sizeof low || !c->dns.b)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        low[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
+    if (n == 0 || n >= sizeof low || !c->dns.b) return NULL;
+    for (size_t i = 0; i < n; i++) low[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
     return sn_strmap_get(&c->dns, low, n);
 }
 
 const char *sn_dns_name_of(sn_ctx *c, const sn_addr *a) {
-    if (!c->dns_rev.b)
-        return NULL;
+    if (!c->dns_rev.b) return NULL;
     return sn_strmap_get(&c->dns_rev, (const char *)a, sizeof *a);
 }
 
 void sn_dns_free(sn_ctx *c) {
     sn_strmap_free(&c->dns, free);
-    if (c->dns_rev.b)
-        sn_strmap_free(&c->dns_rev, free);
+    if (c->dns_rev.b) sn_strmap_free(&c->dns_rev, free);
 }

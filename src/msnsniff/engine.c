@@ -76,28 +76,22 @@ static void glue_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h)
 static void glue_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
     (void)why;
     sn_engine *e = ctx;
-    if (x->cookie_only)
-        free(sn_strmap_del(&e->c.cookies, x->cookie, strlen(x->cookie)));
+    if (x->cookie_only) free(sn_strmap_del(&e->c.cookies, x->cookie, strlen(x->cookie)));
     e->c.st.misses++;
 }
 
 static void glue_dropped(void *ctx, const sn_expect_proto *p, sn_expect_drop why) {
     (void)p;
     sn_engine *e = ctx;
-    if (why == SN_DROP_USER_BOUND)
-        e->c.st.expectations_dropped_user++;
-    else if (why == SN_DROP_SESSION_BOUND)
-        e->c.st.expectations_dropped_session++;
+    if (why == SN_DROP_USER_BOUND) e->c.st.expectations_dropped_user++;
+    else if (why == SN_DROP_SESSION_BOUND) e->c.st.expectations_dropped_session++;
 }
 
 sn_engine *sn_engine_new(const sn_config *cfg) {
     sn_engine *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    if (cfg)
-        e->c.cfg = *cfg;
-    else
-        sn_config_defaults(&e->c.cfg);
+    if (!e) return NULL;
+    if (cfg) e->c.cfg = *cfg;
+    else sn_config_defaults(&e->c.cfg);
     sn_config *c = &e->c.cfg;
     while (!c->run_id && getrandom(&c->run_id, sizeof c->run_id, 0) != (ssize_t)sizeof c->run_id) {
         /* interrupted before the entropy pool answered: ask again */
@@ -116,10 +110,10 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
     sn_observer rep = sn_reporter_observer(&e->reporter);
     sn_observers_add(&e->c.obs, &rep);
     int ok = sn_expect_init(&e->c.expect, c->expect_timeout_us, c->max_expectations, &e->c.obs) == 0 &&
-             sn_strmap_init(&e->c.cookies) == 0 &&
-             sn_invitations_init(&e->c) == 0 && sn_strmap_init(&e->c.dns) == 0 && sn_strmap_init(&e->c.users) == 0 && sn_strmap_init(&e->c.conversations) == 0 &&
-             sn_decoder_init(&e->dec, &e->c.mem, c->defrag, 30ull * 1000000u) == 0 &&
-             sn_flow_table_init(&e->flows, &e->c.mem, c->max_flows) == 0;
+        sn_strmap_init(&e->c.cookies) == 0 && sn_invitations_init(&e->c) == 0 && sn_strmap_init(&e->c.dns) == 0 &&
+        sn_strmap_init(&e->c.users) == 0 && sn_strmap_init(&e->c.conversations) == 0 &&
+        sn_decoder_init(&e->dec, &e->c.mem, c->defrag, 30ull * 1000000u) == 0 &&
+        sn_flow_table_init(&e->flows, &e->c.mem, c->max_flows) == 0;
     e->c.expect.max_per_user = c->max_expect_per_user;
     e->c.expect.max_per_session = c->max_expect_per_session;
     sn_reasm_init(&e->reasm, &e->c.mem, c->flow_limit, &reasm_ops, e);
@@ -152,8 +146,7 @@ static const char *app_name(const sn_flow *f) {
 static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *role, const char *user) {
     sn_ctx *c = &e->c;
     int interesting = f->app == SN_APP_MSNP || f->app == SN_APP_MSNFTP || f->app == SN_APP_EXPECTED || f->expect_id;
-    if (!interesting && !c->cfg.all_flows)
-        return;
+    if (!interesting && !c->cfg.all_flows) return;
     sn_ev *ev = sn_ev_new(&c->ev, "flow", f->last_ts > c->now ? f->last_ts : c->now);
     char a[SN_ADDR_STRLEN], t[32];
     sn_ev_set_int(ev, "flow", f->id);
@@ -170,10 +163,8 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     sn_ev_set_str(ev, "dst", sn_addr_str(&f->addr[1], a));
     sn_ev_set_int(ev, "dport", f->port[1]);
     const char *name = sn_dns_name_of(c, &f->addr[1]);
-    if (name)
-        sn_ev_set_str(ev, "dst_name", name);
-    if (f->vlan)
-        sn_ev_set_int(ev, "vlan", f->vlan);
+    if (name) sn_ev_set_str(ev, "dst_name", name);
+    if (f->vlan) sn_ev_set_int(ev, "vlan", f->vlan);
     sn_ev_set_str(ev, "app", app_name(f));
     sn_ev_set_str(ev, "role", role);
     sn_ev_set_str(ev, "user", user);
@@ -188,10 +179,8 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     sn_ev_set_int(ev, "gaps", f->st[0].gaps + f->st[1].gaps);
     sn_ev_set_int(ev, "gap_bytes", f->st[0].gap_bytes + f->st[1].gap_bytes);
     sn_ev_set_bool(ev, "midstream", f->midstream);
-    if (f->expect_id)
-        sn_ev_set_int(ev, "expectation", f->expect_id);
-    else
-        sn_ev_set_null(ev, "expectation");
+    if (f->expect_id) sn_ev_set_int(ev, "expectation", f->expect_id);
+    else sn_ev_set_null(ev, "expectation");
     sn_ev_set_str(ev, "end_reason", why);
     sn_ev_emit(&c->ev, ev);
 }
@@ -205,8 +194,7 @@ static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
      * keep what the flow event needs from it */
     const char *role = sn_role_name(sn_session_role(f));
     char user[130] = "";
-    if (sn_session_user(f))
-        sn_strcopy(user, sizeof user, sn_session_user(f));
+    if (sn_session_user(f)) sn_strcopy(user, sizeof user, sn_session_user(f));
     sn_session_close(&e->c, f);
     flow_event(e, f, why, role, user[0] ? user : NULL);
     sn_stream_free(&e->reasm, &f->st[0]);
@@ -215,8 +203,7 @@ static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
 }
 
 static void peak(uint64_t *p, uint64_t v) {
-    if (v > *p)
-        *p = v;
+    if (v > *p) *p = v;
 }
 
 /* The tables outside the memcap, sampled for the summary. */
@@ -246,11 +233,9 @@ static void housekeeping(sn_engine *e, uint64_t now) {
 static void hit(sn_engine *e, sn_flow *f, sn_expect *x, const sn_packet *p, int matched_reverse) {
     sn_ctx *c = &e->c;
     f->expect_id = x->id;
-    if (f->app == SN_APP_UNKNOWN)
-        f->app = SN_APP_EXPECTED;
+    if (f->app == SN_APP_UNKNOWN) f->app = SN_APP_EXPECTED;
     c->st.flows_expected++;
-    if (x->invitation)
-        sn_invitation_finish(c, x->cookie, x->invitation);
+    if (x->invitation) sn_invitation_finish(c, x->cookie, x->invitation);
     sn_expect_hit_info h;
     memset(&h, 0, sizeof h);
     h.ts = c->now;
@@ -296,27 +281,21 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
     if (!f) {
         int syn = (fl & SN_TCP_SYN) && !(fl & SN_TCP_ACK);
         int synack = (fl & SN_TCP_SYN) && (fl & SN_TCP_ACK);
-        if (fl & SN_TCP_RST)
-            return;
-        if (!syn && !synack && p->len == 0)
-            return; /* stray ACK/FIN of a flow we do not know (or just closed) */
+        if (fl & SN_TCP_RST) return;
+        if (!syn && !synack && p->len == 0) return; /* stray ACK/FIN of a flow we do not know (or just closed) */
         int swap = synack || (!syn && is_server_port(p->sport) && !is_server_port(p->dport));
         f = new_flow(e, p, swap);
-        if (!f)
-            return;
+        if (!f) return;
         dir = swap ? 1 : 0;
         f->syn_seen = (uint8_t)(syn || synack);
-        if (!syn)
-            f->midstream = (uint8_t)!synack;
+        if (!syn) f->midstream = (uint8_t)!synack;
         sn_expect *x = sn_expect_match(&e->c.expect, &f->addr[1], f->port[1], 6, e->c.now);
-        if (x)
-            hit(e, f, x, p, dir == 1);
+        if (x) hit(e, f, x, p, dir == 1);
     }
     f->pkts[dir]++;
     f->bytes[dir] += p->wire_len;
     sn_flow_touch(&e->flows, f, p->ts);
-    if (f->app != SN_APP_OTHER)
-        sn_reasm_segment(&e->reasm, f, f->st, dir, p);
+    if (f->app != SN_APP_OTHER) sn_reasm_segment(&e->reasm, f, f->st, dir, p);
     if (fl & SN_TCP_RST) {
         f->rst = 1;
         flow_close(e, f, "rst");
@@ -324,17 +303,14 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
     }
     if (f->app == SN_APP_OTHER) {
         /* not buffered: only the FIN bookkeeping matters */
-        if (fl & SN_TCP_FIN)
-            f->st[dir].done = 1;
+        if (fl & SN_TCP_FIN) f->st[dir].done = 1;
     }
-    if (f->st[0].done && f->st[1].done)
-        flow_close(e, f, "fin");
+    if (f->st[0].done && f->st[1].done) flow_close(e, f, "fin");
 }
 
 static void udp_packet(sn_engine *e, const sn_packet *p) {
     sn_ctx *c = &e->c;
-    if (p->sport == 53 || p->sport == 5353)
-        sn_dns_observe(c, p->payload, p->len);
+    if (p->sport == 53 || p->sport == 5353) sn_dns_observe(c, p->payload, p->len);
     int dir = 0;
     sn_flow *f = sn_flow_lookup(&e->flows, p, &dir);
     if (!f) {
@@ -344,20 +320,15 @@ static void udp_packet(sn_engine *e, const sn_packet *p) {
             /* the listener may speak first (voice peers probe both ways);
              * only an exact address and port can tell that apart */
             x = sn_expect_match(&c->expect, &p->src, p->sport, 17, c->now);
-            if (x && x->port == 0)
-                x = NULL;
+            if (x && x->port == 0) x = NULL;
             reverse = x != NULL;
         }
-        if (!x && !c->cfg.all_flows)
-            return;
+        if (!x && !c->cfg.all_flows) return;
         f = new_flow(e, p, reverse);
-        if (!f)
-            return;
+        if (!f) return;
         dir = reverse;
-        if (x)
-            hit(e, f, x, p, reverse);
-        else
-            f->app = SN_APP_OTHER;
+        if (x) hit(e, f, x, p, reverse);
+        else f->app = SN_APP_OTHER;
     }
     f->pkts[dir]++;
     f->bytes[dir] += p->wire_len;
@@ -366,8 +337,7 @@ static void udp_packet(sn_engine *e, const sn_packet *p) {
 
 static inline void advance(sn_engine *e, uint64_t ts) {
     sn_ctx *c = &e->c;
-    if (ts > c->now)
-        c->now = ts; /* capture clocks can step back; ours does not */
+    if (ts > c->now) c->now = ts; /* capture clocks can step back; ours does not */
     sn_expect_set_clock(&c->expect, c->now);
     if (c->now - e->last_housekeeping >= 1000000u || c->now < e->last_housekeeping) {
         housekeeping(e, c->now);
@@ -419,8 +389,7 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
 void sn_engine_finish(sn_engine *e) {
     sample_tables(e);
     /* bounded: each iteration removes one flow */
-    while (sn_flow_oldest(&e->flows))
-        flow_close(e, sn_flow_oldest(&e->flows), "capture_end");
+    while (sn_flow_oldest(&e->flows)) flow_close(e, sn_flow_oldest(&e->flows), "capture_end");
     sn_expect_expire(&e->c.expect, UINT64_MAX);
     sn_expect_expire(&e->c.expect, UINT64_MAX);
     e->c.st.expectations_evicted = e->c.expect.evicted;
@@ -434,8 +403,7 @@ static int free_ref(void *ctx, const char *key, void *val) {
 }
 
 void sn_engine_free(sn_engine *e) {
-    if (!e)
-        return;
+    if (!e) return;
     while (e->flows.buckets && sn_flow_oldest(&e->flows)) {
         sn_flow *f = sn_flow_oldest(&e->flows);
         sn_session_close(&e->c, f);
@@ -453,11 +421,9 @@ void sn_engine_free(sn_engine *e) {
     sn_invitations_free(&e->c);
     sn_dns_free(&e->c);
     sn_memcap_drain(&e->c.mem);
-    if (e->c.users.b)
-        sn_strmap_free(&e->c.users, free); /* emptied as the flows closed */
-    if (e->c.conversations.b)
-        sn_strmap_free(&e->c.conversations, NULL); /* emptied as the flows closed */
-    sn_events_release(&e->c.ev); /* last: closing flows above still emits */
+    if (e->c.users.b) sn_strmap_free(&e->c.users, free);                 /* emptied as the flows closed */
+    if (e->c.conversations.b) sn_strmap_free(&e->c.conversations, NULL); /* emptied as the flows closed */
+    sn_events_release(&e->c.ev);                                         /* last: closing flows above still emits */
     free(e);
 }
 
@@ -470,7 +436,8 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
             (unsigned long long)s->flows, (unsigned long long)s->flows_msnp, (unsigned long long)s->role_ds,
             (unsigned long long)s->role_ns, (unsigned long long)s->role_sb, (unsigned long long)s->flows_msnftp,
             (unsigned long long)s->flows_expected);
-    fprintf(fp, "  logins: %llu ok, %llu failed\n", (unsigned long long)s->logins, (unsigned long long)s->login_failures);
+    fprintf(fp, "  logins: %llu ok, %llu failed\n", (unsigned long long)s->logins,
+            (unsigned long long)s->login_failures);
     for (unsigned u = 0; u < e->c.nsummary_users; u++)
         fprintf(fp, "    %s (%s)\n", e->c.summary_users[u].user, e->c.summary_users[u].version);
     fprintf(fp, "  switchboard sessions: %llu, messages %llu, typing %llu, joins %llu\n",

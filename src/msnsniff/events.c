@@ -47,8 +47,7 @@ void sn_events_release(sn_events *e) {
 }
 
 int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx) {
-    if (e->n >= SN_MAX_SINKS)
-        return -1;
+    if (e->n >= SN_MAX_SINKS) return -1;
     e->fn[e->n] = fn;
     e->ctx[e->n] = ctx;
     e->n++;
@@ -91,8 +90,7 @@ static ev_field *put_key(sn_ev *ev, const char *key, size_t klen, int kind) {
         return NULL;
     }
     char *o = ev->line.p + ev->line.n;
-    if (ev->comma[d])
-        *o++ = ',';
+    if (ev->comma[d]) *o++ = ',';
     ev->comma[d] = 1;
     *o++ = '"';
     memcpy(o, key, klen);
@@ -100,11 +98,9 @@ static ev_field *put_key(sn_ev *ev, const char *key, size_t klen, int kind) {
     *o++ = '"';
     *o++ = ':';
     ev->line.n = (size_t)(o - ev->line.p);
-    if (d != 0)
-        return NULL;
+    if (d != 0) return NULL;
 #ifndef NDEBUG
-    for (size_t k = 0; k < ev->nf; k++)
-        assert(strcmp(ev->f[k].key, key) != 0 && "event field set twice");
+    for (size_t k = 0; k < ev->nf; k++) assert(strcmp(ev->f[k].key, key) != 0 && "event field set twice");
 #endif
     if (ev->nf == ev->fcap) {
         size_t cap = ev->fcap ? ev->fcap * 2 : 32;
@@ -136,8 +132,7 @@ static void put_string_value(sn_ev *ev, ev_field *f, const char *s, size_t n) {
 }
 
 sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
-    if (e->n == 0)
-        return NULL;
+    if (e->n == 0) return NULL;
     sn_ev *ev = e->free_list;
     if (ev) {
         e->free_list = ev->next;
@@ -162,8 +157,7 @@ sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
 }
 
 void sn_ev_put_strn(sn_ev *ev, const char *key, size_t klen, const char *s, size_t n) {
-    if (!ev)
-        return;
+    if (!ev) return;
     if (!s) {
         sn_ev_put_null(ev, key, klen);
         return;
@@ -176,34 +170,27 @@ void sn_ev_put_str(sn_ev *ev, const char *key, size_t klen, const char *s) {
 }
 
 void sn_ev_put_int(sn_ev *ev, const char *key, size_t klen, int64_t v) {
-    if (!ev)
-        return;
+    if (!ev) return;
     ev_field *f = put_key(ev, key, klen, F_INT);
-    if (f)
-        f->i = v;
+    if (f) f->i = v;
     sn_jb_int(&ev->line, v);
 }
 
 void sn_ev_put_bool(sn_ev *ev, const char *key, size_t klen, int v) {
-    if (!ev)
-        return;
+    if (!ev) return;
     put_key(ev, key, klen, v ? F_TRUE : F_FALSE);
-    if (v)
-        sn_jb_put(&ev->line, "true", 4);
-    else
-        sn_jb_put(&ev->line, "false", 5);
+    if (v) sn_jb_put(&ev->line, "true", 4);
+    else sn_jb_put(&ev->line, "false", 5);
 }
 
 void sn_ev_put_null(sn_ev *ev, const char *key, size_t klen) {
-    if (!ev)
-        return;
+    if (!ev) return;
     put_key(ev, key, klen, F_NULL);
     sn_jb_put(&ev->line, "null", 4);
 }
 
 void sn_ev_put_open(sn_ev *ev, const char *key, size_t klen, char bracket) {
-    if (!ev)
-        return;
+    if (!ev) return;
     if (ev->depth + 1 >= MAX_DEPTH) {
         ev->failed = 1;
         return;
@@ -216,34 +203,26 @@ void sn_ev_put_open(sn_ev *ev, const char *key, size_t klen, char bracket) {
 }
 
 void sn_ev_array_str(sn_ev *ev, const char *s) {
-    if (!ev || ev->depth == 0)
-        return;
-    if (ev->comma[ev->depth])
-        sn_jb_putc(&ev->line, ',');
+    if (!ev || ev->depth == 0) return;
+    if (ev->comma[ev->depth]) sn_jb_putc(&ev->line, ',');
     ev->comma[ev->depth] = 1;
-    if (s)
-        put_string_value(ev, NULL, s, strlen(s));
-    else
-        sn_jb_put(&ev->line, "null", 4);
+    if (s) put_string_value(ev, NULL, s, strlen(s));
+    else sn_jb_put(&ev->line, "null", 4);
 }
 
 void sn_ev_close(sn_ev *ev) {
-    if (!ev || ev->depth == 0)
-        return;
+    if (!ev || ev->depth == 0) return;
     sn_jb_putc(&ev->line, (char)ev->closer[ev->depth]);
     ev->depth--;
 }
 
 void sn_ev_emit(sn_events *e, sn_ev *ev) {
-    if (!ev)
-        return;
-    while (ev->depth)
-        sn_ev_close(ev);
+    if (!ev) return;
+    while (ev->depth) sn_ev_close(ev);
     sn_jb_put(&ev->line, "}\n", 2);
     if (!ev->failed && !ev->line.failed) {
         e->emitted++;
-        for (int i = 0; i < e->n; i++)
-            e->fn[i](e->ctx[i], ev);
+        for (int i = 0; i < e->n; i++) e->fn[i](e->ctx[i], ev);
     }
     ev->next = e->free_list;
     e->free_list = ev;
@@ -258,23 +237,19 @@ const char *sn_ev_line(const sn_ev *ev, size_t *len) {
 
 static const ev_field *field(const sn_ev *ev, const char *key) {
     for (size_t k = 0; k < ev->nf; k++)
-        if (strcmp(ev->f[k].key, key) == 0)
-            return &ev->f[k];
+        if (strcmp(ev->f[k].key, key) == 0) return &ev->f[k];
     return NULL;
 }
 
 const char *sn_ev_get_str(sn_ev *ev, const char *key) {
     ev_field *f = (ev_field *)field(ev, key);
-    if (!f || f->kind != F_STR)
-        return NULL;
-    if (f->dec)
-        return ev->dec + f->dec - 1;
+    if (!f || f->kind != F_STR) return NULL;
+    if (f->dec) return ev->dec + f->dec - 1;
     if (ev->dec_n == 0 && ev->dec_cap < ev->line.n + 1) {
         /* decoded strings plus their NULs never exceed the line: one
          * allocation per event keeps earlier results valid */
         char *d = realloc(ev->dec, ev->line.n + 1);
-        if (!d)
-            return NULL;
+        if (!d) return NULL;
         ev->dec = d;
         ev->dec_cap = ev->line.n + 1;
     }
@@ -288,8 +263,7 @@ const char *sn_ev_get_str(sn_ev *ev, const char *key) {
 
 int sn_ev_get_int(const sn_ev *ev, const char *key, int64_t *out) {
     const ev_field *f = field(ev, key);
-    if (!f || f->kind != F_INT)
-        return 0;
+    if (!f || f->kind != F_INT) return 0;
     *out = f->i;
     return 1;
 }
@@ -309,8 +283,7 @@ void sn_sink_json(void *ctx, sn_ev *ev) {
         sn_outq_write(js->q, line, n);
     } else {
         fwrite(line, 1, n, js->fp);
-        if (js->flush_each)
-            fflush(js->fp);
+        if (js->flush_each) fflush(js->fp);
     }
 }
 
@@ -333,17 +306,14 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
     snprintf(when, sizeof when, "%.19s", ts);
     if (strcmp(type, "message") == 0) {
         const char *kind = jstr(ev, "kind");
-        if (sn_ev_get_true(ev, "echo"))
-            return; /* already shown when it was sent */
+        if (sn_ev_get_true(ev, "echo")) return; /* already shown when it was sent */
         if (strcmp(kind, "text") == 0) {
             fprintf(fp, "[%s] <sb%lld> [%s] ", when, jint(ev, "session"), jstr(ev, "sender"));
             /* indent continuation lines so multi-line messages stay readable */
             for (const char *p = jstr(ev, "text"); *p; p++) {
-                if (*p == '\r')
-                    continue;
+                if (*p == '\r') continue;
                 fputc(*p, fp);
-                if (*p == '\n')
-                    fputs("    ", fp);
+                if (*p == '\n') fputs("    ", fp);
             }
             fputc('\n', fp);
         } else if (strcmp(kind, "typing") == 0) {
@@ -353,7 +323,9 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
         const char *action = jstr(ev, "action");
         if (strcmp(action, "join") == 0 || strcmp(action, "leave") == 0 || strcmp(action, "open") == 0)
             fprintf(fp, "[%s] <sb%lld> *** %s %s\n", when, jint(ev, "session"), jstr(ev, "user"),
-                    strcmp(action, "leave") == 0 ? "left" : strcmp(action, "open") == 0 ? "opened the session" : "joined");
+                    strcmp(action, "leave") == 0      ? "left"
+                        : strcmp(action, "open") == 0 ? "opened the session"
+                                                      : "joined");
     } else if (strcmp(type, "login") == 0) {
         fprintf(fp, "[%s] *** %s logged in (%s)\n", when, jstr(ev, "user"), jstr(ev, "version"));
     }
@@ -361,8 +333,7 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
 }
 
 static void transcript_invitation(void *ctx, const sn_invitation_info *i) {
-    if (i->echo)
-        return; /* already shown from the other side */
+    if (i->echo) return; /* already shown from the other side */
     FILE *fp = ((sn_transcript_sink *)ctx)->fp;
     char when[32];
     sn_format_ts(i->ts, when);

@@ -95,9 +95,10 @@ void sn_sink_json(void *ctx, sn_ev *ev); /* sn_json_sink *: one compact line per
 /* The transcript: messages, logins and switchboard joins from the
  * records (sn_sink_transcript), invitations from the typed events
  * (sn_transcript_observer, observer.h), each message once. */
-typedef struct sn_transcript_sink { FILE *fp; } sn_transcript_sink;
+typedef struct sn_transcript_sink {
+    FILE *fp;
+} sn_transcript_sink;
 void sn_sink_transcript(void *ctx, sn_ev *ev); /* sn_transcript_sink * */
 struct sn_observer sn_transcript_observer(sn_transcript_sink *t);
-
 
 #endif

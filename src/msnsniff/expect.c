@@ -43,10 +43,8 @@ static size_t count_get(const sn_strmap *m, const char *key, size_t n) {
 static void count_add(sn_strmap *m, const char *key, size_t n, int delta) {
     size_t v = count_get(m, key, n);
     if (delta < 0) {
-        if (v <= 1)
-            sn_strmap_del(m, key, n);
-        else
-            sn_strmap_put(m, key, n, (void *)(uintptr_t)(v - 1));
+        if (v <= 1) sn_strmap_del(m, key, n);
+        else sn_strmap_put(m, key, n, (void *)(uintptr_t)(v - 1));
     } else {
         sn_strmap_put(m, key, n, (void *)(uintptr_t)(v + 1));
     }
@@ -55,10 +53,8 @@ static void count_add(sn_strmap *m, const char *key, size_t n, int delta) {
 /* A pending expectation counts against its user and session until it
  * is hit, retired or gone. */
 static void pending_count(sn_expect_table *t, const sn_expect *e, int delta) {
-    if (e->owner[0])
-        count_add(&t->pending_by_user, e->owner, strlen(e->owner), delta);
-    if (e->session)
-        count_add(&t->pending_by_session, (const char *)&e->session, sizeof e->session, delta);
+    if (e->owner[0]) count_add(&t->pending_by_user, e->owner, strlen(e->owner), delta);
+    if (e->session) count_add(&t->pending_by_session, (const char *)&e->session, sizeof e->session, delta);
 }
 
 /* The address chains hold only what sn_expect_match can return: pending,
@@ -70,26 +66,20 @@ static void pending_count(sn_expect_table *t, const sn_expect *e, int delta) {
  * client announcing one address thousands of times makes one long chain,
  * and the oldest, evicted first, sits at its far end). */
 static void unhash(sn_expect_table *t, sn_expect *e) {
-    if (!e->hashed)
-        return;
-    if (e->hprev)
-        e->hprev->hnext = e->hnext;
-    else
-        t->b[bucket(&e->addr)] = e->hnext;
-    if (e->hnext)
-        e->hnext->hprev = e->hprev;
+    if (!e->hashed) return;
+    if (e->hprev) e->hprev->hnext = e->hnext;
+    else t->b[bucket(&e->addr)] = e->hnext;
+    if (e->hnext) e->hnext->hprev = e->hprev;
     e->hnext = e->hprev = NULL;
     e->hashed = 0;
 }
 
 static void hash_in(sn_expect_table *t, sn_expect *e) {
-    if (!e->addr.family || e->hashed || e->cookie_only || e->state != SN_EXP_PENDING)
-        return;
+    if (!e->addr.family || e->hashed || e->cookie_only || e->state != SN_EXP_PENDING) return;
     size_t b = bucket(&e->addr);
     e->hnext = t->b[b];
     e->hprev = NULL;
-    if (e->hnext)
-        e->hnext->hprev = e;
+    if (e->hnext) e->hnext->hprev = e;
     t->b[b] = e;
     e->hashed = 1;
 }
@@ -99,18 +89,15 @@ static void hash_in(sn_expect_table *t, sn_expect *e) {
  * answer in the capture resolves the name: an answer costs one lookup, not
  * a walk over every pending expectation. */
 static size_t name_key(const char *host, size_t n, char out[SN_EXPECT_HOST_MAX]) {
-    if (n == 0 || n >= SN_EXPECT_HOST_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (host[i] >= 'A' && host[i] <= 'Z') ? (char)(host[i] + 32) : host[i];
+    if (n == 0 || n >= SN_EXPECT_HOST_MAX) return 0;
+    for (size_t i = 0; i < n; i++) out[i] = (host[i] >= 'A' && host[i] <= 'Z') ? (char)(host[i] + 32) : host[i];
     return n;
 }
 
 static void name_in(sn_expect_table *t, sn_expect *e) {
     char key[SN_EXPECT_HOST_MAX];
     size_t n = e->addr.family ? 0 : name_key(e->host, strlen(e->host), key);
-    if (!n)
-        return;
+    if (!n) return;
     sn_expect *head = sn_strmap_get(&t->by_name, key, n);
     e->nnext = NULL;
     if (!head) {
@@ -127,8 +114,7 @@ static void name_in(sn_expect_table *t, sn_expect *e) {
 }
 
 static void name_out(sn_expect_table *t, sn_expect *e) {
-    if (!e->named)
-        return;
+    if (!e->named) return;
     char key[SN_EXPECT_HOST_MAX];
     size_t n = name_key(e->host, strlen(e->host), key);
     sn_expect *head = sn_strmap_get(&t->by_name, key, n);
@@ -141,32 +127,25 @@ static void name_out(sn_expect_table *t, sn_expect *e) {
         }
     } else if (head) {
         e->nprev->nnext = e->nnext;
-        if (e->nnext)
-            e->nnext->nprev = e->nprev;
-        else
-            head->nprev = e->nprev;
+        if (e->nnext) e->nnext->nprev = e->nprev;
+        else head->nprev = e->nprev;
     }
     e->nprev = e->nnext = NULL;
     e->named = 0;
 }
 
 void sn_expect_set_clock(sn_expect_table *t, uint64_t now) {
-    if (now > t->clock)
-        t->clock = now;
+    if (now > t->clock) t->clock = now;
 }
 
 /* Pending ones sit in the expiry queue, spent ones in the spent queue;
  * both are FIFO because their durations are constant. */
 static void unqueue(sn_expect_table *t, sn_expect *e) {
     sn_expect **head = e->spent ? &t->shead : &t->qhead, **tail = e->spent ? &t->stail : &t->qtail;
-    if (e->qprev)
-        e->qprev->qnext = e->qnext;
-    else
-        *head = e->qnext;
-    if (e->qnext)
-        e->qnext->qprev = e->qprev;
-    else
-        *tail = e->qprev;
+    if (e->qprev) e->qprev->qnext = e->qnext;
+    else *head = e->qnext;
+    if (e->qnext) e->qnext->qprev = e->qprev;
+    else *tail = e->qprev;
     e->qprev = e->qnext = NULL;
 }
 
@@ -174,23 +153,18 @@ static void enqueue(sn_expect_table *t, sn_expect *e) {
     sn_expect **head = e->spent ? &t->shead : &t->qhead, **tail = e->spent ? &t->stail : &t->qtail;
     e->qnext = NULL;
     e->qprev = *tail;
-    if (*tail)
-        (*tail)->qnext = e;
-    else
-        *head = e;
+    if (*tail) (*tail)->qnext = e;
+    else *head = e;
     *tail = e;
 }
 
 /* Hit or retired: no longer matchable; freed after the linger. */
 static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
-    if (state == SN_EXP_RETIRED && e->state == SN_EXP_PENDING)
-        t->retired++;
-    if (e->state == SN_EXP_PENDING)
-        pending_count(t, e, -1);
+    if (state == SN_EXP_RETIRED && e->state == SN_EXP_PENDING) t->retired++;
+    if (e->state == SN_EXP_PENDING) pending_count(t, e, -1);
     e->state = state;
     unhash(t, e);
-    if (e->spent)
-        return;
+    if (e->spent) return;
     unqueue(t, e);
     e->spent = 1;
     e->expires = t->clock + t->linger;
@@ -204,10 +178,8 @@ static void unindex(sn_expect_table *t, sn_expect *e) {
     if (e->group) {
         sn_expect *head = sn_strmap_get(&t->by_group, (const char *)&e->group, sizeof e->group);
         if (head == e) {
-            if (e->gnext)
-                sn_strmap_put(&t->by_group, (const char *)&e->group, sizeof e->group, e->gnext);
-            else
-                sn_strmap_del(&t->by_group, (const char *)&e->group, sizeof e->group);
+            if (e->gnext) sn_strmap_put(&t->by_group, (const char *)&e->group, sizeof e->group, e->gnext);
+            else sn_strmap_del(&t->by_group, (const char *)&e->group, sizeof e->group);
         } else {
             for (sn_expect *x = head; x; x = x->gnext)
                 if (x->gnext == e) {
@@ -232,8 +204,7 @@ void sn_expect_free(sn_expect_table *t) {
         pending_count(t, t->qhead, -1);
         destroy(t, t->qhead);
     }
-    while (t->shead)
-        destroy(t, t->shead);
+    while (t->shead) destroy(t, t->shead);
     free(t->b);
     t->b = NULL;
     sn_strmap_free(&t->by_id, NULL);
@@ -244,14 +215,15 @@ void sn_expect_free(sn_expect_table *t) {
     sn_strmap_free(&t->pending_by_session, NULL);
 }
 
-sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id) { return sn_strmap_get(&t->by_id, (const char *)&id, sizeof id); }
+sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id) {
+    return sn_strmap_get(&t->by_id, (const char *)&id, sizeof id);
+}
 
 void sn_expect_retire_group(sn_expect_table *t, uint64_t group) {
     for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&group, sizeof group); x; x = x->gnext)
         if (x->state == SN_EXP_PENDING) {
             spend(t, x, SN_EXP_RETIRED);
-            if (t->obs)
-                sn_notify_retired(t->obs, x, SN_END_CANCELLED);
+            if (t->obs) sn_notify_retired(t->obs, x, SN_END_CANCELLED);
         }
 }
 
@@ -260,8 +232,7 @@ static void miss(sn_expect_table *t, sn_expect *e, sn_expect_end why) {
     pending_count(t, e, -1);
     e->state = SN_EXP_MISSED;
     t->misses++;
-    if (t->obs)
-        sn_notify_expired(t->obs, e, why);
+    if (t->obs) sn_notify_expired(t->obs, e, why);
     destroy(t, e);
 }
 
@@ -292,14 +263,13 @@ static const char *put_str(char **at, const char *s, size_t n) {
 }
 
 sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint64_t now, sn_expect **dup) {
-    if (dup)
-        *dup = NULL;
-    sn_expect *head = proto->group ? sn_strmap_get(&t->by_group, (const char *)&proto->group, sizeof proto->group) : NULL;
+    if (dup) *dup = NULL;
+    sn_expect *head =
+        proto->group ? sn_strmap_get(&t->by_group, (const char *)&proto->group, sizeof proto->group) : NULL;
     for (sn_expect *x = head; x; x = x->gnext) {
         if (x->group == proto->group && x->port == proto->port && x->transport == proto->transport &&
             strcmp(x->host, proto->host) == 0) {
-            if (dup)
-                *dup = x;
+            if (dup) *dup = x;
             return NULL;
         }
     }
@@ -307,15 +277,13 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     size_t on = strnlen(owner, SN_EXPECT_USER_MAX - 1);
     if (on && t->max_per_user && count_get(&t->pending_by_user, owner, on) >= t->max_per_user) {
         t->dropped_user++;
-        if (t->obs)
-            sn_notify_dropped(t->obs, proto, SN_DROP_USER_BOUND);
+        if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_USER_BOUND);
         return NULL;
     }
     if (proto->session && t->max_per_session &&
         count_get(&t->pending_by_session, (const char *)&proto->session, sizeof proto->session) >= t->max_per_session) {
         t->dropped_session++;
-        if (t->obs)
-            sn_notify_dropped(t->obs, proto, SN_DROP_SESSION_BOUND);
+        if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_SESSION_BOUND);
         return NULL;
     }
     make_room(t);
@@ -324,8 +292,7 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
     sn_expect *e = malloc(sizeof *e + hl + cl + fl + tl + 4);
     if (!e) {
-        if (t->obs)
-            sn_notify_dropped(t->obs, proto, SN_DROP_NO_MEMORY);
+        if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_NO_MEMORY);
         return NULL;
     }
     memset(e, 0, sizeof *e);
@@ -362,36 +329,28 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     name_in(t, e);
     enqueue(t, e);
     t->count++;
-    if (t->count > t->peak)
-        t->peak = t->count;
+    if (t->count > t->peak) t->peak = t->count;
     t->added++;
     pending_count(t, e, +1);
-    if (t->obs)
-        sn_notify_added(t->obs, e);
+    if (t->obs) sn_notify_added(t->obs, e);
     return e;
 }
 
 sn_expect *sn_expect_match(sn_expect_table *t, const sn_addr *dst, uint16_t dport, uint8_t proto, uint64_t now) {
-    if (t->count == 0)
-        return NULL;
+    if (t->count == 0) return NULL;
     sn_expect *any = NULL, *spec = NULL;
     for (sn_expect *e = t->b[bucket(dst)]; e; e = e->hnext) {
-        if (e->state != SN_EXP_PENDING || e->cookie_only || e->expires < now || !sn_addr_eq(&e->addr, dst))
-            continue;
-        if (e->transport != SN_TR_ANY && e->transport != proto)
-            continue;
+        if (e->state != SN_EXP_PENDING || e->cookie_only || e->expires < now || !sn_addr_eq(&e->addr, dst)) continue;
+        if (e->transport != SN_TR_ANY && e->transport != proto) continue;
         /* chains hold newest first; prefer the oldest candidate (FIFO) */
-        if (e->port == dport)
-            spec = e;
-        else if (e->port == 0)
-            any = e;
+        if (e->port == dport) spec = e;
+        else if (e->port == 0) any = e;
     }
     return spec ? spec : any;
 }
 
 sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n) {
-    if (n == 0 || n >= SN_EXPECT_COOKIE_MAX)
-        return NULL;
+    if (n == 0 || n >= SN_EXPECT_COOKIE_MAX) return NULL;
     sn_expect *e = sn_strmap_get(&t->by_cookie, cookie, n);
     return e && e->state == SN_EXP_PENDING ? e : NULL;
 }
@@ -399,15 +358,12 @@ sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n)
 void sn_expect_hit(sn_expect_table *t, sn_expect *e, const sn_expect_hit_info *h) {
     spend(t, e, SN_EXP_HIT);
     t->hits++;
-    if (t->obs)
-        sn_notify_hit(t->obs, e, h);
-    if (!e->group)
-        return;
+    if (t->obs) sn_notify_hit(t->obs, e, h);
+    if (!e->group) return;
     for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&e->group, sizeof e->group); x; x = x->gnext)
         if (x != e && x->state == SN_EXP_PENDING) {
             spend(t, x, SN_EXP_RETIRED);
-            if (t->obs)
-                sn_notify_retired(t->obs, x, SN_END_SIBLING_HIT);
+            if (t->obs) sn_notify_retired(t->obs, x, SN_END_SIBLING_HIT);
         }
 }
 
@@ -425,8 +381,7 @@ size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const s
             e->addr = *addr;
             hash_in(t, e);
             k++;
-            if (t->obs)
-                sn_notify_resolved(t->obs, e);
+            if (t->obs) sn_notify_resolved(t->obs, e);
         }
         e = next;
     }
@@ -435,8 +390,7 @@ size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const s
 
 void sn_expect_expire(sn_expect_table *t, uint64_t now) {
     /* each iteration frees one; spent ones go first when over the size bound */
-    while (t->shead && (t->shead->expires <= now || t->count > t->max))
-        destroy(t, t->shead);
+    while (t->shead && (t->shead->expires <= now || t->count > t->max)) destroy(t, t->shead);
     while (t->qhead && (t->qhead->expires <= now || t->count > t->max)) {
         sn_expect *e = t->qhead;
         sn_expect_end why = SN_END_EXPIRED;

@@ -29,75 +29,75 @@ typedef enum sn_expect_state { SN_EXP_PENDING = 0, SN_EXP_HIT, SN_EXP_MISSED, SN
 /* A prediction as the caller builds it, strings inline. */
 typedef struct sn_expect_proto {
     uint64_t group;
-    sn_addr addr;                       /* family 0 while only a host name is known */
-    char host[SN_EXPECT_HOST_MAX];      /* address as written ("1.2.3.4" or a name) */
-    uint16_t port;                      /* 0: any port */
-    uint8_t transport;                  /* sn_transport */
-    uint8_t cookie_only;                /* matched by switchboard cookie, not by SYN */
-    const char *app;                    /* static: "file_transfer", "switchboard", ... */
-    const char *source;                 /* static: which header or command taught it */
+    sn_addr addr;                  /* family 0 while only a host name is known */
+    char host[SN_EXPECT_HOST_MAX]; /* address as written ("1.2.3.4" or a name) */
+    uint16_t port;                 /* 0: any port */
+    uint8_t transport;             /* sn_transport */
+    uint8_t cookie_only;           /* matched by switchboard cookie, not by SYN */
+    const char *app;               /* static: "file_transfer", "switchboard", ... */
+    const char *source;            /* static: which header or command taught it */
     char cookie[SN_EXPECT_COOKIE_MAX];
     char from[SN_EXPECT_USER_MAX], to[SN_EXPECT_USER_MAX];
-    uint64_t invitation;                /* invitation id, 0 if none */
+    uint64_t invitation; /* invitation id, 0 if none */
     uint64_t learned_flow;
-    uint64_t session;                   /* switchboard session that announced it, 0 if none */
-    uint8_t app_class;                  /* sn_app_class */
-    uint8_t flags;                      /* SN_XF_* */
-    uint8_t owner_is_to;                /* the announcing user is `to` (invitations), else `from` */
+    uint64_t session;    /* switchboard session that announced it, 0 if none */
+    uint8_t app_class;   /* sn_app_class */
+    uint8_t flags;       /* SN_XF_* */
+    uint8_t owner_is_to; /* the announcing user is `to` (invitations), else `from` */
 } sn_expect_proto;
 
 /* A stored expectation. Its strings live in the same allocation, right
  * after the struct, at their real length: expectations stay until they
  * expire, so on long captures they are most of the analyzer's memory. */
 typedef struct sn_expect {
-    struct sn_expect *hnext, *hprev;    /* bucket chain: pending, resolved, matched by address */
-    struct sn_expect *nprev, *nnext;    /* waiting for DNS: others with the same host name */
-    struct sn_expect *qprev, *qnext;    /* expiry queue */
-    struct sn_expect *gnext;            /* next member of the same group */
+    struct sn_expect *hnext, *hprev; /* bucket chain: pending, resolved, matched by address */
+    struct sn_expect *nprev, *nnext; /* waiting for DNS: others with the same host name */
+    struct sn_expect *qprev, *qnext; /* expiry queue */
+    struct sn_expect *gnext;         /* next member of the same group */
     uint64_t id;
     uint64_t group;
-    sn_addr addr;                       /* family 0 while only a host name is known */
-    const char *host;                   /* address as written ("1.2.3.4" or a name) */
+    sn_addr addr;     /* family 0 while only a host name is known */
+    const char *host; /* address as written ("1.2.3.4" or a name) */
     const char *cookie;
-    const char *from, *to;              /* who will connect, who listens ("" if unknown) */
-    uint16_t port;                      /* 0: any port */
-    uint8_t transport;                  /* sn_transport */
+    const char *from, *to; /* who will connect, who listens ("" if unknown) */
+    uint16_t port;         /* 0: any port */
+    uint8_t transport;     /* sn_transport */
     uint8_t state;
-    uint8_t cookie_only;                /* matched by switchboard cookie, not by SYN */
-    uint8_t hashed, named;              /* in the address chains / in the name index */
-    uint8_t spent;                      /* hit or retired: in the spent queue */
-    uint8_t evicted;                    /* dropped by the size bound before its expiry */
-    const char *app;                    /* static: "file_transfer", "switchboard", ... */
-    const char *source;                 /* static: which header or command taught it */
-    uint64_t invitation;                /* invitation id, 0 if none */
+    uint8_t cookie_only;   /* matched by switchboard cookie, not by SYN */
+    uint8_t hashed, named; /* in the address chains / in the name index */
+    uint8_t spent;         /* hit or retired: in the spent queue */
+    uint8_t evicted;       /* dropped by the size bound before its expiry */
+    const char *app;       /* static: "file_transfer", "switchboard", ... */
+    const char *source;    /* static: which header or command taught it */
+    uint64_t invitation;   /* invitation id, 0 if none */
     uint64_t learned_flow;
-    uint64_t session;                   /* switchboard session that announced it, 0 if none */
-    uint64_t learned, expires;          /* µs */
-    const char *owner;                  /* the announcing user (from or to; "" if unknown) */
-    uint8_t app_class;                  /* sn_app_class */
-    uint8_t flags;                      /* SN_XF_* */
+    uint64_t session;          /* switchboard session that announced it, 0 if none */
+    uint64_t learned, expires; /* µs */
+    const char *owner;         /* the announcing user (from or to; "" if unknown) */
+    uint8_t app_class;         /* sn_app_class */
+    uint8_t flags;             /* SN_XF_* */
 } sn_expect;
 
 typedef struct sn_expect_table {
     sn_expect **b;
     size_t nb;
-    sn_expect *qhead, *qtail;           /* pending, ordered by expiry (constant timeout) */
-    sn_expect *shead, *stail;           /* spent (hit or retired), ordered by when they were spent */
+    sn_expect *qhead, *qtail; /* pending, ordered by expiry (constant timeout) */
+    sn_expect *shead, *stail; /* spent (hit or retired), ordered by when they were spent */
     size_t count, peak;
-    uint64_t clock;                     /* capture time of the packet being handled */
-    uint64_t linger;                    /* spent ones stay this long (echo deduplication, MSNFTP lookup) */
-    uint64_t evicted;                   /* pending ones dropped by the size bound */
+    uint64_t clock;   /* capture time of the packet being handled */
+    uint64_t linger;  /* spent ones stay this long (echo deduplication, MSNFTP lookup) */
+    uint64_t evicted; /* pending ones dropped by the size bound */
     uint64_t next_id;
     uint64_t timeout;
-    size_t max;                         /* oldest pending dropped beyond this */
+    size_t max;                           /* oldest pending dropped beyond this */
     sn_strmap by_id, by_cookie, by_group; /* indexes: lookups stay O(1) on long captures */
-    sn_strmap by_name;                  /* lower-case host name -> unresolved expectations, oldest first */
+    sn_strmap by_name;                    /* lower-case host name -> unresolved expectations, oldest first */
     uint64_t added, hits, misses;
-    uint64_t retired;                   /* spent without a hit: a sibling's hit or a CANCEL */
-    size_t max_per_user, max_per_session; /* outstanding (pending) ones; 0 = unbounded */
+    uint64_t retired;                              /* spent without a hit: a sibling's hit or a CANCEL */
+    size_t max_per_user, max_per_session;          /* outstanding (pending) ones; 0 = unbounded */
     sn_strmap pending_by_user, pending_by_session; /* counts of pending ones */
-    uint64_t dropped_user, dropped_session; /* refused by those bounds */
-    const sn_observers *obs;            /* told about every change (may be NULL) */
+    uint64_t dropped_user, dropped_session;        /* refused by those bounds */
+    const sn_observers *obs;                       /* told about every change (may be NULL) */
 } sn_expect_table;
 
 /* Spent expectations (hit, or retired by a sibling's hit or a CANCEL) are

@@ -6,7 +6,9 @@
 
 #define FLOW_SEED 0x5bd1e995u
 
-static uint32_t ep_hash(const sn_addr *a, uint16_t port) { return sn_addr_hash(a, FLOW_SEED ^ ((uint32_t)port * 2654435761u)); }
+static uint32_t ep_hash(const sn_addr *a, uint16_t port) {
+    return sn_addr_hash(a, FLOW_SEED ^ ((uint32_t)port * 2654435761u));
+}
 
 static uint32_t flow_hash(const sn_addr *a, uint16_t pa, const sn_addr *b, uint16_t pb, uint8_t proto) {
     /* XOR keeps the hash the same for both directions */
@@ -35,8 +37,7 @@ void sn_flow_table_free(sn_flow_table *t) {
 
 /* 1 if f is the packet's flow, with *dir set. */
 static int flow_matches(const sn_flow *f, const sn_packet *p, int *dir) {
-    if (f->proto != p->proto)
-        return 0;
+    if (f->proto != p->proto) return 0;
     if (f->port[0] == p->sport && f->port[1] == p->dport && sn_addr_eq(&f->addr[0], &p->src) &&
         sn_addr_eq(&f->addr[1], &p->dst)) {
         *dir = 0;
@@ -54,20 +55,17 @@ sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
     /* Packets come in runs of one flow (a download's segments and their
      * ACKs): the flow seen last is tried before hashing. A 5-tuple names
      * at most one flow in the table, so the answer is the same. */
-    if (t->lru_tail && flow_matches(t->lru_tail, p, dir))
-        return t->lru_tail;
+    if (t->lru_tail && flow_matches(t->lru_tail, p, dir)) return t->lru_tail;
     uint32_t h = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto);
     for (sn_flow *f = t->buckets[h & (t->nbuckets - 1)]; f; f = f->hnext)
-        if (f->hash == h && flow_matches(f, p, dir))
-            return f;
+        if (f->hash == h && flow_matches(f, p, dir)) return f;
     return NULL;
 }
 
 static void grow(sn_flow_table *t) {
     size_t nb = t->nbuckets * 2;
     sn_flow **b = calloc(nb, sizeof *b);
-    if (!b)
-        return; /* keep the old table; chains just get longer */
+    if (!b) return; /* keep the old table; chains just get longer */
     for (size_t i = 0; i < t->nbuckets; i++) {
         sn_flow *f = t->buckets[i];
         while (f) {
@@ -83,33 +81,25 @@ static void grow(sn_flow_table *t) {
 }
 
 static void lru_unlink(sn_flow_table *t, sn_flow *f) {
-    if (f->lru_prev)
-        f->lru_prev->lru_next = f->lru_next;
-    else
-        t->lru_head = f->lru_next;
-    if (f->lru_next)
-        f->lru_next->lru_prev = f->lru_prev;
-    else
-        t->lru_tail = f->lru_prev;
+    if (f->lru_prev) f->lru_prev->lru_next = f->lru_next;
+    else t->lru_head = f->lru_next;
+    if (f->lru_next) f->lru_next->lru_prev = f->lru_prev;
+    else t->lru_tail = f->lru_prev;
     f->lru_prev = f->lru_next = NULL;
 }
 
 static void lru_append(sn_flow_table *t, sn_flow *f) {
     f->lru_prev = t->lru_tail;
     f->lru_next = NULL;
-    if (t->lru_tail)
-        t->lru_tail->lru_next = f;
-    else
-        t->lru_head = f;
+    if (t->lru_tail) t->lru_tail->lru_next = f;
+    else t->lru_head = f;
     t->lru_tail = f;
 }
 
 sn_flow *sn_flow_create(sn_flow_table *t, const sn_packet *p, int swap) {
-    if (t->count >= t->nbuckets)
-        grow(t);
+    if (t->count >= t->nbuckets) grow(t);
     sn_flow *f = sn_mem_alloc(t->mem, sizeof *f);
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     memset(f, 0, sizeof *f);
     int a = swap ? 1 : 0;
     f->addr[a] = p->src;
@@ -142,10 +132,8 @@ void sn_flow_touch(sn_flow_table *t, sn_flow *f, uint64_t ts) {
 
 void sn_flow_remove(sn_flow_table *t, sn_flow *f) {
     sn_flow **pp = &t->buckets[f->hash & (t->nbuckets - 1)];
-    while (*pp && *pp != f)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = f->hnext;
+    while (*pp && *pp != f) pp = &(*pp)->hnext;
+    if (*pp) *pp = f->hnext;
     lru_unlink(t, f);
     t->count--;
     sn_mem_free(t->mem, f, sizeof *f);

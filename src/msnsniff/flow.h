@@ -18,8 +18,8 @@ typedef enum sn_app {
     SN_APP_UNKNOWN = 0, /* not classified yet */
     SN_APP_MSNP,
     SN_APP_MSNFTP,
-    SN_APP_EXPECTED,    /* matched an expectation; not MSNP itself */
-    SN_APP_OTHER        /* not ours: counted, not buffered */
+    SN_APP_EXPECTED, /* matched an expectation; not MSNP itself */
+    SN_APP_OTHER     /* not ours: counted, not buffered */
 } sn_app;
 
 typedef struct sn_flow {
@@ -27,17 +27,17 @@ typedef struct sn_flow {
     struct sn_flow *lru_prev, *lru_next;
     uint32_t hash;
     uint64_t id;
-    sn_addr addr[2];          /* [0] initiator (client), [1] responder */
+    sn_addr addr[2]; /* [0] initiator (client), [1] responder */
     uint16_t port[2];
     uint8_t proto;
-    uint8_t app;              /* sn_app */
+    uint8_t app; /* sn_app */
     uint8_t syn_seen, midstream, rst, reported;
     uint16_t vlan;
     uint64_t first_ts, last_ts;
     uint64_t pkts[2], bytes[2];
-    uint64_t expect_id;       /* expectation this flow fulfilled, 0 if none */
+    uint64_t expect_id; /* expectation this flow fulfilled, 0 if none */
     sn_stream st[2];
-    void *conn;               /* the session tracker's per-connection state */
+    void *conn; /* the session tracker's per-connection state */
 } sn_flow;
 
 typedef struct sn_flow_table {

@@ -14,8 +14,8 @@
 
 struct sn_ftp {
     msnp_parser parser[2];
-    int block_dir;          /* direction carrying blocks (the sender), -1 unknown */
-    int blocks_on;          /* the FIL line is behind us in block_dir */
+    int block_dir; /* direction carrying blocks (the sender), -1 unknown */
+    int blocks_on; /* the FIL line is behind us in block_dir */
     int blocks_done;
     uint8_t hdr[3];
     size_t hdr_have;
@@ -39,8 +39,7 @@ struct sn_ftp {
 
 sn_ftp *sn_ftp_new(sn_ctx *c, const sn_flow *f) {
     sn_ftp *t = sn_mem_alloc(&c->mem, sizeof *t);
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     memset(t, 0, sizeof *t);
     msnp_parser_init(&t->parser[0], MSNP_FROM_UNKNOWN, NULL);
     msnp_parser_init(&t->parser[1], MSNP_FROM_UNKNOWN, NULL);
@@ -67,15 +66,13 @@ static void safe_name(const char *in, char *out, size_t cap) {
     for (size_t i = 0; in[i] && w + 1 < cap && w < 100; i++) {
         char ch = in[i];
         int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                 ch == '-' || ch == '_';
+            ch == '-' || ch == '_';
         out[w++] = ok ? ch : '_';
     }
     out[w] = '\0';
     /* no hidden files, no "." or ".." */
-    for (size_t i = 0; i < w && out[i] == '.'; i++)
-        out[i] = '_';
-    if (!w)
-        snprintf(out, cap, "file");
+    for (size_t i = 0; i < w && out[i] == '.'; i++) out[i] = '_';
+    if (!w) snprintf(out, cap, "file");
 }
 
 static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *detail) {
@@ -84,8 +81,7 @@ static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *de
 }
 
 static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
-    if (!c->cfg.extract_dir || t->out || t->extract_failed)
-        return;
+    if (!c->cfg.extract_dir || t->out || t->extract_failed) return;
     char base[128];
     safe_name(t->name[0] ? t->name : "msnftp.bin", base, sizeof base);
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -95,8 +91,7 @@ static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
             snprintf(t->path, sizeof t->path, "%s/%llu-%d-%s", c->cfg.extract_dir, (unsigned long long)f->id, attempt,
                      base);
         t->out = fopen(t->path, "wbx"); /* never overwrite */
-        if (t->out || errno != EEXIST)
-            break;
+        if (t->out || errno != EEXIST) break;
     }
     if (!t->out) {
         t->extract_failed = 1;
@@ -108,8 +103,7 @@ static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
 }
 
 static void write_out(sn_ctx *c, sn_ftp *t, const sn_flow *f, const uint8_t *p, size_t n) {
-    if (!t->out || t->gap)
-        return;
+    if (!t->out || t->gap) return;
     if (fwrite(p, 1, n, t->out) != n) {
         char msg[PATH_MAX + 64];
         snprintf(msg, sizeof msg, "write to %s failed: %s", t->path, strerror(errno));
@@ -132,10 +126,8 @@ static size_t blocks(sn_ctx *c, sn_ftp *t, const sn_flow *f, const uint8_t *p, s
             used += take;
             continue;
         }
-        while (t->hdr_have < 3 && used < n)
-            t->hdr[t->hdr_have++] = p[used++];
-        if (t->hdr_have < 3)
-            break;
+        while (t->hdr_have < 3 && used < n) t->hdr[t->hdr_have++] = p[used++];
+        if (t->hdr_have < 3) break;
         t->hdr_have = 0;
         msnftp_block b;
         if (msnftp_block_decode(t->hdr, 3, &b) != 3) {
@@ -149,25 +141,21 @@ static size_t blocks(sn_ctx *c, sn_ftp *t, const sn_flow *f, const uint8_t *p, s
             break;
         }
         t->block_left = b.len;
-        if (t->has_fil && t->received >= t->fil_size && b.len == 0)
-            t->blocks_done = 1;
+        if (t->has_fil && t->received >= t->fil_size && b.len == 0) t->blocks_done = 1;
     }
-    if (t->has_fil && t->received >= t->fil_size && !t->block_left)
-        t->blocks_done = 1;
+    if (t->has_fil && t->received >= t->fil_size && !t->block_left) t->blocks_done = 1;
     return t->blocks_done ? n : used;
 }
 
 size_t sn_ftp_data(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, const uint8_t *p, size_t n) {
-    if (t->blocks_on && dir == t->block_dir)
-        return blocks(c, t, f, p, n);
+    if (t->blocks_on && dir == t->block_dir) return blocks(c, t, f, p, n);
     size_t used = 0;
     /* bounded: each round consumes bytes or stops */
     while (used < n) {
         msnp_cmd cmd;
         msnp_parse_error err;
         long rc = msnp_parse(&t->parser[dir], (const char *)p + used, n - used, &cmd, &err);
-        if (rc == 0)
-            break;
+        if (rc == 0) break;
         if (rc < 0) {
             anomaly(c, SN_AN_MSNFTP, f, err.what);
             /* not a command stream any more: drop this side's bytes, and the
@@ -194,8 +182,7 @@ size_t sn_ftp_data(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, const uint8_
                 t->block_dir = dir;
                 t->blocks_on = 1;
                 open_output(c, t, f);
-                if (t->has_fil && t->fil_size == 0)
-                    t->blocks_done = 1;
+                if (t->has_fil && t->fil_size == 0) t->blocks_done = 1;
                 return used + blocks(c, t, f, p + used, n - used);
             }
             break;
@@ -203,15 +190,11 @@ size_t sn_ftp_data(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, const uint8_
             t->bye_seen = 1;
             if (cmd.argc >= 1) {
                 uint64_t v;
-                if (msnp_str_to_u64(cmd.argv[0], UINT32_MAX, &v) == 0)
-                    t->bye_code = (uint32_t)v;
+                if (msnp_str_to_u64(cmd.argv[0], UINT32_MAX, &v) == 0) t->bye_code = (uint32_t)v;
             }
             break;
-        case MSNP_CCL:
-            t->ccl = 1;
-            break;
-        default:
-            break;
+        case MSNP_CCL: t->ccl = 1; break;
+        default: break;
         }
     }
     return used;
@@ -227,33 +210,23 @@ void sn_ftp_gap(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, uint64_t lost) 
 }
 
 void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
-    if (t->out)
-        fclose(t->out);
+    if (t->out) fclose(t->out);
     const char *status;
-    if (t->gap)
-        status = "incomplete";
-    else if (t->cancelled_by_sender || t->ccl)
-        status = "cancelled";
-    else if (!t->has_fil)
-        status = "no_transfer";
-    else if (t->received == t->fil_size && (!t->has_announced || t->announced == t->fil_size))
-        status = "complete";
-    else if (t->received < t->fil_size)
-        status = "short";
-    else
-        status = "size_mismatch";
+    if (t->gap) status = "incomplete";
+    else if (t->cancelled_by_sender || t->ccl) status = "cancelled";
+    else if (!t->has_fil) status = "no_transfer";
+    else if (t->received == t->fil_size && (!t->has_announced || t->announced == t->fil_size)) status = "complete";
+    else if (t->received < t->fil_size) status = "short";
+    else status = "size_mismatch";
     sn_ev *ev = sn_ev_new(&c->ev, "file", c->now);
     sn_ev_set_int(ev, "flow", f->id);
-    if (t->invitation)
-        sn_ev_set_int(ev, "invitation", t->invitation);
+    if (t->invitation) sn_ev_set_int(ev, "invitation", t->invitation);
     sn_ev_set_str(ev, "cookie", t->cookie[0] ? t->cookie : NULL);
     sn_ev_set_str(ev, "name", t->name[0] ? t->name : NULL);
     sn_ev_set_str(ev, "receiver", t->user[0] ? t->user : NULL);
     sn_ev_set_str(ev, "auth_cookie", t->auth[0] ? t->auth : NULL);
-    if (t->has_announced)
-        sn_ev_set_int(ev, "size_announced", t->announced);
-    if (t->has_fil)
-        sn_ev_set_int(ev, "size_fil", t->fil_size);
+    if (t->has_announced) sn_ev_set_int(ev, "size_announced", t->announced);
+    if (t->has_fil) sn_ev_set_int(ev, "size_fil", t->fil_size);
     sn_ev_set_int(ev, "size_received", t->received);
     sn_ev_set_str(ev, "status", status);
     if (t->bye_seen) {
@@ -267,8 +240,7 @@ void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
             /* a partial file would pass for the real one: keep it aside */
             char bad[PATH_MAX + 16];
             snprintf(bad, sizeof bad, "%s.partial", t->path);
-            if (rename(t->path, bad) == 0)
-                sn_ev_set_str(ev, "path", bad);
+            if (rename(t->path, bad) == 0) sn_ev_set_str(ev, "path", bad);
         }
     }
     sn_ev_emit(&c->ev, ev);

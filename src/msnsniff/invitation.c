@@ -30,11 +30,9 @@ static inv_lists *lists_of(sn_ctx *c) { return sn_strmap_get(&c->invitations, LI
 static inv_list *list_for(inv_lists *ls, const sn_invitation *i) { return i->finished ? &ls->finished : &ls->open; }
 
 int sn_invitations_init(sn_ctx *c) {
-    if (sn_strmap_init(&c->invitations) != 0)
-        return -1;
+    if (sn_strmap_init(&c->invitations) != 0) return -1;
     inv_lists *l = calloc(1, sizeof *l);
-    if (!l)
-        return -1;
+    if (!l) return -1;
     sn_strmap_put(&c->invitations, LIST_KEY, sizeof LIST_KEY - 1, l);
     return 0;
 }
@@ -48,8 +46,7 @@ static void free_list(inv_list *l) {
 }
 
 void sn_invitations_free(sn_ctx *c) {
-    if (!c->invitations.b)
-        return;
+    if (!c->invitations.b) return;
     inv_lists *l = lists_of(c);
     if (l) {
         free_list(&l->open);
@@ -65,14 +62,10 @@ size_t sn_invitations_live(sn_ctx *c) {
 }
 
 static void list_remove(inv_list *l, sn_invitation *inv) {
-    if (inv->older)
-        inv->older->newer = inv->newer;
-    else
-        l->oldest = inv->newer;
-    if (inv->newer)
-        inv->newer->older = inv->older;
-    else
-        l->newest = inv->older;
+    if (inv->older) inv->older->newer = inv->newer;
+    else l->oldest = inv->newer;
+    if (inv->newer) inv->newer->older = inv->older;
+    else l->newest = inv->older;
     inv->older = inv->newer = NULL;
     l->count--;
 }
@@ -80,10 +73,8 @@ static void list_remove(inv_list *l, sn_invitation *inv) {
 static void list_append(inv_list *l, sn_invitation *inv) {
     inv->newer = NULL;
     inv->older = l->newest;
-    if (l->newest)
-        l->newest->newer = inv;
-    else
-        l->oldest = inv;
+    if (l->newest) l->newest->newer = inv;
+    else l->oldest = inv;
     l->newest = inv;
     l->count++;
 }
@@ -91,10 +82,8 @@ static void list_append(inv_list *l, sn_invitation *inv) {
 static void unlink_inv(sn_ctx *c, inv_lists *ls, sn_invitation *inv) {
     sn_invitation *head = sn_strmap_get(&c->invitations, inv->cookie, strlen(inv->cookie));
     if (head == inv) {
-        if (inv->same_cookie)
-            sn_strmap_put(&c->invitations, inv->cookie, strlen(inv->cookie), inv->same_cookie);
-        else
-            sn_strmap_del(&c->invitations, inv->cookie, strlen(inv->cookie));
+        if (inv->same_cookie) sn_strmap_put(&c->invitations, inv->cookie, strlen(inv->cookie), inv->same_cookie);
+        else sn_strmap_del(&c->invitations, inv->cookie, strlen(inv->cookie));
     } else {
         for (sn_invitation *x = head; x; x = x->same_cookie)
             if (x->same_cookie == inv) {
@@ -117,20 +106,16 @@ static uint64_t linger_of(const sn_ctx *c) {
 
 void sn_invitations_expire(sn_ctx *c, uint64_t now) {
     inv_lists *ls = c->invitations.b ? lists_of(c) : NULL;
-    if (!ls)
-        return;
+    if (!ls) return;
     uint64_t linger = linger_of(c), idle = c->cfg.expect_timeout_us;
     /* each iteration frees one */
-    while (ls->finished.oldest && ls->finished.oldest->last_ts + linger <= now)
-        drop(c, ls, ls->finished.oldest);
-    while (ls->open.oldest && ls->open.oldest->last_ts + idle <= now)
-        drop(c, ls, ls->open.oldest);
+    while (ls->finished.oldest && ls->finished.oldest->last_ts + linger <= now) drop(c, ls, ls->finished.oldest);
+    while (ls->open.oldest && ls->open.oldest->last_ts + idle <= now) drop(c, ls, ls->open.oldest);
 }
 
 static void finish(sn_ctx *c, sn_invitation *i) {
     inv_lists *ls = lists_of(c);
-    if (!ls || i->finished)
-        return;
+    if (!ls || i->finished) return;
     list_remove(&ls->open, i);
     i->finished = 1;
     i->last_ts = c->now;
@@ -139,15 +124,13 @@ static void finish(sn_ctx *c, sn_invitation *i) {
 
 void sn_invitation_finish(sn_ctx *c, const char *cookie, uint64_t id) {
     sn_invitation *i = sn_invitation_find(c, cookie, id);
-    if (i)
-        finish(c, i);
+    if (i) finish(c, i);
 }
 
 /* A message for an open invitation keeps it for another idle period. */
 static void touch(sn_ctx *c, sn_invitation *i) {
     inv_lists *ls = lists_of(c);
-    if (!ls || i->finished)
-        return;
+    if (!ls || i->finished) return;
     i->last_ts = c->now;
     list_remove(&ls->open, i);
     list_append(&ls->open, i);
@@ -159,8 +142,7 @@ static int involves(const sn_invitation *i, const char *u) {
 
 sn_invitation *sn_invitation_find(sn_ctx *c, const char *cookie, uint64_t id) {
     for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie)
-        if (i->id == id)
-            return i;
+        if (i->id == id) return i;
     return NULL;
 }
 
@@ -170,12 +152,9 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_orig
     sn_invitation *best = NULL;
     for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie) {
         int score = involves(i, o->sender);
-        for (size_t r = 0; r < o->nrecipients; r++)
-            score += involves(i, o->recipients[r]);
-        if (score >= 2)
-            return i;
-        if (score == 1 && !best)
-            best = i;
+        for (size_t r = 0; r < o->nrecipients; r++) score += involves(i, o->recipients[r]);
+        if (score >= 2) return i;
+        if (score == 1 && !best) best = i;
     }
     return best;
 }
@@ -184,16 +163,14 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_orig
 
 static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_origin *o, msnp_str file) {
     inv_lists *ls = lists_of(c);
-    if (!ls)
-        return NULL;
+    if (!ls) return NULL;
     if (ls->open.count + ls->finished.count >= SN_INVITATIONS_MAX) {
         c->st.invitations_dropped++;
         drop(c, ls, ls->finished.oldest ? ls->finished.oldest : ls->open.oldest);
     }
     size_t fn = file.p ? (file.n < INV_FILE_MAX ? file.n : INV_FILE_MAX) : 0;
     sn_invitation *i = calloc(1, sizeof *i + fn + 1);
-    if (!i)
-        return NULL;
+    if (!i) return NULL;
     msnp_str_copy(file, i->file, fn + 1);
     i->id = ++c->next_invitation;
     sn_strcopy(i->cookie, sizeof i->cookie, cookie);
@@ -218,25 +195,19 @@ static const char *by_name(msnp_classified_by b) {
 static void predict(sn_ctx *c, const sn_invite_origin *o, sn_expect_proto *p) {
     if (!p->addr.family) {
         const sn_addr *a = sn_dns_lookup(c, p->host, strlen(p->host));
-        if (a)
-            p->addr = *a;
+        if (a) p->addr = *a;
     }
     sn_origin known = o->known;
     known.ns_client = sn_session_user_client(c, o->sender);
     unsigned flags = sn_origin_check(&p->addr, &known);
-    if (!sn_policy_allows(c->cfg.announce_policy, flags))
-        flags |= SN_XF_NO_PINHOLE;
+    if (!sn_policy_allows(c->cfg.announce_policy, flags)) flags |= SN_XF_NO_PINHOLE;
     p->flags = (uint8_t)flags;
     sn_expect *dup = NULL;
     sn_expect *e = sn_expect_add(&c->expect, p, c->now, &dup);
-    if (!e)
-        return; /* already predicted (the same message seen from both sides), or over a bound */
-    if (flags & SN_XF_FORGED)
-        c->st.announced_forged++;
-    if (flags & SN_XF_NAT)
-        c->st.announced_nat++;
-    if (flags & SN_XF_NO_PINHOLE)
-        c->st.pinholes_refused++;
+    if (!e) return; /* already predicted (the same message seen from both sides), or over a bound */
+    if (flags & SN_XF_FORGED) c->st.announced_forged++;
+    if (flags & SN_XF_NAT) c->st.announced_nat++;
+    if (flags & SN_XF_NO_PINHOLE) c->st.pinholes_refused++;
     if (flags & SN_XF_FORGED) {
         sn_anomaly_info a = sn_anomaly_make(SN_AN_ANNOUNCED_ADDRESS, o->flow,
                                             "announced address is neither the announcer's nor its switchboard's");
@@ -260,12 +231,10 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
             i = NULL; /* a different invitation reusing the cookie */
         if (!i) {
             i = create(c, cookie, o, inv->file);
-            if (!i)
-                return;
+            if (!i) return;
             is_new = 1;
             sn_strcopy(i->inviter, sizeof i->inviter, o->sender ? o->sender : "");
-            if (o->nrecipients)
-                sn_strcopy(i->invitee, sizeof i->invitee, o->recipients[0]);
+            if (o->nrecipients) sn_strcopy(i->invitee, sizeof i->invitee, o->recipients[0]);
             i->app = msnp_invite_classify(inv, &i->by);
             i->file_size = inv->file_size;
             i->has_file_size = inv->has_file_size;
@@ -275,12 +244,10 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     } else if (!i) {
         /* the INVITE was not captured: keep going with what we can learn */
         i = create(c, cookie, o, (msnp_str){NULL, 0});
-        if (!i)
-            return;
+        if (!i) return;
         is_new = 1;
         i->orphan = 1;
-        if (o->nrecipients)
-            sn_strcopy(i->inviter, sizeof i->inviter, o->recipients[0]);
+        if (o->nrecipients) sn_strcopy(i->inviter, sizeof i->inviter, o->recipients[0]);
         sn_strcopy(i->invitee, sizeof i->invitee, o->sender ? o->sender : "");
         sn_anomaly_info a =
             sn_anomaly_make(SN_AN_ORPHAN_INVITATION, o->flow, "invitation message without a captured INVITE");
@@ -288,49 +255,38 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         sn_anomaly_report(c, &a);
     }
     touch(c, i);
-    if (o->session && i->sessions[0] != o->session && !i->sessions[1])
-        i->sessions[1] = o->session;
-    if (inv->command == MSNP_INVITE_ACCEPT)
-        i->accepted = 1;
+    if (o->session && i->sessions[0] != o->session && !i->sessions[1]) i->sessions[1] = o->session;
+    if (inv->command == MSNP_INVITE_ACCEPT) i->accepted = 1;
 
     sn_ev *ev = sn_ev_new(&c->ev, "invitation", c->now);
     sn_ev_set_int(ev, "flow", o->flow);
-    if (o->session)
-        sn_ev_set_int(ev, "session", o->session);
+    if (o->session) sn_ev_set_int(ev, "session", o->session);
     sn_ev_set_int(ev, "invitation", i->id);
     sn_ev_set_str(ev, "cookie", cookie);
     sn_ev_set_str(ev, "command", msnp_invite_command_name(inv->command));
     sn_ev_set_str(ev, "direction", o->sent ? "sent" : "received");
     sn_ev_set_str(ev, "app", msnp_app_kind_name(i->app));
     sn_ev_set_str(ev, "classified_by", by_name(i->by));
-    if (inv->app_name.p)
-        sn_ev_set_strn(ev, "app_name", inv->app_name.p, inv->app_name.n);
-    if (inv->app_guid.p)
-        sn_ev_set_strn(ev, "guid", inv->app_guid.p, inv->app_guid.n);
+    if (inv->app_name.p) sn_ev_set_strn(ev, "app_name", inv->app_name.p, inv->app_name.n);
+    if (inv->app_guid.p) sn_ev_set_strn(ev, "guid", inv->app_guid.p, inv->app_guid.n);
     sn_ev_set_str(ev, "from", o->sender && o->sender[0] ? o->sender : NULL);
     sn_ev_open_array(ev, "to");
-    for (size_t r = 0; r < o->nrecipients; r++)
-        sn_ev_array_str(ev, o->recipients[r]);
+    for (size_t r = 0; r < o->nrecipients; r++) sn_ev_array_str(ev, o->recipients[r]);
     sn_ev_close(ev);
     sn_ev_set_str(ev, "inviter", i->inviter[0] ? i->inviter : NULL);
-    if (inv->file.p)
-        sn_ev_set_strn(ev, "file", inv->file.p, inv->file.n);
-    if (inv->has_file_size)
-        sn_ev_set_int(ev, "file_size", inv->file_size);
+    if (inv->file.p) sn_ev_set_strn(ev, "file", inv->file.p, inv->file.n);
+    if (inv->has_file_size) sn_ev_set_int(ev, "file_size", inv->file_size);
     if (inv->cancel_code.p) {
         sn_ev_set_strn(ev, "cancel_code", inv->cancel_code.p, inv->cancel_code.n);
         i->cancelled = 1;
     }
-    if (inv->ip.p && inv->ip.n)
-        sn_ev_set_strn(ev, "ip", inv->ip.p, inv->ip.n);
-    if (inv->has_ip_port || inv->has_port)
-        sn_ev_set_int(ev, "port", inv->has_ip_port ? inv->ip_port : inv->port);
+    if (inv->ip.p && inv->ip.n) sn_ev_set_strn(ev, "ip", inv->ip.p, inv->ip.n);
+    if (inv->has_ip_port || inv->has_port) sn_ev_set_int(ev, "port", inv->has_ip_port ? inv->ip_port : inv->port);
     if (inv->context_data.p && inv->context_data.n)
         sn_ev_set_strn(ev, "context_data", inv->context_data.p, inv->context_data.n);
     if (inv->session_protocol.p)
         sn_ev_set_strn(ev, "session_protocol", inv->session_protocol.p, inv->session_protocol.n);
-    if (!is_new && inv->command == MSNP_INVITE_INVITE)
-        sn_ev_set_bool(ev, "repeat", 1);
+    if (!is_new && inv->command == MSNP_INVITE_INVITE) sn_ev_set_bool(ev, "repeat", 1);
     sn_ev_emit(&c->ev, ev);
 
     /* a command from the same side of the same invitation again: the
@@ -338,8 +294,7 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     const char *from = o->sender ? o->sender : "";
     unsigned cmd = (unsigned)inv->command; /* 1..4: INVITE, ACCEPT, CANCEL, CONTEXT */
     uint8_t mask = 0;
-    if (cmd >= 1 && cmd <= 4)
-        mask = (uint8_t)(1u << ((cmd - 1u) * 2u + (strcmp(from, i->inviter) != 0)));
+    if (cmd >= 1 && cmd <= 4) mask = (uint8_t)(1u << ((cmd - 1u) * 2u + (strcmp(from, i->inviter) != 0)));
     sn_invitation_info info = {c->now,
                                o->flow,
                                o->session,
@@ -363,11 +318,9 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     /* the sender listens; the other user of the invitation connects */
     const char *sender = o->sender ? o->sender : "";
     const char *peer = strcmp(i->inviter, sender) == 0 ? i->invitee : i->inviter;
-    if (!peer[0] && o->nrecipients)
-        peer = o->recipients[0];
+    if (!peer[0] && o->nrecipients) peer = o->recipients[0];
     sn_predict_invite in = {i->id, i->cookie, i->app, sender, peer, o->flow, o->session};
     sn_expect_proto p[SN_PREDICT_MAX];
     size_t n = sn_predict_invitation(&in, inv, p);
-    for (size_t k = 0; k < n; k++)
-        predict(c, o, &p[k]);
+    for (size_t k = 0; k < n; k++) predict(c, o, &p[k]);
 }

@@ -29,11 +29,11 @@ typedef struct sn_invitation {
     char inviter[SN_INV_USER_MAX], invitee[SN_INV_USER_MAX];
     uint64_t file_size;
     int has_file_size;
-    uint64_t last_ts;    /* last message, or when it finished */
+    uint64_t last_ts; /* last message, or when it finished */
     uint64_t sessions[2];
     unsigned accepted : 1, cancelled : 1, orphan : 1, finished : 1;
-    uint8_t reported;    /* messages reported: one bit per command and sender (inviter or not) */
-    char file[];         /* Application-File of the INVITE, at its real length ("" if none) */
+    uint8_t reported; /* messages reported: one bit per command and sender (inviter or not) */
+    char file[];      /* Application-File of the INVITE, at its real length ("" if none) */
 } sn_invitation;
 
 /* Where a message was seen. */
@@ -43,7 +43,7 @@ typedef struct sn_invite_origin {
     const char *sender;
     const char *const *recipients;
     size_t nrecipients;
-    int sent; /* 1: seen going from a client to the server */
+    int sent;        /* 1: seen going from a client to the server */
     sn_origin known; /* the sender's switchboard ends, for the origin check (its
                         notification connection is looked up when needed) */
 } sn_invite_origin;

@@ -8,10 +8,8 @@
 #endif
 
 int sn_jb_grow(sn_jbuf *b, size_t more) {
-    if (b->failed)
-        return 0;
-    if (more <= b->cap - b->n)
-        return 1;
+    if (b->failed) return 0;
+    if (more <= b->cap - b->n) return 1;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap - b->n < more) {
         if (cap > SIZE_MAX / 2) {
@@ -39,12 +37,12 @@ void sn_jb_free(sn_jbuf *b) {
  * backslash, and DEL (JSON does not require escaping it). */
 static const unsigned char plain[256] = {
 #define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
-    R16(0), R16(0),                                                 /* 0x00-0x1F */
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,                 /* 0x20-0x2F: '"' */
-    R16(1), R16(1),                                                 /* 0x30-0x4F */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,                 /* 0x50-0x5F: '\\' */
-    R16(1), R16(1),                                                 /* 0x60-0x7F */
-    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), /* 0x80-0xFF */
+    R16(0), R16(0),                                                                         /* 0x00-0x1F */
+    1,      1,      0,      1,      1,      1,      1,      1,      1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2F: '"' */
+    R16(1), R16(1),                                                                         /* 0x30-0x4F */
+    1,      1,      1,      1,      1,      1,      1,      1,      1, 1, 1, 1, 0, 1, 1, 1, /* 0x50-0x5F: '\\' */
+    R16(1), R16(1),                                                                         /* 0x60-0x7F */
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),                         /* 0x80-0xFF */
 #undef R16
 };
 
@@ -59,24 +57,18 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
         len = 2;
     } else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong below U+0800 */
-        else if (c == 0xED)
-            hi = 0x9F; /* surrogates U+D800-DFFF */
+        if (c == 0xE0) lo = 0xA0;      /* overlong below U+0800 */
+        else if (c == 0xED) hi = 0x9F; /* surrogates U+D800-DFFF */
     } else if (c >= 0xF0 && c <= 0xF4) {
         len = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong below U+10000 */
-        else if (c == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
+        if (c == 0xF0) lo = 0x90;      /* overlong below U+10000 */
+        else if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
     } else {
         return 0; /* continuation byte, C0/C1 (overlong ASCII) or F5-FF */
     }
-    if (len > n || s[1] < lo || s[1] > hi)
-        return 0;
+    if (len > n || s[1] < lo || s[1] > hi) return 0;
     for (size_t k = 2; k < len; k++)
-        if ((s[k] & 0xC0u) != 0x80u)
-            return 0;
+        if ((s[k] & 0xC0u) != 0x80u) return 0;
     return len;
 }
 
@@ -151,8 +143,7 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
         while (run + 8 <= n) {
             uint64_t w;
             memcpy(&w, s + run, 8);
-            if (!clean8(w))
-                break;
+            if (!clean8(w)) break;
             memcpy(o + (run - i), &w, 8);
             run += 8;
         }
@@ -181,17 +172,14 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
         if (run > i) {
             o += run - i;
             i = run;
-            if (i == n)
-                break;
+            if (i == n) break;
         }
-        while (run < n && plain[s[run]])
-            run++;
+        while (run < n && plain[s[run]]) run++;
         if (run > i) {
             memcpy(o, s + i, run - i);
             o += run - i;
             i = run;
-            if (i == n)
-                break;
+            if (i == n) break;
         }
         unsigned char c = s[i];
         if (c >= 0x80) {
@@ -249,18 +237,14 @@ void sn_jb_int(sn_jbuf *b, int64_t v) {
     } else {
         buf[--k] = (char)('0' + u);
     }
-    if (v < 0)
-        buf[--k] = '-';
+    if (v < 0) buf[--k] = '-';
     sn_jb_put(b, buf + k, sizeof buf - k);
 }
 
 static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 

@@ -25,8 +25,7 @@ int sn_jb_grow(sn_jbuf *b, size_t more);
 /* Room for `more` bytes after the current end; 0 when memory ran out.
  * Inline: every field of every event reserves, and almost always fits. */
 static inline int sn_jb_reserve(sn_jbuf *b, size_t more) {
-    if (!b->failed && more <= b->cap - b->n)
-        return 1;
+    if (!b->failed && more <= b->cap - b->n) return 1;
     return sn_jb_grow(b, more);
 }
 static inline void sn_jb_put(sn_jbuf *b, const void *s, size_t n) {
@@ -36,8 +35,7 @@ static inline void sn_jb_put(sn_jbuf *b, const void *s, size_t n) {
     }
 }
 static inline void sn_jb_putc(sn_jbuf *b, char c) {
-    if (sn_jb_reserve(b, 1))
-        b->p[b->n++] = c;
+    if (sn_jb_reserve(b, 1)) b->p[b->n++] = c;
 }
 /* A quoted, escaped JSON string of s[0..n). */
 void sn_jb_string(sn_jbuf *b, const char *s, size_t n);

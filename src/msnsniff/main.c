@@ -29,8 +29,7 @@ static sn_capture *active_capture;
 static void on_signal(int sig) {
     (void)sig;
     stop_requested = 1;
-    if (active_capture)
-        sn_capture_break(active_capture);
+    if (active_capture) sn_capture_break(active_capture);
 }
 
 static void usage(FILE *fp) {
@@ -72,20 +71,29 @@ static int parse_size(const char *s, uint64_t *out) {
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -1;
+    if (errno || end == s) return -1;
     uint64_t mul = 1;
     switch (*end) {
     case '\0': break;
-    case 'k': case 'K': mul = 1024; end++; break;
-    case 'm': case 'M': mul = 1024 * 1024; end++; break;
-    case 'g': case 'G': mul = 1024ull * 1024 * 1024; end++; break;
+    case 'k':
+    case 'K':
+        mul = 1024;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024ull * 1024 * 1024;
+        end++;
+        break;
     default: return -1;
     }
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (*end || (v && mul > UINT64_MAX / v))
-        return -1;
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end || (v && mul > UINT64_MAX / v)) return -1;
     *out = v * mul;
     return 0;
 }
@@ -97,9 +105,26 @@ static double now_s(void) {
 }
 
 enum {
-    OPT_TRANSCRIPT = 256, OPT_NFT, OPT_NFT_TABLE, OPT_EXTRACT, OPT_MEMCAP, OPT_FLOW_MEMCAP, OPT_MAX_FLOWS,
-    OPT_FLOW_TIMEOUT, OPT_EXPECT_TIMEOUT, OPT_NO_DEFRAG, OPT_ALL_FLOWS, OPT_SUMMARY, OPT_PROGRESS, OPT_NO_PROGRESS,
-    OPT_VERSION, OPT_ANOMALY_LIMIT, OPT_ANNOUNCED_POLICY, OPT_MAX_EXPECT, OPT_MAX_EXPECT_USER, OPT_MAX_EXPECT_SESSION,
+    OPT_TRANSCRIPT = 256,
+    OPT_NFT,
+    OPT_NFT_TABLE,
+    OPT_EXTRACT,
+    OPT_MEMCAP,
+    OPT_FLOW_MEMCAP,
+    OPT_MAX_FLOWS,
+    OPT_FLOW_TIMEOUT,
+    OPT_EXPECT_TIMEOUT,
+    OPT_NO_DEFRAG,
+    OPT_ALL_FLOWS,
+    OPT_SUMMARY,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+    OPT_VERSION,
+    OPT_ANOMALY_LIMIT,
+    OPT_ANNOUNCED_POLICY,
+    OPT_MAX_EXPECT,
+    OPT_MAX_EXPECT_USER,
+    OPT_MAX_EXPECT_SESSION,
     OPT_RUN_ID
 };
 
@@ -119,8 +144,7 @@ static int drop_privileges(const char *user, char *err, size_t errcap) {
         return -1;
     }
     if (geteuid() != 0) {
-        if (pw->pw_uid == geteuid())
-            return 0;
+        if (pw->pw_uid == geteuid()) return 0;
         snprintf(err, errcap, "-Z %s: only root can change user", user);
         return -1;
     }
@@ -141,8 +165,7 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
     sn_events *evs = sn_engine_events(eng);
     uint64_t emitted = evs->emitted;
     sn_ev *ev = sn_ev_new(evs, "stats", ts_us);
-    if (!ev)
-        return;
+    if (!ev) return;
     char buf[64];
     snprintf(buf, sizeof buf, "%016llx", (unsigned long long)sn_engine_run_id(eng));
     sn_ev_set_str(ev, "run", buf);
@@ -167,40 +190,39 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
 }
 
 int main(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"read", required_argument, NULL, 'r'},
-        {"interface", required_argument, NULL, 'i'},
-        {"write", required_argument, NULL, 'w'},
-        {"output", required_argument, NULL, 'o'},
-        {"count", required_argument, NULL, 'c'},
-        {"list-interfaces", no_argument, NULL, 'D'},
-        {"no-promiscuous-mode", no_argument, NULL, 'p'},
-        {"relinquish-privileges", required_argument, NULL, 'Z'},
-        {"run-id", required_argument, NULL, OPT_RUN_ID},
-        {"transcript", no_argument, NULL, OPT_TRANSCRIPT},
-        {"nft", no_argument, NULL, OPT_NFT},
-        {"nft-table", required_argument, NULL, OPT_NFT_TABLE},
-        {"extract", required_argument, NULL, OPT_EXTRACT},
-        {"memcap", required_argument, NULL, OPT_MEMCAP},
-        {"flow-memcap", required_argument, NULL, OPT_FLOW_MEMCAP},
-        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
-        {"flow-timeout", required_argument, NULL, OPT_FLOW_TIMEOUT},
-        {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
-        {"no-defrag", no_argument, NULL, OPT_NO_DEFRAG},
-        {"all-flows", no_argument, NULL, OPT_ALL_FLOWS},
-        {"anomaly-limit", required_argument, NULL, OPT_ANOMALY_LIMIT},
-        {"packet-buffered", no_argument, NULL, 'U'},
-        {"announced-policy", required_argument, NULL, OPT_ANNOUNCED_POLICY},
-        {"max-expectations", required_argument, NULL, OPT_MAX_EXPECT},
-        {"max-expect-user", required_argument, NULL, OPT_MAX_EXPECT_USER},
-        {"max-expect-session", required_argument, NULL, OPT_MAX_EXPECT_SESSION},
-        {"quiet", no_argument, NULL, 'q'},
-        {"summary", no_argument, NULL, OPT_SUMMARY},
-        {"progress", no_argument, NULL, OPT_PROGRESS},
-        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"read", required_argument, NULL, 'r'},
+                                             {"interface", required_argument, NULL, 'i'},
+                                             {"write", required_argument, NULL, 'w'},
+                                             {"output", required_argument, NULL, 'o'},
+                                             {"count", required_argument, NULL, 'c'},
+                                             {"list-interfaces", no_argument, NULL, 'D'},
+                                             {"no-promiscuous-mode", no_argument, NULL, 'p'},
+                                             {"relinquish-privileges", required_argument, NULL, 'Z'},
+                                             {"run-id", required_argument, NULL, OPT_RUN_ID},
+                                             {"transcript", no_argument, NULL, OPT_TRANSCRIPT},
+                                             {"nft", no_argument, NULL, OPT_NFT},
+                                             {"nft-table", required_argument, NULL, OPT_NFT_TABLE},
+                                             {"extract", required_argument, NULL, OPT_EXTRACT},
+                                             {"memcap", required_argument, NULL, OPT_MEMCAP},
+                                             {"flow-memcap", required_argument, NULL, OPT_FLOW_MEMCAP},
+                                             {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+                                             {"flow-timeout", required_argument, NULL, OPT_FLOW_TIMEOUT},
+                                             {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
+                                             {"no-defrag", no_argument, NULL, OPT_NO_DEFRAG},
+                                             {"all-flows", no_argument, NULL, OPT_ALL_FLOWS},
+                                             {"anomaly-limit", required_argument, NULL, OPT_ANOMALY_LIMIT},
+                                             {"packet-buffered", no_argument, NULL, 'U'},
+                                             {"announced-policy", required_argument, NULL, OPT_ANNOUNCED_POLICY},
+                                             {"max-expectations", required_argument, NULL, OPT_MAX_EXPECT},
+                                             {"max-expect-user", required_argument, NULL, OPT_MAX_EXPECT_USER},
+                                             {"max-expect-session", required_argument, NULL, OPT_MAX_EXPECT_SESSION},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"summary", no_argument, NULL, OPT_SUMMARY},
+                                             {"progress", no_argument, NULL, OPT_PROGRESS},
+                                             {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, OPT_VERSION},
+                                             {NULL, 0, NULL, 0}};
     sn_config cfg;
     sn_config_defaults(&cfg);
     const char *rfile = NULL, *iface = NULL, *wfile = NULL, *nft_table = "msnsniff";
@@ -219,8 +241,10 @@ int main(int argc, char **argv) {
         case 'i': iface = optarg; break;
         case 'w':
             if (json_name(optarg)) {
-                fprintf(stderr, "msnsniff: -w %s: -w writes packets (pcap), like tcpdump's; "
-                                "JSON events go to standard output or to -o FILE\n", optarg);
+                fprintf(stderr,
+                        "msnsniff: -w %s: -w writes packets (pcap), like tcpdump's; "
+                        "JSON events go to standard output or to -o FILE\n",
+                        optarg);
                 return 2;
             }
             pcap_out = optarg;
@@ -330,7 +354,8 @@ int main(int argc, char **argv) {
     }
 
     char err[1024];
-    sn_capture *cap = rfile ? sn_capture_open_file(rfile, err, sizeof err) : sn_capture_open_live(iface, promisc, err, sizeof err);
+    sn_capture *cap =
+        rfile ? sn_capture_open_file(rfile, err, sizeof err) : sn_capture_open_live(iface, promisc, err, sizeof err);
     if (!cap) {
         fprintf(stderr, "msnsniff: %s\n", err);
         return 1;
@@ -374,8 +399,7 @@ int main(int argc, char **argv) {
      * the packet, so events show up as they happen. */
     int live_output = iface || packet_buffered;
     static char outbuf[1u << 20];
-    if (rfile && !packet_buffered)
-        setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
+    if (rfile && !packet_buffered) setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
     sn_outq *outq = NULL;
     sn_engine *eng = sn_engine_new(&cfg);
     if (!eng) {
@@ -398,8 +422,7 @@ int main(int argc, char **argv) {
         sn_events_add_sink(sn_engine_events(eng), sn_sink_json, &js);
     }
 
-    if (progress < 0)
-        progress = isatty(STDERR_FILENO) && rfile;
+    if (progress < 0) progress = isatty(STDERR_FILENO) && rfile;
     active_capture = cap;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -422,14 +445,12 @@ int main(int argc, char **argv) {
     int draining = 0;
     for (;;) {
         if (stop_requested && !draining) {
-            if (!sn_capture_is_live(cap))
-                break;
+            if (!sn_capture_is_live(cap)) break;
             sn_capture_drain(cap); /* keep what was captured before the signal */
             draining = 1;
         }
         int rc = sn_capture_next(cap, &fr, err, sizeof err);
-        if (rc == 0)
-            break;
+        if (rc == 0) break;
         if (rc == 2) {
             /* idle live capture: predictions still expire on time */
             if (live_output && sn_capture_is_live(cap)) {
@@ -452,10 +473,8 @@ int main(int argc, char **argv) {
         }
         sn_engine_packet(eng, linktype, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
         last_ts = fr.ts_us;
-        if (live_output)
-            sn_outq_flush(outq);
-        if (count && ++frames >= count)
-            break;
+        if (live_output) sn_outq_flush(outq);
+        if (count && ++frames >= count) break;
         if (progress && (++n & 8191u) == 0) {
             double t = now_s();
             if (t - last >= 0.5) {
@@ -465,13 +484,11 @@ int main(int argc, char **argv) {
                 if (size)
                     fprintf(stderr, "\r%llu packets, %.1f MB, %3.0f%%", (unsigned long long)s->packets,
                             (double)s->bytes / 1e6, 100.0 * (double)sn_capture_offset(cap) / (double)size);
-                else
-                    fprintf(stderr, "\r%llu packets, %.1f MB", (unsigned long long)s->packets, (double)s->bytes / 1e6);
+                else fprintf(stderr, "\r%llu packets, %.1f MB", (unsigned long long)s->packets, (double)s->bytes / 1e6);
             }
         }
     }
-    if (progress)
-        fprintf(stderr, "\r\033[K");
+    if (progress) fprintf(stderr, "\r\033[K");
     sn_engine_finish(eng);
     if (sn_capture_is_live(cap) || !last_ts) {
         struct timespec now;
@@ -488,8 +505,7 @@ int main(int argc, char **argv) {
         fprintf(sf, "  capture: %s, link type %s", sn_capture_is_live(cap) ? "interface" : "file", ltname);
         if (sn_capture_stats_get(cap, &ks) == 0)
             fprintf(sf, "; kernel: %llu received, %llu dropped, %llu dropped by the interface",
-                    (unsigned long long)ks.received, (unsigned long long)ks.dropped,
-                    (unsigned long long)ks.if_dropped);
+                    (unsigned long long)ks.received, (unsigned long long)ks.dropped, (unsigned long long)ks.if_dropped);
         fputc('\n', sf);
     }
     if (sn_capture_dump_close(cap, err, sizeof err) != 0) {

@@ -14,10 +14,10 @@
 #define SN_MEMCAP_SLOT_KEEP 64
 
 typedef struct sn_memcap {
-    uint64_t limit;    /* 0: unlimited */
+    uint64_t limit; /* 0: unlimited */
     uint64_t used;
     uint64_t peak;
-    uint64_t refused;  /* reservations that did not fit */
+    uint64_t refused; /* reservations that did not fit */
     /* Recently freed blocks of the few sizes that come and go with every
      * flow (flow, connection, switchboard state, reassembly buffers), kept
      * for reuse: malloc on a heap fragmented by millions of events cost

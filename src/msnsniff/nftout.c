@@ -12,18 +12,14 @@ static void out(sn_nft_out *n, const char *fmt, ...) {
     va_start(ap, fmt);
     int len = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (len < 0)
-        return;
+    if (len < 0) return;
     size_t k = (size_t)len < sizeof line ? (size_t)len : sizeof line - 1;
-    if (n->q)
-        sn_outq_write(n->q, line, k);
-    else
-        fwrite(line, 1, k, n->fp);
+    if (n->q) sn_outq_write(n->q, line, k);
+    else fwrite(line, 1, k, n->fp);
 }
 
 static void header(sn_nft_out *n) {
-    if (n->header_done)
-        return;
+    if (n->header_done) return;
     /* one table, two sets per family; elements time out like the expectation */
     const char *f = n->family, *t = n->table;
     out(n, "add table %s %s\n", f, t);
@@ -41,33 +37,32 @@ static void header(sn_nft_out *n) {
 
 /* Elements for x, timing out `timeout` seconds from now. */
 static void element(sn_nft_out *n, const sn_expect *x, long long timeout) {
-    if (!x->addr.family)
-        return; /* host names cannot go into a set until resolved */
+    if (!x->addr.family) return; /* host names cannot go into a set until resolved */
     header(n);
     if (x->flags & SN_XF_NO_PINHOLE) {
         out(n, "# not opened: %s announced by %s (%s) cookie %s\n", x->host, x->owner[0] ? x->owner : "?",
-            (x->flags & SN_XF_FORGED) ? "forged" : (x->flags & SN_XF_NAT) ? "nat" : "unchecked", x->cookie);
+            (x->flags & SN_XF_FORGED)    ? "forged"
+                : (x->flags & SN_XF_NAT) ? "nat"
+                                         : "unchecked",
+            x->cookie);
         return;
     }
-    if (timeout <= 0)
-        timeout = 1;
+    if (timeout <= 0) timeout = 1;
     char a[SN_ADDR_STRLEN];
     sn_addr_str(&x->addr, a);
     const char *set6 = x->addr.family == 6 ? "6" : "4";
     static const char *const protos[2] = {"tcp", "udp"};
     static const uint8_t numbers[2] = {SN_TR_TCP, SN_TR_UDP};
     for (int i = 0; i < 2; i++) {
-        if (x->transport != SN_TR_ANY && x->transport != numbers[i])
-            continue;
+        if (x->transport != SN_TR_ANY && x->transport != numbers[i]) continue;
         if (x->port)
-            out(n, "add element %s %s msn%s { %s . %s . %u timeout %llds } # %s cookie %s\n", n->family, n->table,
-                set6, a, protos[i], (unsigned)x->port, timeout, x->app, x->cookie);
+            out(n, "add element %s %s msn%s { %s . %s . %u timeout %llds } # %s cookie %s\n", n->family, n->table, set6,
+                a, protos[i], (unsigned)x->port, timeout, x->app, x->cookie);
         else
             out(n, "add element %s %s msn%sany { %s . %s timeout %llds } # %s cookie %s\n", n->family, n->table, set6,
                 a, protos[i], timeout, x->app, x->cookie);
     }
-    if (n->flush_each && !n->q)
-        fflush(n->fp);
+    if (n->flush_each && !n->q) fflush(n->fp);
 }
 
 static void on_added(void *ctx, const sn_expect *x) {

@@ -22,7 +22,7 @@ typedef struct sn_nft_out {
     const char *family, *table; /* "inet", "msnsniff" */
     const uint64_t *clock;      /* time of the packet being handled (µs) */
     int header_done;
-    int flush_each;             /* flush fp after every element (live output) */
+    int flush_each; /* flush fp after every element (live output) */
 } sn_nft_out;
 
 sn_observer sn_nft_observer(sn_nft_out *n);

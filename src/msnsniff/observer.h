@@ -51,9 +51,9 @@ const char *sn_app_class_name(sn_app_class k);
 
 /* sn_expect.flags: how the announced address relates to the announcer
  * (see predict.h, sn_origin_check, and docs/msnsniff.md "Policy"). */
-#define SN_XF_FORGED 0x01u    /* a third host: neither the announcer nor its switchboard connection */
-#define SN_XF_NAT 0x02u       /* a private address of an announcer seen from a public one */
-#define SN_XF_UNCHECKED 0x04u /* the announcer's own connections are not in the traffic */
+#define SN_XF_FORGED 0x01u     /* a third host: neither the announcer nor its switchboard connection */
+#define SN_XF_NAT 0x02u        /* a private address of an announcer seen from a public one */
+#define SN_XF_UNCHECKED 0x04u  /* the announcer's own connections are not in the traffic */
 #define SN_XF_NO_PINHOLE 0x08u /* the announced-address policy says: do not open */
 
 /* Why an expectation left the table without a hit. */
@@ -77,15 +77,15 @@ const char *sn_expect_drop_name(sn_expect_drop why); /* "user_bound", "session_b
 
 /* The connection that fulfilled an expectation. */
 typedef struct sn_expect_hit_info {
-    uint64_t ts;          /* µs */
-    uint64_t flow;        /* flow id of the new connection */
-    uint8_t proto;        /* 6 or 17 */
-    uint8_t by_cookie;    /* a switchboard login with the referral's cookie */
+    uint64_t ts;             /* µs */
+    uint64_t flow;           /* flow id of the new connection */
+    uint8_t proto;           /* 6 or 17 */
+    uint8_t by_cookie;       /* a switchboard login with the referral's cookie */
     uint8_t address_matches; /* by_cookie: the server is the predicted address */
-    const char *matched_by; /* "syn", "midstream", "udp", "cookie" */
-    sn_addr src, dst;     /* as opened: src connects to dst */
+    const char *matched_by;  /* "syn", "midstream", "udp", "cookie" */
+    sn_addr src, dst;        /* as opened: src connects to dst */
     uint16_t sport, dport;
-    const char *server;   /* by_cookie: "ip:port" of the switchboard */
+    const char *server; /* by_cookie: "ip:port" of the switchboard */
 } sn_expect_hit_info;
 
 /* Anomaly kinds (also indexes for rate limiting). */
@@ -103,9 +103,9 @@ typedef enum sn_anomaly {
     SN_AN_EXTRACT,
     SN_AN_MSNFTP,
     SN_AN_FRAGMENT,
-    SN_AN_OVERLAP_CONFLICT,    /* two copies of the same TCP bytes differ */
+    SN_AN_OVERLAP_CONFLICT,     /* two copies of the same TCP bytes differ */
     SN_AN_INVITATION_IN_HEADER, /* invitation fields in the MIME header block */
-    SN_AN_ANNOUNCED_ADDRESS,   /* an announced address failed the origin check */
+    SN_AN_ANNOUNCED_ADDRESS,    /* an announced address failed the origin check */
     SN_AN_KINDS
 } sn_anomaly;
 
@@ -115,15 +115,15 @@ const char *sn_anomaly_name(sn_anomaly a);
 typedef struct sn_anomaly_info {
     sn_anomaly kind;
     uint64_t ts, frame;
-    uint64_t flow;             /* 0: none */
+    uint64_t flow; /* 0: none */
     const char *detail;
-    uint8_t limit_reached;     /* the last one of its kind reported in full */
-    int8_t direction;          /* -1 none; 0 client; 1 server */
+    uint8_t limit_reached; /* the last one of its kind reported in full */
+    int8_t direction;      /* -1 none; 0 client; 1 server */
     uint8_t has_offset, has_lost, has_caplen, has_overlap;
-    uint64_t offset;           /* stream offset (of the first differing byte for overlaps) */
+    uint64_t offset; /* stream offset (of the first differing byte for overlaps) */
     uint64_t lost, dropped_pending;
     uint64_t caplen;
-    const char *cookie;        /* NULL: none */
+    const char *cookie; /* NULL: none */
     /* overlap_conflict: the two copies of bytes [offset, offset + overlap_len) */
     uint64_t overlap_len;
     uint64_t first_hash, second_hash; /* 64-bit FNV-1a of each copy */

@@ -16,9 +16,9 @@ struct sn_outq {
     int fd;
     unsigned char *buf[NBUF];
     size_t len[NBUF];
-    unsigned head;   /* buffers handed to the writer so far */
-    unsigned done;   /* buffers the writer has finished */
-    size_t fill;     /* bytes in buf[head % NBUF], the one being filled */
+    unsigned head; /* buffers handed to the writer so far */
+    unsigned done; /* buffers the writer has finished */
+    size_t fill;   /* bytes in buf[head % NBUF], the one being filled */
     int stop, err;
     int writer_sleeps, filler_sleeps;
     pthread_t thread;
@@ -30,8 +30,7 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
     while (n) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return errno;
         }
         p += w;
@@ -48,15 +47,13 @@ static void *writer_main(void *arg) {
             q->writer_sleeps = 1;
             pthread_cond_wait(&q->work, &q->lock);
         }
-        if (q->done == q->head)
-            break; /* stopped with nothing left */
+        if (q->done == q->head) break; /* stopped with nothing left */
         unsigned i = q->done % NBUF;
         int failed = q->err;
         pthread_mutex_unlock(&q->lock);
         int e = failed ? 0 : write_all(q->fd, q->buf[i], q->len[i]);
         pthread_mutex_lock(&q->lock);
-        if (e && !q->err)
-            q->err = e;
+        if (e && !q->err) q->err = e;
         q->done++;
         if (q->filler_sleeps) {
             q->filler_sleeps = 0;
@@ -69,23 +66,17 @@ static void *writer_main(void *arg) {
 
 sn_outq *sn_outq_new(int fd) {
     sn_outq *q = calloc(1, sizeof *q);
-    if (!q)
-        return NULL;
+    if (!q) return NULL;
     q->fd = fd;
     /* one region in huge pages where the system gives them (fewer TLB
      * misses for the copies in and out) */
     void *base = NULL;
-    if (posix_memalign(&base, 2u << 20, (size_t)NBUF * BUFSZ) != 0)
-        goto fail;
+    if (posix_memalign(&base, 2u << 20, (size_t)NBUF * BUFSZ) != 0) goto fail;
     madvise(base, (size_t)NBUF * BUFSZ, MADV_HUGEPAGE); /* a hint; fine if refused */
-    for (int i = 0; i < NBUF; i++)
-        q->buf[i] = (unsigned char *)base + (size_t)i * BUFSZ;
-    if (pthread_mutex_init(&q->lock, NULL) != 0)
-        goto fail;
-    if (pthread_cond_init(&q->work, NULL) != 0)
-        goto fail_lock;
-    if (pthread_cond_init(&q->room, NULL) != 0)
-        goto fail_work;
+    for (int i = 0; i < NBUF; i++) q->buf[i] = (unsigned char *)base + (size_t)i * BUFSZ;
+    if (pthread_mutex_init(&q->lock, NULL) != 0) goto fail;
+    if (pthread_cond_init(&q->work, NULL) != 0) goto fail_lock;
+    if (pthread_cond_init(&q->room, NULL) != 0) goto fail_work;
     /* SIGPIPE stays deliverable here: a closed pipe ends the program as it
      * would without the thread; the signals the program handles do not */
     sigset_t set, old;
@@ -94,8 +85,7 @@ sn_outq *sn_outq_new(int fd) {
     pthread_sigmask(SIG_SETMASK, &set, &old);
     int rc = pthread_create(&q->thread, NULL, writer_main, q);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc == 0)
-        return q;
+    if (rc == 0) return q;
     pthread_cond_destroy(&q->room);
 fail_work:
     pthread_cond_destroy(&q->work);
@@ -141,15 +131,12 @@ void sn_outq_write(sn_outq *q, const void *p, size_t n) {
 }
 
 void sn_outq_flush(sn_outq *q) {
-    if (q && q->fill)
-        submit(q);
+    if (q && q->fill) submit(q);
 }
 
 int sn_outq_close(sn_outq *q) {
-    if (!q)
-        return 0;
-    if (q->fill)
-        submit(q);
+    if (!q) return 0;
+    if (q->fill) submit(q);
     pthread_mutex_lock(&q->lock);
     q->stop = 1;
     pthread_cond_signal(&q->work);

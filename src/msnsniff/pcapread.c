@@ -28,8 +28,7 @@ static void read_chunk(sn_pcapread *r, sn_pcapslot *s) {
     while (got < SN_PCAPREAD_CHUNK) {
         ssize_t n = read(r->fd, s->mem + r->carry + got, SN_PCAPREAD_CHUNK - got);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             s->err = errno;
             break;
         }
@@ -53,8 +52,7 @@ static void *reader_main(void *arg) {
         }
         int stop = r->stop;
         pthread_mutex_unlock(&r->lock);
-        if (stop)
-            break;
+        if (stop) break;
         read_chunk(r, s);
         pthread_mutex_lock(&r->lock);
         s->full = 1;
@@ -64,17 +62,14 @@ static void *reader_main(void *arg) {
             pthread_cond_signal(&r->more);
         }
         pthread_mutex_unlock(&r->lock);
-        if (s->eof || s->err)
-            break;
+        if (s->eof || s->err) break;
     }
     return NULL;
 }
 
 static void start_thread(sn_pcapread *r) {
-    if (!sn_pcapread_read_ahead)
-        return;
-    if (pthread_mutex_init(&r->lock, NULL) != 0)
-        return;
+    if (!sn_pcapread_read_ahead) return;
+    if (pthread_mutex_init(&r->lock, NULL) != 0) return;
     if (pthread_cond_init(&r->room, NULL) != 0) {
         pthread_mutex_destroy(&r->lock);
         return;
@@ -102,10 +97,8 @@ static void start_thread(sn_pcapread *r) {
 
 int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t snapshot, uint32_t max_caplen) {
     memset(r, 0, sizeof *r);
-    if ((size_t)max_caplen + 16 > SN_PCAPREAD_CHUNK || snapshot == 0)
-        return -1;
-    if (lseek(fd, 24, SEEK_SET) != 24)
-        return -1;
+    if ((size_t)max_caplen + 16 > SN_PCAPREAD_CHUNK || snapshot == 0) return -1;
+    if (lseek(fd, 24, SEEK_SET) != 24) return -1;
     r->carry = (size_t)max_caplen + 16; /* an unread tail is less than one record */
     /* One region for all slots, in huge pages where the system gives
      * them: both the kernel's copy and the analysis walk it end to end,
@@ -113,12 +106,10 @@ int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t 
     size_t each = (r->carry + SN_PCAPREAD_CHUNK + 63) & ~(size_t)63;
     size_t total = (each * SN_PCAPREAD_SLOTS + HUGE - 1) & ~(size_t)(HUGE - 1);
     void *base = NULL;
-    if (posix_memalign(&base, HUGE, total) != 0)
-        return -1;
+    if (posix_memalign(&base, HUGE, total) != 0) return -1;
     madvise(base, total, MADV_HUGEPAGE); /* a hint; fine if refused */
     r->region = base;
-    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++)
-        r->slot[i].mem = (unsigned char *)base + (size_t)i * each;
+    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++) r->slot[i].mem = (unsigned char *)base + (size_t)i * each;
     r->fd = fd;
     r->big_endian = big_endian;
     r->nsec = nsec;
@@ -141,8 +132,7 @@ void sn_pcapread_free(sn_pcapread *r) {
         pthread_mutex_destroy(&r->lock);
         r->threaded = 0;
     }
-    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++)
-        r->slot[i].mem = NULL;
+    for (int i = 0; i < SN_PCAPREAD_SLOTS; i++) r->slot[i].mem = NULL;
     free(r->region);
     r->region = NULL;
     r->buf = NULL;
@@ -164,8 +154,7 @@ static void next_chunk(sn_pcapread *r) {
         s->full = 1;
     }
     size_t tail = r->end - r->start;
-    if (tail)
-        memcpy(s->mem + r->carry - tail, r->buf + r->start, tail);
+    if (tail) memcpy(s->mem + r->carry - tail, r->buf + r->start, tail);
     if (r->buf) {
         sn_pcapslot *old = &r->slot[(r->taken - 1) % SN_PCAPREAD_SLOTS];
         if (r->threaded) {
@@ -187,8 +176,7 @@ static void next_chunk(sn_pcapread *r) {
     r->end = r->carry + s->len;
     r->ahead = r->start;
     /* the reader stops after a chunk that ended the file or failed */
-    if (s->eof || s->err)
-        r->eof = 1;
+    if (s->eof || s->err) r->eof = 1;
     r->failed = s->err;
 }
 
@@ -200,16 +188,14 @@ static long long fill(sn_pcapread *r, size_t n) {
             errno = r->failed;
             return -1;
         }
-        if (r->eof)
-            break;
+        if (r->eof) break;
         next_chunk(r);
     }
     return (long long)(r->end - r->start);
 }
 
 static uint32_t u32(const unsigned char *p, int big_endian) {
-    if (big_endian)
-        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    if (big_endian) return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
     return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 }
 
@@ -219,8 +205,7 @@ static void consume(sn_pcapread *r, size_t n) {
     /* the chunk was written by the reader thread's core: ask for the
      * bytes a little ahead, so the analysis does not wait on each line */
     size_t want = r->start + SN_PCAPREAD_PREFETCH;
-    if (want > r->end)
-        want = r->end;
+    if (want > r->end) want = r->end;
     while (r->ahead < want) {
         __builtin_prefetch(r->buf + r->ahead);
         r->ahead += 64;
@@ -233,8 +218,7 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
         snprintf(err, errcap, "error reading dump file: %s", strerror(errno));
         return -1;
     }
-    if (have == 0)
-        return 0;
+    if (have == 0) return 0;
     if (have < 16) {
         snprintf(err, errcap, "truncated dump file; tried to read 16 header bytes, only got %lld", have);
         return -1;
@@ -259,8 +243,7 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
         unsigned long long got = (unsigned long long)have - 16;
         if (caplen > r->snapshot && got < keep)
             snprintf(err, errcap, "truncated dump file; tried to read %u captured bytes, only got %llu", keep, got);
-        else
-            snprintf(err, errcap, "truncated dump file; tried to read %u captured bytes, only got %llu", caplen, got);
+        else snprintf(err, errcap, "truncated dump file; tried to read %u captured bytes, only got %llu", caplen, got);
         return -1;
     }
     h = r->buf + r->start; /* fill may have moved to the next chunk */
@@ -272,8 +255,7 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
     int swapped = be != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
     int64_t secs = swapped ? (int64_t)sec : (int32_t)sec;
     int64_t fr = swapped ? (int64_t)frac : (int32_t)frac;
-    if (r->nsec)
-        fr /= 1000;
+    if (r->nsec) fr /= 1000;
     rec->ts_us = (uint64_t)secs * 1000000u + (uint64_t)fr;
     rec->data = h + 16;
     rec->caplen = keep;

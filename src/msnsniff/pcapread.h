@@ -33,40 +33,40 @@
 #define SN_PCAPREAD_SLOTS 8
 
 typedef struct sn_pcapslot {
-    unsigned char *mem;  /* carry room, then the chunk */
-    size_t len;          /* bytes of the chunk read */
-    int eof;             /* the file ended in (or right after) this chunk */
-    int err;             /* errno of a failed read, 0 if none */
-    int full;            /* read and not yet consumed */
+    unsigned char *mem; /* carry room, then the chunk */
+    size_t len;         /* bytes of the chunk read */
+    int eof;            /* the file ended in (or right after) this chunk */
+    int err;            /* errno of a failed read, 0 if none */
+    int full;           /* read and not yet consumed */
 } sn_pcapslot;
 
 typedef struct sn_pcapread {
     int fd;
-    int big_endian;       /* the file's byte order */
-    int nsec;             /* time stamps in nanoseconds */
-    uint32_t snapshot;    /* libpcap's snapshot length for the file */
-    uint32_t max_caplen;  /* larger records are damage */
+    int big_endian;        /* the file's byte order */
+    int nsec;              /* time stamps in nanoseconds */
+    uint32_t snapshot;     /* libpcap's snapshot length for the file */
+    uint32_t max_caplen;   /* larger records are damage */
     unsigned char *region; /* the slots' memory */
-    unsigned char *buf;   /* the slot being consumed (NULL before the first) */
-    size_t start, end;    /* unread bytes are buf[start..end) */
-    size_t ahead;         /* bytes before it have been prefetched */
+    unsigned char *buf;    /* the slot being consumed (NULL before the first) */
+    size_t start, end;     /* unread bytes are buf[start..end) */
+    size_t ahead;          /* bytes before it have been prefetched */
     int eof;
-    int failed;           /* errno of the read that ended the data, or 0 */
-    uint64_t offset;      /* file offset of buf[start] */
+    int failed;      /* errno of the read that ended the data, or 0 */
+    uint64_t offset; /* file offset of buf[start] */
     /* the slots, filled in turn by the reader thread (or in line) */
     sn_pcapslot slot[SN_PCAPREAD_SLOTS];
-    size_t carry;         /* bytes of room before each chunk */
-    unsigned taken;       /* slots consumed so far; the current is taken-1 */
+    size_t carry;   /* bytes of room before each chunk */
+    unsigned taken; /* slots consumed so far; the current is taken-1 */
     int threaded, stop;
     /* Waking a thread is a system call, dear on a virtual machine: the
      * reader, finding every slot full, sleeps until all but two are
      * free again, and each side wakes the other only if it sleeps. */
-    unsigned nfree;       /* slots neither full nor being consumed */
+    unsigned nfree; /* slots neither full nor being consumed */
     int reader_sleeps, consumer_sleeps;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t room;  /* all but two slots are free, or stop was set */
-    pthread_cond_t more;  /* the slot the consumer waits for is full */
+    pthread_cond_t room; /* all but two slots are free, or stop was set */
+    pthread_cond_t more; /* the slot the consumer waits for is full */
 } sn_pcapread;
 
 typedef struct sn_pcaprec {

@@ -31,11 +31,9 @@ static uint8_t transport_of(msnp_app_kind k) {
  * does not fit (refused whole, never cut). */
 static int endpoint(sn_expect_proto *p, msnp_str host, uint16_t port) {
     host = msnp_str_trim(host);
-    if (host.n == 0 || host.n >= SN_EXPECT_HOST_MAX)
-        return -1;
+    if (host.n == 0 || host.n >= SN_EXPECT_HOST_MAX) return -1;
     msnp_str_copy(host, p->host, sizeof p->host);
-    if (sn_addr_parse(host.p, host.n, &p->addr) != 0)
-        memset(&p->addr, 0, sizeof p->addr);
+    if (sn_addr_parse(host.p, host.n, &p->addr) != 0) memset(&p->addr, 0, sizeof p->addr);
     p->port = port;
     return 0;
 }
@@ -43,8 +41,7 @@ static int endpoint(sn_expect_proto *p, msnp_str host, uint16_t port) {
 static int invite_one(const sn_predict_invite *in, msnp_str host, uint16_t port, const char *source,
                       sn_expect_proto *p) {
     memset(p, 0, sizeof *p);
-    if (endpoint(p, host, port) != 0)
-        return 0;
+    if (endpoint(p, host, port) != 0) return 0;
     p->transport = transport_of(in->app);
     p->app = msnp_app_kind_name(in->app);
     p->app_class = (uint8_t)sn_app_class_of(in->app);
@@ -60,22 +57,20 @@ static int invite_one(const sn_predict_invite *in, msnp_str host, uint16_t port,
     return 1;
 }
 
-size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv,
-                             sn_expect_proto out[SN_PREDICT_MAX]) {
+size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv, sn_expect_proto out[SN_PREDICT_MAX]) {
     size_t n = 0;
-    if (inv->command == MSNP_INVITE_CANCEL)
-        return 0;
+    if (inv->command == MSNP_INVITE_CANCEL) return 0;
     if (inv->ip.p && inv->ip.n) {
         uint16_t port = inv->has_ip_port ? inv->ip_port
-                        : inv->has_port  ? inv->port
-                        : inv->has_portx ? msnp_portx_decode(inv->portx)
+            : inv->has_port              ? inv->port
+            : inv->has_portx             ? msnp_portx_decode(inv->portx)
                                          : 0;
         n += (size_t)invite_one(in, inv->ip, port, "IP-Address", &out[n]);
     }
     if (inv->ip_internal.p && inv->ip_internal.n) {
         uint16_t port = inv->has_portx_internal ? msnp_portx_decode(inv->portx_internal)
-                        : inv->has_port          ? inv->port
-                                                 : 0;
+            : inv->has_port                     ? inv->port
+                                                : 0;
         n += (size_t)invite_one(in, inv->ip_internal, port, "IP-Address-Internal", &out[n]);
     }
     if (inv->has_context_addr)
@@ -114,8 +109,7 @@ int sn_predict_referral(const msnp_cmd *cmd, const char *user, uint64_t flow, sn
         port = 0;
     }
     msnp_str_copy(host, out->host, sizeof out->host);
-    if (sn_addr_parse(host.p, host.n, &out->addr) != 0)
-        memset(&out->addr, 0, sizeof out->addr);
+    if (sn_addr_parse(host.p, host.n, &out->addr) != 0) memset(&out->addr, 0, sizeof out->addr);
     out->port = port ? port : 1863;
     out->transport = SN_TR_TCP;
     if (cookie.p) {
@@ -132,9 +126,8 @@ int sn_addr_is_private(const sn_addr *a) {
     const uint8_t *b = a->b;
     if (a->family == 4)
         return b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0u) == 16) || (b[0] == 192 && b[1] == 168) ||
-               (b[0] == 100 && (b[1] & 0xC0u) == 64) || (b[0] == 169 && b[1] == 254);
-    if (a->family == 6)
-        return (b[0] & 0xFEu) == 0xFC || (b[0] == 0xFE && (b[1] & 0xC0u) == 0x80);
+            (b[0] == 100 && (b[1] & 0xC0u) == 64) || (b[0] == 169 && b[1] == 254);
+    if (a->family == 6) return (b[0] & 0xFEu) == 0xFC || (b[0] == 0xFE && (b[1] & 0xC0u) == 0x80);
     return 0;
 }
 
@@ -142,14 +135,11 @@ static int same(const sn_addr *a, const sn_addr *b) { return b && b->family && s
 
 unsigned sn_origin_check(const sn_addr *announced, const sn_origin *o) {
     const sn_addr *seen = o->sb_client && o->sb_client->family ? o->sb_client
-                          : o->ns_client && o->ns_client->family ? o->ns_client
-                                                                  : NULL;
-    if (!announced->family || !seen)
-        return SN_XF_UNCHECKED;
-    if (same(announced, o->sb_client) || same(announced, o->sb_server) || same(announced, o->ns_client))
-        return 0;
-    if (sn_addr_is_private(announced) && !sn_addr_is_private(seen))
-        return SN_XF_NAT;
+        : o->ns_client && o->ns_client->family                 ? o->ns_client
+                                                               : NULL;
+    if (!announced->family || !seen) return SN_XF_UNCHECKED;
+    if (same(announced, o->sb_client) || same(announced, o->sb_server) || same(announced, o->ns_client)) return 0;
+    if (sn_addr_is_private(announced) && !sn_addr_is_private(seen)) return SN_XF_NAT;
     return SN_XF_FORGED;
 }
 

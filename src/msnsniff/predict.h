@@ -30,20 +30,19 @@ sn_app_class sn_app_class_of(msnp_app_kind k);
 
 /* One invitation message as the correlator knows it. */
 typedef struct sn_predict_invite {
-    uint64_t invitation;  /* id: group and invitation of the predictions */
+    uint64_t invitation; /* id: group and invitation of the predictions */
     const char *cookie;
     msnp_app_kind app;
-    const char *sender;   /* announcer: listens at the addresses */
-    const char *peer;     /* the other user, who connects ("" if unknown) */
-    uint64_t flow;        /* where the message was seen */
-    uint64_t session;     /* its switchboard session, 0 if unknown */
+    const char *sender; /* announcer: listens at the addresses */
+    const char *peer;   /* the other user, who connects ("" if unknown) */
+    uint64_t flow;      /* where the message was seen */
+    uint64_t session;   /* its switchboard session, 0 if unknown */
 } sn_predict_invite;
 
 /* The predictions of one invitation message into out[]; returns how many.
  * addr is set for address literals, family 0 for host names (the caller
  * resolves those). */
-size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv,
-                             sn_expect_proto out[SN_PREDICT_MAX]);
+size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv, sn_expect_proto out[SN_PREDICT_MAX]);
 
 /* A server's XFR NS / XFR SB / RNG line on the connection of `user`
  * (flow): 1 and *out filled, else 0. */

@@ -62,23 +62,17 @@ static void skip(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t lost)
     s->gaps++;
     s->gap_bytes += lost;
     r->gaps++;
-    if (!s->ignore)
-        r->ops->gap(r->ctx, owner, dir, lost, pending);
+    if (!s->ignore) r->ops->gap(r->ctx, owner, dir, lost, pending);
 }
 
 static int grow(sn_reasm *r, sn_stream *s, size_t need) {
-    if (need <= s->cap)
-        return 0;
-    if (need > r->flow_limit)
-        return -1;
+    if (need <= s->cap) return 0;
+    if (need > r->flow_limit) return -1;
     size_t cap = s->cap ? s->cap : REASM_BUF_MIN;
-    while (cap < need)
-        cap *= 2;
-    if (cap > r->flow_limit)
-        cap = r->flow_limit;
+    while (cap < need) cap *= 2;
+    if (cap > r->flow_limit) cap = r->flow_limit;
     uint8_t *b = sn_mem_realloc(r->mem, s->buf, s->cap, cap);
-    if (!b)
-        return -1;
+    if (!b) return -1;
     s->buf = b;
     s->cap = cap;
     return 0;
@@ -88,12 +82,10 @@ static int grow(sn_reasm *r, sn_stream *s, size_t need) {
 static void deliver(sn_reasm *r, void *owner, sn_stream *s, int dir, const uint8_t *p, size_t n) {
     s->next_seq += (uint32_t)n;
     s->offset += n;
-    if (s->ignore || n == 0)
-        return;
+    if (s->ignore || n == 0) return;
     if (s->len == 0) {
         size_t used = r->ops->data(r->ctx, owner, dir, p, n);
-        if (s->ignore || used >= n)
-            return;
+        if (s->ignore || used >= n) return;
         p += used;
         n -= used;
         if (grow(r, s, n) != 0) {
@@ -123,8 +115,7 @@ static void deliver(sn_reasm *r, void *owner, sn_stream *s, int dir, const uint8
     memcpy(s->buf + s->len, p, n);
     s->len += n;
     size_t used = r->ops->data(r->ctx, owner, dir, s->buf, s->len);
-    if (s->ignore)
-        return;
+    if (s->ignore) return;
     if (used >= s->len) {
         s->len = 0;
         if (s->cap > REASM_BUF_KEEP) {
@@ -151,11 +142,9 @@ static void drain(sn_reasm *r, void *owner, sn_stream *s, int dir) {
 
 static int queue_piece(sn_reasm *r, sn_stream *s, sn_seg **link, uint32_t seq, const uint8_t *p, uint32_t n) {
     size_t sz = sizeof(sn_seg) + n;
-    if (s->ooo_bytes + s->cap + sz > r->flow_limit)
-        return -1;
+    if (s->ooo_bytes + s->cap + sz > r->flow_limit) return -1;
     sn_seg *g = sn_mem_alloc(r->mem, sz);
-    if (!g)
-        return -1;
+    if (!g) return -1;
     g->seq = seq;
     g->len = n;
     memcpy(g->data, p, n);
@@ -180,15 +169,12 @@ static int enqueue(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t seq
     uint32_t end = seq + n;
     while (seq_diff(end, seq) > 0) {
         sn_seg *x = *link;
-        if (!x)
-            return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
+        if (!x) return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
         uint32_t xend = x->seq + x->len;
-        if (seq_diff(end, x->seq) <= 0)
-            return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
+        if (seq_diff(end, x->seq) <= 0) return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
         if (seq_diff(seq, x->seq) < 0) {
             uint32_t take = x->seq - seq;
-            if (queue_piece(r, s, link, seq, p, take) != 0)
-                return -1;
+            if (queue_piece(r, s, link, seq, p, take) != 0) return -1;
             link = &(*link)->next; /* now points at x */
             p += take;
             seq += take;
@@ -213,13 +199,10 @@ static int enqueue(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t seq
 
 /* Holes the peer has acknowledged will never be retransmitted. */
 static void check_acked_holes(sn_reasm *r, void *owner, sn_stream *s, int dir) {
-    if (!s->peer_ack_set || !s->ooo)
-        return;
+    if (!s->peer_ack_set || !s->ooo) return;
     uint32_t ack = s->peer_ack;
-    if (s->fin && seq_diff(ack, s->fin_seq) > 0)
-        ack = s->fin_seq;
-    if (seq_diff(ack, s->next_seq) <= 0)
-        return;
+    if (s->fin && seq_diff(ack, s->fin_seq) > 0) ack = s->fin_seq;
+    if (seq_diff(ack, s->next_seq) <= 0) return;
     uint32_t target = seq_diff(ack, s->ooo->seq) < 0 ? ack : s->ooo->seq;
     skip(r, owner, s, dir, target - s->next_seq);
     drain(r, owner, s, dir);
@@ -254,14 +237,12 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
         s->fin = 1;
         s->fin_seq = seq + (uint32_t)(n + pkt->missing);
     }
-    if (n == 0 && !(fl & SN_TCP_FIN))
-        return;
+    if (n == 0 && !(fl & SN_TCP_FIN)) return;
     if (!s->started) {
         /* picked up mid-stream */
         s->started = 1;
         s->next_seq = seq;
-        if (!s->ignore)
-            r->ops->gap(r->ctx, owner, dir, 0, 0);
+        if (!s->ignore) r->ops->gap(r->ctx, owner, dir, 0, 0);
     }
     if (n) {
         int32_t rel = seq_diff(seq, s->next_seq);
@@ -294,13 +275,11 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             if (enqueue(r, owner, s, dir, seq, p, (uint32_t)n) != 0) {
                 /* over the limit: give up on the oldest hole and retry once */
                 r->memcap_drops++;
-                if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) > 0)
-                    skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
+                if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) > 0) skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
                 drain(r, owner, s, dir);
                 if (seq_diff(seq, s->next_seq) <= 0) {
                     int32_t back = seq_diff(s->next_seq, seq);
-                    if ((size_t)back < n)
-                        deliver(r, owner, s, dir, p + back, n - (size_t)back);
+                    if ((size_t)back < n) deliver(r, owner, s, dir, p + back, n - (size_t)back);
                 } else if (enqueue(r, owner, s, dir, seq, p, (uint32_t)n) != 0) {
                     r->memcap_drops++;
                 }
@@ -309,15 +288,13 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             check_acked_holes(r, owner, s, dir);
         }
     }
-    if (s->fin && s->next_seq == s->fin_seq)
-        s->done = 1;
+    if (s->fin && s->next_seq == s->fin_seq) s->done = 1;
 }
 
 void sn_reasm_flush(sn_reasm *r, void *owner, sn_stream *s, int dir) {
     /* bounded: each round removes at least one queued segment */
     while (s->ooo) {
-        if (seq_diff(s->ooo->seq, s->next_seq) > 0)
-            skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
+        if (seq_diff(s->ooo->seq, s->next_seq) > 0) skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
         drain(r, owner, s, dir);
         if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) < 0) {
             sn_seg *g = s->ooo; /* cannot happen with disjoint queues; stay safe */

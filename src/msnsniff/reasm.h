@@ -29,15 +29,15 @@
 typedef struct sn_seg sn_seg;
 
 typedef struct sn_stream {
-    uint32_t next_seq;     /* next byte to deliver */
-    uint32_t fin_seq;      /* sequence number the FIN occupies */
-    uint32_t peer_ack;     /* highest acknowledgement the peer sent */
+    uint32_t next_seq; /* next byte to deliver */
+    uint32_t fin_seq;  /* sequence number the FIN occupies */
+    uint32_t peer_ack; /* highest acknowledgement the peer sent */
     unsigned started : 1, fin : 1, peer_ack_set : 1, ignore : 1, done : 1;
-    uint8_t *buf;          /* delivered to the consumer but not consumed */
+    uint8_t *buf; /* delivered to the consumer but not consumed */
     size_t len, cap;
-    sn_seg *ooo;           /* queued out-of-order segments, sorted, disjoint */
+    sn_seg *ooo; /* queued out-of-order segments, sorted, disjoint */
     size_t ooo_bytes;
-    uint64_t offset;       /* stream offset of the next byte to deliver */
+    uint64_t offset; /* stream offset of the next byte to deliver */
     uint64_t gaps, gap_bytes, retrans, overlap_conflicts;
 } sn_stream;
 
@@ -56,7 +56,7 @@ typedef struct sn_reasm_ops {
 
 typedef struct sn_reasm {
     sn_memcap *mem;
-    size_t flow_limit;     /* bytes buffered + queued per direction */
+    size_t flow_limit; /* bytes buffered + queued per direction */
     const sn_reasm_ops *ops;
     void *ctx;
     uint64_t segments, out_of_order, gaps, memcap_drops, out_of_window;

@@ -4,10 +4,8 @@
 #include "expect.h"
 
 static void port_field(sn_ev *ev, uint16_t port) {
-    if (port)
-        sn_ev_set_int(ev, "port", port);
-    else
-        sn_ev_set_str(ev, "port", "any");
+    if (port) sn_ev_set_int(ev, "port", port);
+    else sn_ev_set_str(ev, "port", "any");
 }
 
 /* Fields only present when the origin check flagged the address, so
@@ -15,15 +13,13 @@ static void port_field(sn_ev *ev, uint16_t port) {
 static void origin_fields(sn_ev *ev, const sn_expect *x) {
     if (x->flags & (SN_XF_FORGED | SN_XF_NAT))
         sn_ev_set_str(ev, "origin", (x->flags & SN_XF_FORGED) ? "forged" : "nat");
-    if (x->flags & SN_XF_NO_PINHOLE)
-        sn_ev_set_bool(ev, "pinhole", 0);
+    if (x->flags & SN_XF_NO_PINHOLE) sn_ev_set_bool(ev, "pinhole", 0);
 }
 
 static void on_added(void *ctx, const sn_expect *e) {
     sn_reporter *r = ctx;
     sn_ev *ev = sn_ev_new(r->ev, "expectation", e->learned);
-    if (!ev)
-        return;
+    if (!ev) return;
     sn_ev_set_int(ev, "id", e->id);
     sn_ev_set_str(ev, "app", e->app);
     sn_ev_set_str(ev, "transport", sn_transport_name(e->transport));
@@ -36,8 +32,7 @@ static void on_added(void *ctx, const sn_expect *e) {
     }
     port_field(ev, e->port);
     sn_ev_set_str(ev, "cookie", e->cookie);
-    if (e->invitation)
-        sn_ev_set_int(ev, "invitation", e->invitation);
+    if (e->invitation) sn_ev_set_int(ev, "invitation", e->invitation);
     sn_ev_set_str(ev, "from", e->from[0] ? e->from : NULL);
     sn_ev_set_str(ev, "to", e->to[0] ? e->to : NULL);
     sn_ev_set_str(ev, "source", e->source);
@@ -53,8 +48,7 @@ static void on_added(void *ctx, const sn_expect *e) {
 static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
     sn_reporter *r = ctx;
     sn_ev *ev = sn_ev_new(r->ev, "expectation_hit", h->ts);
-    if (!ev)
-        return;
+    if (!ev) return;
     sn_ev_set_int(ev, "flow", h->flow);
     sn_ev_set_int(ev, "id", x->id);
     sn_ev_set_str(ev, "app", x->app);
@@ -76,8 +70,7 @@ static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
     sn_ev_set_str(ev, "address", x->host);
     port_field(ev, x->port);
     sn_ev_set_str(ev, "cookie", x->cookie);
-    if (x->invitation)
-        sn_ev_set_int(ev, "invitation", x->invitation);
+    if (x->invitation) sn_ev_set_int(ev, "invitation", x->invitation);
     sn_ev_set_str(ev, "src", sn_addr_str(&h->src, a));
     sn_ev_set_int(ev, "sport", h->sport);
     sn_ev_set_str(ev, "dst", sn_addr_str(&h->dst, a));
@@ -92,16 +85,14 @@ static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
 static void on_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
     sn_reporter *r = ctx;
     sn_ev *ev = sn_ev_new(r->ev, "expectation_miss", *r->clock);
-    if (!ev)
-        return;
+    if (!ev) return;
     sn_ev_set_int(ev, "id", x->id);
     sn_ev_set_str(ev, "app", x->app);
     sn_ev_set_str(ev, "transport", sn_transport_name(x->transport));
     sn_ev_set_str(ev, "address", x->host);
     port_field(ev, x->port);
     sn_ev_set_str(ev, "cookie", x->cookie);
-    if (x->invitation)
-        sn_ev_set_int(ev, "invitation", x->invitation);
+    if (x->invitation) sn_ev_set_int(ev, "invitation", x->invitation);
     sn_ev_set_str(ev, "reason", sn_expect_end_name(why));
     sn_ev_emit(r->ev, ev);
 }
@@ -109,17 +100,14 @@ static void on_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
 static void on_dropped(void *ctx, const sn_expect_proto *p, sn_expect_drop why) {
     sn_reporter *r = ctx;
     sn_ev *ev = sn_ev_new(r->ev, "expectation_dropped", *r->clock);
-    if (!ev)
-        return;
+    if (!ev) return;
     sn_ev_set_str(ev, "app", p->app);
     sn_ev_set_str(ev, "transport", sn_transport_name(p->transport));
     sn_ev_set_str(ev, "address", p->host);
     port_field(ev, p->port);
     sn_ev_set_str(ev, "cookie", p->cookie);
-    if (p->invitation)
-        sn_ev_set_int(ev, "invitation", p->invitation);
-    if (p->session)
-        sn_ev_set_int(ev, "session", p->session);
+    if (p->invitation) sn_ev_set_int(ev, "invitation", p->invitation);
+    if (p->session) sn_ev_set_int(ev, "session", p->session);
     const char *owner = p->owner_is_to ? p->to : p->from;
     sn_ev_set_str(ev, "user", owner[0] ? owner : NULL);
     sn_ev_set_str(ev, "source", p->source);
@@ -140,21 +128,15 @@ static void hex64(uint64_t v, char out[17]) {
 static void on_anomaly(void *ctx, const sn_anomaly_info *a) {
     sn_reporter *r = ctx;
     sn_ev *ev = sn_ev_new(r->ev, "anomaly", a->ts);
-    if (!ev)
-        return;
+    if (!ev) return;
     sn_ev_set_str(ev, "kind", sn_anomaly_name(a->kind));
-    if (a->flow)
-        sn_ev_set_int(ev, "flow", a->flow);
+    if (a->flow) sn_ev_set_int(ev, "flow", a->flow);
     sn_ev_set_int(ev, "frame", a->frame);
     sn_ev_set_str(ev, "detail", a->detail);
-    if (a->limit_reached)
-        sn_ev_set_bool(ev, "limit_reached", 1);
-    if (a->has_caplen)
-        sn_ev_set_int(ev, "caplen", a->caplen);
-    if (a->direction >= 0)
-        sn_ev_set_str(ev, "direction", a->direction == 0 ? "client" : "server");
-    if (a->has_offset)
-        sn_ev_set_int(ev, "offset", a->offset);
+    if (a->limit_reached) sn_ev_set_bool(ev, "limit_reached", 1);
+    if (a->has_caplen) sn_ev_set_int(ev, "caplen", a->caplen);
+    if (a->direction >= 0) sn_ev_set_str(ev, "direction", a->direction == 0 ? "client" : "server");
+    if (a->has_offset) sn_ev_set_int(ev, "offset", a->offset);
     if (a->has_lost) {
         sn_ev_set_int(ev, "lost", a->lost);
         sn_ev_set_int(ev, "dropped_pending", a->dropped_pending);
@@ -167,8 +149,7 @@ static void on_anomaly(void *ctx, const sn_anomaly_info *a) {
         hex64(a->second_hash, h);
         sn_ev_set_str(ev, "second_fnv1a64", h);
     }
-    if (a->cookie)
-        sn_ev_set_str(ev, "cookie", a->cookie);
+    if (a->cookie) sn_ev_set_str(ev, "cookie", a->cookie);
     sn_ev_emit(r->ev, ev);
 }
 

@@ -9,8 +9,8 @@
 #include "observer.h"
 
 typedef struct sn_reporter {
-    sn_events *ev;          /* where the records go */
-    const uint64_t *clock;  /* time of the packet being handled (µs) */
+    sn_events *ev;         /* where the records go */
+    const uint64_t *clock; /* time of the packet being handled (µs) */
 } sn_reporter;
 
 /* The observer for r (r must outlive the engine's use of it). */

@@ -15,8 +15,8 @@
 
 #define MAX_PARTS 16
 #define USER_MAX 130
-#define PROBE_LIMIT 4096u     /* bytes searched for a first command mid-stream */
-#define PARSE_ERRORS_MAX 64u  /* per flow; then the flow is given up on */
+#define PROBE_LIMIT 4096u    /* bytes searched for a first command mid-stream */
+#define PARSE_ERRORS_MAX 64u /* per flow; then the flow is given up on */
 
 /* One switchboard session as the server knows it (address + session id),
  * which each participant's own connection joins: the same message is then
@@ -50,14 +50,14 @@ typedef struct sn_early_gap {
 } sn_early_gap;
 
 typedef struct sn_conn {
-    uint8_t kind;        /* SN_APP_MSNP / SN_APP_MSNFTP */
-    uint8_t nearly;      /* early gaps held (EARLY_GAPS at most) */
-    uint8_t role;        /* sn_role */
+    uint8_t kind;   /* SN_APP_MSNP / SN_APP_MSNFTP */
+    uint8_t nearly; /* early gaps held (EARLY_GAPS at most) */
+    uint8_t role;   /* sn_role */
     uint8_t client_dir;
     uint8_t parsers_ready;
     uint8_t resync[2];
-    uint8_t usr_auth;    /* client sent USR MD5 ...: an NS/DS login */
-    uint8_t usr_sb;      /* client sent USR email cookie / ANS: a switchboard */
+    uint8_t usr_auth; /* client sent USR MD5 ...: an NS/DS login */
+    uint8_t usr_sb;   /* client sent USR email cookie / ANS: a switchboard */
     uint8_t logged_in;
     uint32_t parse_errors;
     size_t probed[2];
@@ -137,8 +137,7 @@ static sn_conn *conn_of(sn_ctx *c, sn_flow *f) {
     if (!f->conn) {
         /* per-connection state is budgeted like the reassembly buffers */
         sn_conn *k = sn_mem_alloc(&c->mem, sizeof *k);
-        if (!k)
-            return NULL;
+        if (!k) return NULL;
         memset(k, 0, sizeof *k);
         f->conn = k;
     }
@@ -146,18 +145,13 @@ static sn_conn *conn_of(sn_ctx *c, sn_flow *f) {
 }
 
 static void set_role(sn_ctx *c, sn_flow *f, sn_conn *k, sn_role r) {
-    if (k->role == r)
-        return;
+    if (k->role == r) return;
     if (k->role == SN_ROLE_UNKNOWN || (k->role == SN_ROLE_NS && r == SN_ROLE_DS)) {
-        if (k->role == SN_ROLE_NS && c->st.role_ns)
-            c->st.role_ns--;
+        if (k->role == SN_ROLE_NS && c->st.role_ns) c->st.role_ns--;
         k->role = (uint8_t)r;
-        if (r == SN_ROLE_DS)
-            c->st.role_ds++;
-        else if (r == SN_ROLE_NS)
-            c->st.role_ns++;
-        else if (r == SN_ROLE_SB)
-            c->st.role_sb++;
+        if (r == SN_ROLE_DS) c->st.role_ds++;
+        else if (r == SN_ROLE_NS) c->st.role_ns++;
+        else if (r == SN_ROLE_SB) c->st.role_sb++;
     }
 }
 
@@ -180,8 +174,7 @@ static sn_sb *sb_of(sn_ctx *c, sn_flow *f, sn_conn *k) {
  * address and session id are known (CAL ... RINGING sessid, or ANS). */
 static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     sn_sb *sb = k->sb;
-    if (!sb || sb->conv || !sb->sessid[0] || !k->user[0])
-        return;
+    if (!sb || sb->conv || !sb->sessid[0] || !k->user[0]) return;
     char server[64];
     size_t sn = ep_str(f, !k->client_dir, server, sizeof server);
     /* "server|sessid": both always fit */
@@ -193,8 +186,7 @@ static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     sn_conv *cv = sn_strmap_get(&c->conversations, sb->conv_key, kn);
     if (!cv) {
         cv = sn_mem_alloc(&c->mem, sizeof *cv);
-        if (!cv)
-            return;
+        if (!cv) return;
         memset(cv, 0, sizeof *cv);
         cv->id = ++c->next_conversation;
         if (sn_strmap_put(&c->conversations, sb->conv_key, kn, cv) == cv) {
@@ -205,16 +197,13 @@ static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     cv->refs++;
     sb->conv = cv;
     for (size_t i = 0; i < cv->nusers; i++)
-        if (strcmp(cv->users[i], k->user) == 0)
-            return;
-    if (cv->nusers < MAX_PARTS)
-        memcpy(cv->users[cv->nusers++], k->user, USER_MAX);
+        if (strcmp(cv->users[i], k->user) == 0) return;
+    if (cv->nusers < MAX_PARTS) memcpy(cv->users[cv->nusers++], k->user, USER_MAX);
 }
 
 static void sb_unlink(sn_ctx *c, sn_sb *sb) {
     sn_conv *cv = sb->conv;
-    if (!cv)
-        return;
+    if (!cv) return;
     sb->conv = NULL;
     if (--cv->refs == 0) {
         sn_strmap_del(&c->conversations, sb->conv_key, strlen(sb->conv_key));
@@ -224,8 +213,7 @@ static void sb_unlink(sn_ctx *c, sn_sb *sb) {
 
 static int conv_has_user(const sn_conv *cv, const char *u) {
     for (size_t i = 0; cv && i < cv->nusers; i++)
-        if (strcmp(cv->users[i], u) == 0)
-            return 1;
+        if (strcmp(cv->users[i], u) == 0) return 1;
     return 0;
 }
 
@@ -233,28 +221,21 @@ static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *
                      const char *name) {
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", action);
-    if (k->sb)
-        sn_ev_set_int(ev, "session", k->sb->id);
+    if (k->sb) sn_ev_set_int(ev, "session", k->sb->id);
     sn_ev_set_str(ev, "user", user);
-    if (name)
-        sn_ev_set_str(ev, "name", name);
-    if (k->user[0] && strcmp(user, k->user) != 0)
-        sn_ev_set_str(ev, "observer", k->user);
+    if (name) sn_ev_set_str(ev, "name", name);
+    if (k->user[0] && strcmp(user, k->user) != 0) sn_ev_set_str(ev, "observer", k->user);
     sn_ev_emit(&c->ev, ev);
 }
 
 static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, msnp_str name, const char *why) {
-    if (!k->sb)
-        return;
+    if (!k->sb) return;
     char e[USER_MAX], n[USER_MAX * 3];
     copy_str(e, sizeof e, email);
-    if (msnp_url_decode(name, n, sizeof n) < 0)
-        copy_str(n, sizeof n, name);
+    if (msnp_url_decode(name, n, sizeof n) < 0) copy_str(n, sizeof n, name);
     for (size_t i = 0; i < k->sb->nparts; i++)
-        if (strcmp(k->sb->parts[i], e) == 0)
-            return;
-    if (k->sb->nparts < MAX_PARTS)
-        memcpy(k->sb->parts[k->sb->nparts++], e, sizeof e);
+        if (strcmp(k->sb->parts[i], e) == 0) return;
+    if (k->sb->nparts < MAX_PARTS) memcpy(k->sb->parts[k->sb->nparts++], e, sizeof e);
     c->st.joins++;
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", "join");
@@ -262,14 +243,12 @@ static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, ms
     sn_ev_set_str(ev, "user", e);
     sn_ev_set_str(ev, "name", n);
     sn_ev_set_str(ev, "via", why);
-    if (k->user[0])
-        sn_ev_set_str(ev, "observer", k->user);
+    if (k->user[0]) sn_ev_set_str(ev, "observer", k->user);
     sn_ev_emit(&c->ev, ev);
 }
 
 static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email) {
-    if (!k->sb)
-        return;
+    if (!k->sb) return;
     char e[USER_MAX];
     copy_str(e, sizeof e, email);
     for (size_t i = 0; i < k->sb->nparts; i++)
@@ -287,8 +266,7 @@ static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email)
 static sn_expect *expect_referral(sn_ctx *c, sn_expect_proto *p) {
     if (!p->addr.family) {
         const sn_addr *a = sn_dns_lookup(c, p->host, strlen(p->host));
-        if (a)
-            p->addr = *a;
+        if (a) p->addr = *a;
     }
     return sn_expect_add(&c->expect, p, c->now, NULL);
 }
@@ -297,14 +275,13 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     /* XFR trid SB addr CKI cookie | RNG sessid addr CKI cookie caller name */
     msnp_str addr = cmd->argv[ring ? 1 : 2];
     msnp_str cookie = cmd->argv[ring ? 3 : 4];
-    if (!ring && !msnp_str_eq(cmd->argv[1], "SB"))
-        return;
+    if (!ring && !msnp_str_eq(cmd->argv[1], "SB")) return;
     /* bounded: a referral leaves with its login or its expectation, and
      * beyond SN_SBREFS_MAX waiting ones new referrals are not kept (their
      * switchboards open with ns_flow null) */
     sn_sbref *ref = c->cookies.count < SN_SBREFS_MAX || sn_strmap_get(&c->cookies, cookie.p, cookie.n)
-                        ? calloc(1, sizeof *ref)
-                        : NULL;
+        ? calloc(1, sizeof *ref)
+        : NULL;
     if (!ref) {
         c->st.sbrefs_dropped++;
     } else {
@@ -331,17 +308,14 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     /* after the referral's record: the prediction's follows it */
     sn_expect_proto proto;
     sn_expect *e = sn_predict_referral(cmd, k->user, f->id, &proto) ? expect_referral(c, &proto) : NULL;
-    if (e && ref)
-        ref->expect_id = e->id;
-    if (ref)
-        free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
+    if (e && ref) ref->expect_id = e->id;
+    if (ref) free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
 }
 
 /* Client USR email cookie / ANS email cookie sessid on a switchboard. */
 static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str cookie, const msnp_str *sessid) {
     sn_sb *sb = sb_of(c, f, k);
-    if (!sb)
-        return;
+    if (!sb) return;
     k->usr_sb = 1;
     copy_str(k->user, sizeof k->user, email);
     copy_str(sb->cookie, sizeof sb->cookie, cookie);
@@ -357,8 +331,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     sn_ev_set_str(ev, "user", k->user);
     sn_ev_set_str(ev, "mode", sessid ? "answer" : "call");
     sn_ev_set_strn(ev, "cookie", cookie.p, cookie.n);
-    if (sessid)
-        sn_ev_set_strn(ev, "sessid", sessid->p, sessid->n);
+    if (sessid) sn_ev_set_strn(ev, "sessid", sessid->p, sessid->n);
     char server[64];
     ep_str(f, 1, server, sizeof server);
     sn_ev_set_str(ev, "server", server);
@@ -412,33 +385,27 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     msnp_mime mime;
     size_t bad = 0;
     if (msnp_mime_parse(cmd->payload.p, cmd->payload.n, &mime, &bad) != MSNP_MIME_OK) {
-        anomaly(c, SN_AN_BAD_MIME, f, "MSG payload is not a MIME header block", from_client ? k->client_dir : !k->client_dir,
-                cmd->offset);
+        anomaly(c, SN_AN_BAD_MIME, f, "MSG payload is not a MIME header block",
+                from_client ? k->client_dir : !k->client_dir, cmd->offset);
         return;
     }
     msnp_content_kind kind = msnp_content_kind_of(&mime);
     if (k->role != SN_ROLE_SB) {
         /* NS messages: Hotmail profile and mail notifications; not chat */
         if (kind == MSNP_CT_TEXT_PLAIN || kind == MSNP_CT_INVITE || kind == MSNP_CT_CONTROL) {
-            if (k->role == SN_ROLE_UNKNOWN && (k->usr_sb || cmd->argc == 3))
-                sb_of(c, f, k);
+            if (k->role == SN_ROLE_UNKNOWN && (k->usr_sb || cmd->argc == 3)) sb_of(c, f, k);
         }
-        if (k->role != SN_ROLE_SB)
-            return;
+        if (k->role != SN_ROLE_SB) return;
     }
     char sender[USER_MAX];
-    if (from_client)
-        memcpy(sender, k->user, sizeof sender);
-    else
-        copy_str(sender, sizeof sender, cmd->argv[0]);
+    if (from_client) memcpy(sender, k->user, sizeof sender);
+    else copy_str(sender, sizeof sender, cmd->argv[0]);
     /* recipients: everyone in the session at this moment but the sender */
     const char *rcpt[MAX_PARTS + 1];
     size_t nr = 0;
-    if (!from_client && k->user[0])
-        rcpt[nr++] = k->user;
+    if (!from_client && k->user[0]) rcpt[nr++] = k->user;
     for (size_t i = 0; k->sb && i < k->sb->nparts; i++)
-        if (strcmp(k->sb->parts[i], sender) != 0)
-            rcpt[nr++] = k->sb->parts[i];
+        if (strcmp(k->sb->parts[i], sender) != 0) rcpt[nr++] = k->sb->parts[i];
 
     if (kind == MSNP_CT_INVITE) {
         int dir = from_client ? k->client_dir : !k->client_dir;
@@ -471,16 +438,12 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         sn_invitation_observe(c, &o, &inv);
         return;
     }
-    if (kind != MSNP_CT_TEXT_PLAIN && kind != MSNP_CT_CONTROL)
-        return;
+    if (kind != MSNP_CT_TEXT_PLAIN && kind != MSNP_CT_CONTROL) return;
     sn_ev *ev = ev_flow(c, "message", f);
-    if (k->sb)
-        sn_ev_set_int(ev, "session", k->sb->id);
+    if (k->sb) sn_ev_set_int(ev, "session", k->sb->id);
     sn_conv *cv = k->sb ? k->sb->conv : NULL;
-    if (cv)
-        sn_ev_set_int(ev, "conversation", cv->id);
-    else
-        sn_ev_set_null(ev, "conversation");
+    if (cv) sn_ev_set_int(ev, "conversation", cv->id);
+    else sn_ev_set_null(ev, "conversation");
     /* the copy a recipient gets of a message whose sending we also saw */
     int echo = !from_client && conv_has_user(cv, sender);
     sn_ev_set_bool(ev, "echo", echo);
@@ -488,20 +451,16 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     sn_ev_set_str(ev, "sender", sender[0] ? sender : NULL);
     if (!from_client && cmd->argc >= 3) {
         char nm[USER_MAX * 3];
-        if (msnp_url_decode(cmd->argv[1], nm, sizeof nm) >= 0)
-            sn_ev_set_str(ev, "sender_name", nm);
+        if (msnp_url_decode(cmd->argv[1], nm, sizeof nm) >= 0) sn_ev_set_str(ev, "sender_name", nm);
     }
     sn_ev_open_array(ev, "recipients");
-    for (size_t i = 0; i < nr; i++)
-        sn_ev_array_str(ev, rcpt[i]);
+    for (size_t i = 0; i < nr; i++) sn_ev_array_str(ev, rcpt[i]);
     sn_ev_close(ev);
     if (kind == MSNP_CT_CONTROL) {
         msnp_str tu = msnp_mime_value(&mime, "TypingUser");
         sn_ev_set_str(ev, "kind", "typing");
-        if (tu.p)
-            sn_ev_set_strn(ev, "typing_user", tu.p, tu.n);
-        if (!echo)
-            c->st.typing++;
+        if (tu.p) sn_ev_set_strn(ev, "typing_user", tu.p, tu.n);
+        if (!echo) c->st.typing++;
     } else {
         sn_ev_set_str(ev, "kind", "text");
         sn_ev_set_strn(ev, "text", mime.body.p, mime.body.n);
@@ -509,8 +468,7 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         msnp_imformat im;
         if (fmt.p && msnp_imformat_parse(fmt, &im) == 0) {
             sn_ev_open_object(ev, "format");
-            if (im.has_font)
-                sn_ev_set_str(ev, "font", im.font);
+            if (im.has_font) sn_ev_set_str(ev, "font", im.font);
             if (im.has_effects) {
                 char e[5];
                 effects_str(im.effects, e);
@@ -523,8 +481,7 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
             }
             sn_ev_close(ev);
         }
-        if (!echo)
-            c->st.messages++;
+        if (!echo) c->st.messages++;
     }
     sn_ev_set_int(ev, "size", cmd->payload.n);
     sn_ev_emit(&c->ev, ev);
@@ -532,8 +489,8 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
 
 /* ---- presence and login ---------------------------------------------------- */
 
-static void presence(sn_ctx *c, const sn_flow *f, const sn_conn *k, msnp_str user, msnp_str status, const msnp_str *name,
-                     const char *source) {
+static void presence(sn_ctx *c, const sn_flow *f, const sn_conn *k, msnp_str user, msnp_str status,
+                     const msnp_str *name, const char *source) {
     sn_ev *ev = ev_flow(c, "presence", f);
     sn_ev_set_strn(ev, "user", user.p, user.n);
     msnp_status s = msnp_status_parse(status);
@@ -541,12 +498,10 @@ static void presence(sn_ctx *c, const sn_flow *f, const sn_conn *k, msnp_str use
     sn_ev_set_str(ev, "status_text", s == MSNP_STATUS_INVALID ? "unknown" : msnp_status_description(s));
     if (name) {
         char nm[USER_MAX * 3];
-        if (msnp_url_decode(*name, nm, sizeof nm) >= 0)
-            sn_ev_set_str(ev, "name", nm);
+        if (msnp_url_decode(*name, nm, sizeof nm) >= 0) sn_ev_set_str(ev, "name", nm);
     }
     sn_ev_set_str(ev, "source", source);
-    if (k->user[0])
-        sn_ev_set_str(ev, "observer", k->user);
+    if (k->user[0]) sn_ev_set_str(ev, "observer", k->user);
     sn_ev_emit(&c->ev, ev);
     c->st.presence++;
 }
@@ -588,8 +543,7 @@ static void user_online(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     }
     if (c->nsummary_users < SN_SUMMARY_USERS) {
         for (unsigned u = 0; u < c->nsummary_users; u++)
-            if (strcmp(c->summary_users[u].user, k->user) == 0)
-                return;
+            if (strcmp(c->summary_users[u].user, k->user) == 0) return;
         sn_strcopy(c->summary_users[c->nsummary_users].user, sizeof c->summary_users[0].user, k->user);
         snprintf(c->summary_users[c->nsummary_users].version, sizeof c->summary_users[0].version, "%s",
                  k->version[0] ? k->version : "?");
@@ -601,8 +555,7 @@ static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     /* USR trid OK email name [verified] */
     set_role(c, f, k, SN_ROLE_NS);
     copy_str(k->user, sizeof k->user, cmd->argv[2]);
-    if (msnp_url_decode(cmd->argv[3], k->name, sizeof k->name) < 0)
-        copy_str(k->name, sizeof k->name, cmd->argv[3]);
+    if (msnp_url_decode(cmd->argv[3], k->name, sizeof k->name) < 0) copy_str(k->name, sizeof k->name, cmd->argv[3]);
     k->logged_in = 1;
     c->st.logins++;
     sn_ev *ev = ev_flow(c, "login", f);
@@ -615,8 +568,7 @@ static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     ep_str(f, !k->client_dir, sv, sizeof sv);
     sn_ev_set_str(ev, "client", cl);
     sn_ev_set_str(ev, "server", sv);
-    if (cmd->argc >= 5)
-        sn_ev_set_bool(ev, "verified", msnp_str_eq(cmd->argv[4], "1"));
+    if (cmd->argc >= 5) sn_ev_set_bool(ev, "verified", msnp_str_eq(cmd->argv[4], "1"));
     sn_ev_emit(&c->ev, ev);
     user_online(c, f, k);
 }
@@ -649,22 +601,16 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
             }
             break;
         case MSNP_ANS:
-            if (argc >= 4)
-                sb_login(c, f, k, cmd->argv[1], cmd->argv[2], &cmd->argv[3]);
+            if (argc >= 4) sb_login(c, f, k, cmd->argv[1], cmd->argv[2], &cmd->argv[3]);
             break;
-        case MSNP_CAL:
-            sb_of(c, f, k);
-            break;
+        case MSNP_CAL: sb_of(c, f, k); break;
         case MSNP_MSG:
-            if (cmd->has_payload)
-                handle_msg(c, f, k, 1, cmd);
+            if (cmd->has_payload) handle_msg(c, f, k, 1, cmd);
             break;
         case MSNP_OUT:
-            if (k->role == SN_ROLE_SB && k->user[0])
-                sb_event(c, f, k, "leave", k->user, NULL);
+            if (k->role == SN_ROLE_SB && k->user[0]) sb_event(c, f, k, "leave", k->user, NULL);
             break;
-        default:
-            break;
+        default: break;
         }
         return;
     }
@@ -679,8 +625,7 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         if (argc >= 3 && msnp_str_eq(cmd->argv[1], "NS")) {
             set_role(c, f, k, SN_ROLE_DS);
             sn_expect_proto proto;
-            if (sn_predict_referral(cmd, k->user, f->id, &proto))
-                expect_referral(c, &proto);
+            if (sn_predict_referral(cmd, k->user, f->id, &proto)) expect_referral(c, &proto);
         } else if (argc >= 5 && msnp_str_eq(cmd->argv[1], "SB")) {
             set_role(c, f, k, SN_ROLE_NS);
             learn_referral(c, f, k, cmd, 0);
@@ -699,8 +644,7 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
                     /* picked up after the client's USR: learn the user from the answer */
                     sn_sb *sb = sb_of(c, f, k);
                     copy_str(k->user, sizeof k->user, cmd->argv[2]);
-                    if (sb)
-                        sb_event(c, f, k, "open", k->user, NULL);
+                    if (sb) sb_event(c, f, k, "open", k->user, NULL);
                     k->usr_sb = 1;
                 }
             } else {
@@ -712,23 +656,19 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         break;
     case MSNP_CHG:
         set_role(c, f, k, SN_ROLE_NS); /* presence comes only from notification servers */
-        if (argc >= 2 && k->user[0])
-            presence(c, f, k, msnp_str_c(k->user), cmd->argv[1], NULL, "CHG");
+        if (argc >= 2 && k->user[0]) presence(c, f, k, msnp_str_c(k->user), cmd->argv[1], NULL, "CHG");
         break;
     case MSNP_ILN:
         set_role(c, f, k, SN_ROLE_NS); /* presence comes only from notification servers */
-        if (argc >= 3)
-            presence(c, f, k, cmd->argv[2], cmd->argv[1], argc >= 4 ? &cmd->argv[3] : NULL, "ILN");
+        if (argc >= 3) presence(c, f, k, cmd->argv[2], cmd->argv[1], argc >= 4 ? &cmd->argv[3] : NULL, "ILN");
         break;
     case MSNP_NLN:
         set_role(c, f, k, SN_ROLE_NS); /* presence comes only from notification servers */
-        if (argc >= 2)
-            presence(c, f, k, cmd->argv[1], cmd->argv[0], argc >= 3 ? &cmd->argv[2] : NULL, "NLN");
+        if (argc >= 2) presence(c, f, k, cmd->argv[1], cmd->argv[0], argc >= 3 ? &cmd->argv[2] : NULL, "NLN");
         break;
     case MSNP_FLN:
         set_role(c, f, k, SN_ROLE_NS); /* presence comes only from notification servers */
-        if (argc >= 1)
-            presence(c, f, k, cmd->argv[0], msnp_str_c("FLN"), NULL, "FLN");
+        if (argc >= 1) presence(c, f, k, cmd->argv[0], msnp_str_c("FLN"), NULL, "FLN");
         break;
     case MSNP_IRO:
         if (argc >= 5) {
@@ -743,8 +683,7 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         }
         break;
     case MSNP_BYE:
-        if (argc >= 1 && k->role == SN_ROLE_SB)
-            part_remove(c, f, k, cmd->argv[0]);
+        if (argc >= 1 && k->role == SN_ROLE_SB) part_remove(c, f, k, cmd->argv[0]);
         break;
     case MSNP_CAL:
         if (argc >= 3 && k->sb && msnp_str_eq(cmd->argv[1], "RINGING") && !k->sb->sessid[0]) {
@@ -753,11 +692,9 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         }
         break;
     case MSNP_MSG:
-        if (cmd->has_payload && argc >= 3)
-            handle_msg(c, f, k, 0, cmd);
+        if (cmd->has_payload && argc >= 3) handle_msg(c, f, k, 0, cmd);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -797,8 +734,7 @@ static void give_up(sn_ctx *c, sn_reasm *r, sn_flow *f) {
 }
 
 /* Decide what the flow is from the first line of direction dir. */
-static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, const uint8_t *p, size_t n,
-                    size_t *skip) {
+static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, const uint8_t *p, size_t n, size_t *skip) {
     *skip = 0;
     int side = -1;
     size_t at = 0;
@@ -807,17 +743,13 @@ static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, con
         sn_detect_result d = sn_detect_line(p + at, n - at, &side);
         if (d == SN_DETECT_MSNP || d == SN_DETECT_MSNFTP) {
             k->kind = (uint8_t)(d == SN_DETECT_MSNP ? SN_APP_MSNP : SN_APP_MSNFTP);
-            if (f->app != SN_APP_EXPECTED || d == SN_DETECT_MSNFTP || d == SN_DETECT_MSNP)
-                f->app = k->kind;
-            if (f->midstream && side >= 0)
-                k->client_dir = (uint8_t)(side == 1 ? !dir : dir);
-            else
-                k->client_dir = 0;
+            if (f->app != SN_APP_EXPECTED || d == SN_DETECT_MSNFTP || d == SN_DETECT_MSNP) f->app = k->kind;
+            if (f->midstream && side >= 0) k->client_dir = (uint8_t)(side == 1 ? !dir : dir);
+            else k->client_dir = 0;
             if (d == SN_DETECT_MSNP) {
                 init_parsers(k);
                 c->st.flows_msnp++;
-                if (at)
-                    msnp_parser_skip(&k->parser[dir], at);
+                if (at) msnp_parser_skip(&k->parser[dir], at);
             } else {
                 k->role = SN_ROLE_MSNFTP;
                 c->st.flows_msnftp++;
@@ -827,12 +759,10 @@ static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, con
             early_gaps_report(c, f, k);
             return 1;
         }
-        if (d == SN_DETECT_MORE)
-            return 0;
+        if (d == SN_DETECT_MORE) return 0;
         if (!f->midstream || k->probed[dir] + at >= PROBE_LIMIT) {
             k->nearly = 0; /* not MSN: its holes are not reported */
-            if (f->app != SN_APP_EXPECTED)
-                give_up(c, r, f);
+            if (f->app != SN_APP_EXPECTED) give_up(c, r, f);
             else {
                 sn_stream_ignore(r, &f->st[0]);
                 sn_stream_ignore(r, &f->st[1]);
@@ -860,34 +790,28 @@ size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_
     if (!k->kind) {
         size_t skip = 0;
         int cl = classify(c, r, f, k, dir, p, n, &skip);
-        if (cl < 0)
-            return n;
-        if (cl == 0)
-            return skip;
+        if (cl < 0) return n;
+        if (cl == 0) return skip;
         used = skip;
         k->resync[dir] = 0;
     }
     if (k->kind == SN_APP_MSNFTP)
         return used + (k->ftp ? sn_ftp_data(c, k->ftp, f, dir, p + used, n - used) : n - used);
-    if (!k->parsers_ready)
-        init_parsers(k);
+    if (!k->parsers_ready) init_parsers(k);
     msnp_parser *ps = &k->parser[dir];
     /* bounded: every round consumes at least one byte or stops */
     while (used < n) {
         if (k->resync[dir]) {
             used += msnp_parser_resync(ps, (const char *)p + used, n - used);
-            if (used >= n)
-                return n;
+            if (used >= n) return n;
             /* fewer than four bytes cannot show a command yet: wait for more */
-            if (n - used < 4)
-                return used;
+            if (n - used < 4) return used;
             k->resync[dir] = 0;
         }
         msnp_cmd cmd;
         msnp_parse_error err;
         long rc = msnp_parse(ps, (const char *)p + used, n - used, &cmd, &err);
-        if (rc == 0)
-            break;
+        if (rc == 0) break;
         if (rc > 0) {
             used += (size_t)rc;
             handle_cmd(c, f, k, dir, &cmd);
@@ -914,8 +838,7 @@ size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_
 
 void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pending) {
     sn_conn *k = conn_of(c, f);
-    if (!k)
-        return;
+    if (!k) return;
     if (lost == 0 && pending == 0) {
         f->midstream = 1;
         k->resync[dir] = 1;
@@ -936,12 +859,10 @@ void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pendin
         gap_event(c, f, k, dir, f->st[dir].offset - lost, lost, pending);
     }
     if (k->kind == SN_APP_MSNFTP) {
-        if (k->ftp)
-            sn_ftp_gap(c, k->ftp, f, dir, lost + pending);
+        if (k->ftp) sn_ftp_gap(c, k->ftp, f, dir, lost + pending);
         return;
     }
-    if (k->parsers_ready)
-        msnp_parser_skip(&k->parser[dir], (uint64_t)pending + lost);
+    if (k->parsers_ready) msnp_parser_skip(&k->parser[dir], (uint64_t)pending + lost);
     k->resync[dir] = 1;
 }
 
@@ -963,8 +884,7 @@ void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_
 
 void sn_session_close(sn_ctx *c, sn_flow *f) {
     sn_conn *k = f->conn;
-    if (!k)
-        return;
+    if (!k) return;
     if (k->sb) {
         sn_ev *ev = ev_flow(c, "switchboard", f);
         sn_ev_set_str(ev, "action", "close");
@@ -974,8 +894,7 @@ void sn_session_close(sn_ctx *c, sn_flow *f) {
         sb_unlink(c, k->sb);
         sn_mem_free(&c->mem, k->sb, sizeof *k->sb);
     }
-    if (k->ftp)
-        sn_ftp_close(c, k->ftp, f);
+    if (k->ftp) sn_ftp_close(c, k->ftp, f);
     user_offline(c, k);
     sn_mem_free(&c->mem, k, sizeof *k);
     f->conn = NULL;

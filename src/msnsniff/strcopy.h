@@ -10,8 +10,7 @@
 #include <string.h>
 
 static inline void sn_strcopy(char *dst, size_t cap, const char *src) {
-    if (cap == 0)
-        return;
+    if (cap == 0) return;
     size_t n = strnlen(src, cap - 1);
     memcpy(dst, src, n);
     dst[n] = '\0';

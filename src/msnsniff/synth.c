@@ -31,9 +31,15 @@ struct msnsynth_tcp {
     uint64_t seg_counter;
 };
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static void put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
 static void put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 
 static void fail(msnsynth *w, const char *what) {
@@ -71,10 +77,8 @@ int msnsynth_endpoint_set(msnsynth_endpoint *ep, const char *addr, uint16_t port
 /* ---- file formats ------------------------------------------------------ */
 
 static void out(msnsynth *w, const void *p, size_t n) {
-    if (w->failed || n == 0)
-        return;
-    if (fwrite(p, 1, n, w->fp) != n)
-        fail(w, "write failed");
+    if (w->failed || n == 0) return;
+    if (fwrite(p, 1, n, w->fp) != n) fail(w, "write failed");
 }
 
 static void out_le32(msnsynth *w, uint32_t v) {
@@ -119,8 +123,7 @@ static void write_file_header(msnsynth *w) {
 
 static void write_record(msnsynth *w, const uint8_t *frame, size_t caplen, size_t wirelen) {
     uint32_t snap = snaplen_of(w);
-    if (caplen > snap)
-        caplen = snap;
+    if (caplen > snap) caplen = snap;
     if (w->o.format == MSNSYNTH_PCAPNG) {
         static const uint8_t pad[4] = {0, 0, 0, 0};
         size_t padded = (caplen + 3u) & ~(size_t)3u;
@@ -150,16 +153,13 @@ static void write_record(msnsynth *w, const uint8_t *frame, size_t caplen, size_
 static msnsynth *open_common(FILE *fp, int own, const msnsynth_opts *opts) {
     msnsynth *w = calloc(1, sizeof *w);
     if (!w) {
-        if (own)
-            fclose(fp);
+        if (own) fclose(fp);
         return NULL;
     }
     w->fp = fp;
     w->own_fp = own;
-    if (opts)
-        w->o = *opts;
-    if (w->o.nvlan > 2)
-        w->o.nvlan = 2;
+    if (opts) w->o = *opts;
+    if (w->o.nvlan > 2) w->o.nvlan = 2;
     w->now = w->o.start_us ? w->o.start_us : 1016955577000000ull; /* March 2002, like the example sessions' cookie */
     w->rng = 0x9E3779B97F4A7C15ull;
     w->ip_id = 1;
@@ -169,20 +169,16 @@ static msnsynth *open_common(FILE *fp, int own, const msnsynth_opts *opts) {
 
 msnsynth *msnsynth_open(const char *path, const msnsynth_opts *opts) {
     FILE *fp = fopen(path, "wb");
-    if (!fp)
-        return NULL;
+    if (!fp) return NULL;
     return open_common(fp, 1, opts);
 }
 
 msnsynth *msnsynth_open_stream(FILE *fp, const msnsynth_opts *opts) { return open_common(fp, 0, opts); }
 
 int msnsynth_close(msnsynth *w) {
-    if (!w)
-        return -1;
-    if (fflush(w->fp) != 0)
-        fail(w, "flush failed");
-    if (w->own_fp && fclose(w->fp) != 0)
-        fail(w, "close failed");
+    if (!w) return -1;
+    if (fflush(w->fp) != 0) fail(w, "flush failed");
+    if (w->own_fp && fclose(w->fp) != 0) fail(w, "close failed");
     int rc = w->failed ? -1 : 0;
     free(w);
     return rc;
@@ -205,8 +201,7 @@ uint64_t msnsynth_rand(msnsynth *w) {
 }
 
 int msnsynth_raw(msnsynth *w, const void *frame, size_t caplen, size_t wirelen) {
-    if (wirelen < caplen)
-        wirelen = caplen;
+    if (wirelen < caplen) wirelen = caplen;
     write_record(w, frame, caplen, wirelen);
     return w->failed ? -1 : 0;
 }
@@ -214,16 +209,13 @@ int msnsynth_raw(msnsynth *w, const void *frame, size_t caplen, size_t wirelen) 
 /* ---- frame building ---------------------------------------------------- */
 
 static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n) {
-    for (size_t i = 0; i + 1 < n; i += 2)
-        sum += (uint32_t)p[i] << 8 | p[i + 1];
-    if (n & 1u)
-        sum += (uint32_t)p[n - 1] << 8;
+    for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)p[i] << 8 | p[i + 1];
+    if (n & 1u) sum += (uint32_t)p[n - 1] << 8;
     return sum;
 }
 
 static uint16_t csum_fold(uint32_t sum) {
-    while (sum >> 16)
-        sum = (sum & 0xFFFFu) + (sum >> 16);
+    while (sum >> 16) sum = (sum & 0xFFFFu) + (sum >> 16);
     return (uint16_t)~sum;
 }
 
@@ -231,16 +223,15 @@ static size_t l2_header(const msnsynth_opts *o, int family, uint8_t *b) {
     uint16_t etype = family == 6 ? 0x86DD : 0x0800;
     size_t n = 0;
     switch (o->link) {
-    case MSNSYNTH_LINK_RAW:
-        return 0;
+    case MSNSYNTH_LINK_RAW: return 0;
     case MSNSYNTH_LINK_NULL: {
         uint32_t af = family == 6 ? 24u : 2u; /* BSD AF_INET6 as most captures carry it */
         memcpy(b, &af, 4);                    /* host byte order, as DLT_NULL defines */
         return 4;
     }
     case MSNSYNTH_LINK_SLL:
-        put16(b, 0);      /* packet to us */
-        put16(b + 2, 1);  /* ARPHRD_ETHER */
+        put16(b, 0);     /* packet to us */
+        put16(b + 2, 1); /* ARPHRD_ETHER */
         put16(b + 4, 6);
         memcpy(b + 6, "\x02\x00\x00\x00\x00\x01\x00\x00", 8);
         put16(b + 14, etype);
@@ -296,8 +287,16 @@ static size_t ip_header(const msnsynth_opts *o, const msnsynth_endpoint *src, co
         if (ext) {
             /* hop-by-hop (PadN) then destination options (PadN) */
             uint8_t *h = b + 40;
-            h[0] = 60; h[1] = 0; h[2] = 1; h[3] = 4; memset(h + 4, 0, 4);
-            h[8] = proto; h[9] = 0; h[10] = 1; h[11] = 4; memset(h + 12, 0, 4);
+            h[0] = 60;
+            h[1] = 0;
+            h[2] = 1;
+            h[3] = 4;
+            memset(h + 4, 0, 4);
+            h[8] = proto;
+            h[9] = 0;
+            h[10] = 1;
+            h[11] = 4;
+            memset(h + 12, 0, 4);
         }
         return 40 + ext;
     }
@@ -318,8 +317,7 @@ static size_t ip_header(const msnsynth_opts *o, const msnsynth_endpoint *src, co
 static size_t build_l4(uint8_t proto, const msnsynth_endpoint *src, const msnsynth_endpoint *dst, uint32_t seq,
                        uint32_t ack, uint8_t flags, const void *data, size_t len, uint8_t *l4, size_t cap) {
     size_t hl = proto == 6 ? 20u : 8u;
-    if (hl + len > cap || hl + len > 65000u)
-        return 0;
+    if (hl + len > cap || hl + len > 65000u) return 0;
     memset(l4, 0, hl);
     put16(l4, src->port);
     put16(l4 + 2, dst->port);
@@ -332,8 +330,7 @@ static size_t build_l4(uint8_t proto, const msnsynth_endpoint *src, const msnsyn
     } else {
         put16(l4 + 4, (uint16_t)(8 + len));
     }
-    if (len)
-        memcpy(l4 + hl, data, len);
+    if (len) memcpy(l4 + hl, data, len);
     uint16_t ck = l4_checksum(src, dst, proto, l4, hl + len);
     put16(l4 + (proto == 6 ? 16 : 6), ck);
     return hl + len;
@@ -342,13 +339,11 @@ static size_t build_l4(uint8_t proto, const msnsynth_endpoint *src, const msnsyn
 static size_t frame_one(const msnsynth_opts *o, uint8_t proto, const msnsynth_endpoint *src,
                         const msnsynth_endpoint *dst, uint32_t seq, uint32_t ack, uint8_t flags, const void *data,
                         size_t len, uint16_t id, uint8_t *buf, size_t cap) {
-    if (cap < 128 || src->family != dst->family)
-        return 0;
+    if (cap < 128 || src->family != dst->family) return 0;
     size_t l2 = l2_header(o, src->family, buf);
     size_t iph = src->family == 6 ? (o->ipv6_ext_headers ? 56u : 40u) : 20u;
     size_t l4len = build_l4(proto, src, dst, seq, ack, flags, data, len, buf + l2 + iph, cap - l2 - iph);
-    if (!l4len)
-        return 0;
+    if (!l4len) return 0;
     ip_header(o, src, dst, proto, l4len, id, 0x4000 /* DF */, buf + l2);
     return l2 + iph + l4len;
 }
@@ -376,15 +371,12 @@ static int emit_ipv6_fragments(msnsynth *w, size_t l2, size_t total_ip, uint16_t
     size_t unfrag = w->o.ipv6_ext_headers ? 48u : 40u;
     memcpy(fixed, w->frame + l2, unfrag);
     uint8_t nh = unfrag == 48 ? fixed[40] : fixed[6]; /* first header of the fragmentable part */
-    if (unfrag == 48)
-        fixed[40] = 44;
-    else
-        fixed[6] = 44;
+    if (unfrag == 48) fixed[40] = 44;
+    else fixed[6] = 44;
     size_t fraglen = total_ip - unfrag;
     memcpy(l4copy, w->frame + l2 + unfrag, fraglen);
     size_t piece = ((size_t)w->o.ipv6_frag_mtu - unfrag - 8u) & ~(size_t)7u;
-    if (w->o.ipv6_frag_mtu < unfrag + 16u)
-        piece = 8;
+    if (w->o.ipv6_frag_mtu < unfrag + 16u) piece = 8;
     uint32_t id = 0x6a000000u | id16; /* uses the upper bits too */
     for (size_t off = 0; off < fraglen; off += piece) {
         size_t take = fraglen - off < piece ? fraglen - off : piece;
@@ -427,8 +419,7 @@ static int emit(msnsynth *w, uint8_t proto, const msnsynth_endpoint *src, const 
     size_t l4len = total_ip - 20;
     memcpy(l4copy, w->frame + l2 + 20, l4len);
     size_t piece = ((size_t)w->o.ipv4_frag_mtu - 20u) & ~(size_t)7u;
-    if (piece < 8)
-        piece = 8;
+    if (piece < 8) piece = 8;
     for (size_t off = 0; off < l4len; off += piece) {
         size_t take = l4len - off < piece ? l4len - off : piece;
         int more = off + take < l4len;
@@ -451,8 +442,7 @@ int msnsynth_udp(msnsynth *w, const msnsynth_endpoint *src, const msnsynth_endpo
 msnsynth_tcp *msnsynth_tcp_open(msnsynth *w, const msnsynth_endpoint *client, const msnsynth_endpoint *server,
                                 uint32_t isn_client, uint32_t isn_server, int handshake) {
     msnsynth_tcp *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->w = w;
     c->ep[0] = *client;
     c->ep[1] = *server;
@@ -472,8 +462,7 @@ msnsynth_tcp *msnsynth_tcp_open(msnsynth *w, const msnsynth_endpoint *client, co
 
 void msnsynth_tcp_policy(msnsynth_tcp *c, const msnsynth_seg_policy *p) {
     c->pol = *p;
-    if (!c->pol.mss)
-        c->pol.mss = 1460;
+    if (!c->pol.mss) c->pol.mss = 1460;
 }
 
 typedef struct emission {
@@ -484,13 +473,11 @@ int msnsynth_tcp_send(msnsynth_tcp *c, int from_server, const void *data, size_t
     int d = from_server ? 1 : 0;
     const uint8_t *bytes = data;
     size_t mss = c->pol.mss ? c->pol.mss : 1460;
-    if (len == 0)
-        return 0;
+    if (len == 0) return 0;
     size_t nseg = (len + mss - 1) / mss;
     /* worst case per segment: itself, its duplicate, one overlap retransmission */
     emission *em = calloc(nseg * 3 + 1, sizeof *em);
-    if (!em)
-        return -1;
+    if (!em) return -1;
     size_t ne = 0;
     int prev_dropped = 0;
     for (size_t i = 0; i < nseg; i++) {
@@ -500,15 +487,13 @@ int msnsynth_tcp_send(msnsynth_tcp *c, int from_server, const void *data, size_t
         int dropped = c->pol.drop_every && c->seg_counter % c->pol.drop_every == 0;
         if (!dropped) {
             em[ne++] = (emission){off, n};
-            if (c->pol.duplicate)
-                em[ne++] = (emission){off, n};
+            if (c->pol.duplicate) em[ne++] = (emission){off, n};
         }
         if (c->pol.overlap && i > 0 && !dropped && !prev_dropped) {
             size_t prev_len = mss;
             size_t start = off - prev_len / 2;
             size_t end = off + (n + 1) / 2;
-            if (end > start)
-                em[ne++] = (emission){start, end - start};
+            if (end > start) em[ne++] = (emission){start, end - start};
         }
         prev_dropped = dropped;
     }
@@ -543,8 +528,7 @@ int msnsynth_tcp_close(msnsynth_tcp *c, int from_server) {
         rc = emit(w, 6, &c->ep[!d], &c->ep[d], c->next_seq[!d], c->next_seq[d], MSNSYNTH_TCP_FIN | MSNSYNTH_TCP_ACK,
                   NULL, 0);
     c->next_seq[!d]++;
-    if (rc == 0)
-        rc = emit(w, 6, &c->ep[d], &c->ep[!d], c->next_seq[d], c->next_seq[!d], MSNSYNTH_TCP_ACK, NULL, 0);
+    if (rc == 0) rc = emit(w, 6, &c->ep[d], &c->ep[!d], c->next_seq[d], c->next_seq[!d], MSNSYNTH_TCP_ACK, NULL, 0);
     free(c);
     return rc;
 }

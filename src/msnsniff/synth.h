@@ -34,32 +34,32 @@ typedef enum msnsynth_link {
 typedef struct msnsynth_opts {
     msnsynth_format format;
     msnsynth_link link;
-    uint16_t vlan[2];     /* 802.1Q VLAN ids, outermost first (Ethernet only) */
-    unsigned nvlan;       /* 0, 1 or 2 (QinQ: outer tag 0x88a8) */
-    uint32_t snaplen;     /* 0: 262144; longer packets are cut (caplen < len) */
-    uint64_t start_us;    /* timestamp of the first packet (µs since epoch) */
-    uint32_t step_us;     /* clock advance after every packet; 0: 1000 */
+    uint16_t vlan[2];       /* 802.1Q VLAN ids, outermost first (Ethernet only) */
+    unsigned nvlan;         /* 0, 1 or 2 (QinQ: outer tag 0x88a8) */
+    uint32_t snaplen;       /* 0: 262144; longer packets are cut (caplen < len) */
+    uint64_t start_us;      /* timestamp of the first packet (µs since epoch) */
+    uint32_t step_us;       /* clock advance after every packet; 0: 1000 */
     uint16_t ipv4_frag_mtu; /* 0: never; else IPv4 packets above it are fragmented */
     uint16_t ipv6_frag_mtu; /* the same for IPv6 (a fragment header after the
                                hop-by-hop header; 32-bit identification) */
-    int ipv6_ext_headers; /* add hop-by-hop and destination options headers */
+    int ipv6_ext_headers;   /* add hop-by-hop and destination options headers */
 } msnsynth_opts;
 
 /* How one msnsynth_tcp_send() call is cut into segments and emitted. */
 typedef struct msnsynth_seg_policy {
-    size_t mss;         /* payload bytes per segment; 0: 1460 */
-    int reorder;        /* swap each pair of adjacent segments */
-    int duplicate;      /* send every segment twice */
-    int overlap;        /* after each segment, retransmit a segment spanning
-                           the end of the previous and start of this one */
-    unsigned drop_every;/* 0: none; else drop every Nth segment (the peer
-                           still acknowledges it, as after a capture loss) */
-    int acks;           /* the peer acknowledges after each send() call */
+    size_t mss;          /* payload bytes per segment; 0: 1460 */
+    int reorder;         /* swap each pair of adjacent segments */
+    int duplicate;       /* send every segment twice */
+    int overlap;         /* after each segment, retransmit a segment spanning
+                            the end of the previous and start of this one */
+    unsigned drop_every; /* 0: none; else drop every Nth segment (the peer
+                            still acknowledges it, as after a capture loss) */
+    int acks;            /* the peer acknowledges after each send() call */
 } msnsynth_seg_policy;
 
 typedef struct msnsynth_endpoint {
-    int family;         /* 4 or 6 */
-    uint8_t addr[16];   /* network order; IPv4 in the first 4 bytes */
+    int family;       /* 4 or 6 */
+    uint8_t addr[16]; /* network order; IPv4 in the first 4 bytes */
     uint16_t port;
 } msnsynth_endpoint;
 
@@ -92,9 +92,8 @@ uint64_t msnsynth_rand(msnsynth *w);
 /* TCP. open() writes the three-way handshake when handshake != 0 (else the
  * connection is "already established": a capture started mid-stream).
  * Sequence numbers start from isn_client / isn_server. */
-msnsynth_tcp *msnsynth_tcp_open(msnsynth *w, const msnsynth_endpoint *client,
-                                const msnsynth_endpoint *server, uint32_t isn_client,
-                                uint32_t isn_server, int handshake);
+msnsynth_tcp *msnsynth_tcp_open(msnsynth *w, const msnsynth_endpoint *client, const msnsynth_endpoint *server,
+                                uint32_t isn_client, uint32_t isn_server, int handshake);
 void msnsynth_tcp_policy(msnsynth_tcp *c, const msnsynth_seg_policy *p);
 /* Send len bytes in one direction (from_server: 0 client->server). */
 int msnsynth_tcp_send(msnsynth_tcp *c, int from_server, const void *data, size_t len);
@@ -107,8 +106,7 @@ int msnsynth_tcp_reset(msnsynth_tcp *c, int from_server);
 void msnsynth_tcp_abandon(msnsynth_tcp *c);
 
 /* One UDP datagram. */
-int msnsynth_udp(msnsynth *w, const msnsynth_endpoint *src, const msnsynth_endpoint *dst,
-                 const void *data, size_t len);
+int msnsynth_udp(msnsynth *w, const msnsynth_endpoint *src, const msnsynth_endpoint *dst, const void *data, size_t len);
 
 /* One record with exactly these link-layer bytes (len on the wire may be
  * larger than caplen to fake a snaplen cut). For corrupt-input tests. */
@@ -117,12 +115,11 @@ int msnsynth_raw(msnsynth *w, const void *frame, size_t caplen, size_t wirelen);
 /* Build the link frame of one IP packet into buf (no file I/O), as the
  * writer would; returns its length or 0 if it does not fit. For fuzz seeds
  * and in-memory tests. */
-size_t msnsynth_frame_udp(const msnsynth_opts *opts, const msnsynth_endpoint *src,
-                          const msnsynth_endpoint *dst, const void *data, size_t len,
-                          uint8_t *buf, size_t cap);
-size_t msnsynth_frame_tcp(const msnsynth_opts *opts, const msnsynth_endpoint *src,
-                          const msnsynth_endpoint *dst, uint32_t seq, uint32_t ack,
-                          uint8_t flags, const void *data, size_t len, uint8_t *buf, size_t cap);
+size_t msnsynth_frame_udp(const msnsynth_opts *opts, const msnsynth_endpoint *src, const msnsynth_endpoint *dst,
+                          const void *data, size_t len, uint8_t *buf, size_t cap);
+size_t msnsynth_frame_tcp(const msnsynth_opts *opts, const msnsynth_endpoint *src, const msnsynth_endpoint *dst,
+                          uint32_t seq, uint32_t ack, uint8_t flags, const void *data, size_t len, uint8_t *buf,
+                          size_t cap);
 
 /* The pcap link type number a writer with these options uses. */
 int msnsynth_linktype(const msnsynth_opts *opts);

@@ -66,8 +66,8 @@ static void invite_event(const msnc_event *ev, void *arg) {
     msnc_client_emit(c, &copy);
 }
 
-msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, const msnc_config *cfg,
-                             msnc_event_cb cb, void *arg) {
+msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, const msnc_config *cfg, msnc_event_cb cb,
+                             void *arg) {
     if (!cfg->server || !cfg->email || !cfg->password) return NULL;
     msnc_client *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
@@ -268,7 +268,8 @@ static void on_logged_in(msnc_client *c, const msnp_cmd *cmd) {
     msnc_line_send(c->ns, "SYN", ver, NULL);
     msnc_line_send(c->ns, "CHG", msnp_status_code(c->wanted_status), NULL);
     if (!c->ping_timer) c->ping_timer = event_new(c->base, -1, EV_PERSIST, ping_cb, c);
-    struct timeval tv = {(time_t)(c->cfg.ping_interval_ms / 1000), (suseconds_t)((c->cfg.ping_interval_ms % 1000) * 1000)};
+    struct timeval tv = {(time_t)(c->cfg.ping_interval_ms / 1000),
+                         (suseconds_t)((c->cfg.ping_interval_ms % 1000) * 1000)};
     c->pings_unanswered = 0;
     if (c->ping_timer) evtimer_add(c->ping_timer, &tv);
 }
@@ -330,8 +331,7 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         c->state = NS_INF;
         return;
     }
-    case MSNP_CVR:
-        return; /* version advice: nothing to act on */
+    case MSNP_CVR: return; /* version advice: nothing to act on */
     case MSNP_INF: {
         int md5 = 0;
         for (size_t i = 1; i < cmd->argc; i++)
@@ -381,9 +381,7 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         return;
     case MSNP_ILN:
     case MSNP_NLN:
-    case MSNP_FLN:
-        msnc_lists_on_presence(c, cmd);
-        return;
+    case MSNP_FLN: msnc_lists_on_presence(c, cmd); return;
     case MSNP_CHL:
         if (cmd->argc >= 2) {
             char resp[MSNP_MD5_HEX_LEN + 1];
@@ -391,28 +389,22 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
                 msnc_line_send_payload(c->ns, "QRY", resp, MSNP_MD5_HEX_LEN, MSNP_CHL_CLIENT_ID, NULL);
         }
         return;
-    case MSNP_QRY:
-        return;
-    case MSNP_QNG:
-        c->pings_unanswered = 0;
-        return;
-    case MSNP_RNG:
-        msnc_sb_on_rng(c, cmd);
-        return;
+    case MSNP_QRY: return;
+    case MSNP_QNG: c->pings_unanswered = 0; return;
+    case MSNP_RNG: msnc_sb_on_rng(c, cmd); return;
     case MSNP_OUT: {
         int oth = cmd->argc >= 1 && msnp_str_eq(cmd->argv[0], "OTH");
         if (oth) c->no_reconnect = 1;
-        ns_lost(c, oth ? "logged in from another place (OUT OTH)"
-                       : (cmd->argc >= 1 && msnp_str_eq(cmd->argv[0], "SSD") ? "server shutting down (OUT SSD)"
-                                                                             : "server ended the session (OUT)"));
+        ns_lost(c,
+                oth ? "logged in from another place (OUT OTH)"
+                    : (cmd->argc >= 1 && msnp_str_eq(cmd->argv[0], "SSD") ? "server shutting down (OUT SSD)"
+                                                                          : "server ended the session (OUT)"));
         return;
     }
-    case MSNP_MSG:
-        return; /* profile and Hotmail notices */
+    case MSNP_MSG: return; /* profile and Hotmail notices */
     case MSNP_NOT:
     case MSNP_IPG:
-    case MSNP_URL:
-        return; /* notices and links for clients with a web view */
+    case MSNP_URL: return; /* notices and links for clients with a web view */
     default:
         if (msnc_lists_on_command(c, cmd)) return;
         msnc_client_warn_line(c, cmd, "ignored an unknown command from the server");
@@ -475,9 +467,7 @@ void msnc_logout(msnc_client *c) {
     c->status = MSNP_STATUS_FLN;
 }
 
-size_t msnc_active_invitations(const msnc_client *c) {
-    return c->invites ? msnc_invites_active(c->invites) : 0;
-}
+size_t msnc_active_invitations(const msnc_client *c) { return c->invites ? msnc_invites_active(c->invites) : 0; }
 
 int msnc_is_online(const msnc_client *c) { return c->state == NS_ONLINE; }
 const char *msnc_self_email(const msnc_client *c) { return c->email; }

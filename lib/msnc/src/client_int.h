@@ -72,7 +72,7 @@ struct msnc_client {
     msnc_line *ns;
     ns_state state;
     int version;
-    int hops;               /* XFR NS redirections during this login */
+    int hops; /* XFR NS redirections during this login */
     int user_logout;
     int no_reconnect;
     int ever_logged_in;

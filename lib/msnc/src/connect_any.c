@@ -64,9 +64,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     }
 }
 
-msnc_connect_any *msnc_connect_any_start(struct event_base *base, const char *bind_ip,
-                                         const msnc_target *targets, size_t n, msnc_connect_any_cb cb,
-                                         void *arg, char *err, size_t errcap) {
+msnc_connect_any *msnc_connect_any_start(struct event_base *base, const char *bind_ip, const msnc_target *targets,
+                                         size_t n, msnc_connect_any_cb cb, void *arg, char *err, size_t errcap) {
     if (n > MSNC_CONNECT_ANY_MAX) n = MSNC_CONNECT_ANY_MAX;
     msnc_connect_any *c = calloc(1, sizeof(*c));
     if (!c) {

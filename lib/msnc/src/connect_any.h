@@ -27,9 +27,8 @@ typedef void (*msnc_connect_any_cb)(struct bufferevent *bev, size_t index, const
 
 /* Start connecting from bind_ip (NULL = any) to every usable target.
  * NULL with err filled if none could even be started. */
-msnc_connect_any *msnc_connect_any_start(struct event_base *base, const char *bind_ip,
-                                         const msnc_target *targets, size_t n, msnc_connect_any_cb cb,
-                                         void *arg, char *err, size_t errcap);
+msnc_connect_any *msnc_connect_any_start(struct event_base *base, const char *bind_ip, const msnc_target *targets,
+                                         size_t n, msnc_connect_any_cb cb, void *arg, char *err, size_t errcap);
 /* Abandon every attempt without calling back. */
 void msnc_connect_any_cancel(msnc_connect_any *c);
 

@@ -29,22 +29,22 @@
 #include "netutil.h"
 
 #define STAGE_BYTES (256 * 1024)
-#define SEND_FILL_HIGH (1024 * 1024)   /* stop framing above this much queued output */
-#define SEND_FILL_LOW (256 * 1024)     /* write callback fires below this */
-#define MAX_CANDIDATES 4               /* unauthenticated connections at once */
-#define LINE_MAX_BYTES 512             /* MSNFTP lines are short */
+#define SEND_FILL_HIGH (1024 * 1024) /* stop framing above this much queued output */
+#define SEND_FILL_LOW (256 * 1024)   /* write callback fires below this */
+#define MAX_CANDIDATES 4             /* unauthenticated connections at once */
+#define LINE_MAX_BYTES 512           /* MSNFTP lines are short */
 #define DEFAULT_ACCEPT_MS 30000u
 #define DEFAULT_IDLE_MS 60000u
 
 typedef enum ftp_state {
-    ST_LISTENING,   /* sender: waiting for the receiver */
-    ST_CONNECTING,  /* receiver: TCP connect in progress */
-    ST_WAIT_VER,    /* both: VER MSNFTP exchange */
-    ST_WAIT_USR,    /* sender */
-    ST_WAIT_FIL,    /* receiver */
-    ST_WAIT_TFR,    /* sender */
-    ST_DATA,        /* sender: sending; receiver: receiving */
-    ST_WAIT_BYE,    /* sender: everything queued, waiting for BYE */
+    ST_LISTENING,  /* sender: waiting for the receiver */
+    ST_CONNECTING, /* receiver: TCP connect in progress */
+    ST_WAIT_VER,   /* both: VER MSNFTP exchange */
+    ST_WAIT_USR,   /* sender */
+    ST_WAIT_FIL,   /* receiver */
+    ST_WAIT_TFR,   /* sender */
+    ST_DATA,       /* sender: sending; receiver: receiving */
+    ST_WAIT_BYE,   /* sender: everything queued, waiting for BYE */
     ST_DONE
 } ftp_state;
 
@@ -54,9 +54,9 @@ typedef struct candidate {
     struct bufferevent *bev;
     msnp_parser parser;
     ftp_state state;
-    int ver_sent;    /* our VER MSNFTP already went out (reverse case) */
-    int extra_ver;   /* the peer's answer to our early VER was tolerated */
-    uint64_t seq;    /* order of arrival: the oldest makes room when all slots are busy */
+    int ver_sent;  /* our VER MSNFTP already went out (reverse case) */
+    int extra_ver; /* the peer's answer to our early VER was tolerated */
+    uint64_t seq;  /* order of arrival: the oldest makes room when all slots are busy */
 } candidate;
 
 struct msnc_ftp {
@@ -65,24 +65,24 @@ struct msnc_ftp {
     void *arg;
     int sender;
     ftp_state state;
-    struct bufferevent *bev;       /* the authenticated / connected stream */
+    struct bufferevent *bev; /* the authenticated / connected stream */
     msnp_parser parser;
     struct evconnlistener *listener;
-    msnc_connect_any *conn;        /* TCP connects in progress */
-    int tcp_client;                /* we connect (receiver normally, sender in the reverse case) */
-    int extra_ver;                 /* receiver: a second VER from the sender was tolerated */
+    msnc_connect_any *conn; /* TCP connects in progress */
+    int tcp_client;         /* we connect (receiver normally, sender in the reverse case) */
+    int extra_ver;          /* receiver: a second VER from the sender was tolerated */
     candidate cand[MAX_CANDIDATES];
-    uint64_t accepted;             /* connections accepted so far */
-    struct event *timer;           /* accept timeout (sender) */
+    uint64_t accepted;   /* connections accepted so far */
+    struct event *timer; /* accept timeout (sender) */
     uint16_t port;
     unsigned idle_ms;
     uint16_t block_size;
-    int fd;                        /* the file */
-    char *path;                    /* sender: source; receiver: final path once known */
-    char *tmp_path;                /* receiver: temporary file */
+    int fd;         /* the file */
+    char *path;     /* sender: source; receiver: final path once known */
+    char *tmp_path; /* receiver: temporary file */
     char *dir, *filename, *email, *auth_cookie;
     uint64_t size, done, expected;
-    uint32_t block_left;           /* receiver: payload bytes left in the current block */
+    uint32_t block_left; /* receiver: payload bytes left in the current block */
     unsigned char *stage;
     size_t stage_len;
     uint64_t max_rate;
@@ -169,8 +169,7 @@ static void release(msnc_ftp *t, int linger, int deferred) {
         t->tmp_path = NULL;
     }
     struct timeval now = {0, 0};
-    if (!deferred || event_base_once(t->base, -1, EV_TIMEOUT, free_struct, t, &now) != 0)
-        free_struct(-1, 0, t);
+    if (!deferred || event_base_once(t->base, -1, EV_TIMEOUT, free_struct, t, &now) != 0) free_struct(-1, 0, t);
 }
 
 /* The single exit: report, then release. Anything queued on the stream
@@ -187,8 +186,7 @@ static void finish(msnc_ftp *t, msnc_ftp_result r, const char *detail, uint32_t 
         free(t->tmp_path);
         t->tmp_path = NULL;
     }
-    if (t->cb.finished)
-        t->cb.finished(t, r, detail, r == MSNC_FTP_OK ? t->path : NULL, t->done, bye, t->arg);
+    if (t->cb.finished) t->cb.finished(t, r, detail, r == MSNC_FTP_OK ? t->path : NULL, t->done, bye, t->arg);
     release(t, 1, 1);
 }
 
@@ -312,17 +310,14 @@ static void sender_fill(msnc_ftp *t) {
         size_t want = chunk_blocks * bs;
         if (left < want) want = (size_t)left;
         ssize_t r;
-        do
-            r = read(t->fd, t->stage, want);
+        do r = read(t->fd, t->stage, want);
         while (r < 0 && errno == EINTR);
         if (r <= 0) {
             unsigned char cancel[3];
             msnftp_cancel_encode(cancel);
             evbuffer_add(out, cancel, sizeof(cancel));
-            if (r == 0)
-                finishf(t, MSNC_FTP_LOCAL_IO, 0, "%s shrank while being sent", t->path);
-            else
-                finishf(t, MSNC_FTP_LOCAL_IO, 0, "read %s: %s", t->path, strerror(errno));
+            if (r == 0) finishf(t, MSNC_FTP_LOCAL_IO, 0, "%s shrank while being sent", t->path);
+            else finishf(t, MSNC_FTP_LOCAL_IO, 0, "read %s: %s", t->path, strerror(errno));
             return;
         }
         size_t got = (size_t)r;
@@ -372,13 +367,13 @@ static int sender_handle_end(msnc_ftp *t, const msnp_cmd *c) {
     }
     uint32_t bye = (uint32_t)code;
     if (bye == MSNFTP_BYE_RECEIVED_OK || bye == MSNFTP_BYE_SENT_OK) {
-        if (t->state == ST_WAIT_BYE)
-            finish(t, MSNC_FTP_OK, "receiver confirmed", bye);
+        if (t->state == ST_WAIT_BYE) finish(t, MSNC_FTP_OK, "receiver confirmed", bye);
         else
-            finishf(t, MSNC_FTP_PROTOCOL, bye, "receiver said done after %" PRIu64 " of %" PRIu64 " bytes",
-                    t->done, t->size);
+            finishf(t, MSNC_FTP_PROTOCOL, bye, "receiver said done after %" PRIu64 " of %" PRIu64 " bytes", t->done,
+                    t->size);
     } else if (bye == MSNFTP_BYE_DISK_FULL) {
-        finish(t, MSNC_FTP_PEER_DISK_FULL, "receiver cannot store the file (BYE 2147942405: out of disk space or not writable)", bye);
+        finish(t, MSNC_FTP_PEER_DISK_FULL,
+               "receiver cannot store the file (BYE 2147942405: out of disk space or not writable)", bye);
     } else if (bye == MSNFTP_BYE_CANCELLED) {
         finish(t, MSNC_FTP_PEER_CANCELLED, "receiver cancelled (BYE 2164261682)", bye);
     } else if (bye == MSNFTP_BYE_TIMEOUT) {
@@ -477,8 +472,7 @@ static void candidate_event_cb(struct bufferevent *bev, short what, void *arg) {
     if (t->tcp_client) {
         if (what & BEV_EVENT_TIMEOUT)
             finish(t, MSNC_FTP_TIMEOUT, "receiver said nothing after the connection opened", 0);
-        else
-            finish(t, MSNC_FTP_NETWORK, "receiver closed the connection before USR", 0);
+        else finish(t, MSNC_FTP_NETWORK, "receiver closed the connection before USR", 0);
     }
 }
 
@@ -589,14 +583,13 @@ static void sender_write_cb(struct bufferevent *bev, void *arg) {
 static void sender_event_cb(struct bufferevent *bev, short what, void *arg) {
     (void)bev;
     msnc_ftp *t = arg;
-    if (what & BEV_EVENT_TIMEOUT)
-        finish(t, MSNC_FTP_TIMEOUT, "receiver stopped responding", 0);
+    if (what & BEV_EVENT_TIMEOUT) finish(t, MSNC_FTP_TIMEOUT, "receiver stopped responding", 0);
     else if (what & BEV_EVENT_EOF)
-        finish(t, MSNC_FTP_NETWORK, t->state == ST_WAIT_BYE ? "receiver closed before confirming (no BYE)"
-                                                            : "receiver closed the connection",
+        finish(t, MSNC_FTP_NETWORK,
+               t->state == ST_WAIT_BYE ? "receiver closed before confirming (no BYE)"
+                                       : "receiver closed the connection",
                0);
-    else
-        finishf(t, MSNC_FTP_NETWORK, 0, "connection error: %s", strerror(errno));
+    else finishf(t, MSNC_FTP_NETWORK, 0, "connection error: %s", strerror(errno));
 }
 
 static void accept_timeout_cb(evutil_socket_t fd, short what, void *arg) {
@@ -606,8 +599,7 @@ static void accept_timeout_cb(evutil_socket_t fd, short what, void *arg) {
     const char *why;
     if (t->sender)
         why = t->tcp_client ? "could not reach the receiver in time" : "nobody connected to receive the file";
-    else
-        why = t->tcp_client ? "could not reach the sender in time" : "the sender never connected";
+    else why = t->tcp_client ? "could not reach the sender in time" : "the sender never connected";
     finish(t, MSNC_FTP_TIMEOUT, why, 0);
 }
 
@@ -633,8 +625,8 @@ static msnc_ftp *ftp_new(struct event_base *base, const msnc_ftp_callbacks *cb, 
     return t;
 }
 
-msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts *o,
-                              const msnc_ftp_callbacks *cb, void *arg, char *err, size_t errcap) {
+msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts *o, const msnc_ftp_callbacks *cb,
+                              void *arg, char *err, size_t errcap) {
     if (!o->path || !o->auth_cookie || !*o->auth_cookie) {
         snprintf(err, errcap, "file and AuthCookie required");
         return NULL;
@@ -675,8 +667,8 @@ msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts 
             return NULL;
         }
     } else {
-        t->listener = msnc_listen_range(base, o->bind_ip, o->port_first, o->port_last, accept_cb, t,
-                                        &t->port, err, errcap);
+        t->listener =
+            msnc_listen_range(base, o->bind_ip, o->port_first, o->port_last, accept_cb, t, &t->port, err, errcap);
         if (!t->listener) {
             release(t, 0, 0);
             return NULL;
@@ -732,11 +724,8 @@ static void receiver_complete(msnc_ftp *t) {
     size_t stem = dot && dot != t->filename ? (size_t)(dot - t->filename) : strlen(t->filename);
     int linked = 0, e = 0;
     for (int n = 0; n < 100 && !linked; n++) {
-        if (n == 0)
-            snprintf(final, sizeof(final), "%s/%s", t->dir, t->filename);
-        else
-            snprintf(final, sizeof(final), "%s/%.*s (%d)%s", t->dir, (int)stem, t->filename, n,
-                     t->filename + stem);
+        if (n == 0) snprintf(final, sizeof(final), "%s/%s", t->dir, t->filename);
+        else snprintf(final, sizeof(final), "%s/%.*s (%d)%s", t->dir, (int)stem, t->filename, n, t->filename + stem);
         /* link() never replaces an existing file, unlike rename(). */
         if (link(t->tmp_path, final) == 0) {
             linked = 1;
@@ -771,16 +760,16 @@ static void receiver_complete(msnc_ftp *t) {
 static void receiver_on_fil(msnc_ftp *t, uint64_t size) {
     if (t->expected != UINT64_MAX && size != t->expected) {
         send_line(t->bev, "CCL");
-        finishf(t, MSNC_FTP_PROTOCOL, 0, "sender announced %" PRIu64 " bytes, invitation said %" PRIu64,
-                size, t->expected);
+        finishf(t, MSNC_FTP_PROTOCOL, 0, "sender announced %" PRIu64 " bytes, invitation said %" PRIu64, size,
+                t->expected);
         return;
     }
     t->size = size;
     struct statvfs vfs;
     if (statvfs(t->dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < size) {
         send_line(t->bev, "BYE 2147942405");
-        finishf(t, MSNC_FTP_LOCAL_IO, MSNFTP_BYE_DISK_FULL, "not enough space in %s for %" PRIu64 " bytes",
-                t->dir, size);
+        finishf(t, MSNC_FTP_LOCAL_IO, MSNFTP_BYE_DISK_FULL, "not enough space in %s for %" PRIu64 " bytes", t->dir,
+                size);
         return;
     }
     char tmp[PATH_MAX];
@@ -789,8 +778,7 @@ static void receiver_on_fil(msnc_ftp *t, uint64_t size) {
     if (fd < 0) {
         int e = errno;
         send_line(t->bev, "BYE 2147942405");
-        finishf(t, MSNC_FTP_LOCAL_IO, MSNFTP_BYE_DISK_FULL, "cannot create a file in %s: %s", t->dir,
-                strerror(e));
+        finishf(t, MSNC_FTP_LOCAL_IO, MSNFTP_BYE_DISK_FULL, "cannot create a file in %s: %s", t->dir, strerror(e));
         return;
     }
     (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -905,8 +893,7 @@ static void receiver_event_cb(struct bufferevent *bev, short what, void *arg) {
     } else if (t->state == ST_WAIT_FIL) {
         finish(t, MSNC_FTP_REFUSED, "sender refused us (closed after USR: wrong AuthCookie?)", 0);
     } else {
-        finishf(t, MSNC_FTP_NETWORK, 0, "connection lost after %" PRIu64 " of %" PRIu64 " bytes", t->done,
-                t->size);
+        finishf(t, MSNC_FTP_NETWORK, 0, "connection lost after %" PRIu64 " of %" PRIu64 " bytes", t->done, t->size);
     }
 }
 
@@ -950,8 +937,8 @@ static void receiver_connected_cb(struct bufferevent *bev, size_t index, const c
     report_connected(t, bev);
 }
 
-msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts *o,
-                              const msnc_ftp_callbacks *cb, void *arg, char *err, size_t errcap) {
+msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts *o, const msnc_ftp_callbacks *cb,
+                              void *arg, char *err, size_t errcap) {
     if ((!o->listen && !o->host) || !o->email || !o->auth_cookie || !o->dir) {
         snprintf(err, errcap, "host, e-mail, AuthCookie and directory required");
         return NULL;
@@ -979,8 +966,8 @@ msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts 
     msnp_parser_init(&t->parser, MSNP_FROM_UNKNOWN, NULL);
     if (o->listen) {
         t->state = ST_LISTENING;
-        t->listener = msnc_listen_range(base, o->bind_ip, o->port_first, o->port_last, accept_cb, t, &t->port,
-                                        err, errcap);
+        t->listener =
+            msnc_listen_range(base, o->bind_ip, o->port_first, o->port_last, accept_cb, t, &t->port, err, errcap);
         if (!t->listener) {
             release(t, 0, 0);
             return NULL;

@@ -26,12 +26,12 @@
 #define SESSION_ID_MAX 127
 
 typedef enum inv_state {
-    INV_SENT,       /* outgoing: INVITE sent, waiting for ACCEPT */
-    INV_OFFERED,    /* incoming: waiting for the local user */
-    INV_ACCEPTED,   /* incoming: we accepted, waiting for the inviter's address */
+    INV_SENT,         /* outgoing: INVITE sent, waiting for ACCEPT */
+    INV_OFFERED,      /* incoming: waiting for the local user */
+    INV_ACCEPTED,     /* incoming: we accepted, waiting for the inviter's address */
     INV_WAIT_CONTEXT, /* outgoing whiteboard/app sharing: waiting for CONTEXT */
-    INV_CONNECTING, /* secondary connection being set up */
-    INV_TRANSFER    /* MSNFTP running */
+    INV_CONNECTING,   /* secondary connection being set up */
+    INV_TRANSFER      /* MSNFTP running */
 } inv_state;
 
 typedef struct inv {
@@ -52,7 +52,7 @@ typedef struct inv {
     msnc_probe *probe;
     struct event *timer;
     int peer_cancelled;
-    int reverse;        /* file transfer: the receiver listens (INVITE said Connectivity: N) */
+    int reverse; /* file transfer: the receiver listens (INVITE said Connectivity: N) */
 } inv;
 
 /* Where to reach a listener: IP-Address with Port, and IP-Address-Internal
@@ -108,8 +108,8 @@ static void emit_simple(inv *v, msnc_event_type type, const char *text) {
 /* The secondary connection's events (listening, connected): the same
  * fields for probes and MSNFTP. email is set only where the event names
  * the peer. */
-static void emit_secondary(inv *v, msnc_event_type type, const char *email, const char *transport,
-                           const char *local, const char *peer) {
+static void emit_secondary(inv *v, msnc_event_type type, const char *email, const char *transport, const char *local,
+                           const char *peer) {
     msnc_event ev = {0};
     ev.type = type;
     ev.chat = v->chat;
@@ -133,8 +133,8 @@ static void random_guid(char out[40]) {
     unsigned char b[16];
     if (msnp_random_bytes(b, sizeof(b)) != 0)
         for (size_t i = 0; i < sizeof(b); i++) b[i] = (unsigned char)rand();
-    snprintf(out, 40, "{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, 40, "{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 static inv *find(msnc_invites *m, uint64_t cookie) {
@@ -233,13 +233,11 @@ static int invites_room(const msnc_invites *m, const char *peer, char *err, size
     else if (theirs >= MAX_INVITES_PER_PEER)
         snprintf(err, errcap, "refused an invitation with %s: %d invitations with them are open already (the limit)",
                  peer ? peer : "?", MAX_INVITES_PER_PEER);
-    else
-        return 1;
+    else return 1;
     return 0;
 }
 
-static inv *inv_new(msnc_invites *m, uint64_t cookie, msnp_app_kind kind, int outgoing, int chat,
-                    const char *peer) {
+static inv *inv_new(msnc_invites *m, uint64_t cookie, msnp_app_kind kind, int outgoing, int chat, const char *peer) {
     inv *v = calloc(1, sizeof(*v));
     if (!v) return NULL;
     v->m = m;
@@ -283,8 +281,8 @@ static const msnc_probe_callbacks probe_cb = {probe_connected, probe_failed};
 static int start_listen(inv *v, uint16_t *port) {
     char err[256];
     msnp_transport tr = msnp_app_transport(v->kind);
-    v->probe = msnc_probe_listen(v->m->base, tr, v->m->bind_ip, 0, v->cookie, connect_ms(v->m), &probe_cb,
-                                 v, err, sizeof(err));
+    v->probe = msnc_probe_listen(v->m->base, tr, v->m->bind_ip, 0, v->cookie, connect_ms(v->m), &probe_cb, v, err,
+                                 sizeof(err));
     if (!v->probe) {
         msnc_event ev = {0};
         ev.type = MSNC_EV_WARNING;
@@ -438,13 +436,10 @@ static int peer_addrs_from(const msnp_invite *in, peer_addrs *a) {
         a->ip[0] = '\0';
         a->port = 0;
     }
-    uint16_t iport = in->has_portx_internal ? msnp_portx_decode(in->portx_internal)
-                                            : (in->has_port ? in->port : 0);
-    if (iport && peer_ip(in->ip_internal, a->internal) &&
-        !(strcmp(a->internal, a->ip) == 0 && iport == a->port))
+    uint16_t iport = in->has_portx_internal ? msnp_portx_decode(in->portx_internal) : (in->has_port ? in->port : 0);
+    if (iport && peer_ip(in->ip_internal, a->internal) && !(strcmp(a->internal, a->ip) == 0 && iport == a->port))
         a->internal_port = iport;
-    else
-        a->internal[0] = '\0';
+    else a->internal[0] = '\0';
     if (!a->ip[0] && a->internal[0]) {
         /* Only the internal address is usable: it becomes the main one. */
         memcpy(a->ip, a->internal, sizeof(a->ip));
@@ -495,13 +490,13 @@ static void ftp_start_failed(inv *v, const char *status, const char *text) {
 }
 
 /* Options both MSNFTP roles share, from the invitation and the config. */
-#define FTP_COMMON_OPTS(o, v)                                  \
-    do {                                                       \
-        (o).bind_ip = (v)->m->bind_ip;                         \
-        (o).auth_cookie = (v)->auth_cookie;                    \
-        (o).accept_timeout_ms = connect_ms((v)->m);            \
-        (o).idle_timeout_ms = (v)->m->cfg.ftp_idle_ms;         \
-        (o).max_rate = (v)->m->cfg.ftp_max_rate;               \
+#define FTP_COMMON_OPTS(o, v) \
+    do { \
+        (o).bind_ip = (v)->m->bind_ip; \
+        (o).auth_cookie = (v)->auth_cookie; \
+        (o).accept_timeout_ms = connect_ms((v)->m); \
+        (o).idle_timeout_ms = (v)->m->cfg.ftp_idle_ms; \
+        (o).max_rate = (v)->m->cfg.ftp_max_rate; \
     } while (0)
 
 /* Our side of a file transfer is set up (listening or connecting): the
@@ -635,8 +630,8 @@ static const char *context_for(msnp_app_kind k) {
 
 uint64_t msnc_invites_new_cookie(void) { return random_u32(); }
 
-uint64_t msnc_invites_start(msnc_invites *m, int chat, const char *peer, msnp_app_kind kind, uint64_t cookie,
-                            char *err, size_t errcap) {
+uint64_t msnc_invites_start(msnc_invites *m, int chat, const char *peer, msnp_app_kind kind, uint64_t cookie, char *err,
+                            size_t errcap) {
     const msnp_app_info *info = app_info(kind);
     if (!info || kind == MSNP_APP_FILE_TRANSFER || msnp_app_transport(kind) == MSNP_TRANSPORT_NONE) {
         snprintf(err, errcap, "unsupported application");
@@ -688,8 +683,7 @@ static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_in
     inv *v = inv_new(m, in->cookie, kind, 0, chat, from);
     if (!v) return;
     if (in->session_id.n) msnp_str_copy(in->session_id, v->session_id, sizeof(v->session_id));
-    if (kind == MSNP_APP_UNKNOWN || kind == MSNP_APP_OTHER || kind == MSNP_APP_GAME ||
-        kind == MSNP_APP_NETMEETING) {
+    if (kind == MSNP_APP_UNKNOWN || kind == MSNP_APP_OTHER || kind == MSNP_APP_GAME || kind == MSNP_APP_NETMEETING) {
         char *name = malloc(in->app_name.n + 1);
         if (name) msnp_str_copy(in->app_name, name, in->app_name.n + 1);
         msnc_event ev = {0};
@@ -776,8 +770,7 @@ static void on_accept_outgoing(inv *v, int chat, const msnp_invite *in) {
         f.context_data = addr;
         send_fields(v, chat, &f);
         return;
-    default:
-        break;
+    default: break;
     }
     (void)in;
     send_cancel(v, "FAIL");
@@ -799,9 +792,7 @@ static void on_accept_incoming(inv *v, int chat, const msnp_invite *in) {
         return;
     }
     case MSNP_APP_VOICE:
-    case MSNP_APP_VIDEO:
-        start_connect(v, in->ip, port);
-        return;
+    case MSNP_APP_VIDEO: start_connect(v, in->ip, port); return;
     case MSNP_APP_WHITEBOARD:
     case MSNP_APP_APP_SHARING: {
         uint16_t lport;
@@ -820,14 +811,10 @@ static void on_accept_incoming(inv *v, int chat, const msnp_invite *in) {
         return;
     }
     case MSNP_APP_REMOTE_ASSISTANCE:
-        if (in->has_context_addr)
-            start_connect(v, in->context_host, in->context_port);
-        else
-            start_connect(v, in->ip, port);
+        if (in->has_context_addr) start_connect(v, in->context_host, in->context_port);
+        else start_connect(v, in->ip, port);
         return;
-    default:
-        send_cancel(v, "FAIL");
-        end_cancelled(v, "FAIL", 1);
+    default: send_cancel(v, "FAIL"); end_cancelled(v, "FAIL", 1);
     }
 }
 
@@ -847,7 +834,7 @@ void msnc_invites_on_message(msnc_invites *m, int chat, const char *from, const 
         return;
     }
     inv *v = find(m, in.cookie);
-    if (!v) return; /* late or foreign: nothing to do */
+    if (!v) return;                                                   /* late or foreign: nothing to do */
     if (from && v->peer[0] && strcasecmp(from, v->peer) != 0) return; /* not the other party */
     switch (in.command) {
     case MSNP_INVITE_CANCEL: {
@@ -865,31 +852,25 @@ void msnc_invites_on_message(msnc_invites *m, int chat, const char *from, const 
         return;
     }
     case MSNP_INVITE_ACCEPT:
-        if (v->outgoing && v->state == INV_SENT)
-            on_accept_outgoing(v, chat, &in);
-        else if (!v->outgoing && v->state == INV_ACCEPTED)
-            on_accept_incoming(v, chat, &in);
+        if (v->outgoing && v->state == INV_SENT) on_accept_outgoing(v, chat, &in);
+        else if (!v->outgoing && v->state == INV_ACCEPTED) on_accept_incoming(v, chat, &in);
         return;
     case MSNP_INVITE_CONTEXT:
         if (v->outgoing && v->state == INV_WAIT_CONTEXT) {
-            if (in.has_context_addr)
-                start_connect(v, in.context_host, in.context_port);
+            if (in.has_context_addr) start_connect(v, in.context_host, in.context_port);
             else {
                 send_cancel(v, "FAIL");
                 end_cancelled(v, "FAIL", 1);
             }
         }
         return;
-    default:
-        return;
+    default: return;
     }
 }
 
 /* ------------------------------------------------------------ decisions */
 
-static inv *pick(msnc_invites *m, uint64_t cookie) {
-    return find(m, cookie ? cookie : m->last_incoming);
-}
+static inv *pick(msnc_invites *m, uint64_t cookie) { return find(m, cookie ? cookie : m->last_incoming); }
 
 int msnc_invites_accept(msnc_invites *m, uint64_t cookie) {
     inv *v = pick(m, cookie);
@@ -961,8 +942,8 @@ size_t msnc_invites_active(const msnc_invites *m) {
 
 /* ------------------------------------------------------------ lifecycle */
 
-msnc_invites *msnc_invites_new(struct event_base *base, const msnc_invite_config *cfg,
-                               const msnc_invite_ops *ops, void *arg) {
+msnc_invites *msnc_invites_new(struct event_base *base, const msnc_invite_config *cfg, const msnc_invite_ops *ops,
+                               void *arg) {
     msnc_invites *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
     m->base = base;

@@ -141,8 +141,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
         snprintf(why, sizeof(why), "connection to %s closed", l->peer);
     } else {
         int dns_err = bufferevent_socket_get_dns_error(l->bev);
-        if (dns_err)
-            snprintf(why, sizeof(why), "cannot resolve %s: %s", l->peer, evutil_gai_strerror(dns_err));
+        if (dns_err) snprintf(why, sizeof(why), "cannot resolve %s: %s", l->peer, evutil_gai_strerror(dns_err));
         else
             snprintf(why, sizeof(why), "connection to %s failed: %s", l->peer,
                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -156,8 +155,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     report_closed(l, why);
 }
 
-msnc_line *msnc_line_connect(struct event_base *base, struct evdns_base *dns, const char *host,
-                             uint16_t port, const msnc_line_callbacks *cb, void *arg) {
+msnc_line *msnc_line_connect(struct event_base *base, struct evdns_base *dns, const char *host, uint16_t port,
+                             const msnc_line_callbacks *cb, void *arg) {
     msnc_line *l = calloc(1, sizeof(*l));
     if (!l) return NULL;
     l->base = base;

@@ -27,8 +27,8 @@ typedef struct msnc_line_callbacks {
 } msnc_line_callbacks;
 
 /* host may be a name or an IPv4 literal (names resolve through dns). */
-msnc_line *msnc_line_connect(struct event_base *base, struct evdns_base *dns, const char *host,
-                             uint16_t port, const msnc_line_callbacks *cb, void *arg);
+msnc_line *msnc_line_connect(struct event_base *base, struct evdns_base *dns, const char *host, uint16_t port,
+                             const msnc_line_callbacks *cb, void *arg);
 void msnc_line_free(msnc_line *l);
 
 /* Send `NAME trid p1 p2 ...` with the next TrID; params end with NULL.

@@ -151,7 +151,8 @@ void msnc_lists_on_presence(msnc_client *c, const msnp_cmd *cmd) {
     }
     char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1];
     if (msnc_client_field(c, cmd, cmd->argv[base + 1], email, sizeof(email), "e-mail") != 0) return;
-    if (cmd->argc >= base + 3 && msnc_client_field(c, cmd, cmd->argv[base + 2], name, sizeof(name), "name") != 0) return;
+    if (cmd->argc >= base + 3 && msnc_client_field(c, cmd, cmd->argv[base + 2], name, sizeof(name), "name") != 0)
+        return;
     contact *k = msnc_lists_get(c, email);
     if (!k) return;
     k->status = s;
@@ -324,9 +325,7 @@ int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
     case MSNP_ADG:
     case MSNP_RMG:
     case MSNP_REG:
-    case MSNP_URL:
-        return 1;
-    default:
-        return 0;
+    case MSNP_URL: return 1;
+    default: return 0;
     }
 }

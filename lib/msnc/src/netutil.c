@@ -40,10 +40,8 @@ int msnc_ipv4_unicast(const char *ip) {
     return first != 0 && first < 224;
 }
 
-struct evconnlistener *msnc_listen_range(struct event_base *base, const char *ip, uint16_t first,
-                                         uint16_t last,
-                                         void (*cb)(struct evconnlistener *, int, struct sockaddr *,
-                                                    int, void *),
+struct evconnlistener *msnc_listen_range(struct event_base *base, const char *ip, uint16_t first, uint16_t last,
+                                         void (*cb)(struct evconnlistener *, int, struct sockaddr *, int, void *),
                                          void *arg, uint16_t *port, char *err, size_t errcap) {
     struct sockaddr_in sin;
     if (msnc_sockaddr_ipv4(ip, 0, &sin) != 0) {
@@ -54,28 +52,27 @@ struct evconnlistener *msnc_listen_range(struct event_base *base, const char *ip
     int last_errno = 0;
     for (uint32_t p = first; p <= last; p++) {
         sin.sin_port = htons((uint16_t)p);
-        struct evconnlistener *l = evconnlistener_new_bind(
-            base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 8,
-            (struct sockaddr *)&sin, sizeof(sin));
+        struct evconnlistener *l =
+            evconnlistener_new_bind(base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 8,
+                                    (struct sockaddr *)&sin, sizeof(sin));
         if (l) {
             struct sockaddr_in bound;
             socklen_t len = sizeof(bound);
             if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&bound, &len) == 0)
                 *port = ntohs(bound.sin_port);
-            else
-                *port = (uint16_t)p;
+            else *port = (uint16_t)p;
             return l;
         }
         last_errno = errno;
         if (p == last) break; /* p is uint32_t: no wrap at 65535 */
     }
-    snprintf(err, errcap, "cannot listen on %s ports %u-%u: %s", ip ? ip : "0.0.0.0",
-             (unsigned)first, (unsigned)last, strerror(last_errno));
+    snprintf(err, errcap, "cannot listen on %s ports %u-%u: %s", ip ? ip : "0.0.0.0", (unsigned)first, (unsigned)last,
+             strerror(last_errno));
     return NULL;
 }
 
-struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_ip,
-                                     const char *ip, uint16_t port, char *err, size_t errcap) {
+struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_ip, const char *ip, uint16_t port,
+                                     char *err, size_t errcap) {
     struct sockaddr_in dst;
     if (!msnc_ipv4_unicast(ip) || msnc_sockaddr_ipv4(ip, port, &dst) != 0) {
         snprintf(err, errcap, "not a unicast IPv4 address: %s", ip ? ip : "");
@@ -92,8 +89,7 @@ struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_i
     }
     if (bind_ip && *bind_ip) {
         struct sockaddr_in src;
-        if (msnc_sockaddr_ipv4(bind_ip, 0, &src) != 0 ||
-            bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+        if (msnc_sockaddr_ipv4(bind_ip, 0, &src) != 0 || bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
             snprintf(err, errcap, "cannot bind to %s: %s", bind_ip, strerror(errno));
             close(fd);
             return NULL;
@@ -198,8 +194,7 @@ void msnc_bev_close_after_flush(struct bufferevent *bev) {
 void msnc_fd_addr(int fd, int remote, char *dst, size_t cap) {
     struct sockaddr_in sin;
     socklen_t len = sizeof(sin);
-    int rc = remote ? getpeername(fd, (struct sockaddr *)&sin, &len)
-                    : getsockname(fd, (struct sockaddr *)&sin, &len);
+    int rc = remote ? getpeername(fd, (struct sockaddr *)&sin, &len) : getsockname(fd, (struct sockaddr *)&sin, &len);
     if (rc != 0 || sin.sin_family != AF_INET) {
         snprintf(dst, cap, "?");
         return;

@@ -19,15 +19,13 @@ int msnc_sockaddr_ipv4(const char *ip, uint16_t port, struct sockaddr_in *sin);
 
 /* Listen on ip, trying ports first..last in order (first = last = 0 means
  * an ephemeral port). On success *port is the port bound. */
-struct evconnlistener *msnc_listen_range(struct event_base *base, const char *ip, uint16_t first,
-                                         uint16_t last,
-                                         void (*cb)(struct evconnlistener *, int, struct sockaddr *,
-                                                    int, void *),
+struct evconnlistener *msnc_listen_range(struct event_base *base, const char *ip, uint16_t first, uint16_t last,
+                                         void (*cb)(struct evconnlistener *, int, struct sockaddr *, int, void *),
                                          void *arg, uint16_t *port, char *err, size_t errcap);
 
 /* A TCP bufferevent connecting to ip:port, from bind_ip if not NULL. */
-struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_ip,
-                                     const char *ip, uint16_t port, char *err, size_t errcap);
+struct bufferevent *msnc_tcp_connect(struct event_base *base, const char *bind_ip, const char *ip, uint16_t port,
+                                     char *err, size_t errcap);
 
 /* Give a bufferevent up: it is freed once its output has drained, on any
  * error, or after a few seconds, whichever comes first. */

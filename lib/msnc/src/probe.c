@@ -28,11 +28,11 @@ struct msnc_probe {
     uint64_t cookie;
     uint16_t port;
     struct evconnlistener *listener; /* TCP listen */
-    struct bufferevent *bev;          /* TCP stream */
+    struct bufferevent *bev;         /* TCP stream */
     int udp_fd;
     struct event *udp_ev;
-    struct event *timer;              /* overall deadline */
-    struct event *resend;             /* UDP retransmission */
+    struct event *timer;  /* overall deadline */
+    struct event *resend; /* UDP retransmission */
     struct sockaddr_in peer;
     int done;
 };
@@ -92,8 +92,8 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg) {
     report_fail(arg, "timed out waiting for the peer");
 }
 
-static msnc_probe *probe_new(struct event_base *base, msnp_transport tr, uint64_t cookie,
-                             unsigned timeout_ms, const msnc_probe_callbacks *cb, void *arg) {
+static msnc_probe *probe_new(struct event_base *base, msnp_transport tr, uint64_t cookie, unsigned timeout_ms,
+                             const msnc_probe_callbacks *cb, void *arg) {
     msnc_probe *p = calloc(1, sizeof(*p));
     if (!p) return NULL;
     p->base = base;
@@ -140,8 +140,8 @@ static void tcp_event_cb(struct bufferevent *bev, short what, void *arg) {
         return;
     }
     char why[160];
-    snprintf(why, sizeof(why), "%s", (what & BEV_EVENT_EOF) ? "peer closed before the probe completed"
-                                                           : strerror(errno));
+    snprintf(why, sizeof(why), "%s",
+             (what & BEV_EVENT_EOF) ? "peer closed before the probe completed" : strerror(errno));
     report_fail(p, why);
 }
 
@@ -226,17 +226,17 @@ static int udp_socket(const char *bind_ip, uint16_t port, char *err, size_t errc
     }
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
-        snprintf(err, errcap, "cannot bind UDP on %s:%u: %s", bind_ip ? bind_ip : "0.0.0.0",
-                 (unsigned)port, strerror(errno));
+        snprintf(err, errcap, "cannot bind UDP on %s:%u: %s", bind_ip ? bind_ip : "0.0.0.0", (unsigned)port,
+                 strerror(errno));
         if (fd >= 0) close(fd);
         return -1;
     }
     return fd;
 }
 
-msnc_probe *msnc_probe_listen(struct event_base *base, msnp_transport tr, const char *bind_ip,
-                              uint16_t port, uint64_t cookie, unsigned timeout_ms,
-                              const msnc_probe_callbacks *cb, void *arg, char *err, size_t errcap) {
+msnc_probe *msnc_probe_listen(struct event_base *base, msnp_transport tr, const char *bind_ip, uint16_t port,
+                              uint64_t cookie, unsigned timeout_ms, const msnc_probe_callbacks *cb, void *arg,
+                              char *err, size_t errcap) {
     msnc_probe *p = probe_new(base, tr, cookie, timeout_ms, cb, arg);
     if (!p) {
         snprintf(err, errcap, "out of memory");
@@ -263,9 +263,9 @@ fail:
     return NULL;
 }
 
-msnc_probe *msnc_probe_connect(struct event_base *base, msnp_transport tr, const char *bind_ip,
-                               const char *ip, uint16_t port, uint64_t cookie, unsigned timeout_ms,
-                               const msnc_probe_callbacks *cb, void *arg, char *err, size_t errcap) {
+msnc_probe *msnc_probe_connect(struct event_base *base, msnp_transport tr, const char *bind_ip, const char *ip,
+                               uint16_t port, uint64_t cookie, unsigned timeout_ms, const msnc_probe_callbacks *cb,
+                               void *arg, char *err, size_t errcap) {
     msnc_probe *p = probe_new(base, tr, cookie, timeout_ms, cb, arg);
     if (!p) {
         snprintf(err, errcap, "out of memory");
@@ -283,8 +283,7 @@ msnc_probe *msnc_probe_connect(struct event_base *base, msnp_transport tr, const
         p->udp_ev = event_new(base, p->udp_fd, EV_READ | EV_PERSIST, udp_read_cb, p);
         p->resend = event_new(base, -1, EV_PERSIST, udp_resend_cb, p);
         struct timeval tv = {0, UDP_RESEND_MS * 1000};
-        if (!p->udp_ev || !p->resend || event_add(p->udp_ev, NULL) != 0 || event_add(p->resend, &tv) != 0)
-            goto fail;
+        if (!p->udp_ev || !p->resend || event_add(p->udp_ev, NULL) != 0 || event_add(p->resend, &tv) != 0) goto fail;
         udp_send_probe(p);
     } else {
         p->bev = msnc_tcp_connect(base, bind_ip, ip, port, err, errcap);

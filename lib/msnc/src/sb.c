@@ -8,8 +8,8 @@
 
 #include "client_int.h"
 
-#define SB_PAYLOAD_MAX 1664   /* the switchboard's limit */
-#define TEXT_CHUNK 1400       /* text bytes per message, leaving room for headers */
+#define SB_PAYLOAD_MAX 1664 /* the switchboard's limit */
+#define TEXT_CHUNK 1400     /* text bytes per message, leaving room for headers */
 
 static chat *chat_by_id(const msnc_client *c, int id) {
     for (chat *h = c->chats; h; h = h->next)
@@ -50,13 +50,11 @@ static size_t chats_with(const msnc_client *c, const char *peer) {
 static int chat_allowed(msnc_client *c, const char *peer, const char *what) {
     char why[MSNP_MAX_EMAIL + 200];
     if (chats_with(c, NULL) >= MAX_CHATS)
-        snprintf(why, sizeof(why), "refused %s with %s: %d chats are open already (the limit)", what, peer,
-                 MAX_CHATS);
+        snprintf(why, sizeof(why), "refused %s with %s: %d chats are open already (the limit)", what, peer, MAX_CHATS);
     else if (chats_with(c, peer) >= MAX_CHATS_PER_PEER)
-        snprintf(why, sizeof(why), "refused %s with %s: %d chats with them are open already (the limit)", what,
-                 peer, MAX_CHATS_PER_PEER);
-    else
-        return 1;
+        snprintf(why, sizeof(why), "refused %s with %s: %d chats with them are open already (the limit)", what, peer,
+                 MAX_CHATS_PER_PEER);
+    else return 1;
     msnc_event ev = {0};
     ev.type = MSNC_EV_WARNING;
     ev.email = peer;
@@ -203,8 +201,7 @@ static void on_msg(msnc_client *c, chat *h, const msnp_cmd *cmd) {
     case MSNP_CT_INVITE:
         if (c->invites) msnc_invites_on_message(c->invites, h->id, from, mime.body.p, mime.body.n);
         return;
-    default:
-        return;
+    default: return;
     }
 }
 
@@ -240,9 +237,8 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             msnc_client_warn_line(c, cmd, "ignored an unexpected USR from the switchboard");
         }
         return;
-    case MSNP_CAL:
-        return; /* RINGING: JOI follows */
-    case MSNP_IRO: /* IRO trid idx total email name */
+    case MSNP_CAL: return; /* RINGING: JOI follows */
+    case MSNP_IRO:         /* IRO trid idx total email name */
         if (cmd->argc >= 5) {
             char name[MSNP_MAX_NAME_ENCODED + 1];
             if (msnc_client_field(c, cmd, cmd->argv[3], email, sizeof(email), "e-mail") != 0 ||
@@ -285,9 +281,7 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             emit_chat(c, MSNC_EV_CHAT_LEAVE, h->id, email, NULL);
         }
         return;
-    case MSNP_MSG:
-        on_msg(c, h, cmd);
-        return;
+    case MSNP_MSG: on_msg(c, h, cmd); return;
     case MSNP_ACK:
     case MSNP_NAK: {
         msnc_event ev = {0};
@@ -297,12 +291,8 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         msnc_client_emit(c, &ev);
         return;
     }
-    case MSNP_OUT:
-        chat_close(c, h, "switchboard ended the session");
-        return;
-    default:
-        msnc_client_warn_line(c, cmd, "ignored an unknown command from the switchboard");
-        return;
+    case MSNP_OUT: chat_close(c, h, "switchboard ended the session"); return;
+    default: msnc_client_warn_line(c, cmd, "ignored an unknown command from the switchboard"); return;
     }
 }
 
@@ -312,10 +302,8 @@ static void sb_connected(msnc_line *l, void *arg) {
     if (!h) return;
     h->state = CH_AUTH;
     if (!h->cookie) return;
-    if (h->incoming)
-        msnc_line_send(l, "ANS", c->email, h->cookie, h->sessid, NULL);
-    else
-        msnc_line_send(l, "USR", c->email, h->cookie, NULL);
+    if (h->incoming) msnc_line_send(l, "ANS", c->email, h->cookie, h->sessid, NULL);
+    else msnc_line_send(l, "USR", c->email, h->cookie, NULL);
 }
 
 static void sb_closed(msnc_line *l, const char *reason, void *arg) {
@@ -455,7 +443,7 @@ int msnc_chat_find(const msnc_client *c, const char *email) {
     int best = 0;
     for (chat *h = c->chats; h; h = h->next) {
         int match = (h->nparticipants == 1 && strcasecmp(h->participants[0], email) == 0) ||
-                    (h->nparticipants == 0 && strcasecmp(h->last_peer, email) == 0);
+            (h->nparticipants == 0 && strcasecmp(h->last_peer, email) == 0);
         if (match && h->deferred_kind == MSNP_APP_UNKNOWN && (best == 0 || h->id < best)) best = h->id;
     }
     return best;
@@ -497,8 +485,7 @@ const char *msnc_chat_peer(const msnc_client *c, int id) {
 }
 
 /* Send now, or queue until someone is there to receive it. */
-static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size_t len, char mode,
-                              const char *text) {
+static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size_t len, char mode, const char *text) {
     if (h->state == CH_READY && h->nparticipants > 0) {
         char m[2] = {mode, 0};
         return msnc_line_send_payload(h->line, "MSG", payload, len, m, NULL);
@@ -565,8 +552,7 @@ int msnc_chat_typing(msnc_client *c, int id) {
     if (!h || h->state != CH_READY || h->nparticipants == 0) return -1;
     char payload[256];
     int n = snprintf(payload, sizeof(payload),
-                     "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: %s\r\n\r\n\r\n",
-                     c->email);
+                     "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: %s\r\n\r\n\r\n", c->email);
     if (n < 0 || (size_t)n >= sizeof(payload)) return -1;
     return msnc_line_send_payload(h->line, "MSG", payload, (size_t)n, "U", NULL) ? 0 : -1;
 }
@@ -596,13 +582,12 @@ int msnc_sb_other_chat(int id, const char *peer, void *arg) {
     msnc_client *c = arg;
     int best = id;
     for (chat *h = c->chats; h; h = h->next)
-        if (h->id != id && h->state == CH_READY && h->nparticipants == 1 &&
-            strcasecmp(h->participants[0], peer) == 0 && h->id > best)
+        if (h->id != id && h->state == CH_READY && h->nparticipants == 1 && strcasecmp(h->participants[0], peer) == 0 &&
+            h->id > best)
             best = h->id;
     if (best != id) return best;
     for (chat *h = c->chats; h; h = h->next)
-        if (h->id != id && h->state == CH_READY && h->nparticipants == 1 &&
-            strcasecmp(h->participants[0], peer) == 0)
+        if (h->id != id && h->state == CH_READY && h->nparticipants == 1 && strcasecmp(h->participants[0], peer) == 0)
             return h->id;
     return id;
 }

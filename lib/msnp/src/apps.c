@@ -11,12 +11,16 @@ static const msnp_app_info apps[] = {
     {MSNP_APP_NETMEETING, MSNP_TRANSPORT_TCP, "NetMeeting", "{44BBA842-CC51-11CF-AAFA-00AA00B6015C}", 1503},
     {MSNP_APP_WHITEBOARD, MSNP_TRANSPORT_TCP, "Whiteboard", "{1DF57D09-637A-4CA5-91B9-2C3EDAAF62FE}", 0},
     {MSNP_APP_APP_SHARING, MSNP_TRANSPORT_TCP, "Application Sharing", "{F1B1920C-6A3C-4CE7-B18C-AFAB305FD03D}", 0},
-    {MSNP_APP_REMOTE_ASSISTANCE, MSNP_TRANSPORT_TCP, "Remote Assistance", "{56B994A7-380F-410B-9985-C809D78C1BDC}", 3389},
+    {MSNP_APP_REMOTE_ASSISTANCE, MSNP_TRANSPORT_TCP, "Remote Assistance", "{56B994A7-380F-410B-9985-C809D78C1BDC}",
+     3389},
     {MSNP_APP_GAME, MSNP_TRANSPORT_TCP, "Baldur's Gate 2", "{8DAE4336-2B71-11D4-9A6C-006067325E47}", 47624},
 };
 
 /* Application-Name spellings (case-insensitive for ASCII). */
-static const struct { const char *name; msnp_app_kind kind; } names[] = {
+static const struct {
+    const char *name;
+    msnp_app_kind kind;
+} names[] = {
     {"File Transfer", MSNP_APP_FILE_TRANSFER},
     {"\xe6\x96\x87\xe4\xbb\xb6\xe4\xbc\xa0\xe8\xbe\x93", MSNP_APP_FILE_TRANSFER}, /* 文件传输 */
     {"Voice Conversation", MSNP_APP_VOICE},
@@ -28,7 +32,8 @@ static const struct { const char *name; msnp_app_kind kind; } names[] = {
     {"Whiteboard", MSNP_APP_WHITEBOARD},
     {"\xe7\x99\xbd\xe6\x9d\xbf", MSNP_APP_WHITEBOARD}, /* 白板 */
     {"Application Sharing", MSNP_APP_APP_SHARING},
-    {"\xe5\xba\x94\xe7\x94\xa8\xe7\xa8\x8b\xe5\xba\x8f\xe5\x85\xb1\xe4\xba\xab", MSNP_APP_APP_SHARING}, /* 应用程序共享 */
+    {"\xe5\xba\x94\xe7\x94\xa8\xe7\xa8\x8b\xe5\xba\x8f\xe5\x85\xb1\xe4\xba\xab",
+     MSNP_APP_APP_SHARING}, /* 应用程序共享 */
     {"Remote Assistance", MSNP_APP_REMOTE_ASSISTANCE},
     {"\xe8\xbf\x9c\xe7\xa8\x8b\xe5\x8d\x8f\xe5\x8a\xa9", MSNP_APP_REMOTE_ASSISTANCE}, /* 远程协助 */
     {"NetMeeting", MSNP_APP_NETMEETING},
@@ -68,8 +73,10 @@ const msnp_app_info *msnp_app_by_name(msnp_str name) {
 
 msnp_transport msnp_app_transport(msnp_app_kind k) {
     switch (k) {
-    case MSNP_APP_VOICE: case MSNP_APP_VIDEO: return MSNP_TRANSPORT_UDP;
-    case MSNP_APP_UNKNOWN: case MSNP_APP_OTHER: return MSNP_TRANSPORT_NONE;
+    case MSNP_APP_VOICE:
+    case MSNP_APP_VIDEO: return MSNP_TRANSPORT_UDP;
+    case MSNP_APP_UNKNOWN:
+    case MSNP_APP_OTHER: return MSNP_TRANSPORT_NONE;
     default: return MSNP_TRANSPORT_TCP;
     }
 }

@@ -31,9 +31,7 @@ static void md5_two(const void *a, size_t an, const void *b, size_t bn, char out
     hex(d, 16, out);
 }
 
-void msnp_md5_hex(const void *data, size_t n, char out[MSNP_MD5_HEX_LEN + 1]) {
-    md5_two(data, n, "", 0, out);
-}
+void msnp_md5_hex(const void *data, size_t n, char out[MSNP_MD5_HEX_LEN + 1]) { md5_two(data, n, "", 0, out); }
 
 void msnp_login_response(msnp_str challenge, msnp_str password, char out[MSNP_MD5_HEX_LEN + 1]) {
     md5_two(challenge.p ? challenge.p : "", challenge.n, password.p ? password.p : "", password.n, out);
@@ -51,13 +49,12 @@ int msnp_md5_hex_equal(msnp_str a, msnp_str b) {
     return diff == 0;
 }
 
-static const struct { const char *id, *key; } chl_keys[] = {
-    {"msmsgs@msnmsgr.com", "Q1P7W2E4J9R8U3S5"},
-    {"PROD0038W!61ZTF9", "VT6PX?UQTM4WM%YR"},
-    {"PROD0058#7IL2{QD", "QHDCY@7R1TB6W?5B"},
-    {"PROD0061VRRZH@4F", "JXQ6J@TUOGYV@N0M"},
-    {"PROD00504RLUG%WL", "I2EBK%PYNLZL5_J4"},
-    {"PROD0076ENE8*@AW", "CEQJ8}OE0!WTSWII"},
+static const struct {
+    const char *id, *key;
+} chl_keys[] = {
+    {"msmsgs@msnmsgr.com", "Q1P7W2E4J9R8U3S5"}, {"PROD0038W!61ZTF9", "VT6PX?UQTM4WM%YR"},
+    {"PROD0058#7IL2{QD", "QHDCY@7R1TB6W?5B"},   {"PROD0061VRRZH@4F", "JXQ6J@TUOGYV@N0M"},
+    {"PROD00504RLUG%WL", "I2EBK%PYNLZL5_J4"},   {"PROD0076ENE8*@AW", "CEQJ8}OE0!WTSWII"},
 };
 
 int msnp_chl_response(msnp_str challenge, msnp_str client_id, char out[MSNP_MD5_HEX_LEN + 1]) {

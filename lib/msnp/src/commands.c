@@ -3,32 +3,34 @@
 
 int msnp_command_has_trid(uint32_t code, int from_server) {
     switch (code) {
-    case MSNP_PNG: /* client keep-alive */
-        return 0;
-    case MSNP_OUT: /* both directions: `OUT`, `OUT OTH` */
-        return 0;
-    case MSNP_NLN: case MSNP_FLN: case MSNP_RNG: case MSNP_JOI: case MSNP_BYE:
-    case MSNP_QNG: case MSNP_IPG: case MSNP_NOT: case MSNP_BPR:
-        return 0; /* server notifications */
-    case MSNP_MSG: /* client `MSG trid A len`; server `MSG email name len` */
-        return !from_server;
+    case MSNP_PNG: /* client keep-alive */ return 0;
+    case MSNP_OUT: /* both directions: `OUT`, `OUT OTH` */ return 0;
+    case MSNP_NLN:
+    case MSNP_FLN:
+    case MSNP_RNG:
+    case MSNP_JOI:
+    case MSNP_BYE:
+    case MSNP_QNG:
+    case MSNP_IPG:
+    case MSNP_NOT:
+    case MSNP_BPR: return 0; /* server notifications */
+    case MSNP_MSG: /* client `MSG trid A len`; server `MSG email name len` */ return !from_server;
     /* MSNFTP lines carry no TrID either. */
-    case MSNP_FIL: case MSNP_TFR: case MSNP_CCL:
-        return 0;
-    default:
-        return 1;
+    case MSNP_FIL:
+    case MSNP_TFR:
+    case MSNP_CCL: return 0;
+    default: return 1;
     }
 }
 
 msnp_version msnp_version_parse(msnp_str s) {
-    if (s.n == 5 && msnp_str_istarts(s, "MSNP") && s.p[4] >= '2' && s.p[4] <= '7')
-        return (msnp_version)(s.p[4] - '0');
+    if (s.n == 5 && msnp_str_istarts(s, "MSNP") && s.p[4] >= '2' && s.p[4] <= '7') return (msnp_version)(s.p[4] - '0');
     return MSNP_VERSION_NONE;
 }
 
 static const char *const status_codes[] = {"FLN", "NLN", "BSY", "IDL", "BRB", "AWY", "PHN", "LUN", "HDN"};
-static const char *const status_text[] = {"offline", "online", "busy", "idle", "be right back",
-                                          "away", "on the phone", "out to lunch", "appear offline"};
+static const char *const status_text[] = {"offline", "online",       "busy",         "idle",          "be right back",
+                                          "away",    "on the phone", "out to lunch", "appear offline"};
 
 msnp_status msnp_status_parse(msnp_str s) {
     for (int i = 0; i < 9; i++)
@@ -52,6 +54,4 @@ msnp_list msnp_list_parse(msnp_str s) {
     return MSNP_LIST_INVALID;
 }
 
-const char *msnp_list_code(msnp_list l) {
-    return (l >= MSNP_LIST_FL && l <= MSNP_LIST_RL) ? list_codes[l] : "??";
-}
+const char *msnp_list_code(msnp_list l) { return (l >= MSNP_LIST_FL && l <= MSNP_LIST_RL) ? list_codes[l] : "??"; }

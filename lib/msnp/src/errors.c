@@ -3,7 +3,10 @@
 
 #include <stddef.h>
 
-static const struct { int code; const char *name, *text; } table[] = {
+static const struct {
+    int code;
+    const char *name, *text;
+} table[] = {
     {200, "ERR_SYNTAX_ERROR", "syntax error or unknown command"},
     {201, "ERR_INVALID_PARAMETER", "invalid parameter"},
     {205, "ERR_INVALID_USER", "no such user"},

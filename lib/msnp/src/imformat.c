@@ -44,19 +44,32 @@ int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
             f->has_effects = 1;
             for (size_t k = 0; k < val.n; k++) {
                 switch (val.p[k]) {
-                case 'B': case 'b': f->effects |= MSNP_EF_BOLD; break;
-                case 'I': case 'i': f->effects |= MSNP_EF_ITALIC; break;
-                case 'U': case 'u': f->effects |= MSNP_EF_UNDERLINE; break;
-                case 'S': case 's': f->effects |= MSNP_EF_STRIKE; break;
+                case 'B':
+                case 'b': f->effects |= MSNP_EF_BOLD; break;
+                case 'I':
+                case 'i': f->effects |= MSNP_EF_ITALIC; break;
+                case 'U':
+                case 'u': f->effects |= MSNP_EF_UNDERLINE; break;
+                case 'S':
+                case 's': f->effects |= MSNP_EF_STRIKE; break;
                 default: break;
                 }
             }
         } else if (msnp_str_ieq(key, "CO")) {
-            if (parse_hex(val, 0xffffffUL, &v) == 0) { f->color_bgr = (uint32_t)v; f->has_color = 1; }
+            if (parse_hex(val, 0xffffffUL, &v) == 0) {
+                f->color_bgr = (uint32_t)v;
+                f->has_color = 1;
+            }
         } else if (msnp_str_ieq(key, "CS")) {
-            if (parse_hex(val, 0xffUL, &v) == 0) { f->charset = (unsigned)v; f->has_charset = 1; }
+            if (parse_hex(val, 0xffUL, &v) == 0) {
+                f->charset = (unsigned)v;
+                f->has_charset = 1;
+            }
         } else if (msnp_str_ieq(key, "PF")) {
-            if (parse_hex(val, 0xffUL, &v) == 0) { f->pitch_family = (unsigned)v; f->has_pf = 1; }
+            if (parse_hex(val, 0xffUL, &v) == 0) {
+                f->pitch_family = (unsigned)v;
+                f->has_pf = 1;
+            }
         } else if (msnp_str_ieq(key, "RL")) {
             f->rtl = (uint8_t)msnp_str_eq(val, "1");
         }
@@ -74,8 +87,8 @@ long msnp_imformat_write(const msnp_imformat *f, char *dst, size_t cap) {
     if (f->effects & MSNP_EF_UNDERLINE) ef[n++] = 'U';
     if (f->effects & MSNP_EF_STRIKE) ef[n++] = 'S';
     ef[n] = '\0';
-    int w = snprintf(dst, cap, "FN=%s; EF=%s; CO=%x; CS=%x; PF=%x%s", font, ef, (unsigned)f->color_bgr,
-                     f->charset, f->pitch_family, f->rtl ? "; RL=1" : "");
+    int w = snprintf(dst, cap, "FN=%s; EF=%s; CO=%x; CS=%x; PF=%x%s", font, ef, (unsigned)f->color_bgr, f->charset,
+                     f->pitch_family, f->rtl ? "; RL=1" : "");
     if (w < 0 || (size_t)w >= cap) return -1;
     return w;
 }

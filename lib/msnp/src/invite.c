@@ -43,8 +43,7 @@ static void split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port
     msnp_str h;
     uint16_t p;
     const char *c1 = v.n ? memchr(v.p, ':', v.n) : NULL;
-    if (c1 && memchr(c1 + 1, ':', v.n - (size_t)(c1 + 1 - v.p)) == NULL &&
-        msnp_split_hostport(v, &h, &p, 1) == 0) {
+    if (c1 && memchr(c1 + 1, ':', v.n - (size_t)(c1 + 1 - v.p)) == NULL && msnp_split_hostport(v, &h, &p, 1) == 0) {
         *host = h;
         *port = p;
         *has_port = 1;
@@ -73,13 +72,17 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
         else if (msnp_str_ieq(h->name, "Application-GUID")) inv->app_guid = v;
         else if (msnp_str_ieq(h->name, "Invitation-Cookie")) {
             inv->cookie_raw = v;
-            if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) { inv->cookie = num; inv->has_cookie = 1; }
-            else bad = 1;
+            if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) {
+                inv->cookie = num;
+                inv->has_cookie = 1;
+            } else bad = 1;
         } else if (msnp_str_ieq(h->name, "Cancel-Code")) inv->cancel_code = v;
         else if (msnp_str_ieq(h->name, "Application-File")) inv->file = v;
         else if (msnp_str_ieq(h->name, "Application-FileSize")) {
-            if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) { inv->file_size = num; inv->has_file_size = 1; }
-            else bad = 1;
+            if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) {
+                inv->file_size = num;
+                inv->has_file_size = 1;
+            } else bad = 1;
         } else if (msnp_str_ieq(h->name, "IP-Address")) {
             int hp;
             split_addr(v, &inv->ip, &inv->ip_port, &hp);
@@ -89,14 +92,20 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
             uint16_t ignored;
             split_addr(v, &inv->ip_internal, &ignored, &hp);
         } else if (msnp_str_ieq(h->name, "Port")) {
-            if (msnp_str_to_u64(v, 65535, &num) == 0) { inv->port = (uint16_t)num; inv->has_port = 1; }
-            else bad = 1;
+            if (msnp_str_to_u64(v, 65535, &num) == 0) {
+                inv->port = (uint16_t)num;
+                inv->has_port = 1;
+            } else bad = 1;
         } else if (msnp_str_ieq(h->name, "PortX")) {
-            if (msnp_str_to_u64(v, 65535, &num) == 0) { inv->portx = (uint16_t)num; inv->has_portx = 1; }
-            else bad = 1;
+            if (msnp_str_to_u64(v, 65535, &num) == 0) {
+                inv->portx = (uint16_t)num;
+                inv->has_portx = 1;
+            } else bad = 1;
         } else if (msnp_str_ieq(h->name, "PortX-Internal")) {
-            if (msnp_str_to_u64(v, 65535, &num) == 0) { inv->portx_internal = (uint16_t)num; inv->has_portx_internal = 1; }
-            else bad = 1;
+            if (msnp_str_to_u64(v, 65535, &num) == 0) {
+                inv->portx_internal = (uint16_t)num;
+                inv->has_portx_internal = 1;
+            } else bad = 1;
         } else if (msnp_str_ieq(h->name, "AuthCookie")) inv->auth_cookie = v;
         else if (msnp_str_ieq(h->name, "Session-Protocol")) inv->session_protocol = v;
         else if (msnp_str_ieq(h->name, "Session-ID")) inv->session_id = v;
@@ -106,7 +115,11 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
             msnp_str host;
             uint16_t port = 0;
             split_addr(v, &host, &port, &hp);
-            if (hp) { inv->context_host = host; inv->context_port = port; inv->has_context_addr = 1; }
+            if (hp) {
+                inv->context_host = host;
+                inv->context_port = port;
+                inv->has_context_addr = 1;
+            }
         } else if (msnp_str_ieq(h->name, "Request-Data")) inv->request_data = v;
         else if (msnp_str_ieq(h->name, "Launch-Application")) inv->launch_application = v;
         else if (msnp_str_ieq(h->name, "Connectivity")) inv->connectivity = v;
@@ -130,7 +143,10 @@ static msnp_app_kind voice_or_video(const msnp_invite *inv) {
     msnp_str cd = inv->context_data;
     const char *req = NULL;
     for (size_t i = 0; i + 9 <= cd.n; i++)
-        if (msnp_str_istarts(msnp_str_make(cd.p + i, cd.n - i), "Requested")) { req = cd.p + i; break; }
+        if (msnp_str_istarts(msnp_str_make(cd.p + i, cd.n - i), "Requested")) {
+            req = cd.p + i;
+            break;
+        }
     if (!req) return MSNP_APP_VOICE;
     const char *end = memchr(req, ';', (size_t)(cd.p + cd.n - req));
     size_t len = end ? (size_t)(end - req) : (size_t)(cd.p + cd.n - req);
@@ -159,15 +175,24 @@ msnp_app_kind msnp_invite_classify(const msnp_invite *inv, msnp_classified_by *b
         if (!a) {
             /* Unknown GUID: only a known name may classify it; never guess. */
             const msnp_app_info *n = inv->app_name.n ? msnp_app_by_name(inv->app_name) : NULL;
-            if (n) { if (by) *by = MSNP_BY_NAME; return refine(n->kind, inv); }
+            if (n) {
+                if (by) *by = MSNP_BY_NAME;
+                return refine(n->kind, inv);
+            }
             return MSNP_APP_UNKNOWN;
         }
     }
     if (inv->app_name.n) {
         const msnp_app_info *n = msnp_app_by_name(inv->app_name);
-        if (n) { if (by) *by = MSNP_BY_NAME; return refine(n->kind, inv); }
+        if (n) {
+            if (by) *by = MSNP_BY_NAME;
+            return refine(n->kind, inv);
+        }
     }
-    if (inv->file.n || inv->has_file_size) { if (by) *by = MSNP_BY_HEADERS; return MSNP_APP_FILE_TRANSFER; }
+    if (inv->file.n || inv->has_file_size) {
+        if (by) *by = MSNP_BY_HEADERS;
+        return MSNP_APP_FILE_TRANSFER;
+    }
     if (msnp_str_ieq(msnp_str_trim(inv->session_protocol), "SM1")) {
         if (by) *by = MSNP_BY_HEADERS;
         return voice_or_video(inv);

@@ -70,13 +70,19 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
             return MSNP_MIME_ENOCOLON;
         }
         msnp_str name = msnp_str_trim(msnp_str_make(p + ls, (size_t)(colon - (p + ls))));
-        if (name.n == 0) { if (err_offset) *err_offset = ls; return MSNP_MIME_EBAD_NAME; }
+        if (name.n == 0) {
+            if (err_offset) *err_offset = ls;
+            return MSNP_MIME_EBAD_NAME;
+        }
         for (size_t k = 0; k < name.n; k++)
             if (!name_char_ok((unsigned char)name.p[k])) {
                 if (err_offset) *err_offset = (size_t)(name.p + k - p);
                 return MSNP_MIME_EBAD_NAME;
             }
-        if (out->count == MSNP_MIME_MAX_HEADERS) { if (err_offset) *err_offset = ls; return MSNP_MIME_ETOO_MANY; }
+        if (out->count == MSNP_MIME_MAX_HEADERS) {
+            if (err_offset) *err_offset = ls;
+            return MSNP_MIME_ETOO_MANY;
+        }
         msnp_header *h = &out->h[out->count++];
         h->name = name;
         size_t vs = (size_t)(colon - p) + 1;
@@ -112,7 +118,10 @@ size_t msnp_header_unfold(const msnp_header *h, char *dst, size_t cap) {
     int in_break = 0;
     for (size_t i = 0; i < h->value.n && o + 1 < cap; i++) {
         char c = h->value.p[i];
-        if (c == '\r' || c == '\n') { in_break = 1; continue; }
+        if (c == '\r' || c == '\n') {
+            in_break = 1;
+            continue;
+        }
         if (in_break) {
             if (c == ' ' || c == '\t') continue;
             dst[o++] = ' ';
@@ -147,8 +156,14 @@ void msnp_content_type_split(msnp_str value, msnp_str *type, msnp_str *charset) 
 
 /* The known types share long prefixes ("text/x-msmsgs..."): the length
  * is compared first, so a message's type is read about once. */
-#define KIND(t, k, n) {t, sizeof(t) - 1, k, n}
-static const struct { const char *type; size_t len; msnp_content_kind kind; const char *name; } kinds[] = {
+#define KIND(t, k, n) \
+    { t, sizeof(t) - 1, k, n }
+static const struct {
+    const char *type;
+    size_t len;
+    msnp_content_kind kind;
+    const char *name;
+} kinds[] = {
     KIND("text/plain", MSNP_CT_TEXT_PLAIN, "text"),
     KIND("text/x-msmsgscontrol", MSNP_CT_CONTROL, "control"),
     KIND("text/x-msmsgsprofile", MSNP_CT_PROFILE, "profile"),

@@ -42,7 +42,9 @@ const char *msnp_parse_status_str(msnp_parse_status s) {
 
 int msnp_is_payload_command(uint32_t code, size_t argc) {
     switch (code) {
-    case MSNP_MSG: case MSNP_IPG: case MSNP_NOT: return 1; /* a missing length is a framing error */
+    case MSNP_MSG:
+    case MSNP_IPG:
+    case MSNP_NOT: return 1;         /* a missing length is a framing error */
     case MSNP_QRY: return argc == 3; /* client form; the server's `QRY trid` has none */
     default: return 0;
     }
@@ -68,19 +70,22 @@ enum { BYTE_TOKEN, BYTE_BLANK, BYTE_CONTROL };
 /* What each byte is to the tokenizer: a separator (space, tab), a control
  * byte (below 0x20 or DEL, refused) or part of a token. */
 static const unsigned char byte_class[256] = {
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, /* 0x00-0x0F: tab is blank */
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x10-0x1F */
-    1,                                              /* space; the rest: tokens */
+    2,          2, 2, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, /* 0x00-0x0F: tab is blank */
+    2,          2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x10-0x1F */
+    1,                                                       /* space; the rest: tokens */
     [0x7f] = 2,
 };
 
 /* Split line [start, end) (line ending already stripped) into out. Returns
  * MSNP_OK or an error with *bad set to the offending byte's index. */
-static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t start, size_t end,
-                                  msnp_cmd *out, size_t *bad) {
+static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t start, size_t end, msnp_cmd *out,
+                                  size_t *bad) {
     size_t i = start;
     /* command name */
-    if (end - start < 3) { *bad = start; return MSNP_EBAD_COMMAND; }
+    if (end - start < 3) {
+        *bad = start;
+        return MSNP_EBAD_COMMAND;
+    }
     unsigned char a = (unsigned char)buf[i], b = (unsigned char)buf[i + 1], c = (unsigned char)buf[i + 2];
     int letters = (a >= 'A' && a <= 'Z') && (b >= 'A' && b <= 'Z') && (c >= 'A' && c <= 'Z');
     int digits = (a >= '0' && a <= '9') && (b >= '0' && b <= '9') && (c >= '0' && c <= '9');
@@ -88,19 +93,31 @@ static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t 
         *bad = start;
         return MSNP_EBAD_COMMAND;
     }
-    out->name[0] = (char)a; out->name[1] = (char)b; out->name[2] = (char)c; out->name[3] = '\0';
+    out->name[0] = (char)a;
+    out->name[1] = (char)b;
+    out->name[2] = (char)c;
+    out->name[3] = '\0';
     out->code = MSNP_CODE(a, b, c);
     out->is_error = (uint8_t)(digits != 0);
     out->argc = 0;
     i += 3;
     while (i < end) {
         unsigned char ch = (unsigned char)buf[i];
-        if (ch == ' ' || ch == '\t') { i++; continue; }
+        if (ch == ' ' || ch == '\t') {
+            i++;
+            continue;
+        }
         size_t tok = i;
         /* one table lookup per byte of a token */
         while (i < end && byte_class[(unsigned char)buf[i]] == BYTE_TOKEN) i++;
-        if (i < end && byte_class[(unsigned char)buf[i]] == BYTE_CONTROL) { *bad = i; return MSNP_ECONTROL_CHAR; }
-        if (out->argc >= p->limits.max_params) { *bad = tok; return MSNP_ETOO_MANY_PARAMS; }
+        if (i < end && byte_class[(unsigned char)buf[i]] == BYTE_CONTROL) {
+            *bad = i;
+            return MSNP_ECONTROL_CHAR;
+        }
+        if (out->argc >= p->limits.max_params) {
+            *bad = tok;
+            return MSNP_ETOO_MANY_PARAMS;
+        }
         out->argv[out->argc++] = msnp_str_make(buf + tok, i - tok);
     }
     return MSNP_OK;
@@ -128,7 +145,10 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
         size_t i = p->skip > p->scanned ? p->skip : p->scanned;
         for (;;) {
             size_t line_start = p->skip;
-            if (i >= len) { p->scanned = i; return 0; }
+            if (i >= len) {
+                p->scanned = i;
+                return 0;
+            }
             size_t limit = line_start + p->limits.max_line;
             size_t stop = len < limit ? len : limit;
             const char *lf = i < stop ? memchr(buf + i, '\n', stop - i) : NULL;
@@ -140,7 +160,7 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
             size_t lf_at = (size_t)(lf - buf);
             size_t content_end = lf_at;
             if (content_end > line_start && buf[content_end - 1] == '\r') content_end--;
-            if (content_end == line_start) { /* empty line: tolerated, skipped */
+            if (content_end == line_start) {        /* empty line: tolerated, skipped */
                 if (lf_at + 1 > p->limits.max_line) /* but not without end */
                     return fail(p, err, MSNP_ELINE_TOO_LONG, lf_at);
                 p->skip = lf_at + 1;
@@ -171,8 +191,7 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
         msnp_str last = out->argv[out->argc - 1];
         if (msnp_str_to_u64(last, UINT64_MAX, &plen) != 0)
             return fail(p, err, MSNP_EBAD_LENGTH, (size_t)(last.p - buf));
-        if (plen > p->limits.max_payload)
-            return fail(p, err, MSNP_EPAYLOAD_TOO_BIG, (size_t)(last.p - buf));
+        if (plen > p->limits.max_payload) return fail(p, err, MSNP_EPAYLOAD_TOO_BIG, (size_t)(last.p - buf));
         p->payload = (size_t)plen;
         need += p->payload;
         if (len < need) return 0; /* line stays parsed; wait for the payload */
@@ -203,11 +222,17 @@ size_t msnp_parser_resync(msnp_parser *p, const char *buf, size_t len) {
     size_t i = 0;
     for (;;) {
         int r = looks_like_command(buf + i, len - i);
-        if (r != 0) { drop = i; break; }
+        if (r != 0) {
+            drop = i;
+            break;
+        }
         const char *lf = memchr(buf + i, '\n', len - i);
         if (!lf) break;
         i = (size_t)(lf - buf) + 1;
-        if (i >= len) { drop = len; break; }
+        if (i >= len) {
+            drop = len;
+            break;
+        }
     }
     reset_pending(p);
     p->offset += drop;

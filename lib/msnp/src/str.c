@@ -26,7 +26,10 @@ int msnp_str_istarts(msnp_str s, const char *prefix) {
 }
 
 msnp_str msnp_str_trim(msnp_str s) {
-    while (s.n > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) { s.p++; s.n--; }
+    while (s.n > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
+        s.p++;
+        s.n--;
+    }
     while (s.n > 0 && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t')) s.n--;
     return s;
 }

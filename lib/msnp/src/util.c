@@ -71,14 +71,26 @@ int msnp_utf8_valid(const char *p, size_t n) {
     size_t i = 0;
     while (i < n) {
         unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
         size_t len;
         unsigned min;
         unsigned cp;
-        if ((c & 0xe0) == 0xc0) { len = 2; min = 0x80; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { len = 3; min = 0x800; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { len = 4; min = 0x10000; cp = c & 0x07; }
-        else return 0;
+        if ((c & 0xe0) == 0xc0) {
+            len = 2;
+            min = 0x80;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3;
+            min = 0x800;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4;
+            min = 0x10000;
+            cp = c & 0x07;
+        } else return 0;
         if (i + len > n) return 0;
         for (size_t k = 1; k < len; k++) {
             if ((s[i + k] & 0xc0) != 0x80) return 0;
@@ -94,7 +106,10 @@ int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_por
     s = msnp_str_trim(s);
     const char *colon = NULL;
     for (size_t i = s.n; i > 0; i--)
-        if (s.p[i - 1] == ':') { colon = s.p + i - 1; break; }
+        if (s.p[i - 1] == ':') {
+            colon = s.p + i - 1;
+            break;
+        }
     if (!colon) {
         if (need_port || s.n == 0) return -1;
         *host = s;

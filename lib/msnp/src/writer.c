@@ -21,7 +21,10 @@ typedef struct out {
 
 static void put(out *o, const void *src, size_t n) {
     if (o->bad) return;
-    if (n > o->cap - o->n) { o->bad = 1; return; }
+    if (n > o->cap - o->n) {
+        o->bad = 1;
+        return;
+    }
     memcpy(o->p + o->n, src, n);
     o->n += n;
 }
@@ -29,7 +32,10 @@ static void put(out *o, const void *src, size_t n) {
 static void put_u64(out *o, uint64_t v) {
     char tmp[24];
     size_t i = sizeof(tmp);
-    do { tmp[--i] = (char)('0' + (v % 10)); v /= 10; } while (v);
+    do {
+        tmp[--i] = (char)('0' + (v % 10));
+        v /= 10;
+    } while (v);
     put(o, tmp + i, sizeof(tmp) - i);
 }
 
@@ -42,32 +48,36 @@ static int name_ok(const char *name) {
     return 1;
 }
 
-static long write_common(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid,
-                         const msnp_str *params, size_t nparams, int with_len, size_t payload_len,
-                         const void *payload) {
+static long write_common(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid, const msnp_str *params,
+                         size_t nparams, int with_len, size_t payload_len, const void *payload) {
     if (!name_ok(name)) return -1;
     out o = {dst, cap, 0, 0};
     put(&o, name, 3);
-    if (has_trid) { put(&o, " ", 1); put_u64(&o, trid); }
+    if (has_trid) {
+        put(&o, " ", 1);
+        put_u64(&o, trid);
+    }
     for (size_t i = 0; i < nparams; i++) {
         if (!msnp_param_is_safe(params[i])) return -1;
         put(&o, " ", 1);
         put(&o, params[i].p, params[i].n);
     }
-    if (with_len) { put(&o, " ", 1); put_u64(&o, payload_len); }
+    if (with_len) {
+        put(&o, " ", 1);
+        put_u64(&o, payload_len);
+    }
     put(&o, "\r\n", 2);
     if (with_len && payload_len) put(&o, payload, payload_len);
     return o.bad ? -1 : (long)o.n;
 }
 
-long msnp_write_cmd(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid,
-                    const msnp_str *params, size_t nparams) {
+long msnp_write_cmd(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid, const msnp_str *params,
+                    size_t nparams) {
     return write_common(dst, cap, name, has_trid, trid, params, nparams, 0, 0, NULL);
 }
 
 long msnp_write_payload_cmd(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid,
-                            const msnp_str *params, size_t nparams, const void *payload,
-                            size_t payload_len) {
+                            const msnp_str *params, size_t nparams, const void *payload, size_t payload_len) {
     return write_common(dst, cap, name, has_trid, trid, params, nparams, 1, payload_len, payload);
 }
 
@@ -78,7 +88,10 @@ long msnp_writev(char *dst, size_t cap, const char *name, int has_trid, uint32_t
     va_start(ap, trid);
     const char *s;
     while ((s = va_arg(ap, const char *)) != NULL) {
-        if (n == MSNP_MAX_PARAMS) { va_end(ap); return -1; }
+        if (n == MSNP_MAX_PARAMS) {
+            va_end(ap);
+            return -1;
+        }
         params[n++] = msnp_str_c(s);
     }
     va_end(ap);
@@ -94,8 +107,7 @@ long msnp_write_error(char *dst, size_t cap, int code, uint32_t trid) {
 long msnp_write_parsed(char *dst, size_t cap, const msnp_cmd *cmd) {
     if (cmd->has_payload) {
         if (cmd->argc == 0) return -1;
-        return write_common(dst, cap, cmd->name, 0, 0, cmd->argv, cmd->argc - 1, 1, cmd->payload.n,
-                            cmd->payload.p);
+        return write_common(dst, cap, cmd->name, 0, 0, cmd->argv, cmd->argc - 1, 1, cmd->payload.n, cmd->payload.p);
     }
     return write_common(dst, cap, cmd->name, 0, 0, cmd->argv, cmd->argc, 0, 0, NULL);
 }

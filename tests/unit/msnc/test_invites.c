@@ -32,19 +32,19 @@ typedef struct side {
     msnc_invites *m;
     struct side *peer;
     const char *email;
-    int auto_answer;            /* 1 accept, -1 decline, 0 nothing */
-    char sent[MAX_LOG][1600];   /* invitation bodies this side sent */
+    int auto_answer;          /* 1 accept, -1 decline, 0 nothing */
+    char sent[MAX_LOG][1600]; /* invitation bodies this side sent */
     int nsent;
     int sent_chat[MAX_LOG];
     msnc_event_type last;
-    int got[64];                /* count per event type */
+    int got[64]; /* count per event type */
     char last_cancel[64];
     char secondary_transport[8];
     char secondary_local[64], secondary_peer[64];
     char file[512];
-    char failed_status[32];     /* status of the last transfer_failed */
-    char warning[256];          /* text of the last warning */
-    int other_chat;             /* what other_chat() answers */
+    char failed_status[32]; /* status of the last transfer_failed */
+    char warning[256];      /* text of the last warning */
+    int other_chat;         /* what other_chat() answers */
 } side;
 
 typedef struct delivery {
@@ -601,9 +601,22 @@ static void test_reverse_cancel_while_connecting(void **state) {
  * simply not used. */
 static void test_hostile_addresses(void **state) {
     world *w = *state;
-    static const char *bad[] = {"0.0.0.0", "0.1.2.3", "255.255.255.255", "224.0.0.1", "239.255.255.250",
-                                "240.0.0.1", "127.0.0.01", "127.0.0.1 x", "1.2.3", "1.2.3.4.5", "256.1.1.1",
-                                "127.0.0.1:", "-1.0.0.1", "", "127.0.0.1/8", "0x7f.0.0.1",
+    static const char *bad[] = {"0.0.0.0",
+                                "0.1.2.3",
+                                "255.255.255.255",
+                                "224.0.0.1",
+                                "239.255.255.250",
+                                "240.0.0.1",
+                                "127.0.0.01",
+                                "127.0.0.1 x",
+                                "1.2.3",
+                                "1.2.3.4.5",
+                                "256.1.1.1",
+                                "127.0.0.1:",
+                                "-1.0.0.1",
+                                "",
+                                "127.0.0.1/8",
+                                "0x7f.0.0.1",
                                 "127.000000000000000000000000000000000000000000000000000000000000.0.0.1"};
     remake(w, &w->a, "a", 1, 3000, 0);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

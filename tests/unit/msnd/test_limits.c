@@ -31,7 +31,7 @@ static void test_protective_defaults(void **state) {
     (void)state;
     msnd_config c;
     config_defaults(&c);
-    assert_true(c.ns_idle_timeout >= 120);  /* several PNG periods */
+    assert_true(c.ns_idle_timeout >= 120); /* several PNG periods */
     assert_true(c.tcp_keepalive > 0);
     assert_true(c.max_connections > 0);
     assert_true(c.max_connections_per_address > 0);
@@ -329,12 +329,19 @@ static void test_randpool(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket), cmocka_unit_test(test_protective_defaults),
-        cmocka_unit_test(test_failure_sources), cmocka_unit_test(test_failures), cmocka_unit_test(test_randpool),
-        cmocka_unit_test(test_cookies), cmocka_unit_test(test_sessions),
-        cmocka_unit_test(test_xfr_cookies_per_user), cmocka_unit_test(test_cookie_entropy),
-        cmocka_unit_test(test_session_ids_are_random), cmocka_unit_test(test_uniform_digits),
-        cmocka_unit_test(test_ring_cookie_names), cmocka_unit_test(test_email_hash_spreads),
+        cmocka_unit_test(test_bucket),
+        cmocka_unit_test(test_protective_defaults),
+        cmocka_unit_test(test_failure_sources),
+        cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_randpool),
+        cmocka_unit_test(test_cookies),
+        cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_xfr_cookies_per_user),
+        cmocka_unit_test(test_cookie_entropy),
+        cmocka_unit_test(test_session_ids_are_random),
+        cmocka_unit_test(test_uniform_digits),
+        cmocka_unit_test(test_ring_cookie_names),
+        cmocka_unit_test(test_email_hash_spreads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

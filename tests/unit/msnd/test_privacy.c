@@ -53,9 +53,12 @@ static void test_settable(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bl_always_wins), cmocka_unit_test(test_al_always_allowed),
-        cmocka_unit_test(test_blp_decides_for_others), cmocka_unit_test(test_visibility),
-        cmocka_unit_test(test_status_for), cmocka_unit_test(test_settable),
+        cmocka_unit_test(test_bl_always_wins),
+        cmocka_unit_test(test_al_always_allowed),
+        cmocka_unit_test(test_blp_decides_for_others),
+        cmocka_unit_test(test_visibility),
+        cmocka_unit_test(test_status_for),
+        cmocka_unit_test(test_settable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -285,8 +285,12 @@ static void *race_thread(void *arg) {
         store_list_result r;
         /* round type A: the same contact; B: different ones, room for one */
         int same = i % 2 == 0;
-        store_list_op op = {.owner = x->owner, .list = MSNP_LIST_FL, .gid = -1, .name = "n",
-                            .contact = same ? x->contacts[0] : x->contacts[x->side], .limit = 1};
+        store_list_op op = {.owner = x->owner,
+                            .list = MSNP_LIST_FL,
+                            .gid = -1,
+                            .name = "n",
+                            .contact = same ? x->contacts[0] : x->contacts[x->side],
+                            .limit = 1};
         pthread_barrier_wait(x->bar);
         store_rc rc = store_list_add(s, &op, &r);
         if (rc == STORE_OK) x->ok++;
@@ -318,9 +322,9 @@ static void test_racing_adds(void **state) {
     }
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     pthread_barrier_destroy(&bar);
-    assert_int_equal(x[0].ok + x[1].ok, RACE_ROUNDS);              /* one winner per round */
-    assert_int_equal(x[0].exists + x[1].exists, RACE_ROUNDS / 2);  /* the loser of a same-contact round */
-    assert_int_equal(x[0].full + x[1].full, RACE_ROUNDS / 2);      /* the loser of a one-slot round */
+    assert_int_equal(x[0].ok + x[1].ok, RACE_ROUNDS);             /* one winner per round */
+    assert_int_equal(x[0].exists + x[1].exists, RACE_ROUNDS / 2); /* the loser of a same-contact round */
+    assert_int_equal(x[0].full + x[1].full, RACE_ROUNDS / 2);     /* the loser of a one-slot round */
 }
 
 static void test_reopen_keeps_data(void **state) {
@@ -369,7 +373,7 @@ static void test_generation(void **state) {
         g3 = store_generation(f->s);
     }
     assert_true(g3 != g2); /* another handle's commit */
-    if (pg_url) { /* read scopes are a no-op there (store_pg.c) */
+    if (pg_url) {          /* read scopes are a no-op there (store_pg.c) */
         store_close(admin);
         return;
     }

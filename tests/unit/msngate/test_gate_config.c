@@ -48,11 +48,11 @@ static void test_values(void **state) {
     assert_int_equal(c.capture_in_only, 1);
 
     /* refused, and the setting is unchanged */
-    const char *bad[][2] = {{"mode", "both"},          {"control_ports", "0"},     {"control_ports", "70000"},
-                            {"control_ports", "18x"},  {"expect_timeout", "0"},    {"expect_timeout", "-5"},
-                            {"queue_num", "65536"},    {"table", "bad name"},      {"table", "x;flush ruleset"},
-                            {"forged", "maybe"},       {"mark_secondary", "0"},    {"direction", "up"},
-                            {"max_pinholes", "0"},     {"realtime", "sometimes"}};
+    const char *bad[][2] = {{"mode", "both"},         {"control_ports", "0"},   {"control_ports", "70000"},
+                            {"control_ports", "18x"}, {"expect_timeout", "0"},  {"expect_timeout", "-5"},
+                            {"queue_num", "65536"},   {"table", "bad name"},    {"table", "x;flush ruleset"},
+                            {"forged", "maybe"},      {"mark_secondary", "0"},  {"direction", "up"},
+                            {"max_pinholes", "0"},    {"realtime", "sometimes"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gate_config before = c;
         err[0] = '\0';
@@ -63,7 +63,8 @@ static void test_values(void **state) {
     assert_int_equal(gate_config_set(&c, "colour", "blue", err, sizeof err), -1);
     assert_string_equal(err, "unknown setting \"colour\"");
     /* 17 ports do not fit */
-    assert_int_equal(gate_config_set(&c, "control_ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", err, sizeof err), -1);
+    assert_int_equal(gate_config_set(&c, "control_ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", err, sizeof err),
+                     -1);
 }
 
 static void write_file(const char *path, const char *text) {
@@ -121,8 +122,7 @@ static void test_percentiles(void **state) {
     static gate_stats s;
     memset(&s, 0, sizeof s);
     assert_int_equal(gate_stats_pct(s.lat, s.lat_n, 50), 0);
-    for (int i = 0; i < 98; i++)
-        gate_stats_latency(s.lat, &s.lat_n, &s.lat_max_us, 45); /* bucket 40-49 us */
+    for (int i = 0; i < 98; i++) gate_stats_latency(s.lat, &s.lat_n, &s.lat_max_us, 45); /* bucket 40-49 us */
     gate_stats_latency(s.lat, &s.lat_n, &s.lat_max_us, 700);
     gate_stats_latency(s.lat, &s.lat_n, &s.lat_max_us, 5000000); /* beyond the last bucket */
     assert_int_equal(gate_stats_pct(s.lat, s.lat_n, 50), 50);
@@ -134,8 +134,8 @@ static void test_percentiles(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_values), cmocka_unit_test(test_ini),
-        cmocka_unit_test(test_classes), cmocka_unit_test(test_percentiles),
+        cmocka_unit_test(test_defaults), cmocka_unit_test(test_values),      cmocka_unit_test(test_ini),
+        cmocka_unit_test(test_classes),  cmocka_unit_test(test_percentiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,8 +21,10 @@ static void test_login_response(void **state) {
     assert_string_equal(out, "c082588e299e327c66bed322a02df35b");
     msnp_md5_hex("", 0, out);
     assert_string_equal(out, "d41d8cd98f00b204e9800998ecf8427e");
-    assert_true(msnp_md5_hex_equal(msnp_str_c("8ACA4D4721B726BA9CD5E3A5F601671A"), msnp_str_c("8aca4d4721b726ba9cd5e3a5f601671a")));
-    assert_false(msnp_md5_hex_equal(msnp_str_c("8aca4d4721b726ba9cd5e3a5f601671b"), msnp_str_c("8aca4d4721b726ba9cd5e3a5f601671a")));
+    assert_true(msnp_md5_hex_equal(msnp_str_c("8ACA4D4721B726BA9CD5E3A5F601671A"),
+                                   msnp_str_c("8aca4d4721b726ba9cd5e3a5f601671a")));
+    assert_false(msnp_md5_hex_equal(msnp_str_c("8aca4d4721b726ba9cd5e3a5f601671b"),
+                                    msnp_str_c("8aca4d4721b726ba9cd5e3a5f601671a")));
     assert_false(msnp_md5_hex_equal(msnp_str_c("8aca"), msnp_str_c("8aca")));
 }
 
@@ -65,9 +67,9 @@ static void test_utf8(void **state) {
     (void)state;
     assert_true(msnp_utf8_valid("\xe8\xaf\xad\xe9\x9f\xb3", 6));
     assert_true(msnp_utf8_valid("plain", 5));
-    assert_false(msnp_utf8_valid("\xe8\xaf", 2));         /* truncated */
-    assert_false(msnp_utf8_valid("\xc0\xaf", 2));         /* overlong */
-    assert_false(msnp_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(msnp_utf8_valid("\xe8\xaf", 2));     /* truncated */
+    assert_false(msnp_utf8_valid("\xc0\xaf", 2));     /* overlong */
+    assert_false(msnp_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
     assert_false(msnp_utf8_valid("\xff", 1));
     assert_false(msnp_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     /* a URL-encoded name carrying invalid UTF-8 is detected after decoding */
@@ -167,25 +169,21 @@ static void test_str_ieq(void **state) {
     assert_false(msnp_str_ieq(msnp_str_make("", 0), "a"));
     assert_false(msnp_str_ieq(msnp_str_c("a"), ""));
     assert_false(msnp_str_ieq(msnp_str_c("text/plai"), "text/plain"));   /* shorter view */
-    assert_false(msnp_str_ieq(msnp_str_c("text/plainx"), "text/plain"));  /* longer view */
+    assert_false(msnp_str_ieq(msnp_str_c("text/plainx"), "text/plain")); /* longer view */
     assert_false(msnp_str_ieq(msnp_str_make("te\0t", 4), "te"));
     assert_false(msnp_str_ieq(msnp_str_make("te\0t", 4), "text"));
     assert_true(msnp_str_ieq(msnp_str_make("Typing-User: x", 11), "typing-user"));
     assert_false(msnp_str_ieq(msnp_str_c("\xc3\x89"), "\xc3\xa9")); /* no folding beyond ASCII */
-    assert_false(msnp_str_ieq(msnp_str_c("@"), "`"));                 /* 0x40 vs 0x60: not letters */
+    assert_false(msnp_str_ieq(msnp_str_c("@"), "`"));               /* 0x40 vs 0x60: not letters */
     assert_true(msnp_str_istarts(msnp_str_c("MSNFTP blah"), "msnftp"));
     assert_false(msnp_str_istarts(msnp_str_c("MSNF"), "msnftp"));
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_login_response), cmocka_unit_test(test_str_ieq),
-        cmocka_unit_test(test_challenge),
-        cmocka_unit_test(test_url_coding),
-        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_addresses),
-        cmocka_unit_test(test_msnftp_blocks),
-        cmocka_unit_test(test_self_check),
+        cmocka_unit_test(test_login_response), cmocka_unit_test(test_str_ieq),    cmocka_unit_test(test_challenge),
+        cmocka_unit_test(test_url_coding),     cmocka_unit_test(test_utf8),       cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_msnftp_blocks),  cmocka_unit_test(test_self_check),
     };
     return cmocka_run_group_tests_name("msnp_auth_util", tests, NULL, NULL);
 }

@@ -76,7 +76,10 @@ static void test_whiteboard_context(void **state) {
 static void test_localised_names(void **state) {
     (void)state;
     /* the byte sequences the source analysis lists */
-    static const struct { const char *bytes; msnp_app_kind kind; } cases[] = {
+    static const struct {
+        const char *bytes;
+        msnp_app_kind kind;
+    } cases[] = {
         {"\xe8\xaf\xad\xe9\x9f\xb3\xe5\xaf\xb9\xe8\xaf\x9d", MSNP_APP_VOICE},
         {"\xe6\x96\x87\xe4\xbb\xb6\xe4\xbc\xa0\xe8\xbe\x93", MSNP_APP_FILE_TRANSFER},
         {"\xe7\x99\xbd\xe6\x9d\xbf", MSNP_APP_WHITEBOARD},
@@ -134,17 +137,20 @@ static void test_classification_order(void **state) {
                                    &by),
                      MSNP_APP_VOICE);
     /* unknown GUID, unknown name: reported unknown, never guessed */
-    assert_int_equal(classify_body("Application-Name: Chess\r\nApplication-GUID: {11111111-2222-3333-4444-555555555555}\r\n"
-                                   "Session-Protocol: SM1\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n",
-                                   &by),
-                     MSNP_APP_UNKNOWN);
+    assert_int_equal(
+        classify_body("Application-Name: Chess\r\nApplication-GUID: {11111111-2222-3333-4444-555555555555}\r\n"
+                      "Session-Protocol: SM1\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n",
+                      &by),
+        MSNP_APP_UNKNOWN);
     assert_int_equal(by, MSNP_BY_NONE);
     /* no GUID, no known name: headers decide */
-    assert_int_equal(classify_body("Application-File: a.txt\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n", &by),
-                     MSNP_APP_FILE_TRANSFER);
+    assert_int_equal(
+        classify_body("Application-File: a.txt\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n", &by),
+        MSNP_APP_FILE_TRANSFER);
     assert_int_equal(by, MSNP_BY_HEADERS);
-    assert_int_equal(classify_body("Session-Protocol: SM1\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n", &by),
-                     MSNP_APP_VOICE);
+    assert_int_equal(
+        classify_body("Session-Protocol: SM1\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n", &by),
+        MSNP_APP_VOICE);
     assert_int_equal(by, MSNP_BY_HEADERS);
     assert_int_equal(classify_body("Invitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n", &by), MSNP_APP_UNKNOWN);
 }

@@ -65,7 +65,8 @@ static void test_case_duplicates_folding(void **state) {
 
 static void test_bare_lf_and_no_blank_line(void **state) {
     (void)state;
-    static const char p[] = "MIME-Version: 1.0\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\nLoginTime: 1\nMemberIdLow: -517030579\n";
+    static const char p[] =
+        "MIME-Version: 1.0\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\nLoginTime: 1\nMemberIdLow: -517030579\n";
     msnp_mime m;
     assert_int_equal(msnp_mime_parse(p, sizeof(p) - 1, &m, NULL), MSNP_MIME_OK);
     assert_false(m.has_blank);
@@ -99,7 +100,10 @@ static void test_errors(void **state) {
 
 static void test_content_kinds(void **state) {
     (void)state;
-    static const struct { const char *ct; msnp_content_kind k; } cases[] = {
+    static const struct {
+        const char *ct;
+        msnp_content_kind k;
+    } cases[] = {
         {"text/x-msmsgsinvite; charset=UTF-8", MSNP_CT_INVITE},
         {"text/x-msmsgsinitialemailnotification; charset=UTF-8", MSNP_CT_INITIAL_EMAIL},
         {"text/x-msmsgsemailnotification; charset=UTF-8", MSNP_CT_EMAIL},

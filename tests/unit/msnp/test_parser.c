@@ -65,8 +65,8 @@ static drive_result drive(msnp_role role, const char *data, size_t len, const si
             assert_true(w > 0);
             append(&r.out, &r.out_n, tmp, (size_t)w);
             char line[128];
-            int l = snprintf(line, sizeof(line), "%s trid=%d:%u argc=%zu payload=%d:%zu off=%llu size=%zu\n",
-                             cmd.name, cmd.has_trid, cmd.trid, cmd.argc, cmd.has_payload, cmd.payload.n,
+            int l = snprintf(line, sizeof(line), "%s trid=%d:%u argc=%zu payload=%d:%zu off=%llu size=%zu\n", cmd.name,
+                             cmd.has_trid, cmd.trid, cmd.argc, cmd.has_payload, cmd.payload.n,
                              (unsigned long long)cmd.offset, cmd.size);
             append(&r.summary, &r.summary_n, line, (size_t)l);
             r.items++;
@@ -137,7 +137,8 @@ static void test_fields(void **state) {
     (void)state;
     msnp_cmd c;
     msnp_parse_error e;
-    assert_int_equal(parse1(MSNP_FROM_SERVER, "XFR 10 SB 64.4.12.193:1863 CKI 16925950.1016955577.17693\r\n", &c, &e), 58);
+    assert_int_equal(parse1(MSNP_FROM_SERVER, "XFR 10 SB 64.4.12.193:1863 CKI 16925950.1016955577.17693\r\n", &c, &e),
+                     58);
     assert_string_equal(c.name, "XFR");
     assert_int_equal(c.code, MSNP_XFR);
     assert_true(c.has_trid);
@@ -254,7 +255,10 @@ static void test_bad_input(void **state) {
     assert_int_equal(msnp_parse(&p, edge, 64, &c, &e), 64);
     /* endless empty lines are refused too, not buffered forever */
     char blanks[200];
-    for (size_t i = 0; i < sizeof(blanks); i += 2) { blanks[i] = '\r'; blanks[i + 1] = '\n'; }
+    for (size_t i = 0; i < sizeof(blanks); i += 2) {
+        blanks[i] = '\r';
+        blanks[i + 1] = '\n';
+    }
     msnp_parser_init(&p, MSNP_FROM_CLIENT, &lim);
     assert_int_equal(msnp_parse(&p, blanks, sizeof(blanks), &c, &e), MSNP_ELINE_TOO_LONG);
 
@@ -283,7 +287,8 @@ static void test_error_offsets_are_stream_offsets(void **state) {
 
 static void test_payload_is_binary_safe(void **state) {
     (void)state;
-    static const char s[] = "MSG 1 U 6\r\n\0\r\nX\n\xff" "PNG\r\n";
+    static const char s[] = "MSG 1 U 6\r\n\0\r\nX\n\xff"
+                            "PNG\r\n";
     msnp_parser p;
     msnp_cmd c;
     msnp_parse_error e;

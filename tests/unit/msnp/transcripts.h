@@ -12,72 +12,72 @@ typedef struct transcript {
     const char *bytes;
 } transcript;
 
-#define IM_PAYLOAD                                                                                     \
-    "MIME-Version: 1.0\r\n"                                                                            \
-    "Content-Type: text/plain; charset=UTF-8\r\n"                                                      \
-    "X-MMS-IM-Format: FN=Microsoft%20Sans%20Serif; EF=I; CO=000000; CS=0; PF=22\r\n"                   \
-    "\r\n"                                                                                             \
+#define IM_PAYLOAD \
+    "MIME-Version: 1.0\r\n" \
+    "Content-Type: text/plain; charset=UTF-8\r\n" \
+    "X-MMS-IM-Format: FN=Microsoft%20Sans%20Serif; EF=I; CO=000000; CS=0; PF=22\r\n" \
+    "\r\n" \
     "hello! how are you?"
 
 /* 157 bytes: the length the source analysis gives for this message. */
 #define IM_PAYLOAD_LEN "157"
 
-#define FT_INVITE                                                                                      \
-    "MIME-Version: 1.0\r\n"                                                                            \
-    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n"                                             \
-    "\r\n"                                                                                             \
-    "Application-Name: File Transfer\r\n"                                                              \
-    "Application-GUID: {5D3E02AB-6190-11D3-BBBB-00C04F795683}\r\n"                                     \
-    "Invitation-Command: INVITE\r\n"                                                                   \
-    "Invitation-Cookie: 33267\r\n"                                                                     \
-    "Application-File: readme.txt\r\n"                                                                 \
-    "Application-FileSize: 60904\r\n"                                                                  \
+#define FT_INVITE \
+    "MIME-Version: 1.0\r\n" \
+    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n" \
+    "\r\n" \
+    "Application-Name: File Transfer\r\n" \
+    "Application-GUID: {5D3E02AB-6190-11D3-BBBB-00C04F795683}\r\n" \
+    "Invitation-Command: INVITE\r\n" \
+    "Invitation-Cookie: 33267\r\n" \
+    "Application-File: readme.txt\r\n" \
+    "Application-FileSize: 60904\r\n" \
     "\r\n"
 
-#define FT_ACCEPT_RECEIVER                                                                             \
-    "MIME-Version: 1.0\r\n"                                                                            \
-    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n"                                             \
-    "\r\n"                                                                                             \
-    "Invitation-Command: ACCEPT\r\n"                                                                   \
-    "Invitation-Cookie: 33267\r\n"                                                                     \
-    "Launch-Application: FALSE\r\n"                                                                    \
+#define FT_ACCEPT_RECEIVER \
+    "MIME-Version: 1.0\r\n" \
+    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n" \
+    "\r\n" \
+    "Invitation-Command: ACCEPT\r\n" \
+    "Invitation-Cookie: 33267\r\n" \
+    "Launch-Application: FALSE\r\n" \
     "Request-Data: IP-Address:\r\n"
 
-#define FT_ACCEPT_SENDER                                                                               \
-    "MIME-Version: 1.0\r\n"                                                                            \
-    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n"                                             \
-    "\r\n"                                                                                             \
-    "Invitation-Command: ACCEPT\r\n"                                                                   \
-    "Invitation-Cookie: 33267\r\n"                                                                     \
-    "IP-Address: 10.44.102.65\r\n"                                                                     \
-    "Port: 6891\r\n"                                                                                   \
-    "AuthCookie: 93301\r\n"                                                                            \
-    "Launch-Application: FALSE\r\n"                                                                    \
-    "Request-Data: IP-Address:\r\n"                                                                    \
+#define FT_ACCEPT_SENDER \
+    "MIME-Version: 1.0\r\n" \
+    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n" \
+    "\r\n" \
+    "Invitation-Command: ACCEPT\r\n" \
+    "Invitation-Cookie: 33267\r\n" \
+    "IP-Address: 10.44.102.65\r\n" \
+    "Port: 6891\r\n" \
+    "AuthCookie: 93301\r\n" \
+    "Launch-Application: FALSE\r\n" \
+    "Request-Data: IP-Address:\r\n" \
     "\r\n"
 
 /* The source's voice invitation: localised name 语音对话, and (a slip in the
  * source) the file-transfer GUID. */
-#define VOICE_INVITE_ZH                                                                                \
-    "MIME-Version: 1.0\r\n"                                                                            \
-    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n"                                             \
-    "\r\n"                                                                                             \
-    "Application-Name: \xe8\xaf\xad\xe9\x9f\xb3\xe5\xaf\xb9\xe8\xaf\x9d\r\n"                           \
-    "Application-GUID: {5D3E02AB-6190-11D3-BBBB-00C04F795683}\r\n"                                     \
-    "Session-Protocol: SM1\r\n"                                                                        \
-    "Context-Data: Requested:SIP_A,; Capabilities:SIP_A,SIP_V\r\n"                                     \
-    "Invitation-Command: INVITE\r\n"                                                                   \
-    "Invitation-Cookie: 1147452\r\n"                                                                   \
-    "Session-ID: {C4E9035F-CCEB-40F0-8F17-135FB734073B}\r\n"                                           \
+#define VOICE_INVITE_ZH \
+    "MIME-Version: 1.0\r\n" \
+    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n" \
+    "\r\n" \
+    "Application-Name: \xe8\xaf\xad\xe9\x9f\xb3\xe5\xaf\xb9\xe8\xaf\x9d\r\n" \
+    "Application-GUID: {5D3E02AB-6190-11D3-BBBB-00C04F795683}\r\n" \
+    "Session-Protocol: SM1\r\n" \
+    "Context-Data: Requested:SIP_A,; Capabilities:SIP_A,SIP_V\r\n" \
+    "Invitation-Command: INVITE\r\n" \
+    "Invitation-Cookie: 1147452\r\n" \
+    "Session-ID: {C4E9035F-CCEB-40F0-8F17-135FB734073B}\r\n" \
     "\r\n"
 
-#define WHITEBOARD_CONTEXT                                                                             \
-    "MIME-Version: 1.0\r\n"                                                                            \
-    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n"                                             \
-    "\r\n"                                                                                             \
-    "Invitation-Command: CONTEXT\r\n"                                                                  \
-    "Invitation-Cookie: 7391\r\n"                                                                      \
-    "Context-Data:10.1.1.211:13374\r\n"                                                                \
+#define WHITEBOARD_CONTEXT \
+    "MIME-Version: 1.0\r\n" \
+    "Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n" \
+    "\r\n" \
+    "Invitation-Command: CONTEXT\r\n" \
+    "Invitation-Cookie: 7391\r\n" \
+    "Context-Data:10.1.1.211:13374\r\n" \
     "\r\n"
 
 static const transcript transcripts[] = {
@@ -118,25 +118,20 @@ static const transcript transcripts[] = {
     {"seed switchboard, caller side", MSNP_FROM_CLIENT,
      "USR 1 example@passport.com 16925950.1016955577.17693\r\n"
      "CAL 2 name_123@hotmail.com\r\n"
-     "MSG 3 A " IM_PAYLOAD_LEN "\r\n" IM_PAYLOAD
-     "MSG 4 N 277\r\n" FT_INVITE
-     "OUT\r\n"},
+     "MSG 3 A " IM_PAYLOAD_LEN "\r\n" IM_PAYLOAD "MSG 4 N 277\r\n" FT_INVITE "OUT\r\n"},
     {"seed switchboard, server side", MSNP_FROM_SERVER,
      "USR 1 OK example@passport.com mike\r\n"
      "CAL 2 RINGING 11752099\r\n"
      "JOI name_123@hotmail.com name_123\r\n"
      "ACK 3\r\n"
-     "MSG name_123@hotmail.com name_123 " IM_PAYLOAD_LEN "\r\n" IM_PAYLOAD
-     "IRO 1 1 2 me@x.com My%20Name\r\n"
+     "MSG name_123@hotmail.com name_123 " IM_PAYLOAD_LEN "\r\n" IM_PAYLOAD "IRO 1 1 2 me@x.com My%20Name\r\n"
      "ANS 1 OK\r\n"
      "NAK 4\r\n"
      "BYE name_123@hotmail.com\r\n"},
     {"file transfer invitation exchange", MSNP_FROM_SERVER,
-     "MSG example@passport.com tim 179\r\n" FT_ACCEPT_RECEIVER
-     "MSG example@passport.com tim 238\r\n" FT_ACCEPT_SENDER},
+     "MSG example@passport.com tim 179\r\n" FT_ACCEPT_RECEIVER "MSG example@passport.com tim 238\r\n" FT_ACCEPT_SENDER},
     {"voice and whiteboard invitations", MSNP_FROM_CLIENT,
-     "MSG 4 N 352\r\n" VOICE_INVITE_ZH
-     "MSG 5 N 158\r\n" WHITEBOARD_CONTEXT},
+     "MSG 4 N 352\r\n" VOICE_INVITE_ZH "MSG 5 N 158\r\n" WHITEBOARD_CONTEXT},
     {"lists and sync", MSNP_FROM_SERVER,
      "SYN 8 6\r\n"
      "GTC 8 6 A\r\n"

@@ -35,15 +35,13 @@ int sn_run_file_observed(const char *path, const sn_config *cfg, const sn_observ
     }
     sn_engine *e = sn_engine_new(cfg);
     sn_events_add_sink(sn_engine_events(e), collect, out->events);
-    if (obs)
-        sn_engine_observe(e, obs);
+    if (obs) sn_engine_observe(e, obs);
     int lt = sn_capture_linktype(cap);
     sn_frame fr;
     int rc;
     while ((rc = sn_capture_next(cap, &fr, out->err, sizeof out->err)) == 1)
         sn_engine_packet(e, lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
-    if (rc < 0)
-        out->status = -1;
+    if (rc < 0) out->status = -1;
     sn_engine_finish(e);
     out->stats = *sn_engine_stats(e);
     const sn_memcap *m = sn_engine_memcap(e);
@@ -63,11 +61,9 @@ void sn_run_free(sn_run *r) {
 }
 
 static int wanted(const char *type, const char *const *types) {
-    if (!types)
-        return strcmp(type, "flow") != 0 && strcmp(type, "anomaly") != 0;
+    if (!types) return strcmp(type, "flow") != 0 && strcmp(type, "anomaly") != 0;
     for (; *types; types++)
-        if (strcmp(*types, type) == 0)
-            return 1;
+        if (strcmp(*types, type) == 0) return 1;
     return 0;
 }
 
@@ -78,11 +74,9 @@ json_t *sn_normalize(const json_t *events, const char *const *types) {
     json_t *ev;
     json_array_foreach(events, i, ev) {
         const char *type = json_string_value(json_object_get(ev, "event"));
-        if (!type || !wanted(type, types))
-            continue;
+        if (!type || !wanted(type, types)) continue;
         json_t *c = json_deep_copy(ev);
-        for (const char *const *k = drop; *k; k++)
-            json_object_del(c, *k);
+        for (const char *const *k = drop; *k; k++) json_object_del(c, *k);
         json_array_append_new(out, c);
     }
     return out;
@@ -92,8 +86,7 @@ size_t sn_count(const json_t *events, const char *type) {
     size_t n = 0, i;
     json_t *ev;
     json_array_foreach(events, i, ev) {
-        if (strcmp(json_string_value(json_object_get(ev, "event")), type) == 0)
-            n++;
+        if (strcmp(json_string_value(json_object_get(ev, "event")), type) == 0) n++;
     }
     return n;
 }
@@ -102,8 +95,7 @@ json_t *sn_nth(const json_t *events, const char *type, size_t n) {
     size_t i;
     json_t *ev;
     json_array_foreach(events, i, ev) {
-        if (strcmp(json_string_value(json_object_get(ev, "event")), type) == 0 && n-- == 0)
-            return ev;
+        if (strcmp(json_string_value(json_object_get(ev, "event")), type) == 0 && n-- == 0) return ev;
     }
     return NULL;
 }
@@ -112,11 +104,9 @@ json_t *sn_find(const json_t *events, const char *type, const char *key, const c
     size_t i;
     json_t *ev;
     json_array_foreach(events, i, ev) {
-        if (strcmp(json_string_value(json_object_get(ev, "event")), type) != 0)
-            continue;
+        if (strcmp(json_string_value(json_object_get(ev, "event")), type) != 0) continue;
         const char *v = json_string_value(json_object_get(ev, key));
-        if (v && strcmp(v, value) == 0)
-            return ev;
+        if (v && strcmp(v, value) == 0) return ev;
     }
     return NULL;
 }

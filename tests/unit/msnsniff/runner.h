@@ -12,8 +12,8 @@ typedef struct sn_run {
     json_t *events; /* array of event objects */
     sn_stats stats;
     uint64_t mem_peak, mem_limit, mem_left;
-    size_t expect_peak, expect_max;   /* the expectation table's peak and global bound */
-    int status;     /* 0 ok, -1 capture error */
+    size_t expect_peak, expect_max; /* the expectation table's peak and global bound */
+    int status;                     /* 0 ok, -1 capture error */
     char err[512];
 } sn_run;
 

@@ -35,8 +35,7 @@ static msnsynth_tcp *conn(scen *s, const char *caddr, const char *saddr, uint16_
     msnsynth_endpoint c = ep(s, caddr, s->eport++), v = ep(s, saddr, sport);
     s->isn += 0x01000193u;
     msnsynth_tcp *t = msnsynth_tcp_open(s->w, &c, &v, s->isn, s->isn ^ 0x5A5A5A5Au, handshake);
-    if (t)
-        msnsynth_tcp_policy(t, &s->o->policy);
+    if (t) msnsynth_tcp_policy(t, &s->o->policy);
     return t;
 }
 
@@ -46,8 +45,7 @@ static void say(msnsynth_tcp *t, int from_server, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        msnsynth_tcp_send(t, from_server, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+    if (n > 0) msnsynth_tcp_send(t, from_server, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 /* client: MSG trid ack len\r\n<payload>; server: MSG email name len\r\n<payload> */
@@ -154,12 +152,14 @@ static void chat_and_whiteboard(scen *s, msnsynth_tcp *ns, msnsynth_tcp *sb) {
     msg_s(sb, PEER, "name_123",
           INVITE_HDR "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 77001\r\nLaunch-Application: FALSE\r\n"
                      "Request-Data: IP-Address:\r\n\r\n");
-    msg_c(sb, 5, 'A', INVITE_HDR "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 77001\r\nIP-Address: 10.44.102.65\r\n\r\n");
+    msg_c(sb, 5, 'A',
+          INVITE_HDR "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 77001\r\nIP-Address: 10.44.102.65\r\n\r\n");
     say(sb, 1, "ACK 5\r\n");
     say(ns, 0, "QRY 11 msmsgs@msnmsgr.com 32\r\n0123456789abcdef0123456789abcdef");
     say(ns, 1, "QRY 11\r\n");
     msg_s(sb, PEER, "name_123",
-          INVITE_HDR "Invitation-Command: CONTEXT\r\nInvitation-Cookie: 77001\r\nContext-Data: 10.1.1.211:13374\r\n\r\n");
+          INVITE_HDR
+          "Invitation-Command: CONTEXT\r\nInvitation-Cookie: 77001\r\nContext-Data: 10.1.1.211:13374\r\n\r\n");
     /* the predicted T.120 connection: me -> peer */
     msnsynth_tcp *wb = conn(s, ME_IP, PEER_IP, 13374, 1);
     static const unsigned char t120[] = {0x03, 0x00, 0x00, 0x0b, 0x06, 0xe0, 0x00, 0x00, 0x00, 0x00, 0x00};
@@ -177,8 +177,9 @@ static void file_transfer(scen *s, msnsynth_tcp *ns) {
           INVITE_HDR "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 33267\r\nLaunch-Application: FALSE\r\n"
                      "Request-Data: IP-Address:\r\n\r\n");
     msg_c(sb, 5, 'N',
-          INVITE_HDR "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 33267\r\nIP-Address: 10.44.102.65\r\n"
-                     "Port: 6891\r\nAuthCookie: 93301\r\nLaunch-Application: FALSE\r\nRequest-Data: IP-Address:\r\n\r\n");
+          INVITE_HDR
+          "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 33267\r\nIP-Address: 10.44.102.65\r\n"
+          "Port: 6891\r\nAuthCookie: 93301\r\nLaunch-Application: FALSE\r\nRequest-Data: IP-Address:\r\n\r\n");
     /* receiver connects to the sender */
     msnsynth_endpoint rc = ep(s, PEER_IP, 1030), sd = ep(s, ME_IP, 6891);
     s->isn += 0x01000193u;
@@ -195,8 +196,7 @@ static void file_transfer(scen *s, msnsynth_tcp *ns) {
         size_t len = SN_SCENARIO_FILE_SIZE - off < 2045u ? SN_SCENARIO_FILE_SIZE - off : 2045u;
         msnftp_block_encode(buf + n, (uint16_t)len);
         n += 3;
-        for (size_t i = 0; i < len; i++)
-            buf[n + i] = sn_scenario_file_byte(off + i);
+        for (size_t i = 0; i < len; i++) buf[n + i] = sn_scenario_file_byte(off + i);
         n += len;
     }
     msnsynth_tcp_send(ft, 1, buf, n);
@@ -249,7 +249,8 @@ static void sharing_and_assistance(scen *s, msnsynth_tcp *ns) {
     msg_s(sb, PEER, "name_123",
           INVITE_HDR "Application-Name: \xe8\xbf\x9c\xe7\xa8\x8b\xe5\x8d\x8f\xe5\x8a\xa9\r\n"
                      "Invitation-Command: INVITE\r\nInvitation-Cookie: 99001\r\n\r\n");
-    msg_c(sb, 5, 'N', INVITE_HDR "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 99001\r\nLaunch-Application: FALSE\r\n\r\n");
+    msg_c(sb, 5, 'N',
+          INVITE_HDR "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 99001\r\nLaunch-Application: FALSE\r\n\r\n");
     msg_s(sb, PEER, "name_123",
           INVITE_HDR "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 99001\r\nIP-Address: 10.1.1.211:3389\r\n\r\n");
     say(sb, 0, "OUT\r\n");
@@ -299,8 +300,7 @@ int sn_scenario_write(const char *path, const sn_scenario_opts *o) {
     s.isn = 1000;
     s.eport = 1025;
     s.w = msnsynth_open(path, &o->synth);
-    if (!s.w)
-        return -1;
+    if (!s.w) return -1;
     static const unsigned char ds[4] = {207, 46, 104, 20};
     dns_answer(&s, "messenger.hotmail.com", ds);
     dispatch(&s);

@@ -29,16 +29,13 @@ static char path[512];
 
 static int setup(void **st) {
     (void)st;
-    if (!mkdtemp(dir))
-        return -1;
+    if (!mkdtemp(dir)) return -1;
     snprintf(path, sizeof path, "%s/seed.pcap", dir);
     sn_scenario_opts o;
     char *argv[] = {"mkcapture", path, NULL};
-    if (sn_scenario_parse_args(2, argv, &o) != 1 || sn_scenario_write(path, &o) != 0)
-        return -1;
+    if (sn_scenario_parse_args(2, argv, &o) != 1 || sn_scenario_write(path, &o) != 0) return -1;
     FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return -1;
+    if (!fp) return -1;
     seed = malloc(4u << 20);
     seed_len = fread(seed, 1, 4u << 20, fp);
     fclose(fp);
@@ -72,8 +69,7 @@ static size_t compare(const char *filter, long long want_offset, int want_fast) 
         return 0;
     }
     assert_non_null(c);
-    if (want_fast >= 0)
-        assert_string_equal(sn_capture_reader(c), want_fast ? "pcapread" : "libpcap");
+    if (want_fast >= 0) assert_string_equal(sn_capture_reader(c), want_fast ? "pcapread" : "libpcap");
     assert_int_equal(sn_capture_linktype(c), pcap_datalink(p));
     if (filter) {
         struct bpf_program prog;
@@ -104,10 +100,8 @@ static size_t compare(const char *filter, long long want_offset, int want_fast) 
         }
         assert_int_equal(mine, -1);
         char want[1024];
-        if (want_offset >= 0)
-            snprintf(want, sizeof want, "%s: at offset %lld: %s", path, want_offset, pcap_geterr(p));
-        else
-            snprintf(want, sizeof want, "%s", pcap_geterr(p));
+        if (want_offset >= 0) snprintf(want, sizeof want, "%s: at offset %lld: %s", path, want_offset, pcap_geterr(p));
+        else snprintf(want, sizeof want, "%s", pcap_geterr(p));
         size_t wl = strlen(want), el = strlen(err);
         assert_true(el >= wl);
         assert_string_equal(err + el - wl, want); /* libpcap's own words, at the right record */
@@ -124,7 +118,7 @@ static size_t record_offsets(size_t *off, size_t max) {
     while (at + 16 <= seed_len && n < max) {
         off[n++] = at;
         uint32_t cl = (uint32_t)seed[at + 8] | (uint32_t)seed[at + 9] << 8 | (uint32_t)seed[at + 10] << 16 |
-                      (uint32_t)seed[at + 11] << 24;
+            (uint32_t)seed[at + 11] << 24;
         at += 16 + cl;
     }
     return n;
@@ -146,10 +140,8 @@ static void test_cut_everywhere(void **st) {
     /* every byte of the file header and the first records, then a spread
      * of cuts, then cuts around a few record boundaries */
     size_t cuts[2000], nc = 0;
-    for (size_t cut = 0; cut < 128; cut++)
-        cuts[nc++] = cut;
-    for (size_t cut = 128; cut < seed_len && nc < 1800; cut += 389)
-        cuts[nc++] = cut;
+    for (size_t cut = 0; cut < 128; cut++) cuts[nc++] = cut;
+    for (size_t cut = 128; cut < seed_len && nc < 1800; cut += 389) cuts[nc++] = cut;
     for (size_t i = 1; i < n && nc + 3 <= 2000; i += n / 40 + 1) {
         cuts[nc++] = off[i] - 1;
         cuts[nc++] = off[i] + 1;
@@ -188,8 +180,7 @@ static void test_flipped_bytes(void **st) {
 }
 
 static void put32(unsigned char *p, uint32_t v, int be) {
-    for (int i = 0; i < 4; i++)
-        p[be ? 3 - i : i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 4; i++) p[be ? 3 - i : i] = (unsigned char)(v >> (8 * i));
 }
 
 static void test_record_lengths(void **st) {
@@ -234,7 +225,8 @@ static void test_byte_order_and_nanoseconds(void **st) {
             b[k + 1] = (unsigned char)(be ? lo : hi);
         }
         for (int k = 8; k < 24; k += 4) {
-            uint32_t w = (uint32_t)seed[k] | (uint32_t)seed[k + 1] << 8 | (uint32_t)seed[k + 2] << 16 | (uint32_t)seed[k + 3] << 24;
+            uint32_t w = (uint32_t)seed[k] | (uint32_t)seed[k + 1] << 8 | (uint32_t)seed[k + 2] << 16 |
+                (uint32_t)seed[k + 3] << 24;
             put32(b + k, w, be);
         }
         size_t at = 24;
@@ -242,11 +234,9 @@ static void test_byte_order_and_nanoseconds(void **st) {
             uint32_t f[4];
             for (size_t k = 0; k < 4; k++)
                 f[k] = (uint32_t)seed[at + 4 * k] | (uint32_t)seed[at + 4 * k + 1] << 8 |
-                       (uint32_t)seed[at + 4 * k + 2] << 16 | (uint32_t)seed[at + 4 * k + 3] << 24;
-            if (ns)
-                f[1] = f[1] * 1000u + 999u;
-            for (size_t k = 0; k < 4; k++)
-                put32(b + at + 4 * k, f[k], be);
+                    (uint32_t)seed[at + 4 * k + 2] << 16 | (uint32_t)seed[at + 4 * k + 3] << 24;
+            if (ns) f[1] = f[1] * 1000u + 999u;
+            for (size_t k = 0; k < 4; k++) put32(b + at + 4 * k, f[k], be);
             at += 16 + f[2];
         }
         write_file(b, seed_len);
@@ -279,8 +269,7 @@ static size_t put_record(unsigned char *b, size_t at, uint32_t caplen, uint32_t 
     put32(b + at + 4, seq % 1000000u, 0);
     put32(b + at + 8, caplen, 0);
     put32(b + at + 12, caplen + seq % 3u, 0);
-    for (uint32_t k = 0; k < caplen; k++)
-        b[at + 16 + k] = (unsigned char)(seq * 31u + k * 7u);
+    for (uint32_t k = 0; k < caplen; k++) b[at + 16 + k] = (unsigned char)(seq * 31u + k * 7u);
     return at + 16 + caplen;
 }
 
@@ -292,8 +281,7 @@ static size_t fill_to(unsigned char *b, size_t at, size_t boundary, size_t gap, 
     for (;;) { /* bounded: every record moves at forward */
         size_t left = boundary - gap - at;
         uint32_t want = sizes[i++ % 8];
-        if (left < 16)
-            break; /* callers keep the gap reachable */
+        if (left < 16) break; /* callers keep the gap reachable */
         if (16u + want + 16u > left) {
             at = put_record(b, at, (uint32_t)(left - 16), (*seq)++);
             break;
@@ -315,7 +303,7 @@ static void test_records_across_chunks(void **st) {
     size_t split_header = at;
     at = put_record(b, at, 100, seq++);
     at = fill_to(b, at, 24 + 2 * chunk, 100000, &seq);
-    at = put_record(b, at, 262144u, seq++); /* the largest record, across the second boundary */
+    at = put_record(b, at, 262144u, seq++);       /* the largest record, across the second boundary */
     at = fill_to(b, at, 24 + 3 * chunk, 0, &seq); /* ends on the third */
     size_t on_boundary = at;
     while (at + 16 + 9000 < size) {
@@ -339,8 +327,7 @@ static void test_records_across_chunks(void **st) {
         sn_capture *c = sn_capture_open_file(path, err, sizeof err);
         assert_non_null(c);
         sn_frame fr;
-        for (int k = 0; k < 3; k++)
-            assert_int_equal(sn_capture_next(c, &fr, err, sizeof err), 1);
+        for (int k = 0; k < 3; k++) assert_int_equal(sn_capture_next(c, &fr, err, sizeof err), 1);
         sn_capture_close(c);
     }
     sn_pcapread_read_ahead = 1;

@@ -37,8 +37,8 @@ static void decode_all_links(int ipv6, int ext) {
             o.vlan[1] = 42;
             o.ipv6_ext_headers = ext;
             uint8_t frame[2048];
-            size_t n = msnsynth_frame_tcp(&o, &a, &b, 1234, 5678, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, "USR 1 OK\r\n", 10,
-                                          frame, sizeof frame);
+            size_t n = msnsynth_frame_tcp(&o, &a, &b, 1234, 5678, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, "USR 1 OK\r\n",
+                                          10, frame, sizeof frame);
             assert_true(n > 0);
             sn_memcap mem;
             sn_memcap_init(&mem, 0);
@@ -75,9 +75,18 @@ static void decode_all_links(int ipv6, int ext) {
     }
 }
 
-static void test_links_ipv4(void **state) { (void)state; decode_all_links(0, 0); }
-static void test_links_ipv6(void **state) { (void)state; decode_all_links(1, 0); }
-static void test_links_ipv6_ext(void **state) { (void)state; decode_all_links(1, 1); }
+static void test_links_ipv4(void **state) {
+    (void)state;
+    decode_all_links(0, 0);
+}
+static void test_links_ipv6(void **state) {
+    (void)state;
+    decode_all_links(1, 0);
+}
+static void test_links_ipv6_ext(void **state) {
+    (void)state;
+    decode_all_links(1, 1);
+}
 
 static void test_udp_and_garbage(void **state) {
     (void)state;
@@ -121,8 +130,7 @@ static void test_ipv4_defrag(void **state) {
     memset(&o, 0, sizeof o);
     o.link = MSNSYNTH_LINK_RAW;
     uint8_t data[100], full[256];
-    for (int i = 0; i < 100; i++)
-        data[i] = (uint8_t)i;
+    for (int i = 0; i < 100; i++) data[i] = (uint8_t)i;
     size_t n = msnsynth_frame_udp(&o, &a, &b, data, sizeof data, full, sizeof full);
     assert_int_equal(n, 20 + 8 + 100);
     const uint8_t *l4 = full + 20;
@@ -184,8 +192,7 @@ static void test_ipv6_defrag(void **state) {
     memset(&o, 0, sizeof o);
     o.link = MSNSYNTH_LINK_RAW;
     uint8_t data[100], full[256], frag[256];
-    for (int i = 0; i < 100; i++)
-        data[i] = (uint8_t)i;
+    for (int i = 0; i < 100; i++) data[i] = (uint8_t)i;
     size_t n = msnsynth_frame_udp(&o, &a, &b, data, sizeof data, full, sizeof full);
     assert_int_equal(n, 40 + 8 + 100);
     size_t l4len = n - 40;
@@ -268,12 +275,9 @@ static void test_ipv6_defrag(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_links_ipv4),
-        cmocka_unit_test(test_links_ipv6),
-        cmocka_unit_test(test_links_ipv6_ext),
-        cmocka_unit_test(test_udp_and_garbage),
-        cmocka_unit_test(test_ipv4_defrag),
-        cmocka_unit_test(test_ipv6_defrag),
+        cmocka_unit_test(test_links_ipv4),     cmocka_unit_test(test_links_ipv6),
+        cmocka_unit_test(test_links_ipv6_ext), cmocka_unit_test(test_udp_and_garbage),
+        cmocka_unit_test(test_ipv4_defrag),    cmocka_unit_test(test_ipv6_defrag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,10 +17,10 @@ static void test_dns(void **state) {
     (void)state;
     /* response: sb7.msgr.hotmail.com CNAME x.example.net, x.example.net A 64.4.12.174 */
     static const uint8_t pkt[] = {
-        0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
-        3, 's', 'b', '7', 4, 'm', 's', 'g', 'r', 7, 'h', 'o', 't', 'm', 'a', 'i', 'l', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1,
-        0xC0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 15, 1, 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'n', 'e', 't', 0,
-        0xC0, 50, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 64, 4, 12, 174};
+        0x12, 0x34, 0x81, 0x80, 0,   1,   0,   2,   0, 0,   0,   0,   3,   's', 'b', '7', 4,   'm',  's', 'g', 'r',
+        7,    'h',  'o',  't',  'm', 'a', 'i', 'l', 3, 'c', 'o', 'm', 0,   0,   1,   0,   1,   0xC0, 12,  0,   5,
+        0,    1,    0,    0,    0,   60,  0,   15,  1, 'x', 7,   'e', 'x', 'a', 'm', 'p', 'l', 'e',  3,   'n', 'e',
+        't',  0,    0xC0, 50,   0,   1,   0,   1,   0, 0,   0,   60,  0,   4,   64,  4,   12,  174};
     sn_ctx c;
     memset(&c, 0, sizeof c);
     sn_strmap_init(&c.dns);
@@ -31,8 +31,7 @@ static void test_dns(void **state) {
     assert_int_equal(a->b[3], 174);
     assert_non_null(sn_dns_lookup(&c, "x.example.net", 13));
     /* every truncation and a pointer loop: no crash, nothing bogus */
-    for (size_t cut = 0; cut < sizeof pkt; cut++)
-        sn_dns_observe(&c, pkt, cut);
+    for (size_t cut = 0; cut < sizeof pkt; cut++) sn_dns_observe(&c, pkt, cut);
     uint8_t loop[sizeof pkt];
     memcpy(loop, pkt, sizeof pkt);
     loop[12] = 0xC0;

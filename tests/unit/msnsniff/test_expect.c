@@ -18,8 +18,7 @@ static sn_expect_proto proto_exp(const char *host, uint16_t port, uint8_t tr, ui
     sn_expect_proto e;
     memset(&e, 0, sizeof e);
     snprintf(e.host, sizeof e.host, "%s", host);
-    if (sn_addr_parse(host, strlen(host), &e.addr) != 0)
-        memset(&e.addr, 0, sizeof e.addr);
+    if (sn_addr_parse(host, strlen(host), &e.addr) != 0) memset(&e.addr, 0, sizeof e.addr);
     e.port = port;
     e.transport = tr;
     e.group = group;
@@ -51,7 +50,8 @@ static void test_expectations(void **state) {
     sn_observers obs = miss_counter();
     assert_int_equal(sn_expect_init(&t, 1000, 0, &obs), 0);
     sn_expect_proto p1 = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1), p2 = proto_exp("10.0.0.1", 0, SN_TR_TCP, 1),
-              p3 = proto_exp("10.0.0.9", 5004, SN_TR_UDP, 2), p4 = proto_exp("sb.example.net", 1863, SN_TR_TCP, 3);
+                    p3 = proto_exp("10.0.0.9", 5004, SN_TR_UDP, 2),
+                    p4 = proto_exp("sb.example.net", 1863, SN_TR_TCP, 3);
     sn_expect *e1 = sn_expect_add(&t, &p1, 100, NULL), *e2 = sn_expect_add(&t, &p2, 100, NULL);
     sn_expect *e3 = sn_expect_add(&t, &p3, 200, NULL), *e4 = sn_expect_add(&t, &p4, 300, NULL);
     sn_expect *dup;
@@ -61,10 +61,10 @@ static void test_expectations(void **state) {
     sn_addr_parse("10.0.0.1", 8, &a);
     assert_ptr_equal(sn_expect_match(&t, &a, 6891, 6, 500), e1); /* exact port first */
     assert_ptr_equal(sn_expect_match(&t, &a, 7000, 6, 500), e2); /* then any port */
-    assert_null(sn_expect_match(&t, &a, 6891, 17, 500));          /* wrong transport */
+    assert_null(sn_expect_match(&t, &a, 6891, 17, 500));         /* wrong transport */
     sn_addr_parse("10.0.0.9", 8, &a);
     assert_ptr_equal(sn_expect_match(&t, &a, 5004, 17, 500), e3);
-    assert_null(sn_expect_match(&t, &a, 5004, 17, 5000));         /* expired by then */
+    assert_null(sn_expect_match(&t, &a, 5004, 17, 5000)); /* expired by then */
     /* a host name matches once DNS resolved it */
     sn_addr_parse("64.4.12.174", 11, &a);
     assert_null(sn_expect_match(&t, &a, 1863, 6, 500));
@@ -77,7 +77,7 @@ static void test_expectations(void **state) {
     sn_expect_expire(&t, 1150); /* e1, e2 expire: not misses */
     assert_int_equal(missed, 0);
     sn_expect_expire(&t, UINT64_MAX);
-    assert_int_equal(missed, 2);                  /* e3 and e4 */
+    assert_int_equal(missed, 2); /* e3 and e4 */
     assert_int_equal(t.count, 0);
     sn_expect_free(&t);
 }
@@ -92,10 +92,8 @@ static void test_resolve_among_many(void **state) {
     char host[64];
     /* many expectations waiting on other names, and many already resolved */
     for (unsigned i = 0; i < N; i++) {
-        if (i % 2)
-            snprintf(host, sizeof host, "sb%u.example.net", i);
-        else
-            snprintf(host, sizeof host, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        if (i % 2) snprintf(host, sizeof host, "sb%u.example.net", i);
+        else snprintf(host, sizeof host, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
         sn_expect_proto p = proto_exp(host, 1863, SN_TR_TCP, 100 + i);
         assert_non_null(sn_expect_add(&t, &p, 100 + i, NULL));
     }

@@ -149,8 +149,7 @@ static json_t *expectation_from(json_t *ev, const char *source, const char *addr
     size_t i;
     json_t *e;
     json_array_foreach(ev, i, e) {
-        if (strcmp(json_string_value(json_object_get(e, "event")), "expectation") != 0)
-            continue;
+        if (strcmp(json_string_value(json_object_get(e, "event")), "expectation") != 0) continue;
         if (strcmp(json_string_value(json_object_get(e, "source")), source) == 0 &&
             strcmp(json_string_value(json_object_get(e, "address")), address) == 0)
             return e;
@@ -402,14 +401,15 @@ static void test_overlap_conflict(void **state) {
     size_t fl = strlen(first), kl = strlen(kept);
     uint8_t frame[2048];
     uint32_t seq0 = 101; /* ISN 100 + SYN */
-    size_t n = msnsynth_frame_tcp(&opts, &c, &ns, seq0 + (uint32_t)fl, 5001, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, kept, kl,
-                                  frame, sizeof frame);
+    size_t n = msnsynth_frame_tcp(&opts, &c, &ns, seq0 + (uint32_t)fl, 5001, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, kept,
+                                  kl, frame, sizeof frame);
     assert_true(n > 0);
     assert_int_equal(msnsynth_raw(w, frame, n, n), 0);
     n = msnsynth_frame_tcp(&opts, &c, &ns, seq0 + (uint32_t)fl, 5001, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, other, kl,
                            frame, sizeof frame);
     assert_int_equal(msnsynth_raw(w, frame, n, n), 0);
-    n = msnsynth_frame_tcp(&opts, &c, &ns, seq0, 5001, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, first, fl, frame, sizeof frame);
+    n = msnsynth_frame_tcp(&opts, &c, &ns, seq0, 5001, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, first, fl, frame,
+                           sizeof frame);
     assert_int_equal(msnsynth_raw(w, frame, n, n), 0);
     msnsynth_tcp_abandon(t);
     assert_int_equal(msnsynth_close(w), 0);
@@ -485,8 +485,7 @@ static void test_invitation_in_header_block(void **state) {
     size_t flagged = 0, i;
     json_t *e;
     json_array_foreach(r.events, i, e) {
-        if (strcmp(jstr(e, "event"), "anomaly") == 0 && strcmp(jstr(e, "kind"), "invitation_in_header") == 0)
-            flagged++;
+        if (strcmp(jstr(e, "event"), "anomaly") == 0 && strcmp(jstr(e, "kind"), "invitation_in_header") == 0) flagged++;
     }
     assert_int_equal(flagged, 2);
     assert_null(sn_find(r.events, "anomaly", "kind", "bad_invitation"));
@@ -564,8 +563,9 @@ static void test_transcript_each_invitation_once(void **state) {
     send_s(sa, 0, msg);
     snprintf(msg, sizeof msg, "MSG alice@example.com Alice %zu\r\n%s", strlen(body), body);
     send_s(sbb, 1, msg);
-    invitation_body(body, sizeof body, "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 9090\r\n"
-                                       "IP-Address: 203.0.113.50\r\nPort: 6891\r\nAuthCookie: 77");
+    invitation_body(body, sizeof body,
+                    "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 9090\r\n"
+                    "IP-Address: 203.0.113.50\r\nPort: 6891\r\nAuthCookie: 77");
     snprintf(msg, sizeof msg, "MSG 2 N %zu\r\n%s", strlen(body), body);
     send_s(sbb, 0, msg);
     snprintf(msg, sizeof msg, "MSG bob@example.com Bob %zu\r\n%s", strlen(body), body);
@@ -599,8 +599,7 @@ static void test_transcript_each_invitation_once(void **state) {
     size_t invites = 0, accepts = 0;
     for (const char *p = text; (p = strstr(p, "(cookie 9090)")) != NULL; p++) {
         const char *line = p;
-        while (line > text && line[-1] != '\n')
-            line--;
+        while (line > text && line[-1] != '\n') line--;
         invites += strstr(line, " INVITE file_transfer ") != NULL && strstr(line, " INVITE file_transfer ") < p;
         accepts += strstr(line, " ACCEPT file_transfer ") != NULL && strstr(line, " ACCEPT file_transfer ") < p;
     }

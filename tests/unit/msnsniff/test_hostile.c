@@ -39,8 +39,7 @@ static void write_capture(void) {
     msnsynth_tcp *t = msnsynth_tcp_open(w, &c, &ns, 1, 1000, 1);
     send_s(t, 0, "VER 0 MSNP7 CVR0\r\n");
     uint8_t junk[5000];
-    for (size_t i = 0; i < sizeof junk; i++)
-        junk[i] = (uint8_t)msnsynth_rand(w);
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)msnsynth_rand(w);
     msnsynth_tcp_send(t, 0, junk, sizeof junk);
     send_s(t, 0, "\r\nUSR 1 MD5 I victim@example.com\r\n");
     send_s(t, 1, "VER 0 MSNP7\r\n");
@@ -50,8 +49,7 @@ static void write_capture(void) {
     send_s(t, 1, "USR 2 OK victim@example.com Victim 1\r\n");
     char many[600];
     size_t n = (size_t)snprintf(many, sizeof many, "ILN 3 NLN");
-    for (int i = 0; i < 40; i++)
-        n += (size_t)snprintf(many + n, sizeof many - n, " p%d", i);
+    for (int i = 0; i < 40; i++) n += (size_t)snprintf(many + n, sizeof many - n, " p%d", i);
     snprintf(many + n, sizeof many - n, "\r\n");
     send_s(t, 1, many);
     send_s(t, 1, "XFR 4 SB\r\nXFR 5 SB :::: CKI\r\nRNG\r\nNLN NLN\r\n");
@@ -78,8 +76,9 @@ static void write_capture(void) {
     send_s(s, 1, "\r\n");
     static const char bin[] = "MSG a@b.c A 12\r\n\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b";
     msnsynth_tcp_send(s, 1, bin, sizeof bin - 1);
-    const char *inv_bad = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite\r\n\r\n"
-                          "Invitation-Command: ACCEPT\r\nInvitation-Cookie: abc\r\nIP-Address: 1.2.3.4\r\nPort: 99999\r\n\r\n";
+    const char *inv_bad =
+        "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite\r\n\r\n"
+        "Invitation-Command: ACCEPT\r\nInvitation-Cookie: abc\r\nIP-Address: 1.2.3.4\r\nPort: 99999\r\n\r\n";
     const char *inv_nocookie = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite\r\n\r\n"
                                "Invitation-Command: ACCEPT\r\nIP-Address: 1.2.3.4:5\r\n\r\n";
     const char *inv_host = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite\r\n\r\n"
@@ -93,8 +92,7 @@ static void write_capture(void) {
     }
     char hdrs[4096];
     size_t h = (size_t)snprintf(hdrs, sizeof hdrs, "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n");
-    for (int i = 0; i < 100; i++)
-        h += (size_t)snprintf(hdrs + h, sizeof hdrs - h, "X-H%d: v\r\n", i);
+    for (int i = 0; i < 100; i++) h += (size_t)snprintf(hdrs + h, sizeof hdrs - h, "X-H%d: v\r\n", i);
     h += (size_t)snprintf(hdrs + h, sizeof hdrs - h, "\r\nbody");
     char m2[4200];
     snprintf(m2, sizeof m2, "MSG user2@example.com U2 %zu\r\n%s", h, hdrs);
@@ -114,7 +112,12 @@ static void write_capture(void) {
     send_s(f, 0, "USR x@y.z 1\r\n");
     send_s(f, 1, "FIL 10\r\n");
     send_s(f, 0, "TFR\r\n");
-    msnsynth_tcp_send(f, 1, "\x00\x04\x00" "abcd" "\x07\xff\xff" "zz", 12);
+    msnsynth_tcp_send(f, 1,
+                      "\x00\x04\x00"
+                      "abcd"
+                      "\x07\xff\xff"
+                      "zz",
+                      12);
     msnsynth_tcp_close(f, 0);
     msnsynth_tcp_close(t, 0);
     assert_int_equal(msnsynth_close(w), 0);

@@ -48,7 +48,7 @@ static void test_plain_and_escapes(void **st) {
     CHECK("hello world", "\"hello world\"");
     CHECK("say \"hi\"", "\"say \\\"hi\\\"\"");
     CHECK("C:\\dir\\file", "\"C:\\\\dir\\\\file\"");
-    CHECK("a/b", "\"a/b\"");       /* the solidus is not escaped */
+    CHECK("a/b", "\"a/b\"");         /* the solidus is not escaped */
     CHECK("del\x7F", "\"del\x7F\""); /* nor DEL */
     CHECK("\b\f\n\r\t", "\"\\b\\f\\n\\r\\t\"");
     CHECK("\x01\x1F", "\"\\u0001\\u001F\"");
@@ -59,48 +59,53 @@ static void test_every_control_byte(void **st) {
     (void)st;
     for (unsigned c = 0; c < 0x20; c++) {
         char in[1] = {(char)c}, want[16];
-        const char *named = c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
-        if (named)
-            snprintf(want, sizeof want, "\"%s\"", named);
-        else
-            snprintf(want, sizeof want, "\"\\u%04X\"", c);
+        const char *named = c == '\b' ? "\\b"
+            : c == '\f'               ? "\\f"
+            : c == '\n'               ? "\\n"
+            : c == '\r'               ? "\\r"
+            : c == '\t'               ? "\\t"
+                                      : NULL;
+        if (named) snprintf(want, sizeof want, "\"%s\"", named);
+        else snprintf(want, sizeof want, "\"\\u%04X\"", c);
         check_string(in, 1, want);
     }
 }
 
 static void test_valid_utf8_passes(void **st) {
     (void)st;
-    CHECK("caf\xC3\xA9", "\"caf\xC3\xA9\"");                       /* U+00E9 */
-    CHECK("\xC2\x80", "\"\xC2\x80\"");                               /* U+0080, smallest 2-byte */
-    CHECK("\xE0\xA0\x80", "\"\xE0\xA0\x80\"");                       /* U+0800, smallest 3-byte */
-    CHECK("\xED\x9F\xBF", "\"\xED\x9F\xBF\"");                       /* U+D7FF, below the surrogates */
-    CHECK("\xEE\x80\x80", "\"\xEE\x80\x80\"");                       /* U+E000, above them */
-    CHECK("\xEF\xBF\xBF", "\"\xEF\xBF\xBF\"");                       /* U+FFFF */
-    CHECK("\xF0\x90\x80\x80", "\"\xF0\x90\x80\x80\"");               /* U+10000 */
-    CHECK("\xF4\x8F\xBF\xBF", "\"\xF4\x8F\xBF\xBF\"");               /* U+10FFFF */
+    CHECK("caf\xC3\xA9", "\"caf\xC3\xA9\"");                           /* U+00E9 */
+    CHECK("\xC2\x80", "\"\xC2\x80\"");                                 /* U+0080, smallest 2-byte */
+    CHECK("\xE0\xA0\x80", "\"\xE0\xA0\x80\"");                         /* U+0800, smallest 3-byte */
+    CHECK("\xED\x9F\xBF", "\"\xED\x9F\xBF\"");                         /* U+D7FF, below the surrogates */
+    CHECK("\xEE\x80\x80", "\"\xEE\x80\x80\"");                         /* U+E000, above them */
+    CHECK("\xEF\xBF\xBF", "\"\xEF\xBF\xBF\"");                         /* U+FFFF */
+    CHECK("\xF0\x90\x80\x80", "\"\xF0\x90\x80\x80\"");                 /* U+10000 */
+    CHECK("\xF4\x8F\xBF\xBF", "\"\xF4\x8F\xBF\xBF\"");                 /* U+10FFFF */
     CHECK("\xE8\xAF\xAD\xE9\x9F\xB3", "\"\xE8\xAF\xAD\xE9\x9F\xB3\""); /* 语音 */
 }
 
 static void test_invalid_utf8_replaced(void **st) {
     (void)st;
-    CHECK("\x80", "\"" FFFD "\"");                    /* stray continuation */
+    CHECK("\x80", "\"" FFFD "\""); /* stray continuation */
     CHECK("a\xBFz", "\"a" FFFD "z\"");
-    CHECK("\xC0\x80", "\"" FFFD FFFD "\"");           /* overlong NUL */
-    CHECK("\xC1\xBF", "\"" FFFD FFFD "\"");           /* overlong DEL */
-    CHECK("\xE0\x80\xAF", "\"" FFFD FFFD FFFD "\"");  /* overlong '/' */
-    CHECK("\xE0\x9F\xBF", "\"" FFFD FFFD FFFD "\"");  /* overlong U+07FF */
+    CHECK("\xC0\x80", "\"" FFFD FFFD "\"");          /* overlong NUL */
+    CHECK("\xC1\xBF", "\"" FFFD FFFD "\"");          /* overlong DEL */
+    CHECK("\xE0\x80\xAF", "\"" FFFD FFFD FFFD "\""); /* overlong '/' */
+    CHECK("\xE0\x9F\xBF", "\"" FFFD FFFD FFFD "\""); /* overlong U+07FF */
     CHECK("\xF0\x80\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
-    CHECK("\xF0\x8F\xBF\xBF", "\"" FFFD FFFD FFFD FFFD "\""); /* overlong U+FFFF */
-    CHECK("\xED\xA0\x80", "\"" FFFD FFFD FFFD "\"");  /* U+D800 */
-    CHECK("\xED\xBF\xBF", "\"" FFFD FFFD FFFD "\"");  /* U+DFFF */
+    CHECK("\xF0\x8F\xBF\xBF", "\"" FFFD FFFD FFFD FFFD "\"");                   /* overlong U+FFFF */
+    CHECK("\xED\xA0\x80", "\"" FFFD FFFD FFFD "\"");                            /* U+D800 */
+    CHECK("\xED\xBF\xBF", "\"" FFFD FFFD FFFD "\"");                            /* U+DFFF */
     CHECK("\xED\xA0\xBD\xED\xB8\x80", "\"" FFFD FFFD FFFD FFFD FFFD FFFD "\""); /* CESU-8 pair */
-    CHECK("\xF4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\""); /* U+110000 */
+    CHECK("\xF4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");                   /* U+110000 */
     CHECK("\xF5\x80\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
     CHECK("\xFE\xFF", "\"" FFFD FFFD "\"");
-    CHECK("\xE2\x82", "\"" FFFD FFFD "\"");           /* cut at the end */
-    CHECK("\xE2\x82" "A", "\"" FFFD FFFD "A\"");      /* cut by ASCII */
+    CHECK("\xE2\x82", "\"" FFFD FFFD "\""); /* cut at the end */
+    CHECK("\xE2\x82"
+          "A",
+          "\"" FFFD FFFD "A\""); /* cut by ASCII */
     CHECK("\xF0\x9F\x98", "\"" FFFD FFFD FFFD "\"");
-    CHECK("\xC3\"", "\"" FFFD "\\\"\"");              /* cut by a quote, still escaped */
+    CHECK("\xC3\"", "\"" FFFD "\\\"\""); /* cut by a quote, still escaped */
     CHECK("ok\xC3\xA9\xA9ok", "\"ok\xC3\xA9" FFFD "ok\"");
 }
 
@@ -124,9 +129,9 @@ static void test_random_bytes(void **st) {
         json_t *j = json_loadb(b.p, b.n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
         assert_non_null(j);
         json_t *again = json_stringn(json_string_value(j), json_string_length(j));
-        assert_non_null(again); /* jansson checks UTF-8 */
+        assert_non_null(again);              /* jansson checks UTF-8 */
         json_t *valid = json_stringn(in, n); /* NULL unless valid UTF-8 */
-        if (valid) { /* valid input: unchanged */
+        if (valid) {                         /* valid input: unchanged */
             assert_int_equal(json_string_length(j), n);
             assert_memory_equal(json_string_value(j), in, n);
         }
@@ -145,16 +150,15 @@ static void test_special_byte_at_every_position(void **st) {
     (void)st;
     static const struct {
         const char *in, *out;
-    } sp[] = {{"\"", "\\\""}, {"\\", "\\\\"}, {"\x01", "\\u0001"}, {"\x1F", "\\u001F"}, {"\n", "\\n"},
-              {" ", " "},     {"\x7F", "\x7F"},     {"!", "!"},           {"]", "]"},           {"\x80", FFFD},
-              {"\xC3\xA9", "\xC3\xA9"}, {"\xFF", FFFD}};
+    } sp[] = {{"\"", "\\\""}, {"\\", "\\\\"}, {"\x01", "\\u0001"},      {"\x1F", "\\u001F"},
+              {"\n", "\\n"},  {" ", " "},     {"\x7F", "\x7F"},         {"!", "!"},
+              {"]", "]"},     {"\x80", FFFD}, {"\xC3\xA9", "\xC3\xA9"}, {"\xFF", FFFD}};
     char in[64], want[128];
     for (size_t n = 1; n <= 40; n++)
         for (size_t pos = 0; pos < n; pos++)
             for (size_t k = 0; k < sizeof sp / sizeof sp[0]; k++) {
                 size_t sl = strlen(sp[k].in);
-                if (pos + sl > n)
-                    continue;
+                if (pos + sl > n) continue;
                 memset(in, 'a', n);
                 memcpy(in + pos, sp[k].in, sl);
                 int w = snprintf(want, sizeof want, "\"%.*s%s%.*s\"", (int)pos, in, sp[k].out, (int)(n - pos - sl),
@@ -283,7 +287,9 @@ static void test_interleaved_events(void **st) {
     assert_string_equal(s.user, "b");
     sn_ev_set_str(a, "text", "still a");
     sn_ev_emit(&e, a);
-    assert_string_equal(s.line, "{\"event\":\"message\",\"ts\":\"1970-01-01T00:00:00.000000Z\",\"sender\":\"a\",\"text\":\"still a\"}\n");
+    assert_string_equal(
+        s.line,
+        "{\"event\":\"message\",\"ts\":\"1970-01-01T00:00:00.000000Z\",\"sender\":\"a\",\"text\":\"still a\"}\n");
     sn_ev_emit(&e, NULL); /* ignored */
     sn_ev_set_str(NULL, "x", "y");
     sn_events_release(&e);
@@ -305,16 +311,11 @@ static void test_long_string(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_and_escapes),
-        cmocka_unit_test(test_every_control_byte),
-        cmocka_unit_test(test_valid_utf8_passes),
-        cmocka_unit_test(test_invalid_utf8_replaced),
-        cmocka_unit_test(test_random_bytes),
-        cmocka_unit_test(test_special_byte_at_every_position),
-        cmocka_unit_test(test_integers),
-        cmocka_unit_test(test_event_line_and_fields),
-        cmocka_unit_test(test_interleaved_events),
-        cmocka_unit_test(test_long_string),
+        cmocka_unit_test(test_plain_and_escapes),  cmocka_unit_test(test_every_control_byte),
+        cmocka_unit_test(test_valid_utf8_passes),  cmocka_unit_test(test_invalid_utf8_replaced),
+        cmocka_unit_test(test_random_bytes),       cmocka_unit_test(test_special_byte_at_every_position),
+        cmocka_unit_test(test_integers),           cmocka_unit_test(test_event_line_and_fields),
+        cmocka_unit_test(test_interleaved_events), cmocka_unit_test(test_long_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

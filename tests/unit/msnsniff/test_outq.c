@@ -38,8 +38,7 @@ static void write_pieces(sn_outq *q, const unsigned char *p) {
     size_t at = 0, i = 0;
     while (at < TOTAL) {
         size_t n = sizes[i++ % (sizeof sizes / sizeof sizes[0])];
-        if (n > TOTAL - at)
-            n = TOTAL - at;
+        if (n > TOTAL - at) n = TOTAL - at;
         sn_outq_write(q, p + at, n);
         at += n;
     }
@@ -76,13 +75,11 @@ struct drain {
 
 static void *slow_reader(void *arg) {
     struct drain *d = arg;
-    for (;;) { /* bounded: ends when the writing side is closed */
+    for (;;) {                                        /* bounded: ends when the writing side is closed */
         ssize_t r = read(d->fd, d->got + d->n, 3000); /* small reads: the queue fills up */
-        if (r <= 0)
-            break;
+        if (r <= 0) break;
         d->n += (size_t)r;
-        if (d->n > TOTAL)
-            break;
+        if (d->n > TOTAL) break;
     }
     return NULL;
 }
@@ -111,8 +108,7 @@ static void test_pipe_read_slowly(void **st) {
 static void test_disk_full_reported(void **st) {
     (void)st;
     int fd = open("/dev/full", O_WRONLY);
-    if (fd < 0)
-        skip();
+    if (fd < 0) skip();
     unsigned char *p = pattern();
     sn_outq *q = sn_outq_new(fd);
     assert_non_null(q);

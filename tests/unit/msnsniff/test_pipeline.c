@@ -40,8 +40,7 @@ static void write_and_run(const sn_scenario_opts *o, const sn_config *cfg, sn_ru
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/msnsniff-unit-XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
+    if (!mkdtemp(tmpdir)) return -1;
     sn_scenario_opts o;
     scenario_opts(&o);
     write_and_run(&o, NULL, &base_run);
@@ -156,10 +155,8 @@ static void test_invitations(void **state) {
         if (strcmp(str(e, "event"), "invitation") == 0 && strcmp(str(e, "cookie"), "55001") == 0) {
             assert_int_equal(num(e, "invitation"), inv_id);
             assert_string_equal(str(e, "app"), "voice");
-            if (!flows[0])
-                flows[0] = num(e, "flow");
-            else if (num(e, "flow") != flows[0])
-                flows[1] = num(e, "flow");
+            if (!flows[0]) flows[0] = num(e, "flow");
+            else if (num(e, "flow") != flows[0]) flows[1] = num(e, "flow");
         }
     }
     assert_true(flows[1] != 0);
@@ -173,8 +170,7 @@ static json_t *expectation_for(json_t *ev, const char *addr, long long port, con
             strcmp(str(e, "transport"), transport) != 0)
             continue;
         json_t *p = json_object_get(e, "port");
-        if ((port == 0 && json_is_string(p)) || (port && json_integer_value(p) == port))
-            return e;
+        if ((port == 0 && json_is_string(p)) || (port && json_integer_value(p) == port)) return e;
     }
     return NULL;
 }
@@ -183,8 +179,7 @@ static json_t *hit_for(json_t *ev, long long id) {
     size_t i;
     json_t *e;
     json_array_foreach(ev, i, e) {
-        if (strcmp(str(e, "event"), "expectation_hit") == 0 && num(e, "id") == id)
-            return e;
+        if (strcmp(str(e, "event"), "expectation_hit") == 0 && num(e, "id") == id) return e;
     }
     return NULL;
 }
@@ -281,32 +276,98 @@ static void check_variant(const char *name, void (*tweak)(sn_scenario_opts *)) {
 }
 
 static void v_mss1(sn_scenario_opts *o) { o->policy.mss = 1; }
-static void v_reorder(sn_scenario_opts *o) { o->policy.mss = 3; o->policy.reorder = 1; }
-static void v_dup(sn_scenario_opts *o) { o->policy.mss = 5; o->policy.duplicate = 1; }
-static void v_overlap(sn_scenario_opts *o) { o->policy.mss = 4; o->policy.overlap = 1; }
-static void v_all(sn_scenario_opts *o) { o->policy.mss = 2; o->policy.reorder = o->policy.duplicate = o->policy.overlap = 1; }
-static void v_vlan(sn_scenario_opts *o) { o->synth.nvlan = 1; o->synth.vlan[0] = 7; }
-static void v_qinq(sn_scenario_opts *o) { o->synth.nvlan = 2; o->synth.vlan[0] = 100; o->synth.vlan[1] = 7; o->policy.mss = 9; }
+static void v_reorder(sn_scenario_opts *o) {
+    o->policy.mss = 3;
+    o->policy.reorder = 1;
+}
+static void v_dup(sn_scenario_opts *o) {
+    o->policy.mss = 5;
+    o->policy.duplicate = 1;
+}
+static void v_overlap(sn_scenario_opts *o) {
+    o->policy.mss = 4;
+    o->policy.overlap = 1;
+}
+static void v_all(sn_scenario_opts *o) {
+    o->policy.mss = 2;
+    o->policy.reorder = o->policy.duplicate = o->policy.overlap = 1;
+}
+static void v_vlan(sn_scenario_opts *o) {
+    o->synth.nvlan = 1;
+    o->synth.vlan[0] = 7;
+}
+static void v_qinq(sn_scenario_opts *o) {
+    o->synth.nvlan = 2;
+    o->synth.vlan[0] = 100;
+    o->synth.vlan[1] = 7;
+    o->policy.mss = 9;
+}
 static void v_pcapng(sn_scenario_opts *o) { o->synth.format = MSNSYNTH_PCAPNG; }
 static void v_raw(sn_scenario_opts *o) { o->synth.link = MSNSYNTH_LINK_RAW; }
 static void v_sll(sn_scenario_opts *o) { o->synth.link = MSNSYNTH_LINK_SLL; }
-static void v_sll2(sn_scenario_opts *o) { o->synth.link = MSNSYNTH_LINK_SLL2; o->synth.format = MSNSYNTH_PCAPNG; }
+static void v_sll2(sn_scenario_opts *o) {
+    o->synth.link = MSNSYNTH_LINK_SLL2;
+    o->synth.format = MSNSYNTH_PCAPNG;
+}
 static void v_null(sn_scenario_opts *o) { o->synth.link = MSNSYNTH_LINK_NULL; }
-static void v_frag(sn_scenario_opts *o) { o->synth.ipv4_frag_mtu = 200; o->policy.mss = 700; o->policy.reorder = 1; }
+static void v_frag(sn_scenario_opts *o) {
+    o->synth.ipv4_frag_mtu = 200;
+    o->policy.mss = 700;
+    o->policy.reorder = 1;
+}
 
-static void test_torture_1byte(void **s) { (void)s; check_variant("mss1", v_mss1); }
-static void test_torture_reorder(void **s) { (void)s; check_variant("reorder", v_reorder); }
-static void test_torture_duplicate(void **s) { (void)s; check_variant("duplicate", v_dup); }
-static void test_torture_overlap(void **s) { (void)s; check_variant("overlap", v_overlap); }
-static void test_torture_all(void **s) { (void)s; check_variant("all", v_all); }
-static void test_link_vlan(void **s) { (void)s; check_variant("vlan", v_vlan); }
-static void test_link_qinq(void **s) { (void)s; check_variant("qinq", v_qinq); }
-static void test_pcapng(void **s) { (void)s; check_variant("pcapng", v_pcapng); }
-static void test_link_raw(void **s) { (void)s; check_variant("raw", v_raw); }
-static void test_link_sll(void **s) { (void)s; check_variant("sll", v_sll); }
-static void test_link_sll2(void **s) { (void)s; check_variant("sll2", v_sll2); }
-static void test_link_null(void **s) { (void)s; check_variant("null", v_null); }
-static void test_ipv4_fragments(void **s) { (void)s; check_variant("frag", v_frag); }
+static void test_torture_1byte(void **s) {
+    (void)s;
+    check_variant("mss1", v_mss1);
+}
+static void test_torture_reorder(void **s) {
+    (void)s;
+    check_variant("reorder", v_reorder);
+}
+static void test_torture_duplicate(void **s) {
+    (void)s;
+    check_variant("duplicate", v_dup);
+}
+static void test_torture_overlap(void **s) {
+    (void)s;
+    check_variant("overlap", v_overlap);
+}
+static void test_torture_all(void **s) {
+    (void)s;
+    check_variant("all", v_all);
+}
+static void test_link_vlan(void **s) {
+    (void)s;
+    check_variant("vlan", v_vlan);
+}
+static void test_link_qinq(void **s) {
+    (void)s;
+    check_variant("qinq", v_qinq);
+}
+static void test_pcapng(void **s) {
+    (void)s;
+    check_variant("pcapng", v_pcapng);
+}
+static void test_link_raw(void **s) {
+    (void)s;
+    check_variant("raw", v_raw);
+}
+static void test_link_sll(void **s) {
+    (void)s;
+    check_variant("sll", v_sll);
+}
+static void test_link_sll2(void **s) {
+    (void)s;
+    check_variant("sll2", v_sll2);
+}
+static void test_link_null(void **s) {
+    (void)s;
+    check_variant("null", v_null);
+}
+static void test_ipv4_fragments(void **s) {
+    (void)s;
+    check_variant("frag", v_frag);
+}
 
 /* IPv6 fragments (with and without extension headers, segments reordered)
  * give the same events as the unfragmented IPv6 capture; with --no-defrag
@@ -409,8 +470,9 @@ static void test_gaps(void **state) {
             size_t j;
             json_t *b;
             json_array_foreach(all_msgs, j, b) {
-                found |= strcmp(str(m, "text"), str(b, "text")) == 0 && strcmp(str(m, "sender"), str(b, "sender")) == 0 &&
-                         strcmp(str(m, "kind"), str(b, "kind")) == 0 && json_equal(json_object_get(m, "recipients"), json_object_get(b, "recipients"));
+                found |= strcmp(str(m, "text"), str(b, "text")) == 0 &&
+                    strcmp(str(m, "sender"), str(b, "sender")) == 0 && strcmp(str(m, "kind"), str(b, "kind")) == 0 &&
+                    json_equal(json_object_get(m, "recipients"), json_object_get(b, "recipients"));
             }
             if (!found) {
                 char *s = json_dumps(m, 0);
@@ -517,8 +579,7 @@ static void http_download(msnsynth *w, unsigned k, int handshake, const msnsynth
     assert_int_equal(msnsynth_tcp_send_str(t, 1, "HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n"), 0);
     msnsynth_tcp_policy(t, pol);
     static unsigned char chunk[65536];
-    for (size_t i = 0; i < sizeof chunk; i++)
-        chunk[i] = (unsigned char)(i * 131u + k);
+    for (size_t i = 0; i < sizeof chunk; i++) chunk[i] = (unsigned char)(i * 131u + k);
     for (unsigned i = 0; i < 64; i++) /* 4 MiB: four times the per-flow limit */
         assert_int_equal(msnsynth_tcp_send(t, 1, chunk, sizeof chunk), 0);
     assert_int_equal(msnsynth_tcp_close(t, 1), 0);
@@ -573,18 +634,31 @@ static void test_long_other_flows(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_login_and_referral), cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_invitations),        cmocka_unit_test(test_predictions),
-        cmocka_unit_test(test_file_event),         cmocka_unit_test(test_other_traffic_ignored),
-        cmocka_unit_test(test_torture_1byte),      cmocka_unit_test(test_torture_reorder),
-        cmocka_unit_test(test_torture_duplicate),  cmocka_unit_test(test_torture_overlap),
-        cmocka_unit_test(test_torture_all),        cmocka_unit_test(test_link_vlan),
-        cmocka_unit_test(test_link_qinq),          cmocka_unit_test(test_pcapng),
-        cmocka_unit_test(test_link_raw),           cmocka_unit_test(test_link_sll),
-        cmocka_unit_test(test_link_sll2),          cmocka_unit_test(test_link_null),
-        cmocka_unit_test(test_ipv4_fragments),     cmocka_unit_test(test_ipv6), cmocka_unit_test(test_ipv6_fragments),
-        cmocka_unit_test(test_gaps),               cmocka_unit_test(test_snaplen_cut),
-        cmocka_unit_test(test_small_memcap),       cmocka_unit_test(test_extract),
+        cmocka_unit_test(test_login_and_referral),
+        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_invitations),
+        cmocka_unit_test(test_predictions),
+        cmocka_unit_test(test_file_event),
+        cmocka_unit_test(test_other_traffic_ignored),
+        cmocka_unit_test(test_torture_1byte),
+        cmocka_unit_test(test_torture_reorder),
+        cmocka_unit_test(test_torture_duplicate),
+        cmocka_unit_test(test_torture_overlap),
+        cmocka_unit_test(test_torture_all),
+        cmocka_unit_test(test_link_vlan),
+        cmocka_unit_test(test_link_qinq),
+        cmocka_unit_test(test_pcapng),
+        cmocka_unit_test(test_link_raw),
+        cmocka_unit_test(test_link_sll),
+        cmocka_unit_test(test_link_sll2),
+        cmocka_unit_test(test_link_null),
+        cmocka_unit_test(test_ipv4_fragments),
+        cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_ipv6_fragments),
+        cmocka_unit_test(test_gaps),
+        cmocka_unit_test(test_snaplen_cut),
+        cmocka_unit_test(test_small_memcap),
+        cmocka_unit_test(test_extract),
         cmocka_unit_test(test_long_other_flows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

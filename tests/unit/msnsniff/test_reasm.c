@@ -13,7 +13,7 @@
 typedef struct sink {
     uint8_t out[8192];
     size_t n;
-    size_t hold;      /* consume at most this many bytes per call (0: all) */
+    size_t hold; /* consume at most this many bytes per call (0: all) */
     int gaps;
     uint64_t lost;
     size_t pending;
@@ -127,15 +127,15 @@ static void test_overlap_first_wins(void **state) {
     fixture f;
     fx_init(&f, 0);
     seg(&f, 0, 0, SYN, NULL, 0);
-    seg(&f, 0, 5, ACKF, "EFGH", 0);      /* queued: bytes 5..8 */
-    seg(&f, 0, 3, ACKF, "xxefghIJ", 0);  /* overlaps the queued bytes: they win */
+    seg(&f, 0, 5, ACKF, "EFGH", 0);     /* queued: bytes 5..8 */
+    seg(&f, 0, 3, ACKF, "xxefghIJ", 0); /* overlaps the queued bytes: they win */
     seg(&f, 0, 1, ACKF, "ab", 0);
     assert_int_equal(f.s.n, 10);
     assert_memory_equal(f.s.out, "abxxEFGHIJ", 10);
     assert_true(f.st[0].overlap_conflicts > 0);
     /* a retransmission of delivered data with other bytes changes nothing */
     seg(&f, 0, 1, ACKF, "ZZZZ", 0);
-    seg(&f, 0, 9, ACKF, "QQkl", 0);      /* 9,10 delivered already: only "kl" is new */
+    seg(&f, 0, 9, ACKF, "QQkl", 0); /* 9,10 delivered already: only "kl" is new */
     assert_int_equal(f.s.n, 12);
     assert_memory_equal(f.s.out, "abxxEFGHIJkl", 12);
     fx_free(&f);
@@ -148,11 +148,11 @@ static void test_hole_proven_by_ack(void **state) {
     f.s.hold = (size_t)-1;
     seg(&f, 0, 0, SYN, NULL, 0);
     seg(&f, 1, 500, SYN | ACKF, NULL, 1);
-    seg(&f, 0, 1, ACKF, "USR 1 a", 501);    /* incomplete line stays pending */
+    seg(&f, 0, 1, ACKF, "USR 1 a", 501); /* incomplete line stays pending */
     /* bytes 8..13 never captured */
     seg(&f, 0, 14, ACKF, "CAL 2 b\r\n", 501);
-    assert_int_equal(f.s.gaps, 0);           /* could still be retransmitted */
-    seg(&f, 1, 501, ACKF, NULL, 23);         /* the peer got everything */
+    assert_int_equal(f.s.gaps, 0);   /* could still be retransmitted */
+    seg(&f, 1, 501, ACKF, NULL, 23); /* the peer got everything */
     assert_int_equal(f.s.gaps, 1);
     assert_int_equal(f.s.lost, 6);
     assert_int_equal(f.s.pending, 7);
@@ -187,7 +187,7 @@ static void test_midstream_and_wraparound(void **state) {
     fixture g;
     fx_init(&g, 0);
     seg(&g, 0, near - 1, SYN, NULL, 0);
-    seg(&g, 0, near + 2, ACKF, "cd", 0);   /* crosses 2^32 */
+    seg(&g, 0, near + 2, ACKF, "cd", 0); /* crosses 2^32 */
     seg(&g, 0, near, ACKF, "ab", 0);
     seg(&g, 0, near + 4, ACKF, "ef", 0);
     assert_int_equal(g.s.n, 6);
@@ -205,8 +205,7 @@ static void test_limit_forces_progress(void **state) {
     memset(block, 'q', 40);
     block[40] = '\0';
     /* byte 1 never arrives; queue far more than the limit */
-    for (uint32_t i = 0; i < 40; i++)
-        seg(&f, 0, 2 + i * 40, ACKF, block, 0);
+    for (uint32_t i = 0; i < 40; i++) seg(&f, 0, 2 + i * 40, ACKF, block, 0);
     assert_true(f.s.gaps >= 1);
     assert_true(sn_stream_memory(&f.st[0]) <= 256);
     assert_true(f.s.n > 0);

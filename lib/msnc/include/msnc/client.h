@@ -23,10 +23,10 @@ struct evdns_base;
 typedef struct msnc_client msnc_client;
 
 typedef struct msnc_config {
-    const char *server;         /* "host:port" of a dispatch or notification server */
+    const char *server; /* "host:port" of a dispatch or notification server */
     const char *email;
     const char *password;
-    const char *bind_ip;        /* local address for secondary connections, advertised in invitations */
+    const char *bind_ip;                    /* local address for secondary connections, advertised in invitations */
     uint16_t ftp_port_first, ftp_port_last; /* 6891-6900 by default; 0/0 = ephemeral */
     const char *download_dir;
     const char *cache_dir;      /* contact-list cache (NULL = no cache) */
@@ -36,17 +36,17 @@ typedef struct msnc_config {
     unsigned ping_interval_ms;  /* PNG keep-alive (default 60 s, 0 = default) */
     unsigned invite_timeout_ms;
     unsigned connect_timeout_ms;
-    int reconnect;              /* reconnect with back-off after a lost connection */
-    unsigned reconnect_max_ms;  /* cap of the back-off (default 60 s) */
-    unsigned login_timeout_ms;  /* login, and a switchboard's handshake, must finish within this
-                                   (default 30 s, 0 = default) */
-    uint64_t ftp_max_rate;      /* file transfer bandwidth cap, bytes/s (0 = none) */
-    int no_incoming;            /* this host cannot accept connections: files we send are
-                                   offered with Connectivity: N so the receiver listens */
+    int reconnect;             /* reconnect with back-off after a lost connection */
+    unsigned reconnect_max_ms; /* cap of the back-off (default 60 s) */
+    unsigned login_timeout_ms; /* login, and a switchboard's handshake, must finish within this
+                                  (default 30 s, 0 = default) */
+    uint64_t ftp_max_rate;     /* file transfer bandwidth cap, bytes/s (0 = none) */
+    int no_incoming;           /* this host cannot accept connections: files we send are
+                                  offered with Connectivity: N so the receiver listens */
 } msnc_config;
 
-msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, const msnc_config *cfg,
-                             msnc_event_cb cb, void *arg);
+msnc_client *msnc_client_new(struct event_base *base, struct evdns_base *dns, const msnc_config *cfg, msnc_event_cb cb,
+                             void *arg);
 void msnc_client_free(msnc_client *c);
 
 int msnc_login(msnc_client *c);
@@ -88,7 +88,7 @@ const char *msnc_chat_peer(const msnc_client *c, int chat);
 uint64_t msnc_send_file(msnc_client *c, int chat, const char *path, char *err, size_t errcap);
 /* Voice and video open a second switchboard first (see docs/msnc.md). */
 uint64_t msnc_invite_app(msnc_client *c, int chat, msnp_app_kind kind, char *err, size_t errcap);
-int msnc_invite_accept(msnc_client *c, uint64_t cookie);   /* 0 = latest incoming */
+int msnc_invite_accept(msnc_client *c, uint64_t cookie); /* 0 = latest incoming */
 int msnc_invite_decline(msnc_client *c, uint64_t cookie);
 int msnc_invite_cancel(msnc_client *c, uint64_t cookie);
 

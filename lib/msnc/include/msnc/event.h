@@ -11,55 +11,55 @@
 #include <msnp/mime.h>
 
 typedef enum msnc_event_type {
-    MSNC_EV_CONNECTING = 0,   /* text = "ds"/"ns", peer = address */
-    MSNC_EV_LOGGED_IN,        /* email, name, version */
-    MSNC_EV_LOGIN_FAILED,     /* code, text */
-    MSNC_EV_DISCONNECTED,     /* text = reason */
-    MSNC_EV_RECONNECTING,     /* delay_ms */
-    MSNC_EV_SYNCED,           /* count = contacts in FL, version = list version */
-    MSNC_EV_STATUS,           /* status: own status confirmed */
-    MSNC_EV_PRESENCE,         /* email, name, status (FLN when offline) */
-    MSNC_EV_LIST,             /* list, email, name, text = "added"/"removed" */
-    MSNC_EV_ADDED_BY,         /* email, name: someone put us on their FL */
-    MSNC_EV_REMOVED_BY,       /* email */
-    MSNC_EV_NAME,             /* email, name: a display name changed */
-    MSNC_EV_SERVER_ERROR,     /* code, trid, text: an error reply */
-    MSNC_EV_CHAT_OPEN,        /* chat, text = "outgoing"/"incoming", email = inviter */
-    MSNC_EV_CHAT_JOIN,        /* chat, email, name */
-    MSNC_EV_CHAT_LEAVE,       /* chat, email */
-    MSNC_EV_CHAT_CLOSED,      /* chat, text = reason */
-    MSNC_EV_MESSAGE,          /* chat, email, name, text, format */
-    MSNC_EV_MESSAGE_SENT,     /* chat, trid, text */
-    MSNC_EV_TYPING,           /* chat, email */
-    MSNC_EV_ACK,              /* chat, trid */
-    MSNC_EV_NAK,              /* chat, trid */
-    MSNC_EV_INVITE,           /* incoming: chat, email, cookie, app, file, size */
-    MSNC_EV_INVITE_SENT,      /* chat, cookie, app, file, size */
-    MSNC_EV_INVITE_ACCEPTED,  /* cookie, app, email (who accepted) */
-    MSNC_EV_INVITE_CANCELLED, /* cookie, app, text = Cancel-Code, local = 1 if we cancelled */
-    MSNC_EV_SECONDARY_LISTEN, /* cookie, app, transport, local */
+    MSNC_EV_CONNECTING = 0,      /* text = "ds"/"ns", peer = address */
+    MSNC_EV_LOGGED_IN,           /* email, name, version */
+    MSNC_EV_LOGIN_FAILED,        /* code, text */
+    MSNC_EV_DISCONNECTED,        /* text = reason */
+    MSNC_EV_RECONNECTING,        /* delay_ms */
+    MSNC_EV_SYNCED,              /* count = contacts in FL, version = list version */
+    MSNC_EV_STATUS,              /* status: own status confirmed */
+    MSNC_EV_PRESENCE,            /* email, name, status (FLN when offline) */
+    MSNC_EV_LIST,                /* list, email, name, text = "added"/"removed" */
+    MSNC_EV_ADDED_BY,            /* email, name: someone put us on their FL */
+    MSNC_EV_REMOVED_BY,          /* email */
+    MSNC_EV_NAME,                /* email, name: a display name changed */
+    MSNC_EV_SERVER_ERROR,        /* code, trid, text: an error reply */
+    MSNC_EV_CHAT_OPEN,           /* chat, text = "outgoing"/"incoming", email = inviter */
+    MSNC_EV_CHAT_JOIN,           /* chat, email, name */
+    MSNC_EV_CHAT_LEAVE,          /* chat, email */
+    MSNC_EV_CHAT_CLOSED,         /* chat, text = reason */
+    MSNC_EV_MESSAGE,             /* chat, email, name, text, format */
+    MSNC_EV_MESSAGE_SENT,        /* chat, trid, text */
+    MSNC_EV_TYPING,              /* chat, email */
+    MSNC_EV_ACK,                 /* chat, trid */
+    MSNC_EV_NAK,                 /* chat, trid */
+    MSNC_EV_INVITE,              /* incoming: chat, email, cookie, app, file, size */
+    MSNC_EV_INVITE_SENT,         /* chat, cookie, app, file, size */
+    MSNC_EV_INVITE_ACCEPTED,     /* cookie, app, email (who accepted) */
+    MSNC_EV_INVITE_CANCELLED,    /* cookie, app, text = Cancel-Code, local = 1 if we cancelled */
+    MSNC_EV_SECONDARY_LISTEN,    /* cookie, app, transport, local */
     MSNC_EV_SECONDARY_CONNECTED, /* cookie, app, transport, local, peer */
-    MSNC_EV_TRANSFER_START,   /* cookie, file, size, text = "send"/"receive" */
-    MSNC_EV_TRANSFER_PROGRESS,/* cookie, bytes, size */
-    MSNC_EV_TRANSFER_DONE,    /* cookie, file (final path on receive), bytes */
-    MSNC_EV_TRANSFER_FAILED,  /* cookie, text = reason, code = MSNFTP BYE code if any */
-    MSNC_EV_WARNING,          /* text */
-    MSNC_EV_INFO              /* text */
+    MSNC_EV_TRANSFER_START,      /* cookie, file, size, text = "send"/"receive" */
+    MSNC_EV_TRANSFER_PROGRESS,   /* cookie, bytes, size */
+    MSNC_EV_TRANSFER_DONE,       /* cookie, file (final path on receive), bytes */
+    MSNC_EV_TRANSFER_FAILED,     /* cookie, text = reason, code = MSNFTP BYE code if any */
+    MSNC_EV_WARNING,             /* text */
+    MSNC_EV_INFO                 /* text */
 } msnc_event_type;
 
 typedef struct msnc_event {
     msnc_event_type type;
-    int chat;                 /* switchboard session id, 0 if none */
+    int chat; /* switchboard session id, 0 if none */
     const char *email;
     const char *name;
     const char *status;
     const char *list;
     const char *text;
-    const char *app;          /* msnp_app_kind_name() */
+    const char *app; /* msnp_app_kind_name() */
     const char *file;
-    const char *transport;    /* "tcp" / "udp" */
-    const char *local;        /* ip:port */
-    const char *peer;         /* ip:port */
+    const char *transport; /* "tcp" / "udp" */
+    const char *local;     /* ip:port */
+    const char *peer;      /* ip:port */
     const msnp_imformat *format;
     uint64_t cookie;
     uint64_t size;
@@ -68,7 +68,7 @@ typedef struct msnc_event {
     uint32_t trid;
     int code;
     int version;
-    int local_side;           /* the local user caused it */
+    int local_side; /* the local user caused it */
     unsigned delay_ms;
 } msnc_event;
 

@@ -52,8 +52,8 @@ typedef struct msnc_ftp_callbacks {
     void (*notice)(msnc_ftp *t, const char *text, void *arg);
     /* The end. path: final file on success (receiver) or the sent file.
      * bye_code: the MSNFTP BYE code exchanged, 0 if none. */
-    void (*finished)(msnc_ftp *t, msnc_ftp_result r, const char *detail, const char *path,
-                     uint64_t bytes, uint32_t bye_code, void *arg);
+    void (*finished)(msnc_ftp *t, msnc_ftp_result r, const char *detail, const char *path, uint64_t bytes,
+                     uint32_t bye_code, void *arg);
     /* The MSNFTP connection in use ("ip:port" of both ends): when the TCP
      * connect completes (connecting side) or when the peer has identified
      * itself (listening side). Optional. */
@@ -61,16 +61,16 @@ typedef struct msnc_ftp_callbacks {
 } msnc_ftp_callbacks;
 
 typedef struct msnc_ftp_send_opts {
-    const char *path;          /* file to send */
-    const char *bind_ip;       /* address to listen on (e.g. 127.0.0.2) */
-    uint16_t port_first;       /* range to try; 0/0 = ephemeral port */
+    const char *path;    /* file to send */
+    const char *bind_ip; /* address to listen on (e.g. 127.0.0.2) */
+    uint16_t port_first; /* range to try; 0/0 = ephemeral port */
     uint16_t port_last;
-    const char *expect_email;  /* receiver e-mail to require, NULL = any */
-    const char *auth_cookie;   /* what the receiver must present */
-    unsigned accept_timeout_ms;/* wait for the receiver (0 = 30 s) */
-    unsigned idle_timeout_ms;  /* silence during the transfer (0 = 60 s) */
-    uint16_t block_size;       /* payload bytes per block (0 = 2045) */
-    uint64_t max_rate;         /* bytes per second, 0 = unlimited */
+    const char *expect_email;   /* receiver e-mail to require, NULL = any */
+    const char *auth_cookie;    /* what the receiver must present */
+    unsigned accept_timeout_ms; /* wait for the receiver (0 = 30 s) */
+    unsigned idle_timeout_ms;   /* silence during the transfer (0 = 60 s) */
+    uint16_t block_size;        /* payload bytes per block (0 = 2045) */
+    uint64_t max_rate;          /* bytes per second, 0 = unlimited */
     /* Reverse connection: connect to the receiver instead of listening.
      * connect_alt_host (IP-Address-Internal) is tried at the same time. */
     const char *connect_host;
@@ -80,18 +80,18 @@ typedef struct msnc_ftp_send_opts {
 } msnc_ftp_send_opts;
 
 typedef struct msnc_ftp_recv_opts {
-    const char *host;          /* sender address (IPv4 literal); unused when listening */
+    const char *host; /* sender address (IPv4 literal); unused when listening */
     uint16_t port;
-    const char *alt_host;      /* second address (IP-Address-Internal), tried at once; NULL = none */
+    const char *alt_host; /* second address (IP-Address-Internal), tried at once; NULL = none */
     uint16_t alt_port;
-    const char *bind_ip;       /* local source address, NULL = any */
-    const char *email;         /* our e-mail for USR */
+    const char *bind_ip; /* local source address, NULL = any */
+    const char *email;   /* our e-mail for USR */
     const char *auth_cookie;
-    const char *dir;           /* download directory */
-    const char *filename;      /* name offered by the sender (sanitised here) */
-    uint64_t expected_size;    /* Application-FileSize; UINT64_MAX = unknown */
-    unsigned idle_timeout_ms;  /* 0 = 60 s */
-    uint64_t max_rate;         /* bytes per second, 0 = unlimited */
+    const char *dir;          /* download directory */
+    const char *filename;     /* name offered by the sender (sanitised here) */
+    uint64_t expected_size;   /* Application-FileSize; UINT64_MAX = unknown */
+    unsigned idle_timeout_ms; /* 0 = 60 s */
+    uint64_t max_rate;        /* bytes per second, 0 = unlimited */
     /* Reverse connection: listen on bind_ip (first free port of the range,
      * 0/0 = ephemeral) and wait accept_timeout_ms (0 = 30 s) for the sender. */
     int listen;
@@ -100,13 +100,13 @@ typedef struct msnc_ftp_recv_opts {
 } msnc_ftp_recv_opts;
 
 /* Open the file and start listening (or connecting). NULL on failure with err filled. */
-msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts *o,
-                              const msnc_ftp_callbacks *cb, void *arg, char *err, size_t errcap);
+msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts *o, const msnc_ftp_callbacks *cb,
+                              void *arg, char *err, size_t errcap);
 /* Start connecting (or listening). NULL on failure with err filled. */
-msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts *o,
-                              const msnc_ftp_callbacks *cb, void *arg, char *err, size_t errcap);
+msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts *o, const msnc_ftp_callbacks *cb,
+                              void *arg, char *err, size_t errcap);
 
-uint16_t msnc_ftp_port(const msnc_ftp *t);    /* listening port (whichever side listens) */
+uint16_t msnc_ftp_port(const msnc_ftp *t); /* listening port (whichever side listens) */
 int msnc_ftp_is_sender(const msnc_ftp *t);
 uint64_t msnc_ftp_size(const msnc_ftp *t);
 /* Cancel: the receiver sends CCL, the sender the 01 00 00 marker. The

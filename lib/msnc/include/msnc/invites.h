@@ -30,32 +30,32 @@ typedef struct msnc_invite_ops {
 } msnc_invite_ops;
 
 typedef struct msnc_invite_config {
-    const char *email;          /* our account, for MSNFTP USR */
-    const char *bind_ip;        /* advertised in IP-Address and bound locally */
-    uint16_t ftp_port_first;    /* MSNFTP listening range (0/0 = ephemeral) */
+    const char *email;       /* our account, for MSNFTP USR */
+    const char *bind_ip;     /* advertised in IP-Address and bound locally */
+    uint16_t ftp_port_first; /* MSNFTP listening range (0/0 = ephemeral) */
     uint16_t ftp_port_last;
     const char *download_dir;
-    unsigned invite_timeout_ms; /* waiting for the peer to answer (0 = 120 s) */
-    unsigned connect_timeout_ms;/* waiting for the secondary connection (0 = 30 s) */
-    unsigned ftp_idle_ms;       /* MSNFTP silence (0 = 60 s) */
-    uint64_t ftp_max_rate;      /* bytes per second, 0 = unlimited */
-    int no_incoming;            /* we cannot accept connections: file INVITEs carry
-                                   Connectivity: N and the receiver listens */
+    unsigned invite_timeout_ms;  /* waiting for the peer to answer (0 = 120 s) */
+    unsigned connect_timeout_ms; /* waiting for the secondary connection (0 = 30 s) */
+    unsigned ftp_idle_ms;        /* MSNFTP silence (0 = 60 s) */
+    uint64_t ftp_max_rate;       /* bytes per second, 0 = unlimited */
+    int no_incoming;             /* we cannot accept connections: file INVITEs carry
+                                    Connectivity: N and the receiver listens */
 } msnc_invite_config;
 
-msnc_invites *msnc_invites_new(struct event_base *base, const msnc_invite_config *cfg,
-                               const msnc_invite_ops *ops, void *arg);
+msnc_invites *msnc_invites_new(struct event_base *base, const msnc_invite_config *cfg, const msnc_invite_ops *ops,
+                               void *arg);
 /* Cancels everything still running (CANCEL OUTBANDCANCEL where possible). */
 void msnc_invites_free(msnc_invites *m);
 void msnc_invites_set_email(msnc_invites *m, const char *email);
 
 /* Start an invitation on chat to peer. Returns the Invitation-Cookie, or 0
  * with err filled. */
-uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, const char *path,
-                                char *err, size_t errcap);
+uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, const char *path, char *err,
+                                size_t errcap);
 /* cookie 0 = pick a random one. */
-uint64_t msnc_invites_start(msnc_invites *m, int chat, const char *peer, msnp_app_kind kind,
-                            uint64_t cookie, char *err, size_t errcap);
+uint64_t msnc_invites_start(msnc_invites *m, int chat, const char *peer, msnp_app_kind kind, uint64_t cookie, char *err,
+                            size_t errcap);
 /* A fresh random Invitation-Cookie. */
 uint64_t msnc_invites_new_cookie(void);
 

@@ -25,13 +25,13 @@ typedef struct msnc_probe_callbacks {
 } msnc_probe_callbacks;
 
 /* Listen (TCP) or bind (UDP) on bind_ip, ephemeral port unless port != 0. */
-msnc_probe *msnc_probe_listen(struct event_base *base, msnp_transport tr, const char *bind_ip,
-                              uint16_t port, uint64_t cookie, unsigned timeout_ms,
-                              const msnc_probe_callbacks *cb, void *arg, char *err, size_t errcap);
+msnc_probe *msnc_probe_listen(struct event_base *base, msnp_transport tr, const char *bind_ip, uint16_t port,
+                              uint64_t cookie, unsigned timeout_ms, const msnc_probe_callbacks *cb, void *arg,
+                              char *err, size_t errcap);
 /* Connect (TCP) or send to (UDP) ip:port, from bind_ip if not NULL. */
-msnc_probe *msnc_probe_connect(struct event_base *base, msnp_transport tr, const char *bind_ip,
-                               const char *ip, uint16_t port, uint64_t cookie, unsigned timeout_ms,
-                               const msnc_probe_callbacks *cb, void *arg, char *err, size_t errcap);
+msnc_probe *msnc_probe_connect(struct event_base *base, msnp_transport tr, const char *bind_ip, const char *ip,
+                               uint16_t port, uint64_t cookie, unsigned timeout_ms, const msnc_probe_callbacks *cb,
+                               void *arg, char *err, size_t errcap);
 
 uint16_t msnc_probe_port(const msnc_probe *p);
 /* Stop without reporting. */

@@ -37,11 +37,7 @@ typedef enum msnp_app_kind {
     MSNP_APP_OTHER
 } msnp_app_kind;
 
-typedef enum msnp_transport {
-    MSNP_TRANSPORT_NONE = 0,
-    MSNP_TRANSPORT_TCP,
-    MSNP_TRANSPORT_UDP
-} msnp_transport;
+typedef enum msnp_transport { MSNP_TRANSPORT_NONE = 0, MSNP_TRANSPORT_TCP, MSNP_TRANSPORT_UDP } msnp_transport;
 
 const char *msnp_app_kind_name(msnp_app_kind k);   /* "file_transfer" ... */
 const char *msnp_transport_name(msnp_transport t); /* "tcp" / "udp" / "none" */
@@ -49,8 +45,8 @@ const char *msnp_transport_name(msnp_transport t); /* "tcp" / "udp" / "none" */
 typedef struct msnp_app_info {
     msnp_app_kind kind;
     msnp_transport transport;
-    const char *name; /* English Application-Name */
-    const char *guid; /* canonical upper-case GUID with braces, or NULL */
+    const char *name;      /* English Application-Name */
+    const char *guid;      /* canonical upper-case GUID with braces, or NULL */
     uint16_t default_port; /* usual port, 0 if none */
 } msnp_app_info;
 
@@ -61,40 +57,35 @@ const msnp_app_info *msnp_app_by_name(msnp_str name);
 /* The whole table, for docs and tests. */
 const msnp_app_info *msnp_app_table(size_t *count);
 
-typedef enum msnp_classified_by {
-    MSNP_BY_NONE = 0,
-    MSNP_BY_GUID,
-    MSNP_BY_NAME,
-    MSNP_BY_HEADERS
-} msnp_classified_by;
+typedef enum msnp_classified_by { MSNP_BY_NONE = 0, MSNP_BY_GUID, MSNP_BY_NAME, MSNP_BY_HEADERS } msnp_classified_by;
 
 typedef struct msnp_invite {
-    msnp_mime mime;               /* all header lines of the body */
+    msnp_mime mime; /* all header lines of the body */
     msnp_invite_command command;
     msnp_str command_raw;
-    msnp_str app_name;            /* Application-Name (raw UTF-8) */
+    msnp_str app_name; /* Application-Name (raw UTF-8) */
     msnp_str app_guid;
-    msnp_str cookie_raw;          /* Invitation-Cookie as written */
-    uint64_t cookie;              /* parsed cookie, if has_cookie */
+    msnp_str cookie_raw; /* Invitation-Cookie as written */
+    uint64_t cookie;     /* parsed cookie, if has_cookie */
     msnp_str cancel_code;
-    msnp_str file;                /* Application-File */
-    uint64_t file_size;           /* Application-FileSize, if has_file_size */
-    msnp_str ip;                  /* IP-Address without any ":port" */
-    uint16_t ip_port;             /* the ":port" of IP-Address, if has_ip_port */
-    msnp_str ip_internal;         /* IP-Address-Internal (without port) */
-    uint16_t port;                /* Port */
-    uint16_t portx;               /* PortX, as written (obfuscated) */
-    uint16_t portx_internal;      /* PortX-Internal, as written */
+    msnp_str file;           /* Application-File */
+    uint64_t file_size;      /* Application-FileSize, if has_file_size */
+    msnp_str ip;             /* IP-Address without any ":port" */
+    uint16_t ip_port;        /* the ":port" of IP-Address, if has_ip_port */
+    msnp_str ip_internal;    /* IP-Address-Internal (without port) */
+    uint16_t port;           /* Port */
+    uint16_t portx;          /* PortX, as written (obfuscated) */
+    uint16_t portx_internal; /* PortX-Internal, as written */
     msnp_str auth_cookie;
-    msnp_str session_protocol;    /* SM1 */
+    msnp_str session_protocol; /* SM1 */
     msnp_str session_id;
     msnp_str context_data;
-    msnp_str context_host;        /* Context-Data "host:port" split, if it is one */
+    msnp_str context_host; /* Context-Data "host:port" split, if it is one */
     uint16_t context_port;
     msnp_str request_data;
     msnp_str launch_application;
     msnp_str connectivity;
-    uint8_t sender_connect;  /* Sender-Connect: TRUE */
+    uint8_t sender_connect; /* Sender-Connect: TRUE */
     uint8_t has_cookie, has_file_size, has_ip_port, has_port, has_portx, has_portx_internal, has_context_addr;
 } msnp_invite;
 
@@ -132,11 +123,12 @@ typedef struct msnp_invite_fields {
     const char *session_id;
     const char *context_data;
     const char *file;
-    uint64_t file_size; int has_file_size;
-    const char *ip;             /* with or without ":port" */
+    uint64_t file_size;
+    int has_file_size;
+    const char *ip; /* with or without ":port" */
     const char *ip_internal;
-    uint16_t port;              /* 0: omitted */
-    int with_portx;             /* also write PortX = Port ^ 0x3141 */
+    uint16_t port;  /* 0: omitted */
+    int with_portx; /* also write PortX = Port ^ 0x3141 */
     const char *auth_cookie;
     const char *cancel_code;
     const char *launch_application; /* "FALSE" */

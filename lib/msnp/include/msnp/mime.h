@@ -16,23 +16,23 @@
 
 typedef struct msnp_header {
     msnp_str name;
-    msnp_str value;   /* trimmed; for folded values spans the continuation lines */
+    msnp_str value; /* trimmed; for folded values spans the continuation lines */
     uint8_t folded;
 } msnp_header;
 
 typedef struct msnp_mime {
     size_t count;
     msnp_header h[MSNP_MIME_MAX_HEADERS];
-    msnp_str body;        /* bytes after the empty line (may be empty) */
+    msnp_str body;     /* bytes after the empty line (may be empty) */
     uint8_t has_blank; /* an empty line ended the headers */
 } msnp_mime;
 
 typedef enum msnp_mime_status {
     MSNP_MIME_OK = 0,
-    MSNP_MIME_ENOCOLON = -1,      /* header line without ':' */
-    MSNP_MIME_ETOO_MANY = -2,     /* more than MSNP_MIME_MAX_HEADERS */
-    MSNP_MIME_EBAD_NAME = -3,     /* empty name or control/space in name */
-    MSNP_MIME_ECONTROL = -4       /* NUL in the header block */
+    MSNP_MIME_ENOCOLON = -1,  /* header line without ':' */
+    MSNP_MIME_ETOO_MANY = -2, /* more than MSNP_MIME_MAX_HEADERS */
+    MSNP_MIME_EBAD_NAME = -3, /* empty name or control/space in name */
+    MSNP_MIME_ECONTROL = -4   /* NUL in the header block */
 } msnp_mime_status;
 
 /* Parse a header block. On error, *err_offset (if not NULL) is the offset
@@ -58,15 +58,15 @@ void msnp_content_type_split(msnp_str value, msnp_str *type, msnp_str *charset);
 
 /* The MSNP content types. */
 typedef enum msnp_content_kind {
-    MSNP_CT_NONE = 0,       /* no Content-Type header */
+    MSNP_CT_NONE = 0, /* no Content-Type header */
     MSNP_CT_OTHER,
-    MSNP_CT_TEXT_PLAIN,     /* instant message */
-    MSNP_CT_CONTROL,        /* text/x-msmsgscontrol (TypingUser) */
-    MSNP_CT_PROFILE,        /* text/x-msmsgsprofile */
-    MSNP_CT_INITIAL_EMAIL,  /* text/x-msmsgsinitialemailnotification */
-    MSNP_CT_EMAIL,          /* text/x-msmsgsemailnotification */
-    MSNP_CT_ACTIVE_EMAIL,   /* text/x-msmsgsactivemailnotification */
-    MSNP_CT_INVITE          /* text/x-msmsgsinvite */
+    MSNP_CT_TEXT_PLAIN,    /* instant message */
+    MSNP_CT_CONTROL,       /* text/x-msmsgscontrol (TypingUser) */
+    MSNP_CT_PROFILE,       /* text/x-msmsgsprofile */
+    MSNP_CT_INITIAL_EMAIL, /* text/x-msmsgsinitialemailnotification */
+    MSNP_CT_EMAIL,         /* text/x-msmsgsemailnotification */
+    MSNP_CT_ACTIVE_EMAIL,  /* text/x-msmsgsactivemailnotification */
+    MSNP_CT_INVITE         /* text/x-msmsgsinvite */
 } msnp_content_kind;
 
 msnp_content_kind msnp_content_kind_of(const msnp_mime *m);
@@ -79,12 +79,12 @@ const char *msnp_content_kind_name(msnp_content_kind k);
 #define MSNP_EF_STRIKE 8u
 
 typedef struct msnp_imformat {
-    char font[64];       /* URL-decoded font name ("" when absent) */
-    unsigned effects;    /* MSNP_EF_* */
-    uint32_t color_bgr;  /* CO as written: 0x0000ff is red */
-    unsigned charset;    /* CS (hex) */
+    char font[64];         /* URL-decoded font name ("" when absent) */
+    unsigned effects;      /* MSNP_EF_* */
+    uint32_t color_bgr;    /* CO as written: 0x0000ff is red */
+    unsigned charset;      /* CS (hex) */
     unsigned pitch_family; /* PF (as written, decimal digits read as hex) */
-    uint8_t rtl;    /* RL=1 */
+    uint8_t rtl;           /* RL=1 */
     uint8_t has_font, has_effects, has_color, has_charset, has_pf;
 } msnp_imformat;
 

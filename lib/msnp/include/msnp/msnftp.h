@@ -15,17 +15,17 @@
 #define MSNFTP_BLOCK_HEADER 3
 #define MSNFTP_BLOCK_MAX 2045 /* what the official client sends; readers accept up to 65535 */
 
-#define MSNFTP_BYE_SENT_OK 16777987u      /* 0x01000303 */
-#define MSNFTP_BYE_RECEIVED_OK 16777989u  /* 0x01000305 */
-#define MSNFTP_BYE_DISK_FULL 2147942405u  /* 0x80070005 */
-#define MSNFTP_BYE_CANCELLED 2164261682u  /* 0x81000332 */
-#define MSNFTP_BYE_TIMEOUT 2164261694u    /* 0x8100033E */
+#define MSNFTP_BYE_SENT_OK 16777987u     /* 0x01000303 */
+#define MSNFTP_BYE_RECEIVED_OK 16777989u /* 0x01000305 */
+#define MSNFTP_BYE_DISK_FULL 2147942405u /* 0x80070005 */
+#define MSNFTP_BYE_CANCELLED 2164261682u /* 0x81000332 */
+#define MSNFTP_BYE_TIMEOUT 2164261694u   /* 0x8100033E */
 
 const char *msnftp_bye_text(uint32_t code);
 
 typedef struct msnftp_block {
-    int cancel;      /* flag byte 1: the sender aborted */
-    uint16_t len;    /* payload bytes that follow the header */
+    int cancel;   /* flag byte 1: the sender aborted */
+    uint16_t len; /* payload bytes that follow the header */
 } msnftp_block;
 
 /* Decode a block header. Returns 3 on success, 0 if fewer than 3 bytes,

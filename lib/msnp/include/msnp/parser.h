@@ -62,7 +62,7 @@ typedef enum msnp_parse_status {
 
 typedef struct msnp_parse_error {
     msnp_parse_status status;
-    uint64_t offset; /* stream offset (bytes since parser start) of the bad byte */
+    uint64_t offset;  /* stream offset (bytes since parser start) of the bad byte */
     const char *what; /* static English description */
 } msnp_parse_error;
 
@@ -79,28 +79,28 @@ typedef struct msnp_parser_limits {
 extern const msnp_parser_limits msnp_default_limits;
 
 typedef struct msnp_cmd {
-    char name[4];          /* NUL-terminated command, e.g. "MSG", "911" */
-    uint32_t code;         /* MSNP_CODE('M','S','G'); see msnp/commands.h */
+    char name[4];     /* NUL-terminated command, e.g. "MSG", "911" */
+    uint32_t code;    /* MSNP_CODE('M','S','G'); see msnp/commands.h */
     uint8_t is_error; /* numeric error reply */
     uint8_t has_trid; /* argv[0] is a TrID for this command/direction */
     uint8_t has_payload;
-    uint32_t trid;         /* valid if has_trid */
-    size_t argc;           /* parameters after the command name */
+    uint32_t trid; /* valid if has_trid */
+    size_t argc;   /* parameters after the command name */
     msnp_str argv[MSNP_MAX_PARAMS];
-    msnp_str payload;      /* valid if has_payload (may be empty) */
-    msnp_str line;         /* the command line without its line ending */
-    uint64_t offset;       /* stream offset of the first byte of this item */
-    size_t size;           /* bytes consumed: line, line ending and payload */
+    msnp_str payload; /* valid if has_payload (may be empty) */
+    msnp_str line;    /* the command line without its line ending */
+    uint64_t offset;  /* stream offset of the first byte of this item */
+    size_t size;      /* bytes consumed: line, line ending and payload */
 } msnp_cmd;
 
 typedef struct msnp_parser {
     msnp_parser_limits limits;
     msnp_role role;
-    uint64_t offset;   /* stream offset of the next unconsumed byte */
-    size_t scanned;    /* bytes of the pending line already searched for LF */
-    size_t line_end;   /* 0, or length of the pending line incl. its LF */
-    size_t payload;    /* payload bytes expected after line_end */
-    size_t skip;       /* empty-line bytes in front of the pending line */
+    uint64_t offset; /* stream offset of the next unconsumed byte */
+    size_t scanned;  /* bytes of the pending line already searched for LF */
+    size_t line_end; /* 0, or length of the pending line incl. its LF */
+    size_t payload;  /* payload bytes expected after line_end */
+    size_t skip;     /* empty-line bytes in front of the pending line */
 } msnp_parser;
 
 void msnp_parser_init(msnp_parser *p, msnp_role role, const msnp_parser_limits *limits);

@@ -24,9 +24,7 @@ static inline msnp_str msnp_str_make(const char *p, size_t n) {
     return s;
 }
 
-static inline msnp_str msnp_str_c(const char *cstr) {
-    return msnp_str_make(cstr, cstr ? strlen(cstr) : 0);
-}
+static inline msnp_str msnp_str_c(const char *cstr) { return msnp_str_make(cstr, cstr ? strlen(cstr) : 0); }
 
 /* ASCII case-insensitive comparison of two views. */
 int msnp_str_ieq_str(msnp_str a, msnp_str b);

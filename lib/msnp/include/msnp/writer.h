@@ -15,13 +15,12 @@
 #include "msnp/str.h"
 
 /* `NAME [trid] p1 p2 ...\r\n`. has_trid = 0 omits the TrID. */
-long msnp_write_cmd(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid,
-                    const msnp_str *params, size_t nparams);
+long msnp_write_cmd(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid, const msnp_str *params,
+                    size_t nparams);
 
 /* `NAME [trid] p1 ... <len>\r\n<payload>`: the length is computed. */
 long msnp_write_payload_cmd(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid,
-                            const msnp_str *params, size_t nparams, const void *payload,
-                            size_t payload_len);
+                            const msnp_str *params, size_t nparams, const void *payload, size_t payload_len);
 
 /* Convenience: parameters as a NULL-terminated list of C strings.
  * msnp_writef(buf, cap, "USR", 1, 5, "OK", email, name, NULL) */

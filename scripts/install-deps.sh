@@ -8,6 +8,7 @@ PACKAGES=(
   libevent-dev libsqlite3-dev libpcap-dev libssl-dev libjansson-dev
   libedit-dev libinih-dev libcmocka-dev
   clang            # libFuzzer for `make fuzz`
+  clang-format     # the style check (tests/CMakeLists.txt, .clang-format)
   sqlite3          # integrity checks in the durability tests
   tcpdump          # reading captures back in the analyzer tests
   nftables         # loading msnsniff --nft output into a namespace in the tests

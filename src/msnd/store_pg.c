@@ -1190,231 +1190,67 @@ static store_rc pg_import_end(store *base, int ok) {
     return commit(s);
 }
 
-/* Each operation holds one link from start to end (lease). */
-static store_rc leased_user_add(store *base, const char *email, const char *password, const char *name) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_user_add(base, email, password, name);
-    lease_end(s, l);
-    return rc;
-}
+/* Each operation holds one link from start to end (lease): leased_OP
+ * takes a link (parking the fiber while all are busy), runs pg_OP on it and
+ * gives it back. FAIL is what OP returns when no link can be had. */
+#define PG_LEASED(type, op, fail, params, args) \
+    static type leased_##op params { \
+        pg_store *s = S(base); \
+        if (lease(s) != 0) return fail; \
+        pg_link *l = s->cur; \
+        type rc = pg_##op args; \
+        lease_end(s, l); \
+        return rc; \
+    }
 
-static store_rc leased_user_passwd(store *base, const char *email, const char *password) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_user_passwd(base, email, password);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_user_get(store *base, const char *email, store_user *out) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_user_get(base, email, out);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_user_get_id(store *base, int64_t id, store_user *out) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_user_get_id(base, id, out);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_user_del(store *base, const char *email) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_user_del(base, email);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_user_each(store *base, store_user_cb fn, void *ctx) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_user_each(base, fn, ctx);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_set_name(base, uid, name, ver);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_set_blp(store *base, int64_t uid, int allow, uint32_t *ver) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_set_blp(base, uid, allow, ver);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_set_gtc(store *base, int64_t uid, int prompt, uint32_t *ver) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_set_gtc(base, uid, prompt, ver);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_list_each(store *base, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_list_each(base, owner, list, fn, ctx);
-    lease_end(s, l);
-    return rc;
-}
-
-static long leased_list_count(store *base, int64_t owner, msnp_list list) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return -1;
-    pg_link *l = s->cur;
-    long rc = pg_list_count(base, owner, list);
-    lease_end(s, l);
-    return rc;
-}
-
-static int leased_list_get(store *base, int64_t owner, msnp_list list, int64_t contact) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return -1;
-    pg_link *l = s->cur;
-    int rc = pg_list_get(base, owner, list, contact);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_list_add(store *base, const store_list_op *op, store_list_result *r) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_list_add(base, op, r);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_list_remove(store *base, const store_list_op *op, store_list_result *r) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_list_remove(base, op, r);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_list_rename(base, owner, contact, name, ver);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_watchers_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_watchers_each(base, uid, fn, ctx);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_contacts_each(store *base, int64_t uid, store_peer_cb fn, void *ctx) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_contacts_each(base, uid, fn, ctx);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_group_each(store *base, int64_t owner, store_group_cb fn, void *ctx) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_group_each(base, owner, fn, ctx);
-    lease_end(s, l);
-    return rc;
-}
-
-static long leased_group_count(store *base, int64_t owner) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return -1;
-    pg_link *l = s->cur;
-    long rc = pg_group_count(base, owner);
-    lease_end(s, l);
-    return rc;
-}
-
-static int leased_group_exists(store *base, int64_t owner, int gid) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return -1;
-    pg_link *l = s->cur;
-    int rc = pg_group_exists(base, owner, gid);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_group_add(store *base, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_group_add(base, owner, name, limit, gid, ver);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_group_del(store *base, int64_t owner, int gid, uint32_t *ver) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_group_del(base, owner, gid, ver);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_group_rename(store *base, int64_t owner, int gid, const char *name, uint32_t *ver) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_group_rename(base, owner, gid, name, ver);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_prop_set(store *base, int64_t owner, const char *key, const char *value, uint32_t *ver) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_prop_set(base, owner, key, value, ver);
-    lease_end(s, l);
-    return rc;
-}
-
-static store_rc leased_prop_each(store *base, int64_t owner, store_prop_cb fn, void *ctx) {
-    pg_store *s = S(base);
-    if (lease(s) != 0) return STORE_ERROR;
-    pg_link *l = s->cur;
-    store_rc rc = pg_prop_each(base, owner, fn, ctx);
-    lease_end(s, l);
-    return rc;
-}
+/* clang-format reads the parameter lists below as expressions ("store * base"). */
+/* clang-format off */
+PG_LEASED(store_rc, user_add, STORE_ERROR, (store *base, const char *email, const char *password, const char *name),
+          (base, email, password, name))
+PG_LEASED(store_rc, user_passwd, STORE_ERROR, (store *base, const char *email, const char *password),
+          (base, email, password))
+PG_LEASED(store_rc, user_get, STORE_ERROR, (store *base, const char *email, store_user *out), (base, email, out))
+PG_LEASED(store_rc, user_get_id, STORE_ERROR, (store *base, int64_t id, store_user *out), (base, id, out))
+PG_LEASED(store_rc, user_del, STORE_ERROR, (store *base, const char *email), (base, email))
+PG_LEASED(store_rc, user_each, STORE_ERROR, (store *base, store_user_cb fn, void *ctx), (base, fn, ctx))
+PG_LEASED(store_rc, set_name, STORE_ERROR, (store *base, int64_t uid, const char *name, uint32_t *ver),
+          (base, uid, name, ver))
+PG_LEASED(store_rc, set_blp, STORE_ERROR, (store *base, int64_t uid, int allow, uint32_t *ver),
+          (base, uid, allow, ver))
+PG_LEASED(store_rc, set_gtc, STORE_ERROR, (store *base, int64_t uid, int prompt, uint32_t *ver),
+          (base, uid, prompt, ver))
+PG_LEASED(store_rc, list_each, STORE_ERROR, (store *base, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx),
+          (base, owner, list, fn, ctx))
+PG_LEASED(long, list_count, -1, (store *base, int64_t owner, msnp_list list), (base, owner, list))
+PG_LEASED(int, list_get, -1, (store *base, int64_t owner, msnp_list list, int64_t contact),
+          (base, owner, list, contact))
+PG_LEASED(store_rc, list_add, STORE_ERROR, (store *base, const store_list_op *op, store_list_result *r), (base, op, r))
+PG_LEASED(store_rc, list_remove, STORE_ERROR, (store *base, const store_list_op *op, store_list_result *r),
+          (base, op, r))
+PG_LEASED(store_rc, list_rename, STORE_ERROR,
+          (store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver),
+          (base, owner, contact, name, ver))
+PG_LEASED(store_rc, watchers_each, STORE_ERROR, (store *base, int64_t uid, store_peer_cb fn, void *ctx),
+          (base, uid, fn, ctx))
+PG_LEASED(store_rc, contacts_each, STORE_ERROR, (store *base, int64_t uid, store_peer_cb fn, void *ctx),
+          (base, uid, fn, ctx))
+PG_LEASED(store_rc, group_each, STORE_ERROR, (store *base, int64_t owner, store_group_cb fn, void *ctx),
+          (base, owner, fn, ctx))
+PG_LEASED(long, group_count, -1, (store *base, int64_t owner), (base, owner))
+PG_LEASED(int, group_exists, -1, (store *base, int64_t owner, int gid), (base, owner, gid))
+PG_LEASED(store_rc, group_add, STORE_ERROR,
+          (store *base, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver),
+          (base, owner, name, limit, gid, ver))
+PG_LEASED(store_rc, group_del, STORE_ERROR, (store *base, int64_t owner, int gid, uint32_t *ver),
+          (base, owner, gid, ver))
+PG_LEASED(store_rc, group_rename, STORE_ERROR, (store *base, int64_t owner, int gid, const char *name, uint32_t *ver),
+          (base, owner, gid, name, ver))
+PG_LEASED(store_rc, prop_set, STORE_ERROR,
+          (store *base, int64_t owner, const char *key, const char *value, uint32_t *ver),
+          (base, owner, key, value, ver))
+PG_LEASED(store_rc, prop_each, STORE_ERROR, (store *base, int64_t owner, store_prop_cb fn, void *ctx),
+          (base, owner, fn, ctx))
+/* clang-format on */
 
 static const store_ops pg_ops = {
     .name = "postgresql",

@@ -16,8 +16,13 @@ reading, sending nothing, sending escape sequences). Every wait is bounded.
     conn = sb.accept()
 """
 import hashlib
+import shutil
 import socket
+import tempfile
 import time
+import unittest
+
+from msnclib import Msnc
 
 TIMEOUT = 10.0
 UUID_SESSION = "8f3a6f6e-3c1b-4d9a-9e2f-5b7c1d0e4a21"  # 36 characters
@@ -192,3 +197,27 @@ def invite_fields(payload):
             k, v = line.split(": ", 1)
             out[k] = v
     return out
+
+
+class FakeServerTest(unittest.TestCase):
+    """A test case with a FakeServer and msnc clients logging in to it as
+    ALICE from 127.0.0.2; all of them are stopped after each test. The test
+    program sets MSNC (the path of msnc) before unittest.main."""
+    MSNC = None
+    ALICE, PW = "alice@example.com", "alicepw"
+    tmp_prefix = "msnc-fake-"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix=self.tmp_prefix)
+        self.srv = FakeServer()
+        self.closers = [self.srv.close]
+
+    def tearDown(self):
+        for c in reversed(self.closers):
+            c()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def client(self, extra=()):
+        c = Msnc(FakeServerTest.MSNC, self.srv.hostport, self.ALICE, self.PW, "127.0.0.2", self.tmp, extra)
+        self.closers.append(c.quit)
+        return c

@@ -7,40 +7,25 @@ file, oversized protocol fields.
 usage: test_hostile.py MSNC"""
 import os
 import resource
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from fakeserver import FakeServer, invite_payload  # noqa: E402
-from msnclib import Msnc  # noqa: E402
+from fakeserver import FakeServer, FakeServerTest, invite_payload  # noqa: E402
 
 MSNC = None
 ALICE, PW = "alice@example.com", "alicepw"
 WAIT = 15.0
 
 
-class Hostile(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="msnc-hostile-")
-        self.srv = FakeServer()
-        self.closers = [self.srv.close]
+class Hostile(FakeServerTest):
+    tmp_prefix = "msnc-hostile-"
 
-    def tearDown(self):
-        for c in reversed(self.closers):
-            c()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def client(self, extra=()):
-        c = Msnc(MSNC, self.srv.hostport, ALICE, PW, "127.0.0.2", self.tmp, extra)
-        self.closers.append(c.quit)
-        return c
 
     def logged_in(self, extra=()):
         c = self.client(extra)
@@ -391,5 +376,5 @@ class Hostile(unittest.TestCase):
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    MSNC = sys.argv[1]
+    MSNC = FakeServerTest.MSNC = sys.argv[1]
     unittest.main(argv=[sys.argv[0]] + sys.argv[2:], verbosity=2)

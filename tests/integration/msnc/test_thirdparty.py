@@ -9,18 +9,15 @@ really opens.
 
 usage: test_thirdparty.py MSNC"""
 import os
-import shutil
 import socket
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import rawpeer  # noqa: E402
-from fakeserver import UUID_SESSION, FakeServer, invite_fields, invite_payload, text_payload  # noqa: E402
-from msnclib import Msnc  # noqa: E402
+from fakeserver import UUID_SESSION, FakeServer, FakeServerTest, invite_fields, invite_payload, text_payload  # noqa: E402
 
 MSNC = None
 ALICE, PW, BOB = "alice@example.com", "alicepw", "bob@example.com"
@@ -28,21 +25,9 @@ FT_GUID = "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"
 WB_GUID = "{1DF57D09-637A-4CA5-91B9-2C3EDAAF62FE}"
 
 
-class ThirdPartyServer(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="msnc-3p-")
-        self.srv = FakeServer()
-        self.closers = [self.srv.close]
+class ThirdPartyServer(FakeServerTest):
+    tmp_prefix = "msnc-3p-"
 
-    def tearDown(self):
-        for c in reversed(self.closers):
-            c()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def client(self):
-        c = Msnc(MSNC, self.srv.hostport, ALICE, PW, "127.0.0.2", self.tmp)
-        self.closers.append(c.quit)
-        return c
 
     def test_usr_ok_forms(self):
         """USR OK with a name, without one, and with the verified flag and
@@ -157,5 +142,5 @@ class ThirdPartyServer(unittest.TestCase):
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    MSNC = sys.argv[1]
+    MSNC = FakeServerTest.MSNC = sys.argv[1]
     unittest.main(argv=[sys.argv[0]] + sys.argv[2:], verbosity=2)

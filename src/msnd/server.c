@@ -331,7 +331,7 @@ void conn_close(conn *c, const char *reason) {
         struct timeval tv = {2, 0};
         evtimer_add(c->timer, &tv);
     }
-    if (!c->in_read || (c->free_deferred && !c->on_fiber)) schedule_reap(c);
+    if (!c->in_read) schedule_reap(c); /* a free deferred by in_cleanup happens there */
 }
 
 static void on_timer_fiber(conn *c, fiber_fn fn);

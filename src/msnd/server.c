@@ -636,6 +636,8 @@ static int is_wildcard(const char *host) {
     return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || host[0] == '\0';
 }
 
+static int keepalive_is(evutil_socket_t fd, long idle_seconds);
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg) {
     (void)l;
     (void)salen;
@@ -715,20 +717,47 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         li->nodelay = getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v ? 1 : -1;
     }
     if (li->nodelay < 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    server_keepalive(fd, s->cfg.tcp_keepalive);
+    /* The keepalive options are inherited the same way (set on the
+     * listener in server_listen): four system calls saved per connection. */
+    if (li->keepalive == 0) li->keepalive = keepalive_is(fd, s->cfg.tcp_keepalive) ? 1 : -1;
+    if (li->keepalive < 0) server_keepalive(fd, s->cfg.tcp_keepalive);
     conn_set_login_timer(c, s->cfg.login_timeout);
     LOGD("connection accepted", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer, kind_names[c->kind]);
 }
 
+/* Then a probe every idle/4 seconds (at least 1), 4 unanswered probes
+ * and the kernel resets the connection: gone within twice idle. */
+static void keepalive_values(long idle_seconds, int v[4]) {
+    v[0] = 1;
+    v[1] = (int)idle_seconds;
+    v[2] = idle_seconds >= 8 ? (int)(idle_seconds / 4) : 1;
+    v[3] = 4;
+}
+
+static const struct {
+    int level, name;
+} keepalive_opts[4] = {
+    {SOL_SOCKET, SO_KEEPALIVE}, {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT}};
+
 void server_keepalive(evutil_socket_t fd, long idle_seconds) {
     if (idle_seconds <= 0) return;
-    /* Then a probe every idle/4 seconds (at least 1), 4 unanswered probes
-     * and the kernel resets the connection: gone within twice idle. */
-    int on = 1, idle = (int)idle_seconds, intvl = idle_seconds >= 8 ? (int)(idle_seconds / 4) : 1, cnt = 4;
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    int v[4];
+    keepalive_values(idle_seconds, v);
+    for (int i = 0; i < 4; i++) setsockopt(fd, keepalive_opts[i].level, keepalive_opts[i].name, &v[i], sizeof v[i]);
+}
+
+/* 1 when fd already has the options server_keepalive would set (or none
+ * are wanted). */
+static int keepalive_is(evutil_socket_t fd, long idle_seconds) {
+    if (idle_seconds <= 0) return 1;
+    int want[4];
+    keepalive_values(idle_seconds, want);
+    for (int i = 0; i < 4; i++) {
+        int v = 0;
+        socklen_t vl = sizeof v;
+        if (getsockopt(fd, keepalive_opts[i].level, keepalive_opts[i].name, &v, &vl) != 0 || v != want[i]) return 0;
+    }
+    return 1;
 }
 
 static void reenable_listener(evutil_socket_t fd, short what, void *arg) {
@@ -861,6 +890,8 @@ static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *
     int one = 1;
     setsockopt(evconnlistener_get_fd(li->l), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     li->nodelay = 0;
+    server_keepalive(evconnlistener_get_fd(li->l), s->cfg.tcp_keepalive);
+    li->keepalive = 0;
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     getsockname(evconnlistener_get_fd(li->l), (struct sockaddr *)&bound, &blen);

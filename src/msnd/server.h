@@ -104,7 +104,8 @@ typedef struct listener_info {
     char bound[80]; /* "ip:port" actually bound */
     char host[64];
     uint16_t port;
-    int nodelay; /* accepted sockets inherit TCP_NODELAY: 1 yes, -1 no, 0 not known yet */
+    int nodelay;   /* accepted sockets inherit TCP_NODELAY: 1 yes, -1 no, 0 not known yet */
+    int keepalive; /* ... and the listener's keepalive options (server_keepalive) */
 } listener_info;
 
 typedef struct msnd_server {

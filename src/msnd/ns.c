@@ -297,83 +297,60 @@ static int send_list(conn *c, uint32_t trid, msnp_list list, uint32_t ver) {
     return store_list_each(c->srv->store, c->uid, list, lst_one, &x) == STORE_OK ? 0 : -1;
 }
 
-typedef struct lsg_ctx {
-    conn *c;
-    uint32_t trid;
-    char ver[16];
-    long total, idx;
-} lsg_ctx;
-
-static void lsg_one(int gid, const char *name, void *arg) {
-    lsg_ctx *x = arg;
-    if (x->idx >= x->total) return;
-    x->idx++;
-    char idx[24], total[24], g[16];
-    snprintf(idx, sizeof idx, "%ld", x->idx);
-    snprintf(total, sizeof total, "%ld", x->total);
-    snprintf(g, sizeof g, "%d", gid);
-    conn_cmd(x->c, "LSG", 1, x->trid, x->ver, idx, total, g, name, "0", NULL);
-}
-
-typedef struct prp_ctx {
-    const char *v[5];
-    char buf[5][100];
-} prp_ctx;
-
-static void collect_prp(const char *key, const char *value, void *arg) {
-    prp_ctx *p = arg;
-    static const char *const keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
-    for (int i = 0; i < 5; i++) {
-        if (strcmp(key, keys[i]) == 0) {
-            snprintf(p->buf[i], sizeof p->buf[i], "%s", value);
-            p->v[i] = p->buf[i];
-        }
-    }
-}
-
 static void ns_syn(conn *c, const msnp_cmd *cmd) {
     uint64_t have;
     if (cmd->argc < 2 || msnp_str_to_u64(ARG(1), UINT32_MAX, &have) != 0) {
         conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
         return;
     }
-    store_user u;
-    if (store_user_get_id(c->srv->store, c->uid, &u) != STORE_OK) {
+    /* Everything in one read; the snapshot also answers this login's CHG
+     * (ILN) and presence fan-out while the store is unchanged. */
+    store *st = c->srv->store;
+    const store_sync *y;
+    if (store_sync_get(st, c->uid, &y) != STORE_OK) {
         store_failed(c, cmd, "syn");
         return;
     }
-    memset(u.password, 0, sizeof u.password);
+    const store_user *u = &y->user;
     char ver[16];
-    u32str(u.version, ver);
+    u32str(u->version, ver);
     conn_cmd(c, "SYN", 1, cmd->trid, ver, NULL);
-    if (have == u.version) return;
-    conn_cmd(c, "GTC", 1, cmd->trid, ver, u.gtc_prompt ? "A" : "N", NULL);
-    conn_cmd(c, "BLP", 1, cmd->trid, ver, u.blp_allow ? "AL" : "BL", NULL);
+    if (have == u->version) {
+        store_sync_release(st, y);
+        return;
+    }
+    conn_cmd(c, "GTC", 1, cmd->trid, ver, u->gtc_prompt ? "A" : "N", NULL);
+    conn_cmd(c, "BLP", 1, cmd->trid, ver, u->blp_allow ? "AL" : "BL", NULL);
     if (c->version >= 5) {
-        prp_ctx p;
-        memset(&p, 0, sizeof p);
-        store_prop_each(c->srv->store, c->uid, collect_prp, &p);
         static const char *const keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
         for (int i = 0; i < 5; i++) {
-            const char *v = p.v[i] ? p.v[i] : (i >= 3 ? "N" : NULL);
+            const char *v = y->props[i] ? y->props[i] : (i >= 3 ? "N" : NULL);
             conn_cmd(c, "PRP", 1, cmd->trid, ver, keys[i], v, NULL);
         }
     }
     if (c->version >= 7) {
-        lsg_ctx g;
-        memset(&g, 0, sizeof g);
-        g.c = c;
-        g.trid = cmd->trid;
-        snprintf(g.ver, sizeof g.ver, "%s", ver);
-        g.total = store_group_count(c->srv->store, c->uid);
-        if (g.total > 0) store_group_each(c->srv->store, c->uid, lsg_one, &g);
-    }
-    for (int l = MSNP_LIST_FL; l <= MSNP_LIST_RL; l++) {
-        if (send_list(c, cmd->trid, (msnp_list)l, u.version) != 0) {
-            store_failed(c, cmd, "syn list");
-            return;
+        char idx[24], total[24], g[16];
+        snprintf(total, sizeof total, "%zu", y->ngroups);
+        for (size_t i = 0; i < y->ngroups; i++) {
+            snprintf(idx, sizeof idx, "%zu", i + 1);
+            snprintf(g, sizeof g, "%d", y->gids[i]);
+            conn_cmd(c, "LSG", 1, cmd->trid, ver, idx, total, g, y->gnames[i], "0", NULL);
         }
     }
+    for (int l = MSNP_LIST_FL; l <= MSNP_LIST_RL; l++) {
+        lst_ctx x;
+        memset(&x, 0, sizeof x);
+        x.c = c;
+        x.trid = cmd->trid;
+        x.list = msnp_list_code((msnp_list)l);
+        memcpy(x.ver, ver, sizeof x.ver);
+        x.total = (long)y->count[l];
+        x.with_groups = l == MSNP_LIST_FL && c->version >= 7;
+        x.with_phones = l == MSNP_LIST_FL && c->version >= 5;
+        if (x.total == 0) conn_cmd(c, "LST", 1, cmd->trid, x.list, x.ver, "0", "0", NULL);
+        for (size_t i = 0; i < y->count[l]; i++) lst_one(&y->entries[l][i].e, &x);
+    }
+    store_sync_release(st, y);
 }
 
 static void ns_lst(conn *c, const msnp_cmd *cmd) {

@@ -21,7 +21,9 @@ store *store_open(const char *db, char *err, size_t errcap) {
 }
 
 void store_close(store *s) {
-    if (s) s->ops->close(s);
+    if (!s) return;
+    store_sync_cache_free(s);
+    s->ops->close(s);
 }
 
 const char *store_errmsg(store *s) { return s->err; }
@@ -104,10 +106,12 @@ store_rc store_list_rename(store *s, int64_t owner, int64_t contact, const char 
 }
 
 store_rc store_watchers_each(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
+    if (store_sync_watchers(s, uid, fn, ctx)) return STORE_OK;
     return s->ops->watchers_each(s, uid, fn, ctx);
 }
 
 store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
+    if (store_sync_contacts(s, uid, fn, ctx)) return STORE_OK;
     return s->ops->contacts_each(s, uid, fn, ctx);
 }
 

@@ -161,6 +161,35 @@ store_rc store_watchers_each(store *s, int64_t uid, store_peer_cb fn, void *ctx)
  * contact's AL/BL and blp_allow = the contact's BLP. */
 store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx);
 
+/* What a login reads, in one call: the account, its properties, groups and
+ * the four lists (SYN), and what the first CHG's ILN step and the presence
+ * fan-out need (store_contacts_each / store_watchers_each of the account).
+ * One statement on either backend, so one round trip on PostgreSQL.
+ *
+ * Snapshots are kept in a bounded cache keyed by account while
+ * store_generation() is unchanged; store_contacts_each and
+ * store_watchers_each of a cached account are answered from it, so a
+ * login's CHG and its logout cost no query. */
+typedef struct store_sync_entry {
+    store_entry e;         /* FL/AL/BL: the entry; RL: the watcher and its own name */
+    const char *peer_name; /* FL/RL: the other account's own friendly name */
+    int blp_allow;         /* FL: the contact's BLP; RL: the owner's */
+    int in_al, in_bl;      /* FL: the owner is on the contact's AL/BL; RL: the watcher is on the owner's */
+} store_sync_entry;
+typedef struct store_sync {
+    store_user user;      /* password left empty */
+    const char *props[5]; /* PHH PHW PHM MOB MBE, NULL when not set */
+    size_t ngroups;
+    const int *gids; /* ascending */
+    const char *const *gnames;
+    size_t count[4]; /* FL AL BL RL, each in the order list_each gives */
+    const store_sync_entry *entries[4];
+} store_sync;
+/* *out stays valid until store_sync_release, whatever else happens to the
+ * store meanwhile. STORE_NOTFOUND: no such account. */
+store_rc store_sync_get(store *s, int64_t uid, const store_sync **out);
+void store_sync_release(store *s, const store_sync *y);
+
 /* MSNP7 groups. Group 0 ("Other Contacts") exists for every account. */
 typedef void (*store_group_cb)(int gid, const char *name, void *ctx);
 store_rc store_group_each(store *s, int64_t owner, store_group_cb fn, void *ctx);

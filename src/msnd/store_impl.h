@@ -5,6 +5,31 @@
 
 #include "store.h"
 
+/* One row of a login read (store_sync_get); backends hand them to
+ * store_sync_add in any order. */
+enum { SYNC_USER, SYNC_PROP, SYNC_GROUP, SYNC_FL, SYNC_AL, SYNC_BL, SYNC_RL, SYNC_KINDS };
+typedef struct store_sync_row {
+    int kind;
+    int64_t id;            /* USER: the account; GROUP: gid; lists: the other account */
+    const char *email;     /* USER, lists: e-mail; PROP: the key */
+    const char *name;      /* USER: friendly name; PROP: value; GROUP: name; FL/AL/BL: the entry's name */
+    const char *peer_name; /* FL/RL: the other account's own name */
+    const char *groups;    /* FL: "0,3" */
+    const char *phones[4]; /* FL: the contact's PHH PHW PHM MOB, NULL when not set */
+    int64_t a;             /* USER: list version; FL: the contact's BLP is AL */
+    int b, c;              /* USER: BLP AL, GTC A; FL: the owner is on the contact's AL, BL */
+    int64_t ord; /* GROUP: gid; lists: the entry's position (rowid, seq); the rows of a kind are ordered by it */
+} store_sync_row;
+typedef struct store_sync_builder store_sync_builder;
+/* 0, or -1 when out of memory. */
+int store_sync_add(store_sync_builder *b, const store_sync_row *r);
+struct sync_cache;
+/* store_contacts_each / store_watchers_each answered from a valid cached
+ * snapshot of uid: 1 when answered, 0 when the store must be asked. */
+int store_sync_contacts(store *s, int64_t uid, store_peer_cb fn, void *ctx);
+int store_sync_watchers(store *s, int64_t uid, store_peer_cb fn, void *ctx);
+void store_sync_cache_free(store *s);
+
 typedef struct store_ops {
     const char *name;
     int waits_on_fibers;
@@ -37,6 +62,7 @@ typedef struct store_ops {
     store_rc (*group_rename)(store *s, int64_t owner, int gid, const char *name, uint32_t *ver);
     store_rc (*prop_set)(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
     store_rc (*prop_each)(store *s, int64_t owner, store_prop_cb fn, void *ctx);
+    store_rc (*sync_rows)(store *s, int64_t uid, store_sync_builder *b);
     store_rc (*counts)(store *s, store_counts *out);
     /* Target side of store_copy; NULL when the backend cannot be one.
      * import_begin opens the transaction import_end commits (ok) or
@@ -52,7 +78,8 @@ typedef struct store_ops {
 /* Every backend's handle starts with this. */
 struct store {
     const store_ops *ops;
-    int read_depth; /* nesting of store_read_begin (store.c) */
+    int read_depth;          /* nesting of store_read_begin (store.c) */
+    struct sync_cache *sync; /* login snapshots (store.c), NULL until the first */
     char err[256];
 };
 

@@ -1103,6 +1103,66 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
     return STORE_OK;
 }
 
+/* ---- a login's reads (store_sync_get): one statement, one round trip;
+ * the rows come unordered, store_sync_add orders each kind by the last
+ * column (gid, seq) ---- */
+
+static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    char id[24];
+    const char *p[1] = {i64(id, uid)};
+    PGresult *r = run(
+        s,
+        "SELECT 0, id, email, name, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, version,"
+        " (blp = 'AL')::int, (gtc = 'A')::int, 0::bigint FROM users WHERE id = $1 "
+        "UNION ALL SELECT 1, 0, key, value, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, CASE key WHEN 'PHH' THEN 1"
+        " WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END FROM props WHERE owner = "
+        "$1 "
+        "UNION ALL SELECT 2, gid, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, gid FROM groups"
+        " WHERE owner = $1 "
+        "UNION ALL SELECT 3 + e.list, e.contact, u.email, e.name, u.name,"
+        " CASE WHEN e.list = 0 THEN (SELECT string_agg(gid::text, ',' ORDER BY gid) FROM fl_groups g"
+        "  WHERE g.owner = e.owner AND g.contact = e.contact) END,"
+        " CASE WHEN e.list = 0 THEN (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHH') END,"
+        " CASE WHEN e.list = 0 THEN (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHW') END,"
+        " CASE WHEN e.list = 0 THEN (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHM') END,"
+        " CASE WHEN e.list = 0 THEN (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'MOB') END,"
+        " CASE WHEN e.list = 0 THEN (u.blp = 'AL')::int ELSE 0 END,"
+        " CASE WHEN e.list = 0 THEN EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = e.contact AND a.list = 1"
+        "  AND a.contact = $1)::int ELSE 0 END,"
+        " CASE WHEN e.list = 0 THEN EXISTS(SELECT 1 FROM list_entries x WHERE x.owner = e.contact AND x.list = 2"
+        "  AND x.contact = $1)::int ELSE 0 END,"
+        " e.seq FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = $1 "
+        "UNION ALL SELECT 6, u.id, u.email, u.name, u.name, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq"
+        " FROM list_entries e JOIN users u ON u.id = e.owner WHERE e.contact = $1 AND e.list = 0",
+        1, p);
+    if (!r) return STORE_ERROR;
+    store_rc rc = STORE_OK;
+    for (int i = 0; i < PQntuples(r) && rc == STORE_OK; i++) {
+        store_sync_row w;
+        w.kind = atoi(PQgetvalue(r, i, 0));
+        w.id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        const char *t[8];
+        for (int k = 0; k < 8; k++) t[k] = PQgetisnull(r, i, 2 + k) ? NULL : PQgetvalue(r, i, 2 + k);
+        w.email = t[0];
+        w.name = t[1];
+        w.peer_name = t[2];
+        w.groups = t[3];
+        for (int k = 0; k < 4; k++) w.phones[k] = t[4 + k];
+        w.a = strtoll(PQgetvalue(r, i, 10), NULL, 10);
+        w.b = atoi(PQgetvalue(r, i, 11));
+        w.c = atoi(PQgetvalue(r, i, 12));
+        w.ord = strtoll(PQgetvalue(r, i, 13), NULL, 10);
+        if (store_sync_add(b, &w) != 0) {
+            set_err(s, "out of memory");
+            rc = STORE_ERROR;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
 /* ---- whole-store copy (store_copy) ---- */
 
 static store_rc pg_counts(store *base, store_counts *out) {
@@ -1248,6 +1308,7 @@ PG_LEASED(store_rc, group_rename, STORE_ERROR, (store *base, int64_t owner, int 
 PG_LEASED(store_rc, prop_set, STORE_ERROR,
           (store *base, int64_t owner, const char *key, const char *value, uint32_t *ver),
           (base, owner, key, value, ver))
+PG_LEASED(store_rc, sync_rows, STORE_ERROR, (store *base, int64_t uid, store_sync_builder *b), (base, uid, b))
 PG_LEASED(store_rc, prop_each, STORE_ERROR, (store *base, int64_t owner, store_prop_cb fn, void *ctx),
           (base, owner, fn, ctx))
 /* clang-format on */
@@ -1284,6 +1345,7 @@ static const store_ops pg_ops = {
     .group_rename = leased_group_rename,
     .prop_set = leased_prop_set,
     .prop_each = leased_prop_each,
+    .sync_rows = leased_sync_rows,
     .counts = pg_counts,
     .import_begin = pg_import_begin,
     .import_user = pg_import_user,

@@ -60,6 +60,7 @@ enum {
     Q_PROP_SET,
     Q_PROP_DEL,
     Q_PROP_EACH,
+    Q_SYNC,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -134,6 +135,30 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_PROP_DEL] = "DELETE FROM props WHERE owner=?1 AND key=?2",
     [Q_PROP_EACH] = "SELECT key,value FROM props WHERE owner=?1 ORDER BY CASE key WHEN 'PHH' THEN 1 WHEN 'PHW' "
                     "THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END",
+    /* A login's reads (store_sync_get) in one statement: one row per
+     * account, property, group and entry, tagged with its kind (store_impl.h
+     * SYNC_*) and with the key store_sync_add orders each kind by (gid,
+     * rowid): sorting a few rows in C is cheaper than SQLite's sorters. */
+    [Q_SYNC] = "SELECT 0,id,email,name,NULL,NULL,NULL,NULL,NULL,NULL,version,blp='AL',gtc='A',0 FROM users WHERE id=?1 "
+               "UNION ALL SELECT 1,0,key,value,NULL,NULL,NULL,NULL,NULL,NULL,0,0,0,CASE key WHEN 'PHH' THEN 1 "
+               "WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END "
+               "FROM props WHERE owner=?1 "
+               "UNION ALL SELECT 2,gid,NULL,name,NULL,NULL,NULL,NULL,NULL,NULL,0,0,0,gid FROM groups WHERE owner=?1 "
+               "UNION ALL SELECT 3+e.list,e.contact,u.email,e.name,u.name,"
+               "CASE e.list WHEN 0 THEN (SELECT group_concat(gid) FROM (SELECT gid FROM fl_groups g "
+               "WHERE g.owner=e.owner AND g.contact=e.contact ORDER BY gid)) END,"
+               "CASE e.list WHEN 0 THEN (SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHH') END,"
+               "CASE e.list WHEN 0 THEN (SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHW') END,"
+               "CASE e.list WHEN 0 THEN (SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHM') END,"
+               "CASE e.list WHEN 0 THEN (SELECT value FROM props p WHERE p.owner=e.contact AND p.key='MOB') END,"
+               "CASE e.list WHEN 0 THEN u.blp='AL' ELSE 0 END,"
+               "CASE e.list WHEN 0 THEN EXISTS(SELECT 1 FROM list_entries a WHERE a.owner=e.contact AND a.list=1 "
+               "AND a.contact=?1) ELSE 0 END,"
+               "CASE e.list WHEN 0 THEN EXISTS(SELECT 1 FROM list_entries b WHERE b.owner=e.contact AND b.list=2 "
+               "AND b.contact=?1) ELSE 0 END,"
+               "e.rowid FROM list_entries e JOIN users u ON u.id=e.contact WHERE e.owner=?1 "
+               "UNION ALL SELECT 6,u.id,u.email,u.name,u.name,NULL,NULL,NULL,NULL,NULL,0,0,0,e.rowid "
+               "FROM list_entries e JOIN users u ON u.id=e.owner WHERE e.contact=?1 AND e.list=0",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -872,6 +897,36 @@ static store_rc sq_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
+static store_rc sq_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
+    sq_store *s = S(base);
+    sqlite3_stmt *st = q(s, Q_SYNC);
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, uid);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_sync_row r;
+        r.kind = sqlite3_column_int(st, 0);
+        r.id = sqlite3_column_int64(st, 1);
+        r.email = (const char *)sqlite3_column_text(st, 2);
+        r.name = (const char *)sqlite3_column_text(st, 3);
+        r.peer_name = (const char *)sqlite3_column_text(st, 4);
+        r.groups = (const char *)sqlite3_column_text(st, 5);
+        for (int k = 0; k < 4; k++) r.phones[k] = (const char *)sqlite3_column_text(st, 6 + k);
+        r.a = sqlite3_column_int64(st, 10);
+        r.b = sqlite3_column_int(st, 11);
+        r.c = sqlite3_column_int(st, 12);
+        r.ord = sqlite3_column_int64(st, 13);
+        if (store_sync_add(b, &r) != 0) {
+            sqlite3_reset(st);
+            snprintf(s->base.err, sizeof s->base.err, "out of memory");
+            return STORE_ERROR;
+        }
+    }
+    if (rc != SQLITE_DONE) note_err(s);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
 static store_rc sq_counts(store *base, store_counts *out) {
     sq_store *s = S(base);
     static const char *const sql =
@@ -992,6 +1047,7 @@ static const store_ops sq_ops = {
     .group_rename = sq_group_rename,
     .prop_set = sq_prop_set,
     .prop_each = sq_prop_each,
+    .sync_rows = sq_sync_rows,
     .counts = sq_counts,
     .import_begin = sq_import_begin,
     .import_user = sq_import_user,

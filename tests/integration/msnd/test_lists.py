@@ -220,6 +220,58 @@ def test_presence_follows_admin_changes(srv):
     b.expect_line("NLN NLN alice@example.com Alice")
 
 
+def sync_lines(c):
+    """SYN 0 and CHG NLN on a fresh login: every line up to the reply to a
+    later URL (so the ILNs after the CHG echo are in), transaction ids
+    taken out."""
+    t = c.trid()
+    c.send_line("SYN %d 0" % t)
+    t2 = c.trid()
+    c.send_line("CHG %d NLN" % t2)
+    t3 = c.trid()
+    c.send_line("URL %d INBOX" % t3)
+    got = []
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name == "URL":
+            return got
+        got.append(cmd.line.replace(" %d " % t, " T ", 1).replace(" %d " % t2, " T ", 1))
+
+
+def test_repeat_login_reads_the_same(srv):
+    # A second login while nothing changed may be answered from the kept
+    # snapshot of the first; it must say exactly what the first said.
+    a, b = make_friends(srv)
+    t = a.trid()
+    a.send_line("PRP %d PHH 555-1234" % t)
+    a.expect("PRP")
+    t = b.trid()
+    b.send_line("ADG %d Work" % t)
+    b.expect("ADG")
+    b.close()
+    first = sync_lines(login(srv, "bob@example.com"))
+    second = sync_lines(login(srv, "bob@example.com"))
+    assert first == second, (first, second)
+    assert "ILN T NLN alice@example.com Alice" in first, first
+    assert any(line.startswith("BPR ") and "PHH 555-1234" in line for line in first), first
+    assert any(line.startswith("LSG ") and " Work " in line for line in first), first
+
+
+def test_login_snapshot_follows_admin_changes(srv):
+    # What a login read is kept while the store is unchanged; a change by
+    # another process (`msnd user del`) must show at the next login.
+    a, b = make_friends(srv)
+    b.close()
+    before = sync_lines(login(srv, "bob@example.com"))
+    assert any(line.startswith("LST T FL ") and "alice@example.com" in line for line in before), before
+    assert "ILN T NLN alice@example.com Alice" in before, before
+    r = srv.run_admin("user", "del", "alice@example.com")
+    assert r.returncode == 0, r.stderr
+    after = sync_lines(login(srv, "bob@example.com"))
+    assert not any("alice@example.com" in line for line in after), after
+    assert any(line.startswith("LST T FL ") and line.endswith(" 0 0") for line in after), after
+
+
 def test_hidden_user_not_in_iln(srv):
     a = online(srv, "alice@example.com", status="HDN")
     b = online(srv, "bob@example.com")

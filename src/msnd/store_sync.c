@@ -1,0 +1,389 @@
+/* store_sync.c - login snapshots (store_sync_get, store.h): the rows a
+ * backend returns for one account packed into one block, and a bounded
+ * cache of those blocks that is valid while store_generation() is
+ * unchanged.
+ *
+ * The cache is direct-mapped by account id (a colliding account replaces
+ * the older one) and holds at most SYNC_CACHE_BYTES; a snapshot larger
+ * than SYNC_ENTRY_MAX_BYTES is handed to its caller but not kept. When the
+ * generation moves, everything in it is dropped at the next look-up: any
+ * change, made here or by another process or node, may have changed any
+ * account's snapshot (a contact's BLP, a watcher's name). */
+#include "store_impl.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SYNC_SLOTS 4096u
+#define SYNC_CACHE_BYTES (8u << 20)
+#define SYNC_ENTRY_MAX_BYTES (64u << 10)
+
+#define NO_TEXT SIZE_MAX
+
+/* A row as collected: texts are offsets into the builder's pool. */
+typedef struct raw_row {
+    int kind;
+    int64_t id;
+    size_t email, name, peer_name, phones[4];
+    size_t gfirst, ngroups; /* FL: ids in the builder's gid pool */
+    int64_t a;
+    int b, c;
+    int64_t ord;
+} raw_row;
+
+struct store_sync_builder {
+    raw_row *rows;
+    size_t nrows, caprows;
+    char *pool;
+    size_t used, cap;
+    int *gids;
+    size_t ngids, capgids;
+    size_t nkind[SYNC_KINDS];
+};
+
+typedef struct sync_snap {
+    store_sync pub; /* first: the public view is the snapshot */
+    int64_t uid;
+    uint64_t gen;
+    int refs; /* callers holding it, plus one while cached */
+    size_t bytes;
+    const uint32_t *fl_by_contact; /* FL entries in ascending contact id */
+} sync_snap;
+
+struct sync_cache {
+    uint64_t gen;
+    size_t bytes;
+    sync_snap *slot[SYNC_SLOTS];
+    uint32_t used[SYNC_SLOTS]; /* indexes of the slots filled since the last flush */
+    unsigned char listed[SYNC_SLOTS];
+    size_t nused;
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need) nc *= 2;
+    void *n = realloc(*p, nc * size);
+    if (!n) return -1;
+    *p = n;
+    *cap = nc;
+    return 0;
+}
+
+static size_t keep_text(store_sync_builder *b, const char *t, int *failed) {
+    if (!t) return NO_TEXT;
+    size_t n = strlen(t) + 1;
+    if (grow((void **)&b->pool, &b->cap, b->used + n, 1) != 0) {
+        *failed = 1;
+        return NO_TEXT;
+    }
+    memcpy(b->pool + b->used, t, n);
+    b->used += n;
+    return b->used - n;
+}
+
+int store_sync_add(store_sync_builder *b, const store_sync_row *r) {
+    if (r->kind < 0 || r->kind >= SYNC_KINDS) return -1;
+    if (grow((void **)&b->rows, &b->caprows, b->nrows + 1, sizeof *b->rows) != 0) return -1;
+    int failed = 0;
+    raw_row *w = &b->rows[b->nrows];
+    memset(w, 0, sizeof *w);
+    w->kind = r->kind;
+    w->id = r->id;
+    w->email = keep_text(b, r->email, &failed);
+    w->name = keep_text(b, r->name, &failed);
+    w->peer_name = keep_text(b, r->peer_name, &failed);
+    for (int k = 0; k < 4; k++) w->phones[k] = keep_text(b, r->phones[k], &failed);
+    w->a = r->a;
+    w->b = r->b;
+    w->c = r->c;
+    w->ord = r->ord;
+    if (r->kind == SYNC_FL) {
+        int ids[STORE_MAX_ENTRY_GROUPS];
+        size_t n = store_parse_ids(r->groups, ids, STORE_MAX_ENTRY_GROUPS);
+        if (grow((void **)&b->gids, &b->capgids, b->ngids + n, sizeof *b->gids) != 0) return -1;
+        memcpy(b->gids + b->ngids, ids, n * sizeof *ids);
+        w->gfirst = b->ngids;
+        w->ngroups = n;
+        b->ngids += n;
+    }
+    if (failed) return -1;
+    b->nrows++;
+    b->nkind[r->kind]++;
+    return 0;
+}
+
+static void builder_free(store_sync_builder *b) {
+    free(b->rows);
+    free(b->pool);
+    free(b->gids);
+}
+
+static const store_sync_entry *fl_entries_for_sort;
+
+static int by_contact(const void *x, const void *y) {
+    int64_t a = fl_entries_for_sort[*(const uint32_t *)x].e.contact;
+    int64_t b = fl_entries_for_sort[*(const uint32_t *)y].e.contact;
+    return (a > b) - (a < b);
+}
+
+static int cmp_i64(const void *x, const void *y) {
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int has_id(const int64_t *ids, size_t n, int64_t id) { return n && bsearch(&id, ids, n, sizeof id, cmp_i64); }
+
+static int by_kind_then_ord(const void *x, const void *y) {
+    const raw_row *a = x, *b = y;
+    if (a->kind != b->kind) return a->kind - b->kind;
+    return (a->ord > b->ord) - (a->ord < b->ord);
+}
+
+#define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
+
+/* Packs the rows into one block: header, entries, group ids and names,
+ * FL membership ids, the contact-order index, texts. NULL when out of
+ * memory; *missing when there was no account row. */
+static sync_snap *build(store_sync_builder *b, int *missing) {
+    *missing = b->nkind[SYNC_USER] != 1;
+    if (*missing) return NULL;
+    qsort(b->rows, b->nrows, sizeof *b->rows, by_kind_then_ord);
+    size_t nent = b->nkind[SYNC_FL] + b->nkind[SYNC_AL] + b->nkind[SYNC_BL] + b->nkind[SYNC_RL];
+    size_t ng = b->nkind[SYNC_GROUP], nfl = b->nkind[SYNC_FL];
+    size_t o_ent = ALIGN8(sizeof(sync_snap));
+    size_t o_gid = ALIGN8(o_ent + nent * sizeof(store_sync_entry));
+    size_t o_gname = ALIGN8(o_gid + ng * sizeof(int));
+    size_t o_fgid = ALIGN8(o_gname + ng * sizeof(char *));
+    size_t o_idx = ALIGN8(o_fgid + b->ngids * sizeof(int));
+    size_t o_pool = ALIGN8(o_idx + nfl * sizeof(uint32_t));
+    size_t total = o_pool + b->used;
+    char *blk = malloc(total);
+    if (!blk) return NULL;
+    sync_snap *y = (sync_snap *)blk;
+    memset(y, 0, sizeof *y);
+    y->bytes = total;
+    store_sync_entry *ent = (store_sync_entry *)(blk + o_ent);
+    int *gid = (int *)(blk + o_gid);
+    const char **gname = (const char **)(blk + o_gname);
+    int *fgid = (int *)(blk + o_fgid);
+    uint32_t *idx = (uint32_t *)(blk + o_idx);
+    char *pool = blk + o_pool;
+    if (b->used) memcpy(pool, b->pool, b->used);
+    if (b->ngids) memcpy(fgid, b->gids, b->ngids * sizeof(int));
+#define TXT(off) ((off) == NO_TEXT ? NULL : pool + (off))
+#define STR(off) ((off) == NO_TEXT ? "" : pool + (off))
+    /* Each list's entries in one run, in the order they came. */
+    store_sync_entry *next[4];
+    size_t at = 0;
+    for (int l = 0; l < 4; l++) {
+        next[l] = ent + at;
+        y->pub.entries[l] = ent + at;
+        y->pub.count[l] = b->nkind[SYNC_FL + l];
+        at += y->pub.count[l];
+    }
+    size_t ngot = 0;
+    static const char *const prop_keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
+    for (size_t i = 0; i < b->nrows; i++) {
+        const raw_row *r = &b->rows[i];
+        switch (r->kind) {
+        case SYNC_USER: {
+            store_user *u = &y->pub.user;
+            u->id = r->id;
+            snprintf(u->email, sizeof u->email, "%s", r->email == NO_TEXT ? "" : pool + r->email);
+            snprintf(u->name, sizeof u->name, "%s", r->name == NO_TEXT ? "" : pool + r->name);
+            u->version = (uint32_t)r->a;
+            u->blp_allow = r->b;
+            u->gtc_prompt = r->c;
+            break;
+        }
+        case SYNC_PROP:
+            for (int k = 0; k < 5; k++)
+                if (r->email != NO_TEXT && strcmp(pool + r->email, prop_keys[k]) == 0) y->pub.props[k] = TXT(r->name);
+            break;
+        case SYNC_GROUP:
+            gid[ngot] = (int)r->id;
+            gname[ngot++] = STR(r->name);
+            break;
+        default: {
+            int l = r->kind - SYNC_FL;
+            store_sync_entry *e = next[l]++;
+            memset(e, 0, sizeof *e);
+            e->e.contact = r->id;
+            e->e.email = STR(r->email);
+            e->e.name = STR(r->name);
+            e->peer_name = STR(r->peer_name);
+            if (r->kind == SYNC_FL) {
+                e->e.groups = fgid + r->gfirst;
+                e->e.ngroups = r->ngroups;
+                for (int k = 0; k < 4; k++) e->e.phones[k] = TXT(r->phones[k]);
+                e->blp_allow = r->a != 0;
+                e->in_al = r->b;
+                e->in_bl = r->c;
+            }
+            break;
+        }
+        }
+    }
+#undef TXT
+#undef STR
+    y->pub.ngroups = ng;
+    y->pub.gids = gid;
+    y->pub.gnames = gname;
+    /* RL: what the account's own AL/BL/BLP say about each watcher. */
+    size_t nal = y->pub.count[MSNP_LIST_AL], nbl = y->pub.count[MSNP_LIST_BL];
+    int64_t *al = malloc((nal + nbl + 1) * sizeof *al);
+    if (!al) {
+        free(blk);
+        return NULL;
+    }
+    int64_t *bl = al + nal;
+    for (size_t i = 0; i < nal; i++) al[i] = y->pub.entries[MSNP_LIST_AL][i].e.contact;
+    for (size_t i = 0; i < nbl; i++) bl[i] = y->pub.entries[MSNP_LIST_BL][i].e.contact;
+    qsort(al, nal, sizeof *al, cmp_i64);
+    qsort(bl, nbl, sizeof *bl, cmp_i64);
+    store_sync_entry *rl = (store_sync_entry *)y->pub.entries[MSNP_LIST_RL];
+    for (size_t i = 0; i < y->pub.count[MSNP_LIST_RL]; i++) {
+        rl[i].blp_allow = y->pub.user.blp_allow;
+        rl[i].in_al = has_id(al, nal, rl[i].e.contact);
+        rl[i].in_bl = has_id(bl, nbl, rl[i].e.contact);
+    }
+    free(al);
+    for (size_t i = 0; i < nfl; i++) idx[i] = (uint32_t)i;
+    fl_entries_for_sort = y->pub.entries[MSNP_LIST_FL];
+    qsort(idx, nfl, sizeof *idx, by_contact);
+    y->fl_by_contact = idx;
+    return y;
+}
+
+static void snap_unref(sync_snap *y) {
+    if (y && --y->refs == 0) free(y);
+}
+
+static void cache_flush(struct sync_cache *c) {
+    for (size_t i = 0; i < c->nused; i++) {
+        snap_unref(c->slot[c->used[i]]);
+        c->slot[c->used[i]] = NULL;
+        c->listed[c->used[i]] = 0;
+    }
+    c->nused = 0;
+    c->bytes = 0;
+}
+
+void store_sync_cache_free(store *s) {
+    if (!s->sync) return;
+    cache_flush(s->sync);
+    free(s->sync);
+    s->sync = NULL;
+}
+
+static sync_snap *lookup(store *s, int64_t uid) {
+    struct sync_cache *c = s->sync;
+    if (!c || c->nused == 0) return NULL;
+    uint64_t gen = store_generation(s);
+    if (gen != c->gen) {
+        cache_flush(c);
+        c->gen = gen;
+        return NULL;
+    }
+    sync_snap *y = c->slot[(uint64_t)uid % SYNC_SLOTS];
+    return y && y->uid == uid ? y : NULL;
+}
+
+static void insert(store *s, sync_snap *y) {
+    if (y->bytes > SYNC_ENTRY_MAX_BYTES) return;
+    if (!s->sync) {
+        s->sync = calloc(1, sizeof *s->sync);
+        if (!s->sync) return;
+        s->sync->gen = y->gen;
+    }
+    struct sync_cache *c = s->sync;
+    if (c->gen != y->gen) {
+        cache_flush(c);
+        c->gen = y->gen;
+    }
+    uint32_t k = (uint32_t)((uint64_t)y->uid % SYNC_SLOTS);
+    sync_snap *old = c->slot[k];
+    if (old) { /* a colliding account gives way */
+        c->slot[k] = NULL;
+        c->bytes -= old->bytes;
+        snap_unref(old);
+    }
+    if (c->bytes + y->bytes > SYNC_CACHE_BYTES) return;
+    if (!c->listed[k]) {
+        c->listed[k] = 1;
+        c->used[c->nused++] = k;
+    }
+    c->slot[k] = y;
+    c->bytes += y->bytes;
+    y->refs++;
+}
+
+store_rc store_sync_get(store *s, int64_t uid, const store_sync **out) {
+    *out = NULL;
+    sync_snap *y = lookup(s, uid);
+    if (y) {
+        y->refs++;
+        *out = &y->pub;
+        return STORE_OK;
+    }
+    uint64_t gen = store_generation(s);
+    store_sync_builder b;
+    memset(&b, 0, sizeof b);
+    store_rc rc = s->ops->sync_rows(s, uid, &b);
+    int missing = 0;
+    y = rc == STORE_OK ? build(&b, &missing) : NULL;
+    builder_free(&b);
+    if (rc != STORE_OK) return rc;
+    if (missing) return STORE_NOTFOUND;
+    if (!y) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        return STORE_ERROR;
+    }
+    y->uid = uid;
+    y->gen = gen;
+    y->refs = 1;
+    /* Kept only when nothing changed while it was read (another fiber's
+     * write, another process's commit): then it is exactly the store's
+     * state at generation gen. */
+    if (store_generation(s) == gen) insert(s, y);
+    *out = &y->pub;
+    return STORE_OK;
+}
+
+void store_sync_release(store *s, const store_sync *pub) {
+    (void)s;
+    snap_unref((sync_snap *)(uintptr_t)pub);
+}
+
+/* store_contacts_each / store_watchers_each of a cached account; 1 when
+ * answered. */
+int store_sync_contacts(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
+    sync_snap *y = lookup(s, uid);
+    if (!y) return 0;
+    y->refs++; /* fn may call the store */
+    const store_sync_entry *fl = y->pub.entries[MSNP_LIST_FL];
+    for (size_t i = 0; i < y->pub.count[MSNP_LIST_FL]; i++) {
+        const store_sync_entry *e = &fl[y->fl_by_contact[i]];
+        store_peer p = {e->e.contact, e->e.email, e->peer_name, e->blp_allow, e->in_al, e->in_bl};
+        fn(&p, ctx);
+    }
+    snap_unref(y);
+    return 1;
+}
+
+int store_sync_watchers(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
+    sync_snap *y = lookup(s, uid);
+    if (!y) return 0;
+    y->refs++;
+    const store_sync_entry *rl = y->pub.entries[MSNP_LIST_RL];
+    for (size_t i = 0; i < y->pub.count[MSNP_LIST_RL]; i++) {
+        const store_sync_entry *e = &rl[i];
+        store_peer p = {e->e.contact, e->e.email, e->peer_name, e->blp_allow, e->in_al, e->in_bl};
+        fn(&p, ctx);
+    }
+    snap_unref(y);
+    return 1;
+}

@@ -17,7 +17,29 @@
 
 #define ARG(i) (cmd->argv[(i)])
 
-static void u32str(uint32_t v, char out[16]) { snprintf(out, 16, "%u", v); }
+/* Decimal text of v at p, NUL-terminated; returns the NUL's address. The
+ * login path fills a hundred such fields: snprintf's machinery would cost
+ * more than the lines themselves. */
+static char *put_dec(char *p, uint64_t v) {
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *p++ = tmp[--n];
+    *p = '\0';
+    return p;
+}
+
+static char *put_str(char *p, const char *s) {
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p + n;
+}
+
+static void u32str(uint32_t v, char out[16]) { put_dec(out, v); }
 
 /* ---- helpers ---- */
 
@@ -71,35 +93,48 @@ static void send_profile(conn *c) {
     char payload[1024];
     unsigned char rnd[16];
     char auth[33] = "0";
-    if (randpool_bytes(rnd, sizeof rnd) == 0)
-        for (int i = 0; i < 16; i++) snprintf(auth + i * 2, 3, "%02x", rnd[i]);
-    int n = snprintf(payload, sizeof payload,
-                     "MIME-Version: 1.0\r\n"
-                     "Content-Type: text/x-msmsgsprofile; charset=UTF-8\r\n"
-                     "LoginTime: %lld\r\n"
-                     "EmailEnabled: 0\r\n"
-                     "MemberIdHigh: 0\r\n"
-                     "MemberIdLow: %lld\r\n"
-                     "lang_preference: 1033\r\n"
-                     "PreferredEmail: %s\r\n"
-                     "country: \r\n"
-                     "PostalCode: \r\n"
-                     "Gender: \r\n"
-                     "Kid: 0\r\n"
-                     "Age: \r\n"
-                     "BDayPre: \r\n"
-                     "Birthday: \r\n"
-                     "Wallet: \r\n"
-                     "Flags: 1027\r\n"
-                     "sid: 507\r\n"
-                     "kv: 1\r\n"
-                     "MSPAuth: %s\r\n"
-                     "\r\n",
-                     (long long)time(NULL), (long long)c->uid, c->email, auth);
-    if (n < 0 || (size_t)n >= sizeof payload) return;
+    if (randpool_bytes(rnd, sizeof rnd) == 0) {
+        static const char hex[] = "0123456789abcdef";
+        for (int i = 0; i < 16; i++) {
+            auth[i * 2] = hex[rnd[i] >> 4];
+            auth[i * 2 + 1] = hex[rnd[i] & 15];
+        }
+        auth[32] = '\0';
+    }
+    /* The e-mail is at most MSNP_MAX_EMAIL bytes: the whole fits. */
+    char *p = put_str(payload,
+                      "MIME-Version: 1.0\r\n"
+                      "Content-Type: text/x-msmsgsprofile; charset=UTF-8\r\n"
+                      "LoginTime: ");
+    p = put_dec(p, (uint64_t)time(NULL));
+    p = put_str(p,
+                "\r\nEmailEnabled: 0\r\n"
+                "MemberIdHigh: 0\r\n"
+                "MemberIdLow: ");
+    p = put_dec(p, (uint64_t)c->uid);
+    p = put_str(p,
+                "\r\nlang_preference: 1033\r\n"
+                "PreferredEmail: ");
+    p = put_str(p, c->email);
+    p = put_str(p,
+                "\r\ncountry: \r\n"
+                "PostalCode: \r\n"
+                "Gender: \r\n"
+                "Kid: 0\r\n"
+                "Age: \r\n"
+                "BDayPre: \r\n"
+                "Birthday: \r\n"
+                "Wallet: \r\n"
+                "Flags: 1027\r\n"
+                "sid: 507\r\n"
+                "kv: 1\r\n"
+                "MSPAuth: ");
+    p = put_str(p, auth);
+    p = put_str(p, "\r\n\r\n");
+    size_t n = (size_t)(p - payload);
     msnp_str params[2] = {msnp_str_c("Hotmail"), msnp_str_c("Hotmail")};
     char buf[1200];
-    long len = msnp_write_payload_cmd(buf, sizeof buf, "MSG", 0, 0, params, 2, payload, (size_t)n);
+    long len = msnp_write_payload_cmd(buf, sizeof buf, "MSG", 0, 0, params, 2, payload, n);
     if (len > 0) conn_send(c, buf, (size_t)len);
 }
 
@@ -257,14 +292,16 @@ static int lst_one(const store_entry *e, void *arg) {
     if (x->idx >= x->total) return 1; /* changed under us; stay consistent */
     x->idx++;
     char idx[24], total[24];
-    snprintf(idx, sizeof idx, "%ld", x->idx);
-    snprintf(total, sizeof total, "%ld", x->total);
+    put_dec(idx, (uint64_t)x->idx);
+    put_dec(total, (uint64_t)x->total);
     if (x->with_groups) {
+        /* e->ngroups <= STORE_MAX_ENTRY_GROUPS ids of at most 11 bytes and a comma */
         char groups[STORE_MAX_ENTRY_GROUPS * 12] = "0";
-        size_t o = 0;
-        for (size_t i = 0; i < e->ngroups && o < sizeof groups; i++) {
-            int n = snprintf(groups + o, sizeof groups - o, "%s%d", i ? "," : "", e->groups[i]);
-            if (n > 0) o += (size_t)n;
+        char *g = groups;
+        for (size_t i = 0; i < e->ngroups; i++) {
+            if (i) *g++ = ',';
+            if (e->groups[i] < 0) *g++ = '-';
+            g = put_dec(g, e->groups[i] < 0 ? (uint64_t)(-(int64_t)e->groups[i]) : (uint64_t)e->groups[i]);
         }
         conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, groups, NULL);
     } else conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
@@ -330,9 +367,9 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
     }
     if (c->version >= 7) {
         char idx[24], total[24], g[16];
-        snprintf(total, sizeof total, "%zu", y->ngroups);
+        put_dec(total, y->ngroups);
         for (size_t i = 0; i < y->ngroups; i++) {
-            snprintf(idx, sizeof idx, "%zu", i + 1);
+            put_dec(idx, i + 1);
             snprintf(g, sizeof g, "%d", y->gids[i]);
             conn_cmd(c, "LSG", 1, cmd->trid, ver, idx, total, g, y->gnames[i], "0", NULL);
         }

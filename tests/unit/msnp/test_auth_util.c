@@ -63,6 +63,27 @@ static void test_url_coding(void **state) {
     assert_true(msnp_param_is_safe(msnp_str_c(b)));
 }
 
+/* A parameter is safe unless it is empty or holds a byte that splits or ends
+ * a line (space, tab, CR, LF, NUL): every byte value at every position of
+ * strings around the eight-byte words the check reads at once. */
+static void test_param_is_safe(void **state) {
+    (void)state;
+    char b[40];
+    assert_false(msnp_param_is_safe(msnp_str_make("", 0)));
+    for (size_t len = 1; len <= 25; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int v = 0; v < 256; v++) {
+                memset(b, 'a', len);
+                b[at] = (char)v;
+                int splits = v == ' ' || v == '\t' || v == '\r' || v == '\n' || v == 0;
+                assert_int_equal(msnp_param_is_safe(msnp_str_make(b, len)), !splits);
+            }
+        }
+    }
+    /* bytes just above and below the ones that split, and UTF-8 */
+    assert_true(msnp_param_is_safe(msnp_str_c("\x01\x08\x0b\x0c\x1f!\x7f\x80\xff\xe7\x99\xbd")));
+}
+
 static void test_utf8(void **state) {
     (void)state;
     assert_true(msnp_utf8_valid("\xe8\xaf\xad\xe9\x9f\xb3", 6));
@@ -183,7 +204,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_response), cmocka_unit_test(test_str_ieq),    cmocka_unit_test(test_challenge),
         cmocka_unit_test(test_url_coding),     cmocka_unit_test(test_utf8),       cmocka_unit_test(test_addresses),
-        cmocka_unit_test(test_msnftp_blocks),  cmocka_unit_test(test_self_check),
+        cmocka_unit_test(test_msnftp_blocks),  cmocka_unit_test(test_self_check), cmocka_unit_test(test_param_is_safe),
     };
     return cmocka_run_group_tests_name("msnp_auth_util", tests, NULL, NULL);
 }

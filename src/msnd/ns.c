@@ -252,7 +252,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
     }
     if (auth_throttled(c, cmd, c->email)) return;
     store_user u;
-    store_rc rc = store_user_get(c->srv->store, c->email, &u);
+    store_rc rc = store_user_get_for_login(c->srv->store, c->email, &u);
     if (rc == STORE_ERROR) {
         store_failed(c, cmd, "login");
         return;

@@ -189,6 +189,10 @@ typedef struct store_sync {
  * store meanwhile. STORE_NOTFOUND: no such account. */
 store_rc store_sync_get(store *s, int64_t uid, const store_sync **out);
 void store_sync_release(store *s, const store_sync *y);
+/* store_user_get for USR MD5 S. Where a round trip costs more than the
+ * rows (PostgreSQL), the same statement also reads the account's snapshot
+ * into the cache, so the SYN that follows costs no query. */
+store_rc store_user_get_for_login(store *s, const char *email, store_user *out);
 
 /* MSNP7 groups. Group 0 ("Other Contacts") exists for every account. */
 typedef void (*store_group_cb)(int gid, const char *name, void *ctx);

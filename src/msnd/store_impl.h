@@ -60,6 +60,10 @@ typedef struct store_ops {
     store_rc (*prop_set)(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
     store_rc (*prop_each)(store *s, int64_t owner, store_prop_cb fn, void *ctx);
     store_rc (*sync_rows)(store *s, int64_t uid, store_sync_builder *b);
+    /* store_user_get_for_login in one round trip: the account (with its
+     * password) into out and its snapshot rows into b; STORE_NOTFOUND
+     * without an account. NULL: the backend answers the account alone. */
+    store_rc (*login_rows)(store *s, const char *email, store_user *out, store_sync_builder *b);
     store_rc (*counts)(store *s, store_counts *out);
     /* A change transaction. store.c decides ADD, REM and ADG (the rules of
      * store.h) between change_begin and change_end with the tx_ primitives

@@ -1073,46 +1073,42 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
 }
 
 /* ---- a login's reads (store_sync_get): one statement, one round trip;
- * the rows come unordered, store_sync_add orders each kind by the last
- * column (gid, seq) ---- */
+ * the rows come unordered, store_sync_add orders each kind by column 13
+ * (gid, seq). ME is the account's id as SQL, PW the account row's
+ * password column. AL and BL are read apart from FL: with the list in the
+ * condition the planner expects a few rows and looks each account up by
+ * its key, also before the tables are analyzed. ---- */
+#define SYNC_SQL(ME, PW) \
+    "SELECT 0, id, email, name, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, version," \
+    " (blp = 'AL')::int, (gtc = 'A')::int, 0::bigint, " PW " FROM users WHERE id = " ME " " \
+    "UNION ALL SELECT 1, 0, key, value, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, CASE key WHEN 'PHH' THEN 1" \
+    " WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END, NULL FROM props WHERE " \
+    "owner = " ME " " \
+    "UNION ALL SELECT 2, gid, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, gid, NULL FROM groups" \
+    " WHERE owner = " ME " " \
+    "UNION ALL SELECT 3, e.contact, u.email, e.name, u.name," \
+    " (SELECT string_agg(gid::text, ',' ORDER BY gid) FROM fl_groups g" \
+    "  WHERE g.owner = e.owner AND g.contact = e.contact)," \
+    " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHH')," \
+    " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHW')," \
+    " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHM')," \
+    " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'MOB')," \
+    " (u.blp = 'AL')::int," \
+    " EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = e.contact AND a.list = 1 AND a.contact = " ME ")::int," \
+    " EXISTS(SELECT 1 FROM list_entries x WHERE x.owner = e.contact AND x.list = 2 AND x.contact = " ME ")::int," \
+    " e.seq, NULL FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = " ME " AND e.list = 0 " \
+    "UNION ALL SELECT 4, e.contact, u.email, e.name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq, NULL" \
+    " FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = " ME " AND e.list = 1 " \
+    "UNION ALL SELECT 5, e.contact, u.email, e.name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq, NULL" \
+    " FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = " ME " AND e.list = 2 " \
+    "UNION ALL SELECT 6, u.id, u.email, u.name, u.name, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq, NULL" \
+    " FROM list_entries e JOIN users u ON u.id = e.owner WHERE e.contact = " ME " AND e.list = 0"
 
-static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
-    pg_store *s = S(base);
-    if (ensure_conn(s) != 0) return STORE_ERROR;
-    char id[24];
-    const char *p[1] = {i64(id, uid)};
-    PGresult *r = run(
-        s,
-        "SELECT 0, id, email, name, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, version,"
-        " (blp = 'AL')::int, (gtc = 'A')::int, 0::bigint FROM users WHERE id = $1 "
-        "UNION ALL SELECT 1, 0, key, value, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, CASE key WHEN 'PHH' THEN 1"
-        " WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END FROM props WHERE owner = "
-        "$1 "
-        "UNION ALL SELECT 2, gid, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, gid FROM groups"
-        " WHERE owner = $1 "
-        "UNION ALL SELECT 3, e.contact, u.email, e.name, u.name,"
-        " (SELECT string_agg(gid::text, ',' ORDER BY gid) FROM fl_groups g"
-        "  WHERE g.owner = e.owner AND g.contact = e.contact),"
-        " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHH'),"
-        " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHW'),"
-        " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHM'),"
-        " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'MOB'),"
-        " (u.blp = 'AL')::int,"
-        " EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = e.contact AND a.list = 1 AND a.contact = $1)::int,"
-        " EXISTS(SELECT 1 FROM list_entries x WHERE x.owner = e.contact AND x.list = 2 AND x.contact = $1)::int,"
-        " e.seq FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = $1 AND e.list = 0 "
-        /* AL and BL apart: with the list in the condition the planner
-         * expects a few rows and looks each account up by its key. */
-        "UNION ALL SELECT 4, e.contact, u.email, e.name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq"
-        " FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = $1 AND e.list = 1 "
-        "UNION ALL SELECT 5, e.contact, u.email, e.name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq"
-        " FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = $1 AND e.list = 2 "
-        "UNION ALL SELECT 6, u.id, u.email, u.name, u.name, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq"
-        " FROM list_entries e JOIN users u ON u.id = e.owner WHERE e.contact = $1 AND e.list = 0",
-        1, p);
-    if (!r) return STORE_ERROR;
-    store_rc rc = STORE_OK;
-    for (int i = 0; i < PQntuples(r) && rc == STORE_OK; i++) {
+/* Hands the rows to b; the account row's password (column 14) to pw when
+ * it is not NULL. 0 when there was an account row. */
+static store_rc sync_result(pg_store *s, PGresult *r, store_sync_builder *b, store_user *pw) {
+    store_rc rc = STORE_NOTFOUND;
+    for (int i = 0; i < PQntuples(r); i++) {
         store_sync_row w;
         w.kind = atoi(PQgetvalue(r, i, 0));
         w.id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
@@ -1129,9 +1125,43 @@ static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
         w.ord = strtoll(PQgetvalue(r, i, 13), NULL, 10);
         if (store_sync_add(b, &w) != 0) {
             set_err(s, "out of memory");
-            rc = STORE_ERROR;
+            return STORE_ERROR;
         }
+        if (w.kind != SYNC_USER) continue;
+        rc = STORE_OK;
+        if (!pw) continue;
+        pw->id = w.id;
+        snprintf(pw->email, sizeof pw->email, "%s", w.email ? w.email : "");
+        snprintf(pw->password, sizeof pw->password, "%s", PQgetvalue(r, i, 14));
+        snprintf(pw->name, sizeof pw->name, "%s", w.name ? w.name : "");
+        pw->version = (uint32_t)w.a;
+        pw->blp_allow = w.b;
+        pw->gtc_prompt = w.c;
     }
+    return rc;
+}
+
+static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    char id[24];
+    const char *p[1] = {i64(id, uid)};
+    PGresult *r = run(s, SYNC_SQL("$1", "NULL::text"), 1, p);
+    if (!r) return STORE_ERROR;
+    store_rc rc = sync_result(s, r, b, NULL);
+    PQclear(r);
+    return rc == STORE_ERROR ? STORE_ERROR : STORE_OK;
+}
+
+/* The account by e-mail with its password, and its snapshot, in the same
+ * round trip (store_user_get_for_login). */
+static store_rc pg_login_rows(store *base, const char *email, store_user *out, store_sync_builder *b) {
+    pg_store *s = S(base);
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    const char *p[1] = {email};
+    PGresult *r = run(s, SYNC_SQL("(SELECT id FROM users WHERE email = $1)", "password"), 1, p);
+    if (!r) return STORE_ERROR;
+    store_rc rc = sync_result(s, r, b, out);
     PQclear(r);
     return rc;
 }
@@ -1276,6 +1306,8 @@ PG_LEASED(store_rc, prop_set, STORE_ERROR,
           (store *base, int64_t owner, const char *key, const char *value, uint32_t *ver),
           (base, owner, key, value, ver))
 PG_LEASED(store_rc, sync_rows, STORE_ERROR, (store *base, int64_t uid, store_sync_builder *b), (base, uid, b))
+PG_LEASED(store_rc, login_rows, STORE_ERROR, (store *base, const char *email, store_user *out, store_sync_builder *b),
+          (base, email, out, b))
 PG_LEASED(store_rc, prop_each, STORE_ERROR, (store *base, int64_t owner, store_prop_cb fn, void *ctx),
           (base, owner, fn, ctx))
 /* clang-format on */
@@ -1310,6 +1342,7 @@ static const store_ops pg_ops = {
     .prop_set = leased_prop_set,
     .prop_each = leased_prop_each,
     .sync_rows = leased_sync_rows,
+    .login_rows = leased_login_rows,
     .counts = pg_counts,
     .change_begin = pg_change_begin,
     .change_end = pg_change_end,

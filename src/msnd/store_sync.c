@@ -321,6 +321,26 @@ static void insert(store *s, sync_snap *y) {
     y->refs++;
 }
 
+/* Packs b into a snapshot of uid read at generation gen, keeps it when the
+ * generation has not moved since, and returns it held once (NULL: out of
+ * memory). */
+static sync_snap *finish(store *s, store_sync_builder *b, int64_t uid, uint64_t gen, int *missing) {
+    sync_snap *y = build(b, missing);
+    builder_free(b);
+    if (!y) {
+        if (!*missing) snprintf(s->err, sizeof s->err, "out of memory");
+        return NULL;
+    }
+    y->uid = uid;
+    y->gen = gen;
+    y->refs = 1;
+    /* Kept only when nothing changed while it was read (another fiber's
+     * write, another process's commit): then it is exactly the store's
+     * state at generation gen. */
+    if (store_generation(s) == gen) insert(s, y);
+    return y;
+}
+
 store_rc store_sync_get(store *s, int64_t uid, const store_sync **out) {
     *out = NULL;
     sync_snap *y = lookup(s, uid);
@@ -333,24 +353,32 @@ store_rc store_sync_get(store *s, int64_t uid, const store_sync **out) {
     store_sync_builder b;
     memset(&b, 0, sizeof b);
     store_rc rc = s->ops->sync_rows(s, uid, &b);
-    int missing = 0;
-    y = rc == STORE_OK ? build(&b, &missing) : NULL;
-    builder_free(&b);
-    if (rc != STORE_OK) return rc;
-    if (missing) return STORE_NOTFOUND;
-    if (!y) {
-        snprintf(s->err, sizeof s->err, "out of memory");
-        return STORE_ERROR;
+    if (rc != STORE_OK) {
+        builder_free(&b);
+        return rc;
     }
-    y->uid = uid;
-    y->gen = gen;
-    y->refs = 1;
-    /* Kept only when nothing changed while it was read (another fiber's
-     * write, another process's commit): then it is exactly the store's
-     * state at generation gen. */
-    if (store_generation(s) == gen) insert(s, y);
+    int missing = 0;
+    y = finish(s, &b, uid, gen, &missing);
+    if (!y) return missing ? STORE_NOTFOUND : STORE_ERROR;
     *out = &y->pub;
     return STORE_OK;
+}
+
+store_rc store_user_get_for_login(store *s, const char *email, store_user *out) {
+    if (!s->ops->login_rows) return store_user_get(s, email, out);
+    uint64_t gen = store_generation(s);
+    store_sync_builder b;
+    memset(&b, 0, sizeof b);
+    store_rc rc = s->ops->login_rows(s, email, out, &b);
+    if (rc != STORE_OK) {
+        builder_free(&b);
+        return rc;
+    }
+    int missing = 0;
+    sync_snap *y = finish(s, &b, out->id, gen, &missing);
+    if (y) snap_unref(y);
+    else if (!missing) rc = STORE_ERROR; /* out of memory */
+    return rc;
 }
 
 void store_sync_release(store *s, const store_sync *pub) {

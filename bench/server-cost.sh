@@ -11,7 +11,10 @@
 # Prints per run: operations, rate, server CPU (utime+stime from /proc) per
 # operation and system calls per operation (perf stat on the server, when
 # perf is installed). Operations: logins; presence changes; relayed MSGs
-# (all phases). Knobs: ROUNDS (2), BENCH_SECONDS (3).
+# (all phases). Knobs: ROUNDS (2), BENCH_SECONDS (3); login only: NS_ONLY=1
+# logs in at the notification port without the dispatch step (msnbench
+# --no-dispatch), LOGIN_USERS (20 000) accounts take turns (fewer than the
+# logins of a run: repeat logins, which msnd may answer from its cache).
 set -u
 BUILD=$(cd "${1:?usage: server-cost.sh BUILD MODE MSND...}" && pwd)
 MODE=${2:?mode: login, presence or sb}
@@ -21,7 +24,8 @@ BENCH=$BUILD/bench/msnbench
 ROUNDS=${ROUNDS:-2}
 SECS=${BENCH_SECONDS:-3}
 case $MODE in
-  login) ARGS=(login --users 20000 --concurrency 128 --duration "$SECS") ;;
+  login) ARGS=(login --users "${LOGIN_USERS:-20000}" --concurrency 128 --duration "$SECS")
+    [ "${NS_ONLY:-0}" = 1 ] && ARGS+=(--no-dispatch) ;;
   presence) ARGS=(presence --users 5000 --clique 10 --inflight 64 --duration "$SECS" --fractions 0.5) ;;
   sb) ARGS=(sb --users 1000 --pairs 500 --window 16 --duration "$SECS" --fractions 0.5) ;;
   *) echo "server-cost: unknown mode $MODE" >&2; exit 2 ;;
@@ -48,7 +52,9 @@ for round in $(seq 1 "$ROUNDS"); do
     pid=$!
     PIDS+=("$pid")
     for _ in $(seq 1 100); do [ -s "$TMP/ports" ] && break; sleep 0.05; done
-    server=$(sed -n 's/^ds=//p' "$TMP/ports")
+    port_key=ds
+    [ "$MODE" = login ] && [ "${NS_ONLY:-0}" = 1 ] && port_key=ns
+    server=$(sed -n "s/^$port_key=//p" "$TMP/ports")
     [ -n "$server" ] || { echo "server-cost: $bin did not start: $(tail -2 "$TMP/msnd.log")" >&2; exit 1; }
     t0=$(cpu_ticks "$pid")
     pp=""

@@ -502,6 +502,16 @@ static void on_timer_fiber(conn *c, fiber_fn fn) {
 
 static void job_idle_timeout(void *arg) { conn_close(arg, "idle timeout"); }
 
+/* The login steps before the password (VER, INF, CVR, USR MD5 I) never
+ * read the store: they run on the loop's stack, sparing each a fiber
+ * (glibc's getcontext/swapcontext save and restore the signal mask: three
+ * system calls per command). Anything else may wait for the database. */
+static int reads_no_store(const conn *c, const msnp_cmd *cmd) {
+    if (c->kind != CONN_NS && c->kind != CONN_DS) return 0;
+    if (cmd->code == MSNP_VER || cmd->code == MSNP_INF || cmd->code == MSNP_CVR) return 1;
+    return c->kind == CONN_NS && cmd->code == MSNP_USR && cmd->argc >= 3 && msnp_str_eq(cmd->argv[2], "I");
+}
+
 /* Handles the complete commands in c->in, one job each, until one waits. */
 static void conn_process(conn *c) {
     /* Bounded: every turn consumes a command or leaves the loop. */
@@ -518,6 +528,13 @@ static void conn_process(conn *c) {
             break;
         }
         c->job_used = (size_t)r;
+        if (reads_no_store(c, &c->job_cmd)) { /* as conn_job does without a fiber */
+            c->on_fiber = 1;
+            c->in_read = 1;
+            job_command(c);
+            job_done(c);
+            continue;
+        }
         if (conn_job(c, job_command) == 1) return;
     }
     if (c->closing) {

@@ -62,7 +62,8 @@ typedef struct pg_link {
     int nprepared;
     uint64_t next_connect_ms; /* no connection attempt before this */
     int leased;
-    int async; /* connected for fibers: non-blocking sends */
+    int async;      /* connected for fibers: non-blocking sends */
+    int connecting; /* a fiber is parked in connect_db for this link */
 } pg_link;
 
 typedef struct pg_store {
@@ -522,9 +523,15 @@ static int listen_ready(pg_store *s) {
     if (l->conn && PQstatus(l->conn) == CONNECTION_OK) return 1;
     if (l->conn) link_drop(l);
     if (now_ms() < l->next_connect_ms) return 0;
+    /* On a fiber connect_db parks until the server answers, and other
+     * fibers ask for the generation meanwhile: one attempt at a time, or
+     * each would open (and the last overwrite) a connection of its own. */
+    if (l->connecting) return 0;
     char err[256];
     pg_link *keep = s->cur;
+    l->connecting = 1;
     l->conn = connect_db(s->conninfo, err, sizeof err);
+    l->connecting = 0;
     s->cur = keep;
     s->listening = 0;
     if (!l->conn || !PQsendQuery(l->conn, "LISTEN msnd_store")) {

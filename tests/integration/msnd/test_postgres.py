@@ -102,6 +102,51 @@ def test_slow_database_delays_only_its_requests():
         template.cleanup()
 
 
+def test_one_listen_connection_when_commands_arrive_together():
+    # A fresh msnd opens its LISTEN connection when a command first asks
+    # whether the store changed. Commands arriving together each ask while
+    # the connection is being made (the first one's fiber waits for the
+    # server): one attempt must serve them all, not one connection each.
+    pg = pgtest.shared()
+    srv = msntest.MsndServer(MSND, users=USERS, args=["--max-commands-per-second", "0"])
+    try:
+        srv.start()
+        clients = []
+        for email, password, _name in USERS:
+            c = msntest.Client(srv.ns)
+            c.send_line("VER 1 MSNP7 CVR0")
+            c.expect("VER")
+            c.send_line("USR 2 MD5 I %s" % email)
+            ch = c.expect("USR")
+            clients.append((c, msntest.md5_login_response(ch.args[3], password)))
+        for c, answer in clients:  # back to back: read in the same event-loop pass
+            c.send_line("USR 3 MD5 S %s" % answer)
+        for c, _ in clients:
+            assert c.expect("USR").args[1] == "OK"
+            c.expect("MSG")
+        for c, _ in clients:
+            c.send_line("SYN 4 0")
+            c.send_line("CHG 5 NLN")
+        for c, _ in clients:
+            while c.read_cmd().name != "CHG":
+                pass
+        deadline = time.monotonic() + 5
+        while True:
+            n = int(pg.sql(srv.db_name, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                        " AND query = 'LISTEN msnd_store'"))
+            if n >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert n == 1, "%d connections listening" % n
+        for c, _ in clients:
+            c.close()
+    except Exception:
+        print(srv.log_text()[-4000:])
+        raise
+    finally:
+        srv.cleanup()
+
+
 def test_migrate_from_sqlite():
     pg = pgtest.shared()
     src = msntest.MsndServer(MSND)

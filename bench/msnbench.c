@@ -63,6 +63,8 @@ typedef struct options {
     const char *unbatched_fractions;
     const char *rates;
     long server_pid;
+    const char *cpu_pids; /* server CPU: the sum over these (comma-separated) */
+    long store_pid;       /* database server CPU: this process and its children */
     int json;
     const char *db;
     const char *store; /* populate: "msnd" or "escargot" */
@@ -786,10 +788,11 @@ static void print_hist_json(const char *name, const hist *h) {
            hist_mean(h) / 1e3);
 }
 
-static double server_cpu_s(void) {
-    if (opt.server_pid <= 0) return -1;
+/* CPU seconds of a process (utime + stime); with reaped, also those of
+ * its children it has waited for (cutime + cstime). -1 if unknown. */
+static double proc_cpu_s(long pid, int reaped) {
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", opt.server_pid);
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -798,9 +801,49 @@ static double server_cpu_s(void) {
     const char *p = strrchr(buf, ')');
     if (!p) return -1;
     unsigned long ut = 0, st = 0;
-    /* fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    long cut = 0, cst = 0;
+    /* fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+     * cutime cstime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut, &st, &cut, &cst) != 4)
+        return -1;
+    double t = (double)(ut + st);
+    if (reaped) t += (double)(cut + cst);
+    return t / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* --cpu-pids: the sum over the listed processes; else --server-pid. */
+static double server_cpu_s(void) {
+    if (!opt.cpu_pids) return opt.server_pid > 0 ? proc_cpu_s(opt.server_pid, 0) : -1;
+    double sum = 0;
+    for (const char *q = opt.cpu_pids; *q;) {
+        char *end;
+        long pid = strtol(q, &end, 10);
+        if (end == q) break;
+        double t = proc_cpu_s(pid, 0);
+        if (t < 0) return -1;
+        sum += t;
+        q = *end == ',' ? end + 1 : end;
+    }
+    return sum;
+}
+
+/* --store-pid: the database server (PostgreSQL's postmaster): itself, the
+ * backends it has reaped and those still running (its children now). */
+static double store_cpu_s(void) {
+    if (opt.store_pid <= 0) return -1;
+    double sum = proc_cpu_s(opt.store_pid, 1);
+    if (sum < 0) return -1;
+    char path[80];
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", opt.store_pid, opt.store_pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return sum;
+    long child;
+    while (fscanf(f, "%ld", &child) == 1) {
+        double t = proc_cpu_s(child, 1);
+        if (t > 0) sum += t; /* a backend gone meanwhile is counted once reaped */
+    }
+    fclose(f);
+    return sum;
 }
 
 static double server_cpu_at_start;
@@ -831,17 +874,22 @@ static int mode_login(void) {
     run_until(logins_all_done, 30);
     memset(&cnt, 0, sizeof cnt);
     hist_init(&h_login);
+    double cpu0 = server_cpu_s(), store0 = store_cpu_s();
     uint64_t t0 = now_ns();
     login_batch(opt.users * 1000u, 1); /* bounded by --duration */
     int complete = run_until(logins_all_done, opt.duration);
     double secs = (double)(now_ns() - t0) / 1e9;
+    double cpu1 = server_cpu_s(), store1 = store_cpu_s();
+    double server_cpu = cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1,
+           store_cpu = store0 >= 0 && store1 >= 0 ? store1 - store0 : -1;
     (void)complete;
     double rate = (double)cnt.logins_ok / secs;
     if (opt.json) {
         printf("{\"mode\":\"login\",\"label\":\"%s\",\"dispatch\":%s,\"concurrency\":%u,\"seconds\":%.2f,\"logins\":"
-               "%" PRIu64 ",\"logins_per_s\":%.0f,\"challenges_answered\":%" PRIu64 ",",
+               "%" PRIu64 ",\"logins_per_s\":%.0f,\"challenges_answered\":%" PRIu64
+               ",\"server_cpu_s\":%.2f,\"store_cpu_s\":%.2f,",
                opt.label, opt.no_dispatch ? "false" : "true", opt.concurrency, secs, cnt.logins_ok, rate,
-               cnt.chl_answered);
+               cnt.chl_answered, server_cpu, store_cpu);
         print_hist_json("latency", &h_login);
         printf(",");
         print_errors_json();
@@ -1038,7 +1086,7 @@ typedef struct phase_result {
     unsigned burst; /* open loop: messages per scheduled slot, one write */
     /* what the phase cost: CPU seconds of each side, the share of all CPUs
      * the machine spent busy (any process), the generator's system calls */
-    double client_cpu_s, server_cpu_s, machine_busy;
+    double client_cpu_s, server_cpu_s, store_cpu_s, machine_busy;
     uint64_t sends, recvs, loop_passes;
     /* times each process went to sleep waiting for input (voluntary context
      * switches): fewer per operation means more work per wake-up */
@@ -1090,7 +1138,7 @@ static long self_sleeps(void) {
 }
 
 static struct {
-    double client_cpu, server_cpu, busy, total;
+    double client_cpu, server_cpu, store_cpu, busy, total;
     uint64_t sends, recvs, passes;
     long client_sleeps, server_sleeps;
 } snap;
@@ -1109,6 +1157,7 @@ static uint64_t phase_start(void (*hook)(void)) {
     else event_add(tick_ev, &tv);
     snap.client_cpu = self_cpu_s();
     snap.server_cpu = server_cpu_s();
+    snap.store_cpu = store_cpu_s();
     if (machine_jiffies(&snap.busy, &snap.total) != 0) snap.total = -1;
     snap.sends = n_send_calls;
     snap.recvs = n_recv_calls;
@@ -1135,6 +1184,8 @@ static double phase_stop(uint64_t t0, phase_result *pr) {
     pr->client_cpu_s = self_cpu_s() - snap.client_cpu;
     double scpu = server_cpu_s();
     pr->server_cpu_s = scpu >= 0 && snap.server_cpu >= 0 ? scpu - snap.server_cpu : -1;
+    double dcpu = store_cpu_s();
+    pr->store_cpu_s = dcpu >= 0 && snap.store_cpu >= 0 ? dcpu - snap.store_cpu : -1;
     double busy, total;
     pr->machine_busy = -1;
     if (snap.total >= 0 && machine_jiffies(&busy, &total) == 0 && total > snap.total)
@@ -1199,12 +1250,12 @@ static void run_presence_phase(void (*hook)(void), double seconds, phase_result 
 
 static void print_phase_json(const char *kind, const phase_result *pr, const char *unit) {
     printf("{\"kind\":\"%s\",\"offered_per_s\":%.0f,\"achieved_%s_per_s\":%.0f,\"count\":%" PRIu64
-           ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,"
+           ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,\"store_cpu_s\":%.2f,"
            "\"machine_busy\":%.3f,\"client_sends\":%" PRIu64 ",\"client_recvs\":%" PRIu64
            ",\"client_loop_passes\":%" PRIu64 ",\"client_sleeps\":%ld,\"server_sleeps\":%ld,",
            kind, pr->offered, unit, pr->achieved, pr->count, pr->skipped, pr->seconds, pr->client_cpu_s,
-           pr->server_cpu_s, pr->machine_busy, pr->sends, pr->recvs, pr->loop_passes, pr->client_sleeps,
-           pr->server_sleeps);
+           pr->server_cpu_s, pr->store_cpu_s, pr->machine_busy, pr->sends, pr->recvs, pr->loop_passes,
+           pr->client_sleeps, pr->server_sleeps);
     print_hist_json("latency", &pr->h);
     if (pr->offered > 0) {
         printf(",\"burst\":%u,\"issued\":%" PRIu64 ",\"late_over_1ms\":%" PRIu64 ",", pr->burst, pr->issued, pr->late);
@@ -1619,32 +1670,35 @@ static int mode_populate(void) {
 /* ------------------------------------------------------------------- main */
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: msnbench MODE [options]\n"
-            "modes: populate | login | hold | presence | sb\n"
-            "  --server HOST:PORT   dispatch server (or NS with --no-dispatch); default 127.0.0.1:1863\n"
-            "  --no-dispatch        log in at the NS directly (servers without a DS)\n"
-            "  --users N            accounts used (PREFIX<i>@DOMAIN, i from --first)   [1000]\n"
-            "  --first I            index of the first account                         [0]\n"
-            "  --prefix P --domain D --password PW                        [bench, bench.test, benchpw]\n"
-            "  --protocols LIST     VER parameters                       [\"MSNP7 MSNP6 MSNP5 CVR0\"]\n"
-            "  --concurrency C      logins / set-ups in flight                          [200]\n"
-            "  --duration S         seconds per measured phase                          [5]\n"
-            "  --keep S             hold: stay online S seconds after measuring          [0]\n"
-            "  --clique G           presence: users in groups of G with each other on FL [10]\n"
-            "  --inflight K         presence closed loop: changes outstanding           [64]\n"
-            "  --pairs P            sb: pairs of users in switchboards                  [100]\n"
-            "  --window W           sb closed loop: MSGs outstanding per sender         [16]\n"
-            "  --payload BYTES      sb: MSG payload size                                [~140]\n"
-            "  --fractions LIST     open-loop rates as fractions of the closed-loop peak [0.25,0.5,0.75]\n"
-            "  --unbatched-fractions LIST  sb: one-MSG-per-write open loop, fractions of the window-1 peak [0.25,0.5]\n"
-            "  --sources K          spread connections over K source addresses 127.0.1.x [8]\n"
-            "  --server-pid PID     read the server's VmRSS from /proc\n"
-            "  --db DB              populate: msnd's store (a file or postgresql://...), or Escargot's file\n"
-            "  --store msnd|escargot  populate: whose schema --db has (Escargot: made by its cmd/dbcreate.py) [msnd]\n"
-            "  --sb-server HOST:PORT  sb: connect every switchboard here, whatever XFR/RNG name\n"
-            "  --label TEXT         name put in the JSON output\n"
-            "  --json               one JSON object on standard output\n");
+    fprintf(
+        stderr,
+        "usage: msnbench MODE [options]\n"
+        "modes: populate | login | hold | presence | sb\n"
+        "  --server HOST:PORT   dispatch server (or NS with --no-dispatch); default 127.0.0.1:1863\n"
+        "  --no-dispatch        log in at the NS directly (servers without a DS)\n"
+        "  --users N            accounts used (PREFIX<i>@DOMAIN, i from --first)   [1000]\n"
+        "  --first I            index of the first account                         [0]\n"
+        "  --prefix P --domain D --password PW                        [bench, bench.test, benchpw]\n"
+        "  --protocols LIST     VER parameters                       [\"MSNP7 MSNP6 MSNP5 CVR0\"]\n"
+        "  --concurrency C      logins / set-ups in flight                          [200]\n"
+        "  --duration S         seconds per measured phase                          [5]\n"
+        "  --keep S             hold: stay online S seconds after measuring          [0]\n"
+        "  --clique G           presence: users in groups of G with each other on FL [10]\n"
+        "  --inflight K         presence closed loop: changes outstanding           [64]\n"
+        "  --pairs P            sb: pairs of users in switchboards                  [100]\n"
+        "  --window W           sb closed loop: MSGs outstanding per sender         [16]\n"
+        "  --payload BYTES      sb: MSG payload size                                [~140]\n"
+        "  --fractions LIST     open-loop rates as fractions of the closed-loop peak [0.25,0.5,0.75]\n"
+        "  --unbatched-fractions LIST  sb: one-MSG-per-write open loop, fractions of the window-1 peak [0.25,0.5]\n"
+        "  --sources K          spread connections over K source addresses 127.0.1.x [8]\n"
+        "  --server-pid PID     read the server's VmRSS from /proc\n"
+        "  --cpu-pids LIST      server CPU: the sum over these processes (e.g. every node) instead of --server-pid\n"
+        "  --store-pid PID      database server CPU: PID (PostgreSQL's postmaster) and its children\n"
+        "  --db DB              populate: msnd's store (a file or postgresql://...), or Escargot's file\n"
+        "  --store msnd|escargot  populate: whose schema --db has (Escargot: made by its cmd/dbcreate.py) [msnd]\n"
+        "  --sb-server HOST:PORT  sb: connect every switchboard here, whatever XFR/RNG name\n"
+        "  --label TEXT         name put in the JSON output\n"
+        "  --json               one JSON object on standard output\n");
     exit(2);
 }
 
@@ -1704,6 +1758,8 @@ int main(int argc, char **argv) {
         else if (ARG("--unbatched-fractions")) opt.unbatched_fractions = v;
         else if (ARG("--sources")) opt.sources = (unsigned)atol(v);
         else if (ARG("--server-pid")) opt.server_pid = atol(v);
+        else if (ARG("--cpu-pids")) opt.cpu_pids = v;
+        else if (ARG("--store-pid")) opt.store_pid = atol(v);
         else if (ARG("--db")) opt.db = v;
         else if (ARG("--store")) opt.store = v;
         else if (ARG("--sb-server")) {

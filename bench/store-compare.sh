@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
 # bench/store-compare.sh BUILD_DIR - msnd on SQLite vs PostgreSQL, one node
-# and two nodes sharing presence: logins/s and presence changes/s.
+# and two nodes sharing presence: logins/s and presence changes/s, and the
+# server CPU per operation (msnd's, and PostgreSQL's own).
 #
 # Starts a throw-away PostgreSQL server (tests/integration/lib/pgtest.py,
 # needs the `postgresql` package; root runs it as the postgres user) and
-# re-runs itself inside it. Prints one JSON object per run on stdout.
-# Knobs: BENCH_SECONDS (3), STORE_USERS (10000), CLIQUE (10).
+# re-runs itself inside it. Prints one JSON object per run on stdout
+# (msnbench's: server_cpu_s is every msnd process of the run, store_cpu_s
+# PostgreSQL's processes) and a summary table on stderr.
+# Knobs: MSND_BIN (the msnd to measure, e.g. an older build's; msnbench is
+# BUILD's), BENCH_SECONDS (3), STORE_USERS (10000), CLIQUE (10), RUNS (1: the
+# whole matrix is repeated), BACKENDS ("sqlite postgresql"), NODES ("one two"),
+# NODE_CPU_QUOTA (unset: nodes unconfined, one node is all roles in one
+# process). NODE_CPU_QUOTA=30 gives each notification node a fixed
+# capacity: its own CPU cgroup with a quota of 30 % of one CPU (cgroup v2
+# cpu.max, or the v1 cpu controller's CFS quota where v2 has no cpu
+# controller), pinned with taskset to the CPUs of NODE_CPUS in turn
+# (default "0 1": node 1 on CPU 0, node 2 on CPU 1); the DS runs apart,
+# unconfined, for one node as for two. PostgreSQL and the load generator
+# are not confined. The cgroups are made under /sys/fs/cgroup with this
+# script's PID in their names and removed at exit (needs root).
 # Everything listens on 127.0.0.1 and is stopped by PID.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,66 +30,160 @@ fi
 SECS=${BENCH_SECONDS:-3}
 USERS=${STORE_USERS:-10000}
 CLIQUE=${CLIQUE:-10}
-MSND=$BUILD/src/msnd/msnd
+RUNS=${RUNS:-1}
+BACKENDS=${BACKENDS:-sqlite postgresql}
+NODES=${NODES:-one two}
+QUOTA=${NODE_CPU_QUOTA:-}
+read -r -a CPUS <<<"${NODE_CPUS:-0 1}"
+MSND=${MSND_BIN:-$BUILD/src/msnd/msnd}
 BENCH=$BUILD/bench/msnbench
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; sleep 0.2; rm -rf "$TMP"; }
+CGROUPS=()
+stop_all() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; PIDS=(); }
+cleanup() {
+  stop_all
+  sleep 0.2
+  for d in "${CGROUPS[@]:-}"; do [ -n "$d" ] && rmdir "$d" 2>/dev/null; done
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
 log() { printf '[store-compare] %s\n' "$*" >&2; }
-wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_file() { for _ in $(seq 1 400); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 ulimit -n 65536 2>/dev/null
+COMMON=(--log-level error --max-commands-per-second 0 --max-connections-per-address 0 --max-connections 0)
 
-# one node: all roles in one process
+# ---- CPU cgroups, one per notification node ----
+CG_KIND=
+if [ -n "$QUOTA" ]; then
+  case $QUOTA in '' | *[!0-9]* | 0) log "NODE_CPU_QUOTA is a whole percentage of one CPU (1-100)"; exit 2 ;; esac
+  if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    CG_KIND=v2 CG_ROOT=/sys/fs/cgroup
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control || exit 1
+  elif [ -w /sys/fs/cgroup/cpu/cgroup.procs ]; then
+    CG_KIND=v1 CG_ROOT=/sys/fs/cgroup/cpu
+  else
+    log "no CPU cgroup controller to write to (cgroup v2 cpu or v1 cpu; root needed)"
+    exit 1
+  fi
+  for i in 0 1; do
+    d=$CG_ROOT/msnd-bench-$$-node$((i + 1))
+    mkdir "$d" || exit 1
+    CGROUPS+=("$d")
+    if [ $CG_KIND = v2 ]; then
+      echo "$((QUOTA * 1000)) 100000" >"$d/cpu.max" || exit 1
+    else
+      echo 100000 >"$d/cpu.cfs_period_us" && echo $((QUOTA * 1000)) >"$d/cpu.cfs_quota_us" || exit 1
+    fi
+  done
+  log "nodes confined: $QUOTA % of one CPU each (cgroup $CG_KIND), pinned to CPUs ${CPUS[*]}"
+fi
+
+# start_node I DB ARGS...: notification node I (0 or 1), confined when asked
+start_node() {
+  local i=$1 db=$2
+  shift 2
+  if [ -n "$CG_KIND" ]; then
+    local cpu=${CPUS[$((i % ${#CPUS[@]}))]}
+    # enter the cgroup first, so msnd never runs outside it
+    bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec taskset -c "$0" "$@"' "$cpu" "${CGROUPS[$i]}" \
+      "$MSND" --db "$db" "$@" "${COMMON[@]}" >"$TMP/node$i.log" 2>&1 &
+  else
+    "$MSND" --db "$db" "$@" "${COMMON[@]}" >"$TMP/node$i.log" 2>&1 &
+  fi
+  PIDS+=($!)
+}
+
+start_ds() {  # start_ds NS-ADDRS
+  "$MSND" --role ds --listen 127.0.0.1:0 --ns-nodes "$1" --port-file "$TMP/pd" "${COMMON[@]}" >"$TMP/d.log" 2>&1 &
+  PIDS+=($!)
+  wait_file "$TMP/pd" || { log "DS did not start: $(tail -2 "$TMP/d.log")"; return 1; }
+  SERVER=$(sed -n 's/^ds=//p' "$TMP/pd")
+}
+
+# one node: all roles in one process, or (confined) a node behind a DS
 start_one() {  # start_one DB
-  rm -f "$TMP/p1"
-  "$MSND" --listen 127.0.0.1:0 --db "$1" --port-file "$TMP/p1" --log-level error --max-commands-per-second 0 \
-    --max-connections-per-address 0 --max-connections 0 >"$TMP/msnd1.log" 2>&1 &
-  PIDS=($!)
-  wait_file "$TMP/p1" || { log "msnd did not start: $(tail -2 "$TMP/msnd1.log")"; return 1; }
-  SERVER=$(sed -n 's/^ds=//p' "$TMP/p1"); SPID=${PIDS[0]}
+  rm -f "$TMP"/p*
+  if [ -z "$CG_KIND" ]; then
+    start_node 0 "$1" --listen 127.0.0.1:0 --port-file "$TMP/p1"
+    wait_file "$TMP/p1" || { log "msnd did not start: $(tail -2 "$TMP/node0.log")"; return 1; }
+    SERVER=$(sed -n 's/^ds=//p' "$TMP/p1")
+  else
+    start_node 0 "$1" --role ns,sb --listen 127.0.0.1:0 --port-file "$TMP/p1"
+    wait_file "$TMP/p1" || { log "msnd did not start: $(tail -2 "$TMP/node0.log")"; return 1; }
+    start_ds "$(sed -n 's/^ns=//p' "$TMP/p1")" || return 1
+  fi
+  SPID=${PIDS[0]}
 }
 # two notification nodes (each with its switchboard) sharing presence, and a DS
 start_two() {  # start_two DB
   rm -f "$TMP"/p*
   local l1=$((20000 + RANDOM % 20000)) l2
   l2=$((l1 + 1))
-  "$MSND" --role ns,sb --listen 127.0.0.1:0 --link-listen 127.0.0.1:$l1 --ns-peers 127.0.0.1:$l2 --db "$1" \
-    --port-file "$TMP/pa" --log-level error --max-commands-per-second 0 --max-connections-per-address 0 \
-    --max-connections 0 >"$TMP/a.log" 2>&1 &
-  PIDS=($!)
-  "$MSND" --role ns,sb --listen 127.0.0.1:0 --link-listen 127.0.0.1:$l2 --ns-peers 127.0.0.1:$l1 --db "$1" \
-    --port-file "$TMP/pb" --log-level error --max-commands-per-second 0 --max-connections-per-address 0 \
-    --max-connections 0 >"$TMP/b.log" 2>&1 &
-  PIDS+=($!)
-  wait_file "$TMP/pa" && wait_file "$TMP/pb" || { log "nodes did not start"; return 1; }
-  local na nb
-  na=$(sed -n 's/^ns=//p' "$TMP/pa"); nb=$(sed -n 's/^ns=//p' "$TMP/pb")
-  "$MSND" --role ds --listen 127.0.0.1:0 --ns-nodes "$na,$nb" --port-file "$TMP/pd" --log-level error \
-    --max-commands-per-second 0 --max-connections-per-address 0 --max-connections 0 >"$TMP/d.log" 2>&1 &
-  PIDS+=($!)
-  wait_file "$TMP/pd" || return 1
-  SERVER=$(sed -n 's/^ds=//p' "$TMP/pd"); SPID=${PIDS[0]}
+  start_node 0 "$1" --role ns,sb --listen 127.0.0.1:0 --link-listen 127.0.0.1:$l1 --ns-peers 127.0.0.1:$l2 \
+    --port-file "$TMP/pa"
+  start_node 1 "$1" --role ns,sb --listen 127.0.0.1:0 --link-listen 127.0.0.1:$l2 --ns-peers 127.0.0.1:$l1 \
+    --port-file "$TMP/pb"
+  wait_file "$TMP/pa" && wait_file "$TMP/pb" ||
+    { log "nodes did not start: $(tail -1 "$TMP/node0.log") / $(tail -1 "$TMP/node1.log")"; return 1; }
+  start_ds "$(sed -n 's/^ns=//p' "$TMP/pa"),$(sed -n 's/^ns=//p' "$TMP/pb")" || return 1
+  SPID=${PIDS[0]}
   sleep 0.5  # the peer links
 }
-stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; PIDS=(); }
+# a second try with other link ports when a start fails (a port taken meanwhile)
+start_again() { start_"$1" "$2" && return 0; stop_all; start_"$1" "$2"; }
+pids_csv() { local IFS=,; echo "${PIDS[*]}"; }
 
+PG_PID=$(head -1 "$MSND_TEST_PG_DIR/data/postmaster.pid" 2>/dev/null)
 SQLITE_DB=$TMP/msnd.db
 "$BENCH" populate --db "$SQLITE_DB" --users "$USERS" --clique "$CLIQUE" >&2
 "$BENCH" populate --db "$MSND_TEST_PG_URL" --users "$USERS" --clique "$CLIQUE" >&2
-for nodes in one two; do
-  for backend in sqlite postgresql; do
-    db=$SQLITE_DB; [ $backend = postgresql ] && db=$MSND_TEST_PG_URL
-    label="$backend-$nodes"
-    log "$label: logins/s"
-    start_$nodes "$db" || exit 1
-    timeout 60 "$BENCH" login --server "$SERVER" --server-pid "$SPID" --users "$USERS" --concurrency 128 \
-      --duration "$SECS" --label "$label" --json
-    stop_all
-    log "$label: presence changes/s"
-    start_$nodes "$db" || exit 1
-    timeout 180 "$BENCH" presence --server "$SERVER" --server-pid "$SPID" --users 2000 --clique "$CLIQUE" \
-      --inflight 64 --duration "$SECS" --fractions 0.5 --label "$label" --json
-    stop_all
+OUT=$TMP/results.jsonl
+for run in $(seq 1 "$RUNS"); do
+  for nodes in $NODES; do
+    for backend in $BACKENDS; do
+      db=$SQLITE_DB store=()
+      [ $backend = postgresql ] && db=$MSND_TEST_PG_URL store=(--store-pid "$PG_PID")
+      label="$backend-$nodes"
+      log "run $run, $label: logins/s ($(cut -d' ' -f1-3 /proc/loadavg))"
+      start_again "$nodes" "$db" || exit 1
+      timeout 120 "$BENCH" login --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
+        --users "$USERS" --concurrency 128 --duration "$SECS" --label "$label" --json | tee -a "$OUT"
+      stop_all
+      log "run $run, $label: presence changes/s ($(cut -d' ' -f1-3 /proc/loadavg))"
+      start_again "$nodes" "$db" || exit 1
+      timeout 300 "$BENCH" presence --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
+        --users 2000 --clique "$CLIQUE" --inflight 64 --duration "$SECS" --fractions 0.5 --label "$label" --json |
+        tee -a "$OUT"
+      stop_all
+    done
   done
 done
+
+# Summary: each run's rates and the server CPU per operation (ms of CPU;
+# msnd = every msnd process of the run, PostgreSQL = its own processes).
+python3 - "$OUT" >&2 <<'EOF'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("mode") == "login":
+        ops, cpu, db = r["logins"], r.get("server_cpu_s", -1), r.get("store_cpu_s", -1)
+        rate, p99 = r["logins_per_s"], r["latency"]["p99_us"] / 1000.0
+    elif r.get("mode") == "presence":
+        c = r["closed"]
+        ops, cpu, db = c["achieved_changes_per_s"] * c["seconds"], c["server_cpu_s"], c.get("store_cpu_s", -1)
+        rate = c["achieved_changes_per_s"]
+        p99 = c["latency"]["p99_us"] / 1000.0
+    else:
+        continue
+    ms = lambda t: "-" if t is None or t < 0 or not ops else "%.3f" % (1000.0 * t / ops)
+    rows.setdefault(r["label"], []).append((r["mode"], rate, p99, ms(cpu), ms(db)))
+print("%-16s %-8s %10s %10s %14s %14s" % ("run", "mode", "ops/s", "p99 ms", "msnd ms/op", "postgres ms/op"))
+for label, lst in rows.items():
+    for mode, rate, p99, a, b in lst:
+        print("%-16s %-8s %10.0f %10s %14s %14s" % (label, mode, rate, "-" if p99 is None else "%.1f" % p99, a, b))
+EOF

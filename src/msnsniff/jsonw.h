@@ -41,6 +41,12 @@ static inline void sn_jb_putc(sn_jbuf *b, char c) {
 void sn_jb_string(sn_jbuf *b, const char *s, size_t n);
 /* A JSON integer. */
 void sn_jb_int(sn_jbuf *b, int64_t v);
+/* The room sn_jb_format_int needs: it writes at most 20 characters
+ * ("-9223372036854775808") but copies its digits as one fixed block. */
+#define SN_JB_INT_MAX 24
+/* Writes v's digits at o (room for SN_JB_INT_MAX bytes; those after the
+ * digits are scratch) and returns the position after them. */
+char *sn_jb_format_int(char *o, int64_t v);
 void sn_jb_free(sn_jbuf *b);
 
 /* The inverse of sn_jb_string for the escapes it writes: the contents of a

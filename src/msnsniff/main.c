@@ -419,7 +419,7 @@ int main(int argc, char **argv) {
     }
     if ((!transcript && !nft) || wfile) {
         js.q = outq = sn_outq_new(fileno(out));
-        sn_events_add_sink(sn_engine_events(eng), sn_sink_json, &js);
+        sn_events_add_line_sink(sn_engine_events(eng), sn_sink_json, &js);
     }
 
     if (progress < 0) progress = isatty(STDERR_FILENO) && rfile;

@@ -143,18 +143,11 @@ static inline int short_plain(char *o, const unsigned char *s, size_t n) {
     return 1;
 }
 
-void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
+/* The general path of sn_jb_string: long strings and those that need
+ * escaping or UTF-8 repair. Kept out of line so the short path sets up
+ * no more than it uses. */
+static __attribute__((noinline)) void string_general(sn_jbuf *b, const char *str, size_t n) {
     static const char hex[] = "0123456789ABCDEF";
-    if (n <= 32) {
-        if (!sn_jb_reserve(b, n + 2)) return;
-        char *o = b->p + b->n;
-        if (short_plain(o + 1, (const unsigned char *)str, n)) {
-            o[0] = '"';
-            o[n + 1] = '"';
-            b->n += n + 2;
-            return;
-        }
-    }
     /* worst case: every byte becomes \u00XX; one reservation, then no checks */
     if (n > (SIZE_MAX - 2) / 6 || !sn_jb_reserve(b, n * 6 + 2)) {
         b->failed = 1;
@@ -278,6 +271,19 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
     }
     *o++ = '"';
     b->n = (size_t)(o - b->p);
+}
+
+void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
+    if (n <= 32 && sn_jb_reserve(b, n + 2)) {
+        char *o = b->p + b->n;
+        if (short_plain(o + 1, (const unsigned char *)str, n)) {
+            o[0] = '"';
+            o[n + 1] = '"';
+            b->n += n + 2;
+            return;
+        }
+    }
+    string_general(b, str, n);
 }
 
 char *sn_jb_format_int(char *o, int64_t v) {

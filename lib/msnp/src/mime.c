@@ -95,8 +95,9 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
 }
 
 const msnp_header *msnp_mime_get(const msnp_mime *m, const char *name) {
+    msnp_str want = msnp_str_c(name); /* measured once, not per header */
     for (size_t i = 0; i < m->count; i++)
-        if (msnp_str_ieq(m->h[i].name, name)) return &m->h[i];
+        if (m->h[i].name.n == want.n && msnp_str_ieq_str(m->h[i].name, want)) return &m->h[i];
     return NULL;
 }
 

@@ -145,6 +145,25 @@ static void test_imformat_write(void **state) {
     assert_int_equal(msnp_imformat_write(&f, out, 5), -1);
 }
 
+/* Keys in any case; keys that only look alike (other lengths, bytes that
+ * are not the letters) are ignored. */
+static void test_imformat_keys(void **state) {
+    (void)state;
+    msnp_imformat f;
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("fn=Arial; eF=i; Co=ff00; cs=2; pF=31; rL=1"), &f), 0);
+    assert_true(f.has_font);
+    assert_string_equal(f.font, "Arial");
+    assert_int_equal(f.effects, MSNP_EF_ITALIC);
+    assert_int_equal(f.color_bgr, 0xff00);
+    assert_int_equal(f.charset, 2);
+    assert_int_equal(f.pitch_family, 0x31);
+    assert_true(f.rtl);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("FNX=a; F=b; \x06N=c; CO\x10=ff; E@=B; EF\x00=B"), &f), 0);
+    assert_false(f.has_font);
+    assert_false(f.has_color);
+    assert_false(f.has_effects);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_im_payload),
@@ -153,6 +172,7 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_content_kinds),
         cmocka_unit_test(test_imformat_write),
+        cmocka_unit_test(test_imformat_keys),
     };
     return cmocka_run_group_tests_name("msnp_mime", tests, NULL, NULL);
 }

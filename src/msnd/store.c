@@ -1,5 +1,7 @@
 /* store.c - the backend-neutral half of the store: picks the backend from
- * the database string and forwards each call of store.h to it. */
+ * the database string, forwards each call of store.h to it, and decides
+ * the list changes (ADD, REM, ADG) over the backend's change primitives,
+ * so both backends apply one copy of those rules. */
 #include "store_impl.h"
 
 #include <stdio.h>
@@ -93,10 +95,158 @@ int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact) {
     return s->ops->list_get(s, owner, list, contact);
 }
 
-store_rc store_list_add(store *s, const store_list_op *op, store_list_result *r) { return s->ops->list_add(s, op, r); }
+/* ---- list changes: the rules of store.h, decided once for every backend.
+ * Each runs inside one change transaction (store_impl.h), so its checks
+ * and its writes see no other writer in between. ---- */
+
+/* A change that failed in a way the backend says may pass when run again
+ * (PostgreSQL: deadlock or serialization failure) runs again from the
+ * start, up to this many times in all. */
+#define CHANGE_ATTEMPTS 4
+
+/* The version bumps of a list change that added or removed an entry: the
+ * owner's, and for FL the contact's (its RL changed). */
+static int entry_bumps(store *s, const store_list_op *op, store_list_result *r) {
+    if (s->ops->tx_bump(s, op->owner, &r->owner_ver) != 0) return -1;
+    if (op->list != MSNP_LIST_FL) return 0;
+    if (op->owner == op->contact) {
+        r->contact_ver = r->owner_ver;
+        return 0;
+    }
+    return s->ops->tx_bump(s, op->contact, &r->contact_ver);
+}
+
+/* STORE_NO_GROUP / STORE_OK, or STORE_ERROR. */
+static store_rc check_group(store *s, int64_t owner, int gid) {
+    long ex = s->ops->tx_group_exists(s, owner, gid);
+    if (ex < 0) return STORE_ERROR;
+    return ex == 0 ? STORE_NO_GROUP : STORE_OK;
+}
+
+/* The users rows a list change bumps: the owner's, and for FL the
+ * contact's. */
+static int64_t bumped_contact(const store_list_op *op) { return op->list == MSNP_LIST_FL ? op->contact : op->owner; }
+
+static store_rc list_add_once(store *s, const store_list_op *op, store_list_result *r) {
+    const store_ops *o = s->ops;
+    memset(r, 0, sizeof *r);
+    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
+    if (o->change_begin(s, op->owner, bumped_contact(op)) != 0) return STORE_ERROR;
+    if (gid >= 0) {
+        store_rc g = check_group(s, op->owner, gid);
+        if (g != STORE_OK) return o->change_end(s, g);
+    }
+    long present = o->tx_entry_has(s, op->owner, op->list, op->contact);
+    if (present < 0) return o->change_end(s, STORE_ERROR);
+    if (present) {
+        if (gid < 0) return o->change_end(s, STORE_EXISTS);
+        /* MSNP7: an FL entry joins one more group. */
+        long in = o->tx_member_count(s, op->owner, op->contact, gid);
+        long n = o->tx_member_count(s, op->owner, op->contact, -1);
+        if (in < 0 || n < 0) return o->change_end(s, STORE_ERROR);
+        if (in > 0) return o->change_end(s, STORE_EXISTS);
+        if (n >= STORE_MAX_ENTRY_GROUPS) return o->change_end(s, STORE_TOO_MANY_GROUPS);
+        if (o->tx_member_insert(s, op->owner, op->contact, gid) != 0 || o->tx_bump(s, op->owner, &r->owner_ver) != 0)
+            return o->change_end(s, STORE_ERROR);
+        return o->change_end(s, STORE_OK);
+    }
+    if (op->list != MSNP_LIST_FL) {
+        msnp_list other = op->list == MSNP_LIST_AL ? MSNP_LIST_BL : MSNP_LIST_AL;
+        long opposite = o->tx_entry_has(s, op->owner, other, op->contact);
+        if (opposite < 0) return o->change_end(s, STORE_ERROR);
+        if (opposite) return o->change_end(s, STORE_OPPOSITE);
+    }
+    long count = o->tx_entry_count(s, op->owner, op->list);
+    if (count < 0) return o->change_end(s, STORE_ERROR);
+    if (count >= op->limit) return o->change_end(s, STORE_FULL);
+    if (o->tx_entry_insert(s, op->owner, op->list, op->contact, op->name ? op->name : "") != 0)
+        return o->change_end(s, STORE_ERROR);
+    if (op->list == MSNP_LIST_FL && o->tx_member_insert(s, op->owner, op->contact, gid >= 0 ? gid : 0) != 0)
+        return o->change_end(s, STORE_ERROR);
+    if (entry_bumps(s, op, r) != 0) return o->change_end(s, STORE_ERROR);
+    r->entry_changed = 1;
+    return o->change_end(s, STORE_OK);
+}
+
+static store_rc list_remove_once(store *s, const store_list_op *op, store_list_result *r) {
+    const store_ops *o = s->ops;
+    memset(r, 0, sizeof *r);
+    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
+    if (o->change_begin(s, op->owner, bumped_contact(op)) != 0) return STORE_ERROR;
+    if (gid >= 0) {
+        store_rc g = check_group(s, op->owner, gid);
+        if (g != STORE_OK) return o->change_end(s, g);
+    }
+    long present = o->tx_entry_has(s, op->owner, op->list, op->contact);
+    if (present < 0) return o->change_end(s, STORE_ERROR);
+    if (!present) return o->change_end(s, STORE_NOTFOUND);
+    if (gid >= 0) {
+        long in = o->tx_member_count(s, op->owner, op->contact, gid);
+        long n = o->tx_member_count(s, op->owner, op->contact, -1);
+        if (in < 0 || n < 0) return o->change_end(s, STORE_ERROR);
+        if (in == 0) return o->change_end(s, STORE_NOT_IN_GROUP);
+        if (n > 1) { /* still in another group: only the membership goes */
+            if (o->tx_member_delete(s, op->owner, op->contact, gid) != 0 ||
+                o->tx_bump(s, op->owner, &r->owner_ver) != 0)
+                return o->change_end(s, STORE_ERROR);
+            return o->change_end(s, STORE_OK);
+        }
+    }
+    if (o->tx_entry_delete(s, op->owner, op->list, op->contact) != 0) return o->change_end(s, STORE_ERROR);
+    if (entry_bumps(s, op, r) != 0) return o->change_end(s, STORE_ERROR);
+    r->entry_changed = 1;
+    return o->change_end(s, STORE_OK);
+}
+
+static store_rc group_add_once(store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
+    const store_ops *o = s->ops;
+    if (o->change_begin(s, owner, owner) != 0) return STORE_ERROR;
+    long have = o->tx_group_count(s, owner);
+    if (have < 0) return o->change_end(s, STORE_ERROR);
+    if (have >= limit) return o->change_end(s, STORE_FULL);
+    long next = o->tx_group_next(s, owner);
+    if (next < 1 || next > 1000000) return o->change_end(s, STORE_ERROR);
+    if (o->tx_group_insert(s, owner, (int)next, name) != 0 || o->tx_bump(s, owner, ver) != 0)
+        return o->change_end(s, STORE_ERROR);
+    store_rc rc = o->change_end(s, STORE_OK);
+    if (rc == STORE_OK) *gid = (int)next;
+    return rc;
+}
+
+static int change_again(store *s, store_rc rc, int attempts) {
+    return rc == STORE_ERROR && attempts < CHANGE_ATTEMPTS && s->ops->change_again(s);
+}
+
+store_rc store_list_add(store *s, const store_list_op *op, store_list_result *r) {
+    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) {
+        memset(r, 0, sizeof *r);
+        return STORE_ERROR;
+    }
+    store_rc rc;
+    int attempts = 0;
+    do rc = list_add_once(s, op, r);
+    while (change_again(s, rc, ++attempts));
+    return rc;
+}
 
 store_rc store_list_remove(store *s, const store_list_op *op, store_list_result *r) {
-    return s->ops->list_remove(s, op, r);
+    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) {
+        memset(r, 0, sizeof *r);
+        return STORE_ERROR;
+    }
+    store_rc rc;
+    int attempts = 0;
+    do rc = list_remove_once(s, op, r);
+    while (change_again(s, rc, ++attempts));
+    return rc;
+}
+
+store_rc store_group_add(store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
+    store_rc rc;
+    int attempts = 0;
+    do rc = group_add_once(s, owner, name, limit, gid, ver);
+    while (change_again(s, rc, ++attempts));
+    return rc;
 }
 
 store_rc store_list_rename(store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
@@ -118,10 +268,6 @@ store_rc store_group_each(store *s, int64_t owner, store_group_cb fn, void *ctx)
 long store_group_count(store *s, int64_t owner) { return s->ops->group_count(s, owner); }
 
 int store_group_exists(store *s, int64_t owner, int gid) { return s->ops->group_exists(s, owner, gid); }
-
-store_rc store_group_add(store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
-    return s->ops->group_add(s, owner, name, limit, gid, ver);
-}
 
 store_rc store_group_del(store *s, int64_t owner, int gid, uint32_t *ver) {
     return s->ops->group_del(s, owner, gid, ver);

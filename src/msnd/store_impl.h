@@ -24,20 +24,44 @@ typedef struct store_ops {
     store_rc (*list_each)(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx);
     long (*list_count)(store *s, int64_t owner, msnp_list list);
     int (*list_get)(store *s, int64_t owner, msnp_list list, int64_t contact);
-    store_rc (*list_add)(store *s, const store_list_op *op, store_list_result *r);
-    store_rc (*list_remove)(store *s, const store_list_op *op, store_list_result *r);
     store_rc (*list_rename)(store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver);
     store_rc (*watchers_each)(store *s, int64_t uid, store_peer_cb fn, void *ctx);
     store_rc (*contacts_each)(store *s, int64_t uid, store_peer_cb fn, void *ctx);
     store_rc (*group_each)(store *s, int64_t owner, store_group_cb fn, void *ctx);
     long (*group_count)(store *s, int64_t owner);
     int (*group_exists)(store *s, int64_t owner, int gid);
-    store_rc (*group_add)(store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver);
     store_rc (*group_del)(store *s, int64_t owner, int gid, uint32_t *ver);
     store_rc (*group_rename)(store *s, int64_t owner, int gid, const char *name, uint32_t *ver);
     store_rc (*prop_set)(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
     store_rc (*prop_each)(store *s, int64_t owner, store_prop_cb fn, void *ctx);
     store_rc (*counts)(store *s, store_counts *out);
+    /* A change transaction. store.c decides ADD, REM and ADG (the rules of
+     * store.h) between change_begin and change_end with the tx_ primitives
+     * below; a backend only provides the statements and its way of keeping
+     * the checks and writes of one change together (SQLite: a write
+     * transaction; PostgreSQL: the users rows of owner and contact locked
+     * inside a transaction, on one connection held until change_end).
+     * change_begin returns 0 when the transaction is open; on failure
+     * nothing is left open. change_end commits when rc is STORE_OK and
+     * returns STORE_ERROR if the commit fails; otherwise it rolls back and
+     * returns rc. change_again: 1 when the change that just failed may
+     * succeed when run again from the start (deadlock, serialization). */
+    int (*change_begin)(store *s, int64_t owner, int64_t contact);
+    store_rc (*change_end)(store *s, store_rc rc);
+    int (*change_again)(store *s);
+    /* Inside a change: counts are >= 0, -1 on error; the others 0 or -1. */
+    long (*tx_group_exists)(store *s, int64_t owner, int gid);
+    long (*tx_group_count)(store *s, int64_t owner);
+    long (*tx_group_next)(store *s, int64_t owner); /* the id a new group gets */
+    int (*tx_group_insert)(store *s, int64_t owner, int gid, const char *name);
+    long (*tx_entry_has)(store *s, int64_t owner, msnp_list list, int64_t contact);
+    long (*tx_entry_count)(store *s, int64_t owner, msnp_list list);
+    int (*tx_entry_insert)(store *s, int64_t owner, msnp_list list, int64_t contact, const char *name);
+    int (*tx_entry_delete)(store *s, int64_t owner, msnp_list list, int64_t contact);
+    long (*tx_member_count)(store *s, int64_t owner, int64_t contact, int gid); /* gid -1: in any group */
+    int (*tx_member_insert)(store *s, int64_t owner, int64_t contact, int gid);
+    int (*tx_member_delete)(store *s, int64_t owner, int64_t contact, int gid);
+    int (*tx_bump)(store *s, int64_t uid, uint32_t *ver); /* the list version, returned in *ver */
     /* Target side of store_copy; NULL when the backend cannot be one.
      * import_begin opens the transaction import_end commits (ok) or
      * rolls back. */

@@ -813,104 +813,98 @@ static long member_q(pg_store *s, const char *sql, int64_t owner, int64_t contac
 #define MEMBER_ADD "INSERT INTO fl_groups(owner, contact, gid) VALUES($1, $2, $3)"
 #define MEMBER_DEL "DELETE FROM fl_groups WHERE owner = $1 AND contact = $2 AND gid = $3"
 
-static int entry_bumps(pg_store *s, const store_list_op *op, store_list_result *r) {
-    if (bump(s, op->owner, &r->owner_ver) != 0) return -1;
-    if (op->list != MSNP_LIST_FL) return 0;
-    if (op->owner == op->contact) {
-        r->contact_ver = r->owner_ver;
-        return 0;
+/* ---- the change primitives store.c decides ADD, REM and ADG with ----
+ * change_begin leases a link for the whole change (a transaction needs its
+ * connection to itself) and locks the users rows the change will bump, in
+ * id order, so two changes never wait on each other in a cycle;
+ * change_end gives the link back. */
+
+static int pg_change_begin(store *base, int64_t owner, int64_t contact) {
+    pg_store *s = S(base);
+    if (lease(s) != 0) return -1;
+    pg_link *l = s->cur;
+    if (begin(s) != 0) {
+        lease_end(s, l);
+        return -1;
     }
-    return bump(s, op->contact, &r->contact_ver);
+    if (lock_users(s, owner, contact) != 0) {
+        rollback(s, STORE_ERROR);
+        lease_end(s, l);
+        return -1;
+    }
+    return 0;
 }
 
-static store_rc list_add(pg_store *s, const store_list_op *op, store_list_result *r) {
-    memset(r, 0, sizeof *r);
-    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
-    if (begin(s) != 0) return STORE_ERROR;
-    if (lock_users(s, op->owner, op->list == MSNP_LIST_FL ? op->contact : op->owner) != 0)
-        return rollback(s, STORE_ERROR);
-    if (gid >= 0) {
-        long ex = group_exists(s, op->owner, gid);
-        if (ex < 0) return rollback(s, STORE_ERROR);
-        if (ex == 0) return rollback(s, STORE_NO_GROUP);
-    }
-    int present = list_get(s, op->owner, op->list, op->contact);
-    if (present < 0) return rollback(s, STORE_ERROR);
-    if (present) {
-        if (gid < 0) return rollback(s, STORE_EXISTS);
-        long in = member_q(s, MEMBER_HAS, op->owner, op->contact, gid, 3);
-        long n = member_q(s, MEMBER_COUNT, op->owner, op->contact, gid, 2);
-        if (in < 0 || n < 0) return rollback(s, STORE_ERROR);
-        if (in > 0) return rollback(s, STORE_EXISTS);
-        if (n >= STORE_MAX_ENTRY_GROUPS) return rollback(s, STORE_TOO_MANY_GROUPS);
-        if (member_q(s, MEMBER_ADD, op->owner, op->contact, gid, 3) < 0 || bump(s, op->owner, &r->owner_ver) != 0)
-            return rollback(s, STORE_ERROR);
-        return commit(s);
-    }
-    if (op->list != MSNP_LIST_FL) {
-        int opposite = list_get(s, op->owner, op->list == MSNP_LIST_AL ? MSNP_LIST_BL : MSNP_LIST_AL, op->contact);
-        if (opposite < 0) return rollback(s, STORE_ERROR);
-        if (opposite) return rollback(s, STORE_OPPOSITE);
-    }
+static store_rc pg_change_end(store *base, store_rc rc) {
+    pg_store *s = S(base);
+    pg_link *l = s->cur;
+    rc = rc == STORE_OK ? commit(s) : rollback(s, rc);
+    lease_end(s, l);
+    return rc;
+}
+
+static int pg_change_again(store *base) { return retryable(S(base)); }
+
+static long pg_tx_group_exists(store *base, int64_t owner, int gid) { return group_exists(S(base), owner, gid); }
+
+static long pg_tx_group_count(store *base, int64_t owner) {
+    char b[24];
+    const char *p[1] = {i64(b, owner)};
+    return scalar(S(base), "SELECT count(*) FROM groups WHERE owner = $1", 1, p);
+}
+
+static long pg_tx_group_next(store *base, int64_t owner) {
+    char b[24];
+    const char *p[1] = {i64(b, owner)};
+    return scalar(S(base), "SELECT coalesce(max(gid), 0) + 1 FROM groups WHERE owner = $1", 1, p);
+}
+
+static int pg_tx_group_insert(store *base, int64_t owner, int gid, const char *name) {
+    char b[24], g[24];
+    snprintf(g, sizeof g, "%d", gid);
+    const char *p[3] = {i64(b, owner), g, name};
+    return run_ok(S(base), "INSERT INTO groups(owner, gid, name) VALUES($1, $2, $3)", 3, p);
+}
+
+static long pg_tx_entry_has(store *base, int64_t owner, msnp_list list, int64_t contact) {
+    return list_get(S(base), owner, list, contact);
+}
+
+static long pg_tx_entry_count(store *base, int64_t owner, msnp_list list) {
+    char a[24], l[8];
+    snprintf(l, sizeof l, "%d", (int)list);
+    const char *p[2] = {i64(a, owner), l};
+    return scalar(S(base), "SELECT count(*) FROM list_entries WHERE owner = $1 AND list = $2", 2, p);
+}
+
+static int pg_tx_entry_insert(store *base, int64_t owner, msnp_list list, int64_t contact, const char *name) {
     char a[24], c[24], l[8];
-    snprintf(l, sizeof l, "%d", (int)op->list);
-    const char *p[4] = {i64(a, op->owner), l, i64(c, op->contact), op->name ? op->name : ""};
-    long count = scalar(s, "SELECT count(*) FROM list_entries WHERE owner = $1 AND list = $2", 2, p);
-    if (count < 0) return rollback(s, STORE_ERROR);
-    if (count >= op->limit) return rollback(s, STORE_FULL);
-    if (run_ok(s, "INSERT INTO list_entries(owner, list, contact, name) VALUES($1, $2, $3, $4)", 4, p) != 0)
-        return rollback(s, STORE_ERROR);
-    if (op->list == MSNP_LIST_FL && member_q(s, MEMBER_ADD, op->owner, op->contact, gid >= 0 ? gid : 0, 3) < 0)
-        return rollback(s, STORE_ERROR);
-    if (entry_bumps(s, op, r) != 0) return rollback(s, STORE_ERROR);
-    r->entry_changed = 1;
-    return commit(s);
+    snprintf(l, sizeof l, "%d", (int)list);
+    const char *p[4] = {i64(a, owner), l, i64(c, contact), name};
+    return run_ok(S(base), "INSERT INTO list_entries(owner, list, contact, name) VALUES($1, $2, $3, $4)", 4, p);
 }
 
-static store_rc pg_list_add(store *base, const store_list_op *op, store_list_result *r) {
-    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) return STORE_ERROR;
-    RETRY(S(base), list_add(S(base), op, r));
-}
-
-static store_rc list_remove(pg_store *s, const store_list_op *op, store_list_result *r) {
-    memset(r, 0, sizeof *r);
-    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
-    if (begin(s) != 0) return STORE_ERROR;
-    if (lock_users(s, op->owner, op->list == MSNP_LIST_FL ? op->contact : op->owner) != 0)
-        return rollback(s, STORE_ERROR);
-    if (gid >= 0) {
-        long ex = group_exists(s, op->owner, gid);
-        if (ex < 0) return rollback(s, STORE_ERROR);
-        if (ex == 0) return rollback(s, STORE_NO_GROUP);
-    }
-    int present = list_get(s, op->owner, op->list, op->contact);
-    if (present < 0) return rollback(s, STORE_ERROR);
-    if (!present) return rollback(s, STORE_NOTFOUND);
-    if (gid >= 0) {
-        long in = member_q(s, MEMBER_HAS, op->owner, op->contact, gid, 3);
-        long n = member_q(s, MEMBER_COUNT, op->owner, op->contact, gid, 2);
-        if (in < 0 || n < 0) return rollback(s, STORE_ERROR);
-        if (in == 0) return rollback(s, STORE_NOT_IN_GROUP);
-        if (n > 1) { /* still in another group: only the membership goes */
-            if (member_q(s, MEMBER_DEL, op->owner, op->contact, gid, 3) < 0 || bump(s, op->owner, &r->owner_ver) != 0)
-                return rollback(s, STORE_ERROR);
-            return commit(s);
-        }
-    }
+static int pg_tx_entry_delete(store *base, int64_t owner, msnp_list list, int64_t contact) {
     char a[24], c[24], l[8];
-    snprintf(l, sizeof l, "%d", (int)op->list);
-    const char *p[3] = {i64(a, op->owner), l, i64(c, op->contact)};
-    if (run_ok(s, "DELETE FROM list_entries WHERE owner = $1 AND list = $2 AND contact = $3", 3, p) != 0)
-        return rollback(s, STORE_ERROR);
-    if (entry_bumps(s, op, r) != 0) return rollback(s, STORE_ERROR);
-    r->entry_changed = 1;
-    return commit(s);
+    snprintf(l, sizeof l, "%d", (int)list);
+    const char *p[3] = {i64(a, owner), l, i64(c, contact)};
+    return run_ok(S(base), "DELETE FROM list_entries WHERE owner = $1 AND list = $2 AND contact = $3", 3, p);
 }
 
-static store_rc pg_list_remove(store *base, const store_list_op *op, store_list_result *r) {
-    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) return STORE_ERROR;
-    RETRY(S(base), list_remove(S(base), op, r));
+static long pg_tx_member_count(store *base, int64_t owner, int64_t contact, int gid) {
+    if (gid < 0) return member_q(S(base), MEMBER_COUNT, owner, contact, 0, 2);
+    return member_q(S(base), MEMBER_HAS, owner, contact, gid, 3);
 }
+
+static int pg_tx_member_insert(store *base, int64_t owner, int64_t contact, int gid) {
+    return member_q(S(base), MEMBER_ADD, owner, contact, gid, 3) < 0 ? -1 : 0;
+}
+
+static int pg_tx_member_delete(store *base, int64_t owner, int64_t contact, int gid) {
+    return member_q(S(base), MEMBER_DEL, owner, contact, gid, 3) < 0 ? -1 : 0;
+}
+
+static int pg_tx_bump(store *base, int64_t uid, uint32_t *ver) { return bump(S(base), uid, ver); }
 
 static store_rc list_rename(pg_store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
@@ -996,31 +990,6 @@ static int pg_group_exists(store *base, int64_t owner, int gid) {
     if (ensure_conn(s) != 0) return -1;
     long v = group_exists(s, owner, gid);
     return v < 0 ? -1 : v > 0;
-}
-
-static store_rc group_add(pg_store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
-    if (begin(s) != 0) return STORE_ERROR;
-    if (lock_users(s, owner, owner) != 0) return rollback(s, STORE_ERROR);
-    char b[24];
-    const char *p[1] = {i64(b, owner)};
-    long have = scalar(s, "SELECT count(*) FROM groups WHERE owner = $1", 1, p);
-    if (have < 0) return rollback(s, STORE_ERROR);
-    if (have >= limit) return rollback(s, STORE_FULL);
-    long next = scalar(s, "SELECT coalesce(max(gid), 0) + 1 FROM groups WHERE owner = $1", 1, p);
-    if (next < 1 || next > 1000000) return rollback(s, STORE_ERROR);
-    char g[24];
-    snprintf(g, sizeof g, "%ld", next);
-    const char *q[3] = {b, g, name};
-    if (run_ok(s, "INSERT INTO groups(owner, gid, name) VALUES($1, $2, $3)", 3, q) != 0)
-        return rollback(s, STORE_ERROR);
-    if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    store_rc rc = commit(s);
-    if (rc == STORE_OK) *gid = (int)next;
-    return rc;
-}
-
-static store_rc pg_group_add(store *base, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
-    RETRY(S(base), group_add(S(base), owner, name, limit, gid, ver));
 }
 
 static store_rc group_del(pg_store *s, int64_t owner, int gid, uint32_t *ver) {
@@ -1224,9 +1193,6 @@ PG_LEASED(store_rc, list_each, STORE_ERROR, (store *base, int64_t owner, msnp_li
 PG_LEASED(long, list_count, -1, (store *base, int64_t owner, msnp_list list), (base, owner, list))
 PG_LEASED(int, list_get, -1, (store *base, int64_t owner, msnp_list list, int64_t contact),
           (base, owner, list, contact))
-PG_LEASED(store_rc, list_add, STORE_ERROR, (store *base, const store_list_op *op, store_list_result *r), (base, op, r))
-PG_LEASED(store_rc, list_remove, STORE_ERROR, (store *base, const store_list_op *op, store_list_result *r),
-          (base, op, r))
 PG_LEASED(store_rc, list_rename, STORE_ERROR,
           (store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver),
           (base, owner, contact, name, ver))
@@ -1238,9 +1204,6 @@ PG_LEASED(store_rc, group_each, STORE_ERROR, (store *base, int64_t owner, store_
           (base, owner, fn, ctx))
 PG_LEASED(long, group_count, -1, (store *base, int64_t owner), (base, owner))
 PG_LEASED(int, group_exists, -1, (store *base, int64_t owner, int gid), (base, owner, gid))
-PG_LEASED(store_rc, group_add, STORE_ERROR,
-          (store *base, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver),
-          (base, owner, name, limit, gid, ver))
 PG_LEASED(store_rc, group_del, STORE_ERROR, (store *base, int64_t owner, int gid, uint32_t *ver),
           (base, owner, gid, ver))
 PG_LEASED(store_rc, group_rename, STORE_ERROR, (store *base, int64_t owner, int gid, const char *name, uint32_t *ver),
@@ -1271,20 +1234,32 @@ static const store_ops pg_ops = {
     .list_each = leased_list_each,
     .list_count = leased_list_count,
     .list_get = leased_list_get,
-    .list_add = leased_list_add,
-    .list_remove = leased_list_remove,
     .list_rename = leased_list_rename,
     .watchers_each = leased_watchers_each,
     .contacts_each = leased_contacts_each,
     .group_each = leased_group_each,
     .group_count = leased_group_count,
     .group_exists = leased_group_exists,
-    .group_add = leased_group_add,
     .group_del = leased_group_del,
     .group_rename = leased_group_rename,
     .prop_set = leased_prop_set,
     .prop_each = leased_prop_each,
     .counts = pg_counts,
+    .change_begin = pg_change_begin,
+    .change_end = pg_change_end,
+    .change_again = pg_change_again,
+    .tx_group_exists = pg_tx_group_exists,
+    .tx_group_count = pg_tx_group_count,
+    .tx_group_next = pg_tx_group_next,
+    .tx_group_insert = pg_tx_group_insert,
+    .tx_entry_has = pg_tx_entry_has,
+    .tx_entry_count = pg_tx_entry_count,
+    .tx_entry_insert = pg_tx_entry_insert,
+    .tx_entry_delete = pg_tx_entry_delete,
+    .tx_member_count = pg_tx_member_count,
+    .tx_member_insert = pg_tx_member_insert,
+    .tx_member_delete = pg_tx_member_delete,
+    .tx_bump = pg_tx_bump,
     .import_begin = pg_import_begin,
     .import_user = pg_import_user,
     .import_group = pg_import_group,

@@ -610,100 +610,88 @@ static int member_exec(sq_store *s, int qid, int64_t owner, int64_t contact, int
     return exec_done(s, st);
 }
 
-/* The version bumps of a list change that added or removed an entry. */
-static int entry_bumps(sq_store *s, const store_list_op *op, store_list_result *r) {
-    if (bump(s, op->owner, &r->owner_ver) != 0) return -1;
-    if (op->list != MSNP_LIST_FL) return 0;
-    if (op->owner == op->contact) {
-        r->contact_ver = r->owner_ver;
-        return 0;
-    }
-    return bump(s, op->contact, &r->contact_ver);
+/* ---- the change primitives store.c decides ADD, REM and ADG with ---- */
+
+static int sq_change_begin(store *base, int64_t owner, int64_t contact) {
+    /* BEGIN IMMEDIATE holds the one write lock: no row locks needed. */
+    (void)owner;
+    (void)contact;
+    return begin(S(base));
 }
 
-static store_rc sq_list_add(store *base, const store_list_op *op, store_list_result *r) {
+static store_rc sq_change_end(store *base, store_rc rc) {
     sq_store *s = S(base);
-    memset(r, 0, sizeof *r);
-    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) return STORE_ERROR;
-    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
-    if (begin(s) != 0) return STORE_ERROR;
-    if (gid >= 0) {
-        long ex = count3(s, Q_GROUP_EXISTS, op->owner, gid, 0, 2);
-        if (ex < 0) return rollback(s, STORE_ERROR);
-        if (ex == 0) return rollback(s, STORE_NO_GROUP);
-    }
-    int present = list_get(s, op->owner, op->list, op->contact);
-    if (present < 0) return rollback(s, STORE_ERROR);
-    if (present) {
-        if (gid < 0) return rollback(s, STORE_EXISTS);
-        /* MSNP7: an FL entry joins one more group. */
-        long in = count3(s, Q_MEMBER_HAS, op->owner, op->contact, gid, 3);
-        long n = count3(s, Q_MEMBER_COUNT, op->owner, op->contact, 0, 2);
-        if (in < 0 || n < 0) return rollback(s, STORE_ERROR);
-        if (in > 0) return rollback(s, STORE_EXISTS);
-        if (n >= STORE_MAX_ENTRY_GROUPS) return rollback(s, STORE_TOO_MANY_GROUPS);
-        if (member_exec(s, Q_MEMBER_ADD, op->owner, op->contact, gid) != 0 || bump(s, op->owner, &r->owner_ver) != 0)
-            return rollback(s, STORE_ERROR);
-        return commit(s) == 0 ? STORE_OK : STORE_ERROR;
-    }
-    if (op->list != MSNP_LIST_FL) {
-        int opposite = list_get(s, op->owner, op->list == MSNP_LIST_AL ? MSNP_LIST_BL : MSNP_LIST_AL, op->contact);
-        if (opposite < 0) return rollback(s, STORE_ERROR);
-        if (opposite) return rollback(s, STORE_OPPOSITE);
-    }
-    long count = count3(s, Q_LIST_COUNT, op->owner, (int64_t)op->list, 0, 2);
-    if (count < 0) return rollback(s, STORE_ERROR);
-    if (count >= op->limit) return rollback(s, STORE_FULL);
+    if (rc != STORE_OK) return rollback(s, rc);
+    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+/* Holding the write lock from the start, a change never has to run again. */
+static int sq_change_again(store *base) {
+    (void)base;
+    return 0;
+}
+
+static long sq_tx_group_exists(store *base, int64_t owner, int gid) {
+    return count3(S(base), Q_GROUP_EXISTS, owner, gid, 0, 2);
+}
+
+static long sq_tx_group_count(store *base, int64_t owner) { return count3(S(base), Q_GROUP_COUNT, owner, 0, 0, 1); }
+
+static long sq_tx_group_next(store *base, int64_t owner) { return count3(S(base), Q_GROUP_NEXT, owner, 0, 0, 1); }
+
+static int sq_tx_group_insert(store *base, int64_t owner, int gid, const char *name) {
+    sq_store *s = S(base);
+    sqlite3_stmt *st = q(s, Q_GROUP_ADD);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, owner);
+    sqlite3_bind_int(st, 2, gid);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    return exec_done(s, st);
+}
+
+static long sq_tx_entry_has(store *base, int64_t owner, msnp_list list, int64_t contact) {
+    return list_get(S(base), owner, list, contact);
+}
+
+static long sq_tx_entry_count(store *base, int64_t owner, msnp_list list) {
+    return count3(S(base), Q_LIST_COUNT, owner, (int64_t)list, 0, 2);
+}
+
+static int sq_tx_entry_insert(store *base, int64_t owner, msnp_list list, int64_t contact, const char *name) {
+    sq_store *s = S(base);
     sqlite3_stmt *st = q(s, Q_LIST_ADD);
-    if (!st) return rollback(s, STORE_ERROR);
-    sqlite3_bind_int64(st, 1, op->owner);
-    sqlite3_bind_int(st, 2, (int)op->list);
-    sqlite3_bind_int64(st, 3, op->contact);
-    sqlite3_bind_text(st, 4, op->name ? op->name : "", -1, SQLITE_STATIC);
-    if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
-    if (op->list == MSNP_LIST_FL && member_exec(s, Q_MEMBER_ADD, op->owner, op->contact, gid >= 0 ? gid : 0) != 0)
-        return rollback(s, STORE_ERROR);
-    if (entry_bumps(s, op, r) != 0) return rollback(s, STORE_ERROR);
-    r->entry_changed = 1;
-    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, owner);
+    sqlite3_bind_int(st, 2, (int)list);
+    sqlite3_bind_int64(st, 3, contact);
+    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+    return exec_done(s, st);
 }
 
-static store_rc sq_list_remove(store *base, const store_list_op *op, store_list_result *r) {
+static int sq_tx_entry_delete(store *base, int64_t owner, msnp_list list, int64_t contact) {
     sq_store *s = S(base);
-    memset(r, 0, sizeof *r);
-    if (op->list == MSNP_LIST_RL || op->list == MSNP_LIST_INVALID) return STORE_ERROR;
-    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
-    if (begin(s) != 0) return STORE_ERROR;
-    if (gid >= 0) {
-        long ex = count3(s, Q_GROUP_EXISTS, op->owner, gid, 0, 2);
-        if (ex < 0) return rollback(s, STORE_ERROR);
-        if (ex == 0) return rollback(s, STORE_NO_GROUP);
-    }
-    int present = list_get(s, op->owner, op->list, op->contact);
-    if (present < 0) return rollback(s, STORE_ERROR);
-    if (!present) return rollback(s, STORE_NOTFOUND);
-    if (gid >= 0) {
-        long in = count3(s, Q_MEMBER_HAS, op->owner, op->contact, gid, 3);
-        long n = count3(s, Q_MEMBER_COUNT, op->owner, op->contact, 0, 2);
-        if (in < 0 || n < 0) return rollback(s, STORE_ERROR);
-        if (in == 0) return rollback(s, STORE_NOT_IN_GROUP);
-        if (n > 1) { /* still in another group: only the membership goes */
-            if (member_exec(s, Q_MEMBER_DEL, op->owner, op->contact, gid) != 0 ||
-                bump(s, op->owner, &r->owner_ver) != 0)
-                return rollback(s, STORE_ERROR);
-            return commit(s) == 0 ? STORE_OK : STORE_ERROR;
-        }
-    }
     sqlite3_stmt *st = q(s, Q_LIST_DEL);
-    if (!st) return rollback(s, STORE_ERROR);
-    sqlite3_bind_int64(st, 1, op->owner);
-    sqlite3_bind_int(st, 2, (int)op->list);
-    sqlite3_bind_int64(st, 3, op->contact);
-    if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
-    if (entry_bumps(s, op, r) != 0) return rollback(s, STORE_ERROR);
-    r->entry_changed = 1;
-    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, owner);
+    sqlite3_bind_int(st, 2, (int)list);
+    sqlite3_bind_int64(st, 3, contact);
+    return exec_done(s, st);
 }
+
+static long sq_tx_member_count(store *base, int64_t owner, int64_t contact, int gid) {
+    if (gid < 0) return count3(S(base), Q_MEMBER_COUNT, owner, contact, 0, 2);
+    return count3(S(base), Q_MEMBER_HAS, owner, contact, gid, 3);
+}
+
+static int sq_tx_member_insert(store *base, int64_t owner, int64_t contact, int gid) {
+    return member_exec(S(base), Q_MEMBER_ADD, owner, contact, gid);
+}
+
+static int sq_tx_member_delete(store *base, int64_t owner, int64_t contact, int gid) {
+    return member_exec(S(base), Q_MEMBER_DEL, owner, contact, gid);
+}
+
+static int sq_tx_bump(store *base, int64_t uid, uint32_t *ver) { return bump(S(base), uid, ver); }
 
 static store_rc entry_update(sq_store *s, int qid, int64_t owner, int64_t contact, const char *text, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
@@ -784,29 +772,6 @@ static int sq_group_exists(store *base, int64_t owner, int gid) {
     sqlite3_bind_int(st, 2, gid);
     long v = scalar_long(s, st);
     return v < 0 ? -1 : v > 0;
-}
-
-static store_rc sq_group_add(store *base, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver) {
-    sq_store *s = S(base);
-    if (begin(s) != 0) return STORE_ERROR;
-    long have = count3(s, Q_GROUP_COUNT, owner, 0, 0, 1);
-    if (have < 0) return rollback(s, STORE_ERROR);
-    if (have >= limit) return rollback(s, STORE_FULL);
-    sqlite3_stmt *st = q(s, Q_GROUP_NEXT);
-    if (!st) return rollback(s, STORE_ERROR);
-    sqlite3_bind_int64(st, 1, owner);
-    long next = scalar_long(s, st);
-    if (next < 1 || next > 1000000) return rollback(s, STORE_ERROR);
-    st = q(s, Q_GROUP_ADD);
-    if (!st) return rollback(s, STORE_ERROR);
-    sqlite3_bind_int64(st, 1, owner);
-    sqlite3_bind_int(st, 2, (int)next);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
-    if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    if (commit(s) != 0) return STORE_ERROR;
-    *gid = (int)next;
-    return STORE_OK;
 }
 
 static store_rc sq_group_del(store *base, int64_t owner, int gid, uint32_t *ver) {
@@ -979,20 +944,32 @@ static const store_ops sq_ops = {
     .list_each = sq_list_each,
     .list_count = sq_list_count,
     .list_get = sq_list_get,
-    .list_add = sq_list_add,
-    .list_remove = sq_list_remove,
     .list_rename = sq_list_rename,
     .watchers_each = sq_watchers_each,
     .contacts_each = sq_contacts_each,
     .group_each = sq_group_each,
     .group_count = sq_group_count,
     .group_exists = sq_group_exists,
-    .group_add = sq_group_add,
     .group_del = sq_group_del,
     .group_rename = sq_group_rename,
     .prop_set = sq_prop_set,
     .prop_each = sq_prop_each,
     .counts = sq_counts,
+    .change_begin = sq_change_begin,
+    .change_end = sq_change_end,
+    .change_again = sq_change_again,
+    .tx_group_exists = sq_tx_group_exists,
+    .tx_group_count = sq_tx_group_count,
+    .tx_group_next = sq_tx_group_next,
+    .tx_group_insert = sq_tx_group_insert,
+    .tx_entry_has = sq_tx_entry_has,
+    .tx_entry_count = sq_tx_entry_count,
+    .tx_entry_insert = sq_tx_entry_insert,
+    .tx_entry_delete = sq_tx_entry_delete,
+    .tx_member_count = sq_tx_member_count,
+    .tx_member_insert = sq_tx_member_insert,
+    .tx_member_delete = sq_tx_member_delete,
+    .tx_bump = sq_tx_bump,
     .import_begin = sq_import_begin,
     .import_user = sq_import_user,
     .import_group = sq_import_group,

@@ -211,10 +211,6 @@ void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size
     put_string_value(ev, index_field(ev, pre, plen, F_STR), s, n);
 }
 
-void sn_ev_put_str(sn_ev *ev, const char *pre, size_t plen, const char *s) {
-    sn_ev_put_strn(ev, pre, plen, s, s ? strlen(s) : 0);
-}
-
 void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
     if (!ev) return;
     char *o = put_key(ev, pre, plen, SN_JB_INT_MAX);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "jsonw.h"
 
@@ -72,8 +73,11 @@ void sn_ev_array_str(sn_ev *ev, const char *s);
 void sn_ev_close(sn_ev *ev);
 
 /* pre/plen: `,"key":` as the macros above make it. */
-void sn_ev_put_str(sn_ev *ev, const char *pre, size_t plen, const char *s);
 void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size_t n);
+/* Inline: the length of a literal value is then known when compiling. */
+static inline void sn_ev_put_str(sn_ev *ev, const char *pre, size_t plen, const char *s) {
+    sn_ev_put_strn(ev, pre, plen, s, s ? strlen(s) : 0);
+}
 void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v);
 void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v);
 void sn_ev_put_null(sn_ev *ev, const char *pre, size_t plen);

@@ -7,7 +7,8 @@
 #include <emmintrin.h>
 #endif
 
-int sn_jb_grow(sn_jbuf *b, size_t more) {
+/* Rarely taken (the line buffers are reused): kept out of the callers. */
+__attribute__((noinline, cold)) int sn_jb_grow(sn_jbuf *b, size_t more) {
     if (b->failed) return 0;
     if (more <= b->cap - b->n) return 1;
     size_t cap = b->cap ? b->cap : 4096;

@@ -2,6 +2,9 @@
 #include "msnp/mime.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 const char *msnp_mime_status_str(msnp_mime_status s) {
     switch (s) {
@@ -15,6 +18,25 @@ const char *msnp_mime_status_str(msnp_mime_status s) {
 }
 
 static int name_char_ok(unsigned char c) { return c > 0x20 && c < 0x7f && c != ':'; }
+
+/* The first byte in [k, end) that cannot be part of a header name (the
+ * colon, a blank, a control byte, DEL or above), or end; sixteen bytes at
+ * a time where the line has them. */
+static size_t name_end(const char *p, size_t k, size_t end) {
+#if defined(__SSE2__)
+    const __m128i space = _mm_set1_epi8(0x20), tilde = _mm_set1_epi8(0x7e), colon = _mm_set1_epi8(':');
+    while (k + 16 <= end) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
+        __m128i low = _mm_cmpeq_epi8(_mm_max_epu8(v, space), space);                                /* v <= 0x20 */
+        __m128i high = _mm_xor_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, tilde), v), _mm_set1_epi8(-1)); /* v > 0x7e */
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, high), _mm_cmpeq_epi8(v, colon)));
+        if (mask) return k + (size_t)__builtin_ctz(mask);
+        k += 16;
+    }
+#endif
+    while (k < end && name_char_ok((unsigned char)p[k])) k++;
+    return k;
+}
 
 msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t *err_offset) {
     out->count = 0;
@@ -32,8 +54,7 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
          * over the name; anything else takes the checks below, which
          * decide which error a line has. */
         if (ce > ls && name_char_ok((unsigned char)p[ls]) && out->count < MSNP_MIME_MAX_HEADERS) {
-            size_t k = ls + 1;
-            while (k < ce && name_char_ok((unsigned char)p[k])) k++;
+            size_t k = name_end(p, ls + 1, ce);
             if (k < ce && p[k] == ':' && !memchr(p + k + 1, '\0', ce - k - 1)) {
                 msnp_header *h = &out->h[out->count++];
                 h->name = msnp_str_make(p + ls, k - ls);

@@ -4,7 +4,7 @@
  * Through libcrypto's EVP interface each one cost about 5 500
  * instructions (looking the algorithm up, a context allocated and freed,
  * locks), a sixth of writing the whole event; this digest of one short
- * buffer needs no context and costs about 2 600. Not for
+ * buffer needs no context and costs about 1 500. Not for
  * anything that needs a collision-resistant hash: Community ID only
  * names flows. */
 #ifndef SN_SHA1_H

@@ -79,15 +79,43 @@ void sn_format_ts(uint64_t ts, char out[32]) {
         cached_sec[k] = sec;
     }
     older = k ^ 1u;
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
     unsigned us = (unsigned)(ts % 1000000u);
     memcpy(out, date[k], 19);
     out[19] = '.';
-    for (int i = 25; i >= 20; i--) {
-        out[i] = (char)('0' + us % 10u);
-        us /= 10u;
-    }
+    memcpy(out + 20, pairs + 2 * (us / 10000u), 2);
+    memcpy(out + 22, pairs + 2 * (us / 100u % 100u), 2);
+    memcpy(out + 24, pairs + 2 * (us % 100u), 2);
     out[26] = 'Z';
     out[27] = '\0';
+}
+
+/* memcpy for the few bytes of a key, without a call: two overlapping
+ * loads and stores from each end. */
+static inline void copy_short(char *o, const char *s, size_t n) {
+    if (n >= 16 && n <= 32) {
+        char a[16], z[16];
+        memcpy(a, s, 16);
+        memcpy(z, s + n - 16, 16);
+        memcpy(o, a, 16);
+        memcpy(o + n - 16, z, 16);
+    } else if (n >= 8 && n < 16) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &z, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &z, 4);
+    } else {
+        memcpy(o, s, n);
+    }
 }
 
 /* Writes `,"key":` (the comma when needed) after reserving room for it
@@ -101,7 +129,7 @@ static inline char *put_key(sn_ev *ev, const char *pre, size_t plen, size_t more
     unsigned d = ev->depth;
     size_t skip = ev->comma[d] ? 0 : 1;
     ev->comma[d] = 1;
-    memcpy(o, pre + skip, plen - skip);
+    copy_short(o, pre + skip, plen - skip);
     return o + plen - skip;
 }
 

@@ -117,8 +117,18 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
 
 const msnp_header *msnp_mime_get(const msnp_mime *m, const char *name) {
     msnp_str want = msnp_str_c(name); /* measured once, not per header */
+    if (want.n == 0) {
+        for (size_t i = 0; i < m->count; i++)
+            if (m->h[i].name.n == 0) return &m->h[i];
+        return NULL;
+    }
+    /* the first bytes with bit 0x20 set (ASCII letters folded) sort out
+     * most names of the same length before the full comparison */
+    unsigned first = (unsigned char)want.p[0] | 0x20u;
     for (size_t i = 0; i < m->count; i++)
-        if (m->h[i].name.n == want.n && msnp_str_ieq_str(m->h[i].name, want)) return &m->h[i];
+        if (m->h[i].name.n == want.n && ((unsigned char)m->h[i].name.p[0] | 0x20u) == first &&
+            msnp_str_ieq_str(m->h[i].name, want))
+            return &m->h[i];
     return NULL;
 }
 

@@ -59,7 +59,7 @@ static int presence_line(link_in *p, char **tok, int n) {
             email_normalize(msnp_str_c(tok[4]), only, sizeof only) != 0 ||
             (added && !link_token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1)))
             return -1;
-        presence_rl_local(s, email, added, tok[3], only, added ? tok[5] : NULL);
+        presence_rl_remote(s, email, added, tok[3], only, added ? tok[5] : NULL);
         return 0;
     }
     if (n == 2 && strcmp(tok[0], "SYNCED") == 0) {

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "fiber.h"
 #include "log.h"
 #include "privacy.h"
 #include "strmap.h"
@@ -18,9 +21,14 @@ typedef struct remote_user {
     char name[];
 } remote_user;
 
+struct remote_watch;
 struct presence {
     strmap *online;
-    strmap *remote; /* e-mail -> remote_user */
+    strmap *remote;     /* e-mail -> remote_user */
+    strmap *watch;      /* e-mail -> remote_watch: remote users' watchers */
+    struct event *kick; /* starts the drains queued by kick_head */
+    struct remote_watch *kick_head, *kick_tail;
+    int reads_running; /* drains on fibers now */
 };
 
 presence *presence_new(void) {
@@ -28,9 +36,11 @@ presence *presence_new(void) {
     if (!p) return NULL;
     p->online = strmap_new();
     p->remote = strmap_new();
-    if (!p->online || !p->remote) {
+    p->watch = strmap_new();
+    if (!p->online || !p->remote || !p->watch) {
         strmap_free(p->online);
         strmap_free(p->remote);
+        strmap_free(p->watch);
         free(p);
         return NULL;
     }
@@ -43,11 +53,22 @@ static void free_remote(const char *key, void *value, void *ctx) {
     free(value);
 }
 
+static void watch_free(struct remote_watch *w);
+
+static void free_watch(const char *key, void *value, void *ctx) {
+    (void)key;
+    (void)ctx;
+    watch_free(value);
+}
+
 void presence_free(presence *p) {
     if (!p) return;
     strmap_free(p->online);
     strmap_each(p->remote, free_remote, NULL);
     strmap_free(p->remote);
+    strmap_each(p->watch, free_watch, NULL);
+    strmap_free(p->watch);
+    if (p->kick) event_free(p->kick);
     free(p);
 }
 
@@ -249,36 +270,305 @@ void presence_tell_rl(msnd_server *s, const conn *by, const char *contact, int a
     char ver[16];
     snprintf(ver, sizeof ver, "%u", contact_ver);
     if (presence_find(s->presence, contact)) presence_rl_local(s, contact, added, ver, by->email, by->name);
-    else peering_rl_out(s, contact, added, ver, by->email, by->name); /* perhaps on another node */
+    /* Every peer hears it even when contact is logged in here: the change
+     * altered contact's watchers, which the peers may keep (below), and the
+     * line reaches them ahead of contact's next change on the same link,
+     * sooner than the store's own notice of the commit might. */
+    peering_rl_out(s, contact, added, ver, by->email, by->name);
 }
 
 /* ---- users of the other nodes of a cluster ---- */
 
-typedef struct remote_ctx {
-    msnd_server *s;
-    const char *email, *name, *only;
-    msnp_status status; /* FLN: tell everyone allowed that the user left */
-    int recheck;        /* tell the ones not allowed FLN as well */
-} remote_ctx;
+/* Watchers of the users of other nodes, kept as for local users (the
+ * watcher rows above): a peer's ON/OFF/PRIV for a user whose rows are
+ * current costs no query. Rows are read on a miss (the user, then its
+ * watchers), valid while store_generation is unchanged (a change by another
+ * node arrives as PRAGMA data_version or a PostgreSQL notification), kept
+ * up to WATCHERS_MAX_BYTES and only while the user is visible on its node,
+ * so the memory is bounded as for local sessions.
+ *
+ * A miss does not hold up the link the line came on: the line only queues
+ * the fan-out with the user's entry, and the rows are read on a fiber of
+ * their own (with a store that waits on fibers; at most REMOTE_READS_MAX
+ * such reads at a time, the others queued in order) while the link goes on
+ * with its next lines, other users' changes included. The queued fan-outs of one
+ * user go out in the order they came, once the rows are there; a user's
+ * changes therefore still reach the watchers in the order the peer sent
+ * them. At most REMOTE_PENDING_MAX fan-outs wait per user: a link that
+ * brings more waits for room, so a flood is held back by the link, as
+ * before. PRIV (the user's AL/BL/BLP changed, committed before the peer sent
+ * the line) is told from rows read after it came, never from older ones. */
+#define REMOTE_PENDING_MAX 64
+#define REMOTE_READS_MAX 4
 
-static void remote_tell(const store_peer *p, void *arg) {
-    remote_ctx *x = arg;
-    if (x->only && strcmp(x->only, p->email) != 0) return;
-    conn *w = online_watcher(x->s, p->email);
-    if (!w) return;
-    int allowed = privacy_may_see(p->blp_allow, p->in_al, p->in_bl);
-    if (allowed && x->status != MSNP_STATUS_FLN)
-        conn_cmd(w, "NLN", 0, 0, msnp_status_code(x->status), x->email, x->name, NULL);
-    else if (allowed || x->recheck) conn_cmd(w, "FLN", 0, 0, x->email, NULL);
+typedef struct remote_fanout {
+    struct remote_fanout *next;
+    uint64_t seq;
+    msnp_status status; /* MSNP_STATUS_FLN: the user left */
+    int recheck;        /* PRIV: tell the watchers not allowed FLN as well */
+    char only[MSNP_MAX_EMAIL + 1];
+    char name[]; /* "" for FLN */
+} remote_fanout;
+
+typedef struct room_waiter {
+    struct room_waiter *next;
+    fiber *f;
+} room_waiter;
+
+typedef struct remote_watch {
+    msnd_server *s;
+    char email[MSNP_MAX_EMAIL + 1];
+    /* rows: for each watcher, one byte (allowed by the user's privacy) and
+     * its e-mail, NUL-terminated */
+    char *rows;
+    size_t nrows, used;
+    int have_rows;
+    uint64_t generation;        /* store_generation when the rows were read */
+    uint64_t read_for;          /* fan-outs with seq < read_for came before that read */
+    uint64_t epoch, rows_epoch; /* changes told by a peer (RL): now, and when the rows were read */
+    remote_fanout *head, *tail; /* waiting for rows, in order */
+    size_t npending;
+    uint64_t next_seq;
+    int reading;                    /* a drain is running or about to */
+    struct remote_watch *kick_next; /* in the list of drains to start */
+    room_waiter *waiters;
+} remote_watch;
+
+static void watch_free(remote_watch *w) {
+    while (w->head) {
+        remote_fanout *f = w->head;
+        w->head = f->next;
+        free(f);
+    }
+    free(w->rows);
+    free(w);
 }
 
-/* Tell this node's watchers of a remote user. The store says who has the
- * user on FL and what the user's privacy allows each of them. */
-static void remote_fan_out(remote_ctx *x) {
+/* Drop the entry when nothing needs it: no fan-out waiting, no read
+ * running, and the user not visible elsewhere (its next ON reads again). */
+static void watch_release(presence *p, remote_watch *w) {
+    if (w->reading || w->head || strmap_get(p->remote, w->email)) return;
+    if (strmap_get(p->watch, w->email) == w) strmap_del(p->watch, w->email);
+    watch_free(w);
+}
+
+/* NLN (or FLN for MSNP_STATUS_FLN) to the watchers logged in here that the
+ * user allows (with recheck, FLN to the others too); only: to that one. */
+static void watch_tell(remote_watch *w, msnp_status st, const char *name, const char *only, int recheck) {
+    const char *e = w->rows;
+    for (size_t i = 0; i < w->nrows; i++) {
+        int allowed = e[0] == 1;
+        const char *email = e + 1;
+        e = email + strlen(email) + 1;
+        if (only && only[0] && strcmp(only, email) != 0) continue;
+        conn *c = online_watcher(w->s, email);
+        if (!c) continue;
+        if (allowed && st != MSNP_STATUS_FLN) conn_cmd(c, "NLN", 0, 0, msnp_status_code(st), w->email, name, NULL);
+        else if (allowed || recheck) conn_cmd(c, "FLN", 0, 0, w->email, NULL);
+    }
+}
+
+/* The rows may serve f: read after f came, or current and f no PRIV. */
+static int rows_serve(remote_watch *w, const remote_fanout *f) {
+    if (!w->have_rows) return 0;
+    if (f->seq < w->read_for) return 1;
+    return !f->recheck && w->rows_epoch == w->epoch && w->generation == store_generation(w->s->store);
+}
+
+typedef struct rows_build {
+    char *buf;
+    size_t n, used, cap;
+    int failed;
+} rows_build;
+
+static void collect_row(const store_peer *p, void *arg) {
+    rows_build *b = arg;
+    size_t len = strlen(p->email) + 2;
+    if (b->failed) return;
+    if (b->used + len > b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 1024;
+        while (ncap < b->used + len) ncap *= 2;
+        char *n = realloc(b->buf, ncap);
+        if (!n) {
+            b->failed = 1;
+            return;
+        }
+        b->buf = n;
+        b->cap = ncap;
+    }
+    b->buf[b->used] = privacy_may_see(p->blp_allow, p->in_al, p->in_bl) ? 1 : 0;
+    memcpy(b->buf + b->used + 1, p->email, len - 1);
+    b->used += len;
+    b->n++;
+}
+
+/* Read the user's watchers (two queries: the user, then who watches it).
+ * On a fiber these wait for the database; fan-outs queued meanwhile wait
+ * for the next turn of watch_drain. */
+static void watch_read(remote_watch *w) {
+    store *st = w->s->store;
+    uint64_t gen = store_generation(st), read_for = w->next_seq, epoch = w->epoch;
+    rows_build b = {NULL, 0, 0, 0, 0};
     store_user u;
-    if (store_user_get(x->s->store, x->email, &u) != STORE_OK) return; /* unknown here: nobody to tell */
-    if (store_watchers_each(x->s->store, u.id, remote_tell, x) != STORE_OK)
-        LOGE("presence fan-out failed", "user=%s error=\"%s\"", x->email, store_errmsg(x->s->store));
+    store_rc rc = store_user_get(st, w->email, &u);
+    if (rc == STORE_OK) rc = store_watchers_each(st, u.id, collect_row, &b);
+    else if (rc == STORE_NOTFOUND) rc = STORE_OK; /* unknown here: nobody to tell */
+    free(w->rows);
+    w->rows = NULL;
+    w->nrows = w->used = 0;
+    w->have_rows = 0;
+    w->read_for = read_for;
+    if (rc != STORE_OK || b.failed) {
+        LOGE("presence fan-out failed", "user=%s error=\"%s\"", w->email,
+             rc != STORE_OK ? store_errmsg(st) : "out of memory");
+        free(b.buf);
+        return;
+    }
+    w->rows = b.buf;
+    w->nrows = b.n;
+    w->used = b.used;
+    w->have_rows = 1;
+    w->generation = gen;
+    w->rows_epoch = epoch;
+}
+
+/* Send the queued fan-outs in order, reading the rows whenever they cannot
+ * serve the next one. A fan-out whose read failed is dropped (logged), as a
+ * failed query dropped it before. */
+static void watch_drain(remote_watch *w) {
+    while (w->head) {
+        remote_fanout *f = w->head;
+        if (!rows_serve(w, f)) {
+            watch_read(w);
+            /* Failed: every fan-out that came before this read goes. */
+            while (!w->have_rows && w->head && w->head->seq < w->read_for) {
+                remote_fanout *g = w->head;
+                w->head = g->next;
+                w->npending--;
+                free(g);
+            }
+            if (!w->head) w->tail = NULL;
+            continue;
+        }
+        watch_tell(w, f->status, f->name, f->only, f->recheck);
+        w->head = f->next;
+        if (!w->head) w->tail = NULL;
+        w->npending--;
+        free(f);
+        for (room_waiter *r = w->waiters; r; r = r->next) fiber_wake(r->f);
+        w->waiters = NULL;
+    }
+    if (w->used > WATCHERS_MAX_BYTES) { /* too long to keep */
+        free(w->rows);
+        w->rows = NULL;
+        w->nrows = w->used = 0;
+        w->have_rows = 0;
+    }
+    w->reading = 0;
+    watch_release(w->s->presence, w);
+}
+
+static void drain_job(void *arg) {
+    remote_watch *w = arg;
+    msnd_server *s = w->s;
+    presence *p = s->presence;
+    watch_drain(w); /* may free w */
+    p->reads_running--;
+    if (p->kick_head) event_active(p->kick, EV_TIMEOUT, 0);
+    else server_maybe_exit(s);
+}
+
+/* On the loop's stack: start queued drains, each on a fiber of its own,
+ * at most REMOTE_READS_MAX at a time (each holds a database connection
+ * while it reads; the rest wait their turn here instead of in the store). */
+static void kick_drains(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    presence *p = arg;
+    while (p->kick_head && p->reads_running < REMOTE_READS_MAX) {
+        remote_watch *w = p->kick_head;
+        p->kick_head = w->kick_next;
+        if (!p->kick_head) p->kick_tail = NULL;
+        w->kick_next = NULL;
+        p->reads_running++;
+        if (fiber_run(w->s->base, drain_job, NULL, w) < 0) drain_job(w); /* no fiber: the blocking way */
+    }
+}
+
+static void start_drain(msnd_server *s, remote_watch *w) {
+    presence *p = s->presence;
+    w->reading = 1;
+    if (!s->fibers) { /* the store answers in place */
+        watch_drain(w);
+        return;
+    }
+    if (!p->kick && !(p->kick = event_new(s->base, -1, 0, kick_drains, p))) {
+        watch_drain(w); /* cannot defer: read here, waiting */
+        return;
+    }
+    if (p->kick_tail) p->kick_tail->kick_next = w;
+    else p->kick_head = w;
+    p->kick_tail = w;
+    event_active(p->kick, EV_TIMEOUT, 0);
+}
+
+/* Tell this node's watchers of a remote user: at once when its rows are
+ * current, else queued behind the read. */
+static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, const char *name, const char *only,
+                           int recheck) {
+    presence *p = s->presence;
+    if (s->shutting_down) return; /* every watcher here is being closed */
+    remote_watch *w = strmap_get(p->watch, email);
+    if (!w) {
+        int ok;
+        w = calloc(1, sizeof *w);
+        if (!w) return;
+        w->s = s;
+        snprintf(w->email, sizeof w->email, "%s", email);
+        strmap_put(p->watch, w->email, w, &ok);
+        if (ok < 0) {
+            free(w);
+            return;
+        }
+    }
+    remote_fanout probe = {.seq = w->next_seq, .recheck = recheck};
+    if (!w->head && !w->reading && rows_serve(w, &probe)) {
+        watch_tell(w, st, name, only, recheck);
+        watch_release(p, w);
+        return;
+    }
+    /* Room: a link bringing more than REMOTE_PENDING_MAX fan-outs for one
+     * user waits until the read catches up. */
+    while (w->npending >= REMOTE_PENDING_MAX && fiber_current()) {
+        room_waiter r = {w->waiters, fiber_current()};
+        w->waiters = &r;
+        fiber_park();
+        w = strmap_get(p->watch, email); /* still there: reading */
+        if (!w) return;
+    }
+    remote_fanout *f = malloc(sizeof *f + strlen(name) + 1);
+    if (!f) return;
+    f->next = NULL;
+    f->seq = w->next_seq++;
+    f->status = st;
+    f->recheck = recheck;
+    snprintf(f->only, sizeof f->only, "%s", only ? only : "");
+    memcpy(f->name, name, strlen(name) + 1);
+    if (w->tail) w->tail->next = f;
+    else w->head = f;
+    w->tail = f;
+    w->npending++;
+    if (!w->reading) start_drain(s, w);
+}
+
+void presence_rl_remote(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
+                        const char *by_name) {
+    presence *p = s->presence;
+    remote_watch *w = strmap_get(p->watch, contact);
+    if (w) w->epoch++; /* its rows lack this change */
+    conn *c = presence_find(p, contact);
+    if (c) presence_forget(c);
+    presence_rl_local(s, contact, added, ver, by, by_name);
 }
 
 static remote_user *remote_put(msnd_server *s, const ns_peer *from, const char *email, msnp_status st,
@@ -310,8 +600,7 @@ static void remote_visible(msnd_server *s, const ns_peer *from, const char *emai
                            const char *only, int recheck) {
     if (!privacy_status_visible(st) || presence_find(s->presence, email)) return; /* ours wins */
     if (!remote_put(s, from, email, st, name)) return;
-    remote_ctx x = {s, email, name, only, st, recheck};
-    remote_fan_out(&x);
+    remote_fan_out(s, email, st, name, only, recheck);
 }
 
 void presence_remote_on(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name) {
@@ -327,8 +616,7 @@ void presence_remote_off(msnd_server *s, const ns_peer *from, const char *email)
     remote_user *r = strmap_get(s->presence->remote, email);
     if (!r || r->from != from) return;
     free(strmap_del(s->presence->remote, email));
-    remote_ctx x = {s, email, "", NULL, MSNP_STATUS_FLN, 0};
-    remote_fan_out(&x);
+    remote_fan_out(s, email, MSNP_STATUS_FLN, "", NULL, 0);
 }
 
 typedef struct drop_ctx {
@@ -360,6 +648,8 @@ void presence_remote_drop(msnd_server *s, const ns_peer *from) {
 }
 
 size_t presence_remote_count(const presence *p) { return strmap_count(p->remote); }
+
+int presence_busy(const presence *p) { return p && (p->reads_running > 0 || p->kick_head); }
 
 const ns_peer *presence_remote_from(const presence *p, const char *email) {
     const remote_user *r = strmap_get(p->remote, email);

@@ -48,10 +48,14 @@ void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow);
  * RL version contact_ver: ADD/REM RL for the contact where it is logged in,
  * here or on another node. */
 void presence_tell_rl(msnd_server *s, const conn *by, const char *contact, int added, uint32_t contact_ver);
-/* The same for a contact logged in here, told by another node (the
- * version as text, by's name only for ADD). */
+/* The same for a contact logged in here (the version as text, by's name
+ * only for ADD). */
 void presence_rl_local(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
                        const char *by_name);
+/* RL told by another node: contact's watchers changed there. Drops what
+ * this node keeps of them, then presence_rl_local. */
+void presence_rl_remote(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
+                        const char *by_name);
 
 /* Users of the other notification servers of a cluster (--ns-peers, see
  * peering.h). Each peer tells this node which of its users are visible, with
@@ -66,6 +70,9 @@ void presence_remote_recheck(msnd_server *s, const ns_peer *from, const char *em
                              const char *only);
 void presence_remote_drop(msnd_server *s, const ns_peer *from);
 size_t presence_remote_count(const presence *p);
+/* 1 while fan-outs to other nodes' users' watchers are reading the store
+ * or waiting to (the server does not exit before they are done). */
+int presence_busy(const presence *p);
 /* The peer that told us email is online elsewhere, or NULL. */
 const ns_peer *presence_remote_from(const presence *p, const char *email);
 /* Every local user that is logged in and visible (for a peer's snapshot). */

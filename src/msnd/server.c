@@ -285,7 +285,11 @@ static void conn_free(conn *c) {
     conn_release(c);
     LOGD("connection freed", "conn=%llu", (unsigned long long)c->id);
     free(c);
-    if (s->shutting_down && s->nconns == 0) event_base_loopexit(s->base, NULL);
+    server_maybe_exit(s);
+}
+
+void server_maybe_exit(msnd_server *s) {
+    if (s->shutting_down && s->nconns == 0 && !presence_busy(s->presence)) event_base_loopexit(s->base, NULL);
 }
 
 static void on_reap(evutil_socket_t fd, short what, void *arg) {
@@ -926,7 +930,7 @@ static void begin_shutdown(msnd_server *s, const char *why) {
         if (!c->closing) conn_close(c, "server shutdown");
         c = next;
     }
-    if (s->nconns == 0) {
+    if (s->nconns == 0 && !presence_busy(s->presence)) {
         event_base_loopexit(s->base, NULL);
         return;
     }

@@ -176,6 +176,9 @@ int server_sb_for_xfr(msnd_server *s, const conn *c, char *out, size_t cap);
 /* Open the store read transaction shared by the rest of this event-loop
  * pass (no-op when one is open or there is no store); see server.c. */
 void server_pass_read_scope(msnd_server *s);
+/* While shutting down: leave the loop once no connection is left and no
+ * presence fan-out is reading the store (presence_busy). */
+void server_maybe_exit(msnd_server *s);
 /* "ip:port" or "[v6]:port" (numeric, port 0 allowed) -> socket address.
  * Returns 0, or -1 if it is not one. */
 struct sockaddr_storage;

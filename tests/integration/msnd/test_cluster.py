@@ -574,6 +574,60 @@ def test_presence_across_notification_nodes():
         assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
 
 
+def no_presence_before_qng(c, email):
+    """PNG, then everything up to its QNG: nothing about email may come first
+    (what a fan-out sent this client in the same pass is ahead of the QNG)."""
+    c.send_line("PNG")
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name == "QNG":
+            return
+        assert not (cmd.name in ("NLN", "FLN", "ILN") and email in cmd.args), cmd.line
+
+
+def test_remote_watchers_follow_changes_made_on_the_other_node():
+    """Node 2 keeps the watchers of node 1's users, so a change of theirs
+    costs node 2 no query. Lists changed on node 1 reach what node 2 keeps:
+    a watcher who added the user on node 1 hears the next change on node 2,
+    one who removed it there hears nothing more, and a block decided on
+    node 1 is never undone by rows node 2 read before it."""
+    A = "alice@example.com"
+    with TwoNodes() as tn:
+        n1, n2 = tn.nodes
+        n = online(n2, N, via_ds=False)
+        t = send(n, "ADD {t} FL %s x", E)
+        reply(n, t, "ADD")
+        e = online(n1, E, via_ds=False)
+        assert next_presence(n, E).line == "NLN NLN %s my%%20screen%%20name" % E  # node 2 reads E's watchers
+        send(e, "CHG {t} BSY")
+        assert next_presence(n, E).line == "NLN BSY %s my%%20screen%%20name" % E  # from what it kept
+        # alice adds E on node 1, then also logs in on node 2
+        a1 = online(n1, A, via_ds=False)
+        t = send(a1, "ADD {t} FL %s E", E)
+        reply(a1, t, "ADD")
+        a2 = online(n2, A, via_ds=False)
+        assert next_presence(a2, E).line.endswith("BSY %s my%%20screen%%20name" % E)  # ILN
+        send(e, "CHG {t} AWY")
+        assert next_presence(a2, E).line == "NLN AWY %s my%%20screen%%20name" % E
+        assert next_presence(n, E).line == "NLN AWY %s my%%20screen%%20name" % E
+        # E blocks N (node 1): FLN to N, and E's next change is not told to N
+        send(e, "ADD {t} BL %s name_123", N)
+        assert next_presence(n, E).line == "FLN %s" % E
+        send(e, "CHG {t} BSY")
+        assert next_presence(a2, E).line == "NLN BSY %s my%%20screen%%20name" % E
+        no_presence_before_qng(n, E)
+        send(e, "REM {t} BL %s", N)
+        assert next_presence(n, E).line == "NLN BSY %s my%%20screen%%20name" % E
+        # alice removes E on node 1: her session on node 2 hears no more of E
+        t = send(a1, "REM {t} FL %s", E)
+        reply(a1, t, "REM")
+        send(e, "CHG {t} NLN")
+        assert next_presence(n, E).line == "NLN NLN %s my%%20screen%%20name" % E
+        no_presence_before_qng(a2, E)
+        for c in (a1, a2, n, e):
+            c.close()
+
+
 def test_chat_across_notification_nodes():
     """A CAL at node 1's switchboard for a user of node 2: node 2 rings with
     node 1's switchboard address, the callee joins there and messages flow;
@@ -699,6 +753,58 @@ def test_peer_lines_waiting_on_the_database():
             proxy.delay_ms = 0
             p.close()
             assert next_presence(a, "bob@example.com").line == "FLN bob@example.com"
+    finally:
+        proxy.stop()
+
+
+def test_peer_line_waiting_on_the_database_does_not_hold_up_the_link():
+    """A peer's line about a user whose watchers this node does not keep yet
+    waits for the database away from the link: the peer's next lines, about
+    a user whose watchers are kept, are told at once, before the first. The
+    lines about each user still take effect in the order the peer sent them."""
+    if pgtest.backend() != "postgresql":
+        print("skip test_peer_line_waiting_on_the_database_does_not_hold_up_the_link (postgresql only)")
+        return
+    pg = pgtest.shared()
+    db = msntest.db_copy(TEMPLATE)
+    proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
+    try:
+        url = pg.url(db.rsplit("/", 1)[1], port=proxy.port)
+        with Cluster(n_sb=0, ns_args=["--db", url]) as cl:
+            a = online(cl.ns, "alice@example.com")
+            for who in ("bob@example.com Bob", "carol@example.com Carol"):
+                t = a.trid()
+                a.send_line("ADD %d FL %s" % (t, who))
+                a.expect("ADD")
+            p = socket.create_connection(cl.ns.link, timeout=10)
+            p.sendall(b"PEER 1 127.0.0.1:5 -\r\nON carol@example.com NLN Carol\r\nSYNCED 1\r\n")
+            assert p.makefile("rb").readline() == b"HELLO 1 OK\r\n"
+            assert next_presence(a, "carol@example.com").line == "NLN NLN carol@example.com Carol"
+            # until a line about carol is told without a query: her watchers are
+            # kept (the store's notices of alice's ADDs, which drop them, may come
+            # a moment after the ADDs' answers)
+            for i in range(50):
+                before = proxy.chunks_up
+                p.sendall(b"ON carol@example.com NLN Carol%d\r\n" % i)
+                assert next_presence(a, "carol@example.com").line == "NLN NLN carol@example.com Carol%d" % i
+                if proxy.chunks_up == before:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("carol's watchers are read for every line")
+            proxy.delay_ms = 150
+            p.sendall(b"ON bob@example.com NLN Bob\r\nON carol@example.com BSY Carol\r\n"
+                      b"OFF bob@example.com\r\nON carol@example.com AWY Carol\r\n")
+            seen = []
+            while len(seen) < 4:
+                cmd = a.read_cmd()
+                if cmd.name in ("NLN", "FLN") and ("bob@example.com" in cmd.args or "carol@example.com" in cmd.args):
+                    seen.append(cmd.line)
+            assert seen == ["NLN BSY carol@example.com Carol", "NLN AWY carol@example.com Carol",
+                            "NLN NLN bob@example.com Bob", "FLN bob@example.com"], seen
+            proxy.delay_ms = 0
+            p.close()
+            assert next_presence(a, "carol@example.com").line == "FLN carol@example.com"
     finally:
         proxy.stop()
 

@@ -233,8 +233,20 @@ void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size
         sn_ev_put_null(ev, pre, plen);
         return;
     }
-    char *o = put_key(ev, pre, plen, 0);
+    char *o = put_key(ev, pre, plen, n <= SN_JB_SHORT ? n + 2 : 0);
     if (!o) return;
+    if (sn_jb_short_plain(o + 1, s, n)) { /* key and value in one reservation */
+        o[0] = '"';
+        o[n + 1] = '"';
+        size_t start = (size_t)(o + 1 - ev->line.p);
+        ev->line.n = start + n + 1;
+        ev_field *f = index_field(ev, pre, plen, F_STR);
+        if (f) {
+            f->off = start;
+            f->len = n;
+        }
+        return;
+    }
     ev->line.n = (size_t)(o - ev->line.p);
     put_string_value(ev, index_field(ev, pre, plen, F_STR), s, n);
 }

@@ -274,8 +274,12 @@ static __attribute__((noinline)) void string_general(sn_jbuf *b, const char *str
     b->n = (size_t)(o - b->p);
 }
 
+int sn_jb_short_plain(char *o, const char *s, size_t n) {
+    return n <= SN_JB_SHORT && short_plain(o, (const unsigned char *)s, n);
+}
+
 void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
-    if (n <= 32 && sn_jb_reserve(b, n + 2)) {
+    if (n <= SN_JB_SHORT && sn_jb_reserve(b, n + 2)) {
         char *o = b->p + b->n;
         if (short_plain(o + 1, (const unsigned char *)str, n)) {
             o[0] = '"';

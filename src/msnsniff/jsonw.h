@@ -39,6 +39,11 @@ static inline void sn_jb_putc(sn_jbuf *b, char c) {
 }
 /* A quoted, escaped JSON string of s[0..n). */
 void sn_jb_string(sn_jbuf *b, const char *s, size_t n);
+/* The strings sn_jb_short_plain takes: most values of most events. */
+#define SN_JB_SHORT 32
+/* When s[0..n) is at most SN_JB_SHORT bytes and needs no escaping: copies
+ * it to o (room for n bytes) and returns 1, else 0. */
+int sn_jb_short_plain(char *o, const char *s, size_t n);
 /* A JSON integer. */
 void sn_jb_int(sn_jbuf *b, int64_t v);
 /* The room sn_jb_format_int needs: it writes at most 20 characters

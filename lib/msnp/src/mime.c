@@ -19,6 +19,16 @@ const char *msnp_mime_status_str(msnp_mime_status s) {
 
 static int name_char_ok(unsigned char c) { return c > 0x20 && c < 0x7f && c != ':'; }
 
+/* msnp_str_trim for the value of every header line, without the call. */
+static inline msnp_str trim_blanks(const char *s, size_t n) {
+    while (n > 0 && (s[0] == ' ' || s[0] == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    return msnp_str_make(s, n);
+}
+
 /* The first byte in [k, end) that cannot be part of a header name (the
  * colon, a blank, a control byte, DEL or above), or end; sixteen bytes at
  * a time where the line has them. */
@@ -58,7 +68,7 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
             if (k < ce && p[k] == ':' && !memchr(p + k + 1, '\0', ce - k - 1)) {
                 msnp_header *h = &out->h[out->count++];
                 h->name = msnp_str_make(p + ls, k - ls);
-                h->value = msnp_str_trim(msnp_str_make(p + k + 1, ce - k - 1));
+                h->value = trim_blanks(p + k + 1, ce - k - 1);
                 if (h->value.n == 0) h->value.p = p + ce; /* keep an address inside the block */
                 h->folded = 0;
                 i = next;

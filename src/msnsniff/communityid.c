@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include <openssl/evp.h>
+#include "sha1.h"
 
 /* The lower endpoint goes first: by address, then by port. */
 static int endpoint_less(const sn_addr *a, uint16_t ap, const sn_addr *b, uint16_t bp, size_t alen) {
@@ -39,11 +39,25 @@ int sn_community_id(uint16_t seed, const sn_addr *src, uint16_t sport, const sn_
     in[n++] = (uint8_t)(dport >> 8);
     in[n++] = (uint8_t)dport;
 
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    if (EVP_Digest(in, n, digest, &dlen, EVP_sha1(), NULL) != 1 || dlen != 20) return -1;
-    memcpy(out, "1:", 2);
+    uint8_t digest[20];
+    sn_sha1(in, n, digest);
     /* 20 bytes -> 28 base64 characters, the last one '=' */
-    if (EVP_EncodeBlock((unsigned char *)out + 2, digest, 20) != 28) return -1;
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *o = out;
+    *o++ = '1';
+    *o++ = ':';
+    for (size_t i = 0; i < 18; i += 3) {
+        uint32_t v = (uint32_t)digest[i] << 16 | (uint32_t)digest[i + 1] << 8 | digest[i + 2];
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63u];
+        *o++ = b64[(v >> 6) & 63u];
+        *o++ = b64[v & 63u];
+    }
+    uint32_t v = (uint32_t)digest[18] << 16 | (uint32_t)digest[19] << 8;
+    *o++ = b64[v >> 18];
+    *o++ = b64[(v >> 12) & 63u];
+    *o++ = b64[(v >> 6) & 63u];
+    *o++ = '=';
+    *o = '\0';
     return 0;
 }

@@ -19,7 +19,7 @@
 /* Writes the identifier of the flow into out. The addresses must be of the
  * same family (4 or 6); for ICMP the "ports" are the type and the code
  * as the specification maps them. 0, or -1 (out empty) when the families
- * differ or are unset, or the hash is unavailable. */
+ * differ or are unset. */
 int sn_community_id(uint16_t seed, const sn_addr *src, uint16_t sport, const sn_addr *dst, uint16_t dport,
                     uint8_t proto, char out[SN_COMMUNITY_ID_LEN]);
 

@@ -151,9 +151,12 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     char a[SN_ADDR_STRLEN], t[32];
     sn_ev_set_int(ev, "flow", f->id);
     /* unique across runs: the run's random id and the flow's number in it */
-    char uid[40];
-    snprintf(uid, sizeof uid, "%016llx-%llu", (unsigned long long)c->cfg.run_id, (unsigned long long)f->id);
-    sn_ev_set_str(ev, "uid", uid);
+    static const char hex[] = "0123456789abcdef";
+    char uid[18 + SN_JB_INT_MAX];
+    uint64_t run = c->cfg.run_id;
+    for (int i = 15; i >= 0; i--, run >>= 4) uid[i] = hex[run & 15u];
+    uid[16] = '-';
+    sn_ev_set_strn(ev, "uid", uid, (size_t)(sn_jb_format_int(uid + 17, (int64_t)f->id) - uid));
     char cid[SN_COMMUNITY_ID_LEN];
     if (sn_community_id(0, &f->addr[0], f->port[0], &f->addr[1], f->port[1], f->proto, cid) == 0)
         sn_ev_set_str(ev, "community_id", cid);

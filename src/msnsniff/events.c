@@ -12,7 +12,8 @@ enum { F_STR, F_INT, F_TRUE, F_FALSE, F_NULL, F_NESTED };
 enum { MAX_DEPTH = 8 };
 
 typedef struct ev_field {
-    const char *key;
+    const char *key; /* not NUL-terminated: klen bytes */
+    size_t klen;
     size_t off, len; /* F_STR: the escaped contents in the line, without quotes */
     int64_t i;       /* F_INT */
     size_t dec;      /* F_STR: offset of the decoded copy + 1 (0: not decoded yet) */
@@ -28,6 +29,7 @@ struct sn_ev {
     char *dec; /* decoded strings for sn_ev_get_str */
     size_t dec_n, dec_cap;
     unsigned depth;
+    int indexed;                     /* top-level fields go into f[] */
     unsigned char comma[MAX_DEPTH];  /* a value was already written at this depth */
     unsigned char closer[MAX_DEPTH]; /* ']' or '}' for the value open at this depth */
     int failed;
@@ -46,11 +48,17 @@ void sn_events_release(sn_events *e) {
     }
 }
 
-int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx) {
+int sn_events_add_line_sink(sn_events *e, sn_sink_fn fn, void *ctx) {
     if (e->n >= SN_MAX_SINKS) return -1;
     e->fn[e->n] = fn;
     e->ctx[e->n] = ctx;
     e->n++;
+    return 0;
+}
+
+int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx) {
+    if (sn_events_add_line_sink(e, fn, ctx) != 0) return -1;
+    e->index_fields = 1;
     return 0;
 }
 
@@ -71,36 +79,68 @@ void sn_format_ts(uint64_t ts, char out[32]) {
         cached_sec[k] = sec;
     }
     older = k ^ 1u;
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
     unsigned us = (unsigned)(ts % 1000000u);
     memcpy(out, date[k], 19);
     out[19] = '.';
-    for (int i = 25; i >= 20; i--) {
-        out[i] = (char)('0' + us % 10u);
-        us /= 10u;
-    }
+    memcpy(out + 20, pairs + 2 * (us / 10000u), 2);
+    memcpy(out + 22, pairs + 2 * (us / 100u % 100u), 2);
+    memcpy(out + 24, pairs + 2 * (us % 100u), 2);
     out[26] = 'Z';
     out[27] = '\0';
 }
 
-/* Writes `,"key":` (comma when needed) and indexes top-level fields. */
-static ev_field *put_key(sn_ev *ev, const char *key, size_t klen, int kind) {
-    unsigned d = ev->depth;
-    if (!sn_jb_reserve(&ev->line, klen + 4)) {
+/* memcpy for the few bytes of a key, without a call: two overlapping
+ * loads and stores from each end. */
+static inline void copy_short(char *o, const char *s, size_t n) {
+    if (n >= 16 && n <= 32) {
+        char a[16], z[16];
+        memcpy(a, s, 16);
+        memcpy(z, s + n - 16, 16);
+        memcpy(o, a, 16);
+        memcpy(o + n - 16, z, 16);
+    } else if (n >= 8 && n < 16) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &z, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &z, 4);
+    } else {
+        memcpy(o, s, n);
+    }
+}
+
+/* Writes `,"key":` (the comma when needed) after reserving room for it
+ * and `more` bytes: the position after it, or NULL when memory ran out. */
+static inline char *put_key(sn_ev *ev, const char *pre, size_t plen, size_t more) {
+    if (!sn_jb_reserve(&ev->line, plen + more)) {
         ev->failed = 1;
         return NULL;
     }
     char *o = ev->line.p + ev->line.n;
-    if (ev->comma[d]) *o++ = ',';
+    unsigned d = ev->depth;
+    size_t skip = ev->comma[d] ? 0 : 1;
     ev->comma[d] = 1;
-    *o++ = '"';
-    memcpy(o, key, klen);
-    o += klen;
-    *o++ = '"';
-    *o++ = ':';
-    ev->line.n = (size_t)(o - ev->line.p);
-    if (d != 0) return NULL;
+    copy_short(o, pre + skip, plen - skip);
+    return o + plen - skip;
+}
+
+/* The index entry of a top-level field, when the sinks read fields. */
+static ev_field *index_field(sn_ev *ev, const char *pre, size_t plen, int kind) {
+    if (!ev->indexed || ev->depth != 0) return NULL;
+    const char *key = pre + 2; /* `,"` */
+    size_t klen = plen - 4;
 #ifndef NDEBUG
-    for (size_t k = 0; k < ev->nf; k++) assert(strcmp(ev->f[k].key, key) != 0 && "event field set twice");
+    for (size_t k = 0; k < ev->nf; k++)
+        assert((ev->f[k].klen != klen || memcmp(ev->f[k].key, key, klen) != 0) && "event field set twice");
 #endif
     if (ev->nf == ev->fcap) {
         size_t cap = ev->fcap ? ev->fcap * 2 : 32;
@@ -114,6 +154,7 @@ static ev_field *put_key(sn_ev *ev, const char *key, size_t klen, int kind) {
     }
     ev_field *f = &ev->f[ev->nf++];
     f->key = key;
+    f->klen = klen;
     f->kind = kind;
     f->off = f->len = 0;
     f->i = 0;
@@ -148,55 +189,107 @@ sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
     ev->depth = 0;
     memset(ev->comma, 0, sizeof ev->comma);
     ev->failed = 0;
-    sn_jb_putc(&ev->line, '{');
-    sn_ev_put_str(ev, SN_KEY_("event"), type);
-    char buf[32];
-    sn_format_ts(ts, buf);
-    sn_ev_put_strn(ev, SN_KEY_("ts"), buf, 27);
+#ifndef NDEBUG
+    ev->indexed = 1; /* debug builds check every event for a field set twice */
+#else
+    ev->indexed = e->index_fields;
+#endif
+    /* {"event":"type","ts":"2002-03-24T07:39:37.000000Z" in one piece:
+     * the types are literals that need no escaping */
+    size_t tn = strlen(type);
+#ifndef NDEBUG
+    for (size_t k = 0; k < tn; k++) assert(type[k] > 0x20 && type[k] < 0x7F && type[k] != '"' && type[k] != '\\');
+#endif
+    if (!sn_jb_reserve(&ev->line, tn + 48)) {
+        ev->failed = 1;
+        return ev;
+    }
+    char *o = ev->line.p;
+    memcpy(o, "{\"event\":\"", 10);
+    memcpy(o + 10, type, tn);
+    o += 10 + tn;
+    memcpy(o, "\",\"ts\":\"", 8);
+    o += 8;
+    sn_format_ts(ts, o); /* 27 characters and a NUL, overwritten below */
+    o[27] = '"';
+    ev->line.n = (size_t)(o + 28 - ev->line.p);
+    ev->comma[0] = 1;
+    ev_field *f = index_field(ev, SN_KEY_("event"), F_STR);
+    if (f) {
+        f->off = 10;
+        f->len = tn;
+    }
+    f = index_field(ev, SN_KEY_("ts"), F_STR);
+    if (f) {
+        f->off = 10 + tn + 8;
+        f->len = 27;
+    }
     return ev;
 }
 
-void sn_ev_put_strn(sn_ev *ev, const char *key, size_t klen, const char *s, size_t n) {
+void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size_t n) {
     if (!ev) return;
     if (!s) {
-        sn_ev_put_null(ev, key, klen);
+        sn_ev_put_null(ev, pre, plen);
         return;
     }
-    put_string_value(ev, put_key(ev, key, klen, F_STR), s, n);
+    char *o = put_key(ev, pre, plen, n <= SN_JB_SHORT ? n + 2 : 0);
+    if (!o) return;
+    if (sn_jb_short_plain(o + 1, s, n)) { /* key and value in one reservation */
+        o[0] = '"';
+        o[n + 1] = '"';
+        size_t start = (size_t)(o + 1 - ev->line.p);
+        ev->line.n = start + n + 1;
+        ev_field *f = index_field(ev, pre, plen, F_STR);
+        if (f) {
+            f->off = start;
+            f->len = n;
+        }
+        return;
+    }
+    ev->line.n = (size_t)(o - ev->line.p);
+    put_string_value(ev, index_field(ev, pre, plen, F_STR), s, n);
 }
 
-void sn_ev_put_str(sn_ev *ev, const char *key, size_t klen, const char *s) {
-    sn_ev_put_strn(ev, key, klen, s, s ? strlen(s) : 0);
-}
-
-void sn_ev_put_int(sn_ev *ev, const char *key, size_t klen, int64_t v) {
+void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
     if (!ev) return;
-    ev_field *f = put_key(ev, key, klen, F_INT);
+    char *o = put_key(ev, pre, plen, SN_JB_INT_MAX);
+    if (!o) return;
+    ev->line.n = (size_t)(sn_jb_format_int(o, v) - ev->line.p);
+    ev_field *f = index_field(ev, pre, plen, F_INT);
     if (f) f->i = v;
-    sn_jb_int(&ev->line, v);
 }
 
-void sn_ev_put_bool(sn_ev *ev, const char *key, size_t klen, int v) {
+void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v) {
     if (!ev) return;
-    put_key(ev, key, klen, v ? F_TRUE : F_FALSE);
-    if (v) sn_jb_put(&ev->line, "true", 4);
-    else sn_jb_put(&ev->line, "false", 5);
+    char *o = put_key(ev, pre, plen, 5);
+    if (!o) return;
+    if (v) memcpy(o, "true", 4);
+    else memcpy(o, "false", 5);
+    ev->line.n = (size_t)(o + (v ? 4 : 5) - ev->line.p);
+    index_field(ev, pre, plen, v ? F_TRUE : F_FALSE);
 }
 
-void sn_ev_put_null(sn_ev *ev, const char *key, size_t klen) {
+void sn_ev_put_null(sn_ev *ev, const char *pre, size_t plen) {
     if (!ev) return;
-    put_key(ev, key, klen, F_NULL);
-    sn_jb_put(&ev->line, "null", 4);
+    char *o = put_key(ev, pre, plen, 4);
+    if (!o) return;
+    memcpy(o, "null", 4);
+    ev->line.n = (size_t)(o + 4 - ev->line.p);
+    index_field(ev, pre, plen, F_NULL);
 }
 
-void sn_ev_put_open(sn_ev *ev, const char *key, size_t klen, char bracket) {
+void sn_ev_put_open(sn_ev *ev, const char *pre, size_t plen, char bracket) {
     if (!ev) return;
     if (ev->depth + 1 >= MAX_DEPTH) {
         ev->failed = 1;
         return;
     }
-    put_key(ev, key, klen, F_NESTED);
-    sn_jb_putc(&ev->line, bracket);
+    char *o = put_key(ev, pre, plen, 1);
+    if (!o) return;
+    *o++ = bracket;
+    ev->line.n = (size_t)(o - ev->line.p);
+    index_field(ev, pre, plen, F_NESTED);
     ev->depth++;
     ev->comma[ev->depth] = 0;
     ev->closer[ev->depth] = bracket == '[' ? ']' : '}';
@@ -236,8 +329,9 @@ const char *sn_ev_line(const sn_ev *ev, size_t *len) {
 }
 
 static const ev_field *field(const sn_ev *ev, const char *key) {
+    size_t klen = strlen(key);
     for (size_t k = 0; k < ev->nf; k++)
-        if (strcmp(ev->f[k].key, key) == 0) return &ev->f[k];
+        if (ev->f[k].klen == klen && memcmp(ev->f[k].key, key, klen) == 0) return &ev->f[k];
     return NULL;
 }
 

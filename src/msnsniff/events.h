@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "jsonw.h"
 
@@ -26,6 +27,7 @@ typedef struct sn_events {
     sn_sink_fn fn[SN_MAX_SINKS];
     void *ctx[SN_MAX_SINKS];
     int n;
+    int index_fields; /* some sink reads fields back */
     uint64_t emitted;
     sn_ev *free_list; /* built events are recycled: no allocation per event */
 } sn_events;
@@ -33,7 +35,11 @@ typedef struct sn_events {
 void sn_events_init(sn_events *e);
 /* Frees the recycled events. */
 void sn_events_release(sn_events *e);
+/* A sink that may read fields back (sn_ev_get_*). */
 int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx);
+/* A sink that reads only the line (sn_ev_line, sn_ev_type): while every
+ * sink is of this kind, events keep no index of their fields. */
+int sn_events_add_line_sink(sn_events *e, sn_sink_fn fn, void *ctx);
 
 /* Starts {"event": type, "ts": "<UTC ISO-8601 with µs>"}. type must stay
  * valid until the event is emitted (the callers pass literals). Several
@@ -48,11 +54,13 @@ void sn_ev_emit(sn_events *e, sn_ev *ev);
 /* "2002-03-24T07:39:37.000000Z" */
 void sn_format_ts(uint64_t ts_us, char out[32]);
 
-/* Setters. Keys are string literals (the macros check it and pass their
- * length); each key appears once per object. Strings are copied: a NULL
- * string is JSON null, and bytes that are not valid UTF-8 become U+FFFD,
- * so one odd byte on the wire cannot drop an event. */
-#define SN_KEY_(k) ("" k), (sizeof("" k) - 1)
+/* Setters. Keys are string literals (the macros check it); each key
+ * appears once per object. The macros pass what is written before the
+ * value, `,"key":`, and its length, so a field costs one copy of text
+ * made at compile time. Strings are copied: a NULL string is JSON null,
+ * and bytes that are not valid UTF-8 become U+FFFD, so one odd byte on
+ * the wire cannot drop an event. */
+#define SN_KEY_(k) (",\"" k "\":"), (sizeof(",\"" k "\":") - 1)
 #define sn_ev_set_str(ev, key, s) sn_ev_put_str((ev), SN_KEY_(key), (s))
 #define sn_ev_set_strn(ev, key, s, n) sn_ev_put_strn((ev), SN_KEY_(key), (s), (n))
 #define sn_ev_set_int(ev, key, v) sn_ev_put_int((ev), SN_KEY_(key), (int64_t)(v))
@@ -64,12 +72,16 @@ void sn_format_ts(uint64_t ts_us, char out[32]);
 void sn_ev_array_str(sn_ev *ev, const char *s);
 void sn_ev_close(sn_ev *ev);
 
-void sn_ev_put_str(sn_ev *ev, const char *key, size_t klen, const char *s);
-void sn_ev_put_strn(sn_ev *ev, const char *key, size_t klen, const char *s, size_t n);
-void sn_ev_put_int(sn_ev *ev, const char *key, size_t klen, int64_t v);
-void sn_ev_put_bool(sn_ev *ev, const char *key, size_t klen, int v);
-void sn_ev_put_null(sn_ev *ev, const char *key, size_t klen);
-void sn_ev_put_open(sn_ev *ev, const char *key, size_t klen, char bracket);
+/* pre/plen: `,"key":` as the macros above make it. */
+void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size_t n);
+/* Inline: the length of a literal value is then known when compiling. */
+static inline void sn_ev_put_str(sn_ev *ev, const char *pre, size_t plen, const char *s) {
+    sn_ev_put_strn(ev, pre, plen, s, s ? strlen(s) : 0);
+}
+void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v);
+void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v);
+void sn_ev_put_null(sn_ev *ev, const char *pre, size_t plen);
+void sn_ev_put_open(sn_ev *ev, const char *pre, size_t plen, char bracket);
 
 /* Reading an event (in a sink). */
 const char *sn_ev_type(const sn_ev *ev);

@@ -7,7 +7,8 @@
 #include <emmintrin.h>
 #endif
 
-int sn_jb_grow(sn_jbuf *b, size_t more) {
+/* Rarely taken (the line buffers are reused): kept out of the callers. */
+__attribute__((noinline, cold)) int sn_jb_grow(sn_jbuf *b, size_t more) {
     if (b->failed) return 0;
     if (more <= b->cap - b->n) return 1;
     size_t cap = b->cap ? b->cap : 4096;
@@ -90,7 +91,63 @@ static inline int clean4(uint32_t w) {
     return !((ctl | quo | bsl | w) & high);
 }
 
-void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
+#if defined(__SSE2__)
+/* Bit i set: byte i of the sixteen at s needs care. As signed bytes,
+ * everything below 0x20 and at/above 0x80 is less than 0x20. */
+static inline unsigned care16(const unsigned char *s) {
+    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\');
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i bad =
+        _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)));
+    return (unsigned)_mm_movemask_epi8(bad);
+}
+#endif
+
+/* A string of at most 32 bytes that needs no escaping (most fields of
+ * most events: names, addresses, cookies, times) is checked with one or
+ * two overlapping loads from each end and copied the same way. 0 when
+ * it needs the general path. */
+static inline int short_plain(char *o, const unsigned char *s, size_t n) {
+    if (n >= 16) {
+#if defined(__SSE2__)
+        if (care16(s) | care16(s + n - 16)) return 0;
+#else
+        uint64_t w[4];
+        memcpy(&w[0], s, 8);
+        memcpy(&w[1], s + 8, 8);
+        memcpy(&w[2], s + n - 16, 8);
+        memcpy(&w[3], s + n - 8, 8);
+        if (!(clean8(w[0]) && clean8(w[1]) && clean8(w[2]) && clean8(w[3]))) return 0;
+#endif
+        memcpy(o, s, 16);
+        memcpy(o + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        if (!clean8(a) || !clean8(z)) return 0;
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &z, 8);
+    } else if (n >= 4) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        if (!clean4(a) || !clean4(z)) return 0;
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &z, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (!plain[s[i]]) return 0;
+            o[i] = (char)s[i];
+        }
+    }
+    return 1;
+}
+
+/* The general path of sn_jb_string: long strings and those that need
+ * escaping or UTF-8 repair. Kept out of line so the short path sets up
+ * no more than it uses. */
+static __attribute__((noinline)) void string_general(sn_jbuf *b, const char *str, size_t n) {
     static const char hex[] = "0123456789ABCDEF";
     /* worst case: every byte becomes \u00XX; one reservation, then no checks */
     if (n > (SIZE_MAX - 2) / 6 || !sn_jb_reserve(b, n * 6 + 2)) {
@@ -217,28 +274,56 @@ void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
     b->n = (size_t)(o - b->p);
 }
 
-void sn_jb_int(sn_jbuf *b, int64_t v) {
+int sn_jb_short_plain(char *o, const char *s, size_t n) {
+    return n <= SN_JB_SHORT && short_plain(o, (const unsigned char *)s, n);
+}
+
+void sn_jb_string(sn_jbuf *b, const char *str, size_t n) {
+    if (n <= SN_JB_SHORT && sn_jb_reserve(b, n + 2)) {
+        char *o = b->p + b->n;
+        if (short_plain(o + 1, (const unsigned char *)str, n)) {
+            o[0] = '"';
+            o[n + 1] = '"';
+            b->n += n + 2;
+            return;
+        }
+    }
+    string_general(b, str, n);
+}
+
+char *sn_jb_format_int(char *o, int64_t v) {
     /* two digits per division: events carry many counters and ids */
     static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                    "8081828384858687888990919293949596979899";
-    char buf[24];
     uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
-    size_t k = sizeof buf;
+    if (v < 0) *o++ = '-';
+    if (u < 10) {
+        *o++ = (char)('0' + u);
+        return o;
+    }
+    /* written backwards into the middle of buf, then copied out as a
+     * fixed 20 bytes: no digit count first */
+    char buf[20 + SN_JB_INT_MAX];
+    char *end = buf + 20, *w = end;
     while (u >= 100) {
         unsigned r = (unsigned)(u % 100u);
         u /= 100u;
-        buf[--k] = pairs[2 * r + 1];
-        buf[--k] = pairs[2 * r];
+        *--w = pairs[2 * r + 1];
+        *--w = pairs[2 * r];
     }
     if (u >= 10) {
-        buf[--k] = pairs[2 * u + 1];
-        buf[--k] = pairs[2 * u];
+        *--w = pairs[2 * u + 1];
+        *--w = pairs[2 * u];
     } else {
-        buf[--k] = (char)('0' + u);
+        *--w = (char)('0' + u);
     }
-    if (v < 0) buf[--k] = '-';
-    sn_jb_put(b, buf + k, sizeof buf - k);
+    memcpy(o, w, 20); /* at most 20 digits; o has room for the sign and them */
+    return o + (end - w);
+}
+
+void sn_jb_int(sn_jbuf *b, int64_t v) {
+    if (sn_jb_reserve(b, SN_JB_INT_MAX)) b->n = (size_t)(sn_jb_format_int(b->p + b->n, v) - b->p);
 }
 
 static int hexval(char c) {

@@ -39,8 +39,19 @@ static inline void sn_jb_putc(sn_jbuf *b, char c) {
 }
 /* A quoted, escaped JSON string of s[0..n). */
 void sn_jb_string(sn_jbuf *b, const char *s, size_t n);
+/* The strings sn_jb_short_plain takes: most values of most events. */
+#define SN_JB_SHORT 32
+/* When s[0..n) is at most SN_JB_SHORT bytes and needs no escaping: copies
+ * it to o (room for n bytes) and returns 1, else 0. */
+int sn_jb_short_plain(char *o, const char *s, size_t n);
 /* A JSON integer. */
 void sn_jb_int(sn_jbuf *b, int64_t v);
+/* The room sn_jb_format_int needs: it writes at most 20 characters
+ * ("-9223372036854775808") but copies its digits as one fixed block. */
+#define SN_JB_INT_MAX 24
+/* Writes v's digits at o (room for SN_JB_INT_MAX bytes; those after the
+ * digits are scratch) and returns the position after them. */
+char *sn_jb_format_int(char *o, int64_t v);
 void sn_jb_free(sn_jbuf *b);
 
 /* The inverse of sn_jb_string for the escapes it writes: the contents of a

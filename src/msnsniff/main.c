@@ -419,7 +419,7 @@ int main(int argc, char **argv) {
     }
     if ((!transcript && !nft) || wfile) {
         js.q = outq = sn_outq_new(fileno(out));
-        sn_events_add_sink(sn_engine_events(eng), sn_sink_json, &js);
+        sn_events_add_line_sink(sn_engine_events(eng), sn_sink_json, &js);
     }
 
     if (progress < 0) progress = isatty(STDERR_FILENO) && rfile;
@@ -435,6 +435,7 @@ int main(int argc, char **argv) {
 
     int status = 0;
     int lt_warned = 0;
+    int linktype_ok = sn_decode_linktype_ok(linktype); /* the capture's, for every packet */
     double last = now_s();
     uint64_t n = 0, frames = 0, last_ts = 0;
     sn_frame fr;
@@ -466,9 +467,8 @@ int main(int argc, char **argv) {
             status = 1;
             break;
         }
-        if (!sn_decode_linktype_ok(linktype)) {
-            if (!lt_warned)
-                fprintf(stderr, "msnsniff: link type %s is not supported; packets are counted only\n", ltname);
+        if (!linktype_ok && !lt_warned) {
+            fprintf(stderr, "msnsniff: link type %s is not supported; packets are counted only\n", ltname);
             lt_warned = 1;
         }
         sn_engine_packet(eng, linktype, fr.ts_us, fr.data, fr.caplen, fr.wirelen);

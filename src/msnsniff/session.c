@@ -475,8 +475,12 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
                 sn_ev_set_str(ev, "effects", e);
             }
             if (im.has_color) {
+                static const char hex[] = "0123456789abcdef";
+                uint32_t rgb = msnp_imformat_rgb(&im) & 0xFFFFFFu;
                 char col[8];
-                snprintf(col, sizeof col, "#%06x", (unsigned)(msnp_imformat_rgb(&im) & 0xFFFFFFu));
+                col[0] = '#';
+                for (int i = 6; i >= 1; i--, rgb >>= 4) col[i] = hex[rgb & 15u];
+                col[7] = '\0';
                 sn_ev_set_str(ev, "color", col);
             }
             sn_ev_close(ev);

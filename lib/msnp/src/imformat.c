@@ -22,6 +22,9 @@ static int parse_hex(msnp_str s, unsigned long max, unsigned long *out) {
     return 0;
 }
 
+/* A two-letter key as one number; setting 0x20 lower-cases letters. */
+#define KEY2(a, b) ((unsigned)(a) << 8 | (unsigned)(b))
+
 int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
     memset(f, 0, sizeof(*f));
     size_t i = 0;
@@ -38,9 +41,12 @@ int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
         msnp_str key = msnp_str_trim(msnp_str_make(item.p, (size_t)(eq - item.p)));
         msnp_str val = msnp_str_trim(msnp_str_make(eq + 1, item.n - (size_t)(eq + 1 - item.p)));
         unsigned long v;
-        if (msnp_str_ieq(key, "FN")) {
+        /* every key is two letters: one compare of both, case folded */
+        unsigned two =
+            key.n == 2 ? (unsigned)((unsigned char)key.p[0] | 0x20u) << 8 | ((unsigned char)key.p[1] | 0x20u) : 0;
+        if (two == KEY2('f', 'n')) {
             if (msnp_url_decode(val, f->font, sizeof(f->font)) >= 0) f->has_font = 1;
-        } else if (msnp_str_ieq(key, "EF")) {
+        } else if (two == KEY2('e', 'f')) {
             f->has_effects = 1;
             for (size_t k = 0; k < val.n; k++) {
                 switch (val.p[k]) {
@@ -55,22 +61,22 @@ int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
                 default: break;
                 }
             }
-        } else if (msnp_str_ieq(key, "CO")) {
+        } else if (two == KEY2('c', 'o')) {
             if (parse_hex(val, 0xffffffUL, &v) == 0) {
                 f->color_bgr = (uint32_t)v;
                 f->has_color = 1;
             }
-        } else if (msnp_str_ieq(key, "CS")) {
+        } else if (two == KEY2('c', 's')) {
             if (parse_hex(val, 0xffUL, &v) == 0) {
                 f->charset = (unsigned)v;
                 f->has_charset = 1;
             }
-        } else if (msnp_str_ieq(key, "PF")) {
+        } else if (two == KEY2('p', 'f')) {
             if (parse_hex(val, 0xffUL, &v) == 0) {
                 f->pitch_family = (unsigned)v;
                 f->has_pf = 1;
             }
-        } else if (msnp_str_ieq(key, "RL")) {
+        } else if (two == KEY2('r', 'l')) {
             f->rtl = (uint8_t)msnp_str_eq(val, "1");
         }
     }

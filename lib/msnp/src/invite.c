@@ -1,6 +1,7 @@
 /* text/x-msmsgsinvite bodies: parse, classify, build. */
 #include "msnp/invite.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,7 +52,10 @@ static void split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port
 }
 
 msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *inv, size_t *err_offset) {
-    memset(inv, 0, sizeof(*inv));
+    /* everything but the header table, which msnp_mime_parse fills up to
+     * its count (it is most of the structure) */
+    memset(&inv->mime, 0, offsetof(msnp_mime, h));
+    memset((char *)inv + sizeof inv->mime, 0, sizeof *inv - sizeof inv->mime);
     size_t mo = 0;
     if (msnp_mime_parse(body, n, &inv->mime, &mo) != MSNP_MIME_OK) {
         if (err_offset) *err_offset = mo;

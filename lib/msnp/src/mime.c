@@ -2,6 +2,9 @@
 #include "msnp/mime.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 const char *msnp_mime_status_str(msnp_mime_status s) {
     switch (s) {
@@ -15,6 +18,35 @@ const char *msnp_mime_status_str(msnp_mime_status s) {
 }
 
 static int name_char_ok(unsigned char c) { return c > 0x20 && c < 0x7f && c != ':'; }
+
+/* msnp_str_trim for the value of every header line, without the call. */
+static inline msnp_str trim_blanks(const char *s, size_t n) {
+    while (n > 0 && (s[0] == ' ' || s[0] == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    return msnp_str_make(s, n);
+}
+
+/* The first byte in [k, end) that cannot be part of a header name (the
+ * colon, a blank, a control byte, DEL or above), or end; sixteen bytes at
+ * a time where the line has them. */
+static size_t name_end(const char *p, size_t k, size_t end) {
+#if defined(__SSE2__)
+    const __m128i space = _mm_set1_epi8(0x20), tilde = _mm_set1_epi8(0x7e), colon = _mm_set1_epi8(':');
+    while (k + 16 <= end) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
+        __m128i low = _mm_cmpeq_epi8(_mm_max_epu8(v, space), space);                                /* v <= 0x20 */
+        __m128i high = _mm_xor_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, tilde), v), _mm_set1_epi8(-1)); /* v > 0x7e */
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, high), _mm_cmpeq_epi8(v, colon)));
+        if (mask) return k + (size_t)__builtin_ctz(mask);
+        k += 16;
+    }
+#endif
+    while (k < end && name_char_ok((unsigned char)p[k])) k++;
+    return k;
+}
 
 msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t *err_offset) {
     out->count = 0;
@@ -32,12 +64,11 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
          * over the name; anything else takes the checks below, which
          * decide which error a line has. */
         if (ce > ls && name_char_ok((unsigned char)p[ls]) && out->count < MSNP_MIME_MAX_HEADERS) {
-            size_t k = ls + 1;
-            while (k < ce && name_char_ok((unsigned char)p[k])) k++;
+            size_t k = name_end(p, ls + 1, ce);
             if (k < ce && p[k] == ':' && !memchr(p + k + 1, '\0', ce - k - 1)) {
                 msnp_header *h = &out->h[out->count++];
                 h->name = msnp_str_make(p + ls, k - ls);
-                h->value = msnp_str_trim(msnp_str_make(p + k + 1, ce - k - 1));
+                h->value = trim_blanks(p + k + 1, ce - k - 1);
                 if (h->value.n == 0) h->value.p = p + ce; /* keep an address inside the block */
                 h->folded = 0;
                 i = next;
@@ -95,8 +126,19 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
 }
 
 const msnp_header *msnp_mime_get(const msnp_mime *m, const char *name) {
+    msnp_str want = msnp_str_c(name); /* measured once, not per header */
+    if (want.n == 0) {
+        for (size_t i = 0; i < m->count; i++)
+            if (m->h[i].name.n == 0) return &m->h[i];
+        return NULL;
+    }
+    /* the first bytes with bit 0x20 set (ASCII letters folded) sort out
+     * most names of the same length before the full comparison */
+    unsigned first = (unsigned char)want.p[0] | 0x20u;
     for (size_t i = 0; i < m->count; i++)
-        if (msnp_str_ieq(m->h[i].name, name)) return &m->h[i];
+        if (m->h[i].name.n == want.n && ((unsigned char)m->h[i].name.p[0] | 0x20u) == first &&
+            msnp_str_ieq_str(m->h[i].name, want))
+            return &m->h[i];
     return NULL;
 }
 

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "msnp/commands.h"
 
@@ -76,6 +79,26 @@ static const unsigned char byte_class[256] = {
     [0x7f] = 2,
 };
 
+/* The index of the first byte in [i, end) that does not belong to a token
+ * (a blank or a control byte), or end. Sixteen bytes at a time where the
+ * line has them: addresses, cookies and hashes are tokens of 10 to 40
+ * bytes. */
+static size_t token_end(const char *buf, size_t i, size_t end) {
+#if defined(__SSE2__)
+    const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    while (i + 16 <= end) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(buf + i));
+        /* unsigned v <= 0x20 (controls, tab, space), or DEL */
+        __m128i low = _mm_cmpeq_epi8(_mm_max_epu8(v, space), space);
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(v, del)));
+        if (mask) return i + (size_t)__builtin_ctz(mask);
+        i += 16;
+    }
+#endif
+    while (i < end && byte_class[(unsigned char)buf[i]] == BYTE_TOKEN) i++;
+    return i;
+}
+
 /* Split line [start, end) (line ending already stripped) into out. Returns
  * MSNP_OK or an error with *bad set to the offending byte's index. */
 static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t start, size_t end, msnp_cmd *out,
@@ -108,8 +131,7 @@ static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t 
             continue;
         }
         size_t tok = i;
-        /* one table lookup per byte of a token */
-        while (i < end && byte_class[(unsigned char)buf[i]] == BYTE_TOKEN) i++;
+        i = token_end(buf, i, end);
         if (i < end && byte_class[(unsigned char)buf[i]] == BYTE_CONTROL) {
             *bad = i;
             return MSNP_ECONTROL_CHAR;

@@ -33,6 +33,19 @@ static int hexval(char c) {
 long msnp_url_decode(msnp_str in, char *dst, size_t cap) {
     size_t o = 0;
     for (size_t i = 0; i < in.n; i++) {
+        /* the bytes up to the next '%' are copied as one run */
+        const char *pct = memchr(in.p + i, '%', in.n - i);
+        size_t run = (pct ? (size_t)(pct - in.p) : in.n) - i;
+        if (run) {
+            if (o + run >= cap) { /* as byte by byte: what fits, then the error */
+                if (cap > o + 1) memcpy(dst + o, in.p + i, cap - o - 1);
+                return -1;
+            }
+            memcpy(dst + o, in.p + i, run);
+            o += run;
+            i += run;
+            if (i == in.n) break;
+        }
         char c = in.p[i];
         if (c == '%' && i + 2 < in.n + 0 && hexval(in.p[i + 1]) >= 0 && hexval(in.p[i + 2]) >= 0) {
             c = (char)(hexval(in.p[i + 1]) * 16 + hexval(in.p[i + 2]));

@@ -42,6 +42,49 @@ static void test_challenge(void **state) {
     assert_memory_not_equal(r1, r2, sizeof(r1));
 }
 
+/* Byte-by-byte decoding, as the definition reads: the reference for
+ * every buffer size below. */
+static int hexdigit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static long reference_decode(const char *in, size_t n, char *dst, size_t cap) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (c == '%' && i + 2 < n && hexdigit(in[i + 1]) >= 0 && hexdigit(in[i + 2]) >= 0) {
+            c = (char)(hexdigit(in[i + 1]) * 16 + hexdigit(in[i + 2]));
+            i += 2;
+        }
+        if (o + 1 >= cap) return -1;
+        dst[o++] = c;
+    }
+    if (o >= cap) return -1;
+    dst[o] = '\0';
+    return (long)o;
+}
+
+/* Runs between escapes are copied in one piece: the same result and the
+ * same bytes written as byte by byte, for every buffer size. */
+static void test_url_decode_sizes(void **state) {
+    (void)state;
+    const char *const in[] = {"",    "a",    "abc%41def", "%41%42", "plain text of some length",
+                              "a%2", "%zz%", "x%4",       "%%41%"};
+    for (size_t k = 0; k < sizeof in / sizeof in[0]; k++)
+        for (size_t cap = 0; cap < 32; cap++) {
+            char got[32], want[32];
+            memset(got, '#', sizeof got);
+            memset(want, '#', sizeof want);
+            long g = msnp_url_decode(msnp_str_c(in[k]), got, cap);
+            long w = reference_decode(in[k], strlen(in[k]), want, cap);
+            assert_int_equal(g, w);
+            assert_memory_equal(got, want, sizeof got);
+        }
+}
+
 static void test_url_coding(void **state) {
     (void)state;
     char b[64];
@@ -202,9 +245,11 @@ static void test_str_ieq(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_login_response), cmocka_unit_test(test_str_ieq),    cmocka_unit_test(test_challenge),
-        cmocka_unit_test(test_url_coding),     cmocka_unit_test(test_utf8),       cmocka_unit_test(test_addresses),
-        cmocka_unit_test(test_msnftp_blocks),  cmocka_unit_test(test_self_check), cmocka_unit_test(test_param_is_safe),
+        cmocka_unit_test(test_login_response),   cmocka_unit_test(test_str_ieq),
+        cmocka_unit_test(test_challenge),        cmocka_unit_test(test_url_coding),
+        cmocka_unit_test(test_url_decode_sizes), cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_addresses),        cmocka_unit_test(test_msnftp_blocks),
+        cmocka_unit_test(test_self_check),       cmocka_unit_test(test_param_is_safe),
     };
     return cmocka_run_group_tests_name("msnp_auth_util", tests, NULL, NULL);
 }

@@ -122,6 +122,35 @@ static void test_content_kinds(void **state) {
     assert_int_equal(msnp_content_kind_of(&m), MSNP_CT_NONE);
 }
 
+/* Header names are scanned sixteen bytes at a time: a colon, a blank or
+ * a byte outside printable ASCII at any position of a 30-byte name ends
+ * or spoils it exactly as it would one byte at a time. */
+static void test_long_name_bytes(void **state) {
+    (void)state;
+    const unsigned char special[] = {0x01, 0x1f, ' ', '\t', ':', 0x7e, 0x7f, 0x80, 0xff};
+    for (size_t pos = 0; pos < 30; pos++)
+        for (size_t k = 0; k < sizeof special; k++) {
+            unsigned char c = special[k];
+            char blk[64];
+            memset(blk, 'N', 30);
+            blk[pos] = (char)c;
+            memcpy(blk + 30, ": v\r\n\r\nbody", 11);
+            msnp_mime m;
+            msnp_mime_status st = msnp_mime_parse(blk, 41, &m, NULL);
+            if (c == 0x7e || ((c == ' ' || c == '\t') && (pos == 0 || pos == 29))) {
+                /* a name character, or a blank trimmed off either end */
+                assert_int_equal(st, MSNP_MIME_OK);
+                assert_int_equal(m.count, 1);
+                assert_int_equal(m.h[0].name.n, c == 0x7e ? 30 : 29);
+            } else if (c == ':' && pos > 0) {
+                assert_int_equal(st, MSNP_MIME_OK);
+                assert_int_equal(m.h[0].name.n, pos);
+            } else if (st != MSNP_MIME_EBAD_NAME) {
+                fail_msg("byte 0x%02x at %zu: status %d", c, pos, (int)st);
+            }
+        }
+}
+
 static void test_imformat_write(void **state) {
     (void)state;
     msnp_imformat f;
@@ -145,6 +174,25 @@ static void test_imformat_write(void **state) {
     assert_int_equal(msnp_imformat_write(&f, out, 5), -1);
 }
 
+/* Keys in any case; keys that only look alike (other lengths, bytes that
+ * are not the letters) are ignored. */
+static void test_imformat_keys(void **state) {
+    (void)state;
+    msnp_imformat f;
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("fn=Arial; eF=i; Co=ff00; cs=2; pF=31; rL=1"), &f), 0);
+    assert_true(f.has_font);
+    assert_string_equal(f.font, "Arial");
+    assert_int_equal(f.effects, MSNP_EF_ITALIC);
+    assert_int_equal(f.color_bgr, 0xff00);
+    assert_int_equal(f.charset, 2);
+    assert_int_equal(f.pitch_family, 0x31);
+    assert_true(f.rtl);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("FNX=a; F=b; \x06N=c; CO\x10=ff; E@=B; EF\x00=B"), &f), 0);
+    assert_false(f.has_font);
+    assert_false(f.has_color);
+    assert_false(f.has_effects);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_im_payload),
@@ -153,6 +201,8 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_content_kinds),
         cmocka_unit_test(test_imformat_write),
+        cmocka_unit_test(test_imformat_keys),
+        cmocka_unit_test(test_long_name_bytes),
     };
     return cmocka_run_group_tests_name("msnp_mime", tests, NULL, NULL);
 }

@@ -213,6 +213,38 @@ static void expect_error(msnp_role role, const char *s, size_t n, msnp_parse_sta
     assert_non_null(e.what);
 }
 
+/* Long tokens are scanned sixteen bytes at a time: a control byte or DEL
+ * at any position of a 40-byte token is found at its offset, a tab or a
+ * space there splits it, and bytes from 0x80 up stay part of it. */
+static void test_long_token_bytes(void **state) {
+    (void)state;
+    const unsigned char special[] = {0x00, 0x01, 0x0d, 0x1f, 0x7f, '\t', ' ', 0x80, 0xff};
+    for (size_t pos = 0; pos < 40; pos++)
+        for (size_t k = 0; k < sizeof special; k++) {
+            char line[64];
+            memcpy(line, "USR 1 ", 6);
+            memset(line + 6, 'a', 40);
+            line[6 + pos] = (char)special[k];
+            memcpy(line + 46, "\r\n", 2);
+            unsigned char c = special[k];
+            if (c < 0x20 && c != '\t') {
+                expect_error(MSNP_FROM_CLIENT, line, 48, MSNP_ECONTROL_CHAR, 6 + pos);
+                continue;
+            }
+            if (c == 0x7f) {
+                expect_error(MSNP_FROM_CLIENT, line, 48, MSNP_ECONTROL_CHAR, 6 + pos);
+                continue;
+            }
+            msnp_parser p;
+            msnp_cmd cmd;
+            msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+            assert_int_equal(msnp_parse(&p, line, 48, &cmd, NULL), 48);
+            size_t want = c >= 0x80 ? 2u : (pos == 0 || pos == 39) ? 2u : 3u;
+            assert_int_equal(cmd.argc, want);
+            if (c >= 0x80) assert_int_equal(cmd.argv[1].n, 40);
+        }
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     expect_error(MSNP_FROM_CLIENT, "MSG 1 A -5\r\n", 12, MSNP_EBAD_LENGTH, 8);
@@ -388,6 +420,7 @@ int main(void) {
         cmocka_unit_test(test_resync),
         cmocka_unit_test(test_writer),
         cmocka_unit_test(test_tables),
+        cmocka_unit_test(test_long_token_bytes),
     };
     return cmocka_run_group_tests_name("msnp_parser", tests, NULL, NULL);
 }

@@ -295,6 +295,40 @@ static void test_interleaved_events(void **st) {
     sn_events_release(&e);
 }
 
+static void grab_line(void *ctx, sn_ev *ev) {
+    size_t n;
+    const char *l = sn_ev_line(ev, &n);
+    assert_true(n < 1024);
+    memcpy(ctx, l, n);
+    ((char *)ctx)[n] = '\0';
+}
+
+/* With only line sinks the events keep no field index: the lines are the
+ * same as with a sink that reads fields. */
+static void test_line_sink_same_line(void **st) {
+    (void)st;
+    char lines[2][1024];
+    for (int with_index = 0; with_index < 2; with_index++) {
+        sn_events e;
+        sn_events_init(&e);
+        seen s;
+        memset(&s, 0, sizeof s);
+        assert_int_equal(sn_events_add_line_sink(&e, grab_line, lines[with_index]), 0);
+        if (with_index) assert_int_equal(sn_events_add_sink(&e, grab, &s), 0);
+        sn_ev *ev = sn_ev_new(&e, "message", 1016955577000001ull);
+        sn_ev_set_int(ev, "session", -12345678901234ll);
+        sn_ev_set_str(ev, "sender", "a-32-byte-long-address@host.test");
+        sn_ev_set_str(ev, "text", "x\"y");
+        sn_ev_set_bool(ev, "echo", 0);
+        sn_ev_emit(&e, ev);
+        sn_events_release(&e);
+    }
+    assert_string_equal(lines[0], lines[1]);
+    assert_string_equal(lines[0],
+                        "{\"event\":\"message\",\"ts\":\"2002-03-24T07:39:37.000001Z\",\"session\":-12345678901234,"
+                        "\"sender\":\"a-32-byte-long-address@host.test\",\"text\":\"x\\\"y\",\"echo\":false}\n");
+}
+
 /* A long value with every byte escaped fits: the buffer grows once. */
 static void test_long_string(void **st) {
     (void)st;
@@ -311,11 +345,17 @@ static void test_long_string(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_and_escapes),  cmocka_unit_test(test_every_control_byte),
-        cmocka_unit_test(test_valid_utf8_passes),  cmocka_unit_test(test_invalid_utf8_replaced),
-        cmocka_unit_test(test_random_bytes),       cmocka_unit_test(test_special_byte_at_every_position),
-        cmocka_unit_test(test_integers),           cmocka_unit_test(test_event_line_and_fields),
-        cmocka_unit_test(test_interleaved_events), cmocka_unit_test(test_long_string),
+        cmocka_unit_test(test_plain_and_escapes),
+        cmocka_unit_test(test_every_control_byte),
+        cmocka_unit_test(test_valid_utf8_passes),
+        cmocka_unit_test(test_invalid_utf8_replaced),
+        cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_special_byte_at_every_position),
+        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_event_line_and_fields),
+        cmocka_unit_test(test_interleaved_events),
+        cmocka_unit_test(test_long_string),
+        cmocka_unit_test(test_line_sink_same_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

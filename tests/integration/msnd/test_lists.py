@@ -204,7 +204,7 @@ def test_presence_follows_admin_changes(srv):
         # Another process's change is seen once its notification has
         # reached msnd's LISTEN connection, a moment after the COMMIT
         # (docs/msnd.md); without the pause the CHG can come first.
-        time.sleep(0.3)
+        time.sleep(1.0)
     t = a.trid()
     a.send_line("CHG %d BSY" % t)
     a.expect_line("CHG %d BSY" % t)

@@ -1161,12 +1161,17 @@ static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
 }
 
 /* The account by e-mail with its password, and its snapshot, in the same
- * round trip (store_user_get_for_login). */
+ * round trip (store_user_get_for_login). The e-mail is looked up once, in
+ * the CTE: SYNC_SQL names the account in nine places, and as nine
+ * subqueries on users' e-mail index each would be its own index probe. */
 static store_rc pg_login_rows(store *base, const char *email, store_user *out, store_sync_builder *b) {
     pg_store *s = S(base);
     if (ensure_conn(s) != 0) return STORE_ERROR;
     const char *p[1] = {email};
-    PGresult *r = run(s, SYNC_SQL("(SELECT id FROM users WHERE email = $1)", "password"), 1, p);
+    PGresult *r = run(
+        s,
+        "WITH me AS MATERIALIZED (SELECT id FROM users WHERE email = $1) " SYNC_SQL("(SELECT id FROM me)", "password"),
+        1, p);
     if (!r) return STORE_ERROR;
     store_rc rc = sync_result(s, r, b, out);
     PQclear(r);

@@ -129,17 +129,30 @@ static store_rc check_group(store *s, int64_t owner, int gid) {
  * contact's. */
 static int64_t bumped_contact(const store_list_op *op) { return op->list == MSNP_LIST_FL ? op->contact : op->owner; }
 
-static store_rc list_add_once(store *s, const store_list_op *op, store_list_result *r) {
+/* The start both list changes share: the change opened, the group (FL
+ * with a group id) checked, and whether the entry is there. STORE_OK with
+ * the change open and *present set; otherwise the change is over and the
+ * result is what to return. */
+static store_rc list_change_open(store *s, const store_list_op *op, store_list_result *r, int *gid, long *present) {
     const store_ops *o = s->ops;
     memset(r, 0, sizeof *r);
-    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
+    *gid = op->list == MSNP_LIST_FL ? op->gid : -1;
     if (o->change_begin(s, op->owner, bumped_contact(op)) != 0) return STORE_ERROR;
-    if (gid >= 0) {
-        store_rc g = check_group(s, op->owner, gid);
+    if (*gid >= 0) {
+        store_rc g = check_group(s, op->owner, *gid);
         if (g != STORE_OK) return o->change_end(s, g);
     }
-    long present = o->tx_entry_has(s, op->owner, op->list, op->contact);
-    if (present < 0) return o->change_end(s, STORE_ERROR);
+    *present = o->tx_entry_has(s, op->owner, op->list, op->contact);
+    if (*present < 0) return o->change_end(s, STORE_ERROR);
+    return STORE_OK;
+}
+
+static store_rc list_add_once(store *s, const store_list_op *op, store_list_result *r) {
+    const store_ops *o = s->ops;
+    int gid;
+    long present;
+    store_rc rc = list_change_open(s, op, r, &gid, &present);
+    if (rc != STORE_OK) return rc;
     if (present) {
         if (gid < 0) return o->change_end(s, STORE_EXISTS);
         /* MSNP7: an FL entry joins one more group. */
@@ -172,15 +185,10 @@ static store_rc list_add_once(store *s, const store_list_op *op, store_list_resu
 
 static store_rc list_remove_once(store *s, const store_list_op *op, store_list_result *r) {
     const store_ops *o = s->ops;
-    memset(r, 0, sizeof *r);
-    int gid = op->list == MSNP_LIST_FL ? op->gid : -1;
-    if (o->change_begin(s, op->owner, bumped_contact(op)) != 0) return STORE_ERROR;
-    if (gid >= 0) {
-        store_rc g = check_group(s, op->owner, gid);
-        if (g != STORE_OK) return o->change_end(s, g);
-    }
-    long present = o->tx_entry_has(s, op->owner, op->list, op->contact);
-    if (present < 0) return o->change_end(s, STORE_ERROR);
+    int gid;
+    long present;
+    store_rc rc = list_change_open(s, op, r, &gid, &present);
+    if (rc != STORE_OK) return rc;
     if (!present) return o->change_end(s, STORE_NOTFOUND);
     if (gid >= 0) {
         long in = o->tx_member_count(s, op->owner, op->contact, gid);

@@ -913,11 +913,13 @@ static int pg_tx_member_delete(store *base, int64_t owner, int64_t contact, int 
 
 static int pg_tx_bump(store *base, int64_t uid, uint32_t *ver) { return bump(S(base), uid, ver); }
 
-static store_rc list_rename(pg_store *s, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
+/* A rename: sql sets $3 on the row of (owner $1, key $2), STORE_NOTFOUND
+ * when there is none; the owner's list version is bumped. */
+static store_rc row_rename(pg_store *s, const char *sql, int64_t owner, int64_t key, const char *text, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
-    char a[24], c[24];
-    const char *p[3] = {i64(a, owner), i64(c, contact), name};
-    PGresult *r = run(s, "UPDATE list_entries SET name = $3 WHERE owner = $1 AND list = 0 AND contact = $2", 3, p);
+    char a[24], k[24];
+    const char *p[3] = {i64(a, owner), i64(k, key), text};
+    PGresult *r = run(s, sql, 3, p);
     if (!r) return rollback(s, STORE_ERROR);
     int found = strcmp(PQcmdTuples(r), "0") != 0;
     PQclear(r);
@@ -927,7 +929,9 @@ static store_rc list_rename(pg_store *s, int64_t owner, int64_t contact, const c
 }
 
 static store_rc pg_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
-    RETRY(S(base), list_rename(S(base), owner, contact, name, ver));
+    RETRY(S(base),
+          row_rename(S(base), "UPDATE list_entries SET name = $3 WHERE owner = $1 AND list = 0 AND contact = $2", owner,
+                     contact, name, ver));
 }
 
 static store_rc peers_each(pg_store *s, const char *sql, int64_t uid, store_peer_cb fn, void *ctx) {
@@ -1027,22 +1031,9 @@ static store_rc pg_group_del(store *base, int64_t owner, int gid, uint32_t *ver)
     RETRY(S(base), group_del(S(base), owner, gid, ver));
 }
 
-static store_rc group_rename(pg_store *s, int64_t owner, int gid, const char *name, uint32_t *ver) {
-    if (begin(s) != 0) return STORE_ERROR;
-    char b[24], g[16];
-    snprintf(g, sizeof g, "%d", gid);
-    const char *p[3] = {i64(b, owner), g, name};
-    PGresult *r = run(s, "UPDATE groups SET name = $3 WHERE owner = $1 AND gid = $2", 3, p);
-    if (!r) return rollback(s, STORE_ERROR);
-    int found = strcmp(PQcmdTuples(r), "0") != 0;
-    PQclear(r);
-    if (!found) return rollback(s, STORE_NOTFOUND);
-    if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    return commit(s);
-}
-
 static store_rc pg_group_rename(store *base, int64_t owner, int gid, const char *name, uint32_t *ver) {
-    RETRY(S(base), group_rename(S(base), owner, gid, name, ver));
+    RETRY(S(base),
+          row_rename(S(base), "UPDATE groups SET name = $3 WHERE owner = $1 AND gid = $2", owner, gid, name, ver));
 }
 
 /* ---- phone properties ---- */

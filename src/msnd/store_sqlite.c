@@ -718,12 +718,14 @@ static int sq_tx_member_delete(store *base, int64_t owner, int64_t contact, int 
 
 static int sq_tx_bump(store *base, int64_t uid, uint32_t *ver) { return bump(S(base), uid, ver); }
 
-static store_rc entry_update(sq_store *s, int qid, int64_t owner, int64_t contact, const char *text, uint32_t *ver) {
+/* A rename: the statement qid sets ?3 on the row of (owner ?1, key ?2),
+ * STORE_NOTFOUND when there is none; the owner's list version is bumped. */
+static store_rc row_rename(sq_store *s, int qid, int64_t owner, int64_t key, const char *text, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, qid);
     if (!st) return rollback(s, STORE_ERROR);
     sqlite3_bind_int64(st, 1, owner);
-    sqlite3_bind_int64(st, 2, contact);
+    sqlite3_bind_int64(st, 2, key);
     sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (sqlite3_changes(s->db) == 0) return rollback(s, STORE_NOTFOUND);
@@ -733,7 +735,7 @@ static store_rc entry_update(sq_store *s, int qid, int64_t owner, int64_t contac
 
 static store_rc sq_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
     sq_store *s = S(base);
-    return entry_update(s, Q_LIST_RENAME, owner, contact, name, ver);
+    return row_rename(s, Q_LIST_RENAME, owner, contact, name, ver);
 }
 
 static store_rc peers_each(sq_store *s, int qid, int64_t uid, store_peer_cb fn, void *ctx) {
@@ -820,17 +822,7 @@ static store_rc sq_group_del(store *base, int64_t owner, int gid, uint32_t *ver)
 }
 
 static store_rc sq_group_rename(store *base, int64_t owner, int gid, const char *name, uint32_t *ver) {
-    sq_store *s = S(base);
-    if (begin(s) != 0) return STORE_ERROR;
-    sqlite3_stmt *st = q(s, Q_GROUP_RENAME);
-    if (!st) return rollback(s, STORE_ERROR);
-    sqlite3_bind_int64(st, 1, owner);
-    sqlite3_bind_int(st, 2, gid);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
-    if (sqlite3_changes(s->db) == 0) return rollback(s, STORE_NOTFOUND);
-    if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+    return row_rename(S(base), Q_GROUP_RENAME, owner, gid, name, ver);
 }
 
 static store_rc sq_prop_set(store *base, int64_t owner, const char *key, const char *value, uint32_t *ver) {

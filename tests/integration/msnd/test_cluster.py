@@ -7,6 +7,7 @@ notification server, round robin over two switchboards, a switchboard or
 notification server going away and coming back, a wrong link secret, a
 hostile peer on the link port, and the start-up errors. Two notification
 servers on one database sharing their users' presence (--ns-peers)."""
+import contextlib
 import os
 import random
 import socket
@@ -712,6 +713,22 @@ def test_presence_lines_from_a_peer():
         b.close()
 
 
+@contextlib.contextmanager
+def cluster_on_slow_database():
+    """One NS node with a peer link, on a copy of the template database
+    reached through a delaying proxy (its delay_ms is 0 until a test sets
+    it): yields (cluster, proxy)."""
+    pg = pgtest.shared()
+    db = msntest.db_copy(TEMPLATE)
+    proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
+    try:
+        url = pg.url(db.rsplit("/", 1)[1], port=proxy.port)
+        with Cluster(n_sb=0, ns_args=["--db", url]) as cl:
+            yield cl, proxy
+    finally:
+        proxy.stop()
+
+
 def test_peer_lines_waiting_on_the_database():
     """PostgreSQL behind a slow link (delayproxy): a peer's presence lines
     each wait for the database (who watches that user), yet the loop goes
@@ -721,40 +738,33 @@ def test_peer_lines_waiting_on_the_database():
     if pgtest.backend() != "postgresql":
         print("skip test_peer_lines_waiting_on_the_database (postgresql only)")
         return
-    pg = pgtest.shared()
-    db = msntest.db_copy(TEMPLATE)
-    proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
-    try:
-        url = pg.url(db.rsplit("/", 1)[1], port=proxy.port)
-        with Cluster(n_sb=0, ns_args=["--db", url]) as cl:
-            a = online(cl.ns, "alice@example.com")
-            t = a.trid()
-            a.send_line("ADD %d FL bob@example.com Bob" % t)
-            a.expect("ADD")
-            p = socket.create_connection(cl.ns.link, timeout=10)
-            p.sendall(b"PEER 1 127.0.0.1:5 -\r\nSYNCED 0\r\n")
-            assert p.makefile("rb").readline() == b"HELLO 1 OK\r\n"
-            proxy.delay_ms = 150
-            before = proxy.chunks_up
-            p.sendall(b"ON bob@example.com NLN Bob\r\nON bob@example.com BSY Bobby\r\n"
-                      b"OFF bob@example.com\r\nON bob@example.com AWY Bob3\r\n")
-            deadline = time.monotonic() + 10
-            while proxy.chunks_up == before:  # the first ON's query is on its way to the database
-                assert time.monotonic() < deadline, "no query for the peer's line"
-                time.sleep(0.005)
-            a.send_line("PNG")
-            seen = []
-            while len([x for x in seen if x != "QNG"]) < 4:
-                cmd = a.read_cmd()
-                if cmd.name == "QNG" or (cmd.name in ("NLN", "FLN") and "bob@example.com" in cmd.args):
-                    seen.append("QNG" if cmd.name == "QNG" else cmd.line)
-            assert seen == ["QNG", "NLN NLN bob@example.com Bob", "NLN BSY bob@example.com Bobby",
-                            "FLN bob@example.com", "NLN AWY bob@example.com Bob3"], seen
-            proxy.delay_ms = 0
-            p.close()
-            assert next_presence(a, "bob@example.com").line == "FLN bob@example.com"
-    finally:
-        proxy.stop()
+    with cluster_on_slow_database() as (cl, proxy):
+        a = online(cl.ns, "alice@example.com")
+        t = a.trid()
+        a.send_line("ADD %d FL bob@example.com Bob" % t)
+        a.expect("ADD")
+        p = socket.create_connection(cl.ns.link, timeout=10)
+        p.sendall(b"PEER 1 127.0.0.1:5 -\r\nSYNCED 0\r\n")
+        assert p.makefile("rb").readline() == b"HELLO 1 OK\r\n"
+        proxy.delay_ms = 150
+        before = proxy.chunks_up
+        p.sendall(b"ON bob@example.com NLN Bob\r\nON bob@example.com BSY Bobby\r\n"
+                  b"OFF bob@example.com\r\nON bob@example.com AWY Bob3\r\n")
+        deadline = time.monotonic() + 10
+        while proxy.chunks_up == before:  # the first ON's query is on its way to the database
+            assert time.monotonic() < deadline, "no query for the peer's line"
+            time.sleep(0.005)
+        a.send_line("PNG")
+        seen = []
+        while len([x for x in seen if x != "QNG"]) < 4:
+            cmd = a.read_cmd()
+            if cmd.name == "QNG" or (cmd.name in ("NLN", "FLN") and "bob@example.com" in cmd.args):
+                seen.append("QNG" if cmd.name == "QNG" else cmd.line)
+        assert seen == ["QNG", "NLN NLN bob@example.com Bob", "NLN BSY bob@example.com Bobby",
+                        "FLN bob@example.com", "NLN AWY bob@example.com Bob3"], seen
+        proxy.delay_ms = 0
+        p.close()
+        assert next_presence(a, "bob@example.com").line == "FLN bob@example.com"
 
 
 def test_peer_line_waiting_on_the_database_does_not_hold_up_the_link():
@@ -765,48 +775,41 @@ def test_peer_line_waiting_on_the_database_does_not_hold_up_the_link():
     if pgtest.backend() != "postgresql":
         print("skip test_peer_line_waiting_on_the_database_does_not_hold_up_the_link (postgresql only)")
         return
-    pg = pgtest.shared()
-    db = msntest.db_copy(TEMPLATE)
-    proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
-    try:
-        url = pg.url(db.rsplit("/", 1)[1], port=proxy.port)
-        with Cluster(n_sb=0, ns_args=["--db", url]) as cl:
-            a = online(cl.ns, "alice@example.com")
-            for who in ("bob@example.com Bob", "carol@example.com Carol"):
-                t = a.trid()
-                a.send_line("ADD %d FL %s" % (t, who))
-                a.expect("ADD")
-            p = socket.create_connection(cl.ns.link, timeout=10)
-            p.sendall(b"PEER 1 127.0.0.1:5 -\r\nON carol@example.com NLN Carol\r\nSYNCED 1\r\n")
-            assert p.makefile("rb").readline() == b"HELLO 1 OK\r\n"
-            assert next_presence(a, "carol@example.com").line == "NLN NLN carol@example.com Carol"
-            # until a line about carol is told without a query: her watchers are
-            # kept (the store's notices of alice's ADDs, which drop them, may come
-            # a moment after the ADDs' answers)
-            for i in range(50):
-                before = proxy.chunks_up
-                p.sendall(b"ON carol@example.com NLN Carol%d\r\n" % i)
-                assert next_presence(a, "carol@example.com").line == "NLN NLN carol@example.com Carol%d" % i
-                if proxy.chunks_up == before:
-                    break
-                time.sleep(0.05)
-            else:
-                raise AssertionError("carol's watchers are read for every line")
-            proxy.delay_ms = 150
-            p.sendall(b"ON bob@example.com NLN Bob\r\nON carol@example.com BSY Carol\r\n"
-                      b"OFF bob@example.com\r\nON carol@example.com AWY Carol\r\n")
-            seen = []
-            while len(seen) < 4:
-                cmd = a.read_cmd()
-                if cmd.name in ("NLN", "FLN") and ("bob@example.com" in cmd.args or "carol@example.com" in cmd.args):
-                    seen.append(cmd.line)
-            assert seen == ["NLN BSY carol@example.com Carol", "NLN AWY carol@example.com Carol",
-                            "NLN NLN bob@example.com Bob", "FLN bob@example.com"], seen
-            proxy.delay_ms = 0
-            p.close()
-            assert next_presence(a, "carol@example.com").line == "FLN carol@example.com"
-    finally:
-        proxy.stop()
+    with cluster_on_slow_database() as (cl, proxy):
+        a = online(cl.ns, "alice@example.com")
+        for who in ("bob@example.com Bob", "carol@example.com Carol"):
+            t = a.trid()
+            a.send_line("ADD %d FL %s" % (t, who))
+            a.expect("ADD")
+        p = socket.create_connection(cl.ns.link, timeout=10)
+        p.sendall(b"PEER 1 127.0.0.1:5 -\r\nON carol@example.com NLN Carol\r\nSYNCED 1\r\n")
+        assert p.makefile("rb").readline() == b"HELLO 1 OK\r\n"
+        assert next_presence(a, "carol@example.com").line == "NLN NLN carol@example.com Carol"
+        # until a line about carol is told without a query: her watchers are
+        # kept (the store's notices of alice's ADDs, which drop them, may come
+        # a moment after the ADDs' answers)
+        for i in range(50):
+            before = proxy.chunks_up
+            p.sendall(b"ON carol@example.com NLN Carol%d\r\n" % i)
+            assert next_presence(a, "carol@example.com").line == "NLN NLN carol@example.com Carol%d" % i
+            if proxy.chunks_up == before:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("carol's watchers are read for every line")
+        proxy.delay_ms = 150
+        p.sendall(b"ON bob@example.com NLN Bob\r\nON carol@example.com BSY Carol\r\n"
+                  b"OFF bob@example.com\r\nON carol@example.com AWY Carol\r\n")
+        seen = []
+        while len(seen) < 4:
+            cmd = a.read_cmd()
+            if cmd.name in ("NLN", "FLN") and ("bob@example.com" in cmd.args or "carol@example.com" in cmd.args):
+                seen.append(cmd.line)
+        assert seen == ["NLN BSY carol@example.com Carol", "NLN AWY carol@example.com Carol",
+                        "NLN NLN bob@example.com Bob", "FLN bob@example.com"], seen
+        proxy.delay_ms = 0
+        p.close()
+        assert next_presence(a, "carol@example.com").line == "FLN carol@example.com"
 
 
 def test_start_up_errors():

@@ -24,9 +24,10 @@ typedef struct remote_user {
 struct remote_watch;
 struct presence {
     strmap *online;
-    strmap *remote;     /* e-mail -> remote_user */
-    strmap *watch;      /* e-mail -> remote_watch: remote users' watchers */
-    struct event *kick; /* starts the drains queued by kick_head */
+    uint64_t online_version; /* changes whenever online does: resolved watcher rows are stale */
+    strmap *remote;          /* e-mail -> remote_user */
+    strmap *watch;           /* e-mail -> remote_watch: remote users' watchers */
+    struct event *kick;      /* starts the drains queued by kick_head */
     struct remote_watch *kick_head, *kick_tail;
     int reads_running; /* drains on fibers now */
 };
@@ -37,6 +38,7 @@ presence *presence_new(void) {
     p->online = strmap_new();
     p->remote = strmap_new();
     p->watch = strmap_new();
+    p->online_version = 1;
     if (!p->online || !p->remote || !p->watch) {
         strmap_free(p->online);
         strmap_free(p->remote);
@@ -80,11 +82,14 @@ conn *presence_find(presence *p, const char *email) {
 conn *presence_add(presence *p, conn *c) {
     int ok;
     conn *old = strmap_put(p->online, c->email, c, &ok);
+    p->online_version++;
     return ok == 0 ? old : NULL;
 }
 
 void presence_remove(presence *p, conn *c) {
-    if (strmap_get(p->online, c->email) == c) strmap_del(p->online, c->email);
+    if (strmap_get(p->online, c->email) != c) return;
+    strmap_del(p->online, c->email);
+    p->online_version++;
 }
 
 size_t presence_count(const presence *p) { return strmap_count(p->online); }
@@ -99,87 +104,157 @@ static void send_state(conn *to, const conn *who, int visible) {
     else conn_cmd(to, "FLN", 0, 0, who->email, NULL);
 }
 
-/* The watchers a user's changes go to (those with the user on FL whom the
- * user's AL/BL/BLP allow), kept with the user's connection so that a status
- * change costs no query. Valid while store_generation is unchanged: any
- * change to the store, ours or another process's, drops it. Only lists up
- * to WATCHERS_MAX_BYTES are kept, so a session's memory stays small; longer
+/* Who sees a user's changes: every watcher (a user with it on FL) with the
+ * verdict of the user's AL/BL/BLP, read from the store in one query and
+ * valid while store_generation is unchanged (any change to the store, ours
+ * or another process's, drops it), so a change costs no query. The
+ * watchers logged in here are resolved to their connections as well,
+ * valid while nobody logged in or out here (online_version), so a change
+ * costs no hash look-up per watcher either, and one whose watchers are
+ * mostly on other nodes of a cluster walks only the few that are here.
+ * One format serves this node's users (kept with the connection) and
+ * other nodes' users (remote_watch below). Only rows up to
+ * WATCHERS_MAX_BYTES are kept, so a session's memory stays small; longer
  * ones are read from the store every time. */
 #define WATCHERS_MAX_BYTES 8192
+
+typedef struct watcher_here {
+    conn *c;
+    uint8_t allowed;
+} watcher_here;
+
 struct watcher_rows {
-    uint64_t generation;
-    size_t n;
-    size_t used; /* bytes of pool in use */
-    char pool[]; /* n NUL-terminated e-mails */
+    uint64_t generation;     /* store_generation when read */
+    uint64_t online_version; /* presence's online_version of `here`; 0: not resolved */
+    size_t n, used, cap;
+    char *pool; /* n rows: allowed (1 or 0) byte, then the NUL-terminated e-mail */
+    size_t nhere;
+    watcher_here *here; /* room for n */
+    int failed;         /* out of memory while reading */
 };
+typedef struct watcher_rows watcher_rows;
+
+static void rows_clear(watcher_rows *r) {
+    free(r->pool);
+    free(r->here);
+    memset(r, 0, sizeof *r);
+}
+
+static void collect_row(const store_peer *p, void *arg) {
+    watcher_rows *r = arg;
+    size_t len = strlen(p->email) + 2;
+    if (r->failed) return;
+    if (r->used + len > r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 256;
+        while (ncap < r->used + len) ncap *= 2;
+        char *n = realloc(r->pool, ncap);
+        if (!n) {
+            r->failed = 1;
+            return;
+        }
+        r->pool = n;
+        r->cap = ncap;
+    }
+    r->pool[r->used] = privacy_may_see(p->blp_allow, p->in_al, p->in_bl) ? 1 : 0;
+    memcpy(r->pool + r->used + 1, p->email, len - 1);
+    r->used += len;
+    r->n++;
+}
+
+/* Read the watchers of uid into r (emptied first). */
+static store_rc rows_read(store *st, int64_t uid, watcher_rows *r) {
+    rows_clear(r);
+    r->generation = store_generation(st);
+    store_rc rc = store_watchers_each(st, uid, collect_row, r);
+    if (rc == STORE_OK && r->failed) rc = STORE_ERROR;
+    if (rc != STORE_OK) {
+        int oom = r->failed;
+        rows_clear(r);
+        r->failed = oom;
+        return rc;
+    }
+    if (r->cap > r->used) { /* keep only what the rows use */
+        char *fit = realloc(r->pool, r->used ? r->used : 1);
+        if (fit) {
+            r->pool = fit;
+            r->cap = r->used;
+        }
+    }
+    return STORE_OK;
+}
+
+/* The rows' watchers logged in here (not closing, logged in); NULL with
+ * *n = 0 when there are none or memory ran out. */
+static const watcher_here *rows_here(presence *p, watcher_rows *r, size_t *n) {
+    if (r->online_version != p->online_version) {
+        r->online_version = 0;
+        r->nhere = 0;
+        if (!r->here && r->n) {
+            r->here = malloc(r->n * sizeof *r->here);
+            if (!r->here) {
+                LOGE("presence fan-out failed", "error=\"%s\"", "out of memory");
+                *n = 0;
+                return NULL;
+            }
+        }
+        const char *e = r->pool;
+        for (size_t i = 0; i < r->n; i++) {
+            conn *c = strmap_get(p->online, e + 1);
+            if (c) r->here[r->nhere++] = (watcher_here){c, (uint8_t)e[0]};
+            e += strlen(e + 1) + 2;
+        }
+        r->online_version = p->online_version;
+    }
+    *n = r->nhere;
+    return r->here;
+}
+
+static int here_online(const conn *w) { return !w->closing && w->state == NS_AUTH; }
+
+/* The NLN (visible) or FLN line of a user, formatted once for all its
+ * watchers. -1 if it cannot be (logged). */
+static long state_line(char *buf, size_t cap, int visible, msnp_status st, const char *email, const char *name) {
+    msnp_str params[3] = {msnp_str_c(msnp_status_code(st)), msnp_str_c(email), msnp_str_c(name)};
+    long len = visible ? msnp_write_cmd(buf, cap, "NLN", 0, 0, params, 3)
+                       : msnp_write_cmd(buf, cap, "FLN", 0, 0, params + 1, 1);
+    if (len < 0) LOGE("cannot format presence line", "user=%s", email);
+    return len;
+}
+
+#define STATE_LINE_MAX 1024 /* NLN status e-mail name: well under this */
 
 void presence_forget(conn *c) {
+    if (!c->watchers) return;
+    rows_clear(c->watchers);
     free(c->watchers);
     c->watchers = NULL;
 }
 
-typedef struct announce_ctx {
-    msnd_server *s;
-    conn *c;
-    int was_visible, is_visible;
-    struct watcher_rows *build; /* rows collected for the cache, or NULL */
-    size_t cap;
-} announce_ctx;
-
-static void announce_to(announce_ctx *x, const char *email) {
-    conn *w = online_watcher(x->s, email);
-    if (!w || w == x->c) return;
-    if (x->is_visible) send_state(w, x->c, 1);
-    else if (x->was_visible) send_state(w, x->c, 0);
-}
-
-static void collect_watcher(announce_ctx *x, const char *email) {
-    if (!x->build) return;
-    size_t len = strlen(email) + 1;
-    if (x->build->used + len > x->cap) { /* too many for the cache */
-        free(x->build);
-        x->build = NULL;
-        return;
-    }
-    memcpy(x->build->pool + x->build->used, email, len);
-    x->build->used += len;
-    x->build->n++;
-}
-
-static void announce_one(const store_peer *p, void *arg) {
-    announce_ctx *x = arg;
-    if (!privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) return;
-    collect_watcher(x, p->email);
-    announce_to(x, p->email);
-}
-
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
-    announce_ctx x = {s, c, privacy_status_visible(before), privacy_status_visible(c->status), NULL, 0};
-    if (!x.was_visible && !x.is_visible) return;
-    peering_presence_out(s, x.is_visible ? PEERING_ON : PEERING_OFF, c, NULL);
-    uint64_t gen = store_generation(s->store);
-    struct watcher_rows *rows = c->watchers;
-    if (rows && rows->generation == gen) {
-        const char *e = rows->pool;
-        for (size_t i = 0; i < rows->n; i++, e += strlen(e) + 1) announce_to(&x, e);
-        return;
+    int was_visible = privacy_status_visible(before), is_visible = privacy_status_visible(c->status);
+    if (!was_visible && !is_visible) return;
+    peering_presence_out(s, is_visible ? PEERING_ON : PEERING_OFF, c, NULL);
+    char line[STATE_LINE_MAX];
+    long len = state_line(line, sizeof line, is_visible, c->status, c->email, c->name);
+    if (len < 0) return;
+    watcher_rows *rows = c->watchers;
+    if (!rows || rows->generation != store_generation(s->store)) {
+        presence_forget(c);
+        rows = calloc(1, sizeof *rows);
+        if (!rows || rows_read(s->store, c->uid, rows) != STORE_OK) {
+            LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email,
+                 !rows || rows->failed ? "out of memory" : store_errmsg(s->store));
+            free(rows);
+            return;
+        }
+        presence_forget(c); /* rows another fan-out of c kept while this one read (on a fiber) */
+        c->watchers = rows;
     }
-    presence_forget(c);
-    x.cap = WATCHERS_MAX_BYTES - sizeof *x.build;
-    x.build = malloc(WATCHERS_MAX_BYTES);
-    if (x.build) {
-        x.build->generation = gen;
-        x.build->n = x.build->used = 0;
-    }
-    if (store_watchers_each(s->store, c->uid, announce_one, &x) != STORE_OK) {
-        LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
-        free(x.build);
-        return;
-    }
-    if (!x.build) return;
-    /* Keep only what the rows use. */
-    struct watcher_rows *fit = realloc(x.build, sizeof *fit + x.build->used);
-    c->watchers = fit ? fit : x.build;
+    size_t n;
+    const watcher_here *h = rows_here(s->presence, rows, &n);
+    for (size_t i = 0; i < n; i++)
+        if (h[i].allowed && h[i].c != c && here_online(h[i].c)) conn_send(h[i].c, line, (size_t)len);
+    if (rows->used > WATCHERS_MAX_BYTES) presence_forget(c); /* too many to keep */
 }
 
 typedef struct initial_ctx {
@@ -318,12 +393,8 @@ typedef struct room_waiter {
 typedef struct remote_watch {
     msnd_server *s;
     char email[MSNP_MAX_EMAIL + 1];
-    /* rows: for each watcher, one byte (allowed by the user's privacy) and
-     * its e-mail, NUL-terminated */
-    char *rows;
-    size_t nrows, used;
+    watcher_rows rows; /* as for local users (above) */
     int have_rows;
-    uint64_t generation;        /* store_generation when the rows were read */
     uint64_t read_for;          /* fan-outs with seq < read_for came before that read */
     uint64_t epoch, rows_epoch; /* changes told by a peer (RL): now, and when the rows were read */
     remote_fanout *head, *tail; /* waiting for rows, in order */
@@ -340,7 +411,7 @@ static void watch_free(remote_watch *w) {
         w->head = f->next;
         free(f);
     }
-    free(w->rows);
+    rows_clear(&w->rows);
     free(w);
 }
 
@@ -355,16 +426,20 @@ static void watch_release(presence *p, remote_watch *w) {
 /* NLN (or FLN for MSNP_STATUS_FLN) to the watchers logged in here that the
  * user allows (with recheck, FLN to the others too); only: to that one. */
 static void watch_tell(remote_watch *w, msnp_status st, const char *name, const char *only, int recheck) {
-    const char *e = w->rows;
-    for (size_t i = 0; i < w->nrows; i++) {
-        int allowed = e[0] == 1;
-        const char *email = e + 1;
-        e = email + strlen(email) + 1;
-        if (only && only[0] && strcmp(only, email) != 0) continue;
-        conn *c = online_watcher(w->s, email);
-        if (!c) continue;
-        if (allowed && st != MSNP_STATUS_FLN) conn_cmd(c, "NLN", 0, 0, msnp_status_code(st), w->email, name, NULL);
-        else if (allowed || recheck) conn_cmd(c, "FLN", 0, 0, w->email, NULL);
+    size_t n;
+    const watcher_here *h = rows_here(w->s->presence, &w->rows, &n);
+    char nln[STATE_LINE_MAX], fln[STATE_LINE_MAX];
+    long nln_len = -1, fln_len = -1;
+    for (size_t i = 0; i < n; i++) {
+        conn *c = h[i].c;
+        if (!here_online(c) || (only && only[0] && strcmp(only, c->email) != 0)) continue;
+        if (h[i].allowed && st != MSNP_STATUS_FLN) {
+            if (nln_len < 0 && (nln_len = state_line(nln, sizeof nln, 1, st, w->email, name)) < 0) return;
+            conn_send(c, nln, (size_t)nln_len);
+        } else if (h[i].allowed || recheck) {
+            if (fln_len < 0 && (fln_len = state_line(fln, sizeof fln, 0, st, w->email, name)) < 0) return;
+            conn_send(c, fln, (size_t)fln_len);
+        }
     }
 }
 
@@ -372,34 +447,7 @@ static void watch_tell(remote_watch *w, msnp_status st, const char *name, const 
 static int rows_serve(remote_watch *w, const remote_fanout *f) {
     if (!w->have_rows) return 0;
     if (f->seq < w->read_for) return 1;
-    return !f->recheck && w->rows_epoch == w->epoch && w->generation == store_generation(w->s->store);
-}
-
-typedef struct rows_build {
-    char *buf;
-    size_t n, used, cap;
-    int failed;
-} rows_build;
-
-static void collect_row(const store_peer *p, void *arg) {
-    rows_build *b = arg;
-    size_t len = strlen(p->email) + 2;
-    if (b->failed) return;
-    if (b->used + len > b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 1024;
-        while (ncap < b->used + len) ncap *= 2;
-        char *n = realloc(b->buf, ncap);
-        if (!n) {
-            b->failed = 1;
-            return;
-        }
-        b->buf = n;
-        b->cap = ncap;
-    }
-    b->buf[b->used] = privacy_may_see(p->blp_allow, p->in_al, p->in_bl) ? 1 : 0;
-    memcpy(b->buf + b->used + 1, p->email, len - 1);
-    b->used += len;
-    b->n++;
+    return !f->recheck && w->rows_epoch == w->epoch && w->rows.generation == store_generation(w->s->store);
 }
 
 /* Read the user's watchers (two queries: the user, then who watches it).
@@ -407,28 +455,24 @@ static void collect_row(const store_peer *p, void *arg) {
  * for the next turn of watch_drain. */
 static void watch_read(remote_watch *w) {
     store *st = w->s->store;
-    uint64_t gen = store_generation(st), read_for = w->next_seq, epoch = w->epoch;
-    rows_build b = {NULL, 0, 0, 0, 0};
+    uint64_t read_for = w->next_seq, epoch = w->epoch;
+    watcher_rows rows = {0};
     store_user u;
     store_rc rc = store_user_get(st, w->email, &u);
-    if (rc == STORE_OK) rc = store_watchers_each(st, u.id, collect_row, &b);
-    else if (rc == STORE_NOTFOUND) rc = STORE_OK; /* unknown here: nobody to tell */
-    free(w->rows);
-    w->rows = NULL;
-    w->nrows = w->used = 0;
+    if (rc == STORE_OK) rc = rows_read(st, u.id, &rows);
+    else if (rc == STORE_NOTFOUND) { /* unknown here: nobody to tell */ rc = STORE_OK;
+        rows.generation = store_generation(st);
+    }
+    rows_clear(&w->rows);
     w->have_rows = 0;
     w->read_for = read_for;
-    if (rc != STORE_OK || b.failed) {
+    if (rc != STORE_OK) {
         LOGE("presence fan-out failed", "user=%s error=\"%s\"", w->email,
-             rc != STORE_OK ? store_errmsg(st) : "out of memory");
-        free(b.buf);
+             rows.failed ? "out of memory" : store_errmsg(st));
         return;
     }
-    w->rows = b.buf;
-    w->nrows = b.n;
-    w->used = b.used;
+    w->rows = rows;
     w->have_rows = 1;
-    w->generation = gen;
     w->rows_epoch = epoch;
 }
 
@@ -458,10 +502,8 @@ static void watch_drain(remote_watch *w) {
         for (room_waiter *r = w->waiters; r; r = r->next) fiber_wake(r->f);
         w->waiters = NULL;
     }
-    if (w->used > WATCHERS_MAX_BYTES) { /* too long to keep */
-        free(w->rows);
-        w->rows = NULL;
-        w->nrows = w->used = 0;
+    if (w->rows.used > WATCHERS_MAX_BYTES) { /* too long to keep */
+        rows_clear(&w->rows);
         w->have_rows = 0;
     }
     w->reading = 0;

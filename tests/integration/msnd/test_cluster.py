@@ -629,6 +629,64 @@ def test_remote_watchers_follow_changes_made_on_the_other_node():
             c.close()
 
 
+def test_kept_watchers_follow_logins_and_logouts():
+    """Each node keeps, with a user's watchers, which of them are logged in
+    there (their connections): a watcher who logs out, logs in again on the
+    same node (a new session, or one replacing the old), or moves to the
+    other node hears the user's next change on the session it has now, on
+    the node the user is on as on the other, and never on a session that
+    went."""
+    A = "alice@example.com"
+    with TwoNodes() as tn:
+        n1, n2 = tn.nodes
+        n = online(n2, N, via_ds=False)
+        t = send(n, "ADD {t} FL %s x", E)
+        reply(n, t, "ADD")
+        a = online(n2, A, via_ds=False)
+        t = send(a, "ADD {t} FL %s E", E)
+        reply(a, t, "ADD")
+        e = online(n1, E, via_ds=False)
+        for c in (n, a):
+            assert next_presence(c, E).line == "NLN NLN %s my%%20screen%%20name" % E
+        send(e, "CHG {t} BSY")  # node 1 and node 2 keep E's watchers now
+        for c in (n, a):
+            assert next_presence(c, E).line == "NLN BSY %s my%%20screen%%20name" % E
+        # alice moves to node 1, where E is: she hears E from node 1 itself
+        a.send_line("OUT")
+        a.close()
+        a = online(n1, A, via_ds=False)
+        assert next_presence(a, E).line.startswith("ILN ")
+        send(e, "CHG {t} AWY")
+        for c in (n, a):
+            assert next_presence(c, E).line == "NLN AWY %s my%%20screen%%20name" % E
+        # and back to node 2, twice: the second login replaces the first
+        a.send_line("OUT")
+        a.close()
+        old = online(n2, A, via_ds=False)
+        assert next_presence(old, E).line.startswith("ILN ")
+        a = online(n2, A, via_ds=False)
+        assert next_named(old, "OUT").args == ["OTH"]
+        assert next_presence(a, E).line.startswith("ILN ")
+        send(e, "CHG {t} BSY")
+        for c in (n, a):
+            assert next_presence(c, E).line == "NLN BSY %s my%%20screen%%20name" % E
+        # N logs out of node 2 and in on node 1: E's changes reach N there
+        # and nobody on node 2 but alice
+        n.send_line("OUT")
+        n.close()
+        n = online(n1, N, via_ds=False)
+        assert next_presence(n, E).line.startswith("ILN ")
+        send(e, "CHG {t} NLN")
+        for c in (n, a):
+            assert next_presence(c, E).line == "NLN NLN %s my%%20screen%%20name" % E
+        # E logs out: FLN on both nodes, from the connections they have now
+        e.send_line("OUT")
+        for c in (n, a):
+            assert next_presence(c, E).line == "FLN %s" % E
+        for c in (a, n, e, old):
+            c.close()
+
+
 def test_chat_across_notification_nodes():
     """A CAL at node 1's switchboard for a user of node 2: node 2 rings with
     node 1's switchboard address, the callee joins there and messages flow;

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <stdio.h>
@@ -76,6 +77,43 @@ int link_send(struct bufferevent *bev, const char *fmt, ...) {
     int r = link_vsend(bev, fmt, ap);
     va_end(ap);
     return r;
+}
+
+/* ---- lines to linked peers ----
+ * A peer link's lines go out at the end of the loop pass that queued them,
+ * all of the pass's in one write, as a client's replies do (server.c): the
+ * socket's write event stays off while the kernel takes everything, which
+ * spares the two epoll_ctl of arming and disarming it and the wait for the
+ * next epoll round on every pass that changes a user's presence. Only when
+ * the kernel does not take it all is the bufferevent's write event on, to
+ * drain the rest (node_written switches it off again). */
+static void out_flush(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    links *L = arg;
+    for (size_t i = 0; i < L->nout; i++) {
+        ns_link *nl = &L->out[i];
+        if (!nl->bev || !nl->write_by_pass || (bufferevent_get_enabled(nl->bev) & EV_WRITE)) continue;
+        struct evbuffer *out = bufferevent_get_output(nl->bev);
+        if (evbuffer_get_length(out) == 0) continue;
+        if (evbuffer_write(out, bufferevent_getfd(nl->bev)) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+            errno != EINTR) {
+            link_out_down(nl, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+            continue;
+        }
+        if (evbuffer_get_length(out) > 0) bufferevent_enable(nl->bev, EV_WRITE);
+    }
+}
+
+static void out_kick(ns_link *nl) {
+    if (nl->write_by_pass && nl->L->out_flush) event_active(nl->L->out_flush, EV_TIMEOUT, 0);
+}
+
+int link_out_queue(ns_link *nl, const char *data, size_t n) {
+    struct evbuffer *out = bufferevent_get_output(nl->bev);
+    if (evbuffer_get_length(out) > LINK_MAX_OUTPUT || evbuffer_add(out, data, n) != 0) return -1;
+    out_kick(nl);
+    return 0;
 }
 
 /* ================= accepted links (notification side) ================= */
@@ -297,13 +335,29 @@ static void peer_read(struct bufferevent *bev, void *arg) {
     /* Names for AUTH come from the store when the user is offline: they
      * share the pass's read transaction, as client input does. */
     server_pass_read_scope(s);
+    /* The lines are handled in place, in the input made contiguous, instead
+     * of each copied out into a line of its own (a peer's presence lines
+     * come by the dozen per read). */
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in), off = 0;
+    char *data = len ? (char *)evbuffer_pullup(in, -1) : NULL;
     int bad = 0, overlong = 0;
-    char *line;
     /* Bounded: every turn consumes a line. */
-    while (!bad && (line = read_line(bev, &overlong)) != NULL) {
-        bad = handle_line(p, line);
-        free(line);
+    while (data && !bad && off < len) {
+        char *eol = memchr(data + off, '\n', len - off);
+        if (!eol) break;
+        size_t n = (size_t)(eol - (data + off));
+        if (n > 0 && eol[-1] == '\r') n--;
+        if (n > LINK_MAX_LINE) {
+            overlong = 1;
+            break;
+        }
+        data[off + n] = '\0';
+        bad = handle_line(p, data + off);
+        off = (size_t)(eol - data) + 1;
     }
+    if (!bad && !overlong && len - off > LINK_MAX_LINE) overlong = 1; /* no line end in sight */
+    if (off) evbuffer_drain(in, off);
     if (overlong) link_in_free(p, "line too long");
     else if (bad && p->refused) peer_refuse(p);
     else if (bad) link_in_free(p, "protocol error");
@@ -451,6 +505,7 @@ void link_out_down(ns_link *nl, const char *why) {
     nl->up = 0;
     if (nl->bev) bufferevent_free(nl->bev);
     nl->bev = NULL;
+    nl->write_by_pass = 0;
     fail_all(nl);
     if (nl->L->s->shutting_down || !nl->retry) return;
     struct timeval tv = {nl->retry_ms / 1000, (nl->retry_ms % 1000) * 1000};
@@ -464,7 +519,11 @@ static int node_answer(ns_link *nl, char **tok, int n) {
             nl->up = 1;
             nl->retry_ms = LINK_RETRY_MIN_MS;
             LOGI(nl->is_peer ? "linked to notification peer" : "notification server linked", "ns=%s", nl->addr);
-            if (nl->is_peer) peering_up(nl);
+            if (nl->is_peer) {
+                peering_up(nl); /* the snapshot, written by the bufferevent */
+                nl->write_by_pass = 1;
+                if (evbuffer_get_length(bufferevent_get_output(nl->bev)) == 0) bufferevent_disable(nl->bev, EV_WRITE);
+            }
             return 0;
         }
         if (n >= 1 && !strcmp(tok[0], "ERR"))
@@ -504,6 +563,12 @@ static void node_read(struct bufferevent *bev, void *arg) {
     if (bad || overlong) link_out_down(nl, overlong ? "line too long" : "protocol error");
 }
 
+/* All the output written: a linked peer's next lines go by pass again. */
+static void node_written(struct bufferevent *bev, void *arg) {
+    ns_link *nl = arg;
+    if (nl->write_by_pass) bufferevent_disable(bev, EV_WRITE);
+}
+
 static void node_event(struct bufferevent *bev, short what, void *arg) {
     ns_link *nl = arg;
     if (what & BEV_EVENT_CONNECTED) {
@@ -530,7 +595,7 @@ static void node_dial(ns_link *nl) {
         link_out_down(nl, "out of memory");
         return;
     }
-    bufferevent_setcb(nl->bev, node_read, NULL, node_event, nl);
+    bufferevent_setcb(nl->bev, node_read, node_written, node_event, nl);
     bufferevent_setwatermark(nl->bev, EV_READ, 0, LINK_MAX_LINE * 64);
     bufferevent_enable(nl->bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect(nl->bev, (struct sockaddr *)&ss, sslen) != 0) link_out_down(nl, "connect failed");
@@ -563,6 +628,10 @@ int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns
         nl->is_peer = is_peer;
         snprintf(nl->addr, sizeof nl->addr, "%s", tok);
         nl->retry_ms = LINK_RETRY_MIN_MS;
+    }
+    if (is_peer && !L->out_flush && !(L->out_flush = event_new(L->s->base, -1, 0, out_flush, L))) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
     }
     /* The array is final now: events may point into it. */
     for (size_t i = 0; i < *n; i++) {
@@ -664,6 +733,7 @@ int link_out_ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, 
         drop_request(nl, r);
         return -1;
     }
+    out_kick(nl);
     return 0;
 }
 
@@ -722,6 +792,7 @@ void link_free(msnd_server *s) {
             free(nl->free_slots);
         }
     }
+    if (L->out_flush) event_free(L->out_flush);
     free(L->nodes);
     free(L->out);
     free(L);

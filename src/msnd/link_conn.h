@@ -51,7 +51,8 @@ typedef struct ns_link {
     uint32_t *free_slots;
     size_t cap, nfree, used;
     uint16_t next_gen;
-    int is_peer; /* a notification server's link to another (--ns-peers) */
+    int is_peer;       /* a notification server's link to another (--ns-peers) */
+    int write_by_pass; /* a linked peer: link_out_queue's lines leave at the end of the loop pass */
 } ns_link;
 
 /* A link accepted on --link-listen: a switchboard (HELLO) or another
@@ -88,11 +89,16 @@ typedef struct links {
     ns_link *out; /* --ns-peers: links this notification server dials */
     size_t nout;
     char sb_addr[CFG_ADDR];
-    int exiting; /* link_free: links go at once, even one whose line waits */
+    int exiting;             /* link_free: links go at once, even one whose line waits */
+    struct event *out_flush; /* writes the peer links' lines at the end of the pass */
 } links;
 
 int link_vsend(struct bufferevent *bev, const char *fmt, va_list ap);
 int link_send(struct bufferevent *bev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Queue n bytes (whole lines) to a linked peer: written at the end of the
+ * loop pass, with every other line queued to it in the pass, in one
+ * write. -1 when the peer stopped reading (LINK_MAX_OUTPUT queued). */
+int link_out_queue(ns_link *nl, const char *data, size_t n);
 /* A non-empty MSNP parameter shorter than cap. */
 int link_token_ok(const char *t, size_t cap);
 /* Compare the secret a link presented with ours; on a mismatch send ERR,

@@ -3,7 +3,6 @@
 #include "peering.h"
 
 #include <event2/bufferevent.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,34 +159,44 @@ int peering_dial_all(msnd_server *s, const char *ns_peers, char *err, size_t err
     return link_dial_list(L, ns_peers, "--ns-peers", 1, &L->out, &L->nout, err, errcap);
 }
 
-/* One line to every linked peer. A peer that stopped reading loses its
- * link; the snapshot after it comes back puts that peer right. */
-static void peers_send(msnd_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void peers_send(msnd_server *s, const char *fmt, ...) {
+/* One line of tokens to every linked peer, joined without printf: it is
+ * on the path of every presence change. A peer that stopped reading loses
+ * its link; the snapshot after it comes back puts that peer right. */
+static void peers_line(msnd_server *s, const char *const *tok, size_t ntok) {
     links *L = s->links;
-    for (size_t i = 0; L && i < L->nout; i++) {
+    if (!L || !L->nout) return;
+    char line[LINK_MAX_LINE + 2];
+    size_t len = 0;
+    for (size_t i = 0; i < ntok; i++) {
+        size_t n = strlen(tok[i]);
+        if (len + n + 3 > sizeof line) { /* the tokens are bounded far below this */
+            LOGE("peer line too long", "cmd=%s", tok[0]);
+            return;
+        }
+        if (i) line[len++] = ' ';
+        memcpy(line + len, tok[i], n);
+        len += n;
+    }
+    line[len++] = '\r';
+    line[len++] = '\n';
+    for (size_t i = 0; i < L->nout; i++) {
         ns_link *nl = &L->out[i];
-        if (!nl->up) continue;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = link_vsend(nl->bev, fmt, ap);
-        va_end(ap);
-        if (r != 0) link_out_down(nl, "output limit");
+        if (nl->up && link_out_queue(nl, line, len) != 0) link_out_down(nl, "output limit");
     }
 }
 
 void peering_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
                     const char *by_name) {
-    if (added) peers_send(s, "RL %s ADD %s %s %s\r\n", contact, ver, by, by_name);
-    else peers_send(s, "RL %s REM %s %s\r\n", contact, ver, by);
+    const char *tok[] = {"RL", contact, added ? "ADD" : "REM", ver, by, by_name};
+    peers_line(s, tok, added ? 6 : 5);
 }
 
 void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, const char *only) {
     const char *st = msnp_status_code(c->status);
     switch (what) {
-    case PEERING_ON: peers_send(s, "ON %s %s %s\r\n", c->email, st, c->name); break;
-    case PEERING_OFF: peers_send(s, "OFF %s\r\n", c->email); break;
-    case PEERING_PRIV: peers_send(s, "PRIV %s %s %s %s\r\n", c->email, st, c->name, only ? only : "*"); break;
+    case PEERING_ON: peers_line(s, (const char *[]){"ON", c->email, st, c->name}, 4); break;
+    case PEERING_OFF: peers_line(s, (const char *[]){"OFF", c->email}, 2); break;
+    case PEERING_PRIV: peers_line(s, (const char *[]){"PRIV", c->email, st, c->name, only ? only : "*"}, 5); break;
     }
 }
 

@@ -771,6 +771,93 @@ def test_presence_lines_from_a_peer():
         b.close()
 
 
+def test_peer_lines_split_anywhere():
+    """A peer's lines are handled as they complete, however the bytes come:
+    a line cut across writes (even byte by byte), several in one write,
+    bare LF line ends; a line over the limit closes the link."""
+    with Cluster(n_sb=0) as cl:
+        a = online(cl.ns, "alice@example.com")
+        t = a.trid()
+        a.send_line("ADD %d FL bob@example.com Bob" % t)
+        a.expect("ADD")
+        p = socket.create_connection(cl.ns.link, timeout=5)
+        p.sendall(b"PEER 1 127.0.0.1:5 -\r\nON bob@exa")
+        assert p.makefile("rb").readline() == b"HELLO 1 OK\r\n"
+        time.sleep(0.1)
+        p.sendall(b"mple.com NLN Bob\r")
+        time.sleep(0.1)
+        p.sendall(b"\n")
+        assert next_presence(a, "bob@example.com").line == "NLN NLN bob@example.com Bob"
+        for byte in b"ON bob@example.com BSY B1\r\n":
+            p.sendall(bytes([byte]))
+        assert next_presence(a, "bob@example.com").line == "NLN BSY bob@example.com B1"
+        p.sendall(b"ON bob@example.com AWY B2\nON bob@example.com IDL B3\r\nOFF bob@example.com\nON bob@example.com PHN B4\r\nON b")
+        for status, name in (("AWY", "B2"), ("IDL", "B3")):
+            assert next_presence(a, "bob@example.com").line == "NLN %s bob@example.com %s" % (status, name)
+        assert next_presence(a, "bob@example.com").line == "FLN bob@example.com"
+        assert next_presence(a, "bob@example.com").line == "NLN PHN bob@example.com B4"
+        p.sendall(b"ob@example.com LUN B5\r\n")
+        assert next_presence(a, "bob@example.com").line == "NLN LUN bob@example.com B5"
+        p.sendall(b"ON bob@example.com NLN " + b"x" * 3000)  # no line end within the limit
+        p.settimeout(5)
+        assert p.recv(100) == b"", "a line over the limit closes the link"
+        assert next_presence(a, "bob@example.com").line == "FLN bob@example.com"  # its users went with it
+        p.close()
+        assert "line too long" in cl.ns.log_text()
+
+
+def test_slow_peer_gets_every_line_in_order():
+    """A node's lines to a peer leave at the end of each loop pass; when
+    the peer reads slowly and the kernel takes only part of them, the rest
+    goes out as the peer reads, after what was queued before it: every
+    change arrives once, in order, the last one last."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited: a small window
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    node = msntest.MsndServer(MSND, args=["--role", "ns", "--link-listen", "127.0.0.1:0",
+                                          "--ns-peers", "127.0.0.1:%d" % listener.getsockname()[1]])
+    node.copy_db_from(TEMPLATE)
+    node.start()
+    try:
+        listener.settimeout(10)
+        peer, _ = listener.accept()
+        peer.settimeout(10)
+        f = peer.makefile("rb")
+        assert f.readline().startswith(b"PEER 1 ")
+        peer.sendall(b"HELLO 1 OK\r\n")
+        assert f.readline() == b"SYNCED 0\r\n"
+        a = online(node, "alice@example.com", via_ds=False)
+        name = "%20".join(["a" * 40] * 8)  # a long name: long lines fill the window soon
+        changes = 400
+        statuses = ["BSY", "AWY", "NLN", "IDL"]
+        for i in range(changes):
+            t = a.trid()
+            a.send_line("REA %d alice@example.com %s%d" % (t, name, i) if i % 2 else "CHG %d %s" % (t, statuses[i % 4]))
+        last = 0
+        while last < t:  # every reply: the lines were all queued
+            cmd = a.read_cmd()
+            if cmd.name in ("REA", "CHG"):
+                last = int(cmd.args[0])
+        got = []
+        while len(got) < changes + 1:  # the first CHG's ON, then one per change
+            line = f.readline()
+            assert line, "link closed after %d lines" % len(got)
+            got.append(line.decode())
+        assert got[0].startswith("ON alice@example.com NLN ")
+        for i in range(changes):
+            if i % 2:
+                assert got[i + 1].endswith(" %s%d\r\n" % (name, i)), (i, got[i + 1][:80])
+            else:
+                assert got[i + 1].startswith("ON alice@example.com %s " % statuses[i % 4]), (i, got[i + 1][:80])
+        a.close()
+        peer.close()
+    finally:
+        listener.close()
+        assert node.stop() in (0, None)
+        node.cleanup()
+
+
 @contextlib.contextmanager
 def cluster_on_slow_database():
     """One NS node with a peer link, on a copy of the template database

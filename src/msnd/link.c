@@ -96,9 +96,14 @@ static void out_flush(evutil_socket_t fd, short what, void *arg) {
         if (!nl->bev || !nl->write_by_pass || (bufferevent_get_enabled(nl->bev) & EV_WRITE)) continue;
         struct evbuffer *out = bufferevent_get_output(nl->bev);
         if (evbuffer_get_length(out) == 0) continue;
-        if (evbuffer_write(out, bufferevent_getfd(nl->bev)) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-            errno != EINTR) {
-            link_out_down(nl, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        /* A socket bufferevent keeps the front of its output frozen but
+         * for its own writes: the same for this one. */
+        evbuffer_unfreeze(out, 1);
+        int n = evbuffer_write(out, bufferevent_getfd(nl->bev));
+        int err = errno;
+        evbuffer_freeze(out, 1);
+        if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+            link_out_down(nl, evutil_socket_error_to_string(err));
             continue;
         }
         if (evbuffer_get_length(out) > 0) bufferevent_enable(nl->bev, EV_WRITE);

@@ -66,6 +66,7 @@ typedef struct options {
     const char *cpu_pids; /* server CPU: the sum over these (comma-separated) */
     long store_pid;       /* database server CPU: this process and its children */
     int json;
+    int shuffle; /* presence: the users' first changes in a shuffled order */
     const char *db;
     const char *store; /* populate: "msnd" or "escargot" */
     char sb_host[64];  /* when set, every switchboard connection goes here */
@@ -1286,6 +1287,19 @@ static int mode_presence(void) {
     if (!free_ring) die("out of memory");
     for (unsigned i = 0; i < nusers; i++)
         if (users[i].ls == L_ONLINE) free_push(i);
+    /* In index order the members of a clique change together, so each
+     * watcher gets its clique's notifications of one round in one read;
+     * shuffled (a fixed seed: runs compare), changes are unrelated, as
+     * between users who do not coordinate. */
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    for (unsigned k = free_count; opt.shuffle && k > 1; k--) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned j = (unsigned)((seed >> 33) % k), a = (free_head + k - 1) % (nusers + 1),
+                 b = (free_head + j) % (nusers + 1);
+        unsigned t = free_ring[a];
+        free_ring[a] = free_ring[b];
+        free_ring[b] = t;
+    }
     tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 
     phase_result peak;
@@ -1685,6 +1699,7 @@ static void usage(void) {
         "  --keep S             hold: stay online S seconds after measuring          [0]\n"
         "  --clique G           presence: users in groups of G with each other on FL [10]\n"
         "  --inflight K         presence closed loop: changes outstanding           [64]\n"
+        "  --shuffle            presence: users change in a shuffled order, not clique by clique\n"
         "  --pairs P            sb: pairs of users in switchboards                  [100]\n"
         "  --window W           sb closed loop: MSGs outstanding per sender         [16]\n"
         "  --payload BYTES      sb: MSG payload size                                [~140]\n"
@@ -1740,6 +1755,7 @@ int main(int argc, char **argv) {
             opt.port = p;
         } else if (strcmp(a, "--no-dispatch") == 0) opt.no_dispatch = 1;
         else if (strcmp(a, "--json") == 0) opt.json = 1;
+        else if (strcmp(a, "--shuffle") == 0) opt.shuffle = 1;
         else if (ARG("--users")) opt.users = (unsigned)atol(v);
         else if (ARG("--first")) opt.first = (unsigned)atol(v);
         else if (ARG("--prefix")) opt.prefix = v;

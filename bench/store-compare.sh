@@ -9,7 +9,9 @@
 # (msnbench's: server_cpu_s is every msnd process of the run, store_cpu_s
 # PostgreSQL's processes) and a summary table on stderr.
 # Knobs: MSND_BIN (the msnd to measure, e.g. an older build's; msnbench is
-# BUILD's), BENCH_SECONDS (3), STORE_USERS (10000), CLIQUE (10), RUNS (1: the
+# BUILD's), BENCH_SECONDS (3), STORE_USERS (10000), CLIQUE (10), INFLIGHT (64:
+# presence changes outstanding in the closed loop), SHUFFLE (unset; 1: users
+# change in a shuffled order, not clique by clique: msnbench --shuffle), RUNS (1: the
 # whole matrix is repeated), BACKENDS ("sqlite postgresql"), NODES ("one two"),
 # NODE_CPU_QUOTA (unset: nodes unconfined, one node is all roles in one
 # process). NODE_CPU_QUOTA=30 gives each notification node a fixed
@@ -30,6 +32,9 @@ fi
 SECS=${BENCH_SECONDS:-3}
 USERS=${STORE_USERS:-10000}
 CLIQUE=${CLIQUE:-10}
+INFLIGHT=${INFLIGHT:-64}
+SHUFFLE_ARG=()
+[ -n "${SHUFFLE:-}" ] && SHUFFLE_ARG=(--shuffle)
 RUNS=${RUNS:-1}
 BACKENDS=${BACKENDS:-sqlite postgresql}
 NODES=${NODES:-one two}
@@ -153,7 +158,7 @@ for run in $(seq 1 "$RUNS"); do
       log "run $run, $label: presence changes/s ($(cut -d' ' -f1-3 /proc/loadavg))"
       start_again "$nodes" "$db" || exit 1
       timeout 300 "$BENCH" presence --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
-        --users 2000 --clique "$CLIQUE" --inflight 64 --duration "$SECS" --fractions 0.5 --label "$label" --json |
+        --users 2000 --clique "$CLIQUE" --inflight "$INFLIGHT" "${SHUFFLE_ARG[@]}" --duration "$SECS" --fractions 0.5 --label "$label" --json |
         tee -a "$OUT"
       stop_all
     done

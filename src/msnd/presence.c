@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <msnkit/grow.h>
 
 #include "fiber.h"
 #include "log.h"
@@ -144,17 +145,12 @@ static void collect_row(const store_peer *p, void *arg) {
     watcher_rows *r = arg;
     size_t len = strlen(p->email) + 2;
     if (r->failed) return;
-    if (r->used + len > r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 256;
-        while (ncap < r->used + len) ncap *= 2;
-        char *n = realloc(r->pool, ncap);
-        if (!n) {
-            r->failed = 1;
-            return;
-        }
-        r->pool = n;
-        r->cap = ncap;
+    char *pool = msnkit_grow(r->pool, &r->cap, r->used + len, 1, 256);
+    if (!pool) {
+        r->failed = 1;
+        return;
     }
+    r->pool = pool;
     r->pool[r->used] = privacy_may_see(p->blp_allow, p->in_al, p->in_bl) ? 1 : 0;
     memcpy(r->pool + r->used + 1, p->email, len - 1);
     r->used += len;

@@ -157,10 +157,11 @@ static void collect_row(const store_peer *p, void *arg) {
     r->n++;
 }
 
-/* Read the watchers of uid into r (emptied first). */
-static store_rc rows_read(store *st, int64_t uid, watcher_rows *r) {
+/* Read the watchers of uid into r (emptied first); generation is
+ * store_generation from before the reads began. */
+static store_rc rows_read(store *st, int64_t uid, uint64_t generation, watcher_rows *r) {
     rows_clear(r);
-    r->generation = store_generation(st);
+    r->generation = generation;
     store_rc rc = store_watchers_each(st, uid, collect_row, r);
     if (rc == STORE_OK && r->failed) rc = STORE_ERROR;
     if (rc != STORE_OK) {
@@ -234,10 +235,11 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     long len = state_line(line, sizeof line, is_visible, c->status, c->email, c->name);
     if (len < 0) return;
     watcher_rows *rows = c->watchers;
-    if (!rows || rows->generation != store_generation(s->store)) {
+    uint64_t gen = store_generation(s->store);
+    if (!rows || rows->generation != gen) {
         presence_forget(c);
         rows = calloc(1, sizeof *rows);
-        if (!rows || rows_read(s->store, c->uid, rows) != STORE_OK) {
+        if (!rows || rows_read(s->store, c->uid, gen, rows) != STORE_OK) {
             LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email,
                  !rows || rows->failed ? "out of memory" : store_errmsg(s->store));
             free(rows);
@@ -451,13 +453,15 @@ static int rows_serve(remote_watch *w, const remote_fanout *f) {
  * for the next turn of watch_drain. */
 static void watch_read(remote_watch *w) {
     store *st = w->s->store;
-    uint64_t read_for = w->next_seq, epoch = w->epoch;
+    uint64_t gen = store_generation(st), read_for = w->next_seq, epoch = w->epoch;
     watcher_rows rows = {0};
     store_user u;
     store_rc rc = store_user_get(st, w->email, &u);
-    if (rc == STORE_OK) rc = rows_read(st, u.id, &rows);
-    else if (rc == STORE_NOTFOUND) { /* unknown here: nobody to tell */ rc = STORE_OK;
-        rows.generation = store_generation(st);
+    if (rc == STORE_OK) {
+        rc = rows_read(st, u.id, gen, &rows);
+    } else if (rc == STORE_NOTFOUND) { /* unknown here: nobody to tell */
+        rc = STORE_OK;
+        rows.generation = gen;
     }
     rows_clear(&w->rows);
     w->have_rows = 0;

@@ -6,8 +6,32 @@
 #include "store.h"
 
 /* One row of a login read (store_sync_get); backends hand them to
- * store_sync_add in any order. */
-enum { SYNC_USER, SYNC_PROP, SYNC_GROUP, SYNC_FL, SYNC_AL, SYNC_BL, SYNC_RL, SYNC_KINDS };
+ * store_sync_add in any order.
+ *
+ * What an FL entry says about its contact (groups, phone numbers, whether
+ * the owner is on the contact's AL/BL) may come on the FL row itself or
+ * as side rows, one per fact: a backend where a correlated subquery per
+ * contact costs more than a few extra rows (SQLite: each is an index
+ * descent with a cursor opened and closed) reads them as three range
+ * scans and lets store_sync_add join them to the FL entries:
+ *   FL_GROUP   id: the contact, a: a group the entry is in
+ *   FL_PHONE   id: the contact, email: key, name: value (keys other than
+ *              PHH PHW PHM MOB are ignored)
+ *   LISTED_BY  id: an account that has the owner on its AL (b = 1) or BL
+ *              (b = 2); ignored unless that account is on the owner's FL */
+enum {
+    SYNC_USER,
+    SYNC_PROP,
+    SYNC_GROUP,
+    SYNC_FL,
+    SYNC_AL,
+    SYNC_BL,
+    SYNC_RL,
+    SYNC_FL_GROUP,
+    SYNC_FL_PHONE,
+    SYNC_LISTED_BY,
+    SYNC_KINDS
+};
 typedef struct store_sync_row {
     int kind;
     int64_t id;            /* USER: the account; GROUP: gid; lists: the other account */

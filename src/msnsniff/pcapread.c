@@ -1,5 +1,5 @@
-/* pcapread.c - classic pcap records read where the file is mapped, or
- * in large chunks a few chunks ahead of the analysis. */
+/* pcapread.c - classic pcap records read in large chunks, a few chunks
+ * ahead of the analysis. */
 #include "pcapread.h"
 
 #include <errno.h>
@@ -17,7 +17,6 @@
 #define SN_PCAPREAD_PREFETCH (8u << 10)
 
 int sn_pcapread_read_ahead = 1;
-int sn_pcapread_map = 1;
 
 /* Reads the next chunk of the file into s (whole chunks: a shorter one
  * means the file ended or a read failed). Runs on the reader thread, or
@@ -100,21 +99,6 @@ int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t 
     memset(r, 0, sizeof *r);
     if ((size_t)max_caplen + 16 > SN_PCAPREAD_CHUNK || snapshot == 0) return -1;
     if (lseek(fd, 24, SEEK_SET) != 24) return -1;
-    if (sn_pcapread_map && sn_filemap_open(&r->map, fd) == 0) {
-        /* the whole file is one chunk, read to its end */
-        r->mapped = 1;
-        r->fd = fd;
-        r->big_endian = big_endian;
-        r->nsec = nsec;
-        r->snapshot = snapshot;
-        r->max_caplen = max_caplen;
-        r->offset = 24;
-        r->buf = (unsigned char *)r->map.p;
-        r->start = r->ahead = 24;
-        r->end = r->map.len < 24 ? 24 : r->map.len;
-        r->eof = 1;
-        return 0;
-    }
     r->carry = (size_t)max_caplen + 16; /* an unread tail is less than one record */
     /* One region for all slots, in huge pages where the system gives
      * them: both the kernel's copy and the analysis walk it end to end,
@@ -137,12 +121,6 @@ int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t 
 }
 
 void sn_pcapread_free(sn_pcapread *r) {
-    if (r->mapped) {
-        sn_filemap_close(&r->map);
-        r->mapped = 0;
-        r->buf = NULL;
-        return;
-    }
     if (r->threaded) {
         pthread_mutex_lock(&r->lock);
         r->stop = 1;
@@ -235,12 +213,6 @@ static void consume(sn_pcapread *r, size_t n) {
 }
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at) {
     *at = r->offset;
-    if (r->mapped && sn_filemap_at(&r->map, r->start) != 0) {
-        /* the bytes from the cut on read as zeros (filemap.h): the
-         * record before may have been analysed with some of them */
-        snprintf(err, errcap, "the file was cut short while being read");
-        return -1;
-    }
     long long have = fill(r, 16);
     if (have < 0) {
         snprintf(err, errcap, "error reading dump file: %s", strerror(errno));
@@ -272,10 +244,6 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
         if (caplen > r->snapshot && got < keep)
             snprintf(err, errcap, "truncated dump file; tried to read %u captured bytes, only got %llu", keep, got);
         else snprintf(err, errcap, "truncated dump file; tried to read %u captured bytes, only got %llu", caplen, got);
-        return -1;
-    }
-    if (r->mapped && sn_filemap_shrunk(&r->map)) { /* the header just read may be zeros */
-        snprintf(err, errcap, "the file was cut short while being read");
         return -1;
     }
     h = r->buf + r->start; /* fill may have moved to the next chunk */

@@ -11,21 +11,17 @@
  * messages. Only version 2.4 files with the microsecond or nanosecond
  * magic number are taken; anything else stays with libpcap.
  *
- * A regular file is mapped (filemap.h) and its records are handed out
- * where the page cache holds them: no copy, no thread. Anything else (or
- * a file that cannot be mapped) is read in chunks: the read(2) calls run
- * on a thread of their own, a few chunks ahead of the analysis, so the
- * copy out of the page cache overlaps with the analysis on a machine with
- * a second core. When the thread cannot be started the same chunks are
- * read in line. A mapped file is read as long as it was when opened. */
+ * The read(2) calls run on a thread of their own, a few chunks ahead of
+ * the analysis: copying the file out of the page cache was a fifth of
+ * the analyzer's time, and on a machine with a second core it overlaps
+ * with the analysis instead of adding to it. When the thread cannot be
+ * started the same chunks are read in line. */
 #ifndef SN_PCAPREAD_H
 #define SN_PCAPREAD_H
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "filemap.h"
 
 /* Chunks are read in this size (a record never exceeds it), into slots
  * that leave room in front of the chunk for the unread tail of the
@@ -71,8 +67,6 @@ typedef struct sn_pcapread {
     pthread_mutex_t lock;
     pthread_cond_t room; /* all but two slots are free, or stop was set */
     pthread_cond_t more; /* the slot the consumer waits for is full */
-    int mapped;          /* a regular file: read where it is mapped (filemap.h), no slots */
-    sn_filemap map;
 } sn_pcapread;
 
 typedef struct sn_pcaprec {
@@ -93,8 +87,5 @@ void sn_pcapread_free(sn_pcapread *r);
 /* 1 (the default): readers opened from now on read on a thread of their
  * own; 0: in line (the tests run both). */
 extern int sn_pcapread_read_ahead;
-/* 1 (the default): regular files are mapped (filemap.h) rather than read
- * in chunks; 0: always read (the tests run both). */
-extern int sn_pcapread_map;
 
 #endif

@@ -145,7 +145,22 @@ static int has_id(const int64_t *ids, size_t n, int64_t id) { return n && bsearc
 static int by_kind_then_ord(const void *x, const void *y) {
     const raw_row *a = x, *b = y;
     if (a->kind != b->kind) return a->kind - b->kind;
+    if (a->kind == SYNC_MEMBER && a->id != b->id) return (a->id > b->id) - (a->id < b->id);
     return (a->ord > b->ord) - (a->ord < b->ord);
+}
+
+/* The FL entry for contact (idx: the entries in ascending contact id),
+ * NULL when the contact is not on the FL. */
+static store_sync_entry *fl_find(store_sync_entry *fl, const uint32_t *idx, size_t n, int64_t contact) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t c = fl[idx[mid]].e.contact;
+        if (c == contact) return &fl[idx[mid]];
+        if (c < contact) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
 }
 
 #define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
@@ -162,8 +177,9 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     size_t o_ent = ALIGN8(sizeof(sync_snap));
     size_t o_gid = ALIGN8(o_ent + nent * sizeof(store_sync_entry));
     size_t o_gname = ALIGN8(o_gid + ng * sizeof(int));
+    size_t nmember = b->nkind[SYNC_MEMBER];
     size_t o_fgid = ALIGN8(o_gname + ng * sizeof(char *));
-    size_t o_idx = ALIGN8(o_fgid + b->ngids * sizeof(int));
+    size_t o_idx = ALIGN8(o_fgid + (b->ngids + nmember) * sizeof(int));
     size_t o_pool = ALIGN8(o_idx + nfl * sizeof(uint32_t));
     size_t total = o_pool + b->used;
     char *blk = malloc(total);
@@ -213,6 +229,10 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
             gid[ngot] = (int)r->id;
             gname[ngot++] = STR(r->name);
             break;
+        case SYNC_ON_AL:
+        case SYNC_ON_BL:
+        case SYNC_MEMBER:
+        case SYNC_PHONE: break; /* joined to the FL entries below */
         default: {
             int l = r->kind - SYNC_FL;
             store_sync_entry *e = next[l]++;
@@ -233,8 +253,6 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
         }
         }
     }
-#undef TXT
-#undef STR
     y->pub.ngroups = ng;
     y->pub.gids = gid;
     y->pub.gnames = gname;
@@ -261,6 +279,46 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     fl_entries_for_sort = y->pub.entries[MSNP_LIST_FL];
     qsort(idx, nfl, sizeof *idx, by_contact);
     y->fl_by_contact = idx;
+    /* What came in rows of their own, joined to the FL entries by contact.
+     * The rows are sorted by kind, MEMBER rows by contact and gid, so each
+     * contact's memberships are one ascending run. */
+    store_sync_entry *fl = (store_sync_entry *)y->pub.entries[MSNP_LIST_FL];
+    int *mgid = fgid + b->ngids;
+    size_t nm = 0;
+    const store_sync_entry *run = NULL;
+    static const char *const phone_keys[4] = {"PHH", "PHW", "PHM", "MOB"};
+    for (size_t i = 0; i < b->nrows; i++) {
+        const raw_row *r = &b->rows[i];
+        if (r->kind < SYNC_ON_AL) continue;
+        store_sync_entry *e = fl_find(fl, idx, nfl, r->id);
+        switch (r->kind) {
+        case SYNC_ON_AL:
+            if (e) e->in_al = 1;
+            break;
+        case SYNC_ON_BL:
+            if (e) e->in_bl = 1;
+            break;
+        case SYNC_MEMBER:
+            if (!e) break;
+            if (e != run) { /* the first of this contact's run */
+                run = e;
+                e->e.groups = mgid + nm;
+                e->e.ngroups = 0;
+            }
+            if (e->e.ngroups < STORE_MAX_ENTRY_GROUPS) {
+                mgid[nm++] = (int)r->a;
+                e->e.ngroups++;
+            }
+            break;
+        case SYNC_PHONE:
+            for (int k = 0; e && k < 4; k++)
+                if (r->email != NO_TEXT && strcmp(pool + r->email, phone_keys[k]) == 0) e->e.phones[k] = TXT(r->name);
+            break;
+        default: break;
+        }
+    }
+#undef TXT
+#undef STR
     return y;
 }
 

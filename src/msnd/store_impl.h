@@ -8,14 +8,17 @@
 /* One row of a login read (store_sync_get); backends hand them to
  * store_sync_add in any order.
  *
- * What an FL entry says about its contact (groups, phones, whether the
- * account is on the contact's AL/BL) comes either in the FL row itself
- * (groups, phones, b, c) or in rows of its own that the builder joins to
- * the FL entry by contact id: MEMBER (one per group membership), PHONE
- * (one per phone property of a contact) and ON_AL/ON_BL (one per account
- * that has this one on its AL/BL; those not on the FL are ignored). The
- * second form lets a backend read each kind with one plain index scan
- * instead of several subqueries per contact (store_pg.c). */
+ * What an FL entry says about its contact (groups, phone numbers, whether
+ * the owner is on the contact's AL/BL) may come on the FL row itself or
+ * as side rows, one per fact: a backend where a correlated subquery per
+ * contact costs more than a few extra rows (SQLite: each is an index
+ * descent with a cursor opened and closed) reads them as three range
+ * scans and lets store_sync_add join them to the FL entries:
+ *   FL_GROUP   id: the contact, a: a group the entry is in
+ *   FL_PHONE   id: the contact, email: key, name: value (keys other than
+ *              PHH PHW PHM MOB are ignored)
+ *   LISTED_BY  id: an account that has the owner on its AL (b = 1) or BL
+ *              (b = 2); ignored unless that account is on the owner's FL */
 enum {
     SYNC_USER,
     SYNC_PROP,
@@ -24,22 +27,21 @@ enum {
     SYNC_AL,
     SYNC_BL,
     SYNC_RL,
-    SYNC_ON_AL,
-    SYNC_ON_BL,
-    SYNC_MEMBER,
-    SYNC_PHONE,
+    SYNC_FL_GROUP,
+    SYNC_FL_PHONE,
+    SYNC_LISTED_BY,
     SYNC_KINDS
 };
 typedef struct store_sync_row {
     int kind;
-    int64_t id;            /* USER: the account; GROUP: gid; lists, ON_*, MEMBER, PHONE: the other account */
-    const char *email;     /* USER, lists: e-mail; PROP, PHONE: the key */
-    const char *name;      /* USER: friendly name; PROP, PHONE: value; GROUP: name; FL/AL/BL: the entry's name */
+    int64_t id;            /* USER: the account; GROUP: gid; lists: the other account */
+    const char *email;     /* USER, lists: e-mail; PROP: the key */
+    const char *name;      /* USER: friendly name; PROP: value; GROUP: name; FL/AL/BL: the entry's name */
     const char *peer_name; /* FL/RL: the other account's own name */
-    const char *groups;    /* FL: "0,3", or NULL with MEMBER rows */
-    const char *phones[4]; /* FL: the contact's PHH PHW PHM MOB, NULL when not set (or given as PHONE rows) */
-    int64_t a;             /* USER: list version; FL: the contact's BLP is AL; MEMBER: gid */
-    int b, c;              /* USER: BLP AL, GTC A; FL: the owner is on the contact's AL, BL (or ON_* rows) */
+    const char *groups;    /* FL: "0,3" */
+    const char *phones[4]; /* FL: the contact's PHH PHW PHM MOB, NULL when not set */
+    int64_t a;             /* USER: list version; FL: the contact's BLP is AL */
+    int b, c;              /* USER: BLP AL, GTC A; FL: the owner is on the contact's AL, BL */
     int64_t ord; /* GROUP: gid; lists: the entry's position (rowid, seq); the rows of a kind are ordered by it */
 } store_sync_row;
 typedef struct store_sync_builder store_sync_builder;

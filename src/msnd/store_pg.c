@@ -1076,12 +1076,12 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
  * password column.
  *
  * Each branch is one index scan (with a join to users for names): the
- * entries of all three of the account's lists in one, the lists that
- * name the account (RL, and who has it on AL/BL: SYNC_ON_AL/ON_BL) in
- * another, and what the FL rows need of each contact (group memberships,
- * phone numbers) as rows of their own that store_sync.c joins to the FL
- * entries. Per-contact subqueries cost PostgreSQL the set-up of a plan
- * node per contact and column, which made up most of the statement's CPU
+ * entries of all three of the account's lists in one, the entries that
+ * name the account (RL, and LISTED_BY: who has it on AL/BL) in another,
+ * and what the FL rows need of each contact (group memberships, phone
+ * numbers) as side rows that store_sync.c joins to the FL entries
+ * (store_impl.h). Per-contact subqueries cost PostgreSQL the set-up of a
+ * plan node per contact and column, most of the statement's CPU
  * (BENCHMARKS.md). The list condition (list IN (0, 1, 2)) keeps the
  * planner's estimate of the rows small before the tables are analyzed,
  * so it looks each account up by key instead of scanning users. ---- */
@@ -1093,14 +1093,15 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
     "UNION ALL SELECT 2, gid, NULL, name, NULL, 0, 0, 0, gid, NULL FROM groups WHERE owner = " ME " " \
     "UNION ALL SELECT 3 + e.list, e.contact, u.email, e.name, u.name, (u.blp = 'AL')::int, 0, 0, e.seq, NULL" \
     " FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = " ME " AND e.list IN (0, 1, 2) " \
-    "UNION ALL SELECT 6 + e.list, u.id, u.email, u.name, u.name, 0, 0, 0, e.seq, NULL" \
+    "UNION ALL SELECT CASE e.list WHEN 0 THEN 6 ELSE 9 END, u.id, u.email, u.name, u.name, 0, e.list, 0, e.seq, NULL" \
     " FROM list_entries e JOIN users u ON u.id = e.owner WHERE e.contact = " ME " AND e.list IN (0, 1, 2) " \
-    "UNION ALL SELECT 9, contact, NULL, NULL, NULL, gid, 0, 0, 0, NULL FROM fl_groups WHERE owner = " ME " " \
-    "UNION ALL SELECT 10, p.owner, p.key, p.value, NULL, 0, 0, 0, 0, NULL" \
+    "UNION ALL SELECT 7, contact, NULL, NULL, NULL, gid, 0, 0, 0, NULL FROM fl_groups WHERE owner = " ME " " \
+    "UNION ALL SELECT 8, p.owner, p.key, p.value, NULL, 0, 0, 0, 0, NULL" \
     " FROM list_entries e JOIN props p ON p.owner = e.contact" \
     " WHERE e.owner = " ME " AND e.list = 0 AND p.key IN ('PHH', 'PHW', 'PHM', 'MOB')"
-_Static_assert(SYNC_RL == 6 && SYNC_ON_AL == 7 && SYNC_ON_BL == 8 && SYNC_MEMBER == 9 && SYNC_PHONE == 10,
+_Static_assert(SYNC_FL == 3 && SYNC_RL == 6 && SYNC_FL_GROUP == 7 && SYNC_FL_PHONE == 8 && SYNC_LISTED_BY == 9,
                "SYNC_SQL's kinds");
+_Static_assert(MSNP_LIST_AL == 1 && MSNP_LIST_BL == 2, "list_entries.list is the list's number");
 
 /* Hands the rows to b; the account row's password (column 9) to pw when
  * it is not NULL. 0 when there was an account row. */
@@ -1118,6 +1119,8 @@ static store_rc sync_result(pg_store *s, PGresult *r, store_sync_builder *b, sto
         w.b = atoi(PQgetvalue(r, i, 6));
         w.c = atoi(PQgetvalue(r, i, 7));
         w.ord = strtoll(PQgetvalue(r, i, 8), NULL, 10);
+        /* the RL branch's join gives these rows texts they do not need */
+        if (w.kind == SYNC_LISTED_BY) w.email = w.name = w.peer_name = NULL;
         if (store_sync_add(b, &w) != 0) {
             set_err(s, "out of memory");
             return STORE_ERROR;

@@ -106,6 +106,9 @@ int store_sync_add(store_sync_builder *b, const store_sync_row *r) {
     w->b = r->b;
     w->c = r->c;
     w->ord = r->ord;
+    /* Side rows are joined to their FL entry by contact: kept in contact
+     * order, a contact's groups ascending (by_kind_then_ord). */
+    if (r->kind >= SYNC_FL_GROUP) w->ord = r->id;
     if (r->kind == SYNC_FL) {
         int ids[STORE_MAX_ENTRY_GROUPS];
         size_t n = store_parse_ids(r->groups, ids, STORE_MAX_ENTRY_GROUPS);
@@ -145,12 +148,12 @@ static int has_id(const int64_t *ids, size_t n, int64_t id) { return n && bsearc
 static int by_kind_then_ord(const void *x, const void *y) {
     const raw_row *a = x, *b = y;
     if (a->kind != b->kind) return a->kind - b->kind;
-    if (a->kind == SYNC_MEMBER && a->id != b->id) return (a->id > b->id) - (a->id < b->id);
-    return (a->ord > b->ord) - (a->ord < b->ord);
+    if (a->ord != b->ord) return (a->ord > b->ord) - (a->ord < b->ord);
+    return (a->a > b->a) - (a->a < b->a);
 }
 
-/* The FL entry for contact (idx: the entries in ascending contact id),
- * NULL when the contact is not on the FL. */
+/* The FL entry of contact, through the contact-order index; NULL when the
+ * contact is on no FL entry. */
 static store_sync_entry *fl_find(store_sync_entry *fl, const uint32_t *idx, size_t n, int64_t contact) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -174,12 +177,12 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     qsort(b->rows, b->nrows, sizeof *b->rows, by_kind_then_ord);
     size_t nent = b->nkind[SYNC_FL] + b->nkind[SYNC_AL] + b->nkind[SYNC_BL] + b->nkind[SYNC_RL];
     size_t ng = b->nkind[SYNC_GROUP], nfl = b->nkind[SYNC_FL];
+    size_t nfgid = b->ngids + b->nkind[SYNC_FL_GROUP];
     size_t o_ent = ALIGN8(sizeof(sync_snap));
     size_t o_gid = ALIGN8(o_ent + nent * sizeof(store_sync_entry));
     size_t o_gname = ALIGN8(o_gid + ng * sizeof(int));
-    size_t nmember = b->nkind[SYNC_MEMBER];
     size_t o_fgid = ALIGN8(o_gname + ng * sizeof(char *));
-    size_t o_idx = ALIGN8(o_fgid + (b->ngids + nmember) * sizeof(int));
+    size_t o_idx = ALIGN8(o_fgid + nfgid * sizeof(int));
     size_t o_pool = ALIGN8(o_idx + nfl * sizeof(uint32_t));
     size_t total = o_pool + b->used;
     char *blk = malloc(total);
@@ -208,8 +211,9 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     }
     size_t ngot = 0;
     static const char *const prop_keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
-    for (size_t i = 0; i < b->nrows; i++) {
-        const raw_row *r = &b->rows[i];
+    size_t at_row = 0;
+    for (; at_row < b->nrows && b->rows[at_row].kind < SYNC_FL_GROUP; at_row++) {
+        const raw_row *r = &b->rows[at_row];
         switch (r->kind) {
         case SYNC_USER: {
             store_user *u = &y->pub.user;
@@ -229,10 +233,6 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
             gid[ngot] = (int)r->id;
             gname[ngot++] = STR(r->name);
             break;
-        case SYNC_ON_AL:
-        case SYNC_ON_BL:
-        case SYNC_MEMBER:
-        case SYNC_PHONE: break; /* joined to the FL entries below */
         default: {
             int l = r->kind - SYNC_FL;
             store_sync_entry *e = next[l]++;
@@ -253,6 +253,40 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
         }
         }
     }
+    for (size_t k = 0; k < nfl; k++) idx[k] = (uint32_t)k;
+    fl_entries_for_sort = y->pub.entries[MSNP_LIST_FL];
+    qsort(idx, nfl, sizeof *idx, by_contact);
+    y->fl_by_contact = idx;
+    /* Side rows (store_impl.h), sorted by kind and contact. */
+    store_sync_entry *fl = (store_sync_entry *)y->pub.entries[MSNP_LIST_FL];
+    size_t fg = b->ngids;
+    while (at_row < b->nrows) {
+        const raw_row *r = &b->rows[at_row];
+        store_sync_entry *e = fl_find(fl, idx, nfl, r->id);
+        if (r->kind == SYNC_FL_GROUP) {
+            size_t run = at_row;
+            while (run < b->nrows && b->rows[run].kind == SYNC_FL_GROUP && b->rows[run].id == r->id) run++;
+            if (e && e->e.ngroups == 0) {
+                e->e.groups = fgid + fg;
+                for (size_t k = at_row; k < run && e->e.ngroups < STORE_MAX_ENTRY_GROUPS; k++) {
+                    fgid[fg++] = (int)b->rows[k].a;
+                    e->e.ngroups++;
+                }
+            }
+            at_row = run;
+            continue;
+        }
+        if (e && r->kind == SYNC_FL_PHONE && r->email != NO_TEXT) {
+            for (int k = 0; k < 4; k++)
+                if (strcmp(pool + r->email, prop_keys[k]) == 0) e->e.phones[k] = TXT(r->name);
+        } else if (e && r->kind == SYNC_LISTED_BY) {
+            if (r->b == MSNP_LIST_AL) e->in_al = 1;
+            if (r->b == MSNP_LIST_BL) e->in_bl = 1;
+        }
+        at_row++;
+    }
+#undef TXT
+#undef STR
     y->pub.ngroups = ng;
     y->pub.gids = gid;
     y->pub.gnames = gname;
@@ -275,50 +309,6 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
         rl[i].in_bl = has_id(bl, nbl, rl[i].e.contact);
     }
     free(al);
-    for (size_t i = 0; i < nfl; i++) idx[i] = (uint32_t)i;
-    fl_entries_for_sort = y->pub.entries[MSNP_LIST_FL];
-    qsort(idx, nfl, sizeof *idx, by_contact);
-    y->fl_by_contact = idx;
-    /* What came in rows of their own, joined to the FL entries by contact.
-     * The rows are sorted by kind, MEMBER rows by contact and gid, so each
-     * contact's memberships are one ascending run. */
-    store_sync_entry *fl = (store_sync_entry *)y->pub.entries[MSNP_LIST_FL];
-    int *mgid = fgid + b->ngids;
-    size_t nm = 0;
-    const store_sync_entry *run = NULL;
-    static const char *const phone_keys[4] = {"PHH", "PHW", "PHM", "MOB"};
-    for (size_t i = 0; i < b->nrows; i++) {
-        const raw_row *r = &b->rows[i];
-        if (r->kind < SYNC_ON_AL) continue;
-        store_sync_entry *e = fl_find(fl, idx, nfl, r->id);
-        switch (r->kind) {
-        case SYNC_ON_AL:
-            if (e) e->in_al = 1;
-            break;
-        case SYNC_ON_BL:
-            if (e) e->in_bl = 1;
-            break;
-        case SYNC_MEMBER:
-            if (!e) break;
-            if (e != run) { /* the first of this contact's run */
-                run = e;
-                e->e.groups = mgid + nm;
-                e->e.ngroups = 0;
-            }
-            if (e->e.ngroups < STORE_MAX_ENTRY_GROUPS) {
-                mgid[nm++] = (int)r->a;
-                e->e.ngroups++;
-            }
-            break;
-        case SYNC_PHONE:
-            for (int k = 0; e && k < 4; k++)
-                if (r->email != NO_TEXT && strcmp(pool + r->email, phone_keys[k]) == 0) e->e.phones[k] = TXT(r->name);
-            break;
-        default: break;
-        }
-    }
-#undef TXT
-#undef STR
     return y;
 }
 

@@ -263,6 +263,99 @@ static void test_groups_and_props(void **state) {
     assert_int_equal(store_prop_set(f->s, a, "PHW", NULL, &v), STORE_OK);
 }
 
+/* What a login reads in one call (store_sync_get): every FL entry carries
+ * its contact's groups, phone numbers, BLP and whether the contact has the
+ * account on its AL/BL; RL entries what the account's own lists say. */
+static const store_sync_entry *sync_find(const store_sync *y, msnp_list l, int64_t contact) {
+    for (size_t i = 0; i < y->count[l]; i++)
+        if (y->entries[l][i].e.contact == contact) return &y->entries[l][i];
+    return NULL;
+}
+
+static void assert_phones(const store_sync_entry *e, const char *phh, const char *phw, const char *phm,
+                          const char *mob) {
+    const char *want[4] = {phh, phw, phm, mob};
+    for (int k = 0; k < 4; k++) {
+        if (want[k]) assert_string_equal(e->e.phones[k] ? e->e.phones[k] : "(unset)", want[k]);
+        else assert_null(e->e.phones[k]);
+    }
+}
+
+static void test_sync_snapshot(void **state) {
+    fixture *f = *state;
+    int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com"), c = add_user(f->s, "c@x.com"),
+            d = add_user(f->s, "d@x.com");
+    uint32_t v;
+    int g1, g2;
+    assert_int_equal(store_group_add(f->s, a, "Friends", 10, &g1, &v), STORE_OK);
+    assert_int_equal(store_group_add(f->s, a, "Work", 10, &g2, &v), STORE_OK);
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, b, g2, NULL), STORE_OK);
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, b, g1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, c, -1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, d, -1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, a, MSNP_LIST_AL, b, -1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, a, MSNP_LIST_BL, c, -1, NULL), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, a, "PHH", "9", &v), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, b, "PHH", "1", &v), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, b, "PHM", "3", &v), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, b, "MBE", "N", &v), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, c, "PHW", "2", &v), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, c, "MOB", "Y", &v), STORE_OK);
+    assert_int_equal(add(f->s, b, MSNP_LIST_AL, a, -1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, b, MSNP_LIST_FL, a, -1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, c, MSNP_LIST_BL, a, -1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, d, MSNP_LIST_FL, a, -1, NULL), STORE_OK);
+    assert_int_equal(add(f->s, d, MSNP_LIST_AL, b, -1, NULL), STORE_OK); /* says nothing about a */
+    assert_int_equal(store_set_blp(f->s, c, 0, &v), STORE_OK);
+
+    const store_sync *y = NULL;
+    assert_int_equal(store_sync_get(f->s, a, &y), STORE_OK);
+    assert_string_equal(y->user.email, "a@x.com");
+    assert_string_equal(y->props[0], "9");
+    assert_null(y->props[1]);
+    assert_int_equal(y->ngroups, 3);
+    assert_int_equal(y->count[MSNP_LIST_FL], 3);
+    assert_int_equal(y->count[MSNP_LIST_AL], 1);
+    assert_int_equal(y->count[MSNP_LIST_BL], 1);
+    assert_int_equal(y->count[MSNP_LIST_RL], 2);
+
+    const store_sync_entry *eb = sync_find(y, MSNP_LIST_FL, b);
+    assert_non_null(eb);
+    assert_string_equal(eb->e.email, "b@x.com");
+    assert_int_equal(eb->e.ngroups, 2);
+    assert_int_equal(eb->e.groups[0], g1);
+    assert_int_equal(eb->e.groups[1], g2);
+    assert_phones(eb, "1", NULL, "3", NULL);
+    assert_int_equal(eb->blp_allow, 1);
+    assert_int_equal(eb->in_al, 1);
+    assert_int_equal(eb->in_bl, 0);
+
+    const store_sync_entry *ec = sync_find(y, MSNP_LIST_FL, c);
+    assert_non_null(ec);
+    assert_int_equal(ec->e.ngroups, 1);
+    assert_int_equal(ec->e.groups[0], 0);
+    assert_phones(ec, NULL, "2", NULL, "Y");
+    assert_int_equal(ec->blp_allow, 0);
+    assert_int_equal(ec->in_al, 0);
+    assert_int_equal(ec->in_bl, 1);
+
+    const store_sync_entry *ed = sync_find(y, MSNP_LIST_FL, d);
+    assert_non_null(ed);
+    assert_int_equal(ed->e.ngroups, 1);
+    assert_phones(ed, NULL, NULL, NULL, NULL);
+    assert_int_equal(ed->in_al, 0);
+    assert_int_equal(ed->in_bl, 0);
+
+    const store_sync_entry *rb = sync_find(y, MSNP_LIST_RL, b), *rd = sync_find(y, MSNP_LIST_RL, d);
+    assert_non_null(rb);
+    assert_non_null(rd);
+    assert_int_equal(rb->in_al, 1); /* b is on a's AL */
+    assert_int_equal(rd->in_al, 0);
+    assert_int_equal(rd->in_bl, 0);
+    assert_null(sync_find(y, MSNP_LIST_RL, c));
+    store_sync_release(f->s, y);
+}
+
 /* Two handles (two nodes) racing on the same lists from two threads: every
  * change checks and writes in one transaction, so exactly one of two equal
  * ADDs succeeds and a list with room for one more entry takes one. */
@@ -581,6 +674,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lists_and_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watchers_and_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups_and_props, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation, setup, teardown),

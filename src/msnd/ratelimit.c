@@ -1,6 +1,7 @@
 /* Throttles; see ratelimit.h. */
 #include "ratelimit.h"
 
+#include <msnkit/grow.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,13 +123,9 @@ static void collect(const char *key, void *value, void *ctx) {
     sweep_ctx *s = ctx;
     const fw_entry *e = value;
     if (!expired(s->w, e, s->now)) return;
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 32;
-        char **nd = realloc(s->dead, nc * sizeof *nd);
-        if (!nd) return;
-        s->dead = nd;
-        s->cap = nc;
-    }
+    char **nd = msnkit_grow(s->dead, &s->cap, s->n + 1, sizeof *nd, 32);
+    if (!nd) return;
+    s->dead = nd;
     char *k = strdup(key);
     if (k) s->dead[s->n++] = k;
 }

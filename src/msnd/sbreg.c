@@ -1,6 +1,7 @@
 /* Switchboard registry; see sbreg.h. */
 #include "sbreg.h"
 
+#include <msnkit/grow.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,13 +191,9 @@ sb_session *sbreg_session_find(sbreg *r, uint32_t id) {
 size_t sbreg_session_count(const sbreg *r) { return strmap_count(r->sessions); }
 
 int sbreg_join(sbreg *r, sb_session *ss, conn *c) {
-    if (ss->nmembers == ss->capmembers) {
-        size_t nc = ss->capmembers ? ss->capmembers * 2 : 4;
-        conn **nm = realloc(ss->members, nc * sizeof *nm);
-        if (!nm) return -1;
-        ss->members = nm;
-        ss->capmembers = nc;
-    }
+    conn **nm = msnkit_grow(ss->members, &ss->capmembers, ss->nmembers + 1, sizeof *nm, 4);
+    if (!nm) return -1;
+    ss->members = nm;
     if (user_count(r->members_by_user, c->email, +1) < 0) return -1;
     ss->members[ss->nmembers++] = c;
     c->session = ss;
@@ -237,13 +234,9 @@ static void prune_rings(sb_session *ss, uint64_t now_ms) {
 }
 
 int sbreg_ring_add(sb_session *ss, const char *email, uint64_t expires_ms) {
-    if (ss->nrings == ss->caprings) {
-        size_t nc = ss->caprings ? ss->caprings * 2 : 4;
-        sb_ring *nr = realloc(ss->rings, nc * sizeof *nr);
-        if (!nr) return -1;
-        ss->rings = nr;
-        ss->caprings = nc;
-    }
+    sb_ring *nr = msnkit_grow(ss->rings, &ss->caprings, ss->nrings + 1, sizeof *nr, 4);
+    if (!nr) return -1;
+    ss->rings = nr;
     snprintf(ss->rings[ss->nrings].email, sizeof ss->rings[ss->nrings].email, "%s", email);
     ss->rings[ss->nrings].expires_ms = expires_ms;
     ss->nrings++;
@@ -272,13 +265,9 @@ static void collect_expired(const char *key, void *value, void *arg) {
     sweep_ctx *x = arg;
     ticket *t = value;
     if (t->expires_ms > x->now) return;
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 64;
-        void *nd = realloc(x->dead, nc * sizeof *x->dead);
-        if (!nd) return;
-        x->dead = nd;
-        x->cap = nc;
-    }
+    void *nd = msnkit_grow(x->dead, &x->cap, x->n + 1, sizeof *x->dead, 64);
+    if (!nd) return;
+    x->dead = nd;
     snprintf(x->dead[x->n++], SB_COOKIE_MAX, "%s", key);
 }
 

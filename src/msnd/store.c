@@ -4,6 +4,7 @@
  * so both backends apply one copy of those rules. */
 #include "store_impl.h"
 
+#include <msnkit/grow.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,16 +337,12 @@ static void copy_collect_user(const store_user *u, void *arg) {
     if (x->rc != STORE_OK) return;
     x->rc = x->to->ops->import_user(x->to, u);
     if (x->rc != STORE_OK) return;
-    if (x->nids == x->capids) {
-        size_t nc = x->capids ? x->capids * 2 : 256;
-        int64_t *n = realloc(x->ids, nc * sizeof *n);
-        if (!n) {
-            x->rc = STORE_ERROR;
-            return;
-        }
-        x->ids = n;
-        x->capids = nc;
+    int64_t *n = msnkit_grow(x->ids, &x->capids, x->nids + 1, sizeof *n, 256);
+    if (!n) {
+        x->rc = STORE_ERROR;
+        return;
     }
+    x->ids = n;
     x->ids[x->nids++] = u->id;
 }
 

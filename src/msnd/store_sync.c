@@ -113,7 +113,7 @@ int store_sync_add(store_sync_builder *b, const store_sync_row *r) {
         int ids[STORE_MAX_ENTRY_GROUPS];
         size_t n = store_parse_ids(r->groups, ids, STORE_MAX_ENTRY_GROUPS);
         if (grow((void **)&b->gids, &b->capgids, b->ngids + n, sizeof *b->gids) != 0) return -1;
-        memcpy(b->gids + b->ngids, ids, n * sizeof *ids);
+        if (n) memcpy(b->gids + b->ngids, ids, n * sizeof *ids); /* gids is still NULL while no entry has groups */
         w->gfirst = b->ngids;
         w->ngroups = n;
         b->ngids += n;

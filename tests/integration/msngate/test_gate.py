@@ -377,6 +377,12 @@ class GatewayTest(unittest.TestCase):
 
     # ---- raw clients: cancel, forged address, kill -9 ------------------------
 
+    def close_raw(self):
+        """Closes the clients of the last raw_pair, if it got that far (a
+        failed log-in must show as itself, not as a missing attribute)."""
+        for x in self.__dict__.pop("raw", []):
+            x.close()
+
     def raw_pair(self, srv=None):
         """Carol inside and Dave outside, raw protocol, in one switchboard session."""
         t = self.topo
@@ -400,7 +406,7 @@ class GatewayTest(unittest.TestCase):
         while csb.read_cmd().name != "JOI":
             pass
         self.raw = [c, d, csb, dsb]
-        self.addCleanup(lambda: [x.close() for x in self.raw])
+        self.addCleanup(self.close_raw)
         return csb, dsb
 
     @staticmethod
@@ -454,8 +460,7 @@ class GatewayTest(unittest.TestCase):
                     self.assertNotIn(shared, [e[:4] for e in els])
                 finally:
                     self.assertEqual(gate.stop(), 0)
-                    for x in self.raw:
-                        x.close()
+                    self.close_raw()
 
     def test_4_forged_address_opens_nothing(self):
         for mode in ("passive", "inline"):
@@ -474,8 +479,7 @@ class GatewayTest(unittest.TestCase):
                     self.assertEqual(st["refused_forged"], 1, st)
                 finally:
                     self.assertEqual(gate.stop(), 0)
-                    for x in self.raw:
-                        x.close()
+                    self.close_raw()
 
     def test_4_bound_on_pinholes(self):
         # one pinhole at most: Carol's switchboard referral holds it (its hit
@@ -491,8 +495,7 @@ class GatewayTest(unittest.TestCase):
             self.assertEqual([e for e in self.topo.all_elements() if not e[0].startswith("switchboard")], [])
         finally:
             self.assertEqual(gate.stop(), 0)
-            for x in self.raw:
-                x.close()
+            self.close_raw()
 
     def test_4_idle_passive_answers_signals(self):
         """Nothing the capture keeps crosses the gateway (its filter matches
@@ -553,8 +556,7 @@ class GatewayTest(unittest.TestCase):
                     self.assertEqual([e for e in els if e[1] == INSIDE6], [])
                 finally:
                     self.assertEqual(gate.stop(), 0)
-                    for x in self.raw:
-                        x.close()
+                    self.close_raw()
 
     def test_5_kill9_inline_bypass(self):
         gate = Gate(self.topo, "inline", "--expect-timeout", str(PINHOLE_TIMEOUT))

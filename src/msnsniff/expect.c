@@ -27,9 +27,9 @@ int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max, const sn
     t->timeout = timeout_us;
     t->max = max ? max : SN_EXPECT_MAX;
     t->linger = timeout_us < SN_EXPECT_LINGER_US ? timeout_us : SN_EXPECT_LINGER_US;
-    if (!t->b || sn_strmap_init(&t->by_id) != 0 || sn_strmap_init(&t->by_cookie) != 0 ||
-        sn_strmap_init(&t->by_group) != 0 || sn_strmap_init(&t->by_name) != 0 ||
-        sn_strmap_init(&t->pending_by_user) != 0 || sn_strmap_init(&t->pending_by_session) != 0)
+    if (!t->b || sn_u64map_init(&t->by_id) != 0 || sn_strmap_init(&t->by_cookie) != 0 ||
+        sn_u64map_init(&t->by_group) != 0 || sn_strmap_init(&t->by_name) != 0 ||
+        sn_strmap_init(&t->pending_by_user) != 0 || sn_u64map_init(&t->pending_by_session) != 0)
         return -1;
     return 0;
 }
@@ -54,7 +54,11 @@ static void count_add(sn_strmap *m, const char *key, size_t n, int delta) {
  * is hit, retired or gone. */
 static void pending_count(sn_expect_table *t, const sn_expect *e, int delta) {
     if (e->owner[0]) count_add(&t->pending_by_user, e->owner, strlen(e->owner), delta);
-    if (e->session) count_add(&t->pending_by_session, (const char *)&e->session, sizeof e->session, delta);
+    if (e->session) {
+        size_t v = (size_t)(uintptr_t)sn_u64map_get(&t->pending_by_session, e->session);
+        if (delta < 0 && v <= 1) sn_u64map_del(&t->pending_by_session, e->session);
+        else sn_u64map_put(&t->pending_by_session, e->session, (void *)(uintptr_t)(delta < 0 ? v - 1 : v + 1));
+    }
 }
 
 /* The address chains hold only what sn_expect_match can return: pending,
@@ -172,14 +176,14 @@ static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
 }
 
 static void unindex(sn_expect_table *t, sn_expect *e) {
-    sn_strmap_del(&t->by_id, (const char *)&e->id, sizeof e->id);
+    sn_u64map_del(&t->by_id, e->id);
     if (e->cookie_only && sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)) == e)
         sn_strmap_del(&t->by_cookie, e->cookie, strlen(e->cookie));
     if (e->group) {
-        sn_expect *head = sn_strmap_get(&t->by_group, (const char *)&e->group, sizeof e->group);
+        sn_expect *head = sn_u64map_get(&t->by_group, e->group);
         if (head == e) {
-            if (e->gnext) sn_strmap_put(&t->by_group, (const char *)&e->group, sizeof e->group, e->gnext);
-            else sn_strmap_del(&t->by_group, (const char *)&e->group, sizeof e->group);
+            if (e->gnext) sn_u64map_put(&t->by_group, e->group, e->gnext);
+            else sn_u64map_del(&t->by_group, e->group);
         } else {
             for (sn_expect *x = head; x; x = x->gnext)
                 if (x->gnext == e) {
@@ -207,20 +211,18 @@ void sn_expect_free(sn_expect_table *t) {
     while (t->shead) destroy(t, t->shead);
     free(t->b);
     t->b = NULL;
-    sn_strmap_free(&t->by_id, NULL);
+    sn_u64map_free(&t->by_id);
     sn_strmap_free(&t->by_cookie, NULL);
-    sn_strmap_free(&t->by_group, NULL);
+    sn_u64map_free(&t->by_group);
     sn_strmap_free(&t->by_name, NULL);
     sn_strmap_free(&t->pending_by_user, NULL);
-    sn_strmap_free(&t->pending_by_session, NULL);
+    sn_u64map_free(&t->pending_by_session);
 }
 
-sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id) {
-    return sn_strmap_get(&t->by_id, (const char *)&id, sizeof id);
-}
+sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id) { return id ? sn_u64map_get(&t->by_id, id) : NULL; }
 
 void sn_expect_retire_group(sn_expect_table *t, uint64_t group) {
-    for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&group, sizeof group); x; x = x->gnext)
+    for (sn_expect *x = group ? sn_u64map_get(&t->by_group, group) : NULL; x; x = x->gnext)
         if (x->state == SN_EXP_PENDING) {
             spend(t, x, SN_EXP_RETIRED);
             if (t->obs) sn_notify_retired(t->obs, x, SN_END_CANCELLED);
@@ -264,8 +266,7 @@ static const char *put_str(char **at, const char *s, size_t n) {
 
 sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint64_t now, sn_expect **dup) {
     if (dup) *dup = NULL;
-    sn_expect *head =
-        proto->group ? sn_strmap_get(&t->by_group, (const char *)&proto->group, sizeof proto->group) : NULL;
+    sn_expect *head = proto->group ? sn_u64map_get(&t->by_group, proto->group) : NULL;
     for (sn_expect *x = head; x; x = x->gnext) {
         if (x->group == proto->group && x->port == proto->port && x->transport == proto->transport &&
             strcmp(x->host, proto->host) == 0) {
@@ -281,13 +282,13 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
         return NULL;
     }
     if (proto->session && t->max_per_session &&
-        count_get(&t->pending_by_session, (const char *)&proto->session, sizeof proto->session) >= t->max_per_session) {
+        (size_t)(uintptr_t)sn_u64map_get(&t->pending_by_session, proto->session) >= t->max_per_session) {
         t->dropped_session++;
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_SESSION_BOUND);
         return NULL;
     }
     make_room(t);
-    head = proto->group ? sn_strmap_get(&t->by_group, (const char *)&proto->group, sizeof proto->group) : NULL;
+    head = proto->group ? sn_u64map_get(&t->by_group, proto->group) : NULL;
     size_t hl = strnlen(proto->host, sizeof proto->host - 1), cl = strnlen(proto->cookie, sizeof proto->cookie - 1);
     size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
     sn_expect *e = malloc(sizeof *e + hl + cl + fl + tl + 4);
@@ -315,12 +316,12 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     e->flags = proto->flags;
     e->owner = proto->owner_is_to ? e->to : e->from;
     e->id = t->next_id++;
-    sn_strmap_put(&t->by_id, (const char *)&e->id, sizeof e->id, e);
+    sn_u64map_put(&t->by_id, e->id, e);
     if (e->cookie_only && e->cookie[0] && !sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)))
         sn_strmap_put(&t->by_cookie, e->cookie, strlen(e->cookie), e);
     if (e->group) {
         e->gnext = head;
-        sn_strmap_put(&t->by_group, (const char *)&e->group, sizeof e->group, e);
+        sn_u64map_put(&t->by_group, e->group, e);
     }
     e->state = SN_EXP_PENDING;
     e->learned = now;
@@ -360,7 +361,7 @@ void sn_expect_hit(sn_expect_table *t, sn_expect *e, const sn_expect_hit_info *h
     t->hits++;
     if (t->obs) sn_notify_hit(t->obs, e, h);
     if (!e->group) return;
-    for (sn_expect *x = sn_strmap_get(&t->by_group, (const char *)&e->group, sizeof e->group); x; x = x->gnext)
+    for (sn_expect *x = sn_u64map_get(&t->by_group, e->group); x; x = x->gnext)
         if (x != e && x->state == SN_EXP_PENDING) {
             spend(t, x, SN_EXP_RETIRED);
             if (t->obs) sn_notify_retired(t->obs, x, SN_END_SIBLING_HIT);

@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "observer.h"
 #include "strmap.h"
+#include "u64map.h"
 
 #define SN_EXPECT_HOST_MAX 256
 #define SN_EXPECT_USER_MAX 130
@@ -89,15 +90,17 @@ typedef struct sn_expect_table {
     uint64_t evicted; /* pending ones dropped by the size bound */
     uint64_t next_id;
     uint64_t timeout;
-    size_t max;                           /* oldest pending dropped beyond this */
-    sn_strmap by_id, by_cookie, by_group; /* indexes: lookups stay O(1) on long captures */
-    sn_strmap by_name;                    /* lower-case host name -> unresolved expectations, oldest first */
+    size_t max;                /* oldest pending dropped beyond this */
+    sn_u64map by_id, by_group; /* indexes: lookups stay O(1) on long captures */
+    sn_strmap by_cookie;
+    sn_strmap by_name; /* lower-case host name -> unresolved expectations, oldest first */
     uint64_t added, hits, misses;
-    uint64_t retired;                              /* spent without a hit: a sibling's hit or a CANCEL */
-    size_t max_per_user, max_per_session;          /* outstanding (pending) ones; 0 = unbounded */
-    sn_strmap pending_by_user, pending_by_session; /* counts of pending ones */
-    uint64_t dropped_user, dropped_session;        /* refused by those bounds */
-    const sn_observers *obs;                       /* told about every change (may be NULL) */
+    uint64_t retired;                     /* spent without a hit: a sibling's hit or a CANCEL */
+    size_t max_per_user, max_per_session; /* outstanding (pending) ones; 0 = unbounded */
+    sn_strmap pending_by_user;            /* counts of pending ones */
+    sn_u64map pending_by_session;
+    uint64_t dropped_user, dropped_session; /* refused by those bounds */
+    const sn_observers *obs;                /* told about every change (may be NULL) */
 } sn_expect_table;
 
 /* Spent expectations (hit, or retired by a sibling's hit or a CANCEL) are

@@ -167,7 +167,8 @@ store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx)
  * One statement on either backend, so one round trip on PostgreSQL.
  *
  * Snapshots are kept in a bounded cache keyed by account while
- * store_generation() is unchanged; store_contacts_each and
+ * store_generation() is unchanged (a full cache drops older snapshots
+ * for the one just read); store_contacts_each and
  * store_watchers_each of a cached account are answered from it, so a
  * login's CHG and its logout cost no query. */
 typedef struct store_sync_entry {

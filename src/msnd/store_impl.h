@@ -12,8 +12,9 @@
  * the owner is on the contact's AL/BL) may come on the FL row itself or
  * as side rows, one per fact: a backend where a correlated subquery per
  * contact costs more than a few extra rows (SQLite: each is an index
- * descent with a cursor opened and closed) reads them as three range
- * scans and lets store_sync_add join them to the FL entries:
+ * descent with a cursor opened and closed; PostgreSQL: a plan node set
+ * up and run per contact and column) reads them as range scans and lets
+ * store_sync_add join them to the FL entries:
  *   FL_GROUP   id: the contact, a: a group the entry is in
  *   FL_PHONE   id: the contact, email: key, name: value (keys other than
  *              PHH PHW PHM MOB are ignored)

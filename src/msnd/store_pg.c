@@ -1071,56 +1071,56 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
 }
 
 /* ---- a login's reads (store_sync_get): one statement, one round trip;
- * the rows come unordered, store_sync_add orders each kind by column 13
+ * the rows come unordered, store_sync_add orders each kind by column 8
  * (gid, seq). ME is the account's id as SQL, PW the account row's
- * password column. AL and BL are read apart from FL: with the list in the
- * condition the planner expects a few rows and looks each account up by
- * its key, also before the tables are analyzed. ---- */
+ * password column.
+ *
+ * Each branch is one index scan (with a join to users for names): the
+ * entries of all three of the account's lists in one, the entries that
+ * name the account (RL, and LISTED_BY: who has it on AL/BL) in another,
+ * and what the FL rows need of each contact (group memberships, phone
+ * numbers) as side rows that store_sync.c joins to the FL entries
+ * (store_impl.h). Per-contact subqueries cost PostgreSQL the set-up of a
+ * plan node per contact and column, most of the statement's CPU
+ * (BENCHMARKS.md). The list condition (list IN (0, 1, 2)) keeps the
+ * planner's estimate of the rows small before the tables are analyzed,
+ * so it looks each account up by key instead of scanning users. ---- */
 #define SYNC_SQL(ME, PW) \
-    "SELECT 0, id, email, name, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, version," \
-    " (blp = 'AL')::int, (gtc = 'A')::int, 0::bigint, " PW " FROM users WHERE id = " ME " " \
-    "UNION ALL SELECT 1, 0, key, value, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, CASE key WHEN 'PHH' THEN 1" \
-    " WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END, NULL FROM props WHERE " \
-    "owner = " ME " " \
-    "UNION ALL SELECT 2, gid, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, gid, NULL FROM groups" \
-    " WHERE owner = " ME " " \
-    "UNION ALL SELECT 3, e.contact, u.email, e.name, u.name," \
-    " (SELECT string_agg(gid::text, ',' ORDER BY gid) FROM fl_groups g" \
-    "  WHERE g.owner = e.owner AND g.contact = e.contact)," \
-    " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHH')," \
-    " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHW')," \
-    " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHM')," \
-    " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'MOB')," \
-    " (u.blp = 'AL')::int," \
-    " EXISTS(SELECT 1 FROM list_entries a WHERE a.owner = e.contact AND a.list = 1 AND a.contact = " ME ")::int," \
-    " EXISTS(SELECT 1 FROM list_entries x WHERE x.owner = e.contact AND x.list = 2 AND x.contact = " ME ")::int," \
-    " e.seq, NULL FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = " ME " AND e.list = 0 " \
-    "UNION ALL SELECT 4, e.contact, u.email, e.name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq, NULL" \
-    " FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = " ME " AND e.list = 1 " \
-    "UNION ALL SELECT 5, e.contact, u.email, e.name, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq, NULL" \
-    " FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = " ME " AND e.list = 2 " \
-    "UNION ALL SELECT 6, u.id, u.email, u.name, u.name, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, e.seq, NULL" \
-    " FROM list_entries e JOIN users u ON u.id = e.owner WHERE e.contact = " ME " AND e.list = 0"
+    "SELECT 0, id, email, name, NULL::text, version, (blp = 'AL')::int, (gtc = 'A')::int, 0::bigint, " PW \
+    " FROM users WHERE id = " ME " " \
+    "UNION ALL SELECT 1, 0, key, value, NULL, 0, 0, 0, CASE key WHEN 'PHH' THEN 1 WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3" \
+    " WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END, NULL FROM props WHERE owner = " ME " " \
+    "UNION ALL SELECT 2, gid, NULL, name, NULL, 0, 0, 0, gid, NULL FROM groups WHERE owner = " ME " " \
+    "UNION ALL SELECT 3 + e.list, e.contact, u.email, e.name, u.name, (u.blp = 'AL')::int, 0, 0, e.seq, NULL" \
+    " FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = " ME " AND e.list IN (0, 1, 2) " \
+    "UNION ALL SELECT CASE e.list WHEN 0 THEN 6 ELSE 9 END, u.id, u.email, u.name, u.name, 0, e.list, 0, e.seq, NULL" \
+    " FROM list_entries e JOIN users u ON u.id = e.owner WHERE e.contact = " ME " AND e.list IN (0, 1, 2) " \
+    "UNION ALL SELECT 7, contact, NULL, NULL, NULL, gid, 0, 0, 0, NULL FROM fl_groups WHERE owner = " ME " " \
+    "UNION ALL SELECT 8, p.owner, p.key, p.value, NULL, 0, 0, 0, 0, NULL" \
+    " FROM list_entries e JOIN props p ON p.owner = e.contact" \
+    " WHERE e.owner = " ME " AND e.list = 0 AND p.key IN ('PHH', 'PHW', 'PHM', 'MOB')"
+_Static_assert(SYNC_FL == 3 && SYNC_RL == 6 && SYNC_FL_GROUP == 7 && SYNC_FL_PHONE == 8 && SYNC_LISTED_BY == 9,
+               "SYNC_SQL's kinds");
+_Static_assert(MSNP_LIST_AL == 1 && MSNP_LIST_BL == 2, "list_entries.list is the list's number");
 
-/* Hands the rows to b; the account row's password (column 14) to pw when
+/* Hands the rows to b; the account row's password (column 9) to pw when
  * it is not NULL. 0 when there was an account row. */
 static store_rc sync_result(pg_store *s, PGresult *r, store_sync_builder *b, store_user *pw) {
     store_rc rc = STORE_NOTFOUND;
     for (int i = 0; i < PQntuples(r); i++) {
         store_sync_row w;
+        memset(&w, 0, sizeof w);
         w.kind = atoi(PQgetvalue(r, i, 0));
         w.id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-        const char *t[8];
-        for (int k = 0; k < 8; k++) t[k] = PQgetisnull(r, i, 2 + k) ? NULL : PQgetvalue(r, i, 2 + k);
-        w.email = t[0];
-        w.name = t[1];
-        w.peer_name = t[2];
-        w.groups = t[3];
-        for (int k = 0; k < 4; k++) w.phones[k] = t[4 + k];
-        w.a = strtoll(PQgetvalue(r, i, 10), NULL, 10);
-        w.b = atoi(PQgetvalue(r, i, 11));
-        w.c = atoi(PQgetvalue(r, i, 12));
-        w.ord = strtoll(PQgetvalue(r, i, 13), NULL, 10);
+        w.email = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2);
+        w.name = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
+        w.peer_name = PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);
+        w.a = strtoll(PQgetvalue(r, i, 5), NULL, 10);
+        w.b = atoi(PQgetvalue(r, i, 6));
+        w.c = atoi(PQgetvalue(r, i, 7));
+        w.ord = strtoll(PQgetvalue(r, i, 8), NULL, 10);
+        /* the RL branch's join gives these rows texts they do not need */
+        if (w.kind == SYNC_LISTED_BY) w.email = w.name = w.peer_name = NULL;
         if (store_sync_add(b, &w) != 0) {
             set_err(s, "out of memory");
             return STORE_ERROR;
@@ -1130,7 +1130,7 @@ static store_rc sync_result(pg_store *s, PGresult *r, store_sync_builder *b, sto
         if (!pw) continue;
         pw->id = w.id;
         snprintf(pw->email, sizeof pw->email, "%s", w.email ? w.email : "");
-        snprintf(pw->password, sizeof pw->password, "%s", PQgetvalue(r, i, 14));
+        snprintf(pw->password, sizeof pw->password, "%s", PQgetvalue(r, i, 9));
         snprintf(pw->name, sizeof pw->name, "%s", w.name ? w.name : "");
         pw->version = (uint32_t)w.a;
         pw->blp_allow = w.b;
@@ -1153,7 +1153,7 @@ static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
 
 /* The account by e-mail with its password, and its snapshot, in the same
  * round trip (store_user_get_for_login). The e-mail is looked up once, in
- * the CTE: SYNC_SQL names the account in nine places, and as nine
+ * the CTE: SYNC_SQL names the account in seven places, and as seven
  * subqueries on users' e-mail index each would be its own index probe. */
 static store_rc pg_login_rows(store *base, const char *email, store_user *out, store_sync_builder *b) {
     pg_store *s = S(base);

@@ -5,7 +5,12 @@
  *
  * The cache is direct-mapped by account id (a colliding account replaces
  * the older one) and holds at most SYNC_CACHE_BYTES; a snapshot larger
- * than SYNC_ENTRY_MAX_BYTES is handed to its caller but not kept. When the
+ * than SYNC_ENTRY_MAX_BYTES is handed to its caller but not kept. A full
+ * cache makes room for a new snapshot by dropping older ones (make_room):
+ * the snapshot just read is the one about to be used (a login's SYN, ILN
+ * and fan-out follow its USR within milliseconds), so refusing it would
+ * turn each of those into a query of its own once a few thousand accounts
+ * had logged in. When the
  * generation moves, everything in it is dropped at the next look-up: any
  * change, made here or by another process or node, may have changed any
  * account's snapshot (a contact's BLP, a watcher's name). */
@@ -59,6 +64,7 @@ struct sync_cache {
     uint32_t used[SYNC_SLOTS]; /* indexes of the slots filled since the last flush */
     unsigned char listed[SYNC_SLOTS];
     size_t nused;
+    size_t evict_at; /* make_room's next position in used */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t size) {
@@ -318,6 +324,7 @@ static void cache_flush(struct sync_cache *c) {
     }
     c->nused = 0;
     c->bytes = 0;
+    c->evict_at = 0;
 }
 
 void store_sync_cache_free(store *s) {
@@ -340,6 +347,21 @@ static sync_snap *lookup(store *s, int64_t uid) {
     return y && y->uid == uid ? y : NULL;
 }
 
+/* Drops snapshots until need more bytes fit: round robin over the slots
+ * in the order they were first filled, which approximates oldest first
+ * without keeping a list in use order. */
+static void make_room(struct sync_cache *c, size_t need) {
+    for (size_t n = 0; n < c->nused && c->bytes + need > SYNC_CACHE_BYTES; n++) {
+        if (c->evict_at >= c->nused) c->evict_at = 0;
+        uint32_t k = c->used[c->evict_at++];
+        sync_snap *old = c->slot[k];
+        if (!old) continue;
+        c->slot[k] = NULL;
+        c->bytes -= old->bytes;
+        snap_unref(old);
+    }
+}
+
 static void insert(store *s, sync_snap *y) {
     if (y->bytes > SYNC_ENTRY_MAX_BYTES) return;
     if (!s->sync) {
@@ -359,6 +381,7 @@ static void insert(store *s, sync_snap *y) {
         c->bytes -= old->bytes;
         snap_unref(old);
     }
+    if (c->bytes + y->bytes > SYNC_CACHE_BYTES) make_room(c, y->bytes);
     if (c->bytes + y->bytes > SYNC_CACHE_BYTES) return;
     if (!c->listed[k]) {
         c->listed[k] = 1;

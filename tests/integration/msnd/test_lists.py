@@ -277,6 +277,85 @@ def test_login_snapshot_follows_admin_changes(srv):
     assert any(line.startswith("LST T FL ") and line.endswith(" 0 0") for line in after), after
 
 
+def reply(c, name):
+    """The next command named name, skipping notifications before it."""
+    return read_until(c, lambda cmd: cmd.name == name)[-1]
+
+
+def contact_view(lines):
+    """From sync_lines: {email: (entry name, groups)} of the FL, the BPR
+    lines as (email, key, value) and the ILN lines."""
+    fl = {}
+    for line in lines:
+        if line.startswith("LST T FL "):
+            w = line.split(" ")
+            fl[w[6]] = (w[7], w[8])
+    bpr = sorted((w[2], w[3], w[4] if len(w) > 4 else "") for w in (line.split(" ") for line in lines)
+                 if w[0] == "BPR")
+    iln = sorted(line for line in lines if line.startswith("ILN "))
+    return fl, bpr, iln
+
+
+def test_next_login_sees_contact_changes(srv):
+    # A login reads what it says about each FL contact (phone numbers, the
+    # contact's own name, whether the contact has the user on its AL or BL,
+    # the user's groups for it) from rows other than the FL entry's; every
+    # change to them must show at the user's next login, after an earlier
+    # login's snapshot was kept, and stay with the right contact.
+    a, b = make_friends(srv)
+    c = online(srv, "carol@example.com")
+    add(b, "FL", "carol@example.com", "Carol")
+    reply(b, "ADD")
+    t = b.trid()
+    b.send_line("ADG %d Work 0" % t)
+    gid = reply(b, "ADG").args[3]
+    add(b, "FL", "alice@example.com", "Alice", group=gid)
+    reply(b, "ADD")
+    t = c.trid()
+    c.send_line("PRP %d PHW 555-2" % t)
+    reply(c, "PRP")
+    b.close()
+
+    def phones(email, phh="", phw="", mob="N"):
+        return [(email, "MOB", mob), (email, "PHH", phh), (email, "PHM", ""), (email, "PHW", phw)]
+
+    fl, bpr, iln = contact_view(sync_lines(login(srv, "bob@example.com")))
+    assert fl == {"alice@example.com": ("Alice", "0," + gid), "carol@example.com": ("Carol", "0")}, fl
+    assert bpr == phones("alice@example.com") + phones("carol@example.com", phw="555-2"), bpr
+    assert iln == ["ILN T NLN alice@example.com Alice", "ILN T NLN carol@example.com Carol"], iln
+
+    # alice: a phone number, a new name, BLP BL without bob on her AL;
+    # carol blocks bob; bob moves carol into Work and alice out of it.
+    for line, name in (("PRP %d PHH 555-1", "PRP"), ("REA %d alice@example.com Alice%%20L", "REA"),
+                       ("BLP %d BL", "BLP")):
+        t = a.trid()
+        a.send_line(line % t)
+        reply(a, name)
+    add(c, "BL", "bob@example.com")
+    reply(c, "ADD")
+    b = login(srv, "bob@example.com")
+    add(b, "FL", "carol@example.com", "Carol", group=gid)
+    reply(b, "ADD")
+    t = b.trid()
+    b.send_line("REM %d FL alice@example.com %s" % (t, gid))
+    reply(b, "REM")
+    b.close()
+    fl, bpr, iln = contact_view(sync_lines(login(srv, "bob@example.com")))
+    # (a rename also renames the entries naming alice)
+    assert fl == {"alice@example.com": ("Alice%20L", "0"), "carol@example.com": ("Carol", "0," + gid)}, fl
+    assert bpr == phones("alice@example.com", phh="555-1") + phones("carol@example.com", phw="555-2"), bpr
+    assert iln == [], iln
+
+    # alice puts bob on her AL, carol takes him off her BL: both show again.
+    add(a, "AL", "bob@example.com")
+    reply(a, "ADD")
+    t = c.trid()
+    c.send_line("REM %d BL bob@example.com" % t)
+    reply(c, "REM")
+    fl, bpr, iln = contact_view(sync_lines(login(srv, "bob@example.com")))
+    assert iln == ["ILN T NLN alice@example.com Alice%20L", "ILN T NLN carol@example.com Carol"], iln
+
+
 def test_hidden_user_not_in_iln(srv):
     a = online(srv, "alice@example.com", status="HDN")
     b = online(srv, "bob@example.com")

@@ -504,6 +504,68 @@ static void test_generation_first_call(void **state) {
     }
 }
 
+/* Waits (bounded: 60 s) until the generation stops moving: on PostgreSQL
+ * each call reports a change until the LISTEN is answered. */
+static void settle_generation(store *s) {
+    uint64_t g = store_generation(s);
+    for (int i = 0; pg_url && i < 6000; i++) {
+        usleep(10000);
+        uint64_t h = store_generation(s);
+        if (h == g) break;
+        g = h;
+    }
+}
+
+/* More snapshots than the cache holds (8 MiB: 200 accounts of about 50 KB
+ * each, 28 FL and 28 RL entries with the longest names): the one read
+ * last is still served from the cache afterwards (the same block), as a
+ * login's SYN and ILN need it to be, instead of being refused because
+ * older snapshots filled the cache. */
+static void test_sync_cache_full(void **state) {
+    fixture *f = *state;
+    enum { USERS = 200, CONTACTS = 28 };
+    char longname[MSNP_MAX_NAME_ENCODED + 1];
+    memset(longname, 'n', MSNP_MAX_NAME_ENCODED);
+    longname[MSNP_MAX_NAME_ENCODED] = '\0';
+    static const int group0[1] = {0};
+    assert_int_equal(store_load_begin(f->s), STORE_OK);
+    for (int i = 0; i < USERS; i++) {
+        store_user u;
+        memset(&u, 0, sizeof u);
+        u.id = 1 + i;
+        snprintf(u.email, sizeof u.email, "u%d@x.com", i);
+        snprintf(u.password, sizeof u.password, "pw");
+        snprintf(u.name, sizeof u.name, "%s", longname);
+        u.version = 2;
+        u.blp_allow = 1;
+        u.gtc_prompt = 1;
+        assert_int_equal(store_load_user(f->s, &u), STORE_OK);
+        assert_int_equal(store_load_group(f->s, u.id, 0, "Other%20Contacts"), STORE_OK);
+    }
+    for (int i = 0; i < USERS; i++)
+        for (int k = 1; k <= CONTACTS; k++) {
+            store_entry e = {.contact = 1 + (i + k) % USERS, .name = longname, .groups = group0, .ngroups = 1};
+            assert_int_equal(store_load_entry(f->s, 1 + i, MSNP_LIST_FL, &e), STORE_OK);
+        }
+    assert_int_equal(store_load_end(f->s, 1), STORE_OK);
+    settle_generation(f->s);
+    for (int i = 0; i < USERS; i++) {
+        const store_sync *y;
+        assert_int_equal(store_sync_get(f->s, 1 + i, &y), STORE_OK);
+        assert_int_equal(y->count[MSNP_LIST_FL], CONTACTS);
+        assert_int_equal(y->count[MSNP_LIST_RL], CONTACTS);
+        store_sync_release(f->s, y);
+    }
+    for (int i = USERS - 3; i < USERS; i++) {
+        const store_sync *y1, *y2;
+        assert_int_equal(store_sync_get(f->s, 1 + i, &y1), STORE_OK);
+        assert_int_equal(store_sync_get(f->s, 1 + i, &y2), STORE_OK);
+        assert_ptr_equal(y1, y2);
+        store_sync_release(f->s, y1);
+        store_sync_release(f->s, y2);
+    }
+}
+
 static void test_read_scope(void **state) {
     fixture *f = *state;
     if (pg_url) skip(); /* SQLite's snapshot scopes */
@@ -618,6 +680,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_first_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racing_adds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_cache_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
     };

@@ -671,13 +671,9 @@ static void collect_from(const char *key, void *value, void *arg) {
     drop_ctx *d = arg;
     const remote_user *r = value;
     if (r->from != d->from) return;
-    if (d->n == d->cap) {
-        size_t ncap = d->cap ? d->cap * 2 : 64;
-        void *e = realloc(d->emails, ncap * sizeof *d->emails);
-        if (!e) return; /* those left over stay until the peer says OFF or comes back */
-        d->emails = e;
-        d->cap = ncap;
-    }
+    void *e = msnkit_grow(d->emails, &d->cap, d->n + 1, sizeof *d->emails, 64);
+    if (!e) return; /* those left over stay until the peer says OFF or comes back */
+    d->emails = e;
     snprintf(d->emails[d->n++], sizeof d->emails[0], "%s", key);
 }
 

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <msnkit/grow.h>
+
 #define SYNC_SLOTS 4096u
 #define SYNC_CACHE_BYTES (8u << 20)
 #define SYNC_ENTRY_MAX_BYTES (64u << 10)
@@ -67,24 +69,15 @@ struct sync_cache {
     size_t evict_at; /* make_room's next position in used */
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap : 16;
-    while (nc < need) nc *= 2;
-    void *n = realloc(*p, nc * size);
-    if (!n) return -1;
-    *p = n;
-    *cap = nc;
-    return 0;
-}
-
 static size_t keep_text(store_sync_builder *b, const char *t, int *failed) {
     if (!t) return NO_TEXT;
     size_t n = strlen(t) + 1;
-    if (grow((void **)&b->pool, &b->cap, b->used + n, 1) != 0) {
+    char *pool = msnkit_grow(b->pool, &b->cap, b->used + n, 1, 16);
+    if (!pool) {
         *failed = 1;
         return NO_TEXT;
     }
+    b->pool = pool;
     memcpy(b->pool + b->used, t, n);
     b->used += n;
     return b->used - n;
@@ -92,7 +85,9 @@ static size_t keep_text(store_sync_builder *b, const char *t, int *failed) {
 
 int store_sync_add(store_sync_builder *b, const store_sync_row *r) {
     if (r->kind < 0 || r->kind >= SYNC_KINDS) return -1;
-    if (grow((void **)&b->rows, &b->caprows, b->nrows + 1, sizeof *b->rows) != 0) return -1;
+    raw_row *rows = msnkit_grow(b->rows, &b->caprows, b->nrows + 1, sizeof *rows, 16);
+    if (!rows) return -1;
+    b->rows = rows;
     int failed = 0;
     raw_row *w = &b->rows[b->nrows];
     memset(w, 0, sizeof *w);
@@ -112,8 +107,12 @@ int store_sync_add(store_sync_builder *b, const store_sync_row *r) {
     if (r->kind == SYNC_FL) {
         int ids[STORE_MAX_ENTRY_GROUPS];
         size_t n = store_parse_ids(r->groups, ids, STORE_MAX_ENTRY_GROUPS);
-        if (grow((void **)&b->gids, &b->capgids, b->ngids + n, sizeof *b->gids) != 0) return -1;
-        if (n) memcpy(b->gids + b->ngids, ids, n * sizeof *ids); /* gids is still NULL while no entry has groups */
+        if (n) { /* gids stays NULL while no entry has groups (their side rows carry them) */
+            int *gids = msnkit_grow(b->gids, &b->capgids, b->ngids + n, sizeof *gids, 16);
+            if (!gids) return -1;
+            b->gids = gids;
+            memcpy(b->gids + b->ngids, ids, n * sizeof *ids);
+        }
         w->gfirst = b->ngids;
         w->ngroups = n;
         b->ngids += n;

@@ -12,7 +12,8 @@
 /* The array p of *cap elements of elem bytes, reallocated to hold at least
  * need of them: first elements at the start, doubling after. Returns the
  * array (p itself when it already has room), or NULL when memory runs out
- * or the size would overflow; p and *cap are then unchanged. */
+ * or the size would overflow; p and *cap are then unchanged. need is at
+ * least 1: an empty array asked for no room is still NULL. */
 static inline void *msnkit_grow(void *p, size_t *cap, size_t need, size_t elem, size_t first) {
     if (need <= *cap) return p;
     size_t nc = *cap ? *cap : first;

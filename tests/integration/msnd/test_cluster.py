@@ -427,13 +427,37 @@ class TwoNodes:
     shared database, telling each other their users' presence (--ns-peers)."""
 
     def __init__(self, link_host="127.0.0.1"):
-        self.links = [free_port(), free_port()]
+        self.link_host = link_host
         self.db = msntest.db_copy(TEMPLATE)
+        self.make_nodes()
+
+    def make_nodes(self):
+        self.links = [free_port(), free_port()]
+        while self.links[1] == self.links[0]:
+            self.links[1] = free_port()
         self.nodes = []
         for i in (0, 1):
-            args = ["--role", "ns,sb", "--db", self.db, "--link-listen", "%s:%d" % (link_host, self.links[i]),
+            args = ["--role", "ns,sb", "--db", self.db, "--link-listen", "%s:%d" % (self.link_host, self.links[i]),
                     "--ns-peers", "127.0.0.1:%d" % self.links[1 - i]]
             self.nodes.append(msntest.MsndServer(MSND, args=args))
+
+    def start_nodes(self):
+        """Starts both nodes; a link port that another process took between
+        free_port and msnd's bind is tried again with new ones (the port
+        must be known to both nodes before either starts, so it cannot be
+        left to the kernel)."""
+        for attempt in range(5):
+            try:
+                for n in self.nodes:
+                    n.start()
+                return
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 4:
+                    raise
+                for n in self.nodes:
+                    n.stop()
+                    n.cleanup()
+                self.make_nodes()
 
     def wait_peered(self, i, timeout=15.0):
         """Until node i, since its last start, has dialled the other node and
@@ -447,8 +471,7 @@ class TwoNodes:
             time.sleep(0.05)
 
     def __enter__(self):
-        for n in self.nodes:
-            n.start()
+        self.start_nodes()
         self.wait_peered(0)
         self.wait_peered(1)
         return self

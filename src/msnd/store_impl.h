@@ -8,13 +8,12 @@
 /* One row of a login read (store_sync_get); backends hand them to
  * store_sync_add in any order.
  *
- * What an FL entry says about its contact (groups, phone numbers, whether
- * the owner is on the contact's AL/BL) may come on the FL row itself or
- * as side rows, one per fact: a backend where a correlated subquery per
- * contact costs more than a few extra rows (SQLite: each is an index
- * descent with a cursor opened and closed; PostgreSQL: a plan node set
- * up and run per contact and column) reads them as range scans and lets
- * store_sync_add join them to the FL entries:
+ * What an FL entry says about its contact beyond its BLP (its groups,
+ * phone numbers, whether the owner is on the contact's AL/BL) comes as
+ * side rows, one per fact, read by range scans rather than by correlated
+ * subqueries per contact (SQLite: each an index descent with a cursor
+ * opened and closed; PostgreSQL: a plan node set up and run per contact
+ * and column); store_sync_add joins them to the FL entries:
  *   FL_GROUP   id: the contact, a: a group the entry is in
  *   FL_PHONE   id: the contact, email: key, name: value (keys other than
  *              PHH PHW PHM MOB are ignored)
@@ -39,10 +38,8 @@ typedef struct store_sync_row {
     const char *email;     /* USER, lists: e-mail; PROP: the key */
     const char *name;      /* USER: friendly name; PROP: value; GROUP: name; FL/AL/BL: the entry's name */
     const char *peer_name; /* FL/RL: the other account's own name */
-    const char *groups;    /* FL: "0,3" */
-    const char *phones[4]; /* FL: the contact's PHH PHW PHM MOB, NULL when not set */
-    int64_t a;             /* USER: list version; FL: the contact's BLP is AL */
-    int b, c;              /* USER: BLP AL, GTC A; FL: the owner is on the contact's AL, BL */
+    int64_t a;             /* USER: list version; FL: the contact's BLP is AL; FL_GROUP: gid */
+    int b, c;              /* USER: BLP AL, GTC A; LISTED_BY: b is the list */
     int64_t ord; /* GROUP: gid; lists: the entry's position (rowid, seq); the rows of a kind are ordered by it */
 } store_sync_row;
 typedef struct store_sync_builder store_sync_builder;

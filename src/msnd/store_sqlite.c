@@ -145,22 +145,22 @@ static const char *const sql_text[Q_COUNT] = {
      * rather than seven correlated subqueries per contact, and lists are
      * picked with BETWEEN, not IN, which would build an ephemeral table per
      * execution: together 40 % fewer instructions per login read. */
-    [Q_SYNC] = "SELECT 0,id,email,name,NULL,NULL,NULL,NULL,NULL,NULL,version,blp='AL',gtc='A',0 FROM users WHERE id=?1 "
-               "UNION ALL SELECT 1,0,key,value,NULL,NULL,NULL,NULL,NULL,NULL,0,0,0,CASE key WHEN 'PHH' THEN 1 "
+    [Q_SYNC] = "SELECT 0,id,email,name,NULL,version,blp='AL',gtc='A',0 FROM users WHERE id=?1 "
+               "UNION ALL SELECT 1,0,key,value,NULL,0,0,0,CASE key WHEN 'PHH' THEN 1 "
                "WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END "
                "FROM props WHERE owner=?1 "
-               "UNION ALL SELECT 2,gid,NULL,name,NULL,NULL,NULL,NULL,NULL,NULL,0,0,0,gid FROM groups WHERE owner=?1 "
-               "UNION ALL SELECT 3,e.contact,u.email,e.name,u.name,NULL,NULL,NULL,NULL,NULL,u.blp='AL',0,0,e.rowid "
+               "UNION ALL SELECT 2,gid,NULL,name,NULL,0,0,0,gid FROM groups WHERE owner=?1 "
+               "UNION ALL SELECT 3,e.contact,u.email,e.name,u.name,u.blp='AL',0,0,e.rowid "
                "FROM list_entries e JOIN users u ON u.id=e.contact WHERE e.owner=?1 AND e.list=0 "
-               "UNION ALL SELECT 3+e.list,e.contact,u.email,e.name,NULL,NULL,NULL,NULL,NULL,NULL,0,0,0,e.rowid "
+               "UNION ALL SELECT 3+e.list,e.contact,u.email,e.name,NULL,0,0,0,e.rowid "
                "FROM list_entries e JOIN users u ON u.id=e.contact WHERE e.owner=?1 AND e.list BETWEEN 1 AND 2 "
-               "UNION ALL SELECT 6,u.id,u.email,u.name,u.name,NULL,NULL,NULL,NULL,NULL,0,0,0,e.rowid "
+               "UNION ALL SELECT 6,u.id,u.email,u.name,u.name,0,0,0,e.rowid "
                "FROM list_entries e JOIN users u ON u.id=e.owner WHERE e.contact=?1 AND e.list=0 "
-               "UNION ALL SELECT 7,contact,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,gid,0,0,0 "
+               "UNION ALL SELECT 7,contact,NULL,NULL,NULL,gid,0,0,0 "
                "FROM fl_groups WHERE owner=?1 "
-               "UNION ALL SELECT 8,p.owner,p.key,p.value,NULL,NULL,NULL,NULL,NULL,NULL,0,0,0,0 "
+               "UNION ALL SELECT 8,p.owner,p.key,p.value,NULL,0,0,0,0 "
                "FROM list_entries e JOIN props p ON p.owner=e.contact WHERE e.owner=?1 AND e.list=0 "
-               "UNION ALL SELECT 9,owner,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,0,list,0,0 "
+               "UNION ALL SELECT 9,owner,NULL,NULL,NULL,0,list,0,0 "
                "FROM list_entries WHERE contact=?1 AND list BETWEEN 1 AND 2",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -880,12 +880,10 @@ static store_rc sq_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
         r.email = (const char *)sqlite3_column_text(st, 2);
         r.name = (const char *)sqlite3_column_text(st, 3);
         r.peer_name = (const char *)sqlite3_column_text(st, 4);
-        r.groups = (const char *)sqlite3_column_text(st, 5);
-        for (int k = 0; k < 4; k++) r.phones[k] = (const char *)sqlite3_column_text(st, 6 + k);
-        r.a = sqlite3_column_int64(st, 10);
-        r.b = sqlite3_column_int(st, 11);
-        r.c = sqlite3_column_int(st, 12);
-        r.ord = sqlite3_column_int64(st, 13);
+        r.a = sqlite3_column_int64(st, 5);
+        r.b = sqlite3_column_int(st, 6);
+        r.c = sqlite3_column_int(st, 7);
+        r.ord = sqlite3_column_int64(st, 8);
         if (store_sync_add(b, &r) != 0) {
             sqlite3_reset(st);
             snprintf(s->base.err, sizeof s->base.err, "out of memory");

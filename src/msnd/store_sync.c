@@ -33,8 +33,7 @@
 typedef struct raw_row {
     int kind;
     int64_t id;
-    size_t email, name, peer_name, phones[4];
-    size_t gfirst, ngroups; /* FL: ids in the builder's gid pool */
+    size_t email, name, peer_name;
     int64_t a;
     int b, c;
     int64_t ord;
@@ -45,8 +44,6 @@ struct store_sync_builder {
     size_t nrows, caprows;
     char *pool;
     size_t used, cap;
-    int *gids;
-    size_t ngids, capgids;
     size_t nkind[SYNC_KINDS];
 };
 
@@ -96,7 +93,6 @@ int store_sync_add(store_sync_builder *b, const store_sync_row *r) {
     w->email = keep_text(b, r->email, &failed);
     w->name = keep_text(b, r->name, &failed);
     w->peer_name = keep_text(b, r->peer_name, &failed);
-    for (int k = 0; k < 4; k++) w->phones[k] = keep_text(b, r->phones[k], &failed);
     w->a = r->a;
     w->b = r->b;
     w->c = r->c;
@@ -104,19 +100,6 @@ int store_sync_add(store_sync_builder *b, const store_sync_row *r) {
     /* Side rows are joined to their FL entry by contact: kept in contact
      * order, a contact's groups ascending (by_kind_then_ord). */
     if (r->kind >= SYNC_FL_GROUP) w->ord = r->id;
-    if (r->kind == SYNC_FL) {
-        int ids[STORE_MAX_ENTRY_GROUPS];
-        size_t n = store_parse_ids(r->groups, ids, STORE_MAX_ENTRY_GROUPS);
-        if (n) { /* gids stays NULL while no entry has groups (their side rows carry them) */
-            int *gids = msnkit_grow(b->gids, &b->capgids, b->ngids + n, sizeof *gids, 16);
-            if (!gids) return -1;
-            b->gids = gids;
-            memcpy(b->gids + b->ngids, ids, n * sizeof *ids);
-        }
-        w->gfirst = b->ngids;
-        w->ngroups = n;
-        b->ngids += n;
-    }
     if (failed) return -1;
     b->nrows++;
     b->nkind[r->kind]++;
@@ -126,7 +109,6 @@ int store_sync_add(store_sync_builder *b, const store_sync_row *r) {
 static void builder_free(store_sync_builder *b) {
     free(b->rows);
     free(b->pool);
-    free(b->gids);
 }
 
 static const store_sync_entry *fl_entries_for_sort;
@@ -176,7 +158,7 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     qsort(b->rows, b->nrows, sizeof *b->rows, by_kind_then_ord);
     size_t nent = b->nkind[SYNC_FL] + b->nkind[SYNC_AL] + b->nkind[SYNC_BL] + b->nkind[SYNC_RL];
     size_t ng = b->nkind[SYNC_GROUP], nfl = b->nkind[SYNC_FL];
-    size_t nfgid = b->ngids + b->nkind[SYNC_FL_GROUP];
+    size_t nfgid = b->nkind[SYNC_FL_GROUP];
     size_t o_ent = ALIGN8(sizeof(sync_snap));
     size_t o_gid = ALIGN8(o_ent + nent * sizeof(store_sync_entry));
     size_t o_gname = ALIGN8(o_gid + ng * sizeof(int));
@@ -196,7 +178,6 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     uint32_t *idx = (uint32_t *)(blk + o_idx);
     char *pool = blk + o_pool;
     if (b->used) memcpy(pool, b->pool, b->used);
-    if (b->ngids) memcpy(fgid, b->gids, b->ngids * sizeof(int));
 #define TXT(off) ((off) == NO_TEXT ? NULL : pool + (off))
 #define STR(off) ((off) == NO_TEXT ? "" : pool + (off))
     /* Each list's entries in one run, in the order they came. */
@@ -241,12 +222,8 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
             e->e.name = STR(r->name);
             e->peer_name = STR(r->peer_name);
             if (r->kind == SYNC_FL) {
-                e->e.groups = fgid + r->gfirst;
-                e->e.ngroups = r->ngroups;
-                for (int k = 0; k < 4; k++) e->e.phones[k] = TXT(r->phones[k]);
+                e->e.groups = fgid; /* none until its FL_GROUP rows */
                 e->blp_allow = r->a != 0;
-                e->in_al = r->b;
-                e->in_bl = r->c;
             }
             break;
         }
@@ -258,14 +235,14 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     y->fl_by_contact = idx;
     /* Side rows (store_impl.h), sorted by kind and contact. */
     store_sync_entry *fl = (store_sync_entry *)y->pub.entries[MSNP_LIST_FL];
-    size_t fg = b->ngids;
+    size_t fg = 0;
     while (at_row < b->nrows) {
         const raw_row *r = &b->rows[at_row];
         store_sync_entry *e = fl_find(fl, idx, nfl, r->id);
         if (r->kind == SYNC_FL_GROUP) {
             size_t run = at_row;
             while (run < b->nrows && b->rows[run].kind == SYNC_FL_GROUP && b->rows[run].id == r->id) run++;
-            if (e && e->e.ngroups == 0) {
+            if (e) {
                 e->e.groups = fgid + fg;
                 for (size_t k = at_row; k < run && e->e.ngroups < STORE_MAX_ENTRY_GROUPS; k++) {
                     fgid[fg++] = (int)b->rows[k].a;

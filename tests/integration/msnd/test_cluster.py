@@ -660,6 +660,11 @@ def test_kept_watchers_follow_logins_and_logouts():
     the node the user is on as on the other, and never on a session that
     went."""
     A = "alice@example.com"
+
+    def hear_nln(status, *conns):
+        for c in conns:
+            assert next_presence(c, E).line == "NLN %s %s my%%20screen%%20name" % (status, E)
+
     with TwoNodes() as tn:
         n1, n2 = tn.nodes
         n = online(n2, N, via_ds=False)
@@ -669,19 +674,16 @@ def test_kept_watchers_follow_logins_and_logouts():
         t = send(a, "ADD {t} FL %s E", E)
         reply(a, t, "ADD")
         e = online(n1, E, via_ds=False)
-        for c in (n, a):
-            assert next_presence(c, E).line == "NLN NLN %s my%%20screen%%20name" % E
+        hear_nln("NLN", n, a)
         send(e, "CHG {t} BSY")  # node 1 and node 2 keep E's watchers now
-        for c in (n, a):
-            assert next_presence(c, E).line == "NLN BSY %s my%%20screen%%20name" % E
+        hear_nln("BSY", n, a)
         # alice moves to node 1, where E is: she hears E from node 1 itself
         a.send_line("OUT")
         a.close()
         a = online(n1, A, via_ds=False)
         assert next_presence(a, E).line.startswith("ILN ")
         send(e, "CHG {t} AWY")
-        for c in (n, a):
-            assert next_presence(c, E).line == "NLN AWY %s my%%20screen%%20name" % E
+        hear_nln("AWY", n, a)
         # and back to node 2, twice: the second login replaces the first
         a.send_line("OUT")
         a.close()
@@ -691,8 +693,7 @@ def test_kept_watchers_follow_logins_and_logouts():
         assert next_named(old, "OUT").args == ["OTH"]
         assert next_presence(a, E).line.startswith("ILN ")
         send(e, "CHG {t} BSY")
-        for c in (n, a):
-            assert next_presence(c, E).line == "NLN BSY %s my%%20screen%%20name" % E
+        hear_nln("BSY", n, a)
         # N logs out of node 2 and in on node 1: E's changes reach N there
         # and nobody on node 2 but alice
         n.send_line("OUT")
@@ -700,8 +701,7 @@ def test_kept_watchers_follow_logins_and_logouts():
         n = online(n1, N, via_ds=False)
         assert next_presence(n, E).line.startswith("ILN ")
         send(e, "CHG {t} NLN")
-        for c in (n, a):
-            assert next_presence(c, E).line == "NLN NLN %s my%%20screen%%20name" % E
+        hear_nln("NLN", n, a)
         # E logs out: FLN on both nodes, from the connections they have now
         e.send_line("OUT")
         for c in (n, a):

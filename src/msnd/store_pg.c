@@ -1072,8 +1072,8 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
 
 /* ---- a login's reads (store_sync_get): one statement, one round trip;
  * the rows come unordered, store_sync_add orders each kind by column 8
- * (gid, seq). ME is the account's id as SQL, PW the account row's
- * password column.
+ * (gid, seq). ME is the condition on the account's users row (as `me`),
+ * PW the account row's password column.
  *
  * Each branch is one index scan (with a join to users for names): the
  * entries of all three of the account's lists in one, the entries that
@@ -1084,21 +1084,34 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
  * plan node per contact and column, most of the statement's CPU
  * (BENCHMARKS.md). The list condition (list IN (0, 1, 2)) keeps the
  * planner's estimate of the rows small before the tables are analyzed,
- * so it looks each account up by key instead of scanning users. ---- */
+ * so it looks each account up by key instead of scanning users.
+ *
+ * Setting up the plan's nodes costs the server about as much as running
+ * them, so the plan is kept small: the account is found once and the
+ * branches read it as a lateral reference (one index scan of users, where
+ * a CTE would add an InitPlan and a CTE scan per branch), and every branch
+ * yields exactly the column types of the first, so that the planner needs
+ * no Subquery Scan per branch to convert them. ---- */
 #define SYNC_SQL(ME, PW) \
-    "SELECT 0, id, email, name, NULL::text, version, (blp = 'AL')::int, (gtc = 'A')::int, 0::bigint, " PW \
-    " FROM users WHERE id = " ME " " \
-    "UNION ALL SELECT 1, 0, key, value, NULL, 0, 0, 0, CASE key WHEN 'PHH' THEN 1 WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3" \
-    " WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END, NULL FROM props WHERE owner = " ME " " \
-    "UNION ALL SELECT 2, gid, NULL, name, NULL, 0, 0, 0, gid, NULL FROM groups WHERE owner = " ME " " \
-    "UNION ALL SELECT 3 + e.list, e.contact, u.email, e.name, u.name, (u.blp = 'AL')::int, 0, 0, e.seq, NULL" \
-    " FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = " ME " AND e.list IN (0, 1, 2) " \
-    "UNION ALL SELECT CASE e.list WHEN 0 THEN 6 ELSE 9 END, u.id, u.email, u.name, u.name, 0, e.list, 0, e.seq, NULL" \
-    " FROM list_entries e JOIN users u ON u.id = e.owner WHERE e.contact = " ME " AND e.list IN (0, 1, 2) " \
-    "UNION ALL SELECT 7, contact, NULL, NULL, NULL, gid, 0, 0, 0, NULL FROM fl_groups WHERE owner = " ME " " \
-    "UNION ALL SELECT 8, p.owner, p.key, p.value, NULL, 0, 0, 0, 0, NULL" \
+    "SELECT x.* FROM users me CROSS JOIN LATERAL (" \
+    "SELECT 0, me.id, me.email, me.name, NULL::text, me.version, (me.blp = 'AL')::int, (me.gtc = 'A')::int," \
+    " 0::bigint, " PW " " \
+    "UNION ALL SELECT 1, 0::bigint, key, value, NULL::text, 0::bigint, 0, 0, (CASE key WHEN 'PHH' THEN 1" \
+    " WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END)::bigint, NULL::text" \
+    " FROM props WHERE owner = me.id " \
+    "UNION ALL SELECT 2, gid::bigint, NULL::text, name, NULL::text, 0::bigint, 0, 0, gid::bigint, NULL::text" \
+    " FROM groups WHERE owner = me.id " \
+    "UNION ALL SELECT 3 + e.list, e.contact, u.email, e.name, u.name, (u.blp = 'AL')::int::bigint, 0, 0, e.seq," \
+    " NULL::text FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = me.id AND e.list IN (0, 1, 2) " \
+    "UNION ALL SELECT CASE e.list WHEN 0 THEN 6 ELSE 9 END, u.id, u.email, u.name, u.name, 0::bigint, e.list::int," \
+    " 0, e.seq, NULL::text FROM list_entries e JOIN users u ON u.id = e.owner" \
+    " WHERE e.contact = me.id AND e.list IN (0, 1, 2) " \
+    "UNION ALL SELECT 7, contact, NULL::text, NULL::text, NULL::text, gid::bigint, 0, 0, 0::bigint, NULL::text" \
+    " FROM fl_groups WHERE owner = me.id " \
+    "UNION ALL SELECT 8, p.owner, p.key, p.value, NULL::text, 0::bigint, 0, 0, 0::bigint, NULL::text" \
     " FROM list_entries e JOIN props p ON p.owner = e.contact" \
-    " WHERE e.owner = " ME " AND e.list = 0 AND p.key IN ('PHH', 'PHW', 'PHM', 'MOB')"
+    " WHERE e.owner = me.id AND e.list = 0 AND p.key IN ('PHH', 'PHW', 'PHM', 'MOB')" \
+    ") x WHERE me." ME
 _Static_assert(SYNC_FL == 3 && SYNC_RL == 6 && SYNC_FL_GROUP == 7 && SYNC_FL_PHONE == 8 && SYNC_LISTED_BY == 9,
                "SYNC_SQL's kinds");
 _Static_assert(MSNP_LIST_AL == 1 && MSNP_LIST_BL == 2, "list_entries.list is the list's number");
@@ -1144,7 +1157,7 @@ static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
     if (ensure_conn(s) != 0) return STORE_ERROR;
     char id[24];
     const char *p[1] = {i64(id, uid)};
-    PGresult *r = run(s, SYNC_SQL("$1", "NULL::text"), 1, p);
+    PGresult *r = run(s, SYNC_SQL("id = $1", "NULL::text"), 1, p);
     if (!r) return STORE_ERROR;
     store_rc rc = sync_result(s, r, b, NULL);
     PQclear(r);
@@ -1152,17 +1165,13 @@ static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
 }
 
 /* The account by e-mail with its password, and its snapshot, in the same
- * round trip (store_user_get_for_login). The e-mail is looked up once, in
- * the CTE: SYNC_SQL names the account in seven places, and as seven
- * subqueries on users' e-mail index each would be its own index probe. */
+ * round trip (store_user_get_for_login): the e-mail is looked up once, on
+ * users' e-mail index, and the branches read the id found. */
 static store_rc pg_login_rows(store *base, const char *email, store_user *out, store_sync_builder *b) {
     pg_store *s = S(base);
     if (ensure_conn(s) != 0) return STORE_ERROR;
     const char *p[1] = {email};
-    PGresult *r = run(
-        s,
-        "WITH me AS MATERIALIZED (SELECT id FROM users WHERE email = $1) " SYNC_SQL("(SELECT id FROM me)", "password"),
-        1, p);
+    PGresult *r = run(s, SYNC_SQL("email = $1", "me.password"), 1, p);
     if (!r) return STORE_ERROR;
     store_rc rc = sync_result(s, r, b, out);
     PQclear(r);

@@ -644,6 +644,95 @@ static void test_migrates_v1_groups(void **state) {
     assert_int_equal(store_list_get(f->s, 1, MSNP_LIST_AL, 2), 1);
 }
 
+/* The first column of the first row of sql on PostgreSQL, -1 on error. */
+static long pg_scalar(PGconn *c, const char *sql) {
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    long v = -1;
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    else if (st != PGRES_COMMAND_OK) fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+    else v = 0;
+    PQclear(r);
+    return v;
+}
+
+/* A login reads the accounts on the user's lists by key, whatever the
+ * planner thinks of the tables: 2 000 accounts of 19 FL and 19 AL entries
+ * each, analyzed, made a plain join hash the whole users table on every
+ * login (twice). The server's own counters tell: the logins must add index
+ * scans of users and no sequential scan. Nine logins: the prepared
+ * statement's first five custom plans and then the generic one. */
+static void test_login_read_by_key(void **state) {
+    fixture *f = *state;
+    if (!pg_url) skip(); /* PostgreSQL's planner */
+    /* Every scan before the logins is this connection's: the schema too
+     * (the store's would be counted whenever its connection reports). */
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(pg_reset(), 0);
+    PGconn *c = PQconnectdb(pg_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    for (int v = 0; v < schema_version(); v++)
+        if (schema_migration(SCHEMA_POSTGRESQL, v)[0])
+            assert_int_equal(pg_scalar(c, schema_migration(SCHEMA_POSTGRESQL, v)), 0);
+    char mark[96];
+    snprintf(mark, sizeof mark,
+             "CREATE TABLE msnd_schema(version INTEGER NOT NULL); INSERT INTO msnd_schema VALUES(%d)",
+             schema_version());
+    assert_int_equal(pg_scalar(c, mark), 0);
+    /* pg_stat_force_next_flush: the counters of these scans are reported
+     * before the answer, so the count below has them. */
+    const char *fill =
+        "INSERT INTO users(id, email, password, name, version, blp, gtc, created)"
+        " SELECT i, 'u' || i || '@x.com', 'pw', 'n' || i, 1, 'AL', 'A', 0 FROM generate_series(1, 2000) i;"
+        "INSERT INTO groups(owner, gid, name) SELECT id, 0, 'Other' FROM users;"
+        "INSERT INTO list_entries(owner, list, contact, name)"
+        " SELECT u.id, l, (u.id + k - 1) % 2000 + 1, 'c' FROM users u, generate_series(1, 19) k,"
+        " generate_series(0, 1) l;"
+        "INSERT INTO fl_groups(owner, contact, gid) SELECT owner, contact, 0 FROM list_entries WHERE list = 0;"
+        "ANALYZE;"
+        "SELECT pg_stat_force_next_flush()";
+    assert_int_equal(pg_scalar(c, fill), 0);
+    const char *scans = "SELECT seq_scan, idx_scan FROM pg_stat_user_tables WHERE relname = 'users'";
+    PGresult *r = PQexec(c, scans);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long seq0 = strtol(PQgetvalue(r, 0, 0), NULL, 10), idx0 = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    char err[256];
+    f->s = store_open(f->path, err, sizeof err);
+    assert_non_null(f->s);
+    for (int i = 0; i < 9; i++) {
+        char email[32];
+        snprintf(email, sizeof email, "u%d@x.com", 100 + i * 7);
+        store_user u;
+        assert_int_equal(store_user_get_for_login(f->s, email, &u), STORE_OK);
+        assert_string_equal(u.email, email);
+        const store_sync *y = NULL;
+        assert_int_equal(store_sync_get(f->s, u.id, &y), STORE_OK);
+        assert_int_equal(y->count[MSNP_LIST_FL], 19);
+        assert_int_equal(y->count[MSNP_LIST_RL], 19);
+        store_sync_release(f->s, y);
+    }
+    /* An idle connection keeps its counters for up to ten seconds; one
+     * that ends reports them: close the store, and wait for its index
+     * scans (at least one per login) to show. */
+    store_close(f->s);
+    f->s = store_open(f->path, err, sizeof err);
+    assert_non_null(f->s);
+    long seq = -1, idx = -1;
+    for (int i = 0; i < 100 && idx < idx0 + 9; i++) {
+        if (i) usleep(50 * 1000);
+        r = PQexec(c, scans); /* a transaction of its own: fresh counters */
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        seq = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        idx = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+        PQclear(r);
+    }
+    PQfinish(c);
+    assert_true(idx >= idx0 + 9);
+    assert_int_equal(seq, seq0);
+}
+
 static void test_bad_files(void **state) {
     fixture *f = *state;
     if (pg_url) {
@@ -682,6 +771,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_racing_adds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_cache_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_read_by_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

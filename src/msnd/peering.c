@@ -193,9 +193,15 @@ typedef struct snapshot_ctx {
     unsigned long n;
 } snapshot_ctx;
 
-static void snapshot_one(const conn *c, void *arg) {
+static long on_line(const ns_link *nl, const conn *c, const char *watchers, char *line);
+
+/* Each user with its watchers when they are at hand without a read, so
+ * that a node coming back does not make the others read every user's. */
+static void snapshot_one(conn *c, void *arg) {
     snapshot_ctx *x = arg;
-    link_send(x->nl->bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
+    char list[PEERING_LIST_MAX], line[LINK_MAX_LINE + 2];
+    long len = on_line(x->nl, c, presence_peer_list(x->nl->L->s, c, list, sizeof list) >= 0 ? list : NULL, line);
+    if (len < 0 || bufferevent_write(x->nl->bev, line, (size_t)len) != 0) return;
     x->n++;
 }
 
@@ -263,36 +269,49 @@ void peering_rl_out(msnd_server *s, const char *contact, int added, const char *
     peers_line(s, tok, added ? 6 : 5, 1);
 }
 
-/* ON with the watcher list: the same list to every peer, each with the
- * RL lines we have handled from it; a peer whose count we do not know (its
- * link to us is not up) gets the line without the list. */
-static void on_with_list(msnd_server *s, const conn *c, const char *st, const char *watchers) {
-    links *L = s->links;
-    if (!L || !L->nout) return;
-    char line[LINK_MAX_LINE + 2], heard[24];
-    long head = join_tokens(line, sizeof line, (const char *[]){"ON", c->email, st, c->name}, 4);
-    size_t wl = strlen(watchers);
-    if (head < 0) {
-        LOGE("peer line too long", "cmd=%s", "ON");
-        return;
+/* The ON line of c to nl in line (LINK_MAX_LINE + 2 bytes, with CRLF):
+ * with the watcher list and the RL lines we have handled from nl's node
+ * when that count is known (its link to us is up) and they fit, else
+ * without. The length, or -1 when even that does not fit. */
+static long on_line(const ns_link *nl, const conn *c, const char *watchers, char *line) {
+    const char *tok[] = {"ON", c->email, msnp_status_code(c->status), c->name};
+    long head = join_tokens(line, LINK_MAX_LINE + 2, tok, 4);
+    if (head < 0) return -1;
+    size_t len = (size_t)head;
+    int64_t got = watchers ? rl_heard_from(nl->L, nl->addr) : -1;
+    if (got >= 0) {
+        char heard[24];
+        int hl = snprintf(heard, sizeof heard, "%lld", (long long)got);
+        size_t wl = strlen(watchers);
+        if (len + (size_t)hl + wl + 2 <= LINK_MAX_LINE) {
+            line[len++] = ' ';
+            memcpy(line + len, heard, (size_t)hl);
+            len += (size_t)hl;
+            line[len++] = ' ';
+            memcpy(line + len, watchers, wl);
+            len += wl;
+        }
     }
+    line[len++] = '\r';
+    line[len++] = '\n';
+    return (long)len;
+}
+
+/* ON with the watcher list: the same list to every peer, each with its
+ * own count. */
+static void on_with_list(msnd_server *s, const conn *c, const char *watchers) {
+    links *L = s->links;
+    if (!L) return;
+    char line[LINK_MAX_LINE + 2];
     for (size_t i = 0; i < L->nout; i++) {
         ns_link *nl = &L->out[i];
         if (!nl->up) continue;
-        int64_t got = rl_heard_from(L, nl->addr);
-        size_t len = (size_t)head;
-        if (got >= 0) {
-            int hl = snprintf(heard, sizeof heard, "%lld", (long long)got);
-            if (len + (size_t)hl + wl + 2 + 2 <= LINK_MAX_LINE) {
-                line[len++] = ' ';
-                memcpy(line + len, heard, (size_t)hl);
-                len += (size_t)hl;
-                line[len++] = ' ';
-                memcpy(line + len, watchers, wl);
-                len += wl;
-            }
+        long len = on_line(nl, c, watchers, line);
+        if (len < 0) {
+            LOGE("peer line too long", "cmd=%s", "ON");
+            return;
         }
-        queue_line(nl, line, len);
+        if (link_out_queue(nl, line, (size_t)len) != 0) link_out_down(nl, "output limit");
     }
 }
 
@@ -301,7 +320,7 @@ void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, 
     const char *st = msnp_status_code(c->status);
     switch (what) {
     case PEERING_ON:
-        if (watchers) on_with_list(s, c, st, watchers);
+        if (watchers) on_with_list(s, c, watchers);
         else peers_line(s, (const char *[]){"ON", c->email, st, c->name}, 4, 0);
         break;
     case PEERING_OFF: peers_line(s, (const char *[]){"OFF", c->email}, 2, 0); break;

@@ -789,18 +789,23 @@ const ns_peer *presence_remote_from(const presence *p, const char *email) {
 }
 
 typedef struct visible_ctx {
-    void (*fn)(const conn *c, void *ctx);
+    void (*fn)(conn *c, void *ctx);
     void *ctx;
 } visible_ctx;
 
 static void visit_visible(const char *key, void *value, void *arg) {
     (void)key;
-    const conn *c = value;
+    conn *c = value;
     visible_ctx *v = arg;
     if (!c->closing && c->state == NS_AUTH && privacy_status_visible(c->status)) v->fn(c, v->ctx);
 }
 
-void presence_each_visible(presence *p, void (*fn)(const conn *c, void *ctx), void *ctx) {
+long presence_peer_list(msnd_server *s, conn *c, char *buf, size_t cap) {
+    watcher_rows *rows = rows_now(s, c, store_generation(s->store));
+    return rows ? rows_list(rows, buf, cap) : -1;
+}
+
+void presence_each_visible(presence *p, void (*fn)(conn *c, void *ctx), void *ctx) {
     visible_ctx v = {fn, ctx};
     strmap_each(p->online, visit_visible, &v);
 }

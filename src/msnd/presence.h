@@ -82,6 +82,10 @@ int presence_busy(const presence *p);
 /* The peer that told us email is online elsewhere, or NULL. */
 const ns_peer *presence_remote_from(const presence *p, const char *email);
 /* Every local user that is logged in and visible (for a peer's snapshot). */
-void presence_each_visible(presence *p, void (*fn)(const conn *c, void *ctx), void *ctx);
+void presence_each_visible(presence *p, void (*fn)(conn *c, void *ctx), void *ctx);
+/* c's allowed watchers as a peer line carries them (peering.h), from rows
+ * that are current or c's cached login snapshot; -1 when they are not at
+ * hand without a read or do not fit in cap. */
+long presence_peer_list(msnd_server *s, conn *c, char *buf, size_t cap);
 
 #endif

@@ -974,6 +974,19 @@ def test_watcher_lists_between_nodes():
             reply(b, t, "CHG")
             on = fake.next_line("ON bob@example.com %s " % status)
             assert on.split(" ")[4:] == tail, on
+        # node's link to us comes back: RLBASE says where its count stands,
+        # and the snapshot carries the lists it has at hand
+        fake.lines.close()
+        fake.inbound.close()
+        fake.listener.settimeout(10)
+        fake.inbound, _ = fake.listener.accept()
+        fake.inbound.settimeout(10)
+        fake.lines = fake.inbound.makefile("rb")
+        assert fake.lines.readline().startswith(b"PEER 2 ")
+        fake.inbound.sendall(b"HELLO 2 OK\r\n")
+        assert fake.lines.readline() == b"RLBASE 1\r\n"
+        on = fake.next_line("ON bob@example.com ")
+        assert on.split(" ")[4:] == ["1", "-"], on
         a.close()
         b.close()
     except BaseException:

@@ -892,15 +892,19 @@ class FakePeer:
         self.listener.listen(1)
         self.addr = "127.0.0.1:%d" % self.listener.getsockname()[1]
 
-    def accept(self, node):
-        """node's link to us: returns its reader after the snapshot."""
+    def take_link(self, rlbase):
+        """node's link to us (again): answered, and its RLBASE checked."""
         self.listener.settimeout(10)
         self.inbound, _ = self.listener.accept()
         self.inbound.settimeout(10)
         self.lines = self.inbound.makefile("rb")
         assert self.lines.readline().startswith(b"PEER 2 ")
         self.inbound.sendall(b"HELLO 2 OK\r\n")
-        assert self.lines.readline() == b"RLBASE 0\r\n"
+        assert self.lines.readline() == b"RLBASE %d\r\n" % rlbase
+
+    def accept(self, node):
+        """Both links with node, node's snapshot read."""
+        self.take_link(0)
         assert self.lines.readline().startswith(b"SYNCED ")
         self.out = socket.create_connection(node.link, timeout=10)
         self.out.sendall(b"PEER 2 %s -\r\nRLBASE 0\r\n" % self.addr.encode())
@@ -978,13 +982,7 @@ def test_watcher_lists_between_nodes():
         # and the snapshot carries the lists it has at hand
         fake.lines.close()
         fake.inbound.close()
-        fake.listener.settimeout(10)
-        fake.inbound, _ = fake.listener.accept()
-        fake.inbound.settimeout(10)
-        fake.lines = fake.inbound.makefile("rb")
-        assert fake.lines.readline().startswith(b"PEER 2 ")
-        fake.inbound.sendall(b"HELLO 2 OK\r\n")
-        assert fake.lines.readline() == b"RLBASE 1\r\n"
+        fake.take_link(1)
         on = fake.next_line("ON bob@example.com ")
         assert on.split(" ")[4:] == ["1", "-"], on
         a.close()

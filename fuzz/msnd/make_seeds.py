@@ -66,6 +66,10 @@ def main():
                            "RING 3 5 c fuzz1@msnkit.test F fuzz2@msnkit.test\nOFF fuzz1@msnkit.test\n"
                            "ON fuzz1@msnkit.test NLN again\nRL fuzz2@msnkit.test ADD 7 fuzz1@msnkit.test F\n"
                            "RL fuzz2@msnkit.test REM 8 fuzz1@msnkit.test\nRL fuzz2@msnkit.test ADD x y\n"], 3)
+    write("link-peer-v2", 4, ["PEER 2 127.0.0.1:5 -\nRLBASE 3\nON fuzz1@msnkit.test NLN F 3 fuzz2@msnkit.test\n"
+                              "ON fuzz2@msnkit.test BSY x 0 -\nRL fuzz2@msnkit.test REM 8 fuzz1@msnkit.test\n"
+                              "ON fuzz1@msnkit.test AWY F 4 FUZZ2@msnkit.test,fuzz1@msnkit.test\n"
+                              "ON fuzz1@msnkit.test AWY F 4 a,,b\nRLBASE x\n"], 3)
     write("link-peer-hostile", 4, ["PEER 1 127.0.0.1:5 wrong\nPEER 1 x y z w\nON " + "a" * 3000 + "\n"])
 
 

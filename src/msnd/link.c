@@ -532,7 +532,9 @@ void link_out_down(ns_link *nl, const char *why) {
 
 static int node_answer(ns_link *nl, char **tok, int n) {
     if (!nl->up) {
-        if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], "1") && !strcmp(tok[2], "OK")) {
+        /* A notification peer answers in the version PEER asked for. */
+        if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], nl->is_peer ? PEERING_VERSION : "1") &&
+            !strcmp(tok[2], "OK")) {
             nl->up = 1;
             nl->retry_ms = LINK_RETRY_MIN_MS;
             LOGI(nl->is_peer ? "linked to notification peer" : "notification server linked", "ns=%s", nl->addr);

@@ -53,6 +53,11 @@ typedef struct ns_link {
     uint16_t next_gen;
     int is_peer;       /* a notification server's link to another (--ns-peers) */
     int write_by_pass; /* a linked peer: link_out_queue's lines leave at the end of the loop pass */
+    /* RL lines queued to this peer while linked, over the life of the
+     * process (not reset when the link comes back: RLBASE tells the peer
+     * where the count stands). A peer's watcher list acknowledging fewer
+     * was made before it heard all of them (peering.c). */
+    uint64_t rl_sent;
 } ns_link;
 
 /* A link accepted on --link-listen: a switchboard (HELLO) or another
@@ -65,6 +70,9 @@ struct link_in {
     int refused;            /* ERR sent: close once it is out */
     int ns_peer;            /* not a switchboard: another notification server telling its users' presence */
     char peer_sb[CFG_ADDR]; /* ns_peer: where its switchboard's clients connect ("" if none) */
+    int peer_version;       /* ns_peer: the PEER line's protocol version (1 or 2) */
+    int rl_known;           /* ns_peer: RLBASE came, rl_got counts */
+    uint64_t rl_got;        /* ns_peer: RL lines that peer has sent us (its rl_sent, once handled) */
     /* With a store that waits on fibers, the link's lines are handled one
      * at a time on a fiber (link.c: the link's serial worker). */
     char *job_line;      /* the line being handled (busy while set) */

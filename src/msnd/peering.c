@@ -14,9 +14,9 @@
 
 /* ---- accepted side: a peer node dialled us ---- */
 
-/* PEER 1 <link-addr> <secret|-> [<sb-addr>] */
+/* PEER 1|2 <link-addr> <secret|-> [<sb-addr>] */
 int peering_hello(link_in *p, char **tok, int n) {
-    if ((n != 4 && n != 5) || strcmp(tok[1], "1") != 0) return -1;
+    if ((n != 4 && n != 5) || (strcmp(tok[1], "1") != 0 && strcmp(tok[1], PEERING_VERSION) != 0)) return -1;
     if (n == 5) { /* the peer's switchboard, named in the RNG of the calls it asks us to ring */
         msnp_str h;
         uint16_t pt;
@@ -38,20 +38,70 @@ int peering_hello(link_in *p, char **tok, int n) {
     snprintf(p->sb_addr, sizeof p->sb_addr, "%s", tok[2]);
     p->hello = 1;
     p->ns_peer = 1;
+    p->peer_version = tok[1][0] - '0';
     bufferevent_set_timeouts(p->bev, NULL, NULL); /* a linked peer may be quiet */
-    LOGI("notification peer linked", "ns=%s", p->sb_addr);
-    return link_send(p->bev, "HELLO 1 OK\r\n");
+    LOGI("notification peer linked", "ns=%s version=%d", p->sb_addr, p->peer_version);
+    return link_send(p->bev, "HELLO %d OK\r\n", p->peer_version);
 }
 
-/* A peer's presence lines: ON email status name | OFF email |
- * PRIV email status name only-email-or-* | SYNCED count (end of the
- * snapshot that follows PEER) | RL contact ADD ver by by-name | RL contact
- * REM ver by */
+/* Our link to the node at addr, when up. */
+static ns_link *link_to(links *L, const char *addr) {
+    for (size_t i = 0; i < L->nout; i++)
+        if (L->out[i].up && strcmp(L->out[i].addr, addr) == 0) return &L->out[i];
+    return NULL;
+}
+
+/* The RL lines we have handled from the node at addr (its link to us is
+ * up and said RLBASE), or -1 when that is not known. */
+static int64_t rl_heard_from(links *L, const char *addr) {
+    for (link_in *p = L->peers; p; p = p->next)
+        if (p->ns_peer && p->hello && !p->gone && p->rl_known && strcmp(p->sb_addr, addr) == 0)
+            return (int64_t)p->rl_got;
+    return -1;
+}
+
+/* Each e-mail of a watcher list valid; made lower case in place. */
+static int list_check(char *list) {
+    if (strcmp(list, "-") == 0) return 0;
+    char email[MSNP_MAX_EMAIL + 1];
+    for (char *e = list;;) {
+        char *comma = strchr(e, ',');
+        size_t len = comma ? (size_t)(comma - e) : strlen(e);
+        if (email_normalize(msnp_str_make(e, len), email, sizeof email) != 0) return -1;
+        memcpy(e, email, len);
+        if (!comma) return 0;
+        e = comma + 1;
+    }
+}
+
+/* The watcher list of an ON line from p: -1 when malformed; *use is the
+ * list, or NULL when p made it before handling every RL line we sent it or
+ * our link to p is down (our changes do not reach it): then it is read
+ * from the store as without a list. */
+static int list_take(link_in *p, const char *heard, char *list, const char **use) {
+    uint64_t n;
+    if (msnp_str_to_u64(msnp_str_c(heard), UINT64_MAX, &n) != 0 || list_check(list) != 0) return -1;
+    const ns_link *back = link_to(p->L, p->sb_addr);
+    *use = back && back->rl_sent == n ? list : NULL;
+    return 0;
+}
+
+/* A peer's presence lines: ON email status name [rl-heard watchers] |
+ * OFF email | PRIV email status name only-email-or-* | SYNCED count (end
+ * of the snapshot that follows PEER) | RLBASE count | RL contact ADD ver by
+ * by-name | RL contact REM ver by */
 static int presence_line(link_in *p, char **tok, int n) {
     msnd_server *s = p->L->s;
     char email[MSNP_MAX_EMAIL + 1], only[MSNP_MAX_EMAIL + 1];
     uint64_t count;
+    if (n == 2 && strcmp(tok[0], "RLBASE") == 0) {
+        if (msnp_str_to_u64(msnp_str_c(tok[1]), UINT64_MAX, &count) != 0) return -1;
+        p->rl_got = count;
+        p->rl_known = 1;
+        return 0;
+    }
     if ((n == 5 || n == 6) && strcmp(tok[0], "RL") == 0) {
+        p->rl_got++; /* counted once handled: a watcher list we make from now on knows it */
         int added = n == 6 && strcmp(tok[2], "ADD") == 0;
         if ((!added && strcmp(tok[2], "REM") != 0) || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0 ||
             msnp_str_to_u64(msnp_str_c(tok[3]), UINT32_MAX, &count) != 0 ||
@@ -71,10 +121,16 @@ static int presence_line(link_in *p, char **tok, int n) {
         presence_remote_off(s, p, email);
         return 0;
     }
-    int on = n == 4 && strcmp(tok[0], "ON") == 0, priv = n == 5 && strcmp(tok[0], "PRIV") == 0;
+    int on = (n == 4 || n == 6) && strcmp(tok[0], "ON") == 0, priv = n == 5 && strcmp(tok[0], "PRIV") == 0;
     if (!on && !priv) return -1;
     msnp_status st = msnp_status_parse(msnp_str_c(tok[2]));
     if (st == MSNP_STATUS_INVALID || !link_token_ok(tok[3], MSNP_MAX_NAME_ENCODED + 1)) return -1;
+    if (on && n == 6) {
+        const char *list;
+        if (list_take(p, tok[4], tok[5], &list) != 0) return -1;
+        presence_remote_on_with(s, p, email, st, tok[3], list);
+        return 0;
+    }
     if (on) {
         presence_remote_on(s, p, email, st, tok[3]);
         return 0;
@@ -128,8 +184,8 @@ void peering_introduce(ns_link *nl) {
     char sb[CFG_ADDR] = "", me[80];
     own_link_addr(nl->L, bufferevent_getfd(nl->bev), me, sizeof me);
     if (s->has_sb) server_advertised(s, NULL, CONN_SB, sb, sizeof sb);
-    if (sb[0]) link_send(nl->bev, "PEER 1 %s %s %s\r\n", me, secret, sb);
-    else link_send(nl->bev, "PEER 1 %s %s\r\n", me, secret);
+    if (sb[0]) link_send(nl->bev, "PEER " PEERING_VERSION " %s %s %s\r\n", me, secret, sb);
+    else link_send(nl->bev, "PEER " PEERING_VERSION " %s %s\r\n", me, secret);
 }
 
 typedef struct snapshot_ctx {
@@ -137,14 +193,21 @@ typedef struct snapshot_ctx {
     unsigned long n;
 } snapshot_ctx;
 
-static void snapshot_one(const conn *c, void *arg) {
+static long on_line(const ns_link *nl, const conn *c, const char *watchers, char *line);
+
+/* Each user with its watchers when they are at hand without a read, so
+ * that a node coming back does not make the others read every user's. */
+static void snapshot_one(conn *c, void *arg) {
     snapshot_ctx *x = arg;
-    link_send(x->nl->bev, "ON %s %s %s\r\n", c->email, msnp_status_code(c->status), c->name);
+    char list[PEERING_LIST_MAX], line[LINK_MAX_LINE + 2];
+    long len = on_line(x->nl, c, presence_peer_list(x->nl->L->s, c, list, sizeof list) >= 0 ? list : NULL, line);
+    if (len < 0 || bufferevent_write(x->nl->bev, line, (size_t)len) != 0) return;
     x->n++;
 }
 
 /* A peer learns every visible user of ours now, then each change. */
 void peering_up(ns_link *nl) {
+    link_send(nl->bev, "RLBASE %llu\r\n", (unsigned long long)nl->rl_sent);
     snapshot_ctx x = {nl, 0};
     presence_each_visible(nl->L->s->presence, snapshot_one, &x);
     link_send(nl->bev, "SYNCED %lu\r\n", x.n);
@@ -159,44 +222,109 @@ int peering_dial_all(msnd_server *s, const char *ns_peers, char *err, size_t err
     return link_dial_list(L, ns_peers, "--ns-peers", 1, &L->out, &L->nout, err, errcap);
 }
 
-/* One line of tokens to every linked peer, joined without printf: it is
- * on the path of every presence change. A peer that stopped reading loses
- * its link; the snapshot after it comes back puts that peer right. */
-static void peers_line(msnd_server *s, const char *const *tok, size_t ntok) {
-    links *L = s->links;
-    if (!L || !L->nout) return;
-    char line[LINK_MAX_LINE + 2];
+/* Tokens joined by spaces into line (cap bytes, room for CRLF kept); the
+ * length, or -1 when they do not fit. */
+static long join_tokens(char *line, size_t cap, const char *const *tok, size_t ntok) {
     size_t len = 0;
     for (size_t i = 0; i < ntok; i++) {
         size_t n = strlen(tok[i]);
-        if (len + n + 3 > sizeof line) { /* the tokens are bounded far below this */
-            LOGE("peer line too long", "cmd=%s", tok[0]);
-            return;
-        }
+        if (len + n + 3 > cap) return -1;
         if (i) line[len++] = ' ';
         memcpy(line + len, tok[i], n);
         len += n;
     }
+    return (long)len;
+}
+
+static void queue_line(ns_link *nl, char *line, size_t len) {
     line[len++] = '\r';
     line[len++] = '\n';
+    if (link_out_queue(nl, line, len) != 0) link_out_down(nl, "output limit");
+}
+
+/* One line of tokens to every linked peer, joined without printf: it is
+ * on the path of every presence change. A peer that stopped reading loses
+ * its link; the snapshot after it comes back puts that peer right. RL
+ * lines are counted per peer (ns_link.rl_sent). */
+static void peers_line(msnd_server *s, const char *const *tok, size_t ntok, int is_rl) {
+    links *L = s->links;
+    if (!L || !L->nout) return;
+    char line[LINK_MAX_LINE + 2];
+    long len = join_tokens(line, sizeof line, tok, ntok);
+    if (len < 0) { /* the tokens are bounded far below this */
+        LOGE("peer line too long", "cmd=%s", tok[0]);
+        return;
+    }
     for (size_t i = 0; i < L->nout; i++) {
         ns_link *nl = &L->out[i];
-        if (nl->up && link_out_queue(nl, line, len) != 0) link_out_down(nl, "output limit");
+        if (!nl->up) continue;
+        nl->rl_sent += is_rl != 0;
+        queue_line(nl, line, (size_t)len);
     }
 }
 
 void peering_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
                     const char *by_name) {
     const char *tok[] = {"RL", contact, added ? "ADD" : "REM", ver, by, by_name};
-    peers_line(s, tok, added ? 6 : 5);
+    peers_line(s, tok, added ? 6 : 5, 1);
 }
 
-void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, const char *only) {
+/* The ON line of c to nl in line (LINK_MAX_LINE + 2 bytes, with CRLF):
+ * with the watcher list and the RL lines we have handled from nl's node
+ * when that count is known (its link to us is up) and they fit, else
+ * without. The length, or -1 when even that does not fit. */
+static long on_line(const ns_link *nl, const conn *c, const char *watchers, char *line) {
+    const char *tok[] = {"ON", c->email, msnp_status_code(c->status), c->name};
+    long head = join_tokens(line, LINK_MAX_LINE + 2, tok, 4);
+    if (head < 0) return -1;
+    size_t len = (size_t)head;
+    int64_t got = watchers ? rl_heard_from(nl->L, nl->addr) : -1;
+    if (got >= 0) {
+        char heard[24];
+        int hl = snprintf(heard, sizeof heard, "%lld", (long long)got);
+        size_t wl = strlen(watchers);
+        if (len + (size_t)hl + wl + 2 <= LINK_MAX_LINE) {
+            line[len++] = ' ';
+            memcpy(line + len, heard, (size_t)hl);
+            len += (size_t)hl;
+            line[len++] = ' ';
+            memcpy(line + len, watchers, wl);
+            len += wl;
+        }
+    }
+    line[len++] = '\r';
+    line[len++] = '\n';
+    return (long)len;
+}
+
+/* ON with the watcher list: the same list to every peer, each with its
+ * own count. */
+static void on_with_list(msnd_server *s, const conn *c, const char *watchers) {
+    links *L = s->links;
+    if (!L) return;
+    char line[LINK_MAX_LINE + 2];
+    for (size_t i = 0; i < L->nout; i++) {
+        ns_link *nl = &L->out[i];
+        if (!nl->up) continue;
+        long len = on_line(nl, c, watchers, line);
+        if (len < 0) {
+            LOGE("peer line too long", "cmd=%s", "ON");
+            return;
+        }
+        if (link_out_queue(nl, line, (size_t)len) != 0) link_out_down(nl, "output limit");
+    }
+}
+
+void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, const char *only,
+                          const char *watchers) {
     const char *st = msnp_status_code(c->status);
     switch (what) {
-    case PEERING_ON: peers_line(s, (const char *[]){"ON", c->email, st, c->name}, 4); break;
-    case PEERING_OFF: peers_line(s, (const char *[]){"OFF", c->email}, 2); break;
-    case PEERING_PRIV: peers_line(s, (const char *[]){"PRIV", c->email, st, c->name, only ? only : "*"}, 5); break;
+    case PEERING_ON:
+        if (watchers) on_with_list(s, c, watchers);
+        else peers_line(s, (const char *[]){"ON", c->email, st, c->name}, 4, 0);
+        break;
+    case PEERING_OFF: peers_line(s, (const char *[]){"OFF", c->email}, 2, 0); break;
+    case PEERING_PRIV: peers_line(s, (const char *[]){"PRIV", c->email, st, c->name, only ? only : "*"}, 5, 0); break;
     }
 }
 

@@ -4,8 +4,13 @@
  *
  * A node dials the other nodes' --link-listen addresses and tells each,
  * once linked, every visible user of this node and then every change:
- *   NS -> NS  PEER 1 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered like HELLO)
- *   NS -> NS  ON <email> <status> <name>          visible, or a new status/name
+ *   NS -> NS  PEER 2 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered HELLO 2 OK)
+ *   NS -> NS  RLBASE <count>                      RL lines sent to that node before this link
+ *   NS -> NS  ON <email> <status> <name> [<rl-heard> <watchers|->]
+ *                                                 visible, or a new status/name; with the
+ *                                                 user's allowed watchers (e-mails joined by
+ *                                                 commas) and how many RL lines the sender had
+ *                                                 handled from the receiver when it made them
  *   NS -> NS  SYNCED <count>                      after the ON lines of the snapshot
  *   NS -> NS  RL <contact> ADD <ver> <by> <by-name> | RL <contact> REM <ver> <by>
  *                                                 by changed FL: ADD/REM RL for contact
@@ -13,7 +18,12 @@
  *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
  *                                                 re-tell that watcher (or all)
  * The receiving node tells its own watchers (presence.h); a dropped link
- * takes the peer's users offline there. The dialling node may also ask
+ * takes the peer's users offline there. It keeps a watcher list only when
+ * the sender had handled every RL line it sent that node (rl-heard equals
+ * its own count): a list made before the sender heard of a change here may
+ * lack a watcher of this node, and is then read from the store instead.
+ * A node still speaking version 1 (PEER 1: no RLBASE, ON without lists) is
+ * accepted; this node's own PEER 2 is refused by such a node.  The dialling node may also ask
  * RING (as a switchboard does, link.h) for a CAL at its own switchboard to
  * a user of the receiving node, which rings with the <own-sb-addr> of PEER.
  * Only presence.c sends presence and RL lines. */
@@ -23,6 +33,12 @@
 #include <stdint.h>
 
 #include "server.h"
+
+/* The version of PEER this node sends and of HELLO it expects back. */
+#define PEERING_VERSION "2"
+/* The longest watcher list an ON line carries; longer ones are read by the
+ * receiving node from the store. */
+#define PEERING_LIST_MAX 1400
 
 /* Another notification node, as its link reached this one: what presence
  * records as the source of a remote user. */
@@ -45,8 +61,10 @@ void peering_rl_out(msnd_server *s, const char *contact, int added, const char *
 
 /* What the peers are told of one of our users: visible (or a new status or
  * name), gone (logged out or hidden), or privacy changed (PRIV, for the
- * watcher `only`, or all of them when NULL). */
+ * watcher `only`, or all of them when NULL). ON may carry the user's
+ * allowed watchers (`watchers`, see above; NULL for none). */
 typedef enum peering_presence { PEERING_ON, PEERING_OFF, PEERING_PRIV } peering_presence;
-void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, const char *only);
+void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, const char *only,
+                          const char *watchers);
 
 #endif

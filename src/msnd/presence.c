@@ -132,6 +132,7 @@ struct watcher_rows {
     size_t nhere;
     watcher_here *here; /* room for n */
     int failed;         /* out of memory while reading */
+    int told_peers;     /* a local user's rows went to the peers with a line (peering.h) */
 };
 typedef struct watcher_rows watcher_rows;
 
@@ -157,6 +158,16 @@ static void collect_row(const store_peer *p, void *arg) {
     r->n++;
 }
 
+static void rows_fit(watcher_rows *r) {
+    if (r->cap > r->used) { /* keep only what the rows use */
+        char *fit = realloc(r->pool, r->used ? r->used : 1);
+        if (fit) {
+            r->pool = fit;
+            r->cap = r->used;
+        }
+    }
+}
+
 /* Read the watchers of uid into r (emptied first); generation is
  * store_generation from before the reads began. */
 static store_rc rows_read(store *st, int64_t uid, uint64_t generation, watcher_rows *r) {
@@ -170,14 +181,74 @@ static store_rc rows_read(store *st, int64_t uid, uint64_t generation, watcher_r
         r->failed = oom;
         return rc;
     }
-    if (r->cap > r->used) { /* keep only what the rows use */
-        char *fit = realloc(r->pool, r->used ? r->used : 1);
-        if (fit) {
-            r->pool = fit;
-            r->cap = r->used;
-        }
-    }
+    rows_fit(r);
     return STORE_OK;
+}
+
+/* c's rows when current, else from c's cached login snapshot, which
+ * answers without waiting for the database (store_watchers_cached); NULL
+ * when neither (presence_announce then reads them). */
+static watcher_rows *rows_now(msnd_server *s, conn *c, uint64_t gen) {
+    watcher_rows *r = c->watchers;
+    if (r && r->generation == gen) return r;
+    presence_forget(c);
+    if (!(r = calloc(1, sizeof *r))) return NULL;
+    r->generation = gen;
+    if (!store_watchers_cached(s->store, c->uid, collect_row, r) || r->failed) {
+        rows_clear(r);
+        free(r);
+        return NULL;
+    }
+    rows_fit(r);
+    c->watchers = r;
+    return r;
+}
+
+/* The watchers the rows allow, as a peer line carries them: e-mails joined
+ * by commas, "-" for none. -1 when they do not fit in cap. */
+static long rows_list(const watcher_rows *r, char *buf, size_t cap) {
+    size_t len = 0;
+    const char *e = r->pool;
+    for (size_t i = 0; i < r->n; i++) {
+        size_t el = strlen(e + 1);
+        if (e[0]) {
+            if (len + el + 2 > cap) return -1;
+            if (len) buf[len++] = ',';
+            memcpy(buf + len, e + 1, el);
+            len += el;
+        }
+        e += el + 2;
+    }
+    if (!len) {
+        if (cap < 2) return -1;
+        buf[len++] = '-';
+    }
+    buf[len] = '\0';
+    return (long)len;
+}
+
+/* Rows from such a list (every one allowed), valid from generation on. */
+static int rows_from_list(watcher_rows *r, const char *list, uint64_t generation) {
+    memset(r, 0, sizeof *r);
+    r->generation = generation;
+    if (strcmp(list, "-") == 0) return 0;
+    size_t len = strlen(list), n = 1;
+    for (size_t i = 0; i < len; i++) n += list[i] == ',';
+    if (!(r->pool = malloc(len + n + 1))) return -1;
+    char *o = r->pool;
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t el = comma ? (size_t)(comma - p) : strlen(p);
+        *o++ = 1;
+        memcpy(o, p, el);
+        o += el;
+        *o++ = '\0';
+        if (!comma) break;
+        p = comma + 1;
+    }
+    r->n = n;
+    r->used = r->cap = (size_t)(o - r->pool);
+    return 0;
 }
 
 /* The rows' watchers logged in here (not closing, logged in); NULL with
@@ -230,14 +301,19 @@ void presence_forget(conn *c) {
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     int was_visible = privacy_status_visible(before), is_visible = privacy_status_visible(c->status);
     if (!was_visible && !is_visible) return;
-    peering_presence_out(s, is_visible ? PEERING_ON : PEERING_OFF, c, NULL);
+    uint64_t gen = store_generation(s->store);
+    watcher_rows *rows = rows_now(s, c, gen);
+    /* The peers get the watchers with the line that makes c visible, and
+     * again after they were read anew, so that they need not read them. */
+    char list[PEERING_LIST_MAX];
+    int with_list =
+        is_visible && rows && (!was_visible || !rows->told_peers) && rows_list(rows, list, sizeof list) >= 0;
+    if (with_list) rows->told_peers = 1;
+    peering_presence_out(s, is_visible ? PEERING_ON : PEERING_OFF, c, NULL, with_list ? list : NULL);
     char line[STATE_LINE_MAX];
     long len = state_line(line, sizeof line, is_visible, c->status, c->email, c->name);
     if (len < 0) return;
-    watcher_rows *rows = c->watchers;
-    uint64_t gen = store_generation(s->store);
-    if (!rows || rows->generation != gen) {
-        presence_forget(c);
+    if (!rows) {
         rows = calloc(1, sizeof *rows);
         if (!rows || rows_read(s->store, c->uid, gen, rows) != STORE_OK) {
             LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email,
@@ -299,7 +375,7 @@ int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int6
 void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email,
                              int allowed_before) {
     if (!privacy_status_visible(c->status)) return;
-    peering_presence_out(s, PEERING_PRIV, c, contact_email);
+    peering_presence_out(s, PEERING_PRIV, c, contact_email, NULL);
     conn *w = online_watcher(s, contact_email);
     if (!w) return;
     if (store_list_get(s->store, contact_id, MSNP_LIST_FL, c->uid) != 1) return;
@@ -325,7 +401,7 @@ static void reeval_one(const store_peer *p, void *arg) {
 
 void presence_reevaluate_all(msnd_server *s, conn *c, int old_blp_allow) {
     if (!privacy_status_visible(c->status)) return;
-    peering_presence_out(s, PEERING_PRIV, c, NULL);
+    peering_presence_out(s, PEERING_PRIV, c, NULL, NULL);
     reeval_ctx x = {s, c, old_blp_allow};
     if (store_watchers_each(s->store, c->uid, reeval_one, &x) != STORE_OK)
         LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
@@ -557,7 +633,7 @@ static void start_drain(msnd_server *s, remote_watch *w) {
 /* Tell this node's watchers of a remote user: at once when its rows are
  * current, else queued behind the read. */
 static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, const char *name, const char *only,
-                           int recheck) {
+                           int recheck, const char *watchers) {
     presence *p = s->presence;
     if (s->shutting_down) return; /* every watcher here is being closed */
     remote_watch *w = strmap_get(p->watch, email);
@@ -571,6 +647,16 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
         if (ok < 0) {
             free(w);
             return;
+        }
+    }
+    if (watchers && !w->head && !w->reading) { /* the peer's rows serve from now on */
+        watcher_rows rows;
+        if (rows_from_list(&rows, watchers, store_generation(s->store)) == 0) {
+            rows_clear(&w->rows);
+            w->rows = rows;
+            w->have_rows = 1;
+            w->read_for = w->next_seq;
+            w->rows_epoch = w->epoch;
         }
     }
     remote_fanout probe = {.seq = w->next_seq, .recheck = recheck};
@@ -606,6 +692,9 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
 void presence_rl_remote(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
                         const char *by_name) {
     presence *p = s->presence;
+    /* The change is committed: nothing read or cached before it is current
+     * now, though the store's own notice may come later. */
+    store_changed_elsewhere(s->store);
     remote_watch *w = strmap_get(p->watch, contact);
     if (w) w->epoch++; /* its rows lack this change */
     conn *c = presence_find(p, contact);
@@ -639,26 +728,31 @@ static remote_user *remote_put(msnd_server *s, const ns_peer *from, const char *
 
 /* Record a remote user as visible and tell the watchers here. */
 static void remote_visible(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name,
-                           const char *only, int recheck) {
+                           const char *only, int recheck, const char *watchers) {
     if (!privacy_status_visible(st) || presence_find(s->presence, email)) return; /* ours wins */
     if (!remote_put(s, from, email, st, name)) return;
-    remote_fan_out(s, email, st, name, only, recheck);
+    remote_fan_out(s, email, st, name, only, recheck, watchers);
 }
 
 void presence_remote_on(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name) {
-    remote_visible(s, from, email, st, name, NULL, 0);
+    remote_visible(s, from, email, st, name, NULL, 0, NULL);
+}
+
+void presence_remote_on_with(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name,
+                             const char *watchers) {
+    remote_visible(s, from, email, st, name, NULL, 0, watchers);
 }
 
 void presence_remote_recheck(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name,
                              const char *only) {
-    remote_visible(s, from, email, st, name, only, 1);
+    remote_visible(s, from, email, st, name, only, 1, NULL);
 }
 
 void presence_remote_off(msnd_server *s, const ns_peer *from, const char *email) {
     remote_user *r = strmap_get(s->presence->remote, email);
     if (!r || r->from != from) return;
     free(strmap_del(s->presence->remote, email));
-    remote_fan_out(s, email, MSNP_STATUS_FLN, "", NULL, 0);
+    remote_fan_out(s, email, MSNP_STATUS_FLN, "", NULL, 0, NULL);
 }
 
 typedef struct drop_ctx {
@@ -695,18 +789,23 @@ const ns_peer *presence_remote_from(const presence *p, const char *email) {
 }
 
 typedef struct visible_ctx {
-    void (*fn)(const conn *c, void *ctx);
+    void (*fn)(conn *c, void *ctx);
     void *ctx;
 } visible_ctx;
 
 static void visit_visible(const char *key, void *value, void *arg) {
     (void)key;
-    const conn *c = value;
+    conn *c = value;
     visible_ctx *v = arg;
     if (!c->closing && c->state == NS_AUTH && privacy_status_visible(c->status)) v->fn(c, v->ctx);
 }
 
-void presence_each_visible(presence *p, void (*fn)(const conn *c, void *ctx), void *ctx) {
+long presence_peer_list(msnd_server *s, conn *c, char *buf, size_t cap) {
+    watcher_rows *rows = rows_now(s, c, store_generation(s->store));
+    return rows ? rows_list(rows, buf, cap) : -1;
+}
+
+void presence_each_visible(presence *p, void (*fn)(conn *c, void *ctx), void *ctx) {
     visible_ctx v = {fn, ctx};
     strmap_each(p->online, visit_visible, &v);
 }

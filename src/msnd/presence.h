@@ -63,6 +63,12 @@ void presence_rl_remote(msnd_server *s, const char *contact, int added, const ch
  * privacy rules, from the shared store) and includes them in ILN. `from`
  * identifies the peer's link: its users go offline here when it drops. */
 void presence_remote_on(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name);
+/* The same with the user's watchers as that node knows them (the e-mails
+ * its AL/BL/BLP allows, lower case, joined by commas, "-" for none), which
+ * the peer line may carry (peering.h): this node keeps them as the user's
+ * watcher rows instead of reading them from the store. */
+void presence_remote_on_with(msnd_server *s, const ns_peer *from, const char *email, msnp_status st, const char *name,
+                             const char *watchers);
 void presence_remote_off(msnd_server *s, const ns_peer *from, const char *email);
 /* The user's privacy changed: re-tell its watchers here (only `only`, if
  * not NULL) what they may see now. */
@@ -76,6 +82,10 @@ int presence_busy(const presence *p);
 /* The peer that told us email is online elsewhere, or NULL. */
 const ns_peer *presence_remote_from(const presence *p, const char *email);
 /* Every local user that is logged in and visible (for a peer's snapshot). */
-void presence_each_visible(presence *p, void (*fn)(const conn *c, void *ctx), void *ctx);
+void presence_each_visible(presence *p, void (*fn)(conn *c, void *ctx), void *ctx);
+/* c's allowed watchers as a peer line carries them (peering.h), from rows
+ * that are current or c's cached login snapshot; -1 when they are not at
+ * hand without a read or do not fit in cap. */
+long presence_peer_list(msnd_server *s, conn *c, char *buf, size_t cap);
 
 #endif

@@ -43,10 +43,27 @@ void store_read_begin(store *s) {
 
 void store_read_end(store *s) {
     if (!s || s->read_depth == 0) return;
-    if (--s->read_depth == 0) s->ops->read_end(s);
+    if (--s->read_depth == 0) {
+        s->ops->read_end(s);
+        s->distrust = 0;
+    }
 }
 
-uint64_t store_generation(store *s) { return s->ops->generation(s); }
+/* The backend's own count plus the changes told: both only grow, so the
+ * sum moves whenever either does. */
+uint64_t store_generation(store *s) {
+    if (s->distrust) s->told++;
+    return s->ops->generation(s) + s->told;
+}
+
+void store_changed_elsewhere(store *s) {
+    s->told++;
+    if (s->read_depth > 0 && s->ops->scopes_are_snapshots) s->distrust = 1;
+}
+
+int store_watchers_cached(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
+    return store_sync_watchers(s, uid, fn, ctx);
+}
 
 size_t store_parse_ids(const char *text, int *ids, size_t cap) {
     size_t n = 0;

@@ -80,6 +80,12 @@ void store_read_end(store *s);
  * listens for the notification every change sends (LISTEN/NOTIFY). Inside a
  * read scope the answer is that of the scope's snapshot. */
 uint64_t store_generation(store *s);
+/* Another node said it committed a change (a peer's RL line), which the
+ * backend's own notice may bring only later: store_generation moves on
+ * now. Inside a read scope whose snapshot may predate that commit
+ * (SQLite's read transaction) it moves on at every call until the scope
+ * ends, so nothing read in that scope is kept as current. */
+void store_changed_elsewhere(store *s);
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const store *s);
 /* 1 when calls made on a fiber (fiber.h) wait for the database by parking
@@ -157,6 +163,9 @@ typedef void (*store_peer_cb)(const store_peer *p, void *ctx);
 /* People who have `uid` on their FL (uid's RL), with in_al/in_bl telling
  * whether each is on uid's AL/BL and blp_allow = uid's BLP. */
 store_rc store_watchers_each(store *s, int64_t uid, store_peer_cb fn, void *ctx);
+/* The same answered only from a cached login snapshot (below), never
+ * waiting for the database: 1 when answered, 0 when not cached. */
+int store_watchers_cached(store *s, int64_t uid, store_peer_cb fn, void *ctx);
 /* uid's FL contacts, with in_al/in_bl telling whether uid is on the
  * contact's AL/BL and blp_allow = the contact's BLP. */
 store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx);

@@ -55,6 +55,7 @@ void store_sync_cache_free(store *s);
 typedef struct store_ops {
     const char *name;
     int waits_on_fibers;
+    int scopes_are_snapshots; /* a read scope reads one snapshot (SQLite's read transaction) */
     void (*close)(store *s);
     void (*read_begin)(store *s); /* outermost scope only */
     void (*read_end)(store *s);
@@ -130,6 +131,11 @@ struct store {
     const store_ops *ops;
     int read_depth;          /* nesting of store_read_begin (store.c) */
     struct sync_cache *sync; /* login snapshots (store.c), NULL until the first */
+    /* store_changed_elsewhere: told changes, added to the backend's
+     * generation; distrust: told inside a read scope whose snapshot may
+     * predate the change (every generation differs until the scope ends). */
+    uint64_t told;
+    int distrust;
     char err[256];
 };
 

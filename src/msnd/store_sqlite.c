@@ -986,6 +986,7 @@ static store_rc sq_import_end(store *base, int ok) {
 
 static const store_ops sq_ops = {
     .name = "sqlite",
+    .scopes_are_snapshots = 1,
     .close = sq_close,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,

@@ -271,7 +271,12 @@ def test_hostile_link_peers():
                  b"PEER 1 127.0.0.1:1 -\r\nSYNCED many\r\n",
                  b"PEER 1 127.0.0.1:1 -\r\nRING 1 5 c alice@example.com A bob@example.com\r\n",  # no switchboard
                  b"PEER 1 127.0.0.1:1 - not-an-address\r\n",
-                 b"PEER 1 127.0.0.1:1 wrong-secret\r\n"]
+                 b"PEER 1 127.0.0.1:1 wrong-secret\r\n",
+                 b"PEER 3 127.0.0.1:1 -\r\n",
+                 b"PEER 2 127.0.0.1:1 -\r\nRLBASE many\r\n",
+                 b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice x -\r\n",
+                 b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice 0 bob@example.com,,x\r\n",
+                 b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice 0\r\n"]
         for data in cases:
             s = socket.create_connection(link, timeout=5)
             try:
@@ -847,8 +852,9 @@ def test_slow_peer_gets_every_line_in_order():
         peer, _ = listener.accept()
         peer.settimeout(10)
         f = peer.makefile("rb")
-        assert f.readline().startswith(b"PEER 1 ")
-        peer.sendall(b"HELLO 1 OK\r\n")
+        assert f.readline().startswith(b"PEER 2 ")
+        peer.sendall(b"HELLO 2 OK\r\n")
+        assert f.readline() == b"RLBASE 0\r\n"
         assert f.readline() == b"SYNCED 0\r\n"
         a = online(node, "alice@example.com", via_ds=False)
         name = "%20".join(["a" * 40] * 8)  # long lines: the kernel's buffers fill after a few thousand
@@ -872,6 +878,120 @@ def test_slow_peer_gets_every_line_in_order():
         peer.close()
     finally:
         listener.close()
+        assert node.stop() in (0, None)
+        node.cleanup()
+
+
+class FakePeer:
+    """The test as another notification node of node's cluster: it accepts
+    node's link (node lists it in --ns-peers) and dials node's link port."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.addr = "127.0.0.1:%d" % self.listener.getsockname()[1]
+
+    def take_link(self, rlbase):
+        """node's link to us (again): answered, and its RLBASE checked."""
+        self.listener.settimeout(10)
+        self.inbound, _ = self.listener.accept()
+        self.inbound.settimeout(10)
+        self.lines = self.inbound.makefile("rb")
+        assert self.lines.readline().startswith(b"PEER 2 ")
+        self.inbound.sendall(b"HELLO 2 OK\r\n")
+        assert self.lines.readline() == b"RLBASE %d\r\n" % rlbase
+
+    def accept(self, node):
+        """Both links with node, node's snapshot read."""
+        self.take_link(0)
+        assert self.lines.readline().startswith(b"SYNCED ")
+        self.out = socket.create_connection(node.link, timeout=10)
+        self.out.sendall(b"PEER 2 %s -\r\nRLBASE 0\r\n" % self.addr.encode())
+        assert self.out.makefile("rb").readline() == b"HELLO 2 OK\r\n"
+
+    def next_line(self, prefix):
+        """The next line node sent us that starts with prefix."""
+        while True:
+            line = self.lines.readline().decode()
+            assert line, "node closed its link"
+            if line.startswith(prefix):
+                return line.rstrip("\r\n")
+
+    def close(self):
+        for s in (getattr(self, "out", None), getattr(self, "inbound", None), self.listener):
+            if s:
+                s.close()
+
+
+def test_watcher_lists_between_nodes():
+    """ON lines carry the user's allowed watchers, with how many RL lines
+    the sender had handled from the receiver. The receiver keeps such a
+    list instead of reading the store (here the store knows none of the
+    listed watchers, so only the list can tell them), unless the sender
+    made it before hearing of a change the receiver sent: then it reads
+    the store. A node's own lists name the watchers its store allows, and
+    after a peer's RL line it sends no list made before that line."""
+    fake = FakePeer()
+    node = msntest.MsndServer(MSND, args=["--role", "ns", "--link-listen", "127.0.0.1:0", "--ns-peers", fake.addr])
+    node.copy_db_from(TEMPLATE)
+    node.start()
+    try:
+        fake.accept(node)
+        a = online(node, "alice@example.com", via_ds=False)
+        # zed is in no store: only the list makes alice his watcher
+        fake.out.sendall(b"ON zed@example.com NLN Zed 0 carol@example.com,alice@example.com\r\n")
+        assert next_presence(a, "zed@example.com").line == "NLN NLN zed@example.com Zed"
+        # alice changes her FL: node tells us RL, and a list we made before
+        # handling it (0 handled) is not kept; one made after it (1) is
+        t = a.trid()
+        a.send_line("ADD %d FL bob@example.com Bob" % t)
+        reply(a, t, "ADD")
+        assert fake.next_line("RL ").startswith("RL bob@example.com ADD ")
+        fake.out.sendall(b"ON yan@example.com NLN Yan 0 alice@example.com\r\n"
+                         b"ON xia@example.com NLN Xia 1 alice@example.com\r\n")
+        assert next_named(a, "NLN").line == "NLN NLN xia@example.com Xia"  # nothing about yan
+        # The node's own list: bob's watchers as its store allows them
+        b = online(node, "bob@example.com", via_ds=False)
+        on = fake.next_line("ON bob@example.com ")
+        assert on.split(" ")[4:] == ["0", "alice@example.com"], on
+        # bob blocks alice: the next list leaves her out
+        t = b.trid()
+        b.send_line("ADD %d BL alice@example.com Alice" % t)
+        reply(b, t, "ADD")
+        t = b.trid()
+        b.send_line("CHG %d BSY" % t)
+        reply(b, t, "CHG")
+        fake.next_line("ON bob@example.com BSY ")  # no list: read anew after the change
+        t = b.trid()
+        b.send_line("CHG %d IDL" % t)
+        reply(b, t, "CHG")
+        on = fake.next_line("ON bob@example.com IDL ")
+        assert on.split(" ")[4:] == ["0", "-"], on
+        # our RL line (carol added bob elsewhere): what node knew before is
+        # not current; a list it sends from now on says it heard the line
+        fake.out.sendall(b"RL bob@example.com ADD 9 carol@example.com Carol\r\n")
+        next_rl(b)
+        for status, tail in (("AWY", []), ("NLN", ["1", "-"])):
+            t = b.trid()
+            b.send_line("CHG %d %s" % (t, status))
+            reply(b, t, "CHG")
+            on = fake.next_line("ON bob@example.com %s " % status)
+            assert on.split(" ")[4:] == tail, on
+        # node's link to us comes back: RLBASE says where its count stands,
+        # and the snapshot carries the lists it has at hand
+        fake.lines.close()
+        fake.inbound.close()
+        fake.take_link(1)
+        on = fake.next_line("ON bob@example.com ")
+        assert on.split(" ")[4:] == ["1", "-"], on
+        a.close()
+        b.close()
+    except BaseException:
+        print("---- node log ----\n" + node.log_text()[-4000:])
+        raise
+    finally:
+        fake.close()
         assert node.stop() in (0, None)
         node.cleanup()
 

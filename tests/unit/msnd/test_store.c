@@ -516,6 +516,47 @@ static void settle_generation(store *s) {
     }
 }
 
+static void count_peer(const store_peer *p, void *ctx) {
+    (void)p;
+    (*(int *)ctx)++;
+}
+
+/* A change another node tells of (a peer's RL line) before the store's own
+ * notice: store_generation moves on, so the login snapshot no longer
+ * answers store_watchers_cached; inside a read scope whose snapshot may
+ * predate that commit (SQLite) it moves on at every call until the scope
+ * ends, so nothing read in it is cached as current. */
+static void test_changed_elsewhere(void **state) {
+    fixture *f = *state;
+    int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com");
+    assert_int_equal(add(f->s, b, MSNP_LIST_FL, a, 0, NULL), STORE_OK);
+    settle_generation(f->s);
+    const store_sync *y;
+    assert_int_equal(store_sync_get(f->s, a, &y), STORE_OK);
+    store_sync_release(f->s, y);
+    int n = 0;
+    assert_int_equal(store_watchers_cached(f->s, a, count_peer, &n), 1);
+    assert_int_equal(n, 1);                                              /* b watches a */
+    assert_int_equal(store_watchers_cached(f->s, b, count_peer, &n), 0); /* never read */
+    uint64_t g = store_generation(f->s);
+    store_changed_elsewhere(f->s);
+    uint64_t g2 = store_generation(f->s);
+    assert_true(g2 != g);
+    assert_true(store_generation(f->s) == g2); /* once, outside a scope */
+    assert_int_equal(store_watchers_cached(f->s, a, count_peer, &n), 0);
+    store_read_begin(f->s);
+    uint64_t g3 = store_generation(f->s);
+    store_changed_elsewhere(f->s);
+    uint64_t g4 = store_generation(f->s);
+    assert_true(g4 != g3);
+    if (!pg_url) /* SQLite's scope is one snapshot: distrusted until it ends */
+        assert_true(store_generation(f->s) != g4);
+    else /* PostgreSQL reads each statement afresh: once is enough */ assert_true(store_generation(f->s) == g4);
+    store_read_end(f->s);
+    uint64_t g5 = store_generation(f->s);
+    assert_true(store_generation(f->s) == g5);
+}
+
 /* More snapshots than the cache holds (8 MiB: 200 accounts of about 50 KB
  * each, 28 FL and 28 RL entries with the longest names): the one read
  * last is still served from the cache afterwards (the same block), as a
@@ -770,6 +811,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_generation_first_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racing_adds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_cache_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_read_by_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),

@@ -64,7 +64,6 @@ void peering_rl_out(msnd_server *s, const char *contact, int added, const char *
  * watcher `only`, or all of them when NULL). ON may carry the user's
  * allowed watchers (`watchers`, see above; NULL for none). */
 typedef enum peering_presence { PEERING_ON, PEERING_OFF, PEERING_PRIV } peering_presence;
-void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, const char *only,
-                          const char *watchers);
+void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, const char *only, const char *watchers);
 
 #endif

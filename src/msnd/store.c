@@ -56,6 +56,10 @@ uint64_t store_generation(store *s) {
     return s->ops->generation(s) + s->told;
 }
 
+void store_use_loop(store *s, struct event_base *base) {
+    if (s->ops->use_loop) s->ops->use_loop(s, base);
+}
+
 void store_changed_elsewhere(store *s) {
     s->told++;
     if (s->read_depth > 0 && s->ops->scopes_are_snapshots) s->distrust = 1;

@@ -86,6 +86,10 @@ uint64_t store_generation(store *s);
  * (SQLite's read transaction) it moves on at every call until the scope
  * ends, so nothing read in that scope is kept as current. */
 void store_changed_elsewhere(store *s);
+/* The event loop the store may watch its own sockets on (PostgreSQL's
+ * notifications), so that store_generation need not ask the socket. */
+struct event_base;
+void store_use_loop(store *s, struct event_base *base);
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const store *s);
 /* 1 when calls made on a fiber (fiber.h) wait for the database by parking

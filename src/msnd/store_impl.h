@@ -60,6 +60,7 @@ typedef struct store_ops {
     void (*read_begin)(store *s); /* outermost scope only */
     void (*read_end)(store *s);
     uint64_t (*generation)(store *s);
+    void (*use_loop)(store *s, struct event_base *base); /* optional */
     store_rc (*user_add)(store *s, const char *email, const char *password, const char *name);
     store_rc (*user_passwd)(store *s, const char *email, const char *password);
     store_rc (*user_del)(store *s, const char *email);

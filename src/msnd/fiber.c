@@ -208,20 +208,11 @@ static void prepare(fiber *f) {
 static void trampoline(unsigned int hi, unsigned int lo) { run_fn((fiber *)(((uintptr_t)hi << 32) | (uintptr_t)lo)); }
 #endif
 
-static void (*resume_hook)(void *arg);
-static void *resume_hook_arg;
-
-void fiber_set_resume_hook(void (*fn)(void *arg), void *arg) {
-    resume_hook = fn;
-    resume_hook_arg = arg;
-}
-
 static void on_event(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     fiber *f = arg;
     f->got = what;
     f->waiting_for_ev = 0;
-    if (resume_hook) resume_hook(resume_hook_arg);
     switch_in(f);
 }
 

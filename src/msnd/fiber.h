@@ -40,9 +40,4 @@ void fiber_wake(fiber *f);
 /* Fibers that have not finished (waiting). */
 int fiber_count(void);
 
-/* fn(arg) runs on the loop's stack before a waiting fiber is resumed by
- * its event, so that the resumed code finds what the loop pass set up
- * for the code it runs itself (msnd: the pass's read scope). */
-void fiber_set_resume_hook(void (*fn)(void *arg), void *arg);
-
 #endif

@@ -345,13 +345,13 @@ static void worker_run(link_in *p) {
 static void peer_read(struct bufferevent *bev, void *arg) {
     link_in *p = arg;
     msnd_server *s = p->L->s;
-    /* Names for AUTH come from the store when the user is offline: they
-     * share the pass's read transaction, as client input does. */
-    server_pass_read_scope(s);
     if (s->fibers) {
         worker_run(p);
         return;
     }
+    /* Names for AUTH come from the store when the user is offline: they
+     * share the pass's read transaction, as client input does. */
+    server_pass_read_scope(s);
     /* The lines are handled in place, in the input made contiguous, instead
      * of each copied out into a line of its own (a peer's presence lines
      * come by the dozen per read). */

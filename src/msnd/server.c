@@ -414,8 +414,6 @@ void server_pass_read_scope(msnd_server *s) {
     event_active(s->pass_end_ev, EV_TIMEOUT, 0);
 }
 
-static void resume_in_scope(void *arg) { server_pass_read_scope(arg); }
-
 static void on_pass_end(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
@@ -1199,10 +1197,6 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
         snprintf(err, errcap, "cannot set up signal handling");
         return -1;
     }
-    /* A fiber resumed by its database answer runs in the pass's read scope
-     * as a command does (store_generation then drains PostgreSQL's
-     * notifications once per pass, store_pg.c). */
-    if (s->fibers) fiber_set_resume_hook(resume_in_scope, s);
     event_add(s->sig_term, NULL);
     event_add(s->sig_int, NULL);
     event_add(s->sig_hup, NULL);
@@ -1240,7 +1234,6 @@ void server_free(msnd_server *s) {
     if (s->shutdown_timer) event_free(s->shutdown_timer);
     if (s->flush_ev) event_free(s->flush_ev);
     link_free(s);
-    if (s->fibers) fiber_set_resume_hook(NULL, NULL);
     if (s->pass_reading) store_read_end(s->store);
     if (s->pass_end_ev) event_free(s->pass_end_ev);
     sbreg_free(s->sbreg);

@@ -5,6 +5,7 @@
  *   msnbench hold     --server H:P --users N ...          N sessions online, RSS per session
  *   msnbench presence --server H:P --users N --clique G   fan-out latency (closed + open loop)
  *   msnbench sb       --server H:P --pairs P --window W   switchboard relay (closed + open loop)
+ *   msnbench lists    --server H:P --users N --clique G   list writes/s (ADD FL / REM FL, closed loop)
  *
  * --server is the dispatch server; with --no-dispatch it is the notification
  * server itself (USR MD5 I answered directly with the challenge), for other
@@ -153,6 +154,9 @@ struct user {
     uint8_t busy_status; /* current status: 0 NLN, 1 BSY */
     uint32_t pending;    /* watchers yet to see the last change */
     uint64_t t_change;
+    /* lists: the user adds and removes one contact outside its clique */
+    uint8_t has_contact; /* on its FL now */
+    uint32_t list_trid;  /* of the write awaiting its answer, 0: none */
     /* switchboard */
     unsigned partner;
     uint8_t caller;
@@ -180,6 +184,8 @@ typedef struct counters {
     uint64_t out_oth, out_other;
     /* presence */
     uint64_t changes_sent, changes_done, notifications, stale_notifications;
+    /* lists */
+    uint64_t writes_sent, writes_done, write_errors;
     /* switchboard */
     uint64_t sb_ready_pairs, sb_failed;
     uint64_t msgs_sent, msgs_relayed, acks, naks, corrupt, backlog_skips, sb_errors, byes;
@@ -597,8 +603,15 @@ static void sb_line(conn *c, user *u, const msnp_cmd *cmd) {
 
 static void change_complete(user *w);
 
-/* NS lines once online: presence, ringing, XFR answers, challenges. */
+static void list_write_answered(user *u, const msnp_cmd *cmd);
+
+/* NS lines once online: presence, ringing, XFR answers, challenges, list
+ * writes' answers. */
 static void ns_online_line(conn *c, user *u, const msnp_cmd *cmd) {
+    if (u->list_trid && cmd->has_trid && cmd->trid == u->list_trid) {
+        list_write_answered(u, cmd);
+        return;
+    }
     switch (cmd->code) {
     case MSNP_NLN: {
         /* NLN STATUS email name */
@@ -1333,6 +1346,96 @@ static int mode_presence(void) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ lists */
+
+/* Each online user adds one contact from the next clique to its FL and
+ * removes it again, one write at a time; --inflight writes are outstanding
+ * over all users (closed loop). A write is done when its ADD or REM comes
+ * back; its latency runs from the send. The contact, online too, gets the
+ * server's ADD/REM RL notice, as a real contact would. */
+static uint64_t list_inflight;
+
+static void issue_write(unsigned i) {
+    user *u = &users[i];
+    unsigned k = (i + opt.clique) % nusers;
+    u->list_trid = ++u->trid;
+    u->t_change = now_ns();
+    cnt.writes_sent++;
+    if (u->has_contact) conn_printf(u->ns, "REM %u FL %s\r\n", u->list_trid, users[k].email);
+    else conn_printf(u->ns, "ADD %u FL %s %s\r\n", u->list_trid, users[k].email, users[k].email);
+}
+
+static void lists_tick(void) {
+    while (cnt.writes_sent - cnt.writes_done < list_inflight) {
+        unsigned i;
+        if (!free_pop(&i)) break;
+        issue_write(i);
+    }
+}
+
+static void list_write_answered(user *u, const msnp_cmd *cmd) {
+    if (cmd->code == MSNP_ADD || cmd->code == MSNP_REM) {
+        u->has_contact = cmd->code == MSNP_ADD;
+        /* timed while the phase runs: the same writes its count has */
+        if (tick_hook == lists_tick) hist_record(&h_lat, now_ns() - u->t_change);
+    } else {
+        /* 215 already there, 216 not there: the store says which, follow it */
+        cnt.write_errors++;
+        if (cmd->is_error && strcmp(cmd->name, "215") == 0) u->has_contact = 1;
+        else if (cmd->is_error && strcmp(cmd->name, "216") == 0) u->has_contact = 0;
+        if (cnt.write_errors <= 3) note("list write of %s answered: %.*s", u->email, (int)cmd->line.n, cmd->line.p);
+    }
+    u->list_trid = 0;
+    cnt.writes_done++;
+    free_push(u->idx);
+    if (tick_hook == lists_tick) lists_tick();
+}
+
+static int writes_drained(void) { return cnt.writes_done >= cnt.writes_sent; }
+
+static int mode_lists(void) {
+    double secs;
+    long r0, r1;
+    unsigned online = hold_all(&secs, &r0, &r1);
+    if (!online) die("nobody online");
+    if (nusers <= opt.clique) die("lists: --users must exceed --clique (each user's contact is in the next clique)");
+    free_ring = calloc(nusers + 1, sizeof *free_ring);
+    if (!free_ring) die("out of memory");
+    for (unsigned i = 0; i < nusers; i++)
+        if (users[i].ls == L_ONLINE) free_push(i);
+    tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+    list_inflight = opt.inflight;
+    phase_result pr;
+    memset(&pr, 0, sizeof pr);
+    uint64_t done0 = cnt.writes_done;
+    uint64_t t0 = phase_start(lists_tick);
+    lists_tick();
+    run_until(never, opt.duration);
+    pr.seconds = phase_stop(t0, &pr);
+    pr.count = cnt.writes_done - done0;
+    pr.achieved = (double)pr.count / pr.seconds;
+    run_until(writes_drained, 5);
+    measuring = 0;
+    pr.h = h_lat;
+    if (opt.json) {
+        printf("{\"mode\":\"lists\",\"label\":\"%s\",\"users\":%u,\"online\":%u,\"clique\":%u,\"inflight\":%u,"
+               "\"write_errors\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"closed\":",
+               opt.label, nusers, online, opt.clique, opt.inflight, cnt.write_errors,
+               cnt.writes_sent - cnt.writes_done);
+        print_phase_json("closed", &pr, "writes");
+        printf(",");
+        print_errors_json();
+        printf("}\n");
+    } else {
+        printf("online %u; closed loop (%u in flight): %.0f list writes/s, p50 %.3f ms p99 %.3f ms, %" PRIu64
+               " refused, server cpu %.3f ms per write\n",
+               online, opt.inflight, pr.achieved, (double)hist_quantile(&pr.h, 0.5) / 1e6,
+               (double)hist_quantile(&pr.h, 0.99) / 1e6, cnt.write_errors,
+               pr.count && pr.server_cpu_s >= 0 ? 1000.0 * pr.server_cpu_s / (double)pr.count : -1.0);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ switchboard */
 
 static unsigned pairs_ready, next_pair, npairs;
@@ -1687,7 +1790,7 @@ static void usage(void) {
     fprintf(
         stderr,
         "usage: msnbench MODE [options]\n"
-        "modes: populate | login | hold | presence | sb\n"
+        "modes: populate | login | hold | presence | sb | lists\n"
         "  --server HOST:PORT   dispatch server (or NS with --no-dispatch); default 127.0.0.1:1863\n"
         "  --no-dispatch        log in at the NS directly (servers without a DS)\n"
         "  --users N            accounts used (PREFIX<i>@DOMAIN, i from --first)   [1000]\n"
@@ -1698,7 +1801,7 @@ static void usage(void) {
         "  --duration S         seconds per measured phase                          [5]\n"
         "  --keep S             hold: stay online S seconds after measuring          [0]\n"
         "  --clique G           presence: users in groups of G with each other on FL [10]\n"
-        "  --inflight K         presence closed loop: changes outstanding           [64]\n"
+        "  --inflight K         presence / lists closed loop: changes / writes outstanding [64]\n"
         "  --shuffle            presence: users change in a shuffled order, not clique by clique\n"
         "  --pairs P            sb: pairs of users in switchboards                  [100]\n"
         "  --window W           sb closed loop: MSGs outstanding per sender         [16]\n"
@@ -1843,6 +1946,7 @@ int main(int argc, char **argv) {
     else if (strcmp(opt.mode, "hold") == 0) rc = mode_hold();
     else if (strcmp(opt.mode, "presence") == 0) rc = mode_presence();
     else if (strcmp(opt.mode, "sb") == 0) rc = mode_sb();
+    else if (strcmp(opt.mode, "lists") == 0) rc = mode_lists();
     else usage();
     fflush(stdout);
     /* Connections are left to the kernel: closing 20 k sockets one by one

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/store-compare.sh BUILD_DIR - msnd on SQLite vs PostgreSQL, one node
-# and two nodes sharing presence: logins/s and presence changes/s, and the
-# server CPU per operation (msnd's, and PostgreSQL's own).
+# and two nodes sharing presence: logins/s, presence changes/s and list
+# writes/s (ADD FL / REM FL), and the server CPU per operation (msnd's, and
+# PostgreSQL's own).
 #
 # Starts a throw-away PostgreSQL server (tests/integration/lib/pgtest.py,
 # needs the `postgresql` package; root runs it as the postgres user) and
@@ -10,7 +11,7 @@
 # PostgreSQL's processes) and a summary table on stderr.
 # Knobs: MSND_BIN (the msnd to measure, e.g. an older build's; msnbench is
 # BUILD's), BENCH_SECONDS (3), STORE_USERS (10000), CLIQUE (10), INFLIGHT (64:
-# presence changes outstanding in the closed loop), SHUFFLE (unset; 1: users
+# presence changes or list writes outstanding in the closed loop), SHUFFLE (unset; 1: users
 # change in a shuffled order, not clique by clique: msnbench --shuffle), RUNS (1: the
 # whole matrix is repeated), BACKENDS ("sqlite postgresql"), NODES ("one two"),
 # NODE_CPU_QUOTA (unset: nodes unconfined, one node is all roles in one
@@ -161,6 +162,12 @@ for run in $(seq 1 "$RUNS"); do
         --users 2000 --clique "$CLIQUE" --inflight "$INFLIGHT" "${SHUFFLE_ARG[@]}" --duration "$SECS" --fractions 0.5 --label "$label" --json |
         tee -a "$OUT"
       stop_all
+      log "run $run, $label: list writes/s ($(cut -d' ' -f1-3 /proc/loadavg))"
+      start_again "$nodes" "$db" || exit 1
+      timeout 300 "$BENCH" lists --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
+        --users 2000 --clique "$CLIQUE" --inflight "$INFLIGHT" --duration "$SECS" --label "$label" --json |
+        tee -a "$OUT"
+      stop_all
     done
   done
 done
@@ -178,6 +185,10 @@ for line in open(sys.argv[1]):
     if r.get("mode") == "login":
         ops, cpu, db = r["logins"], r.get("server_cpu_s", -1), r.get("store_cpu_s", -1)
         rate, p99 = r["logins_per_s"], r["latency"]["p99_us"] / 1000.0
+    elif r.get("mode") == "lists":
+        c = r["closed"]
+        ops, cpu, db = c["count"], c["server_cpu_s"], c.get("store_cpu_s", -1)
+        rate, p99 = c["achieved_writes_per_s"], c["latency"]["p99_us"] / 1000.0
     elif r.get("mode") == "presence":
         c = r["closed"]
         ops, cpu, db = c["achieved_changes_per_s"] * c["seconds"], c["server_cpu_s"], c.get("store_cpu_s", -1)

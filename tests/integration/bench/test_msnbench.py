@@ -7,6 +7,7 @@ closed loop's messages per write; the open-loop timer does not tick while
 nothing is due."""
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -80,9 +81,26 @@ def main():
             # notifications and the 10 ms housekeeping tick, a few hundred
             # times; a free-running 0.1 ms tick would add thousands.
             assert o["client_loop_passes"] < 1500 + 20 * o["issued"], (o["client_loop_passes"], o["issued"])
+
+            # list writes: every ADD/REM answered, none refused, each timed
+            ls = bench(["lists"] + common + ["--users", "200", "--clique", "10", "--inflight", "8"])
+            c = ls["closed"]
+            assert c["count"] > 0 and ls["write_errors"] == 0 and ls["unanswered"] == 0, ls
+            assert c["latency"]["count"] == c["count"], (c["latency"]["count"], c["count"])
+            assert c["server_cpu_s"] >= 0, c
         finally:
             srv.terminate()
             srv.wait(timeout=10)
+        # what the store holds afterwards: the cliques, plus for some users
+        # the one contact of the next clique that its last write left there
+        con = sqlite3.connect(db)
+        rows = con.execute("SELECT o.email, c.email FROM list_entries e JOIN users o ON o.id = e.owner"
+                           " JOIN users c ON c.id = e.contact WHERE e.list = 0").fetchall()
+        con.close()
+        idx = lambda email: int(email.split("@")[0][len("bench"):])
+        extra = [(idx(o), idx(c)) for o, c in rows if idx(o) // 10 != idx(c) // 10]
+        assert all(c == (o + 10) % 200 for o, c in extra), extra[:5]
+        assert 0 < len(extra) <= 200 and len(rows) == 200 * 9 + len(extra), (len(rows), len(extra))
     print("ok")
 
 

@@ -277,7 +277,10 @@ static const watcher_here *rows_here(presence *p, watcher_rows *r, size_t *n) {
     return r->here;
 }
 
-static int here_online(const conn *w) { return !w->closing && w->state == NS_AUTH; }
+/* A watcher hears of changes once it has set its first status: the ILN
+ * lines of that CHG tell it everyone's state as of then, so a line sent
+ * before would be told twice (and, sent late, after the ILN). */
+static int here_online(const conn *w) { return !w->closing && w->state == NS_AUTH && w->chg_seen; }
 
 /* The NLN (visible) or FLN line of a user, formatted once for all its
  * watchers. -1 if it cannot be (logged). */
@@ -338,14 +341,18 @@ typedef struct initial_ctx {
     const char *only; /* one e-mail, or NULL for all */
 } initial_ctx;
 
+static void remote_told(presence *p, const char *email, const conn *c);
+
 static void initial_one(const store_peer *p, void *arg) {
     initial_ctx *x = arg;
     if (x->only && strcmp(x->only, p->email) != 0) return;
     conn *w = online_watcher(x->s, p->email);
     if (!w) { /* perhaps on another node of the cluster */
         remote_user *r = strmap_get(x->s->presence->remote, p->email);
-        if (r && privacy_may_see(p->blp_allow, p->in_al, p->in_bl))
+        if (r && privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) {
             conn_cmd(x->c, "ILN", 1, x->trid, msnp_status_code(r->status), p->email, r->name, NULL);
+            remote_told(x->s->presence, p->email, x->c);
+        }
         return;
     }
     if (w == x->c || !privacy_status_visible(w->status)) return;
@@ -464,6 +471,13 @@ typedef struct room_waiter {
     fiber *f;
 } room_waiter;
 
+/* A watcher told the user's state with ILN while fan-outs were queued:
+ * those queued before it (seq < before) are older news to it. */
+typedef struct told_mark {
+    uint64_t conn_id;
+    uint64_t before;
+} told_mark;
+
 typedef struct remote_watch {
     msnd_server *s;
     char email[MSNP_MAX_EMAIL + 1];
@@ -477,6 +491,8 @@ typedef struct remote_watch {
     int reading;                    /* a drain is running or about to */
     struct remote_watch *kick_next; /* in the list of drains to start */
     room_waiter *waiters;
+    told_mark *told; /* only while fan-outs are queued */
+    size_t ntold, told_cap;
 } remote_watch;
 
 static void watch_free(remote_watch *w) {
@@ -486,6 +502,7 @@ static void watch_free(remote_watch *w) {
         free(f);
     }
     rows_clear(&w->rows);
+    free(w->told);
     free(w);
 }
 
@@ -497,9 +514,17 @@ static void watch_release(presence *p, remote_watch *w) {
     watch_free(w);
 }
 
+static int told_since(const remote_watch *w, const conn *c, uint64_t seq) {
+    for (size_t i = 0; i < w->ntold; i++)
+        if (w->told[i].conn_id == c->id) return w->told[i].before > seq;
+    return 0;
+}
+
 /* NLN (or FLN for MSNP_STATUS_FLN) to the watchers logged in here that the
- * user allows (with recheck, FLN to the others too); only: to that one. */
-static void watch_tell(remote_watch *w, msnp_status st, const char *name, const char *only, int recheck) {
+ * user allows (with recheck, FLN to the others too); only: to that one.
+ * seq: the fan-out's place in the queue, for the ILN marks (UINT64_MAX:
+ * it was not queued). */
+static void watch_tell(remote_watch *w, msnp_status st, const char *name, const char *only, int recheck, uint64_t seq) {
     size_t n;
     const watcher_here *h = rows_here(w->s->presence, &w->rows, &n);
     char nln[STATE_LINE_MAX], fln[STATE_LINE_MAX];
@@ -507,6 +532,7 @@ static void watch_tell(remote_watch *w, msnp_status st, const char *name, const 
     for (size_t i = 0; i < n; i++) {
         conn *c = h[i].c;
         if (!here_online(c) || (only && only[0] && strcmp(only, c->email) != 0)) continue;
+        if (w->ntold && told_since(w, c, seq)) continue;
         if (h[i].allowed && st != MSNP_STATUS_FLN) {
             if (nln_len < 0 && (nln_len = state_line(nln, sizeof nln, 1, st, w->email, name)) < 0) return;
             conn_send(c, nln, (size_t)nln_len);
@@ -515,6 +541,23 @@ static void watch_tell(remote_watch *w, msnp_status st, const char *name, const 
             conn_send(c, fln, (size_t)fln_len);
         }
     }
+}
+
+/* c was told email's state with ILN: the fan-outs queued so far (waiting
+ * for the watchers' read) carry nothing newer, so they skip c. Out of
+ * memory, c may hear a line twice, as before. */
+static void remote_told(presence *p, const char *email, const conn *c) {
+    remote_watch *w = strmap_get(p->watch, email);
+    if (!w || !w->head) return;
+    for (size_t i = 0; i < w->ntold; i++)
+        if (w->told[i].conn_id == c->id) {
+            w->told[i].before = w->next_seq;
+            return;
+        }
+    told_mark *t = msnkit_grow(w->told, &w->told_cap, w->ntold + 1, sizeof *t, 4);
+    if (!t) return;
+    w->told = t;
+    w->told[w->ntold++] = (told_mark){c->id, w->next_seq};
 }
 
 /* The rows may serve f: read after f came, or current and f no PRIV. */
@@ -570,7 +613,7 @@ static void watch_drain(remote_watch *w) {
             if (!w->head) w->tail = NULL;
             continue;
         }
-        watch_tell(w, f->status, f->name, f->only, f->recheck);
+        watch_tell(w, f->status, f->name, f->only, f->recheck, f->seq);
         w->head = f->next;
         if (!w->head) w->tail = NULL;
         w->npending--;
@@ -582,6 +625,9 @@ static void watch_drain(remote_watch *w) {
         rows_clear(&w->rows);
         w->have_rows = 0;
     }
+    free(w->told); /* nothing queued is left for them to skip */
+    w->told = NULL;
+    w->ntold = w->told_cap = 0;
     w->reading = 0;
     watch_release(w->s->presence, w);
 }
@@ -649,6 +695,7 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
             return;
         }
     }
+    int adopted = 0;
     if (watchers && !w->head && !w->reading) { /* the peer's rows serve from now on */
         watcher_rows rows;
         if (rows_from_list(&rows, watchers, store_generation(s->store)) == 0) {
@@ -657,11 +704,16 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
             w->have_rows = 1;
             w->read_for = w->next_seq;
             w->rows_epoch = w->epoch;
+            adopted = 1;
         }
     }
+    /* A list that came with the line serves that line whatever the store
+     * says of its own freshness: store_generation moves at every call
+     * while the database cannot tell (its notices not yet listened to, or
+     * the database down), and the peer made the list as it sent the line. */
     remote_fanout probe = {.seq = w->next_seq, .recheck = recheck};
-    if (!w->head && !w->reading && rows_serve(w, &probe)) {
-        watch_tell(w, st, name, only, recheck);
+    if (adopted || (!w->head && !w->reading && rows_serve(w, &probe))) {
+        watch_tell(w, st, name, only, recheck, UINT64_MAX);
         watch_release(p, w);
         return;
     }

@@ -638,7 +638,14 @@ static uint64_t pg_generation(store *base) {
     return s->generation;
 }
 
-static void pg_use_loop(store *base, struct event_base *loop) { S(base)->loop = loop; }
+/* The notices are listened to from the start: until LISTEN is answered
+ * the generation moves at every call ("cannot tell"), so nothing cached
+ * would serve the first requests. */
+static void pg_use_loop(store *base, struct event_base *loop) {
+    pg_store *s = S(base);
+    s->loop = loop;
+    if (listen_ready(s)) listen_watch(s);
+}
 
 /* ---- accounts ---- */
 

@@ -19,8 +19,10 @@ server (msntest.MsndServer asks `backend()`); anything else means SQLite.
 """
 
 import atexit
+import contextlib
 import os
 import pwd
+import select
 import shutil
 import socket
 import subprocess
@@ -126,6 +128,38 @@ class PgServer:
         if r.returncode != 0:
             raise RuntimeError("psql: %s" % r.stderr)
         return r.stdout.strip()
+
+    @contextlib.contextmanager
+    def table_locked(self, db, table, timeout=10.0):
+        """Holds an ACCESS EXCLUSIVE lock on table for the block: every
+        statement that reads it waits until the block ends (a database that
+        is slow for that one table)."""
+        p = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port),
+                              "-U", "postgres", "-d", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            p.stdin.write("BEGIN;\nLOCK TABLE %s IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n" % table)
+            p.stdin.flush()
+            ready, _, _ = select.select([p.stdout], [], [], timeout)
+            if not ready or p.stdout.readline().strip() != "locked":
+                raise RuntimeError("psql could not lock %s" % table)
+            yield
+        finally:
+            try:
+                p.stdin.write("COMMIT;\n")
+                p.stdin.close()
+            except OSError:
+                pass
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def lock_waiters(self, db):
+        """The server processes of statements on db that wait for a lock now."""
+        out = self.sql(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND wait_event_type = 'Lock'")
+        return [int(x) for x in out.split()]
 
     def createdb(self, name, template=None):
         q = 'CREATE DATABASE "%s"' % name + (' TEMPLATE "%s"' % template if template else "")

@@ -10,6 +10,7 @@ servers on one database sharing their users' presence (--ns-peers)."""
 import contextlib
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -556,7 +557,8 @@ def test_presence_across_notification_nodes():
         assert next_presence(e, N).line == "NLN AWY %s name_123" % N
         # status and name changes on node 1 reach the watcher on node 2
         t = send(e, "CHG {t} BSY")
-        assert next_presence(n, E).line == "NLN BSY %s my%%20screen%%20name" % E
+        got = next_presence(n, E)
+        assert got.line == "NLN BSY %s my%%20screen%%20name" % E, got
         t = send(e, "REA {t} %s New%%20Name", E)
         assert next_presence(n, E).line == "NLN BSY %s New%%20Name" % E
         # privacy decided on node 1 applies on node 2: blocked -> FLN, unblocked -> NLN
@@ -599,7 +601,8 @@ def test_presence_across_notification_nodes():
         tn.wait_peered(1)
         e = login(n1, E, via_ds=False)
         t = send(e, "CHG {t} NLN")
-        assert next_presence(e, N).line == "ILN %d NLN %s name_123" % (t, N)
+        got = next_presence(e, N)
+        assert got.line == "ILN %d NLN %s name_123" % (t, N), got
         assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
 
 
@@ -1010,6 +1013,87 @@ def cluster_on_slow_database():
             yield cl, proxy
     finally:
         proxy.stop()
+
+
+def test_remote_presence_told_once():
+    """A user of another node reaches each watcher here once per change: not
+    before the watcher's first CHG (its ILN lines tell the state then), and
+    not after an ILN that told it already (a fan-out that waited for the
+    watchers' read while the watcher logged in). A list that comes with the
+    line serves that line even while the database is down."""
+    bob = "bob@example.com"
+    fake = FakePeer()
+    node = msntest.MsndServer(MSND, args=["--role", "ns", "--link-listen", "127.0.0.1:0", "--ns-peers", fake.addr])
+    node.copy_db_from(TEMPLATE)
+    node.start()
+    try:
+        fake.accept(node)
+        c = online(node, "carol@example.com", via_ds=False)
+        a = login(node, "alice@example.com", via_ds=False)
+        for w in (c, a):
+            t = w.trid()
+            w.send_line("ADD %d FL %s Bob" % (t, bob))
+            reply(w, t, "ADD")
+            fake.next_line("RL %s ADD " % bob)
+        # alice has set no status yet: the line reaches carol only
+        fake.out.sendall(b"ON bob@example.com NLN Bob 2 alice@example.com,carol@example.com\r\n")
+        assert next_presence(c, bob).line == "NLN NLN %s Bob" % bob
+        no_presence_before_qng(a, bob)
+        # alice's first CHG tells her, once
+        t = a.trid()
+        a.send_line("CHG %d NLN" % t)
+        got = next_presence(a, bob)
+        assert got.line == "ILN %d NLN %s Bob" % (t, bob), got
+        fake.out.sendall(b"ON bob@example.com AWY Bob 2 alice@example.com,carol@example.com\r\n")
+        got = next_presence(a, bob)
+        assert got.line == "NLN AWY %s Bob" % bob, got
+        assert next_presence(c, bob).line == "NLN AWY %s Bob" % bob
+        if pgtest.backend() != "postgresql":
+            return
+        pg = pgtest.shared()
+        # A PRIV line (bob's privacy changed) is told from watchers read
+        # after it came. That read stalls here (its statement waits for a
+        # locked table, then the server process running it is stopped, so
+        # every other statement goes on) while alice, logged in again, sets
+        # her first status: the CHG's ILN tells her bob's state, and the
+        # waiting fan-out then skips her.
+        a.close()
+        a = login(node, "alice@example.com", via_ds=False)
+        with pg.table_locked(node.db_name, "list_entries"):
+            fake.out.sendall(b"PRIV bob@example.com IDL Bob *\r\n")
+            deadline = time.monotonic() + 10
+            while not pg.lock_waiters(node.db_name):
+                assert time.monotonic() < deadline, "the PRIV line's read never reached the database"
+                time.sleep(0.02)
+            stalled = pg.lock_waiters(node.db_name)
+            for pid in stalled:
+                os.kill(pid, signal.SIGSTOP)
+        try:
+            t = a.trid()
+            a.send_line("CHG %d NLN" % t)
+            got = next_presence(a, bob)
+            assert got.line == "ILN %d IDL %s Bob" % (t, bob), got
+        finally:
+            for pid in stalled:
+                os.kill(pid, signal.SIGCONT)
+        assert next_presence(c, bob).line == "NLN IDL %s Bob" % bob  # the read is done
+        fake.out.sendall(b"ON bob@example.com BRB Bob 2 alice@example.com,carol@example.com\r\n")
+        got = next_presence(a, bob)
+        assert got.line == "NLN BRB %s Bob" % bob, got
+        # the database down: the list the line brings still serves it
+        pg.stop()
+        try:
+            fake.out.sendall(b"ON bob@example.com BSY Bob 2 alice@example.com,carol@example.com\r\n")
+            assert next_presence(a, bob).line == "NLN BSY %s Bob" % bob
+        finally:
+            pg.start()
+    except BaseException:
+        print("---- node log ----\n" + node.log_text()[-4000:])
+        raise
+    finally:
+        fake.close()
+        assert node.stop() in (0, None)
+        node.cleanup()
 
 
 def test_peer_lines_waiting_on_the_database():

@@ -31,6 +31,7 @@ struct presence {
     struct event *kick;      /* starts the drains queued by kick_head */
     struct remote_watch *kick_head, *kick_tail;
     int reads_running; /* drains on fibers now */
+    uint64_t clock;    /* moves when a watcher's first ILN lines begin (conn.iln_at) */
 };
 
 presence *presence_new(void) {
@@ -282,6 +283,12 @@ static const watcher_here *rows_here(presence *p, watcher_rows *r, size_t *n) {
  * before would be told twice (and, sent late, after the ILN). */
 static int here_online(const conn *w) { return !w->closing && w->state == NS_AUTH && w->chg_seen; }
 
+/* A fan-out that began at clock `since` (before a read that may have
+ * waited) skips a watcher whose first ILN lines are being read, or began
+ * after it: those lines tell the state then, so this one would tell it
+ * twice, or late. */
+static int told_by_iln(const conn *w, uint64_t since) { return w->iln_reading || w->iln_at > since; }
+
 /* The NLN (visible) or FLN line of a user, formatted once for all its
  * watchers. -1 if it cannot be (logged). */
 static long state_line(char *buf, size_t cap, int visible, msnp_status st, const char *email, const char *name) {
@@ -304,7 +311,7 @@ void presence_forget(conn *c) {
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     int was_visible = privacy_status_visible(before), is_visible = privacy_status_visible(c->status);
     if (!was_visible && !is_visible) return;
-    uint64_t gen = store_generation(s->store);
+    uint64_t gen = store_generation(s->store), since = s->presence->clock;
     watcher_rows *rows = rows_now(s, c, gen);
     /* The peers get the watchers with the line that makes c visible, and
      * again after they were read anew, so that they need not read them. */
@@ -330,7 +337,8 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     size_t n;
     const watcher_here *h = rows_here(s->presence, rows, &n);
     for (size_t i = 0; i < n; i++)
-        if (h[i].allowed && h[i].c != c && here_online(h[i].c)) conn_send(h[i].c, line, (size_t)len);
+        if (h[i].allowed && h[i].c != c && here_online(h[i].c) && !told_by_iln(h[i].c, since))
+            conn_send(h[i].c, line, (size_t)len);
     if (rows->used > WATCHERS_MAX_BYTES) presence_forget(c); /* too many to keep */
 }
 
@@ -362,11 +370,15 @@ static void initial_one(const store_peer *p, void *arg) {
 
 void presence_initial(msnd_server *s, conn *c, uint32_t trid) {
     initial_ctx x = {s, c, trid, NULL};
+    c->iln_at = ++s->presence->clock;
+    c->iln_reading = 1;
     if (store_contacts_each(s->store, c->uid, initial_one, &x) != STORE_OK)
         LOGE("initial presence failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
+    c->iln_reading = 0;
 }
 
 void presence_initial_one(msnd_server *s, conn *c, const char *contact_email, uint32_t trid) {
+    if (!c->chg_seen) return; /* the first CHG's ILN lines will tell it */
     initial_ctx x = {s, c, trid, contact_email};
     if (store_contacts_each(s->store, c->uid, initial_one, &x) != STORE_OK)
         LOGE("initial presence failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
@@ -460,6 +472,7 @@ void presence_tell_rl(msnd_server *s, const conn *by, const char *contact, int a
 typedef struct remote_fanout {
     struct remote_fanout *next;
     uint64_t seq;
+    uint64_t since;     /* the presence clock when it came */
     msnp_status status; /* MSNP_STATUS_FLN: the user left */
     int recheck;        /* PRIV: tell the watchers not allowed FLN as well */
     char only[MSNP_MAX_EMAIL + 1];
@@ -523,8 +536,9 @@ static int told_since(const remote_watch *w, const conn *c, uint64_t seq) {
 /* NLN (or FLN for MSNP_STATUS_FLN) to the watchers logged in here that the
  * user allows (with recheck, FLN to the others too); only: to that one.
  * seq: the fan-out's place in the queue, for the ILN marks (UINT64_MAX:
- * it was not queued). */
-static void watch_tell(remote_watch *w, msnp_status st, const char *name, const char *only, int recheck, uint64_t seq) {
+ * it was not queued); since: the presence clock when it came. */
+static void watch_tell(remote_watch *w, msnp_status st, const char *name, const char *only, int recheck, uint64_t seq,
+                       uint64_t since) {
     size_t n;
     const watcher_here *h = rows_here(w->s->presence, &w->rows, &n);
     char nln[STATE_LINE_MAX], fln[STATE_LINE_MAX];
@@ -532,7 +546,9 @@ static void watch_tell(remote_watch *w, msnp_status st, const char *name, const 
     for (size_t i = 0; i < n; i++) {
         conn *c = h[i].c;
         if (!here_online(c) || (only && only[0] && strcmp(only, c->email) != 0)) continue;
-        if (w->ntold && told_since(w, c, seq)) continue;
+        /* A PRIV is told whatever the ILN said: that ILN may have been read
+         * before the privacy change it brings was committed. */
+        if (!recheck && (told_by_iln(c, since) || (w->ntold && told_since(w, c, seq)))) continue;
         if (h[i].allowed && st != MSNP_STATUS_FLN) {
             if (nln_len < 0 && (nln_len = state_line(nln, sizeof nln, 1, st, w->email, name)) < 0) return;
             conn_send(c, nln, (size_t)nln_len);
@@ -613,7 +629,7 @@ static void watch_drain(remote_watch *w) {
             if (!w->head) w->tail = NULL;
             continue;
         }
-        watch_tell(w, f->status, f->name, f->only, f->recheck, f->seq);
+        watch_tell(w, f->status, f->name, f->only, f->recheck, f->seq, f->since);
         w->head = f->next;
         if (!w->head) w->tail = NULL;
         w->npending--;
@@ -713,7 +729,7 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
      * the database down), and the peer made the list as it sent the line. */
     remote_fanout probe = {.seq = w->next_seq, .recheck = recheck};
     if (adopted || (!w->head && !w->reading && rows_serve(w, &probe))) {
-        watch_tell(w, st, name, only, recheck, UINT64_MAX);
+        watch_tell(w, st, name, only, recheck, UINT64_MAX, p->clock);
         watch_release(p, w);
         return;
     }
@@ -730,6 +746,7 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
     if (!f) return;
     f->next = NULL;
     f->seq = w->next_seq++;
+    f->since = p->clock;
     f->status = st;
     f->recheck = recheck;
     snprintf(f->only, sizeof f->only, "%s", only ? only : "");

@@ -78,6 +78,7 @@ typedef struct pg_store {
     fiber *waiters[256]; /* fibers waiting for a pool link, FIFO */
     size_t nwaiters;
     uint64_t generation;
+    uint64_t own_unechoed;     /* own commits whose notification has not come back (own_backend) */
     int in_scope, gen_drained; /* pg_read_begin: notifications drained in this scope */
     struct event_base *loop;   /* store_use_loop: notifications drained as they come */
     struct event *listen_ev;
@@ -361,6 +362,7 @@ static store_rc rollback(pg_store *s, store_rc rc) {
 static store_rc commit(pg_store *s) {
     if (run_ok(s, "COMMIT", 0, NULL) != 0) return rollback(s, STORE_ERROR);
     s->generation++;
+    s->own_unechoed++;
     return STORE_OK;
 }
 
@@ -570,8 +572,23 @@ static int listen_ready(pg_store *s) {
     return 1;
 }
 
+/* A notification sent by one of this store's own connections: the echo
+ * of a commit that moved the generation when it was made. Counting it
+ * again dropped, a moment after each write of this node, everything read
+ * or cached since that write, so the node read it all once more. Each
+ * commit expects one echo (PostgreSQL folds a transaction's identical
+ * notifications into one); an echo from a connection since closed, or
+ * more echoes than commits, still count as changes. */
+static int own_backend(const pg_store *s, int pid) {
+    if (s->sync.conn && PQbackendPID(s->sync.conn) == pid) return 1;
+    for (int i = 0; i < POOL_LINKS; i++)
+        if (s->pool[i].conn && PQbackendPID(s->pool[i].conn) == pid) return 1;
+    return 0;
+}
+
 /* Reads what the listening socket holds, without waiting: the LISTEN's
- * answer and the notifications (each moves the generation). */
+ * answer and the notifications (each moves the generation, but for the
+ * echoes of this store's own commits). */
 static void listen_drain(pg_store *s) {
     PGconn *c = s->listen.conn;
     if (!c) return;
@@ -594,7 +611,8 @@ static void listen_drain(pg_store *s) {
     PGnotify *n;
     int any = 0;
     while ((n = PQnotifies(c)) != NULL) {
-        any = 1;
+        if (s->own_unechoed > 0 && own_backend(s, n->be_pid)) s->own_unechoed--;
+        else any = 1;
         PQfreemem(n);
     }
     /* A commit before the LISTEN took effect is never notified: until its
@@ -692,6 +710,7 @@ static store_rc pg_user_passwd(store *base, const char *email, const char *passw
     store_rc rc = strcmp(PQcmdTuples(r), "0") == 0 ? STORE_NOTFOUND : STORE_OK;
     PQclear(r);
     s->generation++;
+    if (rc == STORE_OK) s->own_unechoed++;
     return rc;
 }
 

@@ -1051,19 +1051,21 @@ def test_remote_presence_told_once():
         if pgtest.backend() != "postgresql":
             return
         pg = pgtest.shared()
-        # A PRIV line (bob's privacy changed) is told from watchers read
-        # after it came. That read stalls here (its statement waits for a
-        # locked table, then the server process running it is stopped, so
-        # every other statement goes on) while alice, logged in again, sets
-        # her first status: the CHG's ILN tells her bob's state, and the
+        # After an RL line about bob, the watchers the node keeps for him
+        # are stale: his next line without a list waits for them to be
+        # read. That read stalls here (its statement waits for a locked
+        # table, then the server process running it is stopped, so every
+        # other statement goes on) while alice, logged in again, sets her
+        # first status: the CHG's ILN tells her bob's state, and the
         # waiting fan-out then skips her.
         a.close()
         a = login(node, "alice@example.com", via_ds=False)
+        fake.out.sendall(b"RL bob@example.com ADD 9 carol@example.com Carol\r\n")
         with pg.table_locked(node.db_name, "list_entries"):
-            fake.out.sendall(b"PRIV bob@example.com IDL Bob *\r\n")
+            fake.out.sendall(b"ON bob@example.com IDL Bob\r\n")
             deadline = time.monotonic() + 10
             while not pg.lock_waiters(node.db_name):
-                assert time.monotonic() < deadline, "the PRIV line's read never reached the database"
+                assert time.monotonic() < deadline, "the ON line's read never reached the database"
                 time.sleep(0.02)
             stalled = pg.lock_waiters(node.db_name)
             for pid in stalled:

@@ -4,6 +4,7 @@ formats, ILN/NLN/FLN both ways, BL/BLP hiding presence, groups, REA,
 persistence across a restart."""
 import os
 import resource
+import signal
 import sqlite3
 import time
 import sys
@@ -555,6 +556,55 @@ def test_store_full(srv):
     # what msnd reads back: the last name acknowledged, not the refused one
     stored = [line.split("\t", 1)[1] for line in r.stdout.splitlines() if line.startswith("alice@example.com\t")]
     assert stored == [urllib.parse.unquote(last_ok)], (stored, last_ok[:40])
+
+
+def test_presence_told_once_around_the_first_chg(srv):
+    """Before a user's first CHG nothing about its contacts reaches it (not
+    even the ILN of an ADD FL); the CHG's ILN lines tell each contact's
+    state once. On PostgreSQL a contact's change that waits for its
+    watchers to be read (the store changed since they were kept) is held
+    up by a stalled database read while the watcher's first CHG goes out:
+    that change is then not told to the watcher a second time."""
+    b = online(srv, "bob@example.com")
+    a = login(srv, "alice@example.com")
+    t = a.trid()
+    a.send_line("ADD %d FL bob@example.com Bob" % t)
+    a.expect("ADD")
+    b.expect("ADD")  # ADD 0 RL: alice added bob
+    pg = pgtest.shared() if pgtest.backend() == "postgresql" else None
+    stalled = []
+    # bob's kept watchers predate alice's ADD: his change reads them anew
+    t = b.trid()
+    if pg:
+        with pg.table_locked(srv.db_name, "list_entries"):
+            b.send_line("CHG %d BSY" % t)
+            deadline = time.monotonic() + 10
+            while not stalled:
+                assert time.monotonic() < deadline, "bob's change never read his watchers"
+                time.sleep(0.02)
+                stalled = pg.lock_waiters(srv.db_name)
+            for pid in stalled:
+                os.kill(pid, signal.SIGSTOP)
+    else:
+        b.send_line("CHG %d BSY" % t)
+        b.expect_line("CHG %d BSY" % t)
+    bob_chg = t  # stalled: its reply leaves with the fan-out, once the read is done
+    try:
+        t = a.trid()
+        a.send_line("CHG %d NLN" % t)
+        a.expect_line("CHG %d NLN" % t)
+        a.expect_line("ILN %d BSY bob@example.com Bob" % t)
+    finally:
+        for pid in stalled:
+            os.kill(pid, signal.SIGCONT)
+    if stalled:
+        b.expect_line("CHG %d BSY" % bob_chg)
+    t = b.trid()
+    b.send_line("CHG %d AWY" % t)
+    b.expect_line("CHG %d AWY" % t)
+    a.expect_line("NLN AWY bob@example.com Bob")  # and no NLN BSY before it
+    a.close()
+    b.close()
 
 
 @backend_only("postgresql")

@@ -104,6 +104,22 @@ class Batch:
 
 class LiveMsnc(unittest.TestCase):
     def test_every_invitation_type(self):
+        # A live capture is only as complete as the kernel's buffer: on a
+        # machine busy enough that msnsniff falls behind, the kernel drops
+        # packets (and msnsniff's stats event says how many), and the gaps
+        # they leave are no fault of the analysis. Such a run is repeated.
+        for attempt in range(3):
+            ev, clients, sent_file, work = self.run_once()
+            stats = [e for e in ev if e["event"] == "stats"]
+            self.assertTrue(stats, "no stats event")
+            if not stats[-1].get("kernel_dropped"):
+                break
+            print("the kernel dropped %d packets of the capture; again" % stats[-1]["kernel_dropped"])
+            shutil.rmtree(work)
+        self.check(ev, clients, sent_file)
+        shutil.rmtree(work)
+
+    def run_once(self):
         work = tempfile.mkdtemp(prefix="msnsniff-msnc-")
         carve = os.path.join(work, "carved")
         os.mkdir(carve)
@@ -140,8 +156,7 @@ class LiveMsnc(unittest.TestCase):
         with open(events_path) as f:
             ev = [json.loads(line) for line in f if line.strip()]
         self.assertEqual(eventschema.problems(ev), [])  # docs/msnsniff-events.schema.json
-        self.check(ev, clients, sent_file)
-        shutil.rmtree(work)
+        return ev, clients, sent_file, work
 
     def drive(self, a, b, sent_file):
         a.wait("logged_in")

@@ -507,6 +507,11 @@ static void login_line(conn *c, user *u, const msnp_cmd *cmd) {
             login_done(u, 1);
         } else if (cmd->is_error) {
             goto bad;
+        } else if (cmd->code == MSNP_LST && cmd->argc >= 6 && msnp_str_eq(cmd->argv[1], "FL") && nusers > opt.clique) {
+            /* LST t FL ver i n email ...: whether the lists mode's contact
+             * is on the FL already (a run before this one left it there) */
+            const char *k = users[(u->idx + opt.clique) % nusers].email;
+            if (msnp_str_eq(cmd->argv[5], k)) u->has_contact = 1;
         }
         return; /* SYN, GTC, BLP, LST, ILN ... */
     default: return;

@@ -24,6 +24,7 @@ import os
 import pwd
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -154,6 +155,29 @@ class PgServer:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+    @contextlib.contextmanager
+    def stalled_reads(self, db, table, start, timeout=10.0):
+        """start() makes a client send a statement that reads table; that
+        statement stalls for the block (it waits for a lock on table, then
+        its server process is stopped and the lock released, so every other
+        statement goes on). Yields the stopped processes."""
+        with self.table_locked(db, table, timeout):
+            start()
+            deadline = time.monotonic() + timeout
+            pids = []
+            while not pids:
+                if time.monotonic() > deadline:
+                    raise AssertionError("no statement reading %s reached the database" % table)
+                time.sleep(0.02)
+                pids = self.lock_waiters(db)
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+        try:
+            yield pids
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
 
     def lock_waiters(self, db):
         """The server processes of statements on db that wait for a lock now."""

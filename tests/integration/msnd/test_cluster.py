@@ -10,7 +10,6 @@ servers on one database sharing their users' presence (--ns-peers)."""
 import contextlib
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -927,6 +926,26 @@ class FakePeer:
                 s.close()
 
 
+@contextlib.contextmanager
+def node_with_fake_peer():
+    """A notification node whose one peer is the test (FakePeer), linked
+    both ways; the node's log is printed when the block fails."""
+    fake = FakePeer()
+    node = msntest.MsndServer(MSND, args=["--role", "ns", "--link-listen", "127.0.0.1:0", "--ns-peers", fake.addr])
+    node.copy_db_from(TEMPLATE)
+    node.start()
+    try:
+        fake.accept(node)
+        yield node, fake
+    except BaseException:
+        print("---- node log ----\n" + node.log_text()[-4000:])
+        raise
+    finally:
+        fake.close()
+        assert node.stop() in (0, None)
+        node.cleanup()
+
+
 def test_watcher_lists_between_nodes():
     """ON lines carry the user's allowed watchers, with how many RL lines
     the sender had handled from the receiver. The receiver keeps such a
@@ -935,12 +954,7 @@ def test_watcher_lists_between_nodes():
     made it before hearing of a change the receiver sent: then it reads
     the store. A node's own lists name the watchers its store allows, and
     after a peer's RL line it sends no list made before that line."""
-    fake = FakePeer()
-    node = msntest.MsndServer(MSND, args=["--role", "ns", "--link-listen", "127.0.0.1:0", "--ns-peers", fake.addr])
-    node.copy_db_from(TEMPLATE)
-    node.start()
-    try:
-        fake.accept(node)
+    with node_with_fake_peer() as (node, fake):
         a = online(node, "alice@example.com", via_ds=False)
         # zed is in no store: only the list makes alice his watcher
         fake.out.sendall(b"ON zed@example.com NLN Zed 0 carol@example.com,alice@example.com\r\n")
@@ -990,13 +1004,6 @@ def test_watcher_lists_between_nodes():
         assert on.split(" ")[4:] == ["1", "-"], on
         a.close()
         b.close()
-    except BaseException:
-        print("---- node log ----\n" + node.log_text()[-4000:])
-        raise
-    finally:
-        fake.close()
-        assert node.stop() in (0, None)
-        node.cleanup()
 
 
 @contextlib.contextmanager
@@ -1022,12 +1029,7 @@ def test_remote_presence_told_once():
     watchers' read while the watcher logged in). A list that comes with the
     line serves that line even while the database is down."""
     bob = "bob@example.com"
-    fake = FakePeer()
-    node = msntest.MsndServer(MSND, args=["--role", "ns", "--link-listen", "127.0.0.1:0", "--ns-peers", fake.addr])
-    node.copy_db_from(TEMPLATE)
-    node.start()
-    try:
-        fake.accept(node)
+    with node_with_fake_peer() as (node, fake):
         c = online(node, "carol@example.com", via_ds=False)
         a = login(node, "alice@example.com", via_ds=False)
         for w in (c, a):
@@ -1061,23 +1063,11 @@ def test_remote_presence_told_once():
         a.close()
         a = login(node, "alice@example.com", via_ds=False)
         fake.out.sendall(b"RL bob@example.com ADD 9 carol@example.com Carol\r\n")
-        with pg.table_locked(node.db_name, "list_entries"):
-            fake.out.sendall(b"ON bob@example.com IDL Bob\r\n")
-            deadline = time.monotonic() + 10
-            while not pg.lock_waiters(node.db_name):
-                assert time.monotonic() < deadline, "the ON line's read never reached the database"
-                time.sleep(0.02)
-            stalled = pg.lock_waiters(node.db_name)
-            for pid in stalled:
-                os.kill(pid, signal.SIGSTOP)
-        try:
+        with pg.stalled_reads(node.db_name, "list_entries", lambda: fake.out.sendall(b"ON bob@example.com IDL Bob\r\n")):
             t = a.trid()
             a.send_line("CHG %d NLN" % t)
             got = next_presence(a, bob)
             assert got.line == "ILN %d IDL %s Bob" % (t, bob), got
-        finally:
-            for pid in stalled:
-                os.kill(pid, signal.SIGCONT)
         assert next_presence(c, bob).line == "NLN IDL %s Bob" % bob  # the read is done
         fake.out.sendall(b"ON bob@example.com BRB Bob 2 alice@example.com,carol@example.com\r\n")
         got = next_presence(a, bob)
@@ -1089,13 +1079,6 @@ def test_remote_presence_told_once():
             assert next_presence(a, bob).line == "NLN BSY %s Bob" % bob
         finally:
             pg.start()
-    except BaseException:
-        print("---- node log ----\n" + node.log_text()[-4000:])
-        raise
-    finally:
-        fake.close()
-        assert node.stop() in (0, None)
-        node.cleanup()
 
 
 def test_peer_lines_waiting_on_the_database():

@@ -434,6 +434,18 @@ static void test_reopen_keeps_data(void **state) {
 /* Read scopes: one snapshot for the reads, while another process (here a
  * second handle on the same file, as `msnd user ...` is) keeps writing, and
  * changes made inside a scope are committed before the call returns. */
+/* The generation once it has moved from g: at once on SQLite; on
+ * PostgreSQL when another handle's notification has come (bounded: 60 s;
+ * a loaded machine can be slow, never that slow). */
+static uint64_t generation_after(store *s, uint64_t g) {
+    uint64_t now = store_generation(s);
+    for (int i = 0; pg_url && now == g && i < 6000; i++) {
+        usleep(10000);
+        now = store_generation(s);
+    }
+    return now;
+}
+
 static void test_generation(void **state) {
     fixture *f = *state;
     int64_t a = add_user(f->s, "a@x.com");
@@ -458,13 +470,7 @@ static void test_generation(void **state) {
     uint64_t g2 = store_generation(f->s);
     assert_true(g2 != g); /* our own change */
     assert_int_equal(store_user_passwd(admin, "a@x.com", "other"), STORE_OK);
-    uint64_t g3 = store_generation(f->s);
-    /* PostgreSQL: the notification travels over our connection; wait for
-     * it (bounded at 60 s: a loaded machine can be slow, never that slow). */
-    for (int i = 0; pg_url && g3 == g2 && i < 6000; i++) {
-        usleep(10000);
-        g3 = store_generation(f->s);
-    }
+    uint64_t g3 = generation_after(f->s, g2);
     assert_true(g3 != g2); /* another handle's commit */
     /* Inside a read scope: the scope's snapshot (SQLite) or the
      * notifications drained once at its start (PostgreSQL), so the same
@@ -476,11 +482,7 @@ static void test_generation(void **state) {
     if (pg_url) usleep(200000); /* the notification has come by now (it is not drained) */
     assert_true(store_generation(f->s) == g4);
     store_read_end(f->s);
-    uint64_t g5 = store_generation(f->s);
-    for (int i = 0; pg_url && g5 == g4 && i < 6000; i++) { /* bounded: 60 s */
-        usleep(10000);
-        g5 = store_generation(f->s);
-    }
+    uint64_t g5 = generation_after(f->s, g4);
     assert_true(g5 != g4);
     store_close(admin);
 }
@@ -498,11 +500,7 @@ static void test_generation_first_call(void **state) {
         uint64_t g = store_generation(s);
         snprintf(pw, sizeof pw, "pw%d", round);
         assert_int_equal(store_user_passwd(f->s, "a@x.com", pw), STORE_OK);
-        uint64_t g2 = store_generation(s);
-        for (int i = 0; g2 == g && i < 6000; i++) { /* bounded: 60 s */
-            usleep(10000);
-            g2 = store_generation(s);
-        }
+        uint64_t g2 = generation_after(s, g);
         assert_true(g2 != g);
         store_close(s);
     }
@@ -542,11 +540,7 @@ static void test_generation_own_echo(void **state) {
     store *admin = store_open(f->path, err, sizeof err);
     assert_non_null(admin);
     assert_int_equal(store_user_passwd(admin, "a@x.com", "other"), STORE_OK);
-    uint64_t g2 = store_generation(f->s);
-    for (int i = 0; pg_url && g2 == g && i < 6000; i++) { /* bounded: 60 s */
-        usleep(10000);
-        g2 = store_generation(f->s);
-    }
+    uint64_t g2 = generation_after(f->s, g);
     assert_true(g2 != g);
     store_close(admin);
 }

@@ -577,7 +577,7 @@ static void ns_add(conn *c, const msnp_cmd *cmd) {
         /* ILN first: with a store that waits, the RL notice lets the
          * contact (perhaps on another node) react at once, and its NLN
          * would otherwise race this ILN to the same client. */
-        presence_initial_one(s, c, u->email, cmd->trid);
+        presence_initial_one(s, c, u->id, u->email, cmd->trid);
         presence_tell_rl(s, c, u->email, 1, r.contact_ver);
     } else if (allowed_before >= 0) {
         presence_reevaluate_one(s, c, u->id, u->email, allowed_before);

@@ -31,7 +31,7 @@ struct presence {
     struct event *kick;      /* starts the drains queued by kick_head */
     struct remote_watch *kick_head, *kick_tail;
     int reads_running; /* drains on fibers now */
-    uint64_t clock;    /* moves when a watcher's first ILN lines begin (conn.iln_at) */
+    uint64_t clock;    /* moves when a watcher's ILN lines begin (conn.iln_at, iln_one_at) */
 };
 
 presence *presence_new(void) {
@@ -283,11 +283,15 @@ static const watcher_here *rows_here(presence *p, watcher_rows *r, size_t *n) {
  * before would be told twice (and, sent late, after the ILN). */
 static int here_online(const conn *w) { return !w->closing && w->state == NS_AUTH && w->chg_seen; }
 
-/* A fan-out that began at clock `since` (before a read that may have
- * waited) skips a watcher whose first ILN lines are being read, or began
- * after it: those lines tell the state then, so this one would tell it
- * twice, or late. */
-static int told_by_iln(const conn *w, uint64_t since) { return w->iln_reading || w->iln_at > since; }
+/* A fan-out about user `about` (0: a user of another node, whose ADD FL
+ * ILN marks remote_told keeps) that began at clock `since` (before a read
+ * that may have waited) skips a watcher whose first ILN lines, or whose
+ * ADD FL ILN about that user, are being read or began after it: those
+ * lines tell the state then, so this one would tell it twice, or late. */
+static int told_by_iln(const conn *w, uint64_t since, int64_t about) {
+    if (w->iln_reading || w->iln_at > since) return 1;
+    return about && w->iln_one_uid == about && (w->iln_one_reading || w->iln_one_at > since);
+}
 
 /* The NLN (visible) or FLN line of a user, formatted once for all its
  * watchers. -1 if it cannot be (logged). */
@@ -337,7 +341,7 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     size_t n;
     const watcher_here *h = rows_here(s->presence, rows, &n);
     for (size_t i = 0; i < n; i++)
-        if (h[i].allowed && h[i].c != c && here_online(h[i].c) && !told_by_iln(h[i].c, since))
+        if (h[i].allowed && h[i].c != c && here_online(h[i].c) && !told_by_iln(h[i].c, since, c->uid))
             conn_send(h[i].c, line, (size_t)len);
     if (rows->used > WATCHERS_MAX_BYTES) presence_forget(c); /* too many to keep */
 }
@@ -377,11 +381,15 @@ void presence_initial(msnd_server *s, conn *c, uint32_t trid) {
     c->iln_reading = 0;
 }
 
-void presence_initial_one(msnd_server *s, conn *c, const char *contact_email, uint32_t trid) {
+void presence_initial_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email, uint32_t trid) {
     if (!c->chg_seen) return; /* the first CHG's ILN lines will tell it */
     initial_ctx x = {s, c, trid, contact_email};
+    c->iln_one_uid = contact_id;
+    c->iln_one_at = ++s->presence->clock;
+    c->iln_one_reading = 1;
     if (store_contacts_each(s->store, c->uid, initial_one, &x) != STORE_OK)
         LOGE("initial presence failed", "user=%s error=\"%s\"", c->email, store_errmsg(s->store));
+    c->iln_one_reading = 0;
 }
 
 int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int64_t viewer_id) {
@@ -548,7 +556,7 @@ static void watch_tell(remote_watch *w, msnp_status st, const char *name, const 
         if (!here_online(c) || (only && only[0] && strcmp(only, c->email) != 0)) continue;
         /* A PRIV is told whatever the ILN said: that ILN may have been read
          * before the privacy change it brings was committed. */
-        if (!recheck && (told_by_iln(c, since) || (w->ntold && told_since(w, c, seq)))) continue;
+        if (!recheck && (told_by_iln(c, since, 0) || (w->ntold && told_since(w, c, seq)))) continue;
         if (h[i].allowed && st != MSNP_STATUS_FLN) {
             if (nln_len < 0 && (nln_len = state_line(nln, sizeof nln, 1, st, w->email, name)) < 0) return;
             conn_send(c, nln, (size_t)nln_len);

@@ -85,8 +85,11 @@ typedef struct conn {
     msnp_status status;            /* FLN until the first CHG */
     struct watcher_rows *watchers; /* presence.c: who sees this user's changes */
     uint8_t chg_seen;
-    uint8_t iln_reading; /* presence.c: its first CHG's ILN lines are being read */
-    uint64_t iln_at;     /* presence.c: the presence clock when they began (0: not yet) */
+    uint8_t iln_reading;     /* presence.c: its first CHG's ILN lines are being read */
+    uint64_t iln_at;         /* presence.c: the presence clock when they began (0: not yet) */
+    uint8_t iln_one_reading; /* presence.c: the same for the last ADD FL's ILN, */
+    uint64_t iln_one_at;     /* about this contact */
+    int64_t iln_one_uid;
     uint8_t chl_pending;
     char chl[32];
 

@@ -591,6 +591,24 @@ def test_presence_told_once_around_the_first_chg(srv):
     b.send_line("CHG %d AWY" % t)
     b.expect_line("CHG %d AWY" % t)
     a.expect_line("NLN AWY bob@example.com Bob")  # and no NLN BSY before it
+    if pgtest.backend() == "postgresql":
+        # The same for an ADD FL's ILN: alice adds bob again while his
+        # change waits for its (stalled) read; that read then finds her
+        # among his watchers, but her ILN told her already.
+        t = a.trid()
+        a.send_line("REM %d FL bob@example.com" % t)
+        assert a.expect("REM").args[0] == str(t)
+        t = b.trid()
+        with pgtest.shared().stalled_reads(srv.db_name, "list_entries", lambda: b.send_line("CHG %d IDL" % t)):
+            ta = a.trid()
+            a.send_line("ADD %d FL bob@example.com Bob" % ta)
+            assert a.expect("ADD").args[0] == str(ta)
+            a.expect_line("ILN %d IDL bob@example.com Bob" % ta)
+        while b.read_cmd().line != "CHG %d IDL" % t:  # ADD/REM RL notices come first
+            pass
+        t = b.trid()
+        b.send_line("CHG %d NLN" % t)
+        a.expect_line("NLN NLN bob@example.com Bob")  # and no NLN IDL before it
     a.close()
     b.close()
 

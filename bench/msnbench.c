@@ -992,6 +992,15 @@ static int free_pop(unsigned *i) {
     return 1;
 }
 
+/* Every online user, in index order, free to make its first change or
+ * write (presence and lists modes). */
+static void queue_online_users(void) {
+    free_ring = calloc(nusers + 1, sizeof *free_ring);
+    if (!free_ring) die("out of memory");
+    for (unsigned i = 0; i < nusers; i++)
+        if (users[i].ls == L_ONLINE) free_push(i);
+}
+
 static unsigned watchers_of(unsigned i) {
     /* online members of the same clique */
     unsigned g = opt.clique;
@@ -1301,10 +1310,7 @@ static int mode_presence(void) {
     long r0, r1;
     unsigned online = hold_all(&secs, &r0, &r1);
     if (!online) die("nobody online");
-    free_ring = calloc(nusers + 1, sizeof *free_ring);
-    if (!free_ring) die("out of memory");
-    for (unsigned i = 0; i < nusers; i++)
-        if (users[i].ls == L_ONLINE) free_push(i);
+    queue_online_users();
     /* In index order the members of a clique change together, so each
      * watcher gets its clique's notifications of one round in one read;
      * shuffled (a fixed seed: runs compare), changes are unrelated, as
@@ -1399,15 +1405,12 @@ static void list_write_answered(user *u, const msnp_cmd *cmd) {
 static int writes_drained(void) { return cnt.writes_done >= cnt.writes_sent; }
 
 static int mode_lists(void) {
+    if (nusers <= opt.clique) die("lists: --users must exceed --clique (each user's contact is in the next clique)");
     double secs;
     long r0, r1;
     unsigned online = hold_all(&secs, &r0, &r1);
     if (!online) die("nobody online");
-    if (nusers <= opt.clique) die("lists: --users must exceed --clique (each user's contact is in the next clique)");
-    free_ring = calloc(nusers + 1, sizeof *free_ring);
-    if (!free_ring) die("out of memory");
-    for (unsigned i = 0; i < nusers; i++)
-        if (users[i].ls == L_ONLINE) free_push(i);
+    queue_online_users();
     tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
     list_inflight = opt.inflight;
     phase_result pr;

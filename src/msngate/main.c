@@ -109,7 +109,7 @@ static void usage(FILE *fp) {
             "  --stats-interval SEC    status line period (default 60, 0 = on SIGUSR1 only)\n"
             "  --stats-file PATH       JSON stats rewritten with each status line\n"
             "  --realtime              run under SCHED_FIFO (a busy host delays pinholes less)\n"
-            "  -v, --verbose           log every element\n"
+            "  -v, --verbose           log every element opened and closed, every hit\n"
             "  -h, --help, --version\n");
 }
 

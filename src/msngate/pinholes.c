@@ -158,6 +158,11 @@ static void drop(pinholes *p, hole *h, int delete_elements) {
         set_of(h, &h->keys[i], name, sizeof name);
         if (ref_drop(p, name, &h->keys[i]) || !delete_elements)
             continue; /* still held by another prediction, or gone with its timeout */
+        if (p->cfg.verbose) {
+            char ks[128];
+            nftset_key_str(&h->keys[i], ks, sizeof ks);
+            fprintf(stderr, "msngate: close %s { %s } (expectation %llu)\n", name, ks, (unsigned long long)h->id);
+        }
         if (p->ndels == ARRIVALS_MAX) pinholes_commit(p, 1);
         memcpy(p->dels[p->ndels].set, name, sizeof name);
         p->dels[p->ndels].key = h->keys[i];
@@ -276,6 +281,9 @@ void pinholes_hit(pinholes *p, uint64_t id, uint64_t invitation) {
     hole *h = sn_strmap_get(&p->by_id, (const char *)&id, sizeof id);
     if (h && !invitation) invitation = h->invitation;
     uint64_t deadline = now_us() + (uint64_t)p->cfg.hit_grace_s * 1000000u;
+    if (h && p->cfg.verbose && !h->hit)
+        fprintf(stderr, "msngate: hit expectation %llu, its elements close in %u s\n", (unsigned long long)id,
+                p->cfg.hit_grace_s);
     if (h) requeue(p, h, deadline);
     if (!invitation) return;
     /* the others of the invitation will not be used: they go now */

@@ -471,6 +471,63 @@ class GatewayTest(unittest.TestCase):
                     self.assertEqual(gate.stop(), 0)
                     self.close_raw()
 
+    def test_4_late_pinhole_passes_at_the_retransmission(self):
+        """Passive mode: msngate is held (SIGSTOP) while Carol announces her
+        port, so Dave's first SYN reaches the gateway before the element and
+        is dropped. Once msngate runs again it commits the element and sees
+        that SYN as the hit; the element stays for the hit grace, so TCP's
+        retransmission 1 s later passes."""
+        t = self.topo
+        gate = Gate(t, "passive")
+        stopped = False
+        try:
+            csb, dsb = self.raw_pair()
+            with t.netns(t.ns_in):
+                lsock = socket.socket()
+                lsock.bind((INSIDE, 0))
+                lsock.listen(1)
+            self.addCleanup(lsock.close)
+            port = lsock.getsockname()[1]
+            before = t.refused()
+            gate.proc.send_signal(signal.SIGSTOP)
+            stopped = True
+            self.invite(csb, dsb, 7501, INSIDE, port)
+            with t.netns(t.ns_out):
+                s = socket.socket()
+            s.settimeout(10)
+            result = {}
+
+            def connect():
+                t0 = time.monotonic()
+                try:
+                    s.connect((INSIDE, port))
+                    result["after"] = time.monotonic() - t0
+                except OSError as e:
+                    result["error"] = e
+
+            th = threading.Thread(target=connect)
+            th.start()
+            # the first SYN is dropped while msngate cannot commit anything
+            deadline = time.monotonic() + 5
+            while t.refused() == before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.assertGreater(t.refused(), before, "the first SYN was not dropped: nothing to test")
+            gate.proc.send_signal(signal.SIGCONT)
+            stopped = False
+            th.join(15)
+            s.close()
+            self.assertNotIn("error", result, "the retransmitted SYN did not pass: %s" % gate.lines[-10:])
+            self.assertGreaterEqual(result["after"], 0.9, "connected without a retransmission")
+            hit = gate.wait_line(lambda l: l.startswith("msngate: hit expectation"))
+            self.assertIn("close in %d s" % HIT_GRACE, hit)
+            gate.wait_line(lambda l: l.startswith("msngate: close file_transfer_v4 { %s . tcp . %d }" % (INSIDE, port)),
+                           timeout=HIT_GRACE + 10)
+        finally:
+            if stopped:
+                gate.proc.send_signal(signal.SIGCONT)
+            self.assertEqual(gate.stop(), 0)
+            self.close_raw()
+
     def test_4_forged_address_opens_nothing(self):
         for mode in ("passive", "inline"):
             with self.subTest(mode=mode):

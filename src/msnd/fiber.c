@@ -276,6 +276,18 @@ void fiber_park(void) {
     switch_out(f);
 }
 
+void fiber_yield(void) {
+    fiber *f = running;
+    if (!f) return;
+    if (f->ev) event_free(f->ev);
+    f->ev = event_new(f->base, -1, 0, on_event, f);
+    if (!f->ev) return;
+    f->waiting_for_ev = 1;
+    /* queued behind the callbacks already active in this pass */
+    event_active(f->ev, EV_TIMEOUT, 0);
+    switch_out(f);
+}
+
 void fiber_wake(fiber *f) {
     if (f && f->ev && f->waiting_for_ev) event_active(f->ev, EV_TIMEOUT, 0);
 }

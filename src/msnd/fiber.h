@@ -33,6 +33,9 @@ short fiber_wait_fd(int fd, short what, long timeout_ms);
 
 /* From a fiber: wait until fiber_wake(f) is called for it. */
 void fiber_park(void);
+/* From a fiber: let the callbacks that are ready in this loop pass run
+ * first (the clients whose data came with this one's), then go on. */
+void fiber_yield(void);
 /* Resume a parked fiber from the loop (deferred to a fresh loop callback,
  * so the caller's stack is left first). */
 void fiber_wake(fiber *f);

@@ -84,6 +84,9 @@ typedef struct pg_store {
     struct event *listen_ev;
     int listen_ev_fd;
     char sqlstate[6]; /* of the last failed statement */
+    /* login reads waiting to go in one statement (login_batch_run) */
+    struct login_req *batch_head, *batch_tail;
+    int batch_led; /* one of them leads the batch */
 } pg_store;
 
 #define S(s) ((pg_store *)(s))
@@ -130,15 +133,17 @@ static void connect_failed(PGconn *c, const char *why, char *err, size_t errcap)
 static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
     /* Defaults first: the connection string given by the operator comes
      * after them and wins (expand_dbname). */
-    const char *const keys[] = {"connect_timeout",
-                                "keepalives_idle",
-                                "keepalives_interval",
-                                "keepalives_count",
-                                "tcp_user_timeout",
-                                "application_name",
-                                "dbname",
-                                NULL};
-    const char *const vals[] = {"3", "10", "3", "3", "10000", "msnd", conninfo, NULL};
+    const char *const keys[] = {"connect_timeout",  "keepalives_idle",  "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout", "application_name",
+                                "options",          "dbname",           NULL};
+    /* Every statement is prepared once per connection and runs with its
+     * generic plan. PostgreSQL's own choice keeps planning the batched
+     * login read anew for each execution (its `= ANY($1)` makes a custom
+     * plan look cheaper), which costs more than running it
+     * (BENCHMARKS.md); the other statements get their generic plan either
+     * way. */
+    const char *const vals[] = {"3",      "10", "3", "3", "10000", "msnd", "-c plan_cache_mode=force_generic_plan",
+                                conninfo, NULL};
     if (!fiber_current()) {
         PGconn *c = PQconnectdbParams(keys, vals, 1);
         if (!c || PQstatus(c) != CONNECTION_OK) {
@@ -1185,8 +1190,10 @@ static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void 
  * a CTE would add an InitPlan and a CTE scan per branch), and every branch
  * yields exactly the column types of the first, so that the planner needs
  * no Subquery Scan per branch to convert them. ---- */
-#define SYNC_SQL(ME, PW) \
-    "SELECT x.* FROM users me CROSS JOIN LATERAL (" \
+#define SYNC_SQL(ME, PW) SYNC_SQL_COLS("", ME, PW)
+/* The same with leading columns (COLS: "me.id, " for a batch). */
+#define SYNC_SQL_COLS(COLS, ME, PW) \
+    "SELECT " COLS "x.* FROM users me CROSS JOIN LATERAL (" \
     "SELECT 0, me.id, me.email, me.name, NULL::text, me.version, (me.blp = 'AL')::int, (me.gtc = 'A')::int," \
     " 0::bigint, " PW " " \
     "UNION ALL SELECT 1, 0::bigint, key, value, NULL::text, 0::bigint, 0, 0, (CASE key WHEN 'PHH' THEN 1" \
@@ -1213,21 +1220,24 @@ _Static_assert(SYNC_FL == 3 && SYNC_RL == 6 && SYNC_FL_GROUP == 7 && SYNC_FL_PHO
 _Static_assert(MSNP_LIST_AL == 1 && MSNP_LIST_BL == 2, "list_entries.list is the list's number");
 
 /* Hands the rows to b; the account row's password (column 9) to pw when
- * it is not NULL. 0 when there was an account row. */
-static store_rc sync_result(pg_store *s, PGresult *r, store_sync_builder *b, store_user *pw) {
+ * it is not NULL. 0 when there was an account row. A batch's result has
+ * the account's id first (at = 1): only the rows of account `owner` are
+ * taken. */
+static store_rc sync_result_at(pg_store *s, PGresult *r, int at, int64_t owner, store_sync_builder *b, store_user *pw) {
     store_rc rc = STORE_NOTFOUND;
     for (int i = 0; i < PQntuples(r); i++) {
+        if (at && strtoll(PQgetvalue(r, i, 0), NULL, 10) != owner) continue;
         store_sync_row w;
         memset(&w, 0, sizeof w);
-        w.kind = atoi(PQgetvalue(r, i, 0));
-        w.id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-        w.email = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2);
-        w.name = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
-        w.peer_name = PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);
-        w.a = strtoll(PQgetvalue(r, i, 5), NULL, 10);
-        w.b = atoi(PQgetvalue(r, i, 6));
-        w.c = atoi(PQgetvalue(r, i, 7));
-        w.ord = strtoll(PQgetvalue(r, i, 8), NULL, 10);
+        w.kind = atoi(PQgetvalue(r, i, at + 0));
+        w.id = strtoll(PQgetvalue(r, i, at + 1), NULL, 10);
+        w.email = PQgetisnull(r, i, at + 2) ? NULL : PQgetvalue(r, i, at + 2);
+        w.name = PQgetisnull(r, i, at + 3) ? NULL : PQgetvalue(r, i, at + 3);
+        w.peer_name = PQgetisnull(r, i, at + 4) ? NULL : PQgetvalue(r, i, at + 4);
+        w.a = strtoll(PQgetvalue(r, i, at + 5), NULL, 10);
+        w.b = atoi(PQgetvalue(r, i, at + 6));
+        w.c = atoi(PQgetvalue(r, i, at + 7));
+        w.ord = strtoll(PQgetvalue(r, i, at + 8), NULL, 10);
         /* the RL branch's join gives these rows texts they do not need */
         if (w.kind == SYNC_LISTED_BY) w.email = w.name = w.peer_name = NULL;
         if (store_sync_add(b, &w) != 0) {
@@ -1239,13 +1249,17 @@ static store_rc sync_result(pg_store *s, PGresult *r, store_sync_builder *b, sto
         if (!pw) continue;
         pw->id = w.id;
         snprintf(pw->email, sizeof pw->email, "%s", w.email ? w.email : "");
-        snprintf(pw->password, sizeof pw->password, "%s", PQgetvalue(r, i, 9));
+        snprintf(pw->password, sizeof pw->password, "%s", PQgetvalue(r, i, at + 9));
         snprintf(pw->name, sizeof pw->name, "%s", w.name ? w.name : "");
         pw->version = (uint32_t)w.a;
         pw->blp_allow = w.b;
         pw->gtc_prompt = w.c;
     }
     return rc;
+}
+
+static store_rc sync_result(pg_store *s, PGresult *r, store_sync_builder *b, store_user *pw) {
+    return sync_result_at(s, r, 0, 0, b, pw);
 }
 
 static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
@@ -1420,6 +1434,126 @@ PG_LEASED(store_rc, prop_each, STORE_ERROR, (store *base, int64_t owner, store_p
           (base, owner, fn, ctx))
 /* clang-format on */
 
+/* ---- login reads in batches ----
+ * Logins come in bursts: every client whose USR arrived in the same loop
+ * pass asks for its login read in that pass. Sent one by one, each read
+ * costs PostgreSQL a round trip and the set-up of the statement's plan,
+ * which is about as much as running it (BENCHMARKS.md). So the reads of a
+ * pass go as one statement for up to LOGIN_BATCH_MAX accounts
+ * (`email = ANY($1)`), whose rows begin with the account's id to be told
+ * apart. The first request leads: it lets the rest of the pass run
+ * (fiber_yield), leases a link (while it waits for one, more requests
+ * join), takes the batch, wakes a leader for what is left over, runs the
+ * statement and hands each request its rows. Beyond 8 accounts the
+ * planner leaves the per-account index look-ups and the batch costs more
+ * per account (BENCHMARKS.md). */
+#define LOGIN_BATCH_MAX 8
+
+typedef struct login_req {
+    const char *email;
+    store_user *out;
+    store_sync_builder *b;
+    fiber *f;
+    store_rc rc;
+    int done, lead;
+    char err[sizeof((struct store *)0)->err];
+    struct login_req *next;
+} login_req;
+
+/* The e-mails as a PostgreSQL array literal, each quoted; NULL when out
+ * of memory. */
+static char *email_array(login_req *const *q, int n) {
+    size_t cap = 3;
+    for (int i = 0; i < n; i++) cap += 2 * strlen(q[i]->email) + 3;
+    char *a = malloc(cap), *p = a;
+    if (!a) return NULL;
+    *p++ = '{';
+    for (int i = 0; i < n; i++) {
+        if (i) *p++ = ',';
+        *p++ = '"';
+        for (const char *c = q[i]->email; *c; c++) {
+            if (*c == '"' || *c == '\\') *p++ = '\\';
+            *p++ = *c;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = '\0';
+    return a;
+}
+
+/* The id of the account row for email in a batch's result, 0 if none. */
+static int64_t batch_account(PGresult *r, const char *email) {
+    for (int i = 0; i < PQntuples(r); i++)
+        if (atoi(PQgetvalue(r, i, 1)) == SYNC_USER && !PQgetisnull(r, i, 3) && strcmp(PQgetvalue(r, i, 3), email) == 0)
+            return strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    return 0;
+}
+
+/* Run by the batch's leader, the first waiting request. */
+static void login_batch_run(pg_store *s) {
+    int leased = lease(s) == 0;
+    pg_link *l = s->cur;
+    login_req *q[LOGIN_BATCH_MAX];
+    int n = 0;
+    while (s->batch_head && n < LOGIN_BATCH_MAX) {
+        q[n++] = s->batch_head;
+        s->batch_head = s->batch_head->next;
+    }
+    if (!s->batch_head) s->batch_tail = NULL;
+    s->batch_led = s->batch_head != NULL;
+    if (s->batch_head) {
+        s->batch_head->lead = 1;
+        fiber_wake(s->batch_head->f);
+    }
+    PGresult *r = NULL;
+    if (leased) {
+        char *arr = ensure_conn(s) == 0 ? email_array(q, n) : NULL;
+        if (arr) {
+            const char *p[1] = {arr};
+            r = run(s, SYNC_SQL_COLS("me.id, ", "email = ANY($1::text[])", "me.password"), 1, p);
+            free(arr);
+        } else if (s->cur->conn) {
+            set_err(s, "out of memory");
+        }
+        lease_end(s, l);
+    }
+    for (int i = 0; i < n; i++) {
+        int64_t id = r ? batch_account(r, q[i]->email) : 0;
+        q[i]->rc = !r ? STORE_ERROR : id ? sync_result_at(s, r, 1, id, q[i]->b, q[i]->out) : STORE_NOTFOUND;
+        if (q[i]->rc == STORE_ERROR) snprintf(q[i]->err, sizeof q[i]->err, "%s", s->base.err);
+        q[i]->done = 1;
+        if (i > 0) fiber_wake(q[i]->f); /* q[0] is the leader, running this */
+    }
+    PQclear(r);
+}
+
+static store_rc batched_login_rows(store *base, const char *email, store_user *out, store_sync_builder *b) {
+    pg_store *s = S(base);
+    if (!fiber_current()) return leased_login_rows(base, email, out, b);
+    login_req q;
+    memset(&q, 0, sizeof q);
+    q.email = email;
+    q.out = out;
+    q.b = b;
+    q.f = fiber_current();
+    if (s->batch_tail) s->batch_tail->next = &q;
+    else s->batch_head = &q;
+    s->batch_tail = &q;
+    if (!s->batch_led) s->batch_led = q.lead = 1;
+    while (!q.done) {
+        if (!q.lead) {
+            fiber_park();
+            continue;
+        }
+        q.lead = 0;
+        fiber_yield();
+        login_batch_run(s);
+    }
+    if (q.rc == STORE_ERROR) snprintf(s->base.err, sizeof s->base.err, "%s", q.err);
+    return q.rc;
+}
+
 static const store_ops pg_ops = {
     .name = "postgresql",
     .waits_on_fibers = 1,
@@ -1451,7 +1585,7 @@ static const store_ops pg_ops = {
     .prop_set = leased_prop_set,
     .prop_each = leased_prop_each,
     .sync_rows = leased_sync_rows,
-    .login_rows = leased_login_rows,
+    .login_rows = batched_login_rows,
     .counts = pg_counts,
     .change_begin = pg_change_begin,
     .change_end = pg_change_end,

@@ -95,6 +95,8 @@ class PgServer:
             logged = os.path.getsize(log) if os.path.exists(log) else 0
             opts = "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off " \
                    "-c full_page_writes=off -c max_connections=200" % (self.port, self.dir)
+            if os.environ.get("PGTEST_STATEMENTS"):  # tests that count statements (pg_stat_statements)
+                opts += " -c shared_preload_libraries=pg_stat_statements"
             r = self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", log,
                            "-w", "-t", "90", "-o", opts, "start"], check=False, timeout=120)
             if r.returncode == 0:

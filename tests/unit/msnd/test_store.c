@@ -17,6 +17,9 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include <event2/event.h>
+
+#include "fiber.h"
 #include "schema.h"
 #include "store.h"
 
@@ -803,6 +806,103 @@ static void test_login_read_by_key(void **state) {
     assert_int_equal(seq, seq0);
 }
 
+/* Logins on fibers (as msnd runs them) that ask at the same time share one
+ * statement for up to eight accounts: eleven requests, among them one
+ * account twice, an e-mail with characters that need quoting in an array
+ * literal, and an unknown e-mail, go as two statements, and each request
+ * gets its own account's rows. pg_stat_statements counts the statements
+ * (pgtest loads it when PGTEST_STATEMENTS is set). */
+typedef struct login_job {
+    store *s;
+    const char *email;
+    store_rc rc;
+    store_user u;
+    int fl, done;
+} login_job;
+
+static void login_on_fiber(void *arg) {
+    login_job *j = arg;
+    j->rc = store_user_get_for_login(j->s, j->email, &j->u);
+    if (j->rc == STORE_OK) {
+        const store_sync *y = NULL;
+        if (store_sync_get(j->s, j->u.id, &y) == STORE_OK) {
+            j->fl = (int)y->count[MSNP_LIST_FL];
+            store_sync_release(j->s, y);
+        }
+    }
+}
+
+static void login_done(void *arg) { ((login_job *)arg)->done = 1; }
+
+static void test_login_reads_batched(void **state) {
+    fixture *f = *state;
+    if (!pg_url) skip(); /* SQLite reads in the process: nothing to batch */
+    PGconn *c = PQconnectdb(pg_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    assert_int_equal(pg_scalar(c, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"), 0);
+    const char *emails[10] = {"b0@x.com", "b1@x.com", "b2@x.com", "b3@x.com", "b4@x.com",
+                              "b5@x.com", "b6@x.com", "b7@x.com", "b8@x.com", "q\"u{o}\\te,d@x.com"};
+    int64_t ids[10];
+    for (int i = 0; i < 10; i++) ids[i] = add_user(f->s, emails[i]);
+    /* account i has i contacts on its FL (the next accounts, round) */
+    for (int i = 0; i < 10; i++)
+        for (int k = 1; k <= i; k++) {
+            store_list_op op = {.owner = ids[i],
+                                .list = MSNP_LIST_FL,
+                                .contact = ids[(i + k) % 10],
+                                .name = "n",
+                                .gid = 0,
+                                .limit = 100};
+            store_list_result r;
+            assert_int_equal(store_list_add(f->s, &op, &r), STORE_OK);
+        }
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    /* a first login on its own: the store's LISTEN connection is made then
+     * (the logins below would each wait for it at a different moment) */
+    login_job first = {.s = f->s, .email = emails[8]};
+    assert_int_equal(fiber_run(base, login_on_fiber, login_done, &first), 1);
+    for (int pass = 0; pass < 2000 && !first.done; pass++) event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(first.rc, STORE_OK);
+    assert_int_equal(first.fl, 8);
+    assert_int_not_equal(pg_scalar(c, "SELECT pg_stat_statements_reset()"), -1);
+    const char *asked[11] = {emails[0], emails[1], emails[2], emails[3], emails[9], "nobody@x.com",
+                             emails[4], emails[3], emails[5], emails[6], emails[7]};
+    login_job jobs[11];
+    for (int i = 0; i < 11; i++) {
+        jobs[i] = (login_job){.s = f->s, .email = asked[i]};
+        assert_int_equal(fiber_run(base, login_on_fiber, login_done, &jobs[i]), 1); /* each waits */
+    }
+    for (int pass = 0; pass < 2000; pass++) {
+        int left = 0;
+        for (int i = 0; i < 11; i++) left += !jobs[i].done;
+        if (!left) break;
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    for (int i = 0; i < 11; i++) {
+        assert_true(jobs[i].done);
+        if (strcmp(asked[i], "nobody@x.com") == 0) {
+            assert_int_equal(jobs[i].rc, STORE_NOTFOUND);
+            continue;
+        }
+        assert_int_equal(jobs[i].rc, STORE_OK);
+        assert_string_equal(jobs[i].u.email, asked[i]);
+        assert_string_equal(jobs[i].u.password, "pw");
+        int k = 0;
+        while (strcmp(emails[k], asked[i]) != 0) k++;
+        assert_int_equal(jobs[i].u.id, ids[k]);
+        assert_int_equal(jobs[i].fl, k);
+    }
+    /* eight in the first statement, the three left over in a second */
+    assert_int_equal(pg_scalar(c,
+                               "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+                               " WHERE query LIKE '%me.id, x.*%ANY($1::text[])%'"),
+                     2);
+    assert_int_equal(pg_scalar(c, "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%email = $1%'"), 0);
+    event_base_free(base);
+    PQfinish(c);
+}
+
 static void test_bad_files(void **state) {
     fixture *f = *state;
     if (pg_url) {
@@ -844,6 +944,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_read_by_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_reads_batched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

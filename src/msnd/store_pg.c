@@ -1221,12 +1221,13 @@ _Static_assert(MSNP_LIST_AL == 1 && MSNP_LIST_BL == 2, "list_entries.list is the
 
 /* Hands the rows to b; the account row's password (column 9) to pw when
  * it is not NULL. 0 when there was an account row. A batch's result has
- * the account's id first (at = 1): only the rows of account `owner` are
- * taken. */
-static store_rc sync_result_at(pg_store *s, PGresult *r, int at, int64_t owner, store_sync_builder *b, store_user *pw) {
+ * the account's id first (at = 1, owners[i]: row i's): only the rows of
+ * account `owner` are taken. */
+static store_rc sync_result_at(pg_store *s, PGresult *r, int at, const int64_t *owners, int64_t owner,
+                               store_sync_builder *b, store_user *pw) {
     store_rc rc = STORE_NOTFOUND;
     for (int i = 0; i < PQntuples(r); i++) {
-        if (at && strtoll(PQgetvalue(r, i, 0), NULL, 10) != owner) continue;
+        if (at && owners[i] != owner) continue;
         store_sync_row w;
         memset(&w, 0, sizeof w);
         w.kind = atoi(PQgetvalue(r, i, at + 0));
@@ -1259,7 +1260,7 @@ static store_rc sync_result_at(pg_store *s, PGresult *r, int at, int64_t owner, 
 }
 
 static store_rc sync_result(pg_store *s, PGresult *r, store_sync_builder *b, store_user *pw) {
-    return sync_result_at(s, r, 0, 0, b, pw);
+    return sync_result_at(s, r, 0, NULL, 0, b, pw);
 }
 
 static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
@@ -1482,11 +1483,15 @@ static char *email_array(login_req *const *q, int n) {
     return a;
 }
 
-/* The id of the account row for email in a batch's result, 0 if none. */
-static int64_t batch_account(PGresult *r, const char *email) {
-    for (int i = 0; i < PQntuples(r); i++)
-        if (atoi(PQgetvalue(r, i, 1)) == SYNC_USER && !PQgetisnull(r, i, 3) && strcmp(PQgetvalue(r, i, 3), email) == 0)
-            return strtoll(PQgetvalue(r, i, 0), NULL, 10);
+/* The id of the account row (kind 0) for email in a batch's result, 0 if
+ * none; owners[i] is row i's account. */
+static int64_t batch_account(PGresult *r, const int64_t *owners, const char *email) {
+    _Static_assert(SYNC_USER == 0, "the account row's kind is \"0\"");
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *kind = PQgetvalue(r, i, 1);
+        if (kind[0] == '0' && !kind[1] && !PQgetisnull(r, i, 3) && strcmp(PQgetvalue(r, i, 3), email) == 0)
+            return owners[i];
+    }
     return 0;
 }
 
@@ -1518,13 +1523,22 @@ static void login_batch_run(pg_store *s) {
         }
         lease_end(s, l);
     }
+    /* each row's account, read once */
+    int64_t *owners = r ? malloc(((size_t)PQntuples(r) + 1) * sizeof *owners) : NULL;
+    if (r && !owners) {
+        set_err(s, "out of memory");
+        PQclear(r);
+        r = NULL;
+    }
+    for (int i = 0; r && i < PQntuples(r); i++) owners[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
     for (int i = 0; i < n; i++) {
-        int64_t id = r ? batch_account(r, q[i]->email) : 0;
-        q[i]->rc = !r ? STORE_ERROR : id ? sync_result_at(s, r, 1, id, q[i]->b, q[i]->out) : STORE_NOTFOUND;
+        int64_t id = r ? batch_account(r, owners, q[i]->email) : 0;
+        q[i]->rc = !r ? STORE_ERROR : id ? sync_result_at(s, r, 1, owners, id, q[i]->b, q[i]->out) : STORE_NOTFOUND;
         if (q[i]->rc == STORE_ERROR) snprintf(q[i]->err, sizeof q[i]->err, "%s", s->base.err);
         q[i]->done = 1;
         if (i > 0) fiber_wake(q[i]->f); /* q[0] is the leader, running this */
     }
+    free(owners);
     PQclear(r);
 }
 

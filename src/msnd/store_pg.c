@@ -86,7 +86,9 @@ typedef struct pg_store {
     char sqlstate[6]; /* of the last failed statement */
     /* login reads waiting to go in one statement (login_batch_run) */
     struct login_req *batch_head, *batch_tail;
-    int batch_led; /* one of them leads the batch */
+    int batch_led;       /* one of them leads the batch */
+    int batches_running; /* login batches taken and not yet answered */
+    fiber *batch_held;   /* the next batch's leader, waiting for one of them to end */
 } pg_store;
 
 #define S(s) ((pg_store *)(s))
@@ -1443,12 +1445,15 @@ PG_LEASED(store_rc, prop_each, STORE_ERROR, (store *base, int64_t owner, store_p
  * pass go as one statement for up to LOGIN_BATCH_MAX accounts
  * (`email = ANY($1)`), whose rows begin with the account's id to be told
  * apart. The first request leads: it lets the rest of the pass run
- * (fiber_yield), leases a link (while it waits for one, more requests
- * join), takes the batch, wakes a leader for what is left over, runs the
- * statement and hands each request its rows. Beyond 8 accounts the
- * planner leaves the per-account index look-ups and the batch costs more
- * per account (BENCHMARKS.md). */
+ * (fiber_yield), waits while LOGIN_BATCHES_RUNNING batches are on their
+ * way, leases a link (while it waits, more requests join), takes the
+ * batch, wakes a leader for what is left over, runs the statement and
+ * hands each request its rows. Without the bound on running batches a
+ * quick server answered each pass's one or two logins on a link of its
+ * own and the batches stayed small. Beyond 8 accounts a statement cost
+ * PostgreSQL more per account again (BENCHMARKS.md). */
 #define LOGIN_BATCH_MAX 8
+#define LOGIN_BATCHES_RUNNING 2
 
 typedef struct login_req {
     const char *email;
@@ -1497,6 +1502,7 @@ static int64_t batch_account(PGresult *r, const int64_t *owners, const char *ema
 
 /* Run by the batch's leader, the first waiting request. */
 static void login_batch_run(pg_store *s) {
+    s->batches_running++;
     int leased = lease(s) == 0;
     pg_link *l = s->cur;
     login_req *q[LOGIN_BATCH_MAX];
@@ -1540,6 +1546,8 @@ static void login_batch_run(pg_store *s) {
     }
     free(owners);
     PQclear(r);
+    s->batches_running--;
+    if (s->batch_held) fiber_wake(s->batch_held);
 }
 
 static store_rc batched_login_rows(store *base, const char *email, store_user *out, store_sync_builder *b) {
@@ -1562,6 +1570,13 @@ static store_rc batched_login_rows(store *base, const char *email, store_user *o
         }
         q.lead = 0;
         fiber_yield();
+        /* With LOGIN_BATCHES_RUNNING batches on their way the next one
+         * waits for one of them to end, and grows meanwhile. */
+        while (s->batches_running >= LOGIN_BATCHES_RUNNING) {
+            s->batch_held = q.f;
+            fiber_park();
+            s->batch_held = NULL;
+        }
         login_batch_run(s);
     }
     if (q.rc == STORE_ERROR) snprintf(s->base.err, sizeof s->base.err, "%s", q.err);

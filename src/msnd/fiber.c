@@ -266,27 +266,22 @@ short fiber_wait_fd(int fd, short what, long timeout_ms) {
     return f->got;
 }
 
-void fiber_park(void) {
+/* Leaves the running fiber until its wake-up event fires; at once queues
+ * that event behind the callbacks already active in this pass. */
+static void wait_for_wake(int at_once) {
     fiber *f = running;
     if (!f) return;
     if (f->ev) event_free(f->ev);
     f->ev = event_new(f->base, -1, 0, on_event, f);
     if (!f->ev) return;
     f->waiting_for_ev = 1;
+    if (at_once) event_active(f->ev, EV_TIMEOUT, 0);
     switch_out(f);
 }
 
-void fiber_yield(void) {
-    fiber *f = running;
-    if (!f) return;
-    if (f->ev) event_free(f->ev);
-    f->ev = event_new(f->base, -1, 0, on_event, f);
-    if (!f->ev) return;
-    f->waiting_for_ev = 1;
-    /* queued behind the callbacks already active in this pass */
-    event_active(f->ev, EV_TIMEOUT, 0);
-    switch_out(f);
-}
+void fiber_park(void) { wait_for_wake(0); }
+
+void fiber_yield(void) { wait_for_wake(1); }
 
 void fiber_wake(fiber *f) {
     if (f && f->ev && f->waiting_for_ev) event_active(f->ev, EV_TIMEOUT, 0);

@@ -147,11 +147,57 @@ static void test_fd_waits(void **state) {
     event_base_free(base);
 }
 
+/* fiber_yield: the callbacks already active in this loop pass run before
+ * the fiber goes on (msnd's PostgreSQL store gathers the login reads of a
+ * pass this way); called off a fiber it returns at once. */
+static char order[8];
+static int norder;
+
+static void note(char c) {
+    if (norder < (int)sizeof order - 1) order[norder++] = c;
+}
+
+static void yielder(void *arg) {
+    (void)arg;
+    note('a');
+    fiber_yield();
+    note('c');
+}
+
+static void first_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    assert_int_equal(fiber_run(arg, yielder, NULL, NULL), 1); /* it waits */
+}
+
+static void second_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    (void)arg;
+    note('b');
+}
+
+static void test_yield(void **state) {
+    (void)state;
+    struct event_base *base = event_base_new();
+    struct event *e1 = event_new(base, -1, 0, first_cb, base), *e2 = event_new(base, -1, 0, second_cb, NULL);
+    event_active(e1, EV_TIMEOUT, 0);
+    event_active(e2, EV_TIMEOUT, 0);
+    for (int i = 0; i < 10 && norder < 3; i++) event_base_loop(base, EVLOOP_ONCE);
+    assert_string_equal(order, "abc");
+    assert_int_equal(fiber_count(), 0);
+    fiber_yield(); /* not on a fiber */
+    event_free(e1);
+    event_free(e2);
+    event_base_free(base);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_interleaved),
         cmocka_unit_test(test_fp_control_per_fiber),
         cmocka_unit_test(test_fd_waits),
+        cmocka_unit_test(test_yield),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

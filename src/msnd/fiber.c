@@ -71,7 +71,12 @@ void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_
 #endif
 
 #define STACK_SIZE (256 * 1024)
-#define SPARE_STACKS 16
+/* Stacks kept for the next fibers. Logins on PostgreSQL wait together for
+ * their batched read (store_pg.c), a hundred and more fibers at once under
+ * load: with 16 spares each burst mapped, faulted in and unmapped stacks
+ * again (a third of a mapping per login). A spare holds only the pages
+ * its fibers touched (a few KiB). */
+#define SPARE_STACKS 256
 
 struct fiber {
 #ifdef FIBER_OWN_SWITCH

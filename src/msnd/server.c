@@ -485,10 +485,7 @@ static int conn_job(conn *c, fiber_fn fn) {
         job_done(c);
         return 0;
     }
-    if (rc == 1) {
-        c->fiber_waited = 1;
-        if (c->rev) event_del(c->rev);
-    }
+    if (rc == 1) c->fiber_waited = 1; /* input paused: on_readable */
     return rc;
 }
 
@@ -574,6 +571,15 @@ static void on_readable_fibers(conn *c, evutil_socket_t fd) {
 
 static void on_readable(evutil_socket_t fd, short what, void *arg) {
     conn *c = arg;
+    /* A command of c waits on a fiber: no input, no idle timeout until it
+     * is done (job_done adds the event again). The event is taken off only
+     * when something happens meanwhile: a lock-step client sends nothing
+     * while it waits for the reply, and taking it off and on for every
+     * waiting command was two epoll_ctl calls per login. */
+    if (c->fiber_waited) {
+        event_del(c->rev);
+        return;
+    }
     if (what & EV_TIMEOUT) {
         LOGI("idle timeout", "conn=%llu peer=%s role=%s", (unsigned long long)c->id, c->peer, kind_names[c->kind]);
         on_timer_fiber(c, job_idle_timeout);

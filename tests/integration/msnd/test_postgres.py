@@ -147,6 +147,60 @@ def test_one_listen_connection_when_commands_arrive_together():
         srv.cleanup()
 
 
+def test_input_while_a_command_waits():
+    # A command waiting for the database pauses its connection's input: what
+    # the client sends meanwhile is read and answered after it, in order,
+    # and a client that hangs up while its command waits leaves the command
+    # to finish (its write lands) and nothing behind.
+    pg = pgtest.shared()
+    template = msntest.MsndServer(MSND, users=USERS)
+    proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
+    srv = msntest.MsndServer(MSND, args=["--max-commands-per-second", "0"])
+    try:
+        srv.copy_db_from(template)
+        srv.db = pg.url(srv.db_name, port=proxy.port)
+        srv.start()
+        busy = online(srv, "alice@example.com")
+        other = online(srv, "bob@example.com")
+        proxy.delay_ms = 30  # each statement of a write waits 60 ms
+        t1 = busy.trid()
+        busy.send_line("REA %d alice@example.com First" % t1)
+        time.sleep(0.1)  # the REA waits for the database now
+        t2 = busy.trid()
+        busy.send_line("PNG")
+        busy.send_line("REA %d alice@example.com Second" % t2)
+        got = []
+        while len(got) < 3:
+            cmd = busy.read_cmd()
+            if cmd.name in ("REA", "QNG"):
+                got.append((cmd.name, cmd.args[0] if cmd.name == "REA" else ""))
+        assert got == [("REA", str(t1)), ("QNG", ""), ("REA", str(t2))], got
+        # hanging up while a write waits
+        t3 = busy.trid()
+        busy.send_line("REA %d alice@example.com Third" % t3)
+        time.sleep(0.05)
+        busy.close()
+        deadline = time.monotonic() + 10
+        while pg.sql(srv.db_name, "SELECT name FROM users WHERE email = 'alice@example.com'") != "Third":
+            assert time.monotonic() < deadline, "the write of a client that hung up did not land"
+            time.sleep(0.05)
+        proxy.delay_ms = 0
+        # once the write is done the hang-up is seen; the server goes on
+        while "user=alice@example.com" not in "".join(l for l in srv.log_text().splitlines() if "logged out" in l):
+            assert time.monotonic() < deadline, "the hang-up was not seen"
+            time.sleep(0.05)
+        other.send_line("PNG")
+        other.expect("QNG")
+        other.close()
+    except Exception:
+        print(srv.log_text()[-4000:])
+        raise
+    finally:
+        srv.cleanup()
+        proxy.stop()
+        template.cleanup()
+
+
 def test_migrate_from_sqlite():
     pg = pgtest.shared()
     src = msntest.MsndServer(MSND)

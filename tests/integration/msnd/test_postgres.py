@@ -3,6 +3,7 @@
 that need the database (the database is reached through a relay that adds
 latency: the test kernels have no netem qdisc), and `msnd db migrate`
 copies a SQLite store into PostgreSQL."""
+import contextlib
 import os
 import select
 import sqlite3
@@ -32,6 +33,30 @@ def online(srv, email):
     while c.read_cmd().name != "CHG":
         pass
     return c
+
+
+@contextlib.contextmanager
+def two_online_behind_relay():
+    """msnd on the shared PostgreSQL server, reached through a relay that adds
+    latency when asked (proxy.delay_ms), without a command rate limit, with
+    alice and bob online: yields (srv, proxy, alice, bob). msnd's log is
+    printed when the block fails."""
+    pg = pgtest.shared()
+    template = msntest.MsndServer(MSND, users=USERS)
+    proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
+    srv = msntest.MsndServer(MSND, args=["--max-commands-per-second", "0"])
+    try:
+        srv.copy_db_from(template)
+        srv.db = pg.url(srv.db_name, port=proxy.port)
+        srv.start()
+        yield srv, proxy, online(srv, "alice@example.com"), online(srv, "bob@example.com")
+    except Exception:
+        print(srv.log_text()[-4000:])
+        raise
+    finally:
+        srv.cleanup()
+        proxy.stop()
+        template.cleanup()
 
 
 def has_input(c):
@@ -68,16 +93,8 @@ def pings_while_busy(busy, idle, delay_ms, proxy, requests):
 
 def test_slow_database_delays_only_its_requests():
     pg = pgtest.shared()
-    template = msntest.MsndServer(MSND, users=USERS)
-    proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
     # the idle user pings back to back: no command rate limit
-    srv = msntest.MsndServer(MSND, args=["--max-commands-per-second", "0"])
-    try:
-        srv.copy_db_from(template)
-        srv.db = pg.url(srv.db_name, port=proxy.port)
-        srv.start()
-        busy = online(srv, "alice@example.com")
-        idle = online(srv, "bob@example.com")
+    with two_online_behind_relay() as (srv, proxy, busy, idle):
         # 20 ms each way, as a database in another room would be
         overlapped, rtts = pings_while_busy(busy, idle, 20, proxy, 10)
         rtts.sort()
@@ -93,13 +110,6 @@ def test_slow_database_delays_only_its_requests():
         proxy.delay_ms = 0
         name = pg.sql(srv.db_name, "SELECT name FROM users WHERE email = 'alice@example.com'")
         assert name == "Name%200", name
-    except Exception:
-        print(srv.log_text()[-4000:])
-        raise
-    finally:
-        srv.cleanup()
-        proxy.stop()
-        template.cleanup()
 
 
 def test_one_listen_connection_when_commands_arrive_together():
@@ -153,15 +163,7 @@ def test_input_while_a_command_waits():
     # and a client that hangs up while its command waits leaves the command
     # to finish (its write lands) and nothing behind.
     pg = pgtest.shared()
-    template = msntest.MsndServer(MSND, users=USERS)
-    proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
-    srv = msntest.MsndServer(MSND, args=["--max-commands-per-second", "0"])
-    try:
-        srv.copy_db_from(template)
-        srv.db = pg.url(srv.db_name, port=proxy.port)
-        srv.start()
-        busy = online(srv, "alice@example.com")
-        other = online(srv, "bob@example.com")
+    with two_online_behind_relay() as (srv, proxy, busy, other):
         proxy.delay_ms = 30  # each statement of a write waits 60 ms
         t1 = busy.trid()
         busy.send_line("REA %d alice@example.com First" % t1)
@@ -192,13 +194,6 @@ def test_input_while_a_command_waits():
         other.send_line("PNG")
         other.expect("QNG")
         other.close()
-    except Exception:
-        print(srv.log_text()[-4000:])
-        raise
-    finally:
-        srv.cleanup()
-        proxy.stop()
-        template.cleanup()
 
 
 def test_migrate_from_sqlite():

@@ -150,6 +150,15 @@ static void read_queue_drops(gate *g) {
     fclose(fp);
 }
 
+/* Settings that work but defeat their purpose: said at start and reload. */
+static void warn_settings(const gate_config *c) {
+    if (c->hit_grace_s < 3)
+        fprintf(stderr,
+                "msngate: warning: hit_grace %u s is shorter than TCP's second SYN retransmission (3 s): a peer "
+                "whose first SYN came before its element may find the element gone (default 5)\n",
+                c->hit_grace_s);
+}
+
 static void reload(gate *g) {
     gate_config c;
     char err[512];
@@ -177,6 +186,7 @@ static void reload(gate *g) {
     fprintf(stderr, "msngate: configuration reloaded (forged=%s nat=%s expect_timeout=%us max_pinholes=%u)\n",
             g->cfg.forged_policy == GATE_POLICY_OPEN ? "open" : "skip",
             g->cfg.nat_policy == GATE_POLICY_OPEN ? "open" : "skip", g->cfg.expect_timeout_s, g->cfg.max_pinholes);
+    warn_settings(&g->cfg);
 }
 
 /* Signals, timers: called between packets. */
@@ -554,6 +564,7 @@ int main(int argc, char **argv) {
     g.st.started_us = real_us();
     g.last_stats = g.last_expire = mono_us();
 
+    warn_settings(c);
     int status = c->mode == GATE_INLINE ? run_inline(&g) : run_passive(&g);
 
     /* clean exit: no hook, no pinholes left behind */

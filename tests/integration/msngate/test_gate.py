@@ -366,6 +366,11 @@ class GatewayTest(unittest.TestCase):
             r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--mode", "passive"], check=False)
             self.assertEqual(r.returncode, 64)
             self.assertIn("passive mode needs an interface", r.stderr)
+            self.assertNotIn("warning", r.stderr)
+            # a hit grace shorter than the SYN retransmissions is said, not refused
+            r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--mode", "passive", "--hit-grace", "1"], check=False)
+            self.assertEqual(r.returncode, 64)
+            self.assertIn("warning: hit_grace 1 s is shorter than TCP's second SYN retransmission", r.stderr)
         finally:
             gatenet.run(["ip", "netns", "del", ns], check=False)
 

@@ -1222,14 +1222,15 @@ _Static_assert(SYNC_FL == 3 && SYNC_RL == 6 && SYNC_FL_GROUP == 7 && SYNC_FL_PHO
 _Static_assert(MSNP_LIST_AL == 1 && MSNP_LIST_BL == 2, "list_entries.list is the list's number");
 
 /* Hands the rows to b; the account row's password (column 9) to pw when
- * it is not NULL. 0 when there was an account row. A batch's result has
- * the account's id first (at = 1, owners[i]: row i's): only the rows of
- * account `owner` are taken. */
-static store_rc sync_result_at(pg_store *s, PGresult *r, int at, const int64_t *owners, int64_t owner,
-                               store_sync_builder *b, store_user *pw) {
+ * it is not NULL. 0 when there was an account row. A result of the login
+ * read has the account's id first (owners[i]: row i's; NULL for a result
+ * without it): only the rows of account `owner` are taken. */
+static store_rc sync_result(pg_store *s, PGresult *r, const int64_t *owners, int64_t owner, store_sync_builder *b,
+                            store_user *pw) {
     store_rc rc = STORE_NOTFOUND;
+    const int at = owners != NULL;
     for (int i = 0; i < PQntuples(r); i++) {
-        if (at && owners[i] != owner) continue;
+        if (owners && owners[i] != owner) continue;
         store_sync_row w;
         memset(&w, 0, sizeof w);
         w.kind = atoi(PQgetvalue(r, i, at + 0));
@@ -1261,10 +1262,6 @@ static store_rc sync_result_at(pg_store *s, PGresult *r, int at, const int64_t *
     return rc;
 }
 
-static store_rc sync_result(pg_store *s, PGresult *r, store_sync_builder *b, store_user *pw) {
-    return sync_result_at(s, r, 0, NULL, 0, b, pw);
-}
-
 static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
     pg_store *s = S(base);
     if (ensure_conn(s) != 0) return STORE_ERROR;
@@ -1272,23 +1269,9 @@ static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
     const char *p[1] = {i64(id, uid)};
     PGresult *r = run(s, SYNC_SQL("id = $1", "NULL::text"), 1, p);
     if (!r) return STORE_ERROR;
-    store_rc rc = sync_result(s, r, b, NULL);
+    store_rc rc = sync_result(s, r, NULL, 0, b, NULL);
     PQclear(r);
     return rc == STORE_ERROR ? STORE_ERROR : STORE_OK;
-}
-
-/* The account by e-mail with its password, and its snapshot, in the same
- * round trip (store_user_get_for_login): the e-mail is looked up once, on
- * users' e-mail index, and the branches read the id found. */
-static store_rc pg_login_rows(store *base, const char *email, store_user *out, store_sync_builder *b) {
-    pg_store *s = S(base);
-    if (ensure_conn(s) != 0) return STORE_ERROR;
-    const char *p[1] = {email};
-    PGresult *r = run(s, SYNC_SQL("email = $1", "me.password"), 1, p);
-    if (!r) return STORE_ERROR;
-    store_rc rc = sync_result(s, r, b, out);
-    PQclear(r);
-    return rc;
 }
 
 /* ---- whole-store copy (store_copy) ---- */
@@ -1431,8 +1414,6 @@ PG_LEASED(store_rc, prop_set, STORE_ERROR,
           (store *base, int64_t owner, const char *key, const char *value, uint32_t *ver),
           (base, owner, key, value, ver))
 PG_LEASED(store_rc, sync_rows, STORE_ERROR, (store *base, int64_t uid, store_sync_builder *b), (base, uid, b))
-PG_LEASED(store_rc, login_rows, STORE_ERROR, (store *base, const char *email, store_user *out, store_sync_builder *b),
-          (base, email, out, b))
 PG_LEASED(store_rc, prop_each, STORE_ERROR, (store *base, int64_t owner, store_prop_cb fn, void *ctx),
           (base, owner, fn, ctx))
 /* clang-format on */
@@ -1500,34 +1481,19 @@ static int64_t batch_account(PGresult *r, const int64_t *owners, const char *ema
     return 0;
 }
 
-/* Run by the batch's leader, the first waiting request. */
-static void login_batch_run(pg_store *s) {
-    s->batches_running++;
-    int leased = lease(s) == 0;
-    pg_link *l = s->cur;
-    login_req *q[LOGIN_BATCH_MAX];
-    int n = 0;
-    while (s->batch_head && n < LOGIN_BATCH_MAX) {
-        q[n++] = s->batch_head;
-        s->batch_head = s->batch_head->next;
-    }
-    if (!s->batch_head) s->batch_tail = NULL;
-    s->batch_led = s->batch_head != NULL;
-    if (s->batch_head) {
-        s->batch_head->lead = 1;
-        fiber_wake(s->batch_head->f);
-    }
+/* The login read of requests q[0..n): the accounts by e-mail with their
+ * passwords and snapshots, in one round trip on the current link (each
+ * e-mail looked up once, on users' e-mail index, and the branches read
+ * the id found). Sets each request's rc (and err). */
+static void login_read(pg_store *s, login_req *const *q, int n) {
     PGresult *r = NULL;
-    if (leased) {
-        char *arr = ensure_conn(s) == 0 ? email_array(q, n) : NULL;
-        if (arr) {
-            const char *p[1] = {arr};
-            r = run(s, SYNC_SQL_COLS("me.id, ", "email = ANY($1::text[])", "me.password"), 1, p);
-            free(arr);
-        } else if (s->cur->conn) {
-            set_err(s, "out of memory");
-        }
-        lease_end(s, l);
+    char *arr = ensure_conn(s) == 0 ? email_array(q, n) : NULL;
+    if (arr) {
+        const char *p[1] = {arr};
+        r = run(s, SYNC_SQL_COLS("me.id, ", "email = ANY($1::text[])", "me.password"), 1, p);
+        free(arr);
+    } else if (s->cur->conn) {
+        set_err(s, "out of memory");
     }
     /* each row's account, read once */
     int64_t *owners = r ? malloc(((size_t)PQntuples(r) + 1) * sizeof *owners) : NULL;
@@ -1539,13 +1505,54 @@ static void login_batch_run(pg_store *s) {
     for (int i = 0; r && i < PQntuples(r); i++) owners[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
     for (int i = 0; i < n; i++) {
         int64_t id = r ? batch_account(r, owners, q[i]->email) : 0;
-        q[i]->rc = !r ? STORE_ERROR : id ? sync_result_at(s, r, 1, owners, id, q[i]->b, q[i]->out) : STORE_NOTFOUND;
+        q[i]->rc = !r ? STORE_ERROR : id ? sync_result(s, r, owners, id, q[i]->b, q[i]->out) : STORE_NOTFOUND;
         if (q[i]->rc == STORE_ERROR) snprintf(q[i]->err, sizeof q[i]->err, "%s", s->base.err);
-        q[i]->done = 1;
-        if (i > 0) fiber_wake(q[i]->f); /* q[0] is the leader, running this */
     }
     free(owners);
     PQclear(r);
+}
+
+/* Off a fiber (admin commands, tests): one account, on the blocking link. */
+static store_rc pg_login_rows(store *base, const char *email, store_user *out, store_sync_builder *b) {
+    login_req one = {.email = email, .out = out, .b = b};
+    login_req *q = &one;
+    login_read(S(base), &q, 1);
+    return one.rc;
+}
+/* clang-format off */
+PG_LEASED(store_rc, login_rows, STORE_ERROR, (store *base, const char *email, store_user *out, store_sync_builder *b),
+          (base, email, out, b))
+/* clang-format on */
+
+/* Run by the batch's leader, the first waiting request. */
+static void login_batch_run(pg_store *s) {
+    s->batches_running++;
+    int leased = lease(s) == 0;
+    pg_link *l = s->cur;
+    login_req *q[LOGIN_BATCH_MAX];
+    int n = 0;
+    while (s->batch_head && n < LOGIN_BATCH_MAX) {
+        q[n++] = s->batch_head;
+        s->batch_head = s->batch_head->next;
+    }
+    s->batch_led = s->batch_head != NULL;
+    if (!s->batch_head) s->batch_tail = NULL;
+    else {
+        s->batch_head->lead = 1; /* what is left over gets a leader of its own */
+        fiber_wake(s->batch_head->f);
+    }
+    if (leased) {
+        login_read(s, q, n);
+        lease_end(s, l);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!leased) {
+            q[i]->rc = STORE_ERROR;
+            snprintf(q[i]->err, sizeof q[i]->err, "%s", s->base.err);
+        }
+        q[i]->done = 1;
+        if (i > 0) fiber_wake(q[i]->f); /* q[0] is the leader, running this */
+    }
     s->batches_running--;
     if (s->batch_held) fiber_wake(s->batch_held);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "msnkit/text.h"
 #include "log.h"
 #include "login.h"
 #include "presence.h"
@@ -40,6 +41,17 @@ static char *put_str(char *p, const char *s) {
 }
 
 static void u32str(uint32_t v, char out[16]) { put_dec(out, v); }
+
+/* "<whole>.<frac as nine digits>": the challenge's form (out: 21 bytes). */
+static void challenge_text(char *out, uint32_t whole, uint32_t frac) {
+    char *p = put_dec(out, whole);
+    *p++ = '.';
+    for (int i = 8; i >= 0; i--) {
+        p[i] = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    p[9] = '\0';
+}
 
 /* ---- helpers ---- */
 
@@ -145,7 +157,7 @@ static void send_profile(conn *c) {
 static void pair_key(const conn *c, const char *email, char *out, size_t cap) {
     char src[64];
     failures_source(c->peer_ip, src, sizeof src);
-    snprintf(out, cap, "%s %s", email, src);
+    msnkit_join(out, cap, email, ' ', src); /* sized for both: fits */
 }
 
 /* Refuses (911, close, logged with the address) while a throttle holds;
@@ -198,8 +210,8 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u) {
     }
     c->state = NS_AUTH;
     c->uid = u->id;
-    snprintf(c->email, sizeof c->email, "%s", u->email);
-    snprintf(c->name, sizeof c->name, "%s", u->name);
+    msnkit_copy(c->email, sizeof c->email, u->email); /* same sizes: fit */
+    msnkit_copy(c->name, sizeof c->name, u->name);
     c->blp_allow = u->blp_allow;
     c->status = MSNP_STATUS_FLN;
     c->challenge[0] = '\0';
@@ -233,7 +245,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
             return;
         }
         if (auth_throttled(c, cmd, email)) return;
-        snprintf(c->email, sizeof c->email, "%s", email);
+        msnkit_copy(c->email, sizeof c->email, email); /* normalized above: fits */
         /* A fresh, unpredictable challenge for each attempt; the same
          * for unknown accounts, so the reply does not reveal which exist. */
         uint32_t whole, frac;
@@ -241,7 +253,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
             conn_err(c, MSNP_ERR_INTERNAL_SERVER, cmd->trid);
             return;
         }
-        snprintf(c->challenge, sizeof c->challenge, "%u.%09u", 1000000000u + whole, frac);
+        challenge_text(c->challenge, 1000000000u + whole, frac);
         c->state = NS_CHALLENGED;
         conn_cmd(c, "USR", 1, cmd->trid, "MD5", "S", c->challenge, NULL);
         return;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msnkit/text.h"
 #include "strmap.h"
 
 int bucket_take(token_bucket *b, uint64_t now_ms, double rate, double burst) {
@@ -144,7 +145,7 @@ unsigned long failures_sweep(failure_window *w, uint64_t now_ms) {
 void failures_source(const char *ip, char *out, size_t cap) {
     unsigned char a[16];
     if (!strchr(ip, ':') || inet_pton(AF_INET6, ip, a) != 1) {
-        snprintf(out, cap, "%s", ip);
+        msnkit_copy(out, cap, ip); /* a numeric address: callers size for one */
         return;
     }
     memset(a + 8, 0, 8);

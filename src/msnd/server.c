@@ -25,6 +25,7 @@
 #include "presence.h"
 #include "role.h"
 #include "sbreg.h"
+#include "msnkit/text.h"
 #include "strmap.h"
 
 static const char *const kind_names[] = {"ds", "ns", "sb"};
@@ -701,8 +702,17 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->srv = s;
     c->kind = li->kind;
     c->id = ++s->next_conn_id;
-    snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
-    snprintf(c->peer, sizeof c->peer, "%s:%u", ip, (unsigned)port);
+    /* ip is a numeric address (INET6_ADDRSTRLEN at most): both fit */
+    msnkit_copy(c->peer_ip, sizeof c->peer_ip, ip);
+    char portstr[8];
+    char *pe = portstr + sizeof portstr;
+    *--pe = '\0';
+    unsigned pv = port;
+    do {
+        *--pe = (char)('0' + pv % 10);
+        pv /= 10;
+    } while (pv);
+    msnkit_join(c->peer, sizeof c->peer, ip, ':', pe);
     /* The address the client reached is only needed behind a wildcard bind
      * (server_advertised); otherwise it is the listener's. */
     if (!is_wildcard(li->host)) {

@@ -6,6 +6,7 @@
  * the first read: the checks of a change and its writes see no other
  * writer in between (store.h). Statements are prepared once and cached.
  * The schema (schema.c) version lives in PRAGMA user_version. */
+#include "msnkit/text.h"
 #include "schema.h"
 #include "store_impl.h"
 
@@ -305,8 +306,11 @@ static store_rc rollback(sq_store *s, store_rc rc) {
     return rc;
 }
 
+/* Account fields are checked against their limits before they are
+ * written, so they fit; one that does not (a database edited by hand)
+ * reads as empty rather than cut. */
 static void copy_text(char *dst, size_t cap, const unsigned char *src) {
-    snprintf(dst, cap, "%s", src ? (const char *)src : "");
+    msnkit_copy(dst, cap, src ? (const char *)src : "");
 }
 
 static const store_ops sq_ops;

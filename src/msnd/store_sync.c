@@ -133,6 +133,18 @@ static int by_kind_then_ord(const void *x, const void *y) {
     return (a->a > b->a) - (a->a < b->a);
 }
 
+/* qsort, skipped when the elements are in order already: the login
+ * statement returns its rows mostly sorted, and glibc's merge sort costs
+ * a few thousand instructions per login even then. */
+static void sort_unless_sorted(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+    const char *p = base;
+    for (size_t i = 1; i < n; i++)
+        if (cmp(p + (i - 1) * size, p + i * size) > 0) {
+            qsort(base, n, size, cmp);
+            return;
+        }
+}
+
 /* The FL entry of contact, through the contact-order index; NULL when the
  * contact is on no FL entry. */
 static store_sync_entry *fl_find(store_sync_entry *fl, const uint32_t *idx, size_t n, int64_t contact) {
@@ -155,7 +167,7 @@ static store_sync_entry *fl_find(store_sync_entry *fl, const uint32_t *idx, size
 static sync_snap *build(store_sync_builder *b, int *missing) {
     *missing = b->nkind[SYNC_USER] != 1;
     if (*missing) return NULL;
-    qsort(b->rows, b->nrows, sizeof *b->rows, by_kind_then_ord);
+    sort_unless_sorted(b->rows, b->nrows, sizeof *b->rows, by_kind_then_ord);
     size_t nent = b->nkind[SYNC_FL] + b->nkind[SYNC_AL] + b->nkind[SYNC_BL] + b->nkind[SYNC_RL];
     size_t ng = b->nkind[SYNC_GROUP], nfl = b->nkind[SYNC_FL];
     size_t nfgid = b->nkind[SYNC_FL_GROUP];
@@ -231,7 +243,7 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     }
     for (size_t k = 0; k < nfl; k++) idx[k] = (uint32_t)k;
     fl_entries_for_sort = y->pub.entries[MSNP_LIST_FL];
-    qsort(idx, nfl, sizeof *idx, by_contact);
+    sort_unless_sorted(idx, nfl, sizeof *idx, by_contact);
     y->fl_by_contact = idx;
     /* Side rows (store_impl.h), sorted by kind and contact. */
     store_sync_entry *fl = (store_sync_entry *)y->pub.entries[MSNP_LIST_FL];
@@ -276,8 +288,8 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     int64_t *bl = al + nal;
     for (size_t i = 0; i < nal; i++) al[i] = y->pub.entries[MSNP_LIST_AL][i].e.contact;
     for (size_t i = 0; i < nbl; i++) bl[i] = y->pub.entries[MSNP_LIST_BL][i].e.contact;
-    qsort(al, nal, sizeof *al, cmp_i64);
-    qsort(bl, nbl, sizeof *bl, cmp_i64);
+    sort_unless_sorted(al, nal, sizeof *al, cmp_i64);
+    sort_unless_sorted(bl, nbl, sizeof *bl, cmp_i64);
     store_sync_entry *rl = (store_sync_entry *)y->pub.entries[MSNP_LIST_RL];
     for (size_t i = 0; i < y->pub.count[MSNP_LIST_RL]; i++) {
         rl[i].blp_allow = y->pub.user.blp_allow;

@@ -2,6 +2,7 @@
 """msnd dispatch and notification login: the published example transcripts verbatim,
 per-version differences, wrong passwords, duplicate logins, errors."""
 import hashlib
+import re
 import sys
 
 from harness import PASSWORDS, login, msntest, online, run, with_args
@@ -70,6 +71,10 @@ def test_challenges_are_fresh(srv):
         seen.add(c.expect("USR").args[3])
         c.close()
     assert len(seen) == 3, seen
+    # the form MSN servers use: ten digits, a dot, nine digits (leading
+    # zeros of the fraction kept)
+    for ch in seen:
+        assert re.fullmatch(r"[1-3][0-9]{9}\.[0-9]{9}", ch), ch
 
 
 def test_version_negotiation(srv):

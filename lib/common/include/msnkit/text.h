@@ -1,0 +1,39 @@
+/* msnkit/text.h - copying C strings into fixed fields.
+ *
+ * The login path fills a few dozen such fields per login; snprintf("%s")
+ * walks its format machinery for each (about 500 instructions against a
+ * few dozen here). A string that does not fit is refused, not cut: the
+ * field is left empty and the caller learns it. */
+#ifndef MSNKIT_TEXT_H
+#define MSNKIT_TEXT_H
+
+#include <string.h>
+
+/* src copied into dst (cap bytes, NUL included). 0, or -1 when it does not
+ * fit (dst is then the empty string). */
+static inline int msnkit_copy(char *dst, size_t cap, const char *src) {
+    if (cap == 0) return -1;
+    size_t n = strnlen(src, cap);
+    if (n == cap) {
+        dst[0] = '\0';
+        return -1;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+/* a, then sep (one byte), then b, into dst: 0, or -1 when it does not fit
+ * (dst is then the empty string). */
+static inline int msnkit_join(char *dst, size_t cap, const char *a, char sep, const char *b) {
+    size_t an = strlen(a), bn = strlen(b);
+    if (cap == 0 || an + 1 + bn >= cap) {
+        if (cap) dst[0] = '\0';
+        return -1;
+    }
+    memcpy(dst, a, an);
+    dst[an] = sep;
+    memcpy(dst + an + 1, b, bn + 1);
+    return 0;
+}
+
+#endif

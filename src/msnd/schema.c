@@ -68,6 +68,13 @@ static const char *const sqlite_steps[] = {
     "INSERT INTO fl_groups(owner, contact, gid) SELECT owner, contact, 0 FROM list_entries e WHERE list = 0"
     " AND NOT EXISTS (SELECT 1 FROM fl_groups f WHERE f.owner = e.owner AND f.contact = e.contact);"
     "ALTER TABLE list_entries DROP COLUMN groups;",
+    /* 2 -> 3: the login read (store_sqlite.c, Q_SYNC) scans an account's
+     * entries by (owner, list) and its watchers by (contact, list): indexes
+     * that hold every column it reads answer both without visiting the
+     * table (about 9 % of a cold login's instructions; BENCHMARKS.md). */
+    "CREATE INDEX list_entries_owner ON list_entries(owner, list, contact, name);"
+    "DROP INDEX list_entries_contact;"
+    "CREATE INDEX list_entries_contact ON list_entries(contact, list, owner);",
 };
 
 static const char *const pg_steps[] = {
@@ -120,6 +127,7 @@ static const char *const pg_steps[] = {
     " FOR EACH STATEMENT EXECUTE FUNCTION msnd_notify();"
     "CREATE TRIGGER props_notify AFTER INSERT OR UPDATE OR DELETE ON props"
     " FOR EACH STATEMENT EXECUTE FUNCTION msnd_notify();",
+    "", /* 2 -> 3: SQLite's covering indexes; PostgreSQL's login read is planned apart */
 };
 
 #define NSTEPS ((int)(sizeof sqlite_steps / sizeof sqlite_steps[0]))

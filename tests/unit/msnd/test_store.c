@@ -717,6 +717,68 @@ static void test_migrates_v1_groups(void **state) {
     assert_int_equal(store_list_get(f->s, 1, MSNP_LIST_AL, 2), 1);
 }
 
+/* The plan SQLite picks for sql, its details joined by "; ". */
+static void plan_of(sqlite3 *db, const char *sql, char *out, size_t cap) {
+    char q[512];
+    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st;
+    out[0] = '\0';
+    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+    size_t n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW && n < cap) {
+        int w = snprintf(out + n, cap - n, "%s; ", (const char *)sqlite3_column_text(st, 3));
+        if (w < 0) break;
+        n += (size_t)w;
+    }
+    sqlite3_finalize(st);
+}
+
+/* A version-2 file opens at version 3, its entries kept, and the login
+ * read's two scans of list_entries (an account's entries by owner and
+ * list; its watchers by contact and list) are answered from indexes
+ * alone, without visiting the table. */
+static void test_migrates_v2_covering_indexes(void **state) {
+    fixture *f = *state;
+    if (pg_url) skip(); /* a SQLite file format */
+    store_close(f->s);
+    f->s = NULL;
+    unlink(f->path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (int v = 0; v < 2; v++)
+        assert_int_equal(sqlite3_exec(db, schema_migration(SCHEMA_SQLITE, v), NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA user_version=2;"
+                                  "INSERT INTO users(id,email,password,name,created) VALUES"
+                                  " (1,'a@x.com','pw','a',0),(2,'b@x.com','pw','b',0),(3,'c@x.com','pw','c',0);"
+                                  "INSERT INTO groups VALUES (1,0,'Other');"
+                                  "INSERT INTO list_entries(owner,list,contact,name) VALUES"
+                                  " (1,0,3,'c'),(1,0,2,'b'),(1,2,3,'c');"
+                                  "INSERT INTO fl_groups(owner,contact,gid) VALUES (1,3,0),(1,2,0);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    char err[256], buf[64];
+    f->s = store_open(f->path, err, sizeof err);
+    assert_non_null(f->s);
+    assert_int_equal(store_list_get(f->s, 1, MSNP_LIST_FL, 2), 1);
+    assert_int_equal(store_list_get(f->s, 1, MSNP_LIST_BL, 3), 1);
+    assert_string_equal(groups_of(f->s, 1, 2, buf, sizeof buf), "0");
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), schema_version());
+    sqlite3_finalize(st);
+    char plan[512];
+    plan_of(db, "SELECT contact, name, rowid FROM list_entries WHERE owner = 1 AND list = 0 ORDER BY rowid", plan,
+            sizeof plan);
+    assert_non_null(strstr(plan, "USING COVERING INDEX list_entries_owner"));
+    plan_of(db, "SELECT owner, rowid FROM list_entries WHERE contact = 2 AND list = 0", plan, sizeof plan);
+    assert_non_null(strstr(plan, "USING COVERING INDEX list_entries_contact"));
+    sqlite3_close(db);
+}
+
 /* The first column of the first row of sql on PostgreSQL, -1 on error. */
 static long pg_scalar(PGconn *c, const char *sql) {
     PGresult *r = PQexec(c, sql);
@@ -943,6 +1005,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sync_cache_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_v2_covering_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_read_by_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_reads_batched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),

@@ -24,6 +24,15 @@ typedef struct outbuf {
 static inline size_t outbuf_pending(const outbuf *b) { return b->len - b->off; }
 /* Queue n bytes; 0, or -1 when out of memory (nothing queued). */
 int outbuf_append(outbuf *b, const void *p, size_t n);
+/* The free room after the queued bytes, for writing a reply in place
+ * instead of formatting it elsewhere and copying it in: its start and
+ * *room bytes (NULL and 0 while no memory is held). */
+static inline char *outbuf_tail(outbuf *b, size_t *room) {
+    *room = b->data ? b->cap - b->len : 0;
+    return b->data ? b->data + b->len : NULL;
+}
+/* Queue the n bytes written at outbuf_tail (n <= its room). */
+static inline void outbuf_commit(outbuf *b, size_t n) { b->len += n; }
 /* Write what the socket takes now. Returns the bytes written (0 when nothing
  * was queued), or -1 with errno set (EAGAIN included). The buffer is released
  * once empty. */

@@ -190,28 +190,34 @@ static void drop_for_output(conn *c, const char *why) {
     schedule_reap(c);
 }
 
-void conn_send(conn *c, const void *data, size_t n) {
-    if (c->closing || c->fd < 0) return;
+/* 1 when n more bytes may be queued for c; 0 when they would pass an
+ * output limit, and c is being dropped. */
+static int conn_admit(conn *c, size_t n) {
     msnd_server *s = c->srv;
-    outbuf *out = &c->out;
-    size_t pending = outbuf_pending(out);
+    size_t pending = outbuf_pending(&c->out);
     /* A client that does not read must not make us buffer without end. */
     int logged_in = conn_logged_in(c);
     if (pending + n > (size_t)(logged_in ? s->cfg.max_output : s->cfg.max_output_before_login)) {
         drop_for_output(c, logged_in ? "dropping slow client" : "output limit before login: dropping client");
-        return;
+        return 0;
     }
     if (s->cfg.max_output_total > 0 && s->out_queued + n > (size_t)s->cfg.max_output_total &&
         pending >= OUTPUT_FAIR_SHARE) {
         drop_for_output(c, "global output budget used up: dropping the slowest clients");
-        return;
+        return 0;
     }
-    if (outbuf_append(out, data, n) != 0) {
+    return 1;
+}
+
+void conn_send(conn *c, const void *data, size_t n) {
+    if (c->closing || c->fd < 0) return;
+    if (!conn_admit(c, n)) return;
+    if (outbuf_append(&c->out, data, n) != 0) {
         c->reap_close = 1;
         schedule_reap(c);
         return;
     }
-    s->out_queued += n;
+    c->srv->out_queued += n;
     flush_queue(c);
 }
 
@@ -223,6 +229,23 @@ void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...) {
     const char *p;
     while ((p = va_arg(ap, const char *)) != NULL && n < MSNP_MAX_PARAMS) params[n++] = msnp_str_c(p);
     va_end(ap);
+    if (c->closing || c->fd < 0) return;
+    /* Formatted in place when the output buffer has the room (a line is
+     * checked and measured before a byte is written, so a line that does
+     * not fit leaves nothing behind); else formatted here and appended. */
+    size_t room;
+    char *tail = outbuf_tail(&c->out, &room);
+    if (tail) {
+        long len = msnp_write_cmd(tail, room, name, has_trid, trid, params, n);
+        if (len >= 0) {
+            if (conn_admit(c, (size_t)len)) {
+                outbuf_commit(&c->out, (size_t)len);
+                c->srv->out_queued += (size_t)len;
+                flush_queue(c);
+            }
+            return;
+        }
+    }
     char buf[4096];
     long len = msnp_write_cmd(buf, sizeof buf, name, has_trid, trid, params, n);
     if (len < 0) {

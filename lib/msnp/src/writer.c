@@ -11,80 +11,112 @@ static const unsigned char splits_line[256] = {[' '] = 1, ['\t'] = 1, ['\r'] = 1
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 
-int msnp_param_is_safe(msnp_str s) {
-    if (s.n == 0) return 0;
-    size_t i = 0;
-    /* Every byte that splits a line is below '!': eight bytes at a time,
-     * a word with none below it is safe, and only a word with one is
-     * looked at byte by byte. */
-    for (; i + 8 <= s.n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s.p + i, 8);
-        if (((w - ONES * 0x21u) & ~w & HIGHS) == 0) continue;
-        for (size_t k = i; k < i + 8; k++)
-            if (splits_line[(unsigned char)s.p[k]]) return 0;
-    }
-    for (; i < s.n; i++)
-        if (splits_line[(unsigned char)s.p[i]]) return 0;
+/* The exact check, byte by byte: the slow path, taken only when a word
+ * holds a byte below '!' (which a safe parameter may still have). */
+static int bytes_safe(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (splits_line[(unsigned char)p[i]]) return 0;
     return 1;
 }
 
-typedef struct out {
-    char *p;
-    size_t cap, n;
-    int bad;
-} out;
+/* No byte of the word is below '!' (every byte that splits a line is). */
+static inline int clean8(uint64_t w) { return ((w - ONES * 0x21u) & ~w & HIGHS) == 0; }
+static inline int clean4(uint32_t w) { return ((w - 0x21212121u) & ~w & 0x80808080u) == 0; }
 
-static void put(out *o, const void *src, size_t n) {
-    if (o->bad) return;
-    if (n > o->cap - o->n) {
-        o->bad = 1;
-        return;
+/* Inline for the writer's loop, which checks every parameter of every
+ * reply line: whole words, the last one overlapping the one before, so a
+ * parameter's tail costs one load instead of a loop. */
+static inline int param_safe(const char *p, size_t n) {
+    if (n >= 8) {
+        uint64_t w;
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&w, p + i, 8);
+            if (!clean8(w)) return bytes_safe(p, n);
+        }
+        memcpy(&w, p + n - 8, 8);
+        return clean8(w) || bytes_safe(p, n);
     }
-    memcpy(o->p + o->n, src, n);
-    o->n += n;
+    if (n >= 4) {
+        uint32_t a, z;
+        memcpy(&a, p, 4);
+        memcpy(&z, p + n - 4, 4);
+        return (clean4(a) && clean4(z)) || bytes_safe(p, n);
+    }
+    return n > 0 && bytes_safe(p, n);
 }
 
-static void put_u64(out *o, uint64_t v) {
-    char tmp[24];
-    size_t i = sizeof(tmp);
+int msnp_param_is_safe(msnp_str s) { return param_safe(s.p, s.n); }
+
+/* v's decimal digits at the end of tmp[20]; returns where they start. */
+static char *u64_digits(char tmp[20], uint64_t v) {
+    char *d = tmp + 20;
     do {
-        tmp[--i] = (char)('0' + (v % 10));
+        *--d = (char)('0' + (v % 10));
         v /= 10;
     } while (v);
-    put(o, tmp + i, sizeof(tmp) - i);
+    return d;
 }
 
 static int name_ok(const char *name) {
-    if (!name || strlen(name) != 3) return 0;
+    if (!name) return 0;
     for (int i = 0; i < 3; i++) {
         char c = name[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return 0;
     }
-    return 1;
+    return name[3] == '\0';
 }
 
+/* The line's length is added up (and every parameter checked) first, so
+ * the bytes are then written without a bound check each: reply lines are
+ * most of what a login costs msnd after the store read. */
 static long write_common(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid, const msnp_str *params,
                          size_t nparams, int with_len, size_t payload_len, const void *payload) {
     if (!name_ok(name)) return -1;
-    out o = {dst, cap, 0, 0};
-    put(&o, name, 3);
+    char trid_buf[20], len_buf[20];
+    const char *trid_s = NULL, *len_s = NULL;
+    size_t total = 3 + 2; /* name, CRLF */
     if (has_trid) {
-        put(&o, " ", 1);
-        put_u64(&o, trid);
+        trid_s = u64_digits(trid_buf, trid);
+        total += 1 + (size_t)(trid_buf + 20 - trid_s);
     }
     for (size_t i = 0; i < nparams; i++) {
-        if (!msnp_param_is_safe(params[i])) return -1;
-        put(&o, " ", 1);
-        put(&o, params[i].p, params[i].n);
+        if (!param_safe(params[i].p, params[i].n)) return -1;
+        total += 1 + params[i].n;
     }
     if (with_len) {
-        put(&o, " ", 1);
-        put_u64(&o, payload_len);
+        len_s = u64_digits(len_buf, payload_len);
+        total += 1 + (size_t)(len_buf + 20 - len_s);
+        if (payload_len > cap) return -1;
+        total += payload_len;
     }
-    put(&o, "\r\n", 2);
-    if (with_len && payload_len) put(&o, payload, payload_len);
-    return o.bad ? -1 : (long)o.n;
+    if (total > cap) return -1;
+    char *o = dst;
+    memcpy(o, name, 3);
+    o += 3;
+    if (trid_s) {
+        *o++ = ' ';
+        size_t n = (size_t)(trid_buf + 20 - trid_s);
+        memcpy(o, trid_s, n);
+        o += n;
+    }
+    for (size_t i = 0; i < nparams; i++) {
+        *o++ = ' ';
+        memcpy(o, params[i].p, params[i].n);
+        o += params[i].n;
+    }
+    if (len_s) {
+        *o++ = ' ';
+        size_t n = (size_t)(len_buf + 20 - len_s);
+        memcpy(o, len_s, n);
+        o += n;
+    }
+    *o++ = '\r';
+    *o++ = '\n';
+    if (with_len && payload_len) {
+        memcpy(o, payload, payload_len);
+        o += payload_len;
+    }
+    return (long)(o - dst);
 }
 
 long msnp_write_cmd(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid, const msnp_str *params,

@@ -388,6 +388,44 @@ static void test_writer(void **state) {
     assert_memory_equal(b, "QNG\r\n", 5);
 }
 
+/* Parameters of every length up to 40 with one byte that splits a line
+ * (or one that does not: other control bytes pass) at every position: the
+ * word-at-a-time check must see each, the overlapping last word included.
+ * A line fits exactly, or is refused with nothing written at all. */
+static void test_writer_param_bytes(void **state) {
+    (void)state;
+    static const char splitters[] = {' ', '\t', '\r', '\n', '\0'};
+    char p[41], b[128];
+    for (size_t n = 1; n <= 40; n++) {
+        memset(p, 'a', n);
+        assert_int_equal(msnp_param_is_safe((msnp_str){p, n}), 1);
+        for (size_t at = 0; at < n; at++) {
+            for (size_t k = 0; k < sizeof splitters; k++) {
+                memset(p, 'a', n);
+                p[at] = splitters[k];
+                assert_int_equal(msnp_param_is_safe((msnp_str){p, n}), 0);
+                msnp_str prm = {p, n};
+                assert_int_equal(msnp_write_cmd(b, sizeof b, "REA", 1, 1, &prm, 1), -1);
+            }
+            memset(p, 'a', n);
+            p[at] = '\x01'; /* below '!' but not a line break: kept */
+            assert_int_equal(msnp_param_is_safe((msnp_str){p, n}), 1);
+        }
+    }
+    assert_int_equal(msnp_param_is_safe((msnp_str){"", 0}), 0);
+    msnp_str prm[] = {msnp_str_c("NLN"), msnp_str_c("a@b.com")};
+    long need = msnp_write_cmd(b, sizeof b, "CHG", 1, 4294967295u, prm, 2);
+    assert_int_equal(need, (long)strlen("CHG 4294967295 NLN a@b.com\r\n"));
+    assert_memory_equal(b, "CHG 4294967295 NLN a@b.com\r\n", (size_t)need);
+    memset(b, 'Z', sizeof b);
+    assert_int_equal(msnp_write_cmd(b, (size_t)need, "CHG", 1, 4294967295u, prm, 2), need);
+    memset(b, 'Z', sizeof b);
+    assert_int_equal(msnp_write_cmd(b, (size_t)need - 1, "CHG", 1, 4294967295u, prm, 2), -1);
+    for (size_t i = 0; i < sizeof b; i++) assert_int_equal(b[i], 'Z');
+    /* a payload longer than the buffer is refused before any length is added up */
+    assert_int_equal(msnp_write_payload_cmd(b, 16, "MSG", 1, 1, prm, 1, "x", SIZE_MAX), -1);
+}
+
 static void test_tables(void **state) {
     (void)state;
     assert_int_equal(msnp_version_parse(msnp_str_c("MSNP7")), MSNP7);
@@ -419,6 +457,7 @@ int main(void) {
         cmocka_unit_test(test_payload_is_binary_safe),
         cmocka_unit_test(test_resync),
         cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_writer_param_bytes),
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_long_token_bytes),
     };

@@ -688,17 +688,25 @@ static void test_read_scope(void **state) {
     store_close(admin);
 }
 
-/* A version-1 file (group ids as "0,5" text in list_entries) opens with
- * the memberships as rows; ids naming no group are dropped. */
-static void test_migrates_v1_groups(void **state) {
-    fixture *f = *state;
-    if (pg_url) skip(); /* a SQLite file format */
+/* The fixture's store closed and its file made anew at schema `version`
+ * (its tables, no rows; user_version is the caller's to set), open. */
+static sqlite3 *older_file(fixture *f, int version) {
     store_close(f->s);
     f->s = NULL;
     unlink(f->path);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, schema_migration(SCHEMA_SQLITE, 0), NULL, NULL, NULL), SQLITE_OK);
+    for (int v = 0; v < version; v++)
+        assert_int_equal(sqlite3_exec(db, schema_migration(SCHEMA_SQLITE, v), NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+/* A version-1 file (group ids as "0,5" text in list_entries) opens with
+ * the memberships as rows; ids naming no group are dropped. */
+static void test_migrates_v1_groups(void **state) {
+    fixture *f = *state;
+    if (pg_url) skip(); /* a SQLite file format */
+    sqlite3 *db = older_file(f, 1);
     assert_int_equal(sqlite3_exec(db,
                                   "PRAGMA user_version=1;"
                                   "INSERT INTO users(id,email,password,name,created) VALUES"
@@ -740,13 +748,7 @@ static void plan_of(sqlite3 *db, const char *sql, char *out, size_t cap) {
 static void test_migrates_v2_covering_indexes(void **state) {
     fixture *f = *state;
     if (pg_url) skip(); /* a SQLite file format */
-    store_close(f->s);
-    f->s = NULL;
-    unlink(f->path);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    for (int v = 0; v < 2; v++)
-        assert_int_equal(sqlite3_exec(db, schema_migration(SCHEMA_SQLITE, v), NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = older_file(f, 2);
     assert_int_equal(sqlite3_exec(db,
                                   "PRAGMA user_version=2;"
                                   "INSERT INTO users(id,email,password,name,created) VALUES"

@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include "fiber.h"
+#include "msnkit/text.h"
 #include "schema.h"
 #include "store_impl.h"
 
@@ -676,12 +677,25 @@ static void pg_use_loop(store *base, struct event_base *loop) {
 
 #define USER_COLS "id, email, password, name, version, blp, gtc"
 
+/* An integer column in PostgreSQL's text form (an optional '-', then
+ * digits). strtoll's locale and base handling cost more than the rest of
+ * a login read's row, and the form is fixed. */
+static int64_t pg_int(const char *p) {
+    int neg = *p == '-';
+    p += neg;
+    uint64_t v = 0;
+    while ((unsigned)(*p - '0') < 10u) v = v * 10u + (uint64_t)(*p++ - '0');
+    return neg ? (int64_t)(0u - v) : (int64_t)v;
+}
+
+/* Account fields are checked against their limits before they are
+ * written, so they fit; one that does not reads as empty, not cut. */
 static void read_user(PGresult *r, int row, store_user *u) {
-    u->id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-    snprintf(u->email, sizeof u->email, "%s", PQgetvalue(r, row, 1));
-    snprintf(u->password, sizeof u->password, "%s", PQgetvalue(r, row, 2));
-    snprintf(u->name, sizeof u->name, "%s", PQgetvalue(r, row, 3));
-    u->version = (uint32_t)strtoull(PQgetvalue(r, row, 4), NULL, 10);
+    u->id = pg_int(PQgetvalue(r, row, 0));
+    msnkit_copy(u->email, sizeof u->email, PQgetvalue(r, row, 1));
+    msnkit_copy(u->password, sizeof u->password, PQgetvalue(r, row, 2));
+    msnkit_copy(u->name, sizeof u->name, PQgetvalue(r, row, 3));
+    u->version = (uint32_t)pg_int(PQgetvalue(r, row, 4));
     u->blp_allow = strcmp(PQgetvalue(r, row, 5), "BL") != 0;
     u->gtc_prompt = strcmp(PQgetvalue(r, row, 6), "N") != 0;
 }
@@ -1233,15 +1247,15 @@ static store_rc sync_result(pg_store *s, PGresult *r, const int64_t *owners, int
         if (owners && owners[i] != owner) continue;
         store_sync_row w;
         memset(&w, 0, sizeof w);
-        w.kind = atoi(PQgetvalue(r, i, at + 0));
-        w.id = strtoll(PQgetvalue(r, i, at + 1), NULL, 10);
+        w.kind = (int)pg_int(PQgetvalue(r, i, at + 0));
+        w.id = pg_int(PQgetvalue(r, i, at + 1));
         w.email = PQgetisnull(r, i, at + 2) ? NULL : PQgetvalue(r, i, at + 2);
         w.name = PQgetisnull(r, i, at + 3) ? NULL : PQgetvalue(r, i, at + 3);
         w.peer_name = PQgetisnull(r, i, at + 4) ? NULL : PQgetvalue(r, i, at + 4);
-        w.a = strtoll(PQgetvalue(r, i, at + 5), NULL, 10);
-        w.b = atoi(PQgetvalue(r, i, at + 6));
-        w.c = atoi(PQgetvalue(r, i, at + 7));
-        w.ord = strtoll(PQgetvalue(r, i, at + 8), NULL, 10);
+        w.a = pg_int(PQgetvalue(r, i, at + 5));
+        w.b = (int)pg_int(PQgetvalue(r, i, at + 6));
+        w.c = (int)pg_int(PQgetvalue(r, i, at + 7));
+        w.ord = pg_int(PQgetvalue(r, i, at + 8));
         /* the RL branch's join gives these rows texts they do not need */
         if (w.kind == SYNC_LISTED_BY) w.email = w.name = w.peer_name = NULL;
         if (store_sync_add(b, &w) != 0) {
@@ -1252,9 +1266,9 @@ static store_rc sync_result(pg_store *s, PGresult *r, const int64_t *owners, int
         rc = STORE_OK;
         if (!pw) continue;
         pw->id = w.id;
-        snprintf(pw->email, sizeof pw->email, "%s", w.email ? w.email : "");
-        snprintf(pw->password, sizeof pw->password, "%s", PQgetvalue(r, i, at + 9));
-        snprintf(pw->name, sizeof pw->name, "%s", w.name ? w.name : "");
+        msnkit_copy(pw->email, sizeof pw->email, w.email ? w.email : "");
+        msnkit_copy(pw->password, sizeof pw->password, PQgetvalue(r, i, at + 9));
+        msnkit_copy(pw->name, sizeof pw->name, w.name ? w.name : "");
         pw->version = (uint32_t)w.a;
         pw->blp_allow = w.b;
         pw->gtc_prompt = w.c;
@@ -1502,7 +1516,7 @@ static void login_read(pg_store *s, login_req *const *q, int n) {
         PQclear(r);
         r = NULL;
     }
-    for (int i = 0; r && i < PQntuples(r); i++) owners[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    for (int i = 0; r && i < PQntuples(r); i++) owners[i] = pg_int(PQgetvalue(r, i, 0));
     for (int i = 0; i < n; i++) {
         int64_t id = r ? batch_account(r, owners, q[i]->email) : 0;
         q[i]->rc = !r ? STORE_ERROR : id ? sync_result(s, r, owners, id, q[i]->b, q[i]->out) : STORE_NOTFOUND;

@@ -18,21 +18,6 @@
 
 #define ARG(i) (cmd->argv[(i)])
 
-/* Decimal text of v at p, NUL-terminated; returns the NUL's address. The
- * login path fills a hundred such fields: snprintf's machinery would cost
- * more than the lines themselves. */
-static char *put_dec(char *p, uint64_t v) {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) *p++ = tmp[--n];
-    *p = '\0';
-    return p;
-}
-
 static char *put_str(char *p, const char *s) {
     size_t n = strlen(s);
     memcpy(p, s, n);
@@ -40,11 +25,11 @@ static char *put_str(char *p, const char *s) {
     return p + n;
 }
 
-static void u32str(uint32_t v, char out[16]) { put_dec(out, v); }
+static void u32str(uint32_t v, char out[16]) { msnkit_put_dec(out, v); }
 
 /* "<whole>.<frac as nine digits>": the challenge's form (out: 21 bytes). */
 static void challenge_text(char *out, uint32_t whole, uint32_t frac) {
-    char *p = put_dec(out, whole);
+    char *p = msnkit_put_dec(out, whole);
     *p++ = '.';
     for (int i = 8; i >= 0; i--) {
         p[i] = (char)('0' + frac % 10);
@@ -118,12 +103,12 @@ static void send_profile(conn *c) {
                       "MIME-Version: 1.0\r\n"
                       "Content-Type: text/x-msmsgsprofile; charset=UTF-8\r\n"
                       "LoginTime: ");
-    p = put_dec(p, (uint64_t)time(NULL));
+    p = msnkit_put_dec(p, (uint64_t)time(NULL));
     p = put_str(p,
                 "\r\nEmailEnabled: 0\r\n"
                 "MemberIdHigh: 0\r\n"
                 "MemberIdLow: ");
-    p = put_dec(p, (uint64_t)c->uid);
+    p = msnkit_put_dec(p, (uint64_t)c->uid);
     p = put_str(p,
                 "\r\nlang_preference: 1033\r\n"
                 "PreferredEmail: ");
@@ -304,8 +289,8 @@ static int lst_one(const store_entry *e, void *arg) {
     if (x->idx >= x->total) return 1; /* changed under us; stay consistent */
     x->idx++;
     char idx[24], total[24];
-    put_dec(idx, (uint64_t)x->idx);
-    put_dec(total, (uint64_t)x->total);
+    msnkit_put_dec(idx, (uint64_t)x->idx);
+    msnkit_put_dec(total, (uint64_t)x->total);
     if (x->with_groups) {
         /* e->ngroups <= STORE_MAX_ENTRY_GROUPS ids of at most 11 bytes and a comma */
         char groups[STORE_MAX_ENTRY_GROUPS * 12] = "0";
@@ -313,7 +298,7 @@ static int lst_one(const store_entry *e, void *arg) {
         for (size_t i = 0; i < e->ngroups; i++) {
             if (i) *g++ = ',';
             if (e->groups[i] < 0) *g++ = '-';
-            g = put_dec(g, e->groups[i] < 0 ? (uint64_t)(-(int64_t)e->groups[i]) : (uint64_t)e->groups[i]);
+            g = msnkit_put_dec(g, e->groups[i] < 0 ? (uint64_t)(-(int64_t)e->groups[i]) : (uint64_t)e->groups[i]);
         }
         conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, groups, NULL);
     } else conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
@@ -379,9 +364,9 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
     }
     if (c->version >= 7) {
         char idx[24], total[24], g[16];
-        put_dec(total, y->ngroups);
+        msnkit_put_dec(total, y->ngroups);
         for (size_t i = 0; i < y->ngroups; i++) {
-            put_dec(idx, i + 1);
+            msnkit_put_dec(idx, i + 1);
             snprintf(g, sizeof g, "%d", y->gids[i]);
             conn_cmd(c, "LSG", 1, cmd->trid, ver, idx, total, g, y->gnames[i], "0", NULL);
         }

@@ -727,15 +727,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->id = ++s->next_conn_id;
     /* ip is a numeric address (INET6_ADDRSTRLEN at most): both fit */
     msnkit_copy(c->peer_ip, sizeof c->peer_ip, ip);
-    char portstr[8];
-    char *pe = portstr + sizeof portstr;
-    *--pe = '\0';
-    unsigned pv = port;
-    do {
-        *--pe = (char)('0' + pv % 10);
-        pv /= 10;
-    } while (pv);
-    msnkit_join(c->peer, sizeof c->peer, ip, ':', pe);
+    char portstr[24];
+    msnkit_put_dec(portstr, port);
+    msnkit_join(c->peer, sizeof c->peer, ip, ':', portstr);
     /* The address the client reached is only needed behind a wildcard bind
      * (server_advertised); otherwise it is the listener's. */
     if (!is_wildcard(li->host)) {

@@ -1,5 +1,6 @@
 /* msnkit_copy / msnkit_join: what fits is copied whole with its NUL; what
- * does not is refused and leaves the empty string, never a cut copy. */
+ * does not is refused and leaves the empty string, never a cut copy.
+ * msnkit_put_dec: every digit, the NUL, and the end it returns. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,10 +37,25 @@ static void test_join(void **state) {
     assert_string_equal(b, " ");
 }
 
+static void test_put_dec(void **state) {
+    (void)state;
+    char b[21];
+    char *end = msnkit_put_dec(b, 0);
+    assert_string_equal(b, "0");
+    assert_ptr_equal(end, b + 1);
+    end = msnkit_put_dec(b, 1863);
+    assert_string_equal(b, "1863");
+    assert_ptr_equal(end, b + 4);
+    end = msnkit_put_dec(b, UINT64_MAX); /* 20 digits and the NUL */
+    assert_string_equal(b, "18446744073709551615");
+    assert_ptr_equal(end, b + 20);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_join),
+        cmocka_unit_test(test_put_dec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* msnkit/text.h - copying C strings into fixed fields.
+/* msnkit/text.h - copying C strings and numbers into fixed fields.
  *
  * The login path fills a few dozen such fields per login; snprintf("%s")
  * walks its format machinery for each (about 500 instructions against a
@@ -7,7 +7,22 @@
 #ifndef MSNKIT_TEXT_H
 #define MSNKIT_TEXT_H
 
+#include <stdint.h>
 #include <string.h>
+
+/* Decimal text of v at p (room for 21 bytes), NUL-terminated; returns the
+ * NUL's address. */
+static inline char *msnkit_put_dec(char *p, uint64_t v) {
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *p++ = tmp[--n];
+    *p = '\0';
+    return p;
+}
 
 /* src copied into dst (cap bytes, NUL included). 0, or -1 when it does not
  * fit (dst is then the empty string). */

@@ -209,6 +209,12 @@ static int conn_admit(conn *c, size_t n) {
     return 1;
 }
 
+/* n bytes joined c's output: counted, and c goes on the flush list. */
+static void conn_queued(conn *c, size_t n) {
+    c->srv->out_queued += n;
+    flush_queue(c);
+}
+
 void conn_send(conn *c, const void *data, size_t n) {
     if (c->closing || c->fd < 0) return;
     if (!conn_admit(c, n)) return;
@@ -217,8 +223,7 @@ void conn_send(conn *c, const void *data, size_t n) {
         schedule_reap(c);
         return;
     }
-    c->srv->out_queued += n;
-    flush_queue(c);
+    conn_queued(c, n);
 }
 
 void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...) {
@@ -240,8 +245,7 @@ void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...) {
         if (len >= 0) {
             if (conn_admit(c, (size_t)len)) {
                 outbuf_commit(&c->out, (size_t)len);
-                c->srv->out_queued += (size_t)len;
-                flush_queue(c);
+                conn_queued(c, (size_t)len);
             }
             return;
         }

@@ -139,10 +139,15 @@ static void send_profile(conn *c) {
  * source address, never per account alone: guessing from one address
  * slows down more with every failure, while the owner, from anywhere
  * else, still logs in. */
-static void pair_key(const conn *c, const char *email, char *out, size_t cap) {
-    char src[64];
-    failures_source(c->peer_ip, src, sizeof src);
-    msnkit_join(out, cap, email, ' ', src); /* sized for both: fits */
+#define FAILURE_SRC 64
+#define FAILURE_KEY (MSNP_MAX_EMAIL + 72)
+
+/* The two throttling keys of a login from c as `email`: the source
+ * address (src) and the pair of account and source (key), the address
+ * worked out once for both. */
+static void failure_keys(const conn *c, const char *email, char src[FAILURE_SRC], char key[FAILURE_KEY]) {
+    failures_source(c->peer_ip, src, FAILURE_SRC);
+    msnkit_join(key, FAILURE_KEY, email, ' ', src); /* sized for both: fits */
 }
 
 /* Refuses (911, close, logged with the address) while a throttle holds;
@@ -150,10 +155,8 @@ static void pair_key(const conn *c, const char *email, char *out, size_t cap) {
 static int auth_throttled(conn *c, const msnp_cmd *cmd, const char *email) {
     msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    char key[MSNP_MAX_EMAIL + 72];
-    pair_key(c, email, key, sizeof key);
-    char src[64];
-    failures_source(c->peer_ip, src, sizeof src);
+    char src[FAILURE_SRC], key[FAILURE_KEY];
+    failure_keys(c, email, src, key);
     uint64_t by_pair = failures_blocked(s->fail_account_address, key, now);
     uint64_t by_addr = failures_blocked(s->fail_address, src, now);
     if (!by_pair && !by_addr) return 0;
@@ -167,10 +170,8 @@ static int auth_throttled(conn *c, const msnp_cmd *cmd, const char *email) {
 static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
     msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    char key[MSNP_MAX_EMAIL + 72];
-    pair_key(c, c->email, key, sizeof key);
-    char src[64];
-    failures_source(c->peer_ip, src, sizeof src);
+    char src[FAILURE_SRC], key[FAILURE_KEY];
+    failure_keys(c, c->email, src, key);
     uint64_t by_addr = failures_record(s->fail_address, src, now);
     uint64_t by_pair = failures_record(s->fail_account_address, key, now);
     LOGI("login failed", "conn=%llu peer=%s user=%s reason=%s", (unsigned long long)c->id, c->peer,
@@ -265,8 +266,8 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         auth_failed(c, cmd, "bad-password");
         return;
     }
-    char key[MSNP_MAX_EMAIL + 72];
-    pair_key(c, c->email, key, sizeof key);
+    char src[FAILURE_SRC], key[FAILURE_KEY];
+    failure_keys(c, c->email, src, key);
     failures_clear(c->srv->fail_account_address, key);
     login_ok(c, cmd, &u);
 }

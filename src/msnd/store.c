@@ -254,6 +254,7 @@ store_rc store_list_add(store *s, const store_list_op *op, store_list_result *r)
         memset(r, 0, sizeof *r);
         return STORE_ERROR;
     }
+    if (s->ops->list_add) return s->ops->list_add(s, op, r);
     store_rc rc;
     int attempts = 0;
     do rc = list_add_once(s, op, r);
@@ -266,6 +267,7 @@ store_rc store_list_remove(store *s, const store_list_op *op, store_list_result 
         memset(r, 0, sizeof *r);
         return STORE_ERROR;
     }
+    if (s->ops->list_remove) return s->ops->list_remove(s, op, r);
     store_rc rc;
     int attempts = 0;
     do rc = list_remove_once(s, op, r);

@@ -101,6 +101,12 @@ typedef struct store_ops {
      * returns rc. change_again: 1 when the change that just failed may
      * succeed when run again from the start (deadlock, serialization). */
     int (*change_begin)(store *s, int64_t owner, int64_t contact);
+    /* A whole ADD or REM in one call (store_list_add / store_list_remove,
+     * with the list already checked), the backend applying the same rules
+     * itself: PostgreSQL runs them in a function, one round trip where the
+     * primitives below take a statement each. NULL: store.c decides. */
+    store_rc (*list_add)(store *s, const store_list_op *op, store_list_result *r);
+    store_rc (*list_remove)(store *s, const store_list_op *op, store_list_result *r);
     store_rc (*change_end)(store *s, store_rc rc);
     int (*change_again)(store *s);
     /* Inside a change: counts are >= 0, -1 on error; the others 0 or -1. */

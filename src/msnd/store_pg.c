@@ -1022,6 +1022,63 @@ static int pg_tx_member_delete(store *base, int64_t owner, int64_t contact, int 
 
 static int pg_tx_bump(store *base, int64_t uid, uint32_t *ver) { return bump(S(base), uid, ver); }
 
+/* ---- ADD and REM as one call each (schema step 3 -> 4: msnd_list_add,
+ * msnd_list_remove): the function locks, checks and writes as store.c's
+ * change would, in the one transaction of its statement. ---- */
+
+static store_rc list_call(pg_store *s, const char *sql, int n, const char *const *p, store_list_result *r) {
+    memset(r, 0, sizeof *r);
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    PGresult *res = run(s, sql, n, p);
+    if (!res) return STORE_ERROR;
+    if (PQntuples(res) != 1 || PQnfields(res) != 4) {
+        set_err(s, "list change: %d rows of %d columns from the database, expected one of 4", PQntuples(res),
+                PQnfields(res));
+        PQclear(res);
+        return STORE_ERROR;
+    }
+    int64_t code = pg_int(PQgetvalue(res, 0, 0));
+    r->owner_ver = (uint32_t)pg_int(PQgetvalue(res, 0, 1));
+    r->contact_ver = (uint32_t)pg_int(PQgetvalue(res, 0, 2));
+    r->entry_changed = PQgetvalue(res, 0, 3)[0] == 't';
+    PQclear(res);
+    /* The codes are store_rc's own (schema.c). */
+    if (code < STORE_OK || code > STORE_TOO_MANY_GROUPS) {
+        set_err(s, "list change: unknown result %lld from the database", (long long)code);
+        return STORE_ERROR;
+    }
+    if (code == STORE_OK) {
+        /* It wrote: a commit of this node's, notified like change_end's. */
+        s->generation++;
+        s->own_unechoed++;
+    }
+    return (store_rc)code;
+}
+
+static store_rc list_change(pg_store *s, const store_list_op *op, store_list_result *r, int add) {
+    char a[24], c[24], g[16], l[8], lim[24], mx[16];
+    snprintf(l, sizeof l, "%d", (int)op->list);
+    snprintf(g, sizeof g, "%d", op->gid);
+    i64(a, op->owner);
+    i64(c, op->contact);
+    if (!add) {
+        const char *p[4] = {a, l, c, g};
+        return list_call(s, "SELECT * FROM msnd_list_remove($1, $2, $3, $4)", 4, p, r);
+    }
+    i64(lim, op->limit);
+    snprintf(mx, sizeof mx, "%d", STORE_MAX_ENTRY_GROUPS);
+    const char *p[7] = {a, l, c, op->name ? op->name : "", g, lim, mx};
+    return list_call(s, "SELECT * FROM msnd_list_add($1, $2, $3, $4, $5, $6, $7)", 7, p, r);
+}
+
+static store_rc pg_list_add(store *base, const store_list_op *op, store_list_result *r) {
+    RETRY(S(base), list_change(S(base), op, r, 1));
+}
+
+static store_rc pg_list_remove(store *base, const store_list_op *op, store_list_result *r) {
+    RETRY(S(base), list_change(S(base), op, r, 0));
+}
+
 /* A rename: sql sets $3 on the row of (owner $1, key $2), STORE_NOTFOUND
  * when there is none; the owner's list version is bumped. */
 static store_rc row_rename(pg_store *s, const char *sql, int64_t owner, int64_t key, const char *text, uint32_t *ver) {
@@ -1397,6 +1454,9 @@ PG_LEASED(store_rc, user_passwd, STORE_ERROR, (store *base, const char *email, c
 PG_LEASED(store_rc, user_get, STORE_ERROR, (store *base, const char *email, store_user *out), (base, email, out))
 PG_LEASED(store_rc, user_get_id, STORE_ERROR, (store *base, int64_t id, store_user *out), (base, id, out))
 PG_LEASED(store_rc, user_del, STORE_ERROR, (store *base, const char *email), (base, email))
+PG_LEASED(store_rc, list_add, STORE_ERROR, (store *base, const store_list_op *op, store_list_result *r), (base, op, r))
+PG_LEASED(store_rc, list_remove, STORE_ERROR, (store *base, const store_list_op *op, store_list_result *r),
+          (base, op, r))
 PG_LEASED(store_rc, user_each, STORE_ERROR, (store *base, store_user_cb fn, void *ctx), (base, fn, ctx))
 PG_LEASED(store_rc, set_name, STORE_ERROR, (store *base, int64_t uid, const char *name, uint32_t *ver),
           (base, uid, name, ver))
@@ -1637,6 +1697,8 @@ static const store_ops pg_ops = {
     .sync_rows = leased_sync_rows,
     .login_rows = batched_login_rows,
     .counts = pg_counts,
+    .list_add = leased_list_add,
+    .list_remove = leased_list_remove,
     .change_begin = pg_change_begin,
     .change_end = pg_change_end,
     .change_again = pg_change_again,

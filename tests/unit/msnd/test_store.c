@@ -159,6 +159,137 @@ static void test_lists_and_versions(void **state) {
     assert_int_equal(store_list_count(f->s, a, MSNP_LIST_BL), 0);
 }
 
+/* A list as text, "email name groups;" per entry, for comparing stores
+ * whose ids differ. */
+typedef struct list_text {
+    char buf[4096];
+    size_t n;
+} list_text;
+
+static int list_text_cb(const store_entry *e, void *ctx) {
+    list_text *t = ctx;
+    int k = snprintf(t->buf + t->n, sizeof t->buf - t->n, "%s %s", e->email, e->name ? e->name : "");
+    if (k > 0) t->n += (size_t)k;
+    for (size_t i = 0; i < e->ngroups && t->n < sizeof t->buf; i++) {
+        k = snprintf(t->buf + t->n, sizeof t->buf - t->n, "%s%d", i ? "," : " ", e->groups[i]);
+        if (k > 0) t->n += (size_t)k;
+    }
+    if (t->n < sizeof t->buf - 1) t->buf[t->n++] = ';';
+    t->buf[t->n < sizeof t->buf ? t->n : sizeof t->buf - 1] = '\0';
+    assert_true(t->n < sizeof t->buf - 1);
+    return 0;
+}
+
+static void list_as_text(store *s, int64_t owner, msnp_list l, list_text *t) {
+    t->n = 0;
+    t->buf[0] = '\0';
+    assert_int_equal(store_list_each(s, owner, l, list_text_cb, t), STORE_OK);
+}
+
+/* One ADD or REM on both stores (db[0], db[1]; the same user numbered u
+ * is id[k][u] in store k): the same answer and versions from each. */
+static store_rc change_both(store *db[2], int64_t id[2][5], int adding, int owner, msnp_list l, int contact, int gid,
+                            long limit, int step) {
+    store_rc rc[2];
+    store_list_result r[2];
+    for (int k = 0; k < 2; k++) {
+        store_list_op op = {
+            .owner = id[k][owner], .list = l, .contact = id[k][contact], .name = "n", .gid = gid, .limit = limit};
+        rc[k] = adding ? store_list_add(db[k], &op, &r[k]) : store_list_remove(db[k], &op, &r[k]);
+    }
+    if (rc[0] != rc[1] || r[0].entry_changed != r[1].entry_changed || r[0].owner_ver != r[1].owner_ver ||
+        r[0].contact_ver != r[1].contact_ver)
+        fail_msg("change %d (%s list %d, user %d -> %d, group %d, limit %ld): PostgreSQL %d (changed %d, versions "
+                 "%u/%u), SQLite %d (changed %d, versions %u/%u)",
+                 step, adding ? "ADD" : "REM", (int)l, owner, contact, gid, limit, rc[0], r[0].entry_changed,
+                 r[0].owner_ver, r[0].contact_ver, rc[1], r[1].entry_changed, r[1].owner_ver, r[1].contact_ver);
+    return rc[0];
+}
+
+/* PostgreSQL runs ADD and REM as functions (schema.c, step 3 -> 4) that
+ * restate store.c's rules in SQL; SQLite runs store.c's own. The same
+ * random changes on both must give the same answers, versions and lists,
+ * every answer of store.h occurring. */
+static void test_list_rules_match_sqlite(void **state) {
+    fixture *f = *state;
+    if (!pg_url) skip(); /* the comparison needs both backends */
+    char path[600], err[256];
+    snprintf(path, sizeof path, "%s/rules.db", f->dir);
+    store *lite = store_open(path, err, sizeof err);
+    assert_non_null(lite);
+    store *db[2] = {f->s, lite};
+    int64_t id[2][5];
+    for (int k = 0; k < 2; k++) {
+        for (int u = 0; u < 5; u++) {
+            char e[32];
+            snprintf(e, sizeof e, "u%d@x.com", u);
+            id[k][u] = add_user(db[k], e);
+        }
+        /* user 0 has groups 1..64, user 1 groups 1 and 2 */
+        for (int u = 0; u < 2; u++)
+            for (int g = 0; g < (u ? 2 : 64); g++) {
+                int gid;
+                uint32_t v;
+                assert_int_equal(store_group_add(db[k], id[k][u], "G", 100, &gid, &v), STORE_OK);
+            }
+    }
+    int seen[8] = {0};
+    int step = 0;
+    /* An FL entry in as many groups as it may be: group 0 and 63 more. */
+    seen[change_both(db, id, 1, 0, MSNP_LIST_FL, 4, -1, 100, step++)]++;
+    for (int g = 1; g < STORE_MAX_ENTRY_GROUPS; g++)
+        assert_int_equal(change_both(db, id, 1, 0, MSNP_LIST_FL, 4, g, 100, step++), STORE_OK);
+    seen[change_both(db, id, 1, 0, MSNP_LIST_FL, 4, STORE_MAX_ENTRY_GROUPS, 100, step++)]++;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 1200; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned v = (unsigned)(x >> 33);
+        int owner = (int)(v % 4); /* user 4 keeps its 64 groups' entry above */
+        v /= 4;
+        int contact = (int)(v % 4);
+        v /= 4;
+        msnp_list l = (msnp_list)(v % 3);
+        v /= 3;
+        int gid = (int)(v % 5) - 1; /* -1 none, 0-2, 3: no such group for users 1-3 */
+        v /= 5;
+        long limit = v % 6 == 0 ? 1 : 100;
+        v /= 6;
+        store_rc rc = change_both(db, id, (int)(v % 2), owner, l, contact, gid, limit, step++);
+        assert_true(rc >= STORE_OK && rc <= STORE_TOO_MANY_GROUPS);
+        seen[rc]++;
+    }
+    for (int rc = STORE_OK; rc <= STORE_TOO_MANY_GROUPS; rc++)
+        if (!seen[rc]) fail_msg("no change answered %d: the comparison does not cover that rule", rc);
+    for (int u = 0; u < 5; u++)
+        for (msnp_list l = MSNP_LIST_FL; l <= MSNP_LIST_RL; l++) {
+            list_text t[2];
+            for (int k = 0; k < 2; k++) list_as_text(db[k], id[k][u], l, &t[k]);
+            if (strcmp(t[0].buf, t[1].buf) != 0)
+                fail_msg("user %d list %d: PostgreSQL [%s], SQLite [%s]", u, (int)l, t[0].buf, t[1].buf);
+        }
+    store_close(lite);
+    unlink(path);
+}
+
+/* On PostgreSQL ADD and REM are one call of the schema's functions, not
+ * store.c's statements: without the function the change fails, naming it. */
+static void test_list_change_is_one_call(void **state) {
+    fixture *f = *state;
+    if (!pg_url) skip();
+    int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com");
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, b, -1, NULL), STORE_OK);
+    PGconn *c = PQconnectdb(pg_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, "DROP FUNCTION msnd_list_add");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+    assert_int_equal(add(f->s, a, MSNP_LIST_AL, b, -1, NULL), STORE_ERROR);
+    assert_non_null(strstr(store_errmsg(f->s), "msnd_list_add"));
+    assert_int_equal(rem(f->s, a, MSNP_LIST_FL, b, -1, NULL), STORE_OK);
+    assert_int_equal(store_list_count(f->s, a, MSNP_LIST_FL), 0);
+}
+
 typedef struct peers {
     int n;
     int allow, al, bl;
@@ -1004,6 +1135,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_generation_own_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_first_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_racing_adds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_rules_match_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_change_is_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_cache_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),

@@ -8,7 +8,7 @@
 # accounts, cliques of 10), a fresh process on 127.0.0.1 port 0, and one
 # msnbench run; the binaries take turns ROUNDS times (2).
 #   MODE: login | presence | sb
-# Prints per run: operations, rate, server CPU (utime+stime from /proc) per
+# Prints per run: operations, rate, server CPU (utime+stime from /proc, and each apart) per
 # operation and system calls per operation (perf stat on the server, when
 # perf is installed). Operations: logins; presence changes; relayed MSGs
 # (all phases). Knobs: ROUNDS (2), BENCH_SECONDS (3); login only: NS_ONLY=1
@@ -41,7 +41,7 @@ HAVE_PERF=0
 command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1 && HAVE_PERF=1
 
 HZ=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # utime stime
 
 for round in $(seq 1 "$ROUNDS"); do
   for bin in "$@"; do
@@ -56,7 +56,7 @@ for round in $(seq 1 "$ROUNDS"); do
     [ "$MODE" = login ] && [ "${NS_ONLY:-0}" = 1 ] && port_key=ns
     server=$(sed -n "s/^$port_key=//p" "$TMP/ports")
     [ -n "$server" ] || { echo "server-cost: $bin did not start: $(tail -2 "$TMP/msnd.log")" >&2; exit 1; }
-    t0=$(cpu_ticks "$pid")
+    read -r u0 s0 < <(cpu_ticks "$pid")
     pp=""
     if [ $HAVE_PERF = 1 ]; then
       perf stat -e raw_syscalls:sys_enter -p "$pid" -o "$TMP/perf" 2>/dev/null &
@@ -64,15 +64,16 @@ for round in $(seq 1 "$ROUNDS"); do
       sleep 0.2
     fi
     timeout 120 "$BENCH" "${ARGS[@]}" --server "$server" --server-pid "$pid" --json > "$TMP/out.json"
-    t1=$(cpu_ticks "$pid")
+    read -r u1 s1 < <(cpu_ticks "$pid")
     [ -n "$pp" ] && { kill -INT "$pp"; wait "$pp" 2>/dev/null; }
     kill "$pid"; wait "$pid" 2>/dev/null
     sc=$(awk '/raw_syscalls/ {gsub(",", "", $1); print $1}' "$TMP/perf" 2>/dev/null)
-    python3 - "$TMP/out.json" "$MODE" "$((t1 - t0))" "${sc:-0}" "$bin" "$round" "$HZ" <<'PY'
+    python3 - "$TMP/out.json" "$MODE" "$((u1 - u0))" "${sc:-0}" "$bin" "$round" "$HZ" "$((s1 - s0))" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-mode, ticks, sc, name, rnd = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
-hz = int(sys.argv[7])
+mode, uticks, sc, name, rnd = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+hz, sticks = int(sys.argv[7]), int(sys.argv[8])
+ticks = uticks + sticks
 if mode == "login":
     n, rate = d["logins"], "%d logins/s" % d["logins_per_s"]
 elif mode == "presence":
@@ -86,7 +87,9 @@ else:
     rate = "%d MSG/s window 16" % d["closed"]["achieved_msgs_per_s"]
 n = max(n, 1)
 sys_part = " %.1f syscalls/op" % (sc / n) if sc else ""
-print("round %s %-40s %8d ops  %s  server %.1f us/op%s" % (rnd, name, n, rate, ticks / hz * 1e6 / n, sys_part))
+us = lambda t: t / hz * 1e6 / n
+print("round %s %-40s %8d ops  %s  server %.1f us/op (user %.1f + kernel %.1f)%s" % (
+    rnd, name, n, rate, us(ticks), us(uticks), us(sticks), sys_part))
 PY
   done
 done

@@ -1,0 +1,129 @@
+/* test_flow.c - the flow table (flow.c): every flow found from both
+ * directions whatever order the packets come in (the last flows seen are
+ * tried before the hash), none found after its removal, and the address
+ * hash spreading neighbouring addresses over the buckets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "addr.h"
+#include "decode.h"
+#include "flow.h"
+#include "memcap.h"
+
+#define NFLOWS 600
+
+static sn_packet packet(int i, int reverse) {
+    sn_packet p;
+    memset(&p, 0, sizeof p);
+    sn_addr a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    if (i % 3 == 2) { /* some IPv6 */
+        a.family = b.family = 6;
+        a.b[0] = b.b[0] = 0x20;
+        a.b[15] = (uint8_t)i;
+        a.b[14] = (uint8_t)(i >> 8);
+        b.b[15] = 1;
+    } else {
+        a.family = b.family = 4;
+        a.b[0] = 10;
+        a.b[2] = (uint8_t)(i >> 8);
+        a.b[3] = (uint8_t)i;
+        b.b[0] = 64;
+        b.b[1] = 4;
+        b.b[3] = (uint8_t)(i % 7); /* servers shared by many flows */
+    }
+    /* the same two hosts twice: flows apart only by port or protocol */
+    uint16_t ca = (uint16_t)(1030 + i % 2), sa = (uint16_t)(i % 4 < 2 ? 1863 : 6891);
+    p.proto = i % 5 == 4 ? 17 : 6;
+    p.src = reverse ? b : a;
+    p.dst = reverse ? a : b;
+    p.sport = reverse ? sa : ca;
+    p.dport = reverse ? ca : sa;
+    return p;
+}
+
+static void test_lookup_every_order(void **state) {
+    (void)state;
+    sn_memcap mem;
+    sn_memcap_init(&mem, 64u << 20);
+    sn_flow_table t;
+    assert_int_equal(sn_flow_table_init(&t, &mem, 0), 0);
+    sn_flow *made[NFLOWS];
+    int dir;
+    for (int i = 0; i < NFLOWS; i++) {
+        sn_packet p = packet(i, 0);
+        if (sn_flow_lookup(&t, &p, &dir)) {
+            made[i] = NULL; /* the same 5-tuple as an earlier one */
+            continue;
+        }
+        made[i] = sn_flow_create(&t, &p, 0);
+        assert_non_null(made[i]);
+        sn_flow_touch(&t, made[i], (uint64_t)i);
+    }
+    /* in turn, back and forth between a few flows (the recent ones), and
+     * scattered (the hash) */
+    uint32_t x = 7;
+    for (int round = 0; round < 20000; round++) {
+        int i;
+        if (round % 3 == 0) i = (round / 3) % NFLOWS;
+        else if (round % 3 == 1) i = (round / 3 + (round / 9) % 3) % NFLOWS;
+        else {
+            x = x * 1103515245u + 12345u;
+            i = (int)((x >> 8) % NFLOWS);
+        }
+        if (!made[i]) continue;
+        int rev = (int)((x >> 4) & 1);
+        sn_packet p = packet(i, rev);
+        sn_flow *f = sn_flow_lookup(&t, &p, &dir);
+        assert_ptr_equal(f, made[i]);
+        assert_int_equal(dir, rev);
+        sn_flow_touch(&t, f, (uint64_t)round);
+    }
+    /* removed flows are gone, the others stay */
+    for (int i = 0; i < NFLOWS; i += 2)
+        if (made[i]) sn_flow_remove(&t, made[i]);
+    for (int i = 0; i < NFLOWS; i++) {
+        if (!made[i]) continue;
+        sn_packet p = packet(i, i & 1);
+        assert_ptr_equal(sn_flow_lookup(&t, &p, &dir), i % 2 ? made[i] : NULL);
+    }
+    while (sn_flow_oldest(&t)) sn_flow_remove(&t, sn_flow_oldest(&t));
+    sn_flow_table_free(&t);
+}
+
+/* 4 096 neighbouring addresses, the two varying bytes at every position
+ * of an IPv4 and of an IPv6 address, over 1 024 buckets: an even spread
+ * puts 4 in each (a random hash at most 11-15), a hash whose low bits
+ * ignore some address bytes piles them into a few. */
+static void test_addr_hash_spread(void **state) {
+    (void)state;
+    for (int fam = 4; fam <= 6; fam += 2)
+        for (int at = 0; at < (fam == 4 ? 3 : 15); at++) {
+            unsigned count[1024] = {0}, most = 0;
+            for (int i = 0; i < 4096; i++) {
+                sn_addr a;
+                memset(&a, 0, sizeof a);
+                a.family = (uint8_t)fam;
+                a.b[0] = fam == 4 ? 10 : 0x20;
+                a.b[at] = (uint8_t)(i >> 8);
+                a.b[at + 1] = (uint8_t)i;
+                unsigned b = sn_addr_hash(&a, 0x5bd1e995u) & 1023u;
+                if (++count[b] > most) most = count[b];
+            }
+            if (most > 20) fail_msg("IPv%d, bytes %d-%d varying: %u addresses in one bucket", fam, at, at + 1, most);
+        }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lookup_every_order),
+        cmocka_unit_test(test_addr_hash_spread),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -252,6 +252,10 @@ fi
 # --------------------------------------------------------------- analyzer
 timed() {  # timed NAME TIMEOUT CMD... : appends "wall-seconds peak-RSS-KiB" of one run of CMD to $RES/NAME.time
   local name=$1 to=$2 s e rc; shift 2
+  # the last round's output (450 MB of events on the dense capture) is
+  # removed before the clock starts, not truncated by the redirection
+  # inside the measured time
+  rm -f "$TMP/$name.out"
   s=$(date +%s.%N)
   /usr/bin/time -f '%M' -o "$TMP/$name.rss" timeout "$to" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
   rc=$?

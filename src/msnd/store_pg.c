@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include "fiber.h"
+#include "log.h"
 #include "msnkit/text.h"
 #include "schema.h"
 #include "store_impl.h"
@@ -131,6 +132,28 @@ static void connect_failed(PGconn *c, const char *why, char *err, size_t errcap)
     PQfinish(c);
 }
 
+/* What the server says beside a result goes to msnd's log instead of
+ * libpq's default, a raw "NOTICE: ..." line on stderr between the logfmt
+ * lines. Connections ask for warnings and errors only
+ * (client_min_messages): a NOTICE such as "relation msnd_schema already
+ * exists, skipping" at every start is not worth a line. */
+static void on_notice(void *arg, const PGresult *r) {
+    (void)arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    char text[512];
+    snprintf(text, sizeof text, "%s", msg ? msg : "");
+    for (char *p = text; *p; p++) /* one logfmt value */
+        if (*p == '"') *p = '\'';
+        else if (*p == '\n' || *p == '\r') *p = ' ';
+    LOGW("database says", "severity=%s message=\"%s\"", sev ? sev : "?", text);
+}
+
+static PGconn *connected(PGconn *c) {
+    PQsetNoticeReceiver(c, on_notice, NULL);
+    return c;
+}
+
 /* Connects: blocking on the loop's own stack, parking the fiber on one.
  * The caller decides when an attempt may be made. */
 static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
@@ -145,15 +168,22 @@ static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
      * plan look cheaper), which costs more than running it
      * (BENCHMARKS.md); the other statements get their generic plan either
      * way. */
-    const char *const vals[] = {"3",      "10", "3", "3", "10000", "msnd", "-c plan_cache_mode=force_generic_plan",
-                                conninfo, NULL};
+    const char *const vals[] = {"3",
+                                "10",
+                                "3",
+                                "3",
+                                "10000",
+                                "msnd",
+                                "-c plan_cache_mode=force_generic_plan -c client_min_messages=warning",
+                                conninfo,
+                                NULL};
     if (!fiber_current()) {
         PGconn *c = PQconnectdbParams(keys, vals, 1);
         if (!c || PQstatus(c) != CONNECTION_OK) {
             connect_failed(c, NULL, err, errcap);
             return NULL;
         }
-        return c;
+        return connected(c);
     }
     PGconn *c = PQconnectStartParams(keys, vals, 1);
     if (!c || PQstatus(c) == CONNECTION_BAD) {
@@ -184,7 +214,7 @@ static PGconn *connect_db(const char *conninfo, char *err, size_t errcap) {
         connect_failed(c, NULL, err, errcap);
         return NULL;
     }
-    return c;
+    return connected(c);
 }
 
 /* The result of what was sent on the current link, parking the fiber

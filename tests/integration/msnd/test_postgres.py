@@ -250,6 +250,42 @@ def test_migrate_from_sqlite():
         src.cleanup()
 
 
+def test_database_messages_in_the_log():
+    """What the server says beside results reaches msnd's log as a logfmt
+    line, never raw on stderr: no "NOTICE: relation ... already exists" at
+    each start on an existing database, and a WARNING (raised here by the
+    trigger every list write fires) as level=warn with its text."""
+    pg = pgtest.shared()
+    name, url = pgtest.fresh_db("notices")
+    srv = msntest.MsndServer(MSND)
+    srv.db_name, srv.db, srv._db_made = name, url, True
+    try:
+        for u in USERS[:2]:
+            srv.add_user(*u)
+        r = srv.run_admin("user", "add", "--create", "third@example.com", "thirdpw")
+        assert r.returncode == 0 and "NOTICE" not in r.stderr, r.stderr
+        srv.start()
+        srv.stop()
+        srv.start()  # the schema is there now: the start that drew the NOTICE
+        pg.sql(name, "CREATE OR REPLACE FUNCTION msnd_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+                     " BEGIN RAISE WARNING 'list \"written\"'; PERFORM pg_notify('msnd_store', ''); RETURN NULL; END $$")
+        a = online(srv, USERS[0][0])
+        a.send_line("ADD 50 FL %s x" % USERS[1][0])
+        cmd = a.read_cmd()
+        while cmd.name != "ADD":
+            cmd = a.read_cmd()
+        assert cmd.args[0] == "50", cmd
+        a.close()
+        srv.stop()
+        err = srv.stderr_text()
+        assert "NOTICE" not in err and "WARNING" not in err, err
+        log = srv.log_text()
+        assert 'level=warn msg="database says" severity=WARNING message="list \'written\'"' in log, log[-3000:]
+        assert all(line.startswith("ts=") for line in log.splitlines() if line), log[-3000:]
+    finally:
+        srv.cleanup()
+
+
 def main():
     global MSND
     MSND = os.path.abspath(sys.argv[1])

@@ -924,6 +924,66 @@ static long pg_scalar(PGconn *c, const char *sql) {
     return v;
 }
 
+/* A PostgreSQL database of schema version 3 (lists changed statement by
+ * statement) opens at the current version with its rows, ADD and REM then
+ * run as the functions; the way back docs/msnd.md gives (drop the
+ * functions, version 3) leaves a database the step takes again. */
+static void test_migrates_v3_list_functions(void **state) {
+    fixture *f = *state;
+    if (!pg_url) skip(); /* PostgreSQL's step; SQLite's 3 -> 4 is empty */
+    store_close(f->s);
+    f->s = NULL;
+    for (int round = 0; round < 2; round++) {
+        PGconn *c = PQconnectdb(pg_url);
+        assert_int_equal(PQstatus(c), CONNECTION_OK);
+        if (round == 0) {
+            assert_int_equal(pg_reset(), 0);
+            for (int v = 0; v < 3; v++) {
+                const char *sql = schema_migration(SCHEMA_POSTGRESQL, v);
+                if (!sql[0]) continue;
+                PGresult *r = PQexec(c, sql);
+                assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+                PQclear(r);
+            }
+            assert_int_equal(pg_scalar(c, "CREATE TABLE msnd_schema(version INTEGER NOT NULL);"
+                                          "INSERT INTO msnd_schema VALUES (3);"
+                                          "INSERT INTO users(id, email, password, name, created) VALUES"
+                                          " (1, 'a@x.com', 'pw', 'a', 0), (2, 'b@x.com', 'pw', 'b', 0);"
+                                          "SELECT setval(pg_get_serial_sequence('users', 'id'), 2);"
+                                          "INSERT INTO groups VALUES (1, 0, 'Other'), (2, 0, 'Other');"
+                                          "INSERT INTO list_entries(owner, list, contact, name) VALUES (1, 0, 2, 'b');"
+                                          "INSERT INTO fl_groups(owner, contact, gid) VALUES (1, 2, 0);"),
+                             0);
+        } else { /* back to version 3 as the docs say */
+            assert_int_equal(pg_scalar(c, "DROP FUNCTION msnd_list_add; DROP FUNCTION msnd_list_remove;"
+                                          "DROP FUNCTION msnd_change_open; DROP FUNCTION msnd_entry_bumps;"
+                                          "DELETE FROM msnd_schema; INSERT INTO msnd_schema VALUES (3)"),
+                             0);
+        }
+        PQfinish(c);
+        char err[256];
+        f->s = store_open(f->path, err, sizeof err);
+        if (!f->s) fail_msg("round %d: %s", round, err);
+        assert_int_equal(store_list_get(f->s, 1, MSNP_LIST_FL, 2), 1);
+        store_list_result r;
+        assert_int_equal(add(f->s, 1, MSNP_LIST_FL, 2, -1, NULL), STORE_EXISTS);
+        assert_int_equal(add(f->s, 2, MSNP_LIST_AL, 1, -1, &r), STORE_OK);
+        assert_int_equal(rem(f->s, 2, MSNP_LIST_AL, 1, -1, NULL), STORE_OK);
+        assert_int_equal(rem(f->s, 1, MSNP_LIST_FL, 2, -1, &r), STORE_OK);
+        assert_int_equal(r.entry_changed, 1);
+        assert_int_equal(add(f->s, 1, MSNP_LIST_FL, 2, -1, NULL), STORE_OK);
+        store_close(f->s);
+        f->s = NULL;
+        c = PQconnectdb(pg_url);
+        assert_int_equal(pg_scalar(c, "SELECT max(version) FROM msnd_schema"), schema_version());
+        assert_int_equal(pg_scalar(c, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'msnd\\_%'"), 5);
+        PQfinish(c);
+        char err2[256];
+        f->s = store_open(f->path, err2, sizeof err2);
+        assert_non_null(f->s);
+    }
+}
+
 /* A login reads the accounts on the user's lists by key, whatever the
  * planner thinks of the tables: 2 000 accounts of 19 FL and 19 AL entries
  * each, analyzed, made a plain join hash the whole users table on every
@@ -1141,6 +1201,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v2_covering_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_v3_list_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_read_by_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_reads_batched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),

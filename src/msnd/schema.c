@@ -188,7 +188,8 @@ static const char *const pg_steps[] = {
     " INSERT INTO list_entries(owner, list, contact, name) VALUES(p_owner, p_list, p_contact, p_name);"
     " IF p_list = 0 THEN"
     "  INSERT INTO fl_groups(owner, contact, gid) VALUES(p_owner, p_contact, greatest(v_gid, 0)); END IF;"
-    " SELECT b.owner_ver, b.contact_ver INTO owner_ver, contact_ver FROM msnd_entry_bumps(p_owner, p_list, p_contact) b;"
+    " SELECT b.owner_ver, b.contact_ver INTO owner_ver, contact_ver"
+    "  FROM msnd_entry_bumps(p_owner, p_list, p_contact) b;"
     " changed := true;"
     "END $$;"
     "CREATE FUNCTION msnd_list_remove(p_owner BIGINT, p_list SMALLINT, p_contact BIGINT, p_gid INTEGER,"
@@ -211,7 +212,8 @@ static const char *const pg_steps[] = {
     "  END IF;"
     " END IF;"
     " DELETE FROM list_entries e WHERE e.owner = p_owner AND e.list = p_list AND e.contact = p_contact;"
-    " SELECT b.owner_ver, b.contact_ver INTO owner_ver, contact_ver FROM msnd_entry_bumps(p_owner, p_list, p_contact) b;"
+    " SELECT b.owner_ver, b.contact_ver INTO owner_ver, contact_ver"
+    "  FROM msnd_entry_bumps(p_owner, p_list, p_contact) b;"
     " changed := true;"
     "END $$;",
 };

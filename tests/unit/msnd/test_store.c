@@ -945,19 +945,21 @@ static void test_migrates_v3_list_functions(void **state) {
                 assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
                 PQclear(r);
             }
-            assert_int_equal(pg_scalar(c, "CREATE TABLE msnd_schema(version INTEGER NOT NULL);"
-                                          "INSERT INTO msnd_schema VALUES (3);"
-                                          "INSERT INTO users(id, email, password, name, created) VALUES"
-                                          " (1, 'a@x.com', 'pw', 'a', 0), (2, 'b@x.com', 'pw', 'b', 0);"
-                                          "SELECT setval(pg_get_serial_sequence('users', 'id'), 2);"
-                                          "INSERT INTO groups VALUES (1, 0, 'Other'), (2, 0, 'Other');"
-                                          "INSERT INTO list_entries(owner, list, contact, name) VALUES (1, 0, 2, 'b');"
-                                          "INSERT INTO fl_groups(owner, contact, gid) VALUES (1, 2, 0);"),
+            assert_int_equal(pg_scalar(c,
+                                       "CREATE TABLE msnd_schema(version INTEGER NOT NULL);"
+                                       "INSERT INTO msnd_schema VALUES (3);"
+                                       "INSERT INTO users(id, email, password, name, created) VALUES"
+                                       " (1, 'a@x.com', 'pw', 'a', 0), (2, 'b@x.com', 'pw', 'b', 0);"
+                                       "SELECT setval(pg_get_serial_sequence('users', 'id'), 2);"
+                                       "INSERT INTO groups VALUES (1, 0, 'Other'), (2, 0, 'Other');"
+                                       "INSERT INTO list_entries(owner, list, contact, name) VALUES (1, 0, 2, 'b');"
+                                       "INSERT INTO fl_groups(owner, contact, gid) VALUES (1, 2, 0);"),
                              0);
         } else { /* back to version 3 as the docs say */
-            assert_int_equal(pg_scalar(c, "DROP FUNCTION msnd_list_add; DROP FUNCTION msnd_list_remove;"
-                                          "DROP FUNCTION msnd_change_open; DROP FUNCTION msnd_entry_bumps;"
-                                          "DELETE FROM msnd_schema; INSERT INTO msnd_schema VALUES (3)"),
+            assert_int_equal(pg_scalar(c,
+                                       "DROP FUNCTION msnd_list_add; DROP FUNCTION msnd_list_remove;"
+                                       "DROP FUNCTION msnd_change_open; DROP FUNCTION msnd_entry_bumps;"
+                                       "DELETE FROM msnd_schema; INSERT INTO msnd_schema VALUES (3)"),
                              0);
         }
         PQfinish(c);

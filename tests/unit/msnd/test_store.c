@@ -980,10 +980,10 @@ static void test_migrates_v3_list_functions(void **state) {
         assert_int_equal(pg_scalar(c, "SELECT max(version) FROM msnd_schema"), schema_version());
         assert_int_equal(pg_scalar(c, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'msnd\\_%'"), 5);
         PQfinish(c);
-        char err2[256];
-        f->s = store_open(f->path, err2, sizeof err2);
-        assert_non_null(f->s);
     }
+    char err[256];
+    f->s = store_open(f->path, err, sizeof err); /* for teardown */
+    assert_non_null(f->s);
 }
 
 /* A login reads the accounts on the user's lists by key, whatever the

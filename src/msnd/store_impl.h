@@ -89,6 +89,14 @@ typedef struct store_ops {
      * without an account. NULL: the backend answers the account alone. */
     store_rc (*login_rows)(store *s, const char *email, store_user *out, store_sync_builder *b);
     store_rc (*counts)(store *s, store_counts *out);
+    /* A whole ADD or REM in one call (store_list_add / store_list_remove,
+     * with the list already checked), the backend applying the same rules
+     * itself: PostgreSQL runs them in a function, one round trip where the
+     * primitives below take a statement each; such a backend leaves the
+     * entry and member primitives and tx_group_exists NULL, as only ADG
+     * uses the rest. NULL: store.c decides. */
+    store_rc (*list_add)(store *s, const store_list_op *op, store_list_result *r);
+    store_rc (*list_remove)(store *s, const store_list_op *op, store_list_result *r);
     /* A change transaction. store.c decides ADD, REM and ADG (the rules of
      * store.h) between change_begin and change_end with the tx_ primitives
      * below; a backend only provides the statements and its way of keeping
@@ -101,12 +109,6 @@ typedef struct store_ops {
      * returns rc. change_again: 1 when the change that just failed may
      * succeed when run again from the start (deadlock, serialization). */
     int (*change_begin)(store *s, int64_t owner, int64_t contact);
-    /* A whole ADD or REM in one call (store_list_add / store_list_remove,
-     * with the list already checked), the backend applying the same rules
-     * itself: PostgreSQL runs them in a function, one round trip where the
-     * primitives below take a statement each. NULL: store.c decides. */
-    store_rc (*list_add)(store *s, const store_list_op *op, store_list_result *r);
-    store_rc (*list_remove)(store *s, const store_list_op *op, store_list_result *r);
     store_rc (*change_end)(store *s, store_rc rc);
     int (*change_again)(store *s);
     /* Inside a change: counts are >= 0, -1 on error; the others 0 or -1. */

@@ -954,12 +954,11 @@ static long member_q(pg_store *s, const char *sql, int64_t owner, int64_t contac
     return scalar(s, sql, nparams, p);
 }
 
-#define MEMBER_HAS "SELECT count(*) FROM fl_groups WHERE owner = $1 AND contact = $2 AND gid = $3"
-#define MEMBER_COUNT "SELECT count(*) FROM fl_groups WHERE owner = $1 AND contact = $2"
 #define MEMBER_ADD "INSERT INTO fl_groups(owner, contact, gid) VALUES($1, $2, $3)"
-#define MEMBER_DEL "DELETE FROM fl_groups WHERE owner = $1 AND contact = $2 AND gid = $3"
 
-/* ---- the change primitives store.c decides ADD, REM and ADG with ----
+/* ---- the change primitives store.c decides ADG with (ADD and REM are
+ * the schema's functions, below, and need none of the entry and member
+ * primitives) ----
  * change_begin leases a link for the whole change (a transaction needs its
  * connection to itself) and locks the users rows the change will bump, in
  * id order, so two changes never wait on each other in a cycle;
@@ -991,8 +990,6 @@ static store_rc pg_change_end(store *base, store_rc rc) {
 
 static int pg_change_again(store *base) { return retryable(S(base)); }
 
-static long pg_tx_group_exists(store *base, int64_t owner, int gid) { return group_exists(S(base), owner, gid); }
-
 static long pg_tx_group_count(store *base, int64_t owner) {
     char b[24];
     const char *p[1] = {i64(b, owner)};
@@ -1010,44 +1007,6 @@ static int pg_tx_group_insert(store *base, int64_t owner, int gid, const char *n
     snprintf(g, sizeof g, "%d", gid);
     const char *p[3] = {i64(b, owner), g, name};
     return run_ok(S(base), "INSERT INTO groups(owner, gid, name) VALUES($1, $2, $3)", 3, p);
-}
-
-static long pg_tx_entry_has(store *base, int64_t owner, msnp_list list, int64_t contact) {
-    return list_get(S(base), owner, list, contact);
-}
-
-static long pg_tx_entry_count(store *base, int64_t owner, msnp_list list) {
-    char a[24], l[8];
-    snprintf(l, sizeof l, "%d", (int)list);
-    const char *p[2] = {i64(a, owner), l};
-    return scalar(S(base), "SELECT count(*) FROM list_entries WHERE owner = $1 AND list = $2", 2, p);
-}
-
-static int pg_tx_entry_insert(store *base, int64_t owner, msnp_list list, int64_t contact, const char *name) {
-    char a[24], c[24], l[8];
-    snprintf(l, sizeof l, "%d", (int)list);
-    const char *p[4] = {i64(a, owner), l, i64(c, contact), name};
-    return run_ok(S(base), "INSERT INTO list_entries(owner, list, contact, name) VALUES($1, $2, $3, $4)", 4, p);
-}
-
-static int pg_tx_entry_delete(store *base, int64_t owner, msnp_list list, int64_t contact) {
-    char a[24], c[24], l[8];
-    snprintf(l, sizeof l, "%d", (int)list);
-    const char *p[3] = {i64(a, owner), l, i64(c, contact)};
-    return run_ok(S(base), "DELETE FROM list_entries WHERE owner = $1 AND list = $2 AND contact = $3", 3, p);
-}
-
-static long pg_tx_member_count(store *base, int64_t owner, int64_t contact, int gid) {
-    if (gid < 0) return member_q(S(base), MEMBER_COUNT, owner, contact, 0, 2);
-    return member_q(S(base), MEMBER_HAS, owner, contact, gid, 3);
-}
-
-static int pg_tx_member_insert(store *base, int64_t owner, int64_t contact, int gid) {
-    return member_q(S(base), MEMBER_ADD, owner, contact, gid, 3) < 0 ? -1 : 0;
-}
-
-static int pg_tx_member_delete(store *base, int64_t owner, int64_t contact, int gid) {
-    return member_q(S(base), MEMBER_DEL, owner, contact, gid, 3) < 0 ? -1 : 0;
 }
 
 static int pg_tx_bump(store *base, int64_t uid, uint32_t *ver) { return bump(S(base), uid, ver); }
@@ -1732,17 +1691,9 @@ static const store_ops pg_ops = {
     .change_begin = pg_change_begin,
     .change_end = pg_change_end,
     .change_again = pg_change_again,
-    .tx_group_exists = pg_tx_group_exists,
     .tx_group_count = pg_tx_group_count,
     .tx_group_next = pg_tx_group_next,
     .tx_group_insert = pg_tx_group_insert,
-    .tx_entry_has = pg_tx_entry_has,
-    .tx_entry_count = pg_tx_entry_count,
-    .tx_entry_insert = pg_tx_entry_insert,
-    .tx_entry_delete = pg_tx_entry_delete,
-    .tx_member_count = pg_tx_member_count,
-    .tx_member_insert = pg_tx_member_insert,
-    .tx_member_delete = pg_tx_member_delete,
     .tx_bump = pg_tx_bump,
     .import_begin = pg_import_begin,
     .import_user = pg_import_user,

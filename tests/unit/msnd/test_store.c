@@ -166,17 +166,22 @@ typedef struct list_text {
     size_t n;
 } list_text;
 
+/* Appends to t; the text must fit. */
+static void list_text_add(list_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void list_text_add(list_text *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(t->buf + t->n, sizeof t->buf - t->n, fmt, ap);
+    va_end(ap);
+    assert_true(k >= 0 && (size_t)k < sizeof t->buf - t->n);
+    t->n += (size_t)k;
+}
+
 static int list_text_cb(const store_entry *e, void *ctx) {
     list_text *t = ctx;
-    int k = snprintf(t->buf + t->n, sizeof t->buf - t->n, "%s %s", e->email, e->name ? e->name : "");
-    if (k > 0) t->n += (size_t)k;
-    for (size_t i = 0; i < e->ngroups && t->n < sizeof t->buf; i++) {
-        k = snprintf(t->buf + t->n, sizeof t->buf - t->n, "%s%d", i ? "," : " ", e->groups[i]);
-        if (k > 0) t->n += (size_t)k;
-    }
-    if (t->n < sizeof t->buf - 1) t->buf[t->n++] = ';';
-    t->buf[t->n < sizeof t->buf ? t->n : sizeof t->buf - 1] = '\0';
-    assert_true(t->n < sizeof t->buf - 1);
+    list_text_add(t, "%s %s", e->email, e->name ? e->name : "");
+    for (size_t i = 0; i < e->ngroups; i++) list_text_add(t, "%s%d", i ? "," : " ", e->groups[i]);
+    list_text_add(t, ";");
     return 0;
 }
 

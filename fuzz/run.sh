@@ -22,7 +22,10 @@ for bin in $(find "$BUILD" -type f -name 'fuzz_*' -perm -u+x | sort); do
   if ! "$bin" -max_total_time="$SECONDS_EACH" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$ROOT/artifacts/${name}-" -print_final_stats=1 "$work" "$seeds" 2>"$ROOT/artifacts/$name.log"; then
     echo "fuzz: $name FAILED; see fuzz/artifacts/$name.log and the crash-* files beside it" >&2
-    tail -n 30 "$ROOT/artifacts/$name.log" >&2
+    # What the target said just before it died (its own check's message)
+    # sits above the stack trace; show it, then the crash's summary.
+    grep -B 6 -m 1 -E '^==[0-9]+== ?ERROR' "$ROOT/artifacts/$name.log" | grep -v -E '^#[0-9]+' >&2 || true
+    tail -n 12 "$ROOT/artifacts/$name.log" >&2
     status=1
   else
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$ROOT/artifacts/$name.log" | sed "s/^/fuzz: $name /"

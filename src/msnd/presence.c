@@ -108,8 +108,9 @@ static void send_state(conn *to, const conn *who, int visible) {
 
 /* Who sees a user's changes: every watcher (a user with it on FL) with the
  * verdict of the user's AL/BL/BLP, read from the store in one query and
- * valid while store_generation is unchanged (any change to the store, ours
- * or another process's, drops it), so a change costs no query. The
+ * valid while store_generation_of the user is unchanged (a change to its
+ * rows or its watchers' entries for it, ours or another process's, drops
+ * it), so a change costs no query. The
  * watchers logged in here are resolved to their connections as well,
  * valid while nobody logged in or out here (online_version), so a change
  * costs no hash look-up per watcher either, and one whose watchers are
@@ -126,7 +127,8 @@ typedef struct watcher_here {
 } watcher_here;
 
 struct watcher_rows {
-    uint64_t generation;     /* store_generation when read */
+    int64_t uid;             /* whose watchers; 0: not known (the rows came from a peer's list) */
+    uint64_t generation;     /* store_generation_of uid when read */
     uint64_t online_version; /* presence's online_version of `here`; 0: not resolved */
     size_t n, used, cap;
     char *pool; /* n rows: allowed (1 or 0) byte, then the NUL-terminated e-mail */
@@ -169,10 +171,14 @@ static void rows_fit(watcher_rows *r) {
     }
 }
 
+/* Current: nothing they were read from changed since. */
+static int rows_current(store *st, const watcher_rows *r) { return r->generation == store_generation_of(st, r->uid); }
+
 /* Read the watchers of uid into r (emptied first); generation is
- * store_generation from before the reads began. */
+ * store_generation_of uid from before the reads began. */
 static store_rc rows_read(store *st, int64_t uid, uint64_t generation, watcher_rows *r) {
     rows_clear(r);
+    r->uid = uid;
     r->generation = generation;
     store_rc rc = store_watchers_each(st, uid, collect_row, r);
     if (rc == STORE_OK && r->failed) rc = STORE_ERROR;
@@ -194,6 +200,7 @@ static watcher_rows *rows_now(msnd_server *s, conn *c, uint64_t gen) {
     if (r && r->generation == gen) return r;
     presence_forget(c);
     if (!(r = calloc(1, sizeof *r))) return NULL;
+    r->uid = c->uid;
     r->generation = gen;
     if (!store_watchers_cached(s->store, c->uid, collect_row, r) || r->failed) {
         rows_clear(r);
@@ -228,7 +235,8 @@ static long rows_list(const watcher_rows *r, char *buf, size_t cap) {
     return (long)len;
 }
 
-/* Rows from such a list (every one allowed), valid from generation on. */
+/* Rows from such a list (every one allowed), valid from generation (the
+ * store's, for every account: whose they are is not known) on. */
 static int rows_from_list(watcher_rows *r, const char *list, uint64_t generation) {
     memset(r, 0, sizeof *r);
     r->generation = generation;
@@ -315,7 +323,7 @@ void presence_forget(conn *c) {
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     int was_visible = privacy_status_visible(before), is_visible = privacy_status_visible(c->status);
     if (!was_visible && !is_visible) return;
-    uint64_t gen = store_generation(s->store), since = s->presence->clock;
+    uint64_t gen = store_generation_of(s->store, c->uid), since = s->presence->clock;
     watcher_rows *rows = rows_now(s, c, gen);
     /* The peers get the watchers with the line that makes c visible, and
      * again after they were read anew, so that they need not read them. */
@@ -588,7 +596,7 @@ static void remote_told(presence *p, const char *email, const conn *c) {
 static int rows_serve(remote_watch *w, const remote_fanout *f) {
     if (!w->have_rows) return 0;
     if (f->seq < w->read_for) return 1;
-    return !f->recheck && w->rows_epoch == w->epoch && w->rows.generation == store_generation(w->s->store);
+    return !f->recheck && w->rows_epoch == w->epoch && rows_current(w->s->store, &w->rows);
 }
 
 /* Read the user's watchers (two queries: the user, then who watches it).
@@ -601,7 +609,9 @@ static void watch_read(remote_watch *w) {
     store_user u;
     store_rc rc = store_user_get(st, w->email, &u);
     if (rc == STORE_OK) {
-        rc = rows_read(st, u.id, gen, &rows);
+        /* Whose e-mail it is changes only with a new or deleted account,
+         * which moves every account's generation. */
+        rc = rows_read(st, u.id, store_generation_of(st, u.id), &rows);
     } else if (rc == STORE_NOTFOUND) { /* unknown here: nobody to tell */
         rc = STORE_OK;
         rows.generation = gen;
@@ -769,13 +779,19 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
 void presence_rl_remote(msnd_server *s, const char *contact, int added, const char *ver, const char *by,
                         const char *by_name) {
     presence *p = s->presence;
-    /* The change is committed: nothing read or cached before it is current
-     * now, though the store's own notice may come later. */
-    store_changed_elsewhere(s->store);
+    /* The change is committed: nothing of the contact's read or cached
+     * before it is current now, though the store's own notice may come
+     * later. (The other account it touches, by's, is logged in on the node
+     * that made the change.) */
     remote_watch *w = strmap_get(p->watch, contact);
     if (w) w->epoch++; /* its rows lack this change */
     conn *c = presence_find(p, contact);
-    if (c) presence_forget(c);
+    if (c) {
+        store_changed_elsewhere_of(s->store, c->uid);
+        presence_forget(c);
+    } else {
+        store_changed_elsewhere(s->store);
+    }
     presence_rl_local(s, contact, added, ver, by, by_name);
 }
 
@@ -878,7 +894,7 @@ static void visit_visible(const char *key, void *value, void *arg) {
 }
 
 long presence_peer_list(msnd_server *s, conn *c, char *buf, size_t cap) {
-    watcher_rows *rows = rows_now(s, c, store_generation(s->store));
+    watcher_rows *rows = rows_now(s, c, store_generation_of(s->store, c->uid));
     return rows ? rows_list(rows, buf, cap) : -1;
 }
 

@@ -76,6 +76,7 @@ static const char *const sqlite_steps[] = {
     "DROP INDEX list_entries_contact;"
     "CREATE INDEX list_entries_contact ON list_entries(contact, list, owner);",
     "", /* 3 -> 4: PostgreSQL's list changes as functions; nothing here */
+    "", /* 4 -> 5: PostgreSQL's notifications name accounts; SQLite cannot tell them apart */
 };
 
 static const char *const pg_steps[] = {
@@ -216,6 +217,47 @@ static const char *const pg_steps[] = {
     "  FROM msnd_entry_bumps(p_owner, p_list, p_contact) b;"
     " changed := true;"
     "END $$;",
+    /* 4 -> 5: notifications that name the accounts a change touches, so
+     * that the other nodes drop only those accounts' cached rows
+     * (store_generation_of). A list entry touches its owner's rows and its
+     * contact's (RL, and who has the contact on AL/BL); groups and group
+     * memberships their owner's; a new list version only its account's.
+     * What shows in other accounts' rows (a name, BLP, GTC, phone numbers),
+     * a new account (an e-mail that named nobody) and a deleted one send an
+     * empty payload: every account. PostgreSQL folds a transaction's
+     * identical notifications into one. */
+    "CREATE OR REPLACE FUNCTION msnd_notify_user() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    " IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND NEW.email = OLD.email AND NEW.name = OLD.name"
+    "  AND NEW.blp = OLD.blp AND NEW.gtc = OLD.gtc THEN"
+    "  PERFORM pg_notify('msnd_store', NEW.id::text);"
+    " ELSE PERFORM pg_notify('msnd_store', ''); END IF;"
+    " RETURN NULL;"
+    "END $$;"
+    "CREATE OR REPLACE FUNCTION msnd_notify_entry() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    " IF TG_OP <> 'INSERT' THEN PERFORM pg_notify('msnd_store', OLD.owner || ' ' || OLD.contact); END IF;"
+    " IF TG_OP <> 'DELETE' THEN PERFORM pg_notify('msnd_store', NEW.owner || ' ' || NEW.contact); END IF;"
+    " RETURN NULL;"
+    "END $$;"
+    "CREATE OR REPLACE FUNCTION msnd_notify_owner() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    " IF TG_OP <> 'INSERT' THEN PERFORM pg_notify('msnd_store', OLD.owner::text); END IF;"
+    " IF TG_OP <> 'DELETE' THEN PERFORM pg_notify('msnd_store', NEW.owner::text); END IF;"
+    " RETURN NULL;"
+    "END $$;"
+    "DROP TRIGGER users_notify ON users;"
+    "DROP TRIGGER list_entries_notify ON list_entries;"
+    "DROP TRIGGER groups_notify ON groups;"
+    "DROP TRIGGER fl_groups_notify ON fl_groups;"
+    "CREATE TRIGGER users_notify AFTER INSERT OR UPDATE OR DELETE ON users"
+    " FOR EACH ROW EXECUTE FUNCTION msnd_notify_user();"
+    "CREATE TRIGGER list_entries_notify AFTER INSERT OR UPDATE OR DELETE ON list_entries"
+    " FOR EACH ROW EXECUTE FUNCTION msnd_notify_entry();"
+    "CREATE TRIGGER groups_notify AFTER INSERT OR UPDATE OR DELETE ON groups"
+    " FOR EACH ROW EXECUTE FUNCTION msnd_notify_owner();"
+    "CREATE TRIGGER fl_groups_notify AFTER INSERT OR UPDATE OR DELETE ON fl_groups"
+    " FOR EACH ROW EXECUTE FUNCTION msnd_notify_owner();",
 };
 
 #define NSTEPS ((int)(sizeof sqlite_steps / sizeof sqlite_steps[0]))

@@ -26,6 +26,7 @@ store *store_open(const char *db, char *err, size_t errcap) {
 void store_close(store *s) {
     if (!s) return;
     store_sync_cache_free(s);
+    changemarks_free(&s->told_marks);
     s->ops->close(s);
 }
 
@@ -53,7 +54,16 @@ void store_read_end(store *s) {
  * sum moves whenever either does. */
 uint64_t store_generation(store *s) {
     if (s->distrust) s->told++;
-    return s->ops->generation(s) + s->told;
+    return s->ops->generation(s) + s->told + s->told_seq;
+}
+
+/* Three parts that each only grow for uid (the backend's, the changes told
+ * of every account, those told of uid), so the sum moves when any does. */
+uint64_t store_generation_of(store *s, int64_t uid) {
+    if (uid < 1) return store_generation(s);
+    if (s->distrust) s->told++;
+    uint64_t backend = s->ops->generation_of ? s->ops->generation_of(s, uid) : s->ops->generation(s);
+    return backend + s->told + changemarks_of(&s->told_marks, uid);
 }
 
 void store_use_loop(store *s, struct event_base *base) {
@@ -62,6 +72,15 @@ void store_use_loop(store *s, struct event_base *base) {
 
 void store_changed_elsewhere(store *s) {
     s->told++;
+    if (s->read_depth > 0 && s->ops->scopes_are_snapshots) s->distrust = 1;
+}
+
+void store_changed_elsewhere_of(store *s, int64_t uid) {
+    if (uid < 1) {
+        store_changed_elsewhere(s);
+        return;
+    }
+    changemarks_mark(&s->told_marks, uid, ++s->told_seq);
     if (s->read_depth > 0 && s->ops->scopes_are_snapshots) s->distrust = 1;
 }
 

@@ -80,12 +80,24 @@ void store_read_end(store *s);
  * listens for the notification every change sends (LISTEN/NOTIFY). Inside a
  * read scope the answer is that of the scope's snapshot. */
 uint64_t store_generation(store *s);
+/* The same for the rows of one account (uid) and what is derived from them
+ * (its login snapshot, its watchers): moves whenever store_generation would
+ * for a change that may touch uid, and stays put for changes to other
+ * accounts' lists where the backend can tell them apart (PostgreSQL's
+ * notifications name the accounts of a list change; SQLite's data_version
+ * cannot, so there it moves with store_generation). A change to an
+ * account's name, BLP, GTC or phone numbers, which other accounts' rows
+ * show, moves every account's. uid < 1: store_generation. Only compare it
+ * with an earlier answer for the same uid. */
+uint64_t store_generation_of(store *s, int64_t uid);
 /* Another node said it committed a change (a peer's RL line), which the
  * backend's own notice may bring only later: store_generation moves on
  * now. Inside a read scope whose snapshot may predate that commit
  * (SQLite's read transaction) it moves on at every call until the scope
  * ends, so nothing read in that scope is kept as current. */
 void store_changed_elsewhere(store *s);
+/* The same for a change known to touch only uid's rows. */
+void store_changed_elsewhere_of(store *s, int64_t uid);
 /* The event loop the store may watch its own sockets on (PostgreSQL's
  * notifications), so that store_generation need not ask the socket. */
 struct event_base;

@@ -3,6 +3,7 @@
 #ifndef MSND_STORE_IMPL_H
 #define MSND_STORE_IMPL_H
 
+#include "changemarks.h"
 #include "store.h"
 
 /* One row of a login read (store_sync_get); backends hand them to
@@ -60,6 +61,9 @@ typedef struct store_ops {
     void (*read_begin)(store *s); /* outermost scope only */
     void (*read_end)(store *s);
     uint64_t (*generation)(store *s);
+    /* Optional: store_generation_of's part from the backend, <= generation;
+     * without it every account reads generation. */
+    uint64_t (*generation_of)(store *s, int64_t uid);
     void (*use_loop)(store *s, struct event_base *base); /* optional */
     store_rc (*user_add)(store *s, const char *email, const char *password, const char *name);
     store_rc (*user_passwd)(store *s, const char *email, const char *password);
@@ -145,6 +149,10 @@ struct store {
      * predate the change (every generation differs until the scope ends). */
     uint64_t told;
     int distrust;
+    /* store_changed_elsewhere_of: changes told of one account, marked with
+     * told_seq (a counter of their own, added like told). */
+    changemarks told_marks;
+    uint64_t told_seq;
     char err[256];
 };
 

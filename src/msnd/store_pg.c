@@ -80,7 +80,7 @@ typedef struct pg_store {
     fiber *waiters[256]; /* fibers waiting for a pool link, FIFO */
     size_t nwaiters;
     uint64_t generation;
-    uint64_t own_unechoed;     /* own commits whose notification has not come back (own_backend) */
+    changemarks marks;         /* generation_of: the accounts other nodes' changes named */
     int in_scope, gen_drained; /* pg_read_begin: notifications drained in this scope */
     struct event_base *loop;   /* store_use_loop: notifications drained as they come */
     struct event *listen_ev;
@@ -99,6 +99,16 @@ static uint64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A change that may have touched any account (or that cannot be told). */
+static void changed_all(pg_store *s) { changemarks_reset(&s->marks, ++s->generation); }
+
+/* A change of the rows of the accounts a and b (0: none) only. */
+static void changed_ids(pg_store *s, int64_t a, int64_t b) {
+    ++s->generation;
+    if (a > 0) changemarks_mark(&s->marks, a, s->generation);
+    if (b > 0) changemarks_mark(&s->marks, b, s->generation);
 }
 
 static void set_err(pg_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -369,7 +379,7 @@ static int ensure_conn(pg_store *s) {
     l->conn = c;
     l->nprepared = 0;
     /* What changed while this link was away was not seen through it. */
-    s->generation++;
+    changed_all(s);
     return 0;
 }
 
@@ -399,8 +409,7 @@ static store_rc rollback(pg_store *s, store_rc rc) {
 
 static store_rc commit(pg_store *s) {
     if (run_ok(s, "COMMIT", 0, NULL) != 0) return rollback(s, STORE_ERROR);
-    s->generation++;
-    s->own_unechoed++;
+    changed_all(s);
     return STORE_OK;
 }
 
@@ -460,6 +469,7 @@ static void pg_close(store *base) {
     if (s->listen.conn) PQfinish(s->listen.conn);
     for (int i = 0; i < POOL_LINKS; i++)
         if (s->pool[i].conn) PQfinish(s->pool[i].conn);
+    changemarks_free(&s->marks);
     free(s->conninfo);
     free(s);
 }
@@ -611,12 +621,12 @@ static int listen_ready(pg_store *s) {
 }
 
 /* A notification sent by one of this store's own connections: the echo
- * of a commit that moved the generation when it was made. Counting it
- * again dropped, a moment after each write of this node, everything read
- * or cached since that write, so the node read it all once more. Each
- * commit expects one echo (PostgreSQL folds a transaction's identical
- * notifications into one); an echo from a connection since closed, or
- * more echoes than commits, still count as changes. */
+ * of a write that moved the generation itself when it was made (every
+ * statement that may write through a link does: commit, list_call,
+ * pg_user_passwd). Counting it again dropped, a moment after each write of
+ * this node, everything read or cached since that write. An echo from a
+ * connection since closed still counts: its write may have failed to
+ * answer. */
 static int own_backend(const pg_store *s, int pid) {
     if (s->sync.conn && PQbackendPID(s->sync.conn) == pid) return 1;
     for (int i = 0; i < POOL_LINKS; i++)
@@ -624,15 +634,45 @@ static int own_backend(const pg_store *s, int pid) {
     return 0;
 }
 
+/* What a notification's payload names (schema.c, step 4 -> 5): the ids of
+ * the accounts whose rows changed, separated by spaces; empty (or anything
+ * else) for a change that may touch every account. */
+static void changed_by_payload(pg_store *s, const char *p) {
+    int64_t ids[2] = {0, 0};
+    int n = 0;
+    while (*p) {
+        if (n == 2 || (unsigned)(*p - '1') > 8u) {
+            changed_all(s);
+            return;
+        }
+        int64_t v = 0;
+        while ((unsigned)(*p - '0') < 10u) {
+            if (v > (INT64_MAX - 9) / 10) {
+                changed_all(s);
+                return;
+            }
+            v = v * 10 + (*p++ - '0');
+        }
+        ids[n++] = v;
+        if (*p == ' ') p++;
+        else if (*p) {
+            changed_all(s);
+            return;
+        }
+    }
+    if (n == 0) changed_all(s);
+    else changed_ids(s, ids[0], ids[1]);
+}
+
 /* Reads what the listening socket holds, without waiting: the LISTEN's
  * answer and the notifications (each moves the generation, but for the
- * echoes of this store's own commits). */
+ * echoes of this store's own writes). */
 static void listen_drain(pg_store *s) {
     PGconn *c = s->listen.conn;
     if (!c) return;
     if (!PQconsumeInput(c)) {
         listen_drop(s);
-        s->generation++;
+        changed_all(s);
         return;
     }
     PGresult *r;
@@ -643,23 +683,20 @@ static void listen_drain(pg_store *s) {
     }
     if (failed) {
         listen_drop(s);
-        s->generation++;
+        changed_all(s);
         return;
     }
     PGnotify *n;
-    int any = 0;
     while ((n = PQnotifies(c)) != NULL) {
-        if (s->own_unechoed > 0 && own_backend(s, n->be_pid)) s->own_unechoed--;
-        else any = 1;
+        if (!own_backend(s, n->be_pid)) changed_by_payload(s, n->extra ? n->extra : "");
         PQfreemem(n);
     }
     /* A commit before the LISTEN took effect is never notified: until its
      * answer is here, and once more when it arrives, assume a change. */
     if (!s->listening) {
         s->listening = !PQisBusy(c);
-        any = 1;
+        changed_all(s);
     }
-    if (any) s->generation++;
 }
 
 static void on_listen(evutil_socket_t fd, short what, void *arg) {
@@ -686,12 +723,21 @@ static uint64_t pg_generation(store *base) {
     if (s->gen_drained) return s->generation;
     int was_connected = s->listen.conn != NULL;
     /* Cannot tell: assume a change. */
-    if (!listen_ready(s) || !was_connected) return ++s->generation;
+    if (!listen_ready(s) || !was_connected) {
+        changed_all(s);
+        return s->generation;
+    }
     if (s->listen_ev && s->listening) return s->generation; /* on_listen keeps it current */
     listen_drain(s);
     listen_watch(s);
     s->gen_drained = s->in_scope && s->listening;
     return s->generation;
+}
+
+static uint64_t pg_generation_of(store *base, int64_t uid) {
+    pg_store *s = S(base);
+    pg_generation(base); /* drains what has come */
+    return changemarks_of(&s->marks, uid);
 }
 
 /* The notices are listened to from the start: until LISTEN is answered
@@ -760,8 +806,7 @@ static store_rc pg_user_passwd(store *base, const char *email, const char *passw
     if (!r) return STORE_ERROR;
     store_rc rc = strcmp(PQcmdTuples(r), "0") == 0 ? STORE_NOTFOUND : STORE_OK;
     PQclear(r);
-    s->generation++;
-    if (rc == STORE_OK) s->own_unechoed++;
+    changed_all(s);
     return rc;
 }
 
@@ -1015,7 +1060,8 @@ static int pg_tx_bump(store *base, int64_t uid, uint32_t *ver) { return bump(S(b
  * msnd_list_remove): the function locks, checks and writes as store.c's
  * change would, in the one transaction of its statement. ---- */
 
-static store_rc list_call(pg_store *s, const char *sql, int n, const char *const *p, store_list_result *r) {
+static store_rc list_call(pg_store *s, const store_list_op *op, const char *sql, int n, const char *const *p,
+                          store_list_result *r) {
     memset(r, 0, sizeof *r);
     if (ensure_conn(s) != 0) return STORE_ERROR;
     PGresult *res = run(s, sql, n, p);
@@ -1024,6 +1070,7 @@ static store_rc list_call(pg_store *s, const char *sql, int n, const char *const
         set_err(s, "list change: %d rows of %d columns from the database, expected one of 4", PQntuples(res),
                 PQnfields(res));
         PQclear(res);
+        changed_all(s); /* it ran: whatever it wrote, its echo is ignored (own_backend) */
         return STORE_ERROR;
     }
     int64_t code = pg_int(PQgetvalue(res, 0, 0));
@@ -1034,13 +1081,10 @@ static store_rc list_call(pg_store *s, const char *sql, int n, const char *const
     /* The codes are store_rc's own (schema.c). */
     if (code < STORE_OK || code > STORE_TOO_MANY_GROUPS) {
         set_err(s, "list change: unknown result %lld from the database", (long long)code);
+        changed_all(s);
         return STORE_ERROR;
     }
-    if (code == STORE_OK) {
-        /* It wrote: a commit of this node's, notified like change_end's. */
-        s->generation++;
-        s->own_unechoed++;
-    }
+    if (code == STORE_OK) changed_ids(s, op->owner, op->contact); /* it wrote: the two accounts' rows */
     return (store_rc)code;
 }
 
@@ -1052,12 +1096,12 @@ static store_rc list_change(pg_store *s, const store_list_op *op, store_list_res
     i64(c, op->contact);
     if (!add) {
         const char *p[4] = {a, l, c, g};
-        return list_call(s, "SELECT * FROM msnd_list_remove($1, $2, $3, $4)", 4, p, r);
+        return list_call(s, op, "SELECT * FROM msnd_list_remove($1, $2, $3, $4)", 4, p, r);
     }
     i64(lim, op->limit);
     snprintf(mx, sizeof mx, "%d", STORE_MAX_ENTRY_GROUPS);
     const char *p[7] = {a, l, c, op->name ? op->name : "", g, lim, mx};
-    return list_call(s, "SELECT * FROM msnd_list_add($1, $2, $3, $4, $5, $6, $7)", 7, p, r);
+    return list_call(s, op, "SELECT * FROM msnd_list_add($1, $2, $3, $4, $5, $6, $7)", 7, p, r);
 }
 
 static store_rc pg_list_add(store *base, const store_list_op *op, store_list_result *r) {
@@ -1660,6 +1704,7 @@ static const store_ops pg_ops = {
     .read_begin = pg_read_begin,
     .read_end = pg_read_end,
     .generation = pg_generation,
+    .generation_of = pg_generation_of,
     .use_loop = pg_use_loop,
     .user_add = leased_user_add,
     .user_passwd = leased_user_passwd,

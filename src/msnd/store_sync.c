@@ -1,7 +1,7 @@
 /* store_sync.c - login snapshots (store_sync_get, store.h): the rows a
  * backend returns for one account packed into one block, and a bounded
- * cache of those blocks that is valid while store_generation() is
- * unchanged.
+ * cache of those blocks, each valid while store_generation_of() its account
+ * is unchanged.
  *
  * The cache is direct-mapped by account id (a colliding account replaces
  * the older one) and holds at most SYNC_CACHE_BYTES; a snapshot larger
@@ -10,10 +10,11 @@
  * the snapshot just read is the one about to be used (a login's SYN, ILN
  * and fan-out follow its USR within milliseconds), so refusing it would
  * turn each of those into a query of its own once a few thousand accounts
- * had logged in. When the
- * generation moves, everything in it is dropped at the next look-up: any
- * change, made here or by another process or node, may have changed any
- * account's snapshot (a contact's BLP, a watcher's name). */
+ * had logged in. A snapshot is current while store_generation_of its
+ * account has not moved since it was read (a change made here or by
+ * another process or node to a row it shows: the account's own, or a
+ * contact's BLP or name, which move every account's); a stale one is
+ * dropped when it is looked up. */
 #include "store_impl.h"
 
 #include <stdint.h>
@@ -57,7 +58,6 @@ typedef struct sync_snap {
 } sync_snap;
 
 struct sync_cache {
-    uint64_t gen;
     size_t bytes;
     sync_snap *slot[SYNC_SLOTS];
     uint32_t used[SYNC_SLOTS]; /* indexes of the slots filled since the last flush */
@@ -322,17 +322,23 @@ void store_sync_cache_free(store *s) {
     s->sync = NULL;
 }
 
+static void slot_drop(struct sync_cache *c, uint32_t k) {
+    sync_snap *old = c->slot[k];
+    if (!old) return;
+    c->slot[k] = NULL;
+    c->bytes -= old->bytes;
+    snap_unref(old);
+}
+
 static sync_snap *lookup(store *s, int64_t uid) {
     struct sync_cache *c = s->sync;
     if (!c || c->nused == 0) return NULL;
-    uint64_t gen = store_generation(s);
-    if (gen != c->gen) {
-        cache_flush(c);
-        c->gen = gen;
-        return NULL;
-    }
-    sync_snap *y = c->slot[(uint64_t)uid % SYNC_SLOTS];
-    return y && y->uid == uid ? y : NULL;
+    uint32_t k = (uint32_t)((uint64_t)uid % SYNC_SLOTS);
+    sync_snap *y = c->slot[k];
+    if (!y || y->uid != uid) return NULL;
+    if (y->gen == store_generation_of(s, uid)) return y;
+    slot_drop(c, k); /* stale */
+    return NULL;
 }
 
 /* Drops snapshots until need more bytes fit: round robin over the slots
@@ -341,12 +347,7 @@ static sync_snap *lookup(store *s, int64_t uid) {
 static void make_room(struct sync_cache *c, size_t need) {
     for (size_t n = 0; n < c->nused && c->bytes + need > SYNC_CACHE_BYTES; n++) {
         if (c->evict_at >= c->nused) c->evict_at = 0;
-        uint32_t k = c->used[c->evict_at++];
-        sync_snap *old = c->slot[k];
-        if (!old) continue;
-        c->slot[k] = NULL;
-        c->bytes -= old->bytes;
-        snap_unref(old);
+        slot_drop(c, c->used[c->evict_at++]);
     }
 }
 
@@ -355,20 +356,10 @@ static void insert(store *s, sync_snap *y) {
     if (!s->sync) {
         s->sync = calloc(1, sizeof *s->sync);
         if (!s->sync) return;
-        s->sync->gen = y->gen;
     }
     struct sync_cache *c = s->sync;
-    if (c->gen != y->gen) {
-        cache_flush(c);
-        c->gen = y->gen;
-    }
     uint32_t k = (uint32_t)((uint64_t)y->uid % SYNC_SLOTS);
-    sync_snap *old = c->slot[k];
-    if (old) { /* a colliding account gives way */
-        c->slot[k] = NULL;
-        c->bytes -= old->bytes;
-        snap_unref(old);
-    }
+    slot_drop(c, k); /* an older snapshot, or a colliding account: gives way */
     if (c->bytes + y->bytes > SYNC_CACHE_BYTES) make_room(c, y->bytes);
     if (c->bytes + y->bytes > SYNC_CACHE_BYTES) return;
     if (!c->listed[k]) {
@@ -380,10 +371,11 @@ static void insert(store *s, sync_snap *y) {
     y->refs++;
 }
 
-/* Packs b into a snapshot of uid read at generation gen, keeps it when the
- * generation has not moved since, and returns it held once (NULL: out of
- * memory). */
-static sync_snap *finish(store *s, store_sync_builder *b, int64_t uid, uint64_t gen, int *missing) {
+/* Packs b into a snapshot of uid, keeps it when nothing it shows changed
+ * while it was read, and returns it held once (NULL: out of memory). gen:
+ * store_generation_of(uid) from before the read, or when by_key,
+ * store_generation (the read began before uid was known). */
+static sync_snap *finish(store *s, store_sync_builder *b, int64_t uid, uint64_t gen, int by_key, int *missing) {
     sync_snap *y = build(b, missing);
     builder_free(b);
     if (!y) {
@@ -391,12 +383,19 @@ static sync_snap *finish(store *s, store_sync_builder *b, int64_t uid, uint64_t 
         return NULL;
     }
     y->uid = uid;
-    y->gen = gen;
     y->refs = 1;
     /* Kept only when nothing changed while it was read (another fiber's
      * write, another process's commit): then it is exactly the store's
-     * state at generation gen. */
-    if (store_generation(s) == gen) insert(s, y);
+     * state at generation gen. A read by e-mail is kept only when nothing
+     * at all changed, and then labelled with uid's generation now. */
+    if (by_key) {
+        if (store_generation(s) != gen) return y;
+        gen = store_generation_of(s, uid);
+    } else if (store_generation_of(s, uid) != gen) {
+        return y;
+    }
+    y->gen = gen;
+    insert(s, y);
     return y;
 }
 
@@ -408,7 +407,7 @@ store_rc store_sync_get(store *s, int64_t uid, const store_sync **out) {
         *out = &y->pub;
         return STORE_OK;
     }
-    uint64_t gen = store_generation(s);
+    uint64_t gen = store_generation_of(s, uid);
     store_sync_builder b;
     memset(&b, 0, sizeof b);
     store_rc rc = s->ops->sync_rows(s, uid, &b);
@@ -417,7 +416,7 @@ store_rc store_sync_get(store *s, int64_t uid, const store_sync **out) {
         return rc;
     }
     int missing = 0;
-    y = finish(s, &b, uid, gen, &missing);
+    y = finish(s, &b, uid, gen, 0, &missing);
     if (!y) return missing ? STORE_NOTFOUND : STORE_ERROR;
     *out = &y->pub;
     return STORE_OK;
@@ -434,7 +433,7 @@ store_rc store_user_get_for_login(store *s, const char *email, store_user *out) 
         return rc;
     }
     int missing = 0;
-    sync_snap *y = finish(s, &b, out->id, gen, &missing);
+    sync_snap *y = finish(s, &b, out->id, gen, 1, &missing);
     if (y) snap_unref(y);
     else if (!missing) rc = STORE_ERROR; /* out of memory */
     return rc;

@@ -267,7 +267,7 @@ def test_database_messages_in_the_log():
         srv.start()
         srv.stop()
         srv.start()  # the schema is there now: the start that drew the NOTICE
-        pg.sql(name, "CREATE OR REPLACE FUNCTION msnd_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+        pg.sql(name, "CREATE OR REPLACE FUNCTION msnd_notify_entry() RETURNS trigger LANGUAGE plpgsql AS $$"
                      " BEGIN RAISE WARNING 'list \"written\"'; PERFORM pg_notify('msnd_store', ''); RETURN NULL; END $$")
         a = online(srv, USERS[0][0])
         a.send_line("ADD 50 FL %s x" % USERS[1][0])

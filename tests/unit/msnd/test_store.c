@@ -684,6 +684,79 @@ static void test_generation_own_echo(void **state) {
     store_close(admin);
 }
 
+/* Cached rows of one account survive changes to other accounts' lists on
+ * PostgreSQL, whose notifications name the accounts a change touches; a
+ * change to what other accounts' rows show (a name) moves every account's,
+ * and SQLite, which cannot tell changes apart, moves every account's at any
+ * change. Checked through the generations and through the login snapshot
+ * cache (the same block comes back while current, and a stale one is read
+ * anew with the change in it). */
+static int rl_has(const store_sync *y, const char *email) {
+    for (size_t i = 0; i < y->count[MSNP_LIST_RL]; i++)
+        if (strcmp(y->entries[MSNP_LIST_RL][i].e.email, email) == 0) return 1;
+    return 0;
+}
+
+static void test_generation_per_account(void **state) {
+    fixture *f = *state;
+    int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com");
+    int64_t c = add_user(f->s, "c@x.com"), d = add_user(f->s, "d@x.com");
+    char err[256];
+    store *admin = store_open(f->path, err, sizeof err);
+    assert_non_null(admin);
+    settle_generation(f->s);
+    const store_sync *yc, *yb, *again;
+    assert_int_equal(store_sync_get(f->s, c, &yc), STORE_OK);
+    assert_int_equal(store_sync_get(f->s, b, &yb), STORE_OK);
+    uint64_t ga = store_generation_of(f->s, a), gb = store_generation_of(f->s, b);
+    uint64_t gc = store_generation_of(f->s, c), all = store_generation(f->s);
+
+    /* another node: a adds b to FL */
+    assert_int_equal(add(admin, a, MSNP_LIST_FL, b, 0, NULL), STORE_OK);
+    generation_after(f->s, all);
+    settle_generation(f->s);
+    assert_true(store_generation_of(f->s, a) != ga);
+    assert_true(store_generation_of(f->s, b) != gb);
+    assert_int_equal(store_sync_get(f->s, b, &again), STORE_OK);
+    assert_true(rl_has(again, "a@x.com")); /* read anew: b's RL has a */
+    assert_false(rl_has(yb, "a@x.com"));
+    store_sync_release(f->s, again);
+    assert_int_equal(store_sync_get(f->s, c, &again), STORE_OK);
+    if (pg_url) {
+        assert_true(store_generation_of(f->s, c) == gc);
+        assert_ptr_equal(again, yc); /* still the cached block */
+    } else {
+        assert_true(store_generation_of(f->s, c) != gc);
+        assert_ptr_not_equal(again, yc);
+    }
+    store_sync_release(f->s, again);
+
+    /* this node: c adds d to AL; a's rows are not touched */
+    ga = store_generation_of(f->s, a);
+    gc = store_generation_of(f->s, c);
+    uint64_t gd = store_generation_of(f->s, d);
+    assert_int_equal(add(f->s, c, MSNP_LIST_AL, d, -1, NULL), STORE_OK);
+    assert_true(store_generation_of(f->s, c) != gc);
+    assert_true(store_generation_of(f->s, d) != gd);
+    if (pg_url) {
+        settle_generation(f->s); /* its echo is not another change */
+        assert_true(store_generation_of(f->s, a) == ga);
+    }
+
+    /* another node: d changes its name, which c's AL shows */
+    gc = store_generation_of(f->s, c);
+    ga = store_generation_of(f->s, a);
+    all = store_generation(f->s);
+    uint32_t v;
+    assert_int_equal(store_set_name(admin, d, "Dee", &v), STORE_OK);
+    generation_after(f->s, all);
+    assert_true(store_generation_of(f->s, c) != gc);
+    assert_true(store_generation_of(f->s, a) != ga);
+    store_sync_release(f->s, yc);
+    store_sync_release(f->s, yb);
+    store_close(admin);
+}
+
 static void count_peer(const store_peer *p, void *ctx) {
     (void)p;
     (*(int *)ctx)++;
@@ -983,7 +1056,7 @@ static void test_migrates_v3_list_functions(void **state) {
         f->s = NULL;
         c = PQconnectdb(pg_url);
         assert_int_equal(pg_scalar(c, "SELECT max(version) FROM msnd_schema"), schema_version());
-        assert_int_equal(pg_scalar(c, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'msnd\\_%'"), 5);
+        assert_int_equal(pg_scalar(c, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'msnd\\_%'"), 8);
         PQfinish(c);
     }
     char err[256];
@@ -1206,6 +1279,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_list_change_is_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_cache_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generation_per_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v2_covering_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v3_list_functions, setup, teardown),

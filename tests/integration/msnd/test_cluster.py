@@ -659,6 +659,145 @@ def test_remote_watchers_follow_changes_made_on_the_other_node():
             c.close()
 
 
+def sync_view(c):
+    """SYN 0 on a fresh login: {list: set of e-mails} of FL, AL, BL, RL."""
+    t = send(c, "SYN {t} 0")
+    view = {"FL": set(), "AL": set(), "BL": set(), "RL": set()}
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name != "LST" or cmd.args[0] != str(t):
+            continue
+        if len(cmd.args) > 5:
+            view[cmd.args[1]].add(cmd.args[5])
+        if cmd.args[1] == "RL" and cmd.args[3] == cmd.args[4]:
+            return view
+
+
+def test_logins_on_either_node_see_every_list_change():
+    """Each node keeps the login snapshots of the accounts it has read,
+    dropped when a change touches the account's rows (SQLite: any change;
+    PostgreSQL reads a login's snapshot anew with its password, so there
+    this checks that read). Random ADD and REM on FL, AL and BL, made on
+    either node, each followed by a login of a random account on a random
+    node: its SYN must come to show exactly the lists the changes left (the
+    other node's change is seen once its notice has arrived, so a stale
+    answer is retried for up to 5 s, never accepted for good)."""
+    rng = random.Random(1402)
+    emails = [u[0] for u in USERS]
+    model = {e: {"FL": set(), "AL": set(), "BL": set()} for e in emails}
+    opposite = {"AL": "BL", "BL": "AL"}
+    with TwoNodes() as tn:
+        for step in range(40):
+            who, lst = rng.choice(emails), rng.choice(["FL", "AL", "BL"])
+            other = rng.choice([e for e in emails if e != who])
+            c = login(tn.nodes[rng.randrange(2)], who, via_ds=False)
+            sync_view(c)
+            if other in model[who][lst]:
+                t, ok = send(c, "REM {t} %s %s", lst, other), True
+            else:
+                t = send(c, "ADD {t} %s %s %s", lst, other, other.split("@")[0])
+                ok = lst == "FL" or other not in model[who][opposite[lst]]
+            while True:
+                cmd = c.read_cmd()
+                if cmd.args and cmd.args[0] == str(t):
+                    break
+            assert (cmd.name in ("ADD", "REM")) == ok, (step, who, lst, other, cmd.line)
+            if ok and cmd.name == "ADD":
+                model[who][lst].add(other)
+            elif ok:
+                model[who][lst].discard(other)
+            c.close()
+            w, node = rng.choice(emails), rng.randrange(2)
+            want = dict(model[w], RL={e for e in emails if w in model[e]["FL"]})
+            deadline = time.monotonic() + 5.0
+            while True:
+                c = login(tn.nodes[node], w, via_ds=False)
+                got = sync_view(c)
+                c.close()
+                if got == want or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert got == want, (step, w, node, got, want)
+
+
+def answer(c, t):
+    """The server's answer to trid t (a reply or an error code)."""
+    while True:
+        cmd = c.read_cmd()
+        if cmd.args and cmd.args[0] == str(t):
+            return cmd
+
+
+def drain(c):
+    """Everything c is sent up to the QNG of a PNG sent now."""
+    c.send_line("PNG")
+    got = []
+    while True:
+        cmd = c.read_cmd()
+        if cmd.name == "QNG":
+            return got
+        got.append(cmd)
+
+
+def test_presence_follows_list_changes_on_either_node():
+    """The watchers each node keeps, of its own users and of the other
+    node's, are dropped when a change touches them (PostgreSQL: only the
+    accounts a change names). Five users online, spread over both nodes;
+    random ADD and REM on FL, AL and BL, each followed by a status change of
+    a random user: exactly the users with it on FL and not on its BL hear it
+    (within 5 s; whoever may not, hears nothing of it)."""
+    rng = random.Random(1863)
+    emails = [u[0] for u in USERS]
+    names = {u[0]: u[2].replace(" ", "%20") for u in USERS}
+    model = {e: {"FL": set(), "AL": set(), "BL": set()} for e in emails}
+    opposite = {"AL": "BL", "BL": "AL"}
+    statuses = ["BSY", "AWY", "BRB", "PHN", "LUN", "IDL", "NLN"]
+    with TwoNodes() as tn:
+        sess = {e: online(tn.nodes[i % 2], e, via_ds=False) for i, e in enumerate(emails)}
+        status = {e: "NLN" for e in emails}
+        for step in range(30):
+            who, lst = rng.choice(emails), rng.choice(["FL", "AL", "BL"])
+            other = rng.choice([e for e in emails if e != who])
+            c = sess[who]
+            if other in model[who][lst]:
+                t, ok = send(c, "REM {t} %s %s", lst, other), True
+            else:
+                t = send(c, "ADD {t} %s %s %s", lst, other, other.split("@")[0])
+                ok = lst == "FL" or other not in model[who][opposite[lst]]
+            cmd = answer(c, t)
+            assert (cmd.name in ("ADD", "REM")) == ok, (step, who, lst, other, cmd.line)
+            if ok and cmd.name == "ADD":
+                model[who][lst].add(other)
+            elif ok:
+                model[who][lst].discard(other)
+            time.sleep(0.2)  # the change's notices and peer lines
+            for x in emails:
+                drain(sess[x])
+            w = rng.choice(emails)
+            status[w] = rng.choice([st for st in statuses if st != status[w]])
+            answer(sess[w], send(sess[w], "CHG {t} %s", status[w]))
+            line = "NLN %s %s %s" % (status[w], w, names[w])
+            hears = {x for x in emails if x != w and w in model[x]["FL"] and x not in model[w]["BL"]}
+            for x in sorted(hears):
+                seen = []
+                while True:
+                    try:
+                        cmd = sess[x].read_cmd(timeout=5.0)
+                    except TimeoutError:
+                        raise AssertionError("step %d: %s never heard %r; heard %r; lists %r" %
+                                             (step, x, line, seen, model)) from None
+                    if cmd.line == line:
+                        break
+                    seen.append(cmd.line)
+            time.sleep(0.2)
+            for x in emails:
+                if x != w and x not in hears:
+                    got = [cmd.line for cmd in drain(sess[x])]
+                    assert line not in got, (step, w, x, line, got)
+        for c in sess.values():
+            c.close()
+
+
 def test_kept_watchers_follow_logins_and_logouts():
     """Each node keeps, with a user's watchers, which of them are logged in
     there (their connections): a watcher who logs out, logs in again on the

@@ -23,6 +23,12 @@
 # unconfined, for one node as for two. PostgreSQL and the load generator
 # are not confined. The cgroups are made under /sys/fs/cgroup with this
 # script's PID in their names and removed at exit (needs root).
+# PHASES ("login presence lists"): which measurements each run makes.
+# MIXED_WRITES=K: while presence is measured, a second msnbench writes lists
+# (ADD FL / REM FL, K outstanding) of other accounts (from index 4000 on,
+# 2000 of them), so the presence figures show what other accounts' list
+# changes cost the nodes' cached watchers; its own figures are in the JSON
+# with the label's suffix "+writes".
 # Everything listens on 127.0.0.1 and is stopped by PID.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +43,16 @@ INFLIGHT=${INFLIGHT:-64}
 SHUFFLE_ARG=()
 [ -n "${SHUFFLE:-}" ] && SHUFFLE_ARG=(--shuffle)
 RUNS=${RUNS:-1}
+PHASES=${PHASES:-login presence lists}
+MIXED=${MIXED_WRITES:-}
+phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
+# the sum of every account's list version: an ADD FL or REM FL adds 2 (owner and contact)
+versions_sum() {
+  case $1 in
+    postgresql://*) psql "$1" -Atc "SELECT sum(version) FROM users" ;;
+    *) python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT sum(version) FROM users").fetchone()[0])' "$1" ;;
+  esac
+}
 BACKENDS=${BACKENDS:-sqlite postgresql}
 NODES=${NODES:-one two}
 QUOTA=${NODE_CPU_QUOTA:-}
@@ -151,23 +167,47 @@ for run in $(seq 1 "$RUNS"); do
       db=$SQLITE_DB store=()
       [ $backend = postgresql ] && db=$MSND_TEST_PG_URL store=(--store-pid "$PG_PID")
       label="$backend-$nodes"
-      log "run $run, $label: logins/s ($(cut -d' ' -f1-3 /proc/loadavg))"
-      start_again "$nodes" "$db" || exit 1
-      timeout 120 "$BENCH" login --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
-        --users "$USERS" --concurrency 128 --duration "$SECS" --label "$label" --json | tee -a "$OUT"
-      stop_all
-      log "run $run, $label: presence changes/s ($(cut -d' ' -f1-3 /proc/loadavg))"
-      start_again "$nodes" "$db" || exit 1
-      timeout 300 "$BENCH" presence --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
-        --users 2000 --clique "$CLIQUE" --inflight "$INFLIGHT" "${SHUFFLE_ARG[@]}" --duration "$SECS" --fractions 0.5 --label "$label" --json |
-        tee -a "$OUT"
-      stop_all
-      log "run $run, $label: list writes/s ($(cut -d' ' -f1-3 /proc/loadavg))"
-      start_again "$nodes" "$db" || exit 1
-      timeout 300 "$BENCH" lists --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
-        --users 2000 --clique "$CLIQUE" --inflight "$INFLIGHT" --duration "$SECS" --label "$label" --json |
-        tee -a "$OUT"
-      stop_all
+      if phase login; then
+        log "run $run, $label: logins/s ($(cut -d' ' -f1-3 /proc/loadavg))"
+        start_again "$nodes" "$db" || exit 1
+        timeout 120 "$BENCH" login --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
+          --users "$USERS" --concurrency 128 --duration "$SECS" --label "$label" --json | tee -a "$OUT"
+        stop_all
+      fi
+      if phase presence; then
+        log "run $run, $label: presence changes/s${MIXED:+ with list writes of other accounts} ($(cut -d' ' -f1-3 /proc/loadavg))"
+        start_again "$nodes" "$db" || exit 1
+        WPID=
+        if [ -n "$MIXED" ]; then
+          # runs until stopped; its logins are done before presence starts
+          timeout 300 "$BENCH" lists --server "$SERVER" --first 4000 --users 2000 --clique "$CLIQUE" --inflight "$MIXED" \
+            --duration 240 --label "$label+writes" --json >"$TMP/writes.json" 2>"$TMP/writes.err" &
+          WPID=$!
+          sleep 2
+          v0=$(versions_sum "$db") t0=$(date +%s.%N)
+        fi
+        timeout 300 "$BENCH" presence --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
+          --users 2000 --clique "$CLIQUE" --inflight "$INFLIGHT" "${SHUFFLE_ARG[@]}" --duration "$SECS" --fractions 0.5 --label "$label" --json |
+          tee -a "$OUT"
+        if [ -n "$WPID" ]; then
+          v1=$(versions_sum "$db") t1=$(date +%s.%N)
+          kill "$WPID" 2>/dev/null
+          wait "$WPID" 2>/dev/null
+          w=$(python3 -c 'import sys; print("%.0f" % ((int(sys.argv[2]) - int(sys.argv[1])) / 2 / (float(sys.argv[4]) - float(sys.argv[3]))))' \
+            "$v0" "$v1" "$t0" "$t1")
+          log "run $run, $label: $w list writes/s of other accounts while presence ran"
+          echo "{\"mode\": \"writes_during_presence\", \"label\": \"$label\", \"writes_per_s\": $w}" | tee -a "$OUT"
+        fi
+        stop_all
+      fi
+      if phase lists; then
+        log "run $run, $label: list writes/s ($(cut -d' ' -f1-3 /proc/loadavg))"
+        start_again "$nodes" "$db" || exit 1
+        timeout 300 "$BENCH" lists --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
+          --users 2000 --clique "$CLIQUE" --inflight "$INFLIGHT" --duration "$SECS" --label "$label" --json |
+          tee -a "$OUT"
+        stop_all
+      fi
     done
   done
 done

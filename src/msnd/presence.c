@@ -781,17 +781,18 @@ void presence_rl_remote(msnd_server *s, const char *contact, int added, const ch
     presence *p = s->presence;
     /* The change is committed: nothing of the contact's read or cached
      * before it is current now, though the store's own notice may come
-     * later. (The other account it touches, by's, is logged in on the node
-     * that made the change.) */
+     * later. What this node keeps of a contact logged in elsewhere is its
+     * watchers (the remote watch's epoch) and at most a login snapshot,
+     * which only a login here would read, by then checked by the store's
+     * notice. (The other account the change touches, by's, is logged in on
+     * the node that made it.) Every account was marked changed here before,
+     * at each RL line: with list writes of other accounts going on, every
+     * cached watcher list was read again at the next status change. */
     remote_watch *w = strmap_get(p->watch, contact);
     if (w) w->epoch++; /* its rows lack this change */
     conn *c = presence_find(p, contact);
-    if (c) {
-        store_changed_elsewhere_of(s->store, c->uid);
-        presence_forget(c);
-    } else {
-        store_changed_elsewhere(s->store);
-    }
+    store_changed_elsewhere_of(s->store, c ? c->uid : 0);
+    if (c) presence_forget(c);
     presence_rl_local(s, contact, added, ver, by, by_name);
 }
 

@@ -76,11 +76,7 @@ void store_changed_elsewhere(store *s) {
 }
 
 void store_changed_elsewhere_of(store *s, int64_t uid) {
-    if (uid < 1) {
-        store_changed_elsewhere(s);
-        return;
-    }
-    changemarks_mark(&s->told_marks, uid, ++s->told_seq);
+    if (uid > 0) changemarks_mark(&s->told_marks, uid, ++s->told_seq);
     if (s->read_depth > 0 && s->ops->scopes_are_snapshots) s->distrust = 1;
 }
 

@@ -96,7 +96,10 @@ uint64_t store_generation_of(store *s, int64_t uid);
  * (SQLite's read transaction) it moves on at every call until the scope
  * ends, so nothing read in that scope is kept as current. */
 void store_changed_elsewhere(store *s);
-/* The same for a change known to touch only uid's rows. */
+/* The same for a change known to touch only uid's rows; uid < 1: rows of
+ * an account this handle has nothing cached of that the backend's own
+ * notice would not reach in time (only a read scope that may predate the
+ * commit is distrusted, as above). */
 void store_changed_elsewhere_of(store *s, int64_t uid);
 /* The event loop the store may watch its own sockets on (PostgreSQL's
  * notifications), so that store_generation need not ask the socket. */

@@ -752,6 +752,17 @@ static void test_generation_per_account(void **state) {
     generation_after(f->s, all);
     assert_true(store_generation_of(f->s, c) != gc);
     assert_true(store_generation_of(f->s, a) != ga);
+
+    /* a peer's RL line: only the account it names; none named, none moved */
+    ga = store_generation_of(f->s, a);
+    gc = store_generation_of(f->s, c);
+    store_changed_elsewhere_of(f->s, c);
+    assert_true(store_generation_of(f->s, c) != gc);
+    if (pg_url) assert_true(store_generation_of(f->s, a) == ga);
+    gc = store_generation_of(f->s, c);
+    ga = store_generation_of(f->s, a);
+    store_changed_elsewhere_of(f->s, 0);
+    assert_true(store_generation_of(f->s, c) == gc && store_generation_of(f->s, a) == ga);
     store_sync_release(f->s, yc);
     store_sync_release(f->s, yb);
     store_close(admin);

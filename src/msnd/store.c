@@ -274,6 +274,7 @@ store_rc store_list_add(store *s, const store_list_op *op, store_list_result *r)
     int attempts = 0;
     do rc = list_add_once(s, op, r);
     while (change_again(s, rc, ++attempts));
+    if (rc == STORE_OK && s->ops->list_changed) s->ops->list_changed(s, op->owner, op->contact);
     return rc;
 }
 
@@ -287,6 +288,7 @@ store_rc store_list_remove(store *s, const store_list_op *op, store_list_result 
     int attempts = 0;
     do rc = list_remove_once(s, op, r);
     while (change_again(s, rc, ++attempts));
+    if (rc == STORE_OK && s->ops->list_changed) s->ops->list_changed(s, op->owner, op->contact);
     return rc;
 }
 

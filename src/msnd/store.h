@@ -83,9 +83,10 @@ uint64_t store_generation(store *s);
 /* The same for the rows of one account (uid) and what is derived from them
  * (its login snapshot, its watchers): moves whenever store_generation would
  * for a change that may touch uid, and stays put for changes to other
- * accounts' lists where the backend can tell them apart (PostgreSQL's
- * notifications name the accounts of a list change; SQLite's data_version
- * cannot, so there it moves with store_generation). A change to an
+ * accounts' lists where the backend can tell them apart: on PostgreSQL
+ * every list change (its notifications name the accounts), on SQLite the
+ * list changes made through this handle (another process's commits show
+ * only in PRAGMA data_version, which names nothing). A change to an
  * account's name, BLP, GTC or phone numbers, which other accounts' rows
  * show, moves every account's. uid < 1: store_generation. Only compare it
  * with an earlier answer for the same uid. */

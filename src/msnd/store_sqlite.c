@@ -176,9 +176,13 @@ typedef struct sq_store {
     sqlite3_stmt *st[Q_COUNT];
     int read_open; /* our read transaction is open */
     /* store_generation: own changes are seen in sqlite3_total_changes64,
-     * other processes' commits in PRAGMA data_version. */
+     * other processes' commits in PRAGMA data_version. Both may touch any
+     * account, but for own list changes (sq_list_changed), which mark the
+     * two accounts they touch in marks (store_generation_of). */
     uint64_t generation;
+    changemarks marks;
     sqlite3_int64 seen_changes;
+    sqlite3_int64 changes_at_begin; /* total changes when the last change began */
     long long seen_data_version;
     int data_version_checked; /* in the current read transaction */
 } sq_store;
@@ -232,12 +236,15 @@ static void read_start(sq_store *s) {
     s->data_version_checked = 0;
 }
 
+/* A change that may have touched any account (or that cannot be told). */
+static void changed_all(sq_store *s) { changemarks_reset(&s->marks, ++s->generation); }
+
 static uint64_t sq_generation(store *base) {
     sq_store *s = S(base);
     sqlite3_int64 changes = sqlite3_total_changes64(s->db);
     if (changes != s->seen_changes) {
         s->seen_changes = changes;
-        s->generation++;
+        changed_all(s);
     }
     /* Inside a read transaction the answer cannot change: ask once. */
     if (s->read_open && s->data_version_checked) return s->generation;
@@ -245,16 +252,35 @@ static uint64_t sq_generation(store *base) {
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
         /* Cannot tell: assume something changed. */
         if (st) sqlite3_reset(st);
-        return ++s->generation;
+        changed_all(s);
+        return s->generation;
     }
     long long dv = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     if (dv != s->seen_data_version) {
         s->seen_data_version = dv;
-        s->generation++;
+        changed_all(s);
     }
     if (s->read_open) s->data_version_checked = 1;
     return s->generation;
+}
+
+static uint64_t sq_generation_of(store *base, int64_t uid) {
+    sq_generation(base); /* every change not yet seen, first */
+    return changemarks_of(&S(base)->marks, uid);
+}
+
+/* store.c's list change just committed: its rows touched the owner's and
+ * the contact's lists only. Counted as theirs alone, unless this handle
+ * made changes before it that sq_generation has not seen yet (those may
+ * touch anyone and are left to it). */
+static void sq_list_changed(store *base, int64_t owner, int64_t contact) {
+    sq_store *s = S(base);
+    if (s->seen_changes != s->changes_at_begin) return;
+    s->seen_changes = sqlite3_total_changes64(s->db);
+    ++s->generation;
+    changemarks_mark(&s->marks, owner, s->generation);
+    changemarks_mark(&s->marks, contact, s->generation);
 }
 
 static void sq_read_begin(store *base) { read_start(S(base)); }
@@ -393,6 +419,7 @@ static void sq_close(store *base) {
     if (!s) return;
     for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(s->st[i]);
     if (s->db) sqlite3_close(s->db);
+    changemarks_free(&s->marks);
     free(s);
 }
 
@@ -655,6 +682,7 @@ static int sq_change_begin(store *base, int64_t owner, int64_t contact) {
     /* BEGIN IMMEDIATE holds the one write lock: no row locks needed. */
     (void)owner;
     (void)contact;
+    S(base)->changes_at_begin = sqlite3_total_changes64(S(base)->db);
     return begin(S(base));
 }
 
@@ -995,6 +1023,8 @@ static const store_ops sq_ops = {
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .generation = sq_generation,
+    .generation_of = sq_generation_of,
+    .list_changed = sq_list_changed,
     .user_add = sq_user_add,
     .user_passwd = sq_user_passwd,
     .user_del = sq_user_del,

@@ -224,8 +224,10 @@ static const char *const pg_steps[] = {
      * memberships their owner's; a new list version only its account's.
      * What shows in other accounts' rows (a name, BLP, GTC, phone numbers),
      * a new account (an e-mail that named nobody) and a deleted one send an
-     * empty payload: every account. PostgreSQL folds a transaction's
-     * identical notifications into one. */
+     * empty payload: every account. One account per notification:
+     * PostgreSQL folds a transaction's identical notifications into one,
+     * so an ADD FL (the entry, its group membership, both versions) sends
+     * two, the owner's and the contact's, to every other node. */
     "CREATE OR REPLACE FUNCTION msnd_notify_user() RETURNS trigger LANGUAGE plpgsql AS $$"
     "BEGIN"
     " IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND NEW.email = OLD.email AND NEW.name = OLD.name"
@@ -236,8 +238,12 @@ static const char *const pg_steps[] = {
     "END $$;"
     "CREATE OR REPLACE FUNCTION msnd_notify_entry() RETURNS trigger LANGUAGE plpgsql AS $$"
     "BEGIN"
-    " IF TG_OP <> 'INSERT' THEN PERFORM pg_notify('msnd_store', OLD.owner || ' ' || OLD.contact); END IF;"
-    " IF TG_OP <> 'DELETE' THEN PERFORM pg_notify('msnd_store', NEW.owner || ' ' || NEW.contact); END IF;"
+    " IF TG_OP <> 'INSERT' THEN"
+    "  PERFORM pg_notify('msnd_store', OLD.owner::text); PERFORM pg_notify('msnd_store', OLD.contact::text);"
+    " END IF;"
+    " IF TG_OP <> 'DELETE' THEN"
+    "  PERFORM pg_notify('msnd_store', NEW.owner::text); PERFORM pg_notify('msnd_store', NEW.contact::text);"
+    " END IF;"
     " RETURN NULL;"
     "END $$;"
     "CREATE OR REPLACE FUNCTION msnd_notify_owner() RETURNS trigger LANGUAGE plpgsql AS $$"

@@ -71,6 +71,18 @@ void changemarks_mark(changemarks *m, int64_t uid, uint64_t gen) {
     m->n++;
 }
 
+uint64_t changemarks_all(changemarks *m) {
+    changemarks_reset(m, ++m->now);
+    return m->now;
+}
+
+uint64_t changemarks_ids(changemarks *m, int64_t a, int64_t b) {
+    ++m->now;
+    if (a > 0) changemarks_mark(m, a, m->now);
+    if (b > 0) changemarks_mark(m, b, m->now);
+    return m->now;
+}
+
 uint64_t changemarks_of(const changemarks *m, int64_t uid) {
     if (!m->n || uid < 1) return m->floor;
     for (size_t k = slot_of(m, uid); m->ids[k]; k = (k + 1) & (m->cap - 1))

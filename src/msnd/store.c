@@ -54,7 +54,7 @@ void store_read_end(store *s) {
  * sum moves whenever either does. */
 uint64_t store_generation(store *s) {
     if (s->distrust) s->told++;
-    return s->ops->generation(s) + s->told + s->told_seq;
+    return s->ops->generation(s) + s->told + s->told_marks.now;
 }
 
 /* Three parts that each only grow for uid (the backend's, the changes told
@@ -76,7 +76,7 @@ void store_changed_elsewhere(store *s) {
 }
 
 void store_changed_elsewhere_of(store *s, int64_t uid) {
-    if (uid > 0) changemarks_mark(&s->told_marks, uid, ++s->told_seq);
+    if (uid > 0) changemarks_ids(&s->told_marks, uid, 0);
     if (s->read_depth > 0 && s->ops->scopes_are_snapshots) s->distrust = 1;
 }
 

@@ -152,10 +152,9 @@ struct store {
      * predate the change (every generation differs until the scope ends). */
     uint64_t told;
     int distrust;
-    /* store_changed_elsewhere_of: changes told of one account, marked with
-     * told_seq (a counter of their own, added like told). */
+    /* store_changed_elsewhere_of: changes told of one account, counted
+     * apart (told_marks.now, added like told). */
     changemarks told_marks;
-    uint64_t told_seq;
     char err[256];
 };
 

@@ -79,8 +79,7 @@ typedef struct pg_store {
     int listening;       /* its LISTEN answered: every later commit is notified */
     fiber *waiters[256]; /* fibers waiting for a pool link, FIFO */
     size_t nwaiters;
-    uint64_t generation;
-    changemarks marks;         /* generation_of: the accounts other nodes' changes named */
+    changemarks marks;         /* the generation (marks.now), and the accounts each change named */
     int in_scope, gen_drained; /* pg_read_begin: notifications drained in this scope */
     struct event_base *loop;   /* store_use_loop: notifications drained as they come */
     struct event *listen_ev;
@@ -102,14 +101,7 @@ static uint64_t now_ms(void) {
 }
 
 /* A change that may have touched any account (or that cannot be told). */
-static void changed_all(pg_store *s) { changemarks_reset(&s->marks, ++s->generation); }
-
-/* A change of the rows of the accounts a and b (0: none) only. */
-static void changed_ids(pg_store *s, int64_t a, int64_t b) {
-    ++s->generation;
-    if (a > 0) changemarks_mark(&s->marks, a, s->generation);
-    if (b > 0) changemarks_mark(&s->marks, b, s->generation);
-}
+static void changed_all(pg_store *s) { changemarks_all(&s->marks); }
 
 static void set_err(pg_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_err(pg_store *s, const char *fmt, ...) {
@@ -661,7 +653,7 @@ static void changed_by_payload(pg_store *s, const char *p) {
         }
     }
     if (n == 0) changed_all(s);
-    else changed_ids(s, ids[0], ids[1]);
+    else changemarks_ids(&s->marks, ids[0], ids[1]);
 }
 
 /* Reads what the listening socket holds, without waiting: the LISTEN's
@@ -720,18 +712,17 @@ static void listen_watch(pg_store *s) {
 
 static uint64_t pg_generation(store *base) {
     pg_store *s = S(base);
-    if (s->gen_drained) return s->generation;
+    if (s->gen_drained) return s->marks.now;
     int was_connected = s->listen.conn != NULL;
     /* Cannot tell: assume a change. */
     if (!listen_ready(s) || !was_connected) {
-        changed_all(s);
-        return s->generation;
+        return changemarks_all(&s->marks);
     }
-    if (s->listen_ev && s->listening) return s->generation; /* on_listen keeps it current */
+    if (s->listen_ev && s->listening) return s->marks.now; /* on_listen keeps it current */
     listen_drain(s);
     listen_watch(s);
     s->gen_drained = s->in_scope && s->listening;
-    return s->generation;
+    return s->marks.now;
 }
 
 static uint64_t pg_generation_of(store *base, int64_t uid) {
@@ -1084,7 +1075,7 @@ static store_rc list_call(pg_store *s, const store_list_op *op, const char *sql,
         changed_all(s);
         return STORE_ERROR;
     }
-    if (code == STORE_OK) changed_ids(s, op->owner, op->contact); /* it wrote: the two accounts' rows */
+    if (code == STORE_OK) changemarks_ids(&s->marks, op->owner, op->contact); /* it wrote: the two accounts' rows */
     return (store_rc)code;
 }
 

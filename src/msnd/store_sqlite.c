@@ -179,8 +179,7 @@ typedef struct sq_store {
      * other processes' commits in PRAGMA data_version. Both may touch any
      * account, but for own list changes (sq_list_changed), which mark the
      * two accounts they touch in marks (store_generation_of). */
-    uint64_t generation;
-    changemarks marks;
+    changemarks marks; /* the generation (marks.now), and the accounts of own list changes */
     sqlite3_int64 seen_changes;
     sqlite3_int64 changes_at_begin; /* total changes when the last change began */
     long long seen_data_version;
@@ -236,33 +235,29 @@ static void read_start(sq_store *s) {
     s->data_version_checked = 0;
 }
 
-/* A change that may have touched any account (or that cannot be told). */
-static void changed_all(sq_store *s) { changemarks_reset(&s->marks, ++s->generation); }
-
 static uint64_t sq_generation(store *base) {
     sq_store *s = S(base);
     sqlite3_int64 changes = sqlite3_total_changes64(s->db);
     if (changes != s->seen_changes) {
         s->seen_changes = changes;
-        changed_all(s);
+        changemarks_all(&s->marks);
     }
     /* Inside a read transaction the answer cannot change: ask once. */
-    if (s->read_open && s->data_version_checked) return s->generation;
+    if (s->read_open && s->data_version_checked) return s->marks.now;
     sqlite3_stmt *st = q(s, Q_DATA_VERSION);
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
         /* Cannot tell: assume something changed. */
         if (st) sqlite3_reset(st);
-        changed_all(s);
-        return s->generation;
+        return changemarks_all(&s->marks);
     }
     long long dv = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     if (dv != s->seen_data_version) {
         s->seen_data_version = dv;
-        changed_all(s);
+        changemarks_all(&s->marks);
     }
     if (s->read_open) s->data_version_checked = 1;
-    return s->generation;
+    return s->marks.now;
 }
 
 static uint64_t sq_generation_of(store *base, int64_t uid) {
@@ -278,9 +273,7 @@ static void sq_list_changed(store *base, int64_t owner, int64_t contact) {
     sq_store *s = S(base);
     if (s->seen_changes != s->changes_at_begin) return;
     s->seen_changes = sqlite3_total_changes64(s->db);
-    ++s->generation;
-    changemarks_mark(&s->marks, owner, s->generation);
-    changemarks_mark(&s->marks, contact, s->generation);
+    changemarks_ids(&s->marks, owner, contact);
 }
 
 static void sq_read_begin(store *base) { read_start(S(base)); }

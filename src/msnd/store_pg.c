@@ -626,34 +626,21 @@ static int own_backend(const pg_store *s, int pid) {
     return 0;
 }
 
-/* What a notification's payload names (schema.c, step 4 -> 5): the ids of
- * the accounts whose rows changed, separated by spaces; empty (or anything
- * else) for a change that may touch every account. */
+/* What a notification's payload names (schema.c, step 4 -> 5): the id of
+ * the account whose rows changed; empty (or anything else) for a change
+ * that may touch every account. */
 static void changed_by_payload(pg_store *s, const char *p) {
-    int64_t ids[2] = {0, 0};
-    int n = 0;
-    while (*p) {
-        if (n == 2 || (unsigned)(*p - '1') > 8u) {
-            changed_all(s);
-            return;
-        }
-        int64_t v = 0;
-        while ((unsigned)(*p - '0') < 10u) {
-            if (v > (INT64_MAX - 9) / 10) {
-                changed_all(s);
-                return;
-            }
-            v = v * 10 + (*p++ - '0');
-        }
-        ids[n++] = v;
-        if (*p == ' ') p++;
-        else if (*p) {
-            changed_all(s);
-            return;
-        }
+    int64_t id = 0;
+    if ((unsigned)(*p - '1') > 8u) { /* empty, or not an id */
+        changed_all(s);
+        return;
     }
-    if (n == 0) changed_all(s);
-    else changemarks_ids(&s->marks, ids[0], ids[1]);
+    for (; (unsigned)(*p - '0') < 10u; p++) {
+        if (id > (INT64_MAX - 9) / 10) break;
+        id = id * 10 + (*p - '0');
+    }
+    if (*p) changed_all(s);
+    else changemarks_ids(&s->marks, id, 0);
 }
 
 /* Reads what the listening socket holds, without waiting: the LISTEN's

@@ -605,14 +605,21 @@ def test_presence_across_notification_nodes():
         assert next_presence(n, E).line == "NLN NLN %s New%%20Name" % E
 
 
-def no_presence_before_qng(c, email):
-    """PNG, then everything up to its QNG: nothing about email may come first
-    (what a fan-out sent this client in the same pass is ahead of the QNG)."""
+def drain(c):
+    """Everything c is sent up to the QNG of a PNG sent now."""
     c.send_line("PNG")
+    got = []
     while True:
         cmd = c.read_cmd()
         if cmd.name == "QNG":
-            return
+            return got
+        got.append(cmd)
+
+
+def no_presence_before_qng(c, email):
+    """PNG, then everything up to its QNG: nothing about email may come first
+    (what a fan-out sent this client in the same pass is ahead of the QNG)."""
+    for cmd in drain(c):
         assert not (cmd.name in ("NLN", "FLN", "ILN") and email in cmd.args), cmd.line
 
 
@@ -726,17 +733,6 @@ def answer(c, t):
         cmd = c.read_cmd()
         if cmd.args and cmd.args[0] == str(t):
             return cmd
-
-
-def drain(c):
-    """Everything c is sent up to the QNG of a PNG sent now."""
-    c.send_line("PNG")
-    got = []
-    while True:
-        cmd = c.read_cmd()
-        if cmd.name == "QNG":
-            return got
-        got.append(cmd)
 
 
 def test_presence_follows_list_changes_on_either_node():

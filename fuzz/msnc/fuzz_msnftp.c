@@ -43,6 +43,8 @@
 
 #include <msnc/ftp.h>
 
+#include "../fuzz_net.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define COOKIE "4242"
@@ -167,9 +169,7 @@ static int accept_peer(struct event_base *base, outcome *o) {
     return -1;
 }
 
-/* Listening msnc: connect to it. libFuzzer's timeout alarm can interrupt
- * the connect (EINTR); the connection goes on in the kernel, so wait for
- * it instead of taking the interruption for a refusal. */
+/* Listening msnc: connect to it (waiting out libFuzzer's alarm). */
 static int connect_peer(uint16_t port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sin = {0};
@@ -177,17 +177,7 @@ static int connect_peer(uint16_t port) {
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sin.sin_port = htons(port);
     if (fd < 0) abort();
-    int rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
-    if (rc != 0 && errno == EINTR) {
-        struct pollfd p = {fd, POLLOUT, 0};
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        int n;
-        while ((n = poll(&p, 1, 5000)) < 0 && errno == EINTR) {
-        }
-        if (n == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) rc = 0;
-        else errno = soerr ? soerr : ETIMEDOUT;
-    }
+    int rc = fuzz_connect(fd, (struct sockaddr *)&sin, sizeof(sin));
     if (rc != 0) {
         fprintf(stderr, "fuzz_msnftp: connecting to msnc on 127.0.0.1:%u: %s\n", (unsigned)port, strerror(errno));
         abort();

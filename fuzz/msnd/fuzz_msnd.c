@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +44,7 @@
 #include "server.h"
 #include "store.h"
 #include "../fuzz_check.h"
+#include "../fuzz_net.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -170,14 +170,7 @@ static int dial_port(uint16_t port) {
     struct sockaddr_in src = {.sin_family = AF_INET};
     src.sin_addr.s_addr = htonl(0x7F000000u | (1u + k / 62500u) << 16 | (1u + k / 250u % 250u) << 8 | (1u + k % 250u));
     int rc = bind(fd, (struct sockaddr *)&src, sizeof src);
-    if (rc == 0) rc = connect(fd, (struct sockaddr *)&a, sizeof a); /* loopback: the kernel completes it */
-    if (rc != 0 && errno == EINTR) { /* a signal of the fuzzer's: the connection goes on */
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (poll(&pfd, 1, 5000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) rc = 0;
-        else errno = soerr ? soerr : ETIMEDOUT;
-    }
+    if (rc == 0) rc = fuzz_connect(fd, (struct sockaddr *)&a, sizeof a); /* loopback: the kernel completes it */
     if (rc != 0) {
         fprintf(stderr, "fuzz_msnd: connecting to 127.0.0.1:%u: %s\n", (unsigned)port, strerror(errno));
         abort();

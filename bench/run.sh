@@ -256,6 +256,10 @@ timed() {  # timed NAME TIMEOUT CMD... : appends "wall-seconds peak-RSS-KiB" of 
   # removed before the clock starts, not truncated by the redirection
   # inside the measured time
   rm -f "$TMP/$name.out"
+  # and what earlier runs wrote is on disk before the clock starts: the
+  # kernel writing back one tool's output (450 MB of events) while the
+  # next tool runs would land in that tool's time
+  sync -f "$TMP" 2>/dev/null || sync
   s=$(date +%s.%N)
   /usr/bin/time -f '%M' -o "$TMP/$name.rss" timeout "$to" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
   rc=$?

@@ -297,6 +297,7 @@ store_rc store_group_add(store *s, int64_t owner, const char *name, long limit, 
     int attempts = 0;
     do rc = group_add_once(s, owner, name, limit, gid, ver);
     while (change_again(s, rc, ++attempts));
+    if (rc == STORE_OK && s->ops->list_changed) s->ops->list_changed(s, owner, 0);
     return rc;
 }
 

@@ -64,8 +64,9 @@ typedef struct store_ops {
     /* Optional: store_generation_of's part from the backend, <= generation;
      * without it every account reads generation. */
     uint64_t (*generation_of)(store *s, int64_t uid);
-    /* Optional: a list change by store.c's own steps (no list_add op) has
-     * committed; only owner's and contact's rows changed. */
+    /* Optional: a change by store.c's own steps (a list change where the
+     * backend has no list_add op, ADG) has committed; only owner's and
+     * contact's rows changed (contact 0: the owner's alone). */
     void (*list_changed)(store *s, int64_t owner, int64_t contact);
     void (*use_loop)(store *s, struct event_base *base); /* optional */
     store_rc (*user_add)(store *s, const char *email, const char *password, const char *name);

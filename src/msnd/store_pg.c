@@ -65,8 +65,9 @@ typedef struct pg_link {
     int nprepared;
     uint64_t next_connect_ms; /* no connection attempt before this */
     int leased;
-    int async;      /* connected for fibers: non-blocking sends */
-    int connecting; /* a fiber is parked in connect_db for this link */
+    int async;             /* connected for fibers: non-blocking sends */
+    int connecting;        /* a fiber is parked in connect_db for this link */
+    int64_t change_ids[2]; /* the accounts of the change leasing it (pg_change_begin) */
 } pg_link;
 
 typedef struct pg_store {
@@ -402,6 +403,14 @@ static store_rc rollback(pg_store *s, store_rc rc) {
 static store_rc commit(pg_store *s) {
     if (run_ok(s, "COMMIT", 0, NULL) != 0) return rollback(s, STORE_ERROR);
     changed_all(s);
+    return STORE_OK;
+}
+
+/* The commit of a change that wrote rows of accounts a and b only (an id
+ * below 1: none): their generations move, nobody else's. */
+static store_rc commit_of(pg_store *s, int64_t a, int64_t b) {
+    if (run_ok(s, "COMMIT", 0, NULL) != 0) return rollback(s, STORE_ERROR);
+    changemarks_ids(&s->marks, a, b);
     return STORE_OK;
 }
 
@@ -850,9 +859,11 @@ static store_rc pg_user_each(store *base, store_user_cb fn, void *ctx) {
 
 /* ---- settings ---- */
 
-/* One UPDATE of uid's row ($1 = uid, $2 = text), then a version bump. */
+/* One UPDATE of uid's row ($1 = uid, $2 = text), then a version bump.
+ * only_own: the column shows in uid's own rows alone (GTC), not in what
+ * other accounts read of uid (a name, BLP). */
 static store_rc update_and_bump(pg_store *s, const char *sql, const char *also, int64_t uid, const char *text,
-                                uint32_t *ver) {
+                                int only_own, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
     char b[24];
     const char *p[2] = {i64(b, uid), text};
@@ -863,24 +874,24 @@ static store_rc update_and_bump(pg_store *s, const char *sql, const char *also, 
     if (!found) return rollback(s, STORE_NOTFOUND);
     if (also && run_ok(s, also, 2, p) != 0) return rollback(s, STORE_ERROR);
     if (bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
-    return commit(s);
+    return only_own ? commit_of(s, uid, 0) : commit(s);
 }
 
 static store_rc pg_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
     /* Contacts' FL entries follow the user's own name. */
     RETRY(S(base),
           update_and_bump(S(base), "UPDATE users SET name = $2 WHERE id = $1",
-                          "UPDATE list_entries SET name = $2 WHERE contact = $1 AND list = 0", uid, name, ver));
+                          "UPDATE list_entries SET name = $2 WHERE contact = $1 AND list = 0", uid, name, 0, ver));
 }
 
 static store_rc pg_set_blp(store *base, int64_t uid, int allow, uint32_t *ver) {
     RETRY(S(base),
-          update_and_bump(S(base), "UPDATE users SET blp = $2 WHERE id = $1", NULL, uid, allow ? "AL" : "BL", ver));
+          update_and_bump(S(base), "UPDATE users SET blp = $2 WHERE id = $1", NULL, uid, allow ? "AL" : "BL", 0, ver));
 }
 
 static store_rc pg_set_gtc(store *base, int64_t uid, int prompt, uint32_t *ver) {
     RETRY(S(base),
-          update_and_bump(S(base), "UPDATE users SET gtc = $2 WHERE id = $1", NULL, uid, prompt ? "A" : "N", ver));
+          update_and_bump(S(base), "UPDATE users SET gtc = $2 WHERE id = $1", NULL, uid, prompt ? "A" : "N", 1, ver));
 }
 
 /* ---- lists ---- */
@@ -1000,13 +1011,17 @@ static int pg_change_begin(store *base, int64_t owner, int64_t contact) {
         lease_end(s, l);
         return -1;
     }
+    l->change_ids[0] = owner;
+    l->change_ids[1] = contact;
     return 0;
 }
 
 static store_rc pg_change_end(store *base, store_rc rc) {
     pg_store *s = S(base);
     pg_link *l = s->cur;
-    rc = rc == STORE_OK ? commit(s) : rollback(s, rc);
+    /* store.c's changes (ADG here; ADD and REM where list_add is not the
+     * backend's) write the two accounts' rows only */
+    rc = rc == STORE_OK ? commit_of(s, l->change_ids[0], l->change_ids[1]) : rollback(s, rc);
     lease_end(s, l);
     return rc;
 }
@@ -1102,7 +1117,7 @@ static store_rc row_rename(pg_store *s, const char *sql, int64_t owner, int64_t 
     PQclear(r);
     if (!found) return rollback(s, STORE_NOTFOUND);
     if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    return commit(s);
+    return commit_of(s, owner, 0); /* the owner's rows only */
 }
 
 static store_rc pg_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
@@ -1200,7 +1215,7 @@ static store_rc group_del(pg_store *s, int64_t owner, int gid, uint32_t *ver) {
                1, p) != 0)
         return rollback(s, STORE_ERROR);
     if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    return commit(s);
+    return commit_of(s, owner, 0); /* the owner's rows only */
 }
 
 static store_rc pg_group_del(store *base, int64_t owner, int gid, uint32_t *ver) {

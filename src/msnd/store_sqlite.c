@@ -177,9 +177,10 @@ typedef struct sq_store {
     int read_open; /* our read transaction is open */
     /* store_generation: own changes are seen in sqlite3_total_changes64,
      * other processes' commits in PRAGMA data_version. Both may touch any
-     * account, but for own list changes (sq_list_changed), which mark the
-     * two accounts they touch in marks (store_generation_of). */
-    changemarks marks; /* the generation (marks.now), and the accounts of own list changes */
+     * account, but for own changes that touch one or two accounts' rows
+     * only (list changes: sq_list_changed; groups, GTC, a contact's name:
+     * own_change), which mark those accounts (store_generation_of). */
+    changemarks marks; /* the generation (marks.now), and the accounts of own changes */
     sqlite3_int64 seen_changes;
     sqlite3_int64 changes_at_begin; /* total changes when the last change began */
     long long seen_data_version;
@@ -265,16 +266,19 @@ static uint64_t sq_generation_of(store *base, int64_t uid) {
     return changemarks_of(&S(base)->marks, uid);
 }
 
-/* store.c's list change just committed: its rows touched the owner's and
- * the contact's lists only. Counted as theirs alone, unless this handle
- * made changes before it that sq_generation has not seen yet (those may
- * touch anyone and are left to it). */
-static void sq_list_changed(store *base, int64_t owner, int64_t contact) {
-    sq_store *s = S(base);
+/* A change of this handle that touched owner's and contact's rows only (an
+ * id below 1: none) has just committed. Counted as theirs alone, unless
+ * this handle made changes before it that sq_generation has not seen yet
+ * (those may touch anyone and are left to it). */
+static void own_change(sq_store *s, int64_t owner, int64_t contact) {
     if (s->seen_changes != s->changes_at_begin) return;
     s->seen_changes = sqlite3_total_changes64(s->db);
     changemarks_ids(&s->marks, owner, contact);
 }
+
+/* store.c's list change (or ADG) just committed: owner's and contact's
+ * rows only. */
+static void sq_list_changed(store *base, int64_t owner, int64_t contact) { own_change(S(base), owner, contact); }
 
 static void sq_read_begin(store *base) { read_start(S(base)); }
 
@@ -290,6 +294,7 @@ static void sq_read_end(store *base) { read_close(S(base)); }
 
 static int begin(sq_store *s) {
     read_close(s);
+    s->changes_at_begin = sqlite3_total_changes64(s->db);
     sqlite3_stmt *st = q(s, Q_BEGIN);
     return st ? exec_done(s, st) : -1;
 }
@@ -537,8 +542,10 @@ static int bump(sq_store *s, int64_t uid, uint32_t *ver) {
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* One UPDATE keyed by uid (+ a text value), then a version bump, atomically. */
-static store_rc update_and_bump(sq_store *s, int qid, int64_t uid, const char *text, uint32_t *ver) {
+/* One UPDATE keyed by uid (+ a text value), then a version bump, atomically.
+ * only_own: the column shows in uid's own rows alone (GTC), not in what
+ * other accounts read of uid (BLP decides what its contacts see). */
+static store_rc update_and_bump(sq_store *s, int qid, int64_t uid, const char *text, int only_own, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, qid);
     if (!st) return rollback(s, STORE_ERROR);
@@ -547,7 +554,9 @@ static store_rc update_and_bump(sq_store *s, int qid, int64_t uid, const char *t
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (sqlite3_changes(s->db) == 0) return rollback(s, STORE_NOTFOUND);
     if (bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
-    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+    if (commit(s) != 0) return STORE_ERROR;
+    if (only_own) own_change(s, uid, 0);
+    return STORE_OK;
 }
 
 static store_rc sq_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
@@ -572,12 +581,12 @@ static store_rc sq_set_name(store *base, int64_t uid, const char *name, uint32_t
 
 static store_rc sq_set_blp(store *base, int64_t uid, int allow, uint32_t *ver) {
     sq_store *s = S(base);
-    return update_and_bump(s, Q_SET_BLP, uid, allow ? "AL" : "BL", ver);
+    return update_and_bump(s, Q_SET_BLP, uid, allow ? "AL" : "BL", 0, ver);
 }
 
 static store_rc sq_set_gtc(store *base, int64_t uid, int prompt, uint32_t *ver) {
     sq_store *s = S(base);
-    return update_and_bump(s, Q_SET_GTC, uid, prompt ? "A" : "N", ver);
+    return update_and_bump(s, Q_SET_GTC, uid, prompt ? "A" : "N", 1, ver);
 }
 
 static store_rc sq_list_each(store *base, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx) {
@@ -675,7 +684,6 @@ static int sq_change_begin(store *base, int64_t owner, int64_t contact) {
     /* BEGIN IMMEDIATE holds the one write lock: no row locks needed. */
     (void)owner;
     (void)contact;
-    S(base)->changes_at_begin = sqlite3_total_changes64(S(base)->db);
     return begin(S(base));
 }
 
@@ -754,7 +762,9 @@ static int sq_tx_member_delete(store *base, int64_t owner, int64_t contact, int 
 static int sq_tx_bump(store *base, int64_t uid, uint32_t *ver) { return bump(S(base), uid, ver); }
 
 /* A rename: the statement qid sets ?3 on the row of (owner ?1, key ?2),
- * STORE_NOTFOUND when there is none; the owner's list version is bumped. */
+ * STORE_NOTFOUND when there is none; the owner's list version is bumped.
+ * Only the owner's rows change (a group's name, the name the owner gave a
+ * contact). */
 static store_rc row_rename(sq_store *s, int qid, int64_t owner, int64_t key, const char *text, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, qid);
@@ -765,7 +775,9 @@ static store_rc row_rename(sq_store *s, int qid, int64_t owner, int64_t key, con
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (sqlite3_changes(s->db) == 0) return rollback(s, STORE_NOTFOUND);
     if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+    if (commit(s) != 0) return STORE_ERROR;
+    own_change(s, owner, 0);
+    return STORE_OK;
 }
 
 static store_rc sq_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
@@ -853,7 +865,9 @@ static store_rc sq_group_del(store *base, int64_t owner, int gid, uint32_t *ver)
     sqlite3_bind_int64(st, 1, owner);
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+    if (commit(s) != 0) return STORE_ERROR;
+    own_change(s, owner, 0); /* its groups and its entries' memberships */
+    return STORE_OK;
 }
 
 static store_rc sq_group_rename(store *base, int64_t owner, int gid, const char *name, uint32_t *ver) {

@@ -727,6 +727,94 @@ def test_logins_on_either_node_see_every_list_change():
             assert got == want, (step, w, node, got, want)
 
 
+def sync_own_rows(c):
+    """SYN 0 on a fresh login: (GTC, {gid: group name}, {contact: (name,
+    groups)} of FL), the rows that are the account's own alone."""
+    t = send(c, "SYN {t} 0")
+    gtc, groups, fl = None, {}, {}
+    while True:
+        cmd = c.read_cmd()
+        if not cmd.args or cmd.args[0] != str(t):
+            continue
+        if cmd.name == "GTC":
+            gtc = cmd.args[2]
+        elif cmd.name == "LSG" and len(cmd.args) > 5:
+            groups[cmd.args[4]] = cmd.args[5]
+        elif cmd.name == "LST" and cmd.args[1] == "FL" and len(cmd.args) > 6:
+            fl[cmd.args[5]] = (cmd.args[6], cmd.args[7] if len(cmd.args) > 7 else "")
+        elif cmd.name == "LST" and cmd.args[1] == "RL" and cmd.args[3] == cmd.args[4]:
+            return gtc, groups, fl
+
+
+def test_logins_on_either_node_see_group_gtc_and_name_changes():
+    """A change of an account's groups (ADG, REG, RMG), of its GTC or of the
+    name it gave a contact (REA) drops only that account's cached login
+    snapshot on the node that makes it; the other node hears of it through
+    the store (PostgreSQL reads a login's snapshot anew with its password,
+    so there this checks that read; the store unit tests check the marks).
+    Random such changes, made on either node, each followed by a
+    login of a random account on a random node: its SYN must come to show
+    exactly the groups, GTC and FL names the changes left (retried for up
+    to 5 s for the other node's notice, never accepted stale for good)."""
+    rng = random.Random(714)
+    emails = [u[0] for u in USERS]
+    model = {e: {"gtc": "A", "groups": {"0": "Other%20Contacts"}, "fl": {}} for e in emails}
+    with TwoNodes() as tn:
+        for step in range(40):
+            who = rng.choice(emails)
+            m = model[who]
+            c = login(tn.nodes[rng.randrange(2)], who, via_ds=False)
+            sync_own_rows(c)
+            others = [e for e in emails if e != who]
+            named = [g for g in m["groups"] if g != "0"]
+            op = rng.choice(["ADD", "REA", "ADG", "REG", "RMG", "GTC"])
+            if op == "ADD" or (op == "REA" and not m["fl"]):
+                other = rng.choice([e for e in others if e not in m["fl"]] or others)
+                if other in m["fl"]:
+                    op = "GTC"
+                else:
+                    t = send(c, "ADD {t} FL %s %s", other, other.split("@")[0])
+                    assert answer(c, t).name == "ADD", step
+                    m["fl"][other] = (other.split("@")[0], "0")
+            if op == "REA":
+                other = rng.choice(sorted(m["fl"]))
+                name = "n%d" % step
+                t = send(c, "REA {t} %s %s", other, name)
+                assert answer(c, t).name == "REA", step
+                m["fl"][other] = (name, m["fl"][other][1])
+            elif op == "ADG" or (op in ("REG", "RMG") and not named):
+                t = send(c, "ADG {t} g%d 0", step)
+                cmd = answer(c, t)
+                assert cmd.name == "ADG", (step, cmd.line)
+                m["groups"][cmd.args[3]] = "g%d" % step
+            elif op == "REG":
+                g = rng.choice(named)
+                t = send(c, "REG {t} %s r%d 0", g, step)
+                assert answer(c, t).name == "REG", step
+                m["groups"][g] = "r%d" % step
+            elif op == "RMG":
+                g = rng.choice(named)
+                t = send(c, "RMG {t} %s", g)
+                assert answer(c, t).name == "RMG", step
+                del m["groups"][g]
+            elif op == "GTC":
+                m["gtc"] = "N" if m["gtc"] == "A" else "A"
+                t = send(c, "GTC {t} %s", m["gtc"])
+                assert answer(c, t).name == "GTC", step
+            c.close()
+            w, node = rng.choice(emails), rng.randrange(2)
+            want = (model[w]["gtc"], dict(model[w]["groups"]), dict(model[w]["fl"]))
+            deadline = time.monotonic() + 5.0
+            while True:
+                c = login(tn.nodes[node], w, via_ds=False)
+                got = sync_own_rows(c)
+                c.close()
+                if got == want or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert got == want, (step, op, w, node, got, want)
+
+
 def answer(c, t):
     """The server's answer to trid t (a reply or an error code)."""
     while True:

@@ -741,6 +741,46 @@ static void test_generation_per_account(void **state) {
     settle_generation(f->s); /* PostgreSQL: its echo is not another change */
     assert_true(store_generation_of(f->s, a) == ga);
 
+    /* this node: a's groups, GTC and the name a gave a contact touch a's
+     * rows alone; BLP decides what a's contacts see, so it moves them */
+    int gid = -1;
+    uint32_t gv;
+    assert_int_equal(add(f->s, a, MSNP_LIST_FL, c, 0, NULL), STORE_OK);
+    settle_generation(f->s);
+    const store_sync *yc2;
+    assert_int_equal(store_sync_get(f->s, c, &yc2), STORE_OK);
+    ga = store_generation_of(f->s, a);
+    gc = store_generation_of(f->s, c);
+    assert_int_equal(store_group_add(f->s, a, "Work", 30, &gid, &gv), STORE_OK);
+    assert_true(store_generation_of(f->s, a) != ga);
+    ga = store_generation_of(f->s, a);
+    assert_int_equal(store_group_rename(f->s, a, gid, "Play", &gv), STORE_OK);
+    assert_true(store_generation_of(f->s, a) != ga);
+    ga = store_generation_of(f->s, a);
+    assert_int_equal(store_group_del(f->s, a, gid, &gv), STORE_OK);
+    assert_true(store_generation_of(f->s, a) != ga);
+    ga = store_generation_of(f->s, a);
+    assert_int_equal(store_set_gtc(f->s, a, 0, &gv), STORE_OK);
+    assert_true(store_generation_of(f->s, a) != ga);
+    ga = store_generation_of(f->s, a);
+    assert_int_equal(store_list_rename(f->s, a, c, "Cee", &gv), STORE_OK);
+    assert_true(store_generation_of(f->s, a) != ga);
+    settle_generation(f->s);
+    assert_true(store_generation_of(f->s, c) == gc);
+    assert_int_equal(store_sync_get(f->s, c, &again), STORE_OK);
+    assert_ptr_equal(again, yc2); /* c's cached block still serves */
+    store_sync_release(f->s, again);
+    assert_int_equal(store_sync_get(f->s, a, &again), STORE_OK);
+    assert_int_equal(again->user.gtc_prompt, 0); /* a's is read anew */
+    store_sync_release(f->s, again);
+    assert_int_equal(store_set_blp(f->s, a, 0, &gv), STORE_OK);
+    settle_generation(f->s);
+    assert_true(store_generation_of(f->s, c) != gc);
+    assert_int_equal(store_sync_get(f->s, c, &again), STORE_OK);
+    assert_ptr_not_equal(again, yc2);
+    store_sync_release(f->s, again);
+    store_sync_release(f->s, yc2);
+
     /* another node: d changes its name, which c's AL shows */
     gc = store_generation_of(f->s, c);
     ga = store_generation_of(f->s, a);

@@ -76,7 +76,46 @@ static const char *const sqlite_steps[] = {
     "DROP INDEX list_entries_contact;"
     "CREATE INDEX list_entries_contact ON list_entries(contact, list, owner);",
     "", /* 3 -> 4: PostgreSQL's list changes as functions; nothing here */
-    "", /* 4 -> 5: PostgreSQL's notifications name accounts; SQLite cannot tell them apart */
+    "", /* 4 -> 5: PostgreSQL's notifications name accounts */
+    /* 5 -> 6: the accounts each change touched, for the other processes
+     * sharing the file. PRAGMA data_version tells them only that another
+     * process committed, so every cached login snapshot and watcher list
+     * was dropped at any change anywhere; they now read the rows added
+     * since they last looked (store_sqlite.c) and drop only those
+     * accounts' (store_generation_of), as PostgreSQL's notifications do.
+     * Filled by triggers, so every writer (msnd user ..., older tools
+     * included) is seen. Account 0: a change that may show in any
+     * account's rows (a name, BLP, phone numbers, an account added or
+     * deleted). seq only grows: old rows are deleted from the low end
+     * (store_sqlite.c keeps the newest), never the newest row. */
+    "CREATE TABLE changes(seq INTEGER PRIMARY KEY, account INTEGER NOT NULL);"
+    "CREATE TRIGGER users_changes_ins AFTER INSERT ON users BEGIN INSERT INTO changes(account) VALUES(0); END;"
+    "CREATE TRIGGER users_changes_del AFTER DELETE ON users BEGIN INSERT INTO changes(account) VALUES(0); END;"
+    "CREATE TRIGGER users_changes_upd AFTER UPDATE ON users BEGIN INSERT INTO changes(account) VALUES("
+    " CASE WHEN NEW.id IS OLD.id AND NEW.email IS OLD.email AND NEW.name IS OLD.name AND NEW.blp IS OLD.blp"
+    " THEN NEW.id ELSE 0 END); END;"
+    "CREATE TRIGGER list_entries_changes_ins AFTER INSERT ON list_entries BEGIN"
+    " INSERT INTO changes(account) VALUES(NEW.owner), (NEW.contact); END;"
+    "CREATE TRIGGER list_entries_changes_del AFTER DELETE ON list_entries BEGIN"
+    " INSERT INTO changes(account) VALUES(OLD.owner), (OLD.contact); END;"
+    "CREATE TRIGGER list_entries_changes_upd AFTER UPDATE ON list_entries BEGIN"
+    " INSERT INTO changes(account) VALUES(OLD.owner), (OLD.contact), (NEW.owner), (NEW.contact); END;"
+    "CREATE TRIGGER groups_changes_ins AFTER INSERT ON groups BEGIN INSERT INTO changes(account) VALUES(NEW.owner); "
+    "END;"
+    "CREATE TRIGGER groups_changes_del AFTER DELETE ON groups BEGIN INSERT INTO changes(account) VALUES(OLD.owner); "
+    "END;"
+    "CREATE TRIGGER groups_changes_upd AFTER UPDATE ON groups BEGIN"
+    " INSERT INTO changes(account) VALUES(OLD.owner), (NEW.owner); END;"
+    "CREATE TRIGGER fl_groups_changes_ins AFTER INSERT ON fl_groups BEGIN"
+    " INSERT INTO changes(account) VALUES(NEW.owner); END;"
+    "CREATE TRIGGER fl_groups_changes_del AFTER DELETE ON fl_groups BEGIN"
+    " INSERT INTO changes(account) VALUES(OLD.owner); END;"
+    "CREATE TRIGGER fl_groups_changes_upd AFTER UPDATE ON fl_groups BEGIN"
+    " INSERT INTO changes(account) VALUES(OLD.owner), (NEW.owner); END;"
+    "CREATE TRIGGER props_changes_ins AFTER INSERT ON props BEGIN INSERT INTO changes(account) VALUES(0); END;"
+    "CREATE TRIGGER props_changes_del AFTER DELETE ON props BEGIN INSERT INTO changes(account) VALUES(0); END;"
+    "CREATE TRIGGER props_changes_upd AFTER UPDATE ON props BEGIN INSERT INTO changes(account) VALUES(0); END;"
+    "INSERT INTO changes(account) VALUES(0);",
 };
 
 static const char *const pg_steps[] = {
@@ -264,6 +303,17 @@ static const char *const pg_steps[] = {
     " FOR EACH ROW EXECUTE FUNCTION msnd_notify_owner();"
     "CREATE TRIGGER fl_groups_notify AFTER INSERT OR UPDATE OR DELETE ON fl_groups"
     " FOR EACH ROW EXECUTE FUNCTION msnd_notify_owner();",
+    /* 5 -> 6: GTC shows only in its account's own rows: a change of it
+     * names the account, as a new list version does (other nodes drop
+     * only that account's cached rows). */
+    "CREATE OR REPLACE FUNCTION msnd_notify_user() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    " IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND NEW.email = OLD.email AND NEW.name = OLD.name"
+    "  AND NEW.blp = OLD.blp THEN"
+    "  PERFORM pg_notify('msnd_store', NEW.id::text);"
+    " ELSE PERFORM pg_notify('msnd_store', ''); END IF;"
+    " RETURN NULL;"
+    "END $$;",
 };
 
 #define NSTEPS ((int)(sizeof sqlite_steps / sizeof sqlite_steps[0]))

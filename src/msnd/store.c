@@ -44,24 +44,17 @@ void store_read_begin(store *s) {
 
 void store_read_end(store *s) {
     if (!s || s->read_depth == 0) return;
-    if (--s->read_depth == 0) {
-        s->ops->read_end(s);
-        s->distrust = 0;
-    }
+    if (--s->read_depth == 0) s->ops->read_end(s);
 }
 
 /* The backend's own count plus the changes told: both only grow, so the
  * sum moves whenever either does. */
-uint64_t store_generation(store *s) {
-    if (s->distrust) s->told++;
-    return s->ops->generation(s) + s->told + s->told_marks.now;
-}
+uint64_t store_generation(store *s) { return s->ops->generation(s) + s->told + s->told_marks.now; }
 
 /* Three parts that each only grow for uid (the backend's, the changes told
  * of every account, those told of uid), so the sum moves when any does. */
 uint64_t store_generation_of(store *s, int64_t uid) {
     if (uid < 1) return store_generation(s);
-    if (s->distrust) s->told++;
     uint64_t backend = s->ops->generation_of ? s->ops->generation_of(s, uid) : s->ops->generation(s);
     return backend + s->told + changemarks_of(&s->told_marks, uid);
 }
@@ -70,14 +63,10 @@ void store_use_loop(store *s, struct event_base *base) {
     if (s->ops->use_loop) s->ops->use_loop(s, base);
 }
 
-void store_changed_elsewhere(store *s) {
-    s->told++;
-    if (s->read_depth > 0 && s->ops->scopes_are_snapshots) s->distrust = 1;
-}
+void store_changed_elsewhere(store *s) { s->told++; }
 
 void store_changed_elsewhere_of(store *s, int64_t uid) {
     if (uid > 0) changemarks_ids(&s->told_marks, uid, 0);
-    if (s->read_depth > 0 && s->ops->scopes_are_snapshots) s->distrust = 1;
 }
 
 int store_watchers_cached(store *s, int64_t uid, store_peer_cb fn, void *ctx) {

@@ -83,24 +83,24 @@ uint64_t store_generation(store *s);
 /* The same for the rows of one account (uid) and what is derived from them
  * (its login snapshot, its watchers): moves whenever store_generation would
  * for a change that may touch uid, and stays put for changes to other
- * accounts' lists where the backend can tell them apart: on PostgreSQL
- * every list change (its notifications name the accounts), on SQLite the
- * list changes made through this handle (another process's commits show
- * only in PRAGMA data_version, which names nothing). A change to an
- * account's name, BLP, GTC or phone numbers, which other accounts' rows
- * show, moves every account's. uid < 1: store_generation. Only compare it
- * with an earlier answer for the same uid. */
+ * accounts' rows, which both backends tell apart: PostgreSQL's
+ * notifications and SQLite's changes table (read when PRAGMA data_version
+ * shows another process's commit) name the accounts each change touched,
+ * and this handle's own changes mark theirs as they commit. A change to an
+ * account's name, BLP or phone numbers, which other accounts' rows show,
+ * moves every account's. uid < 1: store_generation. Only compare it with
+ * an earlier answer for the same uid. */
 uint64_t store_generation_of(store *s, int64_t uid);
 /* Another node said it committed a change (a peer's RL line), which the
  * backend's own notice may bring only later: store_generation moves on
- * now. Inside a read scope whose snapshot may predate that commit
- * (SQLite's read transaction) it moves on at every call until the scope
- * ends, so nothing read in that scope is kept as current. */
+ * now. Rows read inside a read scope whose snapshot predates that commit
+ * (SQLite's read transaction) are labelled with the moved generation, and
+ * the backend's notice moves it again (on SQLite at the next scope, whose
+ * PRAGMA data_version shows the commit). */
 void store_changed_elsewhere(store *s);
-/* The same for a change known to touch only uid's rows; uid < 1: rows of
- * an account this handle has nothing cached of that the backend's own
- * notice would not reach in time (only a read scope that may predate the
- * commit is distrusted, as above). */
+/* The same for a change known to touch only uid's rows; uid < 1: nothing
+ * (an account this handle has nothing cached of; the backend's notice
+ * reaches what it reads meanwhile). */
 void store_changed_elsewhere_of(store *s, int64_t uid);
 /* The event loop the store may watch its own sockets on (PostgreSQL's
  * notifications), so that store_generation need not ask the socket. */

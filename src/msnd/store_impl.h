@@ -56,7 +56,6 @@ void store_sync_cache_free(store *s);
 typedef struct store_ops {
     const char *name;
     int waits_on_fibers;
-    int scopes_are_snapshots; /* a read scope reads one snapshot (SQLite's read transaction) */
     void (*close)(store *s);
     void (*read_begin)(store *s); /* outermost scope only */
     void (*read_end)(store *s);
@@ -149,10 +148,8 @@ struct store {
     int read_depth;          /* nesting of store_read_begin (store.c) */
     struct sync_cache *sync; /* login snapshots (store.c), NULL until the first */
     /* store_changed_elsewhere: told changes, added to the backend's
-     * generation; distrust: told inside a read scope whose snapshot may
-     * predate the change (every generation differs until the scope ends). */
+     * generation. */
     uint64_t told;
-    int distrust;
     /* store_changed_elsewhere_of: changes told of one account, counted
      * apart (told_marks.now, added like told). */
     changemarks told_marks;

@@ -68,6 +68,9 @@ enum {
     Q_ROLLBACK,
     Q_BEGIN_READ,
     Q_DATA_VERSION,
+    Q_CHANGES_SINCE,
+    Q_CHANGES_TAIL,
+    Q_CHANGES_PRUNE,
     Q_COUNT
 };
 
@@ -168,6 +171,10 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_BEGIN_READ] = "BEGIN DEFERRED",
     [Q_DATA_VERSION] = "PRAGMA data_version",
+    /* the changes table (schema step 6): from the row seen last on */
+    [Q_CHANGES_SINCE] = "SELECT seq,account FROM changes WHERE seq>=?1 ORDER BY seq",
+    [Q_CHANGES_TAIL] = "SELECT coalesce(max(seq),0) FROM changes",
+    [Q_CHANGES_PRUNE] = "DELETE FROM changes WHERE seq<(SELECT max(seq) FROM changes)-?1",
 };
 
 typedef struct sq_store {
@@ -185,6 +192,11 @@ typedef struct sq_store {
     sqlite3_int64 changes_at_begin; /* total changes when the last change began */
     long long seen_data_version;
     int data_version_checked; /* in the current read transaction */
+    /* Other processes' commits: which accounts they touched, from the
+     * changes table (others_changed). */
+    sqlite3_int64 log_seen; /* the newest row read (0: none yet) */
+    int log_known;          /* log_seen is the table's newest row when it was read */
+    unsigned commits_since_prune;
 } sq_store;
 
 /* The functions below take the generic handle (store_ops); this is the
@@ -236,6 +248,59 @@ static void read_start(sq_store *s) {
     s->data_version_checked = 0;
 }
 
+/* Where the changes table ends now: every account counts as changed (what
+ * was written before is not known), and later rows are read from there. */
+static void log_restart(sq_store *s) {
+    changemarks_all(&s->marks);
+    sqlite3_stmt *st = q(s, Q_CHANGES_TAIL);
+    s->log_known = st && sqlite3_step(st) == SQLITE_ROW;
+    if (s->log_known) s->log_seen = sqlite3_column_int64(st, 0);
+    if (st) sqlite3_reset(st);
+}
+
+/* More accounts than this in one look and every account counts as changed:
+ * marking them one by one would cost more than reading them anew. */
+#define CHANGES_MARK_MAX 4096
+
+/* Another process committed (PRAGMA data_version moved): mark the accounts
+ * its rows touched, read from the changes table the triggers fill. The
+ * row seen last is read again: while it is there, nothing after it was
+ * pruned; when it is gone, the next row must follow it directly, or
+ * rows may be missing and every account counts as changed. Rows of this
+ * process's own changes are read too; they mark their accounts once more. */
+static void others_changed(sq_store *s) {
+    sqlite3_stmt *st = s->log_known ? q(s, Q_CHANGES_SINCE) : NULL;
+    if (!st) {
+        log_restart(s);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, s->log_seen);
+    sqlite3_int64 seq = s->log_seen;
+    int rc, gap_checked = 0, all = 0;
+    size_t n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        seq = sqlite3_column_int64(st, 0);
+        if (seq == s->log_seen) {
+            gap_checked = 1;
+            continue;
+        }
+        if (!gap_checked) {
+            gap_checked = 1;
+            all = seq != s->log_seen + 1;
+        }
+        sqlite3_int64 account = sqlite3_column_int64(st, 1);
+        if (all || account < 1 || ++n > CHANGES_MARK_MAX) all = 1;
+        else changemarks_ids(&s->marks, account, 0);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE || !gap_checked) { /* failed, or the table was emptied */
+        log_restart(s);
+        return;
+    }
+    s->log_seen = seq;
+    if (all) changemarks_all(&s->marks);
+}
+
 static uint64_t sq_generation(store *base) {
     sq_store *s = S(base);
     sqlite3_int64 changes = sqlite3_total_changes64(s->db);
@@ -255,7 +320,7 @@ static uint64_t sq_generation(store *base) {
     sqlite3_reset(st);
     if (dv != s->seen_data_version) {
         s->seen_data_version = dv;
-        changemarks_all(&s->marks);
+        others_changed(s);
     }
     if (s->read_open) s->data_version_checked = 1;
     return s->marks.now;
@@ -299,6 +364,24 @@ static int begin(sq_store *s) {
     return st ? exec_done(s, st) : -1;
 }
 
+/* The changes table keeps its newest rows: a process that falls further
+ * behind than this counts every account as changed (others_changed). */
+#define CHANGES_KEEP 65536
+#define CHANGES_PRUNE_EVERY 1024 /* commits */
+
+static void log_prune(sq_store *s) {
+    s->commits_since_prune = 0;
+    sqlite3_stmt *st = q(s, Q_CHANGES_PRUNE);
+    if (!st) return;
+    sqlite3_int64 before = sqlite3_total_changes64(s->db);
+    sqlite3_bind_int64(st, 1, CHANGES_KEEP);
+    sqlite3_step(st); /* failing (busy), it is tried again after the next commits */
+    sqlite3_reset(st);
+    /* Deleted log rows change no account's rows: not a change for
+     * sq_generation to count, unless it had not seen what came before. */
+    if (s->seen_changes == before) s->seen_changes = sqlite3_total_changes64(s->db);
+}
+
 static int commit(sq_store *s) {
     sqlite3_stmt *st = q(s, Q_COMMIT);
     int rc = 0;
@@ -313,6 +396,8 @@ static int commit(sq_store *s) {
             sqlite3_reset(rb);
         }
         rc = -1;
+    } else if (++s->commits_since_prune >= CHANGES_PRUNE_EVERY) {
+        log_prune(s);
     }
     read_resume(s);
     return rc;
@@ -1020,12 +1105,18 @@ static store_rc sq_import_prop(store *base, int64_t owner, const char *key, cons
 static store_rc sq_import_end(store *base, int ok) {
     sq_store *s = S(base);
     if (!ok) return rollback(s, STORE_OK);
+    /* the rows the load's triggers logged, one per row loaded, say no more
+     * than one row for every account */
+    if (sqlite3_exec(s->db,
+                     "INSERT INTO changes(account) VALUES(0);"
+                     "DELETE FROM changes WHERE seq<(SELECT max(seq) FROM changes)",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        return rollback(s, STORE_ERROR);
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
 static const store_ops sq_ops = {
     .name = "sqlite",
-    .scopes_are_snapshots = 1,
     .close = sq_close,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,

@@ -684,11 +684,11 @@ static void test_generation_own_echo(void **state) {
     store_close(admin);
 }
 
-/* Cached rows of one account survive changes to other accounts' lists on
- * PostgreSQL, whose notifications name the accounts a change touches; a
- * change to what other accounts' rows show (a name) moves every account's,
- * and SQLite, which cannot tell changes apart, moves every account's at any
- * change. Checked through the generations and through the login snapshot
+/* Cached rows of one account survive changes to other accounts' lists:
+ * another process's or node's through PostgreSQL's notifications or
+ * SQLite's changes table, which name the accounts a change touches, and
+ * this handle's own as it makes them; a change to what other accounts'
+ * rows show (a name) moves every account's. Checked through the generations and through the login snapshot
  * cache (the same block comes back while current, and a stale one is read
  * anew with the change in it). */
 static int rl_has(const store_sync *y, const char *email) {
@@ -722,13 +722,10 @@ static void test_generation_per_account(void **state) {
     assert_false(rl_has(yb, "a@x.com"));
     store_sync_release(f->s, again);
     assert_int_equal(store_sync_get(f->s, c, &again), STORE_OK);
-    if (pg_url) {
-        assert_true(store_generation_of(f->s, c) == gc);
-        assert_ptr_equal(again, yc); /* still the cached block */
-    } else {
-        assert_true(store_generation_of(f->s, c) != gc);
-        assert_ptr_not_equal(again, yc);
-    }
+    /* both backends learn which accounts it touched (PostgreSQL: the
+     * notifications; SQLite: the changes table) */
+    assert_true(store_generation_of(f->s, c) == gc);
+    assert_ptr_equal(again, yc); /* still the cached block */
     store_sync_release(f->s, again);
 
     /* this node: c adds d to AL; a's rows are not touched */
@@ -806,6 +803,65 @@ static void test_generation_per_account(void **state) {
     store_close(admin);
 }
 
+/* A raw statement on the SQLite file, as another process would run it. */
+static void file_exec(fixture *f, const char *sql) {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* SQLite's changes table: what another process's commit touched is read
+ * from it, whoever wrote (a statement outside msnd included, through the
+ * triggers); rows missing between the one read last and the next (pruned
+ * while this handle was behind) make every account count as changed. */
+static void test_sqlite_changes_log(void **state) {
+    fixture *f = *state;
+    if (pg_url) skip(); /* PostgreSQL: notifications */
+    int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com");
+    int64_t c = add_user(f->s, "c@x.com");
+    settle_generation(f->s);
+    uint64_t ga = store_generation_of(f->s, a), gb = store_generation_of(f->s, b);
+    uint64_t gc = store_generation_of(f->s, c);
+    char sql[256];
+    /* an FL entry written by hand: its owner and its contact */
+    snprintf(sql, sizeof sql, "INSERT INTO list_entries(owner,list,contact,name) VALUES(%lld,0,%lld,'b')", (long long)a,
+             (long long)b);
+    file_exec(f, sql);
+    assert_true(store_generation_of(f->s, a) != ga);
+    assert_true(store_generation_of(f->s, b) != gb);
+    assert_true(store_generation_of(f->s, c) == gc);
+    /* GTC shows in its account's rows alone; a name in everyone's */
+    ga = store_generation_of(f->s, a);
+    snprintf(sql, sizeof sql, "UPDATE users SET gtc='N' WHERE id=%lld", (long long)c);
+    file_exec(f, sql);
+    assert_true(store_generation_of(f->s, c) != gc);
+    assert_true(store_generation_of(f->s, a) == ga);
+    gc = store_generation_of(f->s, c);
+    snprintf(sql, sizeof sql, "UPDATE users SET name='Bee' WHERE id=%lld", (long long)b);
+    file_exec(f, sql);
+    assert_true(store_generation_of(f->s, a) != ga);
+    assert_true(store_generation_of(f->s, c) != gc);
+    /* rows pruned past the one read last: every account */
+    ga = store_generation_of(f->s, a);
+    gc = store_generation_of(f->s, c);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO groups(owner,gid,name) VALUES(%lld,7,'x'),(%lld,8,'y');"
+             "DELETE FROM changes WHERE seq<(SELECT max(seq) FROM changes)",
+             (long long)b, (long long)b);
+    file_exec(f, sql);
+    assert_true(store_generation_of(f->s, a) != ga);
+    assert_true(store_generation_of(f->s, c) != gc);
+    /* and from there on, by account again */
+    ga = store_generation_of(f->s, a);
+    gc = store_generation_of(f->s, c);
+    snprintf(sql, sizeof sql, "DELETE FROM groups WHERE owner=%lld AND gid=7", (long long)b);
+    file_exec(f, sql);
+    assert_true(store_generation_of(f->s, a) == ga && store_generation_of(f->s, c) == gc);
+    assert_true(store_generation_of(f->s, b) != gb);
+}
+
 static void count_peer(const store_peer *p, void *ctx) {
     (void)p;
     (*(int *)ctx)++;
@@ -813,12 +869,15 @@ static void count_peer(const store_peer *p, void *ctx) {
 
 /* A change another node tells of (a peer's RL line) before the store's own
  * notice: store_generation moves on, so the login snapshot no longer
- * answers store_watchers_cached; inside a read scope whose snapshot may
- * predate that commit (SQLite) it moves on at every call until the scope
- * ends, so nothing read in it is cached as current. */
+ * answers store_watchers_cached. Inside a read scope whose snapshot
+ * predates that commit (SQLite's read transaction), what is read there
+ * lacks the change and is labelled with the moved generation; that label
+ * stops matching once the store's notice is in (SQLite: the next scope's
+ * PRAGMA data_version and the changes table), so it is read again. */
 static void test_changed_elsewhere(void **state) {
     fixture *f = *state;
     int64_t a = add_user(f->s, "a@x.com"), b = add_user(f->s, "b@x.com");
+    int64_t c = add_user(f->s, "c@x.com");
     assert_int_equal(add(f->s, b, MSNP_LIST_FL, a, 0, NULL), STORE_OK);
     settle_generation(f->s);
     const store_sync *y;
@@ -832,19 +891,32 @@ static void test_changed_elsewhere(void **state) {
     store_changed_elsewhere(f->s);
     uint64_t g2 = store_generation(f->s);
     assert_true(g2 != g);
-    assert_true(store_generation(f->s) == g2); /* once, outside a scope */
+    assert_true(store_generation(f->s) == g2); /* once */
     assert_int_equal(store_watchers_cached(f->s, a, count_peer, &n), 0);
+
+    char err[256];
+    store *other = store_open(f->path, err, sizeof err);
+    assert_non_null(other);
+    settle_generation(f->s);
     store_read_begin(f->s);
-    uint64_t g3 = store_generation(f->s);
-    store_changed_elsewhere(f->s);
-    uint64_t g4 = store_generation(f->s);
+    uint64_t g3 = store_generation_of(f->s, a); /* the scope's snapshot is taken */
+    n = 0;
+    assert_int_equal(store_watchers_each(f->s, a, count_peer, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(add(other, c, MSNP_LIST_FL, a, 0, NULL), STORE_OK); /* another node: c watches a */
+    store_changed_elsewhere_of(f->s, a);                                 /* its RL line */
+    uint64_t g4 = store_generation_of(f->s, a);
     assert_true(g4 != g3);
-    if (!pg_url) /* SQLite's scope is one snapshot: distrusted until it ends */
-        assert_true(store_generation(f->s) != g4);
-    else /* PostgreSQL reads each statement afresh: once is enough */ assert_true(store_generation(f->s) == g4);
+    n = 0;
+    assert_int_equal(store_watchers_each(f->s, a, count_peer, &n), STORE_OK);
+    if (!pg_url) assert_int_equal(n, 1); /* read in the old snapshot */
     store_read_end(f->s);
-    uint64_t g5 = store_generation(f->s);
-    assert_true(store_generation(f->s) == g5);
+    for (int i = 0; i < 500 && store_generation_of(f->s, a) == g4; i++) usleep(10000);
+    assert_true(store_generation_of(f->s, a) != g4); /* g4's rows are not current */
+    n = 0;
+    assert_int_equal(store_watchers_each(f->s, a, count_peer, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    store_close(other);
 }
 
 /* More snapshots than the cache holds (8 MiB: 200 accounts of about 50 KB
@@ -1329,6 +1401,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sync_cache_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_per_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_changes_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v2_covering_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v3_list_functions, setup, teardown),

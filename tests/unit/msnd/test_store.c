@@ -803,6 +803,27 @@ static void test_generation_per_account(void **state) {
     store_close(admin);
 }
 
+/* GTC shows in its own account's rows alone: another node's or process's
+ * change of it moves that account's generation and no other's (PostgreSQL:
+ * its notification names the account, schema step 6; SQLite: the changes
+ * table). */
+static void test_gtc_elsewhere_names_its_account(void **state) {
+    fixture *f = *state;
+    int64_t a = add_user(f->s, "a@x.com"), c = add_user(f->s, "c@x.com");
+    char err[256];
+    store *other = store_open(f->path, err, sizeof err);
+    assert_non_null(other);
+    settle_generation(f->s);
+    uint64_t ga = store_generation_of(f->s, a), gc = store_generation_of(f->s, c);
+    uint32_t v;
+    assert_int_equal(store_set_gtc(other, c, 0, &v), STORE_OK);
+    for (int i = 0; i < 500 && store_generation_of(f->s, c) == gc; i++) usleep(10000);
+    assert_true(store_generation_of(f->s, c) != gc);
+    settle_generation(f->s);
+    assert_true(store_generation_of(f->s, a) == ga);
+    store_close(other);
+}
+
 /* A raw statement on the SQLite file, as another process would run it. */
 static void file_exec(fixture *f, const char *sql) {
     sqlite3 *db;
@@ -1402,6 +1423,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_per_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_changes_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gtc_elsewhere_names_its_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v2_covering_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v3_list_functions, setup, teardown),

@@ -91,9 +91,13 @@ static const char *const sqlite_steps[] = {
     "CREATE TABLE changes(seq INTEGER PRIMARY KEY, account INTEGER NOT NULL);"
     "CREATE TRIGGER users_changes_ins AFTER INSERT ON users BEGIN INSERT INTO changes(account) VALUES(0); END;"
     "CREATE TRIGGER users_changes_del AFTER DELETE ON users BEGIN INSERT INTO changes(account) VALUES(0); END;"
-    "CREATE TRIGGER users_changes_upd AFTER UPDATE ON users BEGIN INSERT INTO changes(account) VALUES("
-    " CASE WHEN NEW.id IS OLD.id AND NEW.email IS OLD.email AND NEW.name IS OLD.name AND NEW.blp IS OLD.blp"
-    " THEN NEW.id ELSE 0 END); END;"
+    /* a new list version alone is not logged: every change that bumps one
+     * writes rows that are */
+    "CREATE TRIGGER users_changes_upd AFTER UPDATE ON users"
+    " WHEN NEW.id IS NOT OLD.id OR NEW.email IS NOT OLD.email OR NEW.name IS NOT OLD.name"
+    " OR NEW.blp IS NOT OLD.blp OR NEW.gtc IS NOT OLD.gtc OR NEW.password IS NOT OLD.password BEGIN"
+    " INSERT INTO changes(account) VALUES(CASE WHEN NEW.id IS OLD.id AND NEW.email IS OLD.email"
+    " AND NEW.name IS OLD.name AND NEW.blp IS OLD.blp THEN NEW.id ELSE 0 END); END;"
     "CREATE TRIGGER list_entries_changes_ins AFTER INSERT ON list_entries BEGIN"
     " INSERT INTO changes(account) VALUES(NEW.owner), (NEW.contact); END;"
     "CREATE TRIGGER list_entries_changes_del AFTER DELETE ON list_entries BEGIN"

@@ -680,6 +680,20 @@ def sync_view(c):
             return view
 
 
+def view_at_login(node, email, view, want):
+    """What view(c) shows at a fresh login of email on node: logins are
+    tried again for up to 5 s while it is not want (the other node's change
+    is seen once its notice has arrived), and the last answer returned."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        c = login(node, email, via_ds=False)
+        got = view(c)
+        c.close()
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
 def test_logins_on_either_node_see_every_list_change():
     """Each node keeps the login snapshots of the accounts it has read,
     dropped when a change touches the account's rows (SQLite: any change;
@@ -716,14 +730,7 @@ def test_logins_on_either_node_see_every_list_change():
             c.close()
             w, node = rng.choice(emails), rng.randrange(2)
             want = dict(model[w], RL={e for e in emails if w in model[e]["FL"]})
-            deadline = time.monotonic() + 5.0
-            while True:
-                c = login(tn.nodes[node], w, via_ds=False)
-                got = sync_view(c)
-                c.close()
-                if got == want or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
+            got = view_at_login(tn.nodes[node], w, sync_view, want)
             assert got == want, (step, w, node, got, want)
 
 
@@ -804,14 +811,7 @@ def test_logins_on_either_node_see_group_gtc_and_name_changes():
             c.close()
             w, node = rng.choice(emails), rng.randrange(2)
             want = (model[w]["gtc"], dict(model[w]["groups"]), dict(model[w]["fl"]))
-            deadline = time.monotonic() + 5.0
-            while True:
-                c = login(tn.nodes[node], w, via_ds=False)
-                got = sync_own_rows(c)
-                c.close()
-                if got == want or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
+            got = view_at_login(tn.nodes[node], w, sync_own_rows, want)
             assert got == want, (step, op, w, node, got, want)
 
 

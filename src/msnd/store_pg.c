@@ -67,7 +67,7 @@ typedef struct pg_link {
     int leased;
     int async;             /* connected for fibers: non-blocking sends */
     int connecting;        /* a fiber is parked in connect_db for this link */
-    int64_t change_ids[2]; /* the accounts of the change leasing it (pg_change_begin) */
+    int64_t change_ids[2]; /* the users rows the change leasing it locked (pg_change_begin) */
 } pg_link;
 
 typedef struct pg_store {
@@ -1019,8 +1019,10 @@ static int pg_change_begin(store *base, int64_t owner, int64_t contact) {
 static store_rc pg_change_end(store *base, store_rc rc) {
     pg_store *s = S(base);
     pg_link *l = s->cur;
-    /* store.c's changes (ADG here; ADD and REM where list_add is not the
-     * backend's) write the two accounts' rows only */
+    /* The only change store.c makes here is ADG (ADD and REM are the
+     * schema's functions: list_call), which writes the owner's rows alone,
+     * the ones change_begin locked. (For ADD and REM of AL/BL the locked
+     * rows would not name the contact, whose rows the entry also touches.) */
     rc = rc == STORE_OK ? commit_of(s, l->change_ids[0], l->change_ids[1]) : rollback(s, rc);
     lease_end(s, l);
     return rc;

@@ -49,21 +49,19 @@ void store_read_end(store *s) {
 
 /* The backend's own count plus the changes told: both only grow, so the
  * sum moves whenever either does. */
-uint64_t store_generation(store *s) { return s->ops->generation(s) + s->told + s->told_marks.now; }
+uint64_t store_generation(store *s) { return s->ops->generation(s) + s->told_marks.now; }
 
-/* Three parts that each only grow for uid (the backend's, the changes told
- * of every account, those told of uid), so the sum moves when any does. */
+/* Two parts that each only grow for uid (the backend's, the changes told
+ * of uid), so the sum moves when either does. */
 uint64_t store_generation_of(store *s, int64_t uid) {
     if (uid < 1) return store_generation(s);
     uint64_t backend = s->ops->generation_of ? s->ops->generation_of(s, uid) : s->ops->generation(s);
-    return backend + s->told + changemarks_of(&s->told_marks, uid);
+    return backend + changemarks_of(&s->told_marks, uid);
 }
 
 void store_use_loop(store *s, struct event_base *base) {
     if (s->ops->use_loop) s->ops->use_loop(s, base);
 }
-
-void store_changed_elsewhere(store *s) { s->told++; }
 
 void store_changed_elsewhere_of(store *s, int64_t uid) {
     if (uid > 0) changemarks_ids(&s->told_marks, uid, 0);

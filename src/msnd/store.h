@@ -91,16 +91,15 @@ uint64_t store_generation(store *s);
  * moves every account's. uid < 1: store_generation. Only compare it with
  * an earlier answer for the same uid. */
 uint64_t store_generation_of(store *s, int64_t uid);
-/* Another node said it committed a change (a peer's RL line), which the
- * backend's own notice may bring only later: store_generation moves on
- * now. Rows read inside a read scope whose snapshot predates that commit
- * (SQLite's read transaction) are labelled with the moved generation, and
- * the backend's notice moves it again (on SQLite at the next scope, whose
- * PRAGMA data_version shows the commit). */
-void store_changed_elsewhere(store *s);
-/* The same for a change known to touch only uid's rows; uid < 1: nothing
- * (an account this handle has nothing cached of; the backend's notice
- * reaches what it reads meanwhile). */
+/* Another node said it committed a change to uid's rows (a peer's RL
+ * line), which the backend's own notice may bring only later:
+ * store_generation_of uid (and store_generation) moves on now. Rows read
+ * inside a read scope whose snapshot predates that commit (SQLite's read
+ * transaction) are labelled with the moved generation, and the backend's
+ * notice moves it again (on SQLite at the next scope, whose PRAGMA
+ * data_version shows the commit). uid < 1: nothing (an account this handle
+ * has nothing cached of; the backend's notice reaches what it reads
+ * meanwhile). */
 void store_changed_elsewhere_of(store *s, int64_t uid);
 /* The event loop the store may watch its own sockets on (PostgreSQL's
  * notifications), so that store_generation need not ask the socket. */

@@ -147,11 +147,8 @@ struct store {
     const store_ops *ops;
     int read_depth;          /* nesting of store_read_begin (store.c) */
     struct sync_cache *sync; /* login snapshots (store.c), NULL until the first */
-    /* store_changed_elsewhere: told changes, added to the backend's
-     * generation. */
-    uint64_t told;
     /* store_changed_elsewhere_of: changes told of one account, counted
-     * apart (told_marks.now, added like told). */
+     * apart from the backend's (told_marks.now added to its generation). */
     changemarks told_marks;
     char err[256];
 };

@@ -909,7 +909,7 @@ static void test_changed_elsewhere(void **state) {
     assert_int_equal(n, 1);                                              /* b watches a */
     assert_int_equal(store_watchers_cached(f->s, b, count_peer, &n), 0); /* never read */
     uint64_t g = store_generation(f->s);
-    store_changed_elsewhere(f->s);
+    store_changed_elsewhere_of(f->s, a);
     uint64_t g2 = store_generation(f->s);
     assert_true(g2 != g);
     assert_true(store_generation(f->s) == g2); /* once */

@@ -20,6 +20,7 @@
 
 #include "fiber.h"
 #include "log.h"
+#include "msnkit/text.h"
 #include "peering.h"
 #include "sb.h"
 #include "sbgate.h"
@@ -181,19 +182,29 @@ int link_secret_check(link_in *p, const char *given, const char *refusal, const 
     return -1;
 }
 
-/* HELLO 1 <sb-host:port> <secret|-> from a switchboard. */
+/* HELLO <version> <sb-host:port> <secret|-> from a switchboard. Version 2
+ * also understands UNKNOWN answers (the cookie or callee is another
+ * node's); a version-1 switchboard is told NO instead, as before. */
 static int sb_hello(link_in *p, char **tok, int n) {
     msnp_str host;
     uint16_t port;
-    if (n != 4 || strcmp(tok[0], "HELLO") != 0 || strcmp(tok[1], "1") != 0) return -1;
+    if (n != 4 || strcmp(tok[0], "HELLO") != 0 || (strcmp(tok[1], "1") != 0 && strcmp(tok[1], "2") != 0)) return -1;
     if (!link_token_ok(tok[2], sizeof p->sb_addr) || msnp_split_hostport(msnp_str_c(tok[2]), &host, &port, 1) != 0)
         return -1;
     if (link_secret_check(p, tok[3], "switchboard link refused: wrong secret", tok[2]) != 0) return -1;
     snprintf(p->sb_addr, sizeof p->sb_addr, "%s", tok[2]);
     p->hello = 1;
+    p->sb_version = tok[1][0] - '0';
     bufferevent_set_timeouts(p->bev, NULL, NULL); /* a linked switchboard may be quiet */
-    LOGI("switchboard linked", "sb=%s", p->sb_addr);
-    return link_send(p->bev, "HELLO 1 OK\r\n");
+    LOGI("switchboard linked", "sb=%s version=%d", p->sb_addr, p->sb_version);
+    return link_send(p->bev, "HELLO %d OK\r\n", p->sb_version);
+}
+
+/* The refusal for an answer other than yes: UNKNOWN (ask another node)
+ * only to a switchboard that understands it; a peer node asks the node it
+ * knows the callee to be on, so it gets NO. */
+static const char *refusal(const link_in *p, int answer) {
+    return answer == SBGATE_ELSEWHERE && !p->ns_peer && p->sb_version >= 2 ? "UNKNOWN" : "NO";
 }
 int link_answer_ring(link_in *p, char **tok, int n, const char *sb_addr) {
     msnd_server *s = p->L->s;
@@ -205,9 +216,9 @@ int link_answer_ring(link_in *p, char **tok, int n, const char *sb_addr) {
         !link_token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1) ||
         email_normalize(msnp_str_c(tok[6]), email, sizeof email) != 0)
         return -1;
-    if (sbgate_ring(s, caller, tok[5], email, (uint32_t)sid, tok[3], sb_addr, name, sizeof name) == 0)
-        return link_send(p->bev, "RING %s OK %s\r\n", tok[1], name);
-    return link_send(p->bev, "RING %s NO\r\n", tok[1]);
+    int r = sbgate_ring(s, caller, tok[5], email, (uint32_t)sid, tok[3], sb_addr, name, sizeof name);
+    if (r == 0) return link_send(p->bev, "RING %s OK %s\r\n", tok[1], name);
+    return link_send(p->bev, "RING %s %s\r\n", tok[1], refusal(p, r));
 }
 
 /* A linked switchboard's questions: AUTH and RING. */
@@ -218,9 +229,9 @@ static int sb_request(link_in *p, char **tok, int n) {
         if (!link_token_ok(tok[1], 16) || !link_token_ok(tok[2], SB_COOKIE_MAX) ||
             email_normalize(msnp_str_c(tok[3]), email, sizeof email) != 0)
             return -1;
-        if (sbgate_auth(s, tok[2], email, name, sizeof name) == 0)
-            return link_send(p->bev, "AUTH %s OK %s\r\n", tok[1], name);
-        return link_send(p->bev, "AUTH %s NO\r\n", tok[1]);
+        int r = sbgate_auth(s, tok[2], email, name, sizeof name);
+        if (r == 0) return link_send(p->bev, "AUTH %s OK %s\r\n", tok[1], name);
+        return link_send(p->bev, "AUTH %s %s\r\n", tok[1], refusal(p, r));
     }
     return link_answer_ring(p, tok, n, p->sb_addr);
 }
@@ -493,6 +504,8 @@ int link_next_sb(msnd_server *s, char *out, size_t cap) {
 /* ================= dialled links (switchboard side, peering) ================= */
 
 static void node_dial(ns_link *nl);
+static link_req *new_request(ns_link *nl, conn *c, uint32_t trid, req_kind kind, uint32_t *wire_id);
+static void drop_request(ns_link *nl, link_req *r);
 
 static void complete(ns_link *nl, uint32_t idx, int answer, const char *name) {
     link_req r = nl->reqs[idx];
@@ -503,6 +516,51 @@ static void complete(ns_link *nl, uint32_t idx, int answer, const char *name) {
     msnd_server *s = nl->L->s;
     if (r.kind == REQ_AUTH) sb_auth_done(s, r.c, r.trid, answer, r.email, name);
     else sb_ring_done(s, r.c, r.trid, r.session_id, r.email, r.cookie, answer, name);
+}
+
+static int send_request(ns_link *nl, const link_req *r, uint32_t id) {
+    if (r->kind == REQ_AUTH) return link_send(nl->bev, "AUTH %u %s %s\r\n", id, r->cookie, r->email);
+    int rc = link_send(nl->bev, "RING %u %u %s %s %s %s\r\n", id, r->session_id, r->cookie, r->caller, r->caller_name,
+                       r->email);
+    if (rc == 0) out_kick(nl);
+    return rc;
+}
+
+/* The node asked said the cookie or callee is not its own (UNKNOWN): ask
+ * the next linked node in --ns-links order, the request keeping its
+ * deadline; when every node has said so, the answer is no. A user who
+ * logged in to a node other than the one its e-mail's hash picks (directly,
+ * or while --ns-nodes lists differed) is found this way, and a cookie tried
+ * with the wrong e-mail reaches the node that issued it, which consumes it. */
+static void ask_next_node(ns_link *nl, uint32_t idx) {
+    links *L = nl->L;
+    link_req was = nl->reqs[idx];
+    size_t k = L->nnodes;
+    uint16_t asked = was.asked;
+    while (was.c && asked < L->nnodes) {
+        size_t i = (was.first + asked++) % L->nnodes;
+        if (L->nodes[i].up) {
+            k = i;
+            break;
+        }
+    }
+    if (k == L->nnodes) {
+        complete(nl, idx, SB_ANSWER_NO, NULL);
+        return;
+    }
+    ns_link *next = &L->nodes[k];
+    uint32_t id;
+    link_req *r = new_request(next, was.c, was.trid, was.kind, &id);
+    if (!r) {
+        complete(nl, idx, SB_ANSWER_UNAVAILABLE, NULL);
+        return;
+    }
+    uint16_t gen = r->gen;
+    *r = was;
+    r->gen = gen;
+    r->asked = asked;
+    drop_request(nl, &nl->reqs[idx]);
+    if (send_request(next, r, id) != 0) complete(next, id & 0xFFFFu, SB_ANSWER_UNAVAILABLE, NULL);
 }
 
 static void fail_all(ns_link *nl) {
@@ -533,7 +591,7 @@ void link_out_down(ns_link *nl, const char *why) {
 static int node_answer(ns_link *nl, char **tok, int n) {
     if (!nl->up) {
         /* A notification peer answers in the version PEER asked for. */
-        if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], nl->is_peer ? PEERING_VERSION : "1") &&
+        if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], nl->is_peer ? PEERING_VERSION : SB_LINK_VERSION) &&
             !strcmp(tok[2], "OK")) {
             nl->up = 1;
             nl->retry_ms = LINK_RETRY_MIN_MS;
@@ -563,6 +621,8 @@ static int node_answer(ns_link *nl, char **tok, int n) {
         complete(nl, idx, SB_ANSWER_YES, tok[3]);
     } else if (!strcmp(tok[2], "NO")) {
         complete(nl, idx, SB_ANSWER_NO, NULL);
+    } else if (!strcmp(tok[2], "UNKNOWN") && n == 3 && !nl->is_peer) {
+        ask_next_node(nl, idx);
     } else {
         return -1;
     }
@@ -596,7 +656,9 @@ static void node_event(struct bufferevent *bev, short what, void *arg) {
         server_keepalive(bufferevent_getfd(bev), nl->L->s->cfg.tcp_keepalive);
         const msnd_server *s = nl->L->s;
         if (nl->is_peer) peering_introduce(nl);
-        else link_send(bev, "HELLO 1 %s %s\r\n", nl->L->sb_addr, s->cfg.link_secret[0] ? s->cfg.link_secret : "-");
+        else
+            link_send(bev, "HELLO " SB_LINK_VERSION " %s %s\r\n", nl->L->sb_addr,
+                      s->cfg.link_secret[0] ? s->cfg.link_secret : "-");
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
@@ -679,13 +741,6 @@ int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, 
     return link_dial_list(L, ns_links, "--ns-links", 0, &L->nodes, &L->nnodes, err, errcap);
 }
 
-static ns_link *node_for(msnd_server *s, const char *email) {
-    links *L = s->links;
-    if (!L || L->nnodes == 0) return NULL;
-    ns_link *nl = &L->nodes[server_email_hash(email) % L->nnodes];
-    return nl->up ? nl : NULL;
-}
-
 /* A free request slot, growing the table up to LINK_MAX_PENDING. */
 static link_req *new_request(ns_link *nl, conn *c, uint32_t trid, req_kind kind, uint32_t *wire_id) {
     if (nl->nfree == 0) {
@@ -726,40 +781,49 @@ static void drop_request(ns_link *nl, link_req *r) {
     nl->used--;
 }
 
-int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, const char *email) {
-    ns_link *nl = node_for(s, email);
+/* A request to nl; the text fields were checked by the caller (the
+ * client's command) and are kept whole or refused. */
+static link_req *ask(ns_link *nl, conn *c, uint32_t trid, req_kind kind, uint32_t session_id, const char *cookie,
+                     const char *email, const char *caller, const char *caller_name) {
     uint32_t id;
-    link_req *r = nl ? new_request(nl, c, trid, REQ_AUTH, &id) : NULL;
-    if (!r) return -1;
-    snprintf(r->cookie, sizeof r->cookie, "%s", cookie);
-    snprintf(r->email, sizeof r->email, "%s", email);
-    if (link_send(nl->bev, "AUTH %u %s %s\r\n", id, cookie, email) != 0) {
+    link_req *r = nl ? new_request(nl, c, trid, kind, &id) : NULL;
+    if (!r) return NULL;
+    r->session_id = session_id;
+    r->asked = 1;
+    if (msnkit_copy(r->cookie, sizeof r->cookie, cookie) != 0 || msnkit_copy(r->email, sizeof r->email, email) != 0 ||
+        msnkit_copy(r->caller, sizeof r->caller, caller) != 0 ||
+        msnkit_copy(r->caller_name, sizeof r->caller_name, caller_name) != 0 || send_request(nl, r, id) != 0) {
         drop_request(nl, r);
-        return -1;
+        return NULL;
     }
-    return 0;
+    return r;
+}
+
+/* Ask the node the e-mail's hash picks (NULL while it is unlinked: the
+ * client hears that the service is unavailable). */
+static link_req *ask_by_email(msnd_server *s, conn *c, uint32_t trid, req_kind kind, uint32_t session_id,
+                              const char *cookie, const char *email, const char *caller, const char *caller_name) {
+    links *L = s->links;
+    if (!L || L->nnodes == 0) return NULL;
+    size_t first = server_email_hash(email) % L->nnodes;
+    if (!L->nodes[first].up) return NULL;
+    link_req *r = ask(&L->nodes[first], c, trid, kind, session_id, cookie, email, caller, caller_name);
+    if (r) r->first = (uint16_t)first;
+    return r;
+}
+
+int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, const char *email) {
+    return ask_by_email(s, c, trid, REQ_AUTH, 0, cookie, email, "", "") ? 0 : -1;
 }
 
 int link_out_ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie, const char *caller,
                       const char *caller_name, const char *callee) {
-    uint32_t id;
-    link_req *r = nl ? new_request(nl, c, trid, REQ_RING, &id) : NULL;
-    if (!r) return -1;
-    r->session_id = session_id;
-    snprintf(r->cookie, sizeof r->cookie, "%s", cookie);
-    snprintf(r->email, sizeof r->email, "%s", callee);
-    if (link_send(nl->bev, "RING %u %u %s %s %s %s\r\n", id, session_id, cookie, caller, caller_name, callee) != 0) {
-        drop_request(nl, r);
-        return -1;
-    }
-    out_kick(nl);
-    return 0;
+    return ask(nl, c, trid, REQ_RING, session_id, cookie, callee, caller, caller_name) ? 0 : -1;
 }
 
 int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie, const char *caller,
                   const char *caller_name, const char *callee) {
-    ns_link *nl = node_for(s, callee);
-    return nl ? link_out_ask_ring(nl, c, trid, session_id, cookie, caller, caller_name, callee) : -1;
+    return ask_by_email(s, c, trid, REQ_RING, session_id, cookie, callee, caller, caller_name) ? 0 : -1;
 }
 
 /* Every link requests can wait on: to notification servers (--ns-links)

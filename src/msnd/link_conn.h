@@ -20,6 +20,8 @@
 #define LINK_MAX_PEERS 256u         /* switchboards and peers linked to one NS */
 #define LINK_RETRY_MIN_MS 100
 #define LINK_RETRY_MAX_MS 5000
+/* HELLO version a switchboard sends; notification servers accept 1 and 2 */
+#define SB_LINK_VERSION "2"
 
 struct bufferevent;
 
@@ -34,8 +36,15 @@ typedef struct link_req {
     conn *c; /* NULL once the client has gone */
     uint32_t trid, session_id;
     uint64_t deadline_ms;
+    /* A switchboard asks the node the e-mail's hash picks first (`first`),
+     * then, while the answer is UNKNOWN, the other nodes in turn: `asked`
+     * of them so far. */
+    uint16_t first, asked;
     char cookie[SB_COOKIE_MAX];
     char email[MSNP_MAX_EMAIL + 1]; /* AUTH: the user; RING: the callee */
+    /* RING: asked again of another node */
+    char caller[MSNP_MAX_EMAIL + 1];
+    char caller_name[MSNP_MAX_NAME_ENCODED + 1];
 } link_req;
 
 /* A link this process dials to a notification server: a switchboard's
@@ -67,6 +76,7 @@ struct link_in {
     struct bufferevent *bev;
     char sb_addr[CFG_ADDR]; /* the switchboard's client address, or the peer node's link address */
     int hello;
+    int sb_version;         /* a switchboard: its HELLO version (2 understands "not mine": UNKNOWN) */
     int refused;            /* ERR sent: close once it is out */
     int ns_peer;            /* not a switchboard: another notification server telling its users' presence */
     char peer_sb[CFG_ADDR]; /* ns_peer: where its switchboard's clients connect ("" if none) */

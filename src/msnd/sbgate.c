@@ -25,7 +25,8 @@ void sbgate_name_of(msnd_server *s, const char *email, char *out, size_t cap) {
 }
 
 int sbgate_auth(msnd_server *s, const char *cookie, const char *email, char *name, size_t namecap) {
-    if (sbreg_redeem(s->sbreg, cookie, email, 0, server_now_ms()) != 0) return -1;
+    int r = sbreg_redeem(s->sbreg, cookie, email, 0, server_now_ms());
+    if (r != 0) return r == SBREG_UNKNOWN ? SBGATE_ELSEWHERE : SBGATE_NO;
     sbgate_name_of(s, email, name, namecap);
     return 0;
 }
@@ -33,11 +34,12 @@ int sbgate_auth(msnd_server *s, const char *cookie, const char *email, char *nam
 int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee, uint32_t session_id,
                 const char *cookie, const char *sb_addr, char *callee_name, size_t namecap) {
     conn *target = presence_find(s->presence, callee);
-    if (!target || target->state != NS_AUTH || target->closing || !privacy_status_visible(target->status)) return -1;
+    if (!target || target->state != NS_AUTH || target->closing) return SBGATE_ELSEWHERE;
+    if (!privacy_status_visible(target->status)) return SBGATE_NO;
     store_user u;
-    if (!s->store || store_user_get(s->store, caller, &u) != STORE_OK) return -1;
+    if (!s->store || store_user_get(s->store, caller, &u) != STORE_OK) return SBGATE_NO;
     memset(u.password, 0, sizeof u.password);
-    if (presence_allowed(s, target->uid, target->blp_allow, u.id) != 1) return -1;
+    if (presence_allowed(s, target->uid, target->blp_allow, u.id) != 1) return SBGATE_NO;
     char addr[CFG_ADDR], sid[16];
     if (sb_addr) snprintf(addr, sizeof addr, "%s", sb_addr);
     else server_advertised(s, target, CONN_SB, addr, sizeof addr);

@@ -125,7 +125,7 @@ int sbreg_redeem_name(sbreg *r, const char *cookie, const char *email, uint32_t 
                       size_t namecap) {
     if (name && namecap) name[0] = '\0';
     ticket *t = strmap_del(r->tickets, cookie);
-    if (!t) return -1;
+    if (!t) return SBREG_UNKNOWN;
     /* Whatever the outcome, that invitation is over: the caller may ring
      * again. */
     if (t->session_id) {
@@ -135,7 +135,7 @@ int sbreg_redeem_name(sbreg *r, const char *cookie, const char *email, uint32_t 
     int ok = t->expires_ms > now_ms && strcmp(t->email, email) == 0 && t->session_id == session_id;
     if (ok && name && namecap && t->name) snprintf(name, namecap, "%s", t->name);
     ticket_gone(r, t);
-    return ok ? 0 : -1;
+    return ok ? 0 : SBREG_REFUSED;
 }
 
 int sbreg_set_name(sbreg *r, const char *cookie, const char *name) {

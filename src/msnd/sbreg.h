@@ -40,7 +40,12 @@ void sbreg_free(sbreg *r);
  * Returns 0, or -1 when too many cookies are outstanding / out of memory. */
 int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expires_ms, char *cookie, size_t cap);
 /* Consume a cookie. Returns 0 if it existed, was not expired, belonged to
- * email and to session_id (0 for XFR cookies); -1 otherwise. */
+ * email and to session_id (0 for XFR cookies); SBREG_REFUSED if it existed
+ * but one of those did not hold (it is consumed all the same);
+ * SBREG_UNKNOWN if this registry never issued it or it is gone. A cluster
+ * tells the last two apart: an unknown cookie may be another node's. */
+#define SBREG_UNKNOWN (-1)
+#define SBREG_REFUSED (-2)
 int sbreg_redeem(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms);
 /* The same, also returning the friendly name recorded with sbreg_set_name
  * ("" when none was). */

@@ -233,6 +233,7 @@ class MsndServer:
         self.log_file = os.path.join(self.dir, "msnd.log")
         self.proc = None
         self.ds = self.ns = self.sb = None
+        self.ns_nodes, self.sbs = [], []
         for u in self.users:
             self.add_user(*u)
 
@@ -285,7 +286,13 @@ class MsndServer:
                 role, _, addr = line.strip().partition("=")
                 host, _, port = addr.rpartition(":")
                 setattr(self, role, (host, int(port)))
+        self.ns_nodes = [self.ns]
+        self.sbs = [self.sb]
         return self
+
+    def source(self, k):
+        """The k-th extra address a client may connect from (0-5)."""
+        return "127.0.0.%d" % (2 + k)
 
     def stop(self, timeout=10.0):
         if not self.proc:
@@ -332,6 +339,21 @@ class MsndServer:
         if exc_type is not None:
             print("---- msnd log ----\n" + self.log_text()[-6000:])
         self.cleanup()
+
+
+def topology():
+    """"cluster" when MSND_TEST_TOPOLOGY=cluster: the suites run on a DS, three
+    notification nodes and two switchboard processes in network namespaces,
+    on PostgreSQL (netcluster.py); anything else is one msnd process."""
+    return "cluster" if os.environ.get("MSND_TEST_TOPOLOGY", "") == "cluster" else "single"
+
+
+def new_server(msnd, args=(), users=(), workdir=None):
+    """The msnd under test: one process, or the cluster (topology())."""
+    if topology() == "cluster":
+        import netcluster
+        return netcluster.MsndCluster(msnd, args=args, users=users, workdir=workdir)
+    return MsndServer(msnd, args=args, users=users, workdir=workdir)
 
 
 _copies = [0]
@@ -395,7 +417,7 @@ def login(srv, email, password, version="MSNP7", via_ds=True, timeout=DEFAULT_TI
     return c
 
 
-def _addr(s):
+def addr_of(s):
     host, _, port = s.rpartition(":")
     return (host, int(port))
 
@@ -405,7 +427,7 @@ def open_switchboard(srv, ns_client, timeout=DEFAULT_TIMEOUT):
     t = ns_client.trid()
     ns_client.send_line("XFR %d SB" % t)
     x = ns_client.expect("XFR")
-    sb = Client(_addr(x.args[2]), timeout)
+    sb = Client(addr_of(x.args[2]), timeout)
     t = sb.trid()
     sb.send_line("USR %d %s %s" % (t, ns_client.email, x.args[4]))
     ok = sb.expect("USR")
@@ -418,7 +440,7 @@ def open_switchboard(srv, ns_client, timeout=DEFAULT_TIMEOUT):
 def join_by_ring(srv, ns_client, rng, timeout=DEFAULT_TIMEOUT):
     """Answer a RNG Cmd: connect to its switchboard, ANS; returns the SB Client."""
     sessid, addr, _cki, cookie = rng.args[0], rng.args[1], rng.args[2], rng.args[3]
-    sb = Client(_addr(addr), timeout)
+    sb = Client(addr_of(addr), timeout)
     t = sb.trid()
     sb.send_line("ANS %d %s %s %s" % (t, ns_client.email, cookie, sessid))
     while True:

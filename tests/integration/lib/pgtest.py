@@ -44,6 +44,9 @@ def _bindir():
 
 
 def backend():
+    # a cluster across namespaces (MSND_TEST_TOPOLOGY=cluster) is on PostgreSQL
+    if os.environ.get("MSND_TEST_TOPOLOGY", "") == "cluster":
+        return "postgresql"
     return "postgresql" if os.environ.get("MSND_TEST_DB", "") == "postgresql" else "sqlite"
 
 

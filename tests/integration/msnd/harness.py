@@ -5,7 +5,13 @@ users it names, and the log is printed when it fails.
 The database is SQLite, or PostgreSQL when MSND_TEST_DB=postgresql (one
 throw-away server per test process, a fresh database per test; see
 tests/integration/lib/pgtest.py). A test about one backend only says so
-with @backend_only("sqlite") and is reported as skipped on the other."""
+with @backend_only("sqlite") and is reported as skipped on the other.
+
+MSND_TEST_TOPOLOGY=cluster runs each test on a cluster instead: a DS, three
+notification nodes and two switchboard processes, each in a network
+namespace of its own, on PostgreSQL (tests/integration/lib/netcluster.py).
+A test whose subject is one process says why with @single_process("...")
+and is reported as skipped there."""
 import os
 import sys
 import time
@@ -51,16 +57,23 @@ def online(srv, email, status="NLN", **kw):
 
 
 def run(tests, msnd, args=()):
+    if msntest.topology() == "cluster" and os.geteuid() != 0:
+        print("skipped: the cluster topology needs root (network namespaces)")
+        return 77
     failed = 0
     # Accounts are created once and the database file copied for each test:
     # `msnd user add` per test would dominate the run time under sanitizers.
-    template = msntest.MsndServer(msnd, users=USERS)
+    template = msntest.new_server(msnd, users=USERS)
     for fn in tests:
         only = getattr(fn, "backend", None)
         if only and only != pgtest.backend():
             print("skip %s (%s only)" % (fn.__name__, only))
             continue
-        srv = msntest.MsndServer(msnd, args=list(args) + list(getattr(fn, "args", ())))
+        why = getattr(fn, "single_process", None)
+        if why and msntest.topology() == "cluster":
+            print("skip %s (one process only: %s)" % (fn.__name__, why))
+            continue
+        srv = msntest.new_server(msnd, args=list(args) + list(getattr(fn, "args", ())))
         srv.copy_db_from(template)
         try:
             started = time.monotonic()
@@ -95,5 +108,14 @@ def backend_only(name):
 def with_args(*a):
     def deco(fn):
         fn.args = a
+        return fn
+    return deco
+
+
+def single_process(why):
+    """The test's subject is one msnd process (its ports, its restart, its
+    own table): skipped on a cluster, saying why."""
+    def deco(fn):
+        fn.single_process = why
         return fn
     return deco

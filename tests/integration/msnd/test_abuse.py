@@ -82,7 +82,7 @@ def test_xfr_cookie_quota(srv):
     b = online(srv, "bob@example.com")
     msntest.open_switchboard(srv, b).close()
     # using a cookie gives its place back
-    sb = msntest.Client(msntest._addr(x.args[2]))
+    sb = msntest.Client(msntest.addr_of(x.args[2]))
     sb.send_line("USR 1 alice@example.com %s" % x.args[4])
     assert sb.expect("USR").args[1] == "OK"
     t = a.trid()
@@ -100,7 +100,7 @@ def test_switchboard_quota(srv):
     t = a.trid()
     a.send_line("XFR %d SB" % t)
     x = a.expect("XFR")
-    third = msntest.Client(msntest._addr(x.args[2]))
+    third = msntest.Client(msntest.addr_of(x.args[2]))
     third.send_line("USR 1 alice@example.com %s" % x.args[4])
     third.expect_error(714, 1)
     third.expect_closed()

@@ -284,7 +284,7 @@ def test_journal_lines_carry_priorities():
         proc, ports = start_logging(db, [], err, env)
         # a refused login: a warning
         for _ in range(6):
-            c = msntest.Client(msntest._addr(ports["ns"]))
+            c = msntest.Client(msntest.addr_of(ports["ns"]))
             c.send_line("VER 1 MSNP7")
             c.expect("VER")
             c.send_line("USR 2 MD5 I j@b.com")
@@ -324,7 +324,7 @@ def test_sighup_reopens_the_log_file_once():
         while not os.path.exists(log):
             assert time.monotonic() < deadline, "no new log file after SIGHUP"
             time.sleep(0.02)
-        c = msntest.Client(msntest._addr(ports["ns"]))
+        c = msntest.Client(msntest.addr_of(ports["ns"]))
         c.send_line("VER 1 MSNP7")
         c.expect("VER")
         c.close()

@@ -185,7 +185,7 @@ def test_two_switchboards_in_turn():
         # A chat on each of them; each RNG names the switchboard that rang.
         for want in (addr(sb) for sb in cl.sbs):
             x = wait_linked(a, want=want)
-            s = msntest.Client(msntest._addr(want))
+            s = msntest.Client(msntest.addr_of(want))
             s.send_line("USR 1 alice@example.com %s" % x.args[4])
             s.expect("USR")
             s.email = "alice@example.com"
@@ -302,6 +302,21 @@ def test_hostile_link_peers():
         assert f.readline() == b"HELLO 1 OK\r\n"
         assert f.readline() == b"AUTH 77 NO\r\n"
         s.close()
+        # A version-2 switchboard hears that the cookie is not this node's,
+        # and so for a callee with no session here; version 3 is refused.
+        s = socket.create_connection(link, timeout=5)
+        s.sendall(b"HELLO 2 127.0.0.1:9 -\r\nAUTH 78 1.2.3 alice@example.com\r\n"
+                  b"RING 79 5 9.9.9 alice@example.com Alice nobody@example.com\r\n")
+        f = s.makefile("rb")
+        assert f.readline() == b"HELLO 2 OK\r\n"
+        assert f.readline() == b"AUTH 78 UNKNOWN\r\n"
+        assert f.readline() == b"RING 79 UNKNOWN\r\n"
+        s.close()
+        s = socket.create_connection(link, timeout=5)
+        s.sendall(b"HELLO 3 127.0.0.1:9 -\r\n")
+        s.settimeout(5)
+        assert s.recv(100) == b""
+        s.close()
         # A notification peer is never handed out as a switchboard.
         peer = socket.create_connection(link, timeout=5)
         peer.sendall(b"PEER 1 127.0.0.1:2 -\r\n")
@@ -382,7 +397,7 @@ def test_link_drop_with_a_request_waiting():
         conn, _ = lsock.accept()
         f = conn.makefile("rb")
         got.append(f.readline())
-        conn.sendall(b"HELLO 1 OK\r\n")
+        conn.sendall(b"HELLO 2 OK\r\n")
         got.append(f.readline())
         conn.close()
 
@@ -399,7 +414,7 @@ def test_link_drop_with_a_request_waiting():
         c.expect_line("601 4")
         c.expect_closed()
         t.join(10)
-        assert got[0].startswith(b"HELLO 1 %s:%d " % (sb.sb[0].encode(), sb.sb[1])), got
+        assert got[0].startswith(b"HELLO 2 %s:%d " % (sb.sb[0].encode(), sb.sb[1])), got
         assert got[1].startswith(b"AUTH ") and got[1].endswith(b" 1.2.3 alice@example.com\r\n"), got
     finally:
         t.join(10)
@@ -431,8 +446,9 @@ class TwoNodes:
     """Two notification servers (each with its own switchboard) on one
     shared database, telling each other their users' presence (--ns-peers)."""
 
-    def __init__(self, link_host="127.0.0.1"):
+    def __init__(self, link_host="127.0.0.1", roles="ns,sb"):
         self.link_host = link_host
+        self.roles = roles
         self.db = msntest.db_copy(TEMPLATE)
         self.make_nodes()
 
@@ -442,7 +458,7 @@ class TwoNodes:
             self.links[1] = free_port()
         self.nodes = []
         for i in (0, 1):
-            args = ["--role", "ns,sb", "--db", self.db, "--link-listen", "%s:%d" % (self.link_host, self.links[i]),
+            args = ["--role", self.roles, "--db", self.db, "--link-listen", "%s:%d" % (self.link_host, self.links[i]),
                     "--ns-peers", "127.0.0.1:%d" % self.links[1 - i]]
             self.nodes.append(msntest.MsndServer(MSND, args=args))
 
@@ -986,6 +1002,73 @@ def chat_across_nodes(link_host):
         sb2.expect_line("217 %d" % t)
         for c in (sb, bs, sb2):
             c.close()
+
+
+def email_node(email, nodes):
+    """The node index the DS (and a switchboard) picks for email: msnd's
+    documented e-mail hash (FNV-1a, then a bit mix) modulo the node count."""
+    h = 2166136261
+    for ch in email.lower().encode():
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    h ^= h >> 16
+    h = (h * 0x7FEB352D) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h % nodes
+
+
+def test_switchboard_process_asks_the_node_that_holds_the_user():
+    """A switchboard process asks the node the e-mail's hash picks; when
+    that node says the cookie or the callee is not its own, it asks the
+    other nodes. So a cookie tried with a wrong e-mail reaches the node that
+    issued it, which consumes it (the right e-mail then fails too, as on one
+    node), and a user logged in to a node its hash does not pick (directly,
+    not through the DS) can open switchboards and be rung."""
+    near, wrong, far = "bob@example.com", "alice@example.com", E
+    assert [email_node(x, 2) for x in (near, wrong, far)] == [0, 1, 1]
+    with TwoNodes(roles="ns") as tn:
+        n1, _ = tn.nodes
+        links = ",".join("127.0.0.1:%d" % p for p in tn.links)
+        sbp = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", links])
+        sbp.start()
+        try:
+            deadline = time.monotonic() + 10
+            while sbp.log_text().count("notification server linked") < 2:
+                assert time.monotonic() < deadline, sbp.log_text()
+                time.sleep(0.05)
+            b = online(n1, near, via_ds=False)
+            f = online(n1, far, via_ds=False)  # on node 1, though its hash picks node 2
+            # a wrong e-mail burns the cookie at the node that issued it
+            x = xfr_sb(b)
+            assert x.name == "XFR" and x.args[2] == addr(sbp), x
+            s = msntest.Client(sbp.sb)
+            s.send_line("USR 1 %s %s" % (wrong, x.args[4]))
+            s.expect_error(911, 1)
+            s = msntest.Client(sbp.sb)
+            s.send_line("USR 1 %s %s" % (near, x.args[4]))
+            s.expect_error(911, 1)
+            # the user away from its hash node opens a switchboard ...
+            sf = msntest.open_switchboard(n1, f)
+            # ... and is rung there by a user of its node
+            sb = msntest.open_switchboard(n1, b)
+            t = send(sb, "CAL {t} %s", far)
+            r = sb.expect("CAL")
+            assert r.args[:2] == [str(t), "RINGING"], r
+            rng = next_named(f, "RNG")
+            assert rng.args[1] == addr(sbp), rng
+            fs = msntest.join_by_ring(sbp, f, rng)
+            sb.expect_line("JOI %s my%%20screen%%20name" % far)
+            sb.send_msg(sb.trid(), "A", IM)
+            m = fs.expect("MSG")
+            assert m.payload == IM and m.args[0] == near, m
+            sb.expect("ACK")
+            # somebody online nowhere: every node says so, then 217
+            t = send(sb, "CAL {t} %s", wrong)
+            sb.expect_line("217 %d" % t)
+            for c in (sf, sb, fs, b, f):
+                c.close()
+        finally:
+            assert sbp.stop() in (0, None)
+            sbp.cleanup()
 
 
 def test_presence_lines_from_a_peer():

@@ -22,146 +22,16 @@ import traceback
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import delayproxy  # noqa: E402
 import msntest  # noqa: E402
-import pgtest  # noqa: E402
+import netcluster  # noqa: E402
 
-PID = os.getpid()
-TAG = "m14%d" % (PID % 10000000)
-SUBNET = "10.%d.%d" % (100 + (PID >> 8) % 100, PID & 255)
-HOSTS = {"pg": 1, "ds": 2, "ns1": 11, "ns2": 12, "ns3": 13, "sb1": 21, "sb2": 22}
-ROOT_IP = SUBNET + ".254"
 USERS = [("u%d@example.com" % i, "pw%d" % i, "User%d" % i) for i in range(1, 9)]
 IM = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhello across machines"
 INVITE = (b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
           b"Application-Name: File Transfer\r\nApplication-GUID: {5D3E02AB-6190-11D3-BBBB-00C04F795683}\r\n"
           b"Invitation-Command: INVITE\r\nInvitation-Cookie: 4242\r\nApplication-File: a.txt\r\n"
           b"Application-FileSize: 3\r\n\r\n")
-
-
-def ip(name):
-    return "%s.%d" % (SUBNET, HOSTS[name])
-
-
-def sh(*argv, check=True):
-    r = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
-    if check and r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(argv), r.stderr))
-    return r
-
-
-def ns(name):
-    return "%s-%s" % (TAG, name)
-
-
-class Net:
-    """Namespaces, veth pairs and the bridge."""
-
-    def __init__(self):
-        self.made = []
-
-    def up(self):
-        sh("ip", "netns", "add", ns("br"))
-        self.made.append(ns("br"))
-        sh("ip", "netns", "exec", ns("br"), "ip", "link", "add", "br0", "type", "bridge")
-        sh("ip", "netns", "exec", ns("br"), "ip", "link", "set", "br0", "up")
-        for k, (name, host) in enumerate(sorted(HOSTS.items())):
-            sh("ip", "netns", "add", ns(name))
-            self.made.append(ns(name))
-            a, b = "%sa%d" % (TAG, k), "%sb%d" % (TAG, k)
-            sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
-            sh("ip", "link", "set", a, "netns", ns(name))
-            sh("ip", "link", "set", b, "netns", ns("br"))
-            sh("ip", "netns", "exec", ns(name), "ip", "addr", "add", "%s/24" % ip(name), "dev", a)
-            sh("ip", "netns", "exec", ns(name), "ip", "link", "set", a, "up")
-            sh("ip", "netns", "exec", ns(name), "ip", "link", "set", "lo", "up")
-            sh("ip", "netns", "exec", ns("br"), "ip", "link", "set", b, "master", "br0", "up")
-        # the test's own way in
-        a, b = "%sra" % TAG, "%srb" % TAG
-        sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
-        self.root_veth = a
-        sh("ip", "link", "set", b, "netns", ns("br"))
-        sh("ip", "netns", "exec", ns("br"), "ip", "link", "set", b, "master", "br0", "up")
-        sh("ip", "addr", "add", "%s/24" % ROOT_IP, "dev", a)
-        sh("ip", "link", "set", a, "up")
-
-    def down(self):
-        sh("ip", "link", "del", "%sra" % TAG, check=False)
-        for n in self.made:
-            sh("ip", "netns", "del", n, check=False)
-
-
-class NetPg(pgtest.PgServer):
-    """pgtest's server, started inside the pg namespace on its address."""
-
-    def start(self):
-        self.port = 5432
-        hba = os.path.join(self.data, "pg_hba.conf")
-        with open(hba) as f:
-            rules = f.read()
-        rule = "host all all %s.0/24 trust\n" % SUBNET
-        if rule not in rules:
-            with open(hba, "a") as f:
-                f.write(rule)
-        opts = "-p 5432 -k %s -c listen_addresses=%s -c fsync=off -c max_connections=200" % (self.dir, ip("pg"))
-        self._run(["ip", "netns", "exec", ns("pg"), "runuser", "-u", "postgres", "--",
-                   os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", os.path.join(self.dir, "log"),
-                   "-w", "-t", "30", "-o", opts, "start"], as_root=True)
-        self.running = True
-        return self
-
-    def _run(self, argv, check=True, timeout=60, as_root=False):
-        if as_root:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=self.dir)
-            if check and r.returncode != 0:
-                raise RuntimeError("%s failed: %s%s" % (argv[0], r.stdout, r.stderr))
-            return r
-        return super()._run(argv, check, timeout)
-
-    def url(self, db, host=None, port=None):
-        return "postgresql://postgres@%s:%d/%s" % (host or ip("pg"), port or 5432, db)
-
-
-class Node:
-    def __init__(self, name, args, workdir):
-        self.name = name
-        self.args = args
-        self.log = os.path.join(workdir, name + ".log")
-        self.proc = None
-
-    def start(self, msnd):
-        err = open(self.log + ".stderr", "ab")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns(self.name), msnd] + self.args +
-                                     ["--log-file", self.log, "--log-level", "debug"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        err.close()
-
-    def wait_port(self, port, timeout=15):
-        import socket
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc.poll() is None, "%s exited: %s" % (self.name, self.tail())
-            try:
-                socket.create_connection((ip(self.name), port), timeout=1).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "%s never listened: %s" % (self.name, self.tail())
-                time.sleep(0.05)
-
-    def tail(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode if self.proc else None
+ip = netcluster.ip
+ROOT_IP = netcluster.ROOT_IP
 
 
 class Entry:
@@ -214,14 +84,14 @@ def run(msnd):
     workdir = os.path.dirname(os.path.abspath(__file__))
     import tempfile
     workdir = tempfile.mkdtemp(prefix="msntest-netns-")
-    net = Net()
+    net = netcluster.Net()
     pg = None
     proxy = None
     nodes = {}
     clients = []
     try:
         net.up()
-        pg = NetPg()
+        pg = netcluster.NetPg()
         pg.start()
         pg.sql("postgres", "CREATE DATABASE msnd")
         # The nodes reach the database through a relay in the test's
@@ -233,15 +103,15 @@ def run(msnd):
                                capture_output=True, text=True, timeout=30)
             assert r.returncode == 0, r.stderr
         links = ["%s:1870" % ip(n) for n in ("ns1", "ns2", "ns3")]
-        nodes["ds"] = Node("ds", ["--role", "ds", "--listen", "%s:1863" % ip("ds"),
+        nodes["ds"] = netcluster.Node("ds", ["--role", "ds", "--listen", "%s:1863" % ip("ds"),
                                   "--ns-nodes", ",".join("%s:1864" % ip(n) for n in ("ns1", "ns2", "ns3"))], workdir)
         for n in ("ns1", "ns2", "ns3"):
             peers = [x for x in links if not x.startswith(ip(n) + ":")]
-            nodes[n] = Node(n, ["--role", "ns", "--listen", "%s:1864" % ip(n), "--link-listen", "%s:1870" % ip(n),
+            nodes[n] = netcluster.Node(n, ["--role", "ns", "--listen", "%s:1864" % ip(n), "--link-listen", "%s:1870" % ip(n),
                                 "--ns-peers", ",".join(peers), "--db", db,
                                 "--max-commands-per-second", "0"], workdir)
         for n in ("sb1", "sb2"):
-            nodes[n] = Node(n, ["--role", "sb", "--listen", "%s:1865" % ip(n), "--ns-links", ",".join(links)],
+            nodes[n] = netcluster.Node(n, ["--role", "sb", "--listen", "%s:1865" % ip(n), "--ns-links", ",".join(links)],
                             workdir)
         for n in ("ns1", "ns2", "ns3", "ds", "sb1", "sb2"):
             nodes[n].start(msnd)

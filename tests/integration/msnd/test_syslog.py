@@ -59,7 +59,7 @@ def main(msnd):
         ports = dict(l.strip().split("=") for l in open(pf))
         # six wrong passwords: the fifth starts a throttle (a warning)
         for i in range(6):
-            c = msntest.Client(msntest._addr(ports["ns"]))
+            c = msntest.Client(msntest.addr_of(ports["ns"]))
             c.send_line("VER 1 MSNP7")
             c.expect("VER")
             c.send_line("USR 2 MD5 I s@b.com")

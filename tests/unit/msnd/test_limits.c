@@ -96,14 +96,15 @@ static void test_cookies(void **state) {
     assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
     assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c2, sizeof c2), 0);
     assert_string_not_equal(c1, c2);
-    assert_int_equal(sbreg_redeem(r, c1, "b@x.com", 0, 1000), -1); /* wrong user */
-    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 0, 1000), -1); /* burnt */
-    assert_int_equal(sbreg_redeem(r, c2, "a@x.com", 0, 6000), -1); /* expired */
+    assert_int_equal(sbreg_redeem(r, c1, "b@x.com", 0, 1000), SBREG_REFUSED); /* wrong user */
+    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 0, 1000), SBREG_UNKNOWN); /* burnt */
+    assert_int_equal(sbreg_redeem(r, c2, "a@x.com", 0, 6000), SBREG_REFUSED); /* expired */
     assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
-    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 7, 1000), -1); /* wrong session */
+    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 7, 1000), SBREG_REFUSED); /* wrong session */
     assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
     assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 0, 1000), 0);
-    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 0, 1000), -1); /* single use */
+    assert_int_equal(sbreg_redeem(r, c1, "a@x.com", 0, 1000), SBREG_UNKNOWN);      /* single use */
+    assert_int_equal(sbreg_redeem(r, "1.2.3", "a@x.com", 0, 1000), SBREG_UNKNOWN); /* never issued */
     assert_int_equal(sbreg_issue(r, "a@x.com", 0, 5000, c1, sizeof c1), 0);
     sbreg_sweep(r, 10000);
     assert_int_equal(sbreg_cookie_count(r), 0);
@@ -121,7 +122,7 @@ static void test_xfr_cookies_per_user(void **state) {
     assert_int_equal(sbreg_issue(r, "a@x.com", 42, 5000, c3, sizeof c3), 0);
     assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 2);
     assert_int_equal(sbreg_xfr_outstanding(r, "b@x.com"), 0);
-    assert_int_equal(sbreg_redeem(r, c1, "b@x.com", 0, 1000), -1); /* burnt all the same */
+    assert_int_equal(sbreg_redeem(r, c1, "b@x.com", 0, 1000), SBREG_REFUSED); /* burnt all the same */
     assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 1);
     sbreg_sweep(r, 9000);
     assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 0);
@@ -263,7 +264,7 @@ static void test_ring_cookie_names(void **state) {
     assert_int_equal(sbreg_set_name(r, ck, "Carol"), 0); /* replaced, not leaked */
     assert_int_equal(sbreg_set_name(r, "1.2.3", "x"), -1);
     strcpy(name, "junk");
-    assert_int_equal(sbreg_redeem_name(r, ck, "d@x.com", 42, 1000, name, sizeof name), -1);
+    assert_int_equal(sbreg_redeem_name(r, ck, "d@x.com", 42, 1000, name, sizeof name), SBREG_REFUSED);
     assert_string_equal(name, ""); /* nothing leaks from a refused cookie */
     assert_int_equal(sbreg_issue(r, "c@x.com", 42, 5000, ck, sizeof ck), 0);
     assert_int_equal(sbreg_set_name(r, ck, "Carol"), 0);

@@ -9,6 +9,7 @@
 #include "msnkit/text.h"
 #include "log.h"
 #include "login.h"
+#include "peering.h"
 #include "presence.h"
 #include "privacy.h"
 #include "randpool.h"
@@ -202,6 +203,7 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u) {
     c->status = MSNP_STATUS_FLN;
     c->challenge[0] = '\0';
     presence_add(s->presence, c);
+    peering_login_out(s, c->email);
     conn_set_login_timer(c, 0);
     conn_set_idle_timeout(c, s->cfg.ns_idle_timeout);
     if (c->version >= 6) conn_cmd(c, "USR", 1, cmd->trid, "OK", u->email, u->name, "1", NULL);

@@ -14,9 +14,9 @@
 
 /* ---- accepted side: a peer node dialled us ---- */
 
-/* PEER 1|2 <link-addr> <secret|-> [<sb-addr>] */
+/* PEER 1|2|3 <link-addr> <secret|-> [<sb-addr>] */
 int peering_hello(link_in *p, char **tok, int n) {
-    if ((n != 4 && n != 5) || (strcmp(tok[1], "1") != 0 && strcmp(tok[1], PEERING_VERSION) != 0)) return -1;
+    if ((n != 4 && n != 5) || strlen(tok[1]) != 1 || tok[1][0] < '1' || tok[1][0] > PEERING_VERSION[0]) return -1;
     if (n == 5) { /* the peer's switchboard, named in the RNG of the calls it asks us to ring */
         msnp_str h;
         uint16_t pt;
@@ -119,6 +119,18 @@ static int presence_line(link_in *p, char **tok, int n) {
     if (n < 2 || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0) return -1;
     if (n == 2 && strcmp(tok[0], "OFF") == 0) {
         presence_remote_off(s, p, email);
+        return 0;
+    }
+    if (n == 2 && strcmp(tok[0], "LOGIN") == 0) {
+        /* One session per account in the whole cluster, as on one node:
+         * the newer login wins. */
+        conn *old = presence_find(s->presence, email);
+        if (old && !old->closing) {
+            conn_cmd(old, "OUT", 0, 0, "OTH", NULL);
+            conn_close(old, "logged in on another node");
+            LOGI("duplicate login, old session closed", "user=%s old_conn=%llu ns=%s", email,
+                 (unsigned long long)old->id, p->sb_addr);
+        }
         return 0;
     }
     int on = (n == 4 || n == 6) && strcmp(tok[0], "ON") == 0, priv = n == 5 && strcmp(tok[0], "PRIV") == 0;
@@ -261,6 +273,11 @@ static void peers_line(msnd_server *s, const char *const *tok, size_t ntok, int 
         nl->rl_sent += is_rl != 0;
         queue_line(nl, line, (size_t)len);
     }
+}
+
+void peering_login_out(msnd_server *s, const char *email) {
+    const char *tok[] = {"LOGIN", email};
+    peers_line(s, tok, 2, 0);
 }
 
 void peering_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by,

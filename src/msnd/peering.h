@@ -15,6 +15,9 @@
  *   NS -> NS  RL <contact> ADD <ver> <by> <by-name> | RL <contact> REM <ver> <by>
  *                                                 by changed FL: ADD/REM RL for contact
  *   NS -> NS  OFF <email>                         offline or hidden
+ *   NS -> NS  LOGIN <email>                       logged in here (version 3): a session of
+ *                                                 that account on the receiving node ends
+ *                                                 with OUT OTH, as a second login on one node
  *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
  *                                                 re-tell that watcher (or all)
  * The receiving node tells its own watchers (presence.h); a dropped link
@@ -22,8 +25,8 @@
  * the sender had handled every RL line it sent that node (rl-heard equals
  * its own count): a list made before the sender heard of a change here may
  * lack a watcher of this node, and is then read from the store instead.
- * A node still speaking version 1 (PEER 1: no RLBASE, ON without lists) is
- * accepted; this node's own PEER 2 is refused by such a node.  The dialling node may also ask
+ * A node still speaking version 1 (PEER 1: no RLBASE, ON without lists) or
+ * 2 (no LOGIN) is accepted; this node's own PEER 3 is refused by such a node.  The dialling node may also ask
  * RING (as a switchboard does, link.h) for a CAL at its own switchboard to
  * a user of the receiving node, which rings with the <own-sb-addr> of PEER.
  * Only presence.c sends presence and RL lines. */
@@ -35,7 +38,7 @@
 #include "server.h"
 
 /* The version of PEER this node sends and of HELLO it expects back. */
-#define PEERING_VERSION "2"
+#define PEERING_VERSION "3"
 /* The longest watcher list an ON line carries; longer ones are read by the
  * receiving node from the store. */
 #define PEERING_LIST_MAX 1400
@@ -53,6 +56,9 @@ int peering_dial_all(msnd_server *s, const char *ns_peers, char *err, size_t err
  * node is not linked now. */
 int peering_ask_ring(msnd_server *s, const ns_peer *from, conn *c, uint32_t trid, uint32_t session_id,
                      const char *cookie, const char *caller, const char *caller_name, const char *callee);
+
+/* A user logged in here: every peer ends that account's session there. */
+void peering_login_out(msnd_server *s, const char *email);
 
 /* Someone (by) added or removed contact on FL: tell every peer, which
  * passes ADD/REM RL on if contact is logged in there. */

@@ -846,6 +846,11 @@ void presence_remote_off(msnd_server *s, const ns_peer *from, const char *email)
     remote_user *r = strmap_get(s->presence->remote, email);
     if (!r || r->from != from) return;
     free(strmap_del(s->presence->remote, email));
+    /* A newer login here ended that node's session, which then says OFF:
+     * the session here is the one that counts, and while it is visible
+     * its watchers keep seeing it. */
+    const conn *here = presence_find(s->presence, email);
+    if (here && privacy_status_visible(here->status)) return;
     remote_fan_out(s, email, MSNP_STATUS_FLN, "", NULL, 0, NULL);
 }
 

@@ -272,7 +272,7 @@ def test_hostile_link_peers():
                  b"PEER 1 127.0.0.1:1 -\r\nRING 1 5 c alice@example.com A bob@example.com\r\n",  # no switchboard
                  b"PEER 1 127.0.0.1:1 - not-an-address\r\n",
                  b"PEER 1 127.0.0.1:1 wrong-secret\r\n",
-                 b"PEER 3 127.0.0.1:1 -\r\n",
+                 b"PEER 4 127.0.0.1:1 -\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nRLBASE many\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice x -\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice 0 bob@example.com,,x\r\n",
@@ -655,12 +655,14 @@ def test_remote_watchers_follow_changes_made_on_the_other_node():
         assert next_presence(n, E).line == "NLN NLN %s my%%20screen%%20name" % E  # node 2 reads E's watchers
         send(e, "CHG {t} BSY")
         assert next_presence(n, E).line == "NLN BSY %s my%%20screen%%20name" % E  # from what it kept
-        # alice adds E on node 1, then also logs in on node 2
+        # alice adds E on node 1, then logs in on node 2 (which ends her
+        # session on node 1: one session per account)
         a1 = online(n1, A, via_ds=False)
         t = send(a1, "ADD {t} FL %s E", E)
         reply(a1, t, "ADD")
         a2 = online(n2, A, via_ds=False)
         assert next_presence(a2, E).line.endswith("BSY %s my%%20screen%%20name" % E)  # ILN
+        assert next_named(a1, "OUT").line == "OUT OTH"
         send(e, "CHG {t} AWY")
         assert next_presence(a2, E).line == "NLN AWY %s my%%20screen%%20name" % E
         assert next_presence(n, E).line == "NLN AWY %s my%%20screen%%20name" % E
@@ -672,9 +674,13 @@ def test_remote_watchers_follow_changes_made_on_the_other_node():
         no_presence_before_qng(n, E)
         send(e, "REM {t} BL %s", N)
         assert next_presence(n, E).line == "NLN BSY %s my%%20screen%%20name" % E
-        # alice removes E on node 1: her session on node 2 hears no more of E
+        # alice removes E on node 1 (logging in there ends her node-2
+        # session), then comes back to node 2: there she hears no more of E
+        a1 = online(n1, A, via_ds=False)
+        assert next_named(a2, "OUT").line == "OUT OTH"
         t = send(a1, "REM {t} FL %s", E)
         reply(a1, t, "REM")
+        a2 = online(n2, A, via_ds=False)
         send(e, "CHG {t} NLN")
         assert next_presence(n, E).line == "NLN NLN %s my%%20screen%%20name" % E
         no_presence_before_qng(a2, E)
@@ -1071,6 +1077,37 @@ def test_switchboard_process_asks_the_node_that_holds_the_user():
             sbp.cleanup()
 
 
+def test_one_session_per_account_across_nodes():
+    """A login on one node ends the account's session on the other (OUT
+    OTH), as a second login on one node does; watchers on either node see
+    the new session's status, not the old one's: offline until it changes
+    status, then that status."""
+    with TwoNodes() as tn:
+        n1, n2 = tn.nodes
+        a_old = online(n1, "alice@example.com", via_ds=False)
+        b = online(n2, "bob@example.com", via_ds=False)
+        send(b, "ADD {t} FL alice@example.com alice")
+        assert next_presence(b, "alice@example.com").line.startswith("ILN ")
+        a_new = login(n2, "alice@example.com", via_ds=False)  # no CHG yet: not visible
+        assert next_named(a_old, "OUT").line == "OUT OTH"  # after the ADD RL bob's ADD made
+        a_old.expect_closed()
+        assert next_presence(b, "alice@example.com").line == "FLN alice@example.com"
+        send(a_new, "CHG {t} BSY")
+        assert next_presence(b, "alice@example.com").line == "NLN BSY alice@example.com Alice"
+        # and back: the node that ended a session may lose its own the same way
+        a_third = online(n1, "alice@example.com", via_ds=False, status="AWY")
+        assert next_named(a_new, "OUT").line == "OUT OTH"
+        a_new.expect_closed()
+        seen = [next_presence(b, "alice@example.com").line for _ in range(2)]
+        assert seen[-1] == "NLN AWY alice@example.com Alice", seen
+        b.expect_silence(0.3)  # nothing after: no stale FLN from the ended session
+        t = send(a_third, "CHG {t} NLN")
+        assert reply(a_third, t, "CHG").line == "CHG %d NLN" % t
+        assert next_presence(b, "alice@example.com").line == "NLN NLN alice@example.com Alice"
+        for c in (a_third, b):
+            c.close()
+
+
 def test_presence_lines_from_a_peer():
     """The receiving side with the peer protocol typed by hand: ON, OFF,
     a node linking again (its old link is dropped and its users go
@@ -1160,11 +1197,12 @@ def test_slow_peer_gets_every_line_in_order():
         peer, _ = listener.accept()
         peer.settimeout(10)
         f = peer.makefile("rb")
-        assert f.readline().startswith(b"PEER 2 ")
-        peer.sendall(b"HELLO 2 OK\r\n")
+        assert f.readline().startswith(b"PEER 3 ")
+        peer.sendall(b"HELLO 3 OK\r\n")
         assert f.readline() == b"RLBASE 0\r\n"
         assert f.readline() == b"SYNCED 0\r\n"
         a = online(node, "alice@example.com", via_ds=False)
+        assert f.readline() == b"LOGIN alice@example.com\r\n"  # its session elsewhere ends
         name = "%20".join(["a" * 40] * 8)  # long lines: the kernel's buffers fill after a few thousand
         t = a.trid()
         a.send_line("REA %d alice@example.com %s" % (t, name))
@@ -1206,8 +1244,8 @@ class FakePeer:
         self.inbound, _ = self.listener.accept()
         self.inbound.settimeout(10)
         self.lines = self.inbound.makefile("rb")
-        assert self.lines.readline().startswith(b"PEER 2 ")
-        self.inbound.sendall(b"HELLO 2 OK\r\n")
+        assert self.lines.readline().startswith(b"PEER 3 ")
+        self.inbound.sendall(b"HELLO 3 OK\r\n")
         assert self.lines.readline() == b"RLBASE %d\r\n" % rlbase
 
     def accept(self, node):

@@ -9,9 +9,7 @@ with @backend_only("sqlite") and is reported as skipped on the other.
 
 MSND_TEST_TOPOLOGY=cluster runs each test on a cluster instead: a DS, three
 notification nodes and two switchboard processes, each in a network
-namespace of its own, on PostgreSQL (tests/integration/lib/netcluster.py).
-A test whose subject is one process says why with @single_process("...")
-and is reported as skipped there."""
+namespace of its own, on PostgreSQL (tests/integration/lib/netcluster.py)."""
 import os
 import sys
 import time
@@ -69,10 +67,6 @@ def run(tests, msnd, args=()):
         if only and only != pgtest.backend():
             print("skip %s (%s only)" % (fn.__name__, only))
             continue
-        why = getattr(fn, "single_process", None)
-        if why and msntest.topology() == "cluster":
-            print("skip %s (one process only: %s)" % (fn.__name__, why))
-            continue
         srv = msntest.new_server(msnd, args=list(args) + list(getattr(fn, "args", ())))
         srv.copy_db_from(template)
         try:
@@ -108,14 +102,5 @@ def backend_only(name):
 def with_args(*a):
     def deco(fn):
         fn.args = a
-        return fn
-    return deco
-
-
-def single_process(why):
-    """The test's subject is one msnd process (its ports, its restart, its
-    own table): skipped on a cluster, saying why."""
-    def deco(fn):
-        fn.single_process = why
         return fn
     return deco

@@ -56,6 +56,9 @@ static msnd_server *srv;
 static char dir[] = "/tmp/fuzz_msnd.XXXXXX";
 static char db[sizeof dir + 16];
 static int friend_fd = -1;
+/* A linked peer's LOGIN line for the friend's account ended its session
+ * (OUT OTH), as a login on another node of a cluster does. */
+static int friend_ended_by_peer;
 static int verbose; /* FUZZ_MSND_VERBOSE=1: the test client's replies on stderr */
 
 /* Pending output of a client socket, kept only as far as needed to find
@@ -110,7 +113,10 @@ static void drain_fd(int fd) {
     ssize_t n;
     for (int i = 0; i < 64 && (n = recv(fd, junk, sizeof junk, MSG_DONTWAIT)) > 0; i++) {
         if (verbose) fprintf(stderr, "%s<<< %.*s", fd == friend_fd ? "friend " : "", (int)n, junk);
-        if (fd == friend_fd) answer_rings(junk, (size_t)n);
+        if (fd == friend_fd) {
+            answer_rings(junk, (size_t)n);
+            if (memmem(junk, (size_t)n, "OUT OTH\r\n", 9)) friend_ended_by_peer = 1;
+        }
     }
 }
 
@@ -361,7 +367,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 presence_remote_count(srv->presence));
         abort();
     }
-    /* The server still serves others: the second account's PNG is answered. */
+    /* The server still serves others: the second account's PNG is answered
+     * (after logging in again when a peer's LOGIN ended its session: only a
+     * link input can do that). */
+    if (friend_ended_by_peer) {
+        CHECK(mode >= 4);
+        friend_ended_by_peer = 0;
+        friend_alive();
+    }
     client f = {.fd = friend_fd, .len = 0};
     say(&f, "PNG\r\n");
     if (expect_line(&f, "QNG", NULL, 0) != 0) {

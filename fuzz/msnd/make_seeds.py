@@ -70,6 +70,12 @@ def main():
                               "ON fuzz2@msnkit.test BSY x 0 -\nRL fuzz2@msnkit.test REM 8 fuzz1@msnkit.test\n"
                               "ON fuzz1@msnkit.test AWY F 4 FUZZ2@msnkit.test,fuzz1@msnkit.test\n"
                               "ON fuzz1@msnkit.test AWY F 4 a,,b\nRLBASE x\n"], 3)
+    write("link-switchboard-v2", 4, ["HELLO 2 127.0.0.1:7 -\nAUTH 1 1.2.3 fuzz1@msnkit.test\n"
+                                     "RING 2 5 c fuzz1@msnkit.test F nobody@msnkit.test\n"
+                                     "RING 3 5 c fuzz1@msnkit.test F fuzz2@msnkit.test\nAUTH 4 x y\n"])
+    write("link-peer-v3", 4, ["PEER 3 127.0.0.1:5 - 127.0.0.1:6\nRLBASE 0\nON fuzz2@msnkit.test NLN F 0 -\n"
+                              "LOGIN fuzz1@msnkit.test\nLOGIN nobody@msnkit.test\nLOGIN\nLOGIN x y\n"
+                              "OFF fuzz2@msnkit.test\n"], 3)
     write("link-peer-hostile", 4, ["PEER 1 127.0.0.1:5 wrong\nPEER 1 x y z w\nON " + "a" * 3000 + "\n"])
 
 

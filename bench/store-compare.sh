@@ -29,11 +29,15 @@
 # 2000 of them), so the presence figures show what other accounts' list
 # changes cost the nodes' cached watchers; its own figures are in the JSON
 # with the label's suffix "+writes".
+# PG_STATEMENTS=1: PostgreSQL loads pg_stat_statements, and after each phase
+# on PostgreSQL the statements that took most of its time are listed on
+# stderr (calls and ms per operation of the phase).
 # Everything listens on 127.0.0.1 and is stopped by PID.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-build}" && pwd) || exit 2
 if [ -z "${MSND_TEST_PG_URL:-}" ]; then
+  [ -n "${PG_STATEMENTS:-}" ] && export PGTEST_STATEMENTS=1
   exec python3 "$ROOT/tests/integration/lib/pgtest.py" bash "$0" "$BUILD"
 fi
 SECS=${BENCH_SECONDS:-3}
@@ -157,6 +161,22 @@ start_again() { start_"$1" "$2" && return 0; stop_all; start_"$1" "$2"; }
 pids_csv() { local IFS=,; echo "${PIDS[*]}"; }
 
 PG_PID=$(head -1 "$MSND_TEST_PG_DIR/data/postmaster.pid" 2>/dev/null)
+pg_sql() { psql -X -q -At -h "$MSND_TEST_PG_DIR" -p "$MSND_TEST_PG_PORT" -U postgres -d unit -c "$1"; }
+# statements_reset BACKEND / statements_top BACKEND: around a phase (PG_STATEMENTS)
+statements_reset() {
+  [ -n "${PG_STATEMENTS:-}" ] && [ "$1" = postgresql ] || return 0
+  pg_sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" && pg_sql "SELECT pg_stat_statements_reset()" >/dev/null
+}
+statements_top() {
+  [ -n "${PG_STATEMENTS:-}" ] && [ "$1" = postgresql ] || return 0
+  local ops
+  ops=$(tail -1 "$OUT" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); c=r.get("closed",r); print(c.get("count") or c.get("logins") or round(c.get("achieved_changes_per_s",0)*c.get("seconds",0)) or 1)')
+  log "statements of $2, per operation ($ops operations): calls, ms of PostgreSQL's time"
+  pg_sql "SELECT round(calls::numeric / $ops, 2) || ' ' || round((total_exec_time / $ops)::numeric, 4) || ' ' ||
+          regexp_replace(left(query, 110), '\s+', ' ', 'g') FROM pg_stat_statements
+          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'unit')
+          ORDER BY total_exec_time DESC LIMIT 10" >&2
+}
 SQLITE_DB=$TMP/msnd.db
 "$BENCH" populate --db "$SQLITE_DB" --users "$USERS" --clique "$CLIQUE" >&2
 "$BENCH" populate --db "$MSND_TEST_PG_URL" --users "$USERS" --clique "$CLIQUE" >&2
@@ -203,10 +223,12 @@ for run in $(seq 1 "$RUNS"); do
       if phase lists; then
         log "run $run, $label: list writes/s ($(cut -d' ' -f1-3 /proc/loadavg))"
         start_again "$nodes" "$db" || exit 1
+        statements_reset $backend
         timeout 300 "$BENCH" lists --server "$SERVER" --server-pid "$SPID" --cpu-pids "$(pids_csv)" "${store[@]}" \
           --users 2000 --clique "$CLIQUE" --inflight "$INFLIGHT" --duration "$SECS" --label "$label" --json |
           tee -a "$OUT"
         stop_all
+        statements_top $backend "$label lists"
       fi
     done
   done

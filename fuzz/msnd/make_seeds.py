@@ -74,7 +74,8 @@ def main():
                                      "RING 2 5 c fuzz1@msnkit.test F nobody@msnkit.test\n"
                                      "RING 3 5 c fuzz1@msnkit.test F fuzz2@msnkit.test\nAUTH 4 x y\n"])
     write("link-peer-v3", 4, ["PEER 3 127.0.0.1:5 - 127.0.0.1:6\nRLBASE 0\nON fuzz2@msnkit.test NLN F 0 -\n"
-                              "LOGIN fuzz1@msnkit.test\nLOGIN nobody@msnkit.test\nLOGIN\nLOGIN x y\n"
+                              "LOGIN fuzz1@msnkit.test 127.0.0.1\nLOGIN nobody@msnkit.test ::1/64\nLOGIN\nLOGIN x y\n"
+                              "FAIL - 127.0.0.9\nFAIL fuzz2@msnkit.test 127.0.0.9\nFAIL x y\nFAIL - " + "9" * 70 + "\n"
                               "OFF fuzz2@msnkit.test\n"], 3)
     write("link-peer-hostile", 4, ["PEER 1 127.0.0.1:5 wrong\nPEER 1 x y z w\nON " + "a" * 3000 + "\n"])
 

@@ -148,7 +148,7 @@ static void send_profile(conn *c) {
  * worked out once for both. */
 static void failure_keys(const conn *c, const char *email, char src[FAILURE_SRC], char key[FAILURE_KEY]) {
     failures_source(c->peer_ip, src, FAILURE_SRC);
-    msnkit_join(key, FAILURE_KEY, email, ' ', src); /* sized for both: fits */
+    failures_account_key(key, FAILURE_KEY, email, src); /* sized for both: fits */
 }
 
 /* Refuses (911, close, logged with the address) while a throttle holds;
@@ -182,12 +182,15 @@ static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
              (unsigned long long)by_pair);
     if (by_addr)
         LOGW("login throttle started", "peer=%s by=address delay_ms=%llu", c->peer, (unsigned long long)by_addr);
+    peering_failure_out(s, c->email[0] ? c->email : "-", src);
     c->state = NS_NEW;
     c->challenge[0] = '\0';
     conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
 }
 
-static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u) {
+/* src: where the login came from (failures_source), told to the other
+ * nodes with the login so that they forget that source's failures too. */
+static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const char *src) {
     msnd_server *s = c->srv;
     conn *old = presence_find(s->presence, u->email);
     if (old && old != c) {
@@ -203,7 +206,7 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u) {
     c->status = MSNP_STATUS_FLN;
     c->challenge[0] = '\0';
     presence_add(s->presence, c);
-    peering_login_out(s, c->email);
+    peering_login_out(s, c->email, src);
     conn_set_login_timer(c, 0);
     conn_set_idle_timeout(c, s->cfg.ns_idle_timeout);
     if (c->version >= 6) conn_cmd(c, "USR", 1, cmd->trid, "OK", u->email, u->name, "1", NULL);
@@ -271,7 +274,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
     char src[FAILURE_SRC], key[FAILURE_KEY];
     failure_keys(c, c->email, src, key);
     failures_clear(c->srv->fail_account_address, key);
-    login_ok(c, cmd, &u);
+    login_ok(c, cmd, &u, src);
 }
 
 /* ---- SYN / LST ---- */

@@ -116,14 +116,32 @@ static int presence_line(link_in *p, char **tok, int n) {
         LOGI("notification peer in sync", "ns=%s users=%llu", p->sb_addr, (unsigned long long)count);
         return 0;
     }
+    if (n == 3 && strcmp(tok[0], "FAIL") == 0) {
+        /* A failed login on that node: the login throttles count a
+         * source's failures over the whole cluster, as on one node. */
+        char key[MSNP_MAX_EMAIL + 72];
+        int anonymous = strcmp(tok[1], "-") == 0;
+        if (!link_token_ok(tok[2], 64) ||
+            (!anonymous &&
+             (email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0 ||
+              failures_account_key(key, sizeof key, email, tok[2]) != 0)))
+            return -1;
+        uint64_t now = server_now_ms();
+        failures_record(s->fail_address, tok[2], now);
+        if (!anonymous) failures_record(s->fail_account_address, key, now);
+        return 0;
+    }
     if (n < 2 || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0) return -1;
     if (n == 2 && strcmp(tok[0], "OFF") == 0) {
         presence_remote_off(s, p, email);
         return 0;
     }
-    if (n == 2 && strcmp(tok[0], "LOGIN") == 0) {
+    if (n == 3 && strcmp(tok[0], "LOGIN") == 0) {
         /* One session per account in the whole cluster, as on one node:
-         * the newer login wins. */
+         * the newer login wins; and that source's failures are forgotten. */
+        char key[MSNP_MAX_EMAIL + 72];
+        if (!link_token_ok(tok[2], 64) || failures_account_key(key, sizeof key, email, tok[2]) != 0) return -1;
+        failures_clear(s->fail_account_address, key);
         conn *old = presence_find(s->presence, email);
         if (old && !old->closing) {
             conn_cmd(old, "OUT", 0, 0, "OTH", NULL);
@@ -275,9 +293,14 @@ static void peers_line(msnd_server *s, const char *const *tok, size_t ntok, int 
     }
 }
 
-void peering_login_out(msnd_server *s, const char *email) {
-    const char *tok[] = {"LOGIN", email};
-    peers_line(s, tok, 2, 0);
+void peering_login_out(msnd_server *s, const char *email, const char *src) {
+    const char *tok[] = {"LOGIN", email, src};
+    peers_line(s, tok, 3, 0);
+}
+
+void peering_failure_out(msnd_server *s, const char *email, const char *src) {
+    const char *tok[] = {"FAIL", email, src};
+    peers_line(s, tok, 3, 0);
 }
 
 void peering_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by,

@@ -15,9 +15,12 @@
  *   NS -> NS  RL <contact> ADD <ver> <by> <by-name> | RL <contact> REM <ver> <by>
  *                                                 by changed FL: ADD/REM RL for contact
  *   NS -> NS  OFF <email>                         offline or hidden
- *   NS -> NS  LOGIN <email>                       logged in here (version 3): a session of
+ *   NS -> NS  LOGIN <email> <source>              logged in here (version 3): a session of
  *                                                 that account on the receiving node ends
- *                                                 with OUT OTH, as a second login on one node
+ *                                                 with OUT OTH, as a second login on one node,
+ *                                                 and its failures from that source are forgotten
+ *   NS -> NS  FAIL <email|-> <source>             a failed login here (version 3): counted by
+ *                                                 the receiving node's login throttles as well
  *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
  *                                                 re-tell that watcher (or all)
  * The receiving node tells its own watchers (presence.h); a dropped link
@@ -57,8 +60,13 @@ int peering_dial_all(msnd_server *s, const char *ns_peers, char *err, size_t err
 int peering_ask_ring(msnd_server *s, const ns_peer *from, conn *c, uint32_t trid, uint32_t session_id,
                      const char *cookie, const char *caller, const char *caller_name, const char *callee);
 
-/* A user logged in here: every peer ends that account's session there. */
-void peering_login_out(msnd_server *s, const char *email);
+/* A user logged in here from src (failures_source): every peer ends that
+ * account's session there and forgets its failures from src. */
+void peering_login_out(msnd_server *s, const char *email, const char *src);
+/* A failed login here from src (email "-" when none was given): every peer
+ * counts it, so a guesser gets the same tries from the cluster as from
+ * one node. */
+void peering_failure_out(msnd_server *s, const char *email, const char *src);
 
 /* Someone (by) added or removed contact on FL: tell every peer, which
  * passes ADD/REM RL on if contact is logged in there. */

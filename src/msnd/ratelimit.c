@@ -142,6 +142,10 @@ unsigned long failures_sweep(failure_window *w, uint64_t now_ms) {
     return (unsigned long)strmap_count(w->map);
 }
 
+int failures_account_key(char *out, size_t cap, const char *email, const char *src) {
+    return msnkit_join(out, cap, email, ' ', src);
+}
+
 void failures_source(const char *ip, char *out, size_t cap) {
     unsigned char a[16];
     if (!strchr(ip, ':') || inet_pton(AF_INET6, ip, a) != 1) {

@@ -38,5 +38,9 @@ unsigned long failures_sweep(failure_window *w, uint64_t now_ms);
  * is, an IPv6 address by its /64 (one host usually holds a whole /64, so
  * counting single addresses would not slow it down). out holds 48 bytes. */
 void failures_source(const char *ip, char *out, size_t cap);
+/* The key an account's failures from one source are counted under
+ * ("email source"), the same on every node of a cluster; -1 if it does
+ * not fit in cap. */
+int failures_account_key(char *out, size_t cap, const char *email, const char *src);
 
 #endif

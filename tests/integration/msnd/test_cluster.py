@@ -446,9 +446,10 @@ class TwoNodes:
     """Two notification servers (each with its own switchboard) on one
     shared database, telling each other their users' presence (--ns-peers)."""
 
-    def __init__(self, link_host="127.0.0.1", roles="ns,sb"):
+    def __init__(self, link_host="127.0.0.1", roles="ns,sb", args=()):
         self.link_host = link_host
         self.roles = roles
+        self.args = list(args)
         self.db = msntest.db_copy(TEMPLATE)
         self.make_nodes()
 
@@ -459,7 +460,7 @@ class TwoNodes:
         self.nodes = []
         for i in (0, 1):
             args = ["--role", self.roles, "--db", self.db, "--link-listen", "%s:%d" % (self.link_host, self.links[i]),
-                    "--ns-peers", "127.0.0.1:%d" % self.links[1 - i]]
+                    "--ns-peers", "127.0.0.1:%d" % self.links[1 - i]] + self.args
             self.nodes.append(msntest.MsndServer(MSND, args=args))
 
     def start_nodes(self):
@@ -1108,6 +1109,54 @@ def test_one_session_per_account_across_nodes():
             c.close()
 
 
+def try_password(node, email, source, wrong=True):
+    """USR I, then (unless refused at once, or not wrong) USR S with a wrong
+    password: "throttled" (911 to USR I), "challenged" or "refused" (911 to
+    USR S). Only "refused" counts as a failure."""
+    c = msntest.Client(node.ns, source=source)
+    send(c, "VER {t} MSNP7")
+    c.expect("VER")
+    t = send(c, "USR {t} MD5 I %s", email)
+    r = c.read_cmd()
+    if r.line == "911 %d" % t:
+        c.close()
+        return "throttled"
+    assert r.args[1:3] == ["MD5", "S"], r
+    if not wrong:
+        c.close()
+        return "challenged"
+    t = send(c, "USR {t} MD5 S 00000000000000000000000000000000")
+    c.expect_line("911 %d" % t)
+    c.close()
+    return "refused"
+
+
+def test_login_throttle_counts_failures_on_every_node():
+    """A failed login on one node counts on the others (FAIL), so guessing
+    at every node gets no more tries than at one node; a login forgets that
+    source's failures on every node (LOGIN)."""
+    A, src = "alice@example.com", "127.0.0.9"
+    with TwoNodes(args=["--auth-failures-per-account", "3", "--auth-delay", "600"]) as tn:
+        n1, n2 = tn.nodes
+        assert try_password(n1, A, src) == "refused"
+        assert try_password(n1, A, src) == "refused"
+        # a login on the other node forgets both failures on both nodes ...
+        login(n2, A, via_ds=False, source=src).close()
+        time.sleep(0.3)  # its LOGIN line reaches node 1
+        # ... so two more, one on each node, leave both nodes open
+        assert try_password(n1, A, src) == "refused"
+        assert try_password(n2, A, src) == "refused"
+        time.sleep(0.3)
+        assert [try_password(n, A, src, wrong=False) for n in (n1, n2)] == ["challenged"] * 2
+        # the third, on node 2, blocks the account from that source on both
+        assert try_password(n2, A, src) == "refused"
+        time.sleep(0.3)  # its FAIL line reaches node 1
+        assert [try_password(n, A, src, wrong=False) for n in (n1, n2)] == ["throttled"] * 2
+        # other sources and other accounts are not held back
+        login(n1, A, via_ds=False, source="127.0.0.10").close()
+        login(n2, "bob@example.com", via_ds=False, source=src).close()
+
+
 def test_presence_lines_from_a_peer():
     """The receiving side with the peer protocol typed by hand: ON, OFF,
     a node linking again (its old link is dropped and its users go
@@ -1202,7 +1251,7 @@ def test_slow_peer_gets_every_line_in_order():
         assert f.readline() == b"RLBASE 0\r\n"
         assert f.readline() == b"SYNCED 0\r\n"
         a = online(node, "alice@example.com", via_ds=False)
-        assert f.readline() == b"LOGIN alice@example.com\r\n"  # its session elsewhere ends
+        assert f.readline() == b"LOGIN alice@example.com 127.0.0.1\r\n"  # its session elsewhere ends
         name = "%20".join(["a" * 40] * 8)  # long lines: the kernel's buffers fill after a few thousand
         t = a.trid()
         a.send_line("REA %d alice@example.com %s" % (t, name))

@@ -313,18 +313,10 @@ class MsndServer:
         return self.start()
 
     def log_text(self):
-        try:
-            with open(self.log_file, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log_file)
 
     def stderr_text(self):
-        try:
-            with open(os.path.join(self.dir, "stderr"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(os.path.join(self.dir, "stderr"))
 
     def cleanup(self):
         self.stop()
@@ -339,6 +331,15 @@ class MsndServer:
         if exc_type is not None:
             print("---- msnd log ----\n" + self.log_text()[-6000:])
         self.cleanup()
+
+
+def read_text(path):
+    """A log file's text so far ("" when there is none yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def topology():

@@ -16,12 +16,11 @@ Needs root. Every name carries this process's id; namespaces left behind
 by a test process that was killed are removed by the next one."""
 import atexit
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
+import msntest
 import pgtest
 
 PID = os.getpid()
@@ -165,21 +164,10 @@ class Node:
                 time.sleep(0.02)
 
     def text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return msntest.read_text(self.log)
 
     def tail(self):
         return self.text()[-3000:]
-
-    def stderr_text(self):
-        try:
-            with open(self.log + ".stderr", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
 
     def stop(self, timeout=10):
         if self.proc and self.proc.poll() is None:
@@ -226,48 +214,20 @@ def shared():
     return _shared
 
 
-class MsndCluster:
-    """DS + NS x3 + SB x2 on one database: msntest.MsndServer's interface.
-    ds/ns/sb are the first of each role (clients log in through the DS to the
-    node their e-mail's hash picks; ns is the first notification node, which
-    any user may reach directly); sbs lists both switchboards."""
+class MsndCluster(msntest.MsndServer):
+    """DS + NS x3 + SB x2 on one database: msntest.MsndServer with six
+    processes (the database handling is MsndServer's, on this process's
+    PostgreSQL). ds/ns/sb are the first of each role (clients log in through
+    the DS to the node their e-mail's hash picks; ns is the first
+    notification node, which any user may reach directly); sbs lists both
+    switchboards, ns_nodes the three notification nodes."""
 
     def __init__(self, msnd, args=(), users=(), workdir=None):
-        self.msnd = os.path.abspath(msnd)
-        self.args = list(args)
-        self._own_dir = workdir is None
-        self.dir = workdir or tempfile.mkdtemp(prefix="msntest-cluster-")
-        self.pg = shared().pg
-        self.db_name = pgtest.unique_name("msnd")
-        self.db = self.pg.url(self.db_name)
-        self._db_made = False
+        shared()  # the namespaces; pgtest.shared() is their PostgreSQL from now on
         self.nodes = {}
-        self.proc = None
-        self.ds = self.ns = self.sb = None
-        self.ns_nodes, self.sbs = [], []
-        for u in users:
-            self.add_user(*u)
-
-    def _ensure_db(self):
-        if not self._db_made:
-            self.pg.createdb(self.db_name)
-            self._db_made = True
-
-    def run_admin(self, *argv, input=None):
-        self._ensure_db()
-        return subprocess.run([self.msnd] + list(argv) + ["--db", self.db], input=input,
-                              capture_output=True, text=True, timeout=30)
-
-    def add_user(self, email, password, name=None):
-        r = self.run_admin(*(["user", "add", "--create", email, password] + ([name] if name else [])))
-        if r.returncode != 0:
-            raise RuntimeError("msnd user add failed: %s" % r.stderr)
-
-    def copy_db_from(self, other):
-        if self._db_made:
-            self.pg.dropdb(self.db_name)
-        self.pg.createdb(self.db_name, template=other.db_name)
-        self._db_made = True
+        super().__init__(msnd, args=args, users=users, workdir=workdir)
+        if not self.db_name:
+            raise RuntimeError("the cluster topology runs on PostgreSQL")
 
     def _node_args(self, name):
         links = ["%s:%d" % (ip(n), PORTS["link"]) for n in NS_NODES]
@@ -331,51 +291,14 @@ class MsndCluster:
         self.proc = None
         return rc
 
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def node_logs(self):
-        return {n: node.text() for n, node in self.nodes.items()} if self.nodes else {}
+    def _texts(self, suffix):
+        """Every process's file of that suffix, each under its name."""
+        texts = ((name, msntest.read_text(os.path.join(self.dir, name + suffix)))
+                 for name in NS_NODES + ("ds",) + SB_NODES)
+        return "\n".join("---- %s ----\n%s" % (name, text) for name, text in texts if text)
 
     def log_text(self):
-        out = []
-        for name in NS_NODES + ("ds",) + SB_NODES:
-            path = os.path.join(self.dir, name + ".log")
-            try:
-                with open(path, errors="replace") as f:
-                    out.append("---- %s ----\n%s" % (name, f.read()))
-            except OSError:
-                pass
-        return "\n".join(out)
+        return self._texts(".log")
 
     def stderr_text(self):
-        out = []
-        for name in NS_NODES + ("ds",) + SB_NODES:
-            path = os.path.join(self.dir, name + ".log.stderr")
-            try:
-                with open(path, errors="replace") as f:
-                    text = f.read()
-            except OSError:
-                continue
-            if text:
-                out.append("---- %s ----\n%s" % (name, text))
-        return "\n".join(out)
-
-    def cleanup(self):
-        self.stop()
-        if self._db_made:
-            try:
-                self.pg.dropdb(self.db_name)
-            except RuntimeError:
-                pass  # the server may be down after an outage test; it goes at exit
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start() if not self.nodes else self
-
-    def __exit__(self, exc_type, *exc):
-        if exc_type is not None:
-            print(self.log_text()[-6000:])
-        self.cleanup()
+        return self._texts(".log.stderr")

@@ -294,6 +294,10 @@ class MsndServer:
         """The k-th extra address a client may connect from (0-5)."""
         return "127.0.0.%d" % (2 + k)
 
+    def pids(self):
+        """The msnd processes serving clients."""
+        return [self.proc.pid] if self.proc else []
+
     def stop(self, timeout=10.0):
         if not self.proc:
             return None

@@ -278,6 +278,11 @@ class MsndCluster(msntest.MsndServer):
         """The k-th extra address a client may connect from (0-5)."""
         return CLIENT_IPS[k]
 
+    def pids(self):
+        """The msnd processes serving clients (`ip netns exec` runs msnd in
+        its own process: exec, no fork)."""
+        return [node.proc.pid for node in self.nodes.values()]
+
     def stop(self, timeout=10.0):
         if not self.nodes:
             return None

@@ -32,37 +32,39 @@ def guess(srv, email, source, trid=1):
 
 
 def test_guessing_does_not_lock_the_owner_out(srv):
+    guesser, owner = srv.source(0), srv.source(1)
     # Five wrong passwords (the default limit) and more from one address...
     for i in range(7):
-        assert guess(srv, "alice@example.com", "127.0.0.2") == 911
+        assert guess(srv, "alice@example.com", guesser) == 911
     log = srv.log_text()
-    assert re.search(r'msg="login throttle started" peer=127\.0\.0\.2:\d+ user=alice@example\.com '
-                     r'by=account\+address delay_ms=1000', log), log[-3000:]
+    assert re.search(r'msg="login throttle started" peer=%s:\d+ user=alice@example\.com '
+                     r'by=account\+address delay_ms=1000' % re.escape(guesser), log), log[-3000:]
     # ...leave the owner, from another address, free to log in,
-    c = login(srv, "alice@example.com", source="127.0.0.3")
+    c = login(srv, "alice@example.com", source=owner)
     c.close()
     # and another user behind the guessing address as well.
-    c = login(srv, "bob@example.com", source="127.0.0.2")
+    c = login(srv, "bob@example.com", source=guesser)
     c.close()
 
 
 @with_args("--auth-failures-per-address", "3", "--auth-delay", "600")
 def test_address_throttle_is_logged(srv):
-    assert guess(srv, "alice@example.com", "127.0.0.2") == 911
-    assert guess(srv, "bob@example.com", "127.0.0.2") == 911
-    assert guess(srv, "carol@example.com", "127.0.0.2") == 911
+    guesser = srv.source(0)
+    assert guess(srv, "alice@example.com", guesser) == 911
+    assert guess(srv, "bob@example.com", guesser) == 911
+    assert guess(srv, "carol@example.com", guesser) == 911
     # the address is held back now, whatever the account
-    c = msntest.Client(srv.ns, source="127.0.0.2")
+    c = msntest.Client(srv.ns, source=guesser)
     c.send_line("VER 1 MSNP7")
     c.expect("VER")
     c.send_line("USR 2 MD5 I example@passport.com")
     c.expect_error(911, 2)
     c.expect_closed()
     log = srv.log_text()
-    assert re.search(r'msg="login throttled" peer=127\.0\.0\.2:\d+ user=example@passport\.com by=address', log), \
-        log[-3000:]
+    assert re.search(r'msg="login throttled" peer=%s:\d+ user=example@passport\.com by=address' % re.escape(guesser),
+                     log), log[-3000:]
     # other addresses are not
-    login(srv, "example@passport.com", source="127.0.0.3").close()
+    login(srv, "example@passport.com", source=srv.source(1)).close()
 
 
 def test_xfr_cookie_quota(srv):
@@ -77,7 +79,7 @@ def test_xfr_cookie_quota(srv):
     t = a.trid()
     a.send_line("XFR %d SB" % t)
     a.expect_error(714, t)
-    assert re.search(r'msg="switchboard cookie quota reached" conn=\d+ peer=127\.0\.0\.1:\d+ '
+    assert re.search(r'msg="switchboard cookie quota reached" conn=\d+ peer=[0-9.]+:\d+ '
                      r'user=alice@example\.com outstanding=20', srv.log_text())
     b = online(srv, "bob@example.com")
     msntest.open_switchboard(srv, b).close()
@@ -95,29 +97,45 @@ def test_xfr_cookie_quota(srv):
 @with_args("--max-switchboards-per-user", "2")
 def test_switchboard_quota(srv):
     a = online(srv, "alice@example.com")
-    first = msntest.open_switchboard(srv, a)
-    second = msntest.open_switchboard(srv, a)
-    t = a.trid()
-    a.send_line("XFR %d SB" % t)
-    x = a.expect("XFR")
-    third = msntest.Client(msntest.addr_of(x.args[2]))
-    third.send_line("USR 1 alice@example.com %s" % x.args[4])
-    third.expect_error(714, 1)
+    # the quota is per switchboard process (a cluster has several, handed
+    # out in turn): open sessions until one process holds two of alice's
+    by_sb = {}
+    while not any(len(v) == 2 for v in by_sb.values()):
+        sb = msntest.open_switchboard(srv, a)
+        by_sb.setdefault(sb.addr, []).append(sb)
+    full = next(k for k, v in by_sb.items() if len(v) == 2)
+
+    def join(addr):
+        """USR at addr with a fresh XFR SB cookie (any of the cluster's
+        switchboards takes it); the reply."""
+        t = a.trid()
+        a.send_line("XFR %d SB" % t)
+        x = a.expect("XFR")
+        c = msntest.Client(addr)
+        c.send_line("USR 1 alice@example.com %s" % x.args[4])
+        return c, c.read_cmd()
+
+    third, r = join(full)
+    assert r.line == "714 1", r
     third.expect_closed()
     # leaving one frees a place
+    first = by_sb[full][0]
     first.send_line("OUT")
     first.expect_closed()
     deadline = time.monotonic() + 10
     while True:
-        try:
-            msntest.open_switchboard(srv, a).close()
+        c, r = join(full)
+        if r.name == "USR":
+            assert r.args[1] == "OK", r
+            c.close()
             break
-        except (AssertionError, ConnectionError):
-            # the server may not have seen the OUT yet
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    second.close()
+        # the server may not have seen the OUT yet
+        assert r.line == "714 1" and time.monotonic() < deadline, r
+        c.close()
+        time.sleep(0.05)
+    for lst in by_sb.values():
+        for c in lst[1:] if lst is by_sb[full] else lst:
+            c.close()
 
 
 def test_challenge_digits_are_uniform(srv):
@@ -166,9 +184,18 @@ def test_idle_client_is_dropped_and_watchers_see_fln(srv):
     alice.close()
 
 
-def server_socket_for(pid, client_sock):
-    """A duplicate of msnd's end of client_sock (pidfd_getfd: needs the
-    right to ptrace msnd, as its parent or root has)."""
+def server_socket_for(pids, client_sock):
+    """A duplicate of msnd's end of client_sock, in whichever of the msnd
+    processes pids holds it (pidfd_getfd: needs the right to ptrace msnd,
+    as its parent or root has)."""
+    for pid in pids:
+        s = server_socket_in(pid, client_sock)
+        if s:
+            return s
+    raise AssertionError("no msnd socket connected to %r" % (client_sock.getsockname(),))
+
+
+def server_socket_in(pid, client_sock):
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     SYS_pidfd_open, SYS_pidfd_getfd = 434, 438
@@ -193,7 +220,7 @@ def server_socket_for(pid, client_sock):
             s.close()
     finally:
         os.close(pidfd)
-    raise AssertionError("no msnd socket connected to %r" % (want,))
+    return None
 
 
 def test_tcp_keepalive_on_every_connection(srv):
@@ -203,7 +230,7 @@ def test_tcp_keepalive_on_every_connection(srv):
     ds.send_line("VER 1 MSNP7")  # a reply: msnd has accepted the connection
     ds.expect("VER")
     for client in (a, sb, ds):
-        s = server_socket_for(srv.proc.pid, client.sock)
+        s = server_socket_for(srv.pids(), client.sock)
         try:
             assert s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
             assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 120

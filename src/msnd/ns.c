@@ -140,8 +140,8 @@ static void send_profile(conn *c) {
  * source address, never per account alone: guessing from one address
  * slows down more with every failure, while the owner, from anywhere
  * else, still logs in. */
-#define FAILURE_SRC 64
-#define FAILURE_KEY (MSNP_MAX_EMAIL + 72)
+#define FAILURE_SRC FAILURES_SRC_MAX
+#define FAILURE_KEY (MSNP_MAX_EMAIL + FAILURES_SRC_MAX + 8)
 
 /* The two throttling keys of a login from c as `email`: the source
  * address (src) and the pair of account and source (key), the address

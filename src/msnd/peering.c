@@ -119,9 +119,9 @@ static int presence_line(link_in *p, char **tok, int n) {
     if (n == 3 && strcmp(tok[0], "FAIL") == 0) {
         /* A failed login on that node: the login throttles count a
          * source's failures over the whole cluster, as on one node. */
-        char key[MSNP_MAX_EMAIL + 72];
+        char key[MSNP_MAX_EMAIL + FAILURES_SRC_MAX + 8];
         int anonymous = strcmp(tok[1], "-") == 0;
-        if (!link_token_ok(tok[2], 64) ||
+        if (!link_token_ok(tok[2], FAILURES_SRC_MAX) ||
             (!anonymous &&
              (email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0 ||
               failures_account_key(key, sizeof key, email, tok[2]) != 0)))
@@ -139,8 +139,9 @@ static int presence_line(link_in *p, char **tok, int n) {
     if (n == 3 && strcmp(tok[0], "LOGIN") == 0) {
         /* One session per account in the whole cluster, as on one node:
          * the newer login wins; and that source's failures are forgotten. */
-        char key[MSNP_MAX_EMAIL + 72];
-        if (!link_token_ok(tok[2], 64) || failures_account_key(key, sizeof key, email, tok[2]) != 0) return -1;
+        char key[MSNP_MAX_EMAIL + FAILURES_SRC_MAX + 8];
+        if (!link_token_ok(tok[2], FAILURES_SRC_MAX) || failures_account_key(key, sizeof key, email, tok[2]) != 0)
+            return -1;
         failures_clear(s->fail_account_address, key);
         conn *old = presence_find(s->presence, email);
         if (old && !old->closing) {

@@ -36,7 +36,9 @@ unsigned long failures_sweep(failure_window *w, uint64_t now_ms);
 
 /* The source a failed login is counted against: an IPv4 address as it
  * is, an IPv6 address by its /64 (one host usually holds a whole /64, so
- * counting single addresses would not slow it down). out holds 48 bytes. */
+ * counting single addresses would not slow it down). out holds 48 bytes;
+ * FAILURES_SRC_MAX bounds a source, also one told by another node. */
+#define FAILURES_SRC_MAX 64
 void failures_source(const char *ip, char *out, size_t cap);
 /* The key an account's failures from one source are counted under
  * ("email source"), the same on every node of a cluster; -1 if it does

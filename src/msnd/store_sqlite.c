@@ -403,6 +403,14 @@ static int commit(sq_store *s) {
     return rc;
 }
 
+/* Commit a change that wrote rows of accounts a and b only (an id below
+ * 1: none): their generations move, nobody else's. */
+static store_rc commit_of(sq_store *s, int64_t a, int64_t b) {
+    if (commit(s) != 0) return STORE_ERROR;
+    own_change(s, a, b);
+    return STORE_OK;
+}
+
 static store_rc rollback(sq_store *s, store_rc rc) {
     if (sqlite3_get_autocommit(s->db) == 0) {
         char keep[sizeof s->base.err];
@@ -639,9 +647,8 @@ static store_rc update_and_bump(sq_store *s, int qid, int64_t uid, const char *t
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (sqlite3_changes(s->db) == 0) return rollback(s, STORE_NOTFOUND);
     if (bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
-    if (commit(s) != 0) return STORE_ERROR;
-    if (only_own) own_change(s, uid, 0);
-    return STORE_OK;
+    if (only_own) return commit_of(s, uid, 0);
+    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
 static store_rc sq_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
@@ -860,9 +867,7 @@ static store_rc row_rename(sq_store *s, int qid, int64_t owner, int64_t key, con
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (sqlite3_changes(s->db) == 0) return rollback(s, STORE_NOTFOUND);
     if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    if (commit(s) != 0) return STORE_ERROR;
-    own_change(s, owner, 0);
-    return STORE_OK;
+    return commit_of(s, owner, 0);
 }
 
 static store_rc sq_list_rename(store *base, int64_t owner, int64_t contact, const char *name, uint32_t *ver) {
@@ -950,9 +955,7 @@ static store_rc sq_group_del(store *base, int64_t owner, int gid, uint32_t *ver)
     sqlite3_bind_int64(st, 1, owner);
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
-    if (commit(s) != 0) return STORE_ERROR;
-    own_change(s, owner, 0); /* its groups and its entries' memberships */
-    return STORE_OK;
+    return commit_of(s, owner, 0); /* its groups and its entries' memberships */
 }
 
 static store_rc sq_group_rename(store *base, int64_t owner, int gid, const char *name, uint32_t *ver) {

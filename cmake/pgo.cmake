@@ -1,0 +1,114 @@
+# Profile-guided optimisation of the analyzer (msnsniff).
+#
+# msnsniff's per-packet work is spread thin over the decoder, the flow
+# table, the MSNP parser, the session logic and the event writer, with no
+# hot spot left to rewrite; what remains is how the compiler lays that code
+# out and which branches it expects. A release build therefore builds the
+# analyzer twice: first an instrumented copy in a tree of its own
+# (<build>/pgo/tree, with -fprofile-generate), which analyses two captures
+# made by gen-capture (one all MSN, one mostly other traffic), then the real
+# one with the counts it wrote (-fprofile-use). On the dense benchmark
+# capture that is about 9 % less wall time (BENCHMARKS.md, "Analyzer built
+# with its profile").
+#
+# What gets the profile: the analyzer's own code and the code it shares
+# with the other programs (libmsnp, lib/common), whose objects are built
+# once for all of them. Functions the training never runs (msnd's login
+# code in libmsnp, say) are optimised as in any release build
+# (-fprofile-partial-training).
+#
+#   MSNKIT_PGO=AUTO      (default) on for GCC >= 11 release builds without
+#                        sanitizers, when msnsniff and gen-capture are built
+#   MSNKIT_PGO=OFF       one ordinary build (faster edit-compile turns)
+#   MSNKIT_PGO=GENERATE  the instrumented tree (set by the release build)
+#
+# The counts are redone whenever a source of the analyzer, libmsnp or
+# lib/common changes, so they always describe the code being compiled.
+set(MSNKIT_PGO "AUTO" CACHE STRING "Profile-guided optimisation of msnsniff: AUTO, OFF (GENERATE is internal)")
+set(MSNKIT_PGO_PROFILE "" CACHE PATH "GENERATE: where the instrumented programs write their counts")
+
+# The targets whose code is trained and then compiled with the counts.
+set(_msnkit_pgo_targets msnkit_common msnp_obj msnsniff_core msnsniff)
+
+function(msnkit_pgo_setup)
+  if(MSNKIT_PGO STREQUAL "GENERATE")
+    foreach(t ${_msnkit_pgo_targets})
+      if(TARGET ${t})
+        # file names relative to this tree, so that the release tree finds them
+        target_compile_options(${t} PRIVATE -fprofile-generate=${MSNKIT_PGO_PROFILE}
+                               -fprofile-prefix-path=${CMAKE_BINARY_DIR} -fprofile-update=prefer-atomic)
+        target_link_options(${t} PRIVATE -fprofile-generate=${MSNKIT_PGO_PROFILE})
+      endif()
+    endforeach()
+    # gen-capture links the instrumented libmsnp; its counts are removed
+    # before the training run (below), they only need to link
+    if(TARGET gen-capture)
+      target_link_options(gen-capture PRIVATE -fprofile-generate=${MSNKIT_PGO_PROFILE})
+    endif()
+    return()
+  endif()
+
+  set(why "")
+  if(NOT MSNKIT_PGO STREQUAL "AUTO")
+    set(why "MSNKIT_PGO=${MSNKIT_PGO}")
+  elseif(NOT CMAKE_BUILD_TYPE STREQUAL "Release")
+    set(why "not a Release build")
+  elseif(MSNKIT_SANITIZE OR MSNKIT_FUZZ)
+    set(why "sanitizer build")
+  elseif(NOT CMAKE_C_COMPILER_ID STREQUAL "GNU" OR CMAKE_C_COMPILER_VERSION VERSION_LESS 11)
+    set(why "needs GCC 11 or later (-fprofile-prefix-path)")
+  elseif(NOT TARGET msnsniff OR NOT TARGET gen-capture)
+    set(why "msnsniff or gen-capture is not built")
+  endif()
+  if(why)
+    message(STATUS "msnkit: msnsniff without profile-guided optimisation (${why})")
+    return()
+  endif()
+  message(STATUS "msnkit: msnsniff with profile-guided optimisation (trained in ${CMAKE_BINARY_DIR}/pgo)")
+
+  cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
+  set(dir ${CMAKE_BINARY_DIR}/pgo)
+  set(profile ${dir}/profile)
+  set(tree ${dir}/tree)
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS
+       ${CMAKE_SOURCE_DIR}/lib/common/*.[ch] ${CMAKE_SOURCE_DIR}/lib/msnp/*.[ch]
+       ${CMAKE_SOURCE_DIR}/src/msnsniff/*.[ch] ${CMAKE_SOURCE_DIR}/bench/gen-capture.c)
+  add_custom_command(
+    OUTPUT ${dir}/profile.stamp
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${dir}
+    COMMAND ${CMAKE_COMMAND} -S ${CMAKE_SOURCE_DIR} -B ${tree} -DCMAKE_BUILD_TYPE=Release
+            -DCMAKE_C_COMPILER=${CMAKE_C_COMPILER} -DMSNKIT_WERROR=${MSNKIT_WERROR}
+            -DMSNKIT_PGO=GENERATE -DMSNKIT_PGO_PROFILE=${profile}
+            "-DMSNKIT_COMPONENTS=lib/msnp$<SEMICOLON>src/msnsniff$<SEMICOLON>bench" > ${dir}/configure.log
+    # a build of its own, not a part of this one's make jobs
+    COMMAND ${CMAKE_COMMAND} -E env --unset=MAKEFLAGS --unset=MFLAGS
+            ${CMAKE_COMMAND} --build ${tree} --parallel ${jobs} --target msnsniff gen-capture
+    COMMAND ${CMAKE_COMMAND} -DTREE=${tree} -DPROFILE=${profile} -DWORK=${dir}
+            -P ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
+    COMMAND ${CMAKE_COMMAND} -E touch ${dir}/profile.stamp
+    DEPENDS ${sources} ${CMAKE_SOURCE_DIR}/cmake/pgo.cmake ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
+    COMMENT "Training msnsniff for profile-guided optimisation"
+    VERBATIM)
+  add_custom_target(msnsniff_profile DEPENDS ${dir}/profile.stamp)
+
+  foreach(t ${_msnkit_pgo_targets})
+    add_dependencies(${t} msnsniff_profile)
+    target_compile_options(${t} PRIVATE -fprofile-use=${profile} -fprofile-prefix-path=${CMAKE_BINARY_DIR}
+                           -fprofile-partial-training
+                           # a source compiled into no trained program has no counts: fine
+                           -Wno-missing-profile)
+    # new counts recompile the objects
+    get_target_property(srcs ${t} SOURCES)
+    get_target_property(sdir ${t} SOURCE_DIR)
+    set(abs "")
+    foreach(s ${srcs})
+      if(NOT s MATCHES "^\\$<")
+        get_filename_component(s ${s} ABSOLUTE BASE_DIR ${sdir})
+        list(APPEND abs ${s})
+      endif()
+    endforeach()
+    if(abs)
+      set_source_files_properties(${abs} TARGET_DIRECTORY ${t} PROPERTIES OBJECT_DEPENDS ${dir}/profile.stamp)
+    endif()
+  endforeach()
+endfunction()

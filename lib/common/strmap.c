@@ -12,13 +12,38 @@ struct msnkit_strmap_entry {
     char key[];
 };
 
+/* Eight bytes per step: a key of 20 bytes (an e-mail address, a cookie)
+ * takes three multiplies in a row instead of the twenty a byte-at-a-time
+ * hash (FNV-1a) chains, and every look-up, insert and removal hashes its
+ * key. The seed is fixed, as FNV-1a's offset was: the analyzer's output
+ * must not depend on where a run happened to put its keys. */
+static inline uint64_t load8(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
 static uint32_t hash(const char *k, size_t n) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)k[i];
-        h *= 16777619u;
+    const uint64_t m = 0x9E3779B97F4A7C15ull;
+    uint64_t h = 0x243F6A8885A308D3ull ^ ((uint64_t)n * m);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        h = (h ^ load8(k + i)) * m;
+        h ^= h >> 29;
     }
-    return h;
+    if (i < n) { /* 1-7 bytes left: the last eight of a longer key, or each byte of a short one */
+        uint64_t w = 0;
+        if (n >= 8) {
+            w = load8(k + n - 8) >> (8 * (8 - (n - i)));
+        } else {
+            for (size_t j = i; j < n; j++) w = w << 8 | (unsigned char)k[j];
+        }
+        h = (h ^ w) * m;
+        h ^= h >> 29;
+    }
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    return (uint32_t)h;
 }
 
 int msnkit_strmap_init(msnkit_strmap *m) {
@@ -121,4 +146,14 @@ void msnkit_strmap_each(msnkit_strmap *m, int (*fn)(void *ctx, const char *key, 
             }
         }
     }
+}
+
+size_t msnkit_strmap_longest_chain(const msnkit_strmap *m) {
+    size_t longest = 0;
+    for (size_t i = 0; m->b && i < m->nb; i++) {
+        size_t n = 0;
+        for (const msnkit_strmap_entry *e = m->b[i]; e; e = e->next) n++;
+        if (n > longest) longest = n;
+    }
+    return longest;
 }

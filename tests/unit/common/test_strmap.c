@@ -119,12 +119,56 @@ static void test_each_removes(void **state) {
     msnkit_strmap_free(&m, free); /* the even values: ASan reports any leak */
 }
 
+/* Keys of every length from 1 to 40 bytes that differ in one byte only,
+ * at each position in turn (the first, the middle, the last few bytes that
+ * a word-at-a-time hash reads apart): 64 of them share no bucket with more
+ * than a few others. A hash that skipped any byte position would put all
+ * 64 in one chain. */
+static void test_keys_differing_in_one_byte_spread(void **state) {
+    (void)state;
+    static int v;
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            msnkit_strmap m;
+            assert_int_equal(msnkit_strmap_init(&m), 0);
+            char key[40];
+            memset(key, 'a', sizeof key);
+            for (int c = 0; c < 64; c++) {
+                key[pos] = (char)('0' + c);
+                assert_int_equal(msnkit_strmap_put(&m, key, len, &v, NULL), 0);
+            }
+            assert_int_equal(msnkit_strmap_count(&m), 64);
+            if (msnkit_strmap_longest_chain(&m) > 8)
+                fail_msg("length %zu, byte %zu: %zu keys in one bucket", len, pos, msnkit_strmap_longest_chain(&m));
+            msnkit_strmap_free(&m, NULL);
+        }
+    }
+}
+
+/* The keys the programs really use: numbered e-mail addresses. */
+static void test_addresses_spread(void **state) {
+    (void)state;
+    static int v;
+    msnkit_strmap m;
+    assert_int_equal(msnkit_strmap_init(&m), 0);
+    for (unsigned i = 0; i < 20000; i++) {
+        char key[64];
+        int n = snprintf(key, sizeof key, "user%u@example.com", i);
+        assert_int_equal(msnkit_strmap_put(&m, key, (size_t)n, &v, NULL), 0);
+    }
+    size_t longest = msnkit_strmap_longest_chain(&m);
+    if (longest > 10) fail_msg("20000 addresses: %zu in one bucket", longest);
+    msnkit_strmap_free(&m, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_replace_del),
         cmocka_unit_test(test_binary_keys),
         cmocka_unit_test(test_growth_keeps_every_key),
         cmocka_unit_test(test_each_removes),
+        cmocka_unit_test(test_keys_differing_in_one_byte_spread),
+        cmocka_unit_test(test_addresses_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* msnkit/strmap.h - the hash map msnd and msnsniff share: keys are byte
  * strings (copied, any bytes, NUL included), values are the caller's.
- * Chained, FNV-1a hashed, doubling when it holds more entries than buckets.
+ * Chained, hashed eight key bytes at a time with a fixed seed, doubling
+ * when it holds more entries than buckets.
  * Not thread-safe: each program uses a map from one thread. */
 #ifndef MSNKIT_STRMAP_H
 #define MSNKIT_STRMAP_H
@@ -29,6 +30,9 @@ void *msnkit_strmap_del(msnkit_strmap *m, const char *key, size_t n);
  * nonzero to remove the entry (its value is then fn's to free); it must not
  * change the map otherwise. */
 void msnkit_strmap_each(msnkit_strmap *m, int (*fn)(void *ctx, const char *key, void *val), void *ctx);
+/* The most entries one bucket holds: how well the hash spreads these keys
+ * (the tests check it). */
+size_t msnkit_strmap_longest_chain(const msnkit_strmap *m);
 static inline size_t msnkit_strmap_count(const msnkit_strmap *m) { return m->count; }
 
 #endif

@@ -1,26 +1,47 @@
-# Runs the instrumented msnsniff of TREE over generated captures; the
-# counts land in PROFILE (see pgo.cmake). WORK holds the captures.
+# The training step of pgo.cmake, run as `cmake -P`: configures and builds
+# the instrumented msnsniff and gen-capture in TREE, then runs msnsniff over
+# generated captures; the counts land in PROFILE. WORK holds the captures
+# and build.log, whose end is printed when a step fails.
+function(step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  file(APPEND ${WORK}/build.log "$ ${ARGN}\n${out}")
+  if(NOT rc EQUAL 0)
+    string(LENGTH "${out}" len)
+    if(len GREATER 4000)
+      math(EXPR from "${len} - 4000")
+      string(SUBSTRING "${out}" ${from} -1 out)
+    endif()
+    message(FATAL_ERROR "pgo: ${what} failed (${rc}); the end of its output (all of it in ${WORK}/build.log):\n${out}")
+  endif()
+endfunction()
+
+file(MAKE_DIRECTORY ${WORK})
+file(WRITE ${WORK}/build.log "")
+# the instrumented build is a build of its own, not a part of the calling
+# make's jobs
+unset(ENV{MAKEFLAGS})
+unset(ENV{MFLAGS})
+# only what the training runs (a list: set through a cache script, as
+# a -D argument it would be split on the way)
+file(WRITE ${WORK}/tree-cache.cmake "set(MSNKIT_COMPONENTS \"lib/msnp;src/msnsniff;bench\" CACHE STRING \"\")\n")
+step("configuring ${TREE}" ${CMAKE_COMMAND} -C ${WORK}/tree-cache.cmake -S ${SOURCE} -B ${TREE}
+     -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=${COMPILER} -DMSNKIT_WERROR=${WERROR}
+     -DMSNKIT_PGO=GENERATE -DMSNKIT_PGO_PROFILE=${PROFILE})
+step("building the instrumented msnsniff" ${CMAKE_COMMAND} --build ${TREE} --parallel ${JOBS}
+     --target msnsniff gen-capture)
+
 file(REMOVE_RECURSE ${PROFILE})
 set(gen ${TREE}/bench/gen-capture)
 set(sniff ${TREE}/src/msnsniff/msnsniff)
 # All MSN (logins, switchboards, invitations of every kind, MSNFTP), and a
 # capture that is mostly other traffic: the paths the analyzer takes for
 # what it skips are trained too.
-execute_process(COMMAND ${gen} --out ${WORK}/dense.pcap --dense 300 OUTPUT_QUIET RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "pgo: gen-capture --dense failed (${rc})")
-endif()
-execute_process(COMMAND ${gen} --out ${WORK}/mixed.pcap --size 16 OUTPUT_QUIET RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "pgo: gen-capture --size failed (${rc})")
-endif()
+step("gen-capture --dense" ${gen} --out ${WORK}/dense.pcap --dense 300)
+step("gen-capture --size" ${gen} --out ${WORK}/mixed.pcap --size 16)
 # gen-capture's own counts (it links the instrumented libmsnp) are not the analyzer's
 file(REMOVE_RECURSE ${PROFILE})
 foreach(cap dense mixed)
-  execute_process(COMMAND ${sniff} -q -r ${WORK}/${cap}.pcap -o ${WORK}/${cap}.json RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "pgo: msnsniff failed on ${WORK}/${cap}.pcap (${rc})")
-  endif()
+  step("msnsniff on ${cap}.pcap" ${sniff} -q -r ${WORK}/${cap}.pcap -o ${WORK}/${cap}.json)
 endforeach()
 file(REMOVE ${WORK}/dense.pcap ${WORK}/mixed.pcap ${WORK}/dense.json ${WORK}/mixed.json)
 file(GLOB counts ${PROFILE}/*.gcda)

@@ -75,19 +75,12 @@ function(msnkit_pgo_setup)
        ${CMAKE_SOURCE_DIR}/src/msnsniff/*.[ch] ${CMAKE_SOURCE_DIR}/bench/gen-capture.c)
   add_custom_command(
     OUTPUT ${dir}/profile.stamp
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${dir}
-    COMMAND ${CMAKE_COMMAND} -S ${CMAKE_SOURCE_DIR} -B ${tree} -DCMAKE_BUILD_TYPE=Release
-            -DCMAKE_C_COMPILER=${CMAKE_C_COMPILER} -DMSNKIT_WERROR=${MSNKIT_WERROR}
-            -DMSNKIT_PGO=GENERATE -DMSNKIT_PGO_PROFILE=${profile}
-            "-DMSNKIT_COMPONENTS=lib/msnp$<SEMICOLON>src/msnsniff$<SEMICOLON>bench" > ${dir}/configure.log
-    # a build of its own, not a part of this one's make jobs
-    COMMAND ${CMAKE_COMMAND} -E env --unset=MAKEFLAGS --unset=MFLAGS
-            ${CMAKE_COMMAND} --build ${tree} --parallel ${jobs} --target msnsniff gen-capture
-    COMMAND ${CMAKE_COMMAND} -DTREE=${tree} -DPROFILE=${profile} -DWORK=${dir}
+    COMMAND ${CMAKE_COMMAND} -DSOURCE=${CMAKE_SOURCE_DIR} -DTREE=${tree} -DPROFILE=${profile} -DWORK=${dir}
+            -DCOMPILER=${CMAKE_C_COMPILER} -DWERROR=${MSNKIT_WERROR} -DJOBS=${jobs}
             -P ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
     COMMAND ${CMAKE_COMMAND} -E touch ${dir}/profile.stamp
     DEPENDS ${sources} ${CMAKE_SOURCE_DIR}/cmake/pgo.cmake ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
-    COMMENT "Training msnsniff for profile-guided optimisation"
+    COMMENT "Training msnsniff for profile-guided optimisation (log: ${dir}/build.log)"
     VERBATIM)
   add_custom_target(msnsniff_profile DEPENDS ${dir}/profile.stamp)
 

@@ -236,6 +236,7 @@ static void housekeeping(sn_engine *e, uint64_t now) {
 static void hit(sn_engine *e, sn_flow *f, sn_expect *x, const sn_packet *p, int matched_reverse) {
     sn_ctx *c = &e->c;
     f->expect_id = x->id;
+    f->expect_group = x->group;
     if (f->app == SN_APP_UNKNOWN) f->app = SN_APP_EXPECTED;
     c->st.flows_expected++;
     if (x->invitation) sn_invitation_finish(c, x->cookie, x->invitation);

@@ -27,9 +27,9 @@ int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max, const sn
     t->timeout = timeout_us;
     t->max = max ? max : SN_EXPECT_MAX;
     t->linger = timeout_us < SN_EXPECT_LINGER_US ? timeout_us : SN_EXPECT_LINGER_US;
-    if (!t->b || sn_u64map_init(&t->by_id) != 0 || sn_strmap_init(&t->by_cookie) != 0 ||
-        sn_u64map_init(&t->by_group) != 0 || sn_strmap_init(&t->by_name) != 0 ||
-        sn_strmap_init(&t->pending_by_user) != 0 || sn_u64map_init(&t->pending_by_session) != 0)
+    if (!t->b || sn_strmap_init(&t->by_cookie) != 0 || sn_u64map_init(&t->by_group) != 0 ||
+        sn_strmap_init(&t->by_name) != 0 || sn_strmap_init(&t->pending_by_user) != 0 ||
+        sn_u64map_init(&t->pending_by_session) != 0)
         return -1;
     return 0;
 }
@@ -176,7 +176,6 @@ static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
 }
 
 static void unindex(sn_expect_table *t, sn_expect *e) {
-    sn_u64map_del(&t->by_id, e->id);
     if (e->cookie_only && sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)) == e)
         sn_strmap_del(&t->by_cookie, e->cookie, strlen(e->cookie));
     if (e->group) {
@@ -211,7 +210,6 @@ void sn_expect_free(sn_expect_table *t) {
     while (t->shead) destroy(t, t->shead);
     free(t->b);
     t->b = NULL;
-    sn_u64map_free(&t->by_id);
     sn_strmap_free(&t->by_cookie, NULL);
     sn_u64map_free(&t->by_group);
     sn_strmap_free(&t->by_name, NULL);
@@ -219,7 +217,12 @@ void sn_expect_free(sn_expect_table *t) {
     sn_u64map_free(&t->pending_by_session);
 }
 
-sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id) { return id ? sn_u64map_get(&t->by_id, id) : NULL; }
+sn_expect *sn_expect_find(sn_expect_table *t, uint64_t group, uint64_t id) {
+    /* bounded: a group holds the few predictions of one invitation */
+    for (sn_expect *x = group && id ? sn_u64map_get(&t->by_group, group) : NULL; x; x = x->gnext)
+        if (x->id == id) return x;
+    return NULL;
+}
 
 void sn_expect_retire_group(sn_expect_table *t, uint64_t group) {
     for (sn_expect *x = group ? sn_u64map_get(&t->by_group, group) : NULL; x; x = x->gnext)
@@ -316,7 +319,6 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     e->flags = proto->flags;
     e->owner = proto->owner_is_to ? e->to : e->from;
     e->id = t->next_id++;
-    sn_u64map_put(&t->by_id, e->id, e);
     if (e->cookie_only && e->cookie[0] && !sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)))
         sn_strmap_put(&t->by_cookie, e->cookie, strlen(e->cookie), e);
     if (e->group) {

@@ -90,8 +90,12 @@ typedef struct sn_expect_table {
     uint64_t evicted; /* pending ones dropped by the size bound */
     uint64_t next_id;
     uint64_t timeout;
-    size_t max;                /* oldest pending dropped beyond this */
-    sn_u64map by_id, by_group; /* indexes: lookups stay O(1) on long captures */
+    size_t max; /* oldest pending dropped beyond this */
+    /* Expectations by group (the invitation that announced them): every
+     * hit retires its siblings. There is no index by id: the one look-up
+     * by id (an MSNFTP flow's invitation, ftp.c) knows the group too, and
+     * a map of ids read at random cost two cache misses per expectation. */
+    sn_u64map by_group;
     sn_strmap by_cookie;
     sn_strmap by_name; /* lower-case host name -> unresolved expectations, oldest first */
     uint64_t added, hits, misses;
@@ -140,8 +144,9 @@ sn_expect *sn_expect_match(sn_expect_table *t, const sn_addr *dst, uint16_t dpor
 /* Pending switchboard expectation with this cookie, NULL if none. */
 sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n);
 
-/* The live expectation with this id (pending, hit or retired), or NULL. */
-sn_expect *sn_expect_find(sn_expect_table *t, uint64_t id);
+/* The live expectation with this id (pending, hit or retired) in this
+ * group, or NULL (also for expectations without a group). */
+sn_expect *sn_expect_find(sn_expect_table *t, uint64_t group, uint64_t id);
 /* Retire every pending member of a group (a cancelled invitation). */
 void sn_expect_retire_group(sn_expect_table *t, uint64_t group);
 

@@ -35,7 +35,8 @@ typedef struct sn_flow {
     uint16_t vlan;
     uint64_t first_ts, last_ts;
     uint64_t pkts[2], bytes[2];
-    uint64_t expect_id; /* expectation this flow fulfilled, 0 if none */
+    uint64_t expect_id;    /* expectation this flow fulfilled, 0 if none */
+    uint64_t expect_group; /* and its group (sn_expect_find) */
     sn_stream st[2];
     void *conn; /* the session tracker's per-connection state */
 } sn_flow;

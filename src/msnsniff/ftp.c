@@ -46,7 +46,7 @@ sn_ftp *sn_ftp_new(sn_ctx *c, const sn_flow *f) {
     t->block_dir = -1;
     if (f->expect_id) {
         /* the invitation that predicted this connection names the file */
-        sn_expect *e = sn_expect_find(&c->expect, f->expect_id);
+        sn_expect *e = sn_expect_find(&c->expect, f->expect_group, f->expect_id);
         if (e) {
             sn_strcopy(t->cookie, sizeof t->cookie, e->cookie);
             t->invitation = e->invitation;

@@ -353,6 +353,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     sn_expect *e = sn_expect_by_cookie(&c->expect, cookie.p, cookie.n);
     if (e) {
         f->expect_id = e->id;
+        f->expect_group = e->group;
         sn_expect_hit_info h;
         memset(&h, 0, sizeof h);
         h.ts = c->now;

@@ -206,11 +206,50 @@ static void test_expectation_lifetimes(void **state) {
     sn_expect_free(&t);
 }
 
+/* sn_expect_find: an expectation by its group and id while it lives
+ * (pending, then spent for its linger), in no other group, and not after
+ * it is freed; expectations without a group are not found. */
+static void test_find_by_group_and_id(void **state) {
+    (void)state;
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, 60ull * 1000000u, 0, NULL), 0);
+    sn_expect_set_clock(&t, 1000);
+    sn_expect_proto a = proto_exp("10.3.0.1", 6891, SN_TR_TCP, 7), b = proto_exp("10.3.0.2", 6891, SN_TR_TCP, 7);
+    sn_expect_proto c = proto_exp("10.3.0.3", 6891, SN_TR_TCP, 8), nogroup = proto_exp("10.3.0.4", 1863, SN_TR_TCP, 0);
+    sn_expect *ea = sn_expect_add(&t, &a, 1000, NULL), *eb = sn_expect_add(&t, &b, 1000, NULL);
+    sn_expect *ec = sn_expect_add(&t, &c, 1000, NULL), *en = sn_expect_add(&t, &nogroup, 1000, NULL);
+    assert_non_null(ea);
+    assert_non_null(eb);
+    assert_non_null(ec);
+    assert_non_null(en);
+    assert_ptr_equal(sn_expect_find(&t, 7, ea->id), ea);
+    assert_ptr_equal(sn_expect_find(&t, 7, eb->id), eb);
+    assert_ptr_equal(sn_expect_find(&t, 8, ec->id), ec);
+    assert_null(sn_expect_find(&t, 8, ea->id)); /* another group */
+    assert_null(sn_expect_find(&t, 7, 0));
+    assert_null(sn_expect_find(&t, 0, en->id));
+    uint64_t ida = ea->id, idb = eb->id;
+    /* a's hit retires b; both stay findable for the linger */
+    sn_expect_hit(&t, ea, NULL);
+    sn_expect_expire(&t, 2000);
+    assert_ptr_equal(sn_expect_find(&t, 7, ida), ea);
+    assert_ptr_equal(sn_expect_find(&t, 7, idb), eb);
+    /* and are freed after it */
+    uint64_t later = 2000 + t.linger + 1;
+    sn_expect_set_clock(&t, later);
+    sn_expect_expire(&t, later);
+    assert_null(sn_expect_find(&t, 7, ida));
+    assert_null(sn_expect_find(&t, 7, idb));
+    assert_ptr_equal(sn_expect_find(&t, 8, ec->id), ec);
+    sn_expect_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expectations),
         cmocka_unit_test(test_resolve_among_many),
         cmocka_unit_test(test_expectation_lifetimes),
+        cmocka_unit_test(test_find_by_group_and_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

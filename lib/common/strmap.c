@@ -98,16 +98,11 @@ static void grow(msnkit_strmap *m) {
     m->nb = nb;
 }
 
-int msnkit_strmap_put(msnkit_strmap *m, const char *key, size_t n, void *val, void **old) {
-    uint32_t h = hash(key, n);
-    msnkit_strmap_entry **pp = find(m, key, n, h);
-    if (*pp) {
-        if (old) *old = (*pp)->val;
-        (*pp)->val = val;
-        return 0;
-    }
+/* A new entry for key (hash h) at *pp, the empty end of its chain. */
+static msnkit_strmap_entry *insert(msnkit_strmap *m, msnkit_strmap_entry **pp, const char *key, size_t n, uint32_t h,
+                                   void *val) {
     msnkit_strmap_entry *e = malloc(sizeof *e + n + 1);
-    if (!e) return -1;
+    if (!e) return NULL;
     e->h = h;
     e->n = n;
     e->val = val;
@@ -116,9 +111,30 @@ int msnkit_strmap_put(msnkit_strmap *m, const char *key, size_t n, void *val, vo
     e->next = NULL;
     *pp = e;
     m->count++;
-    if (m->count > m->nb) grow(m);
+    if (m->count > m->nb) grow(m); /* moves entries between chains, not in memory */
+    return e;
+}
+
+int msnkit_strmap_put(msnkit_strmap *m, const char *key, size_t n, void *val, void **old) {
+    uint32_t h = hash(key, n);
+    msnkit_strmap_entry **pp = find(m, key, n, h);
+    if (*pp) {
+        if (old) *old = (*pp)->val;
+        (*pp)->val = val;
+        return 0;
+    }
+    if (!insert(m, pp, key, n, h, val)) return -1;
     if (old) *old = NULL;
     return 0;
+}
+
+void **msnkit_strmap_ref(msnkit_strmap *m, const char *key, size_t n, int create) {
+    uint32_t h = hash(key, n);
+    msnkit_strmap_entry **pp = find(m, key, n, h);
+    if (*pp) return &(*pp)->val;
+    if (!create) return NULL;
+    msnkit_strmap_entry *e = insert(m, pp, key, n, h, NULL);
+    return e ? &e->val : NULL;
 }
 
 void *msnkit_strmap_del(msnkit_strmap *m, const char *key, size_t n) {
@@ -130,6 +146,16 @@ void *msnkit_strmap_del(msnkit_strmap *m, const char *key, size_t n) {
     free(e);
     m->count--;
     return v;
+}
+
+void *msnkit_strmap_del_if(msnkit_strmap *m, const char *key, size_t n, const void *val) {
+    msnkit_strmap_entry **pp = find(m, key, n, hash(key, n));
+    if (!*pp || (*pp)->val != val) return NULL;
+    msnkit_strmap_entry *e = *pp;
+    *pp = e->next;
+    free(e);
+    m->count--;
+    return (void *)(uintptr_t)val;
 }
 
 void msnkit_strmap_each(msnkit_strmap *m, int (*fn)(void *ctx, const char *key, void *val), void *ctx) {

@@ -74,14 +74,15 @@ typedef struct sn_ctx {
     sn_observers obs; /* subscribers of the typed events (observer.h) */
     sn_memcap mem;
     sn_expect_table expect;
-    sn_strmap cookies;       /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
-    sn_strmap invitations;   /* Invitation-Cookie -> sn_invitation chain */
-    sn_strmap dns;           /* lower-case host name -> sn_addr */
-    sn_strmap dns_rev;       /* sn_addr bytes -> host name */
-    sn_strmap users;         /* user -> sn_online, while logged in on an open connection */
-    sn_strmap conversations; /* "server|sessid" -> switchboard session seen from several connections */
-    uint64_t now;            /* time of the packet being processed (µs) */
-    uint64_t frame;          /* its number, from 1 */
+    sn_strmap cookies;           /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
+    sn_strmap invitations;       /* Invitation-Cookie -> sn_invitation chain */
+    struct inv_lists *inv_lists; /* invitation.c's queues of open and finished ones */
+    sn_strmap dns;               /* lower-case host name -> sn_addr */
+    sn_strmap dns_rev;           /* sn_addr bytes -> host name */
+    sn_strmap users;             /* user -> sn_online, while logged in on an open connection */
+    sn_strmap conversations;     /* "server|sessid" -> switchboard session seen from several connections */
+    uint64_t now;                /* time of the packet being processed (µs) */
+    uint64_t frame;              /* its number, from 1 */
     uint64_t next_session, next_invitation, next_conversation;
     unsigned anomaly_count[SN_AN_KINDS];
     sn_stats st;

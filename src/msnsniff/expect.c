@@ -41,13 +41,12 @@ static size_t count_get(const sn_strmap *m, const char *key, size_t n) {
 }
 
 static void count_add(sn_strmap *m, const char *key, size_t n, int delta) {
-    size_t v = count_get(m, key, n);
-    if (delta < 0) {
-        if (v <= 1) sn_strmap_del(m, key, n);
-        else sn_strmap_put(m, key, n, (void *)(uintptr_t)(v - 1));
-    } else {
-        sn_strmap_put(m, key, n, (void *)(uintptr_t)(v + 1));
-    }
+    void **v = sn_strmap_ref(m, key, n, delta > 0);
+    if (!v) return; /* not counted (delta < 0), or no memory to count it */
+    size_t count = (size_t)(uintptr_t)*v;
+    if (delta > 0) *v = (void *)(uintptr_t)(count + 1);
+    else if (count <= 1) sn_strmap_del(m, key, n);
+    else *v = (void *)(uintptr_t)(count - 1);
 }
 
 /* A pending expectation counts against its user and session until it
@@ -162,12 +161,22 @@ static void enqueue(sn_expect_table *t, sn_expect *e) {
     *tail = e;
 }
 
+/* The cookie index holds pending ones only: a spent one leaves it at once
+ * (sn_expect_by_cookie would not return it, and the index stays the size
+ * of what can still be matched, not of the linger's worth of spent ones). */
+static void cookie_out(sn_expect_table *t, sn_expect *e) {
+    if (!e->by_cookie) return;
+    sn_strmap_del_if(&t->by_cookie, e->cookie, strlen(e->cookie), e);
+    e->by_cookie = 0;
+}
+
 /* Hit or retired: no longer matchable; freed after the linger. */
 static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
     if (state == SN_EXP_RETIRED && e->state == SN_EXP_PENDING) t->retired++;
     if (e->state == SN_EXP_PENDING) pending_count(t, e, -1);
     e->state = state;
     unhash(t, e);
+    cookie_out(t, e);
     if (e->spent) return;
     unqueue(t, e);
     e->spent = 1;
@@ -176,8 +185,7 @@ static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
 }
 
 static void unindex(sn_expect_table *t, sn_expect *e) {
-    if (e->cookie_only && sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)) == e)
-        sn_strmap_del(&t->by_cookie, e->cookie, strlen(e->cookie));
+    cookie_out(t, e);
     if (e->group) {
         sn_expect *head = sn_u64map_get(&t->by_group, e->group);
         if (head == e) {
@@ -319,8 +327,13 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     e->flags = proto->flags;
     e->owner = proto->owner_is_to ? e->to : e->from;
     e->id = t->next_id++;
-    if (e->cookie_only && e->cookie[0] && !sn_strmap_get(&t->by_cookie, e->cookie, strlen(e->cookie)))
-        sn_strmap_put(&t->by_cookie, e->cookie, strlen(e->cookie), e);
+    if (e->cookie_only && e->cookie[0]) { /* the first pending one with a cookie keeps it */
+        void **slot = sn_strmap_ref(&t->by_cookie, e->cookie, strlen(e->cookie), 1);
+        if (slot && !*slot) {
+            *slot = e;
+            e->by_cookie = 1;
+        }
+    }
     if (e->group) {
         e->gnext = head;
         sn_u64map_put(&t->by_group, e->group, e);

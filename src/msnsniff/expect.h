@@ -66,6 +66,7 @@ typedef struct sn_expect {
     uint8_t state;
     uint8_t cookie_only;   /* matched by switchboard cookie, not by SYN */
     uint8_t hashed, named; /* in the address chains / in the name index */
+    uint8_t by_cookie;     /* the cookie index names it (pending only) */
     uint8_t spent;         /* hit or retired: in the spent queue */
     uint8_t evicted;       /* dropped by the size bound before its expiry */
     const char *app;       /* static: "file_transfer", "switchboard", ... */

@@ -22,19 +22,14 @@ typedef struct inv_lists {
     inv_list open, finished;
 } inv_lists;
 
-/* The lists live beside the cookie map; one per context. Kept in the map
- * under a key no Invitation-Cookie can have (it contains a space). */
-static const char LIST_KEY[] = " list";
-
-static inv_lists *lists_of(sn_ctx *c) { return sn_strmap_get(&c->invitations, LIST_KEY, sizeof LIST_KEY - 1); }
+/* The lists live beside the cookie map; one per context. */
+static inv_lists *lists_of(sn_ctx *c) { return c->inv_lists; }
 static inv_list *list_for(inv_lists *ls, const sn_invitation *i) { return i->finished ? &ls->finished : &ls->open; }
 
 int sn_invitations_init(sn_ctx *c) {
     if (sn_strmap_init(&c->invitations) != 0) return -1;
-    inv_lists *l = calloc(1, sizeof *l);
-    if (!l) return -1;
-    sn_strmap_put(&c->invitations, LIST_KEY, sizeof LIST_KEY - 1, l);
-    return 0;
+    c->inv_lists = calloc(1, sizeof *c->inv_lists);
+    return c->inv_lists ? 0 : -1;
 }
 
 static void free_list(inv_list *l) {
@@ -53,6 +48,7 @@ void sn_invitations_free(sn_ctx *c) {
         free_list(&l->finished);
     }
     free(l);
+    c->inv_lists = NULL;
     sn_strmap_free(&c->invitations, NULL);
 }
 
@@ -80,9 +76,10 @@ static void list_append(inv_list *l, sn_invitation *inv) {
 }
 
 static void unlink_inv(sn_ctx *c, inv_lists *ls, sn_invitation *inv) {
-    sn_invitation *head = sn_strmap_get(&c->invitations, inv->cookie, strlen(inv->cookie));
+    void **slot = sn_strmap_ref(&c->invitations, inv->cookie, strlen(inv->cookie), 0);
+    sn_invitation *head = slot ? *slot : NULL;
     if (head == inv) {
-        if (inv->same_cookie) sn_strmap_put(&c->invitations, inv->cookie, strlen(inv->cookie), inv->same_cookie);
+        if (inv->same_cookie) *slot = inv->same_cookie;
         else sn_strmap_del(&c->invitations, inv->cookie, strlen(inv->cookie));
     } else {
         for (sn_invitation *x = head; x; x = x->same_cookie)
@@ -176,8 +173,13 @@ static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_orig
     sn_strcopy(i->cookie, sizeof i->cookie, cookie);
     i->last_ts = c->now;
     i->sessions[0] = o->session;
-    i->same_cookie = sn_strmap_get(&c->invitations, cookie, strlen(cookie));
-    sn_strmap_put(&c->invitations, cookie, strlen(cookie), i);
+    void **slot = sn_strmap_ref(&c->invitations, cookie, strlen(cookie), 1);
+    if (!slot) {
+        free(i);
+        return NULL;
+    }
+    i->same_cookie = *slot;
+    *slot = i;
     list_append(&ls->open, i);
     return i;
 }

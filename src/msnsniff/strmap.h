@@ -22,6 +22,12 @@ static inline void *sn_strmap_put(sn_strmap *m, const char *key, size_t n, void 
     return msnkit_strmap_put(m, key, n, val, &old) == 0 ? old : val;
 }
 static inline void *sn_strmap_del(sn_strmap *m, const char *key, size_t n) { return msnkit_strmap_del(m, key, n); }
+static inline void **sn_strmap_ref(sn_strmap *m, const char *key, size_t n, int create) {
+    return msnkit_strmap_ref(m, key, n, create);
+}
+static inline void *sn_strmap_del_if(sn_strmap *m, const char *key, size_t n, const void *val) {
+    return msnkit_strmap_del_if(m, key, n, val);
+}
 /* fn returns nonzero to remove the entry (its value is then fn's to free). */
 static inline void sn_strmap_each(sn_strmap *m, int (*fn)(void *ctx, const char *key, void *val), void *ctx) {
     msnkit_strmap_each(m, fn, ctx);

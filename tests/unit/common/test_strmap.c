@@ -119,6 +119,42 @@ static void test_each_removes(void **state) {
     msnkit_strmap_free(&m, free); /* the even values: ASan reports any leak */
 }
 
+/* ref: one look-up to read and write a value; a created entry starts
+ * NULL; the slot survives growth. del_if removes only the given value. */
+static void test_ref_and_del_if(void **state) {
+    (void)state;
+    msnkit_strmap m;
+    assert_int_equal(msnkit_strmap_init(&m), 0);
+    int a = 1, b = 2;
+    assert_null(msnkit_strmap_ref(&m, "k", 1, 0));
+    assert_int_equal(msnkit_strmap_count(&m), 0);
+    void **slot = msnkit_strmap_ref(&m, "k", 1, 1);
+    assert_non_null(slot);
+    assert_null(*slot);
+    *slot = &a;
+    assert_int_equal(msnkit_strmap_count(&m), 1);
+    assert_ptr_equal(msnkit_strmap_get(&m, "k", 1), &a);
+    assert_ptr_equal(msnkit_strmap_ref(&m, "k", 1, 1), slot); /* found, not created again */
+    assert_int_equal(msnkit_strmap_count(&m), 1);
+    /* many more keys: the map doubles several times, the slot still holds */
+    for (int i = 0; i < 5000; i++) {
+        char key[16];
+        int n = snprintf(key, sizeof key, "x%d", i);
+        void **s = msnkit_strmap_ref(&m, key, (size_t)n, 1);
+        assert_non_null(s);
+        *s = &b;
+    }
+    *slot = &b;
+    assert_ptr_equal(msnkit_strmap_get(&m, "k", 1), &b);
+    assert_null(msnkit_strmap_del_if(&m, "k", 1, &a)); /* another value: kept */
+    assert_ptr_equal(msnkit_strmap_get(&m, "k", 1), &b);
+    assert_null(msnkit_strmap_del_if(&m, "absent", 6, &b));
+    assert_ptr_equal(msnkit_strmap_del_if(&m, "k", 1, &b), &b);
+    assert_null(msnkit_strmap_get(&m, "k", 1));
+    assert_int_equal(msnkit_strmap_count(&m), 5000);
+    msnkit_strmap_free(&m, NULL);
+}
+
 /* Keys of every length from 1 to 40 bytes that differ in one byte only,
  * at each position in turn (the first, the middle, the last few bytes that
  * a word-at-a-time hash reads apart): 64 of them share no bucket with more
@@ -163,11 +199,9 @@ static void test_addresses_spread(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_get_replace_del),
-        cmocka_unit_test(test_binary_keys),
-        cmocka_unit_test(test_growth_keeps_every_key),
-        cmocka_unit_test(test_each_removes),
-        cmocka_unit_test(test_keys_differing_in_one_byte_spread),
+        cmocka_unit_test(test_put_get_replace_del),    cmocka_unit_test(test_binary_keys),
+        cmocka_unit_test(test_growth_keeps_every_key), cmocka_unit_test(test_each_removes),
+        cmocka_unit_test(test_ref_and_del_if),         cmocka_unit_test(test_keys_differing_in_one_byte_spread),
         cmocka_unit_test(test_addresses_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -244,12 +244,46 @@ static void test_find_by_group_and_id(void **state) {
     sn_expect_free(&t);
 }
 
+/* Switchboard expectations by cookie: a hit one leaves the cookie index
+ * at once, so the same cookie predicted again within the linger (a
+ * referral repeated) is found, and the index does not keep spent ones. */
+static void test_cookie_index_holds_pending_only(void **state) {
+    (void)state;
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, 60ull * 1000000u, 0, NULL), 0);
+    sn_expect_set_clock(&t, 1000);
+    sn_expect_proto p = proto_exp("10.4.0.1", 1863, SN_TR_TCP, 0);
+    p.cookie_only = 1;
+    snprintf(p.cookie, sizeof p.cookie, "%s", "1234.5678");
+    sn_expect *e1 = sn_expect_add(&t, &p, 1000, NULL);
+    assert_non_null(e1);
+    assert_ptr_equal(sn_expect_by_cookie(&t, "1234.5678", 9), e1);
+    sn_expect_proto other = p;
+    snprintf(other.cookie, sizeof other.cookie, "%s", "999.1");
+    sn_expect *e3 = sn_expect_add(&t, &other, 1000, NULL);
+    assert_int_equal(msnkit_strmap_count(&t.by_cookie), 2);
+    sn_expect_hit(&t, e1, NULL);
+    assert_null(sn_expect_by_cookie(&t, "1234.5678", 9));
+    assert_int_equal(msnkit_strmap_count(&t.by_cookie), 1); /* e1 left it; e3 is pending */
+    sn_expect *e2 = sn_expect_add(&t, &p, 2000, NULL);
+    assert_non_null(e2);
+    assert_ptr_equal(sn_expect_by_cookie(&t, "1234.5678", 9), e2);
+    /* e1's end after its linger leaves e2 indexed */
+    uint64_t later = 1000 + t.linger + 1;
+    sn_expect_set_clock(&t, later);
+    sn_expect_expire(&t, later);
+    assert_ptr_equal(sn_expect_by_cookie(&t, "1234.5678", 9), e2);
+    assert_ptr_equal(sn_expect_by_cookie(&t, "999.1", 5), e3);
+    sn_expect_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expectations),
         cmocka_unit_test(test_resolve_among_many),
         cmocka_unit_test(test_expectation_lifetimes),
         cmocka_unit_test(test_find_by_group_and_id),
+        cmocka_unit_test(test_cookie_index_holds_pending_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

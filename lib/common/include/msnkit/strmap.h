@@ -26,6 +26,15 @@ void *msnkit_strmap_get(const msnkit_strmap *m, const char *key, size_t n);
 int msnkit_strmap_put(msnkit_strmap *m, const char *key, size_t n, void *val, void **old);
 /* Remove key; its value, or NULL when it was absent. */
 void *msnkit_strmap_del(msnkit_strmap *m, const char *key, size_t n);
+/* The value slot of key, for a read and a write with one look-up (a look-up
+ * in a large map is two cache misses: its bucket, then its entry). When
+ * key is absent: NULL, or with `create` a new entry whose value is NULL,
+ * which the caller must set before the map is used again (NULL also when
+ * memory runs out). The slot stays valid until key is removed. */
+void **msnkit_strmap_ref(msnkit_strmap *m, const char *key, size_t n, int create);
+/* Remove key only if its value is val: val, or NULL (absent, or another
+ * value, which stays). */
+void *msnkit_strmap_del_if(msnkit_strmap *m, const char *key, size_t n, const void *val);
 /* Visit every entry. The key is NUL-terminated after its bytes. fn returns
  * nonzero to remove the entry (its value is then fn's to free); it must not
  * change the map otherwise. */

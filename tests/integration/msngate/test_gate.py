@@ -158,10 +158,17 @@ class Gate:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(15)
+            rc = self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait()
+            rc = self.proc.wait()
+        if rc != 0:
+            # what it said last (a sanitizer's report, say) goes with the failure
+            with self.cv:
+                self.cv.wait_for(lambda: self.lines and self.lines[-1] is None, 5)
+                tail = [l for l in self.lines if l is not None][-40:]
+            sys.stderr.write("msngate exited with %d; its last lines:\n%s\n" % (rc, "\n".join(tail)))
+        return rc
 
 
 class GatewayTest(unittest.TestCase):

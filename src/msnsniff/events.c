@@ -30,6 +30,7 @@ struct sn_ev {
     size_t dec_n, dec_cap;
     unsigned depth;
     int indexed;                     /* top-level fields go into f[] */
+    int records;                     /* line holds a field record (sn_events.records), not JSON */
     unsigned char comma[MAX_DEPTH];  /* a value was already written at this depth */
     unsigned char closer[MAX_DEPTH]; /* ']' or '}' for the value open at this depth */
     int failed;
@@ -172,6 +173,48 @@ static void put_string_value(sn_ev *ev, ev_field *f, const char *s, size_t n) {
     }
 }
 
+/* ---- field records ----------------------------------------------------------
+ *
+ * With sn_events.records set, an event is kept as the list of what its
+ * setters were given, in order:
+ *
+ *   header  u32 length of the whole record, 'E', type (pointer), ts (u64)
+ *   'S' pre plen n bytes    string      'I' pre plen i64   integer
+ *   'T'/'F'/'N' pre plen    true/false/null
+ *   'O' pre plen bracket    nested value opened
+ *   'A' n bytes / 'a'       array string / null      'C'  close
+ *
+ * pre is the setter's `,"key":` literal (a pointer: literals live as long
+ * as the program), plen one byte. Copying values and pointers is cheaper
+ * than escaping and printing them; sn_ev_format_records turns records into
+ * the same JSON lines on another thread. A raw record ('R' n bytes) holds
+ * JSON text made in line (an event too large to hand over whole). */
+enum { REC_HDR = 4 + 1 + sizeof(const char *) + 8 };
+
+static inline void rec_put(sn_ev *ev, const void *p, size_t n) { sn_jb_put(&ev->line, p, n); }
+
+static inline void rec_key(sn_ev *ev, char op, const char *pre, size_t plen) {
+    if (!sn_jb_reserve(&ev->line, 2 + sizeof pre)) {
+        ev->failed = 1;
+        return;
+    }
+    char *o = ev->line.p + ev->line.n;
+    o[0] = op;
+    memcpy(o + 1, &pre, sizeof pre);
+    o[1 + sizeof pre] = (char)(unsigned char)plen;
+    ev->line.n += 2 + sizeof pre;
+}
+
+static inline void rec_bytes(sn_ev *ev, const char *s, size_t n) {
+    uint32_t n32 = (uint32_t)n;
+    if (n > UINT32_MAX) {
+        ev->failed = 1;
+        return;
+    }
+    rec_put(ev, &n32, 4);
+    sn_jb_put(&ev->line, s, n);
+}
+
 sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
     if (e->n == 0) return NULL;
     sn_ev *ev = e->free_list;
@@ -194,6 +237,25 @@ sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
 #else
     ev->indexed = e->index_fields;
 #endif
+    ev->records = e->records;
+    if (ev->records) {
+        if (!sn_jb_reserve(&ev->line, REC_HDR)) {
+            ev->failed = 1;
+            return ev;
+        }
+        char *o = ev->line.p;
+        memset(o, 0, 4);
+        o[4] = 'E';
+        memcpy(o + 5, &type, sizeof type);
+        memcpy(o + 5 + sizeof type, &ts, 8);
+        ev->line.n = REC_HDR;
+        ev->comma[0] = 1;
+#ifndef NDEBUG
+        index_field(ev, SN_KEY_("event"), F_STR);
+        index_field(ev, SN_KEY_("ts"), F_STR);
+#endif
+        return ev;
+    }
     /* {"event":"type","ts":"2002-03-24T07:39:37.000000Z" in one piece:
      * the types are literals that need no escaping */
     size_t tn = strlen(type);
@@ -233,6 +295,14 @@ void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size
         sn_ev_put_null(ev, pre, plen);
         return;
     }
+    if (ev->records) {
+        rec_key(ev, 'S', pre, plen);
+        rec_bytes(ev, s, n);
+#ifndef NDEBUG
+        index_field(ev, pre, plen, F_STR);
+#endif
+        return;
+    }
     char *o = put_key(ev, pre, plen, n <= SN_JB_SHORT ? n + 2 : 0);
     if (!o) return;
     if (sn_jb_short_plain(o + 1, s, n)) { /* key and value in one reservation */
@@ -253,6 +323,14 @@ void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size
 
 void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
     if (!ev) return;
+    if (ev->records) {
+        rec_key(ev, 'I', pre, plen);
+        rec_put(ev, &v, 8);
+#ifndef NDEBUG
+        index_field(ev, pre, plen, F_INT);
+#endif
+        return;
+    }
     char *o = put_key(ev, pre, plen, SN_JB_INT_MAX);
     if (!o) return;
     ev->line.n = (size_t)(sn_jb_format_int(o, v) - ev->line.p);
@@ -262,6 +340,13 @@ void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
 
 void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v) {
     if (!ev) return;
+    if (ev->records) {
+        rec_key(ev, v ? 'T' : 'F', pre, plen);
+#ifndef NDEBUG
+        index_field(ev, pre, plen, v ? F_TRUE : F_FALSE);
+#endif
+        return;
+    }
     char *o = put_key(ev, pre, plen, 5);
     if (!o) return;
     if (v) memcpy(o, "true", 4);
@@ -272,6 +357,13 @@ void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v) {
 
 void sn_ev_put_null(sn_ev *ev, const char *pre, size_t plen) {
     if (!ev) return;
+    if (ev->records) {
+        rec_key(ev, 'N', pre, plen);
+#ifndef NDEBUG
+        index_field(ev, pre, plen, F_NULL);
+#endif
+        return;
+    }
     char *o = put_key(ev, pre, plen, 4);
     if (!o) return;
     memcpy(o, "null", 4);
@@ -283,6 +375,15 @@ void sn_ev_put_open(sn_ev *ev, const char *pre, size_t plen, char bracket) {
     if (!ev) return;
     if (ev->depth + 1 >= MAX_DEPTH) {
         ev->failed = 1;
+        return;
+    }
+    if (ev->records) {
+        rec_key(ev, 'O', pre, plen);
+        rec_put(ev, &bracket, 1);
+#ifndef NDEBUG
+        index_field(ev, pre, plen, F_NESTED);
+#endif
+        ev->depth++;
         return;
     }
     char *o = put_key(ev, pre, plen, 1);
@@ -297,6 +398,15 @@ void sn_ev_put_open(sn_ev *ev, const char *pre, size_t plen, char bracket) {
 
 void sn_ev_array_str(sn_ev *ev, const char *s) {
     if (!ev || ev->depth == 0) return;
+    if (ev->records) {
+        if (s) {
+            sn_jb_putc(&ev->line, 'A');
+            rec_bytes(ev, s, strlen(s));
+        } else {
+            sn_jb_putc(&ev->line, 'a');
+        }
+        return;
+    }
     if (ev->comma[ev->depth]) sn_jb_putc(&ev->line, ',');
     ev->comma[ev->depth] = 1;
     if (s) put_string_value(ev, NULL, s, strlen(s));
@@ -305,14 +415,26 @@ void sn_ev_array_str(sn_ev *ev, const char *s) {
 
 void sn_ev_close(sn_ev *ev) {
     if (!ev || ev->depth == 0) return;
+    if (ev->records) {
+        sn_jb_putc(&ev->line, 'C');
+        ev->depth--;
+        return;
+    }
     sn_jb_putc(&ev->line, (char)ev->closer[ev->depth]);
     ev->depth--;
 }
 
 void sn_ev_emit(sn_events *e, sn_ev *ev) {
     if (!ev) return;
-    while (ev->depth) sn_ev_close(ev);
-    sn_jb_put(&ev->line, "}\n", 2);
+    if (ev->records) {
+        ev->depth = 0; /* the formatter closes what is open */
+        uint32_t n32 = (uint32_t)ev->line.n;
+        if (ev->line.n > UINT32_MAX) ev->failed = 1;
+        else if (!ev->line.failed) memcpy(ev->line.p, &n32, 4);
+    } else {
+        while (ev->depth) sn_ev_close(ev);
+        sn_jb_put(&ev->line, "}\n", 2);
+    }
     if (!ev->failed && !ev->line.failed) {
         e->emitted++;
         for (int i = 0; i < e->n; i++) e->fn[i](e->ctx[i], ev);
@@ -369,8 +491,155 @@ int sn_ev_get_true(const sn_ev *ev, const char *key) {
 
 /* ---- sinks ---------------------------------------------------------------- */
 
+/* Writes `,"key":` from a record's pre/plen (the comma when needed). */
+static inline void fmt_key(sn_jbuf *b, unsigned char *comma, const unsigned char *r) {
+    const char *pre;
+    memcpy(&pre, r + 1, sizeof pre);
+    size_t plen = r[1 + sizeof pre];
+    size_t skip = *comma ? 0 : 1;
+    *comma = 1;
+    if (!sn_jb_reserve(b, plen)) return;
+    copy_short(b->p + b->n, pre + skip, plen - skip); /* not memcpy: the compiler makes that rep movs */
+    b->n += plen - skip;
+}
+
+static inline size_t rd32(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* One 'E' record [r, end) as its JSON line. */
+static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char *end) {
+    const char *type;
+    uint64_t ts;
+    memcpy(&type, r + 5, sizeof type);
+    memcpy(&ts, r + 5 + sizeof type, 8);
+    size_t tn = strlen(type);
+    if (!sn_jb_reserve(b, tn + 48)) return;
+    char *o = b->p + b->n;
+    memcpy(o, "{\"event\":\"", 10);
+    memcpy(o + 10, type, tn);
+    o += 10 + tn;
+    memcpy(o, "\",\"ts\":\"", 8);
+    o += 8;
+    sn_format_ts(ts, o);
+    o[27] = '"';
+    b->n = (size_t)(o + 28 - b->p);
+    unsigned char comma[MAX_DEPTH], closer[MAX_DEPTH];
+    unsigned depth = 0;
+    comma[0] = 1;
+    const size_t kl = 2 + sizeof(const char *);
+    r += REC_HDR;
+    while (r < end) { /* bounded: every op moves r forward */
+        switch (*r) {
+        case 'S': {
+            fmt_key(b, &comma[depth], r);
+            size_t n = rd32(r + kl);
+            sn_jb_string(b, (const char *)r + kl + 4, n);
+            r += kl + 4 + n;
+            break;
+        }
+        case 'I': {
+            fmt_key(b, &comma[depth], r);
+            int64_t v;
+            memcpy(&v, r + kl, 8);
+            if (sn_jb_reserve(b, SN_JB_INT_MAX)) b->n = (size_t)(sn_jb_format_int(b->p + b->n, v) - b->p);
+            r += kl + 8;
+            break;
+        }
+        case 'T':
+        case 'F':
+        case 'N':
+            fmt_key(b, &comma[depth], r);
+            if (*r == 'T') sn_jb_put(b, "true", 4);
+            else if (*r == 'F') sn_jb_put(b, "false", 5);
+            else sn_jb_put(b, "null", 4);
+            r += kl;
+            break;
+        case 'O': {
+            fmt_key(b, &comma[depth], r);
+            char bracket = (char)r[kl];
+            sn_jb_putc(b, bracket);
+            depth++;
+            comma[depth] = 0;
+            closer[depth] = bracket == '[' ? ']' : '}';
+            r += kl + 1;
+            break;
+        }
+        case 'A':
+        case 'a':
+            if (comma[depth]) sn_jb_putc(b, ',');
+            comma[depth] = 1;
+            if (*r == 'a') {
+                sn_jb_put(b, "null", 4);
+                r += 1;
+            } else {
+                size_t n = rd32(r + 1);
+                sn_jb_string(b, (const char *)r + 5, n);
+                r += 5 + n;
+            }
+            break;
+        default: /* 'C' */
+            sn_jb_putc(b, (char)closer[depth]);
+            depth--;
+            r += 1;
+            break;
+        }
+    }
+    while (depth) sn_jb_putc(b, (char)closer[depth--]);
+    sn_jb_put(b, "}\n", 2);
+}
+
+void sn_ev_format_records(const void *in, size_t n, sn_jbuf *out) {
+    const unsigned char *r = in, *end = r + n;
+    while (r + 5 <= end) { /* bounded: every record has a length >= 5 */
+        size_t len = rd32(r);
+        if (len < 5 || len > (size_t)(end - r)) return; /* not written by sn_ev_emit */
+        if (r[4] == 'E') format_event(out, r, r + len);
+        else sn_jb_put(out, r + 5, len - 5); /* 'R' */
+        r += len;
+    }
+}
+
+/* The largest record handed over whole; an event above it is formatted
+ * here and handed over as raw pieces (outq's buffers are 1 MiB). */
+#define REC_MAX (256u << 10)
+_Static_assert(REC_MAX <= SN_OUTQ_WHOLE_MAX, "a record is handed over in one outq buffer");
+
+static void json_sink_records(sn_json_sink *js, sn_ev *ev) {
+    size_t n = ev->line.n;
+    if (n <= REC_MAX) {
+        sn_outq_keep_whole(js->q, n);
+        sn_outq_write(js->q, ev->line.p, n);
+        return;
+    }
+    sn_jbuf b = {0};
+    sn_ev_format_records(ev->line.p, n, &b);
+    if (b.failed) {
+        sn_jb_free(&b);
+        return;
+    }
+    for (size_t at = 0; at < b.n;) { /* bounded: every turn hands over a piece */
+        size_t k = b.n - at < REC_MAX - 5 ? b.n - at : REC_MAX - 5;
+        unsigned char hdr[5];
+        uint32_t len = (uint32_t)(k + 5);
+        memcpy(hdr, &len, 4);
+        hdr[4] = 'R';
+        sn_outq_keep_whole(js->q, k + 5);
+        sn_outq_write(js->q, hdr, 5);
+        sn_outq_write(js->q, b.p + at, k);
+        at += k;
+    }
+    sn_jb_free(&b);
+}
+
 void sn_sink_json(void *ctx, sn_ev *ev) {
     sn_json_sink *js = ctx;
+    if (ev->records) {
+        json_sink_records(js, ev);
+        return;
+    }
     size_t n;
     const char *line = sn_ev_line(ev, &n);
     if (js->q) {

@@ -28,6 +28,11 @@ typedef struct sn_events {
     void *ctx[SN_MAX_SINKS];
     int n;
     int index_fields; /* some sink reads fields back */
+    /* Events are kept as field records, formatted to JSON later by
+     * sn_ev_format_records (on the JSON sink's writer thread): set only
+     * when the one sink is sn_sink_json writing through an outq made by
+     * sn_outq_new_formatted. */
+    int records;
     uint64_t emitted;
     sn_ev *free_list; /* built events are recycled: no allocation per event */
 } sn_events;
@@ -95,6 +100,10 @@ const char *sn_ev_get_str(sn_ev *ev, const char *key);
 int sn_ev_get_int(const sn_ev *ev, const char *key, int64_t *out);
 /* 1 when the top-level field is true. */
 int sn_ev_get_true(const sn_ev *ev, const char *key);
+
+/* Appends the JSON lines of the field records in[0..n) (whole records,
+ * as sn_sink_json hands them to its outq in record mode) to out. */
+void sn_ev_format_records(const void *in, size_t n, sn_jbuf *out);
 
 /* Sinks. */
 typedef struct sn_outq sn_outq;

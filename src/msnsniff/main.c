@@ -61,6 +61,7 @@ static void usage(FILE *fp) {
             "  --no-defrag         report IPv4 fragments instead of reassembling them\n"
             "  --all-flows         flow events for non-MSN flows too\n"
             "  --anomaly-limit N   anomaly events per kind before only counting (default 100, 0 = all)\n"
+            "  --threads 1|2       2 (default): JSON events are formatted on the writer thread, off the analysis\n"
             "  -q, --quiet         no summary at the end\n"
             "  --summary           print the summary on standard output instead of standard error\n"
             "  --progress / --no-progress   progress on standard error (default: when it is a terminal)\n"
@@ -125,7 +126,8 @@ enum {
     OPT_MAX_EXPECT,
     OPT_MAX_EXPECT_USER,
     OPT_MAX_EXPECT_SESSION,
-    OPT_RUN_ID
+    OPT_RUN_ID,
+    OPT_THREADS
 };
 
 /* -w used to name the JSON output: a name that says JSON gets a pointer to
@@ -222,13 +224,14 @@ int main(int argc, char **argv) {
                                              {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, OPT_VERSION},
+                                             {"threads", required_argument, NULL, OPT_THREADS},
                                              {NULL, 0, NULL, 0}};
     sn_config cfg;
     sn_config_defaults(&cfg);
     const char *rfile = NULL, *iface = NULL, *wfile = NULL, *nft_table = "msnsniff";
     const char *pcap_out = NULL, *run_as = NULL;
     int transcript = 0, nft = 0, quiet = 0, summary_stdout = 0, progress = -1, packet_buffered = 0;
-    int promisc = 1, list_ifaces = 0;
+    int promisc = 1, list_ifaces = 0, threads = 2;
     uint64_t count = 0;
     int opt;
     uint64_t v;
@@ -266,6 +269,14 @@ int main(int argc, char **argv) {
             cfg.run_id = strtoull(optarg, &end, 16);
             if (errno || end == optarg || *end || cfg.run_id == 0 || optarg[0] == '-') {
                 fprintf(stderr, "msnsniff: --run-id: \"%s\" is not a non-zero 64-bit hex number\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_THREADS:
+            if (strcmp(optarg, "1") == 0) threads = 1;
+            else if (strcmp(optarg, "2") == 0) threads = 2;
+            else {
+                fprintf(stderr, "msnsniff: --threads: \"%s\" is not 1 or 2\n", optarg);
                 return 2;
             }
             break;
@@ -418,7 +429,11 @@ int main(int argc, char **argv) {
         sn_engine_observe(eng, &o);
     }
     if ((!transcript && !nft) || wfile) {
-        js.q = outq = sn_outq_new(fileno(out));
+        /* Reading a file into JSON alone, the events are formatted on the
+         * writer thread: the analysis hands over field records */
+        int formatted = threads > 1 && !live_output && !transcript;
+        js.q = outq = formatted ? sn_outq_new_formatted(fileno(out), sn_ev_format_records) : sn_outq_new(fileno(out));
+        if (outq && formatted) sn_engine_events(eng)->records = 1;
         sn_events_add_line_sink(sn_engine_events(eng), sn_sink_json, &js);
     }
 

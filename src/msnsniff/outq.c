@@ -1,5 +1,6 @@
 /* outq.c - buffers filled by the analysis, written by a writer thread. */
 #include "outq.h"
+#include "jsonw.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +15,8 @@
 
 struct sn_outq {
     int fd;
+    sn_outq_format_fn format; /* NULL: buffers are written as they are */
+    sn_jbuf text;             /* the writer thread's formatted bytes */
     unsigned char *buf[NBUF];
     size_t len[NBUF];
     unsigned head; /* buffers handed to the writer so far */
@@ -51,7 +54,16 @@ static void *writer_main(void *arg) {
         unsigned i = q->done % NBUF;
         int failed = q->err;
         pthread_mutex_unlock(&q->lock);
-        int e = failed ? 0 : write_all(q->fd, q->buf[i], q->len[i]);
+        int e = 0;
+        if (failed) {
+            /* the data after a failed write is dropped */
+        } else if (q->format) {
+            q->text.n = 0;
+            q->format(q->buf[i], q->len[i], &q->text);
+            e = q->text.failed ? ENOMEM : write_all(q->fd, (const unsigned char *)q->text.p, q->text.n);
+        } else {
+            e = write_all(q->fd, q->buf[i], q->len[i]);
+        }
         pthread_mutex_lock(&q->lock);
         if (e && !q->err) q->err = e;
         q->done++;
@@ -64,10 +76,13 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
-sn_outq *sn_outq_new(int fd) {
+sn_outq *sn_outq_new(int fd) { return sn_outq_new_formatted(fd, NULL); }
+
+sn_outq *sn_outq_new_formatted(int fd, sn_outq_format_fn format) {
     sn_outq *q = calloc(1, sizeof *q);
     if (!q) return NULL;
     q->fd = fd;
+    q->format = format;
     /* one region in huge pages where the system gives them (fewer TLB
      * misses for the copies in and out) */
     void *base = NULL;
@@ -130,6 +145,10 @@ void sn_outq_write(sn_outq *q, const void *p, size_t n) {
     }
 }
 
+void sn_outq_keep_whole(sn_outq *q, size_t n) {
+    if (q->fill && n > BUFSZ - q->fill) submit(q);
+}
+
 void sn_outq_flush(sn_outq *q) {
     if (q && q->fill) submit(q);
 }
@@ -147,6 +166,7 @@ int sn_outq_close(sn_outq *q) {
     pthread_cond_destroy(&q->work);
     pthread_mutex_destroy(&q->lock);
     free(q->buf[0]); /* the region */
+    sn_jb_free(&q->text);
     free(q);
     return err;
 }

@@ -18,6 +18,17 @@ typedef struct sn_outq sn_outq;
  * memory or when no thread can be started (write in line then). */
 sn_outq *sn_outq_new(int fd);
 void sn_outq_write(sn_outq *q, const void *p, size_t n);
+/* Formatting on the writer thread: each buffer is turned into the bytes
+ * written by format (which appends them to out) - the analysis hands over
+ * compact records and the writer thread makes the text. Writers then keep
+ * each record in one buffer with sn_outq_keep_whole. */
+struct sn_jbuf;
+typedef void (*sn_outq_format_fn)(const void *in, size_t n, struct sn_jbuf *out);
+sn_outq *sn_outq_new_formatted(int fd, sn_outq_format_fn format);
+/* The next n bytes written (n <= SN_OUTQ_WHOLE_MAX) go into one buffer:
+ * hands the current one over first if they would not fit. */
+#define SN_OUTQ_WHOLE_MAX (1u << 20)
+void sn_outq_keep_whole(sn_outq *q, size_t n);
 /* Hands what has been written so far to the writer thread now, without
  * waiting for a full buffer (live output: once per packet). Cheap when
  * nothing was written. */

@@ -1,7 +1,10 @@
 /* test_outq.c - the event writer thread: bytes out in order and complete
  * whatever the write sizes, through a file and through a pipe read slowly;
  * a failed write (disk full) reported by close, without a hang, however
- * much is written after it. */
+ * much is written after it. Events handed over as field records and
+ * formatted on the writer thread come out byte for byte as the lines the
+ * analysis formats itself: every kind of field, odd bytes, nesting too
+ * deep, events larger than a buffer, many buffers in order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "outq.h"
 
 #define TOTAL (9u << 20) /* more than all the queue's buffers together */
@@ -124,11 +128,145 @@ static void test_disk_full_reported(void **st) {
     free(p);
 }
 
+/* ---- field records formatted on the writer thread ----------------------- */
+
+static uint32_t rnd_next(uint32_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/* A string of n bytes drawn from plain text, escapes and odd UTF-8. */
+static char *odd_string(uint32_t *x, size_t n) {
+    static const char *const bits[] = {"a", "Zz", " ", "\"", "\\", "\n", "\x01", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
+                                       "\xf0\x9f\x98\x80", "\x80", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                       "\xe2\x82", "\xff", "0123456789abcdef"};
+    char *s = malloc(n + 1);
+    size_t at = 0;
+    while (at < n) {
+        const char *b = bits[rnd_next(x) % (sizeof bits / sizeof bits[0])];
+        size_t k = strlen(b);
+        if (k > n - at) k = n - at;
+        memcpy(s + at, b, k);
+        at += k;
+    }
+    s[n] = '\0';
+    return s;
+}
+
+static const char *const types[] = {"login", "message", "flow", "anomaly", "stats"};
+
+/* One event from the generator state x: fields of every kind, nested
+ * values (sometimes deeper than allowed, sometimes left open), and now and
+ * then a string of hundreds of KiB or several MiB. */
+static void make_event(sn_events *evs, uint32_t *x, uint64_t *ts) {
+    *ts += rnd_next(x) % 3000000u;
+    sn_ev *ev = sn_ev_new(evs, types[rnd_next(x) % 5], *ts);
+    assert_non_null(ev);
+    unsigned nfields = rnd_next(x) % 12;
+    for (unsigned f = 0; f < nfields; f++) {
+        uint32_t r = rnd_next(x);
+        size_t n = r % 50 == 0 ? (r % 7 == 0 ? (1200u << 10) + r % 1000 : (260u << 10) + r % 1000) : r % 80;
+        char *s = odd_string(x, n);
+        switch (f) { /* keys are literals, one per field of an event */
+        case 0: sn_ev_set_strn(ev, "text", s, n); break; /* holds NUL bytes sometimes */
+        case 1: sn_ev_set_int(ev, "flow", r % 3 == 0 ? INT64_MIN : r % 3 == 1 ? INT64_MAX : (int64_t)r - 100000); break;
+        case 2: sn_ev_set_str(ev, "user", r % 4 == 0 ? NULL : s); break;
+        case 3: sn_ev_set_bool(ev, "echo", r & 1); break;
+        case 4: sn_ev_set_null(ev, "expectation"); break;
+        case 5: {
+            unsigned depth = r % 10; /* beyond the writer's limit now and then: the event is dropped */
+            sn_ev_open_array(ev, "list");
+            for (unsigned d = 0; d < depth; d++) {
+                sn_ev_array_str(ev, d % 3 == 2 ? NULL : s);
+                if (d % 2) sn_ev_open_object(ev, "inner");
+                else sn_ev_open_array(ev, "items");
+            }
+            sn_ev_array_str(ev, "end");
+            for (unsigned d = 0; d < r % 12; d++) sn_ev_close(ev); /* too many closes are ignored */
+            break;
+        }
+        case 6: sn_ev_set_int(ev, "packets_c2s", r); break;
+        case 7: sn_ev_set_str(ev, "server", s); break;
+        case 8: sn_ev_open_object(ev, "left_open"); sn_ev_set_int(ev, "inside", r); break;
+        default: sn_ev_set_strn(ev, "tail", s, n); break;
+        }
+        free(s);
+    }
+    sn_ev_emit(evs, ev);
+}
+
+/* Writes the events of seed through the JSON sink to fd: formatted in
+ * line, or handed over as records. Returns the close status. */
+static int write_events(int fd, int records, uint32_t seed, unsigned count, uint64_t *emitted) {
+    sn_events evs;
+    sn_events_init(&evs);
+    sn_json_sink js = {NULL, NULL, 0};
+    js.q = records ? sn_outq_new_formatted(fd, sn_ev_format_records) : sn_outq_new(fd);
+    assert_non_null(js.q);
+    evs.records = records;
+    assert_int_equal(sn_events_add_line_sink(&evs, sn_sink_json, &js), 0);
+    uint32_t x = seed;
+    uint64_t ts = 1016955577000000u;
+    for (unsigned i = 0; i < count; i++) make_event(&evs, &x, &ts);
+    *emitted = evs.emitted;
+    sn_events_release(&evs);
+    return sn_outq_close(js.q);
+}
+
+static unsigned char *slurp(int fd, size_t *n) {
+    off_t size = lseek(fd, 0, SEEK_END);
+    assert_true(size >= 0);
+    unsigned char *p = malloc((size_t)size + 1);
+    assert_int_equal(pread(fd, p, (size_t)size, 0), size);
+    *n = (size_t)size;
+    return p;
+}
+
+static void test_records_same_bytes(void **st) {
+    (void)st;
+    char pa[] = "/tmp/sn_outq_lines.XXXXXX", pb[] = "/tmp/sn_outq_records.XXXXXX";
+    int a = mkstemp(pa), b = mkstemp(pb);
+    assert_true(a >= 0 && b >= 0);
+    for (uint32_t seed = 1; seed <= 2; seed++) {
+        assert_int_equal(ftruncate(a, 0), 0);
+        assert_int_equal(ftruncate(b, 0), 0);
+        uint64_t ea = 0, eb = 0;
+        assert_int_equal(write_events(a, 0, seed * 2654435761u, 1500, &ea), 0);
+        assert_int_equal(write_events(b, 1, seed * 2654435761u, 1500, &eb), 0);
+        assert_int_equal(ea, eb);
+        assert_true(ea > 500 && ea < 1500); /* some were dropped (nested too deep) */
+        size_t na, nb;
+        unsigned char *la = slurp(a, &na), *lb = slurp(b, &nb);
+        assert_true(na > (5u << 20)); /* more than the queue's buffers, with events above a buffer */
+        assert_int_equal(na, nb);
+        assert_memory_equal(la, lb, na);
+        free(la);
+        free(lb);
+    }
+    close(a);
+    close(b);
+    unlink(pa);
+    unlink(pb);
+}
+
+static void test_records_disk_full(void **st) {
+    (void)st;
+    int fd = open("/dev/full", O_WRONLY);
+    if (fd < 0) skip();
+    uint64_t emitted = 0;
+    assert_int_equal(write_events(fd, 1, 99, 600, &emitted), ENOSPC);
+    close(fd);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_gets_every_byte_in_order),
         cmocka_unit_test(test_pipe_read_slowly),
         cmocka_unit_test(test_disk_full_reported),
+        cmocka_unit_test(test_records_same_bytes),
+        cmocka_unit_test(test_records_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -191,28 +191,29 @@ static void put_string_value(sn_ev *ev, ev_field *f, const char *s, size_t n) {
  * JSON text made in line (an event too large to hand over whole). */
 enum { REC_HDR = 4 + 1 + sizeof(const char *) + 8 };
 
-static inline void rec_put(sn_ev *ev, const void *p, size_t n) { sn_jb_put(&ev->line, p, n); }
+enum { REC_KEY = 2 + sizeof(const char *) }; /* op, pre, plen */
 
-static inline void rec_key(sn_ev *ev, char op, const char *pre, size_t plen) {
-    if (!sn_jb_reserve(&ev->line, 2 + sizeof pre)) {
+/* Reserves room for an op with its key and `more` bytes after it, writes
+ * the op and key: the position after them, or NULL (the event fails). */
+static inline char *rec_key(sn_ev *ev, char op, const char *pre, size_t plen, size_t more) {
+    if (!sn_jb_reserve(&ev->line, REC_KEY + more)) {
         ev->failed = 1;
-        return;
+        return NULL;
     }
     char *o = ev->line.p + ev->line.n;
     o[0] = op;
     memcpy(o + 1, &pre, sizeof pre);
     o[1 + sizeof pre] = (char)(unsigned char)plen;
-    ev->line.n += 2 + sizeof pre;
+    ev->line.n += REC_KEY + more;
+    return o + REC_KEY;
 }
 
-static inline void rec_bytes(sn_ev *ev, const char *s, size_t n) {
+/* u32 length and the bytes, at o (room made by the caller). */
+static inline void rec_bytes_at(char *o, const char *s, size_t n) {
     uint32_t n32 = (uint32_t)n;
-    if (n > UINT32_MAX) {
-        ev->failed = 1;
-        return;
-    }
-    rec_put(ev, &n32, 4);
-    sn_jb_put(&ev->line, s, n);
+    memcpy(o, &n32, 4);
+    if (n <= 32) copy_short(o + 4, s, n); /* most values: no call */
+    else memcpy(o + 4, s, n);
 }
 
 sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
@@ -296,8 +297,9 @@ void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size
         return;
     }
     if (ev->records) {
-        rec_key(ev, 'S', pre, plen);
-        rec_bytes(ev, s, n);
+        char *o = n <= UINT32_MAX ? rec_key(ev, 'S', pre, plen, 4 + n) : NULL;
+        if (o) rec_bytes_at(o, s, n);
+        else ev->failed = 1;
 #ifndef NDEBUG
         index_field(ev, pre, plen, F_STR);
 #endif
@@ -324,8 +326,8 @@ void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size
 void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
     if (!ev) return;
     if (ev->records) {
-        rec_key(ev, 'I', pre, plen);
-        rec_put(ev, &v, 8);
+        char *o = rec_key(ev, 'I', pre, plen, 8);
+        if (o) memcpy(o, &v, 8);
 #ifndef NDEBUG
         index_field(ev, pre, plen, F_INT);
 #endif
@@ -341,7 +343,7 @@ void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
 void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v) {
     if (!ev) return;
     if (ev->records) {
-        rec_key(ev, v ? 'T' : 'F', pre, plen);
+        rec_key(ev, v ? 'T' : 'F', pre, plen, 0);
 #ifndef NDEBUG
         index_field(ev, pre, plen, v ? F_TRUE : F_FALSE);
 #endif
@@ -358,7 +360,7 @@ void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v) {
 void sn_ev_put_null(sn_ev *ev, const char *pre, size_t plen) {
     if (!ev) return;
     if (ev->records) {
-        rec_key(ev, 'N', pre, plen);
+        rec_key(ev, 'N', pre, plen, 0);
 #ifndef NDEBUG
         index_field(ev, pre, plen, F_NULL);
 #endif
@@ -378,8 +380,8 @@ void sn_ev_put_open(sn_ev *ev, const char *pre, size_t plen, char bracket) {
         return;
     }
     if (ev->records) {
-        rec_key(ev, 'O', pre, plen);
-        rec_put(ev, &bracket, 1);
+        char *o = rec_key(ev, 'O', pre, plen, 1);
+        if (o) *o = bracket;
 #ifndef NDEBUG
         index_field(ev, pre, plen, F_NESTED);
 #endif
@@ -400,8 +402,15 @@ void sn_ev_array_str(sn_ev *ev, const char *s) {
     if (!ev || ev->depth == 0) return;
     if (ev->records) {
         if (s) {
-            sn_jb_putc(&ev->line, 'A');
-            rec_bytes(ev, s, strlen(s));
+            size_t n = strlen(s);
+            if (n > UINT32_MAX || !sn_jb_reserve(&ev->line, 5 + n)) {
+                ev->failed = 1;
+                return;
+            }
+            char *o = ev->line.p + ev->line.n;
+            o[0] = 'A';
+            rec_bytes_at(o + 1, s, n);
+            ev->line.n += 5 + n;
         } else {
             sn_jb_putc(&ev->line, 'a');
         }
@@ -529,7 +538,7 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
     unsigned char comma[MAX_DEPTH], closer[MAX_DEPTH];
     unsigned depth = 0;
     comma[0] = 1;
-    const size_t kl = 2 + sizeof(const char *);
+    const size_t kl = REC_KEY;
     r += REC_HDR;
     while (r < end) { /* bounded: every op moves r forward */
         switch (*r) {

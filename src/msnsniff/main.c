@@ -431,7 +431,7 @@ int main(int argc, char **argv) {
     if ((!transcript && !nft) || wfile) {
         /* Reading a file into JSON alone, the events are formatted on the
          * writer thread: the analysis hands over field records */
-        int formatted = threads > 1 && !live_output && !transcript;
+        int formatted = threads > 1 && !live_output && sn_engine_events(eng)->n == 0; /* no sink reads fields */
         js.q = outq = formatted ? sn_outq_new_formatted(fileno(out), sn_ev_format_records) : sn_outq_new(fileno(out));
         if (outq && formatted) sn_engine_events(eng)->records = 1;
         sn_events_add_line_sink(sn_engine_events(eng), sn_sink_json, &js);

@@ -148,7 +148,7 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     int interesting = f->app == SN_APP_MSNP || f->app == SN_APP_MSNFTP || f->app == SN_APP_EXPECTED || f->expect_id;
     if (!interesting && !c->cfg.all_flows) return;
     sn_ev *ev = sn_ev_new(&c->ev, "flow", f->last_ts > c->now ? f->last_ts : c->now);
-    char a[SN_ADDR_STRLEN], t[32];
+    char t[32];
     sn_ev_set_int(ev, "flow", f->id);
     /* unique across runs: the run's random id and the flow's number in it */
     static const char hex[] = "0123456789abcdef";
@@ -157,13 +157,11 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     for (int i = 15; i >= 0; i--, run >>= 4) uid[i] = hex[run & 15u];
     uid[16] = '-';
     sn_ev_set_strn(ev, "uid", uid, (size_t)(sn_jb_format_int(uid + 17, (int64_t)f->id) - uid));
-    char cid[SN_COMMUNITY_ID_LEN];
-    if (sn_community_id(0, &f->addr[0], f->port[0], &f->addr[1], f->port[1], f->proto, cid) == 0)
-        sn_ev_set_str(ev, "community_id", cid);
+    sn_ev_set_community_id(ev, "community_id", &f->addr[0], f->port[0], &f->addr[1], f->port[1], f->proto);
     sn_ev_set_str(ev, "transport", f->proto == 6 ? "tcp" : "udp");
-    sn_ev_set_str(ev, "src", sn_addr_str(&f->addr[0], a));
+    sn_ev_set_addr(ev, "src", &f->addr[0]);
     sn_ev_set_int(ev, "sport", f->port[0]);
-    sn_ev_set_str(ev, "dst", sn_addr_str(&f->addr[1], a));
+    sn_ev_set_addr(ev, "dst", &f->addr[1]);
     sn_ev_set_int(ev, "dport", f->port[1]);
     const char *name = sn_dns_name_of(c, &f->addr[1]);
     if (name) sn_ev_set_str(ev, "dst_name", name);

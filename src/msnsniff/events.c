@@ -1,5 +1,6 @@
 /* events.c - event lines, field index and the standard sinks. */
 #include "events.h"
+#include "communityid.h"
 #include "observer.h"
 #include "outq.h"
 
@@ -340,6 +341,51 @@ void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
     if (f) f->i = v;
 }
 
+/* 'P' key family b[16] */
+enum { REC_ADDR = 1 + 16 };
+/* 'H' key family a[16] b[16] ap bp proto */
+enum { REC_CID = 1 + 16 + 16 + 2 + 2 + 1 };
+
+void sn_ev_put_addr(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a) {
+    if (!ev) return;
+    if (ev->records) {
+        char *o = rec_key(ev, 'P', pre, plen, REC_ADDR);
+        if (o) {
+            o[0] = (char)a->family;
+            memcpy(o + 1, a->b, 16);
+        }
+#ifndef NDEBUG
+        index_field(ev, pre, plen, F_STR);
+#endif
+        return;
+    }
+    char t[SN_ADDR_STRLEN];
+    sn_ev_put_str(ev, pre, plen, sn_addr_str(a, t));
+}
+
+void sn_ev_put_community_id(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a, uint16_t ap, const sn_addr *b,
+                            uint16_t bp, uint8_t proto) {
+    if (!ev) return;
+    if (ev->records) {
+        if (a->family != b->family || (a->family != 4 && a->family != 6)) return; /* none: as sn_community_id */
+        char *o = rec_key(ev, 'H', pre, plen, REC_CID);
+        if (o) {
+            o[0] = (char)a->family;
+            memcpy(o + 1, a->b, 16);
+            memcpy(o + 17, b->b, 16);
+            memcpy(o + 33, &ap, 2);
+            memcpy(o + 35, &bp, 2);
+            o[37] = (char)proto;
+        }
+#ifndef NDEBUG
+        index_field(ev, pre, plen, F_STR);
+#endif
+        return;
+    }
+    char cid[SN_COMMUNITY_ID_LEN];
+    if (sn_community_id(0, a, ap, b, bp, proto, cid) == 0) sn_ev_put_str(ev, pre, plen, cid);
+}
+
 void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v) {
     if (!ev) return;
     if (ev->records) {
@@ -547,6 +593,33 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             size_t n = rd32(r + kl);
             sn_jb_string(b, (const char *)r + kl + 4, n);
             r += kl + 4 + n;
+            break;
+        }
+        case 'P': {
+            fmt_key(b, &comma[depth], r);
+            sn_addr a;
+            a.family = r[kl];
+            memcpy(a.b, r + kl + 1, 16);
+            char t[SN_ADDR_STRLEN];
+            const char *s = sn_addr_str(&a, t);
+            sn_jb_string(b, s, strlen(s));
+            r += kl + REC_ADDR;
+            break;
+        }
+        case 'H': {
+            sn_addr x, y;
+            uint16_t xp, yp;
+            x.family = y.family = r[kl];
+            memcpy(x.b, r + kl + 1, 16);
+            memcpy(y.b, r + kl + 17, 16);
+            memcpy(&xp, r + kl + 33, 2);
+            memcpy(&yp, r + kl + 35, 2);
+            char cid[SN_COMMUNITY_ID_LEN];
+            if (sn_community_id(0, &x, xp, &y, yp, r[kl + 37], cid) == 0) { /* else omitted, as in line */
+                fmt_key(b, &comma[depth], r);
+                sn_jb_string(b, cid, strlen(cid));
+            }
+            r += kl + REC_CID;
             break;
         }
         case 'I': {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
 #include "jsonw.h"
 
 #define SN_MAX_SINKS 6
@@ -84,6 +85,16 @@ static inline void sn_ev_put_str(sn_ev *ev, const char *pre, size_t plen, const 
     sn_ev_put_strn(ev, pre, plen, s, s ? strlen(s) : 0);
 }
 void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v);
+/* An address as text ("10.1.1.211", "2001:db8::1"), and the Community ID
+ * (v1, seed 0) of a flow's 5-tuple, omitted when it has none (addresses
+ * of different families). With events handed over as records, both are
+ * made on the writer thread: the analysis only copies the bytes. */
+void sn_ev_put_addr(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a);
+void sn_ev_put_community_id(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a, uint16_t ap, const sn_addr *b,
+                            uint16_t bp, uint8_t proto);
+#define sn_ev_set_addr(ev, key, a) sn_ev_put_addr((ev), SN_KEY_(key), (a))
+#define sn_ev_set_community_id(ev, key, a, ap, b, bp, proto) \
+    sn_ev_put_community_id((ev), SN_KEY_(key), (a), (ap), (b), (bp), (proto))
 void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v);
 void sn_ev_put_null(sn_ev *ev, const char *pre, size_t plen);
 void sn_ev_put_open(sn_ev *ev, const char *pre, size_t plen, char bracket);

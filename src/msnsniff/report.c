@@ -25,8 +25,7 @@ static void on_added(void *ctx, const sn_expect *e) {
     sn_ev_set_str(ev, "transport", sn_transport_name(e->transport));
     sn_ev_set_str(ev, "address", e->host);
     if (e->addr.family) {
-        char a[SN_ADDR_STRLEN];
-        sn_ev_set_str(ev, "resolved", sn_addr_str(&e->addr, a));
+        sn_ev_set_addr(ev, "resolved", &e->addr);
     } else {
         sn_ev_set_null(ev, "resolved");
     }
@@ -65,15 +64,14 @@ static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
         sn_ev_emit(r->ev, ev);
         return;
     }
-    char a[SN_ADDR_STRLEN];
     sn_ev_set_str(ev, "transport", h->proto == 6 ? "tcp" : "udp");
     sn_ev_set_str(ev, "address", x->host);
     port_field(ev, x->port);
     sn_ev_set_str(ev, "cookie", x->cookie);
     if (x->invitation) sn_ev_set_int(ev, "invitation", x->invitation);
-    sn_ev_set_str(ev, "src", sn_addr_str(&h->src, a));
+    sn_ev_set_addr(ev, "src", &h->src);
     sn_ev_set_int(ev, "sport", h->sport);
-    sn_ev_set_str(ev, "dst", sn_addr_str(&h->dst, a));
+    sn_ev_set_addr(ev, "dst", &h->dst);
     sn_ev_set_int(ev, "dport", h->dport);
     sn_ev_set_str(ev, "matched_by", h->matched_by);
     sn_ev_set_str(ev, "from", x->from[0] ? x->from : NULL);

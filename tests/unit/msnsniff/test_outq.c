@@ -139,9 +139,24 @@ static uint32_t rnd_next(uint32_t *x) {
 
 /* A string of n bytes drawn from plain text, escapes and odd UTF-8. */
 static char *odd_string(uint32_t *x, size_t n) {
-    static const char *const bits[] = {"a", "Zz", " ", "\"", "\\", "\n", "\x01", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
-                                       "\xf0\x9f\x98\x80", "\x80", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                                       "\xe2\x82", "\xff", "0123456789abcdef"};
+    static const char *const bits[] = {"a",
+                                       "Zz",
+                                       " ",
+                                       "\"",
+                                       "\\",
+                                       "\n",
+                                       "\x01",
+                                       "\x7f",
+                                       "\xc3\xa9",
+                                       "\xe2\x82\xac",
+                                       "\xf0\x9f\x98\x80",
+                                       "\x80",
+                                       "\xc0\xaf",
+                                       "\xed\xa0\x80",
+                                       "\xf4\x90\x80\x80",
+                                       "\xe2\x82",
+                                       "\xff",
+                                       "0123456789abcdef"};
     char *s = malloc(n + 1);
     size_t at = 0;
     while (at < n) {
@@ -157,6 +172,15 @@ static char *odd_string(uint32_t *x, size_t n) {
 
 static const char *const types[] = {"login", "message", "flow", "anomaly", "stats"};
 
+/* An address of that family (4: the unused bytes zero, as decoded). */
+static sn_addr random_addr(uint32_t *x, unsigned family) {
+    sn_addr a;
+    memset(&a, 0, sizeof a);
+    a.family = (uint8_t)family;
+    for (size_t i = 0; i < (family == 6 ? 16u : 4u); i++) a.b[i] = (uint8_t)rnd_next(x);
+    return a;
+}
+
 /* One event from the generator state x: fields of every kind, nested
  * values (sometimes deeper than allowed, sometimes left open), and now and
  * then a string of hundreds of KiB or several MiB. */
@@ -164,12 +188,12 @@ static void make_event(sn_events *evs, uint32_t *x, uint64_t *ts) {
     *ts += rnd_next(x) % 3000000u;
     sn_ev *ev = sn_ev_new(evs, types[rnd_next(x) % 5], *ts);
     assert_non_null(ev);
-    unsigned nfields = rnd_next(x) % 12;
+    unsigned nfields = rnd_next(x) % 14;
     for (unsigned f = 0; f < nfields; f++) {
         uint32_t r = rnd_next(x);
         size_t n = r % 50 == 0 ? (r % 7 == 0 ? (1200u << 10) + r % 1000 : (260u << 10) + r % 1000) : r % 80;
         char *s = odd_string(x, n);
-        switch (f) { /* keys are literals, one per field of an event */
+        switch (f) {                                     /* keys are literals, one per field of an event */
         case 0: sn_ev_set_strn(ev, "text", s, n); break; /* holds NUL bytes sometimes */
         case 1: sn_ev_set_int(ev, "flow", r % 3 == 0 ? INT64_MIN : r % 3 == 1 ? INT64_MAX : (int64_t)r - 100000); break;
         case 2: sn_ev_set_str(ev, "user", r % 4 == 0 ? NULL : s); break;
@@ -189,7 +213,20 @@ static void make_event(sn_events *evs, uint32_t *x, uint64_t *ts) {
         }
         case 6: sn_ev_set_int(ev, "packets_c2s", r); break;
         case 7: sn_ev_set_str(ev, "server", s); break;
-        case 8: sn_ev_open_object(ev, "left_open"); sn_ev_set_int(ev, "inside", r); break;
+        case 8:
+            sn_ev_open_object(ev, "left_open");
+            sn_ev_set_int(ev, "inside", r);
+            break;
+        case 9: { /* an address: IPv4, IPv6, or none */
+            sn_addr a = random_addr(x, r % 3 == 0 ? 6 : r % 3 == 1 ? 4 : 0);
+            sn_ev_set_addr(ev, "src", &a);
+            break;
+        }
+        case 10: { /* a Community ID: sometimes of two families (then none) */
+            sn_addr a = random_addr(x, r & 1 ? 6 : 4), b = random_addr(x, r % 5 == 0 ? 10 - a.family : a.family);
+            sn_ev_set_community_id(ev, "community_id", &a, (uint16_t)r, &b, (uint16_t)(r >> 16), r & 2 ? 6 : 17);
+            break;
+        }
         default: sn_ev_set_strn(ev, "tail", s, n); break;
         }
         free(s);

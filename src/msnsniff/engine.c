@@ -148,7 +148,6 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     int interesting = f->app == SN_APP_MSNP || f->app == SN_APP_MSNFTP || f->app == SN_APP_EXPECTED || f->expect_id;
     if (!interesting && !c->cfg.all_flows) return;
     sn_ev *ev = sn_ev_new(&c->ev, "flow", f->last_ts > c->now ? f->last_ts : c->now);
-    char t[32];
     sn_ev_set_int(ev, "flow", f->id);
     /* unique across runs: the run's random id and the flow's number in it */
     static const char hex[] = "0123456789abcdef";
@@ -169,10 +168,8 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     sn_ev_set_str(ev, "app", app_name(f));
     sn_ev_set_str(ev, "role", role);
     sn_ev_set_str(ev, "user", user);
-    sn_format_ts(f->first_ts, t);
-    sn_ev_set_str(ev, "start", t);
-    sn_format_ts(f->last_ts, t);
-    sn_ev_set_str(ev, "end", t);
+    sn_ev_set_ts(ev, "start", f->first_ts);
+    sn_ev_set_ts(ev, "end", f->last_ts);
     sn_ev_set_int(ev, "packets_c2s", f->pkts[0]);
     sn_ev_set_int(ev, "packets_s2c", f->pkts[1]);
     sn_ev_set_int(ev, "bytes_c2s", f->bytes[0]);

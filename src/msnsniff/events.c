@@ -363,6 +363,44 @@ void sn_ev_put_addr(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a) {
     sn_ev_put_str(ev, pre, plen, sn_addr_str(a, t));
 }
 
+/* 'D' key ts(u64) */
+enum { REC_TS = 8 };
+/* 'Q' key family b[16] port */
+enum { REC_EP = 1 + 16 + 2 };
+
+void sn_ev_put_ts(sn_ev *ev, const char *pre, size_t plen, uint64_t ts_us) {
+    if (!ev) return;
+    if (ev->records) {
+        char *o = rec_key(ev, 'D', pre, plen, REC_TS);
+        if (o) memcpy(o, &ts_us, 8);
+#ifndef NDEBUG
+        index_field(ev, pre, plen, F_STR);
+#endif
+        return;
+    }
+    char t[32];
+    sn_format_ts(ts_us, t);
+    sn_ev_put_strn(ev, pre, plen, t, 27);
+}
+
+void sn_ev_put_endpoint(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a, uint16_t port) {
+    if (!ev) return;
+    if (ev->records) {
+        char *o = rec_key(ev, 'Q', pre, plen, REC_EP);
+        if (o) {
+            o[0] = (char)a->family;
+            memcpy(o + 1, a->b, 16);
+            memcpy(o + 17, &port, 2);
+        }
+#ifndef NDEBUG
+        index_field(ev, pre, plen, F_STR);
+#endif
+        return;
+    }
+    char t[SN_ENDPOINT_STRLEN];
+    sn_ev_put_strn(ev, pre, plen, t, sn_endpoint_str(a, port, t, sizeof t));
+}
+
 void sn_ev_put_community_id(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a, uint16_t ap, const sn_addr *b,
                             uint16_t bp, uint8_t proto) {
     if (!ev) return;
@@ -604,6 +642,28 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             const char *s = sn_addr_str(&a, t);
             sn_jb_string(b, s, strlen(s));
             r += kl + REC_ADDR;
+            break;
+        }
+        case 'D': {
+            fmt_key(b, &comma[depth], r);
+            uint64_t when;
+            memcpy(&when, r + kl, 8);
+            char t[32];
+            sn_format_ts(when, t);
+            sn_jb_string(b, t, 27);
+            r += kl + REC_TS;
+            break;
+        }
+        case 'Q': {
+            fmt_key(b, &comma[depth], r);
+            sn_addr a;
+            uint16_t port;
+            a.family = r[kl];
+            memcpy(a.b, r + kl + 1, 16);
+            memcpy(&port, r + kl + 17, 2);
+            char t[SN_ENDPOINT_STRLEN];
+            sn_jb_string(b, t, sn_endpoint_str(&a, port, t, sizeof t));
+            r += kl + REC_EP;
             break;
         }
         case 'H': {

@@ -92,6 +92,13 @@ void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v);
 void sn_ev_put_addr(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a);
 void sn_ev_put_community_id(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a, uint16_t ap, const sn_addr *b,
                             uint16_t bp, uint8_t proto);
+/* A time as the events write theirs ("2002-03-24T07:39:37.000000Z"), and
+ * an address with its port ("10.1.1.211:1863", "[2001:db8::1]:1863"):
+ * also made on the writer thread with records. */
+void sn_ev_put_ts(sn_ev *ev, const char *pre, size_t plen, uint64_t ts_us);
+void sn_ev_put_endpoint(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a, uint16_t port);
+#define sn_ev_set_ts(ev, key, ts) sn_ev_put_ts((ev), SN_KEY_(key), (ts))
+#define sn_ev_set_endpoint(ev, key, a, port) sn_ev_put_endpoint((ev), SN_KEY_(key), (a), (port))
 #define sn_ev_set_addr(ev, key, a) sn_ev_put_addr((ev), SN_KEY_(key), (a))
 #define sn_ev_set_community_id(ev, key, a, ap, b, bp, proto) \
     sn_ev_put_community_id((ev), SN_KEY_(key), (a), (ap), (b), (bp), (proto))

@@ -36,9 +36,7 @@ static void on_added(void *ctx, const sn_expect *e) {
     sn_ev_set_str(ev, "to", e->to[0] ? e->to : NULL);
     sn_ev_set_str(ev, "source", e->source);
     sn_ev_set_int(ev, "learned_flow", e->learned_flow);
-    char t[32];
-    sn_format_ts(e->expires, t);
-    sn_ev_set_str(ev, "expires", t);
+    sn_ev_set_ts(ev, "expires", e->expires);
     sn_ev_set_int(ev, "timeout_s", (e->expires - e->learned) / 1000000u);
     origin_fields(ev, e);
     sn_ev_emit(r->ev, ev);

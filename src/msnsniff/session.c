@@ -332,7 +332,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     sn_ev_set_str(ev, "mode", sessid ? "answer" : "call");
     sn_ev_set_strn(ev, "cookie", cookie.p, cookie.n);
     if (sessid) sn_ev_set_strn(ev, "sessid", sessid->p, sessid->n);
-    char server[64];
+    char server[64]; /* the hit below names it too */
     ep_str(f, 1, server, sizeof server);
     sn_ev_set_str(ev, "server", server);
     if (ref) {
@@ -568,11 +568,8 @@ static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     sn_ev_set_str(ev, "user", k->user);
     sn_ev_set_str(ev, "name", k->name);
     sn_ev_set_str(ev, "version", k->version[0] ? k->version : NULL);
-    char cl[64], sv[64];
-    ep_str(f, k->client_dir, cl, sizeof cl);
-    ep_str(f, !k->client_dir, sv, sizeof sv);
-    sn_ev_set_str(ev, "client", cl);
-    sn_ev_set_str(ev, "server", sv);
+    sn_ev_set_endpoint(ev, "client", &f->addr[k->client_dir], f->port[k->client_dir]);
+    sn_ev_set_endpoint(ev, "server", &f->addr[!k->client_dir], f->port[!k->client_dir]);
     if (cmd->argc >= 5) sn_ev_set_bool(ev, "verified", msnp_str_eq(cmd->argv[4], "1"));
     sn_ev_emit(&c->ev, ev);
     user_online(c, f, k);

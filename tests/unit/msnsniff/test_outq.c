@@ -188,7 +188,7 @@ static void make_event(sn_events *evs, uint32_t *x, uint64_t *ts) {
     *ts += rnd_next(x) % 3000000u;
     sn_ev *ev = sn_ev_new(evs, types[rnd_next(x) % 5], *ts);
     assert_non_null(ev);
-    unsigned nfields = rnd_next(x) % 14;
+    unsigned nfields = rnd_next(x) % 16;
     for (unsigned f = 0; f < nfields; f++) {
         uint32_t r = rnd_next(x);
         size_t n = r % 50 == 0 ? (r % 7 == 0 ? (1200u << 10) + r % 1000 : (260u << 10) + r % 1000) : r % 80;
@@ -225,6 +225,12 @@ static void make_event(sn_events *evs, uint32_t *x, uint64_t *ts) {
         case 10: { /* a Community ID: sometimes of two families (then none) */
             sn_addr a = random_addr(x, r & 1 ? 6 : 4), b = random_addr(x, r % 5 == 0 ? 10 - a.family : a.family);
             sn_ev_set_community_id(ev, "community_id", &a, (uint16_t)r, &b, (uint16_t)(r >> 16), r & 2 ? 6 : 17);
+            break;
+        }
+        case 11: sn_ev_set_ts(ev, "expires", *ts + r); break;
+        case 12: {
+            sn_addr a = random_addr(x, r % 3 == 0 ? 6 : 4);
+            sn_ev_set_endpoint(ev, "server", &a, (uint16_t)r);
             break;
         }
         default: sn_ev_set_strn(ev, "tail", s, n); break;

@@ -341,6 +341,19 @@ void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
     if (f) f->i = v;
 }
 
+/* An address in a record: its family byte, then its 16 bytes. */
+static inline void rec_put_addr(char *o, const sn_addr *a) {
+    o[0] = (char)a->family;
+    memcpy(o + 1, a->b, 16);
+}
+
+static inline sn_addr rec_get_addr(const unsigned char *p) {
+    sn_addr a;
+    a.family = p[0];
+    memcpy(a.b, p + 1, 16);
+    return a;
+}
+
 /* 'P' key family b[16] */
 enum { REC_ADDR = 1 + 16 };
 /* 'H' key family a[16] b[16] ap bp proto */
@@ -350,10 +363,7 @@ void sn_ev_put_addr(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a) {
     if (!ev) return;
     if (ev->records) {
         char *o = rec_key(ev, 'P', pre, plen, REC_ADDR);
-        if (o) {
-            o[0] = (char)a->family;
-            memcpy(o + 1, a->b, 16);
-        }
+        if (o) rec_put_addr(o, a);
 #ifndef NDEBUG
         index_field(ev, pre, plen, F_STR);
 #endif
@@ -388,8 +398,7 @@ void sn_ev_put_endpoint(sn_ev *ev, const char *pre, size_t plen, const sn_addr *
     if (ev->records) {
         char *o = rec_key(ev, 'Q', pre, plen, REC_EP);
         if (o) {
-            o[0] = (char)a->family;
-            memcpy(o + 1, a->b, 16);
+            rec_put_addr(o, a);
             memcpy(o + 17, &port, 2);
         }
 #ifndef NDEBUG
@@ -407,9 +416,8 @@ void sn_ev_put_community_id(sn_ev *ev, const char *pre, size_t plen, const sn_ad
     if (ev->records) {
         if (a->family != b->family || (a->family != 4 && a->family != 6)) return; /* none: as sn_community_id */
         char *o = rec_key(ev, 'H', pre, plen, REC_CID);
-        if (o) {
-            o[0] = (char)a->family;
-            memcpy(o + 1, a->b, 16);
+        if (o) { /* one family byte: the two are the same */
+            rec_put_addr(o, a);
             memcpy(o + 17, b->b, 16);
             memcpy(o + 33, &ap, 2);
             memcpy(o + 35, &bp, 2);
@@ -635,9 +643,7 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
         }
         case 'P': {
             fmt_key(b, &comma[depth], r);
-            sn_addr a;
-            a.family = r[kl];
-            memcpy(a.b, r + kl + 1, 16);
+            sn_addr a = rec_get_addr(r + kl);
             char t[SN_ADDR_STRLEN];
             const char *s = sn_addr_str(&a, t);
             sn_jb_string(b, s, strlen(s));
@@ -656,10 +662,8 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
         }
         case 'Q': {
             fmt_key(b, &comma[depth], r);
-            sn_addr a;
+            sn_addr a = rec_get_addr(r + kl);
             uint16_t port;
-            a.family = r[kl];
-            memcpy(a.b, r + kl + 1, 16);
             memcpy(&port, r + kl + 17, 2);
             char t[SN_ENDPOINT_STRLEN];
             sn_jb_string(b, t, sn_endpoint_str(&a, port, t, sizeof t));
@@ -667,10 +671,8 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             break;
         }
         case 'H': {
-            sn_addr x, y;
+            sn_addr x = rec_get_addr(r + kl), y = x;
             uint16_t xp, yp;
-            x.family = y.family = r[kl];
-            memcpy(x.b, r + kl + 1, 16);
             memcpy(y.b, r + kl + 17, 16);
             memcpy(&xp, r + kl + 33, 2);
             memcpy(&yp, r + kl + 35, 2);

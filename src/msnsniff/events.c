@@ -356,8 +356,8 @@ static inline sn_addr rec_get_addr(const unsigned char *p) {
 
 /* 'P' key family b[16] */
 enum { REC_ADDR = 1 + 16 };
-/* 'H' key family a[16] b[16] ap bp proto */
-enum { REC_CID = 1 + 16 + 16 + 2 + 2 + 1 };
+/* 'H' key a (family b[16]) b (family b[16]) ap bp proto */
+enum { REC_CID = 2 * REC_ADDR + 2 + 2 + 1 };
 
 void sn_ev_put_addr(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a) {
     if (!ev) return;
@@ -376,7 +376,7 @@ void sn_ev_put_addr(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a) {
 /* 'D' key ts(u64) */
 enum { REC_TS = 8 };
 /* 'Q' key family b[16] port */
-enum { REC_EP = 1 + 16 + 2 };
+enum { REC_EP = REC_ADDR + 2 };
 
 void sn_ev_put_ts(sn_ev *ev, const char *pre, size_t plen, uint64_t ts_us) {
     if (!ev) return;
@@ -399,7 +399,7 @@ void sn_ev_put_endpoint(sn_ev *ev, const char *pre, size_t plen, const sn_addr *
         char *o = rec_key(ev, 'Q', pre, plen, REC_EP);
         if (o) {
             rec_put_addr(o, a);
-            memcpy(o + 17, &port, 2);
+            memcpy(o + REC_ADDR, &port, 2);
         }
 #ifndef NDEBUG
         index_field(ev, pre, plen, F_STR);
@@ -414,14 +414,14 @@ void sn_ev_put_community_id(sn_ev *ev, const char *pre, size_t plen, const sn_ad
                             uint16_t bp, uint8_t proto) {
     if (!ev) return;
     if (ev->records) {
-        if (a->family != b->family || (a->family != 4 && a->family != 6)) return; /* none: as sn_community_id */
+        /* sn_community_id decides on the writer thread whether there is one */
         char *o = rec_key(ev, 'H', pre, plen, REC_CID);
-        if (o) { /* one family byte: the two are the same */
+        if (o) {
             rec_put_addr(o, a);
-            memcpy(o + 17, b->b, 16);
-            memcpy(o + 33, &ap, 2);
-            memcpy(o + 35, &bp, 2);
-            o[37] = (char)proto;
+            rec_put_addr(o + REC_ADDR, b);
+            memcpy(o + 2 * REC_ADDR, &ap, 2);
+            memcpy(o + 2 * REC_ADDR + 2, &bp, 2);
+            o[2 * REC_ADDR + 4] = (char)proto;
         }
 #ifndef NDEBUG
         index_field(ev, pre, plen, F_STR);
@@ -664,20 +664,19 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             fmt_key(b, &comma[depth], r);
             sn_addr a = rec_get_addr(r + kl);
             uint16_t port;
-            memcpy(&port, r + kl + 17, 2);
+            memcpy(&port, r + kl + REC_ADDR, 2);
             char t[SN_ENDPOINT_STRLEN];
             sn_jb_string(b, t, sn_endpoint_str(&a, port, t, sizeof t));
             r += kl + REC_EP;
             break;
         }
         case 'H': {
-            sn_addr x = rec_get_addr(r + kl), y = x;
+            sn_addr x = rec_get_addr(r + kl), y = rec_get_addr(r + kl + REC_ADDR);
             uint16_t xp, yp;
-            memcpy(y.b, r + kl + 17, 16);
-            memcpy(&xp, r + kl + 33, 2);
-            memcpy(&yp, r + kl + 35, 2);
+            memcpy(&xp, r + kl + 2 * REC_ADDR, 2);
+            memcpy(&yp, r + kl + 2 * REC_ADDR + 2, 2);
             char cid[SN_COMMUNITY_ID_LEN];
-            if (sn_community_id(0, &x, xp, &y, yp, r[kl + 37], cid) == 0) { /* else omitted, as in line */
+            if (sn_community_id(0, &x, xp, &y, yp, r[kl + 2 * REC_ADDR + 4], cid) == 0) { /* else omitted, as in line */
                 fmt_key(b, &comma[depth], r);
                 sn_jb_string(b, cid, strlen(cid));
             }

@@ -22,7 +22,8 @@ typedef struct inv_lists {
     inv_list open, finished;
 } inv_lists;
 
-/* The lists live beside the cookie map; one per context. */
+/* The lists live beside the cookie map; one per context (NULL until
+ * sn_invitations_init and after sn_invitations_free). */
 static inv_lists *lists_of(sn_ctx *c) { return c->inv_lists; }
 static inv_list *list_for(inv_lists *ls, const sn_invitation *i) { return i->finished ? &ls->finished : &ls->open; }
 
@@ -53,7 +54,7 @@ void sn_invitations_free(sn_ctx *c) {
 }
 
 size_t sn_invitations_live(sn_ctx *c) {
-    inv_lists *l = c->invitations.b ? lists_of(c) : NULL;
+    inv_lists *l = lists_of(c);
     return l ? l->open.count + l->finished.count : 0;
 }
 
@@ -102,7 +103,7 @@ static uint64_t linger_of(const sn_ctx *c) {
 }
 
 void sn_invitations_expire(sn_ctx *c, uint64_t now) {
-    inv_lists *ls = c->invitations.b ? lists_of(c) : NULL;
+    inv_lists *ls = lists_of(c);
     if (!ls) return;
     uint64_t linger = linger_of(c), idle = c->cfg.expect_timeout_us;
     /* each iteration frees one */

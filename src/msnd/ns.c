@@ -139,16 +139,14 @@ static void send_profile(conn *c) {
 /* Failed logins are throttled per (account, source address) and per
  * source address, never per account alone: guessing from one address
  * slows down more with every failure, while the owner, from anywhere
- * else, still logs in. */
-#define FAILURE_SRC FAILURES_SRC_MAX
-#define FAILURE_KEY (MSNP_MAX_EMAIL + FAILURES_SRC_MAX + 8)
-
-/* The two throttling keys of a login from c as `email`: the source
+ * else, still logs in.
+ *
+ * The two throttling keys of a login from c as `email`: the source
  * address (src) and the pair of account and source (key), the address
  * worked out once for both. */
-static void failure_keys(const conn *c, const char *email, char src[FAILURE_SRC], char key[FAILURE_KEY]) {
-    failures_source(c->peer_ip, src, FAILURE_SRC);
-    failures_account_key(key, FAILURE_KEY, email, src); /* sized for both: fits */
+static void failure_keys(const conn *c, const char *email, char src[FAILURES_SRC_MAX], char key[FAILURES_KEY_MAX]) {
+    failures_source(c->peer_ip, src, FAILURES_SRC_MAX);
+    failures_account_key(key, FAILURES_KEY_MAX, email, src); /* sized for both: fits */
 }
 
 /* Refuses (911, close, logged with the address) while a throttle holds;
@@ -156,7 +154,7 @@ static void failure_keys(const conn *c, const char *email, char src[FAILURE_SRC]
 static int auth_throttled(conn *c, const msnp_cmd *cmd, const char *email) {
     msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    char src[FAILURE_SRC], key[FAILURE_KEY];
+    char src[FAILURES_SRC_MAX], key[FAILURES_KEY_MAX];
     failure_keys(c, email, src, key);
     uint64_t by_pair = failures_blocked(s->fail_account_address, key, now);
     uint64_t by_addr = failures_blocked(s->fail_address, src, now);
@@ -171,7 +169,7 @@ static int auth_throttled(conn *c, const msnp_cmd *cmd, const char *email) {
 static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
     msnd_server *s = c->srv;
     uint64_t now = server_now_ms();
-    char src[FAILURE_SRC], key[FAILURE_KEY];
+    char src[FAILURES_SRC_MAX], key[FAILURES_KEY_MAX];
     failure_keys(c, c->email, src, key);
     uint64_t by_addr = failures_record(s->fail_address, src, now);
     uint64_t by_pair = failures_record(s->fail_account_address, key, now);
@@ -271,7 +269,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         auth_failed(c, cmd, "bad-password");
         return;
     }
-    char src[FAILURE_SRC], key[FAILURE_KEY];
+    char src[FAILURES_SRC_MAX], key[FAILURES_KEY_MAX];
     failure_keys(c, c->email, src, key);
     failures_clear(c->srv->fail_account_address, key);
     login_ok(c, cmd, &u, src);

@@ -119,7 +119,7 @@ static int presence_line(link_in *p, char **tok, int n) {
     if (n == 3 && strcmp(tok[0], "FAIL") == 0) {
         /* A failed login on that node: the login throttles count a
          * source's failures over the whole cluster, as on one node. */
-        char key[MSNP_MAX_EMAIL + FAILURES_SRC_MAX + 8];
+        char key[FAILURES_KEY_MAX];
         int anonymous = strcmp(tok[1], "-") == 0;
         if (!link_token_ok(tok[2], FAILURES_SRC_MAX) ||
             (!anonymous &&
@@ -139,7 +139,7 @@ static int presence_line(link_in *p, char **tok, int n) {
     if (n == 3 && strcmp(tok[0], "LOGIN") == 0) {
         /* One session per account in the whole cluster, as on one node:
          * the newer login wins; and that source's failures are forgotten. */
-        char key[MSNP_MAX_EMAIL + FAILURES_SRC_MAX + 8];
+        char key[FAILURES_KEY_MAX];
         if (!link_token_ok(tok[2], FAILURES_SRC_MAX) || failures_account_key(key, sizeof key, email, tok[2]) != 0)
             return -1;
         failures_clear(s->fail_account_address, key);

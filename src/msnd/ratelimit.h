@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <msnp/util.h>
+
 typedef struct token_bucket {
     double tokens;
     uint64_t at_ms;
@@ -42,7 +44,8 @@ unsigned long failures_sweep(failure_window *w, uint64_t now_ms);
 void failures_source(const char *ip, char *out, size_t cap);
 /* The key an account's failures from one source are counted under
  * ("email source"), the same on every node of a cluster; -1 if it does
- * not fit in cap. */
+ * not fit in cap. FAILURES_KEY_MAX holds any address and source. */
+#define FAILURES_KEY_MAX (MSNP_MAX_EMAIL + FAILURES_SRC_MAX + 8)
 int failures_account_key(char *out, size_t cap, const char *email, const char *src);
 
 #endif

@@ -68,6 +68,7 @@ static const opt_def opts[] = {
     L(auth_max_delay, 1, 86400, "longest login delay in seconds"),
     L(challenges, 0, 1, "send CHL challenges to MSNP6/7 clients (1/0)"),
     L(challenge_timeout, 1, 86400, "seconds to answer a CHL"),
+    L(login_cache_mb, 0, 1048576, "MiB of login snapshots kept: a repeat login reads no rows (0 = none)"),
     L(max_output, 65536, 1073741824, "bytes queued to one client before it is dropped"),
     L(max_output_before_login, 1024, 1073741824, "the same before the client has logged in"),
     L(max_output_total, 0, 68719476736L, "bytes queued to all clients together, 0 = unlimited"),
@@ -107,6 +108,7 @@ void config_defaults(msnd_config *c) {
     c->auth_max_delay = 300;
     c->challenges = 1;
     c->challenge_timeout = 60;
+    c->login_cache_mb = 8; /* STORE_LOGIN_CACHE_DEFAULT */
     c->max_output = 4 * 1024 * 1024;
     c->max_output_before_login = 16 * 1024;
     c->max_output_total = 256L * 1024 * 1024;

@@ -37,6 +37,7 @@ typedef struct msnd_config {
     long command_burst;
     long max_connections;
     long max_connections_per_address;
+    long login_cache_mb;       /* store_set_login_cache */
     long login_timeout;        /* seconds before USR OK / SB join */
     long ns_idle_timeout;      /* seconds without input after login (0 = never) */
     long sb_idle_timeout;      /* seconds without input in a switchboard */

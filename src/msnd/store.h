@@ -218,6 +218,12 @@ typedef struct store_sync {
  * store meanwhile. STORE_NOTFOUND: no such account. */
 store_rc store_sync_get(store *s, int64_t uid, const store_sync **out);
 void store_sync_release(store *s, const store_sync *y);
+/* The bytes of snapshots kept between calls (0: none; snapshots are then
+ * read for every call). About 5 KB per account with ten contacts; an
+ * account whose snapshot is kept logs in again without reading a row.
+ * Setting it empties the cache. */
+#define STORE_LOGIN_CACHE_DEFAULT ((size_t)8 << 20)
+void store_set_login_cache(store *s, size_t bytes);
 /* store_user_get for USR MD5 S. Where a round trip costs more than the
  * rows (PostgreSQL), the same statement also reads the account's snapshot
  * into the cache, so the SYN that follows costs no query. */

@@ -146,7 +146,9 @@ typedef struct store_ops {
 struct store {
     const store_ops *ops;
     int read_depth;          /* nesting of store_read_begin (store.c) */
-    struct sync_cache *sync; /* login snapshots (store.c), NULL until the first */
+    struct sync_cache *sync; /* login snapshots (store_sync.c), NULL until the first */
+    size_t sync_budget;      /* their bytes, when sync_budget_set (store_set_login_cache) */
+    int sync_budget_set;
     /* store_changed_elsewhere_of: changes told of one account, counted
      * apart from the backend's (told_marks.now added to its generation). */
     changemarks told_marks;

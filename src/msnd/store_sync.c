@@ -4,8 +4,13 @@
  * is unchanged.
  *
  * The cache is direct-mapped by account id (a colliding account replaces
- * the older one) and holds at most SYNC_CACHE_BYTES; a snapshot larger
- * than SYNC_ENTRY_MAX_BYTES is handed to its caller but not kept. A full
+ * the older one) and holds at most the store's budget
+ * (store_set_login_cache: --login-cache-mb, 8 MiB unless set); a snapshot
+ * larger than SYNC_ENTRY_MAX_BYTES is handed to its caller but not kept.
+ * The slots scale with the budget (one per 2 KiB, a power of two), so
+ * that accounts with consecutive ids do not collide while the bytes would
+ * hold them: a budget large enough for every account that logs in makes
+ * each repeat login read no rows. A full
  * cache makes room for a new snapshot by dropping older ones (make_room):
  * the snapshot just read is the one about to be used (a login's SYN, ILN
  * and fan-out follow its USR within milliseconds), so refusing it would
@@ -24,8 +29,9 @@
 
 #include <msnkit/grow.h>
 
-#define SYNC_SLOTS 4096u
-#define SYNC_CACHE_BYTES (8u << 20)
+#define SYNC_MIN_SLOTS 4096u
+#define SYNC_MAX_SLOTS (1u << 22)
+#define SYNC_BYTES_PER_SLOT 2048u
 #define SYNC_ENTRY_MAX_BYTES (64u << 10)
 
 #define NO_TEXT SIZE_MAX
@@ -58,10 +64,11 @@ typedef struct sync_snap {
 } sync_snap;
 
 struct sync_cache {
-    size_t bytes;
-    sync_snap *slot[SYNC_SLOTS];
-    uint32_t used[SYNC_SLOTS]; /* indexes of the slots filled since the last flush */
-    unsigned char listed[SYNC_SLOTS];
+    size_t bytes, budget;
+    uint32_t nslots; /* a power of two */
+    sync_snap **slot;
+    uint32_t *used; /* indexes of the slots filled since the last flush */
+    unsigned char *listed;
     size_t nused;
     size_t evict_at; /* make_room's next position in used */
 };
@@ -318,8 +325,43 @@ static void cache_flush(struct sync_cache *c) {
 void store_sync_cache_free(store *s) {
     if (!s->sync) return;
     cache_flush(s->sync);
+    free(s->sync->slot);
+    free(s->sync->used);
+    free(s->sync->listed);
     free(s->sync);
     s->sync = NULL;
+}
+
+void store_set_login_cache(store *s, size_t bytes) {
+    store_sync_cache_free(s); /* sized anew by the next snapshot kept */
+    s->sync_budget = bytes;
+    s->sync_budget_set = 1;
+}
+
+/* The cache for s's budget, made on first use; NULL when the budget is 0
+ * or memory is short (snapshots are then handed out and not kept). The
+ * arrays are calloc'd: slots never filled cost no memory. */
+static struct sync_cache *cache_of(store *s) {
+    if (s->sync) return s->sync;
+    size_t budget = s->sync_budget_set ? s->sync_budget : STORE_LOGIN_CACHE_DEFAULT;
+    if (budget == 0) return NULL;
+    uint32_t n = SYNC_MIN_SLOTS;
+    while (n < SYNC_MAX_SLOTS && (size_t)n * SYNC_BYTES_PER_SLOT < budget) n *= 2;
+    struct sync_cache *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->slot = calloc(n, sizeof *c->slot);
+    c->used = calloc(n, sizeof *c->used);
+    c->listed = calloc(n, 1);
+    if (!c->slot || !c->used || !c->listed) {
+        free(c->slot);
+        free(c->used);
+        free(c->listed);
+        free(c);
+        return NULL;
+    }
+    c->nslots = n;
+    c->budget = budget;
+    return s->sync = c;
 }
 
 static void slot_drop(struct sync_cache *c, uint32_t k) {
@@ -333,7 +375,7 @@ static void slot_drop(struct sync_cache *c, uint32_t k) {
 static sync_snap *lookup(store *s, int64_t uid) {
     struct sync_cache *c = s->sync;
     if (!c || c->nused == 0) return NULL;
-    uint32_t k = (uint32_t)((uint64_t)uid % SYNC_SLOTS);
+    uint32_t k = (uint32_t)((uint64_t)uid & (c->nslots - 1));
     sync_snap *y = c->slot[k];
     if (!y || y->uid != uid) return NULL;
     if (y->gen == store_generation_of(s, uid)) return y;
@@ -345,7 +387,7 @@ static sync_snap *lookup(store *s, int64_t uid) {
  * in the order they were first filled, which approximates oldest first
  * without keeping a list in use order. */
 static void make_room(struct sync_cache *c, size_t need) {
-    for (size_t n = 0; n < c->nused && c->bytes + need > SYNC_CACHE_BYTES; n++) {
+    for (size_t n = 0; n < c->nused && c->bytes + need > c->budget; n++) {
         if (c->evict_at >= c->nused) c->evict_at = 0;
         slot_drop(c, c->used[c->evict_at++]);
     }
@@ -353,15 +395,12 @@ static void make_room(struct sync_cache *c, size_t need) {
 
 static void insert(store *s, sync_snap *y) {
     if (y->bytes > SYNC_ENTRY_MAX_BYTES) return;
-    if (!s->sync) {
-        s->sync = calloc(1, sizeof *s->sync);
-        if (!s->sync) return;
-    }
-    struct sync_cache *c = s->sync;
-    uint32_t k = (uint32_t)((uint64_t)y->uid % SYNC_SLOTS);
+    struct sync_cache *c = cache_of(s);
+    if (!c) return;
+    uint32_t k = (uint32_t)((uint64_t)y->uid & (c->nslots - 1));
     slot_drop(c, k); /* an older snapshot, or a colliding account: gives way */
-    if (c->bytes + y->bytes > SYNC_CACHE_BYTES) make_room(c, y->bytes);
-    if (c->bytes + y->bytes > SYNC_CACHE_BYTES) return;
+    if (c->bytes + y->bytes > c->budget) make_room(c, y->bytes);
+    if (c->bytes + y->bytes > c->budget) return;
     if (!c->listed[k]) {
         c->listed[k] = 1;
         c->used[c->nused++] = k;

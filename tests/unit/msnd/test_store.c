@@ -990,6 +990,83 @@ static void test_sync_cache_full(void **state) {
     }
 }
 
+/* Loads users accounts, each with one FL entry (the next account). */
+static void load_ring(store *s, int users) {
+    static const int group0[1] = {0};
+    assert_int_equal(store_load_begin(s), STORE_OK);
+    for (int i = 0; i < users; i++) {
+        store_user u;
+        memset(&u, 0, sizeof u);
+        u.id = 1 + i;
+        snprintf(u.email, sizeof u.email, "r%d@x.com", i);
+        snprintf(u.password, sizeof u.password, "pw");
+        snprintf(u.name, sizeof u.name, "r%d", i);
+        u.version = 1;
+        u.blp_allow = 1;
+        u.gtc_prompt = 1;
+        assert_int_equal(store_load_user(s, &u), STORE_OK);
+        assert_int_equal(store_load_group(s, u.id, 0, "Other%20Contacts"), STORE_OK);
+    }
+    for (int i = 0; i < users; i++) {
+        store_entry e = {.contact = 1 + (i + 1) % users, .name = "n", .groups = group0, .ngroups = 1};
+        assert_int_equal(store_load_entry(s, 1 + i, MSNP_LIST_FL, &e), STORE_OK);
+    }
+    assert_int_equal(store_load_end(s, 1), STORE_OK);
+    settle_generation(s);
+}
+
+/* Reads every account's snapshot in id order, twice (logins cycling
+ * through the accounts); returns how many of the second reads were the
+ * block kept from the first. */
+static int repeat_hits(store *s, int users) {
+    const store_sync **first = calloc((size_t)users, sizeof *first);
+    assert_non_null(first);
+    for (int i = 0; i < users; i++) assert_int_equal(store_sync_get(s, 1 + i, &first[i]), STORE_OK);
+    int hits = 0;
+    for (int i = 0; i < users; i++) {
+        const store_sync *y;
+        assert_int_equal(store_sync_get(s, 1 + i, &y), STORE_OK);
+        assert_int_equal(y->user.id, 1 + i);
+        assert_int_equal(y->count[MSNP_LIST_FL], 1);
+        assert_int_equal(y->entries[MSNP_LIST_FL][0].e.contact, 1 + (i + 1) % users);
+        hits += y == first[i];
+        store_sync_release(s, y);
+    }
+    for (int i = 0; i < users; i++) store_sync_release(s, first[i]);
+    free(first);
+    return hits;
+}
+
+/* --login-cache-mb: a budget that holds every account keeps them all,
+ * however many there are (the slots grow with the budget: with a fixed
+ * 4 096, accounts 4 096 ids apart took each other's place and logins
+ * cycling through more accounts than that never hit); 0 keeps none; a
+ * small budget still serves the account read last. */
+static void test_login_cache_budget(void **state) {
+    fixture *f = *state;
+    enum { USERS = 5000 };
+    load_ring(f->s, USERS);
+    store_set_login_cache(f->s, (size_t)64 << 20);
+    assert_int_equal(repeat_hits(f->s, USERS), USERS);
+    store_set_login_cache(f->s, 0);
+    assert_int_equal(repeat_hits(f->s, USERS), 0);
+    const store_sync *y1, *y2;
+    assert_int_equal(store_sync_get(f->s, 7, &y1), STORE_OK);
+    assert_int_equal(store_sync_get(f->s, 7, &y2), STORE_OK);
+    assert_ptr_not_equal(y1, y2);
+    store_sync_release(f->s, y1);
+    store_sync_release(f->s, y2);
+    /* about 1 KB a snapshot: 64 KiB holds a few dozen, never all */
+    store_set_login_cache(f->s, (size_t)64 << 10);
+    int hits = repeat_hits(f->s, USERS);
+    assert_true(hits < USERS / 10);
+    assert_int_equal(store_sync_get(f->s, USERS, &y1), STORE_OK);
+    assert_int_equal(store_sync_get(f->s, USERS, &y2), STORE_OK);
+    assert_ptr_equal(y1, y2);
+    store_sync_release(f->s, y1);
+    store_sync_release(f->s, y2);
+}
+
 static void test_read_scope(void **state) {
     fixture *f = *state;
     if (pg_url) skip(); /* SQLite's snapshot scopes */
@@ -1420,6 +1497,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_list_rules_match_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_change_is_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_cache_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_cache_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_per_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_changes_log, setup, teardown),

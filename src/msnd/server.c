@@ -990,6 +990,25 @@ static int write_port_file(msnd_server *s, char *err, size_t errcap) {
 
 /* ---- signals and housekeeping ---- */
 
+/* The login cache's counts. When full is set, only if snapshots were
+ * dropped to make room since the last report and an hour has passed: the
+ * accounts behind them read their rows again at their next login, and
+ * the line says how to make room for them. */
+static void log_login_cache(msnd_server *s, int full, uint64_t now) {
+    if (!s->store) return;
+    store_login_cache_stats st;
+    store_login_cache_stats_get(s->store, &st);
+    if (full &&
+        (st.evicted == s->cache_evicted_logged || (s->cache_logged_ms && now - s->cache_logged_ms < 3600u * 1000u)))
+        return;
+    LOGI(full ? "login cache full: snapshots give way before their accounts log in again" : "login cache",
+         "budget_mb=%zu used_mb=%zu snapshots=%zu hits=%llu misses=%llu evicted=%llu%s", st.budget >> 20,
+         st.bytes >> 20, st.snapshots, (unsigned long long)st.hits, (unsigned long long)st.misses,
+         (unsigned long long)st.evicted, full ? " hint=\"a larger --login-cache-mb keeps them\"" : "");
+    s->cache_evicted_logged = st.evicted;
+    s->cache_logged_ms = now;
+}
+
 static void on_shutdown_timer(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
@@ -1001,6 +1020,7 @@ static void begin_shutdown(msnd_server *s, const char *why) {
     if (s->shutting_down) return;
     s->shutting_down = 1;
     LOGI("shutting down", "signal=%s connections=%zu", why, s->nconns);
+    log_login_cache(s, 0, server_now_ms());
     for (size_t i = 0; i < s->nlisteners; i++) {
         if (s->listeners[i].l) evconnlistener_free(s->listeners[i].l);
         s->listeners[i].l = NULL;
@@ -1046,6 +1066,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
     sbreg_sweep(s->sbreg, now);
     link_sweep(s, now);
     outbuf_pool_trim();
+    log_login_cache(s, 1, now);
 }
 
 /* ---- init / run / free ---- */

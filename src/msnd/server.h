@@ -144,6 +144,7 @@ typedef struct msnd_server {
     int pass_reading;
     uint64_t next_conn_id;
     struct event *sig_term, *sig_int, *sig_hup, *housekeeping, *shutdown_timer;
+    uint64_t cache_evicted_logged, cache_logged_ms; /* log_login_cache */
     int shutting_down;
 } msnd_server;
 

@@ -224,6 +224,15 @@ void store_sync_release(store *s, const store_sync *y);
  * Setting it empties the cache. */
 #define STORE_LOGIN_CACHE_DEFAULT ((size_t)8 << 20)
 void store_set_login_cache(store *s, size_t bytes);
+/* What the cache holds and has done since the store was opened; each
+ * count only grows. evicted: snapshots dropped to make room, each of
+ * which its account's next login reads again - when it keeps growing, the
+ * budget is smaller than the accounts that log in. */
+typedef struct store_login_cache_stats {
+    size_t budget, bytes, snapshots;
+    uint64_t hits, misses, evicted;
+} store_login_cache_stats;
+void store_login_cache_stats_get(store *s, store_login_cache_stats *out);
 /* store_user_get for USR MD5 S. Where a round trip costs more than the
  * rows (PostgreSQL), the same statement also reads the account's snapshot
  * into the cache, so the SYN that follows costs no query. */

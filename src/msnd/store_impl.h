@@ -149,6 +149,7 @@ struct store {
     struct sync_cache *sync; /* login snapshots (store_sync.c), NULL until the first */
     size_t sync_budget;      /* their bytes, when sync_budget_set (store_set_login_cache) */
     int sync_budget_set;
+    uint64_t sync_hits, sync_misses, sync_evicted; /* store_login_cache_stats */
     /* store_changed_elsewhere_of: changes told of one account, counted
      * apart from the backend's (told_marks.now added to its generation). */
     changemarks told_marks;

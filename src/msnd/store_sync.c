@@ -65,6 +65,7 @@ typedef struct sync_snap {
 
 struct sync_cache {
     size_t bytes, budget;
+    size_t count;    /* snapshots held */
     uint32_t nslots; /* a power of two */
     sync_snap **slot;
     uint32_t *used; /* indexes of the slots filled since the last flush */
@@ -319,6 +320,7 @@ static void cache_flush(struct sync_cache *c) {
     }
     c->nused = 0;
     c->bytes = 0;
+    c->count = 0;
     c->evict_at = 0;
 }
 
@@ -338,12 +340,26 @@ void store_set_login_cache(store *s, size_t bytes) {
     s->sync_budget_set = 1;
 }
 
+static size_t budget_of(const store *s) { return s->sync_budget_set ? s->sync_budget : STORE_LOGIN_CACHE_DEFAULT; }
+
+void store_login_cache_stats_get(store *s, store_login_cache_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->budget = budget_of(s);
+    if (s->sync) {
+        out->bytes = s->sync->bytes;
+        out->snapshots = s->sync->count;
+    }
+    out->hits = s->sync_hits;
+    out->misses = s->sync_misses;
+    out->evicted = s->sync_evicted;
+}
+
 /* The cache for s's budget, made on first use; NULL when the budget is 0
  * or memory is short (snapshots are then handed out and not kept). The
  * arrays are calloc'd: slots never filled cost no memory. */
 static struct sync_cache *cache_of(store *s) {
     if (s->sync) return s->sync;
-    size_t budget = s->sync_budget_set ? s->sync_budget : STORE_LOGIN_CACHE_DEFAULT;
+    size_t budget = budget_of(s);
     if (budget == 0) return NULL;
     uint32_t n = SYNC_MIN_SLOTS;
     while (n < SYNC_MAX_SLOTS && (size_t)n * SYNC_BYTES_PER_SLOT < budget) n *= 2;
@@ -369,6 +385,7 @@ static void slot_drop(struct sync_cache *c, uint32_t k) {
     if (!old) return;
     c->slot[k] = NULL;
     c->bytes -= old->bytes;
+    c->count--;
     snap_unref(old);
 }
 
@@ -385,12 +402,16 @@ static sync_snap *lookup(store *s, int64_t uid) {
 
 /* Drops snapshots until need more bytes fit: round robin over the slots
  * in the order they were first filled, which approximates oldest first
- * without keeping a list in use order. */
-static void make_room(struct sync_cache *c, size_t need) {
+ * without keeping a list in use order. Returns how many it dropped. */
+static uint64_t make_room(struct sync_cache *c, size_t need) {
+    uint64_t dropped = 0;
     for (size_t n = 0; n < c->nused && c->bytes + need > c->budget; n++) {
         if (c->evict_at >= c->nused) c->evict_at = 0;
-        slot_drop(c, c->used[c->evict_at++]);
+        uint32_t k = c->used[c->evict_at++];
+        dropped += c->slot[k] != NULL;
+        slot_drop(c, k);
     }
+    return dropped;
 }
 
 static void insert(store *s, sync_snap *y) {
@@ -399,7 +420,7 @@ static void insert(store *s, sync_snap *y) {
     if (!c) return;
     uint32_t k = (uint32_t)((uint64_t)y->uid & (c->nslots - 1));
     slot_drop(c, k); /* an older snapshot, or a colliding account: gives way */
-    if (c->bytes + y->bytes > c->budget) make_room(c, y->bytes);
+    if (c->bytes + y->bytes > c->budget) s->sync_evicted += make_room(c, y->bytes);
     if (c->bytes + y->bytes > c->budget) return;
     if (!c->listed[k]) {
         c->listed[k] = 1;
@@ -407,6 +428,7 @@ static void insert(store *s, sync_snap *y) {
     }
     c->slot[k] = y;
     c->bytes += y->bytes;
+    c->count++;
     y->refs++;
 }
 
@@ -442,10 +464,12 @@ store_rc store_sync_get(store *s, int64_t uid, const store_sync **out) {
     *out = NULL;
     sync_snap *y = lookup(s, uid);
     if (y) {
+        s->sync_hits++;
         y->refs++;
         *out = &y->pub;
         return STORE_OK;
     }
+    s->sync_misses++;
     uint64_t gen = store_generation_of(s, uid);
     store_sync_builder b;
     memset(&b, 0, sizeof b);

@@ -245,6 +245,39 @@ def test_shutdown_sends_out_ssd(srv):
     c.expect_closed()
 
 
+def login_cache_counts(srv):
+    """hits and misses of the "login cache" line msnd logs when it stops."""
+    import re
+    srv.stop()
+    found = re.findall(r'msg="login cache" .*hits=(\d+) misses=(\d+)', srv.log_text())
+    assert found, srv.log_text()
+    return int(found[-1][0]), int(found[-1][1])
+
+
+def test_repeat_login_served_from_cache(srv):
+    """A second login of an account whose rows did not change reads its
+    snapshot from the cache: one read for two SYNs (none on PostgreSQL,
+    whose USR reads it along with the password)."""
+    for _ in range(2):
+        c = online(srv, "alice@example.com")
+        c.send_line("OUT")
+        c.expect_closed()
+    hits, misses = login_cache_counts(srv)
+    assert misses <= 1 and hits + misses >= 2, (hits, misses)
+    srv.start()
+
+
+@with_args("--login-cache-mb", "0")
+def test_login_cache_off(srv):
+    for _ in range(2):
+        c = online(srv, "alice@example.com")
+        c.send_line("OUT")
+        c.expect_closed()
+    hits, misses = login_cache_counts(srv)
+    assert hits == 0 and misses >= 2, (hits, misses)
+    srv.start()
+
+
 def test_role_ns_direct_login_and_ds_nodes(srv):
     """--role ns,sb: clients log in straight on the NS, which also runs its SB;
     --role ds --ns-nodes: the DS hands out one of the nodes by e-mail hash."""

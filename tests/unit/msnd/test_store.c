@@ -1046,10 +1046,23 @@ static void test_login_cache_budget(void **state) {
     fixture *f = *state;
     enum { USERS = 5000 };
     load_ring(f->s, USERS);
+    store_login_cache_stats st;
     store_set_login_cache(f->s, (size_t)64 << 20);
     assert_int_equal(repeat_hits(f->s, USERS), USERS);
+    store_login_cache_stats_get(f->s, &st);
+    assert_int_equal(st.budget, (size_t)64 << 20);
+    assert_int_equal(st.snapshots, USERS);
+    assert_true(st.bytes > 0 && st.bytes <= st.budget);
+    assert_int_equal(st.hits, USERS);
+    assert_int_equal(st.misses, USERS);
+    assert_int_equal(st.evicted, 0);
     store_set_login_cache(f->s, 0);
     assert_int_equal(repeat_hits(f->s, USERS), 0);
+    store_login_cache_stats_get(f->s, &st);
+    assert_int_equal(st.snapshots, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.hits, USERS); /* counts since the store was opened */
+    assert_int_equal(st.misses, 3 * USERS);
     const store_sync *y1, *y2;
     assert_int_equal(store_sync_get(f->s, 7, &y1), STORE_OK);
     assert_int_equal(store_sync_get(f->s, 7, &y2), STORE_OK);
@@ -1060,6 +1073,11 @@ static void test_login_cache_budget(void **state) {
     store_set_login_cache(f->s, (size_t)64 << 10);
     int hits = repeat_hits(f->s, USERS);
     assert_true(hits < USERS / 10);
+    store_login_cache_stats_get(f->s, &st);
+    assert_true(st.bytes <= st.budget);
+    assert_true(st.snapshots > 0 && st.snapshots < USERS / 10);
+    /* every snapshot kept but the last few gave way to a later one */
+    assert_true(st.evicted > (uint64_t)USERS);
     assert_int_equal(store_sync_get(f->s, USERS, &y1), STORE_OK);
     assert_int_equal(store_sync_get(f->s, USERS, &y2), STORE_OK);
     assert_ptr_equal(y1, y2);

@@ -419,7 +419,10 @@ static void insert(store *s, sync_snap *y) {
     struct sync_cache *c = cache_of(s);
     if (!c) return;
     uint32_t k = (uint32_t)((uint64_t)y->uid & (c->nslots - 1));
-    slot_drop(c, k); /* an older snapshot, or a colliding account: gives way */
+    /* an older snapshot of the account, or a colliding account, gives way
+     * (the second counts as evicted: its account reads its rows again) */
+    s->sync_evicted += c->slot[k] && c->slot[k]->uid != y->uid;
+    slot_drop(c, k);
     if (c->bytes + y->bytes > c->budget) s->sync_evicted += make_room(c, y->bytes);
     if (c->bytes + y->bytes > c->budget) return;
     if (!c->listed[k]) {

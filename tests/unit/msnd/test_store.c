@@ -940,6 +940,33 @@ static void test_changed_elsewhere(void **state) {
     store_close(other);
 }
 
+/* Loads users accounts named name, each with the next contacts accounts
+ * on its FL (under that name), in group 0. */
+static void load_ring(store *s, int users, int contacts, const char *name) {
+    static const int group0[1] = {0};
+    assert_int_equal(store_load_begin(s), STORE_OK);
+    for (int i = 0; i < users; i++) {
+        store_user u;
+        memset(&u, 0, sizeof u);
+        u.id = 1 + i;
+        snprintf(u.email, sizeof u.email, "r%d@x.com", i);
+        snprintf(u.password, sizeof u.password, "pw");
+        snprintf(u.name, sizeof u.name, "%s", name);
+        u.version = 1;
+        u.blp_allow = 1;
+        u.gtc_prompt = 1;
+        assert_int_equal(store_load_user(s, &u), STORE_OK);
+        assert_int_equal(store_load_group(s, u.id, 0, "Other%20Contacts"), STORE_OK);
+    }
+    for (int i = 0; i < users; i++)
+        for (int k = 1; k <= contacts; k++) {
+            store_entry e = {.contact = 1 + (i + k) % users, .name = name, .groups = group0, .ngroups = 1};
+            assert_int_equal(store_load_entry(s, 1 + i, MSNP_LIST_FL, &e), STORE_OK);
+        }
+    assert_int_equal(store_load_end(s, 1), STORE_OK);
+    settle_generation(s);
+}
+
 /* More snapshots than the cache holds (8 MiB: 200 accounts of about 50 KB
  * each, 28 FL and 28 RL entries with the longest names): the one read
  * last is still served from the cache afterwards (the same block), as a
@@ -951,28 +978,7 @@ static void test_sync_cache_full(void **state) {
     char longname[MSNP_MAX_NAME_ENCODED + 1];
     memset(longname, 'n', MSNP_MAX_NAME_ENCODED);
     longname[MSNP_MAX_NAME_ENCODED] = '\0';
-    static const int group0[1] = {0};
-    assert_int_equal(store_load_begin(f->s), STORE_OK);
-    for (int i = 0; i < USERS; i++) {
-        store_user u;
-        memset(&u, 0, sizeof u);
-        u.id = 1 + i;
-        snprintf(u.email, sizeof u.email, "u%d@x.com", i);
-        snprintf(u.password, sizeof u.password, "pw");
-        snprintf(u.name, sizeof u.name, "%s", longname);
-        u.version = 2;
-        u.blp_allow = 1;
-        u.gtc_prompt = 1;
-        assert_int_equal(store_load_user(f->s, &u), STORE_OK);
-        assert_int_equal(store_load_group(f->s, u.id, 0, "Other%20Contacts"), STORE_OK);
-    }
-    for (int i = 0; i < USERS; i++)
-        for (int k = 1; k <= CONTACTS; k++) {
-            store_entry e = {.contact = 1 + (i + k) % USERS, .name = longname, .groups = group0, .ngroups = 1};
-            assert_int_equal(store_load_entry(f->s, 1 + i, MSNP_LIST_FL, &e), STORE_OK);
-        }
-    assert_int_equal(store_load_end(f->s, 1), STORE_OK);
-    settle_generation(f->s);
+    load_ring(f->s, USERS, CONTACTS, longname);
     for (int i = 0; i < USERS; i++) {
         const store_sync *y;
         assert_int_equal(store_sync_get(f->s, 1 + i, &y), STORE_OK);
@@ -988,31 +994,6 @@ static void test_sync_cache_full(void **state) {
         store_sync_release(f->s, y1);
         store_sync_release(f->s, y2);
     }
-}
-
-/* Loads users accounts, each with one FL entry (the next account). */
-static void load_ring(store *s, int users) {
-    static const int group0[1] = {0};
-    assert_int_equal(store_load_begin(s), STORE_OK);
-    for (int i = 0; i < users; i++) {
-        store_user u;
-        memset(&u, 0, sizeof u);
-        u.id = 1 + i;
-        snprintf(u.email, sizeof u.email, "r%d@x.com", i);
-        snprintf(u.password, sizeof u.password, "pw");
-        snprintf(u.name, sizeof u.name, "r%d", i);
-        u.version = 1;
-        u.blp_allow = 1;
-        u.gtc_prompt = 1;
-        assert_int_equal(store_load_user(s, &u), STORE_OK);
-        assert_int_equal(store_load_group(s, u.id, 0, "Other%20Contacts"), STORE_OK);
-    }
-    for (int i = 0; i < users; i++) {
-        store_entry e = {.contact = 1 + (i + 1) % users, .name = "n", .groups = group0, .ngroups = 1};
-        assert_int_equal(store_load_entry(s, 1 + i, MSNP_LIST_FL, &e), STORE_OK);
-    }
-    assert_int_equal(store_load_end(s, 1), STORE_OK);
-    settle_generation(s);
 }
 
 /* Reads every account's snapshot in id order, twice (logins cycling
@@ -1045,7 +1026,7 @@ static int repeat_hits(store *s, int users) {
 static void test_login_cache_budget(void **state) {
     fixture *f = *state;
     enum { USERS = 5000 };
-    load_ring(f->s, USERS);
+    load_ring(f->s, USERS, 1, "n");
     store_login_cache_stats st;
     store_set_login_cache(f->s, (size_t)64 << 20);
     assert_int_equal(repeat_hits(f->s, USERS), USERS);

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # bench/server-cost.sh BUILD_DIR MODE MSND [MSND...] - server cost per operation.
+# Each MSND is a binary, optionally with msnd options in the same word:
+# "build/src/msnd/msnd --login-cache-mb 128" runs that binary with them.
 #
 # For comparing msnd binaries (e.g. before and after a change) in the same
 # minutes on a shared machine, where throughput moves by tens of percent
@@ -35,7 +37,8 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-"$1" user add --create --db "$TMP/base.db" seed@bench.test seedpw >/dev/null || exit 1
+read -r -a first <<< "$1"
+"${first[0]}" user add --create --db "$TMP/base.db" seed@bench.test seedpw >/dev/null || exit 1
 "$BENCH" populate --db "$TMP/base.db" --users 20000 --clique 10 >/dev/null || exit 1
 HAVE_PERF=0
 command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1 && HAVE_PERF=1
@@ -47,7 +50,8 @@ for round in $(seq 1 "$ROUNDS"); do
   for bin in "$@"; do
     cp "$TMP/base.db" "$TMP/run.db"
     rm -f "$TMP/ports" "$TMP/run.db-wal" "$TMP/run.db-shm"
-    "$bin" --listen 127.0.0.1:0 --db "$TMP/run.db" --port-file "$TMP/ports" --log-level error \
+    read -r -a cmd <<< "$bin"  # the binary and its options
+    "${cmd[@]}" --listen 127.0.0.1:0 --db "$TMP/run.db" --port-file "$TMP/ports" --log-level error \
       --max-commands-per-second 0 --max-connections-per-address 0 --max-connections 0 >"$TMP/msnd.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")

@@ -137,9 +137,8 @@ void **msnkit_strmap_ref(msnkit_strmap *m, const char *key, size_t n, int create
     return e ? &e->val : NULL;
 }
 
-void *msnkit_strmap_del(msnkit_strmap *m, const char *key, size_t n) {
-    msnkit_strmap_entry **pp = find(m, key, n, hash(key, n));
-    if (!*pp) return NULL;
+/* Takes the entry at *pp out of its chain and frees it: its value. */
+static void *unlink_at(msnkit_strmap *m, msnkit_strmap_entry **pp) {
     msnkit_strmap_entry *e = *pp;
     void *v = e->val;
     *pp = e->next;
@@ -148,14 +147,14 @@ void *msnkit_strmap_del(msnkit_strmap *m, const char *key, size_t n) {
     return v;
 }
 
+void *msnkit_strmap_del(msnkit_strmap *m, const char *key, size_t n) {
+    msnkit_strmap_entry **pp = find(m, key, n, hash(key, n));
+    return *pp ? unlink_at(m, pp) : NULL;
+}
+
 void *msnkit_strmap_del_if(msnkit_strmap *m, const char *key, size_t n, const void *val) {
     msnkit_strmap_entry **pp = find(m, key, n, hash(key, n));
-    if (!*pp || (*pp)->val != val) return NULL;
-    msnkit_strmap_entry *e = *pp;
-    *pp = e->next;
-    free(e);
-    m->count--;
-    return (void *)(uintptr_t)val;
+    return *pp && (*pp)->val == val ? unlink_at(m, pp) : NULL;
 }
 
 void msnkit_strmap_each(msnkit_strmap *m, int (*fn)(void *ctx, const char *key, void *val), void *ctx) {
@@ -163,13 +162,8 @@ void msnkit_strmap_each(msnkit_strmap *m, int (*fn)(void *ctx, const char *key, 
         msnkit_strmap_entry **pp = &m->b[i];
         while (*pp) {
             msnkit_strmap_entry *e = *pp;
-            if (fn(ctx, e->key, e->val)) {
-                *pp = e->next;
-                free(e);
-                m->count--;
-            } else {
-                pp = &e->next;
-            }
+            if (fn(ctx, e->key, e->val)) unlink_at(m, pp); /* the value is fn's now */
+            else pp = &e->next;
         }
     }
 }

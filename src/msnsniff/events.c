@@ -217,6 +217,24 @@ static inline void rec_bytes_at(char *o, const char *s, size_t n) {
     else memcpy(o + 4, s, n);
 }
 
+/* Appends `{"event":"type","ts":"2002-03-24T07:39:37.000000Z"` (type:
+ * tn bytes that need no escaping) in one piece, as every line begins,
+ * whether made here or from a record on the writer thread; 0 when memory
+ * ran out. */
+static int put_head(sn_jbuf *b, const char *type, size_t tn, uint64_t ts) {
+    if (!sn_jb_reserve(b, tn + 48)) return 0;
+    char *o = b->p + b->n;
+    memcpy(o, "{\"event\":\"", 10);
+    memcpy(o + 10, type, tn);
+    o += 10 + tn;
+    memcpy(o, "\",\"ts\":\"", 8);
+    o += 8;
+    sn_format_ts(ts, o); /* 27 characters and a NUL, overwritten below */
+    o[27] = '"';
+    b->n = (size_t)(o + 28 - b->p);
+    return 1;
+}
+
 sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
     if (e->n == 0) return NULL;
     sn_ev *ev = e->free_list;
@@ -264,19 +282,10 @@ sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
 #ifndef NDEBUG
     for (size_t k = 0; k < tn; k++) assert(type[k] > 0x20 && type[k] < 0x7F && type[k] != '"' && type[k] != '\\');
 #endif
-    if (!sn_jb_reserve(&ev->line, tn + 48)) {
+    if (!put_head(&ev->line, type, tn, ts)) {
         ev->failed = 1;
         return ev;
     }
-    char *o = ev->line.p;
-    memcpy(o, "{\"event\":\"", 10);
-    memcpy(o + 10, type, tn);
-    o += 10 + tn;
-    memcpy(o, "\",\"ts\":\"", 8);
-    o += 8;
-    sn_format_ts(ts, o); /* 27 characters and a NUL, overwritten below */
-    o[27] = '"';
-    ev->line.n = (size_t)(o + 28 - ev->line.p);
     ev->comma[0] = 1;
     ev_field *f = index_field(ev, SN_KEY_("event"), F_STR);
     if (f) {
@@ -616,17 +625,7 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
     uint64_t ts;
     memcpy(&type, r + 5, sizeof type);
     memcpy(&ts, r + 5 + sizeof type, 8);
-    size_t tn = strlen(type);
-    if (!sn_jb_reserve(b, tn + 48)) return;
-    char *o = b->p + b->n;
-    memcpy(o, "{\"event\":\"", 10);
-    memcpy(o + 10, type, tn);
-    o += 10 + tn;
-    memcpy(o, "\",\"ts\":\"", 8);
-    o += 8;
-    sn_format_ts(ts, o);
-    o[27] = '"';
-    b->n = (size_t)(o + 28 - b->p);
+    if (!put_head(b, type, strlen(type), ts)) return;
     unsigned char comma[MAX_DEPTH], closer[MAX_DEPTH];
     unsigned depth = 0;
     comma[0] = 1;

@@ -380,6 +380,9 @@ static struct sync_cache *cache_of(store *s) {
     return s->sync = c;
 }
 
+/* The one slot an account's snapshot may be in (direct-mapped). */
+static uint32_t slot_of(const struct sync_cache *c, int64_t uid) { return (uint32_t)((uint64_t)uid & (c->nslots - 1)); }
+
 static void slot_drop(struct sync_cache *c, uint32_t k) {
     sync_snap *old = c->slot[k];
     if (!old) return;
@@ -392,7 +395,7 @@ static void slot_drop(struct sync_cache *c, uint32_t k) {
 static sync_snap *lookup(store *s, int64_t uid) {
     struct sync_cache *c = s->sync;
     if (!c || c->nused == 0) return NULL;
-    uint32_t k = (uint32_t)((uint64_t)uid & (c->nslots - 1));
+    uint32_t k = slot_of(c, uid);
     sync_snap *y = c->slot[k];
     if (!y || y->uid != uid) return NULL;
     if (y->gen == store_generation_of(s, uid)) return y;
@@ -418,7 +421,7 @@ static void insert(store *s, sync_snap *y) {
     if (y->bytes > SYNC_ENTRY_MAX_BYTES) return;
     struct sync_cache *c = cache_of(s);
     if (!c) return;
-    uint32_t k = (uint32_t)((uint64_t)y->uid & (c->nslots - 1));
+    uint32_t k = slot_of(c, y->uid);
     /* an older snapshot of the account, or a colliding account, gives way
      * (the second counts as evicted: its account reads its rows again) */
     s->sync_evicted += c->slot[k] && c->slot[k]->uid != y->uid;

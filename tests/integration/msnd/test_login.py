@@ -245,9 +245,13 @@ def test_shutdown_sends_out_ssd(srv):
     c.expect_closed()
 
 
-def login_cache_counts(srv):
-    """hits and misses of the "login cache" line msnd logs when it stops."""
-    import re
+def counts_after_two_logins(srv):
+    """Logs alice in (SYN, CHG) and out twice, stops msnd: the hits and
+    misses of the "login cache" line it logs when it stops."""
+    for _ in range(2):
+        c = online(srv, "alice@example.com")
+        c.send_line("OUT")
+        c.expect_closed()
     srv.stop()
     found = re.findall(r'msg="login cache" .*hits=(\d+) misses=(\d+)', srv.log_text())
     assert found, srv.log_text()
@@ -258,22 +262,14 @@ def test_repeat_login_served_from_cache(srv):
     """A second login of an account whose rows did not change reads its
     snapshot from the cache: one read for two SYNs (none on PostgreSQL,
     whose USR reads it along with the password)."""
-    for _ in range(2):
-        c = online(srv, "alice@example.com")
-        c.send_line("OUT")
-        c.expect_closed()
-    hits, misses = login_cache_counts(srv)
+    hits, misses = counts_after_two_logins(srv)
     assert misses <= 1 and hits + misses >= 2, (hits, misses)
     srv.start()
 
 
 @with_args("--login-cache-mb", "0")
 def test_login_cache_off(srv):
-    for _ in range(2):
-        c = online(srv, "alice@example.com")
-        c.send_line("OUT")
-        c.expect_closed()
-    hits, misses = login_cache_counts(srv)
+    hits, misses = counts_after_two_logins(srv)
     assert hits == 0 and misses >= 2, (hits, misses)
     srv.start()
 

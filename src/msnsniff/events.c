@@ -195,8 +195,15 @@ enum { REC_HDR = 4 + 1 + sizeof(const char *) + 8 };
 enum { REC_KEY = 2 + sizeof(const char *) }; /* op, pre, plen */
 
 /* Reserves room for an op with its key and `more` bytes after it, writes
- * the op and key: the position after them, or NULL (the event fails). */
-static inline char *rec_key(sn_ev *ev, char op, const char *pre, size_t plen, size_t more) {
+ * the op and key: the position after them, or NULL (the event fails).
+ * kind: the field's, for debug builds' check that no field is set twice
+ * (records are only made when no sink reads fields back). */
+static inline char *rec_key(sn_ev *ev, char op, const char *pre, size_t plen, size_t more, int kind) {
+#ifndef NDEBUG
+    index_field(ev, pre, plen, kind);
+#else
+    (void)kind;
+#endif
     if (!sn_jb_reserve(&ev->line, REC_KEY + more)) {
         ev->failed = 1;
         return NULL;
@@ -307,12 +314,9 @@ void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size
         return;
     }
     if (ev->records) {
-        char *o = n <= UINT32_MAX ? rec_key(ev, 'S', pre, plen, 4 + n) : NULL;
+        char *o = n <= UINT32_MAX ? rec_key(ev, 'S', pre, plen, 4 + n, F_STR) : NULL;
         if (o) rec_bytes_at(o, s, n);
         else ev->failed = 1;
-#ifndef NDEBUG
-        index_field(ev, pre, plen, F_STR);
-#endif
         return;
     }
     char *o = put_key(ev, pre, plen, n <= SN_JB_SHORT ? n + 2 : 0);
@@ -336,11 +340,8 @@ void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size
 void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
     if (!ev) return;
     if (ev->records) {
-        char *o = rec_key(ev, 'I', pre, plen, 8);
+        char *o = rec_key(ev, 'I', pre, plen, 8, F_INT);
         if (o) memcpy(o, &v, 8);
-#ifndef NDEBUG
-        index_field(ev, pre, plen, F_INT);
-#endif
         return;
     }
     char *o = put_key(ev, pre, plen, SN_JB_INT_MAX);
@@ -371,11 +372,8 @@ enum { REC_CID = 2 * REC_ADDR + 2 + 2 + 1 };
 void sn_ev_put_addr(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a) {
     if (!ev) return;
     if (ev->records) {
-        char *o = rec_key(ev, 'P', pre, plen, REC_ADDR);
+        char *o = rec_key(ev, 'P', pre, plen, REC_ADDR, F_STR);
         if (o) rec_put_addr(o, a);
-#ifndef NDEBUG
-        index_field(ev, pre, plen, F_STR);
-#endif
         return;
     }
     char t[SN_ADDR_STRLEN];
@@ -390,11 +388,8 @@ enum { REC_EP = REC_ADDR + 2 };
 void sn_ev_put_ts(sn_ev *ev, const char *pre, size_t plen, uint64_t ts_us) {
     if (!ev) return;
     if (ev->records) {
-        char *o = rec_key(ev, 'D', pre, plen, REC_TS);
+        char *o = rec_key(ev, 'D', pre, plen, REC_TS, F_STR);
         if (o) memcpy(o, &ts_us, 8);
-#ifndef NDEBUG
-        index_field(ev, pre, plen, F_STR);
-#endif
         return;
     }
     char t[32];
@@ -405,14 +400,11 @@ void sn_ev_put_ts(sn_ev *ev, const char *pre, size_t plen, uint64_t ts_us) {
 void sn_ev_put_endpoint(sn_ev *ev, const char *pre, size_t plen, const sn_addr *a, uint16_t port) {
     if (!ev) return;
     if (ev->records) {
-        char *o = rec_key(ev, 'Q', pre, plen, REC_EP);
+        char *o = rec_key(ev, 'Q', pre, plen, REC_EP, F_STR);
         if (o) {
             rec_put_addr(o, a);
             memcpy(o + REC_ADDR, &port, 2);
         }
-#ifndef NDEBUG
-        index_field(ev, pre, plen, F_STR);
-#endif
         return;
     }
     char t[SN_ENDPOINT_STRLEN];
@@ -424,7 +416,7 @@ void sn_ev_put_community_id(sn_ev *ev, const char *pre, size_t plen, const sn_ad
     if (!ev) return;
     if (ev->records) {
         /* sn_community_id decides on the writer thread whether there is one */
-        char *o = rec_key(ev, 'H', pre, plen, REC_CID);
+        char *o = rec_key(ev, 'H', pre, plen, REC_CID, F_STR);
         if (o) {
             rec_put_addr(o, a);
             rec_put_addr(o + REC_ADDR, b);
@@ -432,9 +424,6 @@ void sn_ev_put_community_id(sn_ev *ev, const char *pre, size_t plen, const sn_ad
             memcpy(o + 2 * REC_ADDR + 2, &bp, 2);
             o[2 * REC_ADDR + 4] = (char)proto;
         }
-#ifndef NDEBUG
-        index_field(ev, pre, plen, F_STR);
-#endif
         return;
     }
     char cid[SN_COMMUNITY_ID_LEN];
@@ -444,10 +433,7 @@ void sn_ev_put_community_id(sn_ev *ev, const char *pre, size_t plen, const sn_ad
 void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v) {
     if (!ev) return;
     if (ev->records) {
-        rec_key(ev, v ? 'T' : 'F', pre, plen, 0);
-#ifndef NDEBUG
-        index_field(ev, pre, plen, v ? F_TRUE : F_FALSE);
-#endif
+        rec_key(ev, v ? 'T' : 'F', pre, plen, 0, v ? F_TRUE : F_FALSE);
         return;
     }
     char *o = put_key(ev, pre, plen, 5);
@@ -461,10 +447,7 @@ void sn_ev_put_bool(sn_ev *ev, const char *pre, size_t plen, int v) {
 void sn_ev_put_null(sn_ev *ev, const char *pre, size_t plen) {
     if (!ev) return;
     if (ev->records) {
-        rec_key(ev, 'N', pre, plen, 0);
-#ifndef NDEBUG
-        index_field(ev, pre, plen, F_NULL);
-#endif
+        rec_key(ev, 'N', pre, plen, 0, F_NULL);
         return;
     }
     char *o = put_key(ev, pre, plen, 4);
@@ -481,11 +464,8 @@ void sn_ev_put_open(sn_ev *ev, const char *pre, size_t plen, char bracket) {
         return;
     }
     if (ev->records) {
-        char *o = rec_key(ev, 'O', pre, plen, 1);
+        char *o = rec_key(ev, 'O', pre, plen, 1, F_NESTED);
         if (o) *o = bracket;
-#ifndef NDEBUG
-        index_field(ev, pre, plen, F_NESTED);
-#endif
         ev->depth++;
         return;
     }

@@ -99,9 +99,8 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
     if (hl < 20 || hl > n) return bad(d, "bad IPv4 header length");
     if (total < hl) return bad(d, "IPv4 total length below header length");
     size_t avail = n < total ? n : total; /* ignore link padding; n < total is a snaplen cut */
-    out->src.family = out->dst.family = 4;
-    memcpy(out->src.b, p + 12, 4);
-    memcpy(out->dst.b, p + 16, 4);
+    sn_addr_set_ipv4(&out->src, p + 12);
+    sn_addr_set_ipv4(&out->dst, p + 16);
     uint8_t proto = p[9];
     uint16_t frag = rd16(p + 6);
     uint32_t offset = (uint32_t)(frag & 0x1FFFu) * 8u;
@@ -163,9 +162,8 @@ static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, s
     if (n < 40) return bad(d, "IPv6 header cut short");
     if ((p[0] >> 4) != 6) return bad(d, "not IPv6");
     size_t plen = rd16(p + 4);
-    out->src.family = out->dst.family = 6;
-    memcpy(out->src.b, p + 8, 16);
-    memcpy(out->dst.b, p + 24, 16);
+    sn_addr_set_ipv6(&out->src, p + 8);
+    sn_addr_set_ipv6(&out->dst, p + 24);
     uint8_t next = p[6];
     size_t off = 40, end = 40 + plen;
     size_t avail = n < end ? n : end;
@@ -244,9 +242,17 @@ static sn_decode_status decode_ethertype(sn_decoder *d, uint16_t et, const uint8
 
 sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t caplen, size_t wirelen, uint64_t ts,
                            sn_packet *out) {
-    memset(out, 0, sizeof *out);
+    /* field by field rather than memset: see sn_addr_set_words */
     out->ts = ts;
+    sn_addr_set_words(&out->src, 0, 0, 0);
+    sn_addr_set_words(&out->dst, 0, 0, 0);
+    out->sport = out->dport = 0;
+    out->proto = out->tcp_flags = 0;
+    out->seq = out->ack = 0;
+    out->payload = NULL;
+    out->len = out->missing = 0;
     out->wire_len = wirelen;
+    out->vlan = 0;
     switch (lt) {
     case LT_EN10MB:
         if (caplen < 14) return bad(d, "Ethernet header cut short");

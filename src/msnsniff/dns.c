@@ -54,11 +54,11 @@ static void learn(sn_ctx *c, const char *name, const sn_addr *a) {
     if (!c->dns_rev.b && sn_strmap_init(&c->dns_rev) != 0) return;
     /* one name can answer with a new address every time (round robin):
      * the reverse table has its own bound */
-    if (c->dns_rev.count >= DNS_NAMES_MAX && !sn_strmap_get(&c->dns_rev, (const char *)a, sizeof *a)) {
+    if (c->dns_rev.count >= DNS_NAMES_MAX && !sn_strmap_get(&c->dns_rev, (const char *)a, SN_ADDR_KEYLEN)) {
         c->st.dns_dropped++;
     } else {
         char *rev = strdup(name);
-        if (rev) free(sn_strmap_put(&c->dns_rev, (const char *)a, sizeof *a, rev));
+        if (rev) free(sn_strmap_put(&c->dns_rev, (const char *)a, SN_ADDR_KEYLEN, rev));
     }
     sn_expect_resolve(&c->expect, name, n, a);
     c->st.dns_answers++;
@@ -111,7 +111,7 @@ const sn_addr *sn_dns_lookup(sn_ctx *c, const char *name, size_t n) {
 
 const char *sn_dns_name_of(sn_ctx *c, const sn_addr *a) {
     if (!c->dns_rev.b) return NULL;
-    return sn_strmap_get(&c->dns_rev, (const char *)a, sizeof *a);
+    return sn_strmap_get(&c->dns_rev, (const char *)a, SN_ADDR_KEYLEN);
 }
 
 void sn_dns_free(sn_ctx *c) {

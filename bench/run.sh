@@ -12,7 +12,7 @@
 # BENCH_PIN=1 (server benchmarks: the server on CPU 0, msnbench on CPU 1),
 # ESCARGOT_DIR (a checkout of Escargot's msn-server: the server peer, run in
 # a network namespace; ESCARGOT_PYTHON, /usr/bin/python3, ESCARGOT_PYTHONPATH
-# extra module directories; see BENCHMARKS.md).
+# extra module directories, bench/peers/escargot by default; see BENCHMARKS.md).
 # Every server it starts listens on 127.0.0.1 only and is stopped by PID.
 set -u
 BUILD=${1:-build}
@@ -68,6 +68,15 @@ need_pkg() {  # need_pkg COMMAND PACKAGE
   if [ -z "${APT_UPDATED:-}" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1; APT_UPDATED=1; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1
   command -v "$1" >/dev/null 2>&1
+}
+
+need_pymod() {  # need_pymod PYTHON MODULE PACKAGE: a Python module from Debian, for a peer
+  "$1" -c "import $2" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || return 1
+  log "installing $3 (bench only)"
+  if [ -z "${APT_UPDATED:-}" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$3" >/dev/null 2>&1
+  "$1" -c "import $2" >/dev/null 2>&1
 }
 
 wait_file() { for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
@@ -220,7 +229,18 @@ if want server; then
 fi
 if want escargot; then
   ESCARGOT_PYTHON=${ESCARGOT_PYTHON:-/usr/bin/python3}
+  # Escargot's Python dependencies, all Debian packages, and the stand-in
+  # for the one that is not (bench/peers/escargot/HLL.py)
+  ESCARGOT_PYTHONPATH=${ESCARGOT_PYTHONPATH:-$ROOT/bench/peers/escargot}
+  esc_deps_missing=""
+  if [ -n "${ESCARGOT_DIR:-}" ]; then
+    for dep in aiohttp:python3-aiohttp sqlalchemy:python3-sqlalchemy lxml:python3-lxml jinja2:python3-jinja2 \
+               PIL:python3-pil markupsafe:python3-markupsafe cryptography:python3-cryptography; do
+      need_pymod "$ESCARGOT_PYTHON" "${dep%%:*}" "${dep#*:}" || esc_deps_missing="$esc_deps_missing ${dep#*:}"
+    done
+  fi
   if [ -z "${ESCARGOT_DIR:-}" ]; then na "ESCARGOT_DIR not set (see BENCHMARKS.md)" escargot_login
+  elif [ -n "$esc_deps_missing" ]; then na "Escargot's dependencies could not be installed:$esc_deps_missing" escargot_login
   elif [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null; then na "needs root and ip(8) for its network namespace" escargot_login
   elif [ ! -x "$BIN_BENCH" ]; then na "msnbench not built" escargot_login
   else

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""bench/gate_bench.py end to end, at a small size: every measurement of the
+gateway benchmark (passive, inline, passive under SCHED_FIFO, the inline
+cost) comes back with figures, including a second run of the same mode,
+which once waited on the first run's stats file and failed the whole
+benchmark. Needs root (network namespaces); exit 77 skips otherwise."""
+import json
+import os
+import subprocess
+import sys
+
+
+def main():
+    if len(sys.argv) != 3:
+        print("usage: test_gate_bench.py GATE_BENCH_PY BUILD_DIR", file=sys.stderr)
+        return 2
+    script, build = sys.argv[1], sys.argv[2]
+    if os.geteuid() != 0:
+        print("skipped: needs root for network namespaces")
+        return 77
+    r = subprocess.run([sys.executable, script, build, "--invitations", "5", "--rounds", "50", "--seconds", "0.3"],
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, "gate_bench exited %d: %s" % (r.returncode, r.stderr[-2000:])
+    out = json.loads(r.stdout)
+    assert sorted(out) == ["inline", "inline_cost", "passive", "passive_realtime"], sorted(out)
+    for mode in ("passive", "inline", "passive_realtime"):
+        m = out[mode]
+        assert m.get("available", True), "%s: %s" % (mode, m.get("reason"))
+        assert m["invitations"] == 5 and m["connected"] == 5, (mode, m)
+        assert m["commit_latency_us"]["n"] >= 5, (mode, m["commit_latency_us"])
+    assert out["inline"]["first_syn_accepted_pct"] == 100.0, out["inline"]
+    ic = out["inline_cost"]
+    assert ic.get("available", True), ic.get("reason")
+    assert ic["inline"]["stream_queued_packets"] > 0 and ic["inline"]["queue_drops"] == 0, ic["inline"]
+    assert "gate_bench:" not in r.stderr, r.stderr
+    print("ok: %s" % ", ".join("%s %s%%" % (k, out[k]["first_syn_accepted_pct"])
+                               for k in ("passive", "inline", "passive_realtime")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

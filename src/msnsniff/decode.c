@@ -67,8 +67,7 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
         size_t hl = (size_t)(p[12] >> 4) * 4u;
         if (hl < 20 || hl > l4_len) return bad(d, "bad TCP header length");
         if (hl > n) return bad(d, "TCP options cut short");
-        out->sport = rd16(p);
-        out->dport = rd16(p + 2);
+        sn_packet_set_ports(out, rd16(p), rd16(p + 2));
         out->seq = rd32(p + 4);
         out->ack = rd32(p + 8);
         out->tcp_flags = p[13];
@@ -81,8 +80,7 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
         if (n < 8) return bad(d, "UDP header cut short");
         size_t ulen = rd16(p + 4);
         if (ulen < 8 || ulen > l4_len) ulen = l4_len; /* trust IP, as many stacks do for jumbo/zero lengths */
-        out->sport = rd16(p);
-        out->dport = rd16(p + 2);
+        sn_packet_set_ports(out, rd16(p), rd16(p + 2));
         out->payload = p + 8;
         out->len = (n < ulen ? n : ulen) - 8;
         out->missing = ulen - 8 - out->len;
@@ -246,7 +244,7 @@ sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t ca
     out->ts = ts;
     sn_addr_set_words(&out->src, 0, 0, 0);
     sn_addr_set_words(&out->dst, 0, 0, 0);
-    out->sport = out->dport = 0;
+    sn_packet_set_ports(out, 0, 0);
     out->proto = out->tcp_flags = 0;
     out->seq = out->ack = 0;
     out->payload = NULL;

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "addr.h"
 #include "memcap.h"
@@ -34,6 +35,21 @@ typedef struct sn_packet {
     size_t wire_len;        /* frame length on the wire */
     uint16_t vlan;          /* innermost VLAN id, 0 if none */
 } sn_packet;
+
+/* The two ports are written and read as one 32-bit word (sport first in
+ * memory): the flow look-up compares them that way, and a load is served
+ * from the store buffer only when one store covers it (sn_addr_set_words
+ * says why that matters). */
+_Static_assert(offsetof(sn_packet, dport) == offsetof(sn_packet, sport) + 2, "sport and dport adjacent");
+static inline void sn_packet_set_ports(sn_packet *p, uint16_t sport, uint16_t dport) {
+    uint16_t two[2] = {sport, dport};
+    memcpy((unsigned char *)p + offsetof(sn_packet, sport), two, sizeof two);
+}
+static inline uint32_t sn_packet_ports(const sn_packet *p) {
+    uint32_t w;
+    memcpy(&w, (const unsigned char *)p + offsetof(sn_packet, sport), sizeof w);
+    return w;
+}
 
 typedef enum sn_decode_status {
     SN_DECODE_OK = 0,        /* *out holds a TCP or UDP packet */

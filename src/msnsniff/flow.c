@@ -35,11 +35,8 @@ void sn_flow_table_free(sn_flow_table *t) {
     t->buckets = NULL;
 }
 
-/* The packet's two ports as one word, loaded as decode stored them (one
- * 32-bit store): a wider load spanning other fields of the freshly written
- * packet cannot be forwarded from the store buffer and stalls until the
- * stores retire. */
-static inline uint32_t ports_of(const uint16_t *two) {
+/* A flow's two ports as one word, as sn_packet_ports gives a packet's. */
+static inline uint32_t ports_of(const uint16_t two[2]) {
     uint32_t w;
     memcpy(&w, two, sizeof w);
     return w;
@@ -50,7 +47,7 @@ static inline uint32_t swapped(uint32_t w) { return w << 16 | w >> 16; }
 /* 1 if f is the packet's flow, with *dir set. */
 static int flow_matches(const sn_flow *f, const sn_packet *p, int *dir) {
     if (f->proto != p->proto) return 0;
-    uint32_t fp = ports_of(f->port), pp = ports_of(&p->sport);
+    uint32_t fp = ports_of(f->port), pp = sn_packet_ports(p);
     if (fp == pp && sn_addr_eq(&f->addr[0], &p->src) && sn_addr_eq(&f->addr[1], &p->dst)) {
         *dir = 0;
         return 1;

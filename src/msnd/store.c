@@ -18,9 +18,15 @@ store *store_open(const char *db, char *err, size_t errcap) {
         snprintf(err, errcap, "no database given");
         return NULL;
     }
-    if (is_pg(db)) return store_pg_open(db, err, errcap);
-    if (strncmp(db, "sqlite:", 7) == 0) db += 7;
-    return store_sqlite_open(db, err, errcap);
+    store *s;
+    if (is_pg(db)) {
+        s = store_pg_open(db, err, errcap);
+    } else {
+        if (strncmp(db, "sqlite:", 7) == 0) db += 7;
+        s = store_sqlite_open(db, err, errcap);
+    }
+    if (s) s->sync_budget = STORE_LOGIN_CACHE_DEFAULT;
+    return s;
 }
 
 void store_close(store *s) {

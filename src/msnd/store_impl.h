@@ -147,8 +147,7 @@ struct store {
     const store_ops *ops;
     int read_depth;          /* nesting of store_read_begin (store.c) */
     struct sync_cache *sync; /* login snapshots (store_sync.c), NULL until the first */
-    size_t sync_budget;      /* their bytes, when sync_budget_set (store_set_login_cache) */
-    int sync_budget_set;
+    size_t sync_budget;      /* their bytes (store_set_login_cache; the default from store_open) */
     uint64_t sync_hits, sync_misses, sync_evicted; /* store_login_cache_stats */
     /* store_changed_elsewhere_of: changes told of one account, counted
      * apart from the backend's (told_marks.now added to its generation). */

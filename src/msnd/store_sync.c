@@ -337,14 +337,11 @@ void store_sync_cache_free(store *s) {
 void store_set_login_cache(store *s, size_t bytes) {
     store_sync_cache_free(s); /* sized anew by the next snapshot kept */
     s->sync_budget = bytes;
-    s->sync_budget_set = 1;
 }
-
-static size_t budget_of(const store *s) { return s->sync_budget_set ? s->sync_budget : STORE_LOGIN_CACHE_DEFAULT; }
 
 void store_login_cache_stats_get(store *s, store_login_cache_stats *out) {
     memset(out, 0, sizeof *out);
-    out->budget = budget_of(s);
+    out->budget = s->sync_budget;
     if (s->sync) {
         out->bytes = s->sync->bytes;
         out->snapshots = s->sync->count;
@@ -359,7 +356,7 @@ void store_login_cache_stats_get(store *s, store_login_cache_stats *out) {
  * arrays are calloc'd: slots never filled cost no memory. */
 static struct sync_cache *cache_of(store *s) {
     if (s->sync) return s->sync;
-    size_t budget = budget_of(s);
+    size_t budget = s->sync_budget;
     if (budget == 0) return NULL;
     uint32_t n = SYNC_MIN_SLOTS;
     while (n < SYNC_MAX_SLOTS && (size_t)n * SYNC_BYTES_PER_SLOT < budget) n *= 2;

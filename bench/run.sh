@@ -61,21 +61,22 @@ na() { printf '{"available":false,"reason":"%s"}\n' "$1" > "$RES/$2.json"; log "
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 
 # bench-only tools, installed from Debian when missing (never needed to build or test)
+apt_install() {  # apt_install PACKAGE: a Debian package the benchmarks' peers need (root only)
+  [ "$(id -u)" = 0 ] || return 1
+  log "installing $1 (bench only)"
+  if [ -z "${APT_UPDATED:-}" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null 2>&1
+}
+
 need_pkg() {  # need_pkg COMMAND PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
-  [ "$(id -u)" = 0 ] || return 1
-  log "installing $2 (bench only)"
-  if [ -z "${APT_UPDATED:-}" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1; APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1
+  apt_install "$2" || return 1
   command -v "$1" >/dev/null 2>&1
 }
 
 need_pymod() {  # need_pymod PYTHON MODULE PACKAGE: a Python module from Debian, for a peer
   "$1" -c "import $2" >/dev/null 2>&1 && return 0
-  [ "$(id -u)" = 0 ] || return 1
-  log "installing $3 (bench only)"
-  if [ -z "${APT_UPDATED:-}" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1; APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$3" >/dev/null 2>&1
+  apt_install "$3" || return 1
   "$1" -c "import $2" >/dev/null 2>&1
 }
 

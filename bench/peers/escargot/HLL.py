@@ -14,18 +14,17 @@ import math
 
 
 class HyperLogLog:
-    def __init__(self, p, seed=0):
+    def __init__(self, p):
         if not 4 <= p <= 18:
             raise ValueError("p must be between 4 and 18")
         self._p = p
         self._m = 1 << p
-        self._seed = seed
         self._reg = bytearray(self._m)
 
     def add(self, value):
         if isinstance(value, str):
             value = value.encode("utf-8")
-        h = int.from_bytes(hashlib.blake2b(value, digest_size=8, salt=self._seed.to_bytes(16, "little")).digest(), "big")
+        h = int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "big")
         index = h >> (64 - self._p)
         rest = h & ((1 << (64 - self._p)) - 1)
         rank = (64 - self._p) - rest.bit_length() + 1
@@ -48,8 +47,3 @@ class HyperLogLog:
         if len(registers) != self._m:
             raise ValueError("expected %d registers, got %d" % (self._m, len(registers)))
         self._reg = bytearray(registers)
-
-    def merge(self, other):
-        if other._m != self._m:
-            raise ValueError("registers of different sizes")
-        self._reg = bytearray(max(a, b) for a, b in zip(self._reg, other._reg))

@@ -461,6 +461,13 @@ static void on_pass_end(evutil_socket_t fd, short what, void *arg) {
 static char read_buf[READ_CHUNK];
 static void dispatch(conn *c, const msnp_cmd *cmd);
 
+/* Every connection holds one conn for as long as it is open, so it is most
+ * of what an idle session costs (docs/msnd.md, "Memory"; the benchmark's
+ * target is 8 KiB a session in all). A command kept in it for the fiber
+ * path once made it 1 592 bytes on both backends; growing it again should
+ * be a decision, not an accident. */
+_Static_assert(sizeof(conn) <= 1152, "conn is held by every open connection: keep it small");
+
 /* ---- input on fibers ----
  * With a store that waits on fibers (PostgreSQL), each command runs on a
  * fiber of its own, and so does the cleanup of a connection the peer
@@ -471,9 +478,14 @@ static void dispatch(conn *c, const msnp_cmd *cmd);
  * until then. */
 static void conn_process(conn *c);
 
+/* fiber_run starts the job at once, while conn_process's frame (which
+ * holds the command) is still below it: the copy is taken then. The
+ * command's bytes stay in c->in until job_done. */
 static void job_command(void *arg) {
     conn *c = arg;
-    dispatch(c, &c->job_cmd);
+    msnp_cmd cmd = *c->job_cmd;
+    c->job_cmd = NULL;
+    dispatch(c, &cmd);
 }
 
 static void job_peer_closed(void *arg) { conn_close(arg, "peer closed"); }
@@ -548,7 +560,8 @@ static void conn_process(conn *c) {
         size_t len = evbuffer_get_length(c->in);
         const char *data = (const char *)evbuffer_pullup(c->in, -1);
         msnp_parse_error perr;
-        long r = data ? msnp_parse(&c->parser, data, len, &c->job_cmd, &perr) : -1;
+        msnp_cmd cmd;
+        long r = data ? msnp_parse(&c->parser, data, len, &cmd, &perr) : -1;
         if (r == 0) break;
         if (r < 0) {
             LOGI("protocol error, closing", "conn=%llu peer=%s role=%s error=\"%s\"", (unsigned long long)c->id,
@@ -557,7 +570,8 @@ static void conn_process(conn *c) {
             break;
         }
         c->job_used = (size_t)r;
-        if (reads_no_store(c, &c->job_cmd)) { /* as conn_job does without a fiber */
+        c->job_cmd = &cmd;
+        if (reads_no_store(c, &cmd)) { /* as conn_job does without a fiber */
             c->on_fiber = 1;
             c->in_read = 1;
             job_command(c);

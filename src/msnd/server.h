@@ -72,7 +72,10 @@ typedef struct conn {
      * login closing the old session): the connection must outlive it. */
     uint8_t in_cleanup;
     size_t job_used; /* bytes of c->in the running command took */
-    msnp_cmd job_cmd;
+    /* The command a job is started for, parsed on conn_process's stack:
+     * the job copies it onto its fiber's stack before anything can wait
+     * (job_command), so a connection holds no command while idle. */
+    const msnp_cmd *job_cmd;
 
     /* DS / NS */
     int version; /* negotiated MSNPx, 0 before VER */

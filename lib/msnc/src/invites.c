@@ -92,12 +92,19 @@ static void emit(msnc_invites *m, msnc_event *ev) {
     if (m->ops.event) m->ops.event(ev, m->arg);
 }
 
-static void emit_simple(inv *v, msnc_event_type type, const char *text) {
+/* An event about invitation v: its type, switchboard, cookie and
+ * application; the caller adds the rest. */
+static msnc_event inv_event(const inv *v, msnc_event_type type) {
     msnc_event ev = {0};
     ev.type = type;
     ev.chat = v->chat;
     ev.cookie = v->cookie;
     ev.app = app_name(v->kind);
+    return ev;
+}
+
+static void emit_simple(inv *v, msnc_event_type type, const char *text) {
+    msnc_event ev = inv_event(v, type);
     ev.email = v->peer;
     ev.text = text;
     ev.file = v->file[0] ? v->file : NULL;
@@ -110,11 +117,7 @@ static void emit_simple(inv *v, msnc_event_type type, const char *text) {
  * the peer. */
 static void emit_secondary(inv *v, msnc_event_type type, const char *email, const char *transport, const char *local,
                            const char *peer) {
-    msnc_event ev = {0};
-    ev.type = type;
-    ev.chat = v->chat;
-    ev.cookie = v->cookie;
-    ev.app = app_name(v->kind);
+    msnc_event ev = inv_event(v, type);
     ev.email = email;
     ev.transport = transport;
     ev.local = local;
@@ -185,11 +188,7 @@ static void send_cancel(inv *v, const char *code) {
 
 /* Finish an invitation without a transfer result. */
 static void end_cancelled(inv *v, const char *code, int local) {
-    msnc_event ev = {0};
-    ev.type = MSNC_EV_INVITE_CANCELLED;
-    ev.chat = v->chat;
-    ev.cookie = v->cookie;
-    ev.app = app_name(v->kind);
+    msnc_event ev = inv_event(v, MSNC_EV_INVITE_CANCELLED);
     ev.email = v->peer;
     ev.text = code;
     ev.local_side = local;
@@ -393,22 +392,17 @@ static void ftp_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, con
     if (v->ftp != t) return; /* dropped on purpose */
     v->ftp = NULL;
     char text[600];
-    msnc_event ev = {0};
-    ev.chat = v->chat;
-    ev.cookie = v->cookie;
+    msnc_event ev = inv_event(v, r == MSNC_FTP_OK ? MSNC_EV_TRANSFER_DONE : MSNC_EV_TRANSFER_FAILED);
     ev.email = v->peer;
     ev.bytes = bytes;
     ev.size = v->size;
     ev.code = (int)bye;
-    ev.app = app_name(v->kind);
     if (r == MSNC_FTP_OK) {
-        ev.type = MSNC_EV_TRANSFER_DONE;
         ev.file = path;
         ev.text = v->outgoing ? "send" : "receive";
     } else {
         snprintf(text, sizeof(text), "%s: %s", msnc_ftp_result_name(r),
                  v->peer_cancelled ? "peer cancelled the invitation" : detail);
-        ev.type = MSNC_EV_TRANSFER_FAILED;
         ev.file = v->file;
         ev.text = text;
         ev.status = msnc_ftp_result_name(r);
@@ -460,11 +454,7 @@ static int peer_auth_cookie(msnp_str s, char out[64]) {
 
 /* An ACCEPT we cannot act on (no usable address or AuthCookie). */
 static void refuse_accept(inv *v, const char *why) {
-    msnc_event ev = {0};
-    ev.type = MSNC_EV_WARNING;
-    ev.chat = v->chat;
-    ev.cookie = v->cookie;
-    ev.app = app_name(v->kind);
+    msnc_event ev = inv_event(v, MSNC_EV_WARNING);
     ev.text = why;
     emit(v->m, &ev);
     send_cancel(v, "FAIL");
@@ -474,12 +464,8 @@ static void refuse_accept(inv *v, const char *why) {
 /* MSNFTP could not even start (file, port range, address): transfer_failed
  * here, CANCEL FAIL to the peer (it would otherwise wait in vain), drop. */
 static void ftp_start_failed(inv *v, const char *status, const char *text) {
-    msnc_event ev = {0};
-    ev.type = MSNC_EV_TRANSFER_FAILED;
-    ev.cookie = v->cookie;
-    ev.chat = v->chat;
+    msnc_event ev = inv_event(v, MSNC_EV_TRANSFER_FAILED);
     ev.email = v->peer;
-    ev.app = app_name(v->kind);
     ev.file = v->file;
     ev.text = text;
     ev.status = status;

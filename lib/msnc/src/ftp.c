@@ -610,6 +610,33 @@ static int arm_accept_timer(msnc_ftp *t, unsigned ms) {
     return t->timer && evtimer_add(t->timer, &tv) == 0 ? 0 : -1;
 }
 
+/* The data connection's first step, for either role: listen on a port of
+ * [first, last], or connect to `to` (its second target the alternative),
+ * then wait at most accept_ms for the other side. 0, or -1 with err set
+ * and t released. */
+static int open_data(msnc_ftp *t, const char *bind_ip, int listen, uint16_t first, uint16_t last,
+                     const msnc_target to[2], msnc_connect_any_cb connected, unsigned accept_ms, char *err,
+                     size_t errcap) {
+    if (listen) {
+        t->state = ST_LISTENING;
+        t->listener = msnc_listen_range(t->base, bind_ip, first, last, accept_cb, t, &t->port, err, errcap);
+    } else {
+        t->tcp_client = 1;
+        t->state = ST_CONNECTING;
+        t->conn = msnc_connect_any_start(t->base, bind_ip, to, 2, connected, t, err, errcap);
+    }
+    if (!t->listener && !t->conn) {
+        release(t, 0, 0);
+        return -1;
+    }
+    if (arm_accept_timer(t, accept_ms) != 0) {
+        snprintf(err, errcap, "out of memory");
+        release(t, 0, 0);
+        return -1;
+    }
+    return 0;
+}
+
 static msnc_ftp *ftp_new(struct event_base *base, const msnc_ftp_callbacks *cb, void *arg) {
     msnc_ftp *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
@@ -657,28 +684,11 @@ msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts 
         return NULL;
     }
     t->size = (uint64_t)st.st_size;
-    if (o->connect_host && *o->connect_host) {
-        t->tcp_client = 1;
-        t->state = ST_CONNECTING;
-        msnc_target to[2] = {{o->connect_host, o->connect_port}, {o->connect_alt_host, o->connect_alt_port}};
-        t->conn = msnc_connect_any_start(base, o->bind_ip, to, 2, sender_connected_cb, t, err, errcap);
-        if (!t->conn) {
-            release(t, 0, 0);
-            return NULL;
-        }
-    } else {
-        t->listener =
-            msnc_listen_range(base, o->bind_ip, o->port_first, o->port_last, accept_cb, t, &t->port, err, errcap);
-        if (!t->listener) {
-            release(t, 0, 0);
-            return NULL;
-        }
-    }
-    if (arm_accept_timer(t, o->accept_timeout_ms) != 0) {
-        snprintf(err, errcap, "out of memory");
-        release(t, 0, 0);
+    msnc_target to[2] = {{o->connect_host, o->connect_port}, {o->connect_alt_host, o->connect_alt_port}};
+    int listen = !(o->connect_host && *o->connect_host);
+    if (open_data(t, o->bind_ip, listen, o->port_first, o->port_last, to, sender_connected_cb, o->accept_timeout_ms,
+                  err, errcap) != 0)
         return NULL;
-    }
     return t;
 }
 
@@ -964,28 +974,10 @@ msnc_ftp *msnc_ftp_recv_start(struct event_base *base, const msnc_ftp_recv_opts 
     t->port = o->port;
     t->max_rate = o->max_rate;
     msnp_parser_init(&t->parser, MSNP_FROM_UNKNOWN, NULL);
-    if (o->listen) {
-        t->state = ST_LISTENING;
-        t->listener =
-            msnc_listen_range(base, o->bind_ip, o->port_first, o->port_last, accept_cb, t, &t->port, err, errcap);
-        if (!t->listener) {
-            release(t, 0, 0);
-            return NULL;
-        }
-    } else {
-        t->tcp_client = 1;
-        msnc_target to[2] = {{o->host, o->port}, {o->alt_host, o->alt_port}};
-        t->conn = msnc_connect_any_start(base, o->bind_ip, to, 2, receiver_connected_cb, t, err, errcap);
-        if (!t->conn) {
-            release(t, 0, 0);
-            return NULL;
-        }
-    }
-    if (arm_accept_timer(t, o->accept_timeout_ms) != 0) {
-        snprintf(err, errcap, "out of memory");
-        release(t, 0, 0);
+    msnc_target to[2] = {{o->host, o->port}, {o->alt_host, o->alt_port}};
+    if (open_data(t, o->bind_ip, o->listen, o->port_first, o->port_last, to, receiver_connected_cb,
+                  o->accept_timeout_ms, err, errcap) != 0)
         return NULL;
-    }
     return t;
 }
 

@@ -92,6 +92,15 @@ static void emit(msnc_invites *m, msnc_event *ev) {
     if (m->ops.event) m->ops.event(ev, m->arg);
 }
 
+/* A warning about invitation v that names only its cookie. */
+static void warn(inv *v, const char *text) {
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_WARNING;
+    ev.cookie = v->cookie;
+    ev.text = text;
+    emit(v->m, &ev);
+}
+
 /* An event about invitation v: its type, switchboard, cookie and
  * application; the caller adds the rest. */
 static msnc_event inv_event(const inv *v, msnc_event_type type) {
@@ -283,11 +292,7 @@ static int start_listen(inv *v, uint16_t *port) {
     v->probe = msnc_probe_listen(v->m->base, tr, v->m->bind_ip, 0, v->cookie, connect_ms(v->m), &probe_cb, v, err,
                                  sizeof(err));
     if (!v->probe) {
-        msnc_event ev = {0};
-        ev.type = MSNC_EV_WARNING;
-        ev.cookie = v->cookie;
-        ev.text = err;
-        emit(v->m, &ev);
+        warn(v, err);
         return -1;
     }
     *port = msnc_probe_port(v->probe);
@@ -313,11 +318,7 @@ static int peer_ip(msnp_str s, char out[64]) {
 static void start_connect(inv *v, msnp_str host, uint16_t port) {
     char ip[64], err[256];
     if (!peer_ip(host, ip) || port == 0) {
-        msnc_event ev = {0};
-        ev.type = MSNC_EV_WARNING;
-        ev.cookie = v->cookie;
-        ev.text = "peer sent no usable address";
-        emit(v->m, &ev);
+        warn(v, "peer sent no usable address");
         send_cancel(v, "FAIL");
         end_cancelled(v, "FAIL", 1);
         return;
@@ -325,11 +326,7 @@ static void start_connect(inv *v, msnp_str host, uint16_t port) {
     v->probe = msnc_probe_connect(v->m->base, msnp_app_transport(v->kind), v->m->bind_ip, ip, port, v->cookie,
                                   connect_ms(v->m), &probe_cb, v, err, sizeof(err));
     if (!v->probe) {
-        msnc_event ev = {0};
-        ev.type = MSNC_EV_WARNING;
-        ev.cookie = v->cookie;
-        ev.text = err;
-        emit(v->m, &ev);
+        warn(v, err);
         send_cancel(v, "FAIL");
         end_cancelled(v, "FAIL", 1);
         return;
@@ -379,11 +376,7 @@ static void ftp_connected(msnc_ftp *t, const char *local, const char *peer, void
 static void ftp_notice(msnc_ftp *t, const char *text, void *arg) {
     (void)t;
     inv *v = arg;
-    msnc_event ev = {0};
-    ev.type = MSNC_EV_WARNING;
-    ev.cookie = v->cookie;
-    ev.text = text;
-    emit(v->m, &ev);
+    warn(v, text);
 }
 
 static void ftp_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const char *path, uint64_t bytes,

@@ -132,8 +132,9 @@ struct watcher_rows {
     uint64_t online_version; /* presence's online_version of `here`; 0: not resolved */
     size_t n, used, cap;
     char *pool; /* n rows: allowed (1 or 0) byte, then the NUL-terminated e-mail */
-    size_t nhere;
-    watcher_here *here; /* room for n */
+    size_t nhere, here_cap;
+    watcher_here *here; /* the watchers logged in here: on a cluster's node a
+                         * few of n, so it grows as they are found */
     int failed;         /* out of memory while reading */
     int told_peers;     /* a local user's rows went to the peers with a line (peering.h) */
 };
@@ -266,18 +267,20 @@ static const watcher_here *rows_here(presence *p, watcher_rows *r, size_t *n) {
     if (r->online_version != p->online_version) {
         r->online_version = 0;
         r->nhere = 0;
-        if (!r->here && r->n) {
-            r->here = malloc(r->n * sizeof *r->here);
-            if (!r->here) {
-                LOGE("presence fan-out failed", "error=\"%s\"", "out of memory");
-                *n = 0;
-                return NULL;
-            }
-        }
         const char *e = r->pool;
         for (size_t i = 0; i < r->n; i++) {
             conn *c = strmap_get(p->online, e + 1);
-            if (c) r->here[r->nhere++] = (watcher_here){c, (uint8_t)e[0]};
+            if (c) {
+                watcher_here *h = msnkit_grow(r->here, &r->here_cap, r->nhere + 1, sizeof *h, 4);
+                if (!h) {
+                    LOGE("presence fan-out failed", "error=\"%s\"", "out of memory");
+                    r->nhere = 0;
+                    *n = 0;
+                    return NULL;
+                }
+                r->here = h;
+                r->here[r->nhere++] = (watcher_here){c, (uint8_t)e[0]};
+            }
             e += strlen(e + 1) + 2;
         }
         r->online_version = p->online_version;
@@ -509,7 +512,6 @@ typedef struct told_mark {
 
 typedef struct remote_watch {
     msnd_server *s;
-    char email[MSNP_MAX_EMAIL + 1];
     watcher_rows rows; /* as for local users (above) */
     int have_rows;
     uint64_t read_for;          /* fan-outs with seq < read_for came before that read */
@@ -522,6 +524,9 @@ typedef struct remote_watch {
     room_waiter *waiters;
     told_mark *told; /* only while fan-outs are queued */
     size_t ntold, told_cap;
+    /* A node holds one of these for every user online on another node
+     * that has watchers here: the address takes only its own length. */
+    char email[];
 } remote_watch;
 
 static void watch_free(remote_watch *w) {
@@ -719,10 +724,11 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
     remote_watch *w = strmap_get(p->watch, email);
     if (!w) {
         int ok;
-        w = calloc(1, sizeof *w);
+        size_t len = strlen(email) + 1;
+        w = calloc(1, sizeof *w + len);
         if (!w) return;
         w->s = s;
-        snprintf(w->email, sizeof w->email, "%s", email);
+        memcpy(w->email, email, len);
         strmap_put(p->watch, w->email, w, &ok);
         if (ok < 0) {
             free(w);

@@ -32,6 +32,9 @@ struct presence {
     struct remote_watch *kick_head, *kick_tail;
     int reads_running; /* drains on fibers now */
     uint64_t clock;    /* moves when a watcher's ILN lines begin (conn.iln_at, iln_one_at) */
+    /* rows_here resolves into this, then keeps exactly what it found */
+    struct watcher_here *scratch;
+    size_t scratch_cap;
 };
 
 presence *presence_new(void) {
@@ -73,6 +76,7 @@ void presence_free(presence *p) {
     strmap_each(p->watch, free_watch, NULL);
     strmap_free(p->watch);
     if (p->kick) event_free(p->kick);
+    free(p->scratch);
     free(p);
 }
 
@@ -133,8 +137,8 @@ struct watcher_rows {
     size_t n, used, cap;
     char *pool; /* n rows: allowed (1 or 0) byte, then the NUL-terminated e-mail */
     size_t nhere, here_cap;
-    watcher_here *here; /* the watchers logged in here: on a cluster's node a
-                         * few of n, so it grows as they are found */
+    watcher_here *here; /* the watchers logged in here, no room kept for the
+                         * others (on a cluster's node most of n) */
     int failed;         /* out of memory while reading */
     int told_peers;     /* a local user's rows went to the peers with a line (peering.h) */
 };
@@ -267,22 +271,32 @@ static const watcher_here *rows_here(presence *p, watcher_rows *r, size_t *n) {
     if (r->online_version != p->online_version) {
         r->online_version = 0;
         r->nhere = 0;
+        watcher_here *found = r->n ? msnkit_grow(p->scratch, &p->scratch_cap, r->n, sizeof *found, 64) : p->scratch;
+        if (r->n && !found) {
+            LOGE("presence fan-out failed", "error=\"%s\"", "out of memory");
+            *n = 0;
+            return NULL;
+        }
+        p->scratch = found;
+        size_t k = 0;
         const char *e = r->pool;
         for (size_t i = 0; i < r->n; i++) {
             conn *c = strmap_get(p->online, e + 1);
-            if (c) {
-                watcher_here *h = msnkit_grow(r->here, &r->here_cap, r->nhere + 1, sizeof *h, 4);
-                if (!h) {
-                    LOGE("presence fan-out failed", "error=\"%s\"", "out of memory");
-                    r->nhere = 0;
-                    *n = 0;
-                    return NULL;
-                }
-                r->here = h;
-                r->here[r->nhere++] = (watcher_here){c, (uint8_t)e[0]};
-            }
+            if (c) found[k++] = (watcher_here){c, (uint8_t)e[0]};
             e += strlen(e + 1) + 2;
         }
+        if (k > r->here_cap) {
+            watcher_here *h = realloc(r->here, k * sizeof *h);
+            if (!h) {
+                LOGE("presence fan-out failed", "error=\"%s\"", "out of memory");
+                *n = 0;
+                return NULL;
+            }
+            r->here = h;
+            r->here_cap = k;
+        }
+        if (k) memcpy(r->here, found, k * sizeof *found);
+        r->nhere = k;
         r->online_version = p->online_version;
     }
     *n = r->nhere;

@@ -190,6 +190,11 @@ static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
  * nodes with the login so that they forget that source's failures too. */
 static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const char *src) {
     msnd_server *s = c->srv;
+    if (conn_set_name(c, u->name) != 0) { /* before anything changes: the login can still be refused */
+        conn_err(c, MSNP_ERR_SERVER_BUSY, cmd->trid);
+        conn_close(c, "out of memory");
+        return;
+    }
     conn *old = presence_find(s->presence, u->email);
     if (old && old != c) {
         conn_cmd(old, "OUT", 0, 0, "OTH", NULL);
@@ -199,7 +204,6 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const ch
     c->state = NS_AUTH;
     c->uid = u->id;
     msnkit_copy(c->email, sizeof c->email, u->email); /* same sizes: fit */
-    msnkit_copy(c->name, sizeof c->name, u->name);
     c->blp_allow = u->blp_allow;
     c->status = MSNP_STATUS_FLN;
     c->challenge[0] = '\0';
@@ -633,7 +637,8 @@ static void ns_rea(conn *c, const msnp_cmd *cmd) {
             store_failed(c, cmd, "rea");
             return;
         }
-        snprintf(c->name, sizeof c->name, "%s", name);
+        if (conn_set_name(c, name) != 0)
+            LOGE("name not kept", "conn=%llu error=\"out of memory\"", (unsigned long long)c->id);
         u32str(ver, vs);
         conn_cmd(c, "REA", 1, cmd->trid, vs, email, name, NULL);
         presence_announce(s, c, c->status); /* NLN with the new name */

@@ -83,14 +83,13 @@ void sb_auth_done(msnd_server *s, conn *c, uint32_t trid, int answer, const char
     }
     if (over_switchboard_quota(s, c, trid, email)) return;
     snprintf(c->email, sizeof c->email, "%s", email);
-    sb_session *ss = sbreg_session_new(s->sbreg);
+    sb_session *ss = conn_set_name(c, name && name[0] ? name : email) == 0 ? sbreg_session_new(s->sbreg) : NULL;
     if (!ss || sbreg_join(s->sbreg, ss, c) != 0) {
         if (ss) sbreg_leave(s->sbreg, ss, c);
         conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid);
         conn_close(c, "switchboard failed");
         return;
     }
-    snprintf(c->name, sizeof c->name, "%s", name && name[0] ? name : email);
     joined(c);
     conn_cmd(c, "USR", 1, trid, "OK", c->email, c->name, NULL);
     LOGI("switchboard opened", "conn=%llu user=%s session=%u", (unsigned long long)c->id, email, ss->id);
@@ -130,9 +129,13 @@ static void sb_ans(conn *c, const msnp_cmd *cmd) {
     }
     if (over_switchboard_quota(s, c, cmd->trid, email)) return;
     snprintf(c->email, sizeof c->email, "%s", email);
-    if (name[0]) snprintf(c->name, sizeof c->name, "%s", name);
-    else if (s->has_ns) sbgate_name_of(s, email, c->name, sizeof c->name);
-    else snprintf(c->name, sizeof c->name, "%s", email);
+    char own[MSNP_MAX_NAME_ENCODED + 1];
+    if (!name[0] && s->has_ns) sbgate_name_of(s, email, own, sizeof own);
+    if (conn_set_name(c, name[0] ? name : s->has_ns ? own : email) != 0) {
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        conn_close(c, "out of memory");
+        return;
+    }
     char idx[24], total[24];
     snprintf(total, sizeof total, "%zu", ss->nmembers);
     for (size_t i = 0; i < ss->nmembers; i++) {

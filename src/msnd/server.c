@@ -274,7 +274,19 @@ void conn_err_cmd(conn *c, int code, const msnp_cmd *cmd) {
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
-/* Events, buffers and the socket of a connection. */
+static const char no_name[] = "";
+
+int conn_set_name(conn *c, const char *name) {
+    size_t n = strlen(name) + 1;
+    char *copy = malloc(n);
+    if (!copy) return -1;
+    memcpy(copy, name, n);
+    if (c->name != no_name) free((char *)c->name);
+    c->name = copy;
+    return 0;
+}
+
+/* Events, buffers, the socket and the name of a connection. */
 static void conn_release(conn *c) {
     if (c->timer) event_free(c->timer);
     if (c->reaper) event_free(c->reaper);
@@ -288,6 +300,8 @@ static void conn_release(conn *c) {
     c->timer = c->reaper = c->rev = c->wev = NULL;
     c->in = NULL;
     c->fd = -1;
+    if (c->name && c->name != no_name) free((char *)c->name);
+    c->name = no_name;
 }
 
 static void conn_free(conn *c) {
@@ -462,11 +476,12 @@ static char read_buf[READ_CHUNK];
 static void dispatch(conn *c, const msnp_cmd *cmd);
 
 /* Every connection holds one conn for as long as it is open, so it is most
- * of what an idle session costs (docs/msnd.md, "Memory"; the benchmark's
- * target is 8 KiB a session in all). A command kept in it for the fiber
- * path once made it 1 592 bytes on both backends; growing it again should
- * be a decision, not an accident. */
-_Static_assert(sizeof(conn) <= 1152, "conn is held by every open connection: keep it small");
+ * of what an idle session costs in msnd's heap (docs/msnd.md, "Input and
+ * output path"; the benchmark's target is 8 KiB a session in all). A
+ * command kept in it for the fiber path and a name buffer of the largest
+ * size once made it 1 592 bytes; growing it again should be a decision,
+ * not an accident. */
+_Static_assert(sizeof(conn) <= 768, "conn is held by every open connection: keep it small");
 
 /* ---- input on fibers ----
  * With a store that waits on fibers (PostgreSQL), each command runs on a
@@ -763,6 +778,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         }
     }
     c->status = MSNP_STATUS_FLN;
+    c->name = no_name;
     msnp_parser_limits lim = msnp_default_limits;
     lim.max_line = (size_t)s->cfg.max_line;
     lim.max_payload = (size_t)s->cfg.max_payload;

@@ -82,7 +82,10 @@ typedef struct conn {
     ns_state state;
     int64_t uid;
     char email[MSNP_MAX_EMAIL + 1];
-    char name[MSNP_MAX_NAME_ENCODED + 1];
+    /* The friendly name as sent on the wire (URL-encoded): "" until
+     * conn_set_name, then on the heap at its own length (most are a few
+     * dozen bytes of the 387 a name may take). */
+    const char *name;
     char challenge[48];
     int blp_allow;                 /* cached BLP of this user (AL = 1) */
     msnp_status status;            /* FLN until the first CHG */
@@ -175,6 +178,9 @@ void conn_close(conn *c, const char *reason);
 
 /* Switch timers. seconds 0 = none. */
 void conn_set_login_timer(conn *c, long seconds);
+/* Sets c->name to a copy of name. 0, or -1 when memory runs out (the
+ * name is then unchanged). */
+int conn_set_name(conn *c, const char *name);
 void conn_set_idle_timeout(conn *c, long seconds);
 
 /* Address clients should use to reach a listener of this kind over the

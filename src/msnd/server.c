@@ -399,13 +399,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
 
 void conn_set_login_timer(conn *c, long seconds) {
     if (c->closing) return;
+    if (seconds <= 0) { /* logged in: most sessions never need it again (a CHL makes a new one) */
+        if (c->timer) event_free(c->timer);
+        c->timer = NULL;
+        return;
+    }
     if (!c->timer) c->timer = evtimer_new(c->srv->base, on_timer, c);
     if (!c->timer) return;
-    evtimer_del(c->timer);
-    if (seconds > 0) {
-        struct timeval tv = {(time_t)seconds, 0};
-        evtimer_add(c->timer, &tv);
-    }
+    struct timeval tv = {(time_t)seconds, 0};
+    evtimer_add(c->timer, &tv);
 }
 
 /* The read event carries the timeout: being persistent, it restarts at

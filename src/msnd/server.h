@@ -51,7 +51,7 @@ typedef struct conn {
     char local_ip[48]; /* address the client reached us on */
     msnp_parser parser;
     token_bucket bucket;
-    struct event *timer;  /* login timeout, then challenge timeout */
+    struct event *timer;  /* login timeout, then challenge timeout; NULL while neither runs */
     struct event *reaper; /* deferred close/free */
     struct conn *prev, *next;
     struct conn *flush_prev, *flush_next; /* on the server's flush list */

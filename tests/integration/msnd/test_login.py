@@ -194,6 +194,17 @@ def test_wrong_challenge_answer(srv):
     c.expect_closed()
 
 
+@with_args("--challenge-timeout", "1")
+def test_unanswered_challenge_closes(srv):
+    # The login timer is gone once the user is in; the CHL sent with the
+    # first CHG arms a new one, and a client that never answers is closed.
+    c = login(srv, "alice@example.com", answer_chl=False)
+    c.send_line("CHG 10 NLN")
+    c.expect_line("CHG 10 NLN")
+    c.expect("CHL")
+    c.expect_closed(timeout=5)
+
+
 def test_malformed_input_closes(srv):
     for bad in (b"ver 1 MSNP7\r\n", b"VER 1 MSNP7\x00\r\n", b"A" * 5000, b"MSG 1 A 99999999\r\n"):
         c = msntest.Client(srv.ns)

@@ -483,7 +483,7 @@ static void dispatch(conn *c, const msnp_cmd *cmd);
  * command kept in it for the fiber path and a name buffer of the largest
  * size once made it 1 592 bytes; growing it again should be a decision,
  * not an accident. */
-_Static_assert(sizeof(conn) <= 768, "conn is held by every open connection: keep it small");
+_Static_assert(sizeof(conn) <= 720, "conn is held by every open connection: keep it small");
 
 /* ---- input on fibers ----
  * With a store that waits on fibers (PostgreSQL), each command runs on a
@@ -765,20 +765,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     char portstr[24];
     msnkit_put_dec(portstr, port);
     msnkit_join(c->peer, sizeof c->peer, ip, ':', portstr);
-    /* The address the client reached is only needed behind a wildcard bind
-     * (server_advertised); otherwise it is the listener's. */
-    if (!is_wildcard(li->host)) {
-        size_t hn = strnlen(li->host, sizeof c->local_ip - 1); /* a numeric IP always fits */
-        memcpy(c->local_ip, li->host, hn);
-        c->local_ip[hn] = '\0';
-    } else {
-        struct sockaddr_storage local;
-        socklen_t llen = sizeof local;
-        if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
-            uint16_t lport;
-            fill_addr((struct sockaddr *)&local, c->local_ip, sizeof c->local_ip, &lport);
-        }
-    }
     c->status = MSNP_STATUS_FLN;
     c->name = no_name;
     msnp_parser_limits lim = msnp_default_limits;
@@ -895,7 +881,18 @@ void server_advertised(const msnd_server *s, const conn *c, conn_kind kind, char
     for (size_t i = 0; i < s->nlisteners; i++) {
         const listener_info *li = &s->listeners[i];
         if (li->kind != kind) continue;
-        const char *host = is_wildcard(li->host) && c && c->local_ip[0] ? c->local_ip : li->host;
+        /* Behind a wildcard bind, the address this client reached us on,
+         * asked of its socket here (a referral or ring needs it, not every
+         * connection); otherwise the listener's own. */
+        const char *host = li->host;
+        char local_ip[64];
+        struct sockaddr_storage local;
+        socklen_t llen = sizeof local;
+        if (is_wildcard(li->host) && c && c->fd >= 0 && getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0) {
+            uint16_t lport;
+            fill_addr((struct sockaddr *)&local, local_ip, sizeof local_ip, &lport);
+            if (local_ip[0]) host = local_ip;
+        }
         snprintf(out, cap, "%s:%u", host, (unsigned)li->port);
         return;
     }

@@ -48,7 +48,6 @@ typedef struct conn {
     uint64_t id;
     char peer[64]; /* "ip:port", for logs */
     char peer_ip[48];
-    char local_ip[48]; /* address the client reached us on */
     msnp_parser parser;
     token_bucket bucket;
     struct event *timer;  /* login timeout, then challenge timeout; NULL while neither runs */

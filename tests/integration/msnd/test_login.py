@@ -205,6 +205,35 @@ def test_unanswered_challenge_closes(srv):
     c.expect_closed(timeout=5)
 
 
+def test_referrals_name_the_address_the_client_reached(srv):
+    """Behind wildcard binds, XFR names the address the client connected to
+    (asked of its socket when the referral is made): a client that came in
+    on 127.0.0.3 is sent to 127.0.0.3, one on 127.0.0.1 to 127.0.0.1."""
+    wild = ["--listen", "0.0.0.0:0", "--ns-listen", "0.0.0.0:0", "--sb-listen", "0.0.0.0:0"]
+    w = msntest.MsndServer(srv.msnd, args=wild, workdir=srv.dir)
+    w.db = srv.db
+    try:
+        w.start()
+        for addr in ("127.0.0.1", "127.0.0.3"):
+            ds = msntest.Client((addr, w.ds[1]))
+            ds.send_line("VER 1 MSNP7 CVR0")
+            ds.expect("VER")
+            ds.send_line("USR 2 MD5 I alice@example.com")
+            x = ds.expect("XFR")
+            assert x.args[1:3] == ["NS", "%s:%d" % (addr, w.ns[1])], x
+            ds.close()
+
+            class Reached:
+                ds, ns = None, (addr, w.ns[1])
+            c = msntest.login(Reached, "alice@example.com", "alicepw", via_ds=False)
+            c.send_line("XFR 9 SB")
+            x = c.expect("XFR")
+            assert x.args[:3] == ["9", "SB", "%s:%d" % (addr, w.sb[1])], x
+            c.close()
+    finally:
+        w.stop()
+
+
 def test_malformed_input_closes(srv):
     for bad in (b"ver 1 MSNP7\r\n", b"VER 1 MSNP7\x00\r\n", b"A" * 5000, b"MSG 1 A 99999999\r\n"):
         c = msntest.Client(srv.ns)

@@ -277,10 +277,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg);
 static const char no_name[] = "";
 
 int conn_set_name(conn *c, const char *name) {
-    size_t n = strlen(name) + 1;
-    char *copy = malloc(n);
+    char *copy = strdup(name);
     if (!copy) return -1;
-    memcpy(copy, name, n);
     if (c->name != no_name) free((char *)c->name);
     c->name = copy;
     return 0;
@@ -300,7 +298,7 @@ static void conn_release(conn *c) {
     c->timer = c->reaper = c->rev = c->wev = NULL;
     c->in = NULL;
     c->fd = -1;
-    if (c->name && c->name != no_name) free((char *)c->name);
+    if (c->name != no_name) free((char *)c->name);
     c->name = no_name;
 }
 

@@ -353,7 +353,7 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
         store_failed(c, cmd, "syn");
         return;
     }
-    const store_user *u = &y->user;
+    const store_sync_user *u = &y->user;
     char ver[16];
     u32str(u->version, ver);
     conn_cmd(c, "SYN", 1, cmd->trid, ver, NULL);
@@ -390,7 +390,11 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
         x.with_groups = l == MSNP_LIST_FL && c->version >= 7;
         x.with_phones = l == MSNP_LIST_FL && c->version >= 5;
         if (x.total == 0) conn_cmd(c, "LST", 1, cmd->trid, x.list, x.ver, "0", "0", NULL);
-        for (size_t i = 0; i < y->count[l]; i++) lst_one(&y->entries[l][i].e, &x);
+        for (size_t i = 0; i < y->count[l]; i++) {
+            store_entry e;
+            store_sync_entry_view(&y->entries[l][i], &e);
+            lst_one(&e, &x);
+        }
     }
     store_sync_release(st, y);
 }

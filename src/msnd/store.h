@@ -199,14 +199,34 @@ store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx)
  * for the one just read); store_contacts_each and
  * store_watchers_each of a cached account are answered from it, so a
  * login's CHG and its logout cost no query. */
+/* Snapshots are packed (store_sync.c): an entry holds what a login uses of
+ * it and no room for what its list does not have (phone numbers are FL
+ * only, and most entries have none), and the account's own row keeps its
+ * texts at their length. A snapshot of an account with ten contacts is
+ * then about 2 KB (BENCHMARKS.md, History, "Login snapshots packed"). */
 typedef struct store_sync_entry {
-    store_entry e;         /* FL/AL/BL: the entry; RL: the watcher and its own name */
-    const char *peer_name; /* FL/RL: the other account's own friendly name */
-    int blp_allow;         /* FL: the contact's BLP; RL: the owner's */
-    int in_al, in_bl;      /* FL: the owner is on the contact's AL/BL; RL: the watcher is on the owner's */
+    int64_t contact;
+    const char *email;
+    const char *name;          /* FL/AL/BL: the entry's name; RL: the watcher's own name */
+    const char *peer_name;     /* FL/RL: the other account's own friendly name */
+    const int *groups;         /* FL: the group ids, ascending */
+    const char *const *phones; /* FL: the contact's PHH PHW PHM MOB (each NULL when not set); NULL when none is */
+    uint16_t ngroups;          /* <= STORE_MAX_ENTRY_GROUPS */
+    uint8_t blp_allow;         /* FL: the contact's BLP; RL: the owner's */
+    uint8_t in_al, in_bl;      /* FL: the owner is on the contact's AL/BL; RL: the watcher is on the owner's */
 } store_sync_entry;
+/* The entry as store_list_each hands one out (its views stay the snapshot's). */
+void store_sync_entry_view(const store_sync_entry *e, store_entry *out);
+typedef struct store_sync_user {
+    int64_t id;
+    const char *email;
+    const char *name; /* URL-encoded, as sent on the wire */
+    uint32_t version; /* list version (SYN) */
+    int blp_allow;    /* BLP AL (1) or BL (0) */
+    int gtc_prompt;   /* GTC A (1) or N (0) */
+} store_sync_user;
 typedef struct store_sync {
-    store_user user;      /* password left empty */
+    store_sync_user user;
     const char *props[5]; /* PHH PHW PHM MOB MBE, NULL when not set */
     size_t ngroups;
     const int *gids; /* ascending */
@@ -219,7 +239,7 @@ typedef struct store_sync {
 store_rc store_sync_get(store *s, int64_t uid, const store_sync **out);
 void store_sync_release(store *s, const store_sync *y);
 /* The bytes of snapshots kept between calls (0: none; snapshots are then
- * read for every call). About 5 KB per account with ten contacts; an
+ * read for every call). About 2 KB per account with ten contacts; an
  * account whose snapshot is kept logs in again without reading a row.
  * Setting it empties the cache. */
 #define STORE_LOGIN_CACHE_DEFAULT ((size_t)8 << 20)

@@ -7,7 +7,7 @@
  * the older one) and holds at most the store's budget
  * (store_set_login_cache: --login-cache-mb, 8 MiB unless set); a snapshot
  * larger than SYNC_ENTRY_MAX_BYTES is handed to its caller but not kept.
- * The slots scale with the budget (one per 2 KiB, a power of two), so
+ * The slots scale with the budget (one per 1 KiB, about half a snapshot, a power of two), so
  * that accounts with consecutive ids do not collide while the bytes would
  * hold them: a budget large enough for every account that logs in makes
  * each repeat login read no rows. A full
@@ -31,7 +31,7 @@
 
 #define SYNC_MIN_SLOTS 4096u
 #define SYNC_MAX_SLOTS (1u << 22)
-#define SYNC_BYTES_PER_SLOT 2048u
+#define SYNC_BYTES_PER_SLOT 1024u
 #define SYNC_ENTRY_MAX_BYTES (64u << 10)
 
 #define NO_TEXT SIZE_MAX
@@ -100,7 +100,10 @@ int store_sync_add(store_sync_builder *b, const store_sync_row *r) {
     w->id = r->id;
     w->email = keep_text(b, r->email, &failed);
     w->name = keep_text(b, r->name, &failed);
-    w->peer_name = keep_text(b, r->peer_name, &failed);
+    /* an RL row's two names are the watcher's own, and an FL entry is
+     * mostly named as its contact calls itself: kept once */
+    w->peer_name =
+        r->peer_name && r->name && strcmp(r->peer_name, r->name) == 0 ? w->name : keep_text(b, r->peer_name, &failed);
     w->a = r->a;
     w->b = r->b;
     w->c = r->c;
@@ -122,8 +125,8 @@ static void builder_free(store_sync_builder *b) {
 static const store_sync_entry *fl_entries_for_sort;
 
 static int by_contact(const void *x, const void *y) {
-    int64_t a = fl_entries_for_sort[*(const uint32_t *)x].e.contact;
-    int64_t b = fl_entries_for_sort[*(const uint32_t *)y].e.contact;
+    int64_t a = fl_entries_for_sort[*(const uint32_t *)x].contact;
+    int64_t b = fl_entries_for_sort[*(const uint32_t *)y].contact;
     return (a > b) - (a < b);
 }
 
@@ -159,7 +162,7 @@ static store_sync_entry *fl_find(store_sync_entry *fl, const uint32_t *idx, size
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int64_t c = fl[idx[mid]].e.contact;
+        int64_t c = fl[idx[mid]].contact;
         if (c == contact) return &fl[idx[mid]];
         if (c < contact) lo = mid + 1;
         else hi = mid;
@@ -169,9 +172,26 @@ static store_sync_entry *fl_find(store_sync_entry *fl, const uint32_t *idx, size
 
 #define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
 
+static const char *const prop_keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
+
+/* Contacts with at least one FL_PHONE row (each gets an array of four). */
+static size_t phone_contacts(const store_sync_builder *b) {
+    size_t n = 0;
+    int64_t last = 0;
+    int any = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        const raw_row *r = &b->rows[i];
+        if (r->kind != SYNC_FL_PHONE) continue;
+        if (!any || r->id != last) n++;
+        any = 1;
+        last = r->id;
+    }
+    return n;
+}
+
 /* Packs the rows into one block: header, entries, group ids and names,
- * FL membership ids, the contact-order index, texts. NULL when out of
- * memory; *missing when there was no account row. */
+ * FL membership ids, phone arrays, the contact-order index, texts. NULL
+ * when out of memory; *missing when there was no account row. */
 static sync_snap *build(store_sync_builder *b, int *missing) {
     *missing = b->nkind[SYNC_USER] != 1;
     if (*missing) return NULL;
@@ -179,11 +199,13 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     size_t nent = b->nkind[SYNC_FL] + b->nkind[SYNC_AL] + b->nkind[SYNC_BL] + b->nkind[SYNC_RL];
     size_t ng = b->nkind[SYNC_GROUP], nfl = b->nkind[SYNC_FL];
     size_t nfgid = b->nkind[SYNC_FL_GROUP];
+    size_t nphone = b->nkind[SYNC_FL_PHONE] ? phone_contacts(b) : 0;
     size_t o_ent = ALIGN8(sizeof(sync_snap));
     size_t o_gid = ALIGN8(o_ent + nent * sizeof(store_sync_entry));
     size_t o_gname = ALIGN8(o_gid + ng * sizeof(int));
     size_t o_fgid = ALIGN8(o_gname + ng * sizeof(char *));
-    size_t o_idx = ALIGN8(o_fgid + nfgid * sizeof(int));
+    size_t o_phone = ALIGN8(o_fgid + nfgid * sizeof(int));
+    size_t o_idx = ALIGN8(o_phone + nphone * 4 * sizeof(char *));
     size_t o_pool = ALIGN8(o_idx + nfl * sizeof(uint32_t));
     size_t total = o_pool + b->used;
     char *blk = malloc(total);
@@ -195,6 +217,7 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     int *gid = (int *)(blk + o_gid);
     const char **gname = (const char **)(blk + o_gname);
     int *fgid = (int *)(blk + o_fgid);
+    const char **phone = (const char **)(blk + o_phone);
     uint32_t *idx = (uint32_t *)(blk + o_idx);
     char *pool = blk + o_pool;
     if (b->used) memcpy(pool, b->pool, b->used);
@@ -210,16 +233,15 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
         at += y->pub.count[l];
     }
     size_t ngot = 0;
-    static const char *const prop_keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
     size_t at_row = 0;
     for (; at_row < b->nrows && b->rows[at_row].kind < SYNC_FL_GROUP; at_row++) {
         const raw_row *r = &b->rows[at_row];
         switch (r->kind) {
         case SYNC_USER: {
-            store_user *u = &y->pub.user;
+            store_sync_user *u = &y->pub.user;
             u->id = r->id;
-            snprintf(u->email, sizeof u->email, "%s", r->email == NO_TEXT ? "" : pool + r->email);
-            snprintf(u->name, sizeof u->name, "%s", r->name == NO_TEXT ? "" : pool + r->name);
+            u->email = STR(r->email);
+            u->name = STR(r->name);
             u->version = (uint32_t)r->a;
             u->blp_allow = r->b;
             u->gtc_prompt = r->c;
@@ -237,12 +259,12 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
             int l = r->kind - SYNC_FL;
             store_sync_entry *e = next[l]++;
             memset(e, 0, sizeof *e);
-            e->e.contact = r->id;
-            e->e.email = STR(r->email);
-            e->e.name = STR(r->name);
+            e->contact = r->id;
+            e->email = STR(r->email);
+            e->name = STR(r->name);
             e->peer_name = STR(r->peer_name);
             if (r->kind == SYNC_FL) {
-                e->e.groups = fgid; /* none until its FL_GROUP rows */
+                e->groups = fgid; /* none until its FL_GROUP rows */
                 e->blp_allow = r->a != 0;
             }
             break;
@@ -255,7 +277,7 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     y->fl_by_contact = idx;
     /* Side rows (store_impl.h), sorted by kind and contact. */
     store_sync_entry *fl = (store_sync_entry *)y->pub.entries[MSNP_LIST_FL];
-    size_t fg = 0;
+    size_t fg = 0, ph = 0;
     while (at_row < b->nrows) {
         const raw_row *r = &b->rows[at_row];
         store_sync_entry *e = fl_find(fl, idx, nfl, r->id);
@@ -263,18 +285,25 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
             size_t run = at_row;
             while (run < b->nrows && b->rows[run].kind == SYNC_FL_GROUP && b->rows[run].id == r->id) run++;
             if (e) {
-                e->e.groups = fgid + fg;
-                for (size_t k = at_row; k < run && e->e.ngroups < STORE_MAX_ENTRY_GROUPS; k++) {
+                e->groups = fgid + fg;
+                for (size_t k = at_row; k < run && e->ngroups < STORE_MAX_ENTRY_GROUPS; k++) {
                     fgid[fg++] = (int)b->rows[k].a;
-                    e->e.ngroups++;
+                    e->ngroups++;
                 }
             }
             at_row = run;
             continue;
         }
         if (e && r->kind == SYNC_FL_PHONE && r->email != NO_TEXT) {
-            for (int k = 0; k < 4; k++)
-                if (strcmp(pool + r->email, prop_keys[k]) == 0) e->e.phones[k] = TXT(r->name);
+            for (int k = 0; k < 4; k++) {
+                if (strcmp(pool + r->email, prop_keys[k]) != 0) continue;
+                if (!e->phones && ph < nphone) { /* one array per contact with phones */
+                    const char **four = phone + 4 * ph++;
+                    for (int j = 0; j < 4; j++) four[j] = NULL;
+                    e->phones = four;
+                }
+                if (e->phones) ((const char **)(uintptr_t)e->phones)[k] = TXT(r->name);
+            }
         } else if (e && r->kind == SYNC_LISTED_BY) {
             if (r->b == MSNP_LIST_AL) e->in_al = 1;
             if (r->b == MSNP_LIST_BL) e->in_bl = 1;
@@ -294,18 +323,29 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
         return NULL;
     }
     int64_t *bl = al + nal;
-    for (size_t i = 0; i < nal; i++) al[i] = y->pub.entries[MSNP_LIST_AL][i].e.contact;
-    for (size_t i = 0; i < nbl; i++) bl[i] = y->pub.entries[MSNP_LIST_BL][i].e.contact;
+    for (size_t i = 0; i < nal; i++) al[i] = y->pub.entries[MSNP_LIST_AL][i].contact;
+    for (size_t i = 0; i < nbl; i++) bl[i] = y->pub.entries[MSNP_LIST_BL][i].contact;
     sort_unless_sorted(al, nal, sizeof *al, cmp_i64);
     sort_unless_sorted(bl, nbl, sizeof *bl, cmp_i64);
     store_sync_entry *rl = (store_sync_entry *)y->pub.entries[MSNP_LIST_RL];
     for (size_t i = 0; i < y->pub.count[MSNP_LIST_RL]; i++) {
-        rl[i].blp_allow = y->pub.user.blp_allow;
-        rl[i].in_al = has_id(al, nal, rl[i].e.contact);
-        rl[i].in_bl = has_id(bl, nbl, rl[i].e.contact);
+        rl[i].blp_allow = y->pub.user.blp_allow != 0;
+        rl[i].in_al = has_id(al, nal, rl[i].contact) != 0;
+        rl[i].in_bl = has_id(bl, nbl, rl[i].contact) != 0;
     }
     free(al);
     return y;
+}
+
+void store_sync_entry_view(const store_sync_entry *e, store_entry *out) {
+    memset(out, 0, sizeof *out);
+    out->contact = e->contact;
+    out->email = e->email;
+    out->name = e->name;
+    out->groups = e->groups;
+    out->ngroups = e->ngroups;
+    if (e->phones)
+        for (int k = 0; k < 4; k++) out->phones[k] = e->phones[k];
 }
 
 static void snap_unref(sync_snap *y) {
@@ -519,7 +559,7 @@ int store_sync_contacts(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
     const store_sync_entry *fl = y->pub.entries[MSNP_LIST_FL];
     for (size_t i = 0; i < y->pub.count[MSNP_LIST_FL]; i++) {
         const store_sync_entry *e = &fl[y->fl_by_contact[i]];
-        store_peer p = {e->e.contact, e->e.email, e->peer_name, e->blp_allow, e->in_al, e->in_bl};
+        store_peer p = {e->contact, e->email, e->peer_name, e->blp_allow, e->in_al, e->in_bl};
         fn(&p, ctx);
     }
     snap_unref(y);
@@ -533,7 +573,7 @@ int store_sync_watchers(store *s, int64_t uid, store_peer_cb fn, void *ctx) {
     const store_sync_entry *rl = y->pub.entries[MSNP_LIST_RL];
     for (size_t i = 0; i < y->pub.count[MSNP_LIST_RL]; i++) {
         const store_sync_entry *e = &rl[i];
-        store_peer p = {e->e.contact, e->e.email, e->peer_name, e->blp_allow, e->in_al, e->in_bl};
+        store_peer p = {e->contact, e->email, e->peer_name, e->blp_allow, e->in_al, e->in_bl};
         fn(&p, ctx);
     }
     snap_unref(y);

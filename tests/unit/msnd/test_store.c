@@ -407,7 +407,7 @@ static void test_groups_and_props(void **state) {
  * account on its AL/BL; RL entries what the account's own lists say. */
 static const store_sync_entry *sync_find(const store_sync *y, msnp_list l, int64_t contact) {
     for (size_t i = 0; i < y->count[l]; i++)
-        if (y->entries[l][i].e.contact == contact) return &y->entries[l][i];
+        if (y->entries[l][i].contact == contact) return &y->entries[l][i];
     return NULL;
 }
 
@@ -415,8 +415,9 @@ static void assert_phones(const store_sync_entry *e, const char *phh, const char
                           const char *mob) {
     const char *want[4] = {phh, phw, phm, mob};
     for (int k = 0; k < 4; k++) {
-        if (want[k]) assert_string_equal(e->e.phones[k] ? e->e.phones[k] : "(unset)", want[k]);
-        else assert_null(e->e.phones[k]);
+        const char *have = e->phones ? e->phones[k] : NULL;
+        if (want[k]) assert_string_equal(have ? have : "(unset)", want[k]);
+        else assert_null(have);
     }
 }
 
@@ -460,10 +461,10 @@ static void test_sync_snapshot(void **state) {
 
     const store_sync_entry *eb = sync_find(y, MSNP_LIST_FL, b);
     assert_non_null(eb);
-    assert_string_equal(eb->e.email, "b@x.com");
-    assert_int_equal(eb->e.ngroups, 2);
-    assert_int_equal(eb->e.groups[0], g1);
-    assert_int_equal(eb->e.groups[1], g2);
+    assert_string_equal(eb->email, "b@x.com");
+    assert_int_equal(eb->ngroups, 2);
+    assert_int_equal(eb->groups[0], g1);
+    assert_int_equal(eb->groups[1], g2);
     assert_phones(eb, "1", NULL, "3", NULL);
     assert_int_equal(eb->blp_allow, 1);
     assert_int_equal(eb->in_al, 1);
@@ -471,8 +472,8 @@ static void test_sync_snapshot(void **state) {
 
     const store_sync_entry *ec = sync_find(y, MSNP_LIST_FL, c);
     assert_non_null(ec);
-    assert_int_equal(ec->e.ngroups, 1);
-    assert_int_equal(ec->e.groups[0], 0);
+    assert_int_equal(ec->ngroups, 1);
+    assert_int_equal(ec->groups[0], 0);
     assert_phones(ec, NULL, "2", NULL, "Y");
     assert_int_equal(ec->blp_allow, 0);
     assert_int_equal(ec->in_al, 0);
@@ -480,7 +481,7 @@ static void test_sync_snapshot(void **state) {
 
     const store_sync_entry *ed = sync_find(y, MSNP_LIST_FL, d);
     assert_non_null(ed);
-    assert_int_equal(ed->e.ngroups, 1);
+    assert_int_equal(ed->ngroups, 1);
     assert_phones(ed, NULL, NULL, NULL, NULL);
     assert_int_equal(ed->in_al, 0);
     assert_int_equal(ed->in_bl, 0);
@@ -693,7 +694,7 @@ static void test_generation_own_echo(void **state) {
  * anew with the change in it). */
 static int rl_has(const store_sync *y, const char *email) {
     for (size_t i = 0; i < y->count[MSNP_LIST_RL]; i++)
-        if (strcmp(y->entries[MSNP_LIST_RL][i].e.email, email) == 0) return 1;
+        if (strcmp(y->entries[MSNP_LIST_RL][i].email, email) == 0) return 1;
     return 0;
 }
 
@@ -996,6 +997,33 @@ static void test_sync_cache_full(void **state) {
     }
 }
 
+/* What one snapshot costs of the cache's budget for an account with ten
+ * contacts, each also watching it (FL and RL of ten): about 2 KB, so that
+ * the default 8 MiB keeps about 4 000 accounts. The entries are packed
+ * and the account's own row keeps no fixed-size arrays: with both it was
+ * 4 040 bytes. */
+static void test_login_snapshot_size(void **state) {
+    fixture *f = *state;
+    enum { USERS = 200 };
+    load_ring(f->s, USERS, 10, "Twenty%20characters");
+    store_set_login_cache(f->s, STORE_LOGIN_CACHE_DEFAULT);
+    for (int i = 0; i < USERS; i++) {
+        const store_sync *y;
+        assert_int_equal(store_sync_get(f->s, 1 + i, &y), STORE_OK);
+        assert_int_equal(y->count[MSNP_LIST_FL], 10);
+        assert_int_equal(y->count[MSNP_LIST_RL], 10);
+        assert_string_equal(y->entries[MSNP_LIST_RL][0].name, "Twenty%20characters");
+        assert_string_equal(y->entries[MSNP_LIST_RL][0].peer_name, "Twenty%20characters");
+        store_sync_release(f->s, y);
+    }
+    store_login_cache_stats st;
+    store_login_cache_stats_get(f->s, &st);
+    assert_int_equal(st.snapshots, USERS);
+    size_t each = st.bytes / st.snapshots;
+    print_message("login snapshot with FL and RL of ten: %zu bytes\n", each);
+    assert_true(each <= 2200);
+}
+
 /* Reads every account's snapshot in id order, twice (logins cycling
  * through the accounts); returns how many of the second reads were the
  * block kept from the first. */
@@ -1009,7 +1037,7 @@ static int repeat_hits(store *s, int users) {
         assert_int_equal(store_sync_get(s, 1 + i, &y), STORE_OK);
         assert_int_equal(y->user.id, 1 + i);
         assert_int_equal(y->count[MSNP_LIST_FL], 1);
-        assert_int_equal(y->entries[MSNP_LIST_FL][0].e.contact, 1 + (i + 1) % users);
+        assert_int_equal(y->entries[MSNP_LIST_FL][0].contact, 1 + (i + 1) % users);
         hits += y == first[i];
         store_sync_release(s, y);
     }
@@ -1037,10 +1065,15 @@ static void test_login_cache_budget(void **state) {
     assert_int_equal(st.hits, USERS);
     assert_int_equal(st.misses, USERS);
     assert_int_equal(st.evicted, 0);
-    /* 8 MiB, the default: room for all the bytes, but 4 096 slots, so
-     * accounts 4 096 ids apart (1-904 and 4 097-5 000) take each other's
-     * slot; each of those is counted as given way */
-    store_set_login_cache(f->s, (size_t)8 << 20);
+    /* 8 MiB, the default: 8 192 slots, one per KiB, and every account kept */
+    store_set_login_cache(f->s, STORE_LOGIN_CACHE_DEFAULT);
+    assert_int_equal(repeat_hits(f->s, USERS), USERS);
+    store_login_cache_stats_get(f->s, &st);
+    assert_int_equal(st.evicted, 0);
+    /* 4 MiB: room for all the bytes, but 4 096 slots, so accounts 4 096
+     * ids apart (1-904 and 4 097-5 000) take each other's slot; each of
+     * those is counted as given way */
+    store_set_login_cache(f->s, (size_t)4 << 20);
     assert_int_equal(repeat_hits(f->s, USERS), 4096 - (USERS - 4096));
     store_login_cache_stats st2;
     store_login_cache_stats_get(f->s, &st2);
@@ -1506,6 +1539,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_list_change_is_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_cache_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_cache_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_snapshot_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_per_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_changes_log, setup, teardown),

@@ -108,7 +108,7 @@ void config_defaults(msnd_config *c) {
     c->auth_max_delay = 300;
     c->challenges = 1;
     c->challenge_timeout = 60;
-    c->login_cache_mb = 8; /* STORE_LOGIN_CACHE_DEFAULT */
+    c->login_cache_mb = 64; /* STORE_LOGIN_CACHE_DEFAULT */
     c->max_output = 4 * 1024 * 1024;
     c->max_output_before_login = 16 * 1024;
     c->max_output_total = 256L * 1024 * 1024;

@@ -242,7 +242,7 @@ void store_sync_release(store *s, const store_sync *y);
  * read for every call). About 2 KB per account with ten contacts; an
  * account whose snapshot is kept logs in again without reading a row.
  * Setting it empties the cache. */
-#define STORE_LOGIN_CACHE_DEFAULT ((size_t)8 << 20)
+#define STORE_LOGIN_CACHE_DEFAULT ((size_t)64 << 20)
 void store_set_login_cache(store *s, size_t bytes);
 /* What the cache holds and has done since the store was opened; each
  * count only grows. evicted: snapshots dropped to make room, each of

@@ -5,7 +5,7 @@
  *
  * The cache is direct-mapped by account id (a colliding account replaces
  * the older one) and holds at most the store's budget
- * (store_set_login_cache: --login-cache-mb, 8 MiB unless set); a snapshot
+ * (store_set_login_cache: --login-cache-mb, 64 MiB unless set); a snapshot
  * larger than SYNC_ENTRY_MAX_BYTES is handed to its caller but not kept.
  * The slots scale with the budget (one per 1 KiB, about half a snapshot, a power of two), so
  * that accounts with consecutive ids do not collide while the bytes would

@@ -968,7 +968,7 @@ static void load_ring(store *s, int users, int contacts, const char *name) {
     settle_generation(s);
 }
 
-/* More snapshots than the cache holds (8 MiB: 200 accounts of about 50 KB
+/* More snapshots than the cache holds (2 MiB: 200 accounts of about 25 KB
  * each, 28 FL and 28 RL entries with the longest names): the one read
  * last is still served from the cache afterwards (the same block), as a
  * login's SYN and ILN need it to be, instead of being refused because
@@ -980,6 +980,7 @@ static void test_sync_cache_full(void **state) {
     memset(longname, 'n', MSNP_MAX_NAME_ENCODED);
     longname[MSNP_MAX_NAME_ENCODED] = '\0';
     load_ring(f->s, USERS, CONTACTS, longname);
+    store_set_login_cache(f->s, (size_t)2 << 20);
     for (int i = 0; i < USERS; i++) {
         const store_sync *y;
         assert_int_equal(store_sync_get(f->s, 1 + i, &y), STORE_OK);
@@ -987,6 +988,9 @@ static void test_sync_cache_full(void **state) {
         assert_int_equal(y->count[MSNP_LIST_RL], CONTACTS);
         store_sync_release(f->s, y);
     }
+    store_login_cache_stats st;
+    store_login_cache_stats_get(f->s, &st);
+    assert_true(st.evicted > 0); /* the cache was full */
     for (int i = USERS - 3; i < USERS; i++) {
         const store_sync *y1, *y2;
         assert_int_equal(store_sync_get(f->s, 1 + i, &y1), STORE_OK);
@@ -999,7 +1003,7 @@ static void test_sync_cache_full(void **state) {
 
 /* What one snapshot costs of the cache's budget for an account with ten
  * contacts, each also watching it (FL and RL of ten): about 2 KB, so that
- * the default 8 MiB keeps about 4 000 accounts. The entries are packed
+ * 8 MiB keep about 4 000 accounts and the default 64 MiB about 32 000. The entries are packed
  * and the account's own row keeps no fixed-size arrays: with both it was
  * 4 040 bytes. */
 static void test_login_snapshot_size(void **state) {
@@ -1065,8 +1069,8 @@ static void test_login_cache_budget(void **state) {
     assert_int_equal(st.hits, USERS);
     assert_int_equal(st.misses, USERS);
     assert_int_equal(st.evicted, 0);
-    /* 8 MiB, the default: 8 192 slots, one per KiB, and every account kept */
-    store_set_login_cache(f->s, STORE_LOGIN_CACHE_DEFAULT);
+    /* 8 MiB: 8 192 slots, one per KiB, and every account kept */
+    store_set_login_cache(f->s, (size_t)8 << 20);
     assert_int_equal(repeat_hits(f->s, USERS), USERS);
     store_login_cache_stats_get(f->s, &st);
     assert_int_equal(st.evicted, 0);

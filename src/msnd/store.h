@@ -198,8 +198,9 @@ store_rc store_contacts_each(store *s, int64_t uid, store_peer_cb fn, void *ctx)
  * store_generation() is unchanged (a full cache drops older snapshots
  * for the one just read); store_contacts_each and
  * store_watchers_each of a cached account are answered from it, so a
- * login's CHG and its logout cost no query. */
-/* Snapshots are packed (store_sync.c): an entry holds what a login uses of
+ * login's CHG and its logout cost no query.
+ *
+ * Snapshots are packed (store_sync.c): an entry holds what a login uses of
  * it and no room for what its list does not have (phone numbers are FL
  * only, and most entries have none), and the account's own row keeps its
  * texts at their length. A snapshot of an account with ten contacts is

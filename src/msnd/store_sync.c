@@ -7,11 +7,11 @@
  * the older one) and holds at most the store's budget
  * (store_set_login_cache: --login-cache-mb, 64 MiB unless set); a snapshot
  * larger than SYNC_ENTRY_MAX_BYTES is handed to its caller but not kept.
- * The slots scale with the budget (one per 1 KiB, about half a snapshot, a power of two), so
- * that accounts with consecutive ids do not collide while the bytes would
- * hold them: a budget large enough for every account that logs in makes
- * each repeat login read no rows. A full
- * cache makes room for a new snapshot by dropping older ones (make_room):
+ * The slots scale with the budget (one per KiB, about half a snapshot, a
+ * power of two), so that accounts with consecutive ids do not collide
+ * while the bytes would hold them: a budget large enough for every account
+ * that logs in makes each repeat login read no rows. A full cache makes
+ * room for a new snapshot by dropping older ones (make_room):
  * the snapshot just read is the one about to be used (a login's SYN, ILN
  * and fan-out follow its USR within milliseconds), so refusing it would
  * turn each of those into a query of its own once a few thousand accounts
@@ -278,6 +278,8 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     /* Side rows (store_impl.h), sorted by kind and contact. */
     store_sync_entry *fl = (store_sync_entry *)y->pub.entries[MSNP_LIST_FL];
     size_t fg = 0, ph = 0;
+    const char **four = NULL; /* the phone numbers of contact four_of, whose rows are being read */
+    int64_t four_of = 0;
     while (at_row < b->nrows) {
         const raw_row *r = &b->rows[at_row];
         store_sync_entry *e = fl_find(fl, idx, nfl, r->id);
@@ -297,12 +299,16 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
         if (e && r->kind == SYNC_FL_PHONE && r->email != NO_TEXT) {
             for (int k = 0; k < 4; k++) {
                 if (strcmp(pool + r->email, prop_keys[k]) != 0) continue;
-                if (!e->phones && ph < nphone) { /* one array per contact with phones */
-                    const char **four = phone + 4 * ph++;
+                /* one array per contact with phone numbers; a contact's
+                 * rows come together (sorted by contact) */
+                if (!four || four_of != r->id) {
+                    if (ph == nphone) break; /* cannot happen: nphone counts the contacts */
+                    four = phone + 4 * ph++;
+                    four_of = r->id;
                     for (int j = 0; j < 4; j++) four[j] = NULL;
                     e->phones = four;
                 }
-                if (e->phones) ((const char **)(uintptr_t)e->phones)[k] = TXT(r->name);
+                four[k] = TXT(r->name);
             }
         } else if (e && r->kind == SYNC_LISTED_BY) {
             if (r->b == MSNP_LIST_AL) e->in_al = 1;

@@ -807,9 +807,14 @@ static void print_hist_json(const char *name, const hist *h) {
            hist_mean(h) / 1e3);
 }
 
-/* CPU seconds of a process (utime + stime); with reaped, also those of
- * its children it has waited for (cutime + cstime). -1 if unknown. */
-static double proc_cpu_s(long pid, int reaped) {
+/* Which CPU seconds of a process proc_cpu_s counts: user and system
+ * (utime + stime), or system alone (stime: the kernel's share, which on
+ * loopback includes the peer's TCP receive run inside each send). */
+enum { CPU_ALL, CPU_SYS };
+
+/* CPU seconds of a process; with reaped, also those of its children it
+ * has waited for (cutime + cstime). -1 if unknown. */
+static double proc_cpu_part_s(long pid, int reaped, int part) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
@@ -825,26 +830,30 @@ static double proc_cpu_s(long pid, int reaped) {
      * cutime cstime */
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut, &st, &cut, &cst) != 4)
         return -1;
-    double t = (double)(ut + st);
-    if (reaped) t += (double)(cut + cst);
+    double t = part == CPU_SYS ? (double)st : (double)(ut + st);
+    if (reaped) t += part == CPU_SYS ? (double)cst : (double)(cut + cst);
     return t / (double)sysconf(_SC_CLK_TCK);
 }
 
+static double proc_cpu_s(long pid, int reaped) { return proc_cpu_part_s(pid, reaped, CPU_ALL); }
+
 /* --cpu-pids: the sum over the listed processes; else --server-pid. */
-static double server_cpu_s(void) {
-    if (!opt.cpu_pids) return opt.server_pid > 0 ? proc_cpu_s(opt.server_pid, 0) : -1;
+static double server_cpu_part_s(int part) {
+    if (!opt.cpu_pids) return opt.server_pid > 0 ? proc_cpu_part_s(opt.server_pid, 0, part) : -1;
     double sum = 0;
     for (const char *q = opt.cpu_pids; *q;) {
         char *end;
         long pid = strtol(q, &end, 10);
         if (end == q) break;
-        double t = proc_cpu_s(pid, 0);
+        double t = proc_cpu_part_s(pid, 0, part);
         if (t < 0) return -1;
         sum += t;
         q = *end == ',' ? end + 1 : end;
     }
     return sum;
 }
+
+static double server_cpu_s(void) { return server_cpu_part_s(CPU_ALL); }
 
 /* --store-pid: the database server (PostgreSQL's postmaster): itself, the
  * backends it has reaped and those still running (its children now). */
@@ -893,22 +902,23 @@ static int mode_login(void) {
     run_until(logins_all_done, 30);
     memset(&cnt, 0, sizeof cnt);
     hist_init(&h_login);
-    double cpu0 = server_cpu_s(), store0 = store_cpu_s();
+    double cpu0 = server_cpu_s(), sys0 = server_cpu_part_s(CPU_SYS), store0 = store_cpu_s();
     uint64_t t0 = now_ns();
     login_batch(opt.users * 1000u, 1); /* bounded by --duration */
     int complete = run_until(logins_all_done, opt.duration);
     double secs = (double)(now_ns() - t0) / 1e9;
-    double cpu1 = server_cpu_s(), store1 = store_cpu_s();
+    double cpu1 = server_cpu_s(), sys1 = server_cpu_part_s(CPU_SYS), store1 = store_cpu_s();
     double server_cpu = cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1,
+           server_sys = sys0 >= 0 && sys1 >= 0 ? sys1 - sys0 : -1,
            store_cpu = store0 >= 0 && store1 >= 0 ? store1 - store0 : -1;
     (void)complete;
     double rate = (double)cnt.logins_ok / secs;
     if (opt.json) {
         printf("{\"mode\":\"login\",\"label\":\"%s\",\"dispatch\":%s,\"concurrency\":%u,\"seconds\":%.2f,\"logins\":"
                "%" PRIu64 ",\"logins_per_s\":%.0f,\"challenges_answered\":%" PRIu64
-               ",\"server_cpu_s\":%.2f,\"store_cpu_s\":%.2f,",
+               ",\"server_cpu_s\":%.2f,\"server_sys_cpu_s\":%.2f,\"store_cpu_s\":%.2f,",
                opt.label, opt.no_dispatch ? "false" : "true", opt.concurrency, secs, cnt.logins_ok, rate,
-               cnt.chl_answered, server_cpu, store_cpu);
+               cnt.chl_answered, server_cpu, server_sys, store_cpu);
         print_hist_json("latency", &h_login);
         printf(",");
         print_errors_json();

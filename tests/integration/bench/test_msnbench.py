@@ -82,6 +82,12 @@ def main():
             # times; a free-running 0.1 ms tick would add thousands.
             assert o["client_loop_passes"] < 1500 + 20 * o["issued"], (o["client_loop_passes"], o["issued"])
 
+            # logins: the server's CPU, and apart the kernel's share of it
+            lg = bench(["login"] + common + ["--users", "200", "--concurrency", "8"])
+            assert lg["logins"] > 0 and lg["errors"]["logins_failed"] == 0, lg
+            assert 0 <= lg["server_sys_cpu_s"] <= lg["server_cpu_s"] + 0.01, lg
+            assert lg["server_cpu_s"] > 0, lg
+
             # list writes: every ADD/REM answered, none refused, each timed
             ls = bench(["lists"] + common + ["--users", "200", "--clique", "10", "--inflight", "8"])
             c = ls["closed"]

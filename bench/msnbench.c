@@ -807,14 +807,12 @@ static void print_hist_json(const char *name, const hist *h) {
            hist_mean(h) / 1e3);
 }
 
-/* Which CPU seconds of a process proc_cpu_s counts: user and system
- * (utime + stime), or system alone (stime: the kernel's share, which on
- * loopback includes the peer's TCP receive run inside each send). */
-enum { CPU_ALL, CPU_SYS };
-
-/* CPU seconds of a process; with reaped, also those of its children it
- * has waited for (cutime + cstime). -1 if unknown. */
-static double proc_cpu_part_s(long pid, int reaped, int part) {
+/* CPU seconds of a process (utime + stime); with reaped, also those of
+ * its children it has waited for (cutime + cstime). -1 if unknown. With
+ * sys, the system part alone goes there too (the kernel's share, which on
+ * loopback includes the peer's TCP receive run inside each send): one
+ * read of /proc gives both. */
+static double proc_cpu_s(long pid, int reaped, double *sys) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
@@ -830,36 +828,35 @@ static double proc_cpu_part_s(long pid, int reaped, int part) {
      * cutime cstime */
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut, &st, &cut, &cst) != 4)
         return -1;
-    double t = part == CPU_SYS ? (double)st : (double)(ut + st);
-    if (reaped) t += part == CPU_SYS ? (double)cst : (double)(cut + cst);
-    return t / (double)sysconf(_SC_CLK_TCK);
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    if (sys) *sys = ((double)st + (reaped ? (double)cst : 0)) / hz;
+    return ((double)(ut + st) + (reaped ? (double)(cut + cst) : 0)) / hz;
 }
 
-static double proc_cpu_s(long pid, int reaped) { return proc_cpu_part_s(pid, reaped, CPU_ALL); }
-
-/* --cpu-pids: the sum over the listed processes; else --server-pid. */
-static double server_cpu_part_s(int part) {
-    if (!opt.cpu_pids) return opt.server_pid > 0 ? proc_cpu_part_s(opt.server_pid, 0, part) : -1;
-    double sum = 0;
+/* --cpu-pids: the sum over the listed processes; else --server-pid. sys
+ * (may be NULL) as for proc_cpu_s. */
+static double server_cpu_s(double *sys) {
+    if (!opt.cpu_pids) return opt.server_pid > 0 ? proc_cpu_s(opt.server_pid, 0, sys) : -1;
+    double sum = 0, sys_sum = 0;
     for (const char *q = opt.cpu_pids; *q;) {
         char *end;
         long pid = strtol(q, &end, 10);
         if (end == q) break;
-        double t = proc_cpu_part_s(pid, 0, part);
+        double one_sys = 0, t = proc_cpu_s(pid, 0, &one_sys);
         if (t < 0) return -1;
         sum += t;
+        sys_sum += one_sys;
         q = *end == ',' ? end + 1 : end;
     }
+    if (sys) *sys = sys_sum;
     return sum;
 }
-
-static double server_cpu_s(void) { return server_cpu_part_s(CPU_ALL); }
 
 /* --store-pid: the database server (PostgreSQL's postmaster): itself, the
  * backends it has reaped and those still running (its children now). */
 static double store_cpu_s(void) {
     if (opt.store_pid <= 0) return -1;
-    double sum = proc_cpu_s(opt.store_pid, 1);
+    double sum = proc_cpu_s(opt.store_pid, 1, NULL);
     if (sum < 0) return -1;
     char path[80];
     snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", opt.store_pid, opt.store_pid);
@@ -867,7 +864,7 @@ static double store_cpu_s(void) {
     if (!f) return sum;
     long child;
     while (fscanf(f, "%ld", &child) == 1) {
-        double t = proc_cpu_s(child, 1);
+        double t = proc_cpu_s(child, 1, NULL);
         if (t > 0) sum += t; /* a backend gone meanwhile is counted once reaped */
     }
     fclose(f);
@@ -881,7 +878,7 @@ static void print_errors_json(void) {
     getrusage(RUSAGE_SELF, &ru);
     double self_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
         (double)ru.ru_stime.tv_usec / 1e6;
-    double scpu = server_cpu_s();
+    double scpu = server_cpu_s(NULL);
     printf("\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,\"client_max_rss_kib\":%ld,", self_cpu,
            scpu >= 0 ? scpu - server_cpu_at_start : -1.0, ru.ru_maxrss);
     printf("\"errors\":{\"logins_failed\":%" PRIu64 ",\"conn_errors\":%" PRIu64 ",\"unexpected\":%" PRIu64
@@ -902,14 +899,14 @@ static int mode_login(void) {
     run_until(logins_all_done, 30);
     memset(&cnt, 0, sizeof cnt);
     hist_init(&h_login);
-    double cpu0 = server_cpu_s(), sys0 = server_cpu_part_s(CPU_SYS), store0 = store_cpu_s();
+    double sys0 = -1, cpu0 = server_cpu_s(&sys0), store0 = store_cpu_s();
     uint64_t t0 = now_ns();
     login_batch(opt.users * 1000u, 1); /* bounded by --duration */
     int complete = run_until(logins_all_done, opt.duration);
     double secs = (double)(now_ns() - t0) / 1e9;
-    double cpu1 = server_cpu_s(), sys1 = server_cpu_part_s(CPU_SYS), store1 = store_cpu_s();
+    double sys1 = -1, cpu1 = server_cpu_s(&sys1), store1 = store_cpu_s();
     double server_cpu = cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1,
-           server_sys = sys0 >= 0 && sys1 >= 0 ? sys1 - sys0 : -1,
+           server_sys = cpu0 >= 0 && cpu1 >= 0 ? sys1 - sys0 : -1,
            store_cpu = store0 >= 0 && store1 >= 0 ? store1 - store0 : -1;
     (void)complete;
     double rate = (double)cnt.logins_ok / secs;
@@ -1194,7 +1191,7 @@ static uint64_t phase_start(void (*hook)(void)) {
     if (open_phase) event_add(open_ev, &tv);
     else event_add(tick_ev, &tv);
     snap.client_cpu = self_cpu_s();
-    snap.server_cpu = server_cpu_s();
+    snap.server_cpu = server_cpu_s(NULL);
     snap.store_cpu = store_cpu_s();
     if (machine_jiffies(&snap.busy, &snap.total) != 0) snap.total = -1;
     snap.sends = n_send_calls;
@@ -1220,7 +1217,7 @@ static double phase_stop(uint64_t t0, phase_result *pr) {
     pr->late = open_late;
     pr->lag = h_lag;
     pr->client_cpu_s = self_cpu_s() - snap.client_cpu;
-    double scpu = server_cpu_s();
+    double scpu = server_cpu_s(NULL);
     pr->server_cpu_s = scpu >= 0 && snap.server_cpu >= 0 ? scpu - snap.server_cpu : -1;
     double dcpu = store_cpu_s();
     pr->store_cpu_s = dcpu >= 0 && snap.store_cpu >= 0 ? dcpu - snap.store_cpu : -1;
@@ -1958,7 +1955,7 @@ int main(int argc, char **argv) {
     event_add(wake, &ten_ms);
     hist_init(&h_login);
     hist_init(&h_lat);
-    server_cpu_at_start = server_cpu_s();
+    server_cpu_at_start = server_cpu_s(NULL);
     int rc;
     if (strcmp(opt.mode, "login") == 0) rc = mode_login();
     else if (strcmp(opt.mode, "hold") == 0) rc = mode_hold();

@@ -276,10 +276,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg);
 
 static const char no_name[] = "";
 
+/* Frees c's name unless it is no_name (set at accept, never allocated). */
+static void name_free(conn *c) {
+    if (c->name != no_name) free((char *)c->name);
+}
+
 int conn_set_name(conn *c, const char *name) {
     char *copy = strdup(name);
     if (!copy) return -1;
-    if (c->name != no_name) free((char *)c->name);
+    name_free(c);
     c->name = copy;
     return 0;
 }
@@ -298,7 +303,7 @@ static void conn_release(conn *c) {
     c->timer = c->reaper = c->rev = c->wev = NULL;
     c->in = NULL;
     c->fd = -1;
-    if (c->name != no_name) free((char *)c->name);
+    name_free(c);
     c->name = no_name;
 }
 

@@ -41,6 +41,7 @@
 #include <msnp/msnp.h>
 
 #include "hist.h"
+#include "syscount.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -59,7 +60,9 @@ typedef struct options {
     const char *version_line; /* VER parameters */
     unsigned users, first, concurrency, clique, pairs, window, sources, payload, inflight;
     double duration;
-    double keep; /* hold: seconds to stay online after measuring */
+    double keep;           /* hold: seconds to stay online after measuring */
+    double count_syscalls; /* login, presence, sb: seconds of a closed-loop window with the server's system calls
+                              counted, after the measured ones (0: none) */
     const char *fractions;
     const char *unbatched_fractions;
     const char *rates;
@@ -873,6 +876,68 @@ static double store_cpu_s(void) {
 
 static double server_cpu_at_start;
 
+/* --count-syscalls: one more closed-loop window after the measured ones,
+ * with the server's system calls counted by the kernel. Counting slows
+ * every system call on the machine (syscount.h), so the windows whose CPU
+ * time is reported do not count. */
+static syscount server_calls;
+
+typedef struct syscall_window {
+    int asked; /* --count-syscalls was given */
+    double seconds;
+    uint64_t ops;
+    int64_t calls; /* -1: not counted, why says why */
+    char why[256];
+} syscall_window;
+
+/* Starts counting: 0, or -1 with w->why set (and said on stderr). */
+static int syscall_window_open(syscall_window *w) {
+    w->asked = 1;
+    w->calls = -1;
+    if (opt.server_pid <= 0) snprintf(w->why, sizeof w->why, "no --server-pid to count");
+    else if (syscount_open(&server_calls, opt.server_pid, w->why, sizeof w->why) == 0) return 0;
+    note("not counting the server's system calls: %s", w->why);
+    return -1;
+}
+
+static void syscall_window_close(syscall_window *w, double seconds, uint64_t ops, int64_t calls) {
+    syscount_close(&server_calls);
+    w->seconds = seconds;
+    w->ops = ops;
+    w->calls = calls;
+    if (calls < 0) snprintf(w->why, sizeof w->why, "reading the counters failed");
+}
+
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') putchar('\\');
+        if ((unsigned char)*s >= 0x20) putchar(*s);
+    }
+    putchar('"');
+}
+
+/* ,"syscalls":{...}: the window's operations and the server's system calls per operation. */
+static void print_syscall_window_json(const syscall_window *w) {
+    if (!w->asked) return;
+    if (w->calls < 0) {
+        printf(",\"syscalls\":{\"available\":false,\"reason\":");
+        print_json_string(w->why);
+        printf("}");
+        return;
+    }
+    printf(",\"syscalls\":{\"seconds\":%.2f,\"ops\":%" PRIu64 ",\"server_syscalls\":%" PRId64 ",\"per_op\":%.2f}",
+           w->seconds, w->ops, w->calls, w->ops ? (double)w->calls / (double)w->ops : -1.0);
+}
+
+static void print_syscall_window_line(const syscall_window *w, const char *op) {
+    if (!w->asked) return;
+    if (w->calls < 0) printf("server system calls: not counted (%s)\n", w->why);
+    else
+        printf("server system calls: %.2f per %s (%" PRId64 " in a %.2f s window of their own, %" PRIu64 " %ss)\n",
+               w->ops ? (double)w->calls / (double)w->ops : -1.0, op, w->calls, w->seconds, w->ops, op);
+}
+
 static void print_errors_json(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -909,22 +974,36 @@ static int mode_login(void) {
            server_sys = cpu0 >= 0 && cpu1 >= 0 ? sys1 - sys0 : -1,
            store_cpu = store0 >= 0 && store1 >= 0 ? store1 - store0 : -1;
     (void)complete;
-    double rate = (double)cnt.logins_ok / secs;
+    uint64_t logins = cnt.logins_ok;
+    double rate = (double)logins / secs;
+    hist measured = h_login;
+    /* the same logins go on, counted */
+    syscall_window sw = {0};
+    if (opt.count_syscalls > 0 && syscall_window_open(&sw) == 0) {
+        int64_t c0 = syscount_read(&server_calls);
+        uint64_t t1 = now_ns();
+        run_until(logins_all_done, opt.count_syscalls);
+        int64_t c1 = syscount_read(&server_calls);
+        syscall_window_close(&sw, (double)(now_ns() - t1) / 1e9, cnt.logins_ok - logins,
+                             c0 >= 0 && c1 >= 0 ? c1 - c0 : -1);
+    }
     if (opt.json) {
         printf("{\"mode\":\"login\",\"label\":\"%s\",\"dispatch\":%s,\"concurrency\":%u,\"seconds\":%.2f,\"logins\":"
                "%" PRIu64 ",\"logins_per_s\":%.0f,\"challenges_answered\":%" PRIu64
                ",\"server_cpu_s\":%.2f,\"server_sys_cpu_s\":%.2f,\"store_cpu_s\":%.2f,",
-               opt.label, opt.no_dispatch ? "false" : "true", opt.concurrency, secs, cnt.logins_ok, rate,
-               cnt.chl_answered, server_cpu, server_sys, store_cpu);
-        print_hist_json("latency", &h_login);
+               opt.label, opt.no_dispatch ? "false" : "true", opt.concurrency, secs, logins, rate, cnt.chl_answered,
+               server_cpu, server_sys, store_cpu);
+        print_hist_json("latency", &measured);
+        print_syscall_window_json(&sw);
         printf(",");
         print_errors_json();
         printf("}\n");
     } else {
-        printf("logins: %" PRIu64 " in %.2f s = %.0f logins/s (%s, %u in flight), failed %" PRIu64 "\n", cnt.logins_ok,
-               secs, rate, opt.no_dispatch ? "NS only" : "DS->NS", opt.concurrency, cnt.logins_failed);
-        printf("login latency p50 %.2f ms p99 %.2f ms\n", (double)hist_quantile(&h_login, 0.5) / 1e6,
-               (double)hist_quantile(&h_login, 0.99) / 1e6);
+        printf("logins: %" PRIu64 " in %.2f s = %.0f logins/s (%s, %u in flight), failed %" PRIu64 "\n", logins, secs,
+               rate, opt.no_dispatch ? "NS only" : "DS->NS", opt.concurrency, cnt.logins_failed);
+        printf("login latency p50 %.2f ms p99 %.2f ms\n", (double)hist_quantile(&measured, 0.5) / 1e6,
+               (double)hist_quantile(&measured, 0.99) / 1e6);
+        print_syscall_window_line(&sw, "login");
     }
     return cnt.logins_ok ? 0 : 1;
 }
@@ -1126,6 +1205,7 @@ typedef struct phase_result {
     /* times each process went to sleep waiting for input (voluntary context
      * switches): fewer per operation means more work per wake-up */
     long client_sleeps, server_sleeps;
+    int64_t server_syscalls; /* -1 unless counted (--count-syscalls) */
     hist h, lag;
 } phase_result;
 
@@ -1176,6 +1256,7 @@ static struct {
     double client_cpu, server_cpu, store_cpu, busy, total;
     uint64_t sends, recvs, passes;
     long client_sleeps, server_sleeps;
+    int64_t server_syscalls;
 } snap;
 
 /* Start a measured phase driven by `hook` (called now and on every tick);
@@ -1199,6 +1280,7 @@ static uint64_t phase_start(void (*hook)(void)) {
     snap.passes = n_loop_passes;
     snap.client_sleeps = self_sleeps();
     snap.server_sleeps = server_sleeps();
+    snap.server_syscalls = syscount_read(&server_calls);
     uint64_t t0 = now_ns();
     open_t0 = t0;
     open_issued = open_skipped = open_late = 0;
@@ -1231,6 +1313,8 @@ static double phase_stop(uint64_t t0, phase_result *pr) {
     pr->client_sleeps = self_sleeps() - snap.client_sleeps;
     long ss = server_sleeps();
     pr->server_sleeps = ss >= 0 && snap.server_sleeps >= 0 ? ss - snap.server_sleeps : -1;
+    int64_t calls = syscount_read(&server_calls);
+    pr->server_syscalls = calls >= 0 && snap.server_syscalls >= 0 ? calls - snap.server_syscalls : -1;
     return secs;
 }
 
@@ -1269,8 +1353,10 @@ static unsigned run_open_phases(const char *fractions, const phase_result *peak,
     return nf;
 }
 
+/* changes_sent and changes_done count over all phases: the closed loop keeps
+ * their difference at --inflight, and the drain after a phase waits until
+ * they are equal, so each phase's last changes are timed in that phase. */
 static void run_presence_phase(void (*hook)(void), double seconds, phase_result *pr) {
-    memset(&cnt.changes_sent, 0, sizeof cnt.changes_sent);
     uint64_t done0 = cnt.changes_done, notif0 = cnt.notifications;
     uint64_t t0 = phase_start(hook);
     hook();
@@ -1342,6 +1428,16 @@ static int mode_presence(void) {
     peak.offered = 0;
     phase_result open[16];
     unsigned nf = run_open_phases(opt.fractions, &peak, 1, run_presence_phase, presence_open_tick, open);
+    syscall_window sw = {0};
+    if (opt.count_syscalls > 0 && syscall_window_open(&sw) == 0) { /* the closed loop again, counted */
+        phase_result pc;
+        memset(&pc, 0, sizeof pc);
+        closed_target_inflight = opt.inflight;
+        closed_mode = 1;
+        run_presence_phase(presence_closed_tick, opt.count_syscalls, &pc);
+        closed_mode = 0;
+        syscall_window_close(&sw, pc.seconds, (uint64_t)(pc.achieved * pc.seconds + 0.5), pc.server_syscalls);
+    }
     if (opt.json) {
         printf("{\"mode\":\"presence\",\"label\":\"%s\",\"users\":%u,\"online\":%u,\"clique\":%u,\"inflight\":%u,"
                "\"stale_notifications\":%" PRIu64 ",\"closed\":",
@@ -1352,7 +1448,9 @@ static int mode_presence(void) {
             if (k) printf(",");
             print_phase_json("open", &open[k], "changes");
         }
-        printf("],");
+        printf("]");
+        print_syscall_window_json(&sw);
+        printf(",");
         print_errors_json();
         printf("}\n");
     } else {
@@ -1360,6 +1458,7 @@ static int mode_presence(void) {
                online, opt.inflight, peak.achieved, (double)peak.count / peak.seconds,
                (double)hist_quantile(&peak.h, 0.5) / 1e6, (double)hist_quantile(&peak.h, 0.99) / 1e6);
         for (unsigned k = 0; k < nf; k++) print_open_line(&open[k], "changes", "done");
+        print_syscall_window_line(&sw, "change");
     }
     return 0;
 }
@@ -1599,6 +1698,14 @@ static int mode_sb(void) {
      * is what unbatched senders reach */
     phase_result open1[16];
     unsigned nf1 = run_open_phases(opt.unbatched_fractions, &w1, 1, run_sb_phase, sb_open_tick, open1);
+    syscall_window sw = {0};
+    if (opt.count_syscalls > 0 && syscall_window_open(&sw) == 0) { /* the window-W closed loop again, counted */
+        phase_result pc;
+        memset(&pc, 0, sizeof pc);
+        sb_window = opt.window;
+        run_sb_phase(sb_closed_tick, opt.count_syscalls, &pc);
+        syscall_window_close(&sw, pc.seconds, pc.count, pc.server_syscalls);
+    }
     if (opt.json) {
         printf("{\"mode\":\"sb\",\"label\":\"%s\",\"pairs\":%u,\"pairs_ready\":%u,\"setup_seconds\":%.2f,"
                "\"payload_bytes\":%zu,\"window\":%u,\"rss_per_sb_session_bytes\":%.0f,\"rss_before_kib\":%ld,"
@@ -1619,7 +1726,9 @@ static int mode_sb(void) {
             if (k) printf(",");
             print_phase_json("open", &open1[k], "msgs");
         }
-        printf("],");
+        printf("]");
+        print_syscall_window_json(&sw);
+        printf(",");
         print_errors_json();
         printf("}\n");
     } else {
@@ -1634,6 +1743,7 @@ static int mode_sb(void) {
         for (unsigned k = 0; k < nf; k++) print_open_line(&open[k], "MSG", "relayed");
         printf("open loop at fractions of the window-1 peak, one MSG per write:\n");
         for (unsigned k = 0; k < nf1; k++) print_open_line(&open1[k], "MSG", "relayed");
+        print_syscall_window_line(&sw, "relayed MSG");
         if (cnt.corrupt) printf("CORRUPT payloads: %" PRIu64 "\n", cnt.corrupt);
     }
     return pairs_ready ? 0 : 1;
@@ -1825,6 +1935,8 @@ static void usage(void) {
         "  --unbatched-fractions LIST  sb: one-MSG-per-write open loop, fractions of the window-1 peak [0.25,0.5]\n"
         "  --sources K          spread connections over K source addresses 127.0.1.x [8]\n"
         "  --server-pid PID     read the server's VmRSS from /proc\n"
+        "  --count-syscalls S   login, presence, sb: then S seconds more of the closed loop with the server's\n"
+        "                       system calls counted (root; counting slows every system call, so apart)\n"
         "  --cpu-pids LIST      server CPU: the sum over these processes (e.g. every node) instead of --server-pid\n"
         "  --store-pid PID      database server CPU: PID (PostgreSQL's postmaster) and its children\n"
         "  --db DB              populate: msnd's store (a file or postgresql://...), or Escargot's file\n"
@@ -1883,6 +1995,7 @@ int main(int argc, char **argv) {
         else if (ARG("--concurrency")) opt.concurrency = (unsigned)atol(v);
         else if (ARG("--duration")) opt.duration = atof(v);
         else if (ARG("--keep")) opt.keep = atof(v);
+        else if (ARG("--count-syscalls")) opt.count_syscalls = atof(v);
         else if (ARG("--clique")) opt.clique = (unsigned)atol(v);
         else if (ARG("--inflight")) opt.inflight = (unsigned)atol(v);
         else if (ARG("--pairs")) opt.pairs = (unsigned)atol(v);

@@ -74,6 +74,13 @@ def per_op_us(d, ops_key=None, phase=None, cpu_key="server_cpu_s"):
     return round(cpu * 1e6 / ops, 1) if isinstance(cpu, (int, float)) and cpu >= 0 and ops else None
 
 
+def syscalls_per_op(d):
+    sc = d.get("syscalls") if ok(d) else None
+    if not isinstance(sc, dict) or sc.get("available") is False or not sc.get("ops"):
+        return None
+    return round(sc["server_syscalls"] / sc["ops"], 2)
+
+
 for who in ("msnd", "escargot", "peer"):
     s = doc[who]
     login_run = s.get("login_ns") if ok(s.get("login_ns")) else s["login"]
@@ -81,6 +88,11 @@ for who in ("msnd", "escargot", "peer"):
                                  "login_kernel": per_op_us(login_run, "logins", cpu_key="server_sys_cpu_s"),
                                  "presence_change": per_op_us(s["presence"], phase="closed"),
                                  "relayed_msg": per_op_us(s["sb"], phase="closed")}
+    # system calls per operation, from msnbench --count-syscalls: a window of
+    # the same closed loop after the measured ones (counting slows every
+    # system call, so the CPU figures above come from windows that did not count)
+    s["server_syscalls_per_op"] = {k: syscalls_per_op(run) for k, run in
+                                   (("login", login_run), ("presence_change", s["presence"]), ("relayed_msg", s["sb"]))}
 
 m = doc["msnd"]
 for peer in ("escargot", "peer"):
@@ -215,6 +227,10 @@ for who in ("msnd", "escargot", "peer"):
                  "%s / %s / %s us" % tuple("?" if cpu[k] is None else cpu[k] for k in ("login", "presence_change", "relayed_msg")),
                  "≤ 60 / - / ≤ 1.5 us" if who == "msnd" else "",
                  "login: kernel %s us" % cpu["login_kernel"] if cpu.get("login_kernel") is not None else ""))
+    sc = s["server_syscalls_per_op"]
+    rows.append((tag + " server system calls per NS login / presence change / relayed MSG",
+                 " / ".join("?" if sc[k] is None else str(sc[k]) for k in ("login", "presence_change", "relayed_msg")),
+                 "", "counted in a window of their own"))
     for h in s["hold"]:
         if ok(h):
             where = " over %s NS processes" % h["ns_processes"] if h.get("mode") == "hold-cluster" else ""

@@ -10,6 +10,8 @@
 # BENCH_ONLY (space-separated subset of: codec server peer escargot analyzer dense ft gate),
 # GATE_INVITATIONS (msngate benchmark invitations per mode, 1000),
 # BENCH_PIN=1 (server benchmarks: the server on CPU 0, msnbench on CPU 1),
+# SYSCALL_SECONDS (server benchmarks: the window after the measured ones in
+# which the server's system calls per operation are counted, 1; 0: none),
 # ESCARGOT_DIR (a checkout of Escargot's msn-server: the server peer, run in
 # a network namespace; ESCARGOT_PYTHON, /usr/bin/python3, ESCARGOT_PYTHONPATH
 # extra module directories, bench/peers/escargot by default; see BENCHMARKS.md).
@@ -23,6 +25,7 @@ CAPTURE_MB=${CAPTURE_MB:-1024}
 ANALYZER_RUNS=${ANALYZER_RUNS:-3}
 FT_MB=${FT_MB:-256}
 DENSE_SESSIONS=${DENSE_SESSIONS:-6000}
+SYSCALL_SECS=${SYSCALL_SECONDS:-1}
 ONLY=${BENCH_ONLY:-"codec server escargot peer analyzer dense ft gate"}
 
 BIN_CODEC=$BUILD/bench/codec
@@ -177,13 +180,14 @@ run_suite() {  # run_suite NAME START_FN
   log "$name: logins/s"
   $start || { na "server did not start" "${name}_login"; return; }
   timeout 90 "${IN_NS[@]}" "${PIN_GEN[@]}" "$BIN_BENCH" login "${SRV_ARGS[@]}" --users "$USERS" --concurrency "$LOGIN_CONC" --duration "$LOGIN_SECS" \
+    --count-syscalls "$SYSCALL_SECS" \
     --label "$name" --json > "$RES/${name}_login.json" || na "login run failed" "${name}_login"
   stop_server
   if [ "$name" = msnd ]; then  # at the NS itself, as the peers (which have no DS) are measured
     log "$name: logins/s at the NS (no dispatch step)"
     $start || return
     timeout 60 "${PIN_GEN[@]}" "$BIN_BENCH" login --server "$(sed -n 's/^ns=//p' "$TMP/msnd.ports")" --server-pid "$SRV_PID" \
-      --no-dispatch --users "$USERS" --concurrency 128 --duration "$SECS" --label "$name" --json > "$RES/${name}_login_ns.json" \
+      --no-dispatch --users "$USERS" --concurrency 128 --duration "$SECS" --count-syscalls "$SYSCALL_SECS" --label "$name" --json > "$RES/${name}_login_ns.json" \
       || na "login run failed" "${name}_login_ns"
     stop_server
   fi
@@ -210,12 +214,14 @@ run_suite() {  # run_suite NAME START_FN
   log "$name: presence fan-out"
   $start || return
   timeout 180 "${IN_NS[@]}" "${PIN_GEN[@]}" "$BIN_BENCH" presence "${SRV_ARGS[@]}" --users "$PRESENCE_USERS" --clique "$CLIQUE" --inflight 64 \
+    --count-syscalls "$SYSCALL_SECS" \
     --duration "$SECS" --fractions 0.25,0.5,0.75 --label "$name" --json > "$RES/${name}_presence.json" \
     || na "presence run failed" "${name}_presence"
   stop_server
   log "$name: switchboard relay"
   $start || return
   timeout 180 "${IN_NS[@]}" "${PIN_GEN[@]}" "$BIN_BENCH" sb "${SRV_ARGS[@]}" --users "$SB_USERS" --pairs "$SB_PAIRS" --window 16 --duration "$SECS" \
+    --count-syscalls "$SYSCALL_SECS" \
     --fractions 0.1,0.25,0.5 --unbatched-fractions 0.25,0.5 --label "$name" --json > "$RES/${name}_sb.json" || na "sb run failed" "${name}_sb"
   stop_server
 }

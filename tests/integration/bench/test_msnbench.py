@@ -48,6 +48,27 @@ def check_open(o, what):
     assert o["client_sends"] > 0 and o["client_recvs"] > 0, what
 
 
+# Whether this process may count another's system calls (msnbench
+# --count-syscalls): root, and the tracepoint's id in tracefs.
+CAN_COUNT = os.geteuid() == 0 and any(os.path.exists(p + "/events/raw_syscalls/sys_enter/id")
+                                      for p in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"))
+
+
+def check_syscalls(d, what, lo, hi, min_ops):
+    """The counted window after the measured ones: its operations, and the
+    server's system calls per operation within [lo, hi]."""
+    sc = d["syscalls"]
+    if not CAN_COUNT:
+        assert sc["available"] is False and sc["reason"], (what, sc)
+        print("%s: system calls not counted here: %s" % (what, sc["reason"]))
+        return
+    assert sc["ops"] >= min_ops, (what, sc)
+    assert sc["server_syscalls"] > 0, (what, sc)
+    assert lo <= sc["per_op"] <= hi, (what, sc)
+    assert abs(sc["per_op"] - sc["server_syscalls"] / sc["ops"]) < 0.01, (what, sc)
+    print("%s: %.2f server system calls per operation (%d operations)" % (what, sc["per_op"], sc["ops"]))
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="msnbench-test.") as tmp:
         db = os.path.join(tmp, "msnd.db")
@@ -58,7 +79,7 @@ def main():
         try:
             common = ["--server", addr, "--server-pid", str(srv.pid), "--duration", "0.6"]
             sb = bench(["sb"] + common + ["--users", "40", "--pairs", "20", "--window", "4", "--fractions", "0.05",
-                                          "--unbatched-fractions", "0.1"])
+                                          "--unbatched-fractions", "0.1", "--count-syscalls", "0.3"])
             assert sb["pairs_ready"] == 20, sb["pairs_ready"]
             assert sb["corrupt"] == 0 and sb["naks"] == 0 and sb["sb_errors"] == 0, sb
             assert 1 <= sb["open"][0]["burst"] <= 4, sb["open"][0]["burst"]
@@ -71,9 +92,13 @@ def main():
             # a one-MSG-per-write phase writes at most once per message
             u = sb["open_unbatched"][0]
             assert u["client_sends"] <= u["issued"] + 20, (u["client_sends"], u["issued"])
+            # each relayed MSG costs the server a read and writes, shared by
+            # the MSGs that arrive together: well under one call per MSG at
+            # window 4, never none
+            check_syscalls(sb, "sb", 0.01, 3, 1000)
 
             pr = bench(["presence"] + common + ["--users", "200", "--clique", "10", "--inflight", "8",
-                                                "--fractions", "0.002"])
+                                                "--fractions", "0.002", "--count-syscalls", "0.3"])
             o = pr["open"][0]
             check_open(o, "presence")
             print("presence open: %d issued, %d loop passes" % (o["issued"], o["client_loop_passes"]))
@@ -81,12 +106,22 @@ def main():
             # notifications and the 10 ms housekeeping tick, a few hundred
             # times; a free-running 0.1 ms tick would add thousands.
             assert o["client_loop_passes"] < 1500 + 20 * o["issued"], (o["client_loop_passes"], o["issued"])
+            # the counted window is the closed loop again, after the open
+            # one: it keeps 8 changes going (hundreds in 0.3 s), each a CHG
+            # read and its echo and NLNs to nine watchers written
+            check_syscalls(pr, "presence", 0.5, 40, 100)
 
             # logins: the server's CPU, and apart the kernel's share of it
-            lg = bench(["login"] + common + ["--users", "200", "--concurrency", "8"])
+            lg = bench(["login"] + common + ["--users", "200", "--concurrency", "8", "--count-syscalls", "0.3"])
             assert lg["logins"] > 0 and lg["errors"]["logins_failed"] == 0, lg
             assert 0 <= lg["server_sys_cpu_s"] <= lg["server_cpu_s"] + 0.01, lg
             assert lg["server_cpu_s"] > 0, lg
+            # a login through the DS and the NS: accept, reads and writes on
+            # both, close; the NS alone takes 17 on loopback
+            check_syscalls(lg, "login", 10, 80, 50)
+            # without --count-syscalls nothing is counted, nor said
+            assert "syscalls" not in bench(["login"] + common + ["--users", "200", "--concurrency", "8",
+                                                                  "--duration", "0.2"])
 
             # list writes: every ADD/REM answered, none refused, each timed
             ls = bench(["lists"] + common + ["--users", "200", "--clique", "10", "--inflight", "8"])

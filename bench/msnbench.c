@@ -944,7 +944,9 @@ static void print_errors_json(void) {
     double self_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
         (double)ru.ru_stime.tv_usec / 1e6;
     double scpu = server_cpu_s(NULL);
-    printf("\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,\"client_max_rss_kib\":%ld,", self_cpu,
+    /* the whole run's, warm-up and every window included: not "server_cpu_s",
+     * which a login run's object has for its measured window */
+    printf("\"run_client_cpu_s\":%.2f,\"run_server_cpu_s\":%.2f,\"client_max_rss_kib\":%ld,", self_cpu,
            scpu >= 0 ? scpu - server_cpu_at_start : -1.0, ru.ru_maxrss);
     printf("\"errors\":{\"logins_failed\":%" PRIu64 ",\"conn_errors\":%" PRIu64 ",\"unexpected\":%" PRIu64
            ",\"out_oth\":%" PRIu64 ",\"codes\":{",

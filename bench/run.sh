@@ -264,7 +264,10 @@ if want escargot; then
       "$BIN_BENCH" populate --store escargot --db "$TMP/escargot/msn.sqlite" --users "$USERS" --clique "$CLIQUE" --json \
         > "$RES/escargot_populate.json"
       mv "$TMP/escargot/msn.sqlite" "$TMP/escargot/template.sqlite"
-      IN_NS=(ip netns exec "$ESC_NS")
+      # `ip netns exec` mounts a sysfs of the namespace's own, without
+      # tracefs: the generator mounts it there (in that mount namespace
+      # only) to count the server's system calls (--count-syscalls)
+      IN_NS=(ip netns exec "$ESC_NS" sh -c 'mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; exec "$@"' sh)
       run_suite escargot start_escargot
       IN_NS=()
     fi

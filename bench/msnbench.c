@@ -1371,6 +1371,15 @@ static void run_presence_phase(void (*hook)(void), double seconds, phase_result 
     pr->h = h_lat;
 }
 
+/* The closed loop: --inflight changes outstanding all the time. */
+static void run_presence_closed(double seconds, phase_result *pr) {
+    memset(pr, 0, sizeof *pr);
+    closed_target_inflight = opt.inflight;
+    closed_mode = 1;
+    run_presence_phase(presence_closed_tick, seconds, pr);
+    closed_mode = 0;
+}
+
 static void print_phase_json(const char *kind, const phase_result *pr, const char *unit) {
     printf("{\"kind\":\"%s\",\"offered_per_s\":%.0f,\"achieved_%s_per_s\":%.0f,\"count\":%" PRIu64
            ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,\"store_cpu_s\":%.2f,"
@@ -1422,22 +1431,13 @@ static int mode_presence(void) {
     tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 
     phase_result peak;
-    memset(&peak, 0, sizeof peak);
-    closed_target_inflight = opt.inflight;
-    closed_mode = 1;
-    run_presence_phase(presence_closed_tick, opt.duration, &peak);
-    closed_mode = 0;
-    peak.offered = 0;
+    run_presence_closed(opt.duration, &peak);
     phase_result open[16];
     unsigned nf = run_open_phases(opt.fractions, &peak, 1, run_presence_phase, presence_open_tick, open);
     syscall_window sw = {0};
     if (opt.count_syscalls > 0 && syscall_window_open(&sw) == 0) { /* the closed loop again, counted */
         phase_result pc;
-        memset(&pc, 0, sizeof pc);
-        closed_target_inflight = opt.inflight;
-        closed_mode = 1;
-        run_presence_phase(presence_closed_tick, opt.count_syscalls, &pc);
-        closed_mode = 0;
+        run_presence_closed(opt.count_syscalls, &pc);
         syscall_window_close(&sw, pc.seconds, (uint64_t)(pc.achieved * pc.seconds + 0.5), pc.server_syscalls);
     }
     if (opt.json) {

@@ -1203,6 +1203,7 @@ typedef struct phase_result {
     /* what the phase cost: CPU seconds of each side, the share of all CPUs
      * the machine spent busy (any process), the generator's system calls */
     double client_cpu_s, server_cpu_s, store_cpu_s, machine_busy;
+    double server_sys_cpu_s; /* the kernel's share of server_cpu_s */
     uint64_t sends, recvs, loop_passes;
     /* times each process went to sleep waiting for input (voluntary context
      * switches): fewer per operation means more work per wake-up */
@@ -1255,7 +1256,7 @@ static long self_sleeps(void) {
 }
 
 static struct {
-    double client_cpu, server_cpu, store_cpu, busy, total;
+    double client_cpu, server_cpu, server_sys, store_cpu, busy, total;
     uint64_t sends, recvs, passes;
     long client_sleeps, server_sleeps;
     int64_t server_syscalls;
@@ -1274,7 +1275,7 @@ static uint64_t phase_start(void (*hook)(void)) {
     if (open_phase) event_add(open_ev, &tv);
     else event_add(tick_ev, &tv);
     snap.client_cpu = self_cpu_s();
-    snap.server_cpu = server_cpu_s(NULL);
+    snap.server_cpu = server_cpu_s(&snap.server_sys);
     snap.store_cpu = store_cpu_s();
     if (machine_jiffies(&snap.busy, &snap.total) != 0) snap.total = -1;
     snap.sends = n_send_calls;
@@ -1301,8 +1302,9 @@ static double phase_stop(uint64_t t0, phase_result *pr) {
     pr->late = open_late;
     pr->lag = h_lag;
     pr->client_cpu_s = self_cpu_s() - snap.client_cpu;
-    double scpu = server_cpu_s(NULL);
+    double ssys = -1, scpu = server_cpu_s(&ssys);
     pr->server_cpu_s = scpu >= 0 && snap.server_cpu >= 0 ? scpu - snap.server_cpu : -1;
+    pr->server_sys_cpu_s = scpu >= 0 && snap.server_cpu >= 0 ? ssys - snap.server_sys : -1;
     double dcpu = store_cpu_s();
     pr->store_cpu_s = dcpu >= 0 && snap.store_cpu >= 0 ? dcpu - snap.store_cpu : -1;
     double busy, total;
@@ -1382,12 +1384,13 @@ static void run_presence_closed(double seconds, phase_result *pr) {
 
 static void print_phase_json(const char *kind, const phase_result *pr, const char *unit) {
     printf("{\"kind\":\"%s\",\"offered_per_s\":%.0f,\"achieved_%s_per_s\":%.0f,\"count\":%" PRIu64
-           ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,\"store_cpu_s\":%.2f,"
+           ",\"skipped\":%" PRIu64 ",\"seconds\":%.2f,\"client_cpu_s\":%.2f,\"server_cpu_s\":%.2f,"
+           "\"server_sys_cpu_s\":%.2f,\"store_cpu_s\":%.2f,"
            "\"machine_busy\":%.3f,\"client_sends\":%" PRIu64 ",\"client_recvs\":%" PRIu64
            ",\"client_loop_passes\":%" PRIu64 ",\"client_sleeps\":%ld,\"server_sleeps\":%ld,",
            kind, pr->offered, unit, pr->achieved, pr->count, pr->skipped, pr->seconds, pr->client_cpu_s,
-           pr->server_cpu_s, pr->store_cpu_s, pr->machine_busy, pr->sends, pr->recvs, pr->loop_passes,
-           pr->client_sleeps, pr->server_sleeps);
+           pr->server_cpu_s, pr->server_sys_cpu_s, pr->store_cpu_s, pr->machine_busy, pr->sends, pr->recvs,
+           pr->loop_passes, pr->client_sleeps, pr->server_sleeps);
     print_hist_json("latency", &pr->h);
     if (pr->offered > 0) {
         printf(",\"burst\":%u,\"issued\":%" PRIu64 ",\"late_over_1ms\":%" PRIu64 ",", pr->burst, pr->issued, pr->late);

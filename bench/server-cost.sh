@@ -10,10 +10,11 @@
 # accounts, cliques of 10), a fresh process on 127.0.0.1 port 0, and one
 # msnbench run; the binaries take turns ROUNDS times (2).
 #   MODE: login | presence | sb
-# Prints per run: operations, rate, server CPU (utime+stime from /proc, and each apart) per
-# operation and system calls per operation (perf stat on the server, when
-# perf is installed). Operations: logins; presence changes; relayed MSGs
-# (all phases). Knobs: ROUNDS (2), BENCH_SECONDS (3); login only: NS_ONLY=1
+# Prints per run: operations, rate, server CPU per operation (utime+stime
+# from /proc over msnbench's measured windows, and each apart) and system
+# calls per operation (msnbench --count-syscalls: counted in a window of
+# their own after the measured ones, since counting slows every system
+# call). Operations: logins; presence changes; relayed MSGs (all phases). Knobs: ROUNDS (2), BENCH_SECONDS (3); login only: NS_ONLY=1
 # logs in at the notification port without the dispatch step (msnbench
 # --no-dispatch), LOGIN_USERS (20 000) accounts take turns (fewer than the
 # logins of a run: repeat logins, which msnd may answer from its cache).
@@ -40,11 +41,6 @@ trap cleanup EXIT
 read -r -a first <<< "$1"
 "${first[0]}" user add --create --db "$TMP/base.db" seed@bench.test seedpw >/dev/null || exit 1
 "$BENCH" populate --db "$TMP/base.db" --users 20000 --clique 10 >/dev/null || exit 1
-HAVE_PERF=0
-command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1 && HAVE_PERF=1
-
-HZ=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # utime stime
 
 for round in $(seq 1 "$ROUNDS"); do
   for bin in "$@"; do
@@ -60,40 +56,34 @@ for round in $(seq 1 "$ROUNDS"); do
     [ "$MODE" = login ] && [ "${NS_ONLY:-0}" = 1 ] && port_key=ns
     server=$(sed -n "s/^$port_key=//p" "$TMP/ports")
     [ -n "$server" ] || { echo "server-cost: $bin did not start: $(tail -2 "$TMP/msnd.log")" >&2; exit 1; }
-    read -r u0 s0 < <(cpu_ticks "$pid")
-    pp=""
-    if [ $HAVE_PERF = 1 ]; then
-      perf stat -e raw_syscalls:sys_enter -p "$pid" -o "$TMP/perf" 2>/dev/null &
-      pp=$!
-      sleep 0.2
-    fi
-    timeout 120 "$BENCH" "${ARGS[@]}" --server "$server" --server-pid "$pid" --json > "$TMP/out.json"
-    read -r u1 s1 < <(cpu_ticks "$pid")
-    [ -n "$pp" ] && { kill -INT "$pp"; wait "$pp" 2>/dev/null; }
+    timeout 120 "$BENCH" "${ARGS[@]}" --server "$server" --server-pid "$pid" --count-syscalls "${SYSCALL_SECONDS:-1}" \
+      --json > "$TMP/out.json"
     kill "$pid"; wait "$pid" 2>/dev/null
-    sc=$(awk '/raw_syscalls/ {gsub(",", "", $1); print $1}' "$TMP/perf" 2>/dev/null)
-    python3 - "$TMP/out.json" "$MODE" "$((u1 - u0))" "${sc:-0}" "$bin" "$round" "$HZ" "$((s1 - s0))" <<'PY'
+    python3 - "$TMP/out.json" "$MODE" "$bin" "$round" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-mode, uticks, sc, name, rnd = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
-hz, sticks = int(sys.argv[7]), int(sys.argv[8])
-ticks = uticks + sticks
+mode, name, rnd = sys.argv[2], sys.argv[3], sys.argv[4]
 if mode == "login":
-    n, rate = d["logins"], "%d logins/s" % d["logins_per_s"]
-elif mode == "presence":
-    ph = [d["closed"]] + d["open"]
-    n = round(sum(p["achieved_changes_per_s"] * p["seconds"] for p in ph))
-    rate = "%d changes/s closed, open p99 %.1f ms" % (d["closed"]["achieved_changes_per_s"],
-                                                      d["open"][0]["latency"]["p99_us"] / 1000)
+    n, cpu, ker = d["logins"], d["server_cpu_s"], d["server_sys_cpu_s"]
+    rate = "%d logins/s" % d["logins_per_s"]
 else:
-    ph = [d["closed"], d["closed_window1"]] + d["open"]
-    n = sum(p["count"] for p in ph)
-    rate = "%d MSG/s window 16" % d["closed"]["achieved_msgs_per_s"]
+    if mode == "presence":
+        ph = [d["closed"]] + d["open"]
+        ops = lambda p: p["achieved_changes_per_s"] * p["seconds"]
+        rate = "%d changes/s closed, open p99 %.1f ms" % (d["closed"]["achieved_changes_per_s"],
+                                                          d["open"][0]["latency"]["p99_us"] / 1000)
+    else:
+        ph = [d["closed"], d["closed_window1"]] + d["open"]
+        ops = lambda p: p["count"]
+        rate = "%d MSG/s window 16" % d["closed"]["achieved_msgs_per_s"]
+    n = round(sum(ops(p) for p in ph))
+    cpu, ker = sum(p["server_cpu_s"] for p in ph), sum(p["server_sys_cpu_s"] for p in ph)
 n = max(n, 1)
-sys_part = " %.1f syscalls/op" % (sc / n) if sc else ""
-us = lambda t: t / hz * 1e6 / n
+sc = d.get("syscalls") or {}
+sys_part = " %.1f syscalls/op" % sc["per_op"] if sc.get("ops") else " (system calls not counted: %s)" % sc.get("reason")
+us = lambda t: t * 1e6 / n
 print("round %s %-40s %8d ops  %s  server %.1f us/op (user %.1f + kernel %.1f)%s" % (
-    rnd, name, n, rate, us(ticks), us(uticks), us(sticks), sys_part))
+    rnd, name, n, rate, us(cpu), us(cpu - ker), us(ker), sys_part))
 PY
   done
 done

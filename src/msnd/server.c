@@ -1276,8 +1276,6 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
         s->nns_nodes = 1;
         LOGW("--role ds without --ns-nodes: handing out the default NS address", "ns=%s", s->ns_nodes[0]);
     }
-    if (cfg->port_file[0] && write_port_file(s, err, errcap) != 0) return -1;
-
     s->sig_term = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
     s->sig_hup = evsignal_new(s->base, SIGHUP, on_signal, s);
@@ -1297,6 +1295,9 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     /* Over a file size limit the kernel would kill us; ignored, the write
      * fails instead and the store answers 501 for that command alone. */
     signal(SIGXFSZ, SIG_IGN);
+    /* Last: whoever waits for the port file may signal us as soon as it
+     * is there, and SIGHUP's default action would end the server. */
+    if (cfg->port_file[0] && write_port_file(s, err, errcap) != 0) return -1;
     return 0;
 }
 

@@ -344,6 +344,35 @@ def test_sighup_reopens_the_log_file_once():
     assert 'msg="ready"' in old and 'msg="ready"' not in new
 
 
+def test_signals_as_soon_as_the_port_file_is_there():
+    # The port file says msnd is ready: a supervisor or script may signal it
+    # the moment the file appears. SIGHUP must then reopen the log, not
+    # kill msnd by its default action (the file was once written before
+    # the handlers were in place), and SIGTERM must stop it cleanly.
+    db = os.path.join(TMP, "s.db")
+    assert run("user", "add", "--create", "--db", db, "s@b.com", "pw").returncode == 0
+    pf = os.path.join(TMP, "sig-ports")
+    for i in range(25):
+        if os.path.exists(pf):
+            os.unlink(pf)
+        proc = subprocess.Popen([MSND, "--listen", "127.0.0.1:0", "--db", db, "--port-file", pf],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 20
+            while not os.path.exists(pf):  # no sleep: signal as early as a watcher could
+                assert proc.poll() is None and time.monotonic() < deadline, "msnd did not start"
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(0.05)
+            assert proc.poll() is None, "trial %d: msnd ended (%s) on a SIGHUP sent when its port file appeared" % (
+                i, proc.returncode)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0, "trial %d: exit status %s after SIGTERM" % (i, proc.returncode)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def test_connection_limit_fits_the_descriptor_limit():
     import resource
     db = os.path.join(TMP, "fd.db")
@@ -375,7 +404,7 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_startup_errors_once_with_cause, test_password_from_stdin,
          test_password_prompt_on_a_terminal_has_echo_off, test_ports_derived_from_listen,
          test_journal_lines_carry_priorities, test_sighup_reopens_the_log_file_once,
-         test_connection_limit_fits_the_descriptor_limit]
+         test_signals_as_soon_as_the_port_file_is_there, test_connection_limit_fits_the_descriptor_limit]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

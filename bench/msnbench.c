@@ -917,6 +917,10 @@ static void print_json_string(const char *s) {
     putchar('"');
 }
 
+static double syscall_window_per_op(const syscall_window *w) {
+    return w->ops ? (double)w->calls / (double)w->ops : -1.0;
+}
+
 /* ,"syscalls":{...}: the window's operations and the server's system calls per operation. */
 static void print_syscall_window_json(const syscall_window *w) {
     if (!w->asked) return;
@@ -927,7 +931,7 @@ static void print_syscall_window_json(const syscall_window *w) {
         return;
     }
     printf(",\"syscalls\":{\"seconds\":%.2f,\"ops\":%" PRIu64 ",\"server_syscalls\":%" PRId64 ",\"per_op\":%.2f}",
-           w->seconds, w->ops, w->calls, w->ops ? (double)w->calls / (double)w->ops : -1.0);
+           w->seconds, w->ops, w->calls, syscall_window_per_op(w));
 }
 
 static void print_syscall_window_line(const syscall_window *w, const char *op) {
@@ -935,7 +939,7 @@ static void print_syscall_window_line(const syscall_window *w, const char *op) {
     if (w->calls < 0) printf("server system calls: not counted (%s)\n", w->why);
     else
         printf("server system calls: %.2f per %s (%" PRId64 " in a %.2f s window of their own, %" PRIu64 " %ss)\n",
-               w->ops ? (double)w->calls / (double)w->ops : -1.0, op, w->calls, w->seconds, w->ops, op);
+               syscall_window_per_op(w), op, w->calls, w->seconds, w->ops, op);
 }
 
 static void print_errors_json(void) {

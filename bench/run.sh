@@ -187,7 +187,7 @@ run_suite() {  # run_suite NAME START_FN
   stop_server
   if [ "$name" = msnd ]; then  # at the NS itself, as the peers (which have no DS) are measured
     # LOGIN_ROUNDS runs, each on a fresh msnd: on a shared machine the CPU
-    # per login moves by a tenth from one 3 s window to the next, so the
+    # per login moves by up to a quarter from one 3 s window to the next, so the
     # report takes the median of the rounds (the first is the one whose
     # rate is compared with the peers)
     local r out

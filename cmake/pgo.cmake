@@ -79,7 +79,11 @@ function(msnkit_pgo_setup)
             -DCOMPILER=${CMAKE_C_COMPILER} -DWERROR=${MSNKIT_WERROR} -DJOBS=${jobs}
             -P ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
     COMMAND ${CMAKE_COMMAND} -E touch ${dir}/profile.stamp
+    # and the lists that say which objects the trained targets have: the
+    # counts are kept per object file
     DEPENDS ${sources} ${CMAKE_SOURCE_DIR}/cmake/pgo.cmake ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
+            ${CMAKE_SOURCE_DIR}/src/msnsniff/CMakeLists.txt ${CMAKE_SOURCE_DIR}/lib/msnp/CMakeLists.txt
+            ${CMAKE_SOURCE_DIR}/lib/common/CMakeLists.txt
     COMMENT "Training msnsniff for profile-guided optimisation (log: ${dir}/build.log)"
     VERBATIM)
   add_custom_target(msnsniff_profile DEPENDS ${dir}/profile.stamp)

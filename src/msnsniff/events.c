@@ -307,7 +307,29 @@ sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
     return ev;
 }
 
+static void put_strn_general(sn_ev *ev, const char *pre, size_t plen, const char *s, size_t n);
+
+/* The common case, a short string into a record that has room, is a leaf
+ * with nothing to save on the stack; everything else takes the general
+ * path (a function of its own, so that its registers are not saved for
+ * every field). */
 void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size_t n) {
+#ifdef NDEBUG /* a debug build indexes every record's key (rec_key) */
+    if (ev && s && ev->records && n <= 32 && !ev->line.failed && REC_KEY + 4 + n <= ev->line.cap - ev->line.n) {
+        char *o = ev->line.p + ev->line.n;
+        o[0] = 'S';
+        memcpy(o + 1, &pre, sizeof pre);
+        o[1 + sizeof pre] = (char)(unsigned char)plen;
+        ev->line.n += REC_KEY + 4 + n;
+        rec_bytes_at(o + REC_KEY, s, n);
+        return;
+    }
+#endif
+    put_strn_general(ev, pre, plen, s, n);
+}
+
+__attribute__((noinline)) static void put_strn_general(sn_ev *ev, const char *pre, size_t plen, const char *s,
+                                                       size_t n) {
     if (!ev) return;
     if (!s) {
         sn_ev_put_null(ev, pre, plen);

@@ -211,8 +211,37 @@ static void consume(sn_pcapread *r, size_t n) {
         r->ahead += 64;
     }
 }
+/* Hands out the record whose whole header and data are at r->start. */
+static inline void take(sn_pcapread *r, uint32_t caplen, sn_pcaprec *rec) {
+    const unsigned char *h = r->buf + r->start;
+    int be = r->big_endian;
+    uint32_t sec = u32(h, be), frac = u32(h + 4, be);
+    /* libpcap reads both time fields as signed 32-bit numbers in files of
+     * the host's byte order, but its byte swap of the other order works on
+     * the widened value and so yields them unsigned; times outside the
+     * usual range (a fraction of a second over a million, dates before
+     * 1970) come out as tcpdump shows them either way. */
+    int swapped = be != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+    int64_t secs = swapped ? (int64_t)sec : (int32_t)sec;
+    int64_t fr = swapped ? (int64_t)frac : (int32_t)frac;
+    if (r->nsec) fr /= 1000;
+    rec->ts_us = (uint64_t)secs * 1000000u + (uint64_t)fr;
+    rec->data = h + 16;
+    rec->caplen = caplen > r->snapshot ? r->snapshot : caplen; /* longer records are cut, as libpcap does */
+    rec->len = u32(h + 12, be);
+    consume(r, 16 + (size_t)caplen);
+}
+
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at) {
     *at = r->offset;
+    /* the common record: all of it already in the chunk, and valid */
+    if (r->end - r->start >= 16) {
+        uint32_t caplen = u32(r->buf + r->start + 8, r->big_endian);
+        if (caplen <= r->max_caplen && r->end - r->start - 16 >= caplen) {
+            take(r, caplen, rec);
+            return 1;
+        }
+    }
     long long have = fill(r, 16);
     if (have < 0) {
         snprintf(err, errcap, "error reading dump file: %s", strerror(errno));
@@ -223,9 +252,7 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
         snprintf(err, errcap, "truncated dump file; tried to read 16 header bytes, only got %lld", have);
         return -1;
     }
-    const unsigned char *h = r->buf + r->start;
-    int be = r->big_endian;
-    uint32_t sec = u32(h, be), frac = u32(h + 4, be), caplen = u32(h + 8, be), len = u32(h + 12, be);
+    uint32_t caplen = u32(r->buf + r->start + 8, r->big_endian);
     if (caplen > r->max_caplen) {
         if (caplen > r->snapshot)
             snprintf(err, errcap, "invalid packet capture length %u, bigger than snaplen of %u", caplen, r->snapshot);
@@ -246,20 +273,6 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
         else snprintf(err, errcap, "truncated dump file; tried to read %u captured bytes, only got %llu", caplen, got);
         return -1;
     }
-    h = r->buf + r->start; /* fill may have moved to the next chunk */
-    /* libpcap reads both time fields as signed 32-bit numbers in files of
-     * the host's byte order, but its byte swap of the other order works on
-     * the widened value and so yields them unsigned; times outside the
-     * usual range (a fraction of a second over a million, dates before
-     * 1970) come out as tcpdump shows them either way. */
-    int swapped = be != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
-    int64_t secs = swapped ? (int64_t)sec : (int32_t)sec;
-    int64_t fr = swapped ? (int64_t)frac : (int32_t)frac;
-    if (r->nsec) fr /= 1000;
-    rec->ts_us = (uint64_t)secs * 1000000u + (uint64_t)fr;
-    rec->data = h + 16;
-    rec->caplen = keep;
-    rec->len = len;
-    consume(r, 16 + (size_t)caplen);
+    take(r, caplen, rec);
     return 1;
 }

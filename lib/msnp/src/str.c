@@ -14,6 +14,12 @@ int msnp_str_ieq_str(msnp_str a, msnp_str b) {
         memcpy(&y, b.p + i, 8);
         if (x != y) break;
     }
+    if (i < a.n && a.n >= 8) { /* the tail as the last eight bytes, when they are equal as they are */
+        uint64_t x, y;
+        memcpy(&x, a.p + a.n - 8, 8);
+        memcpy(&y, b.p + a.n - 8, 8);
+        if (x == y && i + 8 >= a.n) return 1;
+    }
     for (; i < a.n; i++)
         if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i])) return 0;
     return 1;

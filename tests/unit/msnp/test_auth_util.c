@@ -239,6 +239,20 @@ static void test_str_ieq(void **state) {
     assert_true(msnp_str_ieq(msnp_str_make("Typing-User: x", 11), "typing-user"));
     assert_false(msnp_str_ieq(msnp_str_c("\xc3\x89"), "\xc3\xa9")); /* no folding beyond ASCII */
     assert_false(msnp_str_ieq(msnp_str_c("@"), "`"));               /* 0x40 vs 0x60: not letters */
+    /* names of 8 to 23 bytes: whole words, then the tail, which a case
+     * difference or a mismatch in either must still decide */
+    assert_true(msnp_str_ieq(msnp_str_c("Invitation-Command"), "Invitation-Command"));
+    assert_true(msnp_str_ieq(msnp_str_c("Invitation-COMMAND"), "invitation-command"));
+    assert_false(msnp_str_ieq(msnp_str_c("Invitation-Commanx"), "Invitation-Command"));
+    assert_false(msnp_str_ieq(msnp_str_c("Invitatiox-Command"), "Invitation-Command"));
+    assert_true(msnp_str_ieq(msnp_str_c("Content-TYPE"), "Content-Type"));
+    assert_false(msnp_str_ieq(msnp_str_c("Content-Typf"), "Content-Type"));
+    assert_false(msnp_str_ieq(msnp_str_c("Contenu-Type"), "Content-Type"));
+    assert_true(msnp_str_ieq(msnp_str_c("PortX-Internal"), "PORTX-INTERNAL"));
+    assert_false(msnp_str_ieq(msnp_str_c("IP-Addres@"), "IP-Address`"));
+    assert_false(msnp_str_ieq(msnp_str_c("IP-Addres@"), "IP-Addres`"));
+    assert_true(msnp_str_ieq(msnp_str_c("12345678"), "12345678"));
+    assert_false(msnp_str_ieq(msnp_str_c("12345678"), "12345679"));
     assert_true(msnp_str_istarts(msnp_str_c("MSNFTP blah"), "msnftp"));
     assert_false(msnp_str_istarts(msnp_str_c("MSNF"), "msnftp"));
 }

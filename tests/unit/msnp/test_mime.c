@@ -96,6 +96,32 @@ static void test_errors(void **state) {
     static const char body[] = "A: b\r\n\r\nx\0y";
     assert_int_equal(msnp_mime_parse(body, sizeof(body) - 1, &m, &off), MSNP_MIME_OK);
     assert_int_equal(m.body.n, 3);
+    /* lines are scanned sixteen bytes at a time: a NUL is the line's only
+     * when it comes before the LF, wherever the chunks fall */
+    static const char late_nul[] = "Application-Name: a long value with\0 a NUL\r\n\r\n";
+    assert_int_equal(msnp_mime_parse(late_nul, sizeof(late_nul) - 1, &m, &off), MSNP_MIME_ECONTROL);
+    assert_int_equal(off, 35);
+    static const char next_line_nul[] = "A: b\r\nC: d\0e\r\n\r\n"; /* both lines in one chunk */
+    assert_int_equal(msnp_mime_parse(next_line_nul, sizeof(next_line_nul) - 1, &m, &off), MSNP_MIME_ECONTROL);
+    assert_int_equal(off, 10);
+    static const char body_nul[] = "A: b\r\n\r\n\0\0\0\0\0\0\0\0\0\0\0\0"; /* after the blank line, same chunk */
+    assert_int_equal(msnp_mime_parse(body_nul, sizeof(body_nul) - 1, &m, &off), MSNP_MIME_OK);
+    assert_int_equal(m.count, 1);
+    assert_int_equal(m.body.n, 12);
+    for (size_t len = 1; len < 40; len++) { /* the LF at every place in and across chunks */
+        char line[64];
+        memset(line, 'v', sizeof line);
+        memcpy(line, "N:", 2);
+        line[len + 2] = '\n';
+        line[len + 3] = '\n';
+        assert_int_equal(msnp_mime_parse(line, len + 4, &m, &off), MSNP_MIME_OK);
+        assert_int_equal(m.count, 1);
+        assert_int_equal(m.h[0].value.n, len);
+        assert_true(m.has_blank);
+        line[len + 1] = '\0'; /* the byte right before the LF */
+        assert_int_equal(msnp_mime_parse(line, len + 4, &m, &off), MSNP_MIME_ECONTROL);
+        assert_int_equal(off, len + 1);
+    }
 }
 
 static void test_content_kinds(void **state) {

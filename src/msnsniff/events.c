@@ -359,7 +359,25 @@ __attribute__((noinline)) static void put_strn_general(sn_ev *ev, const char *pr
     put_string_value(ev, index_field(ev, pre, plen, F_STR), s, n);
 }
 
+static void put_int_general(sn_ev *ev, const char *pre, size_t plen, int64_t v);
+
+/* As sn_ev_put_strn: the record that has room is a leaf. */
 void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
+#ifdef NDEBUG
+    if (ev && ev->records && !ev->line.failed && REC_KEY + 8 <= ev->line.cap - ev->line.n) {
+        char *o = ev->line.p + ev->line.n;
+        o[0] = 'I';
+        memcpy(o + 1, &pre, sizeof pre);
+        o[1 + sizeof pre] = (char)(unsigned char)plen;
+        memcpy(o + REC_KEY, &v, 8);
+        ev->line.n += REC_KEY + 8;
+        return;
+    }
+#endif
+    put_int_general(ev, pre, plen, v);
+}
+
+__attribute__((noinline)) static void put_int_general(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
     if (!ev) return;
     if (ev->records) {
         char *o = rec_key(ev, 'I', pre, plen, 8, F_INT);

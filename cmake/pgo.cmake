@@ -11,10 +11,13 @@
 # capture that is about 9 % less wall time (BENCHMARKS.md, "Analyzer built
 # with its profile").
 #
-# What gets the profile: the analyzer's own code and the code it shares
-# with the other programs (libmsnp, lib/common), whose objects are built
-# once for all of them. Functions the training never runs (msnd's login
-# code in libmsnp, say) are optimised as in any release build
+# What gets the profile: the analyzer's own code and the codec and hash map
+# it uses (libmsnp, lib/common). Where the compiler can optimise at link
+# time, the analyzer's core has copies of those of its own
+# (src/msnsniff/CMakeLists.txt), and the objects the other programs link
+# get no counts; otherwise the analyzer links those shared objects, and
+# they are the ones trained. Functions the training never runs (msnd's
+# login code in libmsnp, say) are optimised as in any release build
 # (-fprofile-partial-training).
 #
 #   MSNKIT_PGO=AUTO      (default) on for GCC >= 11 release builds without

@@ -312,7 +312,10 @@ timed() {  # timed NAME TIMEOUT CMD... : appends "wall-seconds peak-RSS-KiB" of 
 # analyze NAME: the tools take turns on $TMP/NAME.pcap, ANALYZER_RUNS rounds,
 # and each one's fastest run counts: a slow moment of this shared machine
 # then hits every tool alike instead of deciding a ratio. tshark (the
-# slowest) is bounded at 240 s a run, and runs once on the dense capture.
+# slowest, 15-25 s a run on either capture) is bounded at 240 s a run; it
+# takes its turn in every round like the others: one run of it lands
+# anywhere in a range of a third of its time (14.6-19.8 s in one run's
+# three rounds), which would decide the ratio instead of the tools.
 # Results go to $RES/NAME_TOOL.*.
 analyze() {
   local cap=$1 f=$TMP/$1.pcap
@@ -326,8 +329,7 @@ analyze() {
     timed "${cap}_pcap_loop" 300 "$BIN_LOOP" "$f" --json
     [ -x "$SNIFF" ] && timed "${cap}_msnsniff" 300 "$SNIFF" -r "$f" --memcap 512M --no-progress --summary
     [ $have_msgsnarf = 1 ] && timed "${cap}_msgsnarf" 300 msgsnarf -p "$f"
-    # on the dense capture tshark takes over a minute a run: one round of it
-    [ $have_tshark = 1 ] && { [ "$cap" != dense ] || [ "$round" = 1 ]; } && timed "${cap}_tshark" 240 tshark -n -r "$f" -Y msnms
+    [ $have_tshark = 1 ] && timed "${cap}_tshark" 240 tshark -n -r "$f" -Y msnms
   done
   cp "$TMP/${cap}_pcap_loop.out" "$RES/${cap}_pcap_loop.json" 2>/dev/null
   if [ -x "$SNIFF" ]; then

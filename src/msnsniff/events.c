@@ -194,6 +194,15 @@ enum { REC_HDR = 4 + 1 + sizeof(const char *) + 8 };
 
 enum { REC_KEY = 2 + sizeof(const char *) }; /* op, pre, plen */
 
+/* Writes an op and its key at o (room made by the caller): the position
+ * after them. */
+static inline char *rec_head(char *o, char op, const char *pre, size_t plen) {
+    o[0] = op;
+    memcpy(o + 1, &pre, sizeof pre);
+    o[1 + sizeof pre] = (char)(unsigned char)plen;
+    return o + REC_KEY;
+}
+
 /* Reserves room for an op with its key and `more` bytes after it, writes
  * the op and key: the position after them, or NULL (the event fails).
  * kind: the field's, for debug builds' check that no field is set twice
@@ -208,12 +217,9 @@ static inline char *rec_key(sn_ev *ev, char op, const char *pre, size_t plen, si
         ev->failed = 1;
         return NULL;
     }
-    char *o = ev->line.p + ev->line.n;
-    o[0] = op;
-    memcpy(o + 1, &pre, sizeof pre);
-    o[1 + sizeof pre] = (char)(unsigned char)plen;
+    char *o = rec_head(ev->line.p + ev->line.n, op, pre, plen);
     ev->line.n += REC_KEY + more;
-    return o + REC_KEY;
+    return o;
 }
 
 /* u32 length and the bytes, at o (room made by the caller). */
@@ -315,13 +321,10 @@ static void put_strn_general(sn_ev *ev, const char *pre, size_t plen, const char
  * every field). */
 void sn_ev_put_strn(sn_ev *ev, const char *pre, size_t plen, const char *s, size_t n) {
 #ifdef NDEBUG /* a debug build indexes every record's key (rec_key) */
-    if (ev && s && ev->records && n <= 32 && !ev->line.failed && REC_KEY + 4 + n <= ev->line.cap - ev->line.n) {
-        char *o = ev->line.p + ev->line.n;
-        o[0] = 'S';
-        memcpy(o + 1, &pre, sizeof pre);
-        o[1 + sizeof pre] = (char)(unsigned char)plen;
+    if (ev && s && ev->records && n <= 32 && sn_jb_has_room(&ev->line, REC_KEY + 4 + n)) {
+        char *o = rec_head(ev->line.p + ev->line.n, 'S', pre, plen);
         ev->line.n += REC_KEY + 4 + n;
-        rec_bytes_at(o + REC_KEY, s, n);
+        rec_bytes_at(o, s, n);
         return;
     }
 #endif
@@ -364,12 +367,9 @@ static void put_int_general(sn_ev *ev, const char *pre, size_t plen, int64_t v);
 /* As sn_ev_put_strn: the record that has room is a leaf. */
 void sn_ev_put_int(sn_ev *ev, const char *pre, size_t plen, int64_t v) {
 #ifdef NDEBUG
-    if (ev && ev->records && !ev->line.failed && REC_KEY + 8 <= ev->line.cap - ev->line.n) {
-        char *o = ev->line.p + ev->line.n;
-        o[0] = 'I';
-        memcpy(o + 1, &pre, sizeof pre);
-        o[1 + sizeof pre] = (char)(unsigned char)plen;
-        memcpy(o + REC_KEY, &v, 8);
+    if (ev && ev->records && sn_jb_has_room(&ev->line, REC_KEY + 8)) {
+        char *o = rec_head(ev->line.p + ev->line.n, 'I', pre, plen);
+        memcpy(o, &v, 8);
         ev->line.n += REC_KEY + 8;
         return;
     }

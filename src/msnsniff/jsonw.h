@@ -22,10 +22,12 @@ typedef struct sn_jbuf {
 
 /* The slow path of sn_jb_reserve: grow the buffer. */
 int sn_jb_grow(sn_jbuf *b, size_t more);
+/* Whether `more` bytes fit after the current end without growing. */
+static inline int sn_jb_has_room(const sn_jbuf *b, size_t more) { return !b->failed && more <= b->cap - b->n; }
 /* Room for `more` bytes after the current end; 0 when memory ran out.
  * Inline: every field of every event reserves, and almost always fits. */
 static inline int sn_jb_reserve(sn_jbuf *b, size_t more) {
-    if (!b->failed && more <= b->cap - b->n) return 1;
+    if (sn_jb_has_room(b, more)) return 1;
     return sn_jb_grow(b, more);
 }
 static inline void sn_jb_put(sn_jbuf *b, const void *s, size_t n) {

@@ -1656,6 +1656,13 @@ static void run_sb_phase(void (*hook)(void), double seconds, phase_result *pr) {
     pr->h = h_lat;
 }
 
+/* The closed loop: each sender keeps `window` messages outstanding. */
+static void run_sb_closed(unsigned window, double seconds, phase_result *pr) {
+    memset(pr, 0, sizeof *pr);
+    sb_window = window;
+    run_sb_phase(sb_closed_tick, seconds, pr);
+}
+
 static int mode_sb(void) {
     npairs = opt.pairs;
     if (nusers < 2 * npairs) die("--users must be at least 2 x --pairs");
@@ -1685,10 +1692,8 @@ static int mode_sb(void) {
     double *wl = parse_list(opt.rates && *opt.rates ? opt.rates : "", &nw);
     (void)wl;
     phase_result peak;
-    memset(&peak, 0, sizeof peak);
-    sb_window = opt.window;
     uint64_t sent0 = cnt.msgs_sent;
-    run_sb_phase(sb_closed_tick, opt.duration, &peak);
+    run_sb_closed(opt.window, opt.duration, &peak);
     /* How many MSGs the window-W senders put in one write: open-loop rates
      * derived from this peak send bursts of that size, one write each, so
      * they are offered the same batching the peak had. */
@@ -1697,9 +1702,7 @@ static int mode_sb(void) {
     if (burst < 1) burst = 1;
     if (burst > opt.window) burst = opt.window;
     phase_result w1;
-    memset(&w1, 0, sizeof w1);
-    sb_window = 1;
-    run_sb_phase(sb_closed_tick, opt.duration / 2, &w1);
+    run_sb_closed(1, opt.duration / 2, &w1);
 
     phase_result open[16];
     unsigned nf = run_open_phases(opt.fractions, &peak, burst, run_sb_phase, sb_open_tick, open);
@@ -1710,9 +1713,7 @@ static int mode_sb(void) {
     syscall_window sw = {0};
     if (opt.count_syscalls > 0 && syscall_window_open(&sw) == 0) { /* the window-W closed loop again, counted */
         phase_result pc;
-        memset(&pc, 0, sizeof pc);
-        sb_window = opt.window;
-        run_sb_phase(sb_closed_tick, opt.count_syscalls, &pc);
+        run_sb_closed(opt.window, opt.count_syscalls, &pc);
         syscall_window_close(&sw, pc.seconds, pc.count, pc.server_syscalls);
     }
     if (opt.json) {

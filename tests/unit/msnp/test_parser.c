@@ -245,6 +245,92 @@ static void test_long_token_bytes(void **state) {
         }
 }
 
+/* The tokenizer against a byte-at-a-time model of the same rules, on
+ * random lines of 4 to 300 bytes (so tokens cross the 16- and 64-byte
+ * blocks it reads, and lines end anywhere in them) built from the bytes
+ * that matter: token bytes, blanks, control bytes, DEL and bytes from 0x80
+ * up, with parameter limits small enough to be hit. The model: blanks
+ * (space, tab) separate tokens; the first control byte (below 0x20, or
+ * DEL) is an error at its offset, unless a token beyond the limit starts
+ * and ends before it, which is an error at that token's start. */
+typedef struct model_result {
+    msnp_parse_status st;
+    size_t bad;
+    size_t argc;
+    size_t tok[MSNP_MAX_PARAMS][2];
+} model_result;
+
+static void model_tokenize(const unsigned char *line, size_t n, size_t max, model_result *m) {
+    memset(m, 0, sizeof *m);
+    size_t i = 3;
+    while (i < n) {
+        if (line[i] == ' ' || line[i] == '\t') {
+            i++;
+            continue;
+        }
+        size_t t = i;
+        while (i < n && line[i] > 0x20 && line[i] != 0x7f) i++;
+        if (i < n && line[i] != ' ' && line[i] != '\t') {
+            m->st = MSNP_ECONTROL_CHAR;
+            m->bad = i;
+            return;
+        }
+        if (m->argc >= max) {
+            m->st = MSNP_ETOO_MANY_PARAMS;
+            m->bad = t;
+            return;
+        }
+        m->tok[m->argc][0] = t;
+        m->tok[m->argc][1] = i - t;
+        m->argc++;
+    }
+}
+
+static void test_tokenizer_against_model(void **state) {
+    (void)state;
+    static const unsigned char alphabet[] = {'a', 'b', 'Z', '7',  '@',  '.',  '-',  0x80, 0xe4, 0xff,
+                                             ' ', ' ', ' ', '\t', 0x00, 0x01, '\r', 0x1f, 0x7f};
+    uint32_t seed = 12345;
+    unsigned char line[320];
+    for (int iter = 0; iter < 200000; iter++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = 4 + (seed >> 8) % 297;
+        /* mostly token bytes and blanks; a control byte in about one line of three */
+        int controls = ((seed >> 4) & 3) == 0;
+        memcpy(line, "USR ", 4);
+        for (size_t k = 4; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t r = (seed >> 16) % (controls ? sizeof alphabet : sizeof alphabet - 5);
+            if (!controls && ((seed >> 12) & 63) == 0) r = sizeof alphabet - 5 + (seed >> 20) % 5; /* rare ones */
+            line[k] = alphabet[r];
+        }
+        seed = seed * 1103515245u + 12345u;
+        size_t max = 1 + (seed >> 16) % MSNP_MAX_PARAMS;
+        line[n] = '\r';
+        line[n + 1] = '\n';
+        model_result m;
+        model_tokenize(line, n, max, &m);
+        msnp_parser_limits lim = {4096, 65536, max};
+        msnp_parser p;
+        msnp_cmd c;
+        msnp_parse_error e;
+        msnp_parser_init(&p, MSNP_FROM_CLIENT, &lim);
+        long r = msnp_parse(&p, (const char *)line, n + 2, &c, &e);
+        if (m.st != MSNP_OK) {
+            if (r != (long)m.st || e.offset != m.bad)
+                fail_msg("line %d (%zu bytes, limit %zu): got %ld at %llu, want %d at %zu", iter, n, max, r,
+                         (unsigned long long)e.offset, (int)m.st, m.bad);
+            continue;
+        }
+        if (r != (long)(n + 2)) fail_msg("line %d (%zu bytes, limit %zu): got %ld, want the line", iter, n, max, r);
+        assert_int_equal(c.argc, m.argc);
+        for (size_t k = 0; k < m.argc; k++) {
+            assert_ptr_equal(c.argv[k].p, (const char *)line + m.tok[k][0]);
+            assert_int_equal(c.argv[k].n, m.tok[k][1]);
+        }
+    }
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     expect_error(MSNP_FROM_CLIENT, "MSG 1 A -5\r\n", 12, MSNP_EBAD_LENGTH, 8);
@@ -460,6 +546,7 @@ int main(void) {
         cmocka_unit_test(test_writer_param_bytes),
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_long_token_bytes),
+        cmocka_unit_test(test_tokenizer_against_model),
     };
     return cmocka_run_group_tests_name("msnp_parser", tests, NULL, NULL);
 }

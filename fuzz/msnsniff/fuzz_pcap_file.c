@@ -3,7 +3,7 @@
  * The input is a whole capture file (classic pcap of either byte order or
  * time-stamp precision, pcapng, or anything else). It is read twice, by
  * sn_capture (pcapread, with its reader thread or in line, for classic
- * files; libpcap otherwise) and by libpcap alone: both must hand out the
+ * pcap and pcapng files; libpcap otherwise) and by libpcap alone: both must hand out the
  * same frames - time, lengths, bytes - and stop at the same record, with
  * an error or at the end alike. Every frame also goes through the engine.
  * A difference aborts, so the fuzzer reports it. */

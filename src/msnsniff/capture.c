@@ -30,8 +30,8 @@ struct sn_capture {
     uint64_t size;
     uint64_t offset;
     char *iobuf; /* the FILE's buffer; freed after pcap_close closed it */
-    /* Classic pcap files are read by pcapread (libpcap opened and checked
-     * the header, and compiles the filter, applied here). */
+    /* Classic pcap and pcapng files are read by pcapread (libpcap opened
+     * and checked the header, and compiles the filter, applied here). */
     int fast;
     sn_pcapread rd;
     struct bpf_program prog;
@@ -80,7 +80,10 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             snprintf(err, errcap, "%s: %s", path, strerror(errno));
             return NULL;
         }
-        iobuf = classic ? NULL : malloc(FILE_BUFFER); /* pcapread reads classic files itself */
+        /* pcapread reads classic files itself; a pcapng file it may
+         * leave to libpcap (blocks before the first interface larger than
+         * it takes) */
+        iobuf = classic ? NULL : malloc(FILE_BUFFER);
         if (iobuf) setvbuf(fp, iobuf, _IOFBF, FILE_BUFFER);
         p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
         if (!p) {
@@ -114,14 +117,17 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     c->format = -1;
     if (have_magic) c->format = (magic[0] == 0x0A && magic[1] == 0x0D && magic[2] == 0x0D && magic[3] == 0x0A) ? 1 : 0;
     c->offset = c->format == 0 ? 24 : 0;
-    if (classic && pcap_major_version(p) == 2 && pcap_minor_version(p) == 4 &&
-        sn_decode_linktype_ok(pcap_datalink(p)) && pcap_snapshot(p) > 0) {
+    int classic_ok = classic && pcap_major_version(p) == 2 && pcap_minor_version(p) == 4;
+    if ((classic_ok || c->format == 1) && sn_decode_linktype_ok(pcap_datalink(p)) && pcap_snapshot(p) > 0) {
         /* the descriptor libpcap read the header from: the same file even
          * if the path was replaced meanwhile */
         FILE *fp = pcap_file(p);
         int fd = fp ? dup(fileno(fp)) : -1;
-        if (fd >= 0 && sn_pcapread_init(&c->rd, fd, classic == 2, nsec, (uint32_t)pcap_snapshot(p), MAX_CAPLEN) == 0)
-            c->fast = 1;
+        uint32_t snap = (uint32_t)pcap_snapshot(p);
+        int rc = -1;
+        if (fd >= 0 && classic_ok) rc = sn_pcapread_init(&c->rd, fd, classic == 2, nsec, snap, MAX_CAPLEN);
+        else if (fd >= 0) rc = sn_pcapread_init_ng(&c->rd, fd, pcap_datalink(p), snap, MAX_CAPLEN);
+        if (rc == 0) c->fast = 1;
         else if (fd >= 0) close(fd);
     }
     return c;

@@ -54,7 +54,8 @@ uint64_t sn_capture_size(const sn_capture *c);
  * the stop. */
 void sn_capture_drain(sn_capture *c);
 int sn_capture_is_live(const sn_capture *c);
-/* "pcapread" when classic pcap records are read by pcapread.h, else "libpcap". */
+/* "pcapread" when the records or blocks of a file are read by pcapread.h,
+ * else "libpcap". */
 const char *sn_capture_reader(const sn_capture *c);
 /* Safe from a signal handler: make sn_capture_next return soon. */
 void sn_capture_break(sn_capture *c);

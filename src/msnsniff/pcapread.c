@@ -1,5 +1,5 @@
-/* pcapread.c - classic pcap records read in large chunks, a few chunks
- * ahead of the analysis. */
+/* pcapread.c - classic pcap records and pcapng blocks read in large
+ * chunks, a few chunks ahead of the analysis. */
 #include "pcapread.h"
 
 #include <errno.h>
@@ -95,11 +95,9 @@ static void start_thread(sn_pcapread *r) {
     r->threaded = 1;
 }
 
-int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t snapshot, uint32_t max_caplen) {
-    memset(r, 0, sizeof *r);
-    if ((size_t)max_caplen + 16 > SN_PCAPREAD_CHUNK || snapshot == 0) return -1;
-    if (lseek(fd, 24, SEEK_SET) != 24) return -1;
-    r->carry = (size_t)max_caplen + 16; /* an unread tail is less than one record */
+/* The slots, each with carry bytes of room in front of its chunk. */
+static int make_slots(sn_pcapread *r, size_t carry) {
+    r->carry = carry;
     /* One region for all slots, in huge pages where the system gives
      * them: both the kernel's copy and the analysis walk it end to end,
      * and with 4 KiB pages that was a TLB miss every few packets. */
@@ -110,6 +108,15 @@ int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t 
     madvise(base, total, MADV_HUGEPAGE); /* a hint; fine if refused */
     r->region = base;
     for (int i = 0; i < SN_PCAPREAD_SLOTS; i++) r->slot[i].mem = (unsigned char *)base + (size_t)i * each;
+    return 0;
+}
+
+int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t snapshot, uint32_t max_caplen) {
+    memset(r, 0, sizeof *r);
+    if ((size_t)max_caplen + 16 > SN_PCAPREAD_CHUNK || snapshot == 0) return -1;
+    if (lseek(fd, 24, SEEK_SET) != 24) return -1;
+    /* an unread tail is less than one record */
+    if (make_slots(r, (size_t)max_caplen + 16) != 0) return -1;
     r->fd = fd;
     r->big_endian = big_endian;
     r->nsec = nsec;
@@ -133,6 +140,12 @@ void sn_pcapread_free(sn_pcapread *r) {
         r->threaded = 0;
     }
     for (int i = 0; i < SN_PCAPREAD_SLOTS; i++) r->slot[i].mem = NULL;
+    free(r->ifs);
+    r->ifs = NULL;
+    free(r->big);
+    r->big = NULL;
+    r->bigcap = 0;
+    r->nifs = r->ifcap = 0;
     free(r->region);
     r->region = NULL;
     r->buf = NULL;
@@ -232,7 +245,10 @@ static inline void take(sn_pcapread *r, uint32_t caplen, sn_pcaprec *rec) {
     consume(r, 16 + (size_t)caplen);
 }
 
+static int ng_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at);
+
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at) {
+    if (r->ng) return ng_next(r, rec, err, errcap, at);
     *at = r->offset;
     /* the common record: all of it already in the chunk, and valid */
     if (r->end - r->start >= 16) {
@@ -275,4 +291,347 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
     }
     take(r, caplen, rec);
     return 1;
+}
+
+/* ---- pcapng ----
+ *
+ * The rules and messages are libpcap's (sf-pcapng.c), so that a file
+ * reads the same whichever of the two reads it: test_capture and
+ * fuzz_pcap_file compare them frame for frame and message for message. */
+
+#define NG_SHB 0x0A0D0D0Au /* the same bytes in either byte order */
+#define NG_IDB 1u
+#define NG_PB 2u /* obsolete packet block */
+#define NG_SPB 3u
+#define NG_EPB 6u
+#define NG_BYTE_ORDER 0x1A2B3C4Du
+#define NG_MAX_BLOCK (16u << 20) /* libpcap's limit for the link types the decoder knows */
+
+static uint16_t u16(const unsigned char *p, int big_endian) {
+    return big_endian ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]);
+}
+
+static uint64_t u64(const unsigned char *p, int big_endian) {
+    uint64_t a = u32(p, big_endian), b = u32(p + 4, big_endian);
+    return big_endian ? a << 32 | b : b << 32 | a;
+}
+
+int sn_pcapread_init_ng(sn_pcapread *r, int fd, int linktype, uint32_t snapshot, uint32_t max_caplen) {
+    memset(r, 0, sizeof *r);
+    if (snapshot == 0 || snapshot > max_caplen) return -1;
+    /* The first section header libpcap read when opening the file, with
+     * rules of its own (no check of its trailer): reading starts after
+     * it, in the byte order of its magic number. */
+    unsigned char h[12];
+    if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) return -1;
+    int be;
+    if (u32(h + 8, 0) == NG_BYTE_ORDER) be = 0;
+    else if (u32(h + 8, 1) == NG_BYTE_ORDER) be = 1;
+    else return -1;
+    uint32_t shb = u32(h + 4, be);
+    if (shb < 12 || lseek(fd, (off_t)shb, SEEK_SET) != (off_t)shb) return -1;
+    /* Blocks up to an enhanced packet block of the largest packet with
+     * 128 KiB of options are read in place; larger ones (libpcap takes
+     * any up to 16 MiB) are copied whole into a buffer of their own. */
+    if (make_slots(r, 8 + 20 + (size_t)max_caplen + 131072 + 4) != 0) return -1;
+    r->fd = fd;
+    r->ng = 1;
+    r->big_endian = be;
+    r->linktype = linktype;
+    r->snapshot = snapshot;
+    r->max_caplen = max_caplen;
+    r->max_block = NG_MAX_BLOCK;
+    r->offset = shb;
+    start_thread(r);
+    return 0;
+}
+
+static int too_short(uint32_t type, char *err, size_t errcap) {
+    snprintf(err, errcap, "block of type %u in pcapng dump file is too short", type);
+    return -1;
+}
+
+/* An interface description's options: the time stamp resolution
+ * (if_tsresol) and offset (if_tsoffset), into *i. */
+static int ng_idb_options(const sn_pcapread *r, const unsigned char *p, size_t n, sn_pcapng_if *i, char *err,
+                          size_t errcap) {
+    uint64_t tsresol = 1000000; /* microseconds unless said */
+    int64_t tsoffset = 0;
+    int binary = 0, saw_tsresol = 0, saw_tsoffset = 0;
+    while (n) { /* bounded: every turn consumes an option */
+        if (n < 4) return too_short(NG_IDB, err, errcap);
+        unsigned code = u16(p, r->big_endian), len = u16(p + 2, r->big_endian);
+        size_t padded = ((size_t)len + 3) / 4 * 4;
+        if (n - 4 < padded) return too_short(NG_IDB, err, errcap);
+        const unsigned char *v = p + 4;
+        p += 4 + padded;
+        n -= 4 + padded;
+        if (code == 0) { /* opt_endofopt */
+            if (len != 0) {
+                snprintf(err, errcap, "Interface Description Block has opt_endofopt option with length %u != 0", len);
+                return -1;
+            }
+            break;
+        }
+        if (code == 9) { /* if_tsresol */
+            if (len != 1) {
+                snprintf(err, errcap, "Interface Description Block has if_tsresol option with length %u != 1", len);
+                return -1;
+            }
+            if (saw_tsresol) {
+                snprintf(err, errcap, "Interface Description Block has more than one if_tsresol option");
+                return -1;
+            }
+            saw_tsresol = 1;
+            if (v[0] & 0x80) { /* a negative power of 2 */
+                unsigned shift = v[0] & 0x7f;
+                if (shift > 63) {
+                    snprintf(err, errcap, "Interface Description Block if_tsresol option resolution 2^-%u is too high",
+                             shift);
+                    return -1;
+                }
+                binary = 1;
+                tsresol = (uint64_t)1 << shift;
+            } else { /* a negative power of 10 */
+                if (v[0] > 19) {
+                    snprintf(err, errcap, "Interface Description Block if_tsresol option resolution 10^-%u is too high",
+                             v[0]);
+                    return -1;
+                }
+                binary = 0;
+                tsresol = 1;
+                for (unsigned k = 0; k < v[0]; k++) tsresol *= 10;
+            }
+        } else if (code == 14) { /* if_tsoffset */
+            if (len != 8) {
+                snprintf(err, errcap, "Interface Description Block has if_tsoffset option with length %u != 8", len);
+                return -1;
+            }
+            if (saw_tsoffset) {
+                snprintf(err, errcap, "Interface Description Block has more than one if_tsoffset option");
+                return -1;
+            }
+            saw_tsoffset = 1;
+            tsoffset = (int64_t)u64(v, r->big_endian);
+        }
+    }
+    i->tsresol = tsresol;
+    i->tsoffset = tsoffset;
+    i->factor = 1;
+    if (tsresol == 1000000) i->scale = 0;
+    else if (binary) i->scale = 3;
+    else if (tsresol > 1000000) {
+        i->scale = 1;
+        i->factor = tsresol / 1000000;
+    } else {
+        i->scale = 2;
+        i->factor = 1000000 / tsresol;
+    }
+    return 0;
+}
+
+/* An interface description block's data: one more interface of the
+ * section, of the first interface's link type and snapshot length. */
+static int ng_idb(sn_pcapread *r, const unsigned char *d, size_t n, char *err, size_t errcap) {
+    if (n < 8) return too_short(NG_IDB, err, errcap);
+    unsigned linktype = u16(d, r->big_endian);
+    uint32_t snaplen = u32(d + 4, r->big_endian);
+    if (linktype != (unsigned)r->linktype) {
+        snprintf(err, errcap, "an interface has a type %u different from the type of the first interface", linktype);
+        return -1;
+    }
+    uint32_t adjusted = snaplen == 0 || snaplen > r->max_caplen ? r->max_caplen : snaplen;
+    if (adjusted != r->snapshot) {
+        snprintf(err, errcap,
+                 "an interface has a snapshot length %u different from the snapshot length of the first interface",
+                 snaplen);
+        return -1;
+    }
+    if (r->nifs == r->ifcap) {
+        uint32_t cap = r->ifcap ? r->ifcap * 2 : 4;
+        sn_pcapng_if *g = cap > r->ifcap ? realloc(r->ifs, (size_t)cap * sizeof *g) : NULL;
+        if (!g) {
+            snprintf(err, errcap, "out of memory for per-interface information (%u interfaces)", r->nifs + 1);
+            return -1;
+        }
+        r->ifs = g;
+        r->ifcap = cap;
+    }
+    if (ng_idb_options(r, d + 8, n - 8, &r->ifs[r->nifs], err, errcap) != 0) return -1;
+    r->nifs++;
+    return 0;
+}
+
+/* A section header block's data: a new section, with interfaces of its
+ * own, in the byte order of the ones before. */
+static int ng_shb(sn_pcapread *r, const unsigned char *d, size_t n, char *err, size_t errcap) {
+    if (n < 16) return too_short(NG_SHB, err, errcap);
+    uint32_t magic = u32(d, r->big_endian);
+    if (magic != NG_BYTE_ORDER) {
+        if (magic == 0x4D3C2B1Au) /* NG_BYTE_ORDER's bytes reversed */
+            snprintf(err, errcap, "the file has sections with different byte orders");
+        else snprintf(err, errcap, "the file has a section with a bad byte order magic field");
+        return -1;
+    }
+    unsigned major = u16(d + 4, r->big_endian);
+    if (major != 1) {
+        snprintf(err, errcap, "unknown pcapng savefile major version number %u", major);
+        return -1;
+    }
+    r->nifs = 0;
+    return 0;
+}
+
+static long long read_failed(char *err, size_t errcap) {
+    snprintf(err, errcap, "error reading dump file: %s", strerror(errno));
+    return -1;
+}
+
+/* A block larger than the slots' room, copied whole into r->big (and
+ * consumed). Its length, or -1 with err set. */
+static long long ng_big_block(sn_pcapread *r, uint32_t len, char *err, size_t errcap) {
+    if (r->bigcap < len) {
+        unsigned char *g = realloc(r->big, len);
+        if (!g) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
+        r->big = g;
+        r->bigcap = len;
+    }
+    size_t got = 0;
+    while (got < len) { /* bounded: every turn copies bytes or ends */
+        size_t want = len - got < r->carry ? len - got : r->carry;
+        long long have = fill(r, want);
+        if (have < 0) return read_failed(err, errcap);
+        size_t k = (size_t)have < want ? (size_t)have : want;
+        memcpy(r->big + got, r->buf + r->start, k);
+        consume(r, k);
+        got += k;
+        if (k < want) {
+            snprintf(err, errcap, "truncated pcapng dump file; tried to read %u bytes, only got %zu", len - 8, got - 8);
+            return -1;
+        }
+    }
+    return len;
+}
+
+/* The next block, whole: *blk points at it, in the chunk (not yet
+ * consumed) or in r->big (consumed). Its length; 0 at the end of the
+ * file; -1 on damage or a failed read. */
+static long long ng_block(sn_pcapread *r, const unsigned char **blk, char *err, size_t errcap) {
+    long long have = (long long)(r->end - r->start);
+    if (have < 8) {
+        have = fill(r, 8);
+        if (have < 0) return read_failed(err, errcap);
+        if (have == 0) return 0;
+        if (have < 8) {
+            snprintf(err, errcap, "truncated pcapng dump file; tried to read 8 bytes, only got %lld", have);
+            return -1;
+        }
+    }
+    uint32_t len = u32(r->buf + r->start + 4, r->big_endian);
+    if (len < 12) {
+        snprintf(err, errcap, "block in pcapng dump file has a length of %u < 12", len);
+        return -1;
+    }
+    if (len % 4) {
+        snprintf(err, errcap, "block in pcapng dump file has a length of %u that is not a multiple of 4", len);
+        return -1;
+    }
+    if (len > r->max_block) {
+        snprintf(err, errcap, "pcapng block size %u > maximum %u", len, r->max_block);
+        return -1;
+    }
+    if (len > r->carry) {
+        if (ng_big_block(r, len, err, errcap) < 0) return -1;
+        *blk = r->big;
+    } else {
+        if (have < (long long)len) {
+            have = fill(r, len);
+            if (have < 0) return read_failed(err, errcap);
+            if (have < (long long)len) {
+                snprintf(err, errcap, "truncated pcapng dump file; tried to read %u bytes, only got %lld", len - 8,
+                         have - 8);
+                return -1;
+            }
+        }
+        *blk = r->buf + r->start;
+    }
+    if (u32(*blk + len - 4, r->big_endian) != len) {
+        snprintf(err, errcap, "block total length in header and trailer don't match");
+        return -1;
+    }
+    return len;
+}
+
+/* A time stamp of interface i in microseconds, as libpcap makes it
+ * (seconds and the fraction apart; an unsigned 64-bit product for a
+ * power of two, the fraction then an int). */
+static inline uint64_t ng_time_us(const sn_pcapng_if *i, uint64_t t) {
+    if (i->scale == 0) return t + (uint64_t)i->tsoffset * 1000000u;
+    uint64_t sec = t / i->tsresol + (uint64_t)i->tsoffset;
+    uint64_t frac = t % i->tsresol;
+    if (i->scale == 1) frac /= i->factor;
+    else if (i->scale == 2) frac *= i->factor;
+    else {
+        frac *= 1000000u;
+        frac /= i->tsresol;
+    }
+    return sec * 1000000u + (uint64_t)(int64_t)(int32_t)(uint32_t)frac;
+}
+
+static int ng_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at) {
+    for (;;) { /* bounded: every turn consumes a block of the file */
+        *at = r->offset;
+        const unsigned char *b = NULL;
+        long long len = ng_block(r, &b, err, errcap);
+        if (len <= 0) return (int)len;
+        size_t left = b == r->big ? 0 : (size_t)len; /* to consume when done */
+        int be = r->big_endian;
+        uint32_t type = u32(b, be);
+        const unsigned char *d = b + 8; /* the block's data, without its trailer */
+        size_t n = (size_t)len - 12;
+        uint32_t ifid, caplen, wire;
+        uint64_t t;
+        if (type == NG_EPB || type == NG_PB) {
+            if (n < 20) return too_short(type, err, errcap);
+            ifid = type == NG_EPB ? u32(d, be) : u16(d, be);
+            t = (uint64_t)u32(d + 4, be) << 32 | u32(d + 8, be);
+            caplen = u32(d + 12, be);
+            wire = u32(d + 16, be);
+            d += 20;
+            n -= 20;
+        } else if (type == NG_SPB) {
+            if (n < 4) return too_short(type, err, errcap);
+            ifid = 0; /* the first interface's */
+            wire = u32(d, be);
+            caplen = wire > r->snapshot ? r->snapshot : wire; /* what the block holds */
+            t = 0;                                            /* none */
+            d += 4;
+            n -= 4;
+        } else {
+            if (type == NG_IDB && ng_idb(r, d, n, err, errcap) != 0) return -1;
+            if (type == NG_SHB && ng_shb(r, d, n, err, errcap) != 0) return -1;
+            consume(r, left); /* other blocks: names, statistics, ... */
+            continue;
+        }
+        if (ifid >= r->nifs) {
+            snprintf(err, errcap,
+                     "a packet arrived on interface %u, but there's no Interface Description Block for that interface",
+                     ifid);
+            return -1;
+        }
+        if (caplen > r->snapshot) {
+            snprintf(err, errcap, "invalid packet capture length %u, bigger than snaplen of %u", caplen, r->snapshot);
+            return -1;
+        }
+        if (n < caplen) return too_short(type, err, errcap);
+        rec->ts_us = ng_time_us(&r->ifs[ifid], t);
+        rec->data = d;
+        rec->caplen = caplen;
+        rec->len = wire;
+        consume(r, left);
+        return 1;
+    }
 }

@@ -1,4 +1,5 @@
-/* pcapread.h - a reader for the records of classic pcap files.
+/* pcapread.h - a reader for the records of classic pcap files and the
+ * blocks of pcapng files.
  *
  * libpcap reads a savefile with two fread() calls and a copy per packet;
  * on a large capture that was most of the cost of getting packets. This
@@ -10,6 +11,17 @@
  * record cut short by the end of the file is an error - with the same
  * messages. Only version 2.4 files with the microsecond or nanosecond
  * magic number are taken; anything else stays with libpcap.
+ *
+ * pcapng files are read the same way, block by block, with libpcap's
+ * rules and messages for them: enhanced, simple and obsolete packet
+ * blocks; interface descriptions with their time stamp resolution and
+ * offset, all of one link type and snapshot length; more sections of the
+ * same byte order; other blocks skipped; a block larger than libpcap's
+ * 16 MiB is damage. Blocks up to an enhanced packet block of the largest
+ * packet with 128 KiB of options are handed out in place, larger ones
+ * from a copy of their own. On the dense benchmark capture
+ * saved as pcapng, libpcap's reading cost half as much again as all of
+ * the analysis (BENCHMARKS.md, "pcapng read in place").
  *
  * The read(2) calls run on a thread of their own, a few chunks ahead of
  * the analysis: copying the file out of the page cache was a fifth of
@@ -40,9 +52,26 @@ typedef struct sn_pcapslot {
     int full;           /* read and not yet consumed */
 } sn_pcapslot;
 
+/* A pcapng interface of the current section: its time stamps are
+ * ticks of 1/tsresol second from tsoffset seconds, made microseconds as
+ * libpcap makes them (scale: 0 already microseconds, 1 divide the
+ * fraction by factor, 2 multiply it by factor, 3 a power of two). */
+typedef struct sn_pcapng_if {
+    uint64_t tsresol, factor;
+    int64_t tsoffset;
+    int scale;
+} sn_pcapng_if;
+
 typedef struct sn_pcapread {
     int fd;
-    int big_endian;        /* the file's byte order */
+    int ng;               /* pcapng blocks, not classic records */
+    uint32_t max_block;   /* pcapng: larger blocks are damage */
+    sn_pcapng_if *ifs;    /* pcapng: the interfaces of this section */
+    uint32_t nifs, ifcap; /* how many, and room for */
+    unsigned char *big;   /* pcapng: a block larger than a slot's carry room */
+    size_t bigcap;
+    int big_endian;        /* the file's byte order (pcapng: the section's) */
+    int linktype;          /* pcapng: every interface's */
     int nsec;              /* time stamps in nanoseconds */
     uint32_t snapshot;     /* libpcap's snapshot length for the file */
     uint32_t max_caplen;   /* larger records are damage */
@@ -79,8 +108,13 @@ typedef struct sn_pcaprec {
  * reader cannot be used (the caller keeps libpcap). fd stays the
  * caller's; close it only after sn_pcapread_free. */
 int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t snapshot, uint32_t max_caplen);
+/* pcapng: reads fd from offset 0. linktype and snapshot are libpcap's
+ * (the first interface's); every interface must have them. 0, or -1
+ * when the reader cannot be used: then libpcap reads the file. */
+int sn_pcapread_init_ng(sn_pcapread *r, int fd, int linktype, uint32_t snapshot, uint32_t max_caplen);
 /* 1: *rec holds a packet; 0: end of file; -1: damage or read error, err
- * says what (without the file name or offset: *at is the record's offset). */
+ * says what (without the file name or offset: *at is the record's or
+ * block's offset). */
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at);
 /* Stops the reader thread and frees the slots. */
 void sn_pcapread_free(sn_pcapread *r);

@@ -1,11 +1,14 @@
-/* test_capture.c - the classic pcap reader (pcapread) against libpcap
+/* test_capture.c - the capture file reader (pcapread) against libpcap
  * itself: on the scenario capture and on damaged and converted copies of it
  * (cut at every kind of place, bytes flipped, absurd or oversized record
  * lengths, a small snapshot length, big-endian and nanosecond files),
  * every frame (time, lengths, bytes) and every error message must be the
  * ones libpcap gives, and error offsets must name the damaged record.
  * Files larger than the reader's chunks check records and headers split
- * between two reads, with the reader thread and without it. */
+ * between two reads, with the reader thread and without it. The same for
+ * pcapng copies of the capture: both byte orders, time stamp resolutions
+ * and offsets, several interfaces and sections, simple and obsolete
+ * packet blocks, blocks to skip, options, and each kind of damage. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -349,6 +352,449 @@ static void test_other_formats_stay_with_libpcap(void **st) {
     free(b);
 }
 
+/* ---- pcapng copies of the scenario capture ---- */
+
+typedef struct ngfile {
+    unsigned char *p;
+    size_t n, cap;
+    int be;
+} ngfile;
+
+static void ng_raw(ngfile *g, const void *d, size_t n) {
+    if (g->n + n > g->cap) {
+        g->cap = (g->n + n) * 2 + 4096;
+        g->p = realloc(g->p, g->cap);
+        assert_non_null(g->p);
+    }
+    if (n) memcpy(g->p + g->n, d, n);
+    g->n += n;
+}
+static void ng_u32(ngfile *g, uint32_t v) {
+    unsigned char b[4];
+    put32(b, v, g->be);
+    ng_raw(g, b, 4);
+}
+static void ng_u16(ngfile *g, unsigned v) {
+    unsigned char b[2] = {(unsigned char)(g->be ? v >> 8 : v), (unsigned char)(g->be ? v : v >> 8)};
+    ng_raw(g, b, 2);
+}
+static void ng_pad(ngfile *g) {
+    static const unsigned char zero[4];
+    ng_raw(g, zero, (4 - g->n % 4) % 4);
+}
+/* A block is begun, filled and ended: ending writes its length twice. */
+static size_t ng_begin(ngfile *g, uint32_t type) {
+    size_t at = g->n;
+    ng_u32(g, type);
+    ng_u32(g, 0);
+    return at;
+}
+static void ng_end(ngfile *g, size_t at) {
+    ng_pad(g);
+    uint32_t len = (uint32_t)(g->n - at + 4);
+    put32(g->p + at + 4, len, g->be);
+    ng_u32(g, len);
+}
+static void ng_opt(ngfile *g, unsigned code, const void *v, unsigned len) {
+    ng_u16(g, code);
+    ng_u16(g, len);
+    ng_raw(g, v, len);
+    ng_pad(g);
+}
+static size_t ng_shb(ngfile *g, unsigned major) {
+    size_t at = ng_begin(g, 0x0A0D0D0Au);
+    ng_u32(g, 0x1A2B3C4Du);
+    ng_u16(g, major);
+    ng_u16(g, 0);
+    ng_u32(g, 0xFFFFFFFFu); /* section length unknown */
+    ng_u32(g, 0xFFFFFFFFu);
+    ng_opt(g, 4, "msnkit test", 11); /* shb_userappl */
+    ng_opt(g, 0, NULL, 0);
+    ng_end(g, at);
+    return at;
+}
+/* tsresol < 0: no if_tsresol option (microseconds) */
+static size_t ng_idb(ngfile *g, unsigned linktype, uint32_t snaplen, int tsresol, int64_t tsoffset) {
+    size_t at = ng_begin(g, 1);
+    ng_u16(g, linktype);
+    ng_u16(g, 0);
+    ng_u32(g, snaplen);
+    ng_opt(g, 2, "eth0", 4); /* if_name */
+    if (tsresol >= 0) {
+        unsigned char r = (unsigned char)tsresol;
+        ng_opt(g, 9, &r, 1);
+    }
+    if (tsoffset) {
+        unsigned char o[8];
+        uint64_t u = (uint64_t)tsoffset;
+        put32(o + (g->be ? 4 : 0), (uint32_t)u, g->be);
+        put32(o + (g->be ? 0 : 4), (uint32_t)(u >> 32), g->be);
+        ng_opt(g, 14, o, 8);
+    }
+    ng_opt(g, 0, NULL, 0);
+    ng_end(g, at);
+    return at;
+}
+/* The scenario's seconds and microseconds in ticks of tsresol. */
+static uint64_t ng_ticks(uint32_t sec, uint32_t usec, int tsresol) {
+    if (tsresol < 0) tsresol = 6;
+    if (tsresol & 0x80) {
+        unsigned s = (unsigned)tsresol & 0x7f;
+        return ((uint64_t)sec << s) + (((uint64_t)usec << s) / 1000000u);
+    }
+    uint64_t p = 1;
+    for (int k = 0; k < tsresol; k++) p *= 10;
+    return (uint64_t)sec * p + (p >= 1000000u ? (uint64_t)usec * (p / 1000000u) : (uint64_t)usec / (1000000u / p));
+}
+static size_t ng_epb(ngfile *g, uint32_t type, uint32_t ifid, uint64_t t, const unsigned char *d, uint32_t caplen,
+                     uint32_t len, int comment) {
+    size_t at = ng_begin(g, type);
+    if (type == 3) { /* simple: the wire length, the bytes */
+        ng_u32(g, len);
+    } else {
+        if (type == 2) { /* obsolete: a 16-bit interface and drop count */
+            ng_u16(g, ifid);
+            ng_u16(g, 0);
+        } else ng_u32(g, ifid);
+        ng_u32(g, (uint32_t)(t >> 32));
+        ng_u32(g, (uint32_t)t);
+        ng_u32(g, caplen);
+        ng_u32(g, len);
+    }
+    ng_raw(g, d, caplen);
+    ng_pad(g);
+    if (comment && type != 3) {
+        ng_opt(g, 1, "a comment", 9);
+        ng_opt(g, 0, NULL, 0);
+    }
+    ng_end(g, at);
+    return at;
+}
+static void ng_other(ngfile *g, uint32_t type, size_t n) {
+    size_t at = ng_begin(g, type);
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)(k * 13u);
+        ng_raw(g, &c, 1);
+    }
+    ng_end(g, at);
+}
+
+typedef struct ngopts {
+    int be, tsresol, mixed, sections;
+    int64_t tsoffset;
+    uint32_t snaplen;
+} ngopts;
+
+/* The scenario capture as pcapng: with mixed set, blocks to skip, a
+ * second interface, simple and obsolete packet blocks and comments among
+ * the packets; with sections set, a new section half-way. Offsets of the
+ * packet blocks go to off (NULL: not kept); returns the packets. */
+static size_t ng_from_seed(ngfile *g, const ngopts *o, size_t *off, size_t max) {
+    memset(g, 0, sizeof *g);
+    g->be = o->be;
+    ng_shb(g, 1);
+    if (o->mixed) ng_other(g, 4, 40); /* names */
+    ng_idb(g, 1, o->snaplen, o->tsresol, o->tsoffset);
+    if (o->mixed) ng_idb(g, 1, o->snaplen, 9, 0);
+    size_t recs[100000];
+    size_t n = record_offsets(recs, 100000), packets = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *h = seed + recs[i];
+        uint32_t sec = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+        uint32_t usec = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+        uint32_t cl = (uint32_t)h[8] | (uint32_t)h[9] << 8 | (uint32_t)h[10] << 16 | (uint32_t)h[11] << 24;
+        uint32_t len = (uint32_t)h[12] | (uint32_t)h[13] << 8 | (uint32_t)h[14] << 16 | (uint32_t)h[15] << 24;
+        if (o->sections && i == n / 2) {
+            ng_shb(g, 1);
+            ng_idb(g, 1, o->snaplen, o->tsresol, o->tsoffset);
+        }
+        if (o->mixed && i % 17 == 5) ng_other(g, i % 2 ? 5 : 0x40000BADu, i % 50); /* statistics, custom */
+        uint32_t type = 6, ifid = 0;
+        if (o->mixed && i % 11 == 3) type = 3;
+        if (o->mixed && i % 13 == 4) type = 2;
+        if (o->mixed && i % 3 == 1 && type != 3 && !(o->sections && i >= n / 2)) ifid = 1;
+        int res = ifid ? 9 : o->tsresol;
+        uint32_t keep = o->snaplen && cl > o->snaplen ? o->snaplen : cl;
+        size_t at = ng_epb(g, type, ifid, ng_ticks(sec, usec, res), h + 16, keep, len, o->mixed && i % 7 == 2);
+        if (off && packets < max) off[packets] = at;
+        packets++;
+    }
+    return packets;
+}
+
+static void test_pcapng_variants(void **st) {
+    (void)st;
+    static const int resol[] = {-1, 6, 9, 3, 0, 0x80 | 20, 0x80 | 10, 0x80 | 40};
+    for (int be = 0; be < 2; be++)
+        for (size_t r = 0; r < sizeof resol / sizeof resol[0]; r++)
+            for (int v = 0; v < 3; v++) {
+                ngopts o = {be, resol[r], v >= 1, v == 2, v == 2 ? -86400 * 3 : v == 1 ? 1000 : 0, 0};
+                ngfile g;
+                size_t packets = ng_from_seed(&g, &o, NULL, 0);
+                write_file(g.p, g.n);
+                assert_int_equal(compare(NULL, -1, 1), packets);
+                if (v == 1) compare("tcp port 1863", -1, 1);
+                free(g.p);
+            }
+    /* a snapshot length of 100: packets kept to it, simple blocks cut to it */
+    ngopts o = {0, -1, 1, 0, 0, 100};
+    ngfile g;
+    size_t packets = ng_from_seed(&g, &o, NULL, 0);
+    write_file(g.p, g.n);
+    assert_int_equal(compare(NULL, -1, 1), packets);
+    free(g.p);
+}
+
+static void test_pcapng_cut_everywhere(void **st) {
+    (void)st;
+    ngopts o = {1, 9, 1, 1, 0, 0};
+    ngfile g;
+    static size_t off[100000];
+    size_t n = ng_from_seed(&g, &o, off, 100000);
+    assert_true(n > 100);
+    size_t cuts[1500], nc = 0;
+    for (size_t cut = 0; cut < 200; cut++) cuts[nc++] = cut;
+    for (size_t cut = 200; cut < g.n && nc < 1300; cut += 397) cuts[nc++] = cut;
+    for (size_t i = 1; i < n && nc + 3 <= 1500; i += n / 60 + 1) {
+        cuts[nc++] = off[i] - 1;
+        cuts[nc++] = off[i] + 3;
+        cuts[nc++] = off[i] + 30;
+    }
+    for (size_t k = 0; k < nc; k++) {
+        write_file(g.p, cuts[k]);
+        /* the block the cut falls in, where it is a packet block after the
+         * first interface (anything earlier libpcap reads when opening) */
+        long long want = -1;
+        for (size_t i = 0; i + 1 < n; i++)
+            if (off[i] < cuts[k] && off[i + 1] > cuts[k] && cuts[k] - off[i] < 64) want = (long long)off[i];
+        compare(NULL, want, -1);
+    }
+    free(g.p);
+}
+
+static void test_pcapng_flipped_bytes(void **st) {
+    (void)st;
+    ngopts o = {0, -1, 1, 1, 0, 0};
+    ngfile g;
+    ng_from_seed(&g, &o, NULL, 0);
+    unsigned char *b = malloc(g.n);
+    uint32_t x = 7;
+    for (int round = 0; round < 80; round++) {
+        memcpy(b, g.p, g.n);
+        for (int k = 0; k < 1 + round % 20; k++) {
+            x = x * 1103515245u + 12345u;
+            size_t pos = (x >> 8) % g.n;
+            b[pos] = (unsigned char)(x >> 3);
+        }
+        write_file(b, g.n);
+        compare(NULL, -1, -1);
+    }
+    free(b);
+    free(g.p);
+}
+
+/* One kind of damage in the block at the given place of a small file:
+ * both readers stop there with libpcap's message. */
+typedef void (*ng_damage)(ngfile *g, size_t at);
+
+static void dmg_len_small(ngfile *g, size_t at) { put32(g->p + at + 4, 8, g->be); }
+static void dmg_len_odd(ngfile *g, size_t at) { put32(g->p + at + 4, 1001, g->be); }
+static void dmg_len_huge(ngfile *g, size_t at) { put32(g->p + at + 4, 8 + 20 + 262144 + 131072 + 8, g->be); }
+static void dmg_len_max(ngfile *g, size_t at) { put32(g->p + at + 4, 0xFFFFFFFCu, g->be); }
+static void dmg_trailer(ngfile *g, size_t at) {
+    uint32_t len = (uint32_t)g->p[at + 4] | (uint32_t)g->p[at + 5] << 8 | (uint32_t)g->p[at + 6] << 16 |
+        (uint32_t)g->p[at + 7] << 24;
+    if (g->be) len = __builtin_bswap32(len);
+    put32(g->p + at + len - 4, len + 4, g->be);
+}
+static void dmg_caplen(ngfile *g, size_t at) { put32(g->p + at + 20, 5000, g->be); } /* beyond the block */
+static void dmg_snaplen(ngfile *g, size_t at) { put32(g->p + at + 20, 262145, g->be); }
+static void dmg_ifid(ngfile *g, size_t at) { put32(g->p + at + 8, 7, g->be); }
+
+static size_t ng_small(ngfile *g, int be, size_t *blocks, size_t max) {
+    ngopts o = {be, -1, 0, 0, 0, 0};
+    ng_from_seed(g, &o, blocks, max);
+    return g->n;
+}
+
+static void test_pcapng_damage(void **st) {
+    (void)st;
+    static const ng_damage dmg[] = {dmg_len_small, dmg_len_odd, dmg_len_huge, dmg_len_max,
+                                    dmg_trailer,   dmg_caplen,  dmg_snaplen,  dmg_ifid};
+    for (int be = 0; be < 2; be++)
+        for (size_t k = 0; k < sizeof dmg / sizeof dmg[0]; k++) {
+            ngfile g;
+            size_t blocks[40];
+            ng_small(&g, be, blocks, 40);
+            dmg[k](&g, blocks[30]);
+            write_file(g.p, g.n);
+            assert_int_equal(compare(NULL, (long long)blocks[30], 1), 30);
+            free(g.p);
+        }
+    /* a packet block too short for its fixed part */
+    for (uint32_t type = 2; type <= 6; type += 1) {
+        if (type == 4 || type == 5) continue;
+        ngfile g;
+        size_t blocks[4];
+        ng_small(&g, 0, blocks, 4);
+        g.n = blocks[3];
+        size_t at = ng_begin(&g, type);
+        if (type != 3) ng_u16(&g, 0); /* a simple block needs 4 bytes, the others 20 */
+        ng_end(&g, at);
+        write_file(g.p, g.n);
+        assert_int_equal(compare(NULL, (long long)at, 1), 3);
+        free(g.p);
+    }
+    /* interfaces and sections that libpcap refuses */
+    for (int v = 0; v < 15; v++) {
+        ngfile g;
+        size_t blocks[4];
+        ng_small(&g, v & 1, blocks, 4);
+        g.n = blocks[3];
+        size_t at = g.n;
+        unsigned char r1 = 6, r2 = 0x80 | 64, r3 = 20, r4 = 0x80 | 63;
+        switch (v) {
+        case 0: ng_idb(&g, 113, 0, -1, 0); break;  /* another link type */
+        case 1: ng_idb(&g, 1, 1000, -1, 0); break; /* another snapshot length */
+        case 2:
+        case 3:
+            at = ng_shb(&g, 1);
+            put32(g.p + at + 8, v == 2 ? 0x4D3C2B1Au : 0x12345678u, g.be); /* other byte order; no magic */
+            break;
+        case 4: at = ng_shb(&g, 2); break; /* major version 2 */
+        default: {                         /* options */
+            at = ng_begin(&g, 1);
+            ng_u16(&g, 1);
+            ng_u16(&g, 0);
+            ng_u32(&g, 0);
+            unsigned char o8[8] = {0};
+            if (v == 5) ng_opt(&g, 9, &r1, 2);
+            if (v == 6) {
+                ng_opt(&g, 9, &r1, 1);
+                ng_opt(&g, 9, &r1, 1);
+            }
+            if (v == 7) ng_opt(&g, 9, &r2, 1);
+            if (v == 8) ng_opt(&g, 9, &r3, 1);
+            if (v == 9) ng_opt(&g, 14, o8, 4);
+            if (v == 10) {
+                ng_opt(&g, 14, o8, 8);
+                ng_opt(&g, 14, o8, 8);
+            }
+            if (v == 11) ng_opt(&g, 0, o8, 4);
+            if (v == 12) ng_opt(&g, 2, o8, 200);    /* an option longer than the block */
+            if (v == 13) ng_opt(&g, 0x7fff, o8, 3); /* an unknown option of odd length: skipped */
+            if (v == 14) ng_opt(&g, 9, &r4, 1);     /* the finest binary resolution: fine */
+            ng_end(&g, at);
+            if (v == 12) put32(g.p + at + 4 + 12 + 2, 2000, g.be);
+        }
+        }
+        ng_epb(&g, 6, 0, 1, seed + 24 + 16, 60, 60, 0);
+        write_file(g.p, g.n);
+        int fine = v >= 13;
+        size_t got = compare(NULL, fine ? -1 : (long long)at, 1);
+        if (got != (fine ? 4u : 3u)) fail_msg("case %d: %zu frames", v, got);
+        free(g.p);
+    }
+}
+
+/* libpcap reads the first section header when it opens the file, by rules
+ * of its own (its trailer is not checked), and the reader starts after
+ * it; a later section header is checked as any block. */
+static void test_pcapng_first_section_header(void **st) {
+    (void)st;
+    for (int v = 0; v < 2; v++) {
+        ngfile g;
+        memset(&g, 0, sizeof g);
+        ng_shb(&g, 1);
+        if (v) put32(g.p + g.n - 4, 2856, 0); /* its trailer */
+        ng_idb(&g, 1, 0, -1, 0);
+        ng_epb(&g, 6, 0, 1, seed + 24 + 16, 60, 60, 0);
+        size_t second = ng_shb(&g, 1);
+        put32(g.p + g.n - 4, 2856, 0);
+        write_file(g.p, g.n);
+        assert_int_equal(compare(NULL, (long long)second, 1), 1);
+        free(g.p);
+    }
+}
+
+/* Blocks larger than the reader's room for one (an enhanced packet
+ * block of the largest packet with 128 KiB of options), which libpcap
+ * takes up to 16 MiB: names before the first interface and after it, a
+ * packet block with large options, one cut short; and one over 16 MiB. */
+static void test_pcapng_large_blocks(void **st) {
+    (void)st;
+    unsigned char *big = calloc(1, 262144);
+    for (int v = 0; v < 5; v++) {
+        ngfile g;
+        memset(&g, 0, sizeof g);
+        ng_shb(&g, 1);
+        if (v == 0) ng_other(&g, 4, 500000);
+        ng_idb(&g, 1, 0, -1, 0);
+        ng_epb(&g, 6, 0, 1, seed + 24 + 16, 60, 60, 0);
+        size_t at = g.n;
+        if (v == 1 || v == 3) ng_other(&g, 4, 3u << 20);
+        if (v == 2) { /* the largest packet, with 600 KiB of comments */
+            at = ng_begin(&g, 6);
+            ng_u32(&g, 0);
+            ng_u32(&g, 0);
+            ng_u32(&g, 7);
+            ng_u32(&g, 262144);
+            ng_u32(&g, 262144);
+            for (size_t k = 0; k < 262144; k++) big[k] = (unsigned char)(k * 11u);
+            ng_raw(&g, big, 262144);
+            for (int o = 0; o < 10; o++) ng_opt(&g, 1, big, 61440);
+            ng_opt(&g, 0, NULL, 0);
+            ng_end(&g, at);
+        }
+        if (v == 4) { /* a block header over 16 MiB */
+            at = ng_begin(&g, 4);
+            ng_end(&g, at);
+            put32(g.p + at + 4, (16u << 20) + 4, g.be);
+        }
+        ng_epb(&g, 6, 0, 2, seed + 24 + 16, 60, 60, 0);
+        size_t n = v == 3 ? at + (2u << 20) : g.n; /* 3: cut inside the large block */
+        write_file(g.p, n);
+        size_t got = compare(NULL, v >= 3 ? (long long)at : -1, 1);
+        if (got != (v >= 3 ? 1u : v == 2 ? 3u : 2u)) fail_msg("case %d: %zu frames", v, got);
+        free(g.p);
+    }
+    free(big);
+}
+
+/* A file of several read chunks, read with the reader thread and without. */
+static void test_pcapng_across_chunks(void **st) {
+    (void)st;
+    ngfile g;
+    memset(&g, 0, sizeof g);
+    ng_shb(&g, 1);
+    ng_idb(&g, 1, 0, 9, 0);
+    unsigned char *d = malloc(262144);
+    for (size_t k = 0; k < 262144; k++) d[k] = (unsigned char)(k * 7u);
+    static const uint32_t sizes[] = {60, 1514, 9000, 0, 65535, 1, 4000, 262144, 590, 3};
+    uint32_t seq = 0;
+    size_t cuts[64], nc = 0;
+    while (g.n < 4 * SN_PCAPREAD_CHUNK + 200000) {
+        uint32_t cl = sizes[seq % 10], type = seq % 5 == 4 ? 3 : 6;
+        /* a simple block's bytes are all of the packet (up to the snapshot length) */
+        uint32_t wire = type == 3 ? cl : cl + seq % 3;
+        size_t at = ng_epb(&g, type, 0, 1700000000000000000ull + seq * 1000003ull, d, cl, wire, seq % 4 == 1);
+        if (nc < 64 && at / SN_PCAPREAD_CHUNK != g.n / SN_PCAPREAD_CHUNK) cuts[nc++] = at + 8;
+        seq++;
+    }
+    free(d);
+    for (int thread = 1; thread >= 0; thread--) {
+        sn_pcapread_read_ahead = thread;
+        write_file(g.p, g.n);
+        assert_int_equal(compare(NULL, -1, 1), seq);
+        for (size_t k = 0; k < nc; k++) {
+            write_file(g.p, cuts[k]); /* cut inside a block across a read */
+            compare(NULL, (long long)cuts[k] - 8, 1);
+        }
+    }
+    sn_pcapread_read_ahead = 1;
+    free(g.p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_file),
@@ -358,6 +804,13 @@ int main(void) {
         cmocka_unit_test(test_byte_order_and_nanoseconds),
         cmocka_unit_test(test_other_formats_stay_with_libpcap),
         cmocka_unit_test(test_records_across_chunks),
+        cmocka_unit_test(test_pcapng_variants),
+        cmocka_unit_test(test_pcapng_cut_everywhere),
+        cmocka_unit_test(test_pcapng_flipped_bytes),
+        cmocka_unit_test(test_pcapng_damage),
+        cmocka_unit_test(test_pcapng_first_section_header),
+        cmocka_unit_test(test_pcapng_large_blocks),
+        cmocka_unit_test(test_pcapng_across_chunks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

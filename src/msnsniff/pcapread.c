@@ -440,7 +440,9 @@ static int ng_idb(sn_pcapread *r, const unsigned char *d, size_t n, char *err, s
         snprintf(err, errcap, "an interface has a type %u different from the type of the first interface", linktype);
         return -1;
     }
-    uint32_t adjusted = snaplen == 0 || snaplen > r->max_caplen ? r->max_caplen : snaplen;
+    /* libpcap's adjustment: only a length of 0 or above INT_MAX becomes
+     * the link type's maximum */
+    uint32_t adjusted = snaplen == 0 || snaplen > INT32_MAX ? r->max_caplen : snaplen;
     if (adjusted != r->snapshot) {
         snprintf(err, errcap,
                  "an interface has a snapshot length %u different from the snapshot length of the first interface",

@@ -646,7 +646,7 @@ static void test_pcapng_damage(void **st) {
         free(g.p);
     }
     /* interfaces and sections that libpcap refuses */
-    for (int v = 0; v < 15; v++) {
+    for (int v = 0; v < 18; v++) {
         ngfile g;
         size_t blocks[4];
         ng_small(&g, v & 1, blocks, 4);
@@ -654,8 +654,11 @@ static void test_pcapng_damage(void **st) {
         size_t at = g.n;
         unsigned char r1 = 6, r2 = 0x80 | 64, r3 = 20, r4 = 0x80 | 63;
         switch (v) {
-        case 0: ng_idb(&g, 113, 0, -1, 0); break;  /* another link type */
-        case 1: ng_idb(&g, 1, 1000, -1, 0); break; /* another snapshot length */
+        case 0: ng_idb(&g, 113, 0, -1, 0); break;          /* another link type */
+        case 1: ng_idb(&g, 1, 1000, -1, 0); break;         /* another snapshot length */
+        case 15: ng_idb(&g, 1, 620756992u, -1, 0); break;  /* above the maximum, below INT_MAX: another */
+        case 16: ng_idb(&g, 1, 0x90000000u, -1, 0); break; /* above INT_MAX: the maximum, as 0 is */
+        case 17: ng_idb(&g, 1, 262144u, -1, 0); break;     /* the maximum itself */
         case 2:
         case 3:
             at = ng_shb(&g, 1);
@@ -690,7 +693,7 @@ static void test_pcapng_damage(void **st) {
         }
         ng_epb(&g, 6, 0, 1, seed + 24 + 16, 60, 60, 0);
         write_file(g.p, g.n);
-        int fine = v >= 13;
+        int fine = v >= 13 && v != 15;
         size_t got = compare(NULL, fine ? -1 : (long long)at, 1);
         if (got != (fine ? 4u : 3u)) fail_msg("case %d: %zu frames", v, got);
         free(g.p);

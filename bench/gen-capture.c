@@ -1,7 +1,7 @@
 /* gen-capture - a large, reproducible capture for the analyzer benchmark.
  *
- *   gen-capture --out FILE [--size MB (1024)] [--seed N] [--msn-share PCT (30)]
- *   gen-capture --out FILE --dense SESSIONS [--seed N]
+ *   gen-capture --out FILE [--size MB (1024)] [--seed N] [--msn-share PCT (30)] [--pcapng]
+ *   gen-capture --out FILE --dense SESSIONS [--seed N] [--pcapng]
  *
  * Writes an Ethernet pcap (via msnsynth) mixing, in proportion to bytes,
  * background traffic (HTTP requests with large responses, DNS queries and
@@ -18,6 +18,8 @@
  * chat, invitation and secondary flow (small ones: the analyzer's own work
  * on MSNP is the subject). Addresses, switchboard cookies, invitation and
  * MSNFTP cookies and secondary ports are unique in the capture.
+ * --pcapng writes the same packets as pcapng (one section, one interface,
+ * enhanced packet blocks) instead of classic pcap.
  * The same arguments always give the same bytes. Prints a JSON summary. */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -526,16 +528,18 @@ int main(int argc, char **argv) {
     uint64_t size_mb = 1024, seed = 1;
     unsigned share = 30;
     uint64_t dense = 0;
+    int pcapng = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--size") && i + 1 < argc) size_mb = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--msn-share") && i + 1 < argc) share = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dense") && i + 1 < argc) dense = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--pcapng")) pcapng = 1;
         else {
             fprintf(stderr,
-                    "usage: gen-capture --out FILE [--size MB] [--seed N] [--msn-share PCT]\n"
-                    "       gen-capture --out FILE --dense SESSIONS [--seed N]\n");
+                    "usage: gen-capture --out FILE [--size MB] [--seed N] [--msn-share PCT] [--pcapng]\n"
+                    "       gen-capture --out FILE --dense SESSIONS [--seed N] [--pcapng]\n");
             return 2;
         }
     }
@@ -546,7 +550,7 @@ int main(int argc, char **argv) {
     }
     msnsynth_opts o;
     memset(&o, 0, sizeof o);
-    o.format = MSNSYNTH_PCAP;
+    o.format = pcapng ? MSNSYNTH_PCAPNG : MSNSYNTH_PCAP;
     o.link = MSNSYNTH_LINK_ETHERNET;
     o.start_us = 1700000000ull * 1000000ull;
     o.step_us = 50;

@@ -308,7 +308,8 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
 #define NG_MAX_BLOCK (16u << 20) /* libpcap's limit for the link types the decoder knows */
 
 static uint16_t u16(const unsigned char *p, int big_endian) {
-    return big_endian ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]);
+    unsigned v = big_endian ? (unsigned)p[0] << 8 | p[1] : (unsigned)p[1] << 8 | p[0];
+    return (uint16_t)v;
 }
 
 static uint64_t u64(const unsigned char *p, int big_endian) {

@@ -670,8 +670,8 @@ static void test_pcapng_damage(void **st) {
             ng_u16(&g, 1);
             ng_u16(&g, 0);
             ng_u32(&g, 0);
-            unsigned char o8[8] = {0};
-            if (v == 5) ng_opt(&g, 9, &r1, 2);
+            unsigned char o8[256] = {6}; /* option values: a resolution of 10^-6, then zeros */
+            if (v == 5) ng_opt(&g, 9, o8, 2);
             if (v == 6) {
                 ng_opt(&g, 9, &r1, 1);
                 ng_opt(&g, 9, &r1, 1);

@@ -352,6 +352,21 @@ static int too_short(uint32_t type, char *err, size_t errcap) {
     return -1;
 }
 
+/* An interface description's option that may come once, with a value of
+ * want bytes. */
+static int option_once(const char *name, unsigned len, unsigned want, int *saw, char *err, size_t errcap) {
+    if (len != want) {
+        snprintf(err, errcap, "Interface Description Block has %s option with length %u != %u", name, len, want);
+        return -1;
+    }
+    if (*saw) {
+        snprintf(err, errcap, "Interface Description Block has more than one %s option", name);
+        return -1;
+    }
+    *saw = 1;
+    return 0;
+}
+
 /* An interface description's options: the time stamp resolution
  * (if_tsresol) and offset (if_tsoffset), into *i. */
 static int ng_idb_options(const sn_pcapread *r, const unsigned char *p, size_t n, sn_pcapng_if *i, char *err,
@@ -375,15 +390,7 @@ static int ng_idb_options(const sn_pcapread *r, const unsigned char *p, size_t n
             break;
         }
         if (code == 9) { /* if_tsresol */
-            if (len != 1) {
-                snprintf(err, errcap, "Interface Description Block has if_tsresol option with length %u != 1", len);
-                return -1;
-            }
-            if (saw_tsresol) {
-                snprintf(err, errcap, "Interface Description Block has more than one if_tsresol option");
-                return -1;
-            }
-            saw_tsresol = 1;
+            if (option_once("if_tsresol", len, 1, &saw_tsresol, err, errcap) != 0) return -1;
             if (v[0] & 0x80) { /* a negative power of 2 */
                 unsigned shift = v[0] & 0x7f;
                 if (shift > 63) {
@@ -404,15 +411,7 @@ static int ng_idb_options(const sn_pcapread *r, const unsigned char *p, size_t n
                 for (unsigned k = 0; k < v[0]; k++) tsresol *= 10;
             }
         } else if (code == 14) { /* if_tsoffset */
-            if (len != 8) {
-                snprintf(err, errcap, "Interface Description Block has if_tsoffset option with length %u != 8", len);
-                return -1;
-            }
-            if (saw_tsoffset) {
-                snprintf(err, errcap, "Interface Description Block has more than one if_tsoffset option");
-                return -1;
-            }
-            saw_tsoffset = 1;
+            if (option_once("if_tsoffset", len, 8, &saw_tsoffset, err, errcap) != 0) return -1;
             tsoffset = (int64_t)u64(v, r->big_endian);
         }
     }

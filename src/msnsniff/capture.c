@@ -81,8 +81,8 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             return NULL;
         }
         /* pcapread reads classic files itself; a pcapng file it may
-         * leave to libpcap (blocks before the first interface larger than
-         * it takes) */
+         * leave to libpcap (a snapshot length over 262144, a link type
+         * the decoder does not know) */
         iobuf = classic ? NULL : malloc(FILE_BUFFER);
         if (iobuf) setvbuf(fp, iobuf, _IOFBF, FILE_BUFFER);
         p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);

@@ -341,8 +341,10 @@ analyze() {
     grep -E '^  (packets|flows|logins|switchboard|invitations|connections|files|gaps|memory)' "$TMP/${cap}_msnsniff.out" \
       > "$RES/${cap}_msnsniff.summary"
   fi
-  [ $have_msgsnarf = 1 ] && wc -l < "$TMP/${cap}_msgsnarf.out" > "$RES/${cap}_msgsnarf.events"
-  [ $have_tshark = 1 ] && wc -l < "$TMP/${cap}_tshark.out" > "$RES/${cap}_tshark.events"
+  if [ $peers = 1 ]; then
+    [ $have_msgsnarf = 1 ] && wc -l < "$TMP/${cap}_msgsnarf.out" > "$RES/${cap}_msgsnarf.events"
+    [ $have_tshark = 1 ] && wc -l < "$TMP/${cap}_tshark.out" > "$RES/${cap}_tshark.events"
+  fi
   rm -f "$f" "$TMP/${cap}"_*.out
 }
 if want analyzer || want dense; then

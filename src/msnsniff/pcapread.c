@@ -341,7 +341,6 @@ int sn_pcapread_init_ng(sn_pcapread *r, int fd, int linktype, uint32_t snapshot,
     r->linktype = linktype;
     r->snapshot = snapshot;
     r->max_caplen = max_caplen;
-    r->max_block = NG_MAX_BLOCK;
     r->offset = shb;
     start_thread(r);
     return 0;
@@ -418,13 +417,13 @@ static int ng_idb_options(const sn_pcapread *r, const unsigned char *p, size_t n
     i->tsresol = tsresol;
     i->tsoffset = tsoffset;
     i->factor = 1;
-    if (tsresol == 1000000) i->scale = 0;
-    else if (binary) i->scale = 3;
+    if (tsresol == 1000000) i->scale = SN_NG_MICRO;
+    else if (binary) i->scale = SN_NG_BINARY;
     else if (tsresol > 1000000) {
-        i->scale = 1;
+        i->scale = SN_NG_DIV;
         i->factor = tsresol / 1000000;
     } else {
-        i->scale = 2;
+        i->scale = SN_NG_MUL;
         i->factor = 1000000 / tsresol;
     }
     return 0;
@@ -541,8 +540,8 @@ static long long ng_block(sn_pcapread *r, const unsigned char **blk, char *err, 
         snprintf(err, errcap, "block in pcapng dump file has a length of %u that is not a multiple of 4", len);
         return -1;
     }
-    if (len > r->max_block) {
-        snprintf(err, errcap, "pcapng block size %u > maximum %u", len, r->max_block);
+    if (len > NG_MAX_BLOCK) {
+        snprintf(err, errcap, "pcapng block size %u > maximum %u", len, NG_MAX_BLOCK);
         return -1;
     }
     if (len > r->carry) {
@@ -571,11 +570,11 @@ static long long ng_block(sn_pcapread *r, const unsigned char **blk, char *err, 
  * (seconds and the fraction apart; an unsigned 64-bit product for a
  * power of two, the fraction then an int). */
 static inline uint64_t ng_time_us(const sn_pcapng_if *i, uint64_t t) {
-    if (i->scale == 0) return t + (uint64_t)i->tsoffset * 1000000u;
+    if (i->scale == SN_NG_MICRO) return t + (uint64_t)i->tsoffset * 1000000u;
     uint64_t sec = t / i->tsresol + (uint64_t)i->tsoffset;
     uint64_t frac = t % i->tsresol;
-    if (i->scale == 1) frac /= i->factor;
-    else if (i->scale == 2) frac *= i->factor;
+    if (i->scale == SN_NG_DIV) frac /= i->factor;
+    else if (i->scale == SN_NG_MUL) frac *= i->factor;
     else {
         frac *= 1000000u;
         frac /= i->tsresol;

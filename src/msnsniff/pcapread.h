@@ -55,20 +55,26 @@ typedef struct sn_pcapslot {
     int full;           /* read and not yet consumed */
 } sn_pcapslot;
 
+/* How a pcapng interface's fraction of a second becomes microseconds,
+ * as libpcap makes it. */
+typedef enum sn_pcapng_scale {
+    SN_NG_MICRO, /* already microseconds */
+    SN_NG_DIV,   /* a finer power of ten: divided by factor */
+    SN_NG_MUL,   /* a coarser power of ten: multiplied by factor */
+    SN_NG_BINARY /* a power of two: times a million over tsresol */
+} sn_pcapng_scale;
+
 /* A pcapng interface of the current section: its time stamps are
- * ticks of 1/tsresol second from tsoffset seconds, made microseconds as
- * libpcap makes them (scale: 0 already microseconds, 1 divide the
- * fraction by factor, 2 multiply it by factor, 3 a power of two). */
+ * ticks of 1/tsresol second from tsoffset seconds. */
 typedef struct sn_pcapng_if {
     uint64_t tsresol, factor;
     int64_t tsoffset;
-    int scale;
+    sn_pcapng_scale scale;
 } sn_pcapng_if;
 
 typedef struct sn_pcapread {
     int fd;
     int ng;               /* pcapng blocks, not classic records */
-    uint32_t max_block;   /* pcapng: larger blocks are damage */
     sn_pcapng_if *ifs;    /* pcapng: the interfaces of this section */
     uint32_t nifs, ifcap; /* how many, and room for */
     unsigned char *big;   /* pcapng: a block larger than a slot's carry room */

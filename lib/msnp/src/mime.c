@@ -104,8 +104,9 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
                 continue;
             }
         }
-        if (nul && memchr(p + ls, '\0', ce - ls)) {
-            if (err_offset) *err_offset = (size_t)((const char *)memchr(p + ls, '\0', ce - ls) - p);
+        const char *z = nul ? memchr(p + ls, '\0', ce - ls) : NULL;
+        if (z) {
+            if (err_offset) *err_offset = (size_t)(z - p);
             return MSNP_MIME_ECONTROL;
         }
         if (ce == ls) { /* empty line: end of headers */

@@ -14,11 +14,11 @@ int msnp_str_ieq_str(msnp_str a, msnp_str b) {
         memcpy(&y, b.p + i, 8);
         if (x != y) break;
     }
-    if (i < a.n && a.n >= 8) { /* the tail as the last eight bytes, when they are equal as they are */
+    if (i < a.n && a.n >= 8 && i + 8 > a.n) { /* a short tail, as the last eight bytes equal as they are */
         uint64_t x, y;
         memcpy(&x, a.p + a.n - 8, 8);
         memcpy(&y, b.p + a.n - 8, 8);
-        if (x == y && i + 8 >= a.n) return 1;
+        if (x == y) return 1;
     }
     for (; i < a.n; i++)
         if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i])) return 0;

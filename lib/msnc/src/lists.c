@@ -216,11 +216,12 @@ int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
         return 1;
     }
     case MSNP_LST: {
-        /* LST trid LIST ver idx total [email name [groups]] */
+        /* LST trid LIST ver idx total [email name [groups]]; an empty
+         * list is sent as `LST trid LIST ver 0 0`, with no entry. */
         msnp_list l = cmd->argc >= 2 ? msnp_list_parse(cmd->argv[1]) : MSNP_LIST_INVALID;
         uint32_t a, b;
-        if (cmd->argc < 6 || l == MSNP_LIST_INVALID || parse_u32(cmd->argv[3], &a) != 0 ||
-            parse_u32(cmd->argv[4], &b) != 0) {
+        if (cmd->argc < 5 || l == MSNP_LIST_INVALID || parse_u32(cmd->argv[3], &a) != 0 ||
+            parse_u32(cmd->argv[4], &b) != 0 || (cmd->argc == 5 && (a != 0 || b != 0))) {
             msnc_client_warn_line(c, cmd, "ignored a malformed LST");
             return 1;
         }

@@ -113,10 +113,12 @@ class Conn:
                 return True
 
     def login(self, email, password, version="MSNP7", usr_ok=None, chg_extra=None, salt="1013928519.693957190",
-              list_version=0):
+              list_version=0, syn_lines=()):
         """Answer msnc's login as a notification server and its first SYN and
         CHG. usr_ok: the USR OK line's fields after the TrID (default
-        `OK email name 1`); chg_extra: fields appended to the CHG reply."""
+        `OK email name 1`); chg_extra: fields appended to the CHG reply;
+        syn_lines: what follows the SYN reply (GTC, BLP, LST lines), each
+        with "{trid}" for the SYN's TrID."""
         ver = self.expect("VER")
         self.send_line("VER %s %s" % (ver.args[0], version))
         cmd = self.read_cmd()
@@ -136,6 +138,8 @@ class Conn:
         self.send_line("USR %s %s" % (usr.args[0], fields))
         syn = self.expect("SYN")
         self.send_line("SYN %s %d" % (syn.args[0], list_version))
+        for line in syn_lines:
+            self.send_line(line.format(trid=syn.args[0]))
         chg = self.expect("CHG")
         self.send_line("CHG %s %s%s" % (chg.args[0], chg.args[1], " " + chg_extra if chg_extra else ""))
         return chg.args[1]

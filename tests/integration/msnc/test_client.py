@@ -85,6 +85,18 @@ class Session(Base):
         self.assertEqual(e["code"], 911)
         self.assertEqual(bad.quit(), 2)
 
+    @unittest.skipIf(BIG, "")
+    def test_new_account_syncs_empty_lists(self):
+        # Every list of a new account is empty, each sent as `LST trid LIST
+        # ver 0 0`: the sync ends (and is cached) without a warning.
+        cache = os.path.join(self.tmp, "cache")
+        os.mkdir(cache)
+        a = self.client("alice@example.com", extra=("--cache-dir", cache))
+        self.assertEqual(a.wait("synced")["count"], 0)
+        a.wait("status", status="NLN")
+        self.assertEqual([e for e in a.events if e.get("event") == "warning"], [])
+        self.assertTrue(os.path.isfile(os.path.join(cache, "alice@example.com.lists")), os.listdir(cache))
+
     @unittest.skipIf(BIG or CLUSTER, "the host name is localhost: one msnd on loopback")
     def test_direct_notification_login_and_host_name(self):
         # Straight to the NS (no dispatch step), and by name instead of address.

@@ -42,6 +42,25 @@ class ThirdPartyServer(FakeServerTest):
                 c.wait("status", status="NLN")
                 self.assertEqual(c.quit(), 0, c.stderr_tail())
 
+    def test_empty_lists_in_sync(self):
+        """A list with no one on it comes as `LST trid LIST ver 0 0` (MSNP2-7;
+        Escargot and msnd both send it): taken as empty, not as damage, and
+        an empty RL ends the sync."""
+        c = self.client()
+        ns = self.srv.accept()
+        ns.login(ALICE, PW, list_version=3,
+                 syn_lines=("GTC {trid} 3 A", "BLP {trid} 3 AL", "LST {trid} FL 3 1 1 %s Bob 0" % BOB,
+                            "LST {trid} AL 3 0 0", "LST {trid} BL 3 0 0", "LST {trid} RL 3 0 0"))
+        synced = c.wait("synced")
+        self.assertEqual((synced["count"], synced["version"]), (1, 3))
+        c.send("/list FL")
+        c.wait("contact", email=BOB)
+        self.assertEqual([e for e in c.events if e.get("event") == "warning"], [])
+        # An entry-less LST that claims entries is still refused.
+        ns.send_line("LST 0 FL 3 1 2")
+        c.wait_pred("warning", lambda e: "LST 0 FL 3 1 2" in e.get("text", ""))
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
     def test_full_session(self):
         c = self.client()
         ns = self.srv.accept()

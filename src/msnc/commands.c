@@ -175,8 +175,9 @@ static void run_line(app *a, char *buf) {
         if (!arg1 || !msnp_email_valid(msnp_str_c(arg1))) out_error(a, "usage: /add EMAIL [NAME]");
         else if (!msnc_list_add(a->client, MSNP_LIST_FL, arg1, *p ? p : arg1)) out_error(a, "not logged in");
         else {
-            /* Also allow them to see us, as the official client did. */
-            msnc_list_add(a->client, MSNP_LIST_AL, arg1, arg1);
+            /* Also allow them to see us, as the official client did, under
+             * the same name (the AL reply would otherwise rename them). */
+            msnc_list_add(a->client, MSNP_LIST_AL, arg1, *p ? p : arg1);
         }
     } else if (!strcmp(cmd, "remove")) {
         arg1 = next_word(&p);

@@ -173,6 +173,19 @@ class Session(Base):
         a.wait("list_end", since=m)
 
     @unittest.skipIf(BIG, "")
+    def test_add_keeps_the_name_given(self):
+        # /add puts the contact on FL and AL; the name given stays the
+        # contact's (carol is offline: no presence line renames her).
+        a = self.online("alice@example.com")
+        m = a.mark()
+        a.send("/add carol@example.com Caro Line")
+        self.assertEqual(a.wait("list", since=m, list="FL", email="carol@example.com")["name"], "Caro Line")
+        self.assertEqual(a.wait("list", since=m, list="AL", email="carol@example.com")["name"], "Caro Line")
+        m = a.mark()
+        a.send("/list FL")
+        self.assertEqual(a.wait("contact", since=m, email="carol@example.com")["name"], "Caro Line")
+
+    @unittest.skipIf(BIG, "")
     def test_chat_both_ways_with_format_and_typing(self):
         a = self.online("alice@example.com")
         b = self.online("bob@example.com")

@@ -60,6 +60,29 @@ static int is_digits(msnp_str s) {
     return 1;
 }
 
+/* Commands of later protocol versions (MSNP8 and up) that carry a payload
+ * whose length is their last parameter: `UBX email len`, `UUX trid len`,
+ * `ADL trid len`, `GCF trid name len`, ... Their forms without a payload
+ * end in a word (`ADL trid OK`, `GCF trid Shields.xml`). None of these
+ * names exists in MSNP2-7; framing them keeps a newer client's or server's
+ * stream in step (an observer of such traffic, a client sending them to
+ * msnd) where their payload would otherwise be read as command lines. */
+static int later_payload_command(uint32_t code, size_t argc, const msnp_str *argv) {
+    switch (code) {
+    case MSNP_CODE('A', 'D', 'L'):
+    case MSNP_CODE('R', 'M', 'L'):
+    case MSNP_CODE('F', 'Q', 'Y'):
+    case MSNP_CODE('G', 'C', 'F'):
+    case MSNP_CODE('U', 'B', 'X'):
+    case MSNP_CODE('U', 'U', 'X'):
+    case MSNP_CODE('U', 'B', 'N'):
+    case MSNP_CODE('U', 'U', 'N'):
+    case MSNP_CODE('U', 'B', 'M'):
+    case MSNP_CODE('U', 'U', 'M'): return argc >= 2 && is_digits(argv[argc - 1]);
+    default: return 0;
+    }
+}
+
 static long fail(msnp_parser *p, msnp_parse_error *err, msnp_parse_status st, size_t at) {
     if (err) {
         err->status = st;
@@ -207,7 +230,8 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
 
     size_t need = p->line_end;
     out->payload = MSNP_STR_NULL;
-    if (!out->is_error && msnp_is_payload_command(out->code, out->argc)) {
+    if (!out->is_error &&
+        (msnp_is_payload_command(out->code, out->argc) || later_payload_command(out->code, out->argc, out->argv))) {
         uint64_t plen;
         if (out->argc == 0) return fail(p, err, MSNP_EBAD_LENGTH, start);
         msnp_str last = out->argv[out->argc - 1];

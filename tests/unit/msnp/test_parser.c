@@ -421,6 +421,52 @@ static void test_payload_is_binary_safe(void **state) {
     assert_int_equal(c.offset, 17);
 }
 
+/* Payload commands of MSNP8 and later, as newer clients and servers send
+ * them on the same port: framed by their last parameter when it is a
+ * number, so that the next item starts where it should. */
+static void test_later_version_payloads(void **state) {
+    (void)state;
+    static const char s[] = "UBX bob@example.com 53\r\n"
+                            "<Data><PSM></PSM><CurrentMedia></CurrentMedia></Data>"
+                            "NLN AWY bob@example.com Bob 0\r\n"
+                            "GCF 7 Shields.xml 4\r\n<x/>"
+                            "UUX 8 0\r\n"
+                            "ADL 9 OK\r\n"
+                            "FQY 10 5\r\n<ml/>"
+                            "UBN bob@example.com 1 3\r\nabc"
+                            "RML 11 OK\r\n";
+    static const struct {
+        const char *name;
+        size_t payload; /* (size_t)-1: none */
+    } want[] = {{"UBX", 53},         {"NLN", (size_t)-1}, {"GCF", 4}, {"UUX", 0},
+                {"ADL", (size_t)-1}, {"FQY", 5},          {"UBN", 3}, {"RML", (size_t)-1}};
+    msnp_parser p;
+    msnp_cmd c;
+    msnp_parse_error e;
+    msnp_parser_init(&p, MSNP_FROM_SERVER, NULL);
+    size_t at = 0;
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        long r = msnp_parse(&p, s + at, sizeof(s) - 1 - at, &c, &e);
+        assert_true(r > 0);
+        assert_string_equal(c.name, want[k].name);
+        if (want[k].payload == (size_t)-1) {
+            assert_false(c.has_payload);
+        } else {
+            assert_true(c.has_payload);
+            assert_int_equal(c.payload.n, want[k].payload);
+        }
+        at += (size_t)r;
+    }
+    assert_int_equal(at, sizeof(s) - 1);
+    /* the client's GCF asks for a file by name: no payload */
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+    assert_int_equal(msnp_parse(&p, "GCF 7 Shields.xml\r\n", 19, &c, &e), 19);
+    assert_false(c.has_payload);
+    /* a payload not yet all there is waited for, as for MSG */
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+    assert_int_equal(msnp_parse(&p, "UUX 8 10\r\n<Data>", 16, &c, &e), 0);
+}
+
 static void test_resync(void **state) {
     (void)state;
     msnp_parser p;
@@ -547,6 +593,7 @@ int main(void) {
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_long_token_bytes),
         cmocka_unit_test(test_tokenizer_against_model),
+        cmocka_unit_test(test_later_version_payloads),
     };
     return cmocka_run_group_tests_name("msnp_parser", tests, NULL, NULL);
 }

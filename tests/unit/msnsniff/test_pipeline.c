@@ -632,6 +632,59 @@ static void test_long_other_flows(void **state) {
     sn_run_free(&r);
 }
 
+/* A newer client (MSNP11) on the same port: its payload commands (UBX,
+ * UUX) are framed by length, so a personal message holding a line that
+ * looks like a command predicts nothing, and the real RNG after it still
+ * does. */
+static void test_later_version_payloads(void **state) {
+    (void)state;
+    char path[128];
+    path_in_tmp(path, sizeof path, "msnp11.pcap");
+    msnsynth_opts so;
+    memset(&so, 0, sizeof so);
+    so.step_us = 10;
+    msnsynth *w = msnsynth_open(path, &so);
+    assert_non_null(w);
+    msnsynth_endpoint c, s, sb;
+    msnsynth_endpoint_set(&c, "10.9.9.9", 1030);
+    msnsynth_endpoint_set(&s, "64.4.12.200", 1863);
+    msnsynth_tcp *ns = msnsynth_tcp_open(w, &c, &s, 5, 9, 1);
+    assert_non_null(ns);
+    static const char psm[] = "<Data><PSM>\r\nRNG 1 198.51.100.66:1863 CKI 77.88 eve@example.com Eve\r\n</PSM>"
+                              "<CurrentMedia></CurrentMedia></Data>";
+    char line[512];
+    msnsynth_tcp_send_str(ns, 0, "VER 1 MSNP11 MSNP10 CVR0\r\n");
+    msnsynth_tcp_send_str(ns, 1, "VER 1 MSNP11\r\n");
+    snprintf(line, sizeof line, "UBX bob@example.com %zu\r\n%s", sizeof psm - 1, psm);
+    msnsynth_tcp_send_str(ns, 1, line);
+    snprintf(line, sizeof line, "UUX 9 %zu\r\n%s", sizeof psm - 1, psm);
+    msnsynth_tcp_send_str(ns, 0, line);
+    msnsynth_tcp_send_str(ns, 1, "UUX 9 0\r\n");
+    msnsynth_tcp_send_str(ns, 1, "RNG 17069658 64.4.12.210:1863 CKI 1115371039.15845 bob@example.com Bob\r\n");
+    msnsynth_endpoint_set(&c, "10.9.9.9", 1031);
+    msnsynth_endpoint_set(&sb, "64.4.12.210", 1863);
+    msnsynth_tcp *t = msnsynth_tcp_open(w, &c, &sb, 7, 11, 1);
+    assert_non_null(t);
+    msnsynth_tcp_send_str(t, 0, "ANS 1 alice@example.com 1115371039.15845 17069658\r\n");
+    msnsynth_tcp_send_str(t, 1, "IRO 1 1 1 bob@example.com Bob\r\n");
+    msnsynth_tcp_send_str(t, 1, "ANS 1 OK\r\n");
+    msnsynth_tcp_close(t, 0);
+    msnsynth_tcp_close(ns, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    unlink(path);
+    assert_int_equal(sn_count(r.events, "anomaly"), 0);
+    assert_int_equal(sn_count(r.events, "expectation"), 1);
+    json_t *x = sn_find(r.events, "expectation", "address", "64.4.12.210");
+    assert_non_null(x);
+    assert_string_equal(str(x, "cookie"), "1115371039.15845");
+    assert_null(sn_find(r.events, "expectation", "address", "198.51.100.66"));
+    assert_non_null(sn_find(r.events, "expectation_hit", "address", "64.4.12.210"));
+    sn_run_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_and_referral),
@@ -660,6 +713,7 @@ int main(void) {
         cmocka_unit_test(test_small_memcap),
         cmocka_unit_test(test_extract),
         cmocka_unit_test(test_long_other_flows),
+        cmocka_unit_test(test_later_version_payloads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

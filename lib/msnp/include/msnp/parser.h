@@ -121,7 +121,9 @@ void msnp_parser_skip(msnp_parser *p, uint64_t n);
 const char *msnp_parse_status_str(msnp_parse_status s);
 
 /* True if a command of this name carries a payload (MSG, QRY with 3 params,
- * IPG, NOT). argc is the number of parameters. */
+ * IPG, NOT). argc is the number of parameters. msnp_parse also frames the
+ * payload commands of MSNP8 and later (UBX, UUX, ADL, ...) whose last
+ * parameter is a number (docs/codec.md). */
 int msnp_is_payload_command(uint32_t code, size_t argc);
 
 #endif

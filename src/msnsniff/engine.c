@@ -260,7 +260,12 @@ static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
         f = sn_flow_create(&e->flows, p, swap);
     }
     if (!f) {
+        /* nothing to close (the budget cannot hold even this one flow):
+         * said, counted and in the summary, never dropped in silence */
         e->c.st.flow_drops_memcap++;
+        sn_anomaly_info a = sn_anomaly_make(
+            SN_AN_MEMCAP, 0, "memcap reached with no flow to close: a new flow's packet is not analyzed");
+        sn_anomaly_report(&e->c, &a);
         return NULL;
     }
     if (e->c.cfg.max_flows && e->flows.count > e->c.cfg.max_flows && sn_flow_oldest(&e->flows) != f) {
@@ -455,8 +460,9 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
     fprintf(fp, "  files: %llu (%llu bytes)\n", (unsigned long long)s->files, (unsigned long long)s->file_bytes);
     fprintf(fp, "  gaps: %llu (%llu bytes), parse errors %llu, anomalies %llu\n", (unsigned long long)s->gaps,
             (unsigned long long)s->gap_bytes, (unsigned long long)s->parse_errors, (unsigned long long)s->anomalies);
-    fprintf(fp, "  memory: peak %llu bytes of memcap %llu\n", (unsigned long long)e->c.mem.peak,
-            (unsigned long long)e->c.mem.limit);
+    fprintf(fp, "  memory: peak %llu bytes of memcap %llu; packets of flows it could not admit %llu\n",
+            (unsigned long long)e->c.mem.peak, (unsigned long long)e->c.mem.limit,
+            (unsigned long long)s->flow_drops_memcap);
     fprintf(fp,
             "  tables (most held at once): expectations %llu, invitations %llu, referrals %llu, users online %llu, "
             "dns %llu, conversations %llu\n",

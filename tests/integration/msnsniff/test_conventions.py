@@ -151,6 +151,21 @@ class Files(unittest.TestCase):
             self.assertEqual((int(m.group(1)), int(m.group(2))), (stats["packets"], stats["bytes"]))
             self.assertIn("link type %s (%s" % (lt, desc), err)
 
+    def test_memcap_too_small_for_one_flow_is_reported(self):
+        # Nothing can be analyzed: the run still ends well, and says so in the
+        # stats event, the anomalies and the summary instead of saying nothing.
+        rc, out, err = run(["-r", cap("seed.pcap"), "--memcap", "1"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        stats = ev[-1]
+        self.assertEqual(stats["flows"], 0)
+        self.assertGreater(stats["packets_not_admitted"], 0)
+        self.assertTrue(any(e["event"] == "anomaly" and e["kind"] == "memcap" for e in ev))
+        self.assertIn("packets of flows it could not admit %d" % stats["packets_not_admitted"], err)
+        rc, out, err = run(["-r", cap("seed.pcap")])
+        self.assertEqual(events(out)[-1]["packets_not_admitted"], 0)
+        self.assertIn("packets of flows it could not admit 0", err)
+
     def test_flow_uids(self):
         runs = []
         for _ in range(2):

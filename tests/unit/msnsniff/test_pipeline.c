@@ -519,6 +519,30 @@ static void test_small_memcap(void **state) {
     sn_run_free(&r);
 }
 
+/* A budget too small for even one flow: no flow can be closed to make
+ * room, so every packet that would start one is refused - each a memcap
+ * anomaly and counted, never dropped in silence. */
+static void test_memcap_below_one_flow(void **state) {
+    (void)state;
+    sn_scenario_opts o;
+    scenario_opts(&o);
+    sn_config cfg;
+    sn_config_defaults(&cfg);
+    cfg.memcap = 1;
+    cfg.anomaly_limit = 0; /* every one */
+    sn_run r;
+    write_and_run(&o, &cfg, &r);
+    assert_int_equal(r.stats.flows, 0);
+    assert_true(r.stats.flow_drops_memcap > 0);
+    assert_int_equal(sn_count(r.events, "anomaly"), r.stats.flow_drops_memcap);
+    json_t *a = sn_nth(r.events, "anomaly", 0);
+    assert_non_null(a);
+    assert_string_equal(str(a, "kind"), "memcap");
+    assert_null(sn_nth(r.events, "login", 0));
+    assert_int_equal(r.mem_left, 0);
+    sn_run_free(&r);
+}
+
 static void test_extract(void **state) {
     (void)state;
     char dir[128];
@@ -711,6 +735,7 @@ int main(void) {
         cmocka_unit_test(test_gaps),
         cmocka_unit_test(test_snaplen_cut),
         cmocka_unit_test(test_small_memcap),
+        cmocka_unit_test(test_memcap_below_one_flow),
         cmocka_unit_test(test_extract),
         cmocka_unit_test(test_long_other_flows),
         cmocka_unit_test(test_later_version_payloads),

@@ -823,6 +823,13 @@ static const char *jstr(sn_ev *ev, const char *key) {
     return s ? s : "";
 }
 
+/* Who a transcript line names: "?" when the capture never said (a
+ * switchboard picked up after its USR or ANS), not an empty name. */
+static const char *who(sn_ev *ev, const char *key) {
+    const char *s = jstr(ev, key);
+    return *s ? s : "?";
+}
+
 void sn_sink_transcript(void *ctx, sn_ev *ev) {
     FILE *fp = ((sn_transcript_sink *)ctx)->fp;
     const char *type = sn_ev_type(ev);
@@ -833,7 +840,7 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
         const char *kind = jstr(ev, "kind");
         if (sn_ev_get_true(ev, "echo")) return; /* already shown when it was sent */
         if (strcmp(kind, "text") == 0) {
-            fprintf(fp, "[%s] <sb%lld> [%s] ", when, jint(ev, "session"), jstr(ev, "sender"));
+            fprintf(fp, "[%s] <sb%lld> [%s] ", when, jint(ev, "session"), who(ev, "sender"));
             /* indent continuation lines so multi-line messages stay readable */
             for (const char *p = jstr(ev, "text"); *p; p++) {
                 if (*p == '\r') continue;
@@ -842,12 +849,16 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
             }
             fputc('\n', fp);
         } else if (strcmp(kind, "typing") == 0) {
-            fprintf(fp, "[%s] <sb%lld> %s is typing\n", when, jint(ev, "session"), jstr(ev, "sender"));
+            /* the sender's own TypingUser header names it when the session
+             * did not (its start was not captured) */
+            const char *sender = jstr(ev, "sender");
+            fprintf(fp, "[%s] <sb%lld> %s is typing\n", when, jint(ev, "session"),
+                    *sender ? sender : who(ev, "typing_user"));
         }
     } else if (strcmp(type, "switchboard") == 0) {
         const char *action = jstr(ev, "action");
         if (strcmp(action, "join") == 0 || strcmp(action, "leave") == 0 || strcmp(action, "open") == 0)
-            fprintf(fp, "[%s] <sb%lld> *** %s %s\n", when, jint(ev, "session"), jstr(ev, "user"),
+            fprintf(fp, "[%s] <sb%lld> *** %s %s\n", when, jint(ev, "session"), who(ev, "user"),
                     strcmp(action, "leave") == 0      ? "left"
                         : strcmp(action, "open") == 0 ? "opened the session"
                                                       : "joined");

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,33 @@ class Modes(unittest.TestCase):
         self.assertIn("name_123@hotmail.com is typing", text)
         self.assertIn("fine, thanks 你好", text)
         self.assertIn("logged in (MSNP7)", text)
+
+    def test_transcript_of_a_session_picked_up_midway(self):
+        # No USR/ANS captured: the switchboard's user is unknown. The
+        # transcript names a typist by its own TypingUser header and shows
+        # an unknown sender as "?", not as an empty name.
+        typing = (b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\n"
+                  b"TypingUser: carol@example.com\r\n\r\n\r\n")
+        text = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nsee you"
+        payloads = [b"MSG 77 U %d\r\n" % len(typing) + typing, b"MSG 78 N %d\r\n" % len(text) + text]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "midway.pcap")
+            with open(path, "wb") as f:
+                f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+                seq = 1000
+                for k, data in enumerate(payloads):
+                    tcp = struct.pack("!HHIIBBHHH", 1176, 1863, seq, 1, 0x50, 0x18, 65535, 0, 0) + data
+                    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), k, 0, 64, 6, 0,
+                                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+                    frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp
+                    f.write(struct.pack("<IIII", 1117000000 + k, 0, len(frame), len(frame)) + frame)
+                    seq += len(data)
+            rc, out, err = run(["-q", "--transcript", "-r", path])
+        self.assertEqual(rc, 0, err)
+        lines = out.decode().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(lines[0].endswith("<sb1> carol@example.com is typing"), lines)
+        self.assertTrue(lines[1].endswith("<sb1> [?] see you"), lines)
 
     def test_nft(self):
         rc, out, err = run(["-q", "--nft", "-r", cap("seed.pcap")])

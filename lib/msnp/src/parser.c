@@ -60,15 +60,21 @@ static int is_digits(msnp_str s) {
     return 1;
 }
 
-/* Commands of later protocol versions (MSNP8 and up) that carry a payload
+/* Does this command carry a payload? MSNP2-7's (msnp_is_payload_command)
+ * and, in the same switch, those of later protocol versions (MSNP8 and up)
  * whose length is their last parameter: `UBX email len`, `UUX trid len`,
- * `ADL trid len`, `GCF trid name len`, ... Their forms without a payload
- * end in a word (`ADL trid OK`, `GCF trid Shields.xml`). None of these
- * names exists in MSNP2-7; framing them keeps a newer client's or server's
- * stream in step (an observer of such traffic, a client sending them to
- * msnd) where their payload would otherwise be read as command lines. */
-static int later_payload_command(uint32_t code, size_t argc, const msnp_str *argv) {
-    switch (code) {
+ * `ADL trid len`, `GCF trid name len`, ... These have forms without a
+ * payload that end in a word (`ADL trid OK`, `GCF trid Shields.xml`). None
+ * of their names exists in MSNP2-7; framing them keeps a newer client's or
+ * server's stream in step (an observer of such traffic, a client sending
+ * them to msnd) where their payload would otherwise be read as command
+ * lines. */
+static int has_payload(const msnp_cmd *c) {
+    switch (c->code) {
+    case MSNP_MSG:
+    case MSNP_IPG:
+    case MSNP_NOT:
+    case MSNP_QRY: return msnp_is_payload_command(c->code, c->argc);
     case MSNP_CODE('A', 'D', 'L'):
     case MSNP_CODE('R', 'M', 'L'):
     case MSNP_CODE('F', 'Q', 'Y'):
@@ -78,7 +84,7 @@ static int later_payload_command(uint32_t code, size_t argc, const msnp_str *arg
     case MSNP_CODE('U', 'B', 'N'):
     case MSNP_CODE('U', 'U', 'N'):
     case MSNP_CODE('U', 'B', 'M'):
-    case MSNP_CODE('U', 'U', 'M'): return argc >= 2 && is_digits(argv[argc - 1]);
+    case MSNP_CODE('U', 'U', 'M'): return c->argc >= 2 && is_digits(c->argv[c->argc - 1]);
     default: return 0;
     }
 }
@@ -230,8 +236,7 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
 
     size_t need = p->line_end;
     out->payload = MSNP_STR_NULL;
-    if (!out->is_error &&
-        (msnp_is_payload_command(out->code, out->argc) || later_payload_command(out->code, out->argc, out->argv))) {
+    if (!out->is_error && has_payload(out)) {
         uint64_t plen;
         if (out->argc == 0) return fail(p, err, MSNP_EBAD_LENGTH, start);
         msnp_str last = out->argv[out->argc - 1];

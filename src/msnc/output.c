@@ -284,6 +284,10 @@ static void human(app *a, const msnc_event *ev) {
     case MSNC_EV_TYPING: tprint(a, "%s%s is typing...", label, ev->email); break;
     case MSNC_EV_ACK: break;
     case MSNC_EV_NAK: tprint(a, "chat %d: message %u was not delivered", ev->chat, (unsigned)ev->trid); break;
+    case MSNC_EV_MESSAGE_FAILED:
+        tprint(a, "chat %d: not sent (%s): %s", ev->chat, ev->code ? msnp_error_text(ev->code) : "the chat closed",
+               ev->text);
+        break;
     case MSNC_EV_INVITE:
         if (ev->file)
             tprint(a, "%s offers file %s (%" PRIu64 " bytes): /accept %" PRIu64 " or /decline %" PRIu64, ev->email,

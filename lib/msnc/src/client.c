@@ -122,7 +122,7 @@ void msnc_client_free(msnc_client *c) {
     stop_timers(c);
     if (c->invites) msnc_invites_free(c->invites);
     c->invites = NULL;
-    msnc_sb_free_all(c);
+    msnc_sb_free_all(c, 0); /* the user is gone: nothing to report to */
     if (c->ns) msnc_line_free(c->ns);
     msnc_lists_free(c);
     free(c->server);
@@ -457,7 +457,7 @@ void msnc_logout(msnc_client *c) {
         msnc_invites_free(c->invites);
         c->invites = NULL;
     }
-    msnc_sb_free_all(c);
+    msnc_sb_free_all(c, 1);
     if (c->ns) {
         msnc_line_send_bare(c->ns, "OUT");
         msnc_line_close_after_flush(c->ns);

@@ -50,6 +50,7 @@ typedef struct chat {
     size_t nparticipants;
     char pending_cal[MAX_PARTICIPANTS][MSNP_MAX_EMAIL + 1];
     size_t npending;
+    size_t calls_out; /* CALs sent and not yet answered (RINGING or an error) */
     char last_peer[MSNP_MAX_EMAIL + 1];
     queued_msg queue[MAX_QUEUED];
     size_t nqueued;
@@ -124,7 +125,8 @@ void msnc_url_decode(msnp_str in, char *dst, size_t cap);
 void msnc_sb_on_xfr(msnc_client *c, const msnp_cmd *cmd);
 void msnc_sb_on_rng(msnc_client *c, const msnp_cmd *cmd);
 int msnc_sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd); /* 1 if it was an XFR SB error */
-void msnc_sb_free_all(msnc_client *c);
+/* report: each message still waiting for a join is a message_failed event. */
+void msnc_sb_free_all(msnc_client *c, int report);
 int msnc_sb_send_invite_payload(int chat, const char *payload, size_t len, void *arg);
 int msnc_sb_other_chat(int chat, const char *peer, void *arg);
 

@@ -24,6 +24,7 @@ const char *msnc_event_type_name(msnc_event_type t) {
     case MSNC_EV_TYPING: return "typing";
     case MSNC_EV_ACK: return "ack";
     case MSNC_EV_NAK: return "nak";
+    case MSNC_EV_MESSAGE_FAILED: return "message_failed";
     case MSNC_EV_INVITE: return "invite";
     case MSNC_EV_INVITE_SENT: return "invite_sent";
     case MSNC_EV_INVITE_ACCEPTED: return "invite_accepted";

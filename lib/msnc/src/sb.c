@@ -71,6 +71,26 @@ static void queue_clear(chat *h) {
     h->nqueued = 0;
 }
 
+/* The messages waiting for someone to join will not be sent: each is
+ * reported (code: the error that ended the wait, 0 if the chat closed),
+ * never dropped in silence. */
+static void queue_fail(msnc_client *c, chat *h, int code) {
+    for (size_t i = 0; i < h->nqueued; i++) {
+        if (!h->queue[i].text) continue;
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_MESSAGE_FAILED;
+        ev.chat = h->id;
+        ev.text = h->queue[i].text;
+        ev.code = code;
+        msnc_client_emit(c, &ev);
+    }
+    queue_clear(h);
+}
+
+static void send_cal(chat *h, const char *email) {
+    if (msnc_line_send(h->line, "CAL", email, NULL)) h->calls_out++;
+}
+
 static void chat_unlink(msnc_client *c, chat *h) {
     for (chat **pp = &c->chats; *pp; pp = &(*pp)->next)
         if (*pp == h) {
@@ -88,6 +108,7 @@ static void start_deferred_invite(msnc_client *c, chat *h);
 
 static void chat_close(msnc_client *c, chat *h, const char *reason) {
     if (h->deferred_kind != MSNP_APP_UNKNOWN) start_deferred_invite(c, h);
+    queue_fail(c, h, 0);
     msnc_event ev = {0};
     ev.type = MSNC_EV_CHAT_CLOSED;
     ev.chat = h->id;
@@ -147,7 +168,7 @@ static void flush_queue(msnc_client *c, chat *h) {
 }
 
 static void send_cals(chat *h) {
-    for (size_t i = 0; i < h->npending; i++) msnc_line_send(h->line, "CAL", h->pending_cal[i], NULL);
+    for (size_t i = 0; i < h->npending; i++) send_cal(h, h->pending_cal[i]);
     h->npending = 0;
 }
 
@@ -224,6 +245,12 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         ev.trid = cmd->trid;
         ev.text = msnp_error_text(code);
         msnc_client_emit(c, &ev);
+        /* With nobody here, an error answers a CAL (217: offline): when
+         * no other call is out, what waits for a join will not be sent. */
+        if (h->nparticipants == 0) {
+            if (h->calls_out) h->calls_out--;
+            if (h->calls_out == 0) queue_fail(c, h, code);
+        }
         return;
     }
     char email[MSNP_MAX_EMAIL + 1];
@@ -237,8 +264,10 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             msnc_client_warn_line(c, cmd, "ignored an unexpected USR from the switchboard");
         }
         return;
-    case MSNP_CAL: return; /* RINGING: JOI follows */
-    case MSNP_IRO:         /* IRO trid idx total email name */
+    case MSNP_CAL: /* RINGING: JOI follows */
+        if (h->calls_out) h->calls_out--;
+        return;
+    case MSNP_IRO: /* IRO trid idx total email name */
         if (cmd->argc >= 5) {
             char name[MSNP_MAX_NAME_ENCODED + 1];
             if (msnc_client_field(c, cmd, cmd->argv[3], email, sizeof(email), "e-mail") != 0 ||
@@ -396,9 +425,10 @@ void msnc_sb_on_rng(msnc_client *c, const msnp_cmd *cmd) {
     msnc_client_emit(c, &ev);
 }
 
-void msnc_sb_free_all(msnc_client *c) {
+void msnc_sb_free_all(msnc_client *c, int report) {
     while (c->chats) {
         chat *h = c->chats;
+        if (report) queue_fail(c, h, 0);
         if (h->line) {
             msnc_line_send_bare(h->line, "OUT");
             msnc_line_close_after_flush(h->line);
@@ -452,7 +482,11 @@ int msnc_chat_find(const msnc_client *c, const char *email) {
 int msnc_chat_invite(msnc_client *c, int id, const char *email) {
     chat *h = chat_by_id(c, id);
     if (!h || !msnp_email_valid(msnp_str_c(email))) return -1;
-    if (h->state == CH_READY) return msnc_line_send(h->line, "CAL", email, NULL) ? 0 : -1;
+    if (h->state == CH_READY) {
+        uint32_t trid = msnc_line_send(h->line, "CAL", email, NULL);
+        if (trid) h->calls_out++;
+        return trid ? 0 : -1;
+    }
     if (h->npending >= MAX_PARTICIPANTS) return -1;
     snprintf(h->pending_cal[h->npending++], MSNP_MAX_EMAIL + 1, "%s", email);
     return 0;
@@ -500,8 +534,7 @@ static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size
     q->text = text ? strdup(text) : NULL;
     h->nqueued++;
     /* Everyone left: ring the last peer again into the same session. */
-    if (h->state == CH_READY && h->nparticipants == 0 && h->last_peer[0] && h->npending == 0)
-        msnc_line_send(h->line, "CAL", h->last_peer, NULL);
+    if (h->state == CH_READY && h->nparticipants == 0 && h->last_peer[0] && h->npending == 0) send_cal(h, h->last_peer);
     return 0;
 }
 

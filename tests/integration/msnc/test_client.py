@@ -173,6 +173,19 @@ class Session(Base):
         a.wait("list_end", since=m)
 
     @unittest.skipIf(BIG, "")
+    def test_message_to_an_offline_contact_fails_loudly(self):
+        # carol never logs in: the CAL gets 217, and the line typed while
+        # waiting for her is reported as not sent, not dropped in silence.
+        a = self.online("alice@example.com")
+        a.send("/chat carol@example.com")
+        a.wait("server_error", code=217)
+        m = a.mark()
+        a.send("are you there?")
+        e = a.wait("message_failed", since=m, text="are you there?")
+        self.assertEqual(e["code"], 217)
+        self.assertIsNone(a.find("message_sent", text="are you there?")[0])
+
+    @unittest.skipIf(BIG, "")
     def test_add_keeps_the_name_given(self):
         # /add puts the contact on FL and AL; the name given stays the
         # contact's (carol is offline: no presence line renames her).

@@ -87,8 +87,10 @@ static void queue_fail(msnc_client *c, chat *h, int code) {
     queue_clear(h);
 }
 
-static void send_cal(chat *h, const char *email) {
-    if (msnc_line_send(h->line, "CAL", email, NULL)) h->calls_out++;
+static int send_cal(chat *h, const char *email) {
+    if (!msnc_line_send(h->line, "CAL", email, NULL)) return -1;
+    h->calls_out++;
+    return 0;
 }
 
 static void chat_unlink(msnc_client *c, chat *h) {
@@ -482,11 +484,7 @@ int msnc_chat_find(const msnc_client *c, const char *email) {
 int msnc_chat_invite(msnc_client *c, int id, const char *email) {
     chat *h = chat_by_id(c, id);
     if (!h || !msnp_email_valid(msnp_str_c(email))) return -1;
-    if (h->state == CH_READY) {
-        uint32_t trid = msnc_line_send(h->line, "CAL", email, NULL);
-        if (trid) h->calls_out++;
-        return trid ? 0 : -1;
-    }
+    if (h->state == CH_READY) return send_cal(h, email);
     if (h->npending >= MAX_PARTICIPANTS) return -1;
     snprintf(h->pending_cal[h->npending++], MSNP_MAX_EMAIL + 1, "%s", email);
     return 0;
@@ -533,8 +531,10 @@ static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size
     q->mode = mode;
     q->text = text ? strdup(text) : NULL;
     h->nqueued++;
-    /* Everyone left: ring the last peer again into the same session. */
-    if (h->state == CH_READY && h->nparticipants == 0 && h->last_peer[0] && h->npending == 0) send_cal(h, h->last_peer);
+    /* Everyone left: ring the last peer again into the same session (once:
+     * lines typed while that call is out wait for its answer). */
+    if (h->state == CH_READY && h->nparticipants == 0 && h->last_peer[0] && h->npending == 0 && h->calls_out == 0)
+        send_cal(h, h->last_peer);
     return 0;
 }
 

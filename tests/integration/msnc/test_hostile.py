@@ -237,6 +237,33 @@ class Hostile(FakeServerTest):
         self.assertEqual([e for e in c.events if e.get("event") == "error"], [])
         self.assertEqual(c.quit(), 0, c.stderr_tail())
 
+    def test_lines_typed_while_a_call_is_out_make_one_call(self):
+        # Three lines typed while the switchboard has not answered the CAL:
+        # one CAL, not one per line; its 217 fails all three, each reported.
+        c, ns = self.logged_in()
+        c.send("/chat bob@example.com")
+        xfr = ns.expect("XFR")
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        ns.send_line("XFR %s SB %s CKI 77.88" % (xfr.args[0], sb.hostport))
+        conn = sb.accept()
+        usr = conn.expect("USR")
+        conn.send_line("USR %s OK %s Alice" % (usr.args[0], ALICE))
+        cal = conn.expect("CAL")
+        conn.send_line("CAL %s RINGING 77" % cal.args[0])
+        conn.send_line("BYE bob@example.com")  # rang, then left: nobody here
+        c.wait("chat_leave", email="bob@example.com")
+        for k in range(3):
+            c.send("line %d" % k)
+        recall = conn.expect("CAL")
+        self.assertEqual(recall.args[1], "bob@example.com")
+        with self.assertRaises(TimeoutError):
+            conn.read_cmd(timeout=1.0)  # no second CAL while the first is out
+        conn.send_line("217 %s" % recall.args[0])
+        for k in range(3):
+            self.assertEqual(c.wait("message_failed", text="line %d" % k)["code"], 217)
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
     def test_commands_fail_when_login_never_completes(self):
         c = self.client()
         c.send("/chat bob@example.com")

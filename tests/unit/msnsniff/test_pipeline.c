@@ -609,15 +609,22 @@ static void http_download(msnsynth *w, unsigned k, int handshake, const msnsynth
     assert_int_equal(msnsynth_tcp_close(t, 1), 0);
 }
 
-static void test_long_other_flows(void **state) {
-    (void)state;
-    char path[128];
-    path_in_tmp(path, sizeof path, "downloads.pcap");
+/* A capture of the test's own in the temporary directory (its path in
+ * path), packets 10 µs apart. */
+static msnsynth *open_capture(char *path, size_t cap, const char *name) {
+    path_in_tmp(path, cap, name);
     msnsynth_opts so;
     memset(&so, 0, sizeof so);
     so.step_us = 10;
     msnsynth *w = msnsynth_open(path, &so);
     assert_non_null(w);
+    return w;
+}
+
+static void test_long_other_flows(void **state) {
+    (void)state;
+    char path[128];
+    msnsynth *w = open_capture(path, sizeof path, "downloads.pcap");
     msnsynth_seg_policy plain = {.acks = 1}, rough = {.mss = 1000, .reorder = 1, .duplicate = 1, .acks = 1},
                         lossy = {.drop_every = 5, .acks = 1};
     http_download(w, 1, 1, &plain, 0);
@@ -663,12 +670,7 @@ static void test_long_other_flows(void **state) {
 static void test_later_version_payloads(void **state) {
     (void)state;
     char path[128];
-    path_in_tmp(path, sizeof path, "msnp11.pcap");
-    msnsynth_opts so;
-    memset(&so, 0, sizeof so);
-    so.step_us = 10;
-    msnsynth *w = msnsynth_open(path, &so);
-    assert_non_null(w);
+    msnsynth *w = open_capture(path, sizeof path, "msnp11.pcap");
     msnsynth_endpoint c, s, sb;
     msnsynth_endpoint_set(&c, "10.9.9.9", 1030);
     msnsynth_endpoint_set(&s, "64.4.12.200", 1863);

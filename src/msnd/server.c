@@ -991,7 +991,9 @@ static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *
     memcpy(li->host, bhost, sizeof li->host);
     li->port = bport;
     char bstr[80];
-    snprintf(bstr, sizeof bstr, "%s:%u", bhost, (unsigned)bport);
+    /* an IPv6 address in brackets, as --listen takes it: "::1:1863"
+     * would read as one address */
+    snprintf(bstr, sizeof bstr, strchr(bhost, ':') ? "[%s]:%u" : "%s:%u", bhost, (unsigned)bport);
     memcpy(li->bound, bstr, sizeof li->bound);
     li->kind = kind;
     s->nlisteners++;

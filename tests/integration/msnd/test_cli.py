@@ -257,6 +257,47 @@ def test_ports_derived_from_listen():
             proc.wait(10)
 
 
+def test_ipv6_listeners_are_written_in_brackets():
+    # "::1:1864" would read as one IPv6 address: the port file and the log
+    # write the address as --listen takes it.
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        print("     (no IPv6 loopback here: not run)")
+        return
+    db = os.path.join(TMP, "ports6.db")
+    assert run("user", "add", "--create", "--db", db, "q@b.com", "pw").returncode == 0
+    pf = os.path.join(TMP, "ports6")
+    log = os.path.join(TMP, "ports6.log")
+    proc = subprocess.Popen([MSND, "--listen", "[::1]:0", "--ns-listen", "[::1]:0", "--sb-listen", "[::1]:0",
+                             "--db", db, "--port-file", pf, "--log-file", log],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(pf) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not os.path.exists(pf):
+            raise AssertionError("msnd did not start: " + (proc.stderr.read().decode() if proc.poll() is not None else ""))
+        with open(pf) as f:
+            ports = dict(l.strip().split("=") for l in f)
+        assert set(ports) == {"ds", "ns", "sb"}, ports
+        for role, addr in ports.items():
+            assert re.fullmatch(r"\[::1\]:[1-9][0-9]*", addr), (role, addr)
+            host, _, port = addr.rpartition(":")
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=5) as s:
+                if role != "sb":  # the switchboard speaks only after USR/ANS
+                    s.sendall(b"VER 1 MSNP7 CVR0\r\n")
+                    assert s.recv(100).startswith(b"VER 1 MSNP7"), role
+        with open(log) as f:
+            text = f.read()
+        for role, addr in ports.items():
+            assert 'msg="listening" role=%s addr=%s' % (role, addr) in text, text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
 def start_logging(db, extra, stderr_file, env=None):
     pf = os.path.join(TMP, "log-ports")
     if os.path.exists(pf):
@@ -403,6 +444,7 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_config_before_or_after_the_subcommand, test_ini_errors_carry_line_numbers,
          test_startup_errors_once_with_cause, test_password_from_stdin,
          test_password_prompt_on_a_terminal_has_echo_off, test_ports_derived_from_listen,
+         test_ipv6_listeners_are_written_in_brackets,
          test_journal_lines_carry_priorities, test_sighup_reopens_the_log_file_once,
          test_signals_as_soon_as_the_port_file_is_there, test_connection_limit_fits_the_descriptor_limit]
 

@@ -767,7 +767,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     msnkit_copy(c->peer_ip, sizeof c->peer_ip, ip);
     char portstr[24];
     msnkit_put_dec(portstr, port);
-    msnkit_join(c->peer, sizeof c->peer, ip, ':', portstr);
+    if (strchr(ip, ':')) snprintf(c->peer, sizeof c->peer, "[%s]:%s", ip, portstr); /* IPv6: "[::1]:5000" */
+    else msnkit_join(c->peer, sizeof c->peer, ip, ':', portstr);
     c->status = MSNP_STATUS_FLN;
     c->name = no_name;
     msnp_parser_limits lim = msnp_default_limits;

@@ -46,7 +46,7 @@ typedef struct conn {
     outbuf out;          /* queued output */
     conn_kind kind;
     uint64_t id;
-    char peer[64]; /* "ip:port", for logs */
+    char peer[64]; /* "ip:port" ("[ip]:port" for IPv6), for logs */
     char peer_ip[48];
     msnp_parser parser;
     token_bucket bucket;

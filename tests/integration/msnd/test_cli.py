@@ -271,7 +271,7 @@ def test_ipv6_listeners_are_written_in_brackets():
     pf = os.path.join(TMP, "ports6")
     log = os.path.join(TMP, "ports6.log")
     proc = subprocess.Popen([MSND, "--listen", "[::1]:0", "--ns-listen", "[::1]:0", "--sb-listen", "[::1]:0",
-                             "--db", db, "--port-file", pf, "--log-file", log],
+                             "--db", db, "--port-file", pf, "--log-file", log, "--log-level", "debug"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
@@ -282,6 +282,7 @@ def test_ipv6_listeners_are_written_in_brackets():
         with open(pf) as f:
             ports = dict(l.strip().split("=") for l in f)
         assert set(ports) == {"ds", "ns", "sb"}, ports
+        peers = []
         for role, addr in ports.items():
             assert re.fullmatch(r"\[::1\]:[1-9][0-9]*", addr), (role, addr)
             host, _, port = addr.rpartition(":")
@@ -289,10 +290,19 @@ def test_ipv6_listeners_are_written_in_brackets():
                 if role != "sb":  # the switchboard speaks only after USR/ANS
                     s.sendall(b"VER 1 MSNP7 CVR0\r\n")
                     assert s.recv(100).startswith(b"VER 1 MSNP7"), role
+                    peers.append("[::1]:%d" % s.getsockname()[1])
         with open(log) as f:
             text = f.read()
         for role, addr in ports.items():
             assert 'msg="listening" role=%s addr=%s' % (role, addr) in text, text
+        # the clients' addresses too, once the connections are logged
+        deadline = time.monotonic() + 5
+        while not all("peer=%s " % p in text for p in peers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with open(log) as f:
+                text = f.read()
+        for p in peers:
+            assert "peer=%s " % p in text, (p, text)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)

@@ -132,6 +132,7 @@ class InteractiveCli(unittest.TestCase):
         self.term = t = Terminal([MSNC, "-s", "%s:%d" % srv.ds, "-u", "alice@example.com", "--bind-ip", "127.0.0.2",
                                   "--ftp-ports", "0", "--download-dir", self.tmp, "--no-reconnect"], env)
         pos, _ = t.expect(STAMP + rb"logged in as alice@example\.com \(Alice\), MSNP7")
+        pos, _ = t.expect(STAMP + rb"contact list: 0 contacts \(version \d+\)\r\n", pos)
         pos, _ = t.expect(STAMP + rb"your status: online\r\n", pos)
         bob.wait("presence", email="alice@example.com", status="NLN")
 
@@ -191,6 +192,13 @@ class InteractiveCli(unittest.TestCase):
         # Each event line starts at column 0 of a cleared line.
         for line in re.findall(r"\[\d\d:\d\d:\d\d\] [^\r\n]*", out):
             self.assertTrue(out[out.index(line) - 4:out.index(line)] == "\r\x1b[K", line)
+
+        # Logged in again, with bob on her list now: one contact, singular.
+        self.term = t = Terminal([MSNC, "-s", "%s:%d" % srv.ds, "-u", "alice@example.com", "--bind-ip", "127.0.0.2",
+                                  "--no-reconnect"], env)
+        t.expect(STAMP + rb"contact list: 1 contact \(version \d+\)\r\n")
+        t.type("/quit\r")
+        self.assertEqual(t.close(), 0)
 
     def test_password_prompt_does_not_echo(self):
         env = dict(os.environ, TERM="xterm")

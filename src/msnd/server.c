@@ -767,7 +767,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     msnkit_copy(c->peer_ip, sizeof c->peer_ip, ip);
     char portstr[24];
     msnkit_put_dec(portstr, port);
-    if (strchr(ip, ':')) snprintf(c->peer, sizeof c->peer, "[%s]:%s", ip, portstr); /* IPv6: "[::1]:5000" */
+    if (strchr(ip, ':')) /* IPv6: "[::1]:5000" */
+        snprintf(c->peer, sizeof c->peer, "[%s]:%u", c->peer_ip, (unsigned)port);
     else msnkit_join(c->peer, sizeof c->peer, ip, ':', portstr);
     c->status = MSNP_STATUS_FLN;
     c->name = no_name;
@@ -994,7 +995,8 @@ static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *
     char bstr[80];
     /* an IPv6 address in brackets, as --listen takes it: "::1:1863"
      * would read as one address */
-    snprintf(bstr, sizeof bstr, strchr(bhost, ':') ? "[%s]:%u" : "%s:%u", bhost, (unsigned)bport);
+    if (strchr(bhost, ':')) snprintf(bstr, sizeof bstr, "[%s]:%u", bhost, (unsigned)bport);
+    else snprintf(bstr, sizeof bstr, "%s:%u", bhost, (unsigned)bport);
     memcpy(li->bound, bstr, sizeof li->bound);
     li->kind = kind;
     s->nlisteners++;

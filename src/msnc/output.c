@@ -263,7 +263,8 @@ static void human(app *a, const msnc_event *ev) {
     case MSNC_EV_DISCONNECTED: tprint(a, "disconnected: %s", ev->text); break;
     case MSNC_EV_RECONNECTING: tprint(a, "reconnecting in %.1f s", ev->delay_ms / 1000.0); break;
     case MSNC_EV_SYNCED:
-        tprint(a, "contact list: %" PRIu64 " contact%s (version %d)", ev->count, ev->count == 1 ? "" : "s", ev->version);
+        tprint(a, "contact list: %" PRIu64 " contact%s (version %d)", ev->count, ev->count == 1 ? "" : "s",
+               ev->version);
         break;
     case MSNC_EV_STATUS:
         tprint(a, "your status: %s", msnp_status_description(msnp_status_parse(msnp_str_c(ev->status))));

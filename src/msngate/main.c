@@ -386,6 +386,24 @@ static int open_queue(gate *g) {
     return 0;
 }
 
+/* Answers what the queue holds now: at most 64 packets a call (bounded, so
+ * the loop keeps its timers). */
+static void read_queued(gate *g) {
+    static char buf[0x10000 + 4096];
+    int fd = nfq_fd(g->nfq);
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == ENOBUFS) {
+                g->st.recv_enobufs++; /* packets were lost; with --queue-bypass... they were dropped */
+                continue;
+            }
+            break;
+        }
+        nfq_handle_packet(g->nfq, buf, (int)n);
+    }
+}
+
 static int run_inline(gate *g) {
     char err[2048];
     if (open_queue(g) != 0) return 1;
@@ -396,31 +414,24 @@ static int run_inline(gate *g) {
     fprintf(stderr, "msngate: inline mode, queue %u (%s, %s), table inet %s\n", g->cfg.queue_num,
             queue_kind_name(g->qkind), g->cfg.queue_bypass ? "fail-open: --queue-bypass" : "fail-closed", g->cfg.table);
     int fd = nfq_fd(g->nfq);
-    static char buf[0x10000 + 4096];
     while (!sig_stop) {
         struct pollfd pfd = {fd, POLLIN, 0};
-        int pr = poll(&pfd, 1, 200);
-        if (pr > 0) {
-            /* bounded: what is queued now, at most 64 reads per turn */
-            for (int i = 0; i < 64; i++) {
-                ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-                if (n < 0) {
-                    if (errno == ENOBUFS) {
-                        g->st.recv_enobufs++; /* packets were lost; with --queue-bypass... they were dropped */
-                        continue;
-                    }
-                    break;
-                }
-                nfq_handle_packet(g->nfq, buf, (int)n);
-            }
-        }
+        if (poll(&pfd, 1, 200) > 0) read_queued(g);
         tick(g);
     }
     return 0;
 }
 
+/* After the hook is gone. libnetfilter_queue frees a queue's handle only
+ * when the kernel acknowledges its unbind, and a packet queued while we
+ * stopped, read where the acknowledgement was awaited, fails it: what is
+ * still queued is answered first, and the unbind tried again (bounded). */
 static void close_queue(gate *g) {
-    if (g->qh) nfq_destroy_queue(g->qh);
+    for (int attempt = 0; g->qh && attempt < 4; attempt++) {
+        read_queued(g);
+        if (nfq_destroy_queue(g->qh) == 0) g->qh = NULL;
+    }
+    if (g->qh) fprintf(stderr, "msngate: NFQUEUE %u: the kernel did not acknowledge the unbind\n", g->cfg.queue_num);
     if (g->nfq) nfq_close(g->nfq);
     g->qh = NULL;
     g->nfq = NULL;

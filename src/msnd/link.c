@@ -468,13 +468,12 @@ int link_listen(msnd_server *s, const char *addr, char *err, size_t errcap) {
         const struct sockaddr_in *v4 = (const struct sockaddr_in *)&bound;
         evutil_inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
         port = ntohs(v4->sin_port);
-        snprintf(L->bound, sizeof L->bound, "%s:%u", ip, (unsigned)port);
     } else {
         const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&bound;
         evutil_inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
         port = ntohs(v6->sin6_port);
-        snprintf(L->bound, sizeof L->bound, "[%s]:%u", ip, (unsigned)port);
     }
+    msnkit_endpoint(L->bound, sizeof L->bound, ip, port);
     LOGI("listening", "role=link addr=%s", L->bound);
     return 0;
 }

@@ -765,11 +765,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->id = ++s->next_conn_id;
     /* ip is a numeric address (INET6_ADDRSTRLEN at most): both fit */
     msnkit_copy(c->peer_ip, sizeof c->peer_ip, ip);
-    char portstr[24];
-    msnkit_put_dec(portstr, port);
-    if (strchr(ip, ':')) /* IPv6: "[::1]:5000" */
-        snprintf(c->peer, sizeof c->peer, "[%s]:%u", c->peer_ip, (unsigned)port);
-    else msnkit_join(c->peer, sizeof c->peer, ip, ':', portstr);
+    msnkit_endpoint(c->peer, sizeof c->peer, ip, port);
     c->status = MSNP_STATUS_FLN;
     c->name = no_name;
     msnp_parser_limits lim = msnp_default_limits;
@@ -992,12 +988,7 @@ static int add_listener(msnd_server *s, conn_kind kind, const char *addr, char *
     fill_addr((struct sockaddr *)&bound, bhost, sizeof bhost, &bport);
     memcpy(li->host, bhost, sizeof li->host);
     li->port = bport;
-    char bstr[80];
-    /* an IPv6 address in brackets, as --listen takes it: "::1:1863"
-     * would read as one address */
-    if (strchr(bhost, ':')) snprintf(bstr, sizeof bstr, "[%s]:%u", bhost, (unsigned)bport);
-    else snprintf(bstr, sizeof bstr, "%s:%u", bhost, (unsigned)bport);
-    memcpy(li->bound, bstr, sizeof li->bound);
+    msnkit_endpoint(li->bound, sizeof li->bound, bhost, bport);
     li->kind = kind;
     s->nlisteners++;
     LOGI("listening", "role=%s addr=%s", kind_names[kind], li->bound);
@@ -1137,9 +1128,7 @@ static int derived_addr(const char *base, unsigned offset, char *out, size_t cap
     uint16_t port = 0;
     if (split_addr(base, host, sizeof host, &port) != 0) return -1;
     if (port != 0 && port + offset > 65535u) return -1;
-    if (strchr(host, ':')) snprintf(out, cap, "[%s]:%u", host, port ? port + offset : 0u);
-    else snprintf(out, cap, "%s:%u", host, port ? port + offset : 0u);
-    return 0;
+    return msnkit_endpoint(out, cap, host, port ? port + offset : 0u);
 }
 
 /* Every connection is a descriptor: raise the soft limit as far as

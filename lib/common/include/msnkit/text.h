@@ -51,4 +51,26 @@ static inline int msnkit_join(char *dst, size_t cap, const char *a, char sep, co
     return 0;
 }
 
+/* host and port as "host:port", an IPv6 address in brackets ("[::1]:1863",
+ * as --listen takes it: "::1:1863" would read as one address), into dst:
+ * 0, or -1 when it does not fit (dst is then the empty string). */
+static inline int msnkit_endpoint(char *dst, size_t cap, const char *host, unsigned port) {
+    char digits[24];
+    msnkit_put_dec(digits, port);
+    int v6 = strchr(host, ':') != NULL;
+    size_t hn = strlen(host), dn = strlen(digits);
+    if (cap == 0 || hn + dn + 1 + (v6 ? 2u : 0u) >= cap) {
+        if (cap) dst[0] = '\0';
+        return -1;
+    }
+    char *o = dst;
+    if (v6) *o++ = '[';
+    memcpy(o, host, hn);
+    o += hn;
+    if (v6) *o++ = ']';
+    *o++ = ':';
+    memcpy(o, digits, dn + 1);
+    return 0;
+}
+
 #endif

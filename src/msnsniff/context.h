@@ -58,7 +58,7 @@ typedef struct sn_stats {
     uint64_t expectations, hits, misses;
     uint64_t files, file_bytes;
     uint64_t gaps, gap_bytes, parse_errors, anomalies, dns_answers;
-    uint64_t flow_drops_memcap; /* packets of new flows the memcap could not admit (not analyzed) */
+    uint64_t packets_not_admitted; /* of new flows the memcap could not admit: not analyzed */
     /* tables outside the memcap: most held at once (sampled every second
      * of capture time) and what their bounds dropped */
     uint64_t peak_expectations, peak_invitations, peak_sbrefs, peak_users, peak_dns, peak_conversations;

@@ -262,7 +262,7 @@ static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
     if (!f) {
         /* nothing to close (the budget cannot hold even this one flow):
          * said, counted and in the summary, never dropped in silence */
-        e->c.st.flow_drops_memcap++;
+        e->c.st.packets_not_admitted++;
         sn_anomaly_info a = sn_anomaly_make(
             SN_AN_MEMCAP, 0, "memcap reached with no flow to close: a new flow's packet is not analyzed");
         sn_anomaly_report(&e->c, &a);
@@ -462,7 +462,7 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
             (unsigned long long)s->gap_bytes, (unsigned long long)s->parse_errors, (unsigned long long)s->anomalies);
     fprintf(fp, "  memory: peak %llu bytes of memcap %llu; packets of flows it could not admit %llu\n",
             (unsigned long long)e->c.mem.peak, (unsigned long long)e->c.mem.limit,
-            (unsigned long long)s->flow_drops_memcap);
+            (unsigned long long)s->packets_not_admitted);
     fprintf(fp,
             "  tables (most held at once): expectations %llu, invitations %llu, referrals %llu, users online %llu, "
             "dns %llu, conversations %llu\n",

@@ -177,7 +177,7 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
     sn_ev_set_int(ev, "packets", st->packets);
     sn_ev_set_int(ev, "bytes", st->bytes);
     sn_ev_set_int(ev, "flows", st->flows);
-    sn_ev_set_int(ev, "packets_not_admitted", st->flow_drops_memcap);
+    sn_ev_set_int(ev, "packets_not_admitted", st->packets_not_admitted);
     sn_ev_set_int(ev, "events", emitted);
     sn_capture_stats ks;
     if (sn_capture_stats_get(cap, &ks) == 0) {

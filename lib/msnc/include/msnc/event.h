@@ -11,32 +11,32 @@
 #include <msnp/mime.h>
 
 typedef enum msnc_event_type {
-    MSNC_EV_CONNECTING = 0,  /* text = "ds"/"ns", peer = address */
-    MSNC_EV_LOGGED_IN,       /* email, name, version */
-    MSNC_EV_LOGIN_FAILED,    /* code, text */
-    MSNC_EV_DISCONNECTED,    /* text = reason */
-    MSNC_EV_RECONNECTING,    /* delay_ms */
-    MSNC_EV_SYNCED,          /* count = contacts in FL, version = list version */
-    MSNC_EV_STATUS,          /* status: own status confirmed */
-    MSNC_EV_PRESENCE,        /* email, name, status (FLN when offline) */
-    MSNC_EV_LIST,            /* list, email, name, text = "added"/"removed" */
-    MSNC_EV_ADDED_BY,        /* email, name: someone put us on their FL */
-    MSNC_EV_REMOVED_BY,      /* email */
-    MSNC_EV_NAME,            /* email, name: a display name changed */
-    MSNC_EV_SERVER_ERROR,    /* code, trid, text: an error reply */
-    MSNC_EV_CHAT_OPEN,       /* chat, text = "outgoing"/"incoming", email = inviter */
-    MSNC_EV_CHAT_JOIN,       /* chat, email, name */
-    MSNC_EV_CHAT_LEAVE,      /* chat, email */
-    MSNC_EV_CHAT_CLOSED,     /* chat, text = reason */
-    MSNC_EV_MESSAGE,         /* chat, email, name, text, format */
-    MSNC_EV_MESSAGE_SENT,    /* chat, trid, text */
-    MSNC_EV_TYPING,          /* chat, email */
-    MSNC_EV_ACK,             /* chat, trid */
-    MSNC_EV_NAK,             /* chat, trid */
-    MSNC_EV_MESSAGE_FAILED,  /* chat, text: a message never sent; code = the error that ended it (0: the chat closed) */
-    MSNC_EV_INVITE,          /* incoming: chat, email, cookie, app, file, size */
-    MSNC_EV_INVITE_SENT,     /* chat, cookie, app, file, size */
-    MSNC_EV_INVITE_ACCEPTED, /* cookie, app, email (who accepted) */
+    MSNC_EV_CONNECTING = 0,      /* text = "ds"/"ns", peer = address */
+    MSNC_EV_LOGGED_IN,           /* email, name, version */
+    MSNC_EV_LOGIN_FAILED,        /* code, text */
+    MSNC_EV_DISCONNECTED,        /* text = reason */
+    MSNC_EV_RECONNECTING,        /* delay_ms */
+    MSNC_EV_SYNCED,              /* count = contacts in FL, version = list version */
+    MSNC_EV_STATUS,              /* status: own status confirmed */
+    MSNC_EV_PRESENCE,            /* email, name, status (FLN when offline) */
+    MSNC_EV_LIST,                /* list, email, name, text = "added"/"removed" */
+    MSNC_EV_ADDED_BY,            /* email, name: someone put us on their FL */
+    MSNC_EV_REMOVED_BY,          /* email */
+    MSNC_EV_NAME,                /* email, name: a display name changed */
+    MSNC_EV_SERVER_ERROR,        /* code, trid, text: an error reply */
+    MSNC_EV_CHAT_OPEN,           /* chat, text = "outgoing"/"incoming", email = inviter */
+    MSNC_EV_CHAT_JOIN,           /* chat, email, name */
+    MSNC_EV_CHAT_LEAVE,          /* chat, email */
+    MSNC_EV_CHAT_CLOSED,         /* chat, text = reason */
+    MSNC_EV_MESSAGE,             /* chat, email, name, text, format */
+    MSNC_EV_MESSAGE_SENT,        /* chat, trid, text */
+    MSNC_EV_TYPING,              /* chat, email */
+    MSNC_EV_ACK,                 /* chat, trid */
+    MSNC_EV_NAK,                 /* chat, trid */
+    MSNC_EV_MESSAGE_FAILED,      /* chat, text (never sent), code (0: the chat closed) */
+    MSNC_EV_INVITE,              /* incoming: chat, email, cookie, app, file, size */
+    MSNC_EV_INVITE_SENT,         /* chat, cookie, app, file, size */
+    MSNC_EV_INVITE_ACCEPTED,     /* cookie, app, email (who accepted) */
     MSNC_EV_INVITE_CANCELLED,    /* cookie, app, text = Cancel-Code, local = 1 if we cancelled */
     MSNC_EV_SECONDARY_LISTEN,    /* cookie, app, transport, local */
     MSNC_EV_SECONDARY_CONNECTED, /* cookie, app, transport, local, peer */

@@ -138,7 +138,10 @@ const char *queue_kind_name(queue_kind k) {
 /* Runs argv quietly; returns its exit status, stderr (first line) in err. */
 static int run(char *const argv[], char *err, size_t errcap) {
     int pipefd[2];
-    if (pipe(pipefd) != 0) return -1;
+    if (pipe(pipefd) != 0) {
+        if (err) snprintf(err, errcap, "%s: cannot make a pipe for its messages: %s", argv[0], strerror(errno));
+        return -1;
+    }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);

@@ -59,6 +59,8 @@ typedef struct sn_stats {
     uint64_t files, file_bytes;
     uint64_t gaps, gap_bytes, parse_errors, anomalies, dns_answers;
     uint64_t packets_not_admitted; /* of new flows the memcap could not admit: not analyzed */
+    uint64_t packets_truncated;    /* kept shorter than sent (the capture's snapshot length) */
+    uint64_t truncated_caplen;     /* the most bytes such a packet kept: the snapshot length */
     /* tables outside the memcap: most held at once (sampled every second
      * of capture time) and what their bounds dropped */
     uint64_t peak_expectations, peak_invitations, peak_sbrefs, peak_users, peak_dns, peak_conversations;

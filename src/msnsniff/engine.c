@@ -356,6 +356,10 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
     c->frame++;
     c->st.packets++;
     c->st.bytes += wirelen;
+    if (caplen < wirelen) { /* what is cut off becomes a gap in the stream */
+        c->st.packets_truncated++;
+        if (caplen > c->st.truncated_caplen) c->st.truncated_caplen = caplen;
+    }
     advance(e, ts);
     sn_packet p;
     sn_decode_status st = sn_decode(&e->dec, linktype, data, caplen, wirelen, ts, &p);
@@ -436,6 +440,9 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
     fprintf(fp, "msnsniff summary\n");
     fprintf(fp, "  packets: %llu (%llu bytes), decode errors %llu, not TCP/UDP %llu\n", (unsigned long long)s->packets,
             (unsigned long long)s->bytes, (unsigned long long)s->decode_errors, (unsigned long long)s->non_ip);
+    if (s->packets_truncated)
+        fprintf(fp, "  truncated: %llu packets cut short by the capture's snapshot length (%llu bytes kept)\n",
+                (unsigned long long)s->packets_truncated, (unsigned long long)s->truncated_caplen);
     fprintf(fp, "  flows: %llu tracked; msnp %llu (ds %llu, ns %llu, sb %llu), msnftp %llu, predicted %llu\n",
             (unsigned long long)s->flows, (unsigned long long)s->flows_msnp, (unsigned long long)s->role_ds,
             (unsigned long long)s->role_ns, (unsigned long long)s->role_sb, (unsigned long long)s->flows_msnftp,

@@ -178,6 +178,7 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
     sn_ev_set_int(ev, "bytes", st->bytes);
     sn_ev_set_int(ev, "flows", st->flows);
     sn_ev_set_int(ev, "packets_not_admitted", st->packets_not_admitted);
+    sn_ev_set_int(ev, "packets_truncated", st->packets_truncated);
     sn_ev_set_int(ev, "events", emitted);
     sn_capture_stats ks;
     if (sn_capture_stats_get(cap, &ks) == 0) {
@@ -512,6 +513,13 @@ int main(int argc, char **argv) {
         last_ts = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
     }
     emit_stats(eng, cap, linktype, last_ts);
+    const sn_stats *fin = sn_engine_stats(eng);
+    if (fin->packets_truncated)
+        fprintf(stderr,
+                "msnsniff: %s: %llu of %llu packets were cut short by the capture's snapshot length (%llu bytes "
+                "kept): their missing bytes are gaps in the analysis; capture whole packets (tcpdump -s 0)\n",
+                rfile ? rfile : iface, (unsigned long long)fin->packets_truncated, (unsigned long long)fin->packets,
+                (unsigned long long)fin->truncated_caplen);
     /* every event is out before the summary (which may go to stdout too) */
     int werr = sn_outq_close(outq);
     if (!quiet) {

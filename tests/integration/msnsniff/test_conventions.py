@@ -22,6 +22,7 @@ import pwd
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -165,6 +166,39 @@ class Files(unittest.TestCase):
         rc, out, err = run(["-r", cap("seed.pcap")])
         self.assertEqual(events(out)[-1]["packets_not_admitted"], 0)
         self.assertIn("packets of flows it could not admit 0", err)
+
+    def test_snaplen_cut_capture_is_named_as_the_cause(self):
+        # A capture taken with a small snapshot length (tcpdump -s 96) loses
+        # the ends of long packets: msnsniff says so, with the count and the
+        # length, and how to capture whole packets, instead of leaving the
+        # user to guess where the gaps came from.
+        src = open(cap("seed.pcap"), "rb").read()
+        head, off, cut, recs = bytearray(src[:24]), 24, 0, []
+        struct.pack_into("<I", head, 16, 96)  # the file header's snapshot length
+        while off + 16 <= len(src):
+            sec, frac, incl, orig = struct.unpack_from("<IIII", src, off)
+            data = src[off + 16:off + 16 + incl]
+            if incl > 96:
+                cut += 1
+                data = data[:96]
+            recs.append(struct.pack("<IIII", sec, frac, len(data), orig) + data)
+            off += 16 + incl
+        self.assertGreater(cut, 0)
+        path = os.path.join(self.dir, "snap96.pcap")
+        with open(path, "wb") as f:
+            f.write(bytes(head) + b"".join(recs))
+        rc, out, err = run(["-r", path])
+        self.assertEqual(rc, 0, err)
+        stats = events(out)[-1]
+        self.assertEqual(stats["packets_truncated"], cut)
+        self.assertIn("%s: %d of %d packets were cut short by the capture's snapshot length (96 bytes kept)"
+                      % (path, cut, stats["packets"]), err)
+        self.assertIn("tcpdump -s 0", err)
+        self.assertIn("truncated: %d packets cut short by the capture's snapshot length (96 bytes kept)" % cut, err)
+        # the whole capture: no word of it
+        rc, out, err = run(["-r", cap("seed.pcap")])
+        self.assertEqual(events(out)[-1]["packets_truncated"], 0)
+        self.assertNotIn("snapshot length", err)
 
     def test_flow_uids(self):
         runs = []

@@ -497,6 +497,9 @@ static void test_snaplen_cut(void **state) {
     write_and_run(&o, NULL, &r);
     assert_int_equal(r.stats.decode_errors, 0);
     assert_true(r.stats.gaps > 0);
+    /* counted as cut, and at what length: the summary and stats say why */
+    assert_true(r.stats.packets_truncated > 0 && r.stats.packets_truncated < r.stats.packets);
+    assert_int_equal(r.stats.truncated_caplen, 90);
     assert_int_equal(r.mem_left, 0);
     sn_run_free(&r);
 }

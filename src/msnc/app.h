@@ -68,6 +68,14 @@ void config_defaults(app_config *c);
 int config_load_ini(app_config *c, const char *path, char *err, size_t errcap);
 int config_resolve_password(app_config *c, int interactive, char *err, size_t errcap);
 int parse_port_range(const char *s, uint16_t *first, uint16_t *last);
+/* Largest number of seconds a timeout takes (its milliseconds fit an unsigned). */
+#define MSNC_MAX_SECONDS 4294967u
+/* s as a whole decimal number from min to max: digits only, no sign, no
+ * space, nothing after them. -1 otherwise. */
+int parse_number(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out);
+/* The same for option name: on a bad value says so on stderr, -1. */
+int parse_number_opt(const char *name, const char *s, unsigned long long min, unsigned long long max,
+                     unsigned long long *out);
 
 /* commands.c */
 void command_run(app *a, const char *line);

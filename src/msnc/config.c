@@ -1,6 +1,7 @@
 /* config.c - INI configuration (inih) and password sources. The password
  * never comes from the command line itself: a file, an environment
  * variable, or a prompt. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,33 @@ int parse_port_range(const char *s, uint16_t *first, uint16_t *last) {
     return 0;
 }
 
+int parse_number(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out) {
+    /* strtoull alone takes "-5" (as a huge number), " 5", "5s" and "1e9" (as 1) */
+    if (!s || !isdigit((unsigned char)s[0])) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int parse_number_opt(const char *name, const char *s, unsigned long long min, unsigned long long max,
+                     unsigned long long *out) {
+    if (parse_number(s, min, max, out) == 0) return 0;
+    fprintf(stderr, "msnc: %s wants a whole number from %llu to %llu, not '%s'\n", name, min, max, s);
+    return -1;
+}
+
+/* An INI number into dst, of that type; 0 (inih's "bad line") when it is
+ * not one in range. */
+#define INI_NUMBER(dst, type, min, max) \
+    do { \
+        unsigned long long v_; \
+        if (parse_number(value, (min), (max), &v_) != 0) return 0; \
+        (dst) = (type)v_; \
+    } while (0)
+
 static void copy(char *dst, size_t cap, const char *v) { snprintf(dst, cap, "%s", v); }
 
 static int ini_cb(void *user, const char *section, const char *name, const char *value) {
@@ -62,13 +90,13 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
     else if (!strcasecmp(name, "status")) copy(c->status, sizeof(c->status), value);
     else if (!strcasecmp(name, "ftp_ports")) {
         if (parse_port_range(value, &c->ftp_first, &c->ftp_last) != 0) return 0;
-    } else if (!strcasecmp(name, "ftp_max_rate")) c->max_rate = strtoull(value, NULL, 10);
-    else if (!strcasecmp(name, "max_version")) c->max_version = atoi(value);
-    else if (!strcasecmp(name, "min_version")) c->min_version = atoi(value);
-    else if (!strcasecmp(name, "ping_interval")) c->ping_s = (unsigned)atoi(value);
-    else if (!strcasecmp(name, "invite_timeout")) c->invite_timeout_s = (unsigned)atoi(value);
-    else if (!strcasecmp(name, "connect_timeout")) c->connect_timeout_s = (unsigned)atoi(value);
-    else if (!strcasecmp(name, "login_timeout")) c->login_timeout_s = (unsigned)atoi(value);
+    } else if (!strcasecmp(name, "ftp_max_rate")) INI_NUMBER(c->max_rate, uint64_t, 0, UINT64_MAX);
+    else if (!strcasecmp(name, "max_version")) INI_NUMBER(c->max_version, int, 2, 7);
+    else if (!strcasecmp(name, "min_version")) INI_NUMBER(c->min_version, int, 2, 7);
+    else if (!strcasecmp(name, "ping_interval")) INI_NUMBER(c->ping_s, unsigned, 0, MSNC_MAX_SECONDS);
+    else if (!strcasecmp(name, "invite_timeout")) INI_NUMBER(c->invite_timeout_s, unsigned, 0, MSNC_MAX_SECONDS);
+    else if (!strcasecmp(name, "connect_timeout")) INI_NUMBER(c->connect_timeout_s, unsigned, 0, MSNC_MAX_SECONDS);
+    else if (!strcasecmp(name, "login_timeout")) INI_NUMBER(c->login_timeout_s, unsigned, 0, MSNC_MAX_SECONDS);
     else if (!strcasecmp(name, "incoming"))
         c->no_incoming = !strcasecmp(value, "no") || !strcmp(value, "0") || !strcasecmp(value, "false");
     else if (!strcasecmp(name, "reconnect"))

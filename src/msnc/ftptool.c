@@ -98,23 +98,42 @@ int ftptool_main(int argc, char **argv) {
         {"timeout", required_argument, NULL, 't'}, {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int ch;
+    unsigned long long num;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'k': cookie = optarg; break;
         case 'b': bind_ip = optarg; break;
-        case 'p':
-            if (sscanf(optarg, "%lu-%lu", &first, &last) < 1) return 64;
-            if (last < first) last = first;
+        case 'p': {
+            uint16_t a, b;
+            if (parse_port_range(optarg, &a, &b) != 0) {
+                fprintf(stderr, "msnc: --ports wants PORT or FIRST-LAST (0 to 65535), not '%s'\n", optarg);
+                return 64;
+            }
+            first = a;
+            last = b;
             break;
+        }
         case 'e': email = optarg; break;
         case 'H': host = optarg; break;
-        case 'P': port = strtoul(optarg, NULL, 10); break;
+        case 'P':
+            if (parse_number_opt("--port", optarg, 1, 65535, &num) != 0) return 64;
+            port = (unsigned long)num;
+            break;
         case 'd': dir = optarg; break;
         case 'n': name = optarg; break;
-        case 's': size = strtoull(optarg, NULL, 10); break;
-        case 'x': tl.cancel_after = strtoull(optarg, NULL, 10); break;
-        case 't': timeout_ms = (unsigned)strtoul(optarg, NULL, 10) * 1000u; break;
+        case 's':
+            if (parse_number_opt("--size", optarg, 0, UINT64_MAX, &num) != 0) return 64;
+            size = num;
+            break;
+        case 'x':
+            if (parse_number_opt("--cancel-after", optarg, 0, UINT64_MAX, &num) != 0) return 64;
+            tl.cancel_after = num;
+            break;
+        case 't':
+            if (parse_number_opt("--timeout", optarg, 0, MSNC_MAX_SECONDS, &num) != 0) return 64;
+            timeout_ms = (unsigned)num * 1000u;
+            break;
         case 'V': print_version(argv[1]); return 0;
         case 'h': usage(); return 0;
         default: usage(); return 64;

@@ -288,6 +288,7 @@ int main(int argc, char **argv) {
                                          {"version", no_argument, NULL, OPT_VERSION},
                                          {NULL, 0, NULL, 0}};
     int ch;
+    unsigned long long num;
     app_config *c = &a->cfg;
     while ((ch = getopt_long(argc, argv, "c:s:u:h", opts, NULL)) != -1) {
         switch (ch) {
@@ -306,16 +307,37 @@ int main(int argc, char **argv) {
         case OPT_DOWNLOAD_DIR: snprintf(c->download_dir, sizeof(c->download_dir), "%s", optarg); break;
         case OPT_CACHE_DIR: snprintf(c->cache_dir, sizeof(c->cache_dir), "%s", optarg); break;
         case OPT_STATUS: snprintf(c->status, sizeof(c->status), "%s", optarg); break;
-        case OPT_MAX_VERSION: c->max_version = atoi(optarg); break;
-        case OPT_MIN_VERSION: c->min_version = atoi(optarg); break;
-        case OPT_PING: c->ping_s = (unsigned)atoi(optarg); break;
-        case OPT_INVITE_TIMEOUT: c->invite_timeout_s = (unsigned)atoi(optarg); break;
-        case OPT_CONNECT_TIMEOUT: c->connect_timeout_s = (unsigned)atoi(optarg); break;
+        case OPT_MAX_VERSION:
+            if (parse_number_opt("--max-version", optarg, 2, 7, &num) != 0) return EXIT_USAGE;
+            c->max_version = (int)num;
+            break;
+        case OPT_MIN_VERSION:
+            if (parse_number_opt("--min-version", optarg, 2, 7, &num) != 0) return EXIT_USAGE;
+            c->min_version = (int)num;
+            break;
+        case OPT_PING:
+            if (parse_number_opt("--ping-interval", optarg, 0, MSNC_MAX_SECONDS, &num) != 0) return EXIT_USAGE;
+            c->ping_s = (unsigned)num;
+            break;
+        case OPT_INVITE_TIMEOUT:
+            if (parse_number_opt("--invite-timeout", optarg, 0, MSNC_MAX_SECONDS, &num) != 0) return EXIT_USAGE;
+            c->invite_timeout_s = (unsigned)num;
+            break;
+        case OPT_CONNECT_TIMEOUT:
+            if (parse_number_opt("--connect-timeout", optarg, 0, MSNC_MAX_SECONDS, &num) != 0) return EXIT_USAGE;
+            c->connect_timeout_s = (unsigned)num;
+            break;
         case OPT_NO_RECONNECT: c->reconnect = 0; break;
         case OPT_BATCH: a->batch = 1; break;
-        case OPT_MAX_RATE: c->max_rate = strtoull(optarg, NULL, 10); break;
+        case OPT_MAX_RATE:
+            if (parse_number_opt("--max-rate", optarg, 0, UINT64_MAX, &num) != 0) return EXIT_USAGE;
+            c->max_rate = num;
+            break;
         case OPT_NO_INCOMING: c->no_incoming = 1; break;
-        case OPT_LOGIN_TIMEOUT: c->login_timeout_s = (unsigned)atoi(optarg); break;
+        case OPT_LOGIN_TIMEOUT:
+            if (parse_number_opt("--login-timeout", optarg, 0, MSNC_MAX_SECONDS, &num) != 0) return EXIT_USAGE;
+            c->login_timeout_s = (unsigned)num;
+            break;
         case OPT_VERSION: print_version(NULL); return 0;
         case 'h':
         case OPT_HELP: usage(stdout); return 0;
@@ -326,8 +348,17 @@ int main(int argc, char **argv) {
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (!c->email[0] || !msnp_email_valid(msnp_str_c(c->email))) {
+    if (c->min_version > c->max_version) {
+        fprintf(stderr, "msnc: the lowest version offered (MSNP%d) is above the highest (MSNP%d)\n", c->min_version,
+                c->max_version);
+        return EXIT_USAGE;
+    }
+    if (!c->email[0]) {
         fprintf(stderr, "msnc: an account e-mail is required (--account or config)\n");
+        return EXIT_USAGE;
+    }
+    if (!msnp_email_valid(msnp_str_c(c->email))) {
+        fprintf(stderr, "msnc: '%s' is not an e-mail address (--account or config)\n", c->email);
         return EXIT_USAGE;
     }
     char err[512];

@@ -143,6 +143,55 @@ class Session(Base):
             self.assertIn("--bind-ip", r.stderr)
 
     @unittest.skipIf(BIG, "")
+    def test_bad_numbers_and_accounts_are_refused_by_name(self):
+        # A value that is not a whole number in range is a usage error that
+        # names the option, never read as something else: "1e9" was 1 s,
+        # "-5" an enormous rate, "abc" the default, MSNP9 silently MSNP7.
+        def msnc(*args, config=None):
+            extra = ["--config", config] if config else []
+            return subprocess.run([MSNC, "--batch", "--server", "%s:%d" % self.srv.ds, "--account",
+                                   "alice@example.com"] + extra + list(args), stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, env=dict(os.environ, MSNC_PASSWORD="alicepw"),
+                                  timeout=15)
+        for opt, val in (("--max-rate", "abc"), ("--max-rate", "-5"), ("--login-timeout", "xyz"),
+                         ("--connect-timeout", "1e9"), ("--invite-timeout", " 5"), ("--ping-interval", "60s"),
+                         ("--max-version", "9"), ("--min-version", "1"), ("--login-timeout", "4294968")):
+            r = msnc(opt, val)
+            self.assertEqual(r.returncode, 64, (opt, val, r.stdout, r.stderr))
+            self.assertIn("%s wants a whole number from" % opt, r.stderr)
+            self.assertIn("'%s'" % val, r.stderr)
+            self.assertEqual(r.stdout, "")  # refused before connecting
+        r = msnc("--min-version", "6", "--max-version", "4")
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn("lowest version offered (MSNP6) is above the highest (MSNP4)", r.stderr)
+        r = msnc("--account", "alice")
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn("'alice' is not an e-mail address", r.stderr)
+        # the same keys in a config file: the line is named
+        with tempfile.TemporaryDirectory() as d:
+            for key, val in (("login_timeout", "1e9"), ("max_version", "8"), ("ftp_max_rate", "-1")):
+                path = os.path.join(d, "msnc.ini")
+                with open(path, "w") as f:
+                    f.write("[client]\n%s = %s\n" % (key, val))
+                r = msnc(config=path)
+                self.assertEqual(r.returncode, 78, (key, r.stdout, r.stderr))
+                self.assertIn("%s:2: unknown key or bad value" % path, r.stderr)
+        # the peer-to-peer tool too
+        for opt, val in (("--port", "0"), ("--port", "70000"), ("--timeout", "x"), ("--size", "-1")):
+            r = subprocess.run([MSNC, "ftp-recv", "--cookie", "1", opt, val], capture_output=True, text=True,
+                               timeout=15)
+            self.assertEqual(r.returncode, 64, (opt, val, r.stderr))
+            self.assertIn("%s wants a whole number" % opt, r.stderr)
+        r = subprocess.run([MSNC, "ftp-send", "--cookie", "1", "--ports", "x", "/dev/null"], capture_output=True,
+                           text=True, timeout=15)
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn("--ports wants PORT or FIRST-LAST", r.stderr)
+        # and good values still work
+        r = msnc("--login-timeout", "10", "--max-rate", "1000", "--min-version", "5", "--max-version", "7")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('"event":"logged_in"', r.stdout)
+
+    @unittest.skipIf(BIG, "")
     def test_presence_both_ways(self):
         a = self.online("alice@example.com")
         b = self.online("bob@example.com")

@@ -3,9 +3,11 @@
  * Reads packets (file or interface), follows MSNP and MSNFTP through the
  * engine, and writes events: JSON lines (default), a chat transcript, or
  * nftables commands for the predicted connections. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +72,7 @@ static void usage(FILE *fp) {
 
 static int parse_size(const char *s, uint64_t *out) {
     char *end;
+    if (!isdigit((unsigned char)s[0])) return -1; /* strtoull takes " 5" and "-1" (as 2^64 - 1) */
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s) return -1;
@@ -129,6 +132,17 @@ enum {
     OPT_RUN_ID,
     OPT_THREADS
 };
+
+/* Timeouts in seconds; kept in microseconds, so bounded well below 2^64 / 10^6. */
+#define MAX_SECONDS 4294967295ull
+static int is_seconds(int opt) { return opt == OPT_FLOW_TIMEOUT || opt == OPT_EXPECT_TIMEOUT; }
+
+/* The long name of option val, for messages. */
+static const char *long_name(const struct option *o, int val) {
+    for (; o->name; o++)
+        if (o->val == val) return o->name;
+    return "?";
+}
 
 /* -w used to name the JSON output: a name that says JSON gets a pointer to
  * -o rather than a capture file where events were expected. */
@@ -313,8 +327,14 @@ int main(int argc, char **argv) {
         case OPT_MAX_EXPECT:
         case OPT_MAX_EXPECT_USER:
         case OPT_MAX_EXPECT_SESSION:
-            if (parse_size(optarg, &v) != 0) {
-                fprintf(stderr, "msnsniff: bad number \"%s\"\n", optarg);
+            if (parse_size(optarg, &v) != 0 || (is_seconds(opt) && v > MAX_SECONDS) ||
+                (opt == OPT_ANOMALY_LIMIT && v > UINT_MAX)) {
+                fprintf(stderr, "msnsniff: --%s: \"%s\" is not %s\n", long_name(longopts, opt), optarg,
+                        is_seconds(opt)                ? "a number of seconds (at most 4294967295)"
+                            : opt == OPT_ANOMALY_LIMIT ? "a count (at most 4294967295)"
+                            : opt == OPT_MEMCAP || opt == OPT_FLOW_MEMCAP
+                            ? "a size (a number, with K, M or G for units)"
+                            : "a count");
                 return 2;
             }
             if (opt == OPT_MEMCAP) cfg.memcap = v;

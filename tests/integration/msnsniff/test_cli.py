@@ -298,6 +298,16 @@ class Modes(unittest.TestCase):
         self.assertEqual(run(["-r", cap("seed.pcap"), "-i", "lo"])[0], 2)
         self.assertEqual(run(["--memcap", "lots", "-r", cap("seed.pcap")])[0], 2)
         self.assertEqual(run(["--extract", "/nonexistent/dir", "-r", cap("seed.pcap")])[0], 2)
+        # a number that is not one is refused by the option's name, never
+        # wrapped ("-1" was 2^64 - 1: no bound at all) or overflowed
+        for opt, val, what in (("--max-expect-user", "-1", "a count"), ("--max-flows", " 5", "a count"),
+                               ("--flow-timeout", "abc", "a number of seconds"),
+                               ("--expect-timeout", "99999999999999", "a number of seconds"),
+                               ("--flow-memcap", "1x", "a size"), ("--anomaly-limit", "5G", "a count")):
+            rc, out, err = run([opt, val, "-r", cap("seed.pcap")])
+            self.assertEqual((rc, out), (2, b""), (opt, val, err))
+            self.assertIn('msnsniff: %s: "%s" is not %s' % (opt, val, what), err)
+        self.assertEqual(run(["--max-expect-user", "0", "--flow-timeout", "60", "-q", "-r", cap("seed.pcap")])[0], 0)
         rc, _, err = run(["-r", "/nonexistent.pcap"])
         self.assertEqual(rc, 1)
         self.assertIn("/nonexistent.pcap", err)
@@ -404,6 +414,7 @@ class BrokenInput(unittest.TestCase):
         ev = events(out)
         self.assertTrue(any(e["event"] == "anomaly" and e["kind"] == "gap" for e in ev))
         self.assertIn("gaps:", err)
+        self.assertIn("cut short by the capture's snapshot length (80 bytes kept)", err)
 
 
 if __name__ == "__main__":

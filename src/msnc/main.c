@@ -156,7 +156,7 @@ static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
         if (a->stdin_polled) event_del(a->stdin_poll);
         else event_del(a->stdin_ev);
-        if (inlen) {
+        if (inlen && !a->quitting) { /* a last line without its newline */
             inbuf[inlen] = '\0';
             inlen = 0;
             command_run(a, inbuf);
@@ -172,7 +172,12 @@ static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
         inbuf[i] = '\0';
         command_run(a, inbuf + start);
         start = i + 1;
-        if (a->quitting) return;
+        if (a->quitting) {
+            /* /quit: what follows is not run, and what was run is gone
+             * from the buffer (the end of input ran it again) */
+            inlen = 0;
+            return;
+        }
         if (a->stdin_paused) break; /* the rest waits for the next login */
     }
     memmove(inbuf, inbuf + start, inlen - start);

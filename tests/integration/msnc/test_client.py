@@ -7,6 +7,7 @@ the clients on addresses of the test's own veth; needs root.
 
 usage: test_client.py MSND MSNC [--big] [CLASS[.TEST] ...]
   --big: only the 50 MiB transfer; CLASS: Session, Transfers or Invitations"""
+import json
 import os
 import shutil
 import subprocess
@@ -141,6 +142,18 @@ class Session(Base):
                                env=dict(os.environ, MSNC_PASSWORD="alicepw"), timeout=15)
             self.assertEqual(r.returncode, 78, (ip, r.stdout, r.stderr))
             self.assertIn("--bind-ip", r.stderr)
+
+    @unittest.skipIf(BIG, "")
+    def test_batch_commands_run_once_and_none_after_quit(self):
+        # Piped in at once (read before the login completes), the commands
+        # run once each, in order, and nothing after /quit runs. The end of
+        # input used to run the first line again once /quit had been read.
+        r = subprocess.run([MSNC, "--batch", "--server", "%s:%d" % self.srv.ds, "--account", "alice@example.com"],
+                           input="/list XX\n/switch 5\n/quit\n/switch 7\n", capture_output=True, text=True,
+                           env=dict(os.environ, MSNC_PASSWORD="alicepw"), timeout=15)
+        self.assertEqual(r.returncode, 1, r.stderr)  # 1: a command failed
+        errors = [json.loads(line)["text"] for line in r.stdout.splitlines() if '"event":"error"' in line]
+        self.assertEqual(errors, ["no list XX: use FL, AL, BL or RL", "no chat 5"], r.stdout)
 
     @unittest.skipIf(BIG, "")
     def test_bad_numbers_and_accounts_are_refused_by_name(self):

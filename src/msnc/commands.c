@@ -168,7 +168,11 @@ static void run_line(app *a, char *buf) {
         if (s == MSNP_STATUS_INVALID || s == MSNP_STATUS_FLN) out_error(a, "unknown status '%s'", rest);
         else if (!msnc_set_status(a->client, s)) out_info(a, "status %s will be set at login", msnp_status_code(s));
     } else if (!strcmp(cmd, "name")) {
-        if (!*rest || !msnc_rename(a->client, NULL, rest)) out_error(a, "cannot rename now");
+        char enc[MSNP_MAX_NAME_ENCODED + 1];
+        if (!*rest) out_error(a, "usage: /name NAME");
+        else if (msnp_url_encode(msnp_str_c(rest), enc, sizeof enc) < 0)
+            out_error(a, "name too long: at most %d bytes once URL-encoded", MSNP_MAX_NAME_ENCODED);
+        else if (!msnc_rename(a->client, NULL, rest)) out_error(a, "not logged in");
     } else if (!strcmp(cmd, "add")) {
         arg1 = next_word(&p);
         while (*p == ' ') p++;

@@ -295,8 +295,8 @@ static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         if (c->has_prog) {
             struct pcap_pkthdr h;
             memset(&h, 0, sizeof h);
-            h.caplen = rec.caplen;
-            h.len = rec.len;
+            h.caplen = (bpf_u_int32)rec.caplen;
+            h.len = (bpf_u_int32)rec.len;
             if (!pcap_offline_filter(&c->prog, &h, rec.data)) continue;
         }
         fr->ts_us = rec.ts_us;

@@ -26,14 +26,22 @@ int sn_flow_table_init(sn_flow_table *t, sn_memcap *mem, size_t max_flows) {
     t->max_flows = max_flows;
     t->nbuckets = 1024;
     t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
+    t->occupied = calloc(t->nbuckets / 64, sizeof *t->occupied);
     t->next_id = 1;
-    return t->buckets ? 0 : -1;
+    if (t->buckets && t->occupied) return 0;
+    sn_flow_table_free(t);
+    return -1;
 }
 
 void sn_flow_table_free(sn_flow_table *t) {
     free(t->buckets);
+    free(t->occupied);
     t->buckets = NULL;
+    t->occupied = NULL;
 }
+
+static inline int occupied(const sn_flow_table *t, size_t b) { return (int)(t->occupied[b / 64] >> (b % 64) & 1u); }
+static inline void set_occupied(sn_flow_table *t, size_t b) { t->occupied[b / 64] |= (uint64_t)1 << (b % 64); }
 
 /* A flow's two ports as one word, as sn_packet_ports gives a packet's. */
 static inline uint32_t ports_of(const uint16_t two[2]) {
@@ -44,19 +52,24 @@ static inline uint32_t ports_of(const uint16_t two[2]) {
 
 static inline uint32_t swapped(uint32_t w) { return w << 16 | w >> 16; }
 
-/* 1 if f is the packet's flow, with *dir set. */
-static int flow_matches(const sn_flow *f, const sn_packet *p, int *dir) {
-    if (f->proto != p->proto) return 0;
-    uint32_t fp = ports_of(f->port), pp = sn_packet_ports(p);
-    if (fp == pp && sn_addr_eq(&f->addr[0], &p->src) && sn_addr_eq(&f->addr[1], &p->dst)) {
+/* 1 if the tuple (addr, port: [0] initiator) is the packet's, with *dir set. */
+static inline int tuple_matches(const sn_addr addr[2], const uint16_t port[2], uint8_t proto, const sn_packet *p,
+                                int *dir) {
+    if (proto != p->proto) return 0;
+    uint32_t fp = ports_of(port), pp = sn_packet_ports(p);
+    if (fp == pp && sn_addr_eq(&addr[0], &p->src) && sn_addr_eq(&addr[1], &p->dst)) {
         *dir = 0;
         return 1;
     }
-    if (fp == swapped(pp) && sn_addr_eq(&f->addr[1], &p->src) && sn_addr_eq(&f->addr[0], &p->dst)) {
+    if (fp == swapped(pp) && sn_addr_eq(&addr[1], &p->src) && sn_addr_eq(&addr[0], &p->dst)) {
         *dir = 1;
         return 1;
     }
     return 0;
+}
+
+static int flow_matches(const sn_flow *f, const sn_packet *p, int *dir) {
+    return tuple_matches(f->addr, f->port, f->proto, p, dir);
 }
 
 sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
@@ -72,7 +85,14 @@ sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
     for (int i = 0; i < 2 && recent; i++, recent = recent->lru_prev)
         if (flow_matches(recent, p, dir)) return recent;
     uint32_t h = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto);
-    for (sn_flow *f = t->buckets[h & (t->nbuckets - 1)]; f; f = f->hnext)
+    size_t b = h & (t->nbuckets - 1);
+    if (!occupied(t, b)) return NULL;
+    int unused;
+    for (int i = 0; i < 2; i++)
+        if (t->removed[i].valid &&
+            tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].proto, p, &unused))
+            return NULL;
+    for (sn_flow *f = t->buckets[b]; f; f = f->hnext)
         if (f->hash == h && flow_matches(f, p, dir)) return f;
     return NULL;
 }
@@ -80,18 +100,27 @@ sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
 static void grow(sn_flow_table *t) {
     size_t nb = t->nbuckets * 2;
     sn_flow **b = calloc(nb, sizeof *b);
-    if (!b) return; /* keep the old table; chains just get longer */
+    uint64_t *occ = calloc(nb / 64, sizeof *occ);
+    if (!b || !occ) { /* keep the old table; chains just get longer */
+        free(b);
+        free(occ);
+        return;
+    }
     for (size_t i = 0; i < t->nbuckets; i++) {
         sn_flow *f = t->buckets[i];
         while (f) {
             sn_flow *next = f->hnext;
-            f->hnext = b[f->hash & (nb - 1)];
-            b[f->hash & (nb - 1)] = f;
+            size_t j = f->hash & (nb - 1);
+            f->hnext = b[j];
+            b[j] = f;
+            occ[j / 64] |= (uint64_t)1 << (j % 64);
             f = next;
         }
     }
     free(t->buckets);
+    free(t->occupied);
     t->buckets = b;
+    t->occupied = occ;
     t->nbuckets = nb;
 }
 
@@ -112,7 +141,7 @@ static void lru_append(sn_flow_table *t, sn_flow *f) {
 }
 
 sn_flow *sn_flow_create(sn_flow_table *t, const sn_packet *p, int swap) {
-    if (t->count >= t->nbuckets) grow(t);
+    if (t->count >= t->nbuckets / 2) grow(t);
     sn_flow *f = sn_mem_alloc(t->mem, sizeof *f);
     if (!f) return NULL;
     memset(f, 0, sizeof *f);
@@ -131,6 +160,13 @@ sn_flow *sn_flow_create(sn_flow_table *t, const sn_packet *p, int swap) {
     size_t b = f->hash & (t->nbuckets - 1);
     f->hnext = t->buckets[b];
     t->buckets[b] = f;
+    set_occupied(t, b);
+    /* the tuple is the table's again: no longer one of the removed */
+    int unused;
+    for (int i = 0; i < 2; i++)
+        if (t->removed[i].valid &&
+            tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].proto, p, &unused))
+            t->removed[i].valid = 0;
     lru_append(t, f);
     t->count++;
     t->created++;
@@ -146,9 +182,17 @@ void sn_flow_touch(sn_flow_table *t, sn_flow *f, uint64_t ts) {
 }
 
 void sn_flow_remove(sn_flow_table *t, sn_flow *f) {
-    sn_flow **pp = &t->buckets[f->hash & (t->nbuckets - 1)];
+    size_t b = f->hash & (t->nbuckets - 1);
+    sn_flow **pp = &t->buckets[b];
     while (*pp && *pp != f) pp = &(*pp)->hnext;
     if (*pp) *pp = f->hnext;
+    if (!t->buckets[b]) t->occupied[b / 64] &= ~((uint64_t)1 << (b % 64));
+    sn_flow_key *k = &t->removed[t->removed_next++ % 2];
+    k->addr[0] = f->addr[0];
+    k->addr[1] = f->addr[1];
+    memcpy(k->port, f->port, sizeof k->port);
+    k->proto = f->proto;
+    k->valid = 1;
     lru_unlink(t, f);
     t->count--;
     sn_mem_free(t->mem, f, sizeof *f);

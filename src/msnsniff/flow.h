@@ -41,10 +41,26 @@ typedef struct sn_flow {
     void *conn; /* the session tracker's per-connection state */
 } sn_flow;
 
+/* The 5-tuple of a flow the table no longer holds. */
+typedef struct sn_flow_key {
+    sn_addr addr[2];
+    uint16_t port[2];
+    uint8_t proto;
+    uint8_t valid;
+} sn_flow_key;
+
 typedef struct sn_flow_table {
     sn_memcap *mem;
     sn_flow **buckets;
     size_t nbuckets;
+    /* A packet of no flow (a new connection's SYN, the last ACK after
+     * both FINs) was a walk into buckets and entries far apart in memory,
+     * a cache miss each. A bit per bucket (set while its chain is not
+     * empty; the table grows at half full, so most are clear) and the
+     * last flows removed answer most of those without leaving the cache. */
+    uint64_t *occupied;
+    sn_flow_key removed[2]; /* no flow in the table has either tuple */
+    unsigned removed_next;
     size_t count;
     size_t max_flows;
     sn_flow *lru_head, *lru_tail; /* head: least recently seen */

@@ -97,6 +97,52 @@ static void test_lookup_every_order(void **state) {
     sn_flow_table_free(&t);
 }
 
+/* A connection closed and opened again on the same ports (a client that
+ * reuses its port, the last ACK after both FINs): the removed tuple is
+ * not found while it is gone, and is found again, from both directions,
+ * once a flow has it again, with neighbours that share its bucket
+ * unaffected. */
+static void test_removed_tuple_and_reuse(void **state) {
+    (void)state;
+    sn_memcap mem;
+    sn_memcap_init(&mem, 64u << 20);
+    sn_flow_table t;
+    assert_int_equal(sn_flow_table_init(&t, &mem, 0), 0);
+    int dir;
+    sn_flow *keep[NFLOWS];
+    for (int i = 0; i < NFLOWS; i++) {
+        sn_packet p = packet(i, 0);
+        keep[i] = sn_flow_lookup(&t, &p, &dir) ? NULL : sn_flow_create(&t, &p, 0);
+    }
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < NFLOWS; i += 7) {
+            if (!keep[i]) continue;
+            sn_packet p = packet(i, round & 1), q = packet(i, !(round & 1));
+            sn_flow_remove(&t, keep[i]);
+            assert_null(sn_flow_lookup(&t, &p, &dir));
+            assert_null(sn_flow_lookup(&t, &q, &dir));
+            keep[i] = sn_flow_create(&t, &p, round & 1);
+            assert_non_null(keep[i]);
+            /* recent flows are tried first: touch another so the hash is used */
+            sn_flow_touch(&t, keep[(i + 1) % NFLOWS] ? keep[(i + 1) % NFLOWS] : keep[i], 0);
+            sn_flow_touch(&t, keep[(i + 2) % NFLOWS] ? keep[(i + 2) % NFLOWS] : keep[i], 0);
+            sn_flow_touch(&t, keep[(i + 3) % NFLOWS] ? keep[(i + 3) % NFLOWS] : keep[i], 0);
+            assert_ptr_equal(sn_flow_lookup(&t, &q, &dir), keep[i]);
+            assert_ptr_equal(sn_flow_lookup(&t, &p, &dir), keep[i]);
+        }
+    for (int i = 0; i < NFLOWS; i++) {
+        if (!keep[i]) continue;
+        sn_packet p = packet(i, 1);
+        assert_ptr_equal(sn_flow_lookup(&t, &p, &dir), keep[i]);
+    }
+    while (sn_flow_oldest(&t)) sn_flow_remove(&t, sn_flow_oldest(&t));
+    for (int i = 0; i < NFLOWS; i++) {
+        sn_packet p = packet(i, 0);
+        assert_null(sn_flow_lookup(&t, &p, &dir));
+    }
+    sn_flow_table_free(&t);
+}
+
 /* 4 096 neighbouring addresses, the two varying bytes at every position
  * of an IPv4 and of an IPv6 address, over 1 024 buckets: an even spread
  * puts 4 in each (a random hash at most 11-15), a hash whose low bits
@@ -123,6 +169,7 @@ static void test_addr_hash_spread(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup_every_order),
+        cmocka_unit_test(test_removed_tuple_and_reuse),
         cmocka_unit_test(test_addr_hash_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

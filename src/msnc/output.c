@@ -9,6 +9,7 @@
 
 #include <editline/readline.h>
 #include <jansson.h>
+#include <msnkit/visible.h>
 
 #include "app.h"
 
@@ -62,65 +63,6 @@ static void set_str(json_t *o, const char *key, const char *v) {
 
 /* ---- interactive printing around the libedit prompt ---- */
 
-/* One UTF-8 sequence at p: its length and code point, or 0 if p does not
- * start a valid (shortest-form, non-surrogate) sequence. */
-static size_t utf8_seq(const unsigned char *p, uint32_t *cp) {
-    size_t n;
-    uint32_t v;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) n = 2, v = p[0] & 0x1Fu;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF) n = 3, v = p[0] & 0x0Fu;
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4) n = 4, v = p[0] & 0x07u;
-    else return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (p[i] & 0x3Fu);
-    }
-    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return n;
-}
-
-/* Text from the network is shown, never obeyed by the terminal: C0 and C1
- * control characters, DEL, bidirectional overrides and bytes that are not
- * UTF-8 appear as visible escapes (^[, <U+009B>, \xFF). A line break in a
- * message continues on an indented line. */
-static void put_visible(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned ch = *p;
-        if (ch == '\r' && p[1] == '\n') {
-            p++;
-            continue;
-        }
-        if (ch == '\n') {
-            fputs("\n    ", stdout);
-            p++;
-        } else if (ch == '\t') {
-            fputc('\t', stdout);
-            p++;
-        } else if (ch < 0x20 || ch == 0x7F) {
-            printf("^%c", ch == 0x7F ? '?' : (char)(ch + 0x40));
-            p++;
-        } else if (ch < 0x80) {
-            fputc((int)ch, stdout);
-            p++;
-        } else {
-            uint32_t cp = 0;
-            size_t n = utf8_seq(p, &cp);
-            if (n == 0) {
-                printf("\\x%02X", ch);
-                p++;
-            } else if (cp <= 0x9F || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) {
-                printf("<U+%04X>", (unsigned)cp);
-                p += n;
-            } else {
-                fwrite(p, 1, n, stdout);
-                p += n;
-            }
-        }
-    }
-}
-
 static void tprint(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tprint(app *a, const char *fmt, ...) {
     char ts[16];
@@ -142,7 +84,7 @@ static void tprint(app *a, const char *fmt, ...) {
     char *body = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (body) {
         vsnprintf(body, (size_t)n + 1, fmt, ap2);
-        put_visible(body);
+        msnkit_put_visible(stdout, body, "    ");
         free(body);
     }
     va_end(ap2);

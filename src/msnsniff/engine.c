@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <sys/types.h>
 
+#include <msnkit/visible.h>
 #include <msnp/msnp.h>
 
 #include "decode.h"
@@ -449,8 +450,14 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
             (unsigned long long)s->flows_expected);
     fprintf(fp, "  logins: %llu ok, %llu failed\n", (unsigned long long)s->logins,
             (unsigned long long)s->login_failures);
-    for (unsigned u = 0; u < e->c.nsummary_users; u++)
-        fprintf(fp, "    %s (%s)\n", e->c.summary_users[u].user, e->c.summary_users[u].version);
+    for (unsigned u = 0; u < e->c.nsummary_users; u++) {
+        /* names from the capture: shown, never obeyed by the terminal */
+        fputs("    ", fp);
+        msnkit_put_visible(fp, e->c.summary_users[u].user, NULL);
+        fputs(" (", fp);
+        msnkit_put_visible(fp, e->c.summary_users[u].version, NULL);
+        fputs(")\n", fp);
+    }
     fprintf(fp, "  switchboard sessions: %llu, messages %llu, typing %llu, joins %llu\n",
             (unsigned long long)s->sessions, (unsigned long long)s->messages, (unsigned long long)s->typing,
             (unsigned long long)s->joins);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <msnkit/visible.h>
+
 enum { F_STR, F_INT, F_TRUE, F_FALSE, F_NULL, F_NESTED };
 enum { MAX_DEPTH = 8 };
 
@@ -830,6 +832,10 @@ static const char *who(sn_ev *ev, const char *key) {
     return *s ? s : "?";
 }
 
+/* Every name and text below is what the capture's peers sent: shown, never
+ * obeyed by the terminal (msnkit/visible.h). */
+static void vis(FILE *fp, const char *s) { msnkit_put_visible(fp, s, NULL); }
+
 void sn_sink_transcript(void *ctx, sn_ev *ev) {
     FILE *fp = ((sn_transcript_sink *)ctx)->fp;
     const char *type = sn_ev_type(ev);
@@ -840,30 +846,36 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
         const char *kind = jstr(ev, "kind");
         if (sn_ev_get_true(ev, "echo")) return; /* already shown when it was sent */
         if (strcmp(kind, "text") == 0) {
-            fprintf(fp, "[%s] <sb%lld> [%s] ", when, jint(ev, "session"), who(ev, "sender"));
-            /* indent continuation lines so multi-line messages stay readable */
-            for (const char *p = jstr(ev, "text"); *p; p++) {
-                if (*p == '\r') continue;
-                fputc(*p, fp);
-                if (*p == '\n') fputs("    ", fp);
-            }
+            fprintf(fp, "[%s] <sb%lld> [", when, jint(ev, "session"));
+            vis(fp, who(ev, "sender"));
+            fputs("] ", fp);
+            /* continuation lines indented, so multi-line messages stay readable */
+            msnkit_put_visible(fp, jstr(ev, "text"), "    ");
             fputc('\n', fp);
         } else if (strcmp(kind, "typing") == 0) {
             /* the sender's own TypingUser header names it when the session
              * did not (its start was not captured) */
             const char *sender = jstr(ev, "sender");
-            fprintf(fp, "[%s] <sb%lld> %s is typing\n", when, jint(ev, "session"),
-                    *sender ? sender : who(ev, "typing_user"));
+            fprintf(fp, "[%s] <sb%lld> ", when, jint(ev, "session"));
+            vis(fp, *sender ? sender : who(ev, "typing_user"));
+            fputs(" is typing\n", fp);
         }
     } else if (strcmp(type, "switchboard") == 0) {
         const char *action = jstr(ev, "action");
-        if (strcmp(action, "join") == 0 || strcmp(action, "leave") == 0 || strcmp(action, "open") == 0)
-            fprintf(fp, "[%s] <sb%lld> *** %s %s\n", when, jint(ev, "session"), who(ev, "user"),
+        if (strcmp(action, "join") == 0 || strcmp(action, "leave") == 0 || strcmp(action, "open") == 0) {
+            fprintf(fp, "[%s] <sb%lld> *** ", when, jint(ev, "session"));
+            vis(fp, who(ev, "user"));
+            fprintf(fp, " %s\n",
                     strcmp(action, "leave") == 0      ? "left"
                         : strcmp(action, "open") == 0 ? "opened the session"
                                                       : "joined");
+        }
     } else if (strcmp(type, "login") == 0) {
-        fprintf(fp, "[%s] *** %s logged in (%s)\n", when, jstr(ev, "user"), jstr(ev, "version"));
+        fprintf(fp, "[%s] *** ", when);
+        vis(fp, jstr(ev, "user"));
+        fputs(" logged in (", fp);
+        vis(fp, jstr(ev, "version"));
+        fputs(")\n", fp);
     }
     fflush(fp);
 }
@@ -874,8 +886,15 @@ static void transcript_invitation(void *ctx, const sn_invitation_info *i) {
     char when[32];
     sn_format_ts(i->ts, when);
     when[19] = '\0';
-    fprintf(fp, "[%s] <sb%llu> *** %s %s %s (cookie %s)\n", when, (unsigned long long)i->session, i->from, i->command,
-            i->app, i->cookie);
+    fprintf(fp, "[%s] <sb%llu> *** ", when, (unsigned long long)i->session);
+    vis(fp, i->from);
+    fputc(' ', fp);
+    vis(fp, i->command);
+    fputc(' ', fp);
+    vis(fp, i->app);
+    fputs(" (cookie ", fp);
+    vis(fp, i->cookie);
+    fputs(")\n", fp);
     fflush(fp);
 }
 

@@ -181,6 +181,39 @@ class Modes(unittest.TestCase):
         self.assertTrue(lines[0].endswith("<sb1> carol@example.com is typing"), lines)
         self.assertTrue(lines[1].endswith("<sb1> [?] see you"), lines)
 
+    def test_transcript_shows_hostile_text_without_obeying_it(self):
+        # What the peers sent is printed for a terminal: an escape sequence
+        # in a message or a name (clear the screen, retitle the window, a
+        # bidirectional override, a lone CR that overwrites the line) is
+        # written as visible characters, never as the bytes themselves.
+        typing = (b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\n"
+                  b"TypingUser: eve\x1b]0;owned\x07@example.com\r\n\r\n\r\n")
+        text = (b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
+                b"hi\x1b[2J\x1b[31mred\r\nline two\rX \xe2\x80\xaeevil\x9b \xff")
+        payloads = [b"MSG 77 U %d\r\n" % len(typing) + typing, b"MSG 78 N %d\r\n" % len(text) + text]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "hostile.pcap")
+            with open(path, "wb") as f:
+                f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+                seq = 1000
+                for k, data in enumerate(payloads):
+                    tcp = struct.pack("!HHIIBBHHH", 1176, 1863, seq, 1, 0x50, 0x18, 65535, 0, 0) + data
+                    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), k, 0, 64, 6, 0,
+                                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+                    frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp
+                    f.write(struct.pack("<IIII", 1117000000 + k, 0, len(frame), len(frame)) + frame)
+                    seq += len(data)
+            rc, out, err = run(["-q", "--transcript", "-r", path])
+        self.assertEqual(rc, 0, err)
+        for byte in (b"\x1b", b"\x07", b"\r", b"\xe2\x80\xae", b"\x9b", b"\xff"):
+            self.assertNotIn(byte, out)
+        lines = out.decode().splitlines()
+        self.assertEqual(len(lines), 3, lines)
+        self.assertTrue(lines[0].endswith("<sb1> eve^[]0;owned^G@example.com is typing"), lines)
+        self.assertTrue(lines[1].endswith("<sb1> [?] hi^[[2J^[[31mred"), lines)
+        # (bytes that are not UTF-8 were replaced when the event was made)
+        self.assertEqual(lines[2], "    line two^MX <U+202E>evil\ufffd \ufffd")
+
     def test_nft(self):
         rc, out, err = run(["-q", "--nft", "-r", cap("seed.pcap")])
         self.assertEqual(rc, 0, err)

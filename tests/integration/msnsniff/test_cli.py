@@ -35,6 +35,25 @@ def events(out):
     return [json.loads(line) for line in out.decode("utf-8").splitlines() if line.strip()]
 
 
+def transcript_of_switchboard_stream(payloads):
+    """msnsniff --transcript on a capture of one switchboard connection's
+    client side picked up midway (no handshake, no USR/ANS): each payload
+    one TCP segment, in order."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "sb.pcap")
+        with open(path, "wb") as f:
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            seq = 1000
+            for k, data in enumerate(payloads):
+                tcp = struct.pack("!HHIIBBHHH", 1176, 1863, seq, 1, 0x50, 0x18, 65535, 0, 0) + data
+                ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), k, 0, 64, 6, 0,
+                                 bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+                frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp
+                f.write(struct.pack("<IIII", 1117000000 + k, 0, len(frame), len(frame)) + frame)
+                seq += len(data)
+        return run(["-q", "--transcript", "-r", path])
+
+
 def cap(name):
     return os.path.join(CAPTURES, name)
 
@@ -162,19 +181,7 @@ class Modes(unittest.TestCase):
                   b"TypingUser: carol@example.com\r\n\r\n\r\n")
         text = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nsee you"
         payloads = [b"MSG 77 U %d\r\n" % len(typing) + typing, b"MSG 78 N %d\r\n" % len(text) + text]
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "midway.pcap")
-            with open(path, "wb") as f:
-                f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-                seq = 1000
-                for k, data in enumerate(payloads):
-                    tcp = struct.pack("!HHIIBBHHH", 1176, 1863, seq, 1, 0x50, 0x18, 65535, 0, 0) + data
-                    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), k, 0, 64, 6, 0,
-                                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-                    frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp
-                    f.write(struct.pack("<IIII", 1117000000 + k, 0, len(frame), len(frame)) + frame)
-                    seq += len(data)
-            rc, out, err = run(["-q", "--transcript", "-r", path])
+        rc, out, err = transcript_of_switchboard_stream(payloads)
         self.assertEqual(rc, 0, err)
         lines = out.decode().splitlines()
         self.assertEqual(len(lines), 2, lines)
@@ -191,19 +198,7 @@ class Modes(unittest.TestCase):
         text = (b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
                 b"hi\x1b[2J\x1b[31mred\r\nline two\rX \xe2\x80\xaeevil\x9b \xff")
         payloads = [b"MSG 77 U %d\r\n" % len(typing) + typing, b"MSG 78 N %d\r\n" % len(text) + text]
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "hostile.pcap")
-            with open(path, "wb") as f:
-                f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-                seq = 1000
-                for k, data in enumerate(payloads):
-                    tcp = struct.pack("!HHIIBBHHH", 1176, 1863, seq, 1, 0x50, 0x18, 65535, 0, 0) + data
-                    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), k, 0, 64, 6, 0,
-                                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-                    frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp
-                    f.write(struct.pack("<IIII", 1117000000 + k, 0, len(frame), len(frame)) + frame)
-                    seq += len(data)
-            rc, out, err = run(["-q", "--transcript", "-r", path])
+        rc, out, err = transcript_of_switchboard_stream(payloads)
         self.assertEqual(rc, 0, err)
         for byte in (b"\x1b", b"\x07", b"\r", b"\xe2\x80\xae", b"\x9b", b"\xff"):
             self.assertNotIn(byte, out)

@@ -353,6 +353,13 @@ int main(int argc, char **argv) {
         usage(stderr);
         return EXIT_USAGE;
     }
+    msnp_str host;
+    uint16_t port;
+    if (msnp_split_hostport(msnp_str_c(c->server), &host, &port, 0) != 0 || host.n == 0 || host.n >= 256) {
+        fprintf(stderr, "msnc: the server is HOST or HOST:PORT (port 1 to 65535), not '%s' (--server or config)\n",
+                c->server);
+        return EXIT_USAGE;
+    }
     if (c->min_version > c->max_version) {
         fprintf(stderr, "msnc: the lowest version offered (MSNP%d) is above the highest (MSNP%d)\n", c->min_version,
                 c->max_version);

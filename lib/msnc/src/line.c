@@ -163,7 +163,11 @@ msnc_line *msnc_line_connect(struct event_base *base, struct evdns_base *dns, co
     l->cb = *cb;
     l->arg = arg;
     l->next_trid = 1;
-    snprintf(l->peer, sizeof(l->peer), "%s:%u", host, (unsigned)port);
+    /* An IPv6 literal (a server listening on one: msnd --listen [::1]:1863)
+     * is connected to as such; anything else as IPv4, the protocol's
+     * addresses, so a name such as localhost keeps meaning 127.0.0.1. */
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(l->peer, sizeof(l->peer), v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
     msnp_parser_init(&l->parser, MSNP_FROM_SERVER, NULL);
     l->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!l->bev) {
@@ -176,8 +180,7 @@ msnc_line *msnc_line_connect(struct event_base *base, struct evdns_base *dns, co
      * (an address that refuses at once, no descriptor left) is reported
      * from the event loop like any other. */
     l->in_connect_call = 1;
-    /* IPv4 only: MSNP addresses are IPv4 literals or names. */
-    if (bufferevent_socket_connect_hostname(l->bev, dns, AF_INET, host, port) != 0) {
+    if (bufferevent_socket_connect_hostname(l->bev, dns, v6 ? AF_INET6 : AF_INET, host, port) != 0) {
         char why[512];
         snprintf(why, sizeof(why), "connection to %s failed: %s", l->peer,
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));

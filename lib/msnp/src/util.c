@@ -117,6 +117,22 @@ int msnp_utf8_valid(const char *p, size_t n) {
 
 int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_port) {
     s = msnp_str_trim(s);
+    if (s.n && s.p[0] == '[') { /* an IPv6 address in brackets, as in URLs */
+        const char *close = memchr(s.p, ']', s.n);
+        if (!close || close == s.p + 1) return -1;
+        msnp_str h = msnp_str_make(s.p + 1, (size_t)(close - s.p - 1));
+        size_t rest = s.n - (size_t)(close + 1 - s.p);
+        uint64_t v;
+        if (rest == 0) {
+            if (need_port) return -1;
+        } else if (close[1] != ':' || msnp_str_to_u64(msnp_str_make(close + 2, rest - 1), 65535, &v) != 0 || v == 0) {
+            return -1;
+        } else {
+            *port = (uint16_t)v;
+        }
+        *host = h;
+        return 0;
+    }
     const char *colon = NULL;
     for (size_t i = s.n; i > 0; i--)
         if (s.p[i - 1] == ':') {

@@ -234,6 +234,7 @@ class MsndServer:
         self.proc = None
         self.ds = self.ns = self.sb = None
         self.ns_nodes, self.sbs = [], []
+        self.listen_host = "127.0.0.1"  # or "[::1]"
         for u in self.users:
             self.add_user(*u)
 
@@ -266,8 +267,9 @@ class MsndServer:
         self._ensure_db()
         if os.path.exists(self.port_file):
             os.unlink(self.port_file)
-        argv = [self.msnd, "--listen", "127.0.0.1:0", "--ns-listen", "127.0.0.1:0",
-                "--sb-listen", "127.0.0.1:0", "--db", self.db, "--port-file", self.port_file,
+        h = self.listen_host
+        argv = [self.msnd, "--listen", h + ":0", "--ns-listen", h + ":0",
+                "--sb-listen", h + ":0", "--db", self.db, "--port-file", self.port_file,
                 "--log-file", self.log_file, "--log-level", "debug"] + self.args
         # The child keeps its own descriptor; ours is closed at once.
         with open(os.path.join(self.dir, "stderr"), "ab") as err:

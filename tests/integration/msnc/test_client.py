@@ -10,6 +10,7 @@ usage: test_client.py MSND MSNC [--big] [CLASS[.TEST] ...]
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -147,6 +148,32 @@ class Session(Base):
             self.assertEqual(r.returncode, 78, (ip, r.stdout, r.stderr))
             self.assertIn("--bind-ip", r.stderr)
 
+    @unittest.skipIf(BIG or msntest.topology() == "cluster", "")
+    def test_server_on_ipv6_loopback(self):
+        # msnd listening on [::1]: its XFR NS, XFR SB and RNG name [::1]:port,
+        # which msnc connects to (it read the brackets as part of the host
+        # name, and asked for IPv4 addresses only). Names stay IPv4.
+        try:
+            with socket.socket(socket.AF_INET6) as probe:
+                probe.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        srv6 = msntest.MsndServer(MSND, users=USERS)
+        srv6.listen_host = "[::1]"
+        srv6.start()
+        try:
+            server = "[::1]:%d" % srv6.ds[1]
+            a = self.online("alice@example.com", server=server)
+            b = self.online("bob@example.com", server=server)
+            self.assertEqual(a.find("connecting", text="ns")[1]["peer"], "[::1]:%d" % srv6.ns[1])
+            self.friends(a, b)
+            ca, cb = self.chat(a, b)
+            a.send("over six")
+            b.wait("message", chat=cb, text="over six")
+        finally:
+            srv6.stop()
+            srv6.cleanup()
+
     @unittest.skipIf(BIG, "")
     def test_batch_commands_run_once_and_none_after_quit(self):
         # Piped in at once (read before the login completes), the commands
@@ -181,6 +208,10 @@ class Session(Base):
         r = msnc("--min-version", "6", "--max-version", "4")
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn("lowest version offered (MSNP6) is above the highest (MSNP4)", r.stderr)
+        for server in ("127.0.0.1:99999", "127.0.0.1:", ":1863", "127.0.0.1:18x"):
+            r = msnc("--server", server)
+            self.assertEqual(r.returncode, 64, (server, r.stdout, r.stderr))
+            self.assertIn("the server is HOST or HOST:PORT (port 1 to 65535), not '%s'" % server, r.stderr)
         r = msnc("--account", "alice")
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn("'alice' is not an e-mail address", r.stderr)

@@ -170,6 +170,19 @@ static void test_addresses(void **state) {
     assert_int_equal(msnp_split_hostport(msnp_str_c("host:70000"), &host, &port, 1), -1);
     assert_int_equal(msnp_split_hostport(msnp_str_c("host:0"), &host, &port, 1), -1);
     assert_int_equal(msnp_split_hostport(msnp_str_c(":80"), &host, &port, 1), -1);
+    /* IPv6 in brackets: the host without them (it was "[::1]", which no
+     * resolver takes) */
+    assert_int_equal(msnp_split_hostport(msnp_str_c("[::1]:1864"), &host, &port, 1), 0);
+    assert_true(msnp_str_eq(host, "::1") && port == 1864);
+    port = 7;
+    assert_int_equal(msnp_split_hostport(msnp_str_c("[2001:db8::5]"), &host, &port, 0), 0);
+    assert_true(msnp_str_eq(host, "2001:db8::5") && port == 7);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("[2001:db8::5]"), &host, &port, 1), -1);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("[::1]:0"), &host, &port, 1), -1);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("[::1]1864"), &host, &port, 0), -1);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("[::1"), &host, &port, 0), -1);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("[]:1864"), &host, &port, 0), -1);
+    assert_int_equal(msnp_split_hostport(msnp_str_c("[::1]:"), &host, &port, 0), -1);
     assert_true(msnp_ipv4_valid(msnp_str_c("10.44.102.65")));
     assert_false(msnp_ipv4_valid(msnp_str_c("10.44.102")));
     assert_false(msnp_ipv4_valid(msnp_str_c("10.44.102.256")));

@@ -25,7 +25,9 @@ int msnp_email_valid(msnp_str s);
 /* Strict UTF-8 validation (no overlongs, no surrogates). */
 int msnp_utf8_valid(const char *p, size_t n);
 
-/* Split "host:port". Port required when need_port; returns 0 or -1. */
+/* Split "host:port", or "[v6]:port" / "[v6]" (host without its brackets).
+ * Port 1-65535, required when need_port (else *port is left alone when
+ * there is none); returns 0 or -1. */
 int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_port);
 
 /* Dotted-quad IPv4 check. */

@@ -234,7 +234,11 @@ int sn_capture_list_interfaces(FILE *out, char *err, size_t errcap) {
 int sn_capture_dump_open(sn_capture *c, const char *path, char *err, size_t errcap) {
     c->dump = pcap_dump_open(c->p, path);
     if (!c->dump) {
-        snprintf(err, errcap, "%s: %s", path, pcap_geterr(c->p));
+        /* libpcap names the file itself when the open fails: once is enough */
+        const char *why = pcap_geterr(c->p);
+        size_t n = strlen(path);
+        if (strncmp(why, path, n) == 0 && why[n] == ':') snprintf(err, errcap, "%s", why);
+        else snprintf(err, errcap, "%s: %s", path, why);
         return -1;
     }
     snprintf(c->dump_name, sizeof c->dump_name, "%s", strcmp(path, "-") == 0 ? "(stdout)" : path);

@@ -339,6 +339,10 @@ class Modes(unittest.TestCase):
         rc, _, err = run(["-r", "/nonexistent.pcap"])
         self.assertEqual(rc, 1)
         self.assertIn("/nonexistent.pcap", err)
+        # -w where it cannot write: the file named once, with the reason
+        rc, _, err = run(["-q", "-r", cap("seed.pcap"), "-w", "/nonexistent/out.pcap"])
+        self.assertEqual(rc, 1)
+        self.assertEqual(err.strip(), "msnsniff: /nonexistent/out.pcap: No such file or directory")
 
 
 class BrokenInput(unittest.TestCase):

@@ -1229,6 +1229,13 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     if (cfg->sb_listen[0]) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->sb_listen);
     else if (!want_ds && !want_ns) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->listen);
     else sb_offset = want_ds && want_ns ? 2 : 1; /* the next free port after the roles before it */
+    char lh[CFG_ADDR];
+    uint16_t lp;
+    if ((ns_offset || sb_offset) && split_addr(cfg->listen, lh, sizeof lh, &lp) != 0) {
+        /* said as it is, not as a failure to derive from it */
+        snprintf(err, errcap, "bad ds address '%s' (want a numeric IP and a port)", cfg->listen);
+        return -1;
+    }
     if ((ns_offset && derived_addr(cfg->listen, ns_offset, ns_addr, sizeof ns_addr) != 0) ||
         (sb_offset && derived_addr(cfg->listen, sb_offset, sb_addr, sizeof sb_addr) != 0)) {
         snprintf(err, errcap,

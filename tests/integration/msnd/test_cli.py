@@ -141,6 +141,15 @@ def test_startup_errors_once_with_cause():
     errors = [l for l in r.stderr.splitlines() if "cannot listen" in l]
     assert len(errors) == 1, r.stderr
     assert errors[0] == "msnd: cannot listen on 127.0.0.1:%d for ds: Address already in use" % port, r.stderr
+    # a --listen that is not an address is said to be one, not blamed on
+    # deriving the other roles' ports from it; one that leaves no room
+    # for them asks for them
+    r = run("--db", db, "--listen", "127.0.0.1:99999")
+    assert r.returncode == 1
+    assert one_line(r.stderr) == "msnd: bad ds address '127.0.0.1:99999' (want a numeric IP and a port)", r.stderr
+    r = run("--db", db, "--listen", "127.0.0.1:65535")
+    assert r.returncode == 1
+    assert "give --ns-listen and --sb-listen" in one_line(r.stderr), r.stderr
 
 
 def test_password_from_stdin():

@@ -1,6 +1,7 @@
 /* config.c - defaults, INI file, key=value settings. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +30,14 @@ void gate_config_defaults(gate_config *c) {
     snprintf(c->ip6tables, sizeof c->ip6tables, "ip6tables-nft");
 }
 
+/* Decimal, or hexadecimal after 0x (marks); never octal: "010" is ten. */
 static int parse_uint(const char *v, unsigned long long max, unsigned long long *out) {
     char *end;
+    int hex = v[0] == '0' && (v[1] == 'x' || v[1] == 'X');
+    if (!isxdigit((unsigned char)v[hex ? 2 : 0])) return -1; /* no sign, no space */
     errno = 0;
-    unsigned long long x = strtoull(v, &end, 0);
-    if (errno || end == v || *end || x > max || v[0] == '-') return -1;
+    unsigned long long x = strtoull(v, &end, hex ? 16 : 10);
+    if (errno || end == v || *end || x > max) return -1;
     *out = x;
     return 0;
 }
@@ -87,7 +91,9 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
     gate_config tmp = *out, *c = &tmp;
     unsigned long long x = 0;
     int bad = 0;
+    const char *want = NULL; /* said with a refused value */
     if (!strcmp(key, "mode")) {
+        want = "passive or inline";
         if (!strcmp(v, "passive")) c->mode = GATE_PASSIVE;
         else if (!strcmp(v, "inline")) c->mode = GATE_INLINE;
         else bad = 1;
@@ -97,42 +103,55 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
         bad = copy(c->filter, sizeof c->filter, v);
     } else if (!strcmp(key, "table")) {
         /* an nft identifier: it is written into nft commands */
+        want = "letters, digits and _";
         bad = copy(c->table, sizeof c->table, v) || !v[0] ||
             strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(v);
     } else if (!strcmp(key, "queue_num")) {
+        want = "a number from 0 to 65535";
         bad = parse_uint(v, 65535, &x);
         c->queue_num = (unsigned)x;
     } else if (!strcmp(key, "queue_bypass")) {
+        want = "yes or no";
         bad = parse_bool(v, &c->queue_bypass);
     } else if (!strcmp(key, "control_ports")) {
+        want = "ports from 1 to 65535, separated by commas";
         bad = parse_ports(c, v);
     } else if (!strcmp(key, "mark_control") || !strcmp(key, "mark_secondary")) {
+        want = "a non-zero 32-bit mark, decimal or 0x...";
         bad = parse_uint(v, 0xffffffffu, &x) || x == 0;
         if (!strcmp(key, "mark_control")) c->mark_control = (uint32_t)x;
         else c->mark_secondary = (uint32_t)x;
     } else if (!strcmp(key, "expect_timeout")) {
+        want = "seconds from 1 to 86400";
         bad = parse_uint(v, 86400, &x) || x == 0;
         c->expect_timeout_s = (unsigned)x;
     } else if (!strcmp(key, "hit_grace")) {
+        want = "seconds from 0 to 3600";
         bad = parse_uint(v, 3600, &x);
         c->hit_grace_s = (unsigned)x;
     } else if (!strcmp(key, "direction")) {
+        want = "in or inout";
         if (!strcmp(v, "in")) c->capture_in_only = 1;
         else if (!strcmp(v, "inout")) c->capture_in_only = 0;
         else bad = 1;
     } else if (!strcmp(key, "forged")) {
+        want = "open or skip";
         bad = parse_policy(v, &c->forged_policy);
     } else if (!strcmp(key, "nat")) {
+        want = "open or skip";
         bad = parse_policy(v, &c->nat_policy);
     } else if (!strcmp(key, "max_pinholes")) {
+        want = "a number from 1 to 16777216";
         bad = parse_uint(v, 1u << 24, &x) || x == 0;
         c->max_pinholes = (unsigned)x;
     } else if (!strcmp(key, "stats_interval")) {
+        want = "seconds from 0 to 86400";
         bad = parse_uint(v, 86400, &x);
         c->stats_interval_s = (unsigned)x;
     } else if (!strcmp(key, "stats_file")) {
         bad = copy(c->stats_file, sizeof c->stats_file, v);
     } else if (!strcmp(key, "memcap_mb")) {
+        want = "megabytes from 1 to 1048576";
         bad = parse_uint(v, 1u << 20, &x) || x == 0;
         c->memcap = x * 1024 * 1024;
     } else if (!strcmp(key, "iptables")) {
@@ -140,15 +159,18 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
     } else if (!strcmp(key, "ip6tables")) {
         bad = copy(c->ip6tables, sizeof c->ip6tables, v);
     } else if (!strcmp(key, "realtime")) {
+        want = "yes or no";
         bad = parse_bool(v, &c->realtime);
     } else if (!strcmp(key, "verbose")) {
+        want = "yes or no";
         bad = parse_bool(v, &c->verbose);
     } else {
         snprintf(err, errcap, "unknown setting \"%s\"", key);
         return -1;
     }
     if (bad) {
-        snprintf(err, errcap, "bad value \"%s\" for %s", v, key);
+        if (want) snprintf(err, errcap, "bad value \"%s\" for %s (want %s)", v, key, want);
+        else snprintf(err, errcap, "bad value \"%s\" for %s", v, key);
         return -1;
     }
     *out = tmp;

@@ -119,7 +119,12 @@ static int load_config(gate *g, gate_config *out, char *err, size_t errcap) {
     for (int i = 0; i < g->nov; i++) {
         char e[256];
         if (gate_config_set(out, g->ov[i].key, g->ov[i].value, e, sizeof e) != 0) {
-            snprintf(err, errcap, "--%s: %s", g->ov[i].key, e);
+            /* the option as it is typed: --queue-num for the key queue_num */
+            char opt[64];
+            snprintf(opt, sizeof opt, "%s", g->ov[i].key);
+            for (char *p = opt; *p; p++)
+                if (*p == '_') *p = '-';
+            snprintf(err, errcap, "--%s: %s", opt, e);
             return -1;
         }
     }

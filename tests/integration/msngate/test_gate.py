@@ -364,7 +364,12 @@ class GatewayTest(unittest.TestCase):
             # bad settings: a clear message and exit code 78
             r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--forged", "maybe"], check=False)
             self.assertEqual(r.returncode, 78)
-            self.assertIn("bad value \"maybe\" for forged", r.stderr)
+            self.assertIn("bad value \"maybe\" for forged (want open or skip)", r.stderr)
+            # the option named as it is typed, not as its INI key
+            r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--queue-num", "-1"], check=False)
+            self.assertEqual(r.returncode, 78)
+            self.assertIn("msngate: --queue-num: bad value \"-1\" for queue_num (want a number from 0 to 65535)",
+                          r.stderr)
             with open(ini, "w") as f:
                 f.write("[msngate]\nmode = inline\nnonsense = 1\n")
             r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "-c", ini], check=False)

@@ -60,6 +60,15 @@ static void test_values(void **state) {
         assert_non_null(strstr(err, bad[i][0]));
         assert_memory_equal(&before, &c, sizeof c);
     }
+    /* a leading zero is decimal, not octal; hex only after 0x; no space */
+    assert_int_equal(gate_config_set(&c, "stats_interval", "010", err, sizeof err), 0);
+    assert_int_equal(c.stats_interval_s, 10);
+    assert_int_equal(gate_config_set(&c, "queue_num", "0x10", err, sizeof err), 0);
+    assert_int_equal(c.queue_num, 16);
+    assert_int_equal(gate_config_set(&c, "queue_num", " 7", err, sizeof err), -1);
+    /* a refused value says what is wanted */
+    assert_int_equal(gate_config_set(&c, "queue_num", "-1", err, sizeof err), -1);
+    assert_string_equal(err, "bad value \"-1\" for queue_num (want a number from 0 to 65535)");
     assert_int_equal(gate_config_set(&c, "colour", "blue", err, sizeof err), -1);
     assert_string_equal(err, "unknown setting \"colour\"");
     /* 17 ports do not fit */
@@ -93,7 +102,7 @@ static void test_ini(void **state) {
     write_file(path, "[msngate]\nmode = inline\n\nexpect_timeout = soon\n");
     assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
     char want[600];
-    snprintf(want, sizeof want, "%s:4: bad value \"soon\" for expect_timeout", path);
+    snprintf(want, sizeof want, "%s:4: bad value \"soon\" for expect_timeout (want seconds from 1 to 86400)", path);
     assert_string_equal(err, want);
 
     write_file(path, "[other]\nmode = inline\n");

@@ -7,6 +7,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <msnkit/visible.h>
+
 #include "config.h"
 #include "dbtool.h"
 #include "log.h"
@@ -200,7 +202,10 @@ static void print_user(const store_user *u, void *ctx) {
     (void)ctx;
     char name[MSNP_MAX_NAME_ENCODED + 1];
     if (msnp_url_decode(msnp_str_c(u->name), name, sizeof name) < 0) snprintf(name, sizeof name, "%s", u->name);
-    printf("%s\t%s\n", u->email, name);
+    /* a name set by a client is its text: shown, never obeyed by the terminal */
+    printf("%s\t", u->email);
+    msnkit_put_visible(stdout, name, NULL);
+    putchar('\n');
 }
 
 /* A --db that is a file name must name an existing database unless
@@ -281,6 +286,17 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
             snprintf(plain + used, sizeof plain - used, "%s%s", i > 2 ? " " : "", args[i]);
         }
         if (!plain[0]) snprintf(plain, sizeof plain, "%s", email);
+        /* what the server refuses from a client (REA: 209) is not stored
+         * from here either: it would reach every contact's screen */
+        int text_ok = msnp_utf8_valid(plain, strlen(plain));
+        for (const unsigned char *p = (const unsigned char *)plain; *p && text_ok; p++)
+            if (*p < 0x20 || *p == 0x7f) text_ok = 0;
+        if (!text_ok) {
+            memset(password, 0, sizeof password);
+            fprintf(stderr, "msnd: the friendly name must be UTF-8 text without control characters\n");
+            store_close(st);
+            return 2;
+        }
         if (msnp_url_encode(msnp_str_c(plain), encoded, sizeof encoded) < 0) {
             memset(password, 0, sizeof password);
             fprintf(stderr, "msnd: the friendly name is too long\n");

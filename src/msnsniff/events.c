@@ -863,12 +863,19 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
     } else if (strcmp(type, "switchboard") == 0) {
         const char *action = jstr(ev, "action");
         if (strcmp(action, "join") == 0 || strcmp(action, "leave") == 0 || strcmp(action, "open") == 0) {
+            /* from the connection's own user: who opened the session (XFR
+             * then CAL) and who came in answering a call (RNG then ANS);
+             * IRO names those already there when the answerer came in,
+             * JOI those who come in later */
+            const char *what = "joined";
+            if (strcmp(action, "leave") == 0) what = "left";
+            else if (strcmp(action, "open") == 0)
+                what =
+                    strcmp(jstr(ev, "mode"), "answer") == 0 ? "answered a call into the session" : "opened the session";
+            else if (strcmp(jstr(ev, "via"), "IRO") == 0) what = "was in the session";
             fprintf(fp, "[%s] <sb%lld> *** ", when, jint(ev, "session"));
             vis(fp, who(ev, "user"));
-            fprintf(fp, " %s\n",
-                    strcmp(action, "leave") == 0      ? "left"
-                        : strcmp(action, "open") == 0 ? "opened the session"
-                                                      : "joined");
+            fprintf(fp, " %s\n", what);
         }
     } else if (strcmp(type, "login") == 0) {
         fprintf(fp, "[%s] *** ", when);

@@ -119,6 +119,24 @@ class DenseCapture(unittest.TestCase):
         hits = [e for e in events if e["event"] == "expectation_hit"]
         self.assertEqual(len(hits), matched)
 
+    def test_transcript_tells_caller_from_answerer(self):
+        # Each session has a caller's connection (XFR SB, CAL: JOI names
+        # who comes in) and an answerer's (RNG, ANS: IRO names who was
+        # there). The transcript said "opened the session" and "joined" on
+        # both, making the answerer look like the one who called.
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "one.pcap")
+            subprocess.run([GEN_CAPTURE, "--out", path, "--dense", "1"], check=True, stdout=subprocess.DEVNULL,
+                           timeout=TIMEOUT)
+            p = subprocess.run([MSNSNIFF, "-q", "--transcript", "-r", path], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        lines = [line.split("] ", 1)[1] for line in p.stdout.decode().splitlines()]
+        self.assertEqual(lines[2:6], ["<sb1> *** alice0@example.com opened the session",
+                                      "<sb2> *** bob0@example.com answered a call into the session",
+                                      "<sb2> *** alice0@example.com was in the session",
+                                      "<sb1> *** bob0@example.com joined"])
+
 
 if __name__ == "__main__":
     unittest.main()

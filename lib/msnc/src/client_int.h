@@ -88,6 +88,7 @@ struct msnc_client {
 
     contact *contacts;
     uint32_t list_version;
+    int cache_warned; /* the list cache could not be written: said once */
     char gtc[4], blp[4];
     int syncing;
     int in_login_call; /* msnc_login is running: report failures later */
@@ -115,7 +116,7 @@ contact *msnc_lists_get(msnc_client *c, const char *email);
 void msnc_lists_clear(msnc_client *c);
 void msnc_lists_free(msnc_client *c);
 void msnc_lists_load_cache(msnc_client *c);
-void msnc_lists_save_cache(const msnc_client *c);
+void msnc_lists_save_cache(msnc_client *c);
 /* Handle list-related NS commands; returns 1 if handled. */
 int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd);
 void msnc_lists_on_presence(msnc_client *c, const msnp_cmd *cmd);

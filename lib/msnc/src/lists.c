@@ -93,13 +93,40 @@ void msnc_lists_load_cache(msnc_client *c) {
     if (ok) c->list_version = version;
 }
 
-void msnc_lists_save_cache(const msnc_client *c) {
+/* A cache that cannot be written costs every login a full SYN: said once
+ * (a warning event), not at each change. */
+static void cache_failed(msnc_client *c, const char *path, int err) {
+    if (c->cache_warned) return;
+    c->cache_warned = 1;
+    char text[4400];
+    snprintf(text, sizeof(text), "contact list cache %s cannot be written: %s", path, strerror(err));
+    msnc_client_emit_text(c, MSNC_EV_WARNING, text);
+}
+
+/* dir and the directories above it that are missing, as mkdir -p (0700:
+ * a contact list is private). */
+static void make_dirs(const char *dir) {
+    char p[4096];
+    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p)) return;
+    for (char *s = p + 1; *s; s++) /* bounded by the path's length */
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0700);
+            *s = '/';
+        }
+    mkdir(p, 0700);
+}
+
+void msnc_lists_save_cache(msnc_client *c) {
     char path[4096], tmp[4200];
     if (cache_path(c, path, sizeof(path)) != 0) return;
-    mkdir(c->cache_dir, 0700);
+    make_dirs(c->cache_dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f) return;
+    if (!f) {
+        cache_failed(c, path, errno);
+        return;
+    }
     fprintf(f, "%s\nversion %" PRIu32 "\n", CACHE_MAGIC, c->list_version);
     if (c->gtc[0]) fprintf(f, "gtc %s\n", c->gtc);
     if (c->blp[0]) fprintf(f, "blp %s\n", c->blp);
@@ -109,7 +136,11 @@ void msnc_lists_save_cache(const msnc_client *c) {
                 fprintf(f, "%s %s %s%s%s\n", msnp_list_code((msnp_list)l), k->email, k->name,
                         l == MSNP_LIST_FL && k->groups[0] ? " " : "", l == MSNP_LIST_FL ? k->groups : "");
     int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) unlink(tmp);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        int err = errno ? errno : EIO;
+        unlink(tmp);
+        cache_failed(c, path, err);
+    }
 }
 
 static void emit_presence(msnc_client *c, const contact *k) {

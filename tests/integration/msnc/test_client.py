@@ -99,6 +99,30 @@ class Session(Base):
         self.assertEqual([e for e in a.events if e.get("event") == "warning"], [])
         self.assertTrue(os.path.isfile(os.path.join(cache, "alice@example.com.lists")), os.listdir(cache))
 
+    @unittest.skipIf(BIG, "")
+    def test_cache_dir_is_made_or_its_failure_said(self):
+        # A cache directory whose parents are missing is made (it was one
+        # mkdir, which failed); one that cannot be written is said once, not
+        # left to cost every login a full sync in silence.
+        deep = os.path.join(self.tmp, "a", "b", "cache")
+        a = self.client("alice@example.com", extra=("--cache-dir", deep))
+        a.wait("synced")
+        a.wait("status", status="NLN")
+        self.assertTrue(os.path.isfile(os.path.join(deep, "alice@example.com.lists")))
+        self.assertEqual([e for e in a.events if e.get("event") == "warning"], [])
+        a.quit()
+        blocked = os.path.join(self.tmp, "a-file")
+        with open(blocked, "w"):
+            pass
+        b = self.client("bob@example.com", extra=("--cache-dir", blocked))
+        b.wait("synced")
+        b.send("/add carol@example.com")
+        b.wait("list", list="FL", email="carol@example.com")
+        warnings = [e["text"] for e in b.events if e.get("event") == "warning"]
+        self.assertEqual(len(warnings), 1, warnings)  # once, though the list was saved again
+        self.assertIn("contact list cache %s/bob@example.com.lists cannot be written: Not a directory" % blocked,
+                      warnings[0])
+
     @unittest.skipIf(BIG or CLUSTER, "the host name is localhost: one msnd on loopback")
     def test_direct_notification_login_and_host_name(self):
         # Straight to the NS (no dispatch step), and by name instead of address.

@@ -389,6 +389,21 @@ int main(int argc, char **argv) {
         fprintf(stderr, "msnc: --bind-ip %s is not a unicast IPv4 address (it is advertised to peers)\n", c->bind_ip);
         return EXIT_CONFIG;
     }
+    /* A directory named for downloads is checked now, not when a file has
+     * been accepted and its sender waits (the default, the working
+     * directory, is not: a client that never receives files may run where
+     * it cannot write). */
+    struct stat dst;
+    int derr = 0;
+    if (strcmp(c->download_dir, ".") == 0) derr = 0;
+    else if (stat(c->download_dir, &dst) != 0) derr = errno;
+    else if (!S_ISDIR(dst.st_mode)) derr = ENOTDIR;
+    else if (access(c->download_dir, W_OK | X_OK) != 0) derr = errno;
+    if (derr) {
+        fprintf(stderr, "msnc: download directory %s: %s (--download-dir or config)\n", c->download_dir,
+                strerror(derr));
+        return EXIT_CONFIG;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (reported) instead of killing us */

@@ -236,6 +236,13 @@ class Session(Base):
             r = msnc("--server", server)
             self.assertEqual(r.returncode, 64, (server, r.stdout, r.stderr))
             self.assertIn("the server is HOST or HOST:PORT (port 1 to 65535), not '%s'" % server, r.stderr)
+        # a download directory that is not one is said at start (78), not
+        # when a file has been accepted and its sender waits
+        for d, why in ((os.path.join(self.tmp, "missing"), "No such file or directory"), ("/etc/passwd", "Not a directory")):
+            r = msnc("--download-dir", d)
+            self.assertEqual(r.returncode, 78, (d, r.stdout, r.stderr))
+            self.assertIn("msnc: download directory %s: %s (--download-dir or config)" % (d, why), r.stderr)
+            self.assertEqual(r.stdout, "")
         r = msnc("--account", "alice")
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn("'alice' is not an e-mail address", r.stderr)

@@ -288,10 +288,7 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
         if (!plain[0]) snprintf(plain, sizeof plain, "%s", email);
         /* what the server refuses from a client (REA: 209) is not stored
          * from here either: it would reach every contact's screen */
-        int text_ok = msnp_utf8_valid(plain, strlen(plain));
-        for (const unsigned char *p = (const unsigned char *)plain; *p && text_ok; p++)
-            if (*p < 0x20 || *p == 0x7f) text_ok = 0;
-        if (!text_ok) {
+        if (!msnp_text_valid(plain, strlen(plain))) {
             memset(password, 0, sizeof password);
             fprintf(stderr, "msnd: the friendly name must be UTF-8 text without control characters\n");
             store_close(st);

@@ -47,10 +47,7 @@ static int name_ok(msnp_str s, size_t max) {
     if (s.n == 0 || s.n > max) return 0;
     char dec[MSNP_MAX_NAME_ENCODED + 1];
     long n = msnp_url_decode(s, dec, sizeof dec);
-    if (n <= 0) return 0;
-    for (long i = 0; i < n; i++)
-        if ((unsigned char)dec[i] < 0x20 || dec[i] == 0x7f) return 0;
-    return msnp_utf8_valid(dec, (size_t)n);
+    return n > 0 && msnp_text_valid(dec, (size_t)n);
 }
 
 static int store_failed(conn *c, const msnp_cmd *cmd, const char *what) {

@@ -115,6 +115,12 @@ int msnp_utf8_valid(const char *p, size_t n) {
     return 1;
 }
 
+int msnp_text_valid(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) return 0;
+    return msnp_utf8_valid(p, n);
+}
+
 int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_port) {
     s = msnp_str_trim(s);
     if (s.n && s.p[0] == '[') { /* an IPv6 address in brackets, as in URLs */

@@ -131,6 +131,12 @@ static void test_utf8(void **state) {
     (void)state;
     assert_true(msnp_utf8_valid("\xe8\xaf\xad\xe9\x9f\xb3", 6));
     assert_true(msnp_utf8_valid("plain", 5));
+    /* display-name text: UTF-8 without control characters */
+    assert_true(msnp_text_valid("Zo\xc3\xab Smith", 10));
+    assert_false(msnp_text_valid("Name\x1b[2J", 9));
+    assert_false(msnp_text_valid("Tab\there", 8));
+    assert_false(msnp_text_valid("del\x7f", 4));
+    assert_false(msnp_text_valid("Bad\xff", 4));
     assert_false(msnp_utf8_valid("\xe8\xaf", 2));     /* truncated */
     assert_false(msnp_utf8_valid("\xc0\xaf", 2));     /* overlong */
     assert_false(msnp_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */

@@ -24,6 +24,9 @@ int msnp_email_valid(msnp_str s);
 
 /* Strict UTF-8 validation (no overlongs, no surrogates). */
 int msnp_utf8_valid(const char *p, size_t n);
+/* Text as a display name must be: valid UTF-8 without C0 control
+ * characters or DEL. */
+int msnp_text_valid(const char *p, size_t n);
 
 /* Split "host:port", or "[v6]:port" / "[v6]" (host without its brackets).
  * Port 1-65535, required when need_port (else *port is left alone when

@@ -9,6 +9,7 @@
 
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <msnkit/text.h>
 
 #include "client_int.h"
 
@@ -415,7 +416,7 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
 static void ns_connect(msnc_client *c, const char *host, uint16_t port, const char *role) {
     msnc_line_callbacks cb = {ns_connected, on_ns_command, ns_closed};
     char peer[300];
-    snprintf(peer, sizeof(peer), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+    msnkit_endpoint(peer, sizeof(peer), host, port);
     msnc_event ev = {0};
     ev.type = MSNC_EV_CONNECTING;
     ev.text = role;

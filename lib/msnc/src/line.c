@@ -12,6 +12,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <msnkit/text.h>
 
 #include "netutil.h"
 
@@ -167,7 +168,7 @@ msnc_line *msnc_line_connect(struct event_base *base, struct evdns_base *dns, co
      * is connected to as such; anything else as IPv4, the protocol's
      * addresses, so a name such as localhost keeps meaning 127.0.0.1. */
     int v6 = strchr(host, ':') != NULL;
-    snprintf(l->peer, sizeof(l->peer), v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+    msnkit_endpoint(l->peer, sizeof(l->peer), host, port);
     msnp_parser_init(&l->parser, MSNP_FROM_SERVER, NULL);
     l->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!l->bev) {

@@ -1122,13 +1122,14 @@ static int parse_roles(const char *spec, msnd_server *s) {
 /* The address of a role not given its own: --listen's host, and its port
  * plus offset (port 0 stays 0: ephemeral ports for every role). Two
  * servers on one host given different --listen ports then never collide
- * on the others. -1 when the port would pass 65535. */
+ * on the others. -1 when base is not an address, -2 when the port would
+ * pass 65535 (or the result not fit). */
 static int derived_addr(const char *base, unsigned offset, char *out, size_t cap) {
     char host[CFG_ADDR - 8]; /* room for ":65535" in a CFG_ADDR result */
     uint16_t port = 0;
     if (split_addr(base, host, sizeof host, &port) != 0) return -1;
-    if (port != 0 && port + offset > 65535u) return -1;
-    return msnkit_endpoint(out, cap, host, port ? port + offset : 0u);
+    if (port != 0 && port + offset > 65535u) return -2;
+    return msnkit_endpoint(out, cap, host, port ? port + offset : 0u) == 0 ? 0 : -2;
 }
 
 /* Every connection is a descriptor: raise the soft limit as far as
@@ -1229,15 +1230,13 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     if (cfg->sb_listen[0]) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->sb_listen);
     else if (!want_ds && !want_ns) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->listen);
     else sb_offset = want_ds && want_ns ? 2 : 1; /* the next free port after the roles before it */
-    char lh[CFG_ADDR];
-    uint16_t lp;
-    if ((ns_offset || sb_offset) && split_addr(cfg->listen, lh, sizeof lh, &lp) != 0) {
-        /* said as it is, not as a failure to derive from it */
+    int drc = ns_offset ? derived_addr(cfg->listen, ns_offset, ns_addr, sizeof ns_addr) : 0;
+    if (drc == 0 && sb_offset) drc = derived_addr(cfg->listen, sb_offset, sb_addr, sizeof sb_addr);
+    if (drc == -1) { /* said as it is, not as a failure to derive from it */
         snprintf(err, errcap, "bad ds address '%s' (want a numeric IP and a port)", cfg->listen);
         return -1;
     }
-    if ((ns_offset && derived_addr(cfg->listen, ns_offset, ns_addr, sizeof ns_addr) != 0) ||
-        (sb_offset && derived_addr(cfg->listen, sb_offset, sb_addr, sizeof sb_addr) != 0)) {
+    if (drc != 0) {
         snprintf(err, errcap,
                  "cannot derive the other roles' ports from --listen '%s' (give --ns-listen and "
                  "--sb-listen)",

@@ -59,6 +59,7 @@ typedef struct app {
     int stdin_polled;      /* stdin cannot be watched (regular file, /dev/null): read it on a timer */
     int stdin_paused;      /* batch commands wait while not logged in */
     int reconnect_pending; /* a reconnecting event followed the last disconnect */
+    int line_refused;      /* a message_failed came while the line typed was sent */
     struct event *stdin_poll;
     uint64_t quit_started_ms;
 } app;

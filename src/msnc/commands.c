@@ -76,7 +76,18 @@ static const char *list_words(const char *list) {
     return list;
 }
 
-static uint64_t cookie_arg(const char *s) { return s && *s ? strtoull(s, NULL, 10) : 0; }
+/* The Invitation-Cookie a command names (decimal, as invitations carry
+ * it) in *out, 0 when it names none (the latest); -1 after saying what is
+ * wrong with it, so that a mistyped cookie never acts on another one. */
+static int cookie_arg(app *a, const char *s, uint64_t *out) {
+    *out = 0;
+    if (!s || !*s) return 0;
+    if (msnp_str_to_u64(msnp_str_c(s), UINT64_MAX, out) != 0 || *out == 0) {
+        out_error(a, "bad invitation cookie '%s' (want the number of an invitation)", s);
+        return -1;
+    }
+    return 0;
+}
 
 static int need_chat(app *a) {
     if (!a->current_chat || !msnc_chat_peer(a->client, a->current_chat)) {
@@ -145,7 +156,9 @@ void command_run(app *a, const char *input) {
 static void run_line(app *a, char *buf) {
     if (buf[0] != '/') {
         if (!need_chat(a)) return;
-        if (!msnc_chat_send(a->client, a->current_chat, buf, a->has_fmt ? &a->fmt : NULL) && !a->batch)
+        a->line_refused = 0;
+        if (!msnc_chat_send(a->client, a->current_chat, buf, a->has_fmt ? &a->fmt : NULL) && !a->batch &&
+            !a->line_refused)
             out_info(a, "(queued until the chat is ready)");
         return;
     }
@@ -252,12 +265,14 @@ static void run_line(app *a, char *buf) {
         }
         char err[512];
         if (!msnc_send_file(a->client, a->current_chat, rest, err, sizeof(err))) out_error(a, "%s", err);
-    } else if (!strcmp(cmd, "accept")) {
-        if (msnc_invite_accept(a->client, cookie_arg(next_word(&p))) != 0) out_error(a, "no such pending invitation");
-    } else if (!strcmp(cmd, "decline")) {
-        if (msnc_invite_decline(a->client, cookie_arg(next_word(&p))) != 0) out_error(a, "no such pending invitation");
-    } else if (!strcmp(cmd, "cancel")) {
-        if (msnc_invite_cancel(a->client, cookie_arg(next_word(&p))) != 0) out_error(a, "no such invitation");
+    } else if (!strcmp(cmd, "accept") || !strcmp(cmd, "decline") || !strcmp(cmd, "cancel")) {
+        uint64_t cookie;
+        if (cookie_arg(a, next_word(&p), &cookie) != 0) return;
+        int rc = cmd[0] == 'a' ? msnc_invite_accept(a->client, cookie)
+            : cmd[0] == 'd'    ? msnc_invite_decline(a->client, cookie)
+                               : msnc_invite_cancel(a->client, cookie);
+        if (rc != 0 && cookie) out_error(a, "no invitation %" PRIu64 " to %s", cookie, cmd);
+        else if (rc != 0) out_error(a, "no invitation to %s", cmd);
     } else if (!strcmp(cmd, "call")) {
         arg1 = next_word(&p);
         if (arg1 && !strcasecmp(arg1, "video")) start_app(a, MSNP_APP_VIDEO);

@@ -139,7 +139,9 @@ int ftptool_main(int argc, char **argv) {
         default: usage(); return 64;
         }
     }
-    if (!cookie || first > 65535 || last > 65535 || port > 65535) {
+    /* sending takes the one FILE; receiving the sender's address and the e-mail it expects */
+    if (!cookie || first > 65535 || last > 65535 || port > 65535 || (sender && optind != argc - 1) ||
+        (!sender && (!host || !port || !email))) {
         usage();
         return 64;
     }
@@ -148,10 +150,6 @@ int ftptool_main(int argc, char **argv) {
     tl.base = event_base_new();
     char err[512];
     if (sender) {
-        if (optind != argc - 1) {
-            usage();
-            return 64;
-        }
         msnc_ftp_send_opts o = {0};
         o.path = argv[optind];
         o.bind_ip = bind_ip;
@@ -165,10 +163,6 @@ int ftptool_main(int argc, char **argv) {
             jprint(json_pack("{s:s,s:s,s:i,s:I}", "event", "listening", "ip", bind_ip, "port", (int)msnc_ftp_port(tl.t),
                              "size", (json_int_t)msnc_ftp_size(tl.t)));
     } else {
-        if (!host || !port || !email) {
-            usage();
-            return 64;
-        }
         msnc_ftp_recv_opts o = {0};
         o.host = host;
         o.port = (uint16_t)port;

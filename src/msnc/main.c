@@ -91,6 +91,7 @@ static void on_event(const msnc_event *ev, void *arg) {
         }
         break;
     case MSNC_EV_RECONNECTING: a->reconnect_pending = 1; break;
+    case MSNC_EV_MESSAGE_FAILED: a->line_refused = 1; break;
     case MSNC_EV_CHAT_OPEN:
         /* /chat picks outgoing chats itself (voice opens a second one). */
         if (!strcmp(ev->text, "incoming") && (!a->current_chat || !msnc_chat_peer(a->client, a->current_chat)))
@@ -110,6 +111,9 @@ static void on_event(const msnc_event *ev, void *arg) {
 
 static char inbuf[STDIN_LINE_MAX];
 static size_t inlen;
+/* The start of an over-long line was dropped: so is everything up to its
+ * newline (its tail is not a line of its own). */
+static int in_long_line;
 
 static void eof_wait_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
@@ -165,9 +169,20 @@ static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
         eof_wait_cb(-1, 0, a);
         return;
     }
-    inlen += (size_t)n;
     size_t start = 0;
-    for (size_t i = 0; i < inlen; i++) {
+    if (in_long_line) {
+        const char *nl = memchr(inbuf + inlen, '\n', (size_t)n);
+        if (nl) {
+            in_long_line = 0;
+            start = (size_t)(nl - inbuf) + 1;
+        }
+        /* inbuf holds nothing else while a line is being skipped */
+        inlen += (size_t)n;
+        if (!nl) inlen = 0;
+    } else {
+        inlen += (size_t)n;
+    }
+    for (size_t i = start; i < inlen; i++) {
         if (inbuf[i] != '\n') continue;
         inbuf[i] = '\0';
         command_run(a, inbuf + start);
@@ -183,8 +198,9 @@ static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
     memmove(inbuf, inbuf + start, inlen - start);
     inlen -= start;
     if (inlen == sizeof(inbuf)) {
-        out_error(a, "input line too long; dropped");
+        out_error(a, "input line longer than %d bytes; dropped", STDIN_LINE_MAX - 1);
         inlen = 0;
+        in_long_line = 1;
     }
     /* A file has no readiness to wait for: keep reading on the next turn
      * of the loop, so network events are served in between. */
@@ -260,15 +276,6 @@ int main(int argc, char **argv) {
 
     app *a = &g_app;
     config_defaults(&a->cfg);
-    /* The config file is read first so that options override it. */
-    for (int i = 1; i < argc - 1; i++)
-        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
-            char err[512];
-            if (config_load_ini(&a->cfg, argv[i + 1], err, sizeof(err)) != 0) {
-                fprintf(stderr, "msnc: %s\n", err);
-                return EXIT_CONFIG;
-            }
-        }
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"server", required_argument, NULL, 's'},
                                          {"account", required_argument, NULL, 'u'},
@@ -293,6 +300,20 @@ int main(int argc, char **argv) {
                                          {"version", no_argument, NULL, OPT_VERSION},
                                          {NULL, 0, NULL, 0}};
     int ch;
+    /* The config file is read first so that options override it: a pass
+     * of its own, so that every spelling getopt takes (-cFILE,
+     * --config=FILE, --conf FILE) finds it; the next pass reports errors. */
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "c:s:u:h", opts, NULL)) != -1) {
+        if (ch != 'c') continue;
+        char err[512];
+        if (config_load_ini(&a->cfg, optarg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "msnc: %s\n", err);
+            return EXIT_CONFIG;
+        }
+    }
+    opterr = 1;
+    optind = 0; /* glibc: start again from argv[1] */
     unsigned long long num;
     app_config *c = &a->cfg;
     while ((ch = getopt_long(argc, argv, "c:s:u:h", opts, NULL)) != -1) {
@@ -354,7 +375,7 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
     }
     msnp_str host;
-    uint16_t port;
+    uint16_t port = 0;
     if (msnp_split_hostport(msnp_str_c(c->server), &host, &port, 0) != 0 || host.n == 0 || host.n >= 256) {
         fprintf(stderr, "msnc: the server is HOST or HOST:PORT (port 1 to 65535), not '%s' (--server or config)\n",
                 c->server);

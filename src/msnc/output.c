@@ -45,16 +45,29 @@ static json_t *json_event(const char *name) {
     return o;
 }
 
-/* Strings from the network may hold invalid UTF-8; jansson needs valid. */
+/* Strings from the network may hold invalid UTF-8; jansson needs valid.
+ * Each byte that starts no UTF-8 character becomes U+FFFD (as in
+ * msnsniff's events); the characters around it stay as they are. */
 static void set_str(json_t *o, const char *key, const char *v) {
     if (!v) return;
     json_t *s = json_string(v);
     if (!s) {
-        size_t n = strlen(v);
-        char *clean = malloc(n + 1);
+        size_t n = strlen(v), o_n = 0;
+        char *clean = malloc(3 * n + 1);
         if (!clean) return;
-        for (size_t i = 0; i < n; i++) clean[i] = (unsigned char)v[i] < 0x80 ? v[i] : '?';
-        clean[n] = '\0';
+        for (size_t i = 0; i < n;) {
+            size_t len = msnp_utf8_seq(v + i, n - i);
+            if (len) {
+                memcpy(clean + o_n, v + i, len);
+                o_n += len;
+                i += len;
+            } else {
+                memcpy(clean + o_n, "\xEF\xBF\xBD", 3);
+                o_n += 3;
+                i++;
+            }
+        }
+        clean[o_n] = '\0';
         s = json_string(clean);
         free(clean);
     }
@@ -230,8 +243,12 @@ static void human(app *a, const msnc_event *ev) {
     case MSNC_EV_ACK: break;
     case MSNC_EV_NAK: tprint(a, "chat %d: message %u was not delivered", ev->chat, (unsigned)ev->trid); break;
     case MSNC_EV_MESSAGE_FAILED:
-        tprint(a, "chat %d: not sent (%s): %s", ev->chat, ev->code ? msnp_error_text(ev->code) : "the chat closed",
-               ev->text);
+        if (ev->count)
+            tprint(a, "chat %d: not sent (%" PRIu64 " lines already wait for the chat): %s", ev->chat, ev->count,
+                   ev->text);
+        else
+            tprint(a, "chat %d: not sent (%s): %s", ev->chat, ev->code ? msnp_error_text(ev->code) : "the chat closed",
+                   ev->text);
         break;
     case MSNC_EV_INVITE:
         if (ev->file)
@@ -326,6 +343,8 @@ static void json_out(app *a, const msnc_event *ev) {
         json_object_set_new(o, "bytes", json_integer((json_int_t)ev->bytes));
     }
     if (ev->type == MSNC_EV_SYNCED) json_object_set_new(o, "count", json_integer((json_int_t)ev->count));
+    if (ev->type == MSNC_EV_MESSAGE_FAILED && ev->count)
+        json_object_set_new(o, "waiting", json_integer((json_int_t)ev->count));
     if (ev->trid) json_object_set_new(o, "trid", json_integer(ev->trid));
     if (ev->code) json_object_set_new(o, "code", json_integer((json_int_t)(uint32_t)ev->code));
     if (ev->version) json_object_set_new(o, "version", json_integer(ev->version));

@@ -277,7 +277,7 @@ static void on_logged_in(msnc_client *c, const msnp_cmd *cmd) {
 
 static void on_xfr_ns(msnc_client *c, const msnp_cmd *cmd) {
     msnp_str host;
-    uint16_t port;
+    uint16_t port = 0; /* none given: 1863 */
     if (cmd->argc < 3 || msnp_split_hostport(cmd->argv[2], &host, &port, 0) != 0 || host.n == 0 || host.n >= 256) {
         msnc_client_warn_line(c, cmd, "unusable XFR NS");
         login_failed(c, 0, "malformed XFR NS from the dispatch server");
@@ -454,10 +454,8 @@ int msnc_login(msnc_client *c) {
 void msnc_logout(msnc_client *c) {
     c->user_logout = 1;
     stop_timers(c);
-    if (c->invites) {
-        msnc_invites_free(c->invites);
-        c->invites = NULL;
-    }
+    /* the manager stays: a later msnc_login invites and receives again */
+    msnc_invites_end_all(c->invites);
     msnc_sb_free_all(c, 1);
     if (c->ns) {
         msnc_line_send_bare(c->ns, "OUT");

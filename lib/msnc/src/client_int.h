@@ -34,7 +34,8 @@ typedef struct queued_msg {
     char *payload;
     size_t len;
     char mode;
-    char *text;
+    char *text;      /* a line of text the user typed, or NULL */
+    uint64_t cookie; /* a message of this invitation, or 0 */
 } queued_msg;
 
 typedef struct chat {
@@ -87,7 +88,8 @@ struct msnc_client {
     msnp_status status, wanted_status;
 
     contact *contacts;
-    uint32_t list_version;
+    uint32_t list_version; /* of the lists held whole; 0 while a SYN fills them */
+    uint32_t sync_version; /* what that SYN announced: list_version once it ends */
     int cache_warned; /* the list cache could not be written: said once */
     char gtc[4], blp[4];
     int syncing;
@@ -128,7 +130,7 @@ void msnc_sb_on_rng(msnc_client *c, const msnp_cmd *cmd);
 int msnc_sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd); /* 1 if it was an XFR SB error */
 /* report: each message still waiting for a join is a message_failed event. */
 void msnc_sb_free_all(msnc_client *c, int report);
-int msnc_sb_send_invite_payload(int chat, const char *payload, size_t len, void *arg);
+int msnc_sb_send_invite_payload(int chat, uint64_t cookie, const char *payload, size_t len, void *arg);
 int msnc_sb_other_chat(int chat, const char *peer, void *arg);
 
 #endif

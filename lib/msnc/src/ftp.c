@@ -712,6 +712,14 @@ static void receiver_fail_io(msnc_ftp *t, const char *what, int e) {
 }
 
 /* All bytes are in: make the file visible under a name that is not taken. */
+/* How many of the first n bytes of s fit in max bytes without cutting a
+ * UTF-8 character in two. */
+static size_t utf8_prefix(const char *s, size_t n, size_t max) {
+    if (n <= max) return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--;
+    return max;
+}
+
 static void receiver_complete(msnc_ftp *t) {
     if (flush_stage(t) != 0) {
         receiver_fail_io(t, "write", errno);
@@ -734,8 +742,16 @@ static void receiver_complete(msnc_ftp *t) {
     size_t stem = dot && dot != t->filename ? (size_t)(dot - t->filename) : strlen(t->filename);
     int linked = 0, e = 0;
     for (int n = 0; n < 100 && !linked; n++) {
-        if (n == 0) snprintf(final, sizeof(final), "%s/%s", t->dir, t->filename);
-        else snprintf(final, sizeof(final), "%s/%.*s (%d)%s", t->dir, (int)stem, t->filename, n, t->filename + stem);
+        if (n == 0) {
+            snprintf(final, sizeof(final), "%s/%s", t->dir, t->filename);
+        } else { /* "name (n).ext", the name shortened to keep it within NAME_MAX */
+            char mark[16];
+            int mn = snprintf(mark, sizeof(mark), " (%d)", n);
+            size_t ext = strlen(t->filename + stem);
+            size_t keep =
+                ext + (size_t)mn >= NAME_MAX ? 0 : utf8_prefix(t->filename, stem, NAME_MAX - ext - (size_t)mn);
+            snprintf(final, sizeof(final), "%s/%.*s%s%s", t->dir, (int)keep, t->filename, mark, t->filename + stem);
+        }
         /* link() never replaces an existing file, unlike rename(). */
         if (link(t->tmp_path, final) == 0) {
             linked = 1;
@@ -782,8 +798,10 @@ static void receiver_on_fil(msnc_ftp *t, uint64_t size) {
                 size);
         return;
     }
+    /* a name near NAME_MAX would not fit with the dot and ".part-XXXXXX" */
+    size_t keep = utf8_prefix(t->filename, strlen(t->filename), NAME_MAX - strlen(".") - strlen(".part-XXXXXX"));
     char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s/.%s.part-XXXXXX", t->dir, t->filename);
+    snprintf(tmp, sizeof(tmp), "%s/.%.*s.part-XXXXXX", t->dir, (int)keep, t->filename);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;

@@ -177,7 +177,7 @@ static void send_fields(inv *v, int chat, msnp_invite_fields *f) {
     char buf[PAYLOAD_MAX];
     f->cookie = v->cookie;
     long n = msnp_invite_build(f, buf, sizeof(buf));
-    if (n < 0 || v->m->ops.send(chat, buf, (size_t)n, v->m->arg) != 0) {
+    if (n < 0 || v->m->ops.send(chat, v->cookie, buf, (size_t)n, v->m->arg) != 0) {
         msnc_event ev = {0};
         ev.type = MSNC_EV_WARNING;
         ev.cookie = v->cookie;
@@ -195,16 +195,20 @@ static void send_cancel(inv *v, const char *code) {
     send_fields(v, v->chat, &f);
 }
 
-/* Finish an invitation without a transfer result. */
-static void end_cancelled(inv *v, const char *code, int local) {
+/* Finish an invitation without a transfer result (error: the MSNP error
+ * that kept it from its peer, if one did). */
+static void end_cancelled_error(inv *v, const char *code, int local, int error) {
     msnc_event ev = inv_event(v, MSNC_EV_INVITE_CANCELLED);
     ev.email = v->peer;
     ev.text = code;
     ev.local_side = local;
+    ev.code = error;
     ev.file = v->file[0] ? v->file : NULL;
     emit(v->m, &ev);
     drop(v);
 }
+
+static void end_cancelled(inv *v, const char *code, int local) { end_cancelled_error(v, code, local, 0); }
 
 static void timeout_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
@@ -900,7 +904,7 @@ int msnc_invites_decline(msnc_invites *m, uint64_t cookie) {
 }
 
 int msnc_invites_cancel(msnc_invites *m, uint64_t cookie) {
-    inv *v = pick(m, cookie);
+    inv *v = cookie ? find(m, cookie) : m->list; /* the newest, either way */
     if (!v) return -1;
     if (v->ftp && v->state == INV_TRANSFER) {
         msnc_ftp *f = v->ftp;
@@ -911,6 +915,11 @@ int msnc_invites_cancel(msnc_invites *m, uint64_t cookie) {
     send_cancel(v, v->state == INV_SENT ? "TIMEOUT" : "OUTBANDCANCEL");
     end_cancelled(v, v->state == INV_SENT ? "TIMEOUT" : "OUTBANDCANCEL", 1);
     return 0;
+}
+
+void msnc_invites_unsent(msnc_invites *m, uint64_t cookie, int code) {
+    inv *v = find(m, cookie); /* gone already when what waited was its CANCEL */
+    if (v) end_cancelled_error(v, "FAIL", 1, code);
 }
 
 size_t msnc_invites_active(const msnc_invites *m) {
@@ -941,7 +950,7 @@ void msnc_invites_set_email(msnc_invites *m, const char *email) {
     m->email = email ? strdup(email) : NULL;
 }
 
-void msnc_invites_free(msnc_invites *m) {
+void msnc_invites_end_all(msnc_invites *m) {
     if (!m) return;
     while (m->list) {
         inv *v = m->list;
@@ -950,6 +959,11 @@ void msnc_invites_free(msnc_invites *m) {
         if (v->state != INV_OFFERED && v->state != INV_TRANSFER) send_cancel(v, "OUTBANDCANCEL");
         drop(v);
     }
+}
+
+void msnc_invites_free(msnc_invites *m) {
+    if (!m) return;
+    msnc_invites_end_all(m);
     free(m->email);
     free(m->bind_ip);
     free(m->dir);

@@ -193,6 +193,7 @@ void msnc_lists_on_presence(msnc_client *c, const msnp_cmd *cmd) {
 
 static void sync_done(msnc_client *c) {
     c->syncing = 0;
+    c->list_version = c->sync_version;
     msnc_lists_save_cache(c);
     uint64_t n = 0;
     for (contact *k = c->contacts; k; k = k->next)
@@ -202,6 +203,13 @@ static void sync_done(msnc_client *c) {
     ev.count = n;
     ev.version = (int)c->list_version;
     msnc_client_emit(c, &ev);
+}
+
+/* A list change's new version: during a SYN the lists are not whole yet,
+ * and the version waits for sync_done with them. */
+static void set_version(msnc_client *c, uint32_t ver) {
+    if (c->syncing) c->sync_version = ver;
+    else c->list_version = ver;
 }
 
 static int parse_u32(msnp_str s, uint32_t *out) {
@@ -229,11 +237,15 @@ int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
     case MSNP_SYN:
         /* SYN trid version */
         if (cmd->argc >= 2 && parse_u32(cmd->argv[1], &ver) == 0) {
+            c->sync_version = ver;
             if (ver == c->list_version) {
                 sync_done(c);
             } else {
+                /* the version is taken when the last list has come: a
+                 * connection lost before then leaves a partial list,
+                 * which must not pass for version ver (cache, next SYN) */
                 msnc_lists_clear(c);
-                c->list_version = ver;
+                c->list_version = 0;
             }
         }
         return 1;
@@ -303,7 +315,7 @@ int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
             msnc_client_warn_line(c, cmd, "ignored a list change: the contact list is full");
             return 1;
         }
-        if (has_ver) c->list_version = ver;
+        if (has_ver) set_version(c, ver);
         if (cmd->code == MSNP_ADD) {
             k->lists |= 1u << l;
             if (name[0]) snprintf(k->name, sizeof(k->name), "%s", name);
@@ -341,7 +353,7 @@ int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
         } else {
             contact *k = msnc_lists_get(c, email);
             if (k) snprintf(k->name, sizeof(k->name), "%s", enc);
-            c->list_version = ver;
+            set_version(c, ver);
             msnc_lists_save_cache(c);
         }
         msnc_event ev = {0};

@@ -75,16 +75,25 @@ static void queue_clear(chat *h) {
  * reported (code: the error that ended the wait, 0 if the chat closed),
  * never dropped in silence. */
 static void queue_fail(msnc_client *c, chat *h, int code) {
-    for (size_t i = 0; i < h->nqueued; i++) {
-        if (!h->queue[i].text) continue;
-        msnc_event ev = {0};
-        ev.type = MSNC_EV_MESSAGE_FAILED;
-        ev.chat = h->id;
-        ev.text = h->queue[i].text;
-        ev.code = code;
-        msnc_client_emit(c, &ev);
+    /* taken off the chat first: what the reports lead to does not meet them */
+    queued_msg q[MAX_QUEUED];
+    size_t n = h->nqueued;
+    memcpy(q, h->queue, n * sizeof(q[0]));
+    h->nqueued = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (q[i].text) {
+            msnc_event ev = {0};
+            ev.type = MSNC_EV_MESSAGE_FAILED;
+            ev.chat = h->id;
+            ev.text = q[i].text;
+            ev.code = code;
+            msnc_client_emit(c, &ev);
+        } else if (q[i].cookie && c->invites) {
+            msnc_invites_unsent(c->invites, q[i].cookie, code);
+        }
+        free(q[i].payload);
+        free(q[i].text);
     }
-    queue_clear(h);
 }
 
 static int send_cal(chat *h, const char *email) {
@@ -192,10 +201,21 @@ static void on_msg(msnc_client *c, chat *h, const msnp_cmd *cmd) {
     }
     switch (msnp_content_kind_of(&mime)) {
     case MSNP_CT_TEXT_PLAIN: {
-        char *text = malloc(mime.body.n + 1);
+        /* a NUL would end the text for every reader of the event: it
+         * becomes U+FFFD, and what follows it stays */
+        size_t nuls = 0;
+        for (size_t i = 0; i < mime.body.n; i++) nuls += mime.body.p[i] == '\0';
+        char *text = malloc(mime.body.n + 2 * nuls + 1), *o = text;
         if (!text) return;
-        memcpy(text, mime.body.p, mime.body.n);
-        text[mime.body.n] = '\0';
+        for (size_t i = 0; i < mime.body.n; i++) {
+            if (mime.body.p[i]) {
+                *o++ = mime.body.p[i];
+            } else {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+            }
+        }
+        *o = '\0';
         msnp_imformat fmt;
         int has_fmt = 0;
         msnp_str f = msnp_mime_value(&mime, "X-MMS-IM-Format");
@@ -348,7 +368,7 @@ static void sb_closed(msnc_line *l, const char *reason, void *arg) {
 
 static int sb_connect(msnc_client *c, chat *h, msnp_str addr) {
     msnp_str host;
-    uint16_t port;
+    uint16_t port = 0; /* none given: 1863 */
     char hs[256];
     if (msnp_split_hostport(addr, &host, &port, 0) != 0 || host.n == 0 || host.n >= sizeof(hs)) return -1;
     msnp_str_copy(host, hs, sizeof(hs));
@@ -516,20 +536,31 @@ const char *msnc_chat_peer(const msnc_client *c, int id) {
     return h->last_peer[0] ? h->last_peer : NULL;
 }
 
-/* Send now, or queue until someone is there to receive it. */
-static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size_t len, char mode, const char *text) {
+/* Send now, or queue until someone is there to receive it: the TrID, or
+ * 0 (queued, or refused: a line of text is then message_failed). */
+static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size_t len, char mode, const char *text,
+                              uint64_t cookie) {
     if (h->state == CH_READY && h->nparticipants > 0) {
         char m[2] = {mode, 0};
         return msnc_line_send_payload(h->line, "MSG", payload, len, m, NULL);
     }
-    if (h->nqueued >= MAX_QUEUED) return 0;
     queued_msg *q = &h->queue[h->nqueued];
-    q->payload = malloc(len);
-    if (!q->payload) return 0;
+    if (h->nqueued >= MAX_QUEUED || !(q->payload = malloc(len))) {
+        if (text) {
+            msnc_event ev = {0};
+            ev.type = MSNC_EV_MESSAGE_FAILED;
+            ev.chat = h->id;
+            ev.text = text;
+            ev.count = h->nqueued; /* the lines already waiting */
+            msnc_client_emit(c, &ev);
+        }
+        return 0;
+    }
     memcpy(q->payload, payload, len);
     q->len = len;
     q->mode = mode;
     q->text = text ? strdup(text) : NULL;
+    q->cookie = cookie;
     h->nqueued++;
     /* Everyone left: ring the last peer again into the same session (once:
      * lines typed while that call is out wait for its answer). */
@@ -565,7 +596,7 @@ uint32_t msnc_chat_send(msnc_client *c, int id, const char *text, const msnp_imf
         char piece[TEXT_CHUNK + 1];
         memcpy(piece, text + off, n);
         piece[n] = '\0';
-        uint32_t trid = send_or_queue(c, h, payload, (size_t)hl + n, 'A', piece);
+        uint32_t trid = send_or_queue(c, h, payload, (size_t)hl + n, 'A', piece, 0);
         if (trid) {
             msnc_event ev = {0};
             ev.type = MSNC_EV_MESSAGE_SENT;
@@ -601,14 +632,15 @@ void msnc_chat_leave(msnc_client *c, int id) {
     chat_close(c, h, "left");
 }
 
-int msnc_sb_send_invite_payload(int id, const char *payload, size_t len, void *arg) {
+int msnc_sb_send_invite_payload(int id, uint64_t cookie, const char *payload, size_t len, void *arg) {
     msnc_client *c = arg;
     chat *h = chat_by_id(c, id);
     if (!h) return -1;
     if (h->state == CH_READY && h->nparticipants > 0)
         return msnc_line_send_payload(h->line, "MSG", payload, len, "N", NULL) ? 0 : -1;
-    send_or_queue(c, h, payload, len, 'N', NULL);
-    return 0;
+    size_t before = h->nqueued;
+    send_or_queue(c, h, payload, len, 'N', NULL, cookie);
+    return h->nqueued > before ? 0 : -1;
 }
 
 int msnc_sb_other_chat(int id, const char *peer, void *arg) {

@@ -79,37 +79,44 @@ int msnp_email_valid(msnp_str s) {
     return 1;
 }
 
-int msnp_utf8_valid(const char *p, size_t n) {
+size_t msnp_utf8_seq(const char *p, size_t n) {
     const unsigned char *s = (const unsigned char *)p;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
+    if (n == 0) return 0;
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if ((c & 0xe0) == 0xc0) {
+        len = 2;
+        min = 0x80;
+        cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3;
+        min = 0x800;
+        cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        len = 4;
+        min = 0x10000;
+        cp = c & 0x07;
+    } else return 0;
+    if (len > n) return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
+int msnp_utf8_valid(const char *p, size_t n) {
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)p[i] < 0x80) {
             i++;
             continue;
         }
-        size_t len;
-        unsigned min;
-        unsigned cp;
-        if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            min = 0x80;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            min = 0x800;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            min = 0x10000;
-            cp = c & 0x07;
-        } else return 0;
-        if (i + len > n) return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        size_t len = msnp_utf8_seq(p + i, n - i);
+        if (len == 0) return 0;
         i += len;
     }
     return 1;

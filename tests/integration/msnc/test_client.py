@@ -153,7 +153,7 @@ class Session(Base):
         a.send("text without a chat")
         a.wait("error", since=m, text="no current chat: use /chat EMAIL first")
         a.send("/accept 12345")
-        a.wait("error", since=m, text="no such pending invitation")
+        a.wait("error", since=m, text="no invitation 12345 to accept")
         a.send("/name")
         a.wait("error", since=m, text="usage: /name NAME")
         a.send("/name " + "x" * 400)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,10 +73,18 @@ static void deliver_cb(evutil_socket_t fd, short what, void *arg) {
     free(d);
 }
 
-static int op_send(int chat, const char *payload, size_t len, void *arg) {
+static int op_send(int chat, uint64_t cookie, const char *payload, size_t len, void *arg) {
     side *s = arg;
     msnp_mime mime;
     assert_int_equal(msnp_mime_parse(payload, len, &mime, NULL), MSNP_MIME_OK);
+    /* the message is the one of the invitation it is sent for */
+    char field[64];
+    snprintf(field, sizeof(field), "Invitation-Cookie: %" PRIu64 "\r\n", cookie);
+    char body[1600];
+    size_t bn = mime.body.n < sizeof(body) - 1 ? mime.body.n : sizeof(body) - 1;
+    memcpy(body, mime.body.p, bn);
+    body[bn] = '\0';
+    assert_non_null(strstr(body, field));
     if (s->nsent < MAX_LOG) {
         size_t n = mime.body.n < 1599 ? mime.body.n : 1599;
         memcpy(s->sent[s->nsent], mime.body.p, n);

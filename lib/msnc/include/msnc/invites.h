@@ -20,9 +20,11 @@ struct event_base;
 typedef struct msnc_invites msnc_invites;
 
 typedef struct msnc_invite_ops {
-    /* Send a complete MSG payload (MIME headers + invitation fields) on a
-     * chat. Returns 0, or -1 if that chat is gone. */
-    int (*send)(int chat, const char *payload, size_t len, void *arg);
+    /* Send a complete MSG payload (MIME headers + invitation fields) of
+     * the invitation `cookie` on a chat. Returns 0 (sent or waiting for
+     * someone to join: msnc_invites_unsent tells if it never goes), or -1
+     * if that chat is gone or cannot take it. */
+    int (*send)(int chat, uint64_t cookie, const char *payload, size_t len, void *arg);
     /* Voice and video answer on a second switchboard with the same peer:
      * return such a chat other than `chat`, or `chat` itself if none. */
     int (*other_chat)(int chat, const char *peer, void *arg);
@@ -45,7 +47,10 @@ typedef struct msnc_invite_config {
 
 msnc_invites *msnc_invites_new(struct event_base *base, const msnc_invite_config *cfg, const msnc_invite_ops *ops,
                                void *arg);
-/* Cancels everything still running (CANCEL OUTBANDCANCEL where possible). */
+/* Ends every invitation still running (CANCEL OUTBANDCANCEL where
+ * possible) and keeps the manager for the next ones (a logout). */
+void msnc_invites_end_all(msnc_invites *m);
+/* msnc_invites_end_all, then the manager itself. */
 void msnc_invites_free(msnc_invites *m);
 void msnc_invites_set_email(msnc_invites *m, const char *email);
 
@@ -63,10 +68,16 @@ uint64_t msnc_invites_new_cookie(void);
 void msnc_invites_on_message(msnc_invites *m, int chat, const char *from, const char *body, size_t n);
 
 /* Decide on an incoming invitation, or cancel any invitation or transfer.
- * cookie 0 means the most recent incoming one. Return 0 or -1 (unknown). */
+ * cookie 0 means the most recent incoming one (cancel: the most recent
+ * one, sent or received). Return 0 or -1 (unknown). */
 int msnc_invites_accept(msnc_invites *m, uint64_t cookie);
 int msnc_invites_decline(msnc_invites *m, uint64_t cookie);
 int msnc_invites_cancel(msnc_invites *m, uint64_t cookie);
+
+/* A message of invitation `cookie` that waited for someone to join the
+ * chat will never be sent (code: the call's error, 0 if the chat closed):
+ * the invitation ends (invite_cancelled, FAIL), as its peer never hears of it. */
+void msnc_invites_unsent(msnc_invites *m, uint64_t cookie, int code);
 
 /* Number of invitations not finished yet (for orderly shutdown). */
 size_t msnc_invites_active(const msnc_invites *m);

@@ -24,6 +24,10 @@ int msnp_email_valid(msnp_str s);
 
 /* Strict UTF-8 validation (no overlongs, no surrogates). */
 int msnp_utf8_valid(const char *p, size_t n);
+/* Length (1-4) of the well-formed UTF-8 character at p (n bytes left), 0
+ * if none starts there (a stray byte, an overlong form, a surrogate, past
+ * U+10FFFF, cut short). */
+size_t msnp_utf8_seq(const char *p, size_t n);
 /* Text as a display name must be: valid UTF-8 without C0 control
  * characters or DEL. */
 int msnp_text_valid(const char *p, size_t n);

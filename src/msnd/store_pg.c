@@ -859,39 +859,71 @@ static store_rc pg_user_each(store *base, store_user_cb fn, void *ctx) {
 
 /* ---- settings ---- */
 
+/* An UPDATE of one account's row ($1 = uid, $2 = text): STORE_OK, or
+ * STORE_NOTFOUND when there is no such account. */
+static store_rc update_row(pg_store *s, const char *sql, const char *const *p) {
+    PGresult *r = run(s, sql, 2, p);
+    if (!r) return STORE_ERROR;
+    int found = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    return found ? STORE_OK : STORE_NOTFOUND;
+}
+
 /* One UPDATE of uid's row ($1 = uid, $2 = text), then a version bump.
  * only_own: the column shows in uid's own rows alone (GTC), not in what
- * other accounts read of uid (a name, BLP). */
-static store_rc update_and_bump(pg_store *s, const char *sql, const char *also, int64_t uid, const char *text,
-                                int only_own, uint32_t *ver) {
+ * other accounts read of uid (BLP). */
+static store_rc update_and_bump(pg_store *s, const char *sql, int64_t uid, const char *text, int only_own,
+                                uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
     char b[24];
     const char *p[2] = {i64(b, uid), text};
-    PGresult *r = run(s, sql, 2, p);
-    if (!r) return rollback(s, STORE_ERROR);
-    int found = strcmp(PQcmdTuples(r), "0") != 0;
-    PQclear(r);
-    if (!found) return rollback(s, STORE_NOTFOUND);
-    if (also && run_ok(s, also, 2, p) != 0) return rollback(s, STORE_ERROR);
+    store_rc rc = update_row(s, sql, p);
+    if (rc != STORE_OK) return rollback(s, rc);
     if (bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
     return only_own ? commit_of(s, uid, 0) : commit(s);
 }
 
-static store_rc pg_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
+/* A new version for every other account whose SYN output shows $1's name
+ * (their FL and RL entries of it), or with phones_only its phone numbers
+ * (the BPR lines of their FL), so that a list cached at the old one is
+ * read again. */
+static int bump_readers(pg_store *s, int64_t uid, int phones_only) {
+    char b[24];
+    const char *p[1] = {i64(b, uid)};
+    return run_ok(s,
+                  phones_only ? "UPDATE users SET version = version + 1 WHERE id <> $1 AND id IN "
+                                "(SELECT owner FROM list_entries WHERE contact = $1 AND list = 0)"
+                              : "UPDATE users SET version = version + 1 WHERE id <> $1 AND id IN "
+                                "(SELECT owner FROM list_entries WHERE contact = $1 AND list = 0 UNION "
+                                "SELECT contact FROM list_entries WHERE owner = $1 AND list = 0)",
+                  1, p);
+}
+
+static store_rc set_name(pg_store *s, int64_t uid, const char *name, uint32_t *ver) {
+    if (begin(s) != 0) return STORE_ERROR;
+    char b[24];
+    const char *p[2] = {i64(b, uid), name};
+    store_rc rc = update_row(s, "UPDATE users SET name = $2 WHERE id = $1", p);
+    if (rc != STORE_OK) return rollback(s, rc);
     /* Contacts' FL entries follow the user's own name. */
-    RETRY(S(base),
-          update_and_bump(S(base), "UPDATE users SET name = $2 WHERE id = $1",
-                          "UPDATE list_entries SET name = $2 WHERE contact = $1 AND list = 0", uid, name, 0, ver));
+    if (run_ok(s, "UPDATE list_entries SET name = $2 WHERE contact = $1 AND list = 0", 2, p) != 0 ||
+        bump_readers(s, uid, 0) != 0 || bump(s, uid, ver) != 0)
+        return rollback(s, STORE_ERROR);
+    return commit(s);
+}
+
+static store_rc pg_set_name(store *base, int64_t uid, const char *name, uint32_t *ver) {
+    RETRY(S(base), set_name(S(base), uid, name, ver));
 }
 
 static store_rc pg_set_blp(store *base, int64_t uid, int allow, uint32_t *ver) {
     RETRY(S(base),
-          update_and_bump(S(base), "UPDATE users SET blp = $2 WHERE id = $1", NULL, uid, allow ? "AL" : "BL", 0, ver));
+          update_and_bump(S(base), "UPDATE users SET blp = $2 WHERE id = $1", uid, allow ? "AL" : "BL", 0, ver));
 }
 
 static store_rc pg_set_gtc(store *base, int64_t uid, int prompt, uint32_t *ver) {
     RETRY(S(base),
-          update_and_bump(S(base), "UPDATE users SET gtc = $2 WHERE id = $1", NULL, uid, prompt ? "A" : "N", 1, ver));
+          update_and_bump(S(base), "UPDATE users SET gtc = $2 WHERE id = $1", uid, prompt ? "A" : "N", 1, ver));
 }
 
 /* ---- lists ---- */
@@ -1241,7 +1273,7 @@ static store_rc prop_set(pg_store *s, int64_t owner, const char *key, const char
                             "ON CONFLICT(owner, key) DO UPDATE SET value = excluded.value",
                             3, p)
                    : run_ok(s, "DELETE FROM props WHERE owner = $1 AND key = $2", 2, p);
-    if (rc != 0 || bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
+    if (rc != 0 || bump_readers(s, owner, 1) != 0 || bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
     return commit(s);
 }
 

@@ -32,6 +32,8 @@ enum {
     Q_USER_EACH,
     Q_SET_NAME,
     Q_SET_NAME_FL,
+    Q_BUMP_NAME_READERS,
+    Q_BUMP_PHONE_READERS,
     Q_SET_BLP,
     Q_SET_GTC,
     Q_BUMP,
@@ -87,6 +89,13 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_USER_EACH] = "SELECT id,email,password,name,version,blp,gtc FROM users ORDER BY email",
     [Q_SET_NAME] = "UPDATE users SET name=?2 WHERE id=?1",
     [Q_SET_NAME_FL] = "UPDATE list_entries SET name=?2 WHERE contact=?1 AND list=0",
+    /* whose SYN output shows ?1's name (their FL entry of it, their RL
+     * entry of it) or its phone numbers (the BPR lines of their FL) */
+    [Q_BUMP_NAME_READERS] = "UPDATE users SET version=version+1 WHERE id<>?1 AND id IN "
+                            "(SELECT owner FROM list_entries WHERE contact=?1 AND list=0 UNION "
+                            "SELECT contact FROM list_entries WHERE owner=?1 AND list=0)",
+    [Q_BUMP_PHONE_READERS] = "UPDATE users SET version=version+1 WHERE id<>?1 AND id IN "
+                             "(SELECT owner FROM list_entries WHERE contact=?1 AND list=0)",
     [Q_SET_BLP] = "UPDATE users SET blp=?2 WHERE id=?1",
     [Q_SET_GTC] = "UPDATE users SET gtc=?2 WHERE id=?1",
     [Q_BUMP] = "UPDATE users SET version=version+1 WHERE id=?1",
@@ -635,6 +644,16 @@ static int bump(sq_store *s, int64_t uid, uint32_t *ver) {
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* A new version for every other account whose SYN output shows uid's
+ * name or phone numbers (qid), so that a list cached at the old one is
+ * read again. */
+static int bump_readers(sq_store *s, int qid, int64_t uid) {
+    sqlite3_stmt *st = q(s, qid);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, uid);
+    return exec_done(s, st);
+}
+
 /* One UPDATE keyed by uid (+ a text value), then a version bump, atomically.
  * only_own: the column shows in uid's own rows alone (GTC), not in what
  * other accounts read of uid (BLP decides what its contacts see). */
@@ -667,7 +686,7 @@ static store_rc sq_set_name(store *base, int64_t uid, const char *name, uint32_t
     sqlite3_bind_int64(st, 1, uid);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
-    if (bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
+    if (bump_readers(s, Q_BUMP_NAME_READERS, uid) != 0 || bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
@@ -971,7 +990,7 @@ static store_rc sq_prop_set(store *base, int64_t owner, const char *key, const c
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     if (value) sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
-    if (bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
+    if (bump_readers(s, Q_BUMP_PHONE_READERS, owner) != 0 || bump(s, owner, ver) != 0) return rollback(s, STORE_ERROR);
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 

@@ -372,6 +372,49 @@ def test_next_login_sees_contact_changes(srv):
     assert iln == ["ILN T NLN alice@example.com Alice%20L", "ILN T NLN carol@example.com Carol"], iln
 
 
+def list_version(srv, email):
+    """email's list version, from a login of its own."""
+    c = login(srv, email)
+    t = c.trid()
+    c.send_line("SYN %d 0" % t)
+    v = int(reply(c, "SYN").args[1])
+    c.close()
+    return v
+
+
+def test_contact_changes_move_the_readers_list_versions(srv):
+    # A new name shows in the FL entries of whoever has alice on FL and in
+    # the RL entries of whoever alice has on FL; a phone number in the BPR
+    # lines of the former. Their list versions must move, or a client that
+    # cached its lists at the old version is told nothing changed.
+    a, b = make_friends(srv)
+    c = online(srv, "carol@example.com")
+    add(a, "FL", "carol@example.com", "Carol")  # carol's RL shows alice's name
+    reply(a, "ADD")
+    before = {e: list_version(srv, e) for e in ("bob@example.com", "carol@example.com")}
+    t = a.trid()
+    a.send_line("REA %d alice@example.com Alice%%20L" % t)
+    reply(a, "REA")
+    renamed = {e: list_version(srv, e) for e in before}
+    assert all(renamed[e] > before[e] for e in before), (before, renamed)
+    # a SYN at bob's old version gets the lists again, with the new name
+    bob = login(srv, "bob@example.com")
+    t = bob.trid()
+    bob.send_line("SYN %d %d" % (t, before["bob@example.com"]))
+    got = read_until(bob, lambda cmd: cmd.name == "LST" and cmd.args[1] == "RL")
+    assert "LST %d FL %d 1 1 alice@example.com Alice%%20L 0" % (t, renamed["bob@example.com"]) in [
+        g.line for g in got], got
+    bob.close()
+    t = a.trid()
+    a.send_line("PRP %d PHH 555-1" % t)
+    reply(a, "PRP")
+    phoned = {e: list_version(srv, e) for e in before}
+    # carol does not have alice on FL: no BPR of alice in her SYN
+    assert phoned == {"bob@example.com": renamed["bob@example.com"] + 1,
+                      "carol@example.com": renamed["carol@example.com"]}, (renamed, phoned)
+    c.close()
+
+
 def test_hidden_user_not_in_iln(srv):
     a = online(srv, "alice@example.com", status="HDN")
     b = online(srv, "bob@example.com")

@@ -894,7 +894,7 @@ void server_advertised(const msnd_server *s, const conn *c, conn_kind kind, char
             fill_addr((struct sockaddr *)&local, local_ip, sizeof local_ip, &lport);
             if (local_ip[0]) host = local_ip;
         }
-        snprintf(out, cap, "%s:%u", host, (unsigned)li->port);
+        msnkit_endpoint(out, cap, host, li->port); /* an IPv6 address in brackets */
         return;
     }
     snprintf(out, cap, "127.0.0.1:1863");

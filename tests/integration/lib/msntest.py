@@ -286,8 +286,7 @@ class MsndServer:
         with open(self.port_file) as f:
             for line in f:
                 role, _, addr = line.strip().partition("=")
-                host, _, port = addr.rpartition(":")
-                setattr(self, role, (host, int(port)))
+                setattr(self, role, addr_of(addr))
         self.ns_nodes = [self.ns]
         self.sbs = [self.sb]
         return self
@@ -399,8 +398,7 @@ def login(srv, email, password, version="MSNP7", via_ds=True, timeout=DEFAULT_TI
         t = ds.trid()
         ds.send_line("USR %d MD5 I %s" % (t, email))
         x = ds.expect("XFR")
-        host, _, port = x.args[2].rpartition(":")
-        ns_addr = (host, int(port))
+        ns_addr = addr_of(x.args[2])
         ds.close()
     c = Client(ns_addr, timeout, answer_chl=answer_chl, source=source)
     t = c.trid()
@@ -425,8 +423,9 @@ def login(srv, email, password, version="MSNP7", via_ds=True, timeout=DEFAULT_TI
 
 
 def addr_of(s):
+    """(host, port) of a referral's "host:port" or "[v6]:port"."""
     host, _, port = s.rpartition(":")
-    return (host, int(port))
+    return (host[1:-1] if host.startswith("[") else host, int(port))
 
 
 def open_switchboard(srv, ns_client, timeout=DEFAULT_TIMEOUT):

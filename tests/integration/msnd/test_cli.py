@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import msntest  # noqa: E402
@@ -335,6 +336,18 @@ def test_ipv6_listeners_are_written_in_brackets():
                 text = f.read()
         for p in peers:
             assert "peer=%s " % p in text, (p, text)
+        # and the referrals to them: XFR NS from the dispatch server, XFR SB
+        srv = types.SimpleNamespace(ds=msntest.addr_of(ports["ds"]), ns=msntest.addr_of(ports["ns"]))
+        ds = msntest.Client(srv.ds)
+        ds.send_line("VER 1 MSNP7 CVR0")
+        ds.expect("VER")
+        ds.send_line("USR 2 MD5 I q@b.com")
+        assert ds.expect("XFR").args[2] == ports["ns"]
+        ds.close()
+        ns = msntest.login(srv, "q@b.com", "pw")
+        ns.send_line("XFR 9 SB")
+        assert ns.expect("XFR").args[2] == ports["sb"]
+        ns.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)

@@ -415,11 +415,17 @@ static void ns_chg(conn *c, const msnp_cmd *cmd) {
         conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
         return;
     }
+    /* A client id after the status (MSNP8 and later clients put their
+     * capabilities there) is echoed whole, however long the line allowed. */
+    char *client_id = NULL;
+    if (cmd->argc >= 3 && msnp_param_is_safe(ARG(2)) && !(client_id = strndup(ARG(2).p, ARG(2).n))) {
+        conn_err(c, MSNP_ERR_INTERNAL_SERVER, cmd->trid);
+        return;
+    }
     msnp_status before = c->status;
     c->status = st;
-    char client_id[32] = "";
-    if (cmd->argc >= 3 && msnp_param_is_safe(ARG(2))) str_copy(ARG(2), client_id, sizeof client_id);
-    conn_cmd(c, "CHG", 1, cmd->trid, msnp_status_code(st), client_id[0] ? client_id : NULL, NULL);
+    conn_cmd(c, "CHG", 1, cmd->trid, msnp_status_code(st), client_id, NULL);
+    free(client_id);
     int first = !c->chg_seen;
     c->chg_seen = 1;
     if (first) presence_initial(c->srv, c, cmd->trid);

@@ -66,6 +66,17 @@ def test_example_notification_transcript(srv):
     c.expect_line("QRY 8")
 
 
+def test_chg_client_id_echoed_whole(srv):
+    # Later clients put a client id (their capabilities) after the status;
+    # it comes back whole, whatever its length.
+    c = login(srv, "alice@example.com")
+    for cid in ("268435492", "7" * 31, "x" * 32, "C" * 1000):
+        t = c.trid()
+        c.send_line("CHG %d NLN %s" % (t, cid))
+        reply = c.expect("CHG")  # (the client answers the CHL after the first by itself)
+        assert reply.line == "CHG %d NLN %s" % (t, cid), reply.line[:80]
+
+
 def test_challenges_are_fresh(srv):
     seen = set()
     for _ in range(3):

@@ -442,6 +442,20 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src) {
 static const store_ops sq_ops;
 static void sq_close(store *base);
 
+/* How long a call waits for another process's write lock (`msnd user
+ * ...`, a sqlite3 shell): 5 s for the admin commands; on the server's
+ * event loop, whose every client waits meanwhile, 250 ms, after which the
+ * command that wanted the lock fails (501) and the others go on. A
+ * transaction of msnd's own or of the admin commands holds the lock for
+ * milliseconds. */
+#define SQ_BUSY_MS 5000
+#define SQ_LOOP_BUSY_MS 250
+
+static void sq_use_loop(store *base, struct event_base *loop) {
+    (void)loop;
+    sqlite3_busy_timeout(S(base)->db, SQ_LOOP_BUSY_MS);
+}
+
 /* msnd reads no SQLite memory statistics, and keeping them takes a
  * process-wide mutex on every allocation SQLite makes: 3 % of the
  * instructions of a login read. Before the first connection, once. */
@@ -471,7 +485,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         sq_close(&s->base);
         return NULL;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_busy_timeout(s->db, SQ_BUSY_MS);
     char *msg = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
                      &msg) != SQLITE_OK) {
@@ -1140,6 +1154,7 @@ static store_rc sq_import_end(store *base, int ok) {
 static const store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
+    .use_loop = sq_use_loop,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .generation = sq_generation,

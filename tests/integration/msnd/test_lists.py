@@ -616,6 +616,33 @@ def test_store_full(srv):
     assert stored == [urllib.parse.unquote(last_ok)], (stored, last_ok[:40])
 
 
+@backend_only("sqlite")
+def test_another_process_holding_the_write_lock(srv):
+    """Another process holds SQLite's write lock (a sqlite3 shell in a
+    transaction): the command that needs it fails soon with 501 instead of
+    holding up the event loop, everyone else is served meanwhile, and the
+    same command succeeds once the lock is gone."""
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    other = sqlite3.connect(srv.db, isolation_level=None, timeout=5)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        t0 = time.monotonic()
+        t = add(a, "FL", "carol@example.com", "Carol")
+        b.send_line("PNG")
+        b.expect("QNG")
+        served = time.monotonic() - t0
+        a.expect_line("501 %d" % t)
+        refused = time.monotonic() - t0
+        # the busy wait of the admin commands (5 s) would stall both
+        assert served < 2.5 and refused < 2.5, (served, refused)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    add(a, "FL", "carol@example.com", "Carol")
+    assert reply(a, "ADD").args[1] == "FL"
+
+
 def test_presence_told_once_around_the_first_chg(srv):
     """Before a user's first CHG nothing about its contacts reaches it (not
     even the ILN of an ADD FL); the CHG's ILN lines tell each contact's

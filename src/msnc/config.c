@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <msnkit/ini.h>
 
 #include "app.h"
 
@@ -107,7 +108,12 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 }
 
 int config_load_ini(app_config *c, const char *path, char *err, size_t errcap) {
-    int rc = ini_parse(path, ini_cb, c);
+    int long_line = 0;
+    int rc = msnkit_ini_parse(path, ini_cb, c, &long_line);
+    if (rc == -3) {
+        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, long_line, MSNKIT_INI_MAX_LINE);
+        return -1;
+    }
     if (rc < 0) {
         snprintf(err, errcap, "cannot read config %s", path);
         return -1;

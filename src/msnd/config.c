@@ -3,6 +3,13 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <msnkit/ini.h>
+#include <sys/socket.h>
+
+#include <msnp/msnp.h>
+
+#include "log.h"
+#include "server.h"
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,31 +24,104 @@ typedef struct opt_def {
     size_t size; /* strings */
     long min, max;
     const char *help;
+    /* strings: the form a value must have (0 or -1), checked as it is
+     * set, so that a refused one is named with its file and line */
+    int (*check)(const char *value);
+    const char *want;
 } opt_def;
 
+int config_roles_parse(const char *spec, int *ds, int *ns, int *sb) {
+    *ds = *ns = *sb = 0;
+    if (!strcmp(spec, "all")) {
+        *ds = *ns = *sb = 1;
+        return 0;
+    }
+    char tmp[32];
+    if (strlen(spec) >= sizeof tmp) return -1;
+    snprintf(tmp, sizeof tmp, "%s", spec);
+    char *save = NULL;
+    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "ds")) *ds = 1;
+        else if (!strcmp(t, "ns")) *ns = 1;
+        else if (!strcmp(t, "sb")) *sb = 1;
+        else return -1;
+    }
+    return *ds || *ns || *sb ? 0 : -1;
+}
+
+static int check_roles(const char *v) {
+    int ds, ns, sb;
+    return config_roles_parse(v, &ds, &ns, &sb);
+}
+
+static int check_log_level(const char *v) {
+    log_level l;
+    return log_level_parse(v, &l);
+}
+
+/* An address to bind or dial: a numeric IP and a port. */
+static int check_numeric(const char *v) {
+    struct sockaddr_storage ss;
+    int n;
+    return server_parse_addr(v, &ss, &n);
+}
+
+/* What clients are handed: host:port (a name will do). */
+static int check_hostport(const char *v) {
+    msnp_str h;
+    uint16_t p;
+    return msnp_split_hostport(msnp_str_c(v), &h, &p, 1) == 0 && msnp_param_is_safe(msnp_str_c(v)) ? 0 : -1;
+}
+
+/* Up to 16 of either, separated by commas or spaces. */
+static int check_list(const char *v, int (*each)(const char *)) {
+    char tmp[4 * CFG_ADDR];
+    if (strlen(v) >= sizeof tmp) return -1;
+    snprintf(tmp, sizeof tmp, "%s", v);
+    char *save = NULL;
+    int n = 0;
+    for (char *tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+        if (++n > 16 || each(tok) != 0) return -1;
+    return 0;
+}
+
+static int check_hostport_list(const char *v) { return check_list(v, check_hostport); }
+static int check_numeric_list(const char *v) { return check_list(v, check_numeric); }
+
 #define S(f, h) \
-    { #f, OPT_STR, offsetof(msnd_config, f), sizeof(((msnd_config *)0)->f), 0, 0, h }
+    { #f, OPT_STR, offsetof(msnd_config, f), sizeof(((msnd_config *)0)->f), 0, 0, h, NULL, NULL }
+#define SC(f, check, want, h) \
+    { #f, OPT_STR, offsetof(msnd_config, f), sizeof(((msnd_config *)0)->f), 0, 0, h, check, want }
 #define L(f, lo, hi, h) \
-    { #f, OPT_LONG, offsetof(msnd_config, f), 0, lo, hi, h }
+    { #f, OPT_LONG, offsetof(msnd_config, f), 0, lo, hi, h, NULL, NULL }
 #define B(f, h) \
-    { #f, OPT_BOOL, offsetof(msnd_config, f), 0, 0, 1, h }
+    { #f, OPT_BOOL, offsetof(msnd_config, f), 0, 0, 1, h, NULL, NULL }
+#define IP_PORT "a numeric IP and a port"
+#define IP_PORTS "up to 16 numeric IPs with ports, comma-separated"
 
 static const opt_def opts[] = {
-    S(role, "all (= ds,ns,sb) or a comma list of ds, ns, sb; e.g. ns,sb or sb alone"),
-    S(listen, "address of the first role listed (DS, else NS, else SB), default 127.0.0.1:1863"),
-    S(ns_listen, "notification address, default --listen's host and port + 1 (0 stays 0)"),
-    S(sb_listen, "switchboard address, default --listen's host and port + 2 (+ 1 without DS; 0 stays 0)"),
-    S(ns_nodes, "host:port[,host:port...] handed out by the DS (default: own NS)"),
-    S(sb_address, "host:port advertised in XFR SB / RNG (default: SB listener or linked SB processes)"),
-    S(link_listen, "NS: ip:port where --role sb processes link in (private network)"),
-    S(ns_links, "--role sb: the NS nodes' --link-listen ip:port list, in --ns-nodes order"),
-    S(ns_peers, "NS of several: the other NS nodes' --link-listen ip:port list (shared presence)"),
+    SC(role, check_roles, "all, or a comma list of ds, ns, sb",
+       "all (= ds,ns,sb) or a comma list of ds, ns, sb; e.g. ns,sb or sb alone"),
+    SC(listen, check_numeric, IP_PORT,
+       "address of the first role listed (DS, else NS, else SB), default 127.0.0.1:1863"),
+    SC(ns_listen, check_numeric, IP_PORT, "notification address, default --listen's host and port + 1 (0 stays 0)"),
+    SC(sb_listen, check_numeric, IP_PORT,
+       "switchboard address, default --listen's host and port + 2 (+ 1 without DS; 0 stays 0)"),
+    SC(ns_nodes, check_hostport_list, "up to 16 host:port, comma-separated",
+       "host:port[,host:port...] handed out by the DS (default: own NS)"),
+    SC(sb_address, check_hostport, "host:port",
+       "host:port advertised in XFR SB / RNG (default: SB listener or linked SB processes)"),
+    SC(link_listen, check_numeric, IP_PORT, "NS: ip:port where --role sb processes link in (private network)"),
+    SC(ns_links, check_numeric_list, IP_PORTS,
+       "--role sb: the NS nodes' --link-listen ip:port list, in --ns-nodes order"),
+    SC(ns_peers, check_numeric_list, IP_PORTS,
+       "NS of several: the other NS nodes' --link-listen ip:port list (shared presence)"),
     S(link_secret, "shared word both ends of a switchboard link must present"),
     S(db, "the store: an SQLite file (or sqlite:FILE) or postgresql://user@host:port/db (default ./msnd.db)"),
     S(port_file, "write ds=/ns=/sb= addresses here after binding"),
     S(log, "auto (journal under systemd, else --log-file or stderr) | stderr | journal | syslog"),
     S(log_file, "log file (default stderr; SIGHUP reopens it)"),
-    S(log_level, "debug | info | warn | error"),
+    SC(log_level, check_log_level, "debug, info, warn or error", "debug | info | warn | error"),
     B(log_invitations, "log invitation metadata relayed by switchboards"),
     L(max_line, 64, 65536, "longest command line in bytes"),
     L(max_payload, 1024, 16777216, "largest payload framed; bigger closes the connection"),
@@ -144,6 +224,10 @@ int config_set(msnd_config *c, const char *name, const char *value, char *err, s
             snprintf(err, errcap, "value of '%s' is too long", name);
             return -1;
         }
+        if (o->check && value[0] && o->check(value) != 0) {
+            snprintf(err, errcap, "'%s' expects %s, not '%s'", name, o->want, value);
+            return -1;
+        }
         memcpy(base + o->offset, value, strlen(value) + 1);
         return 0;
     }
@@ -190,7 +274,12 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap) {
     ini_ctx x = {c, err, errcap, 0};
     errno = 0;
-    int rc = ini_parse(path, on_ini, &x);
+    int long_line = 0;
+    int rc = msnkit_ini_parse(path, on_ini, &x, &long_line);
+    if (rc == -3) {
+        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, long_line, MSNKIT_INI_MAX_LINE);
+        return -1;
+    }
     if (rc == -1) {
         snprintf(err, errcap, "cannot open config file %s: %s", path, strerror(errno ? errno : ENOENT));
         return -1;
@@ -200,7 +289,7 @@ int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap)
         return -1;
     }
     if (x.failed) { /* rc is the line of the first setting refused */
-        char keep[256];
+        char keep[2048];
         snprintf(keep, sizeof keep, "%s", err);
         snprintf(err, errcap, "%s:%d: %s", path, rc, keep);
         return -1;

@@ -72,5 +72,8 @@ int config_kind(const char *name);
 int config_set(msnd_config *c, const char *name, const char *value, char *err, size_t errcap);
 /* Print the flag list. */
 void config_usage(void *file);
+/* The roles a --role value names ("all", or a comma list of ds, ns, sb):
+ * 0, or -1 when it names something else or nothing. */
+int config_roles_parse(const char *spec, int *ds, int *ns, int *sb);
 
 #endif

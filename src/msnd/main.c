@@ -129,7 +129,7 @@ static int parse_cli(int argc, char **argv, cli *o) {
 
 /* The config file first, then the flags. */
 static int apply_cli(const cli *o, msnd_config *cfg) {
-    char err[512];
+    char err[2048]; /* a refused value is quoted whole (a list: up to 1 KiB) */
     if (o->config) {
         if (config_load_file(cfg, o->config, err, sizeof err) != 0) {
             fprintf(stderr, "msnd: %s\n", err);

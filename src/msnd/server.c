@@ -1101,22 +1101,12 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
 
 /* "all", or a comma list of ds, ns, sb. */
 static int parse_roles(const char *spec, msnd_server *s) {
-    s->has_ds = s->has_ns = s->has_sb = 0;
-    if (!strcmp(spec, "all")) {
-        s->has_ds = s->has_ns = s->has_sb = 1;
-        return 0;
-    }
-    char tmp[32];
-    if (strlen(spec) >= sizeof tmp) return -1;
-    snprintf(tmp, sizeof tmp, "%s", spec);
-    char *save = NULL;
-    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (!strcmp(t, "ds")) s->has_ds = 1;
-        else if (!strcmp(t, "ns")) s->has_ns = 1;
-        else if (!strcmp(t, "sb")) s->has_sb = 1;
-        else return -1;
-    }
-    return s->has_ds || s->has_ns || s->has_sb ? 0 : -1;
+    int ds, ns, sb;
+    if (config_roles_parse(spec, &ds, &ns, &sb) != 0) return -1;
+    s->has_ds = ds != 0;
+    s->has_ns = ns != 0;
+    s->has_sb = sb != 0;
+    return 0;
 }
 
 /* The address of a role not given its own: --listen's host, and its port

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <ini.h>
+#include <msnkit/ini.h>
 
 void gate_config_defaults(gate_config *c) {
     memset(c, 0, sizeof *c);
@@ -202,7 +203,12 @@ static int on_ini(void *user, const char *section, const char *key, const char *
 int gate_config_load(gate_config *c, const char *path, char *err, size_t errcap) {
     char e[256] = "";
     load_ctx l = {c, e, sizeof e, 0};
-    int rc = ini_parse(path, on_ini, &l);
+    int long_line = 0;
+    int rc = msnkit_ini_parse(path, on_ini, &l, &long_line);
+    if (rc == -3) {
+        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, long_line, MSNKIT_INI_MAX_LINE);
+        return -1;
+    }
     if (rc < 0) {
         snprintf(err, errcap, "%s: cannot read: %s", path, strerror(errno));
         return -1;

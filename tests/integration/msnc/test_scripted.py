@@ -284,6 +284,24 @@ class Scripted(FakeServerTest):
             self.assertEqual(p.returncode, 78, (args, p.stdout, p.stderr))
             self.assertIn("%s:2: unknown key" % bad, p.stderr, args)
 
+    def test_config_lines_longer_than_200_bytes(self):
+        # a download directory of 300 bytes, read whole: msnc gets as far
+        # as connecting (exit 3: nothing listens on port 9)
+        longdir = os.path.join(self.tmp, *(["d" * 60] * 5))
+        os.makedirs(longdir)
+        ini = os.path.join(self.tmp, "long.ini")
+        with open(ini, "w") as f:
+            f.write("[msnc]\ndownload_dir = %s\n" % longdir)
+        env = dict(os.environ, MSNC_PASSWORD=PW)
+        p = subprocess.run([FakeServerTest.MSNC, "--batch", "-s", "127.0.0.1:9", "-u", ALICE, "-c", ini],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=30)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        with open(ini, "w") as f:
+            f.write("[msnc]\n; %s\n" % ("x" * 70000))
+        p = subprocess.run([FakeServerTest.MSNC, "--batch", "-s", "127.0.0.1:9", "-u", ALICE, "-c", ini],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=30)
+        self.assertEqual((p.returncode, p.stderr.strip()), (78, "msnc: %s:2: line longer than 65536 bytes" % ini))
+
     def test_ftp_tools_usage_errors(self):
         for args in (["ftp-send", "--cookie", "1"], ["ftp-recv", "--cookie", "1", "--host", "127.0.0.1", "--port", "9"]):
             p = subprocess.run([FakeServerTest.MSNC] + args, stdin=subprocess.DEVNULL, capture_output=True,

@@ -117,6 +117,35 @@ def test_ini_errors_carry_line_numbers():
     r = run("--config", os.path.join(TMP, "absent.ini"))
     assert one_line(r.stderr) == "msnd: cannot open config file %s: No such file or directory" % \
         os.path.join(TMP, "absent.ini"), r.stderr
+    # a line past libinih's 200 bytes is read whole: a database path of 300
+    longdir = os.path.join(TMP, *(["d" * 60] * 5))
+    os.makedirs(longdir)
+    longdb = os.path.join(longdir, "l.db")
+    assert run("user", "add", "--create", "--db", longdb, "l@b.com", "pw", "Ell").returncode == 0
+    with open(ini, "w") as f:
+        f.write("[server]\ndb = %s\n" % longdb)
+    r = run("--config", ini, "user", "list")
+    assert r.returncode == 0 and r.stdout == "l@b.com\tEll\n", (r.stdout, r.stderr)
+    with open(ini, "w") as f:
+        f.write("[server]\n; %s\n" % ("x" * 70000))
+    r = run("--config", ini)
+    assert r.returncode == 2 and one_line(r.stderr) == "msnd: %s:2: line longer than 65536 bytes" % ini, r.stderr
+    # settings given as words are checked as they are read too
+    for line, want in (("log_level = loud", "debug, info, warn or error"),
+                       ("role = ds,xx", "all, or a comma list of ds, ns, sb"),
+                       ("listen = garbage", "a numeric IP and a port"),
+                       ("ns_listen = 127.0.0.1:99999", "a numeric IP and a port"),
+                       ("sb_listen = localhost:1865", "a numeric IP and a port"),
+                       ("ns_nodes = 10.0.0.1:1864,bad", "up to 16 host:port, comma-separated"),
+                       ("ns_links = " + ",".join("10.0.0.%d:1900" % i for i in range(17)),
+                        "up to 16 numeric IPs with ports, comma-separated"),
+                       ("sb_address = sb.example.com", "host:port")):
+        with open(ini, "w") as f:
+            f.write("[server]\n%s\n" % line)
+        r = run("--config", ini)
+        key, _, value = line.partition(" = ")
+        assert r.returncode == 2, (line, r.stderr)
+        assert one_line(r.stderr) == "msnd: %s:2: '%s' expects %s, not '%s'" % (ini, key, want, value), r.stderr
 
 
 def test_startup_errors_once_with_cause():
@@ -147,8 +176,9 @@ def test_startup_errors_once_with_cause():
     # deriving the other roles' ports from it; one that leaves no room
     # for them asks for them
     r = run("--db", db, "--listen", "127.0.0.1:99999")
-    assert r.returncode == 1
-    assert one_line(r.stderr) == "msnd: bad ds address '127.0.0.1:99999' (want a numeric IP and a port)", r.stderr
+    assert r.returncode == 2
+    assert one_line(r.stderr) == ("msnd: option '--listen': 'listen' expects a numeric IP and a port, "
+                                  "not '127.0.0.1:99999'"), r.stderr
     r = run("--db", db, "--listen", "127.0.0.1:65535")
     assert r.returncode == 1
     assert "give --ns-listen and --sb-listen" in one_line(r.stderr), r.stderr

@@ -105,6 +105,28 @@ static void test_ini(void **state) {
     snprintf(want, sizeof want, "%s:4: bad value \"soon\" for expect_timeout (want seconds from 1 to 86400)", path);
     assert_string_equal(err, want);
 
+    /* a line longer than libinih's 200-byte default is read whole: a BPF
+     * filter of 400 bytes arrives as written */
+    char filter[420], text[600];
+    size_t fn = 0;
+    while (fn + 26 < 400)
+        fn += (size_t)snprintf(filter + fn, sizeof filter - fn, "%shost 10.0.0.%zu", fn ? " or " : "", fn % 250);
+    snprintf(text, sizeof text, "[msngate]\nfilter = %s\nqueue_num = 9\n", filter);
+    write_file(path, text);
+    assert_int_equal(gate_config_load(&c, path, err, sizeof err), 0);
+    assert_string_equal(c.filter, filter);
+    assert_int_equal(c.queue_num, 9);
+    /* one longer than the longest line taken is refused by its number */
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("[msngate]\n; ", fp);
+    for (int i = 0; i < 70000; i++) fputc('x', fp);
+    fputs("\nmode = inline\n", fp);
+    fclose(fp);
+    assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s:2: line longer than 65536 bytes", path);
+    assert_string_equal(err, want);
+
     write_file(path, "[other]\nmode = inline\n");
     assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
     assert_non_null(strstr(err, ":2: unknown section [other]"));

@@ -1,0 +1,49 @@
+/* ini.h - INI files read with whole lines, for the programs that take one
+ * (msnd, msnc, msngate).
+ *
+ * libinih as Debian builds it reads at most 200 bytes of a line: the
+ * handler gets the value cut there, and the rest comes as a line of its
+ * own, which then fails as "not a key = value line" one line further on.
+ * A list of addresses or a long path then loses its end, or is refused
+ * for the wrong reason. Debian's libinih lets the line buffer grow
+ * (ini_allow_realloc, ini_max_line); msnkit_ini_parse uses that, and
+ * refuses a line longer than MSNKIT_INI_MAX_LINE by its number before any
+ * setting is applied. Header only: the three programs link libinih, the
+ * others never see it. */
+#ifndef MSNKIT_INI_H
+#define MSNKIT_INI_H
+
+#include <stdio.h>
+
+#include <ini.h>
+
+#define MSNKIT_INI_MAX_LINE 65536 /* bytes, without the line's end */
+
+/* ini_parse_file on path with lines read whole: what ini_parse returns
+ * (0, the first bad line, -1 when the file cannot be opened, -2 out of
+ * memory), or -3 with *long_line set to the first line longer than
+ * MSNKIT_INI_MAX_LINE (nothing was handed to the handler then). */
+static inline int msnkit_ini_parse(const char *path, ini_handler handler, void *user, int *long_line) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int line = 1, c;
+    size_t len = 0;
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n') {
+            line++;
+            len = 0;
+        } else if (++len > MSNKIT_INI_MAX_LINE) {
+            fclose(f);
+            *long_line = line;
+            return -3;
+        }
+    }
+    rewind(f);
+    ini_allow_realloc = 1;
+    ini_max_line = MSNKIT_INI_MAX_LINE + 3; /* room for "\r\n" and the NUL */
+    int rc = ini_parse_file(f, handler, user);
+    fclose(f);
+    return rc;
+}
+
+#endif

@@ -218,6 +218,22 @@ static int db_exists_or_create(const char *db, int create) {
     return -1;
 }
 
+/* The SQLite file a --db names, or NULL for a connection string. */
+static const char *sqlite_path(const char *db) {
+    if (strstr(db, "://")) return NULL;
+    return strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
+}
+
+/* `user add --create` that failed (a full disk) removes the database it
+ * began, which would otherwise pass for an existing one from then on. */
+static void remove_new_database(const char *path) {
+    static const char *const tails[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        char p[4096];
+        if ((size_t)snprintf(p, sizeof p, "%s%s", path, tails[i]) < sizeof p) unlink(p);
+    }
+}
+
 static int user_cmd(const cli *o, msnd_config *cfg) {
     if (o->help) {
         user_usage(stdout);
@@ -262,11 +278,14 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
             return 2;
         }
     }
+    const char *file = sqlite_path(cfg->db);
+    int fresh = is_add && o->create && file && access(file, F_OK) != 0;
     char err[512];
     store *st = store_open(cfg->db, err, sizeof err);
     if (!st) {
         memset(password, 0, sizeof password);
         fprintf(stderr, "msnd: %s\n", err);
+        if (fresh) remove_new_database(file);
         return 1;
     }
     int rc = 0;
@@ -312,6 +331,7 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
     else if (r == STORE_ERROR) fprintf(stderr, "msnd: %s\n", store_errmsg(st));
     rc = r == STORE_OK ? 0 : 1;
     store_close(st);
+    if (rc != 0 && fresh) remove_new_database(file);
     return rc;
 }
 

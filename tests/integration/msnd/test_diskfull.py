@@ -52,6 +52,24 @@ def test_disk_full_is_reported_as_such(srv):
         a.expect("QNG")
         a.close()
         srv.stop()
+        # a new database that cannot be made is not left behind, where it
+        # would pass for an existing one once there is room again
+        new = os.path.join(mnt, "new.db")
+        fd = os.open(os.path.join(mnt, "filler"), os.O_WRONLY | os.O_APPEND)
+        try:  # to the last byte
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        r = subprocess.run([srv.msnd, "user", "add", "--create", "--db", new, "bob@example.com", "pw"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "database or disk is full" in r.stderr, r.stderr
+        assert not any(n.startswith("new.db") for n in os.listdir(mnt)), os.listdir(mnt)
+        os.unlink(os.path.join(mnt, "filler"))
+        r = subprocess.run([srv.msnd, "user", "list", "--db", new], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "No such file or directory" in r.stderr, r.stderr
     finally:
         srv.stop()
         subprocess.run(["umount", mnt])

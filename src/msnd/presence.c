@@ -202,7 +202,9 @@ static store_rc rows_read(store *st, int64_t uid, uint64_t generation, watcher_r
  * when neither (presence_announce then reads them). */
 static watcher_rows *rows_now(msnd_server *s, conn *c, uint64_t gen) {
     watcher_rows *r = c->watchers;
-    if (r && r->generation == gen) return r;
+    /* an account deleted meanwhile has no rows to read: those known before
+     * are who still shows it online */
+    if (r && (r->generation == gen || c->account_gone)) return r;
     presence_forget(c);
     if (!(r = calloc(1, sizeof *r))) return NULL;
     r->uid = c->uid;

@@ -25,6 +25,7 @@
 #include "presence.h"
 #include "role.h"
 #include "sbreg.h"
+#include "msnkit/grow.h"
 #include "msnkit/text.h"
 #include "strmap.h"
 
@@ -1097,6 +1098,68 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
     log_login_cache(s, 1, now);
 }
 
+/* Accounts deleted by another process (`msnd user del`, another node)
+ * while logged in here: their sessions end with OUT, and their watchers get
+ * FLN, within a sweep period. One statement asks for all of this node's
+ * users, and only after the store says something changed. */
+#define GONE_SWEEP_SECONDS 2
+
+typedef struct gone_list {
+    int64_t *ids;
+    size_t n, cap;
+} gone_list;
+
+static void gone_add(int64_t id, void *ctx) {
+    gone_list *g = ctx;
+    int64_t *p = msnkit_grow(g->ids, &g->cap, g->n + 1, sizeof *p, 16);
+    if (!p) return; /* the rest waits for the next sweep */
+    g->ids = p;
+    g->ids[g->n++] = id;
+}
+
+static void job_account_gone(void *arg) { conn_close(arg, "account deleted"); }
+
+static void on_gone_sweep(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnd_server *s = arg;
+    uint64_t gen = store_generation(s->store);
+    if (gen == s->gone_checked_gen || s->shutting_down) return;
+    size_t n = 0, cap = 0;
+    int64_t *ids = NULL;
+    for (conn *c = s->conns; c; c = c->next) {
+        if (c->kind != CONN_NS || c->state != NS_AUTH || c->closing) continue;
+        int64_t *p = msnkit_grow(ids, &cap, n + 1, sizeof *p, 64);
+        if (!p) {
+            free(ids);
+            return; /* the next sweep tries again */
+        }
+        ids = p;
+        ids[n++] = c->uid;
+    }
+    gone_list g = {0};
+    if (store_users_gone(s->store, ids, n, gone_add, &g) != STORE_OK) {
+        LOGW("could not check for deleted accounts", "error=\"%s\"", store_errmsg(s->store));
+        free(ids);
+        free(g.ids);
+        return;
+    }
+    s->gone_checked_gen = gen;
+    free(ids);
+    /* by connection id: closing one may close or free others meanwhile */
+    for (size_t i = 0; i < g.n; i++) {
+        for (conn *c = s->conns; c; c = c->next) {
+            if (c->kind != CONN_NS || c->state != NS_AUTH || c->closing || c->uid != g.ids[i]) continue;
+            LOGI("account deleted, session closed", "conn=%llu user=%s", (unsigned long long)c->id, c->email);
+            c->account_gone = 1;
+            conn_cmd(c, "OUT", 0, 0, NULL);
+            on_timer_fiber(c, job_account_gone);
+            break;
+        }
+    }
+    free(g.ids);
+}
+
 /* ---- init / run / free ---- */
 
 /* "all", or a comma list of ds, ns, sb. */
@@ -1281,6 +1344,15 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     event_add(s->sig_hup, NULL);
     struct timeval hk = {10, 0};
     event_add(s->housekeeping, &hk);
+    if (s->has_ns) {
+        s->gone_sweep = event_new(s->base, -1, EV_PERSIST, on_gone_sweep, s);
+        struct timeval gs = {GONE_SWEEP_SECONDS, 0};
+        if (!s->gone_sweep || event_add(s->gone_sweep, &gs) != 0) {
+            snprintf(err, errcap, "cannot set up the deleted-accounts sweep");
+            return -1;
+        }
+        s->gone_checked_gen = store_generation(s->store);
+    }
     signal(SIGPIPE, SIG_IGN);
     /* Over a file size limit the kernel would kill us; ignored, the write
      * fails instead and the store answers 501 for that command alone. */
@@ -1313,6 +1385,7 @@ void server_free(msnd_server *s) {
     if (s->sig_int) event_free(s->sig_int);
     if (s->sig_hup) event_free(s->sig_hup);
     if (s->housekeeping) event_free(s->housekeeping);
+    if (s->gone_sweep) event_free(s->gone_sweep);
     if (s->shutdown_timer) event_free(s->shutdown_timer);
     if (s->flush_ev) event_free(s->flush_ev);
     link_free(s);

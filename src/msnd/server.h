@@ -90,6 +90,7 @@ typedef struct conn {
     msnp_status status;            /* FLN until the first CHG */
     struct watcher_rows *watchers; /* presence.c: who sees this user's changes */
     uint8_t chg_seen;
+    uint8_t account_gone;    /* deleted by another process: its last FLN goes to the watchers known before */
     uint8_t iln_reading;     /* presence.c: its first CHG's ILN lines are being read */
     uint64_t iln_at;         /* presence.c: the presence clock when they began (0: not yet) */
     uint8_t iln_one_reading; /* presence.c: the same for the last ADD FL's ILN, */
@@ -149,6 +150,8 @@ typedef struct msnd_server {
     int pass_reading;
     uint64_t next_conn_id;
     struct event *sig_term, *sig_int, *sig_hup, *housekeeping, *shutdown_timer;
+    struct event *gone_sweep;                       /* accounts deleted elsewhere (sweep_deleted_accounts) */
+    uint64_t gone_checked_gen;                      /* store generation of the last sweep */
     uint64_t cache_evicted_logged, cache_logged_ms; /* log_login_cache */
     int shutting_down;
 } msnd_server;

@@ -104,6 +104,21 @@ store_rc store_user_del(store *s, const char *email) { return s->ops->user_del(s
 store_rc store_user_get(store *s, const char *email, store_user *out) { return s->ops->user_get(s, email, out); }
 
 store_rc store_user_get_id(store *s, int64_t id, store_user *out) { return s->ops->user_get_id(s, id, out); }
+store_rc store_users_gone(store *s, const int64_t *ids, size_t n, store_id_cb fn, void *ctx) {
+    return n ? s->ops->users_gone(s, ids, n, fn, ctx) : STORE_OK;
+}
+
+/* "[1,2,3]" (SQLite's json_each) or "{1,2,3}" (a PostgreSQL array) of n
+ * ids, on the heap; NULL out of memory. */
+char *store_id_list(const int64_t *ids, size_t n, char open, char close) {
+    char *out = malloc(n * 21 + 3), *o = out;
+    if (!out) return NULL;
+    *o++ = open;
+    for (size_t i = 0; i < n; i++) o += sprintf(o, "%s%lld", i ? "," : "", (long long)ids[i]);
+    *o++ = close;
+    *o = '\0';
+    return out;
+}
 
 store_rc store_user_each(store *s, store_user_cb fn, void *ctx) { return s->ops->user_each(s, fn, ctx); }
 

@@ -118,6 +118,10 @@ store_rc store_user_passwd(store *s, const char *email, const char *password);
 store_rc store_user_del(store *s, const char *email);
 store_rc store_user_get(store *s, const char *email, store_user *out);
 store_rc store_user_get_id(store *s, int64_t id, store_user *out);
+/* Which of the n account ids no longer exist (deleted by another process,
+ * `msnd user del`): fn for each, in one statement however many. */
+typedef void (*store_id_cb)(int64_t id, void *ctx);
+store_rc store_users_gone(store *s, const int64_t *ids, size_t n, store_id_cb fn, void *ctx);
 typedef void (*store_user_cb)(const store_user *u, void *ctx);
 store_rc store_user_each(store *s, store_user_cb fn, void *ctx);
 

@@ -73,6 +73,7 @@ typedef struct store_ops {
     store_rc (*user_del)(store *s, const char *email);
     store_rc (*user_get)(store *s, const char *email, store_user *out);
     store_rc (*user_get_id)(store *s, int64_t id, store_user *out);
+    store_rc (*users_gone)(store *s, const int64_t *ids, size_t n, store_id_cb fn, void *ctx);
     store_rc (*user_each)(store *s, store_user_cb fn, void *ctx);
     store_rc (*set_name)(store *s, int64_t uid, const char *name, uint32_t *ver);
     store_rc (*set_blp)(store *s, int64_t uid, int allow, uint32_t *ver);
@@ -156,6 +157,7 @@ struct store {
 };
 
 store *store_sqlite_open(const char *path, char *err, size_t errcap);
+char *store_id_list(const int64_t *ids, size_t n, char open, char close);
 store *store_pg_open(const char *conninfo, char *err, size_t errcap);
 
 /* "0,3,7" (as group_concat/string_agg return them) -> ids; returns count.

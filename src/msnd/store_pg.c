@@ -817,6 +817,19 @@ static store_rc pg_user_get_id(store *base, int64_t id, store_user *out) {
     return user_query(S(base), "SELECT " USER_COLS " FROM users WHERE id = $1", i64(b, id), out);
 }
 
+static store_rc pg_users_gone(store *base, const int64_t *ids, size_t n, store_id_cb fn, void *ctx) {
+    char *list = store_id_list(ids, n, '{', '}');
+    if (!list) return STORE_ERROR;
+    const char *p[1] = {list};
+    PGresult *r = run(
+        S(base), "SELECT x FROM unnest($1::bigint[]) AS x WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = x)", 1, p);
+    free(list);
+    if (!r) return STORE_ERROR;
+    for (int i = 0; i < PQntuples(r); i++) fn(strtoll(PQgetvalue(r, i, 0), NULL, 10), ctx);
+    PQclear(r);
+    return STORE_OK;
+}
+
 static store_rc user_del(pg_store *s, const char *email) {
     if (begin(s) != 0) return STORE_ERROR;
     const char *p[1] = {email};
@@ -1513,6 +1526,8 @@ PG_LEASED(store_rc, user_passwd, STORE_ERROR, (store *base, const char *email, c
           (base, email, password))
 PG_LEASED(store_rc, user_get, STORE_ERROR, (store *base, const char *email, store_user *out), (base, email, out))
 PG_LEASED(store_rc, user_get_id, STORE_ERROR, (store *base, int64_t id, store_user *out), (base, id, out))
+PG_LEASED(store_rc, users_gone, STORE_ERROR, (store *base, const int64_t *ids, size_t n, store_id_cb fn, void *ctx),
+          (base, ids, n, fn, ctx))
 PG_LEASED(store_rc, user_del, STORE_ERROR, (store *base, const char *email), (base, email))
 PG_LEASED(store_rc, list_add, STORE_ERROR, (store *base, const store_list_op *op, store_list_result *r), (base, op, r))
 PG_LEASED(store_rc, list_remove, STORE_ERROR, (store *base, const store_list_op *op, store_list_result *r),
@@ -1738,6 +1753,7 @@ static const store_ops pg_ops = {
     .user_del = leased_user_del,
     .user_get = leased_user_get,
     .user_get_id = leased_user_get_id,
+    .users_gone = leased_users_gone,
     .user_each = leased_user_each,
     .set_name = leased_set_name,
     .set_blp = leased_set_blp,

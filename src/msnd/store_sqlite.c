@@ -29,6 +29,7 @@ enum {
     Q_USER_DEL,
     Q_USER_GET,
     Q_USER_GET_ID,
+    Q_USERS_GONE,
     Q_USER_EACH,
     Q_SET_NAME,
     Q_SET_NAME_FL,
@@ -86,6 +87,7 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_USER_DEL] = "DELETE FROM users WHERE id=?1",
     [Q_USER_GET] = "SELECT id,email,password,name,version,blp,gtc FROM users WHERE email=?1",
     [Q_USER_GET_ID] = "SELECT id,email,password,name,version,blp,gtc FROM users WHERE id=?1",
+    [Q_USERS_GONE] = "SELECT value FROM json_each(?1) WHERE value NOT IN (SELECT id FROM users)",
     [Q_USER_EACH] = "SELECT id,email,password,name,version,blp,gtc FROM users ORDER BY email",
     [Q_SET_NAME] = "UPDATE users SET name=?2 WHERE id=?1",
     [Q_SET_NAME_FL] = "UPDATE list_entries SET name=?2 WHERE contact=?1 AND list=0",
@@ -597,6 +599,24 @@ static store_rc sq_user_get(store *base, const char *email, store_user *out) {
     else if (rc != SQLITE_DONE) note_err(s);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOTFOUND : STORE_ERROR;
+}
+
+static store_rc sq_users_gone(store *base, const int64_t *ids, size_t n, store_id_cb fn, void *ctx) {
+    sq_store *s = S(base);
+    sqlite3_stmt *st = q(s, Q_USERS_GONE);
+    char *list = store_id_list(ids, n, '[', ']');
+    if (!st || !list) {
+        free(list);
+        return STORE_ERROR;
+    }
+    sqlite3_bind_text(st, 1, list, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) fn(sqlite3_column_int64(st, 0), ctx);
+    if (rc != SQLITE_DONE) note_err(s);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(list);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
 static store_rc sq_user_get_id(store *base, int64_t id, store_user *out) {
@@ -1165,6 +1185,7 @@ static const store_ops sq_ops = {
     .user_del = sq_user_del,
     .user_get = sq_user_get,
     .user_get_id = sq_user_get_id,
+    .users_gone = sq_users_gone,
     .user_each = sq_user_each,
     .set_name = sq_set_name,
     .set_blp = sq_set_blp,

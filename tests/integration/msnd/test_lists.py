@@ -293,6 +293,29 @@ def test_login_snapshot_follows_admin_changes(srv):
     assert any(line.startswith("LST T FL ") and line.endswith(" 0 0") for line in after), after
 
 
+def test_deleted_account_is_logged_out(srv):
+    # `msnd user del` of a user logged in: the session ends with OUT and the
+    # watchers see the user go, within the sweep's period (2 s)
+    a, b = make_friends(srv)
+    t = a.trid()
+    a.send_line("CHG %d BSY" % t)
+    reply(a, "CHG")
+    reply(b, "NLN")
+    r = srv.run_admin("user", "del", "alice@example.com")
+    assert r.returncode == 0, r.stderr
+    t0 = time.monotonic()
+    assert reply(a, "OUT").line == "OUT"
+    a.expect_closed()
+    assert time.monotonic() - t0 < 8
+    if msntest.topology() != "cluster":  # (a watcher on another node is not told: see docs/msnd.md)
+        assert reply(b, "FLN").line == "FLN alice@example.com"
+    # bob goes on; alice is gone from his lists
+    t = b.trid()
+    b.send_line("PNG")
+    b.expect("QNG")
+    assert "alice@example.com" not in "\n".join(sync_lines(login(srv, "bob@example.com")))
+
+
 def reply(c, name):
     """The next command named name, skipping notifications before it."""
     return read_until(c, lambda cmd: cmd.name == name)[-1]

@@ -107,6 +107,35 @@ static void test_users(void **state) {
     assert_int_equal(st.st_mode & 077, 0);
 }
 
+static void gone_cb(int64_t id, void *ctx) {
+    int64_t *out = ctx;
+    out[++out[0]] = id;
+}
+
+/* Which accounts of a list were deleted: those alone, in one call. */
+static void test_users_gone(void **state) {
+    fixture *f = *state;
+    store_user a, b, c;
+    assert_int_equal(store_user_add(f->s, "a@x.com", "pw", "A"), STORE_OK);
+    assert_int_equal(store_user_add(f->s, "b@x.com", "pw", "B"), STORE_OK);
+    assert_int_equal(store_user_add(f->s, "c@x.com", "pw", "C"), STORE_OK);
+    assert_int_equal(store_user_get(f->s, "a@x.com", &a), STORE_OK);
+    assert_int_equal(store_user_get(f->s, "b@x.com", &b), STORE_OK);
+    assert_int_equal(store_user_get(f->s, "c@x.com", &c), STORE_OK);
+    int64_t gone[8] = {0};
+    int64_t ids[] = {a.id, b.id, c.id};
+    assert_int_equal(store_users_gone(f->s, ids, 3, gone_cb, gone), STORE_OK);
+    assert_int_equal(gone[0], 0);
+    assert_int_equal(store_user_del(f->s, "b@x.com"), STORE_OK);
+    int64_t more[] = {a.id, b.id, c.id, 999999};
+    assert_int_equal(store_users_gone(f->s, more, 4, gone_cb, gone), STORE_OK);
+    assert_int_equal(gone[0], 2);
+    assert_true((gone[1] == b.id && gone[2] == 999999) || (gone[1] == 999999 && gone[2] == b.id));
+    gone[0] = 0;
+    assert_int_equal(store_users_gone(f->s, ids, 0, gone_cb, gone), STORE_OK);
+    assert_int_equal(gone[0], 0);
+}
+
 static int count_cb(const store_entry *e, void *ctx) {
     (void)e;
     (*(int *)ctx)++;
@@ -1529,6 +1558,7 @@ int main(void) {
     if (pg_url && !*pg_url) pg_url = NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lists_and_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watchers_and_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups_and_props, setup, teardown),

@@ -90,7 +90,7 @@ struct msnc_client {
     contact *contacts;
     uint32_t list_version; /* of the lists held whole; 0 while a SYN fills them */
     uint32_t sync_version; /* what that SYN announced: list_version once it ends */
-    int cache_warned; /* the list cache could not be written: said once */
+    int cache_warned;      /* the list cache could not be written: said once */
     char gtc[4], blp[4];
     int syncing;
     int in_login_call; /* msnc_login is running: report failures later */

@@ -1561,11 +1561,13 @@ def test_start_up_errors():
     cases = [
         (["--role", "ns,sb", "--ns-peers", "127.0.0.1:1"], "--ns-peers needs --link-listen"),
         (["--role", "sb", "--ns-links", "127.0.0.1:1", "--ns-peers", "127.0.0.1:2"], "--ns-peers is for"),
-        (["--role", "ns,sb", "--link-listen", "127.0.0.1:0", "--ns-peers", "nowhere"], "bad --ns-peers entry"),
+        (["--role", "ns,sb", "--link-listen", "127.0.0.1:0", "--ns-peers", "nowhere"],
+         "'ns-peers' expects up to 16 numeric IPs with ports, comma-separated, not 'nowhere'"),
         (["--role", "ns"], "--link-listen"),
         (["--role", "sb"], "--ns-links"),
-        (["--role", "sb", "--ns-links", "not-an-address"], "bad --ns-links entry"),
-        (["--role", "ns,xx"], "unknown role"),
+        (["--role", "sb", "--ns-links", "not-an-address"],
+         "'ns-links' expects up to 16 numeric IPs with ports, comma-separated, not 'not-an-address'"),
+        (["--role", "ns,xx"], "'role' expects all, or a comma list of ds, ns, sb, not 'ns,xx'"),
         (["--role", "sb", "--ns-links", "127.0.0.1:1", "--sb-listen", "0.0.0.0:0"], "--sb-address"),
     ]
     d = TEMPLATE.dir

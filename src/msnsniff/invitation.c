@@ -145,14 +145,20 @@ sn_invitation *sn_invitation_find(sn_ctx *c, const char *cookie, uint64_t id) {
 }
 
 /* The invitation this message belongs to: same cookie, and the sender or
- * a recipient among its two users. */
+ * a recipient among its two users. Only one of its users among the
+ * message's is enough when one side cannot tell the pair (the message
+ * names no sender or no recipients, or the invitation never learnt one of
+ * its users); when both name their pairs, a different pair is a different
+ * invitation that happens to reuse the cookie. */
 static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_origin *o) {
+    int message_names_pair = o->sender && o->sender[0] && o->nrecipients > 0;
     sn_invitation *best = NULL;
     for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie) {
         int score = involves(i, o->sender);
         for (size_t r = 0; r < o->nrecipients; r++) score += involves(i, o->recipients[r]);
         if (score >= 2) return i;
-        if (score == 1 && !best) best = i;
+        int invitation_names_pair = i->inviter[0] && i->invitee[0];
+        if (score == 1 && !best && !(message_names_pair && invitation_names_pair)) best = i;
     }
     return best;
 }

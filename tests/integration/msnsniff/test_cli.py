@@ -58,6 +58,106 @@ def cap(name):
     return os.path.join(CAPTURES, name)
 
 
+FIN, SYN, PSH, ACK = 0x01, 0x02, 0x08, 0x10
+
+
+class Capture:
+    """A small capture written by hand: TCP connections and UDP datagrams
+    over IPv4 and Ethernet, one packet per millisecond, for cases the
+    committed captures do not hold."""
+
+    def __init__(self):
+        self.frames = []
+
+    def ip(self, src, dst, proto, payload):
+        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), len(self.frames), 0, 64, proto, 0,
+                          bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
+        self.frames.append(b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + hdr + payload)
+
+    def udp(self, src, sport, dst, dport, data):
+        self.ip(src, dst, 17, struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data)
+
+    def tcp(self, client, cport, server, sport, handshake=True):
+        return TcpConnection(self, (client, cport), (server, sport), handshake)
+
+    def bytes(self):
+        data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+        for k, frame in enumerate(self.frames):
+            data += struct.pack("<IIII", 1117000000 + k // 1000, k % 1000 * 1000, len(frame), len(frame)) + frame
+        return data
+
+    def run(self, args):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "hand.pcap")
+            with open(path, "wb") as f:
+                f.write(self.bytes())
+            return run(args + ["-r", path])
+
+
+class TcpConnection:
+    def __init__(self, capture, client, server, handshake):
+        self.capture, self.ends = capture, (client, server)
+        self.next_seq = [1000, 5000]  # client, server
+        if handshake:
+            self.segment(0, SYN, advance=1)
+            self.segment(1, SYN | ACK, advance=1)
+            self.segment(0, ACK)
+
+    def segment(self, from_server, flags, data=b"", seq=None, ack=None, advance=None):
+        (src, sport), (dst, dport) = self.ends[from_server], self.ends[not from_server]
+        seq = self.next_seq[from_server] if seq is None else seq
+        ack = self.next_seq[not from_server] if ack is None else ack
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags,
+                          65535, 0, 0) + data
+        self.capture.ip(src, dst, 6, tcp)
+        self.next_seq[from_server] += len(data) if advance is None else advance
+
+    def send(self, from_server, data):
+        self.segment(from_server, PSH | ACK, data.encode() if isinstance(data, str) else data)
+
+    def c2s(self, data):
+        self.send(0, data)
+
+    def s2c(self, data):
+        self.send(1, data)
+
+    def close(self):
+        self.segment(0, FIN | ACK, advance=1)
+        self.segment(1, FIN | ACK, advance=1)
+        self.segment(0, ACK)
+
+
+def msg(first_line, body):
+    return first_line.encode() + b" %d\r\n" % len(body) + body
+
+
+def invitation(*fields):
+    text = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+    return (text + "".join("%s: %s\r\n" % f for f in fields) + "\r\n").encode()
+
+
+def notification_login(capture, user="alice@example.com", client="10.0.0.10", answer="USR 3 OK %s Alice 1"):
+    ns = capture.tcp(client, 1100, "64.4.12.132", 1863)
+    ns.c2s("VER 1 MSNP7 CVR0\r\n")
+    ns.s2c("VER 1 MSNP7\r\n")
+    ns.c2s("USR 2 MD5 I %s\r\n" % user)
+    ns.s2c("USR 2 MD5 S 1013928519.693957190\r\n")
+    ns.c2s("USR 3 MD5 S 23e54a439a6a17d15025f4c6cbd0f6b5\r\n")
+    ns.s2c((answer % user if "%s" in answer else answer) + "\r\n")
+    return ns
+
+
+def switchboard(capture, cport, server, cookie, other, user="alice@example.com", client="10.0.0.10"):
+    """A switchboard alice opened and invited `other` to."""
+    sb = capture.tcp(client, cport, server, 1863)
+    sb.c2s("USR 1 %s %s\r\n" % (user, cookie))
+    sb.s2c("USR 1 OK %s Alice\r\n" % user)
+    sb.c2s("CAL 2 %s\r\n" % other)
+    sb.s2c("CAL 2 RINGING 424242\r\n")
+    sb.s2c("JOI %s Other\r\n" % other)
+    return sb
+
+
 class Captures(unittest.TestCase):
     """The committed captures give exactly the committed events."""
 
@@ -447,6 +547,43 @@ class BrokenInput(unittest.TestCase):
         self.assertTrue(any(e["event"] == "anomaly" and e["kind"] == "gap" for e in ev))
         self.assertIn("gaps:", err)
         self.assertIn("cut short by the capture's snapshot length (80 bytes kept)", err)
+
+
+class Invitations(unittest.TestCase):
+    def test_same_cookie_between_other_users_is_another_invitation(self):
+        # alice offers bob a file and calls carol, both with cookie 777: two
+        # invitations, the call classified from its own INVITE and its UDP
+        # stream matched.
+        c = Capture()
+        ns = notification_login(c)
+        ns.c2s("XFR 5 SB\r\n")
+        ns.s2c("XFR 5 SB 64.4.12.193:1863 CKI 1.2.3\r\n")
+        ns.c2s("XFR 6 SB\r\n")
+        ns.s2c("XFR 6 SB 64.4.12.194:1863 CKI 4.5.6\r\n")
+        to_bob = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        to_carol = switchboard(c, 1102, "64.4.12.194", "4.5.6", "carol@example.com")
+        to_bob.c2s(msg("MSG 4 N", invitation(
+            ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "777"), ("Application-File", "a.txt"),
+            ("Application-FileSize", "5"))))
+        to_carol.c2s(msg("MSG 4 N", invitation(
+            ("Application-Name", "an audio conversation"),
+            ("Application-GUID", "{02D3C01F-BF30-4825-A83A-DE7AF41648AA}"), ("Session-Protocol", "SM1"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "777"))))
+        to_carol.s2c(msg("MSG carol@example.com Carol", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "777"), ("IP-Address", "10.0.0.30"),
+            ("Port", "5004"), ("Session-Protocol", "SM1"))))
+        c.udp("10.0.0.10", 5004, "10.0.0.30", 5004, b"rtp" * 10)
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        file_invite, call_invite, call_accept = [e for e in ev if e["event"] == "invitation"]
+        self.assertNotEqual(call_invite["invitation"], file_invite["invitation"])
+        self.assertEqual(call_invite["app"], "voice")
+        self.assertNotIn("repeat", call_invite)
+        self.assertEqual(call_accept["invitation"], call_invite["invitation"])
+        hits = [e for e in ev if e["event"] == "expectation_hit" and e["app"] == "voice"]
+        self.assertEqual([(h["transport"], h["address"], h["port"]) for h in hits], [("udp", "10.0.0.30", 5004)])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <msnkit/visible.h>
+#include <msnp/msnp.h>
 
 enum { F_STR, F_INT, F_TRUE, F_FALSE, F_NULL, F_NESTED };
 enum { MAX_DEPTH = 8 };
@@ -879,10 +880,24 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
         }
     } else if (strcmp(type, "login") == 0) {
         fprintf(fp, "[%s] *** ", when);
-        vis(fp, jstr(ev, "user"));
-        fputs(" logged in (", fp);
-        vis(fp, jstr(ev, "version"));
-        fputs(")\n", fp);
+        vis(fp, who(ev, "user"));
+        if (strcmp(jstr(ev, "result"), "ok") != 0) {
+            /* the server refused it: no one logged in */
+            const char *error = jstr(ev, "error");
+            fputs(" login failed (", fp);
+            vis(fp, error);
+            fprintf(fp, " %s)\n", msnp_error_text(atoi(error)));
+        } else {
+            /* the version is unknown when the VER exchange was not captured */
+            const char *version = jstr(ev, "version");
+            fputs(" logged in", fp);
+            if (*version) {
+                fputs(" (", fp);
+                vis(fp, version);
+                fputc(')', fp);
+            }
+            fputc('\n', fp);
+        }
     }
     fflush(fp);
 }

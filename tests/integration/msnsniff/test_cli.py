@@ -288,6 +288,17 @@ class Modes(unittest.TestCase):
         self.assertTrue(lines[0].endswith("<sb1> carol@example.com is typing"), lines)
         self.assertTrue(lines[1].endswith("<sb1> [?] see you"), lines)
 
+    def test_transcript_of_a_refused_login(self):
+        # the server answers the credentials with 911: no one logged in
+        c = Capture()
+        ns = notification_login(c, answer="911 3")
+        ns.close()
+        rc, out, err = c.run(["-q", "--transcript"])
+        self.assertEqual(rc, 0, err)
+        lines = out.decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].endswith("] *** alice@example.com login failed (911 authentication failed)"), lines)
+
     def test_transcript_shows_hostile_text_without_obeying_it(self):
         # What the peers sent is printed for a terminal: an escape sequence
         # in a message or a name (clear the screen, retitle the window, a

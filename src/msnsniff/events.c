@@ -909,7 +909,7 @@ static void transcript_invitation(void *ctx, const sn_invitation_info *i) {
     sn_format_ts(i->ts, when);
     when[19] = '\0';
     fprintf(fp, "[%s] <sb%llu> *** ", when, (unsigned long long)i->session);
-    vis(fp, i->from);
+    vis(fp, i->from[0] ? i->from : "?"); /* as who(): a sender the capture never named */
     fputc(' ', fp);
     vis(fp, i->command);
     fputc(' ', fp);

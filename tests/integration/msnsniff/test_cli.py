@@ -276,17 +276,22 @@ class Modes(unittest.TestCase):
     def test_transcript_of_a_session_picked_up_midway(self):
         # No USR/ANS captured: the switchboard's user is unknown. The
         # transcript names a typist by its own TypingUser header and shows
-        # an unknown sender as "?", not as an empty name.
+        # an unknown sender as "?", not as an empty name, in its messages
+        # and its invitations alike.
         typing = (b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\n"
                   b"TypingUser: carol@example.com\r\n\r\n\r\n")
         text = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nsee you"
-        payloads = [b"MSG 77 U %d\r\n" % len(typing) + typing, b"MSG 78 N %d\r\n" % len(text) + text]
+        offer = invitation(("Application-Name", "File Transfer"), ("Invitation-Command", "INVITE"),
+                           ("Invitation-Cookie", "777"), ("Application-File", "a.txt"))
+        payloads = [b"MSG 77 U %d\r\n" % len(typing) + typing, b"MSG 78 N %d\r\n" % len(text) + text,
+                    msg("MSG 79 N", offer)]
         rc, out, err = transcript_of_switchboard_stream(payloads)
         self.assertEqual(rc, 0, err)
         lines = out.decode().splitlines()
-        self.assertEqual(len(lines), 2, lines)
+        self.assertEqual(len(lines), 3, lines)
         self.assertTrue(lines[0].endswith("<sb1> carol@example.com is typing"), lines)
         self.assertTrue(lines[1].endswith("<sb1> [?] see you"), lines)
+        self.assertTrue(lines[2].endswith("<sb1> *** ? INVITE file_transfer (cookie 777)"), lines)
 
     def test_transcript_of_a_refused_login(self):
         # the server answers the credentials with 911: no one logged in

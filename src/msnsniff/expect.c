@@ -269,7 +269,7 @@ static void make_room(sn_expect_table *t) {
 /* Copies n bytes of s and a NUL to *at, advances *at; returns the copy. */
 static const char *put_str(char **at, const char *s, size_t n) {
     char *p = *at;
-    memcpy(p, s, n);
+    if (n) memcpy(p, s, n); /* s may be NULL when n is 0 (no cookie) */
     p[n] = '\0';
     *at += n + 1;
     return p;
@@ -300,7 +300,7 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     }
     make_room(t);
     head = proto->group ? sn_u64map_get(&t->by_group, proto->group) : NULL;
-    size_t hl = strnlen(proto->host, sizeof proto->host - 1), cl = strnlen(proto->cookie, sizeof proto->cookie - 1);
+    size_t hl = strnlen(proto->host, sizeof proto->host - 1), cl = proto->cookie ? proto->cookie_len : 0;
     size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
     sn_expect *e = malloc(sizeof *e + hl + cl + fl + tl + 4);
     if (!e) {
@@ -366,7 +366,7 @@ sn_expect *sn_expect_match(sn_expect_table *t, const sn_addr *dst, uint16_t dpor
 }
 
 sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n) {
-    if (n == 0 || n >= SN_EXPECT_COOKIE_MAX) return NULL;
+    if (n == 0) return NULL;
     sn_expect *e = sn_strmap_get(&t->by_cookie, cookie, n);
     return e && e->state == SN_EXP_PENDING ? e : NULL;
 }

@@ -21,7 +21,6 @@
 
 #define SN_EXPECT_HOST_MAX 256
 #define SN_EXPECT_USER_MAX 130
-#define SN_EXPECT_COOKIE_MAX 64
 
 typedef enum sn_transport { SN_TR_ANY = 0, SN_TR_TCP = 6, SN_TR_UDP = 17 } sn_transport;
 
@@ -37,7 +36,10 @@ typedef struct sn_expect_proto {
     uint8_t cookie_only;           /* matched by switchboard cookie, not by SYN */
     const char *app;               /* static: "file_transfer", "switchboard", ... */
     const char *source;            /* static: which header or command taught it */
-    char cookie[SN_EXPECT_COOKIE_MAX];
+    /* the cookie, as long as the protocol line that carried it: the
+     * caller's bytes (NULL if none), copied whole by sn_expect_add */
+    const char *cookie;
+    size_t cookie_len;
     char from[SN_EXPECT_USER_MAX], to[SN_EXPECT_USER_MAX];
     uint64_t invitation; /* invitation id, 0 if none */
     uint64_t learned_flow;

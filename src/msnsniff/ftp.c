@@ -28,7 +28,7 @@ struct sn_ftp {
     char user[130];
     char auth[32];
     uint64_t invitation;
-    char cookie[SN_EXPECT_COOKIE_MAX];
+    char cookie[SN_INV_COOKIE_MAX];
     char name[256];
     uint64_t announced;
     int has_announced;

@@ -226,7 +226,7 @@ static void predict(sn_ctx *c, const sn_invite_origin *o, sn_expect_proto *p) {
 }
 
 void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv) {
-    char cookie[32];
+    char cookie[SN_INV_COOKIE_MAX];
     if (!inv->cookie_raw.p || inv->cookie_raw.n == 0) {
         sn_anomaly_info a = sn_anomaly_make(SN_AN_BAD_INVITATION, o->flow, "invitation without Invitation-Cookie");
         sn_anomaly_report(c, &a);

@@ -18,12 +18,15 @@
 #include "predict.h"
 
 #define SN_INV_USER_MAX 130
+/* Invitation-Cookie: msnp_invite_parse accepts only a number (20 digits at
+ * most), so it always fits. */
+#define SN_INV_COOKIE_MAX 32
 
 typedef struct sn_invitation {
     struct sn_invitation *same_cookie; /* chain of invitations sharing a cookie */
     struct sn_invitation *older, *newer;
     uint64_t id;
-    char cookie[SN_EXPECT_COOKIE_MAX];
+    char cookie[SN_INV_COOKIE_MAX];
     msnp_app_kind app;
     msnp_classified_by by;
     char inviter[SN_INV_USER_MAX], invitee[SN_INV_USER_MAX];

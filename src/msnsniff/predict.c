@@ -51,7 +51,8 @@ static int invite_one(const sn_predict_invite *in, msnp_str host, uint16_t port,
     p->learned_flow = in->flow;
     p->session = in->session;
     p->owner_is_to = 1;
-    sn_strcopy(p->cookie, sizeof p->cookie, in->cookie);
+    p->cookie = in->cookie;
+    p->cookie_len = strlen(in->cookie);
     sn_strcopy(p->to, sizeof p->to, in->sender ? in->sender : "");
     sn_strcopy(p->from, sizeof p->from, in->peer ? in->peer : "");
     return 1;
@@ -115,7 +116,8 @@ int sn_predict_referral(const msnp_cmd *cmd, const char *user, uint64_t flow, sn
     if (cookie.p) {
         out->cookie_only = 1;
         out->app_class = SN_CLASS_SWITCHBOARD;
-        msnp_str_copy(cookie, out->cookie, sizeof out->cookie);
+        out->cookie = cookie.p;
+        out->cookie_len = cookie.n;
     }
     sn_strcopy(out->from, sizeof out->from, user ? user : "");
     out->learned_flow = flow;

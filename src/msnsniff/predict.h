@@ -45,7 +45,8 @@ typedef struct sn_predict_invite {
 size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv, sn_expect_proto out[SN_PREDICT_MAX]);
 
 /* A server's XFR NS / XFR SB / RNG line on the connection of `user`
- * (flow): 1 and *out filled, else 0. */
+ * (flow): 1 and *out filled, else 0. *out points into cmd (its cookie)
+ * and is used while cmd is. */
 int sn_predict_referral(const msnp_cmd *cmd, const char *user, uint64_t flow, sn_expect_proto *out);
 
 /* The addresses an announcer is known by. */

@@ -101,7 +101,7 @@ static void on_dropped(void *ctx, const sn_expect_proto *p, sn_expect_drop why) 
     sn_ev_set_str(ev, "transport", sn_transport_name(p->transport));
     sn_ev_set_str(ev, "address", p->host);
     port_field(ev, p->port);
-    sn_ev_set_str(ev, "cookie", p->cookie);
+    sn_ev_set_strn(ev, "cookie", p->cookie ? p->cookie : "", p->cookie_len);
     if (p->invitation) sn_ev_set_int(ev, "invitation", p->invitation);
     if (p->session) sn_ev_set_int(ev, "session", p->session);
     const char *owner = p->owner_is_to ? p->to : p->from;

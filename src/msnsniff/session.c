@@ -33,7 +33,6 @@ typedef struct sn_sb {
     char conv_key[96];
     uint64_t id;
     uint64_t ns_flow;
-    char cookie[64];
     char sessid[32];
     size_t nparts;
     char parts[MAX_PARTS][USER_MAX]; /* other participants */
@@ -318,7 +317,6 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     if (!sb) return;
     k->usr_sb = 1;
     copy_str(k->user, sizeof k->user, email);
-    copy_str(sb->cookie, sizeof sb->cookie, cookie);
     if (sessid) {
         copy_str(sb->sessid, sizeof sb->sessid, *sessid);
         sb_link(c, f, k);

@@ -601,6 +601,24 @@ class Invitations(unittest.TestCase):
         hits = [e for e in ev if e["event"] == "expectation_hit" and e["app"] == "voice"]
         self.assertEqual([(h["transport"], h["address"], h["port"]) for h in hits], [("udp", "10.0.0.30", 5004)])
 
+    def test_long_switchboard_cookie_is_kept_whole(self):
+        # A switchboard cookie is as long as the server makes it: the
+        # login that presents it hits the referral's expectation.
+        switchboard_cookie = "1234567890." + "9" * 200
+        c = Capture()
+        ns = notification_login(c)
+        ns.c2s("XFR 5 SB\r\n")
+        ns.s2c("XFR 5 SB 64.4.12.193:1863 CKI %s\r\n" % switchboard_cookie)
+        sb = switchboard(c, 1101, "64.4.12.193", switchboard_cookie, "bob@example.com")
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        expectation, = [e for e in ev if e["event"] == "expectation"]
+        self.assertEqual(expectation["cookie"], switchboard_cookie)
+        hit, = [e for e in ev if e["event"] == "expectation_hit"]
+        self.assertEqual((hit["matched_by"], hit["cookie"]), ("cookie", switchboard_cookie))
+        self.assertFalse([e for e in ev if e["event"] == "expectation_miss"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)

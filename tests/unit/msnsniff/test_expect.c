@@ -254,12 +254,14 @@ static void test_cookie_index_holds_pending_only(void **state) {
     sn_expect_set_clock(&t, 1000);
     sn_expect_proto p = proto_exp("10.4.0.1", 1863, SN_TR_TCP, 0);
     p.cookie_only = 1;
-    snprintf(p.cookie, sizeof p.cookie, "%s", "1234.5678");
+    p.cookie = "1234.5678";
+    p.cookie_len = 9;
     sn_expect *e1 = sn_expect_add(&t, &p, 1000, NULL);
     assert_non_null(e1);
     assert_ptr_equal(sn_expect_by_cookie(&t, "1234.5678", 9), e1);
     sn_expect_proto other = p;
-    snprintf(other.cookie, sizeof other.cookie, "%s", "999.1");
+    other.cookie = "999.1";
+    other.cookie_len = 5;
     sn_expect *e3 = sn_expect_add(&t, &other, 1000, NULL);
     assert_int_equal(msnkit_strmap_count(&t.by_cookie), 2);
     sn_expect_hit(&t, e1, NULL);

@@ -1,4 +1,5 @@
 /* capture.c - libpcap input. */
+#define _GNU_SOURCE /* fopencookie: standard input through a stream that knows its position */
 #include "capture.h"
 
 #include <pcap/pcap.h>
@@ -29,7 +30,8 @@ struct sn_capture {
     int live;
     uint64_t size;
     uint64_t offset;
-    char *iobuf; /* the FILE's buffer; freed after pcap_close closed it */
+    char *iobuf;             /* the FILE's buffer; freed after pcap_close closed it */
+    struct stdin_stream *in; /* -r -: the stream's state; freed after pcap_close */
     /* Classic pcap and pcapng files are read by pcapread (libpcap opened
      * and checked the header, and compiles the filter, applied here). */
     int fast;
@@ -57,6 +59,42 @@ static int classic_magic(const unsigned char m[4], int *nsec) {
     return 0;
 }
 
+/* Standard input is read by libpcap through a stream that counts the bytes
+ * it delivers: a pipe has no file position to ask, and a damaged record
+ * must be named by its offset as in a file. ftell() on it costs no system
+ * call. */
+typedef struct stdin_stream {
+    uint64_t delivered;
+    unsigned char magic[4];
+} stdin_stream;
+
+static ssize_t stdin_read(void *cookie, char *buf, size_t n) {
+    stdin_stream *s = cookie;
+    ssize_t got;
+    do got = read(STDIN_FILENO, buf, n);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0) return got;
+    for (size_t i = 0; s->delivered + i < sizeof s->magic && i < (size_t)got; i++)
+        s->magic[s->delivered + i] = (unsigned char)buf[i];
+    s->delivered += (uint64_t)got;
+    return got;
+}
+
+/* Only ftell(): stdio subtracts what its buffer holds unread. */
+static int stdin_tell(void *cookie, off64_t *off, int whence) {
+    if (whence != SEEK_CUR || *off != 0) {
+        errno = ESPIPE;
+        return -1;
+    }
+    *off = (off64_t)((stdin_stream *)cookie)->delivered;
+    return 0;
+}
+
+static FILE *open_stdin(stdin_stream *s) {
+    cookie_io_functions_t io = {.read = stdin_read, .seek = stdin_tell};
+    return fopencookie(s, "rb", io);
+}
+
 sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = NULL;
@@ -64,6 +102,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     /* the first bytes tell pcap from pcapng, and whether pcapread can take over */
     unsigned char magic[4] = {0, 0, 0, 0};
     int have_magic = 0, nsec = 0, classic = 0;
+    stdin_stream *in = NULL;
     if (strcmp(path, "-") != 0) {
         FILE *peek = fopen(path, "rb");
         if (peek) {
@@ -73,7 +112,23 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
         classic = have_magic ? classic_magic(magic, &nsec) : 0;
     }
     if (strcmp(path, "-") == 0) {
-        p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, perr);
+        in = calloc(1, sizeof *in);
+        FILE *fp = in ? open_stdin(in) : NULL;
+        if (!fp) {
+            free(in);
+            snprintf(err, errcap, "(stdin): %s", strerror(errno));
+            return NULL;
+        }
+        p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
+        if (!p) {
+            fclose(fp);
+            free(in);
+            in = NULL;
+        } else {
+            /* libpcap has read the file header: its magic is known */
+            memcpy(magic, in->magic, sizeof magic);
+            have_magic = in->delivered >= sizeof magic;
+        }
     } else {
         FILE *fp = fopen(path, "rb");
         if (!fp) {
@@ -102,21 +157,25 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     if (!c) {
         pcap_close(p);
         free(iobuf);
+        free(in);
         snprintf(err, errcap, "%s: out of memory", path);
         return NULL;
     }
     c->p = p;
     c->iobuf = iobuf;
+    c->in = in;
     snprintf(c->name, sizeof c->name, "%s", strcmp(path, "-") == 0 ? "(stdin)" : path);
     struct stat sb;
     if (strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) c->size = (uint64_t)sb.st_size;
     /* Offsets are counted, not asked for: ftell() per packet costs a
      * system call. pcap records are 16 + caplen bytes after a 24-byte
      * header; pcapng blocks are estimated (exact offsets come from the
-     * stream position when an error is reported). */
+     * stream position when an error is reported). Standard input asks its
+     * own stream instead (stdin_stream). */
     c->format = -1;
     if (have_magic) c->format = (magic[0] == 0x0A && magic[1] == 0x0D && magic[2] == 0x0D && magic[3] == 0x0A) ? 1 : 0;
     c->offset = c->format == 0 ? 24 : 0;
+    if (in) c->offset = (uint64_t)ftello(pcap_file(p)); /* after the headers libpcap read */
     int classic_ok = classic && pcap_major_version(p) == 2 && pcap_minor_version(p) == 4;
     if ((classic_ok || c->format == 1) && sn_decode_linktype_ok(pcap_datalink(p)) && pcap_snapshot(p) > 0) {
         /* the descriptor libpcap read the header from: the same file even
@@ -327,7 +386,8 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     if (rc == PCAP_ERROR_BREAK && c->live && c->draining)
         rc = pcap_next_ex(c->p, &h, &d); /* the break that started the drain */
     if (rc == 1) {
-        if (!c->live) c->offset += c->format == 1 ? 32u + ((h->caplen + 3u) & ~3u) : 16u + h->caplen;
+        if (c->in) c->offset = (uint64_t)ftello(pcap_file(c->p)); /* the next record's or block's */
+        else if (!c->live) c->offset += c->format == 1 ? 32u + ((h->caplen + 3u) & ~3u) : 16u + h->caplen;
         fr->ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
         fr->data = d;
         fr->caplen = h->caplen;
@@ -338,7 +398,8 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     if (rc == 0) return c->draining ? 0 : 2;
     if (c->live) {
         snprintf(err, errcap, "%s: %s", c->name, pcap_geterr(c->p));
-    } else if (c->format == 0) {
+    } else if (c->format == 0 || c->in) {
+        /* the damaged record or block starts where the last good one ended */
         snprintf(err, errcap, "%s: at offset %llu: %s", c->name, (unsigned long long)c->offset, pcap_geterr(c->p));
     } else {
         FILE *fp = pcap_file(c->p);
@@ -376,5 +437,6 @@ void sn_capture_close(sn_capture *c) {
     if (c->dump) pcap_dump_close(c->dump);
     pcap_close(c->p);
     free(c->iobuf);
+    free(c->in);
     free(c);
 }

@@ -522,6 +522,20 @@ class BrokenInput(unittest.TestCase):
         kinds = {e["event"] for e in events(out)}
         self.assertIn("login", kinds)
 
+    def test_damage_read_from_a_pipe_is_named_as_in_the_file(self):
+        """-r - on a pipe names the damaged record's or block's offset, the
+        same as -r FILE does."""
+        for name, data in (("cut.pcap", self.pcap), ("cut.pcapng", self.pcapng)):
+            for cut in (30, len(data) // 3 + 7, len(data) // 2 + 5):
+                path = self.write(name, data[:cut])
+                rc, _, from_file = run(["-q", "-r", path])
+                self.assertEqual(rc, 1, from_file)
+                if cut > 100:  # past the file header: damage in a record or block
+                    self.assertIn(" at offset ", from_file)
+                rc, _, from_pipe = run(["-q", "-r", "-"], input_bytes=data[:cut])
+                self.assertEqual(rc, 1, from_pipe)
+                self.assertEqual(from_pipe.replace("(stdin)", path), from_file, "%s cut at %d" % (name, cut))
+
     def test_garbage(self):
         import random
         rnd = random.Random(7)

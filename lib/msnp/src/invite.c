@@ -42,7 +42,18 @@ static void split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port
     *host = v;
     *has_port = 0;
     msnp_str h;
-    uint16_t p;
+    uint16_t p = 0;
+    if (v.n && v.p[0] == '[') {
+        /* an IPv6 address in brackets, with a port or without: port 0 is
+         * refused by msnp_split_hostport, so p stays 0 when none is given */
+        if (msnp_split_hostport(v, &h, &p, 0) == 0) {
+            *host = h;
+            *port = p;
+            *has_port = p != 0;
+        }
+        return;
+    }
+    /* host:port; a bare IPv6 address (more than one colon) has no port */
     const char *c1 = v.n ? memchr(v.p, ':', v.n) : NULL;
     if (c1 && memchr(c1 + 1, ':', v.n - (size_t)(c1 + 1 - v.p)) == NULL && msnp_split_hostport(v, &h, &p, 1) == 0) {
         *host = h;

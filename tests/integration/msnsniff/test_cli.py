@@ -633,6 +633,20 @@ class Invitations(unittest.TestCase):
         self.assertEqual((hit["matched_by"], hit["cookie"]), ("cookie", switchboard_cookie))
         self.assertFalse([e for e in ev if e["event"] == "expectation_miss"])
 
+    def test_bracketed_ipv6_address_with_port(self):
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s(msg("MSG 4 N", invitation(("Application-Name", "File Transfer"), ("Invitation-Command", "INVITE"),
+                                         ("Invitation-Cookie", "777"), ("Application-File", "a.txt"))))
+        sb.s2c(msg("MSG bob@example.com Bob", invitation(("Invitation-Command", "ACCEPT"),
+                                                         ("Invitation-Cookie", "777"))))
+        sb.c2s(msg("MSG 5 N", invitation(("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "777"),
+                                         ("IP-Address", "[2001:db8::10]:6891"), ("AuthCookie", "9"))))
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        expectation, = [e for e in events(out) if e["event"] == "expectation"]
+        self.assertEqual((expectation["address"], expectation["port"]), ("2001:db8::10", 6891))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)

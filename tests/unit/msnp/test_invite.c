@@ -170,6 +170,30 @@ static void test_addresses_and_portx(void **state) {
     assert_true(inv.sender_connect);
 }
 
+/* IPv6: in brackets with a port, in brackets alone, or bare (no port). */
+static void test_ipv6_addresses(void **state) {
+    (void)state;
+    static const char bracketed_port[] = "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 7\r\n"
+                                         "IP-Address: [2001:db8::10]:6891\r\n";
+    static const char bracketed[] = "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 7\r\n"
+                                    "IP-Address: [2001:db8::10]\r\nPort: 6892\r\n";
+    static const char bare[] = "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 7\r\n"
+                               "IP-Address: 2001:db8::10\r\nPort: 6893\r\n";
+    msnp_invite inv;
+    assert_int_equal(msnp_invite_parse(bracketed_port, sizeof(bracketed_port) - 1, &inv, NULL), MSNP_INVITE_OK);
+    assert_true(msnp_str_eq(inv.ip, "2001:db8::10"));
+    assert_true(inv.has_ip_port);
+    assert_int_equal(inv.ip_port, 6891);
+    assert_int_equal(msnp_invite_parse(bracketed, sizeof(bracketed) - 1, &inv, NULL), MSNP_INVITE_OK);
+    assert_true(msnp_str_eq(inv.ip, "2001:db8::10"));
+    assert_false(inv.has_ip_port);
+    assert_int_equal(inv.port, 6892);
+    assert_int_equal(msnp_invite_parse(bare, sizeof(bare) - 1, &inv, NULL), MSNP_INVITE_OK);
+    assert_true(msnp_str_eq(inv.ip, "2001:db8::10"));
+    assert_false(inv.has_ip_port);
+    assert_int_equal(inv.port, 6893);
+}
+
 static void test_bad_invitations(void **state) {
     (void)state;
     msnp_invite inv;
@@ -240,6 +264,7 @@ int main(void) {
         cmocka_unit_test(test_guids),
         cmocka_unit_test(test_classification_order),
         cmocka_unit_test(test_addresses_and_portx),
+        cmocka_unit_test(test_ipv6_addresses),
         cmocka_unit_test(test_bad_invitations),
         cmocka_unit_test(test_build_round_trip),
     };

@@ -157,13 +157,15 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     for (int i = 15; i >= 0; i--, run >>= 4) uid[i] = hex[run & 15u];
     uid[16] = '-';
     sn_ev_set_strn(ev, "uid", uid, (size_t)(sn_jb_format_int(uid + 17, (int64_t)f->id) - uid));
-    sn_ev_set_community_id(ev, "community_id", &f->addr[0], f->port[0], &f->addr[1], f->port[1], f->proto);
+    /* src is the client, also when the first packet seen was the server's */
+    int cl = f->client_side, sv = !cl;
+    sn_ev_set_community_id(ev, "community_id", &f->addr[cl], f->port[cl], &f->addr[sv], f->port[sv], f->proto);
     sn_ev_set_str(ev, "transport", f->proto == 6 ? "tcp" : "udp");
-    sn_ev_set_addr(ev, "src", &f->addr[0]);
-    sn_ev_set_int(ev, "sport", f->port[0]);
-    sn_ev_set_addr(ev, "dst", &f->addr[1]);
-    sn_ev_set_int(ev, "dport", f->port[1]);
-    const char *name = sn_dns_name_of(c, &f->addr[1]);
+    sn_ev_set_addr(ev, "src", &f->addr[cl]);
+    sn_ev_set_int(ev, "sport", f->port[cl]);
+    sn_ev_set_addr(ev, "dst", &f->addr[sv]);
+    sn_ev_set_int(ev, "dport", f->port[sv]);
+    const char *name = sn_dns_name_of(c, &f->addr[sv]);
     if (name) sn_ev_set_str(ev, "dst_name", name);
     if (f->vlan) sn_ev_set_int(ev, "vlan", f->vlan);
     sn_ev_set_str(ev, "app", app_name(f));
@@ -171,10 +173,10 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     sn_ev_set_str(ev, "user", user);
     sn_ev_set_ts(ev, "start", f->first_ts);
     sn_ev_set_ts(ev, "end", f->last_ts);
-    sn_ev_set_int(ev, "packets_c2s", f->pkts[0]);
-    sn_ev_set_int(ev, "packets_s2c", f->pkts[1]);
-    sn_ev_set_int(ev, "bytes_c2s", f->bytes[0]);
-    sn_ev_set_int(ev, "bytes_s2c", f->bytes[1]);
+    sn_ev_set_int(ev, "packets_c2s", f->pkts[cl]);
+    sn_ev_set_int(ev, "packets_s2c", f->pkts[sv]);
+    sn_ev_set_int(ev, "bytes_c2s", f->bytes[cl]);
+    sn_ev_set_int(ev, "bytes_s2c", f->bytes[sv]);
     sn_ev_set_int(ev, "gaps", f->st[0].gaps + f->st[1].gaps);
     sn_ev_set_int(ev, "gap_bytes", f->st[0].gap_bytes + f->st[1].gap_bytes);
     sn_ev_set_bool(ev, "midstream", f->midstream);

@@ -27,8 +27,14 @@ typedef struct sn_flow {
     struct sn_flow *lru_prev, *lru_next;
     uint32_t hash;
     uint64_t id;
-    sn_addr addr[2]; /* [0] initiator (client), [1] responder */
+    sn_addr addr[2]; /* [0] initiator (client), [1] responder, as the first packet told */
     uint16_t port[2];
+    /* Which side is the client: 0, or 1 when the first packet of a flow
+     * picked up mid-stream came from the server (MSNP detection tells,
+     * later). The packet directions (dir, pkts, bytes, st) stay as they
+     * were first set, since reassembly and the parsers are bound to them;
+     * reports swap the sides by this. */
+    uint8_t client_side;
     uint8_t proto;
     uint8_t app; /* sn_app */
     uint8_t syn_seen, midstream, rst, reported;

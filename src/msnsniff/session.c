@@ -331,7 +331,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     sn_ev_set_strn(ev, "cookie", cookie.p, cookie.n);
     if (sessid) sn_ev_set_strn(ev, "sessid", sessid->p, sessid->n);
     char server[64]; /* the hit below names it too */
-    ep_str(f, 1, server, sizeof server);
+    ep_str(f, !k->client_dir, server, sizeof server);
     sn_ev_set_str(ev, "server", server);
     if (ref) {
         sb->ns_flow = ref->ns_flow;
@@ -359,12 +359,13 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
         h.proto = 6;
         h.by_cookie = 1;
         h.matched_by = "cookie";
-        h.src = f->addr[0];
-        h.sport = f->port[0];
-        h.dst = f->addr[1];
-        h.dport = f->port[1];
+        int cs = k->client_dir;
+        h.src = f->addr[cs];
+        h.sport = f->port[cs];
+        h.dst = f->addr[!cs];
+        h.dport = f->port[!cs];
         h.server = server;
-        h.address_matches = (uint8_t)(e->addr.family && sn_addr_eq(&e->addr, &f->addr[1]) && e->port == f->port[1]);
+        h.address_matches = (uint8_t)(e->addr.family && sn_addr_eq(&e->addr, &f->addr[!cs]) && e->port == f->port[!cs]);
         sn_expect_hit(&c->expect, e, &h);
     }
 }
@@ -746,6 +747,7 @@ static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, con
             if (f->app != SN_APP_EXPECTED || d == SN_DETECT_MSNFTP || d == SN_DETECT_MSNP) f->app = k->kind;
             if (f->midstream && side >= 0) k->client_dir = (uint8_t)(side == 1 ? !dir : dir);
             else k->client_dir = 0;
+            f->client_side = k->client_dir;
             if (d == SN_DETECT_MSNP) {
                 init_parsers(k);
                 c->st.flows_msnp++;

@@ -579,6 +579,25 @@ class BrokenInput(unittest.TestCase):
         self.assertIn("cut short by the capture's snapshot length (80 bytes kept)", err)
 
 
+class Flows(unittest.TestCase):
+    def test_midstream_flow_first_seen_from_the_server(self):
+        # A switchboard on a port that says nothing, picked up mid-stream
+        # with the server's JOI: detection knows the client, and the flow
+        # names it as src, with its packets as c2s.
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 8080, handshake=False)
+        sb.s2c("JOI bob@example.com Bob\r\n")
+        sb.s2c(msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi"))
+        sb.c2s(msg("MSG 3 N", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nyes"))
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        flow, = [e for e in events(out) if e["event"] == "flow"]
+        self.assertTrue(flow["midstream"])
+        self.assertEqual((flow["src"], flow["sport"], flow["dst"], flow["dport"]),
+                         ("10.0.0.10", 1101, "64.4.12.193", 8080))
+        self.assertEqual((flow["packets_c2s"], flow["packets_s2c"]), (1, 2))
+
+
 class Invitations(unittest.TestCase):
     def test_same_cookie_between_other_users_is_another_invitation(self):
         # alice offers bob a file and calls carol, both with cookie 777: two

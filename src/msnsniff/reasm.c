@@ -208,6 +208,33 @@ static void check_acked_holes(sn_reasm *r, void *owner, sn_stream *s, int dir) {
     drain(r, owner, s, dir);
 }
 
+/* Far beyond the window (but not behind): too far for a hole to be queued. */
+static int beyond_window(const sn_stream *s, uint32_t seq) {
+    int32_t d = seq_diff(seq, s->next_seq);
+    return d > 0 && (uint32_t)d > REASM_WINDOW;
+}
+
+/* A hole larger than the window is a gap only when both ends vouch for
+ * it: the peer acknowledged bytes up to far_ack and this side sent data
+ * near there (far_seq); a single far sequence or acknowledgement number
+ * may be garbage. Then what is queued is delivered, the bytes up to
+ * `target` are declared lost, and 1 is returned. */
+static int far_hole_confirmed(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t target) {
+    if (!s->far_ack_set || !s->far_seq_set || !beyond_window(s, s->far_ack) || !beyond_window(s, s->far_seq)) return 0;
+    int32_t apart = seq_diff(s->far_seq, s->far_ack);
+    if ((apart < 0 ? -(int64_t)apart : (int64_t)apart) > (int64_t)REASM_WINDOW) return 0;
+    s->far_ack_set = s->far_seq_set = 0;
+    /* bounded: each round delivers or frees at least one queued segment */
+    while (s->ooo) {
+        if (seq_diff(s->ooo->seq, s->next_seq) > 0) skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
+        drain(r, owner, s, dir);
+    }
+    if (seq_diff(target, s->next_seq) > 0) skip(r, owner, s, dir, target - s->next_seq);
+    s->peer_ack = s->far_ack;
+    s->peer_ack_set = 1;
+    return 1;
+}
+
 void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const sn_packet *pkt) {
     sn_stream *s = &st[dir];
     sn_stream *peer = &st[!dir];
@@ -226,6 +253,12 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             if (seq_diff(pkt->ack, peer->next_seq) >= 0 && seq_diff(pkt->ack, peer->next_seq) < (int32_t)REASM_WINDOW) {
                 peer->peer_ack = pkt->ack;
                 peer->peer_ack_set = 1;
+            } else if (beyond_window(peer, pkt->ack) && (!peer->far_ack_set || seq_diff(pkt->ack, peer->far_ack) > 0)) {
+                /* the data it acknowledges was dropped as out of window
+                 * (if seen at all): lost up to the acknowledgement */
+                peer->far_ack = pkt->ack;
+                peer->far_ack_set = 1;
+                far_hole_confirmed(r, owner, peer, !dir, pkt->ack);
             }
         }
         check_acked_holes(r, owner, peer, !dir);
@@ -258,8 +291,15 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
                 s->retrans++;
             }
         } else if ((uint32_t)rel > REASM_WINDOW) {
-            r->out_of_window++;
-            n = 0;
+            s->far_seq = seq;
+            s->far_seq_set = 1;
+            /* lost up to this segment, or to the acknowledgement if that is
+             * short of it; this segment is then taken as any other */
+            uint32_t target = s->far_ack_set && seq_diff(s->far_ack, seq) < 0 ? s->far_ack : seq;
+            if (!far_hole_confirmed(r, owner, s, dir, target)) {
+                r->out_of_window++;
+                n = 0;
+            }
         }
     }
     if (n) {

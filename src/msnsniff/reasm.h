@@ -32,7 +32,12 @@ typedef struct sn_stream {
     uint32_t next_seq; /* next byte to deliver */
     uint32_t fin_seq;  /* sequence number the FIN occupies */
     uint32_t peer_ack; /* highest acknowledgement the peer sent */
-    unsigned started : 1, fin : 1, peer_ack_set : 1, ignore : 1, done : 1;
+    /* Beyond the reassembly window: the furthest acknowledgement the peer
+     * sent, and the last segment this side sent. Either alone may be a
+     * forged or garbage number; when both sides agree, the bytes before
+     * them were lost from the capture (sn_reasm_segment). */
+    uint32_t far_ack, far_seq;
+    unsigned started : 1, fin : 1, peer_ack_set : 1, ignore : 1, done : 1, far_ack_set : 1, far_seq_set : 1;
     uint8_t *buf; /* delivered to the consumer but not consumed */
     size_t len, cap;
     sn_seg *ooo; /* queued out-of-order segments, sorted, disjoint */

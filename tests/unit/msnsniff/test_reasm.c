@@ -224,6 +224,55 @@ static void test_out_of_window_ignored(void **state) {
     fx_free(&f);
 }
 
+/* A hole wider than the window: a gap once the receiver's acknowledgement
+ * and the sender's next data agree, never on one far number alone. */
+static void test_acked_hole_beyond_window(void **state) {
+    (void)state;
+    const uint32_t far = 5u + 70u * 1024u * 1024u; /* 70 MiB after "ok\r\n" */
+    fixture f;
+    /* the acknowledgement first, then the data after the hole */
+    fx_init(&f, 0);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 1, 500, SYN | ACKF, NULL, 1);
+    seg(&f, 0, 1, ACKF, "ok\r\n", 501);
+    seg(&f, 1, 501, ACKF, NULL, far);
+    assert_int_equal(f.s.gaps, 0); /* one side's word */
+    seg(&f, 0, far, ACKF, "BYE\r\n", 501);
+    assert_int_equal(f.s.gaps, 1);
+    assert_int_equal(f.s.lost, far - 5u);
+    assert_memory_equal(f.s.out, "ok\r\nBYE\r\n", 9);
+    seg(&f, 0, far + 5u, FIN | ACKF, NULL, 501);
+    assert_true(f.st[0].done);
+    fx_free(&f);
+    /* the data first (dropped), then the acknowledgement past it */
+    fx_init(&f, 0);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 1, 500, SYN | ACKF, NULL, 1);
+    seg(&f, 0, 1, ACKF, "ok\r\n", 501);
+    seg(&f, 0, far, ACKF, "BYE\r\n", 501);
+    assert_int_equal(f.r.out_of_window, 1);
+    assert_int_equal(f.s.gaps, 0);
+    seg(&f, 1, 501, ACKF, NULL, far + 5u);
+    assert_int_equal(f.s.gaps, 1);
+    assert_int_equal(f.s.lost, far);
+    seg(&f, 0, far + 5u, ACKF, "OUT\r\n", 501);
+    assert_memory_equal(f.s.out, "ok\r\nOUT\r\n", 9);
+    fx_free(&f);
+    /* far numbers that do not agree: garbage, dropped, no gap */
+    fx_init(&f, 0);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 1, 500, SYN | ACKF, NULL, 1);
+    seg(&f, 0, 1, ACKF, "ok\r\n", 501);
+    seg(&f, 1, 501, ACKF, NULL, far);
+    seg(&f, 0, far + 0x10000000u, ACKF, "junk", 501);
+    seg(&f, 1, 501, ACKF, NULL, far + 0x20000000u);
+    assert_int_equal(f.s.gaps, 0);
+    assert_int_equal(f.r.out_of_window, 1);
+    seg(&f, 0, 5, ACKF, "more\r\n", 501); /* the stream goes on where it was */
+    assert_memory_equal(f.s.out, "ok\r\nmore\r\n", 10);
+    fx_free(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_and_partial_consumer),
@@ -234,6 +283,7 @@ int main(void) {
         cmocka_unit_test(test_midstream_and_wraparound),
         cmocka_unit_test(test_limit_forces_progress),
         cmocka_unit_test(test_out_of_window_ignored),
+        cmocka_unit_test(test_acked_hole_beyond_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

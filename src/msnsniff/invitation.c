@@ -265,7 +265,13 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     }
     touch(c, i);
     if (o->session && i->sessions[0] != o->session && !i->sessions[1]) i->sessions[1] = o->session;
-    if (inv->command == MSNP_INVITE_ACCEPT) i->accepted = 1;
+    if (inv->command == MSNP_INVITE_ACCEPT) {
+        i->accepted = 1;
+        /* in a session of three or more, the INVITE named no one user: the
+         * one who accepts is the invitee, who then connects or is connected to */
+        if (o->sender && o->sender[0] && !involves(i, o->sender) && i->inviter[0])
+            sn_strcopy(i->invitee, sizeof i->invitee, o->sender);
+    }
 
     sn_ev *ev = sn_ev_new(&c->ev, "invitation", c->now);
     sn_ev_set_int(ev, "flow", o->flow);

@@ -666,6 +666,32 @@ class Invitations(unittest.TestCase):
         expectation, = [e for e in events(out) if e["event"] == "expectation"]
         self.assertEqual((expectation["address"], expectation["port"]), ("2001:db8::10", 6891))
 
+    def test_in_a_session_of_three_the_one_who_accepts_connects(self):
+        # alice offers a file in a session with bob and carol; carol
+        # accepts: the connection expected is carol's, and it is hers.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s("CAL 3 carol@example.com\r\n")
+        sb.s2c("CAL 3 RINGING 424242\r\n")
+        sb.s2c("JOI carol@example.com Carol\r\n")
+        sb.c2s(msg("MSG 4 N", invitation(
+            ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "777"), ("Application-File", "a.txt"),
+            ("Application-FileSize", "5"))))
+        sb.s2c(msg("MSG carol@example.com Carol", invitation(("Invitation-Command", "ACCEPT"),
+                                                              ("Invitation-Cookie", "777"))))
+        sb.c2s(msg("MSG 5 N", invitation(("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "777"),
+                                         ("IP-Address", "10.0.0.10"), ("Port", "6891"), ("AuthCookie", "9"))))
+        ftp = c.tcp("10.0.0.30", 2000, "10.0.0.10", 6891)
+        ftp.c2s("VER MSNFTP\r\n")
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        expectation, = [e for e in ev if e["event"] == "expectation"]
+        self.assertEqual((expectation["from"], expectation["port"]), ("carol@example.com", 6891))
+        hit, = [e for e in ev if e["event"] == "expectation_hit"]
+        self.assertEqual((hit["from"], hit["src"]), ("carol@example.com", "10.0.0.30"))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)

@@ -112,13 +112,8 @@ class Conn:
             except OSError:
                 return True
 
-    def login(self, email, password, version="MSNP7", usr_ok=None, chg_extra=None, salt="1013928519.693957190",
-              list_version=0, syn_lines=()):
-        """Answer msnc's login as a notification server and its first SYN and
-        CHG. usr_ok: the USR OK line's fields after the TrID (default
-        `OK email name 1`); chg_extra: fields appended to the CHG reply;
-        syn_lines: what follows the SYN reply (GTC, BLP, LST lines), each
-        with "{trid}" for the SYN's TrID."""
+    def greet(self, version="MSNP7"):
+        """Answer VER, CVR and INF: the USR that follows (not answered)."""
         ver = self.expect("VER")
         self.send_line("VER %s %s" % (ver.args[0], version))
         cmd = self.read_cmd()
@@ -128,7 +123,16 @@ class Conn:
             cmd = self.read_cmd()
         assert cmd.name == "INF", cmd
         self.send_line("INF %s MD5" % cmd.args[0])
-        usr = self.expect("USR")
+        return self.expect("USR")
+
+    def login(self, email, password, version="MSNP7", usr_ok=None, chg_extra=None, salt="1013928519.693957190",
+              list_version=0, syn_lines=()):
+        """Answer msnc's login as a notification server and its first SYN and
+        CHG. usr_ok: the USR OK line's fields after the TrID (default
+        `OK email name 1`); chg_extra: fields appended to the CHG reply;
+        syn_lines: what follows the SYN reply (GTC, BLP, LST lines), each
+        with "{trid}" for the SYN's TrID."""
+        usr = self.greet(version)
         assert usr.args[1:] == ["MD5", "I", email], usr
         self.send_line("USR %s MD5 S %s" % (usr.args[0], salt))
         usr = self.expect("USR")
@@ -225,3 +229,11 @@ class FakeServerTest(unittest.TestCase):
         c = Msnc(FakeServerTest.MSNC, self.srv.hostport, self.ALICE, self.PW, "127.0.0.2", self.tmp, extra)
         self.closers.append(c.quit)
         return c
+
+    def logged_in(self, extra=()):
+        """A client logged in to this test's server: (client, its connection)."""
+        c = self.client(extra)
+        ns = self.srv.accept()
+        ns.login(self.ALICE, self.PW)
+        c.wait("status", status="NLN")
+        return c, ns

@@ -27,13 +27,6 @@ class Hostile(FakeServerTest):
     tmp_prefix = "msnc-hostile-"
 
 
-    def logged_in(self, extra=()):
-        c = self.client(extra)
-        ns = self.srv.accept()
-        ns.login(ALICE, PW)
-        c.wait("status", status="NLN")
-        return c, ns
-
     def assert_exit(self, c, code, timeout=WAIT):
         try:
             rc = c.proc.wait(timeout)

@@ -37,13 +37,6 @@ def text(payload):
 class Scripted(FakeServerTest):
     tmp_prefix = "msnc-scripted-"
 
-    def logged_in(self, extra=()):
-        c = self.client(extra)
-        ns = self.srv.accept()
-        ns.login(ALICE, PW)
-        c.wait("status", status="NLN")
-        return c, ns
-
     def rung(self, c, ns):
         """Bob rings alice into a switchboard of the test's: its connection."""
         sb = FakeServer()
@@ -116,12 +109,7 @@ class Scripted(FakeServerTest):
         ns.close()
         c.wait("reconnecting")
         ns = self.srv.accept(timeout=15)
-        v = ns.expect("VER")
-        ns.send_line("VER %s MSNP7" % v.args[0])
-        ns.expect("CVR")
-        i = ns.expect("INF")
-        ns.send_line("INF %s MD5" % i.args[0])
-        u = ns.expect("USR")
+        u = ns.greet()
         ns.send_line("USR %s MD5 S 1.2" % u.args[0])
         u = ns.expect("USR")
         ns.send_line("USR %s OK %s alice 1" % (u.args[0], ALICE))
@@ -173,12 +161,7 @@ class Scripted(FakeServerTest):
     def test_referrals_without_a_port_go_to_1863(self):
         c = self.client(("--login-timeout", "4"))
         ns = self.srv.accept()
-        v = ns.expect("VER")
-        ns.send_line("VER %s MSNP7" % v.args[0])
-        ns.expect("CVR")
-        i = ns.expect("INF")
-        ns.send_line("INF %s MD5" % i.args[0])
-        u = ns.expect("USR")
+        u = ns.greet()
         ns.send_line("XFR %s NS 127.0.0.1 0 127.0.0.1:1863" % u.args[0])
         c.wait("connecting", text="ns", peer="127.0.0.1:1863")
         c.wait("login_failed")

@@ -903,12 +903,14 @@ static int ns_logged_in(const conn *c) { return c->state == NS_AUTH; }
 
 /* MSG closes whether or not the client has logged in. */
 static const role_cmd ns_cmds[] = {
-    {MSNP_VER, login_ver, 0},   {MSNP_INF, login_inf, 0},   {MSNP_CVR, login_cvr, 0},   {MSNP_USR, ns_usr, 0},
-    {MSNP_SYN, ns_syn, 1},      {MSNP_CHG, ns_chg, 1},      {MSNP_ADD, ns_add, 1},      {MSNP_REM, ns_rem, 1},
-    {MSNP_REA, ns_rea, 1},      {MSNP_BLP, ns_blp, 1},      {MSNP_GTC, ns_gtc, 1},      {MSNP_LST, ns_lst, 1},
-    {MSNP_XFR, ns_xfr, 1},      {MSNP_URL, ns_url, 1},      {MSNP_QRY, ns_qry, 1},      {MSNP_PRP, ns_prp, 1},
-    {MSNP_ADG, ns_adg, 1},      {MSNP_RMG, ns_rmg, 1},      {MSNP_REG, ns_reg, 1},      {MSNP_IMS, ns_ims, 1},
-    {MSNP_FND, ns_disabled, 1}, {MSNP_SND, ns_disabled, 1}, {MSNP_SDC, ns_disabled, 1}, {MSNP_MSG, ns_msg, 0},
+    {MSNP_VER, login_ver, 0, 0},   {MSNP_INF, login_inf, 0, 0},   {MSNP_CVR, login_cvr, 0, 0},
+    {MSNP_USR, ns_usr, 0, 0},      {MSNP_SYN, ns_syn, 1, 0},      {MSNP_CHG, ns_chg, 1, 0},
+    {MSNP_ADD, ns_add, 1, 0},      {MSNP_REM, ns_rem, 1, 0},      {MSNP_REA, ns_rea, 1, 0},
+    {MSNP_BLP, ns_blp, 1, 0},      {MSNP_GTC, ns_gtc, 1, 0},      {MSNP_LST, ns_lst, 1, 0},
+    {MSNP_XFR, ns_xfr, 1, 0},      {MSNP_URL, ns_url, 1, 0},      {MSNP_QRY, ns_qry, 1, 0},
+    {MSNP_PRP, ns_prp, 1, 5},      {MSNP_ADG, ns_adg, 1, 7},      {MSNP_RMG, ns_rmg, 1, 7},
+    {MSNP_REG, ns_reg, 1, 7},      {MSNP_IMS, ns_ims, 1, 0},      {MSNP_FND, ns_disabled, 1, 0},
+    {MSNP_SND, ns_disabled, 1, 0}, {MSNP_SDC, ns_disabled, 1, 0}, {MSNP_MSG, ns_msg, 0, 0},
 };
 
 const role ns_role = {ns_cmds, sizeof ns_cmds / sizeof ns_cmds[0], 1, ns_logged_in};

@@ -21,6 +21,7 @@ void role_dispatch(const role *r, conn *c, const msnp_cmd *cmd) {
     for (size_t i = 0; i < r->ncmds; i++) {
         const role_cmd *e = &r->cmds[i];
         if (e->code != cmd->code) continue;
+        if (e->since && c->version && c->version < e->since) break; /* not a command of this version */
         if (!e->fn || (e->needs_login && !(r->logged_in && r->logged_in(c))))
             conn_err(c, MSNP_ERR_NOT_LOGGED_IN, cmd->trid);
         else e->fn(c, cmd);

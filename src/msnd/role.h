@@ -18,6 +18,7 @@ typedef struct role_cmd {
     uint32_t code;
     cmd_handler fn;      /* NULL: known to the protocol, but served only by another role after login */
     uint8_t needs_login; /* 715 until the role's logged_in says yes */
+    uint8_t since;       /* the MSNP version that brought it (0: all): before it, 200 as unknown */
 } role_cmd;
 
 typedef struct role {

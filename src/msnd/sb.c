@@ -321,10 +321,10 @@ void sb_on_close(conn *c) {
 static int sb_logged_in(const conn *c) { return c->sb_joined; }
 
 static const role_cmd sb_cmds[] = {
-    {MSNP_USR, sb_usr, 0},
-    {MSNP_ANS, sb_ans, 0},
-    {MSNP_CAL, sb_cal, 1},
-    {MSNP_MSG, sb_msg, 1},
+    {MSNP_USR, sb_usr, 0, 0},
+    {MSNP_ANS, sb_ans, 0, 0},
+    {MSNP_CAL, sb_cal, 1, 0},
+    {MSNP_MSG, sb_msg, 1, 0},
 };
 
 /* No PNG at a switchboard: it has no TrID, so it closes. */

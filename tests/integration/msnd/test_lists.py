@@ -517,6 +517,23 @@ def test_rea_renames_and_fans_out(srv):
     a.expect_error(209, t)
 
 
+def test_commands_of_later_versions_are_unknown_before_them(srv):
+    # groups came with MSNP7, phone numbers (PRP) with MSNP5: a session of
+    # an earlier version gets 200 for them, as for any unknown command
+    for version, line, known in (("MSNP6", "ADG %d Work 0", False), ("MSNP6", "RMG %d 1", False),
+                                 ("MSNP6", "REG %d 1 Home 0", False), ("MSNP4", "PRP %d PHH 555", False),
+                                 ("MSNP5", "PRP %d PHH 555", True), ("MSNP7", "ADG %d Work 0", True)):
+        c = login(srv, "alice@example.com", version=version)
+        t = c.trid()
+        c.send_line(line % t)
+        r = c.read_cmd()
+        if known:
+            assert r.name == line.split()[0] and r.args[0] == str(t), (version, line, r)
+        else:
+            assert r.line == "200 %d" % t, (version, line, r)
+        c.close()
+
+
 def test_groups_msnp7(srv):
     a = online(srv, "alice@example.com")
     t = a.trid()

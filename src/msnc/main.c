@@ -471,9 +471,12 @@ int main(int argc, char **argv) {
     if (a->batch) {
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, batch_read_cb, a);
         a->stdin_poll = evtimer_new(a->base, batch_read_cb, a);
-        /* epoll refuses regular files (and /dev/null): those are read on a timer. */
+        /* epoll refuses regular files and devices other than terminals
+         * (/dev/null): those are read on a timer, without asking epoll
+         * first (libevent would print its refusal on stderr). */
         struct stat in_st;
-        a->stdin_polled = fstat(STDIN_FILENO, &in_st) == 0 && S_ISREG(in_st.st_mode);
+        a->stdin_polled = fstat(STDIN_FILENO, &in_st) == 0 &&
+            (S_ISREG(in_st.st_mode) || (S_ISCHR(in_st.st_mode) && !isatty(STDIN_FILENO)));
         if (!a->stdin_polled && event_add(a->stdin_ev, NULL) != 0) a->stdin_polled = 1;
         stdin_pause(a); /* until logged in */
     } else {

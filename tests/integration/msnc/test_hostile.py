@@ -307,6 +307,7 @@ class Hostile(FakeServerTest):
             p.communicate()
             raise
         self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(err, b"", "nothing on stderr (no refusal from epoll)")
 
     def test_failed_command_exits_1(self):
         c, ns = self.logged_in()

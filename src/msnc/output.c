@@ -56,7 +56,7 @@ static void set_str(json_t *o, const char *key, const char *v) {
         char *clean = malloc(3 * n + 1);
         if (!clean) return;
         for (size_t i = 0; i < n;) {
-            size_t len = msnp_utf8_seq(v + i, n - i);
+            size_t len = msnp_utf8_seq(v + i, n - i, NULL);
             if (len) {
                 memcpy(clean + o_n, v + i, len);
                 o_n += len;

@@ -109,12 +109,26 @@ char *msnc_ftp_safe_name(const char *in, char *dst, size_t cap) {
     const char *base = in ? in : "";
     for (const char *p = base; *p; p++)
         if (*p == '/' || *p == '\\') base = p + 1;
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)base; *p && o + 1 < cap; p++) {
-        unsigned char c = *p;
-        if (c < 0x20 || c == 0x7f) c = '_';
-        if (o == 0 && c == '.') c = '_';
-        dst[o++] = (char)c;
+    size_t o = 0, left = strlen(base);
+    for (const char *p = base; *p;) {
+        uint32_t cp = 0;
+        size_t n = msnp_utf8_seq(p, left, &cp);
+        /* one '_' for a byte that is not UTF-8, a control character (C0,
+         * DEL, C1) or a bidirectional override or isolate, which would
+         * show the name in another order ("txt.exe" as "exe.txt") */
+        int hide = n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+            (cp >= 0x2066 && cp <= 0x2069);
+        size_t take = hide ? 1 : n;
+        if (o + take + 1 > cap) break; /* whole characters only */
+        if (hide || (o == 0 && *p == '.')) {
+            dst[o++] = '_';
+        } else {
+            memcpy(dst + o, p, take);
+            o += take;
+        }
+        size_t step = n ? n : 1;
+        p += step;
+        left -= step;
     }
     dst[o] = '\0';
     if (o == 0) snprintf(dst, cap, "file");

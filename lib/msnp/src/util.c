@@ -79,11 +79,14 @@ int msnp_email_valid(msnp_str s) {
     return 1;
 }
 
-size_t msnp_utf8_seq(const char *p, size_t n) {
+size_t msnp_utf8_seq(const char *p, size_t n, uint32_t *out) {
     const unsigned char *s = (const unsigned char *)p;
     if (n == 0) return 0;
     unsigned c = s[0];
-    if (c < 0x80) return 1;
+    if (c < 0x80) {
+        if (out) *out = c;
+        return 1;
+    }
     size_t len;
     unsigned min;
     unsigned cp;
@@ -106,6 +109,7 @@ size_t msnp_utf8_seq(const char *p, size_t n) {
         cp = (cp << 6) | (s[k] & 0x3f);
     }
     if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    if (out) *out = cp;
     return len;
 }
 
@@ -115,7 +119,7 @@ int msnp_utf8_valid(const char *p, size_t n) {
             i++;
             continue;
         }
-        size_t len = msnp_utf8_seq(p + i, n - i);
+        size_t len = msnp_utf8_seq(p + i, n - i, NULL);
         if (len == 0) return 0;
         i += len;
     }

@@ -587,6 +587,19 @@ static void test_safe_name(void **state) {
     assert_string_equal(msnc_ftp_safe_name(".hidden", b, sizeof(b)), "_hidden");
     assert_string_equal(msnc_ftp_safe_name("tab\there", b, sizeof(b)), "tab_here");
     assert_string_equal(msnc_ftp_safe_name("dir/", b, sizeof(b)), "file");
+    /* a right-to-left override would show "invoice\u202Etxt.exe" as "invoiceexe.txt" */
+    assert_string_equal(msnc_ftp_safe_name("invoice\xe2\x80\xaetxt.exe", b, sizeof(b)), "invoice_txt.exe");
+    assert_string_equal(msnc_ftp_safe_name("a\xe2\x81\xa6"
+                                           "b\xc2\x85"
+                                           "c",
+                                           b, sizeof(b)),
+                        "a_b_c"); /* isolate, C1 NEL */
+    assert_string_equal(msnc_ftp_safe_name("bad\xff\xfe.bin", b, sizeof(b)), "bad__.bin");
+    assert_string_equal(msnc_ftp_safe_name("caf\xc3\xa9 \xe6\x96\x87.txt", b, sizeof(b)),
+                        "caf\xc3\xa9 \xe6\x96\x87.txt");
+    /* cut between characters, never inside one */
+    char small[5];
+    assert_string_equal(msnc_ftp_safe_name("ab\xe6\x96\x87", small, sizeof(small)), "ab");
 }
 
 int main(void) {

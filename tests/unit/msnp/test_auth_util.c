@@ -143,16 +143,21 @@ static void test_utf8(void **state) {
     assert_false(msnp_utf8_valid("\xff", 1));
     assert_false(msnp_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     /* one character at a time: its length, 0 where none starts */
-    assert_int_equal(msnp_utf8_seq("a\xff", 2), 1);
-    assert_int_equal(msnp_utf8_seq("\xc3\xa9x", 3), 2);
-    assert_int_equal(msnp_utf8_seq("\xe8\xaf\xad", 3), 3);
-    assert_int_equal(msnp_utf8_seq("\xf0\x9f\x98\x80", 4), 4);
-    assert_int_equal(msnp_utf8_seq("\xe8\xaf", 2), 0);         /* cut short */
-    assert_int_equal(msnp_utf8_seq("\xe8\xaf\xad", 2), 0);     /* n bytes only */
-    assert_int_equal(msnp_utf8_seq("\xa9", 1), 0);             /* a continuation */
-    assert_int_equal(msnp_utf8_seq("\xed\xa0\x80", 3), 0);     /* surrogate */
-    assert_int_equal(msnp_utf8_seq("\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
-    assert_int_equal(msnp_utf8_seq("", 0), 0);
+    assert_int_equal(msnp_utf8_seq("a\xff", 2, NULL), 1);
+    assert_int_equal(msnp_utf8_seq("\xc3\xa9x", 3, NULL), 2);
+    assert_int_equal(msnp_utf8_seq("\xe8\xaf\xad", 3, NULL), 3);
+    assert_int_equal(msnp_utf8_seq("\xf0\x9f\x98\x80", 4, NULL), 4);
+    assert_int_equal(msnp_utf8_seq("\xe8\xaf", 2, NULL), 0);         /* cut short */
+    assert_int_equal(msnp_utf8_seq("\xe8\xaf\xad", 2, NULL), 0);     /* n bytes only */
+    assert_int_equal(msnp_utf8_seq("\xa9", 1, NULL), 0);             /* a continuation */
+    assert_int_equal(msnp_utf8_seq("\xed\xa0\x80", 3, NULL), 0);     /* surrogate */
+    assert_int_equal(msnp_utf8_seq("\xf4\x90\x80\x80", 4, NULL), 0); /* > U+10FFFF */
+    assert_int_equal(msnp_utf8_seq("", 0, NULL), 0);
+    uint32_t cp = 0;
+    assert_int_equal(msnp_utf8_seq("\xe2\x80\xae!", 4, &cp), 3);
+    assert_int_equal(cp, 0x202E);
+    assert_int_equal(msnp_utf8_seq("A", 1, &cp), 1);
+    assert_int_equal(cp, 'A');
     /* a URL-encoded name carrying invalid UTF-8 is detected after decoding */
     char b[16];
     long n = msnp_url_decode(msnp_str_c("bad%C0%AFname"), b, sizeof(b));

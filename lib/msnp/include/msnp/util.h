@@ -26,8 +26,8 @@ int msnp_email_valid(msnp_str s);
 int msnp_utf8_valid(const char *p, size_t n);
 /* Length (1-4) of the well-formed UTF-8 character at p (n bytes left), 0
  * if none starts there (a stray byte, an overlong form, a surrogate, past
- * U+10FFFF, cut short). */
-size_t msnp_utf8_seq(const char *p, size_t n);
+ * U+10FFFF, cut short); its code point in *cp unless cp is NULL. */
+size_t msnp_utf8_seq(const char *p, size_t n, uint32_t *cp);
 /* Text as a display name must be: valid UTF-8 without C0 control
  * characters or DEL. */
 int msnp_text_valid(const char *p, size_t n);

@@ -75,6 +75,7 @@ static int parse_ports(gate_config *c, const char *v) {
         p = end;
         while (*p == ',' || *p == ' ') p++;
     }
+    if (n == 0) return -1; /* inline mode would queue no login: nothing ever opens */
     memcpy(c->control_ports, tmp, n * sizeof tmp[0]);
     c->ncontrol_ports = n;
     return 0;
@@ -115,7 +116,7 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
         want = "yes or no";
         bad = parse_bool(v, &c->queue_bypass);
     } else if (!strcmp(key, "control_ports")) {
-        want = "ports from 1 to 65535, separated by commas";
+        want = "1 to 16 ports from 1 to 65535, separated by commas";
         bad = parse_ports(c, v);
     } else if (!strcmp(key, "mark_control") || !strcmp(key, "mark_secondary")) {
         want = "a non-zero 32-bit mark, decimal or 0x...";

@@ -69,10 +69,14 @@ typedef struct gate {
     sn_engine *eng;
     ruleset_opts ro;
     queue_kind qkind;
-    uint64_t last_stats, last_expire; /* monotonic µs */
+    uint64_t last_stats, last_expire, last_hook_check; /* monotonic µs */
+    /* passive */
+    pcap_t *cap;
+    int cap_fd, linktype;
     /* inline */
     struct nfq_handle *nfq;
     struct nfq_q_handle *qh;
+    int hook_installed; /* this run put the queue hook in (and takes it out at exit) */
 } gate;
 
 static uint64_t mono_us(void) {
@@ -175,13 +179,16 @@ static void reload(gate *g) {
         c.queue_num != g->cfg.queue_num || c.queue_bypass != g->cfg.queue_bypass ||
         c.ncontrol_ports != g->cfg.ncontrol_ports ||
         memcmp(c.control_ports, g->cfg.control_ports, c.ncontrol_ports * sizeof c.control_ports[0]) ||
-        strcmp(c.filter, g->cfg.filter) || c.capture_in_only != g->cfg.capture_in_only)
+        strcmp(c.filter, g->cfg.filter) || c.capture_in_only != g->cfg.capture_in_only || c.memcap != g->cfg.memcap)
         fprintf(stderr,
-                "msngate: reload: mode, interface, filter, table and queue settings take effect at the next start\n");
+                "msngate: reload: mode, interface, filter, table, queue and memcap settings take effect at "
+                "the next start\n");
     /* what can change while running */
     g->cfg.forged_policy = c.forged_policy;
     g->cfg.nat_policy = c.nat_policy;
     g->cfg.max_pinholes = c.max_pinholes;
+    if (c.expect_timeout_s != g->cfg.expect_timeout_s)
+        sn_engine_set_expect_timeout(g->eng, (uint64_t)c.expect_timeout_s * 1000000u);
     g->cfg.expect_timeout_s = c.expect_timeout_s;
     g->cfg.hit_grace_s = c.hit_grace_s;
     g->cfg.stats_interval_s = c.stats_interval_s;
@@ -192,6 +199,25 @@ static void reload(gate *g) {
             g->cfg.forged_policy == GATE_POLICY_OPEN ? "open" : "skip",
             g->cfg.nat_policy == GATE_POLICY_OPEN ? "open" : "skip", g->cfg.expect_timeout_s, g->cfg.max_pinholes);
     warn_settings(&g->cfg);
+}
+
+/* Inline mode: a firewall reloaded without msngate's chains ("flush
+ * ruleset", a rule set file applied whole) leaves nothing queued, so no
+ * commit would ever fail to tell; every few seconds the hook is looked
+ * for, and put back with the sets and their open elements if gone. */
+#define HOOK_CHECK_US 2000000u
+
+static void check_hook(gate *g) {
+    if (ruleset_queue_present(&g->ro, g->qkind)) return;
+    char err[2048];
+    fprintf(stderr, "msngate: the queue hook or the sets of table inet %s were removed; installing them again\n",
+            g->cfg.table);
+    if (ruleset_setup_sets(&g->ro, err, sizeof err) != 0 ||
+        ruleset_install_queue(&g->ro, &g->qkind, err, sizeof err) != 0) {
+        fprintf(stderr, "msngate: installing them again failed: %s (trying again in 2 s)\n", err);
+        return;
+    }
+    pinholes_readd(g->holes);
 }
 
 /* Signals, timers: called between packets. */
@@ -207,6 +233,10 @@ static void tick(gate *g) {
         sn_engine_tick(g->eng, rt);
         pinholes_expire(g->holes, rt);
         pinholes_commit(g->holes, 1); /* deletes of hits whose grace is over */
+    }
+    if (g->hook_installed && now - g->last_hook_check >= HOOK_CHECK_US) {
+        g->last_hook_check = now;
+        check_hook(g);
     }
     int due = g->cfg.stats_interval_s && now - g->last_stats >= (uint64_t)g->cfg.stats_interval_s * 1000000u;
     if (sig_usr1 || due) {
@@ -270,7 +300,9 @@ static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
     return p;
 }
 
-static int run_passive(gate *g) {
+/* The capture, opened before anything is put into the kernel: a start
+ * that cannot capture changes nothing there. 0, or the exit status. */
+static int open_passive(gate *g) {
     char err[1024];
     if (!g->cfg.interface[0]) {
         fprintf(stderr, "msngate: passive mode needs an interface (-i IFACE)\n");
@@ -299,6 +331,15 @@ static int run_passive(gate *g) {
         pcap_close(cap);
         return 1;
     }
+    g->cap = cap;
+    g->cap_fd = fd;
+    g->linktype = lt;
+    return 0;
+}
+
+static int run_passive(gate *g) {
+    pcap_t *cap = g->cap;
+    int fd = g->cap_fd, lt = g->linktype;
     active_pcap = cap;
     fprintf(stderr, "msngate: passive mode on %s (link type %d, direction %s), table inet %s\n", g->cfg.interface, lt,
             g->cfg.capture_in_only ? "in" : "in+out", g->cfg.table);
@@ -326,6 +367,7 @@ static int run_passive(gate *g) {
     }
     active_pcap = NULL;
     pcap_close(cap);
+    g->cap = NULL;
     return status;
 }
 
@@ -372,10 +414,14 @@ static int open_queue(gate *g) {
     }
     g->qh = nfq_create_queue(g->nfq, (uint16_t)g->cfg.queue_num, on_queued, g);
     if (!g->qh) {
-        fprintf(stderr, "msngate: cannot bind NFQUEUE %u: %s%s\n", g->cfg.queue_num, strerror(errno),
-                errno == EPERM       ? " (needs CAP_NET_ADMIN)"
-                    : errno == EBUSY ? " (another program holds it)"
-                                     : "");
+        /* the kernel answers EPERM both without CAP_NET_ADMIN and for a
+         * queue another process has bound */
+        int e = errno;
+        fprintf(stderr, "msngate: cannot bind NFQUEUE %u: %s%s\n", g->cfg.queue_num, strerror(e),
+                e == EBUSY || (e == EPERM && geteuid() == 0)
+                    ? " (another program holds it: another msngate, or choose --queue-num)"
+                    : e == EPERM ? " (needs CAP_NET_ADMIN)"
+                                 : "");
         return -1;
     }
     if (nfq_set_mode(g->qh, NFQNL_COPY_PACKET, 0xffff) < 0) {
@@ -411,11 +457,11 @@ static void read_queued(gate *g) {
 
 static int run_inline(gate *g) {
     char err[2048];
-    if (open_queue(g) != 0) return 1;
     if (ruleset_install_queue(&g->ro, &g->qkind, err, sizeof err) != 0) {
         fprintf(stderr, "msngate: installing the queue hook failed: %s\n", err);
         return 1;
     }
+    g->hook_installed = 1;
     fprintf(stderr, "msngate: inline mode, queue %u (%s, %s), table inet %s\n", g->cfg.queue_num,
             queue_kind_name(g->qkind), g->cfg.queue_bypass ? "fail-open: --queue-bypass" : "fail-closed", g->cfg.table);
     int fd = nfq_fd(g->nfq);
@@ -440,6 +486,13 @@ static void close_queue(gate *g) {
     if (g->nfq) nfq_close(g->nfq);
     g->qh = NULL;
     g->nfq = NULL;
+}
+
+/* The capture or the queue, when the run stops before its loop. */
+static void close_source(gate *g) {
+    if (g->cap) pcap_close(g->cap);
+    g->cap = NULL;
+    if (g->nfq) close_queue(g);
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -536,15 +589,26 @@ int main(int argc, char **argv) {
     g.ro.iptables = c->iptables;
     g.ro.ip6tables = c->ip6tables;
 
+    warn_settings(c);
+    /* What packets come from, first: a start that cannot have them (no
+     * interface, a queue another msngate holds) leaves the kernel's table,
+     * sets and hooks as they are, a running instance's included. */
+    int opened = c->mode == GATE_INLINE ? (open_queue(&g) == 0 ? 0 : 1) : open_passive(&g);
+    if (opened != 0) {
+        close_source(&g);
+        return opened;
+    }
     /* Restart safety: the sets start empty (what a crashed run opened
      * is gone; it would have timed out anyway). */
     if (ruleset_setup_sets(&g.ro, err, sizeof err) != 0) {
         fprintf(stderr, "msngate: setting up table inet %s: %s\n", c->table, err);
+        close_source(&g);
         return 1;
     }
     g.set = nftset_open(NFPROTO_INET, c->table, err, sizeof err);
     if (!g.set) {
         fprintf(stderr, "msngate: %s\n", err);
+        close_source(&g);
         return 1;
     }
     g.holes = pinholes_new(g.set, &g.st, c);
@@ -560,6 +624,7 @@ int main(int argc, char **argv) {
     g.adapter.st = &g.st;
     if (!g.eng || gate_adapter_attach(&g.adapter, g.eng) != 0) {
         fprintf(stderr, "msngate: out of memory\n");
+        close_source(&g);
         return 1;
     }
     pinholes_on_missing_sets(g.holes, recreate_sets, &g);
@@ -580,12 +645,11 @@ int main(int argc, char **argv) {
     g.st.started_us = real_us();
     g.last_stats = g.last_expire = mono_us();
 
-    warn_settings(c);
     int status = c->mode == GATE_INLINE ? run_inline(&g) : run_passive(&g);
 
     /* clean exit: no hook, no pinholes left behind */
     if (c->mode == GATE_INLINE) {
-        ruleset_remove_queue(&g.ro);
+        if (g.hook_installed) ruleset_remove_queue(&g.ro);
         close_queue(&g);
     }
     if (ruleset_flush_sets(&g.ro, err, sizeof err) != 0) fprintf(stderr, "msngate: emptying the sets: %s\n", err);

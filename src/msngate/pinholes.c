@@ -254,11 +254,13 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
     }
 }
 
-/* Moves h to the end of the deadline queue with a new deadline (the
- * grace is shorter than any timeout left, or h would just stay). */
+/* Marks h hit and moves it in the deadline queue to the end of its grace;
+ * when less than the grace is left of its timeout, it keeps that (the
+ * kernel closes it then) and is deleted at it. */
 static void requeue(pinholes *p, hole *h, uint64_t deadline) {
-    if (h->hit || deadline >= h->deadline_us) return;
+    if (h->hit) return;
     h->hit = 1;
+    if (deadline >= h->deadline_us) return;
     h->deadline_us = deadline;
     /* the queue stays ordered by deadline: insert before the first later
      * one (a walk bounded by the entries open at once) */
@@ -322,6 +324,38 @@ void pinholes_expire(pinholes *p, uint64_t now) {
     }
 }
 
+/* Every open element again, with what is left of its timeout (its set was
+ * re-created empty): 0, or -1 / the commit's error with err set. */
+static int readd(pinholes *p, int *fe, char *err, size_t errcap) {
+    int rc = 0;
+    for (hole *h = p->qhead; h && rc == 0; h = h->qnext)
+        for (unsigned i = 0; i < h->nkeys && rc == 0; i++) {
+            char name[64];
+            set_of(h, &h->keys[i], name, sizeof name);
+            uint64_t left = h->deadline_us > now_us() ? (h->deadline_us - now_us()) / 1000u : 1;
+            if (nftset_add(p->set, name, &h->keys[i], left ? left : 1) == 0) continue;
+            /* a batch holds so many: a full one goes, and the rest follow */
+            rc = nftset_commit(p->set, fe, err, errcap);
+            if (rc == 0 && nftset_add(p->set, name, &h->keys[i], left ? left : 1) != 0) {
+                snprintf(err, errcap, "set %s refused an element", name);
+                rc = -1;
+            }
+        }
+    return rc == 0 ? nftset_commit(p->set, fe, err, errcap) : rc;
+}
+
+int pinholes_readd(pinholes *p) {
+    char err[256];
+    int fe = 0;
+    p->st->sets_recreated++;
+    int rc = readd(p, &fe, err, sizeof err);
+    if (rc != 0) {
+        p->st->commit_errors++;
+        fprintf(stderr, "msngate: adding the open elements again failed: %s\n", rc < 0 ? err : strerror(fe));
+    }
+    return rc;
+}
+
 int pinholes_commit(pinholes *p, int deletes_too) {
     char err[256];
     int fe = 0;
@@ -334,14 +368,7 @@ int pinholes_commit(pinholes *p, int deletes_too) {
             /* sets were removed under us ("flush ruleset"): put them back
              * and re-add what is open */
             p->st->sets_recreated++;
-            for (hole *h = p->qhead; h; h = h->qnext)
-                for (unsigned i = 0; i < h->nkeys; i++) {
-                    char name[64];
-                    set_of(h, &h->keys[i], name, sizeof name);
-                    uint64_t left = h->deadline_us > now_us() ? (h->deadline_us - now_us()) / 1000u : 1;
-                    if (nftset_add(p->set, name, &h->keys[i], left ? left : 1) != 0) break;
-                }
-            rc = nftset_commit(p->set, &fe, err, sizeof err);
+            rc = readd(p, &fe, err, sizeof err);
         }
         uint64_t t = now_us();
         if (rc == 0) {

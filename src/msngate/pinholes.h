@@ -58,6 +58,8 @@ int pinholes_commit(pinholes *p, int deletes_too);
 /* Forget entries past their timeout (the kernel dropped them already). */
 void pinholes_expire(pinholes *p, uint64_t now_us);
 size_t pinholes_count(const pinholes *p);
+/* The sets were re-created empty: every open element goes in again. */
+int pinholes_readd(pinholes *p);
 /* Re-create sets after "flush ruleset" removed them: called by commit on
  * ENOENT through this hook (set by main). */
 void pinholes_on_missing_sets(pinholes *p, int (*fn)(void *ctx), void *ctx);

@@ -297,6 +297,25 @@ void ruleset_remove_queue(const ruleset_opts *o) {
     xt_remove(o);
 }
 
+int ruleset_queue_present(const ruleset_opts *o, queue_kind kind) {
+    char e[1024];
+    cmdbuf b = {0};
+    char name[64];
+    gate_set_name(GATE_SWITCHBOARD, 6, name, sizeof name); /* the last set made */
+    add(&b, "list set inet %s %s\n", o->table, name);
+    add(&b, "list chain inet %s " MARK_CHAIN "\n", o->table);
+    if (kind == QUEUE_NFT) add(&b, "list chain inet %s " QUEUE_CHAIN "\n", o->table);
+    int ok = !b.oom && nft_apply(b.p, e, sizeof e) == 0;
+    free(b.p);
+    if (ok && kind == QUEUE_XT) {
+        char chain[32];
+        xt_chain_name(o, chain, sizeof chain);
+        const char *check[] = {"-t", "mangle", "-C", "FORWARD", "-j", chain, NULL};
+        ok = xt(o, NULL, 0, 0, check) == 0;
+    }
+    return ok;
+}
+
 int ruleset_install_queue(const ruleset_opts *o, queue_kind *kind, char *err, size_t errcap) {
     *kind = QUEUE_NONE;
     ruleset_remove_queue(o); /* what a crashed run left */

@@ -56,6 +56,10 @@ typedef enum queue_kind { QUEUE_NONE = 0, QUEUE_NFT, QUEUE_XT } queue_kind;
 int ruleset_install_queue(const ruleset_opts *o, queue_kind *kind, char *err, size_t errcap);
 /* Removes the connmark chain and the queue hook (either kind). */
 void ruleset_remove_queue(const ruleset_opts *o);
+/* 1 when the sets, the connmark chain and the queue hook of kind are all
+ * in the kernel; 0 when something removed one ("flush ruleset", a
+ * firewall reloaded without them). */
+int ruleset_queue_present(const ruleset_opts *o, queue_kind kind);
 const char *queue_kind_name(queue_kind k);
 
 #endif

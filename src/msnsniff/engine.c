@@ -354,6 +354,11 @@ static inline void advance(sn_engine *e, uint64_t ts) {
 
 void sn_engine_tick(sn_engine *e, uint64_t now) { advance(e, now); }
 
+void sn_engine_set_expect_timeout(sn_engine *e, uint64_t timeout_us) {
+    e->c.cfg.expect_timeout_us = timeout_us;
+    sn_expect_set_timeout(&e->c.expect, timeout_us);
+}
+
 void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *data, size_t caplen, size_t wirelen) {
     sn_ctx *c = &e->c;
     c->frame++;

@@ -45,6 +45,8 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts_us, const uint8_t 
 /* No packet, but time passed (a live capture that is idle): flows and
  * expectations due by now_us expire. Time never goes back. */
 void sn_engine_tick(sn_engine *e, uint64_t now_us);
+/* The lifetime of predictions (sn_config.expect_timeout_us) while running. */
+void sn_engine_set_expect_timeout(sn_engine *e, uint64_t timeout_us);
 /* End of input: close every flow, expire every expectation. */
 void sn_engine_finish(sn_engine *e);
 /* Human summary (users, sessions, messages, invitations, predictions). */

@@ -137,6 +137,13 @@ static void name_out(sn_expect_table *t, sn_expect *e) {
     e->named = 0;
 }
 
+void sn_expect_set_timeout(sn_expect_table *t, uint64_t timeout_us) {
+    if (timeout_us < t->timeout)
+        for (sn_expect *e = t->qhead; e; e = e->qnext) /* bounded by the table's size */
+            if (e->expires > e->learned + timeout_us) e->expires = e->learned + timeout_us;
+    t->timeout = timeout_us;
+}
+
 void sn_expect_set_clock(sn_expect_table *t, uint64_t now) {
     if (now > t->clock) t->clock = now;
 }

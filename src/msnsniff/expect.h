@@ -128,6 +128,10 @@ typedef struct sn_expect_table {
  * per-user / per-session bounds start at their defaults; set the fields
  * to change them. obs (may be NULL) receives every typed event. */
 int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max, const sn_observers *obs);
+/* A new lifetime for the predictions made from now on; a shorter one
+ * shortens the pending ones too (to when it would end them), which keeps
+ * the expiry queue in the order it is walked. */
+void sn_expect_set_timeout(sn_expect_table *t, uint64_t timeout_us);
 /* Capture time of the packet being handled (spent expectations age from it). */
 void sn_expect_set_clock(sn_expect_table *t, uint64_t now);
 void sn_expect_free(sn_expect_table *t);

@@ -343,6 +343,25 @@ class GatewayTest(unittest.TestCase):
             STARTED.append(p)
             try:
                 self.assertIn("inline mode, queue 1863", p.stderr.readline())
+                # starts that cannot run leave the running one's hook and
+                # pinholes alone: a second instance on its queue, one
+                # without an interface, one with no control port
+                gatenet.run(["ip", "netns", "exec", ns, "nft", "add", "element", "inet", "msngate",
+                             "file_transfer_v4", "{ 10.0.0.5 . tcp . 6891 timeout 60s }"])
+                for argv, code, says in (
+                        (["-c", ini, "--stats-interval", "0"], 1, "cannot bind NFQUEUE 1863: Operation not permitted "
+                         "(another program holds it: another msngate, or choose --queue-num)"),
+                        (["--mode", "passive"], 64, "passive mode needs an interface"),
+                        (["--mode", "passive", "-i", "nosuchif0"], 1, "nosuchif0"),
+                        (["-c", ini, "--control-ports", ""], 78, "want 1 to 16 ports")):
+                    r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE] + argv, check=False)
+                    self.assertEqual(r.returncode, code, (argv, r.stderr))
+                    self.assertIn(says, r.stderr, argv)
+                    self.assertNotIn("msngate: stats", r.stderr, argv)  # it never ran
+                    rules = gatenet.run(["ip", "netns", "exec", ns, "nft", "list", "ruleset"]).stdout
+                    self.assertIn("queue num 1863", rules, argv)  # the hook, either kind
+                    self.assertIn("chain msngate_mark", rules, argv)
+                    self.assertIn("10.0.0.5 . tcp . 6891", rules, argv)
                 with open(ini, "w") as f:
                     f.write(text.replace("forged = skip", "forged = open").replace("mode = inline", "mode = passive"))
                 p.send_signal(signal.SIGHUP)
@@ -563,6 +582,32 @@ class GatewayTest(unittest.TestCase):
                 finally:
                     self.assertEqual(gate.stop(), 0)
                     self.close_raw()
+
+    def test_4_inline_firewall_reloaded(self):
+        """The gateway's rule set is applied again whole (flush ruleset, as
+        reloading nftables does): msngate's hook and chains are gone, nothing
+        is queued, and no commit fails to say so; msngate finds them gone
+        within its check period (2 s) and installs them again, with the sets'
+        open elements."""
+        t = self.topo
+        gate = Gate(t, "inline")
+        try:
+            csb, dsb = self.raw_pair()
+            self.invite(csb, dsb, 7401, INSIDE, 6891)
+            first = ("file_transfer_v4", INSIDE, "tcp", 6891)
+            t.wait_elements(lambda els: any(e[:4] == first for e in els))
+            gatenet.run(t.nsx(t.ns_gw, ["nft", "-f", "-"]), input="flush ruleset\n" + gatenet.gateway_ruleset())
+            self.assertTrue(gate.wait_line(lambda l: "were removed; installing them again" in l, 10))
+            els = t.wait_elements(lambda els: any(e[:4] == first for e in els), 10)
+            self.assertIn(first, [e[:4] for e in els], "the open element was not put back")
+            # and what comes next is queued and opened again
+            self.invite(csb, dsb, 7402, INSIDE, 6892)
+            second = ("file_transfer_v4", INSIDE, "tcp", 6892)
+            els = t.wait_elements(lambda els: any(e[:4] == second for e in els), 10)
+            self.assertIn(second, [e[:4] for e in els])
+        finally:
+            self.assertEqual(gate.stop(), 0)
+            self.close_raw()
 
     def test_4_bound_on_pinholes(self):
         # one pinhole at most: Carol's switchboard referral holds it (its hit

@@ -82,6 +82,33 @@ static void test_expectations(void **state) {
     sn_expect_free(&t);
 }
 
+/* A lifetime changed while running (msngate's reload): new predictions
+ * take it, and a shorter one ends the pending ones at it too, in order. */
+static void test_timeout_changed(void **state) {
+    (void)state;
+    sn_expect_table t;
+    sn_observers obs = miss_counter();
+    assert_int_equal(sn_expect_init(&t, 300000, 0, &obs), 0);
+    sn_expect_proto p1 = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1), p2 = proto_exp("10.0.0.2", 6891, SN_TR_TCP, 2),
+                    p3 = proto_exp("10.0.0.3", 6891, SN_TR_TCP, 3), p4 = proto_exp("10.0.0.4", 6891, SN_TR_TCP, 4);
+    sn_expect *e1 = sn_expect_add(&t, &p1, 1000, NULL), *e2 = sn_expect_add(&t, &p2, 2000, NULL);
+    sn_expect_set_timeout(&t, 20000);
+    assert_int_equal(e1->expires, 21000);
+    assert_int_equal(e2->expires, 22000);
+    sn_expect *e3 = sn_expect_add(&t, &p3, 3000, NULL);
+    assert_int_equal(e3->expires, 23000);
+    sn_expect_set_timeout(&t, 60000); /* longer: only what comes next */
+    sn_expect *e4 = sn_expect_add(&t, &p4, 4000, NULL);
+    assert_int_equal(e4->expires, 64000);
+    assert_int_equal(e1->expires, 21000);
+    missed = 0;
+    sn_expect_expire(&t, 23000); /* the three made under 20 s, in their order */
+    assert_int_equal(missed, 3);
+    assert_int_equal(t.count, 1);
+    sn_expect_expire(&t, UINT64_MAX);
+    sn_expect_free(&t);
+}
+
 /* A DNS answer resolves exactly the pending expectations written with its
  * name, however many others wait: names indexed, not scanned. */
 static void test_resolve_among_many(void **state) {
@@ -281,11 +308,9 @@ static void test_cookie_index_holds_pending_only(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expectations),
-        cmocka_unit_test(test_resolve_among_many),
-        cmocka_unit_test(test_expectation_lifetimes),
-        cmocka_unit_test(test_find_by_group_and_id),
-        cmocka_unit_test(test_cookie_index_holds_pending_only),
+        cmocka_unit_test(test_expectations),         cmocka_unit_test(test_timeout_changed),
+        cmocka_unit_test(test_resolve_among_many),   cmocka_unit_test(test_expectation_lifetimes),
+        cmocka_unit_test(test_find_by_group_and_id), cmocka_unit_test(test_cookie_index_holds_pending_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

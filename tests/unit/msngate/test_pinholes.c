@@ -1,0 +1,136 @@
+/* test_pinholes.c - the pinhole table against a real nftables table, in a
+ * network namespace of this test's own (root; skipped with 77 otherwise):
+ * sets removed while more pinholes are open than one netlink batch holds
+ * come back with every one of them, and a connection seen when less than
+ * the hit grace is left of its pinhole's timeout keeps the pinhole. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <linux/netfilter.h>
+#include <nftables/libnftables.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pinholes.h"
+#include "ruleset.h"
+
+#define TABLE "msngate_unit"
+
+static ruleset_opts ro = {.table = TABLE};
+
+/* The output of an nft command (NULL when it fails), to free. */
+static char *nft(const char *cmd) {
+    struct nft_ctx *n = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!n) return NULL;
+    nft_ctx_buffer_output(n);
+    nft_ctx_buffer_error(n);
+    char *out = NULL;
+    if (nft_run_cmd_from_buffer(n, cmd) == 0) out = strdup(nft_ctx_get_output_buffer(n));
+    nft_ctx_free(n);
+    return out;
+}
+
+/* Elements of file_transfer_v4 (each listed as "addr . tcp . port"). */
+static int file_elements(void) {
+    char *out = nft("list set inet " TABLE " file_transfer_v4");
+    assert_non_null(out);
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, " . tcp . ")) != NULL; p++) n++;
+    free(out);
+    return n;
+}
+
+static int recreate(void *ctx) {
+    (void)ctx;
+    char err[512];
+    return ruleset_setup_sets(&ro, err, sizeof err);
+}
+
+typedef struct fixture {
+    gate_config cfg;
+    gate_stats st;
+    nftset *set;
+    pinholes *p;
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    char err[512];
+    gate_config_defaults(&f->cfg);
+    if (ruleset_setup_sets(&ro, err, sizeof err) != 0) fail_msg("%s", err);
+    f->set = nftset_open(NFPROTO_INET, TABLE, err, sizeof err);
+    assert_non_null(f->set);
+    f->p = pinholes_new(f->set, &f->st, &f->cfg);
+    assert_non_null(f->p);
+    pinholes_on_missing_sets(f->p, recreate, NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    pinholes_free(f->p);
+    nftset_close(f->set);
+    free(nft("delete table inet " TABLE));
+    free(f);
+    return 0;
+}
+
+static void predict(fixture *f, uint64_t id, uint16_t port, uint64_t timeout_ms) {
+    gate_prediction pr = {0};
+    pr.id = id;
+    pr.invitation = 1000 + id;
+    pr.app = "file_transfer";
+    assert_int_equal(sn_addr_parse("10.0.0.5", 8, &pr.addr), 0);
+    pr.port = port;
+    pr.transport = 6;
+    pr.timeout_ms = timeout_ms;
+    pinholes_predicted(f->p, &pr, 0);
+}
+
+static void test_sets_recreated_with_every_pinhole(void **state) {
+    fixture *f = *state;
+    for (uint64_t i = 1; i <= 300; i++) {
+        predict(f, i, (uint16_t)(20000 + i), 300000);
+        assert_int_equal(pinholes_commit(f->p, 1), 0);
+    }
+    assert_int_equal(file_elements(), 300);
+    free(nft("delete table inet " TABLE)); /* "flush ruleset" of an administrator */
+    predict(f, 301, 20301, 300000);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.sets_recreated, 1);
+    assert_int_equal(file_elements(), 301); /* more than one batch (256) holds */
+    assert_int_equal(f->st.commit_errors, 0);
+}
+
+static void test_hit_late_keeps_the_pinhole(void **state) {
+    fixture *f = *state;
+    f->cfg.hit_grace_s = 30;
+    pinholes_configure(f->p, &f->cfg);
+    predict(f, 1, 6891, 20000); /* 20 s left, less than the grace */
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    pinholes_hit(f->p, 1, 1001);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    /* a retransmitted SYN still finds it; it closes at its own timeout */
+    assert_int_equal(file_elements(), 1);
+    assert_int_equal(f->st.withdrawn, 0);
+}
+
+int main(void) {
+    if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
+        fprintf(stderr, "test_pinholes: needs root and network namespaces (skipped)\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sets_recreated_with_every_pinhole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hit_late_keeps_the_pinhole, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -91,7 +91,10 @@ static void on_event(const msnc_event *ev, void *arg) {
         }
         break;
     case MSNC_EV_RECONNECTING: a->reconnect_pending = 1; break;
-    case MSNC_EV_MESSAGE_FAILED: a->line_refused = 1; break;
+    case MSNC_EV_MESSAGE_FAILED:
+        a->line_refused = 1;
+        if (a->batch && !a->exit_code) a->exit_code = EXIT_FAILURE_GENERIC; /* a line typed was not sent */
+        break;
     case MSNC_EV_CHAT_OPEN:
         /* /chat picks outgoing chats itself (voice opens a second one). */
         if (!strcmp(ev->text, "incoming") && (!a->current_chat || !msnc_chat_peer(a->client, a->current_chat)))
@@ -119,9 +122,12 @@ static void eof_wait_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     app *a = arg;
-    /* Finish running transfers before leaving: EOF means "no more input". */
+    /* Finish running transfers, and send the lines still waiting for their
+     * chat, before leaving: EOF means "no more input", not "drop what is
+     * on its way" (each wait is bounded: connect, handshake and invitation
+     * timeouts end them as failed). */
     if (a->quitting) return;
-    if (msnc_active_invitations(a->client) == 0) {
+    if (msnc_active_invitations(a->client) == 0 && msnc_waiting_messages(a->client) == 0) {
         app_quit(a, 0);
         return;
     }

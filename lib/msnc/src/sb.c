@@ -529,6 +529,13 @@ void msnc_chats(const msnc_client *c, msnc_chat_fn fn, void *arg) {
     }
 }
 
+size_t msnc_waiting_messages(const msnc_client *c) {
+    size_t n = 0;
+    for (const chat *h = c->chats; h; h = h->next)
+        if (h->state != CH_CLOSED) n += h->nqueued;
+    return n;
+}
+
 const char *msnc_chat_peer(const msnc_client *c, int id) {
     chat *h = chat_by_id(c, id);
     if (!h) return NULL;

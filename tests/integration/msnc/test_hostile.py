@@ -255,7 +255,7 @@ class Hostile(FakeServerTest):
         conn.send_line("217 %s" % recall.args[0])
         for k in range(3):
             self.assertEqual(c.wait("message_failed", text="line %d" % k)["code"], 217)
-        self.assertEqual(c.quit(), 0, c.stderr_tail())
+        self.assertEqual(c.quit(), 1, "lines were not sent: " + c.stderr_tail())
 
     def test_commands_fail_when_login_never_completes(self):
         c = self.client()

@@ -88,7 +88,9 @@ class Scripted(FakeServerTest):
         m = c.mark()
         c.send("A" * 8192 + "TAIL-OF-THE-DROPPED-LINE")
         c.wait("error", since=m, text="input line longer than 8191 bytes; dropped")
+        m2 = c.mark()
         c.send("B" * 9000 + "/status busy")
+        c.wait("error", since=m2, text="input line longer than 8191 bytes; dropped")
         c.send("after")
         # the first message bob gets is the line after the long ones
         self.assertEqual(text(conn.expect("MSG").payload), b"after")
@@ -187,7 +189,31 @@ class Scripted(FakeServerTest):
         failed = [e["text"] for e in c.events[m:] if e["event"] == "message_failed"]
         self.assertEqual(sorted(failed), sorted("line %d" % i for i in range(40)))
         self.assertIsNone(c.find("message_sent", since=m)[1])
-        self.assertEqual(c.quit(), 0, c.stderr_tail())
+        self.assertEqual(c.quit(), 1, "lines were not sent: " + c.stderr_tail())
+
+    def test_lines_piped_before_the_chat_opens_are_sent_before_exit(self):
+        # the whole script at once, then the end of input: msnc sends the
+        # line once the chat is open, then logs out (exit 0)
+        c = self.client()
+        ns = self.srv.accept()
+        ns.login(ALICE, PW)
+        c.wait("status", status="NLN")
+        c.proc.stdin.write("/chat %s\nhello\n" % BOB)
+        c.proc.stdin.close()
+        xfr = ns.expect("XFR")
+        time.sleep(0.5)  # a slow switchboard referral
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        ns.send_line("XFR %s SB %s CKI 9.9" % (xfr.args[0], sb.hostport))
+        conn = sb.accept()
+        usr = conn.expect("USR")
+        conn.send_line("USR %s OK %s alice" % (usr.args[0], ALICE))
+        cal = conn.expect("CAL")
+        conn.send_line("CAL %s RINGING 4242" % cal.args[0])
+        time.sleep(0.5)
+        conn.send_line("JOI %s Bob" % BOB)
+        self.assertEqual(text(conn.expect("MSG").payload), b"hello")
+        self.assertEqual(c.proc.wait(15), 0, c.stderr_tail())
 
     def test_invitation_to_an_offline_contact_ends_with_the_call(self):
         c, ns = self.logged_in()

@@ -94,6 +94,9 @@ int msnc_invite_cancel(msnc_client *c, uint64_t cookie);
 
 /* Invitations and transfers not finished yet. */
 size_t msnc_active_invitations(const msnc_client *c);
+/* Messages waiting for a chat to open or for someone to join it; each
+ * ends as message_sent or message_failed. */
+size_t msnc_waiting_messages(const msnc_client *c);
 
 /* Connections the library has closed still send their last lines (OUT,
  * BYE, CCL) and wait for the peer to close, for up to 5 s. msnc_lingering

@@ -67,30 +67,61 @@ int parse_number_opt(const char *name, const char *s, unsigned long long min, un
     return -1;
 }
 
-/* An INI number into dst, of that type; 0 (inih's "bad line") when it is
- * not one in range. */
+/* What the INI handler knows of the file: the settings, and why it
+ * refused the first line it refused. */
+typedef struct ini_ctx {
+    app_config *c;
+    char why[400];
+} ini_ctx;
+
+/* Refuses the line (0: inih's "bad line"), saying why once. */
+#define REFUSE(...) \
+    do { \
+        if (!x->why[0]) snprintf(x->why, sizeof x->why, __VA_ARGS__); \
+        return 0; \
+    } while (0)
+
+/* An INI number into dst, of that type. */
 #define INI_NUMBER(dst, type, min, max) \
     do { \
         unsigned long long v_; \
-        if (parse_number(value, (min), (max), &v_) != 0) return 0; \
+        if (parse_number(value, (min), (max), &v_) != 0) \
+            REFUSE("'%s' wants a whole number from %llu to %llu, not '%s'", name, (unsigned long long)(min), \
+                   (unsigned long long)(max), value); \
         (dst) = (type)v_; \
     } while (0)
 
-static void copy(char *dst, size_t cap, const char *v) { snprintf(dst, cap, "%s", v); }
+/* A text setting whole into dst, or refused (never cut). */
+#define INI_TEXT(dst) \
+    do { \
+        if (strlen(value) >= sizeof(dst)) REFUSE("'%s' is longer than %zu bytes", name, sizeof(dst) - 1); \
+        memcpy((dst), value, strlen(value) + 1); \
+    } while (0)
+
+/* yes/no, 1/0, true/false into *dst. */
+#define INI_BOOL(dst) \
+    do { \
+        if (!strcasecmp(value, "yes") || !strcmp(value, "1") || !strcasecmp(value, "true")) *(dst) = 1; \
+        else if (!strcasecmp(value, "no") || !strcmp(value, "0") || !strcasecmp(value, "false")) *(dst) = 0; \
+        else REFUSE("'%s' wants yes or no, not '%s'", name, value); \
+    } while (0)
 
 static int ini_cb(void *user, const char *section, const char *name, const char *value) {
-    app_config *c = user;
+    ini_ctx *x = user;
+    app_config *c = x->c;
     (void)section; /* keys are unique across sections */
-    if (!strcasecmp(name, "server") || !strcasecmp(name, "address")) copy(c->server, sizeof(c->server), value);
-    else if (!strcasecmp(name, "account") || !strcasecmp(name, "email")) copy(c->email, sizeof(c->email), value);
-    else if (!strcasecmp(name, "password_file")) copy(c->password_file, sizeof(c->password_file), value);
-    else if (!strcasecmp(name, "password_env")) copy(c->password_env, sizeof(c->password_env), value);
-    else if (!strcasecmp(name, "bind_ip")) copy(c->bind_ip, sizeof(c->bind_ip), value);
-    else if (!strcasecmp(name, "download_dir")) copy(c->download_dir, sizeof(c->download_dir), value);
-    else if (!strcasecmp(name, "cache_dir")) copy(c->cache_dir, sizeof(c->cache_dir), value);
-    else if (!strcasecmp(name, "status")) copy(c->status, sizeof(c->status), value);
+    int yes;
+    if (!strcasecmp(name, "server") || !strcasecmp(name, "address")) INI_TEXT(c->server);
+    else if (!strcasecmp(name, "account") || !strcasecmp(name, "email")) INI_TEXT(c->email);
+    else if (!strcasecmp(name, "password_file")) INI_TEXT(c->password_file);
+    else if (!strcasecmp(name, "password_env")) INI_TEXT(c->password_env);
+    else if (!strcasecmp(name, "bind_ip")) INI_TEXT(c->bind_ip);
+    else if (!strcasecmp(name, "download_dir")) INI_TEXT(c->download_dir);
+    else if (!strcasecmp(name, "cache_dir")) INI_TEXT(c->cache_dir);
+    else if (!strcasecmp(name, "status")) INI_TEXT(c->status);
     else if (!strcasecmp(name, "ftp_ports")) {
-        if (parse_port_range(value, &c->ftp_first, &c->ftp_last) != 0) return 0;
+        if (parse_port_range(value, &c->ftp_first, &c->ftp_last) != 0)
+            REFUSE("'ftp_ports' wants a port or a range A-B (0 to 65535), not '%s'", value);
     } else if (!strcasecmp(name, "ftp_max_rate")) INI_NUMBER(c->max_rate, uint64_t, 0, UINT64_MAX);
     else if (!strcasecmp(name, "max_version")) INI_NUMBER(c->max_version, int, 2, 7);
     else if (!strcasecmp(name, "min_version")) INI_NUMBER(c->min_version, int, 2, 7);
@@ -98,18 +129,24 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
     else if (!strcasecmp(name, "invite_timeout")) INI_NUMBER(c->invite_timeout_s, unsigned, 0, MSNC_MAX_SECONDS);
     else if (!strcasecmp(name, "connect_timeout")) INI_NUMBER(c->connect_timeout_s, unsigned, 0, MSNC_MAX_SECONDS);
     else if (!strcasecmp(name, "login_timeout")) INI_NUMBER(c->login_timeout_s, unsigned, 0, MSNC_MAX_SECONDS);
-    else if (!strcasecmp(name, "incoming"))
-        c->no_incoming = !strcasecmp(value, "no") || !strcmp(value, "0") || !strcasecmp(value, "false");
-    else if (!strcasecmp(name, "reconnect"))
-        c->reconnect = !strcasecmp(value, "yes") || !strcmp(value, "1") || !strcasecmp(value, "true");
-    else if (!strcasecmp(name, "password")) return 0; /* refuse clear-text passwords in the config */
-    else return 0;
+    else if (!strcasecmp(name, "incoming")) {
+        INI_BOOL(&yes);
+        c->no_incoming = !yes;
+    } else if (!strcasecmp(name, "reconnect")) {
+        INI_BOOL(&yes);
+        c->reconnect = yes;
+    } else if (!strcasecmp(name, "password")) {
+        REFUSE("a password is not kept in the config file: use password_file or password_env");
+    } else {
+        REFUSE("unknown key '%s'", name);
+    }
     return 1;
 }
 
 int config_load_ini(app_config *c, const char *path, char *err, size_t errcap) {
     int long_line = 0;
-    int rc = msnkit_ini_parse(path, ini_cb, c, &long_line);
+    ini_ctx x = {c, ""};
+    int rc = msnkit_ini_parse(path, ini_cb, &x, &long_line);
     if (rc == -3) {
         snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, long_line, MSNKIT_INI_MAX_LINE);
         return -1;
@@ -119,7 +156,7 @@ int config_load_ini(app_config *c, const char *path, char *err, size_t errcap) {
         return -1;
     }
     if (rc > 0) {
-        snprintf(err, errcap, "%s:%d: unknown key or bad value (passwords go in password_file)", path, rc);
+        snprintf(err, errcap, "%s:%d: %s", path, rc, x.why[0] ? x.why : "not a 'key = value' line or a [section]");
         return -1;
     }
     return 0;
@@ -144,7 +181,12 @@ int config_resolve_password(app_config *c, int interactive, char *err, size_t er
     }
     const char *env = getenv(c->password_env[0] ? c->password_env : "MSNC_PASSWORD");
     if (env) {
-        copy(c->password, sizeof(c->password), env);
+        if (strlen(env) >= sizeof(c->password)) { /* never cut: a shorter password would just fail */
+            snprintf(err, errcap, "the password in %s is longer than %zu bytes",
+                     c->password_env[0] ? c->password_env : "MSNC_PASSWORD", sizeof(c->password) - 1);
+            return -1;
+        }
+        memcpy(c->password, env, strlen(env) + 1);
         return 0;
     }
     if (!interactive || !isatty(STDIN_FILENO)) {

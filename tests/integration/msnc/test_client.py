@@ -248,13 +248,23 @@ class Session(Base):
         self.assertIn("'alice' is not an e-mail address", r.stderr)
         # the same keys in a config file: the line is named
         with tempfile.TemporaryDirectory() as d:
-            for key, val in (("login_timeout", "1e9"), ("max_version", "8"), ("ftp_max_rate", "-1")):
+            for key, val, why in (
+                    ("login_timeout", "1e9", "'login_timeout' wants a whole number from 0 to 4294967, not '1e9'"),
+                    ("max_version", "8", "'max_version' wants a whole number from 2 to 7, not '8'"),
+                    ("ftp_max_rate", "-1", "'ftp_max_rate' wants a whole number from 0 to 18446744073709551615, "
+                     "not '-1'"),
+                    ("frob", "1", "unknown key 'frob'"),
+                    ("reconnect", "maybe", "'reconnect' wants yes or no, not 'maybe'"),
+                    ("ftp_ports", "9-2", "'ftp_ports' wants a port or a range A-B (0 to 65535), not '9-2'"),
+                    ("password", "secret", "a password is not kept in the config file: use password_file or "
+                     "password_env"),
+                    ("server", "h" * 300 + ":1863", "'server' is longer than 255 bytes")):
                 path = os.path.join(d, "msnc.ini")
                 with open(path, "w") as f:
                     f.write("[client]\n%s = %s\n" % (key, val))
                 r = msnc(config=path)
                 self.assertEqual(r.returncode, 78, (key, r.stdout, r.stderr))
-                self.assertIn("%s:2: unknown key or bad value" % path, r.stderr)
+                self.assertIn("msnc: %s:2: %s\n" % (path, why), r.stderr)
         # the peer-to-peer tool too
         for opt, val in (("--port", "0"), ("--port", "70000"), ("--timeout", "x"), ("--size", "-1")):
             r = subprocess.run([MSNC, "ftp-recv", "--cookie", "1", opt, val], capture_output=True, text=True,

@@ -27,10 +27,17 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name) {
     return NULL;
 }
 
+/* Asked for, the usage is the answer: on standard output, exit 0. */
+static int is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
+
 int dbtool_main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
+    }
+    if (is_help(argv[1])) {
+        usage(stdout);
+        return 0;
     }
     const char *db = NULL, *from = NULL, *to = NULL;
     for (int i = 2; i < argc; i++) {
@@ -38,7 +45,10 @@ int dbtool_main(int argc, char **argv) {
         if ((v = opt_value(argc, argv, &i, "--db"))) db = v;
         else if ((v = opt_value(argc, argv, &i, "--from"))) from = v;
         else if ((v = opt_value(argc, argv, &i, "--to"))) to = v;
-        else {
+        else if (is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        } else {
             fprintf(stderr, "msnd db: unexpected argument '%s'\n", argv[i]);
             usage(stderr);
             return 2;

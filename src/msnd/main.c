@@ -21,6 +21,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: msnd [options]                 run the server\n"
             "       msnd user COMMAND [options]    manage accounts (msnd user --help)\n"
+            "       msnd db init|migrate [options] create, upgrade or copy the store (msnd db --help)\n"
             "       msnd --self-check | --version | --help\n"
             "Options may come in any order, before or after a subcommand.\n\n"
             "options:\n");

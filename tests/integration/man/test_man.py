@@ -14,7 +14,7 @@ import sys
 
 # Usage texts: what each program prints about its options.
 HELP_ARGS = {
-    "msnd": [["--help"], ["user", "--help"]],
+    "msnd": [["--help"], ["user", "--help"], ["db", "--help"]],
     "msnc": [["--help"], ["ftp-send"], ["ftp-recv"]],
     "msnsniff": [["--help"]],
     "msngate": [["--help"]],

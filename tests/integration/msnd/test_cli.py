@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""msnd's command line: messages that name the problem, subcommand help,
-aligned --help, --config anywhere, no database created by a typo, each
-start-up error once with its cause, INI line numbers, passwords from
-stdin or a terminal with echo off, --version, and the notification and
-switchboard ports derived from --listen."""
+"""msnd's command line: messages that name the problem, subcommand help
+(msnd user, msnd db), aligned --help, --config anywhere, no database
+created by a typo, each start-up error once with its cause, INI line
+numbers, passwords from stdin or a terminal with echo off, --version, and the notification and switchboard ports derived
+from --listen."""
 import os
 import pty
 import random
@@ -525,13 +525,28 @@ def test_connection_limit_fits_the_descriptor_limit():
             'using=236') in text, text
 
 
+def test_db_help():
+    for argv in (["db", "--help"], ["db", "-h"], ["db", "init", "--help"], ["db", "migrate", "--help"]):
+        r = run(*argv)
+        assert r.returncode == 0, (argv, r.returncode, r.stderr)
+        assert "msnd db init --db DB" in r.stdout and "msnd db migrate --from DB --to DB" in r.stdout, r.stdout
+        assert r.stderr == "", r.stderr
+    r = run("db")
+    assert r.returncode == 2 and "msnd db init" in r.stderr, r.stderr
+    r = run("--help")
+    assert r.returncode == 0 and "msnd db init|migrate" in r.stdout, r.stdout
+
+
+
+
 TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_database_is_not_created,
          test_config_before_or_after_the_subcommand, test_ini_errors_carry_line_numbers,
          test_startup_errors_once_with_cause, test_password_from_stdin,
          test_password_prompt_on_a_terminal_has_echo_off, test_friendly_names_are_text, test_ports_derived_from_listen,
          test_ipv6_listeners_are_written_in_brackets,
          test_journal_lines_carry_priorities, test_sighup_reopens_the_log_file_once,
-         test_signals_as_soon_as_the_port_file_is_there, test_connection_limit_fits_the_descriptor_limit]
+         test_signals_as_soon_as_the_port_file_is_there, test_connection_limit_fits_the_descriptor_limit,
+         test_db_help]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

@@ -1185,6 +1185,16 @@ static int derived_addr(const char *base, unsigned offset, char *out, size_t cap
     return msnkit_endpoint(out, cap, host, port ? port + offset : 0u) == 0 ? 0 : -2;
 }
 
+/* How derived_addr got a port, for the log: --listen's port plus the
+ * offset, or, for --listen port 0, one the system picks when it binds. */
+static void derived_rule(const char *base, unsigned offset, char *out, size_t cap) {
+    char host[CFG_ADDR];
+    uint16_t port = 0;
+    if (split_addr(base, host, sizeof host, &port) == 0 && port == 0)
+        snprintf(out, cap, "--listen port 0: chosen by the system (ephemeral)");
+    else snprintf(out, cap, "--listen port + %u", offset);
+}
+
 /* Every connection is a descriptor: raise the soft limit as far as
  * max_connections needs (and the hard limit allows), and lower
  * max_connections to what is left, so accept() never fails for want of
@@ -1296,10 +1306,15 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
                  cfg->listen);
         return -1;
     }
-    if (want_ns && ns_offset)
-        LOGI("notification port derived from --listen", "addr=%s rule=\"--listen port + %u\"", ns_addr, ns_offset);
-    if (want_sb && sb_offset)
-        LOGI("switchboard port derived from --listen", "addr=%s rule=\"--listen port + %u\"", sb_addr, sb_offset);
+    char rule[64];
+    if (want_ns && ns_offset) {
+        derived_rule(cfg->listen, ns_offset, rule, sizeof rule);
+        LOGI("notification port derived from --listen", "addr=%s rule=\"%s\"", ns_addr, rule);
+    }
+    if (want_sb && sb_offset) {
+        derived_rule(cfg->listen, sb_offset, rule, sizeof rule);
+        LOGI("switchboard port derived from --listen", "addr=%s rule=\"%s\"", sb_addr, rule);
+    }
 
     if (want_ds && add_listener(s, CONN_DS, cfg->listen, err, errcap) != 0) return -1;
     if (want_ns && add_listener(s, CONN_NS, ns_addr, err, errcap) != 0) return -1;

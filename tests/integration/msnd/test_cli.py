@@ -3,7 +3,7 @@
 (msnd user, msnd db), aligned --help, --config anywhere, no database
 created by a typo, each start-up error once with its cause, INI line
 numbers, passwords from stdin or a terminal with echo off, --version, and the notification and switchboard ports derived
-from --listen."""
+from --listen (port 0: the system's choice)."""
 import os
 import pty
 import random
@@ -538,6 +538,23 @@ def test_db_help():
 
 
 
+def test_ephemeral_derived_ports_say_so():
+    db = os.path.join(TMP, "eph.db")
+    assert run("user", "add", "--create", "--db", db, "e@b.com", "pw").returncode == 0
+    log = os.path.join(TMP, "eph.log")
+    proc, ports = start_logging(db, ["--log-file", log], subprocess.DEVNULL)
+    try:
+        with open(log) as f:
+            text = f.read()
+        for what, role in (("notification", "ns"), ("switchboard", "sb")):
+            assert ('msg="%s port derived from --listen" addr=127.0.0.1:0 '
+                    'rule="--listen port 0: chosen by the system (ephemeral)"' % what) in text, text
+            assert not ports[role].endswith(":0"), ports
+        assert "--listen port + " not in text, text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
 
 TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_database_is_not_created,
          test_config_before_or_after_the_subcommand, test_ini_errors_carry_line_numbers,
@@ -546,7 +563,7 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_ipv6_listeners_are_written_in_brackets,
          test_journal_lines_carry_priorities, test_sighup_reopens_the_log_file_once,
          test_signals_as_soon_as_the_port_file_is_there, test_connection_limit_fits_the_descriptor_limit,
-         test_db_help]
+         test_db_help, test_ephemeral_derived_ports_say_so]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """msnd's command line: messages that name the problem, subcommand help
-(msnd user, msnd db), aligned --help, --config anywhere, no database
-created by a typo, each start-up error once with its cause, INI line
-numbers, passwords from stdin or a terminal with echo off, --version, and the notification and switchboard ports derived
+(msnd user, msnd db), aligned --help, --config anywhere, the shipped
+contrib/msnd.ini, no database created by a typo, each start-up error once
+with its cause, INI line numbers, passwords from stdin or a terminal with
+echo off, --version, and the notification and switchboard ports derived
 from --listen (port 0: the system's choice)."""
 import os
 import pty
@@ -537,6 +538,23 @@ def test_db_help():
     assert r.returncode == 0 and "msnd db init|migrate" in r.stdout, r.stdout
 
 
+CONTRIB_INI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "contrib", "msnd.ini")
+
+
+def test_contrib_ini_loads_and_lists_every_limit():
+    db = os.path.join(TMP, "contrib.db")
+    assert run("user", "add", "--create", "--db", db, "k@b.com", "pw", "Kay").returncode == 0
+    r = run("--config", CONTRIB_INI, "--db", db, "user", "list")
+    assert r.returncode == 0 and r.stdout == "k@b.com\tKay\n", (r.stdout, r.stderr)
+    # "the installed copy lists the limits at their defaults" (msnd.ini(5)):
+    # every numeric setting of --help is a key of the file, set or commented.
+    with open(CONTRIB_INI) as f:
+        keys = set(re.findall(r"^;? ?([a-z_]+) = ", f.read(), re.M))
+    helptext = run("--help").stdout
+    numeric = set(m.replace("-", "_") for m in re.findall(r"^  --([a-z-]+) N\b", helptext, re.M))
+    assert len(numeric) >= 30, numeric
+    assert numeric <= keys, sorted(numeric - keys)
+
 
 def test_ephemeral_derived_ports_say_so():
     db = os.path.join(TMP, "eph.db")
@@ -563,7 +581,7 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_ipv6_listeners_are_written_in_brackets,
          test_journal_lines_carry_priorities, test_sighup_reopens_the_log_file_once,
          test_signals_as_soon_as_the_port_file_is_there, test_connection_limit_fits_the_descriptor_limit,
-         test_db_help, test_ephemeral_derived_ports_say_so]
+         test_db_help, test_contrib_ini_loads_and_lists_every_limit, test_ephemeral_derived_ports_say_so]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

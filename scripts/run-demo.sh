@@ -20,7 +20,8 @@ msnd: dispatch, notification and switchboard server on 127.0.0.1:$PORT
   database:  $DB
   accounts:  demo@msnkit.test / demo123     friend@msnkit.test / friend123
   connect:   $BUILD/src/msnc/msnc -s 127.0.0.1:$PORT -u demo@msnkit.test   (asks for the password)
-  by hand:   nc -C 127.0.0.1 $PORT   then type   VER 1 MSNP7 CVR0
+  a friend:  the same with -u friend@msnkit.test in another terminal, then   /chat demo@msnkit.test
+  scripted:  echo /list | MSNC_PASSWORD=demo123 $BUILD/src/msnc/msnc --batch -s 127.0.0.1:$PORT -u demo@msnkit.test
   stop:      Ctrl-C (clients get OUT SSD)
 MSG
 exec "$MSND" --listen "127.0.0.1:$PORT" --db "$DB"

@@ -523,6 +523,13 @@ static void background(uint64_t id) {
     msnsynth_tcp_close(t, 0);
 }
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: gen-capture --out FILE [--size MB] [--seed N] [--msn-share PCT] [--pcapng]\n"
+            "       gen-capture --out FILE --dense SESSIONS [--seed N] [--pcapng]\n"
+            "       gen-capture --help\n");
+}
+
 int main(int argc, char **argv) {
     const char *out = NULL;
     uint64_t size_mb = 1024, seed = 1;
@@ -536,10 +543,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--msn-share") && i + 1 < argc) share = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dense") && i + 1 < argc) dense = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--pcapng")) pcapng = 1;
-        else {
-            fprintf(stderr,
-                    "usage: gen-capture --out FILE [--size MB] [--seed N] [--msn-share PCT] [--pcapng]\n"
-                    "       gen-capture --out FILE --dense SESSIONS [--seed N] [--pcapng]\n");
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
             return 2;
         }
     }

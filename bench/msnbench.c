@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1921,10 +1922,13 @@ static int mode_populate(void) {
 
 /* ------------------------------------------------------------------- main */
 
-static void usage(void) {
+/* Asked for (--help): standard output and 0; a usage error: standard
+ * error and 2. */
+static void usage(FILE *f, int code) {
     fprintf(
-        stderr,
+        f,
         "usage: msnbench MODE [options]\n"
+        "       msnbench --help\n"
         "modes: populate | login | hold | presence | sb | lists\n"
         "  --server HOST:PORT   dispatch server (or NS with --no-dispatch); default 127.0.0.1:1863\n"
         "  --no-dispatch        log in at the NS directly (servers without a DS)\n"
@@ -1954,11 +1958,62 @@ static void usage(void) {
         "  --sb-server HOST:PORT  sb: connect every switchboard here, whatever XFR/RNG name\n"
         "  --label TEXT         name put in the JSON output\n"
         "  --json               one JSON object on standard output\n");
-    exit(2);
+    exit(code);
 }
 
+/* The value of a numeric option: all of it a number within [lo, hi], or
+ * an error that names the option. */
+static double num_arg(const char *name, const char *v, double lo, double hi, int whole) {
+    char *end;
+    errno = 0;
+    double d = whole ? (double)strtoll(v, &end, 10) : strtod(v, &end);
+    if (end == v || *end != '\0' || errno != 0 || !(d >= lo && d <= hi)) {
+        if (whole) die("option %s: '%s' is not a whole number from %.0f to %.0f", name, v, lo, hi);
+        die("option %s: '%s' is not a number from %g to %g", name, v, lo, hi);
+    }
+    return d;
+}
+static int is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
+
+static int takes_value(const char *a) {
+    static const char *const names[] = {"--server",
+                                        "--users",
+                                        "--first",
+                                        "--prefix",
+                                        "--domain",
+                                        "--password",
+                                        "--protocols",
+                                        "--concurrency",
+                                        "--duration",
+                                        "--keep",
+                                        "--count-syscalls",
+                                        "--clique",
+                                        "--inflight",
+                                        "--pairs",
+                                        "--window",
+                                        "--payload",
+                                        "--fractions",
+                                        "--unbatched-fractions",
+                                        "--sources",
+                                        "--server-pid",
+                                        "--cpu-pids",
+                                        "--store-pid",
+                                        "--db",
+                                        "--store",
+                                        "--sb-server",
+                                        "--label"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(a, names[i]) == 0) return 1;
+    return 0;
+}
+
+#define UINT_ARG(name, lo, hi) ((unsigned)num_arg(name, v, lo, hi, 1))
+#define LONG_ARG(name, lo, hi) ((long)num_arg(name, v, lo, hi, 1))
+#define SECONDS_ARG(name, lo, hi) num_arg(name, v, lo, hi, 0)
+
 int main(int argc, char **argv) {
-    if (argc < 2) usage();
+    if (argc < 2) usage(stderr, 2);
+    if (is_help(argv[1])) usage(stdout, 0);
     memset(&opt, 0, sizeof opt);
     opt.mode = argv[1];
     snprintf(opt.host, sizeof opt.host, "127.0.0.1");
@@ -1996,27 +2051,29 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--no-dispatch") == 0) opt.no_dispatch = 1;
         else if (strcmp(a, "--json") == 0) opt.json = 1;
         else if (strcmp(a, "--shuffle") == 0) opt.shuffle = 1;
-        else if (ARG("--users")) opt.users = (unsigned)atol(v);
-        else if (ARG("--first")) opt.first = (unsigned)atol(v);
+        else if (ARG("--users")) opt.users = UINT_ARG(a, 1, 10000000);
+        else if (ARG("--first")) opt.first = UINT_ARG(a, 0, UINT_MAX);
         else if (ARG("--prefix")) opt.prefix = v;
         else if (ARG("--domain")) opt.domain = v;
         else if (ARG("--password")) opt.password = v;
         else if (ARG("--protocols")) opt.version_line = v;
-        else if (ARG("--concurrency")) opt.concurrency = (unsigned)atol(v);
-        else if (ARG("--duration")) opt.duration = atof(v);
-        else if (ARG("--keep")) opt.keep = atof(v);
-        else if (ARG("--count-syscalls")) opt.count_syscalls = atof(v);
-        else if (ARG("--clique")) opt.clique = (unsigned)atol(v);
-        else if (ARG("--inflight")) opt.inflight = (unsigned)atol(v);
-        else if (ARG("--pairs")) opt.pairs = (unsigned)atol(v);
-        else if (ARG("--window")) opt.window = (unsigned)atol(v);
-        else if (ARG("--payload")) opt.payload = (unsigned)atol(v);
+        else if (ARG("--concurrency")) opt.concurrency = UINT_ARG(a, 1, UINT_MAX);
+        else if (ARG("--duration")) {
+            opt.duration = SECONDS_ARG(a, 0, 600);
+            if (opt.duration <= 0) die("option %s: '%s' is not a number above 0 and up to 600", a, v);
+        } else if (ARG("--keep")) opt.keep = SECONDS_ARG(a, 0, 600);
+        else if (ARG("--count-syscalls")) opt.count_syscalls = SECONDS_ARG(a, 0, 600);
+        else if (ARG("--clique")) opt.clique = UINT_ARG(a, 1, UINT_MAX);
+        else if (ARG("--inflight")) opt.inflight = UINT_ARG(a, 1, UINT_MAX);
+        else if (ARG("--pairs")) opt.pairs = UINT_ARG(a, 0, UINT_MAX);
+        else if (ARG("--window")) opt.window = UINT_ARG(a, 1, RING / 2);
+        else if (ARG("--payload")) opt.payload = UINT_ARG(a, 0, UINT_MAX);
         else if (ARG("--fractions")) opt.fractions = v;
         else if (ARG("--unbatched-fractions")) opt.unbatched_fractions = v;
-        else if (ARG("--sources")) opt.sources = (unsigned)atol(v);
-        else if (ARG("--server-pid")) opt.server_pid = atol(v);
+        else if (ARG("--sources")) opt.sources = UINT_ARG(a, 0, 250);
+        else if (ARG("--server-pid")) opt.server_pid = LONG_ARG(a, -1, INT_MAX);
         else if (ARG("--cpu-pids")) opt.cpu_pids = v;
-        else if (ARG("--store-pid")) opt.store_pid = atol(v);
+        else if (ARG("--store-pid")) opt.store_pid = LONG_ARG(a, 0, INT_MAX);
         else if (ARG("--db")) opt.db = v;
         else if (ARG("--store")) opt.store = v;
         else if (ARG("--sb-server")) {
@@ -2028,13 +2085,14 @@ int main(int argc, char **argv) {
             opt.sb_host[h.n] = '\0';
             opt.sb_port = p;
         } else if (ARG("--label")) opt.label = v;
-        else usage();
+        else if (is_help(a)) usage(stdout, 0);
+        else if (!v && takes_value(a)) die("option %s needs a value", a);
+        else {
+            fprintf(stderr, "msnbench: unknown option '%s'\n", a);
+            usage(stderr, 2);
+        }
 #undef ARG
     }
-    if (opt.users == 0 || opt.users > 10000000 || opt.concurrency == 0 || opt.duration <= 0 || opt.duration > 600 ||
-        opt.keep < 0 || opt.keep > 600 || opt.clique == 0 || opt.window == 0 || opt.window > RING / 2 ||
-        opt.sources > 250 || opt.inflight == 0)
-        die("option out of range (see msnbench without arguments)");
     if (strcmp(opt.mode, "populate") == 0) return mode_populate();
 
     signal(SIGPIPE, SIG_IGN);
@@ -2085,7 +2143,10 @@ int main(int argc, char **argv) {
     else if (strcmp(opt.mode, "presence") == 0) rc = mode_presence();
     else if (strcmp(opt.mode, "sb") == 0) rc = mode_sb();
     else if (strcmp(opt.mode, "lists") == 0) rc = mode_lists();
-    else usage();
+    else {
+        fprintf(stderr, "msnbench: unknown mode '%s'\n", opt.mode);
+        usage(stderr, 2);
+    }
     fflush(stdout);
     /* Connections are left to the kernel: closing 20 k sockets one by one
      * only slows the exit down. */

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -140,7 +141,7 @@ static void report(gate *g) {
     if (g->cfg.stats_file[0] &&
         gate_stats_write_json(&g->st, pinholes_count(g->holes), g->cfg.mode == GATE_INLINE ? "inline" : "passive",
                               g->cfg.mode == GATE_INLINE ? queue_kind_name(g->qkind) : "none", g->cfg.stats_file) != 0)
-        fprintf(stderr, "msngate: %s: %s\n", g->cfg.stats_file, strerror(errno));
+        fprintf(stderr, "msngate: stats_file %s: %s\n", g->cfg.stats_file, strerror(errno));
 }
 
 /* Queue drops the kernel counted: /proc/net/netfilter/nfnetlink_queue
@@ -161,6 +162,21 @@ static void read_queue_drops(gate *g) {
 
 /* Settings that work but defeat their purpose: said at start and reload. */
 static void warn_settings(const gate_config *c) {
+    if (c->stats_file[0]) { /* written at each status line: a missing directory is said now, not then */
+        char dir[sizeof c->stats_file];
+        snprintf(dir, sizeof dir, "%s", c->stats_file);
+        char *slash = strrchr(dir, '/');
+        if (slash == dir) slash[1] = '\0';
+        else if (slash) *slash = '\0';
+        else snprintf(dir, sizeof dir, ".");
+        struct stat st;
+        int rc = stat(dir, &st), e = errno;
+        if (rc != 0 || !S_ISDIR(st.st_mode))
+            fprintf(stderr,
+                    "msngate: warning: stats_file %s: directory %s: %s (under systemd the unit's "
+                    "RuntimeDirectory makes /run/msngate)\n",
+                    c->stats_file, dir, rc != 0 ? strerror(e) : "not a directory");
+    }
     if (c->hit_grace_s < 3)
         fprintf(stderr,
                 "msngate: warning: hit_grace %u s is shorter than TCP's second SYN retransmission (3 s): a peer "

@@ -402,6 +402,11 @@ class GatewayTest(unittest.TestCase):
             r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--mode", "passive", "--hit-grace", "1"], check=False)
             self.assertEqual(r.returncode, 64)
             self.assertIn("warning: hit_grace 1 s is shorter than TCP's second SYN retransmission", r.stderr)
+            # so is a stats file whose directory is missing (written only at each status line)
+            r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--mode", "passive", "--stats-file",
+                             "/nonexistent-msngate/stats.json"], check=False)
+            self.assertIn("warning: stats_file /nonexistent-msngate/stats.json: directory /nonexistent-msngate: "
+                          "No such file or directory", r.stderr)
         finally:
             gatenet.run(["ip", "netns", "del", ns], check=False)
 

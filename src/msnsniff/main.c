@@ -49,7 +49,7 @@ static void usage(FILE *fp) {
             "  --run-id HEX        64-bit run id in the flows' uid (default: random)\n"
             "  --transcript        print readable chat transcripts instead of JSON\n"
             "  --nft               print nftables commands for the predicted connections\n"
-            "  --nft-table NAME    nftables table name (default msnsniff)\n"
+            "  --nft-table NAME    nftables table name: letters, digits and _ (default msnsniff)\n"
             "  -U, --packet-buffered  write events out after every packet (default with -i)\n"
             "  --announced-policy nat|strict|any  which announced addresses become pinholes (default nat)\n"
             "  --max-expectations N  predictions held at once (default 65536)\n"
@@ -149,6 +149,12 @@ static const char *long_name(const struct option *o, int val) {
 static int json_name(const char *path) {
     size_t n = strlen(path);
     return (n >= 5 && strcmp(path + n - 5, ".json") == 0) || (n >= 6 && strcmp(path + n - 6, ".jsonl") == 0);
+}
+
+static int valid_nft_table(const char *s) {
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
+    size_t n = strlen(s);
+    return n > 0 && n <= 63 && strspn(s, ok) == n && !isdigit((unsigned char)s[0]);
 }
 
 /* -Z: become USER (its uid, primary group and supplementary groups) for
@@ -311,7 +317,20 @@ int main(int argc, char **argv) {
         case OPT_VERSION: printf("msnsniff (msnkit) libmsnp %s\n", msnp_version_string()); return 0;
         case OPT_TRANSCRIPT: transcript = 1; break;
         case OPT_NFT: nft = 1; break;
-        case OPT_NFT_TABLE: nft_table = optarg; break;
+        case OPT_NFT_TABLE:
+            /* It is written into the nft script as an identifier: a space
+             * or a ';' would end the command and start another. The rule is
+             * msngate's for its table, with nft's own: a number is not a
+             * name, so the first character is not a digit. */
+            if (!valid_nft_table(optarg)) {
+                fprintf(stderr,
+                        "msnsniff: --nft-table: \"%s\" is not an nftables table name (1 to 63 letters, digits "
+                        "and _, not starting with a digit)\n",
+                        optarg);
+                return 2;
+            }
+            nft_table = optarg;
+            break;
         case OPT_EXTRACT: cfg.extract_dir = optarg; break;
         case OPT_NO_DEFRAG: cfg.defrag = 0; break;
         case OPT_ALL_FLOWS: cfg.all_flows = 1; break;

@@ -371,6 +371,19 @@ class Modes(unittest.TestCase):
                     got.add((v[0], v[1], v[2] if len(v) == 3 else "any"))
             self.assertEqual(got, want, name)
 
+    def test_nft_table_is_an_identifier(self):
+        # The name is written into the script: one that would end the
+        # command (a space, a ';') or is not an nft identifier is refused
+        # before anything is printed.
+        for name in ("", "my table", "x; flush ruleset; add table inet y", "1x", "a" * 64, "t-1"):
+            rc, out, err = run(["-q", "--nft", "--nft-table", name, "-r", cap("seed.pcap")])
+            self.assertEqual((rc, out), (2, b""), (name, err))
+            self.assertIn('msnsniff: --nft-table: "%s" is not an nftables table name' % name, err)
+            self.assertIn("letters, digits and _", err)
+        rc, out, err = run(["-q", "--nft", "--nft-table", "_Msn_2", "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("add table inet _Msn_2", out.decode())
+
     def test_summary(self):
         rc, out, err = run(["--summary", "-o", os.devnull, "-r", cap("seed.pcap")])
         self.assertEqual(rc, 0, err)

@@ -427,8 +427,16 @@ int main(int argc, char **argv) {
         sn_capture_close(cap);
         return 1;
     }
-    int events_to_stdout = !wfile; /* JSON, transcript or nft */
-    if (pcap_out && strcmp(pcap_out, "-") == 0 && events_to_stdout) {
+    /* -o moves the JSON events only: a transcript or an nft script is
+     * always printed on standard output, and would be mixed into the
+     * pcap records there. */
+    if (pcap_out && strcmp(pcap_out, "-") == 0 && (transcript || nft)) {
+        fprintf(stderr, "msnsniff: -w - puts packets on standard output, where %s prints: write them to a file\n",
+                transcript ? "--transcript" : "--nft");
+        sn_capture_close(cap);
+        return 2;
+    }
+    if (pcap_out && strcmp(pcap_out, "-") == 0 && !wfile) {
         fprintf(stderr, "msnsniff: -w - puts packets on standard output: send the events to a file with -o FILE\n");
         sn_capture_close(cap);
         return 2;

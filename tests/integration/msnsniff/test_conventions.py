@@ -104,6 +104,12 @@ class Files(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         with open(cap("seed.pcap"), "rb") as f:
             self.assertEqual(out, f.read())  # same link type, snap length and records
+        # a transcript or an nft script goes to standard output whatever -o
+        # says: it would be mixed into the pcap records there
+        for mode in ("--transcript", "--nft"):
+            rc, out, err = run(["-q", mode, "-r", cap("seed.pcap"), "-w", "-", "-o", js])
+            self.assertEqual((rc, out), (2, b""), (mode, err))
+            self.assertIn("msnsniff: -w - puts packets on standard output, where %s prints" % mode, err)
 
     def test_w_full_disk(self):
         rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", "/dev/full", "-o", os.devnull])

@@ -5,6 +5,7 @@
 #include <pcap/pcap.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ struct sn_capture {
     int format; /* 0 pcap, 1 pcapng, -1 unknown (standard input) */
     char name[256];
     int live;
+    int live_fd; /* -i: the descriptor the capture waits on (non-blocking pcap) */
     uint64_t size;
     uint64_t offset;
     char *iobuf;             /* the FILE's buffer; freed after pcap_close closed it */
@@ -43,6 +45,10 @@ struct sn_capture {
     char dump_name[256];
     int dump_errno; /* errno of the first failed write, kept for the report */
 };
+
+/* How long a live capture waits for a packet before reporting that it is
+ * idle (the engine is then ticked with the wall clock). */
+#define LIVE_WAIT_MS 100
 
 /* libpcap's largest accepted record for the link types the decoder knows */
 #define MAX_CAPLEN 262144u
@@ -210,6 +216,17 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
         pcap_close(p);
         return NULL;
     }
+    /* In immediate mode libpcap waits inside pcap_next_ex for the next
+     * packet however long that takes (the read timeout is not applied), so
+     * an idle capture never returned to be ticked: the capture is
+     * non-blocking and sn_capture_next waits itself, with a timeout. */
+    int fd = -1;
+    perr[0] = '\0';
+    if (pcap_setnonblock(p, 1, perr) != 0 || (fd = pcap_get_selectable_fd(p)) < 0) {
+        snprintf(err, errcap, "%s: cannot wait for packets: %s", iface, perr[0] ? perr : "no selectable descriptor");
+        pcap_close(p);
+        return NULL;
+    }
     sn_capture *c = calloc(1, sizeof *c);
     if (!c) {
         pcap_close(p);
@@ -217,6 +234,7 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
     }
     c->p = p;
     c->live = 1;
+    c->live_fd = fd;
     snprintf(c->name, sizeof c->name, "%s", iface);
     return c;
 }
@@ -385,6 +403,14 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     int rc = pcap_next_ex(c->p, &h, &d);
     if (rc == PCAP_ERROR_BREAK && c->live && c->draining)
         rc = pcap_next_ex(c->p, &h, &d); /* the break that started the drain */
+    /* Live and nothing buffered: wait for a packet, at most LIVE_WAIT_MS.
+     * Only a wait that timed out (or a signal) returns 2, so the caller
+     * ticks when the capture is idle, not between packets. */
+    while (rc == 0 && c->live && !c->draining && !c->broken) {
+        struct pollfd pfd = {c->live_fd, POLLIN, 0};
+        if (poll(&pfd, 1, LIVE_WAIT_MS) <= 0) return 2;
+        rc = pcap_next_ex(c->p, &h, &d);
+    }
     if (rc == 1) {
         if (c->in) c->offset = (uint64_t)ftello(pcap_file(c->p)); /* the next record's or block's */
         else if (!c->live) c->offset += c->format == 1 ? 32u + ((h->caplen + 3u) & ~3u) : 16u + h->caplen;

@@ -11,6 +11,8 @@ live capture of loopback traffic the test makes itself:
 - Options may follow the filter; "--" ends the options.
 - The final "stats" event and the summary give the packets read, the link
   type by name and, live, the kernel's counters.
+- An idle live capture still ticks with the wall clock: predictions
+  expire and idle flows close while no packet comes.
 - Flow events carry a uid unique to the run and their Community ID (the same
   as tshark's, when tshark is installed).
 
@@ -42,6 +44,52 @@ def run(args, **kw):
 
 def events(out):
     return [json.loads(line) for line in out.decode("utf-8").splitlines() if line.strip()]
+
+
+# Run in a network namespace of its own (unshare -n): a notification
+# server connection on its loopback logs in and is referred to a
+# switchboard, then stays open and idle. msnsniff (argv[1], events to
+# argv[2]) must report the prediction missed and the flow closed while
+# nothing is captured; the script prints the seconds each took after the
+# referral, or null when it did not come within the bound.
+IDLE_SCRIPT = r"""
+import json, os, signal, socket, subprocess, sys, time
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+sniff, events = sys.argv[1], sys.argv[2]
+err = open(events + ".err", "w+")
+p = subprocess.Popen([sniff, "-i", "lo", "-q", "--expect-timeout", "1", "--flow-timeout", "2", "-o", events],
+                     stderr=err)
+try:
+    for _ in range(100):
+        err.seek(0)
+        if "listening" in err.read():
+            break
+        time.sleep(0.05)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 1863))
+    srv.listen(1)
+    cl = socket.create_connection(("127.0.0.1", 1863))
+    sv, _ = srv.accept()
+    for a, b, line in ((cl, sv, "VER 1 MSNP7 CVR0"), (sv, cl, "VER 1 MSNP7"),
+                       (cl, sv, "USR 2 MD5 I alice@example.com"), (sv, cl, "USR 2 MD5 S 1013928519.693957190"),
+                       (cl, sv, "USR 3 MD5 S 23e54a439a6a17d15025f4c6cbd0f6b5"),
+                       (sv, cl, "USR 3 OK alice@example.com Alice 1"), (cl, sv, "XFR 4 SB"),
+                       (sv, cl, "XFR 4 SB 127.0.0.9:1863 CKI 1.2.3")):
+        a.sendall(line.encode() + b"\r\n")
+        b.recv(4096)
+    t0, got = time.monotonic(), {}
+    while len(got) < 2 and time.monotonic() - t0 < 15:
+        time.sleep(0.1)
+        with open(events) as f:
+            for l in f:
+                e = json.loads(l)
+                if e["event"] in ("expectation_miss", "flow") and e["event"] not in got:
+                    got[e["event"]] = round(time.monotonic() - t0, 1)
+    print(json.dumps(got))
+finally:
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=10)
+"""
 
 
 def cap(name):
@@ -305,6 +353,24 @@ class Live(unittest.TestCase):
         self.assertGreaterEqual(stats["kernel_received"], 30)
         self.assertIsInstance(stats["kernel_dropped"], int)
         self.assertIsInstance(stats["interface_dropped"], int)
+
+    def test_idle_capture_ticks(self):
+        # Nothing is captured after the referral: the prediction still
+        # expires (1 s) and the flow idles out (2 s) on the wall clock,
+        # checked about once a second, not when the next packet comes.
+        if not shutil.which("unshare") or not shutil.which("ip"):
+            self.skipTest("unshare or ip missing: no network namespace of the test's own")
+        if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+            self.skipTest("cannot create a network namespace here")
+        js = os.path.join(self.dir, "idle.jsonl")
+        p = subprocess.run(["unshare", "-n", sys.executable, "-c", IDLE_SCRIPT, MSNSNIFF, js], capture_output=True,
+                           text=True, timeout=40)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = json.loads(p.stdout)
+        self.assertIn("expectation_miss", got, "no expectation_miss while the capture was idle")
+        self.assertIn("flow", got, "the idle flow did not close while the capture was idle")
+        self.assertLess(got["expectation_miss"], 4)
+        self.assertLess(got["flow"], 6)
 
     def test_list_interfaces(self):
         rc, out, err = run(["-D"])

@@ -30,6 +30,10 @@ struct sn_capture {
     char name[256];
     int live;
     int live_fd; /* -i: the descriptor the capture waits on (non-blocking pcap) */
+    /* Applied to libpcap's seconds: UINT32_MAX for classic pcap files,
+     * whose seconds field is unsigned 32-bit (captures from 2038 on)
+     * though libpcap widens it as a signed one; all ones otherwise. */
+    uint64_t sec_mask;
     uint64_t size;
     uint64_t offset;
     char *iobuf;             /* the FILE's buffer; freed after pcap_close closed it */
@@ -181,6 +185,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     c->format = -1;
     if (have_magic) c->format = (magic[0] == 0x0A && magic[1] == 0x0D && magic[2] == 0x0D && magic[3] == 0x0A) ? 1 : 0;
     c->offset = c->format == 0 ? 24 : 0;
+    c->sec_mask = c->format == 0 ? UINT32_MAX : UINT64_MAX;
     if (in) c->offset = (uint64_t)ftello(pcap_file(p)); /* after the headers libpcap read */
     int classic_ok = classic && pcap_major_version(p) == 2 && pcap_minor_version(p) == 4;
     if ((classic_ok || c->format == 1) && sn_decode_linktype_ok(pcap_datalink(p)) && pcap_snapshot(p) > 0) {
@@ -235,6 +240,7 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
     c->p = p;
     c->live = 1;
     c->live_fd = fd;
+    c->sec_mask = UINT64_MAX;
     snprintf(c->name, sizeof c->name, "%s", iface);
     return c;
 }
@@ -414,7 +420,7 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     if (rc == 1) {
         if (c->in) c->offset = (uint64_t)ftello(pcap_file(c->p)); /* the next record's or block's */
         else if (!c->live) c->offset += c->format == 1 ? 32u + ((h->caplen + 3u) & ~3u) : 16u + h->caplen;
-        fr->ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+        fr->ts_us = ((uint64_t)h->ts.tv_sec & c->sec_mask) * 1000000u + (uint64_t)h->ts.tv_usec;
         fr->data = d;
         fr->caplen = h->caplen;
         fr->wirelen = h->len < h->caplen ? h->caplen : h->len;

@@ -57,7 +57,7 @@ int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t
     slot *s = NULL, *free_slot = NULL, *oldest = NULL;
     for (int i = 0; i < DEFRAG_SLOTS; i++) {
         slot *c = &f->s[i];
-        if (c->used && ts > c->first_ts + f->timeout) {
+        if (c->used && ts > c->first_ts && ts - c->first_ts > f->timeout) { /* no sum to overflow */
             f->timeouts++;
             slot_clear(f, c);
         }

@@ -225,7 +225,8 @@ static void housekeeping(sn_engine *e, uint64_t now) {
     sn_invitations_expire(&e->c, now);
     uint64_t idle = e->c.cfg.flow_timeout_us;
     /* bounded by the number of idle flows; each iteration removes one */
-    for (sn_flow *f = sn_flow_oldest(&e->flows); f && idle && f->last_ts + idle < now; f = sn_flow_oldest(&e->flows)) {
+    for (sn_flow *f = sn_flow_oldest(&e->flows); f && idle && sn_ts_after(f->last_ts, idle) < now;
+         f = sn_flow_oldest(&e->flows)) {
         e->c.st.flows_evicted++;
         flow_close(e, f, "idle");
     }

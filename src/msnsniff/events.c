@@ -74,6 +74,7 @@ void sn_format_ts(uint64_t ts, char out[32]) {
     static _Thread_local time_t cached_sec[2] = {(time_t)-1, (time_t)-1};
     static _Thread_local char date[2][24];
     static _Thread_local unsigned older;
+    if (ts > SN_TS_MAX_US) ts = SN_TS_MAX_US;
     time_t sec = (time_t)(ts / 1000000u);
     unsigned k = sec == cached_sec[0] ? 0u : sec == cached_sec[1] ? 1u : 2u;
     if (k == 2) {

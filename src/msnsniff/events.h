@@ -57,7 +57,11 @@ sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts_us);
 /* Give ev to every sink, then recycle it. NULL is ignored. */
 void sn_ev_emit(sn_events *e, sn_ev *ev);
 
-/* "2002-03-24T07:39:37.000000Z" */
+/* "2002-03-24T07:39:37.000000Z": always 27 characters and a NUL. Times
+ * after 9999-12-31T23:59:59.999999Z (SN_TS_MAX_US; only a damaged or
+ * forged capture has them) are written as that time, so every date keeps
+ * its four-digit year. */
+#define SN_TS_MAX_US 253402300799999999ull
 void sn_format_ts(uint64_t ts_us, char out[32]);
 
 /* Setters. Keys are string literals (the macros check it); each key

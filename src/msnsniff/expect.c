@@ -140,7 +140,7 @@ static void name_out(sn_expect_table *t, sn_expect *e) {
 void sn_expect_set_timeout(sn_expect_table *t, uint64_t timeout_us) {
     if (timeout_us < t->timeout)
         for (sn_expect *e = t->qhead; e; e = e->qnext) /* bounded by the table's size */
-            if (e->expires > e->learned + timeout_us) e->expires = e->learned + timeout_us;
+            if (e->expires > sn_ts_after(e->learned, timeout_us)) e->expires = sn_ts_after(e->learned, timeout_us);
     t->timeout = timeout_us;
 }
 
@@ -187,7 +187,7 @@ static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
     if (e->spent) return;
     unqueue(t, e);
     e->spent = 1;
-    e->expires = t->clock + t->linger;
+    e->expires = sn_ts_after(t->clock, t->linger);
     enqueue(t, e);
 }
 
@@ -347,7 +347,7 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     }
     e->state = SN_EXP_PENDING;
     e->learned = now;
-    e->expires = now + t->timeout;
+    e->expires = sn_ts_after(now, t->timeout);
     hash_in(t, e);
     name_in(t, e);
     enqueue(t, e);

@@ -118,6 +118,11 @@ typedef struct sn_expect_table {
  * Pending ones stay until they expire; beyond `max` (default
  * SN_EXPECT_MAX) the oldest is dropped and counted in `evicted`. */
 #define SN_EXPECT_LINGER_US (30ull * 1000000u)
+
+/* ts + d, or UINT64_MAX where that does not fit: capture times are not
+ * bounded (a pcapng time stamp is 64 bits), and a deadline that wrapped
+ * would lie in the past. */
+static inline uint64_t sn_ts_after(uint64_t ts, uint64_t d) { return ts > UINT64_MAX - d ? UINT64_MAX : ts + d; }
 #define SN_EXPECT_MAX 65536u
 /* Outstanding predictions one user, and one switchboard session, may
  * have at once (docs/msnsniff.md, "Bounds"). */

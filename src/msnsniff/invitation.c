@@ -107,8 +107,9 @@ void sn_invitations_expire(sn_ctx *c, uint64_t now) {
     if (!ls) return;
     uint64_t linger = linger_of(c), idle = c->cfg.expect_timeout_us;
     /* each iteration frees one */
-    while (ls->finished.oldest && ls->finished.oldest->last_ts + linger <= now) drop(c, ls, ls->finished.oldest);
-    while (ls->open.oldest && ls->open.oldest->last_ts + idle <= now) drop(c, ls, ls->open.oldest);
+    while (ls->finished.oldest && sn_ts_after(ls->finished.oldest->last_ts, linger) <= now)
+        drop(c, ls, ls->finished.oldest);
+    while (ls->open.oldest && sn_ts_after(ls->open.oldest->last_ts, idle) <= now) drop(c, ls, ls->open.oldest);
 }
 
 static void finish(sn_ctx *c, sn_invitation *i) {

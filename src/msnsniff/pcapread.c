@@ -229,16 +229,18 @@ static inline void take(sn_pcapread *r, uint32_t caplen, sn_pcaprec *rec) {
     const unsigned char *h = r->buf + r->start;
     int be = r->big_endian;
     uint32_t sec = u32(h, be), frac = u32(h + 4, be);
-    /* libpcap reads both time fields as signed 32-bit numbers in files of
-     * the host's byte order, but its byte swap of the other order works on
-     * the widened value and so yields them unsigned; times outside the
-     * usual range (a fraction of a second over a million, dates before
-     * 1970) come out as tcpdump shows them either way. */
+    /* The seconds are unsigned 32-bit, as the format defines them: that
+     * covers 1970 to 2106, and captures made from 2038 on. (libpcap reads
+     * them signed in files of the host's byte order, and so puts such
+     * captures before 1970.) The fraction is read as libpcap reads it:
+     * signed 32-bit in files of the host's byte order, unsigned in the
+     * other, where its byte swap works on the widened value; a fraction of
+     * a second over a million comes out as tcpdump shows it. */
     int swapped = be != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
-    int64_t secs = swapped ? (int64_t)sec : (int32_t)sec;
+    uint64_t secs = sec;
     int64_t fr = swapped ? (int64_t)frac : (int32_t)frac;
     if (r->nsec) fr /= 1000;
-    rec->ts_us = (uint64_t)secs * 1000000u + (uint64_t)fr;
+    rec->ts_us = secs * 1000000u + (uint64_t)fr;
     rec->data = h + 16;
     rec->caplen = caplen > r->snapshot ? r->snapshot : caplen; /* longer records are cut, as libpcap does */
     rec->len = u32(h + 12, be);

@@ -66,8 +66,9 @@ class Capture:
     over IPv4 and Ethernet, one packet per millisecond, for cases the
     committed captures do not hold."""
 
-    def __init__(self):
+    def __init__(self, start=1117000000):
         self.frames = []
+        self.start = start  # the first packet's time (seconds)
 
     def ip(self, src, dst, proto, payload):
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), len(self.frames), 0, 64, proto, 0,
@@ -83,7 +84,7 @@ class Capture:
     def bytes(self):
         data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
         for k, frame in enumerate(self.frames):
-            data += struct.pack("<IIII", 1117000000 + k // 1000, k % 1000 * 1000, len(frame), len(frame)) + frame
+            data += struct.pack("<IIII", self.start + k // 1000, k % 1000 * 1000, len(frame), len(frame)) + frame
         return data
 
     def run(self, args):
@@ -590,6 +591,32 @@ class BrokenInput(unittest.TestCase):
         self.assertTrue(any(e["event"] == "anomaly" and e["kind"] == "gap" for e in ev))
         self.assertIn("gaps:", err)
         self.assertIn("cut short by the capture's snapshot length (80 bytes kept)", err)
+
+
+class Times(unittest.TestCase):
+    def test_captures_from_2038_on(self):
+        # Classic pcap seconds are unsigned 32-bit: a capture made in 2038
+        # or just before 2106 has dates of its own, and predictions expire
+        # after their timeout, not at once.
+        iso = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+        for start, date in ((2147483648, "2038-01-19T03:14:08"), (4294967000, "2106-02-07T06:23:20")):
+            c = Capture(start)
+            ns = notification_login(c)
+            ns.c2s("XFR 10 SB\r\n")
+            ns.s2c("XFR 10 SB 64.4.12.193:1863 CKI 1.2.3\r\n")
+            switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            for e in ev:
+                for k in ("ts", "expires", "start", "end"):
+                    if k in e:
+                        self.assertRegex(e[k], iso, (start, e))
+            self.assertTrue(ev[0]["ts"].startswith(date), ev[0])
+            expectation, = [e for e in ev if e["event"] == "expectation"]
+            self.assertEqual(expectation["timeout_s"], 300)
+            self.assertTrue(any(e["event"] == "expectation_hit" for e in ev), (start, ev))
+            self.assertFalse(any(e["event"] == "expectation_miss" for e in ev), (start, ev))
 
 
 class Flows(unittest.TestCase):

@@ -90,7 +90,11 @@ static size_t compare(const char *filter, long long want_offset, int want_fast) 
         int mine = sn_capture_next(c, &fr, err, sizeof err);
         if (rc == 1) {
             assert_int_equal(mine, 1);
-            assert_int_equal(fr.ts_us, (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec);
+            /* classic pcap seconds are unsigned 32-bit (libpcap widens them
+             * as signed in files of the host's byte order) */
+            uint64_t sec = (uint64_t)h->ts.tv_sec;
+            if (pcap_major_version(p) == 2) sec &= UINT32_MAX;
+            assert_int_equal(fr.ts_us, sec * 1000000u + (uint64_t)h->ts.tv_usec);
             assert_int_equal(fr.caplen, h->caplen);
             assert_int_equal(fr.wirelen, h->len < h->caplen ? h->caplen : h->len);
             assert_memory_equal(fr.data, d, h->caplen);
@@ -248,14 +252,16 @@ static void test_byte_order_and_nanoseconds(void **st) {
         write_file(b, seed_len - 7);
         compare(NULL, -1, 1);
         /* time fields with the top bit set and a fraction over a second:
-         * libpcap reads them unsigned in a byte-swapped file, signed in
-         * one of the host's order */
+         * the seconds are unsigned (from 2038 on); libpcap reads the
+         * fraction unsigned in a byte-swapped file, signed in one of the
+         * host's order */
         put32(b + 24, 0xFFFFFFF0u, be);
         put32(b + 28, 0xFAFF0007u, be);
         write_file(b, seed_len);
         compare(NULL, -1, 1);
     }
-    /* a negative time stamp is read as libpcap reads it */
+    /* seconds with the top bit set are after 2038, not before 1970; the
+     * fraction is read as libpcap reads it */
     memcpy(b, seed, seed_len);
     put32(b + 24, 0xFFFFFFF0u, 0);
     put32(b + 28, 0xFFFFFFFFu, 0);

@@ -330,6 +330,31 @@ static void test_line_sink_same_line(void **st) {
 }
 
 /* A long value with every byte escaped fits: the buffer grows once. */
+/* Every time stamp is written as 27 characters with a four-digit year:
+ * from 2038 and 2106 (32-bit seconds) up to any 64-bit value. */
+static void test_timestamps(void **st) {
+    (void)st;
+    static const struct {
+        uint64_t ts;
+        const char *want;
+    } cases[] = {
+        {0, "1970-01-01T00:00:00.000000Z"},
+        {2147483648ull * 1000000u + 1, "2038-01-19T03:14:08.000001Z"},
+        {4294967295ull * 1000000u + 999999u, "2106-02-07T06:28:15.999999Z"},
+        {SN_TS_MAX_US, "9999-12-31T23:59:59.999999Z"},
+        {SN_TS_MAX_US + 1, "9999-12-31T23:59:59.999999Z"},
+        {UINT64_MAX, "9999-12-31T23:59:59.999999Z"},
+        {1017000000ull * 1000000u + 123456u, "2002-03-24T20:00:00.123456Z"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[32];
+        memset(out, 'x', sizeof out);
+        sn_format_ts(cases[i].ts, out);
+        assert_string_equal(out, cases[i].want);
+        for (size_t k = 28; k < sizeof out; k++) assert_int_equal(out[k], 'x'); /* nothing past the NUL */
+    }
+}
+
 static void test_long_string(void **st) {
     (void)st;
     size_t n = 100000;
@@ -355,6 +380,7 @@ int main(void) {
         cmocka_unit_test(test_event_line_and_fields),
         cmocka_unit_test(test_interleaved_events),
         cmocka_unit_test(test_long_string),
+        cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_line_sink_same_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -355,6 +355,8 @@ static inline void advance(sn_engine *e, uint64_t ts) {
 
 void sn_engine_tick(sn_engine *e, uint64_t now) { advance(e, now); }
 
+const uint64_t *sn_engine_clock(const sn_engine *e) { return &e->c.now; }
+
 void sn_engine_set_expect_timeout(sn_engine *e, uint64_t timeout_us) {
     e->c.cfg.expect_timeout_us = timeout_us;
     sn_expect_set_timeout(&e->c.expect, timeout_us);

@@ -45,6 +45,11 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts_us, const uint8_t 
 /* No packet, but time passed (a live capture that is idle): flows and
  * expectations due by now_us expire. Time never goes back. */
 void sn_engine_tick(sn_engine *e, uint64_t now_us);
+/* The engine's time (µs): the latest packet's or tick's, never going back;
+ * 0 before the first. The pointer stays valid, and the value current, for
+ * the engine's life: an observer reads it for the time of the event it is
+ * told about (sn_nft_out.clock). */
+const uint64_t *sn_engine_clock(const sn_engine *e);
 /* The lifetime of predictions (sn_config.expect_timeout_us) while running. */
 void sn_engine_set_expect_timeout(sn_engine *e, uint64_t timeout_us);
 /* End of input: close every flow, expire every expectation. */

@@ -468,7 +468,9 @@ int main(int argc, char **argv) {
     }
     sn_transcript_sink ts = {stdout};
     sn_json_sink js = {out, NULL, live_output};
-    sn_nft_out ns = {stdout, NULL, "inet", nft_table, NULL, 0, live_output};
+    /* the clock: an element for a name answered later gets what is left
+     * of its prediction's timeout, not all of it */
+    sn_nft_out ns = {stdout, NULL, "inet", nft_table, sn_engine_clock(eng), 0, live_output};
     if (transcript) {
         sn_events_add_sink(sn_engine_events(eng), sn_sink_transcript, &ts);
         sn_observer o = sn_transcript_observer(&ts);

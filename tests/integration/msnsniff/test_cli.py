@@ -69,14 +69,30 @@ class Capture:
     def __init__(self, start=1117000000):
         self.frames = []
         self.start = start  # the first packet's time (seconds)
+        self.later = []  # per frame: microseconds added by wait() before it
+        self.waited = 0
+
+    def wait(self, seconds):
+        """The next packets come this much later (on top of the 1 ms each)."""
+        self.waited += int(seconds * 1000000)
 
     def ip(self, src, dst, proto, payload):
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), len(self.frames), 0, 64, proto, 0,
                           bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
         self.frames.append(b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + hdr + payload)
+        self.later.append(self.waited)
 
     def udp(self, src, sport, dst, dport, data):
         self.ip(src, dst, 17, struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data)
+
+    def dns_answer(self, qname, addresses, server="10.0.0.53", client="10.0.0.10"):
+        """A DNS response giving qname these IPv4 addresses (A records)."""
+        def name(n):
+            return b"".join(bytes([len(p)]) + p.encode() for p in n.split(".")) + b"\0"
+        body = struct.pack("!HHHHHH", 1, 0x8180, 1, len(addresses), 0, 0) + name(qname) + struct.pack("!HH", 1, 1)
+        for a in addresses:
+            body += b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes(map(int, a.split(".")))
+        self.udp(server, 53, client, 33333, body)
 
     def tcp(self, client, cport, server, sport, handshake=True):
         return TcpConnection(self, (client, cport), (server, sport), handshake)
@@ -84,7 +100,8 @@ class Capture:
     def bytes(self):
         data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
         for k, frame in enumerate(self.frames):
-            data += struct.pack("<IIII", self.start + k // 1000, k % 1000 * 1000, len(frame), len(frame)) + frame
+            us = self.start * 1000000 + k * 1000 + self.later[k]
+            data += struct.pack("<IIII", us // 1000000, us % 1000000, len(frame), len(frame)) + frame
         return data
 
     def run(self, args):
@@ -384,6 +401,22 @@ class Modes(unittest.TestCase):
         rc, out, err = run(["-q", "--nft", "--nft-table", "_Msn_2", "-r", cap("seed.pcap")])
         self.assertEqual(rc, 0, err)
         self.assertIn("add table inet _Msn_2", out.decode())
+
+    def test_nft_name_answered_later(self):
+        # A switchboard announced by name, answered by DNS 200 s into its
+        # 300 s: the element gets the 100 s left, not the whole timeout.
+        c = Capture()
+        ns = notification_login(c)
+        ns.c2s("XFR 10 SB\r\n")
+        ns.s2c("XFR 10 SB sb1.example.net:1863 CKI 1.2.3\r\n")
+        c.wait(200)
+        c.dns_answer("sb1.example.net", ["64.4.12.193"])
+        rc, out, err = c.run(["-q", "--nft"])
+        self.assertEqual(rc, 0, err)
+        m = re.search(r"add element inet msnsniff msn4 \{ 64\.4\.12\.193 \. tcp \. 1863 timeout (\d+)s \}",
+                      out.decode())
+        self.assertTrue(m, out.decode())
+        self.assertIn(int(m.group(1)), (99, 100))
 
     def test_summary(self):
         rc, out, err = run(["--summary", "-o", os.devnull, "-r", cap("seed.pcap")])

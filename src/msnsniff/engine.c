@@ -302,7 +302,10 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
     }
     f->pkts[dir]++;
     f->bytes[dir] += p->wire_len;
-    sn_flow_touch(&e->flows, f, p->ts);
+    /* the engine's time, not the packet's: a capture clock that stepped
+     * back would date the flow's end before its start and have it evicted
+     * as idle at once; the LRU list stays in time order */
+    sn_flow_touch(&e->flows, f, e->c.now);
     if (f->app != SN_APP_OTHER) sn_reasm_segment(&e->reasm, f, f->st, dir, p);
     if (fl & SN_TCP_RST) {
         f->rst = 1;
@@ -340,7 +343,7 @@ static void udp_packet(sn_engine *e, const sn_packet *p) {
     }
     f->pkts[dir]++;
     f->bytes[dir] += p->wire_len;
-    sn_flow_touch(&e->flows, f, p->ts);
+    sn_flow_touch(&e->flows, f, c->now); /* the engine's time, as for TCP */
 }
 
 static inline void advance(sn_engine *e, uint64_t ts) {

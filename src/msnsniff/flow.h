@@ -39,7 +39,7 @@ typedef struct sn_flow {
     uint8_t app; /* sn_app */
     uint8_t syn_seen, midstream, rst, reported;
     uint16_t vlan;
-    uint64_t first_ts, last_ts;
+    uint64_t first_ts, last_ts; /* the first packet's time; the engine's at the last one (never earlier) */
     uint64_t pkts[2], bytes[2];
     uint64_t expect_id;    /* expectation this flow fulfilled, 0 if none */
     uint64_t expect_group; /* and its group (sn_expect_find) */

@@ -503,7 +503,7 @@ int main(int argc, char **argv) {
     int lt_warned = 0;
     int linktype_ok = sn_decode_linktype_ok(linktype); /* the capture's, for every packet */
     double last = now_s();
-    uint64_t n = 0, frames = 0, last_ts = 0;
+    uint64_t n = 0, frames = 0;
     sn_frame fr;
     if (iface)
         fprintf(stderr, "msnsniff: listening on %s%s, link type %s\n", iface, promisc ? "" : " (not promiscuous)",
@@ -538,7 +538,6 @@ int main(int argc, char **argv) {
             lt_warned = 1;
         }
         sn_engine_packet(eng, linktype, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
-        last_ts = fr.ts_us;
         if (live_output) sn_outq_flush(outq);
         if (count && ++frames >= count) break;
         if (progress && (++n & 8191u) == 0) {
@@ -556,12 +555,18 @@ int main(int argc, char **argv) {
     }
     if (progress) fprintf(stderr, "\r\033[K");
     sn_engine_finish(eng);
-    if (sn_capture_is_live(cap) || !last_ts) {
+    /* The stats close the run: dated with the engine's time, the latest it
+     * saw (a capture clock may step back; the events before are dated so
+     * too). Reading a file, that is all: the same file gives the same
+     * output (all-zero time stamps give 1970). Live, the run ends now. */
+    uint64_t end_ts = *sn_engine_clock(eng);
+    if (sn_capture_is_live(cap)) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        last_ts = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+        uint64_t wall = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+        if (wall > end_ts) end_ts = wall;
     }
-    emit_stats(eng, cap, linktype, last_ts);
+    emit_stats(eng, cap, linktype, end_ts);
     const sn_stats *fin = sn_engine_stats(eng);
     if (fin->packets_truncated)
         fprintf(stderr,

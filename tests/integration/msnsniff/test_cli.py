@@ -652,6 +652,36 @@ class Times(unittest.TestCase):
             self.assertFalse(any(e["event"] == "expectation_miss" for e in ev), (start, ev))
 
 
+    def test_clock_stepping_back(self):
+        # The capture clock steps back an hour within a connection: the
+        # flow still ends after it starts (and is not evicted as idle),
+        # and the stats that close the run are dated no earlier than the
+        # events before them.
+        c = Capture()
+        ns = notification_login(c)
+        c.wait(-3600)
+        ns.c2s("CHG 11 BSY\r\n")
+        ns.s2c("CHG 11 BSY\r\n")
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual(flow["end_reason"], "capture_end", flow)
+        self.assertGreaterEqual(flow["end"], flow["start"], flow)
+        self.assertEqual(ev[-1]["event"], "stats")
+        self.assertGreaterEqual(ev[-1]["ts"], max(e["ts"] for e in ev[:-1]))
+
+    def test_stats_of_a_file_never_take_the_wall_clock(self):
+        # A capture whose time stamps are all 0: the stats are dated 1970
+        # like every other event, so the same file gives the same output.
+        c = Capture(0)
+        c.udp("10.0.0.10", 33333, "10.0.0.53", 53, b"\0" * 12)
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        stats = events(out)[-1]
+        self.assertEqual((stats["event"], stats["ts"]), ("stats", "1970-01-01T00:00:00.000000Z"))
+
+
 class Flows(unittest.TestCase):
     def test_midstream_flow_first_seen_from_the_server(self):
         # A switchboard on a port that says nothing, picked up mid-stream

@@ -79,7 +79,8 @@ typedef struct sn_ctx {
     sn_strmap cookies;           /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
     sn_strmap invitations;       /* Invitation-Cookie -> sn_invitation chain */
     struct inv_lists *inv_lists; /* invitation.c's queues of open and finished ones */
-    sn_strmap dns;               /* lower-case host name -> sn_addr */
+    sn_strmap dns;               /* lower-case host name -> dns.c's entry (an sn_addr first) */
+    uint64_t dns_responses;      /* DNS responses read: names the entries' answer */
     sn_strmap dns_rev;           /* sn_addr bytes -> host name */
     sn_strmap users;             /* user -> sn_online, while logged in on an open connection */
     sn_strmap conversations;     /* "server|sessid" -> switchboard session seen from several connections */

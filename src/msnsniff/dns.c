@@ -39,19 +39,16 @@ static int read_name(const uint8_t *p, size_t n, size_t *off, char *out, size_t 
     return -1;
 }
 
-static void learn(sn_ctx *c, const char *name, const sn_addr *a) {
-    size_t n = strlen(name);
-    if (!n) return;
-    sn_addr *copy = malloc(sizeof *copy);
-    if (!copy) return;
-    *copy = *a;
-    if (c->dns.count >= DNS_NAMES_MAX && !sn_strmap_get(&c->dns, name, n)) {
-        c->st.dns_dropped++;
-        free(copy);
-        return;
-    }
-    free(sn_strmap_put(&c->dns, name, n, copy));
-    if (!c->dns_rev.b && sn_strmap_init(&c->dns_rev) != 0) return;
+/* A name's address and the response that gave it (c->dns_responses). */
+typedef struct dns_entry {
+    sn_addr addr; /* first: sn_dns_lookup hands out its address */
+    uint64_t response;
+} dns_entry;
+
+/* The address's name, for flow events' dst_name: 0, or -1 when the table
+ * could not be made. */
+static int learn_reverse(sn_ctx *c, const char *name, const sn_addr *a) {
+    if (!c->dns_rev.b && sn_strmap_init(&c->dns_rev) != 0) return -1;
     /* one name can answer with a new address every time (round robin):
      * the reverse table has its own bound */
     if (c->dns_rev.count >= DNS_NAMES_MAX && !sn_strmap_get(&c->dns_rev, (const char *)a, SN_ADDR_KEYLEN)) {
@@ -60,6 +57,31 @@ static void learn(sn_ctx *c, const char *name, const sn_addr *a) {
         char *rev = strdup(name);
         if (rev) free(sn_strmap_put(&c->dns_rev, (const char *)a, SN_ADDR_KEYLEN, rev));
     }
+    return 0;
+}
+
+static void learn(sn_ctx *c, const char *name, const sn_addr *a) {
+    size_t n = strlen(name);
+    if (!n) return;
+    dns_entry *old = sn_strmap_get(&c->dns, name, n);
+    /* The first address of a response is the name's: a later one of the
+     * same response neither replaces it nor resolves a prediction, which
+     * the first already did (sn_expect_resolve takes the waiting ones). */
+    if (old && old->response == c->dns_responses) {
+        if (learn_reverse(c, name, a) == 0) c->st.dns_answers++;
+        return;
+    }
+    dns_entry *copy = malloc(sizeof *copy);
+    if (!copy) return;
+    copy->addr = *a;
+    copy->response = c->dns_responses;
+    if (c->dns.count >= DNS_NAMES_MAX && !old) {
+        c->st.dns_dropped++;
+        free(copy);
+        return;
+    }
+    free(sn_strmap_put(&c->dns, name, n, copy));
+    if (learn_reverse(c, name, a) != 0) return;
     sn_expect_resolve(&c->expect, name, n, a);
     c->st.dns_answers++;
 }
@@ -75,6 +97,7 @@ size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
         off += 4;
     }
     size_t learned = 0;
+    c->dns_responses++; /* a new response: its first address for a name replaces the name's */
     for (unsigned i = 0; i < an && i < 64; i++) {
         if (read_name(p, n, &off, owner, sizeof owner) != 0 || off + 10 > n) return learned;
         uint16_t type = rd16(p + off), rdlen = rd16(p + off + 8);
@@ -106,7 +129,8 @@ const sn_addr *sn_dns_lookup(sn_ctx *c, const char *name, size_t n) {
     char low[256];
     if (n == 0 || n >= sizeof low || !c->dns.b) return NULL;
     for (size_t i = 0; i < n; i++) low[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
-    return sn_strmap_get(&c->dns, low, n);
+    const dns_entry *d = sn_strmap_get(&c->dns, low, n);
+    return d ? &d->addr : NULL;
 }
 
 const char *sn_dns_name_of(sn_ctx *c, const sn_addr *a) {

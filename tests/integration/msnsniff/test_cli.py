@@ -769,6 +769,32 @@ class Invitations(unittest.TestCase):
         expectation, = [e for e in events(out) if e["event"] == "expectation"]
         self.assertEqual((expectation["address"], expectation["port"]), ("2001:db8::10", 6891))
 
+    def test_a_name_with_several_addresses_is_its_first_whenever_answered(self):
+        # The peer's IP-Address is a name DNS answers with two addresses:
+        # the prediction takes the first of the response, whether the
+        # response came before the invitation or after it.
+        def hits(dns_first, target):
+            c = Capture()
+            sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+            if dns_first:
+                c.dns_answer("peer.example.net", ["10.9.9.1", "10.9.9.2"])
+            sb.c2s(msg("MSG 3 N", invitation(
+                ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+                ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "777"), ("Application-File", "a.txt"),
+                ("Application-FileSize", "5"))))
+            sb.s2c(msg("MSG bob@example.com Bob", invitation(
+                ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "777"), ("IP-Address", "peer.example.net"),
+                ("Port", "6891"), ("AuthCookie", "1"))))
+            if not dns_first:
+                c.dns_answer("peer.example.net", ["10.9.9.1", "10.9.9.2"])
+            c.tcp("10.0.0.10", 2000, target, 6891)
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            return [e["dst"] for e in events(out) if e["event"] == "expectation_hit"]
+        for dns_first in (True, False):
+            self.assertEqual(hits(dns_first, "10.9.9.1"), ["10.9.9.1"], dns_first)
+            self.assertEqual(hits(dns_first, "10.9.9.2"), [], dns_first)
+
     def test_in_a_session_of_three_the_one_who_accepts_connects(self):
         # alice offers a file in a session with bob and carol; carol
         # accepts: the connection expected is carol's, and it is hers.

@@ -52,15 +52,15 @@ static void usage(FILE *fp) {
             "  --nft-table NAME    nftables table name: letters, digits and _ (default msnsniff)\n"
             "  -U, --packet-buffered  write events out after every packet (default with -i)\n"
             "  --announced-policy nat|strict|any  which announced addresses become pinholes (default nat)\n"
-            "  --max-expectations N  predictions held at once (default 65536)\n"
+            "  --max-expectations N  predictions held at once, at least 1 (default 65536)\n"
             "  --max-expect-user N / --max-expect-session N  outstanding per user (128) / session (32); 0 = no bound\n"
             "  --extract DIR       carve files sent over MSNFTP into DIR\n"
-            "  --memcap SIZE       memory budget for reassembly and flows (default 512M)\n"
+            "  --memcap SIZE       memory budget for reassembly and flows (default 512M, 0 = no budget)\n"
             "  --flow-memcap SIZE  reassembly bytes per flow direction (default 1M)\n"
-            "  --max-flows N       flows tracked at once (default: memcap bound)\n"
-            "  --flow-timeout SEC  evict flows idle this long (default 900)\n"
+            "  --max-flows N       flows tracked at once (default and 0: memcap bound)\n"
+            "  --flow-timeout SEC  evict flows idle this long (default 900, 0 = never)\n"
             "  --expect-timeout SEC  predicted connections expire after this (default 300)\n"
-            "  --no-defrag         report IPv4 fragments instead of reassembling them\n"
+            "  --no-defrag         report IPv4 and IPv6 fragments instead of reassembling them\n"
             "  --all-flows         flow events for non-MSN flows too\n"
             "  --anomaly-limit N   anomaly events per kind before only counting (default 100, 0 = all)\n"
             "  --threads 1|2       2 (default): JSON events are formatted on the writer thread, off the analysis\n"
@@ -354,6 +354,13 @@ int main(int argc, char **argv) {
                             : opt == OPT_MEMCAP || opt == OPT_FLOW_MEMCAP
                             ? "a size (a number, with K, M or G for units)"
                             : "a count");
+                return 2;
+            }
+            /* The expectation table is always bounded (0 gave the default
+             * of 65536 in silence); 0 is "no bound" for --memcap and
+             * --max-flows and "never" for --flow-timeout, as documented. */
+            if (opt == OPT_MAX_EXPECT && v == 0) {
+                fprintf(stderr, "msnsniff: --max-expectations: \"%s\" is not a count above 0\n", optarg);
                 return 2;
             }
             if (opt == OPT_MEMCAP) cfg.memcap = v;

@@ -499,6 +499,20 @@ class Modes(unittest.TestCase):
             self.assertEqual((rc, out), (2, b""), (opt, val, err))
             self.assertIn('msnsniff: %s: "%s" is not %s' % (opt, val, what), err)
         self.assertEqual(run(["--max-expect-user", "0", "--flow-timeout", "60", "-q", "-r", cap("seed.pcap")])[0], 0)
+        # 0 is no bound or never where that has a meaning; the expectation
+        # table is always bounded
+        rc, out, err = run(["--max-expectations", "0", "-r", cap("seed.pcap")])
+        self.assertEqual((rc, out), (2, b""), err)
+        self.assertIn('msnsniff: --max-expectations: "0" is not a count above 0', err)
+        for opt in ("--memcap", "--max-flows", "--flow-timeout"):
+            rc, out, err = run([opt, "0", "-q", "-r", cap("seed.pcap")])
+            self.assertEqual(rc, 0, (opt, err))
+            with open(cap("seed.jsonl"), "rb") as f:
+                self.assertEqual(out, f.read(), opt)
+        rc, out, err = run(["--help"])
+        for line in ("--memcap SIZE ", "--max-flows N ", "--flow-timeout SEC "):
+            self.assertRegex(out.decode(), re.escape(line) + r".*\b0\b", line)
+        self.assertIn("IPv4 and IPv6 fragments", out.decode())
         rc, _, err = run(["-r", "/nonexistent.pcap"])
         self.assertEqual(rc, 1)
         self.assertIn("/nonexistent.pcap", err)

@@ -370,18 +370,12 @@ static void test_long_string(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_and_escapes),
-        cmocka_unit_test(test_every_control_byte),
-        cmocka_unit_test(test_valid_utf8_passes),
-        cmocka_unit_test(test_invalid_utf8_replaced),
-        cmocka_unit_test(test_random_bytes),
-        cmocka_unit_test(test_special_byte_at_every_position),
-        cmocka_unit_test(test_integers),
-        cmocka_unit_test(test_event_line_and_fields),
-        cmocka_unit_test(test_interleaved_events),
-        cmocka_unit_test(test_long_string),
-        cmocka_unit_test(test_timestamps),
-        cmocka_unit_test(test_line_sink_same_line),
+        cmocka_unit_test(test_plain_and_escapes),  cmocka_unit_test(test_every_control_byte),
+        cmocka_unit_test(test_valid_utf8_passes),  cmocka_unit_test(test_invalid_utf8_replaced),
+        cmocka_unit_test(test_random_bytes),       cmocka_unit_test(test_special_byte_at_every_position),
+        cmocka_unit_test(test_integers),           cmocka_unit_test(test_event_line_and_fields),
+        cmocka_unit_test(test_interleaved_events), cmocka_unit_test(test_long_string),
+        cmocka_unit_test(test_timestamps),         cmocka_unit_test(test_line_sink_same_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,9 +6,11 @@ exits 2; msnbench names the option whose value it refuses.
 usage: test_cli.py MSNBENCH [GEN_CAPTURE]"""
 import subprocess
 import sys
+import unittest
 
 MSNBENCH = sys.argv[1]
 GEN_CAPTURE = sys.argv[2] if len(sys.argv) > 2 else None
+del sys.argv[1:]
 
 
 def run(*argv):
@@ -23,49 +25,33 @@ def check_help(prog, first_line):
         assert r.stderr == "", (prog, flag, r.stderr)
 
 
-def test_msnbench_help():
-    check_help(MSNBENCH, "usage: msnbench MODE")
-    r = run(MSNBENCH, "login", "--help")
-    assert r.returncode == 0 and r.stdout.startswith("usage: msnbench MODE"), r
-    r = run(MSNBENCH)
-    assert r.returncode == 2 and r.stdout == "" and "usage: msnbench MODE" in r.stderr, r
-    r = run(MSNBENCH, "login", "--bogus")
-    assert r.returncode == 2 and "unknown option '--bogus'" in r.stderr, r
+class CommandLines(unittest.TestCase):
+    def test_msnbench_help(self):
+        check_help(MSNBENCH, "usage: msnbench MODE")
+        r = run(MSNBENCH, "login", "--help")
+        assert r.returncode == 0 and r.stdout.startswith("usage: msnbench MODE"), r
+        r = run(MSNBENCH)
+        assert r.returncode == 2 and r.stdout == "" and "usage: msnbench MODE" in r.stderr, r
+        r = run(MSNBENCH, "login", "--bogus")
+        assert r.returncode == 2 and "unknown option '--bogus'" in r.stderr, r
 
+    def test_msnbench_names_the_option_it_refuses(self):
+        for args, name in ((["--users", "abc"], "--users"), (["--users", "0"], "--users"),
+                           (["--concurrency", "-3"], "--concurrency"), (["--duration", "0"], "--duration"),
+                           (["--duration", "5s"], "--duration"), (["--window", "100000"], "--window"),
+                           (["--sources", "251"], "--sources"), (["--keep", "601"], "--keep")):
+            r = run(MSNBENCH, "login", *args)
+            assert r.returncode == 1, (args, r.returncode, r.stderr)
+            assert r.stderr.startswith("msnbench: option %s: '%s' " % (name, args[1])), (args, r.stderr)
+        r = run(MSNBENCH, "login", "--users")
+        assert r.returncode == 1 and r.stderr == "msnbench: option --users needs a value\n", r.stderr
 
-def test_msnbench_names_the_option_it_refuses():
-    for args, name in ((["--users", "abc"], "--users"), (["--users", "0"], "--users"),
-                       (["--concurrency", "-3"], "--concurrency"), (["--duration", "0"], "--duration"),
-                       (["--duration", "5s"], "--duration"), (["--window", "100000"], "--window"),
-                       (["--sources", "251"], "--sources"), (["--keep", "601"], "--keep")):
-        r = run(MSNBENCH, "login", *args)
-        assert r.returncode == 1, (args, r.returncode, r.stderr)
-        assert r.stderr.startswith("msnbench: option %s: '%s' " % (name, args[1])), (args, r.stderr)
-    r = run(MSNBENCH, "login", "--users")
-    assert r.returncode == 1 and r.stderr == "msnbench: option --users needs a value\n", r.stderr
+    @unittest.skipUnless(GEN_CAPTURE, "gen-capture not built")
+    def test_gen_capture_help(self):
+        check_help(GEN_CAPTURE, "usage: gen-capture --out FILE")
+        r = run(GEN_CAPTURE, "--bogus")
+        assert r.returncode == 2 and r.stdout == "" and "usage: gen-capture" in r.stderr, r
 
-
-def test_gen_capture_help():
-    if not GEN_CAPTURE:
-        print("     (gen-capture not built: not run)")
-        return
-    check_help(GEN_CAPTURE, "usage: gen-capture --out FILE")
-    r = run(GEN_CAPTURE, "--bogus")
-    assert r.returncode == 2 and r.stdout == "" and "usage: gen-capture" in r.stderr, r
-
-
-TESTS = [test_msnbench_help, test_msnbench_names_the_option_it_refuses, test_gen_capture_help]
 
 if __name__ == "__main__":
-    failed = 0
-    for fn in TESTS:
-        try:
-            fn()
-            print("ok   %s" % fn.__name__)
-        except Exception:
-            import traceback
-            failed += 1
-            print("FAIL %s" % fn.__name__)
-            traceback.print_exc()
-    print("%d of %d failed" % (failed, len(TESTS)) if failed else "all %d passed" % len(TESTS))
-    sys.exit(1 if failed else 0)
+    unittest.main(verbosity=2)

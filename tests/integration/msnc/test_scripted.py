@@ -49,11 +49,9 @@ class Scripted(FakeServerTest):
         c.wait("chat_join", email=BOB)
         return conn
 
-    def calling(self, c, ns):
-        """alice opens a chat with bob: the switchboard's connection and the
-        CAL it waits to answer (her lines wait for bob meanwhile)."""
-        c.send("/chat " + BOB)
-        xfr = ns.expect("XFR")
+    def referred(self, ns, xfr):
+        """The XFR SB answered with a switchboard of the test's: its
+        connection, and the CAL it waits to answer."""
         sb = FakeServer()
         self.closers.append(sb.close)
         ns.send_line("XFR %s SB %s CKI 9.9" % (xfr.args[0], sb.hostport))
@@ -61,6 +59,12 @@ class Scripted(FakeServerTest):
         usr = conn.expect("USR")
         conn.send_line("USR %s OK %s alice" % (usr.args[0], ALICE))
         return conn, conn.expect("CAL")
+
+    def calling(self, c, ns):
+        """alice opens a chat with bob: the switchboard's connection and the
+        CAL it waits to answer (her lines wait for bob meanwhile)."""
+        c.send("/chat " + BOB)
+        return self.referred(ns, ns.expect("XFR"))
 
     def test_invitations_after_logout_and_login(self):
         c, ns = self.logged_in()
@@ -202,13 +206,7 @@ class Scripted(FakeServerTest):
         c.proc.stdin.close()
         xfr = ns.expect("XFR")
         time.sleep(0.5)  # a slow switchboard referral
-        sb = FakeServer()
-        self.closers.append(sb.close)
-        ns.send_line("XFR %s SB %s CKI 9.9" % (xfr.args[0], sb.hostport))
-        conn = sb.accept()
-        usr = conn.expect("USR")
-        conn.send_line("USR %s OK %s alice" % (usr.args[0], ALICE))
-        cal = conn.expect("CAL")
+        conn, cal = self.referred(ns, xfr)
         conn.send_line("CAL %s RINGING 4242" % cal.args[0])
         time.sleep(0.5)
         conn.send_line("JOI %s Bob" % BOB)

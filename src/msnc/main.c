@@ -407,7 +407,7 @@ int main(int argc, char **argv) {
     }
     msnp_status st = msnp_status_parse(msnp_str_c(c->status));
     if (st == MSNP_STATUS_INVALID || st == MSNP_STATUS_FLN) {
-        fprintf(stderr, "msnc: bad status %s\n", c->status);
+        fprintf(stderr, "msnc: bad status '%s' (want NLN, BSY, IDL, BRB, AWY, PHN, LUN or HDN)\n", c->status);
         return EXIT_USAGE;
     }
 

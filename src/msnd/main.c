@@ -15,7 +15,7 @@
 #include "server.h"
 #include "store.h"
 
-#define MSND_VERSION "0.1.0"
+#define MSND_VERSION MSNKIT_VERSION
 
 static void usage(FILE *f) {
     fprintf(f,

@@ -105,8 +105,8 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
         bad = copy(c->filter, sizeof c->filter, v);
     } else if (!strcmp(key, "table")) {
         /* an nft identifier: it is written into nft commands */
-        want = "letters, digits and _";
-        bad = copy(c->table, sizeof c->table, v) || !v[0] ||
+        want = "letters, digits and _, not starting with a digit";
+        bad = copy(c->table, sizeof c->table, v) || !v[0] || (v[0] >= '0' && v[0] <= '9') ||
             strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(v);
     } else if (!strcmp(key, "queue_num")) {
         want = "a number from 0 to 65535";

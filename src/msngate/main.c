@@ -543,7 +543,7 @@ int main(int argc, char **argv) {
         switch (opt) {
         case 'c': g.config_path = optarg; continue;
         case 'h': usage(stdout); return 0;
-        case 'V': printf("msngate (msnkit) libmsnp %s\n", msnp_version_string()); return 0;
+        case 'V': printf("msngate %s (libmsnp %s)\n", MSNKIT_VERSION, msnp_version_string()); return 0;
         case 'm': key = "mode"; break;
         case 'i': key = "interface"; break;
         case 'F': key = "filter"; break;

@@ -314,7 +314,7 @@ int main(int argc, char **argv) {
             }
             break;
         case 'h': usage(stdout); return 0;
-        case OPT_VERSION: printf("msnsniff (msnkit) libmsnp %s\n", msnp_version_string()); return 0;
+        case OPT_VERSION: printf("msnsniff %s (libmsnp %s)\n", MSNKIT_VERSION, msnp_version_string()); return 0;
         case OPT_TRANSCRIPT: transcript = 1; break;
         case OPT_NFT: nft = 1; break;
         case OPT_NFT_TABLE:
@@ -396,7 +396,8 @@ int main(int argc, char **argv) {
     if (cfg.extract_dir) {
         struct stat sb;
         if (stat(cfg.extract_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            fprintf(stderr, "msnsniff: --extract %s: not a directory\n", cfg.extract_dir);
+            fprintf(stderr, "msnsniff: --extract %s: %s\n", cfg.extract_dir,
+                    access(cfg.extract_dir, F_OK) != 0 ? strerror(errno) : "not a directory");
             return 2;
         }
     }

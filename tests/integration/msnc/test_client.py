@@ -246,6 +246,9 @@ class Session(Base):
         r = msnc("--account", "alice")
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn("'alice' is not an e-mail address", r.stderr)
+        r = msnc("--status", "FOO")
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn("msnc: bad status 'FOO' (want NLN, BSY, IDL, BRB, AWY, PHN, LUN or HDN)", r.stderr)
         # the same keys in a config file: the line is named
         with tempfile.TemporaryDirectory() as d:
             for key, val, why in (

@@ -380,6 +380,8 @@ class GatewayTest(unittest.TestCase):
             rules = gatenet.run(["ip", "netns", "exec", ns, "nft", "list", "ruleset"]).stdout
             self.assertIn("chain forward_filter", rules)  # the administrator's chain stays
             self.assertNotIn("msngate_mark", rules)       # msngate's own are gone
+            r = gatenet.run([MSNGATE, "--version"])
+            self.assertRegex(r.stdout, r"^msngate \d+\.\d+\.\d+ \(libmsnp \d+\.\d+\.\d+\)\n$")
             # bad settings: a clear message and exit code 78
             r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--forged", "maybe"], check=False)
             self.assertEqual(r.returncode, 78)

@@ -488,7 +488,13 @@ class Modes(unittest.TestCase):
         self.assertEqual(run([])[0], 2)
         self.assertEqual(run(["-r", cap("seed.pcap"), "-i", "lo"])[0], 2)
         self.assertEqual(run(["--memcap", "lots", "-r", cap("seed.pcap")])[0], 2)
-        self.assertEqual(run(["--extract", "/nonexistent/dir", "-r", cap("seed.pcap")])[0], 2)
+        rc, out, err = run(["--extract", "/nonexistent/dir", "-r", cap("seed.pcap")])
+        self.assertEqual((rc, err), (2, "msnsniff: --extract /nonexistent/dir: No such file or directory\n"))
+        rc, out, err = run(["--extract", cap("seed.pcap"), "-r", cap("seed.pcap")])
+        self.assertEqual((rc, err), (2, "msnsniff: --extract %s: not a directory\n" % cap("seed.pcap")))
+        rc, out, err = run(["--version"])
+        self.assertEqual(rc, 0)
+        self.assertRegex(out.decode(), r"^msnsniff \d+\.\d+\.\d+ \(libmsnp \d+\.\d+\.\d+\)\n$")
         # a number that is not one is refused by the option's name, never
         # wrapped ("-1" was 2^64 - 1: no bound at all) or overflowed
         for opt, val, what in (("--max-expect-user", "-1", "a count"), ("--max-flows", " 5", "a count"),

@@ -53,7 +53,7 @@ static void test_values(void **state) {
                             {"queue_num", "65536"},   {"table", "bad name"},     {"table", "x;flush ruleset"},
                             {"forged", "maybe"},      {"mark_secondary", "0"},   {"direction", "up"},
                             {"max_pinholes", "0"},    {"realtime", "sometimes"}, {"control_ports", ""},
-                            {"control_ports", " , "}};
+                            {"table", "1abc"},        {"control_ports", " , "}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gate_config before = c;
         err[0] = '\0';

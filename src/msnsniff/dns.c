@@ -127,6 +127,7 @@ size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
 
 const sn_addr *sn_dns_lookup(sn_ctx *c, const char *name, size_t n) {
     char low[256];
+    if (n > 1 && name[n - 1] == '.') n--; /* the fully qualified form of the same name */
     if (n == 0 || n >= sizeof low || !c->dns.b) return NULL;
     for (size_t i = 0; i < n; i++) low[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
     const dns_entry *d = sn_strmap_get(&c->dns, low, n);

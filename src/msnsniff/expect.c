@@ -92,6 +92,7 @@ static void hash_in(sn_expect_table *t, sn_expect *e) {
  * answer in the capture resolves the name: an answer costs one lookup, not
  * a walk over every pending expectation. */
 static size_t name_key(const char *host, size_t n, char out[SN_EXPECT_HOST_MAX]) {
+    if (n > 1 && host[n - 1] == '.') n--; /* "sb.example.net." is the fully qualified "sb.example.net" */
     if (n == 0 || n >= SN_EXPECT_HOST_MAX) return 0;
     for (size_t i = 0; i < n; i++) out[i] = (host[i] >= 'A' && host[i] <= 'Z') ? (char)(host[i] + 32) : host[i];
     return n;
@@ -375,7 +376,9 @@ sn_expect *sn_expect_match(sn_expect_table *t, const sn_addr *dst, uint16_t dpor
 sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n) {
     if (n == 0) return NULL;
     sn_expect *e = sn_strmap_get(&t->by_cookie, cookie, n);
-    return e && e->state == SN_EXP_PENDING ? e : NULL;
+    /* past its time but not yet expired (that is done once a second) it
+     * is over, as for sn_expect_match */
+    return e && e->state == SN_EXP_PENDING && e->expires >= t->clock ? e : NULL;
 }
 
 void sn_expect_hit(sn_expect_table *t, sn_expect *e, const sn_expect_hit_info *h) {

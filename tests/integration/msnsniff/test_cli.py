@@ -418,6 +418,23 @@ class Modes(unittest.TestCase):
         self.assertTrue(m, out.decode())
         self.assertIn(int(m.group(1)), (99, 100))
 
+    def test_fully_qualified_names_are_the_same_names(self):
+        # "sb1.example.net." (with the root's dot) and the DNS answer for
+        # "sb1.example.net" name one host, in either order
+        for answer_first in (False, True):
+            c = Capture()
+            if answer_first:
+                c.dns_answer("sb1.example.net", ["64.4.12.193"])
+            ns = notification_login(c)
+            ns.c2s("XFR 10 SB\r\n")
+            ns.s2c("XFR 10 SB sb1.example.net.:1863 CKI 1.2.3\r\n")
+            if not answer_first:
+                c.dns_answer("sb1.example.net", ["64.4.12.193"])
+            rc, out, err = c.run(["-q", "--nft"])
+            self.assertEqual(rc, 0, err)
+            self.assertIn("add element inet msnsniff msn4 { 64.4.12.193 . tcp . 1863 timeout", out.decode(),
+                          answer_first)
+
     def test_summary(self):
         rc, out, err = run(["--summary", "-o", os.devnull, "-r", cap("seed.pcap")])
         self.assertEqual(rc, 0, err)

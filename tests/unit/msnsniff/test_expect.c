@@ -109,6 +109,27 @@ static void test_timeout_changed(void **state) {
     sn_expect_free(&t);
 }
 
+/* A switchboard cookie past its prediction's time does not match, even
+ * before the once-a-second expiry has removed it. */
+static void test_cookie_past_its_time(void **state) {
+    (void)state;
+    sn_expect_table t;
+    sn_observers obs = miss_counter();
+    assert_int_equal(sn_expect_init(&t, 1000, 0, &obs), 0);
+    sn_expect_proto p = proto_exp("64.4.12.193", 1863, SN_TR_TCP, 0);
+    p.cookie = "1.2.3";
+    p.cookie_len = 5;
+    p.cookie_only = 1; /* a switchboard referral: its login presents the cookie */
+    sn_expect_set_clock(&t, 100);
+    assert_non_null(sn_expect_add(&t, &p, 100, NULL));
+    sn_expect_set_clock(&t, 1100);
+    assert_non_null(sn_expect_by_cookie(&t, "1.2.3", 5)); /* at its last moment */
+    sn_expect_set_clock(&t, 1101);
+    assert_null(sn_expect_by_cookie(&t, "1.2.3", 5));
+    sn_expect_expire(&t, UINT64_MAX);
+    sn_expect_free(&t);
+}
+
 /* A DNS answer resolves exactly the pending expectations written with its
  * name, however many others wait: names indexed, not scanned. */
 static void test_resolve_among_many(void **state) {
@@ -308,9 +329,13 @@ static void test_cookie_index_holds_pending_only(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expectations),         cmocka_unit_test(test_timeout_changed),
-        cmocka_unit_test(test_resolve_among_many),   cmocka_unit_test(test_expectation_lifetimes),
-        cmocka_unit_test(test_find_by_group_and_id), cmocka_unit_test(test_cookie_index_holds_pending_only),
+        cmocka_unit_test(test_expectations),
+        cmocka_unit_test(test_timeout_changed),
+        cmocka_unit_test(test_cookie_past_its_time),
+        cmocka_unit_test(test_resolve_among_many),
+        cmocka_unit_test(test_expectation_lifetimes),
+        cmocka_unit_test(test_find_by_group_and_id),
+        cmocka_unit_test(test_cookie_index_holds_pending_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

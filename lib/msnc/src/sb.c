@@ -323,6 +323,8 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             emit_chat(c, MSNC_EV_CHAT_JOIN, h->id, email, name);
             flush_queue(c, h);
             if (h->deferred_kind != MSNP_APP_UNKNOWN) start_deferred_invite(c, h);
+        } else {
+            msnc_client_warn_line(c, cmd, "ignored a JOI without an e-mail");
         }
         return;
     case MSNP_BYE: /* BYE email */
@@ -330,6 +332,8 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             if (msnc_client_field(c, cmd, cmd->argv[0], email, sizeof(email), "e-mail") != 0) return;
             remove_participant(h, email);
             emit_chat(c, MSNC_EV_CHAT_LEAVE, h->id, email, NULL);
+        } else {
+            msnc_client_warn_line(c, cmd, "ignored a BYE without an e-mail");
         }
         return;
     case MSNP_MSG: on_msg(c, h, cmd); return;

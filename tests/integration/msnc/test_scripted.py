@@ -269,6 +269,17 @@ class Scripted(FakeServerTest):
             self.assertEqual(f.read(), b"second")
         self.assertEqual(c.quit(), 0, c.stderr_tail())
 
+    def test_joi_and_bye_without_an_email_are_said(self):
+        c, ns = self.logged_in()
+        conn = self.rung(c, ns)
+        m = c.mark()
+        conn.send_line("JOI")
+        conn.send_line("BYE")
+        c.wait("warning", since=m, text="ignored a JOI without an e-mail: JOI")
+        c.wait("warning", since=m, text="ignored a BYE without an e-mail: BYE")
+        self.assertIsNone(c.find("chat_leave", since=m)[1])
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
     def test_text_that_is_not_utf8(self):
         c, ns = self.logged_in()
         conn = self.rung(c, ns)

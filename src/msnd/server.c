@@ -1146,7 +1146,8 @@ static void on_gone_sweep(evutil_socket_t fd, short what, void *arg) {
     }
     s->gone_checked_gen = gen;
     free(ids);
-    /* by connection id: closing one may close or free others meanwhile */
+    /* the connections are walked afresh for each account: closing one may
+     * close or free others meanwhile (one session per account here) */
     for (size_t i = 0; i < g.n; i++) {
         for (conn *c = s->conns; c; c = c->next) {
             if (c->kind != CONN_NS || c->state != NS_AUTH || c->closing || c->uid != g.ids[i]) continue;

@@ -725,7 +725,6 @@ static void receiver_fail_io(msnc_ftp *t, const char *what, int e) {
     finishf(t, MSNC_FTP_LOCAL_IO, MSNFTP_BYE_DISK_FULL, "%s: %s", what, strerror(e));
 }
 
-/* All bytes are in: make the file visible under a name that is not taken. */
 /* How many of the first n bytes of s fit in max bytes without cutting a
  * UTF-8 character in two. */
 static size_t utf8_prefix(const char *s, size_t n, size_t max) {
@@ -734,6 +733,7 @@ static size_t utf8_prefix(const char *s, size_t n, size_t max) {
     return max;
 }
 
+/* All bytes are in: make the file visible under a name that is not taken. */
 static void receiver_complete(msnc_ftp *t) {
     if (flush_stage(t) != 0) {
         receiver_fail_io(t, "write", errno);

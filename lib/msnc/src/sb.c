@@ -71,6 +71,19 @@ static void queue_clear(chat *h) {
     h->nqueued = 0;
 }
 
+/* A line of text that will not be sent: code, the error that ended its
+ * wait (0: the chat closed); waiting, the lines ahead of it when it could
+ * not wait at all. */
+static void message_failed(msnc_client *c, const chat *h, const char *text, int code, size_t waiting) {
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_MESSAGE_FAILED;
+    ev.chat = h->id;
+    ev.text = text;
+    ev.code = code;
+    ev.count = waiting;
+    msnc_client_emit(c, &ev);
+}
+
 /* The messages waiting for someone to join will not be sent: each is
  * reported (code: the error that ended the wait, 0 if the chat closed),
  * never dropped in silence. */
@@ -81,16 +94,8 @@ static void queue_fail(msnc_client *c, chat *h, int code) {
     memcpy(q, h->queue, n * sizeof(q[0]));
     h->nqueued = 0;
     for (size_t i = 0; i < n; i++) {
-        if (q[i].text) {
-            msnc_event ev = {0};
-            ev.type = MSNC_EV_MESSAGE_FAILED;
-            ev.chat = h->id;
-            ev.text = q[i].text;
-            ev.code = code;
-            msnc_client_emit(c, &ev);
-        } else if (q[i].cookie && c->invites) {
-            msnc_invites_unsent(c->invites, q[i].cookie, code);
-        }
+        if (q[i].text) message_failed(c, h, q[i].text, code, 0);
+        else if (q[i].cookie && c->invites) msnc_invites_unsent(c->invites, q[i].cookie, code);
         free(q[i].payload);
         free(q[i].text);
     }
@@ -557,14 +562,7 @@ static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size
     }
     queued_msg *q = &h->queue[h->nqueued];
     if (h->nqueued >= MAX_QUEUED || !(q->payload = malloc(len))) {
-        if (text) {
-            msnc_event ev = {0};
-            ev.type = MSNC_EV_MESSAGE_FAILED;
-            ev.chat = h->id;
-            ev.text = text;
-            ev.count = h->nqueued; /* the lines already waiting */
-            msnc_client_emit(c, &ev);
-        }
+        if (text) message_failed(c, h, text, 0, h->nqueued);
         return 0;
     }
     memcpy(q->payload, payload, len);

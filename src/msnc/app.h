@@ -77,6 +77,9 @@ int parse_number(const char *s, unsigned long long min, unsigned long long max, 
 /* The same for option name: on a bad value says so on stderr, -1. */
 int parse_number_opt(const char *name, const char *s, unsigned long long min, unsigned long long max,
                      unsigned long long *out);
+/* s whole into dst (cap bytes with its NUL) for option name: when it does
+ * not fit, says so on stderr and returns -1 (a value is never cut). */
+int parse_text_opt(const char *name, const char *s, char *dst, size_t cap);
 
 /* commands.c */
 void command_run(app *a, const char *line);

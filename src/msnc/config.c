@@ -67,6 +67,17 @@ int parse_number_opt(const char *name, const char *s, unsigned long long min, un
     return -1;
 }
 
+int parse_text_opt(const char *name, const char *s, char *dst, size_t cap) {
+    size_t n = strlen(s);
+    if (n >= cap) {
+        /* as in the config file: a value is taken whole or refused, never cut */
+        fprintf(stderr, "msnc: %s takes at most %zu bytes; this one has %zu\n", name, cap - 1, n);
+        return -1;
+    }
+    memcpy(dst, s, n + 1);
+    return 0;
+}
+
 /* What the INI handler knows of the file: the settings, and why it
  * refused the first line it refused. */
 typedef struct ini_ctx {

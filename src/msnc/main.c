@@ -322,23 +322,46 @@ int main(int argc, char **argv) {
     optind = 0; /* glibc: start again from argv[1] */
     unsigned long long num;
     app_config *c = &a->cfg;
+    const char *status_arg = NULL; /* --status as given, for its error */
     while ((ch = getopt_long(argc, argv, "c:s:u:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': break;
-        case 's': snprintf(c->server, sizeof(c->server), "%s", optarg); break;
-        case 'u': snprintf(c->email, sizeof(c->email), "%s", optarg); break;
-        case OPT_PASSWORD_FILE: snprintf(c->password_file, sizeof(c->password_file), "%s", optarg); break;
-        case OPT_PASSWORD_ENV: snprintf(c->password_env, sizeof(c->password_env), "%s", optarg); break;
-        case OPT_BIND_IP: snprintf(c->bind_ip, sizeof(c->bind_ip), "%s", optarg); break;
+        case 's':
+            if (parse_text_opt("--server", optarg, c->server, sizeof c->server) != 0) return EXIT_USAGE;
+            break;
+        case 'u':
+            if (parse_text_opt("--account", optarg, c->email, sizeof c->email) != 0) return EXIT_USAGE;
+            break;
+        case OPT_PASSWORD_FILE:
+            if (parse_text_opt("--password-file", optarg, c->password_file, sizeof c->password_file) != 0)
+                return EXIT_USAGE;
+            break;
+        case OPT_PASSWORD_ENV:
+            if (parse_text_opt("--password-env", optarg, c->password_env, sizeof c->password_env) != 0)
+                return EXIT_USAGE;
+            break;
+        case OPT_BIND_IP:
+            if (parse_text_opt("--bind-ip", optarg, c->bind_ip, sizeof c->bind_ip) != 0) return EXIT_USAGE;
+            break;
         case OPT_FTP_PORTS:
             if (parse_port_range(optarg, &c->ftp_first, &c->ftp_last) != 0) {
                 fprintf(stderr, "msnc: bad port range %s\n", optarg);
                 return EXIT_USAGE;
             }
             break;
-        case OPT_DOWNLOAD_DIR: snprintf(c->download_dir, sizeof(c->download_dir), "%s", optarg); break;
-        case OPT_CACHE_DIR: snprintf(c->cache_dir, sizeof(c->cache_dir), "%s", optarg); break;
-        case OPT_STATUS: snprintf(c->status, sizeof(c->status), "%s", optarg); break;
+        case OPT_DOWNLOAD_DIR:
+            if (parse_text_opt("--download-dir", optarg, c->download_dir, sizeof c->download_dir) != 0)
+                return EXIT_USAGE;
+            break;
+        case OPT_CACHE_DIR:
+            if (parse_text_opt("--cache-dir", optarg, c->cache_dir, sizeof c->cache_dir) != 0) return EXIT_USAGE;
+            break;
+        case OPT_STATUS:
+            /* longer than any status: the check below names the statuses */
+            status_arg = optarg;
+            if (strlen(optarg) >= sizeof c->status) memcpy(c->status, "?", 2);
+            else memcpy(c->status, optarg, strlen(optarg) + 1);
+            break;
         case OPT_MAX_VERSION:
             if (parse_number_opt("--max-version", optarg, 2, 7, &num) != 0) return EXIT_USAGE;
             c->max_version = (int)num;
@@ -407,7 +430,8 @@ int main(int argc, char **argv) {
     }
     msnp_status st = msnp_status_parse(msnp_str_c(c->status));
     if (st == MSNP_STATUS_INVALID || st == MSNP_STATUS_FLN) {
-        fprintf(stderr, "msnc: bad status '%s' (want NLN, BSY, IDL, BRB, AWY, PHN, LUN or HDN)\n", c->status);
+        fprintf(stderr, "msnc: bad status '%s' (want NLN, BSY, IDL, BRB, AWY, PHN, LUN or HDN)\n",
+                status_arg ? status_arg : c->status);
         return EXIT_USAGE;
     }
 

@@ -246,9 +246,19 @@ class Session(Base):
         r = msnc("--account", "alice")
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn("'alice' is not an e-mail address", r.stderr)
-        r = msnc("--status", "FOO")
-        self.assertEqual(r.returncode, 64, r.stderr)
-        self.assertIn("msnc: bad status 'FOO' (want NLN, BSY, IDL, BRB, AWY, PHN, LUN or HDN)", r.stderr)
+        for status in ("FOO", "AWAYFROMKEYBOARD"):  # the second one whole, not its first 7 bytes
+            r = msnc("--status", status)
+            self.assertEqual(r.returncode, 64, r.stderr)
+            self.assertIn("msnc: bad status '%s' (want NLN, BSY, IDL, BRB, AWY, PHN, LUN or HDN)" % status, r.stderr)
+        # text options are taken whole or refused by name, as in the config
+        # file: a cut value was a different server, directory or account
+        for opt, val, cap in (("--server", "h" * 300 + ":1863", 255), ("--download-dir", "/" + "d" * 1100, 1023),
+                              ("--cache-dir", "/" + "c" * 1100, 1023), ("--account", "a" * 140 + "@example.com", 129),
+                              ("--bind-ip", "1" * 70, 63)):
+            r = msnc(opt, val)
+            self.assertEqual(r.returncode, 64, (opt, r.stdout, r.stderr))
+            self.assertIn("msnc: %s takes at most %d bytes; this one has %d\n" % (opt, cap, len(val)), r.stderr)
+            self.assertEqual(r.stdout, "")
         # the same keys in a config file: the line is named
         with tempfile.TemporaryDirectory() as d:
             for key, val, why in (

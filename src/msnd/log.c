@@ -107,11 +107,24 @@ void log_close(void) {
 int log_enabled(log_level level) { return level >= min_level; }
 
 const char *log_quote(const char *src, size_t n, char *dst, size_t cap) {
-    size_t o = 0;
     if (cap == 0) return dst;
-    for (size_t i = 0; i < n && o + 1 < cap; i++) {
+    size_t take = n;
+    int cut = 0;
+    if (n + 1 > cap) {
+        /* too long for its place in the line: the start of it, ended at a
+         * character boundary and marked, never passed off as the value */
+        take = cap > 4 ? cap - 4 : 0;
+        while (take > 0 && ((unsigned char)src[take] & 0xC0u) == 0x80u) take--;
+        cut = cap > 4;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < take; i++) {
         unsigned char c = (unsigned char)src[i];
         dst[o++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    if (cut) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
     }
     dst[o] = '\0';
     return dst;

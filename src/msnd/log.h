@@ -42,7 +42,8 @@ void log_msg(log_level level, const char *msg, const char *fmt, ...) __attribute
 #define LOGE(msg, ...) log_msg(LOG_ERROR, msg, __VA_ARGS__)
 
 /* Make a value safe to print inside double quotes (no quotes, no control
- * bytes, bounded). Returns dst. */
+ * bytes). A value longer than cap - 1 bytes is shown as its start, cut at a
+ * UTF-8 character boundary, followed by "...". Returns dst. */
 const char *log_quote(const char *src, size_t n, char *dst, size_t cap);
 
 #endif

@@ -248,7 +248,10 @@ static void log_invitation(conn *c, const msnp_cmd *cmd) {
     msnp_invite *inv = malloc(sizeof *inv);
     if (!inv) return;
     if (msnp_invite_parse(outer.body.p, outer.body.n, inv, NULL) == MSNP_INVITE_OK) {
-        char app[64], guid[48], ip[48], ctx[80], cookie[24];
+        /* room for every value a client sends in practice (Context-Data
+         * of a whiteboard or Remote Assistance runs to a few hundred
+         * bytes); a longer one is marked as cut (log_quote) */
+        char app[128], guid[64], ip[128], ctx[640], cookie[64];
         msnp_app_kind kind = msnp_invite_classify(inv, NULL);
         LOGI("invitation",
              "session=%u from=%s command=%s cookie=\"%s\" app=%s name=\"%s\" guid=\"%s\" ip=\"%s\" "

@@ -175,6 +175,19 @@ def test_invitations_relayed_byte_identical(srv):
     log = srv.log_text()
     assert 'msg="invitation"' in log and "cookie=\"33267\"" in log and "app=file_transfer" in log, log[-3000:]
     assert "10.1.1.211" in log
+    # a long Context-Data (Remote Assistance sends a few hundred bytes) is
+    # logged whole; a value past its room is marked as cut, never cut in
+    # the middle of a character and passed off as the value
+    ctx = "".join("10.1.1.%d:%d;" % (i, 4000 + i) for i in range(24))
+    name = "Ж" * 100  # 200 bytes of two-byte characters
+    relay(asb, [bsb], INVITE_HDR + ("Application-Name: %s\r\nInvitation-Command: CONTEXT\r\n"
+                                    "Invitation-Cookie: 4242\r\nContext-Data: %s\r\n\r\n" % (name, ctx)).encode())
+    asb.expect_silence(0.1)
+    line = [l for l in srv.log_text().splitlines() if "context=\"10.1.1.0:4000;" in l]
+    assert len(line) == 1, srv.log_text()[-3000:]
+    assert 'context="%s"' % ctx in line[0], line[0]
+    shown = line[0].split(' name="')[1].split('"')[0]
+    assert shown.endswith("...") and shown[:-3] == "Ж" * len(shown[:-3]) and len(shown[:-3]) >= 60, shown
 test_invitations_relayed_byte_identical.args = ("--log-invitations",)
 
 

@@ -86,16 +86,60 @@ static void learn(sn_ctx *c, const char *name, const sn_addr *a) {
     c->st.dns_answers++;
 }
 
+/* A CNAME of the response being read: owner is an alias of target. */
+typedef struct cname_link {
+    char owner[256], target[256];
+} cname_link;
+enum { DNS_CNAMES_MAX = 16 };
+
+/* Every alias that leads to `name` through the response's CNAMEs, however
+ * far up the chain and in whatever order the records came, gets its
+ * address: a referral may name any link of the chain, not only the
+ * question or the last name. Bounded: each link is taken once. */
+static void learn_aliases(sn_ctx *c, const cname_link *l, unsigned nl, const char *name, const sn_addr *a) {
+    unsigned taken = 0; /* bit i: l[i] already leads to name */
+    for (int grew = 1; grew;) {
+        grew = 0;
+        for (unsigned i = 0; i < nl; i++) {
+            if (taken & (1u << i)) continue;
+            int leads = strcmp(l[i].target, name) == 0;
+            for (unsigned k = 0; k < nl && !leads; k++)
+                leads = (taken & (1u << k)) && strcmp(l[i].target, l[k].owner) == 0;
+            if (!leads) continue;
+            taken |= 1u << i;
+            grew = 1;
+            learn(c, l[i].owner, a);
+        }
+    }
+}
+
 size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
     if (n < 12 || !(p[2] & 0x80u) || (p[3] & 0x0Fu) != 0) return 0; /* not a successful response */
     unsigned qd = rd16(p + 4), an = rd16(p + 6);
     size_t off = 12;
-    char qname[256], owner[256], target[256];
+    char qname[256], owner[256];
     qname[0] = '\0';
     for (unsigned i = 0; i < qd && i < 8; i++) {
         if (read_name(p, n, &off, i == 0 ? qname : owner, sizeof qname) != 0 || off + 4 > n) return 0;
         off += 4;
     }
+    /* the CNAMEs first, wherever they are among the answers */
+    cname_link links[DNS_CNAMES_MAX];
+    unsigned nl = 0;
+    size_t answers = off;
+    for (unsigned i = 0; i < an && i < 64; i++) {
+        if (read_name(p, n, &off, owner, sizeof owner) != 0 || off + 10 > n) break;
+        uint16_t type = rd16(p + off), rdlen = rd16(p + off + 8);
+        off += 10;
+        if (off + rdlen > n) break;
+        size_t t = off;
+        if (type == 5 && nl < DNS_CNAMES_MAX && read_name(p, n, &t, links[nl].target, sizeof links[nl].target) == 0) {
+            memcpy(links[nl].owner, owner, strlen(owner) + 1);
+            nl++;
+        }
+        off += rdlen;
+    }
+    off = answers;
     size_t learned = 0;
     c->dns_responses++; /* a new response: its first address for a name replaces the name's */
     for (unsigned i = 0; i < an && i < 64; i++) {
@@ -111,13 +155,12 @@ size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
         } else if (type == 28 && rdlen == 16) {
             a.family = 6;
             memcpy(a.b, p + off, 16);
-        } else if (type == 5) {
-            size_t t = off;
-            (void)read_name(p, n, &t, target, sizeof target);
         }
         if (a.family) {
             learn(c, owner, &a);
-            if (qname[0] && strcmp(qname, owner) != 0) learn(c, qname, &a); /* reached through CNAMEs */
+            learn_aliases(c, links, nl, owner, &a);
+            /* reached through CNAMEs the response did not all carry */
+            if (qname[0] && strcmp(qname, owner) != 0) learn(c, qname, &a);
             learned++;
         }
         off += rdlen;

@@ -65,9 +65,84 @@ static void test_dns(void **state) {
     sn_expect_free(&c.expect);
 }
 
+/* Appends a name (dotted) in DNS labels at p; returns the bytes written. */
+static size_t put_name(uint8_t *p, const char *name) {
+    size_t o = 0;
+    while (*name) {
+        const char *dot = strchr(name, '.');
+        size_t len = dot ? (size_t)(dot - name) : strlen(name);
+        p[o++] = (uint8_t)len;
+        memcpy(p + o, name, len);
+        o += len;
+        name += len + (dot ? 1 : 0);
+    }
+    p[o++] = 0;
+    return o;
+}
+
+/* Appends a record: owner, type, class IN, TTL 60, rdata. */
+static size_t put_rr(uint8_t *p, const char *owner, uint16_t type, const uint8_t *rd, size_t rdn) {
+    size_t o = put_name(p, owner);
+    const uint8_t fixed[8] = {(uint8_t)(type >> 8), (uint8_t)type, 0, 1, 0, 0, 0, 60};
+    memcpy(p + o, fixed, 8);
+    o += 8;
+    p[o++] = (uint8_t)(rdn >> 8);
+    p[o++] = (uint8_t)rdn;
+    memcpy(p + o, rd, rdn);
+    return o + rdn;
+}
+
+static size_t put_cname(uint8_t *p, const char *owner, const char *target) {
+    uint8_t rd[256];
+    return put_rr(p, owner, 5, rd, put_name(rd, target));
+}
+
+static void test_cname_chain_every_link(void **state) {
+    (void)state;
+    /* sb.example.com -> edge.cdn.net -> pop3.edge.cdn.net -> 10.9.8.7,
+     * the address before the last CNAME: every name of the chain
+     * resolves, whichever of them a referral names */
+    uint8_t pkt[1024];
+    static const uint8_t hdr[12] = {0xAB, 0xCD, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0};
+    memcpy(pkt, hdr, 12);
+    size_t n = 12;
+    n += put_name(pkt + n, "sb.example.com");
+    static const uint8_t qtail[4] = {0, 1, 0, 1};
+    memcpy(pkt + n, qtail, 4);
+    n += 4;
+    n += put_cname(pkt + n, "sb.example.com", "edge.cdn.net");
+    static const uint8_t ip[4] = {10, 9, 8, 7};
+    n += put_rr(pkt + n, "pop3.edge.cdn.net", 1, ip, 4);
+    n += put_cname(pkt + n, "edge.cdn.net", "pop3.edge.cdn.net");
+    sn_ctx c;
+    memset(&c, 0, sizeof c);
+    sn_strmap_init(&c.dns);
+    sn_expect_init(&c.expect, 1000, 0, NULL);
+    assert_int_equal(sn_dns_observe(&c, pkt, n), 1);
+    static const char *const names[] = {"sb.example.com", "edge.cdn.net", "pop3.edge.cdn.net"};
+    for (size_t i = 0; i < 3; i++) {
+        const sn_addr *a = sn_dns_lookup(&c, names[i], strlen(names[i]));
+        assert_non_null(a);
+        assert_memory_equal(a->b, ip, 4);
+    }
+    /* a CNAME loop in a hostile answer ends */
+    n = 12;
+    n += put_name(pkt + n, "a.loop");
+    memcpy(pkt + n, qtail, 4);
+    n += 4;
+    n += put_cname(pkt + n, "a.loop", "b.loop");
+    n += put_cname(pkt + n, "b.loop", "a.loop");
+    n += put_rr(pkt + n, "a.loop", 1, ip, 4);
+    assert_int_equal(sn_dns_observe(&c, pkt, n), 1);
+    assert_non_null(sn_dns_lookup(&c, "b.loop", 6));
+    sn_dns_free(&c);
+    sn_expect_free(&c.expect);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dns),
+        cmocka_unit_test(test_cname_chain_every_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,8 @@
 
 #include "log_syslog.h"
 
+#include <msnp/util.h>
+
 typedef enum { SINK_STDERR = 0, SINK_FILE, SINK_JOURNAL, SINK_SYSLOG } sink_kind;
 
 static FILE *sink;
@@ -113,8 +115,7 @@ const char *log_quote(const char *src, size_t n, char *dst, size_t cap) {
     if (n + 1 > cap) {
         /* too long for its place in the line: the start of it, ended at a
          * character boundary and marked, never passed off as the value */
-        take = cap > 4 ? cap - 4 : 0;
-        while (take > 0 && ((unsigned char)src[take] & 0xC0u) == 0x80u) take--;
+        take = msnp_utf8_prefix(src, n, cap > 4 ? cap - 4 : 0);
         cut = cap > 4;
     }
     size_t o = 0;

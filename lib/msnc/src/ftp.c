@@ -725,14 +725,6 @@ static void receiver_fail_io(msnc_ftp *t, const char *what, int e) {
     finishf(t, MSNC_FTP_LOCAL_IO, MSNFTP_BYE_DISK_FULL, "%s: %s", what, strerror(e));
 }
 
-/* How many of the first n bytes of s fit in max bytes without cutting a
- * UTF-8 character in two. */
-static size_t utf8_prefix(const char *s, size_t n, size_t max) {
-    if (n <= max) return n;
-    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--;
-    return max;
-}
-
 /* All bytes are in: make the file visible under a name that is not taken. */
 static void receiver_complete(msnc_ftp *t) {
     if (flush_stage(t) != 0) {
@@ -763,7 +755,7 @@ static void receiver_complete(msnc_ftp *t) {
             int mn = snprintf(mark, sizeof(mark), " (%d)", n);
             size_t ext = strlen(t->filename + stem);
             size_t keep =
-                ext + (size_t)mn >= NAME_MAX ? 0 : utf8_prefix(t->filename, stem, NAME_MAX - ext - (size_t)mn);
+                ext + (size_t)mn >= NAME_MAX ? 0 : msnp_utf8_prefix(t->filename, stem, NAME_MAX - ext - (size_t)mn);
             snprintf(final, sizeof(final), "%s/%.*s%s%s", t->dir, (int)keep, t->filename, mark, t->filename + stem);
         }
         /* link() never replaces an existing file, unlike rename(). */
@@ -813,7 +805,7 @@ static void receiver_on_fil(msnc_ftp *t, uint64_t size) {
         return;
     }
     /* a name near NAME_MAX would not fit with the dot and ".part-XXXXXX" */
-    size_t keep = utf8_prefix(t->filename, strlen(t->filename), NAME_MAX - strlen(".") - strlen(".part-XXXXXX"));
+    size_t keep = msnp_utf8_prefix(t->filename, strlen(t->filename), NAME_MAX - strlen(".") - strlen(".part-XXXXXX"));
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s/.%.*s.part-XXXXXX", t->dir, (int)keep, t->filename);
     int fd = mkstemp(tmp);

@@ -591,11 +591,7 @@ uint32_t msnc_chat_send(msnc_client *c, int id, const char *text, const msnp_imf
     uint32_t last = 0;
     /* Long texts go out as several messages, cut at UTF-8 boundaries. */
     do {
-        size_t n = len - off;
-        if (n > TEXT_CHUNK) {
-            n = TEXT_CHUNK;
-            while (n > 0 && ((unsigned char)text[off + n] & 0xC0) == 0x80) n--;
-        }
+        size_t n = msnp_utf8_prefix(text + off, len - off, TEXT_CHUNK);
         char payload[SB_PAYLOAD_MAX];
         int hl = snprintf(payload, sizeof(payload),
                           "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n%s%s%s\r\n",

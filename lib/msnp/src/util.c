@@ -79,6 +79,12 @@ int msnp_email_valid(msnp_str s) {
     return 1;
 }
 
+size_t msnp_utf8_prefix(const char *s, size_t n, size_t max) {
+    if (n <= max) return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0u) == 0x80u) max--;
+    return max;
+}
+
 size_t msnp_utf8_seq(const char *p, size_t n, uint32_t *out) {
     const unsigned char *s = (const unsigned char *)p;
     if (n == 0) return 0;

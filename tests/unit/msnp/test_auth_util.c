@@ -142,6 +142,12 @@ static void test_utf8(void **state) {
     assert_false(msnp_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
     assert_false(msnp_utf8_valid("\xff", 1));
     assert_false(msnp_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    /* the longest prefix that does not cut a character in two */
+    assert_int_equal(msnp_utf8_prefix("abc", 3, 5), 3);
+    assert_int_equal(msnp_utf8_prefix("a\xc3\xa9", 3, 2), 1);
+    assert_int_equal(msnp_utf8_prefix("a\xc3\xa9", 3, 3), 3);
+    assert_int_equal(msnp_utf8_prefix("\xf0\x9f\x98\x80z", 5, 3), 0);
+    assert_int_equal(msnp_utf8_prefix("\xf0\x9f\x98\x80z", 5, 4), 4);
     /* one character at a time: its length, 0 where none starts */
     assert_int_equal(msnp_utf8_seq("a\xff", 2, NULL), 1);
     assert_int_equal(msnp_utf8_seq("\xc3\xa9x", 3, NULL), 2);

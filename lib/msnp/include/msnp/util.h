@@ -28,6 +28,9 @@ int msnp_utf8_valid(const char *p, size_t n);
  * if none starts there (a stray byte, an overlong form, a surrogate, past
  * U+10FFFF, cut short); its code point in *cp unless cp is NULL. */
 size_t msnp_utf8_seq(const char *p, size_t n, uint32_t *cp);
+/* How many of the first n bytes of s fit in max bytes without cutting a
+ * UTF-8 character in two (n itself when n <= max). */
+size_t msnp_utf8_prefix(const char *s, size_t n, size_t max);
 /* Text as a display name must be: valid UTF-8 without C0 control
  * characters or DEL. */
 int msnp_text_valid(const char *p, size_t n);

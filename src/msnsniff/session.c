@@ -232,6 +232,10 @@ static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, ms
     char e[USER_MAX], n[USER_MAX * 3];
     copy_str(e, sizeof e, email);
     if (msnp_url_decode(name, n, sizeof n) < 0) copy_str(n, sizeof n, name);
+    /* the connection's own user is no member of its own list: some
+     * servers (Escargot) send the answerer's JOI before the IRO lines,
+     * and the session's open event already named the user */
+    if (strcmp(e, k->user) == 0) return;
     for (size_t i = 0; i < k->sb->nparts; i++)
         if (strcmp(k->sb->parts[i], e) == 0) return;
     if (k->sb->nparts < MAX_PARTS) memcpy(k->sb->parts[k->sb->nparts++], e, sizeof e);

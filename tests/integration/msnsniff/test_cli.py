@@ -858,6 +858,27 @@ class Invitations(unittest.TestCase):
         hit, = [e for e in ev if e["event"] == "expectation_hit"]
         self.assertEqual((hit["from"], hit["src"]), ("carol@example.com", "10.0.0.30"))
 
+    def test_a_join_of_the_connection_own_user_is_not_another_member(self):
+        # Escargot, answering a call, sends the answerer's own JOI before
+        # the IRO lines: bob is not a second member of his own session
+        # (recipients, invitation "to" and the joins counted name him once)
+        c = Capture()
+        sb = c.tcp("10.0.0.20", 1200, "64.4.12.193", 1864)
+        sb.c2s("ANS 1 bob@example.com 68f53ba2 dc770eff-60e1-4c96-8797-8a47c346b007\r\n")
+        sb.s2c("JOI bob@example.com bob@example.com\r\n")
+        sb.s2c("IRO 1 1 1 alice@example.com Alice\r\n")
+        sb.s2c("ANS 1 OK\r\n")
+        sb.s2c(msg("MSG alice@example.com Alice", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi"))
+        sb.c2s(msg("MSG 2 N", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhello"))
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        got = [(e["sender"], e["recipients"]) for e in ev if e["event"] == "message"]
+        self.assertEqual(got, [("alice@example.com", ["bob@example.com"]), ("bob@example.com", ["alice@example.com"])])
+        joins = [e["user"] for e in ev if e["event"] == "switchboard" and e["action"] == "join"]
+        self.assertEqual(joins, ["alice@example.com"])
+        self.assertIn("joins 1\n", err)  # the summary
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <msnp/msnp.h>
 
@@ -235,7 +236,7 @@ static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, ms
     /* the connection's own user is no member of its own list: some
      * servers (Escargot) send the answerer's JOI before the IRO lines,
      * and the session's open event already named the user */
-    if (strcmp(e, k->user) == 0) return;
+    if (strcasecmp(e, k->user) == 0) return;
     for (size_t i = 0; i < k->sb->nparts; i++)
         if (strcmp(k->sb->parts[i], e) == 0) return;
     if (k->sb->nparts < MAX_PARTS) memcpy(k->sb->parts[k->sb->nparts++], e, sizeof e);

@@ -865,7 +865,7 @@ class Invitations(unittest.TestCase):
         c = Capture()
         sb = c.tcp("10.0.0.20", 1200, "64.4.12.193", 1864)
         sb.c2s("ANS 1 bob@example.com 68f53ba2 dc770eff-60e1-4c96-8797-8a47c346b007\r\n")
-        sb.s2c("JOI bob@example.com bob@example.com\r\n")
+        sb.s2c("JOI Bob@Example.com bob@example.com\r\n")  # the case of an e-mail does not matter
         sb.s2c("IRO 1 1 1 alice@example.com Alice\r\n")
         sb.s2c("ANS 1 OK\r\n")
         sb.s2c(msg("MSG alice@example.com Alice", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi"))

@@ -2,7 +2,9 @@
 """msnc against Escargot, the Python MSNP server behind the MSN revival: a
 server msnkit did not write. Logins at every version from MSNP2 to MSNP7
 with the contact list's sync, a chat both ways, a file over MSNFTP both
-with and without a listening sender, an invitation declined, list changes.
+with and without a listening sender, an invitation declined, list changes;
+msnsniff, capturing all of the chat's traffic live, follows it (when its
+path is given).
 
 Runs when ESCARGOT_DIR names a checkout of Escargot's msn-server (set up as
 BENCHMARKS.md, "Escargot as the server peer", says) whose Python modules
@@ -11,9 +13,11 @@ ports (0.0.0.0:1863 and 1864) to itself. Otherwise it is skipped (exit
 77). Escargot names its switchboard by a host name; the namespace's own
 /etc/netns/NAME/hosts points that name at its loopback.
 
-usage: test_escargot.py MSNC MSNBENCH"""
+usage: test_escargot.py MSNC MSNBENCH [MSNSNIFF]"""
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +29,8 @@ sys.path.insert(0, HERE)
 from msnclib import Msnc, assert_received, make_random_file, wait_transfer  # noqa: E402
 
 MSNC, MSNBENCH = sys.argv[1:3]
-del sys.argv[1:3]
+MSNSNIFF = sys.argv[3] if len(sys.argv) > 3 and not sys.argv[3].startswith("-") else None
+del sys.argv[1:3 + (MSNSNIFF is not None)]
 ESCARGOT = os.environ.get("ESCARGOT_DIR", "")
 PYTHON = os.environ.get("ESCARGOT_PYTHON", "/usr/bin/python3")
 HLL_DIR = os.path.join(HERE, "..", "..", "..", "bench", "peers", "escargot")
@@ -133,6 +138,49 @@ class Escargot(unittest.TestCase):
         b.wait("chat_open", text="incoming")
 
     def test_chat_files_and_an_invitation_declined(self):
+        sniff = None
+        if MSNSNIFF:
+            events_path = os.path.join(self.work, "events.jsonl")
+            sniff = subprocess.Popen(["ip", "netns", "exec", self.ns, MSNSNIFF, "-i", "lo", "-o", events_path],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.assertIn("listening on lo", sniff.stderr.readline().decode())
+        try:
+            self.chat_files_and_an_invitation_declined()
+        finally:
+            if sniff:
+                for c in self.clients:
+                    c.quit()
+                self.clients = []
+                time.sleep(0.3)  # the last segments reach the capture
+                sniff.send_signal(signal.SIGINT)
+                summary = sniff.communicate(timeout=20)[1].decode()
+        if sniff:
+            self.assertEqual(sniff.returncode, 0, summary)
+            with open(events_path) as f:
+                self.analyzer_followed(summary, [json.loads(line) for line in f])
+
+    def analyzer_followed(self, summary, ev):
+        """What msnsniff saw of a server msnkit did not write: each login,
+        both switchboard connections found by their cookies, each message
+        with one recipient (Escargot's JOI of the answerer itself is no
+        second member), both files whole, the declined call."""
+        logins = sorted((e["user"], e["version"]) for e in ev if e["event"] == "login")
+        self.assertEqual(logins, [(ALICE, "MSNP7"), (BOB, "MSNP7")], summary)
+        texts = sorted((e["direction"], e["sender"], e["recipients"], e["text"]) for e in ev if e["event"] == "message")
+        hello, back = "hello from msnc, ünïcode too", "hi back"
+        self.assertEqual(texts, [("received", ALICE, [BOB], hello), ("received", BOB, [ALICE], back),
+                                 ("sent", ALICE, [BOB], hello), ("sent", BOB, [ALICE], back)])
+        hits = sorted((e["app"], e["matched_by"]) for e in ev if e["event"] == "expectation_hit")
+        opened = [e for e in ev if e["event"] == "switchboard" and e["action"] == "open"]
+        self.assertGreaterEqual(len(opened), 2)
+        self.assertEqual(hits, [("file_transfer", "syn")] * 2 + [("switchboard", "cookie")] * len(opened), summary)
+        files = sorted((e["name"], e["size_received"], e["status"]) for e in ev if e["event"] == "file")
+        self.assertEqual(files, [("to-alice.bin", 200000, "complete"), ("to-bob.bin", 300000, "complete")])
+        voice = [e["command"] for e in ev if e["event"] == "invitation" and e["app"] == "voice"]
+        self.assertEqual(voice, ["INVITE", "INVITE", "CANCEL", "CANCEL"])  # sent and received
+        self.assertIn("gaps: 0 (0 bytes), parse errors 0, anomalies 0", summary)
+
+    def chat_files_and_an_invitation_declined(self):
         a, b = self.online(ALICE), self.online(BOB, ("--no-incoming",))
         self.chat(a, b)
         a.send("hello from msnc, ünïcode too")

@@ -5,6 +5,7 @@
  * nftables commands for the predicted connections. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
@@ -32,6 +33,38 @@ static void on_signal(int sig) {
     (void)sig;
     stop_requested = 1;
     if (active_capture) sn_capture_break(active_capture);
+}
+
+static volatile sig_atomic_t reopen_requested;
+
+static void on_hangup(int sig) {
+    (void)sig;
+    reopen_requested = 1;
+}
+
+/* SIGHUP with -o FILE, as log rotation sends it: FILE is opened again
+ * (made anew when it was moved away, appended to when not) and takes the
+ * place of the open one under the same descriptor, so that the writer
+ * thread goes on writing without a pause. What was handed over before
+ * lands in one file or the other; nothing is lost. */
+static void reopen_output(const char *path, FILE *out, sn_outq *q) {
+    if (!path) {
+        fprintf(stderr, "msnsniff: SIGHUP: events go to standard output; there is no file to reopen\n");
+        return;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fprintf(stderr, "msnsniff: SIGHUP: cannot open %s again (%s); events go on to the file already open\n", path,
+                strerror(errno));
+        return;
+    }
+    sn_outq_flush(q);
+    fflush(out);
+    if (dup2(fd, fileno(out)) < 0)
+        fprintf(stderr, "msnsniff: SIGHUP: cannot switch to the new %s (%s); events go on to the file already open\n",
+                path, strerror(errno));
+    else fprintf(stderr, "msnsniff: SIGHUP: events go on in %s, opened again\n", path);
+    close(fd);
 }
 
 static void usage(FILE *fp) {
@@ -503,6 +536,10 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* hanging up (log rotation, a closed terminal) neither stops the run
+     * nor loses the events still buffered */
+    sa.sa_handler = on_hangup;
+    sigaction(SIGHUP, &sa, NULL);
     /* Over a file size limit (-w, --extract) the write fails and is
      * reported, as on a full disk, instead of the kernel killing us. */
     signal(SIGXFSZ, SIG_IGN);
@@ -519,6 +556,10 @@ int main(int argc, char **argv) {
     /* bounded after a stop: the kernel buffer holds a finite number of packets */
     int draining = 0;
     for (;;) {
+        if (reopen_requested) {
+            reopen_requested = 0;
+            reopen_output(wfile, out, outq);
+        }
         if (stop_requested && !draining) {
             if (!sn_capture_is_live(cap)) break;
             sn_capture_drain(cap); /* keep what was captured before the signal */

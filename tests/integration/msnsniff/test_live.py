@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -400,6 +401,53 @@ class LiveOutput(unittest.TestCase):
                 with contextlib.suppress(Exception):
                     cl.send_line("OUT")
                 cl.close()
+
+    def test_sighup_reopens_the_output_file(self):
+        # log rotation: the events file is moved away, SIGHUP makes a new
+        # one; the run goes on, and no event is lost or cut between them
+        net = "127.%d.%d" % (100 + os.getpid() % 100, (os.getpid() // 100 + 1) % 250)
+        work = tempfile.mkdtemp(prefix="msnsniff-hup-")
+        self.addCleanup(shutil.rmtree, work, True)
+        path = os.path.join(work, "events.jsonl")
+        p = subprocess.Popen([MSNSNIFF, "-i", "lo", "-q", "-o", path, "net", net + ".0/24"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertIn("listening on lo", p.stderr.readline().decode())
+
+        def logins_in(f):
+            import time
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                with open(f) as fp:
+                    found = [json.loads(x)["user"] for x in fp if '"event":"login"' in x]
+                if found:
+                    return found
+                time.sleep(0.05)
+            self.fail("no login event in %s" % f)
+
+        with msntest.MsndServer(MSND, users=[(ALICE, "alicepw", "Alice"), (BOB, "bobpw", "Bob")]) as srv:
+            with source_address(net + ".2"):
+                alice = msntest.login(srv, ALICE, "alicepw")
+            self.assertEqual(logins_in(path), [ALICE])
+            os.rename(path, path + ".1")
+            p.send_signal(signal.SIGHUP)
+            self.assertIn("SIGHUP: events go on in %s, opened again" % path, p.stderr.readline().decode())
+            with source_address(net + ".3"):
+                bob = msntest.login(srv, BOB, "bobpw")
+            self.assertEqual(logins_in(path), [BOB])
+            for cl in (alice, bob):
+                cl.close()
+        p.send_signal(signal.SIGINT)
+        self.assertEqual(p.wait(20), 0)
+        p.stderr.close()
+        with open(path + ".1") as f:
+            old = [json.loads(x) for x in f]  # every line whole
+        with open(path) as f:
+            new = [json.loads(x) for x in f]
+        self.assertEqual([e["user"] for e in old if e["event"] == "login"], [ALICE])
+        self.assertEqual([e["user"] for e in new if e["event"] == "login"], [BOB])
+        self.assertEqual([e["event"] for e in old + new].count("stats"), 1)
+        self.assertEqual(new[-1]["event"], "stats")
 
 
 def msntest_chg(c):

@@ -143,7 +143,9 @@ def main():
                        os.path.join(a.libdir, "pkgconfig/libmsnc.pc")}
         if "msnsniff" in programs:
             expect |= {os.path.join(a.bindir, "msnsniff"), os.path.join(a.docdir, "msnsniff.md"),
-                       os.path.join(a.docdir, "msnsniff-events.schema.json")}
+                       os.path.join(a.docdir, "msnsniff-events.schema.json"),
+                       os.path.join(a.unitdir, "msnsniff@.service"),
+                       os.path.join(a.sysconfdir, "logrotate.d", "msnsniff")}
         if "msnd" in programs:
             expect |= {os.path.join(a.sbindir, "msnd"), os.path.join(a.docdir, "msnd.md"),
                        os.path.join(a.sysconfdir, "msnd.ini"),
@@ -181,6 +183,21 @@ def main():
                 check(m.group(2) == os.path.join(a.sysconfdir, daemon + ".ini"), "unit reads " + m.group(2))
                 check(os.path.exists(staged(dest, m.group(2))), "the unit's configuration is installed: " + m.group(2))
             check(not re.search(r"@[A-Z_]+@", unit), "%s.service has no unexpanded @VAR@" % daemon)
+
+        # msnsniff's unit, one instance per interface, runs the installed
+        # program on its instance's interface into the file that the
+        # installed log rotation moves away and tells it to open again
+        if "msnsniff" in programs:
+            unit = open(staged(dest, os.path.join(a.unitdir, "msnsniff@.service"))).read()
+            check(re.search(r"^ExecStart=%s -i %%I -q -o /var/log/msnsniff/%%I\.jsonl$"
+                            % re.escape(os.path.join(a.bindir, "msnsniff")), unit, re.M) is not None,
+                  "ExecStart line in msnsniff@.service:\n" + unit)
+            check("LogsDirectory=msnsniff" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit,
+                  "msnsniff@.service makes its log directory and reloads with SIGHUP")
+            check(not re.search(r"@[A-Z_]+@", unit), "msnsniff@.service has no unexpanded @VAR@")
+            rotate = open(staged(dest, os.path.join(a.sysconfdir, "logrotate.d", "msnsniff"))).read()
+            check("/var/log/msnsniff/*.jsonl {" in rotate and "systemctl reload 'msnsniff@*.service'" in rotate,
+                  "the log rotation covers the unit's files and reloads it:\n" + rotate)
 
         # pkg-config: the -L and -I directories are the staged install
         # directories, and hold what they should.

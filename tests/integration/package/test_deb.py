@@ -15,7 +15,9 @@
    packaged configuration (a conffile), its guide and example rule set are
    where the unit and the guide name them, and nft accepts the rule set
    (check mode, nothing is loaded). msngate itself is not started here: it
-   needs a gateway in namespaces (the msngate tests).
+   needs a gateway in namespaces (the msngate tests). msnkit-tools:
+   msnsniff's unit (one instance per interface) runs the packaged
+   program, and its log rotation is a conffile.
 6. Purging removes the programs, the configuration and the data directory.
 
 Installing packages changes the machine: the packages are purged at the end
@@ -166,6 +168,18 @@ def check_gateway(with_systemd):
         assert state == "inactive", state
 
 
+def check_tools():
+    """msnkit-tools' service files: msnsniff's unit, one instance per
+    interface, runs the packaged program; its log rotation is a conffile."""
+    unit = open("/lib/systemd/system/msnsniff@.service").read()
+    cmd = shlex.split(re.search(r"^ExecStart=(.*)$", unit, re.M).group(1))
+    assert cmd == ["/usr/bin/msnsniff", "-i", "%I", "-q", "-o", "/var/log/msnsniff/%I.jsonl"], cmd
+    rotate = "/etc/logrotate.d/msnsniff"
+    assert "/var/log/msnsniff/*.jsonl" in open(rotate).read(), rotate
+    conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", "msnkit-tools"]).stdout.split()
+    assert rotate in conffiles, conffiles
+
+
 def main():
     source = sys.argv[1]
     if os.geteuid() != 0:
@@ -198,6 +212,7 @@ def main():
         assert len(version) == 2, version
 
         check_gateway(with_systemd)
+        check_tools()
 
         unit_user, cmd = exec_start()
         assert unit_user == "msnd", unit_user

@@ -335,7 +335,8 @@ static void conn_free(conn *c) {
 }
 
 void server_maybe_exit(msnd_server *s) {
-    if (s->shutting_down && s->nconns == 0 && !presence_busy(s->presence)) event_base_loopexit(s->base, NULL);
+    if (s->shutting_down && s->nconns == 0 && !s->gone_sweeping && !presence_busy(s->presence))
+        event_base_loopexit(s->base, NULL);
 }
 
 static void on_reap(evutil_socket_t fd, short what, void *arg) {
@@ -1119,12 +1120,9 @@ static void gone_add(int64_t id, void *ctx) {
 
 static void job_account_gone(void *arg) { conn_close(arg, "account deleted"); }
 
-static void on_gone_sweep(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    msnd_server *s = arg;
-    uint64_t gen = store_generation(s->store);
-    if (gen == s->gone_checked_gen || s->shutting_down) return;
+/* The sweep itself: on a fiber when the store waits on fibers, so that a
+ * lost database is connected to again without holding up the loop. */
+static void gone_sweep(msnd_server *s, uint64_t gen) {
     size_t n = 0, cap = 0;
     int64_t *ids = NULL;
     for (conn *c = s->conns; c; c = c->next) {
@@ -1159,6 +1157,33 @@ static void on_gone_sweep(evutil_socket_t fd, short what, void *arg) {
         }
     }
     free(g.ids);
+}
+
+static void gone_sweep_job(void *arg) {
+    msnd_server *s = arg;
+    gone_sweep(s, s->gone_sweep_gen);
+}
+
+static void gone_sweep_done(void *arg) {
+    msnd_server *s = arg;
+    s->gone_sweeping = 0;
+    server_maybe_exit(s);
+}
+
+static void on_gone_sweep(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnd_server *s = arg;
+    if (s->gone_sweeping || s->shutting_down) return;
+    uint64_t gen = store_generation(s->store);
+    if (gen == s->gone_checked_gen) return;
+    if (s->fibers) {
+        s->gone_sweeping = 1;
+        s->gone_sweep_gen = gen;
+        if (fiber_run(s->base, gone_sweep_job, gone_sweep_done, s) >= 0) return;
+        s->gone_sweeping = 0; /* no fiber: the blocking way */
+    }
+    gone_sweep(s, gen);
 }
 
 /* ---- init / run / free ---- */

@@ -152,6 +152,8 @@ typedef struct msnd_server {
     struct event *sig_term, *sig_int, *sig_hup, *housekeeping, *shutdown_timer;
     struct event *gone_sweep;                       /* accounts deleted elsewhere (sweep_deleted_accounts) */
     uint64_t gone_checked_gen;                      /* store generation of the last sweep */
+    uint64_t gone_sweep_gen;                        /* the generation the running sweep checks */
+    int gone_sweeping;                              /* a sweep waits for the store on a fiber */
     uint64_t cache_evicted_logged, cache_logged_ms; /* log_login_cache */
     int shutting_down;
 } msnd_server;

@@ -818,6 +818,7 @@ static store_rc pg_user_get_id(store *base, int64_t id, store_user *out) {
 }
 
 static store_rc pg_users_gone(store *base, const int64_t *ids, size_t n, store_id_cb fn, void *ctx) {
+    if (ensure_conn(S(base)) != 0) return STORE_ERROR;
     char *list = store_id_list(ids, n, '{', '}');
     if (!list) return STORE_ERROR;
     const char *p[1] = {list};

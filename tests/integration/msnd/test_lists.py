@@ -798,6 +798,29 @@ def test_database_restart_between_requests(srv):
     a.close()
 
 
+@backend_only("postgresql")
+def test_deleted_account_is_logged_out_after_a_database_restart(srv):
+    """The sweep for deleted accounts runs on a connection of its own: after
+    the database restarts it connects again, and `msnd user del` of a
+    logged-in user still ends that session."""
+    a, b = make_friends(srv)
+    t = a.trid()
+    a.send_line("CHG %d BSY" % t)  # the fan-out that finds bob
+    reply(a, "CHG")
+    reply(b, "NLN")
+    pg = pgtest.shared()
+    pg.stop()
+    time.sleep(2.5)  # a sweep or more while the database is down
+    pg.start()
+    time.sleep(2.5)  # and one after it is back
+    r = srv.run_admin("user", "del", "alice@example.com")
+    assert r.returncode == 0, r.stderr
+    assert reply(a, "OUT").line == "OUT"
+    a.expect_closed(timeout=8)
+    if msntest.topology() != "cluster":
+        assert reply(b, "FLN").line == "FLN alice@example.com"
+
+
 def test_admin_commands(srv):
     r = srv.run_admin("user", "add", "dave@example.com", "davepw", "Dave", "D.")
     assert r.returncode == 0, r.stderr

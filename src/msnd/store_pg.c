@@ -104,17 +104,24 @@ static uint64_t now_ms(void) {
 /* A change that may have touched any account (or that cannot be told). */
 static void changed_all(pg_store *s) { changemarks_all(&s->marks); }
 
+/* A message fit to be one quoted logfmt value: libpq's span lines and
+ * quote names ("127.0.0.1", "users_email_key"); a log line must do neither.
+ * Double quotes become single ones, line breaks and tabs spaces. */
+static void one_value(char *text) {
+    for (char *p = text; *p; p++)
+        if (*p == '\n' || *p == '\t' || *p == '\r') *p = ' ';
+        else if (*p == '"') *p = '\'';
+    size_t n = strlen(text);
+    while (n && text[n - 1] == ' ') text[--n] = '\0';
+}
+
 static void set_err(pg_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_err(pg_store *s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(s->base.err, sizeof s->base.err, fmt, ap);
     va_end(ap);
-    /* libpq messages span lines; a log line must not. */
-    for (char *p = s->base.err; *p; p++)
-        if (*p == '\n' || *p == '\t') *p = ' ';
-    size_t n = strlen(s->base.err);
-    while (n && s->base.err[n - 1] == ' ') s->base.err[--n] = '\0';
+    one_value(s->base.err);
 }
 
 static void link_drop(pg_link *l) {
@@ -128,10 +135,7 @@ static void drop_conn(pg_store *s) { link_drop(s->cur); }
 
 static void connect_failed(PGconn *c, const char *why, char *err, size_t errcap) {
     snprintf(err, errcap, "cannot connect to the database: %s", why ? why : c ? PQerrorMessage(c) : "out of memory");
-    for (char *p = err; *p; p++)
-        if (*p == '\n' || *p == '\t') *p = ' ';
-    size_t n = strlen(err);
-    while (n && err[n - 1] == ' ') err[--n] = '\0';
+    one_value(err);
     PQfinish(c);
 }
 

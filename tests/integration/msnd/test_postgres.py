@@ -5,6 +5,7 @@ latency: the test kernels have no netem qdisc), and `msnd db migrate`
 copies a SQLite store into PostgreSQL."""
 import contextlib
 import os
+import re
 import select
 import sqlite3
 import sys
@@ -282,6 +283,40 @@ def test_database_messages_in_the_log():
         log = srv.log_text()
         assert 'level=warn msg="database says" severity=WARNING message="list \'written\'"' in log, log[-3000:]
         assert all(line.startswith("ts=") for line in log.splitlines() if line), log[-3000:]
+    finally:
+        srv.cleanup()
+
+
+LOGFMT = re.compile(r'^[a-z_]+=(?:"[^"]*"|[^" ]*)(?: [a-z_]+=(?:"[^"]*"|[^" ]*))*$')
+
+
+def test_database_errors_are_one_logfmt_value():
+    """libpq's messages quote names ("127.0.0.1", a constraint's name): in
+    msnd's log they stay one quoted value, so that every line still parses
+    as logfmt (the double quotes become single ones)."""
+    pg = pgtest.shared()
+    name, url = pgtest.fresh_db("quotes")
+    srv = msntest.MsndServer(MSND)
+    srv.db_name, srv.db, srv._db_made = name, url, True
+    try:
+        srv.add_user(*USERS[0])
+        srv.start()
+        a = online(srv, USERS[0][0])
+        pg.stop()
+        try:
+            a.send_line("REA 50 %s Down" % USERS[0][0])
+            a.expect_line("501 50")
+            a.send_line("REA 51 %s Down" % USERS[0][0])  # a second try: the connect fails
+            a.expect_line("501 51")
+        finally:
+            pg.start()
+        a.close()
+        srv.stop()
+        log = srv.log_text()
+        errors = [line for line in log.splitlines() if 'msg="store error"' in line]
+        assert any("server at '127.0.0.1'" in line for line in errors), log[-3000:]
+        bad = [line for line in log.splitlines() if line and not LOGFMT.match(line)]
+        assert not bad, bad
     finally:
         srv.cleanup()
 

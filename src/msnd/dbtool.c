@@ -62,7 +62,7 @@ int dbtool_main(int argc, char **argv) {
         }
         store *s = store_open(db, err, sizeof err);
         if (!s) {
-            fprintf(stderr, "msnd db: %s\n", err);
+            fprintf(stderr, "msnd db: %s (check --db)\n", err);
             return 1;
         }
         printf("schema ready (%s)\n", store_backend_name(s));

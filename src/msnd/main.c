@@ -285,7 +285,7 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
     store *st = store_open(cfg->db, err, sizeof err);
     if (!st) {
         memset(password, 0, sizeof password);
-        fprintf(stderr, "msnd: %s\n", err);
+        fprintf(stderr, "msnd: %s (check --db)\n", err);
         if (fresh) remove_new_database(file);
         return 1;
     }

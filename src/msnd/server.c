@@ -1278,7 +1278,13 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     }
     if (want_ns) {
         s->store = store_open(cfg->db, err, errcap);
-        if (!s->store) return -1;
+        if (!s->store) {
+            /* Which setting to fix (the connection string itself may hold
+             * a password: not repeated here). */
+            size_t len = strlen(err);
+            if (len < errcap) snprintf(err + len, errcap - len, " (check --db, or db = in the configuration file)");
+            return -1;
+        }
         store_set_login_cache(s->store, (size_t)cfg->login_cache_mb << 20);
         s->fibers = store_waits_on_fibers(s->store);
         store_use_loop(s->store, s->base);

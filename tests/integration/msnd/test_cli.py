@@ -88,6 +88,24 @@ def test_missing_database_is_not_created():
     assert os.path.exists(db)
 
 
+def test_unreachable_database_names_the_setting():
+    """A PostgreSQL server nobody listens for: the server and the admin
+    commands exit 1 with libpq's reason and the setting to check, and never
+    repeat the connection string (it may hold a password)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    url = "postgresql://msnd:sekrit@127.0.0.1:%d/msnd" % port
+    for argv in (["--listen", "127.0.0.1:0"], ["user", "list"], ["db", "init"]):
+        r = run(*argv, "--db", url)
+        assert r.returncode == 1, (argv, r.returncode, r.stderr)
+        line = one_line(r.stderr)
+        assert "cannot connect to the database" in line and "Connection refused" in line, (argv, r.stderr)
+        assert line.endswith("(check --db)") or line.endswith("(check --db, or db = in the configuration file)"), \
+            (argv, r.stderr)
+        assert "sekrit" not in r.stderr, (argv, r.stderr)
+
+
 def test_config_before_or_after_the_subcommand():
     db = os.path.join(TMP, "cfg.db")
     assert run("user", "add", "--create", "--db", db, "c@b.com", "pw", "Cee").returncode == 0

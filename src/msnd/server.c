@@ -752,7 +752,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     long have = (long)(intptr_t)strmap_get(s->per_address, ip);
     if (s->cfg.max_connections_per_address > 0 && have >= s->cfg.max_connections_per_address) {
-        LOGW("too many connections from one address", "peer=%s limit=%ld", ip, s->cfg.max_connections_per_address);
+        uint64_t now = server_now_ms();
+        if (now - s->last_addr_full_log_ms >= 1000) { /* a flood from one address is one line a second */
+            s->last_addr_full_log_ms = now;
+            LOGW("too many connections from one address", "peer=%s limit=%ld", ip, s->cfg.max_connections_per_address);
+        }
         evutil_closesocket(fd);
         return;
     }

@@ -141,6 +141,7 @@ typedef struct msnd_server {
     size_t nconns;
     size_t out_queued; /* output bytes queued over all connections (max_output_total) */
     uint64_t last_full_log_ms;
+    uint64_t last_addr_full_log_ms; /* the same for --max-connections-per-address */
     /* Connections with output queued since the last flush. All output of one
      * event-loop pass goes out in one write per connection (server.c). */
     conn *flush_head;

@@ -3,7 +3,9 @@
 per-version differences, wrong passwords, duplicate logins, errors."""
 import hashlib
 import re
+import socket
 import sys
+import time
 
 from harness import PASSWORDS, login, msntest, online, run, with_args
 
@@ -277,6 +279,27 @@ def test_connections_per_address(srv):
     a.send_line("PNG")
     a.expect_line("QNG")
     b.close()
+
+
+@with_args("--max-connections-per-address", "2")
+def test_refusals_per_address_are_logged_once_a_second(srv):
+    """A flood of connections from one address over its limit is refused
+    each time, but logged at most once a second (like the global limit):
+    it cannot fill the log."""
+    keep = [msntest.Client(srv.ns), msntest.Client(srv.ns)]
+    keep[0].send_line("PNG")
+    keep[0].expect_line("QNG")
+    started = time.monotonic()
+    for _ in range(300):
+        s = socket.create_connection(srv.ns, timeout=5)
+        s.settimeout(5)
+        assert s.recv(64) == b""  # refused: closed at once
+        s.close()
+    seconds = time.monotonic() - started
+    lines = [l for l in srv.log_text().splitlines() if 'msg="too many connections from one address"' in l]
+    assert 1 <= len(lines) <= int(seconds) + 2, (len(lines), seconds)
+    keep[1].send_line("PNG")
+    keep[1].expect_line("QNG")
 
 
 @with_args("--max-commands-per-second", "5", "--command-burst", "5")

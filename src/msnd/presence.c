@@ -332,10 +332,14 @@ static long state_line(char *buf, size_t cap, int visible, msnp_status st, const
 
 #define STATE_LINE_MAX 1024 /* NLN status e-mail name: well under this */
 
+static void rows_free(watcher_rows *r) {
+    if (!r) return;
+    rows_clear(r);
+    free(r);
+}
+
 void presence_forget(conn *c) {
-    if (!c->watchers) return;
-    rows_clear(c->watchers);
-    free(c->watchers);
+    rows_free(c->watchers);
     c->watchers = NULL;
 }
 
@@ -343,6 +347,14 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     int was_visible = privacy_status_visible(before), is_visible = privacy_status_visible(c->status);
     if (!was_visible && !is_visible) return;
     uint64_t gen = store_generation_of(s->store, c->uid), since = s->presence->clock;
+    /* Going offline: rows that are no longer current are still who was
+     * told c is online, kept aside in case they cannot be read anew (the
+     * database away) so that those watchers at least see FLN. */
+    watcher_rows *stale = NULL;
+    if (!is_visible && c->watchers && c->watchers->generation != gen && !c->account_gone) {
+        stale = c->watchers;
+        c->watchers = NULL;
+    }
     watcher_rows *rows = rows_now(s, c, gen);
     /* The peers get the watchers with the line that makes c visible, and
      * again after they were read anew, so that they need not read them. */
@@ -353,18 +365,25 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     peering_presence_out(s, is_visible ? PEERING_ON : PEERING_OFF, c, NULL, with_list ? list : NULL);
     char line[STATE_LINE_MAX];
     long len = state_line(line, sizeof line, is_visible, c->status, c->email, c->name);
-    if (len < 0) return;
+    if (len < 0) {
+        rows_free(stale);
+        return;
+    }
     if (!rows) {
         rows = calloc(1, sizeof *rows);
         if (!rows || rows_read(s->store, c->uid, gen, rows) != STORE_OK) {
-            LOGE("presence fan-out failed", "user=%s error=\"%s\"", c->email,
-                 !rows || rows->failed ? "out of memory" : store_errmsg(s->store));
+            LOGE("presence fan-out failed", "user=%s error=\"%s\"%s", c->email,
+                 !rows || rows->failed ? "out of memory" : store_errmsg(s->store),
+                 stale ? " fallback=\"watchers known before\"" : "");
             free(rows);
-            return;
+            if (!stale) return;
+            rows = stale; /* FLN to those, rather than to nobody */
+            stale = NULL;
         }
         presence_forget(c); /* rows another fan-out of c kept while this one read (on a fiber) */
         c->watchers = rows;
     }
+    rows_free(stale);
     size_t n;
     const watcher_here *h = rows_here(s->presence, rows, &n);
     for (size_t i = 0; i < n; i++)

@@ -799,6 +799,40 @@ def test_database_restart_between_requests(srv):
 
 
 @backend_only("postgresql")
+def test_logout_while_the_database_is_down_reaches_the_watchers(srv):
+    """A user whose watchers must be read anew (a list change of theirs since
+    the last status change) logs out while PostgreSQL is down: the watchers
+    known from before still get FLN instead of showing the user online for
+    the rest of their session. One node: across nodes the watcher's node
+    reads the rows itself (and, with the database down, cannot)."""
+    if msntest.topology() == "cluster":
+        print("skip: one node only")
+        return
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    add(b, "FL", "alice@example.com", "Alice")
+    b.expect("ADD")
+    expect_told_online(b, "alice@example.com")
+    a.expect("ADD")  # RL
+    t = a.trid()
+    a.send_line("CHG %d AWY" % t)  # the fan-out that finds bob
+    reply(a, "CHG")
+    assert reply(b, "NLN").line == "NLN AWY alice@example.com Alice"
+    add(a, "FL", "carol@example.com", "Carol")  # alice's rows may have changed
+    a.expect("ADD")
+    pg = pgtest.shared()
+    pg.stop()
+    try:
+        a.send_line("OUT")
+        a.expect_closed()
+        assert reply(b, "FLN").line == "FLN alice@example.com"
+    finally:
+        pg.start()
+    log = srv.log_text()
+    assert 'msg="presence fan-out failed" user=alice@example.com' in log, log[-3000:]
+
+
+@backend_only("postgresql")
 def test_deleted_account_is_logged_out_after_a_database_restart(srv):
     """The sweep for deleted accounts runs on a connection of its own: after
     the database restarts it connects again, and `msnd user del` of a

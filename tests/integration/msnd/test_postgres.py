@@ -287,6 +287,35 @@ def test_database_messages_in_the_log():
         srv.cleanup()
 
 
+def test_deleted_account_sweep_waiting_on_the_database_holds_up_nobody():
+    """The sweep for deleted accounts (every 2 s after a change) waits for
+    the database on a fiber like a command: while its statement waits for a
+    lock, every client is served (a PNG is answered at once)."""
+    pg = pgtest.shared()
+    name, url = pgtest.fresh_db("sweep")
+    srv = msntest.MsndServer(MSND)
+    srv.db_name, srv.db, srv._db_made = name, url, True
+    try:
+        for u in USERS[:2]:
+            srv.add_user(*u)
+        srv.start()
+        a = online(srv, USERS[0][0])
+        b = online(srv, USERS[1][0])
+        with pg.table_locked(name, "users"):
+            pg.sql(name, "NOTIFY msnd_store, ''")  # something changed: the next sweep asks
+            time.sleep(2.5)  # a sweep is waiting for the lock now
+            for c in (a, b):
+                started = time.monotonic()
+                c.send_line("PNG")
+                c.expect("QNG", timeout=2)
+                assert time.monotonic() - started < 1.0
+        a.close()
+        b.close()
+        srv.stop()
+    finally:
+        srv.cleanup()
+
+
 LOGFMT = re.compile(r'^[a-z_]+=(?:"[^"]*"|[^" ]*)(?: [a-z_]+=(?:"[^"]*"|[^" ]*))*$')
 
 

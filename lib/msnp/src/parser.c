@@ -240,8 +240,13 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
         uint64_t plen;
         if (out->argc == 0) return fail(p, err, MSNP_EBAD_LENGTH, start);
         msnp_str last = out->argv[out->argc - 1];
-        if (msnp_str_to_u64(last, UINT64_MAX, &plen) != 0)
-            return fail(p, err, MSNP_EBAD_LENGTH, (size_t)(last.p - buf));
+        if (msnp_str_to_u64(last, UINT64_MAX, &plen) != 0) {
+            /* all digits, past 2^64 - 1: a number, above every limit */
+            size_t d = 0;
+            while (d < last.n && last.p[d] >= '0' && last.p[d] <= '9') d++;
+            return fail(p, err, d == last.n && d > 0 ? MSNP_EPAYLOAD_TOO_BIG : MSNP_EBAD_LENGTH,
+                        (size_t)(last.p - buf));
+        }
         if (plen > p->limits.max_payload) return fail(p, err, MSNP_EPAYLOAD_TOO_BIG, (size_t)(last.p - buf));
         p->payload = (size_t)plen;
         need += p->payload;

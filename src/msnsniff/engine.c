@@ -282,10 +282,25 @@ static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
 
 static int is_server_port(uint16_t p) { return p == 1863 || (p >= MSNFTP_PORT_FIRST && p <= MSNFTP_PORT_LAST); }
 
+/* A SYN (not a SYN-ACK) on a known flow starts a new connection on the
+ * same addresses and ports when it is not a copy of the SYN the flow
+ * began with and the flow has carried data or a FIN: the port was reused
+ * (the old connection's end may not have been captured). Before that it
+ * is the same connection, tried again (sn_reasm_segment). */
+static int tcp_reused(const sn_flow *f, int dir, const sn_packet *p) {
+    const sn_stream *s = &f->st[dir];
+    if (s->has_isn && s->isn == p->seq) return 0;
+    return sn_stream_used(f->st);
+}
+
 static void tcp_packet(sn_engine *e, const sn_packet *p) {
     int dir = 0;
     sn_flow *f = sn_flow_lookup(&e->flows, p, &dir);
     uint8_t fl = p->tcp_flags;
+    if (f && (fl & (SN_TCP_SYN | SN_TCP_ACK | SN_TCP_RST)) == SN_TCP_SYN && tcp_reused(f, dir, p)) {
+        flow_close(e, f, "reused");
+        f = NULL;
+    }
     if (!f) {
         int syn = (fl & SN_TCP_SYN) && !(fl & SN_TCP_ACK);
         int synack = (fl & SN_TCP_SYN) && (fl & SN_TCP_ACK);

@@ -48,6 +48,12 @@ void sn_stream_free(sn_reasm *r, sn_stream *s) {
 
 size_t sn_stream_memory(const sn_stream *s) { return s->cap + s->ooo_bytes; }
 
+int sn_stream_used(const sn_stream st[2]) {
+    for (int d = 0; d < 2; d++)
+        if (st[d].offset || st[d].len || st[d].ooo || st[d].fin || st[d].done) return 1;
+    return 0;
+}
+
 void sn_stream_ignore(sn_reasm *r, sn_stream *s) {
     sn_stream_free(r, s);
     s->ignore = 1;
@@ -245,6 +251,16 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
         if (!s->started) {
             s->started = 1;
             s->next_seq = pkt->seq + 1;
+            s->isn = pkt->seq;
+            s->has_isn = 1;
+        } else if (!sn_stream_used(st) && s->next_seq != pkt->seq + 1) {
+            /* sent again with another initial sequence number before
+             * anything else: the connection starts from this one (what
+             * the peer acknowledged of the other means nothing now) */
+            s->next_seq = pkt->seq + 1;
+            s->isn = pkt->seq;
+            s->has_isn = 1;
+            s->peer_ack_set = s->far_ack_set = s->far_seq_set = 0;
         }
     }
     /* the acknowledgement tells us what the peer's stream must contain */

@@ -37,7 +37,9 @@ typedef struct sn_stream {
      * forged or garbage number; when both sides agree, the bytes before
      * them were lost from the capture (sn_reasm_segment). */
     uint32_t far_ack, far_seq;
-    unsigned started : 1, fin : 1, peer_ack_set : 1, ignore : 1, done : 1, far_ack_set : 1, far_seq_set : 1;
+    uint32_t isn; /* the initial sequence number of its SYN, if has_isn */
+    unsigned started : 1, fin : 1, peer_ack_set : 1, ignore : 1, done : 1, far_ack_set : 1, far_seq_set : 1,
+        has_isn : 1;
     uint8_t *buf; /* delivered to the consumer but not consumed */
     size_t len, cap;
     sn_seg *ooo; /* queued out-of-order segments, sorted, disjoint */
@@ -76,6 +78,10 @@ void sn_stream_free(sn_reasm *r, sn_stream *s);
 void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const sn_packet *pkt);
 /* Deliver everything still queued in one direction, declaring holes lost. */
 void sn_reasm_flush(sn_reasm *r, void *owner, sn_stream *s, int dir);
+/* Has the connection carried anything yet: data or a FIN in either
+ * direction? (A SYN with a new initial sequence number then starts
+ * another connection on the same addresses and ports.) */
+int sn_stream_used(const sn_stream st[2]);
 /* Bytes this stream holds (buffer capacity + queued segments). */
 size_t sn_stream_memory(const sn_stream *s);
 /* 64-bit FNV-1a of p[0..n). */

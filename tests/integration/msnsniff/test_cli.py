@@ -880,5 +880,64 @@ class Invitations(unittest.TestCase):
         self.assertIn("joins 1\n", err)  # the summary
 
 
+
+def text_message(text):
+    return msg("MSG 3 N", b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" + text.encode())
+
+
+def chat_on(sb, text):
+    """A switchboard login and one message on sb (no handshake)."""
+    sb.c2s("USR 1 alice@example.com 1.2.3\r\n")
+    sb.s2c("USR 1 OK alice@example.com Alice\r\n")
+    sb.s2c("JOI bob@example.com Bob\r\n")
+    sb.c2s(text_message(text))
+
+
+class TcpConnections(unittest.TestCase):
+    def test_syn_sent_again_with_another_initial_sequence_number(self):
+        # The first SYN went unanswered; the client tried again from
+        # another initial sequence number, and the connection is that one.
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863, handshake=False)
+        sb.segment(0, SYN, seq=111, advance=0)
+        sb.next_seq[0] = 900000
+        sb.segment(0, SYN, advance=1)
+        sb.segment(1, SYN | ACK, advance=1)
+        sb.segment(0, ACK)
+        chat_on(sb, "first try lost")
+        sb.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap"], [])
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual((flow["gaps"], flow["gap_bytes"], flow["end_reason"]), (0, 0, "fin"))
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["first try lost"])
+
+    def test_port_reused_without_the_old_connections_end(self):
+        # The capture missed the end of the first connection; a new SYN
+        # from the same port with another initial sequence number is a new
+        # connection, not a huge hole in the old one.
+        c = Capture()
+        old = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(old, "on the old connection")
+        new = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863, handshake=False)
+        new.next_seq = [3000000000, 123456789]
+        new.segment(0, SYN, advance=1)
+        new.segment(1, SYN | ACK, advance=1)
+        new.segment(0, ACK)
+        chat_on(new, "on the new connection")
+        new.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap"], [])
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"],
+                         ["on the old connection", "on the new connection"])
+        first, second = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual((first["end_reason"], first["packets_c2s"], first["gaps"]), ("reused", 4, 0))
+        self.assertEqual((second["end_reason"], second["packets_c2s"], second["gaps"]), ("fin", 5, 0))
+        self.assertNotEqual(first["flow"], second["flow"])
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

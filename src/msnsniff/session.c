@@ -892,6 +892,17 @@ void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_
 void sn_session_close(sn_ctx *c, sn_flow *f) {
     sn_conn *k = f->conn;
     if (!k) return;
+    /* what the parser was still waiting for the rest of is said, not
+     * dropped in silence: a MSG whose length promised more than came */
+    for (int dir = 0; k->kind == SN_APP_MSNP && k->parsers_ready && dir < 2; dir++) {
+        const sn_stream *s = &f->st[dir];
+        if (!s->len || s->ignore || k->resync[dir]) continue;
+        c->st.parse_errors++;
+        anomaly(c, SN_AN_PARSE_ERROR, f,
+                k->parser[dir].line_end ? "the connection ended inside a command's payload; the command is lost"
+                                        : "the connection ended inside a command line; the command is lost",
+                dir, s->offset - s->len);
+    }
     if (k->sb) {
         sn_ev *ev = ev_flow(c, "switchboard", f);
         sn_ev_set_str(ev, "action", "close");

@@ -939,5 +939,34 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual((second["end_reason"], second["packets_c2s"], second["gaps"]), ("fin", 5, 0))
         self.assertNotEqual(first["flow"], second["flow"])
 
+    def test_connection_ending_inside_a_payload(self):
+        # A MSG whose length promises more bytes than the connection
+        # carried before its FIN: the lost message is said, at its offset.
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "delivered")
+        at = sb.next_seq[0] - 1000 - 1
+        sb.c2s(text_message("never finished")[:-5])
+        sb.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["delivered"])
+        lost, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "parse_error"]
+        self.assertEqual((lost["direction"], lost["offset"]), ("client", at))
+        self.assertIn("payload", lost["detail"])
+
+    def test_capture_ending_inside_a_command_line(self):
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "delivered")
+        at = sb.next_seq[1] - 5000 - 1
+        sb.s2c("MSG bob@example.com B")
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        lost, = [e for e in events(out) if e["event"] == "anomaly" and e["kind"] == "parse_error"]
+        self.assertEqual((lost["direction"], lost["offset"]), ("server", at))
+        self.assertIn("command line", lost["detail"])
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

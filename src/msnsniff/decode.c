@@ -52,6 +52,16 @@ void sn_decoder_free(sn_decoder *d) {
     d->defrag = NULL;
 }
 
+/* After sn_defrag_add: a fragment that differs from bytes held is told. */
+static void note_overlap(sn_decoder *d, const char *what) {
+    const sn_defrag_overlap *o = sn_defrag_last_overlap(d->defrag);
+    if (!o->differs) return;
+    d->frag_conflict = what;
+    d->frag_conflict_len = o->len;
+    d->frag_conflict_first = o->first_hash;
+    d->frag_conflict_second = o->second_hash;
+}
+
 static sn_decode_status bad(sn_decoder *d, const char *why) {
     d->error = why;
     return SN_DECODE_MALFORMED;
@@ -117,6 +127,7 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
         size_t wlen;
         int r = sn_defrag_add(d->defrag, &out->src, &out->dst, rd16(p + 4), proto, offset, more, p + hl, total - hl,
                               out->ts, &whole, &wlen);
+        note_overlap(d, "overlapping IPv4 fragments with different contents; the first copy is kept");
         if (r < 0) {
             d->frag_dropped++;
             return bad(d, "IPv4 fragment rejected (bad offset or memcap)");
@@ -147,6 +158,7 @@ static sn_decode_status ipv6_fragment(sn_decoder *d, const uint8_t *p, size_t of
     int more = offlg & 1u;
     int r = sn_defrag_add(d->defrag, &out->src, &out->dst, rd32(p + off + 4), p[off], offset, more, p + off + 8,
                           end - off - 8, out->ts, whole, wlen);
+    note_overlap(d, "overlapping IPv6 fragments with different contents; the first copy is kept");
     if (r < 0) {
         d->frag_dropped++;
         return bad(d, "IPv6 fragment rejected (bad offset or memcap)");

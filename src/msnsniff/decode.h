@@ -66,6 +66,13 @@ typedef struct sn_decoder {
     sn_defrag *defrag; /* NULL: fragments are reported, not reassembled */
     const char *error; /* static text for the last MALFORMED */
     uint64_t fragments, reassembled, frag_timeouts, frag_dropped;
+    /* Set by sn_decode when a fragment brought bytes the reassembly held
+     * already with other contents (the first copy is kept): the detail,
+     * how many bytes overlapped and the FNV-1a hash of each copy. The
+     * caller reports and clears it. */
+    const char *frag_conflict;
+    size_t frag_conflict_len;
+    uint64_t frag_conflict_first, frag_conflict_second;
 } sn_decoder;
 
 /* defrag_timeout_us: incomplete datagrams older than this are dropped. */

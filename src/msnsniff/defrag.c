@@ -23,6 +23,7 @@ struct sn_defrag {
     sn_memcap *mem;
     uint64_t timeout;
     uint64_t timeouts;
+    sn_defrag_overlap last; /* of the last sn_defrag_add */
     slot s[DEFRAG_SLOTS];
     uint8_t out[DEFRAG_MAX];
 };
@@ -49,10 +50,22 @@ void sn_defrag_free(sn_defrag *f) {
 
 uint64_t sn_defrag_timeouts(const sn_defrag *f) { return f->timeouts; }
 
+const sn_defrag_overlap *sn_defrag_last_overlap(const sn_defrag *f) { return &f->last; }
+
+static uint64_t fnv1a64_more(uint64_t h, const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 static int covered(const slot *s, size_t u) { return (s->cover[u / 8] >> (u % 8)) & 1; }
 
 int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t id, uint8_t proto, uint32_t offset,
                   int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out, size_t *outlen) {
+    f->last.len = 0;
+    f->last.differs = 0;
     if ((size_t)offset + n > DEFRAG_MAX || (more && (n == 0 || n % 8u != 0))) return -1;
     slot *s = NULL, *free_slot = NULL, *oldest = NULL;
     for (int i = 0; i < DEFRAG_SLOTS; i++) {
@@ -98,7 +111,18 @@ int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t
         size_t u = byte / 8u;
         size_t take = 8u - byte % 8u;
         if (take > n - at) take = n - at;
-        if (!covered(s, u)) memcpy(s->buf + byte, p + at, take);
+        if (!covered(s, u)) {
+            memcpy(s->buf + byte, p + at, take);
+        } else {
+            /* held already: the first copy stays; compare the bytes the
+             * datagram has (a last fragment's unit may be partly past its end) */
+            size_t same = s->total && byte + take > s->total ? (byte < s->total ? s->total - byte : 0) : take;
+            if (!f->last.len) f->last.first_hash = f->last.second_hash = 0xcbf29ce484222325ull;
+            f->last.len += same;
+            f->last.first_hash = fnv1a64_more(f->last.first_hash, s->buf + byte, same);
+            f->last.second_hash = fnv1a64_more(f->last.second_hash, p + at, same);
+            if (memcmp(s->buf + byte, p + at, same) != 0) f->last.differs = 1;
+        }
         if (byte % 8u + take == 8u || !more) s->cover[u / 8] = (uint8_t)(s->cover[u / 8] | (1u << (u % 8)));
         at += take;
     }

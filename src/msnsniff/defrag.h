@@ -3,7 +3,8 @@
  * A small fixed table of datagrams under reassembly (oldest evicted when
  * full, anything older than the timeout dropped). Overlapping fragments:
  * the first copy of each byte wins (the policy the TCP reassembler uses
- * too). Buffers come from the memcap. */
+ * too); a later copy that differs is told (sn_defrag_last_overlap).
+ * Buffers come from the memcap. */
 #ifndef SN_DEFRAG_H
 #define SN_DEFRAG_H
 
@@ -28,5 +29,15 @@ int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t
                   int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out, size_t *outlen);
 
 uint64_t sn_defrag_timeouts(const sn_defrag *f);
+
+/* What the last sn_defrag_add found of bytes already held: how many it
+ * brought again (len, 0 if none) and whether a copy differed, with the
+ * 64-bit FNV-1a hash of the kept and of the ignored copy of those bytes. */
+typedef struct sn_defrag_overlap {
+    size_t len;
+    int differs;
+    uint64_t first_hash, second_hash;
+} sn_defrag_overlap;
+const sn_defrag_overlap *sn_defrag_last_overlap(const sn_defrag *f);
 
 #endif

@@ -380,6 +380,19 @@ void sn_engine_set_expect_timeout(sn_engine *e, uint64_t timeout_us) {
     sn_expect_set_timeout(&e->c.expect, timeout_us);
 }
 
+/* A fragment differed from bytes of its datagram already held. */
+static void frag_conflict(sn_engine *e) {
+    sn_ctx *c = &e->c;
+    c->st.overlap_conflicts++;
+    sn_anomaly_info a = sn_anomaly_make(SN_AN_OVERLAP_CONFLICT, 0, e->dec.frag_conflict);
+    a.has_overlap = 1;
+    a.overlap_len = e->dec.frag_conflict_len;
+    a.first_hash = e->dec.frag_conflict_first;
+    a.second_hash = e->dec.frag_conflict_second;
+    sn_anomaly_report(c, &a);
+    e->dec.frag_conflict = NULL;
+}
+
 void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *data, size_t caplen, size_t wirelen) {
     sn_ctx *c = &e->c;
     c->frame++;
@@ -392,6 +405,7 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
     advance(e, ts);
     sn_packet p;
     sn_decode_status st = sn_decode(&e->dec, linktype, data, caplen, wirelen, ts, &p);
+    if (e->dec.frag_conflict) frag_conflict(e);
     if (st == SN_DECODE_MALFORMED) {
         c->st.decode_errors++;
         sn_anomaly_info a = sn_anomaly_make(SN_AN_MALFORMED_PACKET, 0, e->dec.error);

@@ -263,6 +263,38 @@ class Captures(unittest.TestCase):
             shutil.rmtree(d)
 
 
+    def test_overlapping_fragments_with_other_contents(self):
+        # A message sent as two IPv4 fragments, the second of them twice
+        # with other text before the first arrives: the first copy is
+        # kept, and the conflict is said as for TCP segments.
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "setup")
+        text = text_message("the first copy of these words is kept")
+        tcp = struct.pack("!HHIIBBHHH", 1101, 1863, sb.next_seq[0], sb.next_seq[1], 0x50, PSH | ACK,
+                          65535, 0, 0) + text
+        sb.next_seq[0] += len(text)
+
+        def fragment(offset, data, more):
+            hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(data), 777, (0x2000 if more else 0) | offset // 8,
+                              64, 6, 0, bytes([10, 0, 0, 10]), bytes([64, 4, 12, 193]))
+            c.frames.append(b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + hdr + data)
+            c.later.append(c.waited)
+        half = len(tcp) // 2 // 8 * 8
+        fragment(half, tcp[half:], False)
+        fragment(half, tcp[half:].replace(b"kept", b"lost"), False)
+        fragment(0, tcp[:half], True)
+        sb.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"],
+                         ["setup", "the first copy of these words is kept"])
+        conflict, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "overlap_conflict"]
+        self.assertIn("IPv4 fragments", conflict["detail"])
+        self.assertEqual(conflict["length"], len(tcp) - half)
+        self.assertNotEqual(conflict["first_fnv1a64"], conflict["second_fnv1a64"])
+
 class Modes(unittest.TestCase):
     def test_stdin(self):
         with open(cap("seed.pcap"), "rb") as f:

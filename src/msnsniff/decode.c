@@ -104,6 +104,10 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
     if ((p[0] >> 4) != 4) return bad(d, "not IPv4");
     size_t hl = (size_t)(p[0] & 0x0Fu) * 4u;
     size_t total = rd16(p + 2);
+    /* 0: captured on the sending host before large send offload cut the
+     * segment up (the stack leaves the length to the card); as Wireshark
+     * does, the datagram is the rest of the frame */
+    if (total == 0) total = n;
     if (hl < 20 || hl > n) return bad(d, "bad IPv4 header length");
     if (total < hl) return bad(d, "IPv4 total length below header length");
     size_t avail = n < total ? n : total; /* ignore link padding; n < total is a snaplen cut */
@@ -171,7 +175,9 @@ static sn_decode_status ipv6_fragment(sn_decoder *d, const uint8_t *p, size_t of
 static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
     if (n < 40) return bad(d, "IPv6 header cut short");
     if ((p[0] >> 4) != 6) return bad(d, "not IPv6");
-    size_t plen = rd16(p + 4);
+    /* 0: a jumbogram (its length is in a hop-by-hop option) or a segment
+     * captured before large send offload: the rest of the frame */
+    size_t plen = rd16(p + 4) ? rd16(p + 4) : n - 40;
     sn_addr_set_ipv6(&out->src, p + 8);
     sn_addr_set_ipv6(&out->dst, p + 24);
     uint8_t next = p[6];

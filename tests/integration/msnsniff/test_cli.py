@@ -295,6 +295,33 @@ class Captures(unittest.TestCase):
         self.assertEqual(conflict["length"], len(tcp) - half)
         self.assertNotEqual(conflict["first_fnv1a64"], conflict["second_fnv1a64"])
 
+    def test_ip_length_zero_from_large_send_offload(self):
+        # Captured on the sending host, a segment the card cuts up later
+        # has an IP length of 0: it is the rest of the frame (IPv4 total
+        # length; the IPv6 payload length likewise).
+        for v6 in (False, True):
+            c = Capture()
+            sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+            chat_on(sb, "sent through large send offload")
+            sb.close()
+            frames = []
+            for frame in c.frames:
+                ip = frame[14:]
+                if v6:
+                    hl = (ip[0] & 15) * 4
+                    ip = struct.pack("!IHBB16s16s", 0x60000000, len(ip) - hl, 6, 64,
+                                     b"\x20\x01\x0d\xb8" + bytes(11) + ip[12:13], b"\x20\x01\x0d\xb8" + bytes(11) + ip[16:17]) + ip[hl:]
+                    frame = frame[:12] + b"\x86\xdd" + ip
+                if len(ip) > 100:  # the message's segment
+                    frame = frame[:14] + ip[:2] + b"\0\0" + ip[4:] if not v6 else frame[:18] + b"\0\0" + frame[20:]
+                frames.append(frame)
+            c.frames = frames
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] != "unknown_cookie"], [], v6)
+            self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["sent through large send offload"], v6)
+
 class Modes(unittest.TestCase):
     def test_stdin(self):
         with open(cap("seed.pcap"), "rb") as f:

@@ -288,7 +288,15 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
     }
     if (n == 0 && !(fl & SN_TCP_FIN)) return;
     if (!s->started) {
-        /* picked up mid-stream */
+        /* picked up mid-stream. One byte with neither PSH nor FIN is a
+         * keep-alive probe (a byte sent before, at the sequence number
+         * before the next) or a zero-window probe (sent again later): it
+         * would put a byte that is not the stream's in front of it, and
+         * the stream starts with the next data instead. */
+        if (n == 1 && !(fl & (SN_TCP_PSH | SN_TCP_FIN))) {
+            s->retrans++;
+            return;
+        }
         s->started = 1;
         s->next_seq = seq;
         if (!s->ignore) r->ops->gap(r->ctx, owner, dir, 0, 0);

@@ -797,6 +797,25 @@ class Flows(unittest.TestCase):
         self.assertEqual((flow["packets_c2s"], flow["packets_s2c"]), (1, 2))
 
 
+    def test_midstream_flow_first_seen_in_keepalive_probes(self):
+        # An idle switchboard picked up mid-stream by the keep-alive probes
+        # of both sides (one byte, sent before, at the sequence number
+        # before the next): the stream starts with the data after them.
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863, handshake=False)
+        sb.segment(1, ACK, b"\0", seq=sb.next_seq[1] - 1, advance=0)
+        sb.segment(0, ACK, b"\0", seq=sb.next_seq[0] - 1, advance=0)
+        sb.s2c("JOI bob@example.com Bob\r\n")
+        sb.c2s(text_message("after a long silence"))
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["after a long silence"])
+        joined, = [e for e in ev if e["event"] == "switchboard" and e["action"] == "join"]
+        self.assertEqual(joined["user"], "bob@example.com")
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual((flow["src"], flow["sport"], flow["midstream"]), ("10.0.0.10", 1101, True))
+
 class Invitations(unittest.TestCase):
     def test_same_cookie_between_other_users_is_another_invitation(self):
         # alice offers bob a file and calls carol, both with cookie 777: two

@@ -293,6 +293,22 @@ static int tcp_reused(const sn_flow *f, int dir, const sn_packet *p) {
     return sn_stream_used(f->st);
 }
 
+/* How far from the next expected byte a RST may be and still be taken:
+ * its receiver ignores one outside its receive window (RFC 793, 5961),
+ * which is not tracked; this covers the windows of the time. */
+#define RST_WINDOW (1u << 20)
+
+/* Would the receiver take this RST? Without data of its sender (a refused
+ * SYN, a flow not reassembled) there is nothing to hold it against. */
+static int rst_acceptable(const sn_flow *f, int dir, const sn_packet *p) {
+    const sn_stream *s = &f->st[dir];
+    if (!s->started || f->app == SN_APP_OTHER) return 1;
+    uint32_t next = s->next_seq;
+    if (s->peer_ack_set && (int32_t)(s->peer_ack - next) > 0) next = s->peer_ack;
+    int32_t d = (int32_t)(p->seq - next);
+    return d >= -(int32_t)RST_WINDOW && d <= (int32_t)RST_WINDOW;
+}
+
 static void tcp_packet(sn_engine *e, const sn_packet *p) {
     int dir = 0;
     sn_flow *f = sn_flow_lookup(&e->flows, p, &dir);
@@ -323,9 +339,14 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
     sn_flow_touch(&e->flows, f, e->c.now);
     if (f->app != SN_APP_OTHER) sn_reasm_segment(&e->reasm, f, f->st, dir, p);
     if (fl & SN_TCP_RST) {
-        f->rst = 1;
-        flow_close(e, f, "rst");
-        return;
+        if (rst_acceptable(f, dir, p)) {
+            f->rst = 1;
+            flow_close(e, f, "rst");
+            return;
+        }
+        sn_anomaly_info a = sn_anomaly_make(SN_AN_IGNORED_RST, f->id,
+                                            "RST out of window, ignored as its receiver ignores it; the flow goes on");
+        sn_anomaly_report(&e->c, &a);
     }
     if (f->app == SN_APP_OTHER) {
         /* not buffered: only the FIN bookkeeping matters */

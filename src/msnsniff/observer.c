@@ -44,7 +44,8 @@ const char *sn_anomaly_name(sn_anomaly a) {
                                                    "fragment",
                                                    "overlap_conflict",
                                                    "invitation_in_header",
-                                                   "announced_address"};
+                                                   "announced_address",
+                                                   "ignored_rst"};
     return (unsigned)a < SN_AN_KINDS ? names[a] : "unknown";
 }
 

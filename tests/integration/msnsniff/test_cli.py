@@ -58,7 +58,7 @@ def cap(name):
     return os.path.join(CAPTURES, name)
 
 
-FIN, SYN, PSH, ACK = 0x01, 0x02, 0x08, 0x10
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
 class Capture:
@@ -1045,6 +1045,26 @@ class TcpConnections(unittest.TestCase):
         lost, = [e for e in events(out) if e["event"] == "anomaly" and e["kind"] == "parse_error"]
         self.assertEqual((lost["direction"], lost["offset"]), ("server", at))
         self.assertIn("command line", lost["detail"])
+
+    def test_rst_out_of_window_is_ignored(self):
+        # A RST whose sequence number is megabytes from what its receiver
+        # expects is dropped by that receiver: the switchboard goes on,
+        # and so does its flow, with the RST said. One in window ends it.
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "before the RST")
+        sb.segment(1, RST, seq=sb.next_seq[1] + 3000000, advance=0)
+        sb.c2s(text_message("after the RST"))
+        sb.segment(1, RST | ACK, advance=0)
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        ignored, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "ignored_rst"]
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual(ignored["flow"], flow["flow"])
+        self.assertEqual((flow["end_reason"], flow["midstream"]), ("rst", False))
+        sent = [(e["text"], e["session"]) for e in ev if e["event"] == "message"]
+        self.assertEqual(sent, [("before the RST", 1), ("after the RST", 1)])
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)

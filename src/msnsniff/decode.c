@@ -76,13 +76,15 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
         if (n < 20) return bad(d, "TCP header cut short");
         size_t hl = (size_t)(p[12] >> 4) * 4u;
         if (hl < 20 || hl > l4_len) return bad(d, "bad TCP header length");
-        if (hl > n) return bad(d, "TCP options cut short");
         sn_packet_set_ports(out, rd16(p), rd16(p + 2));
         out->seq = rd32(p + 4);
         out->ack = rd32(p + 8);
         out->tcp_flags = p[13];
-        out->payload = p + hl;
-        out->len = n - hl;
+        /* options cut by the snaplen (hl <= l4_len: they were sent): the
+         * fixed header is whole, the payload all missing */
+        size_t kept = hl > n ? n : hl;
+        out->payload = p + kept;
+        out->len = n - kept;
         out->missing = l4_len - hl - out->len;
         return SN_DECODE_OK;
     }

@@ -286,7 +286,9 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
         s->fin = 1;
         s->fin_seq = seq + (uint32_t)(n + pkt->missing);
     }
-    if (n == 0 && !(fl & SN_TCP_FIN)) return;
+    /* the bytes after the captured ones, cut by the snaplen, are lost */
+    uint32_t cut_at = seq + (uint32_t)n;
+    if (n == 0 && !(fl & SN_TCP_FIN) && !pkt->missing) return;
     if (!s->started) {
         /* picked up mid-stream. One byte with neither PSH nor FIN is a
          * keep-alive probe (a byte sent before, at the sequence number
@@ -352,6 +354,9 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             check_acked_holes(r, owner, s, dir);
         }
     }
+    /* known lost at once: nothing to wait for, and the FIN after them
+     * ends the direction */
+    if (pkt->missing && s->next_seq == cut_at && !s->ooo) skip(r, owner, s, dir, (uint32_t)pkt->missing);
     if (s->fin && s->next_seq == s->fin_seq) s->done = 1;
 }
 

@@ -66,7 +66,8 @@ class Capture:
     over IPv4 and Ethernet, one packet per millisecond, for cases the
     committed captures do not hold."""
 
-    def __init__(self, start=1117000000):
+    def __init__(self, start=1117000000, snaplen=65535):
+        self.snaplen = snaplen  # frames are kept up to this many bytes
         self.frames = []
         self.start = start  # the first packet's time (seconds)
         self.later = []  # per frame: microseconds added by wait() before it
@@ -98,10 +99,11 @@ class Capture:
         return TcpConnection(self, (client, cport), (server, sport), handshake)
 
     def bytes(self):
-        data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+        data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, self.snaplen, 1)
         for k, frame in enumerate(self.frames):
             us = self.start * 1000000 + k * 1000 + self.later[k]
-            data += struct.pack("<IIII", us // 1000000, us % 1000000, len(frame), len(frame)) + frame
+            kept = frame[:self.snaplen]
+            data += struct.pack("<IIII", us // 1000000, us % 1000000, len(kept), len(frame)) + kept
         return data
 
     def run(self, args):
@@ -721,6 +723,50 @@ class BrokenInput(unittest.TestCase):
         self.assertIn("gaps:", err)
         self.assertIn("cut short by the capture's snapshot length (80 bytes kept)", err)
 
+
+    def test_snaplen_cutting_tcp_options(self):
+        # Headers only (tcpdump -s 64), TCP with time stamp options: the
+        # snaplen cuts the options, yet the fixed header is whole - the
+        # flow is seen from its SYN to its FINs, its payload a gap.
+        c = Capture(snaplen=64)
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "not captured")
+        sb.close()
+        opts = b"\x01\x01\x08\x0a" + bytes(8)
+        frames = []
+        for frame in c.frames:  # the same segments with 12 bytes of options
+            ip, tcp = frame[14:34], frame[34:]
+            tcp = tcp[:12] + bytes([0x80]) + tcp[13:20] + opts + tcp[20:]
+            ip = ip[:2] + struct.pack("!H", 20 + len(tcp)) + ip[4:]
+            frames.append(frame[:14] + ip + tcp)
+        c.frames = frames
+        rc, out, err = c.run(["-q", "--all-flows"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] == "malformed_packet"], [])
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual((flow["src"], flow["midstream"], flow["end_reason"]), ("10.0.0.10", False, "fin"))
+        self.assertEqual((flow["packets_c2s"], flow["packets_s2c"]), (5, 4))
+        self.assertEqual(flow["gap_bytes"], sum(len(f) - 66 for f in frames if len(f) > 66))
+
+    def test_snaplen_cut_segment_is_a_gap_at_once(self):
+        # The bytes a snaplen cut from a segment are lost when it is seen:
+        # the gap is said there, and the FIN after it ends the flow.
+        c = Capture(snaplen=130)
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "cut by the snaplen " * 10)
+        at = sb.next_seq[0] - 1000 - 1
+        sb.c2s(text_message("x"))
+        sb.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 1))
+        gap, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap"]
+        self.assertEqual((gap["offset"], gap["lost"]), (at - len(text_message("cut by the snaplen " * 10)) + 130 - 54,
+                                                        len(text_message("cut by the snaplen " * 10)) - (130 - 54)))
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["x"])
 
 class Times(unittest.TestCase):
     def test_captures_from_2038_on(self):

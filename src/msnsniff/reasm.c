@@ -36,6 +36,7 @@ static void free_queue(sn_reasm *r, sn_stream *s) {
         s->ooo = g->next;
         sn_mem_free(r->mem, g, sizeof *g + g->len);
     }
+    s->ooo_last = NULL;
     s->ooo_bytes = 0;
 }
 
@@ -140,6 +141,7 @@ static void drain(sn_reasm *r, void *owner, sn_stream *s, int dir) {
     while (s->ooo && s->ooo->seq == s->next_seq) {
         sn_seg *g = s->ooo;
         s->ooo = g->next;
+        if (!s->ooo) s->ooo_last = NULL;
         s->ooo_bytes -= sizeof *g + g->len;
         deliver(r, owner, s, dir, g->data, g->len);
         sn_mem_free(r->mem, g, sizeof *g + g->len);
@@ -156,6 +158,7 @@ static int queue_piece(sn_reasm *r, sn_stream *s, sn_seg **link, uint32_t seq, c
     memcpy(g->data, p, n);
     g->next = *link;
     *link = g;
+    if (!g->next) s->ooo_last = g;
     s->ooo_bytes += sz;
     return 0;
 }
@@ -173,6 +176,10 @@ uint64_t sn_fnv1a64(const uint8_t *p, size_t n) {
 static int enqueue(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t seq, const uint8_t *p, uint32_t n) {
     sn_seg **link = &s->ooo;
     uint32_t end = seq + n;
+    /* after everything queued (the stream goes on after a hole): no walk,
+     * which made a long queue of small segments cost its square */
+    if (s->ooo_last && seq_diff(seq, s->ooo_last->seq + s->ooo_last->len) >= 0)
+        return queue_piece(r, s, &s->ooo_last->next, seq, p, n);
     while (seq_diff(end, seq) > 0) {
         sn_seg *x = *link;
         if (!x) return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
@@ -368,6 +375,7 @@ void sn_reasm_flush(sn_reasm *r, void *owner, sn_stream *s, int dir) {
         if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) < 0) {
             sn_seg *g = s->ooo; /* cannot happen with disjoint queues; stay safe */
             s->ooo = g->next;
+            if (!s->ooo) s->ooo_last = NULL;
             s->ooo_bytes -= sizeof *g + g->len;
             sn_mem_free(r->mem, g, sizeof *g + g->len);
         }

@@ -42,7 +42,8 @@ typedef struct sn_stream {
         has_isn : 1;
     uint8_t *buf; /* delivered to the consumer but not consumed */
     size_t len, cap;
-    sn_seg *ooo; /* queued out-of-order segments, sorted, disjoint */
+    sn_seg *ooo;      /* queued out-of-order segments, sorted, disjoint */
+    sn_seg *ooo_last; /* the last of them: data after a hole is added here at once */
     size_t ooo_bytes;
     uint64_t offset; /* stream offset of the next byte to deliver */
     uint64_t gaps, gap_bytes, retrans, overlap_conflicts;

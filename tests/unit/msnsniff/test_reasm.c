@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <unistd.h>
 
 #include "reasm.h"
 
@@ -212,6 +213,62 @@ static void test_limit_forces_progress(void **state) {
     fx_free(&f);
 }
 
+static size_t count_data(void *ctx, void *owner, int dir, const uint8_t *p, size_t n) {
+    (void)owner;
+    (void)dir;
+    (void)p;
+    *(size_t *)ctx += n;
+    return n;
+}
+
+static void count_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pending) {
+    (void)ctx;
+    (void)owner;
+    (void)dir;
+    (void)lost;
+    (void)pending;
+}
+
+/* After a hole, a stream of small segments is queued one after another:
+ * each is added after the last at once. Walking the queue for each made
+ * the work grow as its square (200 000 segments: minutes, not
+ * milliseconds); the alarm ends a test that takes that long. */
+static void test_long_queue_after_a_hole(void **state) {
+    (void)state;
+    static const sn_reasm_ops counting = {count_data, count_gap, NULL};
+    const uint32_t n = 200000;
+    sn_memcap mem;
+    sn_reasm r;
+    sn_stream st[2];
+    size_t got = 0;
+    sn_memcap_init(&mem, 256u << 20);
+    sn_reasm_init(&r, &mem, 256u << 20, &counting, &got);
+    sn_stream_init(&st[0]);
+    sn_stream_init(&st[1]);
+    alarm(20);
+    sn_packet p;
+    memset(&p, 0, sizeof p);
+    p.tcp_flags = SYN;
+    sn_reasm_segment(&r, NULL, st, 0, &p);
+    p.tcp_flags = ACKF;
+    p.payload = (const uint8_t *)"x";
+    p.len = 1;
+    for (uint32_t i = 0; i < n; i++) { /* byte 1 is missing */
+        p.seq = 2 + i;
+        sn_reasm_segment(&r, NULL, st, 0, &p);
+    }
+    assert_int_equal(got, 0);
+    assert_int_equal(r.out_of_order, n);
+    p.seq = 1;
+    sn_reasm_segment(&r, NULL, st, 0, &p);
+    alarm(0);
+    assert_int_equal(got, n + 1);
+    assert_null(st[0].ooo);
+    sn_stream_free(&r, &st[0]);
+    sn_stream_free(&r, &st[1]);
+    assert_int_equal(mem.used, 0);
+}
+
 static void test_out_of_window_ignored(void **state) {
     (void)state;
     fixture f;
@@ -283,6 +340,7 @@ int main(void) {
         cmocka_unit_test(test_midstream_and_wraparound),
         cmocka_unit_test(test_limit_forces_progress),
         cmocka_unit_test(test_out_of_window_ignored),
+        cmocka_unit_test(test_long_queue_after_a_hole),
         cmocka_unit_test(test_acked_hole_beyond_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

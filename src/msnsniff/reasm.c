@@ -210,6 +210,23 @@ static int enqueue(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t seq
     return 0;
 }
 
+/* A retransmission of bytes delivered but still held for the consumer
+ * (an incomplete line or payload): the held copy is kept, and one that
+ * differs is told as for queued bytes. */
+static void compare_held(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t seq, const uint8_t *p, size_t n) {
+    uint32_t held = s->next_seq - (uint32_t)s->len; /* sequence number of buf[0] */
+    uint32_t from = seq_diff(seq, held) > 0 ? seq : held;
+    uint32_t to = seq_diff(seq + (uint32_t)n, s->next_seq) < 0 ? seq + (uint32_t)n : s->next_seq;
+    if (seq_diff(to, from) <= 0) return;
+    uint32_t len = to - from;
+    const uint8_t *kept = s->buf + (from - held), *again = p + (from - seq);
+    if (memcmp(kept, again, len) == 0) return;
+    s->overlap_conflicts++;
+    if (r->ops->overlap)
+        r->ops->overlap(r->ctx, owner, dir, s->offset - (uint32_t)(s->next_seq - from), len, sn_fnv1a64(kept, len),
+                        sn_fnv1a64(again, len));
+}
+
 /* Holes the peer has acknowledged will never be retransmitted. */
 static void check_acked_holes(sn_reasm *r, void *owner, sn_stream *s, int dir) {
     if (!s->peer_ack_set || !s->ooo) return;
@@ -313,6 +330,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
     if (n) {
         int32_t rel = seq_diff(seq, s->next_seq);
         if (rel < 0) {
+            if (s->len && !s->ignore) compare_held(r, owner, s, dir, seq, p, n);
             if ((size_t)(-(int64_t)rel) >= n) {
                 s->retrans++;
                 n = 0;

@@ -5,8 +5,9 @@
  *   - overlaps: the first copy of a byte that reached the reassembler wins;
  *     a later copy of queued (out-of-order) bytes with different contents
  *     is counted and reported through ops->overlap with the 64-bit FNV-1a
- *     hash of each copy, then ignored (bytes already delivered are not
- *     kept, so a retransmission of those is only counted as such);
+ *     hash of each copy, then ignored; so is a later copy of bytes
+ *     delivered but still held for the consumer (bytes it consumed are
+ *     not kept, so a retransmission of those is only counted as such);
  *   - a connection seen mid-stream starts at the first data segment seen
  *     and the consumer is told (gap of unknown size, lost = 0);
  *   - a hole is declared lost (a gap) when the peer acknowledges data we

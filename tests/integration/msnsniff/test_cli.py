@@ -1092,6 +1092,28 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual((lost["direction"], lost["offset"]), ("server", at))
         self.assertIn("command line", lost["detail"])
 
+    def test_retransmission_of_an_incomplete_command_with_other_contents(self):
+        # The first part of a MSG, then that part again with other text
+        # while the analyzer still holds it (the payload is incomplete):
+        # the first copy is kept and the conflict is said, as for queued
+        # bytes.
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "before")
+        text = text_message("the first copy is kept")
+        at, seq = sb.next_seq[0] - 1001, sb.next_seq[0]
+        sb.c2s(text[:50])
+        sb.segment(0, PSH | ACK, text[:50].replace(b"MIME", b"EVIL"), seq=seq, advance=0)
+        sb.segment(0, PSH | ACK, text[:50], seq=seq, advance=0)  # the same again: nothing to say
+        sb.c2s(text[50:])
+        sb.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["before", "the first copy is kept"])
+        conflict, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "overlap_conflict"]
+        self.assertEqual((conflict["direction"], conflict["offset"], conflict["length"]), ("client", at, 50))
+
     def test_rst_out_of_window_is_ignored(self):
         # A RST whose sequence number is megabytes from what its receiver
         # expects is dropped by that receiver: the switchboard goes on,

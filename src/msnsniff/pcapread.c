@@ -534,6 +534,16 @@ static long long ng_block(sn_pcapread *r, const unsigned char **blk, char *err, 
         }
     }
     uint32_t len = u32(r->buf + r->start + 4, r->big_endian);
+    if (u32(r->buf + r->start, 0) == NG_SHB && len > NG_MAX_BLOCK) {
+        /* a section of the other byte order: its length reads as nonsense
+         * in this one; its byte order magic says what is wrong */
+        if (have < 12) have = fill(r, 12);
+        if (have < 0) return read_failed(err, errcap);
+        if (have >= 12 && u32(r->buf + r->start + 8, r->big_endian) == 0x4D3C2B1Au) {
+            snprintf(err, errcap, "the file has sections with different byte orders");
+            return -1;
+        }
+    }
     if (len < 12) {
         snprintf(err, errcap, "block in pcapng dump file has a length of %u < 12", len);
         return -1;

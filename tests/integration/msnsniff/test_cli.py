@@ -704,6 +704,19 @@ class BrokenInput(unittest.TestCase):
             rc, out, err = run(["-q", "-r", path])
             self.assert_clean(rc, err, path)
 
+    def test_pcapng_sections_of_both_byte_orders_are_named(self):
+        # a little-endian section, then a big-endian one: refused (as
+        # libpcap does), and said as it is, not as a huge block length
+        def shb(e):
+            return struct.pack(e + "IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack(e + "I", 28)
+        idb = struct.pack("<IIHHI", 1, 20, 1, 0, 65535) + struct.pack("<I", 20)
+        path = self.write("two-orders.pcapng", shb("<") + idb + shb(">"))
+        rc, out, err = run(["-q", "-r", path])
+        self.assertEqual(rc, 1, err)
+        self.assertIn(path, err)
+        self.assertIn("sections with different byte orders", err)
+        self.assertIn("at offset 48: the file has sections with different byte orders", err)
+
     def test_huge_record_length(self):
         data = bytearray(self.pcap)
         data[24 + 8:24 + 12] = (0x7FFFFFFF).to_bytes(4, "little")  # first record's caplen

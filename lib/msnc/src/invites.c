@@ -578,6 +578,20 @@ uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, con
         snprintf(err, errcap, "cannot send %s: %s", path, errno ? strerror(errno) : "not a regular file");
         return 0;
     }
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    /* the name goes out as a header line of the invitation: a line break
+     * (or any control byte) cannot be carried, and refusing here beats an
+     * invitation announced as sent that never left */
+    for (const unsigned char *q = (const unsigned char *)base; *q; q++) {
+        if (*q < 0x20 || *q == 0x7F) {
+            snprintf(err, errcap,
+                     "cannot send %s: its name has a control character (0x%02X), which an invitation "
+                     "cannot carry; rename the file",
+                     path, (unsigned)*q);
+            return 0;
+        }
+    }
     if (!invites_room(m, peer, err, errcap)) return 0;
     uint64_t cookie = random_u32();
     inv *v = inv_new(m, cookie, MSNP_APP_FILE_TRANSFER, 1, chat, peer);
@@ -586,8 +600,7 @@ uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, con
         return 0;
     }
     snprintf(v->path, sizeof(v->path), "%s", path);
-    const char *base = strrchr(path, '/');
-    snprintf(v->file, sizeof(v->file), "%s", base ? base + 1 : path);
+    snprintf(v->file, sizeof(v->file), "%s", base);
     v->size = (uint64_t)st.st_size;
     v->state = INV_SENT;
     msnp_invite_fields f = {0};

@@ -326,6 +326,25 @@ static void test_file_transfer(void **state) {
     assert_string_equal(w->b.file, got);
 }
 
+/* A name with a line break cannot be an invitation's header value: the
+ * file is refused at once, by name, and nothing is announced or sent. */
+static void test_file_name_with_a_line_break(void **state) {
+    world *w = *state;
+    char src[256];
+    snprintf(src, sizeof(src), "%s/two\nlines.txt", w->dir);
+    FILE *f = fopen(src, "w");
+    assert_non_null(f);
+    fputs("x", f);
+    fclose(f);
+    char err[512];
+    uint64_t cookie = msnc_invites_send_file(w->a.m, 1, "bob@example.com", src, err, sizeof(err));
+    assert_true(cookie == 0);
+    assert_non_null(strstr(err, "control character (0x0A)"));
+    assert_int_equal(w->a.got[MSNC_EV_INVITE_SENT], 0);
+    assert_int_equal(w->a.got[MSNC_EV_WARNING], 0);
+    assert_int_equal(w->a.nsent, 0);
+}
+
 static void test_decline(void **state) {
     world *w = *state;
     w->b.auto_answer = -1;
@@ -702,6 +721,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_remote_assistance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_transfer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_name_with_a_line_break, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_application, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_and_foreign, setup, teardown),

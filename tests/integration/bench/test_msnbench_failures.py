@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""msnbench against servers that fail: not there, silent after accepting,
+refusing the password. It ends within its --duration plus a bounded
+margin, exits non-zero, says on standard error which server and which step
+failed, and reports no latency for logins that never completed; --json
+stays one valid JSON object.
+
+usage: test_msnbench_failures.py MSNBENCH MSND"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+MSNBENCH, MSND = sys.argv[1], sys.argv[2]
+del sys.argv[1:]
+
+
+def run(*argv, timeout=30):
+    """msnbench's result; a run that outlives timeout fails the test."""
+    try:
+        return subprocess.run([MSNBENCH] + list(argv), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("msnbench %s still running after %d s" % (" ".join(argv), timeout))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class FakeServer:
+    """Accepts connections on 127.0.0.1; answer(line) gives the reply to
+    each command line (None: say nothing)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stop = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        buf = b""
+        try:
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+                while b"\r\n" in buf:
+                    line, buf = buf.split(b"\r\n", 1)
+                    r = self.answer(line.decode())
+                    if r is not None:
+                        c.sendall(r.encode())
+        except OSError:
+            return
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def silent(line):
+    return None
+
+
+def load_json(r):
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        raise AssertionError("not one JSON object: %r (stderr %r)" % (r.stdout, r.stderr[-500:]))
+
+
+class Failures(unittest.TestCase):
+    def test_refused_connections_end_with_the_duration(self):
+        # every connection refused at once: the run still ends after --duration
+        port = free_port()
+        r = run("login", "--server", "127.0.0.1:%d" % port, "--users", "5000", "--duration", "1", "--json",
+                timeout=20)
+        assert r.returncode == 1, (r.returncode, r.stderr[-500:])
+        d = load_json(r)
+        assert d["logins"] == 0 and d["logins_per_s"] == 0, d
+
+    def test_silent_server_ends_with_the_duration(self):
+        # connections accepted, nothing answered: the warm-up does not wait 30 s
+        srv = FakeServer(silent)
+        try:
+            r = run("login", "--server", "127.0.0.1:%d" % srv.port, "--users", "50", "--concurrency", "10",
+                    "--duration", "1", "--json", timeout=20)
+        finally:
+            srv.close()
+        assert r.returncode == 1, (r.returncode, r.stderr[-500:])
+        d = load_json(r)
+        assert d["logins"] == 0, d
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

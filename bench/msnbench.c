@@ -760,7 +760,30 @@ static long rss_kib(const char *field) {
 /* ------------------------------------------------------------ login modes */
 
 static unsigned next_login, logins_in_flight, logins_finished, logins_target;
-static int churn; /* log out right after logging in */
+static unsigned next_user; /* where the search for an account to log in goes on */
+static int churn;          /* log out right after logging in */
+
+/* The next account (round the users) not in the middle of a login, or NULL
+ * if every one is: with --users near --concurrency, an account's slow
+ * login would otherwise be started again over it, and the server would
+ * see one account log in twice at once. */
+static user *next_free_user(void) {
+    for (unsigned k = 0; k < nusers; k++) {
+        user *v = &users[next_user++ % nusers];
+        if (v->ls == L_IDLE || v->ls == L_FAILED) return v;
+    }
+    return NULL;
+}
+
+static void start_logins(void) {
+    while (logins_in_flight < opt.concurrency && next_login < logins_target) {
+        user *v = next_free_user();
+        if (!v) return;
+        next_login++;
+        logins_in_flight++;
+        start_login(v);
+    }
+}
 
 static void login_done(user *u, int ok) {
     if (u->ls == L_FAILED && !ok) return;
@@ -785,11 +808,7 @@ static void login_done(user *u, int ok) {
          * until the batch's count, far beyond --duration. */
         if (now_ns() >= phase_deadline) return;
     }
-    while (logins_in_flight < opt.concurrency && next_login < logins_target) {
-        user *v = &users[next_login++ % nusers];
-        logins_in_flight++;
-        start_login(v);
-    }
+    start_logins();
 }
 
 static int logins_all_done(void) { return logins_finished >= logins_target; }
@@ -797,14 +816,11 @@ static int logins_all_done(void) { return logins_finished >= logins_target; }
 static void login_batch(unsigned count, int do_churn) {
     churn = do_churn;
     next_login = 0;
+    next_user = 0;
     logins_finished = 0;
     logins_in_flight = 0;
     logins_target = count;
-    while (logins_in_flight < opt.concurrency && next_login < logins_target) {
-        user *v = &users[next_login++ % nusers];
-        logins_in_flight++;
-        start_login(v);
-    }
+    start_logins();
 }
 
 static void print_hist_json(const char *name, const hist *h) {

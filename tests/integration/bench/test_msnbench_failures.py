@@ -120,5 +120,53 @@ class Failures(unittest.TestCase):
         assert d["logins"] == 0, d
 
 
+class Msnd:
+    """msnd on 127.0.0.1 with USERS bench accounts (password benchpw)."""
+
+    def __init__(self, users):
+        self.dir = tempfile.TemporaryDirectory()
+        db = os.path.join(self.dir.name, "msnd.db")
+        subprocess.run([MSND, "user", "add", "--create", "--db", db, "seed@bench.test", "seedpw"], check=True,
+                       capture_output=True, timeout=30)
+        r = run("populate", "--db", db, "--users", str(users), "--clique", "10")
+        assert r.returncode == 0, r.stderr
+        ports = os.path.join(self.dir.name, "ports")
+        self.proc = subprocess.Popen([MSND, "--listen", "127.0.0.1:0", "--db", db, "--port-file", ports,
+                                      "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if os.path.exists(ports) and "sb=" in open(ports).read():
+                break
+            time.sleep(0.05)
+        addrs = dict(l.split("=", 1) for l in open(ports).read().split())
+        self.ds = addrs["ds"]
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.dir.cleanup()
+
+
+class HealthyServer(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.msnd = Msnd(100)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.msnd.close()
+
+    def test_as_many_in_flight_as_accounts(self):
+        # --concurrency at --users and above: no account is logged in twice
+        # at once, so no login fails on a server that has every account
+        for conc in ("100", "300"):
+            r = run("login", "--server", self.msnd.ds, "--users", "100", "--concurrency", conc, "--duration", "1",
+                    "--json")
+            assert r.returncode == 0, (conc, r.returncode, r.stderr[-500:])
+            d = load_json(r)
+            assert d["logins"] > 0, d
+            assert d["errors"]["logins_failed"] == 0 and d["errors"]["unexpected"] == 0, (conc, d["errors"],
+                                                                                          r.stderr[-500:])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

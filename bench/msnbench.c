@@ -127,6 +127,7 @@ struct conn {
     size_t out_len, out_cap;
     conn *next_dirty;
     uint8_t dirty, closing;
+    char peer[80]; /* host:port, for messages */
 };
 
 enum login_state {
@@ -333,10 +334,14 @@ static void write_cb(evutil_socket_t fd, short what, void *arg) {
     conn_flush(arg);
 }
 
+/* Why the last conn_open() returned NULL. */
+static char open_error[160];
+
 static conn *conn_open(user *u, enum conn_kind kind, const char *host, uint16_t port) {
     static unsigned rr;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
+        snprintf(open_error, sizeof open_error, "socket: %s", strerror(errno));
         note("socket: %s (open connections: %lu)", strerror(errno), open_conns);
         return NULL;
     }
@@ -347,6 +352,7 @@ static conn *conn_open(user *u, enum conn_kind kind, const char *host, uint16_t 
     dst.sin_family = AF_INET;
     dst.sin_port = htons(port);
     if (inet_pton(AF_INET, host, &dst.sin_addr) != 1) {
+        snprintf(open_error, sizeof open_error, "%s:%u: not an IPv4 address", host, port);
         note("not an IPv4 address: %s", host);
         close(fd);
         return NULL;
@@ -360,12 +366,14 @@ static conn *conn_open(user *u, enum conn_kind kind, const char *host, uint16_t 
         src.sin_addr.s_addr = htonl(0x7f000100u + 1u + (rr++ % opt.sources)); /* 127.0.1.x */
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) {
+            snprintf(open_error, sizeof open_error, "bind 127.0.1.x: %s", strerror(errno));
             note("bind 127.0.1.x: %s", strerror(errno));
             close(fd);
             return NULL;
         }
     }
     if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 && errno != EINPROGRESS) {
+        snprintf(open_error, sizeof open_error, "connect %s:%u: %s", host, port, strerror(errno));
         note("connect %s:%u: %s", host, port, strerror(errno));
         close(fd);
         return NULL;
@@ -375,6 +383,7 @@ static conn *conn_open(user *u, enum conn_kind kind, const char *host, uint16_t 
     c->fd = fd;
     c->kind = kind;
     c->u = u;
+    snprintf(c->peer, sizeof c->peer, "%s:%u", host, port);
     c->in_cap = 4096;
     c->in = malloc(c->in_cap);
     if (!c->in) die("out of memory");
@@ -414,6 +423,39 @@ static void conn_close(conn *c) {
 static void login_done(user *u, int ok);
 static void start_login(user *u);
 
+/* What a login in state ls waits for. */
+static const char *login_step(enum login_state ls) {
+    switch (ls) {
+    case L_DS_VER: return "VER at the DS";
+    case L_DS_CVR: return "CVR at the DS";
+    case L_DS_USR: return "USR MD5 I at the DS";
+    case L_NS_VER: return "VER at the NS";
+    case L_NS_CVR: return "CVR at the NS";
+    case L_NS_USR_I: return "USR MD5 I at the NS";
+    case L_NS_USR_S: return "USR MD5 S (the password) at the NS";
+    case L_NS_SYNC: return "SYN and CHG at the NS";
+    default: return NULL;
+    }
+}
+
+/* The first failed login of the run: where, at which step, and why; and
+ * the run's failed logins, warm-up included (cnt's are the measured ones). */
+static char first_failure[512];
+static uint64_t run_logins_failed;
+
+static void login_failure(const conn *c, const user *u, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void login_failure(const conn *c, const user *u, const char *fmt, ...) {
+    if (first_failure[0]) return;
+    const char *step = login_step(u->ls);
+    int n = snprintf(first_failure, sizeof first_failure, "%s, %s%s%s: ", u->email, step ? step : "login", c ? " " : "",
+                     c ? c->peer : "");
+    if (n < 0 || (size_t)n >= sizeof first_failure) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(first_failure + n, sizeof first_failure - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
 static int split_hostport(msnp_str s, char *host, size_t cap, uint16_t *port) {
     msnp_str h;
     if (msnp_split_hostport(s, &h, port, 1) != 0 || h.n == 0 || h.n >= cap) return -1;
@@ -430,6 +472,8 @@ static void start_login(user *u) {
     if (opt.no_dispatch) {
         u->ns = conn_open(u, K_NS, opt.host, opt.port);
         if (!u->ns) {
+            u->ls = L_NS_VER;
+            login_failure(NULL, u, "%s", open_error);
             login_done(u, 0);
             return;
         }
@@ -438,6 +482,8 @@ static void start_login(user *u) {
     } else {
         u->ds = conn_open(u, K_DS, opt.host, opt.port);
         if (!u->ds) {
+            u->ls = L_DS_VER;
+            login_failure(NULL, u, "%s", open_error);
             login_done(u, 0);
             return;
         }
@@ -482,6 +528,8 @@ static void login_line(conn *c, user *u, const msnp_cmd *cmd) {
         conn_close(c);
         u->ns = conn_open(u, K_NS, host, port);
         if (!u->ns) {
+            u->ls = L_NS_VER;
+            login_failure(NULL, u, "the NS the DS named: %s", open_error);
             login_done(u, 0);
             return;
         }
@@ -521,6 +569,8 @@ static void login_line(conn *c, user *u, const msnp_cmd *cmd) {
     default: return;
     }
 bad:
+    login_failure(c, u, "%s '%.*s'", cmd->is_error ? "refused with" : "unexpected answer", (int)cmd->line.n,
+                  cmd->line.p);
     if (cmd->is_error) {
         unsigned code = (unsigned)atoi(cmd->name);
         if (code < 1000) cnt.login_errors_by_code[code]++;
@@ -703,6 +753,8 @@ static void on_conn_error(conn *c, const char *what, int err) {
                                    : "SB",
              u ? u->email : "?", what, err ? ": " : "", err ? strerror(err) : "");
     enum conn_kind kind = c->kind;
+    if (u && kind != K_SB && login_step(u->ls))
+        login_failure(c, u, "%s%s%s", what, err ? ": " : "", err ? strerror(err) : "");
     conn_close(c);
     if (!u) return;
     if (kind == K_SB) {
@@ -800,6 +852,7 @@ static void login_done(user *u, int ok) {
         }
     } else {
         cnt.logins_failed++;
+        run_logins_failed++;
         u->ls = L_FAILED;
         if (u->ds) conn_close(u->ds);
         if (u->ns) conn_close(u->ns);
@@ -823,7 +876,38 @@ static void login_batch(unsigned count, int do_churn) {
     start_logins();
 }
 
+/* On standard error, what kept logins from completing: the failed ones
+ * (how many, and the first one's server, step and reason) and, with
+ * waiting, those still without an answer and the step most of them wait
+ * at. */
+static void say_login_trouble(int waiting) {
+    if (run_logins_failed) note("%" PRIu64 " logins failed; the first: %s", run_logins_failed, first_failure);
+    if (!waiting) return;
+    unsigned at[L_FAILED + 1] = {0}, total = 0, most = 0;
+    for (unsigned i = 0; i < nusers; i++)
+        if (login_step(users[i].ls)) {
+            at[users[i].ls]++;
+            total++;
+            if (at[users[i].ls] > at[most]) most = (unsigned)users[i].ls;
+        }
+    if (!total) return;
+    const char *peer = "";
+    for (unsigned i = 0; i < nusers && !peer[0]; i++)
+        if ((unsigned)users[i].ls == most) {
+            const conn *c = users[i].ns ? users[i].ns : users[i].ds;
+            if (c) peer = c->peer;
+        }
+    note("%u logins still under way at the end, %u of them waiting for %s%s%s", total, at[most],
+         login_step((enum login_state)most), peer[0] ? " " : "", peer);
+}
+
 static void print_hist_json(const char *name, const hist *h) {
+    if (!h->count) { /* no percentiles of nothing */
+        printf("\"%s\":{\"count\":0,\"p50_us\":null,\"p90_us\":null,\"p99_us\":null,\"p999_us\":null,"
+               "\"max_us\":null,\"mean_us\":null}",
+               name);
+        return;
+    }
     printf("\"%s\":{\"count\":%" PRIu64 ",\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
            "\"max_us\":%.1f,\"mean_us\":%.1f}",
            name, h->count, (double)hist_quantile(h, 0.5) / 1e3, (double)hist_quantile(h, 0.9) / 1e3,
@@ -1002,6 +1086,8 @@ static int mode_login(void) {
            store_cpu = store0 >= 0 && store1 >= 0 ? store1 - store0 : -1;
     (void)complete;
     uint64_t logins = cnt.logins_ok;
+    if (!logins) note("no login completed at %s:%u in %.2f s", opt.host, opt.port, secs);
+    say_login_trouble(!logins);
     double rate = (double)logins / secs;
     hist measured = h_login;
     /* the same logins go on, counted */
@@ -1028,8 +1114,10 @@ static int mode_login(void) {
     } else {
         printf("logins: %" PRIu64 " in %.2f s = %.0f logins/s (%s, %u in flight), failed %" PRIu64 "\n", logins, secs,
                rate, opt.no_dispatch ? "NS only" : "DS->NS", opt.concurrency, cnt.logins_failed);
-        printf("login latency p50 %.2f ms p99 %.2f ms\n", (double)hist_quantile(&measured, 0.5) / 1e6,
-               (double)hist_quantile(&measured, 0.99) / 1e6);
+        if (measured.count)
+            printf("login latency p50 %.2f ms p99 %.2f ms\n", (double)hist_quantile(&measured, 0.5) / 1e6,
+                   (double)hist_quantile(&measured, 0.99) / 1e6);
+        else printf("login latency: no login completed\n");
         print_syscall_window_line(&sw, "login");
     }
     return cnt.logins_ok ? 0 : 1;
@@ -1052,6 +1140,10 @@ static unsigned hold_all(double *secs_out, long *rss_before, long *rss_after) {
     *rss_after = rss_kib("VmRSS");
     unsigned online = 0;
     for (unsigned i = 0; i < nusers; i++) online += users[i].ls == L_ONLINE;
+    if (online < nusers) {
+        note("%u of %u online at %s:%u", online, nusers, opt.host, opt.port);
+        say_login_trouble(1);
+    }
     return online;
 }
 

@@ -97,6 +97,11 @@ def load_json(r):
         raise AssertionError("not one JSON object: %r (stderr %r)" % (r.stdout, r.stderr[-500:]))
 
 
+def no_latency(d):
+    lat = d["latency"]
+    assert lat["count"] == 0 and all(lat[k] is None for k in lat if k != "count"), lat
+
+
 class Failures(unittest.TestCase):
     def test_refused_connections_end_with_the_duration(self):
         # every connection refused at once: the run still ends after --duration
@@ -106,6 +111,9 @@ class Failures(unittest.TestCase):
         assert r.returncode == 1, (r.returncode, r.stderr[-500:])
         d = load_json(r)
         assert d["logins"] == 0 and d["logins_per_s"] == 0, d
+        no_latency(d)
+        assert "no login completed at 127.0.0.1:%d" % port in r.stderr, r.stderr[-500:]
+        assert "VER at the DS 127.0.0.1:%d" % port in r.stderr and "Connection refused" in r.stderr, r.stderr[-500:]
 
     def test_silent_server_ends_with_the_duration(self):
         # connections accepted, nothing answered: the warm-up does not wait 30 s
@@ -118,6 +126,23 @@ class Failures(unittest.TestCase):
         assert r.returncode == 1, (r.returncode, r.stderr[-500:])
         d = load_json(r)
         assert d["logins"] == 0, d
+        no_latency(d)
+        assert "waiting for VER at the DS 127.0.0.1:%d" % srv.port in r.stderr, r.stderr[-500:]
+
+    def test_server_closing_or_refusing_is_named(self):
+        for answer, why in ((lambda line: "500 %s\r\n" % line.split()[1], "refused with '500 1'"), (None, "closed by server")):
+            srv = FakeServer(answer or silent)
+            if answer is None:  # closes each connection at its first line
+                srv.serve = lambda c: (c.recv(100), c.close())
+            try:
+                r = run("hold", "--server", "127.0.0.1:%d" % srv.port, "--users", "20", "--duration", "1", "--json")
+            finally:
+                srv.close()
+            assert r.returncode == 1, (r.returncode, r.stderr[-500:])
+            d = load_json(r)
+            assert d["online"] == 0 and d["errors"]["logins_failed"] == 20, d
+            assert "0 of 20 online at 127.0.0.1:%d" % srv.port in r.stderr, r.stderr[-500:]
+            assert "VER at the DS 127.0.0.1:%d: %s" % (srv.port, why) in r.stderr, r.stderr[-500:]
 
 
 class Msnd:
@@ -132,7 +157,9 @@ class Msnd:
         assert r.returncode == 0, r.stderr
         ports = os.path.join(self.dir.name, "ports")
         self.proc = subprocess.Popen([MSND, "--listen", "127.0.0.1:0", "--db", db, "--port-file", ports,
-                                      "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      "--log-level", "error",
+                                      # every wrong password answered with 911 at once, not delayed
+                                      "--auth-failures-per-account", "0", "--auth-failures-per-address", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(200):
             if os.path.exists(ports) and "sb=" in open(ports).read():
                 break
@@ -154,6 +181,21 @@ class HealthyServer(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.msnd.close()
+
+    def test_wrong_password(self):
+        # every login refused with 911: exit 1, the step and server named, no latency made up
+        for fmt in ([], ["--json"]):
+            r = run("login", "--server", self.msnd.ds, "--users", "20", "--concurrency", "10", "--duration", "1",
+                    "--password", "not-the-password", *fmt)
+            assert r.returncode == 1, (r.returncode, r.stderr[-500:])
+            assert "the first: " in r.stderr and "USR MD5 S (the password) at the NS 127.0.0.1:" in r.stderr, r.stderr
+            assert "refused with '911 " in r.stderr, r.stderr
+            if fmt:
+                d = load_json(r)
+                assert d["logins"] == 0 and d["errors"]["codes"].get("911", 0) > 0, d
+                no_latency(d)
+            else:
+                assert "0 logins/s" in r.stdout and "p50" not in r.stdout, r.stdout
 
     def test_as_many_in_flight_as_accounts(self):
         # --concurrency at --users and above: no account is logged in twice

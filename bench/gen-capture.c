@@ -21,6 +21,7 @@
  * --pcapng writes the same packets as pcapng (one section, one interface,
  * enhanced packet blocks) instead of classic pcap.
  * The same arguments always give the same bytes. Prints a JSON summary. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -530,19 +531,40 @@ static void usage(FILE *f) {
             "       gen-capture --help\n");
 }
 
+/* A numeric option's value: all of it a whole number in [lo, hi]; else the
+ * option is named on standard error and 0 returned. */
+static int whole_arg(const char *name, const char *v, uint64_t lo, uint64_t hi, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v || *end != '\0' || errno != 0 || v[0] == '-' || n < lo || n > hi) {
+        fprintf(stderr, "gen-capture: %s: '%s' is not a whole number from %" PRIu64 " to %" PRIu64 "\n", name, v, lo,
+                hi);
+        return 0;
+    }
+    *out = n;
+    return 1;
+}
+
 int main(int argc, char **argv) {
     const char *out = NULL;
     uint64_t size_mb = 1024, seed = 1;
     unsigned share = 30;
-    uint64_t dense = 0;
+    uint64_t dense = 0, v;
     int pcapng = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--size") && i + 1 < argc) size_mb = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--msn-share") && i + 1 < argc) share = (unsigned)atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--dense") && i + 1 < argc) dense = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--pcapng")) pcapng = 1;
+        else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+            if (!whole_arg("--size", argv[++i], 1, 65536, &size_mb)) return 2;
+        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            if (!whole_arg("--seed", argv[++i], 0, UINT64_MAX, &seed)) return 2;
+        } else if (!strcmp(argv[i], "--msn-share") && i + 1 < argc) {
+            if (!whole_arg("--msn-share", argv[++i], 1, 100, &v)) return 2;
+            share = (unsigned)v;
+        } else if (!strcmp(argv[i], "--dense") && i + 1 < argc) {
+            /* 0 is not "no --dense": it would write the 1 GiB mixed capture */
+            if (!whole_arg("--dense", argv[++i], 1, 4000000, &dense)) return 2;
+        } else if (!strcmp(argv[i], "--pcapng")) pcapng = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
@@ -562,9 +584,10 @@ int main(int argc, char **argv) {
     o.link = MSNSYNTH_LINK_ETHERNET;
     o.start_us = 1700000000ull * 1000000ull;
     o.step_us = 50;
+    errno = 0;
     W = msnsynth_open(out, &o);
     if (!W) {
-        fprintf(stderr, "gen-capture: cannot open %s\n", out);
+        fprintf(stderr, "gen-capture: cannot open %s%s%s\n", out, errno ? ": " : "", errno ? strerror(errno) : "");
         return 1;
     }
     msnsynth_seed(W, seed);

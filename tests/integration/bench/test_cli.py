@@ -4,8 +4,10 @@ standard output and exits 0; a usage error prints it on standard error and
 exits 2; msnbench names the option whose value it refuses.
 
 usage: test_cli.py MSNBENCH [GEN_CAPTURE]"""
+import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 MSNBENCH = sys.argv[1]
@@ -51,6 +53,20 @@ class CommandLines(unittest.TestCase):
         check_help(GEN_CAPTURE, "usage: gen-capture --out FILE")
         r = run(GEN_CAPTURE, "--bogus")
         assert r.returncode == 2 and r.stdout == "" and "usage: gen-capture" in r.stderr, r
+
+    @unittest.skipUnless(GEN_CAPTURE, "gen-capture not built")
+    def test_gen_capture_refuses_bad_numbers(self):
+        # refused before anything is written: --dense 0 or 'abc' is not the
+        # 1 GiB mixed capture, '10x' is not 10
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "c.pcap")
+            for opt, val in (("--dense", "0"), ("--dense", "abc"), ("--dense", "-1"), ("--dense", "4000001"),
+                             ("--size", "10x"), ("--size", "0"), ("--msn-share", "0"), ("--msn-share", "3%"),
+                             ("--seed", "x")):
+                r = run(GEN_CAPTURE, "--out", out, opt, val)
+                assert r.returncode == 2, (opt, val, r.returncode, r.stderr)
+                assert r.stderr.startswith("gen-capture: %s: '%s' " % (opt, val)), (opt, val, r.stderr)
+                assert not os.path.exists(out), (opt, val)
 
 
 if __name__ == "__main__":

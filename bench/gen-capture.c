@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <msnp/msnp.h>
 
@@ -35,8 +36,14 @@
 static msnsynth *W;
 static uint64_t msn_bytes, bg_bytes, sessions, invitations[8], ftp_bytes;
 
+static const char *out_path; /* removed when writing fails */
+
+/* A capture cut short (a full disk) would pass for a smaller one: the
+ * incomplete file goes. */
 static void fail(const char *what) {
-    fprintf(stderr, "gen-capture: %s: %s\n", what, W ? msnsynth_error(W) : "");
+    fprintf(stderr, "gen-capture: %s: %s; the incomplete %s is removed\n", what, W ? msnsynth_error(W) : "",
+            out_path ? out_path : "file");
+    if (out_path) unlink(out_path);
     exit(1);
 }
 
@@ -586,6 +593,7 @@ int main(int argc, char **argv) {
     o.step_us = 50;
     errno = 0;
     W = msnsynth_open(out, &o);
+    out_path = W ? out : NULL;
     if (!W) {
         fprintf(stderr, "gen-capture: cannot open %s%s%s\n", out, errno ? ": " : "", errno ? strerror(errno) : "");
         return 1;
@@ -601,8 +609,12 @@ int main(int argc, char **argv) {
             else background(bg++);
         }
     uint64_t packets = msnsynth_packets(W), bytes = msnsynth_bytes(W);
+    errno = 0;
     if (msnsynth_close(W) != 0) {
-        fprintf(stderr, "gen-capture: write failed\n");
+        int e = errno;
+        fprintf(stderr, "gen-capture: writing failed: %s; the incomplete %s is removed\n", e ? strerror(e) : "error",
+                out);
+        unlink(out);
         return 1;
     }
     printf("{\"file\":\"%s\",\"mode\":\"%s\",\"bytes\":%" PRIu64 ",\"packets\":%" PRIu64 ",\"msn_sessions\":%" PRIu64

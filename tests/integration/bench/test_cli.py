@@ -68,6 +68,20 @@ class CommandLines(unittest.TestCase):
                 assert r.stderr.startswith("gen-capture: %s: '%s' " % (opt, val)), (opt, val, r.stderr)
                 assert not os.path.exists(out), (opt, val)
 
+    @unittest.skipUnless(os.geteuid() == 0, "mounting a small file system needs root")
+    def test_gen_capture_on_a_full_disk_leaves_no_partial_file(self):
+        # a capture cut short by a full disk would pass for a smaller one
+        with tempfile.TemporaryDirectory() as d:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", d], check=True)
+            try:
+                out = os.path.join(d, "c.pcap")
+                r = run(GEN_CAPTURE, "--out", out, "--dense", "200")
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("No space left on device; the incomplete %s is removed\n" % out, r.stderr)
+                self.assertFalse(os.path.exists(out))
+            finally:
+                subprocess.run(["umount", d], check=True)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -44,6 +44,16 @@ struct sn_capture {
     sn_pcapread rd;
     struct bpf_program prog;
     int has_prog;
+    int linktype; /* the first interface's: prog's, and the dump file's */
+    /* the filter again for the other link types of a pcapng file's
+     * interfaces, compiled when their first packet comes */
+    char *filter;
+    struct {
+        int linktype, ok;
+        struct bpf_program prog;
+    } other[8];
+    int nother;
+    uint64_t dump_skipped;
     volatile sig_atomic_t broken;
     pcap_dumper_t *dump; /* -w: frames read are written here */
     char dump_name[256];
@@ -172,6 +182,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
         return NULL;
     }
     c->p = p;
+    c->linktype = pcap_datalink(p);
     c->iobuf = iobuf;
     c->in = in;
     snprintf(c->name, sizeof c->name, "%s", strcmp(path, "-") == 0 ? "(stdin)" : path);
@@ -238,6 +249,7 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
         return NULL;
     }
     c->p = p;
+    c->linktype = pcap_datalink(p);
     c->live = 1;
     c->live_fd = fd;
     c->sec_mask = UINT64_MAX;
@@ -253,8 +265,17 @@ int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t err
     }
     if (c->fast) {
         if (c->has_prog) pcap_freecode(&c->prog);
+        for (int i = 0; i < c->nother; i++)
+            if (c->other[i].ok) pcap_freecode(&c->other[i].prog);
+        free(c->filter);
         c->prog = prog;
         c->has_prog = 1;
+        free(c->filter);
+        c->filter = strdup(expr); /* for other link types (other_prog) */
+        if (!c->filter) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
         return 0;
     }
     int rc = pcap_setfilter(c->p, &prog);
@@ -343,6 +364,8 @@ int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
     return 0;
 }
 
+uint64_t sn_capture_dump_skipped(const sn_capture *c) { return c->dump_skipped; }
+
 int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st) {
     struct pcap_stat ps;
     memset(st, 0, sizeof *st);
@@ -355,6 +378,10 @@ int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st) {
 
 /* -w: the frame as read, with its original length. */
 static void dump_frame(sn_capture *c, const sn_frame *fr) {
+    if (fr->linktype != c->linktype) {
+        c->dump_skipped++;
+        return;
+    }
     struct pcap_pkthdr h;
     memset(&h, 0, sizeof h);
     h.ts.tv_sec = (time_t)(fr->ts_us / 1000000u);
@@ -364,6 +391,32 @@ static void dump_frame(sn_capture *c, const sn_frame *fr) {
     errno = 0;
     pcap_dump((u_char *)c->dump, &h, fr->data);
     if (!c->dump_errno && ferror(pcap_dump_file(c->dump))) c->dump_errno = errno ? errno : EIO;
+}
+
+/* The filter for packets of another interface's link type (a pcapng file
+ * of several interfaces): compiled for it at its first packet. NULL when
+ * it cannot apply to that link type (its packets then never match, which
+ * is said once). */
+static const struct bpf_program *other_prog(sn_capture *c, int lt) {
+    for (int i = 0; i < c->nother; i++)
+        if (c->other[i].linktype == lt) return c->other[i].ok ? &c->other[i].prog : NULL;
+    if (c->nother == (int)(sizeof c->other / sizeof c->other[0])) return NULL;
+    int i = c->nother++;
+    c->other[i].linktype = lt;
+    c->other[i].ok = 0;
+    pcap_t *dead = pcap_open_dead(lt, 262144);
+    if (dead && c->filter && pcap_compile(dead, &c->other[i].prog, c->filter, 1, PCAP_NETMASK_UNKNOWN) == 0) {
+        c->other[i].ok = 1;
+    } else {
+        char name[128];
+        fprintf(stderr,
+                "msnsniff: %s: the filter cannot apply to link type %s (%s): that interface's packets are "
+                "left out\n",
+                c->name, sn_capture_linktype_name(lt, 0, name, sizeof name),
+                dead ? pcap_geterr(dead) : "out of memory");
+    }
+    if (dead) pcap_close(dead);
+    return c->other[i].ok ? &c->other[i].prog : NULL;
 }
 
 static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
@@ -379,13 +432,16 @@ static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
             snprintf(err, errcap, "%s: at offset %llu: %s", c->name, (unsigned long long)at, msg);
             return -1;
         }
+        int lt = c->rd.ng ? rec.linktype : c->linktype;
         if (c->has_prog) {
             struct pcap_pkthdr h;
             memset(&h, 0, sizeof h);
             h.caplen = (bpf_u_int32)rec.caplen;
             h.len = (bpf_u_int32)rec.len;
-            if (!pcap_offline_filter(&c->prog, &h, rec.data)) continue;
+            const struct bpf_program *prog = lt == c->linktype ? &c->prog : other_prog(c, lt);
+            if (!prog || !pcap_offline_filter(prog, &h, rec.data)) continue;
         }
+        fr->linktype = lt;
         fr->ts_us = rec.ts_us;
         fr->data = rec.data;
         fr->caplen = rec.caplen;
@@ -424,6 +480,7 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         fr->data = d;
         fr->caplen = h->caplen;
         fr->wirelen = h->len < h->caplen ? h->caplen : h->len;
+        fr->linktype = c->linktype;
         return 1;
     }
     if (rc == PCAP_ERROR_BREAK) return c->live && !c->draining ? 2 : 0;

@@ -14,6 +14,9 @@ typedef struct sn_frame {
     uint64_t ts_us;
     const uint8_t *data;
     size_t caplen, wirelen;
+    /* the frame's link type: the capture's, or in a pcapng file of several
+     * interfaces its interface's (sn_capture_linktype: the first one) */
+    int linktype;
 } sn_frame;
 
 sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap);
@@ -30,12 +33,15 @@ int sn_capture_linktype(const sn_capture *c);
  * no name for. */
 const char *sn_capture_linktype_name(int linktype, int describe, char *buf, size_t cap);
 /* Writes every frame sn_capture_next returns (after the filter) to a pcap
- * file with the capture's link type ("-" = standard output). 0, or -1 with
- * err set. */
+ * file with the capture's link type ("-" = standard output); frames of
+ * another link type (a pcapng interface of its own) cannot be in it and
+ * are counted instead (sn_capture_dump_skipped). 0, or -1 with err set. */
 int sn_capture_dump_open(sn_capture *c, const char *path, char *err, size_t errcap);
 /* Flushes and closes the dump file: 0, or -1 with err naming the file and
  * the cause (a full disk shows here). Nothing to do without one. */
 int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap);
+/* Frames -w left out for their link type. */
+uint64_t sn_capture_dump_skipped(const sn_capture *c);
 /* Live capture counters from the kernel (pcap_stats): packets received,
  * dropped for lack of buffer space, dropped by the interface. 0, or -1
  * when there are none (files). */

@@ -545,8 +545,10 @@ int main(int argc, char **argv) {
     signal(SIGXFSZ, SIG_IGN);
 
     int status = 0;
-    int lt_warned = 0;
-    int linktype_ok = sn_decode_linktype_ok(linktype); /* the capture's, for every packet */
+    /* the link type of the packets: the capture's, or in a pcapng file of
+     * several interfaces each one's; each unsupported one is said once */
+    int cur_lt = linktype, cur_ok = sn_decode_linktype_ok(linktype);
+    int warned_lt[8], nwarned = 0;
     double last = now_s();
     uint64_t n = 0, frames = 0;
     sn_frame fr;
@@ -582,11 +584,21 @@ int main(int argc, char **argv) {
             status = 1;
             break;
         }
-        if (!linktype_ok && !lt_warned) {
-            fprintf(stderr, "msnsniff: link type %s is not supported; packets are counted only\n", ltname);
-            lt_warned = 1;
+        if (fr.linktype != cur_lt) {
+            cur_lt = fr.linktype;
+            cur_ok = sn_decode_linktype_ok(cur_lt);
         }
-        sn_engine_packet(eng, linktype, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
+        if (!cur_ok) {
+            int seen = 0;
+            for (int i = 0; i < nwarned; i++) seen |= warned_lt[i] == cur_lt;
+            if (!seen && nwarned < (int)(sizeof warned_lt / sizeof warned_lt[0])) {
+                warned_lt[nwarned++] = cur_lt;
+                char name[128];
+                fprintf(stderr, "msnsniff: link type %s is not supported; packets are counted only\n",
+                        cur_lt == linktype ? ltname : sn_capture_linktype_name(cur_lt, 1, name, sizeof name));
+            }
+        }
+        sn_engine_packet(eng, cur_lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
         if (live_output) sn_outq_flush(outq);
         if (count && ++frames >= count) break;
         if (progress && (++n & 8191u) == 0) {
@@ -635,6 +647,11 @@ int main(int argc, char **argv) {
                     (unsigned long long)ks.received, (unsigned long long)ks.dropped, (unsigned long long)ks.if_dropped);
         fputc('\n', sf);
     }
+    if (sn_capture_dump_skipped(cap))
+        fprintf(stderr,
+                "msnsniff: -w %s: %llu packets of interfaces of other link types than %s are not in it (a pcap file "
+                "holds one link type)\n",
+                pcap_out, (unsigned long long)sn_capture_dump_skipped(cap), ltname);
     if (sn_capture_dump_close(cap, err, sizeof err) != 0) {
         fprintf(stderr, "msnsniff: %s\n", err);
         status = 1;

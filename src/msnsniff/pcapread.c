@@ -432,22 +432,20 @@ static int ng_idb_options(const sn_pcapread *r, const unsigned char *p, size_t n
 }
 
 /* An interface description block's data: one more interface of the
- * section, of the first interface's link type and snapshot length. */
+ * section. Its link type and snapshot length may differ from the first
+ * interface's (Wireshark and dumpcap write such files when capturing on
+ * several interfaces; libpcap refuses them): each packet goes with its
+ * interface's. */
 static int ng_idb(sn_pcapread *r, const unsigned char *d, size_t n, char *err, size_t errcap) {
     if (n < 8) return too_short(NG_IDB, err, errcap);
     unsigned linktype = u16(d, r->big_endian);
     uint32_t snaplen = u32(d + 4, r->big_endian);
-    if (linktype != (unsigned)r->linktype) {
-        snprintf(err, errcap, "an interface has a type %u different from the type of the first interface", linktype);
-        return -1;
-    }
     /* libpcap's adjustment: only a length of 0 or above INT_MAX becomes
      * the link type's maximum */
     uint32_t adjusted = snaplen == 0 || snaplen > INT32_MAX ? r->max_caplen : snaplen;
-    if (adjusted != r->snapshot) {
-        snprintf(err, errcap,
-                 "an interface has a snapshot length %u different from the snapshot length of the first interface",
-                 snaplen);
+    if (adjusted > r->max_caplen) {
+        snprintf(err, errcap, "an interface has a snapshot length %u, above the %u bytes a packet may have here",
+                 snaplen, r->max_caplen);
         return -1;
     }
     if (r->nifs == r->ifcap) {
@@ -461,6 +459,8 @@ static int ng_idb(sn_pcapread *r, const unsigned char *d, size_t n, char *err, s
         r->ifcap = cap;
     }
     if (ng_idb_options(r, d + 8, n - 8, &r->ifs[r->nifs], err, errcap) != 0) return -1;
+    r->ifs[r->nifs].linktype = (int)linktype;
+    r->ifs[r->nifs].snapshot = adjusted;
     r->nifs++;
     return 0;
 }
@@ -619,8 +619,8 @@ static int ng_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, ui
             if (n < 4) return too_short(type, err, errcap);
             ifid = 0; /* the first interface's */
             wire = u32(d, be);
-            caplen = wire > r->snapshot ? r->snapshot : wire; /* what the block holds */
-            t = 0;                                            /* none */
+            caplen = 0; /* what the block holds: below, once the interface is known */
+            t = 0;      /* none */
             d += 4;
             n -= 4;
         } else {
@@ -635,15 +635,18 @@ static int ng_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, ui
                      ifid);
             return -1;
         }
-        if (caplen > r->snapshot) {
-            snprintf(err, errcap, "invalid packet capture length %u, bigger than snaplen of %u", caplen, r->snapshot);
+        const sn_pcapng_if *i = &r->ifs[ifid];
+        if (type == NG_SPB) caplen = wire > i->snapshot ? i->snapshot : wire;
+        if (caplen > i->snapshot) {
+            snprintf(err, errcap, "invalid packet capture length %u, bigger than snaplen of %u", caplen, i->snapshot);
             return -1;
         }
         if (n < caplen) return too_short(type, err, errcap);
-        rec->ts_us = ng_time_us(&r->ifs[ifid], t);
+        rec->ts_us = ng_time_us(i, t);
         rec->data = d;
         rec->caplen = caplen;
         rec->len = wire;
+        rec->linktype = i->linktype;
         consume(r, left);
         return 1;
     }

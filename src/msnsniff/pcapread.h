@@ -70,6 +70,8 @@ typedef struct sn_pcapng_if {
     uint64_t tsresol, factor;
     int64_t tsoffset;
     sn_pcapng_scale scale;
+    int linktype;      /* interfaces of one file may differ (Wireshark writes such files) */
+    uint32_t snapshot; /* libpcap's adjustment applied */
 } sn_pcapng_if;
 
 typedef struct sn_pcapread {
@@ -114,6 +116,7 @@ typedef struct sn_pcaprec {
      * 64-bit load miss the store buffer, which perf showed costing 2.6 %
      * of a dense capture's run on every record */
     uint64_t caplen, len;
+    int linktype; /* pcapng: the packet's interface's (classic files: not set) */
 } sn_pcaprec;
 
 /* Reads fd (positioned anywhere) from file offset 24. 0, or -1 when the

@@ -704,6 +704,44 @@ class BrokenInput(unittest.TestCase):
             rc, out, err = run(["-q", "-r", path])
             self.assert_clean(rc, err, path)
 
+    def test_pcapng_interfaces_of_different_link_types(self):
+        # as Wireshark and dumpcap write a capture on several interfaces:
+        # Ethernet on the first, Linux cooked (SLL) on the second; each
+        # packet is decoded with its own interface's link type, the filter
+        # applies to both, and -w keeps only the first one's (one link type
+        # per pcap file), saying so
+        ns, sb = Capture(), Capture()
+        notification_login(ns)
+        board = switchboard(sb, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        board.c2s(msg("MSG 3 N", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nover the other interface"))
+
+        def block(btype, body):
+            body += b"\0" * (-len(body) % 4)
+            return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+        def epb(ifid, us, frame):
+            return block(6, struct.pack("<IIIII", ifid, us >> 32, us & 0xFFFFFFFF, len(frame), len(frame)) + frame)
+        data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+        data += block(1, struct.pack("<HHI", 1, 0, 262144)) + block(1, struct.pack("<HHI", 113, 0, 262144))
+        t0 = 1117000000 * 1000000
+        for k, frame in enumerate(ns.frames):
+            data += epb(0, t0 + k * 1000, frame)
+        for k, frame in enumerate(sb.frames):
+            sll = struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800)
+            data += epb(1, t0 + 500000 + k * 1000, sll + frame[14:])
+        path = self.write("two-link-types.pcapng", data)
+        pcap_out = os.path.join(self.dir, "first-interface.pcap")
+        rc, out, err = run(["-q", "-r", path, "-w", pcap_out, "tcp"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["user"] for e in ev if e["event"] == "login"], ["alice@example.com"])
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["over the other interface"])
+        self.assertIn("-w %s: %d packets of interfaces of other link types than EN10MB (Ethernet) are not in it"
+                      % (pcap_out, len(sb.frames)), err)
+        rc, again, err = run(["-q", "-r", pcap_out])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([e["user"] for e in events(again) if e["event"] == "login"], ["alice@example.com"])
+
     def test_pcapng_sections_of_both_byte_orders_are_named(self):
         # a little-endian section, then a big-endian one: refused (as
         # libpcap does), and said as it is, not as a huge block length

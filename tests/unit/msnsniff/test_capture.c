@@ -60,6 +60,20 @@ static void write_file(const unsigned char *data, size_t n) {
     fclose(fp);
 }
 
+/* Reads path with msnsniff's reader alone: the number of frames, and its
+ * error (empty at a clean end). */
+static size_t read_alone(char *err, size_t errcap) {
+    sn_capture *c = sn_capture_open_file(path, err, errcap);
+    assert_non_null(c);
+    size_t frames = 0;
+    sn_frame fr;
+    int rc;
+    while ((rc = sn_capture_next(c, &fr, err, errcap)) == 1) frames++; /* bounded: the file */
+    if (rc == 0) err[0] = '\0';
+    sn_capture_close(c);
+    return frames;
+}
+
 /* Reads path with both readers; returns the number of frames. The error
  * (if any) must be libpcap's message, prefixed with the file name and
  * "at offset N" where N is want_offset (or anything when it is -1). */
@@ -699,6 +713,18 @@ static void test_pcapng_damage(void **st) {
         }
         ng_epb(&g, 6, 0, 1, seed + 24 + 16, 60, 60, 0);
         write_file(g.p, g.n);
+        if (v == 0 || v == 1 || v == 15) {
+            /* libpcap refuses an interface of another link type or snapshot
+             * length; msnsniff reads on (Wireshark writes such files), up
+             * to the snapshot length it can hold */
+            char err[1024] = "", want[256];
+            size_t got = read_alone(err, sizeof err);
+            snprintf(want, sizeof want, "at offset %zu: an interface has a snapshot length 620756992, above", at);
+            if (v == 15 && (got != 3 || !strstr(err, want))) fail_msg("case 15: %zu frames, '%s'", got, err);
+            if (v != 15 && (got != 4 || err[0])) fail_msg("case %d: %zu frames, '%s'", v, got, err);
+            free(g.p);
+            continue;
+        }
         int fine = v >= 13 && v != 15;
         size_t got = compare(NULL, fine ? -1 : (long long)at, 1);
         if (got != (fine ? 4u : 3u)) fail_msg("case %d: %zu frames", v, got);

@@ -257,6 +257,12 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
     return c;
 }
 
+static void free_other_progs(sn_capture *c) {
+    for (int i = 0; i < c->nother; i++)
+        if (c->other[i].ok) pcap_freecode(&c->other[i].prog);
+    c->nother = 0;
+}
+
 int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t errcap) {
     struct bpf_program prog;
     if (pcap_compile(c->p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
@@ -265,9 +271,7 @@ int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t err
     }
     if (c->fast) {
         if (c->has_prog) pcap_freecode(&c->prog);
-        for (int i = 0; i < c->nother; i++)
-            if (c->other[i].ok) pcap_freecode(&c->other[i].prog);
-        free(c->filter);
+        free_other_progs(c); /* compiled from the filter this one replaces */
         c->prog = prog;
         c->has_prog = 1;
         free(c->filter);
@@ -523,6 +527,8 @@ void sn_capture_close(sn_capture *c) {
         close(c->rd.fd);
     }
     if (c->has_prog) pcap_freecode(&c->prog);
+    free_other_progs(c);
+    free(c->filter);
     if (c->dump) pcap_dump_close(c->dump);
     pcap_close(c->p);
     free(c->iobuf);

@@ -309,6 +309,16 @@ static int rst_acceptable(const sn_flow *f, int dir, const sn_packet *p) {
     return d >= -(int32_t)RST_WINDOW && d <= (int32_t)RST_WINDOW;
 }
 
+/* Data at or past the sequence number its sender's FIN took: its
+ * receiver drops it (the sender said it would send no more), and so does
+ * the analysis, which would otherwise read bytes the receiver never got
+ * after a gap of one. A FIN sent again with data is left to reassembly. */
+static int data_after_fin(const sn_flow *f, int dir, const sn_packet *p) {
+    const sn_stream *s = &f->st[dir];
+    if (!s->fin || !(p->len + p->missing) || (p->tcp_flags & (SN_TCP_FIN | SN_TCP_SYN))) return 0;
+    return (int32_t)(p->seq + (uint32_t)(p->len + p->missing) - s->fin_seq) > 0;
+}
+
 static void tcp_packet(sn_engine *e, const sn_packet *p) {
     int dir = 0;
     sn_flow *f = sn_flow_lookup(&e->flows, p, &dir);
@@ -337,7 +347,19 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
      * back would date the flow's end before its start and have it evicted
      * as idle at once; the LRU list stays in time order */
     sn_flow_touch(&e->flows, f, e->c.now);
-    if (f->app != SN_APP_OTHER) sn_reasm_segment(&e->reasm, f, f->st, dir, p);
+    if (f->app != SN_APP_OTHER) {
+        if (data_after_fin(f, dir, p)) {
+            sn_anomaly_info a = sn_anomaly_make(SN_AN_DATA_AFTER_FIN, f->id,
+                                                "data after its sender's FIN, dropped as its receiver drops it");
+            sn_anomaly_report(&e->c, &a);
+            sn_packet bare = *p; /* its acknowledgement still counts */
+            bare.payload = NULL;
+            bare.len = bare.missing = 0;
+            sn_reasm_segment(&e->reasm, f, f->st, dir, &bare);
+        } else {
+            sn_reasm_segment(&e->reasm, f, f->st, dir, p);
+        }
+    }
     if (fl & SN_TCP_RST) {
         if (rst_acceptable(f, dir, p)) {
             f->rst = 1;

@@ -45,7 +45,8 @@ const char *sn_anomaly_name(sn_anomaly a) {
                                                    "overlap_conflict",
                                                    "invitation_in_header",
                                                    "announced_address",
-                                                   "ignored_rst"};
+                                                   "ignored_rst",
+                                                   "data_after_fin"};
     return (unsigned)a < SN_AN_KINDS ? names[a] : "unknown";
 }
 

@@ -1185,5 +1185,25 @@ class TcpConnections(unittest.TestCase):
         sent = [(e["text"], e["session"]) for e in ev if e["event"] == "message"]
         self.assertEqual(sent, [("before the RST", 1), ("after the RST", 1)])
 
+    def test_data_after_fin_is_dropped_as_its_receiver_drops_it(self):
+        # after its FIN a sender's data is dropped by the receiver: it is
+        # not read after a one-byte gap as a message nobody got
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "before the FIN")
+        sb.segment(0, FIN | ACK, advance=1)
+        sb.c2s(text_message("after the FIN"))
+        sb.segment(1, FIN | ACK, advance=1)
+        sb.segment(0, ACK)
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["before the FIN"])
+        dropped, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "data_after_fin"]
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual(dropped["flow"], flow["flow"])
+        self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 0))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

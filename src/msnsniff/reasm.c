@@ -38,6 +38,7 @@ static void free_queue(sn_reasm *r, sn_stream *s) {
     }
     s->ooo_last = NULL;
     s->ooo_bytes = 0;
+    s->ooo_count = 0;
 }
 
 void sn_stream_free(sn_reasm *r, sn_stream *s) {
@@ -143,6 +144,7 @@ static void drain(sn_reasm *r, void *owner, sn_stream *s, int dir) {
         s->ooo = g->next;
         if (!s->ooo) s->ooo_last = NULL;
         s->ooo_bytes -= sizeof *g + g->len;
+        s->ooo_count--;
         deliver(r, owner, s, dir, g->data, g->len);
         sn_mem_free(r->mem, g, sizeof *g + g->len);
     }
@@ -160,6 +162,7 @@ static int queue_piece(sn_reasm *r, sn_stream *s, sn_seg **link, uint32_t seq, c
     *link = g;
     if (!g->next) s->ooo_last = g;
     s->ooo_bytes += sz;
+    s->ooo_count++;
     return 0;
 }
 
@@ -180,7 +183,9 @@ static int enqueue(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t seq
      * which made a long queue of small segments cost its square */
     if (s->ooo_last && seq_diff(seq, s->ooo_last->seq + s->ooo_last->len) >= 0)
         return queue_piece(r, s, &s->ooo_last->next, seq, p, n);
+    uint32_t steps = 0;
     while (seq_diff(end, seq) > 0) {
+        if (++steps > SN_REASM_WALK_MAX) return -1; /* as over the memory limit */
         sn_seg *x = *link;
         if (!x) return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
         uint32_t xend = x->seq + x->len;
@@ -395,6 +400,7 @@ void sn_reasm_flush(sn_reasm *r, void *owner, sn_stream *s, int dir) {
             s->ooo = g->next;
             if (!s->ooo) s->ooo_last = NULL;
             s->ooo_bytes -= sizeof *g + g->len;
+            s->ooo_count--;
             sn_mem_free(r->mem, g, sizeof *g + g->len);
         }
     }

@@ -46,9 +46,18 @@ typedef struct sn_stream {
     sn_seg *ooo;      /* queued out-of-order segments, sorted, disjoint */
     sn_seg *ooo_last; /* the last of them: data after a hole is added here at once */
     size_t ooo_bytes;
-    uint64_t offset; /* stream offset of the next byte to deliver */
+    uint32_t ooo_count; /* how many (SN_REASM_WALK_MAX bounds an insertion's walk) */
+    uint64_t offset;    /* stream offset of the next byte to deliver */
     uint64_t gaps, gap_bytes, retrans, overlap_conflicts;
 } sn_stream;
+
+/* How far into the sorted queue of out-of-order segments an insertion
+ * walks: further in, as over the flow's memory limit, the oldest hole is
+ * given up. Appending after the last segment needs no walk, filling the
+ * first holes a short one; a real stream has a few hundred segments in
+ * its window at most, while a hostile one of tiny segments in random
+ * order would make every packet walk tens of thousands. */
+#define SN_REASM_WALK_MAX 4096u
 
 typedef struct sn_reasm_ops {
     /* p/n: contiguous bytes; returns how many were consumed (<= n). */

@@ -269,6 +269,50 @@ static void test_long_queue_after_a_hole(void **state) {
     assert_int_equal(mem.used, 0);
 }
 
+/* Segments queued around holes, then one that must go among them deeper
+ * than SN_REASM_WALK_MAX segments in: its insertion does not walk that
+ * far; as over the memory limit, the oldest hole is given up instead. One
+ * that fills the first hole is inserted as always. */
+static void test_insertion_walk_is_bounded(void **state) {
+    (void)state;
+    static const sn_reasm_ops counting = {count_data, count_gap, NULL};
+    sn_memcap mem;
+    sn_reasm r;
+    sn_stream st[2];
+    size_t got = 0;
+    sn_memcap_init(&mem, 256u << 20);
+    sn_reasm_init(&r, &mem, 256u << 20, &counting, &got);
+    sn_stream_init(&st[0]);
+    sn_stream_init(&st[1]);
+    sn_packet p;
+    memset(&p, 0, sizeof p);
+    p.tcp_flags = SYN;
+    sn_reasm_segment(&r, NULL, st, 0, &p);
+    p.tcp_flags = ACKF;
+    p.payload = (const uint8_t *)"x";
+    p.len = 1;
+    const uint32_t n = SN_REASM_WALK_MAX + 100;
+    for (uint32_t i = 0; i < n; i++) { /* bytes 2, 4, 6, ...: a hole before each */
+        p.seq = 2 + 2 * i;
+        sn_reasm_segment(&r, NULL, st, 0, &p);
+    }
+    assert_int_equal(st[0].ooo_count, n);
+    assert_int_equal(r.memcap_drops, 0);
+    p.seq = 3; /* the second hole: a short walk */
+    sn_reasm_segment(&r, NULL, st, 0, &p);
+    assert_int_equal(st[0].ooo_count, n + 1);
+    assert_int_equal(r.memcap_drops, 0);
+    p.seq = 2 + 2 * (n - 50) + 1; /* a hole deep in the queue */
+    sn_reasm_segment(&r, NULL, st, 0, &p);
+    assert_true(r.memcap_drops >= 1);
+    /* the first hole given up: bytes 2-4 (the second hole filled) out */
+    assert_int_equal(got, 3);
+    assert_true(st[0].ooo_count < n);
+    sn_stream_free(&r, &st[0]);
+    sn_stream_free(&r, &st[1]);
+    assert_int_equal(mem.used, 0);
+}
+
 static void test_out_of_window_ignored(void **state) {
     (void)state;
     fixture f;
@@ -341,6 +385,7 @@ int main(void) {
         cmocka_unit_test(test_limit_forces_progress),
         cmocka_unit_test(test_out_of_window_ignored),
         cmocka_unit_test(test_long_queue_after_a_hole),
+        cmocka_unit_test(test_insertion_walk_is_bounded),
         cmocka_unit_test(test_acked_hole_beyond_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

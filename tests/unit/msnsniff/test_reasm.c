@@ -229,30 +229,37 @@ static void count_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pen
     (void)pending;
 }
 
+/* A connection whose data bytes *got counts (256 MiB of room), opened by
+ * a SYN of sequence number 0; *p is then a one-byte data segment, its
+ * sequence number for the caller to set. */
+static void one_byte_stream(sn_memcap *mem, sn_reasm *r, sn_stream st[2], size_t *got, sn_packet *p) {
+    static const sn_reasm_ops counting = {count_data, count_gap, NULL};
+    sn_memcap_init(mem, 256u << 20);
+    sn_reasm_init(r, mem, 256u << 20, &counting, got);
+    sn_stream_init(&st[0]);
+    sn_stream_init(&st[1]);
+    memset(p, 0, sizeof *p);
+    p->tcp_flags = SYN;
+    sn_reasm_segment(r, NULL, st, 0, p);
+    p->tcp_flags = ACKF;
+    p->payload = (const uint8_t *)"x";
+    p->len = 1;
+}
+
 /* After a hole, a stream of small segments is queued one after another:
  * each is added after the last at once. Walking the queue for each made
  * the work grow as its square (200 000 segments: minutes, not
  * milliseconds); the alarm ends a test that takes that long. */
 static void test_long_queue_after_a_hole(void **state) {
     (void)state;
-    static const sn_reasm_ops counting = {count_data, count_gap, NULL};
     const uint32_t n = 200000;
     sn_memcap mem;
     sn_reasm r;
     sn_stream st[2];
     size_t got = 0;
-    sn_memcap_init(&mem, 256u << 20);
-    sn_reasm_init(&r, &mem, 256u << 20, &counting, &got);
-    sn_stream_init(&st[0]);
-    sn_stream_init(&st[1]);
-    alarm(20);
     sn_packet p;
-    memset(&p, 0, sizeof p);
-    p.tcp_flags = SYN;
-    sn_reasm_segment(&r, NULL, st, 0, &p);
-    p.tcp_flags = ACKF;
-    p.payload = (const uint8_t *)"x";
-    p.len = 1;
+    one_byte_stream(&mem, &r, st, &got, &p);
+    alarm(20);
     for (uint32_t i = 0; i < n; i++) { /* byte 1 is missing */
         p.seq = 2 + i;
         sn_reasm_segment(&r, NULL, st, 0, &p);
@@ -275,22 +282,12 @@ static void test_long_queue_after_a_hole(void **state) {
  * that fills the first hole is inserted as always. */
 static void test_insertion_walk_is_bounded(void **state) {
     (void)state;
-    static const sn_reasm_ops counting = {count_data, count_gap, NULL};
     sn_memcap mem;
     sn_reasm r;
     sn_stream st[2];
     size_t got = 0;
-    sn_memcap_init(&mem, 256u << 20);
-    sn_reasm_init(&r, &mem, 256u << 20, &counting, &got);
-    sn_stream_init(&st[0]);
-    sn_stream_init(&st[1]);
     sn_packet p;
-    memset(&p, 0, sizeof p);
-    p.tcp_flags = SYN;
-    sn_reasm_segment(&r, NULL, st, 0, &p);
-    p.tcp_flags = ACKF;
-    p.payload = (const uint8_t *)"x";
-    p.len = 1;
+    one_byte_stream(&mem, &r, st, &got, &p);
     const uint32_t n = SN_REASM_WALK_MAX + 100;
     for (uint32_t i = 0; i < n; i++) { /* bytes 2, 4, 6, ...: a hole before each */
         p.seq = 2 + 2 * i;

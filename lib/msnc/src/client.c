@@ -174,12 +174,20 @@ static void ping_cb(evutil_socket_t fd, short what, void *arg) {
     msnc_line_send_bare(c->ns, "PNG");
 }
 
+/* Offline: what the server said about the contacts' presence no longer
+ * holds (someone may leave while we are away, and nobody tells us); the
+ * next login's ILN and NLN say who is online. */
+static void forget_presence(msnc_client *c) {
+    for (contact *k = c->contacts; k; k = k->next) k->status = MSNP_STATUS_FLN;
+}
+
 static void ns_lost(msnc_client *c, const char *why) {
     int was_online = c->state == NS_ONLINE;
     if (c->ns) msnc_line_free(c->ns);
     c->ns = NULL;
     c->state = NS_IDLE;
     c->status = MSNP_STATUS_FLN;
+    forget_presence(c);
     if (c->ping_timer) evtimer_del(c->ping_timer);
     msnc_event ev = {0};
     ev.type = was_online || c->ever_logged_in ? MSNC_EV_DISCONNECTED : MSNC_EV_LOGIN_FAILED;
@@ -464,6 +472,7 @@ void msnc_logout(msnc_client *c) {
     }
     c->state = NS_IDLE;
     c->status = MSNP_STATUS_FLN;
+    forget_presence(c);
 }
 
 size_t msnc_active_invitations(const msnc_client *c) { return c->invites ? msnc_invites_active(c->invites) : 0; }

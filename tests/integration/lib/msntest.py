@@ -263,13 +263,16 @@ class MsndServer:
         else:
             shutil.copyfile(other.db, self.db)
 
-    def start(self, timeout=10.0):
+    def start(self, timeout=10.0, same_ports=False):
+        """same_ports: listen where the previous start did (a restart that
+        clients find again), else on ports of the kernel's choice."""
         self._ensure_db()
         if os.path.exists(self.port_file):
             os.unlink(self.port_file)
         h = self.listen_host
-        argv = [self.msnd, "--listen", h + ":0", "--ns-listen", h + ":0",
-                "--sb-listen", h + ":0", "--db", self.db, "--port-file", self.port_file,
+        ports = [p[1] if same_ports and p else 0 for p in (self.ds, self.ns, self.sb)]
+        argv = [self.msnd, "--listen", "%s:%d" % (h, ports[0]), "--ns-listen", "%s:%d" % (h, ports[1]),
+                "--sb-listen", "%s:%d" % (h, ports[2]), "--db", self.db, "--port-file", self.port_file,
                 "--log-file", self.log_file, "--log-level", "debug"] + self.args
         # The child keeps its own descriptor; ours is closed at once.
         with open(os.path.join(self.dir, "stderr"), "ab") as err:

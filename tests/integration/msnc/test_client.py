@@ -144,6 +144,24 @@ class Session(Base):
         a.wait("reconnecting", delay_ms=2000, timeout=5)
         self.assertIsNone(a.proc.poll(), "the client keeps trying")
 
+    @unittest.skipIf(BIG or CLUSTER, "restarts one msnd on the same ports")
+    def test_presence_forgotten_while_disconnected(self):
+        # Bob leaves while alice's server is down: nobody can tell her. The
+        # presence she knew was kept through the reconnection, and /list
+        # showed bob online long after he had gone.
+        a = self.online("alice@example.com", reconnect=True)
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        self.srv.stop()  # OUT SSD
+        a.wait("disconnected")
+        b.quit()
+        m = a.mark()
+        self.srv.start(same_ports=True)
+        a.wait("status", since=m, status="NLN", timeout=30)
+        a.wait("synced", since=m)
+        a.send("/list FL")
+        self.assertEqual(a.wait("contact", since=m, email="bob@example.com")["status"], "FLN")
+
     @unittest.skipIf(BIG, "")
     def test_chats_and_bad_commands(self):
         a = self.online("alice@example.com")

@@ -189,6 +189,7 @@ static void ns_lost(msnc_client *c, const char *why) {
     c->status = MSNP_STATUS_FLN;
     forget_presence(c);
     if (c->ping_timer) evtimer_del(c->ping_timer);
+    msnc_sb_ns_lost(c);
     msnc_event ev = {0};
     ev.type = was_online || c->ever_logged_in ? MSNC_EV_DISCONNECTED : MSNC_EV_LOGIN_FAILED;
     ev.text = why;

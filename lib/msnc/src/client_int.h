@@ -130,6 +130,8 @@ void msnc_sb_on_rng(msnc_client *c, const msnp_cmd *cmd);
 int msnc_sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd); /* 1 if it was an XFR SB error */
 /* report: each message still waiting for a join is a message_failed event. */
 void msnc_sb_free_all(msnc_client *c, int report);
+/* The notification connection is gone: chats still waiting for XFR SB end. */
+void msnc_sb_ns_lost(msnc_client *c);
 int msnc_sb_send_invite_payload(int chat, uint64_t cookie, const char *payload, size_t len, void *arg);
 int msnc_sb_other_chat(int chat, const char *peer, void *arg);
 

@@ -456,6 +456,19 @@ void msnc_sb_on_rng(msnc_client *c, const msnp_cmd *cmd) {
     msnc_client_emit(c, &ev);
 }
 
+void msnc_sb_ns_lost(msnc_client *c) {
+    /* A chat still waiting for its XFR SB answer will never get it (a new
+     * connection numbers its TrIDs again): it ends now, and its waiting
+     * lines are reported, rather than keep them forever and take the next
+     * /chat with the same person. Chats already on their switchboard go on. */
+    for (;;) {
+        chat *h = c->chats;
+        while (h && h->state != CH_XFR) h = h->next;
+        if (!h) return;
+        chat_close(c, h, "the connection to the notification server was lost before a switchboard was given");
+    }
+}
+
 void msnc_sb_free_all(msnc_client *c, int report) {
     while (c->chats) {
         chat *h = c->chats;

@@ -10,6 +10,7 @@ usage: test_client.py MSND MSNC [--big] [CLASS[.TEST] ...]
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -161,6 +162,35 @@ class Session(Base):
         a.wait("synced", since=m)
         a.send("/list FL")
         self.assertEqual(a.wait("contact", since=m, email="bob@example.com")["status"], "FLN")
+
+    @unittest.skipIf(BIG or CLUSTER, "stops one msnd process")
+    def test_chat_waiting_for_its_switchboard_when_the_server_goes(self):
+        # The server stops answering (SIGSTOP) after /chat: the PNG timeout
+        # ends the connection before XFR SB is answered. The line typed was
+        # kept in a chat that could never open, reported only at /quit, and
+        # the next /chat with bob after the reconnection reused that chat.
+        a = self.online("alice@example.com", reconnect=True, extra=("--ping-interval", "1"))
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        pid = self.srv.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            m = a.mark()
+            a.send("/chat bob@example.com")
+            opened = a.wait("chat_open", since=m)
+            a.send("hello?")
+            a.wait("disconnected", since=m, timeout=20)
+            failed = a.wait("message_failed", since=m, timeout=5)
+            self.assertEqual((failed["chat"], failed["text"]), (opened["chat"], "hello?"))
+            a.wait("chat_closed", since=m, chat=opened["chat"], timeout=5)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        m = a.mark()
+        a.wait("status", since=m, status="NLN", timeout=30)
+        a.send("/chat bob@example.com")
+        a.wait("chat_join", since=m, email="bob@example.com")
+        a.send("hello again")
+        b.wait("message", text="hello again")
 
     @unittest.skipIf(BIG, "")
     def test_chats_and_bad_commands(self):

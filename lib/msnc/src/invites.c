@@ -935,6 +935,19 @@ void msnc_invites_unsent(msnc_invites *m, uint64_t cookie, int code) {
     if (v) end_cancelled_error(v, "FAIL", 1, code);
 }
 
+void msnc_invites_chat_closed(msnc_invites *m, int chat) {
+    if (!m) return;
+    /* What is still to be said on that chat never will be: those end now
+     * (a running transfer, or a secondary connection under way, has its
+     * own connection and its own timeouts, and goes on). */
+    for (;;) {
+        inv *v = m->list;
+        while (v && (v->chat != chat || v->state == INV_CONNECTING || v->state == INV_TRANSFER)) v = v->next;
+        if (!v) return;
+        end_cancelled(v, "FAIL", 1);
+    }
+}
+
 size_t msnc_invites_active(const msnc_invites *m) {
     size_t n = 0;
     for (const inv *v = m->list; v; v = v->next) n++;

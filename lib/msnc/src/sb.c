@@ -131,6 +131,7 @@ static void chat_close(msnc_client *c, chat *h, const char *reason) {
     ev.text = reason;
     chat_unlink(c, h);
     msnc_client_emit(c, &ev);
+    if (c->invites) msnc_invites_chat_closed(c->invites, ev.chat);
 }
 
 static void emit_chat(msnc_client *c, msnc_event_type t, int id, const char *email, const char *name_enc) {

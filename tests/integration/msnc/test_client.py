@@ -462,6 +462,30 @@ class Transfers(Base):
         self.assertEqual(done_b["file"], os.path.join(b.download, "payload.bin"))
         assert_received(self, src, done_b["file"])
 
+    @unittest.skipIf(BIG or CLUSTER, "restarts one msnd on the same ports")
+    def test_invitation_ends_with_its_chat(self):
+        # The switchboard goes (the server restarts) while an offer waits
+        # for its answer. Both sides kept the invitation: the receiver's
+        # /accept went nowhere (a warning, and no end), the sender waited
+        # for an ACCEPT that could not come.
+        a = self.online("alice@example.com", reconnect=True)
+        b = self.online("bob@example.com", reconnect=True)
+        self.friends(a, b)
+        ca, cb = self.chat(a, b)
+        a.send("/send " + self.make_file(1000))
+        inv = b.wait("invite", app="file_transfer")
+        self.srv.stop()
+        for c, chat in ((a, ca), (b, cb)):
+            c.wait("chat_closed", chat=chat)
+            e = c.wait("invite_cancelled", cookie=inv["cookie"], timeout=5)
+            self.assertEqual((e["text"], e["local"]), ("FAIL", True), e)
+        mb = b.mark()
+        self.srv.start(same_ports=True)
+        b.wait("status", since=mb, status="NLN", timeout=30)
+        b.send("/accept %s" % inv["cookie"])
+        b.wait("error", since=mb, text="no invitation %s to accept" % inv["cookie"])
+        self.assertEqual(os.listdir(b.download), [])
+
     @unittest.skipIf(BIG, "")
     def test_zero_bytes(self):
         self.send_file(0)

@@ -79,6 +79,12 @@ int msnc_invites_cancel(msnc_invites *m, uint64_t cookie);
  * the invitation ends (invite_cancelled, FAIL), as its peer never hears of it. */
 void msnc_invites_unsent(msnc_invites *m, uint64_t cookie, int code);
 
+/* Chat `chat` has closed: every invitation of it still waiting for an
+ * answer (to send or to come) ends (invite_cancelled, FAIL, local), since
+ * its answer can no longer arrive; transfers and secondary connections
+ * already under way go on. */
+void msnc_invites_chat_closed(msnc_invites *m, int chat);
+
 /* Number of invitations not finished yet (for orderly shutdown). */
 size_t msnc_invites_active(const msnc_invites *m);
 

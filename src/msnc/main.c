@@ -74,9 +74,15 @@ static void on_event(const msnc_event *ev, void *arg) {
     out_event(a, ev);
     switch (ev->type) {
     case MSNC_EV_LOGIN_FAILED:
-        if (a->batch || ev->code == MSNP_ERR_AUTH_FAILED) {
-            if (a->batch) app_quit(a, ev->code == MSNP_ERR_AUTH_FAILED ? EXIT_AUTH : EXIT_NETWORK);
-            else a->exit_code = ev->code == MSNP_ERR_AUTH_FAILED ? EXIT_AUTH : EXIT_NETWORK;
+        if (ev->code == MSNP_ERR_AUTH_FAILED) {
+            if (a->batch) app_quit(a, EXIT_AUTH);
+            else a->exit_code = EXIT_AUTH;
+        } else if (a->batch && !a->quitting) {
+            /* a reconnection the server refused (500, a dropped line) may
+             * be tried again: ended only when the library does not */
+            a->reconnect_pending = 0;
+            struct timeval now = {0, 0};
+            event_base_once(a->base, -1, EV_TIMEOUT, lost_check_cb, a, &now);
         }
         break;
     case MSNC_EV_LOGGED_IN:

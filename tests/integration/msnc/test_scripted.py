@@ -86,6 +86,26 @@ class Scripted(FakeServerTest):
         self.assertIsNone(c.find("error", since=m)[1], c.events[m:])
         self.assertEqual(c.quit(), 0, c.stderr_tail())
 
+    def test_a_failed_reconnection_is_tried_again(self):
+        # the server goes, and answers the first reconnection with 500: the
+        # library tries again later, and --batch waits for it instead of
+        # ending at the first refusal
+        c = Msnc(self.MSNC, self.srv.hostport, ALICE, PW, "127.0.0.2", self.tmp, reconnect=True)
+        self.closers.append(c.quit)
+        ns = self.srv.accept()
+        ns.login(ALICE, PW)
+        c.wait("status", status="NLN")
+        m = c.mark()
+        ns.close()
+        again = self.srv.accept()
+        usr = again.greet()
+        again.send_line("500 %s" % usr.args[0])
+        c.wait("login_failed", since=m)
+        third = self.srv.accept()
+        third.login(ALICE, PW)
+        c.wait("status", status="NLN", since=m)
+        self.assertEqual(c.quit(), 0, c.stderr_tail())
+
     def test_overlong_input_line_dropped_whole(self):
         c, ns = self.logged_in()
         conn = self.rung(c, ns)

@@ -540,7 +540,11 @@ static long long ng_block(sn_pcapread *r, const unsigned char **blk, char *err, 
         if (have < 12) have = fill(r, 12);
         if (have < 0) return read_failed(err, errcap);
         if (have >= 12 && u32(r->buf + r->start + 8, r->big_endian) == 0x4D3C2B1Au) {
-            snprintf(err, errcap, "the file has sections with different byte orders");
+            /* libpcap's words first, then what they mean */
+            snprintf(err, errcap,
+                     "pcapng block size %u > maximum %u: a section header of the other byte order (the file has "
+                     "sections with different byte orders)",
+                     len, NG_MAX_BLOCK);
             return -1;
         }
     }
@@ -625,7 +629,10 @@ static int ng_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, ui
             n -= 4;
         } else {
             if (type == NG_IDB && ng_idb(r, d, n, err, errcap) != 0) return -1;
-            if (type == NG_SHB && ng_shb(r, d, n, err, errcap) != 0) return -1;
+            if (type == NG_IDB) r->ng_idb_seen = 1;
+            /* up to the file's first interface, libpcap's open skips every
+             * other block, a section header too: so does this reader */
+            if (type == NG_SHB && r->ng_idb_seen && ng_shb(r, d, n, err, errcap) != 0) return -1;
             consume(r, left); /* other blocks: names, statistics, ... */
             continue;
         }

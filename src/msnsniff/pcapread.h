@@ -77,6 +77,7 @@ typedef struct sn_pcapng_if {
 typedef struct sn_pcapread {
     int fd;
     int ng;               /* pcapng blocks, not classic records */
+    int ng_idb_seen;      /* pcapng: the file's first interface was read */
     sn_pcapng_if *ifs;    /* pcapng: the interfaces of this section */
     uint32_t nifs, ifcap; /* how many, and room for */
     unsigned char *big;   /* pcapng: a block larger than a slot's carry room */

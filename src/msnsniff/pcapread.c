@@ -534,6 +534,15 @@ static long long ng_block(sn_pcapread *r, const unsigned char **blk, char *err, 
         }
     }
     uint32_t len = u32(r->buf + r->start + 4, r->big_endian);
+    if (len < 12) {
+        snprintf(err, errcap, "block in pcapng dump file has a length of %u < 12", len);
+        return -1;
+    }
+    if (len % 4) {
+        snprintf(err, errcap, "block in pcapng dump file has a length of %u that is not a multiple of 4", len);
+        return -1;
+    }
+    /* checked in libpcap's order, and said in its words first */
     if (u32(r->buf + r->start, 0) == NG_SHB && len > NG_MAX_BLOCK) {
         /* a section of the other byte order: its length reads as nonsense
          * in this one; its byte order magic says what is wrong */
@@ -547,14 +556,6 @@ static long long ng_block(sn_pcapread *r, const unsigned char **blk, char *err, 
                      len, NG_MAX_BLOCK);
             return -1;
         }
-    }
-    if (len < 12) {
-        snprintf(err, errcap, "block in pcapng dump file has a length of %u < 12", len);
-        return -1;
-    }
-    if (len % 4) {
-        snprintf(err, errcap, "block in pcapng dump file has a length of %u that is not a multiple of 4", len);
-        return -1;
     }
     if (len > NG_MAX_BLOCK) {
         snprintf(err, errcap, "pcapng block size %u > maximum %u", len, NG_MAX_BLOCK);

@@ -113,6 +113,14 @@ static void learn_aliases(sn_ctx *c, const cname_link *l, unsigned nl, const cha
     }
 }
 
+/* An A or AAAA answer met on the walk: where its owner name starts (read
+ * again once the CNAMEs are known) and its address. */
+typedef struct addr_answer {
+    size_t name_off;
+    sn_addr addr;
+} addr_answer;
+enum { DNS_ANSWERS_MAX = 64 };
+
 size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
     if (n < 12 || !(p[2] & 0x80u) || (p[3] & 0x0Fu) != 0) return 0; /* not a successful response */
     unsigned qd = rd16(p + 4), an = rd16(p + 6);
@@ -123,11 +131,15 @@ size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
         if (read_name(p, n, &off, i == 0 ? qname : owner, sizeof qname) != 0 || off + 4 > n) return 0;
         off += 4;
     }
-    /* the CNAMEs first, wherever they are among the answers */
+    /* One walk over the answers keeps the CNAMEs and the addresses; the
+     * addresses are learned after it, when every alias is known,
+     * wherever the CNAMEs were among the answers. A malformed record
+     * ends the walk; what came before it counts. */
     cname_link links[DNS_CNAMES_MAX];
-    unsigned nl = 0;
-    size_t answers = off;
-    for (unsigned i = 0; i < an && i < 64; i++) {
+    addr_answer addrs[DNS_ANSWERS_MAX];
+    unsigned nl = 0, na = 0;
+    for (unsigned i = 0; i < an && i < DNS_ANSWERS_MAX; i++) {
+        size_t name_off = off;
         if (read_name(p, n, &off, owner, sizeof owner) != 0 || off + 10 > n) break;
         uint16_t type = rd16(p + off), rdlen = rd16(p + off + 8);
         off += 10;
@@ -136,36 +148,25 @@ size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
         if (type == 5 && nl < DNS_CNAMES_MAX && read_name(p, n, &t, links[nl].target, sizeof links[nl].target) == 0) {
             memcpy(links[nl].owner, owner, strlen(owner) + 1);
             nl++;
+        } else if ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)) {
+            addr_answer *a = &addrs[na++];
+            memset(&a->addr, 0, sizeof a->addr);
+            a->addr.family = type == 1 ? 4 : 6;
+            memcpy(a->addr.b, p + off, rdlen);
+            a->name_off = name_off;
         }
         off += rdlen;
     }
-    off = answers;
-    size_t learned = 0;
     c->dns_responses++; /* a new response: its first address for a name replaces the name's */
-    for (unsigned i = 0; i < an && i < 64; i++) {
-        if (read_name(p, n, &off, owner, sizeof owner) != 0 || off + 10 > n) return learned;
-        uint16_t type = rd16(p + off), rdlen = rd16(p + off + 8);
-        off += 10;
-        if (off + rdlen > n) return learned;
-        sn_addr a;
-        memset(&a, 0, sizeof a);
-        if (type == 1 && rdlen == 4) {
-            a.family = 4;
-            memcpy(a.b, p + off, 4);
-        } else if (type == 28 && rdlen == 16) {
-            a.family = 6;
-            memcpy(a.b, p + off, 16);
-        }
-        if (a.family) {
-            learn(c, owner, &a);
-            learn_aliases(c, links, nl, owner, &a);
-            /* reached through CNAMEs the response did not all carry */
-            if (qname[0] && strcmp(qname, owner) != 0) learn(c, qname, &a);
-            learned++;
-        }
-        off += rdlen;
+    for (unsigned i = 0; i < na; i++) {
+        size_t o = addrs[i].name_off;
+        read_name(p, n, &o, owner, sizeof owner); /* read once on the walk: cannot fail now */
+        learn(c, owner, &addrs[i].addr);
+        learn_aliases(c, links, nl, owner, &addrs[i].addr);
+        /* reached through CNAMEs the response did not all carry */
+        if (qname[0] && strcmp(qname, owner) != 0) learn(c, qname, &addrs[i].addr);
     }
-    return learned;
+    return na;
 }
 
 const sn_addr *sn_dns_lookup(sn_ctx *c, const char *name, size_t n) {

@@ -57,15 +57,15 @@ struct sn_capture {
     volatile sig_atomic_t broken;
     pcap_dumper_t *dump; /* -w: frames read are written here */
     char dump_name[256];
-    int dump_errno; /* errno of the first failed write, kept for the report */
+    int dump_errno;    /* errno of the first failed write, kept for the report */
+    int dump_linktype; /* the dump file's: frames of another are counted, not written */
 };
 
 /* How long a live capture waits for a packet before reporting that it is
  * idle (the engine is then ticked with the wall clock). */
 #define LIVE_WAIT_MS 100
 
-/* libpcap's largest accepted record for the link types the decoder knows */
-#define MAX_CAPLEN 262144u
+#define MAX_CAPLEN SN_CAPTURE_MAX_CAPLEN
 
 /* The 4-byte magic of a classic pcap file libpcap reads as version 2.4
  * records with 16-byte headers: 1 little-endian, 2 big-endian, 0 other.
@@ -339,18 +339,43 @@ int sn_capture_list_interfaces(FILE *out, char *err, size_t errcap) {
     return 0;
 }
 
-int sn_capture_dump_open(sn_capture *c, const char *path, char *err, size_t errcap) {
-    c->dump = pcap_dump_open(c->p, path);
+int sn_capture_dump_open(sn_capture *c, const char *path, uint32_t snaplen, char *err, size_t errcap) {
+    /* A file header of a larger snapshot length than the capture's: the
+     * frames of later files (several -r) may be longer, and a reader cuts
+     * every record to the header's length. */
+    pcap_t *dead = NULL;
+    if (snaplen && (!c->p || snaplen > (uint32_t)pcap_snapshot(c->p))) {
+        dead = pcap_open_dead_with_tstamp_precision(c->linktype, (int)snaplen, PCAP_TSTAMP_PRECISION_MICRO);
+        if (!dead) {
+            snprintf(err, errcap, "%s: out of memory", path);
+            return -1;
+        }
+    }
+    pcap_t *from = dead ? dead : c->p;
+    c->dump = pcap_dump_open(from, path);
     if (!c->dump) {
         /* libpcap names the file itself when the open fails: once is enough */
-        const char *why = pcap_geterr(c->p);
+        const char *why = pcap_geterr(from);
         size_t n = strlen(path);
         if (strncmp(why, path, n) == 0 && why[n] == ':') snprintf(err, errcap, "%s", why);
         else snprintf(err, errcap, "%s: %s", path, why);
+        if (dead) pcap_close(dead);
         return -1;
     }
+    if (dead) pcap_close(dead); /* the dumper keeps only its FILE */
     snprintf(c->dump_name, sizeof c->dump_name, "%s", strcmp(path, "-") == 0 ? "(stdout)" : path);
+    c->dump_linktype = c->linktype;
     return 0;
+}
+
+void sn_capture_dump_pass(sn_capture *from, sn_capture *to) {
+    if (!from->dump || to->dump) return;
+    to->dump = from->dump;
+    memcpy(to->dump_name, from->dump_name, sizeof to->dump_name);
+    to->dump_errno = from->dump_errno;
+    to->dump_linktype = from->dump_linktype;
+    to->dump_skipped = from->dump_skipped;
+    from->dump = NULL;
 }
 
 int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
@@ -382,7 +407,7 @@ int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st) {
 
 /* -w: the frame as read, with its original length. */
 static void dump_frame(sn_capture *c, const sn_frame *fr) {
-    if (fr->linktype != c->linktype) {
+    if (fr->linktype != c->dump_linktype) {
         c->dump_skipped++;
         return;
     }

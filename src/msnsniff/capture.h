@@ -10,6 +10,9 @@
 
 typedef struct sn_capture sn_capture;
 
+/* libpcap's largest accepted record for the link types the decoder knows */
+#define SN_CAPTURE_MAX_CAPLEN 262144u
+
 typedef struct sn_frame {
     uint64_t ts_us;
     const uint8_t *data;
@@ -36,7 +39,14 @@ const char *sn_capture_linktype_name(int linktype, int describe, char *buf, size
  * file with the capture's link type ("-" = standard output); frames of
  * another link type (a pcapng interface of its own) cannot be in it and
  * are counted instead (sn_capture_dump_skipped). 0, or -1 with err set. */
-int sn_capture_dump_open(sn_capture *c, const char *path, char *err, size_t errcap);
+int sn_capture_dump_open(sn_capture *c, const char *path, uint32_t snaplen, char *err, size_t errcap);
+/* snaplen: 0 writes the capture's snapshot length in the file header; a
+ * larger one is written instead (several files read as one: a later file
+ * may keep longer frames). */
+/* Several files read as one (-r more than once): the next file's capture
+ * takes over the dump file of the one before; the frames it writes must
+ * be of the first file's link type. */
+void sn_capture_dump_pass(sn_capture *from, sn_capture *to);
 /* Flushes and closes the dump file: 0, or -1 with err naming the file and
  * the cause (a full disk shows here). Nothing to do without one. */
 int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap);

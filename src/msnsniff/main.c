@@ -71,7 +71,8 @@ static void usage(FILE *fp) {
     fprintf(fp,
             "usage: msnsniff [options] -r FILE | -i IFACE [--] [filter expression...]\n"
             "       msnsniff -D\n"
-            "  -r, --read FILE     read a pcap or pcapng file (\"-\" = standard input)\n"
+            "  -r, --read FILE     read a pcap or pcapng file (\"-\" = standard input); again for the\n"
+            "                      next file of the same capture (rotated files: read as one, in order)\n"
             "  -i, --interface IFACE  capture live from an interface\n"
             "  -D, --list-interfaces  list the interfaces -i can capture on\n"
             "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
@@ -216,7 +217,7 @@ static int drop_privileges(const char *user, char *err, size_t errcap) {
 
 /* The final record of a JSON run: what was read and what the kernel
  * dropped (live captures; null for files). */
-static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t ts_us) {
+static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t ts_us, size_t nfiles) {
     sn_events *evs = sn_engine_events(eng);
     uint64_t emitted = evs->emitted;
     sn_ev *ev = sn_ev_new(evs, "stats", ts_us);
@@ -226,6 +227,7 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
     sn_ev_set_str(ev, "run", buf);
     sn_ev_set_str(ev, "source", sn_capture_is_live(cap) ? "interface" : "file");
     sn_ev_set_str(ev, "link_type", sn_capture_linktype_name(linktype, 0, buf, sizeof buf));
+    if (nfiles > 1) sn_ev_set_int(ev, "files", nfiles); /* read as one capture */
     const sn_stats *st = sn_engine_stats(eng);
     sn_ev_set_int(ev, "packets", st->packets);
     sn_ev_set_int(ev, "bytes", st->bytes);
@@ -244,6 +246,49 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
         sn_ev_set_null(ev, "interface_dropped");
     }
     sn_ev_emit(evs, ev);
+}
+
+/* Several files: each is there to be read before any is, so that a
+ * mistyped name stops the run before it has written anything; standard
+ * input can be one of them once. */
+static int check_files(const char **files, size_t n) {
+    size_t stdin_uses = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(files[i], "-") == 0) {
+            if (++stdin_uses > 1) {
+                fprintf(stderr, "msnsniff: -r -: standard input can be read once\n");
+                return -1;
+            }
+            continue;
+        }
+        struct stat sb;
+        if (stat(files[i], &sb) != 0 || access(files[i], R_OK) != 0) {
+            fprintf(stderr, "msnsniff: %s: %s\n", files[i], strerror(errno));
+            return -1;
+        }
+        if (S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "msnsniff: %s: is a directory\n", files[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The next of several files, with the filter and the dump file of the one
+ * before; NULL when it cannot be read (said on standard error). */
+static sn_capture *open_next(const char *path, sn_capture *prev, const char *filter, int progress, int more) {
+    char err[1024];
+    sn_capture *c = sn_capture_open_file(path, err, sizeof err);
+    if (c && filter[0] && sn_capture_set_filter(c, filter, err, sizeof err) != 0) {
+        sn_capture_close(c);
+        c = NULL;
+    }
+    if (!c) {
+        fprintf(stderr, "%smsnsniff: %s%s\n", progress ? "\n" : "", err, more ? "; going on with the next file" : "");
+        return NULL;
+    }
+    sn_capture_dump_pass(prev, c);
+    return c;
 }
 
 int main(int argc, char **argv) {
@@ -284,6 +329,15 @@ int main(int argc, char **argv) {
     sn_config cfg;
     sn_config_defaults(&cfg);
     const char *rfile = NULL, *iface = NULL, *wfile = NULL, *nft_table = "msnsniff";
+    /* -r more than once: the files are read one after the other as one
+     * capture (a capture rotated into several files), in the order given */
+    static const char **rfiles; /* reachable to the end: early returns need not free it */
+    size_t nfiles = 0;
+    rfiles = calloc((size_t)argc, sizeof *rfiles);
+    if (!rfiles) {
+        fprintf(stderr, "msnsniff: out of memory\n");
+        return 1;
+    }
     const char *pcap_out = NULL, *run_as = NULL;
     int transcript = 0, nft = 0, quiet = 0, summary_stdout = 0, progress = -1, packet_buffered = 0;
     int promisc = 1, list_ifaces = 0, threads = 2;
@@ -295,7 +349,10 @@ int main(int argc, char **argv) {
      * filter with a word that starts with '-'. */
     while ((opt = getopt_long(argc, argv, "r:i:w:o:c:DpZ:qhU", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'r': rfile = optarg; break;
+        case 'r':
+            if (!rfile) rfile = optarg;
+            rfiles[nfiles++] = optarg;
+            break;
         case 'i': iface = optarg; break;
         case 'w':
             if (json_name(optarg)) {
@@ -426,6 +483,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "msnsniff: --transcript and --nft are exclusive\n");
         return 2;
     }
+    if (nfiles > 1 && check_files(rfiles, nfiles) != 0) return 1;
     if (cfg.extract_dir) {
         struct stat sb;
         if (stat(cfg.extract_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -482,7 +540,7 @@ int main(int argc, char **argv) {
         sn_capture_close(cap);
         return 2;
     }
-    if (pcap_out && sn_capture_dump_open(cap, pcap_out, err, sizeof err) != 0) {
+    if (pcap_out && sn_capture_dump_open(cap, pcap_out, nfiles > 1 ? SN_CAPTURE_MAX_CAPLEN : 0, err, sizeof err) != 0) {
         fprintf(stderr, "msnsniff: %s\n", err);
         sn_capture_close(cap);
         return 1;
@@ -557,6 +615,9 @@ int main(int argc, char **argv) {
                 ltname);
     /* bounded after a stop: the kernel buffer holds a finite number of packets */
     int draining = 0;
+    size_t fi = 0; /* rfiles[fi] is being read */
+    int new_file = 0;
+    uint64_t last_ts = 0;
     for (;;) {
         if (reopen_requested) {
             reopen_requested = 0;
@@ -568,7 +629,27 @@ int main(int argc, char **argv) {
             draining = 1;
         }
         int rc = sn_capture_next(cap, &fr, err, sizeof err);
-        if (rc == 0) break;
+        if (rc < 0) {
+            fprintf(stderr, "%smsnsniff: %s\n", progress ? "\n" : "", err);
+            status = 1;
+            /* one damaged file of several loses its own tail only */
+            if (fi + 1 >= nfiles) break;
+            rc = 0;
+        }
+        if (rc == 0) {
+            /* several files: the next one, as if it went on the last */
+            sn_capture *next = NULL;
+            while (!next && !stop_requested && fi + 1 < nfiles) {
+                fi++;
+                if (!(next = open_next(rfiles[fi], cap, filter, progress, fi + 1 < nfiles))) status = 1;
+            }
+            if (!next) break;
+            new_file = 1;
+            active_capture = next;
+            sn_capture_close(cap);
+            cap = next;
+            continue;
+        }
         if (rc == 2) {
             /* idle live capture: predictions still expire on time */
             if (live_output && sn_capture_is_live(cap)) {
@@ -579,11 +660,21 @@ int main(int argc, char **argv) {
             }
             continue;
         }
-        if (rc < 0) {
-            fprintf(stderr, "%smsnsniff: %s\n", progress ? "\n" : "", err);
-            status = 1;
-            break;
+        if (new_file) {
+            /* rotated files follow each other in time; files of the same
+             * time (several interfaces) are to be merged, not appended */
+            new_file = 0;
+            if (fr.ts_us < last_ts) {
+                char a[32], b[32];
+                sn_format_ts(fr.ts_us, a);
+                sn_format_ts(last_ts, b);
+                fprintf(stderr,
+                        "%smsnsniff: %s starts at %s, before the last packet of %s (%s): files are read in the "
+                        "order given; captures of the same time are to be merged first (mergecap)\n",
+                        progress ? "\n" : "", rfiles[fi], a, rfiles[fi - 1], b);
+            }
         }
+        last_ts = fr.ts_us;
         if (fr.linktype != cur_lt) {
             cur_lt = fr.linktype;
             cur_ok = sn_decode_linktype_ok(cur_lt);
@@ -607,10 +698,14 @@ int main(int argc, char **argv) {
                 last = t;
                 const sn_stats *s = sn_engine_stats(eng);
                 uint64_t size = sn_capture_size(cap);
+                char nth[48] = "";
+                if (nfiles > 1) snprintf(nth, sizeof nth, " (file %zu of %zu)", fi + 1, nfiles);
                 if (size)
-                    fprintf(stderr, "\r%llu packets, %.1f MB, %3.0f%%", (unsigned long long)s->packets,
-                            (double)s->bytes / 1e6, 100.0 * (double)sn_capture_offset(cap) / (double)size);
-                else fprintf(stderr, "\r%llu packets, %.1f MB", (unsigned long long)s->packets, (double)s->bytes / 1e6);
+                    fprintf(stderr, "\r%llu packets, %.1f MB, %3.0f%%%s", (unsigned long long)s->packets,
+                            (double)s->bytes / 1e6, 100.0 * (double)sn_capture_offset(cap) / (double)size, nth);
+                else
+                    fprintf(stderr, "\r%llu packets, %.1f MB%s", (unsigned long long)s->packets, (double)s->bytes / 1e6,
+                            nth);
             }
         }
     }
@@ -627,13 +722,16 @@ int main(int argc, char **argv) {
         uint64_t wall = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
         if (wall > end_ts) end_ts = wall;
     }
-    emit_stats(eng, cap, linktype, end_ts);
+    emit_stats(eng, cap, linktype, end_ts, nfiles);
     const sn_stats *fin = sn_engine_stats(eng);
     if (fin->packets_truncated)
         fprintf(stderr,
                 "msnsniff: %s: %llu of %llu packets were cut short by the capture's snapshot length (%llu bytes "
                 "kept): their missing bytes are gaps in the analysis; capture whole packets (tcpdump -s 0)\n",
-                rfile ? rfile : iface, (unsigned long long)fin->packets_truncated, (unsigned long long)fin->packets,
+                nfiles > 1  ? "the capture files"
+                    : rfile ? rfile
+                            : iface,
+                (unsigned long long)fin->packets_truncated, (unsigned long long)fin->packets,
                 (unsigned long long)fin->truncated_caplen);
     /* every event is out before the summary (which may go to stdout too) */
     int werr = sn_outq_close(outq);
@@ -641,7 +739,8 @@ int main(int argc, char **argv) {
         FILE *sf = summary_stdout ? stdout : stderr;
         sn_engine_summary(eng, sf);
         sn_capture_stats ks;
-        fprintf(sf, "  capture: %s, link type %s", sn_capture_is_live(cap) ? "interface" : "file", ltname);
+        if (nfiles > 1) fprintf(sf, "  capture: %zu files, link type %s", nfiles, ltname);
+        else fprintf(sf, "  capture: %s, link type %s", sn_capture_is_live(cap) ? "interface" : "file", ltname);
         if (sn_capture_stats_get(cap, &ks) == 0)
             fprintf(sf, "; kernel: %llu received, %llu dropped, %llu dropped by the interface",
                     (unsigned long long)ks.received, (unsigned long long)ks.dropped, (unsigned long long)ks.if_dropped);
@@ -658,6 +757,8 @@ int main(int argc, char **argv) {
     }
     sn_engine_free(eng);
     sn_capture_close(cap);
+    free(rfiles);
+    rfiles = NULL;
     if (fflush(out) != 0 || (out != stdout && fclose(out) != 0) || werr) {
         fprintf(stderr, "msnsniff: %s: writing events failed: %s\n", wfile ? wfile : "standard output",
                 strerror(werr ? werr : errno));

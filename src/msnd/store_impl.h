@@ -153,7 +153,7 @@ struct store {
     /* store_changed_elsewhere_of: changes told of one account, counted
      * apart from the backend's (told_marks.now added to its generation). */
     changemarks told_marks;
-    char err[256];
+    char err[512];
 };
 
 store *store_sqlite_open(const char *path, char *err, size_t errcap);

@@ -208,7 +208,23 @@ typedef struct sq_store {
     sqlite3_int64 log_seen; /* the newest row read (0: none yet) */
     int log_known;          /* log_seen is the table's newest row when it was read */
     unsigned commits_since_prune;
+    /* Another process's write lock (sq_use_loop, begin): how long a change
+     * waits for it, and whether a wait on the event loop ran out, after
+     * which changes try the lock without waiting until one gets it. */
+    int busy_ms;
+    int on_loop;
+    int lock_held_elsewhere;
+    char *path; /* the file, for error messages */
 } sq_store;
+
+/* How long a call waits for another process's write lock (`msnd user
+ * ...`, a sqlite3 shell): 5 s for the admin commands; on the server's
+ * event loop, whose every client waits meanwhile, 250 ms, after which the
+ * command that wanted the lock fails (501) and the others go on. A
+ * transaction of msnd's own or of the admin commands holds the lock for
+ * milliseconds. */
+#define SQ_BUSY_MS 5000
+#define SQ_LOOP_BUSY_MS 250
 
 /* The functions below take the generic handle (store_ops); this is the
  * only cast between the two. */
@@ -227,7 +243,17 @@ static sqlite3_stmt *q(sq_store *s, int id) {
     return s->st[id];
 }
 
-static void note_err(sq_store *s) { snprintf(s->base.err, sizeof s->base.err, "%s", sqlite3_errmsg(s->db)); }
+/* SQLite's reason; for a lock another process holds, also which file and
+ * what holds it up, which the operator needs and SQLite's words do not
+ * say. */
+static void note_err(sq_store *s) {
+    if (sqlite3_errcode(s->db) == SQLITE_BUSY && s->path)
+        snprintf(s->base.err, sizeof s->base.err,
+                 "%s: another process has held the write lock of %s for over %d ms (a sqlite3 shell or a "
+                 "backup inside a transaction?); changes fail until it ends",
+                 sqlite3_errmsg(s->db), s->path, s->busy_ms);
+    else snprintf(s->base.err, sizeof s->base.err, "%s", sqlite3_errmsg(s->db));
+}
 
 /* Run a statement that returns no rows. */
 static int exec_done(sq_store *s, sqlite3_stmt *st) {
@@ -368,11 +394,34 @@ static void read_resume(sq_store *s) {
 
 static void sq_read_end(store *base) { read_close(S(base)); }
 
+/* Takes the write lock. On the event loop, a wait for another process's
+ * lock that ran out means a holder that keeps it (a shell inside a
+ * transaction): every change after it would block the loop as long again,
+ * one after the other, so that a client sending changes would hold up
+ * everyone for as long as the lock is held. Instead, from then on changes
+ * try the lock once, without waiting, and fail at once (501) until one
+ * gets it; that one restores the wait, for the milliseconds msnd's own
+ * processes hold it. */
 static int begin(sq_store *s) {
     read_close(s);
     s->changes_at_begin = sqlite3_total_changes64(s->db);
     sqlite3_stmt *st = q(s, Q_BEGIN);
-    return st ? exec_done(s, st) : -1;
+    if (!st) return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        if (s->lock_held_elsewhere) {
+            s->lock_held_elsewhere = 0;
+            sqlite3_busy_timeout(s->db, s->busy_ms);
+        }
+        return 0;
+    }
+    note_err(s);
+    if (rc == SQLITE_BUSY && s->on_loop && !s->lock_held_elsewhere) {
+        s->lock_held_elsewhere = 1;
+        sqlite3_busy_timeout(s->db, 0);
+    }
+    return -1;
 }
 
 /* The changes table keeps its newest rows: a process that falls further
@@ -444,18 +493,12 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src) {
 static const store_ops sq_ops;
 static void sq_close(store *base);
 
-/* How long a call waits for another process's write lock (`msnd user
- * ...`, a sqlite3 shell): 5 s for the admin commands; on the server's
- * event loop, whose every client waits meanwhile, 250 ms, after which the
- * command that wanted the lock fails (501) and the others go on. A
- * transaction of msnd's own or of the admin commands holds the lock for
- * milliseconds. */
-#define SQ_BUSY_MS 5000
-#define SQ_LOOP_BUSY_MS 250
-
 static void sq_use_loop(store *base, struct event_base *loop) {
     (void)loop;
-    sqlite3_busy_timeout(S(base)->db, SQ_LOOP_BUSY_MS);
+    sq_store *s = S(base);
+    s->on_loop = 1;
+    s->busy_ms = SQ_LOOP_BUSY_MS;
+    sqlite3_busy_timeout(s->db, s->busy_ms);
 }
 
 /* msnd reads no SQLite memory statistics, and keeping them takes a
@@ -480,6 +523,12 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     }
     close(fd);
     s->base.ops = &sq_ops;
+    s->busy_ms = SQ_BUSY_MS;
+    if (!(s->path = strdup(path))) {
+        snprintf(err, errcap, "out of memory");
+        free(s);
+        return NULL;
+    }
     pthread_once(&sqlite_configured, sqlite_configure);
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
@@ -487,7 +536,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         sq_close(&s->base);
         return NULL;
     }
-    sqlite3_busy_timeout(s->db, SQ_BUSY_MS);
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     char *msg = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
                      &msg) != SQLITE_OK) {
@@ -536,6 +585,7 @@ static void sq_close(store *base) {
     for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(s->st[i]);
     if (s->db) sqlite3_close(s->db);
     changemarks_free(&s->marks);
+    free(s->path);
     free(s);
 }
 

@@ -215,6 +215,14 @@ typedef struct sq_store {
     int on_loop;
     int lock_held_elsewhere;
     char *path; /* the file, for error messages */
+    /* The database, -wal and -shm files SQLite has open (files_check). */
+    struct sq_file {
+        char *name;
+        dev_t dev;
+        ino_t ino;
+    } files[3];
+    int files_gone;        /* one was deleted or replaced: changes are refused */
+    int files_wal_removed; /* ... and that was only the -wal, removed */
 } sq_store;
 
 /* How long a call waits for another process's write lock (`msnd user
@@ -394,6 +402,67 @@ static void read_resume(sq_store *s) {
 
 static void sq_read_end(store *base) { read_close(S(base)); }
 
+/* The files SQLite has open, as they are at their paths now: -wal and
+ * -shm exist while the database is open (SQLite made them at the first
+ * read) and stay until the last connection closes, which is never while
+ * msnd runs. */
+static void files_note(sq_store *s) {
+    const char *db = sqlite3_db_filename(s->db, "main");
+    if (!db || !*db) return;
+    size_t n = strlen(db);
+    static const char *const tails[3] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        char *name = malloc(n + 5);
+        if (!name) return;
+        memcpy(name, db, n);
+        strcpy(name + n, tails[i]);
+        if (stat(name, &st) != 0) {
+            free(name);
+            continue;
+        }
+        s->files[i].name = name;
+        s->files[i].dev = st.st_dev;
+        s->files[i].ino = st.st_ino;
+    }
+}
+
+/* A file deleted or replaced under the running server (a -wal removed by
+ * hand, a copy moved over the database) keeps SQLite writing to the file
+ * it has open, which is no longer at the path: a commit there is lost at
+ * the next crash or start, and with a new -shm another process's commits
+ * and ours overwrite each other. So a change first checks that each file
+ * is still the one at its path; if one is not, it and every later change
+ * fail (501) with the file named, until msnd is started again.
+ *
+ * One case keeps what was committed: only the -wal removed, the database
+ * and -shm still ours. Nobody else can have committed since (a commit
+ * makes a -wal at the path), so the commits in the -wal we hold are
+ * copied into the database file at once, as a close would. */
+static int files_check(sq_store *s) {
+    if (s->files_gone) return -1;
+    unsigned moved = 0; /* bit i: files[i] is not the one at its path */
+    int wal_found = 1;
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        if (!s->files[i].name) continue;
+        int found = stat(s->files[i].name, &st) == 0;
+        if (found && st.st_dev == s->files[i].dev && st.st_ino == s->files[i].ino) continue;
+        moved |= 1u << i;
+        if (i == 1) wal_found = found;
+    }
+    if (!moved) return 0;
+    s->files_gone = 1;
+    s->files_wal_removed = moved == 2u && !wal_found;
+    if (s->files_wal_removed) sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int first = moved & 1u ? 0 : moved & 2u ? 1 : 2;
+    snprintf(s->base.err, sizeof s->base.err,
+             "%s was deleted or replaced while msnd had the database open: changes are refused, as they would "
+             "not reach the file now at that path; restart msnd",
+             s->files[first].name);
+    return -1;
+}
+
 /* Takes the write lock. On the event loop, a wait for another process's
  * lock that ran out means a holder that keeps it (a shell inside a
  * transaction): every change after it would block the loop as long again,
@@ -405,6 +474,7 @@ static void sq_read_end(store *base) { read_close(S(base)); }
 static int begin(sq_store *s) {
     read_close(s);
     s->changes_at_begin = sqlite3_total_changes64(s->db);
+    if (files_check(s) != 0) return -1;
     sqlite3_stmt *st = q(s, Q_BEGIN);
     if (!st) return -1;
     int rc = sqlite3_step(st);
@@ -570,6 +640,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         snprintf(set, sizeof set, "PRAGMA user_version=%d; COMMIT;", target);
         if (sqlite3_exec(s->db, set, NULL, NULL, &msg) != SQLITE_OK) goto migrate_fail;
     }
+    files_note(s);
     return &s->base;
 migrate_fail:
     snprintf(err, errcap, "%s: schema migration failed: %s", path, msg ? msg : sqlite3_errmsg(s->db));
@@ -583,8 +654,16 @@ static void sq_close(store *base) {
     sq_store *s = S(base);
     if (!s) return;
     for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(s->st[i]);
+    /* Closing copies what the -wal holds into the database file, as this
+     * process saw it. When the files at the paths are no longer the ones
+     * it has open, another process may have committed to them since
+     * (through a new -shm): what it wrote is kept, not overwritten with
+     * older pages (files_check). */
+    if (s->db && files_check(s) != 0 && !s->files_wal_removed)
+        sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     if (s->db) sqlite3_close(s->db);
     changemarks_free(&s->marks);
+    for (int i = 0; i < 3; i++) free(s->files[i].name);
     free(s->path);
     free(s);
 }

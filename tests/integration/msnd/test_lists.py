@@ -5,6 +5,7 @@ persistence across a restart."""
 import contextlib
 import os
 import resource
+import shutil
 import sqlite3
 import time
 import sys
@@ -722,6 +723,87 @@ def test_a_write_lock_held_for_long_costs_the_loop_one_wait(srv):
         assert db.execute("SELECT name FROM users WHERE email='alice@example.com'").fetchone()[0] == "Later"
     finally:
         db.close()
+
+
+def rea_self(c, name):
+    t = c.trid()
+    c.send_line("REA %d %s %s" % (t, c.email, name))
+    return t, c.read_cmd()
+
+
+def stored_name(path, email):
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        row = db.execute("SELECT name FROM users WHERE email=?", (email,)).fetchone()
+        return row[0] if row else None
+    finally:
+        db.close()
+
+
+def refused_for_file(srv, c, name, path):
+    """A change refused with 501 and a log line naming the file."""
+    t, r = rea_self(c, name)
+    assert r.line == "501 %d" % t, r
+    errors = [l for l in srv.log_text().splitlines() if 'msg="store error"' in l]
+    assert errors and path + " was deleted or replaced" in errors[-1] and "restart msnd" in errors[-1], errors
+
+
+@backend_only("sqlite")
+def test_wal_and_shm_removed_under_the_server(srv):
+    """The -wal and -shm removed while msnd runs: msnd's commits would go
+    to files no longer at the paths, and another process's (here `msnd user
+    add`, which makes new ones) and msnd's would overwrite each other. msnd
+    refuses changes (501, the file named in the log) and, stopping, leaves
+    the other process's account in the database."""
+    a = online(srv, "alice@example.com")
+    t, r = rea_self(a, "Before")
+    assert r.name == "REA", r
+    os.unlink(srv.db + "-wal")
+    os.unlink(srv.db + "-shm")
+    refused_for_file(srv, a, "After", srv.db + "-wal")
+    r = srv.run_admin("user", "add", "dave@example.com", "davepw", "Dave")
+    assert r.returncode == 0, r.stderr
+    refused_for_file(srv, a, "Later", srv.db + "-wal")
+    a.close()
+    assert srv.stop() == 0
+    assert stored_name(srv.db, "dave@example.com") == "Dave"
+    assert stored_name(srv.db, "alice@example.com") in ("Alice", "Before")
+
+
+@backend_only("sqlite")
+def test_wal_removed_under_the_server_keeps_what_was_acknowledged(srv):
+    """Only the -wal removed (the -shm still msnd's): nobody else can have
+    committed, so what msnd acknowledged before is copied into the database
+    file when msnd notices, and survives a kill -9; changes after it are
+    refused."""
+    a = online(srv, "alice@example.com")
+    t, r = rea_self(a, "Acknowledged")
+    assert r.name == "REA", r
+    os.unlink(srv.db + "-wal")
+    refused_for_file(srv, a, "Refused", srv.db + "-wal")
+    srv.proc.kill()
+    srv.proc.wait()
+    srv.proc = None
+    assert stored_name(srv.db, "alice@example.com") == "Acknowledged"
+
+
+@backend_only("sqlite")
+def test_database_replaced_under_the_server(srv):
+    """A copy moved over the database file while msnd runs: msnd refuses
+    changes (they would go to the file it has open, no longer at the path)
+    and leaves the new file as it was."""
+    a = online(srv, "alice@example.com")
+    shutil.copyfile(srv.db, srv.db + ".new")
+    db = sqlite3.connect(srv.db + ".new")
+    db.execute("UPDATE users SET name='Restored' WHERE email='alice@example.com'")
+    db.commit()
+    db.close()
+    os.rename(srv.db + ".new", srv.db)
+    refused_for_file(srv, a, "After", srv.db)
+    a.close()
+    assert srv.stop() == 0
+    assert stored_name(srv.db, "alice@example.com") == "Restored"
 
 
 def test_presence_told_once_around_the_first_chg(srv):

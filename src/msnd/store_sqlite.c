@@ -251,16 +251,43 @@ static sqlite3_stmt *q(sq_store *s, int id) {
     return s->st[id];
 }
 
-/* SQLite's reason; for a lock another process holds, also which file and
- * what holds it up, which the operator needs and SQLite's words do not
- * say. */
+/* SQLite's reason, and for the failures an operator has to act on (a
+ * lock another process keeps, the file system refusing, a damaged file)
+ * which file and what to look at, none of which SQLite's words say ("disk
+ * I/O error"). (sqlite3_system_errno is the errno of whatever SQLite did
+ * last, often a clean-up after the failure, so it is not quoted.) */
 static void note_err(sq_store *s) {
-    if (sqlite3_errcode(s->db) == SQLITE_BUSY && s->path)
-        snprintf(s->base.err, sizeof s->base.err,
+    char *e = s->base.err;
+    size_t cap = sizeof s->base.err;
+    const char *msg = sqlite3_errmsg(s->db);
+    switch (s->path ? sqlite3_errcode(s->db) : SQLITE_OK) {
+    case SQLITE_BUSY:
+        snprintf(e, cap,
                  "%s: another process has held the write lock of %s for over %d ms (a sqlite3 shell or a "
                  "backup inside a transaction?); changes fail until it ends",
-                 sqlite3_errmsg(s->db), s->path, s->busy_ms);
-    else snprintf(s->base.err, sizeof s->base.err, "%s", sqlite3_errmsg(s->db));
+                 msg, s->path, s->busy_ms);
+        break;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+        snprintf(e, cap,
+                 "%s on %s or its -wal or -shm: check the disk, its free space, and that msnd may write these "
+                 "files and their directory",
+                 msg, s->path);
+        break;
+    case SQLITE_CANTOPEN:
+        snprintf(e, cap, "%s: %s, or its -wal or -shm, which SQLite makes beside it (the directory must be writable)",
+                 msg, s->path);
+        break;
+    case SQLITE_CORRUPT:
+        snprintf(e, cap, "%s: %s is damaged; restore it from a backup (sqlite3's .recover may save what is left)", msg,
+                 s->path);
+        break;
+    case SQLITE_NOTADB:
+        snprintf(e, cap, "%s: %s is not an SQLite database, or its first page is damaged", msg, s->path);
+        break;
+    default: snprintf(e, cap, "%s", msg);
+    }
 }
 
 /* Run a statement that returns no rows. */
@@ -610,7 +637,8 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     char *msg = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
                      &msg) != SQLITE_OK) {
-        snprintf(err, errcap, "%s: %s", path, msg ? msg : "cannot configure database");
+        note_err(s);
+        snprintf(err, errcap, "%s", s->base.err);
         sqlite3_free(msg);
         sq_close(&s->base);
         return NULL;

@@ -106,6 +106,27 @@ def test_unreachable_database_names_the_setting():
         assert "sekrit" not in r.stderr, (argv, r.stderr)
 
 
+def test_unusable_database_files_say_what_is_wrong():
+    """A --db that is not a database, or damaged past its first page: the
+    server and the admin commands exit 1 naming the file and what it is,
+    not SQLite's words alone."""
+    text = os.path.join(TMP, "notes.db")
+    with open(text, "w") as f:
+        f.write("not a database, just some text that is long enough to be read as a header\n" * 20)
+    damaged = os.path.join(TMP, "damaged.db")
+    r = run("user", "add", "--create", "--db", damaged, "a@b.com", "pw")
+    assert r.returncode == 0, r.stderr
+    size = os.path.getsize(damaged)
+    with open(damaged, "r+b") as f:  # every page after the first
+        f.seek(4096)
+        f.write(b"\xa5" * (size - 4096))
+    for db, what in ((text, "is not an SQLite database"), (damaged, "is damaged; restore it from a backup")):
+        for argv in (["--listen", "127.0.0.1:0"], ["user", "list"]):
+            r = run(*argv, "--db", db)
+            assert r.returncode == 1, (argv, r.returncode, r.stderr)
+            assert "%s %s" % (db, what) in one_line(r.stderr), (argv, r.stderr)
+
+
 def test_config_before_or_after_the_subcommand():
     db = os.path.join(TMP, "cfg.db")
     assert run("user", "add", "--create", "--db", db, "c@b.com", "pw", "Cee").returncode == 0
@@ -593,7 +614,8 @@ def test_ephemeral_derived_ports_say_so():
 
 
 TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_database_is_not_created,
-         test_config_before_or_after_the_subcommand, test_ini_errors_carry_line_numbers,
+         test_unusable_database_files_say_what_is_wrong, test_config_before_or_after_the_subcommand,
+         test_ini_errors_carry_line_numbers,
          test_startup_errors_once_with_cause, test_password_from_stdin,
          test_password_prompt_on_a_terminal_has_echo_off, test_friendly_names_are_text, test_ports_derived_from_listen,
          test_ipv6_listeners_are_written_in_brackets,

@@ -2,8 +2,8 @@
 """msnd on a full disk: the database lives on a small tmpfs, mounted in a
 mount namespace of this test's own (needs root, as CI has; otherwise
 skipped with exit code 77). Writes are refused with 501, the log names
-the cause SQLite gave ("database or disk is full"), and the server and
-the session carry on."""
+the cause SQLite gave ("database or disk is full") and the file, and the
+server and the session carry on."""
 import os
 import shutil
 import subprocess
@@ -47,7 +47,8 @@ def test_disk_full_is_reported_as_such(srv):
             break
         assert refused is not None, "the disk never filled"
         errors = [l for l in srv.log_text().splitlines() if 'msg="store error"' in l]
-        assert errors and all('error="database or disk is full"' in l for l in errors), errors
+        cause = 'error="database or disk is full on %s or its -wal or -shm: check the disk, its free space' % db
+        assert errors and all(cause in l for l in errors), errors
         a.send_line("PNG")
         a.expect("QNG")
         a.close()

@@ -1,6 +1,7 @@
 /* decode.c - L2/L3/L4 decoding. */
 #include "decode.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "defrag.h"
@@ -241,9 +242,94 @@ static sn_decode_status decode_ip(sn_decoder *d, const uint8_t *p, size_t n, sn_
     }
 }
 
-static sn_decode_status decode_ethertype(sn_decoder *d, uint16_t et, const uint8_t *p, size_t n, sn_packet *out) {
-    /* VLAN tags (802.1Q, 802.1ad, old QinQ 0x9100), any depth up to 4 */
-    for (int tags = 0; et == 0x8100 || et == 0x88A8 || et == 0x9100; tags++) {
+/* Labels a stack may have before its bottom: real networks use a few
+ * (transport, VPN, entropy); more is a damaged or hostile frame. */
+#define MPLS_MAX_LABELS 16
+
+/* MPLS (RFC 3032): labels up to the one with the bottom-of-stack bit,
+ * then the payload, which says nothing of its type: IPv4 or IPv6 by its
+ * version nibble, as routers and Wireshark tell them apart. Anything else
+ * (a pseudowire) is not for us. */
+static sn_decode_status decode_mpls(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    for (int labels = 0;; labels++) {
+        if (labels >= MPLS_MAX_LABELS) return bad(d, "too many MPLS labels");
+        if (n < 4) return bad(d, "MPLS label cut short");
+        int bottom = (p[2] & 0x01u) != 0;
+        p += 4;
+        n -= 4;
+        if (bottom) break;
+    }
+    if (n < 1) return bad(d, "MPLS payload cut short");
+    switch (p[0] >> 4) {
+    case 4: return decode_ipv4(d, p, n, out);
+    case 6: return decode_ipv6(d, p, n, out);
+    default: return SN_DECODE_SKIP;
+    }
+}
+
+/* A PPPoE session frame (RFC 2516): version and type 1, code 0, the
+ * session id, the length of the PPP frame, then PPP's protocol field:
+ * IPv4 (0x0021) or IPv6 (0x0057); control protocols are not for us. */
+static sn_decode_status decode_pppoe(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n < 6) return bad(d, "PPPoE header cut short");
+    if (p[0] != 0x11) return bad(d, "PPPoE version or type not 1");
+    if (p[1] != 0) return bad(d, "PPPoE session frame with a code other than 0");
+    size_t len = rd16(p + 4);
+    p += 6;
+    n -= 6;
+    if (len == 0) return bad(d, "PPPoE length 0: no PPP protocol field");
+    if (len < n) n = len; /* Ethernet padding after the PPP frame; len > n is a snaplen cut */
+    if (n < 1) return bad(d, "PPP protocol cut short");
+    /* the protocol field compressed to one byte (RFC 1661 PFC), which RFC
+     * 2516 advises against but peers may still negotiate: a first byte
+     * that is odd is the whole field */
+    uint16_t proto;
+    if (p[0] & 0x01u) {
+        proto = p[0];
+        p += 1;
+        n -= 1;
+    } else {
+        if (n < 2) return bad(d, "PPP protocol cut short");
+        proto = rd16(p);
+        p += 2;
+        n -= 2;
+    }
+    switch (proto) {
+    case 0x0021: return decode_ipv4(d, p, n, out);
+    case 0x0057: return decode_ipv6(d, p, n, out);
+    default: return SN_DECODE_SKIP;
+    }
+}
+
+static sn_decode_status decode_ethertype_from(sn_decoder *d, uint16_t et, const uint8_t *p, size_t n, sn_packet *out,
+                                              int tags, int after_llc);
+
+/* An 802.2 LLC header and what it carries. p/n: the bytes captured from
+ * the header on; len: the LLC frame's length by the 802.3 length field
+ * (SIZE_MAX when the link gives none). DSAP and SSAP 0xAA with an
+ * unnumbered-information control byte is SNAP, and SNAP with OUI 0 (RFC
+ * 1042) carries an Ethertype; other SAPs (spanning tree, NetBIOS, IPX)
+ * and OUIs (CDP, ...) are not for us. */
+static sn_decode_status decode_llc(sn_decoder *d, const uint8_t *p, size_t n, size_t len, sn_packet *out, int tags) {
+    if (len < n) n = len; /* Ethernet padding after the frame; a length above n is a snaplen cut */
+    if (len < 3) return bad(d, "802.3 length shorter than an LLC header");
+    if (n < 3) return bad(d, "802.2 LLC header cut short");
+    if (p[0] != 0xAA || p[1] != 0xAA || p[2] != 0x03) return SN_DECODE_SKIP;
+    if (len < 8) return bad(d, "802.3 length shorter than an LLC/SNAP header");
+    if (n < 8) return bad(d, "SNAP header cut short");
+    if (p[3] != 0 || p[4] != 0 || p[5] != 0) return SN_DECODE_SKIP;
+    return decode_ethertype_from(d, rd16(p + 6), p + 8, n - 8, out, tags, 1);
+}
+
+/* What follows an Ethertype field, or an IEEE 802.3 length field (a value
+ * up to 1500) with its LLC header. VLAN tags (802.1Q, 802.1ad, old QinQ
+ * 0x9100) come first, up to 4 in all, and again after the Ethertype of an
+ * LLC/SNAP header; PPPoE and MPLS after either. tags: how many were
+ * stripped already; after_llc: et is an LLC/SNAP header's (one more
+ * length there means nothing), which bounds the recursion at one level. */
+static sn_decode_status decode_ethertype_from(sn_decoder *d, uint16_t et, const uint8_t *p, size_t n, sn_packet *out,
+                                              int tags, int after_llc) {
+    for (; et == 0x8100 || et == 0x88A8 || et == 0x9100; tags++) {
         if (tags >= 4) return bad(d, "too many VLAN tags");
         if (n < 4) return bad(d, "VLAN tag cut short");
         out->vlan = (uint16_t)(rd16(p) & 0x0FFFu);
@@ -254,8 +340,27 @@ static sn_decode_status decode_ethertype(sn_decoder *d, uint16_t et, const uint8
     switch (et) {
     case 0x0800: return decode_ipv4(d, p, n, out);
     case 0x86DD: return decode_ipv6(d, p, n, out);
-    default: return SN_DECODE_SKIP;
+    case 0x8864: return decode_pppoe(d, p, n, out);
+    case 0x8847:
+    case 0x8848: return decode_mpls(d, p, n, out);
+    default:
+        /* 1501-1535 are neither lengths nor Ethertypes */
+        if (et <= 1500 && !after_llc) return decode_llc(d, p, n, et, out, tags);
+        return SN_DECODE_SKIP;
     }
+}
+
+static sn_decode_status decode_ethertype(sn_decoder *d, uint16_t et, const uint8_t *p, size_t n, sn_packet *out) {
+    return decode_ethertype_from(d, et, p, n, out, 0, 0);
+}
+
+/* The protocol field of a Linux cooked header: an Ethertype, or below
+ * 1536 one of Linux's own values, of which 0x0004 (ETH_P_802_2) says an
+ * LLC header follows (the 802.3 length is not kept). */
+static sn_decode_status decode_sll_protocol(sn_decoder *d, uint16_t proto, const uint8_t *p, size_t n, sn_packet *out) {
+    if (proto >= 1536) return decode_ethertype(d, proto, p, n, out);
+    if (proto == 0x0004) return decode_llc(d, p, n, SIZE_MAX, out, 0);
+    return SN_DECODE_SKIP;
 }
 
 sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t caplen, size_t wirelen, uint64_t ts,
@@ -277,10 +382,10 @@ sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t ca
         return decode_ethertype(d, rd16(data + 12), data + 14, caplen - 14, out);
     case LT_SLL:
         if (caplen < 16) return bad(d, "Linux cooked header cut short");
-        return decode_ethertype(d, rd16(data + 14), data + 16, caplen - 16, out);
+        return decode_sll_protocol(d, rd16(data + 14), data + 16, caplen - 16, out);
     case LT_SLL2:
         if (caplen < 20) return bad(d, "Linux cooked v2 header cut short");
-        return decode_ethertype(d, rd16(data), data + 20, caplen - 20, out);
+        return decode_sll_protocol(d, rd16(data), data + 20, caplen - 20, out);
     case LT_NULL:
     case LT_LOOP: {
         if (caplen < 4) return bad(d, "loopback header cut short");

@@ -1,6 +1,7 @@
 /* decode.h - link, network and transport decoding of captured packets.
  *
- * Link types: Ethernet (with 802.1Q / QinQ tags), Linux cooked SLL and
+ * Link types: Ethernet (with 802.1Q / QinQ tags, PPPoE sessions, MPLS
+ * label stacks, IEEE 802.3 frames with LLC/SNAP), Linux cooked SLL and
  * SLL2, raw IP, BSD loopback (DLT_NULL / DLT_LOOP). IPv4 and IPv6 with
  * fragments reassembled (or reported with --no-defrag), IPv6 extension
  * headers skipped, TCP and UDP. Everything is bounds-checked against

@@ -324,6 +324,160 @@ class Captures(unittest.TestCase):
             self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] != "unknown_cookie"], [], v6)
             self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["sent through large send offload"], v6)
 
+def pcap_frames(data):
+    """The records of a classic little-endian pcap: (seconds, microseconds,
+    frame, original length)."""
+    assert struct.unpack("<I", data[:4])[0] == 0xA1B2C3D4
+    out, off = [], 24
+    while off + 16 <= len(data):
+        sec, usec, caplen, wire = struct.unpack("<IIII", data[off:off + 16])
+        out.append((sec, usec, data[off + 16:off + 16 + caplen], wire))
+        off += 16 + caplen
+    return out
+
+
+def pcap_of(frames, linktype=1):
+    data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)
+    for sec, usec, frame in frames:
+        data += struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame
+    return data
+
+
+def vlan(vid, tpid=0x8100):
+    return struct.pack("!HH", tpid, vid)
+
+
+def pppoe(ip, v6):
+    """A PPPoE session header (version 1, type 1, code 0, session 0x1234),
+    then PPP's protocol field: IPv4 0x0021 or IPv6 0x0057."""
+    return b"\x88\x64" + struct.pack("!BBHHH", 0x11, 0, 0x1234, 2 + len(ip), 0x0057 if v6 else 0x0021) + ip
+
+
+def mpls(ip, labels=(100, 200), ethertype=0x8847):
+    """An MPLS label stack, the last label with the bottom-of-stack bit."""
+    stack = b"".join(struct.pack("!I", label << 12 | (0x100 if k == len(labels) - 1 else 0) | 64)
+                     for k, label in enumerate(labels))
+    return struct.pack("!H", ethertype) + stack + ip
+
+
+def snap(inner):
+    """An IEEE 802.3 length, then LLC (DSAP/SSAP 0xAA, UI) and SNAP with
+    OUI 0; inner starts with the Ethertype SNAP carries."""
+    body = b"\xaa\xaa\x03\x00\x00\x00" + inner
+    assert len(body) <= 1500
+    return struct.pack("!H", len(body)) + body
+
+
+class LinkEncapsulations(unittest.TestCase):
+    """The reference scenario (logins, switchboards, messages,
+    invitations) over IPv4 and IPv6, each Ethernet frame's Ethertype and IP
+    packet put into PPPoE, MPLS or 802.3 LLC/SNAP, with VLAN tags before
+    them and after SNAP: the same events as over plain Ethernet (the flows'
+    byte counts, which count the link headers, aside)."""
+
+    ENCAPSULATIONS = {
+        "pppoe": lambda et, ip, v6: pppoe(ip, v6),
+        "vlan-pppoe": lambda et, ip, v6: vlan(10) + pppoe(ip, v6),
+        "mpls": lambda et, ip, v6: mpls(ip),
+        "mpls-multicast": lambda et, ip, v6: mpls(ip, (300, 301), 0x8848),
+        "qinq-mpls": lambda et, ip, v6: vlan(20, 0x88A8) + vlan(30) + mpls(ip),
+        "snap": lambda et, ip, v6: snap(et + ip),
+        "vlan-snap": lambda et, ip, v6: vlan(40) + snap(et + ip),
+        "snap-vlan": lambda et, ip, v6: snap(vlan(50) + et + ip),
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        cls.plain = {}
+        for v6 in (False, True):
+            path = os.path.join(cls.dir, "plain%d.pcap" % v6)
+            # segments of 1000 bytes: every 802.3 frame stays within 1500
+            subprocess.run([MKCAPTURE, "--mss", "1000"] + (["--ipv6"] if v6 else []) + [path], check=True,
+                           timeout=TIMEOUT)
+            with open(path, "rb") as f:
+                cls.plain[v6] = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+
+    @staticmethod
+    def norm(out):
+        keep = []
+        for e in events(out):
+            if e["event"] == "stats":
+                continue
+            e.pop("bytes_c2s", None)
+            e.pop("bytes_s2c", None)
+            keep.append(e)
+        return keep
+
+    def run_frames(self, name, frames):
+        path = os.path.join(self.dir, name + ".pcap")
+        with open(path, "wb") as f:
+            f.write(pcap_of(frames))
+        return run(["-q", "-r", path])
+
+    def test_same_events_as_over_ethernet(self):
+        for v6 in (False, True):
+            plain = pcap_frames(self.plain[v6])
+            path = os.path.join(self.dir, "plain%d.pcap" % v6)
+            rc, out, err = run(["-q", "-r", path])
+            self.assertEqual(rc, 0, err)
+            want = self.norm(out)
+            kinds = {e["event"] for e in want}
+            self.assertTrue({"login", "message", "invitation", "file"} <= kinds, kinds)
+            for name, wrap in self.ENCAPSULATIONS.items():
+                frames = []
+                for sec, usec, frame, _ in plain:
+                    self.assertEqual(frame[12:14], b"\x86\xdd" if v6 else b"\x08\x00")
+                    frames.append((sec, usec, frame[:12] + wrap(frame[12:14], frame[14:], v6)))
+                rc, out, err = self.run_frames(name, frames)
+                self.assertEqual(rc, 0, err)
+                got = self.norm(out)
+                # flows name their innermost VLAN
+                inner = {"vlan-pppoe": 10, "qinq-mpls": 30, "vlan-snap": 40, "snap-vlan": 50}.get(name)
+                for e in got:
+                    if e["event"] == "flow":
+                        self.assertEqual(e.pop("vlan", None), inner, name)
+                self.assertEqual([e for e in got if e["event"] == "anomaly"], [], name)
+                self.assertEqual([e for e in got if e["event"] in ("login", "message")],
+                                 [e for e in want if e["event"] in ("login", "message")], "%s v6=%s" % (name, v6))
+                self.assertEqual(got, want, "%s v6=%s" % (name, v6))
+
+    def test_damaged_headers_are_malformed_packets(self):
+        """A frame whose PPPoE, MPLS or LLC/SNAP header is damaged or cut
+        short is a malformed packet, said as for the other headers."""
+        ip = pcap_frames(self.plain[False])[0][2][14:]
+        mac = b"\x02" * 6 + b"\x04" * 6
+        too_deep = mpls(ip, tuple(range(1, 18)))  # 17 labels, the last the bottom
+        cases = [
+            (mac + pppoe(ip, False)[:5], "PPPoE header cut short"),
+            (mac + b"\x88\x64\x12\x00" + pppoe(ip, False)[4:], "PPPoE version or type not 1"),
+            (mac + pppoe(ip, False)[:9], "PPP protocol cut short"),
+            (mac + mpls(ip)[:6], "MPLS label cut short"),
+            (mac + mpls(ip)[:10], "MPLS payload cut short"),
+            (mac + too_deep, "too many MPLS labels"),
+            (mac + snap(b"\x08\x00" + ip)[:9], "SNAP header cut short"),
+            (mac + b"\x00\x05\xaa\xaa\x03" + bytes(40), "802.3 length shorter than an LLC/SNAP header"),
+            (mac + vlan(1) + vlan(2) + vlan(3) + snap(vlan(4) + vlan(5) + b"\x08\x00" + ip), "too many VLAN tags"),
+        ]
+        frames = [(1117000000 + k, 0, frame) for k, (frame, _) in enumerate(cases)]
+        # what is fine but not for us: PPP's link control, a SNAP header
+        # with another OUI, spanning tree's LLC, PPPoE discovery
+        frames += [(1117000100, 0, mac + b"\x88\x64" + struct.pack("!BBHHH", 0x11, 0, 1, 6, 0xC021) + bytes(4)),
+                   (1117000101, 0, mac + struct.pack("!H", 40) + b"\xaa\xaa\x03\x00\x00\x0c\x20\x00" + bytes(32)),
+                   (1117000102, 0, mac + struct.pack("!H", 38) + b"\x42\x42\x03" + bytes(35)),
+                   (1117000103, 0, mac + b"\x88\x63\x11\x09\x00\x00\x00\x00")]
+        rc, out, err = self.run_frames("damaged", frames)
+        self.assertEqual(rc, 0, err)
+        details = [e["detail"] for e in events(out) if e["event"] == "anomaly" and e["kind"] == "malformed_packet"]
+        self.assertEqual(details, [why for _, why in cases])
+        rc, out, err = run(["-r", os.path.join(self.dir, "damaged.pcap")])
+        self.assertIn("decode errors %d, not TCP/UDP 4" % len(cases), err)
+
+
 class Modes(unittest.TestCase):
     def test_stdin(self):
         with open(cap("seed.pcap"), "rb") as f:

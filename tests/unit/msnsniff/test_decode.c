@@ -273,11 +273,266 @@ static void test_ipv6_defrag(void **state) {
     sn_decoder_free(&d);
 }
 
+/* Encapsulations behind an Ethernet (or Linux cooked) header: the IP
+ * packet of a plain Ethernet frame put behind PPPoE, MPLS, 802.3 LLC/SNAP,
+ * with VLAN tags around them. Each decodes to the same TCP segment, and
+ * every shorter capture of it stays within its bytes (ASan) and never
+ * yields a payload that was not captured. */
+enum {
+    ENC_PPPOE,
+    ENC_PPPOE_PFC,
+    ENC_VLAN_PPPOE,
+    ENC_MPLS,
+    ENC_MPLS_MANY,
+    ENC_QINQ_MPLS,
+    ENC_SNAP,
+    ENC_SNAP_PADDED,
+    ENC_VLAN_SNAP,
+    ENC_SNAP_VLAN,
+    ENC_SLL_LLC,
+    ENC_COUNT
+};
+
+static size_t put_u16(uint8_t *b, unsigned v) {
+    b[0] = (uint8_t)(v >> 8);
+    b[1] = (uint8_t)v;
+    return 2;
+}
+
+static size_t put_label(uint8_t *b, unsigned label, int bottom) {
+    uint32_t w = (uint32_t)label << 12 | (bottom ? 0x100u : 0u) | 64u;
+    b[0] = (uint8_t)(w >> 24);
+    b[1] = (uint8_t)(w >> 16);
+    b[2] = (uint8_t)(w >> 8);
+    b[3] = (uint8_t)w;
+    return 4;
+}
+
+static size_t put_snap(uint8_t *b, size_t inner_len) {
+    size_t n = put_u16(b, (unsigned)(8 + inner_len));
+    memcpy(b + n, "\xAA\xAA\x03\x00\x00\x00", 6);
+    return n + 6;
+}
+
+/* The frame of encapsulation enc around ip/iplen (et: its Ethertype);
+ * *lt the link type, *vid the innermost VLAN expected (0: none). */
+static size_t encapsulate(int enc, const uint8_t *ip, size_t iplen, unsigned et, uint8_t *b, int *lt, unsigned *vid) {
+    size_t n = 12;
+    int v6 = et == 0x86DD;
+    memcpy(b, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
+    *lt = 1;
+    *vid = 0;
+    switch (enc) {
+    case ENC_VLAN_PPPOE:
+        n += put_u16(b + n, 0x8100);
+        n += put_u16(b + n, 7);
+        *vid = 7;
+        /* fall through */
+    case ENC_PPPOE:
+        n += put_u16(b + n, 0x8864);
+        b[n++] = 0x11;
+        b[n++] = 0;
+        n += put_u16(b + n, 0xBEEF);
+        n += put_u16(b + n, (unsigned)(2 + iplen));
+        n += put_u16(b + n, v6 ? 0x0057 : 0x0021);
+        break;
+    case ENC_PPPOE_PFC: /* the protocol field compressed to one byte */
+        n += put_u16(b + n, 0x8864);
+        b[n++] = 0x11;
+        b[n++] = 0;
+        n += put_u16(b + n, 1);
+        n += put_u16(b + n, (unsigned)(1 + iplen));
+        b[n++] = v6 ? 0x57 : 0x21;
+        break;
+    case ENC_QINQ_MPLS:
+        n += put_u16(b + n, 0x88A8);
+        n += put_u16(b + n, 5);
+        n += put_u16(b + n, 0x8100);
+        n += put_u16(b + n, 6);
+        *vid = 6;
+        /* fall through */
+    case ENC_MPLS:
+        n += put_u16(b + n, 0x8847);
+        n += put_label(b + n, 1000, 0);
+        n += put_label(b + n, 2000, 1);
+        break;
+    case ENC_MPLS_MANY: /* the deepest stack taken: 16 labels */
+        n += put_u16(b + n, 0x8848);
+        for (unsigned i = 0; i < 16; i++) n += put_label(b + n, 16 + i, i == 15);
+        break;
+    case ENC_VLAN_SNAP:
+        n += put_u16(b + n, 0x8100);
+        n += put_u16(b + n, 8);
+        *vid = 8;
+        /* fall through */
+    case ENC_SNAP:
+    case ENC_SNAP_PADDED:
+        n += put_snap(b + n, 2 + iplen);
+        n += put_u16(b + n, et);
+        break;
+    case ENC_SNAP_VLAN:
+        n += put_snap(b + n, 6 + iplen);
+        n += put_u16(b + n, 0x8100);
+        n += put_u16(b + n, 9);
+        n += put_u16(b + n, et);
+        *vid = 9;
+        break;
+    case ENC_SLL_LLC: /* Linux cooked: protocol 4, an LLC header without the 802.3 length */
+        *lt = 113;
+        memset(b, 0, 14);
+        b[3] = 1; /* ARPHRD_ETHER */
+        b[5] = 6;
+        n = 14;
+        n += put_u16(b + n, 0x0004);
+        memcpy(b + n, "\xAA\xAA\x03\x00\x00\x00", 6);
+        n += 6;
+        n += put_u16(b + n, et);
+        break;
+    default: break;
+    }
+    memcpy(b + n, ip, iplen);
+    n += iplen;
+    if (enc == ENC_SNAP_PADDED) { /* bytes after the 802.3 length: not part of the packet */
+        memset(b + n, 0xEE, 16);
+        n += 16;
+    }
+    return n;
+}
+
+static void decode_encapsulations(int ipv6) {
+    msnsynth_endpoint a = ep(ipv6 ? "2001:db8::1" : "10.0.0.1", 1863), b = ep(ipv6 ? "2001:db8::2" : "10.0.0.2", 40000);
+    uint8_t plain[512], frame[1024];
+    size_t pn = msnsynth_frame_tcp(NULL, &a, &b, 1234, 5678, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, "USR 1 OK\r\n", 10,
+                                   plain, sizeof plain);
+    assert_true(pn > 14);
+    unsigned et = (unsigned)plain[12] << 8 | plain[13];
+    assert_int_equal(et, ipv6 ? 0x86DD : 0x0800);
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    assert_int_equal(sn_decoder_init(&d, &mem, 1, 0), 0);
+    for (int enc = 0; enc < ENC_COUNT; enc++) {
+        int lt;
+        unsigned vid;
+        size_t n = encapsulate(enc, plain + 14, pn - 14, et, frame, &lt, &vid);
+        sn_packet p;
+        assert_int_equal(sn_decode(&d, lt, frame, n, n, 1, &p), SN_DECODE_OK);
+        assert_int_equal(p.proto, 6);
+        assert_int_equal(p.sport, 1863);
+        assert_int_equal(p.dport, 40000);
+        assert_int_equal(p.seq, 1234);
+        assert_int_equal(p.len, 10);
+        assert_int_equal(p.missing, 0);
+        assert_memory_equal(p.payload, "USR 1 OK\r\n", 10);
+        assert_int_equal(p.src.family, ipv6 ? 6 : 4);
+        assert_int_equal(p.vlan, vid);
+        for (size_t cut = 0; cut < n; cut++) {
+            uint8_t *copy = malloc(cut ? cut : 1);
+            memcpy(copy, frame, cut);
+            sn_decode_status st = sn_decode(&d, lt, copy, cut, n, 1, &p);
+            assert_true(st == SN_DECODE_MALFORMED || st == SN_DECODE_OK);
+            if (st == SN_DECODE_OK) {
+                assert_true(p.len + p.missing == 10);
+                assert_true(p.len < 10 || enc == ENC_SNAP_PADDED);
+            }
+            free(copy);
+        }
+    }
+    sn_decoder_free(&d);
+    assert_int_equal(mem.used, 0);
+}
+
+static void test_encapsulations_ipv4(void **state) {
+    (void)state;
+    decode_encapsulations(0);
+}
+static void test_encapsulations_ipv6(void **state) {
+    (void)state;
+    decode_encapsulations(1);
+}
+
+/* Headers that say "not for us" are skipped; damaged ones are malformed,
+ * with the reason; stacks and tags are bounded. */
+static void test_encapsulation_limits(void **state) {
+    (void)state;
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    assert_int_equal(sn_decoder_init(&d, &mem, 1, 0), 0);
+    sn_packet p;
+    uint8_t f[256];
+    memset(f, 0, sizeof f);
+    size_t n = 12;
+    /* 17 labels, none of them the bottom of the stack, then 16 more bytes */
+    n += put_u16(f + n, 0x8847);
+    for (unsigned i = 0; i < 17; i++) n += put_label(f + n, i, 0);
+    f[n] = 0x45;
+    assert_int_equal(sn_decode(&d, 1, f, n + 40, n + 40, 1, &p), SN_DECODE_MALFORMED);
+    assert_string_equal(d.error, "too many MPLS labels");
+    /* a pseudowire after the stack (first nibble 0: a control word) */
+    n = 12 + put_u16(f + 12, 0x8847);
+    n += put_label(f + n, 3000, 1);
+    f[n] = 0x00;
+    assert_int_equal(sn_decode(&d, 1, f, n + 40, n + 40, 1, &p), SN_DECODE_SKIP);
+    /* PPPoE: link control, a bad version, a zero length */
+    n = 12 + put_u16(f + 12, 0x8864);
+    memcpy(f + n, "\x11\x00\x00\x01\x00\x06\xC0\x21", 8);
+    assert_int_equal(sn_decode(&d, 1, f, n + 8, n + 8, 1, &p), SN_DECODE_SKIP);
+    f[n] = 0x21;
+    assert_int_equal(sn_decode(&d, 1, f, n + 8, n + 8, 1, &p), SN_DECODE_MALFORMED);
+    assert_string_equal(d.error, "PPPoE version or type not 1");
+    memcpy(f + n, "\x11\x00\x00\x01\x00\x00\x00\x21", 8);
+    assert_int_equal(sn_decode(&d, 1, f, n + 8, n + 8, 1, &p), SN_DECODE_MALFORMED);
+    assert_string_equal(d.error, "PPPoE length 0: no PPP protocol field");
+    /* PPPoE discovery (0x8863) is not a session */
+    n = 12 + put_u16(f + 12, 0x8863);
+    assert_int_equal(sn_decode(&d, 1, f, n + 8, n + 8, 1, &p), SN_DECODE_SKIP);
+    /* 802.3: spanning tree's LLC, SNAP with Cisco's OUI, a length of 1 */
+    n = 12 + put_u16(f + 12, 38);
+    memcpy(f + n, "\x42\x42\x03", 3);
+    assert_int_equal(sn_decode(&d, 1, f, n + 38, n + 38, 1, &p), SN_DECODE_SKIP);
+    memcpy(f + n, "\xAA\xAA\x03\x00\x00\x0C\x20\x00", 8);
+    assert_int_equal(sn_decode(&d, 1, f, n + 38, n + 38, 1, &p), SN_DECODE_SKIP);
+    put_u16(f + 12, 1);
+    assert_int_equal(sn_decode(&d, 1, f, n + 38, n + 38, 1, &p), SN_DECODE_MALFORMED);
+    assert_string_equal(d.error, "802.3 length shorter than an LLC header");
+    /* a length inside SNAP means nothing; 1501-1535 is neither */
+    n = 12 + put_snap(f + 12, 40);
+    put_u16(f + n, 40);
+    assert_int_equal(sn_decode(&d, 1, f, n + 40, n + 40, 1, &p), SN_DECODE_SKIP);
+    put_u16(f + 12, 1510);
+    assert_int_equal(sn_decode(&d, 1, f, 60, 60, 1, &p), SN_DECODE_SKIP);
+    /* VLAN tags before and after SNAP count together: 5 are too many */
+    n = 12;
+    for (unsigned i = 0; i < 3; i++) {
+        n += put_u16(f + n, 0x8100);
+        n += put_u16(f + n, 1 + i);
+    }
+    n += put_snap(f + n, 60);
+    for (unsigned i = 0; i < 2; i++) {
+        n += put_u16(f + n, 0x8100);
+        n += put_u16(f + n, 4 + i);
+    }
+    n += put_u16(f + n, 0x0800);
+    f[n] = 0x45;
+    assert_int_equal(sn_decode(&d, 1, f, n + 40, n + 40, 1, &p), SN_DECODE_MALFORMED);
+    assert_string_equal(d.error, "too many VLAN tags");
+    /* Linux cooked protocols below 1536 other than LLC are not for us */
+    memset(f, 0, 40);
+    put_u16(f + 14, 0x0001);
+    assert_int_equal(sn_decode(&d, 113, f, 40, 40, 1, &p), SN_DECODE_SKIP);
+    put_u16(f, 0x0001);
+    assert_int_equal(sn_decode(&d, 276, f, 40, 40, 1, &p), SN_DECODE_SKIP);
+    sn_decoder_free(&d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_links_ipv4),     cmocka_unit_test(test_links_ipv6),
-        cmocka_unit_test(test_links_ipv6_ext), cmocka_unit_test(test_udp_and_garbage),
-        cmocka_unit_test(test_ipv4_defrag),    cmocka_unit_test(test_ipv6_defrag),
+        cmocka_unit_test(test_links_ipv4),           cmocka_unit_test(test_links_ipv6),
+        cmocka_unit_test(test_links_ipv6_ext),       cmocka_unit_test(test_udp_and_garbage),
+        cmocka_unit_test(test_ipv4_defrag),          cmocka_unit_test(test_ipv6_defrag),
+        cmocka_unit_test(test_encapsulations_ipv4),  cmocka_unit_test(test_encapsulations_ipv6),
+        cmocka_unit_test(test_encapsulation_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

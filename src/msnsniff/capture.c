@@ -79,14 +79,40 @@ static int classic_magic(const unsigned char m[4], int *nsec) {
     return 0;
 }
 
-/* Standard input is read by libpcap through a stream that counts the bytes
- * it delivers: a pipe has no file position to ask, and a damaged record
- * must be named by its offset as in a file. ftell() on it costs no system
- * call. */
+/* Standard input is opened by libpcap, which checks the file header, through
+ * a stream that keeps the bytes it delivers: a pipe cannot be read again
+ * from its start, and pcapread, which then reads the records or blocks as
+ * it reads a file's, starts with them. When pcapread cannot take over,
+ * libpcap reads on, and the stream counts the bytes instead: a pipe has
+ * no file position to ask, and a damaged record must be named by its
+ * offset as in a file. ftell() on it costs no system call. */
 typedef struct stdin_stream {
     uint64_t delivered;
     unsigned char magic[4];
+    int keeping; /* while libpcap opens the file: kept holds every byte */
+    int lost;    /* a byte could not be kept (out of memory) */
+    unsigned char *kept;
+    size_t kept_len, kept_cap;
 } stdin_stream;
+
+static void stdin_keep(stdin_stream *s, const char *buf, size_t n) {
+    if (s->lost) return;
+    if (s->kept_cap - s->kept_len < n) {
+        size_t cap = s->kept_cap ? s->kept_cap : 65536;
+        /* bounded: doubles until n fits; libpcap's open reads the header
+         * and blocks of at most 16 MiB up to the first interface */
+        while (cap - s->kept_len < n) cap *= 2;
+        unsigned char *g = realloc(s->kept, cap);
+        if (!g) {
+            s->lost = 1;
+            return;
+        }
+        s->kept = g;
+        s->kept_cap = cap;
+    }
+    memcpy(s->kept + s->kept_len, buf, n);
+    s->kept_len += n;
+}
 
 static ssize_t stdin_read(void *cookie, char *buf, size_t n) {
     stdin_stream *s = cookie;
@@ -97,7 +123,14 @@ static ssize_t stdin_read(void *cookie, char *buf, size_t n) {
     for (size_t i = 0; s->delivered + i < sizeof s->magic && i < (size_t)got; i++)
         s->magic[s->delivered + i] = (unsigned char)buf[i];
     s->delivered += (uint64_t)got;
+    if (s->keeping) stdin_keep(s, buf, (size_t)got);
     return got;
+}
+
+static void stdin_free(stdin_stream *s) {
+    if (!s) return;
+    free(s->kept);
+    free(s);
 }
 
 /* Only ftell(): stdio subtracts what its buffer holds unread. */
@@ -139,15 +172,18 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             snprintf(err, errcap, "(stdin): %s", strerror(errno));
             return NULL;
         }
+        in->keeping = 1;
         p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
         if (!p) {
             fclose(fp);
-            free(in);
+            stdin_free(in);
             in = NULL;
         } else {
+            in->keeping = 0;
             /* libpcap has read the file header: its magic is known */
             memcpy(magic, in->magic, sizeof magic);
             have_magic = in->delivered >= sizeof magic;
+            classic = have_magic ? classic_magic(magic, &nsec) : 0;
         }
     } else {
         FILE *fp = fopen(path, "rb");
@@ -177,7 +213,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     if (!c) {
         pcap_close(p);
         free(iobuf);
-        free(in);
+        stdin_free(in);
         snprintf(err, errcap, "%s: out of memory", path);
         return NULL;
     }
@@ -199,17 +235,32 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     c->sec_mask = c->format == 0 ? UINT32_MAX : UINT64_MAX;
     if (in) c->offset = (uint64_t)ftello(pcap_file(p)); /* after the headers libpcap read */
     int classic_ok = classic && pcap_major_version(p) == 2 && pcap_minor_version(p) == 4;
-    if ((classic_ok || c->format == 1) && sn_decode_linktype_ok(pcap_datalink(p)) && pcap_snapshot(p) > 0) {
+    if ((classic_ok || c->format == 1) && sn_decode_linktype_ok(pcap_datalink(p)) && pcap_snapshot(p) > 0 &&
+        !(in && in->lost)) {
         /* the descriptor libpcap read the header from: the same file even
-         * if the path was replaced meanwhile */
+         * if the path was replaced meanwhile (standard input: its stream
+         * has none, and has kept what libpcap read) */
         FILE *fp = pcap_file(p);
-        int fd = fp ? dup(fileno(fp)) : -1;
+        int fd = in ? dup(STDIN_FILENO) : fp ? dup(fileno(fp)) : -1;
         uint32_t snap = (uint32_t)pcap_snapshot(p);
+        int lt = pcap_datalink(p);
         int rc = -1;
-        if (fd >= 0 && classic_ok) rc = sn_pcapread_init(&c->rd, fd, classic == 2, nsec, snap, MAX_CAPLEN);
-        else if (fd >= 0) rc = sn_pcapread_init_ng(&c->rd, fd, pcap_datalink(p), snap, MAX_CAPLEN);
-        if (rc == 0) c->fast = 1;
-        else if (fd >= 0) close(fd);
+        if (fd < 0) rc = -1; /* no descriptor: libpcap reads on */
+        else if (in && classic_ok)
+            rc = sn_pcapread_init_stream(&c->rd, fd, in->kept, in->kept_len, classic == 2, nsec, snap, MAX_CAPLEN);
+        else if (in) rc = sn_pcapread_init_ng_stream(&c->rd, fd, in->kept, in->kept_len, lt, snap, MAX_CAPLEN);
+        else if (classic_ok) rc = sn_pcapread_init(&c->rd, fd, classic == 2, nsec, snap, MAX_CAPLEN);
+        else rc = sn_pcapread_init_ng(&c->rd, fd, lt, snap, MAX_CAPLEN);
+        if (rc == 0) {
+            c->fast = 1;
+            c->offset = c->rd.offset;
+            if (in) c->rd.interrupted = &c->broken; /* sn_capture_break from a signal handler */
+        } else if (fd >= 0) close(fd);
+    }
+    if (in && !c->fast) { /* libpcap reads on: the bytes it read are its own */
+        free(in->kept);
+        in->kept = NULL;
+        in->kept_len = in->kept_cap = 0;
     }
     return c;
 }
@@ -457,6 +508,9 @@ static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         int rc = sn_pcapread_next(&c->rd, &rec, msg, sizeof msg, &at);
         c->offset = c->rd.offset;
         if (rc == 0) return 0;
+        /* a pipe whose reading a signal ended, perhaps inside a record:
+         * the run stops there, as it stops in a file */
+        if (rc < 0 && c->rd.stream && c->broken) return 0;
         if (rc < 0) {
             snprintf(err, errcap, "%s: at offset %llu: %s", c->name, (unsigned long long)at, msg);
             return -1;
@@ -557,6 +611,6 @@ void sn_capture_close(sn_capture *c) {
     if (c->dump) pcap_dump_close(c->dump);
     pcap_close(c->p);
     free(c->iobuf);
-    free(c->in);
+    stdin_free(c->in); /* after sn_pcapread_free: the reader started with its bytes */
     free(c);
 }

@@ -729,7 +729,7 @@ int main(int argc, char **argv) {
                 "msnsniff: %s: %llu of %llu packets were cut short by the capture's snapshot length (%llu bytes "
                 "kept): their missing bytes are gaps in the analysis; capture whole packets (tcpdump -s 0)\n",
                 nfiles > 1  ? "the capture files"
-                    : rfile ? rfile
+                    : rfile ? (strcmp(rfile, "-") == 0 ? "(stdin)" : rfile)
                             : iface,
                 (unsigned long long)fin->packets_truncated, (unsigned long long)fin->packets,
                 (unsigned long long)fin->truncated_caplen);

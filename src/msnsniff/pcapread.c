@@ -25,9 +25,22 @@ static void read_chunk(sn_pcapread *r, sn_pcapslot *s) {
     size_t got = 0;
     s->eof = 0;
     s->err = 0;
+    if (r->head_off < r->head_len) { /* the bytes read before the reader took over come first */
+        got = r->head_len - r->head_off < SN_PCAPREAD_CHUNK ? r->head_len - r->head_off : SN_PCAPREAD_CHUNK;
+        memcpy(s->mem + r->carry, r->head + r->head_off, got);
+        r->head_off += got;
+        if (r->stream) {
+            s->len = got;
+            return;
+        }
+    }
     while (got < SN_PCAPREAD_CHUNK) {
         ssize_t n = read(r->fd, s->mem + r->carry + got, SN_PCAPREAD_CHUNK - got);
         if (n < 0) {
+            if (errno == EINTR && r->interrupted && *r->interrupted) {
+                s->eof = 1;
+                break;
+            }
             if (errno == EINTR) continue;
             s->err = errno;
             break;
@@ -37,6 +50,9 @@ static void read_chunk(sn_pcapread *r, sn_pcapslot *s) {
             break;
         }
         got += (size_t)n;
+        /* a pipe: what it holds now is analysed now, not once the writer
+         * has sent a whole chunk (tcpdump -U -w - | msnsniff -r -) */
+        if (r->stream) break;
     }
     s->len = got;
 }
@@ -68,7 +84,9 @@ static void *reader_main(void *arg) {
 }
 
 static void start_thread(sn_pcapread *r) {
-    if (!sn_pcapread_read_ahead) return;
+    /* a read from a pipe may wait for ever: a thread blocked in one could
+     * not be stopped when the analysis ends first (-c, a signal) */
+    if (!sn_pcapread_read_ahead || r->stream) return;
     if (pthread_mutex_init(&r->lock, NULL) != 0) return;
     if (pthread_cond_init(&r->room, NULL) != 0) {
         pthread_mutex_destroy(&r->lock);
@@ -111,10 +129,23 @@ static int make_slots(sn_pcapread *r, size_t carry) {
     return 0;
 }
 
-int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t snapshot, uint32_t max_caplen) {
+/* Where reading starts: at offset `at` of a file (fd seeks there), or of
+ * a stream whose first head_len bytes were read already (head). */
+static int start_at(sn_pcapread *r, int fd, const unsigned char *head, size_t head_len, size_t at) {
+    if (!head) return lseek(fd, (off_t)at, SEEK_SET) == (off_t)at ? 0 : -1;
+    if (head_len < at) return -1;
+    r->head = head;
+    r->head_len = head_len;
+    r->head_off = at;
+    r->stream = 1;
+    return 0;
+}
+
+static int init_classic(sn_pcapread *r, int fd, const unsigned char *head, size_t head_len, int big_endian, int nsec,
+                        uint32_t snapshot, uint32_t max_caplen) {
     memset(r, 0, sizeof *r);
     if ((size_t)max_caplen + 16 > SN_PCAPREAD_CHUNK || snapshot == 0) return -1;
-    if (lseek(fd, 24, SEEK_SET) != 24) return -1;
+    if (start_at(r, fd, head, head_len, 24) != 0) return -1;
     /* an unread tail is less than one record */
     if (make_slots(r, (size_t)max_caplen + 16) != 0) return -1;
     r->fd = fd;
@@ -125,6 +156,16 @@ int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t 
     r->offset = 24;
     start_thread(r);
     return 0;
+}
+
+int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t snapshot, uint32_t max_caplen) {
+    return init_classic(r, fd, NULL, 0, big_endian, nsec, snapshot, max_caplen);
+}
+
+int sn_pcapread_init_stream(sn_pcapread *r, int fd, const unsigned char *head, size_t head_len, int big_endian,
+                            int nsec, uint32_t snapshot, uint32_t max_caplen) {
+    if (!head) return -1;
+    return init_classic(r, fd, head, head_len, big_endian, nsec, snapshot, max_caplen);
 }
 
 void sn_pcapread_free(sn_pcapread *r) {
@@ -319,20 +360,22 @@ static uint64_t u64(const unsigned char *p, int big_endian) {
     return big_endian ? a << 32 | b : b << 32 | a;
 }
 
-int sn_pcapread_init_ng(sn_pcapread *r, int fd, int linktype, uint32_t snapshot, uint32_t max_caplen) {
+static int init_ng(sn_pcapread *r, int fd, const unsigned char *head, size_t head_len, int linktype, uint32_t snapshot,
+                   uint32_t max_caplen) {
     memset(r, 0, sizeof *r);
     if (snapshot == 0 || snapshot > max_caplen) return -1;
     /* The first section header libpcap read when opening the file, with
      * rules of its own (no check of its trailer): reading starts after
      * it, in the byte order of its magic number. */
     unsigned char h[12];
-    if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) return -1;
+    if (head && head_len >= sizeof h) memcpy(h, head, sizeof h);
+    else if (head || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) return -1;
     int be;
     if (u32(h + 8, 0) == NG_BYTE_ORDER) be = 0;
     else if (u32(h + 8, 1) == NG_BYTE_ORDER) be = 1;
     else return -1;
     uint32_t shb = u32(h + 4, be);
-    if (shb < 12 || lseek(fd, (off_t)shb, SEEK_SET) != (off_t)shb) return -1;
+    if (shb < 12 || start_at(r, fd, head, head_len, shb) != 0) return -1;
     /* Blocks up to an enhanced packet block of the largest packet with
      * 128 KiB of options are read in place; larger ones (libpcap takes
      * any up to 16 MiB) are copied whole into a buffer of their own. */
@@ -346,6 +389,16 @@ int sn_pcapread_init_ng(sn_pcapread *r, int fd, int linktype, uint32_t snapshot,
     r->offset = shb;
     start_thread(r);
     return 0;
+}
+
+int sn_pcapread_init_ng(sn_pcapread *r, int fd, int linktype, uint32_t snapshot, uint32_t max_caplen) {
+    return init_ng(r, fd, NULL, 0, linktype, snapshot, max_caplen);
+}
+
+int sn_pcapread_init_ng_stream(sn_pcapread *r, int fd, const unsigned char *head, size_t head_len, int linktype,
+                               uint32_t snapshot, uint32_t max_caplen) {
+    if (!head) return -1;
+    return init_ng(r, fd, head, head_len, linktype, snapshot, max_caplen);
 }
 
 static int too_short(uint32_t type, char *err, size_t errcap) {

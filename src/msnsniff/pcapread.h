@@ -35,6 +35,7 @@
 #define SN_PCAPREAD_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,6 +77,18 @@ typedef struct sn_pcapng_if {
 
 typedef struct sn_pcapread {
     int fd;
+    /* A stream (standard input, a pipe): it cannot seek, so the bytes read
+     * from it before the reader took over (libpcap's check of the file
+     * header) are handed out first, from head_off; each read returns what
+     * the pipe holds rather than waiting for a whole chunk, and is made
+     * in line, never on the reader thread. */
+    int stream;
+    const unsigned char *head;
+    size_t head_len, head_off;
+    /* A stream: when a signal interrupts a read while this is set, the
+     * input ends there, as at the end of the file (a pipe's writer may
+     * stay silent for ever; SIGINT must still end the run). */
+    const volatile sig_atomic_t *interrupted;
     int ng;               /* pcapng blocks, not classic records */
     int ng_idb_seen;      /* pcapng: the file's first interface was read */
     sn_pcapng_if *ifs;    /* pcapng: the interfaces of this section */
@@ -128,6 +141,14 @@ int sn_pcapread_init(sn_pcapread *r, int fd, int big_endian, int nsec, uint32_t 
  * (the first interface's); every interface must have them. 0, or -1
  * when the reader cannot be used: then libpcap reads the file. */
 int sn_pcapread_init_ng(sn_pcapread *r, int fd, int linktype, uint32_t snapshot, uint32_t max_caplen);
+/* The same for a stream that cannot seek (standard input): head holds
+ * its first head_len bytes, already read from fd (at least the file
+ * header, or the first section header), and stays the caller's until
+ * sn_pcapread_free. */
+int sn_pcapread_init_stream(sn_pcapread *r, int fd, const unsigned char *head, size_t head_len, int big_endian,
+                            int nsec, uint32_t snapshot, uint32_t max_caplen);
+int sn_pcapread_init_ng_stream(sn_pcapread *r, int fd, const unsigned char *head, size_t head_len, int linktype,
+                               uint32_t snapshot, uint32_t max_caplen);
 /* 1: *rec holds a packet; 0: end of file; -1: damage or read error, err
  * says what (without the file name or offset: *at is the record's or
  * block's offset). */

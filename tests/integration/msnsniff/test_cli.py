@@ -178,6 +178,33 @@ def switchboard(capture, cport, server, cookie, other, user="alice@example.com",
     return sb
 
 
+def two_link_types_pcapng():
+    """A pcapng file of two interfaces, as Wireshark and dumpcap write a
+    capture on several: Ethernet on the first (a login), Linux cooked (SLL)
+    on the second (a switchboard with a message). Its bytes, and how many
+    packets the second interface has."""
+    ns, sb = Capture(), Capture()
+    notification_login(ns)
+    board = switchboard(sb, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+    board.c2s(msg("MSG 3 N", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nover the other interface"))
+
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    def epb(ifid, us, frame):
+        return block(6, struct.pack("<IIIII", ifid, us >> 32, us & 0xFFFFFFFF, len(frame), len(frame)) + frame)
+    data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    data += block(1, struct.pack("<HHI", 1, 0, 262144)) + block(1, struct.pack("<HHI", 113, 0, 262144))
+    t0 = 1117000000 * 1000000
+    for k, frame in enumerate(ns.frames):
+        data += epb(0, t0 + k * 1000, frame)
+    for k, frame in enumerate(sb.frames):
+        sll = struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800)
+        data += epb(1, t0 + 500000 + k * 1000, sll + frame[14:])
+    return data, len(sb.frames)
+
+
 class Captures(unittest.TestCase):
     """The committed captures give exactly the committed events."""
 
@@ -485,6 +512,113 @@ class Modes(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         with open(cap("seed.jsonl"), "rb") as f:
             self.assertEqual(out, f.read())
+
+    def test_standard_input_reads_as_the_file(self):
+        """cat FILE | msnsniff -r - gives what msnsniff -r FILE gives: the
+        same events, summary and messages (the file named "(stdin)"), for
+        classic pcap, pcapng, a pcapng file of interfaces of two link types
+        (which libpcap refuses), and every seed of the capture-file fuzzer
+        (damaged files among them)."""
+        fuzz = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "fuzz", "corpus",
+                            "pcap_file")
+        with tempfile.TemporaryDirectory() as d:
+            two = os.path.join(d, "two-link-types.pcapng")
+            with open(two, "wb") as f:
+                f.write(two_link_types_pcapng()[0])
+            paths = [cap("seed.pcap"), cap("seed-torture.pcapng"), cap("seed-gaps.pcap"), two]
+            paths += sorted(os.path.join(fuzz, n) for n in os.listdir(fuzz))
+            for path in paths:
+                rc, out, err = run(["-r", path])
+                if path == two:
+                    self.assertEqual(rc, 0, err)
+                    self.assertEqual([e["text"] for e in events(out) if e["event"] == "message"],
+                                     ["over the other interface"])
+                with open(path, "rb") as f:
+                    cat = subprocess.Popen(["cat"], stdin=f, stdout=subprocess.PIPE)
+                    try:
+                        rc2, out2, err2 = run(["-r", "-"], stdin=cat.stdout)
+                    finally:
+                        cat.stdout.close()
+                        cat.wait(timeout=TIMEOUT)
+                self.assertEqual((rc2, err2.replace("(stdin)", path)), (rc, err), path)
+                self.assertEqual(out2, out, path)
+
+    def test_standard_input_is_analysed_as_it_comes(self):
+        """A pipe that delivers a capture a piece at a time (tcpdump -U -w -):
+        the events of the packets it delivered come out before the rest is
+        written, and -c ends the run while the pipe is still open."""
+        import threading
+        with open(cap("seed.pcap"), "rb") as f:
+            data = f.read()
+        with subprocess.Popen([MSNSNIFF, "--run-id", RUN_ID, "-U", "-q", "-r", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL) as p:
+            # should no event come, the input is closed after TIMEOUT and
+            # readline returns
+            timer = threading.Timer(TIMEOUT, p.kill)
+            timer.start()
+            try:
+                p.stdin.write(data[:4000])
+                p.stdin.flush()
+                first = p.stdout.readline()
+                early = p.poll() is None
+                p.stdin.write(data[4000:])
+                p.stdin.close()
+                rest = p.stdout.read()
+                p.wait()
+            finally:
+                timer.cancel()
+        self.assertTrue(early and first.startswith(b'{"event":'), first)
+        self.assertEqual(p.returncode, 0)
+        with open(cap("seed.jsonl"), "rb") as f:
+            self.assertEqual(first + rest, f.read())
+        with subprocess.Popen([MSNSNIFF, "-q", "-c", "5", "-r", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL) as p:
+            try:
+                p.stdin.write(data[:20000])  # more than 5 packets, less than a pipe holds
+                p.stdin.flush()
+                rc = p.wait(timeout=TIMEOUT)  # stdin still open: -c alone ends the run
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                try:
+                    p.stdin.close()
+                except BrokenPipeError:
+                    pass
+        self.assertEqual(rc, 0)
+
+    def test_a_signal_ends_reading_a_silent_pipe(self):
+        """SIGTERM ends a run reading a pipe whose writer stays silent, as it
+        ends a run reading a file: the events so far, the summary, status 0."""
+        import signal
+        import threading
+        import time
+        with open(cap("seed.pcap"), "rb") as f:
+            data = f.read()
+        with subprocess.Popen([MSNSNIFF, "-U", "-r", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as p:
+            timer = threading.Timer(TIMEOUT, p.kill)
+            timer.start()
+            try:
+                p.stdin.write(data[:20000])  # ends inside a record
+                p.stdin.flush()
+                first = p.stdout.readline()  # it is reading
+                time.sleep(1)  # and waits for the rest of the record
+                p.send_signal(signal.SIGTERM)
+                try:
+                    rc = p.wait(timeout=10)  # the pipe stays open
+                except subprocess.TimeoutExpired:
+                    rc = None
+                timer.cancel()
+                if rc is None:
+                    p.kill()
+                out, err = p.stdout.read(), p.stderr.read().decode()
+                p.stdin.close()
+            finally:
+                timer.cancel()
+        self.assertTrue(first.startswith(b'{"event":'), first)
+        self.assertEqual(rc, 0, "still reading the pipe after SIGTERM")
+        self.assertIn("msnsniff summary", err)
+        self.assertNotIn("truncated", err)
 
     def test_filter(self):
         rc, out, err = run(["-q", "-r", cap("seed.pcap"), "tcp", "port", "6891"])
@@ -864,25 +998,7 @@ class BrokenInput(unittest.TestCase):
         # packet is decoded with its own interface's link type, the filter
         # applies to both, and -w keeps only the first one's (one link type
         # per pcap file), saying so
-        ns, sb = Capture(), Capture()
-        notification_login(ns)
-        board = switchboard(sb, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
-        board.c2s(msg("MSG 3 N", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nover the other interface"))
-
-        def block(btype, body):
-            body += b"\0" * (-len(body) % 4)
-            return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
-
-        def epb(ifid, us, frame):
-            return block(6, struct.pack("<IIIII", ifid, us >> 32, us & 0xFFFFFFFF, len(frame), len(frame)) + frame)
-        data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-        data += block(1, struct.pack("<HHI", 1, 0, 262144)) + block(1, struct.pack("<HHI", 113, 0, 262144))
-        t0 = 1117000000 * 1000000
-        for k, frame in enumerate(ns.frames):
-            data += epb(0, t0 + k * 1000, frame)
-        for k, frame in enumerate(sb.frames):
-            sll = struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800)
-            data += epb(1, t0 + 500000 + k * 1000, sll + frame[14:])
+        data, others = two_link_types_pcapng()
         path = self.write("two-link-types.pcapng", data)
         pcap_out = os.path.join(self.dir, "first-interface.pcap")
         rc, out, err = run(["-q", "-r", path, "-w", pcap_out, "tcp"])
@@ -891,7 +1007,7 @@ class BrokenInput(unittest.TestCase):
         self.assertEqual([e["user"] for e in ev if e["event"] == "login"], ["alice@example.com"])
         self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["over the other interface"])
         self.assertIn("-w %s: %d packets of interfaces of other link types than EN10MB (Ethernet) are not in it"
-                      % (pcap_out, len(sb.frames)), err)
+                      % (pcap_out, others), err)
         rc, again, err = run(["-q", "-r", pcap_out])
         self.assertEqual(rc, 0, err)
         self.assertEqual([e["user"] for e in events(again) if e["event"] == "login"], ["alice@example.com"])

@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include <pcap/pcap.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -830,6 +832,114 @@ static void test_pcapng_across_chunks(void **st) {
     free(g.p);
 }
 
+/* ---- a stream (standard input, a pipe) ---- */
+
+typedef struct feeder {
+    int fd;
+    const unsigned char *p;
+    size_t n;
+} feeder;
+
+/* Writes the bytes in pieces of odd sizes, as a pipe from another program
+ * delivers them, then closes the pipe. */
+static void *feed(void *arg) {
+    feeder *f = arg;
+    static const size_t sizes[] = {1, 7, 4096, 65536, 100003, 16, 3};
+    size_t at = 0;
+    for (unsigned k = 0; at < f->n; k++) { /* bounded: every turn writes or gives up */
+        size_t want = sizes[k % 7] < f->n - at ? sizes[k % 7] : f->n - at;
+        ssize_t w = write(f->fd, f->p + at, want);
+        if (w <= 0) break; /* the reader stopped (an error in the file) */
+        at += (size_t)w;
+    }
+    close(f->fd);
+    return NULL;
+}
+
+/* data read by pcapread from the file, and from a pipe whose first head
+ * bytes were read already (as libpcap's check of the header reads them):
+ * the same records and the same end, or the same error at the same
+ * offset. Returns the records. */
+static size_t compare_stream(const unsigned char *data, size_t n, size_t head, int ng, uint32_t snapshot) {
+    write_file(data, n);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    sn_pcapread a, b;
+    if (ng) {
+        assert_int_equal(sn_pcapread_init_ng(&a, fileno(fp), 1, snapshot, 262144), 0);
+        assert_int_equal(sn_pcapread_init_ng_stream(&b, pfd[0], data, head, 1, snapshot, 262144), 0);
+    } else {
+        assert_int_equal(sn_pcapread_init(&a, fileno(fp), 0, 0, snapshot, 262144), 0);
+        assert_int_equal(sn_pcapread_init_stream(&b, pfd[0], data, head, 0, 0, snapshot, 262144), 0);
+    }
+    feeder f = {pfd[1], data + head, n - head};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, feed, &f), 0);
+    size_t records = 0;
+    for (;;) { /* bounded: both readers consume the file */
+        sn_pcaprec ra, rb;
+        char ea[512] = "", eb[512] = "";
+        uint64_t ata = 0, atb = 0;
+        int rca = sn_pcapread_next(&a, &ra, ea, sizeof ea, &ata);
+        int rcb = sn_pcapread_next(&b, &rb, eb, sizeof eb, &atb);
+        assert_int_equal(rcb, rca);
+        if (rca == 1) {
+            assert_int_equal(rb.ts_us, ra.ts_us);
+            assert_int_equal(rb.caplen, ra.caplen);
+            assert_int_equal(rb.len, ra.len);
+            if (ng) assert_int_equal(rb.linktype, ra.linktype);
+            assert_memory_equal(rb.data, ra.data, ra.caplen);
+            records++;
+            continue;
+        }
+        if (rca < 0) {
+            assert_string_equal(eb, ea);
+            assert_int_equal(atb, ata);
+        }
+        break;
+    }
+    sn_pcapread_free(&b);
+    close(pfd[0]); /* a feeder still writing gets EPIPE and ends */
+    pthread_join(t, NULL);
+    sn_pcapread_free(&a);
+    fclose(fp);
+    return records;
+}
+
+static void test_stream(void **st) {
+    (void)st;
+    signal(SIGPIPE, SIG_IGN);
+    static size_t off[100000];
+    size_t n = record_offsets(off, 100000);
+    assert_true(n > 100);
+    /* what libpcap read of the header: the header alone, into a record,
+     * the whole file */
+    const size_t heads[] = {24, off[3] + 5, seed_len};
+    for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++)
+        assert_int_equal(compare_stream(seed, seed_len, heads[h], 0, 262144), n);
+    /* cut inside a record: the same error at the same offset */
+    assert_int_equal(compare_stream(seed, off[n / 2] + 20, 24, 0, 262144), n / 2);
+    /* pcapng: interfaces, sections, blocks to skip, simple and obsolete
+     * packet blocks, both byte orders, and a cut inside a block */
+    for (int be = 0; be < 2; be++) {
+        ngopts o = {be, 9, 1, 1, 0, 0};
+        ngfile g;
+        size_t pk[100000];
+        size_t packets = ng_from_seed(&g, &o, pk, 100000);
+        size_t first = (size_t)(g.p[4] | g.p[5] << 8);
+        if (be) first = (size_t)(g.p[6] << 8 | g.p[7]);
+        assert_int_equal(compare_stream(g.p, g.n, first, 1, 262144), packets);
+        assert_int_equal(compare_stream(g.p, g.n, pk[2] + 3, 1, 262144), packets);
+        assert_int_equal(compare_stream(g.p, pk[packets / 3] + 30, first, 1, 262144), packets / 3);
+        free(g.p);
+    }
+    /* less than the header read already: not taken */
+    sn_pcapread r;
+    assert_int_equal(sn_pcapread_init_stream(&r, 0, seed, 20, 0, 0, 262144, 262144), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_file),
@@ -846,6 +956,7 @@ int main(void) {
         cmocka_unit_test(test_pcapng_first_section_header),
         cmocka_unit_test(test_pcapng_large_blocks),
         cmocka_unit_test(test_pcapng_across_chunks),
+        cmocka_unit_test(test_stream),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -117,15 +117,42 @@ static void quit_wait_cb(evutil_socket_t fd, short what, void *arg) {
     event_base_once(a->base, -1, EV_TIMEOUT, quit_wait_cb, a, &tv);
 }
 
-void app_quit(app *a, int code) {
-    if (a->quitting) return;
-    a->quitting = 1;
-    if (code) a->exit_code = code;
+static void log_out_and_stop(app *a) {
     msnc_logout(a->client);
     /* Let OUT reach the servers, then stop. */
     a->quit_started_ms = now_ms();
     struct timeval tv = {0, 50 * 1000};
     event_base_once(a->base, -1, EV_TIMEOUT, quit_wait_cb, a, &tv);
+}
+
+/* Lines sent just before quitting get their ACK first (a server answers
+ * within a round trip), so that leaving does not make them doubtful; one
+ * still unacknowledged after ACK_WAIT_MS is reported by the logout. */
+#define ACK_WAIT_MS 3000
+
+static void ack_wait_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    if (msnc_unacked_messages(a->client) == 0 || now_ms() - a->quit_started_ms >= ACK_WAIT_MS) {
+        log_out_and_stop(a);
+        return;
+    }
+    struct timeval tv = {0, 20 * 1000};
+    event_base_once(a->base, -1, EV_TIMEOUT, ack_wait_cb, a, &tv);
+}
+
+void app_quit(app *a, int code) {
+    if (a->quitting) return;
+    a->quitting = 1;
+    if (code) a->exit_code = code;
+    a->quit_started_ms = now_ms();
+    if (msnc_unacked_messages(a->client) == 0) {
+        log_out_and_stop(a);
+        return;
+    }
+    struct timeval tv = {0, 20 * 1000};
+    event_base_once(a->base, -1, EV_TIMEOUT, ack_wait_cb, a, &tv);
 }
 
 static char *next_word(char **p) {

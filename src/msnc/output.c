@@ -243,7 +243,10 @@ static void human(app *a, const msnc_event *ev) {
     case MSNC_EV_ACK: break;
     case MSNC_EV_NAK: tprint(a, "chat %d: message %u was not delivered", ev->chat, (unsigned)ev->trid); break;
     case MSNC_EV_MESSAGE_FAILED:
-        if (ev->count)
+        if (ev->status && !strcmp(ev->status, "unacknowledged"))
+            tprint(a, "chat %d: the server did not acknowledge message %u, it may not have arrived: %s", ev->chat,
+                   (unsigned)ev->trid, ev->text);
+        else if (ev->count)
             tprint(a, "chat %d: not sent (%" PRIu64 " lines already wait for the chat): %s", ev->chat, ev->count,
                    ev->text);
         else

@@ -14,6 +14,9 @@
 
 #define MAX_PARTICIPANTS 16
 #define MAX_QUEUED 32
+/* Lines sent with ack mode A whose ACK or NAK has not come yet, per chat:
+ * bounded, since a server may never answer them. */
+#define MAX_UNACKED 64
 /* Each chat is a connection the server (or anyone who can make it send
  * RNG) decides to open: bounded per client and per other party. */
 #define MAX_CHATS 32
@@ -38,6 +41,11 @@ typedef struct queued_msg {
     uint64_t cookie; /* a message of this invitation, or 0 */
 } queued_msg;
 
+typedef struct unacked_msg {
+    uint32_t trid;
+    char *text; /* as in its message_sent event */
+} unacked_msg;
+
 typedef struct chat {
     struct chat *next;
     int id;
@@ -55,6 +63,8 @@ typedef struct chat {
     char last_peer[MSNP_MAX_EMAIL + 1];
     queued_msg queue[MAX_QUEUED];
     size_t nqueued;
+    unacked_msg unacked[MAX_UNACKED]; /* oldest first */
+    size_t nunacked;
     /* Voice/video: INVITE on target_chat once this (second) chat has its peer. */
     msnp_app_kind deferred_kind;
     int deferred_target;
@@ -128,7 +138,8 @@ void msnc_url_decode(msnp_str in, char *dst, size_t cap);
 void msnc_sb_on_xfr(msnc_client *c, const msnp_cmd *cmd);
 void msnc_sb_on_rng(msnc_client *c, const msnp_cmd *cmd);
 int msnc_sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd); /* 1 if it was an XFR SB error */
-/* report: each message still waiting for a join is a message_failed event. */
+/* report: each message still waiting for a join, and each line not yet
+ * acknowledged, is a message_failed event. */
 void msnc_sb_free_all(msnc_client *c, int report);
 /* The notification connection is gone: chats still waiting for XFR SB end. */
 void msnc_sb_ns_lost(msnc_client *c);

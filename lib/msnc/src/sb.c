@@ -101,6 +101,69 @@ static void queue_fail(msnc_client *c, chat *h, int code) {
     }
 }
 
+/* A line sent whose ACK or NAK will not come (its chat ended first): it
+ * may not have arrived, and the user hears so. */
+static void message_unacked(msnc_client *c, const chat *h, const unacked_msg *u) {
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_MESSAGE_FAILED;
+    ev.chat = h->id;
+    ev.text = u->text;
+    ev.trid = u->trid;
+    ev.status = "unacknowledged";
+    msnc_client_emit(c, &ev);
+}
+
+/* Remember a line sent with ack mode A until the server answers it. When
+ * MAX_UNACKED are out already, the oldest is given up as unacknowledged:
+ * a server that answers none of them must not make the list grow. */
+static void unacked_add(msnc_client *c, chat *h, uint32_t trid, const char *text) {
+    if (!trid) return;
+    unacked_msg old = {0, NULL};
+    if (h->nunacked == MAX_UNACKED) {
+        old = h->unacked[0];
+        h->nunacked--;
+        memmove(&h->unacked[0], &h->unacked[1], h->nunacked * sizeof(h->unacked[0]));
+    }
+    char *copy = strdup(text);
+    if (copy) {
+        h->unacked[h->nunacked].trid = trid;
+        h->unacked[h->nunacked].text = copy;
+        h->nunacked++;
+    }
+    if (old.text) {
+        message_unacked(c, h, &old);
+        free(old.text);
+    }
+}
+
+static void unacked_answered(chat *h, uint32_t trid) {
+    for (size_t i = 0; i < h->nunacked; i++)
+        if (h->unacked[i].trid == trid) {
+            free(h->unacked[i].text);
+            h->nunacked--;
+            memmove(&h->unacked[i], &h->unacked[i + 1], (h->nunacked - i) * sizeof(h->unacked[0]));
+            return;
+        }
+}
+
+static void unacked_clear(chat *h) {
+    for (size_t i = 0; i < h->nunacked; i++) free(h->unacked[i].text);
+    h->nunacked = 0;
+}
+
+/* The chat ends: no ACK or NAK will come for the lines still out. */
+static void unacked_fail(msnc_client *c, chat *h) {
+    /* taken off the chat first, as in queue_fail */
+    unacked_msg u[MAX_UNACKED];
+    size_t n = h->nunacked;
+    memcpy(u, h->unacked, n * sizeof(u[0]));
+    h->nunacked = 0;
+    for (size_t i = 0; i < n; i++) {
+        message_unacked(c, h, &u[i]);
+        free(u[i].text);
+    }
+}
+
 static int send_cal(chat *h, const char *email) {
     if (!msnc_line_send(h->line, "CAL", email, NULL)) return -1;
     h->calls_out++;
@@ -114,6 +177,7 @@ static void chat_unlink(msnc_client *c, chat *h) {
             break;
         }
     queue_clear(h);
+    unacked_clear(h);
     if (h->line) msnc_line_free(h->line);
     free(h->cookie);
     free(h->sessid);
@@ -124,6 +188,7 @@ static void start_deferred_invite(msnc_client *c, chat *h);
 
 static void chat_close(msnc_client *c, chat *h, const char *reason) {
     if (h->deferred_kind != MSNP_APP_UNKNOWN) start_deferred_invite(c, h);
+    unacked_fail(c, h);
     queue_fail(c, h, 0);
     msnc_event ev = {0};
     ev.type = MSNC_EV_CHAT_CLOSED;
@@ -173,6 +238,7 @@ static void flush_queue(msnc_client *c, chat *h) {
         char mode[2] = {q->mode, 0};
         uint32_t trid = msnc_line_send_payload(h->line, "MSG", q->payload, q->len, mode, NULL);
         if (q->text) {
+            if (q->mode == 'A') unacked_add(c, h, trid, q->text);
             msnc_event ev = {0};
             ev.type = MSNC_EV_MESSAGE_SENT;
             ev.chat = h->id;
@@ -345,6 +411,7 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
     case MSNP_MSG: on_msg(c, h, cmd); return;
     case MSNP_ACK:
     case MSNP_NAK: {
+        unacked_answered(h, cmd->trid);
         msnc_event ev = {0};
         ev.type = cmd->code == MSNP_ACK ? MSNC_EV_ACK : MSNC_EV_NAK;
         ev.chat = h->id;
@@ -473,7 +540,10 @@ void msnc_sb_ns_lost(msnc_client *c) {
 void msnc_sb_free_all(msnc_client *c, int report) {
     while (c->chats) {
         chat *h = c->chats;
-        if (report) queue_fail(c, h, 0);
+        if (report) {
+            unacked_fail(c, h);
+            queue_fail(c, h, 0);
+        }
         if (h->line) {
             msnc_line_send_bare(h->line, "OUT");
             msnc_line_close_after_flush(h->line);
@@ -559,6 +629,12 @@ size_t msnc_waiting_messages(const msnc_client *c) {
     return n;
 }
 
+size_t msnc_unacked_messages(const msnc_client *c) {
+    size_t n = 0;
+    for (const chat *h = c->chats; h; h = h->next) n += h->nunacked;
+    return n;
+}
+
 const char *msnc_chat_peer(const msnc_client *c, int id) {
     chat *h = chat_by_id(c, id);
     if (!h) return NULL;
@@ -617,6 +693,7 @@ uint32_t msnc_chat_send(msnc_client *c, int id, const char *text, const msnp_imf
         piece[n] = '\0';
         uint32_t trid = send_or_queue(c, h, payload, (size_t)hl + n, 'A', piece, 0);
         if (trid) {
+            unacked_add(c, h, trid, piece);
             msnc_event ev = {0};
             ev.type = MSNC_EV_MESSAGE_SENT;
             ev.chat = h->id;

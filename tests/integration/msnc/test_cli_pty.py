@@ -264,6 +264,7 @@ class TerminalSafety(unittest.TestCase):
         t.type("你好 ünïcode\r")
         msg = bob.expect("MSG")
         self.assertTrue(msg.payload.endswith("\r\n\r\n你好 ünïcode".encode()), msg.payload)
+        bob.send_line("ACK %s" % msg.args[0])
         pos, _ = t.expect("你好 ünïcode".encode(), pos)
 
         # A second chat: lines now say which chat they belong to.

@@ -227,6 +227,7 @@ class Hostile(FakeServerTest):
         conn.send_line("JOI bob@example.com Bob")
         msg = conn.expect("MSG")
         self.assertTrue(msg.payload.endswith(b"\r\n\r\nhello early"), msg.payload)
+        conn.send_line("ACK %s" % msg.args[0])
         self.assertEqual([e for e in c.events if e.get("event") == "error"], [])
         self.assertEqual(c.quit(), 0, c.stderr_tail())
 
@@ -377,7 +378,9 @@ class Hostile(FakeServerTest):
         c.send(text)
         got = b""
         while len(got) < len(text):
-            got += conn.expect("MSG").payload.split(b"\r\n\r\n", 1)[1]
+            msg = conn.expect("MSG")
+            got += msg.payload.split(b"\r\n\r\n", 1)[1]
+            conn.send_line("ACK %s" % msg.args[0])
         self.assertEqual(got, text.encode())
         self.assertEqual(c.quit(), 0, c.stderr_tail())
 

@@ -230,8 +230,57 @@ class Scripted(FakeServerTest):
         conn.send_line("CAL %s RINGING 4242" % cal.args[0])
         time.sleep(0.5)
         conn.send_line("JOI %s Bob" % BOB)
-        self.assertEqual(text(conn.expect("MSG").payload), b"hello")
+        msg = conn.expect("MSG")
+        self.assertEqual(text(msg.payload), b"hello")
+        conn.send_line("ACK %s" % msg.args[0])
         self.assertEqual(c.proc.wait(15), 0, c.stderr_tail())
+
+    def test_a_line_the_switchboard_never_acknowledged_is_reported(self):
+        # bob leaves and the switchboard drops the connection before it
+        # answers the second line with ACK or NAK: that line is reported
+        # as unacknowledged, the acknowledged one is not
+        c, ns = self.logged_in()
+        conn = self.rung(c, ns)
+        m = c.mark()
+        c.send("first")
+        first = conn.expect("MSG")
+        conn.send_line("ACK %s" % first.args[0])
+        c.wait("ack", since=m, trid=int(first.args[0]))
+        c.send("second")
+        second = conn.expect("MSG")
+        self.assertEqual(text(second.payload), b"second")
+        sent = c.wait("message_sent", since=m, text="second")
+        self.assertEqual(sent["trid"], int(second.args[0]))
+        conn.send_line("BYE %s" % BOB)
+        conn.close()
+        failed = c.wait("message_failed", since=m, timeout=5)
+        self.assertEqual((failed["text"], failed["trid"], failed["status"], failed["chat"]),
+                         ("second", sent["trid"], "unacknowledged", sent["chat"]), failed)
+        self.assertNotIn("code", failed)
+        c.wait("chat_closed", since=m)
+        self.assertEqual([e["text"] for e in c.events[m:] if e["event"] == "message_failed"], ["second"])
+        self.assertEqual(c.quit(), 1, "a line may not have arrived: " + c.stderr_tail())
+
+    def test_lines_unacknowledged_at_the_end_of_input_are_waited_for(self):
+        # the end of input comes before the switchboard's ACK: msnc waits
+        # for it (exit 0); a line never acknowledged is reported when msnc
+        # gives up waiting and logs out (exit 1)
+        for ack in (True, False):
+            with self.subTest(ack=ack):
+                c, ns = self.logged_in()
+                conn = self.rung(c, ns)
+                c.proc.stdin.write("hello\n")
+                c.proc.stdin.close()
+                msg = conn.expect("MSG")
+                time.sleep(0.5)  # a slow server
+                if ack:
+                    conn.send_line("ACK %s" % msg.args[0])
+                    self.assertEqual(c.proc.wait(15), 0, c.stderr_tail())
+                    self.assertIsNone(c.find("message_failed")[1], c.events)
+                else:
+                    self.assertEqual(c.proc.wait(15), 1, c.stderr_tail())
+                    c.wait("message_failed", text="hello", status="unacknowledged", trid=int(msg.args[0]))
+                conn.close()
 
     def test_invitation_to_an_offline_contact_ends_with_the_call(self):
         c, ns = self.logged_in()

@@ -97,6 +97,10 @@ size_t msnc_active_invitations(const msnc_client *c);
 /* Messages waiting for a chat to open or for someone to join it; each
  * ends as message_sent or message_failed. */
 size_t msnc_waiting_messages(const msnc_client *c);
+/* Lines sent (message_sent) whose ACK or NAK has not come yet; each ends as
+ * ack, nak, or message_failed (status "unacknowledged") when its chat ends
+ * first. */
+size_t msnc_unacked_messages(const msnc_client *c);
 
 /* Connections the library has closed still send their last lines (OUT,
  * BYE, CCL) and wait for the peer to close, for up to 5 s. msnc_lingering

@@ -34,7 +34,9 @@ typedef enum msnc_event_type {
     MSNC_EV_ACK,                 /* chat, trid */
     MSNC_EV_NAK,                 /* chat, trid */
     MSNC_EV_MESSAGE_FAILED,      /* chat, text (never sent), code (0: the chat closed), count (lines
-                                    already waiting, when it could not wait too) */
+                                    already waiting, when it could not wait too); or status =
+                                    "unacknowledged", trid: sent, but no ACK/NAK came before the chat
+                                    ended (it may not have arrived) */
     MSNC_EV_INVITE,              /* incoming: chat, email, cookie, app, file, size */
     MSNC_EV_INVITE_SENT,         /* chat, cookie, app, file, size */
     MSNC_EV_INVITE_ACCEPTED,     /* cookie, app, email (who accepted) */

@@ -1069,6 +1069,25 @@ static void print_errors_json(void) {
     printf("}}");
 }
 
+/* Nobody (or too few) came online, so there is nothing to measure: exit 1
+ * with the reason on standard error and, with --json, one object that
+ * says so (a consumer of --json never reads an empty output), with the
+ * mode's counts as far as they went (counts: JSON members, no comma
+ * around them) and the login errors. */
+static void die_unmeasured(const char *why, const char *counts) __attribute__((noreturn));
+static void die_unmeasured(const char *why, const char *counts) {
+    if (opt.json) {
+        printf("{\"mode\":\"%s\",\"label\":", opt.mode);
+        print_json_string(opt.label);
+        printf(",\"error\":");
+        print_json_string(why);
+        printf(",%s,", counts);
+        print_errors_json();
+        printf("}\n");
+    }
+    die("%s", why);
+}
+
 static int mode_login(void) {
     /* a short warm-up so the first connections' costs are not counted */
     login_batch(opt.concurrency < 64 ? opt.concurrency : 64, 1);
@@ -1533,7 +1552,12 @@ static int mode_presence(void) {
     double secs;
     long r0, r1;
     unsigned online = hold_all(&secs, &r0, &r1);
-    if (!online) die("nobody online");
+    if (!online) {
+        char counts[200];
+        snprintf(counts, sizeof counts, "\"users\":%u,\"online\":0,\"clique\":%u,\"login_seconds\":%.2f", nusers,
+                 opt.clique, secs);
+        die_unmeasured("nobody online", counts);
+    }
     queue_online_users();
     /* In index order the members of a clique change together, so each
      * watcher gets its clique's notifications of one round in one read;
@@ -1637,7 +1661,12 @@ static int mode_lists(void) {
     double secs;
     long r0, r1;
     unsigned online = hold_all(&secs, &r0, &r1);
-    if (!online) die("nobody online");
+    if (!online) {
+        char counts[200];
+        snprintf(counts, sizeof counts, "\"users\":%u,\"online\":0,\"clique\":%u,\"login_seconds\":%.2f", nusers,
+                 opt.clique, secs);
+        die_unmeasured("nobody online", counts);
+    }
     queue_online_users();
     tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
     list_inflight = opt.inflight;
@@ -1783,7 +1812,13 @@ static int mode_sb(void) {
     double secs;
     long r0, r1;
     unsigned online = hold_all(&secs, &r0, &r1);
-    if (online < 2) die("nobody online");
+    if (online < 2) {
+        char counts[200];
+        snprintf(counts, sizeof counts,
+                 "\"users\":%u,\"online\":%u,\"pairs\":%u,\"pairs_ready\":0,\"login_seconds\":%.2f", nusers, online,
+                 npairs, secs);
+        die_unmeasured(online ? "one user online: a switchboard pair needs two" : "nobody online", counts);
+    }
     long rs0 = rss_kib("VmRSS");
     uint64_t t0 = now_ns();
     next_pair = 0;

@@ -197,6 +197,32 @@ class HealthyServer(unittest.TestCase):
             else:
                 assert "0 logins/s" in r.stdout and "p50" not in r.stdout, r.stdout
 
+    def test_nobody_online_is_one_json_object(self):
+        # presence, lists and sb measure nothing when every login is refused:
+        # exit 1, the reason on standard error, and with --json one object
+        # that says so, with the counts reached
+        for mode, args in (("presence", ["--clique", "10"]), ("lists", ["--clique", "10"]), ("sb", ["--pairs", "5"])):
+            with self.subTest(mode=mode):
+                r = run(mode, "--server", self.msnd.ds, "--users", "20", "--duration", "1", "--password",
+                        "not-the-password", "--label", "wrong-pw", "--json", *args)
+                self.assertEqual(r.returncode, 1, r.stderr[-500:])
+                self.assertIn("msnbench: nobody online", r.stderr)
+                d = load_json(r)
+                self.assertEqual((d["mode"], d["label"], d["error"], d["online"]), (mode, "wrong-pw", "nobody online", 0), d)
+                users = 10 if mode == "sb" else 20
+                self.assertEqual(d["users"], users, d)
+                self.assertEqual(d["errors"]["logins_failed"], users, d)
+                self.assertEqual(d["errors"]["codes"].get("911"), users, d)
+                if mode == "sb":
+                    self.assertEqual((d["pairs"], d["pairs_ready"]), (5, 0), d)
+                else:
+                    self.assertEqual(d["clique"], 10, d)
+                # without --json: the reason on standard error, nothing on standard output
+                r = run(mode, "--server", self.msnd.ds, "--users", "20", "--duration", "1", "--password",
+                        "not-the-password", *args)
+                self.assertEqual((r.returncode, r.stdout), (1, ""), r.stderr[-500:])
+                self.assertIn("msnbench: nobody online", r.stderr)
+
     def test_as_many_in_flight_as_accounts(self):
         # --concurrency at --users and above: no account is logged in twice
         # at once, so no login fails on a server that has every account

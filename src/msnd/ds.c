@@ -9,22 +9,22 @@
 
 static void ds_usr(conn *c, const msnp_cmd *cmd) {
     if (c->version == 0) {
-        conn_err(c, MSNP_ERR_NOT_EXPECTED, cmd->trid);
+        conn_err(c, MSNP_ERR_NOT_EXPECTED, trid_of(cmd));
         return;
     }
     char email[MSNP_MAX_EMAIL + 1];
     if (cmd->argc < 4 || !msnp_str_eq(cmd->argv[1], "MD5") || !msnp_str_eq(cmd->argv[2], "I") ||
         email_normalize(cmd->argv[3], email, sizeof email) != 0) {
-        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_AUTH_FAILED, trid_of(cmd));
         return;
     }
     char ns[CFG_ADDR], self[CFG_ADDR];
     server_ns_for(c->srv, c, email, ns, sizeof ns);
     server_advertised(c->srv, c, CONN_DS, self, sizeof self);
     /* XFR NS grew a constant 0 in MSNP3 and the sender's address in MSNP7. */
-    if (c->version <= 2) conn_cmd(c, "XFR", 1, cmd->trid, "NS", ns, NULL);
-    else if (c->version <= 6) conn_cmd(c, "XFR", 1, cmd->trid, "NS", ns, "0", NULL);
-    else conn_cmd(c, "XFR", 1, cmd->trid, "NS", ns, "0", self, NULL);
+    if (c->version <= 2) conn_cmd(c, "XFR", trid_of(cmd), "NS", ns, NULL);
+    else if (c->version <= 6) conn_cmd(c, "XFR", trid_of(cmd), "NS", ns, "0", NULL);
+    else conn_cmd(c, "XFR", trid_of(cmd), "NS", ns, "0", self, NULL);
     LOGI("referred to notification server", "conn=%llu user=%s ns=%s", (unsigned long long)c->id, email, ns);
     conn_close(c, "referred");
 }

@@ -503,7 +503,7 @@ int link_next_sb(msnd_server *s, char *out, size_t cap) {
 /* ================= dialled links (switchboard side, peering) ================= */
 
 static void node_dial(ns_link *nl);
-static link_req *new_request(ns_link *nl, conn *c, uint32_t trid, req_kind kind, uint32_t *wire_id);
+static link_req *new_request(ns_link *nl, conn *c, msnd_trid trid, req_kind kind, uint32_t *wire_id);
 static void drop_request(ns_link *nl, link_req *r);
 
 static void complete(ns_link *nl, uint32_t idx, int answer, const char *name) {
@@ -741,7 +741,7 @@ int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, 
 }
 
 /* A free request slot, growing the table up to LINK_MAX_PENDING. */
-static link_req *new_request(ns_link *nl, conn *c, uint32_t trid, req_kind kind, uint32_t *wire_id) {
+static link_req *new_request(ns_link *nl, conn *c, msnd_trid trid, req_kind kind, uint32_t *wire_id) {
     if (nl->nfree == 0) {
         if (nl->cap >= LINK_MAX_PENDING) return NULL;
         size_t ncap = nl->cap ? nl->cap * 2 : 64;
@@ -782,7 +782,7 @@ static void drop_request(ns_link *nl, link_req *r) {
 
 /* A request to nl; the text fields were checked by the caller (the
  * client's command) and are kept whole or refused. */
-static link_req *ask(ns_link *nl, conn *c, uint32_t trid, req_kind kind, uint32_t session_id, const char *cookie,
+static link_req *ask(ns_link *nl, conn *c, msnd_trid trid, req_kind kind, uint32_t session_id, const char *cookie,
                      const char *email, const char *caller, const char *caller_name) {
     uint32_t id;
     link_req *r = nl ? new_request(nl, c, trid, kind, &id) : NULL;
@@ -800,7 +800,7 @@ static link_req *ask(ns_link *nl, conn *c, uint32_t trid, req_kind kind, uint32_
 
 /* Ask the node the e-mail's hash picks (NULL while it is unlinked: the
  * client hears that the service is unavailable). */
-static link_req *ask_by_email(msnd_server *s, conn *c, uint32_t trid, req_kind kind, uint32_t session_id,
+static link_req *ask_by_email(msnd_server *s, conn *c, msnd_trid trid, req_kind kind, uint32_t session_id,
                               const char *cookie, const char *email, const char *caller, const char *caller_name) {
     links *L = s->links;
     if (!L || L->nnodes == 0) return NULL;
@@ -811,16 +811,16 @@ static link_req *ask_by_email(msnd_server *s, conn *c, uint32_t trid, req_kind k
     return r;
 }
 
-int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, const char *email) {
+int link_ask_auth(msnd_server *s, conn *c, msnd_trid trid, const char *cookie, const char *email) {
     return ask_by_email(s, c, trid, REQ_AUTH, 0, cookie, email, "", "") ? 0 : -1;
 }
 
-int link_out_ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie, const char *caller,
+int link_out_ask_ring(ns_link *nl, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
                       const char *caller_name, const char *callee) {
     return ask(nl, c, trid, REQ_RING, session_id, cookie, callee, caller, caller_name) ? 0 : -1;
 }
 
-int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie, const char *caller,
+int link_ask_ring(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
                   const char *caller_name, const char *callee) {
     return ask_by_email(s, c, trid, REQ_RING, session_id, cookie, callee, caller, caller_name) ? 0 : -1;
 }

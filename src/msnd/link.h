@@ -45,8 +45,8 @@ int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, 
 /* Ask the user's notification server. The answer arrives through
  * sb_auth_done / sb_ring_done (sb.h). -1 when that server is not linked
  * now or too many requests are waiting (nothing will be called back). */
-int link_ask_auth(msnd_server *s, conn *c, uint32_t trid, const char *cookie, const char *email);
-int link_ask_ring(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *cookie, const char *caller,
+int link_ask_auth(msnd_server *s, conn *c, msnd_trid trid, const char *cookie, const char *email);
+int link_ask_ring(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
                   const char *caller_name, const char *callee);
 /* c is closing: its waiting requests complete without it. */
 void link_forget_conn(msnd_server *s, conn *c);

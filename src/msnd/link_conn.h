@@ -34,7 +34,8 @@ typedef struct link_req {
     req_kind kind;
     uint16_t gen;
     conn *c; /* NULL once the client has gone */
-    uint32_t trid, session_id;
+    msnd_trid trid;
+    uint32_t session_id;
     uint64_t deadline_ms;
     /* A switchboard asks the node the e-mail's hash picks first (`first`),
      * then, while the answer is UNKNOWN, the other nodes in turn: `asked`
@@ -130,7 +131,7 @@ void link_out_down(ns_link *nl, const char *why);
 /* Parse an ip:port list and dial each entry. */
 int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns_link **arr, size_t *n, char *err,
                    size_t errcap);
-int link_out_ask_ring(ns_link *nl, conn *c, uint32_t trid, uint32_t session_id, const char *cookie, const char *caller,
+int link_out_ask_ring(ns_link *nl, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
                       const char *caller_name, const char *callee);
 
 /* peering.c: what the shared plumbing hands to the peering protocol. */

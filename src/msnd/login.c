@@ -14,7 +14,7 @@ void login_ver(conn *c, const msnp_cmd *cmd) {
         if (msnp_str_ieq(ARG(i), "CVR0")) cvr0 = 1;
     }
     if (best == 0) {
-        conn_cmd(c, "VER", 1, cmd->trid, "0", NULL);
+        conn_cmd(c, "VER", trid_of(cmd), "0", NULL);
         conn_close(c, "no common protocol version");
         return;
     }
@@ -37,20 +37,20 @@ void login_ver(conn *c, const msnp_cmd *cmd) {
     }
     if (cvr0) params[n++] = msnp_str_c("CVR0");
     char buf[512];
-    long len = msnp_write_cmd(buf, sizeof buf, "VER", 1, cmd->trid, params, n);
+    long len = msnp_write_cmd(buf, sizeof buf, "VER", trid_of(cmd).digits, cmd->trid, params, n);
     if (len > 0) conn_send(c, buf, (size_t)len);
 }
 
-void login_inf(conn *c, const msnp_cmd *cmd) { conn_cmd(c, "INF", 1, cmd->trid, "MD5", NULL); }
+void login_inf(conn *c, const msnp_cmd *cmd) { conn_cmd(c, "INF", trid_of(cmd), "MD5", NULL); }
 
 void login_cvr(conn *c, const msnp_cmd *cmd) {
     /* CVR trid locale os osver arch library clientver [ident] */
     if (cmd->argc < 7) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     char ver[32];
     if (str_copy(ARG(6), ver, sizeof ver) != 0 || !msnp_param_is_safe(ARG(6))) snprintf(ver, sizeof ver, "5.0.0544");
-    conn_cmd(c, "CVR", 1, cmd->trid, ver, ver, "1.0.0863", "http://127.0.0.1/msnkit/download",
+    conn_cmd(c, "CVR", trid_of(cmd), ver, ver, "1.0.0863", "http://127.0.0.1/msnkit/download",
              "http://127.0.0.1/msnkit/", NULL);
 }

@@ -53,14 +53,14 @@ static int name_ok(msnp_str s, size_t max) {
 static int store_failed(conn *c, const msnp_cmd *cmd, const char *what) {
     LOGE("store error", "conn=%llu user=%s op=%s error=\"%s\"", (unsigned long long)c->id, c->email, what,
          store_errmsg(c->srv->store));
-    conn_err(c, MSNP_ERR_DB_SERVER, cmd->trid);
+    conn_err(c, MSNP_ERR_DB_SERVER, trid_of(cmd));
     return -1;
 }
 
 static void send_challenge(conn *c) {
     if (randpool_digits(c->chl, 20) != 0) return;
     c->chl_pending = 1;
-    conn_cmd(c, "CHL", 1, 0, c->chl, NULL);
+    conn_cmd(c, "CHL", trid_num(0), c->chl, NULL);
     conn_set_login_timer(c, c->srv->cfg.challenge_timeout);
 }
 
@@ -71,7 +71,7 @@ void ns_on_timer(conn *c) {
     }
 }
 
-void ns_shutdown_notice(conn *c) { conn_cmd(c, "OUT", 0, 0, "SSD", NULL); }
+void ns_shutdown_notice(conn *c) { conn_cmd(c, "OUT", trid_none(), "SSD", NULL); }
 
 void ns_on_close(conn *c) {
     if (c->state != NS_AUTH) return;
@@ -158,7 +158,7 @@ static int auth_throttled(conn *c, const msnp_cmd *cmd, const char *email) {
     if (!by_pair && !by_addr) return 0;
     LOGW("login throttled", "peer=%s user=%s by=%s retry_after_ms=%llu", c->peer, email,
          by_pair ? "account+address" : "address", (unsigned long long)(by_pair > by_addr ? by_pair : by_addr));
-    conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+    conn_err(c, MSNP_ERR_AUTH_FAILED, trid_of(cmd));
     conn_close(c, "login throttled");
     return 1;
 }
@@ -180,7 +180,7 @@ static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
     peering_failure_out(s, c->email[0] ? c->email : "-", src);
     c->state = NS_NEW;
     c->challenge[0] = '\0';
-    conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+    conn_err(c, MSNP_ERR_AUTH_FAILED, trid_of(cmd));
 }
 
 /* src: where the login came from (failures_source), told to the other
@@ -188,13 +188,13 @@ static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
 static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const char *src) {
     msnd_server *s = c->srv;
     if (conn_set_name(c, u->name) != 0) { /* before anything changes: the login can still be refused */
-        conn_err(c, MSNP_ERR_SERVER_BUSY, cmd->trid);
+        conn_err(c, MSNP_ERR_SERVER_BUSY, trid_of(cmd));
         conn_close(c, "out of memory");
         return;
     }
     conn *old = presence_find(s->presence, u->email);
     if (old && old != c) {
-        conn_cmd(old, "OUT", 0, 0, "OTH", NULL);
+        conn_cmd(old, "OUT", trid_none(), "OTH", NULL);
         conn_close(old, "logged in elsewhere");
         LOGI("duplicate login, old session closed", "user=%s old_conn=%llu", u->email, (unsigned long long)old->id);
     }
@@ -208,8 +208,8 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const ch
     peering_login_out(s, c->email, src);
     conn_set_login_timer(c, 0);
     conn_set_idle_timeout(c, s->cfg.ns_idle_timeout);
-    if (c->version >= 6) conn_cmd(c, "USR", 1, cmd->trid, "OK", u->email, u->name, "1", NULL);
-    else conn_cmd(c, "USR", 1, cmd->trid, "OK", u->email, u->name, NULL);
+    if (c->version >= 6) conn_cmd(c, "USR", trid_of(cmd), "OK", u->email, u->name, "1", NULL);
+    else conn_cmd(c, "USR", trid_of(cmd), "OK", u->email, u->name, NULL);
     send_profile(c);
     LOGI("logged in", "conn=%llu peer=%s user=%s version=MSNP%d", (unsigned long long)c->id, c->peer, u->email,
          c->version);
@@ -217,21 +217,21 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const ch
 
 static void ns_usr(conn *c, const msnp_cmd *cmd) {
     if (c->state == NS_AUTH) {
-        conn_err(c, MSNP_ERR_ALREADY_LOGIN, cmd->trid);
+        conn_err(c, MSNP_ERR_ALREADY_LOGIN, trid_of(cmd));
         return;
     }
     if (c->version == 0) {
-        conn_err(c, MSNP_ERR_NOT_EXPECTED, cmd->trid);
+        conn_err(c, MSNP_ERR_NOT_EXPECTED, trid_of(cmd));
         return;
     }
     if (cmd->argc < 4 || !msnp_str_eq(ARG(1), "MD5")) {
-        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_AUTH_FAILED, trid_of(cmd));
         return;
     }
     if (msnp_str_eq(ARG(2), "I")) {
         char email[MSNP_MAX_EMAIL + 1];
         if (email_normalize(ARG(3), email, sizeof email) != 0) {
-            conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+            conn_err(c, MSNP_ERR_AUTH_FAILED, trid_of(cmd));
             return;
         }
         if (auth_throttled(c, cmd, email)) return;
@@ -240,16 +240,16 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
          * for unknown accounts, so the reply does not reveal which exist. */
         uint32_t whole, frac;
         if (randpool_uniform(3000000000u, &whole) != 0 || randpool_uniform(1000000000u, &frac) != 0) {
-            conn_err(c, MSNP_ERR_INTERNAL_SERVER, cmd->trid);
+            conn_err(c, MSNP_ERR_INTERNAL_SERVER, trid_of(cmd));
             return;
         }
         challenge_text(c->challenge, 1000000000u + whole, frac);
         c->state = NS_CHALLENGED;
-        conn_cmd(c, "USR", 1, cmd->trid, "MD5", "S", c->challenge, NULL);
+        conn_cmd(c, "USR", trid_of(cmd), "MD5", "S", c->challenge, NULL);
         return;
     }
     if (!msnp_str_eq(ARG(2), "S") || c->state != NS_CHALLENGED) {
-        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_AUTH_FAILED, trid_of(cmd));
         return;
     }
     if (auth_throttled(c, cmd, c->email)) return;
@@ -280,7 +280,7 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
 
 typedef struct lst_ctx {
     conn *c;
-    uint32_t trid;
+    msnd_trid trid;
     const char *list;
     char ver[16];
     long total;
@@ -305,20 +305,20 @@ static int lst_one(const store_entry *e, void *arg) {
             if (e->groups[i] < 0) *g++ = '-';
             g = msnkit_put_dec(g, e->groups[i] < 0 ? (uint64_t)(-(int64_t)e->groups[i]) : (uint64_t)e->groups[i]);
         }
-        conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, groups, NULL);
-    } else conn_cmd(x->c, "LST", 1, x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
+        conn_cmd(x->c, "LST", x->trid, x->list, x->ver, idx, total, e->email, e->name, groups, NULL);
+    } else conn_cmd(x->c, "LST", x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
     if (x->with_phones) {
         static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
         for (int i = 0; i < 4; i++) {
-            if (e->phones[i]) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], e->phones[i], NULL);
-            else if (i == 3) conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], "N", NULL);
-            else conn_cmd(x->c, "BPR", 0, 0, x->ver, e->email, keys[i], NULL);
+            if (e->phones[i]) conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], e->phones[i], NULL);
+            else if (i == 3) conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], "N", NULL);
+            else conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], NULL);
         }
     }
     return 0;
 }
 
-static int send_list(conn *c, uint32_t trid, msnp_list list, uint32_t ver) {
+static int send_list(conn *c, msnd_trid trid, msnp_list list, uint32_t ver) {
     lst_ctx x;
     memset(&x, 0, sizeof x);
     x.c = c;
@@ -330,7 +330,7 @@ static int send_list(conn *c, uint32_t trid, msnp_list list, uint32_t ver) {
     x.with_groups = list == MSNP_LIST_FL && c->version >= 7;
     x.with_phones = list == MSNP_LIST_FL && c->version >= 5;
     if (x.total == 0) {
-        conn_cmd(c, "LST", 1, trid, x.list, x.ver, "0", "0", NULL);
+        conn_cmd(c, "LST", trid, x.list, x.ver, "0", "0", NULL);
         return 0;
     }
     return store_list_each(c->srv->store, c->uid, list, lst_one, &x) == STORE_OK ? 0 : -1;
@@ -339,7 +339,7 @@ static int send_list(conn *c, uint32_t trid, msnp_list list, uint32_t ver) {
 static void ns_syn(conn *c, const msnp_cmd *cmd) {
     uint64_t have;
     if (cmd->argc < 2 || msnp_str_to_u64(ARG(1), UINT32_MAX, &have) != 0) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     /* Everything in one read; the snapshot also answers this login's CHG
@@ -353,18 +353,18 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
     const store_sync_user *u = &y->user;
     char ver[16];
     u32str(u->version, ver);
-    conn_cmd(c, "SYN", 1, cmd->trid, ver, NULL);
+    conn_cmd(c, "SYN", trid_of(cmd), ver, NULL);
     if (have == u->version) {
         store_sync_release(st, y);
         return;
     }
-    conn_cmd(c, "GTC", 1, cmd->trid, ver, u->gtc_prompt ? "A" : "N", NULL);
-    conn_cmd(c, "BLP", 1, cmd->trid, ver, u->blp_allow ? "AL" : "BL", NULL);
+    conn_cmd(c, "GTC", trid_of(cmd), ver, u->gtc_prompt ? "A" : "N", NULL);
+    conn_cmd(c, "BLP", trid_of(cmd), ver, u->blp_allow ? "AL" : "BL", NULL);
     if (c->version >= 5) {
         static const char *const keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
         for (int i = 0; i < 5; i++) {
             const char *v = y->props[i] ? y->props[i] : (i >= 3 ? "N" : NULL);
-            conn_cmd(c, "PRP", 1, cmd->trid, ver, keys[i], v, NULL);
+            conn_cmd(c, "PRP", trid_of(cmd), ver, keys[i], v, NULL);
         }
     }
     if (c->version >= 7) {
@@ -373,20 +373,20 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
         for (size_t i = 0; i < y->ngroups; i++) {
             msnkit_put_dec(idx, i + 1);
             snprintf(g, sizeof g, "%d", y->gids[i]);
-            conn_cmd(c, "LSG", 1, cmd->trid, ver, idx, total, g, y->gnames[i], "0", NULL);
+            conn_cmd(c, "LSG", trid_of(cmd), ver, idx, total, g, y->gnames[i], "0", NULL);
         }
     }
     for (int l = MSNP_LIST_FL; l <= MSNP_LIST_RL; l++) {
         lst_ctx x;
         memset(&x, 0, sizeof x);
         x.c = c;
-        x.trid = cmd->trid;
+        x.trid = trid_of(cmd);
         x.list = msnp_list_code((msnp_list)l);
         memcpy(x.ver, ver, sizeof x.ver);
         x.total = (long)y->count[l];
         x.with_groups = l == MSNP_LIST_FL && c->version >= 7;
         x.with_phones = l == MSNP_LIST_FL && c->version >= 5;
-        if (x.total == 0) conn_cmd(c, "LST", 1, cmd->trid, x.list, x.ver, "0", "0", NULL);
+        if (x.total == 0) conn_cmd(c, "LST", trid_of(cmd), x.list, x.ver, "0", "0", NULL);
         for (size_t i = 0; i < y->count[l]; i++) {
             store_entry e;
             store_sync_entry_view(&y->entries[l][i], &e);
@@ -399,11 +399,11 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
 static void ns_lst(conn *c, const msnp_cmd *cmd) {
     msnp_list l = cmd->argc >= 2 ? msnp_list_parse(ARG(1)) : MSNP_LIST_INVALID;
     if (l == MSNP_LIST_INVALID) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     store_user u;
-    if (store_user_get_id(c->srv->store, c->uid, &u) != STORE_OK || send_list(c, cmd->trid, l, u.version) != 0)
+    if (store_user_get_id(c->srv->store, c->uid, &u) != STORE_OK || send_list(c, trid_of(cmd), l, u.version) != 0)
         store_failed(c, cmd, "lst");
 }
 
@@ -412,47 +412,47 @@ static void ns_lst(conn *c, const msnp_cmd *cmd) {
 static void ns_chg(conn *c, const msnp_cmd *cmd) {
     msnp_status st = cmd->argc >= 2 ? msnp_status_parse(ARG(1)) : MSNP_STATUS_INVALID;
     if (!privacy_status_settable(st)) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     /* A client id after the status (MSNP8 and later clients put their
      * capabilities there) is echoed whole, however long the line allowed. */
     char *client_id = NULL;
     if (cmd->argc >= 3 && msnp_param_is_safe(ARG(2)) && !(client_id = strndup(ARG(2).p, ARG(2).n))) {
-        conn_err(c, MSNP_ERR_INTERNAL_SERVER, cmd->trid);
+        conn_err(c, MSNP_ERR_INTERNAL_SERVER, trid_of(cmd));
         return;
     }
     msnp_status before = c->status;
     c->status = st;
-    conn_cmd(c, "CHG", 1, cmd->trid, msnp_status_code(st), client_id, NULL);
+    conn_cmd(c, "CHG", trid_of(cmd), msnp_status_code(st), client_id, NULL);
     free(client_id);
     int first = !c->chg_seen;
     c->chg_seen = 1;
-    if (first) presence_initial(c->srv, c, cmd->trid);
+    if (first) presence_initial(c->srv, c, trid_of(cmd));
     if (before != st) presence_announce(c->srv, c, before);
     if (first && c->version >= 6 && c->srv->cfg.challenges) send_challenge(c);
 }
 
 static void ns_qry(conn *c, const msnp_cmd *cmd) {
     if (!cmd->has_payload || cmd->argc < 3) {
-        conn_err(c, MSNP_ERR_SYNTAX, cmd->trid);
+        conn_err(c, MSNP_ERR_SYNTAX, trid_of(cmd));
         return;
     }
     if (!c->chl_pending) {
-        conn_err(c, MSNP_ERR_NOT_EXPECTED, cmd->trid);
+        conn_err(c, MSNP_ERR_NOT_EXPECTED, trid_of(cmd));
         return;
     }
     char expect[MSNP_MD5_HEX_LEN + 1];
     if (msnp_chl_response(msnp_str_c(c->chl), ARG(1), expect) != 0 || cmd->payload.n != MSNP_MD5_HEX_LEN ||
         !msnp_md5_hex_equal(cmd->payload, msnp_str_c(expect))) {
         LOGI("wrong challenge answer", "conn=%llu user=%s", (unsigned long long)c->id, c->email);
-        conn_err(c, MSNP_ERR_CHALLENGE_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_CHALLENGE_FAILED, trid_of(cmd));
         conn_close(c, "wrong challenge answer");
         return;
     }
     c->chl_pending = 0;
     conn_set_login_timer(c, 0);
-    conn_cmd(c, "QRY", 1, cmd->trid, NULL);
+    conn_cmd(c, "QRY", trid_of(cmd), NULL);
 }
 
 /* ---- lists ---- */
@@ -462,14 +462,14 @@ static void ns_qry(conn *c, const msnp_cmd *cmd) {
 static int lookup_contact(conn *c, const msnp_cmd *cmd, msnp_str email, store_user *u, int unknown_code) {
     char norm[MSNP_MAX_EMAIL + 1];
     if (email_normalize(email, norm, sizeof norm) != 0) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return -1;
     }
     store_rc rc = store_user_get(c->srv->store, norm, u);
     memset(u->password, 0, sizeof u->password);
     if (rc == STORE_ERROR) return store_failed(c, cmd, "lookup");
     if (rc == STORE_NOTFOUND) {
-        conn_err(c, unknown_code, cmd->trid);
+        conn_err(c, unknown_code, trid_of(cmd));
         return -1;
     }
     return 0;
@@ -501,7 +501,7 @@ static int list_target_get(conn *c, const msnp_cmd *cmd, int adding, list_target
     memset(t, 0, sizeof *t);
     t->gid = -1;
     if (cmd->argc < gid_arg) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return -1;
     }
     t->list = msnp_list_parse(ARG(1));
@@ -511,16 +511,16 @@ static int list_target_get(conn *c, const msnp_cmd *cmd, int adding, list_target
         return -1;
     }
     if (t->list == MSNP_LIST_INVALID) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return -1;
     }
     if (adding && !name_ok(ARG(3), MSNP_MAX_NAME_ENCODED)) {
-        conn_err(c, MSNP_ERR_INVALID_FRIENDLY_NAME, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_FRIENDLY_NAME, trid_of(cmd));
         return -1;
     }
     if (t->list == MSNP_LIST_FL && c->version >= 7 && cmd->argc > gid_arg) {
         if (parse_gid(ARG(gid_arg), &t->gid) != 0) {
-            conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+            conn_err(c, MSNP_ERR_INVALID_GROUP, trid_of(cmd));
             return -1;
         }
         snprintf(t->gidstr, sizeof t->gidstr, "%ld", t->gid);
@@ -530,14 +530,15 @@ static int list_target_get(conn *c, const msnp_cmd *cmd, int adding, list_target
 
 /* ADD trid LIST ver email name [gid] / REM trid LIST ver email [gid];
  * name NULL for REM. */
-static void list_reply(conn *c, const char *verb, uint32_t trid, const list_target *t, uint32_t ver, const char *name) {
+static void list_reply(conn *c, const char *verb, msnd_trid trid, const list_target *t, uint32_t ver,
+                       const char *name) {
     char vs[16];
     u32str(ver, vs);
     const char *p[3] = {NULL, NULL, NULL};
     size_t n = 0;
     if (name) p[n++] = name;
     if (t->gid >= 0) p[n++] = t->gidstr;
-    conn_cmd(c, verb, 1, trid, msnp_list_code(t->list), vs, t->contact.email, p[0], p[1], NULL);
+    conn_cmd(c, verb, trid, msnp_list_code(t->list), vs, t->contact.email, p[0], p[1], NULL);
 }
 
 /* The protocol error for a list change the store refused; 0 for STORE_OK. */
@@ -580,16 +581,16 @@ static void ns_add(conn *c, const msnp_cmd *cmd) {
         return;
     }
     if (refusal > 0) {
-        conn_err(c, refusal, cmd->trid);
+        conn_err(c, refusal, trid_of(cmd));
         return;
     }
-    list_reply(c, "ADD", cmd->trid, &t, r.owner_ver, name);
+    list_reply(c, "ADD", trid_of(cmd), &t, r.owner_ver, name);
     if (!r.entry_changed) return; /* MSNP7: an FL entry joined another group */
     if (l == MSNP_LIST_FL) {
         /* ILN first: with a store that waits, the RL notice lets the
          * contact (perhaps on another node) react at once, and its NLN
          * would otherwise race this ILN to the same client. */
-        presence_initial_one(s, c, u->id, u->email, cmd->trid);
+        presence_initial_one(s, c, u->id, u->email, trid_of(cmd));
         presence_tell_rl(s, c, u->email, 1, r.contact_ver);
     } else if (allowed_before >= 0) {
         presence_reevaluate_one(s, c, u->id, u->email, allowed_before);
@@ -613,10 +614,10 @@ static void ns_rem(conn *c, const msnp_cmd *cmd) {
         return;
     }
     if (refusal > 0) {
-        conn_err(c, refusal, cmd->trid);
+        conn_err(c, refusal, trid_of(cmd));
         return;
     }
-    list_reply(c, "REM", cmd->trid, &t, r.owner_ver, NULL);
+    list_reply(c, "REM", trid_of(cmd), &t, r.owner_ver, NULL);
     if (!r.entry_changed) return; /* still in another group: only the membership went */
     if (l == MSNP_LIST_FL) presence_tell_rl(s, c, u->email, 0, r.contact_ver);
     else if (allowed_before >= 0) presence_reevaluate_one(s, c, u->id, u->email, allowed_before);
@@ -625,16 +626,16 @@ static void ns_rem(conn *c, const msnp_cmd *cmd) {
 static void ns_rea(conn *c, const msnp_cmd *cmd) {
     msnd_server *s = c->srv;
     if (cmd->argc < 3) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     if (!name_ok(ARG(2), MSNP_MAX_NAME_ENCODED)) {
-        conn_err(c, MSNP_ERR_INVALID_FRIENDLY_NAME, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_FRIENDLY_NAME, trid_of(cmd));
         return;
     }
     char email[MSNP_MAX_EMAIL + 1], name[MSNP_MAX_NAME_ENCODED + 1], vs[16];
     if (email_normalize(ARG(1), email, sizeof email) != 0) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     str_copy(ARG(2), name, sizeof name);
@@ -647,7 +648,7 @@ static void ns_rea(conn *c, const msnp_cmd *cmd) {
         if (conn_set_name(c, name) != 0)
             LOGE("name not kept", "conn=%llu error=\"out of memory\"", (unsigned long long)c->id);
         u32str(ver, vs);
-        conn_cmd(c, "REA", 1, cmd->trid, vs, email, name, NULL);
+        conn_cmd(c, "REA", trid_of(cmd), vs, email, name, NULL);
         presence_announce(s, c, c->status); /* NLN with the new name */
         return;
     }
@@ -655,7 +656,7 @@ static void ns_rea(conn *c, const msnp_cmd *cmd) {
     if (lookup_contact(c, cmd, ARG(1), &u, MSNP_ERR_NOT_ON_LIST) != 0) return;
     store_rc rc = store_list_rename(s->store, c->uid, u.id, name, &ver);
     if (rc == STORE_NOTFOUND) {
-        conn_err(c, MSNP_ERR_NOT_ON_LIST, cmd->trid);
+        conn_err(c, MSNP_ERR_NOT_ON_LIST, trid_of(cmd));
         return;
     }
     if (rc != STORE_OK) {
@@ -663,7 +664,7 @@ static void ns_rea(conn *c, const msnp_cmd *cmd) {
         return;
     }
     u32str(ver, vs);
-    conn_cmd(c, "REA", 1, cmd->trid, vs, u.email, name, NULL);
+    conn_cmd(c, "REA", trid_of(cmd), vs, u.email, name, NULL);
 }
 
 static void ns_blp(conn *c, const msnp_cmd *cmd) {
@@ -671,11 +672,11 @@ static void ns_blp(conn *c, const msnp_cmd *cmd) {
     if (cmd->argc >= 2 && msnp_str_eq(ARG(1), "AL")) allow = 1;
     else if (cmd->argc >= 2 && msnp_str_eq(ARG(1), "BL")) allow = 0;
     else {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     if (allow == c->blp_allow) {
-        conn_err(c, MSNP_ERR_ALREADY_IN_MODE, cmd->trid);
+        conn_err(c, MSNP_ERR_ALREADY_IN_MODE, trid_of(cmd));
         return;
     }
     uint32_t ver;
@@ -687,7 +688,7 @@ static void ns_blp(conn *c, const msnp_cmd *cmd) {
     c->blp_allow = allow;
     char vs[16];
     u32str(ver, vs);
-    conn_cmd(c, "BLP", 1, cmd->trid, vs, allow ? "AL" : "BL", NULL);
+    conn_cmd(c, "BLP", trid_of(cmd), vs, allow ? "AL" : "BL", NULL);
     presence_reevaluate_all(c->srv, c, old);
 }
 
@@ -696,7 +697,7 @@ static void ns_gtc(conn *c, const msnp_cmd *cmd) {
     if (cmd->argc >= 2 && msnp_str_eq(ARG(1), "A")) prompt = 1;
     else if (cmd->argc >= 2 && msnp_str_eq(ARG(1), "N")) prompt = 0;
     else {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     store_user u;
@@ -706,7 +707,7 @@ static void ns_gtc(conn *c, const msnp_cmd *cmd) {
     }
     memset(u.password, 0, sizeof u.password);
     if (u.gtc_prompt == prompt) {
-        conn_err(c, MSNP_ERR_ALREADY_IN_MODE, cmd->trid);
+        conn_err(c, MSNP_ERR_ALREADY_IN_MODE, trid_of(cmd));
         return;
     }
     uint32_t ver;
@@ -716,22 +717,22 @@ static void ns_gtc(conn *c, const msnp_cmd *cmd) {
     }
     char vs[16];
     u32str(ver, vs);
-    conn_cmd(c, "GTC", 1, cmd->trid, vs, prompt ? "A" : "N", NULL);
+    conn_cmd(c, "GTC", trid_of(cmd), vs, prompt ? "A" : "N", NULL);
 }
 
 /* ---- groups (MSNP7) ---- */
 
 static void ns_adg(conn *c, const msnp_cmd *cmd) {
     if (cmd->argc < 2) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     if (ARG(1).n > STORE_MAX_GROUP_NAME) {
-        conn_err(c, MSNP_ERR_GROUP_NAME_TOO_LONG, cmd->trid);
+        conn_err(c, MSNP_ERR_GROUP_NAME_TOO_LONG, trid_of(cmd));
         return;
     }
     if (!name_ok(ARG(1), STORE_MAX_GROUP_NAME)) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     char name[STORE_MAX_GROUP_NAME + 1], vs[16], gs[24];
@@ -740,7 +741,7 @@ static void ns_adg(conn *c, const msnp_cmd *cmd) {
     uint32_t ver;
     store_rc rc = store_group_add(c->srv->store, c->uid, name, c->srv->cfg.max_groups, &gid, &ver);
     if (rc == STORE_FULL) {
-        conn_err(c, MSNP_ERR_TOO_MANY_GROUPS, cmd->trid);
+        conn_err(c, MSNP_ERR_TOO_MANY_GROUPS, trid_of(cmd));
         return;
     }
     if (rc != STORE_OK) {
@@ -749,23 +750,23 @@ static void ns_adg(conn *c, const msnp_cmd *cmd) {
     }
     u32str(ver, vs);
     snprintf(gs, sizeof gs, "%d", gid);
-    conn_cmd(c, "ADG", 1, cmd->trid, vs, name, gs, "0", NULL);
+    conn_cmd(c, "ADG", trid_of(cmd), vs, name, gs, "0", NULL);
 }
 
 static void ns_rmg(conn *c, const msnp_cmd *cmd) {
     long gid;
     if (cmd->argc < 2 || parse_gid(ARG(1), &gid) != 0) {
-        conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_GROUP, trid_of(cmd));
         return;
     }
     if (gid == 0) {
-        conn_err(c, MSNP_ERR_CANNOT_REMOVE_GROUP_ZERO, cmd->trid);
+        conn_err(c, MSNP_ERR_CANNOT_REMOVE_GROUP_ZERO, trid_of(cmd));
         return;
     }
     uint32_t ver;
     store_rc rc = store_group_del(c->srv->store, c->uid, (int)gid, &ver);
     if (rc == STORE_NOTFOUND) {
-        conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_GROUP, trid_of(cmd));
         return;
     }
     if (rc != STORE_OK) {
@@ -775,21 +776,21 @@ static void ns_rmg(conn *c, const msnp_cmd *cmd) {
     char vs[16], gs[24];
     u32str(ver, vs);
     snprintf(gs, sizeof gs, "%ld", gid);
-    conn_cmd(c, "RMG", 1, cmd->trid, vs, gs, NULL);
+    conn_cmd(c, "RMG", trid_of(cmd), vs, gs, NULL);
 }
 
 static void ns_reg(conn *c, const msnp_cmd *cmd) {
     long gid;
     if (cmd->argc < 3 || parse_gid(ARG(1), &gid) != 0) {
-        conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_GROUP, trid_of(cmd));
         return;
     }
     if (ARG(2).n > STORE_MAX_GROUP_NAME) {
-        conn_err(c, MSNP_ERR_GROUP_NAME_TOO_LONG, cmd->trid);
+        conn_err(c, MSNP_ERR_GROUP_NAME_TOO_LONG, trid_of(cmd));
         return;
     }
     if (!name_ok(ARG(2), STORE_MAX_GROUP_NAME)) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     char name[STORE_MAX_GROUP_NAME + 1], vs[16], gs[24];
@@ -797,7 +798,7 @@ static void ns_reg(conn *c, const msnp_cmd *cmd) {
     uint32_t ver;
     store_rc rc = store_group_rename(c->srv->store, c->uid, (int)gid, name, &ver);
     if (rc == STORE_NOTFOUND) {
-        conn_err(c, MSNP_ERR_INVALID_GROUP, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_GROUP, trid_of(cmd));
         return;
     }
     if (rc != STORE_OK) {
@@ -806,7 +807,7 @@ static void ns_reg(conn *c, const msnp_cmd *cmd) {
     }
     u32str(ver, vs);
     snprintf(gs, sizeof gs, "%ld", gid);
-    conn_cmd(c, "REG", 1, cmd->trid, vs, gs, name, "0", NULL);
+    conn_cmd(c, "REG", trid_of(cmd), vs, gs, name, "0", NULL);
 }
 
 /* ---- phone properties (MSNP5+) ---- */
@@ -817,14 +818,14 @@ static void ns_prp(conn *c, const msnp_cmd *cmd) {
     for (int i = 0; cmd->argc >= 2 && i < 5; i++)
         if (msnp_str_eq(ARG(1), keys[i])) k = i;
     if (k < 0) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     char value[100] = "";
     if (cmd->argc >= 3) {
         if (ARG(2).n > 95 || !name_ok(ARG(2), 95) ||
             (k >= 3 && !msnp_str_eq(ARG(2), "Y") && !msnp_str_eq(ARG(2), "N"))) {
-            conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+            conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
             return;
         }
         str_copy(ARG(2), value, sizeof value);
@@ -836,24 +837,24 @@ static void ns_prp(conn *c, const msnp_cmd *cmd) {
     }
     char vs[16];
     u32str(ver, vs);
-    conn_cmd(c, "PRP", 1, cmd->trid, vs, keys[k], value[0] ? value : NULL, NULL);
+    conn_cmd(c, "PRP", trid_of(cmd), vs, keys[k], value[0] ? value : NULL, NULL);
 }
 
 /* ---- switchboard referral and the rest ---- */
 
 static void ns_xfr(conn *c, const msnp_cmd *cmd) {
     if (cmd->argc < 2 || !msnp_str_eq(ARG(1), "SB")) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     if (c->status == MSNP_STATUS_HDN) {
-        conn_err(c, MSNP_ERR_NOT_ALLOWED_WHEN_OFFLINE, cmd->trid);
+        conn_err(c, MSNP_ERR_NOT_ALLOWED_WHEN_OFFLINE, trid_of(cmd));
         return;
     }
     char cookie[SB_COOKIE_MAX], addr[CFG_ADDR];
     if (server_sb_for_xfr(c->srv, c, addr, sizeof addr) != 0) {
         /* Switchboards run in their own processes and none is linked. */
-        conn_err(c, MSNP_ERR_SERVER_UNAVAILABLE, cmd->trid);
+        conn_err(c, MSNP_ERR_SERVER_UNAVAILABLE, trid_of(cmd));
         return;
     }
     /* Each user may hold a few unused cookies: the table is shared. */
@@ -861,37 +862,37 @@ static void ns_xfr(conn *c, const msnp_cmd *cmd) {
     if (c->srv->cfg.max_xfr_cookies_per_user > 0 && held >= c->srv->cfg.max_xfr_cookies_per_user) {
         LOGW("switchboard cookie quota reached", "conn=%llu peer=%s user=%s outstanding=%ld", (unsigned long long)c->id,
              c->peer, c->email, held);
-        conn_err(c, MSNP_ERR_TOO_MANY_SESSIONS, cmd->trid);
+        conn_err(c, MSNP_ERR_TOO_MANY_SESSIONS, trid_of(cmd));
         return;
     }
     uint64_t expires = server_now_ms() + (uint64_t)c->srv->cfg.cookie_lifetime * 1000u;
     if (sbreg_issue(c->srv->sbreg, c->email, 0, expires, cookie, sizeof cookie) != 0) {
-        conn_err(c, MSNP_ERR_SERVER_BUSY, cmd->trid);
+        conn_err(c, MSNP_ERR_SERVER_BUSY, trid_of(cmd));
         return;
     }
-    conn_cmd(c, "XFR", 1, cmd->trid, "SB", addr, "CKI", cookie, NULL);
+    conn_cmd(c, "XFR", trid_of(cmd), "SB", addr, "CKI", cookie, NULL);
 }
 
 static void ns_url(conn *c, const msnp_cmd *cmd) {
     if (cmd->argc < 2) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     const char *where = msnp_str_eq(ARG(1), "INBOX") ? "/cgi-bin/HoTMaiL" : "/";
     const char *login = "http://127.0.0.1/msnkit/login";
-    if (c->version >= 3) conn_cmd(c, "URL", 1, cmd->trid, where, login, "2", NULL);
-    else conn_cmd(c, "URL", 1, cmd->trid, where, login, NULL);
+    if (c->version >= 3) conn_cmd(c, "URL", trid_of(cmd), where, login, "2", NULL);
+    else conn_cmd(c, "URL", trid_of(cmd), where, login, NULL);
 }
 
 static void ns_ims(conn *c, const msnp_cmd *cmd) {
     if (cmd->argc < 2 || (!msnp_str_eq(ARG(1), "ON") && !msnp_str_eq(ARG(1), "OFF"))) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
-    conn_cmd(c, "IMS", 1, cmd->trid, "0", msnp_str_eq(ARG(1), "ON") ? "ON" : "OFF", NULL);
+    conn_cmd(c, "IMS", trid_of(cmd), "0", msnp_str_eq(ARG(1), "ON") ? "ON" : "OFF", NULL);
 }
 
-static void ns_disabled(conn *c, const msnp_cmd *cmd) { conn_err(c, MSNP_ERR_COMMAND_DISABLED, cmd->trid); }
+static void ns_disabled(conn *c, const msnp_cmd *cmd) { conn_err(c, MSNP_ERR_COMMAND_DISABLED, trid_of(cmd)); }
 
 static void ns_msg(conn *c, const msnp_cmd *cmd) {
     (void)cmd;

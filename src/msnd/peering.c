@@ -145,7 +145,7 @@ static int presence_line(link_in *p, char **tok, int n) {
         failures_clear(s->fail_account_address, key);
         conn *old = presence_find(s->presence, email);
         if (old && !old->closing) {
-            conn_cmd(old, "OUT", 0, 0, "OTH", NULL);
+            conn_cmd(old, "OUT", trid_none(), "OTH", NULL);
             conn_close(old, "logged in on another node");
             LOGI("duplicate login, old session closed", "user=%s old_conn=%llu ns=%s", email,
                  (unsigned long long)old->id, p->sb_addr);
@@ -369,7 +369,7 @@ void peering_presence_out(msnd_server *s, peering_presence what, const conn *c, 
     }
 }
 
-int peering_ask_ring(msnd_server *s, const ns_peer *p, conn *c, uint32_t trid, uint32_t session_id, const char *cookie,
+int peering_ask_ring(msnd_server *s, const ns_peer *p, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie,
                      const char *caller, const char *caller_name, const char *callee) {
     links *L = s->links;
     if (!L || !p) return -1;

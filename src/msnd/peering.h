@@ -57,7 +57,7 @@ int peering_dial_all(msnd_server *s, const char *ns_peers, char *err, size_t err
  * node (from: presence_remote_from): ask that node to ring, over the link
  * this node dialled. The answer arrives through sb_ring_done. -1 when that
  * node is not linked now. */
-int peering_ask_ring(msnd_server *s, const ns_peer *from, conn *c, uint32_t trid, uint32_t session_id,
+int peering_ask_ring(msnd_server *s, const ns_peer *from, conn *c, msnd_trid trid, uint32_t session_id,
                      const char *cookie, const char *caller, const char *caller_name, const char *callee);
 
 /* A user logged in here from src (failures_source): every peer ends that

@@ -106,8 +106,8 @@ static conn *online_watcher(msnd_server *s, const char *email) {
 }
 
 static void send_state(conn *to, const conn *who, int visible) {
-    if (visible) conn_cmd(to, "NLN", 0, 0, msnp_status_code(who->status), who->email, who->name, NULL);
-    else conn_cmd(to, "FLN", 0, 0, who->email, NULL);
+    if (visible) conn_cmd(to, "NLN", trid_none(), msnp_status_code(who->status), who->email, who->name, NULL);
+    else conn_cmd(to, "FLN", trid_none(), who->email, NULL);
 }
 
 /* Who sees a user's changes: every watcher (a user with it on FL) with the
@@ -395,7 +395,7 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
 typedef struct initial_ctx {
     msnd_server *s;
     conn *c;
-    uint32_t trid;
+    msnd_trid trid;
     const char *only; /* one e-mail, or NULL for all */
 } initial_ctx;
 
@@ -408,17 +408,17 @@ static void initial_one(const store_peer *p, void *arg) {
     if (!w) { /* perhaps on another node of the cluster */
         remote_user *r = strmap_get(x->s->presence->remote, p->email);
         if (r && privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) {
-            conn_cmd(x->c, "ILN", 1, x->trid, msnp_status_code(r->status), p->email, r->name, NULL);
+            conn_cmd(x->c, "ILN", x->trid, msnp_status_code(r->status), p->email, r->name, NULL);
             remote_told(x->s->presence, p->email, x->c);
         }
         return;
     }
     if (w == x->c || !privacy_status_visible(w->status)) return;
     if (!privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) return;
-    conn_cmd(x->c, "ILN", 1, x->trid, msnp_status_code(w->status), w->email, w->name, NULL);
+    conn_cmd(x->c, "ILN", x->trid, msnp_status_code(w->status), w->email, w->name, NULL);
 }
 
-void presence_initial(msnd_server *s, conn *c, uint32_t trid) {
+void presence_initial(msnd_server *s, conn *c, msnd_trid trid) {
     initial_ctx x = {s, c, trid, NULL};
     c->iln_at = ++s->presence->clock;
     c->iln_reading = 1;
@@ -427,7 +427,7 @@ void presence_initial(msnd_server *s, conn *c, uint32_t trid) {
     c->iln_reading = 0;
 }
 
-void presence_initial_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email, uint32_t trid) {
+void presence_initial_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email, msnd_trid trid) {
     if (!c->chg_seen) return; /* the first CHG's ILN lines will tell it */
     initial_ctx x = {s, c, trid, contact_email};
     c->iln_one_uid = contact_id;
@@ -484,8 +484,8 @@ void presence_rl_local(msnd_server *s, const char *contact, int added, const cha
                        const char *by_name) {
     conn *other = presence_find(s->presence, contact);
     if (!other || other->state != NS_AUTH || strcmp(other->email, by) == 0) return;
-    if (added) conn_cmd(other, "ADD", 1, 0, "RL", ver, by, by_name, NULL);
-    else conn_cmd(other, "REM", 1, 0, "RL", ver, by, NULL);
+    if (added) conn_cmd(other, "ADD", trid_num(0), "RL", ver, by, by_name, NULL);
+    else conn_cmd(other, "REM", trid_num(0), "RL", ver, by, NULL);
 }
 
 void presence_tell_rl(msnd_server *s, const conn *by, const char *contact, int added, uint32_t contact_ver) {

@@ -32,9 +32,9 @@ void presence_forget(conn *c);
  * becomes hidden/offline. */
 void presence_announce(msnd_server *s, conn *c, msnp_status before);
 /* ILN (with trid) for every visible contact of c that allows c. */
-void presence_initial(msnd_server *s, conn *c, uint32_t trid);
+void presence_initial(msnd_server *s, conn *c, msnd_trid trid);
 /* ILN for one contact just added to FL, if it is visible to c. */
-void presence_initial_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email, uint32_t trid);
+void presence_initial_one(msnd_server *s, conn *c, int64_t contact_id, const char *contact_email, msnd_trid trid);
 /* May `viewer_id` see owner? (owner's AL/BL/BLP.) -1 on store error. */
 int presence_allowed(msnd_server *s, int64_t owner_id, int owner_blp_allow, int64_t viewer_id);
 /* After c's AL/BL/BLP changed: re-tell affected watchers. For one

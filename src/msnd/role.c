@@ -7,7 +7,7 @@ void role_dispatch(const role *r, conn *c, const msnp_cmd *cmd) {
         return;
     }
     if (cmd->code == MSNP_PNG && r->answers_png) {
-        conn_cmd(c, "QNG", 0, 0, NULL);
+        conn_cmd(c, "QNG", trid_none(), NULL);
         return;
     }
     if (cmd->code == MSNP_OUT) {
@@ -23,9 +23,9 @@ void role_dispatch(const role *r, conn *c, const msnp_cmd *cmd) {
         if (e->code != cmd->code) continue;
         if (e->since && c->version && c->version < e->since) break; /* not a command of this version */
         if (!e->fn || (e->needs_login && !(r->logged_in && r->logged_in(c))))
-            conn_err(c, MSNP_ERR_NOT_LOGGED_IN, cmd->trid);
+            conn_err(c, MSNP_ERR_NOT_LOGGED_IN, trid_of(cmd));
         else e->fn(c, cmd);
         return;
     }
-    conn_err(c, MSNP_ERR_SYNTAX, cmd->trid);
+    conn_err(c, MSNP_ERR_SYNTAX, trid_of(cmd));
 }

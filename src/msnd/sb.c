@@ -37,31 +37,31 @@ static void joined(conn *c) {
 static void sb_usr(conn *c, const msnp_cmd *cmd) {
     msnd_server *s = c->srv;
     if (c->sb_joined || c->sb_authing) {
-        conn_err(c, MSNP_ERR_ALREADY_LOGIN, cmd->trid);
+        conn_err(c, MSNP_ERR_ALREADY_LOGIN, trid_of(cmd));
         return;
     }
     char email[MSNP_MAX_EMAIL + 1], cookie[SB_COOKIE_MAX];
     if (cmd->argc < 3 || email_normalize(ARG(1), email, sizeof email) != 0 ||
         str_copy(ARG(2), cookie, sizeof cookie) != 0) {
-        sb_auth_done(s, c, cmd->trid, SB_ANSWER_NO, "", NULL);
+        sb_auth_done(s, c, trid_of(cmd), SB_ANSWER_NO, "", NULL);
         return;
     }
     if (s->has_ns) {
         char name[MSNP_MAX_NAME_ENCODED + 1];
         int ok = sbgate_auth(s, cookie, email, name, sizeof name) == 0;
-        sb_auth_done(s, c, cmd->trid, ok ? SB_ANSWER_YES : SB_ANSWER_NO, email, name);
+        sb_auth_done(s, c, trid_of(cmd), ok ? SB_ANSWER_YES : SB_ANSWER_NO, email, name);
         return;
     }
     c->sb_authing = 1;
-    if (link_ask_auth(s, c, cmd->trid, cookie, email) != 0) {
+    if (link_ask_auth(s, c, trid_of(cmd), cookie, email) != 0) {
         c->sb_authing = 0;
-        sb_auth_done(s, c, cmd->trid, SB_ANSWER_UNAVAILABLE, email, NULL);
+        sb_auth_done(s, c, trid_of(cmd), SB_ANSWER_UNAVAILABLE, email, NULL);
     }
 }
 
 /* One user may be in at most max_switchboards_per_user sessions of this
  * switchboard at once; over it, 714 and close (logged). Returns 1 then. */
-static int over_switchboard_quota(msnd_server *s, conn *c, uint32_t trid, const char *email) {
+static int over_switchboard_quota(msnd_server *s, conn *c, msnd_trid trid, const char *email) {
     long have = sbreg_user_switchboards(s->sbreg, email);
     if (s->cfg.max_switchboards_per_user <= 0 || have < s->cfg.max_switchboards_per_user) return 0;
     LOGW("switchboard quota reached", "conn=%llu peer=%s user=%s open=%ld", (unsigned long long)c->id, c->peer, email,
@@ -71,7 +71,7 @@ static int over_switchboard_quota(msnd_server *s, conn *c, uint32_t trid, const 
     return 1;
 }
 
-void sb_auth_done(msnd_server *s, conn *c, uint32_t trid, int answer, const char *email, const char *name) {
+void sb_auth_done(msnd_server *s, conn *c, msnd_trid trid, int answer, const char *email, const char *name) {
     if (!c || c->closing) return;
     c->sb_authing = 0;
     if (answer != SB_ANSWER_YES) {
@@ -91,14 +91,14 @@ void sb_auth_done(msnd_server *s, conn *c, uint32_t trid, int answer, const char
         return;
     }
     joined(c);
-    conn_cmd(c, "USR", 1, trid, "OK", c->email, c->name, NULL);
+    conn_cmd(c, "USR", trid, "OK", c->email, c->name, NULL);
     LOGI("switchboard opened", "conn=%llu user=%s session=%u", (unsigned long long)c->id, email, ss->id);
 }
 
 static void sb_ans(conn *c, const msnp_cmd *cmd) {
     msnd_server *s = c->srv;
     if (c->sb_joined || c->sb_authing) {
-        conn_err(c, MSNP_ERR_ALREADY_LOGIN, cmd->trid);
+        conn_err(c, MSNP_ERR_ALREADY_LOGIN, trid_of(cmd));
         return;
     }
     char email[MSNP_MAX_EMAIL + 1], cookie[SB_COOKIE_MAX], name[MSNP_MAX_NAME_ENCODED + 1];
@@ -110,29 +110,29 @@ static void sb_ans(conn *c, const msnp_cmd *cmd) {
         sbreg_redeem_name(s->sbreg, cookie, email, (uint32_t)sid, server_now_ms(), name, sizeof name) != 0 ||
         !(ss = sbreg_session_find(s->sbreg, (uint32_t)sid))) {
         LOGI("switchboard answer refused", "conn=%llu peer=%s", (unsigned long long)c->id, c->peer);
-        conn_err(c, MSNP_ERR_AUTH_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_AUTH_FAILED, trid_of(cmd));
         conn_close(c, "bad switchboard cookie");
         return;
     }
     sbreg_ring_remove(ss, email);
     for (size_t i = 0; i < ss->nmembers; i++) {
         if (strcmp(ss->members[i]->email, email) == 0) { /* answered twice */
-            conn_err(c, MSNP_ERR_ALREADY_THERE, cmd->trid);
+            conn_err(c, MSNP_ERR_ALREADY_THERE, trid_of(cmd));
             conn_close(c, "already in the session");
             return;
         }
     }
     if ((long)ss->nmembers >= s->cfg.max_participants) {
-        conn_err(c, MSNP_ERR_SESSION_OVERLOAD, cmd->trid);
+        conn_err(c, MSNP_ERR_SESSION_OVERLOAD, trid_of(cmd));
         conn_close(c, "switchboard full");
         return;
     }
-    if (over_switchboard_quota(s, c, cmd->trid, email)) return;
+    if (over_switchboard_quota(s, c, trid_of(cmd), email)) return;
     snprintf(c->email, sizeof c->email, "%s", email);
     char own[MSNP_MAX_NAME_ENCODED + 1];
     if (!name[0] && s->has_ns) sbgate_name_of(s, email, own, sizeof own);
     if (conn_set_name(c, name[0] ? name : s->has_ns ? own : email) != 0) {
-        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid_of(cmd));
         conn_close(c, "out of memory");
         return;
     }
@@ -140,15 +140,15 @@ static void sb_ans(conn *c, const msnp_cmd *cmd) {
     snprintf(total, sizeof total, "%zu", ss->nmembers);
     for (size_t i = 0; i < ss->nmembers; i++) {
         snprintf(idx, sizeof idx, "%zu", i + 1);
-        conn_cmd(c, "IRO", 1, cmd->trid, idx, total, ss->members[i]->email, ss->members[i]->name, NULL);
+        conn_cmd(c, "IRO", trid_of(cmd), idx, total, ss->members[i]->email, ss->members[i]->name, NULL);
     }
     if (sbreg_join(s->sbreg, ss, c) != 0) {
-        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid_of(cmd));
         conn_close(c, "switchboard failed");
         return;
     }
     joined(c);
-    conn_cmd(c, "ANS", 1, cmd->trid, "OK", NULL);
+    conn_cmd(c, "ANS", trid_of(cmd), "OK", NULL);
     char line[600];
     msnp_str p[2] = {msnp_str_c(c->email), msnp_str_c(c->name)};
     long n = msnp_write_cmd(line, sizeof line, "JOI", 0, 0, p, 2);
@@ -163,13 +163,13 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
     uint64_t now = server_now_ms();
     char email[MSNP_MAX_EMAIL + 1];
     if (cmd->argc < 2 || email_normalize(ARG(1), email, sizeof email) != 0) {
-        conn_err(c, MSNP_ERR_INVALID_USERNAME, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_USERNAME, trid_of(cmd));
         return;
     }
     /* Calling too fast: more than 10 CALs within a second. */
     if (now - c->last_cal_ms < 1000) {
         if (++c->cal_burst > 10) {
-            conn_err(c, MSNP_ERR_USER_TOO_ACTIVE, cmd->trid);
+            conn_err(c, MSNP_ERR_USER_TOO_ACTIVE, trid_of(cmd));
             return;
         }
     } else {
@@ -177,17 +177,17 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
         c->cal_burst = 1;
     }
     if (strcmp(email, c->email) == 0 || sbreg_ringing(ss, email, now)) {
-        conn_err(c, MSNP_ERR_ALREADY_THERE, cmd->trid);
+        conn_err(c, MSNP_ERR_ALREADY_THERE, trid_of(cmd));
         return;
     }
     for (size_t i = 0; i < ss->nmembers; i++) {
         if (strcmp(ss->members[i]->email, email) == 0) {
-            conn_err(c, MSNP_ERR_ALREADY_THERE, cmd->trid);
+            conn_err(c, MSNP_ERR_ALREADY_THERE, trid_of(cmd));
             return;
         }
     }
     if ((long)(ss->nmembers + sbreg_ring_count(ss, now)) >= s->cfg.max_participants) {
-        conn_err(c, MSNP_ERR_SESSION_OVERLOAD, cmd->trid);
+        conn_err(c, MSNP_ERR_SESSION_OVERLOAD, trid_of(cmd));
         return;
     }
     /* The ring is registered before the notification side is asked, so a
@@ -195,33 +195,33 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
     char cookie[SB_COOKIE_MAX];
     uint64_t expires = now + (uint64_t)s->cfg.cookie_lifetime * 1000u;
     if (sbreg_issue(s->sbreg, email, ss->id, expires, cookie, sizeof cookie) != 0) {
-        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid_of(cmd));
         return;
     }
     if (sbreg_ring_add(ss, email, expires) != 0) {
         sbreg_cancel(s->sbreg, cookie);
-        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, cmd->trid);
+        conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid_of(cmd));
         return;
     }
     /* A callee logged in to another notification node (--ns-peers): that
      * node rings. Anyone else is answered here, 217 included. */
     const ns_peer *elsewhere = s->has_ns ? presence_remote_from(s->presence, email) : NULL;
     if (elsewhere && !presence_find(s->presence, email)) {
-        if (peering_ask_ring(s, elsewhere, c, cmd->trid, ss->id, cookie, c->email, c->name, email) != 0)
-            sb_ring_done(s, c, cmd->trid, ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
+        if (peering_ask_ring(s, elsewhere, c, trid_of(cmd), ss->id, cookie, c->email, c->name, email) != 0)
+            sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
         return;
     }
     if (s->has_ns) {
         char name[MSNP_MAX_NAME_ENCODED + 1];
         int ok = sbgate_ring(s, c->email, c->name, email, ss->id, cookie, NULL, name, sizeof name) == 0;
-        sb_ring_done(s, c, cmd->trid, ss->id, email, cookie, ok ? SB_ANSWER_YES : SB_ANSWER_NO, name);
+        sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, ok ? SB_ANSWER_YES : SB_ANSWER_NO, name);
         return;
     }
-    if (link_ask_ring(s, c, cmd->trid, ss->id, cookie, c->email, c->name, email) != 0)
-        sb_ring_done(s, c, cmd->trid, ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
+    if (link_ask_ring(s, c, trid_of(cmd), ss->id, cookie, c->email, c->name, email) != 0)
+        sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
 }
 
-void sb_ring_done(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, const char *callee, const char *cookie,
+void sb_ring_done(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *callee, const char *cookie,
                   int answer, const char *callee_name) {
     sb_session *ss = sbreg_session_find(s->sbreg, session_id);
     if (answer == SB_ANSWER_YES) {
@@ -234,7 +234,7 @@ void sb_ring_done(msnd_server *s, conn *c, uint32_t trid, uint32_t session_id, c
     if (answer == SB_ANSWER_YES) {
         char sid[16];
         snprintf(sid, sizeof sid, "%u", session_id);
-        conn_cmd(c, "CAL", 1, trid, "RINGING", sid, NULL);
+        conn_cmd(c, "CAL", trid, "RINGING", sid, NULL);
         LOGD("ringing", "session=%u caller=%s callee=%s", session_id, c->email, callee);
     } else {
         conn_err(c, answer == SB_ANSWER_NO ? MSNP_ERR_USER_NOT_ONLINE : MSNP_ERR_SERVER_UNAVAILABLE, trid);
@@ -273,17 +273,17 @@ static void sb_msg(conn *c, const msnp_cmd *cmd) {
      * to later protocol versions. */
     char mode = (cmd->argc == 3 && ARG(1).n == 1) ? ARG(1).p[0] : '?';
     if (!cmd->has_payload || (mode != 'U' && mode != 'N' && mode != 'A')) {
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     if (s->cfg.max_message > 0 && cmd->payload.n > (size_t)s->cfg.max_message) {
         LOGI("message too large, refused", "conn=%llu user=%s bytes=%zu", (unsigned long long)c->id, c->email,
              cmd->payload.n);
-        conn_err(c, MSNP_ERR_INVALID_PARAMETER, cmd->trid);
+        conn_err(c, MSNP_ERR_INVALID_PARAMETER, trid_of(cmd));
         return;
     }
     if (ss->nmembers < 2) {
-        if (mode != 'U') conn_cmd(c, "NAK", 1, cmd->trid, NULL);
+        if (mode != 'U') conn_cmd(c, "NAK", trid_of(cmd), NULL);
         return;
     }
     if (s->cfg.log_invitations) log_invitation(c, cmd);
@@ -292,17 +292,17 @@ static void sb_msg(conn *c, const msnp_cmd *cmd) {
     size_t cap = cmd->payload.n + 600;
     char *buf = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
     if (!buf) {
-        if (mode != 'U') conn_cmd(c, "NAK", 1, cmd->trid, NULL);
+        if (mode != 'U') conn_cmd(c, "NAK", trid_of(cmd), NULL);
         return;
     }
     long n = msnp_write_payload_cmd(buf, cap, "MSG", 0, 0, p, 2, cmd->payload.p, cmd->payload.n);
     if (n > 0) send_to_others(c, buf, (size_t)n);
     if (buf != stackbuf) free(buf);
     if (n <= 0) {
-        if (mode != 'U') conn_cmd(c, "NAK", 1, cmd->trid, NULL);
+        if (mode != 'U') conn_cmd(c, "NAK", trid_of(cmd), NULL);
         return;
     }
-    if (mode == 'A') conn_cmd(c, "ACK", 1, cmd->trid, NULL);
+    if (mode == 'A') conn_cmd(c, "ACK", trid_of(cmd), NULL);
 }
 
 void sb_on_close(conn *c) {

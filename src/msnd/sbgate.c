@@ -44,7 +44,7 @@ int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, con
     if (sb_addr) snprintf(addr, sizeof addr, "%s", sb_addr);
     else server_advertised(s, target, CONN_SB, addr, sizeof addr);
     snprintf(sid, sizeof sid, "%u", session_id);
-    conn_cmd(target, "RNG", 0, 0, sid, addr, "CKI", cookie, caller, caller_name, NULL);
+    conn_cmd(target, "RNG", trid_none(), sid, addr, "CKI", cookie, caller, caller_name, NULL);
     snprintf(callee_name, namecap, "%s", target->name);
     LOGD("ringing", "session=%u caller=%s callee=%s sb=%s", session_id, caller, callee, addr);
     return 0;

@@ -227,7 +227,7 @@ void conn_send(conn *c, const void *data, size_t n) {
     conn_queued(c, n);
 }
 
-void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...) {
+void conn_cmd(conn *c, const char *name, msnd_trid trid, ...) {
     msnp_str params[MSNP_MAX_PARAMS];
     size_t n = 0;
     va_list ap;
@@ -242,7 +242,7 @@ void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...) {
     size_t room;
     char *tail = outbuf_tail(&c->out, &room);
     if (tail) {
-        long len = msnp_write_cmd(tail, room, name, has_trid, trid, params, n);
+        long len = msnp_write_cmd(tail, room, name, trid.digits, trid.value, params, n);
         if (len >= 0) {
             if (conn_admit(c, (size_t)len)) {
                 outbuf_commit(&c->out, (size_t)len);
@@ -252,7 +252,7 @@ void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...) {
         }
     }
     char buf[4096];
-    long len = msnp_write_cmd(buf, sizeof buf, name, has_trid, trid, params, n);
+    long len = msnp_write_cmd(buf, sizeof buf, name, trid.digits, trid.value, params, n);
     if (len < 0) {
         LOGE("cannot format reply", "conn=%llu cmd=%s", (unsigned long long)c->id, name);
         return;
@@ -260,14 +260,16 @@ void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...) {
     conn_send(c, buf, (size_t)len);
 }
 
-void conn_err(conn *c, int code, uint32_t trid) {
-    char buf[32];
-    long len = msnp_write_error(buf, sizeof buf, code, trid);
+void conn_err(conn *c, int code, msnd_trid trid) {
+    if (code < 100 || code > 999) return;
+    char name[4] = {(char)('0' + code / 100), (char)('0' + (code / 10) % 10), (char)('0' + code % 10), 0};
+    char buf[40];
+    long len = msnp_write_cmd(buf, sizeof buf, name, trid.digits ? trid.digits : 1, trid.value, NULL, 0);
     if (len > 0) conn_send(c, buf, (size_t)len);
 }
 
 void conn_err_cmd(conn *c, int code, const msnp_cmd *cmd) {
-    if (cmd->has_trid) conn_err(c, code, cmd->trid);
+    if (cmd->has_trid) conn_err(c, code, trid_of(cmd));
     else conn_close(c, "error on a command without TrID");
 }
 
@@ -439,7 +441,7 @@ static void dispatch(conn *c, const msnp_cmd *cmd) {
         /* Over the rate: refuse this command; keep refusing until the
          * bucket refills. A client that ignores 713 ends up closed by the
          * output limit or the idle timer, never by a busy loop here. */
-        if (cmd->has_trid) conn_err(c, MSNP_ERR_USER_TOO_ACTIVE, cmd->trid);
+        if (cmd->has_trid) conn_err(c, MSNP_ERR_USER_TOO_ACTIVE, trid_of(cmd));
         return;
     }
     switch (c->kind) {
@@ -1155,7 +1157,7 @@ static void gone_sweep(msnd_server *s, uint64_t gen) {
             if (c->kind != CONN_NS || c->state != NS_AUTH || c->closing || c->uid != g.ids[i]) continue;
             LOGI("account deleted, session closed", "conn=%llu user=%s", (unsigned long long)c->id, c->email);
             c->account_gone = 1;
-            conn_cmd(c, "OUT", 0, 0, NULL);
+            conn_cmd(c, "OUT", trid_none(), NULL);
             on_timer_fiber(c, job_account_gone);
             break;
         }

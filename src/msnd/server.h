@@ -19,6 +19,7 @@
 #include "outbuf.h"
 #include "ratelimit.h"
 #include "store.h"
+#include "trid.h"
 
 struct evbuffer;
 struct evconnlistener;
@@ -173,8 +174,8 @@ uint64_t server_now_ms(void);
 /* Sending. Every writer goes through conn_send so output limits apply. */
 void conn_send(conn *c, const void *data, size_t n);
 /* NAME [trid] params... ; params are a NULL-terminated list of C strings. */
-void conn_cmd(conn *c, const char *name, int has_trid, uint32_t trid, ...);
-void conn_err(conn *c, int code, uint32_t trid);
+void conn_cmd(conn *c, const char *name, msnd_trid trid, ...);
+void conn_err(conn *c, int code, msnd_trid trid);
 /* Error reply when the command had a TrID; otherwise close. */
 void conn_err_cmd(conn *c, int code, const msnp_cmd *cmd);
 

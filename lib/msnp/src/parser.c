@@ -176,6 +176,7 @@ static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t 
 
 static void set_trid(const msnp_parser *p, msnp_cmd *out) {
     out->has_trid = 0;
+    out->trid_digits = 0;
     out->trid = 0;
     if (out->argc == 0 || !is_digits(out->argv[0])) return;
     int slot;
@@ -186,6 +187,7 @@ static void set_trid(const msnp_parser *p, msnp_cmd *out) {
     uint64_t v;
     if (slot && msnp_str_to_u64(out->argv[0], UINT32_MAX, &v) == 0) {
         out->has_trid = 1;
+        out->trid_digits = (uint8_t)out->argv[0].n; /* at most 20: msnp_str_to_u64 */
         out->trid = (uint32_t)v;
     }
 }

@@ -76,7 +76,11 @@ static long write_common(char *dst, size_t cap, const char *name, int has_trid, 
     const char *trid_s = NULL, *len_s = NULL;
     size_t total = 3 + 2; /* name, CRLF */
     if (has_trid) {
-        trid_s = u64_digits(trid_buf, trid);
+        char *d = u64_digits(trid_buf, trid);
+        /* the leading zeros of a TrID echoed as the client wrote it */
+        const char *widest = has_trid < 20 ? trid_buf + 20 - has_trid : trid_buf;
+        while (d > widest) *--d = '0';
+        trid_s = d;
         total += 1 + (size_t)(trid_buf + 20 - trid_s);
     }
     for (size_t i = 0; i < nparams; i++) {

@@ -387,6 +387,71 @@ def test_role_ns_direct_login_and_ds_nodes(srv):
     srv.start()
 
 
+def test_trids_echoed_as_written(srv):
+    # a TrID with leading zeros comes back exactly as the client wrote it:
+    # replies at once, replies after the store's answer (USR OK, SYN's
+    # lists, ADD, ILN after CHG) and errors, at the DS and the NS
+    c = msntest.Client(srv.ds)
+    c.send_line("VER 007 MSNP7 CVR0")
+    c.expect_line("VER 007 MSNP7 CVR0")
+    c.send_line("INF 0008")
+    c.expect_line("INF 0008 MD5")
+    c.send_line("CVR 09 0x0409 winnt 5.1 i386 MSNMSGR 6.0.0602 MSMSGS alice@example.com")
+    assert c.expect("CVR").args[0] == "09"
+    c.send_line("ZZZ 00")
+    c.expect_line("200 00")
+    c.send_line("USR 010 MD5 I alice@example.com")
+    x = c.expect("XFR")
+    assert x.args[:2] == ["010", "NS"], x
+    c.expect_closed()
+
+    c = msntest.Client(msntest.addr_of(x.args[2]))
+    c.send_line("VER 01 MSNP7 CVR0")
+    c.expect_line("VER 01 MSNP7 CVR0")
+    c.send_line("SYN 002 0")
+    c.expect_line("302 002")
+    c.send_line("USR 03 MD5 I alice@example.com")
+    ch = c.expect("USR")
+    assert ch.args[:3] == ["03", "MD5", "S"], ch
+    c.send_line("USR 0004 MD5 S %s" % msntest.md5_login_response(ch.args[3], PASSWORDS["alice@example.com"]))
+    c.expect_line("USR 0004 OK alice@example.com Alice 1")
+    c.expect("MSG")  # profile
+    c.send_line("SYN 05 0")
+    while True:
+        cmd = c.read_cmd()
+        assert cmd.args[0] == "05", cmd
+        if cmd.name == "LST" and cmd.args[1] == "RL":
+            break
+    c.send_line("ADD 006 FL bob@example.com bob@example.com")
+    add = c.expect("ADD")
+    assert add.args[:2] == ["006", "FL"], add
+    c.send_line("ADD 0007 FL bob@example.com bob@example.com")
+    c.expect_line("215 0007")
+    c.send_line("REA 08 alice@example.com Alice2")
+    assert c.expect("REA").args[0] == "08"
+    bob = online(srv, "bob@example.com")
+    c.send_line("CHG 04294967295 NLN")
+    seen = {}
+    for _ in range(10):
+        cmd = c.read_cmd()
+        if cmd.name in ("CHG", "ILN"):
+            seen[cmd.name] = cmd.line
+        if len(seen) == 2:
+            break
+    assert seen == {"CHG": "CHG 04294967295 NLN", "ILN": "ILN 04294967295 NLN bob@example.com Bob"}, seen
+    c.send_line("XFR 000 SB")
+    assert c.expect("XFR").args[:2] == ["000", "SB"]
+    bob.close()
+
+    c = msntest.Client(srv.ns)
+    c.send_line("VER 1 MSNP7 CVR0")
+    c.expect_line("VER 1 MSNP7 CVR0")
+    c.send_line("USR 02 MD5 I alice@example.com")
+    c.expect("USR")
+    c.send_line("USR 003 MD5 S 0123456789abcdef0123456789abcdef")
+    c.expect_line("911 003")
+
+
 def test_garbage_never_crashes(srv):
     import random
     rnd = random.Random(1863)

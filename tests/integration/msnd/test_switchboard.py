@@ -150,6 +150,43 @@ def test_example_switchboard_transcript(srv):
     s.expect_silence(0.2)
 
 
+def test_trids_echoed_as_written(srv):
+    # TrIDs with leading zeros come back exactly as the client wrote them,
+    # on every switchboard reply: XFR, USR, CAL (after the callee's node
+    # answers), IRO and ANS, ACK, NAK and errors
+    a, b = friends(srv, "example@passport.com", "name_123@hotmail.com")
+    a.send_line("XFR 0007 SB")
+    x = a.expect("XFR")
+    assert x.args[:2] == ["0007", "SB"], x
+    s = msntest.Client(msntest.addr_of(x.args[2]))
+    s.send_line("USR 001 example@passport.com %s" % x.args[4])
+    s.expect_line("USR 001 OK example@passport.com my%20screen%20name")
+    s.send_line("CAL 02 nobody@example.com")
+    s.expect_line("217 02")
+    s.send_line("CAL 0003 name_123@hotmail.com")
+    r = s.expect("CAL")
+    assert r.args[:2] == ["0003", "RINGING"], r
+    rng = b.expect("RNG")
+    bs = msntest.Client(msntest.addr_of(x.args[2]))
+    bs.send_line("ANS 00 name_123@hotmail.com %s %s" % (rng.args[3], rng.args[0]))
+    bs.expect_line("IRO 00 1 1 example@passport.com my%20screen%20name")
+    bs.expect_line("ANS 00 OK")
+    s.expect_line("JOI name_123@hotmail.com name_123")
+    s.send_raw(b"MSG 04294967295 A %d\r\n" % len(IM) + IM)
+    assert bs.expect("MSG").payload == IM
+    s.expect_line("ACK 04294967295")
+    s.send_raw(b"MSG 005 X %d\r\n" % len(IM) + IM)
+    s.expect_line("201 005")
+    bs.send_line("OUT")
+    bs.expect_closed()
+    s.expect_line("BYE name_123@hotmail.com")
+    s.send_raw(b"MSG 0006 A %d\r\n" % len(IM) + IM)
+    s.expect_line("NAK 0006")
+    # still checked as a number: past 2^32-1 it is no TrID
+    s.send_line("CAL 004294967296 name_123@hotmail.com")
+    s.expect_closed()
+
+
 def test_invitations_relayed_byte_identical(srv):
     a, b = friends(srv, "alice@example.com", "bob@example.com")
     a.email, b.email = "alice@example.com", "bob@example.com"

@@ -185,6 +185,49 @@ static void test_fields(void **state) {
     assert_int_equal(c.trid, 4294967295u);
 }
 
+/* A TrID keeps the digits it was written with, so that a reply echoes it
+ * exactly: `VER 007` is answered `VER 007`. */
+static void test_trid_echoed_as_written(void **state) {
+    (void)state;
+    msnp_cmd c;
+    msnp_parse_error e;
+    char b[128];
+    static const struct {
+        const char *line, *echo;
+        uint32_t trid;
+    } cases[] = {
+        {"VER 007 MSNP7 CVR0\r\n", "VER 007\r\n", 7},
+        {"VER 7 MSNP7 CVR0\r\n", "VER 7\r\n", 7},
+        {"VER 0 MSNP7 CVR0\r\n", "VER 0\r\n", 0},
+        {"VER 000 MSNP7 CVR0\r\n", "VER 000\r\n", 0},
+        {"CHG 04294967295 NLN\r\n", "CHG 04294967295\r\n", 4294967295u},
+        {"CHG 00000000000000000001 NLN\r\n", "CHG 00000000000000000001\r\n", 1}, /* 20 digits */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_true(parse1(MSNP_FROM_CLIENT, cases[i].line, &c, &e) > 0);
+        assert_true(c.has_trid);
+        assert_int_equal(c.trid, cases[i].trid);
+        assert_int_equal(c.trid_digits, c.argv[0].n);
+        long n = msnp_write_cmd(b, sizeof(b), c.name, c.trid_digits, c.trid, NULL, 0);
+        assert_int_equal(n, (long)strlen(cases[i].echo));
+        assert_memory_equal(b, cases[i].echo, (size_t)n);
+    }
+    /* still a number in range: 21 digits, or above 2^32-1, is no TrID */
+    assert_true(parse1(MSNP_FROM_CLIENT, "CHG 000000000000000000001 NLN\r\n", &c, &e) > 0);
+    assert_false(c.has_trid);
+    assert_int_equal(c.trid_digits, 0);
+    assert_true(parse1(MSNP_FROM_CLIENT, "CHG 04294967296 NLN\r\n", &c, &e) > 0);
+    assert_false(c.has_trid);
+    /* a width over 20 writes 20 digits; 1 the plain number */
+    assert_int_equal(msnp_write_cmd(b, sizeof(b), "CHG", 40, 5, NULL, 0), 26);
+    assert_memory_equal(b, "CHG 00000000000000000005\r\n", 26);
+    assert_int_equal(msnp_write_cmd(b, sizeof(b), "CHG", 1, 5, NULL, 0), 7);
+    assert_memory_equal(b, "CHG 5\r\n", 7);
+    /* the width counts in the room a line needs */
+    assert_int_equal(msnp_write_cmd(b, 8, "CHG", 3, 5, NULL, 0), -1);
+    assert_int_equal(msnp_write_cmd(b, 9, "CHG", 3, 5, NULL, 0), 9);
+}
+
 static void test_bare_lf_and_blank_lines(void **state) {
     (void)state;
     msnp_cmd c;
@@ -585,6 +628,7 @@ int main(void) {
         cmocka_unit_test(test_transcripts_round_trip),
         cmocka_unit_test(test_every_split_point),
         cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_trid_echoed_as_written),
         cmocka_unit_test(test_bare_lf_and_blank_lines),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_error_offsets_are_stream_offsets),

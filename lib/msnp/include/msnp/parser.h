@@ -84,8 +84,10 @@ typedef struct msnp_cmd {
     uint8_t is_error; /* numeric error reply */
     uint8_t has_trid; /* argv[0] is a TrID for this command/direction */
     uint8_t has_payload;
-    uint32_t trid; /* valid if has_trid */
-    size_t argc;   /* parameters after the command name */
+    uint8_t trid_digits; /* if has_trid: the digits it was written with, leading zeros
+                            included (1-20), so that a reply can echo it exactly */
+    uint32_t trid;       /* valid if has_trid */
+    size_t argc;         /* parameters after the command name */
     msnp_str argv[MSNP_MAX_PARAMS];
     msnp_str payload; /* valid if has_payload (may be empty) */
     msnp_str line;    /* the command line without its line ending */

@@ -14,7 +14,10 @@
 #include "msnp/parser.h"
 #include "msnp/str.h"
 
-/* `NAME [trid] p1 p2 ...\r\n`. has_trid = 0 omits the TrID. */
+/* `NAME [trid] p1 p2 ...\r\n`. has_trid = 0 omits the TrID; n > 0 writes it
+ * with at least n digits (up to 20), zeros in front: 1 is the plain number,
+ * and a parsed command's trid_digits echoes its TrID as it was written
+ * (`VER 007` is answered `VER 007`). The same holds for the writers below. */
 long msnp_write_cmd(char *dst, size_t cap, const char *name, int has_trid, uint32_t trid, const msnp_str *params,
                     size_t nparams);
 

@@ -149,7 +149,7 @@ static const opt_def opts[] = {
     L(challenges, 0, 1, "send CHL challenges to MSNP6/7 clients (1/0)"),
     L(challenge_timeout, 1, 86400, "seconds to answer a CHL"),
     L(login_cache_mb, 0, 1048576, "MiB of login snapshots kept: a repeat login reads no rows (0 = none)"),
-    L(max_output, 65536, 1073741824, "bytes queued to one client before it is dropped"),
+    L(max_output, 65536, 1073741824, "bytes queued to one client before it is dropped, besides the lists it asked for"),
     L(max_output_before_login, 1024, 1073741824, "the same before the client has logged in"),
     L(max_output_total, 0, 68719476736L, "bytes queued to all clients together, 0 = unlimited"),
     L(shutdown_grace, 0, 60, "seconds to deliver OUT SSD on SIGTERM"),

@@ -333,7 +333,10 @@ static int send_list(conn *c, msnd_trid trid, msnp_list list, uint32_t ver) {
         conn_cmd(c, "LST", trid, x.list, x.ver, "0", "0", NULL);
         return 0;
     }
-    return store_list_each(c->srv->store, c->uid, list, lst_one, &x) == STORE_OK ? 0 : -1;
+    conn_reply_begin(c); /* asked for: queued whole, however long the list */
+    store_rc rc = store_list_each(c->srv->store, c->uid, list, lst_one, &x);
+    conn_reply_end(c);
+    return rc == STORE_OK ? 0 : -1;
 }
 
 static void ns_syn(conn *c, const msnp_cmd *cmd) {
@@ -358,6 +361,9 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
         store_sync_release(st, y);
         return;
     }
+    /* The lists were asked for: queued whole, however many others have
+     * this user on their FL (RL), and read at the client's pace. */
+    conn_reply_begin(c);
     conn_cmd(c, "GTC", trid_of(cmd), ver, u->gtc_prompt ? "A" : "N", NULL);
     conn_cmd(c, "BLP", trid_of(cmd), ver, u->blp_allow ? "AL" : "BL", NULL);
     if (c->version >= 5) {
@@ -393,6 +399,7 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
             lst_one(&e, &x);
         }
     }
+    conn_reply_end(c);
     store_sync_release(st, y);
 }
 

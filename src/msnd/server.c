@@ -120,7 +120,12 @@ static int backlog_pending(const conn *c) { return c->wev && event_pending(c->we
 static int conn_write_out(conn *c) {
     size_t before = outbuf_pending(&c->out);
     ssize_t n = outbuf_write(&c->out, c->fd);
-    c->srv->out_queued -= before - outbuf_pending(&c->out);
+    size_t written = before - outbuf_pending(&c->out);
+    c->srv->out_queued -= written;
+    /* What went out counts against the allowance first: output queued
+     * before the reply goes out first, so the allowance may shrink sooner
+     * than the reply is read, never later. */
+    c->reply_left -= written < c->reply_left ? written : c->reply_left;
     if (n < 0 && !io_retriable(errno)) {
         conn_fail(c, "socket error");
         return -1;
@@ -196,9 +201,12 @@ static void drop_for_output(conn *c, const char *why) {
 static int conn_admit(conn *c, size_t n) {
     msnd_server *s = c->srv;
     size_t pending = outbuf_pending(&c->out);
-    /* A client that does not read must not make us buffer without end. */
+    /* A client that does not read must not make us buffer without end: what
+     * it asked for is queued whole, and anything more than the limit
+     * beyond what it has still to read of that drops it. */
     int logged_in = conn_logged_in(c);
-    if (pending + n > (size_t)(logged_in ? s->cfg.max_output : s->cfg.max_output_before_login)) {
+    size_t limit = (size_t)(logged_in ? s->cfg.max_output : s->cfg.max_output_before_login) + c->reply_left;
+    if (!c->reply_whole && pending + n > limit) {
         drop_for_output(c, logged_in ? "dropping slow client" : "output limit before login: dropping client");
         return 0;
     }
@@ -213,8 +221,17 @@ static int conn_admit(conn *c, size_t n) {
 /* n bytes joined c's output: counted, and c goes on the flush list. */
 static void conn_queued(conn *c, size_t n) {
     c->srv->out_queued += n;
+    if (c->reply_whole) c->reply_left += n;
     flush_queue(c);
 }
+
+void conn_reply_begin(conn *c) {
+    /* Only while nothing is left of the last one: a client that keeps
+     * asking without reading holds one reply and the limit, no more. */
+    c->reply_whole = c->reply_left == 0;
+}
+
+void conn_reply_end(conn *c) { c->reply_whole = 0; }
 
 void conn_send(conn *c, const void *data, size_t n) {
     if (c->closing || c->fd < 0) return;
@@ -519,6 +536,8 @@ static void job_done(void *arg) {
     conn *c = arg;
     c->on_fiber = 0;
     c->in_read = 0;
+    /* Dropped for its output while on the fiber: on_reap skipped it then. */
+    if (c->reap_close) schedule_reap(c);
     if (c->in && c->job_used) evbuffer_drain(c->in, c->job_used);
     c->job_used = 0;
     if (outbuf_pending(&c->out) > 0) flush_queue(c);
@@ -580,7 +599,7 @@ static int reads_no_store(const conn *c, const msnp_cmd *cmd) {
 /* Handles the complete commands in c->in, one job each, until one waits. */
 static void conn_process(conn *c) {
     /* Bounded: every turn consumes a command or leaves the loop. */
-    while (!c->closing && !c->on_fiber && c->in && evbuffer_get_length(c->in) > 0) {
+    while (!c->closing && !c->reap_close && !c->on_fiber && c->in && evbuffer_get_length(c->in) > 0) {
         size_t len = evbuffer_get_length(c->in);
         const char *data = (const char *)evbuffer_pullup(c->in, -1);
         msnp_parse_error perr;

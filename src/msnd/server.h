@@ -40,12 +40,15 @@ typedef enum ns_state {
 
 typedef struct conn {
     struct msnd_server *srv;
-    evutil_socket_t fd;  /* -1 once closed */
+    evutil_socket_t fd; /* -1 once closed */
+    conn_kind kind;
     struct event *rev;   /* readable (persistent; carries the idle timeout) */
     struct event *wev;   /* writable: only while the kernel has not taken all output */
     struct evbuffer *in; /* unparsed tail of earlier reads; NULL while there is none */
     outbuf out;          /* queued output */
-    conn_kind kind;
+    /* Bytes of the last whole reply (conn_reply_begin) the client has still
+     * to read: its output may exceed the limit by that much. */
+    size_t reply_left;
     uint64_t id;
     char peer[64]; /* "ip:port" ("[ip]:port" for IPv6), for logs */
     char peer_ip[48];
@@ -71,7 +74,8 @@ typedef struct conn {
      * wait for the store on the fiber of ANOTHER connection (a duplicate
      * login closing the old session): the connection must outlive it. */
     uint8_t in_cleanup;
-    size_t job_used; /* bytes of c->in the running command took */
+    uint8_t reply_whole; /* a reply it asked for is being queued (conn_reply_begin) */
+    size_t job_used;     /* bytes of c->in the running command took */
     /* The command a job is started for, parsed on conn_process's stack:
      * the job copies it onto its fiber's stack before anything can wait
      * (job_command), so a connection holds no command while idle. */
@@ -173,6 +177,13 @@ uint64_t server_now_ms(void);
 
 /* Sending. Every writer goes through conn_send so output limits apply. */
 void conn_send(conn *c, const void *data, size_t n);
+/* A reply the client asked for (its lists: SYN, LST) is queued whole
+ * between these two, past --max-output (the process-wide budget still
+ * applies); until the client has read it, its output may exceed the limit
+ * by what is left of it. A client that asks again before reading the last
+ * such reply gets no second allowance. */
+void conn_reply_begin(conn *c);
+void conn_reply_end(conn *c);
 /* NAME [trid] params... ; params are a NULL-terminated list of C strings. */
 void conn_cmd(conn *c, const char *name, msnd_trid trid, ...);
 void conn_err(conn *c, int code, msnd_trid trid);

@@ -577,6 +577,85 @@ def test_list_full(srv):
 test_list_full.args = ("--max-forward-list", "2")
 
 
+def db_exec(srv, statement):
+    """One SQL statement on the server's database, behind msnd's back (a
+    database filled or edited by other means); either backend."""
+    if srv.db_name:
+        pgtest.shared().sql(srv.db_name, statement)
+        return
+    db = sqlite3.connect(srv.db, timeout=10)
+    try:
+        with db:
+            db.execute(statement)
+    finally:
+        db.close()
+
+
+FANS = 10500
+FAN_NAME = "F" * 370  # + the number: the RL part of a SYN is about 4.5 MB
+
+
+def add_fans(srv, email, n=FANS):
+    """n accounts that each have email on their FL, with long names."""
+    db_exec(srv, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) "
+                 "INSERT INTO users(email, password, name, version, blp, gtc, created) "
+                 "SELECT 'fan' || i || '@fans.example.com', 'pw', '%s' || i, 1, 'AL', 'A', 0 FROM s" % (n, FAN_NAME))
+    db_exec(srv, "INSERT INTO list_entries(owner, list, contact, name) "
+                 "SELECT u.id, 0, a.id, 'Star' FROM users u, users a "
+                 "WHERE u.email LIKE 'fan%%@fans.example.com' AND a.email = '%s'" % email)
+
+
+def test_account_on_many_lists_logs_in(srv):
+    """An account on more users' FL than --max-output holds as LST RL lines
+    gets its whole SYN, and what follows it right away (the first CHG's
+    reply) still arrives while the client reads the lists."""
+    add_fans(srv, "alice@example.com")
+    a = login(srv, "alice@example.com")
+    t = a.trid()
+    a.send_line("SYN %d 0\r\nCHG %d NLN" % (t, t + 1))
+    a._trid += 1
+    rl, total, fans = 0, None, set()
+    for _ in range(FANS + 50):
+        cmd = a.read_cmd(timeout=30)
+        if cmd.name == "LST" and cmd.args[1] == "RL":
+            rl += 1
+            assert cmd.args[0] == str(t) and cmd.args[3] == str(rl), cmd
+            total = int(cmd.args[4])
+            n = cmd.args[5][3:].partition("@")[0]
+            assert cmd.args[5] == "fan%s@fans.example.com" % n and cmd.args[6] == FAN_NAME + n, cmd
+            fans.add(int(n))
+            if rl == total:
+                break
+    assert (rl, total) == (FANS, FANS) and fans == set(range(1, FANS + 1)), (rl, total, len(fans))
+    reply(a, "CHG")
+    t = a.trid()
+    a.send_line("PNG")
+    a.expect("QNG")
+    assert "dropping slow client" not in srv.log_text()
+
+
+def test_client_not_reading_its_lists_is_dropped(srv):
+    """The SYN reply is queued whole, but a client that asks for more
+    without reading it is dropped as before: one reply and --max-output is
+    what it can make msnd hold."""
+    add_fans(srv, "alice@example.com")
+    a = login(srv, "alice@example.com")
+    t = a.trid()
+    a.send_line("SYN %d 0" % t)
+    for _ in range(3):
+        a.send_line("LST %d RL" % a.trid())
+    deadline = time.monotonic() + 20
+    while "dropping slow client" not in srv.log_text():
+        assert time.monotonic() < deadline, "the client was not dropped"
+        time.sleep(0.05)
+    a.sock.settimeout(10)
+    try:
+        while a.sock.recv(1 << 20):  # what the kernel held, then the end
+            pass
+    except ConnectionResetError:  # closed with the rest unsent
+        pass
+
+
 def test_persistence_across_restart(srv):
     a = online(srv, "alice@example.com")
     add(a, "FL", "bob@example.com", "Bob")

@@ -43,12 +43,7 @@ static void challenge_text(char *out, uint32_t whole, uint32_t frac) {
 
 /* A friendly or group name as sent: URL-encoded, within the limit, and
  * decoding to valid UTF-8 without control characters. */
-static int name_ok(msnp_str s, size_t max) {
-    if (s.n == 0 || s.n > max) return 0;
-    char dec[MSNP_MAX_NAME_ENCODED + 1];
-    long n = msnp_url_decode(s, dec, sizeof dec);
-    return n > 0 && msnp_text_valid(dec, (size_t)n);
-}
+static int name_ok(msnp_str s, size_t max) { return name_sendable(s, max); }
 
 static int store_failed(conn *c, const msnp_cmd *cmd, const char *what) {
     LOGE("store error", "conn=%llu user=%s op=%s error=\"%s\"", (unsigned long long)c->id, c->email, what,
@@ -187,7 +182,13 @@ static void auth_failed(conn *c, const msnp_cmd *cmd, const char *why) {
  * nodes with the login so that they forget that source's failures too. */
 static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const char *src) {
     msnd_server *s = c->srv;
-    if (conn_set_name(c, u->name) != 0) { /* before anything changes: the login can still be refused */
+    /* The name goes out in USR OK, NLN, ILN, RNG, JOI and to the other
+     * nodes: one the protocol cannot carry is the e-mail everywhere. */
+    const char *name = stored_name(u->name, u->email);
+    if (name != u->name)
+        LOGW("stored friendly name cannot be sent: the e-mail is shown instead", "user=%s name_bytes=%zu", u->email,
+             strlen(u->name));
+    if (conn_set_name(c, name) != 0) { /* before anything changes: the login can still be refused */
         conn_err(c, MSNP_ERR_SERVER_BUSY, trid_of(cmd));
         conn_close(c, "out of memory");
         return;
@@ -208,8 +209,8 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const ch
     peering_login_out(s, c->email, src);
     conn_set_login_timer(c, 0);
     conn_set_idle_timeout(c, s->cfg.ns_idle_timeout);
-    if (c->version >= 6) conn_cmd(c, "USR", trid_of(cmd), "OK", u->email, u->name, "1", NULL);
-    else conn_cmd(c, "USR", trid_of(cmd), "OK", u->email, u->name, NULL);
+    if (c->version >= 6) conn_cmd(c, "USR", trid_of(cmd), "OK", u->email, c->name, "1", NULL);
+    else conn_cmd(c, "USR", trid_of(cmd), "OK", u->email, c->name, NULL);
     send_profile(c);
     LOGI("logged in", "conn=%llu peer=%s user=%s version=MSNP%d", (unsigned long long)c->id, c->peer, u->email,
          c->version);
@@ -287,12 +288,18 @@ typedef struct lst_ctx {
     long idx;
     int with_groups;
     int with_phones;
+    long unsendable;         /* entries whose stored name cannot be sent */
+    const char *first_email; /* the first of them */
 } lst_ctx;
 
 static int lst_one(const store_entry *e, void *arg) {
     lst_ctx *x = arg;
     if (x->idx >= x->total) return 1; /* changed under us; stay consistent */
     x->idx++;
+    /* An entry whose name cannot be sent is still listed, under its
+     * e-mail: a missing LST line leaves the client's list inconsistent. */
+    const char *name = stored_name(e->name, e->email);
+    if (name != e->name && x->unsendable++ == 0) x->first_email = e->email;
     char idx[24], total[24];
     msnkit_put_dec(idx, (uint64_t)x->idx);
     msnkit_put_dec(total, (uint64_t)x->total);
@@ -305,8 +312,8 @@ static int lst_one(const store_entry *e, void *arg) {
             if (e->groups[i] < 0) *g++ = '-';
             g = msnkit_put_dec(g, e->groups[i] < 0 ? (uint64_t)(-(int64_t)e->groups[i]) : (uint64_t)e->groups[i]);
         }
-        conn_cmd(x->c, "LST", x->trid, x->list, x->ver, idx, total, e->email, e->name, groups, NULL);
-    } else conn_cmd(x->c, "LST", x->trid, x->list, x->ver, idx, total, e->email, e->name, NULL);
+        conn_cmd(x->c, "LST", x->trid, x->list, x->ver, idx, total, e->email, name, groups, NULL);
+    } else conn_cmd(x->c, "LST", x->trid, x->list, x->ver, idx, total, e->email, name, NULL);
     if (x->with_phones) {
         static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
         for (int i = 0; i < 4; i++) {
@@ -316,6 +323,13 @@ static int lst_one(const store_entry *e, void *arg) {
         }
     }
     return 0;
+}
+
+/* Once per list sent: the entries listed under their e-mail. */
+static void lst_warn(const lst_ctx *x) {
+    if (x->unsendable)
+        LOGW("stored entry names cannot be sent: the e-mails are shown instead", "user=%s list=%s first=%s entries=%ld",
+             x->c->email, x->list, x->first_email, x->unsendable);
 }
 
 static int send_list(conn *c, msnd_trid trid, msnp_list list, uint32_t ver) {
@@ -336,6 +350,7 @@ static int send_list(conn *c, msnd_trid trid, msnp_list list, uint32_t ver) {
     conn_reply_begin(c); /* asked for: queued whole, however long the list */
     store_rc rc = store_list_each(c->srv->store, c->uid, list, lst_one, &x);
     conn_reply_end(c);
+    lst_warn(&x);
     return rc == STORE_OK ? 0 : -1;
 }
 
@@ -379,7 +394,17 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
         for (size_t i = 0; i < y->ngroups; i++) {
             msnkit_put_dec(idx, i + 1);
             snprintf(g, sizeof g, "%d", y->gids[i]);
-            conn_cmd(c, "LSG", trid_of(cmd), ver, idx, total, g, y->gnames[i], "0", NULL);
+            /* A group name that cannot be sent: "Group N", so the group and
+             * its members are still listed. */
+            const char *gname = y->gnames[i];
+            char fallback[32];
+            if (!gname || !name_sendable(msnp_str_c(gname), STORE_MAX_GROUP_NAME)) {
+                snprintf(fallback, sizeof fallback, "Group%%20%d", y->gids[i]);
+                LOGW("stored group name cannot be sent: a number is shown instead", "user=%s group=%d", c->email,
+                     y->gids[i]);
+                gname = fallback;
+            }
+            conn_cmd(c, "LSG", trid_of(cmd), ver, idx, total, g, gname, "0", NULL);
         }
     }
     for (int l = MSNP_LIST_FL; l <= MSNP_LIST_RL; l++) {
@@ -398,6 +423,7 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
             store_sync_entry_view(&y->entries[l][i], &e);
             lst_one(&e, &x);
         }
+        lst_warn(&x);
     }
     conn_reply_end(c);
     store_sync_release(st, y);

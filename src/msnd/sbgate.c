@@ -18,7 +18,11 @@ void sbgate_name_of(msnd_server *s, const char *email, char *out, size_t cap) {
     store_user u;
     if (s->store && store_user_get(s->store, email, &u) == STORE_OK) {
         memset(u.password, 0, sizeof u.password);
-        snprintf(out, cap, "%s", u.name);
+        const char *name = stored_name(u.name, u.email);
+        if (name != u.name)
+            LOGW("stored friendly name cannot be sent: the e-mail is shown instead", "user=%s name_bytes=%zu", u.email,
+                 strlen(u.name));
+        snprintf(out, cap, "%s", name);
         return;
     }
     snprintf(out, cap, "%s", email);

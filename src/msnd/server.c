@@ -54,6 +54,17 @@ int email_normalize(msnp_str in, char *dst, size_t cap) {
     return 0;
 }
 
+int name_sendable(msnp_str s, size_t max) {
+    if (s.n == 0 || s.n > max || s.n > MSNP_MAX_NAME_ENCODED || !msnp_param_is_safe(s)) return 0;
+    char dec[MSNP_MAX_NAME_ENCODED + 1];
+    long n = msnp_url_decode(s, dec, sizeof dec);
+    return n > 0 && msnp_text_valid(dec, (size_t)n);
+}
+
+const char *stored_name(const char *name, const char *email) {
+    return name && name_sendable(msnp_str_c(name), MSNP_MAX_NAME_ENCODED) ? name : email;
+}
+
 /* ---- per-address connection counts ---- */
 
 static long addr_count(msnd_server *s, const char *ip, long delta) {

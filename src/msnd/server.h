@@ -233,5 +233,13 @@ void ns_shutdown_notice(conn *c);
 int email_normalize(msnp_str in, char *dst, size_t cap);
 /* str view -> C string copy. Returns 0, or -1 if it does not fit. */
 int str_copy(msnp_str in, char *dst, size_t cap);
+/* 1 when s is a friendly or group name that can be sent: 1..max bytes
+ * (max <= MSNP_MAX_NAME_ENCODED), one parameter (no space, CR or LF),
+ * URL-encoded UTF-8 text without control characters. */
+int name_sendable(msnp_str s, size_t max);
+/* A friendly name read from the store, or email when it cannot be sent
+ * (a database edited by hand, an import): what MSN shows for an unset
+ * name. */
+const char *stored_name(const char *name, const char *email);
 
 #endif

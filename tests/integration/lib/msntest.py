@@ -41,7 +41,8 @@ Client (blocking, one socket, every wait bounded by a timeout):
 Login helpers:
     c = msntest.login(srv, email, password, version="MSNP7", via_ds=True)
         # DS VER/INF/USR -> XFR NS, then NS VER/INF/USR I/USR S; returns the
-        # logged-in NS client after `USR OK` and the profile MSG; c.email set.
+        # logged-in NS client after `USR OK` and the profile MSG; c.email set,
+        # c.usr_ok the `USR OK` Cmd.
     msntest.md5_login_response(challenge, password) -> hex str
     msntest.chl_response(challenge) -> hex str (msmsgs@msnmsgr.com key)
     msntest.open_switchboard(srv, ns_client) -> sb Client after XFR SB + USR OK
@@ -103,6 +104,7 @@ class Client:
         self._trid = 0
         self._swallow_qry = set()
         self.email = None
+        self.usr_ok = None
         self.roster = []
 
     # -- sending --
@@ -422,6 +424,7 @@ def login(srv, email, password, version="MSNP7", via_ds=True, timeout=DEFAULT_TI
         raise AssertionError("login failed: %r" % (ok,))
     c.expect("MSG")  # profile
     c.email = email
+    c.usr_ok = ok
     return c
 
 

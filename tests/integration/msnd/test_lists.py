@@ -656,6 +656,89 @@ def test_client_not_reading_its_lists_is_dropped(srv):
         pass
 
 
+def sync_reply(c, version="0"):
+    """SYN and everything it answers, up to the last LST RL line."""
+    t = c.trid()
+    c.send_line("SYN %d %s" % (t, version))
+    return read_until(c, lambda cmd: cmd.name == "LST" and cmd.args[1] == "RL" and cmd.args[3] == cmd.args[4],
+                      limit=100)
+
+
+def test_stored_names_that_cannot_be_sent(srv):
+    """Names in the database the protocol cannot carry (CR/LF, a space, too
+    long: a database edited by hand, an import) go out as the account's
+    e-mail, with a warning naming it: the login and the SYN stay whole."""
+    bad_own = "Bad\r\nName"
+    db_exec(srv, "UPDATE users SET name = '%s' WHERE email = 'alice@example.com'" % bad_own)
+    db_exec(srv, "UPDATE users SET name = '%s' WHERE email = 'bob@example.com'" % ("B" * 500))
+    db_exec(srv, "INSERT INTO list_entries(owner, list, contact, name) SELECT b.id, 0, a.id, 'Al ice' "
+                 "FROM users b, users a WHERE b.email = 'bob@example.com' AND a.email = 'alice@example.com'")
+    db_exec(srv, "INSERT INTO list_entries(owner, list, contact, name) SELECT b.id, 1, c.id, '%s' "
+                 "FROM users b, users c WHERE b.email = 'bob@example.com' AND c.email = 'carol@example.com'"
+                 % ("C" * 400))
+    db_exec(srv, "UPDATE groups SET name = 'Other Contacts' "
+                 "WHERE owner = (SELECT id FROM users WHERE email = 'bob@example.com') AND gid = 0")
+
+    a = login(srv, "alice@example.com")  # USR OK, then the profile: login() checks both
+    assert a.usr_ok.args[2:] == ["alice@example.com", "alice@example.com", "1"], a.usr_ok
+    lines = sync_reply(a)
+    rl = [cmd for cmd in lines if cmd.name == "LST" and cmd.args[1] == "RL"]
+    assert [cmd.args[5:] for cmd in rl] == [["bob@example.com", "bob@example.com"]], rl
+    t = a.trid()
+    a.send_line("CHG %d NLN" % t)
+    reply(a, "CHG")
+
+    b = login(srv, "bob@example.com", version="MSNP5")
+    assert b.usr_ok.args[2:] == ["bob@example.com", "bob@example.com"], b.usr_ok
+    lines = sync_reply(b)
+    fl = [cmd for cmd in lines if cmd.name == "LST" and cmd.args[1] == "FL"]
+    al = [cmd for cmd in lines if cmd.name == "LST" and cmd.args[1] == "AL"]
+    assert [cmd.args[3:] for cmd in fl] == [["1", "1", "alice@example.com", "alice@example.com"]], fl
+    assert [cmd.args[3:] for cmd in al] == [["1", "1", "carol@example.com", "carol@example.com"]], al
+    t = b.trid()
+    b.send_line("CHG %d NLN" % t)
+    iln = reply(b, "ILN")
+    assert iln.args[1:] == ["NLN", "alice@example.com", "alice@example.com"], iln
+    b.email = "bob@example.com"
+
+    # MSNP7: the group whose name cannot be sent is listed under its number
+    b7 = login(srv, "bob@example.com")
+    lsg = [cmd for cmd in sync_reply(b7) if cmd.name == "LSG"]
+    assert [cmd.args[4:] for cmd in lsg] == [["0", "Group%200", "0"]], lsg
+    t = b7.trid()
+    b7.send_line("CHG %d NLN" % t)
+    reply(b7, "ILN")
+
+    # the switchboard: RNG, IRO and JOI
+    sb = msntest.open_switchboard(srv, b7)
+    t = sb.trid()
+    sb.send_line("CAL %d alice@example.com" % t)
+    sb.expect("CAL")
+    rng = reply(a, "RNG")
+    assert rng.args[4:] == ["bob@example.com", "bob@example.com"], rng
+    asb = msntest.join_by_ring(srv, a, rng)
+    assert [cmd.args[3:] for cmd in asb.roster] == [["bob@example.com", "bob@example.com"]], asb.roster
+    joi = sb.expect("JOI")
+    assert joi.args == ["alice@example.com", "alice@example.com"], joi
+
+    # ADD: the contact's RL notice names the adder by e-mail
+    c = online(srv, "carol@example.com")
+    add(a, "FL", "carol@example.com", "Carol")
+    reply(a, "ADD")
+    notice = reply(c, "ADD")
+    assert notice.args[:2] == ["0", "RL"] and notice.args[3:] == ["alice@example.com", "alice@example.com"], notice
+
+    log = srv.log_text()
+    assert 'msg="stored friendly name cannot be sent: the e-mail is shown instead" user=alice@example.com' in log
+    assert 'msg="stored friendly name cannot be sent: the e-mail is shown instead" user=bob@example.com' in log
+    assert "user=bob@example.com list=FL first=alice@example.com entries=1" in log
+    assert "user=bob@example.com list=AL first=carol@example.com entries=1" in log
+    assert "user=alice@example.com list=RL first=bob@example.com entries=1" in log
+    assert "cannot format reply" not in log
+    for x in (a, b, b7, sb, asb, c):
+        x.close()
+
+
 def test_persistence_across_restart(srv):
     a = online(srv, "alice@example.com")
     add(a, "FL", "bob@example.com", "Bob")

@@ -1321,6 +1321,21 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
             if (len < errcap) snprintf(err + len, errcap - len, " (check --db, or db = in the configuration file)");
             return -1;
         }
+        /* A mistyped --db or a truncated file becomes an empty store, which
+         * answers every login with 911: say so at start. A PostgreSQL
+         * string may hold a password: only a file is named. */
+        int sqlite = strcmp(store_backend_name(s->store), "sqlite") == 0;
+        const char *file = strncmp(cfg->db, "sqlite:", 7) == 0 ? cfg->db + 7 : cfg->db;
+        if (store_created(s->store)) {
+            if (sqlite) LOGW("new database created: the file did not exist or was empty", "file=\"%s\"", file);
+            else LOGW("new database created: it held no msnd tables", "backend=postgresql");
+        }
+        if (store_has_accounts(s->store) == 0) {
+            static const char none[] =
+                "no accounts: every login fails until one is added: msnd user add --db FILE EMAIL PASSWORD";
+            if (sqlite) LOGW(none, "file=\"%s\"", file);
+            else LOGW(none, "backend=postgresql");
+        }
         store_set_login_cache(s->store, (size_t)cfg->login_cache_mb << 20);
         s->fibers = store_waits_on_fibers(s->store);
         store_use_loop(s->store, s->base);

@@ -40,6 +40,10 @@ const char *store_errmsg(store *s) { return s->err; }
 
 const char *store_backend_name(const store *s) { return s->ops->name; }
 
+int store_created(const store *s) { return s->created; }
+
+int store_has_accounts(store *s) { return s->ops->has_accounts(s); }
+
 int store_waits_on_fibers(const store *s) { return s->ops->waits_on_fibers; }
 
 /* Scopes nest; only the outermost one reaches the backend. */

@@ -105,6 +105,12 @@ void store_changed_elsewhere_of(store *s, int64_t uid);
  * notifications), so that store_generation need not ask the socket. */
 struct event_base;
 void store_use_loop(store *s, struct event_base *base);
+/* 1 when store_open made the schema from nothing: a new or empty SQLite
+ * file, a PostgreSQL database without msnd's tables. */
+int store_created(const store *s);
+/* 1 when the store holds an account, 0 when it holds none (every login
+ * fails), -1 on error. Cheap on any size of store. */
+int store_has_accounts(store *s);
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const store *s);
 /* 1 when calls made on a fiber (fiber.h) wait for the database by parking

@@ -97,6 +97,9 @@ typedef struct store_ops {
      * without an account. NULL: the backend answers the account alone. */
     store_rc (*login_rows)(store *s, const char *email, store_user *out, store_sync_builder *b);
     store_rc (*counts)(store *s, store_counts *out);
+    /* 1 when an account exists, 0 when none does, -1 on error: EXISTS,
+     * never a count of every row. */
+    int (*has_accounts)(store *s);
     /* A whole ADD or REM in one call (store_list_add / store_list_remove,
      * with the list already checked), the backend applying the same rules
      * itself: PostgreSQL runs them in a function, one round trip where the
@@ -153,6 +156,7 @@ struct store {
     /* store_changed_elsewhere_of: changes told of one account, counted
      * apart from the backend's (told_marks.now added to its generation). */
     changemarks told_marks;
+    int created; /* store_created: the open made the schema from nothing */
     char err[512];
 };
 

@@ -549,6 +549,7 @@ static int migrate(pg_store *s, char *err, size_t errcap) {
             goto fail;
     }
     if (run_ok(s, "COMMIT", 0, NULL) != 0) goto fail;
+    s->base.created = version == 0; /* a database without msnd's tables */
     return 0;
 fail:
     snprintf(err, errcap, "schema migration failed: %s", s->base.err);
@@ -1425,6 +1426,15 @@ static store_rc pg_sync_rows(store *base, int64_t uid, store_sync_builder *b) {
 
 /* ---- whole-store copy (store_copy) ---- */
 
+/* At start, before the loop runs: on the blocking connection. */
+static int pg_has_accounts(store *base) {
+    pg_store *s = S(base);
+    s->cur = &s->sync;
+    if (ensure_conn(s) != 0) return -1;
+    long v = scalar(s, "SELECT EXISTS(SELECT 1 FROM users)::int", 0, NULL);
+    return v < 0 ? -1 : v != 0;
+}
+
 static store_rc pg_counts(store *base, store_counts *out) {
     pg_store *s = S(base);
     s->cur = &s->sync; /* admin commands: the blocking connection */
@@ -1779,6 +1789,7 @@ static const store_ops pg_ops = {
     .sync_rows = leased_sync_rows,
     .login_rows = batched_login_rows,
     .counts = pg_counts,
+    .has_accounts = pg_has_accounts,
     .list_add = leased_list_add,
     .list_remove = leased_list_remove,
     .change_begin = pg_change_begin,

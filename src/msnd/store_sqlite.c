@@ -668,6 +668,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         snprintf(set, sizeof set, "PRAGMA user_version=%d; COMMIT;", target);
         if (sqlite3_exec(s->db, set, NULL, NULL, &msg) != SQLITE_OK) goto migrate_fail;
     }
+    s->base.created = version == 0; /* a file that did not exist, or was empty */
     files_note(s);
     return &s->base;
 migrate_fail:
@@ -1256,6 +1257,20 @@ static store_rc sq_counts(store *base, store_counts *out) {
     return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
 }
 
+static int sq_has_accounts(store *base) {
+    sq_store *s = S(base);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT EXISTS(SELECT 1 FROM users)", -1, &st, NULL) != SQLITE_OK) {
+        note_err(s);
+        return -1;
+    }
+    int rc = sqlite3_step(st);
+    int has = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0 : -1;
+    if (rc != SQLITE_ROW) note_err(s);
+    sqlite3_finalize(st);
+    return has;
+}
+
 /* ---- bulk load (store_load_*, store_copy) ---- */
 
 static store_rc sq_import_begin(store *base) { return begin(S(base)) == 0 ? STORE_OK : STORE_ERROR; }
@@ -1362,6 +1377,7 @@ static const store_ops sq_ops = {
     .prop_each = sq_prop_each,
     .sync_rows = sq_sync_rows,
     .counts = sq_counts,
+    .has_accounts = sq_has_accounts,
     .change_begin = sq_change_begin,
     .change_end = sq_change_end,
     .change_again = sq_change_again,

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """msnd's command line: messages that name the problem, subcommand help
 (msnd user, msnd db), aligned --help, --config anywhere, the shipped
-contrib/msnd.ini, no database created by a typo, each start-up error once
+contrib/msnd.ini, no database created by a typo (and the server's warning
+when it makes one, or the store has no account), each start-up error once
 with its cause, INI line numbers, passwords from stdin or a terminal with
 echo off, --version, and the notification and switchboard ports derived
 from --listen (port 0: the system's choice)."""
@@ -86,6 +87,33 @@ def test_missing_database_is_not_created():
     r = run("user", "add", "--create", "--db", db, "a@b.com", "pw")
     assert r.returncode == 0, r.stderr
     assert os.path.exists(db)
+
+
+CREATED = 'msg="new database created: the file did not exist or was empty"'
+NO_ACCOUNTS = 'msg="no accounts: every login fails until one is added: msnd user add --db FILE EMAIL PASSWORD"'
+
+
+def test_new_or_empty_database_is_reported():
+    """The server still makes a --db that does not exist or is empty (0
+    bytes), but says so at start, and says when the store holds no account
+    (every login would get 911); a store with an account starts quietly."""
+    for make in ("missing", "empty", "no accounts", "one account"):
+        srv = msntest.MsndServer(MSND, workdir=tempfile.mkdtemp(dir=TMP))
+        try:
+            if make == "empty":
+                open(srv.db, "w").close()
+            elif make == "no accounts":
+                assert run("db", "init", "--db", srv.db).returncode == 0
+            elif make == "one account":
+                srv.add_user("a@b.com", "pw")
+            srv.start()
+            log = srv.log_text()
+            assert (CREATED in log) == (make in ("missing", "empty")), (make, log)
+            assert ('%s file="%s"\n' % (CREATED, srv.db) in log) == (CREATED in log), log
+            assert (NO_ACCOUNTS in log) == (make != "one account"), (make, log)
+            assert os.path.getsize(srv.db) > 0
+        finally:
+            srv.cleanup()
 
 
 def test_unreachable_database_names_the_setting():
@@ -614,6 +642,7 @@ def test_ephemeral_derived_ports_say_so():
 
 
 TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_database_is_not_created,
+         test_new_or_empty_database_is_reported,
          test_unusable_database_files_say_what_is_wrong, test_config_before_or_after_the_subcommand,
          test_ini_errors_carry_line_numbers,
          test_startup_errors_once_with_cause, test_password_from_stdin,

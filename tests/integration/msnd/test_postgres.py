@@ -350,6 +350,28 @@ def test_database_errors_are_one_logfmt_value():
         srv.cleanup()
 
 
+def test_database_without_accounts_is_reported():
+    """A database without msnd's tables gets them, and the log says so;
+    with no account in it, the log says every login fails until one is
+    added. An account in it: neither."""
+    srv = msntest.MsndServer(MSND)
+    try:
+        srv.start()
+        log = srv.log_text()
+        assert 'msg="new database created: it held no msnd tables" backend=postgresql\n' in log, log
+        assert ('msg="no accounts: every login fails until one is added: msnd user add --db FILE EMAIL PASSWORD" '
+                'backend=postgresql\n') in log, log
+        assert srv.db not in log and srv.db_name not in log, log
+        srv.stop()
+        srv.add_user("a@b.com", "pw")
+        os.unlink(srv.log_file)
+        srv.start()
+        log = srv.log_text()
+        assert "new database created" not in log and "no accounts" not in log, log
+    finally:
+        srv.cleanup()
+
+
 def main():
     global MSND
     MSND = os.path.abspath(sys.argv[1])

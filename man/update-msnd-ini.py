@@ -21,7 +21,14 @@ SECTIONS = {
 def settings(src):
     table = src[src.index("static const opt_def opts[]"):]
     table = table[:table.index("};")]
-    opts = re.findall(r'\b([SLB])\((\w+),(?:\s*[-0-9*L ]+,\s*[-0-9*L ]+,)?\s*"((?:[^"\\]|\\.)*)"\)', table)
+    # S(name, help), L(name, lo, hi, help), B(name, help), and SC(name,
+    # check, want, help): a text setting with a check and the words that
+    # say what it wants (a string or a macro of one)
+    string = r'"(?:[^"\\]|\\.)*"'
+    opts = []
+    for m in re.finditer(r'\b(SC|[SLB])\((\w+),(?:\s*\w+,\s*(?:%s|\w+),|\s*[-0-9*L ]+,\s*[-0-9*L ]+,)?\s*"((?:[^"\\]|\\.)*)"\)'
+                         % string, table):
+        opts.append(("S" if m.group(1) == "SC" else m.group(1), m.group(2), m.group(3)))
     defaults = dict(re.findall(r"c->(\w+) = ([^;]+);", src))
     defaults.update(re.findall(r'snprintf\(c->(\w+), sizeof c->\w+, "([^"]*)"\)', src))
     return opts, defaults

@@ -9,8 +9,10 @@ Arguments: PROGRAM=PATH=PAGE, one per page."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 # Usage texts: what each program prints about its options.
 HELP_ARGS = {
@@ -37,6 +39,24 @@ def usage_text(path, prog):
         r = subprocess.run([path] + args, capture_output=True, text=True, timeout=30)
         text += r.stdout + r.stderr
     return text
+
+
+def ini_page_regenerates(page):
+    root = os.path.join(os.path.dirname(os.path.abspath(page)), "..")
+    script = os.path.join(root, "man", "update-msnd-ini.py")
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "man"))
+        os.makedirs(os.path.join(d, "src", "msnd"))
+        shutil.copy(page, os.path.join(d, "man", "msnd.ini.5"))
+        shutil.copy(os.path.join(root, "src", "msnd", "config.c"), os.path.join(d, "src", "msnd", "config.c"))
+        r = subprocess.run([sys.executable, script, d], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            return ["update-msnd-ini.py failed: %s" % r.stderr]
+        with open(page) as f, open(os.path.join(d, "man", "msnd.ini.5")) as g:
+            if f.read() != g.read():
+                return ["msnd.ini.5: man/update-msnd-ini.py writes another KEYS section than the page has "
+                        "(run it and read the diff)"]
+    return []
 
 
 def main():
@@ -81,6 +101,14 @@ def main():
             failures.append("%s: the man page names --%s, which the program does not list" % (prog, o))
         for o in sorted(have_short - want_short):
             failures.append("%s: the man page names -%s, which the program does not list" % (prog, o))
+
+    # msnd.ini(5)'s keys are written by man/update-msnd-ini.py from msnd's
+    # settings table: run on a copy, it gives the page as it is (a setting
+    # it cannot read would be left out of the page it writes)
+    for arg in sys.argv[1:]:
+        prog, _, page = arg.split("=", 2)
+        if prog == "msnd" and os.path.basename(page) == "msnd.ini.5":
+            failures += ini_page_regenerates(page)
 
     for f in failures:
         print("FAIL:", f)

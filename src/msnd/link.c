@@ -574,8 +574,16 @@ static void on_retry(evutil_socket_t fd, short what, void *arg) {
 }
 
 void link_out_down(ns_link *nl, const char *why) {
+    /* A link that never comes up (a wrong address, the other side not
+     * started yet or not listening there) is worth one warning naming what
+     * to check; the retries after it would repeat it every 5 s. */
+    const char *check = nl->is_peer ? "--ns-peers and that node's --link-listen"
+                                    : "--ns-links and the notification server's --link-listen";
     if (nl->up) LOGW("notification server unlinked", "ns=%s reason=\"%s\"", nl->addr, why);
+    else if (!nl->warned)
+        LOGW("cannot link to notification server, retrying", "ns=%s reason=\"%s\" check=\"%s\"", nl->addr, why, check);
     else LOGD("notification server link failed", "ns=%s reason=\"%s\"", nl->addr, why);
+    nl->warned = 1;
     nl->up = 0;
     if (nl->bev) bufferevent_free(nl->bev);
     nl->bev = NULL;
@@ -593,6 +601,7 @@ static int node_answer(ns_link *nl, char **tok, int n) {
         if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], nl->is_peer ? PEERING_VERSION : SB_LINK_VERSION) &&
             !strcmp(tok[2], "OK")) {
             nl->up = 1;
+            nl->warned = 0;
             nl->retry_ms = LINK_RETRY_MIN_MS;
             LOGI(nl->is_peer ? "linked to notification peer" : "notification server linked", "ns=%s", nl->addr);
             if (nl->is_peer) {

@@ -56,7 +56,8 @@ typedef struct ns_link {
     struct bufferevent *bev;
     struct event *retry;
     long retry_ms;
-    int up; /* HELLO answered */
+    int up;     /* HELLO answered */
+    int warned; /* a failure since start or since the link was last up was logged as a warning */
     link_req *reqs;
     uint32_t *free_slots;
     size_t cap, nfree, used;

@@ -423,6 +423,42 @@ def test_link_drop_with_a_request_waiting():
         sb.cleanup()
 
 
+def test_switchboard_started_before_its_notification_server():
+    """A switchboard whose --ns-links names no listener (a wrong address, or
+    the notification server not started yet) says so once at the default
+    log level, naming the address and the options to check; clients get
+    601 meanwhile; it links by itself once the notification server is up."""
+    port = free_port()
+    link = "127.0.0.1:%d" % port
+    sb = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", link, "--log-level", "info"])
+    ns = msntest.MsndServer(MSND, args=["--role", "ds,ns", "--link-listen", link])
+    ns.copy_db_from(TEMPLATE)
+    try:
+        sb.start()
+        c = msntest.Client(sb.sb)
+        c.send_line("USR 1 alice@example.com 1.2.3")
+        c.expect_line("601 1")
+        c.expect_closed()
+        deadline = time.monotonic() + 10
+        while "cannot link to notification server" not in sb.log_text():
+            assert time.monotonic() < deadline, sb.log_text()
+            time.sleep(0.05)
+        line = [x for x in sb.log_text().splitlines() if "cannot link to notification server" in x][0]
+        assert "level=warn" in line and "ns=%s" % link in line and "--ns-links" in line, line
+        time.sleep(0.5)  # retried meanwhile (0.1 s, 0.2 s, ...): still one warning
+        ns.start()
+        a = online(ns, "alice@example.com")
+        a.email = "alice@example.com"
+        wait_linked(a, want=addr(sb))
+        msntest.open_switchboard(ns, a).close()
+        assert sb.log_text().count("cannot link to notification server") == 1, sb.log_text()
+    finally:
+        assert sb.stop() in (0, None)
+        sb.cleanup()
+        assert ns.stop() in (0, None)
+        ns.cleanup()
+
+
 def free_port():
     """A port nobody uses now, for link addresses that two processes must
     know of each other before either starts. Taken below the kernel's

@@ -77,6 +77,9 @@ def main():
                               "LOGIN fuzz1@msnkit.test 127.0.0.1\nLOGIN nobody@msnkit.test ::1/64\nLOGIN\nLOGIN x y\n"
                               "FAIL - 127.0.0.9\nFAIL fuzz2@msnkit.test 127.0.0.9\nFAIL x y\nFAIL - " + "9" * 70 + "\n"
                               "OFF fuzz2@msnkit.test\n"], 3)
+    write("link-peer-v4", 4, ["PEER 4 127.0.0.1:5 - 127.0.0.1:6\nRLBASE 0\nSESSION fuzz1@msnkit.test 0\n"
+                              "SESSION fuzz2@msnkit.test 99999999\nSESSION nobody@msnkit.test 5\nSESSION x y\n"
+                              "SESSION fuzz1@msnkit.test\nON fuzz1@msnkit.test NLN F 0 -\nSYNCED 1\n"], 3)
     write("link-peer-hostile", 4, ["PEER 1 127.0.0.1:5 wrong\nPEER 1 x y z w\nON " + "a" * 3000 + "\n"])
 
 

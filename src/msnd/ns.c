@@ -205,6 +205,7 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const ch
     c->blp_allow = u->blp_allow;
     c->status = MSNP_STATUS_FLN;
     c->challenge[0] = '\0';
+    c->login_ms = server_now_ms();
     presence_add(s->presence, c);
     peering_login_out(s, c->email, src);
     conn_set_login_timer(c, 0);

@@ -14,7 +14,7 @@
 
 /* ---- accepted side: a peer node dialled us ---- */
 
-/* PEER 1|2|3 <link-addr> <secret|-> [<sb-addr>] */
+/* PEER 1|2|3|4 <link-addr> <secret|-> [<sb-addr>] */
 int peering_hello(link_in *p, char **tok, int n) {
     if ((n != 4 && n != 5) || strlen(tok[1]) != 1 || tok[1][0] < '1' || tok[1][0] > PEERING_VERSION[0]) return -1;
     if (n == 5) { /* the peer's switchboard, named in the RNG of the calls it asks us to ring */
@@ -152,6 +152,24 @@ static int presence_line(link_in *p, char **tok, int n) {
         }
         return 0;
     }
+    if (n == 3 && strcmp(tok[0], "SESSION") == 0) {
+        /* A session of the peer's, in its snapshot, tok[2] ms old. Logins
+         * made while the link was down were told to nobody (LOGIN), so an
+         * account may be logged in here and there: the newer login wins,
+         * as LOGIN would have had it. Both nodes compare the same two ages
+         * (each sends its snapshot), so at most one session stays; two
+         * logins within the link's delay may both end. */
+        uint64_t age;
+        if (msnp_str_to_u64(msnp_str_c(tok[2]), UINT64_MAX, &age) != 0) return -1;
+        conn *here = presence_find(s->presence, email);
+        if (here && server_now_ms() - here->login_ms >= age) {
+            conn_cmd(here, "OUT", trid_none(), "OTH", NULL);
+            conn_close(here, "logged in on another node");
+            LOGI("duplicate login, older session closed", "user=%s old_conn=%llu ns=%s", email,
+                 (unsigned long long)here->id, p->sb_addr);
+        }
+        return 0;
+    }
     int on = (n == 4 || n == 6) && strcmp(tok[0], "ON") == 0, priv = n == 5 && strcmp(tok[0], "PRIV") == 0;
     if (!on && !priv) return -1;
     msnp_status st = msnp_status_parse(msnp_str_c(tok[2]));
@@ -236,10 +254,21 @@ static void snapshot_one(conn *c, void *arg) {
     x->n++;
 }
 
-/* A peer learns every visible user of ours now, then each change. */
+/* Each session with its age, ahead of the ON lines: a peer that holds an
+ * older session of the account (hidden or not) ends it, so the ON line
+ * that follows is taken there; one that holds a newer session keeps it,
+ * and this node ends its own when that peer's snapshot comes. */
+static void session_one(conn *c, void *arg) {
+    const snapshot_ctx *x = arg;
+    link_send(x->nl->bev, "SESSION %s %llu\r\n", c->email, (unsigned long long)(server_now_ms() - c->login_ms));
+}
+
+/* A peer learns every session and every visible user of ours now, then
+ * each change. */
 void peering_up(ns_link *nl) {
     link_send(nl->bev, "RLBASE %llu\r\n", (unsigned long long)nl->rl_sent);
     snapshot_ctx x = {nl, 0};
+    presence_each_session(nl->L->s->presence, session_one, &x);
     presence_each_visible(nl->L->s->presence, snapshot_one, &x);
     link_send(nl->bev, "SYNCED %lu\r\n", x.n);
 }

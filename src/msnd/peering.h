@@ -4,8 +4,12 @@
  *
  * A node dials the other nodes' --link-listen addresses and tells each,
  * once linked, every visible user of this node and then every change:
- *   NS -> NS  PEER 2 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered HELLO 2 OK)
+ *   NS -> NS  PEER 4 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered HELLO 4 OK)
  *   NS -> NS  RLBASE <count>                      RL lines sent to that node before this link
+ *   NS -> NS  SESSION <email> <age-ms>            in the snapshot (version 4): each logged-in
+ *                                                 user, hidden ones too, and how long ago it
+ *                                                 logged in; the receiving node ends a session
+ *                                                 of that account that is not newer (OUT OTH)
  *   NS -> NS  ON <email> <status> <name> [<rl-heard> <watchers|->]
  *                                                 visible, or a new status/name; with the
  *                                                 user's allowed watchers (e-mails joined by
@@ -28,8 +32,9 @@
  * the sender had handled every RL line it sent that node (rl-heard equals
  * its own count): a list made before the sender heard of a change here may
  * lack a watcher of this node, and is then read from the store instead.
- * A node still speaking version 1 (PEER 1: no RLBASE, ON without lists) or
- * 2 (no LOGIN) is accepted; this node's own PEER 3 is refused by such a node.  The dialling node may also ask
+ * A node still speaking version 1 (PEER 1: no RLBASE, ON without lists), 2
+ * (no LOGIN) or 3 (no SESSION) is accepted; this node's own PEER 4 is
+ * refused by such a node.  The dialling node may also ask
  * RING (as a switchboard does, link.h) for a CAL at its own switchboard to
  * a user of the receiving node, which rings with the <own-sb-addr> of PEER.
  * Only presence.c sends presence and RL lines. */
@@ -41,7 +46,7 @@
 #include "server.h"
 
 /* The version of PEER this node sends and of HELLO it expects back. */
-#define PEERING_VERSION "3"
+#define PEERING_VERSION "4"
 /* The longest watcher list an ON line carries; longer ones are read by the
  * receiving node from the store. */
 #define PEERING_LIST_MAX 1400

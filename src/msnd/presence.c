@@ -949,3 +949,15 @@ void presence_each_visible(presence *p, void (*fn)(conn *c, void *ctx), void *ct
     visible_ctx v = {fn, ctx};
     strmap_each(p->online, visit_visible, &v);
 }
+
+static void visit_session(const char *key, void *value, void *arg) {
+    (void)key;
+    conn *c = value;
+    visible_ctx *v = arg;
+    if (!c->closing && c->state == NS_AUTH) v->fn(c, v->ctx);
+}
+
+void presence_each_session(presence *p, void (*fn)(conn *c, void *ctx), void *ctx) {
+    visible_ctx v = {fn, ctx};
+    strmap_each(p->online, visit_session, &v);
+}

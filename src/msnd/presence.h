@@ -83,6 +83,8 @@ int presence_busy(const presence *p);
 const ns_peer *presence_remote_from(const presence *p, const char *email);
 /* Every local user that is logged in and visible (for a peer's snapshot). */
 void presence_each_visible(presence *p, void (*fn)(conn *c, void *ctx), void *ctx);
+/* Every local user that is logged in, hidden or not yet visible included. */
+void presence_each_session(presence *p, void (*fn)(conn *c, void *ctx), void *ctx);
 /* c's allowed watchers as a peer line carries them (peering.h), from rows
  * that are current or c's cached login snapshot; -1 when they are not at
  * hand without a read or do not fit in cap. */

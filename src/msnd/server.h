@@ -107,7 +107,14 @@ typedef struct conn {
     /* SB */
     struct sb_session *session;
     uint8_t sb_joined;
-    uint64_t last_cal_ms;
+    union {
+        uint64_t last_cal_ms; /* SB: when the current burst of CALs began */
+        /* NS: when it logged in (server_now_ms). Two sessions of one
+         * account on two nodes that could not tell each other of their
+         * logins meet in the snapshot after the link comes back (SESSION,
+         * peering.h): the newer one stays. */
+        uint64_t login_ms;
+    };
     uint32_t cal_burst;
     uint8_t sb_authing;    /* USR asked of the notification side, no answer yet */
     uint32_t link_waiting; /* requests over the cluster link (link.h) */

@@ -4,7 +4,7 @@
     p.port                     # where clients connect instead
     p.delay_ms = 200           # change the latency of everything sent from now on
     p.chunks_up                # chunks read so far from the clients (requests on their way)
-    p.stop()                   # close everything
+    p.stop()                   # close everything (the port can be listened on again at once)
 
 Every chunk read on one side is written to the other side delay_ms after it
 arrived, in order; throughput is not limited. It stands in for a slow
@@ -105,6 +105,13 @@ class DelayProxy:
 
     def stop(self):
         self.running = False
+        try:
+            # Wakes the accept thread: a socket closed while a thread is
+            # blocked in accept() stays bound until that call returns, so
+            # a new relay could not listen on its port yet.
+            self.lsock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.lsock.close()
         except OSError:

@@ -272,7 +272,7 @@ def test_hostile_link_peers():
                  b"PEER 1 127.0.0.1:1 -\r\nRING 1 5 c alice@example.com A bob@example.com\r\n",  # no switchboard
                  b"PEER 1 127.0.0.1:1 - not-an-address\r\n",
                  b"PEER 1 127.0.0.1:1 wrong-secret\r\n",
-                 b"PEER 4 127.0.0.1:1 -\r\n",
+                 b"PEER 5 127.0.0.1:1 -\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nRLBASE many\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice x -\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice 0 bob@example.com,,x\r\n",
@@ -1145,6 +1145,72 @@ def test_one_session_per_account_across_nodes():
             c.close()
 
 
+def wait_log(node, text, count=1, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while node.log_text().count(text) < count:
+        assert time.monotonic() < deadline, "no %r in the log:\n%s" % (text, node.log_text()[-3000:])
+        time.sleep(0.05)
+
+
+def test_one_session_per_account_after_the_nodes_lost_each_other():
+    """Both links between two nodes cut (each node's --ns-peers goes through
+    a relay the test closes) while an account logs in on both nodes, once
+    visible and once hidden: neither node could tell the other (LOGIN).
+    Once the links are back, the older session of each account ends with
+    OUT OTH and the newer one stays, and a watcher on the node that lost
+    its session sees the other node's."""
+    ports = [free_port(), free_port()]
+    relays = [delayproxy.DelayProxy(("127.0.0.1", ports[1 - i]), delay_ms=0).start() for i in (0, 1)]
+    relay_ports = [r.port for r in relays]
+    db = msntest.db_copy(TEMPLATE)
+    nodes = [msntest.MsndServer(MSND, args=["--role", "ns", "--db", db, "--link-listen", "127.0.0.1:%d" % ports[i],
+                                            "--ns-peers", "127.0.0.1:%d" % relay_ports[i]]) for i in (0, 1)]
+    try:
+        for n in nodes:
+            n.start()
+        for n in nodes:
+            wait_log(n, "linked to notification peer")
+            wait_log(n, "notification peer in sync")
+        e = online(nodes[0], E, via_ds=False)
+        t = send(e, "ADD {t} FL alice@example.com alice")
+        reply(e, t, "ADD")
+        for r in relays:
+            r.stop()
+        for n in nodes:
+            wait_log(n, "notification peer unlinked")
+        a_old = online(nodes[0], "alice@example.com", via_ds=False)
+        assert next_presence(e, "alice@example.com").line == "NLN NLN alice@example.com Alice"
+        b_old = online(nodes[1], "bob@example.com", via_ds=False, status="HDN")
+        time.sleep(0.05)  # the second logins are clearly newer
+        a_new = online(nodes[1], "alice@example.com", via_ds=False, status="BSY")
+        b_new = online(nodes[0], "bob@example.com", via_ds=False, status="HDN")
+        relays = [delayproxy.DelayProxy(("127.0.0.1", ports[1 - i]), delay_ms=0,
+                                        listen=("127.0.0.1", relay_ports[i])).start() for i in (0, 1)]
+        for old in (a_old, b_old):
+            assert next_named(old, "OUT").line == "OUT OTH"
+            old.expect_closed()
+        seen = [next_presence(e, "alice@example.com").line]
+        while seen[-1].startswith("FLN"):
+            seen.append(next_presence(e, "alice@example.com").line)
+        assert seen[-1] == "NLN BSY alice@example.com Alice", seen
+        for new in (a_new, b_new):  # still logged in: PNG answered, no OUT before it
+            assert not [c for c in drain(new) if c.name == "OUT"]
+        for c in (e, a_new, b_new):
+            c.close()
+    except Exception:
+        for n in nodes:
+            print("---- node log ----\n" + n.log_text()[-4000:])
+        raise
+    finally:
+        for r in relays:
+            r.stop()
+        rcs = [n.stop() for n in nodes]
+        for n in nodes:
+            n.cleanup()
+        msntest.db_drop(db)
+    assert all(rc in (0, None) for rc in rcs), rcs
+
+
 def try_password(node, email, source, wrong=True):
     """USR I, then (unless refused at once, or not wrong) USR S with a wrong
     password: "throttled" (911 to USR I), "challenged" or "refused" (911 to
@@ -1282,8 +1348,8 @@ def test_slow_peer_gets_every_line_in_order():
         peer, _ = listener.accept()
         peer.settimeout(10)
         f = peer.makefile("rb")
-        assert f.readline().startswith(b"PEER 3 ")
-        peer.sendall(b"HELLO 3 OK\r\n")
+        assert f.readline().startswith(b"PEER 4 ")
+        peer.sendall(b"HELLO 4 OK\r\n")
         assert f.readline() == b"RLBASE 0\r\n"
         assert f.readline() == b"SYNCED 0\r\n"
         a = online(node, "alice@example.com", via_ds=False)
@@ -1329,8 +1395,8 @@ class FakePeer:
         self.inbound, _ = self.listener.accept()
         self.inbound.settimeout(10)
         self.lines = self.inbound.makefile("rb")
-        assert self.lines.readline().startswith(b"PEER 3 ")
-        self.inbound.sendall(b"HELLO 3 OK\r\n")
+        assert self.lines.readline().startswith(b"PEER 4 ")
+        self.inbound.sendall(b"HELLO 4 OK\r\n")
         assert self.lines.readline() == b"RLBASE %d\r\n" % rlbase
 
     def accept(self, node):

@@ -505,6 +505,7 @@ int link_next_sb(msnd_server *s, char *out, size_t cap) {
 static void node_dial(ns_link *nl);
 static link_req *new_request(ns_link *nl, conn *c, msnd_trid trid, req_kind kind, uint32_t *wire_id);
 static void drop_request(ns_link *nl, link_req *r);
+static ns_link *asking_link(links *L, size_t k);
 
 static void complete(ns_link *nl, uint32_t idx, int answer, const char *name) {
     link_req r = nl->reqs[idx];
@@ -690,6 +691,19 @@ static void node_dial(ns_link *nl) {
     if (bufferevent_socket_connect(nl->bev, (struct sockaddr *)&ss, sslen) != 0) link_out_down(nl, "connect failed");
 }
 
+/* Requests fail at their deadline: the housekeeping pass (every 10 s)
+ * alone would let a client wait up to twice LINK_REQUEST_TIMEOUT_MS for
+ * its 601. The timer runs only while a request waits. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    links *L = arg;
+    link_sweep(L->s, server_now_ms());
+    for (size_t k = 0; k < L->nnodes + L->nout; k++)
+        if (asking_link(L, k)->used) return;
+    event_del(L->sweep);
+}
+
 /* Parse an ip:port list (--ns-links or --ns-peers) into links and dial
  * each of them. */
 int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns_link **arr, size_t *n, char *err,
@@ -719,6 +733,10 @@ int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns
         nl->retry_ms = LINK_RETRY_MIN_MS;
     }
     if (is_peer && !L->out_flush && !(L->out_flush = event_new(L->s->base, -1, 0, out_flush, L))) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    if (!L->sweep && !(L->sweep = event_new(L->s->base, -1, EV_PERSIST, on_sweep, L))) {
         snprintf(err, errcap, "out of memory");
         return -1;
     }
@@ -777,6 +795,10 @@ static link_req *new_request(ns_link *nl, conn *c, msnd_trid trid, req_kind kind
     r->trid = trid;
     r->deadline_ms = server_now_ms() + LINK_REQUEST_TIMEOUT_MS;
     nl->used++;
+    if (nl->L->sweep && !evtimer_pending(nl->L->sweep, NULL)) {
+        struct timeval tv = {1, 0};
+        evtimer_add(nl->L->sweep, &tv);
+    }
     c->link_waiting++;
     *wire_id = idx | ((uint32_t)r->gen << 16);
     return r;
@@ -884,6 +906,7 @@ void link_free(msnd_server *s) {
         }
     }
     if (L->out_flush) event_free(L->out_flush);
+    if (L->sweep) event_free(L->sweep);
     free(L->nodes);
     free(L->out);
     free(L);

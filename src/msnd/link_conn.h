@@ -111,6 +111,7 @@ typedef struct links {
     char sb_addr[CFG_ADDR];
     int exiting;             /* link_free: links go at once, even one whose line waits */
     struct event *out_flush; /* writes the peer links' lines at the end of the pass */
+    struct event *sweep;     /* every second while requests wait: fails those past their deadline */
 } links;
 
 int link_vsend(struct bufferevent *bev, const char *fmt, va_list ap);

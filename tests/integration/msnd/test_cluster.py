@@ -423,6 +423,42 @@ def test_link_drop_with_a_request_waiting():
         sb.cleanup()
 
 
+def test_unanswered_request_fails_at_its_deadline():
+    """A notification server that takes the question and never answers (a
+    stalled process): the client gets 601 once the request's 10 s are up,
+    not at some later housekeeping pass (every 10 s), and the link stays."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    sb = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", "127.0.0.1:%d" % lsock.getsockname()[1]])
+    try:
+        sb.start()
+        lsock.settimeout(10)
+        conn, _ = lsock.accept()
+        f = conn.makefile("rb")
+        assert f.readline().startswith(b"HELLO 2 ")
+        conn.sendall(b"HELLO 2 OK\r\n")
+        deadline = time.monotonic() + 10
+        while "notification server linked" not in sb.log_text():
+            assert time.monotonic() < deadline, sb.log_text()
+            time.sleep(0.05)
+        c = msntest.Client(sb.sb, timeout=25)
+        started = time.monotonic()
+        c.send_line("USR 4 alice@example.com 1.2.3")
+        c.expect_line("601 4")
+        waited = time.monotonic() - started
+        assert 9.5 < waited < 12, waited
+        c.expect_closed()
+        assert f.readline().startswith(b"AUTH ")
+        assert "notification server did not answer in time" in sb.log_text()
+        assert "notification server unlinked" not in sb.log_text()
+        conn.close()
+    finally:
+        lsock.close()
+        assert sb.stop() in (0, None)
+        sb.cleanup()
+
+
 def test_switchboard_started_before_its_notification_server():
     """A switchboard whose --ns-links names no listener (a wrong address, or
     the notification server not started yet) says so once at the default

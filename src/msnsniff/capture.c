@@ -26,7 +26,8 @@
 struct sn_capture {
     pcap_t *p;
     int draining;
-    int format; /* 0 pcap, 1 pcapng, -1 unknown (standard input) */
+    int drain_waited; /* the last partly filled block was waited for (LIVE_BLOCK_MS) */
+    int format;       /* 0 pcap, 1 pcapng, -1 unknown (standard input) */
     char name[256];
     int live;
     int live_fd; /* -i: the descriptor the capture waits on (non-blocking pcap) */
@@ -64,6 +65,11 @@ struct sn_capture {
 /* How long a live capture waits for a packet before reporting that it is
  * idle (the engine is then ticked with the wall clock). */
 #define LIVE_WAIT_MS 100
+
+/* A live capture's kernel buffer is filled in blocks of packets laid end
+ * to end (TPACKET_V3), and a block is handed over when it is full or this
+ * long after its first packet: the most an event waits for its packet. */
+#define LIVE_BLOCK_MS 10
 
 #define MAX_CAPLEN SN_CAPTURE_MAX_CAPLEN
 
@@ -274,8 +280,14 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
     }
     pcap_set_snaplen(p, 262144);
     pcap_set_promisc(p, promisc ? 1 : 0);
-    pcap_set_timeout(p, 100);
-    pcap_set_immediate_mode(p, 1);
+    /* Not immediate mode: there libpcap gives every packet a slot of the
+     * snapshot length (64 KiB on an interface with offloads, 256 KiB on
+     * "any"), so the 16 MiB held only 64 to 256 packets and a burst of
+     * small ones was dropped by the kernel. In blocks, the buffer holds
+     * 16 MiB of packets; a block is handed over LIVE_BLOCK_MS after its
+     * first packet at the latest. */
+    pcap_set_timeout(p, LIVE_BLOCK_MS);
+    pcap_set_immediate_mode(p, 0);
     pcap_set_buffer_size(p, 16 * 1024 * 1024);
     int rc = pcap_activate(p);
     if (rc < 0) {
@@ -283,10 +295,10 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
         pcap_close(p);
         return NULL;
     }
-    /* In immediate mode libpcap waits inside pcap_next_ex for the next
-     * packet however long that takes (the read timeout is not applied), so
-     * an idle capture never returned to be ticked: the capture is
-     * non-blocking and sn_capture_next waits itself, with a timeout. */
+    /* libpcap's own wait ends only when a block is handed over, which an
+     * idle capture never does: the capture is non-blocking and
+     * sn_capture_next waits itself, with a timeout, so that the engine is
+     * ticked. */
     int fd = -1;
     perr[0] = '\0';
     if (pcap_setnonblock(p, 1, perr) != 0 || (fd = pcap_get_selectable_fd(p)) < 0) {
@@ -555,6 +567,19 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         struct pollfd pfd = {c->live_fd, POLLIN, 0};
         if (poll(&pfd, 1, LIVE_WAIT_MS) <= 0) return 2;
         rc = pcap_next_ex(c->p, &h, &d);
+    }
+    /* Stopping: the block being filled when the stop came holds the last
+     * packets captured before it, and is handed over only when its time
+     * is up. Waited for once: a capture that goes on filling blocks would
+     * never drain. */
+    if (rc == 0 && c->live && c->draining && !c->drain_waited) {
+        c->drain_waited = 1;
+        struct pollfd pfd = {c->live_fd, POLLIN, 0};
+        if (poll(&pfd, 1, 3 * LIVE_BLOCK_MS) > 0) {
+            rc = pcap_next_ex(c->p, &h, &d);
+            /* libpcap reports the stop's break only when it has a block to read */
+            if (rc == PCAP_ERROR_BREAK) rc = pcap_next_ex(c->p, &h, &d);
+        }
     }
     if (rc == 1) {
         if (c->in) c->offset = (uint64_t)ftello(pcap_file(c->p)); /* the next record's or block's */

@@ -457,6 +457,7 @@ int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
 }
 
 uint64_t sn_capture_dump_skipped(const sn_capture *c) { return c->dump_skipped; }
+int sn_capture_dump_error(const sn_capture *c) { return c->dump ? c->dump_errno : 0; }
 
 int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st) {
     struct pcap_stat ps;

@@ -50,6 +50,8 @@ void sn_capture_dump_pass(sn_capture *from, sn_capture *to);
 /* Flushes and closes the dump file: 0, or -1 with err naming the file and
  * the cause (a full disk shows here). Nothing to do without one. */
 int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap);
+/* The errno of the first failed write to the dump file, 0 when none. */
+int sn_capture_dump_error(const sn_capture *c);
 /* Frames -w left out for their link type. */
 uint64_t sn_capture_dump_skipped(const sn_capture *c);
 /* Live capture counters from the kernel (pcap_stats): packets received,

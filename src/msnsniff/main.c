@@ -248,6 +248,27 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
     sn_ev_emit(evs, ev);
 }
 
+/* A failed write (disk full) is said when it happens, not only when the
+ * run ends: a live capture runs for days. Events that cannot be written
+ * end the run, which would go on for nothing (1 is returned); packets
+ * that cannot be written (-w) are said once, and the events go on. */
+static int output_failed(sn_outq *q, const char *events, sn_capture *cap, const char *packets, int *said) {
+    int e = sn_capture_dump_error(cap);
+    if (e && !(*said & 2)) {
+        *said |= 2;
+        fprintf(stderr,
+                "msnsniff: %s: writing packets failed: %s; no more packets are written to it (the analysis goes "
+                "on)\n",
+                packets, strerror(e));
+    }
+    e = sn_outq_error(q);
+    if (!e || (*said & 1)) return 0;
+    *said |= 1;
+    fprintf(stderr, "msnsniff: %s: writing events failed: %s; stopping: no event can be written\n", events,
+            strerror(e));
+    return 1;
+}
+
 /* Several files: each is there to be read before any is, so that a
  * mistyped name stops the run before it has written anything; standard
  * input can be one of them once. */
@@ -618,6 +639,10 @@ int main(int argc, char **argv) {
     size_t fi = 0; /* rfiles[fi] is being read */
     int new_file = 0;
     uint64_t last_ts = 0;
+    int write_said = 0; /* output_failed: 1 events, 2 packets */
+    uint64_t checked = 0;
+    const char *events_name = wfile ? wfile : "standard output";
+    const char *dump_name = pcap_out && strcmp(pcap_out, "-") == 0 ? "standard output" : pcap_out;
     for (;;) {
         if (reopen_requested) {
             reopen_requested = 0;
@@ -657,6 +682,10 @@ int main(int argc, char **argv) {
                 clock_gettime(CLOCK_REALTIME, &now);
                 sn_engine_tick(eng, (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u);
                 sn_outq_flush(outq);
+                if (output_failed(outq, events_name, cap, dump_name, &write_said)) {
+                    status = 1;
+                    break;
+                }
             }
             continue;
         }
@@ -691,6 +720,12 @@ int main(int argc, char **argv) {
         }
         sn_engine_packet(eng, cur_lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
         if (live_output) sn_outq_flush(outq);
+        /* live: at every packet; a file: now and then (the check locks) */
+        if ((live_output || (++checked & 4095u) == 0) &&
+            output_failed(outq, events_name, cap, dump_name, &write_said)) {
+            status = 1;
+            break;
+        }
         if (count && ++frames >= count) break;
         if (progress && (++n & 8191u) == 0) {
             double t = now_s();
@@ -752,7 +787,7 @@ int main(int argc, char **argv) {
                 "holds one link type)\n",
                 pcap_out, (unsigned long long)sn_capture_dump_skipped(cap), ltname);
     if (sn_capture_dump_close(cap, err, sizeof err) != 0) {
-        fprintf(stderr, "msnsniff: %s\n", err);
+        if (!(write_said & 2)) fprintf(stderr, "msnsniff: %s\n", err); /* said when it happened */
         status = 1;
     }
     sn_engine_free(eng);
@@ -760,8 +795,8 @@ int main(int argc, char **argv) {
     free(rfiles);
     rfiles = NULL;
     if (fflush(out) != 0 || (out != stdout && fclose(out) != 0) || werr) {
-        fprintf(stderr, "msnsniff: %s: writing events failed: %s\n", wfile ? wfile : "standard output",
-                strerror(werr ? werr : errno));
+        if (!(write_said & 1)) /* said when it happened */
+            fprintf(stderr, "msnsniff: %s: writing events failed: %s\n", events_name, strerror(werr ? werr : errno));
         status = 1;
     }
     return status;

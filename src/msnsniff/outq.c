@@ -153,6 +153,14 @@ void sn_outq_flush(sn_outq *q) {
     if (q && q->fill) submit(q);
 }
 
+int sn_outq_error(sn_outq *q) {
+    if (!q) return 0;
+    pthread_mutex_lock(&q->lock);
+    int err = q->err;
+    pthread_mutex_unlock(&q->lock);
+    return err;
+}
+
 int sn_outq_close(sn_outq *q) {
     if (!q) return 0;
     if (q->fill) submit(q);

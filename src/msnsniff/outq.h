@@ -33,6 +33,9 @@ void sn_outq_keep_whole(sn_outq *q, size_t n);
  * waiting for a full buffer (live output: once per packet). Cheap when
  * nothing was written. */
 void sn_outq_flush(sn_outq *q);
+/* The errno of the first failed write so far, 0 when none (NULL: 0): what
+ * is written after it is dropped. */
+int sn_outq_error(sn_outq *q);
 /* Writes everything queued, stops the thread and frees the queue: 0, or
  * the errno of the first failed write. NULL is accepted. */
 int sn_outq_close(sn_outq *q);

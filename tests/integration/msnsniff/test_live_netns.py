@@ -24,6 +24,7 @@ import sys
 import tempfile
 import shutil
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -205,6 +206,71 @@ class LiveNetns(unittest.TestCase):
         msgs = [e["text"] for e in ev if e["event"] == "message" and e["direction"] == "received"]
         self.assertEqual(msgs, lines)
         self.assertEqual(ev[-1]["event"], "stats")
+
+    def full_fs(self):
+        """A directory on a tmpfs with no room left."""
+        d = os.path.join(self.dir, "full")
+        os.mkdir(d)
+        sh("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", d)
+        self.addCleanup(subprocess.run, ["umount", d], capture_output=True, timeout=30)
+        fd = os.open(os.path.join(d, "filler"), os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):
+            for _ in range(64):  # bounded: 64 KiB fills it
+                os.write(fd, b"x" * 4096)
+        os.close(fd)
+        return d
+
+    def stderr_lines(self, p):
+        """msnsniff's standard error, collected as it comes."""
+        lines = []
+        t = threading.Thread(target=lambda: lines.extend(iter(p.stderr.readline, b"")), daemon=True)
+        t.start()
+        return lines
+
+    def wait_line(self, lines, needle, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [x.decode() for x in lines if needle in x.decode()]
+            if found:
+                return found
+            time.sleep(0.02)
+        self.fail("no %r on standard error within %.0f s: %r" % (needle, timeout, lines))
+
+    def test_events_to_a_full_disk_end_the_run(self):
+        path = os.path.join(self.full_fs(), "ev.jsonl")
+        srv = self.server()
+        p = self.sniff(["-o", path, "tcp"])
+        err = self.stderr_lines(p)
+        self.chat(srv)
+        self.wait_line(err, "%s: writing events failed: No space left on device" % path)
+        self.assertEqual(p.wait(5), 1)  # on its own, while the traffic could go on
+        time.sleep(0.1)
+        self.assertEqual(len([x for x in err if b"writing events failed" in x]), 1, err)
+        self.assertIn(b"msnsniff summary\n", err)  # what it saw until then
+
+    def test_packets_to_a_full_disk_are_said_while_capturing(self):
+        path = os.path.join(self.full_fs(), "cap.pcap")
+        srv = self.server()
+        p = self.sniff(["-q", "-U", "-w", path, "tcp"])
+        err = self.stderr_lines(p)
+        sb_a, sb_b = self.chat(srv)
+        lines = ["line %d %s" % (i, "x" * 400) for i in range(50)]
+        for line in lines:  # more than stdio's buffer of packets
+            sb_a.send_msg(sb_a.trid(), "U", text(line))
+        for _ in lines:
+            read_until(sb_b, "MSG")
+        self.wait_line(err, "%s: writing packets failed: No space left on device" % path)
+        self.assertIsNone(p.poll())  # the events go on
+        sb_a.send_msg(sb_a.trid(), "U", text("after the disk filled"))
+        read_until(sb_b, "MSG")
+        p.send_signal(signal.SIGINT)
+        out = p.stdout.read().decode()
+        self.assertEqual(p.wait(20), 1)
+        ev = [json.loads(x) for x in out.splitlines()]
+        self.assertEqual(len([e for e in ev if e["event"] == "message" and e["text"] == "after the disk filled"]), 2)
+        self.assertEqual(ev[-1]["event"], "stats")
+        time.sleep(0.1)
+        self.assertEqual(len([x for x in err if b"writing packets failed" in x]), 1, err)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,26 @@ static void reopen_output(const char *path, FILE *out, sn_outq *q) {
     close(fd);
 }
 
+/* -o with --append: the file keeps what earlier runs wrote (a service
+ * restarted after a failure must not wipe the events it had). A run
+ * killed in the middle of a write leaves a cut line at the end: the next
+ * event starts on a line of its own, so only that line is lost. */
+static FILE *open_append(const char *path) {
+    FILE *f = fopen(path, "a+"); /* read too: its last byte */
+    if (!f) return NULL;
+    struct stat sb;
+    char last = '\n';
+    if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+        pread(fileno(f), &last, 1, sb.st_size - 1) == 1 && last != '\n') {
+        fprintf(stderr,
+                "msnsniff: %s did not end with a whole line (a run stopped while writing): the next event "
+                "starts on a new line\n",
+                path);
+        fputc('\n', f);
+    }
+    return f;
+}
+
 static void usage(FILE *fp) {
     fprintf(fp,
             "usage: msnsniff [options] -r FILE | -i IFACE [--] [filter expression...]\n"
@@ -79,6 +99,7 @@ static void usage(FILE *fp) {
             "  -c, --count COUNT   stop after COUNT packets (those the filter lets through)\n"
             "  -w, --write FILE    also write the packets read to FILE (pcap; \"-\" = standard output)\n"
             "  -o, --output FILE   write JSON events to FILE instead of standard output\n"
+            "  --append            -o adds to FILE instead of replacing it (a service that restarts)\n"
             "  -Z, --relinquish-privileges USER  after opening the capture, run as USER (and its groups)\n"
             "  --run-id HEX        64-bit run id in the flows' uid (default: random)\n"
             "  --transcript        print readable chat transcripts instead of JSON\n"
@@ -164,7 +185,8 @@ enum {
     OPT_MAX_EXPECT_USER,
     OPT_MAX_EXPECT_SESSION,
     OPT_RUN_ID,
-    OPT_THREADS
+    OPT_THREADS,
+    OPT_APPEND
 };
 
 /* Timeouts in seconds; kept in microseconds, so bounded well below 2^64 / 10^6. */
@@ -346,6 +368,7 @@ int main(int argc, char **argv) {
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, OPT_VERSION},
                                              {"threads", required_argument, NULL, OPT_THREADS},
+                                             {"append", no_argument, NULL, OPT_APPEND},
                                              {NULL, 0, NULL, 0}};
     sn_config cfg;
     sn_config_defaults(&cfg);
@@ -361,7 +384,7 @@ int main(int argc, char **argv) {
     }
     const char *pcap_out = NULL, *run_as = NULL;
     int transcript = 0, nft = 0, quiet = 0, summary_stdout = 0, progress = -1, packet_buffered = 0;
-    int promisc = 1, list_ifaces = 0, threads = 2;
+    int promisc = 1, list_ifaces = 0, threads = 2, append = 0;
     uint64_t count = 0;
     int opt;
     uint64_t v;
@@ -414,6 +437,7 @@ int main(int argc, char **argv) {
             }
             break;
         case 'q': quiet = 1; break;
+        case OPT_APPEND: append = 1; break;
         case 'U': packet_buffered = 1; break;
         case OPT_ANNOUNCED_POLICY:
             if (strcmp(optarg, "nat") == 0) cfg.announce_policy = SN_ANNOUNCE_NAT;
@@ -566,8 +590,13 @@ int main(int argc, char **argv) {
         sn_capture_close(cap);
         return 1;
     }
+    if (append && !wfile) {
+        fprintf(stderr, "msnsniff: --append: events go to standard output; give the file with -o FILE\n");
+        sn_capture_close(cap);
+        return 2;
+    }
     FILE *out = stdout;
-    if (wfile && !(out = fopen(wfile, "w"))) {
+    if (wfile && !(out = append ? open_append(wfile) : fopen(wfile, "w"))) {
         fprintf(stderr, "msnsniff: %s: %s\n", wfile, strerror(errno));
         sn_capture_close(cap);
         return 1;

@@ -189,7 +189,8 @@ def main():
         # installed log rotation moves away and tells it to open again
         if "msnsniff" in programs:
             unit = open(staged(dest, os.path.join(a.unitdir, "msnsniff@.service"))).read()
-            check(re.search(r"^ExecStart=%s -i %%I -q -o /var/log/msnsniff/%%I\.jsonl$"
+            # --append: a restart after a failure adds to the events file
+            check(re.search(r"^ExecStart=%s -i %%I -q --append -o /var/log/msnsniff/%%I\.jsonl$"
                             % re.escape(os.path.join(a.bindir, "msnsniff")), unit, re.M) is not None,
                   "ExecStart line in msnsniff@.service:\n" + unit)
             check("LogsDirectory=msnsniff" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit,

@@ -110,6 +110,32 @@ class Files(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.dir)
 
+    def test_append_keeps_what_earlier_runs_wrote(self):
+        js = os.path.join(self.dir, "ev.jsonl")
+        rc, out, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "-o", js])
+        self.assertEqual(rc, 0, err)
+        with open(js, "rb") as f:
+            one = f.read()
+        # without --append the file is replaced, as before
+        rc, out, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "-o", js])
+        with open(js, "rb") as f:
+            self.assertEqual(f.read(), one)
+        rc, out, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "-o", js, "--append"])
+        self.assertEqual((rc, err), (0, ""))
+        with open(js, "rb") as f:
+            self.assertEqual(f.read(), one + one)
+        # a run killed while writing left a cut line: only that line is lost
+        with open(js, "ab") as f:
+            f.write(b'{"event":"mess')
+        rc, out, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "-o", js, "--append"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("did not end with a whole line", err)
+        with open(js, "rb") as f:
+            self.assertEqual(f.read(), one + one + b'{"event":"mess\n' + one)
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "--append"])
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn("-o FILE", err)
+
     def test_w_writes_packets_o_writes_events(self):
         pcap, js = os.path.join(self.dir, "copy.pcap"), os.path.join(self.dir, "ev.jsonl")
         rc, out, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "-w", pcap, "-o", js])

@@ -289,9 +289,19 @@ typedef struct lst_ctx {
     long idx;
     int with_groups;
     int with_phones;
-    long unsendable;         /* entries whose stored name cannot be sent */
-    const char *first_email; /* the first of them */
+    long unsendable;                      /* entries whose stored name cannot be sent */
+    char first_email[MSNP_MAX_EMAIL + 1]; /* the first of them (a copy: the entry lasts one call) */
+    long bad_phones;                      /* entries with a stored phone number that cannot be sent */
+    char first_phone[MSNP_MAX_EMAIL + 1]; /* the first of them */
 } lst_ctx;
+
+/* A phone property as PRP accepts it: PHH PHW PHM (k 0..2) one URL-encoded
+ * parameter of at most 95 bytes, MOB MBE (k 3, 4) Y or N. */
+static int phone_sendable(const char *v, int k) {
+    msnp_str s = msnp_str_c(v);
+    if (k >= 3) return msnp_str_eq(s, "Y") || msnp_str_eq(s, "N");
+    return name_sendable(s, 95);
+}
 
 static int lst_one(const store_entry *e, void *arg) {
     lst_ctx *x = arg;
@@ -300,7 +310,7 @@ static int lst_one(const store_entry *e, void *arg) {
     /* An entry whose name cannot be sent is still listed, under its
      * e-mail: a missing LST line leaves the client's list inconsistent. */
     const char *name = stored_name(e->name, e->email);
-    if (name != e->name && x->unsendable++ == 0) x->first_email = e->email;
+    if (name != e->name && x->unsendable++ == 0) snprintf(x->first_email, sizeof x->first_email, "%s", e->email);
     char idx[24], total[24];
     msnkit_put_dec(idx, (uint64_t)x->idx);
     msnkit_put_dec(total, (uint64_t)x->total);
@@ -317,11 +327,20 @@ static int lst_one(const store_entry *e, void *arg) {
     } else conn_cmd(x->c, "LST", x->trid, x->list, x->ver, idx, total, e->email, name, NULL);
     if (x->with_phones) {
         static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
+        int bad = 0;
         for (int i = 0; i < 4; i++) {
-            if (e->phones[i]) conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], e->phones[i], NULL);
+            /* A number the protocol cannot carry is sent as unset: the
+             * line is never left out. */
+            const char *v = e->phones[i];
+            if (v && !phone_sendable(v, i)) {
+                v = NULL;
+                bad = 1;
+            }
+            if (v) conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], v, NULL);
             else if (i == 3) conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], "N", NULL);
             else conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], NULL);
         }
+        if (bad && x->bad_phones++ == 0) snprintf(x->first_phone, sizeof x->first_phone, "%s", e->email);
     }
     return 0;
 }
@@ -331,6 +350,9 @@ static void lst_warn(const lst_ctx *x) {
     if (x->unsendable)
         LOGW("stored entry names cannot be sent: the e-mails are shown instead", "user=%s list=%s first=%s entries=%ld",
              x->c->email, x->list, x->first_email, x->unsendable);
+    if (x->bad_phones)
+        LOGW("stored phone numbers cannot be sent: they are sent as unset", "user=%s list=%s first=%s entries=%ld",
+             x->c->email, x->list, x->first_phone, x->bad_phones);
 }
 
 static int send_list(conn *c, msnd_trid trid, msnp_list list, uint32_t ver) {
@@ -384,10 +406,20 @@ static void ns_syn(conn *c, const msnp_cmd *cmd) {
     conn_cmd(c, "BLP", trid_of(cmd), ver, u->blp_allow ? "AL" : "BL", NULL);
     if (c->version >= 5) {
         static const char *const keys[5] = {"PHH", "PHW", "PHM", "MOB", "MBE"};
+        char bad[5 * 4] = "";
         for (int i = 0; i < 5; i++) {
-            const char *v = y->props[i] ? y->props[i] : (i >= 3 ? "N" : NULL);
+            /* one the protocol cannot carry is sent as unset */
+            const char *v = y->props[i];
+            if (v && !phone_sendable(v, i)) {
+                if (bad[0]) strcat(bad, ",");
+                strcat(bad, keys[i]);
+                v = NULL;
+            }
+            if (!v && i >= 3) v = "N";
             conn_cmd(c, "PRP", trid_of(cmd), ver, keys[i], v, NULL);
         }
+        if (bad[0])
+            LOGW("stored phone numbers cannot be sent: they are sent as unset", "user=%s keys=%s", c->email, bad);
     }
     if (c->version >= 7) {
         char idx[24], total[24], g[16];

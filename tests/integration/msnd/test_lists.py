@@ -739,6 +739,53 @@ def test_stored_names_that_cannot_be_sent(srv):
         x.close()
 
 
+def test_stored_phone_numbers_that_cannot_be_sent(srv):
+    """Phone numbers in the database the protocol cannot carry (a space,
+    CR/LF, too long, MOB/MBE other than Y or N: a database edited by hand,
+    an import) go out as unset in the owner's PRP and the watchers' BPR
+    lines, with one warning naming the account: the SYN stays whole."""
+    for key, value in (("PHH", "12 34"), ("PHW", "12\r\n34"), ("PHM", "5" * 200), ("MOB", "maybe"),
+                       ("MBE", "Y")):
+        db_exec(srv, "INSERT INTO props(owner, key, value) SELECT id, '%s', '%s' FROM users "
+                     "WHERE email = 'bob@example.com'" % (key, value))
+    db_exec(srv, "INSERT INTO props(owner, key, value) SELECT id, 'PHH', '555%201234' FROM users "
+                 "WHERE email = 'carol@example.com'")
+    for contact in ("bob@example.com", "carol@example.com"):
+        db_exec(srv, "INSERT INTO list_entries(owner, list, contact, name) SELECT a.id, 0, c.id, 'Friend' "
+                     "FROM users a, users c WHERE a.email = 'alice@example.com' AND c.email = '%s'" % contact)
+
+    b = login(srv, "bob@example.com", version="MSNP5")
+    lines = sync_reply(b)
+    prp = [cmd.args[2:] for cmd in lines if cmd.name == "PRP"]
+    assert prp == [["PHH"], ["PHW"], ["PHM"], ["MOB", "N"], ["MBE", "Y"]], prp
+
+    a = login(srv, "alice@example.com")
+    lines = sync_reply(a)
+    fl = [cmd.args[5:7] for cmd in lines if cmd.name == "LST" and cmd.args[1] == "FL"]
+    assert fl == [["bob@example.com", "Friend"], ["carol@example.com", "Friend"]], fl
+    bpr = [cmd.args[1:] for cmd in lines if cmd.name == "BPR"]
+    assert bpr == [["bob@example.com", "PHH"], ["bob@example.com", "PHW"], ["bob@example.com", "PHM"],
+                   ["bob@example.com", "MOB", "N"], ["carol@example.com", "PHH", "555%201234"],
+                   ["carol@example.com", "PHW"], ["carol@example.com", "PHM"], ["carol@example.com", "MOB", "N"]], bpr
+    t = a.trid()
+    a.send_line("LST %d FL" % t)
+    lines = read_until(a, lambda cmd: cmd.name == "LST" and cmd.args[3] == cmd.args[4])
+    bpr = [cmd.args[1:] for cmd in lines if cmd.name == "BPR" and cmd.args[1] == "bob@example.com"]
+    assert bpr == [["bob@example.com", "PHH"], ["bob@example.com", "PHW"], ["bob@example.com", "PHM"],
+                   ["bob@example.com", "MOB", "N"]], bpr
+
+    log = srv.log_text()
+    own = [ln for ln in log.splitlines() if "stored phone numbers cannot be sent" in ln and "list=" not in ln]
+    assert len(own) == 1 and "user=bob@example.com keys=PHH,PHW,PHM,MOB" in own[0], own
+    listed = [ln for ln in log.splitlines() if "stored phone numbers cannot be sent" in ln and "list=FL" in ln]
+    assert len(listed) == 2, listed
+    for ln in listed:
+        assert "user=alice@example.com list=FL first=bob@example.com entries=1" in ln, ln
+    assert "cannot format reply" not in log
+    for x in (a, b):
+        x.close()
+
+
 def test_persistence_across_restart(srv):
     a = online(srv, "alice@example.com")
     add(a, "FL", "bob@example.com", "Bob")

@@ -128,7 +128,7 @@ int link_out_queue(ns_link *nl, const char *data, size_t n) {
  * reads the store). */
 static void link_in_drop(link_in *p, const char *why) {
     if (p->hello && p->ns_peer) {
-        LOGI("notification peer unlinked", "ns=%s reason=\"%s\"", p->sb_addr, why);
+        LOGI("notification peer unlinked", "ns=%s link=accepted reason=\"%s\"", p->sb_addr, why);
         peering_dropped(p);
     } else if (p->hello) {
         LOGI("switchboard unlinked", "sb=%s reason=\"%s\"", p->sb_addr, why);
@@ -507,14 +507,19 @@ static link_req *new_request(ns_link *nl, conn *c, msnd_trid trid, req_kind kind
 static void drop_request(ns_link *nl, link_req *r);
 static ns_link *asking_link(links *L, size_t k);
 
-static void complete(ns_link *nl, uint32_t idx, int answer, const char *name) {
+/* What the link is, for the log: "notification server" (--ns-links) or
+ * "notification peer" (--ns-peers). */
+static const char *link_what(const ns_link *nl) { return nl->is_peer ? "notification peer" : "notification server"; }
+
+/* why: what a refusal or failure comes from, for the log (NULL for yes). */
+static void complete(ns_link *nl, uint32_t idx, int answer, const char *name, const char *why) {
     link_req r = nl->reqs[idx];
     nl->reqs[idx].kind = REQ_FREE;
     nl->free_slots[nl->nfree++] = idx;
     nl->used--;
     if (r.c && r.c->link_waiting) r.c->link_waiting--;
     msnd_server *s = nl->L->s;
-    if (r.kind == REQ_AUTH) sb_auth_done(s, r.c, r.trid, answer, r.email, name);
+    if (r.kind == REQ_AUTH) sb_auth_done(s, r.c, r.trid, answer, r.email, name, why);
     else sb_ring_done(s, r.c, r.trid, r.session_id, r.email, r.cookie, answer, name);
 }
 
@@ -545,14 +550,16 @@ static void ask_next_node(ns_link *nl, uint32_t idx) {
         }
     }
     if (k == L->nnodes) {
-        complete(nl, idx, SB_ANSWER_NO, NULL);
+        complete(nl, idx, SB_ANSWER_NO, NULL, "no linked notification server knows the cookie");
         return;
     }
     ns_link *next = &L->nodes[k];
     uint32_t id;
     link_req *r = new_request(next, was.c, was.trid, was.kind, &id);
     if (!r) {
-        complete(nl, idx, SB_ANSWER_UNAVAILABLE, NULL);
+        char why[LINK_WHY_MAX];
+        snprintf(why, sizeof why, "too many requests waiting on the link to notification server %s", next->addr);
+        complete(nl, idx, SB_ANSWER_UNAVAILABLE, NULL, why);
         return;
     }
     uint16_t gen = r->gen;
@@ -560,12 +567,18 @@ static void ask_next_node(ns_link *nl, uint32_t idx) {
     r->gen = gen;
     r->asked = asked;
     drop_request(nl, &nl->reqs[idx]);
-    if (send_request(next, r, id) != 0) complete(next, id & 0xFFFFu, SB_ANSWER_UNAVAILABLE, NULL);
+    if (send_request(next, r, id) != 0) {
+        char why[LINK_WHY_MAX];
+        snprintf(why, sizeof why, "cannot write to notification server %s", next->addr);
+        complete(next, id & 0xFFFFu, SB_ANSWER_UNAVAILABLE, NULL, why);
+    }
 }
 
-static void fail_all(ns_link *nl) {
+static void fail_all(ns_link *nl, const char *reason) {
+    char why[LINK_WHY_MAX];
+    snprintf(why, sizeof why, "link to %s %s lost: %s", link_what(nl), nl->addr, reason);
     for (uint32_t i = 0; i < nl->cap; i++)
-        if (nl->reqs[i].kind != REQ_FREE) complete(nl, i, SB_ANSWER_UNAVAILABLE, NULL);
+        if (nl->reqs[i].kind != REQ_FREE) complete(nl, i, SB_ANSWER_UNAVAILABLE, NULL, why);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg) {
@@ -580,7 +593,13 @@ void link_out_down(ns_link *nl, const char *why) {
      * to check; the retries after it would repeat it every 5 s. */
     const char *check = nl->is_peer ? "--ns-peers and that node's --link-listen"
                                     : "--ns-links and the notification server's --link-listen";
-    if (nl->up) LOGW("notification server unlinked", "ns=%s reason=\"%s\"", nl->addr, why);
+    if (nl->is_peer) {
+        if (nl->up) LOGW("notification peer unlinked", "ns=%s link=dialled reason=\"%s\"", nl->addr, why);
+        else if (!nl->warned)
+            LOGW("cannot link to notification peer, retrying", "ns=%s reason=\"%s\" check=\"%s\"", nl->addr, why,
+                 check);
+        else LOGD("notification peer link failed", "ns=%s reason=\"%s\"", nl->addr, why);
+    } else if (nl->up) LOGW("notification server unlinked", "ns=%s reason=\"%s\"", nl->addr, why);
     else if (!nl->warned)
         LOGW("cannot link to notification server, retrying", "ns=%s reason=\"%s\" check=\"%s\"", nl->addr, why, check);
     else LOGD("notification server link failed", "ns=%s reason=\"%s\"", nl->addr, why);
@@ -589,7 +608,7 @@ void link_out_down(ns_link *nl, const char *why) {
     if (nl->bev) bufferevent_free(nl->bev);
     nl->bev = NULL;
     nl->write_by_pass = 0;
-    fail_all(nl);
+    fail_all(nl, why);
     if (nl->L->s->shutting_down || !nl->retry) return;
     struct timeval tv = {nl->retry_ms / 1000, (nl->retry_ms % 1000) * 1000};
     evtimer_add(nl->retry, &tv);
@@ -612,8 +631,11 @@ static int node_answer(ns_link *nl, char **tok, int n) {
             }
             return 0;
         }
-        if (n >= 1 && !strcmp(tok[0], "ERR"))
-            LOGE("notification server refused the link", "ns=%s reason=%s", nl->addr, n > 1 ? tok[1] : "?");
+        if (n >= 1 && !strcmp(tok[0], "ERR")) {
+            if (nl->is_peer)
+                LOGE("notification peer refused the link", "ns=%s reason=%s", nl->addr, n > 1 ? tok[1] : "?");
+            else LOGE("notification server refused the link", "ns=%s reason=%s", nl->addr, n > 1 ? tok[1] : "?");
+        }
         return -1;
     }
     if (n < 3) return -1;
@@ -627,9 +649,11 @@ static int node_answer(ns_link *nl, char **tok, int n) {
     if (idx >= nl->cap || nl->reqs[idx].kind != kind || nl->reqs[idx].gen != gen) return 0;
     if (!strcmp(tok[2], "OK")) {
         if (n != 4 || !link_token_ok(tok[3], MSNP_MAX_NAME_ENCODED + 1)) return -1;
-        complete(nl, idx, SB_ANSWER_YES, tok[3]);
+        complete(nl, idx, SB_ANSWER_YES, tok[3], NULL);
     } else if (!strcmp(tok[2], "NO")) {
-        complete(nl, idx, SB_ANSWER_NO, NULL);
+        char why[LINK_WHY_MAX];
+        snprintf(why, sizeof why, "%s %s refused the cookie", link_what(nl), nl->addr);
+        complete(nl, idx, SB_ANSWER_NO, NULL, why);
     } else if (!strcmp(tok[2], "UNKNOWN") && n == 3 && !nl->is_peer) {
         ask_next_node(nl, idx);
     } else {
@@ -830,20 +854,32 @@ static link_req *ask(ns_link *nl, conn *c, msnd_trid trid, req_kind kind, uint32
 }
 
 /* Ask the node the e-mail's hash picks (NULL while it is unlinked: the
- * client hears that the service is unavailable). */
+ * client hears that the service is unavailable; why, when not NULL, says
+ * which of these it was). */
 static link_req *ask_by_email(msnd_server *s, conn *c, msnd_trid trid, req_kind kind, uint32_t session_id,
-                              const char *cookie, const char *email, const char *caller, const char *caller_name) {
+                              const char *cookie, const char *email, const char *caller, const char *caller_name,
+                              char *why, size_t whycap) {
     links *L = s->links;
-    if (!L || L->nnodes == 0) return NULL;
+    if (!L || L->nnodes == 0) {
+        if (why) snprintf(why, whycap, "no notification server to ask");
+        return NULL;
+    }
     size_t first = server_email_hash(email) % L->nnodes;
-    if (!L->nodes[first].up) return NULL;
+    if (!L->nodes[first].up) {
+        if (why) snprintf(why, whycap, "notification server %s is not linked", L->nodes[first].addr);
+        return NULL;
+    }
     link_req *r = ask(&L->nodes[first], c, trid, kind, session_id, cookie, email, caller, caller_name);
     if (r) r->first = (uint16_t)first;
+    else if (why)
+        snprintf(why, whycap, "cannot ask notification server %s: too many requests waiting or the link is full",
+                 L->nodes[first].addr);
     return r;
 }
 
-int link_ask_auth(msnd_server *s, conn *c, msnd_trid trid, const char *cookie, const char *email) {
-    return ask_by_email(s, c, trid, REQ_AUTH, 0, cookie, email, "", "") ? 0 : -1;
+int link_ask_auth(msnd_server *s, conn *c, msnd_trid trid, const char *cookie, const char *email, char *why,
+                  size_t whycap) {
+    return ask_by_email(s, c, trid, REQ_AUTH, 0, cookie, email, "", "", why, whycap) ? 0 : -1;
 }
 
 int link_out_ask_ring(ns_link *nl, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
@@ -853,7 +889,7 @@ int link_out_ask_ring(ns_link *nl, conn *c, msnd_trid trid, uint32_t session_id,
 
 int link_ask_ring(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
                   const char *caller_name, const char *callee) {
-    return ask_by_email(s, c, trid, REQ_RING, session_id, cookie, callee, caller, caller_name) ? 0 : -1;
+    return ask_by_email(s, c, trid, REQ_RING, session_id, cookie, callee, caller, caller_name, NULL, 0) ? 0 : -1;
 }
 
 /* Every link requests can wait on: to notification servers (--ns-links)
@@ -878,8 +914,12 @@ void link_sweep(msnd_server *s, uint64_t now_ms) {
         ns_link *nl = asking_link(L, k);
         for (uint32_t i = 0; i < nl->cap; i++) {
             if (nl->reqs[i].kind == REQ_FREE || nl->reqs[i].deadline_ms > now_ms) continue;
-            LOGW("notification server did not answer in time", "ns=%s", nl->addr);
-            complete(nl, i, SB_ANSWER_UNAVAILABLE, NULL);
+            char why[LINK_WHY_MAX];
+            snprintf(why, sizeof why, "%s %s did not answer in %u s", link_what(nl), nl->addr,
+                     LINK_REQUEST_TIMEOUT_MS / 1000u);
+            if (nl->is_peer) LOGW("notification peer did not answer in time", "ns=%s", nl->addr);
+            else LOGW("notification server did not answer in time", "ns=%s", nl->addr);
+            complete(nl, i, SB_ANSWER_UNAVAILABLE, NULL, why);
         }
     }
 }

@@ -31,6 +31,8 @@
 #include "server.h"
 
 #define LINK_REQUEST_TIMEOUT_MS 10000u
+/* Room for what a failed request comes from (an address and a few words). */
+#define LINK_WHY_MAX 512
 
 /* Notification side: accept switchboards on addr. */
 int link_listen(msnd_server *s, const char *addr, char *err, size_t errcap);
@@ -45,7 +47,8 @@ int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, 
 /* Ask the user's notification server. The answer arrives through
  * sb_auth_done / sb_ring_done (sb.h). -1 when that server is not linked
  * now or too many requests are waiting (nothing will be called back). */
-int link_ask_auth(msnd_server *s, conn *c, msnd_trid trid, const char *cookie, const char *email);
+int link_ask_auth(msnd_server *s, conn *c, msnd_trid trid, const char *cookie, const char *email, char *why,
+                  size_t whycap);
 int link_ask_ring(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
                   const char *caller_name, const char *callee);
 /* c is closing: its waiting requests complete without it. */

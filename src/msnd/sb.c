@@ -43,19 +43,21 @@ static void sb_usr(conn *c, const msnp_cmd *cmd) {
     char email[MSNP_MAX_EMAIL + 1], cookie[SB_COOKIE_MAX];
     if (cmd->argc < 3 || email_normalize(ARG(1), email, sizeof email) != 0 ||
         str_copy(ARG(2), cookie, sizeof cookie) != 0) {
-        sb_auth_done(s, c, trid_of(cmd), SB_ANSWER_NO, "", NULL);
+        sb_auth_done(s, c, trid_of(cmd), SB_ANSWER_NO, "", NULL, "malformed USR");
         return;
     }
     if (s->has_ns) {
         char name[MSNP_MAX_NAME_ENCODED + 1];
         int ok = sbgate_auth(s, cookie, email, name, sizeof name) == 0;
-        sb_auth_done(s, c, trid_of(cmd), ok ? SB_ANSWER_YES : SB_ANSWER_NO, email, name);
+        sb_auth_done(s, c, trid_of(cmd), ok ? SB_ANSWER_YES : SB_ANSWER_NO, email, name,
+                     ok ? NULL : "cookie not valid for this e-mail");
         return;
     }
     c->sb_authing = 1;
-    if (link_ask_auth(s, c, trid_of(cmd), cookie, email) != 0) {
+    char why[LINK_WHY_MAX];
+    if (link_ask_auth(s, c, trid_of(cmd), cookie, email, why, sizeof why) != 0) {
         c->sb_authing = 0;
-        sb_auth_done(s, c, trid_of(cmd), SB_ANSWER_UNAVAILABLE, email, NULL);
+        sb_auth_done(s, c, trid_of(cmd), SB_ANSWER_UNAVAILABLE, email, NULL, why);
     }
 }
 
@@ -71,12 +73,14 @@ static int over_switchboard_quota(msnd_server *s, conn *c, msnd_trid trid, const
     return 1;
 }
 
-void sb_auth_done(msnd_server *s, conn *c, msnd_trid trid, int answer, const char *email, const char *name) {
+void sb_auth_done(msnd_server *s, conn *c, msnd_trid trid, int answer, const char *email, const char *name,
+                  const char *why) {
     if (!c || c->closing) return;
     c->sb_authing = 0;
     if (answer != SB_ANSWER_YES) {
         int code = answer == SB_ANSWER_NO ? MSNP_ERR_AUTH_FAILED : MSNP_ERR_SERVER_UNAVAILABLE;
-        LOGI("switchboard login refused", "conn=%llu peer=%s error=%d", (unsigned long long)c->id, c->peer, code);
+        LOGI("switchboard login refused", "conn=%llu peer=%s user=%s error=%d reason=\"%s\"", (unsigned long long)c->id,
+             c->peer, email && email[0] ? email : "-", code, why ? why : "-");
         conn_err(c, code, trid);
         conn_close(c, answer == SB_ANSWER_NO ? "bad switchboard cookie" : "notification server unavailable");
         return;

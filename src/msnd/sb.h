@@ -14,7 +14,8 @@
 #define SB_ANSWER_UNAVAILABLE (-1)
 
 /* USR: c may be NULL (the client left while waiting). name is set for YES. */
-void sb_auth_done(msnd_server *s, conn *c, msnd_trid trid, int answer, const char *email, const char *name);
+void sb_auth_done(msnd_server *s, conn *c, msnd_trid trid, int answer, const char *email, const char *name,
+                  const char *why);
 /* CAL: c may be NULL; the ring's cookie is withdrawn unless the answer is YES. */
 void sb_ring_done(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *callee, const char *cookie,
                   int answer, const char *callee_name);

@@ -416,6 +416,11 @@ def test_link_drop_with_a_request_waiting():
         t.join(10)
         assert got[0].startswith(b"HELLO 2 %s:%d " % (sb.sb[0].encode(), sb.sb[1])), got
         assert got[1].startswith(b"AUTH ") and got[1].endswith(b" 1.2.3 alice@example.com\r\n"), got
+        # the refusal says why: the link to that notification server went
+        refused = [x for x in sb.log_text().splitlines() if "switchboard login refused" in x]
+        assert len(refused) == 1, sb.log_text()
+        assert ('user=alice@example.com error=601 reason="link to notification server 127.0.0.1:%d lost: ' % port
+                in refused[0]), refused
     finally:
         t.join(10)
         lsock.close()
@@ -452,6 +457,9 @@ def test_unanswered_request_fails_at_its_deadline():
         assert f.readline().startswith(b"AUTH ")
         assert "notification server did not answer in time" in sb.log_text()
         assert "notification server unlinked" not in sb.log_text()
+        assert ('msg="switchboard login refused" conn=' in sb.log_text() and
+                'user=alice@example.com error=601 reason="notification server 127.0.0.1:%d did not answer in 10 s"'
+                % lsock.getsockname()[1] in sb.log_text()), sb.log_text()
         conn.close()
     finally:
         lsock.close()
@@ -475,6 +483,8 @@ def test_switchboard_started_before_its_notification_server():
         c.send_line("USR 1 alice@example.com 1.2.3")
         c.expect_line("601 1")
         c.expect_closed()
+        assert ('user=alice@example.com error=601 reason="notification server %s is not linked"' % link
+                in sb.log_text()), sb.log_text()
         deadline = time.monotonic() + 10
         while "cannot link to notification server" not in sb.log_text():
             assert time.monotonic() < deadline, sb.log_text()
@@ -1475,6 +1485,33 @@ def node_with_fake_peer():
         fake.close()
         assert node.stop() in (0, None)
         node.cleanup()
+
+
+def test_peer_link_log_lines():
+    """The links between notification nodes (--ns-peers) are logged in
+    their own words, naming the peer and which of the two links it was;
+    never as a switchboard's link to its notification server."""
+    port = free_port()
+    node = msntest.MsndServer(MSND, args=["--role", "ns", "--link-listen", "127.0.0.1:0", "--ns-peers",
+                                          "127.0.0.1:%d" % port, "--log-level", "info"])
+    node.copy_db_from(TEMPLATE)
+    try:
+        node.start()
+        wait_log(node, "cannot link to notification peer, retrying")
+        line = [x for x in node.log_text().splitlines() if "cannot link to notification peer" in x][0]
+        assert "level=warn" in line and "ns=127.0.0.1:%d" % port in line, line
+        assert "check=\"--ns-peers and that node's --link-listen\"" in line, line
+        assert "notification server" not in node.log_text(), node.log_text()
+    finally:
+        assert node.stop() in (0, None)
+        node.cleanup()
+    with node_with_fake_peer() as (node, fake):
+        fake.lines.close()
+        fake.inbound.close()  # the link node dialled
+        wait_log(node, 'msg="notification peer unlinked" ns=%s link=dialled reason=' % fake.addr)
+        fake.out.close()  # the link the peer dialled
+        wait_log(node, 'msg="notification peer unlinked" ns=%s link=accepted reason=' % fake.addr)
+        assert "notification server" not in node.log_text(), node.log_text()
 
 
 def test_watcher_lists_between_nodes():

@@ -290,6 +290,11 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
     pcap_set_immediate_mode(p, 0);
     pcap_set_buffer_size(p, 16 * 1024 * 1024);
     int rc = pcap_activate(p);
+    if (rc == PCAP_ERROR_NO_SUCH_DEVICE) {
+        snprintf(err, errcap, "%s: no such interface; msnsniff -D lists the interfaces it can capture on", iface);
+        pcap_close(p);
+        return NULL;
+    }
     if (rc < 0) {
         snprintf(err, errcap, "%s: %s", iface, pcap_geterr(p));
         pcap_close(p);
@@ -417,12 +422,14 @@ int sn_capture_dump_open(sn_capture *c, const char *path, uint32_t snaplen, char
     pcap_t *from = dead ? dead : c->p;
     c->dump = pcap_dump_open(from, path);
     if (!c->dump) {
+        int eno = errno; /* the caller's to read */
         /* libpcap names the file itself when the open fails: once is enough */
         const char *why = pcap_geterr(from);
         size_t n = strlen(path);
         if (strncmp(why, path, n) == 0 && why[n] == ':') snprintf(err, errcap, "%s", why);
         else snprintf(err, errcap, "%s: %s", path, why);
         if (dead) pcap_close(dead);
+        errno = eno;
         return -1;
     }
     if (dead) pcap_close(dead); /* the dumper keeps only its FILE */

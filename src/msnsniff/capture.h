@@ -38,7 +38,8 @@ const char *sn_capture_linktype_name(int linktype, int describe, char *buf, size
 /* Writes every frame sn_capture_next returns (after the filter) to a pcap
  * file with the capture's link type ("-" = standard output); frames of
  * another link type (a pcapng interface of its own) cannot be in it and
- * are counted instead (sn_capture_dump_skipped). 0, or -1 with err set. */
+ * are counted instead (sn_capture_dump_skipped). 0, or -1 with err set
+ * ("PATH: why") and errno that of the failed open. */
 int sn_capture_dump_open(sn_capture *c, const char *path, uint32_t snaplen, char *err, size_t errcap);
 /* snaplen: 0 writes the capture's snapshot length in the file header; a
  * larger one is written instead (several files read as one: a later file

@@ -237,6 +237,18 @@ static int drop_privileges(const char *user, char *err, size_t errcap) {
     return 0;
 }
 
+/* An output file (-o, -w) that could not be created: with -Z the reason
+ * is most likely that USER may not write there, which the bare "Permission
+ * denied" does not tell. what: libpcap's or strerror's message. */
+static void say_cannot_create(const char *run_as, const char *path, const char *what, int eno) {
+    if (run_as && (eno == EACCES || eno == EPERM || eno == EROFS))
+        fprintf(stderr,
+                "msnsniff: %s: %s: the file is created as user %s (-Z drops privileges before it is opened): let %s "
+                "write there, or choose another place\n",
+                path, what, run_as, run_as);
+    else fprintf(stderr, "msnsniff: %s: %s\n", path, what);
+}
+
 /* The final record of a JSON run: what was read and what the kernel
  * dropped (live captures; null for files). */
 static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t ts_us, size_t nfiles) {
@@ -586,7 +598,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (pcap_out && sn_capture_dump_open(cap, pcap_out, nfiles > 1 ? SN_CAPTURE_MAX_CAPLEN : 0, err, sizeof err) != 0) {
-        fprintf(stderr, "msnsniff: %s\n", err);
+        int eno = errno;
+        size_t n = strlen(pcap_out);
+        /* err is "PATH: why" */
+        if (strncmp(err, pcap_out, n) == 0 && err[n] == ':' && err[n + 1] == ' ')
+            say_cannot_create(run_as, pcap_out, err + n + 2, eno);
+        else fprintf(stderr, "msnsniff: %s\n", err);
         sn_capture_close(cap);
         return 1;
     }
@@ -597,7 +614,8 @@ int main(int argc, char **argv) {
     }
     FILE *out = stdout;
     if (wfile && !(out = append ? open_append(wfile) : fopen(wfile, "w"))) {
-        fprintf(stderr, "msnsniff: %s: %s\n", wfile, strerror(errno));
+        int eno = errno;
+        say_cannot_create(run_as, wfile, strerror(eno), eno);
         sn_capture_close(cap);
         return 1;
     }

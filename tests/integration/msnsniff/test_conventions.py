@@ -403,6 +403,23 @@ class Live(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertRegex(out.decode(), r"(?m)^\d+\.lo \[.*Loopback")
 
+    def test_no_such_interface_points_to_d(self):
+        rc, out, err = run(["-i", "nosuch0"])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("msnsniff: nosuch0: no such interface; msnsniff -D lists the interfaces", err)
+
+    def test_z_output_user_cannot_create(self):
+        # -Z drops privileges before -o and -w are created: a directory
+        # only root may write to is refused naming the user
+        closed = os.path.join(self.dir, "root-only")
+        os.mkdir(closed, 0o700)
+        for opt, name in (("-o", "ev.jsonl"), ("-w", "x.pcap")):
+            path = os.path.join(closed, name)
+            rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-Z", "nobody", opt, path])
+            self.assertEqual(rc, 1, err)
+            self.assertIn("msnsniff: %s: Permission denied: the file is created as user nobody" % path, err)
+            self.assertFalse(os.path.exists(path))
+
     def test_z_unknown_user(self):
         rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-Z", "no-such-user-msnkit"])
         self.assertEqual(rc, 1)

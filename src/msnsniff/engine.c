@@ -196,7 +196,7 @@ static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
     const char *role = sn_role_name(sn_session_role(f));
     char user[130] = "";
     if (sn_session_user(f)) sn_strcopy(user, sizeof user, sn_session_user(f));
-    sn_session_close(&e->c, f);
+    sn_session_close(&e->c, f, why);
     flow_event(e, f, why, role, user[0] ? user : NULL);
     sn_stream_free(&e->reasm, &f->st[0]);
     sn_stream_free(&e->reasm, &f->st[1]);
@@ -500,7 +500,7 @@ void sn_engine_free(sn_engine *e) {
     if (!e) return;
     while (e->flows.buckets && sn_flow_oldest(&e->flows)) {
         sn_flow *f = sn_flow_oldest(&e->flows);
-        sn_session_close(&e->c, f);
+        sn_session_close(&e->c, f, NULL);
         sn_stream_free(&e->reasm, &f->st[0]);
         sn_stream_free(&e->reasm, &f->st[1]);
         sn_flow_remove(&e->flows, f);

@@ -889,7 +889,27 @@ void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_
     sn_anomaly_report(c, &a);
 }
 
-void sn_session_close(sn_ctx *c, sn_flow *f) {
+/* What ended a flow, as a parse_error that cut a command says it: the
+ * connection closing (FIN, RST) is not the capture ending or the flow
+ * being dropped while the connection may have gone on. */
+static const char *ended_by(const char *why) {
+    static const struct {
+        const char *why, *what;
+    } said[] = {
+        {"fin", "the connection was closed (FIN)"},
+        {"rst", "the connection was reset (RST)"},
+        {"capture_end", "the capture ended (the connection was not seen to close)"},
+        {"idle", "the flow was dropped as idle (the connection was not seen to close)"},
+        {"memcap", "the flow was evicted for memory (--memcap; the connection was not seen to close)"},
+        {"max_flows", "the flow was evicted for room (the flow limit; the connection was not seen to close)"},
+        {"reused", "a new connection took the flow's addresses and ports"},
+    };
+    for (size_t i = 0; why && i < sizeof said / sizeof said[0]; i++)
+        if (strcmp(why, said[i].why) == 0) return said[i].what;
+    return "the flow ended";
+}
+
+void sn_session_close(sn_ctx *c, sn_flow *f, const char *why) {
     sn_conn *k = f->conn;
     if (!k) return;
     /* what the parser was still waiting for the rest of is said, not
@@ -898,10 +918,10 @@ void sn_session_close(sn_ctx *c, sn_flow *f) {
         const sn_stream *s = &f->st[dir];
         if (!s->len || s->ignore || k->resync[dir]) continue;
         c->st.parse_errors++;
-        anomaly(c, SN_AN_PARSE_ERROR, f,
-                k->parser[dir].line_end ? "the connection ended inside a command's payload; the command is lost"
-                                        : "the connection ended inside a command line; the command is lost",
-                dir, s->offset - s->len);
+        char detail[192];
+        snprintf(detail, sizeof detail, "%s inside a command%s; the command is lost", ended_by(why),
+                 k->parser[dir].line_end ? "'s payload" : " line");
+        anomaly(c, SN_AN_PARSE_ERROR, f, detail, dir, s->offset - s->len);
     }
     if (k->sb) {
         sn_ev *ev = ev_flow(c, "switchboard", f);

@@ -23,8 +23,9 @@ void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pendin
 /* Two different copies of the same stream bytes (reasm.h): an anomaly. */
 void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
                         uint64_t second_hash);
-/* The flow is over: final events, state released. */
-void sn_session_close(sn_ctx *c, sn_flow *f);
+/* The flow is over: final events, state released. why: the flow event's
+ * end_reason ("fin", "rst", "capture_end", "idle", ...; NULL: none). */
+void sn_session_close(sn_ctx *c, sn_flow *f, const char *why);
 
 sn_role sn_session_role(const sn_flow *f);
 const char *sn_role_name(sn_role r);

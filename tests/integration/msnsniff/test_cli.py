@@ -1400,7 +1400,37 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["delivered"])
         lost, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "parse_error"]
         self.assertEqual((lost["direction"], lost["offset"]), ("client", at))
-        self.assertIn("payload", lost["detail"])
+        self.assertEqual(lost["detail"], "the connection was closed (FIN) inside a command's payload; the command is lost")
+
+    def test_what_ended_a_cut_payload_is_named(self):
+        # The same MSG cut short, its flow ended by a reset, by the end of
+        # the capture (no FIN or RST seen: the connection may have gone on)
+        # and by idling out: the anomaly says which.
+        for end, detail in (
+                ("rst", "the connection was reset (RST) inside a command's payload; the command is lost"),
+                ("capture_end", "the capture ended (the connection was not seen to close) inside a command's "
+                                "payload; the command is lost"),
+                ("idle", "the flow was dropped as idle (the connection was not seen to close) inside a command's "
+                         "payload; the command is lost")):
+            c = Capture()
+            sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+            chat_on(sb, "delivered")
+            at = sb.next_seq[0] - 1000 - 1
+            sb.c2s(text_message("never finished")[:-5])
+            if end == "rst":
+                sb.segment(0, RST | ACK)
+            args = ["-q"]
+            if end == "idle":
+                args += ["--flow-timeout", "1"]
+                c.wait(3)
+                c.tcp("10.0.0.11", 1102, "64.4.12.194", 1863)  # a later packet: the first flow idles out
+            rc, out, err = c.run(args)
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            lost, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "parse_error"]
+            self.assertEqual((lost["direction"], lost["offset"], lost["detail"]), ("client", at, detail), end)
+            flow, = [e for e in ev if e["event"] == "flow" and e["flow"] == lost["flow"]]
+            self.assertEqual(flow["end_reason"], end)
 
     def test_capture_ending_inside_a_command_line(self):
         c = Capture()
@@ -1412,7 +1442,8 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         lost, = [e for e in events(out) if e["event"] == "anomaly" and e["kind"] == "parse_error"]
         self.assertEqual((lost["direction"], lost["offset"]), ("server", at))
-        self.assertIn("command line", lost["detail"])
+        self.assertEqual(lost["detail"], "the capture ended (the connection was not seen to close) inside a command "
+                                         "line; the command is lost")
 
     def test_retransmission_of_an_incomplete_command_with_other_contents(self):
         # The first part of a MSG, then that part again with other text

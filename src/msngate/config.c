@@ -27,6 +27,7 @@ void gate_config_defaults(gate_config *c) {
     c->max_pinholes = 65536;
     c->stats_interval_s = 60;
     c->memcap = 64ull * 1024 * 1024;
+    c->capture_buf_mb = 16;
     snprintf(c->iptables, sizeof c->iptables, "iptables-nft");
     snprintf(c->ip6tables, sizeof c->ip6tables, "ip6tables-nft");
 }
@@ -156,6 +157,10 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
         want = "megabytes from 1 to 1048576";
         bad = parse_uint(v, 1u << 20, &x) || x == 0;
         c->memcap = x * 1024 * 1024;
+    } else if (!strcmp(key, "capture_buffer_mb")) {
+        want = "megabytes from 1 to 1024";
+        bad = parse_uint(v, 1024, &x) || x == 0;
+        c->capture_buf_mb = (unsigned)x;
     } else if (!strcmp(key, "iptables")) {
         bad = copy(c->iptables, sizeof c->iptables, v);
     } else if (!strcmp(key, "ip6tables")) {

@@ -30,6 +30,7 @@ typedef struct gate_config {
     unsigned stats_interval_s; /* status line period (0 = only on SIGUSR1) */
     char stats_file[256];      /* JSON stats, rewritten with every status line ("" = none) */
     uint64_t memcap;           /* analyzer memory budget */
+    unsigned capture_buf_mb;   /* passive: the kernel's capture ring (INI capture_buffer_mb) */
     char iptables[128], ip6tables[128];
     int verbose;
     int realtime; /* SCHED_FIFO: the packet path is not queued behind other work */

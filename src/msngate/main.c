@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <linux/if_packet.h>
 #include <linux/netfilter.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 #include <pcap/pcap.h>
@@ -74,6 +75,7 @@ typedef struct gate {
     /* passive */
     pcap_t *cap;
     int cap_fd, linktype;
+    uint64_t cap_lost_said; /* capture_drops + capture_truncated when the log last said so */
     /* inline */
     struct nfq_handle *nfq;
     struct nfq_q_handle *qh;
@@ -195,10 +197,12 @@ static void reload(gate *g) {
         c.queue_num != g->cfg.queue_num || c.queue_bypass != g->cfg.queue_bypass ||
         c.ncontrol_ports != g->cfg.ncontrol_ports ||
         memcmp(c.control_ports, g->cfg.control_ports, c.ncontrol_ports * sizeof c.control_ports[0]) ||
-        strcmp(c.filter, g->cfg.filter) || c.capture_in_only != g->cfg.capture_in_only || c.memcap != g->cfg.memcap)
-        fprintf(stderr,
-                "msngate: reload: mode, interface, filter, table, queue and memcap settings take effect at "
-                "the next start\n");
+        strcmp(c.filter, g->cfg.filter) || c.capture_in_only != g->cfg.capture_in_only || c.memcap != g->cfg.memcap ||
+        c.capture_buf_mb != g->cfg.capture_buf_mb)
+        fprintf(
+            stderr,
+            "msngate: reload: mode, interface, filter, table, queue, memcap and capture buffer settings take effect at "
+            "the next start\n");
     /* what can change while running */
     g->cfg.forged_policy = c.forged_policy;
     g->cfg.nat_policy = c.nat_policy;
@@ -236,6 +240,8 @@ static void check_hook(gate *g) {
     pinholes_readd(g->holes);
 }
 
+static void check_capture_loss(gate *g);
+
 /* Signals, timers: called between packets. */
 static void tick(gate *g) {
     if (sig_hup) {
@@ -249,6 +255,7 @@ static void tick(gate *g) {
         sn_engine_tick(g->eng, rt);
         pinholes_expire(g->holes, rt);
         pinholes_commit(g->holes, 1); /* deletes of hits whose grace is over */
+        check_capture_loss(g);
     }
     if (g->hook_installed && now - g->last_hook_check >= HOOK_CHECK_US) {
         g->last_hook_check = now;
@@ -259,6 +266,7 @@ static void tick(gate *g) {
         sig_usr1 = 0;
         g->last_stats = now;
         if (g->cfg.mode == GATE_INLINE) read_queue_drops(g);
+        else check_capture_loss(g);
         report(g);
     }
 }
@@ -277,10 +285,22 @@ static int recreate_sets(void *ctx) {
 /* ---- passive ---------------------------------------------------------- */
 
 /* libpcap on the interface in immediate mode: each packet is handed over
- * as soon as the kernel has it, not when a buffer fills. With direction
- * "in" only packets entering the interface are seen: on "any" each packet
- * crossing the gateway is analysed once, when it arrives, before it is
- * forwarded. */
+ * as soon as the kernel has it, not when a buffer fills (blocks, TPACKET_V3,
+ * are handed over a timer tick after their first packet at the soonest: too
+ * late for a pinhole). With direction "in" only packets entering the
+ * interface are seen: on "any" each packet crossing the gateway is analysed
+ * once, when it arrives, before it is forwarded.
+ *
+ * In immediate mode the kernel's ring has one fixed slot per packet, sized
+ * by the snapshot length: with 65535 a slot took 128 KiB and the buffer held
+ * a few hundred packets, so a burst while msngate was busy overflowed it and
+ * the invitations in it opened nothing. The slots are now CAPTURE_SNAPLEN
+ * (two to a page; an MTU-sized packet fits). A larger packet (GRO or TSO
+ * aggregates, jumbo frames) fills its slot truncated, and the kernel also
+ * queues it whole on the socket (PACKET_COPY_THRESH); read_copy() takes it
+ * from there, so MSN messages in it are not lost. */
+#define CAPTURE_SNAPLEN 1900
+
 static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = pcap_create(c->interface, perr);
@@ -288,9 +308,9 @@ static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
         snprintf(err, errcap, "%s: %s", c->interface, perr);
         return NULL;
     }
-    pcap_set_snaplen(p, 65535);
+    pcap_set_snaplen(p, CAPTURE_SNAPLEN);
     pcap_set_immediate_mode(p, 1);
-    pcap_set_buffer_size(p, 8 << 20);
+    pcap_set_buffer_size(p, (int)c->capture_buf_mb << 20);
     pcap_set_timeout(p, 200);
     int rc = pcap_activate(p);
     if (rc < 0) {
@@ -299,8 +319,28 @@ static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
         pcap_close(p);
         return NULL;
     }
+    /* Full copies of packets larger than a slot, queued on the socket up to
+     * its receive buffer (the capture buffer's size again, charged only by
+     * such packets); beyond, a large packet is counted as truncated. */
+    int one = 1, rcvbuf = (int)c->capture_buf_mb << 20;
+    if (setsockopt(pcap_fileno(p), SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof one) != 0) {
+        snprintf(err, errcap, "%s: PACKET_COPY_THRESH: %s", c->interface, strerror(errno));
+        pcap_close(p);
+        return NULL;
+    }
+    if (setsockopt(pcap_fileno(p), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+        setsockopt(pcap_fileno(p), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (c->capture_in_only && pcap_setdirection(p, PCAP_D_IN) != 0) {
         snprintf(err, errcap, "%s: direction in: %s", c->interface, pcap_geterr(p));
+        pcap_close(p);
+        return NULL;
+    }
+    /* libpcap skips outgoing packets after the kernel queued them: the
+     * copies of large ones would be left before the copies wanted. The
+     * kernel is told not to deliver them at all. */
+    if (c->capture_in_only && setsockopt(pcap_fileno(p), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0) {
+        snprintf(err, errcap, "%s: direction in: PACKET_IGNORE_OUTGOING: %s (Linux 4.20 or later)", c->interface,
+                 strerror(errno));
         pcap_close(p);
         return NULL;
     }
@@ -314,6 +354,63 @@ static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
         pcap_freecode(&prog);
     }
     return p;
+}
+
+/* The full copy of a packet libpcap handed over truncated (larger than a
+ * ring slot), from the socket's queue. The kernel queues the copies in the
+ * order of their slots, but not every truncated slot has one (the receive
+ * buffer was full), so the first copy is only taken when it is this
+ * packet's: the length matches once the link header libpcap puts in front
+ * of the slot is counted (16 or 20 bytes of a cooked "any" header, whose
+ * copy starts at the network header; 4 of a VLAN tag libpcap re-inserts),
+ * and the captured bytes after the first 16 of the copy are the same.
+ * Returns the copy (valid until the next call; its link type in *lt, its
+ * length in *len), or NULL. */
+static const u_char *read_copy(gate *g, const struct pcap_pkthdr *h, const u_char *data, int *lt, size_t *len) {
+    static u_char buf[262144];
+    ssize_t n = recv(g->cap_fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+    if (n <= 0 || (size_t)n > sizeof buf || (size_t)n >= h->len) return NULL;
+    size_t delta = h->len - (size_t)n;
+    int cooked = g->linktype == DLT_LINUX_SLL || g->linktype == DLT_LINUX_SLL2;
+    if (cooked ? delta != (g->linktype == DLT_LINUX_SLL ? 16u : 20u) : delta != 0 && delta != 4) return NULL;
+    if (h->caplen <= delta + 16 || memcmp(data + delta + 16, buf + 16, h->caplen - delta - 16) != 0) return NULL;
+    if (recv(g->cap_fd, buf, sizeof buf, MSG_DONTWAIT) != n) return NULL;
+    *lt = cooked ? LINKTYPE_RAW : g->linktype;
+    *len = (size_t)n;
+    return buf;
+}
+
+/* Copies nobody took: their slots were skipped by libpcap (an outgoing
+ * packet with direction in, say). Left queued they would keep the
+ * descriptor readable with no packet to read. Called when the ring is
+ * empty; a copy's slot becomes readable just after the copy is queued, so
+ * the ring is looked at once more first. */
+static int drop_stale_copies(gate *g) {
+    char b;
+    if (recv(g->cap_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0) return 0;
+    struct timespec ts = {0, 100000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* Packets the capture lost: the kernel's drops (the ring was full while
+ * msngate was busy or descheduled) and large packets that came without
+ * their copy. Any of them may have carried an invitation whose pinhole is
+ * then never made: said in the log, with what to change. */
+static void check_capture_loss(gate *g) {
+    struct pcap_stat ps;
+    if (!g->cap || pcap_stats(g->cap, &ps) != 0) return;
+    g->st.capture_drops = (uint64_t)ps.ps_drop + ps.ps_ifdrop;
+    uint64_t lost = g->st.capture_drops + g->st.capture_truncated;
+    if (lost == g->cap_lost_said) return;
+    fprintf(stderr,
+            "msngate: capture on %s lost %llu packets (%llu in all: %llu dropped by the kernel, the capture buffer "
+            "full; %llu larger than %d bytes without their full copy): invitations they carried opened no "
+            "pinhole; check the load of this host (--realtime, a --filter) and capture_buffer_mb (now %u)\n",
+            g->cfg.interface, (unsigned long long)(lost - g->cap_lost_said), (unsigned long long)lost,
+            (unsigned long long)g->st.capture_drops, (unsigned long long)g->st.capture_truncated, CAPTURE_SNAPLEN,
+            g->cfg.capture_buf_mb);
+    g->cap_lost_said = lost;
 }
 
 /* The capture, opened before anything is put into the kernel: a start
@@ -364,6 +461,14 @@ static int run_passive(gate *g) {
         struct pcap_pkthdr *h;
         const u_char *data;
         int rc = pcap_next_ex(cap, &h, &data);
+        if (rc == 0 && drop_stale_copies(g)) {
+            rc = pcap_next_ex(cap, &h, &data);
+            if (rc == 0) {
+                char b;
+                while (recv(fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC) >= 0) {
+                }
+            }
+        }
         if (rc == 0) { /* nothing captured: wait for a packet, a signal or the next tick */
             struct pollfd pfd = {fd, POLLIN, 0};
             poll(&pfd, 1, 200);
@@ -372,7 +477,19 @@ static int run_passive(gate *g) {
             /* pcap's timestamp is when the kernel saw the packet */
             uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
             g->adapter.arrival_us = ts;
-            sn_engine_packet(g->eng, lt, ts, data, h->caplen, h->len);
+            int plt = lt;
+            size_t caplen = h->caplen, len = h->len;
+            if (caplen < len) { /* larger than its slot: the whole packet is its copy */
+                const u_char *whole = read_copy(g, h, data, &plt, &caplen);
+                if (whole) {
+                    g->st.capture_copies++;
+                    data = whole;
+                    len = caplen;
+                } else {
+                    g->st.capture_truncated++;
+                }
+            }
+            sn_engine_packet(g->eng, plt, ts, data, caplen, len);
             pinholes_commit(g->holes, 1);
         } else if (rc == PCAP_ERROR) {
             fprintf(stderr, "msngate: capture on %s: %s\n", g->cfg.interface, pcap_geterr(cap));
@@ -382,6 +499,7 @@ static int run_passive(gate *g) {
         tick(g);
     }
     active_pcap = NULL;
+    check_capture_loss(g); /* the last status line counts them too */
     pcap_close(cap);
     g->cap = NULL;
     return status;

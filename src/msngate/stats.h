@@ -21,6 +21,9 @@ typedef struct gate_stats {
     uint64_t elements_added, elements_deleted, elements_expired;
     uint64_t commits, commit_errors, sets_recreated;
     uint64_t hits, withdrawn;
+    uint64_t capture_drops;     /* passive: packets the kernel dropped, the capture ring full */
+    uint64_t capture_truncated; /* passive: larger than a ring slot, and no full copy came with it */
+    uint64_t capture_copies;    /* passive: larger than a ring slot, analysed from their full copy */
     uint64_t queued, verdicts, queue_drops, queue_user_drops, recv_enobufs;
     uint64_t lat_n, lat_max_us;
     uint32_t lat[GATE_LAT_BUCKETS]; /* arrival -> ACK, 10 µs buckets */

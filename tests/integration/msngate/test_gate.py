@@ -571,6 +571,74 @@ class GatewayTest(unittest.TestCase):
             self.assertEqual(gate.stop(), 0)
             self.close_raw()
 
+    @staticmethod
+    def invite_batch(csb, dsb, cookies, ip, ports):
+        """invite() for several cookies at once: each side writes all its
+        messages of a step in one send, so TCP carries them in one large
+        segment (the veth passes it unsegmented to the gateway)."""
+        head = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+
+        def batch(sb, bodies):
+            out = b""
+            for body in bodies:
+                payload = (head + body).encode()
+                out += ("MSG %d N %d\r\n" % (sb.trid(), len(payload))).encode() + payload
+            sb.send_raw(out)
+
+        batch(csb, ["Application-Name: File Transfer\r\nApplication-GUID: {5D3E02AB-6190-11D3-BBBB-00C04F795683}\r\n"
+                    "Invitation-Command: INVITE\r\nInvitation-Cookie: %d\r\nApplication-File: x.bin\r\n"
+                    "Application-FileSize: 10\r\n\r\n" % c for c in cookies])
+        for _ in cookies:
+            dsb.expect("MSG")
+        batch(dsb, ["Invitation-Command: ACCEPT\r\nInvitation-Cookie: %d\r\nLaunch-Application: FALSE\r\n"
+                    "Request-Data: IP-Address:\r\n\r\n" % c for c in cookies])
+        for _ in cookies:
+            csb.expect("MSG")
+        batch(csb, ["Invitation-Command: ACCEPT\r\nInvitation-Cookie: %d\r\nIP-Address: %s\r\nPort: %d\r\n"
+                    "AuthCookie: 4242\r\nLaunch-Application: FALSE\r\nRequest-Data: IP-Address:\r\n\r\n"
+                    % (c, ip, port) for c, port in zip(cookies, ports)])
+        for _ in cookies:
+            dsb.expect("MSG")
+
+    def test_4_passive_burst_while_paused(self):
+        """Passive mode: msngate is held (SIGSTOP, 300 ms) while a burst of
+        other traffic crosses the gateway (4000 UDP datagrams) with 12
+        invitations among it, and 12 more announced in one large TCP segment.
+        Every invitation still gets its pinhole once msngate runs again, and
+        the capture reports no loss."""
+        t = self.topo
+        gate = Gate(t, "passive")
+        stopped = False
+        try:
+            csb, dsb = self.raw_pair()
+            with t.netns(t.ns_in):
+                flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(flood.close)
+            gate.proc.send_signal(signal.SIGSTOP)
+            stopped = True
+            t0 = time.monotonic()
+            ports = list(range(7600, 7612))
+            for i, port in enumerate(ports):
+                for _ in range(4000 // len(ports)):
+                    flood.sendto(b"x" * 1000, (SERVER, 9))  # refused by the gateway, captured on entry
+                self.invite(csb, dsb, 7600 + i, INSIDE, port)
+            big = list(range(7700, 7712))
+            self.invite_batch(csb, dsb, big, INSIDE, big)
+            time.sleep(max(0.0, 0.3 - (time.monotonic() - t0)))
+            gate.proc.send_signal(signal.SIGCONT)
+            stopped = False
+            want = set(ports + big)
+            els = t.wait_elements(lambda els: want <= {e[3] for e in els if e[0] == "file_transfer_v4"}, 10)
+            missing = sorted(want - {e[3] for e in els if e[0] == "file_transfer_v4"})
+            st = gate.stats_now()
+            self.assertEqual(missing, [], "invitations without a pinhole; stats %s; msngate said: %s" % (st, gate.lines[-5:]))
+            self.assertEqual(st.get("capture_drops"), 0, st)
+        finally:
+            if stopped:
+                gate.proc.send_signal(signal.SIGCONT)
+            self.assertEqual(gate.stop(), 0)
+            self.close_raw()
+
     def test_4_forged_address_opens_nothing(self):
         for mode in ("passive", "inline"):
             with self.subTest(mode=mode):

@@ -520,7 +520,7 @@ static void complete(ns_link *nl, uint32_t idx, int answer, const char *name, co
     if (r.c && r.c->link_waiting) r.c->link_waiting--;
     msnd_server *s = nl->L->s;
     if (r.kind == REQ_AUTH) sb_auth_done(s, r.c, r.trid, answer, r.email, name, why);
-    else sb_ring_done(s, r.c, r.trid, r.session_id, r.email, r.cookie, answer, name);
+    else sb_ring_done(s, r.c, r.trid, r.session_id, r.email, r.cookie, answer, name, why);
 }
 
 static int send_request(ns_link *nl, const link_req *r, uint32_t id) {
@@ -652,7 +652,8 @@ static int node_answer(ns_link *nl, char **tok, int n) {
         complete(nl, idx, SB_ANSWER_YES, tok[3], NULL);
     } else if (!strcmp(tok[2], "NO")) {
         char why[LINK_WHY_MAX];
-        snprintf(why, sizeof why, "%s %s refused the cookie", link_what(nl), nl->addr);
+        if (kind == REQ_AUTH) snprintf(why, sizeof why, "%s %s refused the cookie", link_what(nl), nl->addr);
+        else snprintf(why, sizeof why, "%s %s answered that the callee is not online", link_what(nl), nl->addr);
         complete(nl, idx, SB_ANSWER_NO, NULL, why);
     } else if (!strcmp(tok[2], "UNKNOWN") && n == 3 && !nl->is_peer) {
         ask_next_node(nl, idx);
@@ -888,8 +889,8 @@ int link_out_ask_ring(ns_link *nl, conn *c, msnd_trid trid, uint32_t session_id,
 }
 
 int link_ask_ring(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
-                  const char *caller_name, const char *callee) {
-    return ask_by_email(s, c, trid, REQ_RING, session_id, cookie, callee, caller, caller_name, NULL, 0) ? 0 : -1;
+                  const char *caller_name, const char *callee, char *why, size_t whycap) {
+    return ask_by_email(s, c, trid, REQ_RING, session_id, cookie, callee, caller, caller_name, why, whycap) ? 0 : -1;
 }
 
 /* Every link requests can wait on: to notification servers (--ns-links)

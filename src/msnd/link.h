@@ -50,7 +50,7 @@ int link_connect_all(msnd_server *s, const char *ns_links, const char *sb_addr, 
 int link_ask_auth(msnd_server *s, conn *c, msnd_trid trid, const char *cookie, const char *email, char *why,
                   size_t whycap);
 int link_ask_ring(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
-                  const char *caller_name, const char *callee);
+                  const char *caller_name, const char *callee, char *why, size_t whycap);
 /* c is closing: its waiting requests complete without it. */
 void link_forget_conn(msnd_server *s, conn *c);
 /* Fail requests older than LINK_REQUEST_TIMEOUT_MS. */

@@ -212,21 +212,24 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
     const ns_peer *elsewhere = s->has_ns ? presence_remote_from(s->presence, email) : NULL;
     if (elsewhere && !presence_find(s->presence, email)) {
         if (peering_ask_ring(s, elsewhere, c, trid_of(cmd), ss->id, cookie, c->email, c->name, email) != 0)
-            sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
+            sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL,
+                         "the notification peer the callee is on is not linked or too many requests are waiting");
         return;
     }
     if (s->has_ns) {
         char name[MSNP_MAX_NAME_ENCODED + 1];
         int ok = sbgate_ring(s, c->email, c->name, email, ss->id, cookie, NULL, name, sizeof name) == 0;
-        sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, ok ? SB_ANSWER_YES : SB_ANSWER_NO, name);
+        sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, ok ? SB_ANSWER_YES : SB_ANSWER_NO, name,
+                     ok ? NULL : "callee not online");
         return;
     }
-    if (link_ask_ring(s, c, trid_of(cmd), ss->id, cookie, c->email, c->name, email) != 0)
-        sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL);
+    char why[LINK_WHY_MAX];
+    if (link_ask_ring(s, c, trid_of(cmd), ss->id, cookie, c->email, c->name, email, why, sizeof why) != 0)
+        sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, SB_ANSWER_UNAVAILABLE, NULL, why);
 }
 
 void sb_ring_done(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *callee, const char *cookie,
-                  int answer, const char *callee_name) {
+                  int answer, const char *callee_name, const char *why) {
     sb_session *ss = sbreg_session_find(s->sbreg, session_id);
     if (answer == SB_ANSWER_YES) {
         sbreg_set_name(s->sbreg, cookie, callee_name);
@@ -241,7 +244,15 @@ void sb_ring_done(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, 
         conn_cmd(c, "CAL", trid, "RINGING", sid, NULL);
         LOGD("ringing", "session=%u caller=%s callee=%s", session_id, c->email, callee);
     } else {
-        conn_err(c, answer == SB_ANSWER_NO ? MSNP_ERR_USER_NOT_ONLINE : MSNP_ERR_SERVER_UNAVAILABLE, trid);
+        int code = answer == SB_ANSWER_NO ? MSNP_ERR_USER_NOT_ONLINE : MSNP_ERR_SERVER_UNAVAILABLE;
+        /* A callee not online is part of the day; a link that fails is not. */
+        if (answer == SB_ANSWER_NO)
+            LOGD("call not rung", "conn=%llu peer=%s session=%u caller=%s callee=%s error=%d reason=\"%s\"",
+                 (unsigned long long)c->id, c->peer, session_id, c->email, callee, code, why ? why : "-");
+        else
+            LOGW("call failed", "conn=%llu peer=%s session=%u caller=%s callee=%s error=%d reason=\"%s\"",
+                 (unsigned long long)c->id, c->peer, session_id, c->email, callee, code, why ? why : "-");
+        conn_err(c, code, trid);
     }
 }
 

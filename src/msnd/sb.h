@@ -16,8 +16,9 @@
 /* USR: c may be NULL (the client left while waiting). name is set for YES. */
 void sb_auth_done(msnd_server *s, conn *c, msnd_trid trid, int answer, const char *email, const char *name,
                   const char *why);
-/* CAL: c may be NULL; the ring's cookie is withdrawn unless the answer is YES. */
+/* CAL: c may be NULL; the ring's cookie is withdrawn unless the answer is YES.
+ * why says what a NO or UNAVAILABLE comes from, for the log (NULL for YES). */
 void sb_ring_done(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *callee, const char *cookie,
-                  int answer, const char *callee_name);
+                  int answer, const char *callee_name, const char *why);
 
 #endif

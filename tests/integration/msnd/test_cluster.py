@@ -467,6 +467,67 @@ def test_unanswered_request_fails_at_its_deadline():
         sb.cleanup()
 
 
+def test_failed_call_says_why():
+    """A CAL whose RING the notification server cannot take says why on the
+    switchboard, at warn level: the link was lost with the request waiting,
+    or is not up. A callee who is not online (217) is not logged at the
+    default level."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    port = lsock.getsockname()[1]
+    sb = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", "127.0.0.1:%d" % port, "--log-level", "info"])
+    conn = None
+    try:
+        sb.start()
+        lsock.settimeout(10)
+        conn, _ = lsock.accept()
+        f = conn.makefile("rb")
+        assert f.readline().startswith(b"HELLO 2 ")
+        conn.sendall(b"HELLO 2 OK\r\n")
+        wait_log(sb, "notification server linked")
+        c = msntest.Client(sb.sb)
+        c.send_line("USR 1 alice@example.com 1.2.3")
+        auth = f.readline().split()
+        assert auth[0] == b"AUTH", auth
+        conn.sendall(b"AUTH %s OK alice\r\n" % auth[1])
+        c.expect_line("USR 1 OK alice@example.com alice")
+        # not online: 217, and nothing at warn or info
+        c.send_line("CAL 2 bob@example.com")
+        ring = f.readline().split()
+        assert ring[0] == b"RING" and ring[-1] == b"bob@example.com", ring
+        conn.sendall(b"RING %s NO\r\n" % ring[1])
+        c.expect_line("217 2")
+        # the link goes with the RING waiting: 601, and why
+        c.send_line("CAL 3 carol@example.com")
+        ring = f.readline().split()
+        assert ring[0] == b"RING", ring
+        f.close()
+        conn.shutdown(socket.SHUT_RDWR)
+        conn.close()
+        conn = None
+        c.expect_line("601 3")
+        lines = [x for x in sb.log_text().splitlines() if 'msg="call failed"' in x]
+        assert len(lines) == 1, sb.log_text()
+        assert "level=warn" in lines[0] and "caller=alice@example.com callee=carol@example.com error=601" in lines[0]
+        assert 'reason="link to notification server 127.0.0.1:%d lost: ' % port in lines[0], lines
+        # the link is not up (the redial is never answered): 601, and why
+        c.send_line("CAL 4 dave@example.com")
+        c.expect_line("601 4")
+        lines = [x for x in sb.log_text().splitlines() if 'msg="call failed"' in x]
+        assert len(lines) == 2, sb.log_text()
+        assert ('callee=dave@example.com error=601 reason="notification server 127.0.0.1:%d is not linked"' % port
+                in lines[1]), lines
+        assert "bob@example.com" not in sb.log_text(), sb.log_text()
+        c.close()
+    finally:
+        if conn:
+            conn.close()
+        lsock.close()
+        assert sb.stop() in (0, None)
+        sb.cleanup()
+
+
 def test_switchboard_started_before_its_notification_server():
     """A switchboard whose --ns-links names no listener (a wrong address, or
     the notification server not started yet) says so once at the default

@@ -71,7 +71,9 @@ typedef struct gate {
     sn_engine *eng;
     ruleset_opts ro;
     queue_kind qkind;
-    uint64_t last_stats, last_expire, last_hook_check; /* monotonic µs */
+    uint64_t last_stats, last_expire, last_hook_check, last_filter_check; /* monotonic µs */
+    int filter_seen; /* a chain of the administrator's used the sets at the last look */
+    int filter_lost; /* ... and one no longer does: said once */
     /* passive */
     pcap_t *cap;
     int cap_fd, linktype;
@@ -240,6 +242,27 @@ static void check_hook(gate *g) {
     pinholes_readd(g->holes);
 }
 
+/* The filtering is the administrator's: chains in the table whose rules
+ * name the sets (contrib/msngate.nft's forward filter). Deleting the table
+ * or flushing the ruleset takes them away with the sets; the sets come back
+ * (at the next commit, or check_hook), those chains cannot: their policy is
+ * not msngate's to write. Said once when they go, and when they are back. */
+static void check_filter(gate *g) {
+    int used = ruleset_sets_in_use(&g->ro);
+    if (used < 0) return;
+    if (used && g->filter_lost)
+        fprintf(stderr, "msngate: a chain of table inet %s uses its sets again: the gateway filters again\n",
+                g->cfg.table);
+    else if (!used && g->filter_seen && !g->filter_lost)
+        fprintf(stderr,
+                "msngate: error: no chain of table inet %s uses its sets any more (table deleted or ruleset "
+                "flushed): the gateway no longer filters the connections msngate predicts; load the rule set again "
+                "(nft -f contrib/msngate.nft, or the site's)\n",
+                g->cfg.table);
+    if (used) g->filter_seen = 1;
+    g->filter_lost = g->filter_seen && !used;
+}
+
 static void check_capture_loss(gate *g);
 
 /* Signals, timers: called between packets. */
@@ -260,6 +283,10 @@ static void tick(gate *g) {
     if (g->hook_installed && now - g->last_hook_check >= HOOK_CHECK_US) {
         g->last_hook_check = now;
         check_hook(g);
+    }
+    if (now - g->last_filter_check >= HOOK_CHECK_US) {
+        g->last_filter_check = now;
+        check_filter(g);
     }
     int due = g->cfg.stats_interval_s && now - g->last_stats >= (uint64_t)g->cfg.stats_interval_s * 1000000u;
     if (sig_usr1 || due) {

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "ruleset.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -295,6 +296,58 @@ void ruleset_remove_queue(const ruleset_opts *o) {
     if (!b.oom) nft_apply(b.p, e, sizeof e);
     free(b.p);
     xt_remove(o);
+}
+
+/* One of the twelve set names at p (followed by no more of a name)? */
+static int names_a_set(const char *p) {
+    size_t n = 0;
+    while (isalnum((unsigned char)p[n]) || p[n] == '_') n++;
+    for (int c = 0; c < GATE_CLASSES; c++)
+        for (int f = 4; f <= 6; f += 2) {
+            char name[64];
+            gate_set_name((gate_class)c, f, name, sizeof name);
+            if (strlen(name) == n && memcmp(name, p, n) == 0) return 1;
+        }
+    return 0;
+}
+
+int ruleset_sets_in_use(const ruleset_opts *o) {
+    struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!nft) return -1;
+    nft_ctx_output_set_flags(nft, NFT_CTX_OUTPUT_TERSE); /* without the elements */
+    nft_ctx_buffer_output(nft);
+    nft_ctx_buffer_error(nft);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "list table inet %s", o->table);
+    int used = 0;
+    if (nft_run_cmd_from_buffer(nft, cmd) != 0) {
+        const char *e = nft_ctx_get_error_buffer(nft);
+        used = e && strstr(e, "No such file or directory") ? 0 : -1; /* no table: nothing uses the sets */
+        nft_ctx_free(nft);
+        return used;
+    }
+    const char *out = nft_ctx_get_output_buffer(nft);
+    int own = 1; /* in msngate's chains, a set, or outside any chain */
+    for (const char *line = out ? out : ""; *line && !used;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        const char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        if (strncmp(p, "chain ", 6) == 0) {
+            p += 6;
+            own = strncmp(p, MARK_CHAIN " ", sizeof MARK_CHAIN) == 0 ||
+                strncmp(p, QUEUE_CHAIN " ", sizeof QUEUE_CHAIN) == 0;
+        } else if (strncmp(p, "set ", 4) == 0 || strncmp(p, "map ", 4) == 0) {
+            own = 1;
+        } else if (!own) {
+            for (const char *q = p; q < line + len && !used; q++)
+                if (*q == '@' && names_a_set(q + 1)) used = 1;
+        }
+        line += len;
+        if (*line == '\n') line++;
+    }
+    nft_ctx_free(nft);
+    return used;
 }
 
 int ruleset_queue_present(const ruleset_opts *o, queue_kind kind) {

@@ -61,5 +61,9 @@ void ruleset_remove_queue(const ruleset_opts *o);
  * firewall reloaded without them). */
 int ruleset_queue_present(const ruleset_opts *o, queue_kind kind);
 const char *queue_kind_name(queue_kind k);
+/* 1 when a rule of a chain of the table (other than msngate's own) names
+ * one of the sets, 0 when none does or the table is gone, -1 when nftables
+ * cannot be asked. */
+int ruleset_sets_in_use(const ruleset_opts *o);
 
 #endif

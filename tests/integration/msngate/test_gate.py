@@ -684,6 +684,37 @@ class GatewayTest(unittest.TestCase):
             self.assertEqual(gate.stop(), 0)
             self.close_raw()
 
+    def test_4_passive_filter_removed(self):
+        """Passive mode: the administrator deletes msngate's table (or flushes
+        the ruleset) while it runs. The sets come back, the forward filter
+        that used them does not, and nothing filters: msngate says so once
+        per disappearance, within its check period (2 s), and says when a
+        chain uses the sets again. It never writes that chain itself."""
+        t = self.topo
+        gate = Gate(t, "passive")
+        lost = "uses its sets any more"
+        try:
+            gate.stats_now()  # past the first look: the filter was there
+            for how in (["delete", "table", "inet", gatenet.TABLE], ["flush", "ruleset"]):
+                n = sum(1 for l in gate.lines if l and lost in l)
+                gatenet.run(t.nsx(t.ns_gw, ["nft"] + how))
+                line = gate.wait_line(lambda l: lost in l and sum(1 for x in gate.lines if x and lost in x) > n, 6)
+                self.assertIn("error", line)
+                self.assertIn("no longer filters", line)
+                self.assertIn("contrib/msngate.nft", line)
+                time.sleep(2.5)  # a few more checks: still one line
+                self.assertEqual(sum(1 for l in gate.lines if l and lost in l), n + 1, gate.lines[-10:])
+                rules = gatenet.run(t.nsx(t.ns_gw, ["nft", "list", "ruleset"])).stdout
+                self.assertNotIn("forward_filter", rules)  # the admin's chain is not msngate's to write
+                gatenet.run(t.nsx(t.ns_gw, ["nft", "-f", "-"]), input=gatenet.gateway_ruleset())
+                back = sum(1 for l in gate.lines if l and "uses its sets again" in l)
+                gate.wait_line(lambda l: "uses its sets again" in l and
+                               sum(1 for x in gate.lines if x and "uses its sets again" in x) > back, 6)
+        finally:
+            self.assertEqual(gate.stop(), 0)
+            # the rule set as the other tests expect it, whatever happened
+            gatenet.run(t.nsx(t.ns_gw, ["nft", "-f", "-"]), input="flush ruleset\n" + gatenet.gateway_ruleset())
+
     def test_4_bound_on_pinholes(self):
         # one pinhole at most: Carol's switchboard referral holds it (its hit
         # grace is long here), so both file offers are refused and counted

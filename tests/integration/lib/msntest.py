@@ -48,8 +48,14 @@ Login helpers:
     msntest.open_switchboard(srv, ns_client) -> sb Client after XFR SB + USR OK
     msntest.join_by_ring(srv, ns_client, rng_cmd) -> sb Client after ANS (IRO lines
         and `ANS trid OK` consumed; they are returned as sb.roster)
+    msntest.read_until(c, "ACK")  # the next command of that name, others skipped (bounded)
+
+Network namespaces (root; made with `ip netns add NAME`):
+    with msntest.in_netns(name): ...   # sockets made and processes started in the block are name's
 """
 
+import contextlib
+import ctypes
 import hashlib
 import os
 import sys
@@ -66,6 +72,37 @@ import pgtest  # noqa: E402
 CHL_KEY = "Q1P7W2E4J9R8U3S5"
 CHL_ID = "msmsgs@msnmsgr.com"
 DEFAULT_TIMEOUT = 5.0
+
+
+def read_until(c, name, limit=50):
+    """Next command of that name, skipping presence and other notifications."""
+    for _ in range(limit):
+        cmd = c.read_cmd()
+        if cmd.name == name:
+            return cmd
+    raise AssertionError("no %s within %d items" % (name, limit))
+
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@contextlib.contextmanager
+def in_netns(ns):
+    """Sockets this thread creates, and processes it starts, inside the
+    block belong to the network namespace ns (`ip netns add ns`)."""
+    orig = os.open("/proc/self/ns/net", os.O_RDONLY)
+    fd = os.open("/var/run/netns/" + ns, os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns " + ns)
+        try:
+            yield
+        finally:
+            _libc.setns(orig, CLONE_NEWNET)
+    finally:
+        os.close(fd)
+        os.close(orig)
 
 
 def md5_login_response(challenge, password):

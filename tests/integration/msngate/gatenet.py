@@ -10,13 +10,15 @@ element of one of msngate's sets (table inet msngate, declared here with
 the same definition msngate gives them). Names carry the PID and a random
 suffix; cleanup() removes everything, also after a failure.
 """
-import contextlib
-import ctypes
 import json
 import os
 import random
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import msntest  # noqa: E402
 
 INSIDE, GW_IN, GW_OUT, SERVER, OUTSIDE = "10.13.1.2", "10.13.1.1", "10.13.2.1", "10.13.2.2", "10.13.2.3"
 THIRD = "10.13.2.99"  # exists nowhere: the forged-address tests announce it
@@ -25,8 +27,6 @@ DS_PORT, NS_PORT, SB_PORT = 1863, 1864, 1865
 CLASSES = ("file_transfer", "voice_video", "whiteboard", "app_sharing", "remote_assistance", "switchboard")
 TABLE = "msngate"
 
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
 
 
 def run(argv, check=True, input=None, timeout=30):
@@ -150,18 +150,6 @@ class Topology:
                 return els
             time.sleep(0.05)
 
-    @contextlib.contextmanager
     def netns(self, ns):
         """Sockets created by this thread inside the block belong to ns."""
-        orig = os.open("/proc/self/ns/net", os.O_RDONLY)
-        fd = os.open("/var/run/netns/" + ns, os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns " + ns)
-            try:
-                yield
-            finally:
-                _libc.setns(orig, CLONE_NEWNET)
-        finally:
-            os.close(fd)
-            os.close(orig)
+        return msntest.in_netns(ns)

@@ -456,13 +456,7 @@ def msntest_chg(c):
     read_until(c, "CHG")
 
 
-def read_until(c, name, limit=50):
-    """Next command of that name, skipping presence and other notifications."""
-    for _ in range(limit):
-        cmd = c.read_cmd()
-        if cmd.name == name:
-            return cmd
-    raise AssertionError("no %s within %d items" % (name, limit))
+read_until = msntest.read_until
 
 
 if __name__ == "__main__":

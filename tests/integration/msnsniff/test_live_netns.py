@@ -13,7 +13,6 @@ the other (10.77.0.2), msnsniff on msnd's end of the pair. Needs root
 usage: test_live_netns.py MSNSNIFF MSND
 """
 import contextlib
-import ctypes
 import json
 import os
 import random
@@ -35,8 +34,6 @@ del sys.argv[1:3]
 SKIP = 77
 SERVER_IP, CLIENT_IP = "10.77.0.1", "10.77.0.2"
 ALICE, BOB = "alice@example.com", "bob@example.com"
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def sh(*argv):
@@ -73,34 +70,15 @@ class Pair:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
         self.made = []
 
-    @contextlib.contextmanager
     def netns(self, ns):
-        """Sockets this thread creates, and processes it starts, inside the
-        block belong to ns."""
-        orig = os.open("/proc/self/ns/net", os.O_RDONLY)
-        fd = os.open("/var/run/netns/" + ns, os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns " + ns)
-            try:
-                yield
-            finally:
-                _libc.setns(orig, CLONE_NEWNET)
-        finally:
-            os.close(fd)
-            os.close(orig)
+        return msntest.in_netns(ns)
 
 
 def text(msg):
     return ("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" + msg).encode()
 
 
-def read_until(c, name, limit=50):
-    for _ in range(limit):
-        cmd = c.read_cmd()
-        if cmd.name == name:
-            return cmd
-    raise AssertionError("no %s within %d items" % (name, limit))
+read_until = msntest.read_until
 
 
 class LiveNetns(unittest.TestCase):

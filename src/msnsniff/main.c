@@ -405,10 +405,7 @@ int main(int argc, char **argv) {
      * filter with a word that starts with '-'. */
     while ((opt = getopt_long(argc, argv, "r:i:w:o:c:DpZ:qhU", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'r':
-            if (!rfile) rfile = optarg;
-            rfiles[nfiles++] = optarg;
-            break;
+        case 'r': rfiles[nfiles++] = optarg; break;
         case 'i': iface = optarg; break;
         case 'w':
             if (json_name(optarg)) {
@@ -523,6 +520,7 @@ int main(int argc, char **argv) {
         default: usage(stderr); return 2;
         }
     }
+    rfile = nfiles ? rfiles[0] : NULL; /* the first file: the link type, -w's header */
     if (list_ifaces) {
         char lerr[512];
         if (sn_capture_list_interfaces(stdout, lerr, sizeof lerr) != 0) {

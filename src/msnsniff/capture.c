@@ -31,6 +31,13 @@ struct sn_capture {
     char name[256];
     int live;
     int live_fd; /* -i: the descriptor the capture waits on (non-blocking pcap) */
+    /* Live: packets handed over, and the kernel's counters when the count
+     * starts (after the filter is set: what the kernel counted before may
+     * be discarded by libpcap's filter) and when a stop begins (what it
+     * counted by then is all in the buffer, to be read by the drain). */
+    uint64_t live_read;
+    struct pcap_stat base, at_stop;
+    int have_base, have_at_stop;
     /* Applied to libpcap's seconds: UINT32_MAX for classic pcap files,
      * whose seconds field is unsigned 32-bit (captures from 2038 on)
      * though libpcap widens it as a signed one; all ones otherwise. */
@@ -271,7 +278,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     return c;
 }
 
-sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size_t errcap) {
+sn_capture *sn_capture_open_live(const char *iface, int promisc, size_t buffer_bytes, char *err, size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = pcap_create(iface, perr);
     if (!p) {
@@ -284,11 +291,12 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
      * snapshot length (64 KiB on an interface with offloads, 256 KiB on
      * "any"), so the 16 MiB held only 64 to 256 packets and a burst of
      * small ones was dropped by the kernel. In blocks, the buffer holds
-     * 16 MiB of packets; a block is handed over LIVE_BLOCK_MS after its
-     * first packet at the latest. */
+     * its size in packets; a block is handed over LIVE_BLOCK_MS after its
+     * first packet at the latest (SN_CAPTURE_BUFFER says what that means
+     * for its size). */
     pcap_set_timeout(p, LIVE_BLOCK_MS);
     pcap_set_immediate_mode(p, 0);
-    pcap_set_buffer_size(p, 16 * 1024 * 1024);
+    pcap_set_buffer_size(p, (int)buffer_bytes);
     int rc = pcap_activate(p);
     if (rc == PCAP_ERROR_NO_SUCH_DEVICE) {
         snprintf(err, errcap, "%s: no such interface; msnsniff -D lists the interfaces it can capture on", iface);
@@ -322,6 +330,7 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size
     c->live_fd = fd;
     c->sec_mask = UINT64_MAX;
     snprintf(c->name, sizeof c->name, "%s", iface);
+    c->have_base = pcap_stats(p, &c->base) == 0;
     return c;
 }
 
@@ -356,6 +365,7 @@ int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t err
         snprintf(err, errcap, "filter \"%s\": %s", expr, pcap_geterr(c->p));
         return -1;
     }
+    if (c->live) c->have_base = pcap_stats(c->p, &c->base) == 0;
     return 0;
 }
 
@@ -473,6 +483,16 @@ int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st) {
     st->received = ps.ps_recv;
     st->dropped = ps.ps_drop;
     st->if_dropped = ps.ps_ifdrop;
+    /* Counted from the stop when there was one: what arrived after it may
+     * still be on its way into the buffer, and is not owed. The packets
+     * read after the stop can only make the figure smaller: it is a lower
+     * bound, never a false report. libpcap's counters are 32-bit. */
+    const struct pcap_stat *end = c->have_at_stop ? &c->at_stop : &ps;
+    if (c->have_base) {
+        uint32_t got = end->ps_recv - c->base.ps_recv, dropped = end->ps_drop - c->base.ps_drop;
+        uint64_t owed = got >= dropped ? got - dropped : 0;
+        st->lost = owed > c->live_read ? owed - c->live_read : 0;
+    }
     return 0;
 }
 
@@ -590,6 +610,7 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         }
     }
     if (rc == 1) {
+        c->live_read++;
         if (c->in) c->offset = (uint64_t)ftello(pcap_file(c->p)); /* the next record's or block's */
         else if (!c->live) c->offset += c->format == 1 ? 32u + ((h->caplen + 3u) & ~3u) : 16u + h->caplen;
         fr->ts_us = ((uint64_t)h->ts.tv_sec & c->sec_mask) * 1000000u + (uint64_t)h->ts.tv_usec;
@@ -629,7 +650,10 @@ const char *sn_capture_reader(const sn_capture *c) { return c->fast ? "pcapread"
 void sn_capture_drain(sn_capture *c) {
     char perr[PCAP_ERRBUF_SIZE];
     c->draining = 1;
-    if (c->live) pcap_setnonblock(c->p, 1, perr);
+    if (c->live) {
+        pcap_setnonblock(c->p, 1, perr);
+        c->have_at_stop = pcap_stats(c->p, &c->at_stop) == 0;
+    }
 }
 
 void sn_capture_close(sn_capture *c) {

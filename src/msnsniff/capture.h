@@ -24,8 +24,16 @@ typedef struct sn_frame {
 
 sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap);
 /* promisc: put the interface in promiscuous mode (tcpdump's default; -p
- * turns it off). */
-sn_capture *sn_capture_open_live(const char *iface, int promisc, char *err, size_t errcap);
+ * turns it off). buffer_bytes: the kernel buffer (SN_CAPTURE_BUFFER by
+ * default; -B). */
+sn_capture *sn_capture_open_live(const char *iface, int promisc, size_t buffer_bytes, char *err, size_t errcap);
+/* The kernel buffer of a live capture: 256 blocks of libpcap's 256 KiB. A
+ * block is handed over when full or 10 ms after its first packet, so a
+ * trickle of packets takes a block every 10 ms: 256 blocks hold 2.5 s of
+ * it while msnsniff is held up (16 MiB held 0.64 s). */
+#define SN_CAPTURE_BUFFER ((size_t)64 << 20)
+#define SN_CAPTURE_BUFFER_MIN ((size_t)1 << 20)
+#define SN_CAPTURE_BUFFER_MAX ((size_t)1 << 30)
 /* The interfaces libpcap can capture on, one per line as "N.name
  * (description) [flags]" (-D). 0, or -1 with err set. */
 int sn_capture_list_interfaces(FILE *out, char *err, size_t errcap);
@@ -56,10 +64,12 @@ int sn_capture_dump_error(const sn_capture *c);
 /* Frames -w left out for their link type. */
 uint64_t sn_capture_dump_skipped(const sn_capture *c);
 /* Live capture counters from the kernel (pcap_stats): packets received,
- * dropped for lack of buffer space, dropped by the interface. 0, or -1
- * when there are none (files). */
+ * dropped for lack of buffer space, dropped by the interface; and lost:
+ * packets the kernel counted as put in the buffer (received, not dropped)
+ * that were never handed to msnsniff. 0, or -1 when there are none
+ * (files). */
 typedef struct sn_capture_stats {
-    uint64_t received, dropped, if_dropped;
+    uint64_t received, dropped, if_dropped, lost;
 } sn_capture_stats;
 int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st);
 /* 1: *fr holds a frame; 0: end of input; -1: error (err says what and

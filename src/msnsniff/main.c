@@ -96,6 +96,8 @@ static void usage(FILE *fp) {
             "  -i, --interface IFACE  capture live from an interface\n"
             "  -D, --list-interfaces  list the interfaces -i can capture on\n"
             "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
+            "  -B, --buffer-size KIB  the kernel buffer for -i, in KiB as tcpdump's -B, or with K, M or G\n"
+            "                      (default 64M; 1M to 1G)\n"
             "  -c, --count COUNT   stop after COUNT packets (those the filter lets through)\n"
             "  -w, --write FILE    also write the packets read to FILE (pcap; \"-\" = standard output)\n"
             "  -o, --output FILE   write JSON events to FILE instead of standard output\n"
@@ -274,10 +276,12 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
         sn_ev_set_int(ev, "kernel_received", ks.received);
         sn_ev_set_int(ev, "kernel_dropped", ks.dropped);
         sn_ev_set_int(ev, "interface_dropped", ks.if_dropped);
+        sn_ev_set_int(ev, "kernel_lost", ks.lost);
     } else {
         sn_ev_set_null(ev, "kernel_received");
         sn_ev_set_null(ev, "kernel_dropped");
         sn_ev_set_null(ev, "interface_dropped");
+        sn_ev_set_null(ev, "kernel_lost");
     }
     sn_ev_emit(evs, ev);
 }
@@ -354,6 +358,7 @@ int main(int argc, char **argv) {
                                              {"count", required_argument, NULL, 'c'},
                                              {"list-interfaces", no_argument, NULL, 'D'},
                                              {"no-promiscuous-mode", no_argument, NULL, 'p'},
+                                             {"buffer-size", required_argument, NULL, 'B'},
                                              {"relinquish-privileges", required_argument, NULL, 'Z'},
                                              {"run-id", required_argument, NULL, OPT_RUN_ID},
                                              {"transcript", no_argument, NULL, OPT_TRANSCRIPT},
@@ -397,13 +402,14 @@ int main(int argc, char **argv) {
     const char *pcap_out = NULL, *run_as = NULL;
     int transcript = 0, nft = 0, quiet = 0, summary_stdout = 0, progress = -1, packet_buffered = 0;
     int promisc = 1, list_ifaces = 0, threads = 2, append = 0;
+    size_t buffer_bytes = SN_CAPTURE_BUFFER;
     uint64_t count = 0;
     int opt;
     uint64_t v;
     char *end;
     /* Options may follow the filter words; "--" ends the options, for a
      * filter with a word that starts with '-'. */
-    while ((opt = getopt_long(argc, argv, "r:i:w:o:c:DpZ:qhU", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "r:i:w:o:c:DpB:Z:qhU", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r': rfiles[nfiles++] = optarg; break;
         case 'i': iface = optarg; break;
@@ -419,6 +425,21 @@ int main(int argc, char **argv) {
             break;
         case 'o': wfile = optarg; break;
         case 'D': list_ifaces = 1; break;
+        case 'B': {
+            /* a plain number is KiB, as tcpdump's -B */
+            uint64_t b;
+            int plain = optarg[0] && isdigit((unsigned char)optarg[strlen(optarg) - 1]);
+            if (parse_size(optarg, &b) != 0 || (plain && b > SN_CAPTURE_BUFFER_MAX / 1024) ||
+                (plain ? b * 1024 : b) < SN_CAPTURE_BUFFER_MIN || (plain ? b * 1024 : b) > SN_CAPTURE_BUFFER_MAX) {
+                fprintf(stderr,
+                        "msnsniff: -B %s: the buffer size is in KiB (as tcpdump's -B) or with K, M or G, from 1M to "
+                        "1G; for example -B 131072 or -B 128M\n",
+                        optarg);
+                return 2;
+            }
+            buffer_bytes = (size_t)(plain ? b * 1024 : b);
+            break;
+        }
         case 'p': promisc = 0; break;
         case 'Z': run_as = optarg; break;
         case 'c':
@@ -560,8 +581,8 @@ int main(int argc, char **argv) {
     }
 
     char err[1024];
-    sn_capture *cap =
-        rfile ? sn_capture_open_file(rfile, err, sizeof err) : sn_capture_open_live(iface, promisc, err, sizeof err);
+    sn_capture *cap = rfile ? sn_capture_open_file(rfile, err, sizeof err)
+                            : sn_capture_open_live(iface, promisc, buffer_bytes, err, sizeof err);
     if (!cap) {
         fprintf(stderr, "msnsniff: %s\n", err);
         return 1;
@@ -803,6 +824,14 @@ int main(int argc, char **argv) {
         if (wall > end_ts) end_ts = wall;
     }
     emit_stats(eng, cap, linktype, end_ts, nfiles);
+    sn_capture_stats kst;
+    if (sn_capture_stats_get(cap, &kst) == 0 && (kst.dropped || kst.lost))
+        fprintf(stderr,
+                "msnsniff: %s: %llu of the %llu packets captured were not analysed (%llu dropped by the kernel with "
+                "its buffer full: -B makes it larger; %llu counted by the kernel but never handed over): the "
+                "flows they belonged to show gaps\n",
+                iface, (unsigned long long)(kst.dropped + kst.lost), (unsigned long long)kst.received,
+                (unsigned long long)kst.dropped, (unsigned long long)kst.lost);
     const sn_stats *fin = sn_engine_stats(eng);
     if (fin->packets_truncated)
         fprintf(stderr,
@@ -822,8 +851,9 @@ int main(int argc, char **argv) {
         if (nfiles > 1) fprintf(sf, "  capture: %zu files, link type %s", nfiles, ltname);
         else fprintf(sf, "  capture: %s, link type %s", sn_capture_is_live(cap) ? "interface" : "file", ltname);
         if (sn_capture_stats_get(cap, &ks) == 0)
-            fprintf(sf, "; kernel: %llu received, %llu dropped, %llu dropped by the interface",
-                    (unsigned long long)ks.received, (unsigned long long)ks.dropped, (unsigned long long)ks.if_dropped);
+            fprintf(sf, "; kernel: %llu received, %llu dropped, %llu dropped by the interface, %llu lost",
+                    (unsigned long long)ks.received, (unsigned long long)ks.dropped, (unsigned long long)ks.if_dropped,
+                    (unsigned long long)ks.lost);
         fputc('\n', sf);
     }
     if (sn_capture_dump_skipped(cap))

@@ -871,6 +871,14 @@ class Modes(unittest.TestCase):
             self.assertEqual((rc, out), (2, b""), (opt, val, err))
             self.assertIn('msnsniff: %s: "%s" is not %s' % (opt, val, what), err)
         self.assertEqual(run(["--max-expect-user", "0", "--flow-timeout", "60", "-q", "-r", cap("seed.pcap")])[0], 0)
+        # -B: KiB as tcpdump's, or with a unit; outside 1M..1G refused
+        for val in ("1023", "512K", "2G", "4194304000", "-5", "big", ""):
+            rc, out, err = run(["-B", val, "-r", cap("seed.pcap")])
+            self.assertEqual((rc, out), (2, b""), (val, err))
+            self.assertEqual(err, "msnsniff: -B %s: the buffer size is in KiB (as tcpdump's -B) or with K, M or G, "
+                             "from 1M to 1G; for example -B 131072 or -B 128M\n" % val)
+        for val in ("1024", "1M", "1048576", "1G", "65536"):
+            self.assertEqual(run(["-B", val, "-q", "-r", cap("seed.pcap")])[0], 0, val)
         # 0 is no bound or never where that has a meaning; the expectation
         # table is always bounded
         rc, out, err = run(["--max-expectations", "0", "-r", cap("seed.pcap")])

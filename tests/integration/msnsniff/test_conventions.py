@@ -228,6 +228,7 @@ class Files(unittest.TestCase):
             self.assertEqual(stats["source"], "file")
             self.assertEqual(stats["events"], len(ev) - 1)
             self.assertIsNone(stats["kernel_dropped"])
+            self.assertIsNone(stats["kernel_lost"])
             m = re.search(r"packets: (\d+) \((\d+) bytes\)", err)
             self.assertEqual((int(m.group(1)), int(m.group(2))), (stats["packets"], stats["bytes"]))
             self.assertIn("link type %s (%s" % (lt, desc), err)
@@ -379,6 +380,7 @@ class Live(unittest.TestCase):
         self.assertGreaterEqual(stats["kernel_received"], 30)
         self.assertIsInstance(stats["kernel_dropped"], int)
         self.assertIsInstance(stats["interface_dropped"], int)
+        self.assertIsInstance(stats["kernel_lost"], int)
 
     def test_idle_capture_ticks(self):
         # Nothing is captured after the referral: the prediction still

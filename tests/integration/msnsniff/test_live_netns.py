@@ -145,30 +145,95 @@ class LiveNetns(unittest.TestCase):
         sb_a, sb_b = self.chat(srv)
         n = 2000
         lines = ["line %04d %s" % (i, "abcdefghijklmnopqrstuvwxyz"[i % 26] * 20) for i in range(n)]
-        got = []
-        reader = threading.Thread(target=lambda: got.extend(read_until(sb_b, "MSG") for _ in range(n)))
-        # msnsniff stopped: the kernel holds every packet of the burst (one
-        # segment per line each way, and their ACKs) until it goes on
+        # msnsniff stopped: the kernel holds every packet of the burst until
+        # it goes on.  Each line is sent once the one before has been relayed,
+        # so every line is a segment of its own each way (at least 2 * n
+        # packets) however fast the server reads: a server that reads several
+        # lines at once relays them in one segment, and the count would then
+        # depend on the machine's speed.
+        got = 0
         os.kill(p.pid, signal.SIGSTOP)
         try:
-            reader.start()
             sb_a.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for line in lines:
                 sb_a.send_msg(sb_a.trid(), "U", text(line))
-            reader.join(30)
+                read_until(sb_b, "MSG")
+                got += 1
         finally:
             os.kill(p.pid, signal.SIGCONT)
-        self.assertEqual(len(got), n)
+        self.assertEqual(got, n)
         rc, ev, err = self.stop(p)
         self.assertEqual(rc, 0, err)
         stats = ev[-1]
         self.assertEqual(stats["event"], "stats")
-        self.assertGreater(stats["kernel_received"], 1000)  # the old buffer held 256
+        self.assertGreaterEqual(stats["kernel_received"], 2 * n)  # the old buffer held 256
         self.assertEqual(stats["kernel_dropped"], 0, stats)
         msgs = [e for e in ev if e["event"] == "message"]
         self.assertEqual(sorted(e["text"] for e in msgs if e["direction"] == "sent"), lines)
         self.assertEqual(sorted(e["text"] for e in msgs if e["direction"] == "received"), lines)
-        self.assertEqual([e for e in ev if e["event"] == "anomaly"], [])
+        self.assert_no_anomaly_but_lost(ev)
+
+    def assert_no_anomaly_but_lost(self, ev):
+        """No anomaly, but a gap left by a packet the kernel counted and
+        never handed over: this kernel's block ring (TPACKET_V3) was seen
+        to do that with an early packet in some runs, and msnsniff then
+        reports it (kernel_lost)."""
+        stats = ev[-1]
+        anomalies = [e for e in ev if e["event"] == "anomaly"]
+        self.assertEqual([a for a in anomalies if a["kind"] != "gap"], [])
+        self.assertLessEqual(len(anomalies), stats["kernel_lost"], (anomalies, stats))
+
+    def trickle(self, p, sb_a, sb_b, lines, pause):
+        """lines sent one by one, pause seconds apart, while msnsniff is
+        stopped: the kernel hands over a block of the buffer 10 ms after its
+        first packet, so each 10 ms takes a block of its own."""
+        os.kill(p.pid, signal.SIGSTOP)
+        try:
+            for line in lines:
+                sb_a.send_msg(sb_a.trid(), "U", text(line))
+                read_until(sb_b, "MSG")
+                time.sleep(pause)
+        finally:
+            os.kill(p.pid, signal.SIGCONT)
+
+    def test_a_stall_in_a_trickle_is_held(self):
+        # over a second of a chat's trickle while msnsniff is held up: 16 MiB
+        # (64 blocks) held 0.64 s of it; the default buffer holds 2.5 s
+        srv = self.server(["--max-commands-per-second", "0"])
+        p = self.sniff(["-q", "-U", "tcp"])
+        sb_a, sb_b = self.chat(srv)
+        lines = ["trickle %03d" % i for i in range(200)]
+        started = time.monotonic()
+        self.trickle(p, sb_a, sb_b, lines, 0.005)
+        held = time.monotonic() - started
+        rc, ev, err = self.stop(p)
+        self.assertEqual(rc, 0, err)
+        stats = ev[-1]
+        if held < 2.0:  # the buffer's 256 blocks: 2.56 s
+            self.assertEqual(stats["kernel_dropped"], 0, (held, stats))
+            msgs = [e["text"] for e in ev if e["event"] == "message" and e["direction"] == "received"]
+            self.assertEqual(msgs, lines)
+        self.assertGreater(held, 0.64 * 1.5)  # longer than the old buffer held
+
+    def test_a_smaller_buffer_drops_and_says_so(self):
+        # -B 1M: four blocks, 40 ms of a trickle
+        srv = self.server(["--max-commands-per-second", "0"])
+        p = self.sniff(["-q", "-U", "-B", "1024", "tcp"])
+        sb_a, sb_b = self.chat(srv)
+        self.trickle(p, sb_a, sb_b, ["drop %02d" % i for i in range(40)], 0.005)
+        time.sleep(0.3)  # msnsniff reads the full buffer and gives it back
+        sb_a.send_msg(sb_a.trid(), "U", text("after"))  # the flows go on past the hole
+        read_until(sb_b, "MSG")
+        time.sleep(0.05)
+        rc, ev, err = self.stop(p)
+        self.assertEqual(rc, 0, err)
+        stats = ev[-1]
+        self.assertGreater(stats["kernel_dropped"], 0, stats)
+        self.assertIn("msnsniff: %s: %d of the %d packets captured were not analysed (%d dropped by the kernel with "
+                      "its buffer full: -B makes it larger; %d counted by the kernel but never handed over)"
+                      % (self.pair.dev, stats["kernel_dropped"] + stats["kernel_lost"], stats["kernel_received"],
+                         stats["kernel_dropped"], stats["kernel_lost"]), err)
+        self.assertTrue(any(e["event"] == "anomaly" and e["kind"] == "gap" for e in ev))
 
     def test_stop_right_after_traffic_keeps_it(self):
         srv = self.server()

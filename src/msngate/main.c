@@ -401,7 +401,8 @@ static const u_char *read_copy(gate *g, const struct pcap_pkthdr *h, const u_cha
     int cooked = g->linktype == DLT_LINUX_SLL || g->linktype == DLT_LINUX_SLL2;
     if (cooked ? delta != (g->linktype == DLT_LINUX_SLL ? 16u : 20u) : delta != 0 && delta != 4) return NULL;
     if (h->caplen <= delta + 16 || memcmp(data + delta + 16, buf + 16, h->caplen - delta - 16) != 0) return NULL;
-    if (recv(g->cap_fd, buf, sizeof buf, MSG_DONTWAIT) != n) return NULL;
+    /* the copy is already in buf: dequeue it without copying it again */
+    if (recv(g->cap_fd, buf, 0, MSG_DONTWAIT | MSG_TRUNC) != n) return NULL;
     *lt = cooked ? LINKTYPE_RAW : g->linktype;
     *len = (size_t)n;
     return buf;

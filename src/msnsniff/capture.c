@@ -422,7 +422,7 @@ int sn_capture_dump_open(sn_capture *c, const char *path, uint32_t snaplen, char
      * frames of later files (several -r) may be longer, and a reader cuts
      * every record to the header's length. */
     pcap_t *dead = NULL;
-    if (snaplen && (!c->p || snaplen > (uint32_t)pcap_snapshot(c->p))) {
+    if (snaplen && snaplen > (uint32_t)pcap_snapshot(c->p)) {
         dead = pcap_open_dead_with_tstamp_precision(c->linktype, (int)snaplen, PCAP_TSTAMP_PRECISION_MICRO);
         if (!dead) {
             snprintf(err, errcap, "%s: out of memory", path);

@@ -50,8 +50,15 @@ static void print_chat(int chat, const char *participants, int ready, void *arg)
     app *a = arg;
     if (!a->batch) {
         const char *peer = msnc_chat_peer(a->client, chat);
-        out_info(a, "Chat %d with %s: %s%s.", chat, *participants ? participants : (peer ? peer : "nobody yet"),
-                 ready ? (*participants ? "ready" : "waiting for someone to join") : "still connecting",
+        int failed = ready && !*participants ? msnc_chat_call_error(a->client, chat) : 0;
+        char state[160];
+        if (failed)
+            snprintf(state, sizeof(state), "the call failed (%d: %s); a line typed here calls again", failed,
+                     msnp_error_text(failed));
+        else
+            snprintf(state, sizeof(state), "%s",
+                     ready ? (*participants ? "ready" : "waiting for someone to join") : "still connecting");
+        out_info(a, "Chat %d with %s: %s%s.", chat, *participants ? participants : (peer ? peer : "nobody yet"), state,
                  chat == a->current_chat ? " (the current chat)" : "");
         return;
     }

@@ -60,6 +60,7 @@ typedef struct chat {
     char pending_cal[MAX_PARTICIPANTS][MSNP_MAX_EMAIL + 1];
     size_t npending;
     size_t calls_out; /* CALs sent and not yet answered (RINGING or an error) */
+    int call_error;   /* the error that answered the last call with nobody here; 0 once one rings or someone joins */
     char last_peer[MSNP_MAX_EMAIL + 1];
     queued_msg queue[MAX_QUEUED];
     size_t nqueued;

@@ -167,6 +167,7 @@ static void unacked_fail(msnc_client *c, chat *h) {
 static int send_cal(chat *h, const char *email) {
     if (!msnc_line_send(h->line, "CAL", email, NULL)) return -1;
     h->calls_out++;
+    h->call_error = 0; /* this call's answer decides */
     return 0;
 }
 
@@ -220,6 +221,7 @@ static void add_participant(chat *h, const char *email) {
     if (has_participant(h, email) || h->nparticipants >= MAX_PARTICIPANTS) return;
     snprintf(h->participants[h->nparticipants++], MSNP_MAX_EMAIL + 1, "%s", email);
     snprintf(h->last_peer, sizeof(h->last_peer), "%s", email);
+    h->call_error = 0;
 }
 
 static void remove_participant(chat *h, const char *email) {
@@ -343,7 +345,10 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
          * no other call is out, what waits for a join will not be sent. */
         if (h->nparticipants == 0) {
             if (h->calls_out) h->calls_out--;
-            if (h->calls_out == 0) queue_fail(c, h, code);
+            if (h->calls_out == 0) {
+                h->call_error = code;
+                queue_fail(c, h, code);
+            }
         }
         return;
     }
@@ -360,6 +365,7 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         return;
     case MSNP_CAL: /* RINGING: JOI follows */
         if (h->calls_out) h->calls_out--;
+        h->call_error = 0;
         return;
     case MSNP_IRO: /* IRO trid idx total email name */
         if (cmd->argc >= 5) {
@@ -640,6 +646,11 @@ const char *msnc_chat_peer(const msnc_client *c, int id) {
     if (!h) return NULL;
     if (h->nparticipants) return h->participants[0];
     return h->last_peer[0] ? h->last_peer : NULL;
+}
+
+int msnc_chat_call_error(const msnc_client *c, int chat_id) {
+    const chat *h = chat_by_id(c, chat_id);
+    return h && h->nparticipants == 0 && h->calls_out == 0 ? h->call_error : 0;
 }
 
 /* Send now, or queue until someone is there to receive it: the TrID, or

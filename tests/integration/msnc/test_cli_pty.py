@@ -200,6 +200,26 @@ class InteractiveCli(unittest.TestCase):
         t.type("/quit\r")
         self.assertEqual(t.close(), 0)
 
+    def test_failed_call_is_said_by_chats(self):
+        # A call nobody answered said "waiting for someone to join" for good
+        env = dict(os.environ, MSNC_PASSWORD="alicepw", TERM="xterm")
+        self.term = t = Terminal([MSNC, "-s", "%s:%d" % self.srv.ds, "-u", "alice@example.com", "--bind-ip",
+                                  "127.0.0.2", "--no-reconnect"], env)
+        pos, _ = t.expect(STAMP + rb"your status: online\r\n")
+        t.type("/chat carol@example.com\r")
+        pos, m = t.expect(STAMP + rb"server error (\d+): ", pos)
+        code = int(m.group(1))
+        t.type("/chats\r")
+        pos, _ = t.expect(rb"Chat 1 with carol@example\.com: the call failed \(%d: [^)]+\); a line typed here "
+                          rb"calls again \(the current chat\)\." % code, pos)
+        # the next call rings: bob joins, and the chat is ready
+        t.type("/invite bob@example.com\r")
+        pos, _ = t.expect(STAMP + rb"chat 1: bob@example\.com joined", pos)
+        t.type("/chats\r")
+        pos, _ = t.expect(rb"Chat 1 with bob@example\.com: ready \(the current chat\)\.", pos)
+        t.type("/quit\r")
+        self.assertEqual(t.close(), 0)
+
     def test_password_prompt_does_not_echo(self):
         env = dict(os.environ, TERM="xterm")
         env.pop("MSNC_PASSWORD", None)

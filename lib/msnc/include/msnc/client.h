@@ -83,6 +83,10 @@ typedef void (*msnc_chat_fn)(int chat, const char *participants, int ready, void
 void msnc_chats(const msnc_client *c, msnc_chat_fn fn, void *arg);
 /* First other participant of a chat (NULL if none). */
 const char *msnc_chat_peer(const msnc_client *c, int chat);
+/* The error code that answered a chat's last call while nobody is in it
+ * (217: not online), 0 when there is none: a line typed there calls
+ * again. */
+int msnc_chat_call_error(const msnc_client *c, int chat);
 
 /* Invitations in a chat. Return the Invitation-Cookie, or 0 (err filled). */
 uint64_t msnc_send_file(msnc_client *c, int chat, const char *path, char *err, size_t errcap);

@@ -5,11 +5,13 @@
 #include <pcap/pcap.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -26,7 +28,7 @@
 struct sn_capture {
     pcap_t *p;
     int draining;
-    int drain_waited; /* the last partly filled block was waited for (LIVE_BLOCK_MS) */
+    int drain_waited; /* the stop has waited for a block (see next_frame) */
     int format;       /* 0 pcap, 1 pcapng, -1 unknown (standard input) */
     char name[256];
     int live;
@@ -38,6 +40,11 @@ struct sn_capture {
     uint64_t live_read;
     struct pcap_stat base, at_stop;
     int have_base, have_at_stop;
+    /* The kernel's count can be set against the packets read: not on a
+     * loopback interface or "any", where the kernel hands over each
+     * loopback packet twice (sent and received) and libpcap keeps one. */
+    int countable;
+    int64_t drain_deadline_ms; /* CLOCK_MONOTONIC */
     /* Applied to libpcap's seconds: UINT32_MAX for classic pcap files,
      * whose seconds field is unsigned 32-bit (captures from 2038 on)
      * though libpcap widens it as a signed one; all ones otherwise. */
@@ -77,6 +84,9 @@ struct sn_capture {
  * to end (TPACKET_V3), and a block is handed over when it is full or this
  * long after its first packet: the most an event waits for its packet. */
 #define LIVE_BLOCK_MS 10
+
+/* The longest a stop waits for the packets the kernel still holds. */
+#define DRAIN_MAX_MS (20 * LIVE_BLOCK_MS)
 
 #define MAX_CAPLEN SN_CAPTURE_MAX_CAPLEN
 
@@ -331,6 +341,11 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, size_t buffer_b
     c->sec_mask = UINT64_MAX;
     snprintf(c->name, sizeof c->name, "%s", iface);
     c->have_base = pcap_stats(p, &c->base) == 0;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", iface);
+    c->countable = strcmp(iface, "any") != 0 && strlen(iface) < sizeof ifr.ifr_name &&
+        ioctl(pcap_fileno(p), SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_LOOPBACK);
     return c;
 }
 
@@ -488,7 +503,8 @@ int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st) {
      * read after the stop can only make the figure smaller: it is a lower
      * bound, never a false report. libpcap's counters are 32-bit. */
     const struct pcap_stat *end = c->have_at_stop ? &c->at_stop : &ps;
-    if (c->have_base) {
+    st->lost_known = c->countable && c->have_base;
+    if (st->lost_known) {
         uint32_t got = end->ps_recv - c->base.ps_recv, dropped = end->ps_drop - c->base.ps_drop;
         uint64_t owed = got >= dropped ? got - dropped : 0;
         st->lost = owed > c->live_read ? owed - c->live_read : 0;
@@ -575,6 +591,24 @@ static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
 
 static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap);
 
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Packets the kernel counted as buffered when the stop came that are not
+ * read yet; without its counters, the last block is waited for once. */
+static uint64_t owed_at_stop(const sn_capture *c) {
+    uint32_t got = c->at_stop.ps_recv - c->base.ps_recv, dropped = c->at_stop.ps_drop - c->base.ps_drop;
+    return got >= dropped ? got - dropped : 0; /* libpcap's counters are 32-bit */
+}
+
+static int drain_owed(const sn_capture *c) {
+    if (!c->countable || !c->have_base || !c->have_at_stop) return !c->drain_waited;
+    return c->live_read < owed_at_stop(c);
+}
+
 int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     int rc = next_frame(c, fr, err, errcap);
     if (rc == 1 && c->dump) dump_frame(c, fr);
@@ -598,16 +632,20 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     }
     /* Stopping: the block being filled when the stop came holds the last
      * packets captured before it, and is handed over only when its time
-     * is up. Waited for once: a capture that goes on filling blocks would
-     * never drain. */
-    if (rc == 0 && c->live && c->draining && !c->drain_waited) {
+     * is up; with traffic going on, blocks before it may come first. The
+     * drain waits until every packet the kernel had counted at the stop is
+     * read, and no longer than DRAIN_MAX_MS in all (a packet the kernel
+     * lost is never read). */
+    while (rc == 0 && c->live && c->draining && drain_owed(c)) {
+        int left = (int)(c->drain_deadline_ms - mono_ms());
+        if (left <= 0) break;
         c->drain_waited = 1;
         struct pollfd pfd = {c->live_fd, POLLIN, 0};
-        if (poll(&pfd, 1, 3 * LIVE_BLOCK_MS) > 0) {
-            rc = pcap_next_ex(c->p, &h, &d);
-            /* libpcap reports the stop's break only when it has a block to read */
-            if (rc == PCAP_ERROR_BREAK) rc = pcap_next_ex(c->p, &h, &d);
-        }
+        int n = poll(&pfd, 1, left);
+        if (n == 0 || (n < 0 && errno != EINTR)) break;
+        rc = pcap_next_ex(c->p, &h, &d);
+        /* libpcap reports the stop's break only when it has a block to read */
+        if (rc == PCAP_ERROR_BREAK) rc = pcap_next_ex(c->p, &h, &d);
     }
     if (rc == 1) {
         c->live_read++;
@@ -653,6 +691,18 @@ void sn_capture_drain(sn_capture *c) {
     if (c->live) {
         pcap_setnonblock(c->p, 1, perr);
         c->have_at_stop = pcap_stats(c->p, &c->at_stop) == 0;
+        c->drain_deadline_ms = mono_ms() + DRAIN_MAX_MS;
+    }
+}
+
+void sn_capture_skip_rest(sn_capture *c) {
+    if (!c->live) return;
+    sn_capture_drain(c);
+    if (!c->countable || !c->have_base || !c->have_at_stop) return;
+    sn_frame fr;
+    char err[256];
+    /* bounded: each turn reads a packet, and at most the owed ones are wanted */
+    while (drain_owed(c) && next_frame(c, &fr, err, sizeof err) == 1) {
     }
 }
 

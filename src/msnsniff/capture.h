@@ -66,10 +66,11 @@ uint64_t sn_capture_dump_skipped(const sn_capture *c);
 /* Live capture counters from the kernel (pcap_stats): packets received,
  * dropped for lack of buffer space, dropped by the interface; and lost:
  * packets the kernel counted as put in the buffer (received, not dropped)
- * that were never handed to msnsniff. 0, or -1 when there are none
- * (files). */
+ * that msnsniff never read, when that can be known (lost_known: not on a
+ * loopback interface or "any"). 0, or -1 when there are none (files). */
 typedef struct sn_capture_stats {
     uint64_t received, dropped, if_dropped, lost;
+    int lost_known;
 } sn_capture_stats;
 int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st);
 /* 1: *fr holds a frame; 0: end of input; -1: error (err says what and
@@ -82,6 +83,10 @@ uint64_t sn_capture_size(const sn_capture *c);
  * buffered, then 0. Lets a stopped capture keep every packet sent before
  * the stop. */
 void sn_capture_drain(sn_capture *c);
+/* Live capture stopped before its end (-c): the packets the kernel has
+ * already buffered are read and let go (not written with -w), so that the
+ * lost count is only what the kernel never handed over. */
+void sn_capture_skip_rest(sn_capture *c);
 int sn_capture_is_live(const sn_capture *c);
 /* "pcapread" when the records or blocks of a file are read by pcapread.h,
  * else "libpcap". */

@@ -276,7 +276,8 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
         sn_ev_set_int(ev, "kernel_received", ks.received);
         sn_ev_set_int(ev, "kernel_dropped", ks.dropped);
         sn_ev_set_int(ev, "interface_dropped", ks.if_dropped);
-        sn_ev_set_int(ev, "kernel_lost", ks.lost);
+        if (ks.lost_known) sn_ev_set_int(ev, "kernel_lost", ks.lost);
+        else sn_ev_set_null(ev, "kernel_lost");
     } else {
         sn_ev_set_null(ev, "kernel_received");
         sn_ev_set_null(ev, "kernel_dropped");
@@ -792,7 +793,10 @@ int main(int argc, char **argv) {
             status = 1;
             break;
         }
-        if (count && ++frames >= count) break;
+        if (count && ++frames >= count) {
+            sn_capture_skip_rest(cap); /* live: what was buffered is not lost */
+            break;
+        }
         if (progress && (++n & 8191u) == 0) {
             double t = now_s();
             if (t - last >= 0.5) {
@@ -825,7 +829,13 @@ int main(int argc, char **argv) {
     }
     emit_stats(eng, cap, linktype, end_ts, nfiles);
     sn_capture_stats kst;
-    if (sn_capture_stats_get(cap, &kst) == 0 && (kst.dropped || kst.lost))
+    int have_kst = sn_capture_stats_get(cap, &kst) == 0;
+    if (have_kst && kst.dropped && !kst.lost_known)
+        fprintf(stderr,
+                "msnsniff: %s: %llu of the %llu packets captured were dropped by the kernel with its buffer full (-B "
+                "makes it larger): the flows they belonged to show gaps\n",
+                iface, (unsigned long long)kst.dropped, (unsigned long long)kst.received);
+    else if (have_kst && (kst.dropped || kst.lost))
         fprintf(stderr,
                 "msnsniff: %s: %llu of the %llu packets captured were not analysed (%llu dropped by the kernel with "
                 "its buffer full: -B makes it larger; %llu counted by the kernel but never handed over): the "
@@ -850,10 +860,11 @@ int main(int argc, char **argv) {
         sn_capture_stats ks;
         if (nfiles > 1) fprintf(sf, "  capture: %zu files, link type %s", nfiles, ltname);
         else fprintf(sf, "  capture: %s, link type %s", sn_capture_is_live(cap) ? "interface" : "file", ltname);
-        if (sn_capture_stats_get(cap, &ks) == 0)
-            fprintf(sf, "; kernel: %llu received, %llu dropped, %llu dropped by the interface, %llu lost",
-                    (unsigned long long)ks.received, (unsigned long long)ks.dropped, (unsigned long long)ks.if_dropped,
-                    (unsigned long long)ks.lost);
+        if (sn_capture_stats_get(cap, &ks) == 0) {
+            fprintf(sf, "; kernel: %llu received, %llu dropped, %llu dropped by the interface",
+                    (unsigned long long)ks.received, (unsigned long long)ks.dropped, (unsigned long long)ks.if_dropped);
+            if (ks.lost_known) fprintf(sf, ", %llu lost", (unsigned long long)ks.lost);
+        }
         fputc('\n', sf);
     }
     if (sn_capture_dump_skipped(cap))

@@ -380,7 +380,9 @@ class Live(unittest.TestCase):
         self.assertGreaterEqual(stats["kernel_received"], 30)
         self.assertIsInstance(stats["kernel_dropped"], int)
         self.assertIsInstance(stats["interface_dropped"], int)
-        self.assertIsInstance(stats["kernel_lost"], int)
+        # loopback: the kernel hands over each packet twice (sent, received)
+        # and libpcap keeps one, so its count says nothing of losses
+        self.assertIsNone(stats["kernel_lost"])
 
     def test_idle_capture_ticks(self):
         # Nothing is captured after the referral: the prediction still

@@ -4,9 +4,13 @@ of its own, as on a gateway: msnd in one (10.77.0.1), scripted clients in
 the other (10.77.0.2), msnsniff on msnd's end of the pair. Needs root
 (namespaces, live capture); skipped otherwise.
 
-- A burst of small packets (over a thousand packets while msnsniff is
+- A burst of small packets (over 4 000 packets while msnsniff is
   stopped) is held by the kernel buffer: nothing is dropped, and every chat
-  line is reported with its text.
+  line is reported with its text; so is a trickle of over a second (a
+  block of the buffer every 10 ms). With -B 1M the drops are counted and
+  said, on the pair and on a loopback interface.
+- Stopped by -c or SIGINT while traffic goes on, nothing the kernel
+  counted is reported lost (kernel_lost).
 - Stopped right after a chat (SIGTERM), msnsniff still analyses the
   packets the kernel was holding for it: every line is reported.
 
@@ -89,14 +93,14 @@ class LiveNetns(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.procs = []
 
-    def sniff(self, args):
-        """msnsniff on the pair's end in namespace a; returns the process
-        once it listens."""
+    def sniff(self, args, dev=None):
+        """msnsniff on the pair's end in namespace a (or on dev there);
+        returns the process once it listens."""
+        dev = dev or self.pair.dev
         with self.pair.netns(self.pair.a):
-            p = subprocess.Popen([MSNSNIFF, "-i", self.pair.dev] + args, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
+            p = subprocess.Popen([MSNSNIFF, "-i", dev] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(self.reap, p)
-        self.assertIn("listening on " + self.pair.dev, p.stderr.readline().decode())
+        self.assertIn("listening on " + dev, p.stderr.readline().decode())
         return p
 
     def reap(self, p):
@@ -234,6 +238,62 @@ class LiveNetns(unittest.TestCase):
                       % (self.pair.dev, stats["kernel_dropped"] + stats["kernel_lost"], stats["kernel_received"],
                          stats["kernel_dropped"], stats["kernel_lost"]), err)
         self.assertTrue(any(e["event"] == "anomaly" and e["kind"] == "gap" for e in ev))
+
+    def udp_stream(self, seconds):
+        """Datagrams from namespace b to a every half millisecond for the
+        given time, on a thread: traffic that goes on while msnsniff stops."""
+        with self.pair.netns(self.pair.b):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(s.close)
+
+        def send():
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                s.sendto(b"x" * 60, (SERVER_IP, 9))
+                time.sleep(0.0005)
+        t = threading.Thread(target=send)
+        t.start()
+        self.addCleanup(t.join)
+
+    def test_stopped_in_traffic_nothing_counted_is_lost(self):
+        # What the kernel counted before the stop is read, however many of
+        # its blocks are still to come; what comes after is not owed.
+        self.udp_stream(1.5)
+        for args in (["-c", "300"], []):
+            p = self.sniff(["-q", "-U"] + args + ["udp"])
+            if not args:
+                time.sleep(0.3)
+                p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=20)
+            self.assertEqual(p.returncode, 0, err)
+            stats = json.loads(out.decode().splitlines()[-1])
+            self.assertGreater(stats["packets"], 100, stats)
+            # -c 300: the packets read after the 300th are counted as let go, not lost
+            self.assertEqual(stats["kernel_lost"], 0, (args, stats))
+            self.assertNotIn(b"not analysed", err)
+
+    def test_drops_on_loopback_are_said(self):
+        # On a loopback interface the kernel's count holds each packet twice:
+        # no lost count, but the drops are still said
+        p = self.sniff(["-q", "-U", "-B", "1M", "udp"], dev="lo")
+        with self.pair.netns(self.pair.a):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(s.close)
+        os.kill(p.pid, signal.SIGSTOP)
+        try:
+            for _ in range(60):  # over 4 blocks of 10 ms
+                s.sendto(b"x" * 60, ("127.0.0.1", 9))
+                time.sleep(0.005)
+        finally:
+            os.kill(p.pid, signal.SIGCONT)
+        rc, ev, err = self.stop(p)
+        self.assertEqual(rc, 0, err)
+        stats = ev[-1]
+        self.assertGreater(stats["kernel_dropped"], 0, stats)
+        self.assertIsNone(stats["kernel_lost"])
+        self.assertIn("msnsniff: lo: %d of the %d packets captured were dropped by the kernel with its buffer full "
+                      "(-B makes it larger): the flows they belonged to show gaps\n"
+                      % (stats["kernel_dropped"], stats["kernel_received"]), err)
 
     def test_stop_right_after_traffic_keeps_it(self):
         srv = self.server()

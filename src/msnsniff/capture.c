@@ -88,6 +88,14 @@ struct sn_capture {
 /* The longest a stop waits for the packets the kernel still holds. */
 #define DRAIN_MAX_MS (20 * LIVE_BLOCK_MS)
 
+/* Packets the kernel put in the buffer between two readings of its
+ * counters: received less dropped (libpcap's counters are 32-bit and
+ * wrap). */
+static uint64_t buffered_since(const struct pcap_stat *from, const struct pcap_stat *to) {
+    uint32_t got = to->ps_recv - from->ps_recv, dropped = to->ps_drop - from->ps_drop;
+    return got >= dropped ? got - dropped : 0;
+}
+
 #define MAX_CAPLEN SN_CAPTURE_MAX_CAPLEN
 
 /* The 4-byte magic of a classic pcap file libpcap reads as version 2.4
@@ -498,15 +506,13 @@ int sn_capture_stats_get(sn_capture *c, sn_capture_stats *st) {
     st->received = ps.ps_recv;
     st->dropped = ps.ps_drop;
     st->if_dropped = ps.ps_ifdrop;
-    /* Counted from the stop when there was one: what arrived after it may
+    /* Counted up to the stop when there was one: what arrived after it may
      * still be on its way into the buffer, and is not owed. The packets
      * read after the stop can only make the figure smaller: it is a lower
-     * bound, never a false report. libpcap's counters are 32-bit. */
-    const struct pcap_stat *end = c->have_at_stop ? &c->at_stop : &ps;
+     * bound, never a false report. */
     st->lost_known = c->countable && c->have_base;
     if (st->lost_known) {
-        uint32_t got = end->ps_recv - c->base.ps_recv, dropped = end->ps_drop - c->base.ps_drop;
-        uint64_t owed = got >= dropped ? got - dropped : 0;
+        uint64_t owed = buffered_since(&c->base, c->have_at_stop ? &c->at_stop : &ps);
         st->lost = owed > c->live_read ? owed - c->live_read : 0;
     }
     return 0;
@@ -597,16 +603,12 @@ static int64_t mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Packets the kernel counted as buffered when the stop came that are not
- * read yet; without its counters, the last block is waited for once. */
-static uint64_t owed_at_stop(const sn_capture *c) {
-    uint32_t got = c->at_stop.ps_recv - c->base.ps_recv, dropped = c->at_stop.ps_drop - c->base.ps_drop;
-    return got >= dropped ? got - dropped : 0; /* libpcap's counters are 32-bit */
-}
-
+/* A stop still owes packets: those the kernel had counted as buffered when
+ * it came and that are not read yet; without the counters, the last block
+ * is waited for once. */
 static int drain_owed(const sn_capture *c) {
     if (!c->countable || !c->have_base || !c->have_at_stop) return !c->drain_waited;
-    return c->live_read < owed_at_stop(c);
+    return c->live_read < buffered_since(&c->base, &c->at_stop);
 }
 
 int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {

@@ -258,7 +258,7 @@ class LiveNetns(unittest.TestCase):
     def test_stopped_in_traffic_nothing_counted_is_lost(self):
         # What the kernel counted before the stop is read, however many of
         # its blocks are still to come; what comes after is not owed.
-        self.udp_stream(1.5)
+        self.udp_stream(3.0)
         for args in (["-c", "300"], []):
             p = self.sniff(["-q", "-U"] + args + ["udp"])
             if not args:

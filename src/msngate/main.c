@@ -72,8 +72,10 @@ typedef struct gate {
     ruleset_opts ro;
     queue_kind qkind;
     uint64_t last_stats, last_expire, last_hook_check, last_filter_check; /* monotonic µs */
-    int filter_seen; /* a chain of the administrator's used the sets at the last look */
-    int filter_lost; /* ... and one no longer does: said once */
+    int filter_seen;   /* a chain of the administrator's used the sets at the last look */
+    int filter_lost;   /* ... and one no longer does: said once */
+    int filter_unused; /* none has since the start, FILTER_GRACE_CHECKS looks on: said once */
+    int filter_checks; /* looks so far */
     /* passive */
     pcap_t *cap;
     int cap_fd, linktype;
@@ -229,6 +231,10 @@ static void reload(gate *g) {
  * for, and put back with the sets and their open elements if gone. */
 #define HOOK_CHECK_US 2000000u
 
+/* A rule set loaded just after msngate (a boot order) is not worth a
+ * warning: the filter's absence is said from the third look (4 s) on. */
+#define FILTER_GRACE_CHECKS 3
+
 static void check_hook(gate *g) {
     if (ruleset_queue_present(&g->ro, g->qkind)) return;
     char err[2048];
@@ -246,10 +252,24 @@ static void check_hook(gate *g) {
  * name the sets (contrib/msngate.nft's forward filter). Deleting the table
  * or flushing the ruleset takes them away with the sets; the sets come back
  * (at the next commit, or check_hook), those chains cannot: their policy is
- * not msngate's to write. Said once when they go, and when they are back. */
+ * not msngate's to write. Said once when they go, and when they are back;
+ * and once when there has been none since the start (the rule set never
+ * loaded), after FILTER_GRACE_CHECKS looks. */
 static void check_filter(gate *g) {
     int used = ruleset_sets_in_use(&g->ro);
     if (used < 0) return;
+    g->filter_checks++;
+    if (used && g->filter_unused)
+        fprintf(stderr, "msngate: a chain of table inet %s uses its sets now: the gateway filters\n", g->cfg.table);
+    else if (!used && !g->filter_seen && !g->filter_unused && g->filter_checks >= FILTER_GRACE_CHECKS) {
+        fprintf(stderr,
+                "msngate: warning: no chain of table inet %s uses its sets since msngate started: the gateway does "
+                "not filter the connections msngate predicts until a rule set that does is loaded (nft -f "
+                "contrib/msngate.nft, or the site's)\n",
+                g->cfg.table);
+        g->filter_unused = 1;
+    }
+    if (used) g->filter_unused = 0;
     if (used && g->filter_lost)
         fprintf(stderr, "msngate: a chain of table inet %s uses its sets again: the gateway filters again\n",
                 g->cfg.table);

@@ -715,6 +715,29 @@ class GatewayTest(unittest.TestCase):
             # the rule set as the other tests expect it, whatever happened
             gatenet.run(t.nsx(t.ns_gw, ["nft", "-f", "-"]), input="flush ruleset\n" + gatenet.gateway_ruleset())
 
+    def test_4_passive_filter_never_loaded(self):
+        """Passive mode started with no chain using its sets (the rule set
+        not loaded): nothing filters, and that was said nowhere. A warning
+        once its grace is over (4 s), and a line once a chain uses them."""
+        t = self.topo
+        unused = "uses its sets since msngate started"
+        gatenet.run(t.nsx(t.ns_gw, ["nft", "flush", "ruleset"]))
+        try:
+            gate = Gate(t, "passive")
+            try:
+                line = gate.wait_line(lambda l: unused in l, 10)
+                self.assertIn("warning", line)
+                self.assertIn("does not filter", line)
+                self.assertIn("contrib/msngate.nft", line)
+                gatenet.run(t.nsx(t.ns_gw, ["nft", "-f", "-"]), input=gatenet.gateway_ruleset())
+                gate.wait_line(lambda l: "uses its sets now: the gateway filters" in l, 6)
+                self.assertEqual(sum(1 for l in gate.lines if l and unused in l), 1)
+                self.assertEqual([l for l in gate.lines if l and "any more" in l], [])
+            finally:
+                self.assertEqual(gate.stop(), 0)
+        finally:
+            gatenet.run(t.nsx(t.ns_gw, ["nft", "-f", "-"]), input="flush ruleset\n" + gatenet.gateway_ruleset())
+
     def test_4_bound_on_pinholes(self):
         # one pinhole at most: Carol's switchboard referral holds it (its hit
         # grace is long here), so both file offers are refused and counted

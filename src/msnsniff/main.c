@@ -252,8 +252,9 @@ static void say_cannot_create(const char *run_as, const char *path, const char *
 }
 
 /* The final record of a JSON run: what was read and what the kernel
- * dropped (live captures; null for files). */
-static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t ts_us, size_t nfiles) {
+ * dropped (ks: live captures; NULL for files, whose fields are null). */
+static void emit_stats(sn_engine *eng, sn_capture *cap, const sn_capture_stats *ks, int linktype, uint64_t ts_us,
+                       size_t nfiles) {
     sn_events *evs = sn_engine_events(eng);
     uint64_t emitted = evs->emitted;
     sn_ev *ev = sn_ev_new(evs, "stats", ts_us);
@@ -271,12 +272,11 @@ static void emit_stats(sn_engine *eng, sn_capture *cap, int linktype, uint64_t t
     sn_ev_set_int(ev, "packets_not_admitted", st->packets_not_admitted);
     sn_ev_set_int(ev, "packets_truncated", st->packets_truncated);
     sn_ev_set_int(ev, "events", emitted);
-    sn_capture_stats ks;
-    if (sn_capture_stats_get(cap, &ks) == 0) {
-        sn_ev_set_int(ev, "kernel_received", ks.received);
-        sn_ev_set_int(ev, "kernel_dropped", ks.dropped);
-        sn_ev_set_int(ev, "interface_dropped", ks.if_dropped);
-        if (ks.lost_known) sn_ev_set_int(ev, "kernel_lost", ks.lost);
+    if (ks) {
+        sn_ev_set_int(ev, "kernel_received", ks->received);
+        sn_ev_set_int(ev, "kernel_dropped", ks->dropped);
+        sn_ev_set_int(ev, "interface_dropped", ks->if_dropped);
+        if (ks->lost_known) sn_ev_set_int(ev, "kernel_lost", ks->lost);
         else sn_ev_set_null(ev, "kernel_lost");
     } else {
         sn_ev_set_null(ev, "kernel_received");
@@ -827,9 +827,11 @@ int main(int argc, char **argv) {
         uint64_t wall = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
         if (wall > end_ts) end_ts = wall;
     }
-    emit_stats(eng, cap, linktype, end_ts, nfiles);
+    /* read once: the stats event, the stderr line and the summary give
+     * the same figures */
     sn_capture_stats kst;
     int have_kst = sn_capture_stats_get(cap, &kst) == 0;
+    emit_stats(eng, cap, have_kst ? &kst : NULL, linktype, end_ts, nfiles);
     if (have_kst && kst.dropped && !kst.lost_known)
         fprintf(stderr,
                 "msnsniff: %s: %llu of the %llu packets captured were dropped by the kernel with its buffer full (-B "
@@ -857,13 +859,13 @@ int main(int argc, char **argv) {
     if (!quiet) {
         FILE *sf = summary_stdout ? stdout : stderr;
         sn_engine_summary(eng, sf);
-        sn_capture_stats ks;
         if (nfiles > 1) fprintf(sf, "  capture: %zu files, link type %s", nfiles, ltname);
         else fprintf(sf, "  capture: %s, link type %s", sn_capture_is_live(cap) ? "interface" : "file", ltname);
-        if (sn_capture_stats_get(cap, &ks) == 0) {
+        if (have_kst) {
             fprintf(sf, "; kernel: %llu received, %llu dropped, %llu dropped by the interface",
-                    (unsigned long long)ks.received, (unsigned long long)ks.dropped, (unsigned long long)ks.if_dropped);
-            if (ks.lost_known) fprintf(sf, ", %llu lost", (unsigned long long)ks.lost);
+                    (unsigned long long)kst.received, (unsigned long long)kst.dropped,
+                    (unsigned long long)kst.if_dropped);
+            if (kst.lost_known) fprintf(sf, ", %llu lost", (unsigned long long)kst.lost);
         }
         fputc('\n', sf);
     }

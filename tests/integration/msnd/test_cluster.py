@@ -428,6 +428,19 @@ def test_link_drop_with_a_request_waiting():
         sb.cleanup()
 
 
+def accept_sb_link(lsock, sb):
+    """The test as the notification server of switchboard process sb: its
+    link accepted on lsock and its HELLO answered, once sb logs it linked.
+    Returns the link and its reader."""
+    lsock.settimeout(10)
+    conn, _ = lsock.accept()
+    f = conn.makefile("rb")
+    assert f.readline().startswith(b"HELLO 2 ")
+    conn.sendall(b"HELLO 2 OK\r\n")
+    wait_log(sb, "notification server linked")
+    return conn, f
+
+
 def test_unanswered_request_fails_at_its_deadline():
     """A notification server that takes the question and never answers (a
     stalled process): the client gets 601 once the request's 10 s are up,
@@ -438,12 +451,7 @@ def test_unanswered_request_fails_at_its_deadline():
     sb = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", "127.0.0.1:%d" % lsock.getsockname()[1]])
     try:
         sb.start()
-        lsock.settimeout(10)
-        conn, _ = lsock.accept()
-        f = conn.makefile("rb")
-        assert f.readline().startswith(b"HELLO 2 ")
-        conn.sendall(b"HELLO 2 OK\r\n")
-        wait_log(sb, "notification server linked")
+        conn, f = accept_sb_link(lsock, sb)
         c = msntest.Client(sb.sb, timeout=25)
         started = time.monotonic()
         c.send_line("USR 4 alice@example.com 1.2.3")
@@ -477,12 +485,7 @@ def test_failed_call_says_why():
     conn = None
     try:
         sb.start()
-        lsock.settimeout(10)
-        conn, _ = lsock.accept()
-        f = conn.makefile("rb")
-        assert f.readline().startswith(b"HELLO 2 ")
-        conn.sendall(b"HELLO 2 OK\r\n")
-        wait_log(sb, "notification server linked")
+        conn, f = accept_sb_link(lsock, sb)
         c = msntest.Client(sb.sb)
         c.send_line("USR 1 alice@example.com 1.2.3")
         auth = f.readline().split()

@@ -72,9 +72,9 @@ typedef struct gate {
     ruleset_opts ro;
     queue_kind qkind;
     uint64_t last_stats, last_expire, last_hook_check, last_filter_check; /* monotonic µs */
-    int filter_seen;   /* a chain of the administrator's used the sets at the last look */
-    int filter_lost;   /* ... and one no longer does: said once */
-    int filter_unused; /* none has since the start, FILTER_GRACE_CHECKS looks on: said once */
+    /* whether a chain of the administrator's uses the sets (check_filter):
+     * not yet; not since the start, said; yes; not any more, said */
+    enum { FILTER_UNSEEN, FILTER_NEVER_USED, FILTER_USED, FILTER_LOST } filter;
     int filter_checks; /* looks so far */
     /* passive */
     pcap_t *cap;
@@ -259,28 +259,28 @@ static void check_filter(gate *g) {
     int used = ruleset_sets_in_use(&g->ro);
     if (used < 0) return;
     g->filter_checks++;
-    if (used && g->filter_unused)
-        fprintf(stderr, "msngate: a chain of table inet %s uses its sets now: the gateway filters\n", g->cfg.table);
-    else if (!used && !g->filter_seen && !g->filter_unused && g->filter_checks >= FILTER_GRACE_CHECKS) {
-        fprintf(stderr,
-                "msngate: warning: no chain of table inet %s uses its sets since msngate started: the gateway does "
-                "not filter the connections msngate predicts until a rule set that does is loaded (nft -f "
-                "contrib/msngate.nft, or the site's)\n",
-                g->cfg.table);
-        g->filter_unused = 1;
-    }
-    if (used) g->filter_unused = 0;
-    if (used && g->filter_lost)
-        fprintf(stderr, "msngate: a chain of table inet %s uses its sets again: the gateway filters again\n",
-                g->cfg.table);
-    else if (!used && g->filter_seen && !g->filter_lost)
+    if (used) {
+        if (g->filter == FILTER_NEVER_USED)
+            fprintf(stderr, "msngate: a chain of table inet %s uses its sets now: the gateway filters\n", g->cfg.table);
+        else if (g->filter == FILTER_LOST)
+            fprintf(stderr, "msngate: a chain of table inet %s uses its sets again: the gateway filters again\n",
+                    g->cfg.table);
+        g->filter = FILTER_USED;
+    } else if (g->filter == FILTER_USED) {
         fprintf(stderr,
                 "msngate: error: no chain of table inet %s uses its sets any more (table deleted or ruleset "
                 "flushed): the gateway no longer filters the connections msngate predicts; load the rule set again "
                 "(nft -f contrib/msngate.nft, or the site's)\n",
                 g->cfg.table);
-    if (used) g->filter_seen = 1;
-    g->filter_lost = g->filter_seen && !used;
+        g->filter = FILTER_LOST;
+    } else if (g->filter == FILTER_UNSEEN && g->filter_checks >= FILTER_GRACE_CHECKS) {
+        fprintf(stderr,
+                "msngate: warning: no chain of table inet %s uses its sets since msngate started: the gateway does "
+                "not filter the connections msngate predicts until a rule set that does is loaded (nft -f "
+                "contrib/msngate.nft, or the site's)\n",
+                g->cfg.table);
+        g->filter = FILTER_NEVER_USED;
+    }
 }
 
 static void check_capture_loss(gate *g);

@@ -3,8 +3,9 @@
  * expectations, MSNFTP, DNS, event building) on arbitrary frames.
  *
  * Input: records of [selector][len lo][len hi][len bytes of frame]. The
- * selector's low 3 bits pick the link type; the rest advance the clock
- * (x 100 ms) so timeouts, expiry and eviction run too. pcap2fuzz.py turns
+ * selector's low 4 bits pick the link type; the rest advance the clock
+ * (x 200 ms) so timeouts, expiry and eviction run too; its top bit also
+ * says 100 more bytes were on the wire than captured. pcap2fuzz.py turns
  * a capture into this format for seeds. */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +15,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const int linktypes[8] = {1, 101, 113, 276, 0, 108, 228, 229};
+/* Ethernet, raw IP, Linux cooked v1 and v2, BSD loopback (2), raw IPv4,
+ * raw IPv6; 802.11, radiotap, PPI, PPP, PPP serial, Cisco HDLC, pflog,
+ * NFLOG */
+static const int linktypes[16] = {1, 101, 113, 276, 0, 108, 228, 229, 105, 127, 192, 9, 50, 104, 117, 239};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sn_config cfg;
@@ -33,8 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
         off += 3;
         if (len > size - off) len = size - off;
-        ts += (uint64_t)(sel >> 3) * 100000u;
-        sn_engine_packet(e, linktypes[sel & 7u], ts, data + off, len, len + (sel & 0x80u ? 100u : 0u));
+        ts += (uint64_t)(sel >> 4) * 200000u;
+        sn_engine_packet(e, linktypes[sel & 15u], ts, data + off, len, len + (sel & 0x80u ? 100u : 0u));
         off += len;
     }
     sn_engine_finish(e);

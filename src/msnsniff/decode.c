@@ -8,6 +8,15 @@
 
 #define LT_NULL 0
 #define LT_EN10MB 1
+#define LT_PPP 9
+#define LT_PPP_SERIAL 50 /* PPP in HDLC-like framing, or Cisco HDLC */
+#define LT_PPP_ETHER 51  /* PPPoE without its Ethernet header */
+#define LT_C_HDLC 104
+#define LT_IEEE802_11 105
+#define LT_PFLOG 117
+#define LT_IEEE802_11_RADIO 127 /* radiotap, then 802.11 */
+#define LT_PPI 192
+#define LT_NFLOG 239
 #define LT_RAW 101
 #define LT_RAW_ALT 12 /* DLT_RAW on some BSDs */
 #define LT_RAW_ALT2 14
@@ -21,6 +30,11 @@ static uint16_t rd16(const uint8_t *p) { return (uint16_t)((unsigned)p[0] << 8 |
 static uint32_t rd32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
+/* radiotap, PPI and (on the machines that capture) NFLOG are little-endian */
+static uint16_t le16(const uint8_t *p) { return (uint16_t)((unsigned)p[1] << 8 | p[0]); }
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
 
 int sn_decode_linktype_ok(int lt) {
     switch (lt) {
@@ -33,7 +47,16 @@ int sn_decode_linktype_ok(int lt) {
     case LT_SLL:
     case LT_IPV4:
     case LT_IPV6:
-    case LT_SLL2: return 1;
+    case LT_SLL2:
+    case LT_PPP:
+    case LT_PPP_SERIAL:
+    case LT_PPP_ETHER:
+    case LT_C_HDLC:
+    case LT_IEEE802_11:
+    case LT_PFLOG:
+    case LT_IEEE802_11_RADIO:
+    case LT_PPI:
+    case LT_NFLOG: return 1;
     default: return 0;
     }
 }
@@ -267,22 +290,13 @@ static sn_decode_status decode_mpls(sn_decoder *d, const uint8_t *p, size_t n, s
     }
 }
 
-/* A PPPoE session frame (RFC 2516): version and type 1, code 0, the
- * session id, the length of the PPP frame, then PPP's protocol field:
- * IPv4 (0x0021) or IPv6 (0x0057); control protocols are not for us. */
-static sn_decode_status decode_pppoe(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
-    if (n < 6) return bad(d, "PPPoE header cut short");
-    if (p[0] != 0x11) return bad(d, "PPPoE version or type not 1");
-    if (p[1] != 0) return bad(d, "PPPoE session frame with a code other than 0");
-    size_t len = rd16(p + 4);
-    p += 6;
-    n -= 6;
-    if (len == 0) return bad(d, "PPPoE length 0: no PPP protocol field");
-    if (len < n) n = len; /* Ethernet padding after the PPP frame; len > n is a snaplen cut */
+/* PPP's protocol field (RFC 1661) and what it carries: IPv4 (0x0021) or
+ * IPv6 (0x0057); control protocols are not for us. The field may be
+ * compressed to one byte (PFC), which RFC 2516 advises against for PPPoE
+ * but peers may still negotiate: a first byte that is odd is the whole
+ * field. */
+static sn_decode_status decode_ppp_protocol(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
     if (n < 1) return bad(d, "PPP protocol cut short");
-    /* the protocol field compressed to one byte (RFC 1661 PFC), which RFC
-     * 2516 advises against but peers may still negotiate: a first byte
-     * that is odd is the whole field */
     uint16_t proto;
     if (p[0] & 0x01u) {
         proto = p[0];
@@ -299,6 +313,21 @@ static sn_decode_status decode_pppoe(sn_decoder *d, const uint8_t *p, size_t n, 
     case 0x0057: return decode_ipv6(d, p, n, out);
     default: return SN_DECODE_SKIP;
     }
+}
+
+/* A PPPoE session frame (RFC 2516): version and type 1, code 0, the
+ * session id, the length of the PPP frame, then PPP's protocol field:
+ * IPv4 (0x0021) or IPv6 (0x0057); control protocols are not for us. */
+static sn_decode_status decode_pppoe(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n < 6) return bad(d, "PPPoE header cut short");
+    if (p[0] != 0x11) return bad(d, "PPPoE version or type not 1");
+    if (p[1] != 0) return bad(d, "PPPoE session frame with a code other than 0");
+    size_t len = rd16(p + 4);
+    p += 6;
+    n -= 6;
+    if (len == 0) return bad(d, "PPPoE length 0: no PPP protocol field");
+    if (len < n) n = len; /* Ethernet padding after the PPP frame; len > n is a snaplen cut */
+    return decode_ppp_protocol(d, p, n, out);
 }
 
 static sn_decode_status decode_ethertype_from(sn_decoder *d, uint16_t et, const uint8_t *p, size_t n, sn_packet *out,
@@ -368,6 +397,218 @@ static sn_decode_status decode_sll_protocol(sn_decoder *d, uint16_t proto, const
     return SN_DECODE_SKIP;
 }
 
+/* PPP with its HDLC-like framing (RFC 1662): address 0xFF and control
+ * 0x03 before the protocol field, or left out (ACFC: no protocol begins
+ * with 0xFF). */
+static sn_decode_status decode_ppp(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n >= 1 && p[0] == 0xFF) {
+        if (n < 2) return bad(d, "PPP header cut short");
+        if (p[1] != 0x03) return bad(d, "PPP address 0xFF without control 0x03");
+        p += 2;
+        n -= 2;
+    }
+    return decode_ppp_protocol(d, p, n, out);
+}
+
+/* Cisco HDLC: address 0x0F (unicast) or 0x8F (broadcast), control 0, then
+ * an Ethertype (SLARP keepalives and CDP are not for us). */
+static int chdlc_address(uint8_t a) { return a == 0x0F || a == 0x8F; }
+
+static sn_decode_status decode_chdlc(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n < 4) return bad(d, "Cisco HDLC header cut short");
+    return decode_ethertype(d, rd16(p + 2), p + 4, n - 4, out);
+}
+
+/* pf's log header (OpenBSD, FreeBSD, macOS): its length in the first byte,
+ * padded to four bytes, and the address family in the second (AF_INET6
+ * is 24, 28 or 30 by system). The shortest header any of them wrote has
+ * 45 bytes. */
+static sn_decode_status decode_pflog(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n < 2) return bad(d, "pflog header cut short");
+    size_t hl = ((size_t)p[0] + 3u) & ~(size_t)3u;
+    if (p[0] < 45) return bad(d, "pflog header length below 45");
+    if (n < hl) return bad(d, "pflog header cut short");
+    uint8_t af = p[1];
+    if (af == 2) return decode_ipv4(d, p + hl, n - hl, out);
+    if (af == 24 || af == 28 || af == 30) return decode_ipv6(d, p + hl, n - hl, out);
+    return SN_DECODE_SKIP;
+}
+
+/* Linux NFLOG (an iptables/nftables "log group" captured as nflog:N): the
+ * family, a version, the group, then attributes, each a length (its
+ * header included) and a type, padded to four bytes; the packet is the
+ * payload attribute (type 9), an IP packet. The lengths and types are in
+ * the byte order of the machine that logged: little-endian nearly
+ * always, so that is tried first, big-endian when the attributes do not
+ * fit that way. */
+#define NFULA_PAYLOAD 9
+
+/* 1: the payload found; 0: none; -1: a length that does not fit (the
+ * other byte order, or damage); -2: cut inside an attribute header. */
+static int nflog_walk(const uint8_t *p, size_t n, int big, const uint8_t **payload, size_t *plen) {
+    size_t off = 4;
+    while (off + 4 <= n) { /* bounded: every turn moves off by 4 or more */
+        size_t len = big ? rd16(p + off) : le16(p + off);
+        unsigned type = (big ? rd16(p + off + 2) : le16(p + off + 2)) & 0x3FFFu; /* less netlink's flag bits */
+        if (len < 4 || len > n - off) {
+            /* the payload attribute may be cut by the snaplen: the rest
+             * of the frame is its start */
+            if (len >= 4 && type == NFULA_PAYLOAD) break;
+            return -1;
+        }
+        if (type == NFULA_PAYLOAD) {
+            *payload = p + off + 4;
+            *plen = len - 4;
+            return 1;
+        }
+        off += (len + 3u) & ~(size_t)3u;
+    }
+    if (off + 4 <= n) { /* a payload cut short by the snaplen */
+        *payload = p + off + 4;
+        *plen = n - off - 4;
+        return 1;
+    }
+    /* no packet logged (a log of the header only), or the frame cut
+     * inside an attribute's header */
+    return off < n ? -2 : 0;
+}
+
+static sn_decode_status decode_nflog(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n < 4) return bad(d, "NFLOG header cut short");
+    if (p[1] != 0) return bad(d, "NFLOG version not 0");
+    const uint8_t *ip = NULL;
+    size_t iplen = 0;
+    int rc = nflog_walk(p, n, 0, &ip, &iplen);
+    if (rc == -1) rc = nflog_walk(p, n, 1, &ip, &iplen);
+    if (rc == -1) return bad(d, "NFLOG attribute length beyond the frame");
+    if (rc == -2) return bad(d, "NFLOG attribute header cut short");
+    if (rc == 0) return SN_DECODE_SKIP;
+    if (p[0] == 2) return decode_ipv4(d, ip, iplen, out);
+    if (p[0] == 10) return decode_ipv6(d, ip, iplen, out);
+    return decode_ip(d, ip, iplen, out);
+}
+
+/* An IEEE 802.11 frame. Data frames carry LLC/SNAP after a header of 24
+ * bytes, 30 with the fourth address (a wireless bridge: to and from the
+ * distribution system), plus QoS control (2) and, with QoS and the order
+ * bit, HT control (4). Management and control frames, data frames
+ * without a body (null function), encrypted ones (their contents cannot
+ * be read; counted), fragments of a frame and A-MSDU aggregates are not
+ * decoded. fcs: the frame's last four bytes are its checksum. */
+static sn_decode_status decode_80211(sn_decoder *d, const uint8_t *p, size_t n, size_t wirelen, int fcs,
+                                     sn_packet *out) {
+    if (wirelen < n) wirelen = n;
+    if (fcs) {
+        /* the checksum is the last 4 bytes on the wire: those of them captured go */
+        size_t from = wirelen >= 4 ? wirelen - 4 : 0;
+        if (n > from) n = from;
+    }
+    if (n < 2) return bad(d, "802.11 header cut short");
+    unsigned fc0 = p[0], fc1 = p[1];
+    if ((fc0 & 0x03u) != 0 || ((fc0 >> 2) & 0x03u) != 2) return SN_DECODE_SKIP; /* not a data frame (version 0) */
+    unsigned subtype = fc0 >> 4;
+    if (subtype & 0x04u) return SN_DECODE_SKIP; /* no body (null function, CF-Ack, CF-Poll) */
+    int qos = (subtype & 0x08u) != 0;
+    size_t hl = (fc1 & 0x03u) == 0x03u ? 30 : 24;
+    size_t qos_at = hl;
+    if (qos) hl += (fc1 & 0x80u) ? 6 : 2;
+    if (n < hl) return bad(d, "802.11 header cut short");
+    if (fc1 & 0x40u) {
+        d->wifi_protected++;
+        return SN_DECODE_SKIP;
+    }
+    if ((fc1 & 0x04u) || (le16(p + 22) & 0x000Fu)) return SN_DECODE_SKIP; /* a fragment */
+    if (qos && (p[qos_at] & 0x80u)) return SN_DECODE_SKIP;                /* A-MSDU */
+    return decode_llc(d, p + hl, n - hl, SIZE_MAX, out, 0);
+}
+
+/* radiotap: version 0, its length, presence words (bit 31: another
+ * follows), then the fields they announce, each aligned to its size from
+ * the header's start. Of them only the flags matter here, the second
+ * field after the 8-byte TSFT: the frame ends with its FCS (0x10), and
+ * the FCS was wrong (0x40): a frame damaged in the air is not analysed
+ * (its bytes would be taken as the stream's first copy). */
+static sn_decode_status decode_radiotap(sn_decoder *d, const uint8_t *p, size_t n, size_t wirelen, sn_packet *out) {
+    if (n < 8) return bad(d, "radiotap header cut short");
+    if (p[0] != 0) return bad(d, "radiotap version not 0");
+    size_t len = le16(p + 2);
+    if (len < 8) return bad(d, "radiotap length shorter than its header");
+    if (n < len) return bad(d, "radiotap header cut short");
+    uint32_t present = le32(p + 4);
+    size_t off = 8;
+    for (uint32_t w = present; w & 0x80000000u; off += 4) { /* bounded by len */
+        if (off + 4 > len) return bad(d, "radiotap presence words beyond its length");
+        w = le32(p + off);
+    }
+    unsigned flags = 0;
+    if (present & 0x01u) off = ((off + 7u) & ~(size_t)7u) + 8u; /* TSFT */
+    if (present & 0x02u) {
+        if (off >= len) return bad(d, "radiotap fields beyond its length");
+        flags = p[off];
+    }
+    if (flags & 0x40u) {
+        d->wifi_bad_fcs++;
+        return SN_DECODE_SKIP;
+    }
+    return decode_80211(d, p + len, n - len, wirelen > len ? wirelen - len : 0, (flags & 0x10u) != 0, out);
+}
+
+/* PPI (the header Kismet and AirPcap wrote): version 0, flags, its length
+ * and the link type after it; fields of a type and a length each, of
+ * which 802.11-Common (type 2) has flags at byte 8: FCS present (0x1) and
+ * FCS wrong (0x4). */
+static sn_decode_status decode_ppi(sn_decoder *d, const uint8_t *p, size_t n, size_t wirelen, sn_packet *out) {
+    if (n < 8) return bad(d, "PPI header cut short");
+    if (p[0] != 0) return bad(d, "PPI version not 0");
+    size_t len = le16(p + 2);
+    uint32_t dlt = le32(p + 4);
+    if (len < 8) return bad(d, "PPI length shorter than its header");
+    if (n < len) return bad(d, "PPI header cut short");
+    int fcs = 0;
+    for (size_t off = 8; off + 4 <= len;) { /* bounded: every turn moves off by 4 or more */
+        unsigned type = le16(p + off);
+        size_t flen = le16(p + off + 2);
+        if (flen > len - off - 4) return bad(d, "PPI field beyond its header");
+        if (type == 2 && flen >= 10) {
+            unsigned fl = le16(p + off + 4 + 8);
+            if (fl & 0x4u) {
+                d->wifi_bad_fcs++;
+                return SN_DECODE_SKIP;
+            }
+            fcs = (fl & 0x1u) != 0;
+        }
+        off += 4 + flen;
+    }
+    switch (dlt) {
+    case LT_IEEE802_11: return decode_80211(d, p + len, n - len, wirelen > len ? wirelen - len : 0, fcs, out);
+    case LT_EN10MB:
+        if (n - len < 14) return bad(d, "Ethernet header cut short");
+        return decode_ethertype(d, rd16(p + len + 12), p + len + 14, n - len - 14, out);
+    default: return SN_DECODE_SKIP;
+    }
+}
+
+/* The link types of Wi-Fi, serial lines and firewall logs, out of line:
+ * folded into sn_decode they made it too large to be folded into the
+ * packet loop, which cost every Ethernet packet 40 instructions. */
+static __attribute__((noinline)) sn_decode_status decode_other_link(sn_decoder *d, int lt, const uint8_t *data,
+                                                                    size_t caplen, size_t wirelen, sn_packet *out) {
+    switch (lt) {
+    case LT_PPP: return decode_ppp(d, data, caplen, out);
+    case LT_PPP_SERIAL:
+        if (caplen >= 1 && chdlc_address(data[0])) return decode_chdlc(d, data, caplen, out);
+        return decode_ppp(d, data, caplen, out);
+    case LT_PPP_ETHER: return decode_pppoe(d, data, caplen, out);
+    case LT_C_HDLC: return decode_chdlc(d, data, caplen, out);
+    case LT_PFLOG: return decode_pflog(d, data, caplen, out);
+    case LT_NFLOG: return decode_nflog(d, data, caplen, out);
+    case LT_IEEE802_11: return decode_80211(d, data, caplen, wirelen, 0, out);
+    case LT_IEEE802_11_RADIO: return decode_radiotap(d, data, caplen, wirelen, out);
+    case LT_PPI: return decode_ppi(d, data, caplen, wirelen, out);
+    default: return bad(d, "unsupported link type");
+    }
+}
+
 sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t caplen, size_t wirelen, uint64_t ts,
                            sn_packet *out) {
     /* field by field rather than memset: see sn_addr_set_words */
@@ -408,6 +649,6 @@ sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t ca
     case LT_RAW_ALT2: return decode_ip(d, data, caplen, out);
     case LT_IPV4: return decode_ipv4(d, data, caplen, out);
     case LT_IPV6: return decode_ipv6(d, data, caplen, out);
-    default: return bad(d, "unsupported link type");
+    default: return decode_other_link(d, lt, data, caplen, wirelen, out);
     }
 }

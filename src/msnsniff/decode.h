@@ -2,7 +2,8 @@
  *
  * Link types: Ethernet (with 802.1Q / QinQ tags, PPPoE sessions, MPLS
  * label stacks, IEEE 802.3 frames with LLC/SNAP), Linux cooked SLL and
- * SLL2, raw IP, BSD loopback (DLT_NULL / DLT_LOOP). IPv4 and IPv6 with
+ * SLL2, raw IP, BSD loopback (DLT_NULL / DLT_LOOP), IEEE 802.11 (plain,
+ * radiotap, PPI), PPP, PPPoE without Ethernet, Cisco HDLC, pflog, NFLOG. IPv4 and IPv6 with
  * fragments reassembled (or reported with --no-defrag), IPv6 extension
  * headers skipped, TCP and UDP. Everything is bounds-checked against
  * caplen; the decoder never reads past the captured bytes and never
@@ -67,6 +68,9 @@ typedef struct sn_decoder {
     sn_defrag *defrag; /* NULL: fragments are reported, not reassembled */
     const char *error; /* static text for the last MALFORMED */
     uint64_t fragments, reassembled, frag_timeouts, frag_dropped;
+    /* 802.11 data frames not analysed: encrypted, or damaged in the air
+     * (the capture's radio header said the checksum was wrong) */
+    uint64_t wifi_protected, wifi_bad_fcs;
     /* Set by sn_decode when a fragment brought bytes the reassembly held
      * already with other contents (the first copy is kept): the detail,
      * how many bytes overlapped and the FNV-1a hash of each copy. The

@@ -529,6 +529,11 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
     if (s->packets_truncated)
         fprintf(fp, "  truncated: %llu packets cut short by the capture's snapshot length (%llu bytes kept)\n",
                 (unsigned long long)s->packets_truncated, (unsigned long long)s->truncated_caplen);
+    if (e->dec.wifi_protected || e->dec.wifi_bad_fcs)
+        fprintf(fp,
+                "  802.11: %llu data frames encrypted (their contents cannot be read), %llu damaged in the air "
+                "(wrong FCS): not analysed\n",
+                (unsigned long long)e->dec.wifi_protected, (unsigned long long)e->dec.wifi_bad_fcs);
     fprintf(fp, "  flows: %llu tracked; msnp %llu (ds %llu, ns %llu, sb %llu), msnftp %llu, predicted %llu\n",
             (unsigned long long)s->flows, (unsigned long long)s->flows_msnp, (unsigned long long)s->role_ds,
             (unsigned long long)s->role_ns, (unsigned long long)s->role_sb, (unsigned long long)s->flows_msnftp,

@@ -505,6 +505,219 @@ class LinkEncapsulations(unittest.TestCase):
         self.assertIn("decode errors %d, not TCP/UDP 4" % len(cases), err)
 
 
+def wifi_data(llc_body, qos=False, four_addr=False, protected=False, ht=False):
+    """An 802.11 data frame (to the distribution system; with four_addr,
+    between two wireless bridges), QoS data with qos (and HT control with
+    ht), carrying llc_body."""
+    subtype = 8 if qos else 0
+    flags = (0x03 if four_addr else 0x01) | (0x40 if protected else 0) | (0x80 if ht else 0)
+    hdr = bytes([subtype << 4 | 2 << 2, flags]) + b"\x2c\x00" + b"\x02\xaa" * 3 + b"\x02\xbb" * 3 + b"\x02\xcc" * 3
+    hdr += struct.pack("<H", 0x0120)  # sequence 18, fragment 0
+    if four_addr:
+        hdr += b"\x02\xdd" * 3
+    if qos:
+        hdr += b"\x05\x00"
+        if ht:
+            hdr += b"\x00\x00\x00\x00"
+    return hdr + llc_body
+
+
+def llc_snap(et, ip):
+    return b"\xaa\xaa\x03\x00\x00\x00" + et + ip
+
+
+def radiotap(frame, flags=0x10, extended=False):
+    """A radiotap header with TSFT, flags and rate (and with extended, a
+    second presence word), then frame and, with flags 0x10, an FCS."""
+    words = [0x80000007, 0] if extended else [0x00000007]
+    head_len = 4 + 4 * len(words)
+    off = (head_len + 7) & ~7  # TSFT is aligned to 8
+    fields = bytes(off - head_len) + struct.pack("<QBB", 0x1122334455, flags, 22)
+    hdr = struct.pack("<BBH", 0, 0, head_len + len(fields)) + b"".join(struct.pack("<I", w) for w in words) + fields
+    return hdr + frame + (b"\xde\xad\xbe\xef" if flags & 0x10 else b"")
+
+
+def ppi(frame, fcs=True, bad_fcs=False):
+    """A PPI header with an 802.11-Common field, link type 802.11."""
+    fl = (1 if fcs else 0) | (4 if bad_fcs else 0)
+    common = struct.pack("<QHHHHBBbb", 0, fl, 108, 2437, 0x00a0, 0, 0, -40, -90)
+    hdr = struct.pack("<BBHI", 0, 0, 8 + 4 + len(common), 105) + struct.pack("<HH", 2, len(common)) + common
+    return hdr + frame + (b"\xde\xad\xbe\xef" if fcs else b"")
+
+
+def nflog(ip, v6, big=False):
+    """An NFLOG frame: family, version 0, group 5, then the packet header,
+    prefix and payload attributes (lengths and types in the logging
+    machine's byte order)."""
+    order = ">" if big else "<"
+
+    def tlv(kind, value):
+        raw = struct.pack(order + "HH", 4 + len(value), kind) + value
+        return raw + bytes(-len(raw) % 4)
+
+    return (struct.pack("!BBH", 10 if v6 else 2, 0, 5) + tlv(1, b"\x08\x00\x03\x00") + tlv(10, b"msn\x00") +
+            tlv(9, ip))
+
+
+def pflog(ip, v6):
+    """pf's log header of 61 bytes (64 with padding), address family
+    AF_INET or OpenBSD's AF_INET6 (24)."""
+    return bytes([61, 24 if v6 else 2]) + bytes(62) + ip
+
+
+class OtherLinkTypes(unittest.TestCase):
+    """The reference scenario over IPv4 and IPv6, each packet captured on
+    other links than Ethernet: Wi-Fi in monitor mode (802.11 plain, with
+    radiotap or PPI headers, QoS, four addresses, an FCS), PPP, PPPoE
+    without Ethernet, Cisco HDLC, pf's and netfilter's logs: the same
+    events as over Ethernet."""
+
+    LINKS = {
+        "wifi": (105, lambda et, ip, v6: wifi_data(llc_snap(et, ip))),
+        "wifi-qos-4addr": (105, lambda et, ip, v6: wifi_data(llc_snap(et, ip), qos=True, four_addr=True)),
+        "wifi-qos-ht": (105, lambda et, ip, v6: wifi_data(llc_snap(et, ip), qos=True, ht=True)),
+        "radiotap-fcs": (127, lambda et, ip, v6: radiotap(wifi_data(llc_snap(et, ip), qos=True))),
+        "radiotap-ext": (127, lambda et, ip, v6: radiotap(wifi_data(llc_snap(et, ip)), flags=0, extended=True)),
+        "ppi": (192, lambda et, ip, v6: ppi(wifi_data(llc_snap(et, ip)))),
+        "ppp": (9, lambda et, ip, v6: b"\xff\x03" + (b"\x00\x57" if v6 else b"\x00\x21") + ip),
+        "ppp-acfc-pfc": (9, lambda et, ip, v6: (b"\x57" if v6 else b"\x21") + ip),
+        "ppp-serial": (50, lambda et, ip, v6: b"\xff\x03" + (b"\x00\x57" if v6 else b"\x00\x21") + ip),
+        "ppp-serial-chdlc": (50, lambda et, ip, v6: b"\x0f\x00" + et + ip),
+        "pppoe-no-ethernet": (51, lambda et, ip, v6: pppoe(ip, v6)[2:]),
+        "cisco-hdlc": (104, lambda et, ip, v6: b"\x8f\x00" + et + ip),
+        "pflog": (117, lambda et, ip, v6: pflog(ip, v6)),
+        "nflog": (239, lambda et, ip, v6: nflog(ip, v6)),
+        "nflog-big-endian": (239, lambda et, ip, v6: nflog(ip, v6, big=True)),
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        cls.plain = {}
+        for v6 in (False, True):
+            path = os.path.join(cls.dir, "plain%d.pcap" % v6)
+            subprocess.run([MKCAPTURE, "--mss", "1000"] + (["--ipv6"] if v6 else []) + [path], check=True,
+                           timeout=TIMEOUT)
+            with open(path, "rb") as f:
+                cls.plain[v6] = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+
+    def run_frames(self, name, frames, linktype, args=("-q",)):
+        path = os.path.join(self.dir, name + ".pcap")
+        with open(path, "wb") as f:
+            f.write(pcap_of(frames, linktype))
+        return run(list(args) + ["-r", path])
+
+    def test_same_events_as_over_ethernet(self):
+        for v6 in (False, True):
+            plain = pcap_frames(self.plain[v6])
+            rc, out, err = run(["-q", "-r", os.path.join(self.dir, "plain%d.pcap" % v6)])
+            self.assertEqual(rc, 0, err)
+            want = LinkEncapsulations.norm(out)
+            self.assertTrue({"login", "message", "invitation", "file"} <= {e["event"] for e in want})
+            for name, (linktype, wrap) in self.LINKS.items():
+                frames = [(sec, usec, wrap(frame[12:14], frame[14:], v6)) for sec, usec, frame, _ in plain]
+                rc, out, err = self.run_frames(name, frames, linktype)
+                self.assertEqual(rc, 0, "%s: %s" % (name, err))
+                got = LinkEncapsulations.norm(out)
+                self.assertEqual([e for e in got if e["event"] == "anomaly"], [], name)
+                self.assertEqual(got, want, "%s v6=%s" % (name, v6))
+
+    def message_frame(self, plain):
+        """The index of the first frame that carries a chat message."""
+        for k, (_, _, frame, _) in enumerate(plain):
+            if b"MSG " in frame and b"text/plain" in frame:
+                return k
+        self.fail("no chat message in the scenario")
+
+    def test_frames_damaged_in_the_air_are_not_analysed(self):
+        """A copy of a message's frame with other bytes, sent first with the
+        radio header's (radiotap or PPI) wrong-FCS flag, is left out: the
+        message is the good copy's, and the summary counts it."""
+        plain = pcap_frames(self.plain[False])
+        k = self.message_frame(plain)
+        for name, linktype, good, bad in (
+                ("radiotap", 127, lambda f: radiotap(f), lambda f: radiotap(f, flags=0x50)),
+                ("ppi", 192, lambda f: ppi(f), lambda f: ppi(f, bad_fcs=True))):
+            frames = []
+            for j, (sec, usec, frame, _) in enumerate(plain):
+                body = wifi_data(llc_snap(frame[12:14], frame[14:]))
+                if j == k:
+                    frames.append((sec, usec, bad(body.replace(b"text/plain", b"text/plaiX"))))
+                frames.append((sec, usec, good(body)))
+            rc, out, err = self.run_frames("fcs-" + name, frames, linktype, args=())
+            self.assertEqual(rc, 0, err)
+            self.assertEqual([e for e in events(out) if e["event"] == "anomaly"], [], name)
+            self.assertIn("802.11: 0 data frames encrypted (their contents cannot be read), 1 damaged in the air",
+                          err, name)
+            rc, want, _ = run(["-q", "-r", os.path.join(self.dir, "plain0.pcap")])
+            self.assertEqual([e.get("text") for e in events(out) if e["event"] == "message"],
+                             [e.get("text") for e in events(want) if e["event"] == "message"], name)
+
+    def test_encrypted_and_other_frames_are_counted_not_decoded(self):
+        ip = pcap_frames(self.plain[False])[0][2][14:]
+        body = llc_snap(b"\x08\x00", ip)
+        frames = [
+            (1117000000, 0, wifi_data(body, protected=True)),
+            (1117000001, 0, wifi_data(body, protected=True, qos=True)),
+            (1117000002, 0, b"\x80\x00" + bytes(36)),  # a beacon
+            (1117000003, 0, b"\x48\x01" + bytes(22)),  # null function
+            (1117000004, 0, wifi_data(body)[:1] + bytes([0x05]) + wifi_data(body)[2:]),  # more fragments
+            (1117000005, 0, wifi_data(body, qos=True)[:24] + b"\x85\x00" + body),  # A-MSDU
+        ]
+        rc, out, err = self.run_frames("wifi-skipped", frames, 105, args=())
+        self.assertEqual(rc, 0, err)
+        self.assertIn("not TCP/UDP 6", err)
+        self.assertIn("802.11: 2 data frames encrypted", err)
+        self.assertEqual([e for e in events(out) if e["event"] == "anomaly"], [])
+
+    def test_damaged_headers_are_malformed_packets(self):
+        ip = pcap_frames(self.plain[False])[0][2][14:]
+        wifi = wifi_data(llc_snap(b"\x08\x00", ip))
+        cases = [
+            (105, wifi[:20], "802.11 header cut short"),
+            (105, wifi_data(b"", qos=True, ht=True)[:29], "802.11 header cut short"),
+            (127, radiotap(wifi)[:6], "radiotap header cut short"),
+            (127, b"\x01" + radiotap(wifi)[1:], "radiotap version not 0"),
+            (127, radiotap(wifi)[:2] + b"\x04\x00" + radiotap(wifi)[4:], "radiotap length shorter than its header"),
+            (127, b"\x00\x00\x0c\x00\x00\x00\x00\x80\x00\x00\x00\x80" + wifi, "radiotap presence words beyond its length"),
+            (127, b"\x00\x00\x08\x00\x02\x00\x00\x00" + wifi, "radiotap fields beyond its length"),
+            (192, ppi(wifi)[:7], "PPI header cut short"),
+            (192, ppi(wifi)[:8] + b"\x02\x00\x40\x00" + ppi(wifi)[12:], "PPI field beyond its header"),
+            (9, b"\xff\x03\x00", "PPP protocol cut short"),
+            (104, b"\x0f\x00\x08", "Cisco HDLC header cut short"),
+            (117, bytes([61, 2]) + bytes(20), "pflog header cut short"),
+            (117, bytes([20, 2]) + bytes(60), "pflog header length below 45"),
+            (239, b"\x02\x00", "NFLOG header cut short"),
+            (239, b"\x02\x01\x00\x05" + bytes(8), "NFLOG version not 0"),
+            (239, b"\x02\x00\x00\x05\x02\x00\x01\x00" + bytes(8), "NFLOG attribute length beyond the frame"),
+        ]
+        for linktype, frame, why in cases:
+            rc, out, err = self.run_frames("damaged-%d" % linktype, [(1117000000, 0, frame)], linktype)
+            self.assertEqual(rc, 0, err)
+            details = [e["detail"] for e in events(out) if e["event"] == "anomaly" and e["kind"] == "malformed_packet"]
+            self.assertEqual(details, [why], (linktype, frame[:16]))
+
+    def test_a_payload_cut_by_the_snaplen(self):
+        """An NFLOG payload attribute cut short by the snapshot length (its
+        length says more than the frame holds) is the packet's start."""
+        plain = pcap_frames(self.plain[False])
+        frames = [(sec, usec, nflog(frame[14:], False)) for sec, usec, frame, _ in plain]
+        path = os.path.join(self.dir, "nflog-cut.pcap")
+        data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 96, 239)
+        for sec, usec, frame in frames:
+            data += struct.pack("<IIII", sec, usec, min(len(frame), 96), len(frame)) + frame[:96]
+        with open(path, "wb") as f:
+            f.write(data)
+        rc, out, err = run(["-r", path])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("decode errors 0, not TCP/UDP 0", err)
+        self.assertIn("truncated: %d packets" % sum(1 for _, _, f in frames if len(f) > 96), err)
+
+
 class Modes(unittest.TestCase):
     def test_stdin(self):
         with open(cap("seed.pcap"), "rb") as f:

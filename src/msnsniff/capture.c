@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "decode.h"
+#include "nflog.h"
 #include "pcapread.h"
 
 /* stdio's default buffer is one file-system block (4 KiB): reading a
@@ -346,6 +347,14 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, size_t buffer_b
     c->linktype = pcap_datalink(p);
     c->live = 1;
     c->live_fd = fd;
+    if (c->linktype == DLT_NFLOG && strncmp(iface, "nflog", 5) == 0) {
+        char why[128];
+        if (sn_nflog_prompt(fd, iface, why, sizeof why) != 0)
+            fprintf(stderr,
+                    "msnsniff: %s: could not ask the kernel to hand each logged packet over at once (%s): they "
+                    "come in batches, up to a second late, and a stop may miss the last ones\n",
+                    iface, why);
+    }
     c->sec_mask = UINT64_MAX;
     snprintf(c->name, sizeof c->name, "%s", iface);
     c->have_base = pcap_stats(p, &c->base) == 0;
@@ -617,20 +626,32 @@ int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     return rc;
 }
 
+/* pcap_next_ex. A live capture reads without blocking, and libpcap's
+ * netfilter module (nflog:N, nfqueue:N) says "nothing to read" as an error
+ * (its recv's EAGAIN, with the handle left as it was) where the others
+ * return 0: that is 0 here too, so that msnsniff waits for the next log
+ * message instead of stopping at the first quiet moment. */
+static int read_next(sn_capture *c, struct pcap_pkthdr **h, const u_char **d) {
+    errno = 0;
+    int rc = pcap_next_ex(c->p, h, d);
+    if (rc == PCAP_ERROR && c->live && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return rc;
+}
+
 static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     if (c->fast) return next_fast(c, fr, err, errcap);
     struct pcap_pkthdr *h;
     const u_char *d;
-    int rc = pcap_next_ex(c->p, &h, &d);
+    int rc = read_next(c, &h, &d);
     if (rc == PCAP_ERROR_BREAK && c->live && c->draining)
-        rc = pcap_next_ex(c->p, &h, &d); /* the break that started the drain */
+        rc = read_next(c, &h, &d); /* the break that started the drain */
     /* Live and nothing buffered: wait for a packet, at most LIVE_WAIT_MS.
      * Only a wait that timed out (or a signal) returns 2, so the caller
      * ticks when the capture is idle, not between packets. */
     while (rc == 0 && c->live && !c->draining && !c->broken) {
         struct pollfd pfd = {c->live_fd, POLLIN, 0};
         if (poll(&pfd, 1, LIVE_WAIT_MS) <= 0) return 2;
-        rc = pcap_next_ex(c->p, &h, &d);
+        rc = read_next(c, &h, &d);
     }
     /* Stopping: the block being filled when the stop came holds the last
      * packets captured before it, and is handed over only when its time
@@ -645,9 +666,9 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         struct pollfd pfd = {c->live_fd, POLLIN, 0};
         int n = poll(&pfd, 1, left);
         if (n == 0 || (n < 0 && errno != EINTR)) break;
-        rc = pcap_next_ex(c->p, &h, &d);
+        rc = read_next(c, &h, &d);
         /* libpcap reports the stop's break only when it has a block to read */
-        if (rc == PCAP_ERROR_BREAK) rc = pcap_next_ex(c->p, &h, &d);
+        if (rc == PCAP_ERROR_BREAK) rc = read_next(c, &h, &d);
     }
     if (rc == 1) {
         c->live_read++;

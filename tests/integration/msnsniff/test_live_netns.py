@@ -13,6 +13,8 @@ the other (10.77.0.2), msnsniff on msnd's end of the pair. Needs root
   counted is reported lost (kernel_lost).
 - Stopped right after a chat (SIGTERM), msnsniff still analyses the
   packets the kernel was holding for it: every line is reported.
+- On nflog:5, the packets an nftables rule logs: the logins and the chat,
+  up to the stop.
 
 usage: test_live_netns.py MSNSNIFF MSND
 """
@@ -142,6 +144,34 @@ class LiveNetns(unittest.TestCase):
         p.send_signal(sig)
         out, err = p.communicate(timeout=20)
         return p.returncode, [json.loads(x) for x in out.decode().splitlines()], err.decode()
+
+    def test_a_firewall_log_group(self):
+        """msnsniff on nflog:5, the packets an nftables rule logs to group
+        5 (link type NFLOG, without a queue threshold: the kernel batches
+        them unless msnsniff asks otherwise): the logins and the chat line,
+        the last packets before the stop included."""
+        rules = ("table inet msnlog {\n"
+                 " chain in { type filter hook input priority 0; meta l4proto tcp log group 5; }\n"
+                 " chain out { type filter hook output priority 0; meta l4proto tcp log group 5; }\n"
+                 "}\n")
+        r = subprocess.run(["ip", "netns", "exec", self.pair.a, "nft", "-f", "-"], input=rules, text=True,
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        srv = self.server()
+        p = self.sniff([], dev="nflog:5")
+        sb_a, sb_b = self.chat(srv)
+        body = text("logged by the firewall")
+        sb_a.send_msg(sb_a.trid(), "N", body)
+        self.assertIn(b"logged by the firewall", read_until(sb_b, "MSG").payload)
+        rc, ev, err = self.stop(p)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("link type NFLOG", err)
+        self.assertEqual(sorted(e["user"] for e in ev if e["event"] == "login" and e.get("result") == "ok"),
+                         [ALICE, BOB], err)
+        # alice's line to the switchboard, and the switchboard's to bob
+        self.assertEqual([(e["direction"], e["text"]) for e in ev if e["event"] == "message" and e.get("kind") == "text"],
+                         [("sent", "logged by the firewall"), ("received", "logged by the firewall")], err)
+        self.assertEqual([e for e in ev if e["event"] == "anomaly"], [], err)
 
     def test_burst_while_busy_is_not_dropped(self):
         srv = self.server(["--max-commands-per-second", "0"])

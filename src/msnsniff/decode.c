@@ -494,11 +494,13 @@ static sn_decode_status decode_nflog(sn_decoder *d, const uint8_t *p, size_t n, 
  * bit, HT control (4). Management and control frames, data frames
  * without a body (null function), encrypted ones (their contents cannot
  * be read; counted), fragments of a frame and A-MSDU aggregates are not
- * decoded. fcs: the frame's last four bytes are its checksum. */
-static sn_decode_status decode_80211(sn_decoder *d, const uint8_t *p, size_t n, size_t wirelen, int fcs,
+ * decoded. radio: what the radio header says of the frame. */
+#define WIFI_FCS 0x1u /* its last four bytes are its checksum */
+#define WIFI_PAD 0x2u /* padding after the header to four bytes (some drivers) */
+static sn_decode_status decode_80211(sn_decoder *d, const uint8_t *p, size_t n, size_t wirelen, unsigned radio,
                                      sn_packet *out) {
     if (wirelen < n) wirelen = n;
-    if (fcs) {
+    if (radio & WIFI_FCS) {
         /* the checksum is the last 4 bytes on the wire: those of them captured go */
         size_t from = wirelen >= 4 ? wirelen - 4 : 0;
         if (n > from) n = from;
@@ -512,22 +514,24 @@ static sn_decode_status decode_80211(sn_decoder *d, const uint8_t *p, size_t n, 
     size_t hl = (fc1 & 0x03u) == 0x03u ? 30 : 24;
     size_t qos_at = hl;
     if (qos) hl += (fc1 & 0x80u) ? 6 : 2;
-    if (n < hl) return bad(d, "802.11 header cut short");
+    size_t body = radio & WIFI_PAD ? (hl + 3u) & ~(size_t)3u : hl;
+    if (n < body) return bad(d, "802.11 header cut short");
     if (fc1 & 0x40u) {
         d->wifi_protected++;
         return SN_DECODE_SKIP;
     }
     if ((fc1 & 0x04u) || (le16(p + 22) & 0x000Fu)) return SN_DECODE_SKIP; /* a fragment */
     if (qos && (p[qos_at] & 0x80u)) return SN_DECODE_SKIP;                /* A-MSDU */
-    return decode_llc(d, p + hl, n - hl, SIZE_MAX, out, 0);
+    return decode_llc(d, p + body, n - body, SIZE_MAX, out, 0);
 }
 
 /* radiotap: version 0, its length, presence words (bit 31: another
  * follows), then the fields they announce, each aligned to its size from
  * the header's start. Of them only the flags matter here, the second
- * field after the 8-byte TSFT: the frame ends with its FCS (0x10), and
- * the FCS was wrong (0x40): a frame damaged in the air is not analysed
- * (its bytes would be taken as the stream's first copy). */
+ * field after the 8-byte TSFT: the frame ends with its FCS (0x10), the
+ * header is padded to four bytes (0x20), and the FCS was wrong (0x40): a
+ * frame damaged in the air is not analysed (its bytes would be taken as
+ * the stream's first copy). */
 static sn_decode_status decode_radiotap(sn_decoder *d, const uint8_t *p, size_t n, size_t wirelen, sn_packet *out) {
     if (n < 8) return bad(d, "radiotap header cut short");
     if (p[0] != 0) return bad(d, "radiotap version not 0");
@@ -550,7 +554,8 @@ static sn_decode_status decode_radiotap(sn_decoder *d, const uint8_t *p, size_t 
         d->wifi_bad_fcs++;
         return SN_DECODE_SKIP;
     }
-    return decode_80211(d, p + len, n - len, wirelen > len ? wirelen - len : 0, (flags & 0x10u) != 0, out);
+    unsigned radio = (flags & 0x10u ? WIFI_FCS : 0u) | (flags & 0x20u ? WIFI_PAD : 0u);
+    return decode_80211(d, p + len, n - len, wirelen > len ? wirelen - len : 0, radio, out);
 }
 
 /* PPI (the header Kismet and AirPcap wrote): version 0, flags, its length
@@ -580,7 +585,8 @@ static sn_decode_status decode_ppi(sn_decoder *d, const uint8_t *p, size_t n, si
         off += 4 + flen;
     }
     switch (dlt) {
-    case LT_IEEE802_11: return decode_80211(d, p + len, n - len, wirelen > len ? wirelen - len : 0, fcs, out);
+    case LT_IEEE802_11:
+        return decode_80211(d, p + len, n - len, wirelen > len ? wirelen - len : 0, fcs ? WIFI_FCS : 0u, out);
     case LT_EN10MB:
         if (n - len < 14) return bad(d, "Ethernet header cut short");
         return decode_ethertype(d, rd16(p + len + 12), p + len + 14, n - len - 14, out);

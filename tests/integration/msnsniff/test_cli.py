@@ -578,6 +578,9 @@ class OtherLinkTypes(unittest.TestCase):
         "wifi-qos-ht": (105, lambda et, ip, v6: wifi_data(llc_snap(et, ip), qos=True, ht=True)),
         "radiotap-fcs": (127, lambda et, ip, v6: radiotap(wifi_data(llc_snap(et, ip), qos=True))),
         "radiotap-ext": (127, lambda et, ip, v6: radiotap(wifi_data(llc_snap(et, ip)), flags=0, extended=True)),
+        # QoS data's 26-byte header padded to 28 (the radiotap flag 0x20)
+        "radiotap-datapad": (127, lambda et, ip, v6: radiotap(wifi_data(b"\0\0" + llc_snap(et, ip), qos=True),
+                                                             flags=0x30)),
         "ppi": (192, lambda et, ip, v6: ppi(wifi_data(llc_snap(et, ip)))),
         "ppp": (9, lambda et, ip, v6: b"\xff\x03" + (b"\x00\x57" if v6 else b"\x00\x21") + ip),
         "ppp-acfc-pfc": (9, lambda et, ip, v6: (b"\x57" if v6 else b"\x21") + ip),

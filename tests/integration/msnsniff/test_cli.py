@@ -395,23 +395,9 @@ def snap(inner):
     return struct.pack("!H", len(body)) + body
 
 
-class LinkEncapsulations(unittest.TestCase):
-    """The reference scenario (logins, switchboards, messages,
-    invitations) over IPv4 and IPv6, each Ethernet frame's Ethertype and IP
-    packet put into PPPoE, MPLS or 802.3 LLC/SNAP, with VLAN tags before
-    them and after SNAP: the same events as over plain Ethernet (the flows'
-    byte counts, which count the link headers, aside)."""
-
-    ENCAPSULATIONS = {
-        "pppoe": lambda et, ip, v6: pppoe(ip, v6),
-        "vlan-pppoe": lambda et, ip, v6: vlan(10) + pppoe(ip, v6),
-        "mpls": lambda et, ip, v6: mpls(ip),
-        "mpls-multicast": lambda et, ip, v6: mpls(ip, (300, 301), 0x8848),
-        "qinq-mpls": lambda et, ip, v6: vlan(20, 0x88A8) + vlan(30) + mpls(ip),
-        "snap": lambda et, ip, v6: snap(et + ip),
-        "vlan-snap": lambda et, ip, v6: vlan(40) + snap(et + ip),
-        "snap-vlan": lambda et, ip, v6: snap(vlan(50) + et + ip),
-    }
+class ScenarioFrames(unittest.TestCase):
+    """The reference scenario over IPv4 and IPv6 as Ethernet frames
+    (cls.plain[v6], a pcap), for tests that capture it otherwise."""
 
     @classmethod
     def setUpClass(cls):
@@ -431,6 +417,8 @@ class LinkEncapsulations(unittest.TestCase):
 
     @staticmethod
     def norm(out):
+        """The events but stats, without the flows' byte counts (which
+        count the link headers)."""
         keep = []
         for e in events(out):
             if e["event"] == "stats":
@@ -440,11 +428,31 @@ class LinkEncapsulations(unittest.TestCase):
             keep.append(e)
         return keep
 
-    def run_frames(self, name, frames):
+    def run_frames(self, name, frames, linktype=1, args=("-q",)):
         path = os.path.join(self.dir, name + ".pcap")
         with open(path, "wb") as f:
-            f.write(pcap_of(frames))
-        return run(["-q", "-r", path])
+            f.write(pcap_of(frames, linktype))
+        return run(list(args) + ["-r", path])
+
+
+class LinkEncapsulations(ScenarioFrames):
+    """The reference scenario (logins, switchboards, messages,
+    invitations) over IPv4 and IPv6, each Ethernet frame's Ethertype and IP
+    packet put into PPPoE, MPLS or 802.3 LLC/SNAP, with VLAN tags before
+    them and after SNAP: the same events as over plain Ethernet (the flows'
+    byte counts, which count the link headers, aside)."""
+
+    ENCAPSULATIONS = {
+        "pppoe": lambda et, ip, v6: pppoe(ip, v6),
+        "vlan-pppoe": lambda et, ip, v6: vlan(10) + pppoe(ip, v6),
+        "mpls": lambda et, ip, v6: mpls(ip),
+        "mpls-multicast": lambda et, ip, v6: mpls(ip, (300, 301), 0x8848),
+        "qinq-mpls": lambda et, ip, v6: vlan(20, 0x88A8) + vlan(30) + mpls(ip),
+        "snap": lambda et, ip, v6: snap(et + ip),
+        "vlan-snap": lambda et, ip, v6: vlan(40) + snap(et + ip),
+        "snap-vlan": lambda et, ip, v6: snap(vlan(50) + et + ip),
+    }
+
 
     def test_same_events_as_over_ethernet(self):
         for v6 in (False, True):
@@ -565,7 +573,7 @@ def pflog(ip, v6):
     return bytes([61, 24 if v6 else 2]) + bytes(62) + ip
 
 
-class OtherLinkTypes(unittest.TestCase):
+class OtherLinkTypes(ScenarioFrames):
     """The reference scenario over IPv4 and IPv6, each packet captured on
     other links than Ethernet: Wi-Fi in monitor mode (802.11 plain, with
     radiotap or PPI headers, QoS, four addresses, an FCS), PPP, PPPoE
@@ -593,39 +601,18 @@ class OtherLinkTypes(unittest.TestCase):
         "nflog-big-endian": (239, lambda et, ip, v6: nflog(ip, v6, big=True)),
     }
 
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp()
-        cls.plain = {}
-        for v6 in (False, True):
-            path = os.path.join(cls.dir, "plain%d.pcap" % v6)
-            subprocess.run([MKCAPTURE, "--mss", "1000"] + (["--ipv6"] if v6 else []) + [path], check=True,
-                           timeout=TIMEOUT)
-            with open(path, "rb") as f:
-                cls.plain[v6] = f.read()
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir)
-
-    def run_frames(self, name, frames, linktype, args=("-q",)):
-        path = os.path.join(self.dir, name + ".pcap")
-        with open(path, "wb") as f:
-            f.write(pcap_of(frames, linktype))
-        return run(list(args) + ["-r", path])
-
     def test_same_events_as_over_ethernet(self):
         for v6 in (False, True):
             plain = pcap_frames(self.plain[v6])
             rc, out, err = run(["-q", "-r", os.path.join(self.dir, "plain%d.pcap" % v6)])
             self.assertEqual(rc, 0, err)
-            want = LinkEncapsulations.norm(out)
+            want = self.norm(out)
             self.assertTrue({"login", "message", "invitation", "file"} <= {e["event"] for e in want})
             for name, (linktype, wrap) in self.LINKS.items():
                 frames = [(sec, usec, wrap(frame[12:14], frame[14:], v6)) for sec, usec, frame, _ in plain]
                 rc, out, err = self.run_frames(name, frames, linktype)
                 self.assertEqual(rc, 0, "%s: %s" % (name, err))
-                got = LinkEncapsulations.norm(out)
+                got = self.norm(out)
                 self.assertEqual([e for e in got if e["event"] == "anomaly"], [], name)
                 self.assertEqual(got, want, "%s v6=%s" % (name, v6))
 

@@ -297,7 +297,8 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     return c;
 }
 
-sn_capture *sn_capture_open_live(const char *iface, int promisc, size_t buffer_bytes, char *err, size_t errcap) {
+sn_capture *sn_capture_open_live(const char *iface, int promisc, int monitor, size_t buffer_bytes, char *err,
+                                 size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = pcap_create(iface, perr);
     if (!p) {
@@ -306,6 +307,31 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, size_t buffer_b
     }
     pcap_set_snaplen(p, 262144);
     pcap_set_promisc(p, promisc ? 1 : 0);
+    if (monitor) {
+        /* every frame on the channel, with a radiotap header (802.11 in
+         * the decoder); asked first, as libpcap only says at activation */
+        int can = pcap_can_set_rfmon(p);
+        if (can == 0 && if_nametoindex(iface) == 0) can = PCAP_ERROR_NO_SUCH_DEVICE; /* libpcap says 0 */
+        if (can == 0) {
+            snprintf(err, errcap,
+                     "%s: monitor mode (-I) is not supported on this interface: only Wi-Fi interfaces "
+                     "whose driver allows it have it",
+                     iface);
+            pcap_close(p);
+            return NULL;
+        }
+        if (can == PCAP_ERROR_NO_SUCH_DEVICE) {
+            snprintf(err, errcap, "%s: no such interface; msnsniff -D lists the interfaces it can capture on", iface);
+            pcap_close(p);
+            return NULL;
+        }
+        if (can < 0) {
+            snprintf(err, errcap, "%s: cannot tell whether monitor mode (-I) is supported: %s", iface, pcap_geterr(p));
+            pcap_close(p);
+            return NULL;
+        }
+        pcap_set_rfmon(p, 1);
+    }
     /* Not immediate mode: there libpcap gives every packet a slot of the
      * snapshot length (64 KiB on an interface with offloads, 256 KiB on
      * "any"), so the 16 MiB held only 64 to 256 packets and a burst of
@@ -319,6 +345,14 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, size_t buffer_b
     int rc = pcap_activate(p);
     if (rc == PCAP_ERROR_NO_SUCH_DEVICE) {
         snprintf(err, errcap, "%s: no such interface; msnsniff -D lists the interfaces it can capture on", iface);
+        pcap_close(p);
+        return NULL;
+    }
+    if (rc == PCAP_ERROR_RFMON_NOTSUP) {
+        snprintf(err, errcap,
+                 "%s: monitor mode (-I) is not supported on this interface: only Wi-Fi interfaces "
+                 "whose driver allows it have it",
+                 iface);
         pcap_close(p);
         return NULL;
     }

@@ -24,9 +24,10 @@ typedef struct sn_frame {
 
 sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap);
 /* promisc: put the interface in promiscuous mode (tcpdump's default; -p
- * turns it off). buffer_bytes: the kernel buffer (SN_CAPTURE_BUFFER by
- * default; -B). */
-sn_capture *sn_capture_open_live(const char *iface, int promisc, size_t buffer_bytes, char *err, size_t errcap);
+ * turns it off). monitor: put a Wi-Fi interface in monitor mode (-I).
+ * buffer_bytes: the kernel buffer (SN_CAPTURE_BUFFER by default; -B). */
+sn_capture *sn_capture_open_live(const char *iface, int promisc, int monitor, size_t buffer_bytes, char *err,
+                                 size_t errcap);
 /* The kernel buffer of a live capture: 256 blocks of libpcap's 256 KiB. A
  * block is handed over when full or 10 ms after its first packet, so a
  * trickle of packets takes a block every 10 ms: 256 blocks hold 2.5 s of

@@ -96,6 +96,7 @@ static void usage(FILE *fp) {
             "  -i, --interface IFACE  capture live from an interface\n"
             "  -D, --list-interfaces  list the interfaces -i can capture on\n"
             "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
+            "  -I, --monitor-mode  put a Wi-Fi interface in monitor mode (every frame on its channel)\n"
             "  -B, --buffer-size KIB  the kernel buffer for -i, in KiB as tcpdump's -B, or with K, M or G\n"
             "                      (default 64M; 1M to 1G)\n"
             "  -c, --count COUNT   stop after COUNT packets (those the filter lets through)\n"
@@ -359,6 +360,7 @@ int main(int argc, char **argv) {
                                              {"count", required_argument, NULL, 'c'},
                                              {"list-interfaces", no_argument, NULL, 'D'},
                                              {"no-promiscuous-mode", no_argument, NULL, 'p'},
+                                             {"monitor-mode", no_argument, NULL, 'I'},
                                              {"buffer-size", required_argument, NULL, 'B'},
                                              {"relinquish-privileges", required_argument, NULL, 'Z'},
                                              {"run-id", required_argument, NULL, OPT_RUN_ID},
@@ -402,7 +404,7 @@ int main(int argc, char **argv) {
     }
     const char *pcap_out = NULL, *run_as = NULL;
     int transcript = 0, nft = 0, quiet = 0, summary_stdout = 0, progress = -1, packet_buffered = 0;
-    int promisc = 1, list_ifaces = 0, threads = 2, append = 0;
+    int promisc = 1, monitor = 0, list_ifaces = 0, threads = 2, append = 0;
     size_t buffer_bytes = SN_CAPTURE_BUFFER;
     uint64_t count = 0;
     int opt;
@@ -410,7 +412,7 @@ int main(int argc, char **argv) {
     char *end;
     /* Options may follow the filter words; "--" ends the options, for a
      * filter with a word that starts with '-'. */
-    while ((opt = getopt_long(argc, argv, "r:i:w:o:c:DpB:Z:qhU", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "r:i:w:o:c:DpIB:Z:qhU", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r': rfiles[nfiles++] = optarg; break;
         case 'i': iface = optarg; break;
@@ -442,6 +444,7 @@ int main(int argc, char **argv) {
             break;
         }
         case 'p': promisc = 0; break;
+        case 'I': monitor = 1; break;
         case 'Z': run_as = optarg; break;
         case 'c':
             errno = 0;
@@ -583,7 +586,7 @@ int main(int argc, char **argv) {
 
     char err[1024];
     sn_capture *cap = rfile ? sn_capture_open_file(rfile, err, sizeof err)
-                            : sn_capture_open_live(iface, promisc, buffer_bytes, err, sizeof err);
+                            : sn_capture_open_live(iface, promisc, monitor, buffer_bytes, err, sizeof err);
     if (!cap) {
         fprintf(stderr, "msnsniff: %s\n", err);
         return 1;

@@ -412,6 +412,18 @@ class Live(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("msnsniff: nosuch0: no such interface; msnsniff -D lists the interfaces", err)
 
+    def test_monitor_mode_only_on_wifi(self):
+        """-I (tcpdump's monitor mode) on an interface without it, and on
+        one that does not exist: said, exit 1, before anything is read."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to open an interface")
+        rc, out, err = run(["-I", "-i", "lo"])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("msnsniff: lo: monitor mode (-I) is not supported on this interface: only Wi-Fi", err)
+        rc, out, err = run(["--monitor-mode", "-i", "nosuch0"])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("msnsniff: nosuch0: no such interface; msnsniff -D lists the interfaces", err)
+
     def test_z_output_user_cannot_create(self):
         # -Z drops privileges before -o and -w are created: a directory
         # only root may write to is refused naming the user

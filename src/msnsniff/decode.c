@@ -479,13 +479,20 @@ static sn_decode_status decode_nflog(sn_decoder *d, const uint8_t *p, size_t n, 
     const uint8_t *ip = NULL;
     size_t iplen = 0;
     int rc = nflog_walk(p, n, 0, &ip, &iplen);
-    if (rc == -1) rc = nflog_walk(p, n, 1, &ip, &iplen);
+    if (rc != 1) {
+        /* a big-endian log whose lengths happened to fit either way finds
+         * no payload the little-endian way */
+        int big = nflog_walk(p, n, 1, &ip, &iplen);
+        if (big == 1 || rc == -1) rc = big;
+    }
     if (rc == -1) return bad(d, "NFLOG attribute length beyond the frame");
     if (rc == -2) return bad(d, "NFLOG attribute header cut short");
     if (rc == 0) return SN_DECODE_SKIP;
     if (p[0] == 2) return decode_ipv4(d, ip, iplen, out);
     if (p[0] == 10) return decode_ipv6(d, ip, iplen, out);
-    return decode_ip(d, ip, iplen, out);
+    /* another family (a bridge's, ARP): IP only by its version */
+    if (iplen >= 1 && (ip[0] >> 4 == 4 || ip[0] >> 4 == 6)) return decode_ip(d, ip, iplen, out);
+    return SN_DECODE_SKIP;
 }
 
 /* An IEEE 802.11 frame. Data frames carry LLC/SNAP after a header of 24

@@ -595,6 +595,33 @@ static void test_encapsulations_ipv6(void **state) {
     decode_encapsulations(1);
 }
 
+/* A big-endian NFLOG frame of 2052 bytes: its first attribute's length
+ * (8, as 00 08) read little-endian is 2048, which ends exactly at the
+ * frame's end; the walk that way finds no payload, and the big-endian one
+ * does. */
+static void test_nflog_big_endian_large(void **state) {
+    (void)state;
+    msnsynth_endpoint a = ep("10.0.0.1", 1863), b = ep("10.0.0.2", 40000);
+    static char text[1988]; /* 20 + 20 + 1988 = 2028 bytes of IPv4, 24 of NFLOG before them */
+    memset(text, 'x', sizeof text);
+    static uint8_t plain[4096], frame[4096];
+    size_t pn = msnsynth_frame_tcp(NULL, &a, &b, 1, 2, MSNSYNTH_TCP_ACK, text, sizeof text, plain, sizeof plain);
+    assert_true(pn > 14 + sizeof text);
+    int lt;
+    unsigned vid;
+    size_t n = encapsulate(ENC_NFLOG_BIG, plain + 14, pn - 14, 0x0800, frame, &lt, &vid);
+    assert_int_equal(n, 2052);
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    assert_int_equal(sn_decoder_init(&d, &mem, 1, 0), 0);
+    sn_packet p;
+    assert_int_equal(sn_decode(&d, lt, frame, n, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(p.len, sizeof text);
+    assert_int_equal(p.sport, 1863);
+    sn_decoder_free(&d);
+}
+
 /* Headers that say "not for us" are skipped; damaged ones are malformed,
  * with the reason; stacks and tags are bounded. */
 static void test_encapsulation_limits(void **state) {
@@ -676,7 +703,7 @@ int main(void) {
         cmocka_unit_test(test_links_ipv6_ext),       cmocka_unit_test(test_udp_and_garbage),
         cmocka_unit_test(test_ipv4_defrag),          cmocka_unit_test(test_ipv6_defrag),
         cmocka_unit_test(test_encapsulations_ipv4),  cmocka_unit_test(test_encapsulations_ipv6),
-        cmocka_unit_test(test_encapsulation_limits),
+        cmocka_unit_test(test_encapsulation_limits), cmocka_unit_test(test_nflog_big_endian_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

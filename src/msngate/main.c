@@ -350,6 +350,16 @@ static int recreate_sets(void *ctx) {
 
 static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
+    /* libpcap's netfilter devices are not packet sockets: what a log group
+     * or a queue brings is for msnsniff, or for the inline mode's own queue */
+    if (strncmp(c->interface, "nflog", 5) == 0 || strncmp(c->interface, "nfqueue", 7) == 0) {
+        snprintf(err, errcap,
+                 "%s: passive mode captures on a network interface, not on a netfilter log group or queue "
+                 "(--mode inline takes its packets from an NFQUEUE queue of its own; msnsniff -i %s analyses "
+                 "what the group brings)",
+                 c->interface, c->interface);
+        return NULL;
+    }
     pcap_t *p = pcap_create(c->interface, perr);
     if (!p) {
         snprintf(err, errcap, "%s: %s", c->interface, perr);

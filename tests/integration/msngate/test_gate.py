@@ -353,6 +353,8 @@ class GatewayTest(unittest.TestCase):
                          "(another program holds it: another msngate, or choose --queue-num)"),
                         (["--mode", "passive"], 64, "passive mode needs an interface"),
                         (["--mode", "passive", "-i", "nosuchif0"], 1, "nosuchif0"),
+                        (["--mode", "passive", "-i", "nflog:5"], 1, "nflog:5: passive mode captures on a network "
+                         "interface, not on a netfilter log group"),
                         (["-c", ini, "--control-ports", ""], 78, "want 1 to 16 ports")):
                     r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE] + argv, check=False)
                     self.assertEqual(r.returncode, code, (argv, r.stderr))

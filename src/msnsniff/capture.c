@@ -3,6 +3,7 @@
 #include "capture.h"
 
 #include <pcap/pcap.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -180,6 +181,66 @@ static FILE *open_stdin(stdin_stream *s) {
     return fopencookie(s, "rb", io);
 }
 
+/* What a file libpcap did not take seems to be, from its first bytes, and
+ * what to do with it; NULL when nothing is recognised. */
+static const char *format_hint(const unsigned char *h, size_t n) {
+/* a string literal and its length without the terminating NUL (a magic
+ * may hold NULs of its own) */
+#define MAGIC(s) s, sizeof s - 1
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *hint;
+    } known[] = {
+        {MAGIC("\x1f\x8b"), "compressed with gzip: zcat FILE | msnsniff -r -"},
+        {MAGIC("\xfd\x37\x7a\x58\x5a\x00"), "compressed with xz: xzcat FILE | msnsniff -r -"},
+        {MAGIC("\x28\xb5\x2f\xfd"), "compressed with zstd: zstdcat FILE | msnsniff -r -"},
+        {MAGIC("BZh"), "compressed with bzip2: bzcat FILE | msnsniff -r -"},
+        {MAGIC("PK\x03\x04"), "a zip archive: unzip it first"},
+        {MAGIC("GMBU"),
+         "a Microsoft Network Monitor 2 capture: convert it with Wireshark's editcap, "
+         "editcap -F pcapng FILE FILE.pcapng"},
+        {MAGIC("RTSS"),
+         "a Microsoft Network Monitor 1 capture: convert it with Wireshark's editcap, "
+         "editcap -F pcapng FILE FILE.pcapng"},
+        {MAGIC("snoop\0\0\0"),
+         "a snoop capture (Solaris): convert it with Wireshark's editcap, "
+         "editcap -F pcap FILE FILE.pcap"},
+        {MAGIC("XCP\0"),
+         "a NetXRay or Windows Sniffer capture: convert it with Wireshark's editcap, "
+         "editcap -F pcapng FILE FILE.pcapng"},
+        {MAGIC("{\"event\":"), "msnsniff's own events (JSON lines, -o), not a capture: -r reads pcap and pcapng files"},
+    };
+#undef MAGIC
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (n >= known[i].len && memcmp(h, known[i].magic, known[i].len) == 0) return known[i].hint;
+    size_t text = 0;
+    for (size_t i = 0; i < n; i++)
+        text += (h[i] >= 0x20 && h[i] < 0x7f) || h[i] == '\n' || h[i] == '\r' || h[i] == '\t';
+    if (n >= 8 && text == n)
+        return "text, not a capture: pcap and pcapng files (tcpdump -w, dumpcap, Wireshark) are binary";
+    return NULL;
+}
+
+/* "NAME: not a pcap or pcapng file: HINT", FILE in the hint replaced by
+ * path (quoted for the shell when it needs to be); standard input keeps
+ * FILE. */
+static void put_hint(char *err, size_t errcap, const char *name, const char *path, const char *hint) {
+    int quote = 0;
+    for (const char *q = path; q && *q; q++) quote |= !(isalnum((unsigned char)*q) || strchr("._/+-,:@%", *q));
+    size_t at = (size_t)snprintf(err, errcap, "%s: not a pcap or pcapng file: ", name);
+    for (const char *h = hint; *h && at + 1 < errcap;) { /* bounded by the hint's length */
+        if (path && strncmp(h, "FILE", 4) == 0) {
+            int w = snprintf(err + at, errcap - at, quote ? "'%s'" : "%s", path);
+            at = w < 0 || (size_t)w >= errcap - at ? errcap - 1 : at + (size_t)w;
+            h += 4;
+        } else {
+            err[at++] = *h++;
+            err[at] = '\0';
+        }
+    }
+}
+
 sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = NULL;
@@ -188,10 +249,15 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     unsigned char magic[4] = {0, 0, 0, 0};
     int have_magic = 0, nsec = 0, classic = 0;
     stdin_stream *in = NULL;
+    /* and, for a file that is not a capture, what it is */
+    unsigned char head[16];
+    size_t head_len = 0;
     if (strcmp(path, "-") != 0) {
         FILE *peek = fopen(path, "rb");
         if (peek) {
-            have_magic = fread(magic, 1, 4, peek) == 4;
+            head_len = fread(head, 1, sizeof head, peek);
+            have_magic = head_len >= 4;
+            memcpy(magic, head, have_magic ? 4 : 0);
             fclose(peek);
         }
         classic = have_magic ? classic_magic(magic, &nsec) : 0;
@@ -207,6 +273,8 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
         in->keeping = 1;
         p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
         if (!p) {
+            head_len = in->kept_len < sizeof head ? in->kept_len : sizeof head;
+            memcpy(head, in->kept, head_len);
             fclose(fp);
             stdin_free(in);
             in = NULL;
@@ -236,8 +304,11 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     }
     if (!p) {
         const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
+        const char *hint = format_hint(head, head_len);
+        if (head_len == 0) snprintf(err, errcap, "%s: empty, no capture in it", name);
+        else if (hint) put_hint(err, errcap, name, strcmp(path, "-") == 0 ? NULL : path, hint);
         /* libpcap sometimes names the file itself */
-        if (strncmp(perr, path, strlen(path)) == 0) snprintf(err, errcap, "%s", perr);
+        else if (strncmp(perr, path, strlen(path)) == 0) snprintf(err, errcap, "%s", perr);
         else snprintf(err, errcap, "%s: %s", name, perr);
         return NULL;
     }

@@ -18,6 +18,7 @@ live capture of loopback traffic the test makes itself:
 
 usage: test_conventions.py MSNSNIFF CAPTURES_DIR
 """
+import gzip
 import json
 import os
 import pwd
@@ -109,6 +110,48 @@ class Files(unittest.TestCase):
 
     def tearDown(self):
         shutil.rmtree(self.dir)
+
+    def test_files_that_are_not_captures_say_what_they_are(self):
+        """A compressed capture, another tool's format, text, msnsniff's
+        own events or an empty file given to -r: what it is and what to do,
+        with the file's name in the command; exit 1. Standard input too."""
+        with open(cap("seed.pcap"), "rb") as f:
+            pcap = f.read()
+        cases = [
+            ("c.pcap.gz", gzip.compress(pcap), "compressed with gzip: zcat %s | msnsniff -r -"),
+            ("c.pcap.xz", b"\xfd7zXZ\x00" + bytes(64), "compressed with xz: xzcat %s | msnsniff -r -"),
+            ("c.pcap.zst", b"\x28\xb5\x2f\xfd" + bytes(64), "compressed with zstd: zstdcat %s | msnsniff -r -"),
+            ("c.cap", b"GMBU\x01\x02" + bytes(128),
+             "a Microsoft Network Monitor 2 capture: convert it with Wireshark's editcap, editcap -F pcapng %s %s.pcapng"),
+            ("c.snoop", b"snoop\0\0\0\0\0\0\x02\0\0\0\x04" + bytes(64),
+             "a snoop capture (Solaris): convert it with Wireshark's editcap, editcap -F pcap %s %s.pcap"),
+            ("ev.jsonl", b'{"event":"login","ts":"2002-03-24T07:39:37Z"}\n',
+             "msnsniff's own events (JSON lines, -o), not a capture"),
+            ("notes.txt", b"tcpdump -i eth0 -w capture.pcap port 1863\n", "text, not a capture"),
+        ]
+        for name, data, says in cases:
+            path = os.path.join(self.dir, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            rc, out, err = run(["-r", path])
+            self.assertEqual(rc, 1, err)
+            self.assertIn("msnsniff: %s: not a pcap or pcapng file: " % path + says.replace("%s", path), err)
+            self.assertEqual(out, b"")
+        spaced = os.path.join(self.dir, "my capture.cap")
+        with open(spaced, "wb") as f:
+            f.write(b"GMBU\x01\x02" + bytes(128))
+        rc, out, err = run(["-r", spaced])
+        self.assertIn("editcap -F pcapng '%s' '%s'.pcapng" % (spaced, spaced), err)
+        empty = os.path.join(self.dir, "empty.pcap")
+        open(empty, "wb").close()
+        rc, out, err = run(["-r", empty])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("msnsniff: %s: empty, no capture in it" % empty, err)
+        rc, out, err = run(["-r", "-"], input=gzip.compress(pcap))
+        self.assertEqual(rc, 1, err)
+        self.assertIn("msnsniff: (stdin): not a pcap or pcapng file: compressed with gzip", err)
+        rc, out, err = run(["-r", "-"], input=b"")
+        self.assertIn("msnsniff: (stdin): empty, no capture in it", err)
 
     def test_append_keeps_what_earlier_runs_wrote(self):
         js = os.path.join(self.dir, "ev.jsonl")

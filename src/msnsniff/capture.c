@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,6 +121,9 @@ static int classic_magic(const unsigned char m[4], int *nsec) {
  * no file position to ask, and a damaged record must be named by its
  * offset as in a file. ftell() on it costs no system call. */
 typedef struct stdin_stream {
+    int fd;      /* standard input, or the pipe from a decompressor */
+    pid_t child; /* the decompressor, 0 for standard input */
+    const char *tool;
     uint64_t delivered;
     unsigned char magic[4];
     int keeping; /* while libpcap opens the file: kept holds every byte */
@@ -150,7 +154,7 @@ static void stdin_keep(stdin_stream *s, const char *buf, size_t n) {
 static ssize_t stdin_read(void *cookie, char *buf, size_t n) {
     stdin_stream *s = cookie;
     ssize_t got;
-    do got = read(STDIN_FILENO, buf, n);
+    do got = read(s->fd, buf, n);
     while (got < 0 && errno == EINTR);
     if (got <= 0) return got;
     for (size_t i = 0; s->delivered + i < sizeof s->magic && i < (size_t)got; i++)
@@ -160,10 +164,88 @@ static ssize_t stdin_read(void *cookie, char *buf, size_t n) {
     return got;
 }
 
+/* The decompressor's end: 0 when it finished well (or there is none),
+ * else its exit status (127: it could not be run), -1 for a signal. */
+static int decompressor_status(stdin_stream *s) {
+    if (!s || !s->child) return 0;
+    int st;
+    pid_t r;
+    do r = waitpid(s->child, &st, 0);
+    while (r < 0 && errno == EINTR);
+    s->child = 0;
+    if (r < 0) return 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static void stdin_free(stdin_stream *s) {
     if (!s) return;
+    if (s->child) {
+        /* stopped before the end (-c, a signal): the decompressor goes */
+        close(s->fd);
+        kill(s->child, SIGTERM);
+        decompressor_status(s);
+    } else if (s->fd != STDIN_FILENO) {
+        close(s->fd);
+    }
     free(s->kept);
     free(s);
+}
+
+/* A compressed file is read through its decompressor, run on it with its
+ * output into a pipe, as standard input is read: rotated captures are
+ * often compressed (tcpdump -z gzip, logrotate), and several of them
+ * given to -r are one capture, which one pipe of their concatenation is
+ * not. The program is found on PATH; the file's name is an argument, never
+ * shell text. */
+static const struct {
+    const char *magic;
+    size_t len;
+    const char *tool, *package;
+} compressors[] = {
+    {"\x1f\x8b", 2, "gzip", "gzip"},
+    {"\xfd\x37\x7a\x58\x5a\x00", 6, "xz", "xz-utils"},
+    {"\x28\xb5\x2f\xfd", 4, "zstd", "zstd"},
+    {"BZh", 3, "bzip2", "bzip2"},
+};
+
+static int compressor_of(const unsigned char *h, size_t n) {
+    for (size_t i = 0; i < sizeof compressors / sizeof compressors[0]; i++)
+        if (n >= compressors[i].len && memcmp(h, compressors[i].magic, compressors[i].len) == 0) return (int)i;
+    return -1;
+}
+
+static stdin_stream *open_decompressor(const char *path, int k, char *err, size_t errcap) {
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        snprintf(err, errcap, "%s: cannot read it through %s: %s", path, compressors[k].tool, strerror(errno));
+        return NULL;
+    }
+    stdin_stream *s = calloc(1, sizeof *s);
+    pid_t pid = s ? fork() : -1;
+    if (pid == 0) {
+        /* the child: the file's contents, decompressed, on the pipe */
+        dup2(pfd[1], STDOUT_FILENO);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+        signal(SIGPIPE, SIG_DFL); /* msnsniff stopping early ends it */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execlp(compressors[k].tool, compressors[k].tool, "-dc", "--", path, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    if (pid < 0) {
+        snprintf(err, errcap, "%s: cannot read it through %s: %s", path, compressors[k].tool,
+                 s ? strerror(errno) : "out of memory");
+        close(pfd[0]);
+        free(s);
+        return NULL;
+    }
+    s->fd = pfd[0];
+    s->child = pid;
+    s->tool = compressors[k].tool;
+    return s;
 }
 
 /* Only ftell(): stdio subtracts what its buffer holds unread. */
@@ -252,7 +334,9 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     /* and, for a file that is not a capture, what it is */
     unsigned char head[16];
     size_t head_len = 0;
-    if (strcmp(path, "-") != 0) {
+    int is_stdin = strcmp(path, "-") == 0, zk = -1;
+    const char *name = is_stdin ? "(stdin)" : path;
+    if (!is_stdin) {
         FILE *peek = fopen(path, "rb");
         if (peek) {
             head_len = fread(head, 1, sizeof head, peek);
@@ -260,14 +344,20 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             memcpy(magic, head, have_magic ? 4 : 0);
             fclose(peek);
         }
-        classic = have_magic ? classic_magic(magic, &nsec) : 0;
+        zk = compressor_of(head, head_len);
+        classic = have_magic && zk < 0 ? classic_magic(magic, &nsec) : 0;
     }
-    if (strcmp(path, "-") == 0) {
-        in = calloc(1, sizeof *in);
+    if (is_stdin || zk >= 0) {
+        if (zk >= 0) {
+            in = open_decompressor(path, zk, err, errcap);
+            if (!in) return NULL;
+        } else if ((in = calloc(1, sizeof *in)) != NULL) {
+            in->fd = STDIN_FILENO;
+        }
         FILE *fp = in ? open_stdin(in) : NULL;
         if (!fp) {
-            free(in);
-            snprintf(err, errcap, "(stdin): %s", strerror(errno));
+            snprintf(err, errcap, "%s: %s", name, in ? strerror(errno) : "out of memory");
+            stdin_free(in);
             return NULL;
         }
         in->keeping = 1;
@@ -276,8 +366,19 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             head_len = in->kept_len < sizeof head ? in->kept_len : sizeof head;
             memcpy(head, in->kept, head_len);
             fclose(fp);
+            int st = in->child ? (close(in->fd), in->fd = -1, decompressor_status(in)) : 0;
             stdin_free(in);
             in = NULL;
+            if (st == 127) {
+                snprintf(err, errcap, "%s: compressed with %s, which could not be run: apt-get install %s", path,
+                         compressors[zk].tool, compressors[zk].package);
+                return NULL;
+            }
+            if (st != 0 && head_len == 0) {
+                snprintf(err, errcap, "%s: %s could not decompress it (status %d; its message is above)", path,
+                         compressors[zk].tool, st);
+                return NULL;
+            }
         } else {
             in->keeping = 0;
             /* libpcap has read the file header: its magic is known */
@@ -303,10 +404,13 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
         }
     }
     if (!p) {
-        const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
         const char *hint = format_hint(head, head_len);
         if (head_len == 0) snprintf(err, errcap, "%s: empty, no capture in it", name);
-        else if (hint) put_hint(err, errcap, name, strcmp(path, "-") == 0 ? NULL : path, hint);
+        else if (zk >= 0 && hint)
+            snprintf(err, errcap, "%s: decompressed with %s, not a pcap or pcapng file: %s", path, compressors[zk].tool,
+                     hint);
+        else if (zk >= 0) snprintf(err, errcap, "%s: decompressed with %s: %s", path, compressors[zk].tool, perr);
+        else if (hint) put_hint(err, errcap, name, is_stdin ? NULL : path, hint);
         /* libpcap sometimes names the file itself */
         else if (strncmp(perr, path, strlen(path)) == 0) snprintf(err, errcap, "%s", perr);
         else snprintf(err, errcap, "%s: %s", name, perr);
@@ -324,9 +428,9 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     c->linktype = pcap_datalink(p);
     c->iobuf = iobuf;
     c->in = in;
-    snprintf(c->name, sizeof c->name, "%s", strcmp(path, "-") == 0 ? "(stdin)" : path);
+    snprintf(c->name, sizeof c->name, "%s", name);
     struct stat sb;
-    if (strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) c->size = (uint64_t)sb.st_size;
+    if (!in && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) c->size = (uint64_t)sb.st_size;
     /* Offsets are counted, not asked for: ftell() per packet costs a
      * system call. pcap records are 16 + caplen bytes after a 24-byte
      * header; pcapng blocks are estimated (exact offsets come from the
@@ -344,7 +448,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
          * if the path was replaced meanwhile (standard input: its stream
          * has none, and has kept what libpcap read) */
         FILE *fp = pcap_file(p);
-        int fd = in ? dup(STDIN_FILENO) : fp ? dup(fileno(fp)) : -1;
+        int fd = in ? dup(in->fd) : fp ? dup(fileno(fp)) : -1;
         uint32_t snap = (uint32_t)pcap_snapshot(p);
         int lt = pcap_datalink(p);
         int rc = -1;
@@ -675,6 +779,23 @@ static const struct bpf_program *other_prog(sn_capture *c, int lt) {
     return c->other[i].ok ? &c->other[i].prog : NULL;
 }
 
+/* What an offset counts: a compressed file's are of what its
+ * decompressor gives. */
+static const char *of_data(const sn_capture *c) { return c->in && c->in->tool ? " of the decompressed data" : ""; }
+
+/* The end of a capture's data: for a compressed file, whether its
+ * decompressor got to the end of it. 0, or -1 with err set. */
+static int stream_end(sn_capture *c, char *err, size_t errcap) {
+    if (!c->in || !c->in->child) return 0;
+    int st = decompressor_status(c->in);
+    if (st == 0) return 0;
+    snprintf(err, errcap,
+             "%s: %s failed (%s %d; its message is above): the file is damaged or cut short; the packets before "
+             "that point were read",
+             c->name, c->in->tool, st < 0 ? "signal" : "status", st);
+    return -1;
+}
+
 static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     sn_pcaprec rec;
     char msg[256];
@@ -683,12 +804,12 @@ static int next_fast(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         if (c->broken) return 0;
         int rc = sn_pcapread_next(&c->rd, &rec, msg, sizeof msg, &at);
         c->offset = c->rd.offset;
-        if (rc == 0) return 0;
+        if (rc == 0) return stream_end(c, err, errcap);
         /* a pipe whose reading a signal ended, perhaps inside a record:
          * the run stops there, as it stops in a file */
         if (rc < 0 && c->rd.stream && c->broken) return 0;
         if (rc < 0) {
-            snprintf(err, errcap, "%s: at offset %llu: %s", c->name, (unsigned long long)at, msg);
+            snprintf(err, errcap, "%s: at offset %llu%s: %s", c->name, (unsigned long long)at, of_data(c), msg);
             return -1;
         }
         int lt = c->rd.ng ? rec.linktype : c->linktype;
@@ -786,13 +907,14 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
         fr->linktype = c->linktype;
         return 1;
     }
-    if (rc == PCAP_ERROR_BREAK) return c->live && !c->draining ? 2 : 0;
+    if (rc == PCAP_ERROR_BREAK) return c->live ? (c->draining ? 0 : 2) : stream_end(c, err, errcap);
     if (rc == 0) return c->draining ? 0 : 2;
     if (c->live) {
         snprintf(err, errcap, "%s: %s", c->name, pcap_geterr(c->p));
     } else if (c->format == 0 || c->in) {
         /* the damaged record or block starts where the last good one ended */
-        snprintf(err, errcap, "%s: at offset %llu: %s", c->name, (unsigned long long)c->offset, pcap_geterr(c->p));
+        snprintf(err, errcap, "%s: at offset %llu%s: %s", c->name, (unsigned long long)c->offset, of_data(c),
+                 pcap_geterr(c->p));
     } else {
         FILE *fp = pcap_file(c->p);
         long at = fp ? ftell(fp) : -1;

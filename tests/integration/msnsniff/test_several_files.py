@@ -121,6 +121,20 @@ class SeveralFiles(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.same_as_whole(out, 3)
 
+    def test_compressed_parts(self):
+        """Parts compressed as tcpdump -z gzip leaves them, one left plain:
+        the events of the whole."""
+        args = []
+        for k, p in enumerate(self.parts):
+            if k < 2:
+                subprocess.run(["gzip", "-k", "-f", p], check=True, timeout=TIMEOUT)
+                p += ".gz"
+            args += ["-r", p]
+        rc, out, err = run(args)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(err, "")
+        self.same_as_whole(out, 3)
+
     def test_summary_names_the_files(self):
         p = subprocess.run([MSNSNIFF, "--summary", "-o", os.devnull, "-r", self.parts[0], "-r", self.parts[1]],
                            capture_output=True, timeout=TIMEOUT)

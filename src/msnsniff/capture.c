@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <spawn.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -168,6 +169,10 @@ static ssize_t stdin_read(void *cookie, char *buf, size_t n) {
  * else its exit status (127: it could not be run), -1 for a signal. */
 static int decompressor_status(stdin_stream *s) {
     if (!s || !s->child) return 0;
+    if (s->child < 0) { /* posix_spawnp found no such program */
+        s->child = 0;
+        return 127;
+    }
     int st;
     pid_t r;
     do r = waitpid(s->child, &st, 0);
@@ -182,7 +187,7 @@ static void stdin_free(stdin_stream *s) {
     if (s->child) {
         /* stopped before the end (-c, a signal): the decompressor goes */
         close(s->fd);
-        kill(s->child, SIGTERM);
+        if (s->child > 0) kill(s->child, SIGTERM);
         decompressor_status(s);
     } else if (s->fd != STDIN_FILENO) {
         close(s->fd);
@@ -221,29 +226,42 @@ static stdin_stream *open_decompressor(const char *path, int k, char *err, size_
         return NULL;
     }
     stdin_stream *s = calloc(1, sizeof *s);
-    pid_t pid = s ? fork() : -1;
-    if (pid == 0) {
-        /* the child: the file's contents, decompressed, on the pipe */
-        dup2(pfd[1], STDOUT_FILENO);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-        signal(SIGPIPE, SIG_DFL); /* msnsniff stopping early ends it */
-        sigset_t none;
+    /* posix_spawn, not fork: later files are opened while the reader and
+     * writer threads run. The child gets the pipe as its output, nothing
+     * as its input, and SIGPIPE as default with no signal blocked, so
+     * that msnsniff stopping early ends it. */
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    int rc = s ? 0 : ENOMEM;
+    int fa_ok = rc == 0 && posix_spawn_file_actions_init(&fa) == 0;
+    int at_ok = fa_ok && posix_spawnattr_init(&at) == 0;
+    if (!at_ok && rc == 0) rc = ENOMEM;
+    if (rc == 0) {
+        sigset_t none, dfl;
         sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execlp(compressors[k].tool, compressors[k].tool, "-dc", "--", path, (char *)NULL);
-        _exit(127);
+        sigemptyset(&dfl);
+        sigaddset(&dfl, SIGPIPE);
+        posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        posix_spawnattr_setsigmask(&at, &none);
+        posix_spawnattr_setsigdefault(&at, &dfl);
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        char *const argv[] = {(char *)compressors[k].tool, "-dc", "--", (char *)path, NULL};
+        pid_t pid;
+        rc = posix_spawnp(&pid, compressors[k].tool, &fa, &at, argv, environ);
+        if (rc == 0) s->child = pid;
     }
+    if (at_ok) posix_spawnattr_destroy(&at);
+    if (fa_ok) posix_spawn_file_actions_destroy(&fa);
     close(pfd[1]);
-    if (pid < 0) {
-        snprintf(err, errcap, "%s: cannot read it through %s: %s", path, compressors[k].tool,
-                 s ? strerror(errno) : "out of memory");
+    if (rc == ENOENT) rc = 0, s->child = -1; /* not installed: said as the child's 127 would be */
+    if (rc != 0) {
+        snprintf(err, errcap, "%s: cannot read it through %s: %s", path, compressors[k].tool, strerror(rc));
         close(pfd[0]);
         free(s);
         return NULL;
     }
     s->fd = pfd[0];
-    s->child = pid;
     s->tool = compressors[k].tool;
     return s;
 }
@@ -364,7 +382,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
         p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
         if (!p) {
             head_len = in->kept_len < sizeof head ? in->kept_len : sizeof head;
-            memcpy(head, in->kept, head_len);
+            if (head_len) memcpy(head, in->kept, head_len);
             fclose(fp);
             int st = in->child ? (close(in->fd), in->fd = -1, decompressor_status(in)) : 0;
             stdin_free(in);

@@ -91,9 +91,10 @@ static void usage(FILE *fp) {
     fprintf(fp,
             "usage: msnsniff [options] -r FILE | -i IFACE [--] [filter expression...]\n"
             "       msnsniff -D\n"
-            "  -r, --read FILE     read a pcap or pcapng file (\"-\" = standard input); again for the\n"
-            "                      next file of the same capture (rotated files: read as one, in order)\n"
-            "  -i, --interface IFACE  capture live from an interface\n"
+            "  -r, --read FILE     read a pcap or pcapng file (\"-\" = standard input), also compressed\n"
+            "                      (gzip, xz, zstd, bzip2); again for the next file of the same capture\n"
+            "                      (rotated files: read as one, in order)\n"
+            "  -i, --interface IFACE  capture live from an interface (nflog:N: a firewall's log group)\n"
             "  -D, --list-interfaces  list the interfaces -i can capture on\n"
             "  -p, --no-promiscuous-mode  do not put the interface in promiscuous mode\n"
             "  -I, --monitor-mode  put a Wi-Fi interface in monitor mode (every frame on its channel)\n"

@@ -423,7 +423,14 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     }
     if (!p) {
         const char *hint = format_hint(head, head_len);
-        if (head_len == 0) snprintf(err, errcap, "%s: empty, no capture in it", name);
+        struct stat ps;
+        int is_dir = !is_stdin && stat(path, &ps) == 0 && S_ISDIR(ps.st_mode);
+        if (is_dir)
+            snprintf(err, errcap,
+                     "%s: a directory: -r takes capture files, each with its own -r, in the order "
+                     "they were written",
+                     name);
+        else if (head_len == 0) snprintf(err, errcap, "%s: empty, no capture in it", name);
         else if (zk >= 0 && hint)
             snprintf(err, errcap, "%s: decompressed with %s, not a pcap or pcapng file: %s", path, compressors[zk].tool,
                      hint);

@@ -219,6 +219,8 @@ static int compressor_of(const unsigned char *h, size_t n) {
     return -1;
 }
 
+int sn_capture_is_compressed(const void *head, size_t n) { return compressor_of(head, n) >= 0; }
+
 static stdin_stream *open_decompressor(const char *path, int k, char *err, size_t errcap) {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) {

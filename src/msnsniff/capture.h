@@ -23,6 +23,9 @@ typedef struct sn_frame {
 } sn_frame;
 
 sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap);
+/* Do a file's first bytes say it is compressed (gzip, xz, zstd, bzip2)?
+ * sn_capture_open_file reads such a file through its decompressor. */
+int sn_capture_is_compressed(const void *head, size_t n);
 /* promisc: put the interface in promiscuous mode (tcpdump's default; -p
  * turns it off). monitor: put a Wi-Fi interface in monitor mode (-I).
  * buffer_bytes: the kernel buffer (SN_CAPTURE_BUFFER by default; -B). */

@@ -356,7 +356,12 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     size_t head_len = 0;
     int is_stdin = strcmp(path, "-") == 0, zk = -1;
     const char *name = is_stdin ? "(stdin)" : path;
-    if (!is_stdin) {
+    /* A named pipe or a process substitution (-r <(ssh host tcpdump -w -))
+     * is read once, as standard input: a look at its first bytes would
+     * take them away. */
+    struct stat st0;
+    int is_pipe = !is_stdin && stat(path, &st0) == 0 && !S_ISREG(st0.st_mode) && !S_ISDIR(st0.st_mode);
+    if (!is_stdin && !is_pipe) {
         FILE *peek = fopen(path, "rb");
         if (peek) {
             head_len = fread(head, 1, sizeof head, peek);
@@ -367,10 +372,18 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
         zk = compressor_of(head, head_len);
         classic = have_magic && zk < 0 ? classic_magic(magic, &nsec) : 0;
     }
-    if (is_stdin || zk >= 0) {
+    if (is_stdin || is_pipe || zk >= 0) {
         if (zk >= 0) {
             in = open_decompressor(path, zk, err, errcap);
             if (!in) return NULL;
+        } else if (is_pipe) {
+            int pfd = open(path, O_RDONLY | O_CLOEXEC);
+            if (pfd < 0) {
+                snprintf(err, errcap, "%s: %s", path, strerror(errno));
+                return NULL;
+            }
+            if ((in = calloc(1, sizeof *in)) != NULL) in->fd = pfd;
+            else close(pfd);
         } else if ((in = calloc(1, sizeof *in)) != NULL) {
             in->fd = STDIN_FILENO;
         }
@@ -437,7 +450,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             snprintf(err, errcap, "%s: decompressed with %s, not a pcap or pcapng file: %s", path, compressors[zk].tool,
                      hint);
         else if (zk >= 0) snprintf(err, errcap, "%s: decompressed with %s: %s", path, compressors[zk].tool, perr);
-        else if (hint) put_hint(err, errcap, name, is_stdin ? NULL : path, hint);
+        else if (hint) put_hint(err, errcap, name, is_stdin || is_pipe ? NULL : path, hint);
         /* libpcap sometimes names the file itself */
         else if (strncmp(perr, path, strlen(path)) == 0) snprintf(err, errcap, "%s", perr);
         else snprintf(err, errcap, "%s: %s", name, perr);

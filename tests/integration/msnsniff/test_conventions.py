@@ -197,6 +197,38 @@ class Files(unittest.TestCase):
         left = subprocess.run(["pgrep", "-f", "gzip -dc -- " + gz], capture_output=True, text=True).stdout
         self.assertEqual(left, "")
 
+    def test_named_pipe_and_process_substitution(self):
+        """-r on a named pipe, and on /dev/fd/N as a shell's <(...) gives
+        it: read once, as standard input, the events of the file (a look
+        at the first bytes used to take them away: 'unknown file
+        format')."""
+        with open(cap("seed.pcap"), "rb") as f:
+            pcap = f.read()
+        rc, want, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 0, err)
+        fifo = os.path.join(self.dir, "fifo")
+        os.mkfifo(fifo)
+
+        def feed():
+            with open(fifo, "wb") as f:
+                f.write(pcap)
+
+        t = threading.Thread(target=feed, daemon=True)  # a reader that never opens it leaves it blocked
+        t.start()
+        rc, got, err = run(["-q", "--run-id", "1", "-r", fifo])
+        t.join(TIMEOUT)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(got, want)
+        r, w = os.pipe()
+        p = subprocess.Popen([MSNSNIFF, "-q", "--run-id", "1", "-r", "/dev/fd/%d" % r], pass_fds=(r,),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.close(r)
+        with os.fdopen(w, "wb") as f:
+            f.write(pcap)
+        got, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(got, want)
+
     def test_append_keeps_what_earlier_runs_wrote(self):
         js = os.path.join(self.dir, "ev.jsonl")
         rc, out, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "-o", js])

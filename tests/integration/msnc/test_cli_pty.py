@@ -201,7 +201,10 @@ class InteractiveCli(unittest.TestCase):
         self.assertEqual(t.close(), 0)
 
     def test_failed_call_is_said_by_chats(self):
-        # A call nobody answered said "waiting for someone to join" for good
+        # A call nobody answered said "waiting for someone to join" for good.
+        # bob must be online before alice calls him below (on a loaded
+        # machine his login can still be on its way)
+        self.bob.wait("status", status="NLN")
         env = dict(os.environ, MSNC_PASSWORD="alicepw", TERM="xterm")
         self.term = t = Terminal([MSNC, "-s", "%s:%d" % self.srv.ds, "-u", "alice@example.com", "--bind-ip",
                                   "127.0.0.2", "--no-reconnect"], env)

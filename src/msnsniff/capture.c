@@ -221,10 +221,34 @@ static int compressor_of(const unsigned char *h, size_t n) {
 
 int sn_capture_is_compressed(const void *head, size_t n) { return compressor_of(head, n) >= 0; }
 
-static stdin_stream *open_decompressor(const char *path, int k, char *err, size_t errcap) {
+/* The first bytes a descriptor will give, without taking them: pread for
+ * a file, tee(2) for a pipe (it waits for the writer's first bytes, as
+ * the read after it would). Returns how many were seen (0: none, or a
+ * descriptor of another kind). */
+static size_t peek_fd(int fd, unsigned char *h, size_t cap) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return 0;
+    if (S_ISREG(st.st_mode)) {
+        off_t at = lseek(fd, 0, SEEK_CUR);
+        ssize_t n = at < 0 ? -1 : pread(fd, h, cap, at);
+        return n > 0 ? (size_t)n : 0;
+    }
+    if (!S_ISFIFO(st.st_mode)) return 0;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return 0;
+    ssize_t n = tee(fd, p[1], cap, 0), got = 0;
+    if (n > 0) got = read(p[0], h, (size_t)n);
+    close(p[0]);
+    close(p[1]);
+    return got > 0 ? (size_t)got : 0;
+}
+
+/* path: the file the decompressor reads; or NULL, and in_fd: the
+ * descriptor it reads (standard input, a named pipe). name: for messages. */
+static stdin_stream *open_decompressor(const char *path, int in_fd, const char *name, int k, char *err, size_t errcap) {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) {
-        snprintf(err, errcap, "%s: cannot read it through %s: %s", path, compressors[k].tool, strerror(errno));
+        snprintf(err, errcap, "%s: cannot read it through %s: %s", name, compressors[k].tool, strerror(errno));
         return NULL;
     }
     stdin_stream *s = calloc(1, sizeof *s);
@@ -244,11 +268,12 @@ static stdin_stream *open_decompressor(const char *path, int k, char *err, size_
         sigemptyset(&dfl);
         sigaddset(&dfl, SIGPIPE);
         posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        if (path) posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        else if (in_fd != STDIN_FILENO) posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO);
         posix_spawnattr_setsigmask(&at, &none);
         posix_spawnattr_setsigdefault(&at, &dfl);
         posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        char *const argv[] = {(char *)compressors[k].tool, "-dc", "--", (char *)path, NULL};
+        char *const argv[] = {(char *)compressors[k].tool, "-dc", path ? "--" : NULL, (char *)path, NULL};
         pid_t pid;
         rc = posix_spawnp(&pid, compressors[k].tool, &fa, &at, argv, environ);
         if (rc == 0) s->child = pid;
@@ -258,7 +283,7 @@ static stdin_stream *open_decompressor(const char *path, int k, char *err, size_
     close(pfd[1]);
     if (rc == ENOENT) rc = 0, s->child = -1; /* not installed: said as the child's 127 would be */
     if (rc != 0) {
-        snprintf(err, errcap, "%s: cannot read it through %s: %s", path, compressors[k].tool, strerror(rc));
+        snprintf(err, errcap, "%s: cannot read it through %s: %s", name, compressors[k].tool, strerror(rc));
         close(pfd[0]);
         free(s);
         return NULL;
@@ -374,18 +399,27 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     }
     if (is_stdin || is_pipe || zk >= 0) {
         if (zk >= 0) {
-            in = open_decompressor(path, zk, err, errcap);
+            in = open_decompressor(path, -1, name, zk, err, errcap);
             if (!in) return NULL;
-        } else if (is_pipe) {
-            int pfd = open(path, O_RDONLY | O_CLOEXEC);
-            if (pfd < 0) {
+        } else {
+            /* a stream: a compressed one goes through its decompressor,
+             * which reads the stream itself (its first bytes are looked at
+             * without taking them) */
+            int sfd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+            if (sfd < 0) {
                 snprintf(err, errcap, "%s: %s", path, strerror(errno));
                 return NULL;
             }
-            if ((in = calloc(1, sizeof *in)) != NULL) in->fd = pfd;
-            else close(pfd);
-        } else if ((in = calloc(1, sizeof *in)) != NULL) {
-            in->fd = STDIN_FILENO;
+            zk = compressor_of(head, peek_fd(sfd, head, sizeof head));
+            if (zk >= 0) {
+                in = open_decompressor(NULL, sfd, name, zk, err, errcap);
+                if (sfd != STDIN_FILENO) close(sfd); /* the decompressor has its copy */
+                if (!in) return NULL;
+            } else if ((in = calloc(1, sizeof *in)) != NULL) {
+                in->fd = sfd;
+            } else if (sfd != STDIN_FILENO) {
+                close(sfd);
+            }
         }
         FILE *fp = in ? open_stdin(in) : NULL;
         if (!fp) {
@@ -403,12 +437,12 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             stdin_free(in);
             in = NULL;
             if (st == 127) {
-                snprintf(err, errcap, "%s: compressed with %s, which could not be run: apt-get install %s", path,
+                snprintf(err, errcap, "%s: compressed with %s, which could not be run: apt-get install %s", name,
                          compressors[zk].tool, compressors[zk].package);
                 return NULL;
             }
             if (st != 0 && head_len == 0) {
-                snprintf(err, errcap, "%s: %s could not decompress it (status %d; its message is above)", path,
+                snprintf(err, errcap, "%s: %s could not decompress it (status %d; its message is above)", name,
                          compressors[zk].tool, st);
                 return NULL;
             }

@@ -546,6 +546,21 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     return c;
 }
 
+/* A live capture that cannot be opened: the message for libpcap's status
+ * rc (of pcap_activate, or pcap_can_set_rfmon's), p closed; NULL. */
+static sn_capture *live_refused(pcap_t *p, const char *iface, int rc, char *err, size_t errcap) {
+    if (rc == PCAP_ERROR_NO_SUCH_DEVICE)
+        snprintf(err, errcap, "%s: no such interface; msnsniff -D lists the interfaces it can capture on", iface);
+    else if (rc == PCAP_ERROR_RFMON_NOTSUP)
+        snprintf(err, errcap,
+                 "%s: monitor mode (-I) is not supported on this interface: only Wi-Fi interfaces whose driver "
+                 "allows it have it",
+                 iface);
+    else snprintf(err, errcap, "%s: %s", iface, pcap_geterr(p));
+    pcap_close(p);
+    return NULL;
+}
+
 sn_capture *sn_capture_open_live(const char *iface, int promisc, int monitor, size_t buffer_bytes, char *err,
                                  size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
@@ -561,24 +576,7 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, int monitor, si
          * the decoder); asked first, as libpcap only says at activation */
         int can = pcap_can_set_rfmon(p);
         if (can == 0 && if_nametoindex(iface) == 0) can = PCAP_ERROR_NO_SUCH_DEVICE; /* libpcap says 0 */
-        if (can == 0) {
-            snprintf(err, errcap,
-                     "%s: monitor mode (-I) is not supported on this interface: only Wi-Fi interfaces "
-                     "whose driver allows it have it",
-                     iface);
-            pcap_close(p);
-            return NULL;
-        }
-        if (can == PCAP_ERROR_NO_SUCH_DEVICE) {
-            snprintf(err, errcap, "%s: no such interface; msnsniff -D lists the interfaces it can capture on", iface);
-            pcap_close(p);
-            return NULL;
-        }
-        if (can < 0) {
-            snprintf(err, errcap, "%s: cannot tell whether monitor mode (-I) is supported: %s", iface, pcap_geterr(p));
-            pcap_close(p);
-            return NULL;
-        }
+        if (can <= 0) return live_refused(p, iface, can == 0 ? PCAP_ERROR_RFMON_NOTSUP : can, err, errcap);
         pcap_set_rfmon(p, 1);
     }
     /* Not immediate mode: there libpcap gives every packet a slot of the
@@ -592,24 +590,7 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, int monitor, si
     pcap_set_immediate_mode(p, 0);
     pcap_set_buffer_size(p, (int)buffer_bytes);
     int rc = pcap_activate(p);
-    if (rc == PCAP_ERROR_NO_SUCH_DEVICE) {
-        snprintf(err, errcap, "%s: no such interface; msnsniff -D lists the interfaces it can capture on", iface);
-        pcap_close(p);
-        return NULL;
-    }
-    if (rc == PCAP_ERROR_RFMON_NOTSUP) {
-        snprintf(err, errcap,
-                 "%s: monitor mode (-I) is not supported on this interface: only Wi-Fi interfaces "
-                 "whose driver allows it have it",
-                 iface);
-        pcap_close(p);
-        return NULL;
-    }
-    if (rc < 0) {
-        snprintf(err, errcap, "%s: %s", iface, pcap_geterr(p));
-        pcap_close(p);
-        return NULL;
-    }
+    if (rc < 0) return live_refused(p, iface, rc, err, errcap);
     /* libpcap's own wait ends only when a block is handed over, which an
      * idle capture never does: the capture is non-blocking and
      * sn_capture_next waits itself, with a timeout, so that the engine is

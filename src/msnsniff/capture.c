@@ -556,7 +556,16 @@ static sn_capture *live_refused(pcap_t *p, const char *iface, int rc, char *err,
                  "%s: monitor mode (-I) is not supported on this interface: only Wi-Fi interfaces whose driver "
                  "allows it have it",
                  iface);
-    else snprintf(err, errcap, "%s: %s", iface, pcap_geterr(p));
+    else if (rc == PCAP_ERROR_PERM_DENIED || strstr(pcap_geterr(p), strerror(EPERM))) {
+        /* libpcap's words ("socket: Operation not permitted") and what it takes */
+        int netfilter = strncmp(iface, "nflog", 5) == 0 || strncmp(iface, "nfqueue", 7) == 0;
+        snprintf(err, errcap, "%s: %s: %s", iface, pcap_geterr(p),
+                 netfilter ? "reading a netfilter log group needs CAP_NET_ADMIN (root)"
+                           : "capturing needs CAP_NET_RAW: run it as root, or give it the capability "
+                             "(the msnsniff@ unit does; setcap cap_net_raw+ep on the binary)");
+    } else {
+        snprintf(err, errcap, "%s: %s", iface, pcap_geterr(p));
+    }
     pcap_close(p);
     return NULL;
 }

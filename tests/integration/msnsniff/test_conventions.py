@@ -533,6 +533,19 @@ class Live(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("msnsniff: nosuch0: no such interface; msnsniff -D lists the interfaces", err)
 
+    def test_capturing_without_the_privilege_says_what_it_takes(self):
+        """An unprivileged user on an interface, and on a log group: libpcap's
+        words and the capability each needs."""
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            self.skipTest("needs root and setpriv(1) to run msnsniff as nobody")
+        unpriv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", MSNSNIFF]
+        for iface, needs in (("lo", "capturing needs CAP_NET_RAW: run it as root, or give it the capability"),
+                             ("nflog:5", "reading a netfilter log group needs CAP_NET_ADMIN (root)")):
+            p = subprocess.run(unpriv + ["-i", iface], capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("msnsniff: %s: " % iface, p.stderr)
+            self.assertIn(needs, p.stderr)
+
     def test_monitor_mode_only_on_wifi(self):
         """-I (tcpdump's monitor mode) on an interface without it, and on
         one that does not exist: said, exit 1, before anything is read."""

@@ -33,6 +33,7 @@
 #include <msnp/msnp.h>
 
 #include "adapter.h"
+#include "capture.h"
 #include "decode.h"
 #include "config.h"
 #include "engine.h"
@@ -352,7 +353,7 @@ static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
     char perr[PCAP_ERRBUF_SIZE] = "";
     /* libpcap's netfilter devices are not packet sockets: what a log group
      * or a queue brings is for msnsniff, or for the inline mode's own queue */
-    if (strncmp(c->interface, "nflog", 5) == 0 || strncmp(c->interface, "nfqueue", 7) == 0) {
+    if (sn_capture_netfilter_device(c->interface)) {
         snprintf(err, errcap,
                  "%s: passive mode captures on a network interface, not on a netfilter log group or queue "
                  "(--mode inline takes its packets from an NFQUEUE queue of its own; msnsniff -i %s analyses "

@@ -184,14 +184,10 @@ static int decompressor_status(stdin_stream *s) {
 
 static void stdin_free(stdin_stream *s) {
     if (!s) return;
-    if (s->child) {
-        /* stopped before the end (-c, a signal): the decompressor goes */
-        close(s->fd);
-        if (s->child > 0) kill(s->child, SIGTERM);
-        decompressor_status(s);
-    } else if (s->fd != STDIN_FILENO) {
-        close(s->fd);
-    }
+    if (s->fd != STDIN_FILENO) close(s->fd);
+    /* stopped before the end (-c, a signal): the decompressor goes */
+    if (s->child > 0) kill(s->child, SIGTERM);
+    decompressor_status(s);
     free(s->kept);
     free(s);
 }
@@ -202,15 +198,19 @@ static void stdin_free(stdin_stream *s) {
  * given to -r are one capture, which one pipe of their concatenation is
  * not. The program is found on PATH; the file's name is an argument, never
  * shell text. */
+/* a string literal and its length without the terminating NUL (a magic
+ * may hold NULs of its own) */
+#define MAGIC(s) s, sizeof s - 1
 static const struct {
     const char *magic;
     size_t len;
     const char *tool, *package;
+    const char *hint; /* for a stream whose first bytes could not be looked at in time (format_hint) */
 } compressors[] = {
-    {"\x1f\x8b", 2, "gzip", "gzip"},
-    {"\xfd\x37\x7a\x58\x5a\x00", 6, "xz", "xz-utils"},
-    {"\x28\xb5\x2f\xfd", 4, "zstd", "zstd"},
-    {"BZh", 3, "bzip2", "bzip2"},
+    {MAGIC("\x1f\x8b"), "gzip", "gzip", "compressed with gzip: zcat FILE | msnsniff -r -"},
+    {MAGIC("\xfd\x37\x7a\x58\x5a\x00"), "xz", "xz-utils", "compressed with xz: xzcat FILE | msnsniff -r -"},
+    {MAGIC("\x28\xb5\x2f\xfd"), "zstd", "zstd", "compressed with zstd: zstdcat FILE | msnsniff -r -"},
+    {MAGIC("BZh"), "bzip2", "bzip2", "compressed with bzip2: bzcat FILE | msnsniff -r -"},
 };
 
 static int compressor_of(const unsigned char *h, size_t n) {
@@ -311,18 +311,13 @@ static FILE *open_stdin(stdin_stream *s) {
 /* What a file libpcap did not take seems to be, from its first bytes, and
  * what to do with it; NULL when nothing is recognised. */
 static const char *format_hint(const unsigned char *h, size_t n) {
-/* a string literal and its length without the terminating NUL (a magic
- * may hold NULs of its own) */
-#define MAGIC(s) s, sizeof s - 1
+    int k = compressor_of(h, n);
+    if (k >= 0) return compressors[k].hint;
     static const struct {
         const char *magic;
         size_t len;
         const char *hint;
     } known[] = {
-        {MAGIC("\x1f\x8b"), "compressed with gzip: zcat FILE | msnsniff -r -"},
-        {MAGIC("\xfd\x37\x7a\x58\x5a\x00"), "compressed with xz: xzcat FILE | msnsniff -r -"},
-        {MAGIC("\x28\xb5\x2f\xfd"), "compressed with zstd: zstdcat FILE | msnsniff -r -"},
-        {MAGIC("BZh"), "compressed with bzip2: bzcat FILE | msnsniff -r -"},
         {MAGIC("PK\x03\x04"), "a zip archive: unzip it first"},
         {MAGIC("GMBU"),
          "a Microsoft Network Monitor 2 capture: convert it with Wireshark's editcap, "
@@ -338,7 +333,6 @@ static const char *format_hint(const unsigned char *h, size_t n) {
          "editcap -F pcapng FILE FILE.pcapng"},
         {MAGIC("{\"event\":"), "msnsniff's own events (JSON lines, -o), not a capture: -r reads pcap and pcapng files"},
     };
-#undef MAGIC
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (n >= known[i].len && memcmp(h, known[i].magic, known[i].len) == 0) return known[i].hint;
     size_t text = 0;
@@ -385,7 +379,8 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
      * is read once, as standard input: a look at its first bytes would
      * take them away. */
     struct stat st0;
-    int is_pipe = !is_stdin && stat(path, &st0) == 0 && !S_ISREG(st0.st_mode) && !S_ISDIR(st0.st_mode);
+    int have_st = !is_stdin && stat(path, &st0) == 0;
+    int is_dir = have_st && S_ISDIR(st0.st_mode), is_pipe = have_st && !S_ISREG(st0.st_mode) && !is_dir;
     if (!is_stdin && !is_pipe) {
         FILE *peek = fopen(path, "rb");
         if (peek) {
@@ -433,7 +428,14 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             head_len = in->kept_len < sizeof head ? in->kept_len : sizeof head;
             if (head_len) memcpy(head, in->kept, head_len);
             fclose(fp);
-            int st = in->child ? (close(in->fd), in->fd = -1, decompressor_status(in)) : 0;
+            /* the decompressor's end, once its output is closed: the
+             * status says whether it could run, and decompress */
+            int st = 0;
+            if (in->child) {
+                close(in->fd);
+                in->fd = -1;
+                st = decompressor_status(in);
+            }
             stdin_free(in);
             in = NULL;
             if (st == 127) {
@@ -472,8 +474,6 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     }
     if (!p) {
         const char *hint = format_hint(head, head_len);
-        struct stat ps;
-        int is_dir = !is_stdin && stat(path, &ps) == 0 && S_ISDIR(ps.st_mode);
         if (is_dir)
             snprintf(err, errcap,
                      "%s: a directory: -r takes capture files, each with its own -r, in the order "
@@ -503,8 +503,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     c->iobuf = iobuf;
     c->in = in;
     snprintf(c->name, sizeof c->name, "%s", name);
-    struct stat sb;
-    if (!in && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) c->size = (uint64_t)sb.st_size;
+    if (!in && have_st && S_ISREG(st0.st_mode)) c->size = (uint64_t)st0.st_size;
     /* Offsets are counted, not asked for: ftell() per packet costs a
      * system call. pcap records are 16 + caplen bytes after a 24-byte
      * header; pcapng blocks are estimated (exact offsets come from the
@@ -546,6 +545,10 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
     return c;
 }
 
+int sn_capture_netfilter_device(const char *iface) {
+    return strncmp(iface, "nflog", 5) == 0 || strncmp(iface, "nfqueue", 7) == 0;
+}
+
 /* A live capture that cannot be opened: the message for libpcap's status
  * rc (of pcap_activate, or pcap_can_set_rfmon's), p closed; NULL. */
 static sn_capture *live_refused(pcap_t *p, const char *iface, int rc, char *err, size_t errcap) {
@@ -558,11 +561,11 @@ static sn_capture *live_refused(pcap_t *p, const char *iface, int rc, char *err,
                  iface);
     else if (rc == PCAP_ERROR_PERM_DENIED || strstr(pcap_geterr(p), strerror(EPERM))) {
         /* libpcap's words ("socket: Operation not permitted") and what it takes */
-        int netfilter = strncmp(iface, "nflog", 5) == 0 || strncmp(iface, "nfqueue", 7) == 0;
         snprintf(err, errcap, "%s: %s: %s", iface, pcap_geterr(p),
-                 netfilter ? "reading a netfilter log group needs CAP_NET_ADMIN (root)"
-                           : "capturing needs CAP_NET_RAW: run it as root, or give it the capability "
-                             "(the msnsniff@ unit does; setcap cap_net_raw+ep on the binary)");
+                 sn_capture_netfilter_device(iface)
+                     ? "reading a netfilter log group needs CAP_NET_ADMIN (root)"
+                     : "capturing needs CAP_NET_RAW: run it as root, or give it the capability "
+                       "(the msnsniff@ unit does; setcap cap_net_raw+ep on the binary)");
     } else {
         snprintf(err, errcap, "%s: %s", iface, pcap_geterr(p));
     }
@@ -620,7 +623,7 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, int monitor, si
     c->linktype = pcap_datalink(p);
     c->live = 1;
     c->live_fd = fd;
-    if (c->linktype == DLT_NFLOG && strncmp(iface, "nflog", 5) == 0) {
+    if (c->linktype == DLT_NFLOG) { /* nflog[:G,...] */
         char why[128];
         if (sn_nflog_prompt(fd, iface, why, sizeof why) != 0)
             fprintf(stderr,

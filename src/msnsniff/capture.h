@@ -31,6 +31,9 @@ int sn_capture_is_compressed(const void *head, size_t n);
  * buffer_bytes: the kernel buffer (SN_CAPTURE_BUFFER by default; -B). */
 sn_capture *sn_capture_open_live(const char *iface, int promisc, int monitor, size_t buffer_bytes, char *err,
                                  size_t errcap);
+/* Is iface one of libpcap's netfilter devices (nflog[:G,...],
+ * nfqueue[:Q,...]), a netlink socket rather than a packet socket? */
+int sn_capture_netfilter_device(const char *iface);
 /* The kernel buffer of a live capture: 256 blocks of libpcap's 256 KiB. A
  * block is handed over when full or 10 ms after its first packet, so a
  * trickle of packets takes a block every 10 ms: 256 blocks hold 2.5 s of

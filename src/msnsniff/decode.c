@@ -388,6 +388,12 @@ static sn_decode_status decode_ethertype(sn_decoder *d, uint16_t et, const uint8
     return decode_ethertype_from(d, et, p, n, out, 0, 0);
 }
 
+/* An Ethernet frame: addresses, then the Ethertype. */
+static inline sn_decode_status decode_ethernet(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
+    if (n < 14) return bad(d, "Ethernet header cut short");
+    return decode_ethertype(d, rd16(p + 12), p + 14, n - 14, out);
+}
+
 /* The protocol field of a Linux cooked header: an Ethertype, or below
  * 1536 one of Linux's own values, of which 0x0004 (ETH_P_802_2) says an
  * LLC header follows (the 802.3 length is not kept). */
@@ -594,9 +600,7 @@ static sn_decode_status decode_ppi(sn_decoder *d, const uint8_t *p, size_t n, si
     switch (dlt) {
     case LT_IEEE802_11:
         return decode_80211(d, p + len, n - len, wirelen > len ? wirelen - len : 0, fcs ? WIFI_FCS : 0u, out);
-    case LT_EN10MB:
-        if (n - len < 14) return bad(d, "Ethernet header cut short");
-        return decode_ethertype(d, rd16(p + len + 12), p + len + 14, n - len - 14, out);
+    case LT_EN10MB: return decode_ethernet(d, p + len, n - len, out);
     default: return SN_DECODE_SKIP;
     }
 }
@@ -636,9 +640,7 @@ sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t ca
     out->wire_len = wirelen;
     out->vlan = 0;
     switch (lt) {
-    case LT_EN10MB:
-        if (caplen < 14) return bad(d, "Ethernet header cut short");
-        return decode_ethertype(d, rd16(data + 12), data + 14, caplen - 14, out);
+    case LT_EN10MB: return decode_ethernet(d, data, caplen, out);
     case LT_SLL:
         if (caplen < 16) return bad(d, "Linux cooked header cut short");
         return decode_sll_protocol(d, rd16(data + 14), data + 16, caplen - 16, out);

@@ -1,7 +1,8 @@
 /* libFuzzer: the stream parser, fed the input in chunks whose sizes come
  * from the input itself, in all three roles. Checks invariants: consumed
  * counts never exceed the buffer, views stay inside it, re-serialization of
- * a parsed item re-parses to the same item. */
+ * a parsed item re-parses to the same item; a malformed whole line is
+ * stepped over with msnp_parse_bad_line(), as msnd does. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             msnp_parse_error err;
             long used = msnp_parse(&p, buf, have, &cmd, &err);
             if (used < 0) {
+                /* a whole line refused for its content is stepped over as a
+                 * server does (200 TrID); anything else resynchronises */
+                long bad = msnp_parse_bad_line(&p, buf, have, &err, &cmd);
+                if (bad > 0) {
+                    if ((size_t)bad > have || cmd.code != 0 || cmd.has_payload || cmd.argc != cmd.has_trid ||
+                        cmd.line.p < buf || cmd.line.p + cmd.line.n > buf + bad)
+                        abort();
+                    for (size_t i = 0; i < cmd.argc; i++)
+                        if (cmd.argv[i].p < cmd.line.p || cmd.argv[i].p + cmd.argv[i].n > cmd.line.p + cmd.line.n)
+                            abort();
+                    memmove(buf, buf + bad, have - (size_t)bad);
+                    have -= (size_t)bad;
+                    continue;
+                }
                 size_t drop = msnp_parser_resync(&p, buf + 1, have - 1) + 1;
                 if (drop > have) abort();
                 memmove(buf, buf + drop, have - drop);

@@ -607,6 +607,19 @@ static int reads_no_store(const conn *c, const msnp_cmd *cmd) {
     return c->kind == CONN_NS && cmd->code == MSNP_USR && cmd->argc >= 3 && msnp_str_eq(cmd->argv[2], "I");
 }
 
+/* A line msnp_parse refused whole (`ver 1 MSNP7`, a control byte, too many
+ * parameters) leaves the framing intact: it becomes a command of no known
+ * name, which dispatch answers with 200 when it has a TrID (rate-limited
+ * as any other) and closes the connection on when it has none. -1 when
+ * the framing is lost. */
+static long malformed_line(conn *c, const char *data, size_t len, const msnp_parse_error *perr, msnp_cmd *cmd) {
+    long r = msnp_parse_bad_line(&c->parser, data, len, perr, cmd);
+    if (r <= 0) return -1;
+    LOGI("malformed command", "conn=%llu peer=%s role=%s error=\"%s\" offset=%llu", (unsigned long long)c->id, c->peer,
+         kind_names[c->kind], perr->what, (unsigned long long)perr->offset);
+    return r;
+}
+
 /* Handles the complete commands in c->in, one job each, until one waits. */
 static void conn_process(conn *c) {
     /* Bounded: every turn consumes a command or leaves the loop. */
@@ -617,6 +630,7 @@ static void conn_process(conn *c) {
         msnp_cmd cmd;
         long r = data ? msnp_parse(&c->parser, data, len, &cmd, &perr) : -1;
         if (r == 0) break;
+        if (r < 0 && data) r = malformed_line(c, data, len, &perr, &cmd);
         if (r < 0) {
             LOGI("protocol error, closing", "conn=%llu peer=%s role=%s error=\"%s\"", (unsigned long long)c->id,
                  c->peer, kind_names[c->kind], data ? perr.what : "out of memory");
@@ -625,7 +639,7 @@ static void conn_process(conn *c) {
         }
         c->job_used = (size_t)r;
         c->job_cmd = &cmd;
-        if (reads_no_store(c, &cmd)) { /* as conn_job does without a fiber */
+        if (cmd.code == 0 || reads_no_store(c, &cmd)) { /* as conn_job does without a fiber */
             c->on_fiber = 1;
             c->in_read = 1;
             job_command(c);
@@ -713,6 +727,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         msnp_parse_error perr;
         long r = msnp_parse(&c->parser, data + used, len - used, &cmd, &perr);
         if (r == 0) break;
+        if (r < 0) r = malformed_line(c, data + used, len - used, &perr, &cmd);
         if (r < 0) {
             LOGI("protocol error, closing", "conn=%llu peer=%s role=%s error=\"%s\" offset=%llu",
                  (unsigned long long)c->id, c->peer, kind_names[c->kind], perr.what, (unsigned long long)perr.offset);

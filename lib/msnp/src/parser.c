@@ -264,6 +264,39 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
     return (long)need;
 }
 
+long msnp_parse_bad_line(msnp_parser *p, const char *buf, size_t len, const msnp_parse_error *err, msnp_cmd *out) {
+    if (!err ||
+        (err->status != MSNP_EBAD_COMMAND && err->status != MSNP_ETOO_MANY_PARAMS && err->status != MSNP_ECONTROL_CHAR))
+        return 0;
+    /* tokenize failed: the line was found, no payload length was read */
+    if (p->line_end == 0 || p->line_end > len || p->payload != 0) return 0;
+    size_t start = p->skip, end = p->line_end - 1;
+    if (end > start && buf[end - 1] == '\r') end--;
+    memset(out, 0, offsetof(msnp_cmd, argv));
+    size_t i = start;
+    while (i < end && buf[i] != ' ' && buf[i] != '\t') i++;
+    while (i < end && (buf[i] == ' ' || buf[i] == '\t')) i++;
+    size_t tok = i;
+    while (i < end && buf[i] != ' ' && buf[i] != '\t') i++;
+    msnp_str t = msnp_str_make(buf + tok, i - tok);
+    uint64_t v;
+    if (is_digits(t) && msnp_str_to_u64(t, UINT32_MAX, &v) == 0) {
+        out->argc = 1;
+        out->argv[0] = t;
+        out->has_trid = 1;
+        out->trid_digits = (uint8_t)t.n; /* at most 20: msnp_str_to_u64 */
+        out->trid = (uint32_t)v;
+    }
+    out->payload = MSNP_STR_NULL;
+    out->line = msnp_str_make(buf + start, end - start);
+    out->offset = p->offset + start;
+    out->size = p->line_end - start;
+    size_t need = p->line_end;
+    p->offset += need;
+    reset_pending(p);
+    return (long)need;
+}
+
 static int looks_like_command(const char *s, size_t n) {
     if (n < 4) return -1; /* cannot tell yet */
     int letters = 1, digits = 1;

@@ -248,12 +248,31 @@ def test_referrals_name_the_address_the_client_reached(srv):
 
 
 def test_malformed_input_closes(srv):
-    for bad in (b"ver 1 MSNP7\r\n", b"VER 1 MSNP7\x00\r\n", b"A" * 5000, b"MSG 1 A 99999999\r\n"):
+    # the framing is lost, or the line has no TrID to answer
+    for bad in (b"A" * 5000, b"MSG 1 A 99999999\r\n", b"MSG 1 N x\r\n", b"ver x\r\n", b"VER\x00\r\n"):
         c = msntest.Client(srv.ns)
         c.send_raw(bad)
         c.expect_closed()
     # the server is still fine
     login(srv, "alice@example.com")
+
+
+def test_malformed_line_with_trid_answers_200(srv):
+    """A whole line refused for its content (lower-case or mixed-case
+    command, a control byte, too many parameters) is answered 200 with its
+    TrID, as written, and the connection goes on."""
+    for addr in (srv.ds, srv.ns, srv.sb):
+        c = msntest.Client(addr)
+        c.send_raw(b"ver 1 MSNP7 CVR0\r\nVeR 02 MSNP7\r\nVER 3 MSNP7\x00\r\n"
+                   b"PNG 4 " + b"x " * 30 + b"\r\n")
+        for trid in ("1", "02", "3", "4"):
+            e = c.expect("200")
+            assert e.args == [trid], e
+    c = login(srv, "alice@example.com")
+    c.send_raw(b"chg %d NLN\r\n" % c.trid())
+    assert c.expect("200").args, "answered with the TrID"
+    c.send_line("CHG %d BSY" % c.trid())
+    c.expect("CHG")
 
 
 def test_ns_msg_closes(srv):

@@ -536,6 +536,65 @@ static void test_resync(void **state) {
     assert_int_equal(c.offset, 1000);
 }
 
+/* A whole line refused for its content is stepped over, with its TrID when
+ * it has one; the items after it parse as before. */
+static void test_bad_line_stepped_over(void **state) {
+    (void)state;
+    static const char in[] =
+        "\r\nchg 0007 NLN\r\nCHG 8 N\0LN\r\nver x\r\nQRY 9 a b c 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 "
+        "0 1 2\r\nPNG\r\n";
+    msnp_parser p;
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+    msnp_cmd c;
+    msnp_parse_error e;
+    size_t at = 0, n = sizeof(in) - 1;
+    static const struct {
+        msnp_parse_status st;
+        int has_trid;
+        uint32_t trid;
+        int digits;
+        const char *line;
+        size_t offset;
+    } want[] = {
+        {MSNP_EBAD_COMMAND, 1, 7, 4, "chg 0007 NLN", 2},
+        {MSNP_ECONTROL_CHAR, 1, 8, 1, "CHG 8 N\0LN", 16},
+        {MSNP_EBAD_COMMAND, 0, 0, 0, "ver x", 28},
+        {MSNP_ETOO_MANY_PARAMS, 1, 9, 1, NULL, 35},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        long r = msnp_parse(&p, in + at, n - at, &c, &e);
+        assert_int_equal(r, want[k].st);
+        r = msnp_parse_bad_line(&p, in + at, n - at, &e, &c);
+        assert_true(r > 0);
+        assert_int_equal(c.code, 0);
+        assert_int_equal(c.has_payload, 0);
+        assert_int_equal(c.has_trid, want[k].has_trid);
+        assert_int_equal(c.argc, (size_t)want[k].has_trid);
+        if (want[k].has_trid) {
+            assert_int_equal(c.trid, want[k].trid);
+            assert_int_equal(c.trid_digits, want[k].digits);
+        }
+        if (want[k].line) {
+            assert_int_equal(c.line.n, strlen(want[k].line) + (k == 1 ? 3 : 0));
+            if (k != 1) assert_memory_equal(c.line.p, want[k].line, c.line.n);
+        }
+        assert_int_equal(c.offset, want[k].offset);
+        at += (size_t)r;
+    }
+    assert_int_equal(msnp_parse(&p, in + at, n - at, &c, &e), 5);
+    assert_string_equal(c.name, "PNG");
+    assert_int_equal(c.offset, n - 5);
+    /* framing lost: nothing is stepped over */
+    static const char *lost[] = {"MSG 1 N x\r\n", "MSG 1 N 99999999\r\n", "VERVERVER"};
+    for (size_t k = 0; k < 3; k++) {
+        msnp_parser_limits lim = msnp_default_limits;
+        lim.max_line = 8;
+        msnp_parser_init(&p, MSNP_FROM_CLIENT, k == 2 ? &lim : NULL);
+        assert_true(msnp_parse(&p, lost[k], strlen(lost[k]), &c, &e) < 0);
+        assert_int_equal(msnp_parse_bad_line(&p, lost[k], strlen(lost[k]), &e, &c), 0);
+    }
+}
+
 static void test_writer(void **state) {
     (void)state;
     char b[256];
@@ -630,6 +689,7 @@ int main(void) {
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_trid_echoed_as_written),
         cmocka_unit_test(test_bare_lf_and_blank_lines),
+        cmocka_unit_test(test_bad_line_stepped_over),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_error_offsets_are_stream_offsets),
         cmocka_unit_test(test_payload_is_binary_safe),

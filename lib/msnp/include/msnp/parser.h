@@ -13,9 +13,12 @@
  *        with the SAME unconsumed bytes at the front. The parser remembers how
  *        far it has already scanned, so feeding one byte at a time stays
  *        linear.
- *   < 0  a framing error; *err says what and at which stream offset. The
- *        stream cannot be resynchronised by the parser alone: servers close
- *        the connection, the analyzer calls msnp_parser_resync().
+ *   < 0  a framing error; *err says what and at which stream offset. A
+ *        line that was whole but malformed (lower-case command, control
+ *        byte, too many parameters) can be stepped over with
+ *        msnp_parse_bad_line(); otherwise the stream cannot be
+ *        resynchronised by the parser alone: servers close the connection,
+ *        the analyzer calls msnp_parser_resync().
  *
  * Framing rules (MSNP2-7):
  *   - a line ends with CRLF; a bare LF is accepted (never written);
@@ -109,6 +112,15 @@ void msnp_parser_init(msnp_parser *p, msnp_role role, const msnp_parser_limits *
 
 /* See the top of this file. */
 long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp_parse_error *err);
+
+/* After msnp_parse failed on a line it had found whole - MSNP_EBAD_COMMAND
+ * (`ver 1 MSNP7`), MSNP_ETOO_MANY_PARAMS or MSNP_ECONTROL_CHAR - what follows
+ * is still framed: this consumes that line as an item of no known command
+ * (code 0) and returns its size. When the line's second token is a TrID
+ * (digits, at most 4294967295) *out has it as its one parameter, so a server
+ * answers `200 TrID` and goes on, as for an unknown command. Returns 0 after
+ * any other error (nothing consumed): the framing is lost. */
+long msnp_parse_bad_line(msnp_parser *p, const char *buf, size_t len, const msnp_parse_error *err, msnp_cmd *out);
 
 /* After a framing error or a gap in the stream: find the start of the next
  * plausible command line in buf (just after an LF, or at 0 if buf itself

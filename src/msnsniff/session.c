@@ -60,7 +60,14 @@ typedef struct sn_conn {
     uint8_t usr_sb;   /* client sent USR email cookie / ANS: a switchboard */
     uint8_t logged_in;
     uint32_t parse_errors;
+    /* a gap came before the flow was classified: its first line is not
+     * the connection's first, so look for a command at each line's start
+     * as on a flow picked up mid-stream */
+    uint8_t search[2];
     size_t probed[2];
+    /* bytes to pass over before parsing again: the rest of a payload whose
+     * length was declared (cut by a gap, or above the parser's limit) */
+    uint64_t skip[2];
     msnp_parser parser[2];
     char user[USER_MAX];
     char name[USER_MAX];
@@ -749,6 +756,7 @@ static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, con
         sn_detect_result d = sn_detect_line(p + at, n - at, &side);
         if (d == SN_DETECT_MSNP || d == SN_DETECT_MSNFTP) {
             k->kind = (uint8_t)(d == SN_DETECT_MSNP ? SN_APP_MSNP : SN_APP_MSNFTP);
+            k->search[0] = k->search[1] = 0;
             if (f->app != SN_APP_EXPECTED || d == SN_DETECT_MSNFTP || d == SN_DETECT_MSNP) f->app = k->kind;
             if (f->midstream && side >= 0) k->client_dir = (uint8_t)(side == 1 ? !dir : dir);
             else k->client_dir = 0;
@@ -756,7 +764,10 @@ static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, con
             if (d == SN_DETECT_MSNP) {
                 init_parsers(k);
                 c->st.flows_msnp++;
-                if (at) msnp_parser_skip(&k->parser[dir], at);
+                /* offsets stay stream offsets: what came before this line
+                 * (lines that were not commands, a gap) is accounted for */
+                msnp_parser_skip(&k->parser[dir], f->st[dir].offset - n + at);
+                msnp_parser_skip(&k->parser[!dir], f->st[!dir].offset - f->st[!dir].len);
             } else {
                 k->role = SN_ROLE_MSNFTP;
                 c->st.flows_msnftp++;
@@ -767,7 +778,7 @@ static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, con
             return 1;
         }
         if (d == SN_DETECT_MORE) return 0;
-        if (!f->midstream || k->probed[dir] + at >= PROBE_LIMIT) {
+        if (!(f->midstream || k->search[dir]) || k->probed[dir] + at >= PROBE_LIMIT) {
             k->nearly = 0; /* not MSN: its holes are not reported */
             if (f->app != SN_APP_EXPECTED) give_up(c, r, f);
             else {
@@ -785,6 +796,17 @@ static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, con
         }
         at = (size_t)(lf - p) + 1;
     }
+}
+
+/* The payload length a command line [p, p + n) declares (its last
+ * parameter), or 0 when it has none that fits 64 bits. */
+static uint64_t declared_length(const uint8_t *p, size_t n) {
+    while (n && (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+    size_t at = n;
+    while (at && p[at - 1] >= '0' && p[at - 1] <= '9') at--;
+    uint64_t v;
+    msnp_str last = msnp_str_make((const char *)p + at, n - at);
+    return at < n && msnp_str_to_u64(last, UINT64_MAX, &v) == 0 ? v : 0;
 }
 
 size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_t *p, size_t n) {
@@ -808,6 +830,13 @@ size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_
     msnp_parser *ps = &k->parser[dir];
     /* bounded: every round consumes at least one byte or stops */
     while (used < n) {
+        if (k->skip[dir]) {
+            size_t take = n - used < k->skip[dir] ? n - used : (size_t)k->skip[dir];
+            msnp_parser_skip(ps, take);
+            k->skip[dir] -= take;
+            used += take;
+            continue;
+        }
         if (k->resync[dir]) {
             used += msnp_parser_resync(ps, (const char *)p + used, n - used);
             if (used >= n) return n;
@@ -836,9 +865,13 @@ size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_
         /* drop the bad line, then look for the next command */
         const uint8_t *lf = memchr(p + used, '\n', n - used);
         size_t cut = lf ? (size_t)(lf - (p + used)) + 1 : n - used;
+        /* a payload above the parser's limit still has its length: pass
+         * over it whole (read as lines, its text would pass for commands) */
+        uint64_t declared = err.status == MSNP_EPAYLOAD_TOO_BIG && lf ? declared_length(p + used, cut) : 0;
         msnp_parser_skip(ps, cut);
         used += cut;
-        k->resync[dir] = 1;
+        if (declared) k->skip[dir] = declared;
+        else k->resync[dir] = 1;
     }
     return used;
 }
@@ -869,7 +902,27 @@ void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pendin
         if (k->ftp) sn_ftp_gap(c, k->ftp, f, dir, lost + pending);
         return;
     }
-    if (k->parsers_ready) msnp_parser_skip(&k->parser[dir], (uint64_t)pending + lost);
+    if (!k->kind) k->search[dir] = 1;
+    uint64_t dropped = (uint64_t)pending + lost;
+    if (k->skip[dir]) { /* within a payload already being passed over */
+        uint64_t left = k->skip[dir] > dropped ? k->skip[dir] - dropped : 0;
+        if (k->parsers_ready) msnp_parser_skip(&k->parser[dir], dropped);
+        k->skip[dir] = left;
+        if (!left && dropped > 0) k->resync[dir] = 1;
+        return;
+    }
+    if (k->parsers_ready) {
+        msnp_parser *ps = &k->parser[dir];
+        /* The gap fell inside a payload whose command line was read: its
+         * declared length says where the next command starts (a payload
+         * has no line end after it to resynchronise on). */
+        uint64_t item = ps->line_end && ps->payload ? (uint64_t)ps->line_end + ps->payload : 0;
+        msnp_parser_skip(ps, dropped);
+        if (item > dropped && !k->resync[dir]) {
+            k->skip[dir] = item - dropped;
+            return;
+        }
+    }
     k->resync[dir] = 1;
 }
 

@@ -43,7 +43,8 @@ static void write_capture(void) {
     msnsynth_tcp_send(t, 0, junk, sizeof junk);
     send_s(t, 0, "\r\nUSR 1 MD5 I victim@example.com\r\n");
     send_s(t, 1, "VER 0 MSNP7\r\n");
-    send_s(t, 1, "MSG Hotmail Hotmail 99999999\r\n\r\n");
+    /* a length past 64 bits: no framing left, resynchronised */
+    send_s(t, 1, "MSG Hotmail Hotmail 99999999999999999999999\r\n\r\n");
     send_s(t, 1, "XYZ\x01\x02 broken\r\n");
     send_s(t, 1, "USR 1 MD5 S 1013928519.693957190\r\n");
     send_s(t, 1, "USR 2 OK victim@example.com Victim 1\r\n");
@@ -153,7 +154,104 @@ static void test_hostile_streams(void **state) {
     sn_run_free(&r);
 }
 
+static const char *TEXT_HEAD = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n";
+
+/* "MSG email name len\r\n" and a text payload, appended to b at *n. */
+static void put_msg(char *b, size_t cap, size_t *n, const char *email, const char *text) {
+    *n += (size_t)snprintf(b + *n, cap - *n, "MSG %s %s %zu\r\n%s%s", email, email, strlen(TEXT_HEAD) + strlen(text),
+                           TEXT_HEAD, text);
+}
+
+/* Declared payload lengths keep the stream framed where lines cannot: a
+ * payload ends without a line end, so after a hole in one, or past the
+ * parser's size limit, the next command is found by the length, and text
+ * inside a payload is never read as commands. A hole inside a
+ * connection's first line does not hide the connection. */
+static void test_declared_lengths_keep_framing(void **state) {
+    (void)state;
+    snprintf(path, sizeof path, "/tmp/msnsniff-framing-%d.pcap", (int)getpid());
+    msnsynth *w = msnsynth_open(path, NULL);
+    assert_non_null(w);
+    msnsynth_endpoint c = ep("10.9.0.1", 2000), c2 = ep("10.9.0.1", 2001), c3 = ep("10.9.0.1", 2002),
+                      ns = ep("10.9.0.100", 1863), sb = ep("10.9.0.101", 1863);
+    static char big[80000];
+    size_t n = 0;
+
+    /* 1: a payload above the parser's 64 KiB with a message inside it,
+     * then a real one in the same segments */
+    msnsynth_tcp *s = msnsynth_tcp_open(w, &c, &sb, 100, 200, 1);
+    send_s(s, 0, "USR 1 watcher@example.com 1.2.3\r\n");
+    send_s(s, 1, "USR 1 OK watcher@example.com Watcher\r\n");
+    char inner[256];
+    size_t in = 0;
+    put_msg(inner, sizeof inner, &in, "ghost@example.com", "PHANTOM inside a payload");
+    size_t plen = 70000;
+    n = (size_t)snprintf(big, sizeof big, "MSG big@example.com big %zu\r\n", plen);
+    memset(big + n, 'x', plen);
+    memcpy(big + n + 1000, "\r\n", 2); /* at a line's start, as a resynchronising reader would take it */
+    memcpy(big + n + 1002, inner, in);
+    n += plen;
+    put_msg(big, sizeof big, &n, "big@example.com", "after the big one");
+    msnsynth_tcp_send(s, 1, big, n);
+    msnsynth_tcp_close(s, 0);
+
+    /* 2: a hole inside a payload; the payload's tail and the next message
+     * come in one segment */
+    s = msnsynth_tcp_open(w, &c2, &sb, 300, 400, 1);
+    send_s(s, 0, "USR 1 watcher@example.com 1.2.4\r\n");
+    send_s(s, 1, "USR 1 OK watcher@example.com Watcher\r\n");
+    char pay[400];
+    memset(pay, 'y', sizeof pay);
+    n = (size_t)snprintf(big, sizeof big, "MSG a@example.com a %zu\r\n", sizeof pay);
+    assert_true(n < 200);
+    memcpy(big + n, pay, sizeof pay);
+    n += sizeof pay;
+    assert_true(n > 400);
+    put_msg(big, sizeof big, &n, "a@example.com", "right after the hole");
+    assert_true(n <= 600);
+    msnsynth_seg_policy drop2 = {.mss = 200, .drop_every = 2};
+    msnsynth_tcp_policy(s, &drop2); /* bytes 200-399 lost, inside the payload */
+    msnsynth_tcp_send(s, 1, big, n);
+    msnsynth_seg_policy plain = {0};
+    msnsynth_tcp_policy(s, &plain);
+    msnsynth_tcp_close(s, 0);
+
+    /* 3: a hole inside the first line of a notification connection */
+    msnsynth_tcp *t = msnsynth_tcp_open(w, &c3, &ns, 500, 600, 1);
+    msnsynth_seg_policy drop10 = {.mss = 10, .drop_every = 2};
+    msnsynth_tcp_policy(t, &drop10); /* bytes 10-19 lost */
+    send_s(t, 0, "VER 1 MSNP7 MSNP6 CVR0\r\n");
+    msnsynth_tcp_policy(t, &plain);
+    send_s(t, 1, "VER 1 MSNP7 MSNP6 CVR0\r\n");
+    send_s(t, 0, "USR 2 MD5 I holed@example.com\r\n");
+    send_s(t, 1, "USR 2 MD5 S 1013928519.693957190\r\n");
+    send_s(t, 0, "USR 3 MD5 S 0123456789abcdef0123456789abcdef\r\n");
+    send_s(t, 1, "USR 3 OK holed@example.com Holed\r\n");
+    msnsynth_tcp_close(t, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    unlink(path);
+    json_t *ev = r.events;
+    assert_null(sn_find(ev, "message", "text", "PHANTOM inside a payload"));
+    assert_non_null(sn_find(ev, "message", "text", "after the big one"));
+    assert_true(has_anomaly(ev, "parse_error"));
+    assert_non_null(sn_find(ev, "message", "text", "right after the hole"));
+    json_t *login = sn_find(ev, "login", "user", "holed@example.com");
+    assert_non_null(login);
+    json_t *gap = NULL;
+    for (size_t i = 0; (gap = sn_nth(ev, "anomaly", i)) != NULL; i++) {
+        const char *kind = json_string_value(json_object_get(gap, "kind"));
+        if (kind && strcmp(kind, "gap") == 0 && json_integer_value(json_object_get(gap, "offset")) == 10) break;
+    }
+    assert_non_null(gap); /* the first line's hole, at its stream offset */
+    assert_int_equal(r.mem_left, 0);
+    sn_run_free(&r);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_hostile_streams)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_hostile_streams),
+                                       cmocka_unit_test(test_declared_lengths_keep_framing)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,8 +104,7 @@ typedef struct sn_sbref {
     char user[130];   /* the NS user who will use it */
     char caller[130]; /* RNG: who called */
     char server[128]; /* ip:port as written */
-    char sessid[32];
-    int ring; /* 1: from RNG, 0: from XFR */
+    int ring;         /* 1: from RNG, 0: from XFR */
 } sn_sbref;
 
 /* An anomaly with no optional parts (direction -1); flow 0 = none. */

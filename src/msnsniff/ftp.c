@@ -25,11 +25,12 @@ struct sn_ftp {
     uint64_t received;
     int cancelled_by_sender, ccl, bye_seen, gap;
     uint32_t bye_code;
-    char user[130];
-    char auth[32];
+    char user[130]; /* a passport name is at most 129 bytes */
+    char auth[128]; /* digits with Microsoft's clients; longer ones are refused, never cut */
+    int oversized_said;
     uint64_t invitation;
     char cookie[SN_INV_COOKIE_MAX];
-    char name[256];
+    char *name; /* the invitation's Application-File, whole */
     uint64_t announced;
     int has_announced;
     FILE *out;
@@ -52,7 +53,7 @@ sn_ftp *sn_ftp_new(sn_ctx *c, const sn_flow *f) {
             t->invitation = e->invitation;
             sn_invitation *i = sn_invitation_find(c, e->cookie, e->invitation);
             if (i) {
-                sn_strcopy(t->name, sizeof t->name, i->file);
+                t->name = i->file[0] ? strdup(i->file) : NULL;
                 t->announced = i->file_size;
                 t->has_announced = i->has_file_size;
             }
@@ -80,10 +81,22 @@ static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *de
     sn_anomaly_report(c, &a);
 }
 
+/* A field that does not fit is refused, said once per transfer, never cut. */
+static int fits(sn_ctx *c, sn_ftp *t, const sn_flow *f, msnp_str s, size_t cap, const char *what) {
+    if (s.n < cap) return 1;
+    if (!t->oversized_said) {
+        t->oversized_said = 1;
+        char detail[160];
+        snprintf(detail, sizeof detail, "%s of %zu bytes, above the %zu kept: not used", what, s.n, cap - 1);
+        anomaly(c, SN_AN_OVERSIZED_FIELD, f, detail);
+    }
+    return 0;
+}
+
 static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
     if (!c->cfg.extract_dir || t->out || t->extract_failed) return;
     char base[128];
-    safe_name(t->name[0] ? t->name : "msnftp.bin", base, sizeof base);
+    safe_name(t->name ? t->name : "msnftp.bin", base, sizeof base);
     for (int attempt = 0; attempt < 100; attempt++) {
         if (attempt == 0)
             snprintf(t->path, sizeof t->path, "%s/%llu-%s", c->cfg.extract_dir, (unsigned long long)f->id, base);
@@ -168,8 +181,10 @@ size_t sn_ftp_data(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, const uint8_
         switch (cmd.code) {
         case MSNP_USR:
             if (cmd.argc >= 2) {
-                msnp_str_copy(cmd.argv[0], t->user, sizeof t->user);
-                msnp_str_copy(cmd.argv[1], t->auth, sizeof t->auth);
+                if (fits(c, t, f, cmd.argv[0], sizeof t->user, "an e-mail address"))
+                    msnp_str_copy(cmd.argv[0], t->user, sizeof t->user);
+                if (fits(c, t, f, cmd.argv[1], sizeof t->auth, "an AuthCookie"))
+                    msnp_str_copy(cmd.argv[1], t->auth, sizeof t->auth);
             }
             break;
         case MSNP_FIL:
@@ -222,7 +237,7 @@ void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
     sn_ev_set_int(ev, "flow", f->id);
     if (t->invitation) sn_ev_set_int(ev, "invitation", t->invitation);
     sn_ev_set_str(ev, "cookie", t->cookie[0] ? t->cookie : NULL);
-    sn_ev_set_str(ev, "name", t->name[0] ? t->name : NULL);
+    sn_ev_set_str(ev, "name", t->name);
     sn_ev_set_str(ev, "receiver", t->user[0] ? t->user : NULL);
     sn_ev_set_str(ev, "auth_cookie", t->auth[0] ? t->auth : NULL);
     if (t->has_announced) sn_ev_set_int(ev, "size_announced", t->announced);
@@ -252,5 +267,6 @@ void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
                  (unsigned long long)t->announced, (unsigned long long)t->fil_size, (unsigned long long)t->received);
         anomaly(c, SN_AN_SIZE_MISMATCH, f, msg);
     }
+    free(t->name);
     sn_mem_free(&c->mem, t, sizeof *t);
 }

@@ -164,8 +164,6 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_orig
     return best;
 }
 
-#define INV_FILE_MAX 255
-
 static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_origin *o, msnp_str file) {
     inv_lists *ls = lists_of(c);
     if (!ls) return NULL;
@@ -173,7 +171,8 @@ static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_orig
         c->st.invitations_dropped++;
         drop(c, ls, ls->finished.oldest ? ls->finished.oldest : ls->open.oldest);
     }
-    size_t fn = file.p ? (file.n < INV_FILE_MAX ? file.n : INV_FILE_MAX) : 0;
+    /* whole: the payload that holds it is bounded (64 KiB at most) */
+    size_t fn = file.p ? file.n : 0;
     sn_invitation *i = calloc(1, sizeof *i + fn + 1);
     if (!i) return NULL;
     msnp_str_copy(file, i->file, fn + 1);

@@ -46,7 +46,8 @@ const char *sn_anomaly_name(sn_anomaly a) {
                                                    "invitation_in_header",
                                                    "announced_address",
                                                    "ignored_rst",
-                                                   "data_after_fin"};
+                                                   "data_after_fin",
+                                                   "oversized_field"};
     return (unsigned)a < SN_AN_KINDS ? names[a] : "unknown";
 }
 

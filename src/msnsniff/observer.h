@@ -108,6 +108,7 @@ typedef enum sn_anomaly {
     SN_AN_ANNOUNCED_ADDRESS,    /* an announced address failed the origin check */
     SN_AN_IGNORED_RST,          /* a RST out of window, which its receiver ignores */
     SN_AN_DATA_AFTER_FIN,       /* data past its sender's FIN, which its receiver drops */
+    SN_AN_OVERSIZED_FIELD,      /* a protocol field longer than msnsniff keeps: refused, not cut */
     SN_AN_KINDS
 } sn_anomaly;
 

@@ -15,7 +15,10 @@
 #include "strcopy.h"
 
 #define MAX_PARTS 16
-#define USER_MAX 130
+#define USER_MAX 130 /* a passport name is at most 129 bytes */
+/* a switchboard session id: digits at Microsoft's servers, a UUID ({8-4-4-4-12}, 38 bytes) at
+ * some others; longer ones are refused (oversized_field), never cut */
+#define SESSID_MAX 128
 #define PROBE_LIMIT 4096u    /* bytes searched for a first command mid-stream */
 #define PARSE_ERRORS_MAX 64u /* per flow; then the flow is given up on */
 
@@ -31,10 +34,10 @@ typedef struct sn_conv {
 
 typedef struct sn_sb {
     struct sn_conv *conv;
-    char conv_key[96];
+    char conv_key[64 + 1 + SESSID_MAX]; /* "server|sessid" */
     uint64_t id;
     uint64_t ns_flow;
-    char sessid[32];
+    char sessid[SESSID_MAX];
     size_t nparts;
     char parts[MAX_PARTS][USER_MAX]; /* other participants */
 } sn_sb;
@@ -59,6 +62,7 @@ typedef struct sn_conn {
     uint8_t usr_auth; /* client sent USR MD5 ...: an NS/DS login */
     uint8_t usr_sb;   /* client sent USR email cookie / ANS: a switchboard */
     uint8_t logged_in;
+    uint8_t oversized_said; /* an oversized_field anomaly was reported */
     uint32_t parse_errors;
     /* a gap came before the flow was classified: its first line is not
      * the connection's first, so look for a command at each line's start
@@ -112,6 +116,34 @@ const char *sn_session_user(const sn_flow *f) {
 }
 
 static void copy_str(char *dst, size_t cap, msnp_str s) { msnp_str_copy(s, dst, cap); }
+
+/* A field that does not fit is refused, said once per connection, never
+ * cut: a cut address or session id would be another user's or session's. */
+static int field_fits(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str s, size_t cap, const char *what) {
+    if (s.n < cap) return 1;
+    if (!k->oversized_said) {
+        k->oversized_said = 1;
+        char detail[160];
+        snprintf(detail, sizeof detail, "%s of %zu bytes, above the %zu kept: not used", what, s.n, cap - 1);
+        sn_anomaly_info a = sn_anomaly_make(SN_AN_OVERSIZED_FIELD, f->id, detail);
+        sn_anomaly_report(c, &a);
+    }
+    return 0;
+}
+
+/* An e-mail address (a passport name: at most 129 bytes), whole or not at all. */
+static int copy_user(sn_ctx *c, const sn_flow *f, sn_conn *k, char dst[USER_MAX], msnp_str s) {
+    dst[0] = '\0';
+    if (!field_fits(c, f, k, s, USER_MAX, "an e-mail address")) return 0;
+    copy_str(dst, USER_MAX, s);
+    return 1;
+}
+
+/* A switchboard session id (numbers, or a UUID with some servers). */
+static void take_sessid(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str s) {
+    if (!k->sb || !field_fits(c, f, k, s, SESSID_MAX, "a switchboard session id")) return;
+    copy_str(k->sb->sessid, SESSID_MAX, s);
+}
 
 static size_t ep_str(const sn_flow *f, int side, char *buf, size_t cap) {
     return sn_endpoint_str(&f->addr[side], f->port[side], buf, cap);
@@ -238,7 +270,7 @@ static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *
 static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, msnp_str name, const char *why) {
     if (!k->sb) return;
     char e[USER_MAX], n[USER_MAX * 3];
-    copy_str(e, sizeof e, email);
+    if (!copy_user(c, f, k, e, email)) return;
     if (msnp_url_decode(name, n, sizeof n) < 0) copy_str(n, sizeof n, name);
     /* the connection's own user is no member of its own list: some
      * servers (Escargot) send the answerer's JOI before the IRO lines,
@@ -261,7 +293,7 @@ static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, ms
 static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email) {
     if (!k->sb) return;
     char e[USER_MAX];
-    copy_str(e, sizeof e, email);
+    if (!copy_user(c, f, k, e, email)) return;
     for (size_t i = 0; i < k->sb->nparts; i++)
         if (strcmp(k->sb->parts[i], e) == 0) {
             memmove(k->sb->parts[i], k->sb->parts[i + 1], (k->sb->nparts - i - 1) * USER_MAX);
@@ -301,10 +333,7 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
         ref->ring = ring;
         memcpy(ref->user, k->user, sizeof ref->user);
         copy_str(ref->server, sizeof ref->server, addr);
-        if (ring) {
-            copy_str(ref->sessid, sizeof ref->sessid, cmd->argv[0]);
-            copy_str(ref->caller, sizeof ref->caller, cmd->argv[4]);
-        }
+        if (ring) copy_user(c, f, k, ref->caller, cmd->argv[4]);
     }
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", ring ? "ring" : "referral");
@@ -328,9 +357,9 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     sn_sb *sb = sb_of(c, f, k);
     if (!sb) return;
     k->usr_sb = 1;
-    copy_str(k->user, sizeof k->user, email);
+    copy_user(c, f, k, k->user, email);
     if (sessid) {
-        copy_str(sb->sessid, sizeof sb->sessid, *sessid);
+        take_sessid(c, f, k, *sessid);
         sb_link(c, f, k);
     }
     sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
@@ -338,7 +367,7 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", "open");
     sn_ev_set_int(ev, "session", sb->id);
-    sn_ev_set_str(ev, "user", k->user);
+    sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
     sn_ev_set_str(ev, "mode", sessid ? "answer" : "call");
     sn_ev_set_strn(ev, "cookie", cookie.p, cookie.n);
     if (sessid) sn_ev_set_strn(ev, "sessid", sessid->p, sessid->n);
@@ -411,7 +440,7 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     }
     char sender[USER_MAX];
     if (from_client) memcpy(sender, k->user, sizeof sender);
-    else copy_str(sender, sizeof sender, cmd->argv[0]);
+    else copy_user(c, f, k, sender, cmd->argv[0]);
     /* recipients: everyone in the session at this moment but the sender */
     const char *rcpt[MAX_PARTS + 1];
     size_t nr = 0;
@@ -570,13 +599,13 @@ static void user_online(sn_ctx *c, const sn_flow *f, sn_conn *k) {
 static void login_ok(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     /* USR trid OK email name [verified] */
     set_role(c, f, k, SN_ROLE_NS);
-    copy_str(k->user, sizeof k->user, cmd->argv[2]);
+    copy_user(c, f, k, k->user, cmd->argv[2]);
     if (msnp_url_decode(cmd->argv[3], k->name, sizeof k->name) < 0) copy_str(k->name, sizeof k->name, cmd->argv[3]);
     k->logged_in = 1;
     c->st.logins++;
     sn_ev *ev = ev_flow(c, "login", f);
     sn_ev_set_str(ev, "result", "ok");
-    sn_ev_set_str(ev, "user", k->user);
+    sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
     sn_ev_set_str(ev, "name", k->name);
     sn_ev_set_str(ev, "version", k->version[0] ? k->version : NULL);
     sn_ev_set_endpoint(ev, "client", &f->addr[k->client_dir], f->port[k->client_dir]);
@@ -608,7 +637,7 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
             if (argc >= 4 && (msnp_str_eq(cmd->argv[1], "MD5") || msnp_str_eq(cmd->argv[1], "TWN")) &&
                 msnp_str_eq(cmd->argv[2], "I")) {
                 k->usr_auth = 1;
-                copy_str(k->user, sizeof k->user, cmd->argv[3]);
+                copy_user(c, f, k, k->user, cmd->argv[3]);
             } else if (argc == 3 && memchr(cmd->argv[1].p, '@', cmd->argv[1].n)) {
                 sb_login(c, f, k, cmd->argv[1], cmd->argv[2], NULL);
             }
@@ -656,7 +685,7 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
                 if (!k->usr_sb) {
                     /* picked up after the client's USR: learn the user from the answer */
                     sn_sb *sb = sb_of(c, f, k);
-                    copy_str(k->user, sizeof k->user, cmd->argv[2]);
+                    copy_user(c, f, k, k->user, cmd->argv[2]);
                     if (sb) sb_event(c, f, k, "open", k->user, NULL);
                     k->usr_sb = 1;
                 }
@@ -700,7 +729,7 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         break;
     case MSNP_CAL:
         if (argc >= 3 && k->sb && msnp_str_eq(cmd->argv[1], "RINGING") && !k->sb->sessid[0]) {
-            copy_str(k->sb->sessid, sizeof k->sb->sessid, cmd->argv[2]);
+            take_sessid(c, f, k, cmd->argv[2]);
             sb_link(c, f, k);
         }
         break;

@@ -1718,5 +1718,81 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 0))
 
 
+class FieldsWholeOrRefused(unittest.TestCase):
+    """Protocol fields are kept whole or refused with an anomaly, never
+    cut: a cut session id or address would be another's."""
+
+    def test_uuid_session_ids_that_share_a_prefix_stay_two_sessions(self):
+        # Some servers name switchboard sessions by UUID (38 bytes with the
+        # braces). Carol's session differs from Alice's only at the end: her
+        # received message is no echo of Alice's and is in the transcript.
+        c = Capture()
+        first, second = "{11111111-2222-3333-4444-555555555555}", "{11111111-2222-3333-4444-555555AAAAAA}"
+        s1 = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        s1.c2s("USR 1 alice@example.com 1.2.3\r\n")
+        s1.s2c("USR 1 OK alice@example.com Alice\r\n")
+        s1.c2s("CAL 2 bob@example.com\r\n")
+        s1.s2c("CAL 2 RINGING %s\r\n" % first)
+        s1.s2c("JOI bob@example.com Bob\r\n")
+        s1.c2s(text_message("hello bob"))
+        s2 = c.tcp("10.0.0.40", 1102, "64.4.12.193", 1863)
+        s2.c2s("ANS 1 carol@example.com 4.5.6 %s\r\n" % second)
+        s2.s2c("IRO 1 1 1 alice@example.com Alice\r\n")
+        s2.s2c("ANS 1 OK\r\n")
+        s2.s2c(msg("MSG alice@example.com Alice",
+                   b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nfor carol"))
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        to_bob, to_carol = [e for e in ev if e["event"] == "message"]
+        self.assertNotEqual(to_bob["conversation"], to_carol["conversation"])
+        self.assertFalse(to_carol["echo"])
+        opened = [e for e in ev if e["event"] == "switchboard" and e["action"] == "open"]
+        self.assertEqual(opened[-1]["sessid"], second)
+        rc, out, err = c.run(["--transcript"])
+        self.assertIn(b"for carol", out)
+
+    def test_long_fields(self):
+        # An address over the 129 bytes of a passport name is refused
+        # (oversized_field, user null), not cut to another address; a file
+        # name of 300 bytes and an AuthCookie of 50 are kept whole.
+        long_user = "u" * 150 + "@example.com"
+        name, auth = "n" * 296 + ".txt", "A" * 50
+        c = Capture()
+        notification_login(c, user=long_user)
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s(msg("MSG 4 N", invitation(
+            ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "31"), ("Application-File", name),
+            ("Application-FileSize", "5"))))
+        sb.s2c(msg("MSG bob@example.com Bob", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "31"), ("Launch-Application", "FALSE"),
+            ("Request-Data", "IP-Address:"))))
+        sb.c2s(msg("MSG 5 N", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "31"), ("IP-Address", "10.0.0.10"),
+            ("Port", "6891"), ("AuthCookie", auth), ("Launch-Application", "FALSE"), ("Request-Data", "IP-Address:"))))
+        ft = c.tcp("10.0.0.20", 1200, "10.0.0.10", 6891)
+        ft.c2s("VER MSNFTP\r\n")
+        ft.s2c("VER MSNFTP\r\n")
+        ft.c2s("USR bob@example.com %s\r\n" % auth)
+        ft.s2c("FIL 5\r\n")
+        ft.c2s("TFR\r\n")
+        ft.s2c(b"\x00\x05\x00hello")
+        ft.c2s("BYE 16777989\r\n")
+        ft.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        login, = [e for e in ev if e["event"] == "login"]
+        self.assertIsNone(login["user"])
+        refused = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "oversized_field"]
+        self.assertTrue(refused and "162 bytes" in refused[0]["detail"], refused)
+        self.assertFalse([e for e in ev if long_user[:129] in json.dumps(e) and long_user not in json.dumps(e)])
+        f, = [e for e in ev if e["event"] == "file"]
+        self.assertEqual((f["name"], f["auth_cookie"], f["status"]), (name, auth, "complete"))
+        inv = [e for e in ev if e["event"] == "invitation"]
+        self.assertEqual(inv[0]["file"], name)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

@@ -33,12 +33,15 @@ const char *msnp_invite_status_str(msnp_invite_status s) {
     case MSNP_INVITE_EMIME: return "invitation body is not a header block";
     case MSNP_INVITE_ENO_COMMAND: return "invitation has no Invitation-Command";
     case MSNP_INVITE_EBAD_NUMBER: return "malformed number in an invitation field";
+    case MSNP_INVITE_EBAD_PORT: return "port outside 1-65535 in an invitation field";
     }
     return "unknown invitation error";
 }
 
-/* "a.b.c.d" or "a.b.c.d:port": split at a single colon followed by digits. */
-static void split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port) {
+/* "a.b.c.d" or "a.b.c.d:port": split at a single colon followed by digits.
+ * -1 when a port is written but is not one (0, above 65535, not digits):
+ * the address is then not a host name with a colon in it. */
+static int split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port) {
     *host = v;
     *has_port = 0;
     msnp_str h;
@@ -46,20 +49,21 @@ static void split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port
     if (v.n && v.p[0] == '[') {
         /* an IPv6 address in brackets, with a port or without: port 0 is
          * refused by msnp_split_hostport, so p stays 0 when none is given */
-        if (msnp_split_hostport(v, &h, &p, 0) == 0) {
-            *host = h;
-            *port = p;
-            *has_port = p != 0;
-        }
-        return;
+        if (msnp_split_hostport(v, &h, &p, 0) != 0) return -1;
+        *host = h;
+        *port = p;
+        *has_port = p != 0;
+        return 0;
     }
     /* host:port; a bare IPv6 address (more than one colon) has no port */
     const char *c1 = v.n ? memchr(v.p, ':', v.n) : NULL;
-    if (c1 && memchr(c1 + 1, ':', v.n - (size_t)(c1 + 1 - v.p)) == NULL && msnp_split_hostport(v, &h, &p, 1) == 0) {
+    if (c1 && memchr(c1 + 1, ':', v.n - (size_t)(c1 + 1 - v.p)) == NULL) {
+        if (msnp_split_hostport(v, &h, &p, 1) != 0) return -1;
         *host = h;
         *port = p;
         *has_port = 1;
     }
+    return 0;
 }
 
 msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *inv, size_t *err_offset) {
@@ -78,7 +82,7 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
         const msnp_header *h = &inv->mime.h[i];
         msnp_str v = h->value;
         uint64_t num;
-        int bad = 0;
+        int bad = 0, bad_port = 0;
         if (msnp_str_ieq(h->name, "Invitation-Command")) {
             inv->command_raw = v;
             inv->command = msnp_invite_command_parse(v);
@@ -100,27 +104,32 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
             } else bad = 1;
         } else if (msnp_str_ieq(h->name, "IP-Address")) {
             int hp;
-            split_addr(v, &inv->ip, &inv->ip_port, &hp);
+            bad_port = split_addr(v, &inv->ip, &inv->ip_port, &hp) != 0;
             inv->has_ip_port = (uint8_t)(hp != 0);
+            if (bad_port) inv->ip = MSNP_STR_NULL;
         } else if (msnp_str_ieq(h->name, "IP-Address-Internal")) {
             int hp;
             uint16_t ignored;
-            split_addr(v, &inv->ip_internal, &ignored, &hp);
+            bad_port = split_addr(v, &inv->ip_internal, &ignored, &hp) != 0;
+            if (bad_port) inv->ip_internal = MSNP_STR_NULL;
         } else if (msnp_str_ieq(h->name, "Port")) {
-            if (msnp_str_to_u64(v, 65535, &num) == 0) {
+            if (msnp_str_to_u64(v, 65535, &num) == 0 && num) {
                 inv->port = (uint16_t)num;
                 inv->has_port = 1;
-            } else bad = 1;
+            } else if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) bad_port = 1;
+            else bad = 1;
         } else if (msnp_str_ieq(h->name, "PortX")) {
-            if (msnp_str_to_u64(v, 65535, &num) == 0) {
+            if (msnp_str_to_u64(v, 65535, &num) == 0 && msnp_portx_decode((uint16_t)num)) {
                 inv->portx = (uint16_t)num;
                 inv->has_portx = 1;
-            } else bad = 1;
+            } else if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) bad_port = 1;
+            else bad = 1;
         } else if (msnp_str_ieq(h->name, "PortX-Internal")) {
-            if (msnp_str_to_u64(v, 65535, &num) == 0) {
+            if (msnp_str_to_u64(v, 65535, &num) == 0 && msnp_portx_decode((uint16_t)num)) {
                 inv->portx_internal = (uint16_t)num;
                 inv->has_portx_internal = 1;
-            } else bad = 1;
+            } else if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) bad_port = 1;
+            else bad = 1;
         } else if (msnp_str_ieq(h->name, "AuthCookie")) inv->auth_cookie = v;
         else if (msnp_str_ieq(h->name, "Session-Protocol")) inv->session_protocol = v;
         else if (msnp_str_ieq(h->name, "Session-ID")) inv->session_id = v;
@@ -139,8 +148,8 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
         else if (msnp_str_ieq(h->name, "Launch-Application")) inv->launch_application = v;
         else if (msnp_str_ieq(h->name, "Connectivity")) inv->connectivity = v;
         else if (msnp_str_ieq(h->name, "Sender-Connect")) inv->sender_connect = (uint8_t)msnp_str_ieq(v, "TRUE");
-        if (bad && st == MSNP_INVITE_OK) {
-            st = MSNP_INVITE_EBAD_NUMBER;
+        if ((bad || bad_port) && st == MSNP_INVITE_OK) {
+            st = bad ? MSNP_INVITE_EBAD_NUMBER : MSNP_INVITE_EBAD_PORT;
             if (err_offset) *err_offset = (size_t)(v.p - body);
         }
     }

@@ -1396,6 +1396,28 @@ class Flows(unittest.TestCase):
         self.assertEqual((flow["src"], flow["sport"], flow["midstream"]), ("10.0.0.10", 1101, True))
 
 class Invitations(unittest.TestCase):
+    def test_port_zero_is_refused_not_any_port(self):
+        # Port 0 is no port to connect to: before, it became an expectation
+        # for any port of the host (and an nft element opening all of them).
+        for fields in ((("IP-Address", "10.0.0.10"), ("Port", "0")), (("IP-Address", "10.0.0.10:0"),),
+                       (("IP-Address", "10.0.0.10:99999"),), (("IP-Address", "10.0.0.10"), ("PortX", "12609"))):
+            c = Capture()
+            notification_login(c)
+            sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+            sb.c2s(msg("MSG 4 N", invitation(
+                ("Application-Name", "File Transfer"),
+                ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"), ("Invitation-Command", "ACCEPT"),
+                ("Invitation-Cookie", "41"), *fields, ("AuthCookie", "7"))))
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            self.assertFalse([e for e in ev if e["event"] == "expectation"], fields)
+            bad, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "bad_invitation"]
+            self.assertIn("port outside 1-65535", bad["detail"])
+            rc, out, err = c.run(["--nft"])
+            self.assertEqual(rc, 0, err)
+            self.assertNotIn(b"add element", out, fields)
+
     def test_same_cookie_between_other_users_is_another_invitation(self):
         # alice offers bob a file and calls carol, both with cookie 777: two
         # invitations, the call classified from its own INVITE and its UDP

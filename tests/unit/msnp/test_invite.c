@@ -201,9 +201,30 @@ static void test_bad_invitations(void **state) {
     static const char nocmd[] = "Invitation-Cookie: 5\r\n";
     assert_int_equal(msnp_invite_parse(nocmd, sizeof(nocmd) - 1, &inv, &off), MSNP_INVITE_ENO_COMMAND);
     static const char badport[] = "Invitation-Command: ACCEPT\r\nPort: 99999\r\n";
-    assert_int_equal(msnp_invite_parse(badport, sizeof(badport) - 1, &inv, &off), MSNP_INVITE_EBAD_NUMBER);
+    assert_int_equal(msnp_invite_parse(badport, sizeof(badport) - 1, &inv, &off), MSNP_INVITE_EBAD_PORT);
     assert_int_equal(off, 34);
     assert_int_equal(inv.command, MSNP_INVITE_ACCEPT); /* filled as far as possible */
+    /* port 0 is no port to connect to (it once meant "any" to the analyzer);
+     * a written port that is not one is not part of a host name */
+    static const char *no_port[] = {
+        "Invitation-Command: ACCEPT\r\nIP-Address: 10.0.0.2\r\nPort: 0\r\n",
+        "Invitation-Command: ACCEPT\r\nIP-Address: 10.0.0.2:0\r\n",
+        "Invitation-Command: ACCEPT\r\nIP-Address: 10.0.0.2:99999\r\n",
+        "Invitation-Command: ACCEPT\r\nIP-Address: [2001:db8::2]:0\r\n",
+        "Invitation-Command: ACCEPT\r\nIP-Address-Internal: 10.0.0.2:70000\r\n",
+        "Invitation-Command: ACCEPT\r\nIP-Address: 10.0.0.2\r\nPortX: 12609\r\n", /* 0x3141: port 0 */
+        "Invitation-Command: ACCEPT\r\nIP-Address: 10.0.0.2\r\nPortX-Internal: 12609\r\n",
+    };
+    for (size_t i = 0; i < sizeof no_port / sizeof no_port[0]; i++) {
+        assert_int_equal(msnp_invite_parse(no_port[i], strlen(no_port[i]), &inv, &off), MSNP_INVITE_EBAD_PORT);
+        assert_string_equal(msnp_invite_status_str(MSNP_INVITE_EBAD_PORT),
+                            "port outside 1-65535 in an invitation field");
+    }
+    static const char junk_port[] = "Invitation-Command: ACCEPT\r\nPort: 6891abc\r\n";
+    assert_int_equal(msnp_invite_parse(junk_port, sizeof(junk_port) - 1, &inv, &off), MSNP_INVITE_EBAD_NUMBER);
+    static const char host_port[] = "Invitation-Command: ACCEPT\r\nIP-Address: example.com:6891\r\n";
+    assert_int_equal(msnp_invite_parse(host_port, sizeof(host_port) - 1, &inv, &off), MSNP_INVITE_OK);
+    assert_int_equal(inv.ip_port, 6891);
     static const char badcookie[] = "Invitation-Command: INVITE\r\nInvitation-Cookie: -1\r\n";
     assert_int_equal(msnp_invite_parse(badcookie, sizeof(badcookie) - 1, &inv, &off), MSNP_INVITE_EBAD_NUMBER);
     static const char notmime[] = "Invitation-Command INVITE\r\n";

@@ -93,7 +93,8 @@ typedef enum msnp_invite_status {
     MSNP_INVITE_OK = 0,
     MSNP_INVITE_EMIME = -1,       /* body is not a header block */
     MSNP_INVITE_ENO_COMMAND = -2, /* no Invitation-Command */
-    MSNP_INVITE_EBAD_NUMBER = -3  /* a numeric field (cookie, size, port) is malformed */
+    MSNP_INVITE_EBAD_NUMBER = -3, /* a numeric field (cookie, size, port) is malformed */
+    MSNP_INVITE_EBAD_PORT = -4    /* a port of 0 or above 65535 (Port, PortX, IP-Address's :port) */
 } msnp_invite_status;
 
 /* Parse an invitation body (the MSG payload's body, after the outer headers). */

@@ -38,6 +38,27 @@ struct sn_ftp {
     int extract_failed;
 };
 
+/* The transfer is this invitation's: its cookie, file name and size. */
+static void take_invitation(sn_ftp *t, const sn_invitation *i) {
+    sn_strcopy(t->cookie, sizeof t->cookie, i->cookie);
+    t->invitation = i->id;
+    free(t->name);
+    t->name = i->file[0] ? strdup(i->file) : NULL;
+    t->announced = i->file_size;
+    t->has_announced = i->has_file_size;
+}
+
+/* Two transfers offered on one address and port are told apart by the
+ * AuthCookie the receiver gives (`USR email AuthCookie`), not by which
+ * connection came first: the expectation that matched this connection
+ * may be the other invitation's. */
+static void check_auth(sn_ctx *c, sn_ftp *t) {
+    sn_invitation *cur = t->invitation ? sn_invitation_find(c, t->cookie, t->invitation) : NULL;
+    if (!t->auth[0] || (cur && strcmp(cur->auth, t->auth) == 0)) return;
+    sn_invitation *named = sn_invitation_by_auth(c, t->auth);
+    if (named && named != cur) take_invitation(t, named);
+}
+
 sn_ftp *sn_ftp_new(sn_ctx *c, const sn_flow *f) {
     sn_ftp *t = sn_mem_alloc(&c->mem, sizeof *t);
     if (!t) return NULL;
@@ -52,11 +73,7 @@ sn_ftp *sn_ftp_new(sn_ctx *c, const sn_flow *f) {
             sn_strcopy(t->cookie, sizeof t->cookie, e->cookie);
             t->invitation = e->invitation;
             sn_invitation *i = sn_invitation_find(c, e->cookie, e->invitation);
-            if (i) {
-                t->name = i->file[0] ? strdup(i->file) : NULL;
-                t->announced = i->file_size;
-                t->has_announced = i->has_file_size;
-            }
+            if (i) take_invitation(t, i);
         }
     }
     return t;
@@ -183,8 +200,10 @@ size_t sn_ftp_data(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, const uint8_
             if (cmd.argc >= 2) {
                 if (fits(c, t, f, cmd.argv[0], sizeof t->user, "an e-mail address"))
                     msnp_str_copy(cmd.argv[0], t->user, sizeof t->user);
-                if (fits(c, t, f, cmd.argv[1], sizeof t->auth, "an AuthCookie"))
+                if (fits(c, t, f, cmd.argv[1], sizeof t->auth, "an AuthCookie")) {
                     msnp_str_copy(cmd.argv[1], t->auth, sizeof t->auth);
+                    check_auth(c, t);
+                }
             }
             break;
         case MSNP_FIL:

@@ -145,6 +145,20 @@ sn_invitation *sn_invitation_find(sn_ctx *c, const char *cookie, uint64_t id) {
     return NULL;
 }
 
+sn_invitation *sn_invitation_by_auth(sn_ctx *c, const char *auth) {
+    inv_lists *ls = lists_of(c);
+    if (!ls || !auth[0]) return NULL;
+    const inv_list *lists[2] = {&ls->open, &ls->finished};
+    sn_invitation *best = NULL;
+    for (int l = 0; l < 2; l++) /* bounded: SN_INVITATIONS_MAX in all */
+        for (sn_invitation *i = lists[l]->newest; i; i = i->older)
+            if (strcmp(i->auth, auth) == 0 && (!best || i->id > best->id)) {
+                best = i;
+                break;
+            }
+    return best;
+}
+
 /* The invitation this message belongs to: same cookie, and the sender or
  * a recipient among its two users. Only one of its users among the
  * message's is enough when one side cannot tell the pair (the message
@@ -267,6 +281,8 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     if (o->session && i->sessions[0] != o->session && !i->sessions[1]) i->sessions[1] = o->session;
     if (inv->command == MSNP_INVITE_ACCEPT) {
         i->accepted = 1;
+        msnp_str auth = msnp_str_trim(inv->auth_cookie);
+        if (auth.p && auth.n && auth.n < sizeof i->auth) msnp_str_copy(auth, i->auth, sizeof i->auth);
         /* in a session of three or more, the INVITE named no one user: the
          * one who accepts is the invitee, who then connects or is connected to */
         if (o->sender && o->sender[0] && !involves(i, o->sender) && i->inviter[0])

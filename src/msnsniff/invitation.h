@@ -21,6 +21,10 @@
 /* Invitation-Cookie: msnp_invite_parse accepts only a number (20 digits at
  * most), so it always fits. */
 #define SN_INV_COOKIE_MAX 32
+/* AuthCookie of a file transfer's ACCEPT (digits with Microsoft's clients);
+ * a longer one is not kept, and the transfer is then told apart by its
+ * expectation alone. */
+#define SN_INV_AUTH_MAX 128
 
 typedef struct sn_invitation {
     struct sn_invitation *same_cookie; /* chain of invitations sharing a cookie */
@@ -30,6 +34,7 @@ typedef struct sn_invitation {
     msnp_app_kind app;
     msnp_classified_by by;
     char inviter[SN_INV_USER_MAX], invitee[SN_INV_USER_MAX];
+    char auth[SN_INV_AUTH_MAX]; /* AuthCookie of its ACCEPT, "" if none */
     uint64_t file_size;
     int has_file_size;
     uint64_t last_ts; /* last message, or when it finished */
@@ -73,5 +78,10 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
 
 /* The invitation with this cookie and id, or NULL. */
 sn_invitation *sn_invitation_find(sn_ctx *c, const char *cookie, uint64_t id);
+/* The most recent invitation whose ACCEPT gave this AuthCookie, or NULL:
+ * an MSNFTP connection's `USR email AuthCookie` names its invitation when
+ * several wait on one address and port. Walks the kept invitations: for
+ * a connection whose expectation named another. */
+sn_invitation *sn_invitation_by_auth(sn_ctx *c, const char *auth);
 
 #endif

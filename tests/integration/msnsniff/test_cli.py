@@ -1396,6 +1396,44 @@ class Flows(unittest.TestCase):
         self.assertEqual((flow["src"], flow["sport"], flow["midstream"]), ("10.0.0.10", 1101, True))
 
 class Invitations(unittest.TestCase):
+    def test_two_transfers_on_one_port_told_apart_by_auth_cookie(self):
+        # alice offers two files on the same address and port; bob's second
+        # connection (AuthCookie 888, the second file's) comes first. Each
+        # transfer is the invitation its AuthCookie names, not the one its
+        # place in the queue of expectations gave it.
+        c = Capture()
+        notification_login(c)
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        files = (("1001", "first.txt", b"12345", "777"), ("1002", "second.txt", b"1234567", "888"))
+        for cookie, name, data, auth in files:
+            sb.c2s(msg("MSG 4 N", invitation(
+                ("Application-Name", "File Transfer"),
+                ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"), ("Invitation-Command", "INVITE"),
+                ("Invitation-Cookie", cookie), ("Application-File", name), ("Application-FileSize", len(data)))))
+            sb.s2c(msg("MSG bob@example.com Bob", invitation(
+                ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", cookie), ("Launch-Application", "FALSE"),
+                ("Request-Data", "IP-Address:"))))
+            sb.c2s(msg("MSG 5 N", invitation(
+                ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", cookie), ("IP-Address", "10.0.0.10"),
+                ("Port", "6891"), ("AuthCookie", auth), ("Launch-Application", "FALSE"),
+                ("Request-Data", "IP-Address:"))))
+        for port, (cookie, name, data, auth) in zip((1200, 1201), reversed(files)):
+            ft = c.tcp("10.0.0.20", port, "10.0.0.10", 6891)
+            ft.c2s("VER MSNFTP\r\n")
+            ft.s2c("VER MSNFTP\r\n")
+            ft.c2s("USR bob@example.com %s\r\n" % auth)
+            ft.s2c("FIL %d\r\n" % len(data))
+            ft.c2s("TFR\r\n")
+            ft.s2c(bytes([0, len(data), 0]) + data)
+            ft.c2s("BYE 16777989\r\n")
+            ft.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        got = sorted((e["auth_cookie"], e["cookie"], e["name"], e["status"]) for e in ev if e["event"] == "file")
+        self.assertEqual(got, [("777", "1001", "first.txt", "complete"), ("888", "1002", "second.txt", "complete")])
+        self.assertFalse([e for e in ev if e["event"] == "anomaly" and e["kind"] == "size_mismatch"])
+
     def test_port_zero_is_refused_not_any_port(self):
         # Port 0 is no port to connect to: before, it became an expectation
         # for any port of the host (and an nft element opening all of them).

@@ -60,7 +60,9 @@ static int invite_one(const sn_predict_invite *in, msnp_str host, uint16_t port,
 
 size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv, sn_expect_proto out[SN_PREDICT_MAX]) {
     size_t n = 0;
-    if (inv->command == MSNP_INVITE_CANCEL) return 0;
+    /* an address or port that is none: nothing is predicted from the
+     * message (an IP-Address without its bad port would read as any port) */
+    if (inv->command == MSNP_INVITE_CANCEL || inv->addr_error != MSNP_INVITE_OK) return 0;
     if (inv->ip.p && inv->ip.n) {
         uint16_t port = inv->has_ip_port ? inv->ip_port
             : inv->has_port              ? inv->port

@@ -1,6 +1,7 @@
 /* text/x-msmsgsinvite bodies: parse, classify, build. */
 #include "msnp/invite.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,7 @@ const char *msnp_invite_status_str(msnp_invite_status s) {
     case MSNP_INVITE_ENO_COMMAND: return "invitation has no Invitation-Command";
     case MSNP_INVITE_EBAD_NUMBER: return "malformed number in an invitation field";
     case MSNP_INVITE_EBAD_PORT: return "port outside 1-65535 in an invitation field";
+    case MSNP_INVITE_EBAD_ADDRESS: return "IP-Address is neither an IP address nor a host name";
     }
     return "unknown invitation error";
 }
@@ -66,6 +68,36 @@ static int split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port)
     return 0;
 }
 
+/* An IPv4 or IPv6 address, or a host name (letters, digits and hyphens in
+ * dot-separated labels of 1-63, 253 in all, the last not all digits: that
+ * would be a mistyped IPv4 address such as 10.0.0.256). */
+static int is_host(msnp_str h) {
+    char t[64];
+    if (h.n > 0 && h.n < sizeof t) {
+        memcpy(t, h.p, h.n);
+        t[h.n] = '\0';
+        unsigned char a[16];
+        if (inet_pton(AF_INET, t, a) == 1 || inet_pton(AF_INET6, t, a) == 1) return 1;
+    }
+    if (h.n == 0 || h.n > 253) return 0;
+    size_t label = 0;
+    int digits_only = 1;
+    for (size_t i = 0; i < h.n; i++) {
+        char c = h.p[i];
+        if (c == '.') {
+            if (label == 0 || h.p[i - 1] == '-') return 0;
+            label = 0;
+            digits_only = 1;
+            continue;
+        }
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && !(c == '-' && label > 0)) return 0;
+        if (++label > 63) return 0;
+        if (!(c >= '0' && c <= '9')) digits_only = 0;
+    }
+    return label > 0 && h.p[h.n - 1] != '-' && !digits_only;
+}
+
 msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *inv, size_t *err_offset) {
     /* everything but the header table, which msnp_mime_parse fills up to
      * its count (it is most of the structure) */
@@ -82,7 +114,7 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
         const msnp_header *h = &inv->mime.h[i];
         msnp_str v = h->value;
         uint64_t num;
-        int bad = 0, bad_port = 0;
+        int bad = 0, bad_port = 0, bad_addr = 0;
         if (msnp_str_ieq(h->name, "Invitation-Command")) {
             inv->command_raw = v;
             inv->command = msnp_invite_command_parse(v);
@@ -106,12 +138,16 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
             int hp;
             bad_port = split_addr(v, &inv->ip, &inv->ip_port, &hp) != 0;
             inv->has_ip_port = (uint8_t)(hp != 0);
-            if (bad_port) inv->ip = MSNP_STR_NULL;
+            inv->ip = msnp_str_trim(inv->ip);
+            bad_addr = !bad_port && inv->ip.n && !is_host(inv->ip);
+            if (bad_port || bad_addr) inv->ip = MSNP_STR_NULL;
         } else if (msnp_str_ieq(h->name, "IP-Address-Internal")) {
             int hp;
             uint16_t ignored;
             bad_port = split_addr(v, &inv->ip_internal, &ignored, &hp) != 0;
-            if (bad_port) inv->ip_internal = MSNP_STR_NULL;
+            inv->ip_internal = msnp_str_trim(inv->ip_internal);
+            bad_addr = !bad_port && inv->ip_internal.n && !is_host(inv->ip_internal);
+            if (bad_port || bad_addr) inv->ip_internal = MSNP_STR_NULL;
         } else if (msnp_str_ieq(h->name, "Port")) {
             if (msnp_str_to_u64(v, 65535, &num) == 0 && num) {
                 inv->port = (uint16_t)num;
@@ -148,9 +184,13 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
         else if (msnp_str_ieq(h->name, "Launch-Application")) inv->launch_application = v;
         else if (msnp_str_ieq(h->name, "Connectivity")) inv->connectivity = v;
         else if (msnp_str_ieq(h->name, "Sender-Connect")) inv->sender_connect = (uint8_t)msnp_str_ieq(v, "TRUE");
-        if ((bad || bad_port) && st == MSNP_INVITE_OK) {
-            st = bad ? MSNP_INVITE_EBAD_NUMBER : MSNP_INVITE_EBAD_PORT;
+        if (bad && st == MSNP_INVITE_OK) {
+            st = MSNP_INVITE_EBAD_NUMBER;
             if (err_offset) *err_offset = (size_t)(v.p - body);
+        }
+        if ((bad_port || bad_addr) && inv->addr_error == MSNP_INVITE_OK) {
+            inv->addr_error = bad_port ? MSNP_INVITE_EBAD_PORT : MSNP_INVITE_EBAD_ADDRESS;
+            inv->addr_error_offset = (size_t)(v.p - body);
         }
     }
     if (st != MSNP_INVITE_OK) return st;

@@ -1437,8 +1437,12 @@ class Invitations(unittest.TestCase):
     def test_port_zero_is_refused_not_any_port(self):
         # Port 0 is no port to connect to: before, it became an expectation
         # for any port of the host (and an nft element opening all of them).
+        # An address that is none (a mistyped IPv4 address, two of them) is
+        # refused the same way, not taken for a host name.
         for fields in ((("IP-Address", "10.0.0.10"), ("Port", "0")), (("IP-Address", "10.0.0.10:0"),),
-                       (("IP-Address", "10.0.0.10:99999"),), (("IP-Address", "10.0.0.10"), ("PortX", "12609"))):
+                       (("IP-Address", "10.0.0.10:99999"),), (("IP-Address", "10.0.0.10"), ("PortX", "12609")),
+                       (("IP-Address", "10.0.0.256"), ("Port", "6891")),
+                       (("IP-Address", "10.0.0.10 10.0.0.11"), ("Port", "6891"))):
             c = Capture()
             notification_login(c)
             sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
@@ -1451,7 +1455,7 @@ class Invitations(unittest.TestCase):
             ev = events(out)
             self.assertFalse([e for e in ev if e["event"] == "expectation"], fields)
             bad, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "bad_invitation"]
-            self.assertIn("port outside 1-65535", bad["detail"])
+            self.assertRegex(bad["detail"], "port outside 1-65535|neither an IP address nor a host name")
             rc, out, err = c.run(["--nft"])
             self.assertEqual(rc, 0, err)
             self.assertNotIn(b"add element", out, fields)

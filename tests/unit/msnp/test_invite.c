@@ -201,9 +201,11 @@ static void test_bad_invitations(void **state) {
     static const char nocmd[] = "Invitation-Cookie: 5\r\n";
     assert_int_equal(msnp_invite_parse(nocmd, sizeof(nocmd) - 1, &inv, &off), MSNP_INVITE_ENO_COMMAND);
     static const char badport[] = "Invitation-Command: ACCEPT\r\nPort: 99999\r\n";
-    assert_int_equal(msnp_invite_parse(badport, sizeof(badport) - 1, &inv, &off), MSNP_INVITE_EBAD_PORT);
-    assert_int_equal(off, 34);
-    assert_int_equal(inv.command, MSNP_INVITE_ACCEPT); /* filled as far as possible */
+    assert_int_equal(msnp_invite_parse(badport, sizeof(badport) - 1, &inv, &off), MSNP_INVITE_OK);
+    assert_int_equal(inv.addr_error, MSNP_INVITE_EBAD_PORT);
+    assert_int_equal(inv.addr_error_offset, 34);
+    assert_int_equal(inv.command, MSNP_INVITE_ACCEPT);
+    assert_false(inv.has_port);
     /* port 0 is no port to connect to (it once meant "any" to the analyzer);
      * a written port that is not one is not part of a host name */
     static const char *no_port[] = {
@@ -216,9 +218,30 @@ static void test_bad_invitations(void **state) {
         "Invitation-Command: ACCEPT\r\nIP-Address: 10.0.0.2\r\nPortX-Internal: 12609\r\n",
     };
     for (size_t i = 0; i < sizeof no_port / sizeof no_port[0]; i++) {
-        assert_int_equal(msnp_invite_parse(no_port[i], strlen(no_port[i]), &inv, &off), MSNP_INVITE_EBAD_PORT);
+        assert_int_equal(msnp_invite_parse(no_port[i], strlen(no_port[i]), &inv, &off), MSNP_INVITE_OK);
+        assert_int_equal(inv.addr_error, MSNP_INVITE_EBAD_PORT);
+        assert_false(inv.has_port || inv.has_portx || inv.has_ip_port || inv.has_portx_internal);
         assert_string_equal(msnp_invite_status_str(MSNP_INVITE_EBAD_PORT),
                             "port outside 1-65535 in an invitation field");
+    }
+    /* not an address: a mistyped IPv4 address, two of them, a space */
+    static const char *no_address[] = {"10.0.0.256", "10.0.0.2 10.0.0.9", "host_name.example",
+                                       "-a.example", "a..example",        "1.2.3"};
+    for (size_t i = 0; i < sizeof no_address / sizeof no_address[0]; i++) {
+        char body[160];
+        snprintf(body, sizeof body, "Invitation-Command: ACCEPT\r\nIP-Address: %s\r\nPort: 6891\r\n", no_address[i]);
+        assert_int_equal(msnp_invite_parse(body, strlen(body), &inv, &off), MSNP_INVITE_OK);
+        assert_int_equal(inv.addr_error, MSNP_INVITE_EBAD_ADDRESS);
+        assert_null(inv.ip.p);
+    }
+    static const char *addresses[] = {"10.0.0.2", "2001:db8::2", "[2001:db8::2]:6891", "msn-ft.example.com",
+                                      "10.0.0.2:6891"};
+    for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
+        char body[160];
+        snprintf(body, sizeof body, "Invitation-Command: ACCEPT\r\nIP-Address: %s\r\nPort: 6891\r\n", addresses[i]);
+        assert_int_equal(msnp_invite_parse(body, strlen(body), &inv, &off), MSNP_INVITE_OK);
+        assert_int_equal(inv.addr_error, MSNP_INVITE_OK);
+        assert_non_null(inv.ip.p);
     }
     static const char junk_port[] = "Invitation-Command: ACCEPT\r\nPort: 6891abc\r\n";
     assert_int_equal(msnp_invite_parse(junk_port, sizeof(junk_port) - 1, &inv, &off), MSNP_INVITE_EBAD_NUMBER);

@@ -59,6 +59,16 @@ const msnp_app_info *msnp_app_table(size_t *count);
 
 typedef enum msnp_classified_by { MSNP_BY_NONE = 0, MSNP_BY_GUID, MSNP_BY_NAME, MSNP_BY_HEADERS } msnp_classified_by;
 
+typedef enum msnp_invite_status {
+    MSNP_INVITE_OK = 0,
+    MSNP_INVITE_EMIME = -1,       /* body is not a header block */
+    MSNP_INVITE_ENO_COMMAND = -2, /* no Invitation-Command */
+    MSNP_INVITE_EBAD_NUMBER = -3, /* a numeric field (cookie, size, port) is not a number */
+    /* not returned by msnp_invite_parse: set in msnp_invite.addr_error */
+    MSNP_INVITE_EBAD_PORT = -4,   /* a port of 0 or above 65535 (Port, PortX, IP-Address's :port) */
+    MSNP_INVITE_EBAD_ADDRESS = -5 /* IP-Address(-Internal) neither an IP address nor a host name */
+} msnp_invite_status;
+
 typedef struct msnp_invite {
     msnp_mime mime; /* all header lines of the body */
     msnp_invite_command command;
@@ -87,15 +97,14 @@ typedef struct msnp_invite {
     msnp_str connectivity;
     uint8_t sender_connect; /* Sender-Connect: TRUE */
     uint8_t has_cookie, has_file_size, has_ip_port, has_port, has_portx, has_portx_internal, has_context_addr;
+    /* An announced address or port that is none (MSNP_INVITE_EBAD_PORT,
+     * MSNP_INVITE_EBAD_ADDRESS; MSNP_INVITE_OK if all are fine) and the
+     * offset of the first such value. The message is still read: the field
+     * is left out (ip, ip_internal NULL; has_port, has_portx... 0), so a
+     * client can answer CANCEL FAIL and an analyzer predicts nothing there. */
+    msnp_invite_status addr_error;
+    size_t addr_error_offset;
 } msnp_invite;
-
-typedef enum msnp_invite_status {
-    MSNP_INVITE_OK = 0,
-    MSNP_INVITE_EMIME = -1,       /* body is not a header block */
-    MSNP_INVITE_ENO_COMMAND = -2, /* no Invitation-Command */
-    MSNP_INVITE_EBAD_NUMBER = -3, /* a numeric field (cookie, size, port) is malformed */
-    MSNP_INVITE_EBAD_PORT = -4    /* a port of 0 or above 65535 (Port, PortX, IP-Address's :port) */
-} msnp_invite_status;
 
 /* Parse an invitation body (the MSG payload's body, after the outer headers). */
 msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *out, size_t *err_offset);

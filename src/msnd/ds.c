@@ -29,15 +29,22 @@ static void ds_usr(conn *c, const msnp_cmd *cmd) {
     conn_close(c, "referred");
 }
 
-/* The notification commands are known here (715, not 200): a client that
- * sends them to the dispatch server has skipped the referral. */
+static void ds_msg(conn *c, const msnp_cmd *cmd) {
+    (void)cmd;
+    /* Clients never send MSG to a server but a switchboard: as the
+     * notification server does, hang up. */
+    conn_close(c, "MSG sent to the dispatch server");
+}
+
+/* The notification commands are known here (302, not 200): a client that
+ * sends them to the dispatch server has skipped the referral. MSG closes. */
 static const role_cmd ds_cmds[] = {
     {MSNP_VER, login_ver, 0, 0}, {MSNP_INF, login_inf, 0, 0}, {MSNP_CVR, login_cvr, 0, 0}, {MSNP_USR, ds_usr, 0, 0},
     {MSNP_SYN, NULL, 1, 0},      {MSNP_CHG, NULL, 1, 0},      {MSNP_ADD, NULL, 1, 0},      {MSNP_REM, NULL, 1, 0},
     {MSNP_REA, NULL, 1, 0},      {MSNP_BLP, NULL, 1, 0},      {MSNP_GTC, NULL, 1, 0},      {MSNP_LST, NULL, 1, 0},
     {MSNP_XFR, NULL, 1, 0},      {MSNP_URL, NULL, 1, 0},      {MSNP_QRY, NULL, 1, 0},      {MSNP_PRP, NULL, 1, 0},
     {MSNP_ADG, NULL, 1, 0},      {MSNP_RMG, NULL, 1, 0},      {MSNP_REG, NULL, 1, 0},      {MSNP_IMS, NULL, 1, 0},
-    {MSNP_FND, NULL, 1, 0},      {MSNP_SND, NULL, 1, 0},      {MSNP_SDC, NULL, 1, 0},      {MSNP_MSG, NULL, 1, 0},
+    {MSNP_FND, NULL, 1, 0},      {MSNP_SND, NULL, 1, 0},      {MSNP_SDC, NULL, 1, 0},      {MSNP_MSG, ds_msg, 0, 0},
 };
 
 const role ds_role = {ds_cmds, sizeof ds_cmds / sizeof ds_cmds[0], 1, NULL};

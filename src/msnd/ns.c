@@ -70,6 +70,9 @@ void ns_shutdown_notice(conn *c) { conn_cmd(c, "OUT", trid_none(), "SSD", NULL);
 
 void ns_on_close(conn *c) {
     if (c->state != NS_AUTH) return;
+    /* Rings of this session nobody answered end with it: a CAL meanwhile
+     * gets 217, and one after the next login rings that session. */
+    if (c->srv->sbreg) sbreg_rings_end(c->srv->sbreg, c->email, c->id);
     presence_remove(c->srv->presence, c);
     msnp_status before = c->status;
     c->status = MSNP_STATUS_FLN;
@@ -968,9 +971,20 @@ static void ns_msg(conn *c, const msnp_cmd *cmd) {
 
 static int ns_logged_in(const conn *c) { return c->state == NS_AUTH; }
 
+/* The version is fixed once the login has begun (USR MD5 I answered): the
+ * session's replies, its commands and the challenge follow it, so a VER
+ * then is not expected (715), and the version and the session stay. */
+static void ns_ver(conn *c, const msnp_cmd *cmd) {
+    if (c->state != NS_NEW) {
+        conn_err(c, MSNP_ERR_NOT_EXPECTED, trid_of(cmd));
+        return;
+    }
+    login_ver(c, cmd);
+}
+
 /* MSG closes whether or not the client has logged in. */
 static const role_cmd ns_cmds[] = {
-    {MSNP_VER, login_ver, 0, 0},   {MSNP_INF, login_inf, 0, 0},   {MSNP_CVR, login_cvr, 0, 0},
+    {MSNP_VER, ns_ver, 0, 0},      {MSNP_INF, login_inf, 0, 0},   {MSNP_CVR, login_cvr, 0, 0},
     {MSNP_USR, ns_usr, 0, 0},      {MSNP_SYN, ns_syn, 1, 0},      {MSNP_CHG, ns_chg, 1, 0},
     {MSNP_ADD, ns_add, 1, 0},      {MSNP_REM, ns_rem, 1, 0},      {MSNP_REA, ns_rea, 1, 0},
     {MSNP_BLP, ns_blp, 1, 0},      {MSNP_GTC, ns_gtc, 1, 0},      {MSNP_LST, ns_lst, 1, 0},

@@ -12,6 +12,7 @@
 #include "fiber.h"
 #include "log.h"
 #include "privacy.h"
+#include "sbreg.h"
 #include "strmap.h"
 
 /* A visible user of another notification server (--ns-peers). */
@@ -401,6 +402,36 @@ typedef struct initial_ctx {
 
 static void remote_told(presence *p, const char *email, const conn *c);
 
+/* Watcher `email` was just sent an ILN about u: make sure u's kept rows
+ * name it as allowed. Rows read before it added u (u's status unchanged
+ * since) would leave it out, and they are all there is to tell when u's
+ * account is deleted (its rows in the store are gone by then): without
+ * this, that watcher would keep showing u online. Any other fan-out reads
+ * the rows anew anyway, as the added watcher moved u's generation. */
+static void rows_note_told(conn *u, const char *email) {
+    watcher_rows *r = u->watchers;
+    if (!r) return; /* none kept (over WATCHERS_MAX_BYTES): read each time */
+    char *e = r->pool;
+    for (size_t i = 0; i < r->n; i++) {
+        if (strcmp(e + 1, email) == 0) {
+            e[0] = 1;
+            r->online_version = 0; /* the resolved copy has the old verdict */
+            return;
+        }
+        e += strlen(e + 1) + 2;
+    }
+    size_t len = strlen(email) + 2;
+    if (r->used + len > WATCHERS_MAX_BYTES) return;
+    char *pool = msnkit_grow(r->pool, &r->cap, r->used + len, 1, 256);
+    if (!pool) return;
+    r->pool = pool;
+    r->pool[r->used] = 1;
+    memcpy(r->pool + r->used + 1, email, len - 1);
+    r->used += len;
+    r->n++;
+    r->online_version = 0;
+}
+
 static void initial_one(const store_peer *p, void *arg) {
     initial_ctx *x = arg;
     if (x->only && strcmp(x->only, p->email) != 0) return;
@@ -416,6 +447,7 @@ static void initial_one(const store_peer *p, void *arg) {
     if (w == x->c || !privacy_status_visible(w->status)) return;
     if (!privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) return;
     conn_cmd(x->c, "ILN", x->trid, msnp_status_code(w->status), w->email, w->name, NULL);
+    rows_note_told(w, x->c->email);
 }
 
 void presence_initial(msnd_server *s, conn *c, msnd_trid trid) {
@@ -887,6 +919,9 @@ void presence_remote_off(msnd_server *s, const ns_peer *from, const char *email)
     remote_user *r = strmap_get(s->presence->remote, email);
     if (!r || r->from != from) return;
     free(strmap_del(s->presence->remote, email));
+    /* Rings this node's switchboard had that node make end with the
+     * callee's session there. */
+    if (s->sbreg) sbreg_rings_end(s->sbreg, email, 0);
     /* A newer login here ended that node's session, which then says OFF:
      * the session here is the one that counts, and while it is visible
      * its watchers keep seeing it. */

@@ -2,7 +2,8 @@
  * switchboard) and the one way every role reads a command.
  *
  * For every role: a client error code or OUT closes; a command without a
- * TrID closes; a command the role does not know gets 200; one that needs
+ * TrID closes, except a server notification written with one (`JOI 5`:
+ * 200 with it); a command the role does not know gets 200; one that needs
  * login before it has happened gets MSNP_ERR_NOT_LOGGED_IN. */
 #ifndef MSND_ROLE_H
 #define MSND_ROLE_H

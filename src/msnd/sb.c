@@ -161,6 +161,13 @@ static void sb_ans(conn *c, const msnp_cmd *cmd) {
          ss->nmembers);
 }
 
+/* The ring went out to the callee's session here: it ends with that
+ * session (ns_on_close), not only when its cookie expires. */
+static void bind_ring(msnd_server *s, sb_session *ss, const char *email) {
+    const conn *callee = presence_find(s->presence, email);
+    if (callee) sbreg_ring_bind(ss, email, callee->id);
+}
+
 static void sb_cal(conn *c, const msnp_cmd *cmd) {
     msnd_server *s = c->srv;
     sb_session *ss = c->session;
@@ -202,7 +209,7 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
         conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid_of(cmd));
         return;
     }
-    if (sbreg_ring_add(ss, email, expires) != 0) {
+    if (sbreg_ring_add(ss, email, cookie, expires) != 0) {
         sbreg_cancel(s->sbreg, cookie);
         conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid_of(cmd));
         return;
@@ -219,6 +226,7 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
     if (s->has_ns) {
         char name[MSNP_MAX_NAME_ENCODED + 1];
         int ok = sbgate_ring(s, c->email, c->name, email, ss->id, cookie, NULL, name, sizeof name) == 0;
+        if (ok) bind_ring(s, ss, email);
         sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, ok ? SB_ANSWER_YES : SB_ANSWER_NO, name,
                      ok ? NULL : "callee not online");
         return;

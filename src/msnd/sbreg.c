@@ -22,6 +22,7 @@ struct sbreg {
     strmap *sessions;        /* decimal id -> sb_session */
     strmap *xfr_by_user;     /* e-mail -> outstanding XFR SB cookies (as intptr) */
     strmap *members_by_user; /* e-mail -> switchboard connections (as intptr) */
+    strmap *rings_by_user;   /* e-mail -> pending rings in all sessions (as intptr) */
 };
 
 /* A per-user count kept in a map; the entry goes when it reaches 0. */
@@ -43,7 +44,8 @@ sbreg *sbreg_new(void) {
     r->sessions = strmap_new();
     r->xfr_by_user = strmap_new();
     r->members_by_user = strmap_new();
-    if (!r->tickets || !r->sessions || !r->xfr_by_user || !r->members_by_user) {
+    r->rings_by_user = strmap_new();
+    if (!r->tickets || !r->sessions || !r->xfr_by_user || !r->members_by_user || !r->rings_by_user) {
         sbreg_free(r);
         return NULL;
     }
@@ -90,6 +92,7 @@ void sbreg_free(sbreg *r) {
     }
     if (r->xfr_by_user) strmap_free(r->xfr_by_user);
     if (r->members_by_user) strmap_free(r->members_by_user);
+    if (r->rings_by_user) strmap_free(r->rings_by_user);
     free(r);
 }
 
@@ -160,9 +163,12 @@ long sbreg_user_switchboards(const sbreg *r, const char *email) {
     return (long)(intptr_t)strmap_get(r->members_by_user, email);
 }
 
+long sbreg_user_rings(const sbreg *r, const char *email) { return (long)(intptr_t)strmap_get(r->rings_by_user, email); }
+
 sb_session *sbreg_session_new(sbreg *r) {
     sb_session *ss = calloc(1, sizeof *ss);
     if (!ss) return NULL;
+    ss->reg = r;
     char key[16];
     /* Random ids: sequential ones would tell every client how many
      * sessions the server has opened. */
@@ -211,6 +217,7 @@ void sbreg_leave(sbreg *r, sb_session *ss, conn *c) {
     }
     c->session = NULL;
     if (ss->nmembers == 0) {
+        for (size_t i = 0; i < ss->nrings; i++) user_count(r->rings_by_user, ss->rings[i].email, -1);
         char key[16];
         snprintf(key, sizeof key, "%u", ss->id);
         strmap_del(r->sessions, key);
@@ -228,26 +235,72 @@ int sbreg_ringing(sb_session *ss, const char *email, uint64_t now_ms) {
 
 static void prune_rings(sb_session *ss, uint64_t now_ms) {
     size_t o = 0;
-    for (size_t i = 0; i < ss->nrings; i++)
+    for (size_t i = 0; i < ss->nrings; i++) {
         if (ss->rings[i].expires_ms > now_ms) ss->rings[o++] = ss->rings[i];
+        else user_count(ss->reg->rings_by_user, ss->rings[i].email, -1);
+    }
     ss->nrings = o;
 }
 
-int sbreg_ring_add(sb_session *ss, const char *email, uint64_t expires_ms) {
+int sbreg_ring_add(sb_session *ss, const char *email, const char *cookie, uint64_t expires_ms) {
     sb_ring *nr = msnkit_grow(ss->rings, &ss->caprings, ss->nrings + 1, sizeof *nr, 4);
     if (!nr) return -1;
     ss->rings = nr;
-    snprintf(ss->rings[ss->nrings].email, sizeof ss->rings[ss->nrings].email, "%s", email);
-    ss->rings[ss->nrings].expires_ms = expires_ms;
-    ss->nrings++;
+    if (user_count(ss->reg->rings_by_user, email, +1) < 0) return -1;
+    sb_ring *g = &ss->rings[ss->nrings++];
+    snprintf(g->email, sizeof g->email, "%s", email);
+    snprintf(g->cookie, sizeof g->cookie, "%s", cookie);
+    g->callee_conn = 0;
+    g->expires_ms = expires_ms;
     return 0;
+}
+
+void sbreg_ring_bind(sb_session *ss, const char *email, uint64_t callee_conn) {
+    for (size_t i = 0; i < ss->nrings; i++)
+        if (strcmp(ss->rings[i].email, email) == 0) ss->rings[i].callee_conn = callee_conn;
 }
 
 void sbreg_ring_remove(sb_session *ss, const char *email) {
     size_t o = 0;
-    for (size_t i = 0; i < ss->nrings; i++)
+    for (size_t i = 0; i < ss->nrings; i++) {
         if (strcmp(ss->rings[i].email, email) != 0) ss->rings[o++] = ss->rings[i];
+        else user_count(ss->reg->rings_by_user, email, -1);
+    }
     ss->nrings = o;
+}
+
+typedef struct rings_end_ctx {
+    sbreg *r;
+    const char *email;
+    uint64_t callee_conn;
+} rings_end_ctx;
+
+/* Drops the session's rings of x->email to x->callee_conn; their cookies
+ * leave the ticket table (the table, not the session map, is changed, so
+ * this may run inside strmap_each over the sessions). */
+static void end_rings_in(const char *key, void *value, void *arg) {
+    (void)key;
+    sb_session *ss = value;
+    rings_end_ctx *x = arg;
+    size_t o = 0;
+    for (size_t i = 0; i < ss->nrings; i++) {
+        sb_ring *g = &ss->rings[i];
+        if (strcmp(g->email, x->email) != 0 || g->callee_conn != x->callee_conn) {
+            ss->rings[o++] = *g;
+            continue;
+        }
+        ticket_gone(x->r, strmap_del(x->r->tickets, g->cookie));
+        user_count(x->r->rings_by_user, g->email, -1);
+    }
+    ss->nrings = o;
+}
+
+void sbreg_rings_end(sbreg *r, const char *email, uint64_t callee_conn) {
+    /* Nearly every session ends with no ring pending: only then walk the
+     * sessions. */
+    if (sbreg_user_rings(r, email) <= 0) return;
+    rings_end_ctx x = {r, email, callee_conn};
+    strmap_each(r->sessions, end_rings_in, &x);
 }
 
 size_t sbreg_ring_count(sb_session *ss, uint64_t now_ms) {

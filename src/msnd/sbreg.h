@@ -20,11 +20,19 @@
 
 typedef struct sb_ring {
     char email[MSNP_MAX_EMAIL + 1];
+    char cookie[SB_COOKIE_MAX];
+    /* The callee's notification session that was rung (its conn id), or 0
+     * when another node or process rang it: the ring lasts only as long as
+     * that session (sbreg_rings_end). */
+    uint64_t callee_conn;
     uint64_t expires_ms;
 } sb_ring;
 
+struct sbreg;
+
 typedef struct sb_session {
     uint32_t id;
+    struct sbreg *reg; /* the registry holding it (its per-user ring counts) */
     conn **members;
     size_t nmembers, capmembers;
     sb_ring *rings; /* invited, not yet joined */
@@ -72,9 +80,20 @@ int sbreg_join(sbreg *r, sb_session *ss, conn *c);
 void sbreg_leave(sbreg *r, sb_session *ss, conn *c);
 /* Pending invitations: 1 if email is being rung (not expired). */
 int sbreg_ringing(sb_session *ss, const char *email, uint64_t now_ms);
-int sbreg_ring_add(sb_session *ss, const char *email, uint64_t expires_ms);
+/* A ring of email with its RNG cookie, not yet bound to a session. */
+int sbreg_ring_add(sb_session *ss, const char *email, const char *cookie, uint64_t expires_ms);
+/* The ring of email went out to the notification session callee_conn. */
+void sbreg_ring_bind(sb_session *ss, const char *email, uint64_t callee_conn);
 void sbreg_ring_remove(sb_session *ss, const char *email);
 size_t sbreg_ring_count(sb_session *ss, uint64_t now_ms);
+/* email's notification session callee_conn ended (0: email went offline on
+ * another node): its pending rings, in every session, end and their
+ * cookies are withdrawn, so a new CAL rings the next session instead of
+ * getting 215 until the cookie expires. */
+void sbreg_rings_end(sbreg *r, const char *email, uint64_t callee_conn);
+/* Rings pending for email, in all sessions (expired ones not yet swept
+ * included). */
+long sbreg_user_rings(const sbreg *r, const char *email);
 
 /* Drop expired cookies and rings. */
 void sbreg_sweep(sbreg *r, uint64_t now_ms);

@@ -1113,6 +1113,35 @@ def test_chat_across_notification_nodes():
     chat_across_nodes("0.0.0.0")
 
 
+def test_unanswered_ring_across_nodes_ends_with_callee_session():
+    """A ring node 2 made for node 1's switchboard ends when the callee's
+    session there ends (node 2 says OFF): 217 while the callee is offline,
+    a new RNG once it is back on node 2, not 215 until the cookie expires."""
+    with TwoNodes() as tn:
+        n1, n2 = tn.nodes
+        e = online(n1, E, via_ds=False)
+        send(e, "ADD {t} FL %s name_123", N)
+        e.expect("ADD")
+        n = online(n2, N, via_ds=False)
+        assert next_presence(e, N).line == "NLN NLN %s name_123" % N
+        sb = msntest.open_switchboard(n1, e)
+        t = send(sb, "CAL {t} %s", N)
+        assert sb.expect("CAL").args[:2] == [str(t), "RINGING"]
+        next_named(n, "RNG")
+        n.send_line("OUT")
+        n.close()
+        assert next_presence(e, N).line == "FLN %s" % N  # node 1 heard OFF
+        t = send(sb, "CAL {t} %s", N)
+        sb.expect_line("217 %d" % t)
+        n = online(n2, N, via_ds=False)
+        assert next_presence(e, N).line == "NLN NLN %s name_123" % N
+        t = send(sb, "CAL {t} %s", N)
+        assert sb.expect("CAL").args[:2] == [str(t), "RINGING"]
+        next_named(n, "RNG")
+        for c in (sb, n, e):
+            c.close()
+
+
 def chat_across_nodes(link_host):
     with TwoNodes(link_host) as tn:
         n1, n2 = tn.nodes

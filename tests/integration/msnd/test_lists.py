@@ -317,6 +317,25 @@ def test_deleted_account_is_logged_out(srv):
     assert "alice@example.com" not in "\n".join(sync_lines(login(srv, "bob@example.com")))
 
 
+def test_deleted_account_fln_to_watcher_added_since(srv):
+    # A watcher that added the user after the user's last status change
+    # was told it is online (ILN): it gets FLN when the account is deleted,
+    # as at an ordinary logout, not only the watchers of that last change.
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    t = add(b, "FL", "alice@example.com", "Alice")
+    reply(b, "ADD")
+    expect_told_online(b, "alice@example.com", trid=t)
+    r = srv.run_admin("user", "del", "alice@example.com")
+    assert r.returncode == 0, r.stderr
+    assert reply(a, "OUT").line == "OUT"
+    a.expect_closed()
+    if msntest.topology() != "cluster":  # (a watcher on another node is not told: see docs/msnd.md)
+        assert reply(b, "FLN").line == "FLN alice@example.com"
+    b.send_line("PNG")
+    b.expect("QNG")
+
+
 def reply(c, name):
     """The next command named name, skipping notifications before it."""
     return read_until(c, lambda cmd: cmd.name == name)[-1]

@@ -109,6 +109,30 @@ def test_version_negotiation(srv):
     c.expect_line("USR 3 OK alice@example.com Alice")  # no verified flag before MSNP6
 
 
+def test_ver_after_login_not_expected(srv):
+    """Once the login has begun, the version is the session's: VER gets 715
+    and changes nothing (no switch to another version's formats, no close
+    for a list without a common version)."""
+    c = msntest.Client(srv.ns)
+    c.send_line("VER 1 MSNP7 MSNP6")
+    c.expect("VER")
+    c.send_line("USR 2 MD5 I alice@example.com")
+    ch = c.expect("USR").args[3]
+    c.send_line("VER 3 MSNP2")
+    c.expect_error(715, 3)
+    c.send_line("USR 4 MD5 S %s" % msntest.md5_login_response(ch, "alicepw"))
+    c.expect_line("USR 4 OK alice@example.com Alice 1")
+    c.expect("MSG")
+    c.send_line("VER 5 MSNP2")
+    c.expect_error(715, 5)
+    c.send_line("VER 6 MSNP9")
+    c.expect_error(715, 6)
+    c.send_line("ADG 7 Work 0")  # an MSNP7 command still
+    assert c.expect("ADG").args[0] == "7"
+    c.send_line("PNG")
+    c.expect_line("QNG")
+
+
 def test_wrong_password(srv):
     c = msntest.Client(srv.ns)
     c.send_line("VER 1 MSNP7")
@@ -279,6 +303,46 @@ def test_ns_msg_closes(srv):
     c = login(srv, "alice@example.com")
     c.send_msg(c.trid(), "N", b"MIME-Version: 1.0\r\n\r\nhi")
     c.expect_closed()
+
+
+def test_ds_msg_closes(srv):
+    # as at the notification server (docs/msnd.md, "Errors and limits")
+    c = msntest.Client(srv.ds)
+    c.send_line("VER 1 MSNP7")
+    c.expect("VER")
+    c.send_msg(2, "N", b"hello")
+    c.send_line("INF 3")
+    c.expect_closed()
+
+
+def test_server_commands_from_client_answer_200(srv):
+    """The server's notifications sent by a client with a TrID are unknown
+    commands: 200 with that TrID, the connection kept (at every role)."""
+    cmds = ("JOI", "BYE", "NLN", "FLN", "RNG", "BPR", "QNG", "IRO", "ILN", "ACK", "NAK", "CHL", "LSG")
+    c = msntest.Client(srv.ds)
+    for i, name in enumerate(cmds, 1):
+        c.send_line("%s %d x" % (name, i))
+        c.expect_error(200, i)
+    c.send_line("VER 99 MSNP7")
+    c.expect_line("VER 99 MSNP7")
+    c = login(srv, "alice@example.com")
+    for name in cmds:
+        t = c.trid()
+        c.send_line("%s %03d" % (name, t))
+        assert c.expect("200").args == ["%03d" % t]
+    c.send_line("PNG")
+    c.expect_line("QNG")
+    c.email = "alice@example.com"
+    s = msntest.open_switchboard(srv, c)
+    for name in cmds + ("PNG",):
+        t = s.trid()
+        s.send_line("%s %d" % (name, t))
+        s.expect_error(200, t)
+    t = s.trid()
+    s.send_line("CAL %d nobody@example.com" % t)
+    s.expect_error(217, t)
+    s.send_line("QNG")  # no TrID to answer: closes
+    s.expect_closed()
 
 
 @with_args("--login-timeout", "1")

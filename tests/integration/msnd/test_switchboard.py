@@ -340,6 +340,44 @@ def test_cookie_rules(srv):
     y.expect_error(302, 2)
 
 
+def test_unanswered_ring_ends_with_callee_session(srv):
+    """A ring nobody answered ends when the callee's notification session
+    does: 217 while the callee is offline, a new RNG once it is back (not
+    215 until the RNG cookie expires), and the old RNG cookie is void.
+    (Switchboard processes of their own are not told: there the ring lasts
+    until its cookie expires, see docs/msnd.md.)"""
+    if msntest.topology() == "cluster":
+        return
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    a.email, b.email = "alice@example.com", "bob@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    t = asb.trid()
+    asb.send_line("CAL %d bob@example.com" % t)
+    assert asb.expect("CAL").args[:2] == [str(t), "RINGING"]
+    old = b.expect("RNG")
+    t = asb.trid()  # still being rung on a live session
+    asb.send_line("CAL %d bob@example.com" % t)
+    asb.expect_error(215, t)
+    b.send_line("OUT")
+    b.expect_closed()
+    t = asb.trid()
+    asb.send_line("CAL %d bob@example.com" % t)
+    asb.expect_error(217, t)
+    b = online(srv, "bob@example.com")
+    t = asb.trid()
+    asb.send_line("CAL %d bob@example.com" % t)
+    assert asb.expect("CAL").args[:2] == [str(t), "RINGING"]
+    rng = msntest.read_until(b, "RNG")
+    assert rng.args[3] != old.args[3], (rng, old)
+    x = msntest.Client(srv.sb)
+    x.send_line("ANS 1 bob@example.com %s %s" % (old.args[3], old.args[0]))
+    x.expect_error(911, 1)
+    bsb = msntest.join_by_ring(srv, b, rng)
+    asb.expect_line("JOI bob@example.com Bob")
+    bsb.close()
+
+
 @with_args("--cookie-lifetime", "1")
 def test_expired_cookie(srv):
     a = online(srv, "alice@example.com")

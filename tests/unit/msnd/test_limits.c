@@ -236,7 +236,7 @@ static void test_sessions(void **state) {
     assert_int_equal(sbreg_join(r, ss, &a), 0);
     assert_int_equal(sbreg_join(r, ss, &b), 0);
     assert_int_equal(sbreg_user_switchboards(r, "a@x.com"), 1);
-    assert_int_equal(sbreg_ring_add(ss, "c@x.com", 5000), 0);
+    assert_int_equal(sbreg_ring_add(ss, "c@x.com", "1.2.3", 5000), 0);
     assert_true(sbreg_ringing(ss, "c@x.com", 1000));
     assert_false(sbreg_ringing(ss, "c@x.com", 6000));
     assert_int_equal(sbreg_ring_count(ss, 1000), 1);
@@ -250,6 +250,39 @@ static void test_sessions(void **state) {
     sbreg_leave(r, ss, &b);
     assert_null(sbreg_session_find(r, id)); /* last one out frees it */
     assert_int_equal(sbreg_session_count(r), 0);
+    sbreg_free(r);
+}
+
+/* A ring ends with the callee's notification session it went to: in every
+ * switchboard session, its cookie withdrawn; a ring to another session of
+ * the same account, or one another node made, stays. */
+static void test_rings_end_with_callee_session(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    sb_session *s1 = sbreg_session_new(r), *s2 = sbreg_session_new(r);
+    assert_non_null(s1);
+    assert_non_null(s2);
+    char c1[SB_COOKIE_MAX], c2[SB_COOKIE_MAX], c3[SB_COOKIE_MAX];
+    assert_int_equal(sbreg_issue(r, "b@x.com", s1->id, 5000, c1, sizeof c1), 0);
+    assert_int_equal(sbreg_issue(r, "b@x.com", s2->id, 5000, c2, sizeof c2), 0);
+    assert_int_equal(sbreg_issue(r, "c@x.com", s2->id, 5000, c3, sizeof c3), 0);
+    assert_int_equal(sbreg_ring_add(s1, "b@x.com", c1, 5000), 0);
+    assert_int_equal(sbreg_ring_add(s2, "b@x.com", c2, 5000), 0);
+    assert_int_equal(sbreg_ring_add(s2, "c@x.com", c3, 5000), 0);
+    sbreg_ring_bind(s1, "b@x.com", 7);
+    sbreg_ring_bind(s2, "b@x.com", 8); /* a newer session of b */
+    assert_int_equal(sbreg_user_rings(r, "b@x.com"), 2);
+    sbreg_rings_end(r, "b@x.com", 7);
+    assert_false(sbreg_ringing(s1, "b@x.com", 1000));
+    assert_true(sbreg_ringing(s2, "b@x.com", 1000));
+    assert_int_equal(sbreg_user_rings(r, "b@x.com"), 1);
+    assert_int_equal(sbreg_redeem(r, c1, "b@x.com", s1->id, 1000), SBREG_UNKNOWN); /* withdrawn */
+    sbreg_rings_end(r, "c@x.com", 0);                                              /* rung through another node */
+    assert_false(sbreg_ringing(s2, "c@x.com", 1000));
+    assert_int_equal(sbreg_user_rings(r, "c@x.com"), 0);
+    sbreg_sweep(r, 6000); /* expiry counts down too */
+    assert_int_equal(sbreg_user_rings(r, "b@x.com"), 0);
+    assert_int_equal(sbreg_cookie_count(r), 0);
     sbreg_free(r);
 }
 
@@ -341,6 +374,7 @@ int main(void) {
         cmocka_unit_test(test_cookie_entropy),
         cmocka_unit_test(test_session_ids_are_random),
         cmocka_unit_test(test_uniform_digits),
+        cmocka_unit_test(test_rings_end_with_callee_session),
         cmocka_unit_test(test_ring_cookie_names),
         cmocka_unit_test(test_email_hash_spreads),
     };

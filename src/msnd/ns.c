@@ -822,7 +822,43 @@ static void ns_adg(conn *c, const msnp_cmd *cmd) {
     conn_cmd(c, "ADG", trid_of(cmd), vs, name, gs, "0", NULL);
 }
 
+/* The FL contacts whose one group is gid: RMG takes them off the list. */
+typedef struct only_in_group {
+    int gid;
+    int64_t *ids;
+    char (*emails)[MSNP_MAX_EMAIL + 1];
+    size_t n, cap;
+    int failed;
+} only_in_group;
+
+static int collect_only_in(const store_entry *e, void *ctx) {
+    only_in_group *g = ctx;
+    if (e->ngroups != 1 || e->groups[0] != g->gid) return 0;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 16;
+        int64_t *ids = realloc(g->ids, cap * sizeof *ids);
+        if (ids) g->ids = ids;
+        char(*emails)[MSNP_MAX_EMAIL + 1] = ids ? realloc(g->emails, cap * sizeof *emails) : NULL;
+        if (!emails) {
+            g->failed = 1;
+            return 1;
+        }
+        g->emails = emails;
+        g->cap = cap;
+    }
+    g->ids[g->n] = e->contact;
+    snprintf(g->emails[g->n], sizeof g->emails[0], "%s", e->email);
+    g->n++;
+    return 0;
+}
+
+/* RMG: a contact whose one group this was leaves the FL, as with `REM FL
+ * email gid` of its last group (its RL loses the owner, who is told `REM 0
+ * RL` if online): an MSNP7 client drops such contacts itself, and keeping
+ * them in group 0 would leave its list and the server's apart at the same
+ * version. The group goes last; the reply carries the final version. */
 static void ns_rmg(conn *c, const msnp_cmd *cmd) {
+    msnd_server *s = c->srv;
     long gid;
     if (cmd->argc < 2 || parse_gid(ARG(1), &gid) != 0) {
         conn_err(c, MSNP_ERR_INVALID_GROUP, trid_of(cmd));
@@ -832,8 +868,34 @@ static void ns_rmg(conn *c, const msnp_cmd *cmd) {
         conn_err(c, MSNP_ERR_CANNOT_REMOVE_GROUP_ZERO, trid_of(cmd));
         return;
     }
+    int exists = store_group_exists(s->store, c->uid, (int)gid);
+    if (exists == 0) {
+        conn_err(c, MSNP_ERR_INVALID_GROUP, trid_of(cmd));
+        return;
+    }
+    only_in_group g = {.gid = (int)gid};
+    if (exists < 0 || store_list_each(s->store, c->uid, MSNP_LIST_FL, collect_only_in, &g) != STORE_OK || g.failed) {
+        free(g.ids);
+        free(g.emails);
+        store_failed(c, cmd, "rmg");
+        return;
+    }
+    for (size_t i = 0; i < g.n; i++) {
+        store_list_op op = {.owner = c->uid, .list = MSNP_LIST_FL, .contact = g.ids[i], .gid = (int)gid};
+        store_list_result r;
+        store_rc lrc = store_list_remove(s->store, &op, &r);
+        if (lrc == STORE_OK && r.entry_changed) presence_tell_rl(s, c, g.emails[i], 0, r.contact_ver);
+        else if (lrc != STORE_OK && lrc != STORE_NOTFOUND && lrc != STORE_NOT_IN_GROUP) {
+            free(g.ids);
+            free(g.emails);
+            store_failed(c, cmd, "rmg");
+            return;
+        }
+    }
+    free(g.ids);
+    free(g.emails);
     uint32_t ver;
-    store_rc rc = store_group_del(c->srv->store, c->uid, (int)gid, &ver);
+    store_rc rc = store_group_del(s->store, c->uid, (int)gid, &ver);
     if (rc == STORE_NOTFOUND) {
         conn_err(c, MSNP_ERR_INVALID_GROUP, trid_of(cmd));
         return;

@@ -277,7 +277,8 @@ int store_group_exists(store *s, int64_t owner, int gid); /* 1/0/-1 */
 /* STORE_FULL when the owner has limit groups already (checked atomically). */
 store_rc store_group_add(store *s, int64_t owner, const char *name, long limit, int *gid, uint32_t *ver);
 /* Also takes the group out of every FL entry of the owner; entries left in
- * no group go to group 0. Group 0 cannot be deleted (STORE_ERROR). */
+ * no group go to group 0 (RMG takes such contacts off the FL before, so
+ * none is left). Group 0 cannot be deleted (STORE_ERROR). */
 store_rc store_group_del(store *s, int64_t owner, int gid, uint32_t *ver);
 store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, uint32_t *ver);
 

@@ -586,6 +586,40 @@ def test_groups_msnp7(srv):
     assert a.expect("RMG").args[2] == gid
 
 
+def test_rmg_takes_contacts_of_only_that_group_off_the_fl(srv):
+    """RMG removes the group from every entry; a contact it was the one group
+    of leaves the FL (its RL loses the owner, who is told), as an MSNP7
+    client expects, so the two lists agree at the RMG's version. A contact
+    also in another group stays there."""
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    t = a.trid()
+    a.send_line("ADG %d Work 0" % t)
+    gid = a.expect("ADG").args[3]
+    add(a, "FL", "bob@example.com", "Bob", group=gid)
+    a.expect("ADD")
+    expect_told_online(a, "bob@example.com", "Bob")
+    assert b.expect("ADD").args[1] == "RL"
+    add(a, "FL", "carol@example.com", "Carol", group=gid)
+    a.expect("ADD")
+    add(a, "FL", "carol@example.com", "Carol", group="0")
+    a.expect("ADD")
+    t = a.trid()
+    a.send_line("RMG %d %s" % (t, gid))
+    rmg = a.expect("RMG")
+    assert rmg.args[0] == str(t) and rmg.args[2] == gid, rmg
+    rl = b.expect("REM")
+    assert rl.args[0] == "0" and rl.args[1] == "RL" and rl.args[3] == "alice@example.com", rl
+    t = a.trid()
+    a.send_line("LST %d FL" % t)
+    fl = read_until(a, lambda cmd: cmd.name == "LST" and cmd.args[3] == cmd.args[4], limit=20)
+    assert [(e.args[5], e.args[7]) for e in fl] == [("carol@example.com", "0")], [e.line for e in fl]
+    t = a.trid()
+    a.send_line("SYN %d 0" % t)
+    syn = read_until(a, lambda cmd: cmd.name == "SYN", limit=20)[-1]
+    assert syn.args[1] == rmg.args[1], "the RMG's version is the list's"
+
+
 def test_list_full(srv):
     a = online(srv, "alice@example.com")
     for email in ("bob@example.com", "carol@example.com"):

@@ -57,11 +57,16 @@ typedef struct app {
     int in_line_handler;   /* libedit redraws the prompt itself afterwards */
     int line_accepted;     /* set by the line handler during one tty read */
     int stdin_polled;      /* stdin cannot be watched (regular file, /dev/null): read it on a timer */
-    int stdin_paused;      /* batch commands wait while not logged in */
+    int stdin_paused;      /* batch commands wait while not logged in (stdin is still read) */
     int reconnect_pending; /* a reconnecting event followed the last disconnect */
     int line_refused;      /* a message_failed came while the line typed was sent */
     struct event *stdin_poll;
+    struct event *input_ev;       /* runs input held back (not logged in, chats full) when that ends */
+    struct event *eof_offline_ev; /* the end of input came while not logged in: login_timeout */
+    int tty_paced;                /* interactive: the terminal is not read while the chats hold many lines */
+    int eof_handled;              /* the end of input has been acted on */
     uint64_t quit_started_ms;
+    uint64_t last_answer_ms; /* the last ACK, NAK or refusal of a line sent */
 } app;
 
 /* config.c */

@@ -16,7 +16,7 @@ static const char *HELP =
     "/chat EMAIL  /invite EMAIL  /chats  /switch N  /leave  /typing  /format FN=..; EF=BI; CO=ff0000\n"
     "/send FILE  /accept [COOKIE]  /decline [COOKIE]  /cancel [COOKIE]\n"
     "/call voice|video  /whiteboard  /share  /remote  /quit\n"
-    "Anything else is sent to the current chat.";
+    "Anything else is sent to the current chat; start a line with // to send text that begins with /.";
 
 static msnp_status status_from(const char *s) {
     static const struct {
@@ -133,15 +133,22 @@ static void log_out_and_stop(app *a) {
 }
 
 /* Lines sent just before quitting get their ACK first (a server answers
- * within a round trip), so that leaving does not make them doubtful; one
- * still unacknowledged after ACK_WAIT_MS is reported by the logout. */
+ * within a round trip), so that leaving does not make them doubtful, and
+ * lines a chat holds back (window full, or a pause after 713) go out
+ * first. The wait lasts while answers keep coming: one still unanswered
+ * ACK_WAIT_MS after the last answer is reported by the logout. */
 #define ACK_WAIT_MS 3000
+
+static int lines_in_flight(const app *a) {
+    return msnc_unacked_messages(a->client) + msnc_paced_messages(a->client) > 0;
+}
 
 static void ack_wait_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     app *a = arg;
-    if (msnc_unacked_messages(a->client) == 0 || now_ms() - a->quit_started_ms >= ACK_WAIT_MS) {
+    uint64_t since = a->last_answer_ms > a->quit_started_ms ? a->last_answer_ms : a->quit_started_ms;
+    if (!lines_in_flight(a) || now_ms() - since >= ACK_WAIT_MS) {
         log_out_and_stop(a);
         return;
     }
@@ -154,7 +161,7 @@ void app_quit(app *a, int code) {
     a->quitting = 1;
     if (code) a->exit_code = code;
     a->quit_started_ms = now_ms();
-    if (msnc_unacked_messages(a->client) == 0) {
+    if (!lines_in_flight(a)) {
         log_out_and_stop(a);
         return;
     }
@@ -187,13 +194,21 @@ void command_run(app *a, const char *input) {
     free(buf);
 }
 
+static void send_text(app *a, const char *text) {
+    if (!need_chat(a)) return;
+    a->line_refused = 0;
+    if (!msnc_chat_send(a->client, a->current_chat, text, a->has_fmt ? &a->fmt : NULL) && !a->batch && !a->line_refused)
+        out_info(a, "(queued until the chat is ready)");
+}
+
 static void run_line(app *a, char *buf) {
     if (buf[0] != '/') {
-        if (!need_chat(a)) return;
-        a->line_refused = 0;
-        if (!msnc_chat_send(a->client, a->current_chat, buf, a->has_fmt ? &a->fmt : NULL) && !a->batch &&
-            !a->line_refused)
-            out_info(a, "(queued until the chat is ready)");
+        send_text(a, buf);
+        return;
+    }
+    /* "//" escapes text that starts with '/': one slash goes */
+    if (buf[1] == '/') {
+        send_text(a, buf + 1);
         return;
     }
     char *p = buf + 1;
@@ -284,11 +299,13 @@ static void run_line(app *a, char *buf) {
     } else if (!strcmp(cmd, "typing")) {
         if (need_chat(a) && msnc_chat_typing(a->client, a->current_chat) != 0) out_error(a, "nobody to tell yet");
     } else if (!strcmp(cmd, "format")) {
+        msnp_imformat fmt; /* a refused format leaves the one in effect */
         if (!*rest) {
             a->has_fmt = 0;
-        } else if (msnp_imformat_parse(msnp_str_c(rest), &a->fmt) != 0) {
+        } else if (msnp_imformat_parse(msnp_str_c(rest), &fmt) != 0) {
             out_error(a, "bad format, e.g. /format FN=Arial; EF=B; CO=0000ff");
         } else {
+            a->fmt = fmt;
             a->has_fmt = 1;
         }
     } else if (!strcmp(cmd, "send")) {

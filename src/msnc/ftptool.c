@@ -1,12 +1,15 @@
 /* ftptool.c - `msnc ftp-send` / `msnc ftp-recv`: one MSNFTP transfer
  * between two processes with no server, for tests, benchmarks and for
  * talking to other MSNFTP implementations. Events are JSON lines. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -82,6 +85,16 @@ static void usage(void) {
             "                     [--bind-ip IP] [--cancel-after N]\n");
 }
 
+/* 0 if path is a regular file we can read; -1 with err saying why not. */
+static int sendable_file(const char *path, char *err, size_t cap) {
+    struct stat st;
+    if (stat(path, &st) != 0) snprintf(err, cap, "cannot send %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) snprintf(err, cap, "cannot send %s: not a regular file", path);
+    else if (access(path, R_OK) != 0) snprintf(err, cap, "cannot send %s: %s", path, strerror(errno));
+    else return 0;
+    return -1;
+}
+
 int ftptool_main(int argc, char **argv) {
     int sender = !strcmp(argv[1], "ftp-send");
     const char *cookie = NULL, *bind_ip = "127.0.0.1", *email = NULL, *host = NULL, *dir = ".", *name = NULL;
@@ -145,10 +158,15 @@ int ftptool_main(int argc, char **argv) {
         usage();
         return 64;
     }
+    char err[512];
+    /* A FILE that cannot be sent is the caller's mistake, not the network's. */
+    if (sender && sendable_file(argv[optind], err, sizeof(err)) != 0) {
+        jprint(json_pack("{s:s,s:s}", "event", "error", "text", err));
+        return 64;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (reported) instead of killing us */
     tl.base = event_base_new();
-    char err[512];
     if (sender) {
         msnc_ftp_send_opts o = {0};
         o.path = argv[optind];

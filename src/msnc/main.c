@@ -59,6 +59,7 @@ void print_version(const char *sub) {
 
 static void stdin_resume(app *a);
 static void stdin_pause(app *a);
+static void input_wake(app *a);
 
 /* Batch: a lost connection that will not be retried ends msnc (exit 3).
  * Checked once the library has said whether it reconnects. */
@@ -67,6 +68,16 @@ static void lost_check_cb(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     app *a = arg;
     if (!a->reconnect_pending && !msnc_is_online(a->client)) app_quit(a, EXIT_NETWORK);
+}
+
+/* Quitting ended an invitation we had sent or accepted ("abandoned"), or
+ * one whose INVITE never left (FAIL): a file that was not transferred, or
+ * another application that failed. An offer never answered is not ours. */
+static void abandoned_invitation(app *a, const msnc_event *ev) {
+    int ours = (ev->status && !strcmp(ev->status, "abandoned")) || (ev->text && !strcmp(ev->text, "FAIL"));
+    if (!ours) return;
+    if (ev->app && !strcmp(ev->app, "file_transfer")) a->exit_code = EXIT_TRANSFER;
+    else if (a->exit_code == EXIT_OK) a->exit_code = EXIT_FAILURE_GENERIC;
 }
 
 static void on_event(const msnc_event *ev, void *arg) {
@@ -100,6 +111,13 @@ static void on_event(const msnc_event *ev, void *arg) {
     case MSNC_EV_MESSAGE_FAILED:
         a->line_refused = 1;
         if (a->batch && !a->exit_code) a->exit_code = EXIT_FAILURE_GENERIC; /* a line typed was not sent */
+        a->last_answer_ms = now_ms();
+        input_wake(a);
+        break;
+    case MSNC_EV_ACK:
+    case MSNC_EV_NAK:
+        a->last_answer_ms = now_ms();
+        input_wake(a); /* the chat may take held-back input now */
         break;
     case MSNC_EV_CHAT_OPEN:
         /* /chat picks outgoing chats itself (voice opens a second one). */
@@ -108,9 +126,13 @@ static void on_event(const msnc_event *ev, void *arg) {
         break;
     case MSNC_EV_CHAT_CLOSED:
         if (a->current_chat == ev->chat) a->current_chat = 0;
+        input_wake(a);
         break;
     case MSNC_EV_TRANSFER_FAILED:
         if (a->batch) a->exit_code = EXIT_TRANSFER;
+        break;
+    case MSNC_EV_INVITE_CANCELLED:
+        if (a->batch && a->quitting && ev->local_side) abandoned_invitation(a, ev);
         break;
     default: break;
     }
@@ -123,6 +145,14 @@ static size_t inlen;
 /* The start of an over-long line was dropped: so is everything up to its
  * newline (its tail is not a line of its own). */
 static int in_long_line;
+
+/* A line typed becomes up to 6 messages (8191 bytes in pieces of 1400):
+ * the next line is run only while that many still fit among the messages
+ * a chat holds back (msnc_paced_messages), so a burst of lines waits in
+ * stdin instead of being refused. */
+#define INPUT_HELD_MAX (MSNC_MAX_HELD - 8)
+
+static int input_paced(const app *a) { return msnc_paced_messages(a->client) > INPUT_HELD_MAX; }
 
 static void eof_wait_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
@@ -141,85 +171,167 @@ static void eof_wait_cb(evutil_socket_t fd, short what, void *arg) {
     event_base_once(a->base, -1, EV_TIMEOUT, eof_wait_cb, a, &tv);
 }
 
-/* Commands are read only while logged in: a command piped in before the
- * login completes waits for it (and the login timeout bounds the wait). */
-static void stdin_pause(app *a) {
-    if (a->stdin_paused || a->stdin_eof) return;
-    a->stdin_paused = 1;
+/* The end of input came while msnc was not logged in (still logging in,
+ * or reconnecting): the lines left wait for the login, but only for
+ * login_timeout; a connection that does not come back by then is lost
+ * for good. */
+static void eof_offline_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    if (a->quitting || !a->stdin_paused) return;
+    inlen = 0; /* not run */
+    out_error(a, "end of input: not logged in again within %u s; giving up", a->cfg.login_timeout_s);
+    app_quit(a, EXIT_NETWORK);
+}
+
+static void input_stop_reading(app *a) {
     if (a->stdin_polled) event_del(a->stdin_poll);
     else event_del(a->stdin_ev);
 }
 
-static void stdin_resume(app *a) {
-    if (!a->stdin_paused || a->stdin_eof || a->quitting) return;
-    a->stdin_paused = 0;
+/* stdin is read while there is room for it, logged in or not: the end of
+ * input is seen even while the lines before it wait. A file has no
+ * readiness to wait for: it is read on the next turn of the loop, so
+ * network events are served in between. */
+static void input_read_more(app *a) {
+    if (a->stdin_eof || a->quitting || inlen == sizeof(inbuf)) {
+        input_stop_reading(a);
+        return;
+    }
     struct timeval now = {0, 0};
     if (a->stdin_polled) event_add(a->stdin_poll, &now);
     else event_add(a->stdin_ev, NULL);
+}
+
+/* Lines are run only while logged in (before the login has completed, or
+ * while reconnecting, they wait), not after /quit, and not while the
+ * chats hold back many messages already. */
+static int input_can_run(const app *a) { return !a->quitting && !a->stdin_paused && !input_paced(a); }
+
+static void input_eof_reached(app *a) {
+    if (a->eof_handled) return;
+    a->eof_handled = 1;
+    eof_wait_cb(-1, 0, a);
+}
+
+/* Run the complete lines read so far, as far as input_can_run allows. */
+static void input_run_lines(app *a) {
+    size_t start = 0;
+    for (size_t i = 0; i < inlen && input_can_run(a); i++) {
+        if (inbuf[i] != '\n') continue;
+        inbuf[i] = '\0';
+        command_run(a, inbuf + start);
+        start = i + 1;
+    }
+    if (a->quitting) {
+        /* /quit: what follows is not run */
+        inlen = 0;
+        return;
+    }
+    memmove(inbuf, inbuf + start, inlen - start);
+    inlen -= start;
+    if (inlen == sizeof(inbuf) && !memchr(inbuf, '\n', inlen)) {
+        out_error(a, "input line longer than %d bytes; dropped", STDIN_LINE_MAX - 1);
+        inlen = 0;
+        in_long_line = 1;
+    }
+    if (!a->stdin_eof || !input_can_run(a)) return;
+    if (inlen) { /* a last line without its newline */
+        inbuf[inlen] = '\0';
+        inlen = 0;
+        command_run(a, inbuf);
+    }
+    input_eof_reached(a);
+}
+
+static void input_run_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    if (!a->batch) {
+        /* the terminal is read again once the chats have taken the lines */
+        if (a->tty_paced && !input_paced(a) && !a->quitting) {
+            a->tty_paced = 0;
+            event_add(a->stdin_ev, NULL);
+        }
+        return;
+    }
+    input_run_lines(a);
+    input_read_more(a);
+}
+
+/* Run waiting input from the event loop (never from inside a library
+ * callback, which may be in the middle of a chat's queue). */
+static void input_wake(app *a) {
+    struct timeval now = {0, 0};
+    if (a->input_ev) evtimer_add(a->input_ev, &now);
+}
+
+/* The end of input while not logged in: the login has login_timeout to
+ * come (again). */
+static void eof_offline_arm(app *a) {
+    if (!a->stdin_eof || !a->stdin_paused || a->quitting || !a->eof_offline_ev) return;
+    struct timeval tv = {(time_t)(a->cfg.login_timeout_s ? a->cfg.login_timeout_s : 30), 0};
+    evtimer_add(a->eof_offline_ev, &tv);
+}
+
+/* Commands are read only while logged in: a command piped in before the
+ * login completes waits for it (and the login timeout bounds the wait). */
+static void stdin_pause(app *a) {
+    if (a->stdin_paused) return;
+    a->stdin_paused = 1;
+    eof_offline_arm(a);
+}
+
+static void stdin_resume(app *a) {
+    if (!a->stdin_paused || a->quitting) return;
+    a->stdin_paused = 0;
+    if (a->eof_offline_ev) evtimer_del(a->eof_offline_ev);
+    input_wake(a);
+}
+
+/* Drop the bytes of an over-long line up to its newline; the rest of the
+ * read stays. */
+static void skip_long_line_tail(size_t from) {
+    const char *nl = memchr(inbuf + from, '\n', inlen - from);
+    if (!nl) {
+        inlen = from;
+        return;
+    }
+    in_long_line = 0;
+    size_t next = (size_t)(nl - inbuf) + 1;
+    memmove(inbuf + from, inbuf + next, inlen - next);
+    inlen -= next - from;
 }
 
 static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     app *a = arg;
     if (a->stdin_polled) fd = STDIN_FILENO;
+    if (inlen == sizeof(inbuf)) { /* full of lines that wait */
+        input_stop_reading(a);
+        return;
+    }
     ssize_t n = read(fd, inbuf + inlen, sizeof(inbuf) - inlen);
-    if (n < 0 && a->stdin_polled && (errno == EINTR || errno == EAGAIN)) {
-        struct timeval later = {0, 50 * 1000};
-        event_add(a->stdin_poll, &later);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        if (a->stdin_polled) {
+            struct timeval later = {0, 50 * 1000};
+            event_add(a->stdin_poll, &later);
+        }
         return;
     }
     if (n <= 0) {
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-        if (a->stdin_polled) event_del(a->stdin_poll);
-        else event_del(a->stdin_ev);
-        if (inlen && !a->quitting) { /* a last line without its newline */
-            inbuf[inlen] = '\0';
-            inlen = 0;
-            command_run(a, inbuf);
-        }
         a->stdin_eof = 1;
-        eof_wait_cb(-1, 0, a);
-        return;
-    }
-    size_t start = 0;
-    if (in_long_line) {
-        const char *nl = memchr(inbuf + inlen, '\n', (size_t)n);
-        if (nl) {
-            in_long_line = 0;
-            start = (size_t)(nl - inbuf) + 1;
-        }
-        /* inbuf holds nothing else while a line is being skipped */
-        inlen += (size_t)n;
-        if (!nl) inlen = 0;
+        input_stop_reading(a);
+        eof_offline_arm(a); /* offline: the lines left wait for the login */
     } else {
+        size_t from = inlen;
         inlen += (size_t)n;
+        if (in_long_line) skip_long_line_tail(from);
     }
-    for (size_t i = start; i < inlen; i++) {
-        if (inbuf[i] != '\n') continue;
-        inbuf[i] = '\0';
-        command_run(a, inbuf + start);
-        start = i + 1;
-        if (a->quitting) {
-            /* /quit: what follows is not run, and what was run is gone
-             * from the buffer (the end of input ran it again) */
-            inlen = 0;
-            return;
-        }
-        if (a->stdin_paused) break; /* the rest waits for the next login */
-    }
-    memmove(inbuf, inbuf + start, inlen - start);
-    inlen -= start;
-    if (inlen == sizeof(inbuf)) {
-        out_error(a, "input line longer than %d bytes; dropped", STDIN_LINE_MAX - 1);
-        inlen = 0;
-        in_long_line = 1;
-    }
-    /* A file has no readiness to wait for: keep reading on the next turn
-     * of the loop, so network events are served in between. */
-    if (a->stdin_polled && !a->stdin_paused) {
-        struct timeval now = {0, 0};
-        event_add(a->stdin_poll, &now);
-    }
+    input_run_lines(a);
+    input_read_more(a);
 }
 
 /* ---- interactive: libedit ---- */
@@ -244,6 +356,11 @@ static void tty_read_cb(evutil_socket_t fd, short what, void *arg) {
     app *a = arg;
     a->line_accepted = 0;
     rl_callback_read_char();
+    /* a paste faster than the chat takes it waits in the terminal */
+    if (a->line_accepted && input_paced(a)) {
+        a->tty_paced = 1;
+        event_del(a->stdin_ev);
+    }
     /* libedit calls the line handler with character-at-a-time mode switched
      * off and leaves it off: the next key would then read a whole line in
      * blocking mode (stalling the event loop) and any event printed before
@@ -504,9 +621,11 @@ int main(int argc, char **argv) {
     struct event *sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
+    a->input_ev = evtimer_new(a->base, input_run_cb, a);
     if (a->batch) {
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, batch_read_cb, a);
         a->stdin_poll = evtimer_new(a->base, batch_read_cb, a);
+        a->eof_offline_ev = evtimer_new(a->base, eof_offline_cb, a);
         /* epoll refuses regular files and devices other than terminals
          * (/dev/null): those are read on a timer, without asking epoll
          * first (libevent would print its refusal on stderr). */
@@ -514,7 +633,8 @@ int main(int argc, char **argv) {
         a->stdin_polled = fstat(STDIN_FILENO, &in_st) == 0 &&
             (S_ISREG(in_st.st_mode) || (S_ISCHR(in_st.st_mode) && !isatty(STDIN_FILENO)));
         if (!a->stdin_polled && event_add(a->stdin_ev, NULL) != 0) a->stdin_polled = 1;
-        stdin_pause(a); /* until logged in */
+        a->stdin_paused = 1; /* lines are run once logged in */
+        input_read_more(a);
     } else {
         rl_callback_handler_install(PROMPT, rl_line);
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, tty_read_cb, a);
@@ -530,6 +650,8 @@ int main(int argc, char **argv) {
     msnc_close_lingering(a->base);
     event_free(a->stdin_ev);
     if (a->stdin_poll) event_free(a->stdin_poll);
+    if (a->eof_offline_ev) event_free(a->eof_offline_ev);
+    if (a->input_ev) event_free(a->input_ev);
     event_free(sigint);
     event_free(sigterm);
     evdns_base_free(a->dns, 0);

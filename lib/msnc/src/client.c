@@ -463,7 +463,11 @@ int msnc_login(msnc_client *c) {
 void msnc_logout(msnc_client *c) {
     c->user_logout = 1;
     stop_timers(c);
-    /* the manager stays: a later msnc_login invites and receives again */
+    /* What never left ends first, so that an invitation still queued is
+     * reported as never sent (FAIL); then the invitations under way are
+     * cancelled while their chats can still carry the CANCEL. The manager
+     * stays: a later msnc_login invites and receives again. */
+    msnc_sb_fail_waiting(c);
     msnc_invites_end_all(c->invites);
     msnc_sb_free_all(c, 1);
     if (c->ns) {

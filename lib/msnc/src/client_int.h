@@ -13,10 +13,18 @@
 #include "msnc/invites.h"
 
 #define MAX_PARTICIPANTS 16
-#define MAX_QUEUED 32
+#define MAX_QUEUED MSNC_MAX_HELD
 /* Lines sent with ack mode A whose ACK or NAK has not come yet, per chat:
- * bounded, since a server may never answer them. */
-#define MAX_UNACKED 64
+ * the window of lines in flight. Lines beyond it wait in the chat's queue
+ * and go out as answers come; a switchboard that answers none of them for
+ * the handshake timeout is given up (the chat closes). */
+#define MAX_UNACKED MSNC_MAX_IN_FLIGHT
+/* A line the switchboard refused as too fast (713) is sent again after a
+ * pause, at most this many times. */
+#define MAX_RATE_REFUSALS 8
+/* A chat's queue: MAX_QUEUED new messages, and room for every line of the
+ * window to come back refused as too fast. */
+#define QUEUE_CAP (MAX_QUEUED + MAX_UNACKED)
 /* Each chat is a connection the server (or anyone who can make it send
  * RNG) decides to open: bounded per client and per other party. */
 #define MAX_CHATS 32
@@ -37,17 +45,23 @@ typedef struct queued_msg {
     char *payload;
     size_t len;
     char mode;
-    char *text;      /* a line of text the user typed, or NULL */
-    uint64_t cookie; /* a message of this invitation, or 0 */
+    char *text;        /* a line of text the user typed, or NULL */
+    uint64_t cookie;   /* a message of this invitation, or 0 */
+    uint32_t trid;     /* a line refused as too fast, to send again under its TrID; 0 for a new one */
+    unsigned refusals; /* how often the switchboard refused it as too fast */
 } queued_msg;
 
 typedef struct unacked_msg {
     uint32_t trid;
-    char *text; /* as in its message_sent event */
+    char *text;    /* as in its message_sent event */
+    char *payload; /* kept to send it again if the switchboard refuses it as too fast */
+    size_t len;
+    unsigned refusals;
 } unacked_msg;
 
 typedef struct chat {
     struct chat *next;
+    struct msnc_client *client;
     int id;
     chat_state state;
     int incoming;
@@ -62,10 +76,17 @@ typedef struct chat {
     size_t calls_out; /* CALs sent and not yet answered (RINGING or an error) */
     int call_error;   /* the error that answered the last call with nobody here; 0 once one rings or someone joins */
     char last_peer[MSNP_MAX_EMAIL + 1];
-    queued_msg queue[MAX_QUEUED];
+    queued_msg queue[QUEUE_CAP];
     size_t nqueued;
     unacked_msg unacked[MAX_UNACKED]; /* oldest first */
     size_t nunacked;
+    /* The switchboard refused a line as too fast (713): one line in flight
+     * at a time until everything has been answered, and nothing sent until
+     * the pause timer has run. */
+    int throttled;
+    unsigned pause_ms;
+    struct event *pause_timer;
+    int pausing;
     /* Voice/video: INVITE on target_chat once this (second) chat has its peer. */
     msnp_app_kind deferred_kind;
     int deferred_target;
@@ -142,6 +163,9 @@ int msnc_sb_on_ns_error(msnc_client *c, const msnp_cmd *cmd); /* 1 if it was an 
 /* report: each message still waiting for a join, and each line not yet
  * acknowledged, is a message_failed event. */
 void msnc_sb_free_all(msnc_client *c, int report);
+/* Logging out: what still waits in a chat's queue will not be sent (lines
+ * are message_failed, invitations that never left invite_cancelled FAIL). */
+void msnc_sb_fail_waiting(msnc_client *c);
 /* The notification connection is gone: chats still waiting for XFR SB end. */
 void msnc_sb_ns_lost(msnc_client *c);
 int msnc_sb_send_invite_payload(int chat, uint64_t cookie, const char *payload, size_t len, void *arg);

@@ -574,8 +574,14 @@ static void send_listen_accept(inv *v, int chat, int sender_connect) {
 uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, const char *path, char *err,
                                 size_t errcap) {
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errcap, "cannot send %s: %s", path, errno ? strerror(errno) : "not a regular file");
+    /* errno speaks only for a stat that failed: a directory, FIFO or
+     * device is found fine and simply is no file to send */
+    if (stat(path, &st) != 0) {
+        snprintf(err, errcap, "cannot send %s: %s", path, strerror(errno));
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errcap, "cannot send %s: not a regular file", path);
         return 0;
     }
     const char *base = strrchr(path, '/');
@@ -976,20 +982,42 @@ void msnc_invites_set_email(msnc_invites *m, const char *email) {
     m->email = email ? strdup(email) : NULL;
 }
 
+/* End one invitation because we are leaving, and say so: a running
+ * transfer is cancelled inside MSNFTP (CCL or the cancel marker, then
+ * transfer_failed "cancelled"); any other gets CANCEL OUTBANDCANCEL, an
+ * offer we never answered included, so that its peer does not wait for
+ * an answer that cannot come, and invite_cancelled. */
+static void abandon(inv *v) {
+    if (v->ftp && v->state == INV_TRANSFER) {
+        msnc_ftp_cancel(v->ftp); /* reports and drops v */
+        return;
+    }
+    send_cancel(v, "OUTBANDCANCEL");
+    msnc_event ev = inv_event(v, MSNC_EV_INVITE_CANCELLED);
+    ev.email = v->peer;
+    ev.text = "OUTBANDCANCEL";
+    ev.local_side = 1;
+    ev.file = v->file[0] ? v->file : NULL;
+    /* one we sent or accepted was meant to happen; an offer we never
+     * answered was not */
+    if (v->outgoing || v->state != INV_OFFERED) ev.status = "abandoned";
+    emit(v->m, &ev);
+    drop(v);
+}
+
 void msnc_invites_end_all(msnc_invites *m) {
     if (!m) return;
-    while (m->list) {
-        inv *v = m->list;
-        /* A running transfer tells its peer itself (CCL or the cancel
-         * marker); one still listening or connecting has no other way. */
-        if (v->state != INV_OFFERED && v->state != INV_TRANSFER) send_cancel(v, "OUTBANDCANCEL");
-        drop(v);
-    }
+    while (m->list) abandon(m->list);
 }
 
 void msnc_invites_free(msnc_invites *m) {
     if (!m) return;
-    msnc_invites_end_all(m);
+    /* The user is gone: the peers are told, nobody else. */
+    while (m->list) {
+        inv *v = m->list;
+        if (v->state != INV_TRANSFER) send_cancel(v, "OUTBANDCANCEL");
+        drop(v);
+    }
     free(m->email);
     free(m->bind_ip);
     free(m->dir);

@@ -273,6 +273,17 @@ uint32_t msnc_line_send_payload(msnc_line *l, const char *name, const void *payl
     return trid;
 }
 
+uint32_t msnc_line_resend_payload(msnc_line *l, uint32_t trid, const char *name, const void *payload, size_t plen,
+                                  const char *param) {
+    if (!l || l->dead || l->failing || !trid) return 0;
+    msnp_str params[1] = {msnp_str_c(param)};
+    char buf[LINE_OUT_MAX];
+    long w = msnp_write_payload_cmd(buf, sizeof(buf), name, 1, trid, params, 1, payload, plen);
+    if (w < 0) return 0;
+    line_write(l, buf, (size_t)w);
+    return trid;
+}
+
 void msnc_line_send_bare(msnc_line *l, const char *name) {
     if (!l || l->dead || l->failing) return;
     char buf[16];

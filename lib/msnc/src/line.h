@@ -37,6 +37,11 @@ uint32_t msnc_line_send(msnc_line *l, const char *name, ...) __attribute__((sent
 /* Same with a payload (MSG, QRY): `NAME trid p1 .. len\r\npayload`. */
 uint32_t msnc_line_send_payload(msnc_line *l, const char *name, const void *payload, size_t n, ...)
     __attribute__((sentinel));
+/* The same, once more under a TrID already used: a command the server
+ * refused (713, too fast) is sent again as it was, so that its answer
+ * still matches what was reported for it. Returns trid, or 0. */
+uint32_t msnc_line_resend_payload(msnc_line *l, uint32_t trid, const char *name, const void *payload, size_t n,
+                                  const char *param);
 /* A command without TrID (PNG, OUT). */
 void msnc_line_send_bare(msnc_line *l, const char *name);
 /* Close after pending output is written (OUT). */

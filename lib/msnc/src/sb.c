@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/event.h>
+
 #include "client_int.h"
 
 #define SB_PAYLOAD_MAX 1664 /* the switchboard's limit */
@@ -27,6 +29,7 @@ static chat *chat_new(msnc_client *c) {
     chat *h = calloc(1, sizeof(*h));
     if (!h) return NULL;
     h->id = c->next_chat_id++;
+    h->client = c;
     h->next = c->chats;
     c->chats = h;
     return h;
@@ -63,24 +66,28 @@ static int chat_allowed(msnc_client *c, const char *peer, const char *what) {
     return 0;
 }
 
+static void queued_free(queued_msg *q) {
+    free(q->payload);
+    free(q->text);
+}
+
 static void queue_clear(chat *h) {
-    for (size_t i = 0; i < h->nqueued; i++) {
-        free(h->queue[i].payload);
-        free(h->queue[i].text);
-    }
+    for (size_t i = 0; i < h->nqueued; i++) queued_free(&h->queue[i]);
     h->nqueued = 0;
 }
 
 /* A line of text that will not be sent: code, the error that ended its
  * wait (0: the chat closed); waiting, the lines ahead of it when it could
- * not wait at all. */
-static void message_failed(msnc_client *c, const chat *h, const char *text, int code, size_t waiting) {
+ * not wait at all. trid: a line sent already and refused, 0 otherwise. */
+static void message_failed(msnc_client *c, const chat *h, const char *text, int code, size_t waiting, uint32_t trid) {
     msnc_event ev = {0};
     ev.type = MSNC_EV_MESSAGE_FAILED;
     ev.chat = h->id;
     ev.text = text;
     ev.code = code;
     ev.count = waiting;
+    ev.trid = trid;
+    if (trid) ev.status = "refused";
     msnc_client_emit(c, &ev);
 }
 
@@ -89,15 +96,14 @@ static void message_failed(msnc_client *c, const chat *h, const char *text, int 
  * never dropped in silence. */
 static void queue_fail(msnc_client *c, chat *h, int code) {
     /* taken off the chat first: what the reports lead to does not meet them */
-    queued_msg q[MAX_QUEUED];
+    queued_msg q[QUEUE_CAP];
     size_t n = h->nqueued;
     memcpy(q, h->queue, n * sizeof(q[0]));
     h->nqueued = 0;
     for (size_t i = 0; i < n; i++) {
-        if (q[i].text) message_failed(c, h, q[i].text, code, 0);
+        if (q[i].text) message_failed(c, h, q[i].text, code, 0, q[i].trid);
         else if (q[i].cookie && c->invites) msnc_invites_unsent(c->invites, q[i].cookie, code);
-        free(q[i].payload);
-        free(q[i].text);
+        queued_free(&q[i]);
     }
 }
 
@@ -113,41 +119,64 @@ static void message_unacked(msnc_client *c, const chat *h, const unacked_msg *u)
     msnc_client_emit(c, &ev);
 }
 
-/* Remember a line sent with ack mode A until the server answers it. When
- * MAX_UNACKED are out already, the oldest is given up as unacknowledged:
- * a server that answers none of them must not make the list grow. */
-static void unacked_add(msnc_client *c, chat *h, uint32_t trid, const char *text) {
-    if (!trid) return;
-    unacked_msg old = {0, NULL};
-    if (h->nunacked == MAX_UNACKED) {
-        old = h->unacked[0];
-        h->nunacked--;
-        memmove(&h->unacked[0], &h->unacked[1], h->nunacked * sizeof(h->unacked[0]));
-    }
-    char *copy = strdup(text);
-    if (copy) {
-        h->unacked[h->nunacked].trid = trid;
-        h->unacked[h->nunacked].text = copy;
-        h->nunacked++;
-    }
-    if (old.text) {
-        message_unacked(c, h, &old);
-        free(old.text);
-    }
+static void unacked_free(unacked_msg *u) {
+    free(u->text);
+    free(u->payload);
 }
 
-static void unacked_answered(chat *h, uint32_t trid) {
+/* How many lines may be out without an answer: one at a time once the
+ * switchboard has said we send too fast, so that lines sent again keep
+ * their order. */
+static size_t window(const chat *h) { return h->throttled ? 1 : MAX_UNACKED; }
+
+/* A switchboard that answers none of the lines sent would otherwise hold
+ * them (and every line behind them) for ever: past the handshake timeout
+ * without an answer, the chat is given up. */
+static void answer_deadline(msnc_client *c, chat *h) {
+    if (!h->nunacked) {
+        msnc_line_set_deadline(h->line, 0, NULL);
+        return;
+    }
+    char why[400];
+    unsigned ms = msnc_client_handshake_ms(c);
+    snprintf(why, sizeof(why), "switchboard %s answered none of the lines sent for %u s", msnc_line_peer(h->line),
+             ms / 1000u);
+    msnc_line_set_deadline(h->line, ms, why);
+}
+
+/* Remember a line sent with ack mode A until the server answers it (the
+ * caller keeps the window: at most window(h) are out). */
+static void unacked_add(msnc_client *c, chat *h, uint32_t trid, const char *text, const char *payload, size_t len,
+                        unsigned refusals) {
+    if (!trid || h->nunacked == MAX_UNACKED) return;
+    unacked_msg *u = &h->unacked[h->nunacked];
+    u->text = strdup(text);
+    u->payload = malloc(len);
+    if (!u->text || !u->payload) {
+        unacked_free(u);
+        return;
+    }
+    memcpy(u->payload, payload, len);
+    u->len = len;
+    u->trid = trid;
+    u->refusals = refusals;
+    if (h->nunacked++ == 0) answer_deadline(c, h);
+}
+
+/* Take the line sent as trid off the list into *out; 0 if none was. */
+static int unacked_take(chat *h, uint32_t trid, unacked_msg *out) {
     for (size_t i = 0; i < h->nunacked; i++)
         if (h->unacked[i].trid == trid) {
-            free(h->unacked[i].text);
+            *out = h->unacked[i];
             h->nunacked--;
             memmove(&h->unacked[i], &h->unacked[i + 1], (h->nunacked - i) * sizeof(h->unacked[0]));
-            return;
+            return 1;
         }
+    return 0;
 }
 
 static void unacked_clear(chat *h) {
-    for (size_t i = 0; i < h->nunacked; i++) free(h->unacked[i].text);
+    for (size_t i = 0; i < h->nunacked; i++) unacked_free(&h->unacked[i]);
     h->nunacked = 0;
 }
 
@@ -160,7 +189,7 @@ static void unacked_fail(msnc_client *c, chat *h) {
     h->nunacked = 0;
     for (size_t i = 0; i < n; i++) {
         message_unacked(c, h, &u[i]);
-        free(u[i].text);
+        unacked_free(&u[i]);
     }
 }
 
@@ -179,6 +208,7 @@ static void chat_unlink(msnc_client *c, chat *h) {
         }
     queue_clear(h);
     unacked_clear(h);
+    if (h->pause_timer) event_free(h->pause_timer);
     if (h->line) msnc_line_free(h->line);
     free(h->cookie);
     free(h->sessid);
@@ -234,22 +264,110 @@ static void remove_participant(chat *h, const char *email) {
         }
 }
 
-static void flush_queue(msnc_client *c, chat *h) {
-    for (size_t i = 0; i < h->nqueued; i++) {
-        queued_msg *q = &h->queue[i];
-        char mode[2] = {q->mode, 0};
-        uint32_t trid = msnc_line_send_payload(h->line, "MSG", q->payload, q->len, mode, NULL);
-        if (q->text) {
-            if (q->mode == 'A') unacked_add(c, h, trid, q->text);
-            msnc_event ev = {0};
-            ev.type = MSNC_EV_MESSAGE_SENT;
-            ev.chat = h->id;
-            ev.trid = trid;
-            ev.text = q->text;
-            msnc_client_emit(c, &ev);
-        }
+/* May a message of this mode go out now? Someone must be there, no pause
+ * asked for by the switchboard may be running, and a line of text needs
+ * room in the window of lines in flight. */
+static int can_send_now(const chat *h, char mode) {
+    if (h->state != CH_READY || h->nparticipants == 0 || h->pausing) return 0;
+    return mode != 'A' || h->nunacked < window(h);
+}
+
+/* Put q on the wire. A line of text is kept until its answer, and a new
+ * one is reported as message_sent (one sent again after a 713 keeps its
+ * TrID and was reported already). The TrID, or 0 if the connection is
+ * failing (its closing reports the chat). */
+static uint32_t deliver(msnc_client *c, chat *h, const queued_msg *q) {
+    char mode[2] = {q->mode, 0};
+    uint32_t trid = q->trid ? msnc_line_resend_payload(h->line, q->trid, "MSG", q->payload, q->len, mode)
+                            : msnc_line_send_payload(h->line, "MSG", q->payload, q->len, mode, NULL);
+    if (!trid || !q->text) return trid;
+    if (q->mode == 'A') unacked_add(c, h, trid, q->text, q->payload, q->len, q->refusals);
+    if (q->trid) return trid;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_MESSAGE_SENT;
+    ev.chat = h->id;
+    ev.trid = trid;
+    ev.text = q->text;
+    msnc_client_emit(c, &ev);
+    return trid;
+}
+
+/* Send what waits, in order, as far as can_send_now allows. Returns the
+ * chat, or NULL if what the events led to closed it. */
+static chat *flush_queue(msnc_client *c, chat *h) {
+    int id = h->id;
+    while (h->nqueued && can_send_now(h, h->queue[0].mode)) {
+        queued_msg q = h->queue[0];
+        h->nqueued--;
+        memmove(&h->queue[0], &h->queue[1], h->nqueued * sizeof(h->queue[0]));
+        deliver(c, h, &q);
+        queued_free(&q);
+        if (!(h = chat_by_id(c, id))) return NULL;
     }
-    queue_clear(h);
+    /* Everything said has been answered: the full window again. */
+    if (!h->nqueued && !h->nunacked && !h->pausing) h->throttled = 0;
+    return h;
+}
+
+static void pause_over(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    chat *h = arg;
+    h->pausing = 0;
+    flush_queue(h->client, h);
+}
+
+/* The switchboard refused a line as too fast: wait before sending more
+ * (250 ms, doubling while refusals go on, at most 2 s; an answer resets
+ * it), then one line at a time. */
+static void pause_sending(msnc_client *c, chat *h) {
+    if (!h->throttled) {
+        msnc_event ev = {0};
+        ev.type = MSNC_EV_WARNING;
+        ev.chat = h->id;
+        ev.text = "the switchboard refused lines sent too fast (713); they are sent again, more slowly";
+        msnc_client_emit(c, &ev);
+    }
+    h->throttled = 1;
+    if (h->pausing) return;
+    if (!h->pause_timer) h->pause_timer = evtimer_new(c->base, pause_over, h);
+    if (!h->pause_timer) return;
+    h->pause_ms = h->pause_ms ? (h->pause_ms >= 1000 ? 2000 : h->pause_ms * 2) : 250;
+    struct timeval tv = {(time_t)(h->pause_ms / 1000), (suseconds_t)((h->pause_ms % 1000) * 1000)};
+    h->pausing = 1;
+    evtimer_add(h->pause_timer, &tv);
+}
+
+/* A line refused as too fast goes back in front of the new ones, after
+ * those refused before it (TrIDs in order): the order of the lines holds. */
+static int requeue_refused(chat *h, unacked_msg *u) {
+    if (h->nqueued >= QUEUE_CAP) return -1;
+    size_t at = 0;
+    while (at < h->nqueued && h->queue[at].trid && h->queue[at].trid < u->trid) at++;
+    memmove(&h->queue[at + 1], &h->queue[at], (h->nqueued - at) * sizeof(h->queue[0]));
+    queued_msg *q = &h->queue[at];
+    memset(q, 0, sizeof(*q));
+    q->payload = u->payload;
+    q->len = u->len;
+    q->mode = 'A';
+    q->text = u->text;
+    q->trid = u->trid;
+    q->refusals = u->refusals + 1;
+    h->nqueued++;
+    return 0;
+}
+
+/* The switchboard answered the line sent as u with an error: it was not
+ * delivered. Too fast (713) is worth another try after a pause; anything
+ * else, or too many refusals, is reported with the code and the line's
+ * TrID. */
+static void message_refused(msnc_client *c, chat *h, unacked_msg *u, int code) {
+    if (code == MSNP_ERR_USER_TOO_ACTIVE && u->refusals < MAX_RATE_REFUSALS && requeue_refused(h, u) == 0) {
+        pause_sending(c, h);
+        return;
+    }
+    message_failed(c, h, u->text, code, 0, u->trid);
+    unacked_free(u);
 }
 
 static void send_cals(chat *h) {
@@ -334,6 +452,13 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             chat_close(c, h, why);
             return;
         }
+        /* An error answering a line of text: that line was not delivered. */
+        unacked_msg u;
+        if (cmd->has_trid && unacked_take(h, cmd->trid, &u)) {
+            answer_deadline(c, h);
+            message_refused(c, h, &u, code);
+            return;
+        }
         msnc_event ev = {0};
         ev.type = MSNC_EV_SERVER_ERROR;
         ev.chat = h->id;
@@ -399,7 +524,7 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             if (strcasecmp(email, c->email) == 0) return;
             add_participant(h, email);
             emit_chat(c, MSNC_EV_CHAT_JOIN, h->id, email, name);
-            flush_queue(c, h);
+            if (!(h = flush_queue(c, h))) return;
             if (h->deferred_kind != MSNP_APP_UNKNOWN) start_deferred_invite(c, h);
         } else {
             msnc_client_warn_line(c, cmd, "ignored a JOI without an e-mail");
@@ -417,12 +542,18 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
     case MSNP_MSG: on_msg(c, h, cmd); return;
     case MSNP_ACK:
     case MSNP_NAK: {
-        unacked_answered(h, cmd->trid);
+        unacked_msg u;
+        if (unacked_take(h, cmd->trid, &u)) unacked_free(&u);
+        answer_deadline(c, h);
+        h->pause_ms = 0; /* the switchboard takes lines again */
+        int id = h->id;
         msnc_event ev = {0};
         ev.type = cmd->code == MSNP_ACK ? MSNC_EV_ACK : MSNC_EV_NAK;
-        ev.chat = h->id;
+        ev.chat = id;
         ev.trid = cmd->trid;
         msnc_client_emit(c, &ev);
+        /* room in the window: what waits behind it goes */
+        if ((h = chat_by_id(c, id))) flush_queue(c, h);
         return;
     }
     case MSNP_OUT: chat_close(c, h, "switchboard ended the session"); return;
@@ -543,6 +674,10 @@ void msnc_sb_ns_lost(msnc_client *c) {
     }
 }
 
+void msnc_sb_fail_waiting(msnc_client *c) {
+    for (chat *h = c->chats; h; h = h->next) queue_fail(c, h, 0);
+}
+
 void msnc_sb_free_all(msnc_client *c, int report) {
     while (c->chats) {
         chat *h = c->chats;
@@ -635,6 +770,13 @@ size_t msnc_waiting_messages(const msnc_client *c) {
     return n;
 }
 
+size_t msnc_paced_messages(const msnc_client *c) {
+    size_t n = 0;
+    for (const chat *h = c->chats; h; h = h->next)
+        if (h->state == CH_READY && h->nparticipants > 0) n += h->nqueued;
+    return n;
+}
+
 size_t msnc_unacked_messages(const msnc_client *c) {
     size_t n = 0;
     for (const chat *h = c->chats; h; h = h->next) n += h->nunacked;
@@ -653,17 +795,20 @@ int msnc_chat_call_error(const msnc_client *c, int chat_id) {
     return h && h->nparticipants == 0 && h->calls_out == 0 ? h->call_error : 0;
 }
 
-/* Send now, or queue until someone is there to receive it: the TrID, or
- * 0 (queued, or refused: a line of text is then message_failed). */
+/* Send now, or queue until someone is there to receive it and the lines
+ * ahead of it have gone: the TrID, or 0 (queued, or refused: a line of
+ * text is then message_failed). */
 static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size_t len, char mode, const char *text,
                               uint64_t cookie) {
-    if (h->state == CH_READY && h->nparticipants > 0) {
-        char m[2] = {mode, 0};
-        return msnc_line_send_payload(h->line, "MSG", payload, len, m, NULL);
+    if (h->nqueued == 0 && can_send_now(h, mode)) {
+        queued_msg now = {(char *)payload, len, mode, (char *)text, cookie, 0, 0};
+        uint32_t trid = deliver(c, h, &now);
+        if (!trid && text) message_failed(c, h, text, 0, 0, 0);
+        return trid;
     }
     queued_msg *q = &h->queue[h->nqueued];
     if (h->nqueued >= MAX_QUEUED || !(q->payload = malloc(len))) {
-        if (text) message_failed(c, h, text, 0, h->nqueued);
+        if (text) message_failed(c, h, text, 0, h->nqueued, 0);
         return 0;
     }
     memcpy(q->payload, payload, len);
@@ -671,6 +816,8 @@ static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size
     q->mode = mode;
     q->text = text ? strdup(text) : NULL;
     q->cookie = cookie;
+    q->trid = 0;
+    q->refusals = 0;
     h->nqueued++;
     /* Everyone left: ring the last peer again into the same session (once:
      * lines typed while that call is out wait for its answer). */
@@ -703,17 +850,10 @@ uint32_t msnc_chat_send(msnc_client *c, int id, const char *text, const msnp_imf
         memcpy(piece, text + off, n);
         piece[n] = '\0';
         uint32_t trid = send_or_queue(c, h, payload, (size_t)hl + n, 'A', piece, 0);
-        if (trid) {
-            unacked_add(c, h, trid, piece);
-            msnc_event ev = {0};
-            ev.type = MSNC_EV_MESSAGE_SENT;
-            ev.chat = h->id;
-            ev.trid = trid;
-            ev.text = piece;
-            msnc_client_emit(c, &ev);
-            last = trid;
-        }
+        if (trid) last = trid;
         off += n;
+        /* the events of that piece may have closed the chat */
+        if (off < len && !(h = chat_by_id(c, id))) return 0;
     } while (off < len);
     return last;
 }
@@ -743,10 +883,8 @@ int msnc_sb_send_invite_payload(int id, uint64_t cookie, const char *payload, si
     msnc_client *c = arg;
     chat *h = chat_by_id(c, id);
     if (!h) return -1;
-    if (h->state == CH_READY && h->nparticipants > 0)
-        return msnc_line_send_payload(h->line, "MSG", payload, len, "N", NULL) ? 0 : -1;
     size_t before = h->nqueued;
-    send_or_queue(c, h, payload, len, 'N', NULL, cookie);
+    if (send_or_queue(c, h, payload, len, 'N', NULL, cookie)) return 0;
     return h->nqueued > before ? 0 : -1;
 }
 

@@ -33,9 +33,11 @@ PASSWORDS = {u[0]: u[1] for u in USERS}
 
 
 class Base(unittest.TestCase):
+    SERVER_ARGS = ()  # extra msnd options for every test of a class
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="msnc-it-")
-        self.srv = msntest.new_server(MSND, users=USERS)
+        self.srv = msntest.new_server(MSND, args=self.SERVER_ARGS, users=USERS)
         self.srv.start()
         # each client on an address of its own (127.0.0.2-4 on one host)
         self.ips = {u[0]: self.srv.source(k) for k, u in enumerate(USERS)}
@@ -76,6 +78,28 @@ class Base(unittest.TestCase):
         ja = a.wait("chat_join", since=m, email=b.email)
         jb = b.wait("chat_open", text="incoming")
         return ja["chat"], jb["chat"]
+
+    def burst(self, a, b, n):
+        """a pipes n lines at once into its open chat with b: b receives them
+        all, in order; a reports none failed, each message_sent trid is acked
+        exactly once, and a exits 0 at the end of input."""
+        a.send("/chat " + b.email)
+        a.wait("chat_join", email=b.email)
+        m = a.mark()
+        lines = ["line %04d" % i for i in range(n)]
+        a.proc.stdin.write("".join(x + "\n" for x in lines))
+        a.proc.stdin.close()
+        self.assertEqual(a.proc.wait(30), 0, [e for e in a.events[m:] if e.get("event") not in ("message_sent", "ack", "message_failed")])
+        b.wait("message", text=lines[-1], timeout=30)
+        got = [e["text"] for e in b.events if e.get("event") == "message"]
+        self.assertEqual(got, lines)
+        evs = a.events[m:]
+        self.assertEqual([e for e in evs if e.get("event") == "message_failed"], [])
+        sent = sorted(e["trid"] for e in evs if e.get("event") == "message_sent")
+        acked = sorted(e["trid"] for e in evs if e.get("event") == "ack")
+        self.assertEqual(len(sent), n)
+        self.assertEqual(acked, sent)
+        return evs
 
 
 class Session(Base):
@@ -385,6 +409,43 @@ class Session(Base):
         self.assertIsNone(a.find("message_sent", text="are you there?")[0])
 
     @unittest.skipIf(BIG, "")
+    def test_lines_beyond_the_window_wait_their_turn(self):
+        # 150 lines at once: more than the 64 a chat keeps in flight. Those
+        # in flight were given up as "unacknowledged" to make room, although
+        # every one of them arrived and was acknowledged a moment later.
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        self.burst(a, b, 150)
+
+    @unittest.skipIf(BIG or CLUSTER, "stops one msnd process")
+    def test_end_of_input_while_reconnecting_ends_in_login_timeout(self):
+        # The server is gone for good and stdin ends: msnc waited to be
+        # logged in again before reading anything, so it never saw the end
+        # of input and kept reconnecting for ever.
+        a = self.online("alice@example.com", reconnect=True, extra=("--login-timeout", "2"))
+        self.srv.stop()
+        a.wait("reconnecting")
+        a.send("/list")  # waits for a login that never comes
+        a.proc.stdin.close()
+        self.assertEqual(a.proc.wait(15), 3)
+        self.assertIn("not logged in again within 2 s", a.wait("error")["text"])
+        self.assertIsNone(a.find("list_end")[0], "the line waiting for the login is not run")
+
+    @unittest.skipIf(BIG or CLUSTER, "restarts one msnd on the same ports")
+    def test_end_of_input_while_reconnecting_waits_for_the_login(self):
+        # The server comes back within login_timeout: the lines left run
+        # once logged in, and msnc ends normally.
+        a = self.online("alice@example.com", reconnect=True, extra=("--login-timeout", "8"))
+        self.srv.stop()
+        a.wait("reconnecting")
+        a.send("/list")
+        a.proc.stdin.close()
+        self.srv.start(same_ports=True)
+        self.assertEqual(a.proc.wait(15), 0, a.events[-10:])
+        a.wait("list_end")
+
+    @unittest.skipIf(BIG, "")
     def test_add_keeps_the_name_given(self):
         # /add puts the contact on FL and AL; the name given stays the
         # contact's (carol is offline: no presence line renames her).
@@ -420,6 +481,24 @@ class Session(Base):
         self.assertEqual(r["chat"], ca)
 
     @unittest.skipIf(BIG, "")
+    def test_refused_format_and_text_starting_with_a_slash(self):
+        # A /format refused used to wipe the one in effect; a line starting
+        # with '/' could not be sent as text at all ("//" now sends it).
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        self.chat(a, b)
+        a.send("/format FN=Arial; EF=B; CO=0000ff")
+        m = a.mark()
+        a.send("/format oops")
+        a.wait("error", since=m)
+        a.send("still bold")
+        got = b.wait("message", text="still bold")
+        self.assertEqual((got["format"]["font"], got["format"]["effects"]), ("Arial", "B"))
+        a.send("//help is a command")
+        b.wait("message", text="/help is a command")
+
+    @unittest.skipIf(BIG, "")
     def test_multi_party(self):
         a = self.online("alice@example.com")
         b = self.online("bob@example.com")
@@ -439,11 +518,37 @@ class Session(Base):
         b.wait("message", email="carol@example.com", text="carol here")
 
 
+class Pacing(Base):
+    """A switchboard that takes 20 commands a second (burst 20)."""
+    SERVER_ARGS = ("--max-commands-per-second", "20", "--command-burst", "20")
+
+    @unittest.skipIf(BIG, "")
+    def test_lines_refused_as_too_fast_are_sent_again(self):
+        # Lines past the rate were answered 713: msnc showed a bare
+        # server_error, then called each line "unacknowledged" and exited
+        # 1, and they never arrived. Now each is sent again after a pause,
+        # under its TrID, and arrives.
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        evs = self.burst(a, b, 60)
+        self.assertEqual([e for e in evs if e.get("event") == "server_error"], [])
+        self.assertTrue(any(e.get("event") == "warning" and "713" in e.get("text", "") for e in evs), evs[-5:])
+
+
 class Transfers(Base):
     def pair(self, extra_a=(), extra_b=()):
         a = self.online("alice@example.com", extra=extra_a)
         b = self.online("bob@example.com", extra=extra_b)
         self.friends(a, b)
+        self.chat(a, b)
+        return a, b
+
+    def pair_again(self, extra_a=()):
+        """pair(), for users who are friends already."""
+        a = self.online("alice@example.com", extra=extra_a)
+        b = self.online("bob@example.com")
+        a.wait("presence", email=b.email, status="NLN")
         self.chat(a, b)
         return a, b
 
@@ -538,6 +643,67 @@ class Transfers(Base):
         self.assertFalse(f2["local"])
         self.assertIn("cancel", f2["text"])
         self.assertEqual(os.listdir(b.download), [], "no final and no temporary file")
+
+    @unittest.skipIf(BIG, "")
+    def test_quit_ends_an_unanswered_invitation_loudly(self):
+        # /quit (or SIGTERM) while the offer waits for bob: the invitation
+        # was dropped with no event, nothing told bob, and msnc exited 0.
+        for k, how in enumerate(("/quit", signal.SIGTERM)):
+            a, b = self.pair_again() if k else self.pair()
+            src = self.make_file(1000)
+            a.send("/send " + src)
+            inv = b.wait("invite")
+            if how == "/quit":
+                a.send("/quit")
+            else:
+                a.proc.send_signal(how)
+            self.assertEqual(a.proc.wait(15), 4)  # a file transfer failed
+            e = a.wait("invite_cancelled", cookie=inv["cookie"])
+            self.assertEqual((e["text"], e["local"], e["status"]), ("OUTBANDCANCEL", True, "abandoned"))
+            e = b.wait("invite_cancelled", cookie=inv["cookie"])
+            self.assertEqual((e["text"], e["local"]), ("OUTBANDCANCEL", False))
+            b.quit()
+
+    @unittest.skipIf(BIG, "")
+    def test_quit_before_the_invitation_left(self):
+        # /send and /quit read together: the INVITE still waits for the
+        # chat to open, and never leaves. That is invite_cancelled FAIL.
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        src = self.make_file(1000)
+        a.proc.stdin.write("/chat bob@example.com\n/send %s\n/quit\n" % src)
+        a.proc.stdin.flush()
+        self.assertEqual(a.proc.wait(15), 4)
+        sent = a.wait("invite_sent")
+        e = a.wait("invite_cancelled", cookie=sent["cookie"])
+        self.assertEqual((e["text"], e["local"]), ("FAIL", True))
+        self.assertIsNone(b.find("invite")[0])
+
+    @unittest.skipIf(BIG, "")
+    def test_signal_during_a_transfer_cancels_it(self):
+        # SIGINT on the sender and /quit on the receiver mid-way: each used
+        # to leave in silence with status 0.
+        for k, (who, how) in enumerate((("sender", signal.SIGINT), ("receiver", "/quit"))):
+            rate = ("--max-rate", "262144")
+            a, b = self.pair_again(extra_a=rate) if k else self.pair(extra_a=rate)
+            src = self.make_file(4 << 20)
+            a.send("/send " + src)
+            inv = b.wait("invite")
+            b.send("/accept %s" % inv["cookie"])
+            b.wait_pred("transfer_progress", lambda e: 0 < e["bytes"] < e["size"])
+            quitter, other = (a, b) if who == "sender" else (b, a)
+            if how == "/quit":
+                quitter.send("/quit")
+            else:
+                quitter.proc.send_signal(how)
+            self.assertEqual(quitter.proc.wait(15), 4)
+            f1 = quitter.wait("transfer_failed")
+            self.assertEqual((f1["status"], f1["local"]), ("cancelled", True))
+            f2 = other.wait("transfer_failed")
+            self.assertEqual((f2["status"], f2["local"]), ("peer_cancelled", False))
+            other.quit()
+            self.assertEqual(os.listdir(b.download), [], "no final and no temporary file")
 
     @unittest.skipIf(BIG, "")
     def test_sender_cancels(self):

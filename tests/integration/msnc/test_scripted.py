@@ -82,9 +82,16 @@ class Scripted(FakeServerTest):
         with open(path, "w") as f:
             f.write("hi")
         c.send("/send " + path)
-        c.wait("invite_sent", since=m)
+        sent = c.wait("invite_sent", since=m)
         self.assertIsNone(c.find("error", since=m)[1], c.events[m:])
-        self.assertEqual(c.quit(), 0, c.stderr_tail())
+        # /quit ends the file offered, unanswered: reported, and status 4;
+        # the offer received and never answered is cancelled too, without
+        # counting as a failure
+        self.assertEqual(c.quit(), 4, c.stderr_tail())
+        e = c.wait("invite_cancelled", cookie=sent["cookie"])
+        self.assertEqual((e["text"], e["status"]), ("OUTBANDCANCEL", "abandoned"))
+        e = c.wait("invite_cancelled", cookie="4242")
+        self.assertEqual((e["text"], e.get("status")), ("OUTBANDCANCEL", None))
 
     def test_a_failed_reconnection_is_tried_again(self):
         # the server goes, and answers the first reconnection with 500: the
@@ -396,6 +403,12 @@ class Scripted(FakeServerTest):
             # 64, also where the sanitizers look for leaks at exit
             self.assertEqual(p.returncode, 64, (args, p.stderr))
             self.assertIn("usage", p.stderr.lower() + p.stdout.lower(), args)
+        # a FILE that cannot be sent is a usage error too (it was 3, a network failure)
+        for path, why in (("/nonexistent/x.bin", "No such file"), ("/", "not a regular file")):
+            p = subprocess.run([FakeServerTest.MSNC, "ftp-send", "--cookie", "1", "--ports", "0", path],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 64, (path, p.stdout, p.stderr))
+            self.assertIn(why, p.stdout, path)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -624,6 +625,20 @@ static void test_reverse_cancel_while_connecting(void **state) {
     close(ls);
 }
 
+/* /send of something that is no regular file (a directory, a FIFO): the
+ * error says so, not whatever errno an earlier call left behind. */
+static void test_send_not_a_regular_file(void **state) {
+    world *w = *state;
+    char err[256];
+    errno = EINPROGRESS; /* left over from a non-blocking connect */
+    assert_int_equal(msnc_invites_send_file(w->a.m, 1, "bob@example.com", "/", err, sizeof(err)), 0);
+    assert_string_equal(err, "cannot send /: not a regular file");
+    assert_int_equal(msnc_invites_send_file(w->a.m, 1, "bob@example.com", "/nonexistent/x", err, sizeof(err)), 0);
+    assert_string_equal(err, "cannot send /nonexistent/x: No such file or directory");
+    assert_int_equal(msnc_invites_active(w->a.m), 0);
+    assert_int_equal(w->a.nsent, 0);
+}
+
 /* Hostile or broken addresses in an ACCEPT: refused with CANCEL FAIL, no
  * connection attempted; a bad internal address next to a good one is
  * simply not used. */
@@ -733,6 +748,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_free_while_listening, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_cancels_while_listening, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receiver_never_connects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_not_a_regular_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_range_exhausted, setup, teardown),
     };

@@ -105,6 +105,14 @@ size_t msnc_waiting_messages(const msnc_client *c);
  * ack, nak, or message_failed (status "unacknowledged") when its chat ends
  * first. */
 size_t msnc_unacked_messages(const msnc_client *c);
+/* Lines held back in chats someone is in: MSNC_MAX_IN_FLIGHT lines of the
+ * chat are already out without an answer, or the switchboard refused
+ * lines as too fast (713) and msnc pauses. They go out as answers come. A
+ * chat holds at most MSNC_MAX_HELD messages waiting; a program reading
+ * lines from a fast source stops reading while this count is high. */
+size_t msnc_paced_messages(const msnc_client *c);
+#define MSNC_MAX_IN_FLIGHT 64
+#define MSNC_MAX_HELD 32
 
 /* Connections the library has closed still send their last lines (OUT,
  * BYE, CCL) and wait for the peer to close, for up to 5 s. msnc_lingering

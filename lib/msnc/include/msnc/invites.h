@@ -47,10 +47,14 @@ typedef struct msnc_invite_config {
 
 msnc_invites *msnc_invites_new(struct event_base *base, const msnc_invite_config *cfg, const msnc_invite_ops *ops,
                                void *arg);
-/* Ends every invitation still running (CANCEL OUTBANDCANCEL where
- * possible) and keeps the manager for the next ones (a logout). */
+/* Ends every invitation still running and keeps the manager for the next
+ * ones (a logout): a running transfer is cancelled inside MSNFTP and
+ * reported as transfer_failed (cancelled, local); any other invitation is
+ * cancelled toward its peer (CANCEL OUTBANDCANCEL) and reported as
+ * invite_cancelled (OUTBANDCANCEL, local). */
 void msnc_invites_end_all(msnc_invites *m);
-/* msnc_invites_end_all, then the manager itself. */
+/* Ends every invitation toward its peers, without events (the user is
+ * gone), then the manager itself. */
 void msnc_invites_free(msnc_invites *m);
 void msnc_invites_set_email(msnc_invites *m, const char *email);
 

@@ -49,6 +49,8 @@ typedef struct app {
     int exit_code;
     int quitting;
     int stdin_eof;
+    uint32_t add_fl_trid, add_al_trid; /* the latest /add's two ADDs */
+    int add_fl_code;                   /* the error its ADD FL got, 0 if none */
     msnp_imformat fmt;
     int has_fmt;
     struct event *stdin_ev;

@@ -239,11 +239,13 @@ static void run_line(app *a, char *buf) {
         arg1 = next_word(&p);
         while (*p == ' ') p++;
         if (!arg1 || !msnp_email_valid(msnp_str_c(arg1))) out_error(a, "usage: /add EMAIL [NAME]");
-        else if (!msnc_list_add(a->client, MSNP_LIST_FL, arg1, *p ? p : arg1)) out_error(a, "not logged in");
+        else if (!(a->add_fl_trid = msnc_list_add(a->client, MSNP_LIST_FL, arg1, *p ? p : arg1)))
+            out_error(a, "not logged in");
         else {
             /* Also allow them to see us, as the official client did, under
              * the same name (the AL reply would otherwise rename them). */
-            msnc_list_add(a->client, MSNP_LIST_AL, arg1, *p ? p : arg1);
+            a->add_fl_code = 0;
+            a->add_al_trid = msnc_list_add(a->client, MSNP_LIST_AL, arg1, *p ? p : arg1);
         }
     } else if (!strcmp(cmd, "remove")) {
         arg1 = next_word(&p);

@@ -232,7 +232,11 @@ static void human(app *a, const msnc_event *ev) {
     case MSNC_EV_ADDED_BY: tprint(a, "%s (%s) added you to their contact list", ev->name, ev->email); break;
     case MSNC_EV_REMOVED_BY: tprint(a, "%s removed you from their contact list", ev->email); break;
     case MSNC_EV_NAME: tprint(a, "%s is now known as %s", ev->email, ev->name); break;
-    case MSNC_EV_SERVER_ERROR: tprint(a, "server error %d: %s", ev->code, ev->text); break;
+    case MSNC_EV_SERVER_ERROR:
+        if (ev->email && ev->list)
+            tprint(a, "%s (list %s): server error %d: %s", ev->email, ev->list, ev->code, ev->text);
+        else tprint(a, "server error %d: %s", ev->code, ev->text);
+        break;
     case MSNC_EV_CHAT_OPEN: tprint(a, "chat %d: %s with %s", ev->chat, ev->text, ev->email); break;
     case MSNC_EV_CHAT_JOIN: tprint(a, "chat %d: %s joined", ev->chat, ev->email); break;
     case MSNC_EV_CHAT_LEAVE: tprint(a, "chat %d: %s left", ev->chat, ev->email); break;
@@ -380,7 +384,16 @@ static void json_out(app *a, const msnc_event *ev) {
     emit_json(o);
 }
 
+/* /add sends ADD FL and ADD AL: an error both get alike (215 already
+ * there, 205 no such user) is said once, for the FL. */
+static int add_pair_repeat(app *a, const msnc_event *ev) {
+    if (ev->type != MSNC_EV_SERVER_ERROR || !ev->trid) return 0;
+    if (ev->trid == a->add_fl_trid) a->add_fl_code = ev->code;
+    return ev->trid == a->add_al_trid && ev->code == a->add_fl_code;
+}
+
 void out_event(app *a, const msnc_event *ev) {
+    if (add_pair_repeat(a, ev)) return;
     if (a->batch) json_out(a, ev);
     else human(a, ev);
 }

@@ -304,6 +304,26 @@ static void on_xfr_ns(msnc_client *c, const msnp_cmd *cmd) {
     ns_connect(c, h, port, "ns");
 }
 
+/* A list change sent: kept so that an error answering it can name it. */
+static uint32_t list_op_sent(msnc_client *c, uint32_t trid, msnp_list list, const char *email) {
+    if (!trid) return 0;
+    unsigned k = c->list_op_next++ % (sizeof c->list_ops / sizeof c->list_ops[0]);
+    c->list_ops[k].trid = trid;
+    c->list_ops[k].list = list;
+    snprintf(c->list_ops[k].email, sizeof c->list_ops[k].email, "%s", email);
+    return trid;
+}
+
+/* The contact and list of the list change this error answers, if it is one. */
+static void list_op_name(const msnc_client *c, uint32_t trid, msnc_event *ev) {
+    for (size_t k = 0; k < sizeof c->list_ops / sizeof c->list_ops[0]; k++)
+        if (c->list_ops[k].trid == trid && trid) {
+            ev->email = c->list_ops[k].email;
+            ev->list = msnp_list_code(c->list_ops[k].list);
+            return;
+        }
+}
+
 static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
     msnc_client *c = arg;
     if (c->ns != l) return;
@@ -319,6 +339,7 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         ev.code = code;
         ev.trid = cmd->trid;
         ev.text = msnp_error_text(code);
+        if (cmd->has_trid) list_op_name(c, cmd->trid, &ev);
         msnc_client_emit(c, &ev);
         return;
     }
@@ -500,13 +521,13 @@ uint32_t msnc_list_add(msnc_client *c, msnp_list list, const char *email, const 
     char enc[MSNP_MAX_NAME_ENCODED + 1];
     if (msnp_url_encode(msnp_str_c(name && *name ? name : email), enc, sizeof(enc)) < 0) return 0;
     if (list == MSNP_LIST_FL && c->version >= 7)
-        return msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, "0", NULL);
-    return msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, NULL);
+        return list_op_sent(c, msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, "0", NULL), list, email);
+    return list_op_sent(c, msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, NULL), list, email);
 }
 
 uint32_t msnc_list_remove(msnc_client *c, msnp_list list, const char *email) {
     if (c->state != NS_ONLINE || list == MSNP_LIST_RL || list == MSNP_LIST_INVALID) return 0;
-    return msnc_line_send(c->ns, "REM", msnp_list_code(list), email, NULL);
+    return list_op_sent(c, msnc_line_send(c->ns, "REM", msnp_list_code(list), email, NULL), list, email);
 }
 
 uint32_t msnc_rename(msnc_client *c, const char *email, const char *name) {
@@ -521,7 +542,11 @@ static int move_between(msnc_client *c, const char *email, msnp_list from, msnp_
     contact *k = msnc_lists_find(c, email);
     if (k && (k->lists & (1u << from))) msnc_list_remove(c, from, email);
     if (k && (k->lists & (1u << to))) return 0;
-    return msnc_list_add(c, to, email, email) ? 0 : -1;
+    /* under the name the contact has on the FL, not its address */
+    char name[MSNP_MAX_NAME_ENCODED + 1];
+    if (k && k->name[0]) msnc_url_decode(msnp_str_c(k->name), name, sizeof(name));
+    else snprintf(name, sizeof(name), "%s", email);
+    return msnc_list_add(c, to, email, name) ? 0 : -1;
 }
 
 int msnc_block(msnc_client *c, const char *email) { return move_between(c, email, MSNP_LIST_AL, MSNP_LIST_BL); }

@@ -119,6 +119,15 @@ struct msnc_client {
     char self_name[MSNP_MAX_NAME_ENCODED + 1];
     msnp_status status, wanted_status;
 
+    /* The latest list changes sent (ADD, REM): an error answering one names
+     * its contact and list. */
+    struct {
+        uint32_t trid;
+        msnp_list list;
+        char email[MSNP_MAX_EMAIL + 1];
+    } list_ops[16];
+    unsigned list_op_next;
+
     contact *contacts;
     uint32_t list_version; /* of the lists held whole; 0 while a SYN fills them */
     uint32_t sync_version; /* what that SYN announced: list_version once it ends */

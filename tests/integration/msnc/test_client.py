@@ -446,6 +446,27 @@ class Session(Base):
         a.wait("list_end")
 
     @unittest.skipIf(BIG, "")
+    def test_list_errors_name_the_contact_once(self):
+        # /add sends ADD FL and ADD AL: an error both get alike is said once,
+        # naming the contact and the list; /block puts the contact on the BL
+        # under its FL name, not its address.
+        a = self.online("alice@example.com")
+        m = a.mark()
+        a.send("/add carol@example.com Caro")
+        a.wait("list", since=m, list="AL", email="carol@example.com")
+        for again, code in (("/add carol@example.com Caro", 215), ("/add nobody@example.com", 205)):
+            m = a.mark()
+            a.send(again)
+            e = a.wait("server_error", since=m, code=code)
+            self.assertEqual(e["list"], "FL", e)
+            self.assertIn(e["email"], again)
+            a.send("/list FL")  # answered after the second ADD's reply
+            a.wait("list_end", since=m)
+            self.assertEqual(len([x for x in a.events[m:] if x.get("event") == "server_error"]), 1, a.events[m:])
+        m = a.mark()
+        a.send("/block carol@example.com")
+        self.assertEqual(a.wait("list", since=m, list="BL", email="carol@example.com")["name"], "Caro")
+
     def test_add_keeps_the_name_given(self):
         # /add puts the contact on FL and AL; the name given stays the
         # contact's (carol is offline: no presence line renames her).

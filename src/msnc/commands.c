@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <event2/event.h>
 
@@ -81,6 +82,39 @@ static const char *list_words(const char *list) {
     if (!strcasecmp(list, "BL")) return "the block list (BL)";
     if (!strcasecmp(list, "RL")) return "the list of people who added you (RL)";
     return list;
+}
+
+/* The file a /send names, written as at a shell prompt: in quotes, with
+ * "\\ " for a space, ~/ for the home directory, trailing spaces dropped.
+ * A path that exists as typed is taken as typed (a name may hold any of
+ * these characters). out holds the result; returns it, or the text as
+ * typed when it does not fit. */
+static const char *file_arg(const char *typed, char *out, size_t cap) {
+    struct stat st;
+    if (stat(typed, &st) == 0) return typed;
+    size_t n = strlen(typed);
+    while (n && isspace((unsigned char)typed[n - 1])) n--;
+    size_t o = 0, i = 0;
+    if (n >= 2 && typed[0] == '~' && typed[1] == '/' && getenv("HOME")) {
+        int w = snprintf(out, cap, "%s", getenv("HOME"));
+        if (w < 0 || (size_t)w >= cap) return typed;
+        o = (size_t)w;
+        i = 1;
+    }
+    char quote = 0;
+    if (i == 0 && n >= 2 && (typed[0] == '"' || typed[0] == '\'') && typed[n - 1] == typed[0]) {
+        quote = typed[0];
+        i = 1;
+        n--;
+    }
+    for (; i < n; i++) {
+        char ch = typed[i];
+        if (ch == '\\' && quote != '\'' && i + 1 < n) ch = typed[++i];
+        if (o + 1 >= cap) return typed;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return out;
 }
 
 /* The Invitation-Cookie a command names (decimal, as invitations carry
@@ -316,8 +350,9 @@ static void run_line(app *a, char *buf) {
             out_error(a, "usage: /send FILE");
             return;
         }
-        char err[512];
-        if (!msnc_send_file(a->client, a->current_chat, rest, err, sizeof(err))) out_error(a, "%s", err);
+        char err[512], path[4096];
+        const char *file = file_arg(rest, path, sizeof(path));
+        if (!msnc_send_file(a->client, a->current_chat, file, err, sizeof(err))) out_error(a, "%s", err);
     } else if (!strcmp(cmd, "accept") || !strcmp(cmd, "decline") || !strcmp(cmd, "cancel")) {
         uint64_t cookie;
         if (cookie_arg(a, next_word(&p), &cookie) != 0) return;

@@ -588,6 +588,28 @@ class Transfers(Base):
         self.assertEqual(done_b["file"], os.path.join(b.download, "payload.bin"))
         assert_received(self, src, done_b["file"])
 
+    def test_send_names_a_file_as_a_shell_would(self):
+        # A name with a space quoted, with the space escaped, with spaces
+        # after it, or under ~/: the same file each time.
+        home = os.environ.get("HOME")
+        os.environ["HOME"] = self.tmp
+        try:
+            a, b = self.pair()
+        finally:
+            if home is None:
+                del os.environ["HOME"]
+            else:
+                os.environ["HOME"] = home
+        src = self.make_file(10, name="my file.bin")
+        for typed in ('"%s"' % src, src.replace(" ", "\\ "), src + "  ", "~/my file.bin"):
+            m = a.mark()
+            a.send("/send " + typed)
+            sent = a.wait("invite_sent", since=m)
+            inv = b.wait("invite", cookie=sent["cookie"])
+            self.assertEqual((inv["file"], inv["size"]), ("my file.bin", 10), typed)
+            b.send("/decline %s" % inv["cookie"])
+            a.wait("invite_cancelled", since=m, cookie=sent["cookie"])
+
     @unittest.skipIf(BIG or CLUSTER, "restarts one msnd on the same ports")
     def test_invitation_ends_with_its_chat(self):
         # The switchboard goes (the server restarts) while an offer waits

@@ -73,6 +73,8 @@ def main():
     write("link-switchboard-v2", 4, ["HELLO 2 127.0.0.1:7 -\nAUTH 1 1.2.3 fuzz1@msnkit.test\n"
                                      "RING 2 5 c fuzz1@msnkit.test F nobody@msnkit.test\n"
                                      "RING 3 5 c fuzz1@msnkit.test F fuzz2@msnkit.test\nAUTH 4 x y\n"])
+    write("link-switchboard-v3", 4, ["HELLO 3 127.0.0.1:7 -\nAUTH 1 1.2.3 fuzz1@msnkit.test\n"
+                                     "RING 2 5 c fuzz1@msnkit.test F fuzz2@msnkit.test\nRINGEND x y\n"])
     write("link-peer-v3", 4, ["PEER 3 127.0.0.1:5 - 127.0.0.1:6\nRLBASE 0\nON fuzz2@msnkit.test NLN F 0 -\n"
                               "LOGIN fuzz1@msnkit.test 127.0.0.1\nLOGIN nobody@msnkit.test ::1/64\nLOGIN\nLOGIN x y\n"
                               "FAIL - 127.0.0.9\nFAIL fuzz2@msnkit.test 127.0.0.9\nFAIL x y\nFAIL - " + "9" * 70 + "\n"

@@ -188,7 +188,7 @@ int link_secret_check(link_in *p, const char *given, const char *refusal, const 
 static int sb_hello(link_in *p, char **tok, int n) {
     msnp_str host;
     uint16_t port;
-    if (n != 4 || strcmp(tok[0], "HELLO") != 0 || (strcmp(tok[1], "1") != 0 && strcmp(tok[1], "2") != 0)) return -1;
+    if (n != 4 || strcmp(tok[0], "HELLO") != 0 || strlen(tok[1]) != 1 || tok[1][0] < '1' || tok[1][0] > '3') return -1;
     if (!link_token_ok(tok[2], sizeof p->sb_addr) || msnp_split_hostport(msnp_str_c(tok[2]), &host, &port, 1) != 0)
         return -1;
     if (link_secret_check(p, tok[3], "switchboard link refused: wrong secret", tok[2]) != 0) return -1;
@@ -604,6 +604,15 @@ void link_out_down(ns_link *nl, const char *why) {
         LOGW("cannot link to notification server, retrying", "ns=%s reason=\"%s\" check=\"%s\"", nl->addr, why, check);
     else LOGD("notification server link failed", "ns=%s reason=\"%s\"", nl->addr, why);
     nl->warned = 1;
+    /* A switchboard's HELLO closed without an answer: a node older than
+     * SB_LINK_VERSION refuses it, so the next dial tries the other version;
+     * a link that was up starts again from the newest (the node may have
+     * been upgraded meanwhile). */
+    if (!nl->is_peer) {
+        if (nl->up) nl->sb_version = SB_LINK_VERSION;
+        else if (nl->hello_sent) nl->sb_version = nl->sb_version == SB_LINK_VERSION ? 2 : SB_LINK_VERSION;
+    }
+    nl->hello_sent = 0;
     nl->up = 0;
     if (nl->bev) bufferevent_free(nl->bev);
     nl->bev = NULL;
@@ -615,10 +624,23 @@ void link_out_down(ns_link *nl, const char *why) {
     nl->retry_ms = nl->retry_ms * 2 > LINK_RETRY_MAX_MS ? LINK_RETRY_MAX_MS : nl->retry_ms * 2;
 }
 
+/* RINGEND email cookie: the callee's session that ring went to ended at
+ * that node; the ring ends here too (217 while the callee is offline, a
+ * new RNG to its next session), not when its cookie expires. */
+static int ring_ended(ns_link *nl, char **tok) {
+    char email[MSNP_MAX_EMAIL + 1];
+    if (!link_token_ok(tok[2], SB_COOKIE_MAX) || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0)
+        return -1;
+    if (nl->L->s->sbreg) sbreg_ring_end_cookie(nl->L->s->sbreg, email, tok[2]);
+    return 0;
+}
+
 static int node_answer(ns_link *nl, char **tok, int n) {
     if (!nl->up) {
         /* A notification peer answers in the version PEER asked for. */
-        if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], nl->is_peer ? PEERING_VERSION : SB_LINK_VERSION) &&
+        char sbv[4];
+        snprintf(sbv, sizeof sbv, "%d", nl->sb_version);
+        if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], nl->is_peer ? PEERING_VERSION : sbv) &&
             !strcmp(tok[2], "OK")) {
             nl->up = 1;
             nl->warned = 0;
@@ -638,6 +660,7 @@ static int node_answer(ns_link *nl, char **tok, int n) {
         }
         return -1;
     }
+    if (n == 3 && !nl->is_peer && !strcmp(tok[0], "RINGEND")) return ring_ended(nl, tok);
     if (n < 3) return -1;
     req_kind kind = !strcmp(tok[0], "AUTH") ? REQ_AUTH : !strcmp(tok[0], "RING") ? REQ_RING : REQ_FREE;
     if (nl->is_peer && kind != REQ_RING) return -1; /* a peer only answers the rings we ask of it */
@@ -690,9 +713,11 @@ static void node_event(struct bufferevent *bev, short what, void *arg) {
         server_keepalive(bufferevent_getfd(bev), nl->L->s->cfg.tcp_keepalive);
         const msnd_server *s = nl->L->s;
         if (nl->is_peer) peering_introduce(nl);
-        else
-            link_send(bev, "HELLO " SB_LINK_VERSION " %s %s\r\n", nl->L->sb_addr,
+        else {
+            link_send(bev, "HELLO %d %s %s\r\n", nl->sb_version, nl->L->sb_addr,
                       s->cfg.link_secret[0] ? s->cfg.link_secret : "-");
+            nl->hello_sent = 1;
+        }
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
@@ -754,6 +779,7 @@ int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns
         memset(nl, 0, sizeof *nl);
         nl->L = L;
         nl->is_peer = is_peer;
+        nl->sb_version = SB_LINK_VERSION;
         snprintf(nl->addr, sizeof nl->addr, "%s", tok);
         nl->retry_ms = LINK_RETRY_MIN_MS;
     }
@@ -897,6 +923,40 @@ int link_ask_ring(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, 
  * and to peers (--ns-peers). */
 static ns_link *asking_link(links *L, size_t k) { return k < L->nnodes ? &L->nodes[k] : &L->out[k - L->nnodes]; }
 
+void link_ring_made(msnd_server *s, const conn *callee, const char *cookie) {
+    links *L = s->links;
+    if (!L) return;
+    if (!L->rings && !(L->rings = strmap_new())) return; /* the ring then lasts until its cookie expires */
+    link_rings *r = strmap_get(L->rings, callee->email);
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        int ok = -1;
+        if (r) strmap_put(L->rings, callee->email, r, &ok);
+        if (ok != 0) {
+            free(r);
+            return;
+        }
+    }
+    if (r->conn_id != callee->id) r->n = 0; /* an earlier session's: it ended */
+    r->conn_id = callee->id;
+    if (r->n == LINK_RINGS_KEPT) {
+        memmove(r->cookie, r->cookie + 1, (LINK_RINGS_KEPT - 1) * sizeof r->cookie[0]);
+        r->n--;
+    }
+    snprintf(r->cookie[r->n++], SB_COOKIE_MAX, "%s", cookie);
+}
+
+void link_rings_ended(msnd_server *s, const conn *c) {
+    links *L = s->links;
+    link_rings *r = L && L->rings ? strmap_get(L->rings, c->email) : NULL;
+    if (!r || r->conn_id != c->id) return;
+    for (link_in *p = L->peers; p; p = p->next) {
+        if (!p->hello || p->ns_peer || p->sb_version < 3 || p->gone) continue;
+        for (unsigned i = 0; i < r->n; i++) link_send(p->bev, "RINGEND %s %s\r\n", c->email, r->cookie[i]);
+    }
+    free(strmap_del(L->rings, c->email));
+}
+
 void link_forget_conn(msnd_server *s, conn *c) {
     links *L = s->links;
     if (!L || !c->link_waiting) return;
@@ -925,6 +985,12 @@ void link_sweep(msnd_server *s, uint64_t now_ms) {
     }
 }
 
+static void free_rings(const char *key, void *value, void *ctx) {
+    (void)key;
+    (void)ctx;
+    free(value);
+}
+
 void link_free(msnd_server *s) {
     links *L = s->links;
     if (!L) return;
@@ -948,6 +1014,10 @@ void link_free(msnd_server *s) {
     }
     if (L->out_flush) event_free(L->out_flush);
     if (L->sweep) event_free(L->sweep);
+    if (L->rings) {
+        strmap_each(L->rings, free_rings, NULL);
+        strmap_free(L->rings);
+    }
     free(L->nodes);
     free(L->out);
     free(L);

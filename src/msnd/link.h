@@ -18,6 +18,9 @@
  *   NS -> SB  AUTH <id> OK <name>  |  AUTH <id> NO
  *   SB -> NS  RING <id> <session> <cookie> <caller> <caller-name> <callee>
  *   NS -> SB  RING <id> OK <callee-name>  |  RING <id> NO
+ * Version 2 adds the answer UNKNOWN (not this node's: ask the next);
+ * version 3 adds, unasked,
+ *   NS -> SB  RINGEND <callee> <cookie>      (the session rung has ended)
  * Every token is an MSNP parameter: no spaces (names stay URL-encoded).
  * A request the NS does not answer within LINK_REQUEST_TIMEOUT_MS, or that
  * is pending when a link drops, fails with 601 to the client; a dropped
@@ -53,6 +56,14 @@ int link_ask_ring(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, 
                   const char *caller_name, const char *callee, char *why, size_t whycap);
 /* c is closing: its waiting requests complete without it. */
 void link_forget_conn(msnd_server *s, conn *c);
+/* A notification session was rung (RNG with this cookie) for a switchboard
+ * process that asked over the link: kept on the session (at most
+ * LINK_RINGS_KEPT, the oldest make room). */
+void link_ring_made(msnd_server *s, const conn *callee, const char *cookie);
+/* The notification session c ended: the switchboards linked to this node
+ * (version 3) hear RINGEND for each ring kept on it, so a ring nobody
+ * answered ends with it there as it does in this process's switchboard. */
+void link_rings_ended(msnd_server *s, const conn *c);
 /* Fail requests older than LINK_REQUEST_TIMEOUT_MS. */
 void link_sweep(msnd_server *s, uint64_t now_ms);
 void link_free(msnd_server *s);

@@ -12,6 +12,7 @@
 
 #include "server.h"
 #include "sbreg.h"
+#include "strmap.h"
 
 #define LINK_MAX_LINE 2048u
 #define LINK_MAX_TOKENS 8
@@ -20,8 +21,11 @@
 #define LINK_MAX_PEERS 256u         /* switchboards and peers linked to one NS */
 #define LINK_RETRY_MIN_MS 100
 #define LINK_RETRY_MAX_MS 5000
-/* HELLO version a switchboard sends; notification servers accept 1 and 2 */
-#define SB_LINK_VERSION "2"
+/* HELLO version a switchboard sends first; notification servers accept 1
+ * to 3. Version 3 hears RINGEND (a ring's callee session ended); a node
+ * that refuses it (an older one) is dialled again with version 2. */
+#define SB_LINK_VERSION 3
+#define LINK_RINGS_KEPT 16
 
 struct bufferevent;
 
@@ -63,6 +67,8 @@ typedef struct ns_link {
     size_t cap, nfree, used;
     uint16_t next_gen;
     int is_peer;       /* a notification server's link to another (--ns-peers) */
+    int sb_version;    /* a switchboard's: the HELLO version it tries (3, then 2 after a refusal) */
+    int hello_sent;    /* this connection's HELLO went out */
     int write_by_pass; /* a linked peer: link_out_queue's lines leave at the end of the loop pass */
     /* RL lines queued to this peer while linked, over the life of the
      * process (not reset when the link comes back: RLBASE tells the peer
@@ -112,7 +118,18 @@ typedef struct links {
     int exiting;             /* link_free: links go at once, even one whose line waits */
     struct event *out_flush; /* writes the peer links' lines at the end of the pass */
     struct event *sweep;     /* every second while requests wait: fails those past their deadline */
+    /* callee e-mail -> link_rings: the rings made here for switchboard
+     * processes, told back (RINGEND) when the callee's session ends */
+    strmap *rings;
 } links;
+
+/* The RNG cookies of rings one notification session got for switchboard
+ * processes (at most LINK_RINGS_KEPT, the oldest make room). */
+typedef struct link_rings {
+    uint64_t conn_id; /* the callee's session they went to */
+    unsigned n;
+    char cookie[LINK_RINGS_KEPT][SB_COOKIE_MAX];
+} link_rings;
 
 int link_vsend(struct bufferevent *bev, const char *fmt, va_list ap);
 int link_send(struct bufferevent *bev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "msnkit/text.h"
+#include "link.h"
 #include "log.h"
 #include "login.h"
 #include "peering.h"
@@ -73,6 +74,7 @@ void ns_on_close(conn *c) {
     /* Rings of this session nobody answered end with it: a CAL meanwhile
      * gets 217, and one after the next login rings that session. */
     if (c->srv->sbreg) sbreg_rings_end(c->srv->sbreg, c->email, c->id);
+    link_rings_ended(c->srv, c); /* and in switchboard processes of their own */
     presence_remove(c->srv->presence, c);
     msnp_status before = c->status;
     c->status = MSNP_STATUS_FLN;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "link.h"
 #include "log.h"
 #include "presence.h"
 #include "privacy.h"
@@ -49,6 +50,7 @@ int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, con
     else server_advertised(s, target, CONN_SB, addr, sizeof addr);
     snprintf(sid, sizeof sid, "%u", session_id);
     conn_cmd(target, "RNG", trid_none(), sid, addr, "CKI", cookie, caller, caller_name, NULL);
+    if (sb_addr) link_ring_made(s, target, cookie);
     snprintf(callee_name, namecap, "%s", target->name);
     LOGD("ringing", "session=%u caller=%s callee=%s sb=%s", session_id, caller, callee, addr);
     return 0;

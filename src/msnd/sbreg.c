@@ -273,6 +273,7 @@ typedef struct rings_end_ctx {
     sbreg *r;
     const char *email;
     uint64_t callee_conn;
+    const char *cookie; /* NULL: every ring to callee_conn; else only this one */
 } rings_end_ctx;
 
 /* Drops the session's rings of x->email to x->callee_conn; their cookies
@@ -285,7 +286,9 @@ static void end_rings_in(const char *key, void *value, void *arg) {
     size_t o = 0;
     for (size_t i = 0; i < ss->nrings; i++) {
         sb_ring *g = &ss->rings[i];
-        if (strcmp(g->email, x->email) != 0 || g->callee_conn != x->callee_conn) {
+        int match = strcmp(g->email, x->email) == 0 &&
+            (x->cookie ? strcmp(g->cookie, x->cookie) == 0 : g->callee_conn == x->callee_conn);
+        if (!match) {
             ss->rings[o++] = *g;
             continue;
         }
@@ -299,7 +302,13 @@ void sbreg_rings_end(sbreg *r, const char *email, uint64_t callee_conn) {
     /* Nearly every session ends with no ring pending: only then walk the
      * sessions. */
     if (sbreg_user_rings(r, email) <= 0) return;
-    rings_end_ctx x = {r, email, callee_conn};
+    rings_end_ctx x = {r, email, callee_conn, NULL};
+    strmap_each(r->sessions, end_rings_in, &x);
+}
+
+void sbreg_ring_end_cookie(sbreg *r, const char *email, const char *cookie) {
+    if (sbreg_user_rings(r, email) <= 0) return;
+    rings_end_ctx x = {r, email, 0, cookie};
     strmap_each(r->sessions, end_rings_in, &x);
 }
 

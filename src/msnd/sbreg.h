@@ -91,6 +91,9 @@ size_t sbreg_ring_count(sb_session *ss, uint64_t now_ms);
  * cookies are withdrawn, so a new CAL rings the next session instead of
  * getting 215 until the cookie expires. */
 void sbreg_rings_end(sbreg *r, const char *email, uint64_t callee_conn);
+/* The ring of email with this RNG cookie ended (the notification server
+ * that rang it says the callee's session did: RINGEND on the link). */
+void sbreg_ring_end_cookie(sbreg *r, const char *email, const char *cookie);
 /* Rings pending for email, in all sessions (expired ones not yet swept
  * included). */
 long sbreg_user_rings(const sbreg *r, const char *email);

@@ -303,7 +303,9 @@ def test_hostile_link_peers():
         assert f.readline() == b"AUTH 77 NO\r\n"
         s.close()
         # A version-2 switchboard hears that the cookie is not this node's,
-        # and so for a callee with no session here; version 3 is refused.
+        # and so for a callee with no session here; version 3 as well, and
+        # it hears RINGEND when a session it had rung ends; version 4 is
+        # refused.
         s = socket.create_connection(link, timeout=5)
         s.sendall(b"HELLO 2 127.0.0.1:9 -\r\nAUTH 78 1.2.3 alice@example.com\r\n"
                   b"RING 79 5 9.9.9 alice@example.com Alice nobody@example.com\r\n")
@@ -313,7 +315,13 @@ def test_hostile_link_peers():
         assert f.readline() == b"RING 79 UNKNOWN\r\n"
         s.close()
         s = socket.create_connection(link, timeout=5)
-        s.sendall(b"HELLO 3 127.0.0.1:9 -\r\n")
+        s.sendall(b"HELLO 3 127.0.0.1:9 -\r\nAUTH 80 1.2.3 alice@example.com\r\n")
+        f = s.makefile("rb")
+        assert f.readline() == b"HELLO 3 OK\r\n"
+        assert f.readline() == b"AUTH 80 UNKNOWN\r\n"
+        s.close()
+        s = socket.create_connection(link, timeout=5)
+        s.sendall(b"HELLO 4 127.0.0.1:9 -\r\n")
         s.settimeout(5)
         assert s.recv(100) == b""
         s.close()
@@ -397,7 +405,7 @@ def test_link_drop_with_a_request_waiting():
         conn, _ = lsock.accept()
         f = conn.makefile("rb")
         got.append(f.readline())
-        conn.sendall(b"HELLO 2 OK\r\n")
+        conn.sendall(b"HELLO 3 OK\r\n")
         got.append(f.readline())
         conn.close()
 
@@ -414,7 +422,7 @@ def test_link_drop_with_a_request_waiting():
         c.expect_line("601 4")
         c.expect_closed()
         t.join(10)
-        assert got[0].startswith(b"HELLO 2 %s:%d " % (sb.sb[0].encode(), sb.sb[1])), got
+        assert got[0].startswith(b"HELLO 3 %s:%d " % (sb.sb[0].encode(), sb.sb[1])), got
         assert got[1].startswith(b"AUTH ") and got[1].endswith(b" 1.2.3 alice@example.com\r\n"), got
         # the refusal says why: the link to that notification server went
         refused = [x for x in sb.log_text().splitlines() if "switchboard login refused" in x]
@@ -429,10 +437,14 @@ def test_link_drop_with_a_request_waiting():
 
 
 def accept_sb_link(lsock, sb):
-    """The test as the notification server of switchboard process sb: its
-    link accepted on lsock and its HELLO answered, once sb logs it linked.
-    Returns the link and its reader."""
+    """The test as the notification server of switchboard process sb, one
+    of a version that knows HELLO 2 only: sb's HELLO 3 is refused (the link
+    closed), the HELLO 2 it dials again with is answered, and sb logs it
+    linked. Returns the link and its reader."""
     lsock.settimeout(10)
+    conn, _ = lsock.accept()
+    assert conn.makefile("rb").readline().startswith(b"HELLO 3 ")
+    conn.close()
     conn, _ = lsock.accept()
     f = conn.makefile("rb")
     assert f.readline().startswith(b"HELLO 2 ")

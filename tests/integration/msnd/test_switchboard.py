@@ -343,11 +343,9 @@ def test_cookie_rules(srv):
 def test_unanswered_ring_ends_with_callee_session(srv):
     """A ring nobody answered ends when the callee's notification session
     does: 217 while the callee is offline, a new RNG once it is back (not
-    215 until the RNG cookie expires), and the old RNG cookie is void.
-    (Switchboard processes of their own are not told: there the ring lasts
-    until its cookie expires, see docs/msnd.md.)"""
-    if msntest.topology() == "cluster":
-        return
+    215 until the RNG cookie expires), and the old RNG cookie is void. On a
+    cluster the switchboard is a process of its own: the callee's node tells
+    it over the link (RINGEND)."""
     a = online(srv, "alice@example.com")
     b = online(srv, "bob@example.com")
     a.email, b.email = "alice@example.com", "bob@example.com"

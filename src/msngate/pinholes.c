@@ -24,6 +24,12 @@ typedef struct hole {
 /* adds waiting for their commit: their arrival times, for the latency */
 #define ARRIVALS_MAX 256u
 
+/* A delete waiting for its commit. */
+typedef struct gate_del {
+    char set[64];
+    nftset_key key;
+} gate_del;
+
 struct pinholes {
     nftset *set;
     gate_stats *st;
@@ -38,10 +44,7 @@ struct pinholes {
     uint64_t arrivals[ARRIVALS_MAX];
     size_t narrivals;
     /* deletes kept for after the verdict */
-    struct {
-        char set[64];
-        nftset_key key;
-    } dels[ARRIVALS_MAX];
+    gate_del dels[ARRIVALS_MAX];
     size_t ndels;
     int (*recreate)(void *ctx);
     void *recreate_ctx;
@@ -171,6 +174,23 @@ static void drop(pinholes *p, hole *h, int delete_elements) {
     free(h);
 }
 
+/* A delete of (set, k) still queued is taken back: the element is held
+ * again before it went (the CANCEL of one invitation and the ACCEPT of
+ * another naming the same address and port, in one packet). The adds of
+ * a commit go before its deletes, so the delete would have removed the
+ * new pinhole. 1 when one was queued. */
+static int undo_delete(pinholes *p, const char *set, const nftset_key *k) {
+    for (size_t i = 0; i < p->ndels; i++) {
+        const gate_del *d = &p->dels[i];
+        if (strcmp(d->set, set) != 0 || d->key.family != k->family || d->key.proto != k->proto ||
+            d->key.port != k->port || memcmp(d->key.addr, k->addr, sizeof k->addr) != 0)
+            continue;
+        p->dels[i] = p->dels[--p->ndels];
+        return 1;
+    }
+    return 0;
+}
+
 void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival_us) {
     gate_stats *st = p->st;
     st->predictions++;
@@ -242,7 +262,8 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
         set_of(h, &h->keys[i], name, sizeof name);
         if (nftset_pending(p->set) >= ARRIVALS_MAX - 1 || p->narrivals == ARRIVALS_MAX) pinholes_commit(p, 0);
         /* held already: refresh its timeout to this prediction's */
-        if (ref_take(p, name, &h->keys[i]) > 0) nftset_replace(p->set, name, &h->keys[i], timeout);
+        int still_there = undo_delete(p, name, &h->keys[i]);
+        if (ref_take(p, name, &h->keys[i]) > 0 || still_there) nftset_replace(p->set, name, &h->keys[i], timeout);
         else nftset_add(p->set, name, &h->keys[i], timeout);
         p->arrivals[p->narrivals++] = arrival_us;
         if (p->cfg.verbose) {

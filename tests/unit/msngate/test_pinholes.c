@@ -1,8 +1,9 @@
 /* test_pinholes.c - the pinhole table against a real nftables table, in a
  * network namespace of this test's own (root; skipped with 77 otherwise):
  * sets removed while more pinholes are open than one netlink batch holds
- * come back with every one of them, and a connection seen when less than
- * the hit grace is left of its pinhole's timeout keeps the pinhole. */
+ * come back with every one of them, a connection seen when less than the
+ * hit grace is left of its pinhole's timeout keeps the pinhole, and a
+ * pinhole closed and opened again in one commit stays. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,6 +124,25 @@ static void test_hit_late_keeps_the_pinhole(void **state) {
     assert_int_equal(f->st.withdrawn, 0);
 }
 
+/* The CANCEL of one invitation and the ACCEPT of another that names the
+ * same address and port in one packet: the first's pinhole is closed and
+ * the second's opened in one commit, and the element stays (the delete
+ * used to go after the add, and removed the second's pinhole). */
+static void test_closed_and_opened_again_in_one_commit(void **state) {
+    fixture *f = *state;
+    predict(f, 1, 6891, 300000);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(file_elements(), 1);
+    pinholes_cancelled(f->p, 1001);
+    predict(f, 2, 6891, 300000);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(file_elements(), 1);
+    assert_int_equal(f->st.commit_errors, 0);
+    pinholes_cancelled(f->p, 1002); /* and it closes with the second */
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(file_elements(), 0);
+}
+
 int main(void) {
     if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
         fprintf(stderr, "test_pinholes: needs root and network namespaces (skipped)\n");
@@ -131,6 +151,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sets_recreated_with_every_pinhole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hit_late_keeps_the_pinhole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_and_opened_again_in_one_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

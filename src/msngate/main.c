@@ -143,6 +143,27 @@ static int load_config(gate *g, gate_config *out, char *err, size_t errcap) {
     return 0;
 }
 
+/* What the settings' own checks cannot see: a table name nft reads as one
+ * of its words, a capture filter libpcap cannot compile. Said before
+ * anything is opened or changed, as a configuration error. */
+static int check_config(const gate_config *c, char *err, size_t errcap) {
+    if (!ruleset_table_name_ok(c->table)) {
+        snprintf(err, errcap, "table \"%s\": nft reads this name as one of its own words; choose another (e.g. %s_gw)",
+                 c->table, c->table);
+        return -1;
+    }
+    if (c->mode == GATE_PASSIVE && c->filter[0]) {
+        pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+        struct bpf_program prog;
+        int bad = !dead || pcap_compile(dead, &prog, c->filter, 1, PCAP_NETMASK_UNKNOWN) != 0;
+        if (bad) snprintf(err, errcap, "filter \"%s\": %s", c->filter, dead ? pcap_geterr(dead) : "out of memory");
+        else pcap_freecode(&prog);
+        if (dead) pcap_close(dead);
+        if (bad) return -1;
+    }
+    return 0;
+}
+
 static void report(gate *g) {
     gate_stats_line(&g->st, pinholes_count(g->holes), stderr);
     if (g->cfg.stats_file[0] &&
@@ -767,7 +788,7 @@ int main(int argc, char **argv) {
         return 64;
     }
     char err[2048];
-    if (load_config(&g, &g.cfg, err, sizeof err) != 0) {
+    if (load_config(&g, &g.cfg, err, sizeof err) != 0 || check_config(&g.cfg, err, sizeof err) != 0) {
         fprintf(stderr, "msngate: %s\n", err);
         return 78;
     }

@@ -92,6 +92,21 @@ static int nft_apply(const char *cmds, char *err, size_t errcap) {
     return rc == 0 ? 0 : -1;
 }
 
+int ruleset_table_name_ok(const char *table) {
+    struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!nft) return 1; /* cannot tell: the setup says what is wrong */
+    nft_ctx_buffer_output(nft);
+    nft_ctx_buffer_error(nft);
+    nft_ctx_set_dry_run(nft, true);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "add table inet %s\n", table);
+    int rc = nft_run_cmd_from_buffer(nft, cmd);
+    const char *e = nft_ctx_get_error_buffer(nft);
+    int syntax = rc != 0 && e && strstr(e, "syntax error") != NULL;
+    nft_ctx_free(nft);
+    return !syntax;
+}
+
 int ruleset_setup_sets(const ruleset_opts *o, char *err, size_t errcap) {
     cmdbuf b = {0};
     add(&b, "add table inet %s\n", o->table);

@@ -43,6 +43,9 @@ typedef struct ruleset_opts {
     const char *iptables, *ip6tables; /* programs for the xt fallback */
 } ruleset_opts;
 
+/* 0 when nft cannot read `table` as a table's name (a word of its grammar,
+ * such as fwd or counter), checked without changing anything. */
+int ruleset_table_name_ok(const char *table);
 /* Creates the table (if missing) and the sets (if missing), then flushes
  * the sets. Errors name the cause (no privileges, a set of another type). */
 int ruleset_setup_sets(const ruleset_opts *o, char *err, size_t errcap);

@@ -388,6 +388,14 @@ class GatewayTest(unittest.TestCase):
             r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--forged", "maybe"], check=False)
             self.assertEqual(r.returncode, 78)
             self.assertIn("bad value \"maybe\" for forged (want open or skip)", r.stderr)
+            # what the settings' own checks cannot see, before anything runs:
+            # a table name nft reads as one of its words, a filter that
+            # does not compile
+            for argv, says in ((["--table", "fwd"], 'table "fwd": nft reads this name as one of its own words'),
+                               (["--mode", "passive", "-i", "lo", "--filter", "tcp port"], 'filter "tcp port": ')):
+                r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE] + argv, check=False)
+                self.assertEqual(r.returncode, 78, (argv, r.stderr))
+                self.assertIn(says, r.stderr)
             # the option named as it is typed, not as its INI key
             r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--queue-num", "-1"], check=False)
             self.assertEqual(r.returncode, 78)

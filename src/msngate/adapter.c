@@ -18,6 +18,8 @@ static void open_hole(gate_adapter *a, const sn_expect *x) {
     pr.timeout_ms = x->expires > x->learned ? (x->expires - x->learned) / 1000u : 1;
     pr.forged = (x->flags & SN_XF_FORGED) != 0;
     pr.nat = (x->flags & SN_XF_NAT) != 0;
+    pr.unchecked = (x->flags & SN_XF_UNCHECKED) != 0;
+    pr.receiver = x->receiver;
     pinholes_predicted(a->holes, &pr, a->arrival_us);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "localnets.h"
 #include "ruleset.h"
 #include "strmap.h"
 
@@ -34,6 +35,7 @@ struct pinholes {
     nftset *set;
     gate_stats *st;
     gate_config cfg;
+    localnets nets; /* the gateway's links, read again every 10 s when needed */
     sn_strmap by_id, by_inv;
     /* how many tracked predictions hold each element (set name + key):
      * switchboard referrals of many users name the same server, and one
@@ -85,6 +87,7 @@ void pinholes_free(pinholes *p) {
     }
     sn_strmap_free(&p->by_id, NULL);
     sn_strmap_free(&p->by_inv, NULL);
+    localnets_free(&p->nets);
     sn_strmap_free(&p->refs, free);
     free(p);
 }
@@ -191,6 +194,25 @@ static int undo_delete(pinholes *p, const char *set, const nftset_key *k) {
     return 0;
 }
 
+/* An announcer none of whose connections crosses the gateway is on the far
+ * side from the user its message reached (whose switchboard connection
+ * does cross it). An address it announces on that user's own link is then
+ * none of its own: an outsider naming an inside host, which a pinhole
+ * would open to anyone. Counted as forged. */
+static int beyond_the_announcer(pinholes *p, const gate_prediction *pr) {
+    if (!pr->unchecked || !pr->receiver.family || !pr->addr.family) return 0;
+    localnets_refresh(&p->nets, now_us(), 10u * 1000000u);
+    if (!localnets_same(&p->nets, &pr->addr, &pr->receiver)) return 0;
+    if (p->cfg.verbose) {
+        char a[SN_ADDR_STRLEN], r[SN_ADDR_STRLEN];
+        fprintf(stderr,
+                "msngate: refused %s (expectation %llu): announced by a user the gateway does not see, "
+                "on the link of %s who received it\n",
+                sn_addr_str(&pr->addr, a), (unsigned long long)pr->id, sn_addr_str(&pr->receiver, r));
+    }
+    return 1;
+}
+
 void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival_us) {
     gate_stats *st = p->st;
     st->predictions++;
@@ -209,7 +231,7 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
         st->any_port++;
         return;
     }
-    if (pr->forged && p->cfg.forged_policy == GATE_POLICY_SKIP) {
+    if ((pr->forged || beyond_the_announcer(p, pr)) && p->cfg.forged_policy == GATE_POLICY_SKIP) {
         st->refused_forged++;
         return;
     }

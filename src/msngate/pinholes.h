@@ -28,7 +28,9 @@ typedef struct gate_prediction {
     uint16_t port;       /* 0: any port */
     uint8_t transport;   /* 6, 17, or 0 for either */
     uint64_t timeout_ms;
-    int forged, nat; /* the announced address failed the origin check */
+    int forged, nat;  /* the announced address failed the origin check */
+    int unchecked;    /* the analyzer could not check it: the announcer is not seen here */
+    sn_addr receiver; /* the user the announcement was seen reaching (family 0: seen leaving) */
 } gate_prediction;
 
 typedef struct pinholes pinholes;

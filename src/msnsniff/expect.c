@@ -333,6 +333,7 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     e->session = proto->session;
     e->app_class = proto->app_class;
     e->flags = proto->flags;
+    e->receiver = proto->receiver;
     e->owner = proto->owner_is_to ? e->to : e->from;
     e->id = t->next_id++;
     if (e->cookie_only && e->cookie[0]) { /* the first pending one with a cookie keeps it */

@@ -47,6 +47,7 @@ typedef struct sn_expect_proto {
     uint8_t app_class;   /* sn_app_class */
     uint8_t flags;       /* SN_XF_* */
     uint8_t owner_is_to; /* the announcing user is `to` (invitations), else `from` */
+    sn_addr receiver;    /* announced in a message seen arriving: its receiver's address (else family 0) */
 } sn_expect_proto;
 
 /* A stored expectation. Its strings live in the same allocation, right
@@ -80,6 +81,10 @@ typedef struct sn_expect {
     const char *owner;         /* the announcing user (from or to; "" if unknown) */
     uint8_t app_class;         /* sn_app_class */
     uint8_t flags;             /* SN_XF_* */
+    /* the user the announcement was seen reaching (family 0 when it was
+     * seen leaving its announcer): an enforcer tells by it on which side
+     * an announcer it cannot see must be (msngate) */
+    sn_addr receiver;
 } sn_expect;
 
 typedef struct sn_expect_table {

@@ -225,6 +225,7 @@ static void predict(sn_ctx *c, const sn_invite_origin *o, sn_expect_proto *p) {
     unsigned flags = sn_origin_check(&p->addr, &known);
     if (!sn_policy_allows(c->cfg.announce_policy, flags)) flags |= SN_XF_NO_PINHOLE;
     p->flags = (uint8_t)flags;
+    if (o->receiver) p->receiver = *o->receiver;
     sn_expect *dup = NULL;
     sn_expect *e = sn_expect_add(&c->expect, p, c->now, &dup);
     if (!e) return; /* already predicted (the same message seen from both sides), or over a bound */

@@ -51,9 +51,10 @@ typedef struct sn_invite_origin {
     const char *sender;
     const char *const *recipients;
     size_t nrecipients;
-    int sent;        /* 1: seen going from a client to the server */
-    sn_origin known; /* the sender's switchboard ends, for the origin check (its
-                        notification connection is looked up when needed) */
+    int sent;                /* 1: seen going from a client to the server */
+    const sn_addr *receiver; /* seen arriving: the client end of the connection it arrived on */
+    sn_origin known;         /* the sender's switchboard ends, for the origin check (its
+                                notification connection is looked up when needed) */
 } sn_invite_origin;
 
 /* Invitations are kept while they may still see messages: an open one

@@ -143,6 +143,54 @@ static void test_closed_and_opened_again_in_one_commit(void **state) {
     assert_int_equal(file_elements(), 0);
 }
 
+/* An announcer the gateway never sees (an outsider) naming an address on
+ * the link of the user it wrote to: an inside host, refused as forged (a
+ * pinhole there would open that host to anyone). The same announcer's
+ * address elsewhere is opened; forged = open opens both. */
+static void test_outsider_naming_an_inside_host(void **state) {
+    fixture *f = *state;
+    assert_int_equal(system("ip link add probe0 type veth peer name probe1 && ip addr add 10.77.1.1/24 dev probe0 && "
+                            "ip link set probe0 up"),
+                     0);
+    gate_prediction pr = {0};
+    pr.app = "file_transfer";
+    pr.port = 22;
+    pr.transport = 6;
+    pr.timeout_ms = 300000;
+    pr.unchecked = 1;
+    assert_int_equal(sn_addr_parse("10.77.1.2", 9, &pr.receiver), 0);
+    const char *inside[] = {"10.77.1.50", "10.77.1.2"}; /* another inside host, the receiver itself */
+    for (int i = 0; i < 2; i++) {
+        pr.id = (uint64_t)i + 1;
+        pr.invitation = pr.id;
+        assert_int_equal(sn_addr_parse(inside[i], strlen(inside[i]), &pr.addr), 0);
+        pinholes_predicted(f->p, &pr, 0);
+    }
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 2);
+    assert_int_equal(file_elements(), 0);
+    pr.id = pr.invitation = 3; /* the outsider's own address */
+    assert_int_equal(sn_addr_parse("198.51.100.7", 12, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    pr.id = pr.invitation = 4; /* seen leaving its announcer: checked by the analyzer, not here */
+    pr.unchecked = 0;
+    memset(&pr.receiver, 0, sizeof pr.receiver);
+    assert_int_equal(sn_addr_parse("10.77.1.2", 9, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(file_elements(), 2);
+    f->cfg.forged_policy = GATE_POLICY_OPEN;
+    pinholes_configure(f->p, &f->cfg);
+    pr.id = pr.invitation = 5;
+    pr.unchecked = 1;
+    assert_int_equal(sn_addr_parse("10.77.1.2", 9, &pr.receiver), 0);
+    assert_int_equal(sn_addr_parse("10.77.1.50", 10, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(file_elements(), 3);
+    assert_int_equal(system("ip link del probe0"), 0);
+}
+
 int main(void) {
     if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
         fprintf(stderr, "test_pinholes: needs root and network namespaces (skipped)\n");
@@ -152,6 +200,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sets_recreated_with_every_pinhole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hit_late_keeps_the_pinhole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_and_opened_again_in_one_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outsider_naming_an_inside_host, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

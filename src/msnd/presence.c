@@ -348,11 +348,13 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     int was_visible = privacy_status_visible(before), is_visible = privacy_status_visible(c->status);
     if (!was_visible && !is_visible) return;
     uint64_t gen = store_generation_of(s->store, c->uid), since = s->presence->clock;
-    /* Going offline: rows that are no longer current are still who was
-     * told c is online, kept aside in case they cannot be read anew (the
-     * database away) so that those watchers at least see FLN. */
+    /* Rows that are no longer current are still who was told c is online:
+     * kept aside in case they cannot be read anew (the database away), so
+     * that those watchers at least see FLN when c goes offline. A change
+     * that keeps c visible is not sent to them (who may see c could have
+     * changed since they were read), but they are kept for that FLN. */
     watcher_rows *stale = NULL;
-    if (!is_visible && c->watchers && c->watchers->generation != gen && !c->account_gone) {
+    if (c->watchers && c->watchers->generation != gen && !c->account_gone) {
         stale = c->watchers;
         c->watchers = NULL;
     }
@@ -375,9 +377,14 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
         if (!rows || rows_read(s->store, c->uid, gen, rows) != STORE_OK) {
             LOGE("presence fan-out failed", "user=%s error=\"%s\"%s", c->email,
                  !rows || rows->failed ? "out of memory" : store_errmsg(s->store),
-                 stale ? " fallback=\"watchers known before\"" : "");
+                 stale && !is_visible ? " fallback=\"watchers known before\"" : "");
             free(rows);
             if (!stale) return;
+            if (is_visible) { /* kept for the FLN of a later change, still not current */
+                presence_forget(c);
+                c->watchers = stale;
+                return;
+            }
             rows = stale; /* FLN to those, rather than to nobody */
             stale = NULL;
         }
@@ -688,14 +695,17 @@ static void watch_read(remote_watch *w) {
         rc = STORE_OK;
         rows.generation = gen;
     }
-    rows_clear(&w->rows);
     w->have_rows = 0;
     w->read_for = read_for;
     if (rc != STORE_OK) {
-        LOGE("presence fan-out failed", "user=%s error=\"%s\"", w->email,
-             rows.failed ? "out of memory" : store_errmsg(st));
+        /* the rows read before stay, for the FLN of a user who leaves
+         * meanwhile (watch_drain) */
+        LOGE("presence fan-out failed", "user=%s error=\"%s\"%s", w->email,
+             rows.failed ? "out of memory" : store_errmsg(st),
+             w->rows.pool ? " fallback=\"watchers known before\" for an FLN" : "");
         return;
     }
+    rows_clear(&w->rows);
     w->rows = rows;
     w->have_rows = 1;
     w->rows_epoch = epoch;
@@ -709,9 +719,13 @@ static void watch_drain(remote_watch *w) {
         remote_fanout *f = w->head;
         if (!rows_serve(w, f)) {
             watch_read(w);
-            /* Failed: every fan-out that came before this read goes. */
+            /* Failed: every fan-out that came before this read goes; one
+             * saying the user left goes to the watchers known before, so
+             * that they do not keep it online (as for a local user). */
             while (!w->have_rows && w->head && w->head->seq < w->read_for) {
                 remote_fanout *g = w->head;
+                if (g->status == MSNP_STATUS_FLN && w->rows.pool)
+                    watch_tell(w, g->status, g->name, g->only, 0, g->seq, g->since);
                 w->head = g->next;
                 w->npending--;
                 free(g);

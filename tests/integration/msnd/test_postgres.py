@@ -350,6 +350,48 @@ def test_database_errors_are_one_logfmt_value():
         srv.cleanup()
 
 
+def test_user_leaving_during_an_outage_goes_offline_for_its_watchers():
+    """The database away: a user whose status changed (its kept watchers no
+    longer current: the LISTEN connection went with the database) and who
+    then leaves still reaches its watchers with FLN, from the watchers
+    known before, not nobody; the change that kept it visible is not sent
+    on rows that may be out of date."""
+    pg = pgtest.shared()
+    name, url = pgtest.fresh_db("outage")
+    srv = msntest.MsndServer(MSND)
+    srv.db_name, srv.db, srv._db_made = name, url, True
+    try:
+        for u in USERS[2:4]:
+            srv.add_user(*u)
+        srv.start()
+        a = online(srv, "alice@example.com")
+        b = online(srv, "bob@example.com")
+        for c, other in ((a, "bob@example.com"), (b, "alice@example.com")):
+            t = c.trid()
+            c.send_line("ADD %d FL %s %s" % (t, other, other))
+            while True:
+                cmd = c.read_cmd()
+                if cmd.name == "ADD" and cmd.args[0] == str(t):
+                    break
+        t = b.trid()
+        b.send_line("CHG %d BSY" % t)
+        assert msntest.read_until(a, "NLN").args[:2] == ["BSY", "bob@example.com"]
+        pg.stop()
+        try:
+            t = b.trid()
+            b.send_line("CHG %d AWY" % t)
+            msntest.read_until(b, "CHG")
+            b.close()
+            assert msntest.read_until(a, "FLN").args[0] == "bob@example.com"
+        finally:
+            pg.start()
+        a.close()
+        srv.stop()
+        assert 'fallback="watchers known before"' in srv.log_text()
+    finally:
+        srv.cleanup()
+
+
 def test_database_without_accounts_is_reported():
     """A database without msnd's tables gets them, and the log says so;
     with no account in it, the log says every login fails until one is

@@ -204,6 +204,7 @@ static int sb_hello(link_in *p, char **tok, int n) {
  * only to a switchboard that understands it; a peer node asks the node it
  * knows the callee to be on, so it gets NO. */
 static const char *refusal(const link_in *p, int answer) {
+    if (answer == SBGATE_FAIL && !p->ns_peer && p->sb_version >= 3) return "FAIL";
     return answer == SBGATE_ELSEWHERE && !p->ns_peer && p->sb_version >= 2 ? "UNKNOWN" : "NO";
 }
 int link_answer_ring(link_in *p, char **tok, int n, const char *sb_addr) {
@@ -680,6 +681,10 @@ static int node_answer(ns_link *nl, char **tok, int n) {
         complete(nl, idx, SB_ANSWER_NO, NULL, why);
     } else if (!strcmp(tok[2], "UNKNOWN") && n == 3 && !nl->is_peer) {
         ask_next_node(nl, idx);
+    } else if (!strcmp(tok[2], "FAIL") && n == 3 && !nl->is_peer) {
+        char why[LINK_WHY_MAX];
+        snprintf(why, sizeof why, "%s %s could not read its database", link_what(nl), nl->addr);
+        complete(nl, idx, SB_ANSWER_DB_ERROR, NULL, why);
     } else {
         return -1;
     }
@@ -756,8 +761,28 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg) {
 
 /* Parse an ip:port list (--ns-links or --ns-peers) into links and dial
  * each of them. */
+/* a and b (from server_parse_addr) are the same address and port. */
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+    if (a->ss_family != b->ss_family) return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = (const struct sockaddr_in6 *)b;
+        return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+    }
+    return 0;
+}
+
 int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns_link **arr, size_t *n, char *err,
                    size_t errcap) {
+    /* One --ns-peers list may serve every node: the entry that is this
+     * node's own --link-listen is skipped, not dialled (a link to itself
+     * would take every login for a second one and end it). */
+    struct sockaddr_storage self;
+    int selflen, have_self = 0;
+    if (is_peer && L->s->cfg.link_listen[0]) have_self = server_parse_addr(L->s->cfg.link_listen, &self, &selflen) == 0;
     char tmp[4 * CFG_ADDR];
     snprintf(tmp, sizeof tmp, "%s", list);
     char *save = NULL;
@@ -768,6 +793,10 @@ int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns
             ((struct sockaddr_in *)&ss)->sin_port == 0) {
             snprintf(err, errcap, "bad %s entry '%s' (want ip:port, at most 16)", flag, tok);
             return -1;
+        }
+        if (have_self && same_addr(&ss, &self)) {
+            LOGI("notification peer skipped: it is this node's own --link-listen", "peer=%s", tok);
+            continue;
         }
         ns_link *grown = realloc(*arr, (*n + 1) * sizeof *grown);
         if (!grown) {

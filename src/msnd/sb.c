@@ -225,10 +225,16 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
     }
     if (s->has_ns) {
         char name[MSNP_MAX_NAME_ENCODED + 1];
-        int ok = sbgate_ring(s, c->email, c->name, email, ss->id, cookie, NULL, name, sizeof name) == 0;
-        if (ok) bind_ring(s, ss, email);
-        sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie, ok ? SB_ANSWER_YES : SB_ANSWER_NO, name,
-                     ok ? NULL : "callee not online");
+        int r = sbgate_ring(s, c->email, c->name, email, ss->id, cookie, NULL, name, sizeof name);
+        if (r == 0) bind_ring(s, ss, email);
+        sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie,
+                     r == 0                 ? SB_ANSWER_YES
+                         : r == SBGATE_FAIL ? SB_ANSWER_DB_ERROR
+                                            : SB_ANSWER_NO,
+                     name,
+                     r == 0                 ? NULL
+                         : r == SBGATE_FAIL ? "the database could not be read"
+                                            : "callee not online");
         return;
     }
     char why[LINK_WHY_MAX];
@@ -252,7 +258,9 @@ void sb_ring_done(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, 
         conn_cmd(c, "CAL", trid, "RINGING", sid, NULL);
         LOGD("ringing", "session=%u caller=%s callee=%s", session_id, c->email, callee);
     } else {
-        int code = answer == SB_ANSWER_NO ? MSNP_ERR_USER_NOT_ONLINE : MSNP_ERR_SERVER_UNAVAILABLE;
+        int code = answer == SB_ANSWER_NO  ? MSNP_ERR_USER_NOT_ONLINE
+            : answer == SB_ANSWER_DB_ERROR ? MSNP_ERR_DB_SERVER
+                                           : MSNP_ERR_SERVER_UNAVAILABLE;
         /* A callee not online is part of the day; a link that fails is not. */
         if (answer == SB_ANSWER_NO)
             LOGD("call not rung", "conn=%llu peer=%s session=%u caller=%s callee=%s error=%d reason=\"%s\"",

@@ -42,9 +42,21 @@ int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, con
     if (!target || target->state != NS_AUTH || target->closing) return SBGATE_ELSEWHERE;
     if (!privacy_status_visible(target->status)) return SBGATE_NO;
     store_user u;
-    if (!s->store || store_user_get(s->store, caller, &u) != STORE_OK) return SBGATE_NO;
+    store_rc rc = s->store ? store_user_get(s->store, caller, &u) : STORE_NOTFOUND;
+    if (rc != STORE_OK) {
+        if (rc == STORE_NOTFOUND) return SBGATE_NO;
+        LOGW("ring not decided: the database could not be read", "caller=%s callee=%s error=\"%s\"", caller, callee,
+             store_errmsg(s->store));
+        return SBGATE_FAIL;
+    }
     memset(u.password, 0, sizeof u.password);
-    if (presence_allowed(s, target->uid, target->blp_allow, u.id) != 1) return SBGATE_NO;
+    int allowed = presence_allowed(s, target->uid, target->blp_allow, u.id);
+    if (allowed < 0) {
+        LOGW("ring not decided: the database could not be read", "caller=%s callee=%s error=\"%s\"", caller, callee,
+             store_errmsg(s->store));
+        return SBGATE_FAIL;
+    }
+    if (allowed != 1) return SBGATE_NO;
     char addr[CFG_ADDR], sid[16];
     if (sb_addr) snprintf(addr, sizeof addr, "%s", sb_addr);
     else server_advertised(s, target, CONN_SB, addr, sizeof addr);

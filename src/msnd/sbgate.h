@@ -20,6 +20,9 @@
  * node's refusal. A client sees both as the same error. */
 #define SBGATE_ELSEWHERE (-1)
 #define SBGATE_NO (-2)
+/* The database could not be read to decide (the caller's account, the
+ * callee's privacy): neither yes nor no, 501 for the client. */
+#define SBGATE_FAIL (-3)
 
 /* USR at a switchboard: consume an XFR SB cookie issued to email. Returns
  * 0 and the user's current friendly name; SBGATE_NO when the cookie was

@@ -355,7 +355,7 @@ def test_user_leaving_during_an_outage_goes_offline_for_its_watchers():
     longer current: the LISTEN connection went with the database) and who
     then leaves still reaches its watchers with FLN, from the watchers
     known before, not nobody; the change that kept it visible is not sent
-    on rows that may be out of date."""
+    on rows that may be out of date. A call meanwhile gets 501."""
     pg = pgtest.shared()
     name, url = pgtest.fresh_db("outage")
     srv = msntest.MsndServer(MSND)
@@ -376,8 +376,15 @@ def test_user_leaving_during_an_outage_goes_offline_for_its_watchers():
         t = b.trid()
         b.send_line("CHG %d BSY" % t)
         assert msntest.read_until(a, "NLN").args[:2] == ["BSY", "bob@example.com"]
+        a.email = "alice@example.com"
+        sb = msntest.open_switchboard(srv, a)
         pg.stop()
         try:
+            # a call that cannot be decided without the database: 501, not
+            # "offline" (217), and the reason in the log
+            t = sb.trid()
+            sb.send_line("CAL %d bob@example.com" % t)
+            sb.expect_line("501 %d" % t)
             t = b.trid()
             b.send_line("CHG %d AWY" % t)
             msntest.read_until(b, "CHG")
@@ -385,9 +392,11 @@ def test_user_leaving_during_an_outage_goes_offline_for_its_watchers():
             assert msntest.read_until(a, "FLN").args[0] == "bob@example.com"
         finally:
             pg.start()
+        sb.close()
         a.close()
         srv.stop()
         assert 'fallback="watchers known before"' in srv.log_text()
+        assert 'msg="ring not decided: the database could not be read" caller=alice@example.com' in srv.log_text()
     finally:
         srv.cleanup()
 

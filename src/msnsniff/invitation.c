@@ -175,7 +175,16 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_orig
         int invitation_names_pair = i->inviter[0] && i->invitee[0];
         if (score == 1 && !best && !(message_names_pair && invitation_names_pair)) best = i;
     }
-    return best;
+    if (best || !o->session) return best;
+    /* A switchboard picked up mid-chat names neither user of a message its
+     * client sends (its USR was before the capture): the INVITE then named
+     * nobody, and the ACCEPT of the same cookie in the same session is its
+     * answer all the same. */
+    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie)
+        if ((i->sessions[0] == o->session || i->sessions[1] == o->session) &&
+            !(message_names_pair && i->inviter[0] && i->invitee[0]))
+            return i;
+    return NULL;
 }
 
 static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_origin *o, msnp_str file) {

@@ -1396,6 +1396,32 @@ class Flows(unittest.TestCase):
         self.assertEqual((flow["src"], flow["sport"], flow["midstream"]), ("10.0.0.10", 1101, True))
 
 class Invitations(unittest.TestCase):
+    def test_invitation_in_a_chat_picked_up_midway(self):
+        # The capture (a gateway started during the chat) begins after the
+        # switchboard's USR and JOI: the client's INVITE names nobody, yet
+        # the ACCEPTs of its cookie in that session are its answers, and the
+        # prediction is the file transfer's, not an unknown application's.
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863, handshake=False)
+        sb.s2c(msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi"))
+        sb.c2s(msg("MSG 7 N", invitation(
+            ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "55"), ("Application-File", "a.txt"),
+            ("Application-FileSize", "5"))))
+        sb.s2c(msg("MSG bob@example.com Bob", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "55"), ("Launch-Application", "FALSE"),
+            ("Request-Data", "IP-Address:"))))
+        sb.c2s(msg("MSG 8 N", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "55"), ("IP-Address", "10.0.0.10"),
+            ("Port", "6891"), ("AuthCookie", "9"), ("Launch-Application", "FALSE"), ("Request-Data", "IP-Address:"))))
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual({e["invitation"] for e in ev if e["event"] == "invitation"}, {1})
+        exp, = [e for e in ev if e["event"] == "expectation"]
+        self.assertEqual((exp["app"], exp["port"]), ("file_transfer", 6891))
+        self.assertFalse([e for e in ev if e["event"] == "anomaly" and e["kind"] == "orphan_invitation"])
+
     def test_two_transfers_on_one_port_told_apart_by_auth_cookie(self):
         # alice offers two files on the same address and port; bob's second
         # connection (AuthCookie 888, the second file's) comes first. Each

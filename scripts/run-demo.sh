@@ -11,7 +11,11 @@ DEMO_DIR=${MSNKIT_DEMO_DIR:-msnkit-demo}
 mkdir -p "$DEMO_DIR"
 DB="$DEMO_DIR/msnd.db"
 PORT=${MSNKIT_PORT:-1863}
-if ! "$MSND" user list --db "$DB" 2>/dev/null | grep -q '^demo@msnkit.test'; then
+# The whole list is read first: a reader that stops at the first match
+# (grep -q) would end `user list` with SIGPIPE, which pipefail counts as
+# failure once the list is longer than a pipe holds.
+accounts=$("$MSND" user list --db "$DB" 2>/dev/null) || accounts=""
+if [[ $'\n'$accounts != *$'\n'demo@msnkit.test$'\t'* ]]; then
   "$MSND" user add --create --db "$DB" demo@msnkit.test demo123 "Demo User" >/dev/null
   "$MSND" user add --db "$DB" friend@msnkit.test friend123 "Demo Friend" >/dev/null
 fi

@@ -85,6 +85,14 @@ static int check_list(const char *v, int (*each)(const char *)) {
     return 0;
 }
 
+/* The link secret travels as one word of a link line (HELLO ... secret):
+ * no space, tab or other control character. */
+static int check_secret(const char *v) {
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= ' ' || *p == 0x7f) return -1;
+    return 0;
+}
+
 static int check_hostport_list(const char *v) { return check_list(v, check_hostport); }
 static int check_numeric_list(const char *v) { return check_list(v, check_numeric); }
 
@@ -116,10 +124,11 @@ static const opt_def opts[] = {
        "--role sb: the NS nodes' --link-listen ip:port list, in --ns-nodes order"),
     SC(ns_peers, check_numeric_list, IP_PORTS,
        "NS of several: the other NS nodes' --link-listen ip:port list (shared presence)"),
-    S(link_secret, "shared word both ends of a switchboard link must present"),
+    SC(link_secret, check_secret, "one word (no spaces or control characters)",
+       "shared word both ends of a switchboard link must present"),
     S(db, "the store: an SQLite file (or sqlite:FILE) or postgresql://user@host:port/db (default ./msnd.db)"),
     S(port_file, "write ds=/ns=/sb= addresses here after binding"),
-    S(log, "auto (journal under systemd, else --log-file or stderr) | stderr | journal | syslog"),
+    S(log, "auto (--log-file if given, else the journal under systemd, else stderr) | stderr | journal | syslog"),
     S(log_file, "log file (default stderr; SIGHUP reopens it)"),
     SC(log_level, check_log_level, "debug, info, warn or error", "debug | info | warn | error"),
     B(log_invitations, "log invitation metadata relayed by switchboards"),
@@ -225,7 +234,9 @@ int config_set(msnd_config *c, const char *name, const char *value, char *err, s
             return -1;
         }
         if (o->check && value[0] && o->check(value) != 0) {
-            snprintf(err, errcap, "'%s' expects %s, not '%s'", name, o->want, value);
+            if (o->check == check_secret) /* a secret is not repeated in the message */
+                snprintf(err, errcap, "'%s' expects %s", name, o->want);
+            else snprintf(err, errcap, "'%s' expects %s, not '%s'", name, o->want, value);
             return -1;
         }
         memcpy(base + o->offset, value, strlen(value) + 1);
@@ -282,6 +293,10 @@ int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap)
     }
     if (rc == -1) {
         snprintf(err, errcap, "cannot open config file %s: %s", path, strerror(errno ? errno : ENOENT));
+        return -1;
+    }
+    if (rc == -4) {
+        snprintf(err, errcap, "cannot read config file %s: %s", path, strerror(errno ? errno : EIO));
         return -1;
     }
     if (rc == -2) {

@@ -209,20 +209,22 @@ static void print_user(const store_user *u, void *ctx) {
     putchar('\n');
 }
 
-/* A --db that is a file name must name an existing database unless
- * --create; anything with "://" is a connection string for the store. */
-static int db_exists_or_create(const char *db, int create) {
-    if (strstr(db, "://") || create) return 0;
-    if (access(db, F_OK) == 0) return 0;
-    fprintf(stderr, "msnd: database %s: %s (check --db; `msnd user add --create` makes a new one)\n", db,
-            strerror(errno));
-    return -1;
-}
-
 /* The SQLite file a --db names, or NULL for a connection string. */
 static const char *sqlite_path(const char *db) {
     if (strstr(db, "://")) return NULL;
     return strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
+}
+
+/* A --db that names a file (with or without "sqlite:") must name an
+ * existing database unless --create; anything with "://" is a connection
+ * string for the store. */
+static int db_exists_or_create(const char *db, int create) {
+    const char *file = sqlite_path(db);
+    if (!file || create) return 0;
+    if (access(file, F_OK) == 0) return 0;
+    fprintf(stderr, "msnd: database %s: %s (check --db; `msnd user add --create` makes a new one)\n", db,
+            strerror(errno));
+    return -1;
 }
 
 /* `user add --create` that failed (a full disk) removes the database it

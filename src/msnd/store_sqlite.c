@@ -590,6 +590,16 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src) {
 static const store_ops sq_ops;
 static void sq_close(store *base);
 
+/* PRAGMA user_version: the schema version, or -1 when it cannot be read. */
+static int sq_user_version(sqlite3 *db) {
+    sqlite3_stmt *uv = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &uv, NULL) == SQLITE_OK && sqlite3_step(uv) == SQLITE_ROW)
+        version = sqlite3_column_int(uv, 0);
+    sqlite3_finalize(uv);
+    return version;
+}
+
 static void sq_use_loop(store *base, struct event_base *loop) {
     (void)loop;
     sq_store *s = S(base);
@@ -618,6 +628,16 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         free(s);
         return NULL;
     }
+    /* An empty file that was there already becomes the database too: it
+     * gets the same mode as one created here, whatever it had. */
+    struct stat fst;
+    if (fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size == 0 && (fst.st_mode & 07777) != 0600 &&
+        fchmod(fd, 0600) != 0) {
+        snprintf(err, errcap, "cannot make %s private (mode 0600): %s", path, strerror(errno));
+        close(fd);
+        free(s);
+        return NULL;
+    }
     close(fd);
     s->base.ops = &sq_ops;
     s->busy_ms = SQ_BUSY_MS;
@@ -643,11 +663,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         sq_close(&s->base);
         return NULL;
     }
-    sqlite3_stmt *uv = NULL;
-    int version = -1;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &uv, NULL) == SQLITE_OK && sqlite3_step(uv) == SQLITE_ROW)
-        version = sqlite3_column_int(uv, 0);
-    sqlite3_finalize(uv);
+    int version = sq_user_version(s->db);
     if (version < 0) {
         snprintf(err, errcap, "%s: not a database (%s)", path, sqlite3_errmsg(s->db));
         sq_close(&s->base);
@@ -661,6 +677,16 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     }
     if (version < target) {
         if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) goto migrate_fail;
+        /* Another msnd started on the same file may have migrated it
+         * while this one waited for the lock: read the version again. */
+        version = sq_user_version(s->db);
+        if (version < 0 || version > target) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            if (version < 0) snprintf(err, errcap, "%s: not a database (%s)", path, sqlite3_errmsg(s->db));
+            else snprintf(err, errcap, "%s: schema version %d is newer than this msnd (%d)", path, version, target);
+            sq_close(&s->base);
+            return NULL;
+        }
         for (int v = version; v < target; v++)
             if (sqlite3_exec(s->db, schema_migration(SCHEMA_SQLITE, v), NULL, NULL, &msg) != SQLITE_OK)
                 goto migrate_fail;

@@ -508,6 +508,26 @@ def test_journal_lines_carry_priorities():
     assert lines and all(l.startswith("ts=") for l in lines), lines
 
 
+def test_log_auto_prefers_the_log_file():
+    """--log auto with --log-file under systemd (stderr the journal stream):
+    the lines go to the file, none to the journal; --help says so."""
+    db = os.path.join(TMP, "lf.db")
+    assert run("user", "add", "--create", "--db", db, "j@b.com", "pw").returncode == 0
+    path, logfile = os.path.join(TMP, "journal"), os.path.join(TMP, "msnd.log")
+    with open(path, "wb") as err:
+        st = os.fstat(err.fileno())
+        env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+        proc, _ = start_logging(db, ["--log-file", logfile], err, env)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    with open(path) as f:
+        assert f.read() == ""
+    with open(logfile) as f:
+        assert 'level=info msg="ready"' in f.read()
+    line = [l for l in run("--help").stdout.splitlines() if l.strip().startswith("--log ")]
+    assert len(line) == 1 and "auto (--log-file if given, else the journal under systemd, else stderr)" in line[0], line
+
+
 def test_sighup_reopens_the_log_file_once():
     db = os.path.join(TMP, "h.db")
     assert run("user", "add", "--create", "--db", db, "h@b.com", "pw").returncode == 0
@@ -641,6 +661,97 @@ def test_ephemeral_derived_ports_say_so():
         proc.wait(10)
 
 
+def test_config_directory_is_refused():
+    """--config naming a directory is a configuration error (exit 2 with
+    the reason), not an empty file that leaves every setting at its
+    default."""
+    d = os.path.join(TMP, "msnd.ini.d")
+    os.mkdir(d)
+    r = subprocess.run([MSND, "--config", d, "--listen", "127.0.0.1:0", "--db", os.path.join(TMP, "d.db")],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=5)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert one_line(r.stderr) == "msnd: cannot read config file %s: Is a directory" % d, r.stderr
+    assert not os.path.exists(os.path.join(TMP, "d.db"))
+
+
+def test_user_commands_take_the_sqlite_prefix():
+    """--db sqlite:PATH names the same file for every user command as for
+    the server."""
+    path = os.path.join(TMP, "pre.db")
+    db = "sqlite:" + path
+    assert run("user", "add", "--create", "--db", db, "a@b.com", "pw", "Ay").returncode == 0
+    assert os.path.exists(path)
+    for argv, out in ((["list"], "a@b.com\tAy\n"), (["add", "b@b.com", "pw", "Bee"], ""),
+                      (["passwd", "a@b.com", "pw2"], ""), (["del", "a@b.com"], ""), (["list"], "b@b.com\tBee\n")):
+        r = run("user", *argv, "--db", db)
+        assert r.returncode == 0 and r.stdout == out, (argv, r.returncode, r.stdout, r.stderr)
+    missing = os.path.join(TMP, "missing.db")
+    r = run("user", "list", "--db", "sqlite:" + missing)
+    assert r.returncode == 1 and "No such file or directory" in r.stderr, r.stderr
+    assert not os.path.exists(missing)
+
+
+def test_empty_database_file_is_made_private():
+    """An empty file that is there already (touch, an installer) becomes the
+    database with mode 0600, as one msnd creates; a database that holds
+    accounts keeps the mode its owner gave it."""
+    db = os.path.join(TMP, "empty.db")
+    open(db, "w").close()
+    os.chmod(db, 0o644)
+    r = run("user", "add", "--db", db, "a@b.com", "pw")
+    assert r.returncode == 0, r.stderr
+    assert os.stat(db).st_mode & 0o7777 == 0o600, oct(os.stat(db).st_mode)
+    os.chmod(db, 0o640)
+    assert run("user", "list", "--db", db).returncode == 0
+    assert os.stat(db).st_mode & 0o7777 == 0o640, oct(os.stat(db).st_mode)
+
+
+def test_link_secret_is_one_word():
+    """The link secret travels as one word of a link line: one with a space
+    or a control character is refused as the configuration is read (exit
+    2, naming the setting, not repeating the secret)."""
+    ini = os.path.join(TMP, "secret.ini")
+    for secret in ("two words", "tab\there"):
+        with open(ini, "w") as f:
+            f.write("[server]\nlink_secret = %s\n" % secret)
+        for argv, want in ((["--config", ini], "msnd: %s:2: 'link_secret' expects " % ini),
+                           (["--link-secret", secret], "msnd: option '--link-secret': 'link-secret' expects ")):
+            r = subprocess.run([MSND] + argv + ["--listen", "127.0.0.1:0", "--db", os.path.join(TMP, "s.db")],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=5)
+            assert r.returncode == 2, (argv, r.returncode, r.stderr)
+            line = one_line(r.stderr)
+            assert line == want + "one word (no spaces or control characters)", (argv, line)
+    assert not os.path.exists(os.path.join(TMP, "s.db"))
+
+
+def test_demo_script_runs_again_with_many_accounts():
+    """scripts/run-demo.sh (make run) a second time, once the demo database
+    lists more than a pipe buffer's worth of accounts: it finds the demo
+    account and goes on to the server instead of adding it again."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts", "run-demo.sh")
+    build = os.path.join(TMP, "build")
+    os.makedirs(os.path.join(build, "src", "msnd"))
+    fake = os.path.join(build, "src", "msnd", "msnd")
+    with open(fake, "w") as f:  # the user commands run; the server itself only says it was reached
+        f.write('#!/bin/sh\nif [ "$1" = user ]; then exec "%s" "$@"; fi\necho SERVER "$@"\n' % MSND)
+    os.chmod(fake, 0o755)
+    env = dict(os.environ, MSNKIT_DEMO_DIR=os.path.join(TMP, "demo"), MSNKIT_PORT="1")
+
+    def demo():
+        return subprocess.run(["bash", script, build], env=env, capture_output=True, text=True, timeout=30)
+
+    r = demo()
+    assert r.returncode == 0 and "SERVER --listen 127.0.0.1:1" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    db = os.path.join(TMP, "demo", "msnd.db")
+    name = "A rather long friendly name to make the list longer than one buffer"
+    for i in range(80):  # listed after demo@: 80 * 90 bytes
+        assert run("user", "add", "--db", db, "user%02d@msnkit.test" % i, "pw", name).returncode == 0
+    assert len(run("user", "list", "--db", db).stdout) > 6000
+    for _ in range(2):
+        r = demo()
+        assert r.returncode == 0 and "SERVER --listen 127.0.0.1:1" in r.stdout, (r.returncode, r.stdout, r.stderr)
+
+
 TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_database_is_not_created,
          test_new_or_empty_database_is_reported,
          test_unusable_database_files_say_what_is_wrong, test_config_before_or_after_the_subcommand,
@@ -648,9 +759,13 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_startup_errors_once_with_cause, test_password_from_stdin,
          test_password_prompt_on_a_terminal_has_echo_off, test_friendly_names_are_text, test_ports_derived_from_listen,
          test_ipv6_listeners_are_written_in_brackets,
-         test_journal_lines_carry_priorities, test_sighup_reopens_the_log_file_once,
+         test_journal_lines_carry_priorities, test_log_auto_prefers_the_log_file,
+         test_sighup_reopens_the_log_file_once,
          test_signals_as_soon_as_the_port_file_is_there, test_connection_limit_fits_the_descriptor_limit,
-         test_db_help, test_contrib_ini_loads_and_lists_every_limit, test_ephemeral_derived_ports_say_so]
+         test_db_help, test_contrib_ini_loads_and_lists_every_limit, test_ephemeral_derived_ports_say_so,
+         test_config_directory_is_refused, test_user_commands_take_the_sqlite_prefix,
+         test_empty_database_file_is_made_private, test_link_secret_is_one_word,
+         test_demo_script_runs_again_with_many_accounts]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

@@ -598,10 +598,11 @@ class TwoNodes:
     """Two notification servers (each with its own switchboard) on one
     shared database, telling each other their users' presence (--ns-peers)."""
 
-    def __init__(self, link_host="127.0.0.1", roles="ns,sb", args=()):
+    def __init__(self, link_host="127.0.0.1", roles="ns,sb", args=(), shared_peers=False):
         self.link_host = link_host
         self.roles = roles
         self.args = list(args)
+        self.shared_peers = shared_peers  # one --ns-peers list naming both nodes, as a shared config would
         self.db = msntest.db_copy(TEMPLATE)
         self.make_nodes()
 
@@ -611,8 +612,9 @@ class TwoNodes:
             self.links[1] = free_port()
         self.nodes = []
         for i in (0, 1):
+            peers = ",".join("127.0.0.1:%d" % p for p in (self.links if self.shared_peers else [self.links[1 - i]]))
             args = ["--role", self.roles, "--db", self.db, "--link-listen", "%s:%d" % (self.link_host, self.links[i]),
-                    "--ns-peers", "127.0.0.1:%d" % self.links[1 - i]] + self.args
+                    "--ns-peers", peers] + self.args
             self.nodes.append(msntest.MsndServer(MSND, args=args))
 
     def start_nodes(self):
@@ -1287,6 +1289,27 @@ def test_one_session_per_account_across_nodes():
         assert reply(a_third, t, "CHG").line == "CHG %d NLN" % t
         assert next_presence(b, "alice@example.com").line == "NLN NLN alice@example.com Alice"
         for c in (a_third, b):
+            c.close()
+
+
+def test_own_address_in_ns_peers_is_skipped():
+    """One --ns-peers list for every node names each node's own
+    --link-listen too: a node skips that entry (and says so) rather than
+    link to itself, which would end every login there at once."""
+    with TwoNodes(shared_peers=True) as tn:
+        for i, n in enumerate(tn.nodes):
+            log = n.log_text()
+            want = 'msg="notification peer skipped: it is this node\'s own --link-listen" peer=127.0.0.1:%d' % tn.links[i]
+            assert log.count(want) == 1, log[-3000:]
+            assert log.count('msg="linked to notification peer"') == 1, log[-3000:]
+        a = online(tn.nodes[0], "alice@example.com", via_ds=False)
+        b = online(tn.nodes[1], "bob@example.com", via_ds=False)
+        send(b, "ADD {t} FL alice@example.com alice")
+        assert next_presence(b, "alice@example.com").line.startswith("ILN ")
+        time.sleep(0.5)
+        for c in (a, b):
+            got = drain(c)  # the session stays: no OUT OTH, and the server still answers
+            assert not [cmd for cmd in got if cmd.name == "OUT"], got
             c.close()
 
 

@@ -1227,6 +1227,56 @@ static void test_migrates_v1_groups(void **state) {
     assert_int_equal(store_list_get(f->s, 1, MSNP_LIST_AL, 2), 1);
 }
 
+typedef struct opener {
+    const char *path;
+    store *s;
+    char err[256];
+} opener;
+
+static void *open_store(void *arg) {
+    opener *o = arg;
+    o->s = store_open(o->path, o->err, sizeof o->err);
+    return NULL;
+}
+
+/* Nodes started together on a file that needs the last migration: each
+ * reads the old version, then waits for the write lock (held here until
+ * both wait); the first to get it migrates, the others find the file
+ * migrated under the lock and open it as it is. */
+static void test_migration_by_several_at_once(void **state) {
+    fixture *f = *state;
+    if (pg_url) skip(); /* a SQLite file format */
+    int from = schema_version() - 1;
+    sqlite3 *db = older_file(f, from);
+    char set[64];
+    snprintf(set, sizeof set, "PRAGMA user_version=%d;", from);
+    assert_int_equal(sqlite3_exec(db, set, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=WAL; BEGIN IMMEDIATE;", NULL, NULL, NULL), SQLITE_OK);
+    opener o[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        o[i].path = f->path;
+        o[i].s = NULL;
+        o[i].err[0] = '\0';
+        assert_int_equal(pthread_create(&t[i], NULL, open_store, &o[i]), 0);
+    }
+    usleep(400 * 1000); /* every opener past its first read of the version, inside its 5 s busy wait */
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    int created = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        if (!o[i].s) fprintf(stderr, "opener %d: %s\n", i, o[i].err);
+        assert_non_null(o[i].s);
+        created += store_created(o[i].s);
+    }
+    assert_int_equal(created, 0); /* an old file, not a new one */
+    assert_int_equal(store_user_add(o[0].s, "a@x.com", "pw", "A"), STORE_OK);
+    store_user u;
+    assert_int_equal(store_user_get(o[2].s, "a@x.com", &u), STORE_OK);
+    for (int i = 0; i < 3; i++) store_close(o[i].s);
+}
+
 /* The plan SQLite picks for sql, its details joined by "; ". */
 static void plan_of(sqlite3 *db, const char *sql, char *out, size_t cap) {
     char q[512];
@@ -1580,6 +1630,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_gtc_elsewhere_names_its_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v2_covering_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_by_several_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v3_list_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_read_by_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_reads_batched, setup, teardown),

@@ -13,6 +13,7 @@
 #ifndef MSNKIT_INI_H
 #define MSNKIT_INI_H
 
+#include <errno.h>
 #include <stdio.h>
 
 #include <ini.h>
@@ -21,8 +22,10 @@
 
 /* ini_parse_file on path with lines read whole: what ini_parse returns
  * (0, the first bad line, -1 when the file cannot be opened, -2 out of
- * memory), or -3 with *long_line set to the first line longer than
- * MSNKIT_INI_MAX_LINE (nothing was handed to the handler then). */
+ * memory), -3 with *long_line set to the first line longer than
+ * MSNKIT_INI_MAX_LINE, or -4 with errno set when reading fails (path names
+ * a directory: fopen takes it, the first read says EISDIR); nothing was
+ * handed to the handler for -3 and -4. */
 static inline int msnkit_ini_parse(const char *path, ini_handler handler, void *user, int *long_line) {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
@@ -37,6 +40,12 @@ static inline int msnkit_ini_parse(const char *path, ini_handler handler, void *
             *long_line = line;
             return -3;
         }
+    }
+    if (ferror(f)) {
+        int e = errno;
+        fclose(f);
+        errno = e;
+        return -4;
     }
     rewind(f);
     ini_allow_realloc = 1;

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,6 +154,13 @@ static int check_config(const gate_config *c, char *err, size_t errcap) {
                  c->table, c->table);
         return -1;
     }
+    if (c->mark_control == c->mark_secondary) {
+        snprintf(err, errcap,
+                 "mark_control and mark_secondary are both 0x%x: a secondary connection's packets would all go "
+                 "through the queue; give them different marks",
+                 (unsigned)c->mark_control);
+        return -1;
+    }
     if (c->mode == GATE_PASSIVE && c->filter[0]) {
         pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
         struct bpf_program prog;
@@ -162,6 +171,30 @@ static int check_config(const gate_config *c, char *err, size_t errcap) {
         if (bad) return -1;
     }
     return 0;
+}
+
+/* One msngate per table in a network namespace: a second one would empty
+ * the first's sets at its start and stop, and neither would know. The
+ * claim is an abstract unix socket named after the table (such names
+ * belong to the network namespace and go with the process); it is held
+ * until exit. */
+static int take_table(const char *table, char *err, size_t errcap) {
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0; /* cannot tell: go on */
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "msngate/%s", table);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    if (bind(fd, (struct sockaddr *)&sa, len) == 0) return 0; /* kept open until exit */
+    int e = errno;
+    close(fd);
+    if (e != EADDRINUSE) return 0;
+    snprintf(err, errcap,
+             "another msngate runs on table inet %s in this network namespace: stop it first, or give this one "
+             "another --table",
+             table);
+    return -1;
 }
 
 static void report(gate *g) {
@@ -811,6 +844,11 @@ int main(int argc, char **argv) {
     if (opened != 0) {
         close_source(&g);
         return opened;
+    }
+    if (take_table(c->table, err, sizeof err) != 0) {
+        fprintf(stderr, "msngate: %s\n", err);
+        close_source(&g);
+        return 1;
     }
     /* Restart safety: the sets start empty (what a crashed run opened
      * is gone; it would have timed out anyway). */

@@ -353,6 +353,8 @@ class GatewayTest(unittest.TestCase):
                          "(another program holds it: another msngate, or choose --queue-num)"),
                         (["--mode", "passive"], 64, "passive mode needs an interface"),
                         (["--mode", "passive", "-i", "nosuchif0"], 1, "nosuchif0"),
+                        (["--mode", "passive", "-i", "any"], 1, "another msngate runs on table inet msngate in this "
+                         "network namespace"),
                         (["--mode", "passive", "-i", "nflog:5"], 1, "nflog:5: passive mode captures on a network "
                          "interface, not on a netfilter log group"),
                         (["-c", ini, "--control-ports", ""], 78, "want 1 to 16 ports")):
@@ -392,7 +394,10 @@ class GatewayTest(unittest.TestCase):
             # a table name nft reads as one of its words, a filter that
             # does not compile
             for argv, says in ((["--table", "fwd"], 'table "fwd": nft reads this name as one of its own words'),
-                               (["--mode", "passive", "-i", "lo", "--filter", "tcp port"], 'filter "tcp port": ')):
+                               (["--mode", "passive", "-i", "lo", "--filter", "tcp port"], 'filter "tcp port": '),
+                               (["-c", ini + ".marks"], "mark_control and mark_secondary are both 0x100")):
+                with open(ini + ".marks", "w") as f:
+                    f.write("[msngate]\nmark_control = 0x100\nmark_secondary = 0x100\n")
                 r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE] + argv, check=False)
                 self.assertEqual(r.returncode, 78, (argv, r.stderr))
                 self.assertIn(says, r.stderr)

@@ -1423,6 +1423,16 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
             snprintf(err, errcap, "--ns-peers is for notification servers (--role with ns)");
             return -1;
         }
+        /* The other nodes ring their callees with this node's switchboard
+         * address: a wildcard one reaches nobody there. */
+        for (size_t i = 0; want_sb && !s->sb_address[0] && i < s->nlisteners; i++)
+            if (s->listeners[i].kind == CONN_SB && is_wildcard(s->listeners[i].host)) {
+                snprintf(err, errcap,
+                         "with --ns-peers, a switchboard bound to a wildcard address (%s) needs --sb-address "
+                         "host:port: the other nodes ring callees with it",
+                         s->listeners[i].bound);
+                return -1;
+            }
         if (peering_dial_all(s, cfg->ns_peers, err, errcap) != 0) return -1;
     }
     if (want_sb && !want_ns) {

@@ -600,6 +600,19 @@ static int sq_user_version(sqlite3 *db) {
     return version;
 }
 
+/* Why the schema version could not be read: a file that is no database,
+ * or one that cannot be read or written (a full disk while it is made). */
+static void version_unreadable(sqlite3 *db, const char *path, char *err, size_t errcap) {
+    int code = sqlite3_errcode(db) & 0xff;
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+        snprintf(err, errcap, "%s: not a database (%s)", path, sqlite3_errmsg(db));
+    else
+        snprintf(err, errcap,
+                 "%s: cannot be read (%s): check the disk, its free space, and that msnd may write the file and its "
+                 "directory",
+                 path, sqlite3_errmsg(db));
+}
+
 static void sq_use_loop(store *base, struct event_base *loop) {
     (void)loop;
     sq_store *s = S(base);
@@ -665,7 +678,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     }
     int version = sq_user_version(s->db);
     if (version < 0) {
-        snprintf(err, errcap, "%s: not a database (%s)", path, sqlite3_errmsg(s->db));
+        version_unreadable(s->db, path, err, errcap);
         sq_close(&s->base);
         return NULL;
     }
@@ -682,7 +695,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         version = sq_user_version(s->db);
         if (version < 0 || version > target) {
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-            if (version < 0) snprintf(err, errcap, "%s: not a database (%s)", path, sqlite3_errmsg(s->db));
+            if (version < 0) version_unreadable(s->db, path, err, errcap);
             else snprintf(err, errcap, "%s: schema version %d is newer than this msnd (%d)", path, version, target);
             sq_close(&s->base);
             return NULL;

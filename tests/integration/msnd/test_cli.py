@@ -250,6 +250,13 @@ def test_startup_errors_once_with_cause():
     r = run("--db", db, "--listen", "127.0.0.1:65535")
     assert r.returncode == 1
     assert "give --ns-listen and --sb-listen" in one_line(r.stderr), r.stderr
+    # a node's switchboard on a wildcard address, with peers that would ring
+    # their callees with it (RNG ... 0.0.0.0:port), and no --sb-address
+    r = run("--db", db, "--role", "ns,sb", "--listen", "127.0.0.1:0", "--sb-listen", "0.0.0.0:0", "--link-listen",
+            "127.0.0.1:0", "--ns-peers", "127.0.0.1:9")
+    assert r.returncode == 1
+    assert re.search(r"msnd: with --ns-peers, a switchboard bound to a wildcard address \(0\.0\.0\.0:\d+\) "
+                     r"needs --sb-address host:port", r.stderr), r.stderr
 
 
 def test_password_from_stdin():

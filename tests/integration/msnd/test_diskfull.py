@@ -77,6 +77,26 @@ def test_disk_full_is_reported_as_such(srv):
         os.rmdir(mnt)
 
 
+def test_new_database_on_a_full_disk_is_not_called_no_database(srv):
+    """`user add --create` on a nearly full file system: the new file cannot
+    be read or written, which is said as such (it was called "not a
+    database"), with what to check."""
+    srv.stop()
+    mnt = tempfile.mkdtemp(prefix="msnd-full-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "msnd-test", mnt], check=True)
+    try:
+        with open(os.path.join(mnt, "filler"), "wb") as f:
+            f.write(b"\0" * (116 * 1024))
+        r = subprocess.run([srv.msnd, "user", "add", "--create", "--db", os.path.join(mnt, "g.db"),
+                            "alice@example.com", "pw"], capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0, r
+        assert "not a database" not in r.stderr, r.stderr
+        assert "check the disk, its free space" in r.stderr, r.stderr
+    finally:
+        subprocess.run(["umount", mnt])
+        os.rmdir(mnt)
+
+
 def in_own_mount_namespace():
     if os.environ.get("MSND_TEST_MNTNS") == "1":
         return
@@ -91,4 +111,5 @@ def in_own_mount_namespace():
 
 if __name__ == "__main__":
     in_own_mount_namespace()
-    sys.exit(harness.run([test_disk_full_is_reported_as_such], sys.argv[1]))
+    sys.exit(harness.run([test_disk_full_is_reported_as_such, test_new_database_on_a_full_disk_is_not_called_no_database],
+                         sys.argv[1]))

@@ -112,5 +112,10 @@ sn_anomaly_info sn_anomaly_make(sn_anomaly kind, uint64_t flow, const char *deta
 /* Count it and, below the per-kind limit, stamp it (time, frame,
  * limit_reached) and tell the observers. */
 void sn_anomaly_report(sn_ctx *c, sn_anomaly_info *a);
+/* Whether a protocol field of n bytes fits a buffer of cap (NUL included).
+ * One that does not is refused, never cut (a cut address or session id
+ * would be another's): an oversized_field anomaly on flow, said once per
+ * holder (*said set), and 0. */
+int sn_field_fits(sn_ctx *c, uint64_t flow, uint8_t *said, size_t n, size_t cap, const char *what);
 
 #endif

@@ -27,7 +27,7 @@ struct sn_ftp {
     uint32_t bye_code;
     char user[130]; /* a passport name is at most 129 bytes */
     char auth[128]; /* digits with Microsoft's clients; longer ones are refused, never cut */
-    int oversized_said;
+    uint8_t oversized_said;
     uint64_t invitation;
     char cookie[SN_INV_COOKIE_MAX];
     char *name; /* the invitation's Application-File, whole */
@@ -96,18 +96,6 @@ static void safe_name(const char *in, char *out, size_t cap) {
 static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *detail) {
     sn_anomaly_info a = sn_anomaly_make(kind, f->id, detail);
     sn_anomaly_report(c, &a);
-}
-
-/* A field that does not fit is refused, said once per transfer, never cut. */
-static int fits(sn_ctx *c, sn_ftp *t, const sn_flow *f, msnp_str s, size_t cap, const char *what) {
-    if (s.n < cap) return 1;
-    if (!t->oversized_said) {
-        t->oversized_said = 1;
-        char detail[160];
-        snprintf(detail, sizeof detail, "%s of %zu bytes, above the %zu kept: not used", what, s.n, cap - 1);
-        anomaly(c, SN_AN_OVERSIZED_FIELD, f, detail);
-    }
-    return 0;
 }
 
 static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
@@ -198,9 +186,9 @@ size_t sn_ftp_data(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, const uint8_
         switch (cmd.code) {
         case MSNP_USR:
             if (cmd.argc >= 2) {
-                if (fits(c, t, f, cmd.argv[0], sizeof t->user, "an e-mail address"))
+                if (sn_field_fits(c, f->id, &t->oversized_said, cmd.argv[0].n, sizeof t->user, "an e-mail address"))
                     msnp_str_copy(cmd.argv[0], t->user, sizeof t->user);
-                if (fits(c, t, f, cmd.argv[1], sizeof t->auth, "an AuthCookie")) {
+                if (sn_field_fits(c, f->id, &t->oversized_said, cmd.argv[1].n, sizeof t->auth, "an AuthCookie")) {
                     msnp_str_copy(cmd.argv[1], t->auth, sizeof t->auth);
                     check_auth(c, t);
                 }

@@ -117,31 +117,17 @@ const char *sn_session_user(const sn_flow *f) {
 
 static void copy_str(char *dst, size_t cap, msnp_str s) { msnp_str_copy(s, dst, cap); }
 
-/* A field that does not fit is refused, said once per connection, never
- * cut: a cut address or session id would be another user's or session's. */
-static int field_fits(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str s, size_t cap, const char *what) {
-    if (s.n < cap) return 1;
-    if (!k->oversized_said) {
-        k->oversized_said = 1;
-        char detail[160];
-        snprintf(detail, sizeof detail, "%s of %zu bytes, above the %zu kept: not used", what, s.n, cap - 1);
-        sn_anomaly_info a = sn_anomaly_make(SN_AN_OVERSIZED_FIELD, f->id, detail);
-        sn_anomaly_report(c, &a);
-    }
-    return 0;
-}
-
 /* An e-mail address (a passport name: at most 129 bytes), whole or not at all. */
 static int copy_user(sn_ctx *c, const sn_flow *f, sn_conn *k, char dst[USER_MAX], msnp_str s) {
     dst[0] = '\0';
-    if (!field_fits(c, f, k, s, USER_MAX, "an e-mail address")) return 0;
+    if (!sn_field_fits(c, f->id, &k->oversized_said, s.n, USER_MAX, "an e-mail address")) return 0;
     copy_str(dst, USER_MAX, s);
     return 1;
 }
 
 /* A switchboard session id (numbers, or a UUID with some servers). */
 static void take_sessid(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str s) {
-    if (!k->sb || !field_fits(c, f, k, s, SESSID_MAX, "a switchboard session id")) return;
+    if (!k->sb || !sn_field_fits(c, f->id, &k->oversized_said, s.n, SESSID_MAX, "a switchboard session id")) return;
     copy_str(k->sb->sessid, SESSID_MAX, s);
 }
 

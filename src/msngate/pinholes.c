@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "localnets.h"
 #include "ruleset.h"
+#include "sides.h"
 #include "strmap.h"
 
 typedef struct hole {
@@ -35,7 +35,7 @@ struct pinholes {
     nftset *set;
     gate_stats *st;
     gate_config cfg;
-    localnets nets; /* the gateway's links, read again every 10 s when needed */
+    gate_sides *sides; /* the routing table, asked which side an address is on */
     sn_strmap by_id, by_inv;
     /* how many tracked predictions hold each element (set name + key):
      * switchboard referrals of many users name the same server, and one
@@ -64,7 +64,8 @@ pinholes *pinholes_new(nftset *set, gate_stats *st, const gate_config *cfg) {
     p->set = set;
     p->st = st;
     p->cfg = *cfg;
-    if (sn_strmap_init(&p->by_id) != 0 || sn_strmap_init(&p->by_inv) != 0 || sn_strmap_init(&p->refs) != 0) {
+    if (!(p->sides = gate_sides_new()) || sn_strmap_init(&p->by_id) != 0 || sn_strmap_init(&p->by_inv) != 0 ||
+        sn_strmap_init(&p->refs) != 0) {
         pinholes_free(p);
         return NULL;
     }
@@ -87,7 +88,7 @@ void pinholes_free(pinholes *p) {
     }
     sn_strmap_free(&p->by_id, NULL);
     sn_strmap_free(&p->by_inv, NULL);
-    localnets_free(&p->nets);
+    gate_sides_free(p->sides);
     sn_strmap_free(&p->refs, free);
     free(p);
 }
@@ -196,18 +197,18 @@ static int undo_delete(pinholes *p, const char *set, const nftset_key *k) {
 
 /* An announcer none of whose connections crosses the gateway is on the far
  * side from the user its message reached (whose switchboard connection
- * does cross it). An address it announces on that user's own link is then
- * none of its own: an outsider naming an inside host, which a pinhole
- * would open to anyone. Counted as forged. */
+ * does cross it). An address it announces on that user's side (routed out
+ * of the same interface: that user's link, or a network behind a router
+ * there) is then none of its own: an outsider naming an inside host,
+ * which a pinhole would open to anyone. Counted as forged. */
 static int beyond_the_announcer(pinholes *p, const gate_prediction *pr) {
     if (!pr->unchecked || !pr->receiver.family || !pr->addr.family) return 0;
-    localnets_refresh(&p->nets, now_us(), 10u * 1000000u);
-    if (!localnets_same(&p->nets, &pr->addr, &pr->receiver)) return 0;
+    if (!gate_sides_same(p->sides, &pr->addr, &pr->receiver)) return 0;
     if (p->cfg.verbose) {
         char a[SN_ADDR_STRLEN], r[SN_ADDR_STRLEN];
         fprintf(stderr,
                 "msngate: refused %s (expectation %llu): announced by a user the gateway does not see, "
-                "on the link of %s who received it\n",
+                "on the side of %s who received it\n",
                 sn_addr_str(&pr->addr, a), (unsigned long long)pr->id, sn_addr_str(&pr->receiver, r));
     }
     return 1;

@@ -191,6 +191,70 @@ static void test_outsider_naming_an_inside_host(void **state) {
     assert_int_equal(system("ip link del probe0"), 0);
 }
 
+/* The inside reaches past the gateway's own link: a network behind a
+ * router there (10.88.0.0/16 via 10.77.1.254) is on the same side as the
+ * receiver, so an outsider naming a host in it is refused as forged too.
+ * Addresses the gateway reaches only through a default route are on no
+ * side: with the default route out of the receiver's own interface (a
+ * gateway with one interface), an outsider's own address is still opened;
+ * so is one on another interface (the outside, 192.0.2.0/24). */
+static void test_outsider_naming_a_routed_inside_host(void **state) {
+    fixture *f = *state;
+    assert_int_equal(system("ip link add probe0 type veth peer name probe1 && ip addr add 10.77.1.1/24 dev probe0 && "
+                            "ip link set probe0 up && ip link set probe1 up && "
+                            "ip route add 10.88.0.0/16 via 10.77.1.254 dev probe0 && "
+                            "ip route add default via 10.77.1.254 dev probe0 && "
+                            "ip link add wan0 type veth peer name wan1 && ip addr add 192.0.2.1/24 dev wan0 && "
+                            "ip link set wan0 up && ip link set wan1 up"),
+                     0);
+    gate_prediction pr = {0};
+    pr.app = "file_transfer";
+    pr.port = 22;
+    pr.transport = 6;
+    pr.timeout_ms = 300000;
+    pr.unchecked = 1;
+    assert_int_equal(sn_addr_parse("10.77.1.2", 9, &pr.receiver), 0);
+    pr.id = pr.invitation = 1; /* a host behind the inside router */
+    assert_int_equal(sn_addr_parse("10.88.9.9", 9, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 1);
+    assert_int_equal(file_elements(), 0);
+    const char *elsewhere[] = {"198.51.100.7", "192.0.2.9"}; /* by the default route; the other interface */
+    for (int i = 0; i < 2; i++) {
+        pr.id = pr.invitation = (uint64_t)i + 2;
+        assert_int_equal(sn_addr_parse(elsewhere[i], strlen(elsewhere[i]), &pr.addr), 0);
+        pinholes_predicted(f->p, &pr, 0);
+    }
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 1);
+    assert_int_equal(file_elements(), 2);
+    /* a receiver on the outside, an address inside: opposite sides */
+    pr.id = pr.invitation = 4;
+    assert_int_equal(sn_addr_parse("192.0.2.9", 9, &pr.receiver), 0);
+    assert_int_equal(sn_addr_parse("10.88.9.9", 9, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 1);
+    assert_int_equal(file_elements(), 3);
+    /* the same over IPv6 */
+    assert_int_equal(system("ip -6 addr add fd77::1/64 dev probe0 nodad && "
+                            "ip -6 route add fd88::/48 via fd77::fe dev probe0"),
+                     0);
+    pr.id = pr.invitation = 5;
+    assert_int_equal(sn_addr_parse("fd77::2", 7, &pr.receiver), 0);
+    assert_int_equal(sn_addr_parse("fd88::9", 7, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 2);
+    pr.id = pr.invitation = 6;
+    assert_int_equal(sn_addr_parse("2001:db8::9", 11, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 2);
+    assert_int_equal(system("ip link del probe0 && ip link del wan0"), 0);
+}
+
 int main(void) {
     if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
         fprintf(stderr, "test_pinholes: needs root and network namespaces (skipped)\n");
@@ -201,6 +265,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_hit_late_keeps_the_pinhole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_and_opened_again_in_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outsider_naming_an_inside_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outsider_naming_a_routed_inside_host, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include "link_conn.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <event2/buffer.h>
@@ -775,6 +776,47 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_sto
     return 0;
 }
 
+/* a listens on every address (0.0.0.0 or ::). */
+static int is_wildcard(const struct sockaddr_storage *a) {
+    if (a->ss_family == AF_INET) return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+    if (a->ss_family == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
+    return 0;
+}
+
+/* a is an address of this host: loopback, or one of its interfaces'. */
+static int is_this_host(const struct sockaddr_storage *a) {
+    if (a->ss_family == AF_INET && (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127) return 1;
+    if (a->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr)) return 1;
+    struct ifaddrs *ifs;
+    if (getifaddrs(&ifs) != 0) return 0;
+    int found = 0;
+    for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != a->ss_family) continue;
+        if (a->ss_family == AF_INET)
+            found = ((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr.s_addr ==
+                ((const struct sockaddr_in *)a)->sin_addr.s_addr;
+        else
+            found = memcmp(&((const struct sockaddr_in6 *)(const void *)i->ifa_addr)->sin6_addr,
+                           &((const struct sockaddr_in6 *)a)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    }
+    freeifaddrs(ifs);
+    return found;
+}
+
+/* entry names this node's own link listener: the same address and port,
+ * or, when the node listens on every address, any address of this host
+ * (of the listener's family) with that port. */
+static int is_self(const struct sockaddr_storage *entry, const struct sockaddr_storage *self) {
+    if (same_addr(entry, self)) return 1;
+    /* [::] takes IPv4 connections too (unless the system says otherwise) */
+    if (!is_wildcard(self) || (entry->ss_family != self->ss_family && self->ss_family != AF_INET6)) return 0;
+    in_port_t pe = entry->ss_family == AF_INET ? ((const struct sockaddr_in *)entry)->sin_port
+                                               : ((const struct sockaddr_in6 *)entry)->sin6_port;
+    in_port_t ps = self->ss_family == AF_INET ? ((const struct sockaddr_in *)self)->sin_port
+                                              : ((const struct sockaddr_in6 *)self)->sin6_port;
+    return pe == ps && is_this_host(entry);
+}
+
 int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns_link **arr, size_t *n, char *err,
                    size_t errcap) {
     /* One --ns-peers list may serve every node: the entry that is this
@@ -794,7 +836,7 @@ int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns
             snprintf(err, errcap, "bad %s entry '%s' (want ip:port, at most 16)", flag, tok);
             return -1;
         }
-        if (have_self && same_addr(&ss, &self)) {
+        if (have_self && is_self(&ss, &self)) {
             LOGI("notification peer skipped: it is this node's own --link-listen", "peer=%s", tok);
             continue;
         }

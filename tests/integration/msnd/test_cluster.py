@@ -1292,11 +1292,11 @@ def test_one_session_per_account_across_nodes():
             c.close()
 
 
-def test_own_address_in_ns_peers_is_skipped():
+def test_own_address_in_ns_peers_is_skipped(link_host="127.0.0.1"):
     """One --ns-peers list for every node names each node's own
     --link-listen too: a node skips that entry (and says so) rather than
     link to itself, which would end every login there at once."""
-    with TwoNodes(shared_peers=True) as tn:
+    with TwoNodes(shared_peers=True, link_host=link_host) as tn:
         for i, n in enumerate(tn.nodes):
             log = n.log_text()
             want = 'msg="notification peer skipped: it is this node\'s own --link-listen" peer=127.0.0.1:%d' % tn.links[i]
@@ -1311,6 +1311,12 @@ def test_own_address_in_ns_peers_is_skipped():
             got = drain(c)  # the session stays: no OUT OTH, and the server still answers
             assert not [cmd for cmd in got if cmd.name == "OUT"], got
             c.close()
+
+
+def test_own_address_in_ns_peers_is_skipped_on_a_wildcard_listener():
+    """The same with --link-listen 0.0.0.0:port: the list names the node by
+    one of its addresses (127.0.0.1 here), which is the node all the same."""
+    test_own_address_in_ns_peers_is_skipped(link_host="0.0.0.0")
 
 
 def wait_log(node, text, count=1, timeout=10.0):

@@ -143,6 +143,19 @@ static void test_closed_and_opened_again_in_one_commit(void **state) {
     assert_int_equal(file_elements(), 0);
 }
 
+/* A file transfer offered by an announcer the gateway never saw (the
+ * analyzer could not check the address) to the user at receiver. */
+static gate_prediction outsider_offer(const char *receiver) {
+    gate_prediction pr = {0};
+    pr.app = "file_transfer";
+    pr.port = 22;
+    pr.transport = 6;
+    pr.timeout_ms = 300000;
+    pr.unchecked = 1;
+    assert_int_equal(sn_addr_parse(receiver, strlen(receiver), &pr.receiver), 0);
+    return pr;
+}
+
 /* An announcer the gateway never sees (an outsider) naming an address on
  * the link of the user it wrote to: an inside host, refused as forged (a
  * pinhole there would open that host to anyone). The same announcer's
@@ -152,13 +165,7 @@ static void test_outsider_naming_an_inside_host(void **state) {
     assert_int_equal(system("ip link add probe0 type veth peer name probe1 && ip addr add 10.77.1.1/24 dev probe0 && "
                             "ip link set probe0 up"),
                      0);
-    gate_prediction pr = {0};
-    pr.app = "file_transfer";
-    pr.port = 22;
-    pr.transport = 6;
-    pr.timeout_ms = 300000;
-    pr.unchecked = 1;
-    assert_int_equal(sn_addr_parse("10.77.1.2", 9, &pr.receiver), 0);
+    gate_prediction pr = outsider_offer("10.77.1.2");
     const char *inside[] = {"10.77.1.50", "10.77.1.2"}; /* another inside host, the receiver itself */
     for (int i = 0; i < 2; i++) {
         pr.id = (uint64_t)i + 1;
@@ -207,13 +214,7 @@ static void test_outsider_naming_a_routed_inside_host(void **state) {
                             "ip link add wan0 type veth peer name wan1 && ip addr add 192.0.2.1/24 dev wan0 && "
                             "ip link set wan0 up && ip link set wan1 up"),
                      0);
-    gate_prediction pr = {0};
-    pr.app = "file_transfer";
-    pr.port = 22;
-    pr.transport = 6;
-    pr.timeout_ms = 300000;
-    pr.unchecked = 1;
-    assert_int_equal(sn_addr_parse("10.77.1.2", 9, &pr.receiver), 0);
+    gate_prediction pr = outsider_offer("10.77.1.2");
     pr.id = pr.invitation = 1; /* a host behind the inside router */
     assert_int_equal(sn_addr_parse("10.88.9.9", 9, &pr.addr), 0);
     pinholes_predicted(f->p, &pr, 0);

@@ -481,7 +481,8 @@ static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
 static const u_char *read_copy(gate *g, const struct pcap_pkthdr *h, const u_char *data, int *lt, size_t *len) {
     static u_char buf[262144];
     ssize_t n = recv(g->cap_fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
-    if (n <= 0 || (size_t)n > sizeof buf || (size_t)n >= h->len) return NULL;
+    /* an Ethernet copy is as long as the packet (delta 0 below) */
+    if (n <= 0 || (size_t)n > sizeof buf || (size_t)n > h->len) return NULL;
     size_t delta = h->len - (size_t)n;
     int cooked = g->linktype == DLT_LINUX_SLL || g->linktype == DLT_LINUX_SLL2;
     if (cooked ? delta != (g->linktype == DLT_LINUX_SLL ? 16u : 20u) : delta != 0 && delta != 4) return NULL;

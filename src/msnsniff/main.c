@@ -82,7 +82,15 @@ static FILE *open_append(const char *path) {
                 "msnsniff: %s did not end with a whole line (a run stopped while writing): the next event "
                 "starts on a new line\n",
                 path);
-        fputc('\n', f);
+        /* on the descriptor, not through stdio: the events go to the
+         * descriptor from the writer thread, and a byte left in the
+         * stream's buffer would follow them */
+        if (write(fileno(f), "\n", 1) != 1) {
+            int eno = errno;
+            fclose(f);
+            errno = eno;
+            return NULL;
+        }
     }
     return f;
 }

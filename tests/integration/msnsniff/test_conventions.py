@@ -245,14 +245,18 @@ class Files(unittest.TestCase):
         self.assertEqual((rc, err), (0, ""))
         with open(js, "rb") as f:
             self.assertEqual(f.read(), one + one)
-        # a run killed while writing left a cut line: only that line is lost
-        with open(js, "ab") as f:
-            f.write(b'{"event":"mess')
-        rc, out, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "-o", js, "--append"])
-        self.assertEqual(rc, 0, err)
-        self.assertIn("did not end with a whole line", err)
-        with open(js, "rb") as f:
-            self.assertEqual(f.read(), one + one + b'{"event":"mess\n' + one)
+        # a run killed while writing left a cut line: only that line is lost,
+        # whether events are written a buffer at a time, after every packet
+        # (-U, as a live capture does) or without the writer thread
+        for extra in ([], ["-U"], ["--threads", "1"]):
+            with self.subTest(extra=extra):
+                with open(js, "wb") as f:
+                    f.write(one + b'{"event":"mess')
+                rc, out, err = run(["-q", "--run-id", "1", "-r", cap("seed.pcap"), "-o", js, "--append"] + extra)
+                self.assertEqual(rc, 0, err)
+                self.assertIn("did not end with a whole line", err)
+                with open(js, "rb") as f:
+                    self.assertEqual(f.read(), one + b'{"event":"mess\n' + one)
         rc, out, err = run(["-q", "-r", cap("seed.pcap"), "--append"])
         self.assertEqual((rc, out), (2, b""))
         self.assertIn("-o FILE", err)

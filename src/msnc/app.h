@@ -55,7 +55,7 @@ typedef struct app {
     int has_fmt;
     struct event *stdin_ev;
     uint64_t last_progress_ms;
-    int bar_above_prompt;  /* the progress bar is the line just above the prompt */
+    int bar_lines;         /* progress lines just above the prompt, one per transfer */
     int in_line_handler;   /* libedit redraws the prompt itself afterwards */
     int line_accepted;     /* set by the line handler during one tty read */
     int stdin_polled;      /* stdin cannot be watched (regular file, /dev/null): read it on a timer */

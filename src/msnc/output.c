@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <editline/readline.h>
 #include <jansson.h>
@@ -14,6 +16,11 @@
 #include "app.h"
 
 #define PROGRESS_EVERY_MS 250
+/* Transfers followed at once: as many as invitations can be open. */
+#define MAX_XFERS 32
+/* Progress lines above the prompt at most; the last says how many more
+ * transfers run when there are more. */
+#define MAX_BAR_LINES 4
 
 uint64_t now_ms(void) {
     struct timespec ts;
@@ -84,10 +91,10 @@ static void tprint(app *a, const char *fmt, ...) {
     localtime_r(&t, &tm);
     strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
     fputs("\r\033[K", stdout);
-    /* The message takes the progress bar's line; the next progress update
-     * draws the bar again below it, so no stale bar stays behind. */
-    if (a->bar_above_prompt) fputs("\033[A\r\033[K", stdout);
-    a->bar_above_prompt = 0;
+    /* The message takes the progress lines' place; the next progress update
+     * draws them again below it, so no stale line stays behind. */
+    for (int i = 0; i < a->bar_lines; i++) fputs("\033[A\r\033[K", stdout);
+    a->bar_lines = 0;
     printf("[%s] ", ts);
     va_list ap, ap2;
     va_start(ap, fmt);
@@ -116,56 +123,171 @@ static void human_size(double b, char *dst, size_t cap) {
     snprintf(dst, cap, i ? "%.1f %s" : "%.0f %s", b, u[i]);
 }
 
-typedef struct xfer_clock {
-    uint64_t cookie;
+/* What the progress lines show of each running transfer: one line each,
+ * named as the other lines name a transfer, so that two at once are told
+ * apart. Updated by every progress event, drawn at most every
+ * PROGRESS_EVERY_MS. */
+typedef struct xfer_view {
+    uint64_t cookie; /* 0: a free slot */
+    uint64_t seq;    /* order of arrival: the lines keep it */
     uint64_t start_ms;
-} xfer_clock;
+    uint64_t bytes, size;
+    int sending;
+    char file[256];
+    char peer[MSNP_MAX_EMAIL + 1];
+} xfer_view;
 
-static xfer_clock clocks[16];
+static xfer_view xfers[MAX_XFERS];
+static uint64_t xfer_seq;
 
-static uint64_t xfer_start(uint64_t cookie, int reset) {
-    for (int i = 0; i < 16; i++)
-        if (clocks[i].cookie == cookie) {
-            if (reset) clocks[i].start_ms = now_ms();
-            return clocks[i].start_ms;
-        }
-    for (int i = 0; i < 16; i++)
-        if (clocks[i].cookie == 0) {
-            clocks[i].cookie = cookie;
-            clocks[i].start_ms = now_ms();
-            return clocks[i].start_ms;
-        }
-    clocks[0].cookie = cookie;
-    clocks[0].start_ms = now_ms();
-    return clocks[0].start_ms;
+/* The view of transfer cookie, made (its clock started now) if new. */
+static xfer_view *xfer_get(uint64_t cookie) {
+    xfer_view *free_slot = NULL, *oldest = &xfers[0];
+    for (int i = 0; i < MAX_XFERS; i++) {
+        if (xfers[i].cookie == cookie) return &xfers[i];
+        if (!xfers[i].cookie && !free_slot) free_slot = &xfers[i];
+        if (xfers[i].seq < oldest->seq) oldest = &xfers[i];
+    }
+    xfer_view *x = free_slot ? free_slot : oldest;
+    memset(x, 0, sizeof(*x));
+    x->cookie = cookie;
+    x->seq = ++xfer_seq;
+    x->start_ms = now_ms();
+    return x;
 }
 
 static void xfer_forget(uint64_t cookie) {
-    for (int i = 0; i < 16; i++)
-        if (clocks[i].cookie == cookie) clocks[i].cookie = 0;
+    for (int i = 0; i < MAX_XFERS; i++)
+        if (xfers[i].cookie == cookie) xfers[i].cookie = 0;
 }
 
-static void progress_bar(app *a, const msnc_event *ev) {
-    uint64_t start = xfer_start(ev->cookie, 0);
-    double secs = (double)(now_ms() - start) / 1000.0;
-    double rate = secs > 0 ? (double)ev->bytes / secs : 0;
-    double frac = ev->size ? (double)ev->bytes / (double)ev->size : 1.0;
+/* Columns s takes on the terminal, counted high (a character from U+1100
+ * on as two, wide or not) so that a line said to fit never wraps: the
+ * lines above the prompt are redrawn by moving up one row per line. */
+static size_t columns(const char *s, size_t n) {
+    size_t w = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = 0;
+        size_t len = msnp_utf8_seq(s + i, n - i, &cp);
+        w += len && cp >= 0x1100 ? 2 : 1;
+        i += len ? len : 1;
+    }
+    return w;
+}
+
+/* How many bytes of s fit in cols columns, whole characters only. */
+static size_t prefix_within(const char *s, size_t cols) {
+    size_t n = strlen(s), w = 0, i = 0;
+    while (i < n) {
+        uint32_t cp = 0;
+        size_t len = msnp_utf8_seq(s + i, n - i, &cp);
+        size_t cw = len && cp >= 0x1100 ? 2 : 1;
+        if (w + cw > cols) break;
+        w += cw;
+        i += len ? len : 1;
+    }
+    return i;
+}
+
+/* s (a file name or e-mail from the network) as msnc shows network text,
+ * escapes written out, never obeyed by the terminal. */
+static void visible(const char *s, char *dst, size_t cap) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    dst[0] = '\0';
+    if (!fp) return;
+    msnkit_put_visible(fp, s, NULL);
+    if (fclose(fp) == 0 && buf) {
+        size_t keep = msnp_utf8_prefix(buf, len, cap - 1);
+        memcpy(dst, buf, keep);
+        dst[keep] = '\0';
+    }
+    free(buf);
+}
+
+static size_t term_columns(void) {
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return 80;
+}
+
+/* One transfer's line, within cols columns: "transfer 123 (a.jpg to
+ * bob@example.com) [#####.....]  45% 22.5 MiB / 50.0 MiB  110.3 MiB/s
+ * ETA 0s". The cookie, which the other lines name a transfer by and
+ * /cancel takes, and the figures always stay; when the line does not fit,
+ * the bar narrows to 10, then the peer goes, then the file name is
+ * shortened ("...") and last goes too. */
+static void xfer_line(const xfer_view *x, size_t cols, char *line, size_t cap) {
+    double secs = (double)(now_ms() - x->start_ms) / 1000.0;
+    double rate = secs > 0 ? (double)x->bytes / secs : 0;
+    double frac = x->size ? (double)x->bytes / (double)x->size : 1.0;
+    if (frac > 1) frac = 1;
     char done[32], total[32], r[32];
-    human_size((double)ev->bytes, done, sizeof(done));
-    human_size((double)ev->size, total, sizeof(total));
+    human_size((double)x->bytes, done, sizeof(done));
+    human_size((double)x->size, total, sizeof(total));
     human_size(rate, r, sizeof(r));
+    double eta = rate > 0 && x->size > x->bytes ? (double)(x->size - x->bytes) / rate : 0;
+    char head[32], stats[128], file[256], peer[256];
+    snprintf(head, sizeof(head), "transfer %" PRIu64, x->cookie);
+    snprintf(stats, sizeof(stats), "%3.0f%% %s / %s  %s/s  ETA %.0fs", frac * 100, done, total, r, eta);
+    visible(x->file, file, sizeof(file));
+    visible(x->peer, peer, sizeof(peer));
+    /* head, " [", the bar (10 at least), "] ", stats */
+    size_t fixed = strlen(head) + 4 + 10 + strlen(stats);
+    char label[600];
+    if (peer[0]) snprintf(label, sizeof(label), " (%s %s %s)", file, x->sending ? "to" : "from", peer);
+    else snprintf(label, sizeof(label), " (%s)", file);
+    if (fixed + columns(label, strlen(label)) > cols) snprintf(label, sizeof(label), " (%s)", file);
+    if (fixed + columns(label, strlen(label)) > cols) {
+        /* " (" a part of the name "...)": one character of it at least */
+        if (fixed + 7 <= cols)
+            snprintf(label, sizeof(label), " (%.*s...)", (int)prefix_within(file, cols - fixed - 6), file);
+        else label[0] = '\0';
+    }
+    size_t bar_w = 10, used = fixed + columns(label, strlen(label));
+    if (used < cols) bar_w += cols - used < 20 ? cols - used : 20;
     char bar[31];
-    int fill = (int)(frac * 30);
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-    bar[30] = '\0';
-    double eta = rate > 0 ? (double)(ev->size - ev->bytes) / rate : 0;
-    /* The bar lives on its own line above the prompt, so a half-typed line
-     * stays visible: clear the prompt line, go up to the bar (if it is
-     * there already), draw it, and let libedit redraw the prompt below. */
+    int fill = (int)(frac * (double)bar_w);
+    for (size_t i = 0; i < bar_w; i++) bar[i] = (int)i < fill ? '#' : '.';
+    bar[bar_w] = '\0';
+    snprintf(line, cap, "%s%s [%s] %s", head, label, bar, stats);
+    /* a terminal narrower than even the cookie and the figures: cut, as a
+     * wrapped line would break the redraw */
+    line[prefix_within(line, cols)] = '\0';
+}
+
+static int xfer_order(const void *pa, const void *pb) {
+    const xfer_view *a = *(const xfer_view *const *)pa, *b = *(const xfer_view *const *)pb;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* The progress lines live just above the prompt, one per transfer, so a
+ * half-typed line stays visible: clear the prompt line, go up over the
+ * lines drawn last time, draw them anew, and let libedit redraw the
+ * prompt below. Each line fits the terminal's width, so each is one row. */
+static void progress_lines(app *a) {
+    const xfer_view *run[MAX_XFERS];
+    int n = 0;
+    for (int i = 0; i < MAX_XFERS; i++)
+        if (xfers[i].cookie) run[n++] = &xfers[i];
+    qsort(run, (size_t)n, sizeof(run[0]), xfer_order);
+    size_t cols = term_columns();
+    cols = cols > 1 ? cols - 1 : 1; /* the last column would wrap on some terminals */
     fputs("\r\033[K", stdout);
-    if (a->bar_above_prompt) fputs("\033[A\r\033[K", stdout);
-    printf("[%s] %3.0f%% %s / %s  %s/s  ETA %.0fs\n", bar, frac * 100, done, total, r, eta);
-    a->bar_above_prompt = 1;
+    for (int i = 0; i < a->bar_lines; i++) fputs("\033[A\r\033[K", stdout);
+    int shown = n > MAX_BAR_LINES ? MAX_BAR_LINES - 1 : n;
+    char line[1024];
+    for (int i = 0; i < shown; i++) {
+        xfer_line(run[i], cols, line, sizeof(line));
+        printf("%s\n", line);
+    }
+    if (shown < n) {
+        snprintf(line, sizeof(line), "and %d more transfer%s", n - shown, n - shown == 1 ? "" : "s");
+        line[prefix_within(line, cols)] = '\0';
+        printf("%s\n", line);
+    }
+    a->bar_lines = shown < n ? shown + 1 : shown;
     if (!a->batch && !a->quitting && !a->in_line_handler) rl_forced_update_display();
     fflush(stdout);
 }
@@ -287,21 +409,32 @@ static void human(app *a, const msnc_event *ev) {
         tprint(a, "%s: %s connection %s <-> %s established (probe exchanged; no media is carried)", ev->app,
                ev->transport, ev->local, ev->peer);
         break;
-    case MSNC_EV_TRANSFER_START:
-        xfer_start(ev->cookie, 1);
-        tprint(a, "transfer %" PRIu64 ": %s %s (%" PRIu64 " bytes)", ev->cookie,
-               strcmp(ev->text, "send") == 0 ? "sending" : "receiving", ev->file, ev->size);
+    case MSNC_EV_TRANSFER_START: {
+        xfer_view *x = xfer_get(ev->cookie);
+        x->start_ms = now_ms();
+        x->bytes = 0;
+        x->size = ev->size;
+        x->sending = ev->text && strcmp(ev->text, "send") == 0;
+        snprintf(x->file, sizeof(x->file), "%s", ev->file ? ev->file : "");
+        snprintf(x->peer, sizeof(x->peer), "%s", ev->email ? ev->email : "");
+        tprint(a, "transfer %" PRIu64 ": %s %s (%" PRIu64 " bytes)", ev->cookie, x->sending ? "sending" : "receiving",
+               ev->file, ev->size);
         break;
+    }
     case MSNC_EV_TRANSFER_PROGRESS: {
+        xfer_view *x = xfer_get(ev->cookie);
+        x->bytes = ev->bytes;
+        x->size = ev->size;
+        if (!x->file[0] && ev->file) snprintf(x->file, sizeof(x->file), "%s", ev->file);
         uint64_t t = now_ms();
         if (t - a->last_progress_ms >= PROGRESS_EVERY_MS) {
             a->last_progress_ms = t;
-            progress_bar(a, ev);
+            progress_lines(a);
         }
         break;
     }
     case MSNC_EV_TRANSFER_DONE: {
-        uint64_t start = xfer_start(ev->cookie, 0);
+        uint64_t start = xfer_get(ev->cookie)->start_ms;
         double secs = (double)(now_ms() - start) / 1000.0;
         char r[32];
         human_size(secs > 0 ? (double)ev->bytes / secs : 0, r, sizeof(r));

@@ -314,6 +314,19 @@ static void sender_event_cb(struct bufferevent *bev, short what, void *arg);
 static void sender_read_cb(struct bufferevent *bev, void *arg);
 static void sender_write_cb(struct bufferevent *bev, void *arg);
 
+/* The file holds fewer bytes than FIL announced: it was truncated or
+ * replaced after the offer (now: its size at this point). The failure is
+ * ours and says so, naming the file; the receiver is told with the cancel
+ * marker, the one way MSNFTP lets a sender end a transfer early. Queued
+ * output ends on a block boundary, so the marker cannot be taken for data. */
+static void sender_shrank(msnc_ftp *t, uint64_t now) {
+    unsigned char cancel[3];
+    msnftp_cancel_encode(cancel);
+    evbuffer_add(bufferevent_get_output(t->bev), cancel, sizeof(cancel));
+    finishf(t, MSNC_FTP_LOCAL_IO, 0, "%s: file shrank from %" PRIu64 " to %" PRIu64 " bytes while being sent", t->path,
+            t->size, now);
+}
+
 /* Frame as much of the file as fits under the high-water mark. */
 static void sender_fill(msnc_ftp *t) {
     struct evbuffer *out = bufferevent_get_output(t->bev);
@@ -326,12 +339,19 @@ static void sender_fill(msnc_ftp *t) {
         ssize_t r;
         do r = read(t->fd, t->stage, want);
         while (r < 0 && errno == EINTR);
-        if (r <= 0) {
+        if (r == 0) {
+            /* The end came early. Its size now, if it is known to be
+             * smaller, else what could be read of it. */
+            struct stat st;
+            uint64_t now = fstat(t->fd, &st) == 0 && (uint64_t)st.st_size < t->size ? (uint64_t)st.st_size : t->done;
+            sender_shrank(t, now);
+            return;
+        }
+        if (r < 0) {
             unsigned char cancel[3];
             msnftp_cancel_encode(cancel);
             evbuffer_add(out, cancel, sizeof(cancel));
-            if (r == 0) finishf(t, MSNC_FTP_LOCAL_IO, 0, "%s shrank while being sent", t->path);
-            else finishf(t, MSNC_FTP_LOCAL_IO, 0, "read %s: %s", t->path, strerror(errno));
+            finishf(t, MSNC_FTP_LOCAL_IO, 0, "read %s: %s", t->path, strerror(errno));
             return;
         }
         size_t got = (size_t)r;
@@ -579,6 +599,13 @@ static void sender_read_cb(struct bufferevent *bev, void *arg) {
             t->state = ST_DATA;
             /* The receiver is silent while data flows: watch writes instead. */
             set_write_timeout(bev, t->idle_ms);
+            /* Shorter than offered already (cut between the offer and now):
+             * end it before sending a part the receiver would throw away. */
+            struct stat st;
+            if (fstat(t->fd, &st) == 0 && (uint64_t)st.st_size < t->size) {
+                sender_shrank(t, (uint64_t)st.st_size);
+                return;
+            }
             sender_fill(t);
             if (t->state == ST_DONE) return;
         } else {
@@ -697,7 +724,7 @@ msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts 
         release(t, 0, 0);
         return NULL;
     }
-    t->size = (uint64_t)st.st_size;
+    t->size = o->has_offered_size ? o->offered_size : (uint64_t)st.st_size;
     msnc_target to[2] = {{o->connect_host, o->connect_port}, {o->connect_alt_host, o->connect_alt_port}};
     int listen = !(o->connect_host && *o->connect_host);
     if (open_data(t, o->bind_ip, listen, o->port_first, o->port_last, to, sender_connected_cb, o->accept_timeout_ms,

@@ -53,6 +53,8 @@ typedef struct inv {
     struct event *timer;
     int peer_cancelled;
     int reverse; /* file transfer: the receiver listens (INVITE said Connectivity: N) */
+    /* The Cancel-Code of the peer's CANCEL, as sent. */
+    char peer_cancel_code[32];
 } inv;
 
 /* Where to reach a listener: IP-Address with Port, and IP-Address-Internal
@@ -398,12 +400,22 @@ static void ftp_finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, con
         ev.file = path;
         ev.text = v->outgoing ? "send" : "receive";
     } else {
-        snprintf(text, sizeof(text), "%s: %s", msnc_ftp_result_name(r),
-                 v->peer_cancelled ? "peer cancelled the invitation" : detail);
+        /* The peer's switchboard CANCEL stops the transfer through
+         * msnc_ftp_cancel, so it comes back as our own cancel; it is the
+         * peer's, as its cancel marker or CCL would have been. Which of
+         * the two arrives first is a race (a sender whose file failed sends
+         * both), and the report must not depend on it. */
+        msnc_ftp_result shown = v->peer_cancelled ? MSNC_FTP_PEER_CANCELLED : r;
+        if (v->peer_cancelled)
+            snprintf(text, sizeof(text), "%s: peer cancelled the invitation (%s)", msnc_ftp_result_name(shown),
+                     v->peer_cancel_code[0] ? v->peer_cancel_code : "no Cancel-Code");
+        else snprintf(text, sizeof(text), "%s: %s", msnc_ftp_result_name(shown), detail);
         ev.file = v->file;
         ev.text = text;
-        ev.status = msnc_ftp_result_name(r);
-        ev.local_side = r == MSNC_FTP_CANCELLED && !v->peer_cancelled;
+        ev.status = msnc_ftp_result_name(shown);
+        /* Ended by this side: a cancel here, or this side's own file or
+         * disk failing (as when the file cannot even be opened). */
+        ev.local_side = shown == MSNC_FTP_CANCELLED || shown == MSNC_FTP_LOCAL_IO;
         /* Tell the peer over the switchboard too, for failures MSNFTP itself
          * could not carry (nobody connected, we could not connect, disk). */
         if (!v->peer_cancelled) {
@@ -496,6 +508,10 @@ static int start_sender(inv *v, const peer_addrs *to) {
     msnc_ftp_send_opts o = {0};
     FTP_COMMON_OPTS(o, v);
     o.path = v->path;
+    /* FIL must say what the INVITE offered: the file may have changed
+     * since, and the receiver holds us to Application-FileSize. */
+    o.has_offered_size = 1;
+    o.offered_size = v->size;
     o.expect_email = v->peer[0] ? v->peer : NULL;
     if (to) {
         o.connect_host = to->ip;
@@ -842,6 +858,7 @@ void msnc_invites_on_message(msnc_invites *m, int chat, const char *from, const 
     case MSNP_INVITE_CANCEL: {
         if (v->ftp) {
             v->peer_cancelled = 1;
+            msnp_str_copy(in.cancel_code, v->peer_cancel_code, sizeof(v->peer_cancel_code));
             msnc_ftp *f = v->ftp;
             msnc_ftp_cancel(f); /* reports through ftp_finished and drops v */
             return;

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import msntest  # noqa: E402
 from fakeserver import FakeServer, invite_payload, text_payload  # noqa: E402
-from msnclib import Msnc, assert_received, make_random_file  # noqa: E402
+from msnclib import Msnc, assert_received, make_random_file, sha256  # noqa: E402
 
 MSND = MSNC = None
 WAIT = 15.0
@@ -33,9 +33,9 @@ STAMP = rb"\[\d\d:\d\d:\d\d\] "
 class Terminal:
     """msnc on the slave side of a pty; everything it writes is collected."""
 
-    def __init__(self, argv, env):
+    def __init__(self, argv, env, columns=160):
         master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
         self.master = master
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
                                      start_new_session=True)
@@ -175,7 +175,8 @@ class InteractiveCli(unittest.TestCase):
         assert_received(self, src, done["file"])
         # The bar gets a line of its own and the prompt is drawn again below
         # it, so a half-typed line is never hidden by a transfer.
-        pos, _ = t.expect(rb"\[[#.]{30}\] +\d+% [\d.]+ [KMG]?i?B / 3\.0 MiB +[\d.]+ [KMG]?i?B/s +ETA \d+s\r\n"
+        pos, _ = t.expect(rb"transfer %s \(pty\.bin to bob@example\.com\) " % inv["cookie"].encode() +
+                          rb"\[[#.]{30}\] +\d+% [\d.]+ [KMG]?i?B / 3\.0 MiB +[\d.]+ [KMG]?i?B/s +ETA \d+s\r\n"
                           rb"[^\[]{0,16}msnc> ", pos)
         pos, _ = t.expect(STAMP + rb"transfer %s complete: " % inv["cookie"].encode(), pos)
 
@@ -197,6 +198,84 @@ class InteractiveCli(unittest.TestCase):
         self.term = t = Terminal([MSNC, "-s", "%s:%d" % srv.ds, "-u", "alice@example.com", "--bind-ip", "127.0.0.2",
                                   "--no-reconnect"], env)
         t.expect(STAMP + rb"contact list: 1 contact \(version \d+\)\r\n")
+        t.type("/quit\r")
+        self.assertEqual(t.close(), 0)
+
+    def test_two_transfers_are_told_apart(self):
+        # A file received and a file sent at once: each has a progress line
+        # of its own, named as the other lines name a transfer (its cookie),
+        # with its file and peer. There used to be one unnamed bar that the
+        # two drew in turn.
+        bob, srv = self.bob, self.srv
+        bob.wait("logged_in")
+        bob.send("/add alice@example.com")
+        bob.wait("list", list="FL", email="alice@example.com")
+        env = dict(os.environ, MSNC_PASSWORD="alicepw", TERM="xterm")
+        # 256 KiB/s: both transfers run for seconds, side by side
+        self.term = t = Terminal([MSNC, "-s", "%s:%d" % srv.ds, "-u", "alice@example.com", "--bind-ip", "127.0.0.2",
+                                  "--ftp-ports", "0", "--download-dir", self.tmp, "--no-reconnect",
+                                  "--max-rate", "262144"], env)
+        pos, _ = t.expect(STAMP + rb"your status: online\r\n")
+        t.type("/add bob@example.com\r")
+        pos, _ = t.expect(STAMP + rb"Bob \(bob@example\.com\) is online\r\n", pos)
+        t.type("/chat bob@example.com\r")
+        pos, _ = t.expect(STAMP + rb"chat \d+: bob@example\.com joined\r\n", pos)
+        srcdir = os.path.join(self.tmp, "src")
+        os.mkdir(srcdir)
+        src = {n: make_random_file(os.path.join(srcdir, n), 1 << 20) for n in ("from-bob.bin", "to-bob.bin")}
+        bob.send("/chat alice@example.com")  # the chat alice opened
+        bob.send("/send " + src["from-bob.bin"])
+        sent = bob.wait("invite_sent", app="file_transfer")
+        pos, _ = t.expect(rb"bob@example\.com offers file from-bob\.bin \(1048576 bytes\)", pos)
+        t.type("/send %s\r" % src["to-bob.bin"])
+        inv = bob.wait("invite", app="file_transfer", file="to-bob.bin")
+        bob.send("/accept %s" % inv["cookie"])
+        t.type("/accept %s\r" % sent["cookie"])
+        want = {sent["cookie"].encode(): (b"from-bob.bin", b"from"), inv["cookie"].encode(): (b"to-bob.bin", b"to")}
+        # one redraw holding both lines, one under the other
+        line = rb"transfer (\d+) \(([\w.-]+) (to|from) bob@example\.com\) \[[#.]{30}\] +\d+% [^\r\n]+ETA \d+s\r\n"
+        _, m = t.expect(line + line, pos, timeout=30)
+        self.assertEqual({m.group(1): m.group(2, 3), m.group(4): m.group(5, 6)}, want)
+        for cookie in want:
+            t.expect(STAMP + rb"transfer %s complete: " % cookie, pos, timeout=30)
+        assert_received(self, src["to-bob.bin"], bob.wait("transfer_done", cookie=inv["cookie"])["file"])
+        self.assertEqual(sha256(src["from-bob.bin"]), sha256(os.path.join(self.tmp, "from-bob.bin")))
+        m = t.mark()
+        t.type("/quit\r")
+        self.assertEqual(t.close(), 0, t.text(m).decode(errors="replace"))
+
+    def test_progress_lines_fit_a_narrow_terminal(self):
+        # The lines are redrawn in place by moving up one row per line: one
+        # that wrapped would leave a stale row behind. In 100 columns the
+        # bar narrows, the peer goes and a long name is shortened; the
+        # cookie and the figures stay whole.
+        bob, srv = self.bob, self.srv
+        bob.wait("logged_in")
+        bob.send("/add alice@example.com")
+        bob.wait("list", list="FL", email="alice@example.com")
+        env = dict(os.environ, MSNC_PASSWORD="alicepw", TERM="xterm", LANG="C.UTF-8", LC_ALL="C.UTF-8")
+        self.term = t = Terminal([MSNC, "-s", "%s:%d" % srv.ds, "-u", "alice@example.com", "--bind-ip", "127.0.0.2",
+                                  "--ftp-ports", "0", "--download-dir", self.tmp, "--no-reconnect",
+                                  "--max-rate", "262144"], env, columns=100)
+        pos, _ = t.expect(STAMP + rb"your status: online\r\n")
+        t.type("/add bob@example.com\r")
+        pos, _ = t.expect(STAMP + rb"Bob \(bob@example\.com\) is online\r\n", pos)
+        t.type("/chat bob@example.com\r")
+        pos, _ = t.expect(STAMP + rb"chat \d+: bob@example\.com joined\r\n", pos)
+        name = "a-rather-long-file-name-for-a-narrow-terminal-文件.bin"
+        src = make_random_file(os.path.join(self.tmp, name), 1 << 20)
+        t.type('/send "%s"\r' % src)
+        inv = bob.wait("invite", app="file_transfer")
+        bob.send("/accept %s" % inv["cookie"])
+        bob.wait("transfer_done", cookie=inv["cookie"], timeout=30)
+        pos, _ = t.expect(STAMP + rb"transfer %s complete: " % inv["cookie"].encode(), pos)
+        lines = re.findall(rb"transfer %s [^\r\n]*?ETA \d+s\r\n" % inv["cookie"].encode(), t.text())
+        self.assertTrue(lines, t.text()[-2000:])
+        for line in lines:
+            shown = line.rstrip(b"\r\n").decode()
+            # counted as msnc counts: a character from U+1100 on as two
+            self.assertLessEqual(sum(2 if ord(c) >= 0x1100 else 1 for c in shown), 99, shown)
+            self.assertRegex(shown, r"^transfer \d+ \(a-rather-[^)]*\.\.\.\) \[[#.]{10,30}\] +\d+% .* ETA \d+s$")
         t.type("/quit\r")
         self.assertEqual(t.close(), 0)
 

@@ -756,6 +756,44 @@ class Transfers(Base):
     def test_receiver_cancels(self):
         self.cancel_midway("receiver")
 
+    def check_shrunk(self, a, b, cookie, size, now):
+        # The sender's own file failed: local_io naming it, like a file it
+        # cannot open; the receiver was told by MSNFTP that the sender
+        # ended it. Both exit 4 (a file transfer failed), nothing is left.
+        fa = a.wait("transfer_failed", cookie=cookie, timeout=30)
+        self.assertEqual((fa["status"], fa["local"]), ("local_io", True), fa)
+        self.assertIn("alice.txt: file shrank from %d to %d bytes while being sent" % (size, now), fa["text"])
+        fb = b.wait("transfer_failed", cookie=cookie, timeout=30)
+        self.assertEqual((fb["status"], fb["local"]), ("peer_cancelled", False), fb)
+        self.assertEqual(a.quit(), 4)
+        self.assertEqual(b.quit(), 4)
+        self.assertEqual(os.listdir(b.download), [], "no final and no temporary file")
+
+    @unittest.skipIf(BIG, "")
+    def test_file_shrunk_after_the_offer(self):
+        # Cut between /send and /accept: FIL announced the smaller size, the
+        # receiver refused it as not the size offered, and the sender
+        # reported that as the receiver's cancel (CCL).
+        a, b = self.pair()
+        src = self.make_file(100000, name="alice.txt")
+        a.send("/send " + src)
+        inv = b.wait("invite")
+        os.truncate(src, 40000)
+        b.send("/accept %s" % inv["cookie"])
+        self.check_shrunk(a, b, inv["cookie"], 100000, 40000)
+
+    @unittest.skipIf(BIG, "")
+    def test_file_shrunk_while_sent(self):
+        # Cut by another program mid-way (256 KiB/s keeps it mid-way).
+        a, b = self.pair(extra_a=("--max-rate", "262144"))
+        src = self.make_file(4 << 20, name="alice.txt")
+        a.send("/send " + src)
+        inv = b.wait("invite")
+        b.send("/accept %s" % inv["cookie"])
+        b.wait_pred("transfer_progress", lambda e: 0 < e["bytes"] < e["size"])
+        os.truncate(src, 1 << 20)
+        self.check_shrunk(a, b, inv["cookie"], 4 << 20, 1 << 20)
+
     @unittest.skipIf(BIG, "")
     def test_decline(self):
         a, b = self.pair()

@@ -233,6 +233,63 @@ static void test_unwritable(void **state) {
     assert_int_equal(f->snd.bye, MSNFTP_BYE_DISK_FULL);
 }
 
+/* The file is cut after the sender opened it and announced its size: the
+ * sender's own failure (local_io naming the file and both sizes), told to
+ * the receiver with the cancel marker; nothing is left on the receiver. */
+static void test_source_shrinks(void **state) {
+    fixture *f = *state;
+    make_file(f->src, 300000);
+    msnc_ftp *s = start_sender(f, "9");
+    assert_int_equal(truncate(f->src, 1000), 0);
+    start_receiver(f, msnc_ftp_port(s), "9", 300000, NULL);
+    run(f, 1, 1);
+    assert_int_equal(f->snd.r, MSNC_FTP_LOCAL_IO);
+    assert_non_null(strstr(f->snd.detail, "src.bin: file shrank from 300000 to 1000 bytes while being sent"));
+    assert_int_equal(f->rcv.r, MSNC_FTP_PEER_CANCELLED);
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", f->dir);
+    assert_int_equal(dir_entries(out), 0);
+}
+
+/* The size offered in the invitation is what FIL announces and what is
+ * sent: a file cut since the offer fails as the sender's own, one that
+ * grew since is sent as offered (its first bytes). */
+static void offered(fixture *f, size_t on_disk, uint64_t offer) {
+    make_file(f->src, on_disk);
+    msnc_ftp_send_opts o = {0};
+    o.path = f->src;
+    o.bind_ip = "127.0.0.1";
+    o.auth_cookie = "5";
+    o.accept_timeout_ms = 3000;
+    o.idle_timeout_ms = 3000;
+    o.has_offered_size = 1;
+    o.offered_size = offer;
+    char err[256];
+    msnc_ftp *s = msnc_ftp_send_start(f->base, &o, &cbs, &f->snd, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(msnc_ftp_size(s), offer);
+    start_receiver(f, msnc_ftp_port(s), "5", offer, NULL);
+    run(f, 1, 1);
+}
+
+static void test_offered_size_shrunk(void **state) {
+    fixture *f = *state;
+    offered(f, 5000, 9000);
+    assert_int_equal(f->snd.r, MSNC_FTP_LOCAL_IO);
+    assert_non_null(strstr(f->snd.detail, "src.bin: file shrank from 9000 to 5000 bytes"));
+    assert_int_equal(f->rcv.r, MSNC_FTP_PEER_CANCELLED);
+}
+
+static void test_offered_size_grown(void **state) {
+    fixture *f = *state;
+    offered(f, 9000, 5000);
+    assert_int_equal(f->snd.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.bytes, 5000);
+    assert_int_equal(truncate(f->src, 5000), 0);
+    assert_true(files_equal(f->src, f->rcv.path));
+}
+
 /* A raw TCP peer, blocking, for hostile-input tests. */
 static int raw_listen(uint16_t *port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -611,6 +668,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_wrong_cookie, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_source_shrinks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offered_size_shrunk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offered_size_grown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_block_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_block_beyond_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_stream, setup, teardown),

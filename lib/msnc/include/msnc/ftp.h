@@ -77,6 +77,15 @@ typedef struct msnc_ftp_send_opts {
     uint16_t connect_port;
     const char *connect_alt_host;
     uint16_t connect_alt_port;
+    /* The size the invitation offered (Application-FileSize), when
+     * has_offered_size is set: FIL announces it and that many bytes are
+     * sent. A file that has shrunk since the offer then fails here as
+     * MSNC_FTP_LOCAL_IO, which it is, instead of being refused by the
+     * receiver for a FIL that differs from the invitation (which reached
+     * this side as the receiver's cancel). Unset: the file's size when
+     * opened. */
+    int has_offered_size;
+    uint64_t offered_size;
 } msnc_ftp_send_opts;
 
 typedef struct msnc_ftp_recv_opts {

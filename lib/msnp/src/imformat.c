@@ -22,6 +22,20 @@ static int parse_hex(msnp_str s, unsigned long max, unsigned long *out) {
     return 0;
 }
 
+/* s without the blanks at either end, line breaks among them: a folded
+ * header's value goes on after CRLF and a blank (msnp_mime keeps the
+ * continuation lines in the value), and official clients fold this one
+ * between its items. */
+static msnp_str trim_folded(msnp_str s) {
+    while (s.n > 0 && (s.p[0] == ' ' || s.p[0] == '\t' || s.p[0] == '\r' || s.p[0] == '\n')) {
+        s.p++;
+        s.n--;
+    }
+    while (s.n > 0 && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t' || s.p[s.n - 1] == '\r' || s.p[s.n - 1] == '\n'))
+        s.n--;
+    return s;
+}
+
 /* A two-letter key as one number; setting 0x20 lower-cases letters. */
 #define KEY2(a, b) ((unsigned)(a) << 8 | (unsigned)(b))
 
@@ -32,14 +46,14 @@ int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
     while (i < value.n) {
         const char *semi = memchr(value.p + i, ';', value.n - i);
         size_t e = semi ? (size_t)(semi - value.p) : value.n;
-        msnp_str item = msnp_str_trim(msnp_str_make(value.p + i, e - i));
+        msnp_str item = trim_folded(msnp_str_make(value.p + i, e - i));
         i = e + 1;
         if (item.n == 0) continue;
         const char *eq = memchr(item.p, '=', item.n);
         if (!eq) continue;
         any = 1;
-        msnp_str key = msnp_str_trim(msnp_str_make(item.p, (size_t)(eq - item.p)));
-        msnp_str val = msnp_str_trim(msnp_str_make(eq + 1, item.n - (size_t)(eq + 1 - item.p)));
+        msnp_str key = trim_folded(msnp_str_make(item.p, (size_t)(eq - item.p)));
+        msnp_str val = trim_folded(msnp_str_make(eq + 1, item.n - (size_t)(eq + 1 - item.p)));
         unsigned long v;
         /* every key is two letters: one compare of both, case folded */
         unsigned two =

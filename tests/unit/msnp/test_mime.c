@@ -219,6 +219,28 @@ static void test_imformat_keys(void **state) {
     assert_false(f.has_effects);
 }
 
+/* The header folded between its items (CRLF and a tab or a space, or LF
+ * alone), as the MIME parse keeps it: every item is read. */
+static void test_imformat_folded(void **state) {
+    (void)state;
+    const char *blocks[] = {
+        "MIME-Version: 1.0\r\nX-MMS-IM-Format: FN=Arial; EF=B;\r\n\tCO=ff0000; CS=0;\r\n PF=22\r\n\r\nhi",
+        "MIME-Version: 1.0\nX-MMS-IM-Format: FN=Arial; EF=B;\n CO=ff0000; CS=0; PF=22\n\nhi",
+    };
+    for (size_t k = 0; k < 2; k++) {
+        msnp_mime m;
+        assert_int_equal(msnp_mime_parse(blocks[k], strlen(blocks[k]), &m, NULL), MSNP_MIME_OK);
+        msnp_imformat f;
+        assert_int_equal(msnp_imformat_parse(msnp_mime_value(&m, "X-MMS-IM-Format"), &f), 0);
+        assert_string_equal(f.font, "Arial");
+        assert_int_equal(f.effects, MSNP_EF_BOLD);
+        assert_true(f.has_color);
+        assert_int_equal(f.color_bgr, 0xff0000);
+        assert_true(f.has_pf);
+        assert_int_equal(f.pitch_family, 0x22);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_im_payload),
@@ -228,6 +250,7 @@ int main(void) {
         cmocka_unit_test(test_content_kinds),
         cmocka_unit_test(test_imformat_write),
         cmocka_unit_test(test_imformat_keys),
+        cmocka_unit_test(test_imformat_folded),
         cmocka_unit_test(test_long_name_bytes),
     };
     return cmocka_run_group_tests_name("msnp_mime", tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <msnkit/ini.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <msnp/msnp.h>
@@ -93,8 +94,29 @@ static int check_secret(const char *v) {
     return 0;
 }
 
+/* The sinks log_open knows. */
+static int check_log_sink(const char *v) {
+    static const char *const sinks[] = {"auto", "stderr", "journal", "syslog"};
+    for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++)
+        if (!strcmp(v, sinks[i])) return 0;
+    return -1;
+}
+
+/* A file name (bare or after "sqlite:") or a connection string: the form
+ * of a PostgreSQL one is libpq's to judge, but none of them is empty. */
+static int check_db(const char *v) { return v[0] && strcmp(v, "sqlite:") != 0 ? 0 : -1; }
+
 static int check_hostport_list(const char *v) { return check_list(v, check_hostport); }
 static int check_numeric_list(const char *v) { return check_list(v, check_numeric); }
+
+/* Every value is checked, the empty one too: for the optional settings it
+ * means "not set" (the derived ports, no --sb-address, no peers: an empty
+ * list has no bad entry), while a setting that always has a value (the
+ * roles, the address to listen on) has no such meaning, and an empty one
+ * would only fail later, after the log file and the database had been
+ * created. */
+static int check_numeric_opt(const char *v) { return v[0] ? check_numeric(v) : 0; }
+static int check_hostport_opt(const char *v) { return v[0] ? check_hostport(v) : 0; }
 
 #define S(f, h) \
     { #f, OPT_STR, offsetof(msnd_config, f), sizeof(((msnd_config *)0)->f), 0, 0, h, NULL, NULL }
@@ -112,23 +134,25 @@ static const opt_def opts[] = {
        "all (= ds,ns,sb) or a comma list of ds, ns, sb; e.g. ns,sb or sb alone"),
     SC(listen, check_numeric, IP_PORT,
        "address of the first role listed (DS, else NS, else SB), default 127.0.0.1:1863"),
-    SC(ns_listen, check_numeric, IP_PORT, "notification address, default --listen's host and port + 1 (0 stays 0)"),
-    SC(sb_listen, check_numeric, IP_PORT,
+    SC(ns_listen, check_numeric_opt, IP_PORT, "notification address, default --listen's host and port + 1 (0 stays 0)"),
+    SC(sb_listen, check_numeric_opt, IP_PORT,
        "switchboard address, default --listen's host and port + 2 (+ 1 without DS; 0 stays 0)"),
     SC(ns_nodes, check_hostport_list, "up to 16 host:port, comma-separated",
        "host:port[,host:port...] handed out by the DS (default: own NS)"),
-    SC(sb_address, check_hostport, "host:port",
+    SC(sb_address, check_hostport_opt, "host:port",
        "host:port advertised in XFR SB / RNG (default: SB listener or linked SB processes)"),
-    SC(link_listen, check_numeric, IP_PORT, "NS: ip:port where --role sb processes link in (private network)"),
+    SC(link_listen, check_numeric_opt, IP_PORT, "NS: ip:port where --role sb processes link in (private network)"),
     SC(ns_links, check_numeric_list, IP_PORTS,
        "--role sb: the NS nodes' --link-listen ip:port list, in --ns-nodes order"),
     SC(ns_peers, check_numeric_list, IP_PORTS,
        "NS of several: the other NS nodes' --link-listen ip:port list (shared presence)"),
     SC(link_secret, check_secret, "one word (no spaces or control characters)",
        "shared word both ends of a switchboard link must present"),
-    S(db, "the store: an SQLite file (or sqlite:FILE) or postgresql://user@host:port/db (default ./msnd.db)"),
+    SC(db, check_db, "an SQLite file, sqlite:FILE or a postgresql:// URI",
+       "the store: an SQLite file (or sqlite:FILE) or postgresql://user@host:port/db (default ./msnd.db)"),
     S(port_file, "write ds=/ns=/sb= addresses here after binding"),
-    S(log, "auto (--log-file if given, else the journal under systemd, else stderr) | stderr | journal | syslog"),
+    SC(log, check_log_sink, "auto, stderr, journal or syslog",
+       "auto (--log-file if given, else the journal under systemd, else stderr) | stderr | journal | syslog"),
     S(log_file, "log file (default stderr; SIGHUP reopens it)"),
     SC(log_level, check_log_level, "debug, info, warn or error", "debug | info | warn | error"),
     B(log_invitations, "log invitation metadata relayed by switchboards"),
@@ -230,10 +254,10 @@ int config_set(msnd_config *c, const char *name, const char *value, char *err, s
     char *base = (char *)c;
     if (o->type == OPT_STR) {
         if (strlen(value) >= o->size) {
-            snprintf(err, errcap, "value of '%s' is too long", name);
+            snprintf(err, errcap, "'%s' expects at most %zu bytes, not %zu", name, o->size - 1, strlen(value));
             return -1;
         }
-        if (o->check && value[0] && o->check(value) != 0) {
+        if (o->check && o->check(value) != 0) {
             if (o->check == check_secret) /* a secret is not repeated in the message */
                 snprintf(err, errcap, "'%s' expects %s", name, o->want);
             else snprintf(err, errcap, "'%s' expects %s, not '%s'", name, o->want, value);
@@ -311,6 +335,105 @@ int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap)
     }
     if (rc != 0) {
         snprintf(err, errcap, "%s:%d: not a 'key = value' line or a [section]", path, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* The port of an address check_numeric accepts, and whether its IP is
+ * the wildcard (0.0.0.0 or ::). */
+static int addr_port(const char *v, unsigned *port, int *wildcard) {
+    struct sockaddr_storage ss;
+    int n;
+    if (server_parse_addr(v, &ss, &n) != 0) return -1;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        *port = ntohs(a->sin_port);
+        *wildcard = a->sin_addr.s_addr == htonl(INADDR_ANY);
+    } else {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        *port = ntohs(a->sin6_port);
+        *wildcard = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+    }
+    return 0;
+}
+
+/* The settings taken together, as server_init will take them: the same
+ * rules in the same order, so that each is refused here as a
+ * configuration error before the log file, the database or a socket
+ * exists, rather than found after the database was created. */
+int config_check(const msnd_config *c, char *err, size_t errcap) {
+    int ds, ns, sb;
+    if (config_roles_parse(c->role, &ds, &ns, &sb) != 0) {
+        snprintf(err, errcap, "'role' expects all, or a comma list of ds, ns, sb, not '%s'", c->role);
+        return -1;
+    }
+    if (c->log_file[0] && strcmp(c->log, "auto") != 0) {
+        snprintf(err, errcap, "--log-file goes with --log auto, not --log %s", c->log);
+        return -1;
+    }
+    if (sb && !ns && !c->ns_links[0]) {
+        snprintf(err, errcap,
+                 "a switchboard without the notification role needs --ns-links "
+                 "(the notification servers' --link-listen addresses)");
+        return -1;
+    }
+    if (ns && !sb && !c->sb_address[0] && !c->link_listen[0]) {
+        snprintf(err, errcap,
+                 "a notification server without the switchboard role needs --link-listen "
+                 "(for --role sb processes) or --sb-address; or use --role ns,sb");
+        return -1;
+    }
+    unsigned lport;
+    int lwild;
+    if (addr_port(c->listen, &lport, &lwild) != 0) {
+        snprintf(err, errcap, "'listen' expects " IP_PORT ", not '%s'", c->listen);
+        return -1;
+    }
+    /* The roles without an address of their own take --listen's port plus
+     * one or two; a DS alone hands out --listen's port plus one as its
+     * notification server unless --ns-nodes names them. */
+    unsigned ns_offset = (ns && !ds) || c->ns_listen[0] ? 0 : 1;
+    unsigned sb_offset = c->sb_listen[0] || (!ds && !ns) ? 0 : ds && ns ? 2 : 1;
+    unsigned offset = ns_offset > sb_offset ? ns_offset : sb_offset;
+    if (ds && !ns && !c->ns_nodes[0] && offset < 1) offset = 1;
+    if (lport != 0 && lport + offset > 65535u) {
+        snprintf(err, errcap,
+                 "cannot derive the other roles' ports from --listen '%s' (give --ns-listen and "
+                 "--sb-listen)",
+                 c->listen);
+        return -1;
+    }
+    /* Where the switchboard listens: --sb-listen, else --listen's host. */
+    char sb_at[CFG_ADDR];
+    int sb_wild = lwild;
+    unsigned sb_port;
+    if (c->sb_listen[0]) {
+        snprintf(sb_at, sizeof sb_at, "%s", c->sb_listen);
+        addr_port(c->sb_listen, &sb_port, &sb_wild);
+    } else {
+        int host_len = (int)(strrchr(c->listen, ':') - c->listen);
+        snprintf(sb_at, sizeof sb_at, "%.*s:%u", host_len, c->listen, lport ? lport + sb_offset : 0u);
+    }
+    if (c->ns_peers[0]) {
+        if (!ns) {
+            snprintf(err, errcap, "--ns-peers is for notification servers (--role with ns)");
+            return -1;
+        }
+        if (sb && !c->sb_address[0] && sb_wild) {
+            snprintf(err, errcap,
+                     "with --ns-peers, a switchboard bound to a wildcard address (%s) needs --sb-address "
+                     "host:port: the other nodes ring callees with it",
+                     sb_at);
+            return -1;
+        }
+        if (!c->link_listen[0]) {
+            snprintf(err, errcap, "--ns-peers needs --link-listen (the peers dial it to tell their users' presence)");
+            return -1;
+        }
+    }
+    if (sb && !ns && !c->sb_address[0] && sb_wild) {
+        snprintf(err, errcap, "a switchboard bound to a wildcard address (%s) needs --sb-address host:port", sb_at);
         return -1;
     }
     return 0;

@@ -70,6 +70,11 @@ int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap)
 int config_kind(const char *name);
 /* Apply one setting by name ("listen", "max-message", ...). */
 int config_set(msnd_config *c, const char *name, const char *value, char *err, size_t errcap);
+/* What no single setting shows, for the server: a role without the
+ * settings it needs, ports derived from --listen past 65535, --ns-peers
+ * on a node the peers cannot reach back. 0, or -1 with the reason (naming
+ * the options) in err. Called before anything is opened or created. */
+int config_check(const msnd_config *c, char *err, size_t errcap);
 /* Print the flag list. */
 void config_usage(void *file);
 /* The roles a --role value names ("all", or a comma list of ds, ns, sb):

@@ -46,6 +46,7 @@ static void user_usage(FILE *f) {
  * msnd itself. */
 typedef struct cli {
     const char *config;
+    const char *from, *to; /* msnd db migrate */
     const char *names[128], *values[128];
     int nset;
     char *pos[64];
@@ -101,7 +102,12 @@ static int parse_cli(int argc, char **argv, cli *o) {
             *bare = 1;
             continue;
         }
-        int kind = strcmp(name, "config") == 0 ? 0 : config_kind(name);
+        /* msnd's own options that take a value; the rest are settings */
+        const char **own = !strcmp(name, "config") ? &o->config
+            : !strcmp(name, "from")                ? &o->from
+            : !strcmp(name, "to")                  ? &o->to
+                                                   : NULL;
+        int kind = own ? 0 : config_kind(name);
         if (kind < 0) {
             fprintf(stderr, "msnd: unknown option '--%s' (see msnd --help)\n", name);
             return -1;
@@ -114,8 +120,8 @@ static int parse_cli(int argc, char **argv, cli *o) {
             fprintf(stderr, "msnd: option '--%s' needs a value\n", name);
             return -1;
         }
-        if (!strcmp(name, "config")) {
-            o->config = value;
+        if (own) {
+            *own = value;
             continue;
         }
         if (o->nset == (int)(sizeof o->names / sizeof o->names[0])) {
@@ -238,10 +244,6 @@ static void remove_new_database(const char *path) {
 }
 
 static int user_cmd(const cli *o, msnd_config *cfg) {
-    if (o->help) {
-        user_usage(stdout);
-        return 0;
-    }
     if (o->npos < 2) {
         fprintf(stderr, "msnd: user: which command? (add, passwd, del or list; see msnd user --help)\n");
         return 2;
@@ -269,6 +271,27 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
     if (!is_list && email_normalize(msnp_str_c(args[0]), email, sizeof email) != 0) {
         fprintf(stderr, "msnd: '%s' is not a valid e-mail address\n", args[0]);
         return 2;
+    }
+    /* The friendly name is checked with the other arguments: a refused one
+     * must not leave a new database behind (--create) or follow a password
+     * prompt. What the server refuses from a client (REA: 209) is not
+     * stored from here either: it would reach every contact's screen. */
+    char encoded[MSNP_MAX_NAME_ENCODED + 1];
+    if (is_add) {
+        char plain[1024] = "";
+        for (int i = 2; i < nargs; i++) {
+            size_t used = strlen(plain);
+            snprintf(plain + used, sizeof plain - used, "%s%s", i > 2 ? " " : "", args[i]);
+        }
+        if (!plain[0]) snprintf(plain, sizeof plain, "%s", email);
+        if (!msnp_text_valid(plain, strlen(plain))) {
+            fprintf(stderr, "msnd: the friendly name must be UTF-8 text without control characters\n");
+            return 2;
+        }
+        if (msnp_url_encode(msnp_str_c(plain), encoded, sizeof encoded) < 0) {
+            fprintf(stderr, "msnd: the friendly name is too long\n");
+            return 2;
+        }
     }
     if (db_exists_or_create(cfg->db, o->create) != 0) return 1;
     if (is_add || is_passwd) {
@@ -302,26 +325,6 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
     }
     store_rc r;
     if (is_add) {
-        char plain[1024] = "", encoded[MSNP_MAX_NAME_ENCODED + 1];
-        for (int i = 2; i < nargs; i++) {
-            size_t used = strlen(plain);
-            snprintf(plain + used, sizeof plain - used, "%s%s", i > 2 ? " " : "", args[i]);
-        }
-        if (!plain[0]) snprintf(plain, sizeof plain, "%s", email);
-        /* what the server refuses from a client (REA: 209) is not stored
-         * from here either: it would reach every contact's screen */
-        if (!msnp_text_valid(plain, strlen(plain))) {
-            memset(password, 0, sizeof password);
-            fprintf(stderr, "msnd: the friendly name must be UTF-8 text without control characters\n");
-            store_close(st);
-            return 2;
-        }
-        if (msnp_url_encode(msnp_str_c(plain), encoded, sizeof encoded) < 0) {
-            memset(password, 0, sizeof password);
-            fprintf(stderr, "msnd: the friendly name is too long\n");
-            store_close(st);
-            return 2;
-        }
         r = store_user_add(st, email, password, encoded);
         if (r == STORE_EXISTS) fprintf(stderr, "msnd: %s already exists\n", email);
     } else if (is_passwd) {
@@ -336,6 +339,45 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
     store_close(st);
     if (rc != 0 && fresh) remove_new_database(file);
     return rc;
+}
+
+/* `msnd db init|migrate`: the database named by --db (or the --config
+ * file's db =), or by --from and --to (dbtool.c). */
+static int db_cmd(const cli *o, const msnd_config *cfg) {
+    if (o->npos < 2) {
+        dbtool_usage(stderr);
+        return 2;
+    }
+    const char *sub = o->pos[1];
+    int is_init = !strcmp(sub, "init"), is_migrate = !strcmp(sub, "migrate");
+    if (!is_init && !is_migrate) {
+        fprintf(stderr, "msnd: unknown db command '%s' (init or migrate; see msnd db --help)\n", sub);
+        return 2;
+    }
+    if (o->npos > 2) {
+        fprintf(stderr, "msnd: db %s: unexpected argument '%s' (see msnd db --help)\n", sub, o->pos[2]);
+        return 2;
+    }
+    if (o->create) {
+        fprintf(stderr, "msnd: --create is for `msnd user add`\n");
+        return 2;
+    }
+    if (is_migrate) {
+        if (!o->from || !o->to) {
+            fprintf(stderr, "msnd: db migrate: needs --from DB and --to DB (see msnd db --help)\n");
+            return 2;
+        }
+        return dbtool_migrate(o->from, o->to);
+    }
+    if (o->from || o->to) {
+        fprintf(stderr, "msnd: option '--%s' is for `msnd db migrate`\n", o->from ? "from" : "to");
+        return 2;
+    }
+    if (!cfg->db[0]) {
+        fprintf(stderr, "msnd: db init: which database? (--db DB, or db = in the --config file)\n");
+        return 2;
+    }
+    return dbtool_init(cfg->db);
 }
 
 static int run_server(msnd_config *cfg) {
@@ -374,13 +416,16 @@ static int run_server(msnd_config *cfg) {
 }
 
 int main(int argc, char **argv) {
-    /* `msnd db ...` has options of its own (dbtool.c). */
-    if (argc >= 2 && strcmp(argv[1], "db") == 0) return dbtool_main(argc - 1, argv + 1);
     cli o;
     if (parse_cli(argc, argv, &o) != 0) return 2;
-    int is_user = o.npos > 0 && !strcmp(o.pos[0], "user");
-    if (o.help && !is_user) {
-        usage(stdout);
+    /* The subcommand is the first word that is not an option, wherever
+     * the options are: `msnd --config F db init` as `msnd db init --config F`. */
+    const char *cmd = o.npos > 0 ? o.pos[0] : NULL;
+    int is_user = cmd && !strcmp(cmd, "user"), is_db = cmd && !strcmp(cmd, "db");
+    if (o.help) {
+        if (is_user) user_usage(stdout);
+        else if (is_db) dbtool_usage(stdout);
+        else usage(stdout);
         return 0;
     }
     if (o.version) {
@@ -393,16 +438,32 @@ int main(int argc, char **argv) {
         fputs(report, stdout);
         return rc == 0 ? 0 : 1;
     }
-    if (o.npos > 0 && !is_user) {
-        fprintf(stderr, "msnd: unexpected argument '%s' (see msnd --help)\n", o.pos[0]);
+    if (cmd && !is_user && !is_db) {
+        fprintf(stderr, "msnd: unexpected argument '%s' (see msnd --help)\n", cmd);
+        return 2;
+    }
+    if ((o.from || o.to) && !is_db) {
+        fprintf(stderr, "msnd: option '--%s' is for `msnd db migrate`\n", o.from ? "from" : "to");
         return 2;
     }
     msnd_config cfg;
     config_defaults(&cfg);
+    /* A schema change names its database: ./msnd.db is the server's
+     * default, not a guess to create or upgrade. */
+    if (is_db) cfg.db[0] = '\0';
     if (apply_cli(&o, &cfg) != 0) return 2;
     if (is_user) return user_cmd(&o, &cfg);
+    if (is_db) return db_cmd(&o, &cfg);
     if (o.create) {
         fprintf(stderr, "msnd: --create is for `msnd user add`\n");
+        return 2;
+    }
+    /* Settings that contradict each other are a configuration error like
+     * a bad value: refused before the log file, the database or a socket
+     * is opened, so nothing is left behind by a server that never ran. */
+    char err[1024];
+    if (config_check(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "msnd: %s\n", err);
         return 2;
     }
     return run_server(&cfg);

@@ -1298,23 +1298,11 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
     fit_connection_limit(s);
-    if (parse_roles(cfg->role, s) != 0) {
-        snprintf(err, errcap, "unknown role '%s' (all, or a comma list of ds, ns, sb)", cfg->role);
-        return -1;
-    }
+    /* the settings that contradict each other, as msnd's start checks them
+     * before anything is created (a caller may not have) */
+    if (config_check(cfg, err, errcap) != 0) return -1;
+    parse_roles(cfg->role, s); /* checked by config_check */
     int want_ds = s->has_ds, want_ns = s->has_ns, want_sb = s->has_sb;
-    if (want_sb && !want_ns && !cfg->ns_links[0]) {
-        snprintf(err, errcap,
-                 "a switchboard without the notification role needs --ns-links "
-                 "(the notification servers' --link-listen addresses)");
-        return -1;
-    }
-    if (want_ns && !want_sb && !cfg->sb_address[0] && !cfg->link_listen[0]) {
-        snprintf(err, errcap,
-                 "a notification server without the switchboard role needs --link-listen "
-                 "(for --role sb processes) or --sb-address; or use --role ns,sb");
-        return -1;
-    }
     s->base = event_base_new();
     s->per_address = strmap_new();
     s->presence = presence_new();
@@ -1419,10 +1407,6 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     if (want_sb && add_listener(s, CONN_SB, sb_addr, err, errcap) != 0) return -1;
     if (want_ns && cfg->link_listen[0] && link_listen(s, cfg->link_listen, err, errcap) != 0) return -1;
     if (cfg->ns_peers[0]) {
-        if (!want_ns) {
-            snprintf(err, errcap, "--ns-peers is for notification servers (--role with ns)");
-            return -1;
-        }
         /* The other nodes ring their callees with this node's switchboard
          * address: a wildcard one reaches nobody there. */
         for (size_t i = 0; want_sb && !s->sb_address[0] && i < s->nlisteners; i++)

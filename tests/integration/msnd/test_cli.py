@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """msnd's command line: messages that name the problem, subcommand help
-(msnd user, msnd db), aligned --help, --config anywhere, the shipped
+(msnd user, msnd db), aligned --help, options and --config before or
+after any subcommand, every bad setting refused by name (exit 2) before
+anything is created, the shipped
 contrib/msnd.ini, no database created by a typo (and the server's warning
 when it makes one, or the store has no account), each start-up error once
 with its cause, INI line numbers, passwords from stdin or a terminal with
@@ -242,19 +244,19 @@ def test_startup_errors_once_with_cause():
     assert errors[0] == "msnd: cannot listen on 127.0.0.1:%d for ds: Address already in use" % port, r.stderr
     # a --listen that is not an address is said to be one, not blamed on
     # deriving the other roles' ports from it; one that leaves no room
-    # for them asks for them
+    # for them asks for them (both configuration errors: exit 2)
     r = run("--db", db, "--listen", "127.0.0.1:99999")
     assert r.returncode == 2
     assert one_line(r.stderr) == ("msnd: option '--listen': 'listen' expects a numeric IP and a port, "
                                   "not '127.0.0.1:99999'"), r.stderr
     r = run("--db", db, "--listen", "127.0.0.1:65535")
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert "give --ns-listen and --sb-listen" in one_line(r.stderr), r.stderr
     # a node's switchboard on a wildcard address, with peers that would ring
     # their callees with it (RNG ... 0.0.0.0:port), and no --sb-address
     r = run("--db", db, "--role", "ns,sb", "--listen", "127.0.0.1:0", "--sb-listen", "0.0.0.0:0", "--link-listen",
             "127.0.0.1:0", "--ns-peers", "127.0.0.1:9")
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert re.search(r"msnd: with --ns-peers, a switchboard bound to a wildcard address \(0\.0\.0\.0:\d+\) "
                      r"needs --sb-address host:port", r.stderr), r.stderr
 
@@ -327,6 +329,13 @@ def test_friendly_names_are_text():
         assert one_line(r.stderr) == "msnd: the friendly name must be UTF-8 text without control characters"
     r = run("user", "add", "--db", db, "z@b.com", "pw", "Zoë", "Smith")
     assert r.returncode == 0, r.stderr
+    # refused before anything is made: no new database left by --create,
+    # no password asked for
+    fresh = os.path.join(TMP, "fresh.db")
+    for name, why in (("Name\x1b[2J", "must be UTF-8 text without control characters"), ("é" * 300, "is too long")):
+        r = run("user", "add", "--create", "--db", fresh, "n@b.com", "-", name, input="pw\n")
+        assert r.returncode == 2 and one_line(r.stderr) == "msnd: the friendly name %s" % why, r.stderr
+        assert not os.path.exists(fresh), name
     # one stored by other means (an older msnd, a database edited by hand)
     # is listed as text, never as the bytes a terminal would obey
     with sqlite3.connect(db) as c:
@@ -731,6 +740,123 @@ def test_link_secret_is_one_word():
     assert not os.path.exists(os.path.join(TMP, "s.db"))
 
 
+def help_settings():
+    """(name, kind) of every setting --help lists: N (a number), VALUE (a
+    word, an address, a path) or '' (yes or no)."""
+    out = run("--help").stdout
+    found = re.findall(r"^  --([a-z-]+)(?: (N|VALUE))?  ", out, re.M)
+    return [(name, kind) for name, kind in found if name != "config"]
+
+
+def test_configuration_errors_create_nothing():
+    """A --listen that cannot be listened on (empty, or leaving no room for
+    the ports derived from it), and settings that contradict each other,
+    are configuration errors: exit 2, one line naming the option, before
+    the database or the log file is made."""
+    db = os.path.join(TMP, "never.db")
+    log = os.path.join(TMP, "never.log")
+    cases = [
+        (["--listen", ""], "msnd: option '--listen': 'listen' expects a numeric IP and a port, not ''"),
+        (["--listen", "127.0.0.1:65535"], "msnd: cannot derive the other roles' ports from --listen "
+                                          "'127.0.0.1:65535' (give --ns-listen and --sb-listen)"),
+        (["--listen", "127.0.0.1:0", "--role", "ns,sb", "--ns-peers", "127.0.0.1:9"],
+         "msnd: --ns-peers needs --link-listen (the peers dial it to tell their users' presence)"),
+        (["--listen", "0.0.0.0:1863", "--role", "ns,sb", "--link-listen", "127.0.0.1:0", "--ns-peers", "127.0.0.1:9"],
+         "msnd: with --ns-peers, a switchboard bound to a wildcard address (0.0.0.0:1864) needs --sb-address "
+         "host:port: the other nodes ring callees with it"),
+        (["--listen", "127.0.0.1:0", "--log", "stderr"], "msnd: --log-file goes with --log auto, not --log stderr"),
+    ]
+    for argv, want in cases:
+        r = subprocess.run([MSND] + argv + ["--db", db, "--log-file", log], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2, (argv, r.returncode, r.stderr)
+        assert one_line(r.stderr) == want, (argv, r.stderr)
+        assert not os.path.exists(db), (argv, "database created")
+        assert not os.path.exists(log), (argv, "log file created")
+
+
+def test_every_bad_value_names_the_option_or_line():
+    """Whatever the setting, a value it cannot take is refused with exit 2,
+    naming the option (command line) or the file and line (INI), and saying
+    what it expects; the settings that always have a value (the roles, the
+    address to listen on, the database, the log) refuse an empty one too,
+    while an empty optional one still means "not set"."""
+    ini = os.path.join(TMP, "values.ini")
+    never = os.path.join(TMP, "never.db")
+
+    def refused(*argv):
+        # a server to be, should the value be taken: on an ephemeral port,
+        # its database in TMP (the setting under test comes last and wins)
+        r = subprocess.run([MSND, "--listen", "127.0.0.1:0", "--db", never] + list(argv), cwd=TMP,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2, (argv, r.returncode, r.stderr)
+        assert not os.path.exists(never), (argv, "database created")
+        return one_line(r.stderr)
+
+    wants = {"role": "all, or a comma list of ds, ns, sb", "listen": "a numeric IP and a port",
+             "db": "an SQLite file, sqlite:FILE or a postgresql:// URI", "log": "auto, stderr, journal or syslog",
+             "log-level": "debug, info, warn or error"}
+    for name, want in wants.items():
+        line = refused("--" + name, "")
+        assert line == "msnd: option '--%s': '%s' expects %s, not ''" % (name, name, want), line
+    for setting, want in (("log = jurnal", "auto, stderr, journal or syslog"), ("role =", wants["role"]),
+                          ("db = sqlite:", wants["db"])):
+        with open(ini, "w") as f:
+            f.write("[server]\nrole = all\n%s\n" % setting)
+        key, _, value = setting.partition(" =")
+        line = refused("--config", ini)
+        assert line == "msnd: %s:3: '%s' expects %s, not '%s'" % (ini, key, want, value.strip()), line
+    settings = help_settings()
+    assert len(settings) >= 40, settings
+    for name, kind in settings:
+        key = name.replace("-", "_")
+        bad = "x" * 5000 if kind == "VALUE" else "twelve" if kind == "N" else "maybe"
+        line = refused("--%s=%s" % (name, bad))
+        assert line.startswith("msnd: option '--%s': '%s' expects " % (name, name)), line
+        with open(ini, "w") as f:
+            f.write("[server]\n%s = %s\n" % (key, bad))
+        line = refused("--config", ini)
+        assert line.startswith("msnd: %s:2: '%s' expects " % (ini, key)), line
+    db = os.path.join(TMP, "v.db")
+    assert run("user", "add", "--create", "--db", db, "v@b.com", "pw", "Vee").returncode == 0
+    r = run("user", "list", "--db", db, "--ns-peers", "", "--sb-address", "", "--port-file", "", "--ns-listen", "")
+    assert r.returncode == 0 and r.stdout == "v@b.com\tVee\n", (r.returncode, r.stdout, r.stderr)
+
+
+def test_options_before_or_after_every_subcommand():
+    """--db, --config and the other options work before a subcommand as
+    after it, for `msnd db` as for `msnd user`; an option a subcommand has
+    no use for is refused by name."""
+    db = os.path.join(TMP, "pre.db")
+    ini = os.path.join(TMP, "pre.ini")
+    with open(ini, "w") as f:
+        f.write("[server]\ndb = sqlite:%s\n" % db)
+    for argv in (["--db", "sqlite:" + db, "db", "init"], ["db", "--db", db, "init"], ["db", "init", "--db=" + db],
+                 ["--config", ini, "db", "init"], ["db", "--config", ini, "init"]):
+        r = run(*argv)
+        assert r.returncode == 0 and r.stdout == "schema ready (sqlite)\n", (argv, r.returncode, r.stderr)
+    for argv in (["--db", db, "user", "add", "a@b.com", "pw", "Ay"], ["--config", ini, "user", "list"],
+                 ["user", "--db", db, "list"]):
+        r = run(*argv)
+        assert r.returncode == 0, (argv, r.returncode, r.stderr)
+    copy = os.path.join(TMP, "copy.db")
+    r = run("--from", db, "--to", copy, "db", "migrate")
+    assert r.returncode == 0 and r.stdout.startswith("copied and checked: users 1,"), (r.stdout, r.stderr)
+    assert run("user", "list", "--db", copy).stdout == "a@b.com\tAy\n"
+    for argv, want in ((["--from", db, "user", "list", "--db", db], "msnd: option '--from' is for `msnd db migrate`"),
+                       (["--to", copy, "db", "init", "--db", db], "msnd: option '--to' is for `msnd db migrate`"),
+                       (["--from", db, "--listen", "127.0.0.1:0"], "msnd: option '--from' is for `msnd db migrate`"),
+                       (["--create", "db", "init", "--db", db], "msnd: --create is for `msnd user add`"),
+                       (["db", "init"], "msnd: db init: which database? (--db DB, or db = in the --config file)"),
+                       (["--role", "", "db", "init", "--db", db],
+                        "msnd: option '--role': 'role' expects all, or a comma list of ds, ns, sb, not ''")):
+        r = run(*argv)
+        assert r.returncode == 2, (argv, r.returncode, r.stderr)
+        assert one_line(r.stderr) == want, (argv, r.stderr)
+    r = run("--help", "db")
+    assert r.returncode == 0 and "msnd db migrate --from DB --to DB" in r.stdout, r.stdout
+
+
 def test_demo_script_runs_again_with_many_accounts():
     """scripts/run-demo.sh (make run) a second time, once the demo database
     lists more than a pipe buffer's worth of accounts: it finds the demo
@@ -772,7 +898,8 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_db_help, test_contrib_ini_loads_and_lists_every_limit, test_ephemeral_derived_ports_say_so,
          test_config_directory_is_refused, test_user_commands_take_the_sqlite_prefix,
          test_empty_database_file_is_made_private, test_link_secret_is_one_word,
-         test_demo_script_runs_again_with_many_accounts]
+         test_configuration_errors_create_nothing, test_every_bad_value_names_the_option_or_line,
+         test_options_before_or_after_every_subcommand, test_demo_script_runs_again_with_many_accounts]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

@@ -3,6 +3,7 @@
 set -euo pipefail
 BUILD=${1:-build}
 MSND="$BUILD/src/msnd/msnd"
+MSNC="$BUILD/src/msnc/msnc"
 if [ ! -x "$MSND" ]; then
   echo "msnd is not built yet; running the codec self-check instead."
   exec "$BUILD/lib/msnp/msnp-selfcheck"
@@ -18,6 +19,35 @@ accounts=$("$MSND" user list --db "$DB" 2>/dev/null) || accounts=""
 if [[ $'\n'$accounts != *$'\n'demo@msnkit.test$'\t'* ]]; then
   "$MSND" user add --create --db "$DB" demo@msnkit.test demo123 "Demo User" >/dev/null
   "$MSND" user add --db "$DB" friend@msnkit.test friend123 "Demo Friend" >/dev/null
+fi
+# The two demo accounts have each other on their contact lists, so that the
+# scripted /list below has something to show. Lists change only through the
+# protocol: a short-lived msnd, and msnc --batch for each account (it waits
+# for the server's answers before logging out). Done once per database.
+SEEDED="$DEMO_DIR/contacts-added"
+if [ ! -e "$SEEDED" ] && [ -x "$MSNC" ]; then
+  rm -f "$DEMO_DIR/ports"
+  "$MSND" --listen "127.0.0.1:$PORT" --db "$DB" --port-file "$DEMO_DIR/ports" >"$DEMO_DIR/seed.log" 2>&1 &
+  seed_pid=$!
+  for _ in $(seq 50); do [ -s "$DEMO_DIR/ports" ] && break; sleep 0.1; done
+  # exit status 1: the server refused the change (already on the list): done
+  ok=1
+  rc=0
+  echo "/add friend@msnkit.test Demo Friend" |
+    MSNC_PASSWORD=demo123 "$MSNC" --batch --no-reconnect -s "127.0.0.1:$PORT" -u demo@msnkit.test >/dev/null || rc=$?
+  [ "$rc" -le 1 ] || ok=0
+  rc=0
+  echo "/add demo@msnkit.test Demo User" |
+    MSNC_PASSWORD=friend123 "$MSNC" --batch --no-reconnect -s "127.0.0.1:$PORT" -u friend@msnkit.test >/dev/null || rc=$?
+  [ "$rc" -le 1 ] || ok=0
+  kill "$seed_pid" 2>/dev/null || true
+  wait "$seed_pid" 2>/dev/null || true
+  rm -f "$DEMO_DIR/ports"
+  if [ "$ok" = 1 ]; then
+    touch "$SEEDED"
+  else
+    echo "note: the demo contact lists could not be filled (see $DEMO_DIR/seed.log)"
+  fi
 fi
 cat <<MSG
 msnd: dispatch, notification and switchboard server on 127.0.0.1:$PORT

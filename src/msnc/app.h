@@ -49,8 +49,14 @@ typedef struct app {
     int exit_code;
     int quitting;
     int stdin_eof;
-    uint32_t add_fl_trid, add_al_trid; /* the latest /add's two ADDs */
-    int add_fl_code;                   /* the error its ADD FL got, 0 if none */
+    /* The two ADDs of each recent /add, and the error its ADD FL got (0 if
+     * none): piped /add lines are all sent before the first answer, so
+     * every pair whose answers may still come is kept. */
+    struct {
+        uint32_t fl_trid, al_trid;
+        int fl_code;
+    } adds[MSNC_MAX_REQUESTS];
+    unsigned adds_next;
     msnp_imformat fmt;
     int has_fmt;
     struct event *stdin_ev;
@@ -59,7 +65,7 @@ typedef struct app {
     int in_line_handler;   /* libedit redraws the prompt itself afterwards */
     int line_accepted;     /* set by the line handler during one tty read */
     int stdin_polled;      /* stdin cannot be watched (regular file, /dev/null): read it on a timer */
-    int stdin_paused;      /* batch commands wait while not logged in (stdin is still read) */
+    int stdin_paused;      /* batch commands wait until logged in and synced (stdin is still read) */
     int reconnect_pending; /* a reconnecting event followed the last disconnect */
     int line_refused;      /* a message_failed came while the line typed was sent */
     struct event *stdin_poll;
@@ -102,6 +108,9 @@ uint64_t now_ms(void);
 
 /* main.c: "msnc [sub] 0.1.0 (libmsnp 0.1.0)" for --version; sub names a sub-command or is NULL. */
 void print_version(const char *sub);
+/* main.c: batch input waits until the login just started is complete
+ * (the lines after /login run as the lines piped before the first one). */
+void input_hold_for_login(app *a);
 
 /* ftptool.c */
 int ftptool_main(int argc, char **argv);

@@ -169,12 +169,13 @@ static void log_out_and_stop(app *a) {
 /* Lines sent just before quitting get their ACK first (a server answers
  * within a round trip), so that leaving does not make them doubtful, and
  * lines a chat holds back (window full, or a pause after 713) go out
- * first. The wait lasts while answers keep coming: one still unanswered
- * ACK_WAIT_MS after the last answer is reported by the logout. */
+ * first; so do the answers to list, status and name commands. The wait
+ * lasts while answers keep coming: one still unanswered ACK_WAIT_MS after
+ * the last answer is reported by the logout. */
 #define ACK_WAIT_MS 3000
 
 static int lines_in_flight(const app *a) {
-    return msnc_unacked_messages(a->client) + msnc_paced_messages(a->client) > 0;
+    return msnc_unacked_messages(a->client) + msnc_paced_messages(a->client) + msnc_pending_requests(a->client) > 0;
 }
 
 static void ack_wait_cb(evutil_socket_t fd, short what, void *arg) {
@@ -251,12 +252,14 @@ static void run_line(app *a, char *buf) {
     while (*p == ' ') p++;
     char *rest = p; /* everything after the command */
     char *arg1 = NULL;
+    uint32_t fl;
     if (!strcmp(cmd, "help")) {
         out_info(a, "%s", HELP);
     } else if (!strcmp(cmd, "quit") || !strcmp(cmd, "exit")) {
         app_quit(a, 0);
     } else if (!strcmp(cmd, "login")) {
         if (msnc_login(a->client) != 0) out_error(a, "already connected");
+        else input_hold_for_login(a);
     } else if (!strcmp(cmd, "logout")) {
         msnc_logout(a->client);
     } else if (!strcmp(cmd, "status")) {
@@ -273,13 +276,14 @@ static void run_line(app *a, char *buf) {
         arg1 = next_word(&p);
         while (*p == ' ') p++;
         if (!arg1 || !msnp_email_valid(msnp_str_c(arg1))) out_error(a, "usage: /add EMAIL [NAME]");
-        else if (!(a->add_fl_trid = msnc_list_add(a->client, MSNP_LIST_FL, arg1, *p ? p : arg1)))
-            out_error(a, "not logged in");
+        else if (!(fl = msnc_list_add(a->client, MSNP_LIST_FL, arg1, *p ? p : arg1))) out_error(a, "not logged in");
         else {
             /* Also allow them to see us, as the official client did, under
              * the same name (the AL reply would otherwise rename them). */
-            a->add_fl_code = 0;
-            a->add_al_trid = msnc_list_add(a->client, MSNP_LIST_AL, arg1, *p ? p : arg1);
+            unsigned k = a->adds_next++ % MSNC_MAX_REQUESTS;
+            a->adds[k].fl_trid = fl;
+            a->adds[k].fl_code = 0;
+            a->adds[k].al_trid = msnc_list_add(a->client, MSNP_LIST_AL, arg1, *p ? p : arg1);
         }
     } else if (!strcmp(cmd, "remove")) {
         arg1 = next_word(&p);

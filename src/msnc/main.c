@@ -97,7 +97,9 @@ static void on_event(const msnc_event *ev, void *arg) {
         }
         break;
     case MSNC_EV_LOGGED_IN:
-        if (a->batch) stdin_resume(a);
+        /* a new connection numbers its commands from 1 again: the /add
+         * pairs of the last one would match the new TrIDs */
+        memset(a->adds, 0, sizeof a->adds);
         break;
     case MSNC_EV_DISCONNECTED:
         if (a->batch && !a->quitting) {
@@ -134,8 +136,30 @@ static void on_event(const msnc_event *ev, void *arg) {
     case MSNC_EV_INVITE_CANCELLED:
         if (a->batch && a->quitting && ev->local_side) abandoned_invitation(a, ev);
         break;
+    case MSNC_EV_SERVER_ERROR:
+    case MSNC_EV_UNANSWERED:
+        /* The notification server refused a command, or its outcome is
+         * unknown: the command failed. A switchboard's error (a call
+         * nobody takes) is told by what it ends: the lines and
+         * invitations waiting for that call. */
+        if (a->batch && !a->exit_code && !ev->chat) a->exit_code = EXIT_FAILURE_GENERIC;
+        a->last_answer_ms = now_ms();
+        input_wake(a); /* input held while many commands were unanswered */
+        break;
+    case MSNC_EV_LIST:
+    case MSNC_EV_STATUS:
+    case MSNC_EV_NAME:
+        a->last_answer_ms = now_ms();
+        input_wake(a);
+        break;
     default: break;
     }
+    /* Batch commands run once the login is complete: logged in, the
+     * contact lists received and the first status answered. At logged_in
+     * the lists have not come yet: a /list would show them empty and a
+     * list change would race the sync. The event that completes the login
+     * may be any of its last lines', so every event checks. */
+    if (a->batch && a->stdin_paused && msnc_is_ready(a->client)) stdin_resume(a);
 }
 
 /* ---- batch: line reader on stdin ---- */
@@ -152,18 +176,27 @@ static int in_long_line;
  * stdin instead of being refused. */
 #define INPUT_HELD_MAX (MSNC_MAX_HELD - 8)
 
-static int input_paced(const app *a) { return msnc_paced_messages(a->client) > INPUT_HELD_MAX; }
+/* A line is at most two notification commands (/add, /block): input
+ * waits while the commands unanswered come near the library's bound. */
+#define INPUT_REQUESTS_MAX (MSNC_MAX_REQUESTS - 4)
+
+static int input_paced(const app *a) {
+    return msnc_paced_messages(a->client) > INPUT_HELD_MAX || msnc_pending_requests(a->client) > INPUT_REQUESTS_MAX;
+}
 
 static void eof_wait_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     app *a = arg;
-    /* Finish running transfers, and send the lines still waiting for their
-     * chat, before leaving: EOF means "no more input", not "drop what is
+    /* Finish running transfers, send the lines still waiting for their
+     * chat, and get the server's answer to every list, status and name
+     * command, before leaving: EOF means "no more input", not "drop what is
      * on its way" (each wait is bounded: connect, handshake and invitation
-     * timeouts end them as failed). */
+     * timeouts end them as failed, and a command the server leaves
+     * unanswered for login_timeout is reported as such). */
     if (a->quitting) return;
-    if (msnc_active_invitations(a->client) == 0 && msnc_waiting_messages(a->client) == 0) {
+    if (msnc_active_invitations(a->client) == 0 && msnc_waiting_messages(a->client) == 0 &&
+        msnc_pending_requests(a->client) == 0) {
         app_quit(a, 0);
         return;
     }
@@ -181,7 +214,10 @@ static void eof_offline_cb(evutil_socket_t fd, short what, void *arg) {
     app *a = arg;
     if (a->quitting || !a->stdin_paused) return;
     inlen = 0; /* not run */
-    out_error(a, "end of input: not logged in again within %u s; giving up", a->cfg.login_timeout_s);
+    unsigned s = a->cfg.login_timeout_s ? a->cfg.login_timeout_s : 30;
+    if (msnc_is_online(a->client))
+        out_error(a, "end of input: the contact list and status did not come within %u s; giving up", s);
+    else out_error(a, "end of input: not logged in again within %u s; giving up", s);
     app_quit(a, EXIT_NETWORK);
 }
 
@@ -276,8 +312,9 @@ static void eof_offline_arm(app *a) {
     evtimer_add(a->eof_offline_ev, &tv);
 }
 
-/* Commands are read only while logged in: a command piped in before the
- * login completes waits for it (and the login timeout bounds the wait). */
+/* Commands are run only while logged in and synced: a command piped in
+ * before the login completes waits for it (and the login timeout bounds
+ * the wait). */
 static void stdin_pause(app *a) {
     if (a->stdin_paused) return;
     a->stdin_paused = 1;
@@ -289,6 +326,12 @@ static void stdin_resume(app *a) {
     a->stdin_paused = 0;
     if (a->eof_offline_ev) evtimer_del(a->eof_offline_ev);
     input_wake(a);
+}
+
+void input_hold_for_login(app *a) {
+    if (!a->batch) return;
+    stdin_pause(a);
+    if (msnc_is_ready(a->client)) stdin_resume(a);
 }
 
 /* Drop the bytes of an over-long line up to its newline; the rest of the

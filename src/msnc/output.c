@@ -448,6 +448,14 @@ static void human(app *a, const msnc_event *ev) {
         break;
     case MSNC_EV_WARNING: tprint(a, "warning: %s", ev->text); break;
     case MSNC_EV_INFO: tprint(a, "%s", ev->text); break;
+    case MSNC_EV_UNANSWERED: {
+        const char *why = !strcmp(ev->status, "timeout") ? "no answer came in time"
+            : !strcmp(ev->status, "logout")              ? "logged out first"
+                                                         : "the connection ended first";
+        tprint(a, "the server did not answer %s%s%s (%s); it may or may not have been done", ev->text,
+               ev->email ? " " : "", ev->email ? ev->email : "", why);
+        break;
+    }
     }
 }
 
@@ -520,9 +528,15 @@ static void json_out(app *a, const msnc_event *ev) {
 /* /add sends ADD FL and ADD AL: an error both get alike (215 already
  * there, 205 no such user) is said once, for the FL. */
 static int add_pair_repeat(app *a, const msnc_event *ev) {
-    if (ev->type != MSNC_EV_SERVER_ERROR || !ev->trid) return 0;
-    if (ev->trid == a->add_fl_trid) a->add_fl_code = ev->code;
-    return ev->trid == a->add_al_trid && ev->code == a->add_fl_code;
+    if (ev->type != MSNC_EV_SERVER_ERROR || !ev->trid || ev->chat) return 0;
+    for (size_t k = 0; k < MSNC_MAX_REQUESTS; k++) {
+        if (ev->trid == a->adds[k].fl_trid) {
+            a->adds[k].fl_code = ev->code;
+            return 0;
+        }
+        if (ev->trid == a->adds[k].al_trid) return ev->code == a->adds[k].fl_code;
+    }
+    return 0;
 }
 
 void out_event(app *a, const msnc_event *ev) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -121,6 +122,9 @@ static void stop_timers(msnc_client *c) {
 void msnc_client_free(msnc_client *c) {
     if (!c) return;
     stop_timers(c);
+    c->nrequests = 0; /* the user is gone: nothing to report to */
+    if (c->request_timer) event_free(c->request_timer);
+    c->request_timer = NULL;
     if (c->invites) msnc_invites_free(c->invites);
     c->invites = NULL;
     msnc_sb_free_all(c, 0); /* the user is gone: nothing to report to */
@@ -137,6 +141,115 @@ void msnc_client_free(msnc_client *c) {
     free(c->cache_dir);
     free(c);
 }
+
+/* ------------------------------------------------------------ requests */
+
+static uint64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void request_timeout_cb(evutil_socket_t fd, short what, void *arg);
+
+/* One timer for all requests: they are kept oldest first and all wait the
+ * same login_timeout, so it follows the oldest. */
+static void requests_arm(msnc_client *c) {
+    if (!c->nrequests) {
+        if (c->request_timer) evtimer_del(c->request_timer);
+        return;
+    }
+    if (!c->request_timer && !(c->request_timer = evtimer_new(c->base, request_timeout_cb, c))) return;
+    uint64_t due = c->requests[0].sent_ms + c->cfg.login_timeout_ms, now = mono_ms();
+    uint64_t left = due > now ? due - now : 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
+    evtimer_add(c->request_timer, &tv);
+}
+
+static void request_remove(msnc_client *c, size_t i) {
+    memmove(&c->requests[i], &c->requests[i + 1], (c->nrequests - i - 1) * sizeof c->requests[0]);
+    c->nrequests--;
+    if (i == 0) requests_arm(c);
+}
+
+/* Room for n more requests (a block or an allow sends two commands: both
+ * are tracked, or neither is sent). */
+static int request_room(const msnc_client *c, size_t n) { return c->nrequests + n <= MSNC_MAX_REQUESTS; }
+
+/* A command just sent (trid 0: it was not): kept until its answer. */
+static uint32_t request_sent(msnc_client *c, uint32_t trid, uint32_t code, const char *what, msnp_list list,
+                             const char *email) {
+    if (!trid || !request_room(c, 1)) return trid;
+    ns_request *r = &c->requests[c->nrequests++];
+    r->trid = trid;
+    r->code = code;
+    r->sent_ms = mono_ms();
+    r->list = list;
+    snprintf(r->email, sizeof r->email, "%s", email ? email : "");
+    snprintf(r->what, sizeof r->what, "%s", what);
+    if (c->nrequests == 1) requests_arm(c);
+    return trid;
+}
+
+/* The request cmd answers (its reply, or an error under its TrID), taken
+ * out of the table into *out. Other lines that carry a TrID (the ILN lines
+ * after a CHG) do not end it. */
+static int request_take(msnc_client *c, const msnp_cmd *cmd, ns_request *out) {
+    if (!cmd->has_trid || !cmd->trid) return 0;
+    for (size_t i = 0; i < c->nrequests; i++) {
+        if (c->requests[i].trid != cmd->trid || (!cmd->is_error && cmd->code != c->requests[i].code)) continue;
+        *out = c->requests[i];
+        request_remove(c, i);
+        return 1;
+    }
+    return 0;
+}
+
+static void request_unanswered(msnc_client *c, const ns_request *r, const char *why) {
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_UNANSWERED;
+    ev.trid = r->trid;
+    ev.text = r->what;
+    ev.status = why;
+    if (r->email[0]) ev.email = r->email;
+    if (r->list != MSNP_LIST_INVALID) ev.list = msnp_list_code(r->list);
+    msnc_client_emit(c, &ev);
+}
+
+/* A server that never answers a command would leave the program that sent
+ * it waiting for ever: after login_timeout it is reported (the connection
+ * stays; a late answer is still shown for what it is). */
+static void request_timeout_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    msnc_client *c = arg;
+    uint64_t now = mono_ms();
+    while (c->nrequests && c->requests[0].sent_ms + c->cfg.login_timeout_ms <= now) {
+        ns_request r = c->requests[0];
+        request_remove(c, 0);
+        request_unanswered(c, &r, "timeout");
+    }
+    requests_arm(c);
+}
+
+/* The connection is gone (or the user leaves): no answer will come. */
+static void requests_end(msnc_client *c, const char *why) {
+    while (c->nrequests) {
+        ns_request r = c->requests[0];
+        request_remove(c, 0);
+        request_unanswered(c, &r, why);
+    }
+}
+
+size_t msnc_pending_requests(const msnc_client *c) { return c->nrequests; }
+
+void msnc_client_login_progress(msnc_client *c) {
+    if (c->ready || c->state != NS_ONLINE || c->syncing || c->login_chg_trid) return;
+    c->ready = 1;
+    msnc_line_set_deadline(c->ns, 0, NULL);
+}
+
+int msnc_is_ready(const msnc_client *c) { return c->state == NS_ONLINE && c->ready; }
 
 /* ------------------------------------------------------------ connection */
 
@@ -187,9 +300,12 @@ static void ns_lost(msnc_client *c, const char *why) {
     c->ns = NULL;
     c->state = NS_IDLE;
     c->status = MSNP_STATUS_FLN;
+    c->ready = 0;
+    c->login_chg_trid = 0;
     forget_presence(c);
     if (c->ping_timer) evtimer_del(c->ping_timer);
     msnc_sb_ns_lost(c);
+    requests_end(c, "disconnected");
     msnc_event ev = {0};
     ev.type = was_online || c->ever_logged_in ? MSNC_EV_DISCONNECTED : MSNC_EV_LOGIN_FAILED;
     ev.text = why;
@@ -262,7 +378,16 @@ static void on_logged_in(msnc_client *c, const msnp_cmd *cmd) {
     c->ever_logged_in = 1;
     c->backoff_ms = 0;
     c->hops = 0;
-    msnc_line_set_deadline(c->ns, 0, NULL);
+    /* Logged in, not ready: the lists and the first status are still to
+     * come, and a server that stalls now is as stuck as one that stalls
+     * during USR (a fresh login_timeout from here). */
+    c->ready = 0;
+    c->syncing = 1;
+    c->login_chg_trid = 0;
+    char why[400];
+    snprintf(why, sizeof(why), "%s did not send the contact list and the status within %u s of the login",
+             msnc_line_peer(c->ns), c->cfg.login_timeout_ms / 1000u);
+    msnc_line_set_deadline(c->ns, c->cfg.login_timeout_ms, why);
     char name[MSNP_MAX_NAME_ENCODED + 1];
     msnc_url_decode(msnp_str_c(c->self_name), name, sizeof(name));
     msnc_event ev = {0};
@@ -274,9 +399,9 @@ static void on_logged_in(msnc_client *c, const msnp_cmd *cmd) {
     if (c->state != NS_ONLINE) return;
     char ver[16];
     snprintf(ver, sizeof(ver), "%" PRIu32, c->list_version);
-    c->syncing = 1;
     msnc_line_send(c->ns, "SYN", ver, NULL);
-    msnc_line_send(c->ns, "CHG", msnp_status_code(c->wanted_status), NULL);
+    c->login_chg_trid = msnc_line_send(c->ns, "CHG", msnp_status_code(c->wanted_status), NULL);
+    msnc_client_login_progress(c); /* a CHG that could not be sent is not waited for */
     if (!c->ping_timer) c->ping_timer = event_new(c->base, -1, EV_PERSIST, ping_cb, c);
     struct timeval tv = {(time_t)(c->cfg.ping_interval_ms / 1000),
                          (suseconds_t)((c->cfg.ping_interval_ms % 1000) * 1000)};
@@ -304,29 +429,18 @@ static void on_xfr_ns(msnc_client *c, const msnp_cmd *cmd) {
     ns_connect(c, h, port, "ns");
 }
 
-/* A list change sent: kept so that an error answering it can name it. */
-static uint32_t list_op_sent(msnc_client *c, uint32_t trid, msnp_list list, const char *email) {
-    if (!trid) return 0;
-    unsigned k = c->list_op_next++ % (sizeof c->list_ops / sizeof c->list_ops[0]);
-    c->list_ops[k].trid = trid;
-    c->list_ops[k].list = list;
-    snprintf(c->list_ops[k].email, sizeof c->list_ops[k].email, "%s", email);
-    return trid;
-}
-
-/* The contact and list of the list change this error answers, if it is one. */
-static void list_op_name(const msnc_client *c, uint32_t trid, msnc_event *ev) {
-    for (size_t k = 0; k < sizeof c->list_ops / sizeof c->list_ops[0]; k++)
-        if (c->list_ops[k].trid == trid && trid) {
-            ev->email = c->list_ops[k].email;
-            ev->list = msnp_list_code(c->list_ops[k].list);
-            return;
-        }
-}
-
 static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
     msnc_client *c = arg;
     if (c->ns != l) return;
+    ns_request req;
+    int answers = c->state == NS_ONLINE && request_take(c, cmd, &req);
+    if (c->state == NS_ONLINE && c->login_chg_trid && cmd->has_trid && cmd->trid == c->login_chg_trid &&
+        (cmd->is_error || cmd->code == MSNP_CHG)) {
+        /* the first status is answered (even refused): what follows this
+         * line is reported as the ready client's */
+        c->login_chg_trid = 0;
+        msnc_client_login_progress(c);
+    }
     if (cmd->is_error) {
         int code = atoi(cmd->name);
         if (c->state != NS_ONLINE) {
@@ -339,7 +453,10 @@ static void on_ns_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         ev.code = code;
         ev.trid = cmd->trid;
         ev.text = msnp_error_text(code);
-        if (cmd->has_trid) list_op_name(c, cmd->trid, &ev);
+        if (answers && req.list != MSNP_LIST_INVALID) {
+            ev.email = req.email;
+            ev.list = msnp_list_code(req.list);
+        }
         msnc_client_emit(c, &ev);
         return;
     }
@@ -465,6 +582,7 @@ static void ns_connect(msnc_client *c, const char *host, uint16_t port, const ch
 
 int msnc_login(msnc_client *c) {
     if (c->ns) return -1;
+    c->ready = 0;
     c->user_logout = 0;
     c->no_reconnect = 0;
     c->hops = 0;
@@ -498,7 +616,10 @@ void msnc_logout(msnc_client *c) {
     }
     c->state = NS_IDLE;
     c->status = MSNP_STATUS_FLN;
+    c->ready = 0;
+    c->login_chg_trid = 0;
     forget_presence(c);
+    requests_end(c, "logout"); /* OUT is on its way: no answer can come now */
 }
 
 size_t msnc_active_invitations(const msnc_client *c) { return c->invites ? msnc_invites_active(c->invites) : 0; }
@@ -512,33 +633,44 @@ msnp_status msnc_self_status(const msnc_client *c) { return c->status; }
 uint32_t msnc_set_status(msnc_client *c, msnp_status s) {
     if (s <= MSNP_STATUS_FLN) return 0;
     c->wanted_status = s;
-    if (c->state != NS_ONLINE) return 0;
-    return msnc_line_send(c->ns, "CHG", msnp_status_code(s), NULL);
+    if (c->state != NS_ONLINE || !request_room(c, 1)) return 0;
+    char what[16];
+    snprintf(what, sizeof(what), "CHG %s", msnp_status_code(s));
+    return request_sent(c, msnc_line_send(c->ns, "CHG", msnp_status_code(s), NULL), MSNP_CHG, what, MSNP_LIST_INVALID,
+                        NULL);
+}
+
+static uint32_t list_change_sent(msnc_client *c, uint32_t trid, uint32_t code, msnp_list list, const char *email) {
+    char what[16];
+    snprintf(what, sizeof(what), "%s %s", code == MSNP_ADD ? "ADD" : "REM", msnp_list_code(list));
+    return request_sent(c, trid, code, what, list, email);
 }
 
 uint32_t msnc_list_add(msnc_client *c, msnp_list list, const char *email, const char *name) {
-    if (c->state != NS_ONLINE || list == MSNP_LIST_RL || list == MSNP_LIST_INVALID) return 0;
+    if (c->state != NS_ONLINE || list == MSNP_LIST_RL || list == MSNP_LIST_INVALID || !request_room(c, 1)) return 0;
     char enc[MSNP_MAX_NAME_ENCODED + 1];
     if (msnp_url_encode(msnp_str_c(name && *name ? name : email), enc, sizeof(enc)) < 0) return 0;
-    if (list == MSNP_LIST_FL && c->version >= 7)
-        return list_op_sent(c, msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, "0", NULL), list, email);
-    return list_op_sent(c, msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, NULL), list, email);
+    uint32_t trid = list == MSNP_LIST_FL && c->version >= 7
+        ? msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, "0", NULL)
+        : msnc_line_send(c->ns, "ADD", msnp_list_code(list), email, enc, NULL);
+    return list_change_sent(c, trid, MSNP_ADD, list, email);
 }
 
 uint32_t msnc_list_remove(msnc_client *c, msnp_list list, const char *email) {
-    if (c->state != NS_ONLINE || list == MSNP_LIST_RL || list == MSNP_LIST_INVALID) return 0;
-    return list_op_sent(c, msnc_line_send(c->ns, "REM", msnp_list_code(list), email, NULL), list, email);
+    if (c->state != NS_ONLINE || list == MSNP_LIST_RL || list == MSNP_LIST_INVALID || !request_room(c, 1)) return 0;
+    return list_change_sent(c, msnc_line_send(c->ns, "REM", msnp_list_code(list), email, NULL), MSNP_REM, list, email);
 }
 
 uint32_t msnc_rename(msnc_client *c, const char *email, const char *name) {
-    if (c->state != NS_ONLINE) return 0;
+    if (c->state != NS_ONLINE || !request_room(c, 1)) return 0;
     char enc[MSNP_MAX_NAME_ENCODED + 1];
     if (msnp_url_encode(msnp_str_c(name), enc, sizeof(enc)) < 0) return 0;
-    return msnc_line_send(c->ns, "REA", email ? email : c->email, enc, NULL);
+    const char *who = email ? email : c->email;
+    return request_sent(c, msnc_line_send(c->ns, "REA", who, enc, NULL), MSNP_REA, "REA", MSNP_LIST_INVALID, who);
 }
 
 static int move_between(msnc_client *c, const char *email, msnp_list from, msnp_list to) {
-    if (c->state != NS_ONLINE) return -1;
+    if (c->state != NS_ONLINE || !request_room(c, 2)) return -1;
     contact *k = msnc_lists_find(c, email);
     if (k && (k->lists & (1u << from))) msnc_list_remove(c, from, email);
     if (k && (k->lists & (1u << to))) return 0;

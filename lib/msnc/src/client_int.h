@@ -93,6 +93,18 @@ typedef struct chat {
     uint64_t deferred_cookie;
 } chat;
 
+/* A command sent to the notification server that the server answers
+ * under its TrID (ADD, REM, CHG, REA): the reply carries the same command
+ * name, an error reply the bare code. */
+typedef struct ns_request {
+    uint32_t trid;
+    uint32_t code; /* MSNP_ADD, MSNP_REM, MSNP_CHG or MSNP_REA */
+    uint64_t sent_ms;
+    msnp_list list; /* of a list change; MSNP_LIST_INVALID otherwise */
+    char email[MSNP_MAX_EMAIL + 1];
+    char what[16]; /* "ADD FL", "CHG BSY", "REA": said when it goes unanswered */
+} ns_request;
+
 typedef enum ns_state { NS_IDLE, NS_VER, NS_INF, NS_USR_I, NS_USR_S, NS_ONLINE } ns_state;
 
 struct msnc_client {
@@ -119,14 +131,12 @@ struct msnc_client {
     char self_name[MSNP_MAX_NAME_ENCODED + 1];
     msnp_status status, wanted_status;
 
-    /* The latest list changes sent (ADD, REM): an error answering one names
-     * its contact and list. */
-    struct {
-        uint32_t trid;
-        msnp_list list;
-        char email[MSNP_MAX_EMAIL + 1];
-    } list_ops[16];
-    unsigned list_op_next;
+    /* Commands sent whose answer has not come yet, oldest first: a
+     * program must know when what it asked for is done (or will never be),
+     * and an error answering a list change names its contact and list. */
+    ns_request requests[MSNC_MAX_REQUESTS];
+    size_t nrequests;
+    struct event *request_timer; /* the oldest request's login_timeout */
 
     contact *contacts;
     uint32_t list_version; /* of the lists held whole; 0 while a SYN fills them */
@@ -134,6 +144,11 @@ struct msnc_client {
     int cache_warned;      /* the list cache could not be written: said once */
     char gtc[4], blp[4];
     int syncing;
+    /* The login is complete once the lists have come and the status sent
+     * after USR OK has been answered: until then the lists shown would be
+     * partial, so msnc_is_ready is false. */
+    uint32_t login_chg_trid; /* that CHG, while unanswered */
+    int ready;
     int in_login_call; /* msnc_login is running: report failures later */
 
     chat *chats;
@@ -152,6 +167,9 @@ int msnc_client_field(msnc_client *c, const msnp_cmd *cmd, msnp_str s, char *dst
 /* A warning event: why, then the server's line as received. */
 void msnc_client_warn_line(msnc_client *c, const msnp_cmd *cmd, const char *why);
 unsigned msnc_client_handshake_ms(const msnc_client *c);
+/* The lists have come or the first status was answered: the login is
+ * complete when both have. */
+void msnc_client_login_progress(msnc_client *c);
 
 /* lists.c */
 contact *msnc_lists_find(const msnc_client *c, const char *email);

@@ -37,6 +37,7 @@ const char *msnc_event_type_name(msnc_event_type t) {
     case MSNC_EV_TRANSFER_FAILED: return "transfer_failed";
     case MSNC_EV_WARNING: return "warning";
     case MSNC_EV_INFO: return "info";
+    case MSNC_EV_UNANSWERED: return "unanswered";
     }
     return "unknown";
 }

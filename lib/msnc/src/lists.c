@@ -195,6 +195,7 @@ static void sync_done(msnc_client *c) {
     c->syncing = 0;
     c->list_version = c->sync_version;
     msnc_lists_save_cache(c);
+    msnc_client_login_progress(c);
     uint64_t n = 0;
     for (contact *k = c->contacts; k; k = k->next)
         if (k->lists & (1u << MSNP_LIST_FL)) n++;

@@ -557,6 +557,129 @@ class Pacing(Base):
         self.assertTrue(any(e.get("event") == "warning" and "713" in e.get("text", "") for e in evs), evs[-5:])
 
 
+class PipedInput(Base):
+    """Commands piped into `msnc --batch` before it has logged in, stdin then
+    closed at once (`echo /list | msnc --batch ...`), for an account that
+    already has contacts. Each run starts without a list cache, as a first
+    run does."""
+
+    def contacts(self):
+        """alice has bob and carol on her lists; bob stays online, carol and
+        alice log out."""
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        c = self.online("carol@example.com")
+        self.friends(a, b)
+        self.friends(a, c)
+        a.send("/name Alice Liddell")
+        a.wait("name", email="alice@example.com")
+        self.assertEqual(c.quit(), 0)
+        self.assertEqual(a.quit(), 0)
+        return b
+
+    def piped(self, lines, timeout=20, extra=()):
+        """alice runs lines, piped before her login and followed by the end
+        of input: (exit status, events)."""
+        cache = tempfile.mkdtemp(prefix="cache-", dir=self.tmp)
+        a = self.client("alice@example.com", extra=("--cache-dir", cache) + tuple(extra))
+        a.proc.stdin.write("".join(x + "\n" for x in lines))
+        a.proc.stdin.close()
+        rc = a.proc.wait(timeout)
+        a.reader.join(5)
+        return rc, [e for e in a.events if e.get("event") != "_exit"]
+
+    @staticmethod
+    def names(evs):
+        return [e["event"] for e in evs]
+
+    @unittest.skipIf(BIG, "")
+    def test_list_piped_before_the_login_shows_the_contacts(self):
+        # `echo /list | msnc --batch` ran /list as soon as USR OK came, before
+        # the contact list: it printed a bare list_end for an account with
+        # contacts, and no synced or status event at all.
+        self.contacts()
+        rc, evs = self.piped(["/list"])
+        self.assertEqual(rc, 0, evs)
+        kinds = self.names(evs)
+        self.assertIn("synced", kinds)
+        self.assertIn("status", kinds)
+        self.assertLess(kinds.index("synced"), kinds.index("contact"), kinds)
+        self.assertLess(kinds.index("status"), kinds.index("contact"), kinds)
+        self.assertEqual(kinds[-1], "list_end", kinds)
+        fl = {e["email"]: e for e in evs if e.get("event") == "contact" and e["list"] == "FL"}
+        self.assertEqual(sorted(fl), ["bob@example.com", "carol@example.com"], evs)
+        # presence as the login told it: bob is online, carol is not
+        self.assertEqual((fl["bob@example.com"]["status"], fl["carol@example.com"]["status"]), ("NLN", "FLN"))
+        self.assertEqual(fl["bob@example.com"]["name"], "Bob")
+        self.assertEqual(evs[kinds.index("synced")]["count"], 2)
+        al = sorted(e["email"] for e in evs if e.get("event") == "contact" and e["list"] == "AL")
+        self.assertEqual(al, ["bob@example.com", "carol@example.com"])
+
+    @unittest.skipIf(BIG, "")
+    def test_list_changes_piped_are_answered_before_the_logout(self):
+        # The end of input right after the commands: msnc logged out before
+        # any answer came, exited 0 and said nothing about what became of
+        # them. Now each one's answer is reported, then msnc logs out.
+        b = self.contacts()
+        m = b.mark()
+        rc, evs = self.piped(["/remove carol@example.com", "/block bob@example.com", "/status away",
+                              "/name Alice L.", "/add nobody@example.com"])
+        self.assertEqual(rc, 1, evs)  # the server refused a command
+        got = {(e["list"], e["email"], e["text"]) for e in evs if e.get("event") == "list"}
+        self.assertEqual(got, {("FL", "carol@example.com", "removed"), ("AL", "bob@example.com", "removed"),
+                               ("BL", "bob@example.com", "added")}, evs)
+        errors = [e for e in evs if e.get("event") == "server_error"]
+        self.assertEqual([(e["code"], e["email"], e["list"]) for e in errors], [(205, "nobody@example.com", "FL")])
+        self.assertIn("AWY", [e["status"] for e in evs if e.get("event") == "status"])
+        self.assertIn("Alice L.", [e["name"] for e in evs if e.get("event") == "name"])
+        self.assertEqual([e for e in evs if e.get("event") in ("error", "unanswered")], [])
+        # every answer came before msnc left: the block took effect
+        b.wait("presence", since=m, email="alice@example.com", status="FLN")
+        rc, evs = self.piped(["/list FL", "/list BL"])
+        self.assertEqual(rc, 0, evs)
+        contacts = sorted((e["list"], e["email"]) for e in evs if e.get("event") == "contact")
+        self.assertEqual(contacts, [("BL", "bob@example.com"), ("FL", "bob@example.com")], evs)
+
+    @unittest.skipIf(BIG, "")
+    def test_a_piped_command_that_succeeds_exits_0(self):
+        self.contacts()
+        rc, evs = self.piped(["/add dave@example.com Dave"], extra=())
+        self.assertEqual(rc, 1, evs)  # no such user: refused, said, and counted
+        self.assertEqual([(e["code"], e["list"]) for e in evs if e.get("event") == "server_error"], [(205, "FL")])
+        rc, evs = self.piped(["/status busy", "/add carol@example.com Caro"])
+        # carol is on FL and AL already: 215, said once
+        self.assertEqual([(e["code"], e["list"]) for e in evs if e.get("event") == "server_error"], [(215, "FL")])
+        self.assertEqual(rc, 1)
+        rc, evs = self.piped(["/status busy", "/remove carol@example.com"])
+        self.assertEqual(rc, 0, evs)
+        self.assertIn(("FL", "carol@example.com", "removed"),
+                      [(e.get("list"), e.get("email"), e.get("text")) for e in evs if e.get("event") == "list"])
+        self.assertIn("BSY", [e["status"] for e in evs if e.get("event") == "status"])
+
+    @unittest.skipIf(BIG, "")
+    def test_quit_after_a_list_change_waits_for_its_answer(self):
+        # /quit right after /add: the ADD was answered after msnc had gone.
+        self.contacts()
+        rc, evs = self.piped(["/remove carol@example.com", "/quit", "/list"])
+        self.assertEqual(rc, 0, evs)
+        self.assertIn(("FL", "carol@example.com", "removed"),
+                      [(e.get("list"), e.get("email"), e.get("text")) for e in evs if e.get("event") == "list"])
+        self.assertNotIn("list_end", self.names(evs), "nothing after /quit runs")
+
+    @unittest.skipIf(BIG, "")
+    def test_more_commands_than_the_server_has_answered_wait_their_turn(self):
+        # 40 /add lines: 80 ADDs, more than the 64 commands msnc keeps
+        # waiting for an answer. Every one is answered (205, once per line),
+        # none is refused for lack of room.
+        self.contacts()
+        lines = ["/add nobody%02d@example.com" % i for i in range(40)]
+        rc, evs = self.piped(lines, timeout=30)
+        self.assertEqual(rc, 1, evs[-5:])
+        errors = [e["email"] for e in evs if e.get("event") == "server_error"]
+        self.assertEqual(errors, ["nobody%02d@example.com" % i for i in range(40)])
+        self.assertEqual([e for e in evs if e.get("event") in ("error", "unanswered")], [])
+
+
 class Transfers(Base):
     def pair(self, extra_a=(), extra_b=()):
         a = self.online("alice@example.com", extra=extra_a)

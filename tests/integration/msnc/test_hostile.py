@@ -267,6 +267,81 @@ class Hostile(FakeServerTest):
         c.wait("login_failed")
         self.assert_exit(c, 2)
 
+    def piped(self, lines, extra=()):
+        """A client whose whole input (lines, then its end) is written before
+        it has logged in."""
+        c = self.client(extra)
+        c.proc.stdin.write("".join(x + "\n" for x in lines))
+        c.proc.stdin.close()
+        return c
+
+    def test_list_change_never_answered_is_reported(self):
+        """The server takes ADD and never answers it: msnc waits for the
+        answer only login_timeout, then says so (the result is unknown) and
+        logs out with status 1. It used to log out at once, exit 0 and say
+        nothing."""
+        c = self.piped(["/add bob@example.com Bob"], extra=("--login-timeout", "2"))
+        ns = self.srv.accept()
+        ns.login(ALICE, PW)
+        self.assertEqual(ns.expect("ADD").args[1:3], ["FL", "bob@example.com"])
+        self.assertEqual(ns.expect("ADD").args[1:3], ["AL", "bob@example.com"])
+        start = time.monotonic()
+        self.assertTrue(ns.closed(), "msnc logs out once it has stopped waiting")
+        self.assert_exit(c, 1)
+        self.assertLess(time.monotonic() - start, 8)
+        got = sorted((e["text"], e["list"], e["email"], e["status"]) for e in c.events if e["event"] == "unanswered")
+        self.assertEqual(got, [("ADD AL", "AL", "bob@example.com", "timeout"),
+                               ("ADD FL", "FL", "bob@example.com", "timeout")], c.events)
+
+    def test_list_change_unanswered_when_the_connection_ends(self):
+        """The connection ends between REM and its answer: the change may or
+        may not have been made, and msnc says so before it exits 3."""
+        c = self.piped(["/remove bob@example.com", "/name Alice"])
+        ns = self.srv.accept()
+        ns.login(ALICE, PW)
+        ns.expect("REM")
+        ns.expect("REA")
+        ns.close()
+        self.assert_exit(c, 3)
+        got = [(e["text"], e.get("list"), e["email"], e["status"]) for e in c.events if e["event"] == "unanswered"]
+        self.assertEqual(got, [("REM FL", "FL", "bob@example.com", "disconnected"),
+                               ("REA", None, ALICE, "disconnected")], c.events)
+        self.assertLess(c.find("unanswered")[0], c.find("disconnected")[0])
+
+    def test_list_piped_waits_for_the_whole_contact_list(self):
+        """The lists start (SYN, one LST of FL) and never end: the piped
+        /list does not run on a partial list; the login is given up after
+        login_timeout, status 3. It used to run at USR OK and print an empty
+        list, then exit 0."""
+        c = self.piped(["/list"], extra=("--login-timeout", "2"))
+        ns = self.srv.accept()
+        ns.login(ALICE, PW, list_version=5, syn_lines=["LST {trid} FL 5 1 2 bob@example.com Bob 0"])
+        self.assert_exit(c, 3)
+        self.assertIsNone(c.find("list_end")[0], c.events)
+        self.assertIsNone(c.find("contact")[0], c.events)
+        self.assertIsNone(c.find("synced")[0], c.events)
+        said = [e.get("text", "") for e in c.events if e["event"] in ("error", "disconnected")]
+        self.assertTrue(any("contact list" in t for t in said), c.events)
+
+    def test_first_status_refused_still_runs_the_lines(self):
+        """The server refuses the status sent at login: the login is complete
+        all the same (the answer came), and the piped lines run."""
+        c = self.piped(["/list"], extra=("--status", "AWY"))
+        ns = self.srv.accept()
+        usr = ns.greet()  # then by hand: USR, SYN, and the CHG refused
+        ns.send_line("USR %s MD5 S 1013928519.693957190" % usr.args[0])
+        usr = ns.expect("USR")
+        ns.send_line("USR %s OK %s alice 1" % (usr.args[0], ALICE))
+        syn = ns.expect("SYN")
+        ns.send_line("SYN %s 0" % syn.args[0])
+        chg = ns.expect("CHG")
+        self.assertIsNone(c.find("list_end")[0], "the status is not answered yet")
+        ns.send_line("201 %s" % chg.args[0])
+        c.wait("list_end")
+        self.assertTrue(ns.closed())
+        self.assert_exit(c, 1)  # the server refused a command
+        self.assertEqual(c.wait("server_error")["code"], 201)
+
     def test_stdin_regular_file(self):
         path = os.path.join(self.tmp, "commands.txt")
         with open(path, "w") as f:
@@ -281,6 +356,7 @@ class Hostile(FakeServerTest):
             ns.login(ALICE, PW)
             chg = ns.expect("CHG")
             self.assertEqual(chg.args[1], "BSY")
+            ns.send_line("CHG %s BSY" % chg.args[0])  # msnc waits for the answer before logging out
             self.assertTrue(ns.closed(), "msnc logs out at the end of its input")
             out, err = p.communicate(timeout=WAIT)
         except BaseException:

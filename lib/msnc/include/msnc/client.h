@@ -53,8 +53,14 @@ int msnc_login(msnc_client *c);
 /* Send OUT and close everything. */
 void msnc_logout(msnc_client *c);
 int msnc_is_online(const msnc_client *c);
+/* Logged in and settled: the contact lists have come (SYN) and the status
+ * sent at login has been answered. Before that msnc_contacts shows partial
+ * lists. A login that does not get this far within login_timeout of USR OK
+ * fails like a stalled login (the connection is closed). */
+int msnc_is_ready(const msnc_client *c);
 
-/* Notification server. Return the TrID used, or 0 if not possible now. */
+/* Notification server. Return the TrID used, or 0 if not possible now
+ * (not logged in, or MSNC_MAX_REQUESTS commands are still unanswered). */
 uint32_t msnc_set_status(msnc_client *c, msnp_status s);
 uint32_t msnc_list_add(msnc_client *c, msnp_list list, const char *email, const char *name);
 uint32_t msnc_list_remove(msnc_client *c, msnp_list list, const char *email);
@@ -113,6 +119,14 @@ size_t msnc_unacked_messages(const msnc_client *c);
 size_t msnc_paced_messages(const msnc_client *c);
 #define MSNC_MAX_IN_FLIGHT 64
 #define MSNC_MAX_HELD 32
+/* Status, name and list commands sent whose answer has not come yet. Each
+ * ends as its reply (status, name, list events), a server_error naming its
+ * TrID, or MSNC_EV_UNANSWERED: no answer within login_timeout, the
+ * connection ended first, or msnc_logout. At most MSNC_MAX_REQUESTS are
+ * outstanding; a program sending commands from a fast source stops while
+ * this count is near it. */
+size_t msnc_pending_requests(const msnc_client *c);
+#define MSNC_MAX_REQUESTS 64
 
 /* Connections the library has closed still send their last lines (OUT,
  * BYE, CCL) and wait for the peer to close, for up to 5 s. msnc_lingering

@@ -48,7 +48,11 @@ typedef enum msnc_event_type {
     MSNC_EV_TRANSFER_DONE,       /* cookie, file (final path on receive), bytes */
     MSNC_EV_TRANSFER_FAILED,     /* cookie, text = reason, code = MSNFTP BYE code if any */
     MSNC_EV_WARNING,             /* text */
-    MSNC_EV_INFO                 /* text */
+    MSNC_EV_INFO,                /* text */
+    MSNC_EV_UNANSWERED           /* trid, text = the command ("ADD FL", "CHG BSY", "REA"), email (the
+                                    contact; own for REA), list (list changes), status = "timeout" (none
+                                    within login_timeout), "disconnected" (the connection ended first)
+                                    or "logout": it may or may not have been done */
 } msnc_event_type;
 
 typedef struct msnc_event {

@@ -54,6 +54,7 @@ typedef struct sn_stats {
     uint64_t flows, flows_msnp, flows_msnftp, flows_expected, flows_other, flows_evicted;
     uint64_t role_ds, role_ns, role_sb;
     uint64_t logins, login_failures, presence, sessions, messages, typing, joins;
+    uint64_t sb_refused, messages_refused; /* switchboard logins, MSGs the server answered with an error */
     uint64_t invitations, invitations_by_app[SN_APP_KINDS];
     uint64_t expectations, hits, misses;
     uint64_t files, file_bytes;

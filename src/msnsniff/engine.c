@@ -548,9 +548,13 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
         msnkit_put_visible(fp, e->c.summary_users[u].version, NULL);
         fputs(")\n", fp);
     }
-    fprintf(fp, "  switchboard sessions: %llu, messages %llu, typing %llu, joins %llu\n",
-            (unsigned long long)s->sessions, (unsigned long long)s->messages, (unsigned long long)s->typing,
-            (unsigned long long)s->joins);
+    fprintf(fp, "  switchboard sessions: %llu, messages %llu, typing %llu, joins %llu", (unsigned long long)s->sessions,
+            (unsigned long long)s->messages, (unsigned long long)s->typing, (unsigned long long)s->joins);
+    /* what the server refused is neither a session nor a message delivered */
+    if (s->sb_refused || s->messages_refused)
+        fprintf(fp, "; refused by the server: logins %llu, messages %llu", (unsigned long long)s->sb_refused,
+                (unsigned long long)s->messages_refused);
+    fputc('\n', fp);
     fprintf(fp, "  invitations: %llu", (unsigned long long)s->invitations);
     for (unsigned k = 0; k < SN_APP_KINDS; k++)
         if (s->invitations_by_app[k])

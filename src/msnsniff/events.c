@@ -878,7 +878,25 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
             fprintf(fp, "[%s] <sb%lld> *** ", when, jint(ev, "session"));
             vis(fp, who(ev, "user"));
             fprintf(fp, " %s\n", what);
+        } else if (strcmp(action, "refused") == 0) {
+            /* the server turned the login away: no one came in */
+            const char *error = jstr(ev, "error");
+            fprintf(fp, "[%s] <sb%lld> *** ", when, jint(ev, "session"));
+            vis(fp, who(ev, "user"));
+            fputs(strcmp(jstr(ev, "mode"), "answer") == 0 ? " could not answer a call into the session ("
+                                                          : " could not open the session (",
+                  fp);
+            vis(fp, error);
+            fprintf(fp, " %s)\n", msnp_error_text(atoi(error)));
         }
+    } else if (strcmp(type, "message_refused") == 0) {
+        /* the line above it was not delivered to anyone */
+        const char *error = jstr(ev, "error");
+        fprintf(fp, "[%s] <sb%lld> *** the server refused ", when, jint(ev, "session"));
+        vis(fp, who(ev, "sender"));
+        fprintf(fp, "'s %s (", strcmp(jstr(ev, "kind"), "typing") == 0 ? "typing notification" : "message");
+        vis(fp, error);
+        fprintf(fp, " %s): not delivered\n", msnp_error_text(atoi(error)));
     } else if (strcmp(type, "login") == 0) {
         fprintf(fp, "[%s] *** ", when);
         vis(fp, who(ev, "user"));

@@ -248,6 +248,34 @@ void sn_expect_retire_group(sn_expect_table *t, uint64_t group) {
         }
 }
 
+size_t sn_expect_reannounce(sn_expect_table *t, uint64_t group, const char *app, uint8_t app_class, uint8_t transport,
+                            uint64_t now) {
+    size_t n = 0;
+    /* bounded: the group's members; none is added or freed on the way */
+    for (sn_expect *x = group ? sn_u64map_get(&t->by_group, group) : NULL; x; x = x->gnext) {
+        if (x->state != SN_EXP_PENDING ||
+            (strcmp(x->app, app) == 0 && x->app_class == app_class && x->transport == transport))
+            continue;
+        t->retired++;
+        if (t->obs) sn_notify_retired(t->obs, x, SN_END_REPLACED);
+        x->replaces = x->id;
+        x->id = t->next_id++;
+        x->app = app;
+        x->app_class = app_class;
+        x->transport = transport;
+        /* a prediction made now: it goes to the back of the expiry queue,
+         * which stays in order (its new expiry is the latest) */
+        unqueue(t, x);
+        x->learned = now;
+        x->expires = sn_ts_after(now, t->timeout);
+        enqueue(t, x);
+        t->added++;
+        if (t->obs) sn_notify_added(t->obs, x);
+        n++;
+    }
+    return n;
+}
+
 /* A pending one leaves unused: counted, told, freed. */
 static void miss(sn_expect_table *t, sn_expect *e, sn_expect_end why) {
     pending_count(t, e, -1);

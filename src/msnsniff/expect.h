@@ -77,6 +77,7 @@ typedef struct sn_expect {
     uint64_t invitation;   /* invitation id, 0 if none */
     uint64_t learned_flow;
     uint64_t session;          /* switchboard session that announced it, 0 if none */
+    uint64_t replaces;         /* id of the expectation it took over (sn_expect_reannounce), 0 if none */
     uint64_t learned, expires; /* µs */
     const char *owner;         /* the announcing user (from or to; "" if unknown) */
     uint8_t app_class;         /* sn_app_class */
@@ -166,6 +167,19 @@ sn_expect *sn_expect_by_cookie(sn_expect_table *t, const char *cookie, size_t n)
 sn_expect *sn_expect_find(sn_expect_table *t, uint64_t group, uint64_t id);
 /* Retire every pending member of a group (a cancelled invitation). */
 void sn_expect_retire_group(sn_expect_table *t, uint64_t group);
+
+/* The application of a group became known after it predicted: an
+ * invitation whose INVITE was captured after the ACCEPT that announced
+ * an address. Each pending member whose application, class or transport
+ * differ is announced again with them: observers are told it is retired
+ * (SN_END_REPLACED, with its old id and fields), then added, under a new
+ * id, with `replaces` naming the old one, learned at `now` and expiring
+ * a timeout later. It stays the same entry (no allocation, no bound is
+ * checked again: it was already counted); `retired` and `added` count one
+ * each, so predicted = matched + missed + retired still holds. Returns
+ * how many were announced again. */
+size_t sn_expect_reannounce(sn_expect_table *t, uint64_t group, const char *app, uint8_t app_class, uint8_t transport,
+                            uint64_t now);
 
 /* Mark e hit (observers told, with h); its group's other pending members
  * are retired (SN_END_SIBLING_HIT). */

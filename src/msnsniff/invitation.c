@@ -194,6 +194,15 @@ static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_orig
         c->st.invitations_dropped++;
         drop(c, ls, ls->finished.oldest ? ls->finished.oldest : ls->open.oldest);
     }
+    sn_invitation *oldest = NULL;
+    size_t same = 0;
+    /* bounded: SN_INV_SAME_COOKIE_MAX at most */
+    for (sn_invitation *x = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); x; x = x->same_cookie, same++)
+        oldest = x; /* the chain holds the newest first */
+    if (same >= SN_INV_SAME_COOKIE_MAX) {
+        c->st.invitations_dropped++;
+        drop(c, ls, oldest);
+    }
     /* whole: the payload that holds it is bounded (64 KiB at most) */
     size_t fn = file.p ? file.n : 0;
     sn_invitation *i = calloc(1, sizeof *i + fn + 1);
@@ -211,6 +220,134 @@ static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_orig
     i->same_cookie = *slot;
     *slot = i;
     list_append(&ls->open, i);
+    return i;
+}
+
+/* Makes room for an Application-File of fn bytes in an invitation created
+ * without one (an orphan whose INVITE came later). The cookie chain and
+ * its queue point at it: they are pointed at where it moved. NULL (and i
+ * unchanged) when there is no memory. */
+static sn_invitation *regrow(sn_ctx *c, sn_invitation *i, size_t fn) {
+    inv_lists *ls = lists_of(c);
+    inv_list *l = list_for(ls, i);
+    void **slot = sn_strmap_ref(&c->invitations, i->cookie, strlen(i->cookie), 0);
+    sn_invitation *before = slot && *slot != i ? *slot : NULL;
+    while (before && before->same_cookie != i) before = before->same_cookie; /* bounded: one cookie's chain */
+    sn_invitation *n = realloc(i, sizeof *n + fn + 1);
+    if (!n) return NULL;
+    if (before) before->same_cookie = n;
+    else if (slot) *slot = n;
+    if (n->older) n->older->newer = n;
+    else l->oldest = n;
+    if (n->newer) n->newer->older = n;
+    else l->newest = n;
+    return n;
+}
+
+/* 64-bit FNV-1a, continued over one field and a byte that ends it (so
+ * that "a" + "bc" and "ab" + "c" differ, and an absent field from an
+ * empty one). */
+static uint64_t fnv_field(uint64_t h, msnp_str s) {
+    s = msnp_str_trim(s);
+    for (size_t k = 0; k < s.n; k++) h = (h ^ (uint8_t)s.p[k]) * 0x100000001b3ull;
+    return (h ^ (s.p ? 0x1eu : 0x1fu)) * 0x100000001b3ull;
+}
+
+/* What an INVITE offers: the same for every copy of one message (the
+ * switchboard relays it unchanged), and for a new offer under a reused
+ * cookie different as soon as its application, file or session is. */
+static uint64_t offer_of(const msnp_invite *inv) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    msnp_str size = {NULL, 0};
+    char digits[24];
+    if (inv->has_file_size)
+        size =
+            msnp_str_make(digits, (size_t)snprintf(digits, sizeof digits, "%llu", (unsigned long long)inv->file_size));
+    const msnp_str fields[] = {inv->app_name,         inv->app_guid,   inv->file,        size,
+                               inv->session_protocol, inv->session_id, inv->context_data};
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) h = fnv_field(h, fields[k]);
+    return h;
+}
+
+/* Whether message o may belong to invitation i, by the rules of lookup()
+ * (without its preference for the best fit). */
+static int fits(const sn_invitation *i, const sn_invite_origin *o) {
+    int message_names_pair = o->sender && o->sender[0] && o->nrecipients > 0;
+    int both_named = message_names_pair && i->inviter[0] && i->invitee[0];
+    int score = involves(i, o->sender);
+    for (size_t r = 0; r < o->nrecipients; r++) score += involves(i, o->recipients[r]);
+    if (score >= 2) return 1;
+    if (score == 1) return !both_named;
+    return o->session && (i->sessions[0] == o->session || i->sessions[1] == o->session) && !both_named;
+}
+
+/* The invitation an INVITE belongs to: an open one whose INVITE, from
+ * the same inviter, offered the same (another copy of that message:
+ * *orphan 0), else an open orphan of the same users, which the INVITE
+ * completes (*orphan 1), else NULL: a new invitation. A finished one is
+ * never it: an INVITE after the end of an invitation is a new one that
+ * reuses its cookie. */
+static sn_invitation *lookup_invite(sn_ctx *c, const char *cookie, const sn_invite_origin *o, uint64_t offer,
+                                    int *orphan) {
+    const char *sender = o->sender ? o->sender : "";
+    sn_invitation *waiting = NULL;
+    /* bounded: the invitations kept under one cookie */
+    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie) {
+        if (i->finished || !fits(i, o)) continue;
+        if (i->invited && i->offer == offer && strcmp(i->inviter, sender) == 0) {
+            *orphan = 0;
+            return i;
+        }
+        if (!i->invited && !waiting) waiting = i;
+    }
+    *orphan = waiting != NULL;
+    return waiting;
+}
+
+/* What the INVITE tells of its invitation: users, application, file size. */
+static void take_invite(sn_ctx *c, sn_invitation *i, const sn_invite_origin *o, const msnp_invite *inv,
+                        uint64_t offer) {
+    if (o->sender && o->sender[0]) sn_strcopy(i->inviter, sizeof i->inviter, o->sender);
+    if (o->nrecipients) sn_strcopy(i->invitee, sizeof i->invitee, o->recipients[0]);
+    i->app = msnp_invite_classify(inv, &i->by);
+    i->file_size = inv->file_size;
+    i->has_file_size = inv->has_file_size;
+    i->offer = offer;
+    i->invited = 1;
+    i->orphan = 0;
+    c->st.invitations++;
+    c->st.invitations_by_app[(unsigned)i->app < SN_APP_KINDS ? (unsigned)i->app : 0]++;
+}
+
+/* The INVITE of an orphan, captured after messages that answered it (the
+ * two switchboards of a call interleaved, or one capture's packets late):
+ * it is that invitation's, which learns its application, file and users
+ * now. The orphan guessed its inviter from the first message's recipient;
+ * its other user (who accepted) stays the invitee when the INVITE's
+ * recipients include them. */
+static sn_invitation *adopt(sn_ctx *c, sn_invitation *i, const sn_invite_origin *o, const msnp_invite *inv,
+                            uint64_t offer) {
+    const char *sender = o->sender ? o->sender : "";
+    char other[SN_INV_USER_MAX], guessed[SN_INV_USER_MAX];
+    sn_strcopy(guessed, sizeof guessed, i->inviter);
+    sn_strcopy(other, sizeof other, sender[0] && strcmp(i->invitee, sender) == 0 ? i->inviter : i->invitee);
+    size_t fn = inv->file.p ? inv->file.n : 0;
+    if (fn) {
+        sn_invitation *n = regrow(c, i, fn);
+        if (n) { /* else no memory: the invitation goes on without its file name */
+            i = n;
+            msnp_str_copy(inv->file, i->file, fn + 1);
+        }
+    }
+    take_invite(c, i, o, inv, offer);
+    int among = o->nrecipients == 0;
+    for (size_t r = 0; r < o->nrecipients && !among; r++) among = strcmp(o->recipients[r], other) == 0;
+    if (other[0] && among && strcmp(other, i->inviter) != 0) sn_strcopy(i->invitee, sizeof i->invitee, other);
+    /* the messages already reported were filed by the side of the guessed
+     * inviter: file them by the real one's, so their other copies are
+     * still known as echoes */
+    if (guessed[0] && strcmp(guessed, i->inviter) != 0)
+        i->reported = (uint8_t)(((i->reported & 0x55u) << 1) | ((i->reported & 0xAAu) >> 1));
     return i;
 }
 
@@ -257,28 +394,26 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         return;
     }
     msnp_str_copy(msnp_str_trim(inv->cookie_raw), cookie, sizeof cookie);
-    sn_invitation *i = lookup(c, cookie, o);
-    int is_new = 0;
+    sn_invitation *i = NULL;
+    int repeat = 0, adopted = 0;
     if (inv->command == MSNP_INVITE_INVITE) {
-        if (i && !(strcmp(i->inviter, o->sender ? o->sender : "") == 0))
-            i = NULL; /* a different invitation reusing the cookie */
-        if (!i) {
+        uint64_t offer = offer_of(inv);
+        int orphan = 0;
+        i = lookup_invite(c, cookie, o, offer, &orphan);
+        if (i && orphan) {
+            i = adopt(c, i, o, inv, offer);
+            adopted = 1;
+        } else if (i) {
+            repeat = 1;
+        } else {
             i = create(c, cookie, o, inv->file);
             if (!i) return;
-            is_new = 1;
-            sn_strcopy(i->inviter, sizeof i->inviter, o->sender ? o->sender : "");
-            if (o->nrecipients) sn_strcopy(i->invitee, sizeof i->invitee, o->recipients[0]);
-            i->app = msnp_invite_classify(inv, &i->by);
-            i->file_size = inv->file_size;
-            i->has_file_size = inv->has_file_size;
-            c->st.invitations++;
-            c->st.invitations_by_app[(unsigned)i->app < SN_APP_KINDS ? (unsigned)i->app : 0]++;
+            take_invite(c, i, o, inv, offer);
         }
-    } else if (!i) {
+    } else if (!(i = lookup(c, cookie, o))) {
         /* the INVITE was not captured: keep going with what we can learn */
         i = create(c, cookie, o, (msnp_str){NULL, 0});
         if (!i) return;
-        is_new = 1;
         i->orphan = 1;
         if (o->nrecipients) sn_strcopy(i->inviter, sizeof i->inviter, o->recipients[0]);
         sn_strcopy(i->invitee, sizeof i->invitee, o->sender ? o->sender : "");
@@ -322,12 +457,13 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         i->cancelled = 1;
     }
     if (inv->ip.p && inv->ip.n) sn_ev_set_strn(ev, "ip", inv->ip.p, inv->ip.n);
-    if (inv->has_ip_port || inv->has_port) sn_ev_set_int(ev, "port", inv->has_ip_port ? inv->ip_port : inv->port);
+    uint16_t port = msnp_invite_port(inv); /* the one its peer connects to */
+    if (port) sn_ev_set_int(ev, "port", port);
     if (inv->context_data.p && inv->context_data.n)
         sn_ev_set_strn(ev, "context_data", inv->context_data.p, inv->context_data.n);
     if (inv->session_protocol.p)
         sn_ev_set_strn(ev, "session_protocol", inv->session_protocol.p, inv->session_protocol.n);
-    if (!is_new && inv->command == MSNP_INVITE_INVITE) sn_ev_set_bool(ev, "repeat", 1);
+    if (repeat) sn_ev_set_bool(ev, "repeat", 1);
     sn_ev_emit(&c->ev, ev);
 
     /* a command from the same side of the same invitation again: the
@@ -349,6 +485,12 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
                                (uint8_t)(mask && (i->reported & mask))};
     i->reported = (uint8_t)(i->reported | mask);
     sn_notify_invitation(&c->obs, &info);
+
+    /* what was predicted before the INVITE came was for an unknown
+     * application (any transport): announce it again as what it is */
+    if (adopted && i->app != MSNP_APP_UNKNOWN)
+        sn_expect_reannounce(&c->expect, i->id, msnp_app_kind_name(i->app), (uint8_t)sn_app_class_of(i->app),
+                             sn_app_transport(i->app), c->now);
 
     if (inv->command == MSNP_INVITE_CANCEL) {
         /* a cancelled invitation will not connect: withdraw its predictions */

@@ -5,7 +5,13 @@
  * voice or video call. The application is classified once, from the
  * INVITE (GUID, then Application-Name in English or localised, then
  * headers), and every address the messages reveal becomes an expectation:
- * the sender of an address listens there; the other user connects. */
+ * the sender of an address listens there; the other user connects. An
+ * INVITE captured after other messages of its invitation (an orphan so
+ * far) classifies it then, and the pending predictions are announced
+ * again with its application and transport. An INVITE is another copy of
+ * an invitation's (`repeat`) only while that invitation is open and when
+ * it offers the same (inviter, application, file, session); otherwise a
+ * reused cookie starts a new invitation. */
 #ifndef SN_INVITATION_H
 #define SN_INVITATION_H
 
@@ -39,9 +45,11 @@ typedef struct sn_invitation {
     int has_file_size;
     uint64_t last_ts; /* last message, or when it finished */
     uint64_t sessions[2];
+    uint64_t offer; /* hash of what its INVITE offers (invited only): tells a copy from a new offer */
     unsigned accepted : 1, cancelled : 1, orphan : 1, finished : 1;
-    uint8_t reported; /* messages reported: one bit per command and sender (inviter or not) */
-    char file[];      /* Application-File of the INVITE, at its real length ("" if none) */
+    unsigned invited : 1; /* its INVITE was seen */
+    uint8_t reported;     /* messages reported: one bit per command and sender (inviter or not) */
+    char file[];          /* Application-File of the INVITE, at its real length ("" if none) */
 } sn_invitation;
 
 /* Where a message was seen. */
@@ -65,6 +73,11 @@ typedef struct sn_invite_origin {
  * finished one, else the least recently active one, makes room). Dropped
  * ones are counted in sn_stats.invitations_dropped. */
 #define SN_INVITATIONS_MAX 65536u
+/* Invitations kept under one cookie: every message of the cookie walks
+ * them. Cookies are random, so a legitimate reuse is rare; a client that
+ * offers over and over under one cookie (each offer a new invitation)
+ * makes the oldest of them be forgotten (and counted as dropped). */
+#define SN_INV_SAME_COOKIE_MAX 16u
 
 int sn_invitations_init(sn_ctx *c);
 void sn_invitations_free(sn_ctx *c);

@@ -15,6 +15,7 @@ const char *sn_expect_end_name(sn_expect_end why) {
     case SN_END_INPUT_END: return "capture_end";
     case SN_END_SIBLING_HIT: return "sibling_hit";
     case SN_END_CANCELLED: return "cancelled";
+    case SN_END_REPLACED: return "replaced";
     }
     return "expired";
 }

@@ -9,7 +9,8 @@
  *   added      a new prediction (after the per-user / per-session bounds)
  *   resolved   its host name was answered by DNS in the traffic
  *   hit        the predicted connection was seen
- *   retired    it will not be used: a sibling was hit, or a CANCEL
+ *   retired    it will not be used: a sibling was hit, or a CANCEL; or
+ *              it is replaced (then added again under a new id)
  *   expired    its time ran out, the global bound evicted it, or input ended
  *   dropped    a per-user or per-session bound refused it (never added)
  *
@@ -62,7 +63,10 @@ typedef enum sn_expect_end {
     SN_END_EVICTED,     /* the global bound made room for a newer one */
     SN_END_INPUT_END,   /* the capture ended (sn_engine_finish) */
     SN_END_SIBLING_HIT, /* retired: another prediction of its group was hit */
-    SN_END_CANCELLED    /* retired: the invitation was cancelled */
+    SN_END_CANCELLED,   /* retired: the invitation was cancelled */
+    SN_END_REPLACED     /* retired: announced again, with the application its INVITE (captured
+                           after the message that announced it) named; the new one's
+                           `replaces` is this one's id */
 } sn_expect_end;
 
 /* Why a prediction was refused before it entered the table. */

@@ -19,7 +19,7 @@ sn_app_class sn_app_class_of(msnp_app_kind k) {
     }
 }
 
-static uint8_t transport_of(msnp_app_kind k) {
+uint8_t sn_app_transport(msnp_app_kind k) {
     switch (msnp_app_transport(k)) {
     case MSNP_TRANSPORT_TCP: return SN_TR_TCP;
     case MSNP_TRANSPORT_UDP: return SN_TR_UDP;
@@ -42,7 +42,7 @@ static int invite_one(const sn_predict_invite *in, msnp_str host, uint16_t port,
                       sn_expect_proto *p) {
     memset(p, 0, sizeof *p);
     if (endpoint(p, host, port) != 0) return 0;
-    p->transport = transport_of(in->app);
+    p->transport = sn_app_transport(in->app);
     p->app = msnp_app_kind_name(in->app);
     p->app_class = (uint8_t)sn_app_class_of(in->app);
     p->source = source;
@@ -63,19 +63,11 @@ size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv
     /* an address or port that is none: nothing is predicted from the
      * message (an IP-Address without its bad port would read as any port) */
     if (inv->command == MSNP_INVITE_CANCEL || inv->addr_error != MSNP_INVITE_OK) return 0;
-    if (inv->ip.p && inv->ip.n) {
-        uint16_t port = inv->has_ip_port ? inv->ip_port
-            : inv->has_port              ? inv->port
-            : inv->has_portx             ? msnp_portx_decode(inv->portx)
-                                         : 0;
-        n += (size_t)invite_one(in, inv->ip, port, "IP-Address", &out[n]);
-    }
-    if (inv->ip_internal.p && inv->ip_internal.n) {
-        uint16_t port = inv->has_portx_internal ? msnp_portx_decode(inv->portx_internal)
-            : inv->has_port                     ? inv->port
-                                                : 0;
-        n += (size_t)invite_one(in, inv->ip_internal, port, "IP-Address-Internal", &out[n]);
-    }
+    /* the ports the peer's client connects to (libmsnp's rule, shared with
+     * msnc): a prediction of any other port would miss its connection */
+    if (inv->ip.p && inv->ip.n) n += (size_t)invite_one(in, inv->ip, msnp_invite_port(inv), "IP-Address", &out[n]);
+    if (inv->ip_internal.p && inv->ip_internal.n)
+        n += (size_t)invite_one(in, inv->ip_internal, msnp_invite_internal_port(inv), "IP-Address-Internal", &out[n]);
     if (inv->has_context_addr)
         n += (size_t)invite_one(in, inv->context_host, inv->context_port, "Context-Data", &out[n]);
     return n;

@@ -7,10 +7,11 @@
  *   XFR NS addr          -> the client connects to addr (notification)
  *   XFR SB addr CKI c    -> the client connects to addr, logs in with c
  *   RNG sid addr CKI c   -> the same, answering a call (switchboard)
- *   invitation message   -> the sender listens at IP-Address[:port] (+ Port
- *                           / PortX), IP-Address-Internal (+ PortX-Internal /
- *                           Port), Context-Data host:port; the other user
- *                           connects */
+ *   invitation message   -> the sender listens at IP-Address (port:
+ *                           msnp_invite_port: Port, else its ":port", else
+ *                           PortX), IP-Address-Internal (msnp_invite_internal_port:
+ *                           PortX-Internal, else Port, else PortX),
+ *                           Context-Data host:port; the other user connects */
 #ifndef SN_PREDICT_H
 #define SN_PREDICT_H
 
@@ -27,6 +28,9 @@
 #define SN_PREDICT_MAX 3
 
 sn_app_class sn_app_class_of(msnp_app_kind k);
+/* The transport of an application's connections (sn_transport): SN_TR_ANY
+ * when the application is unknown. */
+uint8_t sn_app_transport(msnp_app_kind k);
 
 /* One invitation message as the correlator knows it. */
 typedef struct sn_predict_invite {

@@ -38,6 +38,7 @@ static void on_added(void *ctx, const sn_expect *e) {
     sn_ev_set_int(ev, "learned_flow", e->learned_flow);
     sn_ev_set_ts(ev, "expires", e->expires);
     sn_ev_set_int(ev, "timeout_s", (e->expires - e->learned) / 1000000u);
+    if (e->replaces) sn_ev_set_int(ev, "replaces", e->replaces);
     origin_fields(ev, e);
     sn_ev_emit(r->ev, ev);
 }

@@ -32,6 +32,17 @@ typedef struct sn_conv {
     char users[MAX_PARTS][USER_MAX]; /* users whose own connection is captured */
 } sn_conv;
 
+/* Where the client's switchboard login (USR email cookie / ANS email
+ * cookie sessid) stands: only the server's answer (USR t OK, IRO, ANS t
+ * OK, or any later command of the session) says it was admitted; an
+ * error answer (911 and close) says it was not. */
+enum { SB_LOGIN_NONE, SB_LOGIN_WAIT, SB_LOGIN_OPEN, SB_LOGIN_REFUSED };
+
+/* MSGs sent whose answer (ACK, NAK, an error) may still come: few, since
+ * the server answers in order and soon; beyond it the oldest is
+ * forgotten (an error for it then goes unreported). */
+#define SENT_MAX 8
+
 typedef struct sn_sb {
     struct sn_conv *conv;
     char conv_key[64 + 1 + SESSID_MAX]; /* "server|sessid" */
@@ -40,6 +51,16 @@ typedef struct sn_sb {
     char sessid[SESSID_MAX];
     size_t nparts;
     char parts[MAX_PARTS][USER_MAX]; /* other participants */
+    uint8_t login;                   /* SB_LOGIN_* */
+    uint8_t answer;                  /* the login is an ANS (answering a call), not a USR */
+    uint8_t inferred;                /* admitted for what followed, the server's answer unseen */
+    uint8_t login_trid_ok;
+    uint32_t login_trid; /* the USR/ANS's TrID, which the server's answer repeats */
+    char *cookie;        /* the login's cookie, for the events its answer brings */
+    size_t cookie_n;
+    uint8_t nsent;
+    uint8_t sent_kind[SENT_MAX];  /* 1: text, 2: typing */
+    uint32_t sent_trid[SENT_MAX]; /* oldest first */
 } sn_sb;
 
 /* A gap seen before the flow was classified: reported only if the flow
@@ -100,8 +121,24 @@ const char *sn_role_name(sn_role r) {
     }
 }
 
+/* The online users are keyed by the lower-case address: one user, in
+ * whatever case a connection wrote it (servers compare addresses so). 0
+ * for an address longer than a passport name (none is kept). */
+static size_t user_key(char key[USER_MAX], const char *user) {
+    size_t n = 0;
+    for (; user[n]; n++) {
+        if (n == USER_MAX - 1) return 0;
+        char ch = user[n];
+        key[n] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+    }
+    key[n] = '\0';
+    return n;
+}
+
 const sn_addr *sn_session_user_client(sn_ctx *c, const char *user) {
-    const sn_online *on = user && user[0] ? sn_strmap_get(&c->users, user, strlen(user)) : NULL;
+    char key[USER_MAX];
+    size_t n = user ? user_key(key, user) : 0;
+    const sn_online *on = n ? sn_strmap_get(&c->users, key, n) : NULL;
     return on ? &on->client : NULL;
 }
 
@@ -221,8 +258,11 @@ static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     }
     cv->refs++;
     sb->conv = cv;
+    /* e-mail addresses name one user whatever their case (the servers
+     * compare them so): one user typed Alice@Example.COM, the others see
+     * alice@example.com */
     for (size_t i = 0; i < cv->nusers; i++)
-        if (strcmp(cv->users[i], k->user) == 0) return;
+        if (strcasecmp(cv->users[i], k->user) == 0) return;
     if (cv->nusers < MAX_PARTS) memcpy(cv->users[cv->nusers++], k->user, USER_MAX);
 }
 
@@ -238,7 +278,7 @@ static void sb_unlink(sn_ctx *c, sn_sb *sb) {
 
 static int conv_has_user(const sn_conv *cv, const char *u) {
     for (size_t i = 0; cv && i < cv->nusers; i++)
-        if (strcmp(cv->users[i], u) == 0) return 1;
+        if (strcasecmp(cv->users[i], u) == 0) return 1;
     return 0;
 }
 
@@ -249,7 +289,7 @@ static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *
     if (k->sb) sn_ev_set_int(ev, "session", k->sb->id);
     sn_ev_set_str(ev, "user", user);
     if (name) sn_ev_set_str(ev, "name", name);
-    if (k->user[0] && strcmp(user, k->user) != 0) sn_ev_set_str(ev, "observer", k->user);
+    if (k->user[0] && strcasecmp(user, k->user) != 0) sn_ev_set_str(ev, "observer", k->user);
     sn_ev_emit(&c->ev, ev);
 }
 
@@ -263,7 +303,7 @@ static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, ms
      * and the session's open event already named the user */
     if (strcasecmp(e, k->user) == 0) return;
     for (size_t i = 0; i < k->sb->nparts; i++)
-        if (strcmp(k->sb->parts[i], e) == 0) return;
+        if (strcasecmp(k->sb->parts[i], e) == 0) return;
     if (k->sb->nparts < MAX_PARTS) memcpy(k->sb->parts[k->sb->nparts++], e, sizeof e);
     c->st.joins++;
     sn_ev *ev = ev_flow(c, "switchboard", f);
@@ -281,7 +321,7 @@ static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email)
     char e[USER_MAX];
     if (!copy_user(c, f, k, e, email)) return;
     for (size_t i = 0; i < k->sb->nparts; i++)
-        if (strcmp(k->sb->parts[i], e) == 0) {
+        if (strcasecmp(k->sb->parts[i], e) == 0) {
             memmove(k->sb->parts[i], k->sb->parts[i + 1], (k->sb->nparts - i - 1) * USER_MAX);
             k->sb->nparts--;
             break;
@@ -338,40 +378,57 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     if (ref) free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
 }
 
-/* Client USR email cookie / ANS email cookie sessid on a switchboard. */
-static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str cookie, const msnp_str *sessid) {
-    sn_sb *sb = sb_of(c, f, k);
-    if (!sb) return;
-    k->usr_sb = 1;
-    copy_user(c, f, k, k->user, email);
-    if (sessid) {
-        take_sessid(c, f, k, *sessid);
-        sb_link(c, f, k);
-    }
-    sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
-    int known = ref != NULL;
-    sn_ev *ev = ev_flow(c, "switchboard", f);
-    sn_ev_set_str(ev, "action", "open");
+/* The login's cookie, kept from the client's USR/ANS: the server answers
+ * later, and a refusal may even come after the login was taken as
+ * admitted for what the client did next. */
+static msnp_str sb_cookie(const sn_sb *sb) { return msnp_str_make(sb->cookie ? sb->cookie : "", sb->cookie_n); }
+
+/* The fields of an open or refused event that tell the login. */
+static void login_fields(const sn_flow *f, const sn_conn *k, sn_ev *ev, msnp_str cookie, const sn_sbref *ref,
+                         char server[64]) {
+    const sn_sb *sb = k->sb;
     sn_ev_set_int(ev, "session", sb->id);
     sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
-    sn_ev_set_str(ev, "mode", sessid ? "answer" : "call");
+    sn_ev_set_str(ev, "mode", sb->answer ? "answer" : "call");
     sn_ev_set_strn(ev, "cookie", cookie.p, cookie.n);
-    if (sessid) sn_ev_set_strn(ev, "sessid", sessid->p, sessid->n);
-    char server[64]; /* the hit below names it too */
-    ep_str(f, !k->client_dir, server, sizeof server);
+    if (sb->answer && sb->sessid[0]) sn_ev_set_str(ev, "sessid", sb->sessid);
+    ep_str(f, !k->client_dir, server, 64);
     sn_ev_set_str(ev, "server", server);
     if (ref) {
-        sb->ns_flow = ref->ns_flow;
         sn_ev_set_int(ev, "ns_flow", ref->ns_flow);
         sn_ev_set_str(ev, "referral", ref->ring ? "RNG" : "XFR");
+    } else {
+        sn_ev_set_null(ev, "ns_flow");
+    }
+}
+
+/* The server admitted the client's USR/ANS (user: the address its USR t
+ * OK answered with), or what followed on the connection shows it did. */
+static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const msnp_str *user, int inferred) {
+    sn_sb *sb = k->sb;
+    sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
+    int known = ref != NULL;
+    /* one form per user, whatever case the client typed: the one the
+     * server answered with, else the one its notification login was
+     * answered with (ANS t OK names no one) */
+    char u[USER_MAX];
+    if (user && copy_user(c, f, k, u, *user) && u[0]) memcpy(k->user, u, sizeof u);
+    else if (ref && ref->user[0] && strcasecmp(ref->user, k->user) == 0) memcpy(k->user, ref->user, sizeof ref->user);
+    sb->login = SB_LOGIN_OPEN;
+    sb->inferred = (uint8_t)inferred;
+    sb_link(c, f, k);
+    char server[64]; /* the hit below names it too */
+    sn_ev *ev = ev_flow(c, "switchboard", f);
+    sn_ev_set_str(ev, "action", "open");
+    login_fields(f, k, ev, cookie, ref, server);
+    sn_ev_emit(&c->ev, ev);
+    if (ref) {
+        sb->ns_flow = ref->ns_flow;
         /* a cookie admits one login: forget it (unused ones go with their
          * expectation's expiry), so the table stays bounded */
         free(sn_strmap_del(&c->cookies, cookie.p, cookie.n));
         ref = NULL;
-    } else {
-        sn_ev_set_null(ev, "ns_flow");
     }
-    sn_ev_emit(&c->ev, ev);
     if (!known)
         anomaly(c, SN_AN_UNKNOWN_COOKIE, f, "switchboard cookie not seen on any notification connection", -1, 0);
 
@@ -394,6 +451,110 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str email, msnp_str
         h.server = server;
         h.address_matches = (uint8_t)(e->addr.family && sn_addr_eq(&e->addr, &f->addr[!cs]) && e->port == f->port[!cs]);
         sn_expect_hit(&c->expect, e, &h);
+    }
+}
+
+/* The server answered the client's USR/ANS with an error (911, then it
+ * closes): no session was opened, and the referral's cookie was not
+ * used (its expectation stays, for a login that may still come). */
+static void sb_refuse(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
+    sn_sb *sb = k->sb;
+    msnp_str cookie = sb_cookie(sb);
+    const sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
+    int known = ref != NULL || sb->login == SB_LOGIN_OPEN;
+    sb->login = SB_LOGIN_REFUSED;
+    if (c->st.sessions) c->st.sessions--;
+    c->st.sb_refused++;
+    char server[64];
+    sn_ev *ev = ev_flow(c, "switchboard", f);
+    sn_ev_set_str(ev, "action", "refused");
+    login_fields(f, k, ev, cookie, ref, server);
+    sn_ev_set_str(ev, "error", cmd->name);
+    sn_ev_emit(&c->ev, ev);
+    if (!known)
+        anomaly(c, SN_AN_UNKNOWN_COOKIE, f, "switchboard cookie not seen on any notification connection", -1, 0);
+}
+
+/* Client USR t email cookie / ANS t email cookie sessid on a switchboard:
+ * reported when the server answers it (sb_admit, sb_refuse). */
+static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd, const msnp_str *sessid) {
+    sn_sb *sb = sb_of(c, f, k);
+    if (!sb || sb->login != SB_LOGIN_NONE) return; /* a connection logs in once */
+    msnp_str cookie = cmd->argv[2];
+    k->usr_sb = 1;
+    copy_user(c, f, k, k->user, cmd->argv[1]);
+    sb->login = SB_LOGIN_WAIT;
+    sb->answer = sessid != NULL;
+    sb->login_trid_ok = cmd->has_trid;
+    sb->login_trid = cmd->trid;
+    if (sessid) take_sessid(c, f, k, *sessid);
+    /* budgeted like the session; without room the login is taken as
+     * admitted at once, as it is not known whether it was */
+    sb->cookie = sn_mem_alloc(&c->mem, cookie.n + 1);
+    if (!sb->cookie) {
+        sb_admit(c, f, k, cookie, NULL, 1);
+        return;
+    }
+    memcpy(sb->cookie, cookie.p, cookie.n);
+    sb->cookie[cookie.n] = '\0';
+    sb->cookie_n = cookie.n;
+}
+
+/* ---- sent messages the server may refuse ---------------------------------- */
+
+static void sent_add(sn_sb *sb, uint32_t trid, uint8_t kind) {
+    if (sb->nsent == SENT_MAX) { /* the oldest is forgotten */
+        memmove(sb->sent_trid, sb->sent_trid + 1, (SENT_MAX - 1) * sizeof sb->sent_trid[0]);
+        memmove(sb->sent_kind, sb->sent_kind + 1, SENT_MAX - 1);
+        sb->nsent--;
+    }
+    sb->sent_trid[sb->nsent] = trid;
+    sb->sent_kind[sb->nsent++] = kind;
+}
+
+/* The server answered the MSG of this TrID (ACK, NAK, an error): its kind,
+ * or 0 when no such MSG awaits an answer. The server answers in order, so
+ * the MSGs sent before it will get none now (U and N ones that went
+ * through): they are forgotten with it. */
+static uint8_t sent_answered(sn_sb *sb, uint32_t trid) {
+    for (uint8_t i = 0; i < sb->nsent; i++) {
+        if (sb->sent_trid[i] != trid) continue;
+        uint8_t kind = sb->sent_kind[i], rest = (uint8_t)(sb->nsent - i - 1);
+        memmove(sb->sent_trid, sb->sent_trid + i + 1, rest * sizeof sb->sent_trid[0]);
+        memmove(sb->sent_kind, sb->sent_kind + i + 1, rest);
+        sb->nsent = rest;
+        return kind;
+    }
+    return 0;
+}
+
+/* An error answer on a switchboard: to the login, or to a MSG sent, which
+ * then was not relayed to anyone (too long, a bad ack letter). */
+static void sb_error(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
+    sn_sb *sb = k->sb;
+    int to_login = !cmd->has_trid || !sb->login_trid_ok || cmd->trid == sb->login_trid;
+    if (sb->login == SB_LOGIN_WAIT && to_login) {
+        sb_refuse(c, f, k, cmd);
+        return;
+    }
+    uint8_t kind = cmd->has_trid ? sent_answered(sb, cmd->trid) : 0;
+    if (kind) {
+        /* the message event came with the MSG; this one says it went nowhere */
+        if (kind == 1 && c->st.messages) c->st.messages--;
+        else if (kind == 2 && c->st.typing) c->st.typing--;
+        c->st.messages_refused++;
+        sn_ev *ev = ev_flow(c, "message_refused", f);
+        sn_ev_set_int(ev, "session", sb->id);
+        sn_ev_set_int(ev, "trid", cmd->trid);
+        sn_ev_set_str(ev, "sender", k->user[0] ? k->user : NULL);
+        sn_ev_set_str(ev, "kind", kind == 1 ? "text" : "typing");
+        sn_ev_set_str(ev, "error", cmd->name);
+        sn_ev_emit(&c->ev, ev);
+    } else if (sb->login == SB_LOGIN_OPEN && sb->inferred && cmd->has_trid && sb->login_trid_ok &&
+               cmd->trid == sb->login_trid) {
+        /* taken as admitted for what the client did next; the server's
+         * answer, late in the capture, says otherwise */
+        sb_refuse(c, f, k, cmd);
     }
 }
 
@@ -426,13 +587,18 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     }
     char sender[USER_MAX];
     if (from_client) memcpy(sender, k->user, sizeof sender);
-    else copy_user(c, f, k, sender, cmd->argv[0]);
+    else if (copy_user(c, f, k, sender, cmd->argv[0])) {
+        /* one form per user: the one this connection already knows it by */
+        if (strcasecmp(sender, k->user) == 0) memcpy(sender, k->user, sizeof sender);
+        for (size_t i = 0; k->sb && i < k->sb->nparts; i++)
+            if (strcasecmp(sender, k->sb->parts[i]) == 0) memcpy(sender, k->sb->parts[i], sizeof sender);
+    }
     /* recipients: everyone in the session at this moment but the sender */
     const char *rcpt[MAX_PARTS + 1];
     size_t nr = 0;
     if (!from_client && k->user[0]) rcpt[nr++] = k->user;
     for (size_t i = 0; k->sb && i < k->sb->nparts; i++)
-        if (strcmp(k->sb->parts[i], sender) != 0) rcpt[nr++] = k->sb->parts[i];
+        if (strcasecmp(k->sb->parts[i], sender) != 0) rcpt[nr++] = k->sb->parts[i];
 
     if (kind == MSNP_CT_INVITE) {
         int dir = from_client ? k->client_dir : !k->client_dir;
@@ -480,6 +646,8 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     int echo = !from_client && conv_has_user(cv, sender);
     sn_ev_set_bool(ev, "echo", echo);
     sn_ev_set_str(ev, "direction", from_client ? "sent" : "received");
+    /* what the server's answer to it (message_refused) names it by */
+    if (from_client && cmd->has_trid) sn_ev_set_int(ev, "trid", cmd->trid);
     sn_ev_set_str(ev, "sender", sender[0] ? sender : NULL);
     if (!from_client && cmd->argc >= 3) {
         char nm[USER_MAX * 3];
@@ -521,6 +689,8 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     }
     sn_ev_set_int(ev, "size", cmd->payload.n);
     sn_ev_emit(&c->ev, ev);
+    /* the server may still refuse it (sb_error) */
+    if (from_client && k->sb && cmd->has_trid) sent_add(k->sb, cmd->trid, kind == MSNP_CT_CONTROL ? 2 : 1);
 }
 
 /* ---- presence and login ---------------------------------------------------- */
@@ -557,16 +727,17 @@ static void user_offline(sn_ctx *c, sn_conn *k) {
 
 static void user_online(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     user_offline(c, k);
-    size_t n = strlen(k->user);
-    sn_online *o = sn_strmap_get(&c->users, k->user, n);
-    if (!o) {
+    char key[USER_MAX];
+    size_t n = user_key(key, k->user);
+    sn_online *o = n ? sn_strmap_get(&c->users, key, n) : NULL;
+    if (!o && n) {
         if (c->users.count >= SN_USERS_MAX) {
             c->st.users_untracked++;
         } else if ((o = malloc(sizeof *o + n + 1)) != NULL) {
             o->refs = 0;
             o->n = n;
-            memcpy(o->user, k->user, n + 1);
-            if (sn_strmap_put(&c->users, k->user, n, o) == o) {
+            memcpy(o->user, key, n + 1);
+            if (sn_strmap_put(&c->users, key, n, o) == o) {
                 free(o);
                 o = NULL;
             }
@@ -579,7 +750,7 @@ static void user_online(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     }
     if (c->nsummary_users < SN_SUMMARY_USERS) {
         for (unsigned u = 0; u < c->nsummary_users; u++)
-            if (strcmp(c->summary_users[u].user, k->user) == 0) return;
+            if (strcasecmp(c->summary_users[u].user, k->user) == 0) return;
         sn_strcopy(c->summary_users[c->nsummary_users].user, sizeof c->summary_users[0].user, k->user);
         snprintf(c->summary_users[c->nsummary_users].version, sizeof c->summary_users[0].version, "%s",
                  k->version[0] ? k->version : "?");
@@ -619,8 +790,20 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
             sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
             sn_ev_set_str(ev, "error", cmd->name);
             sn_ev_emit(&c->ev, ev);
+        } else if (!from_client && k->sb) {
+            sb_error(c, f, k, cmd);
         }
         return;
+    }
+    /* a login still awaiting its answer: what the client does only once
+     * admitted (CAL, MSG), and anything the server says but OUT, show it
+     * was, its answer lost (a gap) or yet to come in the capture */
+    if (k->sb && k->sb->login == SB_LOGIN_WAIT &&
+        (from_client ? cmd->code == MSNP_CAL || cmd->code == MSNP_MSG : cmd->code != MSNP_OUT)) {
+        int ok = !from_client && cmd->code == MSNP_USR && argc >= 3 && msnp_str_eq(cmd->argv[1], "OK");
+        sb_admit(c, f, k, sb_cookie(k->sb), ok ? &cmd->argv[2] : NULL, from_client);
+    } else if (k->sb && k->sb->inferred && !from_client && cmd->code != MSNP_OUT) {
+        k->sb->inferred = 0; /* the server's own word: admitted */
     }
     if (from_client) {
         switch (cmd->code) {
@@ -629,19 +812,24 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
                 msnp_str_eq(cmd->argv[2], "I")) {
                 k->usr_auth = 1;
                 copy_user(c, f, k, k->user, cmd->argv[3]);
-            } else if (argc == 3 && memchr(cmd->argv[1].p, '@', cmd->argv[1].n)) {
-                sb_login(c, f, k, cmd->argv[1], cmd->argv[2], NULL);
+            } else if (argc >= 3 && memchr(cmd->argv[1].p, '@', cmd->argv[1].n)) {
+                /* fields after the cookie (some clients send one; servers
+                 * pass over them) leave the cookie as it is */
+                sb_login(c, f, k, cmd, NULL);
             }
             break;
         case MSNP_ANS:
-            if (argc >= 4) sb_login(c, f, k, cmd->argv[1], cmd->argv[2], &cmd->argv[3]);
+            if (argc >= 4) sb_login(c, f, k, cmd, &cmd->argv[3]);
             break;
         case MSNP_CAL: sb_of(c, f, k); break;
         case MSNP_MSG:
             if (cmd->has_payload) handle_msg(c, f, k, 1, cmd);
             break;
         case MSNP_OUT:
-            if (k->role == SN_ROLE_SB && k->user[0]) sb_event(c, f, k, "leave", k->user, NULL);
+            /* one who was never admitted leaves nothing */
+            if (k->role == SN_ROLE_SB && k->user[0] &&
+                !(k->sb && (k->sb->login == SB_LOGIN_WAIT || k->sb->login == SB_LOGIN_REFUSED)))
+                sb_event(c, f, k, "leave", k->user, NULL);
             break;
         default: break;
         }
@@ -677,7 +865,10 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
                     /* picked up after the client's USR: learn the user from the answer */
                     sn_sb *sb = sb_of(c, f, k);
                     copy_user(c, f, k, k->user, cmd->argv[2]);
-                    if (sb) sb_event(c, f, k, "open", k->user, NULL);
+                    if (sb) {
+                        sb->login = SB_LOGIN_OPEN;
+                        sb_event(c, f, k, "open", k->user, NULL);
+                    }
                     k->usr_sb = 1;
                 }
             } else {
@@ -726,6 +917,10 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         break;
     case MSNP_MSG:
         if (cmd->has_payload && argc >= 3) handle_msg(c, f, k, 0, cmd);
+        break;
+    case MSNP_ACK:
+    case MSNP_NAK: /* delivered, or not to everyone: either way not refused */
+        if (k->sb && cmd->has_trid) sent_answered(k->sb, cmd->trid);
         break;
     default: break;
     }
@@ -997,6 +1192,10 @@ void sn_session_close(sn_ctx *c, sn_flow *f, const char *why) {
         anomaly(c, SN_AN_PARSE_ERROR, f, detail, dir, s->offset - s->len);
     }
     if (k->sb) {
+        /* a login the capture shows no answer to, nor any use of, opened
+         * nothing that it shows */
+        if (k->sb->login == SB_LOGIN_WAIT && c->st.sessions) c->st.sessions--;
+        if (k->sb->cookie) sn_mem_free(&c->mem, k->sb->cookie, k->sb->cookie_n + 1);
         sn_ev *ev = ev_flow(c, "switchboard", f);
         sn_ev_set_str(ev, "action", "close");
         sn_ev_set_int(ev, "session", k->sb->id);

@@ -434,12 +434,14 @@ static const msnc_ftp_callbacks ftp_cb = {ftp_started, ftp_progress, ftp_notice,
 
 static int peer_addrs_from(const msnp_invite *in, peer_addrs *a) {
     memset(a, 0, sizeof(*a));
-    a->port = in->has_port ? in->port : (in->has_ip_port ? in->ip_port : 0);
+    /* the ports as libmsnp reads them for everyone (msnsniff predicts the
+     * same): Port, IP-Address's :port, PortX */
+    a->port = msnp_invite_port(in);
     if (!a->port || !peer_ip(in->ip, a->ip)) {
         a->ip[0] = '\0';
         a->port = 0;
     }
-    uint16_t iport = in->has_portx_internal ? msnp_portx_decode(in->portx_internal) : (in->has_port ? in->port : 0);
+    uint16_t iport = msnp_invite_internal_port(in);
     if (iport && peer_ip(in->ip_internal, a->internal) && !(strcmp(a->internal, a->ip) == 0 && iport == a->port))
         a->internal_port = iport;
     else a->internal[0] = '\0';
@@ -798,7 +800,7 @@ static void on_accept_outgoing(inv *v, int chat, const msnp_invite *in) {
 /* The inviter's second ACCEPT: it carries the address to use. */
 static void on_accept_incoming(inv *v, int chat, const msnp_invite *in) {
     msnc_invites *m = v->m;
-    uint16_t port = in->has_port ? in->port : (in->has_ip_port ? in->ip_port : 0);
+    uint16_t port = msnp_invite_port(in);
     switch (v->kind) {
     case MSNP_APP_FILE_TRANSFER: {
         peer_addrs pa;

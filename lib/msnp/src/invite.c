@@ -201,6 +201,18 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
     return MSNP_INVITE_OK;
 }
 
+uint16_t msnp_invite_port(const msnp_invite *inv) {
+    if (inv->has_port) return inv->port;
+    if (inv->has_ip_port) return inv->ip_port;
+    return inv->has_portx ? msnp_portx_decode(inv->portx) : 0;
+}
+
+uint16_t msnp_invite_internal_port(const msnp_invite *inv) {
+    if (inv->has_portx_internal) return msnp_portx_decode(inv->portx_internal);
+    if (inv->has_port) return inv->port;
+    return inv->has_portx ? msnp_portx_decode(inv->portx) : 0;
+}
+
 /* Voice and video share the SIP GUID; Context-Data's Requested list tells
  * them apart ("Requested:SIP_A,SIP_V" asks for video). */
 static msnp_app_kind voice_or_video(const msnp_invite *inv) {

@@ -1521,6 +1521,173 @@ class Invitations(unittest.TestCase):
         hits = [e for e in ev if e["event"] == "expectation_hit" and e["app"] == "voice"]
         self.assertEqual([(h["transport"], h["address"], h["port"]) for h in hits], [("udp", "10.0.0.30", 5004)])
 
+    def test_invite_captured_after_an_accept_classifies_the_invitation(self):
+        # A call over two switchboards: bob's ACCEPT on the second one is
+        # captured before alice's INVITE on the first. The ACCEPT is an
+        # orphan for now and its address a prediction for an unknown
+        # application; the INVITE, when it comes, is that invitation's
+        # (voice, by its GUID, not a repeat), the prediction is announced
+        # again as voice over UDP (replacing the first), and the summary
+        # counts a voice invitation.
+        voice = "{02D3C01F-BF30-4825-A83A-DE7AF41648AA}"
+        c = Capture()
+        sb1 = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb2 = switchboard(c, 1102, "64.4.12.194", "4.5.6", "bob@example.com")
+        sb2.s2c(msg("MSG bob@example.com Bob", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "207"), ("IP-Address", "10.0.0.20"),
+            ("Launch-Application", "FALSE"), ("Session-ID", "{AAAA}"))))
+        sb1.c2s(msg("MSG 4 N", invitation(
+            ("Application-Name", "Voice Conversation"), ("Application-GUID", voice), ("Session-Protocol", "SM1"),
+            ("Context-Data", "Requested:SIP_A,; Capabilities:SIP_A,SIP_V"), ("Invitation-Command", "INVITE"),
+            ("Invitation-Cookie", "207"), ("Session-ID", "{AAAA}"))))
+        sb2.c2s(msg("MSG 5 N", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "207"), ("IP-Address", "10.0.0.10:7207"),
+            ("Launch-Application", "FALSE"), ("Session-ID", "{AAAA}"))))
+        c.udp("10.0.0.20", 5060, "10.0.0.10", 7207, b"INVITE sip:x SIP/2.0\r\n")
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        orphan, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "orphan_invitation"]
+        self.assertEqual(orphan["cookie"], "207")
+        accept, invite, accept2 = [e for e in ev if e["event"] == "invitation"]
+        self.assertEqual((accept["command"], accept["app"]), ("ACCEPT", "unknown"))
+        self.assertEqual((invite["command"], invite["app"], invite["classified_by"]), ("INVITE", "voice", "guid"))
+        self.assertNotIn("repeat", invite)
+        self.assertEqual(invite["inviter"], "alice@example.com")
+        self.assertEqual({accept["invitation"], invite["invitation"], accept2["invitation"]}, {invite["invitation"]})
+        self.assertEqual(accept2["app"], "voice")
+        got = [(e["id"], e["app"], e["transport"], e["address"], e["port"], e.get("replaces"))
+               for e in ev if e["event"] == "expectation"]
+        first = got[0][0]
+        self.assertEqual(got, [(first, "unknown", "any", "10.0.0.20", "any", None),
+                               (first + 1, "voice", "udp", "10.0.0.20", "any", first),
+                               (first + 2, "voice", "udp", "10.0.0.10", 7207, None)])
+        # the replacement comes right after the INVITE that taught it
+        order = [e["event"] for e in ev if e["event"] in ("invitation", "expectation")]
+        self.assertEqual(order, ["invitation", "expectation", "invitation", "expectation", "invitation",
+                                 "expectation"])
+        hit, = [e for e in ev if e["event"] == "expectation_hit"]
+        self.assertEqual((hit["id"], hit["app"], hit["transport"], hit["port"]), (first + 2, "voice", "udp", 7207))
+        self.assertFalse([e for e in ev if e["event"] == "expectation_miss"])
+        self.assertIn("invitations: 1, voice 1\n", err)
+        # predicted = matched + missed + retired: the replaced one is retired
+        self.assertIn("connections: predicted 3, matched 1, missed 0, retired 2\n", err)
+
+    def test_cookie_used_again_is_a_new_invitation(self):
+        # alice offers bob a file with cookie 204, he takes it; she offers
+        # another with the same cookie, then the same again after that
+        # one connected, then after a CANCEL, then another file while the
+        # last is still open. Each is a new invitation; only the copy of
+        # an INVITE that reaches bob (the same message seen again) is a
+        # repeat.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        bob = c.tcp("10.0.0.20", 1200, "64.4.12.193", 1863)
+        bob.c2s("ANS 1 bob@example.com 68f53ba2 424242\r\n")
+        bob.s2c("IRO 1 1 1 alice@example.com Alice\r\n")
+        bob.s2c("ANS 1 OK\r\n")
+
+        def both(fields, from_alice=True):
+            if from_alice:
+                sb.c2s(msg("MSG 4 N", invitation(*fields)))
+                bob.s2c(msg("MSG alice@example.com Alice", invitation(*fields)))
+            else:
+                bob.c2s(msg("MSG 4 N", invitation(*fields)))
+                sb.s2c(msg("MSG bob@example.com Bob", invitation(*fields)))
+
+        def invite(name):
+            both((("Application-Name", "File Transfer"),
+                  ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"), ("Invitation-Command", "INVITE"),
+                  ("Invitation-Cookie", "204"), ("Application-File", name), ("Application-FileSize", "10")))
+
+        for k, (name, port) in enumerate((("first.bin", 7204), ("second.bin", 7205), ("second.bin", 7206))):
+            invite(name)
+            both((("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "204")), from_alice=False)
+            both((("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "204"), ("IP-Address", "10.0.0.10"),
+                  ("Port", str(port)), ("AuthCookie", "1")))
+            c.tcp("10.0.0.20", 2000 + k, "10.0.0.10", port)
+        invite("second.bin")
+        both((("Invitation-Command", "CANCEL"), ("Invitation-Cookie", "204"), ("Cancel-Code", "REJECT")),
+             from_alice=False)
+        invite("second.bin")
+        invite("third.bin")
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        invites = [(e["invitation"], e["file"], e.get("repeat", False))
+                   for e in ev if e["event"] == "invitation" and e["command"] == "INVITE"]
+        ids = sorted({i for i, _, _ in invites})
+        self.assertEqual(len(ids), 6)
+        files = ("first.bin", "second.bin", "second.bin", "second.bin", "second.bin", "third.bin")
+        self.assertEqual(invites, [x for i, f in zip(ids, files) for x in ((i, f, False), (i, f, True))])
+        # each ACCEPT and CANCEL is the newest invitation's
+        for e in ev:
+            if e["event"] == "invitation" and e["command"] != "INVITE":
+                before = [i for i, _, _ in invites if i <= e["invitation"]]
+                self.assertEqual(e["invitation"], max(before))
+        hits = [(e["invitation"], e["port"]) for e in ev if e["event"] == "expectation_hit"]
+        self.assertEqual(hits, [(ids[0], 7204), (ids[1], 7205), (ids[2], 7206)])
+        self.assertIn("invitations: 6, file_transfer 6\n", err)
+
+    def test_offers_under_one_cookie_are_bounded(self):
+        # Every offer under a reused cookie is a new invitation, and every
+        # message of the cookie looks through them: past 16, the oldest is
+        # forgotten (counted as dropped), and the answer is the newest's.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        for k in range(40):
+            sb.c2s(msg("MSG 4 N", invitation(
+                ("Application-Name", "File Transfer"),
+                ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"), ("Invitation-Command", "INVITE"),
+                ("Invitation-Cookie", "5"), ("Application-File", "f%d.bin" % k), ("Application-FileSize", "10"))))
+        sb.s2c(msg("MSG bob@example.com Bob", invitation(("Invitation-Command", "ACCEPT"),
+                                                         ("Invitation-Cookie", "5"))))
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        invites = [e["invitation"] for e in ev if e["event"] == "invitation" and e["command"] == "INVITE"]
+        self.assertEqual(len(set(invites)), 40)
+        accept, = [e for e in ev if e["event"] == "invitation" and e["command"] == "ACCEPT"]
+        self.assertEqual(accept["invitation"], invites[-1])
+        self.assertFalse([e for e in ev if e["event"] == "anomaly" and e["kind"] == "orphan_invitation"])
+        self.assertIn("dropped by table bounds: expectations 0, invitations 24,", err)
+
+    def test_accept_port_is_the_one_the_client_connects_to(self):
+        # An ACCEPT may write a port in IP-Address and another in Port: the
+        # peer's client connects to Port, and so the prediction. PortX
+        # alone (Port XOR 0x3141) names the port as well; inside, PortX-
+        # Internal, else Port.
+        cases = (
+            ((("IP-Address", "10.0.0.10:7000"), ("Port", "7001")), [("IP-Address", 7001)], 7001),
+            ((("Port", "7001"), ("IP-Address", "10.0.0.10:7000")), [("IP-Address", 7001)], 7001),
+            ((("IP-Address", "10.0.0.10"), ("PortX", "10778")), [("IP-Address", 7003)], 7003),
+            ((("IP-Address", "10.0.0.10:7000"), ("IP-Address-Internal", "192.168.0.10"), ("Port", "7001")),
+             [("IP-Address", 7001), ("IP-Address-Internal", 7001)], 7001),
+            ((("IP-Address", "10.0.0.10:7000"), ("IP-Address-Internal", "192.168.0.10"), ("PortX", "10778"),
+              ("PortX-Internal", "11180")), [("IP-Address", 7000), ("IP-Address-Internal", 6893)], 7000),
+        )
+        for fields, want, connect in cases:
+            c = Capture()
+            sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+            sb.c2s(msg("MSG 4 N", invitation(
+                ("Application-Name", "File Transfer"),
+                ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"), ("Invitation-Command", "INVITE"),
+                ("Invitation-Cookie", "41"), ("Application-File", "a.txt"), ("Application-FileSize", "5"))))
+            sb.s2c(msg("MSG bob@example.com Bob", invitation(("Invitation-Command", "ACCEPT"),
+                                                             ("Invitation-Cookie", "41"))))
+            sb.c2s(msg("MSG 5 N", invitation(("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "41"),
+                                             *fields, ("AuthCookie", "7"))))
+            c.tcp("10.0.0.20", 2000, "10.0.0.10", connect)
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            got = [(e["source"], e["port"]) for e in ev if e["event"] == "expectation"]
+            self.assertEqual(got, want, fields)
+            announced = [e for e in ev if e["event"] == "invitation" and e.get("ip")]
+            self.assertEqual([e["port"] for e in announced], [want[0][1]], fields)
+            hit, = [e for e in ev if e["event"] == "expectation_hit"]
+            self.assertEqual((hit["dst"], hit["port"]), ("10.0.0.10", connect), fields)
+
     def test_long_switchboard_cookie_is_kept_whole(self):
         # A switchboard cookie is as long as the server makes it: the
         # login that presents it hits the referral's expectation.
@@ -1882,6 +2049,220 @@ class FieldsWholeOrRefused(unittest.TestCase):
         self.assertEqual((f["name"], f["auth_cookie"], f["status"]), (name, auth, "complete"))
         inv = [e for e in ev if e["event"] == "invitation"]
         self.assertEqual(inv[0]["file"], name)
+
+
+class SwitchboardAnswers(unittest.TestCase):
+    """What the switchboard server answered decides what is reported: a
+    login it refused opened no session, a message it refused reached no
+    one; one user is one user whatever the case of the address."""
+
+    def test_refused_logins_open_no_session(self):
+        # A switchboard that refuses a login answers 911 and closes: a real
+        # cookie with another's address, an answer with a session id that
+        # is not the call's, a cookie never handed out. None opened a
+        # session or used the referral; the cookie's owner then did.
+        c = Capture()
+        ns = notification_login(c)
+        ns.c2s("XFR 4 SB\r\n")
+        ns.s2c("XFR 4 SB 64.4.12.193:1863 CKI 1.2.3\r\n")
+        for port, line in ((1101, "USR 1 carol@example.com 1.2.3"),
+                           (1102, "ANS 1 bob@example.com 1.2.3 {0E5D1B7C-AAAA-BBBB-CCCC-DDDDEEEEFFFF}"),
+                           (1103, "USR 1 alice@example.com alice@example.com;{6F1D2A3B-1111-2222-3333-444455556666}")):
+            sb = c.tcp("10.0.0.10", port, "64.4.12.193", 1863)
+            sb.c2s(line + "\r\n")
+            sb.s2c("911 1\r\n")
+            sb.close()
+        sb = switchboard(c, 1104, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s(text_message("admitted"))
+        sb.close()
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        flows = {e["flow"]: e["sport"] for e in ev if e["event"] == "flow"}
+        opened = [e for e in ev if e["event"] == "switchboard" and e["action"] == "open"]
+        self.assertEqual([flows[e["flow"]] for e in opened], [1104])
+        refused = [e for e in ev if e["event"] == "switchboard" and e["action"] == "refused"]
+        self.assertEqual([(flows[e["flow"]], e["user"], e["mode"], e["error"]) for e in refused],
+                         [(1101, "carol@example.com", "call", "911"), (1102, "bob@example.com", "answer", "911"),
+                          (1103, "alice@example.com", "call", "911")])
+        self.assertEqual((refused[0]["ns_flow"], refused[0]["referral"]), (ns_flow(ev), "XFR"))
+        self.assertEqual(refused[1]["sessid"], "{0E5D1B7C-AAAA-BBBB-CCCC-DDDDEEEEFFFF}")
+        self.assertEqual([e for e in ev if e["event"] == "switchboard" and e["action"] == "leave"], [])
+        hits = [e for e in ev if e["event"] == "expectation_hit" and e["app"] == "switchboard"]
+        self.assertEqual([flows[e["flow"]] for e in hits], [1104])
+        self.assertEqual([e for e in ev if e["event"] == "expectation_miss"], [])
+        self.assertIn("switchboard sessions: 1, messages 1, typing 0, joins 1; "
+                      "refused by the server: logins 3, messages 0", err)
+        rc, out, err = c.run(["-q", "--transcript"])
+        text = out.decode()
+        self.assertIn("<sb1> *** carol@example.com could not open the session (911 authentication failed)", text)
+        self.assertIn("<sb2> *** bob@example.com could not answer a call into the session (911 ", text)
+        self.assertNotIn("carol@example.com opened", text)
+        self.assertNotIn("bob@example.com answered", text)
+        self.assertEqual(text.count("opened the session"), 1)
+
+    def test_login_whose_answer_was_not_captured(self):
+        # The server's USR OK lost to a gap, then the session in use: it
+        # was open. A capture of the client's side alone: its message says
+        # the same. A login the capture shows neither answered nor used
+        # opened nothing that it shows.
+        c = Capture()
+        ns = notification_login(c)
+        ns.c2s("XFR 4 SB\r\n")
+        ns.s2c("XFR 4 SB 64.4.12.193:1863 CKI 1.2.3\r\n")
+        lost = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        lost.c2s("USR 1 alice@example.com 1.2.3\r\n")
+        lost.next_seq[1] += len("USR 1 OK alice@example.com Alice\r\n")
+        lost.s2c("JOI bob@example.com Bob\r\n")
+        lost.c2s(text_message("after the hole"))
+        lost.close()
+        one_sided = c.tcp("10.0.0.10", 1102, "64.4.12.194", 1863, handshake=False)
+        one_sided.segment(0, SYN, advance=1)
+        one_sided.c2s("USR 1 alice@example.com 4.5.6\r\n")
+        one_sided.c2s(text_message("only my side"))
+        silent = c.tcp("10.0.0.10", 1103, "64.4.12.195", 1863)
+        silent.c2s("USR 1 alice@example.com 7.8.9\r\n")
+        silent.close()
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        flows = {e["flow"]: e["sport"] for e in ev if e["event"] == "flow"}
+        opened = {flows[e["flow"]]: e for e in ev if e["event"] == "switchboard" and e["action"] == "open"}
+        self.assertEqual(sorted(opened), [1101, 1102])
+        self.assertEqual((opened[1101]["mode"], opened[1101]["ns_flow"]), ("call", ns_flow(ev)))
+        sent = {e["text"]: e for e in ev if e["event"] == "message"}
+        self.assertEqual(sent["after the hole"]["session"], opened[1101]["session"])
+        self.assertEqual(sent["after the hole"]["recipients"], ["bob@example.com"])
+        self.assertEqual(sent["only my side"]["session"], opened[1102]["session"])
+        self.assertEqual([e for e in ev if e["event"] == "switchboard" and e["action"] == "refused"], [])
+        self.assertIn("switchboard sessions: 2,", err)
+        rc, out, err = c.run(["-q", "--transcript"])
+        self.assertLess(out.index(b"opened the session"), out.index(b"after the hole"))
+
+    def test_extra_fields_after_the_cookie(self):
+        # USR t email cookie 1: the server passes over the last field; the
+        # login is the referral's, whole.
+        c = Capture()
+        ns = notification_login(c)
+        ns.c2s("XFR 4 SB\r\n")
+        ns.s2c("XFR 4 SB 64.4.12.193:1863 CKI 2565575996.685560207.39198\r\n")
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        sb.c2s("USR 1 alice@example.com 2565575996.685560207.39198 1\r\n")
+        sb.s2c("USR 1 OK alice@example.com Alice\r\n")
+        sb.c2s("OUT\r\n")
+        sb.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        opened, = [e for e in ev if e["event"] == "switchboard" and e["action"] == "open"]
+        self.assertEqual((opened["mode"], opened["cookie"], opened["server"], opened["ns_flow"], opened["referral"]),
+                         ("call", "2565575996.685560207.39198", "64.4.12.193:1863", ns_flow(ev), "XFR"))
+        hit, = [e for e in ev if e["event"] == "expectation_hit" and e["app"] == "switchboard"]
+        self.assertEqual(hit["flow"], opened["flow"])
+        self.assertEqual([e for e in ev if e["event"] in ("expectation_miss", "anomaly")], [])
+
+    def test_one_user_whatever_the_case_of_the_address(self):
+        # Alice typed Alice@Example.COM; the servers answered with the
+        # account's alice@example.com, and relay her message under it. Bob
+        # typed BOB@example.com answering. Her message reached Bob once:
+        # his copy is the echo, shown and counted once.
+        c = Capture()
+        ns = notification_login(c, user="Alice@Example.COM", answer="USR 3 OK alice@example.com Alice 1")
+        ns.c2s("XFR 4 SB\r\n")
+        ns.s2c("XFR 4 SB 64.4.12.193:1863 CKI 1.2.3\r\n")
+        nsb = notification_login(c, user="bob@example.com", client="10.0.0.20",
+                                 answer="USR 3 OK bob@example.com Bob 1")
+        a = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        a.c2s("USR 1 Alice@Example.COM 1.2.3\r\n")
+        a.s2c("USR 1 OK alice@example.com Alice\r\n")
+        a.c2s("CAL 2 BOB@example.com\r\n")
+        a.s2c("CAL 2 RINGING 424242\r\n")
+        nsb.s2c("RNG 424242 64.4.12.193:1863 CKI 4.5.6 alice@example.com Alice\r\n")
+        b = c.tcp("10.0.0.20", 1102, "64.4.12.193", 1863)
+        b.c2s("ANS 1 BOB@example.com 4.5.6 424242\r\n")
+        b.s2c("IRO 1 1 1 alice@example.com Alice\r\n")
+        b.s2c("ANS 1 OK\r\n")
+        a.s2c("JOI bob@example.com Bob\r\n")
+        a.c2s(text_message("to bob"))
+        b.s2c(msg("MSG alice@example.com Alice",
+                  b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nto bob"))
+        b.c2s(text_message("to alice"))
+        a.s2c(msg("MSG Bob@Example.com Bob",
+                  b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nto alice"))
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        opened = [(e["user"], e["mode"]) for e in ev if e["event"] == "switchboard" and e["action"] == "open"]
+        self.assertEqual(opened, [("alice@example.com", "call"), ("bob@example.com", "answer")])
+        seen = [(e["text"], e["direction"], e["echo"], e["sender"], e["recipients"])
+                for e in ev if e["event"] == "message"]
+        self.assertEqual(seen, [("to bob", "sent", False, "alice@example.com", ["bob@example.com"]),
+                                ("to bob", "received", True, "alice@example.com", ["bob@example.com"]),
+                                ("to alice", "sent", False, "bob@example.com", ["alice@example.com"]),
+                                ("to alice", "received", True, "bob@example.com", ["alice@example.com"])])
+        self.assertIn("messages 2,", err)
+        rc, out, err = c.run(["-q", "--transcript"])
+        self.assertEqual(out.count(b"] to bob"), 1)
+        self.assertEqual(out.count(b"] to alice"), 1)
+        self.assertNotIn(b"Alice@Example.COM", out)
+
+    def test_refused_messages_are_said_not_delivered(self):
+        # The server answers 201 to a MSG above its size limit and to one
+        # with an ack letter it does not take, and relays neither: each
+        # message event is followed by a message_refused one naming its
+        # TrID; the transcript says so; the summary counts one message.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s(text_message("REFUSED-TOO-BIG " + "x" * 1700).replace(b"MSG 3 N", b"MSG 3 A", 1))
+        sb.s2c("201 3\r\n")
+        sb.c2s(text_message("REFUSED-ACK-D").replace(b"MSG 3 N", b"MSG 4 D", 1))
+        sb.s2c("201 4\r\n")
+        sb.c2s(text_message("DELIVERED").replace(b"MSG 3 N", b"MSG 5 A", 1))
+        sb.s2c("ACK 5\r\n")
+        sb.s2c("201 5\r\n")  # answers nothing awaiting one: said of no message
+        sb.close()
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        said = [(e["event"], e.get("text", "")[:15], e["trid"]) for e in ev
+                if e["event"] in ("message", "message_refused")]
+        self.assertEqual(said, [("message", "REFUSED-TOO-BIG", 3), ("message_refused", "", 3),
+                                ("message", "REFUSED-ACK-D", 4), ("message_refused", "", 4),
+                                ("message", "DELIVERED", 5)])
+        refusal = [e for e in ev if e["event"] == "message_refused"]
+        self.assertEqual([(e["flow"], e["session"], e["sender"], e["kind"], e["error"]) for e in refusal],
+                         [(refusal[0]["flow"], 1, "alice@example.com", "text", "201")] * 2)
+        sent = [e for e in ev if e["event"] == "message"]
+        self.assertTrue(all(e["flow"] == refusal[0]["flow"] and e["session"] == 1 for e in sent))
+        self.assertIn("messages 1, typing 0, joins 1; refused by the server: logins 0, messages 2", err)
+        rc, out, err = c.run(["-q", "--transcript"])
+        lines = out.decode().splitlines()
+        refused_at = [i for i, l in enumerate(lines) if "*** the server refused alice@example.com's message (201 " in l]
+        self.assertEqual(len(refused_at), 2)
+        self.assertIn("REFUSED-TOO-BIG", lines[refused_at[0] - 1])
+        self.assertIn("REFUSED-ACK-D", lines[refused_at[1] - 1])
+        self.assertTrue(lines[-1].endswith("] DELIVERED"))
+
+    def test_answers_awaited_are_bounded(self):
+        # Unacknowledged (U) messages get no answer when they go through:
+        # the answers awaited stay few, and a refusal of the latest is
+        # still told.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        for trid in range(3, 103):
+            sb.c2s(text_message("u%d" % trid).replace(b"MSG 3 N", b"MSG %d U" % trid, 1))
+        sb.s2c("201 102\r\n")
+        sb.s2c("201 3\r\n")  # long forgotten
+        sb.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["trid"] for e in ev if e["event"] == "message_refused"], [102])
+
+
+def ns_flow(ev):
+    """The flow of the (first) notification login in ev."""
+    return next(e["flow"] for e in ev if e["event"] == "login")
 
 
 if __name__ == "__main__":

@@ -625,6 +625,30 @@ static void test_reverse_cancel_while_connecting(void **state) {
     close(ls);
 }
 
+/* The port of a listening receiver given as PortX alone (Port XOR 0x3141,
+ * as official clients obfuscate it): the sender connects there, to the
+ * port msnsniff predicts from the same ACCEPT, instead of refusing it. */
+static void test_reverse_port_given_as_portx(void **state) {
+    world *w = *state;
+    remake(w, &w->a, "a", 1, 3000, 0);
+    uint16_t port;
+    int ls = silent_listener("127.0.0.3", &port);
+    int fds = open_fds();
+    uint64_t cookie = reverse_offer(w);
+    char fields[200];
+    snprintf(fields, sizeof(fields), "IP-Address: 127.0.0.3\r\nPortX: %u\r\nAuthCookie: 99\r\nSender-Connect: TRUE\r\n",
+             (unsigned)(port ^ 0x3141u));
+    int cancelled = w->a.got[MSNC_EV_INVITE_CANCELLED];
+    inject_accept(w, cookie, fields);
+    assert_int_equal(w->a.got[MSNC_EV_INVITE_CANCELLED], cancelled);
+    assert_int_equal(msnc_invites_active(w->a.m), 1);
+    assert_true(open_fds() > fds); /* connecting to the decoded port */
+    assert_int_equal(msnc_invites_cancel(w->a.m, cookie), 0);
+    run(w);
+    assert_int_equal(open_fds(), fds);
+    close(ls);
+}
+
 /* /send of something that is no regular file (a directory, a FIFO): the
  * error says so, not whatever errno an earlier call left behind. */
 static void test_send_not_a_regular_file(void **state) {
@@ -744,6 +768,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reverse_both_no_incoming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reverse_sender_never_connects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reverse_cancel_while_listening, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_port_given_as_portx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reverse_cancel_while_connecting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_while_listening, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_cancels_while_listening, setup, teardown),

@@ -170,6 +170,38 @@ static void test_addresses_and_portx(void **state) {
     assert_true(inv.sender_connect);
 }
 
+/* The port to connect to: Port before IP-Address's ":port" before PortX
+ * (msnc connects to Port when IP-Address carries another); inside,
+ * PortX-Internal before Port before PortX, never the outside ":port". */
+static void test_ports_to_connect_to(void **state) {
+    (void)state;
+    static const struct {
+        const char *fields;
+        uint16_t port, internal;
+    } cases[] = {
+        {"IP-Address: 10.0.0.1:7000\r\nPort: 7001\r\n", 7001, 7001},
+        {"Port: 7001\r\nIP-Address: 10.0.0.1:7000\r\n", 7001, 7001}, /* whatever the order */
+        {"IP-Address: 10.0.0.1:7000\r\n", 7000, 0},
+        {"IP-Address: 10.0.0.1:7000\r\nPortX: 10778\r\n", 7000, 7003}, /* 10778 = 7003 ^ 0x3141 */
+        {"IP-Address: 10.0.0.1\r\nPortX: 10778\r\n", 7003, 7003},
+        {"IP-Address: 10.0.0.1\r\nPort: 7001\r\nPortX: 10778\r\n", 7001, 7001},
+        {"IP-Address: 10.0.0.1\r\n", 0, 0},
+        {"IP-Address: 216.254.16.46:6892\r\nIP-Address-Internal: 10.0.2.3\r\nPortX-Internal: 11180\r\n", 6892,
+         6893}, /* 11180 = 6893 ^ 0x3141 */
+        {"IP-Address: 10.0.0.1\r\nIP-Address-Internal: 10.0.2.3\r\nPort: 7001\r\nPortX-Internal: 11180\r\n", 7001,
+         6893},
+        {"IP-Address: 10.0.0.1:0\r\nPort: 7001\r\n", 7001, 7001}, /* a bad ":port" is no port */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char body[256];
+        snprintf(body, sizeof body, "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 9\r\n%s", cases[k].fields);
+        msnp_invite inv;
+        assert_int_equal(msnp_invite_parse(body, strlen(body), &inv, NULL), MSNP_INVITE_OK);
+        assert_int_equal(msnp_invite_port(&inv), cases[k].port);
+        assert_int_equal(msnp_invite_internal_port(&inv), cases[k].internal);
+    }
+}
+
 /* IPv6: in brackets with a port, in brackets alone, or bare (no port). */
 static void test_ipv6_addresses(void **state) {
     (void)state;
@@ -312,6 +344,7 @@ int main(void) {
         cmocka_unit_test(test_guids),
         cmocka_unit_test(test_classification_order),
         cmocka_unit_test(test_addresses_and_portx),
+        cmocka_unit_test(test_ports_to_connect_to),
         cmocka_unit_test(test_ipv6_addresses),
         cmocka_unit_test(test_bad_invitations),
         cmocka_unit_test(test_build_round_trip),

@@ -327,6 +327,107 @@ static void test_cookie_index_holds_pending_only(void **state) {
     sn_expect_free(&t);
 }
 
+/* What subscribers are told, in order: 'a'dded or 'r'etired (with why),
+ * each with the id, application and transport the expectation had. */
+typedef struct told {
+    char kind;
+    sn_expect_end why;
+    uint64_t id, replaces;
+    const char *app;
+    uint8_t transport;
+} told;
+static told seen[8];
+static size_t nseen;
+static void tell(char kind, const sn_expect *x, sn_expect_end why) {
+    if (nseen < 8) seen[nseen++] = (told){kind, why, x->id, x->replaces, x->app, x->transport};
+}
+static void on_told_added(void *ctx, const sn_expect *x) {
+    (void)ctx;
+    tell('a', x, SN_END_EXPIRED);
+}
+static void on_told_retired(void *ctx, const sn_expect *x, sn_expect_end why) {
+    (void)ctx;
+    tell('r', x, why);
+}
+
+/* An invitation's application learnt after it predicted (its INVITE
+ * captured after the ACCEPT): its pending predictions are retired as
+ * replaced and added again under new ids with the application and
+ * transport, learnt now; a hit one, another group's and one already
+ * right are left alone, and the counts keep predicted = hit + missed +
+ * retired. */
+static void test_reannounced_with_the_application(void **state) {
+    (void)state;
+    sn_expect_table t;
+    sn_observers obs;
+    memset(&obs, 0, sizeof obs);
+    sn_observer o = {0};
+    o.expect_added = on_told_added;
+    o.expect_retired = on_told_retired;
+    o.expect_expired = count_miss;
+    sn_observers_add(&obs, &o);
+    assert_int_equal(sn_expect_init(&t, 60ull * 1000000u, 0, &obs), 0);
+    sn_expect_set_clock(&t, 1000);
+    sn_expect_proto any = proto_exp("10.5.0.1", 0, SN_TR_ANY, 4), port = proto_exp("10.5.0.1", 7207, SN_TR_ANY, 4);
+    sn_expect_proto right = proto_exp("10.5.0.2", 7208, SN_TR_UDP, 4),
+                    other = proto_exp("10.5.0.3", 7209, SN_TR_ANY, 5);
+    any.app = port.app = other.app = "unknown";
+    right.app = "voice";
+    right.app_class = SN_CLASS_VOICE_VIDEO;
+    sn_expect *ea = sn_expect_add(&t, &any, 1000, NULL), *ep = sn_expect_add(&t, &port, 1000, NULL);
+    sn_expect *er = sn_expect_add(&t, &right, 1000, NULL), *eo = sn_expect_add(&t, &other, 1000, NULL);
+    assert_non_null(ea);
+    assert_non_null(ep);
+    assert_non_null(er);
+    assert_non_null(eo);
+    uint64_t old_any = ea->id, old_port = ep->id, right_id = er->id, other_id = eo->id;
+    nseen = 0;
+    assert_int_equal(sn_expect_reannounce(&t, 4, "voice", SN_CLASS_VOICE_VIDEO, SN_TR_UDP, 5000), 2);
+    assert_int_equal(nseen, 4);
+    /* the old one is told retired as it was, then the new one added */
+    for (size_t k = 0; k < 4; k += 2) {
+        assert_int_equal(seen[k].kind, 'r');
+        assert_int_equal(seen[k].why, SN_END_REPLACED);
+        assert_string_equal(seen[k].app, "unknown");
+        assert_int_equal(seen[k].transport, SN_TR_ANY);
+        assert_int_equal(seen[k + 1].kind, 'a');
+        assert_int_equal(seen[k + 1].replaces, seen[k].id);
+        assert_true(seen[k + 1].id > other_id);
+        assert_string_equal(seen[k + 1].app, "voice");
+        assert_int_equal(seen[k + 1].transport, SN_TR_UDP);
+    }
+    assert_true((seen[0].id == old_any && seen[2].id == old_port) || (seen[0].id == old_port && seen[2].id == old_any));
+    assert_string_equal(sn_expect_end_name(SN_END_REPLACED), "replaced");
+    assert_int_equal(er->id, right_id); /* already right */
+    assert_int_equal(eo->id, other_id); /* another invitation's */
+    assert_string_equal(eo->app, "unknown");
+    assert_int_equal(ep->learned, 5000);
+    assert_int_equal(ep->expires, 5000 + 60ull * 1000000u);
+    assert_int_equal(t.added, 6);
+    assert_int_equal(t.retired, 2);
+    /* the expiry queue stays in order: those learnt at 1000 end first,
+     * the two announced again at 5000 live on */
+    missed = 0;
+    sn_expect_expire(&t, 1000 + 60ull * 1000000u);
+    assert_int_equal(missed, 2);
+    assert_int_equal(t.count, 2);
+    /* a UDP datagram to the announced port is now the voice prediction */
+    sn_addr a;
+    sn_addr_parse("10.5.0.1", 8, &a);
+    sn_expect *x = sn_expect_match(&t, &a, 7207, 17, 6000);
+    assert_ptr_equal(x, ep);
+    assert_int_equal(x->replaces, old_port);
+    assert_null(sn_expect_match(&t, &a, 7207, 6, 6000)); /* TCP is not a voice connection */
+    /* once one is hit, the rest of the group (not pending) stays as it is */
+    sn_expect_hit(&t, x, NULL);
+    nseen = 0;
+    assert_int_equal(sn_expect_reannounce(&t, 4, "video", SN_CLASS_VOICE_VIDEO, SN_TR_UDP, 7000), 0);
+    assert_int_equal(nseen, 0);
+    sn_expect_expire(&t, UINT64_MAX);
+    assert_int_equal(t.added, t.hits + t.misses + t.retired);
+    sn_expect_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expectations),
@@ -336,6 +437,7 @@ int main(void) {
         cmocka_unit_test(test_expectation_lifetimes),
         cmocka_unit_test(test_find_by_group_and_id),
         cmocka_unit_test(test_cookie_index_holds_pending_only),
+        cmocka_unit_test(test_reannounced_with_the_application),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

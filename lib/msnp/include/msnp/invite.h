@@ -113,6 +113,23 @@ const char *msnp_invite_status_str(msnp_invite_status s);
 /* PortX is Port XOR 0x3141 (official clients obfuscate the port this way). */
 static inline uint16_t msnp_portx_decode(uint16_t portx) { return (uint16_t)(portx ^ 0x3141u); }
 
+/* The port to connect to at the address an ACCEPT announces (IP-Address):
+ * Port if present, else IP-Address's ":port", else PortX decoded; 0 when
+ * none is written (a client has nowhere to connect; an analyzer expects
+ * any port of the address). Port comes first because it is the field
+ * clients read first: when IP-Address also carries a different ":port",
+ * the peer connects to Port, and an analyzer must predict that one.
+ * msnp_invite_parse has already refused ports of 0 or above 65535, so a
+ * non-zero result is one to use. */
+uint16_t msnp_invite_port(const msnp_invite *inv);
+
+/* The port to connect to at IP-Address-Internal: PortX-Internal decoded,
+ * else Port, else PortX decoded; 0 when none is written. IP-Address's
+ * ":port" is not used: it belongs to the outside address, which a NAT may
+ * map to another port than the one listening inside, while Port and PortX
+ * name the listening port itself. */
+uint16_t msnp_invite_internal_port(const msnp_invite *inv);
+
 /* Classify: GUID first, then Application-Name (English or localised), then
  * headers (Session-Protocol SM1 -> voice, Application-File -> file
  * transfer). Voice vs video: a voice GUID whose Context-Data requests SIP_V

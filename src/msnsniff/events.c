@@ -861,6 +861,13 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
             fprintf(fp, "[%s] <sb%lld> ", when, jint(ev, "session"));
             vis(fp, *sender ? sender : who(ev, "typing_user"));
             fputs(" is typing\n", fp);
+        } else if (strcmp(kind, "other") == 0) {
+            const char *ct = jstr(ev, "content_type");
+            fprintf(fp, "[%s] <sb%lld> [", when, jint(ev, "session"));
+            vis(fp, who(ev, "sender"));
+            fputs("] (a message of type ", fp);
+            vis(fp, *ct ? ct : "none");
+            fprintf(fp, ", %lld bytes)\n", jint(ev, "size"));
         }
     } else if (strcmp(type, "switchboard") == 0) {
         const char *action = jstr(ev, "action");

@@ -547,7 +547,7 @@ static void sb_error(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
         sn_ev_set_int(ev, "session", sb->id);
         sn_ev_set_int(ev, "trid", cmd->trid);
         sn_ev_set_str(ev, "sender", k->user[0] ? k->user : NULL);
-        sn_ev_set_str(ev, "kind", kind == 1 ? "text" : "typing");
+        sn_ev_set_str(ev, "kind", kind == 1 ? "text" : kind == 2 ? "typing" : "other");
         sn_ev_set_str(ev, "error", cmd->name);
         sn_ev_emit(&c->ev, ev);
     } else if (sb->login == SB_LOGIN_OPEN && sb->inferred && cmd->has_trid && sb->login_trid_ok &&
@@ -636,7 +636,6 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         sn_invitation_observe(c, &o, &inv);
         return;
     }
-    if (kind != MSNP_CT_TEXT_PLAIN && kind != MSNP_CT_CONTROL) return;
     sn_ev *ev = ev_flow(c, "message", f);
     if (k->sb) sn_ev_set_int(ev, "session", k->sb->id);
     sn_conv *cv = k->sb ? k->sb->conv : NULL;
@@ -661,6 +660,13 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         sn_ev_set_str(ev, "kind", "typing");
         if (tu.p) sn_ev_set_strn(ev, "typing_user", tu.p, tu.n);
         if (!echo) c->st.typing++;
+    } else if (kind != MSNP_CT_TEXT_PLAIN) {
+        /* relayed like any other (capabilities, a client's own types, none
+         * at all): said with its type, its body not read */
+        msnp_str ct = msnp_mime_value(&mime, "Content-Type");
+        sn_ev_set_str(ev, "kind", "other");
+        if (ct.p) sn_ev_set_strn(ev, "content_type", ct.p, ct.n);
+        else sn_ev_set_null(ev, "content_type");
     } else {
         sn_ev_set_str(ev, "kind", "text");
         sn_ev_set_strn(ev, "text", mime.body.p, mime.body.n);
@@ -690,7 +696,8 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     sn_ev_set_int(ev, "size", cmd->payload.n);
     sn_ev_emit(&c->ev, ev);
     /* the server may still refuse it (sb_error) */
-    if (from_client && k->sb && cmd->has_trid) sent_add(k->sb, cmd->trid, kind == MSNP_CT_CONTROL ? 2 : 1);
+    if (from_client && k->sb && cmd->has_trid)
+        sent_add(k->sb, cmd->trid, kind == MSNP_CT_TEXT_PLAIN ? 1 : kind == MSNP_CT_CONTROL ? 2 : 3);
 }
 
 /* ---- presence and login ---------------------------------------------------- */

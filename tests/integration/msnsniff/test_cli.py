@@ -2243,6 +2243,30 @@ class SwitchboardAnswers(unittest.TestCase):
         self.assertIn("REFUSED-ACK-D", lines[refused_at[1] - 1])
         self.assertTrue(lines[-1].endswith("] DELIVERED"))
 
+    def test_messages_of_other_types_are_reported(self):
+        # A client's capabilities (text/x-clientcaps), a MSG with no
+        # Content-Type and an empty one are relayed like any other: each is
+        # a message of kind "other" with its type, and the transcript says
+        # so; the summary's count of text messages leaves them out.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s(msg("MSG 3 U", b"MIME-Version: 1.0\r\nContent-Type: text/x-clientcaps\r\n\r\nClient-Name: Gaim/0.80\r\n"))
+        sb.s2c(msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\n\r\nno type"))
+        sb.s2c(msg("MSG bob@example.com Bob", b""))
+        sb.c2s(text_message("plain"))
+        sb.close()
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        said = [(e["direction"], e["kind"], e.get("content_type", "-"), e["size"]) for e in events(out)
+                if e["event"] == "message"]
+        self.assertEqual(said, [("sent", "other", "text/x-clientcaps", 78), ("received", "other", None, 28),
+                                ("received", "other", None, 0), ("sent", "text", "-", 67)])
+        self.assertIn("messages 1, typing 0", err)
+        rc, out, err = c.run(["-q", "--transcript"])
+        text = out.decode()
+        self.assertIn("[alice@example.com] (a message of type text/x-clientcaps, 78 bytes)", text)
+        self.assertIn("[bob@example.com] (a message of type none, 0 bytes)", text)
+
     def test_answers_awaited_are_bounded(self):
         # Unacknowledged (U) messages get no answer when they go through:
         # the answers awaited stay few, and a refusal of the latest is

@@ -292,7 +292,11 @@ static void run_line(app *a, char *buf) {
     } else if (!strcmp(cmd, "block") || !strcmp(cmd, "allow") || !strcmp(cmd, "unblock")) {
         arg1 = next_word(&p);
         int rc = !arg1 ? -1 : (!strcmp(cmd, "block") ? msnc_block(a->client, arg1) : msnc_allow(a->client, arg1));
-        if (rc != 0) out_error(a, "usage: /%s EMAIL (when logged in)", cmd);
+        if (rc < 0) out_error(a, "usage: /%s EMAIL (when logged in)", cmd);
+        /* nothing sent, and no list event will come: said, not silent */
+        else if (rc == 1)
+            out_info(a, "%s is on %s already and not on %s: nothing to change", arg1,
+                     !strcmp(cmd, "block") ? "BL" : "AL", !strcmp(cmd, "block") ? "AL" : "BL");
     } else if (!strcmp(cmd, "list")) {
         const char *lists[] = {"FL", "AL", "BL", "RL"};
         arg1 = next_word(&p);

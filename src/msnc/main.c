@@ -70,14 +70,21 @@ static void lost_check_cb(evutil_socket_t fd, short what, void *arg) {
     if (!a->reconnect_pending && !msnc_is_online(a->client)) app_quit(a, EXIT_NETWORK);
 }
 
+/* An invitation we sent or accepted that did not take place: a file
+ * that was not transferred (4), or another application that failed (1,
+ * unless a later code applies). */
+static void invitation_failed(app *a, const msnc_event *ev) {
+    if (ev->app && !strcmp(ev->app, "file_transfer")) a->exit_code = EXIT_TRANSFER;
+    else if (a->exit_code == EXIT_OK) a->exit_code = EXIT_FAILURE_GENERIC;
+}
+
 /* Quitting ended an invitation we had sent or accepted ("abandoned"), or
  * one whose INVITE never left (FAIL): a file that was not transferred, or
  * another application that failed. An offer never answered is not ours. */
 static void abandoned_invitation(app *a, const msnc_event *ev) {
     int ours = (ev->status && !strcmp(ev->status, "abandoned")) || (ev->text && !strcmp(ev->text, "FAIL"));
     if (!ours) return;
-    if (ev->app && !strcmp(ev->app, "file_transfer")) a->exit_code = EXIT_TRANSFER;
-    else if (a->exit_code == EXIT_OK) a->exit_code = EXIT_FAILURE_GENERIC;
+    invitation_failed(a, ev);
 }
 
 static void on_event(const msnc_event *ev, void *arg) {
@@ -130,11 +137,16 @@ static void on_event(const msnc_event *ev, void *arg) {
         if (a->current_chat == ev->chat) a->current_chat = 0;
         input_wake(a);
         break;
+    case MSNC_EV_CHAT_JOIN:
+        input_wake(a); /* the lines held for the join go out now */
+        break;
     case MSNC_EV_TRANSFER_FAILED:
         if (a->batch) a->exit_code = EXIT_TRANSFER;
         break;
     case MSNC_EV_INVITE_CANCELLED:
-        if (a->batch && a->quitting && ev->local_side) abandoned_invitation(a, ev);
+        if (!a->batch) break;
+        if (ev->failed) invitation_failed(a, ev);
+        else if (a->quitting && ev->local_side) abandoned_invitation(a, ev);
         break;
     case MSNC_EV_SERVER_ERROR:
     case MSNC_EV_UNANSWERED:
@@ -172,8 +184,10 @@ static int in_long_line;
 
 /* A line typed becomes up to 6 messages (8191 bytes in pieces of 1400):
  * the next line is run only while that many still fit among the messages
- * a chat holds back (msnc_paced_messages), so a burst of lines waits in
- * stdin instead of being refused. */
+ * the chats hold back, so a burst of lines waits in stdin instead of being
+ * refused. Lines waiting for a chat to open or for someone to join count
+ * too (msnc_waiting_messages): each chat holds at most MSNC_MAX_HELD, and
+ * those waits are bounded (handshake, join and call timeouts). */
 #define INPUT_HELD_MAX (MSNC_MAX_HELD - 8)
 
 /* A line is at most two notification commands (/add, /block): input
@@ -181,7 +195,7 @@ static int in_long_line;
 #define INPUT_REQUESTS_MAX (MSNC_MAX_REQUESTS - 4)
 
 static int input_paced(const app *a) {
-    return msnc_paced_messages(a->client) > INPUT_HELD_MAX || msnc_pending_requests(a->client) > INPUT_REQUESTS_MAX;
+    return msnc_waiting_messages(a->client) > INPUT_HELD_MAX || msnc_pending_requests(a->client) > INPUT_REQUESTS_MAX;
 }
 
 static void eof_wait_cb(evutil_socket_t fd, short what, void *arg) {
@@ -251,11 +265,40 @@ static void input_eof_reached(app *a) {
     eof_wait_cb(-1, 0, a);
 }
 
+/* A list change (/add, /remove, /block, /allow) decides what to send
+ * from the lists as known: while an earlier change for the same contact
+ * is unanswered, they do not show it yet (/block then /allow would find
+ * the contact still on AL and do nothing). Such a line waits for those
+ * answers (each comes, or is reported unanswered, within login_timeout),
+ * so that list commands take effect in the order given. */
+static int list_change_waits(const app *a, const char *line, size_t len) {
+    static const char *const cmds[] = {"/add ", "/remove ", "/block ", "/allow ", "/unblock "};
+    for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
+        size_t n = strlen(cmds[k]);
+        if (len <= n || strncmp(line, cmds[k], n) != 0) continue;
+        const char *p = line + n, *end = line + len;
+        while (p < end && *p == ' ') p++;
+        const char *e = p;
+        while (e < end && *e != ' ' && *e != '\r') e++;
+        char email[MSNP_MAX_EMAIL + 1];
+        if (e == p || (size_t)(e - p) >= sizeof(email)) return 0;
+        memcpy(email, p, (size_t)(e - p));
+        email[e - p] = '\0';
+        return msnc_pending_list_changes(a->client, email) > 0;
+    }
+    return 0;
+}
+
 /* Run the complete lines read so far, as far as input_can_run allows. */
 static void input_run_lines(app *a) {
     size_t start = 0;
+    int held = 0;
     for (size_t i = 0; i < inlen && input_can_run(a); i++) {
         if (inbuf[i] != '\n') continue;
+        if (list_change_waits(a, inbuf + start, i - start)) {
+            held = 1; /* run again by the answer's event (input_wake) */
+            break;
+        }
         inbuf[i] = '\0';
         command_run(a, inbuf + start);
         start = i + 1;
@@ -272,7 +315,8 @@ static void input_run_lines(app *a) {
         inlen = 0;
         in_long_line = 1;
     }
-    if (!a->stdin_eof || !input_can_run(a)) return;
+    if (held || !a->stdin_eof || !input_can_run(a)) return;
+    if (inlen && list_change_waits(a, inbuf, inlen)) return;
     if (inlen) { /* a last line without its newline */
         inbuf[inlen] = '\0';
         inlen = 0;

@@ -243,6 +243,13 @@ static void requests_end(msnc_client *c, const char *why) {
 
 size_t msnc_pending_requests(const msnc_client *c) { return c->nrequests; }
 
+size_t msnc_pending_list_changes(const msnc_client *c, const char *email) {
+    size_t n = 0;
+    for (size_t i = 0; i < c->nrequests; i++)
+        if (c->requests[i].list != MSNP_LIST_INVALID && strcasecmp(c->requests[i].email, email) == 0) n++;
+    return n;
+}
+
 void msnc_client_login_progress(msnc_client *c) {
     if (c->ready || c->state != NS_ONLINE || c->syncing || c->login_chg_trid) return;
     c->ready = 1;
@@ -672,8 +679,9 @@ uint32_t msnc_rename(msnc_client *c, const char *email, const char *name) {
 static int move_between(msnc_client *c, const char *email, msnp_list from, msnp_list to) {
     if (c->state != NS_ONLINE || !request_room(c, 2)) return -1;
     contact *k = msnc_lists_find(c, email);
-    if (k && (k->lists & (1u << from))) msnc_list_remove(c, from, email);
-    if (k && (k->lists & (1u << to))) return 0;
+    int was_from = k && (k->lists & (1u << from));
+    if (was_from) msnc_list_remove(c, from, email);
+    if (k && (k->lists & (1u << to))) return was_from ? 0 : 1;
     /* under the name the contact has on the FL, not its address */
     char name[MSNP_MAX_NAME_ENCODED + 1];
     if (k && k->name[0]) msnc_url_decode(msnp_str_c(k->name), name, sizeof(name));

@@ -91,6 +91,9 @@ typedef struct chat {
     msnp_app_kind deferred_kind;
     int deferred_target;
     uint64_t deferred_cookie;
+    /* A call that rang (or was never answered) with nobody joining holds
+     * what waits for a join for ever: this bounds it (login_timeout). */
+    struct event *join_timer;
 } chat;
 
 /* A command sent to the notification server that the server answers

@@ -199,15 +199,26 @@ static void send_cancel(inv *v, const char *code) {
 
 /* Finish an invitation without a transfer result (error: the MSNP error
  * that kept it from its peer, if one did). */
-static void end_cancelled_error(inv *v, const char *code, int local, int error) {
+static void end_cancelled_as(inv *v, const char *code, int local, int error, int failed) {
     msnc_event ev = inv_event(v, MSNC_EV_INVITE_CANCELLED);
     ev.email = v->peer;
     ev.text = code;
     ev.local_side = local;
     ev.code = error;
+    /* one we sent or accepted was meant to happen: ending it here for a
+     * failure (not the user's cancel, not the peer's answer) is one; an
+     * offer never answered is not ours */
+    ev.failed = failed && local && (v->outgoing || v->state != INV_OFFERED);
     ev.file = v->file[0] ? v->file : NULL;
     emit(v->m, &ev);
     drop(v);
+}
+
+/* FAIL and FTTIMEOUT from this side are failures; REJECT, TIMEOUT and
+ * OUTBANDCANCEL from here are the user's choice (timeouts say so
+ * themselves). */
+static void end_cancelled_error(inv *v, const char *code, int local, int error) {
+    end_cancelled_as(v, code, local, error, !strcmp(code, "FAIL") || !strcmp(code, "FTTIMEOUT"));
 }
 
 static void end_cancelled(inv *v, const char *code, int local) { end_cancelled_error(v, code, local, 0); }
@@ -218,7 +229,7 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg) {
     inv *v = arg;
     const char *code = (v->state == INV_SENT || v->state == INV_OFFERED) ? "TIMEOUT" : "FTTIMEOUT";
     if (v->state != INV_OFFERED) send_cancel(v, code);
-    end_cancelled(v, code, 1);
+    end_cancelled_as(v, code, 1, 0, 1);
 }
 
 static void arm(inv *v, unsigned ms) {

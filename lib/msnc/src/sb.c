@@ -193,10 +193,49 @@ static void unacked_fail(msnc_client *c, chat *h) {
     }
 }
 
+static void chat_close(msnc_client *c, chat *h, const char *reason);
+
+/* Nobody came: a call that rang (the contact is online but never joins,
+ * e.g. a client that ignores RNG) or that the switchboard never answered.
+ * Lines and invitations waiting for a join would otherwise wait for ever:
+ * the chat ends and each is reported, as when a chat closes. */
+static void join_timeout(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    chat *h = arg;
+    msnc_client *c = h->client;
+    if (h->nparticipants) return;
+    char why[160 + MSNP_MAX_EMAIL];
+    snprintf(why, sizeof(why), "nobody joined the chat within %u s of the call to %s",
+             msnc_client_handshake_ms(c) / 1000u, h->last_peer);
+    if (h->line) {
+        msnc_line_send_bare(h->line, "OUT");
+        msnc_line_close_after_flush(h->line);
+        h->line = NULL;
+    }
+    chat_close(c, h, why);
+}
+
+/* The call's bound is the handshake timeout (login_timeout): joining is
+ * the last step of opening a chat. */
+static void join_deadline(chat *h) {
+    msnc_client *c = h->client;
+    if (!h->join_timer) h->join_timer = evtimer_new(c->base, join_timeout, h);
+    if (!h->join_timer) return;
+    unsigned ms = msnc_client_handshake_ms(c);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(h->join_timer, &tv);
+}
+
+static void join_deadline_off(chat *h) {
+    if (h->join_timer) evtimer_del(h->join_timer);
+}
+
 static int send_cal(chat *h, const char *email) {
     if (!msnc_line_send(h->line, "CAL", email, NULL)) return -1;
     h->calls_out++;
     h->call_error = 0; /* this call's answer decides */
+    if (h->nparticipants == 0) join_deadline(h);
     return 0;
 }
 
@@ -209,16 +248,37 @@ static void chat_unlink(msnc_client *c, chat *h) {
     queue_clear(h);
     unacked_clear(h);
     if (h->pause_timer) event_free(h->pause_timer);
+    if (h->join_timer) event_free(h->join_timer);
     if (h->line) msnc_line_free(h->line);
     free(h->cookie);
     free(h->sessid);
     free(h);
 }
 
+/* A voice or video invitation waits for its second chat to have the
+ * peer: when that chat fails (the call failed, nobody joined, it closed,
+ * msnc leaves) the INVITE never leaves, and the invitation is reported as
+ * not sent (FAIL, local) like any other that never reached its chat. */
+static void deferred_fail(msnc_client *c, chat *h, int code) {
+    if (h->deferred_kind == MSNP_APP_UNKNOWN) return;
+    msnc_event ev = {0};
+    ev.type = MSNC_EV_INVITE_CANCELLED;
+    ev.chat = h->deferred_target;
+    ev.cookie = h->deferred_cookie;
+    ev.app = msnp_app_kind_name(h->deferred_kind);
+    ev.email = h->last_peer;
+    ev.text = "FAIL";
+    ev.local_side = 1;
+    ev.code = code;
+    ev.failed = 1;
+    h->deferred_kind = MSNP_APP_UNKNOWN;
+    msnc_client_emit(c, &ev);
+}
+
 static void start_deferred_invite(msnc_client *c, chat *h);
 
 static void chat_close(msnc_client *c, chat *h, const char *reason) {
-    if (h->deferred_kind != MSNP_APP_UNKNOWN) start_deferred_invite(c, h);
+    deferred_fail(c, h, 0);
     unacked_fail(c, h);
     queue_fail(c, h, 0);
     msnc_event ev = {0};
@@ -252,6 +312,7 @@ static void add_participant(chat *h, const char *email) {
     snprintf(h->participants[h->nparticipants++], MSNP_MAX_EMAIL + 1, "%s", email);
     snprintf(h->last_peer, sizeof(h->last_peer), "%s", email);
     h->call_error = 0;
+    join_deadline_off(h);
 }
 
 static void remove_participant(chat *h, const char *email) {
@@ -472,7 +533,16 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
             if (h->calls_out) h->calls_out--;
             if (h->calls_out == 0) {
                 h->call_error = code;
+                /* the call has its answer: the chat stays, for a line
+                 * typed later to call again */
+                join_deadline_off(h);
                 queue_fail(c, h, code);
+                if (h->deferred_kind != MSNP_APP_UNKNOWN) {
+                    /* a second chat opened only for a voice or video
+                     * call has nothing left to do */
+                    deferred_fail(c, h, code);
+                    msnc_chat_leave(c, h->id);
+                }
             }
         }
         return;
@@ -534,6 +604,9 @@ static void sb_command(msnc_line *l, const msnp_cmd *cmd, void *arg) {
         if (cmd->argc >= 1) {
             if (msnc_client_field(c, cmd, cmd->argv[0], email, sizeof(email), "e-mail") != 0) return;
             remove_participant(h, email);
+            /* the one called has answered by leaving: that call is over,
+             * and a line typed now calls again */
+            if (h->nparticipants == 0 && h->calls_out == 0) join_deadline_off(h);
             emit_chat(c, MSNC_EV_CHAT_LEAVE, h->id, email, NULL);
         } else {
             msnc_client_warn_line(c, cmd, "ignored a BYE without an e-mail");
@@ -682,6 +755,7 @@ void msnc_sb_free_all(msnc_client *c, int report) {
     while (c->chats) {
         chat *h = c->chats;
         if (report) {
+            deferred_fail(c, h, 0);
             unacked_fail(c, h);
             queue_fail(c, h, 0);
         }
@@ -766,7 +840,7 @@ void msnc_chats(const msnc_client *c, msnc_chat_fn fn, void *arg) {
 size_t msnc_waiting_messages(const msnc_client *c) {
     size_t n = 0;
     for (const chat *h = c->chats; h; h = h->next)
-        if (h->state != CH_CLOSED) n += h->nqueued;
+        if (h->state != CH_CLOSED) n += h->nqueued + (h->deferred_kind != MSNP_APP_UNKNOWN);
     return n;
 }
 
@@ -820,8 +894,11 @@ static uint32_t send_or_queue(msnc_client *c, chat *h, const char *payload, size
     q->refusals = 0;
     h->nqueued++;
     /* Everyone left: ring the last peer again into the same session (once:
-     * lines typed while that call is out wait for its answer). */
-    if (h->state == CH_READY && h->nparticipants == 0 && h->last_peer[0] && h->npending == 0 && h->calls_out == 0)
+     * lines typed while that call is out, or while it rings and the peer
+     * has not joined yet, wait for it; a second CAL would be refused as
+     * 215 and fail them). */
+    if (h->state == CH_READY && h->nparticipants == 0 && h->last_peer[0] && h->npending == 0 && h->calls_out == 0 &&
+        !(h->join_timer && evtimer_pending(h->join_timer, NULL)))
         send_cal(h, h->last_peer);
     return 0;
 }

@@ -396,6 +396,25 @@ class Session(Base):
         a.wait("list_end", since=m)
 
     @unittest.skipIf(BIG, "")
+    def test_list_changes_for_one_contact_take_effect_in_order(self):
+        # /add, /block, /allow piped at once: each decided from lists that
+        # did not show the change before it yet (/block found carol on no
+        # list and sent ADD BL alone; /allow then found her on AL and did
+        # nothing, silently). Each now waits for the answers before it.
+        a = self.client("alice@example.com")
+        a.proc.stdin.write("/add carol@example.com Carol\n/block carol@example.com\n/allow carol@example.com\n"
+                           "/allow carol@example.com\n")
+        a.proc.stdin.close()
+        self.assertEqual(a.proc.wait(20), 0, a.events[-12:])
+        changes = [(e["list"], e["text"]) for e in a.events if e.get("event") == "list"]
+        self.assertEqual(changes, [("FL", "added"), ("AL", "added"), ("AL", "removed"), ("BL", "added"),
+                                   ("BL", "removed"), ("AL", "added")])
+        self.assertEqual([e for e in a.events if e.get("event") in ("server_error", "error")], [])
+        # the last /allow had nothing to do, and said so
+        info = a.wait("info")
+        self.assertIn("carol@example.com is on AL already", info["text"])
+
+    @unittest.skipIf(BIG, "")
     def test_message_to_an_offline_contact_fails_loudly(self):
         # carol never logs in: the CAL gets 217, and the line typed while
         # waiting for her is reported as not sent, not dropped in silence.
@@ -984,6 +1003,65 @@ class Invitations(Base):
     def test_remote_assistance(self):
         self.session("/remote", "remote_assistance", "tcp")
 
+
+    def piped(self, email, lines):
+        """email runs lines and then meets the end of input: the client."""
+        c = self.client(email)
+        c.proc.stdin.write("".join(x + "\n" for x in lines))
+        c.proc.stdin.close()
+        return c
+
+    @unittest.skipIf(BIG, "")
+    def test_call_as_the_last_line_waits_for_its_outcome(self):
+        # "/call voice" as the last line: the INVITE waits for the second
+        # switchboard, and the end of input dropped it unsent, exit 0,
+        # without a word.
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        self.assertEqual(a.quit(), 0)
+        for app in ("voice", "video"):
+            m = b.mark()
+            a = self.piped("alice@example.com", ["/chat bob@example.com", "/call " + app])
+            inv = b.wait("invite", since=m, app=app)
+            b.send("/accept %s" % inv["cookie"])
+            a.wait("secondary_connected", cookie=inv["cookie"])
+            self.assertEqual(a.proc.wait(20), 0, a.events[-10:])
+        self.assertEqual(b.quit(), 0)
+
+    @unittest.skipIf(BIG, "")
+    def test_invitations_to_an_offline_contact_fail_loudly(self):
+        # carol is offline: each invitation fails (217) and is reported as
+        # invite_cancelled FAIL; the exit status says so: 4 for a file, 1
+        # for another application (voice and video were dropped silently,
+        # the others exited 0).
+        path = os.path.join(self.tmp, "f.txt")
+        with open(path, "w") as f:
+            f.write("data")
+        for cmd, app, rc in (("/call voice", "voice", 1), ("/call video", "video", 1),
+                             ("/whiteboard", "whiteboard", 1), ("/send " + path, "file_transfer", 4)):
+            a = self.piped("alice@example.com", ["/chat carol@example.com", cmd])
+            self.assertEqual(a.proc.wait(20), rc, (cmd, a.events[-10:]))
+            e = a.wait("invite_cancelled", app=app)
+            self.assertEqual((e["text"], e["local"], e["code"]), ("FAIL", True, 217), e)
+
+    @unittest.skipIf(BIG, "")
+    def test_invitation_nobody_answers_exits_with_failure(self):
+        # an invitation bob never answers ends with TIMEOUT after
+        # invite_timeout: the file was not sent, and the exit status said 0
+        path = os.path.join(self.tmp, "f.txt")
+        with open(path, "w") as f:
+            f.write("data")
+        a = self.online("alice@example.com", extra=("--invite-timeout", "1"))
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        self.chat(a, b)
+        a.send("/send " + path)
+        b.wait("invite", app="file_transfer")
+        e = a.wait("invite_cancelled", app="file_transfer")
+        self.assertEqual((e["text"], e["local"]), ("TIMEOUT", True), e)
+        self.assertEqual(a.quit(), 4)
+        self.assertEqual(b.quit(), 0)
 
 if __name__ == "__main__":
     MSND, MSNC = sys.argv[1], sys.argv[2]

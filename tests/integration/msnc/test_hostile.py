@@ -258,6 +258,59 @@ class Hostile(FakeServerTest):
             self.assertEqual(c.wait("message_failed", text="line %d" % k)["code"], 217)
         self.assertEqual(c.quit(), 1, "lines were not sent: " + c.stderr_tail())
 
+    def ringing_switchboard(self, ns):
+        """The chat alice asks for: its switchboard lets her in and rings
+        bob (CAL RINGING). Returns the switchboard connection."""
+        xfr = ns.expect("XFR")
+        sb = FakeServer()
+        self.closers.append(sb.close)
+        ns.send_line("XFR %s SB %s CKI 77.88" % (xfr.args[0], sb.hostport))
+        conn = sb.accept()
+        usr = conn.expect("USR")
+        conn.send_line("USR %s OK %s Alice" % (usr.args[0], ALICE))
+        cal = conn.expect("CAL")
+        self.assertEqual(cal.args[1], "bob@example.com")
+        conn.send_line("CAL %s RINGING 77" % cal.args[0])
+        return conn
+
+    def test_peer_who_never_joins_ends_the_wait(self):
+        """bob is online but never joins (his client ignores the RNG): the
+        call rings for ever. At the end of input msnc waited for ever for
+        the line waiting for him; now the chat ends after login_timeout,
+        the line is reported and msnc exits 1."""
+        c = self.piped(["/chat bob@example.com", "hello"], ("--login-timeout", "2"))
+        ns = self.srv.accept()
+        ns.login(ALICE, PW)
+        conn = self.ringing_switchboard(ns)
+        t0 = time.monotonic()
+        self.assertEqual(c.wait("message_failed", text="hello").get("code"), None)
+        closed = c.wait("chat_closed")
+        self.assertIn("nobody joined", closed["text"])
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assert_exit(c, 1)
+        self.assertEqual(conn.expect("OUT").name, "OUT")
+
+    def test_burst_piped_before_the_join_is_sent_whole(self):
+        """40 lines piped right after /chat, before bob has joined: a chat
+        keeps only 32 waiting, and lines 33 to 40 were reported as not sent
+        ("waiting": 32). stdin is now held while the chat opens, so all 40
+        go out, in order."""
+        lines = ["line %02d" % i for i in range(40)]
+        c = self.piped(["/chat bob@example.com"] + lines)
+        ns = self.srv.accept()
+        ns.login(ALICE, PW)
+        conn = self.ringing_switchboard(ns)
+        time.sleep(0.5)  # everything has been read that msnc will take
+        conn.send_line("JOI bob@example.com Bob")
+        got = []
+        while len(got) < len(lines):
+            msg = conn.expect("MSG")
+            got.append(msg.payload.split(b"\r\n\r\n", 1)[1].decode())
+            conn.send_line("ACK %s" % msg.args[0])
+        self.assertEqual(got, lines)
+        self.assert_exit(c, 0)
+        self.assertEqual([e for e in c.events if e.get("event") == "message_failed"], [])
+
     def test_commands_fail_when_login_never_completes(self):
         c = self.client()
         c.send("/chat bob@example.com")

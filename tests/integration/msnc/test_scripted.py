@@ -211,14 +211,23 @@ class Scripted(FakeServerTest):
         m = c.mark()
         for i in range(40):
             c.send("line %d" % i)
-        # the 33rd and later cannot wait: refused at once
-        for i in range(32, 40):
-            c.wait("message_failed", since=m, text="line %d" % i, waiting=32)
+        # More lines than a chat keeps waiting: the rest wait in stdin (the
+        # 33rd and later were refused at once, "waiting": 32). The 217
+        # fails those waiting; the next line calls again, and so on until
+        # every line has had its call.
         conn.send_line("217 %s" % cal.args[0])
-        for i in range(32):
-            c.wait("message_failed", since=m, text="line %d" % i, code=217)
-        failed = [e["text"] for e in c.events[m:] if e["event"] == "message_failed"]
-        self.assertEqual(sorted(failed), sorted("line %d" % i for i in range(40)))
+        deadline = time.monotonic() + 20
+        while len([e for e in c.events[m:] if e["event"] == "message_failed"]) < 40:
+            self.assertLess(time.monotonic(), deadline, c.events[-5:])
+            try:
+                cmd = conn.read_cmd(timeout=0.5)
+            except TimeoutError:
+                continue
+            if cmd.name == "CAL":
+                conn.send_line("217 %s" % cmd.args[0])
+        failed = [e for e in c.events[m:] if e["event"] == "message_failed"]
+        self.assertEqual([e["text"] for e in failed], ["line %d" % i for i in range(40)])
+        self.assertEqual({(e.get("code"), e.get("waiting", 0)) for e in failed}, {(217, 0)})
         self.assertIsNone(c.find("message_sent", since=m)[1])
         self.assertEqual(c.quit(), 1, "lines were not sent: " + c.stderr_tail())
 
@@ -302,7 +311,8 @@ class Scripted(FakeServerTest):
         # at once, not at --invite-timeout (20 s here)
         ended = c.wait("invite_cancelled", since=m, timeout=5, cookie=sent["cookie"])
         self.assertEqual((ended["text"], ended["code"], ended["local"]), ("FAIL", 217, True), ended)
-        self.assertEqual(c.quit(), 0, c.stderr_tail())
+        # the file was not sent: exit status 4, as for a failed transfer
+        self.assertEqual(c.quit(), 4, c.stderr_tail())
 
     def receive(self, c, conn, cookie, name, data):
         """bob offers name, alice accepts, bob's MSNFTP side serves data."""

@@ -65,9 +65,15 @@ uint32_t msnc_set_status(msnc_client *c, msnp_status s);
 uint32_t msnc_list_add(msnc_client *c, msnp_list list, const char *email, const char *name);
 uint32_t msnc_list_remove(msnc_client *c, msnp_list list, const char *email);
 uint32_t msnc_rename(msnc_client *c, const char *email, const char *name);
-/* Block = leave AL, join BL; allow = the reverse. Returns 0 or -1. */
+/* Block = leave AL, join BL; allow = the reverse. Returns 0 (sent), 1
+ * (nothing to send: the contact is on that list and not on the other) or
+ * -1. Decided from the lists as known: a program should wait until the
+ * changes it sent for that contact are answered
+ * (msnc_pending_list_changes) before asking. */
 int msnc_block(msnc_client *c, const char *email);
 int msnc_allow(msnc_client *c, const char *email);
+/* List changes (ADD, REM) for email sent and not answered yet. */
+size_t msnc_pending_list_changes(const msnc_client *c, const char *email);
 
 /* Contact list as known now. Calls fn for each entry of a list. */
 typedef void (*msnc_contact_fn)(const char *email, const char *name, const char *status, void *arg);
@@ -105,7 +111,10 @@ int msnc_invite_cancel(msnc_client *c, uint64_t cookie);
 /* Invitations and transfers not finished yet. */
 size_t msnc_active_invitations(const msnc_client *c);
 /* Messages waiting for a chat to open or for someone to join it; each
- * ends as message_sent or message_failed. */
+ * ends as message_sent or message_failed. A voice or video invitation
+ * waiting for its second chat counts as one: it is sent, or ends as
+ * invite_cancelled FAIL. Every such wait is bounded (login_timeout for
+ * the switchboard and for someone to join). */
 size_t msnc_waiting_messages(const msnc_client *c);
 /* Lines sent (message_sent) whose ACK or NAK has not come yet; each ends as
  * ack, nak, or message_failed (status "unacknowledged") when its chat ends

@@ -77,6 +77,12 @@ typedef struct msnc_event {
     int code;
     int version;
     int local_side; /* the local user caused it */
+    /* invite_cancelled: an invitation this side sent or accepted ended
+     * without taking place, neither by the user's choice nor by the
+     * peer's answer (never sent, no answer in time, no secondary
+     * connection, an unusable answer). Not written out: it lets a
+     * program count it as a failure. */
+    int failed;
     unsigned delay_ms;
 } msnc_event;
 

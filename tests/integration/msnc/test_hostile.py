@@ -236,15 +236,7 @@ class Hostile(FakeServerTest):
         # one CAL, not one per line; its 217 fails all three, each reported.
         c, ns = self.logged_in()
         c.send("/chat bob@example.com")
-        xfr = ns.expect("XFR")
-        sb = FakeServer()
-        self.closers.append(sb.close)
-        ns.send_line("XFR %s SB %s CKI 77.88" % (xfr.args[0], sb.hostport))
-        conn = sb.accept()
-        usr = conn.expect("USR")
-        conn.send_line("USR %s OK %s Alice" % (usr.args[0], ALICE))
-        cal = conn.expect("CAL")
-        conn.send_line("CAL %s RINGING 77" % cal.args[0])
+        conn = self.ringing_switchboard(ns)
         conn.send_line("BYE bob@example.com")  # rang, then left: nobody here
         c.wait("chat_leave", email="bob@example.com")
         for k in range(3):

@@ -233,6 +233,12 @@ void sn_ftp_gap(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, uint64_t lost) 
 
 void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
     if (t->out) fclose(t->out);
+    if (t->invitation && !t->name && !t->has_announced) {
+        /* the connection opened before its invitation's INVITE was
+         * captured (an orphan then, adopted since): the file is named now */
+        sn_invitation *i = sn_invitation_find(c, t->cookie, t->invitation);
+        if (i && i->invited) take_invitation(t, i);
+    }
     const char *status;
     if (t->gap) status = "incomplete";
     else if (t->cancelled_by_sender || t->ccl) status = "cancelled";

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "hash64.h"
 #include "predict.h"
 #include "session.h"
 #include "strcopy.h"
@@ -159,6 +160,11 @@ sn_invitation *sn_invitation_by_auth(sn_ctx *c, const char *auth) {
     return best;
 }
 
+/* Whether messages of invitation i were seen on this switchboard session. */
+static int in_session(const sn_invitation *i, uint64_t session) {
+    return session && (i->sessions[0] == session || i->sessions[1] == session);
+}
+
 /* The invitation this message belongs to: same cookie, and the sender or
  * a recipient among its two users. Only one of its users among the
  * message's is enough when one side cannot tell the pair (the message
@@ -167,23 +173,36 @@ sn_invitation *sn_invitation_by_auth(sn_ctx *c, const char *auth) {
  * invitation that happens to reuse the cookie. */
 static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_origin *o) {
     int message_names_pair = o->sender && o->sender[0] && o->nrecipients > 0;
-    sn_invitation *best = NULL;
+    /* Several invitations of the same users may share the cookie at once
+     * (offers in two switchboard sessions): the one whose messages were
+     * seen on this message's session is its own; the newest (the chain's
+     * first) only when no session decides. */
+    sn_invitation *pair = NULL, *pair_here = NULL, *best = NULL, *best_here = NULL;
+    /* bounded: the invitations kept under one cookie */
     for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie) {
         int score = involves(i, o->sender);
         for (size_t r = 0; r < o->nrecipients; r++) score += involves(i, o->recipients[r]);
-        if (score >= 2) return i;
+        int here = in_session(i, o->session);
+        if (score >= 2) {
+            if (!pair) pair = i;
+            if (here && !pair_here) pair_here = i;
+            continue;
+        }
         int invitation_names_pair = i->inviter[0] && i->invitee[0];
-        if (score == 1 && !best && !(message_names_pair && invitation_names_pair)) best = i;
+        if (score == 1 && !(message_names_pair && invitation_names_pair)) {
+            if (!best) best = i;
+            if (here && !best_here) best_here = i;
+        }
     }
-    if (best || !o->session) return best;
+    if (pair) return pair_here ? pair_here : pair;
+    if (best) return best_here ? best_here : best;
+    if (!o->session) return NULL;
     /* A switchboard picked up mid-chat names neither user of a message its
      * client sends (its USR was before the capture): the INVITE then named
      * nobody, and the ACCEPT of the same cookie in the same session is its
      * answer all the same. */
     for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie)
-        if ((i->sessions[0] == o->session || i->sessions[1] == o->session) &&
-            !(message_names_pair && i->inviter[0] && i->invitee[0]))
-            return i;
+        if (in_session(i, o->session) && !(message_names_pair && i->inviter[0] && i->invitee[0])) return i;
     return NULL;
 }
 
@@ -244,25 +263,13 @@ static sn_invitation *regrow(sn_ctx *c, sn_invitation *i, size_t fn) {
     return n;
 }
 
-/* A 64-bit hash continued over one field, eight bytes at a time (the
- * fields are a GUID, a file name, Context-Data: tens of bytes each, on
- * every INVITE), and a word that ends it with its length (so that "a" +
- * "bc" and "ab" + "c" differ, and an absent field from an empty one). */
+/* The hash continued over one field, and a word that ends it with its
+ * length (so that "a" + "bc" and "ab" + "c" differ, and an absent field
+ * from an empty one). */
 static uint64_t mix_field(uint64_t h, msnp_str s) {
     s = msnp_str_trim(s);
-    size_t k = 0;
-    for (; k + 8 <= s.n; k += 8) {
-        uint64_t w;
-        memcpy(&w, s.p + k, 8);
-        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
-        h ^= h >> 29;
-    }
-    uint64_t tail = 0;
-    if (s.n > k) memcpy(&tail, s.p + k, s.n - k);
-    h = (h ^ tail) * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
-    h = (h ^ (s.p ? (uint64_t)s.n : ~0ull)) * 0xC2B2AE3D27D4EB4Full;
-    return h ^ (h >> 31);
+    h = sn_hash64(h, s.p, s.n);
+    return (h ^ (s.p ? (uint64_t)s.n : ~0ull)) * 0xC2B2AE3D27D4EB4Full;
 }
 
 /* What an INVITE offers: the same for every copy of one message (the
@@ -290,23 +297,30 @@ static int fits(const sn_invitation *i, const sn_invite_origin *o) {
 
 /* The invitation an INVITE belongs to: an open one whose INVITE, from
  * the same inviter, offered the same (another copy of that message:
- * *orphan 0), else an open orphan of the same users, which the INVITE
+ * *orphan 0), else an orphan of the same users, which the INVITE
  * completes (*orphan 1), else NULL: a new invitation. A finished one is
- * never it: an INVITE after the end of an invitation is a new one that
- * reuses its cookie. */
+ * not it (an INVITE after the end of an invitation is a new one that
+ * reuses its cookie), except an orphan whose connection opened: its own
+ * INVITE was never seen, so the cookie cannot have been offered again
+ * yet, and a late INVITE is that one (then its other copy, as a repeat).
+ * A cancelled orphan is left alone: the INVITE may be a retry. */
 static sn_invitation *lookup_invite(sn_ctx *c, const char *cookie, const sn_invite_origin *o, uint64_t offer,
                                     int *orphan) {
     const char *sender = o->sender ? o->sender : "";
-    sn_invitation *waiting = NULL;
+    sn_invitation *waiting = NULL, *opened = NULL;
     /* bounded: the invitations kept under one cookie */
     for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie) {
-        if (i->finished || !fits(i, o)) continue;
+        if (!fits(i, o)) continue;
+        if (i->finished && (i->cancelled || (i->invited && !i->late))) continue;
         if (i->invited && i->offer == offer && strcmp(i->inviter, sender) == 0) {
             *orphan = 0;
             return i;
         }
-        if (!i->invited && !waiting) waiting = i;
+        if (i->invited) continue;
+        if (!i->finished && !waiting) waiting = i;
+        if (i->finished && !opened) opened = i;
     }
+    if (!waiting) waiting = opened;
     *orphan = waiting != NULL;
     return waiting;
 }
@@ -408,7 +422,11 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
         int orphan = 0;
         i = lookup_invite(c, cookie, o, offer, &orphan);
         if (i && orphan) {
+            /* its connection already opened: copies of this INVITE
+             * that follow are repeats, not new offers */
+            int late = i->finished;
             i = adopt(c, i, o, inv, offer);
+            if (late) i->late = 1;
             adopted = 1;
         } else if (i) {
             repeat = 1;

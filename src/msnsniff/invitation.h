@@ -8,10 +8,14 @@
  * the sender of an address listens there; the other user connects. An
  * INVITE captured after other messages of its invitation (an orphan so
  * far) classifies it then, and the pending predictions are announced
- * again with its application and transport. An INVITE is another copy of
+ * again with its application and transport; an orphan's INVITE captured
+ * after one of its connections opened still completes it (its cookie was
+ * never offered, so could not be reused). An INVITE is another copy of
  * an invitation's (`repeat`) only while that invitation is open and when
  * it offers the same (inviter, application, file, session); otherwise a
- * reused cookie starts a new invitation. */
+ * reused cookie starts a new invitation. While several share a cookie,
+ * a message goes to the one seen on its own switchboard session, else to
+ * the newest. */
 #ifndef SN_INVITATION_H
 #define SN_INVITATION_H
 
@@ -48,6 +52,7 @@ typedef struct sn_invitation {
     uint64_t offer; /* hash of what its INVITE offers (invited only): tells a copy from a new offer */
     unsigned accepted : 1, cancelled : 1, orphan : 1, finished : 1;
     unsigned invited : 1; /* its INVITE was seen */
+    unsigned late : 1;    /* its INVITE was seen only after one of its connections opened */
     uint8_t reported;     /* messages reported: one bit per command and sender (inviter or not) */
     char file[];          /* Application-File of the INVITE, at its real length ("" if none) */
 } sn_invitation;

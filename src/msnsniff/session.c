@@ -10,6 +10,7 @@
 #include "detect.h"
 #include "dns.h"
 #include "ftp.h"
+#include "hash64.h"
 #include "invitation.h"
 #include "predict.h"
 #include "strcopy.h"
@@ -22,14 +23,28 @@
 #define PROBE_LIMIT 4096u    /* bytes searched for a first command mid-stream */
 #define PARSE_ERRORS_MAX 64u /* per flow; then the flow is given up on */
 
+/* A message seen leaving its sender's connection, by a fingerprint: a
+ * copy another captured connection receives is its echo only if it
+ * matches one (a sender's connection in the session says nothing of
+ * whether this message's sending was captured: its segment may be lost). */
+typedef struct sn_sent_print {
+    uint64_t payload; /* hash of the MSG payload */
+    uint64_t sender;  /* hash of the sender's lower-case address; 0: unknown */
+    unsigned copies;  /* received copies still to come on captured connections */
+} sn_sent_print;
+
+/* the latest messages sent in a session: a received copy comes right
+ * after its sending, so a few are enough, and the ring bounds the cost */
+#define SENT_PRINTS 16
+
 /* One switchboard session as the server knows it (address + session id),
  * which each participant's own connection joins: the same message is then
  * seen leaving the sender and reaching the others. */
 typedef struct sn_conv {
     uint64_t id;
     unsigned refs;
-    size_t nusers;
-    char users[MAX_PARTS][USER_MAX]; /* users whose own connection is captured */
+    unsigned next_print;
+    sn_sent_print prints[SENT_PRINTS];
 } sn_conv;
 
 /* Where the client's switchboard login (USR email cookie / ANS email
@@ -58,6 +73,10 @@ typedef struct sn_sb {
     uint32_t login_trid; /* the USR/ANS's TrID, which the server's answer repeats */
     char *cookie;        /* the login's cookie, for the events its answer brings */
     size_t cookie_n;
+    /* the referral the login used (its cookie is forgotten at the open): a
+     * refusal coming after an inferred open still names it */
+    uint8_t referral; /* 0: none known, 1: XFR, 2: RNG */
+    uint8_t hit;      /* the open hit the referral's expectation */
     uint8_t nsent;
     uint8_t sent_kind[SENT_MAX];  /* 1: text, 2: typing */
     uint32_t sent_trid[SENT_MAX]; /* oldest first */
@@ -236,7 +255,9 @@ static sn_sb *sb_of(sn_ctx *c, sn_flow *f, sn_conn *k) {
  * address and session id are known (CAL ... RINGING sessid, or ANS). */
 static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     sn_sb *sb = k->sb;
-    if (!sb || sb->conv || !sb->sessid[0] || !k->user[0]) return;
+    /* the user need not be known: a connection picked up after its login
+     * still shares the session's messages, and so their echoes */
+    if (!sb || sb->conv || !sb->sessid[0]) return;
     char server[64];
     size_t sn = ep_str(f, !k->client_dir, server, sizeof server);
     /* "server|sessid": both always fit */
@@ -258,12 +279,6 @@ static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     }
     cv->refs++;
     sb->conv = cv;
-    /* e-mail addresses name one user whatever their case (the servers
-     * compare them so): one user typed Alice@Example.COM, the others see
-     * alice@example.com */
-    for (size_t i = 0; i < cv->nusers; i++)
-        if (strcasecmp(cv->users[i], k->user) == 0) return;
-    if (cv->nusers < MAX_PARTS) memcpy(cv->users[cv->nusers++], k->user, USER_MAX);
 }
 
 static void sb_unlink(sn_ctx *c, sn_sb *sb) {
@@ -276,9 +291,49 @@ static void sb_unlink(sn_ctx *c, sn_sb *sb) {
     }
 }
 
-static int conv_has_user(const sn_conv *cv, const char *u) {
-    for (size_t i = 0; cv && i < cv->nusers; i++)
-        if (strcasecmp(cv->users[i], u) == 0) return 1;
+/* An address hashed in lower case (servers compare addresses so: one
+ * user typed Alice@Example.COM, the others see alice@example.com); FNV-1a,
+ * addresses are short. 0: unknown. */
+static uint64_t sender_print(const char *sender) {
+    if (!sender[0]) return 0;
+    uint64_t h = 14695981039346656037u;
+    for (const unsigned char *p = (const unsigned char *)sender; *p; p++)
+        h = (h ^ (uint64_t)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p)) * 1099511628211u;
+    return h | 1u;
+}
+
+/* A message leaves its sender: each other captured connection in the
+ * session will get a copy, its echo. */
+static void sent_print_add(sn_conv *cv, const char *sender, msnp_str payload) {
+    if (!cv) return;
+    sn_sent_print *p = &cv->prints[cv->next_print];
+    cv->next_print = (cv->next_print + 1) % SENT_PRINTS;
+    p->payload = sn_hash64(0, payload.p, payload.n);
+    p->sender = sender_print(sender);
+    /* at least one: the order two connections' packets are seen in may
+     * not be the order the server saw them */
+    p->copies = cv->refs > 2 ? cv->refs - 1 : 1;
+}
+
+/* A copy received: an echo only if its sending was seen (the sender's
+ * own address unknown there, the payload alone says). */
+static int sent_print_take(sn_conv *cv, const char *sender, msnp_str payload) {
+    if (!cv) return 0;
+    uint64_t ph = 0, sh = 0;
+    int hashed = 0;
+    for (unsigned i = 0; i < SENT_PRINTS; i++) {
+        sn_sent_print *p = &cv->prints[(cv->next_print + SENT_PRINTS - 1 - i) % SENT_PRINTS];
+        if (!p->copies) continue;
+        if (!hashed) {
+            ph = sn_hash64(0, payload.p, payload.n);
+            sh = sender_print(sender);
+            hashed = 1;
+        }
+        if (p->payload == ph && (!p->sender || p->sender == sh)) {
+            p->copies--;
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -320,8 +375,11 @@ static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email)
     if (!k->sb) return;
     char e[USER_MAX];
     if (!copy_user(c, f, k, e, email)) return;
+    /* one form per user: the one the session already knows it by */
+    if (strcasecmp(e, k->user) == 0) memcpy(e, k->user, sizeof e);
     for (size_t i = 0; i < k->sb->nparts; i++)
         if (strcasecmp(k->sb->parts[i], e) == 0) {
+            memcpy(e, k->sb->parts[i], sizeof e);
             memmove(k->sb->parts[i], k->sb->parts[i + 1], (k->sb->nparts - i - 1) * USER_MAX);
             k->sb->nparts--;
             break;
@@ -384,8 +442,7 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
 static msnp_str sb_cookie(const sn_sb *sb) { return msnp_str_make(sb->cookie ? sb->cookie : "", sb->cookie_n); }
 
 /* The fields of an open or refused event that tell the login. */
-static void login_fields(const sn_flow *f, const sn_conn *k, sn_ev *ev, msnp_str cookie, const sn_sbref *ref,
-                         char server[64]) {
+static void login_fields(const sn_flow *f, const sn_conn *k, sn_ev *ev, msnp_str cookie, char server[64]) {
     const sn_sb *sb = k->sb;
     sn_ev_set_int(ev, "session", sb->id);
     sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
@@ -394,9 +451,9 @@ static void login_fields(const sn_flow *f, const sn_conn *k, sn_ev *ev, msnp_str
     if (sb->answer && sb->sessid[0]) sn_ev_set_str(ev, "sessid", sb->sessid);
     ep_str(f, !k->client_dir, server, 64);
     sn_ev_set_str(ev, "server", server);
-    if (ref) {
-        sn_ev_set_int(ev, "ns_flow", ref->ns_flow);
-        sn_ev_set_str(ev, "referral", ref->ring ? "RNG" : "XFR");
+    if (sb->referral) {
+        sn_ev_set_int(ev, "ns_flow", sb->ns_flow);
+        sn_ev_set_str(ev, "referral", sb->referral == 2 ? "RNG" : "XFR");
     } else {
         sn_ev_set_null(ev, "ns_flow");
     }
@@ -417,13 +474,16 @@ static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const m
     sb->login = SB_LOGIN_OPEN;
     sb->inferred = (uint8_t)inferred;
     sb_link(c, f, k);
+    if (ref) {
+        sb->ns_flow = ref->ns_flow;
+        sb->referral = ref->ring ? 2 : 1;
+    }
     char server[64]; /* the hit below names it too */
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", "open");
-    login_fields(f, k, ev, cookie, ref, server);
+    login_fields(f, k, ev, cookie, server);
     sn_ev_emit(&c->ev, ev);
     if (ref) {
-        sb->ns_flow = ref->ns_flow;
         /* a cookie admits one login: forget it (unused ones go with their
          * expectation's expiry), so the table stays bounded */
         free(sn_strmap_del(&c->cookies, cookie.p, cookie.n));
@@ -451,6 +511,7 @@ static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const m
         h.server = server;
         h.address_matches = (uint8_t)(e->addr.family && sn_addr_eq(&e->addr, &f->addr[!cs]) && e->port == f->port[!cs]);
         sn_expect_hit(&c->expect, e, &h);
+        sb->hit = 1;
     }
 }
 
@@ -462,13 +523,28 @@ static void sb_refuse(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     msnp_str cookie = sb_cookie(sb);
     const sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
     int known = ref != NULL || sb->login == SB_LOGIN_OPEN;
+    if (ref) {
+        sb->ns_flow = ref->ns_flow;
+        sb->referral = ref->ring ? 2 : 1;
+    }
     sb->login = SB_LOGIN_REFUSED;
+    sb_unlink(c, sb); /* it gets no copies */
     if (c->st.sessions) c->st.sessions--;
     c->st.sb_refused++;
+    if (sb->hit) {
+        /* the inferred open hit the referral's expectation (its event is
+         * out): no admitted login used it, so it counts as missed, which
+         * keeps predicted = matched + missed + retired */
+        sb->hit = 0;
+        if (c->st.hits) c->st.hits--;
+        c->st.misses++;
+        if (c->expect.hits) c->expect.hits--;
+        c->expect.misses++;
+    }
     char server[64];
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", "refused");
-    login_fields(f, k, ev, cookie, ref, server);
+    login_fields(f, k, ev, cookie, server);
     sn_ev_set_str(ev, "error", cmd->name);
     sn_ev_emit(&c->ev, ev);
     if (!known)
@@ -487,7 +563,13 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd, con
     sb->answer = sessid != NULL;
     sb->login_trid_ok = cmd->has_trid;
     sb->login_trid = cmd->trid;
-    if (sessid) take_sessid(c, f, k, *sessid);
+    if (sessid) {
+        take_sessid(c, f, k, *sessid);
+        /* joined now, not at its admission: the others' messages may be
+         * relayed to it before the server's answer is seen, and their
+         * senders' connections must expect its copy (sent_print_add) */
+        sb_link(c, f, k);
+    }
     /* budgeted like the session; without room the login is taken as
      * admitted at once, as it is not known whether it was */
     sb->cookie = sn_mem_alloc(&c->mem, cookie.n + 1);
@@ -642,7 +724,9 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     if (cv) sn_ev_set_int(ev, "conversation", cv->id);
     else sn_ev_set_null(ev, "conversation");
     /* the copy a recipient gets of a message whose sending we also saw */
-    int echo = !from_client && conv_has_user(cv, sender);
+    int echo = 0;
+    if (from_client) sent_print_add(cv, sender, cmd->payload);
+    else echo = sent_print_take(cv, sender, cmd->payload);
     sn_ev_set_bool(ev, "echo", echo);
     sn_ev_set_str(ev, "direction", from_client ? "sent" : "received");
     /* what the server's answer to it (message_refused) names it by */
@@ -917,7 +1001,9 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         if (argc >= 1 && k->role == SN_ROLE_SB) part_remove(c, f, k, cmd->argv[0]);
         break;
     case MSNP_CAL:
-        if (argc >= 3 && k->sb && msnp_str_eq(cmd->argv[1], "RINGING") && !k->sb->sessid[0]) {
+        /* the client's CAL may be lost (or before the capture): the answer
+         * alone says this is a switchboard */
+        if (argc >= 3 && msnp_str_eq(cmd->argv[1], "RINGING") && sb_of(c, f, k) && !k->sb->sessid[0]) {
             take_sessid(c, f, k, cmd->argv[2]);
             sb_link(c, f, k);
         }

@@ -1573,6 +1573,117 @@ class Invitations(unittest.TestCase):
         # predicted = matched + missed + retired: the replaced one is retired
         self.assertIn("connections: predicted 3, matched 1, missed 0, retired 2\n", err)
 
+    def test_invite_captured_after_the_connection_opened_completes_the_orphan(self):
+        # A file transfer over two switchboards: both ACCEPTs are captured,
+        # the MSNFTP connection they predicted opens, and only then alice's
+        # INVITE (both copies) on the first switchboard. Its INVITE was never
+        # seen, so the orphan's cookie cannot have been offered again: the
+        # INVITE is that invitation's (file_transfer, the copy a repeat), no
+        # second invitation starts, and the transfer, still going on, is
+        # reported with the INVITE's file name and size.
+        ft_guid = "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"
+        c = Capture()
+        sb1 = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        bob1 = c.tcp("10.0.0.20", 1201, "64.4.12.193", 1863)
+        bob1.c2s("ANS 1 bob@example.com 68f53ba2 424242\r\n")
+        bob1.s2c("IRO 1 1 1 alice@example.com Alice\r\n")
+        bob1.s2c("ANS 1 OK\r\n")
+        sb2 = switchboard(c, 1102, "64.4.12.194", "4.5.6", "bob@example.com")
+        sb2.s2c(msg("MSG bob@example.com Bob", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "208"), ("Launch-Application", "FALSE"),
+            ("Request-Data", "IP-Address:"))))
+        sb2.c2s(msg("MSG 5 N", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "208"), ("IP-Address", "10.0.0.10"),
+            ("Port", "6891"), ("AuthCookie", "4242"), ("Launch-Application", "FALSE"),
+            ("Request-Data", "IP-Address:"))))
+        ft = c.tcp("10.0.0.20", 1300, "10.0.0.10", 6891)
+        ft.c2s("VER MSNFTP\r\n")
+        ft.s2c("VER MSNFTP\r\n")
+        fields = (("Application-Name", "File Transfer"), ("Application-GUID", ft_guid),
+                  ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "208"),
+                  ("Application-File", "late.bin"), ("Application-FileSize", "5"))
+        sb1.c2s(msg("MSG 4 N", invitation(*fields)))
+        bob1.s2c(msg("MSG alice@example.com Alice", invitation(*fields)))
+        ft.c2s("USR bob@example.com 4242\r\n")
+        ft.s2c("FIL 5\r\n")
+        ft.c2s("TFR\r\n")
+        ft.s2c(b"\x00\x05\x00hello")
+        ft.c2s("BYE 16777989\r\n")
+        ft.close()
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        inv = [e for e in ev if e["event"] == "invitation"]
+        self.assertEqual({e["invitation"] for e in inv}, {inv[0]["invitation"]})
+        invites = [e for e in inv if e["command"] == "INVITE"]
+        self.assertEqual([(e["app"], e.get("repeat", False)) for e in invites],
+                         [("file_transfer", False), ("file_transfer", True)])
+        hit, = [e for e in ev if e["event"] == "expectation_hit" and e["app"] != "switchboard"]
+        self.assertEqual(hit["invitation"], inv[0]["invitation"])
+        f, = [e for e in ev if e["event"] == "file"]
+        self.assertEqual((f["invitation"], f["name"], f.get("size_announced"), f["status"]),
+                         (inv[0]["invitation"], "late.bin", 5, "complete"))
+        self.assertIn("invitations: 1, file_transfer 1\n", err)
+
+    def test_one_cookie_in_two_sessions_at_once_follows_each_session(self):
+        # alice offers bob a.bin (5 bytes) in one switchboard session and
+        # b.bin (7 bytes) in another, both under cookie 209, before either
+        # is answered. Each ACCEPT, and the MSNFTP connection it announces,
+        # belongs to the offer of its own session, not to the newest: each
+        # transfer is complete at its own size.
+        ft_guid = "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"
+        c = Capture()
+        ends = []
+        for k, (server, ck) in enumerate((("64.4.12.193", "1.2.3"), ("64.4.12.194", "4.5.6"))):
+            sb = switchboard(c, 1101 + k, server, ck, "bob@example.com")
+            bob = c.tcp("10.0.0.20", 1201 + k, server, 1863)
+            bob.c2s("ANS 1 bob@example.com 68f53ba2 %d\r\n" % (424242 + k))
+            bob.s2c("IRO 1 1 1 alice@example.com Alice\r\n")
+            bob.s2c("ANS 1 OK\r\n")
+            ends.append((sb, bob))
+
+        def both(end, fields, from_alice=True):
+            sb, bob = ends[end]
+            if from_alice:
+                sb.c2s(msg("MSG 4 N", invitation(*fields)))
+                bob.s2c(msg("MSG alice@example.com Alice", invitation(*fields)))
+            else:
+                bob.c2s(msg("MSG 4 N", invitation(*fields)))
+                sb.s2c(msg("MSG bob@example.com Bob", invitation(*fields)))
+
+        for end, (name, size) in enumerate((("a.bin", 5), ("b.bin", 7))):
+            both(end, (("Application-Name", "File Transfer"), ("Application-GUID", ft_guid),
+                       ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "209"),
+                       ("Application-File", name), ("Application-FileSize", str(size))))
+        for end, (port, data) in enumerate(((6891, b"hello"), (6892, b"goodbye"))):
+            both(end, (("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "209"),
+                       ("Launch-Application", "FALSE"), ("Request-Data", "IP-Address:")), from_alice=False)
+            both(end, (("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "209"), ("IP-Address", "10.0.0.10"),
+                       ("Port", str(port)), ("AuthCookie", "4242"), ("Launch-Application", "FALSE"),
+                       ("Request-Data", "IP-Address:")))
+            ft = c.tcp("10.0.0.20", 1300 + end, "10.0.0.10", port)
+            ft.c2s("VER MSNFTP\r\n")
+            ft.s2c("VER MSNFTP\r\n")
+            ft.c2s("USR bob@example.com 4242\r\n")
+            ft.s2c("FIL %d\r\n" % len(data))
+            ft.c2s("TFR\r\n")
+            ft.s2c(b"\x00" + struct.pack("<H", len(data)) + data)
+            ft.c2s("BYE 16777989\r\n")
+            ft.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        inv = [e for e in ev if e["event"] == "invitation"]
+        first, second = sorted({e["invitation"] for e in inv})
+        by_session = {}
+        for e in inv:
+            by_session.setdefault(e["session"], set()).add(e["invitation"])
+        self.assertEqual(sorted(by_session.values(), key=min), [{first}, {first}, {second}, {second}])
+        files = [(e["invitation"], e["name"], e.get("size_announced"), e["status"])
+                 for e in ev if e["event"] == "file"]
+        self.assertEqual(files, [(first, "a.bin", 5, "complete"), (second, "b.bin", 7, "complete")])
+        self.assertFalse([e for e in ev if e["event"] == "anomaly" and e["kind"] == "size_mismatch"])
+
     def test_cookie_used_again_is_a_new_invitation(self):
         # alice offers bob a file with cookie 204, he takes it; she offers
         # another with the same cookie, then the same again after that
@@ -2282,6 +2393,109 @@ class SwitchboardAnswers(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         ev = events(out)
         self.assertEqual([e["trid"] for e in ev if e["event"] == "message_refused"], [102])
+
+
+    def answering_bob(self, c, nsb, sessid="424242"):
+        """Bob's answer into alice's switchboard session sessid."""
+        nsb.s2c("RNG %s 64.4.12.193:1863 CKI 4.5.6 alice@example.com Alice\r\n" % sessid)
+        b = c.tcp("10.0.0.20", 1102, "64.4.12.193", 1863)
+        b.c2s("ANS 1 bob@example.com 4.5.6 %s\r\n" % sessid)
+        b.s2c("IRO 1 1 1 alice@example.com Alice\r\n")
+        b.s2c("ANS 1 OK\r\n")
+        return b
+
+    def test_echo_only_of_a_sending_captured(self):
+        # Alice's MSG segment was lost; Bob's copy and the server's ACK to
+        # Alice were captured. That copy is the only one seen: no echo,
+        # shown and counted. Bob's reply, seen leaving him and reaching
+        # Alice, is shown once.
+        c = Capture()
+        ns = notification_login(c)
+        ns.c2s("XFR 4 SB\r\n")
+        ns.s2c("XFR 4 SB 64.4.12.193:1863 CKI 1.2.3\r\n")
+        nsb = notification_login(c, user="bob@example.com", client="10.0.0.20", answer="USR 3 OK bob@example.com Bob 1")
+        a = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        b = self.answering_bob(c, nsb)
+        a.next_seq[0] += len(text_message("sending lost"))
+        b.s2c(msg("MSG alice@example.com Alice",
+                  b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nsending lost"))
+        a.s2c("ACK 3\r\n")
+        b.c2s(text_message("reply"))
+        a.s2c(msg("MSG bob@example.com Bob",
+                  b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nreply"))
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        seen = [(e["text"], e["direction"], e["echo"], e["conversation"]) for e in events(out) if e["event"] == "message"]
+        self.assertEqual(seen, [("sending lost", "received", False, 1), ("reply", "sent", False, 1),
+                                ("reply", "received", True, 1)])
+        self.assertIn("messages 2,", err)
+        rc, out, err = c.run(["-q", "--transcript"])
+        self.assertEqual(out.count(b"] sending lost"), 1)
+        self.assertEqual(out.count(b"] reply"), 1)
+
+    def test_connection_picked_up_after_its_login_shares_the_conversation(self):
+        # Alice's switchboard is captured from after its USR OK: her user
+        # is unknown there, but CAL ... RINGING gives the session id, and
+        # Bob answered into the same session: one conversation, each
+        # message counted once.
+        c = Capture()
+        nsb = notification_login(c, user="bob@example.com", client="10.0.0.20", answer="USR 3 OK bob@example.com Bob 1")
+        a = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863, handshake=False)
+        a.c2s("CAL 2 bob@example.com\r\n")
+        a.s2c("CAL 2 RINGING 424242\r\n")
+        b = self.answering_bob(c, nsb)
+        a.s2c("JOI bob@example.com Bob\r\n")
+        a.c2s(text_message("to bob"))
+        b.s2c(msg("MSG alice@example.com Alice",
+                  b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nto bob"))
+        b.c2s(text_message("to alice"))
+        a.s2c(msg("MSG bob@example.com Bob",
+                  b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nto alice"))
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        seen = [(e["text"], e["direction"], e["echo"], e["conversation"]) for e in events(out) if e["event"] == "message"]
+        self.assertEqual(seen, [("to bob", "sent", False, 1), ("to bob", "received", True, 1),
+                                ("to alice", "sent", False, 1), ("to alice", "received", True, 1)])
+        self.assertIn("messages 2,", err)
+
+    def test_refusal_after_an_inferred_open_keeps_the_referral(self):
+        # USR and CAL sent at once, then 911: the CAL made the login look
+        # admitted (an open and the referral's hit); the refusal names the
+        # same referral, and the hit is counted as missed.
+        c = Capture()
+        ns = notification_login(c)
+        ns.c2s("XFR 4 SB\r\n")
+        ns.s2c("XFR 4 SB 64.4.12.193:1863 CKI 1.2.3\r\n")
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        sb.c2s("USR 1 alice@example.com 1.2.3\r\nCAL 2 bob@example.com\r\n")
+        sb.s2c("911 1\r\n")
+        sb.close()
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        said = [(e["action"], e["ns_flow"], e.get("referral")) for e in ev
+                if e["event"] == "switchboard" and e["action"] in ("open", "refused")]
+        self.assertEqual(said, [("open", ns_flow(ev), "XFR"), ("refused", ns_flow(ev), "XFR")])
+        self.assertIn("refused by the server: logins 1,", err)
+        self.assertIn("connections: predicted 1, matched 0, missed 1, retired 0", err)
+
+    def test_leave_names_the_user_as_the_session_knows_it(self):
+        # Bob's session knows Alice as Alice@Example.com (the IRO); the BYE
+        # writes ALICE@example.com: the leave names her as she joined.
+        c = Capture()
+        nsb = notification_login(c, user="bob@example.com", client="10.0.0.20", answer="USR 3 OK bob@example.com Bob 1")
+        nsb.s2c("RNG 424242 64.4.12.193:1863 CKI 4.5.6 alice@example.com Alice\r\n")
+        b = c.tcp("10.0.0.20", 1102, "64.4.12.193", 1863)
+        b.c2s("ANS 1 bob@example.com 4.5.6 424242\r\n")
+        b.s2c("IRO 1 1 1 Alice@Example.com Alice\r\n")
+        b.s2c("ANS 1 OK\r\n")
+        b.s2c("BYE ALICE@example.com\r\n")
+        b.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        said = [(e["action"], e["user"]) for e in events(out)
+                if e["event"] == "switchboard" and e["action"] in ("join", "leave")]
+        self.assertEqual(said, [("join", "Alice@Example.com"), ("leave", "Alice@Example.com")])
 
 
 def ns_flow(ev):

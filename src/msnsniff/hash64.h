@@ -1,0 +1,30 @@
+/* hash64.h - a 64-bit hash of a byte run, eight bytes at a time.
+ *
+ * For fingerprints taken on every message or INVITE (payloads of a few
+ * hundred bytes): a byte-wise FNV-1a costs about five instructions a
+ * byte, this about one. Not for tables an attacker fills (strmap has its
+ * own keyed hash); here a collision merges two fingerprints, no more. */
+#ifndef SN_HASH64_H
+#define SN_HASH64_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* h continued over the n bytes at p (p may be NULL when n is 0). */
+static inline uint64_t sn_hash64(uint64_t h, const void *p, size_t n) {
+    const unsigned char *s = p;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t w;
+        memcpy(&w, s + k, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    uint64_t tail = 0;
+    if (n > k) memcpy(&tail, s + k, n - k);
+    h = (h ^ tail ^ (uint64_t)n << 56) * 0xC2B2AE3D27D4EB4Full;
+    return h ^ (h >> 31);
+}
+
+#endif

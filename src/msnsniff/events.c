@@ -901,7 +901,11 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
         const char *error = jstr(ev, "error");
         fprintf(fp, "[%s] <sb%lld> *** the server refused ", when, jint(ev, "session"));
         vis(fp, who(ev, "sender"));
-        fprintf(fp, "'s %s (", strcmp(jstr(ev, "kind"), "typing") == 0 ? "typing notification" : "message");
+        const char *kind = jstr(ev, "kind");
+        fprintf(fp, "'s %s (",
+                strcmp(kind, "typing") == 0           ? "typing notification"
+                    : strcmp(kind, "invitation") == 0 ? "invitation message"
+                                                      : "message");
         vis(fp, error);
         fprintf(fp, " %s): not delivered\n", msnp_error_text(atoi(error)));
     } else if (strcmp(type, "login") == 0) {

@@ -407,12 +407,12 @@ static void predict(sn_ctx *c, const sn_invite_origin *o, sn_expect_proto *p) {
     }
 }
 
-void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv) {
+uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv) {
     char cookie[SN_INV_COOKIE_MAX];
     if (!inv->cookie_raw.p || inv->cookie_raw.n == 0) {
         sn_anomaly_info a = sn_anomaly_make(SN_AN_BAD_INVITATION, o->flow, "invitation without Invitation-Cookie");
         sn_anomaly_report(c, &a);
-        return;
+        return 0;
     }
     msnp_str_copy(msnp_str_trim(inv->cookie_raw), cookie, sizeof cookie);
     sn_invitation *i = NULL;
@@ -432,13 +432,13 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
             repeat = 1;
         } else {
             i = create(c, cookie, o, inv->file);
-            if (!i) return;
+            if (!i) return 0;
             take_invite(c, i, o, inv, offer);
         }
     } else if (!(i = lookup(c, cookie, o))) {
         /* the INVITE was not captured: keep going with what we can learn */
         i = create(c, cookie, o, (msnp_str){NULL, 0});
-        if (!i) return;
+        if (!i) return 0;
         i->orphan = 1;
         if (o->nrecipients) sn_strcopy(i->inviter, sizeof i->inviter, o->recipients[0]);
         sn_strcopy(i->invitee, sizeof i->invitee, o->sender ? o->sender : "");
@@ -519,10 +519,12 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
 
     if (inv->command == MSNP_INVITE_CANCEL) {
         /* a cancelled invitation will not connect: withdraw its predictions */
-        sn_expect_retire_group(&c->expect, i->id);
+        uint64_t gone = i->id;
+        sn_expect_retire_group(&c->expect, gone);
         finish(c, i);
-        return;
+        return gone;
     }
+    uint64_t id = i->id; /* i is not looked at after the predictions */
     /* the sender listens; the other user of the invitation connects */
     const char *sender = o->sender ? o->sender : "";
     const char *peer = strcmp(i->inviter, sender) == 0 ? i->invitee : i->inviter;
@@ -531,4 +533,5 @@ void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invi
     sn_expect_proto p[SN_PREDICT_MAX];
     size_t n = sn_predict_invitation(&in, inv, p);
     for (size_t k = 0; k < n; k++) predict(c, o, &p[k]);
+    return id;
 }

@@ -92,8 +92,10 @@ void sn_invitations_expire(sn_ctx *c, uint64_t now);
 void sn_invitation_finish(sn_ctx *c, const char *cookie, uint64_t id);
 size_t sn_invitations_live(sn_ctx *c);
 
-/* One invitation message. Emits invitation and expectation events. */
-void sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv);
+/* One invitation message. Emits invitation and expectation events.
+ * Returns the invitation's id (0: none, the message was not followed),
+ * whose predictions a refusal of the message by the server retires. */
+uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv);
 
 /* The invitation with this cookie and id, or NULL. */
 sn_invitation *sn_invitation_find(sn_ctx *c, const char *cookie, uint64_t id);

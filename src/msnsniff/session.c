@@ -78,8 +78,9 @@ typedef struct sn_sb {
     uint8_t referral; /* 0: none known, 1: XFR, 2: RNG */
     uint8_t hit;      /* the open hit the referral's expectation */
     uint8_t nsent;
-    uint8_t sent_kind[SENT_MAX];  /* 1: text, 2: typing */
+    uint8_t sent_kind[SENT_MAX];  /* 1: text, 2: typing, 3: other, 4: invitation */
     uint32_t sent_trid[SENT_MAX]; /* oldest first */
+    uint64_t sent_inv[SENT_MAX];  /* an invitation message's invitation */
 } sn_sb;
 
 /* A gap seen before the flow was classified: reported only if the flow
@@ -584,13 +585,15 @@ static void sb_login(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd, con
 
 /* ---- sent messages the server may refuse ---------------------------------- */
 
-static void sent_add(sn_sb *sb, uint32_t trid, uint8_t kind) {
+static void sent_add(sn_sb *sb, uint32_t trid, uint8_t kind, uint64_t inv) {
     if (sb->nsent == SENT_MAX) { /* the oldest is forgotten */
         memmove(sb->sent_trid, sb->sent_trid + 1, (SENT_MAX - 1) * sizeof sb->sent_trid[0]);
+        memmove(sb->sent_inv, sb->sent_inv + 1, (SENT_MAX - 1) * sizeof sb->sent_inv[0]);
         memmove(sb->sent_kind, sb->sent_kind + 1, SENT_MAX - 1);
         sb->nsent--;
     }
     sb->sent_trid[sb->nsent] = trid;
+    sb->sent_inv[sb->nsent] = inv;
     sb->sent_kind[sb->nsent++] = kind;
 }
 
@@ -598,11 +601,13 @@ static void sent_add(sn_sb *sb, uint32_t trid, uint8_t kind) {
  * or 0 when no such MSG awaits an answer. The server answers in order, so
  * the MSGs sent before it will get none now (U and N ones that went
  * through): they are forgotten with it. */
-static uint8_t sent_answered(sn_sb *sb, uint32_t trid) {
+static uint8_t sent_answered(sn_sb *sb, uint32_t trid, uint64_t *inv) {
     for (uint8_t i = 0; i < sb->nsent; i++) {
         if (sb->sent_trid[i] != trid) continue;
         uint8_t kind = sb->sent_kind[i], rest = (uint8_t)(sb->nsent - i - 1);
+        *inv = sb->sent_inv[i];
         memmove(sb->sent_trid, sb->sent_trid + i + 1, rest * sizeof sb->sent_trid[0]);
+        memmove(sb->sent_inv, sb->sent_inv + i + 1, rest * sizeof sb->sent_inv[0]);
         memmove(sb->sent_kind, sb->sent_kind + i + 1, rest);
         sb->nsent = rest;
         return kind;
@@ -619,7 +624,8 @@ static void sb_error(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
         sb_refuse(c, f, k, cmd);
         return;
     }
-    uint8_t kind = cmd->has_trid ? sent_answered(sb, cmd->trid) : 0;
+    uint64_t inv = 0;
+    uint8_t kind = cmd->has_trid ? sent_answered(sb, cmd->trid, &inv) : 0;
     if (kind) {
         /* the message event came with the MSG; this one says it went nowhere */
         if (kind == 1 && c->st.messages) c->st.messages--;
@@ -629,9 +635,15 @@ static void sb_error(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
         sn_ev_set_int(ev, "session", sb->id);
         sn_ev_set_int(ev, "trid", cmd->trid);
         sn_ev_set_str(ev, "sender", k->user[0] ? k->user : NULL);
-        sn_ev_set_str(ev, "kind", kind == 1 ? "text" : kind == 2 ? "typing" : "other");
+        static const char *const kinds[] = {"", "text", "typing", "other", "invitation"};
+        sn_ev_set_str(ev, "kind", kinds[kind < 5 ? kind : 3]);
+        if (kind == 4) sn_ev_set_int(ev, "invitation", inv);
         sn_ev_set_str(ev, "error", cmd->name);
         sn_ev_emit(&c->ev, ev);
+        /* an invitation message nobody got: what it (or the invitation)
+         * announced will not be connected to; the pinholes made for it
+         * would open a port for no one */
+        if (kind == 4) sn_expect_retire_group(&c->expect, inv);
     } else if (sb->login == SB_LOGIN_OPEN && sb->inferred && cmd->has_trid && sb->login_trid_ok &&
                cmd->trid == sb->login_trid) {
         /* taken as admitted for what the client did next; the server's
@@ -715,7 +727,9 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         } else {
             o.receiver = &f->addr[k->client_dir];
         }
-        sn_invitation_observe(c, &o, &inv);
+        uint64_t id = sn_invitation_observe(c, &o, &inv);
+        /* the server may still refuse it (sb_error) */
+        if (from_client && k->sb && cmd->has_trid && id) sent_add(k->sb, cmd->trid, 4, id);
         return;
     }
     sn_ev *ev = ev_flow(c, "message", f);
@@ -781,7 +795,7 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     sn_ev_emit(&c->ev, ev);
     /* the server may still refuse it (sb_error) */
     if (from_client && k->sb && cmd->has_trid)
-        sent_add(k->sb, cmd->trid, kind == MSNP_CT_TEXT_PLAIN ? 1 : kind == MSNP_CT_CONTROL ? 2 : 3);
+        sent_add(k->sb, cmd->trid, kind == MSNP_CT_TEXT_PLAIN ? 1 : kind == MSNP_CT_CONTROL ? 2 : 3, 0);
 }
 
 /* ---- presence and login ---------------------------------------------------- */
@@ -1013,7 +1027,10 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
         break;
     case MSNP_ACK:
     case MSNP_NAK: /* delivered, or not to everyone: either way not refused */
-        if (k->sb && cmd->has_trid) sent_answered(k->sb, cmd->trid);
+        if (k->sb && cmd->has_trid) {
+            uint64_t inv;
+            sent_answered(k->sb, cmd->trid, &inv);
+        }
         break;
     default: break;
     }

@@ -1799,6 +1799,37 @@ class Invitations(unittest.TestCase):
             hit, = [e for e in ev if e["event"] == "expectation_hit"]
             self.assertEqual((hit["dst"], hit["port"]), ("10.0.0.10", connect), fields)
 
+    def test_invitation_message_the_server_refused_predicts_nothing(self):
+        # The switchboard answers 201 to alice's ACCEPT (too long for it,
+        # say) and relays it to no one: bob never learns the address, so
+        # the prediction made from it is withdrawn (no pinhole, no hit for
+        # a connection there; msngate closes its pinhole as for a CANCEL)
+        # and a message_refused names the invitation.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s(msg("MSG 4 N", invitation(
+            ("Application-Name", "File Transfer"),
+            ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"), ("Invitation-Command", "INVITE"),
+            ("Invitation-Cookie", "41"), ("Application-File", "a.txt"), ("Application-FileSize", "5"))))
+        sb.s2c("ACK 4\r\n")
+        sb.s2c(msg("MSG bob@example.com Bob", invitation(("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "41"))))
+        sb.c2s(msg("MSG 5 N", invitation(("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "41"),
+                                         ("IP-Address", "10.0.0.10"), ("Port", "6891"), ("AuthCookie", "7"))))
+        sb.s2c("201 5\r\n")
+        c.tcp("10.0.0.20", 2000, "10.0.0.10", 6891)
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["port"] for e in ev if e["event"] == "expectation"], [6891])
+        refused, = [e for e in ev if e["event"] == "message_refused"]
+        invitation_id = [e for e in ev if e["event"] == "invitation"][0]["invitation"]
+        self.assertEqual((refused["kind"], refused["invitation"], refused["trid"], refused["error"]),
+                         ("invitation", invitation_id, 5, "201"))
+        self.assertEqual([e for e in ev if e["event"] == "expectation_hit"], [])
+        self.assertIn("connections: predicted 1, matched 0, missed 0, retired 1", err)
+        rc, out, err = c.run(["-q", "--transcript"])
+        self.assertIn("*** the server refused alice@example.com's invitation message (201 ", out.decode())
+
     def test_long_switchboard_cookie_is_kept_whole(self):
         # A switchboard cookie is as long as the server makes it: the
         # login that presents it hits the referral's expectation.

@@ -349,6 +349,24 @@ static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *
     sn_ev_emit(&c->ev, ev);
 }
 
+/* Where the session knows user e (compared without regard to case), e
+ * rewritten to that spelling: the index of its participant, KNOWN_SELF
+ * for the connection's own user, KNOWN_NOT when it does not. */
+#define KNOWN_SELF (-1)
+#define KNOWN_NOT (-2)
+static int known_as(const sn_conn *k, char e[USER_MAX]) {
+    if (strcasecmp(e, k->user) == 0) {
+        memcpy(e, k->user, USER_MAX);
+        return KNOWN_SELF;
+    }
+    for (size_t i = 0; k->sb && i < k->sb->nparts; i++)
+        if (strcasecmp(k->sb->parts[i], e) == 0) {
+            memcpy(e, k->sb->parts[i], USER_MAX);
+            return (int)i;
+        }
+    return KNOWN_NOT;
+}
+
 static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, msnp_str name, const char *why) {
     if (!k->sb) return;
     char e[USER_MAX], n[USER_MAX * 3];
@@ -357,9 +375,7 @@ static void part_add(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email, ms
     /* the connection's own user is no member of its own list: some
      * servers (Escargot) send the answerer's JOI before the IRO lines,
      * and the session's open event already named the user */
-    if (strcasecmp(e, k->user) == 0) return;
-    for (size_t i = 0; i < k->sb->nparts; i++)
-        if (strcasecmp(k->sb->parts[i], e) == 0) return;
+    if (known_as(k, e) != KNOWN_NOT) return;
     if (k->sb->nparts < MAX_PARTS) memcpy(k->sb->parts[k->sb->nparts++], e, sizeof e);
     c->st.joins++;
     sn_ev *ev = ev_flow(c, "switchboard", f);
@@ -377,14 +393,11 @@ static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email)
     char e[USER_MAX];
     if (!copy_user(c, f, k, e, email)) return;
     /* one form per user: the one the session already knows it by */
-    if (strcasecmp(e, k->user) == 0) memcpy(e, k->user, sizeof e);
-    for (size_t i = 0; i < k->sb->nparts; i++)
-        if (strcasecmp(k->sb->parts[i], e) == 0) {
-            memcpy(e, k->sb->parts[i], sizeof e);
-            memmove(k->sb->parts[i], k->sb->parts[i + 1], (k->sb->nparts - i - 1) * USER_MAX);
-            k->sb->nparts--;
-            break;
-        }
+    int at = known_as(k, e);
+    if (at >= 0) {
+        memmove(k->sb->parts[at], k->sb->parts[at + 1], (k->sb->nparts - (size_t)at - 1) * USER_MAX);
+        k->sb->nparts--;
+    }
     sb_event(c, f, k, "leave", e, NULL);
 }
 
@@ -681,12 +694,8 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     }
     char sender[USER_MAX];
     if (from_client) memcpy(sender, k->user, sizeof sender);
-    else if (copy_user(c, f, k, sender, cmd->argv[0])) {
-        /* one form per user: the one this connection already knows it by */
-        if (strcasecmp(sender, k->user) == 0) memcpy(sender, k->user, sizeof sender);
-        for (size_t i = 0; k->sb && i < k->sb->nparts; i++)
-            if (strcasecmp(sender, k->sb->parts[i]) == 0) memcpy(sender, k->sb->parts[i], sizeof sender);
-    }
+    else if (copy_user(c, f, k, sender, cmd->argv[0]))
+        known_as(k, sender); /* one form per user: the one this connection already knows it by */
     /* recipients: everyone in the session at this moment but the sender */
     const char *rcpt[MAX_PARTS + 1];
     size_t nr = 0;

@@ -349,12 +349,11 @@ static int addr_port(const char *v, unsigned *port, int *wildcard) {
     if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
         *port = ntohs(a->sin_port);
-        *wildcard = a->sin_addr.s_addr == htonl(INADDR_ANY);
     } else {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
         *port = ntohs(a->sin6_port);
-        *wildcard = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
     }
+    *wildcard = server_addr_is_any(&ss);
     return 0;
 }
 

@@ -776,13 +776,6 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_sto
     return 0;
 }
 
-/* a listens on every address (0.0.0.0 or ::). */
-static int is_wildcard(const struct sockaddr_storage *a) {
-    if (a->ss_family == AF_INET) return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
-    if (a->ss_family == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
-    return 0;
-}
-
 /* a is an address of this host: loopback, or one of its interfaces'. */
 static int is_this_host(const struct sockaddr_storage *a) {
     if (a->ss_family == AF_INET && (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127) return 1;
@@ -809,7 +802,7 @@ static int is_this_host(const struct sockaddr_storage *a) {
 static int is_self(const struct sockaddr_storage *entry, const struct sockaddr_storage *self) {
     if (same_addr(entry, self)) return 1;
     /* [::] takes IPv4 connections too (unless the system says otherwise) */
-    if (!is_wildcard(self) || (entry->ss_family != self->ss_family && self->ss_family != AF_INET6)) return 0;
+    if (!server_addr_is_any(self) || (entry->ss_family != self->ss_family && self->ss_family != AF_INET6)) return 0;
     in_port_t pe = entry->ss_family == AF_INET ? ((const struct sockaddr_in *)entry)->sin_port
                                                : ((const struct sockaddr_in6 *)entry)->sin6_port;
     in_port_t ps = self->ss_family == AF_INET ? ((const struct sockaddr_in *)self)->sin_port

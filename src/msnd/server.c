@@ -984,6 +984,12 @@ int server_sb_for_xfr(msnd_server *s, const conn *c, char *out, size_t cap) {
     return link_next_sb(s, out, cap);
 }
 
+int server_addr_is_any(const struct sockaddr_storage *ss) {
+    if (ss->ss_family == AF_INET) return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    if (ss->ss_family == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return 0;
+}
+
 int server_parse_addr(const char *addr, struct sockaddr_storage *ss, int *sslen) {
     char host[CFG_ADDR];
     uint16_t port;
@@ -1406,29 +1412,15 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     if (want_ns && add_listener(s, CONN_NS, ns_addr, err, errcap) != 0) return -1;
     if (want_sb && add_listener(s, CONN_SB, sb_addr, err, errcap) != 0) return -1;
     if (want_ns && cfg->link_listen[0] && link_listen(s, cfg->link_listen, err, errcap) != 0) return -1;
-    if (cfg->ns_peers[0]) {
-        /* The other nodes ring their callees with this node's switchboard
-         * address: a wildcard one reaches nobody there. */
-        for (size_t i = 0; want_sb && !s->sb_address[0] && i < s->nlisteners; i++)
-            if (s->listeners[i].kind == CONN_SB && is_wildcard(s->listeners[i].host)) {
-                snprintf(err, errcap,
-                         "with --ns-peers, a switchboard bound to a wildcard address (%s) needs --sb-address "
-                         "host:port: the other nodes ring callees with it",
-                         s->listeners[i].bound);
-                return -1;
-            }
-        if (peering_dial_all(s, cfg->ns_peers, err, errcap) != 0) return -1;
-    }
+    /* a switchboard on a wildcard address without --sb-address was
+     * refused by config_check: the other nodes (--ns-peers) and linked
+     * notification servers are told a concrete address */
+    if (cfg->ns_peers[0] && peering_dial_all(s, cfg->ns_peers, err, errcap) != 0) return -1;
     if (want_sb && !want_ns) {
         /* Linked switchboards tell their notification servers where
          * clients reach them: that must be a concrete address. */
         char adv[CFG_ADDR];
         server_advertised(s, NULL, CONN_SB, adv, sizeof adv);
-        const listener_info *li = &s->listeners[s->nlisteners - 1];
-        if (!s->sb_address[0] && is_wildcard(li->host)) {
-            snprintf(err, errcap, "a switchboard bound to a wildcard address needs --sb-address host:port");
-            return -1;
-        }
         if (link_connect_all(s, cfg->ns_links, adv, err, errcap) != 0) return -1;
     }
     if (want_ds && !want_ns && s->nns_nodes == 0) {

@@ -223,6 +223,8 @@ void server_maybe_exit(msnd_server *s);
  * Returns 0, or -1 if it is not one. */
 struct sockaddr_storage;
 int server_parse_addr(const char *addr, struct sockaddr_storage *ss, int *sslen);
+/* 1 when ss is the wildcard address (0.0.0.0 or ::): every address. */
+int server_addr_is_any(const struct sockaddr_storage *ss);
 /* FNV-1a of a lower-cased e-mail: picks a user's notification node (the
  * DS's --ns-nodes, a switchboard's --ns-links). */
 uint32_t server_email_hash(const char *email);

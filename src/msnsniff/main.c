@@ -669,7 +669,8 @@ int main(int argc, char **argv) {
     sn_json_sink js = {out, NULL, live_output};
     /* the clock: an element for a name answered later gets what is left
      * of its prediction's timeout, not all of it */
-    sn_nft_out ns = {stdout, NULL, "inet", nft_table, sn_engine_clock(eng), 0, live_output};
+    sn_nft_out ns = {
+        .fp = stdout, .family = "inet", .table = nft_table, .clock = sn_engine_clock(eng), .flush_each = live_output};
     if (transcript) {
         sn_events_add_sink(sn_engine_events(eng), sn_sink_transcript, &ts);
         sn_observer o = sn_transcript_observer(&ts);
@@ -891,6 +892,7 @@ int main(int argc, char **argv) {
         status = 1;
     }
     sn_engine_free(eng);
+    sn_nft_out_free(&ns);
     sn_capture_close(cap);
     free(rfiles);
     rfiles = NULL;

@@ -2,6 +2,7 @@
 #include "nftout.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "expect.h"
@@ -35,11 +36,38 @@ static void header(sn_nft_out *n) {
     n->header_done = 1;
 }
 
-/* Elements for x, timing out `timeout` seconds from now. */
-static void element(sn_nft_out *n, const sn_expect *x, long long timeout) {
+/* What happens to x's elements. */
+typedef enum { EL_ADD, EL_DELETE, EL_FORGET } el_op;
+
+/* x's elements are in the sets: it had an address when it was announced
+ * or when the name was answered, and the policy let it open. */
+static int printed(const sn_expect *x) { return x->addr.family && !(x->flags & SN_XF_NO_PINHOLE); }
+
+/* One more (+1) or one less (-1) prediction holding the element `key`:
+ * how many hold it now; -1 when it was not counted, or memory ran out (a
+ * new element is then added anyway and never deleted: it times out). */
+static long hold(sn_nft_out *n, const char *key, size_t len, int delta) {
+    if (!n->held_ready) {
+        if (sn_strmap_init(&n->held) != 0) return -1;
+        n->held_ready = 1;
+    }
+    void **slot = sn_strmap_ref(&n->held, key, len, delta > 0);
+    if (!slot) return -1; /* not held (never counted), or no memory */
+    long count = (long)(uintptr_t)*slot + delta;
+    if (count > 0) *slot = (void *)(uintptr_t)count;
+    else sn_strmap_del(&n->held, key, len);
+    return count;
+}
+
+/* Adds x's elements, timing out `timeout` seconds from now; deletes them
+ * when x was the last to hold them; or only counts x out (its time ran
+ * out, so the kernel removed them, or it was hit: the connection is made
+ * and its element lives out its timeout). */
+static void elements(sn_nft_out *n, const sn_expect *x, el_op op, long long timeout, const char *why) {
     if (!x->addr.family) return; /* host names cannot go into a set until resolved */
     header(n);
     if (x->flags & SN_XF_NO_PINHOLE) {
+        if (op != EL_ADD) return;
         out(n, "# not opened: %s announced by %s (%s) cookie %s\n", x->host, x->owner[0] ? x->owner : "?",
             (x->flags & SN_XF_FORGED)    ? "forged"
                 : (x->flags & SN_XF_NAT) ? "nat"
@@ -55,31 +83,63 @@ static void element(sn_nft_out *n, const sn_expect *x, long long timeout) {
     static const uint8_t numbers[2] = {SN_TR_TCP, SN_TR_UDP};
     for (int i = 0; i < 2; i++) {
         if (x->transport != SN_TR_ANY && x->transport != numbers[i]) continue;
-        if (x->port)
-            out(n, "add element %s %s msn%s { %s . %s . %u timeout %llds } # %s cookie %s\n", n->family, n->table, set6,
-                a, protos[i], (unsigned)x->port, timeout, x->app, x->cookie);
-        else
-            out(n, "add element %s %s msn%sany { %s . %s timeout %llds } # %s cookie %s\n", n->family, n->table, set6,
-                a, protos[i], timeout, x->app, x->cookie);
+        /* the set and the element's value: the key of its count */
+        char key[SN_ADDR_STRLEN + 32];
+        int klen = x->port ? snprintf(key, sizeof key, "msn%s { %s . %s . %u", set6, a, protos[i], (unsigned)x->port)
+                           : snprintf(key, sizeof key, "msn%sany { %s . %s", set6, a, protos[i]);
+        if (klen < 0 || (size_t)klen >= sizeof key) continue;
+        long held = hold(n, key, (size_t)klen, op == EL_ADD ? 1 : -1);
+        if (op == EL_ADD)
+            out(n, "add element %s %s %s timeout %llds } # %s cookie %s\n", n->family, n->table, key, timeout, x->app,
+                x->cookie);
+        else if (op == EL_DELETE && held == 0)
+            out(n, "delete element %s %s %s } # %s cookie %s %s\n", n->family, n->table, key, x->app, x->cookie, why);
     }
     if (n->flush_each && !n->q) fflush(n->fp);
 }
 
 static void on_added(void *ctx, const sn_expect *x) {
-    element(ctx, x, (long long)((x->expires - x->learned) / 1000000u));
+    elements(ctx, x, EL_ADD, (long long)((x->expires - x->learned) / 1000000u), NULL);
 }
 
 /* A name answered later: the element gets what is left of the timeout. */
 static void on_resolved(void *ctx, const sn_expect *x) {
     sn_nft_out *n = ctx;
     uint64_t now = n->clock ? *n->clock : x->learned;
-    element(n, x, x->expires > now ? (long long)((x->expires - now) / 1000000u) : 0);
+    elements(n, x, EL_ADD, x->expires > now ? (long long)((x->expires - now) / 1000000u) : 0, NULL);
+}
+
+static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
+    (void)h;
+    if (printed(x)) elements(ctx, x, EL_FORGET, 0, NULL);
+}
+
+/* Withdrawn (a CANCEL, a sibling's hit, a refused invitation message, or
+ * announced again under a new id): the pinhole closes, as msngate's do. */
+static void on_retired(void *ctx, const sn_expect *x, sn_expect_end why) {
+    if (printed(x)) elements(ctx, x, EL_DELETE, 0, sn_expect_end_name(why));
+}
+
+/* Evicted by the global bound: nothing follows it any more, so it closes
+ * (as in msngate). Its timeout passed: the kernel removed the element.
+ * The capture ended: the script keeps what was still expected. */
+static void on_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
+    if (!printed(x) || why == SN_END_INPUT_END) return;
+    elements(ctx, x, why == SN_END_EVICTED ? EL_DELETE : EL_FORGET, 0, sn_expect_end_name(why));
+}
+
+void sn_nft_out_free(sn_nft_out *n) {
+    if (n->held_ready) sn_strmap_free(&n->held, NULL);
+    n->held_ready = 0;
 }
 
 sn_observer sn_nft_observer(sn_nft_out *n) {
     sn_observer o = {0};
     o.expect_added = on_added;
     o.expect_resolved = on_resolved;
+    o.expect_hit = on_hit;
+    o.expect_retired = on_retired;
+    o.expect_expired = on_expired;
     o.ctx = n;
     return o;
 }

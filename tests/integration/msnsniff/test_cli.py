@@ -916,10 +916,15 @@ class Modes(unittest.TestCase):
         for name in ("seed.pcap", "seed-torture.pcapng"):
             rc, out, err = run(["-q", "-r", cap(name)])
             self.assertEqual(rc, 0, err)
-            want = set()
+            want, ended = {}, set()
             for e in events(out):
                 if e["event"] == "expectation" and e.get("resolved"):
-                    want.add((e["resolved"], e["transport"], e["port"]))
+                    want[e["id"]] = (e["resolved"], e["transport"], e["port"])
+                elif e["event"] in ("expectation_hit", "expectation_miss"):
+                    ended.add(e["id"])
+            # one that was neither hit nor missed was withdrawn (a sibling's
+            # hit, a CANCEL): its element is deleted again
+            want = {v for k, v in want.items() if k in ended}
             self.assertGreater(len(want), 5)
             rc, out, err = run(["-q", "--nft", "-r", cap(name)])
             self.assertEqual(rc, 0, err)
@@ -940,6 +945,56 @@ class Modes(unittest.TestCase):
                     v = el["val"]["concat"]
                     got.add((v[0], v[1], v[2] if len(v) == 3 else "any"))
             self.assertEqual(got, want, name)
+
+    def test_nft_deletes_withdrawn_predictions(self):
+        # alice announces port 6891 for two file transfers (41, 42), 6892
+        # for a third (43) and 6893 in an ACCEPT the switchboard refuses
+        # (44). bob cancels 41 and 43: the script deletes 6892 (nobody
+        # else holds it) but keeps 6891 (42 still does) and deletes 6893
+        # (the peer never learned it); cancelling 42 as well deletes 6891.
+        # The script loads into real nftables and leaves what is left.
+        def scenario(cancel_all):
+            c = Capture()
+            sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+            for k, (cookie, port) in enumerate(((41, 6891), (42, 6891), (43, 6892), (44, 6893))):
+                sb.c2s(msg("MSG %d N" % (4 + 2 * k), invitation(
+                    ("Application-Name", "File Transfer"),
+                    ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+                    ("Invitation-Command", "INVITE"), ("Invitation-Cookie", str(cookie)),
+                    ("Application-File", "a.txt"), ("Application-FileSize", "5"))))
+                sb.s2c(msg("MSG bob@example.com Bob", invitation(("Invitation-Command", "ACCEPT"),
+                                                                 ("Invitation-Cookie", str(cookie)))))
+                sb.c2s(msg("MSG %d N" % (5 + 2 * k), invitation(
+                    ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", str(cookie)),
+                    ("IP-Address", "10.0.0.10"), ("Port", str(port)), ("AuthCookie", "7"))))
+            sb.s2c("201 11\r\n")  # the ACCEPT of 44
+            for cookie in (41, 43, 42) if cancel_all else (41, 43):
+                sb.s2c(msg("MSG bob@example.com Bob", invitation(
+                    ("Invitation-Command", "CANCEL"), ("Invitation-Cookie", str(cookie)),
+                    ("Cancel-Code", "REJECT"))))
+            rc, out, err = c.run(["-q", "--nft"])
+            self.assertEqual(rc, 0, err)
+            return out.decode()
+
+        text = scenario(False)
+        deletes = [line.split(" } ")[0] for line in text.splitlines() if line.startswith("delete element")]
+        self.assertEqual(deletes, ["delete element inet msnsniff msn4 { 10.0.0.10 . tcp . 6893",
+                                   "delete element inet msnsniff msn4 { 10.0.0.10 . tcp . 6892"], text)
+        self.assertIn("# file_transfer cookie 43 cancelled\n", text)
+        deletes = [line.split(" } ")[0] for line in scenario(True).splitlines() if line.startswith("delete element")]
+        self.assertEqual(deletes[2:], ["delete element inet msnsniff msn4 { 10.0.0.10 . tcp . 6891"])
+        if not shutil.which("nft") or subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:
+            self.skipTest("nft or network namespaces missing here")
+        for cancel_all, want in ((False, [["10.0.0.10", "tcp", 6891]]), (True, [])):
+            with tempfile.NamedTemporaryFile("w", suffix=".nft") as f:
+                f.write(scenario(cancel_all))
+                f.flush()
+                p = subprocess.run(["unshare", "-n", "sh", "-c", 'nft -f "$1" && nft -j list set inet msnsniff msn4',
+                                    "sh", f.name], capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            got = [el["elem"]["val"]["concat"] for item in json.loads(p.stdout)["nftables"] if "set" in item
+                   for el in item["set"].get("elem", [])]
+            self.assertEqual(got, want, cancel_all)
 
     def test_nft_table_is_an_identifier(self):
         # The name is written into the script: one that would end the

@@ -277,7 +277,7 @@ static void test_nft_subscriber(void **state) {
     size_t len = 0;
     FILE *fp = open_memstream(&text, &len);
     assert_non_null(fp);
-    sn_nft_out n = {fp, NULL, "inet", "t", NULL, 0, 0};
+    sn_nft_out n = {.fp = fp, .family = "inet", .table = "t"};
     sn_observer o = sn_nft_observer(&n);
     sn_run r;
     assert_int_equal(sn_run_file_observed(path, NULL, &o, &r), 0);

@@ -357,6 +357,11 @@ static int addr_port(const char *v, unsigned *port, int *wildcard) {
     return 0;
 }
 
+void config_port_offsets(const msnd_config *c, int ds, int ns, unsigned *ns_offset, unsigned *sb_offset) {
+    *ns_offset = (ns && !ds) || c->ns_listen[0] ? 0 : 1;
+    *sb_offset = c->sb_listen[0] || (!ds && !ns) ? 0 : ds && ns ? 2 : 1;
+}
+
 /* The settings taken together, as server_init will take them: the same
  * rules in the same order, so that each is refused here as a
  * configuration error before the log file, the database or a socket
@@ -392,8 +397,8 @@ int config_check(const msnd_config *c, char *err, size_t errcap) {
     /* The roles without an address of their own take --listen's port plus
      * one or two; a DS alone hands out --listen's port plus one as its
      * notification server unless --ns-nodes names them. */
-    unsigned ns_offset = (ns && !ds) || c->ns_listen[0] ? 0 : 1;
-    unsigned sb_offset = c->sb_listen[0] || (!ds && !ns) ? 0 : ds && ns ? 2 : 1;
+    unsigned ns_offset, sb_offset;
+    config_port_offsets(c, ds, ns, &ns_offset, &sb_offset);
     unsigned offset = ns_offset > sb_offset ? ns_offset : sb_offset;
     if (ds && !ns && !c->ns_nodes[0] && offset < 1) offset = 1;
     if (lport != 0 && lport + offset > 65535u) {

@@ -75,6 +75,11 @@ int config_set(msnd_config *c, const char *name, const char *value, char *err, s
  * on a node the peers cannot reach back. 0, or -1 with the reason (naming
  * the options) in err. Called before anything is opened or created. */
 int config_check(const msnd_config *c, char *err, size_t errcap);
+/* The ports the roles without an address of their own take: --listen's
+ * port plus *ns_offset / *sb_offset (0: that role has its own address, or
+ * is --listen itself). --listen is the first role's; the others follow on
+ * the next ports. The roles are config_roles_parse's. */
+void config_port_offsets(const msnd_config *c, int ds, int ns, unsigned *ns_offset, unsigned *sb_offset);
 /* Print the flag list. */
 void config_usage(void *file);
 /* The roles a --role value names ("all", or a comma list of ds, ns, sb):

@@ -1378,13 +1378,10 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
     /* --listen is the address of the first role this process plays; the
      * others default to the same host on the next ports (or port 0). */
     char ns_addr[CFG_ADDR], sb_addr[CFG_ADDR];
-    unsigned ns_offset = 0, sb_offset = 0; /* from --listen; 0 = given or --listen itself */
-    if (want_ns && !want_ds) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen[0] ? cfg->ns_listen : cfg->listen);
-    else if (cfg->ns_listen[0]) snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen);
-    else ns_offset = 1;
-    if (cfg->sb_listen[0]) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->sb_listen);
-    else if (!want_ds && !want_ns) snprintf(sb_addr, sizeof sb_addr, "%s", cfg->listen);
-    else sb_offset = want_ds && want_ns ? 2 : 1; /* the next free port after the roles before it */
+    unsigned ns_offset, sb_offset; /* from --listen; 0 = given or --listen itself */
+    config_port_offsets(cfg, want_ds, want_ns, &ns_offset, &sb_offset);
+    snprintf(ns_addr, sizeof ns_addr, "%s", cfg->ns_listen[0] ? cfg->ns_listen : cfg->listen);
+    snprintf(sb_addr, sizeof sb_addr, "%s", cfg->sb_listen[0] ? cfg->sb_listen : cfg->listen);
     int drc = ns_offset ? derived_addr(cfg->listen, ns_offset, ns_addr, sizeof ns_addr) : 0;
     if (drc == 0 && sb_offset) drc = derived_addr(cfg->listen, sb_offset, sb_addr, sizeof sb_addr);
     if (drc == -1) { /* said as it is, not as a failure to derive from it */

@@ -36,6 +36,7 @@ enum {
     EXIT_NETWORK = 3,         /* no connection / connection lost for good */
     EXIT_TRANSFER = 4,        /* a file transfer failed (batch) */
     EXIT_USAGE = 64,
+    EXIT_OUTPUT = 74, /* the events could not be written (disk full, reader gone) */
     EXIT_CONFIG = 78
 };
 
@@ -48,6 +49,7 @@ typedef struct app {
     int current_chat;
     int exit_code;
     int quitting;
+    int output_failed; /* writing stdout failed: said once, the session ends, exit EXIT_OUTPUT */
     int stdin_eof;
     /* The two ADDs of each recent /add, and the error its ADD FL got (0 if
      * none): piped /add lines are all sent before the first answer, so

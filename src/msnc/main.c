@@ -50,7 +50,8 @@ static void usage(FILE *f) {
             "      --batch              scriptable mode\n"
             "      --version            version\n"
             "exit codes: 0 ok, 1 a command failed (batch), 2 authentication failed, 3 network failure,\n"
-            "            4 a file transfer failed (batch), 64 usage, 78 configuration\n");
+            "            4 a file transfer failed (batch), 64 usage, 74 writing standard output failed,\n"
+            "            78 configuration\n");
 }
 
 void print_version(const char *sub) {
@@ -743,5 +744,5 @@ int main(int argc, char **argv) {
     event_free(sigterm);
     evdns_base_free(a->dns, 0);
     event_base_free(a->base);
-    return a->exit_code;
+    return a->output_failed ? EXIT_OUTPUT : a->exit_code;
 }

@@ -1,5 +1,6 @@
 /* output.c - events as JSON lines (--batch) or as timestamped text with a
  * progress bar (interactive). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,14 +35,22 @@ static double wall_time(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void emit_json(json_t *o) {
+/* Standard output refused what was written (a full disk, a reader that
+ * went away): said once on stderr, and the session ends, since every
+ * event after it would be lost as well. */
+static void output_failed(app *a) {
+    if (a->output_failed) return;
+    a->output_failed = 1;
+    fprintf(stderr, "msnc: writing to standard output failed: %s; logging out\n", strerror(errno));
+    app_quit(a, 0);
+}
+
+static void emit_json(app *a, json_t *o) {
     char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (s) {
-        fputs(s, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-        free(s);
+    if (s && !a->output_failed) {
+        if (fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) output_failed(a);
     }
+    free(s);
     json_decref(o);
 }
 
@@ -110,7 +119,7 @@ static void tprint(app *a, const char *fmt, ...) {
     va_end(ap2);
     fputc('\n', stdout);
     if (!a->batch && !a->quitting && !a->in_line_handler) rl_forced_update_display();
-    fflush(stdout);
+    if (fflush(stdout) == EOF) output_failed(a);
 }
 
 static void human_size(double b, char *dst, size_t cap) {
@@ -289,7 +298,7 @@ static void progress_lines(app *a) {
     }
     a->bar_lines = shown < n ? shown + 1 : shown;
     if (!a->batch && !a->quitting && !a->in_line_handler) rl_forced_update_display();
-    fflush(stdout);
+    if (fflush(stdout) == EOF) output_failed(a);
 }
 
 static void count_chat(int chat, const char *participants, int ready, void *arg) {
@@ -522,7 +531,7 @@ static void json_out(app *a, const msnc_event *ev) {
         if (m->has_pf) json_object_set_new(f, "pitch_family", json_integer(m->pitch_family));
         json_object_set_new(o, "format", f);
     }
-    emit_json(o);
+    emit_json(a, o);
 }
 
 /* /add sends ADD FL and ADD AL: an error both get alike (215 already
@@ -562,7 +571,7 @@ static void vout(app *a, const char *event, const char *fmt, va_list ap) {
     if (a->batch) {
         json_t *o = json_event(event);
         set_str(o, "text", buf);
-        emit_json(o);
+        emit_json(a, o);
     } else {
         tprint(a, "%s%s", strcmp(event, "error") == 0 ? "error: " : "", buf);
     }
@@ -590,7 +599,7 @@ void out_contact(app *a, const char *list, const char *email, const char *name, 
         set_str(o, "email", email);
         set_str(o, "name", name);
         set_str(o, "status", status);
-        emit_json(o);
+        emit_json(a, o);
     } else {
         tprint(a, "  %s  %-30s %-20s %s", list, email, name,
                msnp_status_description(msnp_status_parse(msnp_str_c(status))));
@@ -611,7 +620,7 @@ void out_json_kv(app *a, const char *event, ...) {
         if (n > 0 && (size_t)n < sizeof(line) - off) off += (size_t)n;
     }
     va_end(ap);
-    if (a->batch) emit_json(o);
+    if (a->batch) emit_json(a, o);
     else {
         json_decref(o);
         tprint(a, "%s: %s", event, line);

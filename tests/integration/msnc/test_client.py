@@ -676,6 +676,33 @@ class PipedInput(Base):
         self.assertIn("BSY", [e["status"] for e in evs if e.get("event") == "status"])
 
     @unittest.skipIf(BIG, "")
+    def test_events_that_cannot_be_written_end_the_session(self):
+        # stdout on a full disk: every event was lost without a word and
+        # msnc went on (exit 0 at the end of input, or never with input
+        # still open). Now the first failed write is said once, msnc logs
+        # out (bob sees alice go) and exits 74.
+        b = self.contacts()
+        m = b.mark()
+        env = dict(os.environ, MSNC_PASSWORD=PASSWORDS["alice@example.com"])
+        with open("/dev/full", "w") as full:
+            p = subprocess.Popen([MSNC, "--batch", "--server", "%s:%d" % self.srv.ds, "--account", "alice@example.com",
+                                  "--bind-ip", self.ips["alice@example.com"], "--no-reconnect"],
+                                 stdin=subprocess.PIPE, stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+            try:
+                p.stdin.write("/list\n")
+                p.stdin.flush()  # and input stays open: only the failure can end the run
+                b.wait("presence", since=m, email="alice@example.com", status="NLN")
+                rc = p.wait(20)
+                err = p.stderr.read()
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        self.assertEqual(rc, 74, err)
+        self.assertEqual(err.count("msnc: writing to standard output failed: No space left on device"), 1, err)
+        b.wait("presence", since=m, email="alice@example.com", status="FLN")
+
+    @unittest.skipIf(BIG, "")
     def test_quit_after_a_list_change_waits_for_its_answer(self):
         # /quit right after /add: the ADD was answered after msnc had gone.
         self.contacts()

@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <pcap/dlt.h>
+
 #define HUGE (2u << 20)
 
 /* How far ahead of the record being handed out the consumer asks for
@@ -489,6 +491,22 @@ static int ng_idb_options(const sn_pcapread *r, const unsigned char *p, size_t n
  * interface's (Wireshark and dumpcap write such files when capturing on
  * several interfaces; libpcap refuses them): each packet goes with its
  * interface's. */
+
+/* A file's LINKTYPE_ value as the DLT_ value libpcap gives for it (the
+ * link type of a pcap_t, of a filter compiled for it, of a pcap file it
+ * writes). Most are the same number; those of a few link types, whose DLT_
+ * numbers differ between systems, are not. */
+static int dlt_of(unsigned linktype) {
+    switch (linktype) {
+    case 100: return DLT_ATM_RFC1483;
+    case 101: return DLT_RAW;
+    case 102: return DLT_SLIP_BSDOS;
+    case 103: return DLT_PPP_BSDOS;
+    case 106: return DLT_ATM_CLIP;
+    default: return (int)linktype;
+    }
+}
+
 static int ng_idb(sn_pcapread *r, const unsigned char *d, size_t n, char *err, size_t errcap) {
     if (n < 8) return too_short(NG_IDB, err, errcap);
     unsigned linktype = u16(d, r->big_endian);
@@ -512,7 +530,7 @@ static int ng_idb(sn_pcapread *r, const unsigned char *d, size_t n, char *err, s
         r->ifcap = cap;
     }
     if (ng_idb_options(r, d + 8, n - 8, &r->ifs[r->nifs], err, errcap) != 0) return -1;
-    r->ifs[r->nifs].linktype = (int)linktype;
+    r->ifs[r->nifs].linktype = dlt_of(linktype);
     r->ifs[r->nifs].snapshot = adjusted;
     r->nifs++;
     return 0;

@@ -130,7 +130,7 @@ typedef struct sn_pcaprec {
      * 64-bit load miss the store buffer, which perf showed costing 2.6 %
      * of a dense capture's run on every record */
     uint64_t caplen, len;
-    int linktype; /* pcapng: the packet's interface's (classic files: not set) */
+    int linktype; /* pcapng: the packet's interface's, as a DLT_ value (libpcap's numbering; classic files: not set) */
 } sn_pcaprec;
 
 /* Reads fd (positioned anywhere) from file offset 24. 0, or -1 when the

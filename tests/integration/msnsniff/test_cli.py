@@ -178,11 +178,13 @@ def switchboard(capture, cport, server, cookie, other, user="alice@example.com",
     return sb
 
 
-def two_link_types_pcapng():
+def two_link_types_pcapng(raw_first=False):
     """A pcapng file of two interfaces, as Wireshark and dumpcap write a
     capture on several: Ethernet on the first (a login), Linux cooked (SLL)
     on the second (a switchboard with a message). Its bytes, and how many
-    packets the second interface has."""
+    packets the second interface has. With raw_first, the first is raw IP
+    (LINKTYPE_RAW, 101, which is DLT_RAW, 12, to libpcap) and the second
+    Ethernet."""
     ns, sb = Capture(), Capture()
     notification_login(ns)
     board = switchboard(sb, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
@@ -195,13 +197,14 @@ def two_link_types_pcapng():
     def epb(ifid, us, frame):
         return block(6, struct.pack("<IIIII", ifid, us >> 32, us & 0xFFFFFFFF, len(frame), len(frame)) + frame)
     data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    data += block(1, struct.pack("<HHI", 1, 0, 262144)) + block(1, struct.pack("<HHI", 113, 0, 262144))
+    data += block(1, struct.pack("<HHI", 101 if raw_first else 1, 0, 262144))
+    data += block(1, struct.pack("<HHI", 1 if raw_first else 113, 0, 262144))
     t0 = 1117000000 * 1000000
     for k, frame in enumerate(ns.frames):
-        data += epb(0, t0 + k * 1000, frame)
+        data += epb(0, t0 + k * 1000, frame[14:] if raw_first else frame)
     for k, frame in enumerate(sb.frames):
         sll = struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800)
-        data += epb(1, t0 + 500000 + k * 1000, sll + frame[14:])
+        data += epb(1, t0 + 500000 + k * 1000, frame if raw_first else sll + frame[14:])
     return data, len(sb.frames)
 
 
@@ -1274,6 +1277,29 @@ class BrokenInput(unittest.TestCase):
         self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["over the other interface"])
         self.assertIn("-w %s: %d packets of interfaces of other link types than EN10MB (Ethernet) are not in it"
                       % (pcap_out, others), err)
+        rc, again, err = run(["-q", "-r", pcap_out])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([e["user"] for e in events(again) if e["event"] == "login"], ["alice@example.com"])
+
+    def test_pcapng_raw_ip_interface(self):
+        # A pcapng interface of raw IP has LINKTYPE_RAW (101) in the file,
+        # which libpcap numbers DLT_RAW (12): compared as they were, a
+        # filter dropped every packet of it ("the filter cannot apply to
+        # link type DLT 101") and -w wrote none of them, even when it was
+        # the file's only link type.
+        data, others = two_link_types_pcapng(raw_first=True)
+        path = self.write("raw-first.pcapng", data)
+        pcap_out = os.path.join(self.dir, "raw-interface.pcap")
+        rc, out, err = run(["-q", "-r", path, "-w", pcap_out, "tcp"])
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("cannot apply", err)
+        ev = events(out)
+        self.assertEqual([e["user"] for e in ev if e["event"] == "login"], ["alice@example.com"])
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["over the other interface"])
+        self.assertIn("-w %s: %d packets of interfaces of other link types than RAW (Raw IP) are not in it"
+                      % (pcap_out, others), err)
+        with open(pcap_out, "rb") as f:
+            self.assertEqual(struct.unpack("<I", f.read(24)[20:24])[0], 101)  # a file says LINKTYPE_RAW
         rc, again, err = run(["-q", "-r", pcap_out])
         self.assertEqual(rc, 0, err)
         self.assertEqual([e["user"] for e in events(again) if e["event"] == "login"], ["alice@example.com"])

@@ -233,14 +233,27 @@ static void compare_held(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32
 }
 
 /* Holes the peer has acknowledged will never be retransmitted. */
+/* Each one the acknowledgement passes is declared lost at once, up to the
+ * data queued after it or the FIN: the acknowledgement is the evidence
+ * when a later segment or the FIN was seen. Bytes acknowledged past
+ * everything seen are not (yet) a gap: the capture may show the segment
+ * after the acknowledgement of it. */
 static void check_acked_holes(sn_reasm *r, void *owner, sn_stream *s, int dir) {
-    if (!s->peer_ack_set || !s->ooo) return;
+    if (!s->peer_ack_set || (!s->ooo && !s->fin)) return;
     uint32_t ack = s->peer_ack;
     if (s->fin && seq_diff(ack, s->fin_seq) > 0) ack = s->fin_seq;
-    if (seq_diff(ack, s->next_seq) <= 0) return;
-    uint32_t target = seq_diff(ack, s->ooo->seq) < 0 ? ack : s->ooo->seq;
-    skip(r, owner, s, dir, target - s->next_seq);
-    drain(r, owner, s, dir);
+    /* bounded: each round skips a hole and delivers the segments queued
+     * after it, or ends */
+    while (seq_diff(ack, s->next_seq) > 0) {
+        uint32_t target;
+        if (s->ooo) target = seq_diff(ack, s->ooo->seq) < 0 ? ack : s->ooo->seq;
+        else if (s->fin && ack == s->fin_seq) target = ack; /* lost before the FIN */
+        else break;
+        if (seq_diff(target, s->next_seq) <= 0) break; /* nothing lost before it */
+        skip(r, owner, s, dir, target - s->next_seq);
+        drain(r, owner, s, dir);
+    }
+    if (s->fin && s->next_seq == s->fin_seq) s->done = 1;
 }
 
 /* Far beyond the window (but not behind): too far for a hole to be queued. */

@@ -2051,6 +2051,56 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual((flow["gaps"], flow["gap_bytes"], flow["end_reason"]), (0, 0, "fin"))
         self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["first try lost"])
 
+    def test_holes_the_peer_acknowledged_are_gaps_at_once(self):
+        # bob's messages to alice, every other one lost by the capture, then
+        # one acknowledgement of them all and both FINs; and a message whose
+        # tail was lost before the FIN. Each hole the acknowledgement passes
+        # is a gap there: only the first one was, one more at each later
+        # ACK, and a hole before a FIN not until the capture ended (10
+        # minutes on, the flow ended as capture_end).
+        def received(sb, text):
+            sb.s2c(msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
+                       + text.encode()))
+
+        def lost(sb, data):
+            sb.next_seq[1] += len(data)
+
+        for tail_lost in (False, True):
+            c = Capture()
+            sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+            chat_on(sb, "hello")
+            for k in range(1, 13):
+                if k % 2 and not tail_lost:
+                    lost(sb, msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+                                 b"\r\nm%02d" % k))
+                else:
+                    received(sb, "m%02d" % k)
+            if tail_lost:
+                whole = msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
+                            + b"x" * 200)
+                sb.s2c(whole[:60])
+                lost(sb, whole[60:])
+            sb.segment(1, FIN | ACK, advance=1)
+            sb.segment(0, ACK)  # alice has it all, the FIN too
+            sb.segment(0, FIN | ACK, advance=1)
+            sb.segment(1, ACK)
+            c.wait(600)
+            other = c.tcp("10.0.0.99", 4000, "10.0.0.98", 80)  # the capture goes on
+            other.c2s("GET / HTTP/1.0\r\n\r\n")
+            rc, out, err = c.run(["-q", "--all-flows"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            gaps = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap" and e.get("lost")]
+            self.assertEqual(len(gaps), 1 if tail_lost else 6, gaps)
+            flow = [e for e in ev if e["event"] == "flow" and e["app"] == "msnp"][0]
+            self.assertEqual(flow["end_reason"], "fin", flow)
+            # all of it said before the capture went on
+            later = [e["start"] for e in ev if e["event"] == "flow" and e["app"] != "msnp"][0]
+            self.assertEqual([e for e in gaps if e["ts"] >= later], [], later)
+            self.assertLess(flow["ts"], later)
+            texts = [e["text"] for e in ev if e["event"] == "message" and e["direction"] == "received"]
+            self.assertEqual(texts, ["m%02d" % k for k in range(2 - tail_lost, 13, 1 + (not tail_lost))])
+
     def test_port_reused_without_the_old_connections_end(self):
         # The capture missed the end of the first connection; a new SYN
         # from the same port with another initial sequence number is a new

@@ -379,8 +379,12 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
      * is read once, as standard input: a look at its first bytes would
      * take them away. */
     struct stat st0;
-    int have_st = !is_stdin && stat(path, &st0) == 0;
+    int have_st = is_stdin ? fstat(STDIN_FILENO, &st0) == 0 : stat(path, &st0) == 0;
     int is_dir = have_st && S_ISDIR(st0.st_mode), is_pipe = have_st && !S_ISREG(st0.st_mode) && !is_dir;
+    if (is_stdin && is_dir) { /* `-r - < dir`: read() fails, which would read as an empty input */
+        snprintf(err, errcap, "%s: a directory, not a capture: give the capture file itself", name);
+        return NULL;
+    }
     if (!is_stdin && !is_pipe) {
         FILE *peek = fopen(path, "rb");
         if (peek) {

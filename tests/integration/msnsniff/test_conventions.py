@@ -156,6 +156,14 @@ class Files(unittest.TestCase):
         self.assertIn("msnsniff: %s: empty, no capture in it" % empty, err)
         rc, out, err = run(["-r", "-"], input=b"")
         self.assertIn("msnsniff: (stdin): empty, no capture in it", err)
+        # a directory on standard input is said as such (reading it fails:
+        # it was called empty)
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            rc, out, err = run(["-r", "-"], stdin=fd)
+        finally:
+            os.close(fd)
+        self.assertEqual((rc, err), (1, "msnsniff: (stdin): a directory, not a capture: give the capture file itself\n"))
 
     def test_compressed_captures_are_read_through_their_decompressor(self):
         """A capture compressed with gzip (tcpdump -z gzip, logrotate) is

@@ -1,6 +1,7 @@
 /* main.c - msnc: options, configuration, the event loop and the two front
  * ends (libedit prompt, or JSON lines with --batch). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <locale.h>
 #include <signal.h>
@@ -409,6 +410,10 @@ static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
         }
         return;
     }
+    if (n < 0) { /* a directory (EISDIR), a device's error: said, and the input ends there */
+        fprintf(stderr, "msnc: reading standard input failed: %s; taken as the end of input\n", strerror(errno));
+        if (a->exit_code == EXIT_OK) a->exit_code = EXIT_FAILURE_GENERIC;
+    }
     if (n <= 0) {
         a->stdin_eof = 1;
         input_stop_reading(a);
@@ -486,11 +491,34 @@ enum {
     OPT_VERSION
 };
 
+/* Standard input, output or error closed by the caller: the next file
+ * or socket opened would take its number, and msnc would read commands
+ * from it or write events into it (a server connection). Each is opened
+ * on /dev/null instead; 1 when standard output was the closed one. */
+static int standard_fds_fixed(void) {
+    int out_closed = 0;
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        if (fd == 1) out_closed = 1;
+        /* the lowest free number: fd itself, as the ones below it are open */
+        int got = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (got >= 0 && got != fd) close(got);
+    }
+    return out_closed;
+}
+
 int main(int argc, char **argv) {
+    int stdout_closed = standard_fds_fixed();
     /* The user's locale: libedit then reads and echoes UTF-8 input. */
     setlocale(LC_ALL, "");
     if (argc > 1 && (!strcmp(argv[1], "ftp-send") || !strcmp(argv[1], "ftp-recv"))) return ftptool_main(argc, argv);
 
+    if (stdout_closed) {
+        fprintf(stderr,
+                "msnc: standard output is closed: the events would have nowhere to go (use >/dev/null "
+                "to discard them)\n");
+        return EXIT_OUTPUT;
+    }
     app *a = &g_app;
     config_defaults(&a->cfg);
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -714,12 +742,12 @@ int main(int argc, char **argv) {
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, batch_read_cb, a);
         a->stdin_poll = evtimer_new(a->base, batch_read_cb, a);
         a->eof_offline_ev = evtimer_new(a->base, eof_offline_cb, a);
-        /* epoll refuses regular files and devices other than terminals
-         * (/dev/null): those are read on a timer, without asking epoll
+        /* epoll refuses regular files, directories and devices other
+         * than terminals (/dev/null): those are read on a timer, without asking epoll
          * first (libevent would print its refusal on stderr). */
         struct stat in_st;
         a->stdin_polled = fstat(STDIN_FILENO, &in_st) == 0 &&
-            (S_ISREG(in_st.st_mode) || (S_ISCHR(in_st.st_mode) && !isatty(STDIN_FILENO)));
+            (S_ISREG(in_st.st_mode) || S_ISDIR(in_st.st_mode) || (S_ISCHR(in_st.st_mode) && !isatty(STDIN_FILENO)));
         if (!a->stdin_polled && event_add(a->stdin_ev, NULL) != 0) a->stdin_polled = 1;
         a->stdin_paused = 1; /* lines are run once logged in */
         input_read_more(a);

@@ -703,6 +703,36 @@ class PipedInput(Base):
         b.wait("presence", since=m, email="alice@example.com", status="FLN")
 
     @unittest.skipIf(BIG, "")
+    def test_closed_or_unreadable_standard_streams(self):
+        # stdin closed: the first socket took descriptor 0 and msnc read it
+        # as its input (libevent warned); stdout closed: events would go
+        # into whatever took descriptor 1; a directory on stdin was taken
+        # for an empty input without a word.
+        env = dict(os.environ, MSNC_PASSWORD=PASSWORDS["alice@example.com"])
+        args = [MSNC, "--batch", "--server", "%s:%d" % self.srv.ds, "--account", "alice@example.com",
+                "--bind-ip", self.ips["alice@example.com"], "--no-reconnect"]
+
+        def msnc(stdin=subprocess.DEVNULL, close=None):
+            p = subprocess.run(args, stdin=stdin, capture_output=True, text=True, env=env, timeout=30,
+                               preexec_fn=(lambda: os.close(close)) if close is not None else None)
+            return p.returncode, p.stdout, p.stderr
+
+        rc, out, err = msnc(close=0)
+        self.assertEqual((rc, err), (0, ""))
+        self.assertIn('"event":"logged_in"', out)
+        rc, out, err = msnc(close=1)
+        self.assertEqual(rc, 74, err)
+        self.assertIn("msnc: standard output is closed: the events would have nowhere to go", err)
+        fd = os.open(self.tmp, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            rc, out, err = msnc(stdin=fd)
+        finally:
+            os.close(fd)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(err, "msnc: reading standard input failed: Is a directory; taken as the end of input\n")
+        self.assertIn('"event":"logged_in"', out)
+
+    @unittest.skipIf(BIG, "")
     def test_quit_after_a_list_change_waits_for_its_answer(self):
         # /quit right after /add: the ADD was answered after msnc had gone.
         self.contacts()

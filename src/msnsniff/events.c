@@ -907,7 +907,8 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
                     : strcmp(kind, "invitation") == 0 ? "invitation message"
                                                       : "message");
         vis(fp, error);
-        fprintf(fp, " %s): not delivered\n", msnp_error_text(atoi(error)));
+        if (strcmp(error, "NAK") == 0) fputs("): not delivered to every recipient\n", fp);
+        else fprintf(fp, " %s): not delivered\n", msnp_error_text(atoi(error)));
     } else if (strcmp(type, "login") == 0) {
         fprintf(fp, "[%s] *** ", when);
         vis(fp, who(ev, "user"));

@@ -629,11 +629,13 @@ static uint8_t sent_answered(sn_sb *sb, uint32_t trid, uint64_t *inv) {
 }
 
 /* An error answer on a switchboard: to the login, or to a MSG sent, which
- * then was not relayed to anyone (too long, a bad ack letter). */
+ * then was not relayed to anyone (too long, a bad ack letter); or a NAK,
+ * a MSG not delivered to every recipient (to no one: the switchboard says
+ * it when nobody else is in the session). */
 static void sb_error(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
     sn_sb *sb = k->sb;
     int to_login = !cmd->has_trid || !sb->login_trid_ok || cmd->trid == sb->login_trid;
-    if (sb->login == SB_LOGIN_WAIT && to_login) {
+    if (cmd->code != MSNP_NAK && sb->login == SB_LOGIN_WAIT && to_login) {
         sb_refuse(c, f, k, cmd);
         return;
     }
@@ -657,8 +659,8 @@ static void sb_error(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
          * announced will not be connected to; the pinholes made for it
          * would open a port for no one */
         if (kind == 4) sn_expect_retire_group(&c->expect, inv);
-    } else if (sb->login == SB_LOGIN_OPEN && sb->inferred && cmd->has_trid && sb->login_trid_ok &&
-               cmd->trid == sb->login_trid) {
+    } else if (cmd->code != MSNP_NAK && sb->login == SB_LOGIN_OPEN && sb->inferred && cmd->has_trid &&
+               sb->login_trid_ok && cmd->trid == sb->login_trid) {
         /* taken as admitted for what the client did next; the server's
          * answer, late in the capture, says otherwise */
         sb_refuse(c, f, k, cmd);
@@ -1034,12 +1036,14 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
     case MSNP_MSG:
         if (cmd->has_payload && argc >= 3) handle_msg(c, f, k, 0, cmd);
         break;
-    case MSNP_ACK:
-    case MSNP_NAK: /* delivered, or not to everyone: either way not refused */
+    case MSNP_ACK: /* delivered */
         if (k->sb && cmd->has_trid) {
             uint64_t inv;
             sent_answered(k->sb, cmd->trid, &inv);
         }
+        break;
+    case MSNP_NAK: /* not delivered to every recipient: a message_refused */
+        if (k->sb && cmd->has_trid) sb_error(c, f, k, cmd);
         break;
     default: break;
     }

@@ -2516,6 +2516,37 @@ class SwitchboardAnswers(unittest.TestCase):
         self.assertIn("REFUSED-ACK-D", lines[refused_at[1] - 1])
         self.assertTrue(lines[-1].endswith("] DELIVERED"))
 
+    def test_nak_says_a_message_was_not_delivered(self):
+        # bob has left: the switchboard answers alice's message and her
+        # invitation with NAK (nobody else in the session). Each was
+        # reported as delivered (and the invitation's address predicted):
+        # now a message_refused with error NAK follows each, the summary
+        # does not count the message, the transcript says so, and the
+        # invitation's prediction is withdrawn.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.s2c("BYE bob@example.com\r\n")
+        sb.c2s(text_message("ANYONE").replace(b"MSG 3 N", b"MSG 3 A", 1))
+        sb.s2c("NAK 3\r\n")
+        sb.c2s(msg("MSG 4 N", invitation(
+            ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "41"), ("Application-File", "a.txt"),
+            ("Application-FileSize", "5"), ("IP-Address", "10.0.0.10"), ("Port", "6891"))))
+        sb.s2c("NAK 4\r\n")
+        sb.c2s(text_message("ACKED").replace(b"MSG 3 N", b"MSG 5 A", 1))
+        sb.s2c("ACK 5\r\n")
+        sb.close()
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        refused = [(e["trid"], e["kind"], e["error"]) for e in ev if e["event"] == "message_refused"]
+        self.assertEqual(refused, [(3, "text", "NAK"), (4, "invitation", "NAK")])
+        self.assertIn("messages 1, typing 0, joins 1; refused by the server: logins 0, messages 2", err)
+        self.assertIn("connections: predicted 1, matched 0, missed 0, retired 1", err)
+        rc, out, err = c.run(["-q", "--transcript"])
+        self.assertIn("*** the server refused alice@example.com's message (NAK): not delivered to every recipient",
+                      out.decode())
+
     def test_messages_of_other_types_are_reported(self):
         # A client's capabilities (text/x-clientcaps), a MSG with no
         # Content-Type and an empty one are relayed like any other: each is

@@ -155,8 +155,7 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
         }
         const uint8_t *whole;
         size_t wlen;
-        int r = sn_defrag_add(d->defrag, &out->src, &out->dst, rd16(p + 4), proto, offset, more, p + hl, total - hl,
-                              out->ts, &whole, &wlen);
+        int r = sn_defrag_add(d->defrag, out, rd16(p + 4), proto, offset, more, p + hl, total - hl, &whole, &wlen);
         note_overlap(d, "overlapping IPv4 fragments with different contents; the first copy is kept");
         if (r < 0) {
             d->frag_dropped++;
@@ -186,8 +185,8 @@ static sn_decode_status ipv6_fragment(sn_decoder *d, const uint8_t *p, size_t of
     uint16_t offlg = rd16(p + off + 2);
     uint32_t offset = offlg & 0xFFF8u; /* 13 bits of 8-byte units, already shifted */
     int more = offlg & 1u;
-    int r = sn_defrag_add(d->defrag, &out->src, &out->dst, rd32(p + off + 4), p[off], offset, more, p + off + 8,
-                          end - off - 8, out->ts, whole, wlen);
+    int r =
+        sn_defrag_add(d->defrag, out, rd32(p + off + 4), p[off], offset, more, p + off + 8, end - off - 8, whole, wlen);
     note_overlap(d, "overlapping IPv6 fragments with different contents; the first copy is kept");
     if (r < 0) {
         d->frag_dropped++;
@@ -361,7 +360,10 @@ static sn_decode_status decode_ethertype_from(sn_decoder *d, uint16_t et, const 
     for (; et == 0x8100 || et == 0x88A8 || et == 0x9100; tags++) {
         if (tags >= 4) return bad(d, "too many VLAN tags");
         if (n < 4) return bad(d, "VLAN tag cut short");
-        out->vlan = (uint16_t)(rd16(p) & 0x0FFFu);
+        /* the first two VLAN ids, outer first; a priority tag (VID 0)
+         * names no VLAN */
+        uint16_t vid = (uint16_t)(rd16(p) & 0x0FFFu);
+        if (vid && !out->vlan[1]) out->vlan[out->vlan[0] ? 1 : 0] = vid;
         et = rd16(p + 2);
         p += 4;
         n -= 4;
@@ -638,7 +640,7 @@ sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t ca
     out->payload = NULL;
     out->len = out->missing = 0;
     out->wire_len = wirelen;
-    out->vlan = 0;
+    sn_packet_set_vlans(out, 0);
     switch (lt) {
     case LT_EN10MB: return decode_ethernet(d, data, caplen, out);
     case LT_SLL:

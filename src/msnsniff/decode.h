@@ -35,7 +35,9 @@ typedef struct sn_packet {
     size_t len;             /* captured payload bytes */
     size_t missing;         /* payload bytes cut off by the snaplen */
     size_t wire_len;        /* frame length on the wire */
-    uint16_t vlan;          /* innermost VLAN id, 0 if none */
+    /* VLAN ids of the first two tags, [0] outer, 0 if none; priority tags
+     * (VID 0) are not counted. Part of a flow's key (and a fragment's). */
+    uint16_t vlan[2];
 } sn_packet;
 
 /* The two ports are written and read as one 32-bit word (sport first in
@@ -50,6 +52,15 @@ static inline void sn_packet_set_ports(sn_packet *p, uint16_t sport, uint16_t dp
 static inline uint32_t sn_packet_ports(const sn_packet *p) {
     uint32_t w;
     memcpy(&w, (const unsigned char *)p + offsetof(sn_packet, sport), sizeof w);
+    return w;
+}
+
+/* The two VLAN ids as one 32-bit word, stored and read like the ports. */
+_Static_assert(sizeof(((sn_packet *)0)->vlan) == 4, "two VLAN ids in a word");
+static inline void sn_packet_set_vlans(sn_packet *p, uint32_t w) { memcpy(p->vlan, &w, sizeof w); }
+static inline uint32_t sn_packet_vlans(const sn_packet *p) {
+    uint32_t w;
+    memcpy(&w, p->vlan, sizeof w);
     return w;
 }
 

@@ -12,6 +12,7 @@ typedef struct slot {
     int used;
     sn_addr src, dst; /* the family keeps IPv4 and IPv6 datagrams apart */
     uint32_t id;
+    uint32_t vlans; /* sn_packet_vlans: the same addresses on two VLANs are two hosts */
     uint8_t proto;
     uint64_t first_ts;
     size_t total; /* 0 until the last fragment is seen */
@@ -62,8 +63,11 @@ static uint64_t fnv1a64_more(uint64_t h, const uint8_t *p, size_t n) {
 
 static int covered(const slot *s, size_t u) { return (s->cover[u / 8] >> (u % 8)) & 1; }
 
-int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t id, uint8_t proto, uint32_t offset,
-                  int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out, size_t *outlen) {
+int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint32_t offset, int more, const uint8_t *p,
+                  size_t n, const uint8_t **out, size_t *outlen) {
+    const sn_addr *src = &pk->src, *dst = &pk->dst;
+    uint32_t vlans = sn_packet_vlans(pk);
+    uint64_t ts = pk->ts;
     f->last.len = 0;
     f->last.differs = 0;
     if ((size_t)offset + n > DEFRAG_MAX || (more && (n == 0 || n % 8u != 0))) return -1;
@@ -78,7 +82,9 @@ int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t
             if (!free_slot) free_slot = c;
             continue;
         }
-        if (c->id == id && c->proto == proto && sn_addr_eq(&c->src, src) && sn_addr_eq(&c->dst, dst)) s = c;
+        if (c->id == id && c->proto == proto && c->vlans == vlans && sn_addr_eq(&c->src, src) &&
+            sn_addr_eq(&c->dst, dst))
+            s = c;
         if (!oldest || c->first_ts < oldest->first_ts) oldest = c;
     }
     if (!s) {
@@ -94,6 +100,7 @@ int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t
         s->src = *src;
         s->dst = *dst;
         s->id = id;
+        s->vlans = vlans;
         s->proto = proto;
         s->first_ts = ts;
     }

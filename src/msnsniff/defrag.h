@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "decode.h"
 #include "memcap.h"
 
 typedef struct sn_defrag sn_defrag;
@@ -21,12 +22,13 @@ void sn_defrag_free(sn_defrag *f);
 
 /* Add one fragment: the bytes after the IPv4 header, or after the IPv6
  * fragment header (id: the IPv4 16-bit or IPv6 32-bit identification;
- * proto: the protocol, or the fragment header's next header). Returns 1
- * when the datagram is complete (*out and *outlen: the whole reassembled
- * payload, valid until the next call), 0 when held, -1 when dropped (bad
- * offsets, memcap). */
-int sn_defrag_add(sn_defrag *f, const sn_addr *src, const sn_addr *dst, uint32_t id, uint8_t proto, uint32_t offset,
-                  int more, const uint8_t *p, size_t n, uint64_t ts, const uint8_t **out, size_t *outlen);
+ * proto: the protocol, or the fragment header's next header). The
+ * datagram is the one of pk's addresses and VLAN ids with that id and
+ * protocol; pk's time dates it. Returns 1 when the datagram is complete
+ * (*out and *outlen: the whole reassembled payload, valid until the next
+ * call), 0 when held, -1 when dropped (bad offsets, memcap). */
+int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint32_t offset, int more, const uint8_t *p,
+                  size_t n, const uint8_t **out, size_t *outlen);
 
 uint64_t sn_defrag_timeouts(const sn_defrag *f);
 

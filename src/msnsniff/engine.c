@@ -167,7 +167,8 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     sn_ev_set_int(ev, "dport", f->port[sv]);
     const char *name = sn_dns_name_of(c, &f->addr[sv]);
     if (name) sn_ev_set_str(ev, "dst_name", name);
-    if (f->vlan) sn_ev_set_int(ev, "vlan", f->vlan);
+    if (f->vlan[0]) sn_ev_set_int(ev, "vlan", f->vlan[0]);
+    if (f->vlan[1]) sn_ev_set_int(ev, "vlan_inner", f->vlan[1]);
     sn_ev_set_str(ev, "app", app_name(f));
     sn_ev_set_str(ev, "role", role);
     sn_ev_set_str(ev, "user", user);

@@ -10,10 +10,10 @@ static uint32_t ep_hash(const sn_addr *a, uint16_t port) {
     return sn_addr_hash(a, FLOW_SEED ^ ((uint32_t)port * 2654435761u));
 }
 
-static uint32_t flow_hash(const sn_addr *a, uint16_t pa, const sn_addr *b, uint16_t pb, uint8_t proto) {
+static uint32_t flow_hash(const sn_addr *a, uint16_t pa, const sn_addr *b, uint16_t pb, uint8_t proto, uint32_t vlans) {
     /* XOR keeps the hash the same for both directions */
     uint32_t h = ep_hash(a, pa) ^ ep_hash(b, pb);
-    h ^= proto;
+    h ^= proto ^ vlans * 0x9e3779b1u;
     h ^= h >> 15;
     h *= 0x2c1b3c6du;
     h ^= h >> 12;
@@ -52,10 +52,13 @@ static inline uint32_t ports_of(const uint16_t two[2]) {
 
 static inline uint32_t swapped(uint32_t w) { return w << 16 | w >> 16; }
 
-/* 1 if the tuple (addr, port: [0] initiator) is the packet's, with *dir set. */
-static inline int tuple_matches(const sn_addr addr[2], const uint16_t port[2], uint8_t proto, const sn_packet *p,
-                                int *dir) {
-    if (proto != p->proto) return 0;
+/* 1 if the key (addr, port: [0] initiator; the VLAN ids as one word) is
+ * the packet's, with *dir set. */
+static inline int tuple_matches(const sn_addr addr[2], const uint16_t port[2], const uint16_t vlan[2], uint8_t proto,
+                                const sn_packet *p, int *dir) {
+    uint32_t vw;
+    memcpy(&vw, vlan, sizeof vw);
+    if (proto != p->proto || vw != sn_packet_vlans(p)) return 0;
     uint32_t fp = ports_of(port), pp = sn_packet_ports(p);
     if (fp == pp && sn_addr_eq(&addr[0], &p->src) && sn_addr_eq(&addr[1], &p->dst)) {
         *dir = 0;
@@ -69,13 +72,13 @@ static inline int tuple_matches(const sn_addr addr[2], const uint16_t port[2], u
 }
 
 static int flow_matches(const sn_flow *f, const sn_packet *p, int *dir) {
-    return tuple_matches(f->addr, f->port, f->proto, p, dir);
+    return tuple_matches(f->addr, f->port, f->vlan, f->proto, p, dir);
 }
 
 sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
     /* Packets come in runs of one flow (a download's segments and their
-     * ACKs): the flow seen last is tried before hashing. A 5-tuple names
-     * at most one flow in the table, so the answer is the same. */
+     * ACKs): the flow seen last is tried before hashing. A key names at
+     * most one flow in the table, so the answer is the same. */
     if (t->lru_tail && flow_matches(t->lru_tail, p, dir)) return t->lru_tail;
     /* Conversations switch between a few connections (a login's NS and
      * switchboard flows, an invitation and its data flow): on the dense
@@ -84,13 +87,13 @@ sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
     sn_flow *recent = t->lru_tail ? t->lru_tail->lru_prev : NULL;
     for (int i = 0; i < 2 && recent; i++, recent = recent->lru_prev)
         if (flow_matches(recent, p, dir)) return recent;
-    uint32_t h = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto);
+    uint32_t h = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto, sn_packet_vlans(p));
     size_t b = h & (t->nbuckets - 1);
     if (!occupied(t, b)) return NULL;
     int unused;
     for (int i = 0; i < 2; i++)
         if (t->removed[i].valid &&
-            tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].proto, p, &unused))
+            tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].vlan, t->removed[i].proto, p, &unused))
             return NULL;
     for (sn_flow *f = t->buckets[b]; f; f = f->hnext)
         if (f->hash == h && flow_matches(f, p, dir)) return f;
@@ -151,8 +154,8 @@ sn_flow *sn_flow_create(sn_flow_table *t, const sn_packet *p, int swap) {
     f->addr[!a] = p->dst;
     f->port[!a] = p->dport;
     f->proto = p->proto;
-    f->vlan = p->vlan;
-    f->hash = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto);
+    memcpy(f->vlan, p->vlan, sizeof f->vlan);
+    f->hash = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto, sn_packet_vlans(p));
     f->id = t->next_id++;
     f->first_ts = f->last_ts = p->ts;
     sn_stream_init(&f->st[0]);
@@ -161,11 +164,11 @@ sn_flow *sn_flow_create(sn_flow_table *t, const sn_packet *p, int swap) {
     f->hnext = t->buckets[b];
     t->buckets[b] = f;
     set_occupied(t, b);
-    /* the tuple is the table's again: no longer one of the removed */
+    /* the key is the table's again: no longer one of the removed */
     int unused;
     for (int i = 0; i < 2; i++)
         if (t->removed[i].valid &&
-            tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].proto, p, &unused))
+            tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].vlan, t->removed[i].proto, p, &unused))
             t->removed[i].valid = 0;
     lru_append(t, f);
     t->count++;
@@ -191,6 +194,7 @@ void sn_flow_remove(sn_flow_table *t, sn_flow *f) {
     k->addr[0] = f->addr[0];
     k->addr[1] = f->addr[1];
     memcpy(k->port, f->port, sizeof k->port);
+    memcpy(k->vlan, f->vlan, sizeof k->vlan);
     k->proto = f->proto;
     k->valid = 1;
     lru_unlink(t, f);

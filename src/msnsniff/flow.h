@@ -1,6 +1,10 @@
 /* flow.h - the flow table: one entry per TCP connection (or UDP flow the
  * analyzer cares about), found from either direction.
  *
+ * A flow's key is its 5-tuple and its VLAN ids (sn_packet.vlan: the outer
+ * and the inner tag): the same addresses and ports on two VLANs are two
+ * flows, as in Suricata (vlan.use-for-tracking) and Zeek.
+ *
  * Chained hash with a symmetric hash of the two endpoints, and an LRU list
  * so idle flows can be evicted oldest first. Entries come from the memcap. */
 #ifndef SN_FLOW_H
@@ -38,7 +42,7 @@ typedef struct sn_flow {
     uint8_t proto;
     uint8_t app; /* sn_app */
     uint8_t syn_seen, midstream, rst, reported;
-    uint16_t vlan;
+    uint16_t vlan[2];           /* of its key: [0] outer, [1] inner, 0 if none */
     uint64_t first_ts, last_ts; /* the first packet's time; the engine's at the last one (never earlier) */
     uint64_t pkts[2], bytes[2];
     uint64_t expect_id;    /* expectation this flow fulfilled, 0 if none */
@@ -47,10 +51,11 @@ typedef struct sn_flow {
     void *conn; /* the session tracker's per-connection state */
 } sn_flow;
 
-/* The 5-tuple of a flow the table no longer holds. */
+/* The key of a flow the table no longer holds. */
 typedef struct sn_flow_key {
     sn_addr addr[2];
     uint16_t port[2];
+    uint16_t vlan[2];
     uint8_t proto;
     uint8_t valid;
 } sn_flow_key;
@@ -65,7 +70,7 @@ typedef struct sn_flow_table {
      * empty; the table grows at half full, so most are clear) and the
      * last flows removed answer most of those without leaving the cache. */
     uint64_t *occupied;
-    sn_flow_key removed[2]; /* no flow in the table has either tuple */
+    sn_flow_key removed[2]; /* no flow in the table has either key */
     unsigned removed_next;
     size_t count;
     size_t max_flows;

@@ -474,11 +474,12 @@ class LinkEncapsulations(ScenarioFrames):
                 rc, out, err = self.run_frames(name, frames)
                 self.assertEqual(rc, 0, err)
                 got = self.norm(out)
-                # flows name their innermost VLAN
-                inner = {"vlan-pppoe": 10, "qinq-mpls": 30, "vlan-snap": 40, "snap-vlan": 50}.get(name)
+                # flows name their outer VLAN, and the inner one of two
+                outer = {"vlan-pppoe": 10, "qinq-mpls": 20, "vlan-snap": 40, "snap-vlan": 50}.get(name)
+                inner = {"qinq-mpls": 30}.get(name)
                 for e in got:
                     if e["event"] == "flow":
-                        self.assertEqual(e.pop("vlan", None), inner, name)
+                        self.assertEqual((e.pop("vlan", None), e.pop("vlan_inner", None)), (outer, inner), name)
                 self.assertEqual([e for e in got if e["event"] == "anomaly"], [], name)
                 self.assertEqual([e for e in got if e["event"] in ("login", "message")],
                                  [e for e in want if e["event"] in ("login", "message")], "%s v6=%s" % (name, v6))
@@ -1475,6 +1476,73 @@ class Flows(unittest.TestCase):
         self.assertEqual(joined["user"], "bob@example.com")
         flow, = [e for e in ev if e["event"] == "flow"]
         self.assertEqual((flow["src"], flow["sport"], flow["midstream"]), ("10.0.0.10", 1101, True))
+
+    @staticmethod
+    def tagged(frame, *vids):
+        """The Ethernet frame with VLAN tags vids (outermost first; two:
+        802.1ad then 802.1Q)."""
+        tags = b"".join(vlan(v, 0x88A8 if len(vids) == 2 and k == 0 else 0x8100) for k, v in enumerate(vids))
+        return frame[:12] + tags + frame[12:]
+
+    @staticmethod
+    def merged(*frame_lists):
+        """One capture of the lists' frames, taken in turn."""
+        c = Capture()
+        c.frames = [f for group in zip(*frame_lists) for f in group]
+        c.later = [0] * len(c.frames)
+        return c
+
+    def test_same_ports_on_two_vlans_are_two_flows(self):
+        # Two logins with the same addresses and ports, interleaved, on two
+        # VLANs (one tag, then QinQ with the same inner tag): two flows,
+        # each with its own user and its VLAN ids; the Community ID, which
+        # leaves VLANs out, is the same.
+        for tags, want in ((((10,), (20,)), [(10, None), (20, None)]),
+                           (((100, 10), (200, 10)), [(100, 10), (200, 10)])):
+            sessions = []
+            for user, vids in zip(("alice@example.com", "zed@example.com"), tags):
+                c = Capture()
+                notification_login(c, user=user).close()
+                sessions.append([self.tagged(f, *vids) for f in c.frames])
+            rc, out, err = self.merged(*sessions).run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            self.assertEqual(sorted(e["user"] for e in ev if e["event"] == "login"),
+                             ["alice@example.com", "zed@example.com"])
+            flows = sorted((e for e in ev if e["event"] == "flow"), key=lambda e: e["vlan"])
+            self.assertEqual([(e["vlan"], e.get("vlan_inner")) for e in flows], want, tags)
+            self.assertEqual([e["user"] for e in flows], ["alice@example.com", "zed@example.com"])
+            self.assertEqual([(e["packets_c2s"], e["packets_s2c"], e["end_reason"]) for e in flows],
+                             [(6, 5, "fin")] * 2)
+            self.assertEqual(flows[0]["community_id"], flows[1]["community_id"])
+            self.assertEqual(ev[-1]["flows"], 2)
+
+    def test_prediction_matches_a_connection_on_another_vlan(self):
+        # The file transfer a switchboard on VLAN 10 announced comes on
+        # VLAN 20 (routed between the two): it is the predicted connection.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s(msg("MSG 4 N", invitation(
+            ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "55"), ("Application-File", "a.txt"),
+            ("Application-FileSize", "5"))))
+        sb.s2c(msg("MSG bob@example.com Bob", invitation(("Invitation-Command", "ACCEPT"),
+                                                         ("Invitation-Cookie", "55"))))
+        sb.c2s(msg("MSG 5 N", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "55"), ("IP-Address", "10.0.0.10"),
+            ("Port", "6891"), ("AuthCookie", "9"))))
+        first = len(c.frames)
+        ft = c.tcp("10.0.0.20", 1200, "10.0.0.10", 6891)
+        ft.c2s("VER MSNFTP\r\n")
+        ft.s2c("VER MSNFTP\r\n")
+        c.frames = [self.tagged(f, 10 if k < first else 20) for k, f in enumerate(c.frames)]
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        exp, = [e for e in ev if e["event"] == "expectation"]
+        transfer, = [e for e in ev if e["event"] == "flow" and e["dport"] == 6891]
+        self.assertEqual((transfer["vlan"], transfer["app"], transfer["expectation"]), (20, "msnftp", exp["id"]))
+
 
 class Invitations(unittest.TestCase):
     def test_invitation_in_a_chat_picked_up_midway(self):

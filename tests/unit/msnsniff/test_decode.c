@@ -55,7 +55,8 @@ static void decode_all_links(int ipv6, int ext) {
             assert_int_equal(p.len, 10);
             assert_memory_equal(p.payload, "USR 1 OK\r\n", 10);
             assert_int_equal(p.src.family, ipv6 ? 6 : 4);
-            assert_int_equal(p.vlan, vlans == 0 ? 0 : vlans == 1 ? 100 : 42);
+            assert_int_equal(p.vlan[0], vlans == 0 ? 0 : 100);
+            assert_int_equal(p.vlan[1], vlans == 2 ? 42 : 0);
             /* every shorter capture of the same frame: no over-read (ASan),
              * and never a full payload that was not captured */
             for (size_t cut = 0; cut < n; cut++) {
@@ -368,8 +369,122 @@ static size_t put_snap(uint8_t *b, size_t inner_len) {
     return n + 6;
 }
 
+/* An Ethernet frame around the IP packet ip/iplen (IPv4) with the VLAN
+ * tags tpid[i]/vid[i], outermost first. */
+static size_t tagged_frame(const uint16_t *tpid, const uint16_t *vid, size_t ntags, const uint8_t *ip, size_t iplen,
+                           uint8_t *b) {
+    size_t n = 12;
+    memcpy(b, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
+    for (size_t i = 0; i < ntags; i++) {
+        n += put_u16(b + n, tpid[i]);
+        n += put_u16(b + n, vid[i]);
+    }
+    n += put_u16(b + n, 0x0800);
+    memcpy(b + n, ip, iplen);
+    return n + iplen;
+}
+
+/* A packet's VLAN ids are those of its first two tags that name a VLAN,
+ * the outer first; a priority tag (VID 0) names none. */
+static void test_vlan_ids(void **state) {
+    (void)state;
+    msnsynth_endpoint a = ep("10.0.0.1", 40000), b = ep("10.0.0.2", 1863);
+    msnsynth_opts o;
+    memset(&o, 0, sizeof o);
+    o.link = MSNSYNTH_LINK_RAW;
+    uint8_t ip[256], frame[512];
+    size_t iplen = msnsynth_frame_tcp(&o, &a, &b, 1, 2, MSNSYNTH_TCP_ACK, "x", 1, ip, sizeof ip);
+    assert_true(iplen > 0);
+    static const struct {
+        size_t ntags;
+        uint16_t tpid[3], vid[3];
+        uint16_t want[2];
+    } cases[] = {
+        {0, {0}, {0}, {0, 0}},
+        {1, {0x8100}, {10}, {10, 0}},
+        {2, {0x88A8, 0x8100}, {100, 10}, {100, 10}},
+        {2, {0x9100, 0x8100}, {4095, 1}, {4095, 1}},
+        {2, {0x8100, 0x8100}, {0, 10}, {10, 0}},
+        {1, {0x8100}, {0x2000 | 0}, {0, 0}}, /* priority bits only */
+        {3, {0x88A8, 0x8100, 0x8100}, {1, 2, 3}, {1, 2}},
+    };
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    assert_int_equal(sn_decoder_init(&d, &mem, 1, 0), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = tagged_frame(cases[i].tpid, cases[i].vid, cases[i].ntags, ip, iplen, frame);
+        sn_packet p;
+        assert_int_equal(sn_decode(&d, 1, frame, n, n, 1, &p), SN_DECODE_OK);
+        assert_int_equal(p.vlan[0], cases[i].want[0]);
+        assert_int_equal(p.vlan[1], cases[i].want[1]);
+        if (!cases[i].want[0]) assert_int_equal(sn_packet_vlans(&p), 0); /* the flow key of an untagged packet */
+    }
+    sn_decoder_free(&d);
+}
+
+/* The IPv4 fragment [off, off + len) of the datagram full (20-byte header,
+ * then l4len bytes), as an Ethernet frame tagged with VLAN vid (0: none). */
+static size_t v4_fragment_frame(const uint8_t *full, size_t l4len, size_t off, size_t len, uint16_t vid, uint8_t *b) {
+    uint8_t ip[128];
+    memcpy(ip, full, 20);
+    memcpy(ip + 20, full + 20 + off, len);
+    ip[2] = (uint8_t)((20 + len) >> 8);
+    ip[3] = (uint8_t)(20 + len);
+    uint16_t ff = (uint16_t)((off + len < l4len ? 0x2000 : 0) | (off / 8));
+    ip[6] = (uint8_t)(ff >> 8);
+    ip[7] = (uint8_t)ff;
+    static const uint16_t tpid = 0x8100;
+    return tagged_frame(&tpid, &vid, vid ? 1 : 0, ip, 20 + len, b);
+}
+
+/* Fragments with the same addresses and id on two VLANs belong to two
+ * datagrams. */
+static void test_defrag_vlans(void **state) {
+    (void)state;
+    msnsynth_endpoint a = ep("10.0.0.1", 5004), b = ep("10.0.0.2", 5005);
+    msnsynth_opts o;
+    memset(&o, 0, sizeof o);
+    o.link = MSNSYNTH_LINK_RAW;
+    uint8_t data[100], full[256], frame[256];
+    for (int i = 0; i < 100; i++) data[i] = (uint8_t)i;
+    size_t n = msnsynth_frame_udp(&o, &a, &b, data, sizeof data, full, sizeof full);
+    size_t l4len = n - 20;
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    sn_decoder_init(&d, &mem, 1, 0);
+    sn_packet p;
+    /* pieces of 48, 48, 12: the first two on VLAN 10 and 20 each, the
+     * last only on VLAN 20 */
+    size_t fl;
+    fl = v4_fragment_frame(full, l4len, 0, 48, 10, frame);
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    fl = v4_fragment_frame(full, l4len, 0, 48, 20, frame);
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    fl = v4_fragment_frame(full, l4len, 48, 48, 10, frame);
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    fl = v4_fragment_frame(full, l4len, 48, 48, 20, frame);
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    fl = v4_fragment_frame(full, l4len, 48, 48, 20, frame); /* sent again */
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    fl = v4_fragment_frame(full, l4len, 96, l4len - 96, 20, frame);
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_OK);
+    assert_int_equal(p.len, 100);
+    assert_memory_equal(p.payload, data, 100);
+    assert_int_equal(p.vlan[0], 20);
+    assert_int_equal(d.reassembled, 1);
+    /* VLAN 10's datagram is still held: its last piece completes it */
+    fl = v4_fragment_frame(full, l4len, 96, l4len - 96, 10, frame);
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_OK);
+    assert_int_equal(p.vlan[0], 10);
+    assert_int_equal(d.reassembled, 2);
+    sn_decoder_free(&d);
+    assert_int_equal(mem.used, 0);
+}
+
 /* The frame of encapsulation enc around ip/iplen (et: its Ethertype);
- * *lt the link type, *vid the innermost VLAN expected (0: none). */
+ * *lt the link type, *vid the outer VLAN expected (0: none). */
 static size_t encapsulate(int enc, const uint8_t *ip, size_t iplen, unsigned et, uint8_t *b, int *lt, unsigned *vid) {
     size_t n = 12;
     int v6 = et == 0x86DD;
@@ -403,7 +518,7 @@ static size_t encapsulate(int enc, const uint8_t *ip, size_t iplen, unsigned et,
         n += put_u16(b + n, 5);
         n += put_u16(b + n, 0x8100);
         n += put_u16(b + n, 6);
-        *vid = 6;
+        *vid = 5;
         /* fall through */
     case ENC_MPLS:
         n += put_u16(b + n, 0x8847);
@@ -564,7 +679,8 @@ static void decode_encapsulations(int ipv6) {
         assert_int_equal(p.missing, 0);
         assert_memory_equal(p.payload, "USR 1 OK\r\n", 10);
         assert_int_equal(p.src.family, ipv6 ? 6 : 4);
-        assert_int_equal(p.vlan, vid);
+        assert_int_equal(p.vlan[0], vid);
+        assert_int_equal(p.vlan[1], enc == ENC_QINQ_MPLS ? 6 : 0);
         for (size_t cut = 0; cut < n; cut++) {
             uint8_t *copy = malloc(cut ? cut : 1);
             memcpy(copy, frame, cut);
@@ -699,11 +815,18 @@ static void test_encapsulation_limits(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_links_ipv4),           cmocka_unit_test(test_links_ipv6),
-        cmocka_unit_test(test_links_ipv6_ext),       cmocka_unit_test(test_udp_and_garbage),
-        cmocka_unit_test(test_ipv4_defrag),          cmocka_unit_test(test_ipv6_defrag),
-        cmocka_unit_test(test_encapsulations_ipv4),  cmocka_unit_test(test_encapsulations_ipv6),
-        cmocka_unit_test(test_encapsulation_limits), cmocka_unit_test(test_nflog_big_endian_large),
+        cmocka_unit_test(test_links_ipv4),
+        cmocka_unit_test(test_links_ipv6),
+        cmocka_unit_test(test_links_ipv6_ext),
+        cmocka_unit_test(test_udp_and_garbage),
+        cmocka_unit_test(test_ipv4_defrag),
+        cmocka_unit_test(test_ipv6_defrag),
+        cmocka_unit_test(test_vlan_ids),
+        cmocka_unit_test(test_defrag_vlans),
+        cmocka_unit_test(test_encapsulations_ipv4),
+        cmocka_unit_test(test_encapsulations_ipv6),
+        cmocka_unit_test(test_encapsulation_limits),
+        cmocka_unit_test(test_nflog_big_endian_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* test_flow.c - the flow table (flow.c): every flow found from both
  * directions whatever order the packets come in (the last flows seen are
- * tried before the hash), none found after its removal, and the address
- * hash spreading neighbouring addresses over the buckets. */
+ * tried before the hash), none found after its removal, flows told apart
+ * by their VLAN ids, and the address hash spreading neighbouring
+ * addresses over the buckets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,6 +144,54 @@ static void test_removed_tuple_and_reuse(void **state) {
     sn_flow_table_free(&t);
 }
 
+/* The same addresses and ports on other VLANs (one tag, two, none) are
+ * other flows: each found from both directions, through the recent flows
+ * and through the hash, and a removed one not hiding those left. */
+static void test_vlans_are_part_of_the_key(void **state) {
+    (void)state;
+    static const uint16_t vlans[][2] = {{0, 0}, {10, 0}, {20, 0}, {100, 10}, {200, 10}, {10, 100}, {100, 0}};
+    enum { NV = sizeof vlans / sizeof vlans[0] };
+    sn_memcap mem;
+    sn_memcap_init(&mem, 64u << 20);
+    sn_flow_table t;
+    assert_int_equal(sn_flow_table_init(&t, &mem, 0), 0);
+    int dir;
+    sn_flow *f[NV];
+    for (int v = 0; v < NV; v++) {
+        sn_packet p = packet(1, 0);
+        memcpy(p.vlan, vlans[v], sizeof p.vlan);
+        assert_null(sn_flow_lookup(&t, &p, &dir));
+        f[v] = sn_flow_create(&t, &p, 0);
+        assert_non_null(f[v]);
+        assert_memory_equal(f[v]->vlan, vlans[v], sizeof f[v]->vlan);
+    }
+    /* other flows in between, so that the hash is used too */
+    for (int i = 2; i < 40; i++) {
+        sn_packet p = packet(i, 0);
+        if (!sn_flow_lookup(&t, &p, &dir)) assert_non_null(sn_flow_create(&t, &p, 0));
+    }
+    for (int round = 0; round < 4; round++)
+        for (int v = 0; v < NV; v++)
+            for (int rev = 0; rev < 2; rev++) {
+                sn_packet p = packet(1, rev);
+                memcpy(p.vlan, vlans[v], sizeof p.vlan);
+                assert_ptr_equal(sn_flow_lookup(&t, &p, &dir), f[v]);
+                assert_int_equal(dir, rev);
+                if (round & 1) sn_flow_touch(&t, f[v], 0);
+            }
+    /* one removed: the others are still found, it is not */
+    sn_flow_remove(&t, f[3]);
+    for (int v = 0; v < NV; v++)
+        for (int rev = 0; rev < 2; rev++) {
+            sn_packet p = packet(1, rev);
+            memcpy(p.vlan, vlans[v], sizeof p.vlan);
+            if (v == 3) assert_null(sn_flow_lookup(&t, &p, &dir));
+            else assert_ptr_equal(sn_flow_lookup(&t, &p, &dir), f[v]);
+        }
+    while (sn_flow_oldest(&t)) sn_flow_remove(&t, sn_flow_oldest(&t));
+    sn_flow_table_free(&t);
+}
+
 /* 4 096 neighbouring addresses, the two varying bytes at every position
  * of an IPv4 and of an IPv6 address, over 1 024 buckets: an even spread
  * puts 4 in each (a random hash at most 11-15), a hash whose low bits
@@ -170,6 +219,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup_every_order),
         cmocka_unit_test(test_removed_tuple_and_reuse),
+        cmocka_unit_test(test_vlans_are_part_of_the_key),
         cmocka_unit_test(test_addr_hash_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

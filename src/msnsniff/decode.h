@@ -34,7 +34,9 @@ typedef struct sn_packet {
     const uint8_t *payload; /* L4 payload as captured */
     size_t len;             /* captured payload bytes */
     size_t missing;         /* payload bytes cut off by the snaplen */
-    size_t wire_len;        /* frame length on the wire */
+    /* Frame length on the wire; for a datagram reassembled from
+     * fragments, the sum of the lengths of the frames that brought them. */
+    size_t wire_len;
     /* VLAN ids of the first two tags, [0] outer, 0 if none; priority tags
      * (VID 0) are not counted. Part of a flow's key (and a fragment's). */
     uint16_t vlan[2];

@@ -15,6 +15,7 @@ typedef struct slot {
     uint32_t vlans; /* sn_packet_vlans: the same addresses on two VLANs are two hosts */
     uint8_t proto;
     uint64_t first_ts;
+    size_t wire;  /* the frames' lengths so far */
     size_t total; /* 0 until the last fragment is seen */
     uint8_t *buf; /* DEFRAG_MAX bytes */
     uint8_t cover[(DEFRAG_UNITS + 7u) / 8u];
@@ -104,6 +105,7 @@ int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint3
         s->proto = proto;
         s->first_ts = ts;
     }
+    s->wire += pk->wire_len;
     if (!more) {
         size_t end = (size_t)offset + n;
         if (s->total && s->total != end) {
@@ -140,6 +142,7 @@ int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint3
     memcpy(f->out, s->buf, s->total);
     *out = f->out;
     *outlen = s->total;
+    pk->wire_len = s->wire;
     slot_clear(f, s);
     return 1;
 }

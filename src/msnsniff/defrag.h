@@ -24,9 +24,11 @@ void sn_defrag_free(sn_defrag *f);
  * fragment header (id: the IPv4 16-bit or IPv6 32-bit identification;
  * proto: the protocol, or the fragment header's next header). The
  * datagram is the one of pk's addresses and VLAN ids with that id and
- * protocol; pk's time dates it. Returns 1 when the datagram is complete
- * (*out and *outlen: the whole reassembled payload, valid until the next
- * call), 0 when held, -1 when dropped (bad offsets, memcap). */
+ * protocol; pk's time dates it and pk's wire_len is the frame's length.
+ * Returns 1 when the datagram is complete (*out and *outlen: the whole
+ * reassembled payload, valid until the next call; pk->wire_len: the sum
+ * of the lengths of every frame added to it, copies included), 0 when
+ * held, -1 when dropped (bad offsets, memcap). */
 int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint32_t offset, int more, const uint8_t *p,
                   size_t n, const uint8_t **out, size_t *outlen);
 

@@ -1543,6 +1543,72 @@ class Flows(unittest.TestCase):
         transfer, = [e for e in ev if e["event"] == "flow" and e["dport"] == 6891]
         self.assertEqual((transfer["vlan"], transfer["app"], transfer["expectation"]), (20, "msnftp", exp["id"]))
 
+    @staticmethod
+    def fragments(frame, size):
+        """The frames of the IPv4 or IPv6 packet in frame, its payload cut
+        into pieces of size bytes (a multiple of 8)."""
+        eth, ip = frame[:14], frame[14:]
+        v6 = ip[0] >> 4 == 6
+        hl = 40 if v6 else (ip[0] & 15) * 4
+        body, out = ip[hl:], []
+        for off in range(0, len(body), size):
+            piece, more = body[off:off + size], off + size < len(body)
+            hdr = bytearray(ip[:hl])
+            if v6:
+                hdr[6] = 44
+                struct.pack_into("!H", hdr, 4, 8 + len(piece))
+                out.append(eth + bytes(hdr) + struct.pack("!BBHI", ip[6], 0, off | more, 0x1234) + piece)
+            else:
+                struct.pack_into("!HH", hdr, 2, hl + len(piece), 0)
+                struct.pack_into("!H", hdr, 6, (0x2000 if more else 0) | off // 8)
+                out.append(eth + bytes(hdr) + piece)
+        return out
+
+    @staticmethod
+    def as_ipv6(frame):
+        ip = frame[14:]
+        hl = (ip[0] & 15) * 4
+        net = b"\x20\x01\x0d\xb8" + bytes(11)
+        return frame[:12] + b"\x86\xdd" + struct.pack("!IHBB16s16s", 0x60000000, len(ip) - hl, ip[9], 64,
+                                                      net + ip[15:16], net + ip[19:20]) + ip[hl:]
+
+    def test_bytes_count_every_fragment_frame(self):
+        # A switchboard whose larger datagrams were fragmented, over IPv4
+        # and IPv6: a flow's bytes are those of every frame it received,
+        # each fragment's; its packets are the datagrams, and its events
+        # those of the same switchboard unfragmented.
+        c = Capture()
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s(text_message("a message long enough to be sent in many fragments"))
+        sb.s2c(msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nand back"))
+        plain = list(c.frames)
+        for v6 in (False, True):
+            frames = [self.as_ipv6(f) if v6 else f for f in plain]
+            c.frames, c.later = frames, [0] * len(frames)
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            want = [e for e in events(out) if e["event"] not in ("flow", "stats")]
+            pieces, sizes, datagrams = [], [0, 0], [0, 0]
+            for f in frames:
+                cut = self.fragments(f, 16) if len(f) > 100 else [f]
+                pieces += cut
+                side = f[14 + (23 if v6 else 15)] != 10  # from the client (10.0.0.10, 2001:db8::a) or not
+                sizes[side] += sum(len(p) for p in cut)
+                datagrams[side] += 1
+            self.assertGreater(len(pieces), len(frames) + 10)
+            c.frames, c.later = pieces, [0] * len(pieces)
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            flow, = [e for e in ev if e["event"] == "flow"]
+            self.assertEqual((flow["bytes_c2s"], flow["bytes_s2c"]), tuple(sizes), "v6=%s" % v6)
+            self.assertEqual((flow["packets_c2s"], flow["packets_s2c"]), tuple(datagrams), "v6=%s" % v6)
+            got = [e for e in ev if e["event"] not in ("flow", "stats")]
+            for e in got + want:  # times and frame numbers aside
+                e.pop("ts", None)
+                e.pop("frame", None)
+            self.assertEqual(got, want, "v6=%s" % v6)
+
 
 class Invitations(unittest.TestCase):
     def test_invitation_in_a_chat_picked_up_midway(self):

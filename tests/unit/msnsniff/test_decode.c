@@ -438,9 +438,11 @@ static size_t v4_fragment_frame(const uint8_t *full, size_t l4len, size_t off, s
     return tagged_frame(&tpid, &vid, vid ? 1 : 0, ip, 20 + len, b);
 }
 
-/* Fragments with the same addresses and id on two VLANs belong to two
+/* A reassembled datagram's wire length is the sum of the lengths of the
+ * frames that brought its fragments (a copy sent again included), and
+ * fragments with the same addresses and id on two VLANs belong to two
  * datagrams. */
-static void test_defrag_vlans(void **state) {
+static void test_defrag_vlans_and_wire_length(void **state) {
     (void)state;
     msnsynth_endpoint a = ep("10.0.0.1", 5004), b = ep("10.0.0.2", 5005);
     msnsynth_opts o;
@@ -456,29 +458,58 @@ static void test_defrag_vlans(void **state) {
     sn_decoder_init(&d, &mem, 1, 0);
     sn_packet p;
     /* pieces of 48, 48, 12: the first two on VLAN 10 and 20 each, the
-     * last only on VLAN 20 */
-    size_t fl;
+     * last only on VLAN 20 (the wire lengths: the frame's plus 4, an FCS
+     * not captured) */
+    size_t fl, sum10 = 0, sum20 = 0;
     fl = v4_fragment_frame(full, l4len, 0, 48, 10, frame);
-    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    sum10 += fl + 4;
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl + 4, 1, &p), SN_DECODE_HELD);
     fl = v4_fragment_frame(full, l4len, 0, 48, 20, frame);
-    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    sum20 += fl + 4;
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl + 4, 1, &p), SN_DECODE_HELD);
     fl = v4_fragment_frame(full, l4len, 48, 48, 10, frame);
-    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    sum10 += fl + 4;
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl + 4, 1, &p), SN_DECODE_HELD);
     fl = v4_fragment_frame(full, l4len, 48, 48, 20, frame);
-    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    sum20 += fl + 4;
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl + 4, 1, &p), SN_DECODE_HELD);
     fl = v4_fragment_frame(full, l4len, 48, 48, 20, frame); /* sent again */
-    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    sum20 += fl + 4;
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl + 4, 1, &p), SN_DECODE_HELD);
     fl = v4_fragment_frame(full, l4len, 96, l4len - 96, 20, frame);
-    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_OK);
+    sum20 += fl + 4;
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl + 4, 1, &p), SN_DECODE_OK);
     assert_int_equal(p.len, 100);
     assert_memory_equal(p.payload, data, 100);
     assert_int_equal(p.vlan[0], 20);
+    assert_int_equal(p.wire_len, sum20);
     assert_int_equal(d.reassembled, 1);
     /* VLAN 10's datagram is still held: its last piece completes it */
     fl = v4_fragment_frame(full, l4len, 96, l4len - 96, 10, frame);
+    sum10 += fl;
     assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_OK);
     assert_int_equal(p.vlan[0], 10);
+    assert_int_equal(p.wire_len, sum10);
     assert_int_equal(d.reassembled, 2);
+    sn_decoder_free(&d);
+    assert_int_equal(mem.used, 0);
+
+    /* IPv6 the same way (raw link) */
+    o.link = MSNSYNTH_LINK_RAW;
+    msnsynth_endpoint a6 = ep("2001:db8::1", 5004), b6 = ep("2001:db8::2", 5005);
+    n = msnsynth_frame_udp(&o, &a6, &b6, data, sizeof data, full, sizeof full);
+    l4len = n - 40;
+    sn_decoder_init(&d, &mem, 1, 0);
+    size_t sum = 0;
+    static const size_t offs[3] = {48, 0, 96};
+    for (int k = 0; k < 3; k++) {
+        size_t off = offs[k], len = off == 96 ? l4len - 96 : 48;
+        fl = v6_fragment(full, l4len, off, len, 77, frame);
+        sum += fl;
+        assert_int_equal(sn_decode(&d, 101, frame, fl, fl, 1, &p), k < 2 ? SN_DECODE_HELD : SN_DECODE_OK);
+    }
+    assert_int_equal(p.len, 100);
+    assert_int_equal(p.wire_len, sum);
     sn_decoder_free(&d);
     assert_int_equal(mem.used, 0);
 }
@@ -822,7 +853,7 @@ int main(void) {
         cmocka_unit_test(test_ipv4_defrag),
         cmocka_unit_test(test_ipv6_defrag),
         cmocka_unit_test(test_vlan_ids),
-        cmocka_unit_test(test_defrag_vlans),
+        cmocka_unit_test(test_defrag_vlans_and_wire_length),
         cmocka_unit_test(test_encapsulations_ipv4),
         cmocka_unit_test(test_encapsulations_ipv6),
         cmocka_unit_test(test_encapsulation_limits),

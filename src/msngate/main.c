@@ -11,6 +11,7 @@
  * See docs/msngate.md. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <sched.h>
@@ -18,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <stddef.h>
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <linux/capability.h>
 #include <linux/if_packet.h>
 #include <linux/netfilter.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
@@ -78,7 +82,10 @@ typedef struct gate {
     /* whether a chain of the administrator's uses the sets (check_filter):
      * not yet; not since the start, said; yes; not any more, said */
     enum { FILTER_UNSEEN, FILTER_NEVER_USED, FILTER_USED, FILTER_LOST } filter;
-    int filter_checks; /* looks so far */
+    int filter_checks;          /* looks so far */
+    long long table_handle;     /* the kernel's handle of the table the sets are in (passive: check_sets) */
+    uint64_t last_evicted_said; /* analyzer evictions last said (monotonic µs; 0: never) */
+    uint64_t evicted_said, not_admitted_said; /* and the counts then */
     /* passive */
     pcap_t *cap;
     int cap_fd, linktype;
@@ -175,26 +182,71 @@ static int check_config(const gate_config *c, char *err, size_t errcap) {
 
 /* One msngate per table in a network namespace: a second one would empty
  * the first's sets at its start and stop, and neither would know. The
- * claim is an abstract unix socket named after the table (such names
- * belong to the network namespace and go with the process); it is held
- * until exit. */
+ * claim is an flock on a file of LOCK_DIR named after the network namespace
+ * (its inode) and the table, held until exit: the directory is root's
+ * (made 0700 when missing, refused when another user could write in it),
+ * so no unprivileged process can take the claim first. */
+#define LOCK_DIR "/run/msngate"
+
+static char lock_path[sizeof LOCK_DIR + 240];
+
 static int take_table(const char *table, char *err, size_t errcap) {
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0; /* cannot tell: go on */
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "msngate/%s", table);
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-    if (bind(fd, (struct sockaddr *)&sa, len) == 0) return 0; /* kept open until exit */
-    int e = errno;
-    close(fd);
-    if (e != EADDRINUSE) return 0;
-    snprintf(err, errcap,
-             "another msngate runs on table inet %s in this network namespace: stop it first, or give this one "
-             "another --table",
-             table);
-    return -1;
+    struct stat ns, d;
+    if (stat("/proc/self/ns/net", &ns) != 0) return 0; /* cannot tell: go on */
+    if (mkdir(LOCK_DIR, 0700) != 0 && errno != EEXIST) {
+        if (errno == EACCES || errno == EPERM || errno == EROFS) return 0; /* not root: nftables says what is wrong */
+        snprintf(err, errcap, "%s: %s", LOCK_DIR, strerror(errno));
+        return -1;
+    }
+    if (lstat(LOCK_DIR, &d) != 0 || !S_ISDIR(d.st_mode) || d.st_uid != geteuid() || (d.st_mode & 022)) {
+        snprintf(err, errcap,
+                 "%s (where msngate claims its table) is not a directory only this user (uid %u) can write in; "
+                 "remove it, msngate makes it",
+                 LOCK_DIR, (unsigned)geteuid());
+        return -1;
+    }
+    /* the table's name as a file name: '/' and '%' escaped */
+    char name[3 * 256 + 1];
+    size_t n = 0;
+    for (const char *p = table; *p && n + 4 < sizeof name; p++) {
+        if (*p == '/' || *p == '%') n += (size_t)snprintf(name + n, sizeof name - n, "%%%02X", (unsigned char)*p);
+        else name[n++] = *p;
+    }
+    name[n] = '\0';
+    for (int attempt = 0; attempt < 8; attempt++) {
+        if (snprintf(lock_path, sizeof lock_path, LOCK_DIR "/net%llu.%.200s.lock", (unsigned long long)ns.st_ino,
+                     name) >= (int)sizeof lock_path)
+            return 0;
+        int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            snprintf(err, errcap, "%s: %s", lock_path, strerror(errno));
+            lock_path[0] = '\0';
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            lock_path[0] = '\0';
+            if (e != EWOULDBLOCK) return 0;
+            snprintf(err, errcap,
+                     "another msngate runs on table inet %s in this network namespace: stop it first, or give this "
+                     "one another --table",
+                     table);
+            return -1;
+        }
+        /* the file locked is still the one of that name (the last owner
+         * removes it at its exit): kept open until exit */
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(lock_path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) return 0;
+        close(fd);
+    }
+    lock_path[0] = '\0';
+    return 0;
+}
+
+/* At a clean exit, still holding the claim. */
+static void release_table(void) {
+    if (lock_path[0]) unlink(lock_path);
 }
 
 static void report(gate *g) {
@@ -338,6 +390,53 @@ static void check_filter(gate *g) {
     }
 }
 
+/* Passive mode: the sets of a table made again (deleted, or a ruleset
+ * applied whole with "flush ruleset" first, as reloading nftables does,
+ * which makes the table and its sets again, empty) lost their open
+ * elements, and no commit fails to tell. The table's handle changes with
+ * it: looked at every 2 s; changed, the sets are made (if missing) and
+ * every open element is added again. */
+static void check_sets(gate *g) {
+    long long h = ruleset_table_handle(&g->ro);
+    if (h < 0 || h == g->table_handle) return;
+    char err[1024];
+    fprintf(stderr,
+            "msngate: table inet %s was %s (a ruleset reloaded?): making its sets again and adding the %zu open "
+            "pinholes again\n",
+            g->cfg.table, h == 0 ? "removed" : "replaced", pinholes_count(g->holes));
+    if (ruleset_setup_sets(&g->ro, err, sizeof err) != 0) {
+        fprintf(stderr, "msngate: making the sets again failed: %s (trying again in 2 s)\n", err);
+        return;
+    }
+    g->table_handle = ruleset_table_handle(&g->ro);
+    pinholes_readd(g->holes);
+}
+
+/* The analyzer closes the least recently seen flow when its memory budget
+ * (memcap_mb) or its flow bound is reached; a switchboard session among
+ * them is not followed any more, and its invitations open nothing. Counted
+ * (analyzer_evicted) and said: at the first, then at most once a minute. */
+#define EVICTION_SAY_US 60000000u
+
+static void check_evictions(gate *g, uint64_t now) {
+    const sn_stats *ss = sn_engine_stats(g->eng);
+    g->st.analyzer_evicted = ss->flows_evicted_bound;
+    g->st.analyzer_not_admitted = ss->packets_not_admitted;
+    uint64_t ev = g->st.analyzer_evicted, na = g->st.analyzer_not_admitted;
+    if (ev + na == g->evicted_said + g->not_admitted_said) return;
+    if (g->last_evicted_said && now - g->last_evicted_said < EVICTION_SAY_US) return;
+    fprintf(stderr,
+            "msngate: warning: the analyzer's memory is full (memcap_mb %llu): %llu flows closed under memory "
+            "pressure to admit new ones, %llu packets of new flows not analysed (%llu and %llu in all); the "
+            "sessions of those flows are no longer followed and their invitations open no pinhole: raise "
+            "memcap_mb, or narrow what is captured (--filter)\n",
+            (unsigned long long)(g->cfg.memcap >> 20), (unsigned long long)(ev - g->evicted_said),
+            (unsigned long long)(na - g->not_admitted_said), (unsigned long long)ev, (unsigned long long)na);
+    g->evicted_said = ev;
+    g->not_admitted_said = na;
+    g->last_evicted_said = now;
+}
+
 static void check_capture_loss(gate *g);
 
 /* Signals, timers: called between packets. */
@@ -354,10 +453,12 @@ static void tick(gate *g) {
         pinholes_expire(g->holes, rt);
         pinholes_commit(g->holes, 1); /* deletes of hits whose grace is over */
         check_capture_loss(g);
+        check_evictions(g, now);
     }
-    if (g->hook_installed && now - g->last_hook_check >= HOOK_CHECK_US) {
+    if (now - g->last_hook_check >= HOOK_CHECK_US) {
         g->last_hook_check = now;
-        check_hook(g);
+        if (g->hook_installed) check_hook(g);
+        else if (g->cfg.mode == GATE_PASSIVE) check_sets(g);
     }
     if (now - g->last_filter_check >= HOOK_CHECK_US) {
         g->last_filter_check = now;
@@ -369,6 +470,7 @@ static void tick(gate *g) {
         g->last_stats = now;
         if (g->cfg.mode == GATE_INLINE) read_queue_drops(g);
         else check_capture_loss(g);
+        check_evictions(g, now);
         report(g);
     }
 }
@@ -381,6 +483,7 @@ static int recreate_sets(void *ctx) {
         return -1;
     }
     fprintf(stderr, "msngate: sets of table inet %s were missing; re-created\n", g->cfg.table);
+    g->table_handle = ruleset_table_handle(&g->ro); /* the open elements go in now: not again at check_sets */
     return 0;
 }
 
@@ -654,6 +757,16 @@ static int on_queued(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
     return 0;
 }
 
+/* CAP_NET_ADMIN in the effective set (capget): 1, 0, or 1 when it cannot
+ * be told. */
+static int has_net_admin(void) {
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &hdr, data) != 0) return 1;
+    return (data[CAP_NET_ADMIN / 32].effective >> (CAP_NET_ADMIN % 32)) & 1u;
+}
+
 static int open_queue(gate *g) {
     g->nfq = nfq_open();
     if (!g->nfq) {
@@ -663,13 +776,13 @@ static int open_queue(gate *g) {
     g->qh = nfq_create_queue(g->nfq, (uint16_t)g->cfg.queue_num, on_queued, g);
     if (!g->qh) {
         /* the kernel answers EPERM both without CAP_NET_ADMIN and for a
-         * queue another process has bound */
+         * queue another process has bound: the capability tells them apart
+         * (root may run without it: a container, capsh --drop) */
         int e = errno;
         fprintf(stderr, "msngate: cannot bind NFQUEUE %u: %s%s\n", g->cfg.queue_num, strerror(e),
-                e == EBUSY || (e == EPERM && geteuid() == 0)
-                    ? " (another program holds it: another msngate, or choose --queue-num)"
-                    : e == EPERM ? " (needs CAP_NET_ADMIN)"
-                                 : "");
+                e == EPERM && !has_net_admin() ? " (needs CAP_NET_ADMIN)"
+                    : e == EBUSY || e == EPERM ? " (another program holds it: another msngate, or choose --queue-num)"
+                                               : "");
         return -1;
     }
     if (nfq_set_mode(g->qh, NFQNL_COPY_PACKET, 0xffff) < 0) {
@@ -858,6 +971,12 @@ int main(int argc, char **argv) {
         close_source(&g);
         return 1;
     }
+    g.table_handle = ruleset_table_handle(&g.ro);
+    /* Hooks a run that did not stop cleanly left, whatever its mode and
+     * queue: with --fail-closed they would hold the MSN traffic for good */
+    char left[512];
+    if (ruleset_remove_left(&g.ro, c->mode == GATE_INLINE, left, sizeof left) > 0)
+        fprintf(stderr, "msngate: removed the queue hook an earlier run left (%s)\n", left);
     g.set = nftset_open(NFPROTO_INET, c->table, err, sizeof err);
     if (!g.set) {
         fprintf(stderr, "msngate: %s\n", err);
@@ -905,12 +1024,15 @@ int main(int argc, char **argv) {
         if (g.hook_installed) ruleset_remove_queue(&g.ro);
         close_queue(&g);
     }
-    if (ruleset_flush_sets(&g.ro, err, sizeof err) != 0) fprintf(stderr, "msngate: emptying the sets: %s\n", err);
+    int flushed = ruleset_flush_sets(&g.ro, err, sizeof err);
+    if (flushed > 0) fprintf(stderr, "msngate: table inet %s was gone already: no sets to empty\n", c->table);
+    else if (flushed < 0) fprintf(stderr, "msngate: emptying the sets: %s\n", err);
     if (c->mode == GATE_INLINE) read_queue_drops(&g);
     report(&g);
     fprintf(stderr, "msngate: stopped\n");
     sn_engine_free(g.eng);
     pinholes_free(g.holes);
     nftset_close(g.set);
+    release_table();
     return status;
 }

@@ -127,7 +127,41 @@ int ruleset_setup_sets(const ruleset_opts *o, char *err, size_t errcap) {
     return rc;
 }
 
+/* Lists what cmd names into a buffer of the caller's (free it): 0, 1 when
+ * it does not exist, -1 when nftables cannot be asked. */
+static int nft_list(const char *cmd, unsigned flags, char **out) {
+    *out = NULL;
+    struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!nft) return -1;
+    nft_ctx_output_set_flags(nft, flags);
+    nft_ctx_buffer_output(nft);
+    nft_ctx_buffer_error(nft);
+    int rc = 0;
+    if (nft_run_cmd_from_buffer(nft, cmd) != 0) {
+        const char *e = nft_ctx_get_error_buffer(nft);
+        rc = e && strstr(e, "No such file or directory") ? 1 : -1;
+    } else {
+        const char *o = nft_ctx_get_output_buffer(nft);
+        *out = strdup(o ? o : "");
+        if (!*out) rc = -1;
+    }
+    nft_ctx_free(nft);
+    return rc;
+}
+
+long long ruleset_table_handle(const ruleset_opts *o) {
+    char cmd[160], *out;
+    snprintf(cmd, sizeof cmd, "list table inet %s", o->table);
+    int rc = nft_list(cmd, NFT_CTX_OUTPUT_TERSE | NFT_CTX_OUTPUT_HANDLE, &out);
+    if (rc != 0) return rc > 0 ? 0 : -1;
+    const char *h = strstr(out, "# handle ");
+    long long v = h ? strtoll(h + 9, NULL, 10) : -1;
+    free(out);
+    return v > 0 ? v : -1;
+}
+
 int ruleset_flush_sets(const ruleset_opts *o, char *err, size_t errcap) {
+    if (ruleset_table_handle(o) == 0) return 1; /* nothing to empty (and nothing to say twelve times) */
     cmdbuf b = {0};
     for (int c = 0; c < GATE_CLASSES; c++)
         for (int f = 4; f <= 6; f += 2) {
@@ -227,9 +261,7 @@ static int xt(const ruleset_opts *o, char *err, size_t errcap, int bypass, const
     return rc;
 }
 
-static void xt_remove(const ruleset_opts *o) {
-    char chain[32];
-    xt_chain_name(o, chain, sizeof chain);
+static void xt_remove_chain(const ruleset_opts *o, const char *chain) {
     const char *del[] = {"-t", "mangle", "-D", "FORWARD", "-j", chain, NULL};
     /* bounded: at most a few jumps were ever added */
     for (int i = 0; i < 4; i++)
@@ -238,6 +270,136 @@ static void xt_remove(const ruleset_opts *o) {
     const char *gone[] = {"-t", "mangle", "-X", chain, NULL};
     xt(o, NULL, 0, 0, flush);
     xt(o, NULL, 0, 0, gone);
+}
+
+static void xt_remove(const ruleset_opts *o) {
+    char chain[32];
+    xt_chain_name(o, chain, sizeof chain);
+    xt_remove_chain(o, chain);
+}
+
+/* The mangle tables iptables-nft keeps the hook in: whether msngate made
+ * them (they were not there when it added its hook), so that a clean stop
+ * takes away what it made and nothing that was there before. One hook per
+ * process. */
+static const char *const mangle_family[2] = {"ip", "ip6"};
+static int mangle_made[2];
+
+static void note_mangle_tables(void) {
+    for (int f = 0; f < 2; f++) {
+        char cmd[64], *out;
+        snprintf(cmd, sizeof cmd, "list table %s mangle", mangle_family[f]);
+        int rc = nft_list(cmd, NFT_CTX_OUTPUT_TERSE, &out);
+        free(out);
+        if (rc == 1) mangle_made[f] = 1; /* there: msngate's only if it made it earlier and it stayed */
+    }
+}
+
+/* Deletes a mangle table msngate made when nothing is left in it but
+ * empty base chains. */
+static void drop_made_mangle_tables(void) {
+    static const char *const base[] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"};
+    for (int f = 0; f < 2; f++) {
+        if (!mangle_made[f]) continue;
+        char cmd[64], *out;
+        snprintf(cmd, sizeof cmd, "list table %s mangle", mangle_family[f]);
+        int rc = nft_list(cmd, NFT_CTX_OUTPUT_TERSE, &out);
+        if (rc != 0) {
+            if (rc == 1) mangle_made[f] = 0;
+            continue;
+        }
+        int empty = 1;
+        for (const char *line = out; *line && empty;) {
+            const char *end = strchr(line, '\n');
+            size_t len = end ? (size_t)(end - line) : strlen(line);
+            const char *p = line;
+            while (*p == ' ' || *p == '\t') p++;
+            size_t n = len - (size_t)(p - line);
+            if (strncmp(p, "chain ", 6) == 0) {
+                int known = 0;
+                for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) {
+                    size_t bl = strlen(base[i]);
+                    if (n >= 6 + bl && strncmp(p + 6, base[i], bl) == 0 && (p[6 + bl] == ' ' || p[6 + bl] == '{'))
+                        known = 1;
+                }
+                empty = known;
+            } else if (!(n == 0 || p[0] == '}' || p[0] == '#' || strncmp(p, "table ", 6) == 0 ||
+                         strncmp(p, "type ", 5) == 0)) {
+                empty = 0; /* a rule, or a set, or ... */
+            }
+            line += len;
+            if (*line == '\n') line++;
+        }
+        free(out);
+        if (!empty) continue;
+        char e[1024];
+        snprintf(cmd, sizeof cmd, "delete table %s mangle\n", mangle_family[f]);
+        if (nft_apply(cmd, e, sizeof e) == 0) mangle_made[f] = 0;
+    }
+}
+
+/* Queue numbers a program has bound in this network namespace
+ * (/proc/net/netfilter/nfnetlink_queue, the queue number first). */
+static int queue_bound(unsigned num) {
+    FILE *fp = fopen("/proc/net/netfilter/nfnetlink_queue", "r");
+    if (!fp) return 0;
+    char line[256];
+    int bound = 0;
+    while (!bound && fgets(line, sizeof line, fp)) {
+        char *end;
+        unsigned long q = strtoul(line, &end, 10);
+        if (end != line && q == num) bound = 1;
+    }
+    fclose(fp);
+    return bound;
+}
+
+int ruleset_remove_left(const ruleset_opts *o, int inline_mode, char *said, size_t saidcap) {
+    size_t n = 0;
+    int removed = 0;
+    said[0] = '\0';
+    /* the nft hook and the connmark chain of this table: the table is this
+     * process's (one msngate per table), so whatever is there was left */
+    static const char *const own[] = {QUEUE_CHAIN, MARK_CHAIN};
+    for (size_t i = 0; i < 2; i++) {
+        char cmd[200], *out, e[1024];
+        snprintf(cmd, sizeof cmd, "list chain inet %s %s", o->table, own[i]);
+        int rc = nft_list(cmd, NFT_CTX_OUTPUT_TERSE, &out);
+        free(out);
+        if (rc != 0) continue;
+        snprintf(cmd, sizeof cmd, "delete chain inet %s %s\n", o->table, own[i]);
+        if (nft_apply(cmd, e, sizeof e) != 0) continue;
+        removed++;
+        if (n < saidcap) n += (size_t)snprintf(said + n, saidcap - n, "%schain %s", n ? ", " : "", own[i]);
+    }
+    /* the xt hooks, MSNGATE_Q<queue>, whatever queue the run that left them
+     * had: each whose queue nobody reads (a running msngate on another
+     * table reads its own), and in inline mode this run's queue's */
+    unsigned long done[32];
+    size_t ndone = 0;
+    for (int f = 0; f < 2; f++) {
+        char cmd[64], *out;
+        snprintf(cmd, sizeof cmd, "list table %s mangle", mangle_family[f]);
+        if (nft_list(cmd, NFT_CTX_OUTPUT_TERSE, &out) != 0) continue;
+        for (const char *p = out; (p = strstr(p, "chain MSNGATE_Q")) != NULL;) {
+            p += 15;
+            char *end;
+            unsigned long q = strtoul(p, &end, 10);
+            if (end == p || (*end != ' ' && *end != '{') || q > 65535) continue;
+            if (inline_mode ? q != o->queue_num && queue_bound((unsigned)q) : queue_bound((unsigned)q)) continue;
+            int seen = 0; /* in both families: removed from both at once */
+            for (size_t i = 0; i < ndone; i++) seen |= done[i] == q;
+            if (seen || ndone == sizeof done / sizeof done[0]) continue;
+            done[ndone++] = q;
+            char chain[32];
+            snprintf(chain, sizeof chain, "MSNGATE_Q%lu", q);
+            if (n < saidcap) n += (size_t)snprintf(said + n, saidcap - n, "%s%s", n ? ", " : "", chain);
+            xt_remove_chain(o, chain);
+            removed++;
+        }
+        free(out);
+    }
+    return removed;
 }
 
 static int xt_install(const ruleset_opts *o, char *err, size_t errcap) {
@@ -257,6 +419,7 @@ static int xt_install(const ruleset_opts *o, char *err, size_t errcap) {
     const char *secondary[] = {"-t",       "mangle", "-A", chain, "-m",      "conntrack",   "--ctstate", "NEW", "-m",
                                "connmark", "--mark", ms,   "-j",  "NFQUEUE", "--queue-num", qn,          NULL};
     const char *jump[] = {"-t", "mangle", "-I", "FORWARD", "1", "-j", chain, NULL};
+    note_mangle_tables();
     if (xt(o, err, errcap, 0, mk) != 0) return -1;
     int rc = 0;
     if (o->ncontrol_ports)
@@ -311,6 +474,7 @@ void ruleset_remove_queue(const ruleset_opts *o) {
     if (!b.oom) nft_apply(b.p, e, sizeof e);
     free(b.p);
     xt_remove(o);
+    drop_made_mangle_tables();
 }
 
 /* One of the twelve set names at p (followed by no more of a name)? */

@@ -49,15 +49,28 @@ int ruleset_table_name_ok(const char *table);
 /* Creates the table (if missing) and the sets (if missing), then flushes
  * the sets. Errors name the cause (no privileges, a set of another type). */
 int ruleset_setup_sets(const ruleset_opts *o, char *err, size_t errcap);
-/* Removes every element from the sets (clean exit). */
+/* Removes every element from the sets (clean exit): 0, 1 when the table
+ * is gone already (nothing to empty), -1 (err says why). */
 int ruleset_flush_sets(const ruleset_opts *o, char *err, size_t errcap);
+/* The kernel's handle of the table: a new one each time the table is made
+ * again (deleted, or a ruleset loaded with "flush ruleset" first), so a
+ * change says that the sets were replaced by empty ones. 0 when the table
+ * is missing, -1 when nftables cannot be asked. */
+long long ruleset_table_handle(const ruleset_opts *o);
 
 typedef enum queue_kind { QUEUE_NONE = 0, QUEUE_NFT, QUEUE_XT } queue_kind;
 
 /* Inline mode: the connmark chain and the queue hook. Hooks left by an
  * earlier run (a crash) are removed first. */
 int ruleset_install_queue(const ruleset_opts *o, queue_kind *kind, char *err, size_t errcap);
-/* Removes the connmark chain and the queue hook (either kind). */
+/* Queue hooks an earlier run that did not stop cleanly (kill -9, a crash)
+ * left, whatever its mode's and queue number: the connmark chain and the
+ * nft queue chain of the table, and every xt hook MSNGATE_Q<n> whose
+ * queue no program reads (in inline mode also this run's queue's, which it
+ * reads itself). Returns how many were removed, their names in said. */
+int ruleset_remove_left(const ruleset_opts *o, int inline_mode, char *said, size_t saidcap);
+/* Removes the connmark chain and the queue hook (either kind), and the
+ * mangle tables of the xt hook when msngate made them and they are empty. */
 void ruleset_remove_queue(const ruleset_opts *o);
 /* 1 when the sets, the connmark chain and the queue hook of kind are all
  * in the kernel; 0 when something removed one ("flush ruleset", a

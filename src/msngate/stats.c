@@ -1,7 +1,11 @@
 /* stats.c - counters out: status line and JSON file. */
+#define _GNU_SOURCE
 #include "stats.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -34,30 +38,41 @@ void gate_stats_line(const gate_stats *s, size_t pinholes, FILE *fp) {
             "msngate: stats predictions=%llu pinholes=%zu added=%llu deleted=%llu hits=%llu withdrawn=%llu "
             "refused_forged=%llu refused_nat=%llu refused_bound=%llu unresolved=%llu any_port=%llu "
             "commit_p50_us=%llu commit_p99_us=%llu commit_max_us=%llu commit_errors=%llu "
-            "packets=%llu capture_drops=%llu queued=%llu queue_drops=%llu queue_p50_us=%llu queue_p99_us=%llu\n",
+            "packets=%llu capture_drops=%llu analyzer_evicted=%llu queued=%llu queue_drops=%llu queue_p50_us=%llu "
+            "queue_p99_us=%llu\n",
             U(s->predictions), pinholes, U(s->elements_added), U(s->elements_deleted), U(s->hits), U(s->withdrawn),
             U(s->refused_forged), U(s->refused_nat), U(s->refused_bound), U(s->unresolved), U(s->any_port),
             U(gate_stats_pct(s->lat, s->lat_n, 50)), U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us),
-            U(s->commit_errors), U(s->packets), U(s->capture_drops + s->capture_truncated), U(s->queued),
-            U(s->queue_drops + s->queue_user_drops + s->recv_enobufs), U(gate_stats_pct(s->qlat, s->qlat_n, 50)),
-            U(gate_stats_pct(s->qlat, s->qlat_n, 99)));
+            U(s->commit_errors), U(s->packets), U(s->capture_drops + s->capture_truncated), U(s->analyzer_evicted),
+            U(s->queued), U(s->queue_drops + s->queue_user_drops + s->recv_enobufs),
+            U(gate_stats_pct(s->qlat, s->qlat_n, 50)), U(gate_stats_pct(s->qlat, s->qlat_n, 99)));
     fflush(fp);
 }
 
 int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind, const char *path) {
     char tmp[300];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    FILE *fp = fopen(tmp, "w");
-    if (!fp) return -1;
+    /* a name nobody has: a link planted at a predictable one is not followed */
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) return -1;
+    FILE *fp = fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
+    if (!fp) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
     s->reports++;
     fprintf(fp,
             "{\"report\":%llu,\"mode\":\"%s\",\"queue\":\"%s\",\"time\":%llu,\"predictions\":%llu,\"pinholes\":%zu,"
             "\"elements_added\":%llu,\"elements_deleted\":%llu,\"elements_expired\":%llu,\"hits\":%llu,"
             "\"withdrawn\":%llu,\"refused_forged\":%llu,\"refused_nat\":%llu,\"refused_bound\":%llu,"
-            "\"dropped_by_analyzer\":%llu,\"unresolved\":%llu,\"any_port\":%llu,\"unclassified\":%llu,\"commits\":%llu,"
+            "\"dropped_by_analyzer\":%llu,\"analyzer_evicted\":%llu,\"analyzer_not_admitted\":%llu,\"unresolved\":%llu,"
+            "\"any_port\":%llu,\"unclassified\":%llu,\"commits\":%llu,"
             "\"commit_errors\":%llu,"
             "\"sets_recreated\":%llu,\"commit_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu},"
             "\"packets\":%llu,\"capture_drops\":%llu,\"capture_truncated\":%llu,\"capture_copies\":%llu,\"queued\":%"
@@ -65,15 +80,18 @@ int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, cons
             "\"recv_enobufs\":%llu,\"queue_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}}\n",
             U(s->reports), mode, queue_kind, U(time(NULL)), U(s->predictions), pinholes, U(s->elements_added),
             U(s->elements_deleted), U(s->elements_expired), U(s->hits), U(s->withdrawn), U(s->refused_forged),
-            U(s->refused_nat), U(s->refused_bound), U(s->dropped_by_analyzer), U(s->unresolved), U(s->any_port),
-            U(s->unclassified), U(s->commits), U(s->commit_errors), U(s->sets_recreated), U(s->lat_n),
-            U(gate_stats_pct(s->lat, s->lat_n, 50)), U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us),
-            U(s->packets), U(s->capture_drops), U(s->capture_truncated), U(s->capture_copies), U(s->queued),
-            U(s->verdicts), U(s->queue_drops), U(s->queue_user_drops), U(s->recv_enobufs), U(s->qlat_n),
-            U(gate_stats_pct(s->qlat, s->qlat_n, 50)), U(gate_stats_pct(s->qlat, s->qlat_n, 99)), U(s->qlat_max_us));
-    if (fclose(fp) != 0) {
+            U(s->refused_nat), U(s->refused_bound), U(s->dropped_by_analyzer), U(s->analyzer_evicted),
+            U(s->analyzer_not_admitted), U(s->unresolved), U(s->any_port), U(s->unclassified), U(s->commits),
+            U(s->commit_errors), U(s->sets_recreated), U(s->lat_n), U(gate_stats_pct(s->lat, s->lat_n, 50)),
+            U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us), U(s->packets), U(s->capture_drops),
+            U(s->capture_truncated), U(s->capture_copies), U(s->queued), U(s->verdicts), U(s->queue_drops),
+            U(s->queue_user_drops), U(s->recv_enobufs), U(s->qlat_n), U(gate_stats_pct(s->qlat, s->qlat_n, 50)),
+            U(gate_stats_pct(s->qlat, s->qlat_n, 99)), U(s->qlat_max_us));
+    if (fclose(fp) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
         unlink(tmp);
+        errno = e;
         return -1;
     }
-    return rename(tmp, path);
+    return 0;
 }

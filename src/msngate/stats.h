@@ -18,6 +18,10 @@ typedef struct gate_stats {
     uint64_t refused_forged, refused_nat; /* policy */
     uint64_t refused_bound;               /* max_pinholes reached */
     uint64_t dropped_by_analyzer;         /* per-user / per-session bounds of the analyzer */
+    uint64_t analyzer_evicted;            /* flows the analyzer closed under memory pressure (memcap,
+                                           * flow bound) to admit new ones: what they carried is not
+                                           * followed any more */
+    uint64_t analyzer_not_admitted;       /* packets of new flows the memcap could not admit */
     uint64_t elements_added, elements_deleted, elements_expired;
     uint64_t commits, commit_errors, sets_recreated;
     uint64_t hits, withdrawn;
@@ -37,7 +41,9 @@ void gate_stats_latency(uint32_t *hist, uint64_t *n, uint64_t *max, uint64_t us)
 /* Percentile (0..100) of a histogram in µs (bucket upper bound). */
 uint64_t gate_stats_pct(const uint32_t *hist, uint64_t n, double pct);
 void gate_stats_line(const gate_stats *s, size_t pinholes, FILE *fp);
-/* Writes path atomically (path.tmp, then rename). 0 or -1 (errno). */
+/* Writes path atomically: a new file of a unique name in its directory
+ * (mkstemp: never an existing file, nor a link planted there), then renamed
+ * over path. 0 or -1 (errno). */
 int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, const char *queue_kind, const char *path);
 
 #endif

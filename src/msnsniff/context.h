@@ -60,6 +60,8 @@ typedef struct sn_stats {
     uint64_t files, file_bytes;
     uint64_t gaps, gap_bytes, parse_errors, anomalies, dns_answers;
     uint64_t packets_not_admitted; /* of new flows the memcap could not admit: not analyzed */
+    uint64_t flows_evicted_bound;  /* of flows_evicted: closed before their idle timeout to admit a new
+                                    * flow (memcap or max_flows reached), not for being idle */
     uint64_t packets_truncated;    /* kept shorter than sent (the capture's snapshot length) */
     uint64_t truncated_caplen;     /* the most bytes such a packet kept: the snapshot length */
     /* tables outside the memcap: most held at once (sampled every second

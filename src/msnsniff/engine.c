@@ -258,6 +258,7 @@ static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
     if (!f && sn_flow_oldest(&e->flows)) {
         /* out of budget: the least recently seen flow makes room */
         e->c.st.flows_evicted++;
+        e->c.st.flows_evicted_bound++;
         sn_anomaly_info a = sn_anomaly_make(SN_AN_MEMCAP, sn_flow_oldest(&e->flows)->id,
                                             "memcap reached: least recently seen flow closed to admit a new one");
         sn_anomaly_report(&e->c, &a);
@@ -275,6 +276,7 @@ static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
     }
     if (e->c.cfg.max_flows && e->flows.count > e->c.cfg.max_flows && sn_flow_oldest(&e->flows) != f) {
         e->c.st.flows_evicted++;
+        e->c.st.flows_evicted_bound++;
         flow_close(e, sn_flow_oldest(&e->flows), "max_flows");
     }
     e->c.st.flows++;

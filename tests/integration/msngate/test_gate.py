@@ -904,6 +904,195 @@ class GatewayTest(unittest.TestCase):
         finally:
             self.assertEqual(gate.stop(), 0)
 
+    # ---- operations: restarts, reloads, stops, privileges -------------------
+
+    def ruleset(self):
+        return gatenet.run(self.topo.nsx(self.topo.ns_gw, ["nft", "list", "ruleset"])).stdout
+
+    def test_7_restart_on_another_queue_removes_the_old_hook(self):
+        """A fail-closed inline msngate on queue 100 is killed; its
+        successor on queue 200 removes MSNGATE_Q100 (left, nobody reads
+        queue 100, MSN traffic would stay held) and keeps the hook of an
+        msngate that runs on another table and queue."""
+        t = self.topo
+        other = Gate(t, "inline", "--table", "other", "--queue-num", "300")
+        try:
+            gate = Gate(t, "inline", "--fail-closed", "--queue-num", "100")
+            gate.proc.kill()
+            gate.proc.wait()
+            self.assertIn("MSNGATE_Q100", self.ruleset())
+            gate = Gate(t, "inline", "--queue-num", "200")
+            try:
+                gate.wait_line(lambda l: "removed the queue hook an earlier run left" in l and "MSNGATE_Q100" in l, 5)
+                rules = self.ruleset()
+                self.assertNotIn("MSNGATE_Q100", rules)
+                self.assertEqual(rules.count("jump MSNGATE_Q200"), 2, rules)
+                self.assertEqual(rules.count("jump MSNGATE_Q300"), 2, rules)
+                self.raw_pair()  # the control connections pass again
+            finally:
+                self.assertEqual(gate.stop(), 0)
+                self.close_raw()
+        finally:
+            self.assertEqual(other.stop(), 0)
+        self.assertNotIn("MSNGATE_Q", self.ruleset())
+
+    def test_7_passive_start_removes_a_killed_inline_hook(self):
+        t = self.topo
+        gate = Gate(t, "inline", "--fail-closed")
+        gate.proc.kill()
+        gate.proc.wait()
+        self.assertIn("msngate_mark", self.ruleset())
+        gate = Gate(t, "passive")
+        try:
+            gate.wait_line(lambda l: "removed the queue hook an earlier run left" in l, 5)
+            rules = self.ruleset()
+            self.assertNotIn("MSNGATE_Q", rules)
+            self.assertNotIn("msngate_mark", rules)
+            self.assertNotIn("msngate_queue", rules)
+            self.raw_pair()  # logins pass
+        finally:
+            self.assertEqual(gate.stop(), 0)
+            self.close_raw()
+
+    def test_7_passive_atomic_reload_keeps_open_pinholes(self):
+        """Reloading the firewall the usual way (nft -f of a file that starts
+        with flush ruleset) makes the table and its sets again, empty, and no
+        commit fails: passive mode finds the table's handle changed within
+        2 s and adds the open elements again."""
+        t = self.topo
+        gate = Gate(t, "passive")
+        try:
+            csb, dsb = self.raw_pair()
+            self.invite(csb, dsb, 7501, INSIDE, 6881)
+            want = ("file_transfer_v4", INSIDE, "tcp", 6881)
+            t.wait_elements(lambda els: any(e[:4] == want for e in els))
+            gatenet.run(t.nsx(t.ns_gw, ["nft", "-f", "-"]), input="flush ruleset\n" + gatenet.gateway_ruleset())
+            gate.wait_line(lambda l: "table inet %s was replaced" % gatenet.TABLE in l, 6)
+            els = t.wait_elements(lambda els: any(e[:4] == want for e in els), 6)
+            self.assertIn(want, [e[:4] for e in els], "the open element was not put back")
+            st = gate.stats_now()
+            self.assertGreaterEqual(st["sets_recreated"], 1, st)
+            self.assertEqual(st["commit_errors"], 0, st)
+        finally:
+            self.assertEqual(gate.stop(), 0)
+            self.close_raw()
+
+    def test_7_analyzer_evictions_are_counted_and_said(self):
+        """A flood of spoofed SYNs fills a small analyzer memcap: the flows it
+        closes to admit new ones are counted (analyzer_evicted) and said."""
+        t = self.topo
+        ini = os.path.join(t.work, "memcap.ini")
+        with open(ini, "w") as f:
+            f.write("[msngate]\nmemcap_mb = 1\n")
+        gate = Gate(t, "passive", "-c", ini)
+        try:
+            def mac(ns, dev):
+                out = subprocess.check_output(["ip", "-n", ns, "-br", "link", "show", dev], text=True).split()
+                return bytes.fromhex(out[2].replace(":", ""))
+            frame = mac(t.ns_gw, t.veth["o1"]) + mac(t.ns_out, t.veth["o0"]) + b"\x08\x00"
+            with t.netns(t.ns_out):
+                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            s.bind((t.veth["o0"], 0))
+            import struct
+            for i in range(30000):
+                src = struct.pack("!I", 0x0b000000 + i)
+                iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xffff, 0, 64, 6, 0, src, socket.inet_aton(INSIDE))
+                tcp = struct.pack("!HHIIBBHHH", 1024 + i % 60000, 80, i, 0, 0x50, 0x02, 65535, 0, 0)
+                try:
+                    s.send(frame + iph + tcp)
+                except OSError:
+                    time.sleep(0.001)
+            s.close()
+            st = gate.stats_until(lambda st: st["packets"] >= 30000 and st["analyzer_evicted"] > 0)
+            self.assertGreater(st["analyzer_evicted"], 0, st)
+            line = gate.wait_line(lambda l: "analyzer's memory is full" in l, 5)
+            self.assertIn("memcap_mb 1", line)
+        finally:
+            self.assertEqual(gate.stop(), 0)
+        self.assertEqual(sum(1 for l in gate.lines if l and "analyzer's memory is full" in l), 1, gate.lines[-5:])
+
+    def test_7_root_without_cap_net_admin(self):
+        t = self.topo
+        if not shutil.which("capsh"):
+            self.skipTest("no capsh")
+        r = gatenet.run(t.nsx(t.ns_gw, ["capsh", "--drop=cap_net_admin", "--", "-c",
+                                        "exec %s --mode inline --queue-num 1999" % MSNGATE]), check=False)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("(needs CAP_NET_ADMIN)", r.stderr)
+        self.assertNotIn("another program", r.stderr)
+
+    def test_7_claim_on_the_table(self):
+        """No unprivileged process can stop msngate from starting (the
+        abstract socket name of earlier versions is squatted here); a second
+        msngate on the same table is still refused."""
+        t = self.topo
+        squat = subprocess.Popen(t.nsx(t.ns_gw, ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                                                 sys.executable, "-c",
+                                                 "import socket, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                                                 "s.bind('\\0msngate/%s'); print('bound', flush=True); time.sleep(60)"
+                                                 % gatenet.TABLE]),
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        STARTED.append(squat)
+        try:
+            self.assertEqual(squat.stdout.readline().strip(), "bound")
+            gate = Gate(t, "passive")
+            try:
+                r = gatenet.run(t.nsx(t.ns_gw, [MSNGATE, "--mode", "passive", "-i", "any"]), check=False)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("another msngate runs on table inet %s" % gatenet.TABLE, r.stderr)
+            finally:
+                self.assertEqual(gate.stop(), 0)
+        finally:
+            squat.kill()
+            squat.wait()
+        st = os.stat("/run/msngate")
+        self.assertEqual((st.st_uid, st.st_mode & 0o022), (0, 0))
+
+    def test_7_stop_removes_the_mangle_tables_it_made(self):
+        t = self.topo
+        for fam in ("ip", "ip6"):
+            gatenet.run(t.nsx(t.ns_gw, ["nft", "delete", "table", fam, "mangle"]), check=False)
+        gate = Gate(t, "inline")
+        self.assertEqual(gate.stop(), 0)
+        rules = self.ruleset()
+        if "xt NFQUEUE" not in "".join(l for l in gate.lines if l):
+            return  # the nft queue statement: no mangle table was made
+        self.assertNotIn("table ip mangle", rules)
+        self.assertNotIn("table ip6 mangle", rules)
+        # one that was there before stays
+        gatenet.run(t.nsx(t.ns_gw, ["iptables-nft", "-t", "mangle", "-N", "SITE"]))
+        try:
+            gate = Gate(t, "inline")
+            self.assertEqual(gate.stop(), 0)
+            rules = self.ruleset()
+            self.assertIn("table ip mangle", rules)
+            self.assertIn("chain SITE", rules)
+            self.assertNotIn("table ip6 mangle", rules)
+        finally:
+            gatenet.run(t.nsx(t.ns_gw, ["nft", "delete", "table", "ip", "mangle"]), check=False)
+
+    def test_7_stop_after_the_table_was_deleted(self):
+        t = self.topo
+        gate = Gate(t, "passive")
+        try:
+            # passive mode makes the table again within 2 s: flushed once
+            # more just after it did, the stop comes before its next look
+            gatenet.run(t.nsx(t.ns_gw, ["nft", "flush", "ruleset"]))
+            try:
+                gate.wait_line(lambda l: "table inet %s was removed" % gatenet.TABLE in l, 3)
+            except AssertionError:
+                pass  # not made again: gone all along
+            gatenet.run(t.nsx(t.ns_gw, ["nft", "flush", "ruleset"]))
+        finally:
+            rc = gate.stop()
+        try:
+            self.assertEqual(rc, 0)
+            said = [l for l in gate.lines if l and "stats" not in l]
+            self.assertEqual(sum(1 for l in said if "was gone already" in l), 1, said)
+            self.assertEqual([l for l in said if "Error" in l or "emptying the sets" in l], [])
+        finally:
+            gatenet.run(t.nsx(t.ns_gw, ["nft", "-f", "-"]), input="flush ruleset\n" + gatenet.gateway_ruleset())
+
 
 if __name__ == "__main__":
     if os.geteuid() != 0:

@@ -164,10 +164,51 @@ static void test_percentiles(void **state) {
     assert_int_equal(s.lat_max_us, 5000000);
 }
 
+/* The stats file goes through a new file of its own: a link planted at the
+ * name of a temporary file is not followed, its target keeps its content,
+ * and no temporary file stays behind. */
+static void test_stats_file_no_link(void **state) {
+    (void)state;
+    char dir[] = "/tmp/gate-stats-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char victim[128], link[128], path[128];
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    snprintf(link, sizeof link, "%s/stats.json.tmp", dir);
+    write_file(victim, "precious\n");
+    assert_int_equal(symlink(victim, link), 0);
+    static gate_stats st;
+    st.analyzer_evicted = 7;
+    assert_int_equal(gate_stats_write_json(&st, 0, "passive", "none", path), 0);
+    assert_int_equal(gate_stats_write_json(&st, 0, "passive", "none", path), 0);
+    char buf[2048];
+    FILE *fp = fopen(victim, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    assert_string_equal(buf, "precious\n");
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "\"report\":2,"));
+    assert_non_null(strstr(buf, "\"analyzer_evicted\":7,"));
+    /* the directory holds the file, the link and its target: nothing else */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) -eq 3", dir);
+    assert_int_equal(system(cmd), 0);
+    unlink(link);
+    unlink(victim);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_values),      cmocka_unit_test(test_ini),
-        cmocka_unit_test(test_classes),  cmocka_unit_test(test_percentiles),
+        cmocka_unit_test(test_classes),  cmocka_unit_test(test_percentiles), cmocka_unit_test(test_stats_file_no_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

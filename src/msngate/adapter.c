@@ -6,7 +6,7 @@
 #include "expect.h"
 #include "observer.h"
 
-static void open_hole(gate_adapter *a, const sn_expect *x) {
+static void open_hole(gate_adapter *a, const sn_expect *x, int ingress) {
     gate_prediction pr;
     memset(&pr, 0, sizeof pr);
     pr.id = x->id;
@@ -20,15 +20,20 @@ static void open_hole(gate_adapter *a, const sn_expect *x) {
     pr.nat = (x->flags & SN_XF_NAT) != 0;
     pr.unchecked = (x->flags & SN_XF_UNCHECKED) != 0;
     pr.receiver = x->receiver;
+    pr.referral = x->app && strcmp(x->app, "switchboard") == 0;
+    pr.ingress = ingress;
     pinholes_predicted(a->holes, &pr, a->arrival_us);
 }
 
-static void on_added(void *ctx, const sn_expect *x) { open_hole(ctx, x); }
+static void on_added(void *ctx, const sn_expect *x) {
+    gate_adapter *a = ctx;
+    open_hole(a, x, a->ingress);
+}
 
 static void on_resolved(void *ctx, const sn_expect *x) {
     gate_adapter *a = ctx;
     a->st->predictions--; /* the same prediction, now with an address */
-    open_hole(a, x);
+    open_hole(a, x, 0);   /* resolved by a DNS answer: the announcement's own ingress is not known here */
 }
 
 static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {

@@ -13,6 +13,7 @@ typedef struct gate_adapter {
     pinholes *holes;
     gate_stats *st;
     uint64_t arrival_us; /* arrival of the packet being analysed */
+    int ingress;         /* ifindex it came in by (0: not known, or sent by the gateway) */
 } gate_adapter;
 
 /* Subscribes the adapter to the engine. 0 or -1. */

@@ -24,6 +24,8 @@
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/ioctl.h>
+#include <net/if.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -46,6 +48,7 @@
 #include "nftset.h"
 #include "pinholes.h"
 #include "ruleset.h"
+#include "sides.h"
 #include "stats.h"
 
 #define LINKTYPE_RAW 101
@@ -86,9 +89,16 @@ typedef struct gate {
     long long table_handle;     /* the kernel's handle of the table the sets are in (passive: check_sets) */
     uint64_t last_evicted_said; /* analyzer evictions last said (monotonic µs; 0: never) */
     uint64_t evicted_said, not_admitted_said; /* and the counts then */
+    /* the reverse-path check: the routing table, and the log's pace */
+    gate_sides *rp;
+    uint64_t rp_said_us, rp_said_n;
+    int rp_unreadable_said;
     /* passive */
     pcap_t *cap;
     int cap_fd, linktype;
+    int cap_ifindex;    /* a single interface's index (0: "any") */
+    uint8_t cap_mac[6]; /* its Ethernet address, which the frames it sends carry */
+    int cap_has_mac;
     uint64_t cap_lost_said; /* capture_drops + capture_truncated when the log last said so */
     /* inline */
     struct nfq_handle *nfq;
@@ -487,6 +497,119 @@ static int recreate_sets(void *ctx) {
     return 0;
 }
 
+/* ---- reverse path ------------------------------------------------------ */
+
+/* What the firewall accepts is what the routing table sends back the way
+ * it came (strict rp_filter, and helpers that only see accepted traffic):
+ * a packet whose source the gateway routes out of another interface than
+ * the one it arrived on is forged, or dropped by the kernel, and what it
+ * says is not analysed. Packets the gateway sends (forwarded ones, passed
+ * already) and those whose ingress is not known are analysed. */
+
+#define RP_LOG_US 10000000u /* at most one line per 10 s */
+
+/* The IP source of a packet from its network header on. 1 when found. */
+static int ip_source(const u_char *d, size_t n, sn_addr *src) {
+    if (n >= 20 && d[0] >> 4 == 4) {
+        sn_addr_set_words(src, 0, 0, 0);
+        memcpy(src->b, d + 12, 4);
+        src->family = 4;
+        return 1;
+    }
+    if (n >= 40 && d[0] >> 4 == 6) {
+        memcpy(src->b, d + 8, 16);
+        src->family = 6;
+        return 1;
+    }
+    return 0;
+}
+
+/* From an ethertype at d[-2..-1] on: past VLAN tags, the IP source. */
+static int ether_source(unsigned type, const u_char *d, size_t n, sn_addr *src) {
+    for (int tags = 0; (type == 0x8100 || type == 0x88a8 || type == 0x9100) && tags < 4 && n >= 4; tags++) {
+        type = (unsigned)d[2] << 8 | d[3];
+        d += 4;
+        n -= 4;
+    }
+    if (type != 0x0800 && type != 0x86dd) return 0;
+    return ip_source(d, n, src);
+}
+
+/* A captured frame's IP source (1 when found), the interface it arrived
+ * on (*ingress, 0 when not known) and whether the gateway sent it. */
+static int frame_source(const gate *g, const u_char *d, size_t n, sn_addr *src, int *ingress, int *sent) {
+    *ingress = 0;
+    *sent = 0;
+    switch (g->linktype) {
+    case DLT_LINUX_SLL2: /* protocol, reserved, ifindex, hatype, pkttype, halen, address */
+        if (n < 20) return 0;
+        *ingress = (int)((uint32_t)d[4] << 24 | (uint32_t)d[5] << 16 | (uint32_t)d[6] << 8 | d[7]);
+        *sent = d[10] == PACKET_OUTGOING;
+        return ether_source((unsigned)d[0] << 8 | d[1], d + 20, n - 20, src);
+    case DLT_LINUX_SLL: /* no interface index: nothing to check against */
+        return n >= 16 && ether_source((unsigned)d[14] << 8 | d[15], d + 16, n - 16, src);
+    case DLT_EN10MB:
+        if (n < 14) return 0;
+        *ingress = g->cap_ifindex;
+        /* with direction inout the frames this interface sends are seen
+         * too: they carry its address */
+        *sent = !g->cfg.capture_in_only && g->cap_has_mac && memcmp(d + 6, g->cap_mac, 6) == 0;
+        return ether_source((unsigned)d[12] << 8 | d[13], d + 14, n - 14, src);
+    default:
+        /* raw IP and the like: the direction only with direction in */
+        *ingress = g->cfg.capture_in_only ? g->cap_ifindex : 0;
+        if (g->linktype == DLT_RAW || g->linktype == LINKTYPE_RAW) return ip_source(d, n, src);
+        *ingress = 0; /* other link headers are not read here */
+        return 0;
+    }
+}
+
+/* 1: analyse the packet from src that arrived on ingress; 0: it fails the
+ * reverse-path check (counted, and said at most every RP_LOG_US). */
+static int reverse_path_ok(gate *g, const sn_addr *src, int ingress) {
+    /* no source (DHCP, IPv6 duplicate address detection): on-link
+     * housekeeping, nothing for the analyzer, not worth a count */
+    static const uint8_t zero[16];
+    if (memcmp(src->b, zero, 16) == 0) return 0;
+    int ok = gate_sides_reverse_ok(g->rp, src, ingress);
+    if (ok < 0) {
+        if (!g->rp_unreadable_said)
+            fprintf(stderr,
+                    "msngate: warning: the routing table cannot be read: packets are analysed without the "
+                    "reverse-path check\n");
+        g->rp_unreadable_said = 1;
+        return 1;
+    }
+    if (ok) return 1;
+    g->st.reverse_path_drops++;
+    uint64_t now = mono_us();
+    if (!g->rp_said_us || now - g->rp_said_us >= RP_LOG_US) {
+        char a[SN_ADDR_STRLEN], in[IF_NAMESIZE] = "?";
+        if_indextoname((unsigned)ingress, in);
+        fprintf(stderr,
+                "msngate: not analysed: %llu packet(s) whose source does not route back out of the interface they "
+                "arrived on (forged, or dropped by the kernel), e.g. from %s on %s\n",
+                (unsigned long long)(g->st.reverse_path_drops - g->rp_said_n), sn_addr_str(src, a), in);
+        g->rp_said_us = now;
+        g->rp_said_n = g->st.reverse_path_drops;
+    }
+    return 0;
+}
+
+/* Whether a captured frame is analysed; sets the adapter's ingress. */
+static int frame_admitted(gate *g, const u_char *d, size_t n) {
+    sn_addr src;
+    int ingress, sent;
+    int found = frame_source(g, d, n, &src, &ingress, &sent);
+    g->adapter.ingress = 0;
+    if (sent || !ingress) return 1;
+    /* arrived by a known interface: only what can be checked is analysed */
+    if (!found) return 0;
+    if (!reverse_path_ok(g, &src, ingress)) return 0;
+    g->adapter.ingress = ingress;
+    return 1;
+}
+
 /* ---- passive ---------------------------------------------------------- */
 
 /* libpcap on the interface in immediate mode: each packet is handed over
@@ -534,6 +657,9 @@ static pcap_t *open_capture(const gate_config *c, char *err, size_t errcap) {
         pcap_close(p);
         return NULL;
     }
+    /* On "any", the cooked header version 2 names the interface each packet
+     * arrived on (version 1 does not): the reverse-path check needs it. */
+    if (strcmp(c->interface, "any") == 0) pcap_set_datalink(p, DLT_LINUX_SLL2);
     /* Full copies of packets larger than a slot, queued on the socket up to
      * its receive buffer (the capture buffer's size again, charged only by
      * such packets); beyond, a large packet is counted as truncated. */
@@ -664,6 +790,28 @@ static int open_passive(gate *g) {
     g->cap = cap;
     g->cap_fd = fd;
     g->linktype = lt;
+    if (strcmp(g->cfg.interface, "any") != 0) {
+        g->cap_ifindex = (int)if_nametoindex(g->cfg.interface);
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        size_t nl = strlen(g->cfg.interface);
+        memcpy(ifr.ifr_name, g->cfg.interface, nl < IFNAMSIZ - 1 ? nl : IFNAMSIZ - 1);
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s >= 0 && ioctl(s, SIOCGIFHWADDR, &ifr) == 0) {
+            memcpy(g->cap_mac, ifr.ifr_hwaddr.sa_data, 6);
+            g->cap_has_mac = 1;
+        }
+        if (s >= 0) close(s);
+    }
+    int checked = lt == DLT_LINUX_SLL2 ||
+        (g->cap_ifindex &&
+         (lt == DLT_EN10MB ? g->cap_has_mac || g->cfg.capture_in_only
+                           : g->cfg.capture_in_only && (lt == DLT_RAW || lt == LINKTYPE_RAW)));
+    if (!checked)
+        fprintf(stderr,
+                "msngate: warning: %s (link type %d, direction %s): the interface each packet arrived on is not "
+                "known, packets are analysed without the reverse-path check (see docs/msngate.md)\n",
+                g->cfg.interface, lt, g->cfg.capture_in_only ? "in" : "inout");
     return 0;
 }
 
@@ -690,7 +838,7 @@ static int run_passive(gate *g) {
             struct pollfd pfd = {fd, POLLIN, 0};
             poll(&pfd, 1, 200);
         } else if (rc == 1) {
-            g->st.packets++;
+            int admitted = frame_admitted(g, data, h->caplen);
             /* pcap's timestamp is when the kernel saw the packet */
             uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
             g->adapter.arrival_us = ts;
@@ -706,8 +854,11 @@ static int run_passive(gate *g) {
                     g->st.capture_truncated++;
                 }
             }
-            sn_engine_packet(g->eng, plt, ts, data, caplen, len);
-            pinholes_commit(g->holes, 1);
+            if (admitted) {
+                g->st.packets++;
+                sn_engine_packet(g->eng, plt, ts, data, caplen, len);
+                pinholes_commit(g->holes, 1);
+            }
         } else if (rc == PCAP_ERROR) {
             fprintf(stderr, "msngate: capture on %s: %s\n", g->cfg.interface, pcap_geterr(cap));
             status = 1;
@@ -741,6 +892,12 @@ static int on_queued(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
         uint64_t ts = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
         if (ts <= t0 && t0 - ts < 10000000u) arrival = ts;
     }
+    /* the interface it came in by (0: the gateway's own packet) */
+    int ingress = (int)nfq_get_indev(nfa);
+    sn_addr src;
+    if (len > 0 && ingress > 0 && (!ip_source(payload, (size_t)len, &src) || !reverse_path_ok(g, &src, ingress)))
+        len = 0; /* passes (the firewall decides), not analysed */
+    g->adapter.ingress = ingress;
     if (len > 0) {
         g->st.packets++;
         g->adapter.arrival_us = arrival;
@@ -984,6 +1141,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     g.holes = pinholes_new(g.set, &g.st, c);
+    g.rp = gate_sides_new();
     sn_config scfg;
     sn_config_defaults(&scfg);
     scfg.memcap = c->memcap;
@@ -991,7 +1149,7 @@ int main(int argc, char **argv) {
     scfg.flow_limit = 256 * 1024;
     /* every prediction is reported, flagged; the forged / nat settings decide */
     scfg.announce_policy = SN_ANNOUNCE_ANY;
-    g.eng = g.holes ? sn_engine_new(&scfg) : NULL;
+    g.eng = g.holes && g.rp ? sn_engine_new(&scfg) : NULL;
     g.adapter.holes = g.holes;
     g.adapter.st = &g.st;
     if (!g.eng || gate_adapter_attach(&g.adapter, g.eng) != 0) {
@@ -1032,6 +1190,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "msngate: stopped\n");
     sn_engine_free(g.eng);
     pinholes_free(g.holes);
+    gate_sides_free(g.rp);
     nftset_close(g.set);
     release_table();
     return status;

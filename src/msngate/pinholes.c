@@ -2,6 +2,7 @@
 #include "pinholes.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,21 +196,47 @@ static int undo_delete(pinholes *p, const char *set, const nftset_key *k) {
     return 0;
 }
 
-/* An announcer none of whose connections crosses the gateway is on the far
- * side from the user its message reached (whose switchboard connection
- * does cross it). An address it announces on that user's side (routed out
- * of the same interface: that user's link, or a network behind a router
- * there) is then none of its own: an outsider naming an inside host,
- * which a pinhole would open to anyone. Counted as forged. */
-static int beyond_the_announcer(pinholes *p, const gate_prediction *pr) {
-    if (!pr->unchecked || !pr->receiver.family || !pr->addr.family) return 0;
-    if (!gate_sides_same(p->sides, &pr->addr, &pr->receiver)) return 0;
+/* The address of a prediction whose announcer the analyzer could not check
+ * (none of its own connections crosses the gateway), or of a switchboard
+ * referral (a server names it), judged by the side of the gateway it is on:
+ * the interface the routing table sends it out of (sides.h).
+ *
+ * - The announcement came in by interface `ingress`: its sender is beyond
+ *   that interface. An address routed out of another interface (any
+ *   family; the gateway's own, broadcast and anycast addresses count by
+ *   the interface holding them) is on another side: not the sender's.
+ * - The receiver's side: an address routed out of the interface its user
+ *   is reached by is on that user's side, not the far side where such an
+ *   announcer is (also when the ingress is not known, and on a gateway
+ *   with one interface, where the ingress is the receiver's interface).
+ *
+ * Either is an outsider (or a server outside) naming an inside host, which
+ * a pinhole would open to anyone: counted as forged. An address reached
+ * by a default route only is on no side and passes (an outsider's own
+ * address, on a gateway with one interface too). */
+static int off_the_senders_side(pinholes *p, const gate_prediction *pr) {
+    if ((!pr->unchecked && !pr->referral) || !pr->addr.family) return 0;
+    int side = gate_sides_of(p->sides, &pr->addr);
+    if (!side) return 0;
+    int other_side = pr->ingress > 0 && side != pr->ingress;
+    int receivers = !other_side && pr->receiver.family && side == gate_sides_of(p->sides, &pr->receiver);
+    if (!other_side && !receivers) return 0;
     if (p->cfg.verbose) {
-        char a[SN_ADDR_STRLEN], r[SN_ADDR_STRLEN];
-        fprintf(stderr,
-                "msngate: refused %s (expectation %llu): announced by a user the gateway does not see, "
-                "on the side of %s who received it\n",
-                sn_addr_str(&pr->addr, a), (unsigned long long)pr->id, sn_addr_str(&pr->receiver, r));
+        char a[SN_ADDR_STRLEN], r[SN_ADDR_STRLEN], in[IF_NAMESIZE] = "?", out[IF_NAMESIZE] = "?";
+        if_indextoname((unsigned)side, out);
+        const char *who = pr->referral ? "a server referral" : "a user the gateway does not see";
+        if (other_side) {
+            if_indextoname((unsigned)pr->ingress, in);
+            fprintf(stderr,
+                    "msngate: refused %s (expectation %llu): announced by %s, whose message came in by %s, "
+                    "and routed out of %s\n",
+                    sn_addr_str(&pr->addr, a), (unsigned long long)pr->id, who, in, out);
+        } else {
+            fprintf(stderr,
+                    "msngate: refused %s (expectation %llu): announced by %s, on the side of %s who received it "
+                    "(%s)\n",
+                    sn_addr_str(&pr->addr, a), (unsigned long long)pr->id, who, sn_addr_str(&pr->receiver, r), out);
+        }
     }
     return 1;
 }
@@ -232,7 +259,7 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
         st->any_port++;
         return;
     }
-    if ((pr->forged || beyond_the_announcer(p, pr)) && p->cfg.forged_policy == GATE_POLICY_SKIP) {
+    if (p->cfg.forged_policy == GATE_POLICY_SKIP && (pr->forged || off_the_senders_side(p, pr))) {
         st->refused_forged++;
         return;
     }

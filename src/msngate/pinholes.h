@@ -31,6 +31,8 @@ typedef struct gate_prediction {
     int forged, nat;  /* the announced address failed the origin check */
     int unchecked;    /* the analyzer could not check it: the announcer is not seen here */
     sn_addr receiver; /* the user the announcement was seen reaching (family 0: seen leaving) */
+    int referral;     /* a switchboard referral (XFR SB, RNG): a server names the address */
+    int ingress;      /* ifindex the packet that carried it came in by (0: not known) */
 } gate_prediction;
 
 typedef struct pinholes pinholes;

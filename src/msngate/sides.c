@@ -9,18 +9,39 @@
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
+
+/* Reverse-path answers, kept a short while: the check is asked for every
+ * packet, the routing table changes seldom. Direct-mapped: a flood of
+ * sources overwrites slots, it does not grow anything. */
+#define GATE_RP_SLOTS 4096u
+#define GATE_RP_TTL_MS 1000u
+
+typedef struct rp_slot {
+    sn_addr src;
+    int ifindex;
+    uint64_t at_ms;
+    uint8_t valid, ok;
+} rp_slot;
 
 struct gate_sides {
     struct mnl_socket *nl;
     unsigned portid, seq;
-    int broken; /* the socket could not be opened: every answer is "not known" */
+    int broken;   /* the socket could not be opened: every answer is "not known" */
+    int loopback; /* ifindex of lo */
+    rp_slot rp[GATE_RP_SLOTS];
 };
 
-gate_sides *gate_sides_new(void) { return calloc(1, sizeof(gate_sides)); }
+gate_sides *gate_sides_new(void) {
+    gate_sides *s = calloc(1, sizeof(gate_sides));
+    if (s) s->loopback = (int)if_nametoindex("lo");
+    return s;
+}
 
 void gate_sides_free(gate_sides *s) {
     if (!s) return;
@@ -70,10 +91,15 @@ static int on_msg(const struct nlmsghdr *h, void *data) {
     return MNL_CB_OK;
 }
 
-/* The interface a is routed out of, 0 when it is not known or reached by a
- * default route only. */
-static int side_of(gate_sides *s, const sn_addr *a) {
-    if (!ready(s)) return 0;
+/* The route the gateway would send a out by: 0 with *ans filled, or -1
+ * (no route: ENETUNREACH, EHOSTUNREACH; or the table cannot be read, with
+ * *unreadable set). */
+static int lookup(gate_sides *s, const sn_addr *a, answer *ans, int *unreadable) {
+    *unreadable = 0;
+    if (!ready(s)) {
+        *unreadable = 1;
+        return -1;
+    }
     char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
     h->nlmsg_type = RTM_GETROUTE;
@@ -85,25 +111,83 @@ static int side_of(gate_sides *s, const sn_addr *a) {
     rt->rtm_dst_len = v4 ? 32 : 128;
     rt->rtm_flags = RTM_F_FIB_MATCH;
     mnl_attr_put(h, RTA_DST, v4 ? 4 : 16, a->b);
-    if (mnl_socket_sendto(s->nl, h, h->nlmsg_len) < 0) return 0;
-    answer ans = {0};
+    if (mnl_socket_sendto(s->nl, h, h->nlmsg_len) < 0) {
+        *unreadable = 1;
+        return -1;
+    }
+    memset(ans, 0, sizeof *ans);
     for (;;) { /* bounded: the receive times out, and stale answers run out */
         ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof buf);
-        if (n <= 0) return 0;
-        int rc = mnl_cb_run(buf, (size_t)n, s->seq, s->portid, on_msg, &ans);
+        if (n <= 0) {
+            *unreadable = 1;
+            return -1;
+        }
+        int rc = mnl_cb_run(buf, (size_t)n, s->seq, s->portid, on_msg, ans);
         if (rc == MNL_CB_ERROR && errno == ESRCH) continue; /* an earlier question's late answer */
-        if (rc == MNL_CB_ERROR) return 0;                   /* no route: ENETUNREACH, EHOSTUNREACH */
-        if (ans.complete) break;
+        if (rc == MNL_CB_ERROR) return -1;                  /* no route */
+        if (ans->complete) return 0;
     }
-    /* the gateway's own addresses (local) are on the side of the interface
-     * holding them; unreachable, blackhole and the like are on no side */
-    if (ans.type != RTN_UNICAST && ans.type != RTN_LOCAL) return 0;
+}
+
+/* The interface a is routed out of, 0 when it is not known or reached by a
+ * default route only. The gateway's own addresses (local), a network's
+ * broadcast address and an IPv6 anycast address belong to the interface
+ * holding them; unreachable, blackhole and the like are on no side. */
+static int side_of(gate_sides *s, const sn_addr *a) {
+    answer ans;
+    int unreadable;
+    if (lookup(s, a, &ans, &unreadable) != 0) return 0;
+    if (ans.type != RTN_UNICAST && ans.type != RTN_LOCAL && ans.type != RTN_BROADCAST && ans.type != RTN_ANYCAST)
+        return 0;
     if (ans.dst_len == 0) return 0;
     return ans.oif;
 }
 
+int gate_sides_of(gate_sides *s, const sn_addr *a) { return s && a->family ? side_of(s, a) : 0; }
+
 int gate_sides_same(gate_sides *s, const sn_addr *a, const sn_addr *b) {
-    if (!s || !a->family || a->family != b->family) return 0;
+    if (!s || !a->family || !b->family) return 0;
     int x = side_of(s, a);
     return x > 0 && x == side_of(s, b);
+}
+
+/* ---- reverse path ------------------------------------------------------ */
+
+static uint64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int link_local(const sn_addr *a) { return a->family == 6 && a->b[0] == 0xFE && (a->b[1] & 0xC0u) == 0x80; }
+
+int gate_sides_reverse_ok(gate_sides *s, const sn_addr *src, int ifindex) {
+    if (!s || !src->family || ifindex <= 0) return 1;
+    /* a link-local source never crossed a router: it is on the link it came by */
+    if (link_local(src)) return 1;
+    uint32_t hsh = 2166136261u;
+    for (unsigned i = 0; i < 16; i++) hsh = (hsh ^ src->b[i]) * 16777619u;
+    hsh = (hsh ^ (uint32_t)ifindex ^ src->family) * 16777619u;
+    rp_slot *sl = &s->rp[hsh % GATE_RP_SLOTS];
+    uint64_t now = mono_ms();
+    if (sl->valid && sl->ifindex == ifindex && sn_addr_eq(&sl->src, src) && now - sl->at_ms < GATE_RP_TTL_MS)
+        return sl->ok;
+    answer ans;
+    int unreadable, ok;
+    if (lookup(s, src, &ans, &unreadable) != 0) {
+        if (unreadable) return -1;
+        ok = 0; /* no route back: strict rp_filter drops it */
+    } else if (ans.type == RTN_UNICAST) {
+        ok = ans.oif == 0 || ans.oif == ifindex; /* a multipath route is not judged */
+    } else if (ans.type == RTN_LOCAL) {
+        ok = ifindex == s->loopback; /* the gateway's own address: only from itself */
+    } else {
+        ok = 0; /* unreachable, blackhole, broadcast, multicast as a source */
+    }
+    sl->valid = 1;
+    sl->src = *src;
+    sl->ifindex = ifindex;
+    sl->at_ms = now;
+    sl->ok = (uint8_t)ok;
+    return ok;
 }

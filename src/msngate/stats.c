@@ -39,13 +39,14 @@ void gate_stats_line(const gate_stats *s, size_t pinholes, FILE *fp) {
             "refused_forged=%llu refused_nat=%llu refused_bound=%llu unresolved=%llu any_port=%llu "
             "commit_p50_us=%llu commit_p99_us=%llu commit_max_us=%llu commit_errors=%llu "
             "packets=%llu capture_drops=%llu analyzer_evicted=%llu queued=%llu queue_drops=%llu queue_p50_us=%llu "
-            "queue_p99_us=%llu\n",
+            "queue_p99_us=%llu reverse_path_drops=%llu\n",
             U(s->predictions), pinholes, U(s->elements_added), U(s->elements_deleted), U(s->hits), U(s->withdrawn),
             U(s->refused_forged), U(s->refused_nat), U(s->refused_bound), U(s->unresolved), U(s->any_port),
             U(gate_stats_pct(s->lat, s->lat_n, 50)), U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us),
             U(s->commit_errors), U(s->packets), U(s->capture_drops + s->capture_truncated), U(s->analyzer_evicted),
             U(s->queued), U(s->queue_drops + s->queue_user_drops + s->recv_enobufs),
-            U(gate_stats_pct(s->qlat, s->qlat_n, 50)), U(gate_stats_pct(s->qlat, s->qlat_n, 99)));
+            U(gate_stats_pct(s->qlat, s->qlat_n, 50)), U(gate_stats_pct(s->qlat, s->qlat_n, 99)),
+            U(s->reverse_path_drops));
     fflush(fp);
 }
 
@@ -75,7 +76,8 @@ int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, cons
             "\"any_port\":%llu,\"unclassified\":%llu,\"commits\":%llu,"
             "\"commit_errors\":%llu,"
             "\"sets_recreated\":%llu,\"commit_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu},"
-            "\"packets\":%llu,\"capture_drops\":%llu,\"capture_truncated\":%llu,\"capture_copies\":%llu,\"queued\":%"
+            "\"packets\":%llu,\"reverse_path_drops\":%llu,\"capture_drops\":%llu,\"capture_truncated\":%llu,\"capture_"
+            "copies\":%llu,\"queued\":%"
             "llu,\"verdicts\":%llu,\"queue_drops\":%llu,\"queue_user_drops\":%llu,"
             "\"recv_enobufs\":%llu,\"queue_latency_us\":{\"n\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu}}\n",
             U(s->reports), mode, queue_kind, U(time(NULL)), U(s->predictions), pinholes, U(s->elements_added),
@@ -83,10 +85,10 @@ int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, cons
             U(s->refused_nat), U(s->refused_bound), U(s->dropped_by_analyzer), U(s->analyzer_evicted),
             U(s->analyzer_not_admitted), U(s->unresolved), U(s->any_port), U(s->unclassified), U(s->commits),
             U(s->commit_errors), U(s->sets_recreated), U(s->lat_n), U(gate_stats_pct(s->lat, s->lat_n, 50)),
-            U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us), U(s->packets), U(s->capture_drops),
-            U(s->capture_truncated), U(s->capture_copies), U(s->queued), U(s->verdicts), U(s->queue_drops),
-            U(s->queue_user_drops), U(s->recv_enobufs), U(s->qlat_n), U(gate_stats_pct(s->qlat, s->qlat_n, 50)),
-            U(gate_stats_pct(s->qlat, s->qlat_n, 99)), U(s->qlat_max_us));
+            U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us), U(s->packets), U(s->reverse_path_drops),
+            U(s->capture_drops), U(s->capture_truncated), U(s->capture_copies), U(s->queued), U(s->verdicts),
+            U(s->queue_drops), U(s->queue_user_drops), U(s->recv_enobufs), U(s->qlat_n),
+            U(gate_stats_pct(s->qlat, s->qlat_n, 50)), U(gate_stats_pct(s->qlat, s->qlat_n, 99)), U(s->qlat_max_us));
     if (fclose(fp) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);

@@ -11,6 +11,7 @@
 
 typedef struct gate_stats {
     uint64_t packets;                     /* given to the analyzer */
+    uint64_t reverse_path_drops;          /* not analysed: the source does not route back out of the ingress */
     uint64_t predictions;                 /* expectations reported */
     uint64_t unresolved;                  /* written with a host name not yet resolved */
     uint64_t any_port;                    /* no port known: nothing opened (see docs) */

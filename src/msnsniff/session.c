@@ -445,7 +445,11 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     sn_ev_emit(&c->ev, ev);
     /* after the referral's record: the prediction's follows it */
     sn_expect_proto proto;
-    sn_expect *e = sn_predict_referral(cmd, k->user, f->id, &proto) ? expect_referral(c, &proto) : NULL;
+    sn_expect *e = NULL;
+    if (sn_predict_referral(cmd, k->user, f->id, &proto)) {
+        proto.receiver = f->addr[k->client_dir]; /* a server's line: it reaches the client */
+        e = expect_referral(c, &proto);
+    }
     if (e && ref) ref->expect_id = e->id;
     if (ref) free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
 }

@@ -2,8 +2,10 @@
  * network namespace of this test's own (root; skipped with 77 otherwise):
  * sets removed while more pinholes are open than one netlink batch holds
  * come back with every one of them, a connection seen when less than the
- * hit grace is left of its pinhole's timeout keeps the pinhole, and a
- * pinhole closed and opened again in one commit stays. */
+ * hit grace is left of its pinhole's timeout keeps the pinhole, a
+ * pinhole closed and opened again in one commit stays, addresses an
+ * outsider or an outside server names on an inside side of the gateway
+ * are refused, and the reverse-path check follows the routing table. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,10 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pinholes.h"
 #include "ruleset.h"
+#include "sides.h"
 
 #define TABLE "msngate_unit"
 
@@ -75,7 +80,16 @@ static int setup(void **state) {
     return 0;
 }
 
+/* The links a test made, also when it failed half-way (the next test
+ * makes them again). */
+static int links_gone(void **state) {
+    (void)state;
+    if (system("for l in probe0 lan0 wan0; do ip link del $l 2>/dev/null; done; true") != 0) return -1;
+    return 0;
+}
+
 static int teardown(void **state) {
+    links_gone(state);
     fixture *f = *state;
     pinholes_free(f->p);
     nftset_close(f->set);
@@ -256,6 +270,184 @@ static void test_outsider_naming_a_routed_inside_host(void **state) {
     assert_int_equal(system("ip link del probe0 && ip link del wan0"), 0);
 }
 
+/* An outsider naming the receiver's host by its other family (the
+ * receiver seen over IPv4, the address IPv6, and the reverse), the inside
+ * network's broadcast address or the gateway's own inside address: each
+ * is on the receiver's side (the interface holding it), refused as
+ * forged. */
+static void test_outsider_naming_inside_by_another_family_or_broadcast(void **state) {
+    fixture *f = *state;
+    assert_int_equal(system("ip link add probe0 type veth peer name probe1 && ip addr add 10.77.1.1/24 dev probe0 && "
+                            "ip -6 addr add fd77::1/64 dev probe0 nodad && ip link set probe0 up && "
+                            "ip link set probe1 up"),
+                     0);
+    const char *cases[][2] = {
+        {"10.77.1.2", "fd77::2"},     /* receiver over IPv4, its IPv6 address */
+        {"fd77::2", "10.77.1.2"},     /* receiver over IPv6, its IPv4 address */
+        {"10.77.1.2", "10.77.1.255"}, /* the inside broadcast address */
+        {"10.77.1.2", "10.77.1.1"},   /* the gateway's own inside address */
+        {"10.77.1.2", "fd77::"},      /* the inside subnet-router anycast address */
+    };
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gate_prediction pr = outsider_offer(cases[i][0]);
+        pr.id = pr.invitation = i + 1;
+        assert_int_equal(sn_addr_parse(cases[i][1], strlen(cases[i][1]), &pr.addr), 0);
+        pinholes_predicted(f->p, &pr, 0);
+        assert_int_equal(pinholes_commit(f->p, 1), 0);
+        assert_int_equal(f->st.refused_forged, i + 1);
+    }
+    assert_int_equal(file_elements(), 0);
+    assert_int_equal(system("ip link del probe0"), 0);
+}
+
+/* A gateway with a second inside network (lan0) beside the receiver's
+ * (probe0) and the outside (wan0, default route): an announcement that
+ * came in by wan0 naming a host of either inside network, or of a network
+ * behind a router on one, is refused as forged; the outsider's own
+ * addresses (default route, wan0's network) are opened. Without the
+ * ingress, a host of the second network is on neither the receiver's side
+ * nor a known other one: opened, as before. */
+static void test_outsider_naming_a_host_of_another_inside_network(void **state) {
+    fixture *f = *state;
+    assert_int_equal(system("ip link add probe0 type veth peer name probe1 && ip addr add 10.77.1.1/24 dev probe0 && "
+                            "ip link set probe0 up && ip link set probe1 up && "
+                            "ip link add lan0 type veth peer name lan1 && ip addr add 10.66.1.1/24 dev lan0 && "
+                            "ip -6 addr add fd66::1/64 dev lan0 nodad && ip link set lan0 up && ip link set lan1 up && "
+                            "ip route add 10.55.0.0/16 via 10.66.1.254 dev lan0 && "
+                            "ip link add wan0 type veth peer name wan1 && ip addr add 192.0.2.1/24 dev wan0 && "
+                            "ip link set wan0 up && ip link set wan1 up && "
+                            "ip route add default via 192.0.2.254 dev wan0"),
+                     0);
+    int wan = (int)if_nametoindex("wan0");
+    assert_true(wan > 0);
+    const char *inside[] = {"10.66.1.2", "fd66::2", "10.55.3.3", "10.66.1.255"};
+    for (unsigned i = 0; i < 4; i++) {
+        gate_prediction pr = outsider_offer("10.77.1.2");
+        pr.ingress = wan;
+        pr.id = pr.invitation = i + 1;
+        assert_int_equal(sn_addr_parse(inside[i], strlen(inside[i]), &pr.addr), 0);
+        pinholes_predicted(f->p, &pr, 0);
+    }
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 4);
+    assert_int_equal(file_elements(), 0);
+    const char *outside[] = {"198.51.100.7", "192.0.2.9"};
+    for (unsigned i = 0; i < 2; i++) {
+        gate_prediction pr = outsider_offer("10.77.1.2");
+        pr.ingress = wan;
+        pr.id = pr.invitation = i + 11;
+        assert_int_equal(sn_addr_parse(outside[i], strlen(outside[i]), &pr.addr), 0);
+        pinholes_predicted(f->p, &pr, 0);
+    }
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 4);
+    assert_int_equal(file_elements(), 2);
+    gate_prediction pr = outsider_offer("10.77.1.2"); /* ingress not known */
+    pr.id = pr.invitation = 21;
+    assert_int_equal(sn_addr_parse("10.66.1.2", 9, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 4);
+    assert_int_equal(file_elements(), 3);
+    assert_int_equal(system("ip link del probe0 && ip link del lan0 && ip link del wan0"), 0);
+}
+
+/* Elements of switchboard_v4. */
+static int switchboard_elements(void) {
+    char *out = nft("list set inet " TABLE " switchboard_v4");
+    assert_non_null(out);
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, " . tcp . ")) != NULL; p++) n++;
+    free(out);
+    return n;
+}
+
+/* Switchboard referrals (XFR SB, RNG) name a server: one naming an
+ * address on the client's side, or, when the referral came in from the
+ * outside, on any inside side, is refused as forged like an outsider's
+ * invitation; a switchboard outside is opened. The analyzer does not flag
+ * referrals (not unchecked, no origin check): the rule applies to them as
+ * referrals. */
+static void test_referral_naming_an_inside_host(void **state) {
+    fixture *f = *state;
+    assert_int_equal(system("ip link add probe0 type veth peer name probe1 && ip addr add 10.77.1.1/24 dev probe0 && "
+                            "ip link set probe0 up && ip link set probe1 up && "
+                            "ip link add wan0 type veth peer name wan1 && ip addr add 192.0.2.1/24 dev wan0 && "
+                            "ip link set wan0 up && ip link set wan1 up && "
+                            "ip route add default via 192.0.2.254 dev wan0"),
+                     0);
+    gate_prediction pr = {0};
+    pr.app = "switchboard";
+    pr.referral = 1;
+    pr.port = 1865;
+    pr.transport = 6;
+    pr.timeout_ms = 300000;
+    assert_int_equal(sn_addr_parse("10.77.1.2", 9, &pr.receiver), 0);
+    const char *named[] = {"10.77.1.7", "10.77.1.2"};
+    for (unsigned i = 0; i < 2; i++) { /* ingress not known: the client's side */
+        pr.id = i + 1;
+        assert_int_equal(sn_addr_parse(named[i], strlen(named[i]), &pr.addr), 0);
+        pinholes_predicted(f->p, &pr, 0);
+    }
+    pr.id = 3; /* came in by the outside */
+    pr.ingress = (int)if_nametoindex("wan0");
+    assert_int_equal(sn_addr_parse("10.77.1.9", 9, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 3);
+    assert_int_equal(switchboard_elements(), 0);
+    const char *servers[] = {"198.51.100.7", "192.0.2.9"};
+    for (unsigned i = 0; i < 2; i++) {
+        pr.id = i + 4;
+        assert_int_equal(sn_addr_parse(servers[i], strlen(servers[i]), &pr.addr), 0);
+        pinholes_predicted(f->p, &pr, 0);
+    }
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(f->st.refused_forged, 3);
+    assert_int_equal(switchboard_elements(), 2);
+    assert_int_equal(system("ip link del probe0 && ip link del wan0"), 0);
+}
+
+/* The reverse-path check: a source routed back out of the interface it
+ * came by passes (by a network route or a default route), one routed out
+ * of another interface, not routed, or the gateway's own address from
+ * outside fails; IPv6 link-local sources pass. */
+static void test_reverse_path(void **state) {
+    (void)state;
+    assert_int_equal(system("ip link set lo up && "
+                            "ip link add probe0 type veth peer name probe1 && ip addr add 10.77.1.1/24 dev probe0 && "
+                            "ip -6 addr add fd77::1/64 dev probe0 nodad && ip link set probe0 up && "
+                            "ip link set probe1 up && "
+                            "ip link add wan0 type veth peer name wan1 && ip addr add 192.0.2.1/24 dev wan0 && "
+                            "ip link set wan0 up && ip link set wan1 up"),
+                     0);
+    gate_sides *s = gate_sides_new();
+    assert_non_null(s);
+    int in = (int)if_nametoindex("probe0"), out = (int)if_nametoindex("wan0");
+    sn_addr a;
+    assert_int_equal(sn_addr_parse("198.51.100.7", 12, &a), 0);
+    assert_int_equal(gate_sides_reverse_ok(s, &a, out), 0); /* no route back at all */
+    assert_int_equal(system("ip route add default via 192.0.2.254 dev wan0"), 0);
+    /* a cached answer lasts a second: a new table is asked after that */
+    struct timespec ts = {1, 100000000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(gate_sides_reverse_ok(s, &a, out), 1);
+    assert_int_equal(gate_sides_reverse_ok(s, &a, in), 0);
+    const char *inside[] = {"10.77.1.2", "fd77::2"};
+    for (unsigned i = 0; i < 2; i++) {
+        assert_int_equal(sn_addr_parse(inside[i], strlen(inside[i]), &a), 0);
+        assert_int_equal(gate_sides_reverse_ok(s, &a, in), 1);
+        assert_int_equal(gate_sides_reverse_ok(s, &a, out), 0); /* an inside source arriving from outside */
+    }
+    assert_int_equal(sn_addr_parse("10.77.1.1", 9, &a), 0); /* the gateway's own */
+    assert_int_equal(gate_sides_reverse_ok(s, &a, out), 0);
+    assert_int_equal(sn_addr_parse("fe80::1234", 10, &a), 0);
+    assert_int_equal(gate_sides_reverse_ok(s, &a, out), 1);
+    assert_int_equal(gate_sides_reverse_ok(s, &a, 0), 1); /* ingress not known */
+    gate_sides_free(s);
+    assert_int_equal(system("ip link del probe0 && ip link del wan0"), 0);
+}
+
 int main(void) {
     if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
         fprintf(stderr, "test_pinholes: needs root and network namespaces (skipped)\n");
@@ -267,6 +459,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_closed_and_opened_again_in_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outsider_naming_an_inside_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outsider_naming_a_routed_inside_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outsider_naming_inside_by_another_family_or_broadcast, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outsider_naming_a_host_of_another_inside_network, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_referral_naming_an_inside_host, setup, teardown),
+        cmocka_unit_test_teardown(test_reverse_path, links_gone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -696,6 +697,159 @@ class GatewayTest(unittest.TestCase):
                 finally:
                     self.assertEqual(gate.stop(), 0)
                     self.close_raw()
+
+    def second_inside_network(self):
+        """A second inside network on the gateway, 10.13.3.0/24 on an
+        interface of its own (a DMZ, another VLAN); removed after the test."""
+        t = self.topo
+        l2 = t.ns_gw.replace("-gw", "-l2")
+        va, vb = "mgl2a%d" % (os.getpid() % 10000), "mgl2b%d" % (os.getpid() % 10000)
+        gatenet.run(["ip", "netns", "add", l2])
+        self.addCleanup(gatenet.run, ["ip", "netns", "del", l2], check=False)
+        gatenet.run(["ip", "link", "add", va, "netns", l2, "type", "veth", "peer", "name", vb, "netns", t.ns_gw])
+        for argv in (["ip", "-n", l2, "addr", "add", "10.13.3.2/24", "dev", va], ["ip", "-n", l2, "link", "set", va, "up"],
+                     ["ip", "-n", t.ns_gw, "addr", "add", "10.13.3.1/24", "dev", vb],
+                     ["ip", "-n", t.ns_gw, "link", "set", vb, "up"]):
+            gatenet.run(argv)
+
+    def test_4_outsider_naming_an_inside_host_opens_nothing(self):
+        """Dave, outside (none of his connections crosses the gateway),
+        offers Carol a file and names an inside host: by its IPv6 address
+        (the session is IPv4), the inside broadcast address, the gateway's
+        inside address, a host of a second inside network. Each is refused
+        as forged; his own address opens."""
+        self.second_inside_network()
+        named = [INSIDE6, "10.13.1.255", "10.13.1.1", "10.13.3.2"]
+        for mode in ("passive", "inline"):
+            with self.subTest(mode=mode):
+                gate = Gate(self.topo, mode)
+                try:
+                    csb, dsb = self.raw_pair()
+                    for i, addr in enumerate(named):
+                        self.invite(dsb, csb, 7400 + i, addr, 3389)
+                    self.invite(dsb, csb, 7499, OUTSIDE, 6897)  # handled after the others: a marker
+                    self.topo.wait_elements(lambda els: any(e[1] == OUTSIDE and e[3] == 6897 for e in els))
+                    st = gate.stats_now()
+                    self.assertEqual([e for e in self.topo.all_elements() if e[1] in named], [])
+                    self.assertEqual(st["refused_forged"], len(named), st)
+                finally:
+                    self.assertEqual(gate.stop(), 0)
+                    self.close_raw()
+
+    def spoof(self, frames):
+        """Sends TCP segments from the outside namespace, to the gateway's
+        outside MAC address, with whatever source address they name:
+        (src, dst, sport, dport, seq, ack, flags, payload) each."""
+        t = self.topo
+
+        def mac(ns, dev):
+            out = subprocess.check_output(["ip", "-n", ns, "-br", "link", "show", dev], text=True).split()
+            return bytes.fromhex(out[2].replace(":", ""))
+
+        def csum(b):
+            if len(b) % 2:
+                b += b"\0"
+            x = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+            x = (x >> 16) + (x & 0xFFFF)
+            x += x >> 16
+            return ~x & 0xFFFF
+
+        gw_mac, my_mac = mac(t.ns_gw, t.veth["o1"]), mac(t.ns_out, t.veth["o0"])
+        with t.netns(t.ns_out):
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        try:
+            s.bind((t.veth["o0"], 0))
+            for src, dst, sp, dp, seq, ack, flags, payload in frames:
+                tcp = struct.pack("!HHIIBBHHH", sp, dp, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+                ph = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+                tcp = tcp[:16] + struct.pack("!H", csum(ph + tcp)) + tcp[18:]
+                iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, socket.inet_aton(src),
+                                  socket.inet_aton(dst))
+                iph = iph[:10] + struct.pack("!H", csum(iph)) + iph[12:]
+                s.send(gw_mac + my_mac + b"\x08\x00" + iph + tcp)
+                time.sleep(0.02)
+        finally:
+            s.close()
+
+    def test_4_spoofed_conversation_opens_nothing(self):
+        """An outsider forges a switchboard conversation of Carol (her
+        address as the source, arriving on the outside interface) whose
+        ACCEPT names her port 22, and a notification connection whose
+        server (the outsider, at its own address) refers her to inside
+        hosts (XFR SB, RNG). The gateway's loose rp_filter lets the forged
+        packets through to the queue, a passive capture sees them anyway:
+        what does not route back out of the interface it came by is not
+        analysed, and the referrals, from a server outside, naming inside
+        hosts are refused as forged. Nothing opens."""
+        t = self.topo
+        def rp_filter(value):
+            for k in ("all", "default", t.veth["i1"], t.veth["o1"]):
+                gatenet.run(t.nsx(t.ns_gw, ["sysctl", "-qw", "net.ipv4.conf.%s.rp_filter=%d" % (k, value)]))
+
+        rp_filter(2)  # loose, a common default: forged sources that are routed somewhere pass
+        self.addCleanup(rp_filter, 0)
+        head = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+        V, A = INSIDE, OUTSIDE
+        for n, mode in enumerate(("passive", "inline")):
+            with self.subTest(mode=mode):
+                gate = Gate(self.topo, mode)
+                try:
+                    seq = {"c": 1000, "s": 5000}
+                    frames = []
+                    vp = 40200 + 2 * n
+
+                    def c2s(data, flags=0x18, port=vp):
+                        frames.append((V, A, port, DS_PORT, seq["c"], seq["s"], flags, data))
+                        seq["c"] += len(data) or (1 if flags & 2 else 0)
+
+                    def s2c(data, flags=0x18, port=vp):
+                        frames.append((A, V, DS_PORT, port, seq["s"], seq["c"], flags, data))
+                        seq["s"] += len(data) or (1 if flags & 0x12 == 0x12 else 0)
+
+                    def msg(trid, body):
+                        b = (head + body).encode()
+                        return ("MSG %d N %d\r\n" % (trid, len(b))).encode() + b
+
+                    rmsg = "MSG %s Dave %%d\r\n" % DAVE
+                    c2s(b"", 0x02)
+                    s2c(b"", 0x12)
+                    c2s(b"", 0x10)
+                    c2s(("USR 1 %s 1234567.89.12345\r\n" % CAROL).encode())
+                    s2c(("USR 1 OK %s Carol\r\n" % CAROL).encode())
+                    c2s(("CAL 2 %s\r\n" % DAVE).encode())
+                    s2c(b"CAL 2 RINGING 11752013\r\n")
+                    s2c(("JOI %s Dave\r\n" % DAVE).encode())
+                    c2s(msg(3, "Application-Name: File Transfer\r\nApplication-GUID: {5D3E02AB-6190-11D3-BBBB-"
+                            "00C04F795683}\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 8888\r\n"
+                            "Application-File: x.bin\r\nApplication-FileSize: 10\r\n\r\n"))
+                    s2c(b"ACK 3\r\n")
+                    body = (head + "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 8888\r\n"
+                            "Launch-Application: FALSE\r\nRequest-Data: IP-Address:\r\n\r\n").encode()
+                    s2c((rmsg % len(body)).encode() + body)
+                    c2s(msg(4, "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 8888\r\nIP-Address: %s\r\n"
+                            "Port: 22\r\nAuthCookie: 1\r\nLaunch-Application: FALSE\r\n"
+                            "Request-Data: IP-Address:\r\n\r\n" % V))
+                    s2c(b"ACK 4\r\n")
+                    # a notification connection of Carol's, referred to inside hosts
+                    seq.update(c=9000, s=15000)
+                    rp = vp + 1
+                    c2s(b"", 0x02, rp)
+                    s2c(b"", 0x12, rp)
+                    c2s(b"", 0x10, rp)
+                    c2s(b"VER 1 MSNP7 CVR0\r\n", port=rp)
+                    s2c(b"VER 1 MSNP7\r\n", port=rp)
+                    c2s(b"XFR 2 SB\r\n", port=rp)
+                    s2c(("XFR 2 SB %s:22 CKI 1234567.89.12345\r\n" % V).encode(), port=rp)
+                    s2c(("RNG 99 10.13.1.7:3389 CKI 777.888 %s Dave\r\n" % DAVE).encode(), port=rp)
+                    self.spoof(frames)
+                    st = gate.stats_until(
+                        lambda st: st["refused_forged"] >= 2 and st.get("reverse_path_drops", 0) > 0, 10)
+                    self.assertEqual([e for e in self.topo.all_elements() if e[1] in (V, "10.13.1.7")], [])
+                    self.assertGreater(st.get("reverse_path_drops", 0), 0, st)
+                    self.assertEqual(st["refused_forged"], 2, st)
+                    gate.wait_line(lambda l: "not analysed" in l and "from %s on %s" % (V, t.veth["o1"]) in l)
+                finally:
+                    self.assertEqual(gate.stop(), 0)
 
     def test_4_inline_firewall_reloaded(self):
         """The gateway's rule set is applied again whole (flush ruleset, as

@@ -143,12 +143,18 @@ static int side_of(gate_sides *s, const sn_addr *a) {
     return ans.oif;
 }
 
-int gate_sides_of(gate_sides *s, const sn_addr *a) { return s && a->family ? side_of(s, a) : 0; }
-
-int gate_sides_same(gate_sides *s, const sn_addr *a, const sn_addr *b) {
-    if (!s || !a->family || !b->family) return 0;
-    int x = side_of(s, a);
-    return x > 0 && x == side_of(s, b);
+int gate_sides_of(gate_sides *s, const sn_addr *a) {
+    if (!s || !a->family) return 0;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (a->family == 6 && memcmp(a->b, mapped, 12) == 0) {
+        /* an IPv4-mapped IPv6 address names the IPv4 host */
+        sn_addr v4;
+        sn_addr_set_words(&v4, 0, 0, 0);
+        memcpy(v4.b, a->b + 12, 4);
+        v4.family = 4;
+        return side_of(s, &v4);
+    }
+    return side_of(s, a);
 }
 
 /* ---- reverse path ------------------------------------------------------ */

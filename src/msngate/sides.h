@@ -14,16 +14,14 @@ typedef struct gate_sides gate_sides;
  * question); NULL when out of memory. */
 gate_sides *gate_sides_new(void);
 void gate_sides_free(gate_sides *s);
-/* 1 when a and b are on the same side of the gateway; 0 when not, when
- * either is reached only through a default route (a default route says
- * nothing about which side a host is on: a gateway with one interface
- * sends everything out of it), or when the table cannot be read. */
-int gate_sides_same(gate_sides *s, const sn_addr *a, const sn_addr *b);
 /* The interface a is routed out of, by a route more specific than a
  * default route (the gateway's own, broadcast and anycast addresses: the
  * interface holding them); 0 when reached by a default route only, not
- * routed, or not known. Addresses of either family: an IPv4 and an IPv6
- * address are on one side when they go out of one interface. */
+ * routed, or not known. A default route says nothing about which side a
+ * host is on (a gateway with one interface sends everything out of it).
+ * Addresses of either family: an IPv4 and an IPv6 address are on one side
+ * when they go out of one interface; an IPv4-mapped IPv6 address is its
+ * IPv4 address. */
 int gate_sides_of(gate_sides *s, const sn_addr *a);
 /* The reverse-path check of a packet from src that arrived on interface
  * ifindex, as strict rp_filter makes it: 1 when the gateway routes src

@@ -282,11 +282,12 @@ static void test_outsider_naming_inside_by_another_family_or_broadcast(void **st
                             "ip link set probe1 up"),
                      0);
     const char *cases[][2] = {
-        {"10.77.1.2", "fd77::2"},     /* receiver over IPv4, its IPv6 address */
-        {"fd77::2", "10.77.1.2"},     /* receiver over IPv6, its IPv4 address */
-        {"10.77.1.2", "10.77.1.255"}, /* the inside broadcast address */
-        {"10.77.1.2", "10.77.1.1"},   /* the gateway's own inside address */
-        {"10.77.1.2", "fd77::"},      /* the inside subnet-router anycast address */
+        {"10.77.1.2", "fd77::2"},           /* receiver over IPv4, its IPv6 address */
+        {"fd77::2", "10.77.1.2"},           /* receiver over IPv6, its IPv4 address */
+        {"10.77.1.2", "10.77.1.255"},       /* the inside broadcast address */
+        {"10.77.1.2", "10.77.1.1"},         /* the gateway's own inside address */
+        {"10.77.1.2", "fd77::"},            /* the inside subnet-router anycast address */
+        {"10.77.1.2", "::ffff:10.77.1.50"}, /* an inside host as an IPv4-mapped IPv6 address */
     };
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         gate_prediction pr = outsider_offer(cases[i][0]);

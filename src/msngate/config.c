@@ -16,6 +16,7 @@ void gate_config_defaults(gate_config *c) {
     snprintf(c->table, sizeof c->table, "msngate");
     c->queue_num = 1863;
     c->queue_bypass = 1;
+    c->reverse_path = 1;
     c->control_ports[0] = 1863;
     c->ncontrol_ports = 1;
     c->mark_control = 0x4d000000u;
@@ -136,6 +137,11 @@ int gate_config_set(gate_config *out, const char *key, const char *v, char *err,
         want = "in or inout";
         if (!strcmp(v, "in")) c->capture_in_only = 1;
         else if (!strcmp(v, "inout")) c->capture_in_only = 0;
+        else bad = 1;
+    } else if (!strcmp(key, "reverse_path")) {
+        want = "strict or off";
+        if (!strcmp(v, "strict")) c->reverse_path = 1;
+        else if (!strcmp(v, "off")) c->reverse_path = 0;
         else bad = 1;
     } else if (!strcmp(key, "forged")) {
         want = "open or skip";

@@ -23,6 +23,7 @@ typedef struct gate_config {
     uint32_t mark_control, mark_secondary;
     unsigned hit_grace_s;      /* elements of a seen connection are deleted this much later */
     int capture_in_only;       /* passive: only packets entering the interface(s) */
+    int reverse_path;          /* analyse only packets whose source routes back out of their ingress (default 1) */
     unsigned expect_timeout_s; /* element timeout (and the analyzer's expectation timeout) */
     gate_policy forged_policy; /* announced address is a third host */
     gate_policy nat_policy;    /* announced address differs from the one seen (NAT) */

@@ -136,6 +136,8 @@ static void usage(FILE *fp) {
             "  --hit-grace SEC         delete a seen connection's pinhole this much later (default 5)\n"
             "  --forged open|skip      announced address of a third host (default skip)\n"
             "  --nat open|skip         announced private address behind NAT (default open)\n"
+            "  --reverse-path strict|off  analyse only packets whose source routes back out of the\n"
+            "                          interface they came by (default strict)\n"
             "  --max-pinholes N        pinholes open at once (default 65536)\n"
             "  --stats-interval SEC    status line period (default 60, 0 = on SIGUSR1 only)\n"
             "  --stats-file PATH       JSON stats rewritten with each status line\n"
@@ -327,6 +329,7 @@ static void reload(gate *g) {
     /* what can change while running */
     g->cfg.forged_policy = c.forged_policy;
     g->cfg.nat_policy = c.nat_policy;
+    g->cfg.reverse_path = c.reverse_path;
     g->cfg.max_pinholes = c.max_pinholes;
     if (c.expect_timeout_s != g->cfg.expect_timeout_s)
         sn_engine_set_expect_timeout(g->eng, (uint64_t)c.expect_timeout_s * 1000000u);
@@ -336,9 +339,11 @@ static void reload(gate *g) {
     memcpy(g->cfg.stats_file, c.stats_file, sizeof c.stats_file);
     g->cfg.verbose = c.verbose;
     pinholes_configure(g->holes, &g->cfg);
-    fprintf(stderr, "msngate: configuration reloaded (forged=%s nat=%s expect_timeout=%us max_pinholes=%u)\n",
+    fprintf(stderr,
+            "msngate: configuration reloaded (forged=%s nat=%s reverse_path=%s expect_timeout=%us max_pinholes=%u)\n",
             g->cfg.forged_policy == GATE_POLICY_OPEN ? "open" : "skip",
-            g->cfg.nat_policy == GATE_POLICY_OPEN ? "open" : "skip", g->cfg.expect_timeout_s, g->cfg.max_pinholes);
+            g->cfg.nat_policy == GATE_POLICY_OPEN ? "open" : "skip", g->cfg.reverse_path ? "strict" : "off",
+            g->cfg.expect_timeout_s, g->cfg.max_pinholes);
     warn_settings(&g->cfg);
 }
 
@@ -567,6 +572,7 @@ static int frame_source(const gate *g, const u_char *d, size_t n, sn_addr *src, 
 /* 1: analyse the packet from src that arrived on ingress; 0: it fails the
  * reverse-path check (counted, and said at most every RP_LOG_US). */
 static int reverse_path_ok(gate *g, const sn_addr *src, int ingress) {
+    if (!g->cfg.reverse_path) return 1;
     /* no source (DHCP, IPv6 duplicate address detection): on-link
      * housekeeping, nothing for the analyzer, not worth a count */
     static const uint8_t zero[16];
@@ -604,7 +610,7 @@ static int frame_admitted(gate *g, const u_char *d, size_t n) {
     g->adapter.ingress = 0;
     if (sent || !ingress) return 1;
     /* arrived by a known interface: only what can be checked is analysed */
-    if (!found) return 0;
+    if (!found) return !g->cfg.reverse_path;
     if (!reverse_path_ok(g, &src, ingress)) return 0;
     g->adapter.ingress = ingress;
     return 1;
@@ -807,7 +813,7 @@ static int open_passive(gate *g) {
         (g->cap_ifindex &&
          (lt == DLT_EN10MB ? g->cap_has_mac || g->cfg.capture_in_only
                            : g->cfg.capture_in_only && (lt == DLT_RAW || lt == LINKTYPE_RAW)));
-    if (!checked)
+    if (!checked && g->cfg.reverse_path)
         fprintf(stderr,
                 "msngate: warning: %s (link type %d, direction %s): the interface each packet arrived on is not "
                 "known, packets are analysed without the reverse-path check (see docs/msngate.md)\n",
@@ -1028,6 +1034,7 @@ int main(int argc, char **argv) {
                                              {"expect-timeout", required_argument, NULL, 'T'},
                                              {"forged", required_argument, NULL, 'f'},
                                              {"nat", required_argument, NULL, 'n'},
+                                             {"reverse-path", required_argument, NULL, 'P'},
                                              {"max-pinholes", required_argument, NULL, 'M'},
                                              {"stats-interval", required_argument, NULL, 's'},
                                              {"stats-file", required_argument, NULL, 'S'},
@@ -1069,6 +1076,7 @@ int main(int argc, char **argv) {
         case 'G': key = "hit_grace"; break;
         case 'f': key = "forged"; break;
         case 'n': key = "nat"; break;
+        case 'P': key = "reverse_path"; break;
         case 'M': key = "max_pinholes"; break;
         case 's': key = "stats_interval"; break;
         case 'S': key = "stats_file"; break;

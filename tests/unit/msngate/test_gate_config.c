@@ -46,6 +46,11 @@ static void test_values(void **state) {
     assert_int_equal(c.forged_policy, GATE_POLICY_OPEN);
     assert_int_equal(gate_config_set(&c, "direction", "in", err, sizeof err), 0);
     assert_int_equal(c.capture_in_only, 1);
+    assert_int_equal(c.reverse_path, 1); /* the default */
+    assert_int_equal(gate_config_set(&c, "reverse_path", "off", err, sizeof err), 0);
+    assert_int_equal(c.reverse_path, 0);
+    assert_int_equal(gate_config_set(&c, "reverse_path", "strict", err, sizeof err), 0);
+    assert_int_equal(c.reverse_path, 1);
 
     /* refused, and the setting is unchanged */
     const char *bad[][2] = {{"mode", "both"},         {"control_ports", "0"},    {"control_ports", "70000"},
@@ -53,7 +58,7 @@ static void test_values(void **state) {
                             {"queue_num", "65536"},   {"table", "bad name"},     {"table", "x;flush ruleset"},
                             {"forged", "maybe"},      {"mark_secondary", "0"},   {"direction", "up"},
                             {"max_pinholes", "0"},    {"realtime", "sometimes"}, {"control_ports", ""},
-                            {"table", "1abc"},        {"control_ports", " , "}};
+                            {"table", "1abc"},        {"control_ports", " , "},  {"reverse_path", "loose"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gate_config before = c;
         err[0] = '\0';

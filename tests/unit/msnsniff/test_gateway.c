@@ -282,6 +282,7 @@ static void test_nft_subscriber(void **state) {
     sn_run r;
     assert_int_equal(sn_run_file_observed(path, NULL, &o, &r), 0);
     fclose(fp);
+    sn_nft_out_free(&n);
     assert_non_null(strstr(text, "add element inet t msn4 { 198.51.100.7 . tcp . 6891 timeout 300s }"));
     assert_non_null(strstr(text, "add element inet t msn4 { 192.168.1.5 . tcp . 6892 timeout 300s }"));
     assert_non_null(strstr(text, "add element inet t msn4 { 203.0.113.50 . tcp . 6894 timeout 300s }"));

@@ -8,6 +8,8 @@
 #include <msnp/msnp.h>
 
 struct event_base;
+
+#define MSNC_PROMPT "msnc> "
 struct evdns_base;
 
 typedef struct app_config {
@@ -65,7 +67,8 @@ typedef struct app {
     uint64_t last_progress_ms;
     int bar_lines;         /* progress lines just above the prompt, one per transfer */
     int in_line_handler;   /* libedit redraws the prompt itself afterwards */
-    int line_accepted;     /* set by the line handler during one tty read */
+    int prompt_shown;      /* interactive: the prompt and the line being typed are on the screen */
+    int input_empty;       /* the prompt was drawn anew: rl_line_buffer still holds the last line */
     int stdin_polled;      /* stdin cannot be watched (regular file, /dev/null): read it on a timer */
     int stdin_paused;      /* batch commands wait until logged in and synced (stdin is still read) */
     int reconnect_pending; /* a reconnecting event followed the last disconnect */
@@ -107,6 +110,9 @@ void out_info(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 void out_contact(app *a, const char *list, const char *email, const char *name, const char *status);
 void out_json_kv(app *a, const char *event, ...); /* key, value (const char*), ..., NULL */
 uint64_t now_ms(void);
+/* output.c: line was handed over by libedit (the cursor is on the row
+ * below it): the progress lines above it go, line is shown in their place. */
+void tty_line_accepted(app *a, const char *line);
 
 /* main.c: "msnc [sub] 0.1.0 (libmsnp 0.1.0)" for --version; sub names a sub-command or is NULL. */
 void print_version(const char *sub);

@@ -4,12 +4,15 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <ucontext.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <editline/readline.h>
 #include <event2/dns.h>
@@ -20,7 +23,6 @@
 #include "app.h"
 
 #define STDIN_LINE_MAX 8192
-#define PROMPT "msnc> "
 
 static app g_app;
 
@@ -427,30 +429,122 @@ static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
     input_read_more(a);
 }
 
-/* ---- interactive: libedit ---- */
+/* ---- interactive: libedit ----
+ *
+ * libedit reads whole keys, each byte with a read of its own: after ESC it
+ * waits for the rest of a sequence, after ^V for the character to insert,
+ * and ^R reads keys until the search ends. Inside rl_callback_read_char
+ * such a read would block the event loop until the next key (no message
+ * shown, invitations timing out, pings unanswered). libevent cannot run
+ * its loop from inside one of its own callbacks, so libedit runs on a
+ * stack of its own (a coroutine, swapcontext): its getc function
+ * (rl_getc_function) takes a byte when one is ready and otherwise switches
+ * back to the event loop, which switches into libedit again once the
+ * terminal has input. All of it runs on one thread, and libedit is only
+ * ever left at that read: the events printed meanwhile redraw its line as
+ * they do between keys. The line handler only keeps the line; the command
+ * runs on the loop's stack once libedit has returned. */
+
+enum { EDIT_IDLE, EDIT_READING, EDIT_WAITING };
+#define EDIT_STACK_SIZE (512 * 1024)
+static ucontext_t loop_ctx, edit_ctx;
+static int edit_state = EDIT_IDLE;
+static void *edit_stack;
+static char *typed_line; /* the line handler's line, run by tty_read_cb */
+static int typed_eof;
 
 static void rl_line(char *line) {
-    app *a = &g_app;
-    if (!line) {
-        app_quit(a, 0);
-        return;
+    if (!line) typed_eof = 1;
+    else typed_line = line;
+}
+
+static void edit_main(void) {
+    for (;;) {
+        rl_callback_read_char();
+        edit_state = EDIT_IDLE;
+        swapcontext(&edit_ctx, &loop_ctx);
     }
-    if (*line) add_history(line);
-    a->in_line_handler = 1;
-    command_run(a, line);
-    a->in_line_handler = 0;
-    a->line_accepted = 1;
-    free(line);
+}
+
+/* One character for libedit, decoded in the user's locale (libedit's own
+ * reader decodes UTF-8 too; its getc hook takes whole characters). */
+static int tty_getc(FILE *f) {
+    (void)f;
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    for (;;) {
+        struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+        int r = poll(&p, 1, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) {
+            if (edit_state == EDIT_IDLE) {
+                /* not called through tty_read_cb: nothing to go back to */
+                poll(&p, 1, -1);
+                continue;
+            }
+            edit_state = EDIT_WAITING; /* back to the event loop until input comes */
+            swapcontext(&edit_ctx, &loop_ctx);
+            continue;
+        }
+        unsigned char b;
+        ssize_t n = read(STDIN_FILENO, &b, 1);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) return -1; /* hangup: the end of input */
+        char c = (char)b;
+        wchar_t wc;
+        size_t k = mbrtowc(&wc, &c, 1, &st);
+        if (k == (size_t)-2) continue; /* more bytes of this character */
+        if (k == (size_t)-1) return b; /* not a character here: the byte itself */
+        return (int)wc;
+    }
+}
+
+static int edit_init(void) {
+    edit_stack = malloc(EDIT_STACK_SIZE);
+    if (!edit_stack || getcontext(&edit_ctx) != 0) return -1;
+    edit_ctx.uc_stack.ss_sp = edit_stack;
+    edit_ctx.uc_stack.ss_size = EDIT_STACK_SIZE;
+    edit_ctx.uc_link = NULL;
+    makecontext(&edit_ctx, edit_main, 0);
+    rl_getc_function = tty_getc; /* before libedit is initialised: it installs the hook then */
+    return 0;
+}
+
+/* The prompt with an empty line is shown again. */
+static void prompt_again(app *a) {
+    rl_callback_handler_install(MSNC_PROMPT, rl_line);
+    a->prompt_shown = 1;
+    a->input_empty = 1;
 }
 
 static void tty_read_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     app *a = arg;
-    a->line_accepted = 0;
-    rl_callback_read_char();
+    edit_state = EDIT_READING;
+    swapcontext(&loop_ctx, &edit_ctx);
+    if (edit_state == EDIT_WAITING) return; /* the rest of a key is still to come */
+    a->input_empty = 0;                     /* rl_line_buffer and rl_point show the line now */
+    if (typed_eof) {
+        typed_eof = 0;
+        a->prompt_shown = 0;
+        app_quit(a, 0);
+        return;
+    }
+    char *line = typed_line;
+    if (!line) return;
+    typed_line = NULL;
+    /* libedit went to the row below the line; the progress lines above it
+     * are the ones redrawn next */
+    a->prompt_shown = 0;
+    tty_line_accepted(a, line);
+    if (*line) add_history(line);
+    a->in_line_handler = 1;
+    command_run(a, line);
+    a->in_line_handler = 0;
+    free(line);
     /* a paste faster than the chat takes it waits in the terminal */
-    if (a->line_accepted && input_paced(a)) {
+    if (input_paced(a)) {
         a->tty_paced = 1;
         event_del(a->stdin_ev);
     }
@@ -460,7 +554,7 @@ static void tty_read_cb(evutil_socket_t fd, short what, void *arg) {
      * it would redraw the old line as if it were still being typed.
      * Installing the handler again switches the mode back on, empties the
      * line buffer and shows a fresh prompt. */
-    if (a->line_accepted && !a->quitting) rl_callback_handler_install(PROMPT, rl_line);
+    if (!a->quitting) prompt_again(a);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -752,7 +846,11 @@ int main(int argc, char **argv) {
         a->stdin_paused = 1; /* lines are run once logged in */
         input_read_more(a);
     } else {
-        rl_callback_handler_install(PROMPT, rl_line);
+        if (edit_init() != 0) {
+            fprintf(stderr, "msnc: out of memory\n");
+            return 1;
+        }
+        prompt_again(a);
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, tty_read_cb, a);
         event_add(a->stdin_ev, NULL);
     }

@@ -1,5 +1,7 @@
 /* output.c - events as JSON lines (--batch) or as timestamped text with a
  * progress bar (interactive). */
+/* wcwidth */
+#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -9,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <editline/readline.h>
 #include <jansson.h>
@@ -92,6 +95,89 @@ static void set_str(json_t *o, const char *key, const char *v) {
 
 /* ---- interactive printing around the libedit prompt ---- */
 
+static size_t term_columns(void);
+
+/* The row, counted from the prompt's, that the cursor is on: the prompt
+ * and the line being typed (rl_line_buffer up to rl_point) laid out as
+ * libedit lays them out on cols columns (a control character as ^X, a tab
+ * to the next multiple of 8, a character that does not fit at the end of
+ * a row on the next one, and the cursor on the next row once a row is
+ * full). */
+static size_t rows_before(const char *s, size_t n, size_t cols, size_t *h) {
+    size_t v = 0;
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    for (size_t i = 0; i < n;) {
+        wchar_t wc;
+        size_t len = mbrtowc(&wc, s + i, n - i, &st);
+        size_t cw;
+        if (len == (size_t)-1 || len == (size_t)-2) {
+            memset(&st, 0, sizeof st);
+            len = 1;
+            cw = 4; /* shown as \ooo */
+        } else {
+            if (len == 0) len = 1;
+            if (wc == L'\t') cw = 8 - *h % 8;
+            else if (wc < 0x20 || wc == 0x7f) cw = 2;
+            else {
+                int w = wcwidth(wc);
+                cw = w >= 0 ? (size_t)w : 7; /* \U+XXXX */
+            }
+        }
+        i += len;
+        if (*h + cw > cols && cw <= cols && wc != L'\t') {
+            v++;
+            *h = 0;
+        }
+        *h += cw;
+        while (*h >= cols) {
+            v++;
+            *h -= cols;
+        }
+    }
+    return v;
+}
+
+static size_t input_rows_above_cursor(app *a, size_t cols) {
+    size_t h = 0;
+    size_t v = rows_before(MSNC_PROMPT, strlen(MSNC_PROMPT), cols, &h);
+    if (a->input_empty || !rl_line_buffer || rl_point <= 0) return v;
+    size_t n = strnlen(rl_line_buffer, (size_t)rl_point);
+    return v + rows_before(rl_line_buffer, n, cols, &h);
+}
+
+/* Takes away what is below the last line printed: the progress lines and
+ * the prompt with whatever is half typed, however many rows these take.
+ * The cursor is left at the start of the first of those rows. */
+static void clear_below_output(app *a) {
+    size_t up = (size_t)a->bar_lines;
+    if (a->prompt_shown) up += input_rows_above_cursor(a, term_columns());
+    if (up) printf("\033[%zuA", up);
+    fputs("\r\033[J", stdout);
+    a->bar_lines = 0;
+}
+
+/* The prompt and the half-typed line are drawn again below what was
+ * printed (unless a line is being handled or msnc is leaving). */
+static void redraw_prompt(app *a) {
+    if (!a->batch && !a->quitting && !a->in_line_handler) {
+        rl_forced_update_display();
+        a->prompt_shown = 1;
+    } else a->prompt_shown = 0;
+}
+
+void tty_line_accepted(app *a, const char *line) {
+    if (!a->bar_lines) return; /* the line stays where libedit left it */
+    size_t cols = term_columns(), h = 0;
+    size_t rows = rows_before(MSNC_PROMPT, strlen(MSNC_PROMPT), cols, &h);
+    rows += rows_before(line, strlen(line), cols, &h) + 1;
+    printf("\033[%zuA\r\033[J%s", rows + (size_t)a->bar_lines, MSNC_PROMPT);
+    msnkit_put_visible(stdout, line, NULL);
+    fputs("\r\n", stdout);
+    a->bar_lines = 0;
+    if (fflush(stdout) == EOF) output_failed(a);
+}
+
 static void tprint(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tprint(app *a, const char *fmt, ...) {
     char ts[16];
@@ -99,11 +185,10 @@ static void tprint(app *a, const char *fmt, ...) {
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
-    fputs("\r\033[K", stdout);
-    /* The message takes the progress lines' place; the next progress update
-     * draws them again below it, so no stale line stays behind. */
-    for (int i = 0; i < a->bar_lines; i++) fputs("\033[A\r\033[K", stdout);
-    a->bar_lines = 0;
+    /* The message takes the place of the progress lines and the prompt; the
+     * next progress update draws them again below it, so no stale line
+     * stays behind. */
+    clear_below_output(a);
     printf("[%s] ", ts);
     va_list ap, ap2;
     va_start(ap, fmt);
@@ -118,7 +203,7 @@ static void tprint(app *a, const char *fmt, ...) {
     }
     va_end(ap2);
     fputc('\n', stdout);
-    if (!a->batch && !a->quitting && !a->in_line_handler) rl_forced_update_display();
+    redraw_prompt(a);
     if (fflush(stdout) == EOF) output_failed(a);
 }
 
@@ -130,6 +215,17 @@ static void human_size(double b, char *dst, size_t cap) {
         i++;
     }
     snprintf(dst, cap, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}
+
+/* b in at most 5 characters and a unit letter: "7.0M", "512K", "12B". */
+static void short_size(double b, char *dst, size_t cap) {
+    const char *u = "BKMGT";
+    int i = 0;
+    while (b >= 1000 && i < 4) {
+        b /= 1024;
+        i++;
+    }
+    snprintf(dst, cap, i && b < 10 ? "%.1f%c" : "%.0f%c", b, u[i]);
 }
 
 /* What the progress lines show of each running transfer: one line each,
@@ -226,7 +322,8 @@ static size_t term_columns(void) {
  * ETA 0s". The cookie, which the other lines name a transfer by and
  * /cancel takes, and the figures always stay; when the line does not fit,
  * the bar narrows to 10, then the peer goes, then the file name is
- * shortened ("...") and last goes too. */
+ * shortened ("...") and goes too, then the bar, and last the figures are
+ * written shorter. */
 static void xfer_line(const xfer_view *x, size_t cols, char *line, size_t cap) {
     double secs = (double)(now_ms() - x->start_ms) / 1000.0;
     double rate = secs > 0 ? (double)x->bytes / secs : 0;
@@ -244,6 +341,21 @@ static void xfer_line(const xfer_view *x, size_t cols, char *line, size_t cap) {
     visible(x->peer, peer, sizeof(peer));
     /* head, " [", the bar (10 at least), "] ", stats */
     size_t fixed = strlen(head) + 4 + 10 + strlen(stats);
+    if (fixed > cols) {
+        /* No room for a bar: the cookie and the figures alone, then the
+         * figures written shorter ("7.0M/7.6M"), then without the word
+         * "transfer"; cut only when even that does not fit. */
+        char d[32], t[32], rr[32];
+        short_size((double)x->bytes, d, sizeof(d));
+        short_size((double)x->size, t, sizeof(t));
+        short_size(rate, rr, sizeof(rr));
+        snprintf(line, cap, "%s %s", head, stats);
+        if (strlen(line) > cols) snprintf(line, cap, "%s %.0f%% %s/%s %s/s ETA %.0fs", head, frac * 100, d, t, rr, eta);
+        if (strlen(line) > cols)
+            snprintf(line, cap, "%" PRIu64 ": %.0f%% %s/%s %s/s ETA %.0fs", x->cookie, frac * 100, d, t, rr, eta);
+        line[prefix_within(line, cols)] = '\0';
+        return;
+    }
     char label[600];
     if (peer[0]) snprintf(label, sizeof(label), " (%s %s %s)", file, x->sending ? "to" : "from", peer);
     else snprintf(label, sizeof(label), " (%s)", file);
@@ -283,8 +395,7 @@ static void progress_lines(app *a) {
     qsort(run, (size_t)n, sizeof(run[0]), xfer_order);
     size_t cols = term_columns();
     cols = cols > 1 ? cols - 1 : 1; /* the last column would wrap on some terminals */
-    fputs("\r\033[K", stdout);
-    for (int i = 0; i < a->bar_lines; i++) fputs("\033[A\r\033[K", stdout);
+    clear_below_output(a);
     int shown = n > MAX_BAR_LINES ? MAX_BAR_LINES - 1 : n;
     char line[1024];
     for (int i = 0; i < shown; i++) {
@@ -297,7 +408,7 @@ static void progress_lines(app *a) {
         printf("%s\n", line);
     }
     a->bar_lines = shown < n ? shown + 1 : shown;
-    if (!a->batch && !a->quitting && !a->in_line_handler) rl_forced_update_display();
+    redraw_prompt(a);
     if (fflush(stdout) == EOF) output_failed(a);
 }
 

@@ -104,6 +104,97 @@ class Terminal:
         return rc
 
 
+class Screen:
+    """What a terminal of rows x cols shows after data: enough of xterm for
+    msnc and libedit (autowrap, cursor moves, erasing)."""
+
+    def __init__(self, data, cols, rows=40):
+        import unicodedata
+        self.cols, self.rows = cols, rows
+        self.lines = [[" "] * cols for _ in range(rows)]
+        self.history = []
+        y = x = 0
+        wrap = False
+        text = data.decode("utf-8", errors="replace")
+        i = 0
+        while i < len(text):
+            c = text[i]
+            i += 1
+            if c == "\x1b":
+                if i < len(text) and text[i] == "[":
+                    j = i + 1
+                    while j < len(text) and not ("@" <= text[j] <= "~"):
+                        j += 1
+                    params, cmd = text[i + 1:j], text[j] if j < len(text) else ""
+                    i = j + 1
+                    nums = [int(n) if n.isdigit() else 0 for n in params.lstrip("?").split(";")]
+                    n = max(nums[0], 1)
+                    wrap = False
+                    if cmd == "A":
+                        y = max(y - n, 0)
+                    elif cmd == "B":
+                        y = min(y + n, rows - 1)
+                    elif cmd == "C":
+                        x = min(x + n, cols - 1)
+                    elif cmd == "D":
+                        x = max(x - n, 0)
+                    elif cmd == "G":
+                        x = min(n - 1, cols - 1)
+                    elif cmd == "H":
+                        y, x = min(n - 1, rows - 1), min(max(nums[1] if len(nums) > 1 else 1, 1) - 1, cols - 1)
+                    elif cmd == "K":
+                        if nums[0] == 0:
+                            self.lines[y][x:] = [" "] * (cols - x)
+                        elif nums[0] == 1:
+                            self.lines[y][:x + 1] = [" "] * (x + 1)
+                        else:
+                            self.lines[y] = [" "] * cols
+                    elif cmd == "J":
+                        if nums[0] == 0:
+                            self.lines[y][x:] = [" "] * (cols - x)
+                            for k in range(y + 1, rows):
+                                self.lines[k] = [" "] * cols
+                        else:
+                            self.lines = [[" "] * cols for _ in range(rows)]
+                else:
+                    i += 1  # a two-character escape
+                continue
+            if c == "\r":
+                x, wrap = 0, False
+            elif c == "\n":
+                y, wrap = y + 1, False
+            elif c == "\b":
+                x, wrap = max(x - 1, 0), False
+            elif c == "\a":
+                pass
+            elif c == "\t":
+                x = min((x // 8 + 1) * 8, cols - 1)
+            elif c >= " ":
+                w = 2 if unicodedata.east_asian_width(c) in "WF" else 1
+                if wrap or x + w > cols:
+                    x, y, wrap = 0, y + 1, False
+                if y >= rows:
+                    self.history.append(self.lines.pop(0))
+                    self.lines.append([" "] * cols)
+                    y = rows - 1
+                self.lines[y][x] = c
+                if w == 2 and x + 1 < cols:
+                    self.lines[y][x + 1] = ""
+                x += w
+                if x >= cols:
+                    x, wrap = cols - 1, True
+            if y >= rows:
+                self.history.append(self.lines.pop(0))
+                self.lines.append([" "] * cols)
+                y = rows - 1
+        self.y, self.x = y, x
+
+    def text(self):
+        """Every row, scrolled off or not, without trailing blanks, empty rows left out."""
+        rows = ["".join(r).rstrip() for r in self.history + self.lines]
+        return [r for r in rows if r]
+
+
 class InteractiveCli(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="msnc-pty-")
@@ -190,9 +281,9 @@ class InteractiveCli(unittest.TestCase):
                       "/send " + src):
             self.assertEqual(out.count(typed), 1, "%r shown %d times:\n%s" % (typed, out.count(typed), out))
         self.assertNotIn("msnc> /status busy/", out)
-        # Each event line starts at column 0 of a cleared line.
+        # Each event line starts at column 0, what is below it cleared.
         for line in re.findall(r"\[\d\d:\d\d:\d\d\] [^\r\n]*", out):
-            self.assertTrue(out[out.index(line) - 4:out.index(line)] == "\r\x1b[K", line)
+            self.assertTrue(out[out.index(line) - 4:out.index(line)] == "\r\x1b[J", line)
 
         # Logged in again, with bob on her list now: one contact, singular.
         self.term = t = Terminal([MSNC, "-s", "%s:%d" % srv.ds, "-u", "alice@example.com", "--bind-ip", "127.0.0.2",
@@ -278,6 +369,113 @@ class InteractiveCli(unittest.TestCase):
             self.assertRegex(shown, r"^transfer \d+ \(a-rather-[^)]*\.\.\.\) \[[#.]{10,30}\] +\d+% .* ETA \d+s$")
         t.type("/quit\r")
         self.assertEqual(t.close(), 0)
+
+    def start_alice(self, columns=160, extra=()):
+        """alice at the terminal, in a chat with bob: (terminal, offset, bob's chat)."""
+        bob, srv = self.bob, self.srv
+        bob.wait("logged_in")
+        bob.send("/add alice@example.com")
+        bob.wait("list", list="FL", email="alice@example.com")
+        env = dict(os.environ, MSNC_PASSWORD="alicepw", TERM="xterm", LANG="C.UTF-8", LC_ALL="C.UTF-8")
+        self.term = t = Terminal([MSNC, "-s", "%s:%d" % srv.ds, "-u", "alice@example.com", "--bind-ip", "127.0.0.2",
+                                  "--ftp-ports", "0", "--download-dir", self.tmp, "--no-reconnect"] + list(extra),
+                                 env, columns=columns)
+        pos, _ = t.expect(STAMP + rb"your status: online\r\n")
+        t.type("/add bob@example.com\r")
+        pos, _ = t.expect(STAMP + rb"Bob \(bob@example\.com\) is online\r\n", pos)
+        t.type("/chat bob@example.com\r")
+        pos, _ = t.expect(STAMP + rb"chat \d+: bob@example\.com joined\r\n", pos)
+        chat = bob.wait("chat_open", text="incoming")["chat"]
+        return t, pos, chat
+
+    def quit_alice(self, t):
+        m = t.mark()
+        t.type("\x15/quit\r")
+        self.assertEqual(t.close(), 0, t.text(m).decode(errors="replace"))
+
+    def test_keys_waiting_for_more_do_not_stop_events(self):
+        # ESC (the start of a key sequence), ^V (quoted insert) and ^R
+        # (incremental search) make libedit wait for the next key: the
+        # messages that come meanwhile are shown at once.
+        t, pos, chat = self.start_alice()
+        for name, key, release in (("escape", "\x1b", ""), ("quoted-insert", "\x16", "x"), ("search", "\x12", "\x07")):
+            t.type(key)
+            time.sleep(0.3)
+            m = t.mark()
+            self.bob.send("while %s waits" % name)
+            t.expect(STAMP + rb"<Bob> while %s waits\r\n" % name.encode(), m, timeout=5)
+            t.type(release)
+            time.sleep(0.2)
+            t.type("\x15")  # ^U: an empty line again
+            time.sleep(0.2)
+        t.type("after the keys\r")
+        msg = self.bob.wait("message", chat=chat)
+        self.assertTrue(msg["text"].endswith("after the keys"), msg)
+        self.quit_alice(t)
+
+    def test_long_half_typed_line_is_cleared_whole(self):
+        # A half-typed line wider than the terminal takes several rows: an
+        # event clears them all and draws the line again once below it.
+        t, pos, chat = self.start_alice(columns=80)
+        typed = "".join(chr(97 + i % 26) for i in range(250))
+        t.type(typed)
+        t.expect(re.escape(typed[-10:]).encode(), pos)
+        for i in range(3):
+            m = t.mark()
+            self.bob.send("event %d" % i)
+            pos, _ = t.expect(STAMP + rb"<Bob> event %d\r\n" % i, m)
+        t.expect(re.escape(typed[-10:]).encode(), pos)
+        time.sleep(0.3)
+        rows = Screen(t.text(), 80).text()
+        want = ["msnc> " + typed[:74], typed[74:154], typed[154:234], typed[234:]]
+        self.assertEqual(rows[-4:], want, "\n".join(rows))
+        for i in range(3):
+            self.assertRegex(rows[-7 + i], r"^\[\d\d:\d\d:\d\d\] <Bob> event %d$" % i, "\n".join(rows))
+        # nothing else of the line is left on the screen
+        self.assertEqual(sum(1 for r in rows if "abcdefghij" in r), 4, "\n".join(rows))
+        self.quit_alice(t)
+
+    def test_command_typed_over_progress_lines_stays(self):
+        # Enter moves the cursor below the line typed: the progress lines are
+        # then above that line, which takes their place, and they come back
+        # below the command's output.
+        t, pos, chat = self.start_alice(columns=100, extra=("--max-rate", "262144"))
+        src = make_random_file(os.path.join(self.tmp, "slow.bin"), 2 << 20)
+        t.type("/send %s\r" % src)
+        inv = self.bob.wait("invite", app="file_transfer")
+        cookie = inv["cookie"].encode()
+        self.bob.send("/accept %s" % inv["cookie"])
+        progress = rb"transfer %s \(slow\.bin[^\r\n]*ETA \d+s\r\n" % cookie
+        pos, _ = t.expect(progress, pos, timeout=15)
+        t.type("/chats\r")
+        pos, _ = t.expect(rb"Chat 1 with bob@example\.com: ready \(the current chat\)\.\r\n", pos)
+        pos, _ = t.expect(progress + rb"[^\r\n]*msnc> ", pos)
+        time.sleep(0.1)
+        rows = Screen(t.text(), 100).text()
+        self.assertIn("msnc> /chats", rows, "\n".join(rows))
+        self.assertRegex(rows[rows.index("msnc> /chats") + 1], r"Chat 1 with bob@example\.com: ready")
+        self.assertEqual(sum(1 for r in rows if r.startswith("transfer %s (" % inv["cookie"])), 1, "\n".join(rows))
+        self.bob.wait("transfer_done", cookie=inv["cookie"], timeout=30)
+        t.expect(STAMP + rb"transfer %s complete: " % cookie, pos)
+        self.quit_alice(t)
+
+    def test_progress_figures_stay_in_45_columns(self):
+        # Too narrow for the bar: the cookie and the figures, written shorter.
+        t, pos, chat = self.start_alice(columns=45, extra=("--max-rate", "262144"))
+        src = make_random_file(os.path.join(self.tmp, "narrow.bin"), 1 << 20)
+        t.type("/send %s\r" % src)
+        inv = self.bob.wait("invite", app="file_transfer")
+        self.bob.send("/accept %s" % inv["cookie"])
+        self.bob.wait("transfer_done", cookie=inv["cookie"], timeout=30)
+        pos, _ = t.expect(STAMP + rb"transfer %s complete: " % inv["cookie"].encode(), pos)
+        lines = re.findall(rb"\x1b\[J([^\r\n\x1b]*%s[^\r\n]*)\r\n" % inv["cookie"].encode(), t.text())
+        bars = [ln.decode() for ln in lines if b"%" in ln]
+        self.assertTrue(bars, t.text()[-2000:])
+        for shown in bars:
+            self.assertLessEqual(len(shown), 44, shown)
+            self.assertRegex(shown, r"^(transfer )?%s:? +\d+%% [\d.]+ ?[BKMGTi]+ ?/ ?[\d.]+ ?[BKMGTi]+ +[\d.]+ ?[BKMGTi]+/s +"
+                             r"ETA \d+s$" % inv["cookie"], shown)
+        self.quit_alice(t)
 
     def test_failed_call_is_said_by_chats(self):
         # A call nobody answered said "waiting for someone to join" for good.

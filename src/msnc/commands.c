@@ -12,11 +12,11 @@
 #include "app.h"
 
 static const char *HELP =
-    "/login  /logout  /status online|busy|away|idle|brb|phone|lunch|hidden  /name NAME\n"
-    "/add EMAIL [NAME]  /remove EMAIL  /block EMAIL  /allow EMAIL  /list [FL|AL|BL|RL]\n"
+    "/login  /logout  /status online|busy|away|idle|brb|phone|lunch|hidden|invisible  /name NAME\n"
+    "/add EMAIL [NAME]  /remove EMAIL  /block EMAIL  /allow EMAIL (/unblock EMAIL)  /list [FL|AL|BL|RL]\n"
     "/chat EMAIL  /invite EMAIL  /chats  /switch N  /leave  /typing  /format FN=..; EF=BI; CO=ff0000\n"
     "/send FILE  /accept [COOKIE]  /decline [COOKIE]  /cancel [COOKIE]\n"
-    "/call voice|video  /whiteboard  /share  /remote  /quit\n"
+    "/call voice|video  /whiteboard  /share  /remote  /help  /quit (/exit)\n"
     "Anything else is sent to the current chat; start a line with // to send text that begins with /.";
 
 static msnp_status status_from(const char *s) {
@@ -261,7 +261,10 @@ static void run_line(app *a, char *buf) {
         if (msnc_login(a->client) != 0) out_error(a, "already connected");
         else input_hold_for_login(a);
     } else if (!strcmp(cmd, "logout")) {
+        /* said interactively: no event follows a logout asked for */
+        int was_online = msnc_is_online(a->client);
         msnc_logout(a->client);
+        if (!a->batch) out_info(a, was_online ? "logged out; /login logs in again" : "not logged in");
     } else if (!strcmp(cmd, "status")) {
         msnp_status s = status_from(rest);
         if (s == MSNP_STATUS_INVALID || s == MSNP_STATUS_FLN) out_error(a, "unknown status '%s'", rest);
@@ -331,10 +334,12 @@ static void run_line(app *a, char *buf) {
         if (open == 0 && !a->batch) out_info(a, "No chats are open.");
         msnc_chats(a->client, print_chat, a);
     } else if (!strcmp(cmd, "switch")) {
+        /* a chat number, whole: "1x" is not chat 1 */
         arg1 = next_word(&p);
-        int id = arg1 ? atoi(arg1) : 0;
-        if (!msnc_chat_peer(a->client, id)) out_error(a, "no chat %s", arg1 ? arg1 : "");
-        else a->current_chat = id;
+        unsigned long long id = 0;
+        if (!arg1 || next_word(&p) || parse_number(arg1, 1, INT32_MAX, &id) != 0) out_error(a, "usage: /switch N");
+        else if (!msnc_chat_peer(a->client, (int)id)) out_error(a, "no chat %s", arg1);
+        else a->current_chat = (int)id;
     } else if (!strcmp(cmd, "leave")) {
         if (need_chat(a)) {
             msnc_chat_leave(a->client, a->current_chat);

@@ -902,7 +902,16 @@ void msnc_invites_on_message(msnc_invites *m, int chat, const char *from, const 
 
 /* ------------------------------------------------------------ decisions */
 
-static inv *pick(msnc_invites *m, uint64_t cookie) { return find(m, cookie ? cookie : m->last_incoming); }
+/* The invitation named, or with no cookie the oldest offer still waiting
+ * for an answer (the list holds the newest first): offers are answered in
+ * the order they came, and one already answered or ended is skipped. */
+static inv *pick(msnc_invites *m, uint64_t cookie) {
+    if (cookie) return find(m, cookie);
+    inv *oldest = NULL;
+    for (inv *v = m->list; v; v = v->next)
+        if (!v->outgoing && v->state == INV_OFFERED) oldest = v;
+    return oldest;
+}
 
 int msnc_invites_accept(msnc_invites *m, uint64_t cookie) {
     inv *v = pick(m, cookie);

@@ -477,6 +477,33 @@ class InteractiveCli(unittest.TestCase):
                              r"ETA \d+s$" % inv["cookie"], shown)
         self.quit_alice(t)
 
+    def test_commands_answers(self):
+        t, pos, chat = self.start_alice()
+        # a chat number is a whole number, and one is needed
+        for line in ("/switch 1x", "/switch", "/switch 1 2"):
+            t.type(line + "\r")
+            pos, _ = t.expect(STAMP + rb"error: usage: /switch N\r\n", pos)
+        t.type("/switch 1\r")
+        t.type("/chats\r")
+        pos, _ = t.expect(rb"Chat 1 with bob@example\.com: ready \(the current chat\)\.", pos)
+        # two offers: an answer without a cookie takes the older one first
+        src = [make_random_file(os.path.join(self.tmp, n), 4096) for n in ("one.bin", "two.bin")]
+        cookies = []
+        for path in src:
+            self.bob.send("/send " + path)
+            pos, m = t.expect(rb"bob@example\.com offers file %s \(4096 bytes\): /accept (\d+)" %
+                              re.escape(os.path.basename(path).encode()), pos)
+            cookies.append(m.group(1))
+        for cookie in cookies:
+            t.type("/decline\r")
+            pos, _ = t.expect(rb"The file transfer invitation %s was ended by you: declined\." % cookie, pos)
+        # a logout is said
+        t.type("/logout\r")
+        pos, _ = t.expect(STAMP + rb"logged out; /login logs in again\r\n", pos)
+        t.type("/logout\r")
+        pos, _ = t.expect(STAMP + rb"not logged in\r\n", pos)
+        self.quit_alice(t)
+
     def test_failed_call_is_said_by_chats(self):
         # A call nobody answered said "waiting for someone to join" for good.
         # bob must be online before alice calls him below (on a loaded

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <ucontext.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -19,6 +18,7 @@
 #include <event2/event.h>
 
 #include <msnc/addr.h>
+#include <msnkit/fiber.h>
 
 #include "app.h"
 
@@ -436,34 +436,28 @@ static void batch_read_cb(evutil_socket_t fd, short what, void *arg) {
  * and ^R reads keys until the search ends. Inside rl_callback_read_char
  * such a read would block the event loop until the next key (no message
  * shown, invitations timing out, pings unanswered). libevent cannot run
- * its loop from inside one of its own callbacks, so libedit runs on a
- * stack of its own (a coroutine, swapcontext): its getc function
- * (rl_getc_function) takes a byte when one is ready and otherwise switches
- * back to the event loop, which switches into libedit again once the
- * terminal has input. All of it runs on one thread, and libedit is only
+ * its loop from inside one of its own callbacks, so each turn of libedit
+ * runs on a fiber (msnkit/fiber.h, msnd's PostgreSQL store runs on them
+ * too): its getc function (rl_getc_function) takes a byte when one is
+ * ready and otherwise waits on the fiber for the terminal, while the loop
+ * serves the network. All of it runs on one thread, and libedit is only
  * ever left at that read: the events printed meanwhile redraw its line as
- * they do between keys. The line handler only keeps the line; the command
- * runs on the loop's stack once libedit has returned. */
+ * they do between keys. The terminal's own event is off while a turn
+ * waits; the line handler only keeps the line, and the command runs on the
+ * loop's stack once the turn has ended (edit_done). */
 
-enum { EDIT_IDLE, EDIT_READING, EDIT_WAITING };
-#define EDIT_STACK_SIZE (512 * 1024)
-static ucontext_t loop_ctx, edit_ctx;
-static int edit_state = EDIT_IDLE;
-static void *edit_stack;
-static char *typed_line; /* the line handler's line, run by tty_read_cb */
+static char *typed_line; /* the line handler's line, run by edit_done */
 static int typed_eof;
+static int edit_waiting; /* a turn of libedit waits for the rest of a key */
 
 static void rl_line(char *line) {
     if (!line) typed_eof = 1;
     else typed_line = line;
 }
 
-static void edit_main(void) {
-    for (;;) {
-        rl_callback_read_char();
-        edit_state = EDIT_IDLE;
-        swapcontext(&edit_ctx, &loop_ctx);
-    }
+static void edit_turn(void *arg) {
+    (void)arg;
+    rl_callback_read_char();
 }
 
 /* One character for libedit, decoded in the user's locale (libedit's own
@@ -477,13 +471,10 @@ static int tty_getc(FILE *f) {
         int r = poll(&p, 1, 0);
         if (r < 0 && errno == EINTR) continue;
         if (r == 0) {
-            if (edit_state == EDIT_IDLE) {
-                /* not called through tty_read_cb: nothing to go back to */
-                poll(&p, 1, -1);
-                continue;
-            }
-            edit_state = EDIT_WAITING; /* back to the event loop until input comes */
-            swapcontext(&edit_ctx, &loop_ctx);
+            /* on a fiber the loop runs until the terminal has input; off
+             * one (no fiber could be made) there is nothing to go back to */
+            if (fiber_current()) fiber_wait_fd(STDIN_FILENO, EV_READ, -1);
+            else poll(&p, 1, -1);
             continue;
         }
         unsigned char b;
@@ -499,17 +490,6 @@ static int tty_getc(FILE *f) {
     }
 }
 
-static int edit_init(void) {
-    edit_stack = malloc(EDIT_STACK_SIZE);
-    if (!edit_stack || getcontext(&edit_ctx) != 0) return -1;
-    edit_ctx.uc_stack.ss_sp = edit_stack;
-    edit_ctx.uc_stack.ss_size = EDIT_STACK_SIZE;
-    edit_ctx.uc_link = NULL;
-    makecontext(&edit_ctx, edit_main, 0);
-    rl_getc_function = tty_getc; /* before libedit is initialised: it installs the hook then */
-    return 0;
-}
-
 /* The prompt with an empty line is shown again. */
 static void prompt_again(app *a) {
     rl_callback_handler_install(MSNC_PROMPT, rl_line);
@@ -517,14 +497,14 @@ static void prompt_again(app *a) {
     a->input_empty = 1;
 }
 
-static void tty_read_cb(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
+/* A turn of libedit has ended: the key is read, and a line typed is run. */
+static void edit_done(void *arg) {
     app *a = arg;
-    edit_state = EDIT_READING;
-    swapcontext(&loop_ctx, &edit_ctx);
-    if (edit_state == EDIT_WAITING) return; /* the rest of a key is still to come */
-    a->input_empty = 0;                     /* rl_line_buffer and rl_point show the line now */
+    if (edit_waiting) {
+        edit_waiting = 0;
+        if (!a->quitting) event_add(a->stdin_ev, NULL);
+    }
+    a->input_empty = 0; /* rl_line_buffer and rl_point show the line now */
     if (typed_eof) {
         typed_eof = 0;
         a->prompt_shown = 0;
@@ -555,6 +535,20 @@ static void tty_read_cb(evutil_socket_t fd, short what, void *arg) {
      * Installing the handler again switches the mode back on, empties the
      * line buffer and shows a fresh prompt. */
     if (!a->quitting) prompt_again(a);
+}
+
+static void tty_read_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    int rc = fiber_run(a->base, edit_turn, edit_done, a);
+    if (rc == 1) { /* waits for the rest of a key on its own; edit_done follows */
+        edit_waiting = 1;
+        event_del(a->stdin_ev);
+    } else if (rc < 0) { /* no fiber (out of memory): the key is read here */
+        edit_turn(a);
+        edit_done(a);
+    }
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -846,10 +840,7 @@ int main(int argc, char **argv) {
         a->stdin_paused = 1; /* lines are run once logged in */
         input_read_more(a);
     } else {
-        if (edit_init() != 0) {
-            fprintf(stderr, "msnc: out of memory\n");
-            return 1;
-        }
+        rl_getc_function = tty_getc; /* before libedit is initialised: it installs the hook then */
         prompt_again(a);
         a->stdin_ev = event_new(a->base, STDIN_FILENO, EV_READ | EV_PERSIST, tty_read_cb, a);
         event_add(a->stdin_ev, NULL);

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "fiber.h"
+#include <msnkit/fiber.h>
 #include "log.h"
 #include "msnkit/text.h"
 #include "peering.h"

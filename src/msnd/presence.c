@@ -9,7 +9,7 @@
 #include <event2/event.h>
 #include <msnkit/grow.h>
 
-#include "fiber.h"
+#include <msnkit/fiber.h>
 #include "log.h"
 #include "privacy.h"
 #include "sbreg.h"

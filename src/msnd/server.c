@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fiber.h"
+#include <msnkit/fiber.h>
 #include "link.h"
 #include "log.h"
 #include "peering.h"

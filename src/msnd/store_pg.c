@@ -41,7 +41,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fiber.h"
+#include <msnkit/fiber.h>
 #include "log.h"
 #include "msnkit/text.h"
 #include "schema.h"

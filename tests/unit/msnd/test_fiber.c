@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "fiber.h"
+#include <msnkit/fiber.h>
 
 enum { FIBERS = 40, ROUNDS = 25 };
 

@@ -19,7 +19,7 @@
 
 #include <event2/event.h>
 
-#include "fiber.h"
+#include <msnkit/fiber.h>
 #include "schema.h"
 #include "store.h"
 

@@ -1,16 +1,18 @@
-/* fiber.h - run a piece of handler code on its own stack so that it can
- * wait for the database without holding up the event loop.
+/* msnkit/fiber.h - run a piece of handler code on its own stack so that
+ * it can wait without holding up the event loop.
  *
- * The PostgreSQL store (store_pg.c) sends a query and, when it runs on a
- * fiber, parks the fiber until the answer is there; the loop serves every
- * other connection meanwhile. The handlers stay plain sequential code: a
- * store call simply returns later. Code that is not on a fiber (the loop's
- * own stack) gets the blocking behaviour.
+ * msnd's PostgreSQL store (store_pg.c) sends a query and, when it runs on
+ * a fiber, parks the fiber until the answer is there; the loop serves
+ * every other connection meanwhile. msnc runs its line editor on one, so
+ * that a key read in pieces (an escape sequence, a search) waits for its
+ * next byte without stopping the network. The code stays plain and
+ * sequential: a call simply returns later. Code that is not on a fiber
+ * (the loop's own stack) gets the blocking behaviour.
  *
  * One thread only; fibers never run at the same time, they interleave at
  * the points where one waits. */
-#ifndef MSND_FIBER_H
-#define MSND_FIBER_H
+#ifndef MSNKIT_FIBER_H
+#define MSNKIT_FIBER_H
 
 #include <event2/event.h>
 

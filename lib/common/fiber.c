@@ -1,4 +1,4 @@
-/* fiber.c - stackful coroutines for the event loop (fiber.h).
+/* fiber.c - stackful coroutines for the event loop (msnkit/fiber.h).
  *
  * Stacks come from mmap with a guard page below, so an overflow faults
  * instead of writing over another fiber's stack, and are kept on a small
@@ -9,10 +9,10 @@
  * the calling convention preserves and swap stack pointers. glibc's
  * getcontext/swapcontext also save and restore the signal mask, one
  * rt_sigprocmask system call each: with PostgreSQL that was 17.7 of a
- * login's 52 system calls (strace, msnbench login), for a mask msnd never
- * changes. Other architectures use ucontext. */
+ * login's 52 system calls (strace, msnbench login), for a mask no msnkit
+ * program changes. Other architectures use ucontext. */
 #define _GNU_SOURCE
-#include "fiber.h"
+#include <msnkit/fiber.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,13 +25,13 @@
 /* Saves rbp, rbx, r12-r15 and the SSE/x87 control words on the current
  * stack, stores the stack pointer in *save and continues on `to` (a stack
  * pointer saved the same way, or a new fiber's prepared one). */
-void msnd_fiber_switch(void **save, void *to);
+void msnkit_fiber_switch(void **save, void *to);
 __asm__(".text\n"
         ".p2align 4\n"
-        ".globl msnd_fiber_switch\n"
-        ".hidden msnd_fiber_switch\n"
-        ".type msnd_fiber_switch,@function\n"
-        "msnd_fiber_switch:\n"
+        ".globl msnkit_fiber_switch\n"
+        ".hidden msnkit_fiber_switch\n"
+        ".type msnkit_fiber_switch,@function\n"
+        "msnkit_fiber_switch:\n"
         "  pushq %rbp\n"
         "  pushq %rbx\n"
         "  pushq %r12\n"
@@ -53,7 +53,7 @@ __asm__(".text\n"
         "  popq %rbx\n"
         "  popq %rbp\n"
         "  ret\n"
-        ".size msnd_fiber_switch, .-msnd_fiber_switch\n");
+        ".size msnkit_fiber_switch, .-msnkit_fiber_switch\n");
 #else
 #include <ucontext.h>
 #endif
@@ -144,7 +144,7 @@ static int switch_in(fiber *f) {
     __sanitizer_start_switch_fiber(&fake, f->stack, STACK_SIZE);
 #endif
 #ifdef FIBER_OWN_SWITCH
-    msnd_fiber_switch(&loop_sp, f->sp);
+    msnkit_fiber_switch(&loop_sp, f->sp);
 #else
     swapcontext(&loop_ctx, &f->ctx);
 #endif
@@ -171,7 +171,7 @@ static void switch_out(fiber *f) {
     __sanitizer_start_switch_fiber(f->finished ? NULL : &f->asan_fake, loop_stack_bottom, loop_stack_size);
 #endif
 #ifdef FIBER_OWN_SWITCH
-    msnd_fiber_switch(&f->sp, loop_sp);
+    msnkit_fiber_switch(&f->sp, loop_sp);
 #else
     swapcontext(&f->ctx, &loop_ctx);
 #endif
@@ -194,7 +194,7 @@ static void run_fn(fiber *f) {
 /* Where a new fiber's first switch returns to: `running` is the fiber. */
 static void entry(void) { run_fn(running); }
 
-/* A new stack as msnd_fiber_switch leaves one: the control words, six
+/* A new stack as msnkit_fiber_switch leaves one: the control words, six
  * registers, and entry as the return address, which then finds the stack
  * pointer as right after a call (8 mod 16) above a zero return address. */
 static void prepare(fiber *f) {

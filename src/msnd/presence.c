@@ -409,14 +409,15 @@ typedef struct initial_ctx {
 
 static void remote_told(presence *p, const char *email, const conn *c);
 
-/* Watcher `email` was just sent an ILN about u: make sure u's kept rows
- * name it as allowed. Rows read before it added u (u's status unchanged
- * since) would leave it out, and they are all there is to tell when u's
- * account is deleted (its rows in the store are gone by then): without
- * this, that watcher would keep showing u online. Any other fan-out reads
- * the rows anew anyway, as the added watcher moved u's generation. */
-static void rows_note_told(conn *u, const char *email) {
-    watcher_rows *r = u->watchers;
+/* Watcher `email` was just sent an ILN about a user: make sure the user's
+ * kept rows r name it as allowed. Rows read before it added the user (the
+ * user's status unchanged since) would leave it out, and they are all
+ * there is to tell when the user's account is deleted (its rows in the
+ * store are gone by then), or, for a user of another node, when that user
+ * leaves while the database cannot be read: without this, that watcher
+ * would keep showing the user online. Any other fan-out reads the rows
+ * anew anyway, as the added watcher moved the user's generation. */
+static void rows_note_told(watcher_rows *r, const char *email) {
     if (!r) return; /* none kept (over WATCHERS_MAX_BYTES): read each time */
     char *e = r->pool;
     for (size_t i = 0; i < r->n; i++) {
@@ -454,7 +455,7 @@ static void initial_one(const store_peer *p, void *arg) {
     if (w == x->c || !privacy_status_visible(w->status)) return;
     if (!privacy_may_see(p->blp_allow, p->in_al, p->in_bl)) return;
     conn_cmd(x->c, "ILN", x->trid, msnp_status_code(w->status), w->email, w->name, NULL);
-    rows_note_told(w, x->c->email);
+    rows_note_told(w->watchers, x->c->email);
 }
 
 void presence_initial(msnd_server *s, conn *c, msnd_trid trid) {
@@ -656,10 +657,14 @@ static void watch_tell(remote_watch *w, msnp_status st, const char *name, const 
 
 /* c was told email's state with ILN: the fan-outs queued so far (waiting
  * for the watchers' read) carry nothing newer, so they skip c. Out of
- * memory, c may hear a line twice, as before. */
+ * memory, c may hear a line twice, as before. The rows kept for email name
+ * c from now on (rows_note_told), so that its FLN reaches c even when it
+ * comes while the database cannot be read. */
 static void remote_told(presence *p, const char *email, const conn *c) {
     remote_watch *w = strmap_get(p->watch, email);
-    if (!w || !w->head) return;
+    if (!w) return;
+    rows_note_told(&w->rows, c->email);
+    if (!w->head) return;
     for (size_t i = 0; i < w->ntold; i++)
         if (w->told[i].conn_id == c->id) {
             w->told[i].before = w->next_seq;

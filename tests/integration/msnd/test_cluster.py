@@ -1777,6 +1777,49 @@ def test_remote_presence_told_once():
             pg.start()
 
 
+def mutual_fl(tn):
+    """alice on node 1 and bob on node 2, each with the other on FL, added
+    after both set their status (no change of bob's since, so the rows
+    node 1 keeps for him are the ones his ON brought, without alice)."""
+    n1, n2 = tn.nodes
+    a = online(n1, "alice@example.com", via_ds=False)
+    b = online(n2, "bob@example.com", via_ds=False)
+    for c, other in ((a, "bob@example.com"), (b, "alice@example.com")):
+        t = send(c, "ADD {t} FL %s %s", other, other)
+        reply(c, t, "ADD")
+    assert next_presence(a, "bob@example.com").name == "ILN"
+    assert next_presence(b, "alice@example.com").name == "ILN"
+    return a, b
+
+
+def test_user_of_another_node_leaving_during_an_outage():
+    """A watcher that added a user of the other node (told with ILN) is
+    among the watchers node 1 keeps for that user: when the user leaves
+    while the database is down, or its node dies, node 1 still tells the
+    watcher FLN from them, not nobody."""
+    if pgtest.backend() != "postgresql":
+        return
+    pg = pgtest.shared()
+    for leave in ("OUT", "close", "kill"):
+        with TwoNodes() as tn:
+            a, b = mutual_fl(tn)
+            pg.stop()
+            try:
+                if leave == "OUT":
+                    b.send_line("OUT")
+                elif leave == "close":
+                    b.close()
+                else:
+                    tn.nodes[1].proc.kill()
+                    tn.nodes[1].proc.wait(10)
+                got = next_presence(a, "bob@example.com")
+                assert got.line == "FLN bob@example.com", (leave, got)
+            finally:
+                pg.start()
+            if leave == "kill":
+                tn.nodes[1].start()
+
+
 def test_peer_lines_waiting_on_the_database():
     """PostgreSQL behind a slow link (delayproxy): a peer's presence lines
     each wait for the database (who watches that user), yet the loop goes

@@ -203,9 +203,12 @@ static int sb_hello(link_in *p, char **tok, int n) {
 
 /* The refusal for an answer other than yes: UNKNOWN (ask another node)
  * only to a switchboard that understands it; a peer node asks the node it
- * knows the callee to be on, so it gets NO. */
+ * knows the callee to be on, so it gets NO. FAIL (the database could not
+ * be read to decide) to a switchboard of version 3 or a peer of version
+ * PEERING_VERSION_RING_FAIL on; the older ones know only NO. */
 static const char *refusal(const link_in *p, int answer) {
-    if (answer == SBGATE_FAIL && !p->ns_peer && p->sb_version >= 3) return "FAIL";
+    if (answer == SBGATE_FAIL && (p->ns_peer ? p->peer_version >= PEERING_VERSION_RING_FAIL : p->sb_version >= 3))
+        return "FAIL";
     return answer == SBGATE_ELSEWHERE && !p->ns_peer && p->sb_version >= 2 ? "UNKNOWN" : "NO";
 }
 int link_answer_ring(link_in *p, char **tok, int n, const char *sb_addr) {
@@ -613,7 +616,9 @@ void link_out_down(ns_link *nl, const char *why) {
     if (!nl->is_peer) {
         if (nl->up) nl->sb_version = SB_LINK_VERSION;
         else if (nl->hello_sent) nl->sb_version = nl->sb_version == SB_LINK_VERSION ? 2 : SB_LINK_VERSION;
-    }
+    } else if (nl->up) nl->peer_version = PEERING_VERSION; /* a peer's PEER line likewise */
+    else if (nl->hello_sent)
+        nl->peer_version = nl->peer_version == PEERING_VERSION ? PEERING_VERSION_FALLBACK : PEERING_VERSION;
     nl->hello_sent = 0;
     nl->up = 0;
     if (nl->bev) bufferevent_free(nl->bev);
@@ -640,10 +645,9 @@ static int ring_ended(ns_link *nl, char **tok) {
 static int node_answer(ns_link *nl, char **tok, int n) {
     if (!nl->up) {
         /* A notification peer answers in the version PEER asked for. */
-        char sbv[4];
-        snprintf(sbv, sizeof sbv, "%d", nl->sb_version);
-        if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], nl->is_peer ? PEERING_VERSION : sbv) &&
-            !strcmp(tok[2], "OK")) {
+        char v[12];
+        snprintf(v, sizeof v, "%d", nl->is_peer ? nl->peer_version : nl->sb_version);
+        if (n == 3 && !strcmp(tok[0], "HELLO") && !strcmp(tok[1], v) && !strcmp(tok[2], "OK")) {
             nl->up = 1;
             nl->warned = 0;
             nl->retry_ms = LINK_RETRY_MIN_MS;
@@ -682,7 +686,7 @@ static int node_answer(ns_link *nl, char **tok, int n) {
         complete(nl, idx, SB_ANSWER_NO, NULL, why);
     } else if (!strcmp(tok[2], "UNKNOWN") && n == 3 && !nl->is_peer) {
         ask_next_node(nl, idx);
-    } else if (!strcmp(tok[2], "FAIL") && n == 3 && !nl->is_peer) {
+    } else if (!strcmp(tok[2], "FAIL") && n == 3 && (!nl->is_peer || nl->peer_version >= PEERING_VERSION_RING_FAIL)) {
         char why[LINK_WHY_MAX];
         snprintf(why, sizeof why, "%s %s could not read its database", link_what(nl), nl->addr);
         complete(nl, idx, SB_ANSWER_DB_ERROR, NULL, why);
@@ -844,6 +848,7 @@ int link_dial_list(links *L, const char *list, const char *flag, int is_peer, ns
         nl->L = L;
         nl->is_peer = is_peer;
         nl->sb_version = SB_LINK_VERSION;
+        nl->peer_version = PEERING_VERSION;
         snprintf(nl->addr, sizeof nl->addr, "%s", tok);
         nl->retry_ms = LINK_RETRY_MIN_MS;
     }

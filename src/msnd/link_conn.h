@@ -68,7 +68,8 @@ typedef struct ns_link {
     uint16_t next_gen;
     int is_peer;       /* a notification server's link to another (--ns-peers) */
     int sb_version;    /* a switchboard's: the HELLO version it tries (3, then 2 after a refusal) */
-    int hello_sent;    /* this connection's HELLO went out */
+    int peer_version;  /* a peer's: the PEER version it tries (PEERING_VERSION, then the fallback after a refusal) */
+    int hello_sent;    /* this connection's HELLO (or PEER) went out */
     int write_by_pass; /* a linked peer: link_out_queue's lines leave at the end of the loop pass */
     /* RL lines queued to this peer while linked, over the life of the
      * process (not reset when the link comes back: RLBASE tells the peer
@@ -88,7 +89,7 @@ struct link_in {
     int refused;            /* ERR sent: close once it is out */
     int ns_peer;            /* not a switchboard: another notification server telling its users' presence */
     char peer_sb[CFG_ADDR]; /* ns_peer: where its switchboard's clients connect ("" if none) */
-    int peer_version;       /* ns_peer: the PEER line's protocol version (1 or 2) */
+    int peer_version;       /* ns_peer: the PEER line's protocol version (1 to PEERING_VERSION) */
     int rl_known;           /* ns_peer: RLBASE came, rl_got counts */
     uint64_t rl_got;        /* ns_peer: RL lines that peer has sent us (its rl_sent, once handled) */
     /* With a store that waits on fibers, the link's lines are handled one

@@ -14,9 +14,9 @@
 
 /* ---- accepted side: a peer node dialled us ---- */
 
-/* PEER 1|2|3|4 <link-addr> <secret|-> [<sb-addr>] */
+/* PEER 1|2|3|4|5 <link-addr> <secret|-> [<sb-addr>] */
 int peering_hello(link_in *p, char **tok, int n) {
-    if ((n != 4 && n != 5) || strlen(tok[1]) != 1 || tok[1][0] < '1' || tok[1][0] > PEERING_VERSION[0]) return -1;
+    if ((n != 4 && n != 5) || strlen(tok[1]) != 1 || tok[1][0] < '1' || tok[1][0] > '0' + PEERING_VERSION) return -1;
     if (n == 5) { /* the peer's switchboard, named in the RNG of the calls it asks us to ring */
         msnp_str h;
         uint16_t pt;
@@ -233,8 +233,9 @@ void peering_introduce(ns_link *nl) {
     char sb[CFG_ADDR] = "", me[80];
     own_link_addr(nl->L, bufferevent_getfd(nl->bev), me, sizeof me);
     if (s->has_sb) server_advertised(s, NULL, CONN_SB, sb, sizeof sb);
-    if (sb[0]) link_send(nl->bev, "PEER " PEERING_VERSION " %s %s %s\r\n", me, secret, sb);
-    else link_send(nl->bev, "PEER " PEERING_VERSION " %s %s\r\n", me, secret);
+    if (sb[0]) link_send(nl->bev, "PEER %d %s %s %s\r\n", nl->peer_version, me, secret, sb);
+    else link_send(nl->bev, "PEER %d %s %s\r\n", nl->peer_version, me, secret);
+    nl->hello_sent = 1;
 }
 
 typedef struct snapshot_ctx {

@@ -4,7 +4,7 @@
  *
  * A node dials the other nodes' --link-listen addresses and tells each,
  * once linked, every visible user of this node and then every change:
- *   NS -> NS  PEER 4 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered HELLO 4 OK)
+ *   NS -> NS  PEER 5 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered HELLO 5 OK)
  *   NS -> NS  RLBASE <count>                      RL lines sent to that node before this link
  *   NS -> NS  SESSION <email> <age-ms>            in the snapshot (version 4): each logged-in
  *                                                 user, hidden ones too, and how long ago it
@@ -33,10 +33,15 @@
  * its own count): a list made before the sender heard of a change here may
  * lack a watcher of this node, and is then read from the store instead.
  * A node still speaking version 1 (PEER 1: no RLBASE, ON without lists), 2
- * (no LOGIN) or 3 (no SESSION) is accepted; this node's own PEER 4 is
- * refused by such a node.  The dialling node may also ask
- * RING (as a switchboard does, link.h) for a CAL at its own switchboard to
- * a user of the receiving node, which rings with the <own-sb-addr> of PEER.
+ * (no LOGIN), 3 (no SESSION) or 4 (no RING FAIL) is accepted; this node's
+ * own PEER 5 is refused by a node older than version 5, and the next dial
+ * then says PEER 4 (as a switchboard falls back from HELLO 3 to 2), which
+ * a version-4 node accepts; versions 1 to 3 refuse that too. The dialling
+ * node may also ask RING (as a switchboard does, link.h) for a CAL at its
+ * own switchboard to a user of the receiving node, which rings with the
+ * <own-sb-addr> of PEER. The answer is OK, NO or, to a node that said PEER
+ * 5 or later, FAIL: the database could not be read to decide (the caller
+ * gets 501, as for a callee of its own node; a version-4 node is told NO).
  * Only presence.c sends presence and RL lines. */
 #ifndef MSND_PEERING_H
 #define MSND_PEERING_H
@@ -45,8 +50,12 @@
 
 #include "server.h"
 
-/* The version of PEER this node sends and of HELLO it expects back. */
-#define PEERING_VERSION "4"
+/* The version of PEER this node sends first and of HELLO it expects back;
+ * PEERING_VERSION_FALLBACK after a dial its PEER line was refused on. */
+#define PEERING_VERSION 5
+#define PEERING_VERSION_FALLBACK 4
+/* The first version whose RING may be answered FAIL. */
+#define PEERING_VERSION_RING_FAIL 5
 /* The longest watcher list an ON line carries; longer ones are read by the
  * receiving node from the store. */
 #define PEERING_LIST_MAX 1400

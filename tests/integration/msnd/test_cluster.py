@@ -272,7 +272,7 @@ def test_hostile_link_peers():
                  b"PEER 1 127.0.0.1:1 -\r\nRING 1 5 c alice@example.com A bob@example.com\r\n",  # no switchboard
                  b"PEER 1 127.0.0.1:1 - not-an-address\r\n",
                  b"PEER 1 127.0.0.1:1 wrong-secret\r\n",
-                 b"PEER 5 127.0.0.1:1 -\r\n",
+                 b"PEER 6 127.0.0.1:1 -\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nRLBASE many\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice x -\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice 0 bob@example.com,,x\r\n",
@@ -1522,8 +1522,8 @@ def test_slow_peer_gets_every_line_in_order():
         peer, _ = listener.accept()
         peer.settimeout(10)
         f = peer.makefile("rb")
-        assert f.readline().startswith(b"PEER 4 ")
-        peer.sendall(b"HELLO 4 OK\r\n")
+        assert f.readline().startswith(b"PEER 5 ")
+        peer.sendall(b"HELLO 5 OK\r\n")
         assert f.readline() == b"RLBASE 0\r\n"
         assert f.readline() == b"SYNCED 0\r\n"
         a = online(node, "alice@example.com", via_ds=False)
@@ -1569,8 +1569,8 @@ class FakePeer:
         self.inbound, _ = self.listener.accept()
         self.inbound.settimeout(10)
         self.lines = self.inbound.makefile("rb")
-        assert self.lines.readline().startswith(b"PEER 4 ")
-        self.inbound.sendall(b"HELLO 4 OK\r\n")
+        assert self.lines.readline().startswith(b"PEER 5 ")
+        self.inbound.sendall(b"HELLO 5 OK\r\n")
         assert self.lines.readline() == b"RLBASE %d\r\n" % rlbase
 
     def accept(self, node):
@@ -1780,15 +1780,29 @@ def test_remote_presence_told_once():
 def mutual_fl(tn):
     """alice on node 1 and bob on node 2, each with the other on FL, added
     after both set their status (no change of bob's since, so the rows
-    node 1 keeps for him are the ones his ON brought, without alice)."""
+    node 1 keeps for him are the ones his ON brought, without alice).
+    Returns once each has had its ILN and the other's ADD RL."""
     n1, n2 = tn.nodes
     a = online(n1, "alice@example.com", via_ds=False)
     b = online(n2, "bob@example.com", via_ds=False)
+    seen = {a: set(), b: set()}
+
+    def note(c, other, cmd):
+        if cmd.name == "ILN" and other in cmd.args:
+            seen[c].add("ILN")
+        elif cmd.name == "ADD" and cmd.args[1] == "RL" and other in cmd.args:
+            seen[c].add("RL")
+
     for c, other in ((a, "bob@example.com"), (b, "alice@example.com")):
         t = send(c, "ADD {t} FL %s %s", other, other)
-        reply(c, t, "ADD")
-    assert next_presence(a, "bob@example.com").name == "ILN"
-    assert next_presence(b, "alice@example.com").name == "ILN"
+        while True:
+            cmd = c.read_cmd()
+            if cmd.name == "ADD" and cmd.args[0] == str(t):
+                break
+            note(c, other, cmd)
+    for c, other in ((a, "bob@example.com"), (b, "alice@example.com")):
+        while seen[c] != {"ILN", "RL"}:  # either may come first
+            note(c, other, c.read_cmd())
     return a, b
 
 
@@ -1818,6 +1832,58 @@ def test_user_of_another_node_leaving_during_an_outage():
                 pg.start()
             if leave == "kill":
                 tn.nodes[1].start()
+
+
+def test_peer_of_an_older_version_is_dialled_with_peer_4():
+    """A node of link version 4 refuses PEER 5 (it closes the link): the
+    next dial says PEER 4, which it answers, and the nodes link."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2)
+    node = msntest.MsndServer(MSND, args=["--role", "ns", "--link-listen", "127.0.0.1:0",
+                                          "--ns-peers", "127.0.0.1:%d" % listener.getsockname()[1]])
+    node.copy_db_from(TEMPLATE)
+    node.start()
+    try:
+        listener.settimeout(15)
+        peer, _ = listener.accept()
+        assert peer.makefile("rb").readline().startswith(b"PEER 5 ")
+        peer.close()
+        peer, _ = listener.accept()
+        peer.settimeout(10)
+        f = peer.makefile("rb")
+        assert f.readline().startswith(b"PEER 4 ")
+        peer.sendall(b"HELLO 4 OK\r\n")
+        assert f.readline() == b"RLBASE 0\r\n"
+        wait_log(node, "linked to notification peer")
+        peer.close()
+    finally:
+        listener.close()
+        node.stop()
+        node.cleanup()
+
+
+def test_call_across_nodes_during_an_outage():
+    """A CAL to a user of the other node while the database is down: that
+    node cannot read whether the caller may ring the callee, and says so
+    (RING ... FAIL to a peer of link version 5): the caller gets 501, as for
+    a callee of its own node, not 217 (offline)."""
+    if pgtest.backend() != "postgresql":
+        return
+    pg = pgtest.shared()
+    with TwoNodes() as tn:
+        a, b = mutual_fl(tn)
+        a.email = "alice@example.com"
+        sb = msntest.open_switchboard(tn.nodes[0], a)
+        pg.stop()
+        try:
+            t = sb.trid()
+            sb.send_line("CAL %d bob@example.com" % t)
+            sb.expect_line("501 %d" % t)
+        finally:
+            pg.start()
+        sb.close()
+        assert "could not read its database" in tn.nodes[0].log_text()
 
 
 def test_peer_lines_waiting_on_the_database():

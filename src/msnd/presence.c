@@ -36,7 +36,15 @@ struct presence {
     /* rows_here resolves into this, then keeps exactly what it found */
     struct watcher_here *scratch;
     size_t scratch_cap;
+    /* Changes whose watchers could not be read (the database away): tried
+     * again every PRESENCE_RETRY_MS while any is left (presence_retry). */
+    struct event *retry;
+    msnd_server *retry_s;
 };
+
+/* How often changes not yet told for want of the database are tried
+ * again: the watchers converge within this of the database's return. */
+#define PRESENCE_RETRY_MS 1000
 
 presence *presence_new(void) {
     presence *p = calloc(1, sizeof *p);
@@ -77,6 +85,7 @@ void presence_free(presence *p) {
     strmap_each(p->watch, free_watch, NULL);
     strmap_free(p->watch);
     if (p->kick) event_free(p->kick);
+    if (p->retry) event_free(p->retry);
     free(p->scratch);
     free(p);
 }
@@ -344,6 +353,16 @@ void presence_forget(conn *c) {
     c->watchers = NULL;
 }
 
+static void retry_arm(msnd_server *s);
+
+/* c's change could not be told (its watchers not read): its watchers hear
+ * its status as it is then once they can be read (presence_retry). */
+static void announce_later(msnd_server *s, conn *c) {
+    if (c->closing || c->state != NS_AUTH) return; /* its last FLN went where it could */
+    c->announce_pending = 1;
+    retry_arm(s);
+}
+
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     int was_visible = privacy_status_visible(before), is_visible = privacy_status_visible(c->status);
     if (!was_visible && !is_visible) return;
@@ -359,6 +378,7 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
         c->watchers = NULL;
     }
     watcher_rows *rows = rows_now(s, c, gen);
+    int read_now = 1; /* 0: the watchers could not be read: told again later */
     /* The peers get the watchers with the line that makes c visible, and
      * again after they were read anew, so that they need not read them. */
     char list[PEERING_LIST_MAX];
@@ -375,10 +395,13 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     if (!rows) {
         rows = calloc(1, sizeof *rows);
         if (!rows || rows_read(s->store, c->uid, gen, rows) != STORE_OK) {
-            LOGE("presence fan-out failed", "user=%s error=\"%s\"%s", c->email,
+            LOGE("presence fan-out failed", "user=%s error=\"%s\"%s%s", c->email,
                  !rows || rows->failed ? "out of memory" : store_errmsg(s->store),
-                 stale && !is_visible ? " fallback=\"watchers known before\"" : "");
+                 stale && !is_visible ? " fallback=\"watchers known before\"" : "",
+                 c->closing || c->state != NS_AUTH ? "" : " retry=\"when the watchers can be read\"");
             free(rows);
+            read_now = 0;
+            announce_later(s, c);
             if (!stale) return;
             if (is_visible) { /* kept for the FLN of a later change, still not current */
                 presence_forget(c);
@@ -392,6 +415,7 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
         c->watchers = rows;
     }
     rows_free(stale);
+    if (read_now) c->announce_pending = 0; /* told as it is now */
     size_t n;
     const watcher_here *h = rows_here(s->presence, rows, &n);
     for (size_t i = 0; i < n; i++)
@@ -599,6 +623,8 @@ typedef struct remote_watch {
     room_waiter *waiters;
     told_mark *told; /* only while fan-outs are queued */
     size_t ntold, told_cap;
+    int retry;     /* a fan-out was dropped for want of the rows: presence_retry tells the state now */
+    int fln_known; /* the rows known before were told FLN since the last fan-out from current rows */
     /* A node holds one of these for every user online on another node
      * that has watchers here: the address takes only its own length. */
     char email[];
@@ -618,7 +644,7 @@ static void watch_free(remote_watch *w) {
 /* Drop the entry when nothing needs it: no fan-out waiting, no read
  * running, and the user not visible elsewhere (its next ON reads again). */
 static void watch_release(presence *p, remote_watch *w) {
-    if (w->reading || w->head || strmap_get(p->remote, w->email)) return;
+    if (w->reading || w->head || w->retry || strmap_get(p->remote, w->email)) return;
     if (strmap_get(p->watch, w->email) == w) strmap_del(p->watch, w->email);
     watch_free(w);
 }
@@ -729,8 +755,16 @@ static void watch_drain(remote_watch *w) {
              * that they do not keep it online (as for a local user). */
             while (!w->have_rows && w->head && w->head->seq < w->read_for) {
                 remote_fanout *g = w->head;
-                if (g->status == MSNP_STATUS_FLN && w->rows.pool)
-                    watch_tell(w, g->status, g->name, g->only, 0, g->seq, g->since);
+                if (g->status == MSNP_STATUS_FLN && w->rows.pool) {
+                    if (!w->fln_known) watch_tell(w, g->status, g->name, g->only, 0, g->seq, g->since);
+                    w->fln_known = 1; /* once: a retry that fails again does not repeat it */
+                    w->retry = 0;     /* nor is a change dropped before it told now */
+                } else if (!g->only[0] && !(g->status == MSNP_STATUS_FLN && w->fln_known)) {
+                    /* the user's state as it is then goes to the watchers
+                     * read once they can be (presence_retry) */
+                    w->retry = 1;
+                    retry_arm(w->s);
+                }
                 w->head = g->next;
                 w->npending--;
                 free(g);
@@ -739,6 +773,7 @@ static void watch_drain(remote_watch *w) {
             continue;
         }
         watch_tell(w, f->status, f->name, f->only, f->recheck, f->seq, f->since);
+        if (!f->only[0]) w->retry = w->fln_known = 0; /* what was dropped before is older than this */
         w->head = f->next;
         if (!w->head) w->tail = NULL;
         w->npending--;
@@ -840,6 +875,7 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
     remote_fanout probe = {.seq = w->next_seq, .recheck = recheck};
     if (adopted || (!w->head && !w->reading && rows_serve(w, &probe))) {
         watch_tell(w, st, name, only, recheck, UINT64_MAX, p->clock);
+        if (!only || !only[0]) w->retry = w->fln_known = 0;
         watch_release(p, w);
         return;
     }
@@ -1014,4 +1050,119 @@ static void visit_session(const char *key, void *value, void *arg) {
 void presence_each_session(presence *p, void (*fn)(conn *c, void *ctx), void *ctx) {
     visible_ctx v = {fn, ctx};
     strmap_each(p->online, visit_session, &v);
+}
+
+/* ---- changes not told for want of the database ---- */
+
+static void on_retry(evutil_socket_t fd, short what, void *arg);
+
+static void retry_arm(msnd_server *s) {
+    presence *p = s->presence;
+    if (s->shutting_down) return;
+    if (!p->retry && !(p->retry = evtimer_new(s->base, on_retry, p))) return;
+    p->retry_s = s;
+    if (evtimer_pending(p->retry, NULL)) return;
+    struct timeval tv = {PRESENCE_RETRY_MS / 1000, (PRESENCE_RETRY_MS % 1000) * 1000};
+    evtimer_add(p->retry, &tv);
+}
+
+/* On a fiber of c's: read c's watchers; once they can be read, announce
+ * c's status as it is now (NLN, or FLN if it went hidden meanwhile) to
+ * them and to the peers (with the list), as a change from the other. */
+static void job_announce_retry(void *arg) {
+    conn *c = arg;
+    msnd_server *s = c->srv;
+    if (!c->announce_pending || c->closing || c->state != NS_AUTH) return;
+    uint64_t gen = store_generation_of(s->store, c->uid);
+    if (!c->watchers || c->watchers->generation != gen) {
+        watcher_rows *rows = calloc(1, sizeof *rows);
+        if (!rows || rows_read(s->store, c->uid, gen, rows) != STORE_OK) {
+            LOGD("presence fan-out still waiting for the database", "user=%s", c->email);
+            rows_free(rows);
+            retry_arm(s);
+            return;
+        }
+        if (c->closing) { /* it left while the rows were read: its FLN went out then */
+            rows_free(rows);
+            return;
+        }
+        presence_forget(c);
+        c->watchers = rows;
+    }
+    int visible = privacy_status_visible(c->status);
+    LOGI("presence told after the database came back", "user=%s status=%s", c->email, msnp_status_code(c->status));
+    presence_announce(s, c, visible ? MSNP_STATUS_FLN : MSNP_STATUS_NLN);
+}
+
+typedef struct retry_ctx {
+    conn **conns;
+    size_t n, cap;
+    char (*emails)[MSNP_MAX_EMAIL + 1];
+    size_t ne, ecap;
+    int left; /* could not be started now: another pass */
+} retry_ctx;
+
+static void collect_pending(const char *key, void *value, void *arg) {
+    (void)key;
+    conn *c = value;
+    retry_ctx *x = arg;
+    if (!c->announce_pending) return;
+    conn **g = msnkit_grow(x->conns, &x->cap, x->n + 1, sizeof *g, 16);
+    if (!g) {
+        x->left = 1;
+        return;
+    }
+    x->conns = g;
+    x->conns[x->n++] = c;
+}
+
+static void collect_retry(const char *key, void *value, void *arg) {
+    remote_watch *w = value;
+    retry_ctx *x = arg;
+    if (!w->retry) return;
+    if (w->reading || w->head) { /* a read under way: its end says */
+        x->left = 1;
+        return;
+    }
+    void *e = msnkit_grow(x->emails, &x->ecap, x->ne + 1, sizeof *x->emails, 16);
+    if (!e) {
+        x->left = 1;
+        return;
+    }
+    x->emails = e;
+    snprintf(x->emails[x->ne++], sizeof x->emails[0], "%s", key);
+}
+
+/* Every PRESENCE_RETRY_MS while a change is left that its watchers could
+ * not be told: this node's users' (their status now, on a fiber of each),
+ * other nodes' users' (their state now, as a fan-out of the peer's line
+ * would tell it). Collected first: the fan-outs change the maps. */
+static void on_retry(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    presence *p = arg;
+    msnd_server *s = p->retry_s;
+    if (s->shutting_down) return;
+    retry_ctx x = {0};
+    strmap_each(p->online, collect_pending, &x);
+    strmap_each(p->watch, collect_retry, &x);
+    for (size_t i = 0; i < x.n; i++)
+        if (conn_background(x.conns[i], job_announce_retry) != 0 && !x.conns[i]->closing) x.left = 1;
+    for (size_t i = 0; i < x.ne; i++) {
+        const char *email = x.emails[i];
+        remote_watch *w = strmap_get(p->watch, email);
+        if (!w || !w->retry) continue;
+        w->retry = 0;
+        const remote_user *r = strmap_get(p->remote, email);
+        const conn *here = presence_find(p, email);
+        if (here && privacy_status_visible(here->status)) { /* the session here is the one that counts */
+            watch_release(p, w);
+            continue;
+        }
+        if (r) remote_fan_out(s, email, r->status, r->name, NULL, 0, NULL);
+        else remote_fan_out(s, email, MSNP_STATUS_FLN, "", NULL, 0, NULL);
+    }
+    free(x.conns);
+    free(x.emails);
+    if (x.left) retry_arm(s);
 }

@@ -595,6 +595,12 @@ static void on_timer_fiber(conn *c, fiber_fn fn) {
     if (conn_job(c, fn) == 0 && c->closing) schedule_reap(c);
 }
 
+int conn_background(conn *c, fiber_fn fn) {
+    if (c->closing || c->on_fiber || c->in_cleanup) return -1;
+    on_timer_fiber(c, fn);
+    return 0;
+}
+
 static void job_idle_timeout(void *arg) { conn_close(arg, "idle timeout"); }
 
 /* The login steps before the password (VER, INF, CVR, USR MD5 I) never

@@ -95,11 +95,12 @@ typedef struct conn {
     msnp_status status;            /* FLN until the first CHG */
     struct watcher_rows *watchers; /* presence.c: who sees this user's changes */
     uint8_t chg_seen;
-    uint8_t account_gone;    /* deleted by another process: its last FLN goes to the watchers known before */
-    uint8_t iln_reading;     /* presence.c: its first CHG's ILN lines are being read */
-    uint64_t iln_at;         /* presence.c: the presence clock when they began (0: not yet) */
-    uint8_t iln_one_reading; /* presence.c: the same for the last ADD FL's ILN, */
-    uint64_t iln_one_at;     /* about this contact */
+    uint8_t account_gone;     /* deleted by another process: its last FLN goes to the watchers known before */
+    uint8_t announce_pending; /* presence.c: a status change its watchers could not be told yet */
+    uint8_t iln_reading;      /* presence.c: its first CHG's ILN lines are being read */
+    uint64_t iln_at;          /* presence.c: the presence clock when they began (0: not yet) */
+    uint8_t iln_one_reading;  /* presence.c: the same for the last ADD FL's ILN, */
+    uint64_t iln_one_at;      /* about this contact */
     int64_t iln_one_uid;
     uint8_t chl_pending;
     char chl[32];
@@ -206,6 +207,10 @@ void conn_set_login_timer(conn *c, long seconds);
  * name is then unchanged). */
 int conn_set_name(conn *c, const char *name);
 void conn_set_idle_timeout(conn *c, long seconds);
+/* Work on c outside its commands that may read the store (fn(c)): on a
+ * fiber of c's, as a command's, when the store waits on fibers. -1 (not
+ * run) while c is closing or a command of c is on a fiber: try later. */
+int conn_background(conn *c, void (*fn)(void *c));
 
 /* Address clients should use to reach a listener of this kind over the
  * connection c (wildcard binds are replaced by the local address). */

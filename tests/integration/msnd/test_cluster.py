@@ -1886,6 +1886,58 @@ def test_call_across_nodes_during_an_outage():
         assert "could not read its database" in tn.nodes[0].log_text()
 
 
+def presence_within(c, email, secs):
+    """The NLN/FLN lines about email that c is sent within secs."""
+    got = []
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            cmd = c.read_cmd(max(0.05, end - time.monotonic()))
+        except (TimeoutError, OSError):
+            break
+        if cmd.name in ("NLN", "FLN") and email in cmd.args:
+            got.append(cmd.line)
+    return got
+
+
+def test_status_changes_of_another_node_during_an_outage():
+    """Changes of a user of the other node that neither node could fan out
+    (the database down: no watchers to read) reach the watcher once the
+    database is back, as the user's status then (BRB after AWY, HDN, BRB;
+    HDN went out as FLN at once, from the watchers known before). The same
+    state may come twice: from each node's retry."""
+    if pgtest.backend() != "postgresql":
+        return
+    pg = pgtest.shared()
+    with TwoNodes() as tn:
+        a, b = mutual_fl(tn)
+        send(b, "CHG {t} BSY")
+        assert next_presence(a, "bob@example.com").line == "NLN BSY bob@example.com Bob"
+        pg.stop()
+        try:
+            seen = []
+            for st in ("AWY", "HDN", "BRB"):
+                t = send(b, "CHG {t} %s", st)
+                reply(b, t, "CHG")
+                seen += presence_within(a, "bob@example.com", 0.5)
+            assert seen == ["FLN bob@example.com"], seen
+        finally:
+            pg.start()
+        got = presence_within(a, "bob@example.com", 6)
+        assert got and set(got) == {"NLN BRB bob@example.com Bob"}, got
+        # and leaving with the database down once more: FLN once, not again after
+        pg.stop()
+        try:
+            send(b, "CHG {t} AWY")
+            b.send_line("OUT")
+            got = presence_within(a, "bob@example.com", 1.5)
+            assert got == ["FLN bob@example.com"], got
+        finally:
+            pg.start()
+        got = presence_within(a, "bob@example.com", 3)
+        assert got == [], got
+
+
 def test_peer_lines_waiting_on_the_database():
     """PostgreSQL behind a slow link (delayproxy): a peer's presence lines
     each wait for the database (who watches that user), yet the loop goes

@@ -401,6 +401,69 @@ def test_user_leaving_during_an_outage_goes_offline_for_its_watchers():
         srv.cleanup()
 
 
+def presence_within(c, email, secs):
+    """The NLN/FLN lines about email that c is sent within secs."""
+    got = []
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            cmd = c.read_cmd(max(0.05, end - time.monotonic()))
+        except (TimeoutError, OSError):
+            break
+        if cmd.name in ("NLN", "FLN") and email in cmd.args:
+            got.append(cmd.line)
+    return got
+
+
+def test_status_changes_during_an_outage_reach_the_watchers_afterwards():
+    """Status changes whose watchers cannot be read (the database away) are
+    not lost: once they can be read again, the watchers are told the
+    user's status as it is then (here BRB, after AWY, HDN and BRB during
+    the outage; HDN was told as FLN at once, from the watchers known
+    before)."""
+    pg = pgtest.shared()
+    name, url = pgtest.fresh_db("chgoutage")
+    srv = msntest.MsndServer(MSND)
+    srv.db_name, srv.db, srv._db_made = name, url, True
+    try:
+        for u in USERS[2:4]:
+            srv.add_user(*u)
+        srv.start()
+        a = online(srv, "alice@example.com")
+        b = online(srv, "bob@example.com")
+        for c, other in ((a, "bob@example.com"), (b, "alice@example.com")):
+            t = c.trid()
+            c.send_line("ADD %d FL %s %s" % (t, other, other))
+            while True:
+                cmd = c.read_cmd()
+                if cmd.name == "ADD" and cmd.args[0] == str(t):
+                    break
+        t = b.trid()
+        b.send_line("CHG %d BSY" % t)
+        assert msntest.read_until(a, "NLN").args[:2] == ["BSY", "bob@example.com"]
+        pg.stop()
+        try:
+            seen = []
+            for st in ("AWY", "HDN", "BRB"):
+                t = b.trid()
+                b.send_line("CHG %d %s" % (t, st))
+                msntest.read_until(b, "CHG")
+                seen += presence_within(a, "bob@example.com", 0.5)
+            assert seen == ["FLN bob@example.com"], seen
+        finally:
+            pg.start()
+        got = presence_within(a, "bob@example.com", 6)
+        assert got and got[-1] == "NLN BRB bob@example.com Bob", got
+        b.close()
+        assert msntest.read_until(a, "FLN").args[0] == "bob@example.com"
+        a.close()
+        srv.stop()
+        assert 'retry="when the watchers can be read"' in srv.log_text()
+        assert 'msg="presence told after the database came back" user=bob@example.com status=BRB' in srv.log_text()
+    finally:
+        srv.cleanup()
+
+
 def test_database_without_accounts_is_reported():
     """A database without msnd's tables gets them, and the log says so;
     with no account in it, the log says every login fails until one is

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,7 +215,9 @@ typedef struct sq_store {
     int busy_ms;
     int on_loop;
     int lock_held_elsewhere;
-    char *path; /* the file, for error messages */
+    struct timespec busy_since; /* the current wait's start (busy_wait) */
+    uint32_t busy_rng;          /* its sleeps' jitter */
+    char *path;                 /* the file, for error messages */
     /* The database, -wal and -shm files SQLite has open (files_check). */
     struct sq_file {
         char *name;
@@ -226,13 +229,18 @@ typedef struct sq_store {
 } sq_store;
 
 /* How long a call waits for another process's write lock (`msnd user
- * ...`, a sqlite3 shell): 5 s for the admin commands; on the server's
- * event loop, whose every client waits meanwhile, 250 ms, after which the
- * command that wanted the lock fails (501) and the others go on. A
- * transaction of msnd's own or of the admin commands holds the lock for
- * milliseconds. */
+ * ...`, another msnd on the same file, a sqlite3 shell): 5 s for the
+ * admin commands; on the server's event loop, whose every client waits
+ * meanwhile, 500 ms, after which the command that wanted the lock fails
+ * (501) and the others go on. A transaction of msnd's own or of the admin
+ * commands holds the lock for one fsync'd commit (milliseconds; tens on a
+ * slow disk), and a change may have to wait for a few of them. Once a
+ * wait on the loop ran out, the lock is taken to be kept (a shell inside
+ * a transaction): changes then wait only SQ_HELD_BUSY_MS, so that each
+ * fails soon instead of stalling the loop 500 ms, until one gets it. */
 #define SQ_BUSY_MS 5000
-#define SQ_LOOP_BUSY_MS 250
+#define SQ_LOOP_BUSY_MS 500
+#define SQ_HELD_BUSY_MS 10
 
 /* The functions below take the generic handle (store_ops); this is the
  * only cast between the two. */
@@ -265,7 +273,7 @@ static void note_err(sq_store *s) {
         snprintf(e, cap,
                  "%s: another process has held the write lock of %s for over %d ms (a sqlite3 shell or a "
                  "backup inside a transaction?); changes fail until it ends",
-                 msg, s->path, s->busy_ms);
+                 msg, s->path, s->lock_held_elsewhere ? SQ_LOOP_BUSY_MS : s->busy_ms);
         break;
     case SQLITE_IOERR:
     case SQLITE_FULL:
@@ -490,14 +498,51 @@ static int files_check(sq_store *s) {
     return -1;
 }
 
-/* Takes the write lock. On the event loop, a wait for another process's
- * lock that ran out means a holder that keeps it (a shell inside a
- * transaction): every change after it would block the loop as long again,
- * one after the other, so that a client sending changes would hold up
- * everyone for as long as the lock is held. Instead, from then on changes
- * try the lock once, without waiting, and fail at once (501) until one
- * gets it; that one restores the wait, for the milliseconds msnd's own
- * processes hold it. */
+/* Takes the write lock (BEGIN IMMEDIATE: up front, so a change never
+ * fails half-way for another writer). On the event loop, a wait for
+ * another process's lock that ran out (SQ_LOOP_BUSY_MS) means a holder
+ * that keeps it (a shell inside a transaction): every change after it
+ * would block the loop as long again, one after the other, so that a
+ * client sending changes would hold up everyone for as long as the lock is
+ * held. Instead, from then on changes wait only SQ_HELD_BUSY_MS for the
+ * lock and fail soon (501) until one gets it; that one restores the full
+ * wait. */
+/* SQLite's busy handler: try the lock again after a short sleep, until
+ * s->busy_ms have passed since the first try (then SQLITE_BUSY). msnd's
+ * own transactions hold the lock for one fsync'd commit; SQLite's own
+ * handler (sqlite3_busy_timeout) sleeps ever longer (up to 100 ms a try),
+ * so that against another msnd process changing all the time a waiter
+ * kept missing the moments between its transactions and ran out (two
+ * processes with 4-5 clients each changing lists: hundreds of 501s a
+ * run). Sleeps of 50-250 us (50 us-1 ms after the first 50 ms),
+ * randomized so that two waiters do not try in step, catch those
+ * moments: the longest wait measured there is 52 ms. */
+static int busy_wait(void *arg, int count) {
+    sq_store *s = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (count == 0) s->busy_since = now;
+    long waited_us =
+        (long)(now.tv_sec - s->busy_since.tv_sec) * 1000000L + (long)(now.tv_nsec - s->busy_since.tv_nsec) / 1000L;
+    if (waited_us >= (long)s->busy_ms * 1000L) return 0;
+    s->busy_rng ^= s->busy_rng << 13; /* xorshift32 */
+    s->busy_rng ^= s->busy_rng >> 17;
+    s->busy_rng ^= s->busy_rng << 5;
+    long span = waited_us < 50000 ? 200 : 900;
+    long sleep_us = 50 + (long)(s->busy_rng % (uint32_t)span);
+    if (sleep_us > (long)s->busy_ms * 1000L - waited_us) sleep_us = (long)s->busy_ms * 1000L - waited_us;
+    struct timespec ts = {0, sleep_us * 1000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* How long changes wait for the lock: busy_ms, or SQ_HELD_BUSY_MS while
+ * another process is known to keep it (begin). */
+static void busy_set(sq_store *s, int ms) {
+    s->busy_ms = ms;
+    sqlite3_busy_handler(s->db, ms > 0 ? busy_wait : NULL, s);
+}
+
 static int begin(sq_store *s) {
     read_close(s);
     s->changes_at_begin = sqlite3_total_changes64(s->db);
@@ -509,14 +554,14 @@ static int begin(sq_store *s) {
     if (rc == SQLITE_DONE) {
         if (s->lock_held_elsewhere) {
             s->lock_held_elsewhere = 0;
-            sqlite3_busy_timeout(s->db, s->busy_ms);
+            busy_set(s, SQ_LOOP_BUSY_MS);
         }
         return 0;
     }
     note_err(s);
     if (rc == SQLITE_BUSY && s->on_loop && !s->lock_held_elsewhere) {
         s->lock_held_elsewhere = 1;
-        sqlite3_busy_timeout(s->db, 0);
+        busy_set(s, SQ_HELD_BUSY_MS);
     }
     return -1;
 }
@@ -617,8 +662,7 @@ static void sq_use_loop(store *base, struct event_base *loop) {
     (void)loop;
     sq_store *s = S(base);
     s->on_loop = 1;
-    s->busy_ms = SQ_LOOP_BUSY_MS;
-    sqlite3_busy_timeout(s->db, s->busy_ms);
+    busy_set(s, SQ_LOOP_BUSY_MS);
 }
 
 /* msnd reads no SQLite memory statistics, and keeping them takes a
@@ -666,7 +710,9 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         sq_close(&s->base);
         return NULL;
     }
-    sqlite3_busy_timeout(s->db, s->busy_ms);
+    s->busy_rng = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
+    if (!s->busy_rng) s->busy_rng = 1;
+    busy_set(s, s->busy_ms);
     char *msg = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
                      &msg) != SQLITE_OK) {

@@ -37,14 +37,16 @@ struct presence {
     struct watcher_here *scratch;
     size_t scratch_cap;
     /* Changes whose watchers could not be read (the database away): tried
-     * again every PRESENCE_RETRY_MS while any is left (presence_retry). */
+     * again every PRESENCE_RETRY_MS while any is left (on_retry). */
     struct event *retry;
     msnd_server *retry_s;
+    unsigned retry_idle; /* passes skipped since the database was known away */
 };
 
 /* How often changes not yet told for want of the database are tried
  * again: the watchers converge within this of the database's return. */
 #define PRESENCE_RETRY_MS 1000
+#define PRESENCE_RETRY_IDLE 5
 
 presence *presence_new(void) {
     presence *p = calloc(1, sizeof *p);
@@ -356,7 +358,7 @@ void presence_forget(conn *c) {
 static void retry_arm(msnd_server *s);
 
 /* c's change could not be told (its watchers not read): its watchers hear
- * its status as it is then once they can be read (presence_retry). */
+ * its status as it is then once they can be read (on_retry). */
 static void announce_later(msnd_server *s, conn *c) {
     if (c->closing || c->state != NS_AUTH) return; /* its last FLN went where it could */
     c->announce_pending = 1;
@@ -623,8 +625,9 @@ typedef struct remote_watch {
     room_waiter *waiters;
     told_mark *told; /* only while fan-outs are queued */
     size_t ntold, told_cap;
-    int retry;     /* a fan-out was dropped for want of the rows: presence_retry tells the state now */
+    int retry;     /* a fan-out was dropped for want of the rows: on_retry tells the state now */
     int fln_known; /* the rows known before were told FLN since the last fan-out from current rows */
+    int retried;   /* the fan-out queued now is a retry: its failure was logged before */
     /* A node holds one of these for every user online on another node
      * that has watchers here: the address takes only its own length. */
     char email[];
@@ -731,9 +734,13 @@ static void watch_read(remote_watch *w) {
     if (rc != STORE_OK) {
         /* the rows read before stay, for the FLN of a user who leaves
          * meanwhile (watch_drain) */
-        LOGE("presence fan-out failed", "user=%s error=\"%s\"%s", w->email,
-             rows.failed ? "out of memory" : store_errmsg(st),
-             w->rows.pool ? " fallback=\"watchers known before\" for an FLN" : "");
+        if (w->retried)
+            LOGD("presence fan-out still waiting for the database", "user=%s error=\"%s\"", w->email,
+                 rows.failed ? "out of memory" : store_errmsg(st));
+        else
+            LOGE("presence fan-out failed", "user=%s error=\"%s\"%s", w->email,
+                 rows.failed ? "out of memory" : store_errmsg(st),
+                 w->rows.pool ? " fallback=\"watchers known before\" for an FLN" : "");
         return;
     }
     rows_clear(&w->rows);
@@ -761,7 +768,7 @@ static void watch_drain(remote_watch *w) {
                     w->retry = 0;     /* nor is a change dropped before it told now */
                 } else if (!g->only[0] && !(g->status == MSNP_STATUS_FLN && w->fln_known)) {
                     /* the user's state as it is then goes to the watchers
-                     * read once they can be (presence_retry) */
+                     * read once they can be (on_retry) */
                     w->retry = 1;
                     retry_arm(w->s);
                 }
@@ -773,7 +780,7 @@ static void watch_drain(remote_watch *w) {
             continue;
         }
         watch_tell(w, f->status, f->name, f->only, f->recheck, f->seq, f->since);
-        if (!f->only[0]) w->retry = w->fln_known = 0; /* what was dropped before is older than this */
+        if (!f->only[0]) w->retry = w->fln_known = w->retried = 0; /* what was dropped before is older than this */
         w->head = f->next;
         if (!w->head) w->tail = NULL;
         w->npending--;
@@ -875,7 +882,7 @@ static void remote_fan_out(msnd_server *s, const char *email, msnp_status st, co
     remote_fanout probe = {.seq = w->next_seq, .recheck = recheck};
     if (adopted || (!w->head && !w->reading && rows_serve(w, &probe))) {
         watch_tell(w, st, name, only, recheck, UINT64_MAX, p->clock);
-        if (!only || !only[0]) w->retry = w->fln_known = 0;
+        if (!only || !only[0]) w->retry = w->fln_known = w->retried = 0;
         watch_release(p, w);
         return;
     }
@@ -1143,6 +1150,16 @@ static void on_retry(evutil_socket_t fd, short what, void *arg) {
     presence *p = arg;
     msnd_server *s = p->retry_s;
     if (s->shutting_down) return;
+    /* While every connection to the database is known lost, a retry would
+     * only take the attempt to connect that a client's request could have
+     * had (a failed one holds off the next for a while): wait for a request
+     * or the store to connect again, trying anyway every
+     * PRESENCE_RETRY_IDLE passes. */
+    if (!store_reachable(s->store) && ++p->retry_idle < PRESENCE_RETRY_IDLE) {
+        retry_arm(s);
+        return;
+    }
+    p->retry_idle = 0;
     retry_ctx x = {0};
     strmap_each(p->online, collect_pending, &x);
     strmap_each(p->watch, collect_retry, &x);
@@ -1153,6 +1170,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg) {
         remote_watch *w = strmap_get(p->watch, email);
         if (!w || !w->retry) continue;
         w->retry = 0;
+        w->retried = 1;
         const remote_user *r = strmap_get(p->remote, email);
         const conn *here = presence_find(p, email);
         if (here && privacy_status_visible(here->status)) { /* the session here is the one that counts */

@@ -29,7 +29,9 @@ size_t presence_count(const presence *p);
 void presence_forget(conn *c);
 /* Tell c's watchers about a change from status `before` to c->status (or a
  * new friendly name when they are equal): NLN while visible, FLN when c
- * becomes hidden/offline. */
+ * becomes hidden/offline. When the watchers cannot be read (the database
+ * away), c's status as it is then is told once they can be (tried every
+ * second); a change of another node's user likewise. */
 void presence_announce(msnd_server *s, conn *c, msnp_status before);
 /* ILN (with trid) for every visible contact of c that allows c. */
 void presence_initial(msnd_server *s, conn *c, msnd_trid trid);

@@ -61,6 +61,8 @@ void store_read_end(store *s) {
  * sum moves whenever either does. */
 uint64_t store_generation(store *s) { return s->ops->generation(s) + s->told_marks.now; }
 
+int store_reachable(store *s) { return s->ops->reachable ? s->ops->reachable(s) : 1; }
+
 /* Two parts that each only grow for uid (the backend's, the changes told
  * of uid), so the sum moves when either does. */
 uint64_t store_generation_of(store *s, int64_t uid) {

@@ -80,6 +80,11 @@ void store_read_end(store *s);
  * listens for the notification every change sends (LISTEN/NOTIFY). Inside a
  * read scope the answer is that of the scope's snapshot. */
 uint64_t store_generation(store *s);
+/* 0 when the database is known to be away (PostgreSQL: every connection
+ * lost, none made again yet; a request or the store's own reconnect makes
+ * one), else 1. Work that can wait (presence.c's retries) waits for it
+ * rather than take a request's attempt to connect. */
+int store_reachable(store *s);
 /* The same for the rows of one account (uid) and what is derived from them
  * (its login snapshot, its watchers): moves whenever store_generation would
  * for a change that may touch uid, and stays put for changes to other

@@ -63,6 +63,9 @@ typedef struct store_ops {
     /* Optional: store_generation_of's part from the backend, <= generation;
      * without it every account reads generation. */
     uint64_t (*generation_of)(store *s, int64_t uid);
+    /* Optional: 0 when every connection to the database is known lost, so
+     * that a call would only try to connect (store_reachable). */
+    int (*reachable)(store *s);
     /* Optional: a change by store.c's own steps (a list change where the
      * backend has no list_add op, ADG) has committed; only owner's and
      * contact's rows changed (contact 0: the owner's alone). */

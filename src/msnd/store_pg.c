@@ -1754,6 +1754,15 @@ static store_rc batched_login_rows(store *base, const char *email, store_user *o
     return q.rc;
 }
 
+/* Some connection is up (or not yet known lost): a call need not connect. */
+static int pg_reachable(store *base) {
+    pg_store *s = S(base);
+    if (s->sync.conn || s->listen.conn) return 1;
+    for (size_t i = 0; i < POOL_LINKS; i++)
+        if (s->pool[i].conn) return 1;
+    return 0;
+}
+
 static const store_ops pg_ops = {
     .name = "postgresql",
     .waits_on_fibers = 1,
@@ -1762,6 +1771,7 @@ static const store_ops pg_ops = {
     .read_end = pg_read_end,
     .generation = pg_generation,
     .generation_of = pg_generation_of,
+    .reachable = pg_reachable,
     .use_loop = pg_use_loop,
     .user_add = leased_user_add,
     .user_passwd = leased_user_passwd,

@@ -498,15 +498,6 @@ static int files_check(sq_store *s) {
     return -1;
 }
 
-/* Takes the write lock (BEGIN IMMEDIATE: up front, so a change never
- * fails half-way for another writer). On the event loop, a wait for
- * another process's lock that ran out (SQ_LOOP_BUSY_MS) means a holder
- * that keeps it (a shell inside a transaction): every change after it
- * would block the loop as long again, one after the other, so that a
- * client sending changes would hold up everyone for as long as the lock is
- * held. Instead, from then on changes wait only SQ_HELD_BUSY_MS for the
- * lock and fail soon (501) until one gets it; that one restores the full
- * wait. */
 /* SQLite's busy handler: try the lock again after a short sleep, until
  * s->busy_ms have passed since the first try (then SQLITE_BUSY). msnd's
  * own transactions hold the lock for one fsync'd commit; SQLite's own
@@ -543,6 +534,15 @@ static void busy_set(sq_store *s, int ms) {
     sqlite3_busy_handler(s->db, ms > 0 ? busy_wait : NULL, s);
 }
 
+/* Takes the write lock (BEGIN IMMEDIATE: up front, so a change never
+ * fails half-way for another writer). On the event loop, a wait for
+ * another process's lock that ran out (SQ_LOOP_BUSY_MS) means a holder
+ * that keeps it (a shell inside a transaction): every change after it
+ * would block the loop as long again, one after the other, so that a
+ * client sending changes would hold up everyone for as long as the lock is
+ * held. Instead, from then on changes wait only SQ_HELD_BUSY_MS for the
+ * lock and fail soon (501) until one gets it; that one restores the full
+ * wait. */
 static int begin(sq_store *s) {
     read_close(s);
     s->changes_at_begin = sqlite3_total_changes64(s->db);
@@ -710,8 +710,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         sq_close(&s->base);
         return NULL;
     }
-    s->busy_rng = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
-    if (!s->busy_rng) s->busy_rng = 1;
+    s->busy_rng = ((uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL)) | 1u; /* xorshift: never 0 */
     busy_set(s, s->busy_ms);
     char *msg = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,

@@ -350,6 +350,30 @@ def test_database_errors_are_one_logfmt_value():
         srv.cleanup()
 
 
+def watching_each_other(srv, db_prefix):
+    """srv on a fresh database of its own, started, with alice and bob
+    online on each other's lists and bob busy (alice has seen it): (alice,
+    bob)."""
+    name, url = pgtest.fresh_db(db_prefix)
+    srv.db_name, srv.db, srv._db_made = name, url, True
+    for u in USERS[2:4]:
+        srv.add_user(*u)
+    srv.start()
+    a = online(srv, "alice@example.com")
+    b = online(srv, "bob@example.com")
+    for c, other in ((a, "bob@example.com"), (b, "alice@example.com")):
+        t = c.trid()
+        c.send_line("ADD %d FL %s %s" % (t, other, other))
+        while True:
+            cmd = c.read_cmd()
+            if cmd.name == "ADD" and cmd.args[0] == str(t):
+                break
+    t = b.trid()
+    b.send_line("CHG %d BSY" % t)
+    assert msntest.read_until(a, "NLN").args[:2] == ["BSY", "bob@example.com"]
+    return a, b
+
+
 def test_user_leaving_during_an_outage_goes_offline_for_its_watchers():
     """The database away: a user whose status changed (its kept watchers no
     longer current: the LISTEN connection went with the database) and who
@@ -357,25 +381,9 @@ def test_user_leaving_during_an_outage_goes_offline_for_its_watchers():
     known before, not nobody; the change that kept it visible is not sent
     on rows that may be out of date. A call meanwhile gets 501."""
     pg = pgtest.shared()
-    name, url = pgtest.fresh_db("outage")
     srv = msntest.MsndServer(MSND)
-    srv.db_name, srv.db, srv._db_made = name, url, True
     try:
-        for u in USERS[2:4]:
-            srv.add_user(*u)
-        srv.start()
-        a = online(srv, "alice@example.com")
-        b = online(srv, "bob@example.com")
-        for c, other in ((a, "bob@example.com"), (b, "alice@example.com")):
-            t = c.trid()
-            c.send_line("ADD %d FL %s %s" % (t, other, other))
-            while True:
-                cmd = c.read_cmd()
-                if cmd.name == "ADD" and cmd.args[0] == str(t):
-                    break
-        t = b.trid()
-        b.send_line("CHG %d BSY" % t)
-        assert msntest.read_until(a, "NLN").args[:2] == ["BSY", "bob@example.com"]
+        a, b = watching_each_other(srv, "outage")
         a.email = "alice@example.com"
         sb = msntest.open_switchboard(srv, a)
         pg.stop()
@@ -422,25 +430,9 @@ def test_status_changes_during_an_outage_reach_the_watchers_afterwards():
     the outage; HDN was told as FLN at once, from the watchers known
     before)."""
     pg = pgtest.shared()
-    name, url = pgtest.fresh_db("chgoutage")
     srv = msntest.MsndServer(MSND)
-    srv.db_name, srv.db, srv._db_made = name, url, True
     try:
-        for u in USERS[2:4]:
-            srv.add_user(*u)
-        srv.start()
-        a = online(srv, "alice@example.com")
-        b = online(srv, "bob@example.com")
-        for c, other in ((a, "bob@example.com"), (b, "alice@example.com")):
-            t = c.trid()
-            c.send_line("ADD %d FL %s %s" % (t, other, other))
-            while True:
-                cmd = c.read_cmd()
-                if cmd.name == "ADD" and cmd.args[0] == str(t):
-                    break
-        t = b.trid()
-        b.send_line("CHG %d BSY" % t)
-        assert msntest.read_until(a, "NLN").args[:2] == ["BSY", "bob@example.com"]
+        a, b = watching_each_other(srv, "chgoutage")
         pg.stop()
         try:
             seen = []

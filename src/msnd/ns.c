@@ -1052,10 +1052,10 @@ static const role_cmd ns_cmds[] = {
     {MSNP_USR, ns_usr, 0, 0},      {MSNP_SYN, ns_syn, 1, 0},      {MSNP_CHG, ns_chg, 1, 0},
     {MSNP_ADD, ns_add, 1, 0},      {MSNP_REM, ns_rem, 1, 0},      {MSNP_REA, ns_rea, 1, 0},
     {MSNP_BLP, ns_blp, 1, 0},      {MSNP_GTC, ns_gtc, 1, 0},      {MSNP_LST, ns_lst, 1, 0},
-    {MSNP_XFR, ns_xfr, 1, 0},      {MSNP_URL, ns_url, 1, 0},      {MSNP_QRY, ns_qry, 1, 0},
+    {MSNP_XFR, ns_xfr, 1, 0},      {MSNP_URL, ns_url, 1, 0},      {MSNP_QRY, ns_qry, 1, 6},
     {MSNP_PRP, ns_prp, 1, 5},      {MSNP_ADG, ns_adg, 1, 7},      {MSNP_RMG, ns_rmg, 1, 7},
-    {MSNP_REG, ns_reg, 1, 7},      {MSNP_IMS, ns_ims, 1, 0},      {MSNP_FND, ns_disabled, 1, 0},
-    {MSNP_SND, ns_disabled, 1, 0}, {MSNP_SDC, ns_disabled, 1, 0}, {MSNP_MSG, ns_msg, 0, 0},
+    {MSNP_REG, ns_reg, 1, 7},      {MSNP_IMS, ns_ims, 1, 3},      {MSNP_FND, ns_disabled, 1, 0},
+    {MSNP_SND, ns_disabled, 1, 0}, {MSNP_SDC, ns_disabled, 1, 5}, {MSNP_MSG, ns_msg, 0, 0},
 };
 
 const role ns_role = {ns_cmds, sizeof ns_cmds / sizeof ns_cmds[0], 1, ns_logged_in};

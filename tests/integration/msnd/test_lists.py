@@ -538,17 +538,25 @@ def test_rea_renames_and_fans_out(srv):
 
 
 def test_commands_of_later_versions_are_unknown_before_them(srv):
-    # groups came with MSNP7, phone numbers (PRP) with MSNP5: a session of
-    # an earlier version gets 200 for them, as for any unknown command
+    # groups came with MSNP7, phone numbers (PRP) with MSNP5, the challenge
+    # answer (QRY) with MSNP6, SDC with MSNP5, IMS with MSNP3: a session of
+    # an earlier version gets 200 for them, as for any unknown command (QRY,
+    # IMS and SDC were answered in every version)
+    qry = "QRY %d msmsgs@msnmsgr.com 32\r\n" + "0" * 32
+    sdc = "SDC %d friend@example.com 0x0409 MSMSGS MSMSGS X X alice"
     for version, line, known in (("MSNP6", "ADG %d Work 0", False), ("MSNP6", "RMG %d 1", False),
                                  ("MSNP6", "REG %d 1 Home 0", False), ("MSNP4", "PRP %d PHH 555", False),
-                                 ("MSNP5", "PRP %d PHH 555", True), ("MSNP7", "ADG %d Work 0", True)):
+                                 ("MSNP5", "PRP %d PHH 555", True), ("MSNP7", "ADG %d Work 0", True),
+                                 ("MSNP5", qry, False), ("MSNP6", qry, "715"), ("MSNP2", "IMS %d OFF", False),
+                                 ("MSNP3", "IMS %d OFF", True), ("MSNP4", sdc, False), ("MSNP5", sdc, "502")):
         c = login(srv, "alice@example.com", version=version)
         t = c.trid()
-        c.send_line(line % t)
+        c.send_raw((line % t).encode() + (b"" if "\r\n" in line else b"\r\n"))
         r = c.read_cmd()
-        if known:
+        if known is True:
             assert r.name == line.split()[0] and r.args[0] == str(t), (version, line, r)
+        elif known:
+            assert r.line == "%s %d" % (known, t), (version, line, r)
         else:
             assert r.line == "200 %d" % t, (version, line, r)
         c.close()

@@ -89,16 +89,8 @@ static int has_payload(const msnp_cmd *c) {
     }
 }
 
-static long fail(msnp_parser *p, msnp_parse_error *err, msnp_parse_status st, size_t at) {
-    if (err) {
-        err->status = st;
-        err->offset = p->offset + at;
-        err->what = msnp_parse_status_str(st);
-    }
-    return (long)st;
-}
-
 enum { BYTE_TOKEN, BYTE_BLANK, BYTE_CONTROL };
+
 /* What each byte is to the tokenizer: a separator (space, tab), a control
  * byte (below 0x20 or DEL, refused) or part of a token. */
 static const unsigned char byte_class[256] = {
@@ -107,6 +99,96 @@ static const unsigned char byte_class[256] = {
     1,                                                       /* space; the rest: tokens */
     [0x7f] = 2,
 };
+
+/* A payload length: decimal digits, leading zeros allowed (`007` is 7).
+ * Above max_payload, or above 2^64 - 1, it is too big; anything else is no
+ * length. */
+static msnp_parse_status read_length(const msnp_parser *p, msnp_str s, uint64_t *v) {
+    if (!is_digits(s)) return MSNP_EBAD_LENGTH;
+    while (s.n > 1 && s.p[0] == '0') {
+        s.p++;
+        s.n--;
+    }
+    if (msnp_str_to_u64(s, UINT64_MAX, v) != 0 || *v > p->limits.max_payload) return MSNP_EPAYLOAD_TOO_BIG;
+    return MSNP_OK;
+}
+
+/* Is a MSG with argc parameters short of its length? Both forms, the
+ * client's `MSG trid U|N|A|D len` and the server's `MSG email name len`,
+ * have three: with fewer, the last one is a TrID or a word, not a length. */
+static int msg_too_short(uint32_t code, size_t argc) { return code == MSNP_MSG && argc < 3; }
+
+/* For a line [start, end) that tokenize refused for its content: is it a
+ * payload command, whose payload follows the line whatever the line held?
+ * The name is the first three bytes when a blank, a control byte or the
+ * line end follows them; the parameters are what blanks separate after the
+ * first token, control bytes included. Returns 0 for no payload, 1 with
+ * *plen for a payload whose length is the last parameter (digits, within
+ * max_payload), or the framing error (negative, *at its byte) when the
+ * command carries a payload whose length cannot be read: then nothing
+ * tells where the next item starts. */
+static int refused_line_payload(const msnp_parser *p, const char *buf, size_t start, size_t end, uint64_t *plen,
+                                size_t *at) {
+    if (end - start < 3 || (end - start > 3 && byte_class[(unsigned char)buf[start + 3]] == BYTE_TOKEN)) return 0;
+    uint32_t code = MSNP_CODE((unsigned char)buf[start], (unsigned char)buf[start + 1], (unsigned char)buf[start + 2]);
+    size_t i = start, argc = 0;
+    msnp_str last = MSNP_STR_NULL;
+    int last_control = 0;
+    while (i < end && buf[i] != ' ' && buf[i] != '\t') i++;
+    while (i < end) {
+        if (buf[i] == ' ' || buf[i] == '\t') {
+            i++;
+            continue;
+        }
+        size_t tok = i;
+        last_control = 0;
+        while (i < end && buf[i] != ' ' && buf[i] != '\t') {
+            if (byte_class[(unsigned char)buf[i]] == BYTE_CONTROL) last_control = 1;
+            i++;
+        }
+        last = msnp_str_make(buf + tok, i - tok);
+        argc++;
+    }
+    switch (code) {
+    case MSNP_MSG:
+    case MSNP_IPG:
+    case MSNP_NOT:
+    case MSNP_QRY:
+        if (!msnp_is_payload_command(code, argc)) return 0;
+        if (argc == 0 || msg_too_short(code, argc)) {
+            *at = argc ? (size_t)(last.p - buf) : start;
+            return MSNP_EBAD_LENGTH;
+        }
+        break;
+    case MSNP_CODE('A', 'D', 'L'):
+    case MSNP_CODE('R', 'M', 'L'):
+    case MSNP_CODE('F', 'Q', 'Y'):
+    case MSNP_CODE('G', 'C', 'F'):
+    case MSNP_CODE('U', 'B', 'X'):
+    case MSNP_CODE('U', 'U', 'X'):
+    case MSNP_CODE('U', 'B', 'N'):
+    case MSNP_CODE('U', 'U', 'N'):
+    case MSNP_CODE('U', 'B', 'M'):
+    case MSNP_CODE('U', 'U', 'M'):
+        /* a word last: the form without a payload; a control byte in it:
+         * a length or a word, no telling */
+        if (argc < 2 || (!is_digits(last) && !last_control)) return 0;
+        break;
+    default: return 0;
+    }
+    *at = (size_t)(last.p - buf);
+    msnp_parse_status st = read_length(p, last, plen);
+    return st == MSNP_OK ? 1 : (int)st;
+}
+
+static long fail(msnp_parser *p, msnp_parse_error *err, msnp_parse_status st, size_t at) {
+    if (err) {
+        err->status = st;
+        err->offset = p->offset + at;
+        err->what = msnp_parse_status_str(st);
+    }
+    return (long)st;
+}
 
 /* The index of the first byte in [i, end) that does not belong to a token
  * (a blank or a control byte), or end. Sixteen bytes at a time where the
@@ -133,6 +215,13 @@ static size_t token_end(const char *buf, size_t i, size_t end) {
 static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t start, size_t end, msnp_cmd *out,
                                   size_t *bad) {
     size_t i = start;
+    /* a control byte in or right after the command name (`VER\0 1`, the
+     * lone CR of `\r\r\n`) is one, not a bad name */
+    for (size_t k = start; k < end && k < start + 4; k++)
+        if (byte_class[(unsigned char)buf[k]] == BYTE_CONTROL) {
+            *bad = k;
+            return MSNP_ECONTROL_CHAR;
+        }
     /* command name */
     if (end - start < 3) {
         *bad = start;
@@ -231,7 +320,20 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
     size_t bad = 0;
     memset(out, 0, offsetof(msnp_cmd, argv));
     msnp_parse_status st = tokenize(p, buf, start, content_end, out, &bad);
-    if (st != MSNP_OK) return fail(p, err, st, bad);
+    if (st != MSNP_OK) {
+        /* A refused payload command still frames what follows: report it
+         * once its payload is in, so that msnp_parse_bad_line() steps over
+         * both; without a readable length the framing is lost. */
+        uint64_t plen = 0;
+        size_t at = 0;
+        int r = refused_line_payload(p, buf, start, content_end, &plen, &at);
+        if (r < 0) return fail(p, err, (msnp_parse_status)r, at);
+        if (r > 0) {
+            p->payload = (size_t)plen;
+            if (len - p->line_end < p->payload) return 0; /* wait for the payload */
+        }
+        return fail(p, err, st, bad);
+    }
     /* A CR anywhere but right before the LF was rejected as a control byte
      * by tokenize; so was NUL. */
     set_trid(p, out);
@@ -242,14 +344,10 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
         uint64_t plen;
         if (out->argc == 0) return fail(p, err, MSNP_EBAD_LENGTH, start);
         msnp_str last = out->argv[out->argc - 1];
-        if (msnp_str_to_u64(last, UINT64_MAX, &plen) != 0) {
-            /* all digits, past 2^64 - 1: a number, above every limit */
-            size_t d = 0;
-            while (d < last.n && last.p[d] >= '0' && last.p[d] <= '9') d++;
-            return fail(p, err, d == last.n && d > 0 ? MSNP_EPAYLOAD_TOO_BIG : MSNP_EBAD_LENGTH,
-                        (size_t)(last.p - buf));
-        }
-        if (plen > p->limits.max_payload) return fail(p, err, MSNP_EPAYLOAD_TOO_BIG, (size_t)(last.p - buf));
+        /* `MSG 5`: a TrID or a word where the length should be */
+        if (msg_too_short(out->code, out->argc)) return fail(p, err, MSNP_EBAD_LENGTH, (size_t)(last.p - buf));
+        msnp_parse_status lst = read_length(p, last, &plen);
+        if (lst != MSNP_OK) return fail(p, err, lst, (size_t)(last.p - buf));
         p->payload = (size_t)plen;
         need += p->payload;
         if (len < need) return 0; /* line stays parsed; wait for the payload */
@@ -268,10 +366,16 @@ long msnp_parse_bad_line(msnp_parser *p, const char *buf, size_t len, const msnp
     if (!err ||
         (err->status != MSNP_EBAD_COMMAND && err->status != MSNP_ETOO_MANY_PARAMS && err->status != MSNP_ECONTROL_CHAR))
         return 0;
-    /* tokenize failed: the line was found, no payload length was read */
-    if (p->line_end == 0 || p->line_end > len || p->payload != 0) return 0;
+    /* tokenize failed: the line was found; a payload command's payload,
+     * when its length could be read, is in too (msnp_parse waited for it) */
+    if (p->line_end == 0 || p->line_end > len) return 0;
     size_t start = p->skip, end = p->line_end - 1;
     if (end > start && buf[end - 1] == '\r') end--;
+    size_t bad = 0, at = 0;
+    if (tokenize(p, buf, start, end, out, &bad) == MSNP_OK) return 0;
+    uint64_t plen = 0;
+    int r = refused_line_payload(p, buf, start, end, &plen, &at);
+    if (r < 0 || len - p->line_end < plen) return 0;
     memset(out, 0, offsetof(msnp_cmd, argv));
     size_t i = start;
     while (i < end && buf[i] != ' ' && buf[i] != '\t') i++;
@@ -288,10 +392,14 @@ long msnp_parse_bad_line(msnp_parser *p, const char *buf, size_t len, const msnp
         out->trid = (uint32_t)v;
     }
     out->payload = MSNP_STR_NULL;
+    if (r > 0) {
+        out->has_payload = 1;
+        out->payload = msnp_str_make(buf + p->line_end, (size_t)plen);
+    }
+    size_t need = p->line_end + (size_t)plen;
     out->line = msnp_str_make(buf + start, end - start);
     out->offset = p->offset + start;
-    out->size = p->line_end - start;
-    size_t need = p->line_end;
+    out->size = need - start;
     p->offset += need;
     reset_pending(p);
     return (long)need;

@@ -562,6 +562,22 @@ def test_commands_of_later_versions_are_unknown_before_them(srv):
         c.close()
 
 
+def test_refused_payload_command_steps_over_its_payload(srv):
+    # a MSG line refused for a control byte gets 200 like any unknown
+    # command, and its payload (which reads like a command line) is passed
+    # over with it; a MSG whose length cannot be read closes the connection
+    c = online(srv, "alice@example.com")
+    t = c.trid()
+    c.send_raw(b"MSG %d N\x01 11\r\nREA 9 a b\r\n" % t)
+    assert c.read_cmd().line == "200 %d" % t
+    c.send_line("PNG")
+    assert c.read_cmd().name == "QNG"
+    t = c.trid()
+    c.send_raw(b"MSG %d N\x01 x\r\nPNG\r\n" % t)
+    c.expect_closed()
+    c.close()
+
+
 def test_groups_msnp7(srv):
     a = online(srv, "alice@example.com")
     t = a.trid()

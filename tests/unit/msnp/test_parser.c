@@ -595,6 +595,134 @@ static void test_bad_line_stepped_over(void **state) {
     }
 }
 
+/* A payload command refused for its line (a control byte, too many
+ * parameters) still has its payload after the line: msnp_parse reports the
+ * line once the payload is in and msnp_parse_bad_line steps over both, so
+ * the payload is never read as commands. Without a readable length the
+ * framing is lost. */
+static void test_refused_payload_command(void **state) {
+    (void)state;
+    static const char *in[] = {
+        "MSG 1 N\x01 11\r\nUSR 9 X Y\r\nPNG\r\n",
+        "MSG 1 N 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 11\r\nUSR 9 X Y\r\nPNG\r\n",
+        "QRY 1 a\x7f"
+        "b 11\r\nUSR 9 X Y\r\nPNG\r\n",
+        "UUX 1 a\x01 011\r\nUSR 9 X Y\r\nPNG\r\n",
+    };
+    static const msnp_parse_status st[] = {MSNP_ECONTROL_CHAR, MSNP_ETOO_MANY_PARAMS, MSNP_ECONTROL_CHAR,
+                                           MSNP_ECONTROL_CHAR};
+    for (size_t k = 0; k < sizeof in / sizeof in[0]; k++) {
+        size_t n = strlen(in[k]), line = (size_t)(strstr(in[k], "\r\n") - in[k]) + 2;
+        msnp_parser p;
+        msnp_cmd c;
+        msnp_parse_error e;
+        msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+        /* the payload is waited for, one byte at a time */
+        for (size_t have = 1; have < line + 11; have++) assert_int_equal(msnp_parse(&p, in[k], have, &c, &e), 0);
+        assert_int_equal(msnp_parse(&p, in[k], n, &c, &e), st[k]);
+        long r = msnp_parse_bad_line(&p, in[k], n, &e, &c);
+        assert_int_equal(r, (long)(line + 11));
+        assert_int_equal(c.code, 0);
+        assert_int_equal(c.has_trid, 1);
+        assert_int_equal(c.trid, 1);
+        assert_int_equal(c.has_payload, 1);
+        assert_int_equal(c.payload.n, 11);
+        assert_memory_equal(c.payload.p, "USR 9 X Y\r\n", 11);
+        assert_int_equal(msnp_parse(&p, in[k] + r, n - (size_t)r, &c, &e), 5);
+        assert_string_equal(c.name, "PNG");
+        assert_int_equal(c.offset, (uint64_t)r);
+    }
+    /* a refused line of a payload command whose payload is a word: the line alone */
+    {
+        static const char s[] = "ADL 1\x01 OK\r\nPNG\r\n";
+        msnp_parser p;
+        msnp_cmd c;
+        msnp_parse_error e;
+        msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+        assert_int_equal(msnp_parse(&p, s, sizeof s - 1, &c, &e), MSNP_ECONTROL_CHAR);
+        assert_int_equal(msnp_parse_bad_line(&p, s, sizeof s - 1, &e, &c), 11);
+        assert_int_equal(c.has_payload, 0);
+    }
+    /* no length to be read: a framing error, nothing stepped over */
+    static const struct {
+        const char *s;
+        msnp_parse_status st;
+        uint64_t off;
+    } lost[] = {
+        {"MSG 1 N\x01\r\nhello", MSNP_EBAD_LENGTH, 6},
+        {"MSG 1 N 1\x01"
+         "1\r\nhello",
+         MSNP_EBAD_LENGTH, 8},
+        {"MSG 1 N\x01 x\r\nhello", MSNP_EBAD_LENGTH, 9},
+        {"MSG 1 N\x01 65537\r\nhello", MSNP_EPAYLOAD_TOO_BIG, 9},
+        {"NOT\x01\r\nhello", MSNP_EBAD_LENGTH, 0},
+        {"UUX 1 1\x01"
+         "1\r\nhello",
+         MSNP_EBAD_LENGTH, 6},
+    };
+    for (size_t k = 0; k < sizeof lost / sizeof lost[0]; k++) {
+        size_t n = strlen(lost[k].s);
+        expect_error(MSNP_FROM_CLIENT, lost[k].s, n, lost[k].st, lost[k].off);
+        msnp_parser p;
+        msnp_cmd c;
+        msnp_parse_error e;
+        msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+        assert_true(msnp_parse(&p, lost[k].s, n, &c, &e) < 0);
+        assert_int_equal(msnp_parse_bad_line(&p, lost[k].s, n, &e, &c), 0);
+    }
+}
+
+/* MSG has three parameters in both directions, its length last: with
+ * fewer, what stands last is a TrID or a word, not a length. */
+static void test_msg_needs_three_params(void **state) {
+    (void)state;
+    msnp_cmd c;
+    msnp_parse_error e;
+    expect_error(MSNP_FROM_CLIENT, "MSG 5\r\nhello", 12, MSNP_EBAD_LENGTH, 4);
+    expect_error(MSNP_FROM_SERVER, "MSG 5\r\nhello", 12, MSNP_EBAD_LENGTH, 4);
+    expect_error(MSNP_FROM_UNKNOWN, "MSG a@b.com 5\r\nhello", 20, MSNP_EBAD_LENGTH, 12);
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 N\r\nhello", 14, MSNP_EBAD_LENGTH, 6);
+    assert_int_equal(parse1(MSNP_FROM_SERVER, "MSG a@b.com Nick 5\r\nhello", &c, &e), 25);
+    assert_true(msnp_str_eq(c.payload, "hello"));
+    assert_int_equal(parse1(MSNP_FROM_CLIENT, "MSG 5 N 5\r\nhello", &c, &e), 16);
+    assert_true(msnp_str_eq(c.payload, "hello"));
+    /* IPG and NOT carry the length alone */
+    assert_int_equal(parse1(MSNP_FROM_SERVER, "NOT 2\r\nhi", &c, &e), 9);
+}
+
+/* A payload length may be written with leading zeros, however many: only
+ * its value can be too big. */
+static void test_length_leading_zeros(void **state) {
+    (void)state;
+    msnp_cmd c;
+    msnp_parse_error e;
+    assert_int_equal(parse1(MSNP_FROM_CLIENT, "MSG 1 N 0000000000000000000005\r\nhello", &c, &e), 37);
+    assert_true(msnp_str_eq(c.payload, "hello"));
+    assert_int_equal(parse1(MSNP_FROM_CLIENT, "MSG 1 N 0000000000000000000000000000\r\n", &c, &e), 38);
+    assert_int_equal(c.payload.n, 0);
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 N 0000000000000000000065537\r\n", 35, MSNP_EPAYLOAD_TOO_BIG, 8);
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 N 000018446744073709551616\r\n", 34, MSNP_EPAYLOAD_TOO_BIG, 8);
+}
+
+/* A control byte in or right after the command name is a control byte:
+ * the lone CR of `\r\r\n`, `VER\0 1`; the line is stepped over. */
+static void test_control_byte_in_name(void **state) {
+    (void)state;
+    expect_error(MSNP_FROM_CLIENT, "\r\r\nVER 1 X\r\n", 12, MSNP_ECONTROL_CHAR, 0);
+    expect_error(MSNP_FROM_CLIENT, "VER\0 1 X\r\n", 10, MSNP_ECONTROL_CHAR, 3);
+    expect_error(MSNP_FROM_CLIENT, "V\0R 1 X\r\n", 9, MSNP_ECONTROL_CHAR, 1);
+    expect_error(MSNP_FROM_CLIENT, "\x01\r\n", 3, MSNP_ECONTROL_CHAR, 0);
+    static const char s[] = "VER\0 1 X\r\nVER 2 X\r\n";
+    msnp_parser p;
+    msnp_cmd c;
+    msnp_parse_error e;
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, NULL);
+    assert_int_equal(msnp_parse(&p, s, sizeof s - 1, &c, &e), MSNP_ECONTROL_CHAR);
+    assert_int_equal(msnp_parse_bad_line(&p, s, sizeof s - 1, &e, &c), 10);
+    assert_int_equal(msnp_parse(&p, s + 10, sizeof s - 11, &c, &e), 9);
+    assert_int_equal(c.trid, 2);
+}
+
 static void test_writer(void **state) {
     (void)state;
     char b[256];
@@ -700,6 +828,10 @@ int main(void) {
         cmocka_unit_test(test_long_token_bytes),
         cmocka_unit_test(test_tokenizer_against_model),
         cmocka_unit_test(test_later_version_payloads),
+        cmocka_unit_test(test_refused_payload_command),
+        cmocka_unit_test(test_msg_needs_three_params),
+        cmocka_unit_test(test_length_leading_zeros),
+        cmocka_unit_test(test_control_byte_in_name),
     };
     return cmocka_run_group_tests_name("msnp_parser", tests, NULL, NULL);
 }

@@ -26,7 +26,8 @@
  *     error reply (`911 6`);
  *   - parameters are separated by spaces (runs of spaces are tolerated);
  *   - payload commands carry the payload byte count as their last
- *     parameter, and exactly that many bytes follow the line:
+ *     parameter (decimal, leading zeros allowed), and exactly that many
+ *     bytes follow the line:
  *       MSG  (client `MSG trid U|N|A|D len`, server `MSG email name len`)
  *       QRY  (client form only: `QRY trid client-id len`; the server's
  *             `QRY trid` answer has no payload)
@@ -118,8 +119,12 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
  * is still framed: this consumes that line as an item of no known command
  * (code 0) and returns its size. When the line's second token is a TrID
  * (digits, at most 4294967295) *out has it as its one parameter, so a server
- * answers `200 TrID` and goes on, as for an unknown command. Returns 0 after
- * any other error (nothing consumed): the framing is lost. */
+ * answers `200 TrID` and goes on, as for an unknown command. A refused line
+ * of a payload command (`MSG 1 N\x01 11`) is consumed with its payload
+ * (has_payload and payload set): msnp_parse reports such a line only once
+ * the payload is in, and reports a framing error (MSNP_EBAD_LENGTH,
+ * MSNP_EPAYLOAD_TOO_BIG) instead when its length cannot be read. Returns 0
+ * after any other error (nothing consumed): the framing is lost. */
 long msnp_parse_bad_line(msnp_parser *p, const char *buf, size_t len, const msnp_parse_error *err, msnp_cmd *out);
 
 /* After a framing error or a gap in the stream: find the start of the next

@@ -59,7 +59,14 @@ int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
         unsigned two =
             key.n == 2 ? (unsigned)((unsigned char)key.p[0] | 0x20u) << 8 | ((unsigned char)key.p[1] | 0x20u) : 0;
         if (two == KEY2('f', 'n')) {
-            if (msnp_url_decode(val, f->font, sizeof(f->font)) >= 0) f->has_font = 1;
+            /* refused when it does not fit or decodes to a NUL (`A%00B`):
+             * then the font stays as it was, "" unless an earlier FN set it */
+            char font[sizeof(f->font)];
+            long n = msnp_url_decode(val, font, sizeof(font));
+            if (n >= 0 && memchr(font, '\0', (size_t)n) == NULL) {
+                memcpy(f->font, font, (size_t)n + 1);
+                f->has_font = 1;
+            }
         } else if (two == KEY2('e', 'f')) {
             f->has_effects = 1;
             for (size_t k = 0; k < val.n; k++) {
@@ -98,8 +105,16 @@ int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
 }
 
 long msnp_imformat_write(const msnp_imformat *f, char *dst, size_t cap) {
-    char font[3 * sizeof(f->font) + 1];
-    if (msnp_url_encode(msnp_str_c(f->font), font, sizeof(font)) < 0) return -1;
+    /* FN= only for a font it has: "FN=; " would name an empty font */
+    char font[3 * sizeof(f->font) + 1 + 5] = "";
+    if (f->has_font) {
+        memcpy(font, "FN=", 3);
+        const char *end = memchr(f->font, '\0', sizeof(f->font));
+        size_t len = end ? (size_t)(end - f->font) : sizeof(f->font);
+        long fn = msnp_url_encode(msnp_str_make(f->font, len), font + 3, sizeof(font) - 5);
+        if (fn < 0) return -1;
+        memcpy(font + 3 + fn, "; ", 3);
+    }
     char ef[5];
     size_t n = 0;
     if (f->effects & MSNP_EF_BOLD) ef[n++] = 'B';
@@ -107,7 +122,7 @@ long msnp_imformat_write(const msnp_imformat *f, char *dst, size_t cap) {
     if (f->effects & MSNP_EF_UNDERLINE) ef[n++] = 'U';
     if (f->effects & MSNP_EF_STRIKE) ef[n++] = 'S';
     ef[n] = '\0';
-    int w = snprintf(dst, cap, "FN=%s; EF=%s; CO=%x; CS=%x; PF=%x%s", font, ef, (unsigned)f->color_bgr, f->charset,
+    int w = snprintf(dst, cap, "%sEF=%s; CO=%x; CS=%x; PF=%x%s", font, ef, (unsigned)f->color_bgr, f->charset,
                      f->pitch_family, f->rtl ? "; RL=1" : "");
     if (w < 0 || (size_t)w >= cap) return -1;
     return w;

@@ -219,6 +219,48 @@ static void test_imformat_keys(void **state) {
     assert_false(f.has_effects);
 }
 
+/* A font name that does not fit font[] or decodes to a NUL is refused
+ * whole: no cut or partial font is kept, and the writer writes FN= only
+ * for a font it has. */
+static void test_imformat_refused_font(void **state) {
+    (void)state;
+    msnp_imformat f;
+    char v[200], out[300];
+    memcpy(v, "FN=", 3);
+    memset(v + 3, 'A', 100);
+    strcpy(v + 103, "; EF=B; CO=ff; CS=0; PF=22");
+    assert_int_equal(msnp_imformat_parse(msnp_str_c(v), &f), 0);
+    assert_false(f.has_font);
+    assert_string_equal(f.font, "");
+    assert_true(f.has_color);
+    assert_true(msnp_imformat_write(&f, out, sizeof(out)) > 0);
+    assert_string_equal(out, "EF=B; CO=ff; CS=0; PF=22");
+    /* 63 bytes fit, 64 do not */
+    memset(v + 3, 'A', 64);
+    v[67] = '\0';
+    assert_int_equal(msnp_imformat_parse(msnp_str_c(v), &f), 0);
+    assert_false(f.has_font);
+    assert_string_equal(f.font, "");
+    v[66] = '\0';
+    assert_int_equal(msnp_imformat_parse(msnp_str_c(v), &f), 0);
+    assert_true(f.has_font);
+    assert_int_equal(strlen(f.font), 63);
+    /* a NUL once decoded */
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("FN=A%00B; EF=I"), &f), 0);
+    assert_false(f.has_font);
+    assert_string_equal(f.font, "");
+    assert_true(msnp_imformat_write(&f, out, sizeof(out)) > 0);
+    assert_string_equal(out, "EF=I; CO=0; CS=0; PF=0");
+    /* a refused FN after a good one leaves the good one */
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("FN=Arial; FN=A%00B"), &f), 0);
+    assert_true(f.has_font);
+    assert_string_equal(f.font, "Arial");
+    /* absent: no FN written */
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("EF=U"), &f), 0);
+    assert_true(msnp_imformat_write(&f, out, sizeof(out)) > 0);
+    assert_string_equal(out, "EF=U; CO=0; CS=0; PF=0");
+}
+
 /* The header folded between its items (CRLF and a tab or a space, or LF
  * alone), as the MIME parse keeps it: every item is read. */
 static void test_imformat_folded(void **state) {
@@ -250,6 +292,7 @@ int main(void) {
         cmocka_unit_test(test_content_kinds),
         cmocka_unit_test(test_imformat_write),
         cmocka_unit_test(test_imformat_keys),
+        cmocka_unit_test(test_imformat_refused_font),
         cmocka_unit_test(test_imformat_folded),
         cmocka_unit_test(test_long_name_bytes),
     };

@@ -79,7 +79,7 @@ const char *msnp_content_kind_name(msnp_content_kind k);
 #define MSNP_EF_STRIKE 8u
 
 typedef struct msnp_imformat {
-    char font[64];         /* URL-decoded font name ("" when absent) */
+    char font[64];         /* URL-decoded font name ("" when absent or refused) */
     unsigned effects;      /* MSNP_EF_* */
     uint32_t color_bgr;    /* CO as written: 0x0000ff is red */
     unsigned charset;      /* CS (hex) */
@@ -88,10 +88,13 @@ typedef struct msnp_imformat {
     uint8_t has_font, has_effects, has_color, has_charset, has_pf;
 } msnp_imformat;
 
-/* Lenient: unknown keys are ignored, bad numbers leave has_* at 0.
+/* Lenient: unknown keys are ignored, bad numbers leave has_* at 0. A font
+ * name longer than font[] or decoding to a NUL byte (`FN=A%00B`) is
+ * refused: has_font 0 and font "" (or an earlier FN's).
  * Returns 0, or -1 if the value is not a key=value list at all. */
 int msnp_imformat_parse(msnp_str value, msnp_imformat *out);
-/* Write the value (no header name) in the official order FN EF CO CS PF. */
+/* Write the value (no header name) in the official order FN EF CO CS PF;
+ * FN only when has_font. */
 long msnp_imformat_write(const msnp_imformat *f, char *dst, size_t cap);
 /* RGB (0xRRGGBB) for display. */
 uint32_t msnp_imformat_rgb(const msnp_imformat *f);

@@ -140,7 +140,11 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
             inv->has_ip_port = (uint8_t)(hp != 0);
             inv->ip = msnp_str_trim(inv->ip);
             bad_addr = !bad_port && inv->ip.n && !is_host(inv->ip);
-            if (bad_port || bad_addr) inv->ip = MSNP_STR_NULL;
+            if (bad_port || bad_addr) { /* left out whole: its :port is no port to connect to */
+                inv->ip = MSNP_STR_NULL;
+                inv->ip_port = 0;
+                inv->has_ip_port = 0;
+            }
         } else if (msnp_str_ieq(h->name, "IP-Address-Internal")) {
             int hp;
             uint16_t ignored;

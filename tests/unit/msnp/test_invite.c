@@ -272,6 +272,19 @@ static void test_bad_invitations(void **state) {
         assert_int_equal(inv.addr_error, MSNP_INVITE_EBAD_ADDRESS);
         assert_null(inv.ip.p);
     }
+    /* a refused address is left out with the port that came with it: no
+     * port to connect to at an address there is not */
+    static const char *no_address_port[] = {"10.0.0.256:6891", "host_name.example:6891", "1.2.3:6891"};
+    for (size_t i = 0; i < sizeof no_address_port / sizeof no_address_port[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "Invitation-Command: ACCEPT\r\nIP-Address: %s\r\n", no_address_port[i]);
+        assert_int_equal(msnp_invite_parse(body, strlen(body), &inv, NULL), MSNP_INVITE_OK);
+        assert_int_equal(inv.addr_error, MSNP_INVITE_EBAD_ADDRESS);
+        assert_null(inv.ip.p);
+        assert_false(inv.has_ip_port);
+        assert_int_equal(inv.ip_port, 0);
+        assert_int_equal(msnp_invite_port(&inv), 0);
+    }
     static const char *addresses[] = {"10.0.0.2", "2001:db8::2", "[2001:db8::2]:6891", "msn-ft.example.com",
                                       "10.0.0.2:6891"};
     for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {

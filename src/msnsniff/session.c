@@ -1204,6 +1204,15 @@ size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_
             sn_stream_ignore(r, &f->st[1]);
             return n;
         }
+        /* a line refused whole is stepped over, with the payload of a
+         * payload command (read as lines, its text would pass for
+         * commands); then look for the next command */
+        long bad = msnp_parse_bad_line(ps, (const char *)p + used, n - used, &err, &cmd);
+        if (bad > 0) {
+            used += (size_t)bad;
+            if (!cmd.has_payload) k->resync[dir] = 1;
+            continue;
+        }
         /* drop the bad line, then look for the next command */
         const uint8_t *lf = memchr(p + used, '\n', n - used);
         size_t cut = lf ? (size_t)(lf - (p + used)) + 1 : n - used;

@@ -216,6 +216,21 @@ static void test_declared_lengths_keep_framing(void **state) {
     msnsynth_tcp_policy(s, &plain);
     msnsynth_tcp_close(s, 0);
 
+    /* 4: a message line refused for a control byte: its payload (a whole
+     * message line and body) is passed over by its length */
+    msnsynth_endpoint c4 = ep("10.9.0.1", 2003);
+    s = msnsynth_tcp_open(w, &c4, &sb, 700, 800, 1);
+    send_s(s, 0, "USR 1 watcher@example.com 1.2.5\r\n");
+    send_s(s, 1, "USR 1 OK watcher@example.com Watcher\r\n");
+    in = 0;
+    put_msg(inner, sizeof inner, &in, "ghost@example.com", "PHANTOM after a refused line");
+    n = (size_t)snprintf(big, sizeof big, "MSG bad@example.com Bad\x01 %zu\r\n", in);
+    memcpy(big + n, inner, in);
+    n += in;
+    put_msg(big, sizeof big, &n, "bad@example.com", "after the refused one");
+    msnsynth_tcp_send(s, 1, big, n);
+    msnsynth_tcp_close(s, 0);
+
     /* 3: a hole inside the first line of a notification connection */
     msnsynth_tcp *t = msnsynth_tcp_open(w, &c3, &ns, 500, 600, 1);
     msnsynth_seg_policy drop10 = {.mss = 10, .drop_every = 2};
@@ -238,6 +253,8 @@ static void test_declared_lengths_keep_framing(void **state) {
     assert_non_null(sn_find(ev, "message", "text", "after the big one"));
     assert_true(has_anomaly(ev, "parse_error"));
     assert_non_null(sn_find(ev, "message", "text", "right after the hole"));
+    assert_null(sn_find(ev, "message", "text", "PHANTOM after a refused line"));
+    assert_non_null(sn_find(ev, "message", "text", "after the refused one"));
     json_t *login = sn_find(ev, "login", "user", "holed@example.com");
     assert_non_null(login);
     json_t *gap = NULL;

@@ -49,11 +49,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             long used = msnp_parse(&p, buf, have, &cmd, &err);
             if (used < 0) {
                 /* a whole line refused for its content is stepped over as a
-                 * server does (200 TrID); anything else resynchronises */
+                 * server does (200 TrID), a payload command's payload with
+                 * it, ending the item; anything else resynchronises */
                 long bad = msnp_parse_bad_line(&p, buf, have, &err, &cmd);
                 if (bad > 0) {
-                    if ((size_t)bad > have || cmd.code != 0 || cmd.has_payload || cmd.argc != cmd.has_trid ||
-                        cmd.line.p < buf || cmd.line.p + cmd.line.n > buf + bad)
+                    if ((size_t)bad > have || cmd.code != 0 || cmd.argc != cmd.has_trid || cmd.line.p < buf ||
+                        cmd.line.p + cmd.line.n > buf + bad)
+                        abort();
+                    if (cmd.has_payload &&
+                        (cmd.payload.p < cmd.line.p + cmd.line.n || cmd.payload.p + cmd.payload.n != buf + bad))
                         abort();
                     for (size_t i = 0; i < cmd.argc; i++)
                         if (cmd.argv[i].p < cmd.line.p || cmd.argv[i].p + cmd.argv[i].n > cmd.line.p + cmd.line.n)

@@ -69,12 +69,10 @@ static int is_digits(msnp_str s) {
  * server's stream in step (an observer of such traffic, a client sending
  * them to msnd) where their payload would otherwise be read as command
  * lines. */
-static int has_payload(const msnp_cmd *c) {
-    switch (c->code) {
-    case MSNP_MSG:
-    case MSNP_IPG:
-    case MSNP_NOT:
-    case MSNP_QRY: return msnp_is_payload_command(c->code, c->argc);
+/* The MSNP8 commands that carry a payload when their last parameter is a
+ * number (ADL 1 OK is the form without one). */
+static int msnp8_payload_code(uint32_t code) {
+    switch (code) {
     case MSNP_CODE('A', 'D', 'L'):
     case MSNP_CODE('R', 'M', 'L'):
     case MSNP_CODE('F', 'Q', 'Y'):
@@ -84,8 +82,18 @@ static int has_payload(const msnp_cmd *c) {
     case MSNP_CODE('U', 'B', 'N'):
     case MSNP_CODE('U', 'U', 'N'):
     case MSNP_CODE('U', 'B', 'M'):
-    case MSNP_CODE('U', 'U', 'M'): return c->argc >= 2 && is_digits(c->argv[c->argc - 1]);
+    case MSNP_CODE('U', 'U', 'M'): return 1;
     default: return 0;
+    }
+}
+
+static int has_payload(const msnp_cmd *c) {
+    switch (c->code) {
+    case MSNP_MSG:
+    case MSNP_IPG:
+    case MSNP_NOT:
+    case MSNP_QRY: return msnp_is_payload_command(c->code, c->argc);
+    default: return msnp8_payload_code(c->code) && c->argc >= 2 && is_digits(c->argv[c->argc - 1]);
     }
 }
 
@@ -160,21 +168,11 @@ static int refused_line_payload(const msnp_parser *p, const char *buf, size_t st
             return MSNP_EBAD_LENGTH;
         }
         break;
-    case MSNP_CODE('A', 'D', 'L'):
-    case MSNP_CODE('R', 'M', 'L'):
-    case MSNP_CODE('F', 'Q', 'Y'):
-    case MSNP_CODE('G', 'C', 'F'):
-    case MSNP_CODE('U', 'B', 'X'):
-    case MSNP_CODE('U', 'U', 'X'):
-    case MSNP_CODE('U', 'B', 'N'):
-    case MSNP_CODE('U', 'U', 'N'):
-    case MSNP_CODE('U', 'B', 'M'):
-    case MSNP_CODE('U', 'U', 'M'):
+    default:
         /* a word last: the form without a payload; a control byte in it:
          * a length or a word, no telling */
-        if (argc < 2 || (!is_digits(last) && !last_control)) return 0;
+        if (!msnp8_payload_code(code) || argc < 2 || (!is_digits(last) && !last_control)) return 0;
         break;
-    default: return 0;
     }
     *at = (size_t)(last.p - buf);
     msnp_parse_status st = read_length(p, last, plen);

@@ -54,6 +54,20 @@ def online(srv, email, status="NLN", **kw):
         return c
 
 
+def presence_within(c, email, secs):
+    """The NLN/FLN lines about email that c is sent within secs."""
+    got = []
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            cmd = c.read_cmd(max(0.05, end - time.monotonic()))
+        except (TimeoutError, OSError):
+            break
+        if cmd.name in ("NLN", "FLN") and email in cmd.args:
+            got.append(cmd.line)
+    return got
+
+
 def run(tests, msnd, args=()):
     if msntest.topology() == "cluster" and os.geteuid() != 0:
         print("skipped: the cluster topology needs root (network namespaces)")

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from harness import USERS, login, msntest, online
+from harness import USERS, login, msntest, online, presence_within
 import delayproxy  # noqa: E402 (harness put tests/integration/lib on the path)
 import pgtest  # noqa: E402
 
@@ -1884,20 +1884,6 @@ def test_call_across_nodes_during_an_outage():
             pg.start()
         sb.close()
         assert "could not read its database" in tn.nodes[0].log_text()
-
-
-def presence_within(c, email, secs):
-    """The NLN/FLN lines about email that c is sent within secs."""
-    got = []
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        try:
-            cmd = c.read_cmd(max(0.05, end - time.monotonic()))
-        except (TimeoutError, OSError):
-            break
-        if cmd.name in ("NLN", "FLN") and email in cmd.args:
-            got.append(cmd.line)
-    return got
 
 
 def test_status_changes_of_another_node_during_an_outage():

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import delayproxy  # noqa: E402
 import msntest  # noqa: E402
 import pgtest  # noqa: E402
-from harness import USERS, PASSWORDS  # noqa: E402
+from harness import USERS, PASSWORDS, presence_within  # noqa: E402
 
 MSND = None
 
@@ -407,20 +407,6 @@ def test_user_leaving_during_an_outage_goes_offline_for_its_watchers():
         assert 'msg="ring not decided: the database could not be read" caller=alice@example.com' in srv.log_text()
     finally:
         srv.cleanup()
-
-
-def presence_within(c, email, secs):
-    """The NLN/FLN lines about email that c is sent within secs."""
-    got = []
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        try:
-            cmd = c.read_cmd(max(0.05, end - time.monotonic()))
-        except (TimeoutError, OSError):
-            break
-        if cmd.name in ("NLN", "FLN") and email in cmd.args:
-            got.append(cmd.line)
-    return got
 
 
 def test_status_changes_during_an_outage_reach_the_watchers_afterwards():

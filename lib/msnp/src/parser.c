@@ -5,6 +5,7 @@
  * check. No allocation, no copy. */
 #include "msnp/parser.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -15,11 +16,20 @@
 
 const msnp_parser_limits msnp_default_limits = {4096, 65536, MSNP_MAX_PARAMS};
 
+/* The largest line and the largest payload a parser takes: both at once
+ * still fit the long msnp_parse returns. */
+#define PARSE_LIMIT_MAX ((size_t)(LONG_MAX / 2))
+
 void msnp_parser_init(msnp_parser *p, msnp_role role, const msnp_parser_limits *limits) {
     memset(p, 0, sizeof(*p));
     p->limits = limits ? *limits : msnp_default_limits;
     if (p->limits.max_params == 0 || p->limits.max_params > MSNP_MAX_PARAMS) p->limits.max_params = MSNP_MAX_PARAMS;
     if (p->limits.max_line < 8) p->limits.max_line = 8;
+    /* msnp_parse returns an item's size as a long, line and payload
+     * together: with larger limits the sum would wrap and frame a payload
+     * beyond the buffer */
+    if (p->limits.max_line > PARSE_LIMIT_MAX) p->limits.max_line = PARSE_LIMIT_MAX;
+    if (p->limits.max_payload > PARSE_LIMIT_MAX) p->limits.max_payload = PARSE_LIMIT_MAX;
     p->role = role;
 }
 

@@ -5,23 +5,38 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The bytes that would split or end a command line. */
-static const unsigned char splits_line[256] = {[' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1, ['\0'] = 1};
+/* The bytes a parameter cannot hold: those that split or end a command
+ * line (space, tab, CR, LF, NUL) and the other control bytes, which the
+ * parser refuses in a line (so a peer would refuse the line written). */
+static const unsigned char refused_in_param[256] = {
+    1,          1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00-0x0F */
+    1,          1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10-0x1F */
+    1,                                                       /* space */
+    [0x7f] = 1,
+};
 
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 
 /* The exact check, byte by byte: the slow path, taken only when a word
- * holds a byte below '!' (which a safe parameter may still have). */
+ * may hold a byte below '!' or a DEL (the test on whole words can say so
+ * of a safe word too). */
 static int bytes_safe(const char *p, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (splits_line[(unsigned char)p[i]]) return 0;
+        if (refused_in_param[(unsigned char)p[i]]) return 0;
     return 1;
 }
 
-/* No byte of the word is below '!' (every byte that splits a line is). */
-static inline int clean8(uint64_t w) { return ((w - ONES * 0x21u) & ~w & HIGHS) == 0; }
-static inline int clean4(uint32_t w) { return ((w - 0x21212121u) & ~w & 0x80808080u) == 0; }
+/* No byte of the word is below '!' and none is DEL (0x7f): the refused
+ * bytes are all of those. */
+static inline int clean8(uint64_t w) {
+    uint64_t del = w ^ (ONES * 0x7fu);
+    return (((w - ONES * 0x21u) & ~w) | ((del - ONES) & ~del)) & HIGHS ? 0 : 1;
+}
+static inline int clean4(uint32_t w) {
+    uint32_t del = w ^ 0x7f7f7f7fu;
+    return (((w - 0x21212121u) & ~w) | ((del - 0x01010101u) & ~del)) & 0x80808080u ? 0 : 1;
+}
 
 /* Inline for the writer's loop, which checks every parameter of every
  * reply line: whole words, the last one overlapping the one before, so a

@@ -107,8 +107,9 @@ static void test_url_coding(void **state) {
 }
 
 /* A parameter is safe unless it is empty or holds a byte that splits or ends
- * a line (space, tab, CR, LF, NUL): every byte value at every position of
- * strings around the eight-byte words the check reads at once. */
+ * a line (space, tab, CR, LF, NUL) or another control byte the parser
+ * refuses (below 0x20, DEL): every byte value at every position of strings
+ * around the eight-byte words the check reads at once. */
 static void test_param_is_safe(void **state) {
     (void)state;
     char b[40];
@@ -118,13 +119,20 @@ static void test_param_is_safe(void **state) {
             for (int v = 0; v < 256; v++) {
                 memset(b, 'a', len);
                 b[at] = (char)v;
-                int splits = v == ' ' || v == '\t' || v == '\r' || v == '\n' || v == 0;
-                assert_int_equal(msnp_param_is_safe(msnp_str_make(b, len)), !splits);
+                int refused = v <= ' ' || v == 0x7f;
+                assert_int_equal(msnp_param_is_safe(msnp_str_make(b, len)), !refused);
             }
         }
     }
-    /* bytes just above and below the ones that split, and UTF-8 */
-    assert_true(msnp_param_is_safe(msnp_str_c("\x01\x08\x0b\x0c\x1f!\x7f\x80\xff\xe7\x99\xbd")));
+    /* bytes just above the refused ones, and UTF-8 */
+    assert_true(msnp_param_is_safe(msnp_str_c("!~\x80\xff\xe7\x99\xbd")));
+    /* what the writers refuse, the parser would refuse in the line */
+    char line[64];
+    msnp_str bell = msnp_str_c("a\x07"
+                               "b");
+    assert_int_equal(msnp_write_cmd(line, sizeof(line), "REA", 1, 5, &bell, 1), -1);
+    msnp_str del = msnp_str_c("name\x7f");
+    assert_int_equal(msnp_write_cmd(line, sizeof(line), "REA", 1, 5, &del, 1), -1);
 }
 
 static void test_utf8(void **state) {

@@ -340,6 +340,11 @@ static void test_build_round_trip(void **state) {
     n = msnp_invite_build(&g, buf, sizeof(buf));
     assert_int_equal(n, (long)strlen(FT_INVITE));
     assert_memory_equal(buf, FT_INVITE, strlen(FT_INVITE));
+    /* the payload and its NUL fit exactly; without room for the NUL: -1 */
+    char exact[sizeof(FT_INVITE)];
+    assert_int_equal(msnp_invite_build(&g, exact, sizeof(exact)), n);
+    assert_int_equal(exact[n], '\0');
+    assert_int_equal(msnp_invite_build(&g, exact, sizeof(exact) - 1), -1);
 
     /* values that would break the header block are refused */
     g.file = "evil\r\nInvitation-Command: CANCEL";

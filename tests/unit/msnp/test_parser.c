@@ -692,6 +692,31 @@ static void test_msg_needs_three_params(void **state) {
 
 /* A payload length may be written with leading zeros, however many: only
  * its value can be too big. */
+/* Limits as large as a size_t goes: a length near 2^64 must not wrap the
+ * item's size (line + payload) into a small number with a payload that
+ * runs past the buffer. */
+static void test_huge_limits(void **state) {
+    (void)state;
+    const msnp_parser_limits lim = {SIZE_MAX, SIZE_MAX, MSNP_MAX_PARAMS};
+    static const char *const lines[] = {"MSG 1 N 18446744073709551615\r\n", "MSG 1 N 18446744073709551600\r\n",
+                                        "MSG 1 N 9223372036854775807\r\n"};
+    for (size_t k = 0; k < sizeof(lines) / sizeof(lines[0]); k++) {
+        msnp_parser p;
+        msnp_parser_init(&p, MSNP_FROM_CLIENT, &lim);
+        msnp_cmd c;
+        msnp_parse_error e;
+        long r = msnp_parse(&p, lines[k], strlen(lines[k]), &c, &e);
+        assert_int_equal(r, MSNP_EPAYLOAD_TOO_BIG);
+    }
+    /* a length within the lowered limit: waits for its payload */
+    msnp_parser p;
+    msnp_parser_init(&p, MSNP_FROM_CLIENT, &lim);
+    msnp_cmd c;
+    msnp_parse_error e;
+    const char *line = "MSG 1 N 4611686018427387000\r\n";
+    assert_int_equal(msnp_parse(&p, line, strlen(line), &c, &e), 0);
+}
+
 static void test_length_leading_zeros(void **state) {
     (void)state;
     msnp_cmd c;
@@ -752,13 +777,14 @@ static void test_writer(void **state) {
     assert_memory_equal(b, "QNG\r\n", 5);
 }
 
-/* Parameters of every length up to 40 with one byte that splits a line
- * (or one that does not: other control bytes pass) at every position: the
- * word-at-a-time check must see each, the overlapping last word included.
- * A line fits exactly, or is refused with nothing written at all. */
+/* Parameters of every length up to 40 with one byte that splits a line or
+ * another control byte the parser refuses (or one it takes) at every
+ * position: the word-at-a-time check must see each, the overlapping last
+ * word included. A line fits exactly, or is refused with nothing written at
+ * all. */
 static void test_writer_param_bytes(void **state) {
     (void)state;
-    static const char splitters[] = {' ', '\t', '\r', '\n', '\0'};
+    static const char splitters[] = {' ', '\t', '\r', '\n', '\0', '\x01', '\x1f', '\x7f'};
     char p[41], b[128];
     for (size_t n = 1; n <= 40; n++) {
         memset(p, 'a', n);
@@ -772,7 +798,9 @@ static void test_writer_param_bytes(void **state) {
                 assert_int_equal(msnp_write_cmd(b, sizeof b, "REA", 1, 1, &prm, 1), -1);
             }
             memset(p, 'a', n);
-            p[at] = '\x01'; /* below '!' but not a line break: kept */
+            p[at] = '!'; /* just above the refused bytes; and UTF-8's */
+            assert_int_equal(msnp_param_is_safe((msnp_str){p, n}), 1);
+            p[at] = '\x80';
             assert_int_equal(msnp_param_is_safe((msnp_str){p, n}), 1);
         }
     }
@@ -831,6 +859,7 @@ int main(void) {
         cmocka_unit_test(test_refused_payload_command),
         cmocka_unit_test(test_msg_needs_three_params),
         cmocka_unit_test(test_length_leading_zeros),
+        cmocka_unit_test(test_huge_limits),
         cmocka_unit_test(test_control_byte_in_name),
     };
     return cmocka_run_group_tests_name("msnp_parser", tests, NULL, NULL);

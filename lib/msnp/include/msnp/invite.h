@@ -164,6 +164,10 @@ typedef struct msnp_invite_fields {
     int sender_connect;
 } msnp_invite_fields;
 
+/* Writes the payload and a NUL after it, so cap must leave room for the
+ * NUL (unlike the command writers, which write no NUL). Returns the
+ * payload's length without the NUL, or -1 when it does not fit, the
+ * command is unknown or a value holds a CR or LF. */
 long msnp_invite_build(const msnp_invite_fields *f, char *dst, size_t cap);
 
 #endif

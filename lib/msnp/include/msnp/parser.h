@@ -77,6 +77,8 @@ typedef struct msnp_parser_limits {
 } msnp_parser_limits;
 
 /* Defaults: 4096-byte lines, 64 KiB payloads, MSNP_MAX_PARAMS params.
+ * msnp_parser_init takes max_line and max_payload up to LONG_MAX / 2 each
+ * (larger values are lowered to it) and max_line of at least 8.
  * Protocol-level limits such as the switchboard's 1664-byte message cap are
  * the caller's business: the parser still frames the oversized message so
  * the caller can refuse it and keep the connection. */

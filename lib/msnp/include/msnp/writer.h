@@ -37,7 +37,9 @@ long msnp_write_error(char *dst, size_t cap, int code, uint32_t trid);
  * with single spaces and CRLF. */
 long msnp_write_parsed(char *dst, size_t cap, const msnp_cmd *cmd);
 
-/* A parameter is safe if non-empty and free of space, tab, CR, LF, NUL. */
+/* A parameter is safe if non-empty and free of space, tab, CR, LF, NUL
+ * and the other control bytes (below 0x20, DEL): the bytes msnp_parse
+ * refuses in a line. The writers refuse (-1) a parameter that is not. */
 int msnp_param_is_safe(msnp_str s);
 
 #endif

@@ -752,6 +752,22 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         snprintf(set, sizeof set, "PRAGMA user_version=%d; COMMIT;", target);
         if (sqlite3_exec(s->db, set, NULL, NULL, &msg) != SQLITE_OK) goto migrate_fail;
     }
+    /* SQLite falls back to reading a database it cannot write without a
+     * word (a -wal or -shm left behind by another user, root say): msnd
+     * would look ready and refuse every change with 501. A write
+     * transaction begun and rolled back tells; a lock another process
+     * holds is no such sign, and is not waited for (a read-only database
+     * says so before the lock is asked for). */
+    sqlite3_busy_handler(s->db, NULL, NULL);
+    int readonly = sqlite3_exec(s->db, "BEGIN IMMEDIATE; ROLLBACK;", NULL, NULL, NULL) != SQLITE_OK &&
+        (sqlite3_errcode(s->db) & 0xff) == SQLITE_READONLY;
+    busy_set(s, s->busy_ms);
+    if (readonly) {
+        note_err(s);
+        snprintf(err, errcap, "%s", s->base.err);
+        sq_close(&s->base);
+        return NULL;
+    }
     s->base.created = version == 0; /* a file that did not exist, or was empty */
     files_note(s);
     return &s->base;

@@ -157,6 +157,46 @@ def test_unusable_database_files_say_what_is_wrong():
             assert "%s %s" % (db, what) in one_line(r.stderr), (argv, r.stderr)
 
 
+def test_database_that_cannot_be_written_is_refused():
+    """SQLite reads a database it cannot write (its -wal or -shm left by
+    another user, root say) without a word: the server started "ready" and
+    refused every change with 501. It exits 1 at start naming the files,
+    as the admin commands do."""
+    cases = []
+    db = os.path.join(TMP, "shm.db")  # any user: a -shm SQLite can open for reading alone
+    assert run("user", "add", "--create", "--db", db, "a@b.com", "pw").returncode == 0
+    os.mkdir(db + "-shm")
+    cases.append((db, None))
+    if os.geteuid() == 0:  # the real thing: msnd as nobody, a -wal left by root
+        d = os.path.join(TMP, "nobody")
+        os.mkdir(d)
+        db = os.path.join(d, "wal.db")
+        assert run("user", "add", "--create", "--db", db, "a@b.com", "pw").returncode == 0
+        c = sqlite3.connect(db)
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("UPDATE users SET name = name")
+        c.commit()
+        with open(db + "-wal", "ab"):
+            pass
+        os.chmod(db + "-wal", 0o644)  # root's (a crashed root process leaves it)
+        for f in (d, db, db + "-shm"):
+            if os.path.exists(f):
+                os.chown(f, 65534, 65534)
+        cases.append((db, lambda: (os.setgid(65534), os.setuid(65534))))
+        os.chmod(TMP, 0o755)
+    for db, as_user in cases:
+        for argv in (["--listen", "127.0.0.1:0"], ["user", "add", "b@b.com", "pw"]):
+            try:
+                r = subprocess.run([MSND] + argv + ["--db", db], capture_output=True, text=True, timeout=5,
+                                   preexec_fn=as_user)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("%s: msnd started on a database it cannot write" % db)
+            assert r.returncode == 1, (db, argv, r.returncode, r.stderr)
+            assert "readonly database on %s or its -wal or -shm" % db in one_line(r.stderr), (db, argv, r.stderr)
+        if as_user:
+            c.close()
+
+
 def test_config_before_or_after_the_subcommand():
     db = os.path.join(TMP, "cfg.db")
     assert run("user", "add", "--create", "--db", db, "c@b.com", "pw", "Cee").returncode == 0
@@ -887,7 +927,8 @@ def test_demo_script_runs_again_with_many_accounts():
 
 TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_database_is_not_created,
          test_new_or_empty_database_is_reported,
-         test_unusable_database_files_say_what_is_wrong, test_config_before_or_after_the_subcommand,
+         test_unusable_database_files_say_what_is_wrong, test_database_that_cannot_be_written_is_refused,
+         test_config_before_or_after_the_subcommand,
          test_ini_errors_carry_line_numbers,
          test_startup_errors_once_with_cause, test_password_from_stdin,
          test_password_prompt_on_a_terminal_has_echo_off, test_friendly_names_are_text, test_ports_derived_from_listen,

@@ -5,7 +5,10 @@
  * counts (store_copy). DB is a file, sqlite:PATH or postgresql://... */
 #include "dbtool.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "store.h"
 
@@ -30,8 +33,27 @@ int dbtool_init(const char *db) {
     return 0;
 }
 
+/* A source that is an SQLite file must be a database already: opening
+ * would make a missing or empty file into a new, empty store, and a typo
+ * in --from would "copy" nothing and leave that file behind. */
+static int source_is_no_file(const char *from) {
+    if (strstr(from, "://")) return 0;
+    const char *file = strncmp(from, "sqlite:", 7) == 0 ? from + 7 : from;
+    struct stat st;
+    if (stat(file, &st) != 0) {
+        fprintf(stderr, "msnd db: source: %s: %s (check --from)\n", file, strerror(errno));
+        return 1;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+        fprintf(stderr, "msnd db: source: %s is empty, not a database (check --from)\n", file);
+        return 1;
+    }
+    return 0;
+}
+
 int dbtool_migrate(const char *from, const char *to) {
     char err[512];
+    if (source_is_no_file(from)) return 1;
     store *src = store_open(from, err, sizeof err);
     if (!src) {
         fprintf(stderr, "msnd db: source: %s\n", err);

@@ -897,6 +897,28 @@ def test_options_before_or_after_every_subcommand():
     assert r.returncode == 0 and "msnd db migrate --from DB --to DB" in r.stdout, r.stdout
 
 
+def test_migrate_from_a_missing_file_is_refused():
+    """A typo in --from was made into a new, empty store (the file left
+    behind) and "copied" with exit 0: the target then held no account."""
+    db = os.path.join(TMP, "real.db")
+    assert run("user", "add", "--create", "--db", db, "a@b.com", "pw").returncode == 0
+    empty = os.path.join(TMP, "empty.db")
+    open(empty, "w").close()
+    for src, want in ((os.path.join(TMP, "rael.db"), "%s: No such file or directory (check --from)"),
+                      ("sqlite:" + os.path.join(TMP, "rael.db"), "%s: No such file or directory (check --from)"),
+                      (empty, "%s is empty, not a database (check --from)")):
+        to = os.path.join(TMP, "to.db")
+        r = run("db", "migrate", "--from", src, "--to", to)
+        assert r.returncode == 1 and r.stdout == "", (src, r.returncode, r.stdout, r.stderr)
+        file = src[7:] if src.startswith("sqlite:") else src
+        assert one_line(r.stderr) == "msnd db: source: " + want % file, r.stderr
+        assert not os.path.exists(to), src
+    assert sorted(os.listdir(TMP)) == ["empty.db", "real.db"], os.listdir(TMP)
+    assert os.path.getsize(empty) == 0
+    r = run("db", "migrate", "--from", db, "--to", os.path.join(TMP, "to.db"))
+    assert r.returncode == 0 and r.stdout.startswith("copied and checked: users 1,"), (r.stdout, r.stderr)
+
+
 def test_demo_script_runs_again_with_many_accounts():
     """scripts/run-demo.sh (make run) a second time, once the demo database
     lists more than a pipe buffer's worth of accounts: it finds the demo
@@ -940,7 +962,8 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_config_directory_is_refused, test_user_commands_take_the_sqlite_prefix,
          test_empty_database_file_is_made_private, test_link_secret_is_one_word,
          test_configuration_errors_create_nothing, test_every_bad_value_names_the_option_or_line,
-         test_options_before_or_after_every_subcommand, test_demo_script_runs_again_with_many_accounts]
+         test_options_before_or_after_every_subcommand, test_migrate_from_a_missing_file_is_refused,
+         test_demo_script_runs_again_with_many_accounts]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

@@ -1142,7 +1142,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     (void)what;
     msnd_server *s = arg;
     if (sig == SIGHUP) {
-        if (log_reopen() != 0) LOGW("cannot reopen log file", "error=\"%s\"", strerror(errno));
+        /* The old file stays open and keeps the lines: say which file could
+         * not be opened in its place, so rotation can be put right. */
+        if (log_reopen() != 0)
+            LOGW("cannot reopen log file: writing on to the file open before", "file=\"%s\" error=\"%s\"",
+                 s->cfg.log_file, strerror(errno));
         else LOGI("log reopened", "%s", "");
         return;
     }

@@ -614,6 +614,34 @@ def test_sighup_reopens_the_log_file_once():
     assert 'msg="ready"' in old and 'msg="ready"' not in new
 
 
+def test_log_file_that_cannot_be_reopened_is_named():
+    """SIGHUP when the log's directory has gone (rotation gone wrong): msnd
+    writes on to the file it has open, and the line says which file it
+    could not open and that it did so."""
+    db = os.path.join(TMP, "r.db")
+    assert run("user", "add", "--create", "--db", db, "r@b.com", "pw").returncode == 0
+    logdir = os.path.join(TMP, "logs")
+    os.mkdir(logdir)
+    log = os.path.join(logdir, "msnd.log")
+    proc, _ = start_logging(db, ["--log-file", log], subprocess.DEVNULL)
+    try:
+        os.rename(logdir, logdir + ".old")
+        proc.send_signal(signal.SIGHUP)
+        old = os.path.join(logdir + ".old", "msnd.log")
+        deadline = time.monotonic() + 10
+        while "cannot reopen" not in open(old).read():
+            assert time.monotonic() < deadline and proc.poll() is None, open(old).read()
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    lines = [l for l in open(old).read().splitlines() if "cannot reopen" in l]
+    assert len(lines) == 1, lines
+    assert ('level=warn msg="cannot reopen log file: writing on to the file open before" file="%s" '
+            'error="No such file or directory"' % log) in lines[0], lines
+    assert 'msg="stopped"' in open(old).read()
+
+
 def test_signals_as_soon_as_the_port_file_is_there():
     # The port file says msnd is ready: a supervisor or script may signal it
     # the moment the file appears. SIGHUP must then reopen the log, not
@@ -956,7 +984,7 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_password_prompt_on_a_terminal_has_echo_off, test_friendly_names_are_text, test_ports_derived_from_listen,
          test_ipv6_listeners_are_written_in_brackets,
          test_journal_lines_carry_priorities, test_log_auto_prefers_the_log_file,
-         test_sighup_reopens_the_log_file_once,
+         test_sighup_reopens_the_log_file_once, test_log_file_that_cannot_be_reopened_is_named,
          test_signals_as_soon_as_the_port_file_is_there, test_connection_limit_fits_the_descriptor_limit,
          test_db_help, test_contrib_ini_loads_and_lists_every_limit, test_ephemeral_derived_ports_say_so,
          test_config_directory_is_refused, test_user_commands_take_the_sqlite_prefix,

@@ -6,6 +6,7 @@
 #include <msnkit/ini.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <msnp/msnp.h>
 
@@ -362,6 +363,23 @@ void config_port_offsets(const msnd_config *c, int ds, int ns, unsigned *ns_offs
     *sb_offset = c->sb_listen[0] || (!ds && !ns) ? 0 : ds && ns ? 2 : 1;
 }
 
+/* Whether path names the SQLite database db (a file, or sqlite:FILE) or
+ * its -wal, -shm or -journal: by the same spelling, or as the same file. */
+static int is_database_file(const char *path, const char *db) {
+    if (!path[0] || strstr(db, "://")) return 0;
+    if (strncmp(db, "sqlite:", 7) == 0) db += 7;
+    static const char *const tails[] = {"", "-wal", "-shm", "-journal"};
+    struct stat p, f;
+    int exists = stat(path, &p) == 0;
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        char name[CFG_PATH + 16];
+        snprintf(name, sizeof name, "%s%s", db, tails[i]);
+        if (strcmp(path, name) == 0) return 1;
+        if (exists && stat(name, &f) == 0 && f.st_dev == p.st_dev && f.st_ino == p.st_ino) return 1;
+    }
+    return 0;
+}
+
 /* The settings taken together, as server_init will take them: the same
  * rules in the same order, so that each is refused here as a
  * configuration error before the log file, the database or a socket
@@ -375,6 +393,17 @@ int config_check(const msnd_config *c, char *err, size_t errcap) {
     if (c->log_file[0] && strcmp(c->log, "auto") != 0) {
         snprintf(err, errcap, "--log-file goes with --log auto, not --log %s", c->log);
         return -1;
+    }
+    /* The port file is renamed into place and the log file appended to:
+     * on the database (or its -wal or -shm) either destroys it, a port
+     * file at once (the accounts go with the file it replaced). */
+    const char *const files[][2] = {{"--port-file", c->port_file}, {"--log-file", c->log_file}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (is_database_file(files[i][1], c->db)) {
+            snprintf(err, errcap, "%s %s is the database --db %s (or its -wal or -shm): give it another file",
+                     files[i][0], files[i][1], c->db);
+            return -1;
+        }
     }
     if (sb && !ns && !c->ns_links[0]) {
         snprintf(err, errcap,

@@ -843,6 +843,33 @@ def test_configuration_errors_create_nothing():
         assert not os.path.exists(log), (argv, "log file created")
 
 
+def test_port_or_log_file_on_the_database_is_refused():
+    """A --port-file naming the database was renamed over it (the accounts
+    gone at the next stop), a --log-file appended to it: a configuration
+    error, exit 2, with the database left as it was."""
+    db = os.path.join(TMP, "keep.db")
+    assert run("user", "add", "--create", "--db", db, "k@b.com", "pw", "Kay").returncode == 0
+    with open(db, "rb") as f:
+        before = f.read()
+    rel = os.path.relpath(db)  # another spelling of the same file
+    for argv in (["--port-file", db], ["--port-file", rel], ["--log-file", db], ["--port-file", db + "-wal"],
+                 ["--log-file", db + "-shm"], ["--db", "sqlite:" + db, "--port-file", db]):
+        dbarg = [] if "--db" in argv else ["--db", db]
+        try:
+            r = subprocess.run([MSND, "--listen", "127.0.0.1:0"] + dbarg + argv, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s: msnd started" % argv)
+        assert r.returncode == 2, (argv, r.returncode, r.stderr)
+        flag, path = argv[-2], argv[-1]
+        given = argv[1] if "--db" in argv else db
+        assert one_line(r.stderr) == ("msnd: %s %s is the database --db %s (or its -wal or -shm): give it another "
+                                      "file" % (flag, path, given)), (argv, r.stderr)
+        with open(db, "rb") as f:
+            assert f.read() == before, argv
+        assert run("user", "list", "--db", db).stdout == "k@b.com\tKay\n", argv
+
+
 def test_every_bad_value_names_the_option_or_line():
     """Whatever the setting, a value it cannot take is refused with exit 2,
     naming the option (command line) or the file and line (INI), and saying
@@ -989,7 +1016,8 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_db_help, test_contrib_ini_loads_and_lists_every_limit, test_ephemeral_derived_ports_say_so,
          test_config_directory_is_refused, test_user_commands_take_the_sqlite_prefix,
          test_empty_database_file_is_made_private, test_link_secret_is_one_word,
-         test_configuration_errors_create_nothing, test_every_bad_value_names_the_option_or_line,
+         test_configuration_errors_create_nothing, test_port_or_log_file_on_the_database_is_refused,
+         test_every_bad_value_names_the_option_or_line,
          test_options_before_or_after_every_subcommand, test_migrate_from_a_missing_file_is_refused,
          test_demo_script_runs_again_with_many_accounts]
 

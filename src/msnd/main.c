@@ -1,6 +1,7 @@
 /* msnd: the MSN Messenger (MSNP2-7) server, and its account admin
  * subcommands. See docs/msnd.md. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,23 +163,53 @@ static int password_ok(const char *pw) {
     return 1;
 }
 
+/* The terminal's settings from before echo was turned off for a
+ * password: a signal that ends msnd at the prompt (Ctrl-C) puts them back
+ * first, or the shell would be left not echoing what is typed. */
+static struct termios prompt_saved;
+static const int prompt_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define PROMPT_SIGNALS (sizeof prompt_signals / sizeof prompt_signals[0])
+
+static void prompt_interrupted(int sig) {
+    tcsetattr(STDIN_FILENO, TCSANOW, &prompt_saved);
+    signal(sig, SIG_DFL);
+    raise(sig); /* delivered on return, with the default action */
+}
+
+static void prompt_signals_restore(const struct sigaction *old) {
+    for (size_t i = 0; i < PROMPT_SIGNALS; i++) sigaction(prompt_signals[i], &old[i], NULL);
+}
+
 /* One line from stdin; on a terminal, asked for with echo off. */
 static int read_line_from_stdin(const char *prompt, char *out, size_t cap) {
     int tty = isatty(STDIN_FILENO);
     struct termios saved, quiet;
+    struct sigaction old[PROMPT_SIGNALS];
     if (tty) {
         /* Echo off before the prompt shows, so nothing typed after it
          * is echoed; nothing typed is discarded either. */
         if (tcgetattr(STDIN_FILENO, &saved) != 0) return -1;
+        prompt_saved = saved;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = prompt_interrupted;
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < PROMPT_SIGNALS; i++) sigaction(prompt_signals[i], &sa, &old[i]);
         quiet = saved;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         quiet.c_lflag |= ECHONL;
-        if (tcsetattr(STDIN_FILENO, TCSANOW, &quiet) != 0) return -1;
+        if (tcsetattr(STDIN_FILENO, TCSANOW, &quiet) != 0) {
+            prompt_signals_restore(old);
+            return -1;
+        }
         fprintf(stderr, "%s", prompt);
         fflush(stderr);
     }
     char *got = fgets(out, (int)cap, stdin);
-    if (tty) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+        prompt_signals_restore(old);
+    }
     if (!got) return -1;
     out[strcspn(out, "\r\n")] = '\0';
     return 0;

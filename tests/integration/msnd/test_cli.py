@@ -358,6 +358,38 @@ def test_password_prompt_on_a_terminal_has_echo_off():
     assert "t@b.com" in r.stdout
 
 
+def test_interrupted_password_prompt_gives_the_echo_back():
+    """Ctrl-C (or a SIGTERM) at the password prompt ended msnd with the
+    terminal's echo still off: the shell went on not showing what was
+    typed. The settings are put back; the signal still ends msnd."""
+    import termios
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        db = os.path.join(TMP, "int.db")
+        master, slave = pty.openpty()
+        assert termios.tcgetattr(slave)[3] & termios.ECHO
+        p = subprocess.Popen([MSND, "user", "add", "--create", "--db", db, "t@b.com"], stdin=slave, stdout=slave,
+                             stderr=slave)
+        try:
+            seen = b""
+            deadline = time.monotonic() + 20
+            while b"Password for t@b.com: " not in seen:
+                assert time.monotonic() < deadline and p.poll() is None, seen
+                r, _, _ = select.select([master], [], [], 0.5)
+                if r:
+                    seen += os.read(master, 1024)
+            assert not termios.tcgetattr(slave)[3] & termios.ECHO  # asking, echo off
+            p.send_signal(sig)
+            assert p.wait(10) == -sig, p.returncode
+            assert termios.tcgetattr(slave)[3] & termios.ECHO, "echo left off after %s" % sig.name
+            assert not os.path.exists(db)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            os.close(master)
+            os.close(slave)
+
+
 def test_friendly_names_are_text():
     # `user add` stores what REA would accept from a client (209 otherwise):
     # a name with an escape sequence would reach every contact's screen
@@ -1008,7 +1040,8 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_config_before_or_after_the_subcommand,
          test_ini_errors_carry_line_numbers,
          test_startup_errors_once_with_cause, test_password_from_stdin,
-         test_password_prompt_on_a_terminal_has_echo_off, test_friendly_names_are_text, test_ports_derived_from_listen,
+         test_password_prompt_on_a_terminal_has_echo_off, test_interrupted_password_prompt_gives_the_echo_back,
+         test_friendly_names_are_text, test_ports_derived_from_listen,
          test_ipv6_listeners_are_written_in_brackets,
          test_journal_lines_carry_priorities, test_log_auto_prefers_the_log_file,
          test_sighup_reopens_the_log_file_once, test_log_file_that_cannot_be_reopened_is_named,

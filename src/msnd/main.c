@@ -320,7 +320,10 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
             return 2;
         }
         if (msnp_url_encode(msnp_str_c(plain), encoded, sizeof encoded) < 0) {
-            fprintf(stderr, "msnd: the friendly name is too long\n");
+            fprintf(stderr,
+                    "msnd: the friendly name is too long: at most %d bytes URL-encoded, as clients get it (a space, "
+                    "%% or non-ASCII byte takes 3)\n",
+                    MSNP_MAX_NAME_ENCODED);
             return 2;
         }
     }

@@ -401,10 +401,16 @@ def test_friendly_names_are_text():
         assert one_line(r.stderr) == "msnd: the friendly name must be UTF-8 text without control characters"
     r = run("user", "add", "--db", db, "z@b.com", "pw", "Zoë", "Smith")
     assert r.returncode == 0, r.stderr
+    # the limit is the encoded length, and the message says so
+    assert run("user", "add", "--db", db, "e1@b.com", "pw", "é" * 64 + "abc").returncode == 0  # 384 + 3
+    r = run("user", "add", "--db", db, "e2@b.com", "pw", "é" * 64 + "a b")  # 384 + 5
+    assert r.returncode == 2 and "at most 387 bytes URL-encoded" in one_line(r.stderr), r.stderr
     # refused before anything is made: no new database left by --create,
     # no password asked for
     fresh = os.path.join(TMP, "fresh.db")
-    for name, why in (("Name\x1b[2J", "must be UTF-8 text without control characters"), ("é" * 300, "is too long")):
+    for name, why in (("Name\x1b[2J", "must be UTF-8 text without control characters"),
+                      ("é" * 300, "is too long: at most 387 bytes URL-encoded, as clients get it (a space, % or "
+                                  "non-ASCII byte takes 3)")):
         r = run("user", "add", "--create", "--db", fresh, "n@b.com", "-", name, input="pw\n")
         assert r.returncode == 2 and one_line(r.stderr) == "msnd: the friendly name %s" % why, r.stderr
         assert not os.path.exists(fresh), name

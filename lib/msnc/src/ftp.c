@@ -773,6 +773,10 @@ static void receiver_complete(msnc_ftp *t) {
     char final[PATH_MAX];
     const char *dot = strrchr(t->filename, '.');
     size_t stem = dot && dot != t->filename ? (size_t)(dot - t->filename) : strlen(t->filename);
+    /* An "extension" that leaves no room for " (n)" and a byte of the stem
+     * within NAME_MAX ("a.<253 bytes>") is no extension: the mark then goes
+     * at the end of the shortened name, which always fits. */
+    if (strlen(t->filename) - stem + strlen(" (99)") >= NAME_MAX) stem = strlen(t->filename);
     int linked = 0, e = 0;
     for (int n = 0; n < 100 && !linked; n++) {
         if (n == 0) {
@@ -781,8 +785,7 @@ static void receiver_complete(msnc_ftp *t) {
             char mark[16];
             int mn = snprintf(mark, sizeof(mark), " (%d)", n);
             size_t ext = strlen(t->filename + stem);
-            size_t keep =
-                ext + (size_t)mn >= NAME_MAX ? 0 : msnp_utf8_prefix(t->filename, stem, NAME_MAX - ext - (size_t)mn);
+            size_t keep = msnp_utf8_prefix(t->filename, stem, NAME_MAX - ext - (size_t)mn);
             snprintf(final, sizeof(final), "%s/%.*s%s%s", t->dir, (int)keep, t->filename, mark, t->filename + stem);
         }
         /* link() never replaces an existing file, unlike rename(). */

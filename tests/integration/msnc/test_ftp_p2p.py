@@ -148,6 +148,25 @@ class FtpP2P(unittest.TestCase):
         self.assertEqual(sha256(os.path.join(self.out, "data (1).bin")), sha256(src))
 
     @unittest.skipIf(BIG, "")
+    def test_taken_name_with_a_long_extension(self):
+        # The last dot near the start: " (1)" cannot go before an
+        # "extension" of 253 bytes within 255, so it goes at the end of the
+        # shortened name (the second copy used to fail: name too long).
+        name = "a." + "b" * 253
+        src = self.make_file(300)
+        got = []
+        for _ in range(2):
+            s, port = self.start_sender(src)
+            rc, rev = self.receive(port, name=name, size=300)
+            self.finish_sender(s)
+            self.assertEqual(rc, 0, rev)
+            got.append(os.path.basename(rev[-1]["file"]))
+        self.assertEqual(got[0], name)
+        self.assertEqual(got[1], name[:251] + " (1)")
+        self.assertEqual(sorted(os.listdir(self.out)), sorted(got))
+        self.assertEqual(sha256(os.path.join(self.out, got[1])), sha256(src))
+
+    @unittest.skipIf(BIG, "")
     def test_wrong_cookie_refused(self):
         src = self.make_file(1000)
         s, port = self.start_sender(src, extra=("--timeout", "2"))

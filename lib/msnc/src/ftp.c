@@ -712,7 +712,10 @@ msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts 
     t->email = xstrdup(o->expect_email);
     t->auth_cookie = xstrdup(o->auth_cookie);
     t->max_rate = o->max_rate;
-    t->fd = open(o->path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: the file offered may have been replaced since by a FIFO,
+     * whose open would otherwise wait for a writer with the whole event loop.
+     * A regular file gets its blocking reads back below. */
+    t->fd = open(o->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (t->fd < 0 || fstat(t->fd, &st) != 0) {
         snprintf(err, errcap, "cannot open %s: %s", o->path, strerror(errno));
@@ -724,6 +727,7 @@ msnc_ftp *msnc_ftp_send_start(struct event_base *base, const msnc_ftp_send_opts 
         release(t, 0, 0);
         return NULL;
     }
+    (void)fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) & ~O_NONBLOCK);
     t->size = o->has_offered_size ? o->offered_size : (uint64_t)st.st_size;
     msnc_target to[2] = {{o->connect_host, o->connect_port}, {o->connect_alt_host, o->connect_alt_port}};
     int listen = !(o->connect_host && *o->connect_host);

@@ -538,8 +538,11 @@ static int start_sender(inv *v, const peer_addrs *to) {
     char err[512];
     v->ftp = msnc_ftp_send_start(m->base, &o, &ftp_cb, v, err, sizeof(err));
     if (!v->ftp) {
-        /* The file itself, or the network side (ports, addresses)? */
-        ftp_start_failed(v, access(v->path, R_OK) == 0 ? "network" : "local_io", err);
+        /* The file itself (gone, unreadable, no longer a regular file), or
+         * the network side (ports, addresses)? */
+        struct stat st;
+        int file_ok = stat(v->path, &st) == 0 && S_ISREG(st.st_mode) && access(v->path, R_OK) == 0;
+        ftp_start_failed(v, file_ok ? "network" : "local_io", err);
         return -1;
     }
     ftp_began(v);

@@ -204,6 +204,31 @@ class Wire(unittest.TestCase):
         self.assertEqual(rawpeer.receive_file(s, BOB, right), data)
         alice.wait("transfer_done", cookie=str(cookie))
 
+    def test_offered_file_replaced_by_a_fifo(self):
+        # Between the offer and the ACCEPT the file became a FIFO: opening it
+        # must not wait for a writer (that stopped the whole client); the
+        # transfer fails at once as this side's file problem.
+        alice, bob, inv, data = self.msnc_sender_invites()
+        path = os.path.join(self.tmp, "wire.bin")
+        os.unlink(path)
+        os.mkfifo(path)
+
+        def unblock():  # an open still waiting (the old behaviour) gets its writer
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+        self.closers.append(unblock)
+        cookie = inv["Invitation-Cookie"]
+        bob.send_invite([("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", cookie),
+                         ("Launch-Application", "FALSE"), ("Request-Data", "IP-Address:")])
+        f = alice.wait("transfer_failed", cookie=cookie, timeout=5)
+        self.assertEqual(f["status"], "local_io", f)
+        self.assertIn("not a regular file", f["text"])
+        self.assertEqual(bob.read_invite()["Cancel-Code"], "FAIL")
+        alice.send("/status busy")  # the client still runs
+        alice.wait("status", status="BSY", timeout=5)
+
     def reverse_msnc_sender(self):
         alice, bob, inv, data = self.msnc_sender_invites(extra=("--no-incoming",))
         self.assertEqual(inv["Connectivity"], "N")

@@ -942,6 +942,11 @@ static void receiver_read_cb(struct bufferevent *bev, void *arg) {
             uint64_t size;
             if (cmd.code == MSNP_FIL && cmd.argc == 1 && parse_u64(cmd.argv[0], &size) == 0) {
                 receiver_on_fil(t, size);
+            } else if (cmd.code == MSNP_FIL) {
+                /* FIL it is, but not "FIL <bytes>" (negative, not decimal,
+                 * over 2^64-1, missing, or followed by more fields) */
+                finish(t, MSNC_FTP_PROTOCOL, "sender's FIL has no valid size (FIL and the size in decimal bytes)", 0);
+                return;
             } else {
                 finishf(t, MSNC_FTP_PROTOCOL, 0, "expected FIL, got %s", cmd.name);
                 return;

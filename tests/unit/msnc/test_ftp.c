@@ -391,7 +391,15 @@ static void test_sender_cancel_marker(void **state) {
 }
 
 static void test_garbage_instead_of_fil(void **state) {
-    hostile_sender(state, "FIL banana\r\n", 12, NULL, 0, MSNC_FTP_PROTOCOL);
+    fixture *f = *state;
+    /* The report says what is wrong with FIL, not that FIL was expected. */
+    static const char *const bad[] = {"FIL banana\r\n", "FIL -1\r\n", "FIL 18446744073709551616\r\n", "FIL\r\n",
+                                      "FIL 5 6\r\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&f->rcv, 0, sizeof(f->rcv));
+        hostile_sender(state, bad[i], strlen(bad[i]), NULL, 0, MSNC_FTP_PROTOCOL);
+        assert_non_null(strstr(f->rcv.detail, "FIL has no valid size"));
+    }
 }
 
 static void test_overlong_line(void **state) {

@@ -751,15 +751,17 @@ static int flush_stage(msnc_ftp *t) {
     return 0;
 }
 
+/* what names the step; the report adds the directory, which is what the
+ * user has to look at (full, removed, read-only). */
 static void receiver_fail_io(msnc_ftp *t, const char *what, int e) {
     send_line(t->bev, "BYE 2147942405");
-    finishf(t, MSNC_FTP_LOCAL_IO, MSNFTP_BYE_DISK_FULL, "%s: %s", what, strerror(e));
+    finishf(t, MSNC_FTP_LOCAL_IO, MSNFTP_BYE_DISK_FULL, "%s in %s: %s", what, t->dir, strerror(e));
 }
 
 /* All bytes are in: make the file visible under a name that is not taken. */
 static void receiver_complete(msnc_ftp *t) {
     if (flush_stage(t) != 0) {
-        receiver_fail_io(t, "write", errno);
+        receiver_fail_io(t, "cannot write the file", errno);
         return;
     }
     struct stat st;
@@ -769,7 +771,7 @@ static void receiver_complete(msnc_ftp *t) {
         return;
     }
     if (fdatasync(t->fd) != 0 && errno != EINVAL && errno != EROFS) {
-        receiver_fail_io(t, "sync", errno);
+        receiver_fail_io(t, "cannot sync the file", errno);
         return;
     }
     close(t->fd);
@@ -899,7 +901,7 @@ static void receiver_data(msnc_ftp *t) {
         t->block_left -= (uint32_t)n;
         t->done += n;
         if (t->stage_len == STAGE_BYTES && flush_stage(t) != 0) {
-            receiver_fail_io(t, "write", errno);
+            receiver_fail_io(t, "cannot write the file", errno);
             return;
         }
         if (t->done == t->size && t->block_left == 0) {

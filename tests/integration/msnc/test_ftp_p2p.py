@@ -4,8 +4,10 @@
 the AuthCookie check, cancellation from either side and unwritable targets.
 
 usage: test_ftp_p2p.py MSNC [--big]   (--big: only the 50 MiB case)"""
+import errno
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -45,12 +47,12 @@ class FtpP2P(unittest.TestCase):
         self.assertEqual(first["event"], "listening", first)
         return p, first["port"]
 
-    def receive(self, port, cookie="1234567", name="data.bin", size=None, directory=None, extra=()):
+    def receive(self, port, cookie="1234567", name="data.bin", size=None, directory=None, extra=(), preexec=None):
         cmd = [MSNC, "ftp-recv", "--host", "127.0.0.1", "--port", str(port), "--email", "bob@example.com",
                "--cookie", cookie, "--dir", directory or self.out, "--name", name, *extra]
         if size is not None:
             cmd += ["--size", str(size)]
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=TIMEOUT, preexec_fn=preexec)
         return r.returncode, events(r.stdout)
 
     def finish_sender(self, p):
@@ -223,6 +225,22 @@ class FtpP2P(unittest.TestCase):
         self.assertEqual(sev[-1]["result"], "peer_disk_full", sev)
         self.assertEqual(sev[-1]["bye"], 2147942405)
         self.assertNotEqual(src_rc, 0)
+
+    @unittest.skipIf(BIG, "")
+    def test_write_fails_midway(self):
+        # The disk gives out after the space check passed (here a file size
+        # limit, which fails write() with EFBIG): the report names the
+        # directory, the sender hears BYE 2147942405, nothing is left.
+        src = self.make_file(1 << 20)
+        s, port = self.start_sender(src)
+        limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (300000, 300000))
+        rc, rev = self.receive(port, size=1 << 20, preexec=limit)
+        src_rc, sev = self.finish_sender(s)
+        self.assertEqual(rc, 4, rev)
+        self.assertEqual(rev[-1]["result"], "local_io", rev)
+        self.assertEqual(rev[-1]["text"], "cannot write the file in %s: %s" % (self.out, os.strerror(errno.EFBIG)))
+        self.assertEqual(sev[-1]["result"], "peer_disk_full", sev)
+        self.assert_no_final_file()
 
 
 if __name__ == "__main__":

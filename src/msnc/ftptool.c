@@ -24,6 +24,7 @@ typedef struct tool {
     uint64_t cancel_after; /* cancel once this many bytes moved (0 = never) */
     int rc;
     int quiet_progress;
+    struct event *sigs[2]; /* SIGINT, SIGTERM: cancel the transfer */
 } tool;
 
 static void jprint(json_t *o) {
@@ -69,6 +70,12 @@ static void finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const c
     if (path) json_object_set_new(o, "file", json_string(path));
     jprint(o);
     tl->rc = r == MSNC_FTP_OK ? 0 : (r == MSNC_FTP_REFUSED ? 2 : 4);
+    /* t is freed after this callback; a later signal has nothing to
+     * cancel, and takes its default action again (a second Ctrl-C while
+     * the last line lingers ends the program at once). */
+    tl->t = NULL;
+    for (int i = 0; i < 2; i++)
+        if (tl->sigs[i]) event_del(tl->sigs[i]);
     /* No exit from the loop here: the transfer has released everything but
      * the connection that carries the final BYE / CCL, which closes once
      * the peer has read it (or after the linger limit), and the loop ends
@@ -77,6 +84,21 @@ static void finished(msnc_ftp *t, msnc_ftp_result r, const char *detail, const c
 }
 
 static const msnc_ftp_callbacks cbs = {started, progress, notice, finished, NULL};
+
+/* Ctrl-C or SIGTERM: cancel inside MSNFTP (CCL or the cancel marker), so
+ * the peer is told and a partly received file is removed, instead of the
+ * process dying with its temporary file left in the directory. */
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    (void)sig;
+    (void)what;
+    tool *tl = arg;
+    if (tl->t) msnc_ftp_cancel(tl->t);
+}
+
+static void free_signals(tool *tl) {
+    for (int i = 0; i < 2; i++)
+        if (tl->sigs[i]) event_free(tl->sigs[i]);
+}
 
 static void usage(void) {
     fprintf(stderr,
@@ -167,6 +189,12 @@ int ftptool_main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (reported) instead of killing us */
     tl.base = event_base_new();
+    /* before anything is printed: a signal after "listening" is caught */
+    static const int signals[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        tl.sigs[i] = evsignal_new(tl.base, signals[i], on_signal, &tl);
+        if (tl.sigs[i]) event_add(tl.sigs[i], NULL);
+    }
     if (sender) {
         msnc_ftp_send_opts o = {0};
         o.path = argv[optind];
@@ -193,12 +221,14 @@ int ftptool_main(int argc, char **argv) {
         tl.t = msnc_ftp_recv_start(tl.base, &o, &cbs, &tl, err, sizeof(err));
     }
     if (!tl.t) {
+        free_signals(&tl);
         jprint(json_pack("{s:s,s:s}", "event", "error", "text", err));
         msnc_close_lingering(tl.base);
         event_base_free(tl.base);
         return 3;
     }
     event_base_dispatch(tl.base);
+    free_signals(&tl);
     msnc_close_lingering(tl.base);
     event_base_free(tl.base);
     return tl.rc;

@@ -9,6 +9,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -241,6 +242,48 @@ class FtpP2P(unittest.TestCase):
         self.assertEqual(rev[-1]["text"], "cannot write the file in %s: %s" % (self.out, os.strerror(errno.EFBIG)))
         self.assertEqual(sev[-1]["result"], "peer_disk_full", sev)
         self.assert_no_final_file()
+
+    @unittest.skipIf(BIG, "")
+    def test_signal_cancels_the_transfer(self):
+        # Ctrl-C or SIGTERM on the receiver mid-way: a cancel (CCL to the
+        # sender, exit 4), and the partial temporary file is removed, not
+        # left in the directory by a process killed outright.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signal=sig):
+                lsock = socket.socket()
+                lsock.bind(("127.0.0.1", 0))
+                lsock.listen(1)
+                lsock.settimeout(TIMEOUT)
+                p = subprocess.Popen([MSNC, "ftp-recv", "--host", "127.0.0.1", "--port", str(lsock.getsockname()[1]),
+                                      "--email", "bob@example.com", "--cookie", "1", "--dir", self.out,
+                                      "--name", "part.bin", "--size", "100000"], stdout=subprocess.PIPE, text=True)
+                try:
+                    conn, _ = lsock.accept()
+                    conn.settimeout(TIMEOUT)
+                    f = conn.makefile("rb")
+                    f.readline()
+                    conn.sendall(b"VER MSNFTP\r\n")
+                    f.readline()
+                    conn.sendall(b"FIL 100000\r\n")
+                    self.assertEqual(f.readline(), b"TFR\r\n")
+                    conn.sendall(b"\x00\x03\x00abc")
+                    self.assertEqual(json.loads(p.stdout.readline())["event"], "transfer_start")
+                    deadline = time.monotonic() + 5
+                    while not os.listdir(self.out) and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                    p.send_signal(sig)
+                    self.assertEqual(f.readline(), b"CCL\r\n")
+                    f.close()
+                    conn.close()
+                    out, _ = p.communicate(timeout=TIMEOUT)
+                finally:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+                    lsock.close()
+                self.assertEqual(p.returncode, 4, out)
+                self.assertEqual(events(out)[-1]["result"], "cancelled", out)
+                self.assert_no_final_file()
 
 
 if __name__ == "__main__":

@@ -852,9 +852,31 @@ static void on_accept_incoming(inv *v, int chat, const msnp_invite *in) {
     }
 }
 
+/* An ACCEPT for invitation v whose number fields are garbage ("Port: -1",
+ * "PortX: x") is an unusable answer, like one without an address: v ends
+ * now with CANCEL FAIL instead of both sides waiting for the timeout.
+ * Returns 1 if it was such an answer. */
+static int malformed_accept(inv *v, const char *from, const char *body, size_t off, const msnp_invite *in) {
+    if (!v || in->command != MSNP_INVITE_ACCEPT || (from && v->peer[0] && strcasecmp(from, v->peer) != 0)) return 0;
+    if (!(v->outgoing && v->state == INV_SENT) && !(!v->outgoing && v->state == INV_ACCEPTED)) return 0;
+    msnp_str field = msnp_str_c("a field");
+    for (size_t i = 0; i < in->mime.count; i++)
+        if (in->mime.h[i].value.p == body + off) field = in->mime.h[i].name;
+    char why[160];
+    snprintf(why, sizeof(why), "the answer to the invitation has a malformed number (%.*s); ended it",
+             (int)(field.n > 64 ? 64 : field.n), field.p);
+    refuse_accept(v, why);
+    return 1;
+}
+
 void msnc_invites_on_message(msnc_invites *m, int chat, const char *from, const char *body, size_t n) {
     msnp_invite in;
-    if (msnp_invite_parse(body, n, &in, NULL) != MSNP_INVITE_OK || !in.has_cookie) {
+    size_t off = 0;
+    msnp_invite_status st = msnp_invite_parse(body, n, &in, &off);
+    if (st != MSNP_INVITE_OK || !in.has_cookie) {
+        if (st == MSNP_INVITE_EBAD_NUMBER && in.has_cookie &&
+            malformed_accept(find(m, in.cookie), from, body, off, &in))
+            return;
         msnc_event ev = {0};
         ev.type = MSNC_EV_WARNING;
         ev.chat = chat;

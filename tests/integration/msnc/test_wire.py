@@ -159,7 +159,33 @@ class Wire(unittest.TestCase):
     def test_internal_address_with_the_same_port(self):
         self.internal_address_case(good_is_internal=True, with_portx_internal=False)
 
+    def test_malformed_number_in_the_senders_accept(self):
+        # "Port: -1" is no port: the ACCEPT is an unusable answer, ended at
+        # once with CANCEL FAIL (it used to be ignored, both sides waiting
+        # for connect_timeout), and the warning names the field.
+        bob = self.msnc(BOB)
+        alice = self.raw(ALICE)
+        alice.call(BOB)
+        cookie, acc = self.raw_sender_invites(alice, bob, b"x" * 10)
+        alice.send_invite([("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", str(cookie)),
+                           ("IP-Address", IP[ALICE]), ("Port", "-1"), ("AuthCookie", "5")])
+        self.assertEqual(alice.read_invite()["Cancel-Code"], "FAIL")
+        w = bob.wait("warning", cookie=str(cookie), timeout=3)
+        self.assertIn("malformed number (Port)", w["text"])
+        bob.wait("invite_cancelled", cookie=str(cookie), text="FAIL", timeout=3)
+
     # ---- msnc sender, raw receiver ----
+
+    def test_malformed_number_in_the_receivers_accept(self):
+        alice, bob, inv, data = self.msnc_sender_invites()
+        cookie = inv["Invitation-Cookie"]
+        bob.send_invite([("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", cookie), ("PortX", "abc"),
+                         ("Launch-Application", "FALSE"), ("Request-Data", "IP-Address:")])
+        self.assertEqual(bob.read_invite()["Cancel-Code"], "FAIL")
+        w = alice.wait("warning", cookie=cookie, timeout=3)
+        self.assertIn("malformed number (PortX)", w["text"])
+        alice.wait("invite_cancelled", cookie=cookie, text="FAIL", timeout=3)
+        self.assertIsNone(alice.find("secondary_listen")[0], "nothing may listen for that answer")
 
     def msnc_sender_invites(self, extra=(), size=50000):
         alice = self.msnc(ALICE, extra)

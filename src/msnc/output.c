@@ -500,7 +500,10 @@ static void human(app *a, const msnc_event *ev) {
                    ev->text);
         break;
     case MSNC_EV_INVITE:
-        if (ev->file)
+        if (ev->file && ev->size == UINT64_MAX) /* the INVITE had no Application-FileSize */
+            tprint(a, "%s offers file %s (size not given): /accept %" PRIu64 " or /decline %" PRIu64, ev->email,
+                   ev->file, ev->cookie, ev->cookie);
+        else if (ev->file)
             tprint(a, "%s offers file %s (%" PRIu64 " bytes): /accept %" PRIu64 " or /decline %" PRIu64, ev->email,
                    ev->file, ev->size, ev->cookie, ev->cookie);
         else

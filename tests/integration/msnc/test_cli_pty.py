@@ -613,6 +613,14 @@ class TerminalSafety(unittest.TestCase):
         t.type("/decline 55\r")
         pos, _ = t.expect(rb"The whiteboard invitation 55 was ended by you: declined\.", pos)
 
+        # A file offered without Application-FileSize: no made-up size.
+        carol.send_msg("carol@example.com", "Carol", invite_payload([
+            ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "56"), ("Application-File", "nosize.bin")]))
+        pos, _ = t.expect(rb"carol@example\.com offers file nosize\.bin \(size not given\): /accept 56", pos)
+        t.type("/decline 56\r")
+        pos, _ = t.expect(rb"The file transfer invitation 56 was ended by you: declined\.", pos)
+
         m = t.mark()
         t.type("/quit\r")
         self.assertEqual(t.close(), 0, t.text(m).decode(errors="replace"))

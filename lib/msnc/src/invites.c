@@ -703,6 +703,10 @@ static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_in
     if (!invites_room(m, from, err, sizeof(err))) refusal = err;
     else if (in->session_id.n > SESSION_ID_MAX) refusal = "refused an invitation whose Session-ID is over 127 bytes";
     else if (in->file.n > 255) refusal = "refused a file whose name is over 255 bytes";
+    /* no file can be that large (off_t is signed), and the size would not
+     * survive as a JSON integer: a lie, refused like an impossible name */
+    else if (in->has_file_size && in->file_size > INT64_MAX)
+        refusal = "refused a file whose size is over 9223372036854775807 bytes";
     if (refusal) {
         msnc_event ev = {0};
         ev.type = MSNC_EV_WARNING;

@@ -174,6 +174,27 @@ class Wire(unittest.TestCase):
         self.assertIn("malformed number (Port)", w["text"])
         bob.wait("invite_cancelled", cookie=str(cookie), text="FAIL", timeout=3)
 
+    def test_impossible_file_size_refused(self):
+        # A size over 2^63-1 (no file system holds it) is refused like an
+        # impossible name; it used to be offered, its size shown as a
+        # negative JSON integer.
+        bob = self.msnc(BOB)
+        alice = self.raw(ALICE)
+        alice.call(BOB)
+        for cookie, size in ((4101, 2 ** 63), (4102, 2 ** 64 - 2)):
+            alice.send_invite([("Application-Name", "File Transfer"), ("Application-GUID", rawpeer.FT_GUID),
+                               ("Invitation-Command", "INVITE"), ("Invitation-Cookie", str(cookie)),
+                               ("Application-File", "huge.bin"), ("Application-FileSize", str(size))])
+            w = bob.wait("warning", cookie=str(cookie), timeout=5)
+            self.assertIn("size is over 9223372036854775807 bytes", w["text"])
+        m = bob.mark()
+        alice.send_invite([("Application-Name", "File Transfer"), ("Application-GUID", rawpeer.FT_GUID),
+                           ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "4103"),
+                           ("Application-File", "big.bin"), ("Application-FileSize", str(2 ** 63 - 1))])
+        self.assertEqual(bob.wait("invite", cookie="4103", since=m)["size"], 2 ** 63 - 1)
+        self.assertIsNone(bob.find("invite", cookie="4101")[0])
+        self.assertIsNone(bob.find("invite", cookie="4102")[0])
+
     # ---- msnc sender, raw receiver ----
 
     def test_malformed_number_in_the_receivers_accept(self):

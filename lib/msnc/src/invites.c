@@ -700,7 +700,10 @@ static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_in
     if (!in->has_cookie || find(m, in->cookie)) return;
     char err[MSNP_MAX_EMAIL + 160];
     const char *refusal = NULL;
-    if (!invites_room(m, from, err, sizeof(err))) refusal = err;
+    /* 0 stands for "no cookie" everywhere (events, /accept with none):
+     * such an offer could be neither named nor answered by its cookie */
+    if (in->cookie == 0) refusal = "refused an invitation whose Invitation-Cookie is 0";
+    else if (!invites_room(m, from, err, sizeof(err))) refusal = err;
     else if (in->session_id.n > SESSION_ID_MAX) refusal = "refused an invitation whose Session-ID is over 127 bytes";
     else if (in->file.n > 255) refusal = "refused a file whose name is over 255 bytes";
     /* no file can be that large (off_t is signed), and the size would not

@@ -195,6 +195,19 @@ class Wire(unittest.TestCase):
         self.assertIsNone(bob.find("invite", cookie="4101")[0])
         self.assertIsNone(bob.find("invite", cookie="4102")[0])
 
+    def test_cookie_zero_refused(self):
+        # 0 means "no cookie" to msnc: the offer came out as an invite event
+        # without its cookie, which /accept and /decline could not name.
+        bob = self.msnc(BOB)
+        alice = self.raw(ALICE)
+        alice.call(BOB)
+        alice.send_invite([("Application-Name", "File Transfer"), ("Application-GUID", rawpeer.FT_GUID),
+                           ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "0"),
+                           ("Application-File", "zero.bin"), ("Application-FileSize", "10")])
+        w = bob.wait("warning", email=ALICE, timeout=5)
+        self.assertIn("Invitation-Cookie is 0", w["text"])
+        self.assertIsNone(bob.find("invite")[0])
+
     # ---- msnc sender, raw receiver ----
 
     def test_malformed_number_in_the_receivers_accept(self):

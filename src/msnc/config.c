@@ -155,11 +155,15 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 }
 
 int config_load_ini(app_config *c, const char *path, char *err, size_t errcap) {
-    int long_line = 0;
+    int bad_line = 0;
     ini_ctx x = {c, ""};
-    int rc = msnkit_ini_parse(path, ini_cb, &x, &long_line);
+    int rc = msnkit_ini_parse(path, ini_cb, &x, &bad_line);
     if (rc == -3) {
-        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, long_line, MSNKIT_INI_MAX_LINE);
+        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, bad_line, MSNKIT_INI_MAX_LINE);
+        return -1;
+    }
+    if (rc == -5) {
+        snprintf(err, errcap, "%s:%d: a NUL byte (not a text file?)", path, bad_line);
         return -1;
     }
     if (rc < 0) {

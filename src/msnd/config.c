@@ -310,10 +310,14 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 int config_load_file(msnd_config *c, const char *path, char *err, size_t errcap) {
     ini_ctx x = {c, err, errcap, 0};
     errno = 0;
-    int long_line = 0;
-    int rc = msnkit_ini_parse(path, on_ini, &x, &long_line);
+    int bad_line = 0;
+    int rc = msnkit_ini_parse(path, on_ini, &x, &bad_line);
     if (rc == -3) {
-        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, long_line, MSNKIT_INI_MAX_LINE);
+        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, bad_line, MSNKIT_INI_MAX_LINE);
+        return -1;
+    }
+    if (rc == -5) {
+        snprintf(err, errcap, "%s:%d: a NUL byte (not a text file?)", path, bad_line);
         return -1;
     }
     if (rc == -1) {

@@ -215,10 +215,14 @@ static int on_ini(void *user, const char *section, const char *key, const char *
 int gate_config_load(gate_config *c, const char *path, char *err, size_t errcap) {
     char e[256] = "";
     load_ctx l = {c, e, sizeof e, 0};
-    int long_line = 0;
-    int rc = msnkit_ini_parse(path, on_ini, &l, &long_line);
+    int bad_line = 0;
+    int rc = msnkit_ini_parse(path, on_ini, &l, &bad_line);
     if (rc == -3) {
-        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, long_line, MSNKIT_INI_MAX_LINE);
+        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, bad_line, MSNKIT_INI_MAX_LINE);
+        return -1;
+    }
+    if (rc == -5) {
+        snprintf(err, errcap, "%s:%d: a NUL byte (not a text file?)", path, bad_line);
         return -1;
     }
     if (rc < 0) {

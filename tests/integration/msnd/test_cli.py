@@ -240,6 +240,19 @@ def test_ini_errors_carry_line_numbers():
         f.write("[server]\n; %s\n" % ("x" * 70000))
     r = run("--config", ini)
     assert r.returncode == 2 and one_line(r.stderr) == "msnd: %s:2: line longer than 65536 bytes" % ini, r.stderr
+    # an indented line is a setting of its own, not the value of the one
+    # above it (log_file would have become "log_level = loud")
+    with open(ini, "w") as f:
+        f.write("[log]\nlog_file = %s\n    log_level = loud\n" % os.path.join(TMP, "m.log"))
+    r = run("--config", ini)
+    assert r.returncode == 2, r.stderr
+    assert one_line(r.stderr) == "msnd: %s:3: 'log_level' expects debug, info, warn or error, not 'loud'" % ini, \
+        r.stderr
+    # a NUL byte would cut the line short in silence (max_line 100, not 1000)
+    with open(ini, "wb") as f:
+        f.write(b"[limits]\nmax_line = 100\x000\n")
+    r = run("--config", ini)
+    assert r.returncode == 2 and one_line(r.stderr) == "msnd: %s:2: a NUL byte (not a text file?)" % ini, r.stderr
     # settings given as words are checked as they are read too
     for line, want in (("log_level = loud", "debug, info, warn or error"),
                        ("role = ds,xx", "all, or a comma list of ds, ns, sb"),

@@ -133,6 +133,25 @@ static void test_ini(void **state) {
     snprintf(want, sizeof want, "%s:2: line longer than 65536 bytes", path);
     assert_string_equal(err, want);
 
+    /* an indented line is a setting of its own, not more of the one
+     * above: the stats file stays as written and the filter is set */
+    gate_config_defaults(&c);
+    write_file(path, "[msngate]\nstats_file = /run/s.json\n  filter = tcp\n");
+    assert_int_equal(gate_config_load(&c, path, err, sizeof err), 0);
+    assert_string_equal(c.stats_file, "/run/s.json");
+    assert_string_equal(c.filter, "tcp");
+    /* a NUL byte would end the line for libinih, the rest dropped in
+     * silence (queue_num 1 instead of 1 then garbage): refused by line */
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fwrite("[msngate]\nqueue_num = 1\0 000\n", 1, 30, fp);
+    fclose(fp);
+    gate_config_defaults(&c);
+    assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s:2: a NUL byte (not a text file?)", path);
+    assert_string_equal(err, want);
+    assert_int_equal(c.queue_num, 1863);
+
     write_file(path, "[other]\nmode = inline\n");
     assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
     assert_non_null(strstr(err, ":2: unknown section [other]"));

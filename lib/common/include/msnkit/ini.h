@@ -8,8 +8,15 @@
  * for the wrong reason. Debian's libinih lets the line buffer grow
  * (ini_allow_realloc, ini_max_line); msnkit_ini_parse uses that, and
  * refuses a line longer than MSNKIT_INI_MAX_LINE by its number before any
- * setting is applied. Header only: the three programs link libinih, the
- * others never see it. */
+ * setting is applied.
+ *
+ * Two more things libinih would do in silence are refused or turned off:
+ * a NUL byte ends a line for it (fgets, then strlen), so "max_line = 40\0 00"
+ * would set 40 and drop the rest; and an indented line continues the
+ * setting above it (ini_allow_multiline), so an indented "log_level = debug"
+ * under "log_file = x" would become log_file's new value. Here an indented
+ * line is a line like any other, and a NUL byte is refused by its line.
+ * Header only: the three programs link libinih, the others never see it. */
 #ifndef MSNKIT_INI_H
 #define MSNKIT_INI_H
 
@@ -22,11 +29,12 @@
 
 /* ini_parse_file on path with lines read whole: what ini_parse returns
  * (0, the first bad line, -1 when the file cannot be opened, -2 out of
- * memory), -3 with *long_line set to the first line longer than
- * MSNKIT_INI_MAX_LINE, or -4 with errno set when reading fails (path names
- * a directory: fopen takes it, the first read says EISDIR); nothing was
- * handed to the handler for -3 and -4. */
-static inline int msnkit_ini_parse(const char *path, ini_handler handler, void *user, int *long_line) {
+ * memory), -3 with *bad_line set to the first line longer than
+ * MSNKIT_INI_MAX_LINE, -4 with errno set when reading fails (path names
+ * a directory: fopen takes it, the first read says EISDIR), or -5 with
+ * *bad_line set to the first line holding a NUL byte; nothing was handed
+ * to the handler for -3, -4 and -5. */
+static inline int msnkit_ini_parse(const char *path, ini_handler handler, void *user, int *bad_line) {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     int line = 1, c;
@@ -35,10 +43,10 @@ static inline int msnkit_ini_parse(const char *path, ini_handler handler, void *
         if (c == '\n') {
             line++;
             len = 0;
-        } else if (++len > MSNKIT_INI_MAX_LINE) {
+        } else if (++len > MSNKIT_INI_MAX_LINE || c == '\0') {
             fclose(f);
-            *long_line = line;
-            return -3;
+            *bad_line = line;
+            return c == '\0' ? -5 : -3;
         }
     }
     if (ferror(f)) {
@@ -49,6 +57,7 @@ static inline int msnkit_ini_parse(const char *path, ini_handler handler, void *
     }
     rewind(f);
     ini_allow_realloc = 1;
+    ini_allow_multiline = 0;
     ini_max_line = MSNKIT_INI_MAX_LINE + 3; /* room for "\r\n" and the NUL */
     int rc = ini_parse_file(f, handler, user);
     fclose(f);

@@ -87,6 +87,10 @@ void config_defaults(app_config *c);
 int config_load_ini(app_config *c, const char *path, char *err, size_t errcap);
 int config_resolve_password(app_config *c, int interactive, char *err, size_t errcap);
 int parse_port_range(const char *s, uint16_t *first, uint16_t *last);
+/* The server as msnc dials it: 0 for HOST or HOST:PORT (port 1 to 65535,
+ * an IPv6 address in brackets), -1 for another form, -2 for an IPv6
+ * address without its brackets (its last ':' would be read as the port). */
+int config_server_check(const char *s);
 /* Largest number of seconds a timeout takes (its milliseconds fit an unsigned). */
 #define MSNC_MAX_SECONDS 4294967u
 /* s as a whole decimal number from min to max: digits only, no sign, no

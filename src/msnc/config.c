@@ -49,6 +49,16 @@ int parse_port_range(const char *s, uint16_t *first, uint16_t *last) {
     return 0;
 }
 
+int config_server_check(const char *s) {
+    msnp_str host;
+    uint16_t port = 0;
+    if (msnp_split_hostport(msnp_str_c(s), &host, &port, 0) != 0 || host.n == 0 || host.n >= 256) return -1;
+    /* "::1" splits as the host ":" and the port 1: a name or an IPv4
+     * address has no ':', an IPv6 address comes in brackets */
+    if (memchr(host.p, ':', host.n) && !(host.p > s && host.p[-1] == '[')) return -2;
+    return 0;
+}
+
 int parse_number(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out) {
     /* strtoull alone takes "-5" (as a huge number), " 5", "5s" and "1e9" (as 1) */
     if (!s || !isdigit((unsigned char)s[0])) return -1;

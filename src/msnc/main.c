@@ -730,9 +730,14 @@ int main(int argc, char **argv) {
         usage(stderr);
         return EXIT_USAGE;
     }
-    msnp_str host;
-    uint16_t port = 0;
-    if (msnp_split_hostport(msnp_str_c(c->server), &host, &port, 0) != 0 || host.n == 0 || host.n >= 256) {
+    int server_bad = config_server_check(c->server);
+    if (server_bad == -2) {
+        fprintf(stderr,
+                "msnc: an IPv6 server goes in brackets, [ADDRESS] or [ADDRESS]:PORT, not '%s' (--server or config)\n",
+                c->server);
+        return EXIT_USAGE;
+    }
+    if (server_bad) {
         fprintf(stderr, "msnc: the server is HOST or HOST:PORT (port 1 to 65535), not '%s' (--server or config)\n",
                 c->server);
         return EXIT_USAGE;

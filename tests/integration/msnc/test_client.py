@@ -308,6 +308,13 @@ class Session(Base):
             r = msnc("--server", server)
             self.assertEqual(r.returncode, 64, (server, r.stdout, r.stderr))
             self.assertIn("the server is HOST or HOST:PORT (port 1 to 65535), not '%s'" % server, r.stderr)
+        # an IPv6 address without brackets: "::1" was dialled as the host
+        # ":" on port 1 (a network failure, exit 3, after connecting)
+        for server in ("::1", "::1:1863"):
+            r = msnc("--server", server)
+            self.assertEqual(r.returncode, 64, (server, r.stdout, r.stderr))
+            self.assertIn("an IPv6 server goes in brackets, [ADDRESS] or [ADDRESS]:PORT, not '%s'" % server, r.stderr)
+            self.assertEqual(r.stdout, "")
         # a download directory that is not one is said at start (78), not
         # when a file has been accepted and its sender waits
         for d, why in ((os.path.join(self.tmp, "missing"), "No such file or directory"), ("/etc/passwd", "Not a directory")):

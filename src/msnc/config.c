@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <msnc/addr.h>
 #include <msnkit/ini.h>
 
 #include "app.h"
@@ -132,14 +133,30 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
     app_config *c = x->c;
     (void)section; /* keys are unique across sections */
     int yes;
-    if (!strcasecmp(name, "server") || !strcasecmp(name, "address")) INI_TEXT(c->server);
-    else if (!strcasecmp(name, "account") || !strcasecmp(name, "email")) INI_TEXT(c->email);
-    else if (!strcasecmp(name, "password_file")) INI_TEXT(c->password_file);
+    /* The values checked at start are checked here too, so that a bad
+     * one is named by its line as a configuration error (78). */
+    if (!strcasecmp(name, "server") || !strcasecmp(name, "address")) {
+        INI_TEXT(c->server);
+        int bad = config_server_check(value);
+        if (bad == -2)
+            REFUSE("'%s' wants an IPv6 address in brackets, [ADDRESS] or [ADDRESS]:PORT, not '%s'", name, value);
+        if (bad) REFUSE("'%s' wants HOST or HOST:PORT (port 1 to 65535), not '%s'", name, value);
+    } else if (!strcasecmp(name, "account") || !strcasecmp(name, "email")) {
+        INI_TEXT(c->email);
+        if (!msnp_email_valid(msnp_str_c(value))) REFUSE("'%s' wants an e-mail address, not '%s'", name, value);
+    } else if (!strcasecmp(name, "status")) {
+        msnp_status st = msnp_status_parse(msnp_str_c(value));
+        if (st == MSNP_STATUS_INVALID || st == MSNP_STATUS_FLN)
+            REFUSE("'status' wants NLN, BSY, IDL, BRB, AWY, PHN, LUN or HDN, not '%s'", value);
+        INI_TEXT(c->status);
+    } else if (!strcasecmp(name, "bind_ip")) {
+        INI_TEXT(c->bind_ip);
+        if (!msnc_ipv4_unicast(value))
+            REFUSE("'bind_ip' wants a unicast IPv4 address (it is advertised to peers), not '%s'", value);
+    } else if (!strcasecmp(name, "password_file")) INI_TEXT(c->password_file);
     else if (!strcasecmp(name, "password_env")) INI_TEXT(c->password_env);
-    else if (!strcasecmp(name, "bind_ip")) INI_TEXT(c->bind_ip);
     else if (!strcasecmp(name, "download_dir")) INI_TEXT(c->download_dir);
     else if (!strcasecmp(name, "cache_dir")) INI_TEXT(c->cache_dir);
-    else if (!strcasecmp(name, "status")) INI_TEXT(c->status);
     else if (!strcasecmp(name, "ftp_ports")) {
         if (parse_port_range(value, &c->ftp_first, &c->ftp_last) != 0)
             REFUSE("'ftp_ports' wants a port or a range A-B (0 to 65535), not '%s'", value);

@@ -350,7 +350,18 @@ class Session(Base):
                     ("ftp_ports", "9-2", "'ftp_ports' wants a port or a range A-B (0 to 65535), not '9-2'"),
                     ("password", "secret", "a password is not kept in the config file: use password_file or "
                      "password_env"),
-                    ("server", "h" * 300 + ":1863", "'server' is longer than 255 bytes")):
+                    ("server", "h" * 300 + ":1863", "'server' is longer than 255 bytes"),
+                    # checked as they are read, not at start as if they
+                    # were options (64, and no file or line named)
+                    ("server", "127.0.0.1:99999", "'server' wants HOST or HOST:PORT (port 1 to 65535), "
+                     "not '127.0.0.1:99999'"),
+                    ("server", "::1", "'server' wants an IPv6 address in brackets, [ADDRESS] or [ADDRESS]:PORT, "
+                     "not '::1'"),
+                    ("account", "alice", "'account' wants an e-mail address, not 'alice'"),
+                    ("status", "AWAYFROMKEYBOARD", "'status' wants NLN, BSY, IDL, BRB, AWY, PHN, LUN or HDN, "
+                     "not 'AWAYFROMKEYBOARD'"),
+                    ("bind_ip", "0.0.0.0", "'bind_ip' wants a unicast IPv4 address (it is advertised to peers), "
+                     "not '0.0.0.0'")):
                 path = os.path.join(d, "msnc.ini")
                 with open(path, "w") as f:
                     f.write("[client]\n%s = %s\n" % (key, val))

@@ -193,8 +193,8 @@ int config_load_ini(app_config *c, const char *path, char *err, size_t errcap) {
         snprintf(err, errcap, "%s:%d: a NUL byte (not a text file?)", path, bad_line);
         return -1;
     }
-    if (rc < 0) {
-        snprintf(err, errcap, "cannot read config %s", path);
+    if (rc < 0) { /* -1: fopen's errno, -4: the read's (a directory), -2: out of memory */
+        snprintf(err, errcap, "cannot read config %s: %s", path, strerror(rc == -2 ? ENOMEM : errno));
         return -1;
     }
     if (rc > 0) {

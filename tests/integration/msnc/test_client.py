@@ -368,6 +368,11 @@ class Session(Base):
                 r = msnc(config=path)
                 self.assertEqual(r.returncode, 78, (key, r.stdout, r.stderr))
                 self.assertIn("msnc: %s:2: %s\n" % (path, why), r.stderr)
+            # a file that cannot be read says why
+            for path, why in ((os.path.join(d, "absent.ini"), "No such file or directory"), (d, "Is a directory")):
+                r = msnc(config=path)
+                self.assertEqual(r.returncode, 78, (path, r.stdout, r.stderr))
+                self.assertIn("msnc: cannot read config %s: %s\n" % (path, why), r.stderr)
         # the peer-to-peer tool too
         for opt, val in (("--port", "0"), ("--port", "70000"), ("--timeout", "x"), ("--size", "-1")):
             r = subprocess.run([MSNC, "ftp-recv", "--cookie", "1", opt, val], capture_output=True, text=True,

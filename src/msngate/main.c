@@ -321,11 +321,14 @@ static void reload(gate *g) {
         c.ncontrol_ports != g->cfg.ncontrol_ports ||
         memcmp(c.control_ports, g->cfg.control_ports, c.ncontrol_ports * sizeof c.control_ports[0]) ||
         strcmp(c.filter, g->cfg.filter) || c.capture_in_only != g->cfg.capture_in_only || c.memcap != g->cfg.memcap ||
-        c.capture_buf_mb != g->cfg.capture_buf_mb)
-        fprintf(
-            stderr,
-            "msngate: reload: mode, interface, filter, table, queue, memcap and capture buffer settings take effect at "
-            "the next start\n");
+        c.capture_buf_mb != g->cfg.capture_buf_mb ||
+        /* the marks are in the installed rules, the scheduling and the
+         * xt programs chosen at start: not changed by a reload either */
+        c.mark_control != g->cfg.mark_control || c.mark_secondary != g->cfg.mark_secondary ||
+        c.realtime != g->cfg.realtime || strcmp(c.iptables, g->cfg.iptables) || strcmp(c.ip6tables, g->cfg.ip6tables))
+        fprintf(stderr,
+                "msngate: reload: mode, interface, filter, table, queue, mark, memcap, capture buffer, realtime and "
+                "iptables settings take effect at the next start\n");
     /* what can change while running */
     g->cfg.forged_policy = c.forged_policy;
     g->cfg.nat_policy = c.nat_policy;

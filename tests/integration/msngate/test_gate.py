@@ -380,6 +380,13 @@ class GatewayTest(unittest.TestCase):
                 line = p.stderr.readline()
                 self.assertIn("reload refused, keeping the running settings", line)
                 self.assertIn("bad value \"soon\" for expect_timeout", line)
+                # settings a reload cannot change are said, not dropped in
+                # silence: the marks are in the rules installed at start
+                with open(ini, "w") as f:
+                    f.write(text.replace("mark_control = 0x4d000000", "mark_control = 0x4e000000"))
+                p.send_signal(signal.SIGHUP)
+                self.assertIn("take effect at the next start", p.stderr.readline())
+                self.assertIn("configuration reloaded", p.stderr.readline())
             finally:
                 p.terminate()
                 self.assertEqual(p.wait(15), 0)

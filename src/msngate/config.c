@@ -68,8 +68,11 @@ static int parse_ports(gate_config *c, const char *v) {
     size_t n = 0;
     uint16_t tmp[GATE_MAX_PORTS];
     const char *p = v;
+    while (*p == ' ') p++;
     while (*p) {
         char *end;
+        /* digits only: strtoul takes a sign, and "-18446744073709551615" as 1 */
+        if (!isdigit((unsigned char)*p)) return -1;
         errno = 0;
         unsigned long x = strtoul(p, &end, 10);
         if (errno || end == p || x == 0 || x > 65535 || n == GATE_MAX_PORTS) return -1;

@@ -53,12 +53,27 @@ static void test_values(void **state) {
     assert_int_equal(c.reverse_path, 1);
 
     /* refused, and the setting is unchanged */
-    const char *bad[][2] = {{"mode", "both"},         {"control_ports", "0"},    {"control_ports", "70000"},
-                            {"control_ports", "18x"}, {"expect_timeout", "0"},   {"expect_timeout", "-5"},
-                            {"queue_num", "65536"},   {"table", "bad name"},     {"table", "x;flush ruleset"},
-                            {"forged", "maybe"},      {"mark_secondary", "0"},   {"direction", "up"},
-                            {"max_pinholes", "0"},    {"realtime", "sometimes"}, {"control_ports", ""},
-                            {"table", "1abc"},        {"control_ports", " , "},  {"reverse_path", "loose"}};
+    const char *bad[][2] = {{"mode", "both"},
+                            {"control_ports", "0"},
+                            {"control_ports", "70000"},
+                            {"control_ports", "18x"},
+                            {"expect_timeout", "0"},
+                            {"expect_timeout", "-5"},
+                            {"queue_num", "65536"},
+                            {"table", "bad name"},
+                            {"table", "x;flush ruleset"},
+                            {"forged", "maybe"},
+                            {"mark_secondary", "0"},
+                            {"direction", "up"},
+                            {"max_pinholes", "0"},
+                            {"realtime", "sometimes"},
+                            {"control_ports", ""},
+                            {"table", "1abc"},
+                            {"control_ports", " , "},
+                            {"reverse_path", "loose"},
+                            /* strtoul negates: this one was port 1 */
+                            {"control_ports", "-18446744073709551615"},
+                            {"control_ports", "1863,+1864"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gate_config before = c;
         err[0] = '\0';

@@ -458,7 +458,8 @@ int main(int argc, char **argv) {
         case 'c':
             errno = 0;
             count = strtoull(optarg, &end, 10);
-            if (errno || end == optarg || *end || count == 0 || optarg[0] == '-') {
+            /* a digit first: strtoull takes " -1" as 2^64 - 1 (no count at all) */
+            if (errno || end == optarg || *end || count == 0 || !isdigit((unsigned char)optarg[0])) {
                 fprintf(stderr, "msnsniff: -c: \"%s\" is not a packet count above 0\n", optarg);
                 return 2;
             }
@@ -466,7 +467,7 @@ int main(int argc, char **argv) {
         case OPT_RUN_ID:
             errno = 0;
             cfg.run_id = strtoull(optarg, &end, 16);
-            if (errno || end == optarg || *end || cfg.run_id == 0 || optarg[0] == '-') {
+            if (errno || end == optarg || *end || cfg.run_id == 0 || !isxdigit((unsigned char)optarg[0])) {
                 fprintf(stderr, "msnsniff: --run-id: \"%s\" is not a non-zero 64-bit hex number\n", optarg);
                 return 2;
             }

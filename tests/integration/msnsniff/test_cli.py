@@ -1133,6 +1133,13 @@ class Modes(unittest.TestCase):
             self.assertEqual((rc, out), (2, b""), (opt, val, err))
             self.assertIn('msnsniff: %s: "%s" is not %s' % (opt, val, what), err)
         self.assertEqual(run(["--max-expect-user", "0", "--flow-timeout", "60", "-q", "-r", cap("seed.pcap")])[0], 0)
+        # -c and --run-id too: " -1" was 2^64 - 1 (a count that never ends)
+        for opt, val, what in (("-c", " -1", "is not a packet count above 0"),
+                               ("-c", "+5", "is not a packet count above 0"),
+                               ("--run-id", " -1", "is not a non-zero 64-bit hex number")):
+            rc, out, err = run([opt, val, "-r", cap("seed.pcap")])
+            self.assertEqual((rc, out), (2, b""), (opt, val, err))
+            self.assertIn('msnsniff: %s: "%s" %s' % (opt, val, what), err)
         # -B: KiB as tcpdump's, or with a unit; outside 1M..1G refused
         for val in ("1023", "512K", "2G", "4194304000", "-5", "big", ""):
             rc, out, err = run(["-B", val, "-r", cap("seed.pcap")])

@@ -542,6 +542,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "msnsniff: --max-expectations: \"%s\" is not a count above 0\n", optarg);
                 return 2;
             }
+            /* Nor are these 0: a prediction would expire as it is made (no
+             * connection ever matched one), a flow's reassembly buffer
+             * would be the default 1M in silence. */
+            if ((opt == OPT_EXPECT_TIMEOUT || opt == OPT_FLOW_MEMCAP) && v == 0) {
+                fprintf(stderr, "msnsniff: --%s: \"%s\" is not %s above 0\n", long_name(longopts, opt), optarg,
+                        opt == OPT_EXPECT_TIMEOUT ? "a number of seconds" : "a size");
+                return 2;
+            }
             if (opt == OPT_MEMCAP) cfg.memcap = v;
             else if (opt == OPT_FLOW_MEMCAP) cfg.flow_limit = (size_t)v;
             else if (opt == OPT_MAX_FLOWS) cfg.max_flows = (size_t)v;

@@ -1153,6 +1153,12 @@ class Modes(unittest.TestCase):
         rc, out, err = run(["--max-expectations", "0", "-r", cap("seed.pcap")])
         self.assertEqual((rc, out), (2, b""), err)
         self.assertIn('msnsniff: --max-expectations: "0" is not a count above 0', err)
+        # nor a prediction that expires as it is made (no hit ever), or a
+        # reassembly buffer of 0 that was the default 1M
+        for opt, what in (("--expect-timeout", "a number of seconds"), ("--flow-memcap", "a size")):
+            rc, out, err = run([opt, "0", "-r", cap("seed.pcap")])
+            self.assertEqual((rc, out), (2, b""), (opt, err))
+            self.assertIn('msnsniff: %s: "0" is not %s above 0' % (opt, what), err)
         for opt in ("--memcap", "--max-flows", "--flow-timeout"):
             rc, out, err = run([opt, "0", "-q", "-r", cap("seed.pcap")])
             self.assertEqual(rc, 0, (opt, err))

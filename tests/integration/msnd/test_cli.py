@@ -248,6 +248,13 @@ def test_ini_errors_carry_line_numbers():
     assert r.returncode == 2, r.stderr
     assert one_line(r.stderr) == "msnd: %s:3: 'log_level' expects debug, info, warn or error, not 'loud'" % ini, \
         r.stderr
+    # a file that is a pipe (--config <(...), /dev/stdin) is read once: it
+    # was rewound for a second reading that found nothing, so none of its
+    # settings applied and this bad one started a server
+    r = run("--config", "/dev/stdin", "--listen", "127.0.0.1:0", "--db", os.path.join(TMP, "pipe.db"),
+            input="[limits]\nmax_line = 7\n")
+    assert r.returncode == 2, r.stderr
+    assert one_line(r.stderr).startswith("msnd: /dev/stdin:2: 'max_line' expects a number"), r.stderr
     # a NUL byte would cut the line short in silence (max_line 100, not 1000)
     with open(ini, "wb") as f:
         f.write(b"[limits]\nmax_line = 100\x000\n")

@@ -22,45 +22,71 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <ini.h>
 
-#define MSNKIT_INI_MAX_LINE 65536 /* bytes, without the line's end */
+#define MSNKIT_INI_MAX_LINE 65536              /* bytes, without the line's end */
+#define MSNKIT_INI_MAX_FILE (16 * 1024 * 1024) /* bytes: a file, not a stream without end */
 
-/* ini_parse_file on path with lines read whole: what ini_parse returns
- * (0, the first bad line, -1 when the file cannot be opened, -2 out of
- * memory), -3 with *bad_line set to the first line longer than
- * MSNKIT_INI_MAX_LINE, -4 with errno set when reading fails (path names
- * a directory: fopen takes it, the first read says EISDIR), or -5 with
- * *bad_line set to the first line holding a NUL byte; nothing was handed
- * to the handler for -3, -4 and -5. */
+/* ini_parse_string on the file at path, read whole first, lines whole:
+ * what ini_parse returns (0, the first bad line, -1 when the file cannot
+ * be opened, -2 out of memory), -3 with *bad_line set to the first line
+ * longer than MSNKIT_INI_MAX_LINE, -4 with errno set when reading fails
+ * (path names a directory: fopen takes it, the first read says EISDIR;
+ * EFBIG past MSNKIT_INI_MAX_FILE), or -5 with *bad_line set to the first
+ * line holding a NUL byte; nothing was handed to the handler for -3, -4
+ * and -5. The file is read once, into memory: a pipe (--config <(...),
+ * /dev/stdin) cannot be read a second time, and rewinding one did
+ * nothing, so its settings were never applied. */
 static inline int msnkit_ini_parse(const char *path, ini_handler handler, void *user, int *bad_line) {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
-    int line = 1, c;
-    size_t len = 0;
+    char *text = NULL;
+    size_t n = 0, cap = 0, len = 0;
+    int line = 1, c, rc = 0, e = 0;
     while ((c = getc(f)) != EOF) {
         if (c == '\n') {
             line++;
             len = 0;
         } else if (++len > MSNKIT_INI_MAX_LINE || c == '\0') {
-            fclose(f);
             *bad_line = line;
-            return c == '\0' ? -5 : -3;
+            rc = c == '\0' ? -5 : -3;
+            break;
         }
+        if (n + 1 >= cap) {
+            if (cap >= MSNKIT_INI_MAX_FILE) {
+                rc = -4;
+                e = EFBIG;
+                break;
+            }
+            char *grown = realloc(text, cap ? 2 * cap : 4096);
+            if (!grown) {
+                rc = -2;
+                break;
+            }
+            text = grown;
+            cap = cap ? 2 * cap : 4096;
+        }
+        text[n++] = (char)c;
     }
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        errno = e;
-        return -4;
+    if (rc == 0 && ferror(f)) {
+        rc = -4;
+        e = errno;
     }
-    rewind(f);
+    fclose(f);
+    if (rc == 0 && !text && !(text = malloc(1))) rc = -2;
+    if (rc != 0) {
+        free(text);
+        if (rc == -4) errno = e;
+        return rc;
+    }
+    text[n] = '\0';
     ini_allow_realloc = 1;
     ini_allow_multiline = 0;
     ini_max_line = MSNKIT_INI_MAX_LINE + 3; /* room for "\r\n" and the NUL */
-    int rc = ini_parse_file(f, handler, user);
-    fclose(f);
+    rc = ini_parse_string(text, handler, user);
+    free(text);
     return rc;
 }
 

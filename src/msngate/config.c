@@ -204,7 +204,9 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     load_ctx *l = user;
     if (l->failed) return 0;
     if (strcmp(section, "msngate") != 0) {
-        snprintf(l->err, l->errcap, "unknown section [%s]", section);
+        /* no section at all is not one named "" */
+        if (!section[0]) snprintf(l->err, l->errcap, "\"%s\" is outside the [msngate] section", key);
+        else snprintf(l->err, l->errcap, "unknown section [%s]", section);
         l->failed = 1;
         return 0;
     }

@@ -170,6 +170,10 @@ static void test_ini(void **state) {
     write_file(path, "[other]\nmode = inline\n");
     assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
     assert_non_null(strstr(err, ":2: unknown section [other]"));
+    /* a key before any section was "unknown section []" */
+    write_file(path, "; no header\nmode = inline\n");
+    assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":2: \"mode\" is outside the [msngate] section"));
     unlink(path);
     assert_int_equal(gate_config_load(&c, path, err, sizeof err), -1);
     assert_non_null(strstr(err, "cannot read"));

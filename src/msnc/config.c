@@ -217,8 +217,25 @@ int config_resolve_password(app_config *c, int interactive, char *err, size_t er
             return -1;
         }
         if (!fgets(c->password, sizeof(c->password), f)) c->password[0] = '\0';
+        /* never cut (a shorter password would just fail), never empty (a
+         * directory reads as nothing: its error is said) */
+        int ch = strchr(c->password, '\n') ? EOF : getc(f), e = ferror(f) ? errno : 0;
         fclose(f);
+        if (e) {
+            snprintf(err, errcap, "cannot read password file %s: %s", c->password_file, strerror(e));
+            return -1;
+        }
+        if (ch != EOF && ch != '\n' && ch != '\r') {
+            memset(c->password, 0, sizeof(c->password));
+            snprintf(err, errcap, "the password in %s is longer than %zu bytes", c->password_file,
+                     sizeof(c->password) - 1);
+            return -1;
+        }
         chomp(c->password);
+        if (!c->password[0]) {
+            snprintf(err, errcap, "password file %s is empty (its first line is the password)", c->password_file);
+            return -1;
+        }
         return 0;
     }
     const char *env = getenv(c->password_env[0] ? c->password_env : "MSNC_PASSWORD");

@@ -368,6 +368,21 @@ class Session(Base):
                 r = msnc(config=path)
                 self.assertEqual(r.returncode, 78, (key, r.stdout, r.stderr))
                 self.assertIn("msnc: %s:2: %s\n" % (path, why), r.stderr)
+            # a password file is taken whole or refused: 300 bytes were
+            # cut to 255 (a wrong password, exit 2), an empty file or a
+            # directory was the empty password
+            for text, why in (("p" * 300 + "\n", "the password in %s is longer than 255 bytes"),
+                              ("", "password file %s is empty (its first line is the password)")):
+                path = os.path.join(d, "pw")
+                with open(path, "w") as f:
+                    f.write(text)
+                r = msnc("--password-file", path)
+                self.assertEqual(r.returncode, 78, (text, r.stdout, r.stderr))
+                self.assertIn("msnc: %s\n" % (why % path), r.stderr)
+                self.assertEqual(r.stdout, "")
+            r = msnc("--password-file", d)
+            self.assertEqual(r.returncode, 78, r.stderr)
+            self.assertIn("msnc: cannot read password file %s: Is a directory\n" % d, r.stderr)
             # a file that cannot be read says why
             for path, why in ((os.path.join(d, "absent.ini"), "No such file or directory"), (d, "Is a directory")):
                 r = msnc(config=path)

@@ -248,8 +248,9 @@ int config_kind(const char *name) {
 int config_set(msnd_config *c, const char *name, const char *value, char *err, size_t errcap) {
     const opt_def *o = find_opt(name);
     if (!o) {
-        if (strcmp(name, "config") == 0) return 0; /* handled by the caller */
-        snprintf(err, errcap, "unknown setting '%s'", name);
+        /* --config is main's; in a file it would include nothing */
+        if (strcmp(name, "config") == 0) snprintf(err, errcap, "'config' is an option, not a setting of the file");
+        else snprintf(err, errcap, "unknown setting '%s'", name);
         return -1;
     }
     char *base = (char *)c;

@@ -224,6 +224,12 @@ def test_ini_errors_carry_line_numbers():
         f.write("[server]\nlisten_everywhere = 1\n")
     r = run("--config", ini)
     assert one_line(r.stderr) == "msnd: %s:2: unknown setting 'listen_everywhere'" % ini, r.stderr
+    # config = FILE was taken and ignored: no file is included
+    with open(ini, "w") as f:
+        f.write("[server]\nconfig = %s\n" % os.path.join(TMP, "other.ini"))
+    r = run("--config", ini, "--listen", "127.0.0.1:0", "--db", os.path.join(TMP, "c.db"))
+    assert r.returncode == 2, r.stderr
+    assert one_line(r.stderr) == "msnd: %s:2: 'config' is an option, not a setting of the file" % ini, r.stderr
     r = run("--config", os.path.join(TMP, "absent.ini"))
     assert one_line(r.stderr) == "msnd: cannot open config file %s: No such file or directory" % \
         os.path.join(TMP, "absent.ini"), r.stderr

@@ -672,7 +672,7 @@ int main(int argc, char **argv) {
             break;
         case OPT_FTP_PORTS:
             if (parse_port_range(optarg, &c->ftp_first, &c->ftp_last) != 0) {
-                fprintf(stderr, "msnc: bad port range %s\n", optarg);
+                fprintf(stderr, "msnc: --ftp-ports wants a port or a range A-B (0 to 65535), not '%s'\n", optarg);
                 return EXIT_USAGE;
             }
             break;

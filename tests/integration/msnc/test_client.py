@@ -301,6 +301,11 @@ class Session(Base):
             self.assertIn("%s wants a whole number from" % opt, r.stderr)
             self.assertIn("'%s'" % val, r.stderr)
             self.assertEqual(r.stdout, "")  # refused before connecting
+        # a port range says what it wants, as in the config file
+        for val in ("70000", "9-2", "-5", "x"):
+            r = msnc("--ftp-ports", val)
+            self.assertEqual(r.returncode, 64, (val, r.stdout, r.stderr))
+            self.assertIn("msnc: --ftp-ports wants a port or a range A-B (0 to 65535), not '%s'\n" % val, r.stderr)
         r = msnc("--min-version", "6", "--max-version", "4")
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn("lowest version offered (MSNP6) is above the highest (MSNP4)", r.stderr)

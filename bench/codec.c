@@ -13,6 +13,7 @@
  * interposer in this binary sees every caller, libraries included).
  *
  * Output: a table, or one JSON object with --json. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -310,23 +311,39 @@ static result run(const buf *b, msnp_role role, enum mode mode, double min_secon
     return r;
 }
 
+/* An option's value, all of it a number (atof and atol took "10x" as 10
+ * and "abc" as 0), or -1 after saying so. */
+static int number_arg(const char *opt, const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end || errno || d != d) {
+        fprintf(stderr, "codec: %s: '%s' is not a number\n", opt, v);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int json = 0;
-    double secs = 1.0;
-    size_t mb = 32;
+    double secs = 1.0, mbv = 32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) secs = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = (size_t)atol(argv[++i]);
-        else {
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            if (number_arg("--seconds", argv[++i], &secs) != 0) return 2;
+        } else if (!strcmp(argv[i], "--mb") && i + 1 < argc) {
+            if (number_arg("--mb", argv[++i], &mbv) != 0) return 2;
+        } else {
             fprintf(stderr, "usage: codec [--json] [--seconds S per test (1)] [--mb stream size (32)]\n");
             return 2;
         }
     }
-    if (secs <= 0 || secs > 60 || mb < 1 || mb > 4096) {
-        fprintf(stderr, "codec: --seconds must be in (0,60], --mb in [1,4096]\n");
+    if (!(secs > 0 && secs <= 60) || !(mbv >= 1 && mbv <= 4096) || mbv != (double)(size_t)mbv) {
+        fprintf(stderr, "codec: --seconds must be in (0,60], --mb a whole number in [1,4096]\n");
         return 2;
     }
+    size_t mb = (size_t)mbv;
     buf cs = {0}, ss = {0};
     gen_client_stream(&cs, mb << 20);
     gen_server_stream(&ss, mb << 20);

@@ -3,7 +3,7 @@
 standard output and exits 0; a usage error prints it on standard error and
 exits 2; msnbench names the option whose value it refuses.
 
-usage: test_cli.py MSNBENCH [GEN_CAPTURE]"""
+usage: test_cli.py MSNBENCH [GEN_CAPTURE]; bench/codec from $BENCH_CODEC"""
 import os
 import subprocess
 import sys
@@ -12,6 +12,7 @@ import unittest
 
 MSNBENCH = sys.argv[1]
 GEN_CAPTURE = sys.argv[2] if len(sys.argv) > 2 else None
+CODEC = os.environ.get("BENCH_CODEC")  # bench/codec, when built
 del sys.argv[1:]
 
 
@@ -47,6 +48,16 @@ class CommandLines(unittest.TestCase):
             assert r.stderr.startswith("msnbench: option %s: '%s' " % (name, args[1])), (args, r.stderr)
         r = run(MSNBENCH, "login", "--users")
         assert r.returncode == 1 and r.stderr == "msnbench: option --users needs a value\n", r.stderr
+
+    @unittest.skipUnless(CODEC, "codec not built")
+    def test_codec_refuses_bad_numbers(self):
+        # "10x" was 10 and "abc" 0 (atol, atof)
+        for opt, val in (("--mb", "10x"), ("--mb", "abc"), ("--seconds", "0.5s"), ("--seconds", "nan")):
+            r = run(CODEC, opt, val)
+            assert r.returncode == 2 and r.stdout == "", (opt, val, r.returncode, r.stdout)
+            assert r.stderr == "codec: %s: '%s' is not a number\n" % (opt, val), (opt, val, r.stderr)
+        r = run(CODEC, "--mb", "1.5")
+        assert r.returncode == 2 and "--mb a whole number in [1,4096]" in r.stderr, r
 
     @unittest.skipUnless(GEN_CAPTURE, "gen-capture not built")
     def test_gen_capture_help(self):

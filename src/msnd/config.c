@@ -68,11 +68,14 @@ static int check_numeric(const char *v) {
     return server_parse_addr(v, &ss, &n);
 }
 
-/* What clients are handed: host:port (a name will do). */
+/* What clients are handed: host:port (a name will do), an IPv6 address in
+ * brackets: clients split at the last ':', so "::1" would be the host ":"
+ * on port 1. */
 static int check_hostport(const char *v) {
     msnp_str h;
     uint16_t p;
-    return msnp_split_hostport(msnp_str_c(v), &h, &p, 1) == 0 && msnp_param_is_safe(msnp_str_c(v)) ? 0 : -1;
+    if (msnp_split_hostport(msnp_str_c(v), &h, &p, 1) != 0 || !msnp_param_is_safe(msnp_str_c(v))) return -1;
+    return memchr(h.p, ':', h.n) && !(h.p > v && h.p[-1] == '[') ? -1 : 0;
 }
 
 /* Up to 16 of either, separated by commas or spaces. */
@@ -138,9 +141,9 @@ static const opt_def opts[] = {
     SC(ns_listen, check_numeric_opt, IP_PORT, "notification address, default --listen's host and port + 1 (0 stays 0)"),
     SC(sb_listen, check_numeric_opt, IP_PORT,
        "switchboard address, default --listen's host and port + 2 (+ 1 without DS; 0 stays 0)"),
-    SC(ns_nodes, check_hostport_list, "up to 16 host:port, comma-separated",
+    SC(ns_nodes, check_hostport_list, "up to 16 host:port ([IPv6]:port), comma-separated",
        "host:port[,host:port...] handed out by the DS (default: own NS)"),
-    SC(sb_address, check_hostport_opt, "host:port",
+    SC(sb_address, check_hostport_opt, "host:port ([IPv6]:port)",
        "host:port advertised in XFR SB / RNG (default: SB listener or linked SB processes)"),
     SC(link_listen, check_numeric_opt, IP_PORT, "NS: ip:port where --role sb processes link in (private network)"),
     SC(ns_links, check_numeric_list, IP_PORTS,

@@ -272,10 +272,14 @@ def test_ini_errors_carry_line_numbers():
                        ("listen = garbage", "a numeric IP and a port"),
                        ("ns_listen = 127.0.0.1:99999", "a numeric IP and a port"),
                        ("sb_listen = localhost:1865", "a numeric IP and a port"),
-                       ("ns_nodes = 10.0.0.1:1864,bad", "up to 16 host:port, comma-separated"),
+                       ("ns_nodes = 10.0.0.1:1864,bad", "up to 16 host:port ([IPv6]:port), comma-separated"),
+                       # handed to clients, who split at the last ':': the
+                       # host ":" on port 1
+                       ("ns_nodes = ::1", "up to 16 host:port ([IPv6]:port), comma-separated"),
+                       ("sb_address = fe80::1", "host:port ([IPv6]:port)"),
                        ("ns_links = " + ",".join("10.0.0.%d:1900" % i for i in range(17)),
                         "up to 16 numeric IPs with ports, comma-separated"),
-                       ("sb_address = sb.example.com", "host:port")):
+                       ("sb_address = sb.example.com", "host:port ([IPv6]:port)")):
         with open(ini, "w") as f:
             f.write("[server]\n%s\n" % line)
         r = run("--config", ini)

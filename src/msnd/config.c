@@ -170,7 +170,10 @@ static const opt_def opts[] = {
     L(login_timeout, 0, 86400, "seconds to log in (or join a switchboard), 0 = never"),
     L(ns_idle_timeout, 0, 86400 * 7, "seconds of silence before a logged-in client is dropped, 0 = never"),
     L(sb_idle_timeout, 0, 86400 * 7, "seconds of silence before a switchboard client is dropped, 0 = never"),
-    L(tcp_keepalive, 0, 86400, "seconds of silence before TCP keepalive probes on every connection, 0 = off"),
+    /* Linux takes at most 32767 s (MAX_TCP_KEEPIDLE): more was refused by
+     * setsockopt and the kernel's 2 hours stayed, in silence */
+    L(tcp_keepalive, 0, 32767,
+      "seconds of silence before TCP keepalive probes on every connection (at most 32767), 0 = off"),
     L(max_forward_list, 1, 100000, "FL size"),
     L(max_allow_block_list, 1, 100000, "AL and BL size each"),
     L(max_groups, 1, 1000, "MSNP7 groups per account"),

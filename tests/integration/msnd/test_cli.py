@@ -969,6 +969,11 @@ def test_every_bad_value_names_the_option_or_line():
         key, _, value = setting.partition(" =")
         line = refused("--config", ini)
         assert line == "msnd: %s:3: '%s' expects %s, not '%s'" % (ini, key, want, value.strip()), line
+    # beyond Linux's longest keepalive idle (32767 s) the kernel's 2 hours
+    # stayed, in silence
+    line = refused("--tcp-keepalive", "40000")
+    assert line == "msnd: option '--tcp-keepalive': 'tcp-keepalive' expects a number from 0 to 32767, not '40000'", \
+        line
     settings = help_settings()
     assert len(settings) >= 40, settings
     for name, kind in settings:

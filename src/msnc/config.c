@@ -240,6 +240,10 @@ int config_resolve_password(app_config *c, int interactive, char *err, size_t er
     }
     const char *env = getenv(c->password_env[0] ? c->password_env : "MSNC_PASSWORD");
     if (env) {
+        if (!env[0]) { /* set but empty: no password, as an empty file */
+            snprintf(err, errcap, "%s is empty", c->password_env[0] ? c->password_env : "MSNC_PASSWORD");
+            return -1;
+        }
         if (strlen(env) >= sizeof(c->password)) { /* never cut: a shorter password would just fail */
             snprintf(err, errcap, "the password in %s is longer than %zu bytes",
                      c->password_env[0] ? c->password_env : "MSNC_PASSWORD", sizeof(c->password) - 1);

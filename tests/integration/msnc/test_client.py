@@ -385,6 +385,11 @@ class Session(Base):
                 self.assertEqual(r.returncode, 78, (text, r.stdout, r.stderr))
                 self.assertIn("msnc: %s\n" % (why % path), r.stderr)
                 self.assertEqual(r.stdout, "")
+            r = subprocess.run([MSNC, "--batch", "--server", "%s:%d" % self.srv.ds, "--account", "alice@example.com"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               env=dict(os.environ, MSNC_PASSWORD=""), timeout=15)
+            self.assertEqual(r.returncode, 78, (r.stdout, r.stderr))
+            self.assertIn("msnc: MSNC_PASSWORD is empty\n", r.stderr)
             r = msnc("--password-file", d)
             self.assertEqual(r.returncode, 78, r.stderr)
             self.assertIn("msnc: cannot read password file %s: Is a directory\n" % d, r.stderr)

@@ -223,16 +223,19 @@ def run(msnd):
         wait_for(a, lambda x: x.name == "QNG", "QNG while the database is down")
         time.sleep(5)
         pg.start()
+        # every node reconnects on its own schedule: each answers a write
+        # again (a's node may be back while b's still waits to retry)
         deadline = time.monotonic() + 15
-        while True:
-            t = a.trid()
-            a.send_line("REA %d %s Back" % (t, a.email))
-            r = reply(a, t)
-            if r.name == "REA":
-                break
-            assert r.line == "501 %d" % t, r
-            assert time.monotonic() < deadline, "no reconnect"
-            time.sleep(0.5)
+        for c in [next(c for c in clients if where[c.email] == h) for h in sorted(set(where.values()))]:
+            while True:
+                t = c.trid()
+                c.send_line("REA %d %s Back" % (t, c.email))
+                r = reply(c, t)
+                if r.name == "REA":
+                    break
+                assert r.line == "501 %d" % t, r
+                assert time.monotonic() < deadline, "no reconnect on %s" % where[c.email]
+                time.sleep(0.5)
         for n, node in nodes.items():
             assert node.proc.poll() is None, "%s died: %s" % (n, node.tail())
 

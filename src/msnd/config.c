@@ -374,19 +374,25 @@ void config_port_offsets(const msnd_config *c, int ds, int ns, unsigned *ns_offs
     *sb_offset = c->sb_listen[0] || (!ds && !ns) ? 0 : ds && ns ? 2 : 1;
 }
 
+/* Whether two paths name one file: by the same spelling, or as the same
+ * file (another spelling, a link). */
+static int same_file(const char *a, const char *b) {
+    if (!a[0] || !b[0]) return 0;
+    if (strcmp(a, b) == 0) return 1;
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
 /* Whether path names the SQLite database db (a file, or sqlite:FILE) or
- * its -wal, -shm or -journal: by the same spelling, or as the same file. */
+ * its -wal, -shm or -journal. */
 static int is_database_file(const char *path, const char *db) {
     if (!path[0] || strstr(db, "://")) return 0;
     if (strncmp(db, "sqlite:", 7) == 0) db += 7;
     static const char *const tails[] = {"", "-wal", "-shm", "-journal"};
-    struct stat p, f;
-    int exists = stat(path, &p) == 0;
     for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
         char name[CFG_PATH + 16];
         snprintf(name, sizeof name, "%s%s", db, tails[i]);
-        if (strcmp(path, name) == 0) return 1;
-        if (exists && stat(name, &f) == 0 && f.st_dev == p.st_dev && f.st_ino == p.st_ino) return 1;
+        if (same_file(path, name)) return 1;
     }
     return 0;
 }
@@ -415,6 +421,13 @@ int config_check(const msnd_config *c, char *err, size_t errcap) {
                      files[i][0], files[i][1], c->db);
             return -1;
         }
+    }
+    if (same_file(c->port_file, c->log_file)) {
+        snprintf(err, errcap,
+                 "--port-file %s is the --log-file %s: the port file would replace the log; give it "
+                 "another file",
+                 c->port_file, c->log_file);
+        return -1;
     }
     if (sb && !ns && !c->ns_links[0]) {
         snprintf(err, errcap,

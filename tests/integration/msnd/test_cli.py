@@ -936,6 +936,18 @@ def test_port_or_log_file_on_the_database_is_refused():
         with open(db, "rb") as f:
             assert f.read() == before, argv
         assert run("user", "list", "--db", db).stdout == "k@b.com\tKay\n", argv
+    # the port file renamed over the log file: the log gone
+    log = os.path.join(TMP, "keep.log")
+    with open(log, "w") as f:
+        f.write("earlier lines\n")
+    for port_file in (log, os.path.relpath(log)):
+        r = subprocess.run([MSND, "--listen", "127.0.0.1:0", "--db", db, "--log-file", log, "--port-file", port_file],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=5)
+        assert r.returncode == 2, (port_file, r.returncode, r.stderr)
+        assert one_line(r.stderr) == ("msnd: --port-file %s is the --log-file %s: the port file would replace the "
+                                      "log; give it another file" % (port_file, log)), r.stderr
+        with open(log) as f:
+            assert f.read() == "earlier lines\n", port_file
 
 
 def test_every_bad_value_names_the_option_or_line():

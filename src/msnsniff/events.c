@@ -5,6 +5,7 @@
 #include "outq.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -838,6 +839,14 @@ static const char *who(sn_ev *ev, const char *key) {
  * obeyed by the terminal (msnkit/visible.h). */
 static void vis(FILE *fp, const char *s) { msnkit_put_visible(fp, s, NULL); }
 
+/* Each event's lines go out at once. stdio drops what it could not write
+ * and fflush then succeeds on the empty buffer: the first failure (a full
+ * disk) is kept for the caller, whose errno is still the write's. */
+static void transcript_flush(void *ctx) {
+    sn_transcript_sink *t = ctx;
+    if ((fflush(t->fp) != 0 || ferror(t->fp)) && !t->err) t->err = errno ? errno : EIO;
+}
+
 void sn_sink_transcript(void *ctx, sn_ev *ev) {
     FILE *fp = ((sn_transcript_sink *)ctx)->fp;
     const char *type = sn_ev_type(ev);
@@ -930,7 +939,7 @@ void sn_sink_transcript(void *ctx, sn_ev *ev) {
             fputc('\n', fp);
         }
     }
-    fflush(fp);
+    transcript_flush(ctx);
 }
 
 static void transcript_invitation(void *ctx, const sn_invitation_info *i) {
@@ -948,7 +957,7 @@ static void transcript_invitation(void *ctx, const sn_invitation_info *i) {
     fputs(" (cookie ", fp);
     vis(fp, i->cookie);
     fputs(")\n", fp);
-    fflush(fp);
+    transcript_flush(ctx);
 }
 
 sn_observer sn_transcript_observer(sn_transcript_sink *t) {

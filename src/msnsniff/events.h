@@ -140,6 +140,7 @@ void sn_sink_json(void *ctx, sn_ev *ev); /* sn_json_sink *: one compact line per
  * (sn_transcript_observer, observer.h), each message once. */
 typedef struct sn_transcript_sink {
     FILE *fp;
+    int err; /* the first failed write's errno (a full disk), 0 if none */
 } sn_transcript_sink;
 void sn_sink_transcript(void *ctx, sn_ev *ev); /* sn_transcript_sink * */
 struct sn_observer sn_transcript_observer(sn_transcript_sink *t);

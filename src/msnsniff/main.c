@@ -318,6 +318,17 @@ static int output_failed(sn_outq *q, const char *events, sn_capture *cap, const 
     return 1;
 }
 
+/* The transcript or the nft script, printed on standard output by its
+ * sink, which keeps its first failed write (text_err): as events, lines
+ * that cannot be written end the run (1 is returned). */
+static int text_failed(int text_err, const char *text, int *said) {
+    if (!text_err || (*said & 4)) return 0;
+    *said |= 4;
+    fprintf(stderr, "msnsniff: standard output: writing the %s failed: %s; stopping: nothing more can be written\n",
+            text, strerror(text_err));
+    return 1;
+}
+
 /* Several files: each is there to be read before any is, so that a
  * mistyped name stops the run before it has written anything; standard
  * input can be one of them once. */
@@ -674,7 +685,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "msnsniff: out of memory\n");
         return 1;
     }
-    sn_transcript_sink ts = {stdout};
+    sn_transcript_sink ts = {.fp = stdout};
     sn_json_sink js = {out, NULL, live_output};
     /* the clock: an element for a name answered later gets what is left
      * of its prediction's timeout, not all of it */
@@ -728,7 +739,10 @@ int main(int argc, char **argv) {
     size_t fi = 0; /* rfiles[fi] is being read */
     int new_file = 0;
     uint64_t last_ts = 0;
-    int write_said = 0; /* output_failed: 1 events, 2 packets */
+    int write_said = 0; /* output_failed: 1 events, 2 packets; text_failed: 4 */
+    int no_text_err = 0;
+    int *text_err = transcript ? &ts.err : nft ? &ns.err : &no_text_err;
+    const char *text = transcript ? "transcript" : "nftables script";
     uint64_t checked = 0;
     const char *events_name = wfile ? wfile : "standard output";
     const char *dump_name = pcap_out && strcmp(pcap_out, "-") == 0 ? "standard output" : pcap_out;
@@ -771,7 +785,8 @@ int main(int argc, char **argv) {
                 clock_gettime(CLOCK_REALTIME, &now);
                 sn_engine_tick(eng, (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u);
                 sn_outq_flush(outq);
-                if (output_failed(outq, events_name, cap, dump_name, &write_said)) {
+                if (output_failed(outq, events_name, cap, dump_name, &write_said) ||
+                    text_failed(*text_err, text, &write_said)) {
                     status = 1;
                     break;
                 }
@@ -811,7 +826,8 @@ int main(int argc, char **argv) {
         if (live_output) sn_outq_flush(outq);
         /* live: at every packet; a file: now and then (the check locks) */
         if ((live_output || (++checked & 4095u) == 0) &&
-            output_failed(outq, events_name, cap, dump_name, &write_said)) {
+            (output_failed(outq, events_name, cap, dump_name, &write_said) ||
+             text_failed(*text_err, text, &write_said))) {
             status = 1;
             break;
         }
@@ -878,6 +894,9 @@ int main(int argc, char **argv) {
                 (unsigned long long)fin->truncated_caplen);
     /* every event is out before the summary (which may go to stdout too) */
     int werr = sn_outq_close(outq);
+    /* the script's last lines are still in stdio's buffer */
+    if (nft && fflush(stdout) != 0 && !*text_err) *text_err = errno;
+    if (text_failed(*text_err, text, &write_said)) status = 1;
     if (!quiet) {
         FILE *sf = summary_stdout ? stdout : stderr;
         sn_engine_summary(eng, sf);
@@ -890,6 +909,14 @@ int main(int argc, char **argv) {
             if (kst.lost_known) fprintf(sf, ", %llu lost", (unsigned long long)kst.lost);
         }
         fputc('\n', sf);
+        /* stdio drops what it could not write and says so only in the
+         * stream's error flag: the summary on a full disk is said */
+        if (summary_stdout && !werr && !(write_said & 5) && (fflush(sf) != 0 || ferror(sf))) {
+            fprintf(stderr, "msnsniff: standard output: writing the summary failed: %s\n",
+                    strerror(errno ? errno : EIO));
+            write_said |= 4;
+            status = 1;
+        }
     }
     if (sn_capture_dump_skipped(cap))
         fprintf(stderr,
@@ -906,7 +933,7 @@ int main(int argc, char **argv) {
     free(rfiles);
     rfiles = NULL;
     if (fflush(out) != 0 || (out != stdout && fclose(out) != 0) || werr) {
-        if (!(write_said & 1)) /* said when it happened */
+        if (!(write_said & 5)) /* said when it happened */
             fprintf(stderr, "msnsniff: %s: writing events failed: %s\n", events_name, strerror(werr ? werr : errno));
         status = 1;
     }

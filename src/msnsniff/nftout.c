@@ -1,6 +1,7 @@
 /* nftout.c - nftables script from the typed expectation events. */
 #include "nftout.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -16,7 +17,7 @@ static void out(sn_nft_out *n, const char *fmt, ...) {
     if (len < 0) return;
     size_t k = (size_t)len < sizeof line ? (size_t)len : sizeof line - 1;
     if (n->q) sn_outq_write(n->q, line, k);
-    else fwrite(line, 1, k, n->fp);
+    else if (fwrite(line, 1, k, n->fp) != k && !n->err) n->err = errno ? errno : EIO; /* stdio drops it */
 }
 
 static void header(sn_nft_out *n) {
@@ -95,7 +96,7 @@ static void elements(sn_nft_out *n, const sn_expect *x, el_op op, long long time
         else if (op == EL_DELETE && held == 0)
             out(n, "delete element %s %s %s } # %s cookie %s %s\n", n->family, n->table, key, x->app, x->cookie, why);
     }
-    if (n->flush_each && !n->q) fflush(n->fp);
+    if (n->flush_each && !n->q && fflush(n->fp) != 0 && !n->err) n->err = errno;
 }
 
 static void on_added(void *ctx, const sn_expect *x) {

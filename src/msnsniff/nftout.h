@@ -26,6 +26,7 @@ typedef struct sn_nft_out {
     const uint64_t *clock;      /* time of the packet being handled (µs) */
     int header_done;
     int flush_each; /* flush fp after every element (live output) */
+    int err;        /* the first failed write to fp's errno (a full disk), 0 if none */
     /* how many pending predictions hold each element (key: its set and
      * value as printed): two invitations from one host to port 6891 share
      * one, and the first one's CANCEL must not delete it. Set up on first

@@ -323,6 +323,23 @@ class Files(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("/dev/full: writing packets failed: No space left on device", err)
 
+    def test_text_on_standard_output_to_a_full_disk(self):
+        # the transcript, the nft script and the summary are printed on
+        # standard output through stdio, which drops what it cannot write:
+        # lost in silence (status 0) before, they are said as the events are
+        if not os.path.exists("/dev/full"):
+            self.skipTest("no /dev/full")
+        for args, what in ((["-q", "--transcript"], "transcript"),
+                           (["-q", "--transcript", "-o", os.devnull], "transcript"),
+                           (["-q", "--nft", "-o", os.devnull], "nftables script"),
+                           (["--summary", "-o", os.devnull], "summary")):
+            with open("/dev/full", "wb") as full:
+                p = subprocess.run([MSNSNIFF] + args + ["-r", cap("seed.pcap")], stdout=full,
+                                   stderr=subprocess.PIPE, timeout=TIMEOUT)
+            self.assertEqual(p.returncode, 1, args)
+            self.assertIn("msnsniff: standard output: writing the %s failed: No space left on device" % what,
+                          p.stderr.decode(), args)
+
     def test_count(self):
         pcap = os.path.join(self.dir, "ten.pcap")
         rc, out, err = run(["-r", cap("seed.pcap"), "-c", "10", "-w", pcap])

@@ -580,7 +580,7 @@ static void test_transcript_each_invitation_once(void **state) {
     size_t len = 0;
     FILE *fp = open_memstream(&text, &len);
     assert_non_null(fp);
-    sn_transcript_sink ts = {fp};
+    sn_transcript_sink ts = {.fp = fp};
     sn_observer o = sn_transcript_observer(&ts);
     sn_config cfg;
     sn_config_defaults(&cfg);

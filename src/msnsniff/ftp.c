@@ -2,10 +2,12 @@
 #include "ftp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <msnp/msnp.h>
 
@@ -120,16 +122,46 @@ static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
     }
 }
 
+/* A write that failed (a full disk) leaves a file that is not the one
+ * sent: it is set aside as *.partial when the transfer ends (path is
+ * kept for that), and nothing more is written to it. */
+static void write_failed(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
+    char msg[PATH_MAX + 64];
+    snprintf(msg, sizeof msg, "write to %s failed: %s", t->path, strerror(errno));
+    anomaly(c, SN_AN_EXTRACT, f, msg);
+    t->extract_failed = 1;
+}
+
 static void write_out(sn_ctx *c, sn_ftp *t, const sn_flow *f, const uint8_t *p, size_t n) {
     if (!t->out || t->gap) return;
     if (fwrite(p, 1, n, t->out) != n) {
-        char msg[PATH_MAX + 64];
-        snprintf(msg, sizeof msg, "write to %s failed: %s", t->path, strerror(errno));
-        anomaly(c, SN_AN_EXTRACT, f, msg);
+        write_failed(c, t, f);
         fclose(t->out);
         t->out = NULL;
-        t->extract_failed = 1;
     }
+}
+
+/* path, which is not the file sent, moved to path.partial (path.N.partial
+ * when that is taken): the name is made with O_EXCL first and renamed
+ * over, so that no file already there (an earlier run's) is replaced. */
+static int set_aside(const char *path, char *bad, size_t cap) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (attempt == 0) snprintf(bad, cap, "%s.partial", path);
+        else snprintf(bad, cap, "%s.%d.partial", path, attempt);
+        int fd = open(bad, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            if (errno == EEXIST) continue;
+            return -1;
+        }
+        close(fd);
+        if (rename(path, bad) == 0) return 0;
+        int eno = errno;
+        unlink(bad);
+        errno = eno;
+        return -1;
+    }
+    errno = EEXIST;
+    return -1;
 }
 
 static size_t blocks(sn_ctx *c, sn_ftp *t, const sn_flow *f, const uint8_t *p, size_t n) {
@@ -232,7 +264,10 @@ void sn_ftp_gap(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, uint64_t lost) 
 }
 
 void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
-    if (t->out) fclose(t->out);
+    /* the last bytes are written by fclose: a file smaller than stdio's
+     * buffer is written there or not at all */
+    if (t->out && fclose(t->out) != 0) write_failed(c, t, f);
+    t->out = NULL;
     if (t->invitation && !t->name && !t->has_announced) {
         /* the connection opened before its invitation's INVITE was
          * captured (an orphan then, adopted since): the file is named now */
@@ -261,17 +296,21 @@ void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
         sn_ev_set_int(ev, "bye_code", t->bye_code);
         sn_ev_set_str(ev, "bye", msnftp_bye_text(t->bye_code));
     }
-    if (t->path[0] && !t->extract_failed) {
-        if (strcmp(status, "complete") == 0) {
+    char aside_failed[2 * PATH_MAX + 64] = "";
+    if (t->path[0]) {
+        if (strcmp(status, "complete") == 0 && !t->extract_failed) {
             sn_ev_set_str(ev, "path", t->path);
         } else {
             /* a partial file would pass for the real one: keep it aside */
             char bad[PATH_MAX + 16];
-            snprintf(bad, sizeof bad, "%s.partial", t->path);
-            if (rename(t->path, bad) == 0) sn_ev_set_str(ev, "path", bad);
+            if (set_aside(t->path, bad, sizeof bad) == 0) sn_ev_set_str(ev, "path", bad);
+            else
+                snprintf(aside_failed, sizeof aside_failed, "cannot rename %s to %s: %s", t->path, bad,
+                         strerror(errno));
         }
     }
     sn_ev_emit(&c->ev, ev);
+    if (aside_failed[0]) anomaly(c, SN_AN_EXTRACT, f, aside_failed);
     c->st.files++;
     if ((t->has_announced && t->has_fil && t->announced != t->fil_size) ||
         (t->has_fil && !t->gap && !t->cancelled_by_sender && !t->ccl && t->received != t->fil_size)) {

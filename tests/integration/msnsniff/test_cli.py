@@ -1074,6 +1074,78 @@ class Modes(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    @staticmethod
+    def transfer(data, sent):
+        """alice sends bob a file of these bytes over MSNFTP, of which the
+        capture shows the first `sent`."""
+        c = Capture()
+        notification_login(c)
+        sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+        sb.c2s(msg("MSG 4 N", invitation(
+            ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+            ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "1001"), ("Application-File", "notes.txt"),
+            ("Application-FileSize", len(data)))))
+        sb.c2s(msg("MSG 5 N", invitation(
+            ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "1001"), ("IP-Address", "10.0.0.10"),
+            ("Port", "6891"), ("AuthCookie", "777"), ("Launch-Application", "FALSE"),
+            ("Request-Data", "IP-Address:"))))
+        ft = c.tcp("10.0.0.20", 1200, "10.0.0.10", 6891)
+        ft.c2s("VER MSNFTP\r\n")
+        ft.s2c("VER MSNFTP\r\n")
+        ft.c2s("USR bob@example.com 777\r\n")
+        ft.s2c("FIL %d\r\n" % len(data))
+        ft.c2s("TFR\r\n")
+        ft.s2c(bytes([0, sent & 0xFF, sent >> 8]) + data[:sent])
+        if sent == len(data):
+            ft.c2s("BYE 16777989\r\n")
+        ft.close()
+        return c
+
+    def test_extract_that_could_not_be_written_is_set_aside(self):
+        # A file smaller than stdio's buffer is written when it is closed:
+        # that write failing (a full disk, here the file size limit) left
+        # an empty file under the file's own name, reported complete at
+        # that path. It is set aside as *.partial with an extract anomaly.
+        import resource
+        data = bytes(range(256)) * 4
+        d = tempfile.mkdtemp()
+        try:
+            path = os.path.join(d, "transfer.pcap")
+            with open(path, "wb") as f:
+                f.write(self.transfer(data, len(data)).bytes())
+            p = subprocess.run([MSNSNIFF, "-q", "--extract", d, "-r", path], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT,
+                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100)))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            ev = events(p.stdout)
+            f = [e for e in ev if e["event"] == "file"][0]
+            self.assertEqual(f["status"], "complete")  # on the wire
+            self.assertEqual(f["path"], os.path.join(d, "3-notes.txt.partial"))
+            self.assertEqual(sorted(os.listdir(d)), ["3-notes.txt.partial", "transfer.pcap"])
+            self.assertEqual([e["detail"] for e in ev if e["event"] == "anomaly" and e["kind"] == "extract"],
+                             ["write to %s failed: File too large" % os.path.join(d, "3-notes.txt")])
+        finally:
+            shutil.rmtree(d)
+
+    def test_partial_file_never_replaces_one_there(self):
+        # a transfer cut short is set aside as *.partial; a second run (a
+        # restarted service numbers its flows from 1 again) renamed its own
+        # over the first one's
+        data = bytes(range(256)) * 4
+        d = tempfile.mkdtemp()
+        try:
+            first = self.transfer(data, 600).run(["-q", "--extract", d])
+            second = self.transfer(data[:500] + b"x" * 524, 700).run(["-q", "--extract", d])
+            paths = [[e["path"] for e in events(out) if e["event"] == "file"] for _, out, _ in (first, second)]
+            self.assertEqual(paths, [[os.path.join(d, "3-notes.txt.partial")],
+                                     [os.path.join(d, "3-notes.txt.1.partial")]])
+            with open(paths[0][0], "rb") as f:
+                self.assertEqual(f.read(), data[:600])
+            with open(paths[1][0], "rb") as f:
+                self.assertEqual(f.read(), data[:500] + b"x" * 200)
+        finally:
+            shutil.rmtree(d)
+
     def test_packet_buffered_same_output(self):
         # -U changes when events are written, never what is written
         rc, out, err = run(["-q", "-U", "-r", cap("seed.pcap")])

@@ -355,6 +355,41 @@ static int check_files(const char **files, size_t n) {
     return 0;
 }
 
+/* Whether a and b are one file: the same inode, or the same name for a
+ * file still to be created. Standard input and output ("-") and devices
+ * (/dev/null for both) are never the same. */
+static int same_file(const char *a, const char *b) {
+    if (strcmp(a, "-") == 0 || strcmp(b, "-") == 0) return 0;
+    struct stat sa, sb;
+    if (stat(a, &sa) != 0) return strcmp(a, b) == 0;
+    return S_ISREG(sa.st_mode) && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* -o or -w naming a file read with -r (a slip on the command line) made
+ * it anew, empty, before it was read: the capture was lost and the run
+ * ended with status 0. -o and -w naming one file mixed events into the
+ * packets. Both are refused before anything is opened. */
+static int outputs_clash(const char **files, size_t n, const char *events, const char *packets) {
+    for (size_t i = 0; i < n; i++) {
+        const char *opt = events && same_file(files[i], events) ? "-o"
+            : packets && same_file(files[i], packets)           ? "-w"
+                                                                : NULL;
+        if (opt) {
+            fprintf(stderr,
+                    "msnsniff: %s %s: that is the capture read with -r, which writing would destroy; "
+                    "write to another file\n",
+                    opt, opt[1] == 'o' ? events : packets);
+            return -1;
+        }
+    }
+    if (events && packets && same_file(events, packets)) {
+        fprintf(stderr, "msnsniff: -o %s and -w %s are one file: events and packets go to two files\n", events,
+                packets);
+        return -1;
+    }
+    return 0;
+}
+
 /* The next of several files, with the filter and the dump file of the one
  * before; NULL when it cannot be read (said on standard error). */
 static sn_capture *open_next(const char *path, sn_capture *prev, const char *filter, int progress, int more) {
@@ -593,6 +628,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (nfiles > 1 && check_files(rfiles, nfiles) != 0) return 1;
+    if (outputs_clash(rfiles, nfiles, wfile, pcap_out) != 0) return 2;
     if (cfg.extract_dir) {
         struct stat sb;
         if (stat(cfg.extract_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {

@@ -318,6 +318,31 @@ class Files(unittest.TestCase):
             self.assertEqual((rc, out), (2, b""), (mode, err))
             self.assertIn("msnsniff: -w - puts packets on standard output, where %s prints" % mode, err)
 
+    def test_outputs_never_replace_the_capture_read(self):
+        # -o or -w naming the file read (a slip of the keyboard) made it
+        # anew before it was read: the capture was gone, with status 0
+        victim = os.path.join(self.dir, "victim.pcap")
+        link = os.path.join(self.dir, "link-to-victim.pcap")
+        shutil.copy(cap("seed.pcap"), victim)
+        os.symlink(victim, link)
+        for args, opt, name in ((["-r", victim, "-o", victim], "-o", victim),
+                                (["-r", victim, "-o", link, "--append"], "-o", link),
+                                (["-r", victim, "-w", victim, "-o", os.devnull], "-w", victim),
+                                (["-r", cap("seed.pcap"), "-r", link, "-w", victim, "-o", os.devnull], "-w", victim)):
+            rc, out, err = run(["-q"] + args)
+            self.assertEqual((rc, out), (2, b""), args)
+            self.assertEqual(err, "msnsniff: %s %s: that is the capture read with -r, which writing would destroy; "
+                             "write to another file\n" % (opt, name))
+            with open(victim, "rb") as f, open(cap("seed.pcap"), "rb") as g:
+                self.assertEqual(f.read(), g.read(), args)
+        both = os.path.join(self.dir, "both.out")
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", both, "-o", both])
+        self.assertEqual((rc, err), (2, "msnsniff: -o %s and -w %s are one file: events and packets go to two "
+                                        "files\n" % (both, both)))
+        self.assertFalse(os.path.exists(both))
+        # devices are no files to lose
+        self.assertEqual(run(["-q", "-r", cap("seed.pcap"), "-w", os.devnull, "-o", os.devnull])[0], 0)
+
     def test_w_full_disk(self):
         rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", "/dev/full", "-o", os.devnull])
         self.assertEqual(rc, 1)

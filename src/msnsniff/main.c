@@ -775,6 +775,7 @@ int main(int argc, char **argv) {
     size_t fi = 0; /* rfiles[fi] is being read */
     int new_file = 0;
     uint64_t last_ts = 0;
+    size_t last_fi = 0; /* the file of the packet last_ts is of: files without packets are passed over */
     int write_said = 0; /* output_failed: 1 events, 2 packets; text_failed: 4 */
     int no_text_err = 0;
     int *text_err = transcript ? &ts.err : nft ? &ns.err : &no_text_err;
@@ -840,10 +841,11 @@ int main(int argc, char **argv) {
                 fprintf(stderr,
                         "%smsnsniff: %s starts at %s, before the last packet of %s (%s): files are read in the "
                         "order given; captures of the same time are to be merged first (mergecap)\n",
-                        progress ? "\n" : "", rfiles[fi], a, rfiles[fi - 1], b);
+                        progress ? "\n" : "", rfiles[fi], a, rfiles[last_fi], b);
             }
         }
         last_ts = fr.ts_us;
+        last_fi = fi;
         if (fr.linktype != cur_lt) {
             cur_lt = fr.linktype;
             cur_ok = sn_decode_linktype_ok(cur_lt);

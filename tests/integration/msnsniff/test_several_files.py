@@ -189,6 +189,17 @@ class SeveralFiles(unittest.TestCase):
         self.assertIn("part0.pcap starts at 2002-03-24T07:39:37", err)
         self.assertIn("before the last packet of %s" % self.parts[1], err)
         self.assertIn("mergecap", err)
+        # a file between them without packets (its header alone, or no
+        # capture at all) is not the one the last packet came from: it was
+        # named so
+        empty = os.path.join(self.dir, "header-only.pcap")
+        with open(empty, "wb") as f:
+            f.write(self.header)
+        rc, out, err = run(["-r", self.parts[1], "-r", empty, "-r", self.parts[0]])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("part0.pcap starts at 2002-03-24T07:39:37", err)
+        self.assertIn("before the last packet of %s (" % self.parts[1], err)
+        self.assertNotIn("header-only.pcap", err)
 
     def test_w_writes_one_file_of_every_part(self):
         out_pcap = os.path.join(self.dir, "all.pcap")

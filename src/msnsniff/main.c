@@ -481,7 +481,10 @@ int main(int argc, char **argv) {
             }
             pcap_out = optarg;
             break;
-        case 'o': wfile = optarg; break;
+        case 'o':
+            /* "-" is standard output, as for -r and -w (it made a file named "-") */
+            wfile = strcmp(optarg, "-") == 0 ? NULL : optarg;
+            break;
         case 'D': list_ifaces = 1; break;
         case 'B': {
             /* a plain number is KiB, as tcpdump's -B */

@@ -306,6 +306,16 @@ class Files(unittest.TestCase):
         rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", "-"])
         self.assertEqual((rc, out), (2, b""))
         self.assertIn("-o FILE", err)
+        # -o - is standard output, as "-" is for -r and -w: it was a file
+        # named "-" in the working directory
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", "-", "-o", "-"], cwd=self.dir)
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn("-o FILE", err)
+        rc, out, err = run(["-q", "--run-id", "c0ffee17", "-r", cap("seed.pcap"), "-o", "-"], cwd=self.dir)
+        self.assertEqual(rc, 0, err)
+        with open(cap("seed.jsonl"), "rb") as f:
+            self.assertEqual(out, f.read())
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "-")))
         js = os.path.join(self.dir, "ev.jsonl")
         rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", "-", "-o", js])
         self.assertEqual(rc, 0, err)

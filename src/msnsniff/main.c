@@ -674,6 +674,20 @@ int main(int argc, char **argv) {
         sn_capture_close(cap);
         return 1;
     }
+    /* Files are carved as the user the run goes on as: a directory it may
+     * not write made every file an extract anomaly, and the run ended
+     * with status 0 having carved none. */
+    if (cfg.extract_dir && access(cfg.extract_dir, W_OK | X_OK) != 0) {
+        int eno = errno;
+        if (run_as && (eno == EACCES || eno == EPERM))
+            fprintf(stderr,
+                    "msnsniff: --extract %s: %s: the files are created as user %s (-Z drops privileges before "
+                    "any is): let %s write there, or choose another place\n",
+                    cfg.extract_dir, strerror(eno), run_as, run_as);
+        else fprintf(stderr, "msnsniff: --extract %s: %s\n", cfg.extract_dir, strerror(eno));
+        sn_capture_close(cap);
+        return 2;
+    }
     /* -o moves the JSON events only: a transcript or an nft script is
      * always printed on standard output, and would be mixed into the
      * pcap records there. */

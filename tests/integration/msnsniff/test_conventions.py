@@ -634,6 +634,22 @@ class Live(unittest.TestCase):
             self.assertIn("msnsniff: %s: Permission denied: the file is created as user nobody" % path, err)
             self.assertFalse(os.path.exists(path))
 
+    def test_z_extract_directory_user_cannot_write(self):
+        # the files are carved as the -Z user: a directory only root may
+        # write to made each one an anomaly, and the run ended with 0
+        closed = os.path.join(self.dir, "root-only-extract")
+        os.mkdir(closed, 0o755)
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-Z", "nobody", "--extract", closed])
+        self.assertEqual((rc, out), (2, b""), err)
+        self.assertEqual(err, "msnsniff: --extract %s: Permission denied: the files are created as user nobody (-Z "
+                         "drops privileges before any is): let nobody write there, or choose another place\n" % closed)
+        os.chmod(closed, 0o777)
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-Z", "nobody", "--extract", closed])
+        self.assertEqual(rc, 0, err)
+        carved = [e["path"] for e in events(out) if e["event"] == "file"]
+        self.assertEqual(len(carved), 1)
+        self.assertEqual(os.stat(carved[0]).st_uid, pwd.getpwnam("nobody").pw_uid)
+
     def test_z_unknown_user(self):
         rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-Z", "no-such-user-msnkit"])
         self.assertEqual(rc, 1)

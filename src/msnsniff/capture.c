@@ -380,6 +380,11 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
      * take them away. */
     struct stat st0;
     int have_st = is_stdin ? fstat(STDIN_FILENO, &st0) == 0 : stat(path, &st0) == 0;
+    if (is_stdin && !have_st) { /* `-r - <&-`: read() fails, which would read as an empty input */
+        snprintf(err, errcap, "%s: %s%s", name, strerror(errno),
+                 errno == EBADF ? ": standard input is closed; give the capture on it, or with -r FILE" : "");
+        return NULL;
+    }
     int is_dir = have_st && S_ISDIR(st0.st_mode), is_pipe = have_st && !S_ISREG(st0.st_mode) && !is_dir;
     if (is_stdin && is_dir) { /* `-r - < dir`: read() fails, which would read as an empty input */
         snprintf(err, errcap, "%s: a directory, not a capture: give the capture file itself", name);

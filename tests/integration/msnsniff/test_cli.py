@@ -719,6 +719,12 @@ class Modes(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         with open(cap("seed.jsonl"), "rb") as f:
             self.assertEqual(out, f.read())
+        # a closed standard input is said as such, not as an empty capture
+        p = subprocess.run([MSNSNIFF, "-q", "-r", "-"], stdin=None, capture_output=True, timeout=TIMEOUT,
+                           preexec_fn=lambda: os.close(0))
+        self.assertEqual((p.returncode, p.stdout), (1, b""))
+        self.assertEqual(p.stderr.decode(), "msnsniff: (stdin): Bad file descriptor: standard input is closed; "
+                         "give the capture on it, or with -r FILE\n")
 
     def test_standard_input_reads_as_the_file(self):
         """cat FILE | msnsniff -r - gives what msnsniff -r FILE gives: the

@@ -657,10 +657,17 @@ static void free_other_progs(sn_capture *c) {
     c->nother = 0;
 }
 
+/* The message of a filter libpcap refused: a long filter (hundreds of
+ * hosts) is shown by its start, so that the reason still fits. */
+static void filter_error(char *err, size_t errcap, const char *expr, const char *why) {
+    int shown = 200;
+    snprintf(err, errcap, "filter \"%.*s%s\": %s", shown, expr, strlen(expr) > (size_t)shown ? " ..." : "", why);
+}
+
 int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t errcap) {
     struct bpf_program prog;
     if (pcap_compile(c->p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-        snprintf(err, errcap, "filter \"%s\": %s", expr, pcap_geterr(c->p));
+        filter_error(err, errcap, expr, pcap_geterr(c->p));
         return -1;
     }
     if (c->fast) {
@@ -679,7 +686,7 @@ int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t err
     int rc = pcap_setfilter(c->p, &prog);
     pcap_freecode(&prog);
     if (rc != 0) {
-        snprintf(err, errcap, "filter \"%s\": %s", expr, pcap_geterr(c->p));
+        filter_error(err, errcap, expr, pcap_geterr(c->p));
         return -1;
     }
     if (c->live) c->have_base = pcap_stats(c->p, &c->base) == 0;

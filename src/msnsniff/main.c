@@ -640,17 +640,18 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    /* the filter is the rest of the command line, like tcpdump */
-    char filter[4096] = "";
-    size_t fl = 0;
-    for (int i = optind; i < argc; i++) {
-        int w = snprintf(filter + fl, sizeof filter - fl, "%s%s", fl ? " " : "", argv[i]);
-        if (w < 0 || (size_t)w >= sizeof filter - fl) {
-            fprintf(stderr, "msnsniff: filter expression too long\n");
-            return 2;
-        }
-        fl += (size_t)w;
+    /* the filter is the rest of the command line, like tcpdump, of any
+     * length (a list of hosts passed 4 KiB) */
+    size_t need = 1;
+    for (int i = optind; i < argc; i++) need += strlen(argv[i]) + 1;
+    static char *filter; /* reachable to the end, as rfiles */
+    if (!(filter = malloc(need))) {
+        fprintf(stderr, "msnsniff: out of memory\n");
+        return 1;
     }
+    size_t fl = 0;
+    filter[0] = '\0';
+    for (int i = optind; i < argc; i++) fl += (size_t)snprintf(filter + fl, need - fl, "%s%s", fl ? " " : "", argv[i]);
 
     char err[1024];
     sn_capture *cap = rfile ? sn_capture_open_file(rfile, err, sizeof err)
@@ -987,6 +988,8 @@ int main(int argc, char **argv) {
     sn_capture_close(cap);
     free(rfiles);
     rfiles = NULL;
+    free(filter);
+    filter = NULL;
     if (fflush(out) != 0 || (out != stdout && fclose(out) != 0) || werr) {
         if (!(write_said & 5)) /* said when it happened */
             fprintf(stderr, "msnsniff: %s: writing events failed: %s\n", events_name, strerror(werr ? werr : errno));

@@ -843,6 +843,17 @@ class Modes(unittest.TestCase):
         rc, _, err = run(["-q", "-r", cap("seed.pcap"), "tcp", "port", "frobnicate"])
         self.assertEqual(rc, 2)
         self.assertIn("filter", err)
+        # a filter is as long as it needs to be, as tcpdump's: one over
+        # 4 KiB (a list of hosts) was refused as "too long"
+        hosts = " or ".join("host 192.0.2.%d" % (i % 250 + 1) for i in range(300))
+        self.assertGreater(len(hosts), 4096)
+        rc, out2, err = run(["-q", "-r", cap("seed.pcap"), "tcp", "port", "6891", "and", "not", "(", hosts, ")"])
+        self.assertEqual((rc, out2), (0, out), err)
+        # refused, it is shown by its start: libpcap's reason still fits
+        rc, _, err = run(["-q", "-r", cap("seed.pcap"), hosts, "or", "tcp", "port"])
+        self.assertEqual(rc, 2)
+        self.assertRegex(err, r'^msnsniff: filter "host 192\.0\.2\.1 or .{100,200} \.\.\.": can\'t parse filter '
+                         r'expression: syntax error\n$')
 
     def test_transcript(self):
         rc, out, err = run(["-q", "--transcript", "-r", cap("seed.pcap")])

@@ -329,6 +329,10 @@ static int text_failed(int text_err, const char *text, int *said) {
     return 1;
 }
 
+/* A file as messages name it: standard input as the capture's own
+ * messages do. */
+static const char *file_name(const char *path) { return strcmp(path, "-") == 0 ? "(stdin)" : path; }
+
 /* Several files: each is there to be read before any is, so that a
  * mistyped name stops the run before it has written anything; standard
  * input can be one of them once. */
@@ -859,7 +863,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr,
                         "%smsnsniff: %s starts at %s, before the last packet of %s (%s): files are read in the "
                         "order given; captures of the same time are to be merged first (mergecap)\n",
-                        progress ? "\n" : "", rfiles[fi], a, rfiles[last_fi], b);
+                        progress ? "\n" : "", file_name(rfiles[fi]), a, file_name(rfiles[last_fi]), b);
             }
         }
         last_ts = fr.ts_us;
@@ -944,7 +948,7 @@ int main(int argc, char **argv) {
                 "msnsniff: %s: %llu of %llu packets were cut short by the capture's snapshot length (%llu bytes "
                 "kept): their missing bytes are gaps in the analysis; capture whole packets (tcpdump -s 0)\n",
                 nfiles > 1  ? "the capture files"
-                    : rfile ? (strcmp(rfile, "-") == 0 ? "(stdin)" : rfile)
+                    : rfile ? file_name(rfile)
                             : iface,
                 (unsigned long long)fin->packets_truncated, (unsigned long long)fin->packets,
                 (unsigned long long)fin->truncated_caplen);

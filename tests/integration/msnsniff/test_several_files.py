@@ -200,6 +200,11 @@ class SeveralFiles(unittest.TestCase):
         self.assertIn("part0.pcap starts at 2002-03-24T07:39:37", err)
         self.assertIn("before the last packet of %s (" % self.parts[1], err)
         self.assertNotIn("header-only.pcap", err)
+        # standard input is named as the reader's messages name it
+        with open(self.parts[0], "rb") as f:
+            rc, out, err = run(["-r", self.parts[1], "-r", "-"], input_bytes=f.read())
+        self.assertEqual(rc, 0, err)
+        self.assertIn("msnsniff: (stdin) starts at 2002-03-24T07:39:37", err)
 
     def test_w_writes_one_file_of_every_part(self):
         out_pcap = os.path.join(self.dir, "all.pcap")

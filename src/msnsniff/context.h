@@ -91,6 +91,7 @@ typedef struct sn_ctx {
     uint64_t frame;              /* its number, from 1 */
     uint64_t next_session, next_invitation, next_conversation;
     unsigned anomaly_count[SN_AN_KINDS];
+    unsigned carving; /* files being carved (ftp.c), each holding a descriptor */
     sn_stats st;
     unsigned nsummary_users;
     struct {

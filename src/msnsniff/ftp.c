@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <msnp/msnp.h>
@@ -102,6 +103,20 @@ static void anomaly(sn_ctx *c, sn_anomaly kind, const sn_flow *f, const char *de
 
 static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
     if (!c->cfg.extract_dir || t->out || t->extract_failed) return;
+    /* Each file being carved holds a descriptor until its transfer ends:
+     * a capture of many transfers at once (forged ones cost nothing) took
+     * them all, and the next -r file, -o opened again on SIGHUP or a
+     * decompressor could not be opened. Carving gets half of them. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && c->carving >= rl.rlim_cur / 2) {
+        t->extract_failed = 1;
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "not carved: %u files are being carved at once, half of the open files allowed (ulimit -n %llu)",
+                 c->carving, (unsigned long long)rl.rlim_cur);
+        anomaly(c, SN_AN_EXTRACT, f, msg);
+        return;
+    }
     char base[128];
     safe_name(t->name ? t->name : "msnftp.bin", base, sizeof base);
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -119,7 +134,9 @@ static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
         snprintf(msg, sizeof msg, "cannot create %s: %s", t->path, strerror(errno));
         anomaly(c, SN_AN_EXTRACT, f, msg);
         t->path[0] = '\0';
+        return;
     }
+    c->carving++;
 }
 
 /* A write that failed (a full disk) leaves a file that is not the one
@@ -138,6 +155,7 @@ static void write_out(sn_ctx *c, sn_ftp *t, const sn_flow *f, const uint8_t *p, 
         write_failed(c, t, f);
         fclose(t->out);
         t->out = NULL;
+        c->carving--;
     }
 }
 
@@ -266,8 +284,11 @@ void sn_ftp_gap(sn_ctx *c, sn_ftp *t, const sn_flow *f, int dir, uint64_t lost) 
 void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
     /* the last bytes are written by fclose: a file smaller than stdio's
      * buffer is written there or not at all */
-    if (t->out && fclose(t->out) != 0) write_failed(c, t, f);
-    t->out = NULL;
+    if (t->out) {
+        if (fclose(t->out) != 0) write_failed(c, t, f);
+        t->out = NULL;
+        c->carving--;
+    }
     if (t->invitation && !t->name && !t->has_announced) {
         /* the connection opened before its invitation's INVITE was
          * captured (an orphan then, adopted since): the file is named now */

@@ -1163,6 +1163,50 @@ class Modes(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_transfers_at_once_leave_descriptors_to_the_rest(self):
+        # Each file being carved holds a descriptor until its transfer
+        # ends. 60 transfers under way at once with 64 descriptors allowed
+        # took them all: the next -r file could not be opened and its login
+        # was lost. Carving gets half of them; the others are said.
+        import resource
+        c = Capture()
+        transfers = [c.tcp("10.1.0.%d" % (i + 1), 1200, "10.0.0.10", 6891) for i in range(60)]
+        for ft in transfers:
+            ft.c2s("VER MSNFTP\r\n")
+            ft.s2c("VER MSNFTP\r\n")
+            ft.c2s("USR bob@example.com 777\r\n")
+            ft.s2c("FIL 200\r\n")
+            ft.c2s("TFR\r\n")
+            ft.s2c(bytes([0, 100, 0]) + b"x" * 100)
+        for ft in transfers:  # still under way when the file ends
+            ft.s2c(bytes([0, 50, 0]) + b"y" * 50)
+        later = Capture(start=1117000100)
+        notification_login(later)
+        d = tempfile.mkdtemp()
+        try:
+            paths = []
+            for name, capture in (("transfers.pcap", c), ("later.pcap", later)):
+                paths += ["-r", os.path.join(d, name)]
+                with open(paths[-1], "wb") as f:
+                    f.write(capture.bytes())
+            carved = os.path.join(d, "carved")
+            os.mkdir(carved)
+            p = subprocess.run([MSNSNIFF, "-q", "--extract", carved] + paths, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT,
+                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            ev = events(p.stdout)
+            self.assertEqual([e["user"] for e in ev if e["event"] == "login"], ["alice@example.com"])
+            files = [e for e in ev if e["event"] == "file"]
+            self.assertEqual(len(files), 60)
+            self.assertEqual(len([f for f in files if f.get("path")]), 32)
+            self.assertEqual(len(os.listdir(carved)), 32)
+            refused = [e["detail"] for e in ev if e["event"] == "anomaly" and e["kind"] == "extract"]
+            self.assertEqual(refused, ["not carved: 32 files are being carved at once, half of the open files "
+                                       "allowed (ulimit -n 64)"] * 28)
+        finally:
+            shutil.rmtree(d)
+
     def test_packet_buffered_same_output(self):
         # -U changes when events are written, never what is written
         rc, out, err = run(["-q", "-U", "-r", cap("seed.pcap")])

@@ -797,6 +797,12 @@ int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
     return 0;
 }
 
+void sn_capture_dump_flush(sn_capture *c) {
+    if (!c->dump) return;
+    errno = 0;
+    if (pcap_dump_flush(c->dump) != 0 && !c->dump_errno) c->dump_errno = errno ? errno : EIO;
+}
+
 uint64_t sn_capture_dump_skipped(const sn_capture *c) { return c->dump_skipped; }
 int sn_capture_dump_error(const sn_capture *c) { return c->dump ? c->dump_errno : 0; }
 

@@ -63,6 +63,10 @@ int sn_capture_dump_open(sn_capture *c, const char *path, uint32_t snaplen, char
  * takes over the dump file of the one before; the frames it writes must
  * be of the first file's link type. */
 void sn_capture_dump_pass(sn_capture *from, sn_capture *to);
+/* Writes out what the dump file buffers (-U, an idle live capture): a
+ * reader of the file or of the pipe sees the packets as they come. A
+ * failure is kept for sn_capture_dump_error. */
+void sn_capture_dump_flush(sn_capture *c);
 /* Flushes and closes the dump file: 0, or -1 with err naming the file and
  * the cause (a full disk shows here). Nothing to do without one. */
 int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap);

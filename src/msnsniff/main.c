@@ -844,6 +844,7 @@ int main(int argc, char **argv) {
                 clock_gettime(CLOCK_REALTIME, &now);
                 sn_engine_tick(eng, (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u);
                 sn_outq_flush(outq);
+                sn_capture_dump_flush(cap); /* a quiet capture's last packets are not held back */
                 if (output_failed(outq, events_name, cap, dump_name, &write_said) ||
                     text_failed(*text_err, text, &write_said)) {
                     status = 1;
@@ -884,6 +885,9 @@ int main(int argc, char **argv) {
         }
         sn_engine_packet(eng, cur_lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
         if (live_output) sn_outq_flush(outq);
+        /* -U is tcpdump's: the -w file (a pipe: -w -) gets each packet
+         * at once, not 4 KiB at a time */
+        if (packet_buffered) sn_capture_dump_flush(cap);
         /* live: at every packet; a file: now and then (the check locks) */
         if ((live_output || (++checked & 4095u) == 0) &&
             (output_failed(outq, events_name, cap, dump_name, &write_said) ||

@@ -799,6 +799,31 @@ class Modes(unittest.TestCase):
                     pass
         self.assertEqual(rc, 0)
 
+    def test_packet_buffered_writes_packets_as_they_come(self):
+        """-U is tcpdump's: -w - gets each packet as it is read, not
+        4 KiB at a time (the stdio buffer held them to the end)."""
+        import select
+        with open(cap("seed.pcap"), "rb") as f:
+            data = f.read()
+        first = 24 + 16 + struct.unpack("<I", data[32:36])[0]  # the file header and the first record
+        with subprocess.Popen([MSNSNIFF, "-U", "-q", "-r", "-", "-w", "-", "-o", os.devnull], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as p:
+            try:
+                p.stdin.write(data[:first])
+                p.stdin.flush()
+                ready, _, _ = select.select([p.stdout], [], [], 10)
+                early = os.read(p.stdout.fileno(), 65536) if ready else b""
+                p.stdin.write(data[first:])
+                p.stdin.close()
+                rest = p.stdout.read()
+                p.wait(timeout=TIMEOUT)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+        self.assertEqual(early, data[:first])
+        self.assertEqual(early + rest, data)
+        self.assertEqual(p.returncode, 0)
+
     def test_a_signal_ends_reading_a_silent_pipe(self):
         """SIGTERM ends a run reading a pipe whose writer stays silent, as it
         ends a run reading a file: the events so far, the summary, status 0."""

@@ -58,6 +58,7 @@ typedef struct sn_stats {
     uint64_t invitations, invitations_by_app[SN_APP_KINDS];
     uint64_t expectations, hits, misses;
     uint64_t files, file_bytes;
+    uint64_t files_not_carved; /* --extract: not created, not written whole or over the bound (extract anomalies) */
     uint64_t gaps, gap_bytes, parse_errors, anomalies, dns_answers;
     uint64_t packets_not_admitted; /* of new flows the memcap could not admit: not analyzed */
     uint64_t flows_evicted_bound;  /* of flows_evicted: closed before their idle timeout to admit a new

@@ -568,7 +568,9 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
     fprintf(fp, "\n  connections: predicted %llu, matched %llu, missed %llu, retired %llu\n",
             (unsigned long long)s->expectations, (unsigned long long)s->hits, (unsigned long long)s->misses,
             (unsigned long long)e->c.expect.retired);
-    fprintf(fp, "  files: %llu (%llu bytes)\n", (unsigned long long)s->files, (unsigned long long)s->file_bytes);
+    fprintf(fp, "  files: %llu (%llu bytes)", (unsigned long long)s->files, (unsigned long long)s->file_bytes);
+    if (s->files_not_carved) fprintf(fp, "; not carved whole %llu", (unsigned long long)s->files_not_carved);
+    fputc('\n', fp);
     fprintf(fp, "  gaps: %llu (%llu bytes), parse errors %llu, anomalies %llu\n", (unsigned long long)s->gaps,
             (unsigned long long)s->gap_bytes, (unsigned long long)s->parse_errors, (unsigned long long)s->anomalies);
     fprintf(fp, "  memory: peak %llu bytes of memcap %llu; packets of flows it could not admit %llu\n",

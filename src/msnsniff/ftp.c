@@ -115,6 +115,7 @@ static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
                  "not carved: %u files are being carved at once, half of the open files allowed (ulimit -n %llu)",
                  c->carving, (unsigned long long)rl.rlim_cur);
         anomaly(c, SN_AN_EXTRACT, f, msg);
+        c->st.files_not_carved++;
         return;
     }
     char base[128];
@@ -133,6 +134,7 @@ static void open_output(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
         char msg[PATH_MAX + 64];
         snprintf(msg, sizeof msg, "cannot create %s: %s", t->path, strerror(errno));
         anomaly(c, SN_AN_EXTRACT, f, msg);
+        c->st.files_not_carved++;
         t->path[0] = '\0';
         return;
     }
@@ -147,6 +149,7 @@ static void write_failed(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
     snprintf(msg, sizeof msg, "write to %s failed: %s", t->path, strerror(errno));
     anomaly(c, SN_AN_EXTRACT, f, msg);
     t->extract_failed = 1;
+    c->st.files_not_carved++;
 }
 
 static void write_out(sn_ctx *c, sn_ftp *t, const sn_flow *f, const uint8_t *p, size_t n) {
@@ -331,7 +334,10 @@ void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
         }
     }
     sn_ev_emit(&c->ev, ev);
-    if (aside_failed[0]) anomaly(c, SN_AN_EXTRACT, f, aside_failed);
+    if (aside_failed[0]) {
+        anomaly(c, SN_AN_EXTRACT, f, aside_failed);
+        if (!t->extract_failed) c->st.files_not_carved++; /* counted once a file */
+    }
     c->st.files++;
     if ((t->has_announced && t->has_fil && t->announced != t->fil_size) ||
         (t->has_fil && !t->gap && !t->cancelled_by_sender && !t->ccl && t->received != t->fil_size)) {

@@ -947,6 +947,13 @@ int main(int argc, char **argv) {
                 iface, (unsigned long long)(kst.dropped + kst.lost), (unsigned long long)kst.received,
                 (unsigned long long)kst.dropped, (unsigned long long)kst.lost);
     const sn_stats *fin = sn_engine_stats(eng);
+    /* carved files are an output too: one not written whole is said, and
+     * the run ends with status 1, as for -w */
+    if (fin->files_not_carved) {
+        fprintf(stderr, "msnsniff: --extract %s: files not carved whole: %llu (the extract anomalies say why)\n",
+                cfg.extract_dir, (unsigned long long)fin->files_not_carved);
+        status = 1;
+    }
     if (fin->packets_truncated)
         fprintf(stderr,
                 "msnsniff: %s: %llu of %llu packets were cut short by the capture's snapshot length (%llu bytes "

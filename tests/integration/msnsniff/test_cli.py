@@ -1158,7 +1158,10 @@ class Modes(unittest.TestCase):
             p = subprocess.run([MSNSNIFF, "-q", "--extract", d, "-r", path], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=TIMEOUT,
                                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100)))
-            self.assertEqual(p.returncode, 0, p.stderr)
+            # an output that could not be written: said, and status 1
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertEqual(p.stderr.decode(), "msnsniff: --extract %s: files not carved whole: 1 (the extract "
+                             "anomalies say why)\n" % d)
             ev = events(p.stdout)
             f = [e for e in ev if e["event"] == "file"][0]
             self.assertEqual(f["status"], "complete")  # on the wire
@@ -1219,7 +1222,9 @@ class Modes(unittest.TestCase):
             p = subprocess.run([MSNSNIFF, "-q", "--extract", carved] + paths, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=TIMEOUT,
                                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
-            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("msnsniff: --extract %s: files not carved whole: 28 " % carved, p.stderr.decode())
+            self.assertNotIn("Too many open files", p.stderr.decode())
             ev = events(p.stdout)
             self.assertEqual([e["user"] for e in ev if e["event"] == "login"], ["alice@example.com"])
             files = [e for e in ev if e["event"] == "file"]

@@ -336,7 +336,7 @@ static const char *file_name(const char *path) { return strcmp(path, "-") == 0 ?
 /* Several files: each is there to be read before any is, so that a
  * mistyped name stops the run before it has written anything; standard
  * input can be one of them once. */
-static int check_files(const char **files, size_t n) {
+static int check_files(const char **files, size_t n, const char *run_as) {
     size_t stdin_uses = 0;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(files[i], "-") == 0) {
@@ -348,7 +348,13 @@ static int check_files(const char **files, size_t n) {
         }
         struct stat sb;
         if (stat(files[i], &sb) != 0 || access(files[i], R_OK) != 0) {
-            fprintf(stderr, "msnsniff: %s: %s\n", files[i], strerror(errno));
+            int eno = errno;
+            if (run_as && (eno == EACCES || eno == EPERM))
+                fprintf(stderr,
+                        "msnsniff: %s: %s: the files after the first are read as user %s (-Z drops privileges "
+                        "before they are opened): let %s read it\n",
+                        files[i], strerror(eno), run_as, run_as);
+            else fprintf(stderr, "msnsniff: %s: %s\n", files[i], strerror(eno));
             return -1;
         }
         if (S_ISDIR(sb.st_mode)) {
@@ -634,7 +640,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "msnsniff: --transcript and --nft are exclusive\n");
         return 2;
     }
-    if (nfiles > 1 && check_files(rfiles, nfiles) != 0) return 1;
+    if (nfiles > 1 && check_files(rfiles, nfiles, NULL) != 0) return 1;
     if (outputs_clash(rfiles, nfiles, wfile, pcap_out) != 0) return 2;
     if (cfg.extract_dir) {
         struct stat sb;
@@ -676,6 +682,12 @@ int main(int argc, char **argv) {
      * output files are created as the -Z user. */
     if (run_as && drop_privileges(run_as, err, sizeof err) != 0) {
         fprintf(stderr, "msnsniff: %s\n", err);
+        sn_capture_close(cap);
+        return 1;
+    }
+    /* the files after the first are opened as USER: checked as root, one
+     * USER may not read ended the run after the events of those before */
+    if (run_as && nfiles > 1 && check_files(rfiles + 1, nfiles - 1, run_as) != 0) {
         sn_capture_close(cap);
         return 1;
     }

@@ -650,6 +650,18 @@ class Live(unittest.TestCase):
         self.assertEqual(len(carved), 1)
         self.assertEqual(os.stat(carved[0]).st_uid, pwd.getpwnam("nobody").pw_uid)
 
+    def test_z_later_file_user_cannot_read(self):
+        # the files after the first are opened as the -Z user: one it may
+        # not read passed the check made as root and ended the run after
+        # the events of the files before it
+        closed = os.path.join(self.dir, "root-only.pcap")
+        shutil.copy(cap("seed.pcap"), closed)
+        os.chmod(closed, 0o600)
+        rc, out, err = run(["-q", "-Z", "nobody", "-r", cap("seed.pcap"), "-r", closed])
+        self.assertEqual((rc, out), (1, b""), err)
+        self.assertEqual(err, "msnsniff: %s: Permission denied: the files after the first are read as user nobody "
+                         "(-Z drops privileges before they are opened): let nobody read it\n" % closed)
+
     def test_z_unknown_user(self):
         rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-Z", "no-such-user-msnkit"])
         self.assertEqual(rc, 1)

@@ -77,6 +77,12 @@ static void elements(sn_nft_out *n, const sn_expect *x, el_op op, long long time
         return;
     }
     if (timeout <= 0) timeout = 1;
+    /* nft takes a number of seconds of at most 8 digits ("value too
+     * large" from 100000000s on, about 3 years, which --expect-timeout
+     * allows): a longer one is written in days and seconds */
+    char tmo[48];
+    if (timeout > 99999999) snprintf(tmo, sizeof tmo, "%lldd%llds", timeout / 86400, timeout % 86400);
+    else snprintf(tmo, sizeof tmo, "%llds", timeout);
     char a[SN_ADDR_STRLEN];
     sn_addr_str(&x->addr, a);
     const char *set6 = x->addr.family == 6 ? "6" : "4";
@@ -91,7 +97,7 @@ static void elements(sn_nft_out *n, const sn_expect *x, el_op op, long long time
         if (klen < 0 || (size_t)klen >= sizeof key) continue;
         long held = hold(n, key, (size_t)klen, op == EL_ADD ? 1 : -1);
         if (op == EL_ADD)
-            out(n, "add element %s %s %s timeout %llds } # %s cookie %s\n", n->family, n->table, key, timeout, x->app,
+            out(n, "add element %s %s %s timeout %s } # %s cookie %s\n", n->family, n->table, key, tmo, x->app,
                 x->cookie);
         else if (op == EL_DELETE && held == 0)
             out(n, "delete element %s %s %s } # %s cookie %s %s\n", n->family, n->table, key, x->app, x->cookie, why);

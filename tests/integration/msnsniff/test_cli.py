@@ -991,6 +991,17 @@ class Modes(unittest.TestCase):
                     v = el["val"]["concat"]
                     got.add((v[0], v[1], v[2] if len(v) == 3 else "any"))
             self.assertEqual(got, want, name)
+        # the longest --expect-timeout: nft takes at most 8 digits of
+        # seconds ("value too large" refused the whole script)
+        rc, out, err = run(["-q", "--nft", "--expect-timeout", "4294967295", "-r", cap("seed.pcap")])
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b" timeout 49710d23295s } ", out)
+        p = subprocess.run(["unshare", "-n", "sh", "-c", "nft -f - && nft -j list ruleset"], input=out,
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        timeouts = {el["elem"]["timeout"] for item in json.loads(p.stdout)["nftables"] if "set" in item
+                    for el in item["set"].get("elem", [])}
+        self.assertEqual(timeouts, {4294967295})
 
     def test_nft_deletes_withdrawn_predictions(self):
         # alice announces port 6891 for two file transfers (41, 42), 6892

@@ -705,12 +705,14 @@ int main(int argc, char **argv) {
         sn_capture_close(cap);
         return 2;
     }
-    /* -o moves the JSON events only: a transcript or an nft script is
-     * always printed on standard output, and would be mixed into the
-     * pcap records there. */
-    if (pcap_out && strcmp(pcap_out, "-") == 0 && (transcript || nft)) {
+    /* -o moves the JSON events only: a transcript, an nft script or the
+     * --summary is always printed on standard output, and would be mixed
+     * into the pcap records there. */
+    if (pcap_out && strcmp(pcap_out, "-") == 0 && (transcript || nft || (summary_stdout && !quiet))) {
         fprintf(stderr, "msnsniff: -w - puts packets on standard output, where %s prints: write them to a file\n",
-                transcript ? "--transcript" : "--nft");
+                transcript ? "--transcript"
+                    : nft  ? "--nft"
+                           : "--summary");
         sn_capture_close(cap);
         return 2;
     }

@@ -327,6 +327,14 @@ class Files(unittest.TestCase):
             rc, out, err = run(["-q", mode, "-r", cap("seed.pcap"), "-w", "-", "-o", js])
             self.assertEqual((rc, out), (2, b""), (mode, err))
             self.assertIn("msnsniff: -w - puts packets on standard output, where %s prints" % mode, err)
+        # so does --summary: it was written after the last record
+        rc, out, err = run(["--summary", "-r", cap("seed.pcap"), "-w", "-", "-o", js])
+        self.assertEqual((rc, out), (2, b""), err)
+        self.assertIn("msnsniff: -w - puts packets on standard output, where --summary prints", err)
+        rc, out, err = run(["-q", "--summary", "-r", cap("seed.pcap"), "-w", "-", "-o", js])  # no summary
+        self.assertEqual(rc, 0, err)
+        with open(cap("seed.pcap"), "rb") as f:
+            self.assertEqual(out, f.read())
 
     def test_outputs_never_replace_the_capture_read(self):
         # -o or -w naming the file read (a slip of the keyboard) made it

@@ -27,7 +27,7 @@ MSNSNIFF, MKCAPTURE, CAPTURES = sys.argv[1:4]
 del sys.argv[1:4]
 TIMEOUT = 60
 OPTIONS = [[], ["--all-flows"], ["--no-defrag"], ["--announced-policy", "strict"],
-           ["--max-expect-user", "1"], ["--max-expect-session", "1"], ["--expect-timeout", "0"]]
+           ["--max-expect-user", "1"], ["--max-expect-session", "1"], ["--expect-timeout", "1"]]
 VARIANTS = [["--ipv6", "--ext6", "--frag6", "200"], ["--frag", "300"], ["--snaplen", "80"], ["--mss", "100", "--drop", "9"],
             ["--link", "raw"], ["--link", "sll2"], ["--link", "null"], ["--vlan", "7,9", "--overlap", "--dup"]]
 

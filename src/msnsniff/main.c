@@ -365,13 +365,27 @@ static int check_files(const char **files, size_t n, const char *run_as) {
     return 0;
 }
 
+/* For a file still to be created: whether a and b name it in one
+ * directory (./x and x, dir/x and dir/../dir/x), by the directory's inode
+ * and the last component. */
+static int same_new_name(const char *a, const char *b) {
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    const char *na = sa ? sa + 1 : a, *nb = sb ? sb + 1 : b;
+    if (!*na || strcmp(na, nb) != 0) return 0;
+    char da[PATH_MAX], db[PATH_MAX];
+    snprintf(da, sizeof da, "%.*s", sa ? (int)(sa - a) + 1 : 1, sa ? a : ".");
+    snprintf(db, sizeof db, "%.*s", sb ? (int)(sb - b) + 1 : 1, sb ? b : ".");
+    struct stat x, y;
+    return stat(da, &x) == 0 && stat(db, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
 /* Whether a and b are one file: the same inode, or the same name for a
  * file still to be created. Standard input and output ("-") and devices
  * (/dev/null for both) are never the same. */
 static int same_file(const char *a, const char *b) {
     if (strcmp(a, "-") == 0 || strcmp(b, "-") == 0) return 0;
     struct stat sa, sb;
-    if (stat(a, &sa) != 0) return strcmp(a, b) == 0;
+    if (stat(a, &sa) != 0) return strcmp(a, b) == 0 || same_new_name(a, b);
     return S_ISREG(sa.st_mode) && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 

@@ -358,6 +358,12 @@ class Files(unittest.TestCase):
         self.assertEqual((rc, err), (2, "msnsniff: -o %s and -w %s are one file: events and packets go to two "
                                         "files\n" % (both, both)))
         self.assertFalse(os.path.exists(both))
+        # one file still to be made, named two ways
+        other = os.path.join(self.dir, ".", "..", os.path.basename(self.dir), "both.out")
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "-w", both, "-o", other])
+        self.assertEqual((rc, err), (2, "msnsniff: -o %s and -w %s are one file: events and packets go to two "
+                                        "files\n" % (other, both)))
+        self.assertFalse(os.path.exists(both))
         # devices are no files to lose
         self.assertEqual(run(["-q", "-r", cap("seed.pcap"), "-w", os.devnull, "-o", os.devnull])[0], 0)
 

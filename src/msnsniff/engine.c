@@ -351,9 +351,15 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
      * as idle at once; the LRU list stays in time order */
     sn_flow_touch(&e->flows, f, e->c.now);
     if (f->app != SN_APP_OTHER) {
-        if (data_after_fin(f, dir, p)) {
-            sn_anomaly_info a = sn_anomaly_make(SN_AN_DATA_AFTER_FIN, f->id,
-                                                "data after its sender's FIN, dropped as its receiver drops it");
+        /* A RST's payload is never delivered (its receiver resets the
+         * connection or, out of window, drops the whole segment): read as
+         * the stream's, it would be a command nobody got. */
+        int rst_data = (fl & SN_TCP_RST) && (p->len || p->missing);
+        if (rst_data || data_after_fin(f, dir, p)) {
+            sn_anomaly_info a = rst_data
+                ? sn_anomaly_make(SN_AN_RST_WITH_DATA, f->id, "data on a RST, dropped as its receiver drops it")
+                : sn_anomaly_make(SN_AN_DATA_AFTER_FIN, f->id,
+                                  "data after its sender's FIN, dropped as its receiver drops it");
             sn_anomaly_report(&e->c, &a);
             sn_packet bare = *p; /* its acknowledgement still counts */
             bare.payload = NULL;

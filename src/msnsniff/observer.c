@@ -48,7 +48,8 @@ const char *sn_anomaly_name(sn_anomaly a) {
                                                    "announced_address",
                                                    "ignored_rst",
                                                    "data_after_fin",
-                                                   "oversized_field"};
+                                                   "oversized_field",
+                                                   "rst_with_data"};
     return (unsigned)a < SN_AN_KINDS ? names[a] : "unknown";
 }
 

@@ -113,6 +113,7 @@ typedef enum sn_anomaly {
     SN_AN_IGNORED_RST,          /* a RST out of window, which its receiver ignores */
     SN_AN_DATA_AFTER_FIN,       /* data past its sender's FIN, which its receiver drops */
     SN_AN_OVERSIZED_FIELD,      /* a protocol field longer than msnsniff keeps: refused, not cut */
+    SN_AN_RST_WITH_DATA,        /* data on a RST, which its receiver never delivers */
     SN_AN_KINDS
 } sn_anomaly;
 

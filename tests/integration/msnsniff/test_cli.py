@@ -2549,6 +2549,22 @@ class TcpConnections(unittest.TestCase):
         sent = [(e["text"], e["session"]) for e in ev if e["event"] == "message"]
         self.assertEqual(sent, [("before the RST", 1), ("after the RST", 1)])
 
+    def test_data_on_a_rst_is_not_the_streams(self):
+        # a RST's payload is never delivered to its receiver: a message in
+        # it is one nobody got, said as such, and the flow ends by the RST
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "before the RST")
+        sb.segment(0, RST | ACK, text_message("inside the RST"), advance=0)
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["before the RST"])
+        dropped, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "rst_with_data"]
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual(dropped["flow"], flow["flow"])
+        self.assertEqual((flow["end_reason"], flow["gaps"]), ("rst", 0))
+
     def test_data_after_fin_is_dropped_as_its_receiver_drops_it(self):
         # after its FIN a sender's data is dropped by the receiver: it is
         # not read after a one-byte gap as a message nobody got

@@ -355,11 +355,18 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
          * connection or, out of window, drops the whole segment): read as
          * the stream's, it would be a command nobody got. */
         int rst_data = (fl & SN_TCP_RST) && (p->len || p->missing);
-        if (rst_data || data_after_fin(f, dir, p)) {
+        /* Nor is a SYN's: a receiver without TCP Fast Open (every MSN
+         * client and server) drops it and the sender sends it again after
+         * the handshake, perhaps other bytes. One that took it acknowledges
+         * it, and those bytes are then a gap like any acknowledged hole. */
+        int syn_data = (fl & SN_TCP_SYN) && (p->len || p->missing);
+        if (rst_data || syn_data || data_after_fin(f, dir, p)) {
             sn_anomaly_info a = rst_data
                 ? sn_anomaly_make(SN_AN_RST_WITH_DATA, f->id, "data on a RST, dropped as its receiver drops it")
-                : sn_anomaly_make(SN_AN_DATA_AFTER_FIN, f->id,
-                                  "data after its sender's FIN, dropped as its receiver drops it");
+                : syn_data ? sn_anomaly_make(SN_AN_SYN_WITH_DATA, f->id,
+                                             "data on a SYN, not read: a receiver without TCP Fast Open drops it")
+                           : sn_anomaly_make(SN_AN_DATA_AFTER_FIN, f->id,
+                                             "data after its sender's FIN, dropped as its receiver drops it");
             sn_anomaly_report(&e->c, &a);
             sn_packet bare = *p; /* its acknowledgement still counts */
             bare.payload = NULL;

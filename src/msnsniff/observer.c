@@ -49,7 +49,8 @@ const char *sn_anomaly_name(sn_anomaly a) {
                                                    "ignored_rst",
                                                    "data_after_fin",
                                                    "oversized_field",
-                                                   "rst_with_data"};
+                                                   "rst_with_data",
+                                                   "syn_with_data"};
     return (unsigned)a < SN_AN_KINDS ? names[a] : "unknown";
 }
 

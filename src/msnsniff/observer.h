@@ -114,6 +114,7 @@ typedef enum sn_anomaly {
     SN_AN_DATA_AFTER_FIN,       /* data past its sender's FIN, which its receiver drops */
     SN_AN_OVERSIZED_FIELD,      /* a protocol field longer than msnsniff keeps: refused, not cut */
     SN_AN_RST_WITH_DATA,        /* data on a RST, which its receiver never delivers */
+    SN_AN_SYN_WITH_DATA,        /* data on a SYN, which a receiver without TCP Fast Open drops */
     SN_AN_KINDS
 } sn_anomaly;
 

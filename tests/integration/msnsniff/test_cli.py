@@ -2565,6 +2565,42 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual(dropped["flow"], flow["flow"])
         self.assertEqual((flow["end_reason"], flow["gaps"]), ("rst", 0))
 
+    def test_data_on_a_syn_is_not_the_streams(self):
+        # a SYN's data is dropped by a receiver without TCP Fast Open, whose
+        # SYN-ACK acknowledges the SYN only: the login that counts is the
+        # one sent after the handshake, not the cookie the SYN carried
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863, handshake=False)
+        sb.segment(0, SYN, b"USR 1 alice@example.com 6.6.6\r\n", advance=1)
+        sb.segment(1, SYN | ACK, advance=1)
+        sb.segment(0, ACK)
+        chat_on(sb, "after the handshake")
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        opened, = [e for e in ev if e["event"] == "switchboard" and e["action"] == "open"]
+        self.assertEqual(opened["cookie"], "1.2.3")
+        dropped, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "syn_with_data"]
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual(dropped["flow"], flow["flow"])
+        self.assertEqual(flow["gaps"], 0)
+        # taken (TCP Fast Open): the SYN-ACK acknowledges it, and the bytes
+        # are a gap before the stream goes on
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863, handshake=False)
+        sb.segment(0, SYN, b"USR 1 alice@example.com 1.2.3\r\n", advance=32)
+        sb.segment(1, SYN | ACK, advance=1)
+        sb.segment(0, ACK)
+        sb.s2c("USR 1 OK alice@example.com Alice\r\n")
+        sb.s2c("JOI bob@example.com Bob\r\n")
+        sb.c2s(text_message("after fast open"))
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        gap, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap"]
+        self.assertEqual((gap["direction"], gap["offset"], gap["lost"]), ("client", 0, 31))
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["after fast open"])
+
     def test_data_after_fin_is_dropped_as_its_receiver_drops_it(self):
         # after its FIN a sender's data is dropped by the receiver: it is
         # not read after a one-byte gap as a message nobody got

@@ -48,9 +48,9 @@ static size_t on_data(void *ctx, void *owner, int dir, const uint8_t *p, size_t 
     return sn_session_data(&e->c, &e->reasm, owner, dir, p, n);
 }
 
-static void on_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pending) {
+static void on_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pending, sn_gap_why why) {
     sn_engine *e = ctx;
-    sn_session_gap(&e->c, owner, dir, lost, pending);
+    sn_session_gap(&e->c, owner, dir, lost, pending, why);
 }
 
 static void on_overlap(void *ctx, void *owner, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,

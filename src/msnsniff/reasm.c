@@ -62,7 +62,7 @@ void sn_stream_ignore(sn_reasm *r, sn_stream *s) {
 }
 
 /* Report a hole of `lost` bytes at the delivery point and move past it. */
-static void skip(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t lost) {
+static void skip(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t lost, sn_gap_why why) {
     size_t pending = s->len;
     s->len = 0;
     s->next_seq += lost;
@@ -70,7 +70,7 @@ static void skip(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t lost)
     s->gaps++;
     s->gap_bytes += lost;
     r->gaps++;
-    if (!s->ignore) r->ops->gap(r->ctx, owner, dir, lost, pending);
+    if (!s->ignore) r->ops->gap(r->ctx, owner, dir, lost, pending, why);
 }
 
 static int grow(sn_reasm *r, sn_stream *s, size_t need) {
@@ -101,7 +101,7 @@ static void deliver(sn_reasm *r, void *owner, sn_stream *s, int dir, const uint8
             s->gaps++;
             s->gap_bytes += n;
             r->gaps++;
-            r->ops->gap(r->ctx, owner, dir, n, 0);
+            r->ops->gap(r->ctx, owner, dir, n, 0, SN_GAP_DROPPED);
             return;
         }
         memcpy(s->buf, p, n);
@@ -117,7 +117,7 @@ static void deliver(sn_reasm *r, void *owner, sn_stream *s, int dir, const uint8
         s->gaps++;
         s->gap_bytes += n;
         r->gaps++;
-        r->ops->gap(r->ctx, owner, dir, n, pending);
+        r->ops->gap(r->ctx, owner, dir, n, pending, SN_GAP_DROPPED);
         return;
     }
     memcpy(s->buf + s->len, p, n);
@@ -250,7 +250,7 @@ static void check_acked_holes(sn_reasm *r, void *owner, sn_stream *s, int dir) {
         else if (s->fin && ack == s->fin_seq) target = ack; /* lost before the FIN */
         else break;
         if (seq_diff(target, s->next_seq) <= 0) break; /* nothing lost before it */
-        skip(r, owner, s, dir, target - s->next_seq);
+        skip(r, owner, s, dir, target - s->next_seq, SN_GAP_MISSING);
         drain(r, owner, s, dir);
     }
     if (s->fin && s->next_seq == s->fin_seq) s->done = 1;
@@ -274,10 +274,10 @@ static int far_hole_confirmed(sn_reasm *r, void *owner, sn_stream *s, int dir, u
     s->far_ack_set = s->far_seq_set = 0;
     /* bounded: each round delivers or frees at least one queued segment */
     while (s->ooo) {
-        if (seq_diff(s->ooo->seq, s->next_seq) > 0) skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
+        if (seq_diff(s->ooo->seq, s->next_seq) > 0) skip(r, owner, s, dir, s->ooo->seq - s->next_seq, SN_GAP_MISSING);
         drain(r, owner, s, dir);
     }
-    if (seq_diff(target, s->next_seq) > 0) skip(r, owner, s, dir, target - s->next_seq);
+    if (seq_diff(target, s->next_seq) > 0) skip(r, owner, s, dir, target - s->next_seq, SN_GAP_MISSING);
     s->peer_ack = s->far_ack;
     s->peer_ack_set = 1;
     return 1;
@@ -343,7 +343,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
         }
         s->started = 1;
         s->next_seq = seq;
-        if (!s->ignore) r->ops->gap(r->ctx, owner, dir, 0, 0);
+        if (!s->ignore) r->ops->gap(r->ctx, owner, dir, 0, 0, SN_GAP_MISSING);
     }
     if (n) {
         int32_t rel = seq_diff(seq, s->next_seq);
@@ -384,7 +384,8 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             if (enqueue(r, owner, s, dir, seq, p, (uint32_t)n) != 0) {
                 /* over the limit: give up on the oldest hole and retry once */
                 r->memcap_drops++;
-                if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) > 0) skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
+                if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) > 0)
+                    skip(r, owner, s, dir, s->ooo->seq - s->next_seq, SN_GAP_GIVEN_UP);
                 drain(r, owner, s, dir);
                 if (seq_diff(seq, s->next_seq) <= 0) {
                     int32_t back = seq_diff(s->next_seq, seq);
@@ -399,14 +400,15 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
     }
     /* known lost at once: nothing to wait for, and the FIN after them
      * ends the direction */
-    if (pkt->missing && s->next_seq == cut_at && !s->ooo) skip(r, owner, s, dir, (uint32_t)pkt->missing);
+    if (pkt->missing && s->next_seq == cut_at && !s->ooo)
+        skip(r, owner, s, dir, (uint32_t)pkt->missing, SN_GAP_MISSING);
     if (s->fin && s->next_seq == s->fin_seq) s->done = 1;
 }
 
 void sn_reasm_flush(sn_reasm *r, void *owner, sn_stream *s, int dir) {
     /* bounded: each round removes at least one queued segment */
     while (s->ooo) {
-        if (seq_diff(s->ooo->seq, s->next_seq) > 0) skip(r, owner, s, dir, s->ooo->seq - s->next_seq);
+        if (seq_diff(s->ooo->seq, s->next_seq) > 0) skip(r, owner, s, dir, s->ooo->seq - s->next_seq, SN_GAP_MISSING);
         drain(r, owner, s, dir);
         if (s->ooo && seq_diff(s->ooo->seq, s->next_seq) < 0) {
             sn_seg *g = s->ooo; /* cannot happen with disjoint queues; stay safe */
@@ -419,5 +421,5 @@ void sn_reasm_flush(sn_reasm *r, void *owner, sn_stream *s, int dir) {
     }
     uint32_t end = s->fin ? s->fin_seq : (s->peer_ack_set ? s->peer_ack : s->next_seq);
     if (s->started && seq_diff(end, s->next_seq) > 0 && seq_diff(end, s->next_seq) < (int32_t)REASM_WINDOW)
-        skip(r, owner, s, dir, end - s->next_seq);
+        skip(r, owner, s, dir, end - s->next_seq, SN_GAP_MISSING);
 }

@@ -59,12 +59,20 @@ typedef struct sn_stream {
  * order would make every packet walk tens of thousands. */
 #define SN_REASM_WALK_MAX 4096u
 
+/* Why bytes of a stream are lost (sn_reasm_ops.gap). */
+typedef enum sn_gap_why {
+    SN_GAP_MISSING = 0, /* never seen: acknowledged, cut by the snaplen, or the flow ended */
+    SN_GAP_GIVEN_UP,    /* never seen, given up as the data queued after it outgrew the memory limit */
+    SN_GAP_DROPPED      /* seen, but the consumer's unconsumed bytes outgrew the memory limit */
+} sn_gap_why;
+
 typedef struct sn_reasm_ops {
     /* p/n: contiguous bytes; returns how many were consumed (<= n). */
     size_t (*data)(void *ctx, void *owner, int dir, const uint8_t *p, size_t n);
     /* lost bytes were never seen (0: stream picked up mid-way, size
-     * unknown); pending bytes the consumer had not consumed were dropped. */
-    void (*gap)(void *ctx, void *owner, int dir, uint64_t lost, size_t pending);
+     * unknown); pending bytes the consumer had not consumed were dropped;
+     * why: how they were lost. */
+    void (*gap)(void *ctx, void *owner, int dir, uint64_t lost, size_t pending, sn_gap_why why);
     /* Two copies of the len bytes at stream offset `offset` differ: the
      * kept (first) copy hashes to first_hash, the ignored one to
      * second_hash (64-bit FNV-1a). May be NULL. */

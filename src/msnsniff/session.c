@@ -91,6 +91,7 @@ typedef struct sn_early_gap {
     uint64_t frame, now, offset, lost;
     size_t pending;
     int dir;
+    sn_gap_why why;
 } sn_early_gap;
 
 typedef struct sn_conn {
@@ -1056,10 +1057,18 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
 /* ---- byte stream ----------------------------------------------------------- */
 
 static void gap_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, int dir, uint64_t offset, uint64_t lost,
-                      size_t pending) {
+                      size_t pending, sn_gap_why why) {
     c->st.gaps++;
     c->st.gap_bytes += lost;
-    sn_anomaly_info a = sn_anomaly_make(SN_AN_GAP, f->id, "bytes missing from the capture; parser resynchronised");
+    /* bytes the capture holds but the memory budget could not keep are
+     * not the capture's loss: the user can raise the limit */
+    const char *detail = why == SN_GAP_DROPPED
+        ? "bytes dropped: an incomplete command outgrew --flow-memcap or --memcap; parser resynchronised"
+        : why == SN_GAP_GIVEN_UP
+        ? "bytes missing from the capture, given up as the data after them outgrew --flow-memcap or --memcap; "
+          "parser resynchronised"
+        : "bytes missing from the capture; parser resynchronised";
+    sn_anomaly_info a = sn_anomaly_make(SN_AN_GAP, f->id, detail);
     a.direction = dir == k->client_dir ? 0 : 1;
     a.has_offset = 1;
     a.offset = offset;
@@ -1075,7 +1084,7 @@ static void early_gaps_report(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     for (unsigned i = 0; i < k->nearly; i++) {
         c->now = k->early[i].now;
         c->frame = k->early[i].frame;
-        gap_event(c, f, k, k->early[i].dir, k->early[i].offset, k->early[i].lost, k->early[i].pending);
+        gap_event(c, f, k, k->early[i].dir, k->early[i].offset, k->early[i].lost, k->early[i].pending, k->early[i].why);
     }
     c->now = now;
     c->frame = frame;
@@ -1227,7 +1236,7 @@ size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_
     return used;
 }
 
-void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pending) {
+void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pending, sn_gap_why why) {
     sn_conn *k = conn_of(c, f);
     if (!k) return;
     if (lost == 0 && pending == 0) {
@@ -1245,9 +1254,10 @@ void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pendin
             g->lost = lost;
             g->pending = pending;
             g->dir = dir;
+            g->why = why;
         }
     } else if (k->kind) {
-        gap_event(c, f, k, dir, f->st[dir].offset - lost, lost, pending);
+        gap_event(c, f, k, dir, f->st[dir].offset - lost, lost, pending, why);
     }
     if (k->kind == SN_APP_MSNFTP) {
         if (k->ftp) sn_ftp_gap(c, k->ftp, f, dir, lost + pending);

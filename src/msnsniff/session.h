@@ -19,7 +19,7 @@ typedef enum sn_role { SN_ROLE_UNKNOWN = 0, SN_ROLE_DS, SN_ROLE_NS, SN_ROLE_SB, 
 /* Bytes of one direction, in order; returns how many were consumed. */
 size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_t *p, size_t n);
 /* lost bytes never seen (0: picked up mid-stream), pending bytes dropped. */
-void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pending);
+void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pending, sn_gap_why why);
 /* Two different copies of the same stream bytes (reasm.h): an anomaly. */
 void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
                         uint64_t second_hash);

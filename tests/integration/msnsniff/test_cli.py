@@ -2549,6 +2549,24 @@ class TcpConnections(unittest.TestCase):
         sent = [(e["text"], e["session"]) for e in ev if e["event"] == "message"]
         self.assertEqual(sent, [("before the RST", 1), ("after the RST", 1)])
 
+    def test_bytes_dropped_for_memory_are_not_called_missing(self):
+        # a message longer than --flow-memcap is in the capture: its gap
+        # says the limit dropped it, not that the capture lost it
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "before")
+        big = text_message("y" * 30000)
+        for i in range(0, len(big), 1400):
+            sb.c2s(big[i:i + 1400])
+        sb.c2s(text_message("after"))
+        rc, out, err = c.run(["-q", "--flow-memcap", "16K"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["before", "after"])
+        gap, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap"]
+        self.assertNotIn("missing from the capture", gap["detail"])
+        self.assertIn("--flow-memcap", gap["detail"])
+
     def test_data_on_a_rst_is_not_the_streams(self):
         # a RST's payload is never delivered to its receiver: a message in
         # it is one nobody got, said as such, and the flow ends by the RST

@@ -40,9 +40,10 @@ static size_t on_data(void *ctx, void *owner, int dir, const uint8_t *p, size_t 
     return take;
 }
 
-static void on_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pending) {
+static void on_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pending, sn_gap_why why) {
     (void)owner;
     (void)dir;
+    (void)why;
     sink *s = ctx;
     if (lost == 0 && pending == 0) {
         s->midstream = 1;
@@ -221,7 +222,8 @@ static size_t count_data(void *ctx, void *owner, int dir, const uint8_t *p, size
     return n;
 }
 
-static void count_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pending) {
+static void count_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pending, sn_gap_why why) {
+    (void)why;
     (void)ctx;
     (void)owner;
     (void)dir;

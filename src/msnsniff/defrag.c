@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFRAG_SLOTS 32
+#define DEFRAG_SLOTS SN_DEFRAG_SLOTS
 #define DEFRAG_MAX 65535u
 #define DEFRAG_UNITS ((DEFRAG_MAX + 7u) / 8u)
 
@@ -24,8 +24,8 @@ typedef struct slot {
 struct sn_defrag {
     sn_memcap *mem;
     uint64_t timeout;
-    uint64_t timeouts;
-    sn_defrag_overlap last; /* of the last sn_defrag_add */
+    uint64_t timeouts, evicted; /* incomplete datagrams dropped */
+    sn_defrag_overlap last;     /* of the last sn_defrag_add */
     slot s[DEFRAG_SLOTS];
     uint8_t out[DEFRAG_MAX];
 };
@@ -50,7 +50,12 @@ void sn_defrag_free(sn_defrag *f) {
     free(f);
 }
 
-uint64_t sn_defrag_timeouts(const sn_defrag *f) { return f->timeouts; }
+void sn_defrag_counts(const sn_defrag *f, uint64_t *timeouts, uint64_t *evicted, unsigned *held) {
+    *timeouts = f->timeouts;
+    *evicted = f->evicted;
+    *held = 0;
+    for (int i = 0; i < DEFRAG_SLOTS; i++) *held += f->s[i].used != 0;
+}
 
 const sn_defrag_overlap *sn_defrag_last_overlap(const sn_defrag *f) { return &f->last; }
 
@@ -90,7 +95,7 @@ int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint3
     }
     if (!s) {
         if (!free_slot) {
-            f->timeouts++;
+            f->evicted++;
             slot_clear(f, oldest);
             free_slot = oldest;
         }

@@ -32,7 +32,10 @@ void sn_defrag_free(sn_defrag *f);
 int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint32_t offset, int more, const uint8_t *p,
                   size_t n, const uint8_t **out, size_t *outlen);
 
-uint64_t sn_defrag_timeouts(const sn_defrag *f);
+/* Incomplete datagrams dropped so far: held past the timeout, or evicted
+ * (the oldest) to make room for another; and how many are held now. */
+void sn_defrag_counts(const sn_defrag *f, uint64_t *timeouts, uint64_t *evicted, unsigned *held);
+#define SN_DEFRAG_SLOTS 32
 
 /* What the last sn_defrag_add found of bytes already held: how many it
  * brought again (len, 0 if none) and whether a copy differed, with the

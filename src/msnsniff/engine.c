@@ -11,6 +11,7 @@
 #include <msnp/msnp.h>
 
 #include "decode.h"
+#include "defrag.h"
 #include "dns.h"
 #include "communityid.h"
 #include "flow.h"
@@ -27,6 +28,7 @@ struct sn_engine {
     sn_reasm reasm;
     sn_reporter reporter;
     uint64_t last_housekeeping;
+    uint64_t fragments_seen, frag_timeouts_seen, frag_evicted_seen; /* told so far */
 };
 
 void sn_config_defaults(sn_config *c) {
@@ -452,6 +454,29 @@ static void frag_conflict(sn_engine *e) {
     e->dec.frag_conflict = NULL;
 }
 
+/* Incomplete datagrams the defragmenter dropped while adding a fragment:
+ * their bytes never reach the analysis, though the capture has some of
+ * them, so each is said (a TCP segment among them is a gap later). */
+static void frag_drops(sn_engine *e) {
+    uint64_t timeouts, evicted;
+    unsigned held;
+    e->fragments_seen = e->dec.fragments;
+    if (!e->dec.defrag) return;
+    sn_defrag_counts(e->dec.defrag, &timeouts, &evicted, &held);
+    /* bounded by the table's 32 datagrams per fragment */
+    for (; e->frag_timeouts_seen < timeouts; e->frag_timeouts_seen++) {
+        sn_anomaly_info a = sn_anomaly_make(
+            SN_AN_FRAGMENT, 0, "incomplete IP datagram dropped: its last fragment did not come within 30 s");
+        sn_anomaly_report(&e->c, &a);
+    }
+    for (; e->frag_evicted_seen < evicted; e->frag_evicted_seen++) {
+        sn_anomaly_info a = sn_anomaly_make(
+            SN_AN_FRAGMENT, 0,
+            "incomplete IP datagram dropped: the oldest of the 32 held, evicted to make room for another");
+        sn_anomaly_report(&e->c, &a);
+    }
+}
+
 void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *data, size_t caplen, size_t wirelen) {
     sn_ctx *c = &e->c;
     c->frame++;
@@ -465,6 +490,7 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
     sn_packet p;
     sn_decode_status st = sn_decode(&e->dec, linktype, data, caplen, wirelen, ts, &p);
     if (e->dec.frag_conflict) frag_conflict(e);
+    if (e->dec.fragments != e->fragments_seen) frag_drops(e);
     if (st == SN_DECODE_MALFORMED) {
         c->st.decode_errors++;
         sn_anomaly_info a = sn_anomaly_make(SN_AN_MALFORMED_PACKET, 0, e->dec.error);
@@ -550,6 +576,17 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
                 "  802.11: %llu data frames encrypted (their contents cannot be read), %llu damaged in the air "
                 "(wrong FCS): not analysed\n",
                 (unsigned long long)e->dec.wifi_protected, (unsigned long long)e->dec.wifi_bad_fcs);
+    if (e->dec.fragments) {
+        uint64_t timeouts = 0, evicted = 0;
+        unsigned held = 0;
+        if (e->dec.defrag) sn_defrag_counts(e->dec.defrag, &timeouts, &evicted, &held);
+        fprintf(fp,
+                "  fragments: %llu, datagrams reassembled %llu; incomplete datagrams dropped: %llu timed out, %llu "
+                "evicted from the table of %d, %u held at the end; fragments rejected %llu\n",
+                (unsigned long long)e->dec.fragments, (unsigned long long)e->dec.reassembled,
+                (unsigned long long)timeouts, (unsigned long long)evicted, SN_DEFRAG_SLOTS, held,
+                (unsigned long long)e->dec.frag_dropped);
+    }
     fprintf(fp, "  flows: %llu tracked; msnp %llu (ds %llu, ns %llu, sb %llu), msnftp %llu, predicted %llu\n",
             (unsigned long long)s->flows, (unsigned long long)s->flows_msnp, (unsigned long long)s->role_ds,
             (unsigned long long)s->role_ns, (unsigned long long)s->role_sb, (unsigned long long)s->flows_msnftp,

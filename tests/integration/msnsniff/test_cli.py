@@ -2549,6 +2549,37 @@ class TcpConnections(unittest.TestCase):
         sent = [(e["text"], e["session"]) for e in ev if e["event"] == "message"]
         self.assertEqual(sent, [("before the RST", 1), ("after the RST", 1)])
 
+    def test_incomplete_datagrams_dropped_are_said(self):
+        # a MSG in two IPv4 fragments, 32 other datagrams' first fragments
+        # in between: the table of 32 evicts the MSG's first fragment and
+        # the message is lost; that is said, and counted in the summary
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "before")
+        segment = struct.pack("!HHIIBBHHH", 1101, 1863, sb.next_seq[0], sb.next_seq[1], 0x50, PSH | ACK, 65535, 0,
+                              0) + text_message("fragmented")
+        sb.next_seq[0] += len(segment) - 20
+
+        def fragment(src, proto, ident, offset, more, data):
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(data), ident, (more << 13) | offset // 8, 64,
+                             proto, 0, bytes(map(int, src.split("."))), bytes([64, 4, 12, 193]))
+            c.frames.append(b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + data)
+            c.later.append(c.waited)
+        fragment("10.0.0.10", 6, 5000, 0, 1, segment[:32])
+        for k in range(32):
+            fragment("10.0.0.99", 17, 100 + k, 0, 1, b"j" * 16)
+        fragment("10.0.0.10", 6, 5000, 32, 0, segment[32:])
+        sb.segment(1, ACK)
+        rc, out, err = c.run(["--summary"])
+        self.assertEqual(rc, 0, err)
+        ev = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["before"])
+        dropped = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "fragment"]
+        # the MSG's first fragment, then a junk one for its last fragment
+        self.assertEqual([("evicted" in e["detail"], e["frame"]) for e in dropped], [(True, 40), (True, 41)])
+        self.assertIn("fragments: 34, datagrams reassembled 0; incomplete datagrams dropped: 0 timed out, 2 evicted "
+                      "from the table of 32, 32 held at the end; fragments rejected 0", out.decode())
+
     def test_bytes_dropped_for_memory_are_not_called_missing(self):
         # a message longer than --flow-memcap is in the capture: its gap
         # says the limit dropped it, not that the capture lost it

@@ -21,6 +21,19 @@
 #include "session.h"
 #include "strcopy.h"
 
+/* Connections closed by their FINs are remembered a while: a segment on
+ * the same addresses and ports after them is not a new connection seen
+ * mid-stream but data its receiver drops (past its sender's FIN) or a
+ * retransmission of what was read. */
+#define CLOSED_KEEP 64
+#define CLOSED_LINGER_US (60ull * 1000000u) /* Linux's TIME_WAIT */
+
+typedef struct sn_closed {
+    sn_flow_key key;
+    uint32_t fin_seq[2]; /* of each direction, as the flow's were */
+    uint64_t flow, ts;
+} sn_closed;
+
 struct sn_engine {
     sn_ctx c;
     sn_decoder dec;
@@ -28,6 +41,8 @@ struct sn_engine {
     sn_reasm reasm;
     sn_reporter reporter;
     uint64_t last_housekeeping;
+    sn_closed closed[CLOSED_KEEP];
+    unsigned closed_next;
     uint64_t fragments_seen, frag_timeouts_seen, frag_evicted_seen; /* told so far */
 };
 
@@ -201,6 +216,14 @@ static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
     if (sn_session_user(f)) sn_strcopy(user, sizeof user, sn_session_user(f));
     sn_session_close(&e->c, f, why);
     flow_event(e, f, why, role, user[0] ? user : NULL);
+    if (f->proto == 6 && f->st[0].fin && f->st[1].fin && f->app != SN_APP_OTHER) {
+        sn_closed *k = &e->closed[e->closed_next++ % CLOSED_KEEP];
+        sn_flow_key_of(f, &k->key);
+        k->fin_seq[0] = f->st[0].fin_seq;
+        k->fin_seq[1] = f->st[1].fin_seq;
+        k->flow = f->id;
+        k->ts = e->c.now;
+    }
     sn_stream_free(&e->reasm, &f->st[0]);
     sn_stream_free(&e->reasm, &f->st[1]);
     sn_flow_remove(&e->flows, f);
@@ -324,6 +347,28 @@ static int data_after_fin(const sn_flow *f, int dir, const sn_packet *p) {
     return (int32_t)(p->seq + (uint32_t)(p->len + p->missing) - s->fin_seq) > 0;
 }
 
+/* A segment with data and no flow, on a connection closed by its FINs
+ * within CLOSED_LINGER_US: 1 if it is that connection's (past a FIN:
+ * said; before: a retransmission), not to be taken as a new one. A new
+ * connection's initial sequence number is far from the old one's. */
+static int after_close(sn_engine *e, const sn_packet *p) {
+    /* bounded by CLOSED_KEEP */
+    for (unsigned i = 0; i < CLOSED_KEEP; i++) {
+        sn_closed *k = &e->closed[i];
+        int dir;
+        if (!sn_flow_key_matches(&k->key, p, &dir) || e->c.now - k->ts > CLOSED_LINGER_US) continue;
+        int32_t past = (int32_t)(p->seq + (uint32_t)(p->len + p->missing) - k->fin_seq[dir]);
+        if (past > (int32_t)RST_WINDOW || past <= -(int32_t)RST_WINDOW) continue; /* another connection's */
+        if (past > 0) {
+            sn_anomaly_info a = sn_anomaly_make(SN_AN_DATA_AFTER_FIN, k->flow,
+                                                "data after its sender's FIN, dropped as its receiver drops it");
+            sn_anomaly_report(&e->c, &a);
+        }
+        return 1;
+    }
+    return 0;
+}
+
 static void tcp_packet(sn_engine *e, const sn_packet *p) {
     int dir = 0;
     sn_flow *f = sn_flow_lookup(&e->flows, p, &dir);
@@ -337,6 +382,7 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
         int synack = (fl & SN_TCP_SYN) && (fl & SN_TCP_ACK);
         if (fl & SN_TCP_RST) return;
         if (!syn && !synack && p->len == 0) return; /* stray ACK/FIN of a flow we do not know (or just closed) */
+        if (!syn && !synack && after_close(e, p)) return;
         int swap = synack || (!syn && is_server_port(p->sport) && !is_server_port(p->dport));
         f = new_flow(e, p, swap);
         if (!f) return;

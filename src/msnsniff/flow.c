@@ -71,6 +71,19 @@ static inline int tuple_matches(const sn_addr addr[2], const uint16_t port[2], c
     return 0;
 }
 
+void sn_flow_key_of(const sn_flow *f, sn_flow_key *k) {
+    k->addr[0] = f->addr[0];
+    k->addr[1] = f->addr[1];
+    memcpy(k->port, f->port, sizeof k->port);
+    memcpy(k->vlan, f->vlan, sizeof k->vlan);
+    k->proto = f->proto;
+    k->valid = 1;
+}
+
+int sn_flow_key_matches(const sn_flow_key *k, const sn_packet *p, int *dir) {
+    return k->valid && tuple_matches(k->addr, k->port, k->vlan, k->proto, p, dir);
+}
+
 static int flow_matches(const sn_flow *f, const sn_packet *p, int *dir) {
     return tuple_matches(f->addr, f->port, f->vlan, f->proto, p, dir);
 }
@@ -190,13 +203,7 @@ void sn_flow_remove(sn_flow_table *t, sn_flow *f) {
     while (*pp && *pp != f) pp = &(*pp)->hnext;
     if (*pp) *pp = f->hnext;
     if (!t->buckets[b]) t->occupied[b / 64] &= ~((uint64_t)1 << (b % 64));
-    sn_flow_key *k = &t->removed[t->removed_next++ % 2];
-    k->addr[0] = f->addr[0];
-    k->addr[1] = f->addr[1];
-    memcpy(k->port, f->port, sizeof k->port);
-    memcpy(k->vlan, f->vlan, sizeof k->vlan);
-    k->proto = f->proto;
-    k->valid = 1;
+    sn_flow_key_of(f, &t->removed[t->removed_next++ % 2]);
     lru_unlink(t, f);
     t->count--;
     sn_mem_free(t->mem, f, sizeof *f);

@@ -80,6 +80,10 @@ typedef struct sn_flow_table {
 } sn_flow_table;
 
 int sn_flow_table_init(sn_flow_table *t, sn_memcap *mem, size_t max_flows);
+/* The key of flow f; is it the key of packet p (*dir = 0: sent by the
+ * initiator)? */
+void sn_flow_key_of(const sn_flow *f, sn_flow_key *k);
+int sn_flow_key_matches(const sn_flow_key *k, const sn_packet *p, int *dir);
 /* Frees the table itself; flows must have been removed first. */
 void sn_flow_table_free(sn_flow_table *t);
 

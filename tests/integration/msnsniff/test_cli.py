@@ -2669,6 +2669,28 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual(dropped["flow"], flow["flow"])
         self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 0))
 
+    def test_data_after_both_fins_is_dropped_too(self):
+        # both FINs closed the flow; then the client's data past its FIN,
+        # and a copy of its last message: neither is a new connection seen
+        # mid-stream, and no message nobody got (or got twice) is reported
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "before the FIN")
+        last = text_message("before the FIN")
+        sb.segment(0, FIN | ACK, advance=1)
+        sb.segment(1, FIN | ACK, advance=1)
+        sb.segment(0, ACK)
+        sb.segment(0, PSH | ACK, last, seq=sb.next_seq[0] - 1 - len(last), advance=0)
+        sb.c2s(text_message("after the FIN"))
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["before the FIN"])
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual(flow["end_reason"], "fin")
+        dropped, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "data_after_fin"]
+        self.assertEqual(dropped["flow"], flow["flow"])
+
 
 class FieldsWholeOrRefused(unittest.TestCase):
     """Protocol fields are kept whole or refused with an anomaly, never

@@ -155,7 +155,7 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
         }
         const uint8_t *whole;
         size_t wlen;
-        int r = sn_defrag_add(d->defrag, out, rd16(p + 4), proto, offset, more, p + hl, total - hl, &whole, &wlen);
+        int r = sn_defrag_add(d->defrag, out, rd16(p + 4), &proto, offset, more, p + hl, total - hl, &whole, &wlen);
         note_overlap(d, "overlapping IPv4 fragments with different contents; the first copy is kept");
         if (r < 0) {
             d->frag_dropped++;
@@ -170,9 +170,9 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
 
 /* An IPv6 fragment (the fragment header at p + off). Returns HELD or an
  * error status, or DECODE_OK with the reassembled fragmentable part in
- * *whole / *wlen. */
+ * *whole / *wlen and its first header in *nh. */
 static sn_decode_status ipv6_fragment(sn_decoder *d, const uint8_t *p, size_t off, size_t avail, size_t end,
-                                      sn_packet *out, const uint8_t **whole, size_t *wlen) {
+                                      sn_packet *out, const uint8_t **whole, size_t *wlen, uint8_t *nh) {
     d->fragments++;
     if (!d->defrag) {
         d->error = "IPv6 fragment not reassembled (--no-defrag)";
@@ -185,8 +185,8 @@ static sn_decode_status ipv6_fragment(sn_decoder *d, const uint8_t *p, size_t of
     uint16_t offlg = rd16(p + off + 2);
     uint32_t offset = offlg & 0xFFF8u; /* 13 bits of 8-byte units, already shifted */
     int more = offlg & 1u;
-    int r =
-        sn_defrag_add(d->defrag, out, rd32(p + off + 4), p[off], offset, more, p + off + 8, end - off - 8, whole, wlen);
+    *nh = p[off];
+    int r = sn_defrag_add(d->defrag, out, rd32(p + off + 4), nh, offset, more, p + off + 8, end - off - 8, whole, wlen);
     note_overlap(d, "overlapping IPv6 fragments with different contents; the first copy is kept");
     if (r < 0) {
         d->frag_dropped++;
@@ -237,8 +237,8 @@ static sn_decode_status decode_ipv6(sn_decoder *d, const uint8_t *p, size_t n, s
             if (reassembled) return bad(d, "IPv6 fragment header inside a reassembled datagram");
             const uint8_t *whole;
             size_t wlen;
-            uint8_t nh = p[off];
-            sn_decode_status st = ipv6_fragment(d, p, off, avail, end, out, &whole, &wlen);
+            uint8_t nh; /* the offset-zero fragment's, whichever completed the datagram */
+            sn_decode_status st = ipv6_fragment(d, p, off, avail, end, out, &whole, &wlen, &nh);
             if (st != SN_DECODE_OK) return st;
             reassembled = 1;
             next = nh;

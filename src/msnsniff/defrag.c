@@ -14,6 +14,7 @@ typedef struct slot {
     uint32_t id;
     uint32_t vlans; /* sn_packet_vlans: the same addresses on two VLANs are two hosts */
     uint8_t proto;
+    uint8_t has_first; /* the offset-zero fragment came (it names an IPv6 datagram's protocol) */
     uint64_t first_ts;
     size_t wire;  /* the frames' lengths so far */
     size_t total; /* 0 until the last fragment is seen */
@@ -69,8 +70,11 @@ static uint64_t fnv1a64_more(uint64_t h, const uint8_t *p, size_t n) {
 
 static int covered(const slot *s, size_t u) { return (s->cover[u / 8] >> (u % 8)) & 1; }
 
-int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint32_t offset, int more, const uint8_t *p,
-                  size_t n, const uint8_t **out, size_t *outlen) {
+int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t *proto_io, uint32_t offset, int more,
+                  const uint8_t *p, size_t n, const uint8_t **out, size_t *outlen) {
+    uint8_t proto = *proto_io;
+    /* IPv6 keeps the next header out of the key, as receivers do */
+    int v6 = pk->src.family == 6;
     const sn_addr *src = &pk->src, *dst = &pk->dst;
     uint32_t vlans = sn_packet_vlans(pk);
     uint64_t ts = pk->ts;
@@ -88,7 +92,7 @@ int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint3
             if (!free_slot) free_slot = c;
             continue;
         }
-        if (c->id == id && c->proto == proto && c->vlans == vlans && sn_addr_eq(&c->src, src) &&
+        if (c->id == id && (v6 || c->proto == proto) && c->vlans == vlans && sn_addr_eq(&c->src, src) &&
             sn_addr_eq(&c->dst, dst))
             s = c;
         if (!oldest || c->first_ts < oldest->first_ts) oldest = c;
@@ -111,6 +115,10 @@ int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint3
         s->first_ts = ts;
     }
     s->wire += pk->wire_len;
+    if (offset == 0 && !s->has_first) {
+        s->has_first = 1;
+        s->proto = proto;
+    }
     if (!more) {
         size_t end = (size_t)offset + n;
         if (s->total && s->total != end) {
@@ -147,6 +155,7 @@ int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint3
     memcpy(f->out, s->buf, s->total);
     *out = f->out;
     *outlen = s->total;
+    *proto_io = s->proto;
     pk->wire_len = s->wire;
     slot_clear(f, s);
     return 1;

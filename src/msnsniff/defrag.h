@@ -22,14 +22,16 @@ void sn_defrag_free(sn_defrag *f);
 
 /* Add one fragment: the bytes after the IPv4 header, or after the IPv6
  * fragment header (id: the IPv4 16-bit or IPv6 32-bit identification;
- * proto: the protocol, or the fragment header's next header). The
- * datagram is the one of pk's addresses and VLAN ids with that id and
- * protocol; pk's time dates it and pk's wire_len is the frame's length.
+ * *proto: the protocol, or the fragment header's next header). The
+ * datagram is the one of pk's addresses and VLAN ids with that id, and
+ * for IPv4 that protocol (an IPv6 datagram's fragments may name different
+ * next headers: only the offset-zero fragment's counts, RFC 8200 4.5);
+ * pk's time dates it and pk's wire_len is the frame's length.
  * Returns 1 when the datagram is complete (*out and *outlen: the whole
- * reassembled payload, valid until the next call; pk->wire_len: the sum
- * of the lengths of every frame added to it, copies included), 0 when
- * held, -1 when dropped (bad offsets, memcap). */
-int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t proto, uint32_t offset, int more, const uint8_t *p,
+ * reassembled payload, valid until the next call; *proto: its protocol;
+ * pk->wire_len: the sum of the lengths of every frame added to it, copies
+ * included), 0 when held, -1 when dropped (bad offsets, memcap). */
+int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t *proto, uint32_t offset, int more, const uint8_t *p,
                   size_t n, const uint8_t **out, size_t *outlen);
 
 /* Incomplete datagrams dropped so far: held past the timeout, or evicted

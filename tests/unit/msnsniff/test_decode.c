@@ -234,6 +234,21 @@ static void test_ipv6_defrag(void **state) {
     assert_int_equal(p.len, 100);
     assert_memory_equal(p.payload, data, 100);
 
+    /* the fragment headers of one datagram may name different next
+     * headers: only the offset-zero fragment's counts (RFC 8200 4.5), as
+     * for receivers, whichever piece comes last */
+    for (int last_first = 0; last_first < 2; last_first++) {
+        for (int k = 0; k < 2; k++) {
+            size_t off = (k == last_first) ? 0 : 48, len = off ? l4len - 48 : 48;
+            fl = v6_fragment(full, l4len, off, len, 12 + (uint32_t)last_first, frag);
+            if (off) frag[40] = 6; /* TCP, said by a later piece only */
+            assert_int_equal(sn_decode(&d, 101, frag, fl, fl, 1, &p), k ? SN_DECODE_OK : SN_DECODE_HELD);
+        }
+        assert_int_equal(p.proto, 17);
+        assert_int_equal(p.len, 100);
+        assert_memory_equal(p.payload, data, 100);
+    }
+
     /* a fragment cut by the snaplen, a fragment header cut short, a
      * non-final piece not a multiple of 8 bytes: errors, never a crash */
     fl = v6_fragment(full, l4len, 0, 48, 8, frag);

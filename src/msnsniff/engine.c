@@ -340,11 +340,20 @@ static int rst_acceptable(const sn_flow *f, int dir, const sn_packet *p) {
 /* Data at or past the sequence number its sender's FIN took: its
  * receiver drops it (the sender said it would send no more), and so does
  * the analysis, which would otherwise read bytes the receiver never got
- * after a gap of one. A FIN sent again with data is left to reassembly. */
-static int data_after_fin(const sn_flow *f, int dir, const sn_packet *p) {
-    const sn_stream *s = &f->st[dir];
+ * after a gap of one. A FIN sent again with data is left to reassembly.
+ * A FIN the stream has not reached yet is held out of order by the
+ * receiver, which drops it when data covering its sequence number comes:
+ * that data is the stream's and the FIN is forgotten, as a forged FIN
+ * ahead of the data must not silence the rest of the connection. */
+static int data_after_fin(sn_flow *f, int dir, const sn_packet *p) {
+    sn_stream *s = &f->st[dir];
     if (!s->fin || !(p->len + p->missing) || (p->tcp_flags & (SN_TCP_FIN | SN_TCP_SYN))) return 0;
-    return (int32_t)(p->seq + (uint32_t)(p->len + p->missing) - s->fin_seq) > 0;
+    if ((int32_t)(p->seq + (uint32_t)(p->len + p->missing) - s->fin_seq) <= 0) return 0;
+    if (s->next_seq != s->fin_seq && (int32_t)(p->seq - s->fin_seq) <= 0) {
+        s->fin = 0;
+        return 0;
+    }
+    return 1;
 }
 
 /* A segment with data and no flow, on a connection closed by its FINs

@@ -325,8 +325,15 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
     size_t n = pkt->len;
     const uint8_t *p = pkt->payload;
     if (fl & SN_TCP_FIN) {
-        s->fin = 1;
-        s->fin_seq = seq + (uint32_t)(n + pkt->missing);
+        uint32_t at = seq + (uint32_t)(n + pkt->missing);
+        /* a FIN before bytes already delivered is not its sender's last
+         * word but a stale or forged one, which its receiver ignores (out
+         * of window): taken, it would make every later byte data after a
+         * FIN */
+        if (!s->started || seq_diff(at, s->next_seq) >= 0) {
+            s->fin = 1;
+            s->fin_seq = at;
+        }
     }
     /* the bytes after the captured ones, cut by the snaplen, are lost */
     uint32_t cut_at = seq + (uint32_t)n;

@@ -2669,6 +2669,30 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual(dropped["flow"], flow["flow"])
         self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 0))
 
+    def test_a_fin_its_receiver_would_not_take_silences_nothing(self):
+        # a FIN before bytes already delivered (stale or forged: out of
+        # window), and one ahead of the data, which the data covering its
+        # sequence number replaces at the receiver: the messages after
+        # either are read, and the connection ends with its real FINs
+        for off in (-100000, 10):
+            c = Capture()
+            sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+            chat_on(sb, "before")
+            sb.segment(0, FIN | ACK, seq=sb.next_seq[0] + off, advance=0)
+            sb.c2s(text_message("after the forged FIN"))
+            sb.segment(1, ACK)
+            sb.c2s(text_message("and more"))
+            sb.close()
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            self.assertEqual([e["text"] for e in ev if e["event"] == "message"],
+                             ["before", "after the forged FIN", "and more"], off)
+            self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] in ("data_after_fin", "gap")],
+                             [], off)
+            flow, = [e for e in ev if e["event"] == "flow"]
+            self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 0), off)
+
     def test_data_after_both_fins_is_dropped_too(self):
         # both FINs closed the flow; then the client's data past its FIN,
         # and a copy of its last message: neither is a new connection seen

@@ -310,15 +310,28 @@ static sn_flow *new_flow(sn_engine *e, const sn_packet *p, int swap) {
 
 static int is_server_port(uint16_t p) { return p == 1863 || (p >= MSNFTP_PORT_FIRST && p <= MSNFTP_PORT_LAST); }
 
-/* A SYN (not a SYN-ACK) on a known flow starts a new connection on the
- * same addresses and ports when it is not a copy of the SYN the flow
- * began with and the flow has carried data or a FIN: the port was reused
- * (the old connection's end may not have been captured). Before that it
- * is the same connection, tried again (sn_reasm_segment). */
+/* A SYN (not a SYN-ACK) on a known flow may start a new connection on
+ * the same addresses and ports when it is not a copy of the SYN the flow
+ * began with and the connection was established (its peer acknowledged
+ * the first SYN) or has carried data or a FIN: the port was reused (the
+ * old connection's end may not have been captured). Before that it is
+ * the same connection, tried again (sn_reasm_segment). */
 static int tcp_reused(const sn_flow *f, int dir, const sn_packet *p) {
     const sn_stream *s = &f->st[dir];
     if (s->has_isn && s->isn == p->seq) return 0;
-    return sn_stream_used(f->st);
+    return s->peer_ack_set || sn_stream_used(f->st);
+}
+
+/* The new connection of a pending reused SYN is real when its peer's
+ * SYN-ACK acknowledges that SYN, or its sender goes on from it. Until
+ * then the old connection goes on: its receiver answers a SYN on an
+ * established connection with an ACK and keeps it (RFC 5961), so a forged
+ * SYN must not end the flow and leave the old connection's bytes to a new
+ * one that takes them for retransmissions. */
+static int reuse_confirmed(const sn_flow *f, int dir, const sn_packet *p) {
+    uint8_t fl = p->tcp_flags & (SN_TCP_SYN | SN_TCP_ACK | SN_TCP_RST);
+    if (dir != f->reuse_dir) return fl == (SN_TCP_SYN | SN_TCP_ACK) && p->ack == f->reuse_isn + 1;
+    return !(fl & (SN_TCP_SYN | SN_TCP_RST)) && p->seq == f->reuse_isn + 1;
 }
 
 /* How far from the next expected byte a RST may be and still be taken:
@@ -383,8 +396,45 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
     sn_flow *f = sn_flow_lookup(&e->flows, p, &dir);
     uint8_t fl = p->tcp_flags;
     if (f && (fl & (SN_TCP_SYN | SN_TCP_ACK | SN_TCP_RST)) == SN_TCP_SYN && tcp_reused(f, dir, p)) {
+        /* counted with the old connection until its new one is confirmed */
+        f->pkts[dir]++;
+        f->bytes[dir] += p->wire_len;
+        sn_flow_touch(&e->flows, f, e->c.now);
+        f->reuse_pending = 1;
+        f->reuse_dir = (uint8_t)dir;
+        f->reuse_isn = p->seq;
+        f->reuse_wire = p->wire_len;
+        f->reuse_ts = p->ts;
+        return;
+    }
+    /* the SYN of a new connection on these addresses and ports, confirmed
+     * by this packet: replayed into a flow of its own */
+    sn_packet syn_again;
+    int reused = f && f->reuse_pending && reuse_confirmed(f, dir, p);
+    if (reused) {
+        int from_sender = dir == f->reuse_dir;
+        syn_again = *p;
+        syn_again.tcp_flags = SN_TCP_SYN;
+        syn_again.seq = f->reuse_isn;
+        syn_again.ack = 0;
+        syn_again.payload = NULL;
+        syn_again.len = syn_again.missing = 0;
+        syn_again.wire_len = f->reuse_wire;
+        syn_again.ts = f->reuse_ts;
+        f->pkts[f->reuse_dir]--;
+        f->bytes[f->reuse_dir] -= f->reuse_wire;
         flow_close(e, f, "reused");
-        f = NULL;
+        /* the SYN's sender is the new connection's client */
+        f = new_flow(e, p, !from_sender);
+        if (!f) return;
+        dir = from_sender ? 0 : 1;
+        f->syn_seen = 1;
+        f->first_ts = syn_again.ts;
+        f->pkts[0]++;
+        f->bytes[0] += syn_again.wire_len;
+        sn_reasm_segment(&e->reasm, f, f->st, 0, &syn_again);
+        sn_expect *x = sn_expect_match(&e->c.expect, &f->addr[1], f->port[1], 6, e->c.now);
+        if (x) hit(e, f, x, from_sender ? &syn_again : p, dir == 1);
     }
     if (!f) {
         int syn = (fl & SN_TCP_SYN) && !(fl & SN_TCP_ACK);

@@ -42,6 +42,13 @@ typedef struct sn_flow {
     uint8_t proto;
     uint8_t app; /* sn_app */
     uint8_t syn_seen, midstream, rst, reported;
+    /* A SYN with another initial sequence number on this connection once
+     * it was established, not answered yet (engine.c, tcp_packet): its
+     * sender's direction, sequence number, frame length and time. */
+    uint8_t reuse_pending, reuse_dir;
+    uint32_t reuse_isn;
+    size_t reuse_wire;
+    uint64_t reuse_ts;
     uint16_t vlan[2];           /* of its key: [0] outer, [1] inner, 0 if none */
     uint64_t first_ts, last_ts; /* the first packet's time; the engine's at the last one (never earlier) */
     uint64_t pkts[2], bytes[2];

@@ -2447,6 +2447,30 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual((second["end_reason"], second["packets_c2s"], second["gaps"]), ("fin", 5, 0))
         self.assertNotEqual(first["flow"], second["flow"])
 
+    def test_a_syn_nobody_answered_ends_no_connection(self):
+        # a SYN with another initial sequence number on an established
+        # connection, which its receiver answers with an ACK and ignores
+        # (a forged one; once before any data, once after): the connection
+        # goes on, and so does its flow, every message read. A SYN the peer
+        # answers with its SYN-ACK is a new connection (the test above).
+        for before_data in (True, False):
+            c = Capture()
+            sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+            if before_data:
+                sb.segment(0, SYN, seq=sb.next_seq[0] + 500000, advance=0)
+            chat_on(sb, "first")
+            if not before_data:
+                sb.segment(0, SYN, seq=123456, advance=0)
+                sb.segment(1, ACK)  # the receiver's challenge ACK
+            sb.c2s(text_message("second"))
+            sb.close()
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["first", "second"], before_data)
+            flow, = [e for e in ev if e["event"] == "flow"]
+            self.assertEqual((flow["end_reason"], flow["gaps"], flow["midstream"]), ("fin", 0, False), before_data)
+
     def test_connection_ending_inside_a_payload(self):
         # A MSG whose length promises more bytes than the connection
         # carried before its FIN: the lost message is said, at its offset.

@@ -295,10 +295,13 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             s->next_seq = pkt->seq + 1;
             s->isn = pkt->seq;
             s->has_isn = 1;
-        } else if (!sn_stream_used(st) && s->next_seq != pkt->seq + 1) {
+        } else if (!sn_stream_used(st) && !s->peer_ack_set && s->next_seq != pkt->seq + 1) {
             /* sent again with another initial sequence number before
-             * anything else: the connection starts from this one (what
-             * the peer acknowledged of the other means nothing now) */
+             * anything else: the connection starts from this one. Not
+             * once the peer acknowledged the first: the connection is
+             * established from that one, and its receiver ignores another
+             * SYN (or SYN-ACK), as must we, or a forged one would make
+             * every later byte look like a retransmission. */
             s->next_seq = pkt->seq + 1;
             s->isn = pkt->seq;
             s->has_isn = 1;

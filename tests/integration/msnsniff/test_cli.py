@@ -2471,6 +2471,23 @@ class TcpConnections(unittest.TestCase):
             flow, = [e for e in ev if e["event"] == "flow"]
             self.assertEqual((flow["end_reason"], flow["gaps"], flow["midstream"]), ("fin", 0, False), before_data)
 
+    def test_a_syn_ack_with_another_sequence_number_after_the_handshake(self):
+        # the server's side: a SYN-ACK with another initial sequence number
+        # once the client acknowledged the first is no new start of its
+        # stream: the switchboard's answers are all read
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        sb.segment(1, SYN | ACK, seq=sb.next_seq[1] + 700000, advance=0)
+        chat_on(sb, "hello")
+        sb.s2c(msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nfrom bob"))
+        sb.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["hello", "from bob"])
+        flow, = [e for e in ev if e["event"] == "flow"]
+        self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 0))
+
     def test_connection_ending_inside_a_payload(self):
         # A MSG whose length promises more bytes than the connection
         # carried before its FIN: the lost message is said, at its offset.

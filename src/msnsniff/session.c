@@ -105,6 +105,7 @@ typedef struct sn_conn {
     uint8_t usr_sb;   /* client sent USR email cookie / ANS: a switchboard */
     uint8_t logged_in;
     uint8_t oversized_said; /* an oversized_field anomaly was reported */
+    uint8_t memcap_said;    /* the switchboard session did not fit the memcap: said */
     uint32_t parse_errors;
     /* a gap came before the flow was classified: its first line is not
      * the connection's first, so look for a command at each line's start
@@ -218,9 +219,16 @@ static void init_parsers(sn_conn *k) {
 
 static sn_conn *conn_of(sn_ctx *c, sn_flow *f) {
     if (!f->conn) {
-        /* per-connection state is budgeted like the reassembly buffers */
+        /* per-connection state is budgeted like the reassembly buffers;
+         * a connection it cannot hold is not analysed, and that is said
+         * (once: the flow is given up) */
         sn_conn *k = sn_mem_alloc(&c->mem, sizeof *k);
-        if (!k) return NULL;
+        if (!k) {
+            sn_anomaly_info a = sn_anomaly_make(SN_AN_MEMCAP, f->id,
+                                                "memcap reached: this connection's state does not fit; not analysed");
+            sn_anomaly_report(c, &a);
+            return NULL;
+        }
         memset(k, 0, sizeof *k);
         f->conn = k;
     }
@@ -247,6 +255,12 @@ static sn_sb *sb_of(sn_ctx *c, sn_flow *f, sn_conn *k) {
             memset(k->sb, 0, sizeof *k->sb);
             k->sb->id = ++c->next_session;
             c->st.sessions++;
+        } else if (!k->memcap_said) {
+            /* its login, members and messages go unreported: said once */
+            k->memcap_said = 1;
+            sn_anomaly_info a = sn_anomaly_make(
+                SN_AN_MEMCAP, f->id, "memcap reached: this switchboard session's state does not fit; not followed");
+            sn_anomaly_report(c, &a);
         }
     }
     set_role(c, f, k, SN_ROLE_SB);
@@ -1123,6 +1137,13 @@ static int classify(sn_ctx *c, sn_reasm *r, sn_flow *f, sn_conn *k, int dir, con
                 k->role = SN_ROLE_MSNFTP;
                 c->st.flows_msnftp++;
                 k->ftp = sn_ftp_new(c, f);
+                if (!k->ftp) {
+                    /* the transfer goes unfollowed (no file event, nothing
+                     * carved): said, as for a switchboard */
+                    sn_anomaly_info a = sn_anomaly_make(
+                        SN_AN_MEMCAP, f->id, "memcap reached: this MSNFTP transfer's state does not fit; not followed");
+                    sn_anomaly_report(c, &a);
+                }
             }
             *skip = at;
             early_gaps_report(c, f, k);

@@ -2639,6 +2639,34 @@ class TcpConnections(unittest.TestCase):
         self.assertNotIn("missing from the capture", gap["detail"])
         self.assertIn("--flow-memcap", gap["detail"])
 
+    def test_session_state_over_the_memcap_is_said(self):
+        # 30 switchboards under a memcap that holds about ten: each one is
+        # followed (its open reported) or said not to be, never neither
+        c = Capture()
+        for k in range(30):
+            switchboard(c, 2000 + k, "64.4.13.1", "1.2.%d" % k, "bob@example.com")
+        rc, out, err = c.run(["-q", "--memcap", "40K"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        opened = {e["flow"] for e in ev if e["event"] == "switchboard" and e["action"] == "open"}
+        said = {e["flow"] for e in ev if e["event"] == "anomaly" and e["kind"] == "memcap"
+                and "does not fit" in e["detail"]}
+        self.assertTrue(said)
+        self.assertEqual(opened | said, set(range(1, 31)))
+        self.assertEqual(opened & said, set())
+        # an MSNFTP connection whose transfer state does not fit
+        c = Capture()
+        ft = c.tcp("10.0.0.20", 1200, "10.0.0.10", 6891)
+        ft.c2s("VER MSNFTP\r\n")
+        ft.s2c("VER MSNFTP\r\n")
+        rc, out, err = c.run(["-q", "--memcap", "4K"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        flow, = [e for e in ev if e["event"] == "flow"]
+        said, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "memcap"]
+        self.assertEqual((flow["app"], said["flow"]), ("msnftp", flow["flow"]))
+        self.assertIn("MSNFTP transfer", said["detail"])
+
     def test_data_on_a_rst_is_not_the_streams(self):
         # a RST's payload is never delivered to its receiver: a message in
         # it is one nobody got, said as such, and the flow ends by the RST

@@ -391,6 +391,38 @@ static int after_close(sn_engine *e, const sn_packet *p) {
     return 0;
 }
 
+/* The SYN of a new connection on a flow's addresses and ports, confirmed
+ * by p: the old flow ends and the SYN is replayed into a flow of its own,
+ * which is returned (NULL when it cannot be admitted) with *dir set for p.
+ * Rare, and kept out of the per-packet path. */
+__attribute__((noinline, cold)) static sn_flow *replay_reused_syn(sn_engine *e, sn_flow *f, int *dir,
+                                                                  const sn_packet *p) {
+    int from_sender = *dir == f->reuse_dir;
+    sn_packet syn_again = *p;
+    syn_again.tcp_flags = SN_TCP_SYN;
+    syn_again.seq = f->reuse_isn;
+    syn_again.ack = 0;
+    syn_again.payload = NULL;
+    syn_again.len = syn_again.missing = 0;
+    syn_again.wire_len = f->reuse_wire;
+    syn_again.ts = f->reuse_ts;
+    f->pkts[f->reuse_dir]--;
+    f->bytes[f->reuse_dir] -= f->reuse_wire;
+    flow_close(e, f, "reused");
+    /* the SYN's sender is the new connection's client */
+    f = new_flow(e, p, !from_sender);
+    if (!f) return NULL;
+    *dir = from_sender ? 0 : 1;
+    f->syn_seen = 1;
+    f->first_ts = syn_again.ts;
+    f->pkts[0]++;
+    f->bytes[0] += syn_again.wire_len;
+    sn_reasm_segment(&e->reasm, f, f->st, 0, &syn_again);
+    sn_expect *x = sn_expect_match(&e->c.expect, &f->addr[1], f->port[1], 6, e->c.now);
+    if (x) hit(e, f, x, from_sender ? &syn_again : p, *dir == 1);
+    return f;
+}
+
 static void tcp_packet(sn_engine *e, const sn_packet *p) {
     int dir = 0;
     sn_flow *f = sn_flow_lookup(&e->flows, p, &dir);
@@ -407,34 +439,9 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
         f->reuse_ts = p->ts;
         return;
     }
-    /* the SYN of a new connection on these addresses and ports, confirmed
-     * by this packet: replayed into a flow of its own */
-    sn_packet syn_again;
-    int reused = f && f->reuse_pending && reuse_confirmed(f, dir, p);
-    if (reused) {
-        int from_sender = dir == f->reuse_dir;
-        syn_again = *p;
-        syn_again.tcp_flags = SN_TCP_SYN;
-        syn_again.seq = f->reuse_isn;
-        syn_again.ack = 0;
-        syn_again.payload = NULL;
-        syn_again.len = syn_again.missing = 0;
-        syn_again.wire_len = f->reuse_wire;
-        syn_again.ts = f->reuse_ts;
-        f->pkts[f->reuse_dir]--;
-        f->bytes[f->reuse_dir] -= f->reuse_wire;
-        flow_close(e, f, "reused");
-        /* the SYN's sender is the new connection's client */
-        f = new_flow(e, p, !from_sender);
+    if (f && f->reuse_pending && reuse_confirmed(f, dir, p)) {
+        f = replay_reused_syn(e, f, &dir, p);
         if (!f) return;
-        dir = from_sender ? 0 : 1;
-        f->syn_seen = 1;
-        f->first_ts = syn_again.ts;
-        f->pkts[0]++;
-        f->bytes[0] += syn_again.wire_len;
-        sn_reasm_segment(&e->reasm, f, f->st, 0, &syn_again);
-        sn_expect *x = sn_expect_match(&e->c.expect, &f->addr[1], f->port[1], 6, e->c.now);
-        if (x) hit(e, f, x, from_sender ? &syn_again : p, dir == 1);
     }
     if (!f) {
         int syn = (fl & SN_TCP_SYN) && !(fl & SN_TCP_ACK);

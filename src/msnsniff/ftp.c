@@ -320,7 +320,8 @@ void sn_ftp_close(sn_ctx *c, sn_ftp *t, const sn_flow *f) {
         sn_ev_set_int(ev, "bye_code", t->bye_code);
         sn_ev_set_str(ev, "bye", msnftp_bye_text(t->bye_code));
     }
-    char aside_failed[2 * PATH_MAX + 64] = "";
+    char aside_failed[2 * PATH_MAX + 64]; /* not zero-filled: 8 KiB a file */
+    aside_failed[0] = '\0';
     if (t->path[0]) {
         if (strcmp(status, "complete") == 0 && !t->extract_failed) {
             sn_ev_set_str(ev, "path", t->path);

@@ -417,11 +417,7 @@ static void copy_prop(const char *key, const char *value, void *arg) {
     if (x->rc == STORE_OK) x->rc = x->to->ops->import_prop(x->to, x->owner, key, value);
 }
 
-store_rc store_copy(store *from, store *to, store_counts *copied, char *err, size_t errcap) {
-    if (!to->ops->import_begin) {
-        snprintf(err, errcap, "the %s backend cannot be a migration target", to->ops->name);
-        return STORE_ERROR;
-    }
+static store_rc store_copy_rows(store *from, store *to, store_counts *copied, char *err, size_t errcap) {
     store_counts before, target;
     if (store_counts_get(from, &before) != STORE_OK) {
         snprintf(err, errcap, "source: %s", from->err);
@@ -455,22 +451,38 @@ store_rc store_copy(store *from, store *to, store_counts *copied, char *err, siz
     free(x.ids);
     int ok = rc == STORE_OK && x.rc == STORE_OK;
     if (!ok) snprintf(err, errcap, "%s", rc != STORE_OK ? from->err : to->err);
+    /* The counts are compared before the commit: a copy that does not
+     * match (a source that changed meanwhile) is rolled back, not left in
+     * the target as if it were a migrated store. */
+    if (ok && store_counts_get(to, copied) != STORE_OK) {
+        snprintf(err, errcap, "target: %s", to->err);
+        ok = 0;
+    } else if (ok && memcmp(copied, &before, sizeof before) != 0) {
+        snprintf(err, errcap,
+                 "counts differ after the copy: accounts %ld/%ld, list entries %ld/%ld, groups %ld/%ld, "
+                 "memberships %ld/%ld, properties %ld/%ld (did the source change meanwhile? stop every msnd "
+                 "using it and try again)",
+                 before.users, copied->users, before.entries, copied->entries, before.groups, copied->groups,
+                 before.memberships, copied->memberships, before.props, copied->props);
+        ok = 0;
+    }
     if (to->ops->import_end(to, ok) != STORE_OK) {
         if (ok) snprintf(err, errcap, "target: %s", to->err);
         return STORE_ERROR;
     }
-    if (!ok) return STORE_ERROR;
-    if (store_counts_get(to, copied) != STORE_OK) {
-        snprintf(err, errcap, "target: %s", to->err);
+    return ok ? STORE_OK : STORE_ERROR;
+}
+
+store_rc store_copy(store *from, store *to, store_counts *copied, char *err, size_t errcap) {
+    if (!to->ops->import_begin) {
+        snprintf(err, errcap, "the %s backend cannot be a migration target", to->ops->name);
         return STORE_ERROR;
     }
-    if (memcmp(copied, &before, sizeof before) != 0) {
-        snprintf(err, errcap,
-                 "counts differ after the copy: accounts %ld/%ld, list entries %ld/%ld, groups %ld/%ld, "
-                 "memberships %ld/%ld, properties %ld/%ld",
-                 before.users, copied->users, before.entries, copied->entries, before.groups, copied->groups,
-                 before.memberships, copied->memberships, before.props, copied->props);
-        return STORE_ERROR;
-    }
-    return STORE_OK;
+    /* One snapshot of the source (SQLite: one read transaction) for the
+     * counts and every row, so an msnd still writing to it cannot make the
+     * copy a mix of before and after. */
+    store_read_begin(from);
+    store_rc rc = store_copy_rows(from, to, copied, err, errcap);
+    store_read_end(from);
+    return rc;
 }

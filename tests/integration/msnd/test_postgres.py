@@ -464,6 +464,77 @@ def test_database_without_accounts_is_reported():
         srv.cleanup()
 
 
+def test_migrate_while_the_source_is_in_use():
+    """An msnd still changing lists while `msnd db migrate` reads its store:
+    a SQLite source is read in one snapshot, so the copy succeeds and is
+    that snapshot; a PostgreSQL source whose counts moved meanwhile fails,
+    and then nothing is left in the target (it used to be committed before
+    the counts were compared, and "nothing copied" was said of a filled
+    target that a second run refused as not empty)."""
+    import threading
+    pg = pgtest.shared()
+    work = msntest.MsndServer(MSND)
+    try:
+        src = os.path.join(work.dir, "src.db")
+        work.db_name, work.db = None, src
+        for u in USERS:
+            work.add_user(*u)
+        db = sqlite3.connect(src)  # many accounts: a copy that takes a while
+        db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)"
+                   " INSERT INTO users(email, password, name, created) SELECT 'x' || i || '@example.com', 'pw', 'X', 0"
+                   " FROM n")
+        db.commit()
+        db.close()
+
+        def counts_of(sql):
+            return [int(sql("SELECT count(*) FROM " + t)) for t in ("users", "list_entries", "fl_groups")]
+
+        def migrate_while_busy(source, target):
+            work.db = source
+            work.start()
+            stop = []
+
+            def churn(email):
+                c = msntest.login(work, email, PASSWORDS[email])
+                t = 0
+                while not stop:
+                    for op in ("ADD", "REM"):
+                        for i in range(1, 30):
+                            t += 1
+                            c.send_line("%s %d AL x%d@example.com%s" % (op, t, i, " X" if op == "ADD" else ""))
+                            while c.read_cmd().args[0:1] != [str(t)]:
+                                pass
+                c.close()
+            threads = [threading.Thread(target=churn, args=(e,)) for e in ("alice@example.com", "bob@example.com")]
+            for th in threads:
+                th.start()
+            time.sleep(0.3)
+            try:
+                return work.run_admin("db", "migrate", "--from", source, "--to", target)
+            finally:
+                stop.append(1)
+                for th in threads:
+                    th.join()
+                work.stop()
+
+        name, url = pgtest.fresh_db("busy")
+        r = migrate_while_busy("sqlite:" + src, url)
+        assert r.returncode == 0, r.stderr
+        got = counts_of(lambda q: pg.sql(name, q))
+        assert "users %d, list entries %d," % (got[0], got[1]) in r.stdout, (r.stdout, got)
+
+        back = os.path.join(work.dir, "back.db")
+        r = migrate_while_busy(url, back)
+        got = counts_of(lambda q: sqlite3.connect(back).execute(q).fetchone()[0])
+        if r.returncode == 0:
+            assert "users %d, list entries %d," % (got[0], got[1]) in r.stdout, (r.stdout, got)
+        else:
+            assert "counts differ" in r.stderr and "nothing copied" in r.stderr, r.stderr
+            assert got == [0, 0, 0], (r.stderr, got)
+    finally:
+        work.cleanup()
+
+
 def main():
     global MSND
     MSND = os.path.abspath(sys.argv[1])

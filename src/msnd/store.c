@@ -385,13 +385,28 @@ typedef struct copy_ctx {
     msnp_list list;
     int64_t *ids;
     size_t nids, capids;
+    /* The row a failed import was for ("FL entry bob@example.com"), and
+     * whose (an id; 0 for an account itself), for the error message: a
+     * row the target refuses (text that is not UTF-8, in a SQLite file
+     * edited by hand) must be findable. */
+    char what[MSNP_MAX_EMAIL + 32];
+    int64_t what_owner;
 } copy_ctx;
+
+static void copy_failed(copy_ctx *x, const char *kind, const char *arg) {
+    snprintf(x->what, sizeof x->what, "%s %s", kind, arg);
+    x->what_owner = x->owner;
+}
 
 static void copy_collect_user(const store_user *u, void *arg) {
     copy_ctx *x = arg;
     if (x->rc != STORE_OK) return;
     x->rc = x->to->ops->import_user(x->to, u);
-    if (x->rc != STORE_OK) return;
+    if (x->rc != STORE_OK) {
+        copy_failed(x, "account", u->email);
+        x->what_owner = 0;
+        return;
+    }
     int64_t *n = msnkit_grow(x->ids, &x->capids, x->nids + 1, sizeof *n, 256);
     if (!n) {
         x->rc = STORE_ERROR;
@@ -403,18 +418,34 @@ static void copy_collect_user(const store_user *u, void *arg) {
 
 static void copy_group(int gid, const char *name, void *arg) {
     copy_ctx *x = arg;
-    if (x->rc == STORE_OK) x->rc = x->to->ops->import_group(x->to, x->owner, gid, name);
+    if (x->rc != STORE_OK) return;
+    x->rc = x->to->ops->import_group(x->to, x->owner, gid, name);
+    if (x->rc != STORE_OK) {
+        char id[16]; /* not the name: the target may refuse it for its bytes */
+        snprintf(id, sizeof id, "%d", gid);
+        copy_failed(x, "group", id);
+    }
 }
 
 static int copy_entry(const store_entry *e, void *arg) {
     copy_ctx *x = arg;
-    if (x->rc == STORE_OK) x->rc = x->to->ops->import_entry(x->to, x->owner, x->list, e);
+    if (x->rc != STORE_OK) return 1;
+    x->rc = x->to->ops->import_entry(x->to, x->owner, x->list, e);
+    if (x->rc != STORE_OK) {
+        copy_failed(x,
+                    x->list == MSNP_LIST_FL       ? "FL entry"
+                        : x->list == MSNP_LIST_AL ? "AL entry"
+                                                  : "BL entry",
+                    e->email);
+    }
     return x->rc != STORE_OK;
 }
 
 static void copy_prop(const char *key, const char *value, void *arg) {
     copy_ctx *x = arg;
-    if (x->rc == STORE_OK) x->rc = x->to->ops->import_prop(x->to, x->owner, key, value);
+    if (x->rc != STORE_OK) return;
+    x->rc = x->to->ops->import_prop(x->to, x->owner, key, value);
+    if (x->rc != STORE_OK) copy_failed(x, "property", key);
 }
 
 static store_rc store_copy_rows(store *from, store *to, store_counts *copied, char *err, size_t errcap) {
@@ -450,7 +481,14 @@ static store_rc store_copy_rows(store *from, store *to, store_counts *copied, ch
     }
     free(x.ids);
     int ok = rc == STORE_OK && x.rc == STORE_OK;
-    if (!ok) snprintf(err, errcap, "%s", rc != STORE_OK ? from->err : to->err);
+    if (!ok && rc != STORE_OK) snprintf(err, errcap, "source: %s", from->err);
+    else if (!ok && !x.what[0]) snprintf(err, errcap, "target: %s", to->err);
+    else if (!ok) {
+        store_user owner = {.email = ""};
+        if (x.what_owner) store_user_get_id(from, x.what_owner, &owner);
+        snprintf(err, errcap, "target refused the %s%s%s (fix it in the source and try again): %s", x.what,
+                 x.what_owner ? " of account " : "", owner.email, to->err);
+    }
     /* The counts are compared before the commit: a copy that does not
      * match (a source that changed meanwhile) is rolled back, not left in
      * the target as if it were a migrated store. */

@@ -464,6 +464,37 @@ def test_database_without_accounts_is_reported():
         srv.cleanup()
 
 
+def test_migrate_names_the_row_the_target_refuses():
+    """Text PostgreSQL refuses (not UTF-8: a SQLite file edited by hand,
+    which msnd itself serves) fails the copy; the message names the row and
+    its account, so that it can be fixed, not only PostgreSQL's reason."""
+    pg = pgtest.shared()
+    src = msntest.MsndServer(MSND)
+    try:
+        src.db_name, src.db = None, os.path.join(src.dir, "msnd.db")
+        for u in USERS:
+            src.add_user(*u)
+        db = sqlite3.connect(src.db)
+        ids = dict(db.execute("SELECT email, id FROM users"))
+        db.execute("INSERT INTO list_entries(owner, list, contact, name) VALUES(?, 1, ?, CAST(X'41FF42' AS TEXT))",
+                   (ids["alice@example.com"], ids["bob@example.com"]))
+        db.commit()
+        _, url = pgtest.fresh_db("refused")
+        r = src.run_admin("db", "migrate", "--from", "sqlite:" + src.db, "--to", url)
+        assert r.returncode != 0 and "nothing copied" in r.stderr, r.stderr
+        assert "AL entry bob@example.com of account alice@example.com" in r.stderr, r.stderr
+        assert "UTF8" in r.stderr, r.stderr
+        db.execute("UPDATE users SET name = CAST(X'43FF' AS TEXT) WHERE email = 'carol@example.com'")
+        db.commit()
+        _, url = pgtest.fresh_db("refused")
+        r = src.run_admin("db", "migrate", "--from", "sqlite:" + src.db, "--to", url)
+        assert r.returncode != 0 and "account carol@example.com" in r.stderr, r.stderr
+        db.close()
+        assert pg.sql(url.rsplit("/", 1)[1], "SELECT count(*) FROM users") == "0"
+    finally:
+        src.cleanup()
+
+
 def test_migrate_while_the_source_is_in_use():
     """An msnd still changing lists while `msnd db migrate` reads its store:
     a SQLite source is read in one snapshot, so the copy succeeds and is

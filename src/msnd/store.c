@@ -391,6 +391,7 @@ typedef struct copy_ctx {
      * edited by hand) must be findable. */
     char what[MSNP_MAX_EMAIL + 32];
     int64_t what_owner;
+    const char *why; /* the copy's own reason, else the target's error */
 } copy_ctx;
 
 static void copy_failed(copy_ctx *x, const char *kind, const char *arg) {
@@ -401,6 +402,19 @@ static void copy_failed(copy_ctx *x, const char *kind, const char *arg) {
 static void copy_collect_user(const store_user *u, void *arg) {
     copy_ctx *x = arg;
     if (x->rc != STORE_OK) return;
+    /* A field longer than msnd takes (a file edited by hand) reads as
+     * empty: copied, the account would have no e-mail or password in the
+     * target, and the stored value would be gone without a word. */
+    if (!u->email[0] || !u->password[0]) {
+        char id[24];
+        snprintf(id, sizeof id, "#%lld", (long long)u->id);
+        copy_failed(x, "account", id);
+        x->what_owner = 0;
+        x->why = u->email[0] ? "its password is longer than 255 bytes or empty"
+                             : "its e-mail address is longer than 129 bytes or empty";
+        x->rc = STORE_ERROR;
+        return;
+    }
     x->rc = x->to->ops->import_user(x->to, u);
     if (x->rc != STORE_OK) {
         copy_failed(x, "account", u->email);
@@ -483,6 +497,7 @@ static store_rc store_copy_rows(store *from, store *to, store_counts *copied, ch
     int ok = rc == STORE_OK && x.rc == STORE_OK;
     if (!ok && rc != STORE_OK) snprintf(err, errcap, "source: %s", from->err);
     else if (!ok && !x.what[0]) snprintf(err, errcap, "target: %s", to->err);
+    else if (!ok && x.why) snprintf(err, errcap, "source %s: %s (fix it in the source and try again)", x.what, x.why);
     else if (!ok) {
         store_user owner = {.email = ""};
         if (x.what_owner) store_user_get_id(from, x.what_owner, &owner);

@@ -1059,6 +1059,28 @@ def test_migrate_from_a_missing_file_is_refused():
     assert r.returncode == 0 and r.stdout.startswith("copied and checked: users 1,"), (r.stdout, r.stderr)
 
 
+def test_migrate_refuses_fields_too_long_to_read():
+    """An e-mail address or password longer than msnd takes (a file edited
+    by hand) reads as empty: it was copied as empty with "copied and
+    checked", the value gone and the account unusable in the target."""
+    db = os.path.join(TMP, "src.db")
+    for e in ("a@b.com", "c@d.com"):
+        assert run("user", "add", "--create", "--db", db, e, "pw").returncode == 0
+    for column, value, want in (("password", "p" * 300, "its password is longer than 255 bytes or empty"),
+                                ("email", "e" * 140 + "@d.com", "its e-mail address is longer than 129 bytes or empty")):
+        conn = sqlite3.connect(db)
+        uid = conn.execute("SELECT id FROM users WHERE email = 'c@d.com'").fetchone()[0]
+        conn.execute("UPDATE users SET %s = ? WHERE id = ?" % column, (value, uid))
+        conn.commit()
+        conn.close()
+        to = os.path.join(TMP, "to-%s.db" % column)
+        r = run("db", "migrate", "--from", db, "--to", to)
+        assert r.returncode == 1 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+        assert one_line(r.stderr) == "msnd db: migration failed, nothing copied: source account #%d: %s " \
+            "(fix it in the source and try again)" % (uid, want), r.stderr
+        assert sqlite3.connect(to).execute("SELECT count(*) FROM users").fetchone()[0] == 0
+
+
 def test_demo_script_runs_again_with_many_accounts():
     """scripts/run-demo.sh (make run) a second time, once the demo database
     lists more than a pipe buffer's worth of accounts: it finds the demo
@@ -1105,7 +1127,7 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_configuration_errors_create_nothing, test_port_or_log_file_on_the_database_is_refused,
          test_every_bad_value_names_the_option_or_line,
          test_options_before_or_after_every_subcommand, test_migrate_from_a_missing_file_is_refused,
-         test_demo_script_runs_again_with_many_accounts]
+         test_demo_script_runs_again_with_many_accounts, test_migrate_refuses_fields_too_long_to_read]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

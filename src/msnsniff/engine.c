@@ -735,9 +735,11 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
     fputc('\n', fp);
     fprintf(fp, "  gaps: %llu (%llu bytes), parse errors %llu, anomalies %llu\n", (unsigned long long)s->gaps,
             (unsigned long long)s->gap_bytes, (unsigned long long)s->parse_errors, (unsigned long long)s->anomalies);
-    fprintf(fp, "  memory: peak %llu bytes of memcap %llu; packets of flows it could not admit %llu\n",
+    fprintf(fp,
+            "  memory: peak %llu bytes of memcap %llu; packets of flows it could not admit %llu; flows closed "
+            "before their idle timeout to admit others (--memcap, --max-flows) %llu\n",
             (unsigned long long)e->c.mem.peak, (unsigned long long)e->c.mem.limit,
-            (unsigned long long)s->packets_not_admitted);
+            (unsigned long long)s->packets_not_admitted, (unsigned long long)s->flows_evicted_bound);
     fprintf(fp,
             "  tables (most held at once): expectations %llu, invitations %llu, referrals %llu, users online %llu, "
             "dns %llu, conversations %llu\n",

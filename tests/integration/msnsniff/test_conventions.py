@@ -445,7 +445,15 @@ class Files(unittest.TestCase):
         self.assertIn("packets of flows it could not admit %d" % stats["packets_not_admitted"], err)
         rc, out, err = run(["-r", cap("seed.pcap")])
         self.assertEqual(events(out)[-1]["packets_not_admitted"], 0)
-        self.assertIn("packets of flows it could not admit 0", err)
+        self.assertIn("packets of flows it could not admit 0; flows closed before their idle timeout to admit "
+                      "others (--memcap, --max-flows) 0\n", err)
+        # flows closed to stay within --max-flows are counted there too
+        rc, out, err = run(["-r", cap("seed.pcap"), "--max-flows", "2"])
+        self.assertEqual(rc, 0, err)
+        closed = [e for e in events(out) if e["event"] == "flow" and e.get("end_reason") == "max_flows"]
+        self.assertGreater(len(closed), 0)
+        self.assertIn("flows closed before their idle timeout to admit others (--memcap, --max-flows) %d\n"
+                      % len(closed), err)
 
     def test_snaplen_cut_capture_is_named_as_the_cause(self):
         # A capture taken with a small snapshot length (tcpdump -s 96) loses

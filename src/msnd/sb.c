@@ -17,10 +17,14 @@
 
 #define ARG(i) (cmd->argv[(i)])
 
-static void send_to_others(conn *c, const void *data, size_t n) {
+/* The number of other participants the bytes could not be queued for
+ * (each of them is being dropped for its output). */
+static size_t send_to_others(conn *c, const void *data, size_t n) {
     sb_session *ss = c->session;
+    size_t missed = 0;
     for (size_t i = 0; i < ss->nmembers; i++)
-        if (ss->members[i] != c) conn_send(ss->members[i], data, n);
+        if (ss->members[i] != c && conn_send(ss->members[i], data, n) != 0) missed++;
+    return missed;
 }
 
 static void joined(conn *c) {
@@ -327,9 +331,11 @@ static void sb_msg(conn *c, const msnp_cmd *cmd) {
         return;
     }
     long n = msnp_write_payload_cmd(buf, cap, "MSG", 0, 0, p, 2, cmd->payload.p, cmd->payload.n);
-    if (n > 0) send_to_others(c, buf, (size_t)n);
+    /* A participant that could not take it (dropped as a slow reader) never
+     * gets it: that is a NAK, not an ACK. */
+    size_t missed = n > 0 ? send_to_others(c, buf, (size_t)n) : 0;
     if (buf != stackbuf) free(buf);
-    if (n <= 0) {
+    if (n <= 0 || missed > 0) {
         if (mode != 'U') conn_cmd(c, "NAK", trid_of(cmd), NULL);
         return;
     }

@@ -244,15 +244,17 @@ void conn_reply_begin(conn *c) {
 
 void conn_reply_end(conn *c) { c->reply_whole = 0; }
 
-void conn_send(conn *c, const void *data, size_t n) {
-    if (c->closing || c->fd < 0) return;
-    if (!conn_admit(c, n)) return;
+int conn_send(conn *c, const void *data, size_t n) {
+    /* reap_close: what is queued is discarded with the connection. */
+    if (c->closing || c->fd < 0 || c->reap_close) return -1;
+    if (!conn_admit(c, n)) return -1;
     if (outbuf_append(&c->out, data, n) != 0) {
         c->reap_close = 1;
         schedule_reap(c);
-        return;
+        return -1;
     }
     conn_queued(c, n);
+    return 0;
 }
 
 void conn_cmd(conn *c, const char *name, msnd_trid trid, ...) {

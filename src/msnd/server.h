@@ -183,8 +183,10 @@ int server_run(msnd_server *s);
 void server_free(msnd_server *s);
 uint64_t server_now_ms(void);
 
-/* Sending. Every writer goes through conn_send so output limits apply. */
-void conn_send(conn *c, const void *data, size_t n);
+/* Sending. Every writer goes through conn_send so output limits apply.
+ * 0 when the bytes are queued; -1 when they will never go out (the
+ * connection is closing, or being dropped for its output). */
+int conn_send(conn *c, const void *data, size_t n);
 /* A reply the client asked for (its lists: SYN, LST) is queued whole
  * between these two, past --max-output (the process-wide budget still
  * applies); until the client has read it, its output may exceed the limit

@@ -526,6 +526,46 @@ def test_slow_reader_is_dropped_session_survives(srv):
     assert 'dropping slow client' in srv.log_text()
 
 
+
+@with_args("--max-output", "65536", "--max-commands-per-second", "0")
+def test_message_a_dropped_reader_never_got_is_naked(srv):
+    """ACK (A) or silence (N) says a message reached every other
+    participant: one that could not be queued for a slow reader, which is
+    dropped for it, gets NAK before the reader's BYE."""
+    import socket
+    for mode in ("A", "N"):
+        a, b = friends(srv, "alice@example.com", "bob@example.com")
+        a.email, b.email = "alice@example.com", "bob@example.com"
+        asb = msntest.open_switchboard(srv, a)
+        bsb = call(srv, a, asb, b, "bob@example.com")  # bob never reads from now on
+        bsb.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        big = IM + b"z" * (1600 - len(IM))
+        sent, got = set(), []
+        for _ in range(200):
+            for _ in range(50):
+                t = asb.trid()
+                sent.add(t)
+                asb.send_msg(t, mode, big)
+            # a CAL of someone offline marks the end of the batch: its
+            # answer (217, or 713 when calling too fast) comes after the
+            # messages' ACKs and NAKs
+            mark = asb.trid()
+            asb.send_line("CAL %d nobody@example.com" % mark)
+            while True:
+                m = asb.read_cmd()
+                if m.args and m.args[-1] == str(mark) and m.name in ("217", "713"):
+                    break
+                got.append(m.line)
+            if any(l.startswith("BYE") for l in got):
+                break
+        assert "BYE bob@example.com" in got, got[-5:]
+        before = got[:got.index("BYE bob@example.com")]
+        assert before and before[-1].startswith("NAK ") and int(before[-1].split()[1]) in sent, (mode, before[-3:])
+        if mode == "A":
+            assert all(l.startswith("ACK ") for l in before[:-1] if not l.startswith("NAK ")), before
+        for c in (a, b, asb, bsb):
+            c.close()
+
 if __name__ == "__main__":
     tests = [v for k, v in list(globals().items()) if k.startswith("test_")]
     sys.exit(run(tests, sys.argv[1]))

@@ -3,6 +3,7 @@
 
 #include <msnkit/grow.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,13 @@ void failures_source(const char *ip, char *out, size_t cap) {
     unsigned char a[16];
     if (!strchr(ip, ':') || inet_pton(AF_INET6, ip, a) != 1) {
         msnkit_copy(out, cap, ip); /* a numeric address: callers size for one */
+        return;
+    }
+    /* An IPv4 client of a dual-stack listener ([::]:PORT) arrives as
+     * ::ffff:a.b.c.d: it is that IPv4 address, not a /64 shared by every
+     * IPv4 client (whose failures would then lock out all of them). */
+    if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+        if (!inet_ntop(AF_INET, a + 12, out, (socklen_t)cap)) msnkit_copy(out, cap, ip);
         return;
     }
     memset(a + 8, 0, 8);

@@ -52,6 +52,11 @@ static void test_failure_sources(void **state) {
     assert_string_equal(out, "2001:db8:1:2::/64");
     failures_source("::1", out, sizeof out);
     assert_string_equal(out, "::/64");
+    /* IPv4 clients of a dual-stack listener: each its own address */
+    failures_source("::ffff:127.0.0.2", out, sizeof out);
+    assert_string_equal(out, "127.0.0.2");
+    failures_source("::ffff:192.0.2.7", out, sizeof out);
+    assert_string_equal(out, "192.0.2.7");
 }
 
 static void test_failures(void **state) {

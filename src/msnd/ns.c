@@ -266,6 +266,13 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
         store_failed(c, cmd, "login");
         return;
     }
+    /* Again once the store has answered: the read may wait (PostgreSQL),
+     * and answers sent at once on many connections would all have passed
+     * the check above before any of them was counted, each one a guess. */
+    if (auth_throttled(c, cmd, c->email)) {
+        memset(u.password, 0, sizeof u.password);
+        return;
+    }
     char expect[MSNP_MD5_HEX_LEN + 1];
     if (rc == STORE_NOTFOUND) {
         auth_failed(c, cmd, "unknown-account");

@@ -177,6 +177,24 @@ def test_failed_login_rate_limit(srv):
     login(srv, "alice@example.com", source=srv.source(1))
 
 
+@with_args("--auth-failures-per-account", "3", "--auth-delay", "600")
+def test_failed_login_rate_limit_holds_for_parallel_answers(srv):
+    # Answers sent at once on many connections are guesses like any other:
+    # the limit holds even while the store is read for the first ones.
+    cs = []
+    for i in range(30):
+        c = msntest.Client(srv.ns)
+        c.send_line("VER 1 MSNP7")
+        c.expect("VER")
+        c.send_line("USR 2 MD5 I alice@example.com")
+        cs.append((c, c.expect("USR").args[3]))
+    for i, (c, ch) in enumerate(cs):
+        c.send_line("USR 3 MD5 S %s" % msntest.md5_login_response(ch, "guess%d" % i))
+    for c, _ in cs:
+        c.expect_error(911, 3)
+    assert srv.log_text().count("reason=bad-password") == 3, srv.log_text().count("reason=bad-password")
+
+
 def test_duplicate_login(srv):
     first = online(srv, "alice@example.com")
     second = login(srv, "alice@example.com")

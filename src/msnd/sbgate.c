@@ -36,11 +36,27 @@ int sbgate_auth(msnd_server *s, const char *cookie, const char *email, char *nam
     return 0;
 }
 
-int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee, uint32_t session_id,
-                const char *cookie, const char *sb_addr, char *callee_name, size_t namecap) {
+/* The callee's session `id` as it is now: the store calls below may wait
+ * (PostgreSQL), and meanwhile it may have ended and been freed, or gone
+ * hidden. SBGATE_ELSEWHERE when it has no session here any more,
+ * SBGATE_NO when it has another one or may not be rung. */
+static int ring_target(msnd_server *s, const char *callee, uint64_t id, conn **out) {
     conn *target = presence_find(s->presence, callee);
     if (!target || target->state != NS_AUTH || target->closing) return SBGATE_ELSEWHERE;
-    if (!privacy_status_visible(target->status)) return SBGATE_NO;
+    if ((id && target->id != id) || !privacy_status_visible(target->status)) return SBGATE_NO;
+    *out = target;
+    return 0;
+}
+
+int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee, uint32_t session_id,
+                const char *cookie, const char *sb_addr, char *callee_name, size_t namecap) {
+    conn *target = NULL;
+    int r = ring_target(s, callee, 0, &target);
+    if (r != 0) return r;
+    /* Kept by value: target is not used again until it is looked up anew. */
+    uint64_t target_id = target->id;
+    int64_t target_uid = target->uid;
+    int target_blp = target->blp_allow;
     store_user u;
     store_rc rc = s->store ? store_user_get(s->store, caller, &u) : STORE_NOTFOUND;
     if (rc != STORE_OK) {
@@ -50,13 +66,15 @@ int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, con
         return SBGATE_FAIL;
     }
     memset(u.password, 0, sizeof u.password);
-    int allowed = presence_allowed(s, target->uid, target->blp_allow, u.id);
+    int allowed = presence_allowed(s, target_uid, target_blp, u.id);
     if (allowed < 0) {
         LOGW("ring not decided: the database could not be read", "caller=%s callee=%s error=\"%s\"", caller, callee,
              store_errmsg(s->store));
         return SBGATE_FAIL;
     }
     if (allowed != 1) return SBGATE_NO;
+    r = ring_target(s, callee, target_id, &target);
+    if (r != 0) return r;
     char addr[CFG_ADDR], sid[16];
     if (sb_addr) snprintf(addr, sizeof addr, "%s", sb_addr);
     else server_advertised(s, target, CONN_SB, addr, sizeof addr);

@@ -7,7 +7,9 @@ import contextlib
 import os
 import re
 import select
+import socket
 import sqlite3
+import struct
 import sys
 import time
 import traceback
@@ -195,6 +197,29 @@ def test_input_while_a_command_waits():
         other.send_line("PNG")
         other.expect("QNG")
         other.close()
+
+
+def test_callee_leaving_while_a_ring_waits():
+    # CAL reads the database before it rings; a callee whose session ends
+    # meanwhile is not rung (its connection is gone): the caller gets 217,
+    # as for anyone offline, and the server goes on.
+    with two_online_behind_relay() as (srv, proxy, caller, callee):
+        sb = msntest.open_switchboard(srv, caller)
+        proxy.delay_ms = 300
+        t = sb.trid()
+        sb.send_line("CAL %d bob@example.com" % t)
+        time.sleep(0.1)  # the CAL waits for the database now
+        callee.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        callee.close()
+        others = [msntest.Client(srv.ns) for _ in range(3)]  # reuse what the callee's session held
+        for c in others:
+            c.send_line("VER 1 MSNP7")
+        time.sleep(1.0)
+        proxy.delay_ms = 0
+        sb.expect_error(217, t)
+        caller.send_line("PNG")
+        caller.expect("QNG")
+        assert srv.proc.poll() is None
 
 
 def test_migrate_from_sqlite():

@@ -517,9 +517,15 @@ void presence_reevaluate_one(msnd_server *s, conn *c, int64_t contact_id, const 
     peering_presence_out(s, PEERING_PRIV, c, contact_email, NULL);
     conn *w = online_watcher(s, contact_email);
     if (!w) return;
+    uint64_t wid = w->id;
     if (store_list_get(s->store, contact_id, MSNP_LIST_FL, c->uid) != 1) return;
     int after = presence_allowed(s, c->uid, c->blp_allow, contact_id);
     if (after < 0 || after == allowed_before) return;
+    /* Looked up again: the reads may wait (PostgreSQL), and a watcher that
+     * left meanwhile has had its connection freed. A later session of it
+     * reads its ILN afresh. */
+    w = online_watcher(s, contact_email);
+    if (!w || w->id != wid || w->closing) return;
     send_state(w, c, after);
 }
 

@@ -222,6 +222,39 @@ def test_callee_leaving_while_a_ring_waits():
         assert srv.proc.poll() is None
 
 
+def test_watcher_leaving_while_a_block_is_told():
+    # ADD BL reads the database again after its write to tell the contact
+    # FLN; a contact whose session ends meanwhile is not written to (its
+    # connection is gone), and the server goes on.
+    pg = pgtest.shared()
+    with two_online_behind_relay() as (srv, proxy, watcher, owner):
+        t = watcher.trid()
+        watcher.send_line("ADD %d FL bob@example.com bob" % t)
+        msntest.read_until(watcher, "ILN")
+        proxy.delay_ms = 150  # each read after the write: 300 ms
+        t = owner.trid()
+        owner.send_line("ADD %d BL alice@example.com alice" % t)
+        deadline = time.monotonic() + 10
+        q = ("SELECT count(*) FROM list_entries e JOIN users o ON o.id = e.owner JOIN users c ON c.id = e.contact"
+             " WHERE o.email = 'bob@example.com' AND c.email = 'alice@example.com' AND e.list = 2")
+        while pg.sql(srv.db_name, q) != "1":
+            assert time.monotonic() < deadline, "the block was not written"
+            time.sleep(0.02)
+        time.sleep(0.3)  # the commit is answered: the reads that decide the FLN wait now
+        watcher.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        watcher.close()
+        others = [msntest.Client(srv.ns) for _ in range(3)]  # reuse what the watcher's session held
+        for c in others:
+            c.send_line("VER 1 MSNP7")
+        time.sleep(1.5)
+        proxy.delay_ms = 0
+        while owner.read_cmd().line != "ADD %d BL 3 alice@example.com alice" % t:
+            pass
+        owner.send_line("PNG")
+        owner.expect("QNG")
+        assert srv.proc.poll() is None
+
+
 def test_migrate_from_sqlite():
     pg = pgtest.shared()
     src = msntest.MsndServer(MSND)

@@ -4,6 +4,7 @@
 the AuthCookie check, cancellation from either side and unwritable targets.
 
 usage: test_ftp_p2p.py MSNC [--big]   (--big: only the 50 MiB case)"""
+import contextlib
 import errno
 import json
 import os
@@ -56,6 +57,29 @@ class FtpP2P(unittest.TestCase):
         r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=TIMEOUT, preexec_fn=preexec)
         return r.returncode, events(r.stdout)
 
+    @contextlib.contextmanager
+    def raw_sender(self, name, size, cookie):
+        """ftp-recv of `name` (`size` bytes) from a sender played by the
+        test: yields the receiver's process and the sender's socket with a
+        file to read its lines from; the receiver is killed if still there
+        at the end."""
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.settimeout(TIMEOUT)
+        p = subprocess.Popen([MSNC, "ftp-recv", "--host", "127.0.0.1", "--port", str(lsock.getsockname()[1]),
+                              "--email", "bob@example.com", "--cookie", cookie, "--dir", self.out,
+                              "--name", name, "--size", str(size)], stdout=subprocess.PIPE, text=True)
+        try:
+            conn, _ = lsock.accept()
+            conn.settimeout(TIMEOUT)
+            yield p, conn, conn.makefile("rb")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            lsock.close()
+
     def finish_sender(self, p):
         out, _ = p.communicate(timeout=TIMEOUT)
         return p.returncode, events(out)
@@ -102,17 +126,7 @@ class FtpP2P(unittest.TestCase):
         # BYE is never cut off, and then exits at once with success. (It
         # used to leave 100 ms after the transfer, connection still open,
         # which also leaked that connection.)
-        lsock = socket.socket()
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(1)
-        lsock.settimeout(TIMEOUT)
-        p = subprocess.Popen([MSNC, "ftp-recv", "--host", "127.0.0.1", "--port", str(lsock.getsockname()[1]),
-                              "--email", "bob@example.com", "--cookie", "1234567", "--dir", self.out,
-                              "--name", "late.bin", "--size", "3"], stdout=subprocess.PIPE, text=True)
-        try:
-            conn, _ = lsock.accept()
-            conn.settimeout(TIMEOUT)
-            f = conn.makefile("rb")
+        with self.raw_sender("late.bin", 3, "1234567") as (p, conn, f):
             self.assertEqual(f.readline(), b"VER MSNFTP\r\n")
             conn.sendall(b"VER MSNFTP\r\n")
             self.assertEqual(f.readline(), b"USR bob@example.com 1234567\r\n")
@@ -126,11 +140,6 @@ class FtpP2P(unittest.TestCase):
             conn.close()
             # at once, not after the 5 s limit on waiting for the close
             out, _ = p.communicate(timeout=2)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            lsock.close()
         self.assertEqual(p.returncode, 0, out)
         self.assertEqual(events(out)[-1]["event"], "transfer_done")
         with open(os.path.join(self.out, "late.bin"), "rb") as f:
@@ -250,17 +259,7 @@ class FtpP2P(unittest.TestCase):
         # left in the directory by a process killed outright.
         for sig in (signal.SIGINT, signal.SIGTERM):
             with self.subTest(signal=sig):
-                lsock = socket.socket()
-                lsock.bind(("127.0.0.1", 0))
-                lsock.listen(1)
-                lsock.settimeout(TIMEOUT)
-                p = subprocess.Popen([MSNC, "ftp-recv", "--host", "127.0.0.1", "--port", str(lsock.getsockname()[1]),
-                                      "--email", "bob@example.com", "--cookie", "1", "--dir", self.out,
-                                      "--name", "part.bin", "--size", "100000"], stdout=subprocess.PIPE, text=True)
-                try:
-                    conn, _ = lsock.accept()
-                    conn.settimeout(TIMEOUT)
-                    f = conn.makefile("rb")
+                with self.raw_sender("part.bin", 100000, "1") as (p, conn, f):
                     f.readline()
                     conn.sendall(b"VER MSNFTP\r\n")
                     f.readline()
@@ -276,11 +275,6 @@ class FtpP2P(unittest.TestCase):
                     f.close()
                     conn.close()
                     out, _ = p.communicate(timeout=TIMEOUT)
-                finally:
-                    if p.poll() is None:
-                        p.kill()
-                        p.wait()
-                    lsock.close()
                 self.assertEqual(p.returncode, 4, out)
                 self.assertEqual(events(out)[-1]["result"], "cancelled", out)
                 self.assert_no_final_file()

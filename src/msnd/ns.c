@@ -203,6 +203,9 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const ch
         conn_cmd(old, "OUT", trid_none(), "OTH", NULL);
         conn_close(old, "logged in elsewhere");
         LOGI("duplicate login, old session closed", "user=%s old_conn=%llu", u->email, (unsigned long long)old->id);
+        /* The old session's FLN fan-out may wait for the database, and this
+         * connection may have been closed meanwhile (as above). */
+        if (c->closing) return;
     }
     c->state = NS_AUTH;
     c->uid = u->id;
@@ -262,6 +265,13 @@ static void ns_usr(conn *c, const msnp_cmd *cmd) {
     if (auth_throttled(c, cmd, c->email)) return;
     store_user u;
     store_rc rc = store_user_get_for_login(c->srv->store, c->email, &u);
+    /* The read may wait (PostgreSQL): a login that timed out meanwhile (or
+     * the server shutting down) has closed the connection. It is not logged
+     * in after all: listed as online, it would stay listed once freed. */
+    if (c->closing) {
+        memset(u.password, 0, sizeof u.password);
+        return;
+    }
     if (rc == STORE_ERROR) {
         store_failed(c, cmd, "login");
         return;

@@ -39,15 +39,15 @@ def online(srv, email):
 
 
 @contextlib.contextmanager
-def two_online_behind_relay():
+def two_online_behind_relay(args=()):
     """msnd on the shared PostgreSQL server, reached through a relay that adds
-    latency when asked (proxy.delay_ms), without a command rate limit, with
-    alice and bob online: yields (srv, proxy, alice, bob). msnd's log is
-    printed when the block fails."""
+    latency when asked (proxy.delay_ms), without a command rate limit (and
+    with args), with alice and bob online: yields (srv, proxy, alice, bob).
+    msnd's log is printed when the block fails."""
     pg = pgtest.shared()
     template = msntest.MsndServer(MSND, users=USERS)
     proxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
-    srv = msntest.MsndServer(MSND, args=["--max-commands-per-second", "0"])
+    srv = msntest.MsndServer(MSND, args=["--max-commands-per-second", "0"] + list(args))
     try:
         srv.copy_db_from(template)
         srv.db = pg.url(srv.db_name, port=proxy.port)
@@ -252,6 +252,40 @@ def test_watcher_leaving_while_a_block_is_told():
             pass
         owner.send_line("PNG")
         owner.expect("QNG")
+        assert srv.proc.poll() is None
+
+
+def test_login_timing_out_while_its_password_is_checked():
+    # USR S reads the account; a login whose timeout fires meanwhile has
+    # been closed, and its answer does not log it in after all: the
+    # session would stay listed as online after its connection is freed.
+    with two_online_behind_relay(["--login-timeout", "2"]) as (srv, proxy, alice, bob):
+        c = msntest.Client(srv.ns)
+        t = c.trid()
+        c.send_line("VER %d MSNP7 CVR0" % t)
+        c.expect("VER")
+        t = c.trid()
+        c.send_line("USR %d MD5 I carol@example.com" % t)
+        ch = c.expect("USR")
+        proxy.delay_ms = 1500  # the read answers after the timeout
+        t = c.trid()
+        c.send_line("USR %d MD5 S %s" % (t, msntest.md5_login_response(ch.args[3], PASSWORDS["carol@example.com"])))
+        time.sleep(3.5)
+        proxy.delay_ms = 0
+        time.sleep(0.5)
+        c.close()
+        time.sleep(2.5)  # closed and freed
+        # carol is not online: a watcher's ADD FL reads her as offline.
+        t = alice.trid()
+        alice.send_line("ADD %d FL carol@example.com carol" % t)
+        r = alice.read_cmd()
+        while r.name != "ADD":
+            assert r.name != "ILN", r
+            r = alice.read_cmd()
+        # and she logs in again like anyone else.
+        again = online(srv, "carol@example.com")
+        again.send_line("PNG")
+        again.expect("QNG")
         assert srv.proc.poll() is None
 
 

@@ -229,9 +229,14 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
     }
     if (s->has_ns) {
         char name[MSNP_MAX_NAME_ENCODED + 1];
-        int r = sbgate_ring(s, c->email, c->name, email, ss->id, cookie, NULL, name, sizeof name);
-        if (r == 0) bind_ring(s, ss, email);
-        sb_ring_done(s, c, trid_of(cmd), ss->id, email, cookie,
+        uint32_t sid = ss->id;
+        int r = sbgate_ring(s, c->email, c->name, email, sid, cookie, NULL, name, sizeof name);
+        /* Looked up again: the ring's reads may wait (PostgreSQL), and a
+         * session whose last member left meanwhile (the caller's connection
+         * closed by a shutdown or a write error) has been freed. */
+        ss = sbreg_session_find(s->sbreg, sid);
+        if (r == 0 && ss) bind_ring(s, ss, email);
+        sb_ring_done(s, c, trid_of(cmd), sid, email, cookie,
                      r == 0                 ? SB_ANSWER_YES
                          : r == SBGATE_FAIL ? SB_ANSWER_DB_ERROR
                                             : SB_ANSWER_NO,

@@ -222,6 +222,22 @@ def test_callee_leaving_while_a_ring_waits():
         assert srv.proc.poll() is None
 
 
+def test_shutdown_while_a_ring_waits():
+    # CAL reads the database before it rings; a shutdown meanwhile closes
+    # the caller's switchboard session, the last one in it, and the session
+    # is gone when the reads are done: the server still exits cleanly.
+    with two_online_behind_relay() as (srv, proxy, caller, callee):
+        sb = msntest.open_switchboard(srv, caller)
+        proxy.delay_ms = 100
+        t = sb.trid()
+        sb.send_line("CAL %d bob@example.com" % t)
+        time.sleep(0.1)  # the CAL waits for the database now
+        proxy.delay_ms = 0
+        proc = srv.proc
+        assert srv.stop() == 0, srv.stderr_text()[-3000:]
+        srv.proc = proc  # for cleanup
+
+
 def test_watcher_leaving_while_a_block_is_told():
     # ADD BL reads the database again after its write to tell the contact
     # FLN; a contact whose session ends meanwhile is not written to (its

@@ -116,10 +116,25 @@ static void sb_ans(conn *c, const msnp_cmd *cmd) {
     if (cmd->argc < 4 || email_normalize(ARG(1), email, sizeof email) != 0 ||
         str_copy(ARG(2), cookie, sizeof cookie) != 0 || msnp_str_to_u64(ARG(3), UINT32_MAX, &sid) != 0 ||
         sbreg_redeem_name(s->sbreg, cookie, email, (uint32_t)sid, server_now_ms(), name, sizeof name) != 0 ||
-        !(ss = sbreg_session_find(s->sbreg, (uint32_t)sid))) {
+        !sbreg_session_find(s->sbreg, (uint32_t)sid)) {
         LOGI("switchboard answer refused", "conn=%llu peer=%s", (unsigned long long)c->id, c->peer);
         conn_err(c, MSNP_ERR_AUTH_FAILED, trid_of(cmd));
         conn_close(c, "bad switchboard cookie");
+        return;
+    }
+    /* A ring another node made may be answered before its reply brought
+     * the callee's name: it is read from the store, which may wait
+     * (PostgreSQL). Meanwhile this connection may have been closed (login
+     * timeout), and the session may have ended with its last member: it is
+     * looked up only afterwards. */
+    char own[MSNP_MAX_NAME_ENCODED + 1] = "";
+    if (!name[0] && s->has_ns) sbgate_name_of(s, email, own, sizeof own);
+    if (c->closing) return;
+    if (!(ss = sbreg_session_find(s->sbreg, (uint32_t)sid))) {
+        LOGI("switchboard answer refused: the session ended", "conn=%llu peer=%s session=%llu",
+             (unsigned long long)c->id, c->peer, (unsigned long long)sid);
+        conn_err(c, MSNP_ERR_AUTH_FAILED, trid_of(cmd));
+        conn_close(c, "switchboard session ended");
         return;
     }
     sbreg_ring_remove(ss, email);
@@ -137,8 +152,6 @@ static void sb_ans(conn *c, const msnp_cmd *cmd) {
     }
     if (over_switchboard_quota(s, c, trid_of(cmd), email)) return;
     snprintf(c->email, sizeof c->email, "%s", email);
-    char own[MSNP_MAX_NAME_ENCODED + 1];
-    if (!name[0] && s->has_ns) sbgate_name_of(s, email, own, sizeof own);
     if (conn_set_name(c, name[0] ? name : s->has_ns ? own : email) != 0) {
         conn_err(c, MSNP_ERR_SWITCHBOARD_FAILED, trid_of(cmd));
         conn_close(c, "out of memory");

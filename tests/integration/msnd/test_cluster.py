@@ -1615,6 +1615,52 @@ def node_with_fake_peer():
         node.cleanup()
 
 
+def test_answer_waiting_for_the_callee_name_after_the_session_ended():
+    """A callee rung by another node may answer at this node's switchboard
+    before that node's reply (with its name) is back: the name is read from
+    the database. A caller who left meanwhile, the last one in the session,
+    ended the session: the answer is refused (911), and the node goes on.
+    PostgreSQL only (the read waits, through a slow relay)."""
+    if os.environ.get("MSND_TEST_DB") != "postgresql":
+        return
+    pg = pgtest.shared()
+    fake = FakePeer()
+    dbproxy = delayproxy.DelayProxy(("127.0.0.1", pg.port), delay_ms=0).start()
+    node = msntest.MsndServer(MSND, args=["--role", "ns,sb", "--link-listen", "127.0.0.1:0", "--ns-peers", fake.addr])
+    node.copy_db_from(TEMPLATE)
+    node.db = pg.url(node.db_name, port=dbproxy.port)
+    try:
+        node.start()
+        fake.accept(node)
+        a = online(node, "alice@example.com", via_ds=False)
+        t = send(a, "ADD {t} FL bob@example.com Bob")
+        reply(a, t, "ADD")
+        fake.out.sendall(b"ON bob@example.com NLN Bob\r\n")
+        assert next_presence(a, "bob@example.com").line == "NLN NLN bob@example.com Bob"
+        caller = msntest.open_switchboard(node, a)
+        send(caller, "CAL {t} bob@example.com")
+        ring = fake.next_line("RING ").split(" ")  # left unanswered: the name never comes
+        dbproxy.delay_ms = 300
+        callee = msntest.Client(node.sb)
+        ta = send(callee, "ANS {t} bob@example.com %s %s", ring[3], ring[2])
+        time.sleep(0.2)  # the ANS waits for the database now
+        caller.close()  # the session ends with its last member
+        callee.expect_error(911, ta)
+        dbproxy.delay_ms = 0
+        a.send_line("PNG")
+        a.expect("QNG")
+        assert node.proc.poll() is None
+    except BaseException:
+        print("---- node log ----\n" + node.log_text()[-4000:])
+        raise
+    finally:
+        fake.close()
+        rc = node.stop()
+        node.cleanup()
+        dbproxy.stop()
+    assert rc in (0, None), rc
+
+
 def test_peer_link_log_lines():
     """The links between notification nodes (--ns-peers) are logged in
     their own words, naming the peer and which of the two links it was;

@@ -74,6 +74,10 @@ void ns_on_close(conn *c) {
     /* Rings of this session nobody answered end with it: a CAL meanwhile
      * gets 217, and one after the next login rings that session. */
     if (c->srv->sbreg) sbreg_rings_end(c->srv->sbreg, c->email, c->id);
+    /* So do its unused XFR SB cookies: they stand for this session. Every
+     * switchboard, in this process or linked, asks this node (AUTH) to
+     * consume the cookie, so withdrawing it here is enough. */
+    if (c->srv->sbreg) sbreg_xfr_end(c->srv->sbreg, c->email, c->id);
     link_rings_ended(c->srv, c); /* and in switchboard processes of their own */
     presence_remove(c->srv->presence, c);
     msnp_status before = c->status;
@@ -1016,7 +1020,7 @@ static void ns_xfr(conn *c, const msnp_cmd *cmd) {
         return;
     }
     uint64_t expires = server_now_ms() + (uint64_t)c->srv->cfg.cookie_lifetime * 1000u;
-    if (sbreg_issue(c->srv->sbreg, c->email, 0, expires, cookie, sizeof cookie) != 0) {
+    if (sbreg_issue_xfr(c->srv->sbreg, c->email, c->id, expires, cookie, sizeof cookie) != 0) {
         conn_err(c, MSNP_ERR_SERVER_BUSY, trid_of(cmd));
         return;
     }

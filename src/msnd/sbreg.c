@@ -14,6 +14,7 @@ typedef struct ticket {
     char email[MSNP_MAX_EMAIL + 1];
     char *name; /* RNG cookies: the invitee's friendly name, once known */
     uint32_t session_id;
+    uint64_t owner_conn; /* XFR SB cookies: the notification session issued to */
     uint64_t expires_ms;
 } ticket;
 
@@ -96,12 +97,14 @@ void sbreg_free(sbreg *r) {
     free(r);
 }
 
-int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expires_ms, char *cookie, size_t cap) {
+static int issue(sbreg *r, const char *email, uint32_t session_id, uint64_t owner_conn, uint64_t expires_ms,
+                 char *cookie, size_t cap) {
     if (strmap_count(r->tickets) >= MAX_COOKIES) return -1;
     ticket *t = calloc(1, sizeof *t);
     if (!t) return -1;
     snprintf(t->email, sizeof t->email, "%s", email);
     t->session_id = session_id;
+    t->owner_conn = owner_conn;
     t->expires_ms = expires_ms;
     for (int attempt = 0; attempt < 4; attempt++) {
         uint32_t rnd[3];
@@ -118,6 +121,14 @@ int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expir
     }
     free(t);
     return -1;
+}
+
+int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expires_ms, char *cookie, size_t cap) {
+    return issue(r, email, session_id, 0, expires_ms, cookie, cap);
+}
+
+int sbreg_issue_xfr(sbreg *r, const char *email, uint64_t owner_conn, uint64_t expires_ms, char *cookie, size_t cap) {
+    return issue(r, email, 0, owner_conn, expires_ms, cookie, cap);
 }
 
 int sbreg_redeem(sbreg *r, const char *cookie, const char *email, uint32_t session_id, uint64_t now_ms) {
@@ -331,6 +342,31 @@ static void collect_expired(const char *key, void *value, void *arg) {
     if (!nd) return;
     x->dead = nd;
     snprintf(x->dead[x->n++], SB_COOKIE_MAX, "%s", key);
+}
+
+typedef struct xfr_end_ctx {
+    const char *email;
+    uint64_t owner_conn;
+    sweep_ctx dead;
+} xfr_end_ctx;
+
+static void collect_owned(const char *key, void *value, void *arg) {
+    xfr_end_ctx *x = arg;
+    ticket *t = value;
+    if (t->session_id != 0 || t->owner_conn != x->owner_conn || strcmp(t->email, x->email) != 0) return;
+    void *nd = msnkit_grow(x->dead.dead, &x->dead.cap, x->dead.n + 1, sizeof *x->dead.dead, 16);
+    if (!nd) return;
+    x->dead.dead = nd;
+    snprintf(x->dead.dead[x->dead.n++], SB_COOKIE_MAX, "%s", key);
+}
+
+void sbreg_xfr_end(sbreg *r, const char *email, uint64_t owner_conn) {
+    /* Most sessions end holding no unused cookie: only then walk the table. */
+    if (sbreg_xfr_outstanding(r, email) <= 0) return;
+    xfr_end_ctx x = {email, owner_conn, {0, NULL, 0, 0}};
+    strmap_each(r->tickets, collect_owned, &x);
+    for (size_t i = 0; i < x.dead.n; i++) ticket_gone(r, strmap_del(r->tickets, x.dead.dead[i]));
+    free(x.dead.dead);
 }
 
 static void prune_session(const char *key, void *value, void *arg) {

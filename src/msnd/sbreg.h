@@ -1,7 +1,8 @@
 /* sbreg.h - switchboard registry: sessions and their cookies.
  *
  * A cookie ("ticket") is single-use, unpredictable (80 random bits), bound
- * to one e-mail and, for RNG invitations, to one session; it expires. Presenting
+ * to one e-mail and, for RNG invitations, to one session; an XFR SB cookie
+ * ends with the notification session it was issued to. It expires. Presenting
  * a cookie consumes it even when the e-mail or session does not match, so
  * a leaked or guessed cookie cannot be tried twice. */
 #ifndef MSND_SBREG_H
@@ -47,6 +48,14 @@ void sbreg_free(sbreg *r);
 /* Issue a cookie for email; session_id 0 = "open a new session" (XFR SB).
  * Returns 0, or -1 when too many cookies are outstanding / out of memory. */
 int sbreg_issue(sbreg *r, const char *email, uint32_t session_id, uint64_t expires_ms, char *cookie, size_t cap);
+/* Issue an XFR SB cookie to email's notification session owner_conn (its
+ * conn id): it is void once that session ends (sbreg_xfr_end). */
+int sbreg_issue_xfr(sbreg *r, const char *email, uint64_t owner_conn, uint64_t expires_ms, char *cookie, size_t cap);
+/* email's notification session owner_conn ended: the XFR SB cookies issued
+ * to it and not yet used are withdrawn, so a user who logged out (or was
+ * replaced by another login) cannot open a switchboard and ring people as
+ * if online. Cookies of the account's other sessions stay. */
+void sbreg_xfr_end(sbreg *r, const char *email, uint64_t owner_conn);
 /* Consume a cookie. Returns 0 if it existed, was not expired, belonged to
  * email and to session_id (0 for XFR cookies); SBREG_REFUSED if it existed
  * but one of those did not hold (it is consumed all the same);

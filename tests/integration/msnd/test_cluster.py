@@ -169,6 +169,38 @@ def test_admission_is_decided_by_the_notification_server():
         c.close()
 
 
+def test_xfr_cookie_ends_with_its_session_across_processes():
+    """The switchboard process asks the notification server about an XFR SB
+    cookie it does not know: once the session the cookie was issued to has
+    ended (OUT, a second login), the answer is NO, so a user no longer
+    online cannot open a switchboard and ring people. The new login's own
+    cookie works."""
+    with Cluster() as cl:
+        b = online(cl.ns, "bob@example.com")
+        a = online(cl.ns, "alice@example.com")
+        wait_linked(a)
+        gone = [xfr_sb(a).args[4]]
+        a.send_line("OUT")
+        a.expect_closed()
+        a = online(cl.ns, "alice@example.com")
+        gone.append(xfr_sb(a).args[4])
+        a2 = online(cl.ns, "alice@example.com")
+        assert next_named(a, "OUT").line == "OUT OTH"
+        keep = xfr_sb(a2).args[4]
+        for cookie in gone:
+            s = msntest.Client(cl.sbs[0].sb)
+            s.send_line("USR 1 alice@example.com %s" % cookie)
+            s.expect_line("911 1")
+            s.expect_closed()
+        a2.email = "alice@example.com"
+        s = msntest.Client(cl.sbs[0].sb)
+        s.send_line("USR 1 alice@example.com %s" % keep)
+        assert s.expect("USR").args[1] == "OK"
+        s.send_line("CAL 2 bob@example.com")
+        assert s.expect("CAL").args[:2] == ["2", "RINGING"]
+        assert b.expect("RNG").args[4] == "alice@example.com"
+
+
 def test_two_switchboards_in_turn():
     with Cluster(n_sb=2) as cl:
         a = online(cl.ns, "alice@example.com")
@@ -869,6 +901,40 @@ def view_at_login(node, email, view, want):
         if got == want or time.monotonic() > deadline:
             return got
         time.sleep(0.1)
+
+
+def test_xfr_cookie_ends_when_another_node_takes_the_login():
+    """A second login on another node ends the session on the first (OUT
+    OTH), and with it the XFR SB cookies the first node issued to it: a
+    switchboard process asking that node is told NO. The new session's
+    cookie, from the other node, works."""
+    A = "alice@example.com"
+    with TwoNodes(roles="ns") as tn:
+        n1, n2 = tn.nodes
+        links = ",".join("127.0.0.1:%d" % p for p in tn.links)
+        sbp = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", links])
+        sbp.start()
+        try:
+            deadline = time.monotonic() + 10
+            while sbp.log_text().count("notification server linked") < 2:
+                assert time.monotonic() < deadline, sbp.log_text()
+                time.sleep(0.05)
+            a1 = online(n1, A, via_ds=False)
+            old = xfr_sb(a1)
+            assert old.name == "XFR", old
+            a2 = online(n2, A, via_ds=False)
+            assert next_named(a1, "OUT").line == "OUT OTH"
+            new = xfr_sb(a2)
+            s = msntest.Client(sbp.sb)
+            s.send_line("USR 1 %s %s" % (A, old.args[4]))
+            s.expect_error(911, 1)
+            s.expect_closed()
+            s = msntest.Client(sbp.sb)
+            s.send_line("USR 1 %s %s" % (A, new.args[4]))
+            assert s.expect("USR").args[1] == "OK"
+        finally:
+            assert sbp.stop() in (0, None)
+            sbp.cleanup()
 
 
 def test_logins_on_either_node_see_every_list_change():

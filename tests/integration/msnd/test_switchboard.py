@@ -385,6 +385,64 @@ def test_unanswered_ring_ends_with_callee_session(srv):
     bsb.close()
 
 
+def xfr_cookie(ns_client):
+    t = ns_client.trid()
+    ns_client.send_line("XFR %d SB" % t)
+    x = ns_client.expect("XFR")
+    return msntest.addr_of(x.args[2]), x.args[4]
+
+
+def test_xfr_cookie_ends_with_its_session(srv):
+    """An XFR SB cookie is good only while the notification session it was
+    issued to lasts: after OUT, a lost connection, a second login (OUT OTH)
+    or the account's deletion it gets 911, so nobody offline can open a switchboard and ring
+    people as if online. The new login's own cookies work."""
+    bob = online(srv, "bob@example.com")
+    bob.email = "bob@example.com"
+
+    def refused(where, cookie):
+        s = msntest.Client(where)
+        s.send_line("USR 1 alice@example.com %s" % cookie)
+        s.expect_error(911, 1)
+        s.expect_closed()
+
+    a = online(srv, "alice@example.com")
+    gone = [xfr_cookie(a)]
+    a.send_line("OUT")
+    a.expect_closed()
+    a = online(srv, "alice@example.com")
+    gone.append(xfr_cookie(a))
+    a.close()  # the connection is lost
+    # The server must see the connection end before the cookie is shown.
+    time.sleep(0.5)
+    a = online(srv, "alice@example.com")
+    gone.append(xfr_cookie(a))
+    a2 = online(srv, "alice@example.com")
+    a2.email = "alice@example.com"
+    a.expect_line("OUT OTH")
+    keep = xfr_cookie(a2)
+    for where, cookie in gone:
+        refused(where, cookie)
+    bob.expect_silence(0.2)  # and no RNG from an offline alice
+    s = msntest.Client(keep[0])
+    s.send_line("USR 1 alice@example.com %s" % keep[1])
+    assert s.expect("USR").args[1] == "OK"
+    s.email = "alice@example.com"
+    t = s.trid()
+    s.send_line("CAL %d bob@example.com" % t)
+    assert s.expect("CAL").args[1] == "RINGING"
+    assert bob.expect("RNG").args[4] == "alice@example.com"
+    # The account deleted by another process: the session ends with OUT
+    # within a sweep period, and its cookie with it.
+    cookie = xfr_cookie(a2)
+    r = srv.run_admin("user", "del", "alice@example.com")
+    assert r.returncode == 0, r.stderr
+    while a2.read_cmd(10).name != "OUT":
+        pass
+    a2.expect_closed()
+    refused(*cookie)
+
+
 @with_args("--cookie-lifetime", "1")
 def test_expired_cookie(srv):
     a = online(srv, "alice@example.com")

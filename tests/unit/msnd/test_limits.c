@@ -137,6 +137,30 @@ static void test_xfr_cookies_per_user(void **state) {
     sbreg_free(r);
 }
 
+/* XFR SB cookies end with the notification session they were issued to;
+ * another session's of the same user, RNG cookies and other users' stay. */
+static void test_xfr_cookies_end_with_session(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    char old1[SB_COOKIE_MAX], old2[SB_COOKIE_MAX], mine[SB_COOKIE_MAX], other[SB_COOKIE_MAX], rng[SB_COOKIE_MAX];
+    assert_int_equal(sbreg_issue_xfr(r, "a@x.com", 7, 5000, old1, sizeof old1), 0);
+    assert_int_equal(sbreg_issue_xfr(r, "a@x.com", 7, 5000, old2, sizeof old2), 0);
+    assert_int_equal(sbreg_issue_xfr(r, "a@x.com", 8, 5000, mine, sizeof mine), 0);
+    assert_int_equal(sbreg_issue_xfr(r, "b@x.com", 7, 5000, other, sizeof other), 0);
+    assert_int_equal(sbreg_issue(r, "a@x.com", 42, 5000, rng, sizeof rng), 0);
+    sbreg_xfr_end(r, "a@x.com", 7);
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 1);
+    assert_int_equal(sbreg_cookie_count(r), 3);
+    assert_int_equal(sbreg_redeem(r, old1, "a@x.com", 0, 1000), SBREG_UNKNOWN);
+    assert_int_equal(sbreg_redeem(r, old2, "a@x.com", 0, 1000), SBREG_UNKNOWN);
+    assert_int_equal(sbreg_redeem(r, mine, "a@x.com", 0, 1000), 0);
+    assert_int_equal(sbreg_redeem(r, other, "b@x.com", 0, 1000), 0);
+    assert_int_equal(sbreg_redeem(r, rng, "a@x.com", 42, 1000), 0);
+    sbreg_xfr_end(r, "a@x.com", 8); /* nothing left: a no-op */
+    assert_int_equal(sbreg_cookie_count(r), 0);
+    sbreg_free(r);
+}
+
 /* Cookies carry 80 random bits: 32.32.16. Over 4000 cookies every one of
  * those bits is seen both set and clear (a fixed bit would survive that
  * by chance with probability 2^-3999), and no field is ever wider. */
@@ -376,6 +400,7 @@ int main(void) {
         cmocka_unit_test(test_cookies),
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_xfr_cookies_per_user),
+        cmocka_unit_test(test_xfr_cookies_end_with_session),
         cmocka_unit_test(test_cookie_entropy),
         cmocka_unit_test(test_session_ids_are_random),
         cmocka_unit_test(test_uniform_digits),

@@ -202,13 +202,16 @@ static void login_ok(conn *c, const msnp_cmd *cmd, const store_user *u, const ch
         conn_close(c, "out of memory");
         return;
     }
-    conn *old = presence_find(s->presence, u->email);
-    if (old && old != c) {
+    /* The old session's FLN fan-out may wait for the database: this
+     * connection may have been closed meanwhile (as above), and another
+     * login of the account may have completed, which is closed in turn
+     * (presence_add would replace it in the online list and leave it open).
+     * Bounded: each turn closes a session. */
+    conn *old;
+    while ((old = presence_find(s->presence, u->email)) && old != c) {
         conn_cmd(old, "OUT", trid_none(), "OTH", NULL);
         conn_close(old, "logged in elsewhere");
         LOGI("duplicate login, old session closed", "user=%s old_conn=%llu", u->email, (unsigned long long)old->id);
-        /* The old session's FLN fan-out may wait for the database, and this
-         * connection may have been closed meanwhile (as above). */
         if (c->closing) return;
     }
     c->state = NS_AUTH;

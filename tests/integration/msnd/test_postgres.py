@@ -305,6 +305,82 @@ def test_login_timing_out_while_its_password_is_checked():
         assert srv.proc.poll() is None
 
 
+def half_login(srv, email):
+    """A client of email's up to its password: (client, USR S line)."""
+    c = msntest.Client(srv.ns)
+    t = c.trid()
+    c.send_line("VER %d MSNP7 CVR0" % t)
+    c.expect("VER")
+    t = c.trid()
+    c.send_line("USR %d MD5 I %s" % (t, email))
+    ch = c.expect("USR")
+    return c, "USR %d MD5 S %s" % (c.trid(), msntest.md5_login_response(ch.args[3], PASSWORDS[email]))
+
+
+def session_state(c, secs):
+    """"open" when c answers a PNG, "out" when it was sent OUT OTH and
+    closed, or what else it got."""
+    c.send_line("PNG")
+    got = []
+    while True:
+        try:
+            cmd = c.read_cmd(secs)
+        except (TimeoutError, OSError):
+            return got
+        got.append(cmd.line)
+        if cmd.name == "QNG":
+            return "open"
+        if cmd.name == "OUT":
+            try:
+                c.expect_closed(secs)
+            except AssertionError:
+                return got
+            return "out" if cmd.line == "OUT OTH" else got
+
+
+def test_login_completing_while_a_duplicate_login_closes_the_old_session():
+    # A second login of bob closes bob's session, whose FLN fan-out reads
+    # the database (alice's ADD FL made the rows kept out of date, and no
+    # login snapshot answers for them); a third login completing meanwhile
+    # is closed in turn by the second: one session for the account, not two
+    # open with only one of them in the online list.
+    with two_online_behind_relay(["--login-cache-mb", "0"]) as (srv, proxy, alice, bob):
+        t = alice.trid()
+        alice.send_line("ADD %d FL bob@example.com bob" % t)
+        msntest.read_until(alice, "ILN")
+        # Two database connections ready for logins (overlapping ones use
+        # one each): the third's is not held up by connecting.
+        proxy.delay_ms = 100
+        warm = [half_login(srv, e) for e in ("carol@example.com", "name_123@hotmail.com")]
+        for c, line in warm:
+            c.send_line(line)
+            time.sleep(0.05)
+        for c, _ in warm:
+            assert c.expect("USR").args[1] == "OK"
+            c.close()
+        second, second_s = half_login(srv, "bob@example.com")
+        third, third_s = half_login(srv, "bob@example.com")
+        proxy.delay_ms = 400  # a read: 800 ms
+        second.send_line(second_s)
+        time.sleep(0.4)  # its account is being read; then the old session's rows
+        third.send_line(third_s)
+        assert msntest.read_until(bob, "OUT").line == "OUT OTH"
+        for c in (second, third):
+            assert c.expect("USR").args[1] == "OK"
+            c.expect("MSG")
+        time.sleep(1.5)
+        proxy.delay_ms = 0
+        states = [session_state(c, 3) for c in (second, third)]
+        assert sorted(map(str, states)) == ["open", "out"], states
+        left = second if states[0] == "open" else third
+        # and it is the one listed online: a fourth login closes it
+        fourth = msntest.login(srv, "bob@example.com", PASSWORDS["bob@example.com"])
+        assert session_state(left, 3) == "out"
+        fourth.send_line("PNG")
+        fourth.expect("QNG")
+        assert srv.proc.poll() is None
+
+
 def test_migrate_from_sqlite():
     pg = pgtest.shared()
     src = msntest.MsndServer(MSND)

@@ -366,7 +366,8 @@ static void announce_later(msnd_server *s, conn *c) {
 }
 
 void presence_announce(msnd_server *s, conn *c, msnp_status before) {
-    int was_visible = privacy_status_visible(before), is_visible = privacy_status_visible(c->status);
+    msnp_status st = c->status; /* the status the line tells */
+    int was_visible = privacy_status_visible(before), is_visible = privacy_status_visible(st);
     if (!was_visible && !is_visible) return;
     uint64_t gen = store_generation_of(s->store, c->uid), since = s->presence->clock;
     /* Rows that are no longer current are still who was told c is online:
@@ -389,7 +390,7 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
     if (with_list) rows->told_peers = 1;
     peering_presence_out(s, is_visible ? PEERING_ON : PEERING_OFF, c, NULL, with_list ? list : NULL);
     char line[STATE_LINE_MAX];
-    long len = state_line(line, sizeof line, is_visible, c->status, c->email, c->name);
+    long len = state_line(line, sizeof line, is_visible, st, c->email, c->name);
     if (len < 0) {
         rows_free(stale);
         return;
@@ -415,6 +416,14 @@ void presence_announce(msnd_server *s, conn *c, msnp_status before) {
         }
         presence_forget(c); /* rows another fan-out of c kept while this one read (on a fiber) */
         c->watchers = rows;
+        /* The read may have waited (on a fiber) while c changed status or
+         * left: that change told the watchers already, and this NLN after
+         * it would show c as it no longer is (online for good, after its
+         * FLN). */
+        if (is_visible && c->status != st) {
+            rows_free(stale);
+            return;
+        }
     }
     rows_free(stale);
     if (read_now) c->announce_pending = 0; /* told as it is now */

@@ -381,6 +381,33 @@ def test_login_completing_while_a_duplicate_login_closes_the_old_session():
         assert srv.proc.poll() is None
 
 
+def test_user_leaving_while_its_status_change_is_told_stays_offline():
+    # CHG NLN reads the user's watchers (alice's ADD FL made the rows kept
+    # out of date); a session closed meanwhile (here by its challenge
+    # timing out) tells its watchers FLN, and the NLN of the CHG must not
+    # follow it: alice would show carol online for good.
+    with two_online_behind_relay(["--challenge-timeout", "3"]) as (srv, proxy, alice, bob):
+        carol = msntest.login(srv, "carol@example.com", PASSWORDS["carol@example.com"], answer_chl=False)
+        t = carol.trid()
+        carol.send_line("CHG %d HDN" % t)  # its CHL: unanswered, the session closes in 3 s
+        msntest.read_until(carol, "CHL")
+        started = time.monotonic()
+        t = alice.trid()
+        alice.send_line("ADD %d FL carol@example.com carol" % t)
+        msntest.read_until(alice, "ADD")
+        proxy.delay_ms = 1500  # the CHG's read answers after the timeout
+        t = carol.trid()
+        carol.send_line("CHG %d NLN" % t)
+        time.sleep(max(0.0, 3.5 - (time.monotonic() - started)))
+        proxy.delay_ms = 0
+        got = presence_within(alice, "carol@example.com", 8)
+        assert not got or got[-1].startswith("FLN"), got
+        t = alice.trid()
+        alice.send_line("PNG")
+        alice.expect("QNG")
+        assert srv.proc.poll() is None
+
+
 def test_migrate_from_sqlite():
     pg = pgtest.shared()
     src = msntest.MsndServer(MSND)

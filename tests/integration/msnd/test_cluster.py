@@ -889,6 +889,23 @@ def sync_view(c):
             return view
 
 
+@contextlib.contextmanager
+def switchboard_process_linked(tn):
+    """A --role sb process linked to every node of tn (waited for), stopped
+    cleanly at the end."""
+    links = ",".join("127.0.0.1:%d" % p for p in tn.links)
+    sbp = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", links])
+    sbp.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sbp.log_text().count("notification server linked") < len(tn.links):
+            assert time.monotonic() < deadline, sbp.log_text()
+            time.sleep(0.05)
+        yield sbp
+    finally:
+        assert sbp.stop() in (0, None)
+
+
 def view_at_login(node, email, view, want):
     """What view(c) shows at a fresh login of email on node: logins are
     tried again for up to 5 s while it is not want (the other node's change
@@ -911,14 +928,7 @@ def test_xfr_cookie_ends_when_another_node_takes_the_login():
     A = "alice@example.com"
     with TwoNodes(roles="ns") as tn:
         n1, n2 = tn.nodes
-        links = ",".join("127.0.0.1:%d" % p for p in tn.links)
-        sbp = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", links])
-        sbp.start()
-        try:
-            deadline = time.monotonic() + 10
-            while sbp.log_text().count("notification server linked") < 2:
-                assert time.monotonic() < deadline, sbp.log_text()
-                time.sleep(0.05)
+        with switchboard_process_linked(tn) as sbp:
             a1 = online(n1, A, via_ds=False)
             old = xfr_sb(a1)
             assert old.name == "XFR", old
@@ -932,8 +942,6 @@ def test_xfr_cookie_ends_when_another_node_takes_the_login():
             s = msntest.Client(sbp.sb)
             s.send_line("USR 1 %s %s" % (A, new.args[4]))
             assert s.expect("USR").args[1] == "OK"
-        finally:
-            assert sbp.stop() in (0, None)
             sbp.cleanup()
 
 
@@ -1283,14 +1291,7 @@ def test_switchboard_process_asks_the_node_that_holds_the_user():
     assert [email_node(x, 2) for x in (near, wrong, far)] == [0, 1, 1]
     with TwoNodes(roles="ns") as tn:
         n1, _ = tn.nodes
-        links = ",".join("127.0.0.1:%d" % p for p in tn.links)
-        sbp = msntest.MsndServer(MSND, args=["--role", "sb", "--ns-links", links])
-        sbp.start()
-        try:
-            deadline = time.monotonic() + 10
-            while sbp.log_text().count("notification server linked") < 2:
-                assert time.monotonic() < deadline, sbp.log_text()
-                time.sleep(0.05)
+        with switchboard_process_linked(tn) as sbp:
             b = online(n1, near, via_ds=False)
             f = online(n1, far, via_ds=False)  # on node 1, though its hash picks node 2
             # a wrong e-mail burns the cookie at the node that issued it
@@ -1322,8 +1323,6 @@ def test_switchboard_process_asks_the_node_that_holds_the_user():
             sb.expect_line("217 %d" % t)
             for c in (sf, sb, fs, b, f):
                 c.close()
-        finally:
-            assert sbp.stop() in (0, None)
             sbp.cleanup()
 
 

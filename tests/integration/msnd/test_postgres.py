@@ -199,6 +199,18 @@ def test_input_while_a_command_waits():
         other.close()
 
 
+def drop_and_reuse(srv, client):
+    """Close client's connection at once (a reset, as a lost link), then
+    open three others that reuse the memory its session held, so a
+    use-after-free of that session reads another's. Returns them."""
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    others = [msntest.Client(srv.ns) for _ in range(3)]
+    for c in others:
+        c.send_line("VER 1 MSNP7")
+    return others
+
+
 def test_callee_leaving_while_a_ring_waits():
     # CAL reads the database before it rings; a callee whose session ends
     # meanwhile is not rung (its connection is gone): the caller gets 217,
@@ -209,11 +221,7 @@ def test_callee_leaving_while_a_ring_waits():
         t = sb.trid()
         sb.send_line("CAL %d bob@example.com" % t)
         time.sleep(0.1)  # the CAL waits for the database now
-        callee.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        callee.close()
-        others = [msntest.Client(srv.ns) for _ in range(3)]  # reuse what the callee's session held
-        for c in others:
-            c.send_line("VER 1 MSNP7")
+        others = drop_and_reuse(srv, callee)
         time.sleep(1.0)
         proxy.delay_ms = 0
         sb.expect_error(217, t)
@@ -257,11 +265,7 @@ def test_watcher_leaving_while_a_block_is_told():
             assert time.monotonic() < deadline, "the block was not written"
             time.sleep(0.02)
         time.sleep(0.3)  # the commit is answered: the reads that decide the FLN wait now
-        watcher.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        watcher.close()
-        others = [msntest.Client(srv.ns) for _ in range(3)]  # reuse what the watcher's session held
-        for c in others:
-            c.send_line("VER 1 MSNP7")
+        others = drop_and_reuse(srv, watcher)
         time.sleep(1.5)
         proxy.delay_ms = 0
         while owner.read_cmd().line != "ADD %d BL 3 alice@example.com alice" % t:

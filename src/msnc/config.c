@@ -120,11 +120,15 @@ typedef struct ini_ctx {
         memcpy((dst), value, strlen(value) + 1); \
     } while (0)
 
-/* yes/no, 1/0, true/false into *dst. */
+/* yes/no, 1/0, true/false, on/off into *dst, as msnd and msngate take them. */
 #define INI_BOOL(dst) \
     do { \
-        if (!strcasecmp(value, "yes") || !strcmp(value, "1") || !strcasecmp(value, "true")) *(dst) = 1; \
-        else if (!strcasecmp(value, "no") || !strcmp(value, "0") || !strcasecmp(value, "false")) *(dst) = 0; \
+        if (!strcasecmp(value, "yes") || !strcmp(value, "1") || !strcasecmp(value, "true") || \
+            !strcasecmp(value, "on")) \
+            *(dst) = 1; \
+        else if (!strcasecmp(value, "no") || !strcmp(value, "0") || !strcasecmp(value, "false") || \
+                 !strcasecmp(value, "off")) \
+            *(dst) = 0; \
         else REFUSE("'%s' wants yes or no, not '%s'", name, value); \
     } while (0)
 

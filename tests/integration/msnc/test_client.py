@@ -373,6 +373,13 @@ class Session(Base):
                 r = msnc(config=path)
                 self.assertEqual(r.returncode, 78, (key, r.stdout, r.stderr))
                 self.assertIn("msnc: %s:2: %s\n" % (path, why), r.stderr)
+            # yes/no keys take on/off too, as msnd's and msngate's do
+            path = os.path.join(d, "msnc.ini")
+            with open(path, "w") as f:
+                f.write("[client]\nreconnect = off\nincoming = On\n")
+            r = msnc(config=path)
+            self.assertEqual(r.returncode, 0, (r.stdout, r.stderr))
+            self.assertIn('"event":"logged_in"', r.stdout.replace(" ", ""))
             # a password file is taken whole or refused: 300 bytes were
             # cut to 255 (a wrong password, exit 2), an empty file or a
             # directory was the empty password

@@ -42,7 +42,8 @@ int config_roles_parse(const char *spec, int *ds, int *ns, int *sb) {
     if (strlen(spec) >= sizeof tmp) return -1;
     snprintf(tmp, sizeof tmp, "%s", spec);
     char *save = NULL;
-    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    /* blanks around the commas, as the address lists take them */
+    for (char *t = strtok_r(tmp, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
         if (!strcmp(t, "ds")) *ds = 1;
         else if (!strcmp(t, "ns")) *ns = 1;
         else if (!strcmp(t, "sb")) *sb = 1;

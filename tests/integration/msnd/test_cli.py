@@ -324,11 +324,13 @@ def test_startup_errors_once_with_cause():
     assert "give --ns-listen and --sb-listen" in one_line(r.stderr), r.stderr
     # a node's switchboard on a wildcard address, with peers that would ring
     # their callees with it (RNG ... 0.0.0.0:port), and no --sb-address
-    r = run("--db", db, "--role", "ns,sb", "--listen", "127.0.0.1:0", "--sb-listen", "0.0.0.0:0", "--link-listen",
-            "127.0.0.1:0", "--ns-peers", "127.0.0.1:9")
-    assert r.returncode == 2
-    assert re.search(r"msnd: with --ns-peers, a switchboard bound to a wildcard address \(0\.0\.0\.0:\d+\) "
-                     r"needs --sb-address host:port", r.stderr), r.stderr
+    # (the role list with blanks after its commas, as the address lists take)
+    for roles in ("ns,sb", "ns, sb"):
+        r = run("--db", db, "--role", roles, "--listen", "127.0.0.1:0", "--sb-listen", "0.0.0.0:0", "--link-listen",
+                "127.0.0.1:0", "--ns-peers", "127.0.0.1:9")
+        assert r.returncode == 2
+        assert re.search(r"msnd: with --ns-peers, a switchboard bound to a wildcard address \(0\.0\.0\.0:\d+\) "
+                         r"needs --sb-address host:port", r.stderr), (roles, r.stderr)
 
 
 def test_password_from_stdin():

@@ -733,8 +733,14 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
     fprintf(fp, "  files: %llu (%llu bytes)", (unsigned long long)s->files, (unsigned long long)s->file_bytes);
     if (s->files_not_carved) fprintf(fp, "; not carved whole %llu", (unsigned long long)s->files_not_carved);
     fputc('\n', fp);
-    fprintf(fp, "  gaps: %llu (%llu bytes), parse errors %llu, anomalies %llu\n", (unsigned long long)s->gaps,
+    fprintf(fp, "  gaps: %llu (%llu bytes), parse errors %llu, anomalies %llu", (unsigned long long)s->gaps,
             (unsigned long long)s->gap_bytes, (unsigned long long)s->parse_errors, (unsigned long long)s->anomalies);
+    /* dropped without a gap (garbage or a forged far sequence number):
+     * counted, so that a run that lost them says so */
+    if (e->reasm.out_of_window)
+        fprintf(fp, "; segments dropped more than 64 MB ahead of their stream %llu",
+                (unsigned long long)e->reasm.out_of_window);
+    fputc('\n', fp);
     fprintf(fp,
             "  memory: peak %llu bytes of memcap %llu; packets of flows it could not admit %llu; flows closed "
             "before their idle timeout to admit others (--memcap, --max-flows) %llu\n",

@@ -2683,6 +2683,24 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual(dropped["flow"], flow["flow"])
         self.assertEqual((flow["end_reason"], flow["gaps"]), ("rst", 0))
 
+    def test_segments_far_ahead_are_counted(self):
+        # a segment more than 64 MB ahead of its stream, unconfirmed by an
+        # acknowledgement, is dropped: no gap, no message, but the summary
+        # counts it
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "in the window")
+        sb.next_seq[0] += 100 * 1000 * 1000
+        sb.c2s(text_message("far ahead"))
+        rc, out, err = c.run([])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["in the window"])
+        self.assertEqual([e for e in ev if e["event"] == "gap"], [])
+        self.assertIn("; segments dropped more than 64 MB ahead of their stream 1\n", err)
+        rc, out, err = Capture().run([])
+        self.assertNotIn("segments dropped", err)
+
     def test_data_on_a_syn_is_not_the_streams(self):
         # a SYN's data is dropped by a receiver without TCP Fast Open, whose
         # SYN-ACK acknowledges the SYN only: the login that counts is the

@@ -365,6 +365,16 @@ static int check_files(const char **files, size_t n, const char *run_as) {
     return 0;
 }
 
+/* Whether path is standard output: "-", or a name for the file or pipe
+ * descriptor 1 is (/dev/stdout, /proc/self/fd/1), devices left out
+ * (/dev/null takes both outputs). */
+static int names_stdout(const char *path) {
+    if (strcmp(path, "-") == 0) return 1;
+    struct stat p, o;
+    return stat(path, &p) == 0 && !S_ISCHR(p.st_mode) && fstat(STDOUT_FILENO, &o) == 0 && p.st_dev == o.st_dev &&
+        p.st_ino == o.st_ino;
+}
+
 /* For a file still to be created: whether a and b name it in one
  * directory (./x and x, dir/x and dir/../dir/x), by the directory's inode
  * and the last component. */
@@ -722,16 +732,18 @@ int main(int argc, char **argv) {
     /* -o moves the JSON events only: a transcript, an nft script or the
      * --summary is always printed on standard output, and would be mixed
      * into the pcap records there. */
-    if (pcap_out && strcmp(pcap_out, "-") == 0 && (transcript || nft || (summary_stdout && !quiet))) {
-        fprintf(stderr, "msnsniff: -w - puts packets on standard output, where %s prints: write them to a file\n",
+    if (pcap_out && names_stdout(pcap_out) && (transcript || nft || (summary_stdout && !quiet))) {
+        fprintf(stderr, "msnsniff: -w %s puts packets on standard output, where %s prints: write them to a file\n",
+                pcap_out,
                 transcript ? "--transcript"
                     : nft  ? "--nft"
                            : "--summary");
         sn_capture_close(cap);
         return 2;
     }
-    if (pcap_out && strcmp(pcap_out, "-") == 0 && !wfile) {
-        fprintf(stderr, "msnsniff: -w - puts packets on standard output: send the events to a file with -o FILE\n");
+    if (pcap_out && names_stdout(pcap_out) && (!wfile || names_stdout(wfile))) {
+        fprintf(stderr, "msnsniff: -w %s puts packets on standard output: send the events to a file with -o FILE\n",
+                pcap_out);
         sn_capture_close(cap);
         return 2;
     }

@@ -335,6 +335,14 @@ class Files(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         with open(cap("seed.pcap"), "rb") as f:
             self.assertEqual(out, f.read())
+        # standard output by another name (here a pipe) is standard output
+        for args, said in ((["-w", "/dev/stdout"], "-w /dev/stdout puts packets on standard output: send the events"),
+                           (["-w", "-", "-o", "/dev/stdout"], "-w - puts packets on standard output: send the events"),
+                           (["--nft", "-w", "/dev/stdout", "-o", js],
+                            "-w /dev/stdout puts packets on standard output, where --nft prints")):
+            rc, out, err = run(["-q", "-r", cap("seed.pcap")] + args)
+            self.assertEqual((rc, out), (2, b""), (args, err))
+            self.assertIn("msnsniff: " + said, err)
 
     def test_outputs_never_replace_the_capture_read(self):
         # -o or -w naming the file read (a slip of the keyboard) made it

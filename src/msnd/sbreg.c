@@ -328,20 +328,30 @@ size_t sbreg_ring_count(sb_session *ss, uint64_t now_ms) {
     return ss->nrings;
 }
 
+/* Cookies to withdraw, collected while the table is walked (it cannot
+ * change under strmap_each) and deleted after. */
 typedef struct sweep_ctx {
     uint64_t now;
     char (*dead)[SB_COOKIE_MAX];
     size_t n, cap;
 } sweep_ctx;
 
-static void collect_expired(const char *key, void *value, void *arg) {
-    sweep_ctx *x = arg;
-    ticket *t = value;
-    if (t->expires_ms > x->now) return;
+static void note_dead(sweep_ctx *x, const char *key) {
     void *nd = msnkit_grow(x->dead, &x->cap, x->n + 1, sizeof *x->dead, 64);
     if (!nd) return;
     x->dead = nd;
     snprintf(x->dead[x->n++], SB_COOKIE_MAX, "%s", key);
+}
+
+static void drop_dead(sbreg *r, sweep_ctx *x) {
+    for (size_t i = 0; i < x->n; i++) ticket_gone(r, strmap_del(r->tickets, x->dead[i]));
+    free(x->dead);
+}
+
+static void collect_expired(const char *key, void *value, void *arg) {
+    sweep_ctx *x = arg;
+    ticket *t = value;
+    if (t->expires_ms <= x->now) note_dead(x, key);
 }
 
 typedef struct xfr_end_ctx {
@@ -353,11 +363,8 @@ typedef struct xfr_end_ctx {
 static void collect_owned(const char *key, void *value, void *arg) {
     xfr_end_ctx *x = arg;
     ticket *t = value;
-    if (t->session_id != 0 || t->owner_conn != x->owner_conn || strcmp(t->email, x->email) != 0) return;
-    void *nd = msnkit_grow(x->dead.dead, &x->dead.cap, x->dead.n + 1, sizeof *x->dead.dead, 16);
-    if (!nd) return;
-    x->dead.dead = nd;
-    snprintf(x->dead.dead[x->dead.n++], SB_COOKIE_MAX, "%s", key);
+    if (t->session_id == 0 && t->owner_conn == x->owner_conn && strcmp(t->email, x->email) == 0)
+        note_dead(&x->dead, key);
 }
 
 void sbreg_xfr_end(sbreg *r, const char *email, uint64_t owner_conn) {
@@ -365,8 +372,7 @@ void sbreg_xfr_end(sbreg *r, const char *email, uint64_t owner_conn) {
     if (sbreg_xfr_outstanding(r, email) <= 0) return;
     xfr_end_ctx x = {email, owner_conn, {0, NULL, 0, 0}};
     strmap_each(r->tickets, collect_owned, &x);
-    for (size_t i = 0; i < x.dead.n; i++) ticket_gone(r, strmap_del(r->tickets, x.dead.dead[i]));
-    free(x.dead.dead);
+    drop_dead(r, &x.dead);
 }
 
 static void prune_session(const char *key, void *value, void *arg) {
@@ -377,7 +383,6 @@ static void prune_session(const char *key, void *value, void *arg) {
 void sbreg_sweep(sbreg *r, uint64_t now_ms) {
     sweep_ctx x = {now_ms, NULL, 0, 0};
     strmap_each(r->tickets, collect_expired, &x);
-    for (size_t i = 0; i < x.n; i++) ticket_gone(r, strmap_del(r->tickets, x.dead[i]));
-    free(x.dead);
+    drop_dead(r, &x);
     strmap_each(r->sessions, prune_session, &now_ms);
 }

@@ -394,9 +394,11 @@ typedef struct copy_ctx {
     const char *why; /* the copy's own reason, else the target's error */
 } copy_ctx;
 
-static void copy_failed(copy_ctx *x, const char *kind, const char *arg) {
+/* The row the copy failed at: of an account (owner its id), or the
+ * account itself (owner 0). */
+static void copy_failed(copy_ctx *x, const char *kind, const char *arg, int64_t owner) {
     snprintf(x->what, sizeof x->what, "%s %s", kind, arg);
-    x->what_owner = x->owner;
+    x->what_owner = owner;
 }
 
 static void copy_collect_user(const store_user *u, void *arg) {
@@ -408,8 +410,7 @@ static void copy_collect_user(const store_user *u, void *arg) {
     if (!u->email[0] || !u->password[0]) {
         char id[24];
         snprintf(id, sizeof id, "#%lld", (long long)u->id);
-        copy_failed(x, "account", id);
-        x->what_owner = 0;
+        copy_failed(x, "account", id, 0);
         x->why = u->email[0] ? "its password is longer than 255 bytes or empty"
                              : "its e-mail address is longer than 129 bytes or empty";
         x->rc = STORE_ERROR;
@@ -417,8 +418,7 @@ static void copy_collect_user(const store_user *u, void *arg) {
     }
     x->rc = x->to->ops->import_user(x->to, u);
     if (x->rc != STORE_OK) {
-        copy_failed(x, "account", u->email);
-        x->what_owner = 0;
+        copy_failed(x, "account", u->email, 0);
         return;
     }
     int64_t *n = msnkit_grow(x->ids, &x->capids, x->nids + 1, sizeof *n, 256);
@@ -437,7 +437,7 @@ static void copy_group(int gid, const char *name, void *arg) {
     if (x->rc != STORE_OK) {
         char id[16]; /* not the name: the target may refuse it for its bytes */
         snprintf(id, sizeof id, "%d", gid);
-        copy_failed(x, "group", id);
+        copy_failed(x, "group", id, x->owner);
     }
 }
 
@@ -450,7 +450,7 @@ static int copy_entry(const store_entry *e, void *arg) {
                     x->list == MSNP_LIST_FL       ? "FL entry"
                         : x->list == MSNP_LIST_AL ? "AL entry"
                                                   : "BL entry",
-                    e->email);
+                    e->email, x->owner);
     }
     return x->rc != STORE_OK;
 }
@@ -459,7 +459,7 @@ static void copy_prop(const char *key, const char *value, void *arg) {
     copy_ctx *x = arg;
     if (x->rc != STORE_OK) return;
     x->rc = x->to->ops->import_prop(x->to, x->owner, key, value);
-    if (x->rc != STORE_OK) copy_failed(x, "property", key);
+    if (x->rc != STORE_OK) copy_failed(x, "property", key, x->owner);
 }
 
 static store_rc store_copy_rows(store *from, store *to, store_counts *copied, char *err, size_t errcap) {

@@ -189,14 +189,7 @@ int config_load_ini(app_config *c, const char *path, char *err, size_t errcap) {
     int bad_line = 0;
     ini_ctx x = {c, ""};
     int rc = msnkit_ini_parse(path, ini_cb, &x, &bad_line);
-    if (rc == -3) {
-        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, bad_line, MSNKIT_INI_MAX_LINE);
-        return -1;
-    }
-    if (rc == -5) {
-        snprintf(err, errcap, "%s:%d: a NUL byte (not a text file?)", path, bad_line);
-        return -1;
-    }
+    if (msnkit_ini_line_error(rc, path, bad_line, err, errcap)) return -1;
     if (rc < 0) { /* -1: fopen's errno, -4: the read's (a directory), -2: out of memory */
         snprintf(err, errcap, "cannot read config %s: %s", path, strerror(rc == -2 ? ENOMEM : errno));
         return -1;

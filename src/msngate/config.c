@@ -222,14 +222,7 @@ int gate_config_load(gate_config *c, const char *path, char *err, size_t errcap)
     load_ctx l = {c, e, sizeof e, 0};
     int bad_line = 0;
     int rc = msnkit_ini_parse(path, on_ini, &l, &bad_line);
-    if (rc == -3) {
-        snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, bad_line, MSNKIT_INI_MAX_LINE);
-        return -1;
-    }
-    if (rc == -5) {
-        snprintf(err, errcap, "%s:%d: a NUL byte (not a text file?)", path, bad_line);
-        return -1;
-    }
+    if (msnkit_ini_line_error(rc, path, bad_line, err, errcap)) return -1;
     if (rc < 0) {
         snprintf(err, errcap, "%s: cannot read: %s", path, strerror(errno));
         return -1;

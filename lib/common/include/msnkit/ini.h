@@ -90,4 +90,14 @@ static inline int msnkit_ini_parse(const char *path, ini_handler handler, void *
     return rc;
 }
 
+/* For msnkit_ini_parse's -3 and -5, the message naming the file and the
+ * line ("FILE:LINE: ...") in err: 1 when rc was one of those, else 0 (the
+ * caller says the rest in its own words). */
+static inline int msnkit_ini_line_error(int rc, const char *path, int bad_line, char *err, size_t errcap) {
+    if (rc == -3) snprintf(err, errcap, "%s:%d: line longer than %d bytes", path, bad_line, MSNKIT_INI_MAX_LINE);
+    else if (rc == -5) snprintf(err, errcap, "%s:%d: a NUL byte (not a text file?)", path, bad_line);
+    else return 0;
+    return 1;
+}
+
 #endif

@@ -380,8 +380,8 @@ static int same_file(const char *a, const char *b) {
 /* Whether path names the SQLite database db (a file, or sqlite:FILE) or
  * its -wal, -shm or -journal. */
 static int is_database_file(const char *path, const char *db) {
-    if (!path[0] || strstr(db, "://")) return 0;
-    if (strncmp(db, "sqlite:", 7) == 0) db += 7;
+    db = store_sqlite_file(db);
+    if (!path[0] || !db) return 0;
     static const char *const tails[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
         char name[CFG_PATH + 16];

@@ -37,8 +37,8 @@ int dbtool_init(const char *db) {
  * would make a missing or empty file into a new, empty store, and a typo
  * in --from would "copy" nothing and leave that file behind. */
 static int source_is_no_file(const char *from) {
-    if (strstr(from, "://")) return 0;
-    const char *file = strncmp(from, "sqlite:", 7) == 0 ? from + 7 : from;
+    const char *file = store_sqlite_file(from);
+    if (!file) return 0;
     struct stat st;
     if (stat(file, &st) != 0) {
         fprintf(stderr, "msnd db: source: %s: %s (check --from)\n", file, strerror(errno));

@@ -246,17 +246,11 @@ static void print_user(const store_user *u, void *ctx) {
     putchar('\n');
 }
 
-/* The SQLite file a --db names, or NULL for a connection string. */
-static const char *sqlite_path(const char *db) {
-    if (strstr(db, "://")) return NULL;
-    return strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
-}
-
 /* A --db that names a file (with or without "sqlite:") must name an
  * existing database unless --create; anything with "://" is a connection
  * string for the store. */
 static int db_exists_or_create(const char *db, int create) {
-    const char *file = sqlite_path(db);
+    const char *file = store_sqlite_file(db);
     if (!file || create) return 0;
     if (access(file, F_OK) == 0) return 0;
     fprintf(stderr, "msnd: database %s: %s (check --db; `msnd user add --create` makes a new one)\n", db,
@@ -338,7 +332,7 @@ static int user_cmd(const cli *o, msnd_config *cfg) {
             return 2;
         }
     }
-    const char *file = sqlite_path(cfg->db);
+    const char *file = store_sqlite_file(cfg->db);
     int fresh = is_add && o->create && file && access(file, F_OK) != 0;
     char err[512];
     store *st = store_open(cfg->db, err, sizeof err);

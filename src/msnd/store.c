@@ -13,6 +13,11 @@ static int is_pg(const char *db) {
     return strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
 }
 
+const char *store_sqlite_file(const char *db) {
+    if (strstr(db, "://")) return NULL;
+    return strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
+}
+
 store *store_open(const char *db, char *err, size_t errcap) {
     if (!db || !*db) {
         snprintf(err, errcap, "no database given");

@@ -59,6 +59,9 @@ typedef struct store_user {
  * (schema.c). A PostgreSQL store that loses its server reconnects by
  * itself; calls made meanwhile return STORE_ERROR. */
 store *store_open(const char *db, char *err, size_t errcap);
+/* The SQLite file a database string names (a plain path, or the path
+ * after "sqlite:"), or NULL for a connection string ("...://..."). */
+const char *store_sqlite_file(const char *db);
 void store_close(store *s);
 const char *store_errmsg(store *s);
 

@@ -1247,6 +1247,16 @@ class GatewayTest(unittest.TestCase):
                 gate.wait_line(lambda l: "table inet %s was removed" % gatenet.TABLE in l, 3)
             except AssertionError:
                 pass  # not made again: gone all along
+            else:
+                # the line comes before the sets are made: flushed before
+                # they were, they would be made after the second flush
+                for _ in range(100):
+                    r = gatenet.run(t.nsx(t.ns_gw, ["nft", "list", "table", "inet", gatenet.TABLE]), check=False)
+                    if r.returncode == 0 and "set " in r.stdout:
+                        break
+                    time.sleep(0.02)
+                else:
+                    self.fail("table inet %s not made again within 2 s" % gatenet.TABLE)
             gatenet.run(t.nsx(t.ns_gw, ["nft", "flush", "ruleset"]))
         finally:
             rc = gate.stop()

@@ -19,6 +19,7 @@ import hashlib
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import unittest
 
@@ -100,16 +101,20 @@ class Conn:
             return cmd
 
     def closed(self, timeout=TIMEOUT):
-        """True once msnc closes its end (anything it still sends is skipped)."""
+        """True once msnc closes its end (anything it still sends is skipped).
+        The server's end is closed then, as a real server does: msnc, which
+        waits for that after its last line (up to 2 s), may stop at once."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 self._fill(deadline)
             except ConnectionError:
+                self.close()
                 return True
             except TimeoutError:
                 return False
             except OSError:
+                self.close()
                 return True
 
     def greet(self, version="MSNP7"):
@@ -155,10 +160,25 @@ class Conn:
             pass
 
 
+# Every server made since the test began (FakeServerTest.setUp empties it),
+# so that a quit can end their connections as a real server would.
+_servers = []
+
+
+def close_after_client(timeout=TIMEOUT):
+    """Each connection of every server reads what msnc still sends (OUT, BYE)
+    and closes once msnc closes its end, on threads of its own: a real
+    server closes after OUT, and msnc waits for that before it exits."""
+    for srv in list(_servers):
+        for c in list(srv.conns):
+            threading.Thread(target=c.closed, args=(timeout,), daemon=True).start()
+
+
 class FakeServer:
     """A listening socket on 127.0.0.1 (ephemeral port)."""
 
     def __init__(self, ip="127.0.0.1"):
+        _servers.append(self)
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind((ip, 0))
@@ -217,6 +237,7 @@ class FakeServerTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix=self.tmp_prefix)
+        del _servers[:]
         self.srv = FakeServer()
         self.closers = [self.srv.close]
 
@@ -227,6 +248,7 @@ class FakeServerTest(unittest.TestCase):
 
     def client(self, extra=()):
         c = Msnc(FakeServerTest.MSNC, self.srv.hostport, self.ALICE, self.PW, "127.0.0.2", self.tmp, extra)
+        c.on_quit = close_after_client
         self.closers.append(c.quit)
         return c
 

@@ -60,6 +60,7 @@ class Msnc:
              *(() if reconnect else ("--no-reconnect",)), "--connect-timeout", "10", "--invite-timeout", "20", *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
         self.events = []
+        self.on_quit = None  # called once /quit is sent (a scripted server closes its end)
         self.lock = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -133,6 +134,8 @@ class Msnc:
                 self.send("/quit")
             except (BrokenPipeError, ValueError):
                 pass
+            if self.on_quit:
+                self.on_quit()
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

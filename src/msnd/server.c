@@ -1080,7 +1080,22 @@ static int write_port_file(msnd_server *s, char *err, size_t errcap) {
         unlink(tmp);
         return -1;
     }
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        s->port_file_written = 1;
+        s->port_file_dev = st.st_dev;
+        s->port_file_ino = st.st_ino;
+    }
     return 0;
+}
+
+/* Not removed when another process has written the name since (a second
+ * msnd started with the same --port-file): that file is its. */
+static void remove_port_file(msnd_server *s) {
+    struct stat st;
+    if (!s->port_file_written || stat(s->cfg.port_file, &st) != 0) return;
+    if (st.st_dev == s->port_file_dev && st.st_ino == s->port_file_ino && unlink(s->cfg.port_file) != 0)
+        LOGW("cannot remove the port file", "file=\"%s\" error=\"%s\"", s->cfg.port_file, strerror(errno));
 }
 
 /* ---- signals and housekeeping ---- */
@@ -1477,6 +1492,7 @@ int server_run(msnd_server *s) {
 }
 
 void server_free(msnd_server *s) {
+    remove_port_file(s);
     conn *c = s->conns;
     while (c) {
         conn *next = c->next;

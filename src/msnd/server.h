@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <event2/event.h>
 #include <msnp/msnp.h>
@@ -147,6 +148,12 @@ typedef struct msnd_server {
     struct strmap *per_address;           /* ip -> connection count (as intptr) */
     listener_info listeners[3];
     size_t nlisteners;
+    /* The port file as written (dev, inode), removed at a clean stop while
+     * it is still that file: a stale one would give a waiting supervisor
+     * the addresses of a server that is gone. */
+    int port_file_written;
+    dev_t port_file_dev;
+    ino_t port_file_ino;
     char ns_nodes[16][CFG_ADDR];
     size_t nns_nodes;
     char sb_address[CFG_ADDR]; /* "" = derive from the SB listener */

@@ -741,6 +741,36 @@ def test_signals_as_soon_as_the_port_file_is_there():
                 proc.wait()
 
 
+def test_port_file_is_removed_at_a_clean_stop():
+    # A port file left behind gives whoever waits for the next one the
+    # addresses of a server that is gone; one another process wrote over
+    # it meanwhile is that process's and stays.
+    db = os.path.join(TMP, "pf.db")
+    assert run("user", "add", "--create", "--db", db, "p@b.com", "pw").returncode == 0
+    pf = os.path.join(TMP, "pf-ports")
+    for replace in (False, True):
+        proc = subprocess.Popen([MSND, "--listen", "127.0.0.1:0", "--db", db, "--port-file", pf],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while not os.path.exists(pf):
+                assert proc.poll() is None and time.monotonic() < deadline, "msnd did not start"
+                time.sleep(0.02)
+            if replace:
+                with open(pf + ".other", "w") as f:
+                    f.write("ds=127.0.0.1:1\n")
+                os.rename(pf + ".other", pf)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, (proc.returncode, err)
+        if replace:
+            assert open(pf).read() == "ds=127.0.0.1:1\n", "another process's port file was removed"
+            os.unlink(pf)
+        else:
+            assert not os.path.exists(pf), "the port file stayed after a clean stop"
+
+
 def test_connection_limit_fits_the_descriptor_limit():
     import resource
     db = os.path.join(TMP, "fd.db")
@@ -1122,7 +1152,8 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_ipv6_listeners_are_written_in_brackets,
          test_journal_lines_carry_priorities, test_log_auto_prefers_the_log_file,
          test_sighup_reopens_the_log_file_once, test_log_file_that_cannot_be_reopened_is_named,
-         test_signals_as_soon_as_the_port_file_is_there, test_connection_limit_fits_the_descriptor_limit,
+         test_signals_as_soon_as_the_port_file_is_there, test_port_file_is_removed_at_a_clean_stop,
+         test_connection_limit_fits_the_descriptor_limit,
          test_db_help, test_contrib_ini_loads_and_lists_every_limit, test_ephemeral_derived_ports_say_so,
          test_config_directory_is_refused, test_user_commands_take_the_sqlite_prefix,
          test_empty_database_file_is_made_private, test_link_secret_is_one_word,

@@ -185,6 +185,19 @@ static void bind_ring(msnd_server *s, sb_session *ss, const char *email) {
     if (callee) sbreg_ring_bind(ss, email, callee->id);
 }
 
+/* A caller who appears offline (HDN), or whose notification session has
+ * ended, may not ring anyone from a switchboard joined before: the RNG
+ * would show them online. XFR SB refuses them the same way (913). Known
+ * where the notification server is this process; a caller on another
+ * node of a cluster is not visible here when hidden, nor when the link
+ * to it is down, so there only a caller seen hidden here is refused. */
+static int caller_appears_offline(msnd_server *s, const conn *c) {
+    if (!s->has_ns) return 0;
+    const conn *ns = presence_find(s->presence, c->email);
+    if (ns) return ns->status == MSNP_STATUS_HDN;
+    return !s->cfg.ns_peers[0];
+}
+
 static void sb_cal(conn *c, const msnp_cmd *cmd) {
     msnd_server *s = c->srv;
     sb_session *ss = c->session;
@@ -206,6 +219,10 @@ static void sb_cal(conn *c, const msnp_cmd *cmd) {
     }
     if (strcmp(email, c->email) == 0 || sbreg_ringing(ss, email, now)) {
         conn_err(c, MSNP_ERR_ALREADY_THERE, trid_of(cmd));
+        return;
+    }
+    if (caller_appears_offline(s, c)) {
+        conn_err(c, MSNP_ERR_NOT_ALLOWED_WHEN_OFFLINE, trid_of(cmd));
         return;
     }
     for (size_t i = 0; i < ss->nmembers; i++) {

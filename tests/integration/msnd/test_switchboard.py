@@ -443,6 +443,38 @@ def test_xfr_cookie_ends_with_its_session(srv):
     refused(*cookie)
 
 
+def test_hidden_or_logged_out_caller_cannot_ring(srv):
+    """CAL from a switchboard joined before its caller went hidden (HDN) or
+    logged out: 913, as XFR SB answers a hidden user; the RNG would show
+    them online. Back online, the same switchboard rings again."""
+    if msntest.topology() == "cluster":
+        return  # a switchboard process of its own does not know the caller's status
+    bob = online(srv, "bob@example.com")
+    bob.email = "bob@example.com"
+    a = online(srv, "alice@example.com")
+    a.email = "alice@example.com"
+    sb = msntest.open_switchboard(srv, a)
+    t = a.trid()
+    a.send_line("CHG %d HDN 0" % t)
+    a.expect("CHG")
+    t = sb.trid()
+    sb.send_line("CAL %d bob@example.com" % t)
+    sb.expect_error(913, t)
+    bob.expect_silence(0.2)
+    t = a.trid()
+    a.send_line("CHG %d NLN 0" % t)
+    a.expect("CHG")
+    bob_sb = call(srv, a, sb, bob, "bob@example.com")
+    carol = online(srv, "carol@example.com")
+    a.send_line("OUT")
+    a.expect_closed()
+    t = sb.trid()
+    sb.send_line("CAL %d carol@example.com" % t)
+    sb.expect_error(913, t)
+    carol.expect_silence(0.2)
+    bob_sb.close()
+
+
 @with_args("--cookie-lifetime", "1")
 def test_expired_cookie(srv):
     a = online(srv, "alice@example.com")

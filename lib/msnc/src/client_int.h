@@ -142,7 +142,8 @@ struct msnc_client {
     struct event *request_timer; /* the oldest request's login_timeout */
 
     contact *contacts;
-    uint32_t list_version; /* of the lists held whole; 0 while a SYN fills them */
+    uint32_t list_version; /* of the lists held whole; 0 while a SYN fills them, or once they
+                            * changed in ways we were not told (set_version) */
     uint32_t sync_version; /* what that SYN announced: list_version once it ends */
     int cache_warned;      /* the list cache could not be written: said once */
     char gtc[4], blp[4];

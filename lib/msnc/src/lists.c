@@ -207,10 +207,15 @@ static void sync_done(msnc_client *c) {
 }
 
 /* A list change's new version: during a SYN the lists are not whole yet,
- * and the version waits for sync_done with them. */
+ * and the version waits for sync_done with them. Each change the server
+ * tells us is the next version; one further on means the lists changed
+ * in ways we were not told (an account deleted on the server, a contact's
+ * own new name in our FL entry), so what we hold is not what that version
+ * holds: from then on the version is 0, and the cache and the next SYN
+ * ask for the lists whole instead of keeping the difference for good. */
 static void set_version(msnc_client *c, uint32_t ver) {
     if (c->syncing) c->sync_version = ver;
-    else c->list_version = ver;
+    else c->list_version = c->list_version != 0 && ver == c->list_version + 1 ? ver : 0;
 }
 
 static int parse_u32(msnp_str s, uint32_t *out) {
@@ -233,7 +238,7 @@ static void emit_list(msnc_client *c, msnp_list l, const contact *k, const char 
 }
 
 int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
-    uint32_t ver;
+    uint32_t ver = 0;
     switch (cmd->code) {
     case MSNP_SYN:
         /* SYN trid version */
@@ -349,14 +354,16 @@ int msnc_lists_on_command(msnc_client *c, const msnp_cmd *cmd) {
             return 1;
         char decoded[MSNP_MAX_NAME_ENCODED + 1];
         msnc_url_decode(cmd->argv[3], decoded, sizeof(decoded));
+        /* our own name counts as a list change too (the server's version
+         * moves), though the lists themselves keep no trace of it */
+        set_version(c, ver);
         if (strcasecmp(email, c->email) == 0) {
             snprintf(c->self_name, sizeof(c->self_name), "%s", enc);
         } else {
             contact *k = msnc_lists_get(c, email);
             if (k) snprintf(k->name, sizeof(k->name), "%s", enc);
-            set_version(c, ver);
-            msnc_lists_save_cache(c);
         }
+        msnc_lists_save_cache(c);
         msnc_event ev = {0};
         ev.type = MSNC_EV_NAME;
         ev.email = email;

@@ -187,6 +187,27 @@ class Session(Base):
         a.send("/list FL")
         self.assertEqual(a.wait("contact", since=m, email="bob@example.com")["status"], "FLN")
 
+    @unittest.skipIf(BIG or CLUSTER, "deletes an account from the one SQLite file")
+    def test_lists_changed_unseen_are_synced_whole_next_time(self):
+        # Carol's account is deleted while alice, who has her on FL and AL,
+        # is logged in: the server's lists lose carol and move on a version,
+        # and nothing tells alice. Her next change came back with a version
+        # two on, taken as if hers held what it holds: the cache kept carol
+        # at that version, and every later login (SYN with it, answered
+        # with no lists) showed carol for good.
+        a = self.online("alice@example.com")
+        a.send("/add carol@example.com")
+        a.wait("list", list="AL", email="carol@example.com")
+        r = self.srv.run_admin("user", "del", "carol@example.com")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        a.send("/add bob@example.com")
+        a.wait("list", list="AL", email="bob@example.com")
+        self.assertEqual(a.quit(), 0)
+        a = self.online("alice@example.com")
+        a.send("/list FL")
+        a.wait("list_end", list="FL")
+        self.assertEqual([e["email"] for e in a.events if e.get("event") == "contact"], ["bob@example.com"])
+
     @unittest.skipIf(BIG or CLUSTER, "stops one msnd process")
     def test_chat_waiting_for_its_switchboard_when_the_server_goes(self):
         # The server stops answering (SIGSTOP) after /chat: the PNG timeout

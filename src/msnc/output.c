@@ -517,7 +517,15 @@ static void human(app *a, const msnc_event *ev) {
         const char *who = ev->local_side ? "you" : (ev->email && *ev->email ? ev->email : "the other side");
         char kind[64];
         app_label(ev->app, kind, sizeof(kind));
-        if (why) tprint(a, "The %s invitation %" PRIu64 " was ended by %s: %s.", kind, ev->cookie, who, why);
+        if (ev->failed) {
+            /* ended here, yet not at the user's word (a call that failed,
+             * no answer, no connection): "ended by you" would blame them */
+            char cause[160] = "";
+            if (ev->code) snprintf(cause, sizeof(cause), " (%d: %s)", ev->code, msnp_error_text(ev->code));
+            if (why && ev->text && strcmp(ev->text, "FAIL"))
+                tprint(a, "The %s invitation %" PRIu64 " failed: %s%s.", kind, ev->cookie, why, cause);
+            else tprint(a, "The %s invitation %" PRIu64 " failed%s.", kind, ev->cookie, cause);
+        } else if (why) tprint(a, "The %s invitation %" PRIu64 " was ended by %s: %s.", kind, ev->cookie, who, why);
         else
             tprint(a, "The %s invitation %" PRIu64 " was ended by %s (code %s).", kind, ev->cookie, who,
                    ev->text ? ev->text : "none");

@@ -504,6 +504,23 @@ class InteractiveCli(unittest.TestCase):
         pos, _ = t.expect(STAMP + rb"not logged in\r\n", pos)
         self.quit_alice(t)
 
+    def test_failed_invitation_is_not_said_to_be_the_users_doing(self):
+        # An invitation that ended here for a failure (nobody answered, the
+        # call could not reach the contact) read "was ended by you: it
+        # failed", as if the user had cancelled it, without the reason.
+        t, pos, chat = self.start_alice(extra=("--invite-timeout", "1"))
+        src = make_random_file(os.path.join(self.tmp, "unanswered.bin"), 10)
+        t.type("/send %s\r" % src)
+        cookie = self.bob.wait("invite", file="unanswered.bin")["cookie"].encode()
+        pos, _ = t.expect(rb"The file transfer invitation %s failed: no answer came in time\." % cookie, pos)
+        t.type("/chat carol@example.com\r")
+        pos, _ = t.expect(STAMP + rb"server error 217: ", pos)
+        t.type("/send %s\r" % src)
+        pos, m = t.expect(rb"invitation (\d+) \(file_transfer\) sent", pos)
+        pos, _ = t.expect(rb"The file transfer invitation %s failed \(217: [^)]+\)\." % m.group(1), pos)
+        self.assertNotIn(b"ended by you", t.text())
+        self.quit_alice(t)
+
     def test_failed_call_is_said_by_chats(self):
         # A call nobody answered said "waiting for someone to join" for good.
         # bob must be online before alice calls him below (on a loaded

@@ -267,7 +267,10 @@ static void run_line(app *a, char *buf) {
         if (!a->batch) out_info(a, was_online ? "logged out; /login logs in again" : "not logged in");
     } else if (!strcmp(cmd, "status")) {
         msnp_status s = status_from(rest);
-        if (s == MSNP_STATUS_INVALID || s == MSNP_STATUS_FLN) out_error(a, "unknown status '%s'", rest);
+        /* the words taken, as /help lists them: an error names what to type */
+        if (!*rest) out_error(a, "usage: /status online|busy|away|idle|brb|phone|lunch|hidden");
+        else if (s == MSNP_STATUS_INVALID || s == MSNP_STATUS_FLN)
+            out_error(a, "unknown status '%s': use online, busy, away, idle, brb, phone, lunch or hidden", rest);
         else if (!msnc_set_status(a->client, s)) out_info(a, "status %s will be set at login", msnp_status_code(s));
     } else if (!strcmp(cmd, "name")) {
         char enc[MSNP_MAX_NAME_ENCODED + 1];

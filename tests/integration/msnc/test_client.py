@@ -187,6 +187,19 @@ class Session(Base):
         a.send("/list FL")
         self.assertEqual(a.wait("contact", since=m, email="bob@example.com")["status"], "FLN")
 
+    @unittest.skipIf(BIG, "")
+    def test_status_errors_name_the_words(self):
+        # "/status sleeping" said only "unknown status 'sleeping'", and a
+        # bare "/status" "unknown status ''": neither said what to type.
+        a = self.online("alice@example.com")
+        a.send("/status sleeping")
+        self.assertEqual(a.wait("error")["text"], "unknown status 'sleeping': use online, busy, away, idle, brb, "
+                         "phone, lunch or hidden")
+        m = a.mark()
+        a.send("/status")
+        self.assertEqual(a.wait("error", since=m)["text"], "usage: /status online|busy|away|idle|brb|phone|lunch|hidden")
+        self.assertEqual(a.quit(), 1)
+
     @unittest.skipIf(BIG or CLUSTER, "deletes an account from the one SQLite file")
     def test_lists_changed_unseen_are_synced_whole_next_time(self):
         # Carol's account is deleted while alice, who has her on FL and AL,

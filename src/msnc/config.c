@@ -250,7 +250,12 @@ int config_resolve_password(app_config *c, int interactive, char *err, size_t er
         return 0;
     }
     if (!interactive || !isatty(STDIN_FILENO)) {
-        snprintf(err, errcap, "no password: use --password-file, MSNC_PASSWORD or a terminal prompt");
+        /* say why no prompt came, and name the variable that was read
+         * (--password-env's, not always MSNC_PASSWORD) */
+        snprintf(err, errcap, "no password: %s, and %s is not set; use --password-file or set %s",
+                 interactive ? "standard input is not a terminal to ask on" : "--batch does not ask for one",
+                 c->password_env[0] ? c->password_env : "MSNC_PASSWORD",
+                 c->password_env[0] ? c->password_env : "MSNC_PASSWORD");
         return -1;
     }
     /* Echo goes off before the prompt appears: whatever is typed once the

@@ -388,6 +388,18 @@ class Scripted(FakeServerTest):
             self.assertEqual(p.returncode, 78, (args, p.stdout, p.stderr))
             self.assertIn("%s:2: unknown key" % bad, p.stderr, args)
 
+    def test_no_password_names_the_variable_read(self):
+        # With --password-env VAR unset, --batch said "use --password-file,
+        # MSNC_PASSWORD or a terminal prompt": not the variable it read, and
+        # a prompt --batch never gives.
+        env = {k: v for k, v in os.environ.items() if k != "MSNC_PASSWORD"}
+        for extra, var in (([], "MSNC_PASSWORD"), (["--password-env", "MSNC_TEST_UNSET_PW"], "MSNC_TEST_UNSET_PW")):
+            p = subprocess.run([FakeServerTest.MSNC, "--batch", "-s", "127.0.0.1:9", "-u", ALICE] + extra,
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=20)
+            self.assertEqual((p.returncode, p.stderr.strip()),
+                             (78, "msnc: no password: --batch does not ask for one, and %s is not set; use "
+                                  "--password-file or set %s" % (var, var)))
+
     def test_config_lines_longer_than_200_bytes(self):
         # a download directory of 300 bytes, read whole: msnc gets as far
         # as connecting (exit 3: nothing listens on port 9)

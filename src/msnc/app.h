@@ -112,6 +112,7 @@ void out_event(app *a, const msnc_event *ev);
 void out_error(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void out_info(app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void out_contact(app *a, const char *list, const char *email, const char *name, const char *status);
+void out_chat(app *a, int chat, const char *participants, const char *state, int current); /* batch */
 void out_json_kv(app *a, const char *event, ...); /* key, value (const char*), ..., NULL */
 uint64_t now_ms(void);
 /* output.c: line was handed over by libedit (the cursor is on the row

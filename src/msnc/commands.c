@@ -63,10 +63,7 @@ static void print_chat(int chat, const char *participants, int ready, void *arg)
                  chat == a->current_chat ? " (the current chat)" : "");
         return;
     }
-    char id[16];
-    snprintf(id, sizeof(id), "%d", chat);
-    out_json_kv(a, "chat", "chat", id, "participants", participants, "state", ready ? "ready" : "connecting", "current",
-                chat == a->current_chat ? "yes" : "no", NULL);
+    out_chat(a, chat, participants, ready ? "ready" : "connecting", chat == a->current_chat);
 }
 
 static void count_chat(int chat, const char *participants, int ready, void *arg) {

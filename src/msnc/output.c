@@ -728,6 +728,17 @@ void out_contact(app *a, const char *list, const char *email, const char *name, 
     }
 }
 
+/* One line of the batch answer to /chats: `chat` a number, as in every
+ * other event that names a chat. */
+void out_chat(app *a, int chat, const char *participants, const char *state, int current) {
+    json_t *o = json_event("chat");
+    json_object_set_new(o, "chat", json_integer(chat));
+    set_str(o, "participants", participants);
+    set_str(o, "state", state);
+    set_str(o, "current", current ? "yes" : "no");
+    emit_json(a, o);
+}
+
 void out_json_kv(app *a, const char *event, ...) {
     va_list ap;
     va_start(ap, event);

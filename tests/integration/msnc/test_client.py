@@ -188,6 +188,20 @@ class Session(Base):
         self.assertEqual(a.wait("contact", since=m, email="bob@example.com")["status"], "FLN")
 
     @unittest.skipIf(BIG, "")
+    def test_chats_answer_names_the_chat_as_a_number(self):
+        # The /chats answer gave "chat": "1", a string, where every other
+        # event gives the number: a script matching it against chat_open's
+        # "chat" found nothing.
+        a = self.online("alice@example.com")
+        b = self.online("bob@example.com")
+        self.friends(a, b)
+        ca, _ = self.chat(a, b)
+        a.send("/chats")
+        e = a.wait("chat")
+        self.assertEqual((e["chat"], e["participants"], e["state"], e["current"]),
+                         (ca, "bob@example.com", "ready", "yes"))
+
+    @unittest.skipIf(BIG, "")
     def test_status_errors_name_the_words(self):
         # "/status sleeping" said only "unknown status 'sleeping'", and a
         # bare "/status" "unknown status ''": neither said what to type.

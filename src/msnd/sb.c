@@ -323,6 +323,17 @@ static void log_invitation(conn *c, const msnp_cmd *cmd) {
          * bytes); a longer one is marked as cut (log_quote) */
         char app[128], guid[64], ip[128], ctx[640], cookie[64];
         msnp_app_kind kind = msnp_invite_classify(inv, NULL);
+        sb_session *ss = c->session;
+        const size_t slots = sizeof ss->invites / sizeof ss->invites[0];
+        if (inv->has_cookie && inv->command == MSNP_INVITE_INVITE && kind != MSNP_APP_UNKNOWN) {
+            ss->invites[ss->ninvites % slots].cookie = inv->cookie;
+            ss->invites[ss->ninvites % slots].kind = (int)kind;
+            ss->ninvites++;
+        } else if (inv->has_cookie && kind == MSNP_APP_UNKNOWN) {
+            /* the answers carry no GUID: the INVITE they answer said it */
+            for (size_t i = 0; i < slots && i < ss->ninvites; i++)
+                if (ss->invites[i].cookie == inv->cookie) kind = (msnp_app_kind)ss->invites[i].kind;
+        }
         LOGI("invitation",
              "session=%u from=%s command=%s cookie=\"%s\" app=%s name=\"%s\" guid=\"%s\" ip=\"%s\" "
              "port=%u context=\"%s\"",

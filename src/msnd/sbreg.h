@@ -38,6 +38,14 @@ typedef struct sb_session {
     size_t nmembers, capmembers;
     sb_ring *rings; /* invited, not yet joined */
     size_t nrings, caprings;
+    /* --log-invitations: the application of the latest INVITEs by cookie,
+     * for the ACCEPT, CANCEL and CONTEXT that name only the cookie (a few
+     * cover the invitations under way in one chat; the oldest give way) */
+    struct {
+        uint64_t cookie;
+        int kind; /* msnp_app_kind */
+    } invites[8];
+    unsigned ninvites; /* INVITEs seen: the next slot is ninvites % 8 */
 } sb_session;
 
 typedef struct sbreg sbreg;

@@ -212,6 +212,13 @@ def test_invitations_relayed_byte_identical(srv):
     log = srv.log_text()
     assert 'msg="invitation"' in log and "cookie=\"33267\"" in log and "app=file_transfer" in log, log[-3000:]
     assert "10.1.1.211" in log
+    # ACCEPT and CONTEXT name only the cookie: the application is the one
+    # its INVITE in the session named (it was logged as app=unknown)
+    lines = [l for l in log.splitlines() if 'msg="invitation"' in l]
+    for cookie, app in (("33267", "file_transfer"), ("4242", "whiteboard")):
+        cmds = [(l.split(" command=")[1].split()[0], l.split(" app=")[1].split()[0])
+                for l in lines if 'cookie="%s"' % cookie in l]
+        assert cmds and all(a == app for _, a in cmds) and {"INVITE", "ACCEPT"} <= {c for c, _ in cmds}, (cookie, cmds)
     # a long Context-Data (Remote Assistance sends a few hundred bytes) is
     # logged whole; a value past its room is marked as cut, never cut in
     # the middle of a character and passed off as the value

@@ -456,7 +456,15 @@ static void human(app *a, const msnc_event *ev) {
     switch (ev->type) {
     case MSNC_EV_CONNECTING: tprint(a, "connecting to %s (%s)", ev->peer, ev->text); break;
     case MSNC_EV_LOGGED_IN: tprint(a, "logged in as %s (%s), MSNP%d", ev->email, ev->name, ev->version); break;
-    case MSNC_EV_LOGIN_FAILED: tprint(a, "login failed: %s", ev->text); break;
+    case MSNC_EV_LOGIN_FAILED:
+        /* /login would send the same password again: say what to do */
+        if (ev->code == MSNP_ERR_AUTH_FAILED)
+            tprint(a,
+                   "login failed: %s (911): the server refused this e-mail and password (or, after many failed "
+                   "logins from here, holds them back for a while); /quit and start msnc with the right password",
+                   ev->text);
+        else tprint(a, "login failed: %s", ev->text);
+        break;
     case MSNC_EV_DISCONNECTED: tprint(a, "disconnected: %s", ev->text); break;
     case MSNC_EV_RECONNECTING: tprint(a, "reconnecting in %.1f s", ev->delay_ms / 1000.0); break;
     case MSNC_EV_SYNCED:

@@ -544,6 +544,17 @@ class InteractiveCli(unittest.TestCase):
         t.type("/quit\r")
         self.assertEqual(t.close(), 0)
 
+    def test_wrong_password_says_what_to_do(self):
+        # "login failed: authentication failed", and nothing else: /login
+        # (which the client stays open for) only sends the same password.
+        env = dict(os.environ, MSNC_PASSWORD="wrong", TERM="xterm")
+        self.term = t = Terminal([MSNC, "-s", "%s:%d" % self.srv.ds, "-u", "alice@example.com", "--bind-ip",
+                                  "127.0.0.2", "--no-reconnect"], env)
+        pos, _ = t.expect(STAMP + rb"login failed: authentication failed \(911\): the server refused this e-mail "
+                          rb"and password .*; /quit and start msnc with the right password\r\n")
+        t.type("/quit\r")
+        self.assertEqual(t.close(), 2)
+
     def test_password_prompt_does_not_echo(self):
         env = dict(os.environ, TERM="xterm")
         env.pop("MSNC_PASSWORD", None)

@@ -1204,6 +1204,23 @@ static void gone_add(int64_t id, void *ctx) {
 
 static void job_account_gone(void *arg) { conn_close(arg, "account deleted"); }
 
+/* A deleted account's switchboard connections in this process go with its
+ * notification session: it must not go on chatting in conversations it
+ * joined before (the others see BYE). A switchboard process of its own is
+ * not told. */
+static void close_switchboards_of(msnd_server *s, const char *email) {
+    /* walked afresh after each close, which may close others; account_gone
+     * marks those whose close waits for their fiber */
+    for (;;) {
+        conn *c = s->conns;
+        while (c && (c->kind != CONN_SB || c->closing || c->account_gone || strcmp(c->email, email) != 0)) c = c->next;
+        if (!c) return;
+        LOGI("account deleted, switchboard connection closed", "conn=%llu user=%s", (unsigned long long)c->id, email);
+        c->account_gone = 1;
+        on_timer_fiber(c, job_account_gone);
+    }
+}
+
 /* The sweep itself: on a fiber when the store waits on fibers, so that a
  * lost database is connected to again without holding up the loop. */
 static void gone_sweep(msnd_server *s, uint64_t gen) {
@@ -1236,7 +1253,10 @@ static void gone_sweep(msnd_server *s, uint64_t gen) {
             LOGI("account deleted, session closed", "conn=%llu user=%s", (unsigned long long)c->id, c->email);
             c->account_gone = 1;
             conn_cmd(c, "OUT", trid_none(), NULL);
+            char email[sizeof c->email];
+            memcpy(email, c->email, sizeof email);
             on_timer_fiber(c, job_account_gone);
+            close_switchboards_of(s, email);
             break;
         }
     }

@@ -96,7 +96,8 @@ typedef struct conn {
     msnp_status status;            /* FLN until the first CHG */
     struct watcher_rows *watchers; /* presence.c: who sees this user's changes */
     uint8_t chg_seen;
-    uint8_t account_gone;     /* deleted by another process: its last FLN goes to the watchers known before */
+    uint8_t account_gone;     /* deleted by another process: its last FLN goes to the watchers known before;
+                               * a switchboard connection: its close is on the way */
     uint8_t announce_pending; /* presence.c: a status change its watchers could not be told yet */
     uint8_t iln_reading;      /* presence.c: its first CHG's ILN lines are being read */
     uint64_t iln_at;          /* presence.c: the presence clock when they began (0: not yet) */

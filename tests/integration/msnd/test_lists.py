@@ -317,6 +317,29 @@ def test_deleted_account_is_logged_out(srv):
     assert "alice@example.com" not in "\n".join(sync_lines(login(srv, "bob@example.com")))
 
 
+def test_deleted_account_leaves_its_conversations(srv):
+    # `msnd user del` of a user in a conversation: the switchboard
+    # connection ends with the session (the others see BYE), so the account
+    # cannot go on chatting where it had joined
+    if msntest.topology() == "cluster":
+        return  # a switchboard process of its own is not told
+    a = online(srv, "alice@example.com")
+    a.email = "alice@example.com"
+    b = online(srv, "bob@example.com")
+    b.email = "bob@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    t = asb.trid()
+    asb.send_line("CAL %d bob@example.com" % t)
+    asb.expect("CAL")
+    bsb = msntest.join_by_ring(srv, b, b.expect("RNG"))
+    asb.expect("JOI")
+    r = srv.run_admin("user", "del", "alice@example.com")
+    assert r.returncode == 0, r.stderr
+    assert reply(a, "OUT").line == "OUT"
+    asb.expect_closed()
+    assert bsb.expect("BYE").args[0] == "alice@example.com"
+
+
 def test_deleted_account_fln_to_watcher_added_since(srv):
     # A watcher that added the user after the user's last status change
     # was told it is online (ILN): it gets FLN when the account is deleted,

@@ -134,6 +134,8 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
         sn_flow_table_init(&e->flows, &e->c.mem, c->max_flows) == 0;
     e->c.expect.max_per_user = c->max_expect_per_user;
     e->c.expect.max_per_session = c->max_expect_per_session;
+    e->c.expect.check_resolved = sn_invitation_check_resolved;
+    e->c.expect.check_resolved_ctx = &e->c;
     sn_reasm_init(&e->reasm, &e->c.mem, c->flow_limit, &reasm_ops, e);
     if (!ok) {
         sn_engine_free(e);

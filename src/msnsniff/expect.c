@@ -338,13 +338,23 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     head = proto->group ? sn_u64map_get(&t->by_group, proto->group) : NULL;
     size_t hl = strnlen(proto->host, sizeof proto->host - 1), cl = proto->cookie ? proto->cookie_len : 0;
     size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
-    sn_expect *e = malloc(sizeof *e + hl + cl + fl + tl + 4);
+    _Static_assert(sizeof(sn_expect) % _Alignof(sn_addr) == 0, "announcer addresses after the struct misaligned");
+    /* the announcer's addresses, for a host name whose address is not known
+     * yet (rare: kept right after the struct, which is aligned for them) */
+    int known = 0;
+    for (size_t i = 0; i < SN_EXPECT_ANNOUNCER_ADDRS && !proto->addr.family; i++) known |= proto->announcer[i].family;
+    size_t al = known ? sizeof proto->announcer : 0;
+    sn_expect *e = malloc(sizeof *e + al + hl + cl + fl + tl + 4);
     if (!e) {
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_NO_MEMORY);
         return NULL;
     }
     memset(e, 0, sizeof *e);
-    char *tail = (char *)(e + 1);
+    if (al) {
+        memcpy(e + 1, proto->announcer, al);
+        e->announcer = (const sn_addr *)(e + 1);
+    }
+    char *tail = (char *)(e + 1) + al;
     e->host = put_str(&tail, proto->host, hl);
     e->cookie = put_str(&tail, proto->cookie, cl);
     e->from = put_str(&tail, proto->from, fl);
@@ -434,6 +444,7 @@ size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const s
         e->named = 0;
         if (e->state == SN_EXP_PENDING && !e->addr.family) {
             e->addr = *addr;
+            if (e->announcer && t->check_resolved) t->check_resolved(t->check_resolved_ctx, e);
             hash_in(t, e);
             k++;
             if (t->obs) sn_notify_resolved(t->obs, e);

@@ -21,6 +21,7 @@
 
 #define SN_EXPECT_HOST_MAX 256
 #define SN_EXPECT_USER_MAX 130
+#define SN_EXPECT_ANNOUNCER_ADDRS 3
 
 typedef enum sn_transport { SN_TR_ANY = 0, SN_TR_TCP = 6, SN_TR_UDP = 17 } sn_transport;
 
@@ -48,6 +49,11 @@ typedef struct sn_expect_proto {
     uint8_t flags;       /* SN_XF_* */
     uint8_t owner_is_to; /* the announcing user is `to` (invitations), else `from` */
     sn_addr receiver;    /* announced in a message seen arriving: its receiver's address (else family 0) */
+    /* a host name a user announced, not resolved yet: the addresses the
+     * announcer was known by (sn_origin's: switchboard client and server
+     * ends, notification client end; family 0 where unknown), which the
+     * address a DNS answer gives the name later is checked against */
+    sn_addr announcer[SN_EXPECT_ANNOUNCER_ADDRS];
 } sn_expect_proto;
 
 /* A stored expectation. Its strings live in the same allocation, right
@@ -86,6 +92,10 @@ typedef struct sn_expect {
      * seen leaving its announcer): an enforcer tells by it on which side
      * an announcer it cannot see must be (msngate) */
     sn_addr receiver;
+    /* an announced host name not resolved yet: the announcer's addresses
+     * (sn_expect_proto.announcer) in the same allocation; NULL for an
+     * address, a referral, or an announcer the capture knows nothing of */
+    const sn_addr *announcer;
 } sn_expect;
 
 typedef struct sn_expect_table {
@@ -114,6 +124,11 @@ typedef struct sn_expect_table {
     sn_u64map pending_by_session;
     uint64_t dropped_user, dropped_session; /* refused by those bounds */
     const sn_observers *obs;                /* told about every change (may be NULL) */
+    /* Called for each expectation with an announcer a DNS answer resolves,
+     * before the observers are told: the origin check of its address and
+     * the pinhole policy set its flags (invitation.c). May be NULL. */
+    void (*check_resolved)(void *ctx, sn_expect *e);
+    void *check_resolved_ctx;
 } sn_expect_table;
 
 /* Spent expectations (hit, or retired by a sibling's hit or a CANCEL) are
@@ -186,7 +201,9 @@ size_t sn_expect_reannounce(sn_expect_table *t, uint64_t group, const char *app,
 void sn_expect_hit(sn_expect_table *t, sn_expect *e, const sn_expect_hit_info *h);
 
 /* Host name resolved (from DNS in the capture): expectations written with
- * that name now match its address. Returns how many were updated. */
+ * that name now match its address; those a user announced are checked
+ * (check_resolved) before the observers are told. Returns how many were
+ * updated. */
 size_t sn_expect_resolve(sn_expect_table *t, const char *host, size_t n, const sn_addr *addr);
 
 /* Pop pending expectations whose expiry is <= now (all of them if now is

@@ -97,6 +97,12 @@ size_t sn_invitations_live(sn_ctx *c);
  * whose predictions a refusal of the message by the server retires. */
 uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv);
 
+/* The origin check of an announced host name that a DNS answer resolved
+ * (sn_expect_table.check_resolved, ctx the sn_ctx): its flags as for an
+ * address announced, counted, and an announced_address anomaly when it
+ * names a third host. */
+void sn_invitation_check_resolved(void *ctx, sn_expect *e);
+
 /* The invitation with this cookie and id, or NULL. */
 sn_invitation *sn_invitation_find(sn_ctx *c, const char *cookie, uint64_t id);
 /* The most recent invitation whose ACCEPT gave this AuthCookie, or NULL:

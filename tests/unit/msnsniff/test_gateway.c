@@ -293,6 +293,81 @@ static void test_nft_subscriber(void **state) {
     unlink(path);
 }
 
+/* A DNS response naming one IPv4 address for name, as bob's resolver gets it. */
+static void dns_answer(msnsynth *w, const char *name, const uint8_t a[4]) {
+    uint8_t pkt[512] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0};
+    size_t n = 12;
+    for (const char *p = name; *p;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        pkt[n++] = (uint8_t)len;
+        memcpy(pkt + n, p, len);
+        n += len;
+        p += len + (dot != NULL);
+    }
+    static const uint8_t rest[] = {0, 0, 1, 0, 1, 0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0x0E, 0x10, 0, 4};
+    memcpy(pkt + n, rest, sizeof rest);
+    n += sizeof rest;
+    memcpy(pkt + n, a, 4);
+    n += 4;
+    msnsynth_endpoint srv = ep("203.0.113.53", 53), cli = ep("203.0.113.50", 33000);
+    assert_int_equal(msnsynth_udp(w, &srv, &cli, pkt, n), 0);
+}
+
+/* A host name is checked by the address DNS gives it, also when the answer
+ * comes after the announcement (as it does: the peer asks once it has the
+ * message): a name of a third host is forged, one of the announcer's own
+ * address is not. */
+static void test_host_name_resolved_later(void **state) {
+    (void)state;
+    set_path("hostname");
+    msnsynth *w = msnsynth_open(path, NULL);
+    assert_non_null(w);
+    msnsynth_tcp *ns, *s = alice_session(w, &ns);
+    char f[512];
+    snprintf(f, sizeof f,
+             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
+             "Invitation-Cookie: 2001\r\nApplication-File: a.txt\r\nApplication-FileSize: 10\r\n"
+             "IP-Address: elsewhere.example.net\r\nPort: 22",
+             FT_GUID);
+    send_invite(s, 3, f);
+    snprintf(f, sizeof f,
+             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
+             "Invitation-Cookie: 2002\r\nApplication-File: b.txt\r\nApplication-FileSize: 10\r\n"
+             "IP-Address: alice.example.net\r\nPort: 6891",
+             FT_GUID);
+    send_invite(s, 4, f);
+    static const uint8_t third[4] = {192, 0, 2, 99}, own[4] = {198, 51, 100, 7};
+    dns_answer(w, "elsewhere.example.net", third);
+    dns_answer(w, "alice.example.net", own);
+    msnsynth_tcp_close(s, 0);
+    msnsynth_tcp_close(ns, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    assert_non_null(fp);
+    sn_nft_out n = {.fp = fp, .family = "inet", .table = "t"};
+    sn_observer o = sn_nft_observer(&n);
+    sn_run r;
+    assert_int_equal(sn_run_file_observed(path, NULL, &o, &r), 0);
+    fclose(fp);
+    sn_nft_out_free(&n);
+    assert_null(strstr(text, "192.0.2.99"));
+    assert_non_null(
+        strstr(text, "# not opened: elsewhere.example.net announced by alice@example.com (forged) cookie 2001"));
+    assert_non_null(strstr(text, "add element inet t msn4 { 198.51.100.7 . tcp . 6891 timeout 300s }"));
+    json_t *an = sn_find(r.events, "anomaly", "kind", "announced_address");
+    assert_non_null(an);
+    assert_string_equal(jstr(an, "cookie"), "2001");
+    assert_int_equal(r.stats.announced_forged, 1);
+    assert_int_equal(r.stats.pinholes_refused, 1);
+    free(text);
+    sn_run_free(&r);
+    unlink(path);
+}
+
 /* ---- bounds ------------------------------------------------------------- */
 
 static void write_many_invitations(unsigned count) {
@@ -616,6 +691,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_origin_and_policy),
         cmocka_unit_test(test_nft_subscriber),
+        cmocka_unit_test(test_host_name_resolved_later),
         cmocka_unit_test(test_user_and_session_bounds),
         cmocka_unit_test(test_global_bound_within_one_second),
         cmocka_unit_test(test_overlap_conflict),

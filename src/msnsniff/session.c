@@ -697,6 +697,34 @@ static void effects_str(unsigned ef, char out[5]) {
     out[i] = '\0';
 }
 
+/* The body of a text/plain message as UTF-8, into *out (malloc'd, the
+ * caller frees) when it is not written so: a Content-Type without a
+ * charset, or with ISO-8859-1, is Latin-1 (the protocol's rule; the
+ * official client reads it so), each byte its own character. 0 when the
+ * body is to be taken as it is (UTF-8, another charset, ASCII, no memory). */
+static size_t latin1_text(const msnp_mime *mime, msnp_str body, char **out) {
+    *out = NULL;
+    msnp_str cs;
+    msnp_content_type_split(msnp_mime_value(mime, "Content-Type"), NULL, &cs);
+    cs = msnp_str_trim(cs);
+    if (cs.n && !msnp_str_ieq(cs, "ISO-8859-1") && !msnp_str_ieq(cs, "ISO8859-1") && !msnp_str_ieq(cs, "latin1"))
+        return 0;
+    size_t high = 0;
+    for (size_t i = 0; i < body.n; i++) high += (unsigned char)body.p[i] >= 0x80;
+    if (!high || !(*out = malloc(body.n + high))) return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < body.n; i++) {
+        unsigned char ch = (unsigned char)body.p[i];
+        if (ch < 0x80) {
+            (*out)[n++] = (char)ch;
+        } else {
+            (*out)[n++] = (char)(0xC0 | ch >> 6);
+            (*out)[n++] = (char)(0x80 | (ch & 0x3F));
+        }
+    }
+    return n;
+}
+
 static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const msnp_cmd *cmd) {
     msnp_mime mime;
     size_t bad = 0;
@@ -797,7 +825,11 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         else sn_ev_set_null(ev, "content_type");
     } else {
         sn_ev_set_str(ev, "kind", "text");
-        sn_ev_set_strn(ev, "text", mime.body.p, mime.body.n);
+        char *utf8;
+        size_t un = latin1_text(&mime, mime.body, &utf8);
+        if (utf8) sn_ev_set_strn(ev, "text", utf8, un);
+        else sn_ev_set_strn(ev, "text", mime.body.p, mime.body.n);
+        free(utf8);
         msnp_str fmt = msnp_mime_value(&mime, "X-MMS-IM-Format");
         msnp_imformat im;
         if (fmt.p && msnp_imformat_parse(fmt, &im) == 0) {

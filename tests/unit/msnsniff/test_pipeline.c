@@ -670,6 +670,45 @@ static void test_long_other_flows(void **state) {
  * UUX) are framed by length, so a personal message holding a line that
  * looks like a command predicts nothing, and the real RNG after it still
  * does. */
+/* A text/plain message's charset: none, or ISO-8859-1, is Latin-1 (each
+ * byte a character, written as UTF-8); UTF-8 stays as it is, its broken
+ * bytes U+FFFD; another charset is not converted. */
+static void test_message_charsets(void **state) {
+    (void)state;
+    char path[128];
+    msnsynth *w = open_capture(path, sizeof path, "charsets.pcap");
+    msnsynth_endpoint c, sb;
+    msnsynth_endpoint_set(&c, "10.9.9.9", 1030);
+    msnsynth_endpoint_set(&sb, "64.4.12.210", 1863);
+    msnsynth_tcp *t = msnsynth_tcp_open(w, &c, &sb, 7, 11, 1);
+    assert_non_null(t);
+    msnsynth_tcp_send_str(t, 0, "USR 1 alice@example.com 1.2.3\r\n");
+    msnsynth_tcp_send_str(t, 1, "USR 1 OK alice@example.com Alice\r\n");
+    static const char *const bodies[] = {
+        "Content-Type: text/plain\r\n\r\ncaf\xe9 \xbfs\xed?",
+        "Content-Type: text/plain; charset=ISO-8859-1\r\n\r\nna\xefve",
+        "Content-Type: text/plain; charset=UTF-8\r\n\r\ncaf\xc3\xa9 \xe9",
+        "Content-Type: text/plain; charset=Shift_JIS\r\n\r\n\x82\xa0",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char payload[256], line[320];
+        int pn = snprintf(payload, sizeof payload, "MIME-Version: 1.0\r\n%s", bodies[i]);
+        snprintf(line, sizeof line, "MSG %zu N %d\r\n%s", i + 2, pn, payload);
+        msnsynth_tcp_send_str(t, 0, line);
+    }
+    msnsynth_tcp_close(t, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    unlink(path);
+    assert_non_null(sn_find(r.events, "message", "text", "caf\xc3\xa9 \xc2\xbfs\xc3\xad?"));
+    assert_non_null(sn_find(r.events, "message", "text", "na\xc3\xafve"));
+    assert_non_null(sn_find(r.events, "message", "text", "caf\xc3\xa9 \xef\xbf\xbd"));
+    assert_non_null(sn_find(r.events, "message", "text", "\xef\xbf\xbd\xef\xbf\xbd"));
+    sn_run_free(&r);
+}
+
 static void test_later_version_payloads(void **state) {
     (void)state;
     char path[128];
@@ -744,6 +783,7 @@ int main(void) {
         cmocka_unit_test(test_extract),
         cmocka_unit_test(test_long_other_flows),
         cmocka_unit_test(test_later_version_payloads),
+        cmocka_unit_test(test_message_charsets),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -502,10 +502,7 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
     sn_ev_set_str(ev, "inviter", i->inviter[0] ? i->inviter : NULL);
     if (inv->file.p) sn_ev_set_strn(ev, "file", inv->file.p, inv->file.n);
     if (inv->has_file_size) sn_ev_set_int(ev, "file_size", inv->file_size);
-    if (inv->cancel_code.p) {
-        sn_ev_set_strn(ev, "cancel_code", inv->cancel_code.p, inv->cancel_code.n);
-        i->cancelled = 1;
-    }
+    if (inv->cancel_code.p) sn_ev_set_strn(ev, "cancel_code", inv->cancel_code.p, inv->cancel_code.n);
     if (inv->ip.p && inv->ip.n) sn_ev_set_strn(ev, "ip", inv->ip.p, inv->ip.n);
     uint16_t port = msnp_invite_port(inv); /* the one its peer connects to */
     if (port) sn_ev_set_int(ev, "port", port);
@@ -546,6 +543,9 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
         /* a cancelled invitation will not connect: withdraw its predictions */
         uint64_t gone = i->id;
         sn_expect_retire_group(&c->expect, gone);
+        /* by the command, not by a Cancel-Code (which a CANCEL may lack,
+         * and another message may carry): an INVITE after it is a new one */
+        i->cancelled = 1;
         finish(c, i);
         return gone;
     }

@@ -709,6 +709,52 @@ static void test_message_charsets(void **state) {
     sn_run_free(&r);
 }
 
+/* An orphan (its INVITE not captured) ended by a CANCEL without a
+ * Cancel-Code is cancelled all the same: an INVITE of its cookie after it
+ * is a new invitation, not the orphan's late INVITE. */
+static void test_cancel_without_code(void **state) {
+    (void)state;
+    char path[128];
+    msnsynth *w = open_capture(path, sizeof path, "cancel.pcap");
+    msnsynth_endpoint c, sb;
+    msnsynth_endpoint_set(&c, "10.9.9.9", 1030);
+    msnsynth_endpoint_set(&sb, "64.4.12.210", 1863);
+    msnsynth_tcp *t = msnsynth_tcp_open(w, &c, &sb, 7, 11, 1);
+    assert_non_null(t);
+    msnsynth_tcp_send_str(t, 0, "USR 1 alice@example.com 1.2.3\r\n");
+    msnsynth_tcp_send_str(t, 1, "USR 1 OK alice@example.com Alice\r\n");
+    msnsynth_tcp_send_str(t, 0, "CAL 2 bob@example.com\r\n");
+    msnsynth_tcp_send_str(t, 1, "CAL 2 RINGING 4242\r\n");
+    msnsynth_tcp_send_str(t, 1, "JOI bob@example.com Bob\r\n");
+    static const char *const msgs[][2] = {
+        {"MSG bob@example.com Bob", "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 77\r\n"},
+        {"MSG 3 N", "Invitation-Command: CANCEL\r\nInvitation-Cookie: 77\r\n"},
+        {"MSG 4 N",
+         "Application-Name: File Transfer\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 77\r\n"
+         "Application-File: new.txt\r\nApplication-FileSize: 3\r\n"},
+    };
+    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+        char payload[512], line[600];
+        int pn =
+            snprintf(payload, sizeof payload,
+                     "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n%s\r\n", msgs[i][1]);
+        snprintf(line, sizeof line, "%s %d\r\n%s", msgs[i][0], pn, payload);
+        msnsynth_tcp_send_str(t, i == 0, line);
+    }
+    msnsynth_tcp_close(t, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    unlink(path);
+    assert_int_equal(sn_count(r.events, "invitation"), 3);
+    assert_int_equal(num(sn_find(r.events, "invitation", "command", "CANCEL"), "invitation"), 1);
+    json_t *invite = sn_find(r.events, "invitation", "command", "INVITE");
+    assert_int_equal(num(invite, "invitation"), 2);
+    assert_string_equal(str(invite, "file"), "new.txt");
+    sn_run_free(&r);
+}
+
 static void test_later_version_payloads(void **state) {
     (void)state;
     char path[128];
@@ -784,6 +830,7 @@ int main(void) {
         cmocka_unit_test(test_long_other_flows),
         cmocka_unit_test(test_later_version_payloads),
         cmocka_unit_test(test_message_charsets),
+        cmocka_unit_test(test_cancel_without_code),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -59,6 +59,16 @@ int sn_addr_parse(const char *s, size_t n, sn_addr *out) {
         return 0;
     }
     if (inet_pton(AF_INET6, tmp, out->b) == 1) {
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(out->b, mapped, sizeof mapped) == 0) {
+            /* ::ffff:a.b.c.d is never on the wire: a peer connecting to it
+             * (a dual-stack socket) sends IPv4 packets to a.b.c.d */
+            uint8_t v4[4];
+            memcpy(v4, out->b + 12, 4);
+            memset(out, 0, sizeof *out);
+            sn_addr_set_ipv4(out, v4);
+            return 0;
+        }
         out->family = 6;
         return 0;
     }

@@ -57,7 +57,8 @@ const char *sn_addr_str(const sn_addr *a, char buf[SN_ADDR_STRLEN]);
  * terminated when cap > 0); returns the length written. */
 #define SN_ENDPOINT_STRLEN (SN_ADDR_STRLEN + 8)
 size_t sn_endpoint_str(const sn_addr *a, uint16_t port, char *buf, size_t cap);
-/* Parse an IPv4 or IPv6 literal (IPv6 may be in brackets). 0 or -1. */
+/* Parse an IPv4 or IPv6 literal (IPv6 may be in brackets); an IPv4-mapped
+ * IPv6 address (::ffff:a.b.c.d) is its IPv4 address. 0 or -1. */
 int sn_addr_parse(const char *s, size_t n, sn_addr *out);
 uint32_t sn_addr_hash(const sn_addr *a, uint32_t seed);
 

@@ -66,9 +66,28 @@ static void test_addr_text(void **state) {
     assert_int_equal(sn_endpoint_str(&a, 1863, ep, 0), 0);
 }
 
+/* Literals: IPv4, IPv6 with or without brackets, and an IPv4-mapped IPv6
+ * address, which is its IPv4 address (packets to it are IPv4). */
+static void test_addr_parse(void **state) {
+    (void)state;
+    sn_addr a, b;
+    assert_int_equal(sn_addr_parse("198.51.100.7", 12, &a), 0);
+    assert_int_equal(a.family, 4);
+    assert_int_equal(sn_addr_parse("::ffff:198.51.100.7", 19, &b), 0);
+    assert_true(sn_addr_eq(&a, &b));
+    assert_int_equal(sn_addr_parse("[::FFFF:c633:6407]", 18, &b), 0);
+    assert_true(sn_addr_eq(&a, &b));
+    assert_int_equal(sn_addr_parse("[2001:db8::1]", 13, &b), 0);
+    assert_int_equal(b.family, 6);
+    assert_int_equal(sn_addr_parse("::198.51.100.7", 14, &b), 0); /* IPv4-compatible: not mapped */
+    assert_int_equal(b.family, 6);
+    assert_int_equal(sn_addr_parse("example.com", 11, &b), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_addr_text),
+        cmocka_unit_test(test_addr_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -368,6 +368,53 @@ static void test_host_name_resolved_later(void **state) {
     unlink(path);
 }
 
+/* An IPv4-mapped IPv6 address (a dual-stack socket's form of an IPv4
+ * address) is that IPv4 address: the announcer's own (verified), in the
+ * IPv4 set, and matched by the IPv4 connection a peer opens to it. */
+static void test_ipv4_mapped_address(void **state) {
+    (void)state;
+    set_path("mapped");
+    msnsynth *w = msnsynth_open(path, NULL);
+    assert_non_null(w);
+    msnsynth_tcp *ns, *s = alice_session(w, &ns);
+    char f[512];
+    snprintf(f, sizeof f,
+             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
+             "Invitation-Cookie: 3001\r\nApplication-File: a.txt\r\nApplication-FileSize: 10\r\n"
+             "IP-Address: ::ffff:198.51.100.7\r\nPort: 6895",
+             FT_GUID);
+    send_invite(s, 3, f);
+    msnsynth_endpoint bob = ep("203.0.113.50", 40000), listener = ep("198.51.100.7", 6895);
+    msnsynth_tcp *ft = msnsynth_tcp_open(w, &bob, &listener, 70000, 80000, 1);
+    assert_non_null(ft);
+    msnsynth_tcp_close(ft, 0);
+    msnsynth_tcp_close(s, 0);
+    msnsynth_tcp_close(ns, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    assert_non_null(fp);
+    sn_nft_out n = {.fp = fp, .family = "inet", .table = "t"};
+    sn_observer o = sn_nft_observer(&n);
+    sn_run r;
+    assert_int_equal(sn_run_file_observed(path, NULL, &o, &r), 0);
+    fclose(fp);
+    sn_nft_out_free(&n);
+    assert_non_null(strstr(text, "add element inet t msn4 { 198.51.100.7 . tcp . 6895 timeout 300s }"));
+    json_t *x = expectation_from(r.events, "IP-Address", "::ffff:198.51.100.7");
+    assert_non_null(x);
+    assert_string_equal(jstr(x, "resolved"), "198.51.100.7");
+    assert_null(json_object_get(x, "origin"));
+    assert_null(sn_find(r.events, "anomaly", "kind", "announced_address"));
+    assert_non_null(sn_find(r.events, "expectation_hit", "cookie", "3001"));
+    assert_int_equal(r.stats.announced_forged, 0);
+    free(text);
+    sn_run_free(&r);
+    unlink(path);
+}
+
 /* ---- bounds ------------------------------------------------------------- */
 
 static void write_many_invitations(unsigned count) {
@@ -692,6 +739,7 @@ int main(void) {
         cmocka_unit_test(test_origin_and_policy),
         cmocka_unit_test(test_nft_subscriber),
         cmocka_unit_test(test_host_name_resolved_later),
+        cmocka_unit_test(test_ipv4_mapped_address),
         cmocka_unit_test(test_user_and_session_bounds),
         cmocka_unit_test(test_global_bound_within_one_second),
         cmocka_unit_test(test_overlap_conflict),

@@ -452,12 +452,25 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
         if (!syn && !synack && p->len == 0) return; /* stray ACK/FIN of a flow we do not know (or just closed) */
         if (!syn && !synack && after_close(e, p)) return;
         int swap = synack || (!syn && is_server_port(p->sport) && !is_server_port(p->dport));
+        sn_expect *x = NULL;
+        if (!syn && !synack) {
+            /* picked up mid-stream, its handshake lost: the first packet
+             * may be the listener's, from the predicted address and port
+             * (the exact port only, as for UDP), which makes it the server */
+            const sn_addr *to = swap ? &p->src : &p->dst, *from = swap ? &p->dst : &p->src;
+            uint16_t to_port = swap ? p->sport : p->dport, from_port = swap ? p->dport : p->sport;
+            x = sn_expect_match(&e->c.expect, to, to_port, 6, e->c.now);
+            if (!x && (x = sn_expect_match(&e->c.expect, from, from_port, 6, e->c.now)) != NULL) {
+                if (x->port == 0) x = NULL;
+                else swap = !swap;
+            }
+        }
         f = new_flow(e, p, swap);
         if (!f) return;
         dir = swap ? 1 : 0;
         f->syn_seen = (uint8_t)(syn || synack);
         if (!syn) f->midstream = (uint8_t)!synack;
-        sn_expect *x = sn_expect_match(&e->c.expect, &f->addr[1], f->port[1], 6, e->c.now);
+        if (syn || synack) x = sn_expect_match(&e->c.expect, &f->addr[1], f->port[1], 6, e->c.now);
         if (x) hit(e, f, x, p, dir == 1);
     }
     f->pkts[dir]++;

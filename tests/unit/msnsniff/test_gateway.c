@@ -415,6 +415,47 @@ static void test_ipv4_mapped_address(void **state) {
     unlink(path);
 }
 
+/* A predicted connection picked up mid-stream (its handshake not
+ * captured) whose first packet seen is the listener's, from the predicted
+ * address and port: it is the predicted connection, the listener its
+ * server. */
+static void test_midstream_listener_first(void **state) {
+    (void)state;
+    set_path("midstream");
+    msnsynth *w = msnsynth_open(path, NULL);
+    assert_non_null(w);
+    msnsynth_tcp *ns, *s = alice_session(w, &ns);
+    send_invite(s, 3,
+                "Application-Name: Application Sharing\r\nApplication-GUID: {F1B1920C-6A3C-4CE7-B18C-AFAB305FD03D}\r\n"
+                "Session-Protocol: SM1\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 4001\r\n"
+                "Session-ID: {4}");
+    send_invite(s, 4, "Invitation-Command: CONTEXT\r\nInvitation-Cookie: 4001\r\nContext-Data: 198.51.100.7:10337");
+    msnsynth_endpoint bob = ep("203.0.113.50", 40000), listener = ep("198.51.100.7", 10337);
+    msnsynth_tcp *t = msnsynth_tcp_open(w, &bob, &listener, 70000, 80000, 0);
+    assert_non_null(t);
+    send_s(t, 1, "from the listener first");
+    send_s(t, 0, "and back");
+    msnsynth_tcp_close(t, 0);
+    msnsynth_tcp_close(s, 0);
+    msnsynth_tcp_close(ns, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    json_t *h = sn_find(r.events, "expectation_hit", "cookie", "4001");
+    assert_non_null(h);
+    assert_string_equal(jstr(h, "matched_by"), "midstream");
+    assert_string_equal(jstr(h, "src"), "203.0.113.50");
+    assert_string_equal(jstr(h, "dst"), "198.51.100.7");
+    assert_int_equal(json_integer_value(json_object_get(h, "dport")), 10337);
+    assert_null(sn_find(r.events, "expectation_miss", "cookie", "4001"));
+    json_t *f = sn_find(r.events, "flow", "app", "expected");
+    assert_non_null(f);
+    assert_string_equal(jstr(f, "src"), "203.0.113.50");
+    sn_run_free(&r);
+    unlink(path);
+}
+
 /* ---- bounds ------------------------------------------------------------- */
 
 static void write_many_invitations(unsigned count) {
@@ -740,6 +781,7 @@ int main(void) {
         cmocka_unit_test(test_nft_subscriber),
         cmocka_unit_test(test_host_name_resolved_later),
         cmocka_unit_test(test_ipv4_mapped_address),
+        cmocka_unit_test(test_midstream_listener_first),
         cmocka_unit_test(test_user_and_session_bounds),
         cmocka_unit_test(test_global_bound_within_one_second),
         cmocka_unit_test(test_overlap_conflict),

@@ -975,10 +975,13 @@ static void handle_cmd(sn_ctx *c, sn_flow *f, sn_conn *k, int dir, const msnp_cm
     if (from_client) {
         switch (cmd->code) {
         case MSNP_USR:
-            if (argc >= 4 && (msnp_str_eq(cmd->argv[1], "MD5") || msnp_str_eq(cmd->argv[1], "TWN")) &&
-                msnp_str_eq(cmd->argv[2], "I")) {
+            if (argc >= 4 && (msnp_str_eq(cmd->argv[1], "MD5") || msnp_str_eq(cmd->argv[1], "TWN"))) {
+                /* either step is a notification login: one picked up after
+                 * its USR ... I still has its USR ... S, and the answer
+                 * (USR t OK email name, without the verified flag before
+                 * MSNP6) is a login, not a switchboard's */
                 k->usr_auth = 1;
-                copy_user(c, f, k, k->user, cmd->argv[3]);
+                if (msnp_str_eq(cmd->argv[2], "I")) copy_user(c, f, k, k->user, cmd->argv[3]);
             } else if (argc >= 3 && memchr(cmd->argv[1].p, '@', cmd->argv[1].n)) {
                 /* fields after the cookie (some clients send one; servers
                  * pass over them) leave the cookie as it is */

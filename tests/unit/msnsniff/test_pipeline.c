@@ -755,6 +755,36 @@ static void test_cancel_without_code(void **state) {
     sn_run_free(&r);
 }
 
+/* A notification connection picked up between the two steps of an
+ * MSNP2-5 login: its USR ... MD5 S and the answer without the verified
+ * flag (USR t OK email name) are a login, not a switchboard session. */
+static void test_midstream_login_answer(void **state) {
+    (void)state;
+    char path[128];
+    msnsynth *w = open_capture(path, sizeof path, "midlogin.pcap");
+    msnsynth_endpoint c, ns;
+    msnsynth_endpoint_set(&c, "10.9.9.9", 1030);
+    msnsynth_endpoint_set(&ns, "64.4.12.200", 1863);
+    msnsynth_tcp *t = msnsynth_tcp_open(w, &c, &ns, 7, 11, 0);
+    assert_non_null(t);
+    msnsynth_tcp_send_str(t, 0, "USR 4 MD5 S 23e54a439a6a17d15025f4c6cbd0f6b5\r\n");
+    msnsynth_tcp_send_str(t, 1, "USR 4 OK alice@example.com Alice\r\n");
+    msnsynth_tcp_send_str(t, 0, "XFR 5 SB\r\n");
+    msnsynth_tcp_send_str(t, 1, "XFR 5 SB 64.4.12.210:1863 CKI 1.2.3\r\n");
+    msnsynth_tcp_close(t, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    unlink(path);
+    json_t *login = sn_find(r.events, "login", "user", "alice@example.com");
+    assert_non_null(login);
+    assert_string_equal(str(login, "result"), "ok");
+    assert_null(sn_find(r.events, "switchboard", "action", "open"));
+    assert_string_equal(str(sn_find(r.events, "flow", "app", "msnp"), "role"), "ns");
+    sn_run_free(&r);
+}
+
 static void test_later_version_payloads(void **state) {
     (void)state;
     char path[128];
@@ -831,6 +861,7 @@ int main(void) {
         cmocka_unit_test(test_later_version_payloads),
         cmocka_unit_test(test_message_charsets),
         cmocka_unit_test(test_cancel_without_code),
+        cmocka_unit_test(test_midstream_login_answer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -21,7 +21,7 @@
 
 #define SN_EXPECT_HOST_MAX 256
 #define SN_EXPECT_USER_MAX 130
-#define SN_EXPECT_ANNOUNCER_ADDRS 3
+#define SN_EXPECT_ANNOUNCER_ADDRS 2
 
 typedef enum sn_transport { SN_TR_ANY = 0, SN_TR_TCP = 6, SN_TR_UDP = 17 } sn_transport;
 

@@ -410,26 +410,25 @@ static void predict(sn_ctx *c, const sn_invite_origin *o, sn_expect_proto *p) {
          * gives it is checked against the announcer as known now
          * (sn_invitation_check_resolved), or the announcer could name a
          * third host by a name answered after its message */
-        const sn_addr *const mine[SN_EXPECT_ANNOUNCER_ADDRS] = {known.sb_client, known.sb_server, known.ns_client};
+        const sn_addr *const mine[SN_EXPECT_ANNOUNCER_ADDRS] = {known.sb_client, known.ns_client};
         for (size_t i = 0; i < SN_EXPECT_ANNOUNCER_ADDRS; i++)
             if (mine[i]) p->announcer[i] = *mine[i];
     }
     sn_expect *dup = NULL;
     sn_expect *e = sn_expect_add(&c->expect, p, c->now, &dup);
     if (!e) return; /* already predicted (the same message seen from both sides), or over a bound */
-    origin_flagged(c, e, o->flow, "announced address is neither the announcer's nor its switchboard's");
+    origin_flagged(c, e, o->flow, "announced address is not the announcer's");
 }
 
 void sn_invitation_check_resolved(void *ctx, sn_expect *e) {
     sn_ctx *c = ctx;
-    const sn_origin known = {&e->announcer[0], &e->announcer[1], &e->announcer[2]};
+    const sn_origin known = {&e->announcer[0], &e->announcer[1]};
     unsigned flags = sn_origin_check(&e->addr, &known);
     if (!sn_policy_allows(c->cfg.announce_policy, flags)) flags |= SN_XF_NO_PINHOLE;
     /* the host name's verdict (unchecked) was counted when it was predicted */
     if ((e->flags & SN_XF_NO_PINHOLE) && c->st.pinholes_refused) c->st.pinholes_refused--;
     e->flags = (uint8_t)flags;
-    origin_flagged(c, e, e->learned_flow,
-                   "announced host name resolves to an address neither the announcer's nor its switchboard's");
+    origin_flagged(c, e, e->learned_flow, "announced host name resolves to an address not the announcer's");
 }
 
 uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_invite *inv) {

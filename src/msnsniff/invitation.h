@@ -66,7 +66,7 @@ typedef struct sn_invite_origin {
     size_t nrecipients;
     int sent;                /* 1: seen going from a client to the server */
     const sn_addr *receiver; /* seen arriving: the client end of the connection it arrived on */
-    sn_origin known;         /* the sender's switchboard ends, for the origin check (its
+    sn_origin known;         /* the sender's switchboard client end, for the origin check (its
                                 notification connection is looked up when needed) */
 } sn_invite_origin;
 

@@ -52,7 +52,7 @@ const char *sn_app_class_name(sn_app_class k);
 
 /* sn_expect.flags: how the announced address relates to the announcer
  * (see predict.h, sn_origin_check, and docs/msnsniff.md "Policy"). */
-#define SN_XF_FORGED 0x01u     /* a third host: neither the announcer nor its switchboard connection */
+#define SN_XF_FORGED 0x01u     /* a third host: not the announcer (its switchboard or notification connection) */
 #define SN_XF_NAT 0x02u        /* a private address of an announcer seen from a public one */
 #define SN_XF_UNCHECKED 0x04u  /* the announcer's own connections are not in the traffic */
 #define SN_XF_NO_PINHOLE 0x08u /* the announced-address policy says: do not open */

@@ -134,7 +134,7 @@ unsigned sn_origin_check(const sn_addr *announced, const sn_origin *o) {
         : o->ns_client && o->ns_client->family                 ? o->ns_client
                                                                : NULL;
     if (!announced->family || !seen) return SN_XF_UNCHECKED;
-    if (same(announced, o->sb_client) || same(announced, o->sb_server) || same(announced, o->ns_client)) return 0;
+    if (same(announced, o->sb_client) || same(announced, o->ns_client)) return 0;
     if (sn_addr_is_private(announced) && !sn_addr_is_private(seen)) return SN_XF_NAT;
     return SN_XF_FORGED;
 }

@@ -55,8 +55,11 @@ int sn_predict_referral(const msnp_cmd *cmd, const char *user, uint64_t flow, sn
 
 /* The addresses an announcer is known by. */
 typedef struct sn_origin {
-    const sn_addr *sb_client, *sb_server; /* its switchboard connection, when the message was seen leaving it */
-    const sn_addr *ns_client;             /* its notification connection's client end, if logged in on one seen */
+    /* its switchboard connection's client end, when the message was seen
+     * leaving it; not the server's end: an address of the server would
+     * let a client open the server's ports to its peer */
+    const sn_addr *sb_client;
+    const sn_addr *ns_client; /* its notification connection's client end, if logged in on one seen */
 } sn_origin;
 
 /* Origin check of an announced address (family 0: a host name):

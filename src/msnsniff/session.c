@@ -774,14 +774,13 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         }
         if (inv.addr_error != MSNP_INVITE_OK) /* the invitation is followed; its address is not used */
             anomaly(c, SN_AN_BAD_INVITATION, f, msnp_invite_status_str(inv.addr_error), dir, cmd->offset);
-        sn_invite_origin o = {f->id, k->sb ? k->sb->id : 0, sender, rcpt, nr, from_client, NULL, {NULL, NULL, NULL}};
+        sn_invite_origin o = {f->id, k->sb ? k->sb->id : 0, sender, rcpt, nr, from_client, NULL, {NULL, NULL}};
         /* the sender's addresses: this connection when the message leaves
          * it (its notification connection is looked up when an address is
          * announced: sn_session_user_client); the receiver's when it
          * arrives */
         if (from_client) {
             o.known.sb_client = &f->addr[k->client_dir];
-            o.known.sb_server = &f->addr[!k->client_dir];
         } else {
             o.receiver = &f->addr[k->client_dir];
         }

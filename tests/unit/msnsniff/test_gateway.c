@@ -199,6 +199,35 @@ static void write_origin_capture(void) {
     assert_int_equal(msnsynth_close(w), 0);
 }
 
+/* The switchboard server's address is not the announcer's: counted as
+ * such, a client could have its peer let through to any port of the
+ * server. */
+static void test_server_address_announced_is_forged(void **state) {
+    (void)state;
+    set_path("server-announced");
+    msnsynth *w = msnsynth_open(path, NULL);
+    assert_non_null(w);
+    msnsynth_tcp *ns, *s = alice_session(w, &ns);
+    char f[512];
+    snprintf(f, sizeof f,
+             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
+             "Invitation-Cookie: 1201\r\nApplication-File: a.txt\r\nApplication-FileSize: 10\r\n"
+             "IP-Address: 64.4.12.2\r\nPort: 22",
+             FT_GUID);
+    send_invite(s, 3, f);
+    msnsynth_tcp_close(s, 0);
+    msnsynth_tcp_close(ns, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    json_t *e = expectation_from(r.events, "IP-Address", "64.4.12.2");
+    assert_non_null(e);
+    assert_string_equal(jstr(e, "origin"), "forged");
+    assert_true(json_is_false(json_object_get(e, "pinhole")));
+    assert_int_equal(r.stats.announced_forged, 1);
+    sn_run_free(&r);
+}
+
 static void test_origin_and_policy(void **state) {
     (void)state;
     set_path("origin");
@@ -778,6 +807,7 @@ static void test_transcript_each_invitation_once(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_origin_and_policy),
+        cmocka_unit_test(test_server_address_announced_is_forged),
         cmocka_unit_test(test_nft_subscriber),
         cmocka_unit_test(test_host_name_resolved_later),
         cmocka_unit_test(test_ipv4_mapped_address),

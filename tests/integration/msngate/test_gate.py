@@ -165,11 +165,14 @@ class Gate:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
+        # Its last lines ("stopped") are read by the reader thread after the
+        # exit: callers look at self.lines, so wait for the end of stderr.
+        with self.cv:
+            if not self.cv.wait_for(lambda: self.lines and self.lines[-1] is None, 30):
+                raise AssertionError("msngate exited but its stderr did not end within 30 s")
+            tail = [l for l in self.lines if l is not None][-40:]
         if rc != 0:
             # what it said last (a sanitizer's report, say) goes with the failure
-            with self.cv:
-                self.cv.wait_for(lambda: self.lines and self.lines[-1] is None, 5)
-                tail = [l for l in self.lines if l is not None][-40:]
             sys.stderr.write("msngate exited with %d; its last lines:\n%s\n" % (rc, "\n".join(tail)))
         return rc
 

@@ -297,11 +297,13 @@ static void line_job(void *arg) {
 /* On the loop's stack once a line is done. */
 static void line_done(void *arg) {
     link_in *p = arg;
+    msnd_server *s = p->L->s;
     free(p->job_line);
     p->job_line = NULL;
     if (!p->job_waited) return; /* finished at once: worker_run goes on */
     p->job_waited = 0;
-    worker_run(p);
+    worker_run(p);        /* may free p */
+    server_maybe_exit(s); /* a shutdown may have waited for this job */
 }
 
 static void drop_job(void *arg) {
@@ -311,9 +313,11 @@ static void drop_job(void *arg) {
 
 static void drop_done(void *arg) {
     link_in *p = arg;
+    msnd_server *s = p->L->s;
     if (!p->job_waited) return; /* finished at once: drop_on_fiber unlinks */
     p->job_waited = 0;
     link_in_unlink(p);
+    server_maybe_exit(s); /* a shutdown may have waited for this job */
 }
 
 /* The link's last job: its users go offline (on a fiber), then it is freed. */
@@ -1058,6 +1062,13 @@ static void free_rings(const char *key, void *value, void *ctx) {
     (void)key;
     (void)ctx;
     free(value);
+}
+
+int link_busy(const msnd_server *s) {
+    const links *L = s->links;
+    for (const link_in *p = L ? L->peers : NULL; p; p = p->next)
+        if (p->job_waited) return 1;
+    return 0;
 }
 
 void link_free(msnd_server *s) {

@@ -66,6 +66,9 @@ void link_ring_made(msnd_server *s, const conn *callee, const char *cookie);
 void link_rings_ended(msnd_server *s, const conn *c);
 /* Fail requests older than LINK_REQUEST_TIMEOUT_MS. */
 void link_sweep(msnd_server *s, uint64_t now_ms);
+/* An accepted link's job waits on a fiber (a line reading the store, or
+ * its users going offline): the loop must not end under it. */
+int link_busy(const msnd_server *s);
 void link_free(msnd_server *s);
 
 #endif

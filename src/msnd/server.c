@@ -367,7 +367,7 @@ static void conn_free(conn *c) {
 }
 
 void server_maybe_exit(msnd_server *s) {
-    if (s->shutting_down && s->nconns == 0 && !s->gone_sweeping && !presence_busy(s->presence))
+    if (s->shutting_down && s->nconns == 0 && !s->gone_sweeping && !presence_busy(s->presence) && !link_busy(s))
         event_base_loopexit(s->base, NULL);
 }
 
@@ -1145,7 +1145,7 @@ static void begin_shutdown(msnd_server *s, const char *why) {
         if (!c->closing) conn_close(c, "server shutdown");
         c = next;
     }
-    if (s->nconns == 0 && !presence_busy(s->presence)) {
+    if (s->nconns == 0 && !presence_busy(s->presence) && !link_busy(s)) {
         event_base_loopexit(s->base, NULL);
         return;
     }

@@ -282,10 +282,10 @@ class MsndServer:
             pgtest.shared().createdb(self.db_name)
             self._db_made = True
 
-    def run_admin(self, *argv, input=None):
+    def run_admin(self, *argv, input=None, timeout=30):
         self._ensure_db()
         return subprocess.run([self.msnd] + list(argv) + ["--db", self.db], input=input,
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=timeout)
 
     def add_user(self, email, password, name=None):
         argv = ["user", "add", "--create", email, password] + ([name] if name else [])

@@ -756,7 +756,9 @@ def test_migrate_while_the_source_is_in_use():
                 th.start()
             time.sleep(0.3)
             try:
-                return work.run_admin("db", "migrate", "--from", source, "--to", target)
+                # 20 000 accounts against two clients changing lists as
+                # fast as they can: a minute or more on a loaded machine
+                return work.run_admin("db", "migrate", "--from", source, "--to", target, timeout=180)
             finally:
                 stop.append(1)
                 for th in threads:

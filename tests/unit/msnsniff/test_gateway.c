@@ -296,22 +296,29 @@ static void test_origin_and_policy(void **state) {
     unlink(path);
 }
 
-/* The nftables writer, as a subscriber: elements for what may open, a
- * comment for what may not. */
-static void test_nft_subscriber(void **state) {
-    (void)state;
-    set_path("nft");
-    write_origin_capture();
+/* The capture at path analysed with the nftables writer subscribed: what
+ * it wrote (free it), the run in r. */
+static char *run_with_nft(sn_run *r) {
     char *text = NULL;
     size_t len = 0;
     FILE *fp = open_memstream(&text, &len);
     assert_non_null(fp);
     sn_nft_out n = {.fp = fp, .family = "inet", .table = "t"};
     sn_observer o = sn_nft_observer(&n);
-    sn_run r;
-    assert_int_equal(sn_run_file_observed(path, NULL, &o, &r), 0);
+    assert_int_equal(sn_run_file_observed(path, NULL, &o, r), 0);
     fclose(fp);
     sn_nft_out_free(&n);
+    return text;
+}
+
+/* The nftables writer, as a subscriber: elements for what may open, a
+ * comment for what may not. */
+static void test_nft_subscriber(void **state) {
+    (void)state;
+    set_path("nft");
+    write_origin_capture();
+    sn_run r;
+    char *text = run_with_nft(&r);
     assert_non_null(strstr(text, "add element inet t msn4 { 198.51.100.7 . tcp . 6891 timeout 300s }"));
     assert_non_null(strstr(text, "add element inet t msn4 { 192.168.1.5 . tcp . 6892 timeout 300s }"));
     assert_non_null(strstr(text, "add element inet t msn4 { 203.0.113.50 . tcp . 6894 timeout 300s }"));
@@ -373,16 +380,8 @@ static void test_host_name_resolved_later(void **state) {
     msnsynth_tcp_close(ns, 0);
     assert_int_equal(msnsynth_close(w), 0);
 
-    char *text = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&text, &len);
-    assert_non_null(fp);
-    sn_nft_out n = {.fp = fp, .family = "inet", .table = "t"};
-    sn_observer o = sn_nft_observer(&n);
     sn_run r;
-    assert_int_equal(sn_run_file_observed(path, NULL, &o, &r), 0);
-    fclose(fp);
-    sn_nft_out_free(&n);
+    char *text = run_with_nft(&r);
     assert_null(strstr(text, "192.0.2.99"));
     assert_non_null(
         strstr(text, "# not opened: elsewhere.example.net announced by alice@example.com (forged) cookie 2001"));
@@ -421,16 +420,8 @@ static void test_ipv4_mapped_address(void **state) {
     msnsynth_tcp_close(ns, 0);
     assert_int_equal(msnsynth_close(w), 0);
 
-    char *text = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&text, &len);
-    assert_non_null(fp);
-    sn_nft_out n = {.fp = fp, .family = "inet", .table = "t"};
-    sn_observer o = sn_nft_observer(&n);
     sn_run r;
-    assert_int_equal(sn_run_file_observed(path, NULL, &o, &r), 0);
-    fclose(fp);
-    sn_nft_out_free(&n);
+    char *text = run_with_nft(&r);
     assert_non_null(strstr(text, "add element inet t msn4 { 198.51.100.7 . tcp . 6895 timeout 300s }"));
     json_t *x = expectation_from(r.events, "IP-Address", "::ffff:198.51.100.7");
     assert_non_null(x);

@@ -117,6 +117,18 @@ static int sendable_file(const char *path, char *err, size_t cap) {
     return -1;
 }
 
+/* Checked before connecting: a sender served for nothing is told of a
+ * failure that was ours all along. */
+static int writable_dir(const char *path, char *err, size_t cap) {
+    struct stat st;
+    if (stat(path, &st) != 0) snprintf(err, cap, "cannot receive into --dir %s: %s", path, strerror(errno));
+    else if (!S_ISDIR(st.st_mode)) snprintf(err, cap, "cannot receive into --dir %s: not a directory", path);
+    else if (access(path, W_OK | X_OK) != 0)
+        snprintf(err, cap, "cannot receive into --dir %s: %s", path, strerror(errno));
+    else return 0;
+    return -1;
+}
+
 int ftptool_main(int argc, char **argv) {
     int sender = !strcmp(argv[1], "ftp-send");
     const char *cookie = NULL, *bind_ip = "127.0.0.1", *email = NULL, *host = NULL, *dir = ".", *name = NULL;
@@ -181,8 +193,9 @@ int ftptool_main(int argc, char **argv) {
         return 64;
     }
     char err[512];
-    /* A FILE that cannot be sent is the caller's mistake, not the network's. */
-    if (sender && sendable_file(argv[optind], err, sizeof(err)) != 0) {
+    /* A FILE that cannot be sent, or a --dir that cannot take the file, is
+     * the caller's mistake, not the network's. */
+    if (sender ? sendable_file(argv[optind], err, sizeof(err)) != 0 : writable_dir(dir, err, sizeof(err)) != 0) {
         jprint(json_pack("{s:s,s:s}", "event", "error", "text", err));
         return 64;
     }

@@ -222,19 +222,26 @@ class FtpP2P(unittest.TestCase):
 
     @unittest.skipIf(BIG, "")
     def test_unwritable_directory(self):
+        # Refused before connecting (a usage error, 64): the sender, served
+        # for nothing, used to be told the receiver's disk was full. Root
+        # ignores permission bits, so: a file, and a name that does not exist.
         src = self.make_file(4096)
-        # Root ignores permission bits, so use a directory that cannot exist.
         blocked = os.path.join(self.tmp, "not-a-dir")
         with open(blocked, "w") as f:
             f.write("x")
         s, port = self.start_sender(src)
-        rc, rev = self.receive(port, size=4096, directory=blocked)
-        src_rc, sev = self.finish_sender(s)
-        self.assertEqual(rev[-1]["result"], "local_io", rev)
-        self.assertIn("cannot create", rev[-1]["text"])
-        self.assertEqual(sev[-1]["result"], "peer_disk_full", sev)
-        self.assertEqual(sev[-1]["bye"], 2147942405)
-        self.assertNotEqual(src_rc, 0)
+        try:
+            for directory, why in ((blocked, "not a directory"),
+                                   (os.path.join(self.tmp, "missing"), "No such file or directory")):
+                rc, rev = self.receive(port, size=4096, directory=directory)
+                self.assertEqual(rc, 64, rev)
+                self.assertEqual(rev, [{"event": "error", "text": "cannot receive into --dir %s: %s" % (directory, why)}])
+            # the sender saw no connection: it still serves the file
+            rc, rev = self.receive(port, size=4096)
+            self.assertEqual(rc, 0, rev)
+        finally:
+            src_rc, sev = self.finish_sender(s)
+        self.assertEqual(src_rc, 0, sev)
 
     @unittest.skipIf(BIG, "")
     def test_write_fails_midway(self):

@@ -159,6 +159,19 @@ static json_t *expectation_from(json_t *ev, const char *source, const char *addr
 
 static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
+/* A file transfer INVITE of a 10-byte file, offering ip:port, sent by the
+ * client of switchboard connection s with TrID trid. */
+static void send_file_invite(msnsynth_tcp *s, unsigned trid, const char *cookie, const char *file, const char *ip,
+                             unsigned port) {
+    char f[512];
+    snprintf(f, sizeof f,
+             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
+             "Invitation-Cookie: %s\r\nApplication-File: %s\r\nApplication-FileSize: 10\r\n"
+             "IP-Address: %s\r\nPort: %u",
+             FT_GUID, cookie, file, ip, port);
+    send_invite(s, trid, f);
+}
+
 /* ---- origin check and policy ------------------------------------------- */
 
 static void write_origin_capture(void) {
@@ -167,26 +180,11 @@ static void write_origin_capture(void) {
     msnsynth_tcp *ns, *s = alice_session(w, &ns);
     char f[512];
     /* alice's own (public) address: verified */
-    snprintf(f, sizeof f,
-             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
-             "Invitation-Cookie: 1001\r\nApplication-File: a.txt\r\nApplication-FileSize: 10\r\n"
-             "IP-Address: 198.51.100.7\r\nPort: 6891",
-             FT_GUID);
-    send_invite(s, 3, f);
+    send_file_invite(s, 3, "1001", "a.txt", "198.51.100.7", 6891);
     /* a private address while alice is seen from a public one: NAT */
-    snprintf(f, sizeof f,
-             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
-             "Invitation-Cookie: 1002\r\nApplication-File: b.txt\r\nApplication-FileSize: 10\r\n"
-             "IP-Address: 192.168.1.5\r\nPort: 6892",
-             FT_GUID);
-    send_invite(s, 4, f);
+    send_file_invite(s, 4, "1002", "b.txt", "192.168.1.5", 6892);
     /* a third host: forged */
-    snprintf(f, sizeof f,
-             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
-             "Invitation-Cookie: 1003\r\nApplication-File: c.txt\r\nApplication-FileSize: 10\r\n"
-             "IP-Address: 203.0.113.9\r\nPort: 6893",
-             FT_GUID);
-    send_invite(s, 5, f);
+    send_file_invite(s, 5, "1003", "c.txt", "203.0.113.9", 6893);
     /* bob's address, from bob, whose own connections are not captured */
     snprintf(f, sizeof f,
              "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
@@ -208,13 +206,7 @@ static void test_server_address_announced_is_forged(void **state) {
     msnsynth *w = msnsynth_open(path, NULL);
     assert_non_null(w);
     msnsynth_tcp *ns, *s = alice_session(w, &ns);
-    char f[512];
-    snprintf(f, sizeof f,
-             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
-             "Invitation-Cookie: 1201\r\nApplication-File: a.txt\r\nApplication-FileSize: 10\r\n"
-             "IP-Address: 64.4.12.2\r\nPort: 22",
-             FT_GUID);
-    send_invite(s, 3, f);
+    send_file_invite(s, 3, "1201", "a.txt", "64.4.12.2", 22);
     msnsynth_tcp_close(s, 0);
     msnsynth_tcp_close(ns, 0);
     assert_int_equal(msnsynth_close(w), 0);
@@ -360,19 +352,8 @@ static void test_host_name_resolved_later(void **state) {
     msnsynth *w = msnsynth_open(path, NULL);
     assert_non_null(w);
     msnsynth_tcp *ns, *s = alice_session(w, &ns);
-    char f[512];
-    snprintf(f, sizeof f,
-             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
-             "Invitation-Cookie: 2001\r\nApplication-File: a.txt\r\nApplication-FileSize: 10\r\n"
-             "IP-Address: elsewhere.example.net\r\nPort: 22",
-             FT_GUID);
-    send_invite(s, 3, f);
-    snprintf(f, sizeof f,
-             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
-             "Invitation-Cookie: 2002\r\nApplication-File: b.txt\r\nApplication-FileSize: 10\r\n"
-             "IP-Address: alice.example.net\r\nPort: 6891",
-             FT_GUID);
-    send_invite(s, 4, f);
+    send_file_invite(s, 3, "2001", "a.txt", "elsewhere.example.net", 22);
+    send_file_invite(s, 4, "2002", "b.txt", "alice.example.net", 6891);
     static const uint8_t third[4] = {192, 0, 2, 99}, own[4] = {198, 51, 100, 7};
     dns_answer(w, "elsewhere.example.net", third);
     dns_answer(w, "alice.example.net", own);
@@ -405,13 +386,7 @@ static void test_ipv4_mapped_address(void **state) {
     msnsynth *w = msnsynth_open(path, NULL);
     assert_non_null(w);
     msnsynth_tcp *ns, *s = alice_session(w, &ns);
-    char f[512];
-    snprintf(f, sizeof f,
-             "Application-Name: File Transfer\r\nApplication-GUID: %s\r\nInvitation-Command: INVITE\r\n"
-             "Invitation-Cookie: 3001\r\nApplication-File: a.txt\r\nApplication-FileSize: 10\r\n"
-             "IP-Address: ::ffff:198.51.100.7\r\nPort: 6895",
-             FT_GUID);
-    send_invite(s, 3, f);
+    send_file_invite(s, 3, "3001", "a.txt", "::ffff:198.51.100.7", 6895);
     msnsynth_endpoint bob = ep("203.0.113.50", 40000), listener = ep("198.51.100.7", 6895);
     msnsynth_tcp *ft = msnsynth_tcp_open(w, &bob, &listener, 70000, 80000, 1);
     assert_non_null(ft);

@@ -698,10 +698,13 @@ static void effects_str(unsigned ef, char out[5]) {
 }
 
 /* The body of a text/plain message as UTF-8, into *out (malloc'd, the
- * caller frees) when it is not written so: a Content-Type without a
- * charset, or with ISO-8859-1, is Latin-1 (the protocol's rule; the
- * official client reads it so), each byte its own character. 0 when the
- * body is to be taken as it is (UTF-8, another charset, ASCII, no memory). */
+ * caller frees) when it is not written so: a Content-Type with ISO-8859-1
+ * is Latin-1, each byte its own character, and so is one without a
+ * charset (the protocol's rule; the official client reads it so) unless
+ * the body is valid UTF-8: clients that leave the charset out and write
+ * UTF-8 exist, and Latin-1 text with accents is almost never valid UTF-8.
+ * 0 when the body is to be taken as it is (UTF-8, another charset, ASCII,
+ * no memory). */
 static size_t latin1_text(const msnp_mime *mime, msnp_str body, char **out) {
     *out = NULL;
     msnp_str cs;
@@ -711,7 +714,7 @@ static size_t latin1_text(const msnp_mime *mime, msnp_str body, char **out) {
         return 0;
     size_t high = 0;
     for (size_t i = 0; i < body.n; i++) high += (unsigned char)body.p[i] >= 0x80;
-    if (!high || !(*out = malloc(body.n + high))) return 0;
+    if (!high || (!cs.n && msnp_utf8_valid(body.p, body.n)) || !(*out = malloc(body.n + high))) return 0;
     size_t n = 0;
     for (size_t i = 0; i < body.n; i++) {
         unsigned char ch = (unsigned char)body.p[i];

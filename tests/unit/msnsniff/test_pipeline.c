@@ -670,9 +670,10 @@ static void test_long_other_flows(void **state) {
  * UUX) are framed by length, so a personal message holding a line that
  * looks like a command predicts nothing, and the real RNG after it still
  * does. */
-/* A text/plain message's charset: none, or ISO-8859-1, is Latin-1 (each
- * byte a character, written as UTF-8); UTF-8 stays as it is, its broken
- * bytes U+FFFD; another charset is not converted. */
+/* A text/plain message's charset: ISO-8859-1, or none, is Latin-1 (each
+ * byte a character, written as UTF-8), but a body without a charset that
+ * is valid UTF-8 stays as it is; UTF-8 stays as it is, its broken bytes
+ * U+FFFD; another charset is not converted. */
 static void test_message_charsets(void **state) {
     (void)state;
     char path[128];
@@ -689,6 +690,7 @@ static void test_message_charsets(void **state) {
         "Content-Type: text/plain; charset=ISO-8859-1\r\n\r\nna\xefve",
         "Content-Type: text/plain; charset=UTF-8\r\n\r\ncaf\xc3\xa9 \xe9",
         "Content-Type: text/plain; charset=Shift_JIS\r\n\r\n\x82\xa0",
+        "Content-Type: text/plain\r\n\r\nd\xc3\xa9j\xc3\xa0 vu",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         char payload[256], line[320];
@@ -706,6 +708,8 @@ static void test_message_charsets(void **state) {
     assert_non_null(sn_find(r.events, "message", "text", "na\xc3\xafve"));
     assert_non_null(sn_find(r.events, "message", "text", "caf\xc3\xa9 \xef\xbf\xbd"));
     assert_non_null(sn_find(r.events, "message", "text", "\xef\xbf\xbd\xef\xbf\xbd"));
+    /* no charset, but valid UTF-8: taken as written, not read as Latin-1 */
+    assert_non_null(sn_find(r.events, "message", "text", "d\xc3\xa9j\xc3\xa0 vu"));
     sn_run_free(&r);
 }
 

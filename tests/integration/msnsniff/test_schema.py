@@ -6,7 +6,8 @@ segments, other link types) with the options that add events or fields
 (--all-flows, --no-defrag, --extract, the policy and the bounds on
 predictions). The live tests validate their captures the same way. The
 schema itself is checked to refuse what it must (a sanity check that this
-test can fail).
+test can fail). The prose of docs/msnsniff.md names every field and value
+the schema has.
 
 usage: test_schema.py MSNSNIFF MKCAPTURE CAPTURES_DIR
 """
@@ -14,6 +15,7 @@ import copy
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +29,7 @@ MSNSNIFF, MKCAPTURE, CAPTURES = sys.argv[1:4]
 del sys.argv[1:4]
 TIMEOUT = 60
 OPTIONS = [[], ["--all-flows"], ["--no-defrag"], ["--announced-policy", "strict"],
-           ["--max-expect-user", "1"], ["--max-expect-session", "1"], ["--expect-timeout", "1"]]
+           ["--run-id", "00000000000000ab"], ["--max-expect-user", "1"], ["--max-expect-session", "1"], ["--expect-timeout", "1"]]
 VARIANTS = [["--ipv6", "--ext6", "--frag6", "200"], ["--frag", "300"], ["--snaplen", "80"], ["--mss", "100", "--drop", "9"],
             ["--link", "raw"], ["--link", "sll2"], ["--link", "null"], ["--vlan", "7,9", "--overlap", "--dup"]]
 
@@ -104,6 +106,44 @@ class Schema(unittest.TestCase):
             bad.append(e)
         for e in bad:
             self.assertNotEqual(eventschema.problems([e]), [], e)
+
+    def test_6_prose_documents_the_schema(self):
+        # docs/msnsniff.md's paragraph of each event names every field of its
+        # schema definition and every value of its enums (a few fields refer
+        # to another event's list: "as above"), and the schema has no event,
+        # field or value the prose does not describe
+        with open(os.path.join(os.path.dirname(eventschema.SCHEMA_PATH), "msnsniff.md")) as f:
+            doc = f.read()
+        section = doc[doc.index("## Event schema"):doc.index("## Tests")]
+        paragraphs = {}
+        for p in re.split(r"\n(?=\*\*[a-z_]+\*\* — )", section)[1:]:
+            paragraphs[re.match(r"\*\*([a-z_]+)\*\*", p).group(1)] = set(re.findall(r"`([^`]+)`", p))
+        defs = eventschema.SCHEMA["$defs"]
+        events = eventschema.SCHEMA["properties"]["event"]["enum"]
+        self.assertEqual(sorted(paragraphs), sorted(events))
+        elsewhere = {("invitation", "direction"): "message", ("expectation_dropped", "transport"): "expectation",
+                     ("expectation_hit", "transport"): "expectation", ("expectation_miss", "transport"): "expectation"}
+
+        def fields(d):
+            if "$ref" in d:
+                d = defs[d["$ref"].split("/")[-1]]
+            out = dict(d.get("properties", {}))
+            for k in ("allOf", "oneOf", "anyOf"):
+                for x in d.get(k, []):
+                    out.update(fields(x))
+            return out
+
+        for ev in events:
+            for name, prop in fields(defs[ev]).items():
+                self.assertIn(name, paragraphs[ev] | {"event", "ts"}, "%s.%s not in docs/msnsniff.md" % (ev, name))
+                for value in prop.get("enum", []):
+                    if isinstance(value, str):
+                        where = paragraphs[elsewhere.get((ev, name), ev)]
+                        self.assertIn(value, where, "%s.%s value %s not in docs/msnsniff.md" % (ev, name, value))
+        # anomaly kinds: exactly those the prose lists
+        anomaly = re.search(r"\*\*anomaly\*\* — `kind` \((.*?)\), `flow` \*optional\*", section, re.S).group(1)
+        listed = set(re.findall(r"`([a-z_]+)`", re.sub(r"\([^()]*\)", "", anomaly)))
+        self.assertEqual(set(defs["anomaly"]["properties"]["kind"]["enum"]), listed)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ static const char *const sqlite_steps[] = {
     "CREATE TRIGGER props_changes_del AFTER DELETE ON props BEGIN INSERT INTO changes(account) VALUES(0); END;"
     "CREATE TRIGGER props_changes_upd AFTER UPDATE ON props BEGIN INSERT INTO changes(account) VALUES(0); END;"
     "INSERT INTO changes(account) VALUES(0);",
+    "", /* 6 -> 7: PostgreSQL's list functions bump the readers of phone numbers */
 };
 
 static const char *const pg_steps[] = {
@@ -317,6 +318,32 @@ static const char *const pg_steps[] = {
     "  PERFORM pg_notify('msnd_store', NEW.id::text);"
     " ELSE PERFORM pg_notify('msnd_store', ''); END IF;"
     " RETURN NULL;"
+    "END $$;",
+    /* 6 -> 7: an AL/BL entry decides whether its contact, when it has the
+     * owner on its FL, reads the owner's phone numbers in its BPR lines:
+     * entry_bumps bumps that contact's version too, and the change locks
+     * both rows (store.c's entry_bumps and list_change_open). */
+    "CREATE OR REPLACE FUNCTION msnd_change_open(p_owner BIGINT, p_list SMALLINT, p_contact BIGINT, p_gid INTEGER,"
+    " OUT no_group BOOLEAN, OUT present BOOLEAN) LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    " PERFORM 1 FROM users WHERE id IN (p_owner, p_contact) ORDER BY id FOR UPDATE;"
+    " no_group := p_gid >= 0 AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.owner = p_owner AND g.gid = p_gid);"
+    " present := EXISTS (SELECT 1 FROM list_entries e WHERE e.owner = p_owner AND e.list = p_list"
+    "  AND e.contact = p_contact);"
+    "END $$;"
+    "CREATE OR REPLACE FUNCTION msnd_entry_bumps(p_owner BIGINT, p_list SMALLINT, p_contact BIGINT,"
+    " OUT owner_ver BIGINT, OUT contact_ver BIGINT) LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    " contact_ver := 0;"
+    " UPDATE users SET version = version + 1 WHERE id = p_owner RETURNING version INTO owner_ver;"
+    " IF p_owner = p_contact THEN"
+    "  IF p_list = 0 THEN contact_ver := owner_ver; END IF;"
+    " ELSIF p_list = 0 THEN"
+    "  UPDATE users SET version = version + 1 WHERE id = p_contact RETURNING version INTO contact_ver;"
+    " ELSIF EXISTS (SELECT 1 FROM list_entries e WHERE e.owner = p_contact AND e.list = 0"
+    "  AND e.contact = p_owner) THEN"
+    "  UPDATE users SET version = version + 1 WHERE id = p_contact;"
+    " END IF;"
     "END $$;",
 };
 

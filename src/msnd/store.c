@@ -163,13 +163,21 @@ int store_list_get(store *s, int64_t owner, msnp_list list, int64_t contact) {
 #define CHANGE_ATTEMPTS 4
 
 /* The version bumps of a list change that added or removed an entry: the
- * owner's, and for FL the contact's (its RL changed). */
+ * owner's, and for FL the contact's (its RL changed). For AL/BL the
+ * contact's when it has the owner on its FL: whether the owner allows it
+ * decides whether the BPR lines of its FL show the owner's phone numbers
+ * (contact_ver stays 0: no RL notice follows). */
 static int entry_bumps(store *s, const store_list_op *op, store_list_result *r) {
     if (s->ops->tx_bump(s, op->owner, &r->owner_ver) != 0) return -1;
-    if (op->list != MSNP_LIST_FL) return 0;
     if (op->owner == op->contact) {
-        r->contact_ver = r->owner_ver;
+        if (op->list == MSNP_LIST_FL) r->contact_ver = r->owner_ver;
         return 0;
+    }
+    if (op->list != MSNP_LIST_FL) {
+        long reads = s->ops->tx_entry_has(s, op->contact, MSNP_LIST_FL, op->owner);
+        uint32_t ver;
+        if (reads < 0) return -1;
+        return reads ? s->ops->tx_bump(s, op->contact, &ver) : 0;
     }
     return s->ops->tx_bump(s, op->contact, &r->contact_ver);
 }
@@ -181,10 +189,6 @@ static store_rc check_group(store *s, int64_t owner, int gid) {
     return ex == 0 ? STORE_NO_GROUP : STORE_OK;
 }
 
-/* The users rows a list change bumps: the owner's, and for FL the
- * contact's. */
-static int64_t bumped_contact(const store_list_op *op) { return op->list == MSNP_LIST_FL ? op->contact : op->owner; }
-
 /* The start both list changes share: the change opened, the group (FL
  * with a group id) checked, and whether the entry is there. STORE_OK with
  * the change open and *present set; otherwise the change is over and the
@@ -193,7 +197,8 @@ static store_rc list_change_open(store *s, const store_list_op *op, store_list_r
     const store_ops *o = s->ops;
     memset(r, 0, sizeof *r);
     *gid = op->list == MSNP_LIST_FL ? op->gid : -1;
-    if (o->change_begin(s, op->owner, bumped_contact(op)) != 0) return STORE_ERROR;
+    /* the users rows entry_bumps may bump: the owner's and the contact's */
+    if (o->change_begin(s, op->owner, op->contact) != 0) return STORE_ERROR;
     if (*gid >= 0) {
         store_rc g = check_group(s, op->owner, *gid);
         if (g != STORE_OK) return o->change_end(s, g);

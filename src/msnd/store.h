@@ -151,7 +151,8 @@ typedef struct store_entry {
     const char *name;
     const int *groups; /* FL only: group ids in ascending order */
     size_t ngroups;
-    const char *phones[4]; /* FL only: the contact's PHH PHW PHM MOB, NULL when not set */
+    const char *phones[4]; /* FL only: the contact's PHH PHW PHM MOB, NULL when not set or when the contact does not
+                              allow the owner */
 } store_entry;
 typedef int (*store_entry_cb)(const store_entry *e, void *ctx); /* non-zero stops */
 store_rc store_list_each(store *s, int64_t owner, msnp_list list, store_entry_cb fn, void *ctx);
@@ -229,7 +230,8 @@ typedef struct store_sync_entry {
     const char *name;          /* FL/AL/BL: the entry's name; RL: the watcher's own name */
     const char *peer_name;     /* FL/RL: the other account's own friendly name */
     const int *groups;         /* FL: the group ids, ascending */
-    const char *const *phones; /* FL: the contact's PHH PHW PHM MOB (each NULL when not set); NULL when none is */
+    const char *const *phones; /* FL: the contact's PHH PHW PHM MOB (each NULL when not set); NULL when none is, or when
+                                  the contact does not allow the owner */
     uint16_t ngroups;          /* <= STORE_MAX_ENTRY_GROUPS */
     uint8_t blp_allow;         /* FL: the contact's BLP; RL: the owner's */
     uint8_t in_al, in_bl;      /* FL: the owner is on the contact's AL/BL; RL: the watcher is on the owner's */

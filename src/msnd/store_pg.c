@@ -888,20 +888,6 @@ static store_rc update_row(pg_store *s, const char *sql, const char *const *p) {
     return found ? STORE_OK : STORE_NOTFOUND;
 }
 
-/* One UPDATE of uid's row ($1 = uid, $2 = text), then a version bump.
- * only_own: the column shows in uid's own rows alone (GTC), not in what
- * other accounts read of uid (BLP). */
-static store_rc update_and_bump(pg_store *s, const char *sql, int64_t uid, const char *text, int only_own,
-                                uint32_t *ver) {
-    if (begin(s) != 0) return STORE_ERROR;
-    char b[24];
-    const char *p[2] = {i64(b, uid), text};
-    store_rc rc = update_row(s, sql, p);
-    if (rc != STORE_OK) return rollback(s, rc);
-    if (bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
-    return only_own ? commit_of(s, uid, 0) : commit(s);
-}
-
 /* A new version for every other account whose SYN output shows $1's name
  * (their FL and RL entries of it), or with phones_only its phone numbers
  * (the BPR lines of their FL), so that a list cached at the old one is
@@ -916,6 +902,23 @@ static int bump_readers(pg_store *s, int64_t uid, int phones_only) {
                                 "(SELECT owner FROM list_entries WHERE contact = $1 AND list = 0 UNION "
                                 "SELECT contact FROM list_entries WHERE owner = $1 AND list = 0)",
                   1, p);
+}
+
+/* One UPDATE of uid's row ($1 = uid, $2 = text), then a version bump.
+ * only_own: the column shows in uid's own rows alone (GTC), not in what
+ * other accounts read of uid (BLP decides what its contacts see: its
+ * presence, and its phone numbers in the BPR lines of their FL, whose
+ * versions are bumped too). */
+static store_rc update_and_bump(pg_store *s, const char *sql, int64_t uid, const char *text, int only_own,
+                                uint32_t *ver) {
+    if (begin(s) != 0) return STORE_ERROR;
+    char b[24];
+    const char *p[2] = {i64(b, uid), text};
+    store_rc rc = update_row(s, sql, p);
+    if (rc != STORE_OK) return rollback(s, rc);
+    if (!only_own && bump_readers(s, uid, 1) != 0) return rollback(s, STORE_ERROR);
+    if (bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
+    return only_own ? commit_of(s, uid, 0) : commit(s);
 }
 
 static store_rc set_name(pg_store *s, int64_t uid, const char *name, uint32_t *ver) {
@@ -960,17 +963,24 @@ static store_rc pg_list_each(store *base, int64_t owner, msnp_list list, store_e
                 "SELECT u.id, u.email, u.name FROM list_entries e JOIN users u ON u.id = e.owner "
                 "WHERE e.contact = $1 AND e.list = 0 ORDER BY e.seq",
                 1, p);
-    else if (fl) /* The BPR lines of SYN in the same statement. */
+    else if (fl) /* The BPR lines of SYN in the same statement; a contact
+                  * that does not allow the owner (on its BL, or BLP BL and
+                  * the owner not on its AL: the rule presence uses) hides
+                  * them: v is its users row only when it allows. */
         r = run(s,
                 "SELECT e.contact, u.email, e.name,"
                 " (SELECT string_agg(gid::text, ',' ORDER BY gid) FROM fl_groups g"
                 "  WHERE g.owner = e.owner AND g.contact = e.contact),"
-                " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHH'),"
-                " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHW'),"
-                " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'PHM'),"
-                " (SELECT value FROM props p WHERE p.owner = e.contact AND p.key = 'MOB') "
-                "FROM list_entries e JOIN users u ON u.id = e.contact WHERE e.owner = $1 AND e.list = 0 "
-                "ORDER BY e.seq",
+                " (SELECT value FROM props p WHERE p.owner = v.id AND p.key = 'PHH'),"
+                " (SELECT value FROM props p WHERE p.owner = v.id AND p.key = 'PHW'),"
+                " (SELECT value FROM props p WHERE p.owner = v.id AND p.key = 'PHM'),"
+                " (SELECT value FROM props p WHERE p.owner = v.id AND p.key = 'MOB') "
+                "FROM list_entries e JOIN users u ON u.id = e.contact"
+                " LEFT JOIN users v ON v.id = e.contact AND NOT EXISTS (SELECT 1 FROM list_entries b"
+                "  WHERE b.owner = e.contact AND b.list = 2 AND b.contact = e.owner)"
+                "  AND (v.blp = 'AL' OR EXISTS (SELECT 1 FROM list_entries a"
+                "  WHERE a.owner = e.contact AND a.list = 1 AND a.contact = e.owner)) "
+                "WHERE e.owner = $1 AND e.list = 0 ORDER BY e.seq",
                 1, p);
     else
         r = run(s,
@@ -1072,8 +1082,7 @@ static store_rc pg_change_end(store *base, store_rc rc) {
     pg_link *l = s->cur;
     /* The only change store.c makes here is ADG (ADD and REM are the
      * schema's functions: list_call), which writes the owner's rows alone,
-     * the ones change_begin locked. (For ADD and REM of AL/BL the locked
-     * rows would not name the contact, whose rows the entry also touches.) */
+     * the ones change_begin locked. */
     rc = rc == STORE_OK ? commit_of(s, l->change_ids[0], l->change_ids[1]) : rollback(s, rc);
     lease_end(s, l);
     return rc;

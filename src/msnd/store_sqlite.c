@@ -106,15 +106,22 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_LIST_EACH] = "SELECT e.contact,u.email,e.name,'' FROM list_entries e JOIN users u ON u.id=e.contact "
                     "WHERE e.owner=?1 AND e.list=?2 ORDER BY e.rowid",
     /* FL with each contact's phone numbers (the BPR lines of SYN) in the same
-     * statement: one indexed lookup per key instead of a query per contact. */
+     * statement: one indexed lookup per key instead of a query per contact.
+     * A contact that does not allow the owner (on its BL, or BLP BL and the
+     * owner not on its AL: the rule presence uses) hides them: v is its
+     * users row only when it allows, and the lookups go through v.id. */
     [Q_FL_EACH] = "SELECT e.contact,u.email,e.name,"
                   "(SELECT group_concat(gid) FROM (SELECT gid FROM fl_groups g WHERE g.owner=e.owner AND "
                   "g.contact=e.contact ORDER BY gid)),"
-                  "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHH'),"
-                  "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHW'),"
-                  "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='PHM'),"
-                  "(SELECT value FROM props p WHERE p.owner=e.contact AND p.key='MOB') "
-                  "FROM list_entries e JOIN users u ON u.id=e.contact WHERE e.owner=?1 AND e.list=0 ORDER BY e.rowid",
+                  "(SELECT value FROM props p WHERE p.owner=v.id AND p.key='PHH'),"
+                  "(SELECT value FROM props p WHERE p.owner=v.id AND p.key='PHW'),"
+                  "(SELECT value FROM props p WHERE p.owner=v.id AND p.key='PHM'),"
+                  "(SELECT value FROM props p WHERE p.owner=v.id AND p.key='MOB') "
+                  "FROM list_entries e JOIN users u ON u.id=e.contact LEFT JOIN users v ON v.id=e.contact AND "
+                  "NOT EXISTS(SELECT 1 FROM list_entries b WHERE b.owner=e.contact AND b.list=2 AND "
+                  "b.contact=e.owner) AND (v.blp='AL' OR EXISTS(SELECT 1 FROM list_entries a WHERE "
+                  "a.owner=e.contact AND a.list=1 AND a.contact=e.owner)) "
+                  "WHERE e.owner=?1 AND e.list=0 ORDER BY e.rowid",
     [Q_RL_EACH] = "SELECT u.id,u.email,u.name,'' FROM list_entries e JOIN users u ON u.id=e.owner "
                   "WHERE e.contact=?1 AND e.list=0 ORDER BY e.rowid",
     [Q_LIST_COUNT] = "SELECT count(*) FROM list_entries WHERE owner=?1 AND list=?2",
@@ -948,7 +955,9 @@ static int bump_readers(sq_store *s, int qid, int64_t uid) {
 
 /* One UPDATE keyed by uid (+ a text value), then a version bump, atomically.
  * only_own: the column shows in uid's own rows alone (GTC), not in what
- * other accounts read of uid (BLP decides what its contacts see). */
+ * other accounts read of uid (BLP decides what its contacts see: its
+ * presence, and its phone numbers in the BPR lines of their FL, whose
+ * versions are bumped too). */
 static store_rc update_and_bump(sq_store *s, int qid, int64_t uid, const char *text, int only_own, uint32_t *ver) {
     if (begin(s) != 0) return STORE_ERROR;
     sqlite3_stmt *st = q(s, qid);
@@ -957,6 +966,7 @@ static store_rc update_and_bump(sq_store *s, int qid, int64_t uid, const char *t
     sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
     if (exec_done(s, st) != 0) return rollback(s, STORE_ERROR);
     if (sqlite3_changes(s->db) == 0) return rollback(s, STORE_NOTFOUND);
+    if (!only_own && bump_readers(s, Q_BUMP_PHONE_READERS, uid) != 0) return rollback(s, STORE_ERROR);
     if (bump(s, uid, ver) != 0) return rollback(s, STORE_ERROR);
     if (only_own) return commit_of(s, uid, 0);
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;

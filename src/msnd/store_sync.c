@@ -318,6 +318,11 @@ static sync_snap *build(store_sync_builder *b, int *missing) {
     }
 #undef TXT
 #undef STR
+    /* A contact that does not allow the account (the rule presence uses:
+     * on its BL, or its BLP is BL and the account is not on its AL) hides
+     * its phone numbers from it: its BPR lines go out unset. */
+    for (size_t k = 0; k < nfl; k++)
+        if (fl[k].in_bl || (!fl[k].blp_allow && !fl[k].in_al)) fl[k].phones = NULL;
     y->pub.ngroups = ng;
     y->pub.gids = gid;
     y->pub.gnames = gname;

@@ -442,7 +442,8 @@ def test_next_login_sees_contact_changes(srv):
     fl, bpr, iln = contact_view(sync_lines(login(srv, "bob@example.com")))
     # (a rename also renames the entries naming alice)
     assert fl == {"alice@example.com": ("Alice%20L", "0"), "carol@example.com": ("Carol", "0," + gid)}, fl
-    assert bpr == phones("alice@example.com", phh="555-1") + phones("carol@example.com", phw="555-2"), bpr
+    # neither allows bob now: their phone numbers are hidden from him
+    assert bpr == phones("alice@example.com") + phones("carol@example.com"), bpr
     assert iln == [], iln
 
     # alice puts bob on her AL, carol takes him off her BL: both show again.
@@ -452,6 +453,7 @@ def test_next_login_sees_contact_changes(srv):
     c.send_line("REM %d BL bob@example.com" % t)
     reply(c, "REM")
     fl, bpr, iln = contact_view(sync_lines(login(srv, "bob@example.com")))
+    assert bpr == phones("alice@example.com", phh="555-1") + phones("carol@example.com", phw="555-2"), bpr
     assert iln == ["ILN T NLN alice@example.com Alice%20L", "ILN T NLN carol@example.com Carol"], iln
 
 
@@ -496,6 +498,51 @@ def test_contact_changes_move_the_readers_list_versions(srv):
     assert phoned == {"bob@example.com": renamed["bob@example.com"] + 1,
                       "carol@example.com": renamed["carol@example.com"]}, (renamed, phoned)
     c.close()
+
+
+def syn_at(c, have):
+    """SYN at version have: the reply's list lines (notifications left
+    out), up to the reply to a later URL; transaction ids kept."""
+    t = c.trid()
+    c.send_line("SYN %d %d" % (t, have))
+    t2 = c.trid()
+    c.send_line("URL %d INBOX" % t2)
+    got = read_until(c, lambda cmd: cmd.name == "URL")
+    return [g for g in got if g.name in ("SYN", "GTC", "BLP", "PRP", "LSG", "LST", "BPR")]
+
+
+def test_blocking_hides_phone_numbers(srv):
+    # A contact that does not allow the user (the user on its BL, or its
+    # BLP BL without the user on its AL) hides its phone numbers from the
+    # user as it hides its presence: the BPR lines go out unset. Each such
+    # change moves the user's list version, so that a client that cached
+    # its lists at the old one reads them again.
+    a, b = make_friends(srv)
+    t = a.trid()
+    a.send_line("PRP %d PHH 555-1" % t)
+    reply(a, "PRP")
+
+    def bpr_of(got):
+        return [g.args[2:] for g in got if g.name == "BPR" and g.args[1] == "alice@example.com"]
+
+    shown = [["PHH", "555-1"], ["PHW"], ["PHM"], ["MOB", "N"]]
+    hidden = [["PHH"], ["PHW"], ["PHM"], ["MOB", "N"]]
+    got = syn_at(b, 0)
+    v = int(got[0].args[1])
+    assert bpr_of(got) == shown, got
+    for hide, show in ((("ADD %d BL bob@example.com bob@example.com", "ADD"), ("REM %d BL bob@example.com", "REM")),
+                       (("BLP %d BL", "BLP"), ("ADD %d AL bob@example.com bob@example.com", "ADD"))):
+        for (line, name), want in ((hide, hidden), (show, shown)):
+            t = a.trid()
+            a.send_line(line % t)
+            reply(a, name)
+            got = syn_at(b, v)
+            assert int(got[0].args[1]) > v, (line, v, got)
+            v = int(got[0].args[1])
+            assert bpr_of(got) == want, (line, got)
+            # at the current version: nothing more
+            got = syn_at(b, v)
+            assert [g.line for g in got] == ["SYN %s %d" % (got[0].args[0], v)], (line, got)
 
 
 def test_hidden_user_not_in_iln(srv):

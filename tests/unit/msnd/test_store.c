@@ -503,7 +503,7 @@ static void test_sync_snapshot(void **state) {
     assert_non_null(ec);
     assert_int_equal(ec->ngroups, 1);
     assert_int_equal(ec->groups[0], 0);
-    assert_phones(ec, NULL, "2", NULL, "Y");
+    assert_phones(ec, NULL, NULL, NULL, NULL); /* c blocks a: its phone numbers are hidden from a */
     assert_int_equal(ec->blp_allow, 0);
     assert_int_equal(ec->in_al, 0);
     assert_int_equal(ec->in_bl, 1);
@@ -523,6 +523,80 @@ static void test_sync_snapshot(void **state) {
     assert_int_equal(rd->in_bl, 0);
     assert_null(sync_find(y, MSNP_LIST_RL, c));
     store_sync_release(f->s, y);
+}
+
+/* The phone numbers of a contact as store_list_each hands out the
+ * owner's FL (the LST command) and as the login snapshot has them (SYN). */
+typedef struct phh_ctx {
+    int64_t contact;
+    const char *phh; /* "" when unset */
+    char buf[32];
+} phh_ctx;
+
+static int phh_cb(const store_entry *e, void *arg) {
+    phh_ctx *x = arg;
+    if (e->contact == x->contact) {
+        snprintf(x->buf, sizeof x->buf, "%s", e->phones[0] ? e->phones[0] : "");
+        x->phh = x->buf;
+    }
+    return 0;
+}
+
+static void assert_phh_read(store *s, int64_t owner, int64_t contact, const char *want) {
+    phh_ctx x = {.contact = contact};
+    assert_int_equal(store_list_each(s, owner, MSNP_LIST_FL, phh_cb, &x), STORE_OK);
+    assert_non_null(x.phh);
+    assert_string_equal(x.phh, want);
+    const store_sync *y = NULL;
+    assert_int_equal(store_sync_get(s, owner, &y), STORE_OK);
+    const store_sync_entry *e = sync_find(y, MSNP_LIST_FL, contact);
+    assert_non_null(e);
+    assert_phones(e, want[0] ? want : NULL, NULL, NULL, NULL);
+    store_sync_release(s, y);
+}
+
+static uint32_t version_of(store *s, const char *email) {
+    store_user u;
+    assert_int_equal(store_user_get(s, email, &u), STORE_OK);
+    return u.version;
+}
+
+/* A contact that does not allow the owner (the owner on its BL, or its
+ * BLP BL without the owner on its AL) hides its phone numbers from the
+ * owner's FL, as it hides its presence. Every change of that moves the
+ * owner's list version and its generation (a cached snapshot is read
+ * again); a contact without the owner on its FL is not bumped. */
+static void test_blocking_hides_phones(void **state) {
+    fixture *f = *state;
+    int64_t o = add_user(f->s, "o@x.com"), x = add_user(f->s, "x@x.com"), n = add_user(f->s, "n@x.com");
+    uint32_t v;
+    assert_int_equal(add(f->s, o, MSNP_LIST_FL, x, -1, NULL), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, x, "PHH", "555", &v), STORE_OK);
+    assert_phh_read(f->s, o, x, "555");
+    static const struct {
+        int kind; /* 0: ADD, 1: REM (list), 2: BLP (allow) */
+        msnp_list list;
+        int allow;
+        const char *phh;
+    } steps[] = {
+        {0, MSNP_LIST_BL, 0, ""},    {1, MSNP_LIST_BL, 0, "555"}, {2, MSNP_LIST_FL, 0, ""},
+        {0, MSNP_LIST_AL, 0, "555"}, {1, MSNP_LIST_AL, 0, ""},    {2, MSNP_LIST_FL, 1, "555"},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        uint32_t before = version_of(f->s, "o@x.com"), nbefore = version_of(f->s, "n@x.com");
+        uint64_t g = store_generation_of(f->s, o);
+        if (steps[i].kind == 0) assert_int_equal(add(f->s, x, steps[i].list, o, -1, NULL), STORE_OK);
+        else if (steps[i].kind == 1) assert_int_equal(rem(f->s, x, steps[i].list, o, -1, NULL), STORE_OK);
+        else assert_int_equal(store_set_blp(f->s, x, steps[i].allow, &v), STORE_OK);
+        assert_true(version_of(f->s, "o@x.com") > before);
+        assert_true(store_generation_of(f->s, o) != g);
+        assert_int_equal(version_of(f->s, "n@x.com"), nbefore);
+        assert_phh_read(f->s, o, x, steps[i].phh);
+    }
+    /* n does not have x on FL: x blocking n leaves n's version alone */
+    uint32_t nbefore = version_of(f->s, "n@x.com");
+    assert_int_equal(add(f->s, x, MSNP_LIST_BL, n, -1, NULL), STORE_OK);
+    assert_int_equal(version_of(f->s, "n@x.com"), nbefore);
 }
 
 /* Two handles (two nodes) racing on the same lists from two threads: every
@@ -1613,6 +1687,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_watchers_and_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups_and_props, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocking_hides_phones, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation, setup, teardown),

@@ -418,12 +418,15 @@ static int xt_install(const ruleset_opts *o, char *err, size_t errcap) {
                              mc,   "-j",     "NFQUEUE", "--queue-num", qn,   NULL};
     const char *secondary[] = {"-t",       "mangle", "-A", chain, "-m",      "conntrack",   "--ctstate", "NEW", "-m",
                                "connmark", "--mark", ms,   "-j",  "NFQUEUE", "--queue-num", qn,          NULL};
+    const char *dns[] = {"-t", "mangle", "-A",      chain,         "-p", "udp", "--sport",
+                         "53", "-j",     "NFQUEUE", "--queue-num", qn,   NULL};
     const char *jump[] = {"-t", "mangle", "-I", "FORWARD", "1", "-j", chain, NULL};
     note_mangle_tables();
     if (xt(o, err, errcap, 0, mk) != 0) return -1;
     int rc = 0;
     if (o->ncontrol_ports)
         rc = xt(o, err, errcap, o->queue_bypass, dports) | xt(o, err, errcap, o->queue_bypass, sports);
+    rc = rc | xt(o, err, errcap, o->queue_bypass, dns); /* see nft_queue_rules */
     rc = rc | xt(o, err, errcap, o->queue_bypass, control) | xt(o, err, errcap, o->queue_bypass, secondary);
     if (rc == 0) rc = xt(o, err, errcap, 0, jump);
     if (rc != 0) xt_remove(o);
@@ -457,6 +460,10 @@ static void nft_queue_rules(cmdbuf *b, const ruleset_opts *o) {
         add(b, "add rule inet %s " QUEUE_CHAIN " tcp dport { %s } queue num %u%s\n", o->table, ports, o->queue_num, bp);
         add(b, "add rule inet %s " QUEUE_CHAIN " tcp sport { %s } queue num %u%s\n", o->table, ports, o->queue_num, bp);
     }
+    /* DNS answers: an invitation naming a host name is checked and opened
+     * when the answer resolving it crosses the gateway (the analyzer's
+     * expect_resolved); the answer's verdict waits for that element */
+    add(b, "add rule inet %s " QUEUE_CHAIN " udp sport 53 queue num %u%s\n", o->table, o->queue_num, bp);
     add(b, "add rule inet %s " QUEUE_CHAIN " ct mark and 0x%x == 0x%x queue num %u%s\n", o->table, o->mark_control,
         o->mark_control, o->queue_num, bp);
     add(b, "add rule inet %s " QUEUE_CHAIN " ct state new ct mark and 0x%x == 0x%x queue num %u%s\n", o->table,

@@ -710,6 +710,71 @@ class GatewayTest(unittest.TestCase):
                     self.assertEqual(gate.stop(), 0)
                     self.close_raw()
 
+    def dns_answer(self, name, addr, dst=INSIDE):
+        """A DNS answer (A record) naming addr for name, from the outside
+        namespace's port 53 to dst through the gateway (raw, unasked for:
+        the gateway drops it after msngate saw it)."""
+        t = self.topo
+        q = b"".join(bytes([len(x)]) + x.encode() for x in name.split(".")) + b"\0"
+        dns = struct.pack("!HHHHHH", 0x4242, 0x8180, 1, 1, 0, 0) + q + struct.pack("!HH", 1, 1)
+        dns += struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(addr)
+        udp = struct.pack("!HHHH", 53, 40053, 8 + len(dns), 0) + dns
+        iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0x4000, 64, 17, 0, socket.inet_aton(SERVER),
+                          socket.inet_aton(dst))
+
+        def csum(b):
+            x = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+            x = (x >> 16) + (x & 0xFFFF)
+            return ~(x + (x >> 16)) & 0xFFFF
+
+        iph = iph[:10] + struct.pack("!H", csum(iph)) + iph[12:]
+
+        def mac(ns, dev):
+            return bytes.fromhex(subprocess.check_output(["ip", "-n", ns, "-br", "link", "show", dev],
+                                                         text=True).split()[2].replace(":", ""))
+
+        with t.netns(t.ns_out):
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        try:
+            s.bind((t.veth["o0"], 0))
+            s.send(mac(t.ns_gw, t.veth["o1"]) + mac(t.ns_out, t.veth["o0"]) + b"\x08\x00" + iph + udp)
+        finally:
+            s.close()
+
+    def test_4_host_name_checked_by_the_dns_answer(self):
+        """Carol names host names in IP-Address: nothing opens before a DNS
+        answer through the gateway resolves them; then hers opens, a third
+        host's and the switchboard server's are refused as forged, as are
+        the server's address and a third host in the IPv4-mapped form,
+        while her own address in that form opens in the IPv4 set."""
+        for mode in ("passive", "inline"):
+            with self.subTest(mode=mode):
+                gate = Gate(self.topo, mode)
+                try:
+                    csb, dsb = self.raw_pair()
+                    self.invite(csb, dsb, 7600, "carol-%s.example" % mode, 6900)
+                    self.invite(csb, dsb, 7601, "third-%s.example" % mode, 6901)
+                    self.invite(csb, dsb, 7602, "server-%s.example" % mode, 6902)
+                    self.invite(csb, dsb, 7603, "::ffff:" + INSIDE, 6903)
+                    self.invite(csb, dsb, 7604, "::ffff:" + SERVER, 6904)
+                    self.invite(csb, dsb, 7605, SERVER, 6905)
+                    self.topo.wait_elements(lambda els: any(e[3] == 6903 for e in els))
+                    self.assertEqual([e for e in self.topo.all_elements() if e[3] != 6903 and e[1] != SERVER], [])
+                    st = gate.stats_now()
+                    self.assertEqual(st["unresolved"], 3, st)
+                    self.assertEqual(st["refused_forged"], 2, st)
+                    self.dns_answer("third-%s.example" % mode, THIRD)
+                    self.dns_answer("server-%s.example" % mode, SERVER)
+                    self.dns_answer("carol-%s.example" % mode, INSIDE)
+                    self.topo.wait_elements(lambda els: any(e[3] == 6900 for e in els), timeout=10)
+                    gate.wait_opened("file_transfer_v4 { %s . tcp . 6900" % INSIDE)
+                    st = gate.stats_until(lambda st: st["refused_forged"] >= 4, timeout=10)
+                    self.assertEqual(st["refused_forged"], 4, st)
+                    self.assertEqual([e for e in self.topo.all_elements() if e[3] in (6901, 6902, 6904, 6905)], [])
+                finally:
+                    self.assertEqual(gate.stop(), 0)
+                    self.close_raw()
+
     def second_inside_network(self):
         """A second inside network on the gateway, 10.13.3.0/24 on an
         interface of its own (a DMZ, another VLAN); removed after the test."""

@@ -153,6 +153,16 @@ size_t sn_dns_observe(sn_ctx *c, const uint8_t *p, size_t n) {
             memset(&a->addr, 0, sizeof a->addr);
             a->addr.family = type == 1 ? 4 : 6;
             memcpy(a->addr.b, p + off, rdlen);
+            static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            if (type == 28 && memcmp(a->addr.b, mapped, sizeof mapped) == 0) {
+                /* an IPv4-mapped AAAA is its IPv4 address, as in an
+                 * IP-Address (sn_addr_parse): a dual-stack peer connects
+                 * to it over IPv4 */
+                uint8_t v4[4];
+                memcpy(v4, p + off + 12, 4);
+                memset(&a->addr, 0, sizeof a->addr);
+                sn_addr_set_ipv4(&a->addr, v4);
+            }
             a->name_off = name_off;
         }
         off += rdlen;

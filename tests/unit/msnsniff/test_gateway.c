@@ -321,8 +321,9 @@ static void test_nft_subscriber(void **state) {
     unlink(path);
 }
 
-/* A DNS response naming one IPv4 address for name, as bob's resolver gets it. */
-static void dns_answer(msnsynth *w, const char *name, const uint8_t a[4]) {
+/* A DNS response naming one address for name (an A record for 4 bytes, an
+ * AAAA for 16), as bob's resolver gets it. */
+static void dns_answer_of(msnsynth *w, const char *name, const uint8_t *a, size_t alen) {
     uint8_t pkt[512] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0};
     size_t n = 12;
     for (const char *p = name; *p;) {
@@ -333,14 +334,17 @@ static void dns_answer(msnsynth *w, const char *name, const uint8_t a[4]) {
         n += len;
         p += len + (dot != NULL);
     }
-    static const uint8_t rest[] = {0, 0, 1, 0, 1, 0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0x0E, 0x10, 0, 4};
+    uint8_t type = alen == 16 ? 28 : 1;
+    const uint8_t rest[] = {0, 0, type, 0, 1, 0xC0, 0x0C, 0, type, 0, 1, 0, 0, 0x0E, 0x10, 0, (uint8_t)alen};
     memcpy(pkt + n, rest, sizeof rest);
     n += sizeof rest;
-    memcpy(pkt + n, a, 4);
-    n += 4;
+    memcpy(pkt + n, a, alen);
+    n += alen;
     msnsynth_endpoint srv = ep("203.0.113.53", 53), cli = ep("203.0.113.50", 33000);
     assert_int_equal(msnsynth_udp(w, &srv, &cli, pkt, n), 0);
 }
+
+static void dns_answer(msnsynth *w, const char *name, const uint8_t a[4]) { dns_answer_of(w, name, a, 4); }
 
 /* A host name is checked by the address DNS gives it, also when the answer
  * comes after the announcement (as it does: the peer asks once it has the
@@ -354,9 +358,13 @@ static void test_host_name_resolved_later(void **state) {
     msnsynth_tcp *ns, *s = alice_session(w, &ns);
     send_file_invite(s, 3, "2001", "a.txt", "elsewhere.example.net", 22);
     send_file_invite(s, 4, "2002", "b.txt", "alice.example.net", 6891);
+    send_file_invite(s, 5, "2003", "c.txt", "alice6.example.net", 6896);
     static const uint8_t third[4] = {192, 0, 2, 99}, own[4] = {198, 51, 100, 7};
+    static const uint8_t own_mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 7};
     dns_answer(w, "elsewhere.example.net", third);
     dns_answer(w, "alice.example.net", own);
+    /* an IPv4-mapped AAAA answer: her IPv4 address */
+    dns_answer_of(w, "alice6.example.net", own_mapped, sizeof own_mapped);
     msnsynth_tcp_close(s, 0);
     msnsynth_tcp_close(ns, 0);
     assert_int_equal(msnsynth_close(w), 0);
@@ -367,6 +375,7 @@ static void test_host_name_resolved_later(void **state) {
     assert_non_null(
         strstr(text, "# not opened: elsewhere.example.net announced by alice@example.com (forged) cookie 2001"));
     assert_non_null(strstr(text, "add element inet t msn4 { 198.51.100.7 . tcp . 6891 timeout 300s }"));
+    assert_non_null(strstr(text, "add element inet t msn4 { 198.51.100.7 . tcp . 6896 timeout 300s }"));
     json_t *an = sn_find(r.events, "anomaly", "kind", "announced_address");
     assert_non_null(an);
     assert_string_equal(jstr(an, "cookie"), "2001");

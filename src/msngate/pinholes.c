@@ -241,6 +241,13 @@ static int off_the_senders_side(pinholes *p, const gate_prediction *pr) {
     return 1;
 }
 
+static void refused_line(pinholes *p, const gate_prediction *pr, const char *why) {
+    if (!p->cfg.verbose) return;
+    char a[SN_ADDR_STRLEN];
+    fprintf(stderr, "msngate: refused %s (expectation %llu): %s\n", sn_addr_str(&pr->addr, a),
+            (unsigned long long)pr->id, why);
+}
+
 void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival_us) {
     gate_stats *st = p->st;
     st->predictions++;
@@ -261,10 +268,13 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
     }
     if (p->cfg.forged_policy == GATE_POLICY_SKIP && (pr->forged || off_the_senders_side(p, pr))) {
         st->refused_forged++;
+        /* the side check said why; the analyzer's verdict is said here */
+        if (pr->forged) refused_line(p, pr, "not an address the announcer was seen at (forged)");
         return;
     }
     if (pr->nat && !pr->forged && p->cfg.nat_policy == GATE_POLICY_SKIP) {
         st->refused_nat++;
+        refused_line(p, pr, "a private address of an announcer seen at a public one (nat = skip)");
         return;
     }
     if (sn_strmap_get(&p->by_id, (const char *)&pr->id, sizeof pr->id))

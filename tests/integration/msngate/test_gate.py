@@ -770,6 +770,7 @@ class GatewayTest(unittest.TestCase):
                     gate.wait_opened("file_transfer_v4 { %s . tcp . 6900" % INSIDE)
                     st = gate.stats_until(lambda st: st["refused_forged"] >= 4, timeout=10)
                     self.assertEqual(st["refused_forged"], 4, st)
+                    gate.wait_line(lambda l: l.startswith("msngate: refused %s (expectation " % THIRD) and "forged" in l)
                     self.assertEqual([e for e in self.topo.all_elements() if e[3] in (6901, 6902, 6904, 6905)], [])
                 finally:
                     self.assertEqual(gate.stop(), 0)

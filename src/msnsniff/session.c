@@ -707,14 +707,17 @@ static void effects_str(unsigned ef, char out[5]) {
  * no memory). */
 static size_t latin1_text(const msnp_mime *mime, msnp_str body, char **out) {
     *out = NULL;
+    /* ASCII, most messages, reads the same in every charset: the header
+     * (looked up once already for the message's kind) is not read again */
+    size_t high = 0;
+    for (size_t i = 0; i < body.n; i++) high += (unsigned char)body.p[i] >= 0x80;
+    if (!high) return 0;
     msnp_str cs;
     msnp_content_type_split(msnp_mime_value(mime, "Content-Type"), NULL, &cs);
     cs = msnp_str_trim(cs);
     if (cs.n && !msnp_str_ieq(cs, "ISO-8859-1") && !msnp_str_ieq(cs, "ISO8859-1") && !msnp_str_ieq(cs, "latin1"))
         return 0;
-    size_t high = 0;
-    for (size_t i = 0; i < body.n; i++) high += (unsigned char)body.p[i] >= 0x80;
-    if (!high || (!cs.n && msnp_utf8_valid(body.p, body.n)) || !(*out = malloc(body.n + high))) return 0;
+    if ((!cs.n && msnp_utf8_valid(body.p, body.n)) || !(*out = malloc(body.n + high))) return 0;
     size_t n = 0;
     for (size_t i = 0; i < body.n; i++) {
         unsigned char ch = (unsigned char)body.p[i];

@@ -24,6 +24,12 @@ unset(ENV{MFLAGS})
 # only what the training runs (a list: set through a cache script, as
 # a -D argument it would be split on the way)
 file(WRITE ${WORK}/tree-cache.cmake "set(MSNKIT_COMPONENTS \"lib/msnp;src/msnsniff;bench\" CACHE STRING \"\")\n")
+# and compiled as the release tree compiles them (CFLAGS, -DCMAKE_C_FLAGS...):
+# counts made by code compiled otherwise do not fit it. Bracketed, so
+# that quotes and backslashes in the flags stay as they are.
+foreach(var C_FLAGS C_FLAGS_RELEASE EXE_LINKER_FLAGS)
+  file(APPEND ${WORK}/tree-cache.cmake "set(CMAKE_${var} [==[${${var}}]==] CACHE STRING \"\" FORCE)\n")
+endforeach()
 step("configuring ${TREE}" ${CMAKE_COMMAND} -C ${WORK}/tree-cache.cmake -S ${SOURCE} -B ${TREE}
      -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=${COMPILER} -DMSNKIT_WERROR=${WERROR}
      -DMSNKIT_PGO=GENERATE -DMSNKIT_PGO_PROFILE=${PROFILE})

@@ -76,15 +76,24 @@ function(msnkit_pgo_setup)
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS
        ${CMAKE_SOURCE_DIR}/lib/common/*.[ch] ${CMAKE_SOURCE_DIR}/lib/msnp/*.[ch]
        ${CMAKE_SOURCE_DIR}/src/msnsniff/*.[ch] ${CMAKE_SOURCE_DIR}/bench/gen-capture.c)
+  # The flags the counts were made with: written only when they change,
+  # so that new flags train again (make does not rerun a command because
+  # its arguments changed)
+  file(CONFIGURE OUTPUT ${dir}/flags.txt
+       CONTENT "${CMAKE_C_COMPILER}\n${CMAKE_C_FLAGS}\n${CMAKE_C_FLAGS_RELEASE}\n${CMAKE_EXE_LINKER_FLAGS}\n" @ONLY)
   add_custom_command(
     OUTPUT ${dir}/profile.stamp
     COMMAND ${CMAKE_COMMAND} -DSOURCE=${CMAKE_SOURCE_DIR} -DTREE=${tree} -DPROFILE=${profile} -DWORK=${dir}
             -DCOMPILER=${CMAKE_C_COMPILER} -DWERROR=${MSNKIT_WERROR} -DJOBS=${jobs}
+            # the counts fit only code compiled with the same flags: a
+            # tree built with others fails with -Wcoverage-mismatch
+            "-DC_FLAGS=${CMAKE_C_FLAGS}" "-DC_FLAGS_RELEASE=${CMAKE_C_FLAGS_RELEASE}"
+            "-DEXE_LINKER_FLAGS=${CMAKE_EXE_LINKER_FLAGS}"
             -P ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
     COMMAND ${CMAKE_COMMAND} -E touch ${dir}/profile.stamp
     # and the lists that say which objects the trained targets have: the
     # counts are kept per object file
-    DEPENDS ${sources} ${CMAKE_SOURCE_DIR}/cmake/pgo.cmake ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
+    DEPENDS ${sources} ${dir}/flags.txt ${CMAKE_SOURCE_DIR}/cmake/pgo.cmake ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
             ${CMAKE_SOURCE_DIR}/src/msnsniff/CMakeLists.txt ${CMAKE_SOURCE_DIR}/lib/msnp/CMakeLists.txt
             ${CMAKE_SOURCE_DIR}/lib/common/CMakeLists.txt
     COMMENT "Training msnsniff for profile-guided optimisation (log: ${dir}/build.log)"

@@ -184,6 +184,9 @@ const char *queue_kind_name(queue_kind k) {
 
 #define MARK_CHAIN "msngate_mark"
 #define QUEUE_CHAIN "msngate_queue"
+/* DNS answers the gateway sends itself (its own resolver answering the
+ * clients) leave by the output hook, not the forward one */
+#define QUEUE_OUT_CHAIN "msngate_queue_out"
 
 /* Runs argv quietly; returns its exit status, stderr (first line) in err. */
 static int run(char *const argv[], char *err, size_t errcap) {
@@ -261,11 +264,19 @@ static int xt(const ruleset_opts *o, char *err, size_t errcap, int bypass, const
     return rc;
 }
 
+/* The jump from OUTPUT to the xt chain: the DNS answers of the gateway's
+ * own resolver (see nft_queue_rules), not those to its own programs. */
+#define XT_OUT_JUMP(op, chain) \
+    { "-t", "mangle", op, "OUTPUT", "-p", "udp", "--sport", "53", "!", "-o", "lo", "-j", chain, NULL }
+
 static void xt_remove_chain(const ruleset_opts *o, const char *chain) {
     const char *del[] = {"-t", "mangle", "-D", "FORWARD", "-j", chain, NULL};
+    const char *del_out[] = XT_OUT_JUMP("-D", chain);
     /* bounded: at most a few jumps were ever added */
     for (int i = 0; i < 4; i++)
         if (xt(o, NULL, 0, 0, del) != 0) break;
+    for (int i = 0; i < 4; i++)
+        if (xt(o, NULL, 0, 0, del_out) != 0) break;
     const char *flush[] = {"-t", "mangle", "-F", chain, NULL};
     const char *gone[] = {"-t", "mangle", "-X", chain, NULL};
     xt(o, NULL, 0, 0, flush);
@@ -360,8 +371,8 @@ int ruleset_remove_left(const ruleset_opts *o, int inline_mode, char *said, size
     said[0] = '\0';
     /* the nft hook and the connmark chain of this table: the table is this
      * process's (one msngate per table), so whatever is there was left */
-    static const char *const own[] = {QUEUE_CHAIN, MARK_CHAIN};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const own[] = {QUEUE_CHAIN, QUEUE_OUT_CHAIN, MARK_CHAIN};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
         char cmd[200], *out, e[1024];
         snprintf(cmd, sizeof cmd, "list chain inet %s %s", o->table, own[i]);
         int rc = nft_list(cmd, NFT_CTX_OUTPUT_TERSE, &out);
@@ -421,6 +432,8 @@ static int xt_install(const ruleset_opts *o, char *err, size_t errcap) {
     const char *dns[] = {"-t", "mangle", "-A",      chain,         "-p", "udp", "--sport",
                          "53", "-j",     "NFQUEUE", "--queue-num", qn,   NULL};
     const char *jump[] = {"-t", "mangle", "-I", "FORWARD", "1", "-j", chain, NULL};
+    const char *jump_out[] = {"-t", "mangle", "-I", "OUTPUT", "1",  "-p",  "udp", "--sport",
+                              "53", "!",      "-o", "lo",     "-j", chain, NULL};
     note_mangle_tables();
     if (xt(o, err, errcap, 0, mk) != 0) return -1;
     int rc = 0;
@@ -428,7 +441,7 @@ static int xt_install(const ruleset_opts *o, char *err, size_t errcap) {
         rc = xt(o, err, errcap, o->queue_bypass, dports) | xt(o, err, errcap, o->queue_bypass, sports);
     rc = rc | xt(o, err, errcap, o->queue_bypass, dns); /* see nft_queue_rules */
     rc = rc | xt(o, err, errcap, o->queue_bypass, control) | xt(o, err, errcap, o->queue_bypass, secondary);
-    if (rc == 0) rc = xt(o, err, errcap, 0, jump);
+    if (rc == 0) rc = xt(o, err, errcap, 0, jump_out) | xt(o, err, errcap, 0, jump);
     if (rc != 0) xt_remove(o);
     return rc;
 }
@@ -468,6 +481,15 @@ static void nft_queue_rules(cmdbuf *b, const ruleset_opts *o) {
         o->mark_control, o->queue_num, bp);
     add(b, "add rule inet %s " QUEUE_CHAIN " ct state new ct mark and 0x%x == 0x%x queue num %u%s\n", o->table,
         o->mark_secondary, o->mark_secondary, o->queue_num, bp);
+    /* DNS answers the gateway gives itself, as the clients' resolver
+     * (dnsmasq, unbound): they leave by the output hook and never cross
+     * forward. The upstream answers that reach the gateway are not needed:
+     * a client learns the address from the answer it gets. */
+    add(b, "add chain inet %s " QUEUE_OUT_CHAIN " { type filter hook output priority -150; policy accept; }\n",
+        o->table);
+    add(b, "flush chain inet %s " QUEUE_OUT_CHAIN "\n", o->table);
+    add(b, "add rule inet %s " QUEUE_OUT_CHAIN " oifname != \"lo\" udp sport 53 queue num %u%s\n", o->table,
+        o->queue_num, bp);
 }
 
 void ruleset_remove_queue(const ruleset_opts *o) {
@@ -475,6 +497,9 @@ void ruleset_remove_queue(const ruleset_opts *o) {
     cmdbuf b = {0};
     /* "delete" of a missing chain fails the transaction: one per call */
     add(&b, "delete chain inet %s " QUEUE_CHAIN "\n", o->table);
+    if (!b.oom) nft_apply(b.p, e, sizeof e);
+    b.n = 0;
+    add(&b, "delete chain inet %s " QUEUE_OUT_CHAIN "\n", o->table);
     if (!b.oom) nft_apply(b.p, e, sizeof e);
     b.n = 0;
     add(&b, "delete chain inet %s " MARK_CHAIN "\n", o->table);
@@ -522,7 +547,8 @@ int ruleset_sets_in_use(const ruleset_opts *o) {
         if (strncmp(p, "chain ", 6) == 0) {
             p += 6;
             own = strncmp(p, MARK_CHAIN " ", sizeof MARK_CHAIN) == 0 ||
-                strncmp(p, QUEUE_CHAIN " ", sizeof QUEUE_CHAIN) == 0;
+                strncmp(p, QUEUE_CHAIN " ", sizeof QUEUE_CHAIN) == 0 ||
+                strncmp(p, QUEUE_OUT_CHAIN " ", sizeof QUEUE_OUT_CHAIN) == 0;
         } else if (strncmp(p, "set ", 4) == 0 || strncmp(p, "map ", 4) == 0) {
             own = 1;
         } else if (!own) {
@@ -543,14 +569,18 @@ int ruleset_queue_present(const ruleset_opts *o, queue_kind kind) {
     gate_set_name(GATE_SWITCHBOARD, 6, name, sizeof name); /* the last set made */
     add(&b, "list set inet %s %s\n", o->table, name);
     add(&b, "list chain inet %s " MARK_CHAIN "\n", o->table);
-    if (kind == QUEUE_NFT) add(&b, "list chain inet %s " QUEUE_CHAIN "\n", o->table);
+    if (kind == QUEUE_NFT) {
+        add(&b, "list chain inet %s " QUEUE_CHAIN "\n", o->table);
+        add(&b, "list chain inet %s " QUEUE_OUT_CHAIN "\n", o->table);
+    }
     int ok = !b.oom && nft_apply(b.p, e, sizeof e) == 0;
     free(b.p);
     if (ok && kind == QUEUE_XT) {
         char chain[32];
         xt_chain_name(o, chain, sizeof chain);
         const char *check[] = {"-t", "mangle", "-C", "FORWARD", "-j", chain, NULL};
-        ok = xt(o, NULL, 0, 0, check) == 0;
+        const char *check_out[] = XT_OUT_JUMP("-C", chain);
+        ok = xt(o, NULL, 0, 0, check) == 0 && xt(o, NULL, 0, 0, check_out) == 0;
     }
     return ok;
 }

@@ -776,6 +776,97 @@ class GatewayTest(unittest.TestCase):
                     self.assertEqual(gate.stop(), 0)
                     self.close_raw()
 
+    def gateway_resolver(self, names):
+        """A DNS server on the gateway itself, on its inside address, port 53
+        (as dnsmasq or unbound serving the clients), answering the A record
+        of each name of names ({name: address}). Returns its stop function."""
+        t = self.topo
+        with t.netns(t.ns_gw):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((gatenet.GW_IN, 53))
+        s.settimeout(0.2)
+        done = threading.Event()
+
+        def serve():
+            while not done.is_set():
+                try:
+                    q, peer = s.recvfrom(512)
+                except socket.timeout:
+                    continue
+                labels, i = [], 12
+                while i < len(q) and q[i]:
+                    labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace"))
+                    i += 1 + q[i]
+                addr = names.get(".".join(labels).lower())
+                head = struct.pack("!HHHHHH", struct.unpack("!H", q[:2])[0], 0x8180 if addr else 0x8183, 1,
+                                   1 if addr else 0, 0, 0)
+                ans = q[12:i + 5] + (struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(addr) if addr else b"")
+                s.sendto(head + ans, peer)
+
+        th = threading.Thread(target=serve, daemon=True)
+        th.start()
+
+        def stop():
+            done.set()
+            th.join(5)
+            s.close()
+        return stop
+
+    def resolve_inside(self, name):
+        """The inside client asks the gateway's DNS server for name: the
+        address of the answer (None without one)."""
+        t = self.topo
+        with t.netns(t.ns_in):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.settimeout(10)
+            q = b"".join(bytes([len(x)]) + x.encode() for x in name.split(".")) + b"\0"
+            s.sendto(struct.pack("!HHHHHH", 0x5151, 0x0100, 1, 0, 0, 0) + q + struct.pack("!HH", 1, 1),
+                     (gatenet.GW_IN, 53))
+            a = s.recv(512)
+        finally:
+            s.close()
+        return socket.inet_ntoa(a[-4:]) if struct.unpack("!H", a[6:8])[0] else None
+
+    def test_4_host_name_resolved_by_the_gateway_itself(self):
+        """The gateway is its clients' resolver: the answer Carol gets leaves
+        the gateway itself (output), it is not forwarded. Dave names a host
+        name in IP-Address; Carol asks the gateway for it. Inline, the
+        element is in the kernel before Carol has the answer; passive on the
+        inside interface both ways sees the answer leave and opens it;
+        passive on any, packets entering only, does not see it (documented),
+        which a later invitation naming an address shows."""
+        t = self.topo
+        for n, (mode, iface) in enumerate((("inline", None), ("passive", t.gw_inside_dev), ("passive", None))):
+            with self.subTest(mode=mode, iface=iface or "any"):
+                name = "dave-%d.example" % n
+                port = 6920 + n
+                want = ("file_transfer_v4", OUTSIDE, "tcp", port)
+                gate = Gate(t, mode, iface=iface)
+                stop = self.gateway_resolver({name: OUTSIDE})
+                try:
+                    csb, dsb = self.raw_pair()
+                    self.invite(dsb, csb, 7700 + n, name, port)  # Dave announces, Carol connects out
+                    st = gate.stats_until(lambda st: st["unresolved"] >= 1, timeout=10)
+                    self.assertGreaterEqual(st["unresolved"], 1, st)
+                    self.assertNotIn(want, [e[:4] for e in t.all_elements()])
+                    self.assertEqual(self.resolve_inside(name), OUTSIDE)
+                    if mode == "inline":
+                        # the answer's verdict waited for the element
+                        self.assertIn(want, [e[:4] for e in t.all_elements()], gate.lines[-20:])
+                    elif iface:
+                        els = t.wait_elements(lambda els: any(e[:4] == want for e in els), timeout=10)
+                        self.assertIn(want, [e[:4] for e in els], gate.lines[-20:])
+                    else:
+                        self.invite(dsb, csb, 7750 + n, OUTSIDE, port + 100)  # a marker, after the answer
+                        els = t.wait_elements(lambda els: any(e[3] == port + 100 for e in els), timeout=10)
+                        self.assertIn(("file_transfer_v4", OUTSIDE, "tcp", port + 100), [e[:4] for e in els])
+                        self.assertNotIn(want, [e[:4] for e in els])
+                finally:
+                    stop()
+                    self.assertEqual(gate.stop(), 0)
+                    self.close_raw()
+
     def second_inside_network(self):
         """A second inside network on the gateway, 10.13.3.0/24 on an
         interface of its own (a DMZ, another VLAN); removed after the test."""
@@ -1117,7 +1208,8 @@ class GatewayTest(unittest.TestCase):
         gate = Gate(self.topo, "inline")
         try:
             rules = gatenet.run(self.topo.nsx(self.topo.ns_gw, ["nft", "list", "ruleset"])).stdout
-            self.assertEqual(rules.count("jump MSNGATE_Q"), 2, rules)  # ip and ip6 mangle, once each
+            # ip and ip6 mangle, once each from FORWARD and from OUTPUT (the gateway's own DNS answers)
+            self.assertEqual(rules.count("jump MSNGATE_Q"), 4, rules)
         finally:
             self.assertEqual(gate.stop(), 0)
 
@@ -1158,8 +1250,8 @@ class GatewayTest(unittest.TestCase):
                 gate.wait_line(lambda l: "removed the queue hook an earlier run left" in l and "MSNGATE_Q100" in l, 5)
                 rules = self.ruleset()
                 self.assertNotIn("MSNGATE_Q100", rules)
-                self.assertEqual(rules.count("jump MSNGATE_Q200"), 2, rules)
-                self.assertEqual(rules.count("jump MSNGATE_Q300"), 2, rules)
+                self.assertEqual(rules.count("jump MSNGATE_Q200"), 4, rules)
+                self.assertEqual(rules.count("jump MSNGATE_Q300"), 4, rules)
                 self.raw_pair()  # the control connections pass again
             finally:
                 self.assertEqual(gate.stop(), 0)

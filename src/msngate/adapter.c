@@ -53,6 +53,7 @@ static void on_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
     /* expired: the kernel's timeout (the same) removed the element; the
      * pinhole table forgets it on its own. Evicted early: close now. */
     if (why != SN_END_EXPIRED) pinholes_withdrawn(a->holes, x->id);
+    else pinholes_prediction_expired(a->holes, x->id);
 }
 
 static void on_dropped(void *ctx, const sn_expect_proto *p, sn_expect_drop why) {

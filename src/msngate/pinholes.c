@@ -38,6 +38,10 @@ struct pinholes {
     gate_config cfg;
     gate_sides *sides; /* the routing table, asked which side an address is on */
     sn_strmap by_id, by_inv;
+    /* the ids of predictions waiting for their host name (the unresolved
+     * count): they leave when a DNS answer resolves them or the analyzer
+     * lets them go */
+    sn_strmap waiting;
     /* how many tracked predictions hold each element (set name + key):
      * switchboard referrals of many users name the same server, and one
      * hit must not close the element the others still wait for */
@@ -66,7 +70,7 @@ pinholes *pinholes_new(nftset *set, gate_stats *st, const gate_config *cfg) {
     p->st = st;
     p->cfg = *cfg;
     if (!(p->sides = gate_sides_new()) || sn_strmap_init(&p->by_id) != 0 || sn_strmap_init(&p->by_inv) != 0 ||
-        sn_strmap_init(&p->refs) != 0) {
+        sn_strmap_init(&p->refs) != 0 || sn_strmap_init(&p->waiting) != 0) {
         pinholes_free(p);
         return NULL;
     }
@@ -89,6 +93,7 @@ void pinholes_free(pinholes *p) {
     }
     sn_strmap_free(&p->by_id, NULL);
     sn_strmap_free(&p->by_inv, NULL);
+    sn_strmap_free(&p->waiting, NULL);
     gate_sides_free(p->sides);
     sn_strmap_free(&p->refs, free);
     free(p);
@@ -241,6 +246,11 @@ static int off_the_senders_side(pinholes *p, const gate_prediction *pr) {
     return 1;
 }
 
+/* Prediction id no longer waits for its host name (resolved, or let go). */
+static void unwait(pinholes *p, uint64_t id) {
+    if (sn_strmap_del(&p->waiting, (const char *)&id, sizeof id)) p->st->unresolved--;
+}
+
 static void refused_line(pinholes *p, const gate_prediction *pr, const char *why) {
     if (!p->cfg.verbose) return;
     char a[SN_ADDR_STRLEN];
@@ -257,9 +267,14 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
         return;
     }
     if (!pr->addr.family) {
-        st->unresolved++; /* the analyzer reports it again once DNS answers */
+        /* the analyzer reports it again once DNS answers: waiting till then
+         * (not counted without memory for the index: it could not leave) */
+        if (!sn_strmap_get(&p->waiting, (const char *)&pr->id, sizeof pr->id) &&
+            sn_strmap_put(&p->waiting, (const char *)&pr->id, sizeof pr->id, p) == NULL)
+            st->unresolved++;
         return;
     }
+    unwait(p, pr->id);
     if (!pr->port) {
         /* opening every port of a host is not a pinhole; the protocol
          * sends the port in a later message that is predicted too */
@@ -360,8 +375,11 @@ static void requeue(pinholes *p, hole *h, uint64_t deadline) {
 }
 
 void pinholes_hit(pinholes *p, uint64_t id, uint64_t invitation) {
-    p->st->hits++;
     hole *h = sn_strmap_get(&p->by_id, (const char *)&id, sizeof id);
+    /* a pinhole used: not the connection of a prediction that opened
+     * nothing (refused, unresolved, any port), which passive mode sees
+     * before the filter drops it, nor its retransmitted first packet */
+    if (h && !h->hit) p->st->hits++;
     if (h && !invitation) invitation = h->invitation;
     uint64_t deadline = now_us() + (uint64_t)p->cfg.hit_grace_s * 1000000u;
     if (h && p->cfg.verbose && !h->hit)
@@ -382,12 +400,15 @@ void pinholes_hit(pinholes *p, uint64_t id, uint64_t invitation) {
 }
 
 void pinholes_withdrawn(pinholes *p, uint64_t id) {
+    unwait(p, id);
     hole *h = sn_strmap_get(&p->by_id, (const char *)&id, sizeof id);
     if (h) {
         p->st->withdrawn++;
         drop(p, h, 1);
     }
 }
+
+void pinholes_prediction_expired(pinholes *p, uint64_t id) { unwait(p, id); }
 
 void pinholes_cancelled(pinholes *p, uint64_t invitation) {
     /* bounded: each iteration removes one entry of the invitation */

@@ -52,6 +52,10 @@ void pinholes_predicted(pinholes *p, const gate_prediction *pr, uint64_t arrival
 void pinholes_hit(pinholes *p, uint64_t id, uint64_t invitation);
 /* Prediction id will not be used (a sibling's hit, a cancel, eviction). */
 void pinholes_withdrawn(pinholes *p, uint64_t id);
+/* Prediction id reached its timeout in the analyzer: its elements went
+ * with the same timeout in the kernel (pinholes_expire forgets them);
+ * one still waiting for its host name waits no more. */
+void pinholes_prediction_expired(pinholes *p, uint64_t id);
 /* Every prediction of an invitation is withdrawn (CANCEL). */
 void pinholes_cancelled(pinholes *p, uint64_t invitation);
 

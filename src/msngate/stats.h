@@ -13,7 +13,7 @@ typedef struct gate_stats {
     uint64_t packets;                     /* given to the analyzer */
     uint64_t reverse_path_drops;          /* not analysed: the source does not route back out of the ingress */
     uint64_t predictions;                 /* expectations reported */
-    uint64_t unresolved;                  /* written with a host name not yet resolved */
+    uint64_t unresolved;                  /* now waiting for their host name (a gauge) */
     uint64_t any_port;                    /* no port known: nothing opened (see docs) */
     uint64_t unclassified;                /* applications without a set */
     uint64_t refused_forged, refused_nat; /* policy */
@@ -25,7 +25,8 @@ typedef struct gate_stats {
     uint64_t analyzer_not_admitted;       /* packets of new flows the memcap could not admit */
     uint64_t elements_added, elements_deleted, elements_expired;
     uint64_t commits, commit_errors, sets_recreated;
-    uint64_t hits, withdrawn;
+    uint64_t hits; /* predictions whose pinhole was used */
+    uint64_t withdrawn;
     uint64_t capture_drops;     /* passive: packets the kernel dropped, the capture ring full */
     uint64_t capture_truncated; /* passive: larger than a ring slot, and no full copy came with it */
     uint64_t capture_copies;    /* passive: larger than a ring slot, analysed from their full copy */

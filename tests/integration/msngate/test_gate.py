@@ -770,6 +770,7 @@ class GatewayTest(unittest.TestCase):
                     gate.wait_opened("file_transfer_v4 { %s . tcp . 6900" % INSIDE)
                     st = gate.stats_until(lambda st: st["refused_forged"] >= 4, timeout=10)
                     self.assertEqual(st["refused_forged"], 4, st)
+                    self.assertEqual(st["unresolved"], 0, st)  # none waits for its name any more
                     gate.wait_line(lambda l: l.startswith("msngate: refused %s (expectation " % THIRD) and "forged" in l)
                     self.assertEqual([e for e in self.topo.all_elements() if e[3] in (6901, 6902, 6904, 6905)], [])
                 finally:
@@ -854,14 +855,17 @@ class GatewayTest(unittest.TestCase):
                     if mode == "inline":
                         # the answer's verdict waited for the element
                         self.assertIn(want, [e[:4] for e in t.all_elements()], gate.lines[-20:])
+                        self.assertEqual(gate.stats_now()["unresolved"], 0)
                     elif iface:
                         els = t.wait_elements(lambda els: any(e[:4] == want for e in els), timeout=10)
                         self.assertIn(want, [e[:4] for e in els], gate.lines[-20:])
+                        self.assertEqual(gate.stats_now()["unresolved"], 0)
                     else:
                         self.invite(dsb, csb, 7750 + n, OUTSIDE, port + 100)  # a marker, after the answer
                         els = t.wait_elements(lambda els: any(e[3] == port + 100 for e in els), timeout=10)
                         self.assertIn(("file_transfer_v4", OUTSIDE, "tcp", port + 100), [e[:4] for e in els])
                         self.assertNotIn(want, [e[:4] for e in els])
+                        self.assertEqual(gate.stats_now()["unresolved"], 1)  # still waiting for its name
                 finally:
                     stop()
                     self.assertEqual(gate.stop(), 0)

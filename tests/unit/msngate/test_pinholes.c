@@ -138,6 +138,46 @@ static void test_hit_late_keeps_the_pinhole(void **state) {
     assert_int_equal(f->st.withdrawn, 0);
 }
 
+/* unresolved: predictions waiting for their host name now, down when a
+ * DNS answer resolves one or the analyzer lets it go; hits: predictions
+ * whose pinhole was used, once each (a connection seen twice, or one of a
+ * prediction that opened nothing, is not another). */
+static void test_unresolved_and_hits(void **state) {
+    fixture *f = *state;
+    gate_prediction pr = {0};
+    pr.app = "file_transfer";
+    pr.port = 6891;
+    pr.transport = 6;
+    pr.timeout_ms = 300000;
+    for (uint64_t id = 1; id <= 3; id++) { /* written with a host name */
+        pr.id = id;
+        pr.invitation = 1000 + id;
+        pinholes_predicted(f->p, &pr, 0);
+    }
+    assert_int_equal(f->st.unresolved, 3);
+    pinholes_predicted(f->p, &pr, 0); /* 3 reported again, still waiting */
+    assert_int_equal(f->st.unresolved, 3);
+    pr.id = 1; /* a DNS answer resolved the first: opened */
+    pr.invitation = 1001;
+    assert_int_equal(sn_addr_parse("10.0.0.5", 8, &pr.addr), 0);
+    pinholes_predicted(f->p, &pr, 0);
+    assert_int_equal(pinholes_commit(f->p, 1), 0);
+    assert_int_equal(file_elements(), 1);
+    assert_int_equal(f->st.unresolved, 2);
+    pinholes_withdrawn(f->p, 2); /* cancelled while waiting */
+    assert_int_equal(f->st.unresolved, 1);
+    pinholes_prediction_expired(f->p, 3); /* the analyzer's timeout */
+    assert_int_equal(f->st.unresolved, 0);
+    pinholes_prediction_expired(f->p, 3);
+    assert_int_equal(f->st.unresolved, 0);
+    pinholes_hit(f->p, 1, 1001);
+    pinholes_hit(f->p, 1, 1001); /* its retransmitted SYN */
+    assert_int_equal(f->st.hits, 1);
+    pinholes_hit(f->p, 3, 1003); /* opened nothing */
+    pinholes_hit(f->p, 99, 0);   /* not known here (refused, any port) */
+    assert_int_equal(f->st.hits, 1);
+}
+
 /* The CANCEL of one invitation and the ACCEPT of another that names the
  * same address and port in one packet: the first's pinhole is closed and
  * the second's opened in one commit, and the element stays (the delete
@@ -457,6 +497,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sets_recreated_with_every_pinhole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hit_late_keeps_the_pinhole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unresolved_and_hits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_and_opened_again_in_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outsider_naming_an_inside_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outsider_naming_a_routed_inside_host, setup, teardown),

@@ -70,7 +70,9 @@ static int split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port)
 
 /* An IPv4 or IPv6 address, or a host name (letters, digits and hyphens in
  * dot-separated labels of 1-63, 253 in all, the last not all digits: that
- * would be a mistyped IPv4 address such as 10.0.0.256). */
+ * would be a mistyped IPv4 address such as 10.0.0.256). A host name may
+ * end with a dot, the fully qualified form of the same name ("host.example."):
+ * the caller keeps it as written, and DNS answers name it either way. */
 static int is_host(msnp_str h) {
     char t[64];
     if (h.n > 0 && h.n < sizeof t) {
@@ -79,6 +81,7 @@ static int is_host(msnp_str h) {
         unsigned char a[16];
         if (inet_pton(AF_INET, t, a) == 1 || inet_pton(AF_INET6, t, a) == 1) return 1;
     }
+    if (h.n > 1 && h.p[h.n - 1] == '.') h.n--;
     if (h.n == 0 || h.n > 253) return 0;
     size_t label = 0;
     int digits_only = 1;

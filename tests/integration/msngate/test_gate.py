@@ -758,16 +758,21 @@ class GatewayTest(unittest.TestCase):
                     self.invite(csb, dsb, 7603, "::ffff:" + INSIDE, 6903)
                     self.invite(csb, dsb, 7604, "::ffff:" + SERVER, 6904)
                     self.invite(csb, dsb, 7605, SERVER, 6905)
+                    # the fully qualified form, with its trailing dot, of a name
+                    # the answer names without it
+                    self.invite(csb, dsb, 7606, "carol-fqdn-%s.example." % mode, 6906)
                     self.topo.wait_elements(lambda els: any(e[3] == 6903 for e in els))
                     self.assertEqual([e for e in self.topo.all_elements() if e[3] != 6903 and e[1] != SERVER], [])
                     st = gate.stats_now()
-                    self.assertEqual(st["unresolved"], 3, st)
+                    self.assertEqual(st["unresolved"], 4, st)
                     self.assertEqual(st["refused_forged"], 2, st)
                     self.dns_answer("third-%s.example" % mode, THIRD)
                     self.dns_answer("server-%s.example" % mode, SERVER)
                     self.dns_answer("carol-%s.example" % mode, INSIDE)
+                    self.dns_answer("carol-fqdn-%s.example" % mode, INSIDE)
                     self.topo.wait_elements(lambda els: any(e[3] == 6900 for e in els), timeout=10)
                     gate.wait_opened("file_transfer_v4 { %s . tcp . 6900" % INSIDE)
+                    gate.wait_opened("file_transfer_v4 { %s . tcp . 6906" % INSIDE)
                     st = gate.stats_until(lambda st: st["refused_forged"] >= 4, timeout=10)
                     self.assertEqual(st["refused_forged"], 4, st)
                     self.assertEqual(st["unresolved"], 0, st)  # none waits for its name any more

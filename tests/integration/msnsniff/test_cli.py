@@ -2290,6 +2290,30 @@ class Invitations(unittest.TestCase):
             self.assertEqual(hits(dns_first, "10.9.9.1"), ["10.9.9.1"], dns_first)
             self.assertEqual(hits(dns_first, "10.9.9.2"), [], dns_first)
 
+    def test_a_fully_qualified_name_with_its_trailing_dot_resolves(self):
+        # IP-Address "peer.example.net." is the fully qualified form of the
+        # name DNS answers as peer.example.net: the prediction waits for it
+        # and resolves, the answer before the invitation or after it.
+        for dns_first in (True, False):
+            c = Capture()
+            sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+            if dns_first:
+                c.dns_answer("peer.example.net", ["10.9.9.1"])
+            sb.c2s(msg("MSG 3 N", invitation(
+                ("Application-Name", "File Transfer"), ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"),
+                ("Invitation-Command", "INVITE"), ("Invitation-Cookie", "777"), ("Application-File", "a.txt"),
+                ("Application-FileSize", "5"))))
+            sb.s2c(msg("MSG bob@example.com Bob", invitation(
+                ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "777"), ("IP-Address", "peer.example.net."),
+                ("Port", "6891"), ("AuthCookie", "1"))))
+            if not dns_first:
+                c.dns_answer("peer.example.net", ["10.9.9.1"])
+            c.tcp("10.0.0.10", 2000, "10.9.9.1", 6891)
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            self.assertEqual([e["dst"] for e in ev if e["event"] == "expectation_hit"], ["10.9.9.1"], (dns_first, ev))
+
     def test_in_a_session_of_three_the_one_who_accepts_connects(self):
         # alice offers a file in a session with bob and carol; carol
         # accepts: the connection expected is carol's, and it is hers.

@@ -266,7 +266,8 @@ static void test_bad_invitations(void **state) {
     }
     /* not an address: a mistyped IPv4 address, two of them, a space */
     static const char *no_address[] = {"10.0.0.256", "10.0.0.2 10.0.0.9", "host_name.example",
-                                       "-a.example", "a..example",        "1.2.3"};
+                                       "-a.example", "a..example",        "1.2.3",
+                                       ".",          "a.example..",       "10.0.0.256."};
     for (size_t i = 0; i < sizeof no_address / sizeof no_address[0]; i++) {
         accept_with_ip(no_address[i], &inv);
         assert_int_equal(inv.addr_error, MSNP_INVITE_EBAD_ADDRESS);
@@ -291,6 +292,35 @@ static void test_bad_invitations(void **state) {
         accept_with_ip(addresses[i], &inv);
         assert_int_equal(inv.addr_error, MSNP_INVITE_OK);
         assert_non_null(inv.ip.p);
+    }
+    /* a fully qualified host name ends with a dot: the same host, kept as
+     * written (with a port too); 253 characters before the dot at most */
+    static const char *fqdn[] = {"msn-ft.example.com.", "msn-ft.example.com.:6891", "localhost."};
+    static const char *fqdn_host[] = {"msn-ft.example.com.", "msn-ft.example.com.", "localhost."};
+    for (size_t i = 0; i < sizeof fqdn / sizeof fqdn[0]; i++) {
+        accept_with_ip(fqdn[i], &inv);
+        assert_int_equal(inv.addr_error, MSNP_INVITE_OK);
+        assert_int_equal(inv.ip.n, strlen(fqdn_host[i]));
+        assert_memory_equal(inv.ip.p, fqdn_host[i], inv.ip.n);
+    }
+    {
+        char longest[300], body[400];
+        size_t n = 0;
+        for (int l = 0; l < 4; l++) { /* 4 labels of 62 and their dots, then "a": 253 */
+            memset(longest + n, 'a', 62);
+            n += 62;
+            longest[n++] = '.';
+        }
+        memcpy(longest + n, "a.", 3);
+        snprintf(body, sizeof body, "Invitation-Command: ACCEPT\r\nIP-Address-Internal: %s\r\n", longest);
+        assert_int_equal(strlen(longest), 254);
+        assert_int_equal(msnp_invite_parse(body, strlen(body), &inv, NULL), MSNP_INVITE_OK);
+        assert_int_equal(inv.addr_error, MSNP_INVITE_OK);
+        assert_int_equal(inv.ip_internal.n, 254);
+        memcpy(longest + n, "ab.", 4); /* 254 before the dot */
+        snprintf(body, sizeof body, "Invitation-Command: ACCEPT\r\nIP-Address-Internal: %s\r\n", longest);
+        assert_int_equal(msnp_invite_parse(body, strlen(body), &inv, NULL), MSNP_INVITE_OK);
+        assert_int_equal(inv.addr_error, MSNP_INVITE_EBAD_ADDRESS);
     }
     static const char junk_port[] = "Invitation-Command: ACCEPT\r\nPort: 6891abc\r\n";
     assert_int_equal(msnp_invite_parse(junk_port, sizeof(junk_port) - 1, &inv, &off), MSNP_INVITE_EBAD_NUMBER);

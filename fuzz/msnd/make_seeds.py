@@ -82,6 +82,10 @@ def main():
     write("link-peer-v4", 4, ["PEER 4 127.0.0.1:5 - 127.0.0.1:6\nRLBASE 0\nSESSION fuzz1@msnkit.test 0\n"
                               "SESSION fuzz2@msnkit.test 99999999\nSESSION nobody@msnkit.test 5\nSESSION x y\n"
                               "SESSION fuzz1@msnkit.test\nON fuzz1@msnkit.test NLN F 0 -\nSYNCED 1\n"], 3)
+    write("link-switchboard-v4", 4, ["HELLO 4 127.0.0.1:7 -\nRING 1 5 c nobody@msnkit.test N fuzz2@msnkit.test\n"
+                                     "RING 2 5 c fuzz1@msnkit.test F fuzz2@msnkit.test\nGONE fuzz1@msnkit.test\n"])
+    write("link-peer-v6", 4, ["PEER 6 127.0.0.1:5 - 127.0.0.1:6\nRLBASE 0\nON fuzz1@msnkit.test NLN F 0 -\n"
+                              "GONE fuzz2@msnkit.test\nGONE x\nGONE\nSYNCED 1\n"], 3)
     write("link-peer-hostile", 4, ["PEER 1 127.0.0.1:5 wrong\nPEER 1 x y z w\nON " + "a" * 3000 + "\n"])
 
 

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "msnkit/text.h"
 #include "peering.h"
+#include "presence.h"
 #include "sb.h"
 #include "sbgate.h"
 #include "sbreg.h"
@@ -185,11 +186,15 @@ int link_secret_check(link_in *p, const char *given, const char *refusal, const 
 
 /* HELLO <version> <sb-host:port> <secret|-> from a switchboard. Version 2
  * also understands UNKNOWN answers (the cookie or callee is another
- * node's); a version-1 switchboard is told NO instead, as before. */
+ * node's); a version-1 switchboard is told NO instead, as before. Version
+ * 3 hears RINGEND, version 4 GONE and the answer HIDDEN (a version-3
+ * switchboard is told NO). */
 static int sb_hello(link_in *p, char **tok, int n) {
     msnp_str host;
     uint16_t port;
-    if (n != 4 || strcmp(tok[0], "HELLO") != 0 || strlen(tok[1]) != 1 || tok[1][0] < '1' || tok[1][0] > '3') return -1;
+    if (n != 4 || strcmp(tok[0], "HELLO") != 0 || strlen(tok[1]) != 1 || tok[1][0] < '1' ||
+        tok[1][0] > '0' + SB_LINK_VERSION)
+        return -1;
     if (!link_token_ok(tok[2], sizeof p->sb_addr) || msnp_split_hostport(msnp_str_c(tok[2]), &host, &port, 1) != 0)
         return -1;
     if (link_secret_check(p, tok[3], "switchboard link refused: wrong secret", tok[2]) != 0) return -1;
@@ -221,6 +226,12 @@ int link_answer_ring(link_in *p, char **tok, int n, const char *sb_addr) {
         !link_token_ok(tok[5], MSNP_MAX_NAME_ENCODED + 1) ||
         email_normalize(msnp_str_c(tok[6]), email, sizeof email) != 0)
         return -1;
+    /* A switchboard process does not know the caller's status: the node
+     * that holds the callee's session decides with its own (its users and
+     * its peers' visible ones), as a switchboard in its process does. A
+     * peer node has decided it already (sb.c). */
+    if (!p->ns_peer && presence_find(s->presence, email) && sbgate_caller_offline(s, caller))
+        return link_send(p->bev, "RING %s %s\r\n", tok[1], p->sb_version >= 4 ? "HIDDEN" : "NO");
     int r = sbgate_ring(s, caller, tok[5], email, (uint32_t)sid, tok[3], sb_addr, name, sizeof name);
     if (r == 0) return link_send(p->bev, "RING %s OK %s\r\n", tok[1], name);
     return link_send(p->bev, "RING %s %s\r\n", tok[1], refusal(p, r));
@@ -614,15 +625,17 @@ void link_out_down(ns_link *nl, const char *why) {
     else LOGD("notification server link failed", "ns=%s reason=\"%s\"", nl->addr, why);
     nl->warned = 1;
     /* A switchboard's HELLO closed without an answer: a node older than
-     * SB_LINK_VERSION refuses it, so the next dial tries the other version;
-     * a link that was up starts again from the newest (the node may have
-     * been upgraded meanwhile). */
+     * that version refuses it, so the next dial tries the one before (down
+     * to SB_LINK_VERSION_OLDEST, then the newest again); a link that was up
+     * starts again from the newest (the node may have been upgraded
+     * meanwhile). */
     if (!nl->is_peer) {
         if (nl->up) nl->sb_version = SB_LINK_VERSION;
-        else if (nl->hello_sent) nl->sb_version = nl->sb_version == SB_LINK_VERSION ? 2 : SB_LINK_VERSION;
+        else if (nl->hello_sent)
+            nl->sb_version = nl->sb_version > SB_LINK_VERSION_OLDEST ? nl->sb_version - 1 : SB_LINK_VERSION;
     } else if (nl->up) nl->peer_version = PEERING_VERSION; /* a peer's PEER line likewise */
     else if (nl->hello_sent)
-        nl->peer_version = nl->peer_version == PEERING_VERSION ? PEERING_VERSION_FALLBACK : PEERING_VERSION;
+        nl->peer_version = nl->peer_version > PEERING_VERSION_OLDEST ? nl->peer_version - 1 : PEERING_VERSION;
     nl->hello_sent = 0;
     nl->up = 0;
     if (nl->bev) bufferevent_free(nl->bev);
@@ -643,6 +656,16 @@ static int ring_ended(ns_link *nl, char **tok) {
     if (!link_token_ok(tok[2], SB_COOKIE_MAX) || email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0)
         return -1;
     if (nl->L->s->sbreg) sbreg_ring_end_cookie(nl->L->s->sbreg, email, tok[2]);
+    return 0;
+}
+
+/* GONE email: that node found the account deleted and ended its session;
+ * its connections here close too (the others in those conversations see
+ * BYE), as they do in the notification server's own process. */
+static int account_gone(ns_link *nl, char **tok) {
+    char email[MSNP_MAX_EMAIL + 1];
+    if (email_normalize(msnp_str_c(tok[1]), email, sizeof email) != 0) return -1;
+    server_close_switchboards_of(nl->L->s, email);
     return 0;
 }
 
@@ -671,6 +694,7 @@ static int node_answer(ns_link *nl, char **tok, int n) {
         return -1;
     }
     if (n == 3 && !nl->is_peer && !strcmp(tok[0], "RINGEND")) return ring_ended(nl, tok);
+    if (n == 2 && !nl->is_peer && !strcmp(tok[0], "GONE")) return account_gone(nl, tok);
     if (n < 3) return -1;
     req_kind kind = !strcmp(tok[0], "AUTH") ? REQ_AUTH : !strcmp(tok[0], "RING") ? REQ_RING : REQ_FREE;
     if (nl->is_peer && kind != REQ_RING) return -1; /* a peer only answers the rings we ask of it */
@@ -688,6 +712,10 @@ static int node_answer(ns_link *nl, char **tok, int n) {
         if (kind == REQ_AUTH) snprintf(why, sizeof why, "%s %s refused the cookie", link_what(nl), nl->addr);
         else snprintf(why, sizeof why, "%s %s answered that the callee is not online", link_what(nl), nl->addr);
         complete(nl, idx, SB_ANSWER_NO, NULL, why);
+    } else if (!strcmp(tok[2], "HIDDEN") && n == 3 && kind == REQ_RING && !nl->is_peer && nl->sb_version >= 4) {
+        char why[LINK_WHY_MAX];
+        snprintf(why, sizeof why, "%s %s answered that the caller appears offline", link_what(nl), nl->addr);
+        complete(nl, idx, SB_ANSWER_CALLER_OFFLINE, NULL, why);
     } else if (!strcmp(tok[2], "UNKNOWN") && n == 3 && !nl->is_peer) {
         ask_next_node(nl, idx);
     } else if (!strcmp(tok[2], "FAIL") && n == 3 && (!nl->is_peer || nl->peer_version >= PEERING_VERSION_RING_FAIL)) {
@@ -1028,6 +1056,12 @@ void link_rings_ended(msnd_server *s, const conn *c) {
         for (unsigned i = 0; i < r->n; i++) link_send(p->bev, "RINGEND %s %s\r\n", c->email, r->cookie[i]);
     }
     free(strmap_del(L->rings, c->email));
+}
+
+void link_account_gone(msnd_server *s, const char *email) {
+    links *L = s->links;
+    for (link_in *p = L ? L->peers : NULL; p; p = p->next)
+        if (p->hello && !p->ns_peer && p->sb_version >= 4 && !p->gone) link_send(p->bev, "GONE %s\r\n", email);
 }
 
 void link_forget_conn(msnd_server *s, conn *c) {

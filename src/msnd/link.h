@@ -21,6 +21,9 @@
  * Version 2 adds the answer UNKNOWN (not this node's: ask the next);
  * version 3 adds, unasked,
  *   NS -> SB  RINGEND <callee> <cookie>      (the session rung has ended)
+ * version 4 adds the RING answer HIDDEN (the caller appears offline to
+ * the callee's node: 913 for the client) and, unasked,
+ *   NS -> SB  GONE <email>                   (the account was deleted)
  * Every token is an MSNP parameter: no spaces (names stay URL-encoded).
  * A request the NS does not answer within LINK_REQUEST_TIMEOUT_MS, or that
  * is pending when a link drops, fails with 601 to the client; a dropped
@@ -54,6 +57,9 @@ int link_ask_auth(msnd_server *s, conn *c, msnd_trid trid, const char *cookie, c
                   size_t whycap);
 int link_ask_ring(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, const char *cookie, const char *caller,
                   const char *caller_name, const char *callee, char *why, size_t whycap);
+/* The account was deleted and its session here ended: the switchboards
+ * linked to this node (version 4) hear GONE and close its connections. */
+void link_account_gone(msnd_server *s, const char *email);
 /* c is closing: its waiting requests complete without it. */
 void link_forget_conn(msnd_server *s, conn *c);
 /* A notification session was rung (RNG with this cookie) for a switchboard

@@ -22,9 +22,12 @@
 #define LINK_RETRY_MIN_MS 100
 #define LINK_RETRY_MAX_MS 5000
 /* HELLO version a switchboard sends first; notification servers accept 1
- * to 3. Version 3 hears RINGEND (a ring's callee session ended); a node
- * that refuses it (an older one) is dialled again with version 2. */
-#define SB_LINK_VERSION 3
+ * to 4. Version 3 hears RINGEND (a ring's callee session ended), version 4
+ * GONE (an account deleted) and the RING answer HIDDEN (the caller appears
+ * offline). A node that refuses it (an older one) is dialled again with
+ * the version before, down to SB_LINK_VERSION_OLDEST. */
+#define SB_LINK_VERSION 4
+#define SB_LINK_VERSION_OLDEST 2
 #define LINK_RINGS_KEPT 16
 
 struct bufferevent;
@@ -67,8 +70,8 @@ typedef struct ns_link {
     size_t cap, nfree, used;
     uint16_t next_gen;
     int is_peer;       /* a notification server's link to another (--ns-peers) */
-    int sb_version;    /* a switchboard's: the HELLO version it tries (3, then 2 after a refusal) */
-    int peer_version;  /* a peer's: the PEER version it tries (PEERING_VERSION, then the fallback after a refusal) */
+    int sb_version;    /* a switchboard's: the HELLO version it tries (4, then 3, 2 after refusals) */
+    int peer_version;  /* a peer's: the PEER version it tries (PEERING_VERSION, then older ones after refusals) */
     int hello_sent;    /* this connection's HELLO (or PEER) went out */
     int write_by_pass; /* a linked peer: link_out_queue's lines leave at the end of the loop pass */
     /* RL lines queued to this peer while linked, over the life of the

@@ -136,6 +136,12 @@ static int presence_line(link_in *p, char **tok, int n) {
         presence_remote_off(s, p, email);
         return 0;
     }
+    if (n == 2 && strcmp(tok[0], "GONE") == 0 && p->peer_version >= PEERING_VERSION_GONE) {
+        /* The account was deleted and its session on that node ended: it
+         * must not go on chatting in a switchboard here it was rung into. */
+        server_close_switchboards_of(s, email);
+        return 0;
+    }
     if (n == 3 && strcmp(tok[0], "LOGIN") == 0) {
         /* One session per account in the whole cluster, as on one node:
          * the newer login wins; and that source's failures are forgotten. */
@@ -332,6 +338,16 @@ void peering_login_out(msnd_server *s, const char *email, const char *src) {
 void peering_failure_out(msnd_server *s, const char *email, const char *src) {
     const char *tok[] = {"FAIL", email, src};
     peers_line(s, tok, 3, 0);
+}
+
+void peering_gone_out(msnd_server *s, const char *email) {
+    links *L = s->links;
+    if (!L) return;
+    char line[LINK_MAX_LINE + 2];
+    const char *tok[] = {"GONE", email};
+    long len = join_tokens(line, sizeof line, tok, 2);
+    for (size_t i = 0; len > 0 && i < L->nout; i++)
+        if (L->out[i].up && L->out[i].peer_version >= PEERING_VERSION_GONE) queue_line(&L->out[i], line, (size_t)len);
 }
 
 void peering_rl_out(msnd_server *s, const char *contact, int added, const char *ver, const char *by,

@@ -4,7 +4,7 @@
  *
  * A node dials the other nodes' --link-listen addresses and tells each,
  * once linked, every visible user of this node and then every change:
- *   NS -> NS  PEER 5 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered HELLO 5 OK)
+ *   NS -> NS  PEER 6 <own-link-addr> <secret|-> [<own-sb-addr>]   (answered HELLO 6 OK)
  *   NS -> NS  RLBASE <count>                      RL lines sent to that node before this link
  *   NS -> NS  SESSION <email> <age-ms>            in the snapshot (version 4): each logged-in
  *                                                 user, hidden ones too, and how long ago it
@@ -27,16 +27,21 @@
  *                                                 the receiving node's login throttles as well
  *   NS -> NS  PRIV <email> <status> <name> <watcher|*>   privacy changed:
  *                                                 re-tell that watcher (or all)
+ *   NS -> NS  GONE <email>                        the account was deleted and its
+ *                                                 session here ended (version 6): the
+ *                                                 receiving node closes its switchboard
+ *                                                 connections (the others see BYE)
  * The receiving node tells its own watchers (presence.h); a dropped link
  * takes the peer's users offline there. It keeps a watcher list only when
  * the sender had handled every RL line it sent that node (rl-heard equals
  * its own count): a list made before the sender heard of a change here may
  * lack a watcher of this node, and is then read from the store instead.
  * A node still speaking version 1 (PEER 1: no RLBASE, ON without lists), 2
- * (no LOGIN), 3 (no SESSION) or 4 (no RING FAIL) is accepted; this node's
- * own PEER 5 is refused by a node older than version 5, and the next dial
- * then says PEER 4 (as a switchboard falls back from HELLO 3 to 2), which
- * a version-4 node accepts; versions 1 to 3 refuse that too. The dialling
+ * (no LOGIN), 3 (no SESSION), 4 (no RING FAIL) or 5 (no GONE) is accepted;
+ * this node's own PEER 6 is refused by a node older than version 6, and
+ * the next dial then says PEER 5, the one after PEER 4 (as a switchboard
+ * falls back from HELLO 4 to 3 and 2), which a node of that version
+ * accepts; versions 1 to 3 refuse them all. The dialling
  * node may also ask RING (as a switchboard does, link.h) for a CAL at its
  * own switchboard to a user of the receiving node, which rings with the
  * <own-sb-addr> of PEER. The answer is OK, NO or, to a node that said PEER
@@ -51,11 +56,14 @@
 #include "server.h"
 
 /* The version of PEER this node sends first and of HELLO it expects back;
- * PEERING_VERSION_FALLBACK after a dial its PEER line was refused on. */
-#define PEERING_VERSION 5
-#define PEERING_VERSION_FALLBACK 4
+ * after a dial its PEER line was refused on, the version before, down to
+ * PEERING_VERSION_OLDEST (then the newest again). */
+#define PEERING_VERSION 6
+#define PEERING_VERSION_OLDEST 4
 /* The first version whose RING may be answered FAIL. */
 #define PEERING_VERSION_RING_FAIL 5
+/* The first version that hears GONE. */
+#define PEERING_VERSION_GONE 6
 /* The longest watcher list an ON line carries; longer ones are read by the
  * receiving node from the store. */
 #define PEERING_LIST_MAX 1400
@@ -81,6 +89,9 @@ void peering_login_out(msnd_server *s, const char *email, const char *src);
  * counts it, so a guesser gets the same tries from the cluster as from
  * one node. */
 void peering_failure_out(msnd_server *s, const char *email, const char *src);
+/* An account found deleted here, its session ended: every peer (version
+ * 6) closes its switchboard connections of that account. */
+void peering_gone_out(msnd_server *s, const char *email);
 
 /* Someone (by) added or removed contact on FL: tell every peer, which
  * passes ADD/REM RL on if contact is logged in there. */

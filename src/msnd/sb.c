@@ -187,15 +187,13 @@ static void bind_ring(msnd_server *s, sb_session *ss, const char *email) {
 
 /* A caller who appears offline (HDN), or whose notification session has
  * ended, may not ring anyone from a switchboard joined before: the RNG
- * would show them online. XFR SB refuses them the same way (913). Known
- * where the notification server is this process; a caller on another
- * node of a cluster is not visible here when hidden, nor when the link
- * to it is down, so there only a caller seen hidden here is refused. */
+ * would show them online. XFR SB refuses them the same way (913). Where
+ * the notification server is this process, it knows (a caller of another
+ * node of a cluster: by what that node tells, sbgate_caller_offline); a
+ * switchboard process of its own asks the callee's node, which answers
+ * HIDDEN (link.h). */
 static int caller_appears_offline(msnd_server *s, const conn *c) {
-    if (!s->has_ns) return 0;
-    const conn *ns = presence_find(s->presence, c->email);
-    if (ns) return ns->status == MSNP_STATUS_HDN;
-    return !s->cfg.ns_peers[0];
+    return s->has_ns && sbgate_caller_offline(s, c->email);
 }
 
 static void sb_cal(conn *c, const msnp_cmd *cmd) {
@@ -297,11 +295,12 @@ void sb_ring_done(msnd_server *s, conn *c, msnd_trid trid, uint32_t session_id, 
         conn_cmd(c, "CAL", trid, "RINGING", sid, NULL);
         LOGD("ringing", "session=%u caller=%s callee=%s", session_id, c->email, callee);
     } else {
-        int code = answer == SB_ANSWER_NO  ? MSNP_ERR_USER_NOT_ONLINE
-            : answer == SB_ANSWER_DB_ERROR ? MSNP_ERR_DB_SERVER
-                                           : MSNP_ERR_SERVER_UNAVAILABLE;
+        int code = answer == SB_ANSWER_NO        ? MSNP_ERR_USER_NOT_ONLINE
+            : answer == SB_ANSWER_DB_ERROR       ? MSNP_ERR_DB_SERVER
+            : answer == SB_ANSWER_CALLER_OFFLINE ? MSNP_ERR_NOT_ALLOWED_WHEN_OFFLINE
+                                                 : MSNP_ERR_SERVER_UNAVAILABLE;
         /* A callee not online is part of the day; a link that fails is not. */
-        if (answer == SB_ANSWER_NO)
+        if (answer == SB_ANSWER_NO || answer == SB_ANSWER_CALLER_OFFLINE)
             LOGD("call not rung", "conn=%llu peer=%s session=%u caller=%s callee=%s error=%d reason=\"%s\"",
                  (unsigned long long)c->id, c->peer, session_id, c->email, callee, code, why ? why : "-");
         else

@@ -12,7 +12,8 @@
 #define SB_ANSWER_YES 1
 #define SB_ANSWER_NO 0
 #define SB_ANSWER_UNAVAILABLE (-1)
-#define SB_ANSWER_DB_ERROR (-2) /* the notification server could not read the database: 501 */
+#define SB_ANSWER_DB_ERROR (-2)       /* the notification server could not read the database: 501 */
+#define SB_ANSWER_CALLER_OFFLINE (-3) /* the caller appears offline to the callee's node: 913 */
 
 /* USR: c may be NULL (the client left while waiting). name is set for YES. */
 void sb_auth_done(msnd_server *s, conn *c, msnd_trid trid, int answer, const char *email, const char *name,

@@ -29,6 +29,18 @@ void sbgate_name_of(msnd_server *s, const char *email, char *out, size_t cap) {
     snprintf(out, cap, "%s", email);
 }
 
+int sbgate_caller_offline(msnd_server *s, const char *caller) {
+    const conn *ns = presence_find(s->presence, caller);
+    if (ns) return ns->status == MSNP_STATUS_HDN;
+    /* Another node's user: visible while that node says so (ON lines,
+     * peering.h), as this node's users see it. That node says ON as the
+     * user becomes visible, before it handles the user's next command (an
+     * XFR SB), and OFF when it hides or leaves; a caller whose ON has not
+     * arrived yet appears offline here for that moment, to its watchers
+     * here as well. */
+    return presence_remote_from(s->presence, caller) == NULL;
+}
+
 int sbgate_auth(msnd_server *s, const char *cookie, const char *email, char *name, size_t namecap) {
     int r = sbreg_redeem(s->sbreg, cookie, email, 0, server_now_ms());
     if (r != 0) return r == SBREG_UNKNOWN ? SBGATE_ELSEWHERE : SBGATE_NO;

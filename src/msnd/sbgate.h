@@ -42,6 +42,13 @@ int sbgate_auth(msnd_server *s, const char *cookie, const char *email, char *nam
 int sbgate_ring(msnd_server *s, const char *caller, const char *caller_name, const char *callee, uint32_t session_id,
                 const char *cookie, const char *sb_addr, char *callee_name, size_t namecap);
 
+/* Does caller appear offline to this node's users? Its session here is
+ * hidden (HDN), or it has none here and no linked notification peer says
+ * it is visible (logged out, hidden or not yet online on its node, or that
+ * node not linked now). A caller that appears offline may not ring anyone
+ * (913): the RNG would show it online. */
+int sbgate_caller_offline(msnd_server *s, const char *caller);
+
 /* A user's friendly name: the online session's, else the stored one, else
  * the e-mail itself. */
 void sbgate_name_of(msnd_server *s, const char *email, char *out, size_t cap);

@@ -1206,9 +1206,11 @@ static void job_account_gone(void *arg) { conn_close(arg, "account deleted"); }
 
 /* A deleted account's switchboard connections in this process go with its
  * notification session: it must not go on chatting in conversations it
- * joined before (the others see BYE). A switchboard process of its own is
- * not told. */
-static void close_switchboards_of(msnd_server *s, const char *email) {
+ * joined before (the others see BYE). Switchboard processes of their own
+ * and the other nodes of a cluster, whose switchboards it may have been
+ * rung into, hear GONE over the link (link_account_gone,
+ * peering_gone_out) and do the same. */
+void server_close_switchboards_of(msnd_server *s, const char *email) {
     /* walked afresh after each close, which may close others; account_gone
      * marks those whose close waits for their fiber */
     for (;;) {
@@ -1256,7 +1258,9 @@ static void gone_sweep(msnd_server *s, uint64_t gen) {
             char email[sizeof c->email];
             memcpy(email, c->email, sizeof email);
             on_timer_fiber(c, job_account_gone);
-            close_switchboards_of(s, email);
+            server_close_switchboards_of(s, email);
+            link_account_gone(s, email); /* switchboard processes */
+            peering_gone_out(s, email);  /* other nodes' switchboards it was rung into */
             break;
         }
     }

@@ -231,6 +231,9 @@ int server_sb_for_xfr(msnd_server *s, const conn *c, char *out, size_t cap);
 /* Open the store read transaction shared by the rest of this event-loop
  * pass (no-op when one is open or there is no store); see server.c. */
 void server_pass_read_scope(msnd_server *s);
+/* Close email's switchboard connections in this process (its account was
+ * deleted): the others in those conversations see BYE. */
+void server_close_switchboards_of(msnd_server *s, const char *email);
 /* While shutting down: leave the loop once no connection is left and no
  * presence fan-out is reading the store (presence_busy). */
 void server_maybe_exit(msnd_server *s);

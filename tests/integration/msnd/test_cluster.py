@@ -201,6 +201,73 @@ def test_xfr_cookie_ends_with_its_session_across_processes():
         assert b.expect("RNG").args[4] == "alice@example.com"
 
 
+def call(sb, callee_ns, email):
+    """CAL email from switchboard client sb: RINGING, and the RNG that
+    reaches callee_ns (returned)."""
+    t = sb.trid()
+    sb.send_line("CAL %d %s" % (t, email))
+    r = sb.expect("CAL")
+    assert r.args[:2] == [str(t), "RINGING"], r
+    return next_named(callee_ns, "RNG")
+
+
+def test_hidden_or_logged_out_caller_cannot_ring_from_a_switchboard_process():
+    """A switchboard process does not know its callers' status: the node
+    that holds the callee's session answers a caller who appears offline
+    there (hidden, or its session ended) with HIDDEN, and the caller gets
+    913, as from the notification server's own switchboard. Back online,
+    the same switchboard rings again."""
+    with Cluster() as cl:
+        a = online(cl.ns, "alice@example.com")
+        b = online(cl.ns, "bob@example.com")
+        c = online(cl.ns, "carol@example.com")
+        a.email, b.email = "alice@example.com", "bob@example.com"
+        wait_linked(a)
+        sb = msntest.open_switchboard(cl.ns, a)
+        t = send(a, "CHG {t} HDN 0")
+        reply(a, t, "CHG")
+        t = send(sb, "CAL {t} bob@example.com")
+        sb.expect_error(913, t)
+        b.expect_silence(0.2)
+        t = send(a, "CHG {t} NLN 0")
+        reply(a, t, "CHG")
+        rng = call(sb, b, "bob@example.com")
+        bs = msntest.join_by_ring(cl.ns, b, rng)
+        sb.expect("JOI")
+        a.send_line("OUT")
+        a.expect_closed()
+        t = send(sb, "CAL {t} carol@example.com")
+        sb.expect_error(913, t)
+        c.expect_silence(0.2)
+        # the conversation itself goes on
+        sb.send_msg(sb.trid(), "N", IM)
+        assert bs.expect("MSG").payload == IM
+        for x in (sb, bs, b, c):
+            x.close()
+
+
+def test_deleted_account_leaves_switchboard_processes():
+    """msnd user del of an account logged in with a conversation in a
+    switchboard process: the notification server ends its session (OUT)
+    and tells the switchboard (GONE), which closes its connection there;
+    the others see BYE."""
+    with Cluster() as cl:
+        a = online(cl.ns, "alice@example.com")
+        b = online(cl.ns, "bob@example.com")
+        a.email, b.email = "alice@example.com", "bob@example.com"
+        wait_linked(a)
+        sb = msntest.open_switchboard(cl.ns, a)
+        bs = msntest.join_by_ring(cl.ns, b, call(sb, b, "bob@example.com"))
+        sb.expect_line("JOI bob@example.com Bob")
+        r = cl.ns.run_admin("user", "del", "bob@example.com")
+        assert r.returncode == 0, r.stderr
+        assert next_named(b, "OUT").line == "OUT"
+        b.expect_closed()
+        bs.expect_closed()
+        sb.expect_line("BYE bob@example.com")
+        assert "account deleted, switchboard connection closed" in cl.sbs[0].log_text()
+
+
 def test_two_switchboards_in_turn():
     with Cluster(n_sb=2) as cl:
         a = online(cl.ns, "alice@example.com")
@@ -304,7 +371,7 @@ def test_hostile_link_peers():
                  b"PEER 1 127.0.0.1:1 -\r\nRING 1 5 c alice@example.com A bob@example.com\r\n",  # no switchboard
                  b"PEER 1 127.0.0.1:1 - not-an-address\r\n",
                  b"PEER 1 127.0.0.1:1 wrong-secret\r\n",
-                 b"PEER 6 127.0.0.1:1 -\r\n",
+                 b"PEER 7 127.0.0.1:1 -\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nRLBASE many\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice x -\r\n",
                  b"PEER 2 127.0.0.1:1 -\r\nON alice@example.com NLN Alice 0 bob@example.com,,x\r\n",
@@ -336,8 +403,10 @@ def test_hostile_link_peers():
         s.close()
         # A version-2 switchboard hears that the cookie is not this node's,
         # and so for a callee with no session here; version 3 as well, and
-        # it hears RINGEND when a session it had rung ends; version 4 is
-        # refused.
+        # it hears RINGEND when a session it had rung ends; version 4 as
+        # well, and it hears that a caller who appears offline to the node
+        # (not logged in there) may not ring alice: HIDDEN, where version
+        # 3 is told NO; version 5 is refused.
         s = socket.create_connection(link, timeout=5)
         s.sendall(b"HELLO 2 127.0.0.1:9 -\r\nAUTH 78 1.2.3 alice@example.com\r\n"
                   b"RING 79 5 9.9.9 alice@example.com Alice nobody@example.com\r\n")
@@ -351,9 +420,22 @@ def test_hostile_link_peers():
         f = s.makefile("rb")
         assert f.readline() == b"HELLO 3 OK\r\n"
         assert f.readline() == b"AUTH 80 UNKNOWN\r\n"
+        s.sendall(b"RING 81 5 9.9.9 bob@example.com Bob alice@example.com\r\n")
+        assert f.readline() == b"RING 81 NO\r\n"
         s.close()
         s = socket.create_connection(link, timeout=5)
-        s.sendall(b"HELLO 4 127.0.0.1:9 -\r\n")
+        s.sendall(b"HELLO 4 127.0.0.1:9 -\r\nAUTH 82 1.2.3 alice@example.com\r\n"
+                  b"RING 83 5 9.9.9 bob@example.com Bob alice@example.com\r\n"
+                  b"RING 84 5 9.9.9 bob@example.com Bob nobody@example.com\r\n")
+        f = s.makefile("rb")
+        assert f.readline() == b"HELLO 4 OK\r\n"
+        assert f.readline() == b"AUTH 82 UNKNOWN\r\n"
+        assert f.readline() == b"RING 83 HIDDEN\r\n"
+        assert f.readline() == b"RING 84 UNKNOWN\r\n"  # not this node's callee: not its to decide
+        s.close()
+        a.expect_silence(0.2)  # no RNG
+        s = socket.create_connection(link, timeout=5)
+        s.sendall(b"HELLO 5 127.0.0.1:9 -\r\n")
         s.settimeout(5)
         assert s.recv(100) == b""
         s.close()
@@ -437,7 +519,7 @@ def test_link_drop_with_a_request_waiting():
         conn, _ = lsock.accept()
         f = conn.makefile("rb")
         got.append(f.readline())
-        conn.sendall(b"HELLO 3 OK\r\n")
+        conn.sendall(b"HELLO 4 OK\r\n")
         got.append(f.readline())
         conn.close()
 
@@ -454,7 +536,7 @@ def test_link_drop_with_a_request_waiting():
         c.expect_line("601 4")
         c.expect_closed()
         t.join(10)
-        assert got[0].startswith(b"HELLO 3 %s:%d " % (sb.sb[0].encode(), sb.sb[1])), got
+        assert got[0].startswith(b"HELLO 4 %s:%d " % (sb.sb[0].encode(), sb.sb[1])), got
         assert got[1].startswith(b"AUTH ") and got[1].endswith(b" 1.2.3 alice@example.com\r\n"), got
         # the refusal says why: the link to that notification server went
         refused = [x for x in sb.log_text().splitlines() if "switchboard login refused" in x]
@@ -470,13 +552,14 @@ def test_link_drop_with_a_request_waiting():
 
 def accept_sb_link(lsock, sb):
     """The test as the notification server of switchboard process sb, one
-    of a version that knows HELLO 2 only: sb's HELLO 3 is refused (the link
-    closed), the HELLO 2 it dials again with is answered, and sb logs it
-    linked. Returns the link and its reader."""
+    of a version that knows HELLO 2 only: sb's HELLO 4 and then HELLO 3 are
+    refused (the link closed), the HELLO 2 it dials again with is answered,
+    and sb logs it linked. Returns the link and its reader."""
     lsock.settimeout(10)
-    conn, _ = lsock.accept()
-    assert conn.makefile("rb").readline().startswith(b"HELLO 3 ")
-    conn.close()
+    for refused in (b"HELLO 4 ", b"HELLO 3 "):
+        conn, _ = lsock.accept()
+        assert conn.makefile("rb").readline().startswith(refused)
+        conn.close()
     conn, _ = lsock.accept()
     f = conn.makefile("rb")
     assert f.readline().startswith(b"HELLO 2 ")
@@ -1230,6 +1313,97 @@ def test_unanswered_ring_across_nodes_ends_with_callee_session():
             c.close()
 
 
+def test_hidden_or_logged_out_caller_of_another_node_cannot_ring():
+    """A user of node 2 rung into a switchboard of node 1 who then goes
+    hidden, or logs out, on node 2 may not ring anyone from it: node 1
+    heard OFF, the caller appears offline to its users, and the CAL gets
+    913 (the RNG would show the caller online). Visible again on node 2,
+    the caller rings from the same switchboard."""
+    C = "carol@example.com"
+    with TwoNodes() as tn:
+        n1, n2 = tn.nodes
+        e = online(n1, E, via_ds=False)
+        send(e, "ADD {t} FL %s name_123", N)  # to see node 1 hear of N
+        e.expect("ADD")
+        c = online(n1, C, via_ds=False)
+        n = online(n2, N, via_ds=False)
+        assert next_presence(e, N).line == "NLN NLN %s name_123" % N
+        sb = msntest.open_switchboard(n1, e)
+        bs = msntest.join_by_ring(n1, n, call(sb, n, N))
+        sb.expect("JOI")
+        t = send(n, "CHG {t} HDN")
+        assert next_presence(e, N).line == "FLN %s" % N
+        t = send(bs, "CAL {t} %s", C)
+        bs.expect_error(913, t)
+        c.expect_silence(0.2)
+        t = send(n, "CHG {t} NLN")
+        assert next_presence(e, N).line == "NLN NLN %s name_123" % N
+        rng = call(bs, c, C)
+        assert rng.args[4] == N, rng
+        n.send_line("OUT")
+        n.close()
+        assert next_presence(e, N).line == "FLN %s" % N
+        t = send(bs, "CAL {t} alice@example.com")
+        bs.expect_error(913, t)
+        for x in (sb, bs, c, e):
+            x.close()
+
+
+def test_hidden_caller_of_another_node_cannot_ring_from_a_switchboard_process():
+    """The same with a switchboard process: the callee's node (node 1)
+    answers HIDDEN for a caller of node 2 that it knows to be hidden there
+    (node 2 said OFF), and rings once node 2 says it is visible again."""
+    C = "carol@example.com"
+    with TwoNodes(roles="ns") as tn:
+        n1, n2 = tn.nodes
+        with switchboard_process_linked(tn) as sbp:
+            e = online(n1, E, via_ds=False)
+            send(e, "ADD {t} FL %s name_123", N)  # to see node 1 hear of N
+            e.expect("ADD")
+            c = online(n1, C, via_ds=False)
+            n = online(n2, N, via_ds=False)
+            n.email = N
+            assert next_presence(e, N).line == "NLN NLN %s name_123" % N
+            sb = msntest.open_switchboard(n2, n)
+            t = send(n, "CHG {t} HDN")
+            assert next_presence(e, N).line == "FLN %s" % N
+            t = send(sb, "CAL {t} %s", C)
+            sb.expect_error(913, t)
+            c.expect_silence(0.2)
+            t = send(n, "CHG {t} NLN")
+            assert next_presence(e, N).line == "NLN NLN %s name_123" % N
+            rng = call(sb, c, C)
+            assert rng.args[1] == addr(sbp) and rng.args[4] == N, rng
+            for x in (sb, c, e, n):
+                x.close()
+            sbp.cleanup()
+
+
+def test_deleted_account_leaves_switchboards_of_other_nodes():
+    """msnd user del of a user of node 2 rung into a switchboard of node 1:
+    node 2 ends its session (OUT) and tells node 1 (GONE), which closes its
+    switchboard connection there; the others see BYE."""
+    with TwoNodes() as tn:
+        n1, n2 = tn.nodes
+        e = online(n1, E, via_ds=False)
+        send(e, "ADD {t} FL %s name_123", N)
+        e.expect("ADD")
+        n = online(n2, N, via_ds=False)
+        assert next_presence(e, N).line == "NLN NLN %s name_123" % N
+        sb = msntest.open_switchboard(n1, e)
+        bs = msntest.join_by_ring(n1, n, call(sb, n, N))
+        sb.expect_line("JOI %s name_123" % N)
+        r = subprocess.run([MSND, "user", "del", N, "--db", tn.db], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert next_named(n, "OUT").line == "OUT"
+        n.expect_closed()
+        bs.expect_closed()
+        sb.expect_line("BYE %s" % N)
+        assert "account deleted, switchboard connection closed" in n1.log_text()
+        for x in (sb, e):
+            x.close()
+
+
 def chat_across_nodes(link_host):
     with TwoNodes(link_host) as tn:
         n1, n2 = tn.nodes
@@ -1587,8 +1761,8 @@ def test_slow_peer_gets_every_line_in_order():
         peer, _ = listener.accept()
         peer.settimeout(10)
         f = peer.makefile("rb")
-        assert f.readline().startswith(b"PEER 5 ")
-        peer.sendall(b"HELLO 5 OK\r\n")
+        assert f.readline().startswith(b"PEER 6 ")
+        peer.sendall(b"HELLO 6 OK\r\n")
         assert f.readline() == b"RLBASE 0\r\n"
         assert f.readline() == b"SYNCED 0\r\n"
         a = online(node, "alice@example.com", via_ds=False)
@@ -1634,8 +1808,8 @@ class FakePeer:
         self.inbound, _ = self.listener.accept()
         self.inbound.settimeout(10)
         self.lines = self.inbound.makefile("rb")
-        assert self.lines.readline().startswith(b"PEER 5 ")
-        self.inbound.sendall(b"HELLO 5 OK\r\n")
+        assert self.lines.readline().startswith(b"PEER 6 ")
+        self.inbound.sendall(b"HELLO 6 OK\r\n")
         assert self.lines.readline() == b"RLBASE %d\r\n" % rlbase
 
     def accept(self, node):
@@ -1946,8 +2120,9 @@ def test_user_of_another_node_leaving_during_an_outage():
 
 
 def test_peer_of_an_older_version_is_dialled_with_peer_4():
-    """A node of link version 4 refuses PEER 5 (it closes the link): the
-    next dial says PEER 4, which it answers, and the nodes link."""
+    """A node of link version 4 refuses PEER 6 and PEER 5 (it closes the
+    link): the next dial says PEER 4, which it answers, and the nodes
+    link."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(2)
@@ -1957,9 +2132,10 @@ def test_peer_of_an_older_version_is_dialled_with_peer_4():
     node.start()
     try:
         listener.settimeout(15)
-        peer, _ = listener.accept()
-        assert peer.makefile("rb").readline().startswith(b"PEER 5 ")
-        peer.close()
+        for refused in (b"PEER 6 ", b"PEER 5 "):
+            peer, _ = listener.accept()
+            assert peer.makefile("rb").readline().startswith(refused)
+            peer.close()
         peer, _ = listener.accept()
         peer.settimeout(10)
         f = peer.makefile("rb")

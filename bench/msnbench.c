@@ -2071,7 +2071,7 @@ static int mode_populate(void) {
 
 /* Asked for (--help): standard output and 0; a usage error: standard
  * error and 2. */
-static void usage(FILE *f, int code) {
+static _Noreturn void usage(FILE *f, int code) {
     fprintf(
         f,
         "usage: msnbench MODE [options]\n"

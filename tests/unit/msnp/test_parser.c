@@ -605,8 +605,7 @@ static void test_refused_payload_command(void **state) {
     static const char *in[] = {
         "MSG 1 N\x01 11\r\nUSR 9 X Y\r\nPNG\r\n",
         "MSG 1 N 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 11\r\nUSR 9 X Y\r\nPNG\r\n",
-        "QRY 1 a\x7f"
-        "b 11\r\nUSR 9 X Y\r\nPNG\r\n",
+        "QRY 1 a\177b 11\r\nUSR 9 X Y\r\nPNG\r\n",
         "UUX 1 a\x01 011\r\nUSR 9 X Y\r\nPNG\r\n",
     };
     static const msnp_parse_status st[] = {MSNP_ECONTROL_CHAR, MSNP_ETOO_MANY_PARAMS, MSNP_ECONTROL_CHAR,

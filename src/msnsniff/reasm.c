@@ -262,16 +262,32 @@ static int beyond_window(const sn_stream *s, uint32_t seq) {
     return d > 0 && (uint32_t)d > REASM_WINDOW;
 }
 
+/* A packet of either end at the stream's own position: the connection
+ * goes on there, and far numbers seen so far were not its own (forged,
+ * or garbage), whatever they agreed on. */
+static void far_refuted(sn_stream *s) { s->far_ack_set = s->far_seq_set = s->far_agreed = 0; }
+
 /* A hole larger than the window is a gap only when both ends vouch for
  * it: the peer acknowledged bytes up to far_ack and this side sent data
  * near there (far_seq); a single far sequence or acknowledgement number
- * may be garbage. Then what is queued is delivered, the bytes up to
- * `target` are declared lost, and 1 is returned. */
-static int far_hole_confirmed(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t target) {
+ * may be garbage. Two agreeing numbers may be forged as well, a segment
+ * and its acknowledgement, which neither endpoint takes: their answers
+ * at the old position (far_refuted) come within a round trip, so the
+ * numbers must still agree SN_REASM_FAR_WAIT_MS after they first did,
+ * at this packet (time ts). Then what is queued is delivered, the bytes
+ * up to `target` are declared lost, and 1 is returned. */
+static int far_hole_confirmed(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t target, uint64_t ts) {
     if (!s->far_ack_set || !s->far_seq_set || !beyond_window(s, s->far_ack) || !beyond_window(s, s->far_seq)) return 0;
     int32_t apart = seq_diff(s->far_seq, s->far_ack);
     if ((apart < 0 ? -(int64_t)apart : (int64_t)apart) > (int64_t)REASM_WINDOW) return 0;
-    s->far_ack_set = s->far_seq_set = 0;
+    uint32_t now = (uint32_t)(ts / 1000u);
+    if (!s->far_agreed) {
+        s->far_agreed = 1;
+        s->far_since = now;
+        return 0;
+    }
+    if ((int32_t)(now - s->far_since) < SN_REASM_FAR_WAIT_MS) return 0; /* (or time went back) */
+    far_refuted(s);
     /* bounded: each round delivers or frees at least one queued segment */
     while (s->ooo) {
         if (seq_diff(s->ooo->seq, s->next_seq) > 0) skip(r, owner, s, dir, s->ooo->seq - s->next_seq, SN_GAP_MISSING);
@@ -305,11 +321,15 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             s->next_seq = pkt->seq + 1;
             s->isn = pkt->seq;
             s->has_isn = 1;
-            s->peer_ack_set = s->far_ack_set = s->far_seq_set = 0;
+            s->peer_ack_set = 0;
+            far_refuted(s);
         }
     }
     /* the acknowledgement tells us what the peer's stream must contain */
     if ((fl & SN_TCP_ACK) && peer->started) {
+        /* the receiver acknowledges (again) what it has where the stream
+         * is: it never took the far bytes */
+        if ((peer->far_ack_set || peer->far_seq_set) && !beyond_window(peer, pkt->ack)) far_refuted(peer);
         if (!peer->peer_ack_set || seq_diff(pkt->ack, peer->peer_ack) > 0) {
             if (seq_diff(pkt->ack, peer->next_seq) >= 0 && seq_diff(pkt->ack, peer->next_seq) < (int32_t)REASM_WINDOW) {
                 peer->peer_ack = pkt->ack;
@@ -319,7 +339,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
                  * (if seen at all): lost up to the acknowledgement */
                 peer->far_ack = pkt->ack;
                 peer->far_ack_set = 1;
-                far_hole_confirmed(r, owner, peer, !dir, pkt->ack);
+                far_hole_confirmed(r, owner, peer, !dir, pkt->ack, pkt->ts);
             }
         }
         check_acked_holes(r, owner, peer, !dir);
@@ -357,6 +377,9 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
     }
     if (n) {
         int32_t rel = seq_diff(seq, s->next_seq);
+        /* the sender goes on where the stream is (or sends again what it
+         * had sent): far numbers were not its own */
+        if ((s->far_ack_set || s->far_seq_set) && !beyond_window(s, seq)) far_refuted(s);
         if (rel < 0) {
             if (s->len && !s->ignore) compare_held(r, owner, s, dir, seq, p, n);
             if ((size_t)(-(int64_t)rel) >= n) {
@@ -375,7 +398,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             /* lost up to this segment, or to the acknowledgement if that is
              * short of it; this segment is then taken as any other */
             uint32_t target = s->far_ack_set && seq_diff(s->far_ack, seq) < 0 ? s->far_ack : seq;
-            if (!far_hole_confirmed(r, owner, s, dir, target)) {
+            if (!far_hole_confirmed(r, owner, s, dir, target, pkt->ts)) {
                 r->out_of_window++;
                 n = 0;
             }

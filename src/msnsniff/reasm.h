@@ -40,7 +40,12 @@ typedef struct sn_stream {
     uint32_t far_ack, far_seq;
     uint32_t isn; /* the initial sequence number of its SYN, if has_isn */
     unsigned started : 1, fin : 1, peer_ack_set : 1, ignore : 1, done : 1, far_ack_set : 1, far_seq_set : 1,
-        has_isn : 1;
+        has_isn : 1, far_agreed : 1;
+    /* When far_ack and far_seq first agreed (capture time in ms, modulo
+     * 2^32; it fills the padding before buf): the hole is taken only
+     * once they still agree SN_REASM_FAR_WAIT_MS later with nothing at
+     * the old position in between (far_hole_confirmed). */
+    uint32_t far_since;
     uint8_t *buf; /* delivered to the consumer but not consumed */
     size_t len, cap;
     sn_seg *ooo;      /* queued out-of-order segments, sorted, disjoint */
@@ -58,6 +63,14 @@ typedef struct sn_stream {
  * its window at most, while a hostile one of tiny segments in random
  * order would make every packet walk tens of thousands. */
 #define SN_REASM_WALK_MAX 4096u
+
+/* How long (capture time) a hole beyond the window waits for the two
+ * ends' far numbers to be contradicted before it is taken. A forger can
+ * send a far segment and its acknowledgement together; it cannot stop
+ * the endpoints from answering within a round trip at the old position
+ * (the receiver acknowledges what it really expects, the sender goes on
+ * sending there), and any such packet clears the far numbers. */
+#define SN_REASM_FAR_WAIT_MS 1000
 
 /* Why bytes of a stream are lost (sn_reasm_ops.gap). */
 typedef enum sn_gap_why {

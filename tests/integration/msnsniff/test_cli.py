@@ -2725,6 +2725,38 @@ class TcpConnections(unittest.TestCase):
         rc, out, err = Capture().run([])
         self.assertNotIn("segments dropped", err)
 
+    def test_forged_far_segment_and_acknowledgement_blind_nothing(self):
+        # Someone on the path forges a client segment 100 MB ahead and a
+        # server acknowledgement of it. Neither endpoint takes them (the
+        # server drops data that far past its window and answers with an
+        # acknowledgement of what it really expects; the client drops an
+        # acknowledgement of bytes it never sent), and the conversation
+        # goes on where it was: so does the analysis.
+        for forged_ack_first in (False, True):
+            c = Capture()
+            sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+            chat_on(sb, "before the forged segments")
+            far = sb.next_seq[0] + 100 * 1000 * 1000
+            junk = text_message("forged")
+            if forged_ack_first:
+                sb.segment(1, ACK, ack=far + len(junk), advance=0)
+            sb.segment(0, PSH | ACK, junk, seq=far, advance=0)
+            if not forged_ack_first:
+                sb.segment(1, ACK, ack=far + len(junk), advance=0)
+            sb.segment(1, ACK)  # the server's answer: what it expects
+            sb.c2s(text_message("after the forged segments"))
+            sb.s2c(msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\na reply"))
+            sb.c2s(text_message("and one more"))
+            sb.close()
+            rc, out, err = c.run(["-q"])
+            self.assertEqual(rc, 0, err)
+            ev = events(out)
+            self.assertEqual([e["text"] for e in ev if e["event"] == "message"],
+                             ["before the forged segments", "after the forged segments", "a reply", "and one more"])
+            self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap"], [])
+            flow, = [e for e in ev if e["event"] == "flow"]
+            self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 0))
+
     def test_data_on_a_syn_is_not_the_streams(self):
         # a SYN's data is dropped by a receiver without TCP Fast Open, whose
         # SYN-ACK acknowledges the SYN only: the login that counts is the

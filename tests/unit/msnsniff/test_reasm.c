@@ -61,6 +61,7 @@ typedef struct fixture {
     sn_reasm r;
     sn_stream st[2];
     sink s;
+    uint64_t now; /* the capture time of the next segment (µs) */
 } fixture;
 
 static void fx_init(fixture *f, size_t limit) {
@@ -85,6 +86,7 @@ static void seg(fixture *f, int dir, uint32_t seq, uint8_t flags, const char *da
     p.tcp_flags = flags;
     p.payload = (const uint8_t *)data;
     p.len = data ? strlen(data) : 0;
+    p.ts = f->now;
     sn_reasm_segment(&f->r, NULL, f->st, dir, &p);
 }
 
@@ -325,7 +327,8 @@ static void test_out_of_window_ignored(void **state) {
 }
 
 /* A hole wider than the window: a gap once the receiver's acknowledgement
- * and the sender's next data agree, never on one far number alone. */
+ * and the sender's data agree, and still do a second later, never on one
+ * far number alone. */
 static void test_acked_hole_beyond_window(void **state) {
     (void)state;
     const uint32_t far = 5u + 70u * 1024u * 1024u; /* 70 MiB after "ok\r\n" */
@@ -338,10 +341,20 @@ static void test_acked_hole_beyond_window(void **state) {
     seg(&f, 1, 501, ACKF, NULL, far);
     assert_int_equal(f.s.gaps, 0); /* one side's word */
     seg(&f, 0, far, ACKF, "BYE\r\n", 501);
-    assert_int_equal(f.s.gaps, 1);
+    assert_int_equal(f.s.gaps, 0); /* both, but not yet for long */
+    f.now += 999999u;
+    seg(&f, 0, far + 5u, ACKF, "NO\r\n", 501);
+    assert_int_equal(f.s.gaps, 0);
+    f.now += 1u;
+    seg(&f, 0, far + 9u, ACKF, "YES\r\n", 501);
+    assert_int_equal(f.s.gaps, 1); /* up to the acknowledgement */
     assert_int_equal(f.s.lost, far - 5u);
-    assert_memory_equal(f.s.out, "ok\r\nBYE\r\n", 9);
-    seg(&f, 0, far + 5u, FIN | ACKF, NULL, 501);
+    assert_int_equal(f.r.out_of_window, 2);
+    seg(&f, 1, 501, ACKF, NULL, far + 14u); /* then what it acknowledges */
+    assert_int_equal(f.s.gaps, 2);
+    assert_int_equal(f.s.lost, far + 9u - 5u);
+    assert_memory_equal(f.s.out, "ok\r\nYES\r\n", 9);
+    seg(&f, 0, far + 14u, FIN | ACKF, NULL, 501);
     assert_true(f.st[0].done);
     fx_free(&f);
     /* the data first (dropped), then the acknowledgement past it */
@@ -353,9 +366,12 @@ static void test_acked_hole_beyond_window(void **state) {
     assert_int_equal(f.r.out_of_window, 1);
     assert_int_equal(f.s.gaps, 0);
     seg(&f, 1, 501, ACKF, NULL, far + 5u);
+    assert_int_equal(f.s.gaps, 0);
+    f.now += 1000000u;
+    seg(&f, 1, 501, ACKF, NULL, far + 10u); /* acknowledged further on */
     assert_int_equal(f.s.gaps, 1);
-    assert_int_equal(f.s.lost, far);
-    seg(&f, 0, far + 5u, ACKF, "OUT\r\n", 501);
+    assert_int_equal(f.s.lost, far + 10u - 5u);
+    seg(&f, 0, far + 10u, ACKF, "OUT\r\n", 501);
     assert_memory_equal(f.s.out, "ok\r\nOUT\r\n", 9);
     fx_free(&f);
     /* far numbers that do not agree: garbage, dropped, no gap */
@@ -373,6 +389,37 @@ static void test_acked_hole_beyond_window(void **state) {
     fx_free(&f);
 }
 
+/* A forged segment far ahead and a forged acknowledgement of it, which
+ * neither endpoint takes: their answers at the old position (the
+ * receiver's acknowledgement of what it expects, the sender's next data)
+ * clear the far numbers, and the stream goes on where it was, however
+ * long the forger goes on agreeing with itself afterwards. */
+static void test_forged_far_hole_refuted(void **state) {
+    (void)state;
+    const uint32_t far = 5u + 70u * 1024u * 1024u;
+    for (int answer = 0; answer < 2; answer++) {
+        fixture f;
+        fx_init(&f, 0);
+        seg(&f, 0, 0, SYN, NULL, 0);
+        seg(&f, 1, 500, SYN | ACKF, NULL, 1);
+        seg(&f, 0, 1, ACKF, "ok\r\n", 501);
+        seg(&f, 0, far, ACKF, "EVIL\r\n", 501);
+        seg(&f, 1, 501, ACKF, NULL, far + 6u);
+        f.now += 1000u;
+        if (answer == 0) seg(&f, 1, 501, ACKF, NULL, 5); /* the receiver: still at 5 */
+        else seg(&f, 0, 5, ACKF, "more\r\n", 501);       /* the sender goes on */
+        f.now += 2000000u;
+        seg(&f, 0, far + 6u, ACKF, "EVIL\r\n", 501); /* agreeing again, later */
+        seg(&f, 1, 501, ACKF, NULL, far + 12u);
+        assert_int_equal(f.s.gaps, 0);
+        seg(&f, 0, answer ? 11 : 5, ACKF, "last\r\n", 501);
+        assert_int_equal(f.s.gaps, 0);
+        assert_int_equal(f.s.n, answer ? 16u : 10u);
+        assert_memory_equal(f.s.out, answer ? "ok\r\nmore\r\nlast\r\n" : "ok\r\nlast\r\n", f.s.n);
+        fx_free(&f);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_and_partial_consumer),
@@ -386,6 +433,7 @@ int main(void) {
         cmocka_unit_test(test_long_queue_after_a_hole),
         cmocka_unit_test(test_insertion_walk_is_bounded),
         cmocka_unit_test(test_acked_hole_beyond_window),
+        cmocka_unit_test(test_forged_far_hole_refuted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

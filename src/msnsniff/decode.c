@@ -545,8 +545,8 @@ static sn_decode_status decode_80211(sn_decoder *d, const uint8_t *p, size_t n, 
  * the header's start. Of them only the flags matter here, the second
  * field after the 8-byte TSFT: the frame ends with its FCS (0x10), the
  * header is padded to four bytes (0x20), and the FCS was wrong (0x40): a
- * frame damaged in the air is not analysed (its bytes would be taken as
- * the stream's first copy). */
+ * frame damaged in the air is not analysed (its bytes could be taken
+ * over the stream's real copy). */
 static sn_decode_status decode_radiotap(sn_decoder *d, const uint8_t *p, size_t n, size_t wirelen, sn_packet *out) {
     if (n < 8) return bad(d, "radiotap header cut short");
     if (p[0] != 0) return bad(d, "radiotap version not 0");

@@ -2,8 +2,9 @@
  *
  * A small fixed table of datagrams under reassembly (oldest evicted when
  * full, anything older than the timeout dropped). Overlapping fragments:
- * the first copy of each byte wins (the policy the TCP reassembler uses
- * too); a later copy that differs is told (sn_defrag_last_overlap).
+ * the first copy of each byte wins (the TCP reassembler's policy for
+ * delivered bytes); a later copy that differs is told
+ * (sn_defrag_last_overlap).
  * Buffers come from the memcap. */
 #ifndef SN_DEFRAG_H
 #define SN_DEFRAG_H

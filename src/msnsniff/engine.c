@@ -71,9 +71,9 @@ static void on_gap(void *ctx, void *owner, int dir, uint64_t lost, size_t pendin
 }
 
 static void on_overlap(void *ctx, void *owner, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
-                       uint64_t second_hash) {
+                       uint64_t second_hash, int second_kept) {
     sn_engine *e = ctx;
-    sn_session_overlap(&e->c, owner, dir, offset, len, first_hash, second_hash);
+    sn_session_overlap(&e->c, owner, dir, offset, len, first_hash, second_hash, second_kept);
 }
 
 static const sn_reasm_ops reasm_ops = {on_data, on_gap, on_overlap};

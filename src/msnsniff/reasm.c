@@ -15,6 +15,7 @@ struct sn_seg {
     sn_seg *next;
     uint32_t seq;
     uint32_t len;
+    uint32_t from; /* where the segment these bytes came from starts (enqueue) */
     uint8_t data[];
 };
 
@@ -150,13 +151,15 @@ static void drain(sn_reasm *r, void *owner, sn_stream *s, int dir) {
     }
 }
 
-static int queue_piece(sn_reasm *r, sn_stream *s, sn_seg **link, uint32_t seq, const uint8_t *p, uint32_t n) {
+static int queue_piece(sn_reasm *r, sn_stream *s, sn_seg **link, uint32_t seq, const uint8_t *p, uint32_t n,
+                       uint32_t from) {
     size_t sz = sizeof(sn_seg) + n;
     if (s->ooo_bytes + s->cap + sz > r->flow_limit) return -1;
     sn_seg *g = sn_mem_alloc(r->mem, sz);
     if (!g) return -1;
     g->seq = seq;
     g->len = n;
+    g->from = from;
     memcpy(g->data, p, n);
     g->next = *link;
     *link = g;
@@ -175,24 +178,32 @@ uint64_t sn_fnv1a64(const uint8_t *p, size_t n) {
     return h;
 }
 
-/* Insert [seq, seq+n) keeping only bytes no queued segment holds yet. */
+/* Insert [seq, seq+n): bytes no queued segment holds yet are queued;
+ * bytes one holds are kept as a Linux receiver keeps them
+ * (tcp_data_queue_ofo): the queued copy, unless the new segment starts
+ * before the queued one (so does one at the delivery point: in order,
+ * tcp_data_queue takes it whole and tcp_ofo_queue trims the queue behind
+ * it), or at the same byte and ends after it (rb_replace_node); the
+ * start of a queued piece is that of the segment it came from (from).
+ * Then the new bytes are written over the queued ones. A difference is
+ * told either way. */
 static int enqueue(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t seq, const uint8_t *p, uint32_t n) {
     sn_seg **link = &s->ooo;
-    uint32_t end = seq + n;
+    uint32_t start = seq, end = seq + n;
     /* after everything queued (the stream goes on after a hole): no walk,
      * which made a long queue of small segments cost its square */
     if (s->ooo_last && seq_diff(seq, s->ooo_last->seq + s->ooo_last->len) >= 0)
-        return queue_piece(r, s, &s->ooo_last->next, seq, p, n);
+        return queue_piece(r, s, &s->ooo_last->next, seq, p, n, seq);
     uint32_t steps = 0;
     while (seq_diff(end, seq) > 0) {
         if (++steps > SN_REASM_WALK_MAX) return -1; /* as over the memory limit */
         sn_seg *x = *link;
-        if (!x) return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
+        if (!x) return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq), start);
         uint32_t xend = x->seq + x->len;
-        if (seq_diff(end, x->seq) <= 0) return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq));
+        if (seq_diff(end, x->seq) <= 0) return queue_piece(r, s, link, seq, p, (uint32_t)(end - seq), start);
         if (seq_diff(seq, x->seq) < 0) {
             uint32_t take = x->seq - seq;
-            if (queue_piece(r, s, link, seq, p, take) != 0) return -1;
+            if (queue_piece(r, s, link, seq, p, take, start) != 0) return -1;
             link = &(*link)->next; /* now points at x */
             p += take;
             seq += take;
@@ -200,13 +211,19 @@ static int enqueue(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32_t seq
         /* [seq, ...) starts inside or after x */
         if (seq_diff(seq, xend) < 0) {
             uint32_t covered = (seq_diff(end, xend) < 0 ? end : xend) - seq;
-            const uint8_t *kept = x->data + (seq - x->seq);
-            if (memcmp(p, kept, covered) != 0) {
+            uint8_t *held = x->data + (seq - x->seq);
+            int replace = seq_diff(start, x->from) < 0 || (start == x->from && seq_diff(end, xend) > 0);
+            if (memcmp(p, held, covered) != 0) {
                 s->overlap_conflicts++;
                 if (r->ops->overlap && !s->ignore)
                     r->ops->overlap(r->ctx, owner, dir, s->offset + (uint32_t)(seq - s->next_seq), covered,
-                                    sn_fnv1a64(kept, covered), sn_fnv1a64(p, covered));
+                                    sn_fnv1a64(held, covered), sn_fnv1a64(p, covered), replace);
+                if (replace) memcpy(held, p, covered);
             }
+            /* the new segment took x's place, as the receiver drops a
+             * segment the new one covers; x only partly covered keeps
+             * its start, though its first bytes are now the new one's */
+            if (replace && covered == x->len) x->from = start;
             p += covered;
             seq += covered;
         }
@@ -229,7 +246,7 @@ static void compare_held(sn_reasm *r, void *owner, sn_stream *s, int dir, uint32
     s->overlap_conflicts++;
     if (r->ops->overlap)
         r->ops->overlap(r->ctx, owner, dir, s->offset - (uint32_t)(s->next_seq - from), len, sn_fnv1a64(kept, len),
-                        sn_fnv1a64(again, len));
+                        sn_fnv1a64(again, len), 0);
 }
 
 /* Holes the peer has acknowledged will never be retransmitted. */
@@ -386,7 +403,8 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
                 s->retrans++;
                 n = 0;
             } else {
-                /* first copy wins: trim what was already delivered */
+                /* delivered bytes are never replaced: trim them; the rest
+                 * starts at the delivery point, before anything queued */
                 p += (uint32_t)(-rel);
                 n -= (uint32_t)(-rel);
                 seq = s->next_seq;

@@ -2,12 +2,15 @@
  *
  * Policy (fixed, documented in docs/msnsniff.md):
  *   - bytes are delivered in sequence order exactly once;
- *   - overlaps: the first copy of a byte that reached the reassembler wins;
- *     a later copy of queued (out-of-order) bytes with different contents
- *     is counted and reported through ops->overlap with the 64-bit FNV-1a
- *     hash of each copy, then ignored; so is a later copy of bytes
- *     delivered but still held for the consumer (bytes it consumed are
- *     not kept, so a retransmission of those is only counted as such);
+ *   - overlaps: bytes delivered are never replaced; a later copy of bytes
+ *     delivered but still held for the consumer with different contents
+ *     is counted and reported through ops->overlap with the 64-bit
+ *     FNV-1a hash of each copy, then ignored (bytes it consumed are not
+ *     kept, so a retransmission of those is only counted as such). Of
+ *     two copies of queued (out-of-order) bytes, the one a Linux
+ *     receiver keeps is kept (enqueue): the queued one, unless the later
+ *     segment starts before it, or at the same byte and ends after it; a
+ *     difference is reported the same way;
  *   - a connection seen mid-stream starts at the first data segment seen
  *     and the consumer is told (gap of unknown size, lost = 0);
  *   - a hole is declared lost (a gap) when the peer acknowledges data we
@@ -87,10 +90,11 @@ typedef struct sn_reasm_ops {
      * why: how they were lost. */
     void (*gap)(void *ctx, void *owner, int dir, uint64_t lost, size_t pending, sn_gap_why why);
     /* Two copies of the len bytes at stream offset `offset` differ: the
-     * kept (first) copy hashes to first_hash, the ignored one to
-     * second_hash (64-bit FNV-1a). May be NULL. */
+     * one that came first hashes to first_hash, the later one to
+     * second_hash (64-bit FNV-1a); second_kept: the later one is kept.
+     * May be NULL. */
     void (*overlap)(void *ctx, void *owner, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
-                    uint64_t second_hash);
+                    uint64_t second_hash, int second_kept);
 } sn_reasm_ops;
 
 typedef struct sn_reasm {

@@ -1349,11 +1349,14 @@ void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pendin
 }
 
 void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
-                        uint64_t second_hash) {
+                        uint64_t second_hash, int second_kept) {
     c->st.overlap_conflicts++;
     const sn_conn *k = f->conn;
-    sn_anomaly_info a = sn_anomaly_make(SN_AN_OVERLAP_CONFLICT, f->id,
-                                        "overlapping TCP segments with different contents; the first copy is kept");
+    sn_anomaly_info a = sn_anomaly_make(
+        SN_AN_OVERLAP_CONFLICT, f->id,
+        second_kept ? "overlapping TCP segments with different contents; the second copy is kept (it starts "
+                      "before the first, or at the same byte and goes further: a receiver keeps it)"
+                    : "overlapping TCP segments with different contents; the first copy is kept");
     a.direction = k && dir != k->client_dir ? 1 : 0;
     a.has_offset = 1;
     a.offset = offset;

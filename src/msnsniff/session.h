@@ -22,7 +22,7 @@ size_t sn_session_data(sn_ctx *c, sn_reasm *r, sn_flow *f, int dir, const uint8_
 void sn_session_gap(sn_ctx *c, sn_flow *f, int dir, uint64_t lost, size_t pending, sn_gap_why why);
 /* Two different copies of the same stream bytes (reasm.h): an anomaly. */
 void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_t len, uint64_t first_hash,
-                        uint64_t second_hash);
+                        uint64_t second_hash, int second_kept);
 /* The flow is over: final events, state released. why: the flow event's
  * end_reason ("fin", "rst", "capture_end", "idle", ...; NULL: none). */
 void sn_session_close(sn_ctx *c, sn_flow *f, const char *why);

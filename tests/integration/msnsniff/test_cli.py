@@ -2367,6 +2367,13 @@ def text_message(text):
     return msg("MSG 3 N", b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" + text.encode())
 
 
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
 def chat_on(sb, text):
     """A switchboard login and one message on sb (no handshake)."""
     sb.c2s("USR 1 alice@example.com 1.2.3\r\n")
@@ -2593,6 +2600,49 @@ class TcpConnections(unittest.TestCase):
         self.assertEqual([e["text"] for e in ev if e["event"] == "message"], ["before", "the first copy is kept"])
         conflict, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "overlap_conflict"]
         self.assertEqual((conflict["direction"], conflict["offset"], conflict["length"]), ("client", at, 50))
+
+    def test_overlapping_copies_are_kept_as_the_receiver_keeps_them(self):
+        # Someone on the path sends other bytes for the end of a message
+        # ahead of it; then the real segment comes, in order, with all of
+        # it. A Linux receiver takes the in-order segment whole and drops
+        # what it had queued behind it: so does the analyzer, and says the
+        # conflict. Copies at the same byte: the queued one is kept unless
+        # the later one goes further.
+        c = Capture()
+        sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863)
+        chat_on(sb, "before")
+        real, forged = text_message("meet me at noon"), text_message("meet me at nine")
+        at, seq, cut = sb.next_seq[0] - 1001, sb.next_seq[0], len(real) - 4
+        sb.segment(0, PSH | ACK, forged[cut:], seq=seq + cut, advance=0)
+        sb.c2s(real)
+        # the same byte, the later copy no longer: the queued one stays
+        one, other = text_message("first at one byte"), text_message("other at one byte")
+        seq = sb.next_seq[0]
+        sb.segment(0, PSH | ACK, one[10:], seq=seq + 10, advance=0)
+        sb.segment(0, PSH | ACK, other[10:], seq=seq + 10, advance=0)
+        sb.c2s(one[:10])
+        sb.next_seq[0] = seq + len(one)
+        # the same byte, the later copy further: it is kept
+        short, longer = text_message("short copy"), text_message("later copy, longer")
+        seq = sb.next_seq[0]
+        sb.segment(0, PSH | ACK, short[10:len(short) - 1], seq=seq + 10, advance=0)
+        sb.segment(0, PSH | ACK, longer[10:], seq=seq + 10, advance=0)
+        sb.c2s(longer[:10])
+        sb.next_seq[0] = seq + len(longer)
+        sb.close()
+        rc, out, err = c.run(["-q"])
+        self.assertEqual(rc, 0, err)
+        ev = events(out)
+        self.assertEqual([e["text"] for e in ev if e["event"] == "message"],
+                         ["before", "meet me at noon", "first at one byte", "later copy, longer"])
+        conflicts = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "overlap_conflict"]
+        self.assertEqual([(e["offset"], e["length"]) for e in conflicts],
+                         [(at + cut, 4), (at + len(real) + 10, len(one) - 10),
+                          (at + len(real) + len(one) + 10, len(short) - 11)])
+        self.assertEqual([e["detail"].split("; ")[1][:21] for e in conflicts],
+                         ["the second copy is ke", "the first copy is kep", "the second copy is ke"])
+        self.assertEqual(conflicts[0]["first_fnv1a64"], fnv1a64(forged[cut:]))
+        self.assertEqual(conflicts[0]["second_fnv1a64"], fnv1a64(real[cut:]))
 
     def test_rst_out_of_window_is_ignored(self):
         # A RST whose sequence number is megabytes from what its receiver

@@ -1,5 +1,5 @@
 /* test_reasm.c - TCP reassembly policy: order, retransmissions, overlaps
- * (first copy wins), holes proven by ACKs, limits, flush, wraparound. */
+ * (as a Linux receiver keeps them), holes proven by ACKs, limits, flush, wraparound. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,22 +126,52 @@ static void test_reverse_order(void **state) {
     fx_free(&f);
 }
 
-static void test_overlap_first_wins(void **state) {
+/* Two copies of queued bytes: the one a Linux receiver keeps
+ * (tcp_data_queue_ofo). Delivered bytes are never replaced. */
+static void test_overlap_as_linux_keeps(void **state) {
     (void)state;
     fixture f;
     fx_init(&f, 0);
     seg(&f, 0, 0, SYN, NULL, 0);
     seg(&f, 0, 5, ACKF, "EFGH", 0);     /* queued: bytes 5..8 */
-    seg(&f, 0, 3, ACKF, "xxefghIJ", 0); /* overlaps the queued bytes: they win */
+    seg(&f, 0, 3, ACKF, "xxefghIJ", 0); /* starts before them: it wins */
+    assert_int_equal(f.st[0].overlap_conflicts, 1);
+    seg(&f, 0, 6, ACKF, "QQQQQQ", 0); /* starts after a queued one: it loses */
+    assert_int_equal(f.st[0].overlap_conflicts, 3); /* told per queued piece */
+    seg(&f, 0, 1, ACKF, "ab", 0);
+    assert_int_equal(f.s.n, 11);
+    assert_memory_equal(f.s.out, "abxxefghIJQ", 11);
+    /* at the same byte: the queued copy, unless the later one goes further */
+    seg(&f, 0, 14, ACKF, "mno", 0);
+    seg(&f, 0, 14, ACKF, "MNO", 0);  /* as long: it loses */
+    seg(&f, 0, 14, ACKF, "MN", 0);   /* shorter: it loses */
+    seg(&f, 0, 17, ACKF, "pq", 0);   /* queued: bytes 17..18 */
+    seg(&f, 0, 17, ACKF, "PQRS", 0); /* further: it wins */
+    seg(&f, 0, 12, ACKF, "kl", 0);
+    assert_int_equal(f.s.n, 20);
+    assert_memory_equal(f.s.out, "abxxefghIJQklmnoPQRS", 20);
+    assert_int_equal(f.st[0].overlap_conflicts, 6);
+    fx_free(&f);
+    /* the segment at the delivery point, the queue behind it: in order,
+     * it is taken whole */
+    fx_init(&f, 0);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 0, 3, ACKF, "XY", 0);
+    seg(&f, 0, 1, ACKF, "abcd", 0);
+    assert_memory_equal(f.s.out, "abcd", 4);
+    assert_int_equal(f.st[0].overlap_conflicts, 1);
+    fx_free(&f);
+    fx_init(&f, 0);
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 0, 5, ACKF, "EFGH", 0);
+    seg(&f, 0, 3, ACKF, "xxefghIJ", 0);
     seg(&f, 0, 1, ACKF, "ab", 0);
     assert_int_equal(f.s.n, 10);
-    assert_memory_equal(f.s.out, "abxxEFGHIJ", 10);
-    assert_true(f.st[0].overlap_conflicts > 0);
     /* a retransmission of delivered data with other bytes changes nothing */
     seg(&f, 0, 1, ACKF, "ZZZZ", 0);
     seg(&f, 0, 9, ACKF, "QQkl", 0); /* 9,10 delivered already: only "kl" is new */
     assert_int_equal(f.s.n, 12);
-    assert_memory_equal(f.s.out, "abxxEFGHIJkl", 12);
+    assert_memory_equal(f.s.out, "abxxefghIJkl", 12);
     fx_free(&f);
 }
 
@@ -422,18 +452,12 @@ static void test_forged_far_hole_refuted(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_in_order_and_partial_consumer),
-        cmocka_unit_test(test_reverse_order),
-        cmocka_unit_test(test_overlap_first_wins),
-        cmocka_unit_test(test_hole_proven_by_ack),
-        cmocka_unit_test(test_flush_reports_holes),
-        cmocka_unit_test(test_midstream_and_wraparound),
-        cmocka_unit_test(test_limit_forces_progress),
-        cmocka_unit_test(test_out_of_window_ignored),
-        cmocka_unit_test(test_long_queue_after_a_hole),
-        cmocka_unit_test(test_insertion_walk_is_bounded),
-        cmocka_unit_test(test_acked_hole_beyond_window),
-        cmocka_unit_test(test_forged_far_hole_refuted),
+        cmocka_unit_test(test_in_order_and_partial_consumer), cmocka_unit_test(test_reverse_order),
+        cmocka_unit_test(test_overlap_as_linux_keeps),        cmocka_unit_test(test_hole_proven_by_ack),
+        cmocka_unit_test(test_flush_reports_holes),           cmocka_unit_test(test_midstream_and_wraparound),
+        cmocka_unit_test(test_limit_forces_progress),         cmocka_unit_test(test_out_of_window_ignored),
+        cmocka_unit_test(test_long_queue_after_a_hole),       cmocka_unit_test(test_insertion_walk_is_bounded),
+        cmocka_unit_test(test_acked_hole_beyond_window),      cmocka_unit_test(test_forged_far_hole_refuted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

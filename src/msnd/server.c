@@ -54,8 +54,35 @@ int email_normalize(msnp_str in, char *dst, size_t cap) {
     return 0;
 }
 
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 int name_sendable(msnp_str s, size_t max) {
     if (s.n == 0 || s.n > max || s.n > MSNP_MAX_NAME_ENCODED || !msnp_param_is_safe(s)) return 0;
+    /* A login checks every name of its lists, and most are ASCII: those
+     * are decoded and checked in one pass, without a copy. The bytes
+     * written as they are passed msnp_param_is_safe (0x21-0x7e when
+     * ASCII), so only an escape can make a control character. A byte of
+     * 0x80 or more, as it is or escaped, is UTF-8 to validate: the full
+     * decode below. An invalid escape stays literal, as msnp_url_decode
+     * keeps it. */
+    size_t i = 0;
+    for (; i < s.n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c >= 0x80) break;
+        if (c != '%' || i + 2 >= s.n) continue;
+        int hi = hex_digit(s.p[i + 1]), lo = hex_digit(s.p[i + 2]);
+        if (hi < 0 || lo < 0) continue;
+        int d = hi * 16 + lo;
+        if (d >= 0x80) break;
+        if (d < 0x20 || d == 0x7f) return 0;
+        i += 2;
+    }
+    if (i == s.n) return 1;
     char dec[MSNP_MAX_NAME_ENCODED + 1];
     long n = msnp_url_decode(s, dec, sizeof dec);
     return n > 0 && msnp_text_valid(dec, (size_t)n);

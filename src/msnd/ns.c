@@ -332,6 +332,44 @@ static int phone_sendable(const char *v, int k) {
     return name_sendable(s, 95);
 }
 
+/* An entry's four BPR lines, which differ only after "BPR ver email ": the
+ * first is written (its e-mail checked) by msnp_write_cmd, the other three
+ * copy its start and add their fixed key and their value (checked by
+ * phone_sendable), and the four are queued at once. A login's lists are
+ * mostly these lines (four for each FL entry), each a conn_cmd of some
+ * 600 instructions. vals[i] NULL: the key alone (the number unset). */
+static void bpr_lines(conn *c, const char *ver, const char *email, const char *const keys[4],
+                      const char *const vals[4]) {
+    char buf[1024];
+    msnp_str p[4] = {msnp_str_c(ver), msnp_str_c(email), msnp_str_c(keys[0]), msnp_str_c(vals[0])};
+    long first = msnp_write_cmd(buf, sizeof buf, "BPR", 0, 0, p, vals[0] ? 4 : 3);
+    size_t head = 3 + 1 + p[0].n + 1 + p[1].n + 1; /* "BPR ver email " */
+    size_t need = first < 0 ? sizeof buf + 1 : (size_t)first, vn[4] = {0, 0, 0, 0};
+    for (int i = 1; i < 4; i++) {
+        if (vals[i]) vn[i] = strlen(vals[i]);
+        need += head + 3 + (vals[i] ? 1 + vn[i] : 0) + 2;
+    }
+    if (need > sizeof buf) { /* a long e-mail or number: line by line, as ever */
+        for (int i = 0; i < 4; i++) conn_cmd(c, "BPR", trid_none(), ver, email, keys[i], vals[i], NULL);
+        return;
+    }
+    size_t o = (size_t)first;
+    for (int i = 1; i < 4; i++) {
+        memcpy(buf + o, buf, head);
+        o += head;
+        memcpy(buf + o, keys[i], 3);
+        o += 3;
+        if (vals[i]) {
+            buf[o++] = ' ';
+            memcpy(buf + o, vals[i], vn[i]);
+            o += vn[i];
+        }
+        buf[o++] = '\r';
+        buf[o++] = '\n';
+    }
+    conn_send(c, buf, o);
+}
+
 static int lst_one(const store_entry *e, void *arg) {
     lst_ctx *x = arg;
     if (x->idx >= x->total) return 1; /* changed under us; stay consistent */
@@ -356,6 +394,7 @@ static int lst_one(const store_entry *e, void *arg) {
     } else conn_cmd(x->c, "LST", x->trid, x->list, x->ver, idx, total, e->email, name, NULL);
     if (x->with_phones) {
         static const char *const keys[4] = {"PHH", "PHW", "PHM", "MOB"};
+        const char *vals[4];
         int bad = 0;
         for (int i = 0; i < 4; i++) {
             /* A number the protocol cannot carry is sent as unset: the
@@ -365,10 +404,9 @@ static int lst_one(const store_entry *e, void *arg) {
                 v = NULL;
                 bad = 1;
             }
-            if (v) conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], v, NULL);
-            else if (i == 3) conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], "N", NULL);
-            else conn_cmd(x->c, "BPR", trid_none(), x->ver, e->email, keys[i], NULL);
+            vals[i] = v || i < 3 ? v : "N";
         }
+        bpr_lines(x->c, x->ver, e->email, keys, vals);
         if (bad && x->bad_phones++ == 0) snprintf(x->first_phone, sizeof x->first_phone, "%s", e->email);
     }
     return 0;

@@ -14,6 +14,7 @@ PACKAGES=(
   nftables         # loading msnsniff --nft output into a namespace in the tests
   postgresql libpq-dev  # msnd's PostgreSQL store and the throw-away servers of its tests
   iproute2 procps python3
+  strace           # widening a start-up window in the msnd tests (msnd_cli)
   python3-jsonschema   # msnsniff's events checked against docs/msnsniff-events.schema.json
   tshark               # Community IDs cross-checked; the analyzer benchmark's peer
   debhelper dpkg-dev fakeroot lintian adduser   # Debian packages (debian/) and their test

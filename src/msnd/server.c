@@ -1492,6 +1492,18 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
         LOGI("switchboard port derived from --listen", "addr=%s rule=\"%s\"", sb_addr, rule);
     }
 
+    /* Signals first: whoever sees a port accept may stop us at once (a
+     * supervisor, a test that waits for the port rather than for the port
+     * file), and SIGTERM's default action would end the server without
+     * its clean stop. */
+    s->sig_term = evsignal_new(s->base, SIGTERM, on_signal, s);
+    s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
+    s->sig_hup = evsignal_new(s->base, SIGHUP, on_signal, s);
+    if (!s->sig_term || !s->sig_int || !s->sig_hup || event_add(s->sig_term, NULL) != 0 ||
+        event_add(s->sig_int, NULL) != 0 || event_add(s->sig_hup, NULL) != 0) {
+        snprintf(err, errcap, "cannot set up signal handling");
+        return -1;
+    }
     if (want_ds && add_listener(s, CONN_DS, cfg->listen, err, errcap) != 0) return -1;
     if (want_ns && add_listener(s, CONN_NS, ns_addr, err, errcap) != 0) return -1;
     if (want_sb && add_listener(s, CONN_SB, sb_addr, err, errcap) != 0) return -1;
@@ -1512,19 +1524,13 @@ int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap
         s->nns_nodes = 1;
         LOGW("--role ds without --ns-nodes: handing out the default NS address", "ns=%s", s->ns_nodes[0]);
     }
-    s->sig_term = evsignal_new(s->base, SIGTERM, on_signal, s);
-    s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
-    s->sig_hup = evsignal_new(s->base, SIGHUP, on_signal, s);
     s->housekeeping = event_new(s->base, -1, EV_PERSIST, on_housekeeping, s);
     s->flush_ev = event_new(s->base, -1, 0, on_flush, s);
     s->pass_end_ev = event_new(s->base, -1, 0, on_pass_end, s);
-    if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->housekeeping || !s->flush_ev || !s->pass_end_ev) {
-        snprintf(err, errcap, "cannot set up signal handling");
+    if (!s->housekeeping || !s->flush_ev || !s->pass_end_ev) {
+        snprintf(err, errcap, "cannot set up the server's timers");
         return -1;
     }
-    event_add(s->sig_term, NULL);
-    event_add(s->sig_int, NULL);
-    event_add(s->sig_hup, NULL);
     struct timeval hk = {10, 0};
     event_add(s->housekeeping, &hk);
     if (s->has_ns) {

@@ -805,12 +805,13 @@ static int open_passive(gate *g) {
         memset(&ifr, 0, sizeof ifr);
         size_t nl = strlen(g->cfg.interface);
         memcpy(ifr.ifr_name, g->cfg.interface, nl < IFNAMSIZ - 1 ? nl : IFNAMSIZ - 1);
-        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (s >= 0 && ioctl(s, SIOCGIFHWADDR, &ifr) == 0) {
+        /* Asked on the capture's own packet socket: the unit allows no
+         * AF_INET socket (RestrictAddressFamilies=), and without the address
+         * the reverse-path check would be off. */
+        if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0) {
             memcpy(g->cap_mac, ifr.ifr_hwaddr.sa_data, 6);
             g->cap_has_mac = 1;
         }
-        if (s >= 0) close(s);
     }
     int checked = lt == DLT_LINUX_SLL2 ||
         (g->cap_ifindex &&

@@ -184,6 +184,19 @@ def main():
                 check(os.path.exists(staged(dest, m.group(2))), "the unit's configuration is installed: " + m.group(2))
             check(not re.search(r"@[A-Z_]+@", unit), "%s.service has no unexpanded @VAR@" % daemon)
 
+        # The installed msngate.ini asks for SCHED_FIFO (priority 10); the
+        # unit keeps CAP_SYS_NICE out of its bounding set, so only an
+        # RLIMIT_RTPRIO of 10 or more lets msngate have it.
+        if "msngate" in programs:
+            unit = open(staged(dest, os.path.join(a.unitdir, "msngate.service"))).read()
+            ini = open(staged(dest, os.path.join(a.sysconfdir, "msngate.ini"))).read()
+            if re.search(r"^realtime\s*=\s*(yes|1|true|on)\s*$", ini, re.M):
+                caps = re.search(r"^CapabilityBoundingSet=(.*)$", unit, re.M)
+                rtprio = re.search(r"^LimitRTPRIO=(\d+)$", unit, re.M)
+                check((caps is None or "CAP_SYS_NICE" in caps.group(1)) or (rtprio and int(rtprio.group(1)) >= 10),
+                      "msngate.ini says realtime = yes: msngate.service must allow SCHED_FIFO priority 10 "
+                      "(LimitRTPRIO=10 or CAP_SYS_NICE)")
+
         # msnsniff's unit, one instance per interface, runs the installed
         # program on its instance's interface into the file that the
         # installed log rotation moves away and tells it to open again

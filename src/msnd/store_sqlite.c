@@ -687,6 +687,20 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     /* Create the file ourselves so it is private from the start: it holds
      * passwords (see docs/msnd.md). */
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT) {
+        /* O_CREAT: it is the directory that is missing (a service's state
+         * directory before its first start), not the file */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        snprintf(err, errcap, "cannot create %s: directory %s does not exist", path,
+                 !slash             ? "."
+                     : slash == dir ? "/"
+                                    : dir);
+        free(s);
+        return NULL;
+    }
     if (fd < 0) {
         snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
         free(s);

@@ -91,6 +91,20 @@ def test_missing_database_is_not_created():
     assert os.path.exists(db)
 
 
+def test_database_in_a_missing_directory_names_the_directory():
+    """A new database whose directory does not exist (a service's state
+    directory before its first start): the directory is what to make,
+    said by `user add --create` and by the server."""
+    missing = os.path.join(TMP, "no-such-state-dir")
+    db = os.path.join(missing, "msnd.db")
+    for argv in (["user", "add", "--create", "a@b.com", "pw"], ["--listen", "127.0.0.1:0"]):
+        r = run(*argv, "--db", db)
+        assert r.returncode == 1, (argv, r.stderr)
+        assert "msnd: cannot create %s: directory %s does not exist (check --db" % (db, missing) in r.stderr, \
+            (argv, r.stderr)
+        assert not os.path.exists(missing)
+
+
 CREATED = 'msg="new database created: the file did not exist or was empty"'
 NO_ACCOUNTS = 'msg="no accounts: every login fails until one is added: msnd user add --db FILE EMAIL PASSWORD"'
 
@@ -1190,6 +1204,7 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_startup_errors_once_with_cause, test_password_from_stdin,
          test_password_prompt_on_a_terminal_has_echo_off, test_interrupted_password_prompt_gives_the_echo_back,
          test_friendly_names_are_text, test_ports_derived_from_listen,
+         test_database_in_a_missing_directory_names_the_directory,
          test_ipv6_listeners_are_written_in_brackets,
          test_journal_lines_carry_priorities, test_log_auto_prefers_the_log_file,
          test_sighup_reopens_the_log_file_once, test_log_file_that_cannot_be_reopened_is_named,

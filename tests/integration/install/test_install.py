@@ -183,6 +183,11 @@ def main():
                 check(m.group(2) == os.path.join(a.sysconfdir, daemon + ".ini"), "unit reads " + m.group(2))
                 check(os.path.exists(staged(dest, m.group(2))), "the unit's configuration is installed: " + m.group(2))
             check(not re.search(r"@[A-Z_]+@", unit), "%s.service has no unexpanded @VAR@" % daemon)
+            # each may listen on (or capture at) an address of its own: it
+            # starts once the network is up, not merely configured
+            check(re.search(r"^After=.*\bnetwork-online\.target\b", unit, re.M) is not None and
+                  re.search(r"^Wants=.*\bnetwork-online\.target\b", unit, re.M) is not None,
+                  "%s.service starts after network-online.target" % daemon)
 
         # The installed msngate.ini asks for SCHED_FIFO (priority 10); the
         # unit keeps CAP_SYS_NICE out of its bounding set, so only an

@@ -1195,6 +1195,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     (void)what;
     msnd_server *s = arg;
     if (sig == SIGHUP) {
+        /* Logging to stderr, the journal or syslog there is nothing to
+         * reopen; `systemctl reload msnd` is often meant to re-read the
+         * settings, which it does not do. */
+        if (!s->cfg.log_file[0]) {
+            LOGI("SIGHUP: no log file to reopen", "%s",
+                 "hint=\"the settings are read at start only: restart msnd to change them\"");
+            return;
+        }
         /* The old file stays open and keeps the lines: say which file could
          * not be opened in its place, so rotation can be put right. */
         if (log_reopen() != 0)

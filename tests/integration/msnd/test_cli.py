@@ -648,6 +648,27 @@ def test_journal_lines_carry_priorities():
     assert lines and all(l.startswith("ts=") for l in lines), lines
 
 
+def test_sighup_without_a_log_file_says_so():
+    """SIGHUP (systemctl reload) with the log on the journal or stderr:
+    nothing is reopened, and msnd says that rather than "log reopened",
+    with what reloading does not do."""
+    db = os.path.join(TMP, "h.db")
+    path = os.path.join(TMP, "hup-stderr")
+    with open(path, "wb") as err:
+        proc, _ = start_logging(db, [], err)
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "SIGHUP" not in open(path).read():
+            assert time.monotonic() < deadline, open(path).read()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    text = open(path).read()
+    assert 'msg="SIGHUP: no log file to reopen" hint="the settings are read at start only: restart msnd to ' \
+           'change them"' in text, text
+    assert "log reopened" not in text, text
+
+
 def test_log_auto_prefers_the_log_file():
     """--log auto with --log-file under systemd (stderr the journal stream):
     the lines go to the file, none to the journal; --help says so."""
@@ -1207,7 +1228,8 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_database_in_a_missing_directory_names_the_directory,
          test_ipv6_listeners_are_written_in_brackets,
          test_journal_lines_carry_priorities, test_log_auto_prefers_the_log_file,
-         test_sighup_reopens_the_log_file_once, test_log_file_that_cannot_be_reopened_is_named,
+         test_sighup_reopens_the_log_file_once, test_sighup_without_a_log_file_says_so,
+         test_log_file_that_cannot_be_reopened_is_named,
          test_signals_as_soon_as_the_port_file_is_there, test_signals_as_soon_as_a_port_accepts,
          test_port_file_is_removed_at_a_clean_stop,
          test_connection_limit_fits_the_descriptor_limit,

@@ -208,7 +208,8 @@ def main():
         if "msnsniff" in programs:
             unit = open(staged(dest, os.path.join(a.unitdir, "msnsniff@.service"))).read()
             # --append: a restart after a failure adds to the events file
-            check(re.search(r"^ExecStart=%s -i %%I -q --append -o /var/log/msnsniff/%%I\.jsonl$"
+            # %i, not %I: unescaping would make the "-" of br-lan a "/"
+            check(re.search(r"^ExecStart=%s -i %%i -q --append -o /var/log/msnsniff/%%i\.jsonl$"
                             % re.escape(os.path.join(a.bindir, "msnsniff")), unit, re.M) is not None,
                   "ExecStart line in msnsniff@.service:\n" + unit)
             check("LogsDirectory=msnsniff" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit,

@@ -173,7 +173,7 @@ def check_tools():
     interface, runs the packaged program; its log rotation is a conffile."""
     unit = open("/lib/systemd/system/msnsniff@.service").read()
     cmd = shlex.split(re.search(r"^ExecStart=(.*)$", unit, re.M).group(1))
-    assert cmd == ["/usr/bin/msnsniff", "-i", "%I", "-q", "--append", "-o", "/var/log/msnsniff/%I.jsonl"], cmd
+    assert cmd == ["/usr/bin/msnsniff", "-i", "%i", "-q", "--append", "-o", "/var/log/msnsniff/%i.jsonl"], cmd
     rotate = "/etc/logrotate.d/msnsniff"
     assert "/var/log/msnsniff/*.jsonl" in open(rotate).read(), rotate
     conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", "msnkit-tools"]).stdout.split()

@@ -314,6 +314,10 @@ static size_t ip_header(const msnsynth_opts *o, const msnsynth_endpoint *src, co
     return 20;
 }
 
+/* The window every segment advertises (no window scale option): a sender
+ * has at most this much unacknowledged (msnsynth_tcp_send). */
+#define SYNTH_WINDOW 65535u
+
 static size_t build_l4(uint8_t proto, const msnsynth_endpoint *src, const msnsynth_endpoint *dst, uint32_t seq,
                        uint32_t ack, uint8_t flags, const void *data, size_t len, uint8_t *l4, size_t cap) {
     size_t hl = proto == 6 ? 20u : 8u;
@@ -326,7 +330,7 @@ static size_t build_l4(uint8_t proto, const msnsynth_endpoint *src, const msnsyn
         put32(l4 + 8, ack);
         l4[12] = 5u << 4;
         l4[13] = flags;
-        put16(l4 + 14, 65535);
+        put16(l4 + 14, SYNTH_WINDOW);
     } else {
         put16(l4 + 4, (uint16_t)(8 + len));
     }
@@ -467,6 +471,7 @@ void msnsynth_tcp_policy(msnsynth_tcp *c, const msnsynth_seg_policy *p) {
 
 typedef struct emission {
     size_t off, len;
+    size_t low; /* the lowest off of this emission and those after it */
 } emission;
 
 int msnsynth_tcp_send(msnsynth_tcp *c, int from_server, const void *data, size_t len) {
@@ -486,14 +491,14 @@ int msnsynth_tcp_send(msnsynth_tcp *c, int from_server, const void *data, size_t
         c->seg_counter++;
         int dropped = c->pol.drop_every && c->seg_counter % c->pol.drop_every == 0;
         if (!dropped) {
-            em[ne++] = (emission){off, n};
-            if (c->pol.duplicate) em[ne++] = (emission){off, n};
+            em[ne++] = (emission){off, n, 0};
+            if (c->pol.duplicate) em[ne++] = (emission){off, n, 0};
         }
         if (c->pol.overlap && i > 0 && !dropped && !prev_dropped) {
             size_t prev_len = mss;
             size_t start = off - prev_len / 2;
             size_t end = off + (n + 1) / 2;
-            if (end > start) em[ne++] = (emission){start, end - start};
+            if (end > start) em[ne++] = (emission){start, end - start, 0};
         }
         prev_dropped = dropped;
     }
@@ -503,10 +508,22 @@ int msnsynth_tcp_send(msnsynth_tcp *c, int from_server, const void *data, size_t
             em[i] = em[i + 1];
             em[i + 1] = t;
         }
+    /* The peer acknowledges as a receiver does when the sender would go
+     * past its window: what came before the lowest byte still to be sent
+     * (dropped segments were received, only the capture lost them). */
+    for (size_t i = ne; i-- > 0;) em[i].low = i + 1 < ne && em[i + 1].low < em[i].off ? em[i + 1].low : em[i].off;
+    size_t acked = 0;
     int rc = 0;
-    for (size_t i = 0; i < ne && rc == 0; i++)
+    for (size_t i = 0; i < ne && rc == 0; i++) {
+        if (c->pol.acks && em[i].off + em[i].len - acked > SYNTH_WINDOW && em[i].low > acked) {
+            acked = em[i].low;
+            rc = emit(c->w, 6, &c->ep[!d], &c->ep[d], c->next_seq[!d], c->next_seq[d] + (uint32_t)acked,
+                      MSNSYNTH_TCP_ACK, NULL, 0);
+            if (rc) break;
+        }
         rc = emit(c->w, 6, &c->ep[d], &c->ep[!d], c->next_seq[d] + (uint32_t)em[i].off, c->next_seq[!d],
                   MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, bytes + em[i].off, em[i].len);
+    }
     free(em);
     c->next_seq[d] += (uint32_t)len;
     if (rc == 0 && c->pol.acks)

@@ -54,7 +54,9 @@ typedef struct msnsynth_seg_policy {
                             the end of the previous and start of this one */
     unsigned drop_every; /* 0: none; else drop every Nth segment (the peer
                             still acknowledges it, as after a capture loss) */
-    int acks;            /* the peer acknowledges after each send() call */
+    int acks;            /* the peer acknowledges after each send() call, and
+                            before the sender would have more than the
+                            window (65535, unscaled) unacknowledged */
 } msnsynth_seg_policy;
 
 typedef struct msnsynth_endpoint {

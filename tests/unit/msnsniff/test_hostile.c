@@ -267,8 +267,40 @@ static void test_declared_lengths_keep_framing(void **state) {
     sn_run_free(&r);
 }
 
+/* One send of 400 KB, its segments reordered: the writer's peer
+ * acknowledges as its window (64 KB) fills, as a receiver does, and every
+ * byte is within the window the analyzer holds the sender to. */
+static void test_long_send_within_the_window(void **state) {
+    (void)state;
+    snprintf(path, sizeof path, "/tmp/msnsniff-window-%d.pcap", (int)getpid());
+    msnsynth *w = msnsynth_open(path, NULL);
+    assert_non_null(w);
+    msnsynth_endpoint c = ep("10.9.0.1", 2003), sb = ep("10.9.0.101", 1863);
+    msnsynth_tcp *s = msnsynth_tcp_open(w, &c, &sb, 700, 800, 1);
+    send_s(s, 0, "USR 1 long@example.com 1.2.5\r\n");
+    send_s(s, 1, "USR 1 OK long@example.com Long\r\n");
+    size_t cap = 420000, n = 0;
+    char *many = malloc(cap);
+    assert_non_null(many);
+    while (n < 400000) put_msg(many, cap, &n, "long@example.com", "one of many");
+    put_msg(many, cap, &n, "long@example.com", "the last of many");
+    msnsynth_seg_policy reorder = {.reorder = 1, .acks = 1};
+    msnsynth_tcp_policy(s, &reorder);
+    msnsynth_tcp_send(s, 1, many, n);
+    free(many);
+    msnsynth_tcp_close(s, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    unlink(path);
+    assert_non_null(sn_find(r.events, "message", "text", "the last of many"));
+    assert_false(has_anomaly(r.events, "gap"));
+    sn_run_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_hostile_streams),
-                                       cmocka_unit_test(test_declared_lengths_keep_framing)};
+                                       cmocka_unit_test(test_declared_lengths_keep_framing),
+                                       cmocka_unit_test(test_long_send_within_the_window)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,31 @@ static sn_decode_status bad(sn_decoder *d, const char *why) {
     return SN_DECODE_MALFORMED;
 }
 
+/* Only what that needs is read from the options captured (up to the
+ * payload): end of list (0), no-operation (1), window scale (3); any
+ * other option is skipped by its length, and a malformed list ends the
+ * walk (bounded: each step moves on by at least one byte). */
+const uint8_t sn_tcp_made_up[20];
+
+uint8_t sn_tcp_wscale(const sn_packet *pk) {
+    if (pk->tcp == sn_tcp_made_up) return SN_WSCALE_UNKNOWN;
+    const uint8_t *p = pk->tcp + 20;
+    size_t n = (size_t)(pk->payload - p);
+    size_t i = 0;
+    while (i < n) {
+        uint8_t kind = p[i];
+        if (kind == 0) break;
+        if (kind == 1) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= n || p[i + 1] < 2 || p[i + 1] > n - i) break;
+        if (kind == 3 && p[i + 1] == 3) return (uint8_t)((p[i + 2] > 14 ? 14 : p[i + 2]) + 1);
+        i += p[i + 1];
+    }
+    return 0;
+}
+
 /* L4: p/n is the transport header and payload as captured; l4_len is its
  * length according to the IP header. */
 static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p, size_t n, size_t l4_len,
@@ -104,6 +129,7 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
         out->seq = rd32(p + 4);
         out->ack = rd32(p + 8);
         out->tcp_flags = p[13];
+        out->tcp = p;
         /* options cut by the snaplen (hl <= l4_len: they were sent): the
          * fixed header is whole, the payload all missing */
         size_t kept = hl > n ? n : hl;

@@ -32,8 +32,13 @@ typedef struct sn_packet {
     uint8_t tcp_flags;
     uint32_t seq, ack;
     const uint8_t *payload; /* L4 payload as captured */
-    size_t len;             /* captured payload bytes */
-    size_t missing;         /* payload bytes cut off by the snaplen */
+    /* TCP: the header as captured, its 20 fixed bytes at least, its
+     * options (as far as captured) up to payload; read only when needed
+     * (sn_tcp_window, sn_tcp_wscale), which costs the decoder nothing.
+     * sn_tcp_made_up on a segment not decoded from a capture. */
+    const uint8_t *tcp;
+    size_t len;     /* captured payload bytes */
+    size_t missing; /* payload bytes cut off by the snaplen */
     /* Frame length on the wire; for a datagram reassembled from
      * fragments, the sum of the lengths of the frames that brought them. */
     size_t wire_len;
@@ -41,6 +46,21 @@ typedef struct sn_packet {
      * (VID 0) are not counted. Part of a flow's key (and a fragment's). */
     uint16_t vlan[2];
 } sn_packet;
+
+/* The header of a TCP segment not decoded from a capture (a SYN the
+ * engine replays): window 0, options unknown. */
+extern const uint8_t sn_tcp_made_up[20];
+
+/* TCP: the window field of p, unscaled. */
+static inline uint16_t sn_tcp_window(const sn_packet *p) { return (uint16_t)(p->tcp[14] << 8 | p->tcp[15]); }
+
+/* What sn_tcp_wscale gives for sn_tcp_made_up. */
+#define SN_WSCALE_UNKNOWN 16u
+
+/* TCP SYN: the shift of its window scale option plus one (a shift above
+ * 14 is taken as 14, as receivers do: RFC 7323 2.3), 0 if it has none,
+ * SN_WSCALE_UNKNOWN if p->tcp is sn_tcp_made_up. */
+uint8_t sn_tcp_wscale(const sn_packet *p);
 
 /* The two ports are written and read as one 32-bit word (sport first in
  * memory): the flow look-up compares them that way, and a load is served

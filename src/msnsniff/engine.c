@@ -405,6 +405,7 @@ __attribute__((noinline, cold)) static sn_flow *replay_reused_syn(sn_engine *e, 
     syn_again.seq = f->reuse_isn;
     syn_again.ack = 0;
     syn_again.payload = NULL;
+    syn_again.tcp = sn_tcp_made_up; /* its options are not known: nor are the windows */
     syn_again.len = syn_again.missing = 0;
     syn_again.wire_len = f->reuse_wire;
     syn_again.ts = f->reuse_ts;

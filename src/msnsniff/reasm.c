@@ -273,10 +273,39 @@ static void check_acked_holes(sn_reasm *r, void *owner, sn_stream *s, int dir) {
     if (s->fin && s->next_seq == s->fin_seq) s->done = 1;
 }
 
-/* Far beyond the window (but not behind): too far for a hole to be queued. */
+/* Past the right edge of the receiver's window (with slack), where the
+ * receiver drops data and cannot have acknowledged any: its last
+ * acknowledgement is at most the delivery point, or peer_ack if further. */
+static int past_rwnd(const sn_stream *s, uint32_t seq) {
+    if (!s->rwnd_on) return 0;
+    uint32_t acked = s->peer_ack_set && seq_diff(s->peer_ack, s->next_seq) > 0 ? s->peer_ack : s->next_seq;
+    return seq_diff(seq, acked) > (int32_t)(((uint32_t)s->rwnd_win << s->rwnd_shift) + SN_REASM_RWND_SLACK);
+}
+
+/* Far beyond the window (but not behind): too far for a hole to be
+ * queued, or past the receiver's. */
 static int beyond_window(const sn_stream *s, uint32_t seq) {
     int32_t d = seq_diff(seq, s->next_seq);
-    return d > 0 && (uint32_t)d > REASM_WINDOW;
+    return d > 0 && ((uint32_t)d > REASM_WINDOW || past_rwnd(s, seq));
+}
+
+/* A SYN-ACK that both SYNs were seen before (s its sender's stream, peer
+ * the other): the receivers' windows are followed from now on, each
+ * scaled as its SYN said if both offered the option (RFC 7323 2.2). The
+ * windows of the SYNs themselves never are: they are kept divided by the
+ * shift (rounded down, by less than the slack). A SYN the engine made up
+ * (sn_tcp_made_up) leaves the windows unknown. */
+__attribute__((noinline, cold)) static void rwnd_handshake(sn_stream *s, sn_stream *peer, const sn_packet *pkt) {
+    if (s->rwnd_on || !s->has_isn || s->isn != pkt->seq || !peer->has_isn || pkt->ack != peer->next_seq ||
+        s->wscale > 15u || peer->wscale > 15u)
+        return;
+    unsigned mine = s->wscale, theirs = peer->wscale;
+    if (!mine || !theirs) mine = theirs = 1; /* not scaled */
+    peer->rwnd_shift = (uint8_t)(mine - 1u);
+    peer->rwnd_win = (uint16_t)(sn_tcp_window(pkt) >> peer->rwnd_shift);
+    s->rwnd_shift = (uint8_t)(theirs - 1u);
+    s->rwnd_win = (uint16_t)(s->rwnd_win >> s->rwnd_shift);
+    s->rwnd_on = peer->rwnd_on = 1;
 }
 
 /* A packet of either end at the stream's own position: the connection
@@ -321,6 +350,9 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
     sn_stream *peer = &st[!dir];
     uint8_t fl = pkt->tcp_flags;
     r->segments++;
+    /* the window of the receiver of the peer's data, now (scaled when
+     * read: past_rwnd); a SYN's until the SYN-ACK (rwnd_handshake) */
+    peer->rwnd_win = sn_tcp_window(pkt);
 
     if (fl & SN_TCP_SYN) {
         if (!s->started) {
@@ -328,6 +360,8 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             s->next_seq = pkt->seq + 1;
             s->isn = pkt->seq;
             s->has_isn = 1;
+            s->wscale = sn_tcp_wscale(pkt) & 31u;
+            if (fl & SN_TCP_ACK) rwnd_handshake(s, peer, pkt);
         } else if (!sn_stream_used(st) && !s->peer_ack_set && s->next_seq != pkt->seq + 1) {
             /* sent again with another initial sequence number before
              * anything else: the connection starts from this one. Not
@@ -338,6 +372,8 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
             s->next_seq = pkt->seq + 1;
             s->isn = pkt->seq;
             s->has_isn = 1;
+            s->wscale = sn_tcp_wscale(pkt) & 31u;
+            if (fl & SN_TCP_ACK) rwnd_handshake(s, peer, pkt);
             s->peer_ack_set = 0;
             far_refuted(s);
         }
@@ -348,7 +384,8 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
          * is: it never took the far bytes */
         if ((peer->far_ack_set || peer->far_seq_set) && !beyond_window(peer, pkt->ack)) far_refuted(peer);
         if (!peer->peer_ack_set || seq_diff(pkt->ack, peer->peer_ack) > 0) {
-            if (seq_diff(pkt->ack, peer->next_seq) >= 0 && seq_diff(pkt->ack, peer->next_seq) < (int32_t)REASM_WINDOW) {
+            int32_t ahead = seq_diff(pkt->ack, peer->next_seq);
+            if ((uint32_t)ahead < REASM_WINDOW && (ahead == 0 || !past_rwnd(peer, pkt->ack))) {
                 peer->peer_ack = pkt->ack;
                 peer->peer_ack_set = 1;
             } else if (beyond_window(peer, pkt->ack) && (!peer->far_ack_set || seq_diff(pkt->ack, peer->far_ack) > 0)) {
@@ -410,7 +447,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
                 seq = s->next_seq;
                 s->retrans++;
             }
-        } else if ((uint32_t)rel > REASM_WINDOW) {
+        } else if (rel > 0 && ((uint32_t)rel > REASM_WINDOW || past_rwnd(s, seq))) {
             s->far_seq = seq;
             s->far_seq_set = 1;
             /* lost up to this segment, or to the acknowledgement if that is

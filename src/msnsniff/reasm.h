@@ -13,6 +13,9 @@
  *     difference is reported the same way;
  *   - a connection seen mid-stream starts at the first data segment seen
  *     and the consumer is told (gap of unknown size, lost = 0);
+ *   - once both SYNs were seen, data and acknowledgements past the
+ *     receiver's window (sn_stream.rwnd_win) are taken as those past the
+ *     reassembly window are: not queued, proving no hole;
  *   - a hole is declared lost (a gap) when the peer acknowledges data we
  *     never saw, when the queued out-of-order bytes exceed the per-flow
  *     limit or the memcap, or when the flow ends; delivery then resumes at
@@ -43,7 +46,8 @@ typedef struct sn_stream {
     uint32_t far_ack, far_seq;
     uint32_t isn; /* the initial sequence number of its SYN, if has_isn */
     unsigned started : 1, fin : 1, peer_ack_set : 1, ignore : 1, done : 1, far_ack_set : 1, far_seq_set : 1,
-        has_isn : 1, far_agreed : 1;
+        has_isn : 1, far_agreed : 1, rwnd_on : 1,
+        wscale : 5; /* the window scale option of its SYN, if has_isn (sn_tcp_wscale) */
     /* When far_ack and far_seq first agreed (capture time in ms, modulo
      * 2^32; it fills the padding before buf): the hole is taken only
      * once they still agree SN_REASM_FAR_WAIT_MS later with nothing at
@@ -55,9 +59,21 @@ typedef struct sn_stream {
     sn_seg *ooo_last; /* the last of them: data after a hole is added here at once */
     size_t ooo_bytes;
     uint32_t ooo_count; /* how many (SN_REASM_WALK_MAX bounds an insertion's walk) */
-    uint64_t offset;    /* stream offset of the next byte to deliver */
+    /* The peer's receive window, followed (rwnd_on) once both SYNs were
+     * seen: the window field of the peer's last acknowledgement (or, to
+     * the SYN-ACK, of its SYN), scaled by rwnd_shift (the peer's window
+     * scale, if both SYNs offered one). The receiver has acknowledged no
+     * more than the stream's delivery point, or peer_ack if that is
+     * further: past that plus its window (and SN_REASM_RWND_SLACK) it
+     * drops data and cannot have acknowledged any, and such numbers are
+     * far ones (beyond_window). In the padding after ooo_count: the
+     * stream stays 128 bytes, which indexing st[dir] is cheaper for. */
+    uint16_t rwnd_win;
+    uint8_t rwnd_shift;
+    uint64_t offset; /* stream offset of the next byte to deliver */
     uint64_t gaps, gap_bytes, retrans, overlap_conflicts;
 } sn_stream;
+_Static_assert(sizeof(void *) != 8 || sizeof(sn_stream) == 128, "sn_stream fills two cache lines, no more");
 
 /* How far into the sorted queue of out-of-order segments an insertion
  * walks: further in, as over the flow's memory limit, the oldest hole is
@@ -74,6 +90,12 @@ typedef struct sn_stream {
  * (the receiver acknowledges what it really expects, the sender goes on
  * sending there), and any such packet clears the far numbers. */
 #define SN_REASM_FAR_WAIT_MS 1000
+
+/* How far past the right edge of the receiver's window data and
+ * acknowledgements are still taken: the capture may show a window update
+ * after the data it let through (directions captured apart), and one
+ * more unscaled window covers such skew. */
+#define SN_REASM_RWND_SLACK 65536u
 
 /* Why bytes of a stream are lost (sn_reasm_ops.gap). */
 typedef enum sn_gap_why {

@@ -95,8 +95,8 @@ class Capture:
             body += b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes(map(int, a.split(".")))
         self.udp(server, 53, client, 33333, body)
 
-    def tcp(self, client, cport, server, sport, handshake=True):
-        return TcpConnection(self, (client, cport), (server, sport), handshake)
+    def tcp(self, client, cport, server, sport, handshake=True, wscale=None):
+        return TcpConnection(self, (client, cport), (server, sport), handshake, wscale)
 
     def bytes(self):
         data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, self.snaplen, 1)
@@ -115,20 +115,23 @@ class Capture:
 
 
 class TcpConnection:
-    def __init__(self, capture, client, server, handshake):
+    def __init__(self, capture, client, server, handshake, wscale=None):
         self.capture, self.ends = capture, (client, server)
         self.next_seq = [1000, 5000]  # client, server
+        self.window = 65535  # the window field of every segment (scaled by wscale after the SYNs)
         if handshake:
-            self.segment(0, SYN, advance=1)
-            self.segment(1, SYN | ACK, advance=1)
+            # wscale: both SYNs carry a window scale option with this shift
+            opts = b"" if wscale is None else b"\x01\x03\x03" + bytes([wscale])
+            self.segment(0, SYN, advance=1, options=opts)
+            self.segment(1, SYN | ACK, advance=1, options=opts)
             self.segment(0, ACK)
 
-    def segment(self, from_server, flags, data=b"", seq=None, ack=None, advance=None):
+    def segment(self, from_server, flags, data=b"", seq=None, ack=None, advance=None, options=b""):
         (src, sport), (dst, dport) = self.ends[from_server], self.ends[not from_server]
         seq = self.next_seq[from_server] if seq is None else seq
         ack = self.next_seq[not from_server] if ack is None else ack
-        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags,
-                          65535, 0, 0) + data
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                          (5 + len(options) // 4) << 4, flags, self.window, 0, 0) + options + data
         self.capture.ip(src, dst, 6, tcp)
         self.next_seq[from_server] += len(data) if advance is None else advance
 
@@ -2806,6 +2809,40 @@ class TcpConnections(unittest.TestCase):
             self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap"], [])
             flow, = [e for e in ev if e["event"] == "flow"]
             self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 0))
+
+    def test_forged_segment_past_the_receive_window_blinds_nothing(self):
+        # Someone on the path forges a client segment a megabyte ahead (far
+        # past the server's 64 KB window, within msnsniff's 64 MB) and a
+        # server acknowledgement of it. The server drops data beyond its
+        # window and never acknowledges it: the forged message is not read
+        # and the real data after it is, whichever forged packet comes
+        # first, with or without window scaling.
+        for wscale, window in ((None, 65535), (7, 512)):
+            for forged_ack_first in (False, True):
+                c = Capture()
+                sb = c.tcp("10.0.0.10", 1101, "64.4.12.193", 1863, wscale=wscale)
+                sb.window = window
+                chat_on(sb, "before the forged segments")
+                far = sb.next_seq[0] + 1000 * 1000
+                junk = text_message("forged")
+                if forged_ack_first:
+                    sb.segment(1, ACK, ack=far + len(junk), advance=0)
+                sb.segment(0, PSH | ACK, junk, seq=far, advance=0)
+                if not forged_ack_first:
+                    sb.segment(1, ACK, ack=far + len(junk), advance=0)
+                sb.c2s(text_message("after the forged segments"))
+                sb.s2c(msg("MSG bob@example.com Bob", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\na reply"))
+                sb.c2s(text_message("and one more"))
+                sb.close()
+                rc, out, err = c.run(["-q"])
+                self.assertEqual(rc, 0, err)
+                ev = events(out)
+                self.assertEqual([e["text"] for e in ev if e["event"] == "message"],
+                                 ["before the forged segments", "after the forged segments", "a reply",
+                                  "and one more"], (wscale, forged_ack_first))
+                self.assertEqual([e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap"], [])
+                flow, = [e for e in ev if e["event"] == "flow"]
+                self.assertEqual((flow["end_reason"], flow["gaps"]), ("fin", 0))
 
     def test_data_on_a_syn_is_not_the_streams(self):
         # a SYN's data is dropped by a receiver without TCP Fast Open, whose

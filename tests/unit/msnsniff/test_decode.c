@@ -123,6 +123,67 @@ static void test_udp_and_garbage(void **state) {
     sn_decoder_free(&d);
 }
 
+/* A raw IPv4 frame holding a TCP header with these flags, window and
+ * options (padded to 4 bytes with zeros); its length. */
+static size_t tcp_with_options(uint8_t *f, uint8_t flags, uint16_t window, const uint8_t *opt, size_t optlen) {
+    size_t hl = 20 + (optlen + 3) / 4 * 4;
+    memset(f, 0, 20 + hl);
+    f[0] = 0x45;
+    f[2] = (uint8_t)((20 + hl) >> 8);
+    f[3] = (uint8_t)(20 + hl);
+    f[8] = 64;
+    f[9] = 6;
+    f[12] = 10, f[15] = 1, f[16] = 10, f[19] = 2;
+    uint8_t *t = f + 20;
+    t[0] = 0x04, t[1] = 0x9c, t[2] = 0x07, t[3] = 0x47;
+    t[12] = (uint8_t)(hl / 4 << 4);
+    t[13] = flags;
+    t[14] = (uint8_t)(window >> 8);
+    t[15] = (uint8_t)window;
+    memcpy(t + 20, opt, optlen);
+    return 20 + hl;
+}
+
+/* The window field of every TCP segment, and the window scale option of
+ * a SYN (its shift plus one, at most 14 + 1) among other options; a
+ * malformed option list, or one cut by the snaplen, gives none. */
+static void test_tcp_window_and_scale(void **state) {
+    (void)state;
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    sn_decoder_init(&d, &mem, 1, 0);
+    sn_packet p;
+    uint8_t f[128];
+    static const uint8_t usual[] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2}; /* MSS, NOP, WS 7, SACK permitted */
+    size_t n = tcp_with_options(f, SN_TCP_SYN, 64240, usual, sizeof usual);
+    assert_int_equal(sn_decode(&d, 101, f, n, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(sn_tcp_window(&p), 64240);
+    assert_int_equal(sn_tcp_wscale(&p), 8);
+    /* cut by the snaplen inside the option: none */
+    assert_int_equal(sn_decode(&d, 101, f, 20 + 20 + 7, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(sn_tcp_wscale(&p), 0);
+    static const uint8_t big[] = {3, 3, 20};
+    n = tcp_with_options(f, SN_TCP_SYN | SN_TCP_ACK, 65535, big, sizeof big);
+    assert_int_equal(sn_decode(&d, 101, f, n, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(sn_tcp_wscale(&p), 15);
+    static const uint8_t zero_length[] = {8, 0, 3, 3, 7}, past_end[] = {1, 1, 3, 3}, after_end[] = {0, 3, 3, 7};
+    n = tcp_with_options(f, SN_TCP_SYN, 1, zero_length, sizeof zero_length);
+    assert_int_equal(sn_decode(&d, 101, f, n, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(sn_tcp_wscale(&p), 0);
+    n = tcp_with_options(f, SN_TCP_SYN, 1, past_end, sizeof past_end);
+    assert_int_equal(sn_decode(&d, 101, f, n, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(sn_tcp_wscale(&p), 0);
+    n = tcp_with_options(f, SN_TCP_SYN, 1, after_end, sizeof after_end);
+    assert_int_equal(sn_decode(&d, 101, f, n, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(sn_tcp_wscale(&p), 0);
+    /* not a SYN: the window alone */
+    n = tcp_with_options(f, SN_TCP_ACK, 512, usual, sizeof usual);
+    assert_int_equal(sn_decode(&d, 101, f, n, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(sn_tcp_window(&p), 512);
+    sn_decoder_free(&d);
+}
+
 static void test_ipv4_defrag(void **state) {
     (void)state;
     /* one UDP datagram of 100 bytes split into 3 fragments, sent out of order */
@@ -873,6 +934,7 @@ int main(void) {
         cmocka_unit_test(test_encapsulations_ipv6),
         cmocka_unit_test(test_encapsulation_limits),
         cmocka_unit_test(test_nflog_big_endian_large),
+        cmocka_unit_test(test_tcp_window_and_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

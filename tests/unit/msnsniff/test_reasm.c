@@ -61,7 +61,9 @@ typedef struct fixture {
     sn_reasm r;
     sn_stream st[2];
     sink s;
-    uint64_t now; /* the capture time of the next segment (µs) */
+    uint64_t now;    /* the capture time of the next segment (µs) */
+    uint16_t window; /* the window field of the next segments */
+    uint8_t wscale;  /* the window scale option of the next SYNs: its shift plus one, 0 none */
 } fixture;
 
 static void fx_init(fixture *f, size_t limit) {
@@ -87,6 +89,21 @@ static void seg(fixture *f, int dir, uint32_t seq, uint8_t flags, const char *da
     p.payload = (const uint8_t *)data;
     p.len = data ? strlen(data) : 0;
     p.ts = f->now;
+    /* the header as the decoder leaves it: options up to the payload */
+    uint8_t tcp[24 + 64] = {0};
+    tcp[14] = (uint8_t)(f->window >> 8);
+    tcp[15] = (uint8_t)f->window;
+    size_t hl = 20;
+    if ((flags & SN_TCP_SYN) && f->wscale) {
+        tcp[20] = 1, tcp[21] = 3, tcp[22] = 3, tcp[23] = (uint8_t)(f->wscale - 1);
+        hl = 24;
+    }
+    p.tcp = tcp;
+    if (flags & SN_TCP_SYN) {
+        assert_true(p.len <= 64);
+        if (p.len) memcpy(tcp + hl, data, p.len);
+        p.payload = tcp + hl;
+    }
     sn_reasm_segment(&f->r, NULL, f->st, dir, &p);
 }
 
@@ -136,7 +153,7 @@ static void test_overlap_as_linux_keeps(void **state) {
     seg(&f, 0, 5, ACKF, "EFGH", 0);     /* queued: bytes 5..8 */
     seg(&f, 0, 3, ACKF, "xxefghIJ", 0); /* starts before them: it wins */
     assert_int_equal(f.st[0].overlap_conflicts, 1);
-    seg(&f, 0, 6, ACKF, "QQQQQQ", 0); /* starts after a queued one: it loses */
+    seg(&f, 0, 6, ACKF, "QQQQQQ", 0);               /* starts after a queued one: it loses */
     assert_int_equal(f.st[0].overlap_conflicts, 3); /* told per queued piece */
     seg(&f, 0, 1, ACKF, "ab", 0);
     assert_int_equal(f.s.n, 11);
@@ -273,6 +290,7 @@ static void one_byte_stream(sn_memcap *mem, sn_reasm *r, sn_stream st[2], size_t
     sn_stream_init(&st[0]);
     sn_stream_init(&st[1]);
     memset(p, 0, sizeof *p);
+    p->tcp = sn_tcp_made_up; /* window 0, options unknown */
     p->tcp_flags = SYN;
     sn_reasm_segment(r, NULL, st, 0, p);
     p->tcp_flags = ACKF;
@@ -450,14 +468,66 @@ static void test_forged_far_hole_refuted(void **state) {
     }
 }
 
+/* A forged segment a megabyte ahead, within the reassembly window but far
+ * past the receiver's (64 KB: 512 scaled by 2^7, as both SYNs said), and
+ * a forged acknowledgement of it: the receiver drops such data and never
+ * acknowledges it, and so the stream takes neither, in either order, and
+ * the real data that follows is delivered. What the receiver's own
+ * acknowledgements open is taken as before. */
+static void test_forged_hole_beyond_receive_window(void **state) {
+    (void)state;
+    const uint32_t far = 5u + 1024u * 1024u;
+    for (int ack_first = 0; ack_first < 2; ack_first++) {
+        fixture f;
+        fx_init(&f, 0);
+        f.window = 512;
+        f.wscale = 7 + 1;
+        seg(&f, 0, 0, SYN, NULL, 0);
+        seg(&f, 1, 500, SYN | ACKF, NULL, 1);
+        seg(&f, 0, 1, ACKF, "ok\r\n", 501);
+        if (ack_first) seg(&f, 1, 501, ACKF, NULL, far + 6u);
+        seg(&f, 0, far, ACKF, "EVIL\r\n", 501);
+        if (!ack_first) seg(&f, 1, 501, ACKF, NULL, far + 6u);
+        assert_int_equal(f.r.out_of_window, 1);
+        assert_int_equal(f.s.gaps, 0);
+        seg(&f, 0, 5, ACKF, "more\r\n", 501);
+        seg(&f, 1, 501, ACKF, NULL, 11);                  /* the receiver's own */
+        seg(&f, 0, 11 + 60000u, ACKF, "queued\r\n", 501); /* within its window: a hole to wait for */
+        assert_int_equal(f.r.out_of_window, 1);
+        assert_int_equal(f.r.out_of_order, 1);
+        seg(&f, 0, 11, ACKF, "last\r\n", 501);
+        assert_int_equal(f.s.gaps, 0);
+        assert_int_equal(f.s.n, 16u);
+        assert_memory_equal(f.s.out, "ok\r\nmore\r\nlast\r\n", 16);
+        fx_free(&f);
+    }
+    /* the handshake not seen: the receiver's window is unknown and the
+     * data is queued as before (the acknowledgement then proves the hole) */
+    fixture f;
+    fx_init(&f, 0);
+    f.window = 512;
+    seg(&f, 0, 1, ACKF, "ok\r\n", 501);
+    seg(&f, 1, 501, ACKF, NULL, 5);
+    seg(&f, 0, far, ACKF, "EVIL\r\n", 501);
+    assert_int_equal(f.r.out_of_window, 0);
+    fx_free(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_in_order_and_partial_consumer), cmocka_unit_test(test_reverse_order),
-        cmocka_unit_test(test_overlap_as_linux_keeps),        cmocka_unit_test(test_hole_proven_by_ack),
-        cmocka_unit_test(test_flush_reports_holes),           cmocka_unit_test(test_midstream_and_wraparound),
-        cmocka_unit_test(test_limit_forces_progress),         cmocka_unit_test(test_out_of_window_ignored),
-        cmocka_unit_test(test_long_queue_after_a_hole),       cmocka_unit_test(test_insertion_walk_is_bounded),
-        cmocka_unit_test(test_acked_hole_beyond_window),      cmocka_unit_test(test_forged_far_hole_refuted),
+        cmocka_unit_test(test_in_order_and_partial_consumer),
+        cmocka_unit_test(test_reverse_order),
+        cmocka_unit_test(test_overlap_as_linux_keeps),
+        cmocka_unit_test(test_hole_proven_by_ack),
+        cmocka_unit_test(test_flush_reports_holes),
+        cmocka_unit_test(test_midstream_and_wraparound),
+        cmocka_unit_test(test_limit_forces_progress),
+        cmocka_unit_test(test_out_of_window_ignored),
+        cmocka_unit_test(test_long_queue_after_a_hole),
+        cmocka_unit_test(test_insertion_walk_is_bounded),
+        cmocka_unit_test(test_acked_hole_beyond_window),
+        cmocka_unit_test(test_forged_far_hole_refuted),
+        cmocka_unit_test(test_forged_hole_beyond_receive_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,16 @@ file(WRITE ${WORK}/tree-cache.cmake "set(MSNKIT_COMPONENTS \"lib/msnp;src/msnsni
 foreach(var C_FLAGS C_FLAGS_RELEASE EXE_LINKER_FLAGS)
   file(APPEND ${WORK}/tree-cache.cmake "set(CMAKE_${var} [==[${${var}}]==] CACHE STRING \"\" FORCE)\n")
 endforeach()
+# the release tree's generator (pgo.cmake says why): a tree made by
+# another one is made again
+if(EXISTS ${TREE}/CMakeCache.txt)
+  file(STRINGS ${TREE}/CMakeCache.txt was REGEX "^CMAKE_GENERATOR:INTERNAL=")
+  if(NOT was STREQUAL "CMAKE_GENERATOR:INTERNAL=${GENERATOR}")
+    file(REMOVE_RECURSE ${TREE})
+  endif()
+endif()
 step("configuring ${TREE}" ${CMAKE_COMMAND} -C ${WORK}/tree-cache.cmake -S ${SOURCE} -B ${TREE}
+     -G ${GENERATOR} -DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}
      -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=${COMPILER} -DMSNKIT_WERROR=${WERROR}
      -DMSNKIT_PGO=GENERATE -DMSNKIT_PGO_PROFILE=${PROFILE})
 step("building the instrumented msnsniff" ${CMAKE_COMMAND} --build ${TREE} --parallel ${JOBS}

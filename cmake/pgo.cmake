@@ -85,6 +85,11 @@ function(msnkit_pgo_setup)
     OUTPUT ${dir}/profile.stamp
     COMMAND ${CMAKE_COMMAND} -DSOURCE=${CMAKE_SOURCE_DIR} -DTREE=${tree} -DPROFILE=${profile} -DWORK=${dir}
             -DCOMPILER=${CMAKE_C_COMPILER} -DWERROR=${MSNKIT_WERROR} -DJOBS=${jobs}
+            # the same generator: the ids of static functions in the counts
+            # include the object's path as the compiler is given it, which
+            # differs between generators (tree-relative with Ninja, relative
+            # to the target's folder with make)
+            "-DGENERATOR=${CMAKE_GENERATOR}" "-DMAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}"
             # the counts fit only code compiled with the same flags: a
             # tree built with others fails with -Wcoverage-mismatch
             "-DC_FLAGS=${CMAKE_C_FLAGS}" "-DC_FLAGS_RELEASE=${CMAKE_C_FLAGS_RELEASE}"

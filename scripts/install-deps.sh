@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git
+  ninja-build      # the build tests with the Ninja generator
   libevent-dev libsqlite3-dev libpcap-dev libssl-dev libjansson-dev
   libedit-dev libinih-dev libcmocka-dev
   clang            # libFuzzer for `make fuzz`

@@ -94,6 +94,30 @@ def build_and_run(a, dest, work, name, source, pkg, extra_env=None):
     return r.stdout
 
 
+def moved_prefix(a):
+    """`cmake --install --prefix DIR` puts every file under DIR, the
+    configuration and the units too, unless the tree was configured to put
+    them outside its prefix (/etc for the prefix /usr). Staged, so that a
+    file going astray lands in the staging directory, not on the system."""
+    dest = tempfile.mkdtemp(prefix="msnkit-install-moved-")
+    try:
+        moved = "/opt/msnkit-moved"
+        env = dict(os.environ, DESTDIR=dest)
+        r = subprocess.run(["cmake", "--install", a.build, "--prefix", moved], env=env, capture_output=True, text=True)
+        check(r.returncode == 0, "cmake --install --prefix: " + r.stderr)
+        outside = [d for d in (a.sysconfdir, a.unitdir) if not d.startswith(a.prefix.rstrip("/") + "/")]
+        n = 0
+        for root, _dirs, files in os.walk(dest):
+            for f in files:
+                path = "/" + os.path.relpath(os.path.join(root, f), dest)
+                n += 1
+                check(any(path.startswith(p.rstrip("/") + "/") for p in [moved] + outside),
+                      "cmake --install --prefix %s put a file outside it: %s" % (moved, path))
+        check(n > 0, "cmake --install --prefix installed nothing")
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     for opt in ("source", "build", "cc", "cflags", "programs", "prefix", "bindir", "sbindir", "libdir",
@@ -102,6 +126,7 @@ def main():
     a = ap.parse_args()
     programs = [p for p in a.programs.split(",") if p]
 
+    moved_prefix(a)
     dest = tempfile.mkdtemp(prefix="msnkit-install-")
     try:
         env = dict(os.environ, DESTDIR=dest)

@@ -33,13 +33,31 @@ set(MSNKIT_PGO_PROFILE "" CACHE PATH "GENERATE: where the instrumented programs 
 # The targets whose code is trained and then compiled with the counts.
 set(_msnkit_pgo_targets msnkit_common msnp_obj msnsniff_core msnsniff)
 
+# The counts of an object are named by its path relative to the tree
+# (-fprofile-prefix-path). GCC takes the directory it compiles in from $PWD
+# when $PWD is that directory, else from getcwd(), which resolves symbolic
+# links: when the build directory's path goes through one, the two differ,
+# and which one a compile sees depends on how make or ninja was started
+# (the prefix then does not match: an error with -Werror). The trained
+# targets are compiled without PWD, so always in the resolved path, and the
+# prefix is the tree's resolved path.
+function(_msnkit_pgo_resolved_paths t)
+  get_target_property(launcher ${t} C_COMPILER_LAUNCHER)
+  if(NOT launcher)
+    set(launcher "")
+  endif()
+  set_property(TARGET ${t} PROPERTY C_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env --unset=PWD ${launcher})
+endfunction()
+
 function(msnkit_pgo_setup)
+  get_filename_component(resolved ${CMAKE_BINARY_DIR} REALPATH)
   if(MSNKIT_PGO STREQUAL "GENERATE")
     foreach(t ${_msnkit_pgo_targets})
       if(TARGET ${t})
         # file names relative to this tree, so that the release tree finds them
         target_compile_options(${t} PRIVATE -fprofile-generate=${MSNKIT_PGO_PROFILE}
-                               -fprofile-prefix-path=${CMAKE_BINARY_DIR} -fprofile-update=prefer-atomic)
+                               -fprofile-prefix-path=${resolved} -fprofile-update=prefer-atomic)
+        _msnkit_pgo_resolved_paths(${t})
         target_link_options(${t} PRIVATE -fprofile-generate=${MSNKIT_PGO_PROFILE})
       endif()
     endforeach()
@@ -110,7 +128,8 @@ function(msnkit_pgo_setup)
 
   foreach(t ${_msnkit_pgo_targets})
     add_dependencies(${t} msnsniff_profile)
-    target_compile_options(${t} PRIVATE -fprofile-use=${profile} -fprofile-prefix-path=${CMAKE_BINARY_DIR}
+    _msnkit_pgo_resolved_paths(${t})
+    target_compile_options(${t} PRIVATE -fprofile-use=${profile} -fprofile-prefix-path=${resolved}
                            -fprofile-partial-training
                            # a source compiled into no trained program has no counts: fine
                            -Wno-missing-profile)

@@ -4,7 +4,12 @@ profile. The training tree is made by the same generator as the release
 tree: the ids GCC gives static functions in the counts include the object
 file's path as the compiler is given it, relative to the target's folder
 with make and to the tree with Ninja, so counts made by a make tree do not
-fit a Ninja tree (-Werror: "Missing counts for called function")."""
+fit a Ninja tree (-Werror: "Missing counts for called function").
+
+The build directory is reached through a symbolic link, and the build is
+started from another directory: GCC then sees the resolved path of the
+directory it compiles in (ninja does not set $PWD), which must still be the
+one -fprofile-prefix-path names."""
 
 import os
 import shutil
@@ -14,7 +19,9 @@ import tempfile
 
 
 def run(cmd, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    env = dict(os.environ)
+    env.pop("PWD", None)
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd="/", env=env, **kw)
     if r.returncode != 0:
         raise SystemExit("%s failed (%d):\n%s\n%s" % (" ".join(cmd), r.returncode, r.stdout[-6000:], r.stderr[-6000:]))
     return r
@@ -27,7 +34,9 @@ def main():
         return 0
     work = tempfile.mkdtemp(prefix="msnkit-pgo-ninja-")
     try:
-        tree = os.path.join(work, "build")
+        os.mkdir(os.path.join(work, "real"))
+        os.symlink(os.path.join(work, "real"), os.path.join(work, "link"))
+        tree = os.path.join(work, "link", "build")
         r = run(["cmake", "-G", "Ninja", "-S", source, "-B", tree, "-DCMAKE_BUILD_TYPE=Release",
                  "-DMSNKIT_COMPONENTS=lib/msnp;src/msnsniff;bench"])
         if "msnsniff with profile-guided optimisation" not in r.stdout:

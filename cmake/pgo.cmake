@@ -70,9 +70,10 @@ function(msnkit_pgo_setup)
   endif()
 
   set(why "")
+  string(TOUPPER "${CMAKE_BUILD_TYPE}" _msnkit_build_type) # CMake's own rule: "release" is Release
   if(NOT MSNKIT_PGO STREQUAL "AUTO")
     set(why "MSNKIT_PGO=${MSNKIT_PGO}")
-  elseif(NOT CMAKE_BUILD_TYPE STREQUAL "Release")
+  elseif(NOT _msnkit_build_type STREQUAL "RELEASE")
     set(why "not a Release build")
   elseif(MSNKIT_SANITIZE OR MSNKIT_FUZZ)
     set(why "sanitizer build")

@@ -3,7 +3,8 @@
 are added in their dependency order whatever the order of the list; a
 component left out for want of another names it and says to add it (not
 `make deps`, which installs packages); a name that is no component is
-reported; the profile-guided build says what it lacks."""
+reported; the profile-guided build says what it lacks, and takes the
+build type in any case, as CMake does."""
 
 import os
 import shutil
@@ -20,8 +21,8 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-def configure(source, tree, components):
-    r = subprocess.run(["cmake", "-S", source, "-B", tree, "-DCMAKE_BUILD_TYPE=Release",
+def configure(source, tree, components, build_type="Release"):
+    r = subprocess.run(["cmake", "-S", source, "-B", tree, "-DCMAKE_BUILD_TYPE=" + build_type,
                         "-DMSNKIT_COMPONENTS=" + components], capture_output=True, text=True)
     out = r.stdout + r.stderr
     if r.returncode != 0:
@@ -49,6 +50,14 @@ def main():
         check("msnkit: src/msnd skipped, missing: lib/msnp (add it to MSNKIT_COMPONENTS)\n" in out,
               "msnd without the codec says to add lib/msnp:\n" + out)
         check("make deps" not in out, "no `make deps` advice when no package is missing:\n" + out)
+
+        # CMake takes a build type in any case (CMAKE_C_FLAGS_RELEASE applies
+        # to "release"): so does the analyzer's optimisation
+        tree = os.path.join(work, "c")
+        out = configure(source, tree, "lib/msnp;src/msnsniff;bench", "release")
+        if "GNU" in open(os.path.join(tree, "CMakeCache.txt")).read():
+            check("msnsniff with profile-guided optimisation" in out,
+                  "a build type of \"release\" gets the analyzer's profile:\n" + out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if failures:

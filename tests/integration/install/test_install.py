@@ -174,6 +174,7 @@ def main():
         if "msnd" in programs:
             expect |= {os.path.join(a.sbindir, "msnd"), os.path.join(a.docdir, "msnd.md"),
                        os.path.join(a.sysconfdir, "msnd.ini"),
+                       os.path.join(a.sysconfdir, "logrotate.d", "msnd"),
                        os.path.join(a.unitdir, "msnd.service")}
         if "msngate" in programs:
             expect |= {os.path.join(a.sbindir, "msngate"), os.path.join(a.docdir, "msngate.md"),
@@ -213,6 +214,20 @@ def main():
             check(re.search(r"^After=.*\bnetwork-online\.target\b", unit, re.M) is not None and
                   re.search(r"^Wants=.*\bnetwork-online\.target\b", unit, re.M) is not None,
                   "%s.service starts after network-online.target" % daemon)
+
+        # msnd's log_file example lies in the unit's log directory, which the
+        # installed rotation moves away, telling msnd (SIGHUP) to open it again
+        if "msnd" in programs:
+            unit = open(staged(dest, os.path.join(a.unitdir, "msnd.service"))).read()
+            ini = open(staged(dest, os.path.join(a.sysconfdir, "msnd.ini"))).read()
+            rotate = open(staged(dest, os.path.join(a.sysconfdir, "logrotate.d", "msnd"))).read()
+            m = re.search(r"^;?\s*log_file\s*=\s*(\S+)$", ini, re.M)
+            check(m is not None and m.group(1).startswith("/var/log/msnd/") and m.group(1).endswith(".log"),
+                  "msnd.ini's log_file example lies in /var/log/msnd:\n" + ini)
+            check("LogsDirectory=msnd" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit,
+                  "msnd.service makes its log directory and reloads with SIGHUP:\n" + unit)
+            check("/var/log/msnd/*.log {" in rotate and "systemctl reload msnd.service" in rotate,
+                  "the log rotation covers msnd's log_file and reloads the unit:\n" + rotate)
 
         # The installed msngate.ini asks for SCHED_FIFO (priority 10); the
         # unit keeps CAP_SYS_NICE out of its bounding set, so only an

@@ -208,6 +208,9 @@ def main():
         for f in ("/usr/sbin/msnd", "/usr/bin/msnc", "/usr/bin/msnsniff", "/etc/msnd.ini", UNIT,
                   "/usr/include/msnp/msnp.h", "/usr/include/msnc/client.h"):
             assert os.path.exists(f), f
+        # msnd's log_file rotation is a conffile of msnkit-server
+        conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", "msnkit-server"]).stdout.split()
+        assert "/etc/logrotate.d/msnd" in conffiles, conffiles
         version = run(["pkg-config", "--modversion", "libmsnp", "libmsnc"]).stdout.split()
         assert len(version) == 2, version
 
@@ -272,7 +275,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
         lock.close()
 
-    for f in ("/usr/sbin/msnd", "/usr/bin/msnc", "/etc/msnd.ini", UNIT, "/var/lib/msnd",
+    for f in ("/usr/sbin/msnd", "/usr/bin/msnc", "/etc/msnd.ini", "/etc/logrotate.d/msnd", UNIT, "/var/lib/msnd",
               "/usr/include/msnp", "/usr/sbin/msngate", "/etc/msngate.ini", GATE_UNIT, GATE_DOCS):
         assert not os.path.exists(f), "left after purge: " + f
     return 0

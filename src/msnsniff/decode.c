@@ -182,12 +182,12 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
         const uint8_t *whole;
         size_t wlen;
         int r = sn_defrag_add(d->defrag, out, rd16(p + 4), &proto, offset, more, p + hl, total - hl, &whole, &wlen);
-        note_overlap(d, "overlapping IPv4 fragments with different contents; the first copy is kept");
-        if (r < 0) {
+        note_overlap(d, "IPv4 fragment sent again with different contents; the first copy is kept, as Linux keeps it");
+        if (r == -1) {
             d->frag_dropped++;
             return bad(d, "IPv4 fragment rejected (bad offset or memcap)");
         }
-        if (r == 0) return SN_DECODE_HELD;
+        if (r != 1) return SN_DECODE_HELD; /* or dropped with its datagram, which the engine tells */
         d->reassembled++;
         return decode_l4(d, proto, whole, wlen, wlen, out);
     }
@@ -213,12 +213,12 @@ static sn_decode_status ipv6_fragment(sn_decoder *d, const uint8_t *p, size_t of
     int more = offlg & 1u;
     *nh = p[off];
     int r = sn_defrag_add(d->defrag, out, rd32(p + off + 4), nh, offset, more, p + off + 8, end - off - 8, whole, wlen);
-    note_overlap(d, "overlapping IPv6 fragments with different contents; the first copy is kept");
-    if (r < 0) {
+    note_overlap(d, "IPv6 fragment sent again with different contents; the first copy is kept, as Linux keeps it");
+    if (r == -1) {
         d->frag_dropped++;
         return bad(d, "IPv6 fragment rejected (bad offset or memcap)");
     }
-    if (r == 0) return SN_DECODE_HELD;
+    if (r != 1) return SN_DECODE_HELD; /* or dropped with its datagram, which the engine tells */
     d->reassembled++;
     return SN_DECODE_OK;
 }

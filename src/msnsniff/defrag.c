@@ -18,14 +18,19 @@ typedef struct slot {
     uint64_t first_ts;
     size_t wire;  /* the frames' lengths so far */
     size_t total; /* 0 until the last fragment is seen */
+    size_t tail;  /* the end of the fragment held that ends last (0: none) */
     uint8_t *buf; /* DEFRAG_MAX bytes */
     uint8_t cover[(DEFRAG_UNITS + 7u) / 8u];
+    /* the first unit of each run: fragments that came one after another,
+     * each starting where the last ended (Linux's "frag runs") */
+    uint8_t run[(DEFRAG_UNITS + 7u) / 8u];
 } slot;
 
 struct sn_defrag {
     sn_memcap *mem;
     uint64_t timeout;
     uint64_t timeouts, evicted; /* incomplete datagrams dropped */
+    uint64_t overlaps;          /* datagrams dropped for overlapping fragments */
     sn_defrag_overlap last;     /* of the last sn_defrag_add */
     slot s[DEFRAG_SLOTS];
     uint8_t out[DEFRAG_MAX];
@@ -51,9 +56,10 @@ void sn_defrag_free(sn_defrag *f) {
     free(f);
 }
 
-void sn_defrag_counts(const sn_defrag *f, uint64_t *timeouts, uint64_t *evicted, unsigned *held) {
+void sn_defrag_counts(const sn_defrag *f, uint64_t *timeouts, uint64_t *evicted, uint64_t *overlaps, unsigned *held) {
     *timeouts = f->timeouts;
     *evicted = f->evicted;
+    *overlaps = f->overlaps;
     *held = 0;
     for (int i = 0; i < DEFRAG_SLOTS; i++) *held += f->s[i].used != 0;
 }
@@ -69,6 +75,32 @@ static uint64_t fnv1a64_more(uint64_t h, const uint8_t *p, size_t n) {
 }
 
 static int covered(const slot *s, size_t u) { return (s->cover[u / 8] >> (u % 8)) & 1; }
+static int run_starts(const slot *s, size_t u) { return (s->run[u / 8] >> (u % 8)) & 1; }
+
+/* Where [offset, end) goes among the bytes held, as Linux's
+ * inet_frag_queue_insert decides it (IPv4 since 4.19, IPv6 by RFC 5722):
+ * a new run of its own, or the last run's continuation (1), inside one
+ * run held (0: a copy sent again, ignored whatever its contents, the
+ * first copy kept), or across bytes held otherwise (-1: the datagram is
+ * dropped whole). */
+static int place(slot *s, size_t offset, size_t end) {
+    size_t u0 = offset / 8u, u1 = (end + 7u) / 8u;
+    if (!s->tail || end > s->tail) { /* past everything held */
+        if (s->tail && offset < s->tail) return -1;
+        if (!s->tail || offset > s->tail) s->run[u0 / 8] = (uint8_t)(s->run[u0 / 8] | (1u << (u0 % 8)));
+        return 1;
+    }
+    size_t held = 0;
+    int split = 0; /* another run starts inside */
+    for (size_t u = u0; u < u1; u++) {
+        held += (size_t)covered(s, u);
+        if (u > u0 && run_starts(s, u)) split = 1;
+    }
+    if (held == u1 - u0 && !split) return 0;
+    if (held) return -1;
+    s->run[u0 / 8] = (uint8_t)(s->run[u0 / 8] | (1u << (u0 % 8)));
+    return 1;
+}
 
 int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t *proto_io, uint32_t offset, int more,
                   const uint8_t *p, size_t n, const uint8_t **out, size_t *outlen) {
@@ -80,7 +112,7 @@ int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t *proto_io, u
     uint64_t ts = pk->ts;
     f->last.len = 0;
     f->last.differs = 0;
-    if ((size_t)offset + n > DEFRAG_MAX || (more && (n == 0 || n % 8u != 0))) return -1;
+    if ((size_t)offset + n > DEFRAG_MAX || (more && n % 8u != 0)) return -1;
     slot *s = NULL, *free_slot = NULL, *oldest = NULL;
     for (int i = 0; i < DEFRAG_SLOTS; i++) {
         slot *c = &f->s[i];
@@ -96,6 +128,10 @@ int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t *proto_io, u
             sn_addr_eq(&c->dst, dst))
             s = c;
         if (!oldest || c->first_ts < oldest->first_ts) oldest = c;
+    }
+    if (n == 0) { /* an empty fragment spoils its datagram, as in Linux */
+        if (s) slot_clear(f, s);
+        return -1;
     }
     if (!s) {
         if (!free_slot) {
@@ -115,19 +151,27 @@ int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t *proto_io, u
         s->first_ts = ts;
     }
     s->wire += pk->wire_len;
+    size_t end = (size_t)offset + n;
+    /* as Linux: a last fragment that ends before bytes held or elsewhere
+     * than another last one, or a fragment past the last one's end,
+     * spoils the datagram */
+    if (more ? s->total && end > s->total : end < s->tail || (s->total && s->total != end)) {
+        slot_clear(f, s);
+        return -1;
+    }
+    int where = place(s, offset, end);
+    if (where < 0) {
+        f->overlaps++;
+        slot_clear(f, s);
+        return -2;
+    }
+    if (end > s->tail) s->tail = end;
+    if (!more) s->total = end;
     if (offset == 0 && !s->has_first) {
         s->has_first = 1;
         s->proto = proto;
     }
-    if (!more) {
-        size_t end = (size_t)offset + n;
-        if (s->total && s->total != end) {
-            slot_clear(f, s);
-            return -1;
-        }
-        s->total = end;
-    }
-    /* copy unit by unit; units already present keep their first copy */
+    /* copy unit by unit; a copy sent again (where == 0) keeps the first */
     for (size_t at = 0; at < n;) {
         size_t byte = (size_t)offset + at;
         size_t u = byte / 8u;

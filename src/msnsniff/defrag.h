@@ -1,10 +1,14 @@
 /* defrag.h - IPv4 and IPv6 fragment reassembly.
  *
  * A small fixed table of datagrams under reassembly (oldest evicted when
- * full, anything older than the timeout dropped). Overlapping fragments:
- * the first copy of each byte wins (the TCP reassembler's policy for
- * delivered bytes); a later copy that differs is told
- * (sn_defrag_last_overlap).
+ * full, anything older than the timeout dropped). Overlapping fragments
+ * are taken as Linux takes them (inet_frag_queue_insert, for IPv4 since
+ * 4.19 and for IPv6 by RFC 5722), as the receivers watched would: a
+ * fragment inside a run of fragments held (each starting where the one
+ * before ended) is a copy sent again and ignored, the first copy kept
+ * whatever the second says (a copy that differs is told,
+ * sn_defrag_last_overlap); any other overlap drops the whole datagram,
+ * so that bytes the receiver never reassembled are never analysed.
  * Buffers come from the memcap. */
 #ifndef SN_DEFRAG_H
 #define SN_DEFRAG_H
@@ -31,13 +35,18 @@ void sn_defrag_free(sn_defrag *f);
  * Returns 1 when the datagram is complete (*out and *outlen: the whole
  * reassembled payload, valid until the next call; *proto: its protocol;
  * pk->wire_len: the sum of the lengths of every frame added to it, copies
- * included), 0 when held, -1 when dropped (bad offsets, memcap). */
+ * included), 0 when held, -1 when dropped (bad offsets, memcap; an
+ * empty fragment, a last one that ends before bytes held or elsewhere
+ * than another last one, a fragment past the end: the datagram with it,
+ * as in Linux), -2 when the fragment overlapped bytes held and the
+ * datagram was dropped with it (counted by sn_defrag_counts). */
 int sn_defrag_add(sn_defrag *f, sn_packet *pk, uint32_t id, uint8_t *proto, uint32_t offset, int more, const uint8_t *p,
                   size_t n, const uint8_t **out, size_t *outlen);
 
-/* Incomplete datagrams dropped so far: held past the timeout, or evicted
- * (the oldest) to make room for another; and how many are held now. */
-void sn_defrag_counts(const sn_defrag *f, uint64_t *timeouts, uint64_t *evicted, unsigned *held);
+/* Incomplete datagrams dropped so far: held past the timeout, evicted
+ * (the oldest) to make room for another, or for overlapping fragments;
+ * and how many are held now. */
+void sn_defrag_counts(const sn_defrag *f, uint64_t *timeouts, uint64_t *evicted, uint64_t *overlaps, unsigned *held);
 #define SN_DEFRAG_SLOTS 32
 
 /* What the last sn_defrag_add found of bytes already held: how many it

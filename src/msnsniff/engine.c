@@ -43,7 +43,7 @@ struct sn_engine {
     uint64_t last_housekeeping;
     sn_closed closed[CLOSED_KEEP];
     unsigned closed_next;
-    uint64_t fragments_seen, frag_timeouts_seen, frag_evicted_seen; /* told so far */
+    uint64_t fragments_seen, frag_timeouts_seen, frag_evicted_seen, frag_overlaps_seen; /* told so far */
 };
 
 void sn_config_defaults(sn_config *c) {
@@ -582,15 +582,16 @@ static void frag_conflict(sn_engine *e) {
     e->dec.frag_conflict = NULL;
 }
 
-/* Incomplete datagrams the defragmenter dropped while adding a fragment:
- * their bytes never reach the analysis, though the capture has some of
- * them, so each is said (a TCP segment among them is a gap later). */
+/* Datagrams the defragmenter dropped while adding a fragment (incomplete,
+ * or with overlapping fragments): their bytes never reach the analysis,
+ * though the capture has some of them, so each is said (a TCP segment
+ * among them is a gap later). */
 static void frag_drops(sn_engine *e) {
-    uint64_t timeouts, evicted;
+    uint64_t timeouts, evicted, overlaps;
     unsigned held;
     e->fragments_seen = e->dec.fragments;
     if (!e->dec.defrag) return;
-    sn_defrag_counts(e->dec.defrag, &timeouts, &evicted, &held);
+    sn_defrag_counts(e->dec.defrag, &timeouts, &evicted, &overlaps, &held);
     /* bounded by the table's 32 datagrams per fragment */
     for (; e->frag_timeouts_seen < timeouts; e->frag_timeouts_seen++) {
         sn_anomaly_info a = sn_anomaly_make(
@@ -601,6 +602,12 @@ static void frag_drops(sn_engine *e) {
         sn_anomaly_info a = sn_anomaly_make(
             SN_AN_FRAGMENT, 0,
             "incomplete IP datagram dropped: the oldest of the 32 held, evicted to make room for another");
+        sn_anomaly_report(&e->c, &a);
+    }
+    for (; e->frag_overlaps_seen < overlaps; e->frag_overlaps_seen++) {
+        sn_anomaly_info a = sn_anomaly_make(SN_AN_FRAGMENT, 0,
+                                            "IP datagram dropped: its fragments overlap, and the receiver (Linux, "
+                                            "RFC 5722) drops such a datagram whole");
         sn_anomaly_report(&e->c, &a);
     }
 }
@@ -705,15 +712,16 @@ void sn_engine_summary(const sn_engine *e, FILE *fp) {
                 "(wrong FCS): not analysed\n",
                 (unsigned long long)e->dec.wifi_protected, (unsigned long long)e->dec.wifi_bad_fcs);
     if (e->dec.fragments) {
-        uint64_t timeouts = 0, evicted = 0;
+        uint64_t timeouts = 0, evicted = 0, overlaps = 0;
         unsigned held = 0;
-        if (e->dec.defrag) sn_defrag_counts(e->dec.defrag, &timeouts, &evicted, &held);
+        if (e->dec.defrag) sn_defrag_counts(e->dec.defrag, &timeouts, &evicted, &overlaps, &held);
         fprintf(fp,
                 "  fragments: %llu, datagrams reassembled %llu; incomplete datagrams dropped: %llu timed out, %llu "
-                "evicted from the table of %d, %u held at the end; fragments rejected %llu\n",
+                "evicted from the table of %d, %llu with overlapping fragments, %u held at the end; fragments "
+                "rejected %llu\n",
                 (unsigned long long)e->dec.fragments, (unsigned long long)e->dec.reassembled,
-                (unsigned long long)timeouts, (unsigned long long)evicted, SN_DEFRAG_SLOTS, held,
-                (unsigned long long)e->dec.frag_dropped);
+                (unsigned long long)timeouts, (unsigned long long)evicted, SN_DEFRAG_SLOTS,
+                (unsigned long long)overlaps, held, (unsigned long long)e->dec.frag_dropped);
     }
     fprintf(fp, "  flows: %llu tracked; msnp %llu (ds %llu, ns %llu, sb %llu), msnftp %llu, predicted %llu\n",
             (unsigned long long)s->flows, (unsigned long long)s->flows_msnp, (unsigned long long)s->role_ds,

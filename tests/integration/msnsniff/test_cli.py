@@ -326,7 +326,7 @@ class Captures(unittest.TestCase):
         self.assertEqual([e["text"] for e in ev if e["event"] == "message"],
                          ["setup", "the first copy of these words is kept"])
         conflict, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "overlap_conflict"]
-        self.assertIn("IPv4 fragments", conflict["detail"])
+        self.assertIn("IPv4 fragment sent again", conflict["detail"])
         self.assertEqual(conflict["length"], len(tcp) - half)
         self.assertNotEqual(conflict["first_fnv1a64"], conflict["second_fnv1a64"])
 
@@ -1762,6 +1762,67 @@ class Flows(unittest.TestCase):
         return frame[:12] + b"\x86\xdd" + struct.pack("!IHBB16s16s", 0x60000000, len(ip) - hl, ip[9], 64,
                                                       net + ip[15:16], net + ip[19:20]) + ip[hl:]
 
+    def test_overlapping_fragments_drop_the_datagram(self):
+        # An ACCEPT's segment sent first as two IPv4 or IPv6 fragments
+        # whose pieces overlap, the first of them with a forged address
+        # and port; then as one packet with the real ones. Linux drops a
+        # datagram whose fragments overlap (IPv6 by RFC 5722, IPv4 since
+        # 4.19): the receiver never saw the forged ACCEPT, nor does
+        # msnsniff, which says the datagram dropped and predicts the real
+        # address alone.
+        def fragment(frame, start, stop):
+            eth, ip = frame[:14], frame[14:]
+            v6 = ip[0] >> 4 == 6
+            hl = 40 if v6 else (ip[0] & 15) * 4
+            body = ip[hl:]
+            piece, more = body[start:stop], stop < len(body)
+            hdr = bytearray(ip[:hl])
+            if v6:
+                hdr[6] = 44
+                struct.pack_into("!H", hdr, 4, 8 + len(piece))
+                return eth + bytes(hdr) + struct.pack("!BBHI", ip[6], 0, start | more, 0x1234) + piece
+            struct.pack_into("!HH", hdr, 2, hl + len(piece), 0)
+            struct.pack_into("!H", hdr, 6, (0x2000 if more else 0) | start // 8)
+            return eth + bytes(hdr) + piece
+
+        for v6 in (False, True):
+            c = Capture()
+            sb = switchboard(c, 1101, "64.4.12.193", "1.2.3", "bob@example.com")
+            sb.c2s(msg("MSG 4 N", invitation(
+                ("Application-Name", "File Transfer"),
+                ("Application-GUID", "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"), ("Invitation-Command", "INVITE"),
+                ("Invitation-Cookie", "55"), ("Application-File", "a.txt"), ("Application-FileSize", "5"))))
+            sb.s2c(msg("MSG bob@example.com Bob", invitation(("Invitation-Command", "ACCEPT"),
+                                                             ("Invitation-Cookie", "55"))))
+            accept = {}
+            for address, port in (("10.6.6.66", "6666"), ("10.0.0.10", "6891")):  # the same lengths
+                sb.c2s(msg("MSG 5 N", invitation(
+                    ("Invitation-Command", "ACCEPT"), ("Invitation-Cookie", "55"), ("IP-Address", address),
+                    ("Port", port), ("AuthCookie", "9"), ("Launch-Application", "FALSE"),
+                    ("Request-Data", "IP-Address:"))))
+                frame = c.frames.pop()
+                c.later.pop()
+                accept[port] = self.as_ipv6(frame) if v6 else frame
+            frames = [self.as_ipv6(f) if v6 else f for f in c.frames]
+            forged, real = accept["6666"], accept["6891"]
+            body = len(real) - 14 - (40 if v6 else 20)
+            cut = (forged.index(b"6666") - 14 - (40 if v6 else 20)) // 8 * 8 + 16  # the forged port inside
+            self.assertLess(cut, body)
+            # the first piece forged, the second (the real bytes) overlapping its last 8
+            frames += [fragment(forged, 0, cut), fragment(real, cut - 8, body), real]
+            c.frames, c.later = frames, [0] * len(frames)
+            rc, out, err = c.run(["--summary"])
+            self.assertEqual(rc, 0, err)
+            text = out.decode()
+            ev = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+            self.assertEqual([(e["address"], e["port"]) for e in ev if e["event"] == "expectation"],
+                             [("10.0.0.10", 6891)], "v6=%s" % v6)
+            dropped, = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "fragment"]
+            self.assertIn("overlap", dropped["detail"])
+            self.assertEqual(dropped["frame"], len(frames) - 1)
+            self.assertFalse([e for e in ev if e["event"] == "anomaly" and e["kind"] == "overlap_conflict"])
+            self.assertIn("1 with overlapping fragments, 0 held at the end; fragments rejected 0", text)
+
     def test_bytes_count_every_fragment_frame(self):
         # A switchboard whose larger datagrams were fragmented, over IPv4
         # and IPv6: a flow's bytes are those of every frame it received,
@@ -2696,7 +2757,8 @@ class TcpConnections(unittest.TestCase):
         # the MSG's first fragment, then a junk one for its last fragment
         self.assertEqual([("evicted" in e["detail"], e["frame"]) for e in dropped], [(True, 40), (True, 41)])
         self.assertIn("fragments: 34, datagrams reassembled 0; incomplete datagrams dropped: 0 timed out, 2 evicted "
-                      "from the table of 32, 32 held at the end; fragments rejected 0", out.decode())
+                      "from the table of 32, 0 with overlapping fragments, 32 held at the end; fragments rejected 0",
+                      out.decode())
 
     def test_bytes_dropped_for_memory_are_not_called_missing(self):
         # a message longer than --flow-memcap is in the capture: its gap

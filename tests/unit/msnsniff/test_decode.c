@@ -12,6 +12,7 @@
 
 #include "context.h"
 #include "decode.h"
+#include "defrag.h"
 #include "detect.h"
 #include "dns.h"
 #include "expect.h"
@@ -590,6 +591,62 @@ static void test_defrag_vlans_and_wire_length(void **state) {
     assert_int_equal(mem.used, 0);
 }
 
+/* Overlapping fragments as Linux takes them (inet_frag_queue_insert): a
+ * piece inside one run of pieces held (each starting where the one before
+ * ended) is a copy sent again, ignored; a piece across two runs, or
+ * reaching past the bytes held, drops the whole datagram, even when the
+ * bytes it brings again are the same. */
+static void test_defrag_overlaps_as_linux(void **state) {
+    (void)state;
+    msnsynth_endpoint a = ep("10.0.0.1", 5004), b = ep("10.0.0.2", 5005);
+    msnsynth_opts o;
+    memset(&o, 0, sizeof o);
+    o.link = MSNSYNTH_LINK_RAW;
+    uint8_t data[100], full[256], frame[256];
+    for (int i = 0; i < 100; i++) data[i] = (uint8_t)i;
+    size_t n = msnsynth_frame_udp(&o, &a, &b, data, sizeof data, full, sizeof full);
+    size_t l4len = n - 20, fl;
+    sn_memcap mem;
+    sn_memcap_init(&mem, 0);
+    sn_decoder d;
+    sn_decoder_init(&d, &mem, 1, 0);
+    sn_packet p;
+    uint64_t timeouts, evicted, overlaps;
+    unsigned held;
+    /* in order: [24, 72) lies inside the run [0, 96), a copy sent again */
+    static const size_t order[4][2] = {{0, 48}, {48, 48}, {24, 48}, {96, 12}};
+    for (int k = 0; k < 4; k++) {
+        fl = v4_fragment_frame(full, l4len, order[k][0], order[k][1], 0, frame);
+        assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), k < 3 ? SN_DECODE_HELD : SN_DECODE_OK);
+    }
+    assert_int_equal(p.len, 100);
+    assert_memory_equal(p.payload, data, 100);
+    /* out of order, [48, 96) and [0, 48) are two runs: [24, 72) crosses
+     * them and the datagram is dropped; its last piece alone is held */
+    static const size_t cross[4][2] = {{48, 48}, {0, 48}, {24, 48}, {96, 12}};
+    for (int k = 0; k < 4; k++) {
+        fl = v4_fragment_frame(full, l4len, cross[k][0], cross[k][1], 0, frame);
+        assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    }
+    sn_defrag_counts(d.defrag, &timeouts, &evicted, &overlaps, &held);
+    assert_int_equal(overlaps, 1);
+    assert_int_equal(held, 1);
+    /* [40, 96) reaches past [0, 48) held, with the same bytes: dropped */
+    sn_decoder_free(&d);
+    sn_decoder_init(&d, &mem, 1, 0);
+    fl = v4_fragment_frame(full, l4len, 0, 48, 0, frame);
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    fl = v4_fragment_frame(full, l4len, 40, 56, 0, frame);
+    assert_int_equal(sn_decode(&d, 1, frame, fl, fl, 1, &p), SN_DECODE_HELD);
+    assert_null(d.frag_conflict);
+    sn_defrag_counts(d.defrag, &timeouts, &evicted, &overlaps, &held);
+    assert_int_equal(overlaps, 1);
+    assert_int_equal(held, 0);
+    assert_int_equal(d.reassembled, 0);
+    sn_decoder_free(&d);
+    assert_int_equal(mem.used, 0);
+}
+
 /* The frame of encapsulation enc around ip/iplen (et: its Ethertype);
  * *lt the link type, *vid the outer VLAN expected (0: none). */
 static size_t encapsulate(int enc, const uint8_t *ip, size_t iplen, unsigned et, uint8_t *b, int *lt, unsigned *vid) {
@@ -930,6 +987,7 @@ int main(void) {
         cmocka_unit_test(test_ipv6_defrag),
         cmocka_unit_test(test_vlan_ids),
         cmocka_unit_test(test_defrag_vlans_and_wire_length),
+        cmocka_unit_test(test_defrag_overlaps_as_linux),
         cmocka_unit_test(test_encapsulations_ipv4),
         cmocka_unit_test(test_encapsulations_ipv6),
         cmocka_unit_test(test_encapsulation_limits),

@@ -33,6 +33,13 @@ uint64_t gate_stats_pct(const uint32_t *hist, uint64_t n, double pct) {
 
 #define U(x) ((unsigned long long)(x))
 
+/* A percentile is the upper bound of its 10 us bucket: never more than the
+ * largest latency measured, which would read as a p99 above the maximum. */
+static uint64_t pct_upto(const uint32_t *hist, uint64_t n, uint64_t max, double pct) {
+    uint64_t v = gate_stats_pct(hist, n, pct);
+    return v > max ? max : v;
+}
+
 void gate_stats_line(const gate_stats *s, size_t pinholes, FILE *fp) {
     fprintf(fp,
             "msngate: stats predictions=%llu pinholes=%zu added=%llu deleted=%llu hits=%llu withdrawn=%llu "
@@ -42,10 +49,10 @@ void gate_stats_line(const gate_stats *s, size_t pinholes, FILE *fp) {
             "queue_p99_us=%llu reverse_path_drops=%llu\n",
             U(s->predictions), pinholes, U(s->elements_added), U(s->elements_deleted), U(s->hits), U(s->withdrawn),
             U(s->refused_forged), U(s->refused_nat), U(s->refused_bound), U(s->unresolved), U(s->any_port),
-            U(gate_stats_pct(s->lat, s->lat_n, 50)), U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us),
-            U(s->commit_errors), U(s->packets), U(s->capture_drops + s->capture_truncated), U(s->analyzer_evicted),
-            U(s->queued), U(s->queue_drops + s->queue_user_drops + s->recv_enobufs),
-            U(gate_stats_pct(s->qlat, s->qlat_n, 50)), U(gate_stats_pct(s->qlat, s->qlat_n, 99)),
+            U(pct_upto(s->lat, s->lat_n, s->lat_max_us, 50)), U(pct_upto(s->lat, s->lat_n, s->lat_max_us, 99)),
+            U(s->lat_max_us), U(s->commit_errors), U(s->packets), U(s->capture_drops + s->capture_truncated),
+            U(s->analyzer_evicted), U(s->queued), U(s->queue_drops + s->queue_user_drops + s->recv_enobufs),
+            U(pct_upto(s->qlat, s->qlat_n, s->qlat_max_us, 50)), U(pct_upto(s->qlat, s->qlat_n, s->qlat_max_us, 99)),
             U(s->reverse_path_drops));
     fflush(fp);
 }
@@ -84,11 +91,12 @@ int gate_stats_write_json(gate_stats *s, size_t pinholes, const char *mode, cons
             U(s->elements_deleted), U(s->elements_expired), U(s->hits), U(s->withdrawn), U(s->refused_forged),
             U(s->refused_nat), U(s->refused_bound), U(s->dropped_by_analyzer), U(s->analyzer_evicted),
             U(s->analyzer_not_admitted), U(s->unresolved), U(s->any_port), U(s->unclassified), U(s->commits),
-            U(s->commit_errors), U(s->sets_recreated), U(s->lat_n), U(gate_stats_pct(s->lat, s->lat_n, 50)),
-            U(gate_stats_pct(s->lat, s->lat_n, 99)), U(s->lat_max_us), U(s->packets), U(s->reverse_path_drops),
+            U(s->commit_errors), U(s->sets_recreated), U(s->lat_n), U(pct_upto(s->lat, s->lat_n, s->lat_max_us, 50)),
+            U(pct_upto(s->lat, s->lat_n, s->lat_max_us, 99)), U(s->lat_max_us), U(s->packets), U(s->reverse_path_drops),
             U(s->capture_drops), U(s->capture_truncated), U(s->capture_copies), U(s->queued), U(s->verdicts),
             U(s->queue_drops), U(s->queue_user_drops), U(s->recv_enobufs), U(s->qlat_n),
-            U(gate_stats_pct(s->qlat, s->qlat_n, 50)), U(gate_stats_pct(s->qlat, s->qlat_n, 99)), U(s->qlat_max_us));
+            U(pct_upto(s->qlat, s->qlat_n, s->qlat_max_us, 50)), U(pct_upto(s->qlat, s->qlat_n, s->qlat_max_us, 99)),
+            U(s->qlat_max_us));
     if (fclose(fp) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);

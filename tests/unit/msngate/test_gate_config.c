@@ -207,6 +207,41 @@ static void test_percentiles(void **state) {
     assert_int_equal(s.lat_max_us, 5000000);
 }
 
+/* The percentiles are the upper bounds of 10 us buckets, but never above
+ * the largest latency measured: one commit of 94 us reads p50 = p99 = max =
+ * 94, not a p99 of 100 over a max of 94. Both the status line and the JSON
+ * file say so. */
+static void test_percentiles_not_above_max(void **state) {
+    (void)state;
+    static gate_stats s;
+    memset(&s, 0, sizeof s);
+    gate_stats_latency(s.lat, &s.lat_n, &s.lat_max_us, 94);
+    gate_stats_latency(s.qlat, &s.qlat_n, &s.qlat_max_us, 31);
+    char *line = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&line, &len);
+    assert_non_null(fp);
+    gate_stats_line(&s, 0, fp);
+    fclose(fp);
+    assert_non_null(strstr(line, " commit_p50_us=94 commit_p99_us=94 commit_max_us=94 "));
+    assert_non_null(strstr(line, " queue_p50_us=31 queue_p99_us=31 "));
+    free(line);
+    char dir[] = "/tmp/gate-pct-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    assert_int_equal(gate_stats_write_json(&s, 0, "inline", "nft", path), 0);
+    char buf[4096] = {0};
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    assert_true(fread(buf, 1, sizeof buf - 1, in) > 0);
+    fclose(in);
+    assert_non_null(strstr(buf, "\"commit_latency_us\":{\"n\":1,\"p50\":94,\"p99\":94,\"max\":94}"));
+    assert_non_null(strstr(buf, "\"queue_latency_us\":{\"n\":1,\"p50\":31,\"p99\":31,\"max\":31}"));
+    unlink(path);
+    rmdir(dir);
+}
+
 /* The stats file goes through a new file of its own: a link planted at the
  * name of a temporary file is not followed, its target keeps its content,
  * and no temporary file stays behind. */
@@ -250,8 +285,13 @@ static void test_stats_file_no_link(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_values),      cmocka_unit_test(test_ini),
-        cmocka_unit_test(test_classes),  cmocka_unit_test(test_percentiles), cmocka_unit_test(test_stats_file_no_link),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_ini),
+        cmocka_unit_test(test_classes),
+        cmocka_unit_test(test_percentiles),
+        cmocka_unit_test(test_percentiles_not_above_max),
+        cmocka_unit_test(test_stats_file_no_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -242,6 +242,54 @@ static void test_percentiles_not_above_max(void **state) {
     rmdir(dir);
 }
 
+/* The names of a status line's counters, in order: each "name=" after
+ * "msngate: stats", wherever the line is broken. */
+static void counter_names(const char *text, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *p = strstr(text, "msngate: stats"); p && *p; p++) {
+        if (*p != '=') continue;
+        const char *b = p;
+        while (b > text && (b[-1] == '_' || (b[-1] >= 'a' && b[-1] <= 'z') || (b[-1] >= '0' && b[-1] <= '9'))) b--;
+        int w = snprintf(out + n, cap - n, "%.*s ", (int)(p - b), b);
+        assert_true(w > 0 && (size_t)w < cap - n);
+        n += (size_t)w;
+    }
+}
+
+/* docs/msngate.md shows a status line ("Status line and stats"): it has the
+ * counters msngate prints, in the same order. */
+static void test_doc_status_line(void **state) {
+    (void)state;
+    FILE *in = fopen(MSNGATE_DOC, "r");
+    assert_non_null(in);
+    static char doc[1 << 17];
+    size_t len = fread(doc, 1, sizeof doc - 1, in);
+    fclose(in);
+    doc[len] = '\0';
+    char *start = strstr(doc, "## Status line and stats");
+    assert_non_null(start);
+    start = strstr(start, "```\n");
+    assert_non_null(start);
+    char *end = strstr(start + 4, "```");
+    assert_non_null(end);
+    *end = '\0';
+    static gate_stats s;
+    memset(&s, 0, sizeof s);
+    char *line = NULL;
+    size_t n = 0;
+    FILE *fp = open_memstream(&line, &n);
+    assert_non_null(fp);
+    gate_stats_line(&s, 0, fp);
+    fclose(fp);
+    char want[2048], got[2048];
+    counter_names(line, want, sizeof want);
+    counter_names(start, got, sizeof got);
+    free(line);
+    assert_true(strlen(want) > 100);
+    assert_string_equal(got, want);
+}
+
 /* The stats file goes through a new file of its own: a link planted at the
  * name of a temporary file is not followed, its target keeps its content,
  * and no temporary file stays behind. */
@@ -291,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_classes),
         cmocka_unit_test(test_percentiles),
         cmocka_unit_test(test_percentiles_not_above_max),
+        cmocka_unit_test(test_doc_status_line),
         cmocka_unit_test(test_stats_file_no_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

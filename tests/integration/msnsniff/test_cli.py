@@ -729,6 +729,31 @@ class Modes(unittest.TestCase):
         self.assertEqual(p.stderr.decode(), "msnsniff: (stdin): Bad file descriptor: standard input is closed; "
                          "give the capture on it, or with -r FILE\n")
 
+    def test_documented_samples_have_the_real_shape(self):
+        """The summary lines and the --nft lines docs/msnsniff.md shows are
+        written as msnsniff writes them: the same words, numbers aside."""
+        doc_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "docs", "msnsniff.md")
+        with open(doc_path) as f:
+            blocks = re.findall(r"^```\n(.*?)^```", f.read(), re.S | re.M)
+        shape = lambda l: re.sub(r"[0-9][0-9.]*", "N", l.rstrip())
+        rc, out, err = run(["-q", "-r", cap("seed.pcap"), "--nft"])
+        self.assertEqual(rc, 0, err)
+        nft = {shape(l) for l in out.decode().splitlines()}
+        rc, _, err = run(["-r", cap("seed.pcap")])
+        self.assertEqual(rc, 0, err)
+        summary = {shape(l) for l in err.splitlines()}
+        checked = 0
+        for block in blocks:
+            for line in block.splitlines():
+                if re.match(r"  [a-z ()]+(: |:$)", line):
+                    self.assertIn(shape(line), summary, line)
+                elif re.match(r"(add|delete) (table|set|element|chain|rule) ", line) and "cancelled" not in line:
+                    self.assertIn(shape(line), nft, line)
+                else:
+                    continue
+                checked += 1
+        self.assertGreaterEqual(checked, 8)
+
     def test_standard_input_reads_as_the_file(self):
         """cat FILE | msnsniff -r - gives what msnsniff -r FILE gives: the
         same events, summary and messages (the file named "(stdin)"), for

@@ -82,6 +82,7 @@ struct msnc_ftp {
     char *tmp_path; /* receiver: temporary file */
     char *dir, *filename, *email, *auth_cookie;
     uint64_t size, done, expected;
+    uint64_t sent;       /* sender: file bytes the connection took (progress) */
     uint32_t block_left; /* receiver: payload bytes left in the current block */
     unsigned char *stage;
     size_t stage_len;
@@ -327,6 +328,21 @@ static void sender_shrank(msnc_ftp *t, uint64_t now) {
             t->size, now);
 }
 
+/* Progress of a sender: the file bytes framed (done) less those still
+ * waiting in the output buffer, which runs up to SEND_FILL_HIGH ahead of
+ * the connection (a file under 1 MiB is framed whole at once, and a rate
+ * cap drains it slowly). Each block queued carries a 3-byte header. */
+static void sender_progress(msnc_ftp *t) {
+    if (!t->cb.progress || t->state == ST_DONE) return;
+    size_t queued = evbuffer_get_length(bufferevent_get_output(t->bev));
+    size_t blocks = (queued + t->block_size + MSNFTP_BLOCK_HEADER - 1) / (t->block_size + MSNFTP_BLOCK_HEADER);
+    uint64_t payload = queued > blocks * MSNFTP_BLOCK_HEADER ? queued - blocks * MSNFTP_BLOCK_HEADER : 0;
+    uint64_t sent = payload < t->done ? t->done - payload : 0;
+    if (sent < t->sent) return; /* the header estimate never takes the figure back */
+    t->sent = sent;
+    t->cb.progress(t, sent, t->size, t->arg);
+}
+
 /* Frame as much of the file as fits under the high-water mark. */
 static void sender_fill(msnc_ftp *t) {
     struct evbuffer *out = bufferevent_get_output(t->bev);
@@ -379,7 +395,7 @@ static void sender_fill(msnc_ftp *t) {
         t->state = ST_WAIT_BYE;
         set_read_timeout(t->bev, t->idle_ms);
     }
-    if (t->cb.progress && t->state != ST_DONE) t->cb.progress(t, t->done, t->size, t->arg);
+    sender_progress(t);
 }
 
 /* The receiver's BYE / CCL, legal at any point after authentication. */
@@ -619,6 +635,8 @@ static void sender_write_cb(struct bufferevent *bev, void *arg) {
     (void)bev;
     msnc_ftp *t = arg;
     if (t->state == ST_DATA) sender_fill(t);
+    /* all framed: the rest of the progress is the buffer draining */
+    else if (t->state == ST_WAIT_BYE) sender_progress(t);
 }
 
 static void sender_event_cb(struct bufferevent *bev, short what, void *arg) {

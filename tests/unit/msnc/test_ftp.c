@@ -196,6 +196,54 @@ static void transfer(void **state, size_t size) {
     assert_int_equal(dir_entries(out), 1);
 }
 
+/* The sender's progress counts what the connection took, not what was
+ * framed into its output buffer (up to 1 MiB ahead): a rate-capped
+ * transfer of 120 000 bytes at 60 000 bytes/s does not start at 100 %,
+ * and its figures only grow, up to the whole file. */
+typedef struct progress_seen {
+    int calls;
+    uint64_t first, last;
+    int went_back;
+} progress_seen;
+
+static progress_seen seen_progress;
+
+static void on_progress(msnc_ftp *t, uint64_t done, uint64_t size, void *arg) {
+    (void)t;
+    (void)size;
+    (void)arg;
+    if (seen_progress.calls++ == 0) seen_progress.first = done;
+    else if (done < seen_progress.last) seen_progress.went_back = 1;
+    seen_progress.last = done;
+}
+
+static void test_sender_progress_is_what_was_sent(void **state) {
+    fixture *f = *state;
+    const size_t size = 120000;
+    make_file(f->src, size);
+    memset(&seen_progress, 0, sizeof seen_progress);
+    static const msnc_ftp_callbacks pcbs = {NULL, on_progress, on_notice, on_finished, NULL};
+    msnc_ftp_send_opts o = {0};
+    o.path = f->src;
+    o.bind_ip = "127.0.0.1";
+    o.expect_email = "bob@example.com";
+    o.auth_cookie = "778";
+    o.accept_timeout_ms = 3000;
+    o.idle_timeout_ms = 3000;
+    o.max_rate = 60000;
+    char err[256];
+    msnc_ftp *s = msnc_ftp_send_start(f->base, &o, &pcbs, &f->snd, err, sizeof(err));
+    assert_non_null(s);
+    start_receiver(f, msnc_ftp_port(s), "778", size, NULL);
+    run(f, 1, 1);
+    assert_int_equal(f->snd.r, MSNC_FTP_OK);
+    assert_int_equal(f->rcv.r, MSNC_FTP_OK);
+    assert_true(seen_progress.calls >= 2);
+    assert_true(seen_progress.first < size);
+    assert_false(seen_progress.went_back);
+    assert_int_equal(seen_progress.last, size);
+}
+
 static void test_empty(void **state) { transfer(state, 0); }
 static void test_one(void **state) { transfer(state, 1); }
 static void test_block_edges(void **state) { transfer(state, 2045 * 3); }
@@ -670,6 +718,7 @@ static void test_safe_name(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sender_progress_is_what_was_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_block_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_larger, setup, teardown),

@@ -46,7 +46,8 @@ const char *msnc_ftp_result_name(msnc_ftp_result r); /* "ok", "peer_cancelled" .
 typedef struct msnc_ftp_callbacks {
     /* Transfer authenticated and size known (after FIL). */
     void (*started)(msnc_ftp *t, uint64_t size, void *arg);
-    /* Bytes so far; called at most once per network read. */
+    /* Bytes so far (a sender's: those the connection took, not those framed
+     * into its output buffer); called at most once per network read or write. */
     void (*progress)(msnc_ftp *t, uint64_t done, uint64_t size, void *arg);
     /* Something worth telling but not fatal (a refused intruder). */
     void (*notice)(msnc_ftp *t, const char *text, void *arg);

@@ -21,8 +21,18 @@ int main(int argc, char **argv) {
         }
         size_t len = fread(buf, 1, 1 << 20, f);
         fclose(f);
-        LLVMFuzzerTestOneInput(buf, len);
+        /* the input in a block of its own size, as libFuzzer hands it
+         * over: a read past its end is then caught by AddressSanitizer,
+         * not lost in the rest of the read buffer */
+        uint8_t *input = malloc(len ? len : 1);
+        if (!input) {
+            free(buf);
+            return 2;
+        }
+        for (size_t k = 0; k < len; k++) input[k] = buf[k];
         free(buf);
+        LLVMFuzzerTestOneInput(input, len);
+        free(input);
         n++;
     }
     printf("replayed %d inputs\n", n);

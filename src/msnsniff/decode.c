@@ -100,6 +100,7 @@ const uint8_t sn_tcp_made_up[20];
 uint8_t sn_tcp_wscale(const sn_packet *pk) {
     if (pk->tcp == sn_tcp_made_up) return SN_WSCALE_UNKNOWN;
     const uint8_t *p = pk->tcp + 20;
+    if (!pk->payload || pk->payload < p) return SN_WSCALE_UNKNOWN; /* not where decode_l4 put it */
     size_t n = (size_t)(pk->payload - p);
     size_t i = 0;
     while (i < n) {

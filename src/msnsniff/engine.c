@@ -498,9 +498,8 @@ static void tcp_packet(sn_engine *e, const sn_packet *p) {
                            : sn_anomaly_make(SN_AN_DATA_AFTER_FIN, f->id,
                                              "data after its sender's FIN, dropped as its receiver drops it");
             sn_anomaly_report(&e->c, &a);
-            sn_packet bare = *p; /* its acknowledgement still counts */
-            bare.payload = NULL;
-            bare.len = bare.missing = 0;
+            sn_packet bare = *p;         /* its acknowledgement still counts */
+            bare.len = bare.missing = 0; /* (payload still ends the options: sn_tcp_wscale reads up to it) */
             sn_reasm_segment(&e->reasm, f, f->st, dir, &bare);
         } else {
             sn_reasm_segment(&e->reasm, f, f->st, dir, p);

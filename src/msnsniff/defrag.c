@@ -76,6 +76,7 @@ static uint64_t fnv1a64_more(uint64_t h, const uint8_t *p, size_t n) {
 
 static int covered(const slot *s, size_t u) { return (s->cover[u / 8] >> (u % 8)) & 1; }
 static int run_starts(const slot *s, size_t u) { return (s->run[u / 8] >> (u % 8)) & 1; }
+static void run_start(slot *s, size_t u) { s->run[u / 8] = (uint8_t)(s->run[u / 8] | (1u << (u % 8))); }
 
 /* Where [offset, end) goes among the bytes held, as Linux's
  * inet_frag_queue_insert decides it (IPv4 since 4.19, IPv6 by RFC 5722):
@@ -87,7 +88,7 @@ static int place(slot *s, size_t offset, size_t end) {
     size_t u0 = offset / 8u, u1 = (end + 7u) / 8u;
     if (!s->tail || end > s->tail) { /* past everything held */
         if (s->tail && offset < s->tail) return -1;
-        if (!s->tail || offset > s->tail) s->run[u0 / 8] = (uint8_t)(s->run[u0 / 8] | (1u << (u0 % 8)));
+        if (!s->tail || offset > s->tail) run_start(s, u0);
         return 1;
     }
     size_t held = 0;
@@ -98,7 +99,7 @@ static int place(slot *s, size_t offset, size_t end) {
     }
     if (held == u1 - u0 && !split) return 0;
     if (held) return -1;
-    s->run[u0 / 8] = (uint8_t)(s->run[u0 / 8] | (1u << (u0 % 8)));
+    run_start(s, u0);
     return 1;
 }
 

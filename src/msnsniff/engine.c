@@ -581,6 +581,15 @@ static void frag_conflict(sn_engine *e) {
     e->dec.frag_conflict = NULL;
 }
 
+/* One fragment anomaly for each datagram of a kind dropped since the
+ * last call: *told of them are told, `now` counted. */
+static void frag_tell(sn_engine *e, uint64_t *told, uint64_t now, const char *detail) {
+    for (; *told < now; (*told)++) {
+        sn_anomaly_info a = sn_anomaly_make(SN_AN_FRAGMENT, 0, detail);
+        sn_anomaly_report(&e->c, &a);
+    }
+}
+
 /* Datagrams the defragmenter dropped while adding a fragment (incomplete,
  * or with overlapping fragments): their bytes never reach the analysis,
  * though the capture has some of them, so each is said (a TCP segment
@@ -592,23 +601,13 @@ static void frag_drops(sn_engine *e) {
     if (!e->dec.defrag) return;
     sn_defrag_counts(e->dec.defrag, &timeouts, &evicted, &overlaps, &held);
     /* bounded by the table's 32 datagrams per fragment */
-    for (; e->frag_timeouts_seen < timeouts; e->frag_timeouts_seen++) {
-        sn_anomaly_info a = sn_anomaly_make(
-            SN_AN_FRAGMENT, 0, "incomplete IP datagram dropped: its last fragment did not come within 30 s");
-        sn_anomaly_report(&e->c, &a);
-    }
-    for (; e->frag_evicted_seen < evicted; e->frag_evicted_seen++) {
-        sn_anomaly_info a = sn_anomaly_make(
-            SN_AN_FRAGMENT, 0,
-            "incomplete IP datagram dropped: the oldest of the 32 held, evicted to make room for another");
-        sn_anomaly_report(&e->c, &a);
-    }
-    for (; e->frag_overlaps_seen < overlaps; e->frag_overlaps_seen++) {
-        sn_anomaly_info a = sn_anomaly_make(SN_AN_FRAGMENT, 0,
-                                            "IP datagram dropped: its fragments overlap, and the receiver (Linux, "
-                                            "RFC 5722) drops such a datagram whole");
-        sn_anomaly_report(&e->c, &a);
-    }
+    frag_tell(e, &e->frag_timeouts_seen, timeouts,
+              "incomplete IP datagram dropped: its last fragment did not come within 30 s");
+    frag_tell(e, &e->frag_evicted_seen, evicted,
+              "incomplete IP datagram dropped: the oldest of the 32 held, evicted to make room for another");
+    frag_tell(e, &e->frag_overlaps_seen, overlaps,
+              "IP datagram dropped: its fragments overlap, and the receiver (Linux, RFC 5722) drops such a "
+              "datagram whole");
 }
 
 void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *data, size_t caplen, size_t wirelen) {

@@ -308,6 +308,16 @@ __attribute__((noinline, cold)) static void rwnd_handshake(sn_stream *s, sn_stre
     s->rwnd_on = peer->rwnd_on = 1;
 }
 
+/* The stream starts after its SYN (or SYN-ACK): its initial sequence
+ * number, its window scale option, and with the SYN-ACK the windows. */
+static void syn_taken(sn_stream *s, sn_stream *peer, const sn_packet *pkt) {
+    s->next_seq = pkt->seq + 1;
+    s->isn = pkt->seq;
+    s->has_isn = 1;
+    s->wscale = sn_tcp_wscale(pkt) & 31u;
+    if (pkt->tcp_flags & SN_TCP_ACK) rwnd_handshake(s, peer, pkt);
+}
+
 /* A packet of either end at the stream's own position: the connection
  * goes on there, and far numbers seen so far were not its own (forged,
  * or garbage), whatever they agreed on. */
@@ -357,11 +367,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
     if (fl & SN_TCP_SYN) {
         if (!s->started) {
             s->started = 1;
-            s->next_seq = pkt->seq + 1;
-            s->isn = pkt->seq;
-            s->has_isn = 1;
-            s->wscale = sn_tcp_wscale(pkt) & 31u;
-            if (fl & SN_TCP_ACK) rwnd_handshake(s, peer, pkt);
+            syn_taken(s, peer, pkt);
         } else if (!sn_stream_used(st) && !s->peer_ack_set && s->next_seq != pkt->seq + 1) {
             /* sent again with another initial sequence number before
              * anything else: the connection starts from this one. Not
@@ -369,11 +375,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
              * established from that one, and its receiver ignores another
              * SYN (or SYN-ACK), as must we, or a forged one would make
              * every later byte look like a retransmission. */
-            s->next_seq = pkt->seq + 1;
-            s->isn = pkt->seq;
-            s->has_isn = 1;
-            s->wscale = sn_tcp_wscale(pkt) & 31u;
-            if (fl & SN_TCP_ACK) rwnd_handshake(s, peer, pkt);
+            syn_taken(s, peer, pkt);
             s->peer_ack_set = 0;
             far_refuted(s);
         }

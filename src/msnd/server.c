@@ -54,13 +54,6 @@ int email_normalize(msnp_str in, char *dst, size_t cap) {
     return 0;
 }
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 int name_sendable(msnp_str s, size_t max) {
     if (s.n == 0 || s.n > max || s.n > MSNP_MAX_NAME_ENCODED || !msnp_param_is_safe(s)) return 0;
     /* A login checks every name of its lists, and most are ASCII: those
@@ -75,7 +68,7 @@ int name_sendable(msnp_str s, size_t max) {
         unsigned char c = (unsigned char)s.p[i];
         if (c >= 0x80) break;
         if (c != '%' || i + 2 >= s.n) continue;
-        int hi = hex_digit(s.p[i + 1]), lo = hex_digit(s.p[i + 2]);
+        int hi = msnkit_hex_digit(s.p[i + 1]), lo = msnkit_hex_digit(s.p[i + 2]);
         if (hi < 0 || lo < 0) continue;
         int d = hi * 16 + lo;
         if (d >= 0x80) break;

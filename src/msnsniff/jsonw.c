@@ -5,6 +5,7 @@
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#include <msnkit/text.h>
 #endif
 
 /* Rarely taken (the line buffers are reused): kept out of the callers. */
@@ -326,13 +327,6 @@ void sn_jb_int(sn_jbuf *b, int64_t v) {
     if (sn_jb_reserve(b, SN_JB_INT_MAX)) b->n = (size_t)(sn_jb_format_int(b->p + b->n, v) - b->p);
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 size_t sn_json_unescape(const char *s, size_t n, char *out) {
     size_t o = 0;
     for (size_t i = 0; i < n;) {
@@ -352,7 +346,7 @@ size_t sn_json_unescape(const char *s, size_t n, char *out) {
             unsigned cp = 0;
             int ok = i + 4 <= n;
             for (size_t k = 0; ok && k < 4; k++) {
-                int h = hexval(s[i + k]);
+                int h = msnkit_hex_digit(s[i + k]);
                 ok = h >= 0;
                 cp = cp << 4 | (unsigned)(h < 0 ? 0 : h);
             }

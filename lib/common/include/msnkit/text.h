@@ -24,6 +24,14 @@ static inline char *msnkit_put_dec(char *p, uint64_t v) {
     return p;
 }
 
+/* The value of one hexadecimal digit (either case), or -1. */
+static inline int msnkit_hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 /* src copied into dst (cap bytes, NUL included). 0, or -1 when it does not
  * fit (dst is then the empty string). */
 static inline int msnkit_copy(char *dst, size_t cap, const char *src) {

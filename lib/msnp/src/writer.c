@@ -40,60 +40,49 @@ static inline int clean4(uint32_t w) {
 
 /* Inline for the writer's loop, which checks every parameter of every
  * reply line: whole words, the last one overlapping the one before, so a
- * parameter's tail costs one load instead of a loop. */
-static inline int param_safe(const char *p, size_t n) {
+ * parameter's tail costs one load instead of a loop. With dst, each word
+ * is stored there as it was checked (the check and the copy in one pass;
+ * dst is a constant NULL or not where this is inlined). A word the test
+ * on whole words cannot clear sends the whole parameter to the exact
+ * check, once. 0 when it is not safe (dst then holds some of it). */
+static inline int scan_param(char *dst, const char *p, size_t n) {
     if (n >= 8) {
         uint64_t w;
         for (size_t i = 0; i + 8 <= n; i += 8) {
             memcpy(&w, p + i, 8);
-            if (!clean8(w)) return bytes_safe(p, n);
+            if (!clean8(w)) goto exact;
+            if (dst) memcpy(dst + i, &w, 8);
         }
         memcpy(&w, p + n - 8, 8);
-        return clean8(w) || bytes_safe(p, n);
-    }
-    if (n >= 4) {
-        uint32_t a, z;
-        memcpy(&a, p, 4);
-        memcpy(&z, p + n - 4, 4);
-        return (clean4(a) && clean4(z)) || bytes_safe(p, n);
-    }
-    return n > 0 && bytes_safe(p, n);
-}
-
-int msnp_param_is_safe(msnp_str s) { return param_safe(s.p, s.n); }
-
-/* param_safe and the copy in one pass, with the same whole words (the copy
- * of a word stored as it was checked). 0, with some of it copied, when it
- * is not safe. */
-static inline int copy_param(char *dst, const char *p, size_t n) {
-    if (n >= 8) {
-        uint64_t w;
-        for (size_t i = 0; i + 8 <= n; i += 8) {
-            memcpy(&w, p + i, 8);
-            if (!clean8(w) && !bytes_safe(p, n)) return 0;
-            memcpy(dst + i, &w, 8);
-        }
-        memcpy(&w, p + n - 8, 8);
-        if (!clean8(w) && !bytes_safe(p, n)) return 0;
-        memcpy(dst + n - 8, &w, 8);
+        if (!clean8(w)) goto exact;
+        if (dst) memcpy(dst + n - 8, &w, 8);
         return 1;
     }
     if (n >= 4) {
         uint32_t a, z;
         memcpy(&a, p, 4);
         memcpy(&z, p + n - 4, 4);
-        if (!(clean4(a) && clean4(z)) && !bytes_safe(p, n)) return 0;
-        memcpy(dst, &a, 4);
-        memcpy(dst + n - 4, &z, 4);
+        if (!(clean4(a) && clean4(z))) goto exact;
+        if (dst) {
+            memcpy(dst, &a, 4);
+            memcpy(dst + n - 4, &z, 4);
+        }
         return 1;
     }
-    if (n == 0) return 0;
-    for (size_t i = 0; i < n; i++) {
+exact:
+    if (n >= 8) {
+        if (!bytes_safe(p, n)) return 0;
+        if (dst) memcpy(dst, p, n);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) { /* a few bytes: checked and copied in one loop, no call */
         if (refused_in_param[(unsigned char)p[i]]) return 0;
-        dst[i] = p[i];
+        if (dst) dst[i] = p[i];
     }
-    return 1;
+    return n > 0;
 }
+
+int msnp_param_is_safe(msnp_str s) { return scan_param(NULL, s.p, s.n); }
 
 /* v's decimal digits at the end of tmp[20]; returns where they start. */
 static char *u64_digits(char tmp[20], uint64_t v) {
@@ -150,7 +139,7 @@ static long write_common(char *dst, size_t cap, const char *name, int has_trid, 
     }
     for (size_t i = 0; i < nparams; i++) {
         *o++ = ' ';
-        if (!copy_param(o, params[i].p, params[i].n)) return -1;
+        if (!scan_param(o, params[i].p, params[i].n)) return -1;
         o += params[i].n;
     }
     if (len_s) {

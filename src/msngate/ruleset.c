@@ -264,10 +264,11 @@ static int xt(const ruleset_opts *o, char *err, size_t errcap, int bypass, const
     return rc;
 }
 
-/* The jump from OUTPUT to the xt chain: the DNS answers of the gateway's
+/* What OUTPUT jumps to the xt chain for: the DNS answers of the gateway's
  * own resolver (see nft_queue_rules), not those to its own programs. */
+#define XT_OUT_MATCH "-p", "udp", "--sport", "53", "!", "-o", "lo"
 #define XT_OUT_JUMP(op, chain) \
-    { "-t", "mangle", op, "OUTPUT", "-p", "udp", "--sport", "53", "!", "-o", "lo", "-j", chain, NULL }
+    { "-t", "mangle", op, "OUTPUT", XT_OUT_MATCH, "-j", chain, NULL }
 
 static void xt_remove_chain(const ruleset_opts *o, const char *chain) {
     const char *del[] = {"-t", "mangle", "-D", "FORWARD", "-j", chain, NULL};
@@ -432,8 +433,7 @@ static int xt_install(const ruleset_opts *o, char *err, size_t errcap) {
     const char *dns[] = {"-t", "mangle", "-A",      chain,         "-p", "udp", "--sport",
                          "53", "-j",     "NFQUEUE", "--queue-num", qn,   NULL};
     const char *jump[] = {"-t", "mangle", "-I", "FORWARD", "1", "-j", chain, NULL};
-    const char *jump_out[] = {"-t", "mangle", "-I", "OUTPUT", "1",  "-p",  "udp", "--sport",
-                              "53", "!",      "-o", "lo",     "-j", chain, NULL};
+    const char *jump_out[] = {"-t", "mangle", "-I", "OUTPUT", "1", XT_OUT_MATCH, "-j", chain, NULL};
     note_mangle_tables();
     if (xt(o, err, errcap, 0, mk) != 0) return -1;
     int rc = 0;

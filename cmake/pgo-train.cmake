@@ -1,7 +1,8 @@
 # The training step of pgo.cmake, run as `cmake -P`: configures and builds
 # the instrumented msnsniff and gen-capture in TREE, then runs msnsniff over
-# generated captures; the counts land in PROFILE. WORK holds the captures
-# and build.log, whose end is printed when a step fails.
+# generated captures; the counts land in PROFILE. WORK holds the tree's
+# settings (tree-cache.cmake, written by pgo.cmake), the captures and
+# build.log, whose end is printed when a step fails.
 function(step what)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
   file(APPEND ${WORK}/build.log "$ ${ARGN}\n${out}")
@@ -21,15 +22,6 @@ file(WRITE ${WORK}/build.log "")
 # make's jobs
 unset(ENV{MAKEFLAGS})
 unset(ENV{MFLAGS})
-# only what the training runs (a list: set through a cache script, as
-# a -D argument it would be split on the way)
-file(WRITE ${WORK}/tree-cache.cmake "set(MSNKIT_COMPONENTS \"lib/msnp;src/msnsniff;bench\" CACHE STRING \"\")\n")
-# and compiled as the release tree compiles them (CFLAGS, -DCMAKE_C_FLAGS...):
-# counts made by code compiled otherwise do not fit it. Bracketed, so
-# that quotes and backslashes in the flags stay as they are.
-foreach(var C_FLAGS C_FLAGS_RELEASE EXE_LINKER_FLAGS)
-  file(APPEND ${WORK}/tree-cache.cmake "set(CMAKE_${var} [==[${${var}}]==] CACHE STRING \"\" FORCE)\n")
-endforeach()
 # the release tree's generator (pgo.cmake says why): a tree made by
 # another one is made again
 if(EXISTS ${TREE}/CMakeCache.txt)

@@ -98,11 +98,21 @@ function(msnkit_pgo_setup)
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS
        ${CMAKE_SOURCE_DIR}/lib/common/*.[ch] ${CMAKE_SOURCE_DIR}/lib/msnp/*.[ch]
        ${CMAKE_SOURCE_DIR}/src/msnsniff/*.[ch] ${CMAKE_SOURCE_DIR}/bench/gen-capture.c)
-  # The flags the counts were made with: written only when they change,
-  # so that new flags train again (make does not rerun a command because
-  # its arguments changed)
-  file(CONFIGURE OUTPUT ${dir}/flags.txt
-       CONTENT "${CMAKE_C_COMPILER}\n${CMAKE_C_FLAGS}\n${CMAKE_C_FLAGS_RELEASE}\n${CMAKE_EXE_LINKER_FLAGS}\n" @ONLY)
+  # The training tree's settings: only what the training runs (a list, set
+  # through a cache script: as a -D argument it would be split on the
+  # way), compiled as this tree compiles it (CFLAGS, -DCMAKE_C_FLAGS...:
+  # counts made by code compiled otherwise do not fit it, and a tree built
+  # with others fails with -Wcoverage-mismatch). Bracketed, so quotes and
+  # backslashes in the flags stay as they are. Written only when it
+  # changes, and the training depends on it: new flags train again (make
+  # does not rerun a command because its arguments changed).
+  file(CONFIGURE OUTPUT ${dir}/tree-cache.cmake
+       CONTENT "# ${CMAKE_C_COMPILER}
+set(MSNKIT_COMPONENTS \"lib/msnp;src/msnsniff;bench\" CACHE STRING \"\")
+set(CMAKE_C_FLAGS [==[${CMAKE_C_FLAGS}]==] CACHE STRING \"\" FORCE)
+set(CMAKE_C_FLAGS_RELEASE [==[${CMAKE_C_FLAGS_RELEASE}]==] CACHE STRING \"\" FORCE)
+set(CMAKE_EXE_LINKER_FLAGS [==[${CMAKE_EXE_LINKER_FLAGS}]==] CACHE STRING \"\" FORCE)
+" @ONLY)
   add_custom_command(
     OUTPUT ${dir}/profile.stamp
     COMMAND ${CMAKE_COMMAND} -DSOURCE=${CMAKE_SOURCE_DIR} -DTREE=${tree} -DPROFILE=${profile} -DWORK=${dir}
@@ -112,15 +122,11 @@ function(msnkit_pgo_setup)
             # differs between generators (tree-relative with Ninja, relative
             # to the target's folder with make)
             "-DGENERATOR=${CMAKE_GENERATOR}" "-DMAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}"
-            # the counts fit only code compiled with the same flags: a
-            # tree built with others fails with -Wcoverage-mismatch
-            "-DC_FLAGS=${CMAKE_C_FLAGS}" "-DC_FLAGS_RELEASE=${CMAKE_C_FLAGS_RELEASE}"
-            "-DEXE_LINKER_FLAGS=${CMAKE_EXE_LINKER_FLAGS}"
             -P ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
     COMMAND ${CMAKE_COMMAND} -E touch ${dir}/profile.stamp
     # and the lists that say which objects the trained targets have: the
     # counts are kept per object file
-    DEPENDS ${sources} ${dir}/flags.txt ${CMAKE_SOURCE_DIR}/cmake/pgo.cmake ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
+    DEPENDS ${sources} ${dir}/tree-cache.cmake ${CMAKE_SOURCE_DIR}/cmake/pgo.cmake ${CMAKE_SOURCE_DIR}/cmake/pgo-train.cmake
             ${CMAKE_SOURCE_DIR}/src/msnsniff/CMakeLists.txt ${CMAKE_SOURCE_DIR}/lib/msnp/CMakeLists.txt
             ${CMAKE_SOURCE_DIR}/lib/common/CMakeLists.txt
     COMMENT "Training msnsniff for profile-guided optimisation (log: ${dir}/build.log)"

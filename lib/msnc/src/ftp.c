@@ -121,7 +121,10 @@ char *msnc_ftp_safe_name(const char *in, char *dst, size_t cap) {
             (cp >= 0x2066 && cp <= 0x2069);
         size_t take = hide ? 1 : n;
         if (o + take + 1 > cap) break; /* whole characters only */
-        if (hide || (o == 0 && *p == '.')) {
+        /* a leading '.' would hide the file, a leading '-' would make it
+         * an option to the shell commands run on the download directory
+         * (`rm *`, `ls *`) */
+        if (hide || (o == 0 && (*p == '.' || *p == '-'))) {
             dst[o++] = '_';
         } else {
             memcpy(dst + o, p, take);

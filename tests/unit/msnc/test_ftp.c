@@ -698,6 +698,10 @@ static void test_safe_name(void **state) {
     assert_string_equal(msnc_ftp_safe_name("", b, sizeof(b)), "file");
     assert_string_equal(msnc_ftp_safe_name("a\\b\\c", b, sizeof(b)), "c");
     assert_string_equal(msnc_ftp_safe_name(".hidden", b, sizeof(b)), "_hidden");
+    /* not an option to a shell command run over the download directory */
+    assert_string_equal(msnc_ftp_safe_name("-rf", b, sizeof(b)), "_rf");
+    assert_string_equal(msnc_ftp_safe_name("dir/--help", b, sizeof(b)), "_-help");
+    assert_string_equal(msnc_ftp_safe_name("a-b", b, sizeof(b)), "a-b");
     assert_string_equal(msnc_ftp_safe_name("tab\there", b, sizeof(b)), "tab_here");
     assert_string_equal(msnc_ftp_safe_name("dir/", b, sizeof(b)), "file");
     /* a right-to-left override would show "invoice\u202Etxt.exe" as "invoiceexe.txt" */

@@ -630,6 +630,14 @@ uint64_t msnc_invites_send_file(msnc_invites *m, int chat, const char *peer, con
             return 0;
         }
     }
+    /* the invitation says charset=UTF-8: a name in another encoding
+     * (Latin-1 from an old archive) would reach the peer as bytes it
+     * cannot show */
+    if (!msnp_utf8_valid(base, strlen(base))) {
+        snprintf(err, errcap, "cannot send %s: its name is not UTF-8, which an invitation must carry; rename the file",
+                 path);
+        return 0;
+    }
     if (!invites_room(m, peer, err, errcap)) return 0;
     uint64_t cookie = random_u32();
     inv *v = inv_new(m, cookie, MSNP_APP_FILE_TRANSFER, 1, chat, peer);

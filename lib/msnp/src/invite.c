@@ -285,8 +285,13 @@ msnp_app_kind msnp_invite_classify(const msnp_invite *inv, msnp_classified_by *b
 
 static int field(char *dst, size_t cap, size_t *n, const char *name, const char *value) {
     if (!value) return 0;
-    /* a value must stay on its line */
-    if (strpbrk(value, "\r\n")) return -1;
+    /* a value must stay on its line, and the block says charset=UTF-8:
+     * no control byte (a CR or LF would start a header of its own), no
+     * byte that is not UTF-8 */
+    size_t len = 0;
+    for (; value[len]; len++)
+        if ((unsigned char)value[len] < 0x20 || value[len] == 0x7f) return -1;
+    if (!msnp_utf8_valid(value, len)) return -1;
     int w = snprintf(dst + *n, cap - *n, "%s: %s\r\n", name, value);
     if (w < 0 || (size_t)w >= cap - *n) return -1;
     *n += (size_t)w;

@@ -346,6 +346,25 @@ static void test_file_name_with_a_line_break(void **state) {
     assert_int_equal(w->a.nsent, 0);
 }
 
+/* The invitation says charset=UTF-8: a Latin-1 name is refused by name
+ * before anything is announced or sent. */
+static void test_file_name_not_utf8(void **state) {
+    world *w = *state;
+    char src[256];
+    snprintf(src, sizeof(src), "%s/caf\xe9.txt", w->dir);
+    FILE *f = fopen(src, "w");
+    assert_non_null(f);
+    fputs("x", f);
+    fclose(f);
+    char err[512];
+    uint64_t cookie = msnc_invites_send_file(w->a.m, 1, "bob@example.com", src, err, sizeof(err));
+    assert_true(cookie == 0);
+    assert_non_null(strstr(err, "its name is not UTF-8"));
+    assert_non_null(strstr(err, src));
+    assert_int_equal(w->a.got[MSNC_EV_INVITE_SENT], 0);
+    assert_int_equal(w->a.nsent, 0);
+}
+
 static void test_decline(void **state) {
     world *w = *state;
     w->b.auto_answer = -1;
@@ -744,6 +763,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_file_transfer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_name_with_a_line_break, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_name_not_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_application, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_and_foreign, setup, teardown),

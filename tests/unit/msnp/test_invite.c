@@ -379,6 +379,17 @@ static void test_build_round_trip(void **state) {
     /* values that would break the header block are refused */
     g.file = "evil\r\nInvitation-Command: CANCEL";
     assert_int_equal(msnp_invite_build(&g, buf, sizeof(buf)), -1);
+    g.file = "tab\there.txt"; /* no control byte at all */
+    assert_int_equal(msnp_invite_build(&g, buf, sizeof(buf)), -1);
+    g.file = "esc\x1b[2J.txt";
+    assert_int_equal(msnp_invite_build(&g, buf, sizeof(buf)), -1);
+    g.file = "del\x7f.txt";
+    assert_int_equal(msnp_invite_build(&g, buf, sizeof(buf)), -1);
+    g.file = "latin1-caf\xe9.txt"; /* the block says charset=UTF-8 */
+    assert_int_equal(msnp_invite_build(&g, buf, sizeof(buf)), -1);
+    g.file = "caf\xc3\xa9 \xe6\x96\x87.txt";
+    assert_true(msnp_invite_build(&g, buf, sizeof(buf)) > 0);
+    assert_non_null(strstr(buf, "Application-File: caf\xc3\xa9 \xe6\x96\x87.txt\r\n"));
     g.file = "ok.txt";
     assert_int_equal(msnp_invite_build(&g, buf, 40), -1);
 }

@@ -167,7 +167,8 @@ typedef struct msnp_invite_fields {
 /* Writes the payload and a NUL after it, so cap must leave room for the
  * NUL (unlike the command writers, which write no NUL). Returns the
  * payload's length without the NUL, or -1 when it does not fit, the
- * command is unknown or a value holds a CR or LF. */
+ * command is unknown, or a value holds a control byte (C0 or DEL) or is
+ * not UTF-8. */
 long msnp_invite_build(const msnp_invite_fields *f, char *dst, size_t cap);
 
 #endif

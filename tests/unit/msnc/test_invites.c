@@ -722,6 +722,26 @@ static void test_hostile_addresses(void **state) {
     run(w);
 }
 
+/* A Session-ID is echoed in every answer: one that no answer could carry
+ * (a TAB, Latin-1) is refused when it arrives, not failed on /accept. */
+static void test_session_id_not_text(void **state) {
+    world *w = *state;
+    const char *ids[] = {"{a\tb}", "{caf\xe9}"};
+    for (int i = 0; i < 2; i++) {
+        char voice[512];
+        int n = snprintf(voice, sizeof(voice),
+                         "Application-Name: Voice Conversation\r\n"
+                         "Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\r\n"
+                         "Session-Protocol: SM1\r\nSession-ID: %s\r\nInvitation-Command: INVITE\r\n"
+                         "Invitation-Cookie: %d\r\n\r\n",
+                         ids[i], 41 + i);
+        w->b.warning[0] = '\0';
+        msnc_invites_on_message(w->b.m, 1, "alice@example.com", voice, (size_t)n);
+        assert_non_null(strstr(w->b.warning, "Session-ID is not UTF-8 text"));
+        assert_int_equal(msnc_invites_active(w->b.m), 0);
+    }
+}
+
 /* Every port of the range taken: transfer_failed (network) and CANCEL FAIL,
  * on the listening sender and on the listening receiver alike. */
 static void test_port_range_exhausted(void **state) {
@@ -764,6 +784,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_decline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_name_with_a_line_break, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_name_not_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_id_not_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_application, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_and_foreign, setup, teardown),

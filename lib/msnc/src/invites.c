@@ -489,6 +489,7 @@ static void ftp_start_failed(inv *v, const char *status, const char *text) {
     msnc_event ev = inv_event(v, MSNC_EV_TRANSFER_FAILED);
     ev.email = v->peer;
     ev.file = v->file;
+    ev.size = v->size; /* the offered size, as in every other transfer event */
     ev.text = text;
     ev.status = status;
     ev.local_side = 1;

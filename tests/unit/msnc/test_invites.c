@@ -45,6 +45,7 @@ typedef struct side {
     char secondary_local[64], secondary_peer[64];
     char file[512];
     char failed_status[32]; /* status of the last transfer_failed */
+    uint64_t failed_size;   /* and its size */
     char warning[256];      /* text of the last warning */
     int other_chat;         /* what other_chat() answers */
 } side;
@@ -126,8 +127,10 @@ static void op_event(const msnc_event *ev, void *arg) {
         snprintf(s->secondary_peer, sizeof(s->secondary_peer), "%s", ev->peer);
     }
     if (ev->type == MSNC_EV_TRANSFER_DONE && ev->file) snprintf(s->file, sizeof(s->file), "%s", ev->file);
-    if (ev->type == MSNC_EV_TRANSFER_FAILED)
+    if (ev->type == MSNC_EV_TRANSFER_FAILED) {
         snprintf(s->failed_status, sizeof(s->failed_status), "%s", ev->status ? ev->status : "");
+        s->failed_size = ev->size;
+    }
     if (ev->type == MSNC_EV_WARNING) snprintf(s->warning, sizeof(s->warning), "%s", ev->text ? ev->text : "");
 }
 
@@ -757,6 +760,7 @@ static void test_port_range_exhausted(void **state) {
     run(w);
     assert_int_equal(w->a.got[MSNC_EV_TRANSFER_FAILED], 1);
     assert_string_equal(w->a.failed_status, "network");
+    assert_int_equal(w->a.failed_size, 10); /* the offered file's, though nothing started */
     assert_string_equal(w->b.last_cancel, "FAIL");
     (void)cookie;
     /* The reverse case: the receiver cannot listen. */
@@ -764,6 +768,7 @@ static void test_port_range_exhausted(void **state) {
     run(w);
     assert_int_equal(w->b.got[MSNC_EV_TRANSFER_FAILED], 1);
     assert_string_equal(w->b.failed_status, "network");
+    assert_int_equal(w->b.failed_size, 10);
     msnp_invite c = parse_sent(&w->b, w->b.nsent - 1);
     assert_int_equal(c.command, MSNP_INVITE_CANCEL);
     assert_true(msnp_str_eq(c.cancel_code, "FAIL"));

@@ -5,7 +5,9 @@
  *   libnftables      nft_run_cmd_from_buffer("add element ...") per element
  * Run as root in a scratch network namespace (bench/gate-bench.sh does):
  * it creates table inet msngate_bench with one set, measures N of each,
- * deletes the table, and prints JSON with p50/p99/mean in µs. */
+ * deletes the table, and prints JSON with p50/p99/mean in µs. COUNT (the
+ * first argument) is the number of elements each way, 10 to 1000000. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +47,23 @@ static int nft(struct nft_ctx *c, const char *cmd) {
 }
 
 int main(int argc, char **argv) {
-    size_t n = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 2000;
-    if (n < 10) n = 10;
+    size_t n = 2000;
+    if (argc > 1) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(argv[1], &end, 10);
+        /* a count as typed, not whatever strtoul made of it ("2k" as 2,
+         * "-1" as a count that could not be allocated) */
+        if (argc > 2) {
+            fprintf(stderr, "usage: gate_commit [COUNT]  (elements each way, default 2000)\n");
+            return 2;
+        }
+        if (errno || end == argv[1] || *end || argv[1][0] == '-' || v < 10 || v > 1000000) {
+            fprintf(stderr, "gate_commit: COUNT: '%s' is not a whole number in [10,1000000]\n", argv[1]);
+            return 2;
+        }
+        n = (size_t)v;
+    }
     struct nft_ctx *c = nft_ctx_new(NFT_CTX_DEFAULT);
     if (!c) return 1;
     nft_ctx_buffer_output(c);

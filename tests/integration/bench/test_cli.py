@@ -13,6 +13,7 @@ import unittest
 MSNBENCH = sys.argv[1]
 GEN_CAPTURE = sys.argv[2] if len(sys.argv) > 2 else None
 CODEC = os.environ.get("BENCH_CODEC")  # bench/codec, when built
+GATE_COMMIT = os.environ.get("BENCH_GATE_COMMIT")  # bench/gate_commit, when built
 del sys.argv[1:]
 
 
@@ -58,6 +59,17 @@ class CommandLines(unittest.TestCase):
             assert r.stderr == "codec: %s: '%s' is not a number\n" % (opt, val), (opt, val, r.stderr)
         r = run(CODEC, "--mb", "1.5")
         assert r.returncode == 2 and "--mb a whole number in [1,4096]" in r.stderr, r
+
+    @unittest.skipUnless(GATE_COMMIT, "gate_commit not built")
+    def test_gate_commit_refuses_bad_counts(self):
+        # "2k" was 2 (then 10) and "-1" a count no allocation could hold
+        # (strtoul); refused before any table is made
+        for val in ("2k", "abc", "-1", "5", "1000001", "", "18446744073709551616"):
+            r = run(GATE_COMMIT, val)
+            assert r.returncode == 2 and r.stdout == "", (val, r.returncode, r.stdout)
+            assert r.stderr == "gate_commit: COUNT: '%s' is not a whole number in [10,1000000]\n" % val, (val, r.stderr)
+        r = run(GATE_COMMIT, "10", "20")
+        assert r.returncode == 2 and r.stderr.startswith("usage: gate_commit [COUNT]"), r
 
     @unittest.skipUnless(GEN_CAPTURE, "gen-capture not built")
     def test_gen_capture_help(self):

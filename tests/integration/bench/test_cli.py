@@ -91,6 +91,7 @@ class CommandLines(unittest.TestCase):
                 assert r.stderr.startswith("gen-capture: %s: '%s' " % (opt, val)), (opt, val, r.stderr)
                 assert not os.path.exists(out), (opt, val)
 
+    @unittest.skipUnless(GEN_CAPTURE, "gen-capture not built")
     @unittest.skipUnless(os.geteuid() == 0, "mounting a small file system needs root")
     def test_gen_capture_on_a_full_disk_leaves_no_partial_file(self):
         # a capture cut short by a full disk would pass for a smaller one

@@ -415,14 +415,16 @@ static void copy_collect_user(const store_user *u, void *arg) {
     copy_ctx *x = arg;
     if (x->rc != STORE_OK) return;
     /* A field longer than msnd takes (a file edited by hand) reads as
-     * empty: copied, the account would have no e-mail or password in the
-     * target, and the stored value would be gone without a word. */
-    if (!u->email[0] || !u->password[0]) {
+     * empty: copied, the account would have no e-mail, password or
+     * friendly name in the target, and the stored value would be gone
+     * without a word. msnd never stores an empty one of them. */
+    if (!u->email[0] || !u->password[0] || !u->name[0]) {
         char id[24];
         snprintf(id, sizeof id, "#%lld", (long long)u->id);
         copy_failed(x, "account", id, 0);
-        x->why = u->email[0] ? "its password is longer than 255 bytes or empty"
-                             : "its e-mail address is longer than 129 bytes or empty";
+        x->why = !u->email[0] ? "its e-mail address is longer than 129 bytes or empty"
+            : !u->password[0] ? "its password is longer than 255 bytes or empty"
+                              : "its friendly name is longer than 387 bytes or empty";
         x->rc = STORE_ERROR;
         return;
     }

@@ -1168,13 +1168,16 @@ def test_migrate_from_a_missing_file_is_refused():
 
 
 def test_migrate_refuses_fields_too_long_to_read():
-    """An e-mail address or password longer than msnd takes (a file edited
-    by hand) reads as empty: it was copied as empty with "copied and
-    checked", the value gone and the account unusable in the target."""
+    """An e-mail address, password or friendly name longer than msnd takes
+    (a file edited by hand) reads as empty: it was copied as empty with
+    "copied and checked", the value gone (and the account unusable) in the
+    target."""
     db = os.path.join(TMP, "src.db")
     for e in ("a@b.com", "c@d.com"):
         assert run("user", "add", "--create", "--db", db, e, "pw").returncode == 0
-    for column, value, want in (("password", "p" * 300, "its password is longer than 255 bytes or empty"),
+    # each change stays: the later fields are checked first
+    for column, value, want in (("name", "n" * 388, "its friendly name is longer than 387 bytes or empty"),
+                                ("password", "p" * 300, "its password is longer than 255 bytes or empty"),
                                 ("email", "e" * 140 + "@d.com", "its e-mail address is longer than 129 bytes or empty")):
         conn = sqlite3.connect(db)
         uid = conn.execute("SELECT id FROM users WHERE email = 'c@d.com'").fetchone()[0]

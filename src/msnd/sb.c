@@ -29,6 +29,12 @@ static size_t send_to_others(conn *c, const void *data, size_t n) {
 
 static void joined(conn *c) {
     c->sb_joined = 1;
+    /* The account's id, from its notification session in this process:
+     * the deleted-accounts sweep (server.c) closes this connection when
+     * the account is gone, also after that session ended. 0 when it has
+     * none here: the node of its session tells (GONE) while it has one. */
+    const conn *ns = c->srv->has_ns ? presence_find(c->srv->presence, c->email) : NULL;
+    c->uid = ns && ns->state == NS_AUTH ? ns->uid : 0;
     conn_set_login_timer(c, 0);
     conn_set_idle_timeout(c, c->srv->cfg.sb_idle_timeout);
 }

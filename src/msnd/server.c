@@ -1222,8 +1222,10 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg) {
 
 /* Accounts deleted by another process (`msnd user del`, another node)
  * while logged in here: their sessions end with OUT, and their watchers get
- * FLN, within a sweep period. One statement asks for all of this node's
- * users, and only after the store says something changed. */
+ * FLN, within a sweep period; so do their switchboard connections here,
+ * also those of an account that logged out and stayed in a conversation.
+ * One statement asks for all of this node's users, and only after the
+ * store says something changed. */
 #define GONE_SWEEP_SECONDS 2
 
 typedef struct gone_list {
@@ -1260,13 +1262,24 @@ void server_close_switchboards_of(msnd_server *s, const char *email) {
     }
 }
 
+/* Whose account the sweep asks about: a session's, and a switchboard
+ * connection's whose account has no session here (or another one, of an
+ * account since added again under the same e-mail). */
+static int gone_swept(msnd_server *s, const conn *c) {
+    if (c->closing || c->account_gone) return 0;
+    if (c->kind == CONN_NS) return c->state == NS_AUTH;
+    if (c->kind != CONN_SB || !c->sb_joined || !c->uid) return 0;
+    const conn *ns = presence_find(s->presence, c->email);
+    return !ns || ns->state != NS_AUTH || ns->uid != c->uid;
+}
+
 /* The sweep itself: on a fiber when the store waits on fibers, so that a
  * lost database is connected to again without holding up the loop. */
 static void gone_sweep(msnd_server *s, uint64_t gen) {
     size_t n = 0, cap = 0;
     int64_t *ids = NULL;
     for (conn *c = s->conns; c; c = c->next) {
-        if (c->kind != CONN_NS || c->state != NS_AUTH || c->closing) continue;
+        if (!gone_swept(s, c)) continue;
         int64_t *p = msnkit_grow(ids, &cap, n + 1, sizeof *p, 64);
         if (!p) {
             free(ids);
@@ -1287,19 +1300,20 @@ static void gone_sweep(msnd_server *s, uint64_t gen) {
     /* the connections are walked afresh for each account: closing one may
      * close or free others meanwhile (one session per account here) */
     for (size_t i = 0; i < g.n; i++) {
-        for (conn *c = s->conns; c; c = c->next) {
-            if (c->kind != CONN_NS || c->state != NS_AUTH || c->closing || c->uid != g.ids[i]) continue;
+        conn *c = s->conns;
+        while (c && !(gone_swept(s, c) && c->uid == g.ids[i])) c = c->next;
+        if (!c) continue; /* closed meanwhile, or listed twice */
+        char email[sizeof c->email];
+        memcpy(email, c->email, sizeof email);
+        if (c->kind == CONN_NS) {
             LOGI("account deleted, session closed", "conn=%llu user=%s", (unsigned long long)c->id, c->email);
             c->account_gone = 1;
             conn_cmd(c, "OUT", trid_none(), NULL);
-            char email[sizeof c->email];
-            memcpy(email, c->email, sizeof email);
             on_timer_fiber(c, job_account_gone);
-            server_close_switchboards_of(s, email);
-            link_account_gone(s, email); /* switchboard processes */
-            peering_gone_out(s, email);  /* other nodes' switchboards it was rung into */
-            break;
         }
+        server_close_switchboards_of(s, email);
+        link_account_gone(s, email); /* switchboard processes */
+        peering_gone_out(s, email);  /* other nodes' switchboards it was rung into */
     }
     free(g.ids);
 }

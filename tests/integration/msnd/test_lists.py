@@ -356,6 +356,33 @@ def test_deleted_account_leaves_its_conversations(srv):
     assert bsb.expect("BYE").args[0] == "alice@example.com"
 
 
+def test_deleted_account_leaves_its_conversations_after_logging_out(srv):
+    # `msnd user del` of a user that logged out of the notification server
+    # and stayed in a conversation: its switchboard connection was left
+    # open (only accounts with a session were swept), and it went on
+    # chatting. It is closed as when the session is still there.
+    if msntest.topology() == "cluster":
+        print("skip: switchboard processes hear of deletions from a session")
+        return
+    a = online(srv, "alice@example.com")
+    a.email = "alice@example.com"
+    b = online(srv, "bob@example.com")
+    b.email = "bob@example.com"
+    asb = msntest.open_switchboard(srv, a)
+    t = asb.trid()
+    asb.send_line("CAL %d bob@example.com" % t)
+    asb.expect("CAL")
+    bsb = msntest.join_by_ring(srv, b, b.expect("RNG"))
+    asb.expect("JOI")
+    a.send_line("OUT")
+    a.expect_closed()
+    r = srv.run_admin("user", "del", "alice@example.com")
+    assert r.returncode == 0, r.stderr
+    asb.expect_closed()
+    assert bsb.expect("BYE").args[0] == "alice@example.com"
+    assert "account deleted, switchboard connection closed" in srv.log_text()
+
+
 def test_deleted_account_fln_to_watcher_added_since(srv):
     # A watcher that added the user after the user's last status change
     # was told it is online (ILN): it gets FLN when the account is deleted,

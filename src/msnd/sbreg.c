@@ -12,17 +12,34 @@
 
 typedef struct ticket {
     char email[MSNP_MAX_EMAIL + 1];
-    char *name; /* RNG cookies: the invitee's friendly name, once known */
+    char cookie[SB_COOKIE_MAX]; /* its key in the table */
+    char *name;                 /* RNG cookies: the invitee's friendly name, once known */
     uint32_t session_id;
     uint64_t owner_conn; /* XFR SB cookies: the notification session issued to */
     uint64_t expires_ms;
+    struct ticket *user_prev, *user_next; /* XFR SB cookies: the user's others */
 } ticket;
+
+/* A user's unused XFR SB cookies, linked, so that its session's end finds
+ * them without walking the whole table. The entry goes with the last. */
+typedef struct user_cookies {
+    long n;
+    ticket *head;
+} user_cookies;
+
+/* A user's switchboard connections (members of any session), so that a
+ * deleted account's are found without walking every connection. The entry
+ * goes with the last. */
+typedef struct user_members {
+    conn **v;
+    size_t n, cap;
+} user_members;
 
 struct sbreg {
     strmap *tickets;         /* cookie -> ticket */
     strmap *sessions;        /* decimal id -> sb_session */
-    strmap *xfr_by_user;     /* e-mail -> outstanding XFR SB cookies (as intptr) */
-    strmap *members_by_user; /* e-mail -> switchboard connections (as intptr) */
+    strmap *xfr_by_user;     /* e-mail -> user_cookies of outstanding XFR SB cookies */
+    strmap *members_by_user; /* e-mail -> user_members */
     strmap *rings_by_user;   /* e-mail -> pending rings in all sessions (as intptr) */
 };
 
@@ -36,6 +53,42 @@ static long user_count(strmap *m, const char *email, long delta) {
     int ok;
     strmap_put(m, email, (void *)v, &ok);
     return ok == 0 ? (long)v : -1;
+}
+
+/* The user's entry of size bytes in m, created zeroed when create (NULL
+ * when out of memory). */
+static void *user_entry(strmap *m, const char *email, size_t size, int create) {
+    void *e = strmap_get(m, email);
+    if (e || !create) return e;
+    if (!(e = calloc(1, size))) return NULL;
+    int ok;
+    strmap_put(m, email, e, &ok);
+    if (ok != 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* One taken off the list of email: the entry goes with the last. */
+static void user_cookies_drop(strmap *m, const char *email, user_cookies *l) {
+    if (--l->n > 0) return;
+    strmap_del(m, email);
+    free(l);
+}
+
+static void free_user_cookies(const char *key, void *value, void *ctx) {
+    (void)key;
+    (void)ctx;
+    free(value);
+}
+
+static void free_user_members(const char *key, void *value, void *ctx) {
+    (void)key;
+    (void)ctx;
+    user_members *u = value;
+    free(u->v);
+    free(u);
 }
 
 sbreg *sbreg_new(void) {
@@ -59,10 +112,16 @@ static void ticket_free(ticket *t) {
     free(t);
 }
 
-/* A ticket leaves the table: XFR SB cookies stop counting for their user. */
+/* A ticket leaves the table: XFR SB cookies leave their user's list. */
 static void ticket_gone(sbreg *r, ticket *t) {
     if (!t) return;
-    if (t->session_id == 0) user_count(r->xfr_by_user, t->email, -1);
+    user_cookies *l = t->session_id == 0 ? user_entry(r->xfr_by_user, t->email, sizeof(user_cookies), 0) : NULL;
+    if (l) {
+        if (t->user_prev) t->user_prev->user_next = t->user_next;
+        else l->head = t->user_next;
+        if (t->user_next) t->user_next->user_prev = t->user_prev;
+        user_cookies_drop(r->xfr_by_user, t->email, l);
+    }
     ticket_free(t);
 }
 
@@ -91,8 +150,14 @@ void sbreg_free(sbreg *r) {
         strmap_each(r->sessions, free_session, NULL);
         strmap_free(r->sessions);
     }
-    if (r->xfr_by_user) strmap_free(r->xfr_by_user);
-    if (r->members_by_user) strmap_free(r->members_by_user);
+    if (r->xfr_by_user) {
+        strmap_each(r->xfr_by_user, free_user_cookies, NULL);
+        strmap_free(r->xfr_by_user);
+    }
+    if (r->members_by_user) {
+        strmap_each(r->members_by_user, free_user_members, NULL);
+        strmap_free(r->members_by_user);
+    }
     if (r->rings_by_user) strmap_free(r->rings_by_user);
     free(r);
 }
@@ -113,10 +178,21 @@ static int issue(sbreg *r, const char *email, uint32_t session_id, uint64_t owne
          * 32 + 32 + 16 = 80 random bits. */
         snprintf(cookie, cap, "%u.%u.%u", rnd[0], rnd[1], rnd[2] & 0xffffu);
         if (strmap_get(r->tickets, cookie)) continue;
+        user_cookies *l = session_id == 0 ? user_entry(r->xfr_by_user, email, sizeof(user_cookies), 1) : NULL;
+        if (session_id == 0 && !l) break;
         int ok;
         strmap_put(r->tickets, cookie, t, &ok);
-        if (ok != 0) break;
-        if (session_id == 0) user_count(r->xfr_by_user, email, +1);
+        if (ok != 0) {
+            if (l && l->n == 0) user_cookies_drop(r->xfr_by_user, email, l);
+            break;
+        }
+        snprintf(t->cookie, sizeof t->cookie, "%s", cookie);
+        if (l) {
+            t->user_next = l->head;
+            if (l->head) l->head->user_prev = t;
+            l->head = t;
+            l->n++;
+        }
         return 0;
     }
     free(t);
@@ -167,11 +243,19 @@ void sbreg_cancel(sbreg *r, const char *cookie) { ticket_gone(r, strmap_del(r->t
 size_t sbreg_cookie_count(const sbreg *r) { return strmap_count(r->tickets); }
 
 long sbreg_xfr_outstanding(const sbreg *r, const char *email) {
-    return (long)(intptr_t)strmap_get(r->xfr_by_user, email);
+    const user_cookies *l = strmap_get(r->xfr_by_user, email);
+    return l ? l->n : 0;
 }
 
 long sbreg_user_switchboards(const sbreg *r, const char *email) {
-    return (long)(intptr_t)strmap_get(r->members_by_user, email);
+    const user_members *u = strmap_get(r->members_by_user, email);
+    return u ? (long)u->n : 0;
+}
+
+conn *const *sbreg_user_members(const sbreg *r, const char *email, size_t *n) {
+    const user_members *u = strmap_get(r->members_by_user, email);
+    *n = u ? u->n : 0;
+    return u ? u->v : NULL;
 }
 
 long sbreg_user_rings(const sbreg *r, const char *email) { return (long)(intptr_t)strmap_get(r->rings_by_user, email); }
@@ -211,7 +295,14 @@ int sbreg_join(sbreg *r, sb_session *ss, conn *c) {
     conn **nm = msnkit_grow(ss->members, &ss->capmembers, ss->nmembers + 1, sizeof *nm, 4);
     if (!nm) return -1;
     ss->members = nm;
-    if (user_count(r->members_by_user, c->email, +1) < 0) return -1;
+    user_members *u = user_entry(r->members_by_user, c->email, sizeof *u, 1);
+    conn **uv = u ? msnkit_grow(u->v, &u->cap, u->n + 1, sizeof *uv, 4) : NULL;
+    if (!uv) {
+        if (u && u->n == 0) free_user_members(NULL, strmap_del(r->members_by_user, c->email), NULL);
+        return -1;
+    }
+    u->v = uv;
+    u->v[u->n++] = c;
     ss->members[ss->nmembers++] = c;
     c->session = ss;
     return 0;
@@ -222,7 +313,13 @@ void sbreg_leave(sbreg *r, sb_session *ss, conn *c) {
         if (ss->members[i] == c) {
             memmove(&ss->members[i], &ss->members[i + 1], (ss->nmembers - i - 1) * sizeof *ss->members);
             ss->nmembers--;
-            user_count(r->members_by_user, c->email, -1);
+            user_members *u = strmap_get(r->members_by_user, c->email);
+            for (size_t j = 0; u && j < u->n; j++) {
+                if (u->v[j] != c) continue;
+                u->v[j] = u->v[--u->n];
+                if (u->n == 0) free_user_members(NULL, strmap_del(r->members_by_user, c->email), NULL);
+                break;
+            }
             break;
         }
     }
@@ -354,25 +451,16 @@ static void collect_expired(const char *key, void *value, void *arg) {
     if (t->expires_ms <= x->now) note_dead(x, key);
 }
 
-typedef struct xfr_end_ctx {
-    const char *email;
-    uint64_t owner_conn;
-    sweep_ctx dead;
-} xfr_end_ctx;
-
-static void collect_owned(const char *key, void *value, void *arg) {
-    xfr_end_ctx *x = arg;
-    ticket *t = value;
-    if (t->session_id == 0 && t->owner_conn == x->owner_conn && strcmp(t->email, x->email) == 0)
-        note_dead(&x->dead, key);
-}
-
 void sbreg_xfr_end(sbreg *r, const char *email, uint64_t owner_conn) {
-    /* Most sessions end holding no unused cookie: only then walk the table. */
-    if (sbreg_xfr_outstanding(r, email) <= 0) return;
-    xfr_end_ctx x = {email, owner_conn, {0, NULL, 0, 0}};
-    strmap_each(r->tickets, collect_owned, &x);
-    drop_dead(r, &x.dead);
+    /* The user's own cookies alone (a few: max_xfr_cookies_per_user), not
+     * the table of everyone's. */
+    user_cookies *l = user_entry(r->xfr_by_user, email, sizeof(user_cookies), 0);
+    ticket *t = l ? l->head : NULL;
+    while (t) {
+        ticket *next = t->user_next; /* stays: only t leaves (the list goes with its last) */
+        if (t->owner_conn == owner_conn) ticket_gone(r, strmap_del(r->tickets, t->cookie));
+        t = next;
+    }
 }
 
 static void prune_session(const char *key, void *value, void *arg) {

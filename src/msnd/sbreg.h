@@ -84,8 +84,10 @@ void sbreg_cancel(sbreg *r, const char *cookie);
 size_t sbreg_cookie_count(const sbreg *r);
 /* XFR SB cookies issued to email and not yet used, cancelled or expired. */
 long sbreg_xfr_outstanding(const sbreg *r, const char *email);
-/* Switchboard connections of email (members of any session). */
+/* Switchboard connections of email (members of any session): how many,
+ * and which (*n of them; valid until one joins or leaves). */
 long sbreg_user_switchboards(const sbreg *r, const char *email);
+conn *const *sbreg_user_members(const sbreg *r, const char *email, size_t *n);
 
 sb_session *sbreg_session_new(sbreg *r);
 sb_session *sbreg_session_find(sbreg *r, uint32_t id);

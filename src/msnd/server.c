@@ -1250,12 +1250,15 @@ static void job_account_gone(void *arg) { conn_close(arg, "account deleted"); }
  * rung into, hear GONE over the link (link_account_gone,
  * peering_gone_out) and do the same. */
 void server_close_switchboards_of(msnd_server *s, const char *email) {
-    /* walked afresh after each close, which may close others; account_gone
-     * marks those whose close waits for their fiber */
+    /* the account's own connections (sbreg), walked afresh after each
+     * close, which may close others; account_gone marks those whose close
+     * waits for their fiber */
     for (;;) {
-        conn *c = s->conns;
-        while (c && (c->kind != CONN_SB || c->closing || c->account_gone || strcmp(c->email, email) != 0)) c = c->next;
-        if (!c) return;
+        size_t n, i = 0;
+        conn *const *v = sbreg_user_members(s->sbreg, email, &n);
+        while (i < n && (v[i]->closing || v[i]->account_gone)) i++;
+        if (i == n) return;
+        conn *c = v[i];
         LOGI("account deleted, switchboard connection closed", "conn=%llu user=%s", (unsigned long long)c->id, email);
         c->account_gone = 1;
         on_timer_fiber(c, job_account_gone);

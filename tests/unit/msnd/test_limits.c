@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -161,6 +162,40 @@ static void test_xfr_cookies_end_with_session(void **state) {
     sbreg_free(r);
 }
 
+static double cpu_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A session's end finds its unused XFR SB cookies among its user's own:
+ * it walked the whole table of everyone's, so 2000 session ends among
+ * 50000 other cookies took seconds of CPU (about 3 s in a release build);
+ * now milliseconds, far below the bound even under sanitizers. */
+static void test_xfr_end_costs_the_users_own_cookies(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    char ck[SB_COOKIE_MAX], email[32];
+    for (unsigned i = 0; i < 50000; i++) {
+        snprintf(email, sizeof email, "u%u@x.com", i % 5000);
+        assert_int_equal(sbreg_issue_xfr(r, email, i % 5000 + 1, 5000, ck, sizeof ck), 0);
+    }
+    double t0 = cpu_seconds();
+    for (uint64_t owner = 10000; owner < 12000; owner++) {
+        assert_int_equal(sbreg_issue_xfr(r, "a@x.com", owner, 5000, ck, sizeof ck), 0);
+        sbreg_xfr_end(r, "a@x.com", owner);
+    }
+    double spent = cpu_seconds() - t0;
+    assert_int_equal(sbreg_xfr_outstanding(r, "a@x.com"), 0);
+    assert_int_equal(sbreg_xfr_outstanding(r, "u7@x.com"), 10);
+    assert_int_equal(sbreg_cookie_count(r), 50000);
+    sbreg_xfr_end(r, "u7@x.com", 8); /* one user's session: its 10 cookies alone */
+    assert_int_equal(sbreg_xfr_outstanding(r, "u7@x.com"), 0);
+    assert_int_equal(sbreg_cookie_count(r), 49990);
+    sbreg_free(r);
+    if (spent > 1.0) fail_msg("2000 session ends took %.2f s of CPU", spent);
+}
+
 /* Cookies carry 80 random bits: 32.32.16. Over 4000 cookies every one of
  * those bits is seen both set and clear (a fixed bit would survive that
  * by chance with probability 2^-3999), and no field is ever wider. */
@@ -278,6 +313,45 @@ static void test_sessions(void **state) {
     assert_ptr_equal(sbreg_session_find(r, id), ss);
     sbreg_leave(r, ss, &b);
     assert_null(sbreg_session_find(r, id)); /* last one out frees it */
+    assert_int_equal(sbreg_session_count(r), 0);
+    sbreg_free(r);
+}
+
+/* A user's switchboard connections, for closing a deleted account's: its
+ * own in every session, followed through joins and leaves. */
+static void test_user_members(void **state) {
+    (void)state;
+    sbreg *r = sbreg_new();
+    sb_session *s1 = sbreg_session_new(r), *s2 = sbreg_session_new(r);
+    assert_non_null(s1);
+    assert_non_null(s2);
+    conn a1, a2, b;
+    memset(&a1, 0, sizeof a1);
+    memset(&a2, 0, sizeof a2);
+    memset(&b, 0, sizeof b);
+    strcpy(a1.email, "a@x.com");
+    strcpy(a2.email, "a@x.com");
+    strcpy(b.email, "b@x.com");
+    assert_int_equal(sbreg_join(r, s1, &a1), 0);
+    assert_int_equal(sbreg_join(r, s1, &b), 0);
+    assert_int_equal(sbreg_join(r, s2, &a2), 0);
+    size_t n;
+    conn *const *v = sbreg_user_members(r, "a@x.com", &n);
+    assert_int_equal(n, 2);
+    assert_true((v[0] == &a1 && v[1] == &a2) || (v[0] == &a2 && v[1] == &a1));
+    v = sbreg_user_members(r, "b@x.com", &n);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(v[0], &b);
+    sbreg_leave(r, s1, &a1);
+    v = sbreg_user_members(r, "a@x.com", &n);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(v[0], &a2);
+    assert_int_equal(sbreg_user_switchboards(r, "a@x.com"), 1);
+    sbreg_leave(r, s2, &a2);
+    sbreg_user_members(r, "a@x.com", &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(sbreg_user_switchboards(r, "a@x.com"), 0);
+    sbreg_leave(r, s1, &b);
     assert_int_equal(sbreg_session_count(r), 0);
     sbreg_free(r);
 }
@@ -404,6 +478,8 @@ int main(void) {
         cmocka_unit_test(test_cookie_entropy),
         cmocka_unit_test(test_session_ids_are_random),
         cmocka_unit_test(test_uniform_digits),
+        cmocka_unit_test(test_xfr_end_costs_the_users_own_cookies),
+        cmocka_unit_test(test_user_members),
         cmocka_unit_test(test_rings_end_with_callee_session),
         cmocka_unit_test(test_ring_cookie_names),
         cmocka_unit_test(test_email_hash_spreads),

@@ -6,6 +6,7 @@
  * the first read: the checks of a change and its writes see no other
  * writer in between (store.h). Statements are prepared once and cached.
  * The schema (schema.c) version lives in PRAGMA user_version. */
+#include "log.h"
 #include "msnkit/text.h"
 #include "schema.h"
 #include "store_impl.h"
@@ -233,6 +234,7 @@ typedef struct sq_store {
     } files[3];
     int files_gone;        /* one was deleted or replaced: changes are refused */
     int files_wal_removed; /* ... and that was only the -wal, removed */
+    int opened;            /* store_sqlite_open succeeded: sq_close checkpoints */
 } sq_store;
 
 /* How long a call waits for another process's write lock (`msnd user
@@ -791,6 +793,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     }
     s->base.created = version == 0; /* a file that did not exist, or was empty */
     files_note(s);
+    s->opened = 1;
     return &s->base;
 migrate_fail:
     snprintf(err, errcap, "%s: schema migration failed: %s", path, msg ? msg : sqlite3_errmsg(s->db));
@@ -811,6 +814,19 @@ static void sq_close(store *base) {
      * older pages (files_check). */
     if (s->db && files_check(s) != 0 && !s->files_wal_removed)
         sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    /* The copy a close makes fails without a word (a full disk: the
+     * database file cannot grow), leaving the changes in the -wal until
+     * the next start: made here first, so that a failure is logged with
+     * the file (by a store that opened: a failed open has said why). Busy
+     * is another process checkpointing, which is not a failure. */
+    else if (s->db && s->opened) {
+        int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            note_err(s);
+            LOGE("database checkpoint failed at close: the changes stay in the -wal file until the next start",
+                 "error=\"%s\"", s->base.err);
+        }
+    }
     if (s->db) sqlite3_close(s->db);
     changemarks_free(&s->marks);
     for (int i = 0; i < 3; i++) free(s->files[i].name);

@@ -6,6 +6,7 @@ the cause SQLite gave ("database or disk is full") and the file, and the
 server and the session carry on."""
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,49 @@ def test_new_database_on_a_full_disk_is_not_called_no_database(srv):
         os.rmdir(mnt)
 
 
+def test_checkpoint_failure_at_shutdown_is_logged(srv):
+    """At a clean stop msnd copies the -wal into the database file; on a
+    full disk the file cannot grow and the copy failed without a word (the
+    changes stay in the -wal until the next start). It is logged as an
+    error naming the file."""
+    srv.stop()
+    mnt = tempfile.mkdtemp(prefix="msnd-full-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "msnd-test", mnt], check=True)
+    try:
+        db = os.path.join(mnt, "msnd.db")
+        shutil.copyfile(srv.db, db)
+        srv.args += ["--db", db]
+        srv.start()
+        # Rows that make the database file grow, left in the -wal: this
+        # connection makes no checkpoint, and at its close msnd still has
+        # the database open, so it makes none either.
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        with conn:
+            conn.executemany("INSERT INTO users(email, password, name, created) VALUES(?, 'pw', ?, 0)",
+                             (("u%d@example.com" % i, "n" * 380) for i in range(200)))
+        conn.close()
+        assert os.path.getsize(db + "-wal") > 64 * 1024
+        fill(mnt)
+        fd = os.open(os.path.join(mnt, "filler"), os.O_WRONLY | os.O_APPEND)
+        try:  # to the last byte
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        assert srv.stop() == 0
+        errors = [l for l in srv.log_text().splitlines() if "level=error" in l]
+        assert len(errors) == 1, errors
+        assert 'msg="database checkpoint failed at close: the changes stay in the -wal file until the next ' \
+            'start" error="database or disk is full on %s or its -wal or -shm: check the disk' % db in errors[0], errors
+    finally:
+        srv.stop()
+        subprocess.run(["umount", mnt])
+        os.rmdir(mnt)
+
+
 def in_own_mount_namespace():
     if os.environ.get("MSND_TEST_MNTNS") == "1":
         return
@@ -111,5 +155,5 @@ def in_own_mount_namespace():
 
 if __name__ == "__main__":
     in_own_mount_namespace()
-    sys.exit(harness.run([test_disk_full_is_reported_as_such, test_new_database_on_a_full_disk_is_not_called_no_database],
-                         sys.argv[1]))
+    sys.exit(harness.run([test_disk_full_is_reported_as_such, test_new_database_on_a_full_disk_is_not_called_no_database,
+                          test_checkpoint_failure_at_shutdown_is_logged], sys.argv[1]))

@@ -1386,29 +1386,44 @@ static void derived_rule(const char *base, unsigned offset, char *out, size_t ca
 /* Every connection is a descriptor: raise the soft limit as far as
  * max_connections needs (and the hard limit allows), and lower
  * max_connections to what is left, so accept() never fails for want of
- * descriptors. */
+ * descriptors. Below FD_MIN msnd does not start: the failure would come
+ * from whatever ran out first, named as something else (SQLite says it
+ * cannot open the database: "the directory must be writable"). */
 #define FD_RESERVE 64 /* listeners, the store, cluster links, logs */
-static void fit_connection_limit(msnd_server *s) {
+/* What start takes (the standard streams, the event loop, the database's
+ * three files, three listeners, the log, the port file: 15) and a few
+ * connections. */
+#define FD_MIN 32
+static int fit_connection_limit(msnd_server *s, char *err, size_t errcap) {
     struct rlimit rl;
-    if (s->cfg.max_connections <= 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-    rlim_t want = (rlim_t)s->cfg.max_connections + FD_RESERVE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    rlim_t want = s->cfg.max_connections > 0 ? (rlim_t)s->cfg.max_connections + FD_RESERVE : FD_MIN;
     if (rl.rlim_cur < want) {
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (rl.rlim_cur < want) {
+    if (rl.rlim_cur < FD_MIN) {
+        snprintf(err, errcap,
+                 "the limit on open files is %llu (hard limit %llu), too low: msnd needs at least %d, for its "
+                 "listeners, the database files, the log and a few connections (raise it: ulimit -n, or "
+                 "LimitNOFILE= in the systemd unit)",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, FD_MIN);
+        return -1;
+    }
+    if (s->cfg.max_connections > 0 && rl.rlim_cur < want) {
         long fit = rl.rlim_cur > 2 * FD_RESERVE ? (long)(rl.rlim_cur - FD_RESERVE) : (long)rl.rlim_cur / 2;
         LOGW("descriptor limit below max-connections, lowering it", "max_connections=%ld nofile=%llu using=%ld",
              s->cfg.max_connections, (unsigned long long)rl.rlim_cur, fit);
         s->cfg.max_connections = fit;
     }
+    return 0;
 }
 
 int server_init(msnd_server *s, const msnd_config *cfg, char *err, size_t errcap) {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
-    fit_connection_limit(s);
+    if (fit_connection_limit(s, err, errcap) != 0) return -1;
     /* the settings that contradict each other, as msnd's start checks them
      * before anything is created (a caller may not have) */
     if (config_check(cfg, err, errcap) != 0) return -1;

@@ -873,6 +873,24 @@ def test_connection_limit_fits_the_descriptor_limit():
             'using=236') in text, text
 
 
+def test_descriptor_limit_too_low_to_start_is_named():
+    """With a limit on open files too low for the listeners and the
+    database, start failed at whatever ran out first, named as something
+    else: SQLite's "the directory must be writable"."""
+    import resource
+    db = os.path.join(TMP, "fd.db")
+    assert run("user", "add", "--create", "--db", db, "f@b.com", "pw").returncode == 0
+    for limit in (8, 31):
+        r = subprocess.run([MSND, "--listen", "127.0.0.1:0", "--db", db], capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+        assert r.returncode == 1, (limit, r.returncode, r.stderr)
+        assert one_line(r.stderr) == (
+            "msnd: the limit on open files is %d (hard limit %d), too low: msnd needs at least 32, for its "
+            "listeners, the database files, the log and a few connections (raise it: ulimit -n, or LimitNOFILE= "
+            "in the systemd unit)" % (limit, limit)), r.stderr
+
+
 def test_db_help():
     for argv in (["db", "--help"], ["db", "-h"], ["db", "init", "--help"], ["db", "migrate", "--help"]):
         r = run(*argv)
@@ -1236,6 +1254,7 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_signals_as_soon_as_the_port_file_is_there, test_signals_as_soon_as_a_port_accepts,
          test_port_file_is_removed_at_a_clean_stop,
          test_connection_limit_fits_the_descriptor_limit,
+         test_descriptor_limit_too_low_to_start_is_named,
          test_db_help, test_contrib_ini_loads_and_lists_every_limit, test_ephemeral_derived_ports_say_so,
          test_config_directory_is_refused, test_user_commands_take_the_sqlite_prefix,
          test_empty_database_file_is_made_private, test_link_secret_is_one_word,

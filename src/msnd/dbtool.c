@@ -2,7 +2,9 @@
  * msnd does when it starts, without starting); `msnd db migrate --from DB
  * --to DB` copies every account, list, group, membership, property and
  * list version from one store into an empty one and compares the row
- * counts (store_copy). DB is a file, sqlite:PATH or postgresql://... */
+ * counts (store_copy). The source is read as it is: one of an older schema
+ * is refused, not upgraded in place (db init does that, when asked). DB
+ * is a file, sqlite:PATH or postgresql://... */
 #include "dbtool.h"
 
 #include <errno.h>
@@ -54,7 +56,7 @@ static int source_is_no_file(const char *from) {
 int dbtool_migrate(const char *from, const char *to) {
     char err[512];
     if (source_is_no_file(from)) return 1;
-    store *src = store_open(from, err, sizeof err);
+    store *src = store_open_source(from, err, sizeof err);
     if (!src) {
         fprintf(stderr, "msnd db: source: %s\n", err);
         return 1;

@@ -18,21 +18,25 @@ const char *store_sqlite_file(const char *db) {
     return strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
 }
 
-store *store_open(const char *db, char *err, size_t errcap) {
+static store *open_db(const char *db, int upgrade, char *err, size_t errcap) {
     if (!db || !*db) {
         snprintf(err, errcap, "no database given");
         return NULL;
     }
     store *s;
     if (is_pg(db)) {
-        s = store_pg_open(db, err, errcap);
+        s = store_pg_open(db, upgrade, err, errcap);
     } else {
         if (strncmp(db, "sqlite:", 7) == 0) db += 7;
-        s = store_sqlite_open(db, err, errcap);
+        s = store_sqlite_open(db, upgrade, err, errcap);
     }
     if (s) s->sync_budget = STORE_LOGIN_CACHE_DEFAULT;
     return s;
 }
+
+store *store_open(const char *db, char *err, size_t errcap) { return open_db(db, 1, err, errcap); }
+
+store *store_open_source(const char *db, char *err, size_t errcap) { return open_db(db, 0, err, errcap); }
 
 void store_close(store *s) {
     if (!s) return;

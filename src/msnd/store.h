@@ -59,6 +59,10 @@ typedef struct store_user {
  * (schema.c). A PostgreSQL store that loses its server reconnects by
  * itself; calls made meanwhile return STORE_ERROR. */
 store *store_open(const char *db, char *err, size_t errcap);
+/* The same for the source of `msnd db migrate`: the database as it is, an
+ * existing one of this msnd's schema version; one of an older version is
+ * refused (err says how to upgrade it), not upgraded in place. */
+store *store_open_source(const char *db, char *err, size_t errcap);
 /* The SQLite file a database string names (a plain path, or the path
  * after "sqlite:"), or NULL for a connection string ("...://..."). */
 const char *store_sqlite_file(const char *db);

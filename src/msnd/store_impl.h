@@ -163,9 +163,11 @@ struct store {
     char err[512];
 };
 
-store *store_sqlite_open(const char *path, char *err, size_t errcap);
+/* upgrade 0 (store_open_source): a database as it is, refused unless its
+ * schema is this msnd's; nothing is created or upgraded. */
+store *store_sqlite_open(const char *path, int upgrade, char *err, size_t errcap);
 char *store_id_list(const int64_t *ids, size_t n, char open, char close);
-store *store_pg_open(const char *conninfo, char *err, size_t errcap);
+store *store_pg_open(const char *conninfo, int upgrade, char *err, size_t errcap);
 
 /* "0,3,7" (as group_concat/string_agg return them) -> ids; returns count.
  * Ids beyond cap are dropped (the store never writes more). */

@@ -517,7 +517,26 @@ static void lease_end(pg_store *s, pg_link *l) {
     }
 }
 
-static int migrate(pg_store *s, char *err, size_t errcap) {
+/* A database opened as it is (upgrade 0): its schema must be this
+ * msnd's; nothing is created (msnd_schema included) or upgraded. */
+static int schema_current(pg_store *s, char *err, size_t errcap) {
+    long has = scalar(s, "SELECT (to_regclass('msnd_schema') IS NOT NULL)::int", 0, NULL);
+    long version = has > 0 ? scalar(s, "SELECT coalesce(max(version), 0) FROM msnd_schema", 0, NULL) : has;
+    int target = schema_version();
+    if (version < 0) snprintf(err, errcap, "cannot read the schema version: %s", s->base.err);
+    else if (version == 0) snprintf(err, errcap, "the database has no msnd schema: not an msnd database");
+    else if (version > target)
+        snprintf(err, errcap, "database schema version %ld is newer than this msnd (%d)", version, target);
+    else if (version < target)
+        snprintf(err, errcap,
+                 "the database has schema version %ld, older than this msnd's (%d): db migrate does not change its "
+                 "source; upgrade it first with `msnd db init --db` and the same connection string",
+                 version, target);
+    return version == target ? 0 : -1;
+}
+
+static int migrate(pg_store *s, int upgrade, char *err, size_t errcap) {
+    if (!upgrade) return schema_current(s, err, errcap);
     if (run_ok(s, "BEGIN", 0, NULL) != 0 ||
         run_ok(s, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", 0, NULL) != 0 ||
         run_ok(s, "CREATE TABLE IF NOT EXISTS msnd_schema(version INTEGER NOT NULL)", 0, NULL) != 0)
@@ -557,7 +576,7 @@ fail:
     return -1;
 }
 
-store *store_pg_open(const char *conninfo, char *err, size_t errcap) {
+store *store_pg_open(const char *conninfo, int upgrade, char *err, size_t errcap) {
     pg_store *s = calloc(1, sizeof *s);
     if (!s || !(s->conninfo = strdup(conninfo))) {
         free(s);
@@ -568,7 +587,7 @@ store *store_pg_open(const char *conninfo, char *err, size_t errcap) {
     s->cur = &s->sync;
     err[0] = '\0';
     s->sync.conn = connect_db(conninfo, err, errcap);
-    if (!s->sync.conn || migrate(s, err, errcap) != 0) {
+    if (!s->sync.conn || migrate(s, upgrade, err, errcap) != 0) {
         pg_close(&s->base);
         return NULL;
     }

@@ -680,7 +680,7 @@ static void sq_use_loop(store *base, struct event_base *loop) {
 static pthread_once_t sqlite_configured = PTHREAD_ONCE_INIT;
 static void sqlite_configure(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
-store *store_sqlite_open(const char *path, char *err, size_t errcap) {
+store *store_sqlite_open(const char *path, int upgrade, char *err, size_t errcap) {
     sq_store *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errcap, "out of memory");
@@ -688,8 +688,8 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     }
     /* Create the file ourselves so it is private from the start: it holds
      * passwords (see docs/msnd.md). */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == ENOENT) {
+    int fd = open(path, O_RDWR | O_CLOEXEC | (upgrade ? O_CREAT : 0), 0600);
+    if (fd < 0 && errno == ENOENT && upgrade) {
         /* O_CREAT: it is the directory that is missing (a service's state
          * directory before its first start), not the file */
         char dir[4096];
@@ -711,7 +711,7 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     /* An empty file that was there already becomes the database too: it
      * gets the same mode as one created here, whatever it had. */
     struct stat fst;
-    if (fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size == 0 && (fst.st_mode & 07777) != 0600 &&
+    if (upgrade && fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size == 0 && (fst.st_mode & 07777) != 0600 &&
         fchmod(fd, 0600) != 0) {
         snprintf(err, errcap, "cannot make %s private (mode 0600): %s", path, strerror(errno));
         close(fd);
@@ -727,8 +727,8 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
         return NULL;
     }
     pthread_once(&sqlite_configured, sqlite_configure);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | (upgrade ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(err, errcap, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         sq_close(&s->base);
         return NULL;
@@ -753,6 +753,16 @@ store *store_sqlite_open(const char *path, char *err, size_t errcap) {
     int target = schema_version();
     if (version > target) {
         snprintf(err, errcap, "%s: schema version %d is newer than this msnd (%d)", path, version, target);
+        sq_close(&s->base);
+        return NULL;
+    }
+    if (version < target && !upgrade) {
+        if (version == 0) snprintf(err, errcap, "%s has no msnd schema: not an msnd database", path);
+        else
+            snprintf(err, errcap,
+                     "%s has schema version %d, older than this msnd's (%d): db migrate does not change its "
+                     "source; upgrade it first with `msnd db init --db %s`",
+                     path, version, target, path);
         sq_close(&s->base);
         return NULL;
     }

@@ -1,8 +1,8 @@
 /* Incremental, zero-copy MSNP stream parser. See msnp/parser.h.
  *
- * The hot path is: memchr for LF from where the last call stopped, one pass
+ * The hot path is: a scan for LF from where the last call stopped, one pass
  * over the line to split tokens, and (for payload commands) one length
- * check. No allocation, no copy. */
+ * check, the scans sixteen bytes at a time. No allocation, no copy. */
 #include "msnp/parser.h"
 
 #include <limits.h>
@@ -201,8 +201,11 @@ static long fail(msnp_parser *p, msnp_parse_error *err, msnp_parse_status st, si
 /* The index of the first byte in [i, end) that does not belong to a token
  * (a blank or a control byte), or end. Sixteen bytes at a time where the
  * line has them: addresses, cookies and hashes are tokens of 10 to 40
- * bytes. */
-static size_t token_end(const char *buf, size_t i, size_t end) {
+ * bytes. The last token of a line, and every token of a short one, is
+ * ended the same way where the buffer (len bytes) holds sixteen from i, or
+ * its last sixteen are read (len >= 16): bytes past end are masked, and
+ * none outside the buffer is read. */
+static size_t token_end(const char *buf, size_t len, size_t i, size_t end) {
 #if defined(__SSE2__)
     const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
     while (i + 16 <= end) {
@@ -213,32 +216,72 @@ static size_t token_end(const char *buf, size_t i, size_t end) {
         if (mask) return i + (size_t)__builtin_ctz(mask);
         i += 16;
     }
+    if (i < end && len >= 16) { /* end - i < 16 */
+        size_t from = i + 16 <= len ? i : len - 16;
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(buf + from));
+        __m128i low = _mm_cmpeq_epi8(_mm_max_epu8(v, space), space);
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(v, del))) >> (i - from);
+        return i + (size_t)__builtin_ctz(mask | 1u << (end - i));
+    }
+#else
+    (void)len;
 #endif
     while (i < end && byte_class[(unsigned char)buf[i]] == BYTE_TOKEN) i++;
     return i;
 }
 
-/* Split line [start, end) (line ending already stripped) into out. Returns
- * MSNP_OK or an error with *bad set to the offending byte's index. */
-static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t start, size_t end, msnp_cmd *out,
-                                  size_t *bad) {
-    size_t i = start;
-    /* a control byte in or right after the command name (`VER\0 1`, the
-     * lone CR of `\r\r\n`) is one, not a bad name */
-    for (size_t k = start; k < end && k < start + 4; k++)
-        if (byte_class[(unsigned char)buf[k]] == BYTE_CONTROL) {
-            *bad = k;
-            return MSNP_ECONTROL_CHAR;
-        }
-    /* command name */
-    if (end - start < 3) {
-        *bad = start;
-        return MSNP_EBAD_COMMAND;
+/* The index of the first LF in [i, stop), or stop when it has none
+ * (i < stop <= len). Sixteen bytes at a time, the last ones too where the
+ * buffer holds sixteen from i or its last sixteen are read (len >= 16):
+ * most lines are found in one or two reads, without a call. */
+static size_t find_lf(const char *buf, size_t len, size_t i, size_t stop) {
+#if defined(__SSE2__)
+    const __m128i lf = _mm_set1_epi8('\n');
+    while (i + 16 <= stop) {
+        unsigned m =
+            (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(buf + i)), lf));
+        if (m) return i + (size_t)__builtin_ctz(m);
+        i += 16;
     }
-    unsigned char a = (unsigned char)buf[i], b = (unsigned char)buf[i + 1], c = (unsigned char)buf[i + 2];
-    int letters = (a >= 'A' && a <= 'Z') && (b >= 'A' && b <= 'Z') && (c >= 'A' && c <= 'Z');
-    int digits = (a >= '0' && a <= '9') && (b >= '0' && b <= '9') && (c >= '0' && c <= '9');
-    if (!(letters || digits) || (end - start > 3 && buf[i + 3] != ' ' && buf[i + 3] != '\t')) {
+    if (i < stop && len >= 16) { /* stop - i < 16 */
+        size_t from = i + 16 <= len ? i : len - 16;
+        unsigned m = (unsigned)_mm_movemask_epi8(
+                         _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(buf + from)), lf)) >>
+            (i - from);
+        return i + (size_t)__builtin_ctz(m | 1u << (stop - i));
+    }
+#else
+    (void)len;
+#endif
+    const char *at = memchr(buf + i, '\n', stop - i);
+    return at ? (size_t)(at - buf) : stop;
+}
+
+/* Split line [start, end) (line ending already stripped) of a buffer of len
+ * bytes into out. Returns MSNP_OK or an error with *bad set to the
+ * offending byte's index. */
+static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t len, size_t start, size_t end,
+                                  msnp_cmd *out, size_t *bad) {
+    /* command name: three letters or digits, then a blank or the end */
+    unsigned char a = 0, b = 0, c = 0;
+    int name_ok = 0, digits = 0;
+    if (end - start >= 3) {
+        a = (unsigned char)buf[start];
+        b = (unsigned char)buf[start + 1];
+        c = (unsigned char)buf[start + 2];
+        int letters = (a >= 'A' && a <= 'Z') && (b >= 'A' && b <= 'Z') && (c >= 'A' && c <= 'Z');
+        digits = (a >= '0' && a <= '9') && (b >= '0' && b <= '9') && (c >= '0' && c <= '9');
+        name_ok = (letters || digits) && (end - start == 3 || buf[start + 3] == ' ' || buf[start + 3] == '\t');
+    }
+    if (!name_ok) {
+        /* a control byte in or right after the command name (`VER\0 1`,
+         * the lone CR of `\r\r\n`) is one, not a bad name; a good name has
+         * none there */
+        for (size_t k = start; k < end && k < start + 4; k++)
+            if (byte_class[(unsigned char)buf[k]] == BYTE_CONTROL) {
+                *bad = k;
+                return MSNP_ECONTROL_CHAR;
+            }
         *bad = start;
         return MSNP_EBAD_COMMAND;
     }
@@ -248,34 +291,40 @@ static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t 
     out->name[3] = '\0';
     out->code = MSNP_CODE(a, b, c);
     out->is_error = (uint8_t)(digits != 0);
-    out->argc = 0;
-    i += 3;
+    /* the count in a local: stores to argv need not reload it */
+    size_t argc = 0, max = p->limits.max_params;
+    msnp_parse_status st = MSNP_OK;
+    /* at the top of the loop, buf[i] is a blank (the name's, or the one
+     * that ended a token) or i is the end */
+    size_t i = start + 3;
     while (i < end) {
-        unsigned char ch = (unsigned char)buf[i];
-        if (ch == ' ' || ch == '\t') {
-            i++;
-            continue;
-        }
+        do i++;
+        while (i < end && (buf[i] == ' ' || buf[i] == '\t'));
+        if (i == end) break;
         size_t tok = i;
-        i = token_end(buf, i, end);
-        if (i < end && byte_class[(unsigned char)buf[i]] == BYTE_CONTROL) {
+        i = token_end(buf, len, i, end);
+        if (i < end && buf[i] != ' ' && buf[i] != '\t') { /* what ends a token: a blank, or a control byte */
             *bad = i;
-            return MSNP_ECONTROL_CHAR;
+            st = MSNP_ECONTROL_CHAR;
+            break;
         }
-        if (out->argc >= p->limits.max_params) {
+        if (argc >= max) {
             *bad = tok;
-            return MSNP_ETOO_MANY_PARAMS;
+            st = MSNP_ETOO_MANY_PARAMS;
+            break;
         }
-        out->argv[out->argc++] = msnp_str_make(buf + tok, i - tok);
+        out->argv[argc++] = msnp_str_make(buf + tok, i - tok);
     }
-    return MSNP_OK;
+    out->argc = argc;
+    return st;
 }
 
 static void set_trid(const msnp_parser *p, msnp_cmd *out) {
     out->has_trid = 0;
     out->trid_digits = 0;
     out->trid = 0;
-    if (out->argc == 0 || !is_digits(out->argv[0])) return;
+    if (out->argc == 0) return;
+    /* msnp_str_to_u64 takes digits only: no separate digit test */
     int slot;
     if (out->is_error) slot = 1;
     else if (p->role == MSNP_FROM_UNKNOWN)
@@ -301,13 +350,12 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
             }
             size_t limit = line_start + p->limits.max_line;
             size_t stop = len < limit ? len : limit;
-            const char *lf = i < stop ? memchr(buf + i, '\n', stop - i) : NULL;
-            if (!lf) {
+            size_t lf_at = i < stop ? find_lf(buf, len, i, stop) : stop;
+            if (lf_at >= stop) { /* no LF */
                 if (len >= limit) return fail(p, err, MSNP_ELINE_TOO_LONG, limit);
                 p->scanned = len;
                 return 0;
             }
-            size_t lf_at = (size_t)(lf - buf);
             size_t content_end = lf_at;
             if (content_end > line_start && buf[content_end - 1] == '\r') content_end--;
             if (content_end == line_start) {        /* empty line: tolerated, skipped */
@@ -327,7 +375,7 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
     if (content_end > start && buf[content_end - 1] == '\r') content_end--;
     size_t bad = 0;
     memset(out, 0, offsetof(msnp_cmd, argv));
-    msnp_parse_status st = tokenize(p, buf, start, content_end, out, &bad);
+    msnp_parse_status st = tokenize(p, buf, len, start, content_end, out, &bad);
     if (st != MSNP_OK) {
         /* A refused payload command still frames what follows: report it
          * once its payload is in, so that msnp_parse_bad_line() steps over
@@ -380,7 +428,7 @@ long msnp_parse_bad_line(msnp_parser *p, const char *buf, size_t len, const msnp
     size_t start = p->skip, end = p->line_end - 1;
     if (end > start && buf[end - 1] == '\r') end--;
     size_t bad = 0, at = 0;
-    if (tokenize(p, buf, start, end, out, &bad) == MSNP_OK) return 0;
+    if (tokenize(p, buf, len, start, end, out, &bad) == MSNP_OK) return 0;
     uint64_t plen = 0;
     int r = refused_line_payload(p, buf, start, end, &plen, &at);
     if (r < 0 || len - p->line_end < plen) return 0;

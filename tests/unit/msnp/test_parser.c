@@ -292,7 +292,10 @@ static void test_long_token_bytes(void **state) {
  * random lines of 4 to 300 bytes (so tokens cross the 16- and 64-byte
  * blocks it reads, and lines end anywhere in them) built from the bytes
  * that matter: token bytes, blanks, control bytes, DEL and bytes from 0x80
- * up, with parameter limits small enough to be hit. The model: blanks
+ * up, with parameter limits small enough to be hit. Some lines end the
+ * buffer, others are followed by up to 40 more bytes of the same kinds
+ * (the next item), which the line's tokens and errors must not see. The
+ * model: blanks
  * (space, tab) separate tokens; the first control byte (below 0x20, or
  * DEL) is an error at its offset, unless a token beyond the limit starts
  * and ends before it, which is an error at that token's start. */
@@ -334,7 +337,7 @@ static void test_tokenizer_against_model(void **state) {
     static const unsigned char alphabet[] = {'a', 'b', 'Z', '7',  '@',  '.',  '-',  0x80, 0xe4, 0xff,
                                              ' ', ' ', ' ', '\t', 0x00, 0x01, '\r', 0x1f, 0x7f};
     uint32_t seed = 12345;
-    unsigned char line[320];
+    unsigned char line[360];
     for (int iter = 0; iter < 200000; iter++) {
         seed = seed * 1103515245u + 12345u;
         size_t n = 4 + (seed >> 8) % 297;
@@ -351,6 +354,12 @@ static void test_tokenizer_against_model(void **state) {
         size_t max = 1 + (seed >> 16) % MSNP_MAX_PARAMS;
         line[n] = '\r';
         line[n + 1] = '\n';
+        seed = seed * 1103515245u + 12345u;
+        size_t tail = (seed >> 16) % 3 == 0 ? 0 : (seed >> 20) % 41;
+        for (size_t k = 0; k < tail; k++) {
+            seed = seed * 1103515245u + 12345u;
+            line[n + 2 + k] = alphabet[(seed >> 16) % sizeof alphabet];
+        }
         model_result m;
         model_tokenize(line, n, max, &m);
         msnp_parser_limits lim = {4096, 65536, max};
@@ -358,7 +367,7 @@ static void test_tokenizer_against_model(void **state) {
         msnp_cmd c;
         msnp_parse_error e;
         msnp_parser_init(&p, MSNP_FROM_CLIENT, &lim);
-        long r = msnp_parse(&p, (const char *)line, n + 2, &c, &e);
+        long r = msnp_parse(&p, (const char *)line, n + 2 + tail, &c, &e);
         if (m.st != MSNP_OK) {
             if (r != (long)m.st || e.offset != m.bad)
                 fail_msg("line %d (%zu bytes, limit %zu): got %ld at %llu, want %d at %zu", iter, n, max, r,

@@ -85,25 +85,30 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
     while (i < n) {
         size_t ls = i;
         int nul;
+        /* The common line, `Name: value` with a clean name: one pass over
+         * the name finds the colon (no LF or NUL comes before it), and the
+         * LF is looked for after it; anything else takes the checks below,
+         * which decide which error a line has. */
+        if (out->count < MSNP_MIME_MAX_HEADERS) {
+            size_t k = name_end(p, ls, n);
+            if (k > ls && k < n && p[k] == ':') {
+                size_t le = line_end(p, k + 1, n, &nul); /* index of LF or end */
+                if (!nul) {
+                    size_t ce = p[le - 1] == '\r' ? le - 1 : le; /* p[k] is the colon */
+                    msnp_header *h = &out->h[out->count++];
+                    h->name = msnp_str_make(p + ls, k - ls);
+                    h->value = trim_blanks(p + k + 1, ce - k - 1);
+                    if (h->value.n == 0) h->value.p = p + ce; /* keep an address inside the block */
+                    h->folded = 0;
+                    i = le < n ? le + 1 : n;
+                    continue;
+                }
+            }
+        }
         size_t le = line_end(p, i, n, &nul); /* index of LF or end */
         size_t next = le < n ? le + 1 : n;
         size_t ce = le;
         if (ce > ls && p[ce - 1] == '\r') ce--;
-        /* The common line, `Name: value` with a clean name, in one pass
-         * over the name; anything else takes the checks below, which
-         * decide which error a line has. */
-        if (!nul && ce > ls && name_char_ok((unsigned char)p[ls]) && out->count < MSNP_MIME_MAX_HEADERS) {
-            size_t k = name_end(p, ls + 1, ce);
-            if (k < ce && p[k] == ':') {
-                msnp_header *h = &out->h[out->count++];
-                h->name = msnp_str_make(p + ls, k - ls);
-                h->value = trim_blanks(p + k + 1, ce - k - 1);
-                if (h->value.n == 0) h->value.p = p + ce; /* keep an address inside the block */
-                h->folded = 0;
-                i = next;
-                continue;
-            }
-        }
         const char *z = nul ? memchr(p + ls, '\0', ce - ls) : NULL;
         if (z) {
             if (err_offset) *err_offset = (size_t)(z - p);

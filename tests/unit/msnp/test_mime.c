@@ -124,6 +124,47 @@ static void test_errors(void **state) {
     }
 }
 
+/* The name is scanned for its colon first, the LF looked for after it:
+ * names of every length across the sixteen-byte chunks, an empty value
+ * in each line ending (its address the line's end), and a NUL or an LF in
+ * the name. */
+static void test_name_then_line_end(void **state) {
+    (void)state;
+    static const char *const endings[] = {"\r\n", "\n", ""};
+    for (size_t len = 1; len < 40; len++)
+        for (size_t e = 0; e < 3; e++) {
+            char block[64];
+            memset(block, 'n', len);
+            block[len] = ':';
+            size_t el = strlen(endings[e]);
+            memcpy(block + len + 1, endings[e], el);
+            size_t n = len + 1 + el;
+            msnp_mime m;
+            size_t off = 99;
+            assert_int_equal(msnp_mime_parse(block, n, &m, &off), MSNP_MIME_OK);
+            assert_int_equal(m.count, 1);
+            assert_int_equal(m.h[0].name.n, len);
+            assert_int_equal(m.h[0].value.n, 0);
+            assert_ptr_equal(m.h[0].value.p, block + len + 1);
+            for (size_t at = 0; at < len; at++) {
+                block[at] = '\0';
+                assert_int_equal(msnp_mime_parse(block, n, &m, &off), MSNP_MIME_ECONTROL);
+                assert_int_equal(off, at);
+                block[at] = '\n'; /* a line without a colon, or an empty one */
+                if (at) {
+                    assert_int_equal(msnp_mime_parse(block, n, &m, &off), MSNP_MIME_ENOCOLON);
+                    assert_int_equal(off, 0);
+                } else {
+                    assert_int_equal(msnp_mime_parse(block, n, &m, &off), MSNP_MIME_OK);
+                    assert_int_equal(m.count, 0);
+                    assert_true(m.has_blank);
+                    assert_int_equal(m.body.n, n - 1);
+                }
+                block[at] = 'n';
+            }
+        }
+}
+
 static void test_content_kinds(void **state) {
     (void)state;
     static const struct {
@@ -289,6 +330,7 @@ int main(void) {
         cmocka_unit_test(test_case_duplicates_folding),
         cmocka_unit_test(test_bare_lf_and_no_blank_line),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_name_then_line_end),
         cmocka_unit_test(test_content_kinds),
         cmocka_unit_test(test_imformat_write),
         cmocka_unit_test(test_imformat_keys),

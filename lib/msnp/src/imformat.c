@@ -46,14 +46,17 @@ int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
     while (i < value.n) {
         const char *semi = memchr(value.p + i, ';', value.n - i);
         size_t e = semi ? (size_t)(semi - value.p) : value.n;
-        msnp_str item = trim_folded(msnp_str_make(value.p + i, e - i));
+        /* the item [i, e) needs no trim of its own: its key and its value
+         * are trimmed, and what a trim takes is never '='; the key is two
+         * letters, so the '=' is a few bytes in */
+        size_t eq = i;
+        while (eq < e && value.p[eq] != '=') eq++;
+        size_t from = i;
         i = e + 1;
-        if (item.n == 0) continue;
-        const char *eq = memchr(item.p, '=', item.n);
-        if (!eq) continue;
+        if (eq == e) continue;
         any = 1;
-        msnp_str key = trim_folded(msnp_str_make(item.p, (size_t)(eq - item.p)));
-        msnp_str val = trim_folded(msnp_str_make(eq + 1, item.n - (size_t)(eq + 1 - item.p)));
+        msnp_str key = trim_folded(msnp_str_make(value.p + from, eq - from));
+        msnp_str val = trim_folded(msnp_str_make(value.p + eq + 1, e - eq - 1));
         unsigned long v;
         /* every key is two letters: one compare of both, case folded */
         unsigned two =

@@ -241,6 +241,26 @@ static void test_imformat_write(void **state) {
     assert_int_equal(msnp_imformat_write(&f, out, 5), -1);
 }
 
+/* Items: empty ones and ones without '=' are skipped, blanks and line
+ * breaks around a key or a value are not part of it, and a value's own
+ * '=' is the value's. */
+static void test_imformat_items(void **state) {
+    (void)state;
+    msnp_imformat f;
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("; ;\r\n ;EF=B;;"), &f), 0);
+    assert_true(f.has_effects);
+    assert_int_equal(f.effects, MSNP_EF_BOLD);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c(" ; ;\t"), &f), -1);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("="), &f), 0);
+    assert_false(f.has_font || f.has_effects || f.has_color || f.has_charset || f.has_pf);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("FN=a=b; CO = ff ;\r\n\tEF=\r\n I;CS=1;PF"), &f), 0);
+    assert_string_equal(f.font, "a=b");
+    assert_int_equal(f.color_bgr, 0xff);
+    assert_int_equal(f.effects, MSNP_EF_ITALIC);
+    assert_int_equal(f.charset, 1);
+    assert_false(f.has_pf);
+}
+
 /* Keys in any case; keys that only look alike (other lengths, bytes that
  * are not the letters) are ignored. */
 static void test_imformat_keys(void **state) {
@@ -334,6 +354,7 @@ int main(void) {
         cmocka_unit_test(test_content_kinds),
         cmocka_unit_test(test_imformat_write),
         cmocka_unit_test(test_imformat_keys),
+        cmocka_unit_test(test_imformat_items),
         cmocka_unit_test(test_imformat_refused_font),
         cmocka_unit_test(test_imformat_folded),
         cmocka_unit_test(test_long_name_bytes),

@@ -77,8 +77,10 @@ static size_t line_end(const char *p, size_t i, size_t n, int *nul) {
     return n;
 }
 
-msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t *err_offset) {
-    out->count = 0;
+/* msnp_mime_parse, with the header count in *count: a count kept in out
+ * would be stored and loaded again around every header's stores, as
+ * those could be to it as far as the compiler knows. */
+static inline msnp_mime_status parse_block(const char *p, size_t n, msnp_mime *out, size_t *err_offset, size_t *count) {
     out->body = msnp_str_make(p + n, 0);
     out->has_blank = 0;
     size_t i = 0;
@@ -89,13 +91,13 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
          * the name finds the colon (no LF or NUL comes before it), and the
          * LF is looked for after it; anything else takes the checks below,
          * which decide which error a line has. */
-        if (out->count < MSNP_MIME_MAX_HEADERS) {
+        if (*count < MSNP_MIME_MAX_HEADERS) {
             size_t k = name_end(p, ls, n);
             if (k > ls && k < n && p[k] == ':') {
                 size_t le = line_end(p, k + 1, n, &nul); /* index of LF or end */
                 if (!nul) {
                     size_t ce = p[le - 1] == '\r' ? le - 1 : le; /* p[k] is the colon */
-                    msnp_header *h = &out->h[out->count++];
+                    msnp_header *h = &out->h[(*count)++];
                     h->name = msnp_str_make(p + ls, k - ls);
                     h->value = trim_blanks(p + k + 1, ce - k - 1);
                     if (h->value.n == 0) h->value.p = p + ce; /* keep an address inside the block */
@@ -119,8 +121,8 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
             out->body = msnp_str_make(p + next, n - next);
             return MSNP_MIME_OK;
         }
-        if ((p[ls] == ' ' || p[ls] == '\t') && out->count > 0) { /* folded continuation */
-            msnp_header *h = &out->h[out->count - 1];
+        if ((p[ls] == ' ' || p[ls] == '\t') && *count > 0) { /* folded continuation */
+            msnp_header *h = &out->h[*count - 1];
             msnp_str cont = msnp_str_trim(msnp_str_make(p + ls, ce - ls));
             if (cont.n) {
                 if (h->value.n == 0) h->value = cont;
@@ -145,11 +147,11 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
                 if (err_offset) *err_offset = (size_t)(name.p + k - p);
                 return MSNP_MIME_EBAD_NAME;
             }
-        if (out->count == MSNP_MIME_MAX_HEADERS) {
+        if (*count == MSNP_MIME_MAX_HEADERS) {
             if (err_offset) *err_offset = ls;
             return MSNP_MIME_ETOO_MANY;
         }
-        msnp_header *h = &out->h[out->count++];
+        msnp_header *h = &out->h[(*count)++];
         h->name = name;
         size_t vs = (size_t)(colon - p) + 1;
         h->value = msnp_str_trim(msnp_str_make(p + vs, ce - vs));
@@ -158,6 +160,13 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
         i = next;
     }
     return MSNP_MIME_OK;
+}
+
+msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t *err_offset) {
+    size_t count = 0;
+    msnp_mime_status st = parse_block(p, n, out, err_offset, &count);
+    out->count = count;
+    return st;
 }
 
 const msnp_header *msnp_mime_get(const msnp_mime *m, const char *name) {

@@ -97,14 +97,63 @@ static int msnp8_payload_code(uint32_t code) {
     }
 }
 
-static int has_payload(const msnp_cmd *c) {
-    switch (c->code) {
-    case MSNP_MSG:
-    case MSNP_IPG:
-    case MSNP_NOT:
-    case MSNP_QRY: return msnp_is_payload_command(c->code, c->argc);
-    default: return msnp8_payload_code(c->code) && c->argc >= 2 && is_digits(c->argv[c->argc - 1]);
-    }
+/* What a command name of three letters tells msnp_parse, in one look-up
+ * instead of a switch for the TrID and another for the payload: the
+ * directions in which its first parameter is no TrID (as
+ * msnp_command_has_trid answers; a test holds the two to the same
+ * answers for every name) and how it carries a payload (as
+ * msnp_is_payload_command and msnp8_payload_code). Names not listed have
+ * a TrID both ways and no payload. */
+enum {
+    NO_TRID_FROM_CLIENT = 1,
+    NO_TRID_FROM_SERVER = 2,
+    NO_TRID = NO_TRID_FROM_CLIENT | NO_TRID_FROM_SERVER,
+    PAYLOAD = 4,       /* MSG, IPG, NOT */
+    PAYLOAD_QRY = 8,   /* with three parameters */
+    PAYLOAD_MSNP8 = 16 /* with two or more, the last a number */
+};
+#define NAME_INDEX(a, b, c) ((((unsigned)(a) - 'A') * 26 + ((unsigned)(b) - 'A')) * 26 + ((unsigned)(c) - 'A'))
+static const uint8_t name_flags[26 * 26 * 26] = {
+    [NAME_INDEX('P', 'N', 'G')] = NO_TRID, /* client keep-alive */
+    [NAME_INDEX('O', 'U', 'T')] = NO_TRID, /* both directions */
+    /* server notifications */
+    [NAME_INDEX('N', 'L', 'N')] = NO_TRID,
+    [NAME_INDEX('F', 'L', 'N')] = NO_TRID,
+    [NAME_INDEX('R', 'N', 'G')] = NO_TRID,
+    [NAME_INDEX('J', 'O', 'I')] = NO_TRID,
+    [NAME_INDEX('B', 'Y', 'E')] = NO_TRID,
+    [NAME_INDEX('Q', 'N', 'G')] = NO_TRID,
+    [NAME_INDEX('B', 'P', 'R')] = NO_TRID,
+    [NAME_INDEX('I', 'P', 'G')] = NO_TRID | PAYLOAD,
+    [NAME_INDEX('N', 'O', 'T')] = NO_TRID | PAYLOAD,
+    /* client `MSG trid A len`; server `MSG email name len` */
+    [NAME_INDEX('M', 'S', 'G')] = NO_TRID_FROM_SERVER | PAYLOAD,
+    /* MSNFTP */
+    [NAME_INDEX('F', 'I', 'L')] = NO_TRID,
+    [NAME_INDEX('T', 'F', 'R')] = NO_TRID,
+    [NAME_INDEX('C', 'C', 'L')] = NO_TRID,
+    [NAME_INDEX('Q', 'R', 'Y')] = PAYLOAD_QRY,
+    [NAME_INDEX('A', 'D', 'L')] = PAYLOAD_MSNP8,
+    [NAME_INDEX('R', 'M', 'L')] = PAYLOAD_MSNP8,
+    [NAME_INDEX('F', 'Q', 'Y')] = PAYLOAD_MSNP8,
+    [NAME_INDEX('G', 'C', 'F')] = PAYLOAD_MSNP8,
+    [NAME_INDEX('U', 'B', 'X')] = PAYLOAD_MSNP8,
+    [NAME_INDEX('U', 'U', 'X')] = PAYLOAD_MSNP8,
+    [NAME_INDEX('U', 'B', 'N')] = PAYLOAD_MSNP8,
+    [NAME_INDEX('U', 'U', 'N')] = PAYLOAD_MSNP8,
+    [NAME_INDEX('U', 'B', 'M')] = PAYLOAD_MSNP8,
+    [NAME_INDEX('U', 'U', 'M')] = PAYLOAD_MSNP8,
+};
+
+/* The flags of a tokenized command: none for an error reply (digits). */
+static unsigned command_flags(const msnp_cmd *c) {
+    return c->is_error ? 0u : name_flags[NAME_INDEX(c->name[0], c->name[1], c->name[2])];
+}
+
+static int has_payload(const msnp_cmd *c, unsigned flags) {
+    if (flags & PAYLOAD) return 1;
+    if (flags & PAYLOAD_QRY) return c->argc == 3;
+    return (flags & PAYLOAD_MSNP8) && c->argc >= 2 && is_digits(c->argv[c->argc - 1]);
 }
 
 enum { BYTE_TOKEN, BYTE_BLANK, BYTE_CONTROL };
@@ -319,17 +368,14 @@ static msnp_parse_status tokenize(const msnp_parser *p, const char *buf, size_t 
     return st;
 }
 
-static void set_trid(const msnp_parser *p, msnp_cmd *out) {
-    out->has_trid = 0;
-    out->trid_digits = 0;
-    out->trid = 0;
+/* out's TrID fields are zero (msnp_parse cleared them) */
+static void set_trid(const msnp_parser *p, msnp_cmd *out, unsigned flags) {
     if (out->argc == 0) return;
     /* msnp_str_to_u64 takes digits only: no separate digit test */
     int slot;
     if (out->is_error) slot = 1;
-    else if (p->role == MSNP_FROM_UNKNOWN)
-        slot = msnp_command_has_trid(out->code, 0) || msnp_command_has_trid(out->code, 1);
-    else slot = msnp_command_has_trid(out->code, p->role == MSNP_FROM_SERVER);
+    else if (p->role == MSNP_FROM_UNKNOWN) slot = (flags & NO_TRID) != NO_TRID; /* a TrID either way */
+    else slot = !(flags & (p->role == MSNP_FROM_SERVER ? NO_TRID_FROM_SERVER : NO_TRID_FROM_CLIENT));
     uint64_t v;
     if (slot && msnp_str_to_u64(out->argv[0], UINT32_MAX, &v) == 0) {
         out->has_trid = 1;
@@ -392,11 +438,12 @@ long msnp_parse(msnp_parser *p, const char *buf, size_t len, msnp_cmd *out, msnp
     }
     /* A CR anywhere but right before the LF was rejected as a control byte
      * by tokenize; so was NUL. */
-    set_trid(p, out);
+    unsigned flags = command_flags(out);
+    set_trid(p, out, flags);
 
     size_t need = p->line_end;
     out->payload = MSNP_STR_NULL;
-    if (!out->is_error && has_payload(out)) {
+    if (has_payload(out, flags)) {
         uint64_t plen;
         if (out->argc == 0) return fail(p, err, MSNP_EBAD_LENGTH, start);
         msnp_str last = out->argv[out->argc - 1];

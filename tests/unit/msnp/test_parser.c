@@ -383,6 +383,41 @@ static void test_tokenizer_against_model(void **state) {
     }
 }
 
+/* Every name of three letters, in `XYZ 7 8 9` followed by nine bytes, in
+ * each role: argv[0] is a TrID as msnp_command_has_trid says, and the
+ * nine bytes are a payload for exactly the payload commands (MSG, IPG,
+ * NOT, QRY with three parameters, the MSNP8 ones whose last parameter is
+ * a number). */
+static void test_every_name(void **state) {
+    (void)state;
+    static const char *const payload[] = {"MSG", "IPG", "NOT", "QRY", "ADL", "RML", "FQY",
+                                          "GCF", "UBX", "UUX", "UBN", "UUN", "UBM", "UUM"};
+    static const msnp_role roles[] = {MSNP_FROM_CLIENT, MSNP_FROM_SERVER, MSNP_FROM_UNKNOWN};
+    char buf[32];
+    for (int a = 'A'; a <= 'Z'; a++)
+        for (int b = 'A'; b <= 'Z'; b++)
+            for (int c = 'A'; c <= 'Z'; c++) {
+                snprintf(buf, sizeof buf, "%c%c%c 7 8 9\r\n123456789", a, b, c);
+                uint32_t code = MSNP_CODE(a, b, c);
+                int carries = 0;
+                for (size_t k = 0; k < sizeof payload / sizeof payload[0]; k++)
+                    carries |= memcmp(buf, payload[k], 3) == 0;
+                for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++) {
+                    msnp_parser p;
+                    msnp_cmd cmd;
+                    msnp_parser_init(&p, roles[r], NULL);
+                    long n = msnp_parse(&p, buf, 20, &cmd, NULL);
+                    if (n != (carries ? 20 : 11)) fail_msg("%.3s: %ld bytes", buf, n);
+                    int trid = roles[r] == MSNP_FROM_UNKNOWN
+                        ? msnp_command_has_trid(code, 0) || msnp_command_has_trid(code, 1)
+                        : msnp_command_has_trid(code, roles[r] == MSNP_FROM_SERVER);
+                    if (cmd.has_trid != trid || (trid && cmd.trid != 7) || (!trid && cmd.trid_digits))
+                        fail_msg("%.3s in role %d: has_trid %d", buf, (int)roles[r], cmd.has_trid);
+                    assert_int_equal(cmd.has_payload, carries);
+                }
+            }
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     expect_error(MSNP_FROM_CLIENT, "MSG 1 A -5\r\n", 12, MSNP_EBAD_LENGTH, 8);
@@ -863,6 +898,7 @@ int main(void) {
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_long_token_bytes),
         cmocka_unit_test(test_tokenizer_against_model),
+        cmocka_unit_test(test_every_name),
         cmocka_unit_test(test_later_version_payloads),
         cmocka_unit_test(test_refused_payload_command),
         cmocka_unit_test(test_msg_needs_three_params),

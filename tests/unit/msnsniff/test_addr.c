@@ -84,10 +84,66 @@ static void test_addr_parse(void **state) {
     assert_int_equal(sn_addr_parse("example.com", 11, &b), -1);
 }
 
+/* IPv4 literals are read by hand: every string must read as inet_pton
+ * (AF_INET) reads it (up to a NUL; no leading zeros, no octet above 255,
+ * exactly four), and one it refuses is not an IPv4 address here either. */
+static void check_like_inet_pton(const char *s, size_t n) {
+    char z[64];
+    memcpy(z, s, n);
+    z[n] = '\0';
+    unsigned char want[4];
+    int v4 = inet_pton(AF_INET, z, want) == 1;
+    sn_addr a;
+    int rc = sn_addr_parse(s, n, &a);
+    if (v4) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(a.family, 4);
+        assert_memory_equal(a.b, want, 4);
+    } else {
+        assert_false(rc == 0 && a.family == 4 && memchr(z, ':', n) == NULL);
+    }
+}
+
+static void test_addr_parse_ipv4(void **state) {
+    (void)state;
+    static const char *const cases[] = {
+        "0.0.0.0",   "255.255.255.255", "1.2.3.4",    "01.2.3.4", "1.2.3.04", "1.2.3.00",  "256.1.1.1",
+        "1.2.3.256", "1.2.3",           "1.2.3.4.",   ".1.2.3.4", "1..2.3",   "1.2.3.4.5", "1.2.3.4 ",
+        " 1.2.3.4",  "1.2.3.1000",      "1.2.3.-1",   "1.2.3.4x", "1.2.3.+4", "999.1.1.1", "100.200.250.255",
+        "10.0.0.1",  "0x1.2.3.4",       "1.2.3.0255", "1.2.3.",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_like_inet_pton(cases[i], strlen(cases[i]));
+    check_like_inet_pton("1.2.3.4\0garbage", 15); /* read up to the NUL, as a C string */
+    check_like_inet_pton("1.2.\0.4", 7);
+    /* strings of digits, dots and a few others, short and long */
+    static const char alphabet[] = "0123456789..0129:x -/\xff";
+    unsigned seed = 4242;
+    char s[24];
+    for (int i = 0; i < 300000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = 1 + (seed >> 16) % 19;
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            s[k] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        check_like_inet_pton(s, n);
+    }
+    /* every octet value, with and without leading zeros, in each position */
+    for (int pos = 0; pos < 4; pos++)
+        for (int v = 0; v < 1000; v++)
+            for (int width = 1; width <= 4; width++) {
+                char o[4][8] = {"10", "0", "255", "7"};
+                snprintf(o[pos], sizeof o[pos], "%0*d", width, v);
+                int n = snprintf(s, sizeof s, "%s.%s.%s.%s", o[0], o[1], o[2], o[3]);
+                check_like_inet_pton(s, (size_t)n);
+            }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_addr_text),
         cmocka_unit_test(test_addr_parse),
+        cmocka_unit_test(test_addr_parse_ipv4),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

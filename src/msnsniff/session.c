@@ -60,15 +60,12 @@ enum { SB_LOGIN_NONE, SB_LOGIN_WAIT, SB_LOGIN_OPEN, SB_LOGIN_REFUSED };
 
 typedef struct sn_sb {
     struct sn_conv *conv;
-    char conv_key[64 + 1 + SESSID_MAX]; /* "server|sessid" */
     uint64_t id;
     uint64_t ns_flow;
-    char sessid[SESSID_MAX];
     size_t nparts;
-    char parts[MAX_PARTS][USER_MAX]; /* other participants */
-    uint8_t login;                   /* SB_LOGIN_* */
-    uint8_t answer;                  /* the login is an ANS (answering a call), not a USR */
-    uint8_t inferred;                /* admitted for what followed, the server's answer unseen */
+    uint8_t login;    /* SB_LOGIN_* */
+    uint8_t answer;   /* the login is an ANS (answering a call), not a USR */
+    uint8_t inferred; /* admitted for what followed, the server's answer unseen */
     uint8_t login_trid_ok;
     uint32_t login_trid; /* the USR/ANS's TrID, which the server's answer repeats */
     char *cookie;        /* the login's cookie, for the events its answer brings */
@@ -81,6 +78,12 @@ typedef struct sn_sb {
     uint8_t sent_kind[SENT_MAX];  /* 1: text, 2: typing, 3: other, 4: invitation */
     uint32_t sent_trid[SENT_MAX]; /* oldest first */
     uint64_t sent_inv[SENT_MAX];  /* an invitation message's invitation */
+    /* The text last, none of it read before it is written: a new session
+     * (sb_of) zeroes the fields above and the session id's first byte, not
+     * the 2.4 KB below. */
+    char sessid[SESSID_MAX];
+    char conv_key[64 + 1 + SESSID_MAX]; /* "server|sessid", set while conv is */
+    char parts[MAX_PARTS][USER_MAX];    /* other participants: nparts of them */
 } sn_sb;
 
 /* A gap seen before the flow was classified: reported only if the flow
@@ -115,14 +118,18 @@ typedef struct sn_conn {
     /* bytes to pass over before parsing again: the rest of a payload whose
      * length was declared (cut by a gap, or above the parser's limit) */
     uint64_t skip[2];
-    msnp_parser parser[2];
-    char user[USER_MAX];
-    char name[USER_MAX];
-    char version[12];
     sn_sb *sb;
     sn_ftp *ftp;
     struct sn_online *online; /* this connection's entry in the online users */
+    /* None of what follows is read before it is written (the parsers are
+     * set up before parsers_ready, early gaps counted by nearly), but the
+     * strings' first bytes: a new connection (conn_of) zeroes the fields
+     * above and those. */
+    msnp_parser parser[2];
     sn_early_gap early[EARLY_GAPS];
+    char user[USER_MAX];
+    char name[USER_MAX];
+    char version[12];
 } sn_conn;
 
 /* A user logged in on at least one notification connection still open. */
@@ -229,7 +236,8 @@ static sn_conn *conn_of(sn_ctx *c, sn_flow *f) {
             sn_anomaly_report(c, &a);
             return NULL;
         }
-        memset(k, 0, sizeof *k);
+        memset(k, 0, offsetof(sn_conn, parser));
+        k->user[0] = k->name[0] = k->version[0] = '\0';
         f->conn = k;
     }
     return f->conn;
@@ -252,7 +260,8 @@ static sn_sb *sb_of(sn_ctx *c, sn_flow *f, sn_conn *k) {
     if (!k->sb) {
         k->sb = sn_mem_alloc(&c->mem, sizeof *k->sb);
         if (k->sb) {
-            memset(k->sb, 0, sizeof *k->sb);
+            memset(k->sb, 0, offsetof(sn_sb, sessid));
+            k->sb->sessid[0] = '\0';
             k->sb->id = ++c->next_session;
             c->st.sessions++;
         } else if (!k->memcap_said) {

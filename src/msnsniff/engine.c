@@ -44,6 +44,7 @@ struct sn_engine {
     sn_closed closed[CLOSED_KEEP];
     unsigned closed_next;
     uint64_t fragments_seen, frag_timeouts_seen, frag_evicted_seen, frag_overlaps_seen; /* told so far */
+    char run_hex[16]; /* the run id in hex: every flow's uid begins with it */
 };
 
 void sn_config_defaults(sn_config *c) {
@@ -114,6 +115,9 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
     while (!c->run_id && getrandom(&c->run_id, sizeof c->run_id, 0) != (ssize_t)sizeof c->run_id) {
         /* interrupted before the entropy pool answered: ask again */
     }
+    static const char hex[] = "0123456789abcdef";
+    uint64_t run = c->run_id;
+    for (int i = 15; i >= 0; i--, run >>= 4) e->run_hex[i] = hex[run & 15u];
     sn_memcap_init(&e->c.mem, c->memcap);
     sn_memcap_enable_reuse(&e->c.mem);
     sn_events_init(&e->c.ev);
@@ -170,10 +174,8 @@ static void flow_event(sn_engine *e, sn_flow *f, const char *why, const char *ro
     sn_ev *ev = sn_ev_new(&c->ev, "flow", f->last_ts > c->now ? f->last_ts : c->now);
     sn_ev_set_int(ev, "flow", f->id);
     /* unique across runs: the run's random id and the flow's number in it */
-    static const char hex[] = "0123456789abcdef";
     char uid[18 + SN_JB_INT_MAX];
-    uint64_t run = c->cfg.run_id;
-    for (int i = 15; i >= 0; i--, run >>= 4) uid[i] = hex[run & 15u];
+    memcpy(uid, e->run_hex, 16);
     uid[16] = '-';
     sn_ev_set_strn(ev, "uid", uid, (size_t)(sn_jb_format_int(uid + 17, (int64_t)f->id) - uid));
     /* src is the client, also when the first packet seen was the server's */
@@ -214,7 +216,8 @@ static void flow_close(sn_engine *e, sn_flow *f, const char *why) {
     /* the session goes first (its closing events precede the flow's), so
      * keep what the flow event needs from it */
     const char *role = sn_role_name(sn_session_role(f));
-    char user[130] = "";
+    char user[130]; /* a string: only what sn_strcopy writes is read */
+    user[0] = '\0';
     if (sn_session_user(f)) sn_strcopy(user, sizeof user, sn_session_user(f));
     sn_session_close(&e->c, f, why);
     flow_event(e, f, why, role, user[0] ? user : NULL);

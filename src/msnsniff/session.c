@@ -462,18 +462,21 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     if (!ring && !msnp_str_eq(cmd->argv[1], "SB")) return;
     /* bounded: a referral leaves with its login or its expectation, and
      * beyond SN_SBREFS_MAX waiting ones new referrals are not kept (their
-     * switchboards open with ns_flow null) */
-    sn_sbref *ref = c->cookies.count < SN_SBREFS_MAX || sn_strmap_get(&c->cookies, cookie.p, cookie.n)
-        ? calloc(1, sizeof *ref)
-        : NULL;
+     * switchboards open with ns_flow null). malloc'd, every field set
+     * below: glibc's calloc takes no block from the thread's cache, where
+     * the referrals logged in with leave theirs. */
+    sn_sbref *ref =
+        c->cookies.count < SN_SBREFS_MAX || sn_strmap_get(&c->cookies, cookie.p, cookie.n) ? malloc(sizeof *ref) : NULL;
     if (!ref) {
         c->st.sbrefs_dropped++;
     } else {
         ref->ns_flow = f->id;
         ref->learned = c->now;
+        ref->expect_id = 0;
         ref->ring = ring;
         memcpy(ref->user, k->user, sizeof ref->user);
         copy_str(ref->server, sizeof ref->server, addr);
+        ref->caller[0] = '\0';
         if (ring) copy_user(c, f, k, ref->caller, cmd->argv[4]);
     }
     sn_ev *ev = ev_flow(c, "switchboard", f);
@@ -524,7 +527,9 @@ static void login_fields(const sn_flow *f, const sn_conn *k, sn_ev *ev, msnp_str
  * OK answered with), or what followed on the connection shows it did. */
 static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const msnp_str *user, int inferred) {
     sn_sb *sb = k->sb;
-    sn_sbref *ref = sn_strmap_get(&c->cookies, cookie.p, cookie.n);
+    /* a cookie admits one login: forget it (unused ones go with their
+     * expectation's expiry), so the table stays bounded */
+    sn_sbref *ref = sn_strmap_del(&c->cookies, cookie.p, cookie.n);
     int known = ref != NULL;
     /* one form per user, whatever case the client typed: the one the
      * server answered with, else the one its notification login was
@@ -544,12 +549,7 @@ static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const m
     sn_ev_set_str(ev, "action", "open");
     login_fields(f, k, ev, cookie, server);
     sn_ev_emit(&c->ev, ev);
-    if (ref) {
-        /* a cookie admits one login: forget it (unused ones go with their
-         * expectation's expiry), so the table stays bounded */
-        free(sn_strmap_del(&c->cookies, cookie.p, cookie.n));
-        ref = NULL;
-    }
+    free(ref);
     if (!known)
         anomaly(c, SN_AN_UNKNOWN_COOKIE, f, "switchboard cookie not seen on any notification connection", -1, 0);
 

@@ -381,6 +381,15 @@ static int sent_print_take(sn_conv *cv, const char *sender, msnp_str payload) {
     return 0;
 }
 
+/* strcasecmp(a, b) == 0, without the call when the first bytes are ASCII
+ * and already tell two users apart (not the same letter in two cases), as
+ * they do for most pairs of users */
+static inline int same_user(const char *a, const char *b) {
+    unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+    if (x != y && (x | y) < 0x80 && ((x ^ y) != 0x20 || (unsigned)((x | 0x20) - 'a') > 25u)) return 0;
+    return strcasecmp(a, b) == 0;
+}
+
 static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *action, const char *user,
                      const char *name) {
     sn_ev *ev = ev_flow(c, "switchboard", f);
@@ -388,7 +397,7 @@ static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *
     if (k->sb) sn_ev_set_int(ev, "session", k->sb->id);
     sn_ev_set_str(ev, "user", user);
     if (name) sn_ev_set_str(ev, "name", name);
-    if (k->user[0] && strcasecmp(user, k->user) != 0) sn_ev_set_str(ev, "observer", k->user);
+    if (k->user[0] && !same_user(user, k->user)) sn_ev_set_str(ev, "observer", k->user);
     sn_ev_emit(&c->ev, ev);
 }
 
@@ -398,12 +407,12 @@ static void sb_event(sn_ctx *c, const sn_flow *f, const sn_conn *k, const char *
 #define KNOWN_SELF (-1)
 #define KNOWN_NOT (-2)
 static int known_as(const sn_conn *k, char e[USER_MAX]) {
-    if (strcasecmp(e, k->user) == 0) {
+    if (same_user(e, k->user)) {
         memcpy(e, k->user, USER_MAX);
         return KNOWN_SELF;
     }
     for (size_t i = 0; k->sb && i < k->sb->nparts; i++)
-        if (strcasecmp(k->sb->parts[i], e) == 0) {
+        if (same_user(k->sb->parts[i], e)) {
             memcpy(e, k->sb->parts[i], USER_MAX);
             return (int)i;
         }
@@ -536,7 +545,7 @@ static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const m
      * answered with (ANS t OK names no one) */
     char u[USER_MAX];
     if (user && copy_user(c, f, k, u, *user) && u[0]) memcpy(k->user, u, sizeof u);
-    else if (ref && ref->user[0] && strcasecmp(ref->user, k->user) == 0) memcpy(k->user, ref->user, sizeof ref->user);
+    else if (ref && ref->user[0] && same_user(ref->user, k->user)) memcpy(k->user, ref->user, sizeof ref->user);
     sb->login = SB_LOGIN_OPEN;
     sb->inferred = (uint8_t)inferred;
     sb_link(c, f, k);
@@ -776,15 +785,19 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         if (k->role != SN_ROLE_SB) return;
     }
     char sender[USER_MAX];
+    int at = KNOWN_SELF; /* where known_as found the sender */
     if (from_client) memcpy(sender, k->user, sizeof sender);
     else if (copy_user(c, f, k, sender, cmd->argv[0]))
-        known_as(k, sender); /* one form per user: the one this connection already knows it by */
-    /* recipients: everyone in the session at this moment but the sender */
+        at = known_as(k, sender); /* one form per user: the one this connection already knows it by */
+    /* recipients: everyone in the session at this moment but the sender.
+     * No two participants are the same user (part_add): once known_as
+     * found the sender among them (or not at all), only that one is left
+     * out, and nobody need be compared again. */
     const char *rcpt[MAX_PARTS + 1];
     size_t nr = 0;
     if (!from_client && k->user[0]) rcpt[nr++] = k->user;
     for (size_t i = 0; k->sb && i < k->sb->nparts; i++)
-        if (strcasecmp(k->sb->parts[i], sender) != 0) rcpt[nr++] = k->sb->parts[i];
+        if (at == KNOWN_SELF ? !same_user(k->sb->parts[i], sender) : (int)i != at) rcpt[nr++] = k->sb->parts[i];
 
     if (kind == MSNP_CT_INVITE) {
         int dir = from_client ? k->client_dir : !k->client_dir;
@@ -950,7 +963,7 @@ static void user_online(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     }
     if (c->nsummary_users < SN_SUMMARY_USERS) {
         for (unsigned u = 0; u < c->nsummary_users; u++)
-            if (strcasecmp(c->summary_users[u].user, k->user) == 0) return;
+            if (same_user(c->summary_users[u].user, k->user)) return;
         sn_strcopy(c->summary_users[c->nsummary_users].user, sizeof c->summary_users[0].user, k->user);
         snprintf(c->summary_users[c->nsummary_users].version, sizeof c->summary_users[0].version, "%s",
                  k->version[0] ? k->version : "?");

@@ -95,7 +95,7 @@ static void glue_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h)
 static void glue_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
     (void)why;
     sn_engine *e = ctx;
-    if (x->cookie_only) free(sn_strmap_del(&e->c.cookies, x->cookie, strlen(x->cookie)));
+    if (x->cookie_only) free(sn_strmap_del(&e->c.cookies, x->cookie, x->cookie_len));
     e->c.st.misses++;
 }
 

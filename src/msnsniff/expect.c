@@ -52,7 +52,8 @@ static void count_add(sn_strmap *m, const char *key, size_t n, int delta) {
 /* A pending expectation counts against its user and session until it
  * is hit, retired or gone. */
 static void pending_count(sn_expect_table *t, const sn_expect *e, int delta) {
-    if (e->owner[0]) count_add(&t->pending_by_user, e->owner, strlen(e->owner), delta);
+    size_t on = e->owner == e->to ? e->to_len : e->from_len;
+    if (on) count_add(&t->pending_by_user, e->owner, on, delta);
     if (e->session) {
         size_t v = (size_t)(uintptr_t)sn_u64map_get(&t->pending_by_session, e->session);
         if (delta < 0 && v <= 1) sn_u64map_del(&t->pending_by_session, e->session);
@@ -100,7 +101,7 @@ static size_t name_key(const char *host, size_t n, char out[SN_EXPECT_HOST_MAX])
 
 static void name_in(sn_expect_table *t, sn_expect *e) {
     char key[SN_EXPECT_HOST_MAX];
-    size_t n = e->addr.family ? 0 : name_key(e->host, strlen(e->host), key);
+    size_t n = e->addr.family ? 0 : name_key(e->host, e->host_len, key);
     if (!n) return;
     sn_expect *head = sn_strmap_get(&t->by_name, key, n);
     e->nnext = NULL;
@@ -120,7 +121,7 @@ static void name_in(sn_expect_table *t, sn_expect *e) {
 static void name_out(sn_expect_table *t, sn_expect *e) {
     if (!e->named) return;
     char key[SN_EXPECT_HOST_MAX];
-    size_t n = name_key(e->host, strlen(e->host), key);
+    size_t n = name_key(e->host, e->host_len, key);
     sn_expect *head = sn_strmap_get(&t->by_name, key, n);
     if (head == e) {
         if (e->nnext) {
@@ -174,7 +175,7 @@ static void enqueue(sn_expect_table *t, sn_expect *e) {
  * of what can still be matched, not of the linger's worth of spent ones). */
 static void cookie_out(sn_expect_table *t, sn_expect *e) {
     if (!e->by_cookie) return;
-    sn_strmap_del_if(&t->by_cookie, e->cookie, strlen(e->cookie), e);
+    sn_strmap_del_if(&t->by_cookie, e->cookie, e->cookie_len, e);
     e->by_cookie = 0;
 }
 
@@ -339,12 +340,16 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     size_t hl = strnlen(proto->host, sizeof proto->host - 1), cl = proto->cookie ? proto->cookie_len : 0;
     size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
     _Static_assert(sizeof(sn_expect) % _Alignof(sn_addr) == 0, "announcer addresses after the struct misaligned");
+    _Static_assert(SN_EXPECT_HOST_MAX - 1 <= UINT8_MAX && SN_EXPECT_USER_MAX - 1 <= UINT8_MAX,
+                   "lengths kept in a byte");
     /* the announcer's addresses, for a host name whose address is not known
      * yet (rare: kept right after the struct, which is aligned for them) */
     int known = 0;
     for (size_t i = 0; i < SN_EXPECT_ANNOUNCER_ADDRS && !proto->addr.family; i++) known |= proto->announcer[i].family;
     size_t al = known ? sizeof proto->announcer : 0;
-    sn_expect *e = malloc(sizeof *e + al + hl + cl + fl + tl + 4);
+    /* a cookie's length is kept in 32 bits, as events carry it: a longer
+     * one (no protocol line is) is refused like one that does not fit */
+    sn_expect *e = cl <= UINT32_MAX ? malloc(sizeof *e + al + hl + cl + fl + tl + 4) : NULL;
     if (!e) {
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_NO_MEMORY);
         return NULL;
@@ -359,6 +364,10 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     e->cookie = put_str(&tail, proto->cookie, cl);
     e->from = put_str(&tail, proto->from, fl);
     e->to = put_str(&tail, proto->to, tl);
+    e->host_len = (uint8_t)hl;
+    e->cookie_len = (uint32_t)strnlen(e->cookie, cl); /* a C string to all who read it */
+    e->from_len = (uint8_t)fl;
+    e->to_len = (uint8_t)tl;
     e->group = proto->group;
     e->addr = proto->addr;
     e->port = proto->port;
@@ -375,7 +384,7 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     e->owner = proto->owner_is_to ? e->to : e->from;
     e->id = t->next_id++;
     if (e->cookie_only && e->cookie[0]) { /* the first pending one with a cookie keeps it */
-        void **slot = sn_strmap_ref(&t->by_cookie, e->cookie, strlen(e->cookie), 1);
+        void **slot = sn_strmap_ref(&t->by_cookie, e->cookie, e->cookie_len, 1);
         if (slot && !*slot) {
             *slot = e;
             e->by_cookie = 1;

@@ -78,9 +78,13 @@ typedef struct sn_expect {
     uint8_t by_cookie;     /* the cookie index names it (pending only) */
     uint8_t spent;         /* hit or retired: in the spent queue */
     uint8_t evicted;       /* dropped by the size bound before its expiry */
-    const char *app;       /* static: "file_transfer", "switchboard", ... */
-    const char *source;    /* static: which header or command taught it */
-    uint64_t invitation;   /* invitation id, 0 if none */
+    /* strlen of host, from and to (below SN_EXPECT_HOST_MAX and
+     * SN_EXPECT_USER_MAX) and of the cookie: kept, as each event and
+     * index that names them would measure them again */
+    uint8_t host_len, from_len, to_len;
+    const char *app;     /* static: "file_transfer", "switchboard", ... */
+    const char *source;  /* static: which header or command taught it */
+    uint64_t invitation; /* invitation id, 0 if none */
     uint64_t learned_flow;
     uint64_t session;          /* switchboard session that announced it, 0 if none */
     uint64_t replaces;         /* id of the expectation it took over (sn_expect_reannounce), 0 if none */
@@ -88,6 +92,7 @@ typedef struct sn_expect {
     const char *owner;         /* the announcing user (from or to; "" if unknown) */
     uint8_t app_class;         /* sn_app_class */
     uint8_t flags;             /* SN_XF_* */
+    uint32_t cookie_len;
     /* the user the announcement was seen reaching (family 0 when it was
      * seen leaving its announcer): an enforcer tells by it on which side
      * an announcer it cannot see must be (msngate) */

@@ -23,17 +23,17 @@ static void on_added(void *ctx, const sn_expect *e) {
     sn_ev_set_int(ev, "id", e->id);
     sn_ev_set_str(ev, "app", e->app);
     sn_ev_set_str(ev, "transport", sn_transport_name(e->transport));
-    sn_ev_set_str(ev, "address", e->host);
+    sn_ev_set_strn(ev, "address", e->host, e->host_len);
     if (e->addr.family) {
         sn_ev_set_addr(ev, "resolved", &e->addr);
     } else {
         sn_ev_set_null(ev, "resolved");
     }
     port_field(ev, e->port);
-    sn_ev_set_str(ev, "cookie", e->cookie);
+    sn_ev_set_strn(ev, "cookie", e->cookie, e->cookie_len);
     if (e->invitation) sn_ev_set_int(ev, "invitation", e->invitation);
-    sn_ev_set_str(ev, "from", e->from[0] ? e->from : NULL);
-    sn_ev_set_str(ev, "to", e->to[0] ? e->to : NULL);
+    sn_ev_set_strn(ev, "from", e->from_len ? e->from : NULL, e->from_len);
+    sn_ev_set_strn(ev, "to", e->to_len ? e->to : NULL, e->to_len);
     sn_ev_set_str(ev, "source", e->source);
     sn_ev_set_int(ev, "learned_flow", e->learned_flow);
     sn_ev_set_ts(ev, "expires", e->expires);
@@ -53,9 +53,9 @@ static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
     if (h->by_cookie) {
         /* a switchboard login: the cookie, not the address, matched */
         sn_ev_set_str(ev, "transport", "tcp");
-        sn_ev_set_str(ev, "address", x->host);
+        sn_ev_set_strn(ev, "address", x->host, x->host_len);
         sn_ev_set_int(ev, "port", x->port);
-        sn_ev_set_str(ev, "cookie", x->cookie);
+        sn_ev_set_strn(ev, "cookie", x->cookie, x->cookie_len);
         sn_ev_set_str(ev, "matched_by", "cookie");
         sn_ev_set_str(ev, "server", h->server);
         sn_ev_set_bool(ev, "address_matches", h->address_matches);
@@ -64,17 +64,17 @@ static void on_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h) {
         return;
     }
     sn_ev_set_str(ev, "transport", h->proto == 6 ? "tcp" : "udp");
-    sn_ev_set_str(ev, "address", x->host);
+    sn_ev_set_strn(ev, "address", x->host, x->host_len);
     port_field(ev, x->port);
-    sn_ev_set_str(ev, "cookie", x->cookie);
+    sn_ev_set_strn(ev, "cookie", x->cookie, x->cookie_len);
     if (x->invitation) sn_ev_set_int(ev, "invitation", x->invitation);
     sn_ev_set_addr(ev, "src", &h->src);
     sn_ev_set_int(ev, "sport", h->sport);
     sn_ev_set_addr(ev, "dst", &h->dst);
     sn_ev_set_int(ev, "dport", h->dport);
     sn_ev_set_str(ev, "matched_by", h->matched_by);
-    sn_ev_set_str(ev, "from", x->from[0] ? x->from : NULL);
-    sn_ev_set_str(ev, "to", x->to[0] ? x->to : NULL);
+    sn_ev_set_strn(ev, "from", x->from_len ? x->from : NULL, x->from_len);
+    sn_ev_set_strn(ev, "to", x->to_len ? x->to : NULL, x->to_len);
     sn_ev_set_int(ev, "delay_us", h->ts - x->learned);
     sn_ev_emit(r->ev, ev);
 }
@@ -86,9 +86,9 @@ static void on_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
     sn_ev_set_int(ev, "id", x->id);
     sn_ev_set_str(ev, "app", x->app);
     sn_ev_set_str(ev, "transport", sn_transport_name(x->transport));
-    sn_ev_set_str(ev, "address", x->host);
+    sn_ev_set_strn(ev, "address", x->host, x->host_len);
     port_field(ev, x->port);
-    sn_ev_set_str(ev, "cookie", x->cookie);
+    sn_ev_set_strn(ev, "cookie", x->cookie, x->cookie_len);
     if (x->invitation) sn_ev_set_int(ev, "invitation", x->invitation);
     sn_ev_set_str(ev, "reason", sn_expect_end_name(why));
     sn_ev_emit(r->ev, ev);

@@ -130,6 +130,64 @@ static void test_cookie_past_its_time(void **state) {
     sn_expect_free(&t);
 }
 
+/* The lengths an expectation keeps of its strings are theirs, up to the
+ * longest host name and user it takes; the per-user bound counts by the
+ * announcing user's (the owner's) length. */
+static void test_lengths_kept(void **state) {
+    (void)state;
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, 1000, 0, NULL), 0);
+    t.max_per_user = 1;
+    sn_expect_proto p = proto_exp("h", 1863, SN_TR_TCP, 7);
+    memset(p.host, 'h', sizeof p.host - 1); /* the longest name taken */
+    p.cookie = "12345.67890 and what follows";
+    p.cookie_len = 11;
+    memset(p.from, 'f', sizeof p.from - 1);
+    snprintf(p.to, sizeof p.to, "%s", "bob@example.com");
+    p.owner_is_to = 1;
+    sn_expect *e = sn_expect_add(&t, &p, 100, NULL);
+    assert_non_null(e);
+    assert_int_equal(e->host_len, SN_EXPECT_HOST_MAX - 1);
+    assert_int_equal(strlen(e->host), e->host_len);
+    assert_int_equal(e->cookie_len, 11);
+    assert_string_equal(e->cookie, "12345.67890");
+    assert_int_equal(e->from_len, SN_EXPECT_USER_MAX - 1);
+    assert_int_equal(strlen(e->from), e->from_len);
+    assert_int_equal(e->to_len, 15);
+    assert_string_equal(e->to, "bob@example.com");
+    /* bob's one outstanding prediction: his next is refused, another user's is not */
+    sn_expect_proto q = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 8);
+    snprintf(q.to, sizeof q.to, "%s", "bob@example.com");
+    q.owner_is_to = 1;
+    assert_null(sn_expect_add(&t, &q, 100, NULL));
+    assert_int_equal(t.dropped_user, 1);
+    snprintf(q.to, sizeof q.to, "%s", "carol@example.com");
+    sn_expect *x = sn_expect_add(&t, &q, 100, NULL);
+    assert_non_null(x);
+    assert_int_equal(x->host_len, 8);
+    assert_int_equal(x->cookie_len, 0);
+    assert_string_equal(x->cookie, "");
+    assert_int_equal(x->from_len, 0);
+    /* a cookie is a C string to whoever reads it: up to a NUL in it */
+    q.cookie = "12\0"
+               "34";
+    q.cookie_len = 5;
+    q.group = 10;
+    snprintf(q.to, sizeof q.to, "%s", "dave@example.com");
+    x = sn_expect_add(&t, &q, 100, NULL);
+    assert_non_null(x);
+    assert_int_equal(x->cookie_len, 2);
+    /* a hit frees bob's count: his next prediction is taken */
+    sn_expect_hit_info h;
+    memset(&h, 0, sizeof h);
+    sn_expect_hit(&t, e, &h);
+    snprintf(q.to, sizeof q.to, "%s", "bob@example.com");
+    q.group = 9;
+    assert_non_null(sn_expect_add(&t, &q, 100, NULL));
+    sn_expect_expire(&t, UINT64_MAX);
+    sn_expect_free(&t);
+}
+
 /* A DNS answer resolves exactly the pending expectations written with its
  * name, however many others wait: names indexed, not scanned. */
 static void test_resolve_among_many(void **state) {
@@ -433,6 +491,7 @@ int main(void) {
         cmocka_unit_test(test_expectations),
         cmocka_unit_test(test_timeout_changed),
         cmocka_unit_test(test_cookie_past_its_time),
+        cmocka_unit_test(test_lengths_kept),
         cmocka_unit_test(test_resolve_among_many),
         cmocka_unit_test(test_expectation_lifetimes),
         cmocka_unit_test(test_find_by_group_and_id),

@@ -394,13 +394,12 @@ static void origin_flagged(sn_ctx *c, const sn_expect *e, uint64_t flow, const c
 }
 
 /* The origin check and the policy decide the flags; the table does the rest. */
-static void predict(sn_ctx *c, const sn_invite_origin *o, sn_expect_proto *p) {
+static void predict(sn_ctx *c, const sn_invite_origin *o, const sn_origin *announcer, sn_expect_proto *p) {
     if (!p->addr.family) {
         const sn_addr *a = sn_dns_lookup(c, p->host, strlen(p->host));
         if (a) p->addr = *a;
     }
-    sn_origin known = o->known;
-    known.ns_client = sn_session_user_client(c, o->sender);
+    sn_origin known = *announcer;
     unsigned flags = sn_origin_check(&p->addr, &known);
     if (!sn_policy_allows(c->cfg.announce_policy, flags)) flags |= SN_XF_NO_PINHOLE;
     p->flags = (uint8_t)flags;
@@ -556,6 +555,12 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
     sn_predict_invite in = {i->id, i->cookie, i->app, sender, peer, o->flow, o->session};
     sn_expect_proto p[SN_PREDICT_MAX];
     size_t n = sn_predict_invitation(&in, inv, p);
-    for (size_t k = 0; k < n; k++) predict(c, o, &p[k]);
+    if (n) {
+        /* the announcer as known now: its notification connection looked
+         * up once for all the message's predictions */
+        sn_origin known = o->known;
+        known.ns_client = sn_session_user_client(c, o->sender);
+        for (size_t k = 0; k < n; k++) predict(c, o, &known, &p[k]);
+    }
     return id;
 }

@@ -150,15 +150,36 @@ const char *sn_role_name(sn_role r) {
     }
 }
 
+/* The eight bytes of w with A-Z made a-z, all at once: a byte's low seven
+ * bits plus 0x3F reach 0x80 from 'A' on, plus 0x25 from past 'Z' on (no
+ * carry leaves a byte); bytes of 0x80 and above are no letters. */
+static inline uint64_t lower8(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t low7 = w & ~high;
+    uint64_t upper = (low7 + ones * (0x80 - 'A')) & ~(low7 + ones * (0x80 - 'Z' - 1)) & ~w & high;
+    return w | upper >> 2; /* 0x80 >> 2 is the case bit */
+}
+
 /* The online users are keyed by the lower-case address: one user, in
  * whatever case a connection wrote it (servers compare addresses so). 0
- * for an address longer than a passport name (none is kept). */
+ * for an address longer than a passport name (none is kept). Eight bytes
+ * at a time: every announced address looks its announcer up. */
 static size_t user_key(char key[USER_MAX], const char *user) {
-    size_t n = 0;
-    for (; user[n]; n++) {
-        if (n == USER_MAX - 1) return 0;
-        char ch = user[n];
-        key[n] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+    size_t n = strnlen(user, USER_MAX);
+    if (n == USER_MAX) return 0;
+    uint64_t w;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++)
+            key[i] = user[i] >= 'A' && user[i] <= 'Z' ? (char)(user[i] - 'A' + 'a') : user[i];
+    } else {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&w, user + i, 8);
+            w = lower8(w);
+            memcpy(key + i, &w, 8);
+        }
+        memcpy(&w, user + n - 8, 8); /* the last eight bytes, some again */
+        w = lower8(w);
+        memcpy(key + n - 8, &w, 8);
     }
     key[n] = '\0';
     return n;
@@ -314,16 +335,6 @@ static void sb_unlink(sn_ctx *c, sn_sb *sb) {
         sn_strmap_del(&c->conversations, sb->conv_key, strlen(sb->conv_key));
         sn_mem_free(&c->mem, cv, sizeof *cv);
     }
-}
-
-/* The eight bytes of w with A-Z made a-z, all at once: a byte's low seven
- * bits plus 0x3F reach 0x80 from 'A' on, plus 0x25 from past 'Z' on (no
- * carry leaves a byte); bytes of 0x80 and above are no letters. */
-static inline uint64_t lower8(uint64_t w) {
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t low7 = w & ~high;
-    uint64_t upper = (low7 + ones * (0x80 - 'A')) & ~(low7 + ones * (0x80 - 'Z' - 1)) & ~w & high;
-    return w | upper >> 2; /* 0x80 >> 2 is the case bit */
 }
 
 /* An address hashed in lower case (servers compare addresses so: one

@@ -322,8 +322,9 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
             return NULL;
         }
     }
+    size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
     const char *owner = proto->owner_is_to ? proto->to : proto->from;
-    size_t on = strnlen(owner, SN_EXPECT_USER_MAX - 1);
+    size_t on = proto->owner_is_to ? tl : fl;
     if (on && t->max_per_user && count_get(&t->pending_by_user, owner, on) >= t->max_per_user) {
         t->dropped_user++;
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_USER_BOUND);
@@ -335,10 +336,11 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_SESSION_BOUND);
         return NULL;
     }
-    make_room(t);
-    head = proto->group ? sn_u64map_get(&t->by_group, proto->group) : NULL;
+    if (t->count >= t->max) { /* making room may free members of the group */
+        make_room(t);
+        head = proto->group ? sn_u64map_get(&t->by_group, proto->group) : NULL;
+    }
     size_t hl = strnlen(proto->host, sizeof proto->host - 1), cl = proto->cookie ? proto->cookie_len : 0;
-    size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
     _Static_assert(sizeof(sn_expect) % _Alignof(sn_addr) == 0, "announcer addresses after the struct misaligned");
     _Static_assert(SN_EXPECT_HOST_MAX - 1 <= UINT8_MAX && SN_EXPECT_USER_MAX - 1 <= UINT8_MAX,
                    "lengths kept in a byte");

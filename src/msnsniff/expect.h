@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "addr.h"
 #include "observer.h"
@@ -30,18 +31,16 @@ typedef enum sn_expect_state { SN_EXP_PENDING = 0, SN_EXP_HIT, SN_EXP_MISSED, SN
 /* A prediction as the caller builds it, strings inline. */
 typedef struct sn_expect_proto {
     uint64_t group;
-    sn_addr addr;                  /* family 0 while only a host name is known */
-    char host[SN_EXPECT_HOST_MAX]; /* address as written ("1.2.3.4" or a name) */
-    uint16_t port;                 /* 0: any port */
-    uint8_t transport;             /* sn_transport */
-    uint8_t cookie_only;           /* matched by switchboard cookie, not by SYN */
-    const char *app;               /* static: "file_transfer", "switchboard", ... */
-    const char *source;            /* static: which header or command taught it */
+    sn_addr addr;        /* family 0 while only a host name is known */
+    uint16_t port;       /* 0: any port */
+    uint8_t transport;   /* sn_transport */
+    uint8_t cookie_only; /* matched by switchboard cookie, not by SYN */
+    const char *app;     /* static: "file_transfer", "switchboard", ... */
+    const char *source;  /* static: which header or command taught it */
     /* the cookie, as long as the protocol line that carried it: the
      * caller's bytes (NULL if none), copied whole by sn_expect_add */
     const char *cookie;
     size_t cookie_len;
-    char from[SN_EXPECT_USER_MAX], to[SN_EXPECT_USER_MAX];
     uint64_t invitation; /* invitation id, 0 if none */
     uint64_t learned_flow;
     uint64_t session;    /* switchboard session that announced it, 0 if none */
@@ -54,7 +53,18 @@ typedef struct sn_expect_proto {
      * ends, notification client end; family 0 where unknown), which the
      * address a DNS answer gives the name later is checked against */
     sn_addr announcer[SN_EXPECT_ANNOUNCER_ADDRS];
+    /* the strings last: read up to their NUL only (sn_expect_proto_clear) */
+    char host[SN_EXPECT_HOST_MAX]; /* address as written ("1.2.3.4" or a name) */
+    char from[SN_EXPECT_USER_MAX], to[SN_EXPECT_USER_MAX];
 } sn_expect_proto;
+
+/* Every field 0, every string empty: the 500 bytes of the strings are not
+ * zeroed, as nothing reads them past their NUL (a prediction is made for
+ * every referral and every address announced). */
+static inline void sn_expect_proto_clear(sn_expect_proto *p) {
+    memset(p, 0, offsetof(sn_expect_proto, host));
+    p->host[0] = p->from[0] = p->to[0] = '\0';
+}
 
 /* A stored expectation. Its strings live in the same allocation, right
  * after the struct, at their real length: expectations stay until they

@@ -171,7 +171,7 @@ static int in_session(const sn_invitation *i, uint64_t session) {
  * names no sender or no recipients, or the invitation never learnt one of
  * its users); when both name their pairs, a different pair is a different
  * invitation that happens to reuse the cookie. */
-static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_origin *o) {
+static sn_invitation *lookup(sn_ctx *c, const char *cookie, size_t cn, const sn_invite_origin *o) {
     int message_names_pair = o->sender && o->sender[0] && o->nrecipients > 0;
     /* Several invitations of the same users may share the cookie at once
      * (offers in two switchboard sessions): the one whose messages were
@@ -179,7 +179,7 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_orig
      * first) only when no session decides. */
     sn_invitation *pair = NULL, *pair_here = NULL, *best = NULL, *best_here = NULL;
     /* bounded: the invitations kept under one cookie */
-    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie) {
+    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, cn); i; i = i->same_cookie) {
         int score = involves(i, o->sender);
         for (size_t r = 0; r < o->nrecipients; r++) score += involves(i, o->recipients[r]);
         int here = in_session(i, o->session);
@@ -201,12 +201,12 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, const sn_invite_orig
      * client sends (its USR was before the capture): the INVITE then named
      * nobody, and the ACCEPT of the same cookie in the same session is its
      * answer all the same. */
-    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie)
+    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, cn); i; i = i->same_cookie)
         if (in_session(i, o->session) && !(message_names_pair && i->inviter[0] && i->invitee[0])) return i;
     return NULL;
 }
 
-static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_origin *o, msnp_str file) {
+static sn_invitation *create(sn_ctx *c, const char *cookie, size_t cn, const sn_invite_origin *o, msnp_str file) {
     inv_lists *ls = lists_of(c);
     if (!ls) return NULL;
     if (ls->open.count + ls->finished.count >= SN_INVITATIONS_MAX) {
@@ -216,7 +216,7 @@ static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_orig
     sn_invitation *oldest = NULL;
     size_t same = 0;
     /* bounded: SN_INV_SAME_COOKIE_MAX at most */
-    for (sn_invitation *x = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); x; x = x->same_cookie, same++)
+    for (sn_invitation *x = sn_strmap_get(&c->invitations, cookie, cn); x; x = x->same_cookie, same++)
         oldest = x; /* the chain holds the newest first */
     if (same >= SN_INV_SAME_COOKIE_MAX) {
         c->st.invitations_dropped++;
@@ -231,7 +231,7 @@ static sn_invitation *create(sn_ctx *c, const char *cookie, const sn_invite_orig
     sn_strcopy(i->cookie, sizeof i->cookie, cookie);
     i->last_ts = c->now;
     i->sessions[0] = o->session;
-    void **slot = sn_strmap_ref(&c->invitations, cookie, strlen(cookie), 1);
+    void **slot = sn_strmap_ref(&c->invitations, cookie, cn, 1);
     if (!slot) {
         free(i);
         return NULL;
@@ -304,12 +304,12 @@ static int fits(const sn_invitation *i, const sn_invite_origin *o) {
  * INVITE was never seen, so the cookie cannot have been offered again
  * yet, and a late INVITE is that one (then its other copy, as a repeat).
  * A cancelled orphan is left alone: the INVITE may be a retry. */
-static sn_invitation *lookup_invite(sn_ctx *c, const char *cookie, const sn_invite_origin *o, uint64_t offer,
+static sn_invitation *lookup_invite(sn_ctx *c, const char *cookie, size_t cn, const sn_invite_origin *o, uint64_t offer,
                                     int *orphan) {
     const char *sender = o->sender ? o->sender : "";
     sn_invitation *waiting = NULL, *opened = NULL;
     /* bounded: the invitations kept under one cookie */
-    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, strlen(cookie)); i; i = i->same_cookie) {
+    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, cn); i; i = i->same_cookie) {
         if (!fits(i, o)) continue;
         if (i->finished && (i->cancelled || (i->invited && !i->late))) continue;
         if (i->invited && i->offer == offer && strcmp(i->inviter, sender) == 0) {
@@ -438,12 +438,13 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
         return 0;
     }
     msnp_str_copy(msnp_str_trim(inv->cookie_raw), cookie, sizeof cookie);
+    size_t cn = strlen(cookie); /* the key of every look-up below */
     sn_invitation *i = NULL;
     int repeat = 0, adopted = 0;
     if (inv->command == MSNP_INVITE_INVITE) {
         uint64_t offer = offer_of(inv);
         int orphan = 0;
-        i = lookup_invite(c, cookie, o, offer, &orphan);
+        i = lookup_invite(c, cookie, cn, o, offer, &orphan);
         if (i && orphan) {
             /* its connection already opened: copies of this INVITE
              * that follow are repeats, not new offers */
@@ -454,13 +455,13 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
         } else if (i) {
             repeat = 1;
         } else {
-            i = create(c, cookie, o, inv->file);
+            i = create(c, cookie, cn, o, inv->file);
             if (!i) return 0;
             take_invite(c, i, o, inv, offer);
         }
-    } else if (!(i = lookup(c, cookie, o))) {
+    } else if (!(i = lookup(c, cookie, cn, o))) {
         /* the INVITE was not captured: keep going with what we can learn */
-        i = create(c, cookie, o, (msnp_str){NULL, 0});
+        i = create(c, cookie, cn, o, (msnp_str){NULL, 0});
         if (!i) return 0;
         i->orphan = 1;
         if (o->nrecipients) sn_strcopy(i->inviter, sizeof i->inviter, o->recipients[0]);
@@ -552,7 +553,7 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
     const char *sender = o->sender ? o->sender : "";
     const char *peer = strcmp(i->inviter, sender) == 0 ? i->invitee : i->inviter;
     if (!peer[0] && o->nrecipients) peer = o->recipients[0];
-    sn_predict_invite in = {i->id, i->cookie, i->app, sender, peer, o->flow, o->session};
+    sn_predict_invite in = {i->id, i->cookie, cn, i->app, sender, peer, o->flow, o->session}; /* i->cookie is cookie */
     sn_expect_proto p[SN_PREDICT_MAX];
     size_t n = sn_predict_invitation(&in, inv, p);
     if (n) {

@@ -40,7 +40,7 @@ static int endpoint(sn_expect_proto *p, msnp_str host, uint16_t port) {
 
 static int invite_one(const sn_predict_invite *in, msnp_str host, uint16_t port, const char *source,
                       sn_expect_proto *p) {
-    memset(p, 0, sizeof *p);
+    sn_expect_proto_clear(p);
     if (endpoint(p, host, port) != 0) return 0;
     p->transport = sn_app_transport(in->app);
     p->app = msnp_app_kind_name(in->app);
@@ -52,7 +52,7 @@ static int invite_one(const sn_predict_invite *in, msnp_str host, uint16_t port,
     p->session = in->session;
     p->owner_is_to = 1;
     p->cookie = in->cookie;
-    p->cookie_len = strlen(in->cookie);
+    p->cookie_len = in->cookie_len;
     sn_strcopy(p->to, sizeof p->to, in->sender ? in->sender : "");
     sn_strcopy(p->from, sizeof p->from, in->peer ? in->peer : "");
     return 1;
@@ -74,7 +74,7 @@ size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv
 }
 
 int sn_predict_referral(const msnp_cmd *cmd, const char *user, uint64_t flow, sn_expect_proto *out) {
-    memset(out, 0, sizeof *out);
+    sn_expect_proto_clear(out);
     msnp_str addr, cookie = {NULL, 0};
     if (cmd->code == MSNP_XFR && cmd->argc >= 3 && msnp_str_eq(cmd->argv[1], "NS")) {
         /* XFR trid NS addr ... */

@@ -36,6 +36,7 @@ uint8_t sn_app_transport(msnp_app_kind k);
 typedef struct sn_predict_invite {
     uint64_t invitation; /* id: group and invitation of the predictions */
     const char *cookie;
+    size_t cookie_len; /* strlen(cookie) */
     msnp_app_kind app;
     const char *sender; /* announcer: listens at the addresses */
     const char *peer;   /* the other user, who connects ("" if unknown) */

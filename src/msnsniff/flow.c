@@ -43,34 +43,6 @@ void sn_flow_table_free(sn_flow_table *t) {
 static inline int occupied(const sn_flow_table *t, size_t b) { return (int)(t->occupied[b / 64] >> (b % 64) & 1u); }
 static inline void set_occupied(sn_flow_table *t, size_t b) { t->occupied[b / 64] |= (uint64_t)1 << (b % 64); }
 
-/* A flow's two ports as one word, as sn_packet_ports gives a packet's. */
-static inline uint32_t ports_of(const uint16_t two[2]) {
-    uint32_t w;
-    memcpy(&w, two, sizeof w);
-    return w;
-}
-
-static inline uint32_t swapped(uint32_t w) { return w << 16 | w >> 16; }
-
-/* 1 if the key (addr, port: [0] initiator; the VLAN ids as one word) is
- * the packet's, with *dir set. */
-static inline int tuple_matches(const sn_addr addr[2], const uint16_t port[2], const uint16_t vlan[2], uint8_t proto,
-                                const sn_packet *p, int *dir) {
-    uint32_t vw;
-    memcpy(&vw, vlan, sizeof vw);
-    if (proto != p->proto || vw != sn_packet_vlans(p)) return 0;
-    uint32_t fp = ports_of(port), pp = sn_packet_ports(p);
-    if (fp == pp && sn_addr_eq(&addr[0], &p->src) && sn_addr_eq(&addr[1], &p->dst)) {
-        *dir = 0;
-        return 1;
-    }
-    if (fp == swapped(pp) && sn_addr_eq(&addr[1], &p->src) && sn_addr_eq(&addr[0], &p->dst)) {
-        *dir = 1;
-        return 1;
-    }
-    return 0;
-}
-
 void sn_flow_key_of(const sn_flow *f, sn_flow_key *k) {
     k->addr[0] = f->addr[0];
     k->addr[1] = f->addr[1];
@@ -81,18 +53,14 @@ void sn_flow_key_of(const sn_flow *f, sn_flow_key *k) {
 }
 
 int sn_flow_key_matches(const sn_flow_key *k, const sn_packet *p, int *dir) {
-    return k->valid && tuple_matches(k->addr, k->port, k->vlan, k->proto, p, dir);
+    return k->valid && sn_flow_tuple_matches(k->addr, k->port, k->vlan, k->proto, p, dir);
 }
 
 static int flow_matches(const sn_flow *f, const sn_packet *p, int *dir) {
-    return tuple_matches(f->addr, f->port, f->vlan, f->proto, p, dir);
+    return sn_flow_tuple_matches(f->addr, f->port, f->vlan, f->proto, p, dir);
 }
 
-sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
-    /* Packets come in runs of one flow (a download's segments and their
-     * ACKs): the flow seen last is tried before hashing. A key names at
-     * most one flow in the table, so the answer is the same. */
-    if (t->lru_tail && flow_matches(t->lru_tail, p, dir)) return t->lru_tail;
+sn_flow *sn_flow_lookup_rest(sn_flow_table *t, const sn_packet *p, int *dir) {
     /* Conversations switch between a few connections (a login's NS and
      * switchboard flows, an invitation and its data flow): on the dense
      * capture 98 % of the packets that are not the last flow's belong to
@@ -106,7 +74,8 @@ sn_flow *sn_flow_lookup(sn_flow_table *t, const sn_packet *p, int *dir) {
     int unused;
     for (int i = 0; i < 2; i++)
         if (t->removed[i].valid &&
-            tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].vlan, t->removed[i].proto, p, &unused))
+            sn_flow_tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].vlan, t->removed[i].proto, p,
+                                  &unused))
             return NULL;
     for (sn_flow *f = t->buckets[b]; f; f = f->hnext)
         if (f->hash == h && flow_matches(f, p, dir)) return f;
@@ -181,7 +150,8 @@ sn_flow *sn_flow_create(sn_flow_table *t, const sn_packet *p, int swap) {
     int unused;
     for (int i = 0; i < 2; i++)
         if (t->removed[i].valid &&
-            tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].vlan, t->removed[i].proto, p, &unused))
+            sn_flow_tuple_matches(t->removed[i].addr, t->removed[i].port, t->removed[i].vlan, t->removed[i].proto, p,
+                                  &unused))
             t->removed[i].valid = 0;
     lru_append(t, f);
     t->count++;

@@ -144,6 +144,8 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
         size_t ulen = rd16(p + 4);
         if (ulen < 8 || ulen > l4_len) ulen = l4_len; /* trust IP, as many stacks do for jumbo/zero lengths */
         sn_packet_set_ports(out, rd16(p), rd16(p + 2));
+        out->tcp_flags = 0;
+        out->seq = out->ack = 0;
         out->payload = p + 8;
         out->len = (n < ulen ? n : ulen) - 8;
         out->missing = ulen - 8 - out->len;
@@ -657,15 +659,12 @@ static __attribute__((noinline)) sn_decode_status decode_other_link(sn_decoder *
 
 sn_decode_status sn_decode(sn_decoder *d, int lt, const uint8_t *data, size_t caplen, size_t wirelen, uint64_t ts,
                            sn_packet *out) {
-    /* field by field rather than memset: see sn_addr_set_words */
+    /* Field by field rather than memset (see sn_addr_set_words), and
+     * only what is read before it is written: the addresses are set by
+     * decode_ipv4 and decode_ipv6 before anything reads them (the
+     * defragmenter included), the rest by decode_l4 on the way to
+     * SN_DECODE_OK, the only status with which *out is used. */
     out->ts = ts;
-    sn_addr_set_words(&out->src, 0, 0, 0);
-    sn_addr_set_words(&out->dst, 0, 0, 0);
-    sn_packet_set_ports(out, 0, 0);
-    out->proto = out->tcp_flags = 0;
-    out->seq = out->ack = 0;
-    out->payload = NULL;
-    out->len = out->missing = 0;
     out->wire_len = wirelen;
     sn_packet_set_vlans(out, 0);
     switch (lt) {

@@ -118,7 +118,9 @@ int sn_decoder_init(sn_decoder *d, sn_memcap *mem, int reassemble_fragments, uin
 void sn_decoder_free(sn_decoder *d);
 
 /* Decode one frame of the given pcap link type. Views in *out point into
- * data, or into the decoder's reassembly buffer (valid until the next call). */
+ * data, or into the decoder's reassembly buffer (valid until the next call).
+ * *out is whole only with SN_DECODE_OK (tcp with a TCP segment only); with
+ * any other status its fields are not to be read. */
 sn_decode_status sn_decode(sn_decoder *d, int linktype, const uint8_t *data, size_t caplen, size_t wirelen, uint64_t ts,
                            sn_packet *out);
 

@@ -99,10 +99,36 @@ static void test_udp_and_garbage(void **state) {
     sn_memcap_init(&mem, 0);
     sn_decoder d;
     sn_decoder_init(&d, &mem, 1, 0);
+    /* the decoder writes what a datagram has over what the packet held
+     * (a TCP segment's numbers, or garbage), not over a cleared packet */
     sn_packet p;
-    assert_int_equal(sn_decode(&d, 1, frame, n, n, 1, &p), SN_DECODE_OK);
+    memset(&p, 0xA5, sizeof p);
+    msnsynth_endpoint c = ep("10.0.0.3", 1863), s = ep("10.0.0.4", 40000);
+    uint8_t seg[256];
+    size_t sl = msnsynth_frame_tcp(NULL, &c, &s, 1234, 5678, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH, "VER 1\r\n", 7, seg,
+                                   sizeof seg);
+    assert_int_equal(sn_decode(&d, 1, seg, sl, sl, 1, &p), SN_DECODE_OK);
+    assert_int_equal(p.tcp_flags, MSNSYNTH_TCP_ACK | MSNSYNTH_TCP_PSH);
+    assert_int_equal(sn_decode(&d, 1, frame, n, n, 2, &p), SN_DECODE_OK);
     assert_int_equal(p.proto, 17);
     assert_int_equal(p.len, 5);
+    assert_int_equal(p.missing, 0);
+    assert_int_equal(p.sport, 53);
+    assert_int_equal(p.dport, 3000);
+    assert_int_equal(p.tcp_flags, 0);
+    assert_int_equal(p.seq, 0);
+    assert_int_equal(p.ack, 0);
+    assert_int_equal(p.ts, 2);
+    assert_int_equal(p.wire_len, n);
+    assert_int_equal(p.src.family, 4);
+    assert_int_equal(p.vlan[0], 0);
+    assert_int_equal(p.vlan[1], 0);
+    assert_memory_equal(p.payload, "hello", 5);
+    memset(&p, 0xA5, sizeof p);
+    assert_int_equal(sn_decode(&d, 1, frame, n, n, 1, &p), SN_DECODE_OK);
+    assert_int_equal(p.seq, 0);
+    assert_int_equal(p.src.b[4], 0);
+    assert_int_equal(p.dst.b[15], 0);
     /* random bytes on every link type: no crash */
     uint64_t x = 88172645463325252ull;
     static const int lts[] = {0, 1, 12, 101, 108, 113, 228, 229, 276, 9999};

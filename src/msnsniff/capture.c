@@ -60,6 +60,9 @@ struct sn_capture {
     /* Classic pcap and pcapng files are read by pcapread (libpcap opened
      * and checked the header, and compiles the filter, applied here). */
     int fast;
+    /* fast, a classic file (not pcapng), no filter and no dump file: a
+     * record whole in the chunk is a frame as it is (sn_capture_next) */
+    int plain;
     sn_pcapread rd;
     struct bpf_program prog;
     int has_prog;
@@ -79,6 +82,8 @@ struct sn_capture {
     int dump_errno;    /* errno of the first failed write, kept for the report */
     int dump_linktype; /* the dump file's: frames of another are counted, not written */
 };
+
+static void set_plain(sn_capture *c) { c->plain = c->fast && !c->rd.ng && !c->has_prog && !c->dump; }
 
 /* How long a live capture waits for a packet before reporting that it is
  * idle (the engine is then ticked with the wall clock). */
@@ -544,6 +549,7 @@ sn_capture *sn_capture_open_file(const char *path, char *err, size_t errcap) {
             c->fast = 1;
             c->offset = c->rd.offset;
             if (in) c->rd.interrupted = &c->broken; /* sn_capture_break from a signal handler */
+            set_plain(c);
         } else if (fd >= 0) close(fd);
     }
     if (in && !c->fast) { /* libpcap reads on: the bytes it read are its own */
@@ -675,6 +681,7 @@ int sn_capture_set_filter(sn_capture *c, const char *expr, char *err, size_t err
         free_other_progs(c); /* compiled from the filter this one replaces */
         c->prog = prog;
         c->has_prog = 1;
+        set_plain(c);
         free(c->filter);
         c->filter = strdup(expr); /* for other link types (other_prog) */
         if (!c->filter) {
@@ -769,6 +776,7 @@ int sn_capture_dump_open(sn_capture *c, const char *path, uint32_t snaplen, char
     if (dead) pcap_close(dead); /* the dumper keeps only its FILE */
     snprintf(c->dump_name, sizeof c->dump_name, "%s", strcmp(path, "-") == 0 ? "(stdout)" : path);
     c->dump_linktype = c->linktype;
+    set_plain(c);
     return 0;
 }
 
@@ -780,6 +788,8 @@ void sn_capture_dump_pass(sn_capture *from, sn_capture *to) {
     to->dump_linktype = from->dump_linktype;
     to->dump_skipped = from->dump_skipped;
     from->dump = NULL;
+    set_plain(from);
+    set_plain(to);
 }
 
 int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
@@ -790,6 +800,7 @@ int sn_capture_dump_close(sn_capture *c, char *err, size_t errcap) {
     int saved = c->dump_errno ? c->dump_errno : errno;
     pcap_dump_close(c->dump); /* closes the FILE (standard output too, as tcpdump does) */
     c->dump = NULL;
+    set_plain(c);
     if (bad) {
         snprintf(err, errcap, "%s: writing packets failed: %s", c->dump_name, saved ? strerror(saved) : "write error");
         return -1;
@@ -936,6 +947,17 @@ static int drain_owed(const sn_capture *c) {
 }
 
 int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
+    sn_pcaprec rec;
+    if (c->plain && !c->broken && sn_pcapread_next_whole(&c->rd, &rec)) {
+        /* what next_fast makes of such a record, without its checks of
+         * what plain rules out (c->offset is the reader's: sn_capture_offset) */
+        fr->linktype = c->linktype;
+        fr->ts_us = rec.ts_us;
+        fr->data = rec.data;
+        fr->caplen = rec.caplen;
+        fr->wirelen = rec.len < rec.caplen ? rec.caplen : rec.len;
+        return 1;
+    }
     int rc = next_frame(c, fr, err, errcap);
     if (rc == 1 && c->dump) dump_frame(c, fr);
     return rc;
@@ -1015,7 +1037,7 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     return -1;
 }
 
-uint64_t sn_capture_offset(const sn_capture *c) { return c->offset; }
+uint64_t sn_capture_offset(const sn_capture *c) { return c->fast ? c->rd.offset : c->offset; }
 uint64_t sn_capture_size(const sn_capture *c) { return c->size; }
 void sn_capture_break(sn_capture *c) {
     c->broken = 1;

@@ -292,17 +292,19 @@ static inline void take(sn_pcapread *r, uint32_t caplen, sn_pcaprec *rec) {
 
 static int ng_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at);
 
+int sn_pcapread_next_whole(sn_pcapread *r, sn_pcaprec *rec) {
+    if (r->end - r->start < 16) return 0;
+    uint32_t caplen = u32(r->buf + r->start + 8, r->big_endian);
+    if (caplen > r->max_caplen || r->end - r->start - 16 < caplen) return 0;
+    take(r, caplen, rec);
+    return 1;
+}
+
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at) {
     if (r->ng) return ng_next(r, rec, err, errcap, at);
     *at = r->offset;
     /* the common record: all of it already in the chunk, and valid */
-    if (r->end - r->start >= 16) {
-        uint32_t caplen = u32(r->buf + r->start + 8, r->big_endian);
-        if (caplen <= r->max_caplen && r->end - r->start - 16 >= caplen) {
-            take(r, caplen, rec);
-            return 1;
-        }
-    }
+    if (sn_pcapread_next_whole(r, rec)) return 1;
     long long have = fill(r, 16);
     if (have < 0) {
         snprintf(err, errcap, "error reading dump file: %s", strerror(errno));

@@ -153,6 +153,12 @@ int sn_pcapread_init_ng_stream(sn_pcapread *r, int fd, const unsigned char *head
  * says what (without the file name or offset: *at is the record's or
  * block's offset). */
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at);
+/* A classic file's (not pcapng) next record when all of it is in the
+ * chunk already and valid, the common case, with nothing else to do:
+ * 1 with *rec set as sn_pcapread_next sets it, or 0 when
+ * sn_pcapread_next is to be asked (it reads on, refuses the record, or
+ * tells the end). */
+int sn_pcapread_next_whole(sn_pcapread *r, sn_pcaprec *rec);
 /* Stops the reader thread and frees the slots. */
 void sn_pcapread_free(sn_pcapread *r);
 /* 1 (the default): readers opened from now on read on a thread of their

@@ -154,6 +154,21 @@ static void test_whole_file(void **st) {
     assert_true(all > 100);
     size_t some = compare("tcp port 1863", -1, 1);
     assert_true(some > 0 && some < all);
+    /* the offset after each frame (progress) is the next record's */
+    static size_t off[4096];
+    size_t n = record_offsets(off, sizeof off / sizeof off[0]);
+    assert_true(n == all);
+    char err[1024];
+    sn_capture *c = sn_capture_open_file(path, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(sn_capture_offset(c), 24);
+    sn_frame fr;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(sn_capture_next(c, &fr, err, sizeof err), 1);
+        assert_int_equal(sn_capture_offset(c), i + 1 < n ? off[i + 1] : seed_len);
+    }
+    assert_int_equal(sn_capture_next(c, &fr, err, sizeof err), 0);
+    sn_capture_close(c);
 }
 
 static void test_cut_everywhere(void **st) {

@@ -154,6 +154,37 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
     return SN_DECODE_SKIP;
 }
 
+/* An IPv4 fragment (frag: the header's flags and offset word, with an
+ * offset or more fragments to come). Out of line: its proto, which the
+ * defragmenter may rewrite, would otherwise live on the stack of every
+ * packet's decoding. */
+static __attribute__((noinline)) sn_decode_status
+ipv4_fragment(sn_decoder *d, const uint8_t *p, size_t hl, size_t avail, size_t total, uint16_t frag, sn_packet *out) {
+    uint8_t proto = p[9];
+    uint32_t offset = (uint32_t)(frag & 0x1FFFu) * 8u;
+    int more = (frag & 0x2000u) != 0;
+    d->fragments++;
+    if (!d->defrag) {
+        d->error = "IPv4 fragment not reassembled (--no-defrag)";
+        return SN_DECODE_FRAGMENT;
+    }
+    if (avail < total) {
+        d->frag_dropped++;
+        return bad(d, "IPv4 fragment cut by the snaplen");
+    }
+    const uint8_t *whole;
+    size_t wlen;
+    int r = sn_defrag_add(d->defrag, out, rd16(p + 4), &proto, offset, more, p + hl, total - hl, &whole, &wlen);
+    note_overlap(d, "IPv4 fragment sent again with different contents; the first copy is kept, as Linux keeps it");
+    if (r == -1) {
+        d->frag_dropped++;
+        return bad(d, "IPv4 fragment rejected (bad offset or memcap)");
+    }
+    if (r != 1) return SN_DECODE_HELD; /* or dropped with its datagram, which the engine tells */
+    d->reassembled++;
+    return decode_l4(d, proto, whole, wlen, wlen, out);
+}
+
 static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, sn_packet *out) {
     if (n < 20) return bad(d, "IPv4 header cut short");
     if ((p[0] >> 4) != 4) return bad(d, "not IPv4");
@@ -168,33 +199,9 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
     size_t avail = n < total ? n : total; /* ignore link padding; n < total is a snaplen cut */
     sn_addr_set_ipv4(&out->src, p + 12);
     sn_addr_set_ipv4(&out->dst, p + 16);
-    uint8_t proto = p[9];
     uint16_t frag = rd16(p + 6);
-    uint32_t offset = (uint32_t)(frag & 0x1FFFu) * 8u;
-    int more = (frag & 0x2000u) != 0;
-    if (offset || more) {
-        d->fragments++;
-        if (!d->defrag) {
-            d->error = "IPv4 fragment not reassembled (--no-defrag)";
-            return SN_DECODE_FRAGMENT;
-        }
-        if (avail < total) {
-            d->frag_dropped++;
-            return bad(d, "IPv4 fragment cut by the snaplen");
-        }
-        const uint8_t *whole;
-        size_t wlen;
-        int r = sn_defrag_add(d->defrag, out, rd16(p + 4), &proto, offset, more, p + hl, total - hl, &whole, &wlen);
-        note_overlap(d, "IPv4 fragment sent again with different contents; the first copy is kept, as Linux keeps it");
-        if (r == -1) {
-            d->frag_dropped++;
-            return bad(d, "IPv4 fragment rejected (bad offset or memcap)");
-        }
-        if (r != 1) return SN_DECODE_HELD; /* or dropped with its datagram, which the engine tells */
-        d->reassembled++;
-        return decode_l4(d, proto, whole, wlen, wlen, out);
-    }
-    return decode_l4(d, proto, p + hl, avail - hl, total - hl, out);
+    if (frag & 0x3FFFu) return ipv4_fragment(d, p, hl, avail, total, frag, out); /* an offset, or more to come */
+    return decode_l4(d, p[9], p + hl, avail - hl, total - hl, out);
 }
 
 /* An IPv6 fragment (the fragment header at p + off). Returns HELD or an

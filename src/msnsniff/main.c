@@ -843,6 +843,8 @@ int main(int argc, char **argv) {
     int *text_err = transcript ? &ts.err : nft ? &ns.err : &no_text_err;
     const char *text = transcript ? "transcript" : "nftables script";
     uint64_t checked = 0;
+    /* what the loop does after a packet besides the check of the outputs */
+    int per_packet = live_output || packet_buffered || count || progress;
     const char *events_name = wfile ? wfile : "standard output";
     const char *dump_name = pcap_out && strcmp(pcap_out, "-") == 0 ? "standard output" : pcap_out;
     for (;;) {
@@ -924,6 +926,16 @@ int main(int argc, char **argv) {
             }
         }
         sn_engine_packet(eng, cur_lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);
+        if (!per_packet) {
+            /* a file read without a count or progress, as below in one test */
+            if ((++checked & 4095u) == 0 &&
+                (output_failed(outq, events_name, cap, dump_name, &write_said) ||
+                 text_failed(*text_err, text, &write_said))) {
+                status = 1;
+                break;
+            }
+            continue;
+        }
         if (live_output) sn_outq_flush(outq);
         /* -U is tcpdump's: the -w file (a pipe: -w -) gets each packet
          * at once, not 4 KiB at a time */

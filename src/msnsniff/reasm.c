@@ -355,14 +355,47 @@ static int far_hole_confirmed(sn_reasm *r, void *owner, sn_stream *s, int dir, u
     return 1;
 }
 
+/* An acknowledgement the peer's stream takes as its new peer_ack: ahead
+ * of its delivery point within the reassembly window, and at it or
+ * within the receiver's window. */
+static int ack_takes(const sn_stream *peer, uint32_t ack) {
+    int32_t ahead = seq_diff(ack, peer->next_seq);
+    return (uint32_t)ahead < REASM_WINDOW && (ahead == 0 || !past_rwnd(peer, ack));
+}
+
+/* A segment that is an acknowledgement and nothing else (no data, SYN,
+ * FIN or RST), of a peer stream started without far numbers, queued
+ * segments or a FIN, and whose acknowledgement is old or taken (half of
+ * a connection's segments): all segment_rest would do is take it as
+ * peer_ack, done here without its call and saved registers. 0, having
+ * changed nothing, for any other segment. */
+static inline int plain_ack(sn_stream *peer, const sn_packet *pkt) {
+    if ((pkt->tcp_flags & (SN_TCP_SYN | SN_TCP_FIN | SN_TCP_RST | SN_TCP_ACK)) != SN_TCP_ACK || pkt->len ||
+        pkt->missing || !peer->started || peer->fin || peer->far_ack_set || peer->far_seq_set || peer->ooo)
+        return 0;
+    if (peer->peer_ack_set && seq_diff(pkt->ack, peer->peer_ack) <= 0) return 1;
+    if (!ack_takes(peer, pkt->ack)) return 0;
+    peer->peer_ack = pkt->ack;
+    peer->peer_ack_set = 1;
+    return 1;
+}
+
+static __attribute__((noinline)) void segment_rest(sn_reasm *r, void *owner, sn_stream st[2], int dir,
+                                                   const sn_packet *pkt);
+
 void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const sn_packet *pkt) {
-    sn_stream *s = &st[dir];
-    sn_stream *peer = &st[!dir];
-    uint8_t fl = pkt->tcp_flags;
     r->segments++;
     /* the window of the receiver of the peer's data, now (scaled when
      * read: past_rwnd); a SYN's until the SYN-ACK (rwnd_handshake) */
-    peer->rwnd_win = sn_tcp_window(pkt);
+    st[!dir].rwnd_win = sn_tcp_window(pkt);
+    if (!plain_ack(&st[!dir], pkt)) segment_rest(r, owner, st, dir, pkt);
+}
+
+/* sn_reasm_segment after the window: everything else. */
+static void segment_rest(sn_reasm *r, void *owner, sn_stream st[2], int dir, const sn_packet *pkt) {
+    sn_stream *s = &st[dir];
+    sn_stream *peer = &st[!dir];
+    uint8_t fl = pkt->tcp_flags;
 
     if (fl & SN_TCP_SYN) {
         if (!s->started) {
@@ -386,8 +419,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
          * is: it never took the far bytes */
         if ((peer->far_ack_set || peer->far_seq_set) && !beyond_window(peer, pkt->ack)) far_refuted(peer);
         if (!peer->peer_ack_set || seq_diff(pkt->ack, peer->peer_ack) > 0) {
-            int32_t ahead = seq_diff(pkt->ack, peer->next_seq);
-            if ((uint32_t)ahead < REASM_WINDOW && (ahead == 0 || !past_rwnd(peer, pkt->ack))) {
+            if (ack_takes(peer, pkt->ack)) {
                 peer->peer_ack = pkt->ack;
                 peer->peer_ack_set = 1;
             } else if (beyond_window(peer, pkt->ack) && (!peer->far_ack_set || seq_diff(pkt->ack, peer->far_ack) > 0)) {

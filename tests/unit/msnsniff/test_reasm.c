@@ -513,6 +513,52 @@ static void test_forged_hole_beyond_receive_window(void **state) {
     fx_free(&f);
 }
 
+/* Acknowledgements alone: a new one within the windows is taken, an old
+ * one (or one behind the delivery point) changes nothing, one past the
+ * receiver's window is a far number, and every one sets the window of
+ * the data it acknowledges. */
+static void test_bare_acknowledgements(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 0);
+    f.window = 1000;
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 1, 500, SYN | ACKF, NULL, 1);
+    seg(&f, 0, 1, ACKF, "USR 1\r\n", 501);
+    assert_int_equal(f.st[0].peer_ack, 1);
+    f.window = 2000;
+    seg(&f, 1, 501, ACKF, NULL, 4); /* behind the delivery point */
+    assert_int_equal(f.st[0].peer_ack, 1);
+    assert_int_equal(f.st[0].rwnd_win, 2000);
+    seg(&f, 1, 501, ACKF, NULL, 8); /* all of it */
+    assert_int_equal(f.st[0].peer_ack, 8);
+    f.window = 3000;
+    seg(&f, 1, 501, ACKF | SN_TCP_PSH, NULL, 8); /* the same again; PSH without data changes nothing */
+    assert_int_equal(f.st[0].peer_ack, 8);
+    assert_int_equal(f.st[0].rwnd_win, 3000);
+    seg(&f, 1, 501, ACKF, NULL, 5); /* an old one */
+    assert_int_equal(f.st[0].peer_ack, 8);
+    seg(&f, 1, 501, ACKF, NULL, 8 + 3000 + SN_REASM_RWND_SLACK + 1); /* past the receiver's window */
+    assert_int_equal(f.st[0].peer_ack, 8);
+    assert_true(f.st[0].far_ack_set);
+    seg(&f, 1, 501, ACKF, NULL, 9); /* at the stream's own position: refutes the far one */
+    assert_false(f.st[0].far_ack_set);
+    assert_int_equal(f.st[0].peer_ack, 9);
+    seg(&f, 0, 8, ACKF, "X", 501);
+    assert_int_equal(f.s.gaps, 0);
+    assert_int_equal(f.s.n, 8);
+    seg(&f, 1, 501, ACKF, NULL, 1u + (64u << 20)); /* past the windows */
+    assert_int_equal(f.st[0].peer_ack, 9);
+    assert_true(f.st[0].far_ack_set);
+    /* ahead of all the data seen, within the window: taken, no gap yet */
+    seg(&f, 0, 9, ACKF, NULL, 600);
+    assert_int_equal(f.st[1].peer_ack, 600);
+    assert_int_equal(f.st[1].rwnd_win, 3000);
+    assert_int_equal(f.s.gaps, 0);
+    assert_int_equal(f.r.segments, 12);
+    fx_free(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_and_partial_consumer),
@@ -528,6 +574,7 @@ int main(void) {
         cmocka_unit_test(test_acked_hole_beyond_window),
         cmocka_unit_test(test_forged_far_hole_refuted),
         cmocka_unit_test(test_forged_hole_beyond_receive_window),
+        cmocka_unit_test(test_bare_acknowledgements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

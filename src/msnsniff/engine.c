@@ -28,6 +28,9 @@
 #define CLOSED_KEEP 64
 #define CLOSED_LINGER_US (60ull * 1000000u) /* Linux's TIME_WAIT */
 
+/* How often idle flows and expectations are looked for (capture time). */
+#define HOUSEKEEPING_US 1000000u
+
 typedef struct sn_closed {
     sn_flow_key key;
     uint32_t fin_seq[2]; /* of each direction, as the flow's were */
@@ -41,6 +44,9 @@ struct sn_engine {
     sn_reasm reasm;
     sn_reporter reporter;
     uint64_t last_housekeeping;
+    /* last_housekeeping + 1 s (UINT64_MAX past the clock's end): the
+     * clock never goes back (advance), so none is due before it */
+    uint64_t housekeeping_due;
     sn_closed closed[CLOSED_KEEP];
     unsigned closed_next;
     uint64_t fragments_seen, frag_timeouts_seen, frag_evicted_seen, frag_overlaps_seen; /* told so far */
@@ -112,6 +118,7 @@ sn_engine *sn_engine_new(const sn_config *cfg) {
     if (cfg) e->c.cfg = *cfg;
     else sn_config_defaults(&e->c.cfg);
     sn_config *c = &e->c.cfg;
+    e->housekeeping_due = HOUSEKEEPING_US;
     while (!c->run_id && getrandom(&c->run_id, sizeof c->run_id, 0) != (ssize_t)sizeof c->run_id) {
         /* interrupted before the entropy pool answered: ask again */
     }
@@ -556,9 +563,10 @@ static inline void advance(sn_engine *e, uint64_t ts) {
     sn_ctx *c = &e->c;
     if (ts > c->now) c->now = ts; /* capture clocks can step back; ours does not */
     sn_expect_set_clock(&c->expect, c->now);
-    if (c->now - e->last_housekeeping >= 1000000u || c->now < e->last_housekeeping) {
+    if (c->now >= e->housekeeping_due && c->now - e->last_housekeeping >= HOUSEKEEPING_US) {
         housekeeping(e, c->now);
         e->last_housekeeping = c->now;
+        e->housekeeping_due = c->now > UINT64_MAX - HOUSEKEEPING_US ? UINT64_MAX : c->now + HOUSEKEEPING_US;
     }
 }
 
@@ -625,8 +633,11 @@ void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *da
     advance(e, ts);
     sn_packet p;
     sn_decode_status st = sn_decode(&e->dec, linktype, data, caplen, wirelen, ts, &p);
-    if (e->dec.frag_conflict) frag_conflict(e);
-    if (e->dec.fragments != e->fragments_seen) frag_drops(e);
+    if (e->dec.fragments != e->fragments_seen) {
+        /* a conflict is found only while a fragment is added, which counts it */
+        if (e->dec.frag_conflict) frag_conflict(e);
+        frag_drops(e);
+    }
     if (st == SN_DECODE_MALFORMED) {
         c->st.decode_errors++;
         sn_anomaly_info a = sn_anomaly_make(SN_AN_MALFORMED_PACKET, 0, e->dec.error);

@@ -1,6 +1,7 @@
 /* decode.c - L2/L3/L4 decoding. */
 #include "decode.h"
 
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -124,9 +125,9 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
     out->proto = proto;
     if (proto == 6) {
         if (n < 20) return bad(d, "TCP header cut short");
-        size_t hl = (size_t)(p[12] >> 4) * 4u;
+        size_t hl = (size_t)(p[12] >> 2) & 0x3Cu; /* its top four bits, in words of four bytes */
         if (hl < 20 || hl > l4_len) return bad(d, "bad TCP header length");
-        sn_packet_set_ports(out, rd16(p), rd16(p + 2));
+        sn_packet_set_wire_ports(out, p);
         out->seq = rd32(p + 4);
         out->ack = rd32(p + 8);
         out->tcp_flags = p[13];
@@ -143,7 +144,7 @@ static sn_decode_status decode_l4(sn_decoder *d, uint8_t proto, const uint8_t *p
         if (n < 8) return bad(d, "UDP header cut short");
         size_t ulen = rd16(p + 4);
         if (ulen < 8 || ulen > l4_len) ulen = l4_len; /* trust IP, as many stacks do for jumbo/zero lengths */
-        sn_packet_set_ports(out, rd16(p), rd16(p + 2));
+        sn_packet_set_wire_ports(out, p);
         out->tcp_flags = 0;
         out->seq = out->ack = 0;
         out->payload = p + 8;
@@ -199,8 +200,10 @@ static sn_decode_status decode_ipv4(sn_decoder *d, const uint8_t *p, size_t n, s
     size_t avail = n < total ? n : total; /* ignore link padding; n < total is a snaplen cut */
     sn_addr_set_ipv4(&out->src, p + 12);
     sn_addr_set_ipv4(&out->dst, p + 16);
-    uint16_t frag = rd16(p + 6);
-    if (frag & 0x3FFFu) return ipv4_fragment(d, p, hl, avail, total, frag, out); /* an offset, or more to come */
+    uint16_t frag;
+    memcpy(&frag, p + 6, sizeof frag); /* tested as it is stored, in network order */
+    if (frag & htons(0x3FFFu))
+        return ipv4_fragment(d, p, hl, avail, total, ntohs(frag), out); /* an offset, or more to come */
     return decode_l4(d, p[9], p + hl, avail - hl, total - hl, out);
 }
 

@@ -67,9 +67,16 @@ uint8_t sn_tcp_wscale(const sn_packet *p);
  * from the store buffer only when one store covers it (sn_addr_set_words
  * says why that matters). */
 _Static_assert(offsetof(sn_packet, dport) == offsetof(sn_packet, sport) + 2, "sport and dport adjacent");
-static inline void sn_packet_set_ports(sn_packet *p, uint16_t sport, uint16_t dport) {
-    uint16_t two[2] = {sport, dport};
-    memcpy((unsigned char *)p + offsetof(sn_packet, sport), two, sizeof two);
+/* Here from a TCP or UDP header (w: source then destination port,
+ * network order), byte-swapped as one word rather than one at a time. */
+static inline void sn_packet_set_wire_ports(sn_packet *p, const uint8_t *w) {
+    uint32_t v;
+    memcpy(&v, w, sizeof v);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v); /* sport << 16 | dport */
+    v = v << 16 | v >> 16;    /* sport first in memory */
+#endif
+    memcpy((unsigned char *)p + offsetof(sn_packet, sport), &v, sizeof v);
 }
 static inline uint32_t sn_packet_ports(const sn_packet *p) {
     uint32_t w;

@@ -60,9 +60,11 @@ struct sn_capture {
     /* Classic pcap and pcapng files are read by pcapread (libpcap opened
      * and checked the header, and compiles the filter, applied here). */
     int fast;
-    /* fast, a classic file (not pcapng), no filter and no dump file: a
-     * record whole in the chunk is a frame as it is (sn_capture_next) */
-    int plain;
+    /* fast, a classic file (not pcapng), no filter, no dump file and not
+     * broken: a record whole in the chunk is a frame as it is
+     * (sn_capture_next). Cleared by sn_capture_break, from a signal
+     * handler. */
+    volatile sig_atomic_t plain;
     sn_pcapread rd;
     struct bpf_program prog;
     int has_prog;
@@ -83,7 +85,7 @@ struct sn_capture {
     int dump_linktype; /* the dump file's: frames of another are counted, not written */
 };
 
-static void set_plain(sn_capture *c) { c->plain = c->fast && !c->rd.ng && !c->has_prog && !c->dump; }
+static void set_plain(sn_capture *c) { c->plain = c->fast && !c->rd.ng && !c->has_prog && !c->dump && !c->broken; }
 
 /* How long a live capture waits for a packet before reporting that it is
  * idle (the engine is then ticked with the wall clock). */
@@ -948,7 +950,7 @@ static int drain_owed(const sn_capture *c) {
 
 int sn_capture_next(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
     sn_pcaprec rec;
-    if (c->plain && !c->broken && sn_pcapread_next_whole(&c->rd, &rec)) {
+    if (c->plain && sn_pcapread_next_whole(&c->rd, &rec)) {
         /* what next_fast makes of such a record, without its checks of
          * what plain rules out (c->offset is the reader's: sn_capture_offset) */
         fr->linktype = c->linktype;
@@ -1041,6 +1043,7 @@ uint64_t sn_capture_offset(const sn_capture *c) { return c->fast ? c->rd.offset 
 uint64_t sn_capture_size(const sn_capture *c) { return c->size; }
 void sn_capture_break(sn_capture *c) {
     c->broken = 1;
+    c->plain = 0;
     pcap_breakloop(c->p);
 }
 int sn_capture_is_live(const sn_capture *c) { return c->live; }

@@ -824,7 +824,7 @@ int main(int argc, char **argv) {
     int status = 0;
     /* the link type of the packets: the capture's, or in a pcapng file of
      * several interfaces each one's; each unsupported one is said once */
-    int cur_lt = linktype, cur_ok = sn_decode_linktype_ok(linktype);
+    int cur_lt = -1; /* none yet: the first packet's is checked as a change */
     int warned_lt[8], nwarned = 0;
     double last = now_s();
     uint64_t n = 0, frames = 0;
@@ -913,16 +913,15 @@ int main(int argc, char **argv) {
         last_fi = fi;
         if (fr.linktype != cur_lt) {
             cur_lt = fr.linktype;
-            cur_ok = sn_decode_linktype_ok(cur_lt);
-        }
-        if (!cur_ok) {
-            int seen = 0;
-            for (int i = 0; i < nwarned; i++) seen |= warned_lt[i] == cur_lt;
-            if (!seen && nwarned < (int)(sizeof warned_lt / sizeof warned_lt[0])) {
-                warned_lt[nwarned++] = cur_lt;
-                char name[128];
-                fprintf(stderr, "msnsniff: link type %s is not supported; packets are counted only\n",
-                        cur_lt == linktype ? ltname : sn_capture_linktype_name(cur_lt, 1, name, sizeof name));
+            if (!sn_decode_linktype_ok(cur_lt)) {
+                int seen = 0;
+                for (int i = 0; i < nwarned; i++) seen |= warned_lt[i] == cur_lt;
+                if (!seen && nwarned < (int)(sizeof warned_lt / sizeof warned_lt[0])) {
+                    warned_lt[nwarned++] = cur_lt;
+                    char name[128];
+                    fprintf(stderr, "msnsniff: link type %s is not supported; packets are counted only\n",
+                            cur_lt == linktype ? ltname : sn_capture_linktype_name(cur_lt, 1, name, sizeof name));
+                }
             }
         }
         sn_engine_packet(eng, cur_lt, fr.ts_us, fr.data, fr.caplen, fr.wirelen);

@@ -18,6 +18,8 @@
  * the chunk's bytes (measured: 4-32 KiB all do; nothing is 20 % slower) */
 #define SN_PCAPREAD_PREFETCH (8u << 10)
 
+#define HOST_BIG_ENDIAN (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+
 int sn_pcapread_read_ahead = 1;
 
 /* Reads the next chunk of the file into s (whole chunks: a shorter one
@@ -153,6 +155,7 @@ static int init_classic(sn_pcapread *r, int fd, const unsigned char *head, size_
     r->fd = fd;
     r->big_endian = big_endian;
     r->nsec = nsec;
+    r->native = big_endian == HOST_BIG_ENDIAN && !nsec;
     r->snapshot = snapshot;
     r->max_caplen = max_caplen;
     r->offset = 24;
@@ -267,10 +270,11 @@ static void consume(sn_pcapread *r, size_t n) {
         r->ahead += 64;
     }
 }
-/* Hands out the record whose whole header and data are at r->start. */
-static inline void take(sn_pcapread *r, uint32_t caplen, sn_pcaprec *rec) {
+/* Hands out the record whose whole header and data are at r->start; be
+ * and nsec are r->big_endian and r->nsec (constants where the caller
+ * knows them). */
+static inline void take(sn_pcapread *r, uint32_t caplen, sn_pcaprec *rec, int be, int nsec) {
     const unsigned char *h = r->buf + r->start;
-    int be = r->big_endian;
     uint32_t sec = u32(h, be), frac = u32(h + 4, be);
     /* The seconds are unsigned 32-bit, as the format defines them: that
      * covers 1970 to 2106, and captures made from 2038 on. (libpcap reads
@@ -279,10 +283,10 @@ static inline void take(sn_pcapread *r, uint32_t caplen, sn_pcaprec *rec) {
      * signed 32-bit in files of the host's byte order, unsigned in the
      * other, where its byte swap works on the widened value; a fraction of
      * a second over a million comes out as tcpdump shows it. */
-    int swapped = be != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+    int swapped = be != HOST_BIG_ENDIAN;
     uint64_t secs = sec;
     int64_t fr = swapped ? (int64_t)frac : (int32_t)frac;
-    if (r->nsec) fr /= 1000;
+    if (nsec) fr /= 1000;
     rec->ts_us = secs * 1000000u + (uint64_t)fr;
     rec->data = h + 16;
     rec->caplen = caplen > r->snapshot ? r->snapshot : caplen; /* longer records are cut, as libpcap does */
@@ -292,19 +296,24 @@ static inline void take(sn_pcapread *r, uint32_t caplen, sn_pcaprec *rec) {
 
 static int ng_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at);
 
-int sn_pcapread_next_whole(sn_pcapread *r, sn_pcaprec *rec) {
+/* The common record: all of it already in the chunk, and valid. */
+static inline int whole_record(sn_pcapread *r, sn_pcaprec *rec, int be, int nsec) {
     if (r->end - r->start < 16) return 0;
-    uint32_t caplen = u32(r->buf + r->start + 8, r->big_endian);
+    uint32_t caplen = u32(r->buf + r->start + 8, be);
     if (caplen > r->max_caplen || r->end - r->start - 16 < caplen) return 0;
-    take(r, caplen, rec);
+    take(r, caplen, rec, be, nsec);
     return 1;
+}
+
+int sn_pcapread_next_whole(sn_pcapread *r, sn_pcaprec *rec) {
+    /* the file's byte order and time unit known, as nearly always */
+    return r->native && whole_record(r, rec, HOST_BIG_ENDIAN, 0);
 }
 
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at) {
     if (r->ng) return ng_next(r, rec, err, errcap, at);
     *at = r->offset;
-    /* the common record: all of it already in the chunk, and valid */
-    if (sn_pcapread_next_whole(r, rec)) return 1;
+    if (whole_record(r, rec, r->big_endian, r->nsec)) return 1;
     long long have = fill(r, 16);
     if (have < 0) {
         snprintf(err, errcap, "error reading dump file: %s", strerror(errno));
@@ -336,7 +345,7 @@ int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, 
         else snprintf(err, errcap, "truncated dump file; tried to read %u captured bytes, only got %llu", caplen, got);
         return -1;
     }
-    take(r, caplen, rec);
+    take(r, caplen, rec, r->big_endian, r->nsec);
     return 1;
 }
 

@@ -330,12 +330,12 @@ static void test_file_transfer(void **state) {
     assert_string_equal(w->b.file, got);
 }
 
-/* A name with a line break cannot be an invitation's header value: the
- * file is refused at once, by name, and nothing is announced or sent. */
-static void test_file_name_with_a_line_break(void **state) {
-    world *w = *state;
+/* Offers file NAME (one byte long) in the test directory: it must be
+ * refused at once with an error holding WHY and the path, and nothing
+ * announced, warned or sent. */
+static void offer_refused(world *w, const char *name, const char *why) {
     char src[256];
-    snprintf(src, sizeof(src), "%s/two\nlines.txt", w->dir);
+    snprintf(src, sizeof(src), "%s/%s", w->dir, name);
     FILE *f = fopen(src, "w");
     assert_non_null(f);
     fputs("x", f);
@@ -343,30 +343,20 @@ static void test_file_name_with_a_line_break(void **state) {
     char err[512];
     uint64_t cookie = msnc_invites_send_file(w->a.m, 1, "bob@example.com", src, err, sizeof(err));
     assert_true(cookie == 0);
-    assert_non_null(strstr(err, "control character (0x0A)"));
+    assert_non_null(strstr(err, why));
+    assert_non_null(strstr(err, src));
     assert_int_equal(w->a.got[MSNC_EV_INVITE_SENT], 0);
     assert_int_equal(w->a.got[MSNC_EV_WARNING], 0);
     assert_int_equal(w->a.nsent, 0);
 }
 
-/* The invitation says charset=UTF-8: a Latin-1 name is refused by name
- * before anything is announced or sent. */
-static void test_file_name_not_utf8(void **state) {
-    world *w = *state;
-    char src[256];
-    snprintf(src, sizeof(src), "%s/caf\xe9.txt", w->dir);
-    FILE *f = fopen(src, "w");
-    assert_non_null(f);
-    fputs("x", f);
-    fclose(f);
-    char err[512];
-    uint64_t cookie = msnc_invites_send_file(w->a.m, 1, "bob@example.com", src, err, sizeof(err));
-    assert_true(cookie == 0);
-    assert_non_null(strstr(err, "its name is not UTF-8"));
-    assert_non_null(strstr(err, src));
-    assert_int_equal(w->a.got[MSNC_EV_INVITE_SENT], 0);
-    assert_int_equal(w->a.nsent, 0);
+/* A name with a line break cannot be an invitation's header value. */
+static void test_file_name_with_a_line_break(void **state) {
+    offer_refused(*state, "two\nlines.txt", "control character (0x0A)");
 }
+
+/* The invitation says charset=UTF-8: a Latin-1 name cannot be carried. */
+static void test_file_name_not_utf8(void **state) { offer_refused(*state, "caf\xe9.txt", "its name is not UTF-8"); }
 
 static void test_decline(void **state) {
     world *w = *state;

@@ -1,10 +1,58 @@
 /* expect.c - expectation table. */
 #include "expect.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define EXP_NB 1024u
+
+/* malloc and free of an expectation cost more than the rest of its add
+ * and expiry (the heap hands out fresh memory to a growing table): one
+ * that fits SN_EXPECT_SLOT bytes (the struct and the strings of a typical
+ * announcement) takes a slot of a slab of SN_EXPECT_SLAB of them, and a
+ * freed slot waits on a free list for the next add. Slabs are allocated
+ * only when no slot is free, so they hold at most the table's peak count
+ * (itself bounded by max) plus one slab's worth; they are freed with the
+ * table. A larger expectation is malloc'd on its own. */
+#define SN_EXPECT_SLOT 512u
+#define SN_EXPECT_SLAB 64u
+_Static_assert(sizeof(sn_expect) <= SN_EXPECT_SLOT, "a slot holds the struct");
+_Static_assert(SN_EXPECT_SLOT % _Alignof(max_align_t) == 0, "slots aligned as malloc's");
+
+typedef union expect_slot {
+    union expect_slot *next; /* the next slab, in a slab's first slot */
+    max_align_t align;
+    unsigned char b[SN_EXPECT_SLOT];
+} expect_slot;
+
+static sn_expect *expect_alloc(sn_expect_table *t, size_t size) {
+    if (size > SN_EXPECT_SLOT) return malloc(size);
+    if (!t->free_slots) {
+        expect_slot *slab = malloc(SN_EXPECT_SLAB * sizeof *slab);
+        if (!slab) return NULL;
+        slab->next = t->slabs;
+        t->slabs = slab;
+        /* bounded: the slots of one slab after its first */
+        for (size_t i = SN_EXPECT_SLAB - 1; i >= 1; i--) {
+            sn_expect *e = (sn_expect *)&slab[i];
+            e->qnext = t->free_slots;
+            t->free_slots = e;
+        }
+    }
+    sn_expect *e = t->free_slots;
+    t->free_slots = e->qnext;
+    return e;
+}
+
+static void expect_release(sn_expect_table *t, sn_expect *e) {
+    if (e->slot) {
+        e->qnext = t->free_slots;
+        t->free_slots = e;
+    } else {
+        free(e);
+    }
+}
 
 const char *sn_transport_name(uint8_t tr) {
     switch (tr) {
@@ -216,7 +264,7 @@ static void destroy(sn_expect_table *t, sn_expect *e) {
     name_out(t, e);
     unqueue(t, e);
     t->count--;
-    free(e);
+    expect_release(t, e);
 }
 
 void sn_expect_free(sn_expect_table *t) {
@@ -225,6 +273,12 @@ void sn_expect_free(sn_expect_table *t) {
         destroy(t, t->qhead);
     }
     while (t->shead) destroy(t, t->shead);
+    t->free_slots = NULL;
+    while (t->slabs) { /* bounded: the slabs allocated */
+        expect_slot *slab = t->slabs;
+        t->slabs = slab->next;
+        free(slab);
+    }
     free(t->b);
     t->b = NULL;
     sn_strmap_free(&t->by_cookie, NULL);
@@ -351,12 +405,14 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     size_t al = known ? sizeof proto->announcer : 0;
     /* a cookie's length is kept in 32 bits, as events carry it: a longer
      * one (no protocol line is) is refused like one that does not fit */
-    sn_expect *e = cl <= UINT32_MAX ? malloc(sizeof *e + al + hl + cl + fl + tl + 4) : NULL;
+    size_t size = sizeof(sn_expect) + al + hl + cl + fl + tl + 4;
+    sn_expect *e = cl <= UINT32_MAX ? expect_alloc(t, size) : NULL;
     if (!e) {
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_NO_MEMORY);
         return NULL;
     }
     memset(e, 0, sizeof *e);
+    e->slot = size <= SN_EXPECT_SLOT;
     if (al) {
         memcpy(e + 1, proto->announcer, al);
         e->announcer = (const sn_addr *)(e + 1);

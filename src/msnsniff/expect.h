@@ -92,6 +92,7 @@ typedef struct sn_expect {
      * SN_EXPECT_USER_MAX) and of the cookie: kept, as each event and
      * index that names them would measure them again */
     uint8_t host_len, from_len, to_len;
+    uint8_t slot;        /* in a slot of a slab (expect.c), not malloc'd on its own */
     const char *app;     /* static: "file_transfer", "switchboard", ... */
     const char *source;  /* static: which header or command taught it */
     uint64_t invitation; /* invitation id, 0 if none */
@@ -144,6 +145,9 @@ typedef struct sn_expect_table {
      * the pinhole policy set its flags (invitation.c). May be NULL. */
     void (*check_resolved)(void *ctx, sn_expect *e);
     void *check_resolved_ctx;
+    /* slots (expect.c): the blocks that hold them, and the free ones */
+    void *slabs;
+    sn_expect *free_slots;
 } sn_expect_table;
 
 /* Spent expectations (hit, or retired by a sibling's hit or a CANCEL) are

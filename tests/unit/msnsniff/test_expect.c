@@ -486,6 +486,57 @@ static void test_reannounced_with_the_application(void **state) {
     sn_expect_free(&t);
 }
 
+/* Expectations that fit a slot are kept in slabs, and a freed slot is
+ * taken again by a later add; a large one is allocated on its own. Each
+ * keeps its strings whichever way it was allocated. */
+static void test_slots_reused(void **state) {
+    (void)state;
+    enum { N = 150 };
+    static sn_expect *first[N];
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, 1000, 0, NULL), 0);
+    t.max_per_session = t.max_per_user = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            char host[32];
+            snprintf(host, sizeof host, "10.0.%d.%d", i / 200, i % 200 + 1);
+            sn_expect_proto p = proto_exp(host, (uint16_t)(1000 + round), SN_TR_TCP, (uint64_t)i + 1);
+            if (i % 50 == 7) { /* too large for a slot */
+                memset(p.from, 'f', sizeof p.from - 1);
+                memset(p.to, 't', sizeof p.to - 1);
+                p.cookie = "a cookie a little longer than most of them are";
+                p.cookie_len = strlen(p.cookie);
+            } else {
+                snprintf(p.from, sizeof p.from, "u%d@example.com", i);
+            }
+            sn_expect *e = sn_expect_add(&t, &p, 100 + (uint64_t)round * 10000, NULL);
+            assert_non_null(e);
+            assert_string_equal(e->host, host);
+            assert_int_equal(e->port, 1000 + round);
+            if (i % 50 == 7) {
+                assert_int_equal(e->from_len, SN_EXPECT_USER_MAX - 1);
+                assert_int_equal(strlen(e->to), SN_EXPECT_USER_MAX - 1);
+                assert_string_equal(e->cookie, "a cookie a little longer than most of them are");
+            } else {
+                char from[32];
+                snprintf(from, sizeof from, "u%d@example.com", i);
+                assert_string_equal(e->from, from);
+            }
+            if (round == 0) {
+                first[i] = e;
+            } else if (i % 50 != 7) { /* a slot freed in the first round */
+                int found = 0;
+                for (int j = 0; j < N; j++) found |= first[j] == e;
+                assert_true(found);
+            }
+        }
+        assert_int_equal(t.count, N);
+        sn_expect_expire(&t, 100 + (uint64_t)round * 10000 + 1000);
+        assert_int_equal(t.count, 0);
+    }
+    sn_expect_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expectations),
@@ -497,6 +548,7 @@ int main(void) {
         cmocka_unit_test(test_find_by_group_and_id),
         cmocka_unit_test(test_cookie_index_holds_pending_only),
         cmocka_unit_test(test_reannounced_with_the_application),
+        cmocka_unit_test(test_slots_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

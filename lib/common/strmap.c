@@ -46,9 +46,39 @@ static uint32_t hash(const char *k, size_t n) {
     return (uint32_t)h;
 }
 
+/* Maps of counts and short-lived keys insert and remove an entry per
+ * event, and malloc and free cost more than the rest of either: an entry
+ * whose key is short takes ENTRY_SLOT bytes, and up to SPARE_MAX removed
+ * ones are kept for the next inserts instead of being freed. */
+#define ENTRY_SLOT 64u
+#define SPARE_MAX 32u
+
+static int slot_sized(size_t n) { return n < ENTRY_SLOT - sizeof(msnkit_strmap_entry); }
+
+static msnkit_strmap_entry *entry_alloc(msnkit_strmap *m, size_t n) {
+    if (!slot_sized(n)) return malloc(sizeof(msnkit_strmap_entry) + n + 1);
+    msnkit_strmap_entry *e = m->spare;
+    if (!e) return malloc(ENTRY_SLOT);
+    m->spare = e->next;
+    m->nspare--;
+    return e;
+}
+
+static void entry_release(msnkit_strmap *m, msnkit_strmap_entry *e) {
+    if (slot_sized(e->n) && m->nspare < SPARE_MAX) {
+        e->next = m->spare;
+        m->spare = e;
+        m->nspare++;
+    } else {
+        free(e);
+    }
+}
+
 int msnkit_strmap_init(msnkit_strmap *m) {
     m->nb = 64;
     m->count = 0;
+    m->spare = NULL;
+    m->nspare = 0;
     m->b = calloc(m->nb, sizeof *m->b);
     return m->b ? 0 : -1;
 }
@@ -66,6 +96,12 @@ void msnkit_strmap_free(msnkit_strmap *m, void (*free_val)(void *)) {
     free(m->b);
     m->b = NULL;
     m->count = 0;
+    while (m->spare) { /* bounded: SPARE_MAX */
+        msnkit_strmap_entry *e = m->spare;
+        m->spare = e->next;
+        free(e);
+    }
+    m->nspare = 0;
 }
 
 static msnkit_strmap_entry **find(const msnkit_strmap *m, const char *key, size_t n, uint32_t h) {
@@ -101,7 +137,7 @@ static void grow(msnkit_strmap *m) {
 /* A new entry for key (hash h) at *pp, the empty end of its chain. */
 static msnkit_strmap_entry *insert(msnkit_strmap *m, msnkit_strmap_entry **pp, const char *key, size_t n, uint32_t h,
                                    void *val) {
-    msnkit_strmap_entry *e = malloc(sizeof *e + n + 1);
+    msnkit_strmap_entry *e = entry_alloc(m, n);
     if (!e) return NULL;
     e->h = h;
     e->n = n;
@@ -142,7 +178,7 @@ static void *unlink_at(msnkit_strmap *m, msnkit_strmap_entry **pp) {
     msnkit_strmap_entry *e = *pp;
     void *v = e->val;
     *pp = e->next;
-    free(e);
+    entry_release(m, e);
     m->count--;
     return v;
 }

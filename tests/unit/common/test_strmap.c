@@ -197,12 +197,46 @@ static void test_addresses_spread(void **state) {
     msnkit_strmap_free(&m, NULL);
 }
 
+/* Removed entries of short keys are kept for the next inserts (a bounded
+ * number): keys of every length around that size, inserted, removed and
+ * inserted again in turns, are each found with their own bytes and value,
+ * and a key too long for a kept entry is never given one. */
+static void test_removed_entries_reused(void **state) {
+    (void)state;
+    msnkit_strmap m;
+    assert_int_equal(msnkit_strmap_init(&m), 0);
+    char keys[80][80];
+    static int vals[80];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 80; i++) { /* keys of 1 to 80 bytes */
+            memset(keys[i], 'a' + (i + round) % 26, sizeof keys[i]);
+            keys[i][0] = (char)('0' + round);
+            vals[i] = round * 100 + i;
+            assert_int_equal(msnkit_strmap_put(&m, keys[i], (size_t)i + 1, &vals[i], NULL), 0);
+        }
+        assert_int_equal(msnkit_strmap_count(&m), 80);
+        for (int i = 0; i < 80; i++) assert_ptr_equal(msnkit_strmap_get(&m, keys[i], (size_t)i + 1), &vals[i]);
+        /* half removed, then all of them */
+        for (int i = 0; i < 80; i += 2) assert_ptr_equal(msnkit_strmap_del(&m, keys[i], (size_t)i + 1), &vals[i]);
+        for (int i = 1; i < 80; i += 2) assert_ptr_equal(msnkit_strmap_get(&m, keys[i], (size_t)i + 1), &vals[i]);
+        for (int i = 1; i < 80; i += 2) assert_ptr_equal(msnkit_strmap_del(&m, keys[i], (size_t)i + 1), &vals[i]);
+        assert_int_equal(msnkit_strmap_count(&m), 0);
+        assert_null(msnkit_strmap_get(&m, keys[5], 6));
+    }
+    msnkit_strmap_free(&m, NULL);
+    /* a freed map starts again from nothing */
+    assert_int_equal(msnkit_strmap_init(&m), 0);
+    assert_int_equal(msnkit_strmap_put(&m, "k", 1, &vals[0], NULL), 0);
+    assert_ptr_equal(msnkit_strmap_del(&m, "k", 1), &vals[0]);
+    msnkit_strmap_free(&m, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_replace_del),    cmocka_unit_test(test_binary_keys),
         cmocka_unit_test(test_growth_keeps_every_key), cmocka_unit_test(test_each_removes),
         cmocka_unit_test(test_ref_and_del_if),         cmocka_unit_test(test_keys_differing_in_one_byte_spread),
-        cmocka_unit_test(test_addresses_spread),
+        cmocka_unit_test(test_addresses_spread),       cmocka_unit_test(test_removed_entries_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@ typedef struct msnkit_strmap_entry msnkit_strmap_entry;
 typedef struct msnkit_strmap {
     msnkit_strmap_entry **b;
     size_t nb, count;
+    msnkit_strmap_entry *spare; /* removed short-key entries, for the next inserts */
+    size_t nspare;
 } msnkit_strmap;
 
 /* 0, or -1 when memory runs out. */

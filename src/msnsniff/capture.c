@@ -85,7 +85,12 @@ struct sn_capture {
     int dump_linktype; /* the dump file's: frames of another are counted, not written */
 };
 
-static void set_plain(sn_capture *c) { c->plain = c->fast && !c->rd.ng && !c->has_prog && !c->dump && !c->broken; }
+static void set_plain(sn_capture *c) {
+    c->plain = c->fast && !c->rd.ng && !c->has_prog && !c->dump && !c->broken;
+    /* a signal's sn_capture_break between the read of broken and the
+     * store would have its plain = 0 overwritten */
+    if (c->broken) c->plain = 0;
+}
 
 /* How long a live capture waits for a packet before reporting that it is
  * idle (the engine is then ticked with the wall clock). */

@@ -8,21 +8,31 @@
 #include <msnkit/text.h>
 #endif
 
+/* Failed: no more room (sn_jb_has_room tests only the room), and no
+ * more growth. The cap claimed is never above what was allocated. */
+static void jb_fail(sn_jbuf *b) {
+    b->failed = 1;
+    b->cap = b->n;
+}
+
 /* Rarely taken (the line buffers are reused): kept out of the callers. */
 __attribute__((noinline, cold)) int sn_jb_grow(sn_jbuf *b, size_t more) {
-    if (b->failed) return 0;
+    if (b->failed) {
+        b->cap = b->n; /* and stays without room, whatever moved its end */
+        return 0;
+    }
     if (more <= b->cap - b->n) return 1;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap - b->n < more) {
         if (cap > SIZE_MAX / 2) {
-            b->failed = 1;
+            jb_fail(b);
             return 0;
         }
         cap *= 2;
     }
     char *q = realloc(b->p, cap);
     if (!q) {
-        b->failed = 1;
+        jb_fail(b);
         return 0;
     }
     b->p = q;
@@ -152,7 +162,7 @@ static __attribute__((noinline)) void string_general(sn_jbuf *b, const char *str
     static const char hex[] = "0123456789ABCDEF";
     /* worst case: every byte becomes \u00XX; one reservation, then no checks */
     if (n > (SIZE_MAX - 2) / 6 || !sn_jb_reserve(b, n * 6 + 2)) {
-        b->failed = 1;
+        jb_fail(b);
         return;
     }
     const unsigned char *s = (const unsigned char *)str;

@@ -16,14 +16,16 @@
 
 typedef struct sn_jbuf {
     char *p;
-    size_t n, cap;
+    size_t n, cap; /* cap is n once failed: a failed buffer has no room */
     int failed;
 } sn_jbuf;
 
 /* The slow path of sn_jb_reserve: grow the buffer. */
 int sn_jb_grow(sn_jbuf *b, size_t more);
-/* Whether `more` bytes fit after the current end without growing. */
-static inline int sn_jb_has_room(const sn_jbuf *b, size_t more) { return !b->failed && more <= b->cap - b->n; }
+/* Whether `more` (> 0) bytes fit after the current end without growing.
+ * One compare: a failed buffer's cap is its end (sn_jb_grow never grows
+ * it again), so the test of `failed` is left to that slow path. */
+static inline int sn_jb_has_room(const sn_jbuf *b, size_t more) { return more <= b->cap - b->n; }
 /* Room for `more` bytes after the current end; 0 when memory ran out.
  * Inline: every field of every event reserves, and almost always fits. */
 static inline int sn_jb_reserve(sn_jbuf *b, size_t more) {

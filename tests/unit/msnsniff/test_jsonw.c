@@ -368,14 +368,52 @@ static void test_long_string(void **st) {
     free(in);
 }
 
+/* A buffer that failed to grow has no room left and ignores every later
+ * write, whichever way it failed: a size that cannot be allocated, or a
+ * string too long to escape. */
+static void test_failed_buffer_takes_nothing(void **state) {
+    (void)state;
+    for (int how = 0; how < 2; how++) {
+        sn_jbuf b = {0};
+        sn_jb_put(&b, "ab", 2);
+        assert_int_equal(b.n, 2);
+        if (how == 0) assert_false(sn_jb_reserve(&b, SIZE_MAX - 8));
+        else sn_jb_string(&b, "x", SIZE_MAX / 2);
+        assert_true(b.failed);
+        assert_int_equal(b.n, 2);
+        assert_false(sn_jb_has_room(&b, 1));
+        assert_false(sn_jb_reserve(&b, 1));
+        sn_jb_put(&b, "cd", 2);
+        sn_jb_putc(&b, 'e');
+        sn_jb_int(&b, 12345);
+        sn_jb_string(&b, "fg", 2);
+        assert_int_equal(b.n, 2);
+        assert_memory_equal(b.p, "ab", 2);
+        assert_true(b.failed);
+        sn_jb_free(&b);
+        /* freed, it is a new, empty buffer */
+        sn_jb_put(&b, "h", 1);
+        assert_false(b.failed);
+        assert_int_equal(b.n, 1);
+        sn_jb_free(&b);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_and_escapes),  cmocka_unit_test(test_every_control_byte),
-        cmocka_unit_test(test_valid_utf8_passes),  cmocka_unit_test(test_invalid_utf8_replaced),
-        cmocka_unit_test(test_random_bytes),       cmocka_unit_test(test_special_byte_at_every_position),
-        cmocka_unit_test(test_integers),           cmocka_unit_test(test_event_line_and_fields),
-        cmocka_unit_test(test_interleaved_events), cmocka_unit_test(test_long_string),
-        cmocka_unit_test(test_timestamps),         cmocka_unit_test(test_line_sink_same_line),
+        cmocka_unit_test(test_plain_and_escapes),
+        cmocka_unit_test(test_every_control_byte),
+        cmocka_unit_test(test_valid_utf8_passes),
+        cmocka_unit_test(test_invalid_utf8_replaced),
+        cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_special_byte_at_every_position),
+        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_event_line_and_fields),
+        cmocka_unit_test(test_interleaved_events),
+        cmocka_unit_test(test_long_string),
+        cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_line_sink_same_line),
+        cmocka_unit_test(test_failed_buffer_takes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,14 @@ typedef struct msnp_str {
 
 #define MSNP_STR_NULL ((msnp_str){NULL, 0})
 
+/* Inlined whatever the compiler's size limits (GCC, Clang; plain inline
+ * elsewhere): for the few helpers below that are worth it only inlined. */
+#if defined(__GNUC__)
+#define MSNP_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define MSNP_ALWAYS_INLINE inline
+#endif
+
 static inline msnp_str msnp_str_make(const char *p, size_t n) {
     msnp_str s;
     s.p = p;
@@ -28,15 +36,18 @@ static inline msnp_str msnp_str_c(const char *cstr) { return msnp_str_make(cstr,
 
 /* ASCII case-insensitive comparison of two views. */
 int msnp_str_ieq_str(msnp_str a, msnp_str b);
-/* Exact, case-sensitive comparison with a C string. */
-static inline int msnp_str_eq(msnp_str s, const char *cstr) {
+/* Exact, case-sensitive comparison with a C string. Always inlined: with
+ * a literal (most calls, a command's argument against a keyword) its
+ * length is then a constant and the compare a few instructions, where a
+ * copy left out of line ran strlen and memcmp for every comparison. */
+static MSNP_ALWAYS_INLINE int msnp_str_eq(msnp_str s, const char *cstr) {
     size_t n = strlen(cstr);
     return s.n == n && (n == 0 || memcmp(s.p, cstr, n) == 0);
 }
-/* ASCII case-insensitive comparison with a C string. Inline so that, with
- * a literal, the length test is a constant compare: parsers test one
- * header name against many names, and most differ in length. */
-static inline int msnp_str_ieq(msnp_str s, const char *cstr) {
+/* ASCII case-insensitive comparison with a C string. Always inlined so
+ * that, with a literal, the length test is a constant compare: parsers
+ * test one header name against many names, and most differ in length. */
+static MSNP_ALWAYS_INLINE int msnp_str_ieq(msnp_str s, const char *cstr) {
     size_t n = strlen(cstr);
     return s.n == n && msnp_str_ieq_str(s, msnp_str_make(cstr, n));
 }

@@ -1,4 +1,5 @@
 /* libmsnp invitations: parsing, classification, building. */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -234,6 +235,43 @@ static void accept_with_ip(const char *ip, msnp_invite *inv) {
     assert_int_equal(msnp_invite_parse(body, strlen(body), inv, NULL), MSNP_INVITE_OK);
 }
 
+/* A dotted quad is an address exactly when inet_pton reads one: every
+ * string of digits and dots up to seven bytes, and longer ones by chance
+ * (no such string is a host name, its last label being all digits). */
+static void test_dotted_quads_as_inet_pton(void **state) {
+    (void)state;
+    static const char alphabet[] = "01256.";
+    char s[24];
+    uint32_t seed = 12345;
+    for (size_t k = 0; k < 400000; k++) {
+        size_t len, x = k;
+        if (k < 335922) { /* 6 + 6^2 + ... + 6^7: all of them */
+            len = 1;
+            for (size_t span = 6; x >= span; span *= 6, len++) x -= span;
+            for (size_t i = 0; i < len; i++, x /= 6) s[i] = alphabet[x % 6];
+        } else {
+            seed = seed * 1103515245u + 12345u;
+            len = 8 + (seed >> 16) % 12;
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                s[i] = (seed >> 16) % 4 ? alphabet[(seed >> 18) % 5] : '.';
+            }
+        }
+        s[len] = '\0';
+        unsigned char a[4];
+        int want = inet_pton(AF_INET, s, a) == 1;
+        msnp_invite inv;
+        accept_with_ip(s, &inv);
+        if ((inv.ip.n != 0) != want) fail_msg("\"%s\": inet_pton says %d", s, want);
+        assert_int_equal(inv.addr_error, want ? MSNP_INVITE_OK : MSNP_INVITE_EBAD_ADDRESS);
+    }
+    msnp_invite inv;
+    accept_with_ip("255.255.255.255", &inv);
+    assert_true(msnp_str_eq(inv.ip, "255.255.255.255"));
+    accept_with_ip("0.0.0.0", &inv);
+    assert_true(msnp_str_eq(inv.ip, "0.0.0.0"));
+}
+
 static void test_bad_invitations(void **state) {
     (void)state;
     msnp_invite inv;
@@ -405,6 +443,7 @@ int main(void) {
         cmocka_unit_test(test_addresses_and_portx),
         cmocka_unit_test(test_ports_to_connect_to),
         cmocka_unit_test(test_ipv6_addresses),
+        cmocka_unit_test(test_dotted_quads_as_inet_pton),
         cmocka_unit_test(test_bad_invitations),
         cmocka_unit_test(test_build_round_trip),
     };

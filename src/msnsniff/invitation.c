@@ -515,9 +515,11 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
     /* a command from the same side of the same invitation again: the
      * other copy of a message already reported (both ends captured) */
     const char *from = o->sender ? o->sender : "";
+    /* i->inviter stays as it is below: one comparison for the side and the peer */
+    int from_inviter = strcmp(from, i->inviter) == 0;
     unsigned cmd = (unsigned)inv->command; /* 1..4: INVITE, ACCEPT, CANCEL, CONTEXT */
     uint8_t mask = 0;
-    if (cmd >= 1 && cmd <= 4) mask = (uint8_t)(1u << ((cmd - 1u) * 2u + (strcmp(from, i->inviter) != 0)));
+    if (cmd >= 1 && cmd <= 4) mask = (uint8_t)(1u << ((cmd - 1u) * 2u + !from_inviter));
     sn_invitation_info info = {c->now,
                                o->flow,
                                o->session,
@@ -550,10 +552,9 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
     }
     uint64_t id = i->id; /* i is not looked at after the predictions */
     /* the sender listens; the other user of the invitation connects */
-    const char *sender = o->sender ? o->sender : "";
-    const char *peer = strcmp(i->inviter, sender) == 0 ? i->invitee : i->inviter;
+    const char *peer = from_inviter ? i->invitee : i->inviter;
     if (!peer[0] && o->nrecipients) peer = o->recipients[0];
-    sn_predict_invite in = {i->id, i->cookie, cn, i->app, sender, peer, o->flow, o->session}; /* i->cookie is cookie */
+    sn_predict_invite in = {i->id, i->cookie, cn, i->app, from, peer, o->flow, o->session}; /* i->cookie is cookie */
     sn_expect_proto p[SN_PREDICT_MAX];
     size_t n = sn_predict_invitation(&in, inv, p);
     if (n) {

@@ -668,9 +668,13 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
         case 'P': {
             fmt_key(b, &comma[depth], r);
             sn_addr a = rec_get_addr(r + kl);
-            char t[SN_ADDR_STRLEN];
-            const char *s = sn_addr_str(&a, t);
-            sn_jb_string(b, s, strlen(s));
+            if (sn_jb_reserve(b, SN_ADDR_STRLEN + 2)) { /* an address never needs escaping */
+                char *o = b->p + b->n;
+                size_t n = strlen(sn_addr_str(&a, o + 1));
+                o[0] = '"';
+                o[n + 1] = '"';
+                b->n += n + 2;
+            }
             r += kl + REC_ADDR;
             break;
         }
@@ -678,9 +682,13 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             fmt_key(b, &comma[depth], r);
             uint64_t when;
             memcpy(&when, r + kl, 8);
-            char t[32];
-            sn_format_ts(when, t);
-            sn_jb_string(b, t, 27);
+            if (sn_jb_reserve(b, 29)) { /* a time never needs escaping */
+                char *o = b->p + b->n;
+                sn_format_ts(when, o + 1); /* 27 characters and a NUL, overwritten */
+                o[0] = '"';
+                o[28] = '"';
+                b->n += 29;
+            }
             r += kl + REC_TS;
             break;
         }

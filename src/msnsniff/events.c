@@ -626,16 +626,25 @@ int sn_ev_get_true(const sn_ev *ev, const char *key) {
 
 /* ---- sinks ---------------------------------------------------------------- */
 
-/* Writes `,"key":` from a record's pre/plen (the comma when needed). */
-static inline void fmt_key(sn_jbuf *b, unsigned char *comma, const unsigned char *r) {
+/* A record's key length (plen). */
+static inline size_t rec_plen(const unsigned char *r) { return r[1 + sizeof(const char *)]; }
+
+/* Writes `,"key":` from a record's pre/plen (the comma when needed) into
+ * room made for it. */
+static inline void fmt_key_at(sn_jbuf *b, unsigned char *comma, const unsigned char *r) {
     const char *pre;
     memcpy(&pre, r + 1, sizeof pre);
-    size_t plen = r[1 + sizeof pre];
+    size_t plen = rec_plen(r);
     size_t skip = *comma ? 0 : 1;
     *comma = 1;
-    if (!sn_jb_reserve(b, plen)) return;
     copy_short(b->p + b->n, pre + skip, plen - skip); /* not memcpy: the compiler makes that rep movs */
     b->n += plen - skip;
+}
+
+/* Writes `,"key":` from a record's pre/plen (the comma when needed). */
+static inline void fmt_key(sn_jbuf *b, unsigned char *comma, const unsigned char *r) {
+    if (sn_jb_reserve(b, rec_plen(r))) fmt_key_at(b, comma, r);
+    else *comma = 1;
 }
 
 static inline size_t rd32(const unsigned char *p) {
@@ -659,9 +668,24 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
     while (r < end) { /* bounded: every op moves r forward */
         switch (*r) {
         case 'S': {
-            fmt_key(b, &comma[depth], r);
             size_t n = rd32(r + kl);
-            sn_jb_string(b, (const char *)r + kl + 4, n);
+            const char *s = (const char *)r + kl + 4;
+            /* most values are short and need no escaping: the key and the
+             * value in one reservation */
+            if (n <= SN_JB_SHORT && sn_jb_reserve(b, rec_plen(r) + n + 2)) {
+                fmt_key_at(b, &comma[depth], r);
+                char *o = b->p + b->n;
+                if (sn_jb_short_plain(o + 1, s, n)) {
+                    o[0] = '"';
+                    o[n + 1] = '"';
+                    b->n += n + 2;
+                } else {
+                    sn_jb_string(b, s, n);
+                }
+            } else {
+                fmt_key(b, &comma[depth], r);
+                sn_jb_string(b, s, n);
+            }
             r += kl + 4 + n;
             break;
         }

@@ -740,10 +740,12 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             break;
         }
         case 'I': {
-            fmt_key(b, &comma[depth], r);
             int64_t v;
             memcpy(&v, r + kl, 8);
-            if (sn_jb_reserve(b, SN_JB_INT_MAX)) b->n = (size_t)(sn_jb_format_int(b->p + b->n, v) - b->p);
+            if (sn_jb_reserve(b, rec_plen(r) + SN_JB_INT_MAX)) { /* the key and the number at once */
+                fmt_key_at(b, &comma[depth], r);
+                b->n = (size_t)(sn_jb_format_int(b->p + b->n, v) - b->p);
+            }
             r += kl + 8;
             break;
         }

@@ -690,9 +690,9 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             break;
         }
         case 'P': {
-            fmt_key(b, &comma[depth], r);
             sn_addr a = rec_get_addr(r + kl);
-            if (sn_jb_reserve(b, SN_ADDR_STRLEN + 2)) { /* an address never needs escaping */
+            if (sn_jb_reserve(b, rec_plen(r) + SN_ADDR_STRLEN + 2)) { /* an address never needs escaping */
+                fmt_key_at(b, &comma[depth], r);
                 char *o = b->p + b->n;
                 size_t n = strlen(sn_addr_str(&a, o + 1));
                 o[0] = '"';
@@ -703,10 +703,10 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             break;
         }
         case 'D': {
-            fmt_key(b, &comma[depth], r);
             uint64_t when;
             memcpy(&when, r + kl, 8);
-            if (sn_jb_reserve(b, 29)) { /* a time never needs escaping */
+            if (sn_jb_reserve(b, rec_plen(r) + 29)) { /* a time never needs escaping */
+                fmt_key_at(b, &comma[depth], r);
                 char *o = b->p + b->n;
                 sn_format_ts(when, o + 1); /* 27 characters and a NUL, overwritten */
                 o[0] = '"';

@@ -53,6 +53,8 @@ static inline void sn_addr_set_ipv6(sn_addr *a, const uint8_t *p) {
 
 /* Text form ("10.1.1.211", "2001:db8::1"). */
 const char *sn_addr_str(const sn_addr *a, char buf[SN_ADDR_STRLEN]);
+/* The same text, NUL-terminated: its length. */
+size_t sn_addr_fmt(const sn_addr *a, char buf[SN_ADDR_STRLEN]);
 /* "a.b.c.d:port" or "[v6]:port" into buf (cut to cap - 1 bytes, always
  * terminated when cap > 0); returns the length written. */
 #define SN_ENDPOINT_STRLEN (SN_ADDR_STRLEN + 8)

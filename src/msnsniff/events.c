@@ -694,7 +694,7 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             if (sn_jb_reserve(b, rec_plen(r) + SN_ADDR_STRLEN + 2)) { /* an address never needs escaping */
                 fmt_key_at(b, &comma[depth], r);
                 char *o = b->p + b->n;
-                size_t n = strlen(sn_addr_str(&a, o + 1));
+                size_t n = sn_addr_fmt(&a, o + 1);
                 o[0] = '"';
                 o[n + 1] = '"';
                 b->n += n + 2;

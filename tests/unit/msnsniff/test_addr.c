@@ -27,6 +27,8 @@ static void test_addr_text(void **state) {
             a.b[pos] = (unsigned char)v;
             assert_non_null(inet_ntop(AF_INET, a.b, ref, sizeof ref));
             assert_string_equal(sn_addr_str(&a, ours), ref);
+            assert_int_equal(sn_addr_fmt(&a, ours), strlen(ref)); /* the length of the same text */
+            assert_string_equal(ours, ref);
         }
     }
     unsigned seed = 12345;
@@ -44,6 +46,7 @@ static void test_addr_text(void **state) {
     a.family = 6;
     a.b[15] = 1;
     assert_string_equal(sn_addr_str(&a, ours), "::1");
+    assert_int_equal(sn_addr_fmt(&a, ours), 3);
 
     /* endpoints: "addr:port", IPv6 in brackets, every port as printf writes it */
     char ep[SN_ENDPOINT_STRLEN], want[SN_ENDPOINT_STRLEN];

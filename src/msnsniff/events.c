@@ -659,7 +659,19 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
     uint64_t ts;
     memcpy(&type, r + 5, sizeof type);
     memcpy(&ts, r + 5 + sizeof type, 8);
-    if (!put_head(b, type, strlen(type), ts)) return;
+    /* the types are a few literals, like the keys (records hold their
+     * addresses, read here after the event was emitted): their lengths
+     * are kept by address */
+    static _Thread_local struct {
+        const char *type;
+        size_t n;
+    } tlen[16];
+    size_t slot = ((uintptr_t)type >> 2) & 15u;
+    if (tlen[slot].type != type) {
+        tlen[slot].type = type;
+        tlen[slot].n = strlen(type);
+    }
+    if (!put_head(b, type, tlen[slot].n, ts)) return;
     unsigned char comma[MAX_DEPTH], closer[MAX_DEPTH];
     unsigned depth = 0;
     comma[0] = 1;

@@ -632,8 +632,16 @@ static void frag_drops(sn_engine *e) {
  * per packet cost 5.5 M instructions on the same capture. An external
  * definition still (engine.h declares it without `inline`), for programs
  * built without link-time optimisation. */
-__attribute__((always_inline)) inline void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts,
-                                                            const uint8_t *data, size_t caplen, size_t wirelen) {
+#if defined(__clang__)
+/* clang inlines always_inline functions without `inline`, and with it
+ * warns (-Wstatic-in-inline) of the static functions this one calls;
+ * GCC wants the keyword beside the attribute */
+#define SN_PACKET_PATH __attribute__((always_inline))
+#else
+#define SN_PACKET_PATH __attribute__((always_inline)) inline
+#endif
+SN_PACKET_PATH void sn_engine_packet(sn_engine *e, int linktype, uint64_t ts, const uint8_t *data, size_t caplen,
+                                     size_t wirelen) {
     sn_ctx *c = &e->c;
     c->frame++;
     c->st.packets++;

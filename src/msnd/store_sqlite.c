@@ -689,17 +689,15 @@ store *store_sqlite_open(const char *path, int upgrade, char *err, size_t errcap
     /* Create the file ourselves so it is private from the start: it holds
      * passwords (see docs/msnd.md). */
     int fd = open(path, O_RDWR | O_CLOEXEC | (upgrade ? O_CREAT : 0), 0600);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    const char *dirname = !slash ? "." : slash == dir ? "/" : dir;
     if (fd < 0 && errno == ENOENT && upgrade) {
         /* O_CREAT: it is the directory that is missing (a service's state
          * directory before its first start), not the file */
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = '\0';
-        snprintf(err, errcap, "cannot create %s: directory %s does not exist", path,
-                 !slash             ? "."
-                     : slash == dir ? "/"
-                                    : dir);
+        snprintf(err, errcap, "cannot create %s: directory %s does not exist", path, dirname);
         free(s);
         return NULL;
     }
@@ -714,6 +712,19 @@ store *store_sqlite_open(const char *path, int upgrade, char *err, size_t errcap
     if (upgrade && fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size == 0 && (fst.st_mode & 07777) != 0600 &&
         fchmod(fd, 0600) != 0) {
         snprintf(err, errcap, "cannot make %s private (mode 0600): %s", path, strerror(errno));
+        close(fd);
+        free(s);
+        return NULL;
+    }
+    /* root making a new database (`msnd user add --create` by an operator)
+     * in a directory of the service's user (/var/lib/msnd): the file is
+     * given to that user, or the service could not open it later. SQLite
+     * gives its -wal and -shm the database file's owner itself. */
+    struct stat dst;
+    if (upgrade && geteuid() == 0 && fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size == 0 &&
+        fst.st_uid == 0 && stat(dirname, &dst) == 0 && dst.st_uid != 0 && fchown(fd, dst.st_uid, dst.st_gid) != 0) {
+        snprintf(err, errcap, "cannot give %s to the owner of %s (uid %u): %s", path, dirname, (unsigned)dst.st_uid,
+                 strerror(errno));
         close(fd);
         free(s);
         return NULL;

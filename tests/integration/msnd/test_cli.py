@@ -105,6 +105,41 @@ def test_database_in_a_missing_directory_names_the_directory():
         assert not os.path.exists(missing)
 
 
+def test_database_made_by_root_belongs_to_the_directory_owner():
+    """root making a new database in the service user's directory (the
+    operator's `msnd user add --create` in /var/lib/msnd) gives the file to
+    that user: a root-owned file there stopped the service with "Permission
+    denied". A database that exists, or one in root's directory, keeps its
+    owner."""
+    if os.geteuid() != 0:
+        print("skipped (needs root): test_database_made_by_root_belongs_to_the_directory_owner")
+        return
+    os.chmod(TMP, 0o711)  # the service's user passes through to its directory
+    state = tempfile.mkdtemp(dir=TMP)
+    os.chown(state, 65534, 65534)
+    db = os.path.join(state, "msnd.db")
+    r = run("user", "add", "--create", "--db", db, "a@b.com", "pw")
+    assert r.returncode == 0, r.stderr
+    for name in os.listdir(state):  # the database, and any -wal or -shm left
+        st = os.stat(os.path.join(state, name))
+        assert (st.st_uid, st.st_gid) == (65534, 65534), (name, st.st_uid, st.st_gid)
+    assert oct(os.stat(db).st_mode & 0o7777) == "0o600"
+    # the service's user can now use it
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", MSND, "user", "list",
+                        "--db", db], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("a@b.com\t"), (r.returncode, r.stderr)
+    # an existing root-owned file is not given away
+    own = os.path.join(state, "own.db")
+    assert run("user", "add", "--create", "--db", own, "b@b.com", "pw").returncode == 0
+    os.chown(own, 0, 0)
+    assert run("user", "add", "--db", own, "c@b.com", "pw").returncode == 0
+    assert os.stat(own).st_uid == 0
+    # root's own directory: root's file
+    mine = tempfile.mkdtemp(dir=TMP)
+    assert run("user", "add", "--create", "--db", os.path.join(mine, "m.db"), "a@b.com", "pw").returncode == 0
+    assert os.stat(os.path.join(mine, "m.db")).st_uid == 0
+
+
 CREATED = 'msg="new database created: the file did not exist or was empty"'
 NO_ACCOUNTS = 'msg="no accounts: every login fails until one is added: msnd user add --db FILE EMAIL PASSWORD"'
 
@@ -1239,6 +1274,7 @@ def test_demo_script_runs_again_with_many_accounts():
 
 
 TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_database_is_not_created,
+         test_database_made_by_root_belongs_to_the_directory_owner,
          test_new_or_empty_database_is_reported,
          test_unusable_database_files_say_what_is_wrong, test_database_that_cannot_be_written_is_refused,
          test_config_before_or_after_the_subcommand,

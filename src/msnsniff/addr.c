@@ -2,6 +2,9 @@
 #include "addr.h"
 
 #include <arpa/inet.h>
+#include <string.h>
+
+#include <msnp/util.h>
 
 size_t sn_addr_fmt(const sn_addr *a, char buf[SN_ADDR_STRLEN]) {
     if (a->family != 6) {
@@ -48,31 +51,6 @@ size_t sn_endpoint_str(const sn_addr *a, uint16_t port, char *buf, size_t cap) {
     return n;
 }
 
-/* A dotted quad as inet_pton(AF_INET) reads the C string at s: four
- * decimal numbers of 0 to 255 without leading zeros, between dots, up to
- * the first NUL; 1 and b[0..3] set, else 0 (b unchanged). Every announced
- * address and referral is parsed, and glibc's parser costs several times
- * this (test_addr checks the two agree). */
-static int parse_ipv4(const char *s, uint8_t b[4]) {
-    uint8_t v[4];
-    for (int i = 0;; i++) {
-        unsigned x = (unsigned)((unsigned char)*s - '0');
-        if (x > 9u) return 0;
-        s++;
-        for (int d = 1; d < 3 && (unsigned)((unsigned char)*s - '0') <= 9u; d++) {
-            if (x == 0) return 0; /* a leading zero */
-            x = x * 10 + ((unsigned char)*s++ - '0');
-        }
-        if (x > 255) return 0;
-        v[i] = (uint8_t)x;
-        if (i == 3) break;
-        if (*s++ != '.') return 0;
-    }
-    if (*s != '\0') return 0; /* a fourth digit, or anything else */
-    memcpy(b, v, 4);
-    return 1;
-}
-
 int sn_addr_parse(const char *s, size_t n, sn_addr *out) {
     char tmp[SN_ADDR_STRLEN];
     if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
@@ -83,7 +61,9 @@ int sn_addr_parse(const char *s, size_t n, sn_addr *out) {
     memcpy(tmp, s, n);
     tmp[n] = '\0';
     memset(out, 0, sizeof *out);
-    if (parse_ipv4(tmp, out->b)) {
+    /* read here, not by inet_pton(AF_INET): every announced address and
+     * referral is parsed, and glibc's parser costs several times this */
+    if (msnp_ipv4_parse(msnp_str_make(tmp, strlen(tmp)), out->b)) {
         out->family = 4;
         return 0;
     }

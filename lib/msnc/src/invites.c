@@ -705,14 +705,6 @@ uint64_t msnc_invites_start(msnc_invites *m, int chat, const char *peer, msnp_ap
 
 /* ------------------------------------------------------------ receiving */
 
-/* What msnp_invite_build can write back: a value that is UTF-8 text
- * without control bytes. */
-static int header_text(msnp_str s) {
-    for (size_t i = 0; i < s.n; i++)
-        if ((unsigned char)s.p[i] < 0x20 || s.p[i] == 0x7f) return 0;
-    return msnp_utf8_valid(s.p, s.n);
-}
-
 static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_invite *in) {
     if (!in->has_cookie || find(m, in->cookie)) return;
     char err[MSNP_MAX_EMAIL + 160];
@@ -722,8 +714,9 @@ static void on_invite(msnc_invites *m, int chat, const char *from, const msnp_in
     if (in->cookie == 0) refusal = "refused an invitation whose Invitation-Cookie is 0";
     else if (!invites_room(m, from, err, sizeof(err))) refusal = err;
     else if (in->session_id.n > SESSION_ID_MAX) refusal = "refused an invitation whose Session-ID is over 127 bytes";
-    /* it is echoed in every answer, which could then not be written */
-    else if (!header_text(in->session_id))
+    /* it is echoed in every answer, which msnp_invite_build could then
+     * not write: it takes only text (msnp_text_valid) */
+    else if (!msnp_text_valid(in->session_id.p, in->session_id.n))
         refusal = "refused an invitation whose Session-ID is not UTF-8 text without control characters";
     else if (in->file.n > 255) refusal = "refused a file whose name is over 255 bytes";
     /* no file can be that large (off_t is signed), and the size would not

@@ -68,24 +68,6 @@ static int split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port)
     return 0;
 }
 
-/* What inet_pton(AF_INET) accepts of the NUL-terminated copy of h, read
- * in place (most announced addresses are dotted quads, and the libc
- * parser costs several times this): four parts of 1-3 digits, 0-255, no
- * leading zero, a dot between two; a NUL ends the string there. */
-static int is_ipv4(msnp_str h) {
-    const char *p = h.p;
-    size_t n = h.n, i = 0;
-    for (int part = 0; part < 4; part++) {
-        if (part && (i >= n || p[i++] != '.')) return 0;
-        if (i >= n || p[i] < '0' || p[i] > '9') return 0;
-        unsigned v = (unsigned)(p[i++] - '0');
-        /* a leading 0 is the whole part: a digit after it fails on the dot */
-        for (int k = 0; v && k < 2 && i < n && p[i] >= '0' && p[i] <= '9'; k++) v = v * 10 + (unsigned)(p[i++] - '0');
-        if (v > 255) return 0;
-    }
-    return i == n || p[i] == '\0';
-}
-
 /* An IPv4 or IPv6 address, or a host name (letters, digits and hyphens in
  * dot-separated labels of 1-63, 253 in all, the last not all digits: that
  * would be a mistyped IPv4 address such as 10.0.0.256). A host name may
@@ -94,7 +76,11 @@ static int is_ipv4(msnp_str h) {
 static int is_host(msnp_str h) {
     char t[64];
     if (h.n > 0 && h.n < sizeof t) {
-        if (is_ipv4(h)) return 1;
+        /* a dotted quad read in place (most announced addresses; the libc
+         * parser costs several times this), up to a NUL as inet_pton
+         * reads the copy below */
+        const char *nul = memchr(h.p, '\0', h.n);
+        if (msnp_ipv4_valid(msnp_str_make(h.p, nul ? (size_t)(nul - h.p) : h.n))) return 1;
         memcpy(t, h.p, h.n);
         t[h.n] = '\0';
         unsigned char a[16];
@@ -307,10 +293,7 @@ static int field(char *dst, size_t cap, size_t *n, const char *name, const char 
     /* a value must stay on its line, and the block says charset=UTF-8:
      * no control byte (a CR or LF would start a header of its own), no
      * byte that is not UTF-8 */
-    size_t len = 0;
-    for (; value[len]; len++)
-        if ((unsigned char)value[len] < 0x20 || value[len] == 0x7f) return -1;
-    if (!msnp_utf8_valid(value, len)) return -1;
+    if (!msnp_text_valid(value, strlen(value))) return -1;
     int w = snprintf(dst + *n, cap - *n, "%s: %s\r\n", name, value);
     if (w < 0 || (size_t)w >= cap - *n) return -1;
     *n += (size_t)w;

@@ -176,7 +176,8 @@ int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_por
     return 0;
 }
 
-int msnp_ipv4_valid(msnp_str s) {
+int msnp_ipv4_parse(msnp_str s, uint8_t out[4]) {
+    uint8_t b[4];
     int parts = 0;
     size_t i = 0;
     while (parts < 4) {
@@ -185,13 +186,20 @@ int msnp_ipv4_valid(msnp_str s) {
         while (i < s.n && s.p[i] >= '0' && s.p[i] <= '9' && i - st < 3) v = v * 10 + (unsigned)(s.p[i++] - '0');
         if (i == st || v > 255) return 0;
         if (i - st > 1 && s.p[st] == '0') return 0; /* no leading zeros: 010 is ambiguous */
-        parts++;
+        b[parts++] = (uint8_t)v;
         if (parts < 4) {
             if (i >= s.n || s.p[i] != '.') return 0;
             i++;
         }
     }
-    return i == s.n;
+    if (i != s.n) return 0;
+    memcpy(out, b, 4);
+    return 1;
+}
+
+int msnp_ipv4_valid(msnp_str s) {
+    uint8_t b[4];
+    return msnp_ipv4_parse(s, b);
 }
 
 const char *msnp_version_string(void) { return "0.1.0"; }

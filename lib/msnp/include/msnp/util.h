@@ -40,8 +40,11 @@ int msnp_text_valid(const char *p, size_t n);
  * there is none); returns 0 or -1. */
 int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_port);
 
-/* Dotted-quad IPv4 check. */
+/* Dotted-quad IPv4 check: four parts of 1-3 digits, 0-255, no leading
+ * zero, as inet_pton(AF_INET) reads them. */
 int msnp_ipv4_valid(msnp_str s);
+/* The same, its four bytes in out (left alone when s is no such address). */
+int msnp_ipv4_parse(msnp_str s, uint8_t out[4]);
 
 /* Library version string, e.g. "0.1.0". */
 const char *msnp_version_string(void);

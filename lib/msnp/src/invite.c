@@ -19,12 +19,29 @@ const char *msnp_invite_command_name(msnp_invite_command c) {
     return "UNKNOWN";
 }
 
+/* s (4 to 8 bytes) against lit, a lower-case word of letters only and
+ * of s's length, without regard to case: with 0x20 set in each byte of
+ * s, a letter's two cases and no other byte match a lower-case letter,
+ * so this is msnp_str_ieq's comparison for any bytes s holds, four at a
+ * time (the second four overlap the first when s is shorter than 8). */
+static MSNP_ALWAYS_INLINE int letters_are(msnp_str s, const char *lit) {
+    uint32_t a, b, x, y;
+    memcpy(&a, s.p, 4);
+    memcpy(&b, s.p + s.n - 4, 4);
+    memcpy(&x, lit, 4);
+    memcpy(&y, lit + s.n - 4, 4);
+    return (a | 0x20202020u) == x && (b | 0x20202020u) == y;
+}
+
 msnp_invite_command msnp_invite_command_parse(msnp_str s) {
     s = msnp_str_trim(s);
-    if (msnp_str_ieq(s, "INVITE")) return MSNP_INVITE_INVITE;
-    if (msnp_str_ieq(s, "ACCEPT")) return MSNP_INVITE_ACCEPT;
-    if (msnp_str_ieq(s, "CANCEL")) return MSNP_INVITE_CANCEL;
-    if (msnp_str_ieq(s, "CONTEXT")) return MSNP_INVITE_CONTEXT;
+    if (s.n == 6) {
+        if (letters_are(s, "invite")) return MSNP_INVITE_INVITE;
+        if (letters_are(s, "accept")) return MSNP_INVITE_ACCEPT;
+        if (letters_are(s, "cancel")) return MSNP_INVITE_CANCEL;
+    } else if (s.n == 7 && letters_are(s, "context")) {
+        return MSNP_INVITE_CONTEXT;
+    }
     return MSNP_INVITE_UNKNOWN;
 }
 
@@ -106,6 +123,103 @@ static int is_host(msnp_str h) {
     return label > 0 && h.p[h.n - 1] != '-' && !digits_only;
 }
 
+/* The headers msnp_invite_parse reads. */
+typedef enum invite_field {
+    F_OTHER = 0,
+    F_COMMAND,
+    F_APP_NAME,
+    F_APP_GUID,
+    F_COOKIE,
+    F_CANCEL_CODE,
+    F_FILE,
+    F_FILE_SIZE,
+    F_IP,
+    F_IP_INTERNAL,
+    F_PORT,
+    F_PORTX,
+    F_PORTX_INTERNAL,
+    F_AUTH_COOKIE,
+    F_SESSION_PROTOCOL,
+    F_SESSION_ID,
+    F_CONTEXT_DATA,
+    F_REQUEST_DATA,
+    F_LAUNCH_APPLICATION,
+    F_CONNECTIVITY,
+    F_SENDER_CONNECT
+} invite_field;
+
+/* Eight bytes of a header name with 0x20 set in each: a letter in lower
+ * case, a hyphen as it is. msnp_mime_parse keeps no name with a byte
+ * below 0x21, so no other byte folds onto a letter or a hyphen (only
+ * CR would onto '-'), and comparing folded words with a lower-case name
+ * is msnp_str_ieq's comparison, a word at a time. */
+static MSNP_ALWAYS_INLINE uint64_t fold8(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w | 0x2020202020202020ull;
+}
+
+static MSNP_ALWAYS_INLINE uint64_t word8(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* name (n bytes, 8 to 24) against lit, the lower-case name of that
+ * length; the last word overlaps the one before when n is no multiple
+ * of eight. */
+static MSNP_ALWAYS_INLINE int name_is(const char *name, const char *lit, size_t n) {
+    if (fold8(name) != word8(lit)) return 0;
+    if (n > 16 && fold8(name + 8) != word8(lit + 8)) return 0;
+    return fold8(name + n - 8) == word8(lit + n - 8);
+}
+
+/* The first four bytes of a name are "Port", in any case. */
+static MSNP_ALWAYS_INLINE int port_is(const char *name) {
+    uint32_t w;
+    memcpy(&w, name, 4);
+    return (w | 0x20202020u) == (uint32_t)word8("portport");
+}
+
+/* Which field a header name is: by its length first (most lengths are
+ * one name's), then by its words. */
+static invite_field field_of(msnp_str name) {
+    const char *p = name.p;
+    switch (name.n) {
+    case 4: return port_is(p) ? F_PORT : F_OTHER;
+    case 5: return port_is(p) && (p[4] | 0x20) == 'x' ? F_PORTX : F_OTHER;
+    case 10:
+        if (name_is(p, "ip-address", 10)) return F_IP;
+        if (name_is(p, "authcookie", 10)) return F_AUTH_COOKIE;
+        if (name_is(p, "session-id", 10)) return F_SESSION_ID;
+        return F_OTHER;
+    case 11: return name_is(p, "cancel-code", 11) ? F_CANCEL_CODE : F_OTHER;
+    case 12:
+        if (name_is(p, "context-data", 12)) return F_CONTEXT_DATA;
+        if (name_is(p, "request-data", 12)) return F_REQUEST_DATA;
+        if (name_is(p, "connectivity", 12)) return F_CONNECTIVITY;
+        return F_OTHER;
+    case 14:
+        if (name_is(p, "portx-internal", 14)) return F_PORTX_INTERNAL;
+        if (name_is(p, "sender-connect", 14)) return F_SENDER_CONNECT;
+        return F_OTHER;
+    case 16:
+        if (name_is(p, "application-name", 16)) return F_APP_NAME;
+        if (name_is(p, "application-guid", 16)) return F_APP_GUID;
+        if (name_is(p, "application-file", 16)) return F_FILE;
+        if (name_is(p, "session-protocol", 16)) return F_SESSION_PROTOCOL;
+        return F_OTHER;
+    case 17: return name_is(p, "invitation-cookie", 17) ? F_COOKIE : F_OTHER;
+    case 18:
+        if (name_is(p, "invitation-command", 18)) return F_COMMAND;
+        if (name_is(p, "launch-application", 18)) return F_LAUNCH_APPLICATION;
+        return F_OTHER;
+    case 19: return name_is(p, "ip-address-internal", 19) ? F_IP_INTERNAL : F_OTHER;
+    case 20: return name_is(p, "application-filesize", 20) ? F_FILE_SIZE : F_OTHER;
+    default: return F_OTHER;
+    }
+}
+
 msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *inv, size_t *err_offset) {
     /* everything but the header table, which msnp_mime_parse fills up to
      * its count (it is most of the structure) */
@@ -123,26 +237,30 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
         msnp_str v = h->value;
         uint64_t num;
         int bad = 0, bad_port = 0, bad_addr = 0;
-        if (msnp_str_ieq(h->name, "Invitation-Command")) {
+        switch (field_of(h->name)) {
+        case F_COMMAND:
             inv->command_raw = v;
             inv->command = msnp_invite_command_parse(v);
             have_command = 1;
-        } else if (msnp_str_ieq(h->name, "Application-Name")) inv->app_name = v;
-        else if (msnp_str_ieq(h->name, "Application-GUID")) inv->app_guid = v;
-        else if (msnp_str_ieq(h->name, "Invitation-Cookie")) {
+            break;
+        case F_APP_NAME: inv->app_name = v; break;
+        case F_APP_GUID: inv->app_guid = v; break;
+        case F_COOKIE:
             inv->cookie_raw = v;
             if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) {
                 inv->cookie = num;
                 inv->has_cookie = 1;
             } else bad = 1;
-        } else if (msnp_str_ieq(h->name, "Cancel-Code")) inv->cancel_code = v;
-        else if (msnp_str_ieq(h->name, "Application-File")) inv->file = v;
-        else if (msnp_str_ieq(h->name, "Application-FileSize")) {
+            break;
+        case F_CANCEL_CODE: inv->cancel_code = v; break;
+        case F_FILE: inv->file = v; break;
+        case F_FILE_SIZE:
             if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) {
                 inv->file_size = num;
                 inv->has_file_size = 1;
             } else bad = 1;
-        } else if (msnp_str_ieq(h->name, "IP-Address")) {
+            break;
+        case F_IP: {
             int hp;
             bad_port = split_addr(v, &inv->ip, &inv->ip_port, &hp) != 0;
             inv->has_ip_port = (uint8_t)(hp != 0);
@@ -153,35 +271,42 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
                 inv->ip_port = 0;
                 inv->has_ip_port = 0;
             }
-        } else if (msnp_str_ieq(h->name, "IP-Address-Internal")) {
+            break;
+        }
+        case F_IP_INTERNAL: {
             int hp;
             uint16_t ignored;
             bad_port = split_addr(v, &inv->ip_internal, &ignored, &hp) != 0;
             inv->ip_internal = msnp_str_trim(inv->ip_internal);
             bad_addr = !bad_port && inv->ip_internal.n && !is_host(inv->ip_internal);
             if (bad_port || bad_addr) inv->ip_internal = MSNP_STR_NULL;
-        } else if (msnp_str_ieq(h->name, "Port")) {
+            break;
+        }
+        case F_PORT:
             if (msnp_str_to_u64(v, 65535, &num) == 0 && num) {
                 inv->port = (uint16_t)num;
                 inv->has_port = 1;
             } else if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) bad_port = 1;
             else bad = 1;
-        } else if (msnp_str_ieq(h->name, "PortX")) {
+            break;
+        case F_PORTX:
             if (msnp_str_to_u64(v, 65535, &num) == 0 && msnp_portx_decode((uint16_t)num)) {
                 inv->portx = (uint16_t)num;
                 inv->has_portx = 1;
             } else if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) bad_port = 1;
             else bad = 1;
-        } else if (msnp_str_ieq(h->name, "PortX-Internal")) {
+            break;
+        case F_PORTX_INTERNAL:
             if (msnp_str_to_u64(v, 65535, &num) == 0 && msnp_portx_decode((uint16_t)num)) {
                 inv->portx_internal = (uint16_t)num;
                 inv->has_portx_internal = 1;
             } else if (msnp_str_to_u64(v, UINT64_MAX, &num) == 0) bad_port = 1;
             else bad = 1;
-        } else if (msnp_str_ieq(h->name, "AuthCookie")) inv->auth_cookie = v;
-        else if (msnp_str_ieq(h->name, "Session-Protocol")) inv->session_protocol = v;
-        else if (msnp_str_ieq(h->name, "Session-ID")) inv->session_id = v;
-        else if (msnp_str_ieq(h->name, "Context-Data")) {
+            break;
+        case F_AUTH_COOKIE: inv->auth_cookie = v; break;
+        case F_SESSION_PROTOCOL: inv->session_protocol = v; break;
+        case F_SESSION_ID: inv->session_id = v; break;
+        case F_CONTEXT_DATA: {
             inv->context_data = v;
             int hp;
             msnp_str host;
@@ -192,10 +317,14 @@ msnp_invite_status msnp_invite_parse(const char *body, size_t n, msnp_invite *in
                 inv->context_port = port;
                 inv->has_context_addr = 1;
             }
-        } else if (msnp_str_ieq(h->name, "Request-Data")) inv->request_data = v;
-        else if (msnp_str_ieq(h->name, "Launch-Application")) inv->launch_application = v;
-        else if (msnp_str_ieq(h->name, "Connectivity")) inv->connectivity = v;
-        else if (msnp_str_ieq(h->name, "Sender-Connect")) inv->sender_connect = (uint8_t)msnp_str_ieq(v, "TRUE");
+            break;
+        }
+        case F_REQUEST_DATA: inv->request_data = v; break;
+        case F_LAUNCH_APPLICATION: inv->launch_application = v; break;
+        case F_CONNECTIVITY: inv->connectivity = v; break;
+        case F_SENDER_CONNECT: inv->sender_connect = (uint8_t)msnp_str_ieq(v, "TRUE"); break;
+        case F_OTHER: break;
+        }
         if (bad && st == MSNP_INVITE_OK) {
             st = MSNP_INVITE_EBAD_NUMBER;
             if (err_offset) *err_offset = (size_t)(v.p - body);

@@ -171,6 +171,75 @@ static void test_addresses_and_portx(void **state) {
     assert_true(inv.sender_connect);
 }
 
+/* Field names and commands are read in any case, and only as written:
+ * a name of the same length that differs in one byte (a letter, '_' for
+ * '-') is another header, and a command must be the whole value. */
+static void test_names_in_any_case(void **state) {
+    (void)state;
+    static const char body[] = "iNVITATION-cOMMAND: context\r\nINVITATION-COOKIE: 77\r\n"
+                               "application-name: Whiteboard\r\nAPPLICATION-GUID: {X}\r\n"
+                               "Application-file: a.txt\r\nAPPLICATION-FILESIZE: 12\r\n"
+                               "ip-address: 10.0.0.9\r\nIP-ADDRESS-INTERNAL: 10.0.0.8\r\n"
+                               "PORT: 7000\r\nportx: 10779\r\nPORTX-internal: 10780\r\n"
+                               "AUTHCOOKIE: 42\r\nSESSION-protocol: SM1\r\nsession-ID: {S}\r\n"
+                               "CONTEXT-DATA: 10.0.0.7:9000\r\nrequest-data: IP-Address:\r\n"
+                               "LAUNCH-application: FALSE\r\nCONNECTIVITY: N\r\n"
+                               "sender-CONNECT: true\r\ncancel-CODE: FAIL\r\n";
+    msnp_invite inv;
+    assert_int_equal(msnp_invite_parse(body, sizeof(body) - 1, &inv, NULL), MSNP_INVITE_OK);
+    assert_int_equal(inv.command, MSNP_INVITE_CONTEXT);
+    assert_int_equal(inv.cookie, 77);
+    assert_true(msnp_str_eq(inv.app_name, "Whiteboard"));
+    assert_true(msnp_str_eq(inv.app_guid, "{X}"));
+    assert_true(msnp_str_eq(inv.file, "a.txt"));
+    assert_int_equal(inv.file_size, 12);
+    assert_true(msnp_str_eq(inv.ip, "10.0.0.9"));
+    assert_true(msnp_str_eq(inv.ip_internal, "10.0.0.8"));
+    assert_int_equal(inv.port, 7000);
+    assert_int_equal(inv.portx, 10779);
+    assert_int_equal(inv.portx_internal, 10780);
+    assert_true(msnp_str_eq(inv.auth_cookie, "42"));
+    assert_true(msnp_str_eq(inv.session_protocol, "SM1"));
+    assert_true(msnp_str_eq(inv.session_id, "{S}"));
+    assert_true(inv.has_context_addr);
+    assert_int_equal(inv.context_port, 9000);
+    assert_true(msnp_str_eq(inv.request_data, "IP-Address:"));
+    assert_true(msnp_str_eq(inv.launch_application, "FALSE"));
+    assert_true(msnp_str_eq(inv.connectivity, "N"));
+    assert_true(inv.sender_connect);
+    assert_true(msnp_str_eq(inv.cancel_code, "FAIL"));
+
+    static const char near[] = "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 5\r\n"
+                               "Invitation_Cookie: 6\r\nInvitation-Cookiz: 7\r\nIP_Address: 10.0.0.1\r\n"
+                               "IP-Addressx: 10.0.0.2\r\nPorts: 7000\r\nPort_: 7001\r\nPorx: 7002\r\n"
+                               "Application-Namf: X\r\nApplicationXGUID: Y\r\nPortX_Internal: 10780\r\n";
+    assert_int_equal(msnp_invite_parse(near, sizeof(near) - 1, &inv, NULL), MSNP_INVITE_OK);
+    assert_int_equal(inv.cookie, 5);
+    assert_null(inv.ip.p);
+    assert_false(inv.has_port);
+    assert_false(inv.has_portx);
+    assert_false(inv.has_portx_internal);
+    assert_null(inv.app_name.p);
+    assert_null(inv.app_guid.p);
+
+    /* a control byte in a name is refused by the header block itself */
+    static const char cr[] = "Invitation-Command: ACCEPT\r\nInvitation\rCookie: 5\r\n";
+    assert_int_equal(msnp_invite_parse(cr, sizeof(cr) - 1, &inv, NULL), MSNP_INVITE_EMIME);
+
+    static const struct {
+        const char *text;
+        msnp_invite_command cmd;
+    } cmds[] = {
+        {"INVITE", MSNP_INVITE_INVITE},     {"invite", MSNP_INVITE_INVITE},      {" Accept\t", MSNP_INVITE_ACCEPT},
+        {"cAnCeL", MSNP_INVITE_CANCEL},     {"CONTEXT", MSNP_INVITE_CONTEXT},    {"INVITES", MSNP_INVITE_UNKNOWN},
+        {"INVIT", MSNP_INVITE_UNKNOWN},     {"INV\x09TE", MSNP_INVITE_UNKNOWN},  {"INVITE\x01", MSNP_INVITE_UNKNOWN},
+        {"\x01NVITE", MSNP_INVITE_UNKNOWN}, {"CONTEX\x14", MSNP_INVITE_UNKNOWN}, {"ACCEP", MSNP_INVITE_UNKNOWN},
+        {"", MSNP_INVITE_UNKNOWN},          {"CONTEXTS", MSNP_INVITE_UNKNOWN},   {"C0NTEXT", MSNP_INVITE_UNKNOWN},
+    };
+    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
+        assert_int_equal(msnp_invite_command_parse(msnp_str_c(cmds[k].text)), cmds[k].cmd);
+}
+
 /* The port to connect to: Port before IP-Address's ":port" before PortX
  * (msnc connects to Port when IP-Address carries another); inside,
  * PortX-Internal before Port before PortX, never the outside ":port". */
@@ -441,6 +510,7 @@ int main(void) {
         cmocka_unit_test(test_guids),
         cmocka_unit_test(test_classification_order),
         cmocka_unit_test(test_addresses_and_portx),
+        cmocka_unit_test(test_names_in_any_case),
         cmocka_unit_test(test_ports_to_connect_to),
         cmocka_unit_test(test_ipv6_addresses),
         cmocka_unit_test(test_dotted_quads_as_inet_pton),

@@ -84,10 +84,6 @@ int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max, const sn
 
 /* Outstanding counts per announcing user and per switchboard session,
  * kept in the maps as integers (a missing key is 0). */
-static size_t count_get(const sn_strmap *m, const char *key, size_t n) {
-    return (size_t)(uintptr_t)sn_strmap_get(m, key, n);
-}
-
 static void count_add(sn_strmap *m, const char *key, size_t n, int delta) {
     void **v = sn_strmap_ref(m, key, n, delta > 0);
     if (!v) return; /* not counted (delta < 0), or no memory to count it */
@@ -97,16 +93,20 @@ static void count_add(sn_strmap *m, const char *key, size_t n, int delta) {
     else *v = (void *)(uintptr_t)(count - 1);
 }
 
-/* A pending expectation counts against its user and session until it
- * is hit, retired or gone. */
-static void pending_count(sn_expect_table *t, const sn_expect *e, int delta) {
-    size_t on = e->owner == e->to ? e->to_len : e->from_len;
-    if (on) count_add(&t->pending_by_user, e->owner, on, delta);
+static void pending_session(sn_expect_table *t, const sn_expect *e, int delta) {
     if (e->session) {
         size_t v = (size_t)(uintptr_t)sn_u64map_get(&t->pending_by_session, e->session);
         if (delta < 0 && v <= 1) sn_u64map_del(&t->pending_by_session, e->session);
         else sn_u64map_put(&t->pending_by_session, e->session, (void *)(uintptr_t)(delta < 0 ? v - 1 : v + 1));
     }
+}
+
+/* A pending expectation counts against its user and session until it
+ * is hit, retired or gone. */
+static void pending_count(sn_expect_table *t, const sn_expect *e, int delta) {
+    size_t on = e->owner == e->to ? e->to_len : e->from_len;
+    if (on) count_add(&t->pending_by_user, e->owner, on, delta);
+    pending_session(t, e, delta);
 }
 
 /* The address chains hold only what sn_expect_match can return: pending,
@@ -368,18 +368,26 @@ static const char *put_str(char **at, const char *s, size_t n) {
 
 sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint64_t now, sn_expect **dup) {
     if (dup) *dup = NULL;
+    /* the strings' lengths, cut as the kept lengths (a byte each) allow */
+    size_t hl = proto->host_len < SN_EXPECT_HOST_MAX ? proto->host_len : SN_EXPECT_HOST_MAX - 1;
+    size_t fl = proto->from_len < SN_EXPECT_USER_MAX ? proto->from_len : SN_EXPECT_USER_MAX - 1;
+    size_t tl = proto->to_len < SN_EXPECT_USER_MAX ? proto->to_len : SN_EXPECT_USER_MAX - 1;
     sn_expect *head = proto->group ? sn_u64map_get(&t->by_group, proto->group) : NULL;
     for (sn_expect *x = head; x; x = x->gnext) {
         if (x->group == proto->group && x->port == proto->port && x->transport == proto->transport &&
-            strcmp(x->host, proto->host) == 0) {
+            x->host_len == hl && memcmp(x->host, proto->host, hl) == 0) {
             if (dup) *dup = x;
             return NULL;
         }
     }
-    size_t fl = strnlen(proto->from, sizeof proto->from - 1), tl = strnlen(proto->to, sizeof proto->to - 1);
     const char *owner = proto->owner_is_to ? proto->to : proto->from;
     size_t on = proto->owner_is_to ? tl : fl;
-    if (on && t->max_per_user && count_get(&t->pending_by_user, owner, on) >= t->max_per_user) {
+    /* the user's count, checked and then raised through one look-up: its
+     * slot is made now (a count of 0 until raised, which a count_add of
+     * the same user in make_room may take out), and taken out again if
+     * the prediction is refused below */
+    void **user = on ? sn_strmap_ref(&t->pending_by_user, owner, on, 1) : NULL;
+    if (user && t->max_per_user && (size_t)(uintptr_t)*user >= t->max_per_user) {
         t->dropped_user++;
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_USER_BOUND);
         return NULL;
@@ -387,14 +395,17 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     if (proto->session && t->max_per_session &&
         (size_t)(uintptr_t)sn_u64map_get(&t->pending_by_session, proto->session) >= t->max_per_session) {
         t->dropped_session++;
+        if (user && !*user) sn_strmap_del(&t->pending_by_user, owner, on);
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_SESSION_BOUND);
         return NULL;
     }
     if (t->count >= t->max) { /* making room may free members of the group */
         make_room(t);
         head = proto->group ? sn_u64map_get(&t->by_group, proto->group) : NULL;
+        /* and may have taken the user's slot out (its count was 0 or fell to 0) */
+        user = on ? sn_strmap_ref(&t->pending_by_user, owner, on, 1) : NULL;
     }
-    size_t hl = strnlen(proto->host, sizeof proto->host - 1), cl = proto->cookie ? proto->cookie_len : 0;
+    size_t cl = proto->cookie ? proto->cookie_len : 0;
     _Static_assert(sizeof(sn_expect) % _Alignof(sn_addr) == 0, "announcer addresses after the struct misaligned");
     _Static_assert(SN_EXPECT_HOST_MAX - 1 <= UINT8_MAX && SN_EXPECT_USER_MAX - 1 <= UINT8_MAX,
                    "lengths kept in a byte");
@@ -408,6 +419,7 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     size_t size = sizeof(sn_expect) + al + hl + cl + fl + tl + 4;
     sn_expect *e = cl <= UINT32_MAX ? expect_alloc(t, size) : NULL;
     if (!e) {
+        if (user && !*user) sn_strmap_del(&t->pending_by_user, owner, on);
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_NO_MEMORY);
         return NULL;
     }
@@ -461,7 +473,8 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     t->count++;
     if (t->count > t->peak) t->peak = t->count;
     t->added++;
-    pending_count(t, e, +1);
+    if (user) *user = (void *)((uintptr_t)*user + 1);
+    pending_session(t, e, +1);
     if (t->obs) sn_notify_added(t->obs, e);
     return e;
 }

@@ -53,17 +53,22 @@ typedef struct sn_expect_proto {
      * ends, notification client end; family 0 where unknown), which the
      * address a DNS answer gives the name later is checked against */
     sn_addr announcer[SN_EXPECT_ANNOUNCER_ADDRS];
-    /* the strings last: read up to their NUL only (sn_expect_proto_clear) */
-    char host[SN_EXPECT_HOST_MAX]; /* address as written ("1.2.3.4" or a name) */
-    char from[SN_EXPECT_USER_MAX], to[SN_EXPECT_USER_MAX];
+    /* The strings: the caller's bytes, never NULL ("" when empty), no NUL
+     * among their lengths' worth, read while sn_expect_add (which copies
+     * them into the expectation) and the observers it tells run. A host
+     * of SN_EXPECT_HOST_MAX bytes or more, a user of SN_EXPECT_USER_MAX
+     * or more, is taken cut to one byte less. Views, not copies: every
+     * referral and every address announced makes a prediction, and its
+     * strings were copied and measured twice on the way to the table. */
+    const char *host; /* address as written ("1.2.3.4" or a name) */
+    const char *from, *to;
+    size_t host_len, from_len, to_len;
 } sn_expect_proto;
 
-/* Every field 0, every string empty: the 500 bytes of the strings are not
- * zeroed, as nothing reads them past their NUL (a prediction is made for
- * every referral and every address announced). */
+/* Every field 0, every string empty. */
 static inline void sn_expect_proto_clear(sn_expect_proto *p) {
-    memset(p, 0, offsetof(sn_expect_proto, host));
-    p->host[0] = p->from[0] = p->to[0] = '\0';
+    memset(p, 0, sizeof *p);
+    p->host = p->from = p->to = "";
 }
 
 /* A stored expectation. Its strings live in the same allocation, right

@@ -396,7 +396,7 @@ static void origin_flagged(sn_ctx *c, const sn_expect *e, uint64_t flow, const c
 /* The origin check and the policy decide the flags; the table does the rest. */
 static void predict(sn_ctx *c, const sn_invite_origin *o, const sn_origin *announcer, sn_expect_proto *p) {
     if (!p->addr.family) {
-        const sn_addr *a = sn_dns_lookup(c, p->host, strlen(p->host));
+        const sn_addr *a = sn_dns_lookup(c, p->host, p->host_len);
         if (a) p->addr = *a;
     }
     sn_origin known = *announcer;

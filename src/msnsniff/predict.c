@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#include "strcopy.h"
-
 sn_app_class sn_app_class_of(msnp_app_kind k) {
     switch (k) {
     case MSNP_APP_FILE_TRANSFER: return SN_CLASS_FILE_TRANSFER;
@@ -27,19 +25,30 @@ uint8_t sn_app_transport(msnp_app_kind k) {
     }
 }
 
+/* The length of s up to a NUL, at most max: what a copy into a C string
+ * would hold. */
+static size_t text_len(const char *s, size_t max) { return max ? strnlen(s, max) : 0; }
+
 /* host[:port] into p->host / p->addr / p->port; 0, or -1 when the host
  * does not fit (refused whole, never cut). */
 static int endpoint(sn_expect_proto *p, msnp_str host, uint16_t port) {
     host = msnp_str_trim(host);
     if (host.n == 0 || host.n >= SN_EXPECT_HOST_MAX) return -1;
-    msnp_str_copy(host, p->host, sizeof p->host);
+    p->host = host.p;
+    p->host_len = text_len(host.p, host.n);
     if (sn_addr_parse(host.p, host.n, &p->addr) != 0) memset(&p->addr, 0, sizeof p->addr);
     p->port = port;
     return 0;
 }
 
-static int invite_one(const sn_predict_invite *in, msnp_str host, uint16_t port, const char *source,
-                      sn_expect_proto *p) {
+/* The users of an invitation's predictions, measured once for all. */
+typedef struct invite_users {
+    const char *sender, *peer;
+    size_t sender_len, peer_len;
+} invite_users;
+
+static int invite_one(const sn_predict_invite *in, const invite_users *u, msnp_str host, uint16_t port,
+                      const char *source, sn_expect_proto *p) {
     sn_expect_proto_clear(p);
     if (endpoint(p, host, port) != 0) return 0;
     p->transport = sn_app_transport(in->app);
@@ -53,8 +62,10 @@ static int invite_one(const sn_predict_invite *in, msnp_str host, uint16_t port,
     p->owner_is_to = 1;
     p->cookie = in->cookie;
     p->cookie_len = in->cookie_len;
-    sn_strcopy(p->to, sizeof p->to, in->sender ? in->sender : "");
-    sn_strcopy(p->from, sizeof p->from, in->peer ? in->peer : "");
+    p->to = u->sender;
+    p->to_len = u->sender_len;
+    p->from = u->peer;
+    p->from_len = u->peer_len;
     return 1;
 }
 
@@ -63,13 +74,19 @@ size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv
     /* an address or port that is none: nothing is predicted from the
      * message (an IP-Address without its bad port would read as any port) */
     if (inv->command == MSNP_INVITE_CANCEL || inv->addr_error != MSNP_INVITE_OK) return 0;
+    int ip = inv->ip.p && inv->ip.n, internal = inv->ip_internal.p && inv->ip_internal.n;
+    if (!ip && !internal && !inv->has_context_addr) return 0;
+    invite_users u = {in->sender ? in->sender : "", in->peer ? in->peer : "", 0, 0};
+    u.sender_len = text_len(u.sender, SN_EXPECT_USER_MAX - 1);
+    u.peer_len = text_len(u.peer, SN_EXPECT_USER_MAX - 1);
     /* the ports the peer's client connects to (libmsnp's rule, shared with
      * msnc): a prediction of any other port would miss its connection */
-    if (inv->ip.p && inv->ip.n) n += (size_t)invite_one(in, inv->ip, msnp_invite_port(inv), "IP-Address", &out[n]);
-    if (inv->ip_internal.p && inv->ip_internal.n)
-        n += (size_t)invite_one(in, inv->ip_internal, msnp_invite_internal_port(inv), "IP-Address-Internal", &out[n]);
+    if (ip) n += (size_t)invite_one(in, &u, inv->ip, msnp_invite_port(inv), "IP-Address", &out[n]);
+    if (internal)
+        n += (size_t)invite_one(in, &u, inv->ip_internal, msnp_invite_internal_port(inv), "IP-Address-Internal",
+                                &out[n]);
     if (inv->has_context_addr)
-        n += (size_t)invite_one(in, inv->context_host, inv->context_port, "Context-Data", &out[n]);
+        n += (size_t)invite_one(in, &u, inv->context_host, inv->context_port, "Context-Data", &out[n]);
     return n;
 }
 
@@ -103,7 +120,10 @@ int sn_predict_referral(const msnp_cmd *cmd, const char *user, uint64_t flow, sn
         host = addr;
         port = 0;
     }
-    msnp_str_copy(host, out->host, sizeof out->host);
+    if (host.n) {
+        out->host = host.p;
+        out->host_len = text_len(host.p, host.n < SN_EXPECT_HOST_MAX ? host.n : SN_EXPECT_HOST_MAX - 1);
+    }
     if (sn_addr_parse(host.p, host.n, &out->addr) != 0) memset(&out->addr, 0, sizeof out->addr);
     out->port = port ? port : 1863;
     out->transport = SN_TR_TCP;
@@ -113,7 +133,8 @@ int sn_predict_referral(const msnp_cmd *cmd, const char *user, uint64_t flow, sn
         out->cookie = cookie.p;
         out->cookie_len = cookie.n;
     }
-    sn_strcopy(out->from, sizeof out->from, user ? user : "");
+    out->from = user ? user : "";
+    out->from_len = text_len(out->from, SN_EXPECT_USER_MAX - 1);
     out->learned_flow = flow;
     return 1;
 }

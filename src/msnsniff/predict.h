@@ -46,12 +46,13 @@ typedef struct sn_predict_invite {
 
 /* The predictions of one invitation message into out[]; returns how many.
  * addr is set for address literals, family 0 for host names (the caller
- * resolves those). */
+ * resolves those). out[] points into inv's bytes and at in's strings, and
+ * is used while they are. */
 size_t sn_predict_invitation(const sn_predict_invite *in, const msnp_invite *inv, sn_expect_proto out[SN_PREDICT_MAX]);
 
 /* A server's XFR NS / XFR SB / RNG line on the connection of `user`
- * (flow): 1 and *out filled, else 0. *out points into cmd (its cookie)
- * and is used while cmd is. */
+ * (flow): 1 and *out filled, else 0. *out points into cmd (its address
+ * and cookie) and at user, and is used while they are. */
 int sn_predict_referral(const msnp_cmd *cmd, const char *user, uint64_t flow, sn_expect_proto *out);
 
 /* The addresses an announcer is known by. */

@@ -100,13 +100,16 @@ static void on_dropped(void *ctx, const sn_expect_proto *p, sn_expect_drop why) 
     if (!ev) return;
     sn_ev_set_str(ev, "app", p->app);
     sn_ev_set_str(ev, "transport", sn_transport_name(p->transport));
-    sn_ev_set_str(ev, "address", p->host);
+    /* as sn_expect_add would have kept them */
+    size_t hl = p->host_len < SN_EXPECT_HOST_MAX ? p->host_len : SN_EXPECT_HOST_MAX - 1;
+    sn_ev_set_strn(ev, "address", p->host, hl);
     port_field(ev, p->port);
     sn_ev_set_strn(ev, "cookie", p->cookie ? p->cookie : "", p->cookie_len);
     if (p->invitation) sn_ev_set_int(ev, "invitation", p->invitation);
     if (p->session) sn_ev_set_int(ev, "session", p->session);
-    const char *owner = p->owner_is_to ? p->to : p->from;
-    sn_ev_set_str(ev, "user", owner[0] ? owner : NULL);
+    size_t on = p->owner_is_to ? p->to_len : p->from_len;
+    if (on >= SN_EXPECT_USER_MAX) on = SN_EXPECT_USER_MAX - 1;
+    sn_ev_set_strn(ev, "user", on ? (p->owner_is_to ? p->to : p->from) : NULL, on);
     sn_ev_set_str(ev, "source", p->source);
     sn_ev_set_int(ev, "learned_flow", p->learned_flow);
     sn_ev_set_str(ev, "reason", sn_expect_drop_name(why));

@@ -469,7 +469,7 @@ static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email)
 /* A referral's host name is resolved from the DNS answers seen so far. */
 static sn_expect *expect_referral(sn_ctx *c, sn_expect_proto *p) {
     if (!p->addr.family) {
-        const sn_addr *a = sn_dns_lookup(c, p->host, strlen(p->host));
+        const sn_addr *a = sn_dns_lookup(c, p->host, p->host_len);
         if (a) p->addr = *a;
     }
     return sn_expect_add(&c->expect, p, c->now, NULL);

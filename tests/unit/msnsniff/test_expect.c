@@ -16,8 +16,9 @@
 
 static sn_expect_proto proto_exp(const char *host, uint16_t port, uint8_t tr, uint64_t group) {
     sn_expect_proto e;
-    memset(&e, 0, sizeof e);
-    snprintf(e.host, sizeof e.host, "%s", host);
+    sn_expect_proto_clear(&e);
+    e.host = host;
+    e.host_len = strlen(host);
     if (sn_addr_parse(host, strlen(host), &e.addr) != 0) memset(&e.addr, 0, sizeof e.addr);
     e.port = port;
     e.transport = tr;
@@ -138,12 +139,16 @@ static void test_lengths_kept(void **state) {
     sn_expect_table t;
     assert_int_equal(sn_expect_init(&t, 1000, 0, NULL), 0);
     t.max_per_user = 1;
-    sn_expect_proto p = proto_exp("h", 1863, SN_TR_TCP, 7);
-    memset(p.host, 'h', sizeof p.host - 1); /* the longest name taken */
+    static char host[SN_EXPECT_HOST_MAX + 10], from[SN_EXPECT_USER_MAX + 10];
+    memset(host, 'h', sizeof host - 1); /* longer than a name is kept: cut to the longest */
+    memset(from, 'f', sizeof from - 1);
+    sn_expect_proto p = proto_exp(host, 1863, SN_TR_TCP, 7);
     p.cookie = "12345.67890 and what follows";
     p.cookie_len = 11;
-    memset(p.from, 'f', sizeof p.from - 1);
-    snprintf(p.to, sizeof p.to, "%s", "bob@example.com");
+    p.from = from;
+    p.from_len = strlen(from);
+    p.to = "bob@example.com";
+    p.to_len = 15;
     p.owner_is_to = 1;
     sn_expect *e = sn_expect_add(&t, &p, 100, NULL);
     assert_non_null(e);
@@ -157,11 +162,13 @@ static void test_lengths_kept(void **state) {
     assert_string_equal(e->to, "bob@example.com");
     /* bob's one outstanding prediction: his next is refused, another user's is not */
     sn_expect_proto q = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 8);
-    snprintf(q.to, sizeof q.to, "%s", "bob@example.com");
+    q.to = "bob@example.com";
+    q.to_len = strlen(q.to);
     q.owner_is_to = 1;
     assert_null(sn_expect_add(&t, &q, 100, NULL));
     assert_int_equal(t.dropped_user, 1);
-    snprintf(q.to, sizeof q.to, "%s", "carol@example.com");
+    q.to = "carol@example.com";
+    q.to_len = strlen(q.to);
     sn_expect *x = sn_expect_add(&t, &q, 100, NULL);
     assert_non_null(x);
     assert_int_equal(x->host_len, 8);
@@ -173,7 +180,8 @@ static void test_lengths_kept(void **state) {
                "34";
     q.cookie_len = 5;
     q.group = 10;
-    snprintf(q.to, sizeof q.to, "%s", "dave@example.com");
+    q.to = "dave@example.com";
+    q.to_len = strlen(q.to);
     x = sn_expect_add(&t, &q, 100, NULL);
     assert_non_null(x);
     assert_int_equal(x->cookie_len, 2);
@@ -181,7 +189,8 @@ static void test_lengths_kept(void **state) {
     sn_expect_hit_info h;
     memset(&h, 0, sizeof h);
     sn_expect_hit(&t, e, &h);
-    snprintf(q.to, sizeof q.to, "%s", "bob@example.com");
+    q.to = "bob@example.com";
+    q.to_len = strlen(q.to);
     q.group = 9;
     assert_non_null(sn_expect_add(&t, &q, 100, NULL));
     sn_expect_expire(&t, UINT64_MAX);
@@ -501,13 +510,21 @@ static void test_slots_reused(void **state) {
             char host[32];
             snprintf(host, sizeof host, "10.0.%d.%d", i / 200, i % 200 + 1);
             sn_expect_proto p = proto_exp(host, (uint16_t)(1000 + round), SN_TR_TCP, (uint64_t)i + 1);
+            static char longf[SN_EXPECT_USER_MAX], longt[SN_EXPECT_USER_MAX];
+            char from[32];
             if (i % 50 == 7) { /* too large for a slot */
-                memset(p.from, 'f', sizeof p.from - 1);
-                memset(p.to, 't', sizeof p.to - 1);
+                memset(longf, 'f', sizeof longf - 1);
+                memset(longt, 't', sizeof longt - 1);
+                p.from = longf;
+                p.from_len = sizeof longf - 1;
+                p.to = longt;
+                p.to_len = sizeof longt - 1;
                 p.cookie = "a cookie a little longer than most of them are";
                 p.cookie_len = strlen(p.cookie);
             } else {
-                snprintf(p.from, sizeof p.from, "u%d@example.com", i);
+                snprintf(from, sizeof from, "u%d@example.com", i);
+                p.from = from;
+                p.from_len = strlen(from);
             }
             sn_expect *e = sn_expect_add(&t, &p, 100 + (uint64_t)round * 10000, NULL);
             assert_non_null(e);
@@ -518,8 +535,6 @@ static void test_slots_reused(void **state) {
                 assert_int_equal(strlen(e->to), SN_EXPECT_USER_MAX - 1);
                 assert_string_equal(e->cookie, "a cookie a little longer than most of them are");
             } else {
-                char from[32];
-                snprintf(from, sizeof from, "u%d@example.com", i);
                 assert_string_equal(e->from, from);
             }
             if (round == 0) {
@@ -537,6 +552,58 @@ static void test_slots_reused(void **state) {
     sn_expect_free(&t);
 }
 
+/* The per-user count is kept by one slot per user that has pending
+ * predictions: a prediction refused by the session bound leaves no slot
+ * for its user, and one that evicts the user's only other prediction
+ * (the global bound) is still counted. */
+static void test_user_counts(void **state) {
+    (void)state;
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, 1000, 2, NULL), 0);
+    t.max_per_session = 1;
+    sn_expect_proto p = proto_exp("10.0.0.1", 6891, SN_TR_TCP, 1);
+    p.to = "bob@example.com";
+    p.to_len = strlen(p.to);
+    p.owner_is_to = 1;
+    p.session = 5;
+    assert_non_null(sn_expect_add(&t, &p, 100, NULL));
+    assert_int_equal((uintptr_t)sn_strmap_get(&t.pending_by_user, p.to, p.to_len), 1);
+    /* carol's first, refused by the session's bound: no count of hers */
+    sn_expect_proto q = proto_exp("10.0.0.2", 6891, SN_TR_TCP, 2);
+    q.to = "carol@example.com";
+    q.to_len = strlen(q.to);
+    q.owner_is_to = 1;
+    q.session = 5;
+    assert_null(sn_expect_add(&t, &q, 100, NULL));
+    assert_int_equal(t.dropped_session, 1);
+    assert_null(sn_strmap_get(&t.pending_by_user, q.to, q.to_len));
+    assert_int_equal(msnkit_strmap_count(&t.pending_by_user), 1);
+    /* in another session: counted */
+    q.session = 6;
+    assert_non_null(sn_expect_add(&t, &q, 100, NULL));
+    assert_int_equal((uintptr_t)sn_strmap_get(&t.pending_by_user, q.to, q.to_len), 1);
+    /* the table is full: bob's next evicts bob's oldest (the table's
+     * oldest), whose count falls to 0 on the way, and is counted */
+    p.group = 3;
+    p.session = 7;
+    p.host = "10.0.0.3";
+    p.host_len = 8;
+    assert_non_null(sn_expect_add(&t, &p, 200, NULL));
+    assert_int_equal(t.evicted, 1);
+    assert_int_equal((uintptr_t)sn_strmap_get(&t.pending_by_user, p.to, p.to_len), 1);
+    assert_int_equal((uintptr_t)sn_strmap_get(&t.pending_by_user, q.to, q.to_len), 1);
+    /* over the user's bound: refused, the count as it was */
+    t.max_per_user = 1;
+    p.group = 4;
+    p.session = 8;
+    assert_null(sn_expect_add(&t, &p, 300, NULL));
+    assert_int_equal(t.dropped_user, 1);
+    assert_int_equal((uintptr_t)sn_strmap_get(&t.pending_by_user, p.to, p.to_len), 1);
+    sn_expect_expire(&t, UINT64_MAX);
+    assert_int_equal(msnkit_strmap_count(&t.pending_by_user), 0);
+    sn_expect_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expectations),
@@ -549,6 +616,7 @@ int main(void) {
         cmocka_unit_test(test_cookie_index_holds_pending_only),
         cmocka_unit_test(test_reannounced_with_the_application),
         cmocka_unit_test(test_slots_reused),
+        cmocka_unit_test(test_user_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -372,12 +372,13 @@ static sn_invitation *adopt(sn_ctx *c, sn_invitation *i, const sn_invite_origin 
     return i;
 }
 
-static const char *by_name(msnp_classified_by b) {
+/* Literals by case: the event takes each without measuring it. */
+static void set_classified_by(sn_ev *ev, msnp_classified_by b) {
     switch (b) {
-    case MSNP_BY_GUID: return "guid";
-    case MSNP_BY_NAME: return "name";
-    case MSNP_BY_HEADERS: return "headers";
-    default: return "none";
+    case MSNP_BY_GUID: sn_ev_set_str(ev, "classified_by", "guid"); break;
+    case MSNP_BY_NAME: sn_ev_set_str(ev, "classified_by", "name"); break;
+    case MSNP_BY_HEADERS: sn_ev_set_str(ev, "classified_by", "headers"); break;
+    default: sn_ev_set_str(ev, "classified_by", "none"); break;
     }
 }
 
@@ -437,8 +438,9 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
         sn_anomaly_report(c, &a);
         return 0;
     }
-    msnp_str_copy(msnp_str_trim(inv->cookie_raw), cookie, sizeof cookie);
-    size_t cn = strlen(cookie); /* the key of every look-up below */
+    /* the key of every look-up below; as long as the copy, as a header
+     * value holds no NUL (msnp_mime_parse refuses the block) */
+    size_t cn = msnp_str_copy(msnp_str_trim(inv->cookie_raw), cookie, sizeof cookie);
     sn_invitation *i = NULL;
     int repeat = 0, adopted = 0;
     if (inv->command == MSNP_INVITE_INVITE) {
@@ -487,11 +489,13 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
     sn_ev_set_int(ev, "flow", o->flow);
     if (o->session) sn_ev_set_int(ev, "session", o->session);
     sn_ev_set_int(ev, "invitation", i->id);
-    sn_ev_set_str(ev, "cookie", cookie);
-    sn_ev_set_str(ev, "command", msnp_invite_command_name(inv->command));
-    sn_ev_set_str(ev, "direction", o->sent ? "sent" : "received");
-    sn_ev_set_str(ev, "app", msnp_app_kind_name(i->app));
-    sn_ev_set_str(ev, "classified_by", by_name(i->by));
+    sn_ev_set_strn(ev, "cookie", cookie, cn);
+    msnp_str command = msnp_invite_command_str(inv->command), app = msnp_app_kind_str(i->app);
+    sn_ev_set_strn(ev, "command", command.p, command.n);
+    if (o->sent) sn_ev_set_str(ev, "direction", "sent");
+    else sn_ev_set_str(ev, "direction", "received");
+    sn_ev_set_strn(ev, "app", app.p, app.n);
+    set_classified_by(ev, i->by);
     if (inv->app_name.p) sn_ev_set_strn(ev, "app_name", inv->app_name.p, inv->app_name.n);
     if (inv->app_guid.p) sn_ev_set_strn(ev, "guid", inv->app_guid.p, inv->app_guid.n);
     sn_ev_set_str(ev, "from", o->sender && o->sender[0] ? o->sender : NULL);
@@ -525,8 +529,8 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
                                o->session,
                                i->id,
                                cookie,
-                               msnp_invite_command_name(inv->command),
-                               msnp_app_kind_name(i->app),
+                               command.p,
+                               app.p,
                                from,
                                i->inviter,
                                (uint8_t)(o->sent != 0),

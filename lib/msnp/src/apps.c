@@ -81,21 +81,25 @@ msnp_transport msnp_app_transport(msnp_app_kind k) {
     }
 }
 
-const char *msnp_app_kind_name(msnp_app_kind k) {
+#define NAME(s) \
+    { s, sizeof(s) - 1 }
+msnp_str msnp_app_kind_str(msnp_app_kind k) {
     switch (k) {
-    case MSNP_APP_FILE_TRANSFER: return "file_transfer";
-    case MSNP_APP_VOICE: return "voice";
-    case MSNP_APP_VIDEO: return "video";
-    case MSNP_APP_WHITEBOARD: return "whiteboard";
-    case MSNP_APP_APP_SHARING: return "app_sharing";
-    case MSNP_APP_REMOTE_ASSISTANCE: return "remote_assistance";
-    case MSNP_APP_NETMEETING: return "netmeeting";
-    case MSNP_APP_GAME: return "game";
-    case MSNP_APP_OTHER: return "other";
+    case MSNP_APP_FILE_TRANSFER: return (msnp_str)NAME("file_transfer");
+    case MSNP_APP_VOICE: return (msnp_str)NAME("voice");
+    case MSNP_APP_VIDEO: return (msnp_str)NAME("video");
+    case MSNP_APP_WHITEBOARD: return (msnp_str)NAME("whiteboard");
+    case MSNP_APP_APP_SHARING: return (msnp_str)NAME("app_sharing");
+    case MSNP_APP_REMOTE_ASSISTANCE: return (msnp_str)NAME("remote_assistance");
+    case MSNP_APP_NETMEETING: return (msnp_str)NAME("netmeeting");
+    case MSNP_APP_GAME: return (msnp_str)NAME("game");
+    case MSNP_APP_OTHER: return (msnp_str)NAME("other");
     case MSNP_APP_UNKNOWN: break;
     }
-    return "unknown";
+    return (msnp_str)NAME("unknown");
 }
+
+const char *msnp_app_kind_name(msnp_app_kind k) { return msnp_app_kind_str(k).p; }
 
 const char *msnp_transport_name(msnp_transport t) {
     return t == MSNP_TRANSPORT_TCP ? "tcp" : t == MSNP_TRANSPORT_UDP ? "udp" : "none";

@@ -8,16 +8,20 @@
 
 #include "msnp/util.h"
 
-const char *msnp_invite_command_name(msnp_invite_command c) {
+#define NAME(s) \
+    { s, sizeof(s) - 1 }
+msnp_str msnp_invite_command_str(msnp_invite_command c) {
     switch (c) {
-    case MSNP_INVITE_INVITE: return "INVITE";
-    case MSNP_INVITE_ACCEPT: return "ACCEPT";
-    case MSNP_INVITE_CANCEL: return "CANCEL";
-    case MSNP_INVITE_CONTEXT: return "CONTEXT";
+    case MSNP_INVITE_INVITE: return (msnp_str)NAME("INVITE");
+    case MSNP_INVITE_ACCEPT: return (msnp_str)NAME("ACCEPT");
+    case MSNP_INVITE_CANCEL: return (msnp_str)NAME("CANCEL");
+    case MSNP_INVITE_CONTEXT: return (msnp_str)NAME("CONTEXT");
     case MSNP_INVITE_UNKNOWN: break;
     }
-    return "UNKNOWN";
+    return (msnp_str)NAME("UNKNOWN");
 }
+
+const char *msnp_invite_command_name(msnp_invite_command c) { return msnp_invite_command_str(c).p; }
 
 /* s (4 to 8 bytes) against lit, a lower-case word of letters only and
  * of s's length, without regard to case: with 0x20 set in each byte of

@@ -240,6 +240,23 @@ static void test_names_in_any_case(void **state) {
         assert_int_equal(msnp_invite_command_parse(msnp_str_c(cmds[k].text)), cmds[k].cmd);
 }
 
+/* The names with their lengths are the names. */
+static void test_names_with_lengths(void **state) {
+    (void)state;
+    for (int c = MSNP_INVITE_UNKNOWN; c <= MSNP_INVITE_CONTEXT + 1; c++) {
+        msnp_str s = msnp_invite_command_str((msnp_invite_command)c);
+        assert_ptr_equal(s.p, msnp_invite_command_name((msnp_invite_command)c));
+        assert_int_equal(s.n, strlen(s.p));
+    }
+    for (int k = MSNP_APP_UNKNOWN; k <= MSNP_APP_OTHER + 1; k++) {
+        msnp_str s = msnp_app_kind_str((msnp_app_kind)k);
+        assert_ptr_equal(s.p, msnp_app_kind_name((msnp_app_kind)k));
+        assert_int_equal(s.n, strlen(s.p));
+    }
+    assert_true(msnp_str_eq(msnp_invite_command_str(MSNP_INVITE_CONTEXT), "CONTEXT"));
+    assert_true(msnp_str_eq(msnp_app_kind_str(MSNP_APP_REMOTE_ASSISTANCE), "remote_assistance"));
+}
+
 /* The port to connect to: Port before IP-Address's ":port" before PortX
  * (msnc connects to Port when IP-Address carries another); inside,
  * PortX-Internal before Port before PortX, never the outside ":port". */
@@ -511,6 +528,7 @@ int main(void) {
         cmocka_unit_test(test_classification_order),
         cmocka_unit_test(test_addresses_and_portx),
         cmocka_unit_test(test_names_in_any_case),
+        cmocka_unit_test(test_names_with_lengths),
         cmocka_unit_test(test_ports_to_connect_to),
         cmocka_unit_test(test_ipv6_addresses),
         cmocka_unit_test(test_dotted_quads_as_inet_pton),

@@ -22,6 +22,8 @@ typedef enum msnp_invite_command {
 } msnp_invite_command;
 
 const char *msnp_invite_command_name(msnp_invite_command c);
+/* The same name with its length, for writers that would measure it. */
+msnp_str msnp_invite_command_str(msnp_invite_command c);
 msnp_invite_command msnp_invite_command_parse(msnp_str s);
 
 typedef enum msnp_app_kind {
@@ -40,6 +42,7 @@ typedef enum msnp_app_kind {
 typedef enum msnp_transport { MSNP_TRANSPORT_NONE = 0, MSNP_TRANSPORT_TCP, MSNP_TRANSPORT_UDP } msnp_transport;
 
 const char *msnp_app_kind_name(msnp_app_kind k);   /* "file_transfer" ... */
+msnp_str msnp_app_kind_str(msnp_app_kind k);       /* the same name with its length */
 const char *msnp_transport_name(msnp_transport t); /* "tcp" / "udp" / "none" */
 
 typedef struct msnp_app_info {

@@ -83,30 +83,23 @@ int sn_expect_init(sn_expect_table *t, uint64_t timeout_us, size_t max, const sn
 }
 
 /* Outstanding counts per announcing user and per switchboard session,
- * kept in the maps as integers (a missing key is 0). */
-static void count_add(sn_strmap *m, const char *key, size_t n, int delta) {
-    void **v = sn_strmap_ref(m, key, n, delta > 0);
-    if (!v) return; /* not counted (delta < 0), or no memory to count it */
-    size_t count = (size_t)(uintptr_t)*v;
-    if (delta > 0) *v = (void *)(uintptr_t)(count + 1);
-    else if (count <= 1) sn_strmap_del(m, key, n);
-    else *v = (void *)(uintptr_t)(count - 1);
-}
-
-static void pending_session(sn_expect_table *t, const sn_expect *e, int delta) {
+ * kept in the maps as integers (a missing key is 0): a pending
+ * expectation counts against its user and session until it is hit,
+ * retired or gone. Its user's count is lowered through the slot it was
+ * raised in (sn_expect_add), which stays valid while the user has pending
+ * ones: the key leaves the map only with the last of them. */
+static void pending_leave(sn_expect_table *t, sn_expect *e) {
+    if (e->user_count) {
+        size_t count = (size_t)(uintptr_t)*e->user_count;
+        if (count <= 1) sn_strmap_del(&t->pending_by_user, e->owner, e->owner == e->to ? e->to_len : e->from_len);
+        else *e->user_count = (void *)(uintptr_t)(count - 1);
+        e->user_count = NULL;
+    }
     if (e->session) {
         size_t v = (size_t)(uintptr_t)sn_u64map_get(&t->pending_by_session, e->session);
-        if (delta < 0 && v <= 1) sn_u64map_del(&t->pending_by_session, e->session);
-        else sn_u64map_put(&t->pending_by_session, e->session, (void *)(uintptr_t)(delta < 0 ? v - 1 : v + 1));
+        if (v <= 1) sn_u64map_del(&t->pending_by_session, e->session);
+        else sn_u64map_put(&t->pending_by_session, e->session, (void *)(uintptr_t)(v - 1));
     }
-}
-
-/* A pending expectation counts against its user and session until it
- * is hit, retired or gone. */
-static void pending_count(sn_expect_table *t, const sn_expect *e, int delta) {
-    size_t on = e->owner == e->to ? e->to_len : e->from_len;
-    if (on) count_add(&t->pending_by_user, e->owner, on, delta);
-    pending_session(t, e, delta);
 }
 
 /* The address chains hold only what sn_expect_match can return: pending,
@@ -230,7 +223,7 @@ static void cookie_out(sn_expect_table *t, sn_expect *e) {
 /* Hit or retired: no longer matchable; freed after the linger. */
 static void spend(sn_expect_table *t, sn_expect *e, uint8_t state) {
     if (state == SN_EXP_RETIRED && e->state == SN_EXP_PENDING) t->retired++;
-    if (e->state == SN_EXP_PENDING) pending_count(t, e, -1);
+    if (e->state == SN_EXP_PENDING) pending_leave(t, e);
     e->state = state;
     unhash(t, e);
     cookie_out(t, e);
@@ -269,7 +262,7 @@ static void destroy(sn_expect_table *t, sn_expect *e) {
 
 void sn_expect_free(sn_expect_table *t) {
     while (t->qhead) {
-        pending_count(t, t->qhead, -1);
+        pending_leave(t, t->qhead);
         destroy(t, t->qhead);
     }
     while (t->shead) destroy(t, t->shead);
@@ -333,7 +326,7 @@ size_t sn_expect_reannounce(sn_expect_table *t, uint64_t group, const char *app,
 
 /* A pending one leaves unused: counted, told, freed. */
 static void miss(sn_expect_table *t, sn_expect *e, sn_expect_end why) {
-    pending_count(t, e, -1);
+    pending_leave(t, e);
     e->state = SN_EXP_MISSED;
     t->misses++;
     if (t->obs) sn_notify_expired(t->obs, e, why);
@@ -383,17 +376,18 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     const char *owner = proto->owner_is_to ? proto->to : proto->from;
     size_t on = proto->owner_is_to ? tl : fl;
     /* the user's count, checked and then raised through one look-up: its
-     * slot is made now (a count of 0 until raised, which a count_add of
-     * the same user in make_room may take out), and taken out again if
-     * the prediction is refused below */
+     * slot is made now (a count of 0 until raised; make_room may take it
+     * out, lowering the count of one it evicts to 0), and taken out again
+     * if the prediction is refused below */
     void **user = on ? sn_strmap_ref(&t->pending_by_user, owner, on, 1) : NULL;
     if (user && t->max_per_user && (size_t)(uintptr_t)*user >= t->max_per_user) {
         t->dropped_user++;
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_USER_BOUND);
         return NULL;
     }
-    if (proto->session && t->max_per_session &&
-        (size_t)(uintptr_t)sn_u64map_get(&t->pending_by_session, proto->session) >= t->max_per_session) {
+    /* the session's count, read once for the check and the raise */
+    size_t in_session = proto->session ? (size_t)(uintptr_t)sn_u64map_get(&t->pending_by_session, proto->session) : 0;
+    if (proto->session && t->max_per_session && in_session >= t->max_per_session) {
         t->dropped_session++;
         if (user && !*user) sn_strmap_del(&t->pending_by_user, owner, on);
         if (t->obs) sn_notify_dropped(t->obs, proto, SN_DROP_SESSION_BOUND);
@@ -402,8 +396,10 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     if (t->count >= t->max) { /* making room may free members of the group */
         make_room(t);
         head = proto->group ? sn_u64map_get(&t->by_group, proto->group) : NULL;
-        /* and may have taken the user's slot out (its count was 0 or fell to 0) */
+        /* and may have taken the user's slot out (its count was 0 or fell
+         * to 0), and lowered the session's count */
         user = on ? sn_strmap_ref(&t->pending_by_user, owner, on, 1) : NULL;
+        in_session = proto->session ? (size_t)(uintptr_t)sn_u64map_get(&t->pending_by_session, proto->session) : 0;
     }
     size_t cl = proto->cookie ? proto->cookie_len : 0;
     _Static_assert(sizeof(sn_expect) % _Alignof(sn_addr) == 0, "announcer addresses after the struct misaligned");
@@ -473,8 +469,11 @@ sn_expect *sn_expect_add(sn_expect_table *t, const sn_expect_proto *proto, uint6
     t->count++;
     if (t->count > t->peak) t->peak = t->count;
     t->added++;
-    if (user) *user = (void *)((uintptr_t)*user + 1);
-    pending_session(t, e, +1);
+    if (user) {
+        *user = (void *)((uintptr_t)*user + 1);
+        e->user_count = user;
+    }
+    if (e->session) sn_u64map_put(&t->pending_by_session, e->session, (void *)(uintptr_t)(in_session + 1));
     if (t->obs) sn_notify_added(t->obs, e);
     return e;
 }

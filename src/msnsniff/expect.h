@@ -117,6 +117,9 @@ typedef struct sn_expect {
      * (sn_expect_proto.announcer) in the same allocation; NULL for an
      * address, a referral, or an announcer the capture knows nothing of */
     const sn_addr *announcer;
+    /* pending and counted against its user: the slot of that count in
+     * pending_by_user (expect.c), else NULL */
+    void **user_count;
 } sn_expect;
 
 typedef struct sn_expect_table {

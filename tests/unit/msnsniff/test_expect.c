@@ -592,6 +592,22 @@ static void test_user_counts(void **state) {
     assert_int_equal(t.evicted, 1);
     assert_int_equal((uintptr_t)sn_strmap_get(&t.pending_by_user, p.to, p.to_len), 1);
     assert_int_equal((uintptr_t)sn_strmap_get(&t.pending_by_user, q.to, q.to_len), 1);
+    assert_null(sn_u64map_get(&t.pending_by_session, 5));
+    assert_int_equal((uintptr_t)sn_u64map_get(&t.pending_by_session, 7), 1);
+    /* two of one user: the first to leave lowers the count, the last takes it out */
+    p.group = 5;
+    p.session = 6;
+    t.max = 10;
+    t.max_per_session = 4;
+    sn_expect *two = sn_expect_add(&t, &p, 250, NULL);
+    assert_non_null(two);
+    assert_int_equal((uintptr_t)sn_strmap_get(&t.pending_by_user, p.to, p.to_len), 2);
+    assert_int_equal((uintptr_t)sn_u64map_get(&t.pending_by_session, 6), 2);
+    sn_expect_hit_info h;
+    memset(&h, 0, sizeof h);
+    sn_expect_hit(&t, two, &h);
+    assert_int_equal((uintptr_t)sn_strmap_get(&t.pending_by_user, p.to, p.to_len), 1);
+    assert_int_equal((uintptr_t)sn_u64map_get(&t.pending_by_session, 6), 1);
     /* over the user's bound: refused, the count as it was */
     t.max_per_user = 1;
     p.group = 4;

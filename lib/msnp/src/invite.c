@@ -363,8 +363,11 @@ uint16_t msnp_invite_internal_port(const msnp_invite *inv) {
 static msnp_app_kind voice_or_video(const msnp_invite *inv) {
     msnp_str cd = inv->context_data;
     const char *req = NULL;
+    /* compared as msnp_str_istarts would, without regard to case: letters
+     * with 0x20 set (which folds only a letter's two cases together), the
+     * underscore as it is */
     for (size_t i = 0; i + 9 <= cd.n; i++)
-        if (msnp_str_istarts(msnp_str_make(cd.p + i, cd.n - i), "Requested")) {
+        if ((cd.p[i] | 0x20) == 'r' && letters_are(msnp_str_make(cd.p + i + 1, 8), "equested")) {
             req = cd.p + i;
             break;
         }
@@ -372,7 +375,9 @@ static msnp_app_kind voice_or_video(const msnp_invite *inv) {
     const char *end = memchr(req, ';', (size_t)(cd.p + cd.n - req));
     size_t len = end ? (size_t)(end - req) : (size_t)(cd.p + cd.n - req);
     for (size_t i = 0; i + 5 <= len; i++)
-        if (msnp_str_istarts(msnp_str_make(req + i, len - i), "SIP_V")) return MSNP_APP_VIDEO;
+        if ((req[i] | 0x20) == 's' && (req[i + 1] | 0x20) == 'i' && (req[i + 2] | 0x20) == 'p' && req[i + 3] == '_' &&
+            (req[i + 4] | 0x20) == 'v')
+            return MSNP_APP_VIDEO;
     return MSNP_APP_VOICE;
 }
 

@@ -112,7 +112,30 @@ static void test_guids(void **state) {
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].guid);
         assert_ptr_equal(msnp_app_by_guid(msnp_str_c(t[i].guid)), &t[i]);
+        /* the form msnp_app_by_guid relies on: braces around 36 bytes of
+         * upper-case hexadecimal digits and hyphens */
+        assert_int_equal(strlen(t[i].guid), 38);
+        assert_true(t[i].guid[0] == '{' && t[i].guid[37] == '}');
+        for (size_t k = 1; k < 37; k++)
+            assert_true((t[i].guid[k] >= '0' && t[i].guid[k] <= '9') || (t[i].guid[k] >= 'A' && t[i].guid[k] <= 'F') ||
+                        t[i].guid[k] == '-');
+        /* each byte in the other case matches; a byte that only folds onto
+         * it with 0x20 (a control byte for a digit, CR for '-') does not */
+        char g[39];
+        for (size_t k = 1; k < 37; k++) {
+            memcpy(g, t[i].guid, 39);
+            char ch = g[k];
+            g[k] = (char)(ch >= 'A' && ch <= 'F' ? ch + 32 : ch);
+            assert_ptr_equal(msnp_app_by_guid(msnp_str_c(g)), &t[i]);
+            g[k] = (char)(ch ^ 0x20);
+            if (ch >= 'A' && ch <= 'F') assert_ptr_equal(msnp_app_by_guid(msnp_str_c(g)), &t[i]);
+            else assert_null(msnp_app_by_guid(msnp_str_c(g)));
+            g[k] = (char)(ch + 1 == ':' ? 'A' : ch + 1);
+            assert_null(msnp_app_by_guid(msnp_str_c(g)));
+        }
     }
+    assert_null(msnp_app_by_guid(msnp_str_c("{5D3E02AB-6190-11D3-BBBB-00C04F79568}")));
+    assert_null(msnp_app_by_guid(msnp_str_c("{5D3E02AB-6190-11D3-BBBB-00C04F7956833}")));
 }
 
 static msnp_app_kind classify_body(const char *body, msnp_classified_by *by) {
@@ -131,6 +154,22 @@ static void test_classification_order(void **state) {
                                    &by),
                      MSNP_APP_VIDEO);
     assert_int_equal(by, MSNP_BY_GUID);
+    /* in any case; "SIP-V" is not SIP_V, nor is "Requester" Requested */
+    assert_int_equal(classify_body("Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\r\n"
+                                   "Context-Data: rEQUESTED:sip_a,Sip_v,;\r\n"
+                                   "Invitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n",
+                                   &by),
+                     MSNP_APP_VIDEO);
+    assert_int_equal(classify_body("Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\r\n"
+                                   "Context-Data: Requested:SIP-V,SIP_W,SIP_\r\n"
+                                   "Invitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n",
+                                   &by),
+                     MSNP_APP_VOICE);
+    assert_int_equal(classify_body("Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\r\n"
+                                   "Context-Data: Requester:SIP_V;Requeste\r\n"
+                                   "Invitation-Command: INVITE\r\nInvitation-Cookie: 1\r\n",
+                                   &by),
+                     MSNP_APP_VOICE);
     /* capabilities alone do not make it video */
     assert_int_equal(classify_body("Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\r\n"
                                    "Context-Data: Requested:SIP_A,;Capabilities:SIP_A,SIP_V,;\r\n"

@@ -58,12 +58,20 @@ int sn_addr_parse(const char *s, size_t n, sn_addr *out) {
         n -= 2;
     }
     if (n == 0 || n >= sizeof tmp) return -1;
+    /* read here, not by inet_pton(AF_INET): every announced address and
+     * referral is parsed, and glibc's parser costs several times this.
+     * In place first: a dotted quad holds no NUL, so it is what the copy
+     * below would hold up to its first NUL. */
+    uint8_t v4[4];
+    if (msnp_ipv4_parse(msnp_str_make(s, n), v4)) {
+        sn_addr_set_ipv4(out, v4);
+        return 0;
+    }
     memcpy(tmp, s, n);
     tmp[n] = '\0';
     memset(out, 0, sizeof *out);
-    /* read here, not by inet_pton(AF_INET): every announced address and
-     * referral is parsed, and glibc's parser costs several times this */
-    if (msnp_ipv4_parse(msnp_str_make(tmp, strlen(tmp)), out->b)) {
+    size_t tn = strlen(tmp); /* a NUL ends the text as it ends inet_pton's */
+    if (tn < n && msnp_ipv4_parse(msnp_str_make(tmp, tn), out->b)) {
         out->family = 4;
         return 0;
     }
@@ -72,7 +80,6 @@ int sn_addr_parse(const char *s, size_t n, sn_addr *out) {
         if (memcmp(out->b, mapped, sizeof mapped) == 0) {
             /* ::ffff:a.b.c.d is never on the wire: a peer connecting to it
              * (a dual-stack socket) sends IPv4 packets to a.b.c.d */
-            uint8_t v4[4];
             memcpy(v4, out->b + 12, 4);
             memset(out, 0, sizeof *out);
             sn_addr_set_ipv4(out, v4);

@@ -176,21 +176,36 @@ int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_por
     return 0;
 }
 
+/* The value of byte c as a decimal digit, or above 9 when it is none. */
+static inline unsigned digit(char c) { return (unsigned)(unsigned char)c - '0'; }
+
 int msnp_ipv4_parse(msnp_str s, uint8_t out[4]) {
+    /* "a.b.c.d": at most 15 bytes, which also bounds the reads below */
+    if (s.n < 7 || s.n > 15) return 0;
     uint8_t b[4];
-    int parts = 0;
     size_t i = 0;
-    while (parts < 4) {
-        size_t st = i;
-        unsigned v = 0;
-        while (i < s.n && s.p[i] >= '0' && s.p[i] <= '9' && i - st < 3) v = v * 10 + (unsigned)(s.p[i++] - '0');
-        if (i == st || v > 255) return 0;
-        if (i - st > 1 && s.p[st] == '0') return 0; /* no leading zeros: 010 is ambiguous */
-        b[parts++] = (uint8_t)v;
-        if (parts < 4) {
+    for (int parts = 0; parts < 4; parts++) {
+        if (parts) {
             if (i >= s.n || s.p[i] != '.') return 0;
             i++;
         }
+        /* one to three digits, unrolled: a digit read each step */
+        unsigned v = i < s.n ? digit(s.p[i]) : 10;
+        if (v > 9) return 0;
+        i++;
+        unsigned d = i < s.n ? digit(s.p[i]) : 10;
+        if (d <= 9) {
+            if (v == 0) return 0; /* no leading zeros: 010 is ambiguous */
+            v = v * 10 + d;
+            i++;
+            d = i < s.n ? digit(s.p[i]) : 10;
+            if (d <= 9) {
+                v = v * 10 + d;
+                i++;
+                if (v > 255) return 0;
+            }
+        }
+        b[parts] = (uint8_t)v;
     }
     if (i != s.n) return 0;
     memcpy(out, b, 4);

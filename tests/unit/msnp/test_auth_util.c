@@ -1,4 +1,5 @@
 /* libmsnp MD5 login, challenges, URL-encoding, address checks, MSNFTP. */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -225,6 +226,33 @@ static void test_addresses(void **state) {
     assert_false(msnp_ipv4_valid(msnp_str_c("10.44.102.65.1")));
     assert_false(msnp_ipv4_valid(msnp_str_c("010.1.1.1")));
     assert_false(msnp_ipv4_valid(msnp_str_c("sb1.example.net")));
+    /* the parser against inet_pton, values included, on every string of
+     * up to 11 bytes over digits and dots around the edges (0, 9, 25x) and
+     * on longer random ones: a view, not a C string (no NUL after it) */
+    static const char alphabet[] = "0259.";
+    uint32_t seed = 7;
+    for (size_t k = 0; k < 600000; k++) {
+        char s[24], v[24];
+        size_t len = 1, x = k;
+        if (k < 305175) { /* 5 + 5^2 + ... + 5^8 */
+            for (size_t span = 5; x >= span; span *= 5, len++) x -= span;
+            for (size_t i = 0; i < len; i++, x /= 5) s[i] = alphabet[x % 5];
+        } else {
+            seed = seed * 1103515245u + 12345u;
+            len = 7 + (seed >> 16) % 10;
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                s[i] = (seed >> 16) % 4 ? (char)('0' + (seed >> 18) % 10) : '.';
+            }
+        }
+        s[len] = '\0';
+        memcpy(v, s, len);
+        memset(v + len, '1', sizeof v - len); /* digits right after the view */
+        uint8_t a[4] = {0}, b[4] = {0};
+        int want = inet_pton(AF_INET, s, a) == 1;
+        if (msnp_ipv4_parse(msnp_str_make(v, len), b) != want) fail_msg("\"%s\": inet_pton says %d", s, want);
+        if (want) assert_memory_equal(a, b, 4);
+    }
 }
 
 static void test_msnftp_blocks(void **state) {

@@ -136,8 +136,13 @@ static void touch(sn_ctx *c, sn_invitation *i) {
     list_append(&ls->open, i);
 }
 
+/* strcmp(a, b) == 0, the first bytes compared before the call: the users
+ * of a switchboard differ in their first byte as often as not, and every
+ * invitation message compares its users with its invitation's. */
+static inline int same_user(const char *a, const char *b) { return a[0] == b[0] && strcmp(a, b) == 0; }
+
 static int involves(const sn_invitation *i, const char *u) {
-    return u && u[0] && (strcmp(i->inviter, u) == 0 || strcmp(i->invitee, u) == 0);
+    return u && u[0] && (same_user(i->inviter, u) || same_user(i->invitee, u));
 }
 
 sn_invitation *sn_invitation_find(sn_ctx *c, const char *cookie, uint64_t id) {
@@ -171,7 +176,7 @@ static int in_session(const sn_invitation *i, uint64_t session) {
  * names no sender or no recipients, or the invitation never learnt one of
  * its users); when both name their pairs, a different pair is a different
  * invitation that happens to reuse the cookie. */
-static sn_invitation *lookup(sn_ctx *c, const char *cookie, size_t cn, const sn_invite_origin *o) {
+static sn_invitation *lookup(sn_invitation *head, const sn_invite_origin *o) {
     int message_names_pair = o->sender && o->sender[0] && o->nrecipients > 0;
     /* Several invitations of the same users may share the cookie at once
      * (offers in two switchboard sessions): the one whose messages were
@@ -179,7 +184,7 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, size_t cn, const sn_
      * first) only when no session decides. */
     sn_invitation *pair = NULL, *pair_here = NULL, *best = NULL, *best_here = NULL;
     /* bounded: the invitations kept under one cookie */
-    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, cn); i; i = i->same_cookie) {
+    for (sn_invitation *i = head; i; i = i->same_cookie) {
         int score = involves(i, o->sender);
         for (size_t r = 0; r < o->nrecipients; r++) score += involves(i, o->recipients[r]);
         int here = in_session(i, o->session);
@@ -201,7 +206,7 @@ static sn_invitation *lookup(sn_ctx *c, const char *cookie, size_t cn, const sn_
      * client sends (its USR was before the capture): the INVITE then named
      * nobody, and the ACCEPT of the same cookie in the same session is its
      * answer all the same. */
-    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, cn); i; i = i->same_cookie)
+    for (sn_invitation *i = head; i; i = i->same_cookie)
         if (in_session(i, o->session) && !(message_names_pair && i->inviter[0] && i->invitee[0])) return i;
     return NULL;
 }
@@ -213,29 +218,31 @@ static sn_invitation *create(sn_ctx *c, const char *cookie, size_t cn, const sn_
         c->st.invitations_dropped++;
         drop(c, ls, ls->finished.oldest ? ls->finished.oldest : ls->open.oldest);
     }
+    /* the cookie's chain and the slot the new one heads, found with one
+     * look-up (after the drop above, which may take the cookie out): a
+     * slot made here is filled below, or taken out again */
+    void **slot = sn_strmap_ref(&c->invitations, cookie, cn, 1);
+    if (!slot) return NULL;
     sn_invitation *oldest = NULL;
     size_t same = 0;
     /* bounded: SN_INV_SAME_COOKIE_MAX at most */
-    for (sn_invitation *x = sn_strmap_get(&c->invitations, cookie, cn); x; x = x->same_cookie, same++)
-        oldest = x; /* the chain holds the newest first */
-    if (same >= SN_INV_SAME_COOKIE_MAX) {
+    for (sn_invitation *x = *slot; x; x = x->same_cookie, same++) oldest = x; /* the chain holds the newest first */
+    if (same >= SN_INV_SAME_COOKIE_MAX) { /* the last of a long chain: its head, and so the key, stay */
         c->st.invitations_dropped++;
         drop(c, ls, oldest);
     }
     /* whole: the payload that holds it is bounded (64 KiB at most) */
     size_t fn = file.p ? file.n : 0;
     sn_invitation *i = calloc(1, sizeof *i + fn + 1);
-    if (!i) return NULL;
+    if (!i) {
+        if (!*slot) sn_strmap_del(&c->invitations, cookie, cn);
+        return NULL;
+    }
     msnp_str_copy(file, i->file, fn + 1);
     i->id = ++c->next_invitation;
     sn_strcopy(i->cookie, sizeof i->cookie, cookie);
     i->last_ts = c->now;
     i->sessions[0] = o->session;
-    void **slot = sn_strmap_ref(&c->invitations, cookie, cn, 1);
-    if (!slot) {
-        free(i);
-        return NULL;
-    }
     i->same_cookie = *slot;
     *slot = i;
     list_append(&ls->open, i);
@@ -304,15 +311,14 @@ static int fits(const sn_invitation *i, const sn_invite_origin *o) {
  * INVITE was never seen, so the cookie cannot have been offered again
  * yet, and a late INVITE is that one (then its other copy, as a repeat).
  * A cancelled orphan is left alone: the INVITE may be a retry. */
-static sn_invitation *lookup_invite(sn_ctx *c, const char *cookie, size_t cn, const sn_invite_origin *o, uint64_t offer,
-                                    int *orphan) {
+static sn_invitation *lookup_invite(sn_invitation *head, const sn_invite_origin *o, uint64_t offer, int *orphan) {
     const char *sender = o->sender ? o->sender : "";
     sn_invitation *waiting = NULL, *opened = NULL;
     /* bounded: the invitations kept under one cookie */
-    for (sn_invitation *i = sn_strmap_get(&c->invitations, cookie, cn); i; i = i->same_cookie) {
+    for (sn_invitation *i = head; i; i = i->same_cookie) {
         if (!fits(i, o)) continue;
         if (i->finished && (i->cancelled || (i->invited && !i->late))) continue;
-        if (i->invited && i->offer == offer && strcmp(i->inviter, sender) == 0) {
+        if (i->invited && i->offer == offer && same_user(i->inviter, sender)) {
             *orphan = 0;
             return i;
         }
@@ -441,12 +447,14 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
     /* the key of every look-up below; as long as the copy, as a header
      * value holds no NUL (msnp_mime_parse refuses the block) */
     size_t cn = msnp_str_copy(msnp_str_trim(inv->cookie_raw), cookie, sizeof cookie);
+    /* the invitations under the cookie, newest first: looked up once */
+    sn_invitation *head = sn_strmap_get(&c->invitations, cookie, cn);
     sn_invitation *i = NULL;
     int repeat = 0, adopted = 0;
     if (inv->command == MSNP_INVITE_INVITE) {
         uint64_t offer = offer_of(inv);
         int orphan = 0;
-        i = lookup_invite(c, cookie, cn, o, offer, &orphan);
+        i = lookup_invite(head, o, offer, &orphan);
         if (i && orphan) {
             /* its connection already opened: copies of this INVITE
              * that follow are repeats, not new offers */
@@ -461,7 +469,7 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
             if (!i) return 0;
             take_invite(c, i, o, inv, offer);
         }
-    } else if (!(i = lookup(c, cookie, cn, o))) {
+    } else if (!(i = lookup(head, o))) {
         /* the INVITE was not captured: keep going with what we can learn */
         i = create(c, cookie, cn, o, (msnp_str){NULL, 0});
         if (!i) return 0;
@@ -520,23 +528,25 @@ uint64_t sn_invitation_observe(sn_ctx *c, const sn_invite_origin *o, const msnp_
      * other copy of a message already reported (both ends captured) */
     const char *from = o->sender ? o->sender : "";
     /* i->inviter stays as it is below: one comparison for the side and the peer */
-    int from_inviter = strcmp(from, i->inviter) == 0;
+    int from_inviter = same_user(from, i->inviter);
     unsigned cmd = (unsigned)inv->command; /* 1..4: INVITE, ACCEPT, CANCEL, CONTEXT */
     uint8_t mask = 0;
     if (cmd >= 1 && cmd <= 4) mask = (uint8_t)(1u << ((cmd - 1u) * 2u + !from_inviter));
-    sn_invitation_info info = {c->now,
-                               o->flow,
-                               o->session,
-                               i->id,
-                               cookie,
-                               command.p,
-                               app.p,
-                               from,
-                               i->inviter,
-                               (uint8_t)(o->sent != 0),
-                               (uint8_t)(mask && (i->reported & mask))};
+    if (sn_observers_want_invitations(&c->obs)) { /* the transcript's: the record above is the JSON's */
+        sn_invitation_info info = {c->now,
+                                   o->flow,
+                                   o->session,
+                                   i->id,
+                                   cookie,
+                                   command.p,
+                                   app.p,
+                                   from,
+                                   i->inviter,
+                                   (uint8_t)(o->sent != 0),
+                                   (uint8_t)(mask && (i->reported & mask))};
+        sn_notify_invitation(&c->obs, &info);
+    }
     i->reported = (uint8_t)(i->reported | mask);
-    sn_notify_invitation(&c->obs, &info);
 
     /* what was predicted before the INVITE came was for an unknown
      * application (any transport): announce it again as what it is */

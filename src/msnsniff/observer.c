@@ -57,6 +57,7 @@ const char *sn_anomaly_name(sn_anomaly a) {
 int sn_observers_add(sn_observers *s, const sn_observer *o) {
     if (s->n >= SN_MAX_OBSERVERS) return -1;
     s->o[s->n++] = *o;
+    if (o->invitation) s->invitations++;
     return 0;
 }
 

@@ -171,6 +171,7 @@ typedef struct sn_observer {
 typedef struct sn_observers {
     sn_observer o[SN_MAX_OBSERVERS];
     int n;
+    int invitations; /* how many take invitation messages (sn_observers_add counts them) */
 } sn_observers;
 
 /* 0, or -1 when SN_MAX_OBSERVERS are registered already. */
@@ -184,5 +185,8 @@ void sn_notify_expired(const sn_observers *s, const struct sn_expect *x, sn_expe
 void sn_notify_dropped(const sn_observers *s, const struct sn_expect_proto *p, sn_expect_drop why);
 void sn_notify_anomaly(const sn_observers *s, const sn_anomaly_info *a);
 void sn_notify_invitation(const sn_observers *s, const sn_invitation_info *i);
+/* Whether any subscriber takes invitation messages: the message's
+ * sn_invitation_info is built only for one. */
+static inline int sn_observers_want_invitations(const sn_observers *s) { return s->invitations > 0; }
 
 #endif

@@ -87,28 +87,26 @@ static int grow(sn_reasm *r, sn_stream *s, size_t need) {
     return 0;
 }
 
-/* Hand n in-order bytes to the consumer. */
-static void deliver(sn_reasm *r, void *owner, sn_stream *s, int dir, const uint8_t *p, size_t n) {
-    s->next_seq += (uint32_t)n;
-    s->offset += n;
-    if (s->ignore || n == 0) return;
-    if (s->len == 0) {
-        size_t used = r->ops->data(r->ctx, owner, dir, p, n);
-        if (s->ignore || used >= n) return;
-        p += used;
-        n -= used;
-        if (grow(r, s, n) != 0) {
-            r->memcap_drops++;
-            s->gaps++;
-            s->gap_bytes += n;
-            r->gaps++;
-            r->ops->gap(r->ctx, owner, dir, n, 0, SN_GAP_DROPPED);
-            return;
-        }
-        memcpy(s->buf, p, n);
-        s->len = n;
+/* Bytes the consumer left of a delivery with nothing held before: kept
+ * for the next one (or dropped as a gap over the limit). */
+static __attribute__((noinline)) void keep_unconsumed(sn_reasm *r, void *owner, sn_stream *s, int dir, const uint8_t *p,
+                                                      size_t n) {
+    if (grow(r, s, n) != 0) {
+        r->memcap_drops++;
+        s->gaps++;
+        s->gap_bytes += n;
+        r->gaps++;
+        r->ops->gap(r->ctx, owner, dir, n, 0, SN_GAP_DROPPED);
         return;
     }
+    memcpy(s->buf, p, n);
+    s->len = n;
+}
+
+/* n in-order bytes after bytes the consumer left before: appended to
+ * them, and all of it presented again. */
+static __attribute__((noinline)) void deliver_after_held(sn_reasm *r, void *owner, sn_stream *s, int dir,
+                                                         const uint8_t *p, size_t n) {
     if (grow(r, s, s->len + n) != 0) {
         /* the consumer cannot make progress within the limit: drop what is
          * pending plus these bytes and let it resynchronise */
@@ -136,6 +134,21 @@ static void deliver(sn_reasm *r, void *owner, sn_stream *s, int dir, const uint8
         memmove(s->buf, s->buf + used, s->len - used);
         s->len -= used;
     }
+}
+
+/* Hand n in-order bytes to the consumer. Small, for the packet path
+ * (plain_segment): the common case, nothing held and everything
+ * consumed, is the consumer's call alone. */
+static inline void deliver(sn_reasm *r, void *owner, sn_stream *s, int dir, const uint8_t *p, size_t n) {
+    s->next_seq += (uint32_t)n;
+    s->offset += n;
+    if (s->ignore || n == 0) return;
+    if (s->len) {
+        deliver_after_held(r, owner, s, dir, p, n);
+        return;
+    }
+    size_t used = r->ops->data(r->ctx, owner, dir, p, n);
+    if (!s->ignore && used < n) keep_unconsumed(r, owner, s, dir, p + used, n - used);
 }
 
 /* Deliver queued segments that have become contiguous. */
@@ -363,20 +376,31 @@ static int ack_takes(const sn_stream *peer, uint32_t ack) {
     return (uint32_t)ahead < REASM_WINDOW && (ahead == 0 || !past_rwnd(peer, ack));
 }
 
-/* A segment that is an acknowledgement and nothing else (no data, SYN,
- * FIN or RST), of a peer stream started without far numbers, queued
- * segments or a FIN, and whose acknowledgement is old or taken (half of
- * a connection's segments): all segment_rest would do is take it as
- * peer_ack, done here without its call and saved registers. 0, having
- * changed nothing, for any other segment. */
-static inline int plain_ack(sn_stream *peer, const sn_packet *pkt) {
-    if ((pkt->tcp_flags & (SN_TCP_SYN | SN_TCP_FIN | SN_TCP_RST | SN_TCP_ACK)) != SN_TCP_ACK || pkt->len ||
-        pkt->missing || !peer->started || peer->fin || peer->far_ack_set || peer->far_seq_set || peer->ooo)
+/* A segment with no SYN, FIN or RST and nothing cut by the snaplen,
+ * whose acknowledgement is old or taken by a peer stream started without
+ * far numbers, queued segments or a FIN, and which is an acknowledgement
+ * and nothing else or carries data at the delivery point of its own
+ * stream, also started without far numbers, queued segments or a FIN
+ * (nearly every segment of a connection): all segment_rest would do is
+ * take the acknowledgement as peer_ack and hand the data over, done here
+ * without its call and saved registers. 0, having changed nothing, for
+ * any other segment. */
+static inline int plain_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const sn_packet *pkt) {
+    sn_stream *peer = &st[!dir];
+    if ((pkt->tcp_flags & (SN_TCP_SYN | SN_TCP_FIN | SN_TCP_RST | SN_TCP_ACK)) != SN_TCP_ACK || pkt->missing ||
+        !peer->started || peer->fin || peer->far_ack_set || peer->far_seq_set || peer->ooo)
         return 0;
-    if (peer->peer_ack_set && seq_diff(pkt->ack, peer->peer_ack) <= 0) return 1;
-    if (!ack_takes(peer, pkt->ack)) return 0;
-    peer->peer_ack = pkt->ack;
-    peer->peer_ack_set = 1;
+    sn_stream *s = &st[dir];
+    size_t n = pkt->len;
+    if (n && (!s->started || pkt->seq != s->next_seq || s->fin || s->far_ack_set || s->far_seq_set || s->ooo)) return 0;
+    if (!peer->peer_ack_set || seq_diff(pkt->ack, peer->peer_ack) > 0) {
+        if (!ack_takes(peer, pkt->ack)) return 0;
+        peer->peer_ack = pkt->ack;
+        peer->peer_ack_set = 1;
+    }
+    /* (segment_rest's holes proven by the acknowledgement need a queue or
+     * a FIN; a stream that ignores its bytes only counts them: deliver) */
+    if (n) deliver(r, owner, s, dir, pkt->payload, n);
     return 1;
 }
 
@@ -388,7 +412,7 @@ void sn_reasm_segment(sn_reasm *r, void *owner, sn_stream st[2], int dir, const 
     /* the window of the receiver of the peer's data, now (scaled when
      * read: past_rwnd); a SYN's until the SYN-ACK (rwnd_handshake) */
     st[!dir].rwnd_win = sn_tcp_window(pkt);
-    if (!plain_ack(&st[!dir], pkt)) segment_rest(r, owner, st, dir, pkt);
+    if (!plain_segment(r, owner, st, dir, pkt)) segment_rest(r, owner, st, dir, pkt);
 }
 
 /* sn_reasm_segment after the window: everything else. */

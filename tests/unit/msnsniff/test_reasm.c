@@ -559,6 +559,63 @@ static void test_bare_acknowledgements(void **state) {
     fx_free(&f);
 }
 
+/* Data at the delivery point that acknowledges the peer's data, on an
+ * established connection (most segments): the acknowledgement is taken
+ * or kept apart as a far number, a hole it proves is lost, bytes the
+ * consumer leaves are presented again, a copy sent again is counted, and
+ * a stream that ignores its bytes still counts them. */
+static void test_data_with_acknowledgements(void **state) {
+    (void)state;
+    fixture f;
+    fx_init(&f, 0);
+    f.window = 1000;
+    f.s.hold = (size_t)-1; /* whole lines only */
+    seg(&f, 0, 0, SYN, NULL, 0);
+    seg(&f, 1, 500, SYN | ACKF, NULL, 1);
+    seg(&f, 0, 1, ACKF, "VER 1 MS", 501);
+    assert_int_equal(f.s.n, 0);
+    assert_int_equal(f.st[0].len, 8); /* left by the consumer */
+    seg(&f, 1, 501, ACKF | SN_TCP_PSH, "VER 1\r\n", 9);
+    assert_int_equal(f.st[0].peer_ack, 9);
+    assert_int_equal(f.s.n, 7);
+    seg(&f, 0, 9, ACKF, "NP8\r\n", 508);
+    assert_int_equal(f.st[1].peer_ack, 508);
+    assert_int_equal(f.st[0].len, 0);
+    assert_int_equal(f.s.n, 20);
+    assert_memory_equal(f.s.out, "VER 1\r\nVER 1 MSNP8\r\n", 20);
+    /* an acknowledgement past the windows: a far number, the data is read */
+    seg(&f, 1, 508, ACKF, "CVR 2\r\n", 14u + (64u << 20));
+    assert_int_equal(f.st[0].peer_ack, 9);
+    assert_true(f.st[0].far_ack_set);
+    assert_int_equal(f.s.n, 27);
+    /* data at the delivery point refutes it */
+    seg(&f, 0, 14, ACKF, "CVR 2\r\n", 515);
+    assert_false(f.st[0].far_ack_set);
+    assert_int_equal(f.s.n, 34);
+    /* the server's next segment lost, the one after it queued: the
+     * client's acknowledgement of both proves the hole */
+    seg(&f, 1, 522, ACKF, "USR 3\r\n", 21);
+    assert_int_equal(f.s.n, 34);
+    assert_non_null(f.st[1].ooo);
+    seg(&f, 0, 21, ACKF, "USR 4\r\n", 529);
+    assert_int_equal(f.s.gaps, 1);
+    assert_int_equal(f.s.lost, 7);
+    assert_null(f.st[1].ooo);
+    assert_int_equal(f.s.n, 48);
+    assert_memory_equal(f.s.out + 34, "USR 3\r\nUSR 4\r\n", 14); /* the hole first, with what it held up */
+    /* a copy of delivered bytes: counted, not read again */
+    seg(&f, 0, 21, ACKF, "USR 4\r\n", 529);
+    assert_int_equal(f.st[0].retrans, 1);
+    assert_int_equal(f.s.n, 48);
+    /* not read any more: the bytes are only counted */
+    sn_stream_ignore(&f.r, &f.st[0]);
+    seg(&f, 0, 28, ACKF, "OUT\r\n", 529);
+    assert_int_equal(f.st[0].next_seq, 33);
+    assert_int_equal(f.st[0].offset, 32);
+    assert_int_equal(f.s.n, 48);
+    fx_free(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_and_partial_consumer),
@@ -575,6 +632,7 @@ int main(void) {
         cmocka_unit_test(test_forged_far_hole_refuted),
         cmocka_unit_test(test_forged_hole_beyond_receive_window),
         cmocka_unit_test(test_bare_acknowledgements),
+        cmocka_unit_test(test_data_with_acknowledgements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,8 +147,7 @@ sn_flow *sn_flow_create(sn_flow_table *t, const sn_packet *p, int swap) {
     f->hash = flow_hash(&p->src, p->sport, &p->dst, p->dport, p->proto, sn_packet_vlans(p));
     f->id = t->next_id++;
     f->first_ts = f->last_ts = p->ts;
-    sn_stream_init(&f->st[0]);
-    sn_stream_init(&f->st[1]);
+    /* the streams were zeroed with the rest: that is sn_stream_init */
     size_t b = f->hash & (t->nbuckets - 1);
     f->hnext = t->buckets[b];
     t->buckets[b] = f;

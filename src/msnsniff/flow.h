@@ -102,19 +102,25 @@ static inline uint32_t sn_flow_ports_word(const uint16_t two[2]) {
     return w;
 }
 
+/* The 16 bytes of two addresses, their families aside. */
+static inline int sn_flow_addr_bytes_eq(const sn_addr *a, const sn_addr *b) { return memcmp(a->b, b->b, 16) == 0; }
+
 /* 1 if the key (addr, port: [0] initiator; the VLAN ids as one word) is
- * the packet's, with *dir set. */
+ * the packet's, with *dir set. A packet's two addresses are of one
+ * family (the IP header's), and so are a key's (a packet's): the family
+ * is compared once, for both addresses and both directions. */
 static inline int sn_flow_tuple_matches(const sn_addr addr[2], const uint16_t port[2], const uint16_t vlan[2],
                                         uint8_t proto, const sn_packet *p, int *dir) {
     uint32_t vw;
     memcpy(&vw, vlan, sizeof vw);
-    if (proto != p->proto || vw != sn_packet_vlans(p)) return 0;
+    if (proto != p->proto || vw != sn_packet_vlans(p) || addr[0].family != p->src.family) return 0;
     uint32_t fp = sn_flow_ports_word(port), pp = sn_packet_ports(p);
-    if (fp == pp && sn_addr_eq(&addr[0], &p->src) && sn_addr_eq(&addr[1], &p->dst)) {
+    if (fp == pp && sn_flow_addr_bytes_eq(&addr[0], &p->src) && sn_flow_addr_bytes_eq(&addr[1], &p->dst)) {
         *dir = 0;
         return 1;
     }
-    if (fp == (pp << 16 | pp >> 16) && sn_addr_eq(&addr[1], &p->src) && sn_addr_eq(&addr[0], &p->dst)) {
+    if (fp == (pp << 16 | pp >> 16) && sn_flow_addr_bytes_eq(&addr[1], &p->src) &&
+        sn_flow_addr_bytes_eq(&addr[0], &p->dst)) {
         *dir = 1;
         return 1;
     }

@@ -128,6 +128,8 @@ typedef struct sn_reasm {
 } sn_reasm;
 
 void sn_reasm_init(sn_reasm *r, sn_memcap *mem, size_t flow_limit, const sn_reasm_ops *ops, void *ctx);
+/* A stream all zero, which is what this makes (sn_flow_create zeroes
+ * its flow's streams with the flow). */
 void sn_stream_init(sn_stream *s);
 void sn_stream_free(sn_reasm *r, sn_stream *s);
 

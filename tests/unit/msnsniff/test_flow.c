@@ -1,8 +1,8 @@
 /* test_flow.c - the flow table (flow.c): every flow found from both
  * directions whatever order the packets come in (the last flows seen are
  * tried before the hash), none found after its removal, flows told apart
- * by their VLAN ids, and the address hash spreading neighbouring
- * addresses over the buckets. */
+ * by their VLAN ids and by their addresses' family, and the address hash
+ * spreading neighbouring addresses over the buckets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,6 +192,50 @@ static void test_vlans_are_part_of_the_key(void **state) {
     sn_flow_table_free(&t);
 }
 
+/* An IPv4 flow and an IPv6 flow whose addresses have the same 16 bytes
+ * (the IPv4 ones followed by zeros), ports and protocol: two flows, each
+ * found from both directions whether it was seen last, before that, or
+ * only through the hash; a new flow's streams start empty. */
+static void test_families_are_part_of_the_key(void **state) {
+    (void)state;
+    sn_memcap mem;
+    sn_memcap_init(&mem, 64u << 20);
+    sn_flow_table t;
+    assert_int_equal(sn_flow_table_init(&t, &mem, 0), 0);
+    int dir;
+    sn_flow *f[2];
+    for (int v6 = 0; v6 < 2; v6++) {
+        sn_packet p = packet(1, 0); /* IPv4 */
+        p.src.family = p.dst.family = (uint8_t)(v6 ? 6 : 4);
+        assert_null(sn_flow_lookup(&t, &p, &dir));
+        f[v6] = sn_flow_create(&t, &p, 0);
+        assert_non_null(f[v6]);
+        for (int d = 0; d < 2; d++) {
+            assert_false(f[v6]->st[d].started);
+            assert_int_equal(f[v6]->st[d].next_seq, 0);
+            assert_null(f[v6]->st[d].buf);
+            assert_null(f[v6]->st[d].ooo);
+        }
+    }
+    for (int others = 0; others < 3; others++) {
+        /* 0: one of the two seen last; 1: behind another flow; 2: behind many */
+        for (int i = 2; i < (others == 0 ? 2 : others == 1 ? 3 : 40); i++) {
+            sn_packet p = packet(i, 0);
+            if (!sn_flow_lookup(&t, &p, &dir)) assert_non_null(sn_flow_create(&t, &p, 0));
+            else sn_flow_touch(&t, sn_flow_lookup(&t, &p, &dir), 0);
+        }
+        for (int v6 = 0; v6 < 2; v6++)
+            for (int rev = 0; rev < 2; rev++) {
+                sn_packet p = packet(1, rev);
+                p.src.family = p.dst.family = (uint8_t)(v6 ? 6 : 4);
+                assert_ptr_equal(sn_flow_lookup(&t, &p, &dir), f[v6]);
+                assert_int_equal(dir, rev);
+            }
+    }
+    while (sn_flow_oldest(&t)) sn_flow_remove(&t, sn_flow_oldest(&t));
+    sn_flow_table_free(&t);
+}
+
 /* 4 096 neighbouring addresses, the two varying bytes at every position
  * of an IPv4 and of an IPv6 address, over 1 024 buckets: an even spread
  * puts 4 in each (a random hash at most 11-15), a hash whose low bits
@@ -217,9 +261,8 @@ static void test_addr_hash_spread(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lookup_every_order),
-        cmocka_unit_test(test_removed_tuple_and_reuse),
-        cmocka_unit_test(test_vlans_are_part_of_the_key),
+        cmocka_unit_test(test_lookup_every_order),        cmocka_unit_test(test_removed_tuple_and_reuse),
+        cmocka_unit_test(test_vlans_are_part_of_the_key), cmocka_unit_test(test_families_are_part_of_the_key),
         cmocka_unit_test(test_addr_hash_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,10 +60,10 @@ struct sn_capture {
     /* Classic pcap and pcapng files are read by pcapread (libpcap opened
      * and checked the header, and compiles the filter, applied here). */
     int fast;
-    /* fast, a classic file (not pcapng), no filter, no dump file and not
-     * broken: a record whole in the chunk is a frame as it is
-     * (sn_capture_next). Cleared by sn_capture_break, from a signal
-     * handler. */
+    /* fast, a classic file (not pcapng) in the host's byte order with
+     * microseconds, no filter, no dump file and not broken: a record whole
+     * in the chunk is a frame as it is (sn_capture_next). Cleared by
+     * sn_capture_break, from a signal handler. */
     volatile sig_atomic_t plain;
     sn_pcapread rd;
     struct bpf_program prog;
@@ -86,7 +86,7 @@ struct sn_capture {
 };
 
 static void set_plain(sn_capture *c) {
-    c->plain = c->fast && !c->rd.ng && !c->has_prog && !c->dump && !c->broken;
+    c->plain = c->fast && !c->rd.ng && c->rd.native && !c->has_prog && !c->dump && !c->broken;
     /* a signal's sn_capture_break between the read of broken and the
      * store would have its plain = 0 overwritten */
     if (c->broken) c->plain = 0;

@@ -17,6 +17,10 @@
 /* How far ahead of the record being handed out the consumer asks for
  * the chunk's bytes (measured: 4-32 KiB all do; nothing is 20 % slower) */
 #define SN_PCAPREAD_PREFETCH (8u << 10)
+/* It asks in bursts of this much, when less than SN_PCAPREAD_PREFETCH
+ * less one burst is asked for: the test for a burst is then all that
+ * most records cost. */
+#define SN_PCAPREAD_BURST 1024u
 
 #define HOST_BIG_ENDIAN (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
 
@@ -258,11 +262,7 @@ static uint32_t u32(const unsigned char *p, int big_endian) {
     return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 }
 
-static void consume(sn_pcapread *r, size_t n) {
-    r->start += n;
-    r->offset += n;
-    /* the chunk was written by the reader thread's core: ask for the
-     * bytes a little ahead, so the analysis does not wait on each line */
+static void prefetch_ahead(sn_pcapread *r) {
     size_t want = r->start + SN_PCAPREAD_PREFETCH;
     if (want > r->end) want = r->end;
     while (r->ahead < want) { /* two lines a turn: at most one past want, as later anyway */
@@ -270,6 +270,14 @@ static void consume(sn_pcapread *r, size_t n) {
         __builtin_prefetch(r->buf + r->ahead + 64);
         r->ahead += 128;
     }
+}
+
+static void consume(sn_pcapread *r, size_t n) {
+    r->start += n;
+    r->offset += n;
+    /* the chunk was written by the reader thread's core: ask for the
+     * bytes a little ahead, so the analysis does not wait on each line */
+    if (r->ahead < r->start + (SN_PCAPREAD_PREFETCH - SN_PCAPREAD_BURST)) prefetch_ahead(r);
 }
 /* Hands out the record whose whole header and data are at r->start; be
  * and nsec are r->big_endian and r->nsec (constants where the caller
@@ -307,8 +315,9 @@ static inline int whole_record(sn_pcapread *r, sn_pcaprec *rec, int be, int nsec
 }
 
 int sn_pcapread_next_whole(sn_pcapread *r, sn_pcaprec *rec) {
-    /* the file's byte order and time unit known, as nearly always */
-    return r->native && whole_record(r, rec, HOST_BIG_ENDIAN, 0);
+    /* the file's byte order and time unit known (r->native: the caller's
+     * to check, once) */
+    return whole_record(r, rec, HOST_BIG_ENDIAN, 0);
 }
 
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at) {

@@ -98,7 +98,7 @@ typedef struct sn_pcapread {
     int big_endian;        /* the file's byte order (pcapng: the section's) */
     int linktype;          /* pcapng: every interface's */
     int nsec;              /* time stamps in nanoseconds */
-    int native;            /* classic: the host's byte order, microseconds */
+    int native;            /* classic: the host's byte order, microseconds (sn_pcapread_next_whole) */
     uint32_t snapshot;     /* libpcap's snapshot length for the file */
     uint32_t max_caplen;   /* larger records are damage */
     unsigned char *region; /* the slots' memory */
@@ -155,11 +155,10 @@ int sn_pcapread_init_ng_stream(sn_pcapread *r, int fd, const unsigned char *head
  * block's offset). */
 int sn_pcapread_next(sn_pcapread *r, sn_pcaprec *rec, char *err, size_t errcap, uint64_t *at);
 /* A classic file's (not pcapng) next record when all of it is in the
- * chunk already and valid, and the file is in the host's byte order with
- * microseconds, the common case, with nothing else to do:
- * 1 with *rec set as sn_pcapread_next sets it, or 0 when
- * sn_pcapread_next is to be asked (it reads on, refuses the record, or
- * tells the end). */
+ * chunk already and valid, with nothing else to do: 1 with *rec set as
+ * sn_pcapread_next sets it, or 0 when sn_pcapread_next is to be asked (it
+ * reads on, refuses the record, or tells the end). Only for a file in the
+ * host's byte order with microseconds (native), the common case. */
 int sn_pcapread_next_whole(sn_pcapread *r, sn_pcaprec *rec);
 /* Stops the reader thread and frees the slots. */
 void sn_pcapread_free(sn_pcapread *r);

@@ -19,29 +19,49 @@ const char *msnp_mime_status_str(msnp_mime_status s) {
 
 static int name_char_ok(unsigned char c) { return c > 0x20 && c < 0x7f && c != ':'; }
 
-/* msnp_str_trim for the value of every header line, without the call. */
+/* msnp_str_trim for the value of every header line, without the call.
+ * Most values are written after one space and end in a byte above the
+ * blanks: those take a compare or two at either end. */
 static inline msnp_str trim_blanks(const char *s, size_t n) {
-    while (n > 0 && (s[0] == ' ' || s[0] == '\t')) {
+    if (n > 1 && s[0] == ' ' && (unsigned char)s[1] > ' ') {
         s++;
         n--;
+    } else {
+        while (n > 0 && (s[0] == ' ' || s[0] == '\t')) {
+            s++;
+            n--;
+        }
     }
+    if (n > 0 && (unsigned char)s[n - 1] > ' ') return msnp_str_make(s, n);
     while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
     return msnp_str_make(s, n);
 }
 
 /* The first byte in [k, end) that cannot be part of a header name (the
  * colon, a blank, a control byte, DEL or above), or end; sixteen bytes at
- * a time where the line has them. */
+ * a time where the line has them, and the last ones too where the block
+ * (end bytes) holds sixteen: its last sixteen are read, bytes before k
+ * shifted out, none outside the block read. */
+#if defined(__SSE2__)
+static inline unsigned name_stops(const char *at) {
+    const __m128i space = _mm_set1_epi8(0x20), tilde = _mm_set1_epi8(0x7e), colon = _mm_set1_epi8(':');
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
+    __m128i low = _mm_cmpeq_epi8(_mm_max_epu8(v, space), space);                                /* v <= 0x20 */
+    __m128i high = _mm_xor_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, tilde), v), _mm_set1_epi8(-1)); /* v > 0x7e */
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, high), _mm_cmpeq_epi8(v, colon)));
+}
+#endif
+
 static size_t name_end(const char *p, size_t k, size_t end) {
 #if defined(__SSE2__)
-    const __m128i space = _mm_set1_epi8(0x20), tilde = _mm_set1_epi8(0x7e), colon = _mm_set1_epi8(':');
     while (k + 16 <= end) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
-        __m128i low = _mm_cmpeq_epi8(_mm_max_epu8(v, space), space);                                /* v <= 0x20 */
-        __m128i high = _mm_xor_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, tilde), v), _mm_set1_epi8(-1)); /* v > 0x7e */
-        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, high), _mm_cmpeq_epi8(v, colon)));
+        unsigned mask = name_stops(p + k);
         if (mask) return k + (size_t)__builtin_ctz(mask);
         k += 16;
+    }
+    if (k < end && end >= 16) { /* end - k < 16 */
+        unsigned mask = name_stops(p + end - 16) >> (k - (end - 16));
+        return mask ? k + (size_t)__builtin_ctz(mask) : end;
     }
 #endif
     while (k < end && name_char_ok((unsigned char)p[k])) k++;
@@ -50,9 +70,10 @@ static size_t name_end(const char *p, size_t k, size_t end) {
 
 /* The index of the first LF in [i, n), or n; *nul is set when a NUL byte
  * comes before it. One pass over the line for both, sixteen bytes at a
- * time where the block has them: header lines are short, and two calls
- * of memchr per line (the LF, then a NUL in the value) cost more than
- * the scan. */
+ * time where the block has them, its last line too where the block holds
+ * sixteen (its last sixteen are read, bytes before i shifted out): header
+ * lines are short, and two calls of memchr per line (the LF, then a NUL
+ * in the value) cost more than the scan. */
 static size_t line_end(const char *p, size_t i, size_t n, int *nul) {
     *nul = 0;
 #if defined(__SSE2__)
@@ -68,6 +89,19 @@ static size_t line_end(const char *p, size_t i, size_t n, int *nul) {
         }
         if (mz) *nul = 1;
         i += 16;
+    }
+    if (i < n && n >= 16) { /* n - i < 16 */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+        unsigned shift = (unsigned)(i - (n - 16));
+        unsigned ml = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)) >> shift;
+        unsigned mz = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) >> shift;
+        if (ml) {
+            unsigned before = ml & (0u - ml);
+            if (mz & (before - 1u)) *nul = 1;
+            return i + (size_t)__builtin_ctz(ml);
+        }
+        if (mz) *nul = 1;
+        return n;
     }
 #endif
     for (; i < n; i++) {

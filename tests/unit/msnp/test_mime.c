@@ -165,6 +165,54 @@ static void test_name_then_line_end(void **state) {
         }
 }
 
+/* The last bytes of a block, fewer than sixteen after its last whole
+ * chunk, are read as the block's last sixteen: a last line of every
+ * length after a first line of every length, each of its bytes a NUL in
+ * turn, and values with blanks around them. */
+static void test_block_tail(void **state) {
+    (void)state;
+    for (size_t first = 0; first < 24; first++)
+        for (size_t second = 0; second < 20; second++)
+            for (int crlf = 0; crlf < 2; crlf++) {
+                char blk[80];
+                size_t n = 0;
+                memcpy(blk, "X: ", 3);
+                n = 3;
+                memset(blk + n, 'v', first);
+                n += first;
+                memcpy(blk + n, "\r\n", 2);
+                n += 2;
+                size_t ls = n;
+                memcpy(blk + n, "Nm:\t", 4);
+                n += 4;
+                memset(blk + n, 'w', second);
+                n += second;
+                if (crlf) {
+                    memcpy(blk + n, " \r\n", 3);
+                    n += 3;
+                }
+                msnp_mime m;
+                size_t off = 99;
+                assert_int_equal(msnp_mime_parse(blk, n, &m, &off), MSNP_MIME_OK);
+                assert_int_equal(m.count, 2);
+                assert_int_equal(m.h[0].value.n, first);
+                assert_int_equal(m.h[1].name.n, 2);
+                assert_int_equal(m.h[1].value.n, second);
+                if (second) assert_ptr_equal(m.h[1].value.p, blk + ls + 4);
+                assert_false(m.has_blank);
+                for (size_t at = ls; at < ls + 4 + second; at++) {
+                    char keep = blk[at];
+                    blk[at] = '\0';
+                    assert_int_equal(msnp_mime_parse(blk, n, &m, &off), MSNP_MIME_ECONTROL);
+                    assert_int_equal(off, at);
+                    blk[at] = keep;
+                }
+                blk[ls + 2] = ';'; /* no colon left: not a header line */
+                assert_int_equal(msnp_mime_parse(blk, n, &m, &off), MSNP_MIME_ENOCOLON);
+                assert_int_equal(off, ls);
+            }
+}
+
 static void test_content_kinds(void **state) {
     (void)state;
     static const struct {
@@ -351,6 +399,7 @@ int main(void) {
         cmocka_unit_test(test_bare_lf_and_no_blank_line),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_name_then_line_end),
+        cmocka_unit_test(test_block_tail),
         cmocka_unit_test(test_content_kinds),
         cmocka_unit_test(test_imformat_write),
         cmocka_unit_test(test_imformat_keys),

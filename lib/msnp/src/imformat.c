@@ -1,4 +1,5 @@
 /* X-MMS-IM-Format: FN=<font>; EF=<BIUS>; CO=<bbggrr>; CS=<hex>; PF=<hex>[; RL=1] */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,41 +23,82 @@ static int parse_hex(msnp_str s, unsigned long max, unsigned long *out) {
     return 0;
 }
 
-/* s without the blanks at either end, line breaks among them: a folded
- * header's value goes on after CRLF and a blank (msnp_mime keeps the
- * continuation lines in the value), and official clients fold this one
- * between its items. */
-static msnp_str trim_folded(msnp_str s) {
-    while (s.n > 0 && (s.p[0] == ' ' || s.p[0] == '\t' || s.p[0] == '\r' || s.p[0] == '\n')) {
+/* A blank or a line break: a folded header's value goes on after CRLF and
+ * a blank (msnp_mime keeps the continuation lines in the value), and
+ * official clients fold this one between its items. All are at most ' ':
+ * a byte above it (most first and last bytes) is told by one compare. */
+static inline int fold_blank(char c) {
+    return (unsigned char)c <= ' ' && (c == ' ' || c == '\t' || c == '\r' || c == '\n');
+}
+
+/* s without the blanks and line breaks at either end. */
+static inline msnp_str trim_folded(msnp_str s) {
+    while (s.n > 0 && fold_blank(s.p[0])) {
         s.p++;
         s.n--;
     }
-    while (s.n > 0 && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t' || s.p[s.n - 1] == '\r' || s.p[s.n - 1] == '\n'))
-        s.n--;
+    while (s.n > 0 && fold_blank(s.p[s.n - 1])) s.n--;
     return s;
 }
+
+/* The first ';' in [k, n), or n. Values are a few bytes: eight at a time
+ * in a word (a byte equal to ';' is a zero byte of w ^ ";;;;;;;;", and
+ * the lowest flagged byte is the first zero one), the last few one by
+ * one, without a call. */
+static inline size_t item_end(const char *p, size_t k, size_t n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ull;
+    for (; n - k >= 8; k += 8) {
+        uint64_t w;
+        memcpy(&w, p + k, 8);
+        w ^= ones * ';';
+        uint64_t zero = (w - ones) & ~w & ones * 0x80;
+        if (zero) return k + (size_t)__builtin_ctzll(zero) / 8;
+    }
+#endif
+    for (; k < n; k++)
+        if (p[k] == ';') return k;
+    return n;
+}
+
+/* An ASCII letter: what the keys are made of. */
+static inline int key_letter(char c) { return (unsigned)(((unsigned char)c | 0x20u) - 'a') < 26u; }
 
 /* A two-letter key as one number; setting 0x20 lower-cases letters. */
 #define KEY2(a, b) ((unsigned)(a) << 8 | (unsigned)(b))
 
 int msnp_imformat_parse(msnp_str value, msnp_imformat *f) {
     memset(f, 0, sizeof(*f));
-    size_t i = 0;
+    const char *p = value.p;
+    size_t end = value.n, i = 0;
     int any = 0;
-    while (i < value.n) {
-        const char *semi = memchr(value.p + i, ';', value.n - i);
-        size_t e = semi ? (size_t)(semi - value.p) : value.n;
-        /* the item [i, e) needs no trim of its own: its key and its value
-         * are trimmed, and what a trim takes is never '='; the key is two
-         * letters, so the '=' is a few bytes in */
-        size_t eq = i;
-        while (eq < e && value.p[eq] != '=') eq++;
-        size_t from = i;
+    while (i < end) {
+        size_t eq, e;
+        msnp_str key;
+        /* the item as clients write it, `KK=value` after at most one
+         * space, two letters its key: its '=' is the first '=' or ';'
+         * from i, its key the two bytes before it, untrimmed */
+        size_t j = i + (p[i] == ' ');
+        if (j + 2 < end && p[j + 2] == '=' && key_letter(p[j]) && key_letter(p[j + 1])) {
+            eq = j + 2;
+            e = item_end(p, eq + 1, end);
+            key = msnp_str_make(p + j, 2);
+        } else {
+            /* any other: the item [i, e) needs no trim of its own: its key
+             * and its value are trimmed, and what a trim takes is never
+             * '=' */
+            e = item_end(p, i, end);
+            eq = i;
+            while (eq < e && p[eq] != '=') eq++;
+            if (eq == e) {
+                i = e + 1;
+                continue;
+            }
+            key = trim_folded(msnp_str_make(p + i, eq - i));
+        }
         i = e + 1;
-        if (eq == e) continue;
         any = 1;
-        msnp_str key = trim_folded(msnp_str_make(value.p + from, eq - from));
-        msnp_str val = trim_folded(msnp_str_make(value.p + eq + 1, e - eq - 1));
+        msnp_str val = trim_folded(msnp_str_make(p + eq + 1, e - eq - 1));
         unsigned long v;
         /* every key is two letters: one compare of both, case folded */
         unsigned two =

@@ -328,6 +328,50 @@ static void test_imformat_keys(void **state) {
     assert_false(f.has_effects);
 }
 
+/* An item written as clients write it (two letters, '=', after at most
+ * one space) is read in place; any other way of writing it reads the
+ * same as before: more blanks, no blank, keys of other lengths, '=' and
+ * ';' where the key should be, values of every length around the eight
+ * bytes looked at before memchr. */
+static void test_imformat_item_forms(void **state) {
+    (void)state;
+    msnp_imformat f;
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("FN=Arial;EF=B"), &f), 0);
+    assert_string_equal(f.font, "Arial");
+    assert_int_equal(f.effects, MSNP_EF_BOLD);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c(" FN=Arial \r\n; EF=I"), &f), 0);
+    assert_string_equal(f.font, "Arial");
+    assert_int_equal(f.effects, MSNP_EF_ITALIC);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("  EF=U;\tCO=ff; \r\n CS=1"), &f), 0);
+    assert_int_equal(f.effects, MSNP_EF_UNDERLINE);
+    assert_int_equal(f.color_bgr, 0xff);
+    assert_true(f.has_charset);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("E=B; F;N=x; EF;=B; E==B"), &f), 0);
+    assert_false(f.has_effects || f.has_font);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("EF==B"), &f), 0);
+    assert_int_equal(f.effects, MSNP_EF_BOLD);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("EF"), &f), -1);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c(" EF"), &f), -1);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c("EF="), &f), 0);
+    assert_true(f.has_effects);
+    assert_int_equal(msnp_imformat_parse(msnp_str_c(" CO=ff0000"), &f), 0);
+    assert_int_equal(f.color_bgr, 0xff0000);
+    for (size_t len = 0; len < 24; len++) {
+        char v[64];
+        memcpy(v, "FN=", 3);
+        memset(v + 3, 'a', len);
+        snprintf(v + 3 + len, sizeof v - 3 - len, "; PF=1%s", len % 2 ? "" : ";");
+        assert_int_equal(msnp_imformat_parse(msnp_str_c(v), &f), 0);
+        assert_true(f.has_font);
+        assert_int_equal(strlen(f.font), len);
+        assert_int_equal(f.pitch_family, 1);
+        snprintf(v, sizeof v, "PF=%.*s;CS=2", (int)len, "123456789012345678901234");
+        assert_int_equal(msnp_imformat_parse(msnp_str_c(v), &f), 0);
+        assert_int_equal(f.has_pf, len >= 1 && len <= 2);
+        assert_int_equal(f.charset, 2);
+    }
+}
+
 /* A font name that does not fit font[] or decodes to a NUL is refused
  * whole: no cut or partial font is kept, and the writer writes FN= only
  * for a font it has. */
@@ -404,6 +448,7 @@ int main(void) {
         cmocka_unit_test(test_imformat_write),
         cmocka_unit_test(test_imformat_keys),
         cmocka_unit_test(test_imformat_items),
+        cmocka_unit_test(test_imformat_item_forms),
         cmocka_unit_test(test_imformat_refused_font),
         cmocka_unit_test(test_imformat_folded),
         cmocka_unit_test(test_long_name_bytes),

@@ -340,8 +340,7 @@ static void sb_unlink(sn_ctx *c, sn_sb *sb) {
 /* An address hashed in lower case (servers compare addresses so: one
  * user typed Alice@Example.COM, the others see alice@example.com), eight
  * bytes at a time: one is hashed for every message. 0: unknown. */
-static uint64_t sender_print(const char *sender) {
-    size_t n = strlen(sender);
+static uint64_t sender_print(const char *sender, size_t n) {
     if (!n) return 0;
     uint64_t h = 14695981039346656037u ^ n;
     size_t k = 0;
@@ -359,12 +358,12 @@ static uint64_t sender_print(const char *sender) {
 
 /* A message leaves its sender: each other captured connection in the
  * session will get a copy, its echo. */
-static void sent_print_add(sn_conv *cv, const char *sender, msnp_str payload) {
+static void sent_print_add(sn_conv *cv, const char *sender, size_t sender_n, msnp_str payload) {
     if (!cv) return;
     sn_sent_print *p = &cv->prints[cv->next_print];
     cv->next_print = (cv->next_print + 1) % SENT_PRINTS;
     p->payload = sn_hash64(0, payload.p, payload.n);
-    p->sender = sender_print(sender);
+    p->sender = sender_print(sender, sender_n);
     /* at least one: the order two connections' packets are seen in may
      * not be the order the server saw them */
     p->copies = cv->refs > 2 ? cv->refs - 1 : 1;
@@ -372,7 +371,7 @@ static void sent_print_add(sn_conv *cv, const char *sender, msnp_str payload) {
 
 /* A copy received: an echo only if its sending was seen (the sender's
  * own address unknown there, the payload alone says). */
-static int sent_print_take(sn_conv *cv, const char *sender, msnp_str payload) {
+static int sent_print_take(sn_conv *cv, const char *sender, size_t sender_n, msnp_str payload) {
     if (!cv) return 0;
     uint64_t ph = 0, sh = 0;
     int hashed = 0;
@@ -381,7 +380,7 @@ static int sent_print_take(sn_conv *cv, const char *sender, msnp_str payload) {
         if (!p->copies) continue;
         if (!hashed) {
             ph = sn_hash64(0, payload.p, payload.n);
-            sh = sender_print(sender);
+            sh = sender_print(sender, sender_n);
             hashed = 1;
         }
         if (p->payload == ph && (!p->sender || p->sender == sh)) {
@@ -736,13 +735,18 @@ static void sb_error(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
 
 /* ---- messages ------------------------------------------------------------ */
 
-static void effects_str(unsigned ef, char out[5]) {
+/* A header's value by a literal name, its length known when compiling:
+ * a message's headers are looked up several times. */
+#define MIME_VALUE(m, lit) msnp_mime_value_n((m), (lit), sizeof(lit) - 1)
+
+static size_t effects_str(unsigned ef, char out[5]) {
     size_t i = 0;
     if (ef & MSNP_EF_BOLD) out[i++] = 'B';
     if (ef & MSNP_EF_ITALIC) out[i++] = 'I';
     if (ef & MSNP_EF_UNDERLINE) out[i++] = 'U';
     if (ef & MSNP_EF_STRIKE) out[i++] = 'S';
     out[i] = '\0';
+    return i;
 }
 
 /* The body of a text/plain message as UTF-8, into *out (malloc'd, the
@@ -757,17 +761,24 @@ static size_t latin1_text(const msnp_mime *mime, msnp_str body, char **out) {
     *out = NULL;
     /* ASCII, most messages, reads the same in every charset: the header
      * (looked up once already for the message's kind) is not read again */
-    size_t high = 0;
-    for (size_t i = 0; i < body.n; i++) high += (unsigned char)body.p[i] >= 0x80;
+    size_t high = 0, i = 0;
+    /* eight bytes at a time: a byte of 0x80 and above has its top bit set */
+    for (; i + 8 <= body.n; i += 8) {
+        uint64_t w;
+        memcpy(&w, body.p + i, 8);
+        w &= 0x8080808080808080ull;
+        if (w) high += (size_t)__builtin_popcountll(w);
+    }
+    for (; i < body.n; i++) high += (unsigned char)body.p[i] >= 0x80;
     if (!high) return 0;
     msnp_str cs;
-    msnp_content_type_split(msnp_mime_value(mime, "Content-Type"), NULL, &cs);
+    msnp_content_type_split(MIME_VALUE(mime, "Content-Type"), NULL, &cs);
     cs = msnp_str_trim(cs);
     if (cs.n && !msnp_str_ieq(cs, "ISO-8859-1") && !msnp_str_ieq(cs, "ISO8859-1") && !msnp_str_ieq(cs, "latin1"))
         return 0;
     if ((!cs.n && msnp_utf8_valid(body.p, body.n)) || !(*out = malloc(body.n + high))) return 0;
     size_t n = 0;
-    for (size_t i = 0; i < body.n; i++) {
+    for (i = 0; i < body.n; i++) {
         unsigned char ch = (unsigned char)body.p[i];
         if (ch < 0x80) {
             (*out)[n++] = (char)ch;
@@ -815,7 +826,7 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         msnp_invite inv;
         size_t eoff = 0;
         msnp_invite_status st = msnp_invite_parse(mime.body.p, mime.body.n, &inv, &eoff);
-        if (st == MSNP_INVITE_ENO_COMMAND && msnp_mime_value(&mime, "Invitation-Command").p) {
+        if (st == MSNP_INVITE_ENO_COMMAND && MIME_VALUE(&mime, "Invitation-Command").p) {
             /* the fields were written into the MIME header block (no blank
              * line after Content-Type): a client that reads them there
              * still acts on them, so they are read there too, and said */
@@ -854,13 +865,14 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     else sn_ev_set_null(ev, "conversation");
     /* the copy a recipient gets of a message whose sending we also saw */
     int echo = 0;
-    if (from_client) sent_print_add(cv, sender, cmd->payload);
-    else echo = sent_print_take(cv, sender, cmd->payload);
+    size_t sender_n = strlen(sender); /* for its print and its field */
+    if (from_client) sent_print_add(cv, sender, sender_n, cmd->payload);
+    else echo = sent_print_take(cv, sender, sender_n, cmd->payload);
     sn_ev_set_bool(ev, "echo", echo);
     sn_ev_set_str(ev, "direction", from_client ? "sent" : "received");
     /* what the server's answer to it (message_refused) names it by */
     if (from_client && cmd->has_trid) sn_ev_set_int(ev, "trid", cmd->trid);
-    sn_ev_set_str(ev, "sender", sender[0] ? sender : NULL);
+    sn_ev_set_strn(ev, "sender", sender_n ? sender : NULL, sender_n);
     if (!from_client && cmd->argc >= 3) {
         char nm[USER_MAX * 3];
         if (msnp_url_decode(cmd->argv[1], nm, sizeof nm) >= 0) sn_ev_set_str(ev, "sender_name", nm);
@@ -869,14 +881,14 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     for (size_t i = 0; i < nr; i++) sn_ev_array_str(ev, rcpt[i]);
     sn_ev_close(ev);
     if (kind == MSNP_CT_CONTROL) {
-        msnp_str tu = msnp_mime_value(&mime, "TypingUser");
+        msnp_str tu = MIME_VALUE(&mime, "TypingUser");
         sn_ev_set_str(ev, "kind", "typing");
         if (tu.p) sn_ev_set_strn(ev, "typing_user", tu.p, tu.n);
         if (!echo) c->st.typing++;
     } else if (kind != MSNP_CT_TEXT_PLAIN) {
         /* relayed like any other (capabilities, a client's own types, none
          * at all): said with its type, its body not read */
-        msnp_str ct = msnp_mime_value(&mime, "Content-Type");
+        msnp_str ct = MIME_VALUE(&mime, "Content-Type");
         sn_ev_set_str(ev, "kind", "other");
         if (ct.p) sn_ev_set_strn(ev, "content_type", ct.p, ct.n);
         else sn_ev_set_null(ev, "content_type");
@@ -887,24 +899,22 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         if (utf8) sn_ev_set_strn(ev, "text", utf8, un);
         else sn_ev_set_strn(ev, "text", mime.body.p, mime.body.n);
         free(utf8);
-        msnp_str fmt = msnp_mime_value(&mime, "X-MMS-IM-Format");
+        msnp_str fmt = MIME_VALUE(&mime, "X-MMS-IM-Format");
         msnp_imformat im;
         if (fmt.p && msnp_imformat_parse(fmt, &im) == 0) {
             sn_ev_open_object(ev, "format");
             if (im.has_font) sn_ev_set_str(ev, "font", im.font);
             if (im.has_effects) {
                 char e[5];
-                effects_str(im.effects, e);
-                sn_ev_set_str(ev, "effects", e);
+                sn_ev_set_strn(ev, "effects", e, effects_str(im.effects, e));
             }
             if (im.has_color) {
                 static const char hex[] = "0123456789abcdef";
                 uint32_t rgb = msnp_imformat_rgb(&im) & 0xFFFFFFu;
-                char col[8];
+                char col[7];
                 col[0] = '#';
                 for (int i = 6; i >= 1; i--, rgb >>= 4) col[i] = hex[rgb & 15u];
-                col[7] = '\0';
-                sn_ev_set_str(ev, "color", col);
+                sn_ev_set_strn(ev, "color", col, 7);
             }
             sn_ev_close(ev);
         }

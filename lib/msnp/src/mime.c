@@ -203,8 +203,8 @@ msnp_mime_status msnp_mime_parse(const char *p, size_t n, msnp_mime *out, size_t
     return st;
 }
 
-const msnp_header *msnp_mime_get(const msnp_mime *m, const char *name) {
-    msnp_str want = msnp_str_c(name); /* measured once, not per header */
+/* The first header whose name is want (case-insensitive), or NULL. */
+static const msnp_header *mime_find(const msnp_mime *m, msnp_str want) {
     if (want.n == 0) {
         for (size_t i = 0; i < m->count; i++)
             if (m->h[i].name.n == 0) return &m->h[i];
@@ -220,6 +220,8 @@ const msnp_header *msnp_mime_get(const msnp_mime *m, const char *name) {
     return NULL;
 }
 
+const msnp_header *msnp_mime_get(const msnp_mime *m, const char *name) { return mime_find(m, msnp_str_c(name)); }
+
 const msnp_header *msnp_mime_get_next(const msnp_mime *m, const msnp_header *prev) {
     if (!prev) return NULL;
     for (size_t i = (size_t)(prev - m->h) + 1; i < m->count; i++)
@@ -228,7 +230,12 @@ const msnp_header *msnp_mime_get_next(const msnp_mime *m, const msnp_header *pre
 }
 
 msnp_str msnp_mime_value(const msnp_mime *m, const char *name) {
-    const msnp_header *h = msnp_mime_get(m, name);
+    const msnp_header *h = mime_find(m, msnp_str_c(name));
+    return h ? h->value : MSNP_STR_NULL;
+}
+
+msnp_str msnp_mime_value_n(const msnp_mime *m, const char *name, size_t n) {
+    const msnp_header *h = mime_find(m, msnp_str_make(name, n));
     return h ? h->value : MSNP_STR_NULL;
 }
 
@@ -295,7 +302,7 @@ static const struct {
 #undef KIND
 
 msnp_content_kind msnp_content_kind_of(const msnp_mime *m) {
-    const msnp_header *h = msnp_mime_get(m, "Content-Type");
+    const msnp_header *h = mime_find(m, msnp_str_make("Content-Type", 12));
     if (!h) return MSNP_CT_NONE;
     msnp_str type;
     msnp_content_type_split(h->value, &type, NULL);

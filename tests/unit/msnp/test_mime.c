@@ -48,6 +48,11 @@ static void test_case_duplicates_folding(void **state) {
     assert_int_equal(m.count, 5);
     assert_int_equal(msnp_content_kind_of(&m), MSNP_CT_CONTROL);
     assert_true(msnp_str_eq(msnp_mime_value(&m, "typinguser"), "alice@hotmail.com"));
+    /* by a name and its length: the length's bytes of the name, no more */
+    assert_true(msnp_str_eq(msnp_mime_value_n(&m, "TYPINGUSER", 10), "alice@hotmail.com"));
+    assert_true(msnp_str_eq(msnp_mime_value_n(&m, "X-Notes", 6), "first"));
+    assert_null(msnp_mime_value_n(&m, "TypingUs", 8).p);
+    assert_null(msnp_mime_value_n(&m, "", 0).p);
     const msnp_header *h = msnp_mime_get(&m, "x-note");
     assert_non_null(h);
     assert_true(msnp_str_eq(h->value, "first"));

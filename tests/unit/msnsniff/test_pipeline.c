@@ -691,6 +691,9 @@ static void test_message_charsets(void **state) {
         "Content-Type: text/plain; charset=UTF-8\r\n\r\ncaf\xc3\xa9 \xe9",
         "Content-Type: text/plain; charset=Shift_JIS\r\n\r\n\x82\xa0",
         "Content-Type: text/plain\r\n\r\nd\xc3\xa9j\xc3\xa0 vu",
+        /* high bytes in and across the eight-byte words the body is
+         * counted in, and in its tail */
+        "Content-Type: text/plain; charset=latin1\r\n\r\n\xe0\xe9 ol\xe9\xff\xe8 r\xe9sum\xe9s na\xefv\xe7",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         char payload[256], line[320];
@@ -710,6 +713,8 @@ static void test_message_charsets(void **state) {
     assert_non_null(sn_find(r.events, "message", "text", "\xef\xbf\xbd\xef\xbf\xbd"));
     /* no charset, but valid UTF-8: taken as written, not read as Latin-1 */
     assert_non_null(sn_find(r.events, "message", "text", "d\xc3\xa9j\xc3\xa0 vu"));
+    assert_non_null(sn_find(r.events, "message", "text",
+                            "\xc3\xa0\xc3\xa9 ol\xc3\xa9\xc3\xbf\xc3\xa8 r\xc3\xa9sum\xc3\xa9s na\xc3\xafv\xc3\xa7"));
     sn_run_free(&r);
 }
 

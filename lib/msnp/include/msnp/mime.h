@@ -47,6 +47,10 @@ const msnp_header *msnp_mime_get(const msnp_mime *m, const char *name);
 const msnp_header *msnp_mime_get_next(const msnp_mime *m, const msnp_header *prev);
 /* Value of the first header of that name, or an empty view with p == NULL. */
 msnp_str msnp_mime_value(const msnp_mime *m, const char *name);
+/* msnp_mime_value with the name's length given (a literal's sizeof - 1):
+ * a message's headers are looked up by name several times, and each
+ * lookup measured its name again. */
+msnp_str msnp_mime_value_n(const msnp_mime *m, const char *name, size_t n);
 
 /* Copy a (possibly folded) value with line breaks replaced by one space.
  * Returns bytes written (NUL-terminated, truncated to cap-1). */

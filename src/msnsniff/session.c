@@ -75,6 +75,7 @@ typedef struct sn_sb {
     uint8_t referral; /* 0: none known, 1: XFR, 2: RNG */
     uint8_t hit;      /* the open hit the referral's expectation */
     uint8_t nsent;
+    uint8_t server_n;             /* the server's endpoint made (sb_server): its length */
     uint8_t sent_kind[SENT_MAX];  /* 1: text, 2: typing, 3: other, 4: invitation */
     uint32_t sent_trid[SENT_MAX]; /* oldest first */
     uint64_t sent_inv[SENT_MAX];  /* an invitation message's invitation */
@@ -82,8 +83,10 @@ typedef struct sn_sb {
      * (sb_of) zeroes the fields above and the session id's first byte, not
      * the 2.4 KB below. */
     char sessid[SESSID_MAX];
-    char conv_key[64 + 1 + SESSID_MAX]; /* "server|sessid", set while conv is */
-    char parts[MAX_PARTS][USER_MAX];    /* other participants: nparts of them */
+    /* "server|sessid", set while conv is; its first server_n bytes are
+     * the server's endpoint once made (sb_server), before and after */
+    char conv_key[64 + 1 + SESSID_MAX];
+    char parts[MAX_PARTS][USER_MAX]; /* other participants: nparts of them */
 } sn_sb;
 
 /* A gap seen before the flow was classified: reported only if the flow
@@ -297,6 +300,16 @@ static sn_sb *sb_of(sn_ctx *c, sn_flow *f, sn_conn *k) {
     return k->sb;
 }
 
+/* The session's server endpoint as text (*n bytes, not NUL-terminated),
+ * made the first time it is asked for, where the conversation's key
+ * begins with it: the key and the login's events name it. */
+static const char *sb_server(const sn_flow *f, const sn_conn *k, size_t *n) {
+    sn_sb *sb = k->sb;
+    if (!sb->server_n) sb->server_n = (uint8_t)ep_str(f, !k->client_dir, sb->conv_key, 64);
+    *n = sb->server_n;
+    return sb->conv_key;
+}
+
 /* Join the conversation of this switchboard session once both its server
  * address and session id are known (CAL ... RINGING sessid, or ANS). */
 static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
@@ -304,12 +317,11 @@ static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     /* the user need not be known: a connection picked up after its login
      * still shares the session's messages, and so their echoes */
     if (!sb || sb->conv || !sb->sessid[0]) return;
-    char server[64];
-    size_t sn = ep_str(f, !k->client_dir, server, sizeof server);
+    size_t sn;
+    sb_server(f, k, &sn); /* the key's first sn bytes */
     /* "server|sessid": both always fit */
-    _Static_assert(sizeof server + sizeof sb->sessid <= sizeof sb->conv_key, "conversation key too small");
+    _Static_assert(64 + sizeof sb->sessid <= sizeof sb->conv_key, "conversation key too small");
     size_t idn = strlen(sb->sessid), kn = sn + 1 + idn;
-    memcpy(sb->conv_key, server, sn);
     sb->conv_key[sn] = '|';
     memcpy(sb->conv_key + sn + 1, sb->sessid, idn + 1);
     sn_conv *cv = sn_strmap_get(&c->conversations, sb->conv_key, kn);
@@ -351,7 +363,16 @@ static uint64_t sender_print(const char *sender, size_t n) {
         h ^= h >> 29;
     }
     uint64_t tail = 0;
-    if (n > k) memcpy(&tail, sender + k, n - k);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n > k && n >= 8) {
+        /* the last eight bytes in one load, those hashed above shifted
+         * out: the same word as the copy of the n - k below */
+        memcpy(&tail, sender + n - 8, 8);
+        tail >>= 8 * (8 - (n - k));
+    } else
+#endif
+        if (n > k)
+        memcpy(&tail, sender + k, n - k);
     h = (h ^ lower8(tail)) * 0xC2B2AE3D27D4EB4Full;
     return (h ^ h >> 31) | 1u;
 }
@@ -525,15 +546,16 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
 static msnp_str sb_cookie(const sn_sb *sb) { return msnp_str_make(sb->cookie ? sb->cookie : "", sb->cookie_n); }
 
 /* The fields of an open or refused event that tell the login. */
-static void login_fields(const sn_flow *f, const sn_conn *k, sn_ev *ev, msnp_str cookie, char server[64]) {
+static void login_fields(const sn_flow *f, const sn_conn *k, sn_ev *ev, msnp_str cookie) {
     const sn_sb *sb = k->sb;
     sn_ev_set_int(ev, "session", sb->id);
     sn_ev_set_str(ev, "user", k->user[0] ? k->user : NULL);
     sn_ev_set_str(ev, "mode", sb->answer ? "answer" : "call");
     sn_ev_set_strn(ev, "cookie", cookie.p, cookie.n);
     if (sb->answer && sb->sessid[0]) sn_ev_set_str(ev, "sessid", sb->sessid);
-    ep_str(f, !k->client_dir, server, 64);
-    sn_ev_set_str(ev, "server", server);
+    size_t sn;
+    const char *server = sb_server(f, k, &sn);
+    sn_ev_set_strn(ev, "server", server, sn);
     if (sb->referral) {
         sn_ev_set_int(ev, "ns_flow", sb->ns_flow);
         sn_ev_set_str(ev, "referral", sb->referral == 2 ? "RNG" : "XFR");
@@ -563,10 +585,9 @@ static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const m
         sb->ns_flow = ref->ns_flow;
         sb->referral = ref->ring ? 2 : 1;
     }
-    char server[64]; /* the hit below names it too */
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", "open");
-    login_fields(f, k, ev, cookie, server);
+    login_fields(f, k, ev, cookie);
     sn_ev_emit(&c->ev, ev);
     free(ref);
     if (!known)
@@ -588,6 +609,11 @@ static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const m
         h.sport = f->port[cs];
         h.dst = f->addr[!cs];
         h.dport = f->port[!cs];
+        size_t sn;
+        const char *s = sb_server(f, k, &sn);
+        char server[64]; /* NUL-terminated for the hit */
+        memcpy(server, s, sn);
+        server[sn] = '\0';
         h.server = server;
         h.address_matches = (uint8_t)(e->addr.family && sn_addr_eq(&e->addr, &f->addr[!cs]) && e->port == f->port[!cs]);
         sn_expect_hit(&c->expect, e, &h);
@@ -621,10 +647,9 @@ static void sb_refuse(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
         if (c->expect.hits) c->expect.hits--;
         c->expect.misses++;
     }
-    char server[64];
     sn_ev *ev = ev_flow(c, "switchboard", f);
     sn_ev_set_str(ev, "action", "refused");
-    login_fields(f, k, ev, cookie, server);
+    login_fields(f, k, ev, cookie);
     sn_ev_set_str(ev, "error", cmd->name);
     sn_ev_emit(&c->ev, ev);
     if (!known)
@@ -806,11 +831,13 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
         }
         if (k->role != SN_ROLE_SB) return;
     }
-    char sender[USER_MAX];
+    /* the connection's own user when the message leaves it (read in
+     * place: nothing below writes k->user), else the address it came from */
+    char from[USER_MAX];
+    const char *sender = from_client ? k->user : from;
     int at = KNOWN_SELF; /* where known_as found the sender */
-    if (from_client) memcpy(sender, k->user, sizeof sender);
-    else if (copy_user(c, f, k, sender, cmd->argv[0]))
-        at = known_as(k, sender); /* one form per user: the one this connection already knows it by */
+    if (!from_client && copy_user(c, f, k, from, cmd->argv[0]))
+        at = known_as(k, from); /* one form per user: the one this connection already knows it by */
     /* recipients: everyone in the session at this moment but the sender.
      * No two participants are the same user (part_add): once known_as
      * found the sender among them (or not at all), only that one is left

@@ -39,6 +39,9 @@ struct sn_ev {
     unsigned char comma[MAX_DEPTH];  /* a value was already written at this depth */
     unsigned char closer[MAX_DEPTH]; /* ']' or '}' for the value open at this depth */
     int failed;
+    int inplace; /* line is borrowed from the outq (sn_events.inplace) */
+    char *own_p; /* the event's own line buffer meanwhile */
+    size_t own_cap;
 };
 
 void sn_events_init(sn_events *e) { memset(e, 0, sizeof *e); }
@@ -253,6 +256,46 @@ static int put_head(sn_jbuf *b, const char *type, size_t tn, uint64_t ts) {
     return 1;
 }
 
+/* The largest record handed over whole; an event above it is formatted
+ * here and handed over as raw pieces (outq's buffers are 1 MiB). */
+#define REC_MAX (256u << 10)
+_Static_assert(REC_MAX <= SN_OUTQ_WHOLE_MAX, "a record is handed over in one outq buffer");
+
+/* The outq whose buffer records may be built in: the one sink's, when
+ * that sink is the JSON one writing records. */
+static sn_outq *inplace_queue(const sn_events *e) {
+    if (!e->records || e->n != 1 || e->fn[0] != sn_sink_json) return NULL;
+    return ((const sn_json_sink *)e->ctx[0])->q;
+}
+
+/* Least room worth building an event in: with less the buffer is handed
+ * over first (what it leaves unused is a small part of its MiB). */
+#define INPLACE_MIN 4096u
+
+/* ev, built in the outq's buffer, goes on in its own: before anything
+ * else is written to the queue, which would write over it. */
+static void inplace_leave(sn_events *e, sn_ev *ev) {
+    e->inplace = NULL;
+    ev->inplace = 0;
+    sn_jbuf in = ev->line;
+    ev->line.p = ev->own_p;
+    ev->line.cap = ev->own_cap;
+    ev->line.n = 0;
+    ev->line.borrowed = 0;
+    if (!in.borrowed) { /* it grew out of the queue's buffer already */
+        free(ev->line.p);
+        ev->line = in;
+        return;
+    }
+    if (in.failed || !sn_jb_reserve(&ev->line, in.n + 1)) {
+        ev->line.failed = 1;
+        ev->line.cap = ev->line.n;
+        return;
+    }
+    memcpy(ev->line.p, in.p, in.n);
+    ev->line.n = in.n;
+}
+
 sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
     if (e->n == 0) return NULL;
     sn_ev *ev = e->free_list;
@@ -276,7 +319,19 @@ sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
     ev->indexed = e->index_fields;
 #endif
     ev->records = e->records;
+    ev->inplace = 0;
     if (ev->records) {
+        sn_outq *q = e->inplace ? NULL : inplace_queue(e);
+        if (q) { /* built where it is handed over: no copy at emit */
+            size_t room;
+            ev->own_p = ev->line.p;
+            ev->own_cap = ev->line.cap;
+            ev->line.p = sn_outq_room(q, INPLACE_MIN, &room);
+            ev->line.cap = room;
+            ev->line.borrowed = 1;
+            ev->inplace = 1;
+            e->inplace = ev;
+        }
         if (!sn_jb_reserve(&ev->line, REC_HDR)) {
             ev->failed = 1;
             return ev;
@@ -561,6 +616,8 @@ void sn_ev_close(sn_ev *ev) {
 
 void sn_ev_emit(sn_events *e, sn_ev *ev) {
     if (!ev) return;
+    /* another event's bytes go where one is being built: it moves out */
+    if (e->inplace && e->inplace != ev) inplace_leave(e, e->inplace);
     if (ev->records) {
         ev->depth = 0; /* the formatter closes what is open */
         uint32_t n32 = (uint32_t)ev->line.n;
@@ -569,6 +626,23 @@ void sn_ev_emit(sn_events *e, sn_ev *ev) {
     } else {
         while (ev->depth) sn_ev_close(ev);
         sn_jb_put(&ev->line, "}\n", 2);
+    }
+    if (ev->inplace) {
+        if (ev->line.borrowed && !ev->failed && !ev->line.failed && ev->line.n <= REC_MAX) {
+            /* in its place already: handed over as it is */
+            e->emitted++;
+            sn_outq_commit(inplace_queue(e), ev->line.n);
+            e->inplace = NULL;
+            ev->inplace = 0;
+            ev->line.p = ev->own_p;
+            ev->line.cap = ev->own_cap;
+            ev->line.n = 0;
+            ev->line.borrowed = 0;
+            ev->next = e->free_list;
+            e->free_list = ev;
+            return;
+        }
+        inplace_leave(e, ev); /* dropped, or formatted here: as any other */
     }
     if (!ev->failed && !ev->line.failed) {
         e->emitted++;
@@ -814,11 +888,6 @@ void sn_ev_format_records(const void *in, size_t n, sn_jbuf *out) {
         r += len;
     }
 }
-
-/* The largest record handed over whole; an event above it is formatted
- * here and handed over as raw pieces (outq's buffers are 1 MiB). */
-#define REC_MAX (256u << 10)
-_Static_assert(REC_MAX <= SN_OUTQ_WHOLE_MAX, "a record is handed over in one outq buffer");
 
 static void json_sink_records(sn_json_sink *js, sn_ev *ev) {
     size_t n = ev->line.n;

@@ -36,6 +36,9 @@ typedef struct sn_events {
     int records;
     uint64_t emitted;
     sn_ev *free_list; /* built events are recycled: no allocation per event */
+    /* With records, the event being built in the outq's buffer itself (at
+     * most one at a time), so that emitting it copies nothing. */
+    sn_ev *inplace;
 } sn_events;
 
 void sn_events_init(sn_events *e);

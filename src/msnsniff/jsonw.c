@@ -30,10 +30,14 @@ __attribute__((noinline, cold)) int sn_jb_grow(sn_jbuf *b, size_t more) {
         }
         cap *= 2;
     }
-    char *q = realloc(b->p, cap);
+    char *q = b->borrowed ? malloc(cap) : realloc(b->p, cap);
     if (!q) {
         jb_fail(b);
         return 0;
+    }
+    if (b->borrowed) { /* the bytes so far move to a buffer of its own */
+        if (b->n) memcpy(q, b->p, b->n);
+        b->borrowed = 0;
     }
     b->p = q;
     b->cap = cap;

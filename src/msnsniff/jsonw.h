@@ -18,6 +18,10 @@ typedef struct sn_jbuf {
     char *p;
     size_t n, cap; /* cap is n once failed: a failed buffer has no room */
     int failed;
+    /* p is someone else's memory (an outq's buffer an event is built in):
+     * growing moves the bytes to a buffer of the jbuf's own, never
+     * reallocates p */
+    int borrowed;
 } sn_jbuf;
 
 /* The slow path of sn_jb_reserve: grow the buffer. */

@@ -145,6 +145,14 @@ void sn_outq_write(sn_outq *q, const void *p, size_t n) {
     }
 }
 
+void *sn_outq_room(sn_outq *q, size_t min, size_t *room) {
+    if (q->fill && min > BUFSZ - q->fill) submit(q);
+    *room = BUFSZ - q->fill;
+    return q->buf[q->head % NBUF] + q->fill;
+}
+
+void sn_outq_commit(sn_outq *q, size_t n) { q->fill += n; }
+
 void sn_outq_keep_whole(sn_outq *q, size_t n) {
     if (q->fill && n > BUFSZ - q->fill) submit(q);
 }

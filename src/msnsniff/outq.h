@@ -29,6 +29,14 @@ sn_outq *sn_outq_new_formatted(int fd, sn_outq_format_fn format);
  * hands the current one over first if they would not fit. */
 #define SN_OUTQ_WHOLE_MAX (1u << 20)
 void sn_outq_keep_whole(sn_outq *q, size_t n);
+/* Room to build bytes in place, in the buffer being filled: its free
+ * space (*room bytes, at least min <= SN_OUTQ_WHOLE_MAX: the buffer is
+ * handed over first when it has less). What is built there is written by
+ * sn_outq_commit(q, n), n <= *room; nothing else may be written to q
+ * before, as it would go to the same place. The copy that writing the
+ * bytes from elsewhere would make is not made. */
+void *sn_outq_room(sn_outq *q, size_t min, size_t *room);
+void sn_outq_commit(sn_outq *q, size_t n);
 /* Hands what has been written so far to the writer thread now, without
  * waiting for a full buffer (live output: once per packet). Cheap when
  * nothing was written. */

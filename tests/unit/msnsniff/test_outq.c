@@ -182,8 +182,10 @@ static sn_addr random_addr(uint32_t *x, unsigned family) {
 }
 
 /* One event from the generator state x: fields of every kind, nested
- * values (sometimes deeper than allowed, sometimes left open), and now and
- * then a string of hundreds of KiB or several MiB. */
+ * values (sometimes deeper than allowed, sometimes left open), now and
+ * then a string of hundreds of KiB or several MiB, and sometimes another
+ * event emitted while it is being made (records are built in the queue's
+ * buffer: the one open there moves out first). */
 static void make_event(sn_events *evs, uint32_t *x, uint64_t *ts) {
     *ts += rnd_next(x) % 3000000u;
     sn_ev *ev = sn_ev_new(evs, types[rnd_next(x) % 5], *ts);
@@ -231,6 +233,14 @@ static void make_event(sn_events *evs, uint32_t *x, uint64_t *ts) {
         case 12: {
             sn_addr a = random_addr(x, r % 3 == 0 ? 6 : 4);
             sn_ev_set_endpoint(ev, "server", &a, (uint16_t)r);
+            break;
+        }
+        case 13: { /* another event made and emitted while this one is open */
+            sn_ev *in = sn_ev_new(evs, types[r % 5], *ts);
+            assert_non_null(in);
+            sn_ev_set_int(in, "flow", r);
+            if (r & 1) sn_ev_set_strn(in, "text", s, n);
+            sn_ev_emit(evs, in);
             break;
         }
         default: sn_ev_set_strn(ev, "tail", s, n); break;

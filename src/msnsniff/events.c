@@ -39,7 +39,8 @@ struct sn_ev {
     unsigned char comma[MAX_DEPTH];  /* a value was already written at this depth */
     unsigned char closer[MAX_DEPTH]; /* ']' or '}' for the value open at this depth */
     int failed;
-    int inplace; /* line is borrowed from the outq (sn_events.inplace) */
+    int inplace; /* line is borrowed from q's buffer (sn_events.inplace) */
+    sn_outq *q;
     char *own_p; /* the event's own line buffer meanwhile */
     size_t own_cap;
 };
@@ -62,6 +63,7 @@ int sn_events_add_line_sink(sn_events *e, sn_sink_fn fn, void *ctx) {
     e->fn[e->n] = fn;
     e->ctx[e->n] = ctx;
     e->n++;
+    e->json = e->n == 1 && fn == sn_sink_json ? ctx : NULL;
     return 0;
 }
 
@@ -261,13 +263,6 @@ static int put_head(sn_jbuf *b, const char *type, size_t tn, uint64_t ts) {
 #define REC_MAX (256u << 10)
 _Static_assert(REC_MAX <= SN_OUTQ_WHOLE_MAX, "a record is handed over in one outq buffer");
 
-/* The outq whose buffer records may be built in: the one sink's, when
- * that sink is the JSON one writing records. */
-static sn_outq *inplace_queue(const sn_events *e) {
-    if (!e->records || e->n != 1 || e->fn[0] != sn_sink_json) return NULL;
-    return ((const sn_json_sink *)e->ctx[0])->q;
-}
-
 /* Least room worth building an event in: with less the buffer is handed
  * over first (what it leaves unused is a small part of its MiB). */
 #define INPLACE_MIN 4096u
@@ -321,8 +316,11 @@ sn_ev *sn_ev_new(sn_events *e, const char *type, uint64_t ts) {
     ev->records = e->records;
     ev->inplace = 0;
     if (ev->records) {
-        sn_outq *q = e->inplace ? NULL : inplace_queue(e);
+        /* the outq whose buffer records may be built in: the one sink's,
+         * when that sink is the JSON one */
+        sn_outq *q = e->json && !e->inplace ? e->json->q : NULL;
         if (q) { /* built where it is handed over: no copy at emit */
+            ev->q = q;
             size_t room;
             ev->own_p = ev->line.p;
             ev->own_cap = ev->line.cap;
@@ -631,7 +629,7 @@ void sn_ev_emit(sn_events *e, sn_ev *ev) {
         if (ev->line.borrowed && !ev->failed && !ev->line.failed && ev->line.n <= REC_MAX) {
             /* in its place already: handed over as it is */
             e->emitted++;
-            sn_outq_commit(inplace_queue(e), ev->line.n);
+            sn_outq_commit(ev->q, ev->line.n);
             e->inplace = NULL;
             ev->inplace = 0;
             ev->line.p = ev->own_p;

@@ -37,8 +37,11 @@ typedef struct sn_events {
     uint64_t emitted;
     sn_ev *free_list; /* built events are recycled: no allocation per event */
     /* With records, the event being built in the outq's buffer itself (at
-     * most one at a time), so that emitting it copies nothing. */
+     * most one at a time), so that emitting it copies nothing; json: the
+     * one sink when it is sn_sink_json (kept as sinks are added), whose
+     * outq that is. */
     sn_ev *inplace;
+    struct sn_json_sink *json;
 } sn_events;
 
 void sn_events_init(sn_events *e);

@@ -22,7 +22,17 @@ static inline uint64_t sn_hash64(uint64_t h, const void *p, size_t n) {
         h ^= h >> 29;
     }
     uint64_t tail = 0;
-    if (n > k) memcpy(&tail, s + k, n - k);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n > k && n >= 8) {
+        /* the last eight bytes in one load, those hashed above shifted
+         * out: the word the copy of the n - k below makes, without a
+         * copy of a length known only now */
+        memcpy(&tail, s + n - 8, 8);
+        tail >>= 8 * (8 - (n - k));
+    } else
+#endif
+        if (n > k)
+        memcpy(&tail, s + k, n - k);
     h = (h ^ tail ^ (uint64_t)n << 56) * 0xC2B2AE3D27D4EB4Full;
     return h ^ (h >> 31);
 }

@@ -171,12 +171,15 @@ static const unsigned char byte_class[256] = {
  * Above max_payload, or above 2^64 - 1, it is too big; anything else is no
  * length. */
 static msnp_parse_status read_length(const msnp_parser *p, msnp_str s, uint64_t *v) {
-    if (!is_digits(s)) return MSNP_EBAD_LENGTH;
-    while (s.n > 1 && s.p[0] == '0') {
-        s.p++;
-        s.n--;
+    msnp_str digits = s;
+    while (digits.n > 1 && digits.p[0] == '0') {
+        digits.p++;
+        digits.n--;
     }
-    if (msnp_str_to_u64(s, UINT64_MAX, v) != 0 || *v > p->limits.max_payload) return MSNP_EPAYLOAD_TOO_BIG;
+    /* msnp_str_to_u64 takes digits only: the length is read once, and
+     * looked at again only when it is refused, for which error it is */
+    if (msnp_str_to_u64(digits, UINT64_MAX, v) != 0) return is_digits(s) ? MSNP_EPAYLOAD_TOO_BIG : MSNP_EBAD_LENGTH;
+    if (*v > p->limits.max_payload) return MSNP_EPAYLOAD_TOO_BIG;
     return MSNP_OK;
 }
 

@@ -43,11 +43,18 @@ msnp_str msnp_str_trim(msnp_str s) {
 int msnp_str_to_u64(msnp_str s, uint64_t max, uint64_t *out) {
     if (s.n == 0 || s.n > 20) return -1;
     uint64_t v = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c < '0' || c > '9') return -1;
-        uint64_t d = (uint64_t)(c - '0');
-        if (v > (UINT64_MAX - d) / 10) return -1;
+    /* nineteen digits stay below 10^19 < 2^64: only a twentieth can
+     * overflow, and only it is checked (TrIDs and lengths, a few digits,
+     * take no division per digit) */
+    size_t safe = s.n < 20 ? s.n : 19;
+    for (size_t i = 0; i < safe; i++) {
+        unsigned d = (unsigned)((unsigned char)s.p[i] - '0');
+        if (d > 9) return -1;
+        v = v * 10 + d;
+    }
+    if (s.n == 20) {
+        unsigned d = (unsigned)((unsigned char)s.p[19] - '0');
+        if (d > 9 || v > (UINT64_MAX - d) / 10) return -1;
         v = v * 10 + d;
     }
     if (v > max) return -1;

@@ -334,13 +334,44 @@ static void test_str_ieq(void **state) {
     assert_false(msnp_str_istarts(msnp_str_c("MSNF"), "msnftp"));
 }
 
+/* Decimal numbers: digits only, at most twenty, within max and 2^64 - 1;
+ * the twentieth digit is the only one that can overflow. */
+static void test_str_to_u64(void **state) {
+    (void)state;
+    uint64_t v = 7;
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("0"), UINT64_MAX, &v), 0);
+    assert_true(v == 0);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("4294967295"), UINT32_MAX, &v), 0);
+    assert_true(v == UINT32_MAX);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("4294967296"), UINT32_MAX, &v), -1);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("9999999999999999999"), UINT64_MAX, &v), 0);
+    assert_true(v == 9999999999999999999ull);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("18446744073709551615"), UINT64_MAX, &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("18446744073709551616"), UINT64_MAX, &v), -1);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("99999999999999999999"), UINT64_MAX, &v), -1);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("00000000000000000042"), UINT64_MAX, &v), 0);
+    assert_true(v == 42);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("000000000000000000042"), UINT64_MAX, &v), -1); /* 21 digits */
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("1844674407370955161x"), UINT64_MAX, &v), -1);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c(""), UINT64_MAX, &v), -1);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("12a"), UINT64_MAX, &v), -1);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("-1"), UINT64_MAX, &v), -1);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c(" 1"), UINT64_MAX, &v), -1);
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("/"), UINT64_MAX, &v), -1); /* '0' - 1 */
+    assert_int_equal(msnp_str_to_u64(msnp_str_c(":"), UINT64_MAX, &v), -1); /* '9' + 1 */
+    assert_int_equal(msnp_str_to_u64(msnp_str_c("\xb0"), UINT64_MAX, &v), -1);
+    assert_true(v == 42); /* left as it was on every refusal */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_login_response),   cmocka_unit_test(test_str_ieq),
-        cmocka_unit_test(test_challenge),        cmocka_unit_test(test_url_coding),
-        cmocka_unit_test(test_url_decode_sizes), cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_addresses),        cmocka_unit_test(test_msnftp_blocks),
-        cmocka_unit_test(test_self_check),       cmocka_unit_test(test_param_is_safe),
+        cmocka_unit_test(test_login_response), cmocka_unit_test(test_str_ieq),
+        cmocka_unit_test(test_str_to_u64),     cmocka_unit_test(test_challenge),
+        cmocka_unit_test(test_url_coding),     cmocka_unit_test(test_url_decode_sizes),
+        cmocka_unit_test(test_utf8),           cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_msnftp_blocks),  cmocka_unit_test(test_self_check),
+        cmocka_unit_test(test_param_is_safe),
     };
     return cmocka_run_group_tests_name("msnp_auth_util", tests, NULL, NULL);
 }

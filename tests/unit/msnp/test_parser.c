@@ -426,6 +426,10 @@ static void test_bad_input(void **state) {
     expect_error(MSNP_FROM_CLIENT, "MSG 1 A 99999999999999999999999\r\n", 33, MSNP_EPAYLOAD_TOO_BIG, 8);
     expect_error(MSNP_FROM_CLIENT, "MSG 1 A 9999999999999999999999x\r\n", 33, MSNP_EBAD_LENGTH, 8);
     expect_error(MSNP_FROM_CLIENT, "MSG 1 A 70000\r\n", 15, MSNP_EPAYLOAD_TOO_BIG, 8);
+    /* leading zeros before something that is no digit: no length */
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 A 0x5\r\n", 13, MSNP_EBAD_LENGTH, 8);
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 A 000a\r\n", 14, MSNP_EBAD_LENGTH, 8);
+    expect_error(MSNP_FROM_CLIENT, "MSG 1 A 0000000000000000000000000000x\r\n", 39, MSNP_EBAD_LENGTH, 8);
     expect_error(MSNP_FROM_CLIENT, "MSG\r\n", 5, MSNP_EBAD_LENGTH, 0);
     expect_error(MSNP_FROM_CLIENT, "chg 1 NLN\r\n", 11, MSNP_EBAD_COMMAND, 0);
     expect_error(MSNP_FROM_CLIENT, "CHGX 1 NLN\r\n", 12, MSNP_EBAD_COMMAND, 0);

@@ -760,6 +760,17 @@ static void sb_error(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cmd) {
 
 /* ---- messages ------------------------------------------------------------ */
 
+/* A URL-encoded name (a command's token) as its field takes it: the token
+ * itself when it holds no '%' (most names: decoding would copy it as it
+ * is, and a token holds no NUL for the copy to end at), else decoded into
+ * buf. A NULL view when it does not fit buf[cap], as msnp_url_decode
+ * refuses it. */
+static msnp_str name_field(msnp_str name, char *buf, size_t cap) {
+    if (!memchr(name.p, '%', name.n)) return name.n < cap ? name : MSNP_STR_NULL;
+    if (msnp_url_decode(name, buf, cap) < 0) return MSNP_STR_NULL;
+    return msnp_str_c(buf);
+}
+
 /* A header's value by a literal name, its length known when compiling:
  * a message's headers are looked up several times. */
 #define MIME_VALUE(m, lit) msnp_mime_value_n((m), (lit), sizeof(lit) - 1)
@@ -902,7 +913,8 @@ static void handle_msg(sn_ctx *c, sn_flow *f, sn_conn *k, int from_client, const
     sn_ev_set_strn(ev, "sender", sender_n ? sender : NULL, sender_n);
     if (!from_client && cmd->argc >= 3) {
         char nm[USER_MAX * 3];
-        if (msnp_url_decode(cmd->argv[1], nm, sizeof nm) >= 0) sn_ev_set_str(ev, "sender_name", nm);
+        msnp_str name = name_field(cmd->argv[1], nm, sizeof nm);
+        if (name.p) sn_ev_set_strn(ev, "sender_name", name.p, name.n);
     }
     sn_ev_open_array(ev, "recipients");
     for (size_t i = 0; i < nr; i++) sn_ev_array_str(ev, rcpt[i]);
@@ -965,7 +977,8 @@ static void presence(sn_ctx *c, const sn_flow *f, const sn_conn *k, msnp_str use
     sn_ev_set_str(ev, "status_text", s == MSNP_STATUS_INVALID ? "unknown" : msnp_status_description(s));
     if (name) {
         char nm[USER_MAX * 3];
-        if (msnp_url_decode(*name, nm, sizeof nm) >= 0) sn_ev_set_str(ev, "name", nm);
+        msnp_str field = name_field(*name, nm, sizeof nm);
+        if (field.p) sn_ev_set_strn(ev, "name", field.p, field.n);
     }
     sn_ev_set_str(ev, "source", source);
     if (k->user[0]) sn_ev_set_str(ev, "observer", k->user);

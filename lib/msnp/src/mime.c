@@ -306,8 +306,11 @@ msnp_content_kind msnp_content_kind_of(const msnp_mime *m) {
     if (!h) return MSNP_CT_NONE;
     msnp_str type;
     msnp_content_type_split(h->value, &type, NULL);
+    /* the table's lengths, not strlen's: msnp_str_ieq measured each
+     * name again */
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (type.n == kinds[i].len && msnp_str_ieq(type, kinds[i].type)) return kinds[i].kind;
+        if (type.n == kinds[i].len && msnp_str_ieq_str(type, msnp_str_make(kinds[i].type, kinds[i].len)))
+            return kinds[i].kind;
     return MSNP_CT_OTHER;
 }
 

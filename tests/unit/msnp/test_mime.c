@@ -229,6 +229,20 @@ static void test_content_kinds(void **state) {
         {"text/x-msmsgsemailnotification; charset=UTF-8", MSNP_CT_EMAIL},
         {"TEXT/PLAIN", MSNP_CT_TEXT_PLAIN},
         {"application/x-msnmsgrp2p", MSNP_CT_OTHER},
+        /* every known type, and others of the same lengths */
+        {"text/x-msmsgscontrol", MSNP_CT_CONTROL},
+        {"Text/X-MsMsgsProfile; charset=UTF-8", MSNP_CT_PROFILE},
+        {"text/x-msmsgsactivemailnotification", MSNP_CT_ACTIVE_EMAIL},
+        {"text/plain \t; charset=UTF-8", MSNP_CT_TEXT_PLAIN},
+        {"text/plaim", MSNP_CT_OTHER},
+        {"text/x-msmsgscontroL", MSNP_CT_CONTROL},
+        {"text/x-msmsgsc0ntrol", MSNP_CT_OTHER},
+        {"text/x-msmsgsqrofile", MSNP_CT_OTHER},
+        {"text/x-msmsgsinvitE", MSNP_CT_INVITE},
+        {"text/x-msmsgsinvitf", MSNP_CT_OTHER},
+        {"image/x-msmsgsemailnotification", MSNP_CT_OTHER},
+        {"text/x-msmsgsactivemailnotificatio", MSNP_CT_OTHER},
+        {"", MSNP_CT_OTHER},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char p[128];

@@ -718,6 +718,62 @@ static void test_message_charsets(void **state) {
     sn_run_free(&r);
 }
 
+/* A relayed message's sender name is URL-decoded; one without a '%' is
+ * taken as written; a name that decodes to a NUL is cut there; one that
+ * does not fit the decoding buffer (389 bytes do, 390 do not) has no
+ * field, with a '%' or without. */
+static void test_message_sender_names(void **state) {
+    (void)state;
+    char path[128];
+    msnsynth *w = open_capture(path, sizeof path, "names.pcap");
+    msnsynth_endpoint c, sb;
+    msnsynth_endpoint_set(&c, "10.9.9.9", 1030);
+    msnsynth_endpoint_set(&sb, "64.4.12.210", 1863);
+    msnsynth_tcp *t = msnsynth_tcp_open(w, &c, &sb, 7, 11, 1);
+    assert_non_null(t);
+    msnsynth_tcp_send_str(t, 0, "USR 1 alice@example.com 1.2.3\r\n");
+    msnsynth_tcp_send_str(t, 1, "USR 1 OK alice@example.com Alice\r\n");
+    char n389[400], n390[400], p390[400];
+    memset(n389, 'n', 389);
+    n389[389] = '\0';
+    memset(n390, 'n', 390);
+    n390[390] = '\0';
+    memset(p390, 'n', 392); /* decodes to 390 bytes */
+    p390[392] = '\0';
+    memcpy(p390, "%41", 3);
+    const char *const names[] = {"Bob%20Smith", "Bob", "A%00B", "50%", n389, n390, p390};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char payload[64], line[600];
+        int pn = snprintf(payload, sizeof payload, "Content-Type: text/plain\r\n\r\nm%zu", i);
+        snprintf(line, sizeof line, "MSG bob@example.com %s %d\r\n%s", names[i], pn, payload);
+        msnsynth_tcp_send_str(t, 1, line);
+    }
+    msnsynth_tcp_close(t, 0);
+    assert_int_equal(msnsynth_close(w), 0);
+
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    unlink(path);
+    static const char *const want[] = {"Bob Smith", "Bob", "A", "50%", NULL, NULL, NULL};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char text[8];
+        snprintf(text, sizeof text, "m%zu", i);
+        json_t *ev = sn_find(r.events, "message", "text", text);
+        assert_non_null(ev);
+        json_t *name = json_object_get(ev, "sender_name");
+        if (i == 4) {
+            assert_true(json_is_string(name));
+            assert_int_equal(strlen(json_string_value(name)), 389);
+        } else if (want[i]) {
+            assert_true(json_is_string(name));
+            assert_string_equal(json_string_value(name), want[i]);
+        } else {
+            assert_null(name);
+        }
+    }
+    sn_run_free(&r);
+}
+
 /* An orphan (its INVITE not captured) ended by a CANCEL without a
  * Cancel-Code is cancelled all the same: an INVITE of its cookie after it
  * is a new invitation, not the orphan's late INVITE. */
@@ -869,6 +925,7 @@ int main(void) {
         cmocka_unit_test(test_long_other_flows),
         cmocka_unit_test(test_later_version_payloads),
         cmocka_unit_test(test_message_charsets),
+        cmocka_unit_test(test_message_sender_names),
         cmocka_unit_test(test_cancel_without_code),
         cmocka_unit_test(test_midstream_login_answer),
     };

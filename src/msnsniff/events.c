@@ -701,31 +701,37 @@ int sn_ev_get_true(const sn_ev *ev, const char *key) {
 /* A record's key length (plen). */
 static inline size_t rec_plen(const unsigned char *r) { return r[1 + sizeof(const char *)]; }
 
-/* Writes `,"key":` from a record's pre/plen (the comma when needed) into
- * room made for it. */
-static inline void fmt_key_at(sn_jbuf *b, unsigned char *comma, const unsigned char *r) {
-    const char *pre;
-    memcpy(&pre, r + 1, sizeof pre);
-    size_t plen = rec_plen(r);
-    size_t skip = *comma ? 0 : 1;
-    *comma = 1;
-    copy_short(b->p + b->n, pre + skip, plen - skip); /* not memcpy: the compiler makes that rep movs */
-    b->n += plen - skip;
-}
-
-/* Writes `,"key":` from a record's pre/plen (the comma when needed). */
-static inline void fmt_key(sn_jbuf *b, unsigned char *comma, const unsigned char *r) {
-    if (sn_jb_reserve(b, rec_plen(r))) fmt_key_at(b, comma, r);
-    else *comma = 1;
-}
-
 static inline size_t rd32(const unsigned char *p) {
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
 }
 
-/* One 'E' record [r, end) as its JSON line. */
+/* The most one record op writes after a single room check: its key (plen
+ * is one byte) and a value of bounded size (a short plain string, a
+ * number, a time, an address, an endpoint, a Community ID), or the
+ * closers and the end of the line. Longer or escaped strings go through
+ * sn_jb_string, which makes its own room. */
+enum { FMT_VALUE_MAX = 64, FMT_ROOM = 255 + FMT_VALUE_MAX };
+_Static_assert(SN_JB_SHORT + 2 <= FMT_VALUE_MAX && 1 + SN_JB_INT_MAX <= FMT_VALUE_MAX &&
+                   SN_ADDR_STRLEN + 2 <= FMT_VALUE_MAX && SN_ENDPOINT_STRLEN + 2 <= FMT_VALUE_MAX &&
+                   SN_COMMUNITY_ID_LEN + 2 <= FMT_VALUE_MAX && 30 <= FMT_VALUE_MAX && MAX_DEPTH + 2 <= FMT_VALUE_MAX,
+               "one room check covers every op");
+
+/* Writes a record's `,"key":` at o with sep (',' or the bracket of a
+ * value just opened) in place of its comma: the position after it. */
+static inline char *fmt_key_to(char *o, const unsigned char *r, char sep) {
+    const char *pre;
+    memcpy(&pre, r + 1, sizeof pre);
+    size_t plen = rec_plen(r);
+    copy_short(o, pre, plen); /* not memcpy: the compiler makes that rep movs */
+    o[0] = sep;
+    return o + plen;
+}
+
+/* One 'E' record [r, end) as its JSON line. The output position and the
+ * end of the room are kept in locals, not in *b: the compiler would
+ * reload those after every byte stored through a char pointer. */
 static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char *end) {
     const char *type;
     uint64_t ts;
@@ -744,69 +750,75 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
         tlen[slot].n = strlen(type);
     }
     if (!put_head(b, type, tlen[slot].n, ts)) return;
-    unsigned char comma[MAX_DEPTH], closer[MAX_DEPTH];
+    char *o = b->p + b->n, *lim = b->p + b->cap;
+    /* the separator the next value is written with: ',' or the bracket of
+     * the value just opened, written only once its first element or its
+     * closer comes */
+    char sep = ',';
+    unsigned char closer[MAX_DEPTH];
     unsigned depth = 0;
-    comma[0] = 1;
     const size_t kl = REC_KEY;
     r += REC_HDR;
-    while (r < end) { /* bounded: every op moves r forward */
+    for (;;) { /* bounded: every op moves r forward */
+        if ((size_t)(lim - o) < FMT_ROOM) {
+            b->n = (size_t)(o - b->p);
+            if (!sn_jb_grow(b, FMT_ROOM)) return; /* the buffer failed: its text is dropped */
+            o = b->p + b->n;
+            lim = b->p + b->cap;
+        }
+        if (r >= end) break;
         switch (*r) {
         case 'S': {
             size_t n = rd32(r + kl);
             const char *s = (const char *)r + kl + 4;
-            /* most values are short and need no escaping: the key and the
-             * value in one reservation */
-            if (n <= SN_JB_SHORT && sn_jb_reserve(b, rec_plen(r) + n + 2)) {
-                fmt_key_at(b, &comma[depth], r);
-                char *o = b->p + b->n;
-                if (sn_jb_short_plain(o + 1, s, n)) {
-                    o[0] = '"';
-                    o[n + 1] = '"';
-                    b->n += n + 2;
-                } else {
-                    sn_jb_string(b, s, n);
-                }
+            o = fmt_key_to(o, r, sep);
+            sep = ',';
+            if (sn_jb_short_plain(o + 1, s, n)) { /* most values */
+                o[0] = '"';
+                o[n + 1] = '"';
+                o += n + 2;
             } else {
-                fmt_key(b, &comma[depth], r);
+                b->n = (size_t)(o - b->p);
                 sn_jb_string(b, s, n);
+                o = b->p + b->n;
+                lim = b->p + b->cap;
             }
             r += kl + 4 + n;
             break;
         }
         case 'P': {
             sn_addr a = rec_get_addr(r + kl);
-            if (sn_jb_reserve(b, rec_plen(r) + SN_ADDR_STRLEN + 2)) { /* an address never needs escaping */
-                fmt_key_at(b, &comma[depth], r);
-                char *o = b->p + b->n;
-                size_t n = sn_addr_fmt(&a, o + 1);
-                o[0] = '"';
-                o[n + 1] = '"';
-                b->n += n + 2;
-            }
+            o = fmt_key_to(o, r, sep);
+            sep = ',';
+            size_t n = sn_addr_fmt(&a, o + 1); /* an address never needs escaping */
+            o[0] = '"';
+            o[n + 1] = '"';
+            o += n + 2;
             r += kl + REC_ADDR;
             break;
         }
         case 'D': {
             uint64_t when;
             memcpy(&when, r + kl, 8);
-            if (sn_jb_reserve(b, rec_plen(r) + 29)) { /* a time never needs escaping */
-                fmt_key_at(b, &comma[depth], r);
-                char *o = b->p + b->n;
-                sn_format_ts(when, o + 1); /* 27 characters and a NUL, overwritten */
-                o[0] = '"';
-                o[28] = '"';
-                b->n += 29;
-            }
+            o = fmt_key_to(o, r, sep);
+            sep = ',';
+            sn_format_ts(when, o + 1); /* 27 characters and a NUL, overwritten; never escaped */
+            o[0] = '"';
+            o[28] = '"';
+            o += 29;
             r += kl + REC_TS;
             break;
         }
         case 'Q': {
-            fmt_key(b, &comma[depth], r);
             sn_addr a = rec_get_addr(r + kl);
             uint16_t port;
             memcpy(&port, r + kl + REC_ADDR, 2);
-            char t[SN_ENDPOINT_STRLEN];
-            sn_jb_string(b, t, sn_endpoint_str(&a, port, t, sizeof t));
+            o = fmt_key_to(o, r, sep);
+            sep = ',';
+            size_t n = sn_endpoint_str(&a, port, o + 1, SN_ENDPOINT_STRLEN); /* never escaped */
+            o[0] = '"';
+            o[n + 1] = '"';
+            o += n + 2;
             r += kl + REC_EP;
             break;
         }
@@ -815,10 +827,15 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             uint16_t xp, yp;
             memcpy(&xp, r + kl + 2 * REC_ADDR, 2);
             memcpy(&yp, r + kl + 2 * REC_ADDR + 2, 2);
-            char cid[SN_COMMUNITY_ID_LEN];
-            if (sn_community_id(0, &x, xp, &y, yp, r[kl + 2 * REC_ADDR + 4], cid) == 0) { /* else omitted, as in line */
-                fmt_key(b, &comma[depth], r);
-                sn_jb_string(b, cid, strlen(cid));
+            /* the key is written first but kept only with an identifier
+             * (else omitted, as in line); base64 never needs escaping */
+            char *v = fmt_key_to(o, r, sep);
+            if (sn_community_id(0, &x, xp, &y, yp, r[kl + 2 * REC_ADDR + 4], v + 1) == 0) {
+                size_t n = strlen(v + 1);
+                v[0] = '"';
+                v[n + 1] = '"';
+                o = v + n + 2;
+                sep = ',';
             }
             r += kl + REC_CID;
             break;
@@ -826,54 +843,77 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
         case 'I': {
             int64_t v;
             memcpy(&v, r + kl, 8);
-            if (sn_jb_reserve(b, rec_plen(r) + SN_JB_INT_MAX)) { /* the key and the number at once */
-                fmt_key_at(b, &comma[depth], r);
-                b->n = (size_t)(sn_jb_format_int(b->p + b->n, v) - b->p);
-            }
+            o = sn_jb_format_int(fmt_key_to(o, r, sep), v);
+            sep = ',';
             r += kl + 8;
             break;
         }
         case 'T':
         case 'F':
         case 'N':
-            fmt_key(b, &comma[depth], r);
-            if (*r == 'T') sn_jb_put(b, "true", 4);
-            else if (*r == 'F') sn_jb_put(b, "false", 5);
-            else sn_jb_put(b, "null", 4);
+            o = fmt_key_to(o, r, sep);
+            sep = ',';
+            if (*r == 'T') {
+                memcpy(o, "true", 4);
+                o += 4;
+            } else if (*r == 'F') {
+                memcpy(o, "false", 5);
+                o += 5;
+            } else {
+                memcpy(o, "null", 4);
+                o += 4;
+            }
             r += kl;
             break;
         case 'O': {
-            fmt_key(b, &comma[depth], r);
+            if (depth + 1 >= MAX_DEPTH) goto done; /* sn_ev_put_open never nests deeper */
+            o = fmt_key_to(o, r, sep);
             char bracket = (char)r[kl];
-            sn_jb_putc(b, bracket);
+            sep = bracket;
             depth++;
-            comma[depth] = 0;
             closer[depth] = bracket == '[' ? ']' : '}';
             r += kl + 1;
             break;
         }
         case 'A':
         case 'a':
-            if (comma[depth]) sn_jb_putc(b, ',');
-            comma[depth] = 1;
+            *o++ = sep;
+            sep = ',';
             if (*r == 'a') {
-                sn_jb_put(b, "null", 4);
+                memcpy(o, "null", 4);
+                o += 4;
                 r += 1;
             } else {
                 size_t n = rd32(r + 1);
-                sn_jb_string(b, (const char *)r + 5, n);
+                const char *s = (const char *)r + 5;
+                if (sn_jb_short_plain(o + 1, s, n)) {
+                    o[0] = '"';
+                    o[n + 1] = '"';
+                    o += n + 2;
+                } else {
+                    b->n = (size_t)(o - b->p);
+                    sn_jb_string(b, s, n);
+                    o = b->p + b->n;
+                    lim = b->p + b->cap;
+                }
                 r += 5 + n;
             }
             break;
-        default: /* 'C' */
-            sn_jb_putc(b, (char)closer[depth]);
-            depth--;
+        default:                        /* 'C' */
+            if (depth == 0) goto done;  /* sn_ev_close never closes more than was opened */
+            if (sep != ',') *o++ = sep; /* an empty value */
+            *o++ = (char)closer[depth--];
+            sep = ',';
             r += 1;
             break;
         }
     }
-    while (depth) sn_jb_putc(b, (char)closer[depth--]);
-    sn_jb_put(b, "}\n", 2);
+done:
+    /* room for FMT_ROOM bytes was checked after the last op */
+    if (depth && sep != ',') *o++ = sep;
+    while (depth) *o++ = (char)closer[depth--];
+    memcpy(o, "}\n", 2);
+    b->n = (size_t)(o + 2 - b->p);
 }
 
 void sn_ev_format_records(const void *in, size_t n, sn_jbuf *out) {

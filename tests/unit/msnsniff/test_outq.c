@@ -243,6 +243,16 @@ static void make_event(sn_events *evs, uint32_t *x, uint64_t *ts) {
             sn_ev_emit(evs, in);
             break;
         }
+        case 14: /* empty values: one closed, one left open (later fields go inside) */
+            sn_ev_open_array(ev, "none");
+            sn_ev_close(ev);
+            if (r & 1) {
+                sn_ev_open_object(ev, "empty");
+                sn_ev_close(ev);
+            } else {
+                sn_ev_open_object(ev, "empty_open");
+            }
+            break;
         default: sn_ev_set_strn(ev, "tail", s, n); break;
         }
         free(s);

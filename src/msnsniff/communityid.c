@@ -14,10 +14,28 @@
  * instructions on the fetch alone and 1 800 per flow record against 1 150
  * this way: its init, provider dispatch and context cleanse are larger
  * than the hash of one 64-byte block (docs/msnsniff.md, "Performance
- * notes"). */
+ * notes"). The input (16 bytes for IPv4, 40 for IPv6) always fits in one
+ * block, so the block is padded here and hashed with one SHA1_Transform:
+ * SHA1_Update's copy and SHA1_Final's padding and cleanse were a third of
+ * the cost. */
 static int sha1(const uint8_t *in, size_t n, uint8_t digest[20]) {
+    uint8_t block[SHA_CBLOCK];
+    if (n > SHA_CBLOCK - 9) return -1; /* the 0x80 and the 64-bit length must fit */
+    memcpy(block, in, n);
+    block[n] = 0x80;
+    memset(block + n + 1, 0, SHA_CBLOCK - 8 - (n + 1));
+    uint64_t bits = (uint64_t)n * 8u;
+    for (int i = 0; i < 8; i++) block[SHA_CBLOCK - 1 - i] = (uint8_t)(bits >> (8 * i));
     SHA_CTX c;
-    if (SHA1_Init(&c) != 1 || SHA1_Update(&c, in, n) != 1 || SHA1_Final(digest, &c) != 1) return -1;
+    if (SHA1_Init(&c) != 1) return -1;
+    SHA1_Transform(&c, block);
+    const SHA_LONG h[5] = {c.h0, c.h1, c.h2, c.h3, c.h4};
+    for (int i = 0; i < 5; i++) {
+        digest[4 * i] = (uint8_t)(h[i] >> 24);
+        digest[4 * i + 1] = (uint8_t)(h[i] >> 16);
+        digest[4 * i + 2] = (uint8_t)(h[i] >> 8);
+        digest[4 * i + 3] = (uint8_t)h[i];
+    }
     return 0;
 }
 

@@ -76,30 +76,32 @@ int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx) {
 void sn_format_ts(uint64_t ts, char out[32]) {
     /* events come in bursts within one second: format each date once.
      * Two dates are kept, as events name their own time and an expiry a
-     * few minutes later in turn. */
-    static _Thread_local time_t cached_sec[2] = {(time_t)-1, (time_t)-1};
+     * few minutes later in turn. A date is found by the microsecond its
+     * second starts at: one subtraction and compare, no division (a
+     * start above SN_TS_MAX_US matches no time). */
+    static _Thread_local uint64_t start_us[2] = {SN_TS_MAX_US + 1, SN_TS_MAX_US + 1};
     static _Thread_local char date[2][24];
     static _Thread_local unsigned older;
     if (ts > SN_TS_MAX_US) ts = SN_TS_MAX_US;
-    time_t sec = (time_t)(ts / 1000000u);
-    unsigned k = sec == cached_sec[0] ? 0u : sec == cached_sec[1] ? 1u : 2u;
+    unsigned k = ts - start_us[0] < 1000000u ? 0u : ts - start_us[1] < 1000000u ? 1u : 2u;
     if (k == 2) {
         k = older;
+        time_t sec = (time_t)(ts / 1000000u);
         struct tm tm;
         gmtime_r(&sec, &tm);
         strftime(date[k], sizeof date[k], "%Y-%m-%dT%H:%M:%S", &tm);
-        cached_sec[k] = sec;
+        date[k][19] = '.';
+        start_us[k] = ts - ts % 1000000u;
     }
     older = k ^ 1u;
     static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                    "8081828384858687888990919293949596979899";
-    unsigned us = (unsigned)(ts % 1000000u);
-    memcpy(out, date[k], 19);
-    out[19] = '.';
-    memcpy(out + 20, pairs + 2 * (us / 10000u), 2);
-    memcpy(out + 22, pairs + 2 * (us / 100u % 100u), 2);
-    memcpy(out + 24, pairs + 2 * (us % 100u), 2);
+    uint32_t us = (uint32_t)(ts - start_us[k]), hi = us / 10000u, lo = us % 10000u;
+    memcpy(out, date[k], 20); /* with the '.' */
+    memcpy(out + 20, pairs + 2 * hi, 2);
+    memcpy(out + 22, pairs + 2 * (lo / 100u), 2);
+    memcpy(out + 24, pairs + 2 * (lo % 100u), 2);
     out[26] = 'Z';
     out[27] = '\0';
 }

@@ -345,6 +345,15 @@ static void test_timestamps(void **st) {
         {SN_TS_MAX_US + 1, "9999-12-31T23:59:59.999999Z"},
         {UINT64_MAX, "9999-12-31T23:59:59.999999Z"},
         {1017000000ull * 1000000u + 123456u, "2002-03-24T20:00:00.123456Z"},
+        /* the dates kept from the seconds before: their ends, the next
+         * second, the microsecond before a kept second, one evicted */
+        {1017000000ull * 1000000u + 999999u, "2002-03-24T20:00:00.999999Z"},
+        {1017000001ull * 1000000u, "2002-03-24T20:00:01.000000Z"},
+        {1017000000ull * 1000000u, "2002-03-24T20:00:00.000000Z"},
+        {1017000000ull * 1000000u - 1, "2002-03-24T19:59:59.999999Z"},
+        {1017000001ull * 1000000u + 5, "2002-03-24T20:00:01.000005Z"},
+        {1017000000ull * 1000000u + 10203u, "2002-03-24T20:00:00.010203Z"},
+        {86400ull * 1000000u, "1970-01-02T00:00:00.000000Z"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[32];

@@ -709,16 +709,23 @@ static inline size_t rd32(const unsigned char *p) {
     return v;
 }
 
-/* The most one record op writes after a single room check: its key (plen
- * is one byte) and a value of bounded size (a short plain string, a
- * number, a time, an address, an endpoint, a Community ID), or the
- * closers and the end of the line. Longer or escaped strings go through
- * sn_jb_string, which makes its own room. */
+/* The most one record op writes (scratch included) without a check of
+ * its own: its key (plen is one byte) and a value of bounded size (a short
+ * plain string, a number, a time, an address, an endpoint, a Community
+ * ID), or a closer. Longer or escaped strings go through sn_jb_string,
+ * which makes its own room. */
 enum { FMT_VALUE_MAX = 64, FMT_ROOM = 255 + FMT_VALUE_MAX };
 _Static_assert(SN_JB_SHORT + 2 <= FMT_VALUE_MAX && 1 + SN_JB_INT_MAX <= FMT_VALUE_MAX &&
                    SN_ADDR_STRLEN + 2 <= FMT_VALUE_MAX && SN_ENDPOINT_STRLEN + 2 <= FMT_VALUE_MAX &&
-                   SN_COMMUNITY_ID_LEN + 2 <= FMT_VALUE_MAX && 30 <= FMT_VALUE_MAX && MAX_DEPTH + 2 <= FMT_VALUE_MAX,
-               "one room check covers every op");
+                   SN_COMMUNITY_ID_LEN + 2 <= FMT_VALUE_MAX && 30 <= FMT_VALUE_MAX,
+               "FMT_ROOM covers every op");
+/* What an op keeps of that, per byte of record it takes: at most FMT_ROOM
+ * for an op with a key, which takes at least REC_KEY bytes; an op without
+ * one ('A' 'a' 'C') takes a byte or more and keeps at most a separator
+ * and a short string, "null" or a closer. The room is made for the ops of
+ * up to FMT_CHUNK record bytes at once. */
+enum { FMT_PER_BYTE = (FMT_ROOM + REC_KEY - 1) / REC_KEY, FMT_CHUNK = 4096 };
+_Static_assert(1 + SN_JB_SHORT + 2 <= FMT_PER_BYTE * 5 && 5 <= FMT_PER_BYTE, "FMT_PER_BYTE covers every op");
 
 /* Writes a record's `,"key":` at o with sep (',' or the bracket of a
  * value just opened) in place of its comma: the position after it. */
@@ -764,6 +771,10 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
     }
     if (!put_head(b, type, tlen[slot].n, ts)) return;
     char *o = b->p + b->n, *lim = b->p + b->cap;
+    /* Room for the ops before r_lim: lim - o >= FMT_PER_BYTE * (r_lim - r)
+     * + FMT_ROOM before each op, so that no op checks its own room (one
+     * that stores text through sn_jb_string sets r_lim to make it again) */
+    const unsigned char *r_lim;
     /* the separator the next value is written with: ',' or the bracket of
      * the value just opened, written only once its first element or its
      * closer comes */
@@ -772,14 +783,20 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
     unsigned depth = 0;
     const size_t kl = REC_KEY;
     r += REC_HDR;
+    r_lim = r;
     for (;;) { /* bounded: every op moves r forward */
-        if ((size_t)(lim - o) < FMT_ROOM) {
-            b->n = (size_t)(o - b->p);
-            if (!sn_jb_grow(b, FMT_ROOM)) return; /* the buffer failed: its text is dropped */
-            o = b->p + b->n;
-            lim = b->p + b->cap;
+        if (r >= r_lim) {
+            if (r >= end) break;
+            size_t want = (size_t)(end - r) < FMT_CHUNK ? (size_t)(end - r) : FMT_CHUNK;
+            size_t need = FMT_PER_BYTE * want + FMT_ROOM;
+            if ((size_t)(lim - o) < need) {
+                b->n = (size_t)(o - b->p);
+                if (!sn_jb_grow(b, need)) return; /* the buffer failed: its text is dropped */
+                o = b->p + b->n;
+                lim = b->p + b->cap;
+            }
+            r_lim = r + want;
         }
-        if (r >= end) break;
         switch (*r) {
         case 'S': {
             size_t n = rd32(r + kl);
@@ -795,6 +812,7 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
                 sn_jb_string(b, s, n);
                 o = b->p + b->n;
                 lim = b->p + b->cap;
+                r_lim = r;
             }
             r += kl + 4 + n;
             break;
@@ -908,6 +926,7 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
                     sn_jb_string(b, s, n);
                     o = b->p + b->n;
                     lim = b->p + b->cap;
+                    r_lim = r;
                 }
                 r += 5 + n;
             }
@@ -922,7 +941,11 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
         }
     }
 done:
-    /* room for FMT_ROOM bytes was checked after the last op */
+    if ((size_t)(lim - o) < MAX_DEPTH + 2) {
+        b->n = (size_t)(o - b->p);
+        if (!sn_jb_grow(b, MAX_DEPTH + 2)) return;
+        o = b->p + b->n;
+    }
     if (depth && sep != ',') *o++ = sep;
     while (depth) *o++ = (char)closer[depth--];
     memcpy(o, "}\n", 2);

@@ -6,19 +6,31 @@
 
 #include <msnp/util.h>
 
+/* sn_octet_text: the first digit, the next two or dots, a dot. */
+#define OCT_0(v) (char)('0' + ((v) >= 100 ? (v) / 100 : (v) >= 10 ? (v) / 10 : (v)))
+#define OCT_1(v) (char)((v) >= 100 ? '0' + (v) / 10 % 10 : (v) >= 10 ? '0' + (v) % 10 : '.')
+#define OCT_2(v) (char)((v) >= 100 ? '0' + (v) % 10 : '.')
+#define OCTET(v) \
+    { OCT_0(v), OCT_1(v), OCT_2(v), '.' }
+#define OCTET4(v) OCTET(v), OCTET((v) + 1), OCTET((v) + 2), OCTET((v) + 3)
+#define OCTET16(v) OCTET4(v), OCTET4((v) + 4), OCTET4((v) + 8), OCTET4((v) + 12)
+#define OCTET64(v) OCTET16(v), OCTET16((v) + 16), OCTET16((v) + 32), OCTET16((v) + 48)
+const char sn_octet_text[256][4] = {OCTET64(0), OCTET64(64), OCTET64(128), OCTET64(192)};
+#undef OCTET64
+#undef OCTET16
+#undef OCTET4
+#undef OCTET
+#undef OCT_2
+#undef OCT_1
+#undef OCT_0
+
 size_t sn_addr_fmt(const sn_addr *a, char buf[SN_ADDR_STRLEN]) {
     if (a->family != 6) {
         /* Every event names addresses; glibc formats IPv4 with sprintf,
-         * which was 3 % of a whole analyzer run. Same text, by hand. */
-        char *o = buf;
-        for (int i = 0; i < 4; i++) {
-            unsigned v = a->b[i];
-            if (v >= 100) *o++ = (char)('0' + v / 100);
-            if (v >= 10) *o++ = (char)('0' + v / 10 % 10);
-            *o++ = (char)('0' + v % 10);
-            *o++ = i < 3 ? '.' : '\0';
-        }
-        return (size_t)(o - 1 - buf);
+         * which was 3 % of a whole analyzer run. Same text, by table. */
+        size_t n = sn_addr_fmt4(a->b, buf);
+        buf[n] = '\0';
+        return n;
     }
     if (!inet_ntop(AF_INET6, a->b, buf, SN_ADDR_STRLEN)) buf[0] = '\0';
     return strlen(buf);

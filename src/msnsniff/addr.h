@@ -51,6 +51,23 @@ static inline void sn_addr_set_ipv6(sn_addr *a, const uint8_t *p) {
     sn_addr_set_words(a, 6, w0, w1);
 }
 
+/* Each octet's text followed by dots, one word to copy: "7...", "42..",
+ * "255.". */
+extern const char sn_octet_text[256][4];
+
+/* The IPv4 text of b[0..3] at o, which has room for 16 bytes (the one
+ * after the text is a '.'): its length. Inline: events name addresses
+ * by the ten thousand. */
+static inline size_t sn_addr_fmt4(const uint8_t *b, char *o) {
+    char *s = o;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        memcpy(o, sn_octet_text[v], 4);
+        o += 2 + (v >= 10) + (v >= 100); /* the digits and a dot */
+    }
+    return (size_t)(o - 1 - s);
+}
+
 /* Text form ("10.1.1.211", "2001:db8::1"). */
 const char *sn_addr_str(const sn_addr *a, char buf[SN_ADDR_STRLEN]);
 /* The same text, NUL-terminated: its length. */

@@ -821,7 +821,8 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             sn_addr a = rec_get_addr(r + kl);
             o = fmt_key_to(o, r, sep);
             sep = ',';
-            size_t n = sn_addr_fmt(&a, o + 1); /* an address never needs escaping */
+            /* an address never needs escaping */
+            size_t n = a.family != 6 ? sn_addr_fmt4(a.b, o + 1) : sn_addr_fmt(&a, o + 1);
             o[0] = '"';
             o[n + 1] = '"';
             o += n + 2;

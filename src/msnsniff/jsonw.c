@@ -313,9 +313,37 @@ char *sn_jb_format_int(char *o, int64_t v) {
                                    "8081828384858687888990919293949596979899";
     uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
     if (v < 0) *o++ = '-';
-    if (u < 10) {
-        *o++ = (char)('0' + u);
-        return o;
+    if (u < 100) {
+        if (u < 10) {
+            *o = (char)('0' + u);
+            return o + 1;
+        }
+        memcpy(o, pairs + 2 * u, 2);
+        return o + 2;
+    }
+    if (u <= UINT32_MAX) {
+        /* most numbers (ports, ids, counters): the digits counted first,
+         * then written in place from the end, in 32-bit arithmetic (a
+         * division of 64 bits by a constant is a wider multiply) */
+        uint32_t x = (uint32_t)u;
+        size_t n = x < 1000u  ? 3
+            : x < 10000u      ? 4
+            : x < 100000u     ? 5
+            : x < 1000000u    ? 6
+            : x < 10000000u   ? 7
+            : x < 100000000u  ? 8
+            : x < 1000000000u ? 9
+                              : 10;
+        char *w = o + n;
+        while (x >= 100u) {
+            uint32_t r = x % 100u;
+            x /= 100u;
+            w -= 2;
+            memcpy(w, pairs + 2 * r, 2);
+        }
+        if (x >= 10u) memcpy(w - 2, pairs + 2 * x, 2);
+        else w[-1] = (char)('0' + x);
+        return o + n;
     }
     /* written backwards into the middle of buf, then copied out as a
      * fixed 20 bytes: no digit count first */

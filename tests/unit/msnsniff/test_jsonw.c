@@ -170,8 +170,22 @@ static void test_special_byte_at_every_position(void **st) {
 
 static void test_integers(void **st) {
     (void)st;
-    const int64_t v[] = {0, 1, -1, 9, 10, 1863, INT64_MAX, INT64_MIN};
-    const char *const want[] = {"0", "1", "-1", "9", "10", "1863", "9223372036854775807", "-9223372036854775808"};
+    const int64_t v[] = {0,    1,          -1,         9,           10,          99,        100,
+                         1863, 4294967295, 4294967296, -4294967295, -4294967296, INT64_MAX, INT64_MIN};
+    const char *const want[] = {"0",
+                                "1",
+                                "-1",
+                                "9",
+                                "10",
+                                "99",
+                                "100",
+                                "1863",
+                                "4294967295",
+                                "4294967296",
+                                "-4294967295",
+                                "-4294967296",
+                                "9223372036854775807",
+                                "-9223372036854775808"};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         sn_jbuf b = {0};
         sn_jb_int(&b, v[i]);

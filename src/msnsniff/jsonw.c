@@ -109,12 +109,15 @@ static inline int clean4(uint32_t w) {
 #if defined(__SSE2__)
 /* Bit i set: byte i of the sixteen at s needs care. As signed bytes,
  * everything below 0x20 and at/above 0x80 is less than 0x20. */
-static inline unsigned care16(const unsigned char *s) {
+static inline unsigned care_v(__m128i v) {
     const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\');
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
     __m128i bad =
         _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)));
     return (unsigned)_mm_movemask_epi8(bad);
+}
+
+static inline unsigned care16(const unsigned char *s) {
+    return care_v(_mm_loadu_si128((const __m128i *)(const void *)s));
 }
 #endif
 
@@ -140,14 +143,18 @@ static inline int short_plain(char *o, const unsigned char *s, size_t n) {
         uint64_t a, z;
         memcpy(&a, s, 8);
         memcpy(&z, s + n - 8, 8);
+#if defined(__SSE2__)
+        if (care_v(_mm_set_epi64x((long long)z, (long long)a))) return 0; /* both words in one test */
+#else
         if (!clean8(a) || !clean8(z)) return 0;
+#endif
         memcpy(o, &a, 8);
         memcpy(o + n - 8, &z, 8);
     } else if (n >= 4) {
         uint32_t a, z;
         memcpy(&a, s, 4);
         memcpy(&z, s + n - 4, 4);
-        if (!clean4(a) || !clean4(z)) return 0;
+        if (!clean8((uint64_t)a | (uint64_t)z << 32)) return 0; /* both words in one test */
         memcpy(o, &a, 4);
         memcpy(o + n - 4, &z, 4);
     } else {

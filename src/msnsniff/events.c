@@ -797,8 +797,9 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             }
             r_lim = r + want;
         }
-        switch (*r) {
-        case 'S': {
+        /* strings and integers are most ops: tested for before the
+         * jump table */
+        if (*r == 'S') {
             size_t n = rd32(r + kl);
             const char *s = (const char *)r + kl + 4;
             o = fmt_key_to(o, r, sep);
@@ -815,8 +816,17 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
                 r_lim = r;
             }
             r += kl + 4 + n;
-            break;
+            continue;
         }
+        if (*r == 'I') {
+            int64_t v;
+            memcpy(&v, r + kl, 8);
+            o = sn_jb_format_int(fmt_key_to(o, r, sep), v);
+            sep = ',';
+            r += kl + 8;
+            continue;
+        }
+        switch (*r) {
         case 'P': {
             sn_addr a = rec_get_addr(r + kl);
             o = fmt_key_to(o, r, sep);
@@ -870,14 +880,6 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
                 sep = ',';
             }
             r += kl + REC_CID;
-            break;
-        }
-        case 'I': {
-            int64_t v;
-            memcpy(&v, r + kl, 8);
-            o = sn_jb_format_int(fmt_key_to(o, r, sep), v);
-            sep = ',';
-            r += kl + 8;
             break;
         }
         case 'T':

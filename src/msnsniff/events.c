@@ -758,18 +758,37 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
     memcpy(&type, r + 5, sizeof type);
     memcpy(&ts, r + 5 + sizeof type, 8);
     /* the types are a few literals, like the keys (records hold their
-     * addresses, read here after the event was emitted): their lengths
-     * are kept by address */
+     * addresses, read here after the event was emitted): the start of
+     * their lines, `{"event":"type","ts":"`, is kept by address and
+     * copied as three fixed blocks */
     static _Thread_local struct {
         const char *type;
-        size_t n;
-    } tlen[16];
+        size_t n; /* of head; 0: the type is too long to keep */
+        char head[48];
+    } th[16];
     size_t slot = ((uintptr_t)type >> 2) & 15u;
-    if (tlen[slot].type != type) {
-        tlen[slot].type = type;
-        tlen[slot].n = strlen(type);
+    if (th[slot].type != type) {
+        size_t tn = strlen(type);
+        th[slot].type = type;
+        th[slot].n = 0;
+        if (tn <= sizeof th[slot].head - 18) {
+            memcpy(th[slot].head, "{\"event\":\"", 10);
+            memcpy(th[slot].head + 10, type, tn);
+            memcpy(th[slot].head + 10 + tn, "\",\"ts\":\"", 8);
+            th[slot].n = 10 + tn + 8;
+        }
     }
-    if (!put_head(b, type, tlen[slot].n, ts)) return;
+    size_t hn = th[slot].n;
+    if (hn == 0) {
+        if (!put_head(b, type, strlen(type), ts)) return;
+    } else {
+        if (!sn_jb_reserve(b, sizeof th[slot].head + 28)) return;
+        char *h = b->p + b->n;
+        memcpy(h, th[slot].head, sizeof th[slot].head);
+        sn_format_ts(ts, h + hn); /* 27 characters and a NUL, overwritten */
+        h[hn + 27] = '"';
+        b->n += hn + 28;
+    }
     char *o = b->p + b->n, *lim = b->p + b->cap;
     /* Room for the ops before r_lim: lim - o >= FMT_PER_BYTE * (r_lim - r)
      * + FMT_ROOM before each op, so that no op checks its own room (one

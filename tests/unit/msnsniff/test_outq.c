@@ -170,7 +170,9 @@ static char *odd_string(uint32_t *x, size_t n) {
     return s;
 }
 
-static const char *const types[] = {"login", "message", "flow", "anomaly", "stats"};
+/* the last one longer than the line starts the writer keeps */
+static const char *const types[] = {"login",   "message", "flow",
+                                    "anomaly", "stats",   "a_type_of_more_than_thirty_characters"};
 
 /* An address of that family (4: the unused bytes zero, as decoded). */
 static sn_addr random_addr(uint32_t *x, unsigned family) {
@@ -188,7 +190,7 @@ static sn_addr random_addr(uint32_t *x, unsigned family) {
  * buffer: the one open there moves out first). */
 static void make_event(sn_events *evs, uint32_t *x, uint64_t *ts) {
     *ts += rnd_next(x) % 3000000u;
-    sn_ev *ev = sn_ev_new(evs, types[rnd_next(x) % 5], *ts);
+    sn_ev *ev = sn_ev_new(evs, types[rnd_next(x) % 6], *ts);
     assert_non_null(ev);
     unsigned nfields = rnd_next(x) % 16;
     for (unsigned f = 0; f < nfields; f++) {

@@ -49,6 +49,15 @@ static void test_published_vectors_seed1(void **state) {
           "1:IO27GQzPuCtNnwFvjWALMHu5tJE=");
 }
 
+/* IPv4 addresses are ordered as numbers in network order, whatever the
+ * host's: 10.0.0.255 is below 10.0.1.0, and its port does not matter
+ * (expected values from Python's hashlib and base64). */
+static void test_ipv4_order_is_network_order(void **state) {
+    (void)state;
+    check("10.0.0.255", 2000, "10.0.1.0", 1000, 6, 0, "1:w3GUgLhMib945RiQyi/7DXrQo60=");
+    check("10.0.0.255", 1000, "10.0.1.0", 2000, 6, 0, "1:Q9rasnY+O9/dQ0qyIMXbnF73ihY=");
+}
+
 /* Same address on both ends: the ports decide the order. */
 static void test_same_address_orders_by_port(void **state) {
     (void)state;
@@ -76,6 +85,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_published_vectors_seed0),
         cmocka_unit_test(test_published_vectors_seed1),
+        cmocka_unit_test(test_ipv4_order_is_network_order),
         cmocka_unit_test(test_same_address_orders_by_port),
         cmocka_unit_test(test_refusals),
     };

@@ -16,6 +16,9 @@
 #define OCTET16(v) OCTET4(v), OCTET4((v) + 4), OCTET4((v) + 8), OCTET4((v) + 12)
 #define OCTET64(v) OCTET16(v), OCTET16((v) + 16), OCTET16((v) + 32), OCTET16((v) + 48)
 const char sn_octet_text[256][4] = {OCTET64(0), OCTET64(64), OCTET64(128), OCTET64(192)};
+#undef OCTET
+#define OCTET(v) (uint8_t)(2 + ((v) >= 10) + ((v) >= 100))
+const uint8_t sn_octet_step[256] = {OCTET64(0), OCTET64(64), OCTET64(128), OCTET64(192)};
 #undef OCTET64
 #undef OCTET16
 #undef OCTET4

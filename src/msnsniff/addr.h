@@ -54,6 +54,8 @@ static inline void sn_addr_set_ipv6(sn_addr *a, const uint8_t *p) {
 /* Each octet's text followed by dots, one word to copy: "7...", "42..",
  * "255.". */
 extern const char sn_octet_text[256][4];
+/* The length of each octet's text with its dot. */
+extern const uint8_t sn_octet_step[256];
 
 /* The IPv4 text of b[0..3] at o, which has room for 16 bytes (the one
  * after the text is a '.'): its length. Inline: events name addresses
@@ -63,7 +65,7 @@ static inline size_t sn_addr_fmt4(const uint8_t *b, char *o) {
     for (int i = 0; i < 4; i++) {
         unsigned v = b[i];
         memcpy(o, sn_octet_text[v], 4);
-        o += 2 + (v >= 10) + (v >= 100); /* the digits and a dot */
+        o += sn_octet_step[v];
     }
     return (size_t)(o - 1 - s);
 }

@@ -73,38 +73,45 @@ int sn_events_add_sink(sn_events *e, sn_sink_fn fn, void *ctx) {
     return 0;
 }
 
-void sn_format_ts(uint64_t ts, char out[32]) {
-    /* events come in bursts within one second: format each date once.
-     * Two dates are kept, as events name their own time and an expiry a
-     * few minutes later in turn. A date is found by the microsecond its
-     * second starts at: one subtraction and compare, no division (a
-     * start above SN_TS_MAX_US matches no time). */
-    static _Thread_local uint64_t start_us[2] = {SN_TS_MAX_US + 1, SN_TS_MAX_US + 1};
-    static _Thread_local char date[2][24];
-    static _Thread_local unsigned older;
+/* events come in bursts within one second: format each date once. Two
+ * dates are kept, as events name their own time and an expiry a few
+ * minutes later in turn. A date is found by the microsecond its second
+ * starts at: one subtraction and compare, no division (a start above
+ * SN_TS_MAX_US matches no time). */
+static _Thread_local uint64_t ts_start_us[2] = {SN_TS_MAX_US + 1, SN_TS_MAX_US + 1};
+static _Thread_local char ts_date[2][24];
+static _Thread_local unsigned ts_older;
+
+/* A date not kept: made in place of the older one; its slot. */
+static __attribute__((noinline)) unsigned ts_new_date(uint64_t ts) {
+    unsigned k = ts_older;
+    time_t sec = (time_t)(ts / 1000000u);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    strftime(ts_date[k], sizeof ts_date[k], "%Y-%m-%dT%H:%M:%S", &tm);
+    ts_date[k][19] = '.';
+    ts_start_us[k] = ts - ts % 1000000u;
+    return k;
+}
+
+/* sn_format_ts, inline for the writer's two calls per line or so. */
+static inline __attribute__((always_inline)) void format_ts(uint64_t ts, char out[32]) {
     if (ts > SN_TS_MAX_US) ts = SN_TS_MAX_US;
-    unsigned k = ts - start_us[0] < 1000000u ? 0u : ts - start_us[1] < 1000000u ? 1u : 2u;
-    if (k == 2) {
-        k = older;
-        time_t sec = (time_t)(ts / 1000000u);
-        struct tm tm;
-        gmtime_r(&sec, &tm);
-        strftime(date[k], sizeof date[k], "%Y-%m-%dT%H:%M:%S", &tm);
-        date[k][19] = '.';
-        start_us[k] = ts - ts % 1000000u;
-    }
-    older = k ^ 1u;
+    unsigned k = ts - ts_start_us[0] < 1000000u ? 0u : ts - ts_start_us[1] < 1000000u ? 1u : ts_new_date(ts);
+    ts_older = k ^ 1u;
     static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                    "8081828384858687888990919293949596979899";
-    uint32_t us = (uint32_t)(ts - start_us[k]), hi = us / 10000u, lo = us % 10000u;
-    memcpy(out, date[k], 20); /* with the '.' */
+    uint32_t us = (uint32_t)(ts - ts_start_us[k]), hi = us / 10000u, lo = us % 10000u;
+    memcpy(out, ts_date[k], 20); /* with the '.' */
     memcpy(out + 20, pairs + 2 * hi, 2);
     memcpy(out + 22, pairs + 2 * (lo / 100u), 2);
     memcpy(out + 24, pairs + 2 * (lo % 100u), 2);
     out[26] = 'Z';
     out[27] = '\0';
 }
+
+void sn_format_ts(uint64_t ts, char out[32]) { format_ts(ts, out); }
 
 /* memcpy for the few bytes of a key, without a call: two overlapping
  * loads and stores from each end. */
@@ -785,7 +792,7 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
         if (!sn_jb_reserve(b, sizeof th[slot].head + 28)) return;
         char *h = b->p + b->n;
         memcpy(h, th[slot].head, sizeof th[slot].head);
-        sn_format_ts(ts, h + hn); /* 27 characters and a NUL, overwritten */
+        format_ts(ts, h + hn); /* 27 characters and a NUL, overwritten */
         h[hn + 27] = '"';
         b->n += hn + 28;
     }
@@ -863,7 +870,7 @@ static void format_event(sn_jbuf *b, const unsigned char *r, const unsigned char
             memcpy(&when, r + kl, 8);
             o = fmt_key_to(o, r, sep);
             sep = ',';
-            sn_format_ts(when, o + 1); /* 27 characters and a NUL, overwritten; never escaped */
+            format_ts(when, o + 1); /* 27 characters and a NUL, overwritten; never escaped */
             o[0] = '"';
             o[28] = '"';
             o += 29;

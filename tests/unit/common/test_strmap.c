@@ -231,12 +231,55 @@ static void test_removed_entries_reused(void **state) {
     msnkit_strmap_free(&m, NULL);
 }
 
+/* Keys of every length around the copy's steps (4, 8, 16, 32 bytes) are
+ * stored whole and terminated: each visited key equals its source, with
+ * its NUL right after it, and no source is read past its end (ASan). */
+typedef struct {
+    const char *src;
+    int visits;
+} keys_seen;
+
+static int check_key(void *ctx, const char *key, void *val) {
+    keys_seen *k = ctx;
+    size_t n = (size_t)(uintptr_t)val;
+    assert_memory_equal(key, k->src, n);
+    assert_int_equal(key[n], '\0');
+    k->visits++;
+    return 0;
+}
+
+static void test_keys_copied_at_every_length(void **state) {
+    (void)state;
+    enum { MAXN = 48 };
+    char src[MAXN];
+    for (int i = 0; i < MAXN; i++) src[i] = (char)('A' + i % 26 + (i / 26) * 6);
+    msnkit_strmap m;
+    assert_int_equal(msnkit_strmap_init(&m), 0);
+    for (size_t n = 0; n <= MAXN; n++) {
+        char *k = malloc(n ? n : 1); /* exactly n bytes: a read past them is caught */
+        assert_non_null(k);
+        memcpy(k, src, n);
+        assert_int_equal(msnkit_strmap_put(&m, k, n, (void *)(uintptr_t)n, NULL), 0);
+        free(k);
+    }
+    keys_seen s = {src, 0};
+    msnkit_strmap_each(&m, check_key, &s);
+    assert_int_equal(s.visits, MAXN + 1);
+    for (size_t n = 0; n <= MAXN; n++) assert_ptr_equal(msnkit_strmap_get(&m, src, n), (void *)(uintptr_t)n);
+    msnkit_strmap_free(&m, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_get_replace_del),    cmocka_unit_test(test_binary_keys),
-        cmocka_unit_test(test_growth_keeps_every_key), cmocka_unit_test(test_each_removes),
-        cmocka_unit_test(test_ref_and_del_if),         cmocka_unit_test(test_keys_differing_in_one_byte_spread),
-        cmocka_unit_test(test_addresses_spread),       cmocka_unit_test(test_removed_entries_reused),
+        cmocka_unit_test(test_put_get_replace_del),
+        cmocka_unit_test(test_binary_keys),
+        cmocka_unit_test(test_growth_keeps_every_key),
+        cmocka_unit_test(test_each_removes),
+        cmocka_unit_test(test_ref_and_del_if),
+        cmocka_unit_test(test_keys_differing_in_one_byte_spread),
+        cmocka_unit_test(test_addresses_spread),
+        cmocka_unit_test(test_removed_entries_reused),
+        cmocka_unit_test(test_keys_copied_at_every_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

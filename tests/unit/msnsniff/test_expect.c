@@ -620,6 +620,55 @@ static void test_user_counts(void **state) {
     sn_expect_free(&t);
 }
 
+/* An expectation's host, cookie and users are stored whole and terminated
+ * at every length around the copy's steps (4, 8, 16, 32 bytes), each right
+ * after the one before it, from sources of exactly their length (ASan). */
+static void test_strings_at_every_length(void **state) {
+    (void)state;
+    sn_expect_table t;
+    assert_int_equal(sn_expect_init(&t, 1000, 0, NULL), 0);
+    char src[40];
+    for (int i = 0; i < 40; i++) src[i] = (char)('a' + i % 26);
+    for (size_t n = 0; n < 40; n++) {
+        char *host = malloc(n + 1), *cookie = malloc(n ? n : 1), *from = malloc(n ? n : 1), *to = malloc(n ? n : 1);
+        assert_true(host && cookie && from && to);
+        memcpy(host, src, n);
+        host[n] = '\0';
+        memcpy(cookie, src + 1, n ? n - 1 : 0);
+        if (n) cookie[n - 1] = 'C';
+        memcpy(from, src + 2, n ? n - 1 : 0);
+        if (n) from[n - 1] = 'F';
+        memcpy(to, src + 3, n ? n - 1 : 0);
+        if (n) to[n - 1] = 'T';
+        sn_expect_proto p = proto_exp(host, (uint16_t)(1000 + n), SN_TR_TCP, 0);
+        p.cookie = n ? cookie : NULL;
+        p.cookie_len = n;
+        p.from = from;
+        p.from_len = n;
+        p.to = to;
+        p.to_len = n;
+        sn_expect *e = sn_expect_add(&t, &p, 100, NULL);
+        assert_non_null(e);
+        assert_int_equal(e->host_len, n);
+        assert_memory_equal(e->host, host, n);
+        assert_int_equal(e->host[n], '\0');
+        assert_int_equal(e->cookie_len, n);
+        if (n) assert_memory_equal(e->cookie, cookie, n);
+        assert_int_equal(e->cookie[n], '\0');
+        assert_int_equal(e->from_len, n);
+        if (n) assert_memory_equal(e->from, from, n);
+        assert_int_equal(e->from[n], '\0');
+        assert_int_equal(e->to_len, n);
+        if (n) assert_memory_equal(e->to, to, n);
+        assert_int_equal(e->to[n], '\0');
+        free(host);
+        free(cookie);
+        free(from);
+        free(to);
+    }
+    sn_expect_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expectations),
@@ -633,6 +682,7 @@ int main(void) {
         cmocka_unit_test(test_reannounced_with_the_application),
         cmocka_unit_test(test_slots_reused),
         cmocka_unit_test(test_user_counts),
+        cmocka_unit_test(test_strings_at_every_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

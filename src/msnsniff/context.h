@@ -80,7 +80,9 @@ typedef struct sn_ctx {
     sn_observers obs; /* subscribers of the typed events (observer.h) */
     sn_memcap mem;
     sn_expect_table expect;
-    sn_strmap cookies;           /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
+    sn_strmap cookies;            /* switchboard cookie -> sn_sbref (from XFR SB / RNG) */
+    struct sn_sbref *sbref_spare; /* released referrals kept for the next (sn_sbref_new) */
+    unsigned sbref_nspare;
     sn_strmap invitations;       /* Invitation-Cookie -> sn_invitation chain */
     struct inv_lists *inv_lists; /* invitation.c's queues of open and finished ones */
     sn_strmap dns;               /* lower-case host name -> dns.c's entry (an sn_addr first) */
@@ -110,6 +112,7 @@ typedef struct sn_sbref {
     char caller[130]; /* RNG: who called */
     char server[128]; /* ip:port as written */
     int ring;         /* 1: from RNG, 0: from XFR */
+    struct sn_sbref *next_spare;
 } sn_sbref;
 
 /* An anomaly with no optional parts (direction -1); flow 0 = none. */

@@ -101,7 +101,7 @@ static void glue_hit(void *ctx, const sn_expect *x, const sn_expect_hit_info *h)
 static void glue_expired(void *ctx, const sn_expect *x, sn_expect_end why) {
     (void)why;
     sn_engine *e = ctx;
-    if (x->cookie_only) free(sn_strmap_del(&e->c.cookies, x->cookie, x->cookie_len));
+    if (x->cookie_only) sn_sbref_release(&e->c, sn_strmap_del(&e->c.cookies, x->cookie, x->cookie_len));
     e->c.st.misses++;
 }
 
@@ -721,6 +721,7 @@ void sn_engine_free(sn_engine *e) {
         sn_strmap_each(&e->c.cookies, free_ref, NULL);
         sn_strmap_free(&e->c.cookies, NULL);
     }
+    sn_sbref_spares_free(&e->c);
     sn_invitations_free(&e->c);
     sn_dns_free(&e->c);
     sn_memcap_drain(&e->c.mem);

@@ -324,16 +324,19 @@ static void sb_link(sn_ctx *c, const sn_flow *f, sn_conn *k) {
     size_t idn = strlen(sb->sessid), kn = sn + 1 + idn;
     sb->conv_key[sn] = '|';
     memcpy(sb->conv_key + sn + 1, sb->sessid, idn + 1);
-    sn_conv *cv = sn_strmap_get(&c->conversations, sb->conv_key, kn);
+    /* one look-up finds the conversation or makes its entry */
+    void **slot = sn_strmap_ref(&c->conversations, sb->conv_key, kn, 1);
+    if (!slot) return;
+    sn_conv *cv = *slot;
     if (!cv) {
         cv = sn_mem_alloc(&c->mem, sizeof *cv);
-        if (!cv) return;
-        memset(cv, 0, sizeof *cv);
-        cv->id = ++c->next_conversation;
-        if (sn_strmap_put(&c->conversations, sb->conv_key, kn, cv) == cv) {
-            sn_mem_free(&c->mem, cv, sizeof *cv);
+        if (!cv) { /* the entry made for it goes: no conversation is kept without one */
+            sn_strmap_del(&c->conversations, sb->conv_key, kn);
             return;
         }
+        memset(cv, 0, sizeof *cv);
+        cv->id = ++c->next_conversation;
+        *slot = cv;
     }
     cv->refs++;
     sb->conv = cv;
@@ -486,6 +489,40 @@ static void part_remove(sn_ctx *c, const sn_flow *f, sn_conn *k, msnp_str email)
 
 /* ---- switchboard referrals (XFR SB, RNG) -------------------------------- */
 
+/* A referral's record lives from its XFR/RNG to its login or its
+ * expectation's end, one per switchboard session: released ones are kept
+ * for the next (SBREF_SPARE_MAX of them, so the spares stay bounded)
+ * instead of a malloc and a free each. */
+#define SBREF_SPARE_MAX 32u
+
+sn_sbref *sn_sbref_new(sn_ctx *c) {
+    sn_sbref *r = c->sbref_spare;
+    if (!r) return malloc(sizeof *r);
+    c->sbref_spare = r->next_spare;
+    c->sbref_nspare--;
+    return r;
+}
+
+void sn_sbref_release(sn_ctx *c, sn_sbref *r) {
+    if (!r) return;
+    if (c->sbref_nspare >= SBREF_SPARE_MAX) {
+        free(r);
+        return;
+    }
+    r->next_spare = c->sbref_spare;
+    c->sbref_spare = r;
+    c->sbref_nspare++;
+}
+
+void sn_sbref_spares_free(sn_ctx *c) {
+    while (c->sbref_spare) { /* bounded: SBREF_SPARE_MAX */
+        sn_sbref *r = c->sbref_spare;
+        c->sbref_spare = r->next_spare;
+        free(r);
+    }
+    c->sbref_nspare = 0;
+}
+
 /* A referral's host name is resolved from the DNS answers seen so far. */
 static sn_expect *expect_referral(sn_ctx *c, sn_expect_proto *p) {
     if (!p->addr.family) {
@@ -502,11 +539,10 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
     if (!ring && !msnp_str_eq(cmd->argv[1], "SB")) return;
     /* bounded: a referral leaves with its login or its expectation, and
      * beyond SN_SBREFS_MAX waiting ones new referrals are not kept (their
-     * switchboards open with ns_flow null). malloc'd, every field set
-     * below: glibc's calloc takes no block from the thread's cache, where
-     * the referrals logged in with leave theirs. */
+     * switchboards open with ns_flow null). Not zeroed, every field set
+     * below. */
     sn_sbref *ref =
-        c->cookies.count < SN_SBREFS_MAX || sn_strmap_get(&c->cookies, cookie.p, cookie.n) ? malloc(sizeof *ref) : NULL;
+        c->cookies.count < SN_SBREFS_MAX || sn_strmap_get(&c->cookies, cookie.p, cookie.n) ? sn_sbref_new(c) : NULL;
     if (!ref) {
         c->st.sbrefs_dropped++;
     } else {
@@ -537,7 +573,7 @@ static void learn_referral(sn_ctx *c, sn_flow *f, sn_conn *k, const msnp_cmd *cm
         e = expect_referral(c, &proto);
     }
     if (e && ref) ref->expect_id = e->id;
-    if (ref) free(sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
+    if (ref) sn_sbref_release(c, sn_strmap_put(&c->cookies, cookie.p, cookie.n, ref));
 }
 
 /* The login's cookie, kept from the client's USR/ANS: the server answers
@@ -575,9 +611,11 @@ static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const m
     /* one form per user, whatever case the client typed: the one the
      * server answered with, else the one its notification login was
      * answered with (ANS t OK names no one) */
-    char u[USER_MAX];
-    if (user && copy_user(c, f, k, u, *user) && u[0]) memcpy(k->user, u, sizeof u);
-    else if (ref && ref->user[0] && same_user(ref->user, k->user)) memcpy(k->user, ref->user, sizeof ref->user);
+    if (user && sn_field_fits(c, f->id, &k->oversized_said, user->n, USER_MAX, "an e-mail address") && user->n &&
+        user->p[0]) /* what copy_user checks, and not empty: taken in place, no scratch copy */
+        copy_str(k->user, sizeof k->user, *user);
+    else if (ref && ref->user[0] && same_user(ref->user, k->user))
+        sn_strcopy(k->user, sizeof k->user, ref->user); /* its length, not the buffer's */
     sb->login = SB_LOGIN_OPEN;
     sb->inferred = (uint8_t)inferred;
     sb_link(c, f, k);
@@ -589,7 +627,7 @@ static void sb_admit(sn_ctx *c, sn_flow *f, sn_conn *k, msnp_str cookie, const m
     sn_ev_set_str(ev, "action", "open");
     login_fields(f, k, ev, cookie);
     sn_ev_emit(&c->ev, ev);
-    free(ref);
+    sn_sbref_release(c, ref);
     if (!known)
         anomaly(c, SN_AN_UNKNOWN_COOKIE, f, "switchboard cookie not seen on any notification connection", -1, 0);
 

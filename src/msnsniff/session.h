@@ -27,6 +27,14 @@ void sn_session_overlap(sn_ctx *c, sn_flow *f, int dir, uint64_t offset, uint64_
  * end_reason ("fin", "rst", "capture_end", "idle", ...; NULL: none). */
 void sn_session_close(sn_ctx *c, sn_flow *f, const char *why);
 
+/* A switchboard referral's record: one released before, else malloc'd
+ * (NULL when memory ran out); its fields are the caller's to set. */
+sn_sbref *sn_sbref_new(sn_ctx *c);
+/* Released (NULL: nothing): kept for the next, up to a few, else freed. */
+void sn_sbref_release(sn_ctx *c, sn_sbref *r);
+/* The kept ones freed, at the end. */
+void sn_sbref_spares_free(sn_ctx *c);
+
 sn_role sn_session_role(const sn_flow *f);
 const char *sn_role_name(sn_role r);
 /* Client address of the user's latest notification connection still

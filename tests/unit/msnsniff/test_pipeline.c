@@ -718,6 +718,47 @@ static void test_message_charsets(void **state) {
     sn_run_free(&r);
 }
 
+/* A switchboard login's user is the form the server's USR t OK answered
+ * with; an answer whose address does not fit (an oversized_field anomaly)
+ * leaves the form the client typed. */
+static void test_login_user_as_answered(void **state) {
+    (void)state;
+    char path[128];
+    msnsynth *w = open_capture(path, sizeof path, "sbuser.pcap");
+    msnsynth_endpoint c, sb;
+    msnsynth_endpoint_set(&sb, "64.4.12.210", 1863);
+    char big[300];
+    memset(big, 'x', 200);
+    memcpy(big + 200, "@example.com", 13);
+    const char *answers[] = {"alice@example.com", big};
+    const char *typed[] = {"Alice@Example.COM", "Bob@Example.COM"};
+    for (int i = 0; i < 2; i++) {
+        char line[400];
+        msnsynth_endpoint_set(&c, "10.9.9.9", (uint16_t)(1030 + i));
+        msnsynth_tcp *t = msnsynth_tcp_open(w, &c, &sb, (uint32_t)(7 + i * 1000), (uint32_t)(11 + i * 1000), 1);
+        assert_non_null(t);
+        snprintf(line, sizeof line, "USR 1 %s 1.2.3\r\n", typed[i]);
+        msnsynth_tcp_send_str(t, 0, line);
+        snprintf(line, sizeof line, "USR 1 OK %s Alice\r\n", answers[i]);
+        msnsynth_tcp_send_str(t, 1, line);
+        msnsynth_tcp_close(t, 0);
+    }
+    assert_int_equal(msnsynth_close(w), 0);
+
+    sn_run r;
+    assert_int_equal(sn_run_file(path, NULL, &r), 0);
+    unlink(path);
+    json_t *open = sn_find(r.events, "switchboard", "user", "alice@example.com");
+    assert_non_null(open);
+    assert_string_equal(json_string_value(json_object_get(open, "action")), "open");
+    assert_null(sn_find(r.events, "switchboard", "user", "Alice@Example.COM"));
+    open = sn_find(r.events, "switchboard", "user", "Bob@Example.COM");
+    assert_non_null(open);
+    assert_string_equal(json_string_value(json_object_get(open, "action")), "open");
+    assert_non_null(sn_find(r.events, "anomaly", "kind", "oversized_field"));
+    sn_run_free(&r);
+}
+
 /* A relayed message's sender name is URL-decoded; one without a '%' is
  * taken as written; a name that decodes to a NUL is cut there; one that
  * does not fit the decoding buffer (389 bytes do, 390 do not) has no
@@ -925,6 +966,7 @@ int main(void) {
         cmocka_unit_test(test_long_other_flows),
         cmocka_unit_test(test_later_version_payloads),
         cmocka_unit_test(test_message_charsets),
+        cmocka_unit_test(test_login_user_as_answered),
         cmocka_unit_test(test_message_sender_names),
         cmocka_unit_test(test_cancel_without_code),
         cmocka_unit_test(test_midstream_login_answer),

@@ -1,5 +1,6 @@
 /* strmap.c - the shared hash map (msnkit/strmap.h). */
 #include "msnkit/strmap.h"
+#include "msnkit/shortcopy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -134,31 +135,6 @@ static void grow(msnkit_strmap *m) {
     m->nb = nb;
 }
 
-/* A key of 4 to 32 bytes (a cookie, an address, a user) copied as two
- * overlapping loads and stores from each end: no call, and no copy a byte
- * at a time where the compiler would otherwise inline one. */
-static inline void copy_key(char *o, const char *k, size_t n) {
-    if (n >= 16 && n <= 32) {
-        char a[16], z[16];
-        memcpy(a, k, 16);
-        memcpy(z, k + n - 16, 16);
-        memcpy(o, a, 16);
-        memcpy(o + n - 16, z, 16);
-    } else if (n >= 8 && n < 16) {
-        uint64_t a = load8(k), z = load8(k + n - 8);
-        memcpy(o, &a, 8);
-        memcpy(o + n - 8, &z, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, z;
-        memcpy(&a, k, 4);
-        memcpy(&z, k + n - 4, 4);
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &z, 4);
-    } else {
-        memcpy(o, k, n);
-    }
-}
-
 /* A new entry for key (hash h) at *pp, the empty end of its chain. */
 static msnkit_strmap_entry *insert(msnkit_strmap *m, msnkit_strmap_entry **pp, const char *key, size_t n, uint32_t h,
                                    void *val) {
@@ -167,7 +143,7 @@ static msnkit_strmap_entry *insert(msnkit_strmap *m, msnkit_strmap_entry **pp, c
     e->h = h;
     e->n = n;
     e->val = val;
-    copy_key(e->key, key, n);
+    msnkit_copy_short(e->key, key, n); /* no call, no byte-at-a-time copy */
     e->key[n] = '\0';
     e->next = NULL;
     *pp = e;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <msnkit/shortcopy.h>
 #include <msnkit/visible.h>
 #include <msnp/msnp.h>
 
@@ -113,32 +114,6 @@ static inline __attribute__((always_inline)) void format_ts(uint64_t ts, char ou
 
 void sn_format_ts(uint64_t ts, char out[32]) { format_ts(ts, out); }
 
-/* memcpy for the few bytes of a key, without a call: two overlapping
- * loads and stores from each end. */
-static inline void copy_short(char *o, const char *s, size_t n) {
-    if (n >= 16 && n <= 32) {
-        char a[16], z[16];
-        memcpy(a, s, 16);
-        memcpy(z, s + n - 16, 16);
-        memcpy(o, a, 16);
-        memcpy(o + n - 16, z, 16);
-    } else if (n >= 8 && n < 16) {
-        uint64_t a, z;
-        memcpy(&a, s, 8);
-        memcpy(&z, s + n - 8, 8);
-        memcpy(o, &a, 8);
-        memcpy(o + n - 8, &z, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, z;
-        memcpy(&a, s, 4);
-        memcpy(&z, s + n - 4, 4);
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &z, 4);
-    } else {
-        memcpy(o, s, n);
-    }
-}
-
 /* Writes `,"key":` (the comma when needed) after reserving room for it
  * and `more` bytes: the position after it, or NULL when memory ran out. */
 static inline char *put_key(sn_ev *ev, const char *pre, size_t plen, size_t more) {
@@ -150,7 +125,7 @@ static inline char *put_key(sn_ev *ev, const char *pre, size_t plen, size_t more
     unsigned d = ev->depth;
     size_t skip = ev->comma[d] ? 0 : 1;
     ev->comma[d] = 1;
-    copy_short(o, pre + skip, plen - skip);
+    msnkit_copy_short(o, pre + skip, plen - skip);
     return o + plen - skip;
 }
 
@@ -245,7 +220,7 @@ static inline char *rec_key(sn_ev *ev, char op, const char *pre, size_t plen, si
 static inline void rec_bytes_at(char *o, const char *s, size_t n) {
     uint32_t n32 = (uint32_t)n;
     memcpy(o, &n32, 4);
-    if (n <= 32) copy_short(o + 4, s, n); /* most values: no call */
+    if (n <= 32) msnkit_copy_short(o + 4, s, n); /* most values: no call */
     else memcpy(o + 4, s, n);
 }
 
@@ -750,7 +725,7 @@ static inline char *fmt_key_to(char *o, const unsigned char *r, char sep) {
         memcpy(o, &a, 8);
         memcpy(o + plen - 8, &z, 8);
     } else {
-        copy_short(o, pre, plen);
+        msnkit_copy_short(o, pre, plen);
     }
     o[0] = sep;
     return o + plen;

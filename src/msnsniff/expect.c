@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <msnkit/shortcopy.h>
+
 #define EXP_NB 1024u
 
 /* malloc and free of an expectation cost more than the rest of its add
@@ -356,27 +358,7 @@ static void make_room(sn_expect_table *t) {
  * end, without a call or a byte-at-a-time copy. */
 static const char *put_str(char **at, const char *s, size_t n) {
     char *p = *at;
-    if (n >= 16 && n <= 32) {
-        char a[16], z[16];
-        memcpy(a, s, 16);
-        memcpy(z, s + n - 16, 16);
-        memcpy(p, a, 16);
-        memcpy(p + n - 16, z, 16);
-    } else if (n >= 8 && n < 16) {
-        uint64_t a, z;
-        memcpy(&a, s, 8);
-        memcpy(&z, s + n - 8, 8);
-        memcpy(p, &a, 8);
-        memcpy(p + n - 8, &z, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, z;
-        memcpy(&a, s, 4);
-        memcpy(&z, s + n - 4, 4);
-        memcpy(p, &a, 4);
-        memcpy(p + n - 4, &z, 4);
-    } else if (n) {
-        memcpy(p, s, n); /* s may be NULL when n is 0 (no cookie) */
-    }
+    msnkit_copy_short(p, s, n); /* s may be NULL when n is 0 (no cookie) */
     p[n] = '\0';
     *at += n + 1;
     return p;

@@ -2066,14 +2066,18 @@ def mutual_fl(tn):
     """alice on node 1 and bob on node 2, each with the other on FL, added
     after both set their status (no change of bob's since, so the rows
     node 1 keeps for him are the ones his ON brought, without alice).
-    Returns once each has had its ILN and the other's ADD RL."""
+    Returns once each has had the other's presence and ADD RL: ILN, or
+    NLN when node 1 heard of bob's login only after alice's ADD (its
+    watchers are then read again, with alice; both orders happen)."""
     n1, n2 = tn.nodes
     a = online(n1, "alice@example.com", via_ds=False)
     b = online(n2, "bob@example.com", via_ds=False)
     seen = {a: set(), b: set()}
 
     def note(c, other, cmd):
-        if cmd.name == "ILN" and other in cmd.args:
+        # ILN when the other node's word of the login came before the
+        # ADD; NLN when it came after (the watchers are then read again)
+        if cmd.name in ("ILN", "NLN") and other in cmd.args:
             seen[c].add("ILN")
         elif cmd.name == "ADD" and cmd.args[1] == "RL" and other in cmd.args:
             seen[c].add("RL")

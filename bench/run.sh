@@ -85,6 +85,12 @@ need_pymod() {  # need_pymod PYTHON MODULE PACKAGE: a Python module from Debian,
   "$1" -c "import $2" >/dev/null 2>&1
 }
 
+# msnbench counts the server's system calls through the raw_syscalls
+# tracepoint, which needs tracefs; a fresh machine may not have it mounted
+if [ "$(id -u)" = 0 ] && [ ! -d /sys/kernel/tracing/events/raw_syscalls ] && [ -d /sys/kernel/tracing ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null && log "mounted tracefs on /sys/kernel/tracing (system call counts)"
+fi
+
 wait_file() { for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 
 # ---------------------------------------------------------------- machine

@@ -74,22 +74,16 @@ int sn_addr_parse(const char *s, size_t n, sn_addr *out) {
     }
     if (n == 0 || n >= sizeof tmp) return -1;
     /* read here, not by inet_pton(AF_INET): every announced address and
-     * referral is parsed, and glibc's parser costs several times this.
-     * In place first: a dotted quad holds no NUL, so it is what the copy
-     * below would hold up to its first NUL. */
+     * referral is parsed, and glibc's parser costs several times this;
+     * up to a NUL, as inet_pton reads the copy below */
     uint8_t v4[4];
-    if (msnp_ipv4_parse(msnp_str_make(s, n), v4)) {
+    if (msnp_ipv4_parse_cstr(msnp_str_make(s, n), v4)) {
         sn_addr_set_ipv4(out, v4);
         return 0;
     }
     memcpy(tmp, s, n);
     tmp[n] = '\0';
     memset(out, 0, sizeof *out);
-    size_t tn = strlen(tmp); /* a NUL ends the text as it ends inet_pton's */
-    if (tn < n && msnp_ipv4_parse(msnp_str_make(tmp, tn), out->b)) {
-        out->family = 4;
-        return 0;
-    }
     if (inet_pton(AF_INET6, tmp, out->b) == 1) {
         static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (memcmp(out->b, mapped, sizeof mapped) == 0) {

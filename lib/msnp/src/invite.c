@@ -97,15 +97,13 @@ static int split_addr(msnp_str v, msnp_str *host, uint16_t *port, int *has_port)
 static int is_host(msnp_str h) {
     char t[64];
     if (h.n > 0 && h.n < sizeof t) {
-        /* a dotted quad read in place (most announced addresses; the libc
-         * parser costs several times this): it holds no NUL, so it is
-         * what the copy below holds up to its first NUL, which ends the
-         * text for inet_pton */
-        if (msnp_ipv4_valid(h)) return 1;
+        /* a dotted quad read here (most announced addresses; the libc
+         * parser costs several times this), up to a NUL as inet_pton
+         * reads the copy below */
+        uint8_t v4[4];
+        if (msnp_ipv4_parse_cstr(h, v4)) return 1;
         memcpy(t, h.p, h.n);
         t[h.n] = '\0';
-        size_t tn = strlen(t);
-        if (tn < h.n && msnp_ipv4_valid(msnp_str_make(t, tn))) return 1;
         unsigned char a[16];
         if (inet_pton(AF_INET6, t, a) == 1) return 1;
     }

@@ -212,6 +212,13 @@ int msnp_ipv4_parse(msnp_str s, uint8_t out[4]) {
     return 1;
 }
 
+int msnp_ipv4_parse_cstr(msnp_str s, uint8_t out[4]) {
+    /* in place first: a dotted quad holds no NUL */
+    if (msnp_ipv4_parse(s, out)) return 1;
+    const char *nul = s.n ? memchr(s.p, '\0', s.n) : NULL;
+    return nul && msnp_ipv4_parse(msnp_str_make(s.p, (size_t)(nul - s.p)), out);
+}
+
 int msnp_ipv4_valid(msnp_str s) {
     uint8_t b[4];
     return msnp_ipv4_parse(s, b);

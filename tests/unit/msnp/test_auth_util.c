@@ -226,6 +226,21 @@ static void test_addresses(void **state) {
     assert_false(msnp_ipv4_valid(msnp_str_c("10.44.102.65.1")));
     assert_false(msnp_ipv4_valid(msnp_str_c("010.1.1.1")));
     assert_false(msnp_ipv4_valid(msnp_str_c("sb1.example.net")));
+    /* read as a C string: up to the first NUL, as inet_pton reads it */
+    uint8_t q[4] = {0};
+    static const char nul_then_junk[] = "10.1.2.3\0zz";
+    assert_false(msnp_ipv4_parse(msnp_str_make(nul_then_junk, sizeof nul_then_junk - 1), q));
+    assert_true(msnp_ipv4_parse_cstr(msnp_str_make(nul_then_junk, sizeof nul_then_junk - 1), q));
+    assert_true(q[0] == 10 && q[1] == 1 && q[2] == 2 && q[3] == 3);
+    assert_true(msnp_ipv4_parse_cstr(msnp_str_c("10.44.102.65"), q));
+    assert_true(q[0] == 10 && q[3] == 65);
+    static const char junk_then_nul[] = "10.1.2.3z\0";
+    assert_false(msnp_ipv4_parse_cstr(msnp_str_make(junk_then_nul, sizeof junk_then_nul - 1), q));
+    assert_false(msnp_ipv4_parse_cstr(msnp_str_make("\0"
+                                                    "1.2.3.4",
+                                                    8),
+                                      q));
+    assert_false(msnp_ipv4_parse_cstr(msnp_str_make("", 0), q));
     /* the parser against inet_pton, values included, on every string of
      * up to 11 bytes over digits and dots around the edges (0, 9, 25x) and
      * on longer random ones: a view, not a C string (no NUL after it) */

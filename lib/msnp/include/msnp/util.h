@@ -45,6 +45,10 @@ int msnp_split_hostport(msnp_str s, msnp_str *host, uint16_t *port, int need_por
 int msnp_ipv4_valid(msnp_str s);
 /* The same, its four bytes in out (left alone when s is no such address). */
 int msnp_ipv4_parse(msnp_str s, uint8_t out[4]);
+/* The same, s read as C code that takes it for a string reads it: up to
+ * its first NUL, where inet_pton and inet_addr stop too ("10.0.0.1" and
+ * a NUL before anything else is 10.0.0.1 to a client that connects). */
+int msnp_ipv4_parse_cstr(msnp_str s, uint8_t out[4]);
 
 /* Library version string, e.g. "0.1.0". */
 const char *msnp_version_string(void);

@@ -319,7 +319,8 @@ for mode in ("passive", "passive_realtime", "inline"):
     rows.append(("msngate %s: arrival -> element p50/p99" % mode, "%s / %s us" % (
         g(m, "commit_latency_us", "p50"), g(m, "commit_latency_us", "p99")), "p99 ≤ 1000 us", ""))
     rows.append(("msngate %s: first SYN accepted" % mode, g(m, "first_syn_accepted_pct", fmt="{:.2f}") + " %",
-                 "100 %" if mode == "inline" else "≥ 99 %", "%s invitations" % g(m, "invitations")))
+                 "100 %" if mode == "inline" else "≥ 99 %", "%s invitations%s" % (
+                     g(m, "invitations"), " (time budget spent)" if isinstance(m, dict) and m.get("budget_spent") else "")))
 ic = gw.get("inline_cost") if isinstance(gw, dict) else None
 rows.append(("msngate inline: added RTT per control round trip p50/p99", "%s / %s us" % (
     g(ic, "added_rtt_us_p50", fmt="{:.1f}"), g(ic, "added_rtt_us_p99", fmt="{:.1f}")), "", "2 queued packets per round trip"))

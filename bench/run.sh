@@ -9,6 +9,7 @@
 # FT_MB (file transfer size, 256),
 # BENCH_ONLY (space-separated subset of: codec server peer escargot analyzer dense ft gate),
 # GATE_INVITATIONS (msngate benchmark invitations per mode, 1000),
+# GATE_MODE_SECONDS (at most this long per msngate mode, 100),
 # BENCH_PIN=1 (server benchmarks: the server on CPU 0, msnbench on CPU 1),
 # SYSCALL_SECONDS (server benchmarks: the window after the measured ones in
 # which the server's system calls per operation are counted, 1; 0: none),
@@ -429,6 +430,7 @@ if want gate; then
     ip netns del "$ns" 2>/dev/null
     log "gate: ${GATE_INVITATIONS:-1000} invitations per mode through the namespace gateway"
     timeout 600 python3 "$ROOT/bench/gate_bench.py" "$BUILD" --invitations "${GATE_INVITATIONS:-1000}" \
+      --mode-seconds "${GATE_MODE_SECONDS:-100}" \
       --seconds "$SECS" > "$RES/gate.json" || na "gate_bench failed" gate
   else na "needs root and msngate" gate; fi
 fi

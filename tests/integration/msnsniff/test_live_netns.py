@@ -218,13 +218,14 @@ class LiveNetns(unittest.TestCase):
         kernel counted and never handed over (kernel_lost, below): each such
         line leaves a gap anomaly on its flow."""
         stats = ev[-1]
-        self.assertEqual(len(got), len(set(got)), "a line reported twice")
-        self.assertEqual([x for x in lines if x in set(got)], got, "lines out of order or not sent")
+        seen = set(got)
+        self.assertEqual(len(got), len(seen), "a line reported twice")
+        self.assertEqual([x for x in lines if x in seen], got, "lines out of order or not sent")
         missing = len(lines) - len(got)
         if missing:
             gaps = [e for e in ev if e["event"] == "anomaly" and e["kind"] == "gap"]
             self.assertTrue(stats["kernel_lost"] and missing <= stats["kernel_lost"] and gaps,
-                            ("%d lines missing" % missing, [x for x in lines if x not in set(got)][:5], gaps, stats))
+                            ("%d lines missing" % missing, [x for x in lines if x not in seen][:5], gaps, stats))
 
     def assert_no_anomaly_but_lost(self, ev):
         """No anomaly, but a gap left by a packet the kernel counted and

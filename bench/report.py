@@ -134,14 +134,20 @@ def analyzer(cap_json, prefix):
         if nav or t is None:
             an[tool] = {"available": False, "reason": nav or "not run"}
             continue
-        try:  # one "seconds peak-KiB" line per round: the fastest run counts
-            runs = [(float(a), int(b)) for a, b in (line.split() for line in t.splitlines() if line.strip())]
+        try:  # one "seconds peak-KiB [user-s system-s]" line per round: the fastest run counts
+            runs = [(float(x[0]), int(x[1]), float(x[2]) + float(x[3]) if len(x) >= 4 else None)
+                    for x in (line.split() for line in t.splitlines() if line.strip())]
             secs, kib = min(r[0] for r in runs), max(r[1] for r in runs)
-        except ValueError:
+        except (ValueError, IndexError):
             an[tool] = {"available": False, "reason": "no timing"}
             continue
         e = {"seconds": round(secs, 3), "runs_seconds": [round(r[0], 3) for r in runs], "peak_rss_kib": kib,
              "exit": int(rc or -1)}
+        # CPU (user + system, all threads) beside the wall time: on a machine
+        # with few cores a multi-threaded tool's wall time is bounded by it
+        if all(r[2] is not None for r in runs):
+            e["cpu_seconds"] = round(min(runs)[2], 3)
+            e["runs_cpu_seconds"] = [round(r[2], 3) for r in runs]
         if size:
             e["mb_per_s"] = round(size / max(secs, 0.01) / 1e6, 1)
         if packets:
@@ -293,6 +299,8 @@ for key, label in (("analyzer", "mixed capture"), ("analyzer_dense", "dense capt
         t = an.get(tool, {})
         if ok(t):
             per = "%s ns/packet" % g(t, "ns_per_packet", fmt="{:.0f}")
+            if "cpu_seconds" in t:
+                per += ", CPU %.2f s of %.2f s" % (t["cpu_seconds"], t["seconds"])
             if tool == "msnsniff":
                 per += ", %s ns/event (%s events)" % (g(t, "ns_per_event", fmt="{:.0f}"), g(t, "output_lines"))
             rows.append(("analyzer, %s: %s" % (label, tool), "%s MB/s, peak RSS %.0f MiB" % (

@@ -298,7 +298,7 @@ if want peer; then
 fi
 
 # --------------------------------------------------------------- analyzer
-timed() {  # timed NAME TIMEOUT CMD... : appends "wall-seconds peak-RSS-KiB" of one run of CMD to $RES/NAME.time
+timed() {  # timed NAME TIMEOUT CMD... : appends "wall-seconds peak-RSS-KiB user-s system-s" of one run of CMD to $RES/NAME.time
   local name=$1 to=$2 s e rc; shift 2
   # the last round's output (450 MB of events on the dense capture) is
   # removed before the clock starts, not truncated by the redirection
@@ -309,7 +309,7 @@ timed() {  # timed NAME TIMEOUT CMD... : appends "wall-seconds peak-RSS-KiB" of 
   # next tool runs would land in that tool's time
   sync -f "$TMP" 2>/dev/null || sync
   s=$(date +%s.%N)
-  /usr/bin/time -f '%M' -o "$TMP/$name.rss" timeout "$to" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+  /usr/bin/time -f '%M %U %S' -o "$TMP/$name.rss" timeout "$to" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
   rc=$?
   e=$(date +%s.%N)
   echo "$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }') $(tail -n 1 "$TMP/$name.rss" 2>/dev/null || echo 0)" >> "$RES/$name.time"

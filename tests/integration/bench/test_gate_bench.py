@@ -3,7 +3,9 @@
 gateway benchmark (passive, inline, passive under SCHED_FIFO, the inline
 cost) comes back with figures, including a second run of the same mode,
 which once waited on the first run's stats file and failed the whole
-benchmark. Needs root (network namespaces); exit 77 skips otherwise."""
+benchmark; and a mode whose time budget is spent stops there and says so
+(one invitation at least). Needs root (network namespaces); exit 77 skips
+otherwise."""
 import json
 import os
 import subprocess
@@ -33,6 +35,17 @@ def main():
     assert ic.get("available", True), ic.get("reason")
     assert ic["inline"]["stream_queued_packets"] > 0 and ic["inline"]["queue_drops"] == 0, ic["inline"]
     assert "gate_bench:" not in r.stderr, r.stderr
+    for mode in ("passive", "inline", "passive_realtime"):
+        assert out[mode]["budget_spent"] is False, (mode, out[mode])
+    # no time at all: one invitation per mode, and the figures say so
+    r = subprocess.run([sys.executable, script, build, "--invitations", "5", "--mode-seconds", "0", "--rounds", "20",
+                        "--seconds", "0.2"], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, "gate_bench exited %d: %s" % (r.returncode, r.stderr[-2000:])
+    short = json.loads(r.stdout)
+    for mode in ("passive", "inline", "passive_realtime"):
+        m = short[mode]
+        assert m.get("available", True), "%s: %s" % (mode, m.get("reason"))
+        assert m["invitations"] == 1 and m["budget_spent"] is True, (mode, m)
     print("ok: %s" % ", ".join("%s %s%%" % (k, out[k]["first_syn_accepted_pct"])
                                for k in ("passive", "inline", "passive_realtime")))
     return 0

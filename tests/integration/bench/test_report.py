@@ -2,7 +2,8 @@
 and BENCHMARKS.md give are made from msnbench's output (the median of the
 NS login rounds, system calls per operation from the counted window, a
 round that failed left out, a window that could not count shown as
-unknown)."""
+unknown) and from the analyzer's timed rounds (the fastest run's wall time
+and its CPU)."""
 import json
 import os
 import subprocess
@@ -28,8 +29,9 @@ def phase(rate, cpu_s, seconds=3.0):
 def run(files):
     with tempfile.TemporaryDirectory(prefix="report-test.") as res:
         for name, d in files.items():
-            with open(os.path.join(res, name + ".json"), "w") as f:
-                json.dump(d, f)
+            # a name with a dot is a file as run.sh writes it; others are JSON
+            with open(os.path.join(res, name if "." in name else name + ".json"), "w") as f:
+                f.write(d) if isinstance(d, str) else json.dump(d, f)
         out = os.path.join(res, "latest.json")
         p = subprocess.run([sys.executable, REPORT, res, out], capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, p.stderr
@@ -69,6 +71,21 @@ def main():
     assert doc["msnd"]["server_cpu_us_per_op"]["login"] == 54.0
     assert doc["peer"]["server_cpu_us_per_op"]["login"] == 500.0, doc["peer"]["server_cpu_us_per_op"]
     assert doc["peer"]["server_syscalls_per_op"]["login"] is None
+
+    # the analyzer: each tool's fastest round, and that round's CPU (user +
+    # system) when run.sh recorded it; a file of the older two-column form
+    # has no CPU figure
+    doc, table = run({"capture": {"bytes": 1000000000, "packets": 4000000},
+                      "mixed_msnsniff.time": "0.700 40000 0.90 0.40\n0.500 41000 0.75 0.35\n0.600 39000 0.80 0.30\n",
+                      "mixed_pcap_loop.time": "0.250 3000\n0.240 3100\n",
+                      "mixed_tshark.time": "30.000 2000000 29.00 0.90\n"})
+    an = doc["analyzer"]
+    assert an["msnsniff"]["seconds"] == 0.5 and an["msnsniff"]["peak_rss_kib"] == 41000, an["msnsniff"]
+    assert an["msnsniff"]["cpu_seconds"] == 1.1 and an["msnsniff"]["runs_cpu_seconds"] == [1.3, 1.1, 1.1], an["msnsniff"]
+    assert an["pcap_loop"]["seconds"] == 0.24 and "cpu_seconds" not in an["pcap_loop"], an["pcap_loop"]
+    assert an["tshark"]["cpu_seconds"] == 29.9, an["tshark"]
+    assert an["ratios"] == {"msnsniff_speed_vs_pcap_loop": 0.48, "msnsniff_speed_vs_tshark": 60.0}, an["ratios"]
+    assert "125 ns/packet, CPU 1.10 s of 0.50 s" in table, table
     print("ok")
 
 

@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -316,6 +317,12 @@ def main():
     if os.geteuid() != 0:
         print(json.dumps({"available": False, "reason": "needs root (network namespaces)"}))
         return 0
+    # bench/run.sh bounds this run with timeout(1), whose SIGTERM would end
+    # Python without its finally blocks: the namespaces, msnd and msngate
+    # would stay behind. As an exception, it runs them.
+    def terminated(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, terminated)
     work = tempfile.mkdtemp(prefix="msngate-bench-")
     b = Bench(os.path.abspath(a.build), work)
     out = {}

@@ -3,13 +3,57 @@
 gateway benchmark (passive, inline, passive under SCHED_FIFO, the inline
 cost) comes back with figures, including a second run of the same mode,
 which once waited on the first run's stats file and failed the whole
-benchmark; and a mode whose time budget is spent stops there and says so
-(one invitation at least). Needs root (network namespaces); exit 77 skips
-otherwise."""
+benchmark; a mode whose time budget is spent stops there and says so
+(one invitation at least); and a run ended by SIGTERM (run.sh's timeout)
+removes its namespaces and stops its servers. Needs root (network
+namespaces); exit 77 skips otherwise."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+
+
+def namespaces(prefix):
+    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30)
+    return [line.split()[0] for line in r.stdout.splitlines() if line.startswith(prefix)]
+
+
+def terminated_run(script, build):
+    """gate_bench stopped by SIGTERM once its gateway is up: it exits, and
+    its three namespaces (gatenet's "mb-PID..-in/gw/out") go with it."""
+    p = subprocess.Popen([sys.executable, script, build, "--invitations", "1000", "--mode-seconds", "60"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    prefix = "mb-%d" % (p.pid % 100000)
+    try:
+        deadline = time.monotonic() + 60
+        while len(namespaces(prefix)) < 3:  # bounded by the deadline
+            assert p.poll() is None, "gate_bench ended early: %s" % p.stderr.read()[-2000:]
+            assert time.monotonic() < deadline, "gate_bench made no gateway in 60 s"
+            time.sleep(0.1)
+        time.sleep(2)  # msnd and the first msngate start
+        servers = []  # msnd (outside) and msngate (on the gateway)
+        for ns in namespaces(prefix):
+            r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=30)
+            servers += [int(x) for x in r.stdout.split()]
+        assert len(servers) >= 2, servers
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stderr.close()
+    left = namespaces(prefix)
+    for ns in left:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+    alive = [pid for pid in servers if os.path.exists("/proc/%d" % pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert rc == 128 + signal.SIGTERM, rc
+    assert left == [], "namespaces left behind: %s" % left
+    assert alive == [], "servers left running: %s" % alive
 
 
 def main():
@@ -46,6 +90,7 @@ def main():
         m = short[mode]
         assert m.get("available", True), "%s: %s" % (mode, m.get("reason"))
         assert m["invitations"] == 1 and m["budget_spent"] is True, (mode, m)
+    terminated_run(script, build)
     print("ok: %s" % ", ".join("%s %s%%" % (k, out[k]["first_syn_accepted_pct"])
                                for k in ("passive", "inline", "passive_realtime")))
     return 0

@@ -153,16 +153,6 @@ const char *sn_role_name(sn_role r) {
     }
 }
 
-/* The eight bytes of w with A-Z made a-z, all at once: a byte's low seven
- * bits plus 0x3F reach 0x80 from 'A' on, plus 0x25 from past 'Z' on (no
- * carry leaves a byte); bytes of 0x80 and above are no letters. */
-static inline uint64_t lower8(uint64_t w) {
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t low7 = w & ~high;
-    uint64_t upper = (low7 + ones * (0x80 - 'A')) & ~(low7 + ones * (0x80 - 'Z' - 1)) & ~w & high;
-    return w | upper >> 2; /* 0x80 >> 2 is the case bit */
-}
-
 /* The online users are keyed by the lower-case address: one user, in
  * whatever case a connection wrote it (servers compare addresses so). 0
  * for an address longer than a passport name (none is kept). Eight bytes
@@ -177,11 +167,11 @@ static size_t user_key(char key[USER_MAX], const char *user) {
     } else {
         for (size_t i = 0; i + 8 <= n; i += 8) {
             memcpy(&w, user + i, 8);
-            w = lower8(w);
+            w = sn_lower8(w);
             memcpy(key + i, &w, 8);
         }
         memcpy(&w, user + n - 8, 8); /* the last eight bytes, some again */
-        w = lower8(w);
+        w = sn_lower8(w);
         memcpy(key + n - 8, &w, 8);
     }
     key[n] = '\0';
@@ -356,28 +346,7 @@ static void sb_unlink(sn_ctx *c, sn_sb *sb) {
  * user typed Alice@Example.COM, the others see alice@example.com), eight
  * bytes at a time: one is hashed for every message. 0: unknown. */
 static uint64_t sender_print(const char *sender, size_t n) {
-    if (!n) return 0;
-    uint64_t h = 14695981039346656037u ^ n;
-    size_t k = 0;
-    for (; k + 8 <= n; k += 8) {
-        uint64_t w;
-        memcpy(&w, sender + k, 8);
-        h = (h ^ lower8(w)) * 0x9E3779B97F4A7C15ull;
-        h ^= h >> 29;
-    }
-    uint64_t tail = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (n > k && n >= 8) {
-        /* the last eight bytes in one load, those hashed above shifted
-         * out: the same word as the copy of the n - k below */
-        memcpy(&tail, sender + n - 8, 8);
-        tail >>= 8 * (8 - (n - k));
-    } else
-#endif
-        if (n > k)
-        memcpy(&tail, sender + k, n - k);
-    h = (h ^ lower8(tail)) * 0xC2B2AE3D27D4EB4Full;
-    return (h ^ h >> 31) | 1u;
+    return n ? sn_hash64_lower(14695981039346656037u, sender, n) | 1u : 0;
 }
 
 /* A message leaves its sender: each other captured connection in the

@@ -14,6 +14,7 @@
 #include "addr.h"
 #include "decode.h"
 #include "flow.h"
+#include "hash64.h"
 #include "memcap.h"
 
 #define NFLOWS 600
@@ -259,11 +260,25 @@ static void test_addr_hash_spread(void **state) {
         }
 }
 
+/* sn_hash64_lower is sn_hash64 of the text in lower case, at every length
+ * (the word loop and both tail paths); other bytes are hashed as they are. */
+static void test_hash64_lower(void **state) {
+    (void)state;
+    static const char mixed[] = "Alice.Smith@Example.COM\x80\xC1Z[@`{";
+    static const char lower[] = "alice.smith@example.com\x80\xC1z[@`{";
+    for (size_t n = 0; n < sizeof mixed; n++) {
+        assert_true(sn_hash64_lower(7, mixed, n) == sn_hash64(7, lower, n));
+        assert_true(sn_hash64_lower(7, lower, n) == sn_hash64(7, lower, n));
+        if (n && memcmp(mixed, lower, n) != 0) assert_true(sn_hash64(7, mixed, n) != sn_hash64(7, lower, n));
+    }
+    assert_true(sn_hash64_lower(7, "ab", 2) != sn_hash64_lower(7, "ac", 2));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup_every_order),        cmocka_unit_test(test_removed_tuple_and_reuse),
         cmocka_unit_test(test_vlans_are_part_of_the_key), cmocka_unit_test(test_families_are_part_of_the_key),
-        cmocka_unit_test(test_addr_hash_spread),
+        cmocka_unit_test(test_addr_hash_spread),          cmocka_unit_test(test_hash64_lower),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,9 @@ struct sn_capture {
     int nother;
     uint64_t dump_skipped;
     volatile sig_atomic_t broken;
+    /* a netfilter device (nflog:N, nfqueue:N): sn_capture_break leaves
+     * libpcap's loop alone (below) */
+    int netfilter;
     pcap_dumper_t *dump; /* -w: frames read are written here */
     char dump_name[256];
     int dump_errno;    /* errno of the first failed write, kept for the report */
@@ -645,6 +648,7 @@ sn_capture *sn_capture_open_live(const char *iface, int promisc, int monitor, si
     c->linktype = pcap_datalink(p);
     c->live = 1;
     c->live_fd = fd;
+    c->netfilter = sn_capture_netfilter_device(iface);
     if (c->linktype == DLT_NFLOG) { /* nflog[:G,...] */
         char why[128];
         if (sn_nflog_prompt(fd, iface, why, sizeof why) != 0)
@@ -1046,10 +1050,15 @@ static int next_frame(sn_capture *c, sn_frame *fr, char *err, size_t errcap) {
 
 uint64_t sn_capture_offset(const sn_capture *c) { return c->fast ? c->rd.offset : c->offset; }
 uint64_t sn_capture_size(const sn_capture *c) { return c->size; }
+/* From a signal handler. libpcap's netfilter module throws away the
+ * message it has just received when a pcap_breakloop came during the
+ * recv: the packet would be lost, not left for the drain. Its reads never
+ * block (non-blocking, the wait is next_frame's poll, which the signal or
+ * LIVE_WAIT_MS ends), so it is not told to break; broken ends the wait. */
 void sn_capture_break(sn_capture *c) {
     c->broken = 1;
     c->plain = 0;
-    pcap_breakloop(c->p);
+    if (!c->netfilter) pcap_breakloop(c->p);
 }
 int sn_capture_is_live(const sn_capture *c) { return c->live; }
 const char *sn_capture_reader(const sn_capture *c) { return c->fast ? "pcapread" : "libpcap"; }

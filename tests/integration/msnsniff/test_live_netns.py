@@ -16,9 +16,9 @@ the other (10.77.0.2), msnsniff on msnd's end of the pair. Needs root
 - Stopped right after a chat (SIGTERM), msnsniff still analyses the
   packets the kernel was holding for it: every line is reported.
 - On nflog:5, the packets an nftables rule logs: the logins and the chat,
-  up to the stop.
+  up to the stop; also when the stop comes while the last one is read.
 
-usage: test_live_netns.py MSNSNIFF MSND
+usage: test_live_netns.py MSNSNIFF MSND [SIGNAL_IN_RECV.so]
 """
 import contextlib
 import json
@@ -38,7 +38,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import msntest  # noqa: E402
 
 MSNSNIFF, MSND = sys.argv[1:3]
-del sys.argv[1:3]
+SIGNAL_IN_RECV = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3].endswith(".so") else None
+del sys.argv[1:3 + (SIGNAL_IN_RECV is not None)]
 SKIP = 77
 SERVER_IP, CLIENT_IP = "10.77.0.1", "10.77.0.2"
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -97,12 +98,12 @@ class LiveNetns(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.procs = []
 
-    def sniff(self, args, dev=None):
+    def sniff(self, args, dev=None, env=None):
         """msnsniff on the pair's end in namespace a (or on dev there);
         returns the process once it listens."""
         dev = dev or self.pair.dev
         with self.pair.netns(self.pair.a):
-            p = subprocess.Popen([MSNSNIFF, "-i", dev] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            p = subprocess.Popen([MSNSNIFF, "-i", dev] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self.addCleanup(self.reap, p)
         self.assertIn("listening on " + dev, p.stderr.readline().decode())
         return p
@@ -147,11 +148,10 @@ class LiveNetns(unittest.TestCase):
         out, err = p.communicate(timeout=20)
         return p.returncode, [json.loads(x) for x in out.decode().splitlines()], err.decode()
 
-    def test_a_firewall_log_group(self):
-        """msnsniff on nflog:5, the packets an nftables rule logs to group
-        5 (link type NFLOG, without a queue threshold: the kernel batches
-        them unless msnsniff asks otherwise): the logins and the chat line,
-        the last packets before the stop included."""
+    def log_group(self):
+        """An nftables rule in namespace a logging every TCP packet in and
+        out to group 5 (skips the test where nft or its log statement is
+        missing)."""
         rules = ("table inet msnlog {\n"
                  " chain in { type filter hook input priority 0; meta l4proto tcp log group 5; }\n"
                  " chain out { type filter hook output priority 0; meta l4proto tcp log group 5; }\n"
@@ -163,6 +163,22 @@ class LiveNetns(unittest.TestCase):
             self.skipTest("nft(8) is not installed")
         if r.returncode != 0:  # a kernel without nftables' log statement
             self.skipTest("nft could not load a log rule: " + r.stderr.strip())
+
+    def check_logged_chat(self, ev, err):
+        self.assertIn("link type NFLOG", err)
+        self.assertEqual(sorted(e["user"] for e in ev if e["event"] == "login" and e.get("result") == "ok"),
+                         [ALICE, BOB], err)
+        # alice's line to the switchboard, and the switchboard's to bob
+        self.assertEqual([(e["direction"], e["text"]) for e in ev if e["event"] == "message" and e.get("kind") == "text"],
+                         [("sent", "logged by the firewall"), ("received", "logged by the firewall")], err)
+        self.assertEqual([e for e in ev if e["event"] == "anomaly"], [], err)
+
+    def test_a_firewall_log_group(self):
+        """msnsniff on nflog:5, the packets an nftables rule logs to group
+        5 (link type NFLOG, without a queue threshold: the kernel batches
+        them unless msnsniff asks otherwise): the logins and the chat line,
+        the last packets before the stop included."""
+        self.log_group()
         srv = self.server()
         p = self.sniff([], dev="nflog:5")
         sb_a, sb_b = self.chat(srv)
@@ -171,13 +187,31 @@ class LiveNetns(unittest.TestCase):
         self.assertIn(b"logged by the firewall", read_until(sb_b, "MSG").payload)
         rc, ev, err = self.stop(p)
         self.assertEqual(rc, 0, err)
-        self.assertIn("link type NFLOG", err)
-        self.assertEqual(sorted(e["user"] for e in ev if e["event"] == "login" and e.get("result") == "ok"),
-                         [ALICE, BOB], err)
-        # alice's line to the switchboard, and the switchboard's to bob
-        self.assertEqual([(e["direction"], e["text"]) for e in ev if e["event"] == "message" and e.get("kind") == "text"],
-                         [("sent", "logged by the firewall"), ("received", "logged by the firewall")], err)
-        self.assertEqual([e for e in ev if e["event"] == "anomaly"], [], err)
+        self.check_logged_chat(ev, err)
+
+    def test_a_firewall_log_group_stop_while_reading(self):
+        """The stop (SIGINT) comes while msnsniff is reading the log
+        message of the last packet, the switchboard's line to bob: the
+        signal is raised in the reading thread right after the recv(2)
+        that returned it (signal_in_recv.so). That packet is still
+        analysed. (libpcap drops a message it has read when a
+        pcap_breakloop came during the read: msnsniff does not break the
+        read of a log group, which never blocks.)"""
+        if not SIGNAL_IN_RECV:
+            self.skipTest("signal_in_recv.so not given")
+        self.log_group()
+        srv = self.server()
+        env = dict(os.environ, LD_PRELOAD=SIGNAL_IN_RECV, MSNSNIFF_TEST_SIGNAL_AT="MSG " + ALICE + " ",
+                   ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+        p = self.sniff([], dev="nflog:5", env=env)
+        sb_a, sb_b = self.chat(srv)
+        sb_a.send_msg(sb_a.trid(), "N", text("logged by the firewall"))
+        self.assertIn(b"logged by the firewall", read_until(sb_b, "MSG").payload)
+        # msnsniff stops by itself on the signal it raised
+        out, err = p.communicate(timeout=20)
+        rc, ev, err = p.returncode, [json.loads(x) for x in out.decode().splitlines()], err.decode()
+        self.assertEqual(rc, 0, err)
+        self.check_logged_chat(ev, err)
 
     def test_burst_while_busy_is_not_dropped(self):
         srv = self.server(["--max-commands-per-second", "0"])

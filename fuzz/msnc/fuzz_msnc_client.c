@@ -31,6 +31,8 @@
 
 #include <msnc/client.h>
 
+#include "../fuzz_tmpdir.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define EMAIL "alice@example.com"
@@ -93,8 +95,7 @@ static void init_once(void) {
     if (!g_base || !g_dns) abort();
     g_ns_listen = listen_any(&g_ns_port);
     g_sb_listen = listen_any(&g_sb_port);
-    snprintf(g_dir, sizeof(g_dir), "/tmp/fuzz-msnc-client-XXXXXX");
-    if (!mkdtemp(g_dir)) abort();
+    snprintf(g_dir, sizeof(g_dir), "%s", fuzz_tmpdir("fuzz-msnc-client"));
 }
 
 static int turn(void) { return event_base_loop(g_base, EVLOOP_NONBLOCK); }

@@ -44,6 +44,7 @@
 #include <msnc/ftp.h>
 
 #include "../fuzz_net.h"
+#include "../fuzz_tmpdir.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -99,26 +100,11 @@ static int tcp_socket_on_loopback(void) {
     return fd;
 }
 
-static void cleanup_dirs(void) {
-    DIR *d = opendir(g_dir);
-    if (d) {
-        struct dirent *e;
-        char p[400];
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            snprintf(p, sizeof(p), "%s/%s", g_dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-        rmdir(g_dir);
-    }
-    unlink(g_src);
-}
+static void remove_source(void) { unlink(g_src); }
 
 static void init_once(void) {
     if (g_dir[0]) return;
-    snprintf(g_dir, sizeof(g_dir), "/tmp/fuzz-msnftp-XXXXXX");
-    if (!mkdtemp(g_dir)) abort();
+    snprintf(g_dir, sizeof(g_dir), "%s", fuzz_tmpdir("fuzz-msnftp"));
     snprintf(g_src, sizeof(g_src), "%s.src", g_dir);
     FILE *f = fopen(g_src, "wb");
     if (!f) abort();
@@ -132,7 +118,7 @@ static void init_once(void) {
     static int refusing = -1;
     refusing = tcp_socket_on_loopback();
     g_refusing_port = local_port(refusing);
-    atexit(cleanup_dirs);
+    atexit(remove_source);
 }
 
 /* The files in the download directory: count, and the size of the last. */

@@ -6,6 +6,7 @@ as CI has; otherwise skipped with exit code 77), so nothing reaches the
 machine's syslog."""
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +31,13 @@ def private_dev():
 def main(msnd):
     log = private_dev()
     tmp = tempfile.mkdtemp(prefix="msnd-syslog-")
+    try:
+        check(msnd, log, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check(msnd, log, tmp):
     db = os.path.join(tmp, "msnd.db")
     r = subprocess.run([msnd, "user", "add", "--create", "--db", db, "s@b.com", "pw"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -28,7 +28,10 @@ def main():
     work = tempfile.mkdtemp(prefix="msnkit-clang-")
     try:
         tree = os.path.join(work, "build")
-        run(["cmake", "-S", source, "-B", tree, "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_C_COMPILER=" + clang])
+        # Ninja when installed: CMake's makefiles start a cmake process for
+        # every file compiled (the release tree is make's already)
+        gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+        run(["cmake", "-S", source, "-B", tree, "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_C_COMPILER=" + clang] + gen)
         run(["cmake", "--build", tree, "-j", "2"])
         for prog in ("src/msnd/msnd", "src/msnc/msnc", "src/msnsniff/msnsniff", "src/msngate/msngate"):
             path = os.path.join(tree, prog)

@@ -218,6 +218,7 @@ static void test_server_address_announced_is_forged(void **state) {
     assert_true(json_is_false(json_object_get(e, "pinhole")));
     assert_int_equal(r.stats.announced_forged, 1);
     sn_run_free(&r);
+    unlink(path);
 }
 
 static void test_origin_and_policy(void **state) {

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -1111,6 +1112,40 @@ def test_port_or_log_file_on_the_database_is_refused():
             assert f.read() == "earlier lines\n", port_file
 
 
+def test_port_file_on_a_device_or_fifo_is_refused():
+    """The port file is written under another name and renamed over its
+    own, which msnd unlinks at exit: on a FIFO or a device (--port-file
+    /dev/null) that replaced it with a regular file and then removed it.
+    Refused with exit 2, the FIFO and the device left as they were. The
+    device is a copy of /dev/null's made here (as root), never the
+    machine's own: a regression must not take that away."""
+    db = os.path.join(TMP, "p.db")
+    run("user", "add", "--create", "--db", db, "k@b.com", "pw")
+    fifo = os.path.join(TMP, "fifo")
+    os.mkfifo(fifo)
+    cases = [(fifo, "a FIFO"), (TMP, "a directory")]
+    null = os.path.join(TMP, "null")
+    if os.geteuid() == 0:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        cases.insert(1, (null, "a character device"))
+    for path, what in cases:
+        try:
+            r = subprocess.run([MSND, "--listen", "127.0.0.1:0", "--ns-listen", "127.0.0.1:0", "--sb-listen",
+                                "127.0.0.1:0", "--db", db, "--port-file", path], stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s: msnd started" % path)
+        assert r.returncode == 2, (path, r.returncode, r.stderr)
+        assert one_line(r.stderr) == ("msnd: --port-file %s is not a regular file (%s): msnd writes a new port "
+                                      "file over the name and removes it at exit; name a file, or leave "
+                                      "--port-file out" % (path, what)), r.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    if os.geteuid() == 0:
+        assert stat.S_ISCHR(os.lstat(null).st_mode)
+    assert sorted(os.listdir(TMP)) == sorted(["fifo", "p.db"] + (["null"] if os.geteuid() == 0 else [])), \
+        os.listdir(TMP)
+
+
 def test_every_bad_value_names_the_option_or_line():
     """Whatever the setting, a value it cannot take is refused with exit 2,
     naming the option (command line) or the file and line (INI), and saying
@@ -1295,6 +1330,7 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_config_directory_is_refused, test_user_commands_take_the_sqlite_prefix,
          test_empty_database_file_is_made_private, test_link_secret_is_one_word,
          test_configuration_errors_create_nothing, test_port_or_log_file_on_the_database_is_refused,
+         test_port_file_on_a_device_or_fifo_is_refused,
          test_every_bad_value_names_the_option_or_line,
          test_options_before_or_after_every_subcommand, test_migrate_from_a_missing_file_is_refused,
          test_demo_script_runs_again_with_many_accounts, test_migrate_refuses_fields_too_long_to_read]

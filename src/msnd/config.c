@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <msnkit/ini.h>
+#include <msnkit/special.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -391,16 +392,6 @@ static int is_database_file(const char *path, const char *db) {
     return 0;
 }
 
-/* What a name that is not a regular file names, for a message. */
-static const char *kind_of_file(mode_t m) {
-    if (S_ISDIR(m)) return "a directory";
-    if (S_ISCHR(m)) return "a character device";
-    if (S_ISBLK(m)) return "a block device";
-    if (S_ISFIFO(m)) return "a FIFO";
-    if (S_ISSOCK(m)) return "a socket";
-    return "not a file";
-}
-
 /* The settings taken together, as server_init will take them: the same
  * rules in the same order, so that each is refused here as a
  * configuration error before the log file, the database or a socket
@@ -426,15 +417,13 @@ int config_check(const msnd_config *c, char *err, size_t errcap) {
             return -1;
         }
     }
-    /* A new port file is renamed over the name, and the name unlinked at
-     * exit: a device, FIFO or socket there (--port-file /dev/null, as one
-     * writes to discard it) would be replaced, then removed for good. */
-    struct stat pst;
-    if (c->port_file[0] && lstat(c->port_file, &pst) == 0 && !S_ISREG(pst.st_mode) && !S_ISLNK(pst.st_mode)) {
+    /* the name is also unlinked at a clean stop (msnkit/special.h) */
+    const char *special = msnkit_special_file(c->port_file);
+    if (special) {
         snprintf(err, errcap,
                  "--port-file %s is not a regular file (%s): msnd writes a new port file over the name and "
                  "removes it at exit; name a file, or leave --port-file out",
-                 c->port_file, kind_of_file(pst.st_mode));
+                 c->port_file, special);
         return -1;
     }
     if (same_file(c->port_file, c->log_file)) {

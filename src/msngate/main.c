@@ -38,6 +38,7 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 #include <pcap/pcap.h>
 
+#include <msnkit/special.h>
 #include <msnp/msnp.h>
 
 #include "adapter.h"
@@ -180,6 +181,14 @@ static int check_config(const gate_config *c, char *err, size_t errcap) {
                  (unsigned)c->mark_control);
         return -1;
     }
+    const char *special = msnkit_special_file(c->stats_file); /* msnkit/special.h */
+    if (special) {
+        snprintf(err, errcap,
+                 "stats_file %s is not a regular file (%s): msngate writes a new stats file over the name; "
+                 "name a file, or leave stats_file out",
+                 c->stats_file, special);
+        return -1;
+    }
     if (c->mode == GATE_PASSIVE && c->filter[0]) {
         pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
         struct bpf_program prog;
@@ -312,7 +321,7 @@ static void warn_settings(const gate_config *c) {
 static void reload(gate *g) {
     gate_config c;
     char err[512];
-    if (load_config(g, &c, err, sizeof err) != 0) {
+    if (load_config(g, &c, err, sizeof err) != 0 || check_config(&c, err, sizeof err) != 0) {
         fprintf(stderr, "msngate: reload refused, keeping the running settings: %s\n", err);
         return;
     }

@@ -418,6 +418,16 @@ class GatewayTest(unittest.TestCase):
                 line = p.stderr.readline()
                 self.assertIn("reload refused, keeping the running settings", line)
                 self.assertIn("bad value \"soon\" for expect_timeout", line)
+                # a stats file that is a FIFO (or /dev/null): the rename
+                # would replace it; refused at a reload as at a start
+                fifo = ini + ".fifo"
+                os.mkfifo(fifo)
+                with open(ini, "w") as f:
+                    f.write(text.replace(os.path.join(self.topo.work, "c.json"), fifo))
+                p.send_signal(signal.SIGHUP)
+                line = p.stderr.readline()
+                self.assertIn("reload refused, keeping the running settings: stats_file %s is not a regular file "
+                              "(a FIFO)" % fifo, line)
                 # settings a reload cannot change are said, not dropped in
                 # silence: the marks are in the rules installed at start
                 with open(ini, "w") as f:
@@ -443,12 +453,15 @@ class GatewayTest(unittest.TestCase):
             # does not compile
             for argv, says in ((["--table", "fwd"], 'table "fwd": nft reads this name as one of its own words'),
                                (["--mode", "passive", "-i", "lo", "--filter", "tcp port"], 'filter "tcp port": '),
-                               (["-c", ini + ".marks"], "mark_control and mark_secondary are both 0x100")):
+                               (["-c", ini + ".marks"], "mark_control and mark_secondary are both 0x100"),
+                               (["--stats-file", ini + ".fifo"], "stats_file %s.fifo is not a regular file (a FIFO): "
+                                "msngate writes a new stats file over the name" % ini)):
                 with open(ini + ".marks", "w") as f:
                     f.write("[msngate]\nmark_control = 0x100\nmark_secondary = 0x100\n")
                 r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE] + argv, check=False)
                 self.assertEqual(r.returncode, 78, (argv, r.stderr))
                 self.assertIn(says, r.stderr)
+            self.assertTrue(stat.S_ISFIFO(os.lstat(ini + ".fifo").st_mode))  # left as it was
             # the option named as it is typed, not as its INI key
             r = gatenet.run(["ip", "netns", "exec", ns, MSNGATE, "--queue-num", "-1"], check=False)
             self.assertEqual(r.returncode, 78)

@@ -43,7 +43,7 @@ static struct event_base *g_base;
 static struct evdns_base *g_dns;
 static int g_ns_listen = -1, g_sb_listen = -1;
 static uint16_t g_ns_port, g_sb_port;
-static char g_dir[64];
+static const char *g_dir;        /* download directory (fuzz_tmpdir) */
 static unsigned long g_progress; /* events seen and bytes read from the client */
 
 typedef struct state {
@@ -95,7 +95,7 @@ static void init_once(void) {
     if (!g_base || !g_dns) abort();
     g_ns_listen = listen_any(&g_ns_port);
     g_sb_listen = listen_any(&g_sb_port);
-    snprintf(g_dir, sizeof(g_dir), "%s", fuzz_tmpdir("fuzz-msnc-client"));
+    g_dir = fuzz_tmpdir("fuzz-msnc-client");
 }
 
 static int turn(void) { return event_base_loop(g_base, EVLOOP_NONBLOCK); }

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
                             (loopback delivers at once; only timers could add more) */
 #define HANG_ROUNDS 2000 /* ~2 s without a reaction to the end of our stream */
 
-static char g_dir[64];       /* download directory */
+static const char *g_dir;    /* download directory (fuzz_tmpdir) */
 static char g_src[96];       /* the file the sender offers */
 static int g_listen_fd = -1; /* where a connecting msnc reaches "the peer" */
 static uint16_t g_listen_port;
@@ -103,8 +103,8 @@ static int tcp_socket_on_loopback(void) {
 static void remove_source(void) { unlink(g_src); }
 
 static void init_once(void) {
-    if (g_dir[0]) return;
-    snprintf(g_dir, sizeof(g_dir), "%s", fuzz_tmpdir("fuzz-msnftp"));
+    if (g_dir) return;
+    g_dir = fuzz_tmpdir("fuzz-msnftp");
     snprintf(g_src, sizeof(g_src), "%s.src", g_dir);
     FILE *f = fopen(g_src, "wb");
     if (!f) abort();

@@ -59,6 +59,13 @@ def free_port():
 class PgServer:
     def __init__(self):
         self.bindir = _bindir()
+        # the major version, from the directory (/usr/lib/postgresql/N/bin); 0 if unknown
+        v = os.path.basename(os.path.dirname(self.bindir))
+        self.version = int(v) if v.isdigit() else 0
+        # the server's own psql: the one on PATH is Debian's version
+        # chooser, a Perl script that costs more than the statement
+        own = os.path.join(self.bindir, "psql")
+        self.psql = own if os.path.exists(own) else "psql"
         self.dir = tempfile.mkdtemp(prefix="msntest-pg-")
         self.data = os.path.join(self.dir, "data")
         self.port = free_port()
@@ -125,22 +132,11 @@ class PgServer:
         self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def version(self):
-        """The server's major version, from its directory (/usr/lib/postgresql/N/bin); 0 if unknown."""
-        v = os.path.basename(os.path.dirname(self.bindir))
-        return int(v) if v.isdigit() else 0
-
     def url(self, db, host="127.0.0.1", port=None):
         return "postgresql://postgres@%s:%d/%s" % (host, port or self.port, db)
 
-    def psql(self):
-        """The server's own psql: the one on PATH is Debian's version
-        chooser, a Perl script that costs more than the statement."""
-        own = os.path.join(self.bindir, "psql")
-        return own if os.path.exists(own) else "psql"
-
     def sql(self, db, statement):
-        r = subprocess.run([self.psql(), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port),
+        r = subprocess.run([self.psql, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port),
                             "-U", "postgres", "-d", db, "-c", statement], capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             raise RuntimeError("psql: %s" % r.stderr)
@@ -151,7 +147,7 @@ class PgServer:
         """Holds an ACCESS EXCLUSIVE lock on table for the block: every
         statement that reads it waits until the block ends (a database that
         is slow for that one table)."""
-        p = subprocess.Popen([self.psql(), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port),
+        p = subprocess.Popen([self.psql, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port),
                               "-U", "postgres", "-d", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             p.stdin.write("BEGIN;\nLOCK TABLE %s IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n" % table)
@@ -206,7 +202,7 @@ class PgServer:
         # PostgreSQL 15 copies the template through the WAL by default;
         # copying its files is about twice as fast for databases this small
         # (fsync is off, so the checkpoints it costs are cheap)
-        if self.version() >= 15:
+        if self.version >= 15:
             q += " STRATEGY = FILE_COPY"
         self.sql("postgres", q)
         return self.url(name)

@@ -145,6 +145,10 @@ class LiveNetns(unittest.TestCase):
 
     def stop(self, p, sig=signal.SIGINT):
         p.send_signal(sig)
+        return self.finish(p)
+
+    def finish(self, p):
+        """msnsniff's exit status, events and standard error once it ends."""
         out, err = p.communicate(timeout=20)
         return p.returncode, [json.loads(x) for x in out.decode().splitlines()], err.decode()
 
@@ -207,9 +211,7 @@ class LiveNetns(unittest.TestCase):
         sb_a, sb_b = self.chat(srv)
         sb_a.send_msg(sb_a.trid(), "N", text("logged by the firewall"))
         self.assertIn(b"logged by the firewall", read_until(sb_b, "MSG").payload)
-        # msnsniff stops by itself on the signal it raised
-        out, err = p.communicate(timeout=20)
-        rc, ev, err = p.returncode, [json.loads(x) for x in out.decode().splitlines()], err.decode()
+        rc, ev, err = self.finish(p)  # msnsniff stops by itself on the signal it raised
         self.assertEqual(rc, 0, err)
         self.check_logged_chat(ev, err)
 

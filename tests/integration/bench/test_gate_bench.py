@@ -32,12 +32,24 @@ def terminated_run(script, build):
             assert p.poll() is None, "gate_bench ended early: %s" % p.stderr.read()[-2000:]
             assert time.monotonic() < deadline, "gate_bench made no gateway in 60 s"
             time.sleep(0.1)
-        time.sleep(2)  # msnd and the first msngate start
-        servers = []  # msnd (outside) and msngate (on the gateway)
-        for ns in namespaces(prefix):
-            r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=30)
-            servers += [int(x) for x in r.stdout.split()]
-        assert len(servers) >= 2, servers
+        # msnd (outside) and the first msngate (on the gateway) start: a
+        # loaded machine under the sanitizers may take far more than a
+        # fixed pause would allow, so they are waited for by name
+        servers = {}
+        while set(servers.values()) != {"msnd", "msngate"}:  # bounded by the deadline
+            assert p.poll() is None, "gate_bench ended early: %s" % p.stderr.read()[-2000:]
+            assert time.monotonic() < deadline + 60, "no msnd and msngate in gate_bench's namespaces: %s" % servers
+            time.sleep(0.1)
+            servers = {}
+            for ns in namespaces(prefix):
+                r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=30)
+                for pid in r.stdout.split():
+                    try:
+                        name = open("/proc/%s/comm" % pid).read().strip()
+                    except OSError:
+                        continue  # a command of the set-up, gone
+                    if name in ("msnd", "msngate"):
+                        servers[int(pid)] = name
         p.send_signal(signal.SIGTERM)
         rc = p.wait(60)
     finally:

@@ -10,17 +10,34 @@ BUILD=${1:-build-fuzz}
 SECONDS_EACH=${2:-20}
 ROOT=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$ROOT/artifacts"
-status=0
-found=0
+# Targets run side by side, one per CPU (FUZZ_JOBS): each is one process.
+JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+RESULTS=$(mktemp -d)
+trap 'rm -rf "$RESULTS"' EXIT
+
+run_target() {  # bin name seeds work: the exit status goes to $RESULTS/name
+  local rc=0
+  "$1" -max_total_time="$SECONDS_EACH" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$ROOT/artifacts/$2-" -print_final_stats=1 "$4" "$3" 2>"$ROOT/artifacts/$2.log" || rc=$?
+  echo "$rc" > "$RESULTS/$2"
+}
+
+names=()
 for bin in $(find "$BUILD" -type f -name 'fuzz_*' -perm -u+x | sort); do
   name=$(basename "$bin"); name=${name#fuzz_}
   seeds="$ROOT/corpus/$name"
   work="$BUILD/corpus/$name"
   mkdir -p "$seeds" "$work"
-  found=$((found + 1))
+  names+=("$name")
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
   echo "fuzz: $name for ${SECONDS_EACH}s (seeds $(ls "$seeds" | wc -l) files)"
-  if ! "$bin" -max_total_time="$SECONDS_EACH" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-      -artifact_prefix="$ROOT/artifacts/${name}-" -print_final_stats=1 "$work" "$seeds" 2>"$ROOT/artifacts/$name.log"; then
+  run_target "$bin" "$name" "$seeds" "$work" &
+done
+wait
+if [ "${#names[@]}" -eq 0 ]; then echo "fuzz: no targets found in $BUILD" >&2; exit 1; fi
+status=0
+for name in "${names[@]}"; do
+  if [ "$(cat "$RESULTS/$name" 2>/dev/null || echo 1)" != 0 ]; then
     echo "fuzz: $name FAILED; see fuzz/artifacts/$name.log and the crash-* files beside it" >&2
     # What the target said just before it died (its own check's message)
     # sits above the stack trace; show it, then the crash's summary.
@@ -31,5 +48,4 @@ for bin in $(find "$BUILD" -type f -name 'fuzz_*' -perm -u+x | sort); do
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$ROOT/artifacts/$name.log" | sed "s/^/fuzz: $name /"
   fi
 done
-if [ "$found" -eq 0 ]; then echo "fuzz: no targets found in $BUILD" >&2; exit 1; fi
 exit $status

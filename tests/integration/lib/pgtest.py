@@ -1,6 +1,7 @@
 """pgtest - a throw-away PostgreSQL server for msnkit tests (stdlib only).
 
-    pg = pgtest.PgServer().start()   # initdb in a temp dir, pg_ctl start on a free port (~2 s)
+    pg = pgtest.PgServer().start()   # initdb in a temp dir (or a copy of one: MSNKIT_TEST_CACHE),
+                                     # pg_ctl start on a free port (~2 s)
     url = pg.createdb("t1")          # "postgresql://postgres@127.0.0.1:PORT/t1"
     pg.createdb("t2", template="t1") # a copy (t1 must have no connections)
     pg.sql("t1", "SELECT count(*) FROM users")   # psql -At; returns stdout
@@ -20,6 +21,8 @@ server (msntest.MsndServer asks `backend()`); anything else means SQLite.
 
 import atexit
 import contextlib
+import fcntl
+import hashlib
 import os
 import pwd
 import select
@@ -50,6 +53,25 @@ def backend():
     return "postgresql" if os.environ.get("MSND_TEST_DB", "") == "postgresql" else "sqlite"
 
 
+def _test_cache():
+    """MSNKIT_TEST_CACHE, or test-cache/ in the build tree the test was
+    started in (CTest starts each in its folder of the tree: the nearest
+    folder above with a CMakeCache.txt), else None."""
+    if os.environ.get("MSNKIT_TEST_CACHE"):
+        return os.environ["MSNKIT_TEST_CACHE"]
+    d = os.getcwd()
+    while True:
+        if os.path.exists(os.path.join(d, "CMakeCache.txt")):
+            return os.path.join(d, "test-cache")
+        up = os.path.dirname(d)
+        if up == d:
+            return None
+        d = up
+
+
+_CACHE = _test_cache()  # at import: tests change their working directory later
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,7 +97,7 @@ class PgServer:
         if self._as_postgres:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self._initdb()
+        self._init_data()
 
     def _run(self, argv, check=True, timeout=60):
         if self._as_postgres:
@@ -92,9 +114,43 @@ class PgServer:
             raise RuntimeError("%s failed: %s%s" % (argv[0], r.stdout, r.stderr))
         return r
 
-    def _initdb(self):
-        self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
-                   "--no-sync", "-E", "UTF8", "--locale=C"])
+    INITDB = ["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"]
+
+    def _initdb(self, data=None):
+        self._run([os.path.join(self.bindir, "initdb"), "-D", data or self.data] + self.INITDB)
+
+    def _init_data(self):
+        """The data directory: a copy of one initdb made once for every
+        server of the test run, kept in the build tree (_CACHE), else an
+        initdb of its own. A copy is about a tenth of an initdb's time, and
+        the PostgreSQL suites start a server in every test process."""
+        cache = _CACHE
+        if not cache:
+            self._initdb()
+            return
+        os.makedirs(cache, exist_ok=True)
+        # named by the server's programs and initdb's options: a template
+        # of other ones is never used
+        key = hashlib.sha1(repr([self.bindir] + self.INITDB).encode()).hexdigest()[:12]
+        template = os.path.join(cache, "pg-template-%d-%s" % (self.version, key))
+        with open(os.path.join(cache, "pg-template.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one initdb; the others wait for it
+            if not os.path.exists(os.path.join(template, "PG_VERSION")):
+                work = tempfile.mkdtemp(prefix="pg-template-", dir=cache)
+                try:
+                    if self._as_postgres:
+                        pw = pwd.getpwnam("postgres")
+                        os.chown(work, pw.pw_uid, pw.pw_gid)
+                    self._initdb(os.path.join(work, "data"))
+                    shutil.rmtree(template, ignore_errors=True)
+                    os.rename(os.path.join(work, "data"), template)
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+        # owners and modes as initdb left them (the server refuses a data
+        # directory open to others)
+        r = subprocess.run(["cp", "-a", template, self.data], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("copying %s failed: %s" % (template, r.stderr))
 
     def start(self):
         # free_port() only finds a port free; the server binds it later, and

@@ -167,8 +167,14 @@ static void write_out(sn_ctx *c, sn_ftp *t, const sn_flow *f, const uint8_t *p, 
  * over, so that no file already there (an earlier run's) is replaced. */
 static int set_aside(const char *path, char *bad, size_t cap) {
     for (int attempt = 0; attempt < 100; attempt++) {
-        if (attempt == 0) snprintf(bad, cap, "%s.partial", path);
-        else snprintf(bad, cap, "%s.%d.partial", path, attempt);
+        int len =
+            attempt == 0 ? snprintf(bad, cap, "%s.partial", path) : snprintf(bad, cap, "%s.%d.partial", path, attempt);
+        /* never a cut name, which would be another file's (the caller's
+         * cap leaves room for any path: checked, not expected) */
+        if (len < 0 || (size_t)len >= cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
         int fd = open(bad, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0) {
             if (errno == EEXIST) continue;

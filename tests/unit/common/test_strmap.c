@@ -101,7 +101,7 @@ static void test_each_removes(void **state) {
     (void)state;
     msnkit_strmap m;
     assert_int_equal(msnkit_strmap_init(&m), 0);
-    char key[8];
+    char key[16];
     for (int i = 0; i < 1000; i++) {
         int *v = malloc(sizeof *v);
         assert_non_null(v);

@@ -20,6 +20,22 @@ def namespaces(prefix):
     return [line.split()[0] for line in r.stdout.splitlines() if line.startswith(prefix)]
 
 
+def servers(prefix):
+    """The msnd and msngate processes in the namespaces: {pid: name}."""
+    found = {}
+    for ns in namespaces(prefix):
+        r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=30)
+        for pid in r.stdout.split():
+            try:
+                with open("/proc/%s/comm" % pid) as f:
+                    name = f.read().strip()
+            except OSError:
+                continue  # a command of the set-up, gone
+            if name in ("msnd", "msngate"):
+                found[int(pid)] = name
+    return found
+
+
 def terminated_run(script, build):
     """gate_bench stopped by SIGTERM once its gateway is up: it exits, and
     its three namespaces (gatenet's "mb-PID..-in/gw/out") go with it."""
@@ -35,21 +51,13 @@ def terminated_run(script, build):
         # msnd (outside) and the first msngate (on the gateway) start: a
         # loaded machine under the sanitizers may take far more than a
         # fixed pause would allow, so they are waited for by name
-        servers = {}
-        while set(servers.values()) != {"msnd", "msngate"}:  # bounded by the deadline
+        deadline = time.monotonic() + 60
+        running = {}
+        while set(running.values()) != {"msnd", "msngate"}:  # bounded by the deadline
             assert p.poll() is None, "gate_bench ended early: %s" % p.stderr.read()[-2000:]
-            assert time.monotonic() < deadline + 60, "no msnd and msngate in gate_bench's namespaces: %s" % servers
+            assert time.monotonic() < deadline, "no msnd and msngate in gate_bench's namespaces: %s" % running
             time.sleep(0.1)
-            servers = {}
-            for ns in namespaces(prefix):
-                r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=30)
-                for pid in r.stdout.split():
-                    try:
-                        name = open("/proc/%s/comm" % pid).read().strip()
-                    except OSError:
-                        continue  # a command of the set-up, gone
-                    if name in ("msnd", "msngate"):
-                        servers[int(pid)] = name
+            running = servers(prefix)
         p.send_signal(signal.SIGTERM)
         rc = p.wait(60)
     finally:
@@ -64,7 +72,7 @@ def terminated_run(script, build):
     left = namespaces(prefix)
     for ns in left:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
-    alive = [pid for pid in servers if os.path.exists("/proc/%d" % pid)]
+    alive = [pid for pid in running if os.path.exists("/proc/%d" % pid)]
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert rc == 128 + signal.SIGTERM, rc

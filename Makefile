@@ -55,7 +55,7 @@ asan: deps
 	cmake -S . -B $(ASAN_BUILD) $(call ninja_for,$(ASAN_BUILD)) -DCMAKE_BUILD_TYPE=Debug -DMSNKIT_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(TEST_JOBS) -LE slow $(CTEST_ARGS)
+	  ctest --output-on-failure -j $(TEST_JOBS) -LE '^(slow|unsanitized)$$' $(CTEST_ARGS)
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) $(call ninja_for,$(FUZZ_BUILD)) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMSNKIT_FUZZ=ON \

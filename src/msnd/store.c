@@ -405,7 +405,9 @@ typedef struct copy_ctx {
      * edited by hand) must be findable. */
     char what[MSNP_MAX_EMAIL + 32];
     int64_t what_owner;
-    const char *why; /* the copy's own reason, else the target's error */
+    const char *why;      /* the copy's own reason, else the target's error */
+    store_counts *before; /* the source's counts, read in the snapshot the rows are read in */
+    int by_account;       /* the rows read account by account: ids collected first */
 } copy_ctx;
 
 /* The row the copy failed at: of an account (owner its id), or the
@@ -437,6 +439,7 @@ static void copy_collect_user(const store_user *u, void *arg) {
         copy_failed(x, "account", u->email, 0);
         return;
     }
+    if (!x->by_account) return;
     int64_t *n = msnkit_grow(x->ids, &x->capids, x->nids + 1, sizeof *n, 256);
     if (!n) {
         x->rc = STORE_ERROR;
@@ -478,12 +481,68 @@ static void copy_prop(const char *key, const char *value, void *arg) {
     if (x->rc != STORE_OK) copy_failed(x, "property", key, x->owner);
 }
 
+/* ---- store_export callbacks: the same steps from a source that hands
+ * over every row of a table at once ---- */
+
+static int export_counts(const store_counts *n, void *arg) {
+    copy_ctx *x = arg;
+    *x->before = *n;
+    return 0;
+}
+
+static int export_user(const store_user *u, void *arg) {
+    copy_ctx *x = arg;
+    copy_collect_user(u, x);
+    return x->rc != STORE_OK;
+}
+
+static int export_group(int64_t owner, int gid, const char *name, void *arg) {
+    copy_ctx *x = arg;
+    x->owner = owner;
+    copy_group(gid, name, x);
+    return x->rc != STORE_OK;
+}
+
+static int export_entry(int64_t owner, msnp_list list, const store_entry *e, void *arg) {
+    copy_ctx *x = arg;
+    x->owner = owner;
+    x->list = list;
+    return copy_entry(e, x);
+}
+
+static int export_prop(int64_t owner, const char *key, const char *value, void *arg) {
+    copy_ctx *x = arg;
+    x->owner = owner;
+    copy_prop(key, value, x);
+    return x->rc != STORE_OK;
+}
+
+static const store_export copy_export = {
+    .counts = export_counts, .user = export_user, .group = export_group, .entry = export_entry, .prop = export_prop};
+
+/* Every row of from through to's import calls: in one export where the
+ * source has it, else account by account. */
+static store_rc copy_every_row(store *from, copy_ctx *x) {
+    if (from->ops->export_rows) return from->ops->export_rows(from, &copy_export, x);
+    if (store_counts_get(from, x->before) != STORE_OK) return STORE_ERROR;
+    x->by_account = 1;
+    store_rc rc = store_user_each(from, copy_collect_user, x);
+    /* Every account first: list entries name other accounts. */
+    for (size_t i = 0; rc == STORE_OK && x->rc == STORE_OK && i < x->nids; i++) {
+        x->owner = x->ids[i];
+        rc = store_group_each(from, x->owner, copy_group, x);
+        static const msnp_list lists[3] = {MSNP_LIST_FL, MSNP_LIST_AL, MSNP_LIST_BL};
+        for (int l = 0; l < 3 && rc == STORE_OK && x->rc == STORE_OK; l++) {
+            x->list = lists[l];
+            rc = store_list_each(from, x->owner, x->list, copy_entry, x);
+        }
+        if (rc == STORE_OK && x->rc == STORE_OK) rc = store_prop_each(from, x->owner, copy_prop, x);
+    }
+    return rc;
+}
+
 static store_rc store_copy_rows(store *from, store *to, store_counts *copied, char *err, size_t errcap) {
     store_counts before, target;
-    if (store_counts_get(from, &before) != STORE_OK) {
-        snprintf(err, errcap, "source: %s", from->err);
-        return STORE_ERROR;
-    }
     if (store_counts_get(to, &target) != STORE_OK) {
         snprintf(err, errcap, "target: %s", to->err);
         return STORE_ERROR;
@@ -496,20 +555,18 @@ static store_rc store_copy_rows(store *from, store *to, store_counts *copied, ch
         snprintf(err, errcap, "target: %s", to->err);
         return STORE_ERROR;
     }
-    copy_ctx x = {.from = from, .to = to, .rc = STORE_OK};
-    store_rc rc = store_user_each(from, copy_collect_user, &x);
-    /* Every account first: list entries name other accounts. */
-    for (size_t i = 0; rc == STORE_OK && x.rc == STORE_OK && i < x.nids; i++) {
-        x.owner = x.ids[i];
-        rc = store_group_each(from, x.owner, copy_group, &x);
-        static const msnp_list lists[3] = {MSNP_LIST_FL, MSNP_LIST_AL, MSNP_LIST_BL};
-        for (int l = 0; l < 3 && rc == STORE_OK && x.rc == STORE_OK; l++) {
-            x.list = lists[l];
-            rc = store_list_each(from, x.owner, x.list, copy_entry, &x);
-        }
-        if (rc == STORE_OK && x.rc == STORE_OK) rc = store_prop_each(from, x.owner, copy_prop, &x);
-    }
+    to->refused_what[0] = '\0';
+    copy_ctx x = {.from = from, .to = to, .rc = STORE_OK, .before = &before};
+    store_rc rc = copy_every_row(from, &x);
     free(x.ids);
+    if (rc == STORE_OK && x.rc == STORE_OK && to->ops->import_flush) x.rc = to->ops->import_flush(to);
+    if (x.rc != STORE_OK && to->refused_what[0]) {
+        /* a queued row, refused after the calls that gave it */
+        snprintf(x.what, sizeof x.what, "%s", to->refused_what);
+        x.what_owner = to->refused_owner;
+    } else if (x.rc != STORE_OK && to->ops->import_flush && !x.why) {
+        x.what[0] = '\0'; /* a queued row the database did not name: its reason is all there is */
+    }
     int ok = rc == STORE_OK && x.rc == STORE_OK;
     if (!ok && rc != STORE_OK) snprintf(err, errcap, "source: %s", from->err);
     else if (!ok && !x.what[0]) snprintf(err, errcap, "target: %s", to->err);

@@ -53,6 +53,8 @@ int store_sync_contacts(store *s, int64_t uid, store_peer_cb fn, void *ctx);
 int store_sync_watchers(store *s, int64_t uid, store_peer_cb fn, void *ctx);
 void store_sync_cache_free(store *s);
 
+struct store_export; /* below */
+
 typedef struct store_ops {
     const char *name;
     int waits_on_fibers;
@@ -146,8 +148,29 @@ typedef struct store_ops {
     store_rc (*import_group)(store *s, int64_t owner, int gid, const char *name);
     store_rc (*import_entry)(store *s, int64_t owner, msnp_list list, const store_entry *e);
     store_rc (*import_prop)(store *s, int64_t owner, const char *key, const char *value);
+    /* Optional: a target that queues rows (PostgreSQL sends them in
+     * chunks) sends what it holds. A queued row it then refuses fails a
+     * later import call, import_flush or import_end, and is named in the
+     * store's refused_what and refused_owner. */
+    store_rc (*import_flush)(store *s);
     store_rc (*import_end)(store *s, int ok);
+    /* Optional source side of store_copy: every row in one snapshot, a
+     * statement per table where each statement is a round trip (without
+     * it store_copy reads account by account with the calls above). The
+     * counts first, then every account, every group, every list entry
+     * (by account, then FL, AL, BL, each list in its order; FL with its
+     * group ids) and every property. A callback returning non-zero stops
+     * the export, which then returns STORE_OK. */
+    store_rc (*export_rows)(store *s, const struct store_export *x, void *ctx);
 } store_ops;
+
+typedef struct store_export {
+    int (*counts)(const store_counts *n, void *ctx);
+    int (*user)(const store_user *u, void *ctx);
+    int (*group)(int64_t owner, int gid, const char *name, void *ctx);
+    int (*entry)(int64_t owner, msnp_list list, const store_entry *e, void *ctx);
+    int (*prop)(int64_t owner, const char *key, const char *value, void *ctx);
+} store_export;
 
 /* Every backend's handle starts with this. */
 struct store {
@@ -161,6 +184,11 @@ struct store {
     changemarks told_marks;
     int created; /* store_created: the open made the schema from nothing */
     char err[512];
+    /* The queued row an import refused (import_flush): "FL entry
+     * bob@example.com", and its account (0: the row is an account); ""
+     * when the database named none. */
+    char refused_what[MSNP_MAX_EMAIL + 32];
+    int64_t refused_owner;
 };
 
 /* upgrade 0 (store_open_source): a database as it is, refused unless its

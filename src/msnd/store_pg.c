@@ -46,6 +46,7 @@
 #include "msnkit/text.h"
 #include "schema.h"
 #include "store_impl.h"
+#include "store_pg_copy.h"
 
 #define RECONNECT_MS 1000
 #define TXN_ATTEMPTS 4
@@ -91,6 +92,7 @@ typedef struct pg_store {
     int batch_led;       /* one of them leads the batch */
     int batches_running; /* login batches taken and not yet answered */
     fiber *batch_held;   /* the next batch's leader, waiting for one of them to end */
+    pg_copy *copy;       /* the rows of an import (store_load_*, store_copy) */
 } pg_store;
 
 #define S(s) ((pg_store *)(s))
@@ -475,6 +477,7 @@ static void pg_close(store *base) {
     for (int i = 0; i < POOL_LINKS; i++)
         if (s->pool[i].conn) PQfinish(s->pool[i].conn);
     changemarks_free(&s->marks);
+    pg_copy_free(s->copy);
     free(s->conninfo);
     free(s);
 }
@@ -1060,16 +1063,6 @@ static long group_exists(pg_store *s, int64_t owner, int gid) {
     return scalar(s, "SELECT count(*) FROM groups WHERE owner = $1 AND gid = $2", 2, p);
 }
 
-/* ($1 owner, $2 contact, $3 gid) */
-static long member_q(pg_store *s, const char *sql, int64_t owner, int64_t contact, int gid, int nparams) {
-    char a[24], c[24], g[16];
-    snprintf(g, sizeof g, "%d", gid);
-    const char *p[3] = {i64(a, owner), i64(c, contact), g};
-    return scalar(s, sql, nparams, p);
-}
-
-#define MEMBER_ADD "INSERT INTO fl_groups(owner, contact, gid) VALUES($1, $2, $3)"
-
 /* ---- the change primitives store.c decides ADG with (ADD and REM are
  * the schema's functions, below, and need none of the entry and member
  * primitives) ----
@@ -1463,10 +1456,8 @@ static int pg_has_accounts(store *base) {
     return v < 0 ? -1 : v != 0;
 }
 
-static store_rc pg_counts(store *base, store_counts *out) {
-    pg_store *s = S(base);
-    s->cur = &s->sync; /* admin commands: the blocking connection */
-    if (ensure_conn(s) != 0) return STORE_ERROR;
+/* The row counts, on the current link. */
+static store_rc read_counts(pg_store *s, store_counts *out) {
     PGresult *r = run(s,
                       "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM list_entries),"
                       " (SELECT count(*) FROM groups), (SELECT count(*) FROM fl_groups), (SELECT count(*) FROM props)",
@@ -1481,7 +1472,112 @@ static store_rc pg_counts(store *base, store_counts *out) {
     return STORE_OK;
 }
 
-/* The import runs on the blocking connection (an admin command). */
+static store_rc pg_counts(store *base, store_counts *out) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    return read_counts(s, out);
+}
+
+/* ---- export (store_copy's source side) ----
+ * A statement per table, not per account and list: account by account, a
+ * copy of 20 000 accounts made 100 000 round trips (19 s; BENCHMARKS.md,
+ * "msnd db migrate"). */
+
+typedef struct export_arg {
+    const store_export *x;
+    void *ctx;
+} export_arg;
+
+static int export_user(PGresult *r, const export_arg *a) {
+    store_user u;
+    read_user(r, 0, &u);
+    return a->x->user(&u, a->ctx);
+}
+
+static int export_group(PGresult *r, const export_arg *a) {
+    return a->x->group(pg_int(PQgetvalue(r, 0, 0)), (int)pg_int(PQgetvalue(r, 0, 1)), PQgetvalue(r, 0, 2), a->ctx);
+}
+
+static int export_entry(PGresult *r, const export_arg *a) {
+    int gids[STORE_MAX_ENTRY_GROUPS];
+    msnp_list list = (msnp_list)pg_int(PQgetvalue(r, 0, 1));
+    store_entry e = {.contact = pg_int(PQgetvalue(r, 0, 2)),
+                     .email = PQgetvalue(r, 0, 3),
+                     .name = PQgetvalue(r, 0, 4),
+                     .groups = gids};
+    if (list == MSNP_LIST_FL) e.ngroups = store_parse_ids(PQgetvalue(r, 0, 5), gids, STORE_MAX_ENTRY_GROUPS);
+    return a->x->entry(pg_int(PQgetvalue(r, 0, 0)), list, &e, a->ctx);
+}
+
+static int export_prop(PGresult *r, const export_arg *a) {
+    return a->x->prop(pg_int(PQgetvalue(r, 0, 0)), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), a->ctx);
+}
+
+/* Every row of a statement, one at a time (single-row mode: a table of
+ * any size, never held whole), to row until it returns non-zero (then
+ * *stopped is set and the rest is read and dropped). 0, or -1 with the
+ * error noted. */
+static int stream_rows(pg_store *s, const char *sql, int (*row)(PGresult *r, const export_arg *a), const export_arg *a,
+                       int *stopped) {
+    PGconn *c = s->sync.conn;
+    if (!PQsendQuery(c, sql) || !PQsetSingleRowMode(c)) {
+        set_err(s, "%s", PQerrorMessage(c));
+        PGresult *r;
+        while ((r = PQgetResult(c))) PQclear(r); /* nothing was sent, or its results are dropped */
+        return -1;
+    }
+    int failed = 0;
+    PGresult *r;
+    while ((r = PQgetResult(c))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (!*stopped && row(r, a)) *stopped = 1;
+        } else if (st != PGRES_TUPLES_OK && !failed) {
+            failed = 1;
+            set_err(s, "%s", PQresultErrorMessage(r));
+        }
+        PQclear(r);
+    }
+    if (failed && PQstatus(c) != CONNECTION_OK) drop_conn(s);
+    return failed ? -1 : 0;
+}
+
+static store_rc pg_export_rows(store *base, const store_export *x, void *ctx) {
+    pg_store *s = S(base);
+    s->cur = &s->sync; /* admin commands: the blocking connection */
+    if (ensure_conn(s) != 0) return STORE_ERROR;
+    /* One snapshot for the counts and every row, so an msnd still writing
+     * to the database cannot make the copy a mix of before and after (as
+     * SQLite's read transaction). */
+    if (run_ok(s, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL) != 0) return STORE_ERROR;
+    store_counts n;
+    if (read_counts(s, &n) != STORE_OK) return rollback(s, STORE_ERROR);
+    static const struct {
+        const char *sql;
+        int (*row)(PGresult *r, const export_arg *a);
+    } tables[] = {
+        {"SELECT " USER_COLS " FROM users ORDER BY id", export_user},
+        {"SELECT owner, gid, name FROM groups ORDER BY owner, gid", export_group},
+        /* each list in its order (seq); an FL entry's groups as store_parse_ids reads them */
+        {"SELECT e.owner, e.list, e.contact, u.email, e.name, g.gids FROM list_entries e"
+         " JOIN users u ON u.id = e.contact"
+         " LEFT JOIN (SELECT owner, contact, string_agg(gid::text, ',' ORDER BY gid) AS gids FROM fl_groups"
+         "  GROUP BY owner, contact) g ON e.list = 0 AND g.owner = e.owner AND g.contact = e.contact"
+         " ORDER BY e.owner, e.list, e.seq",
+         export_entry},
+        {"SELECT owner, key, value FROM props ORDER BY owner, key", export_prop},
+    };
+    export_arg a = {x, ctx};
+    int stopped = x->counts(&n, ctx) != 0;
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0] && !stopped; i++)
+        if (stream_rows(s, tables[i].sql, tables[i].row, &a, &stopped) != 0) return rollback(s, STORE_ERROR);
+    if (run_ok(s, "COMMIT", 0, NULL) != 0) return rollback(s, STORE_ERROR);
+    return STORE_OK;
+}
+
+/* The import runs on the blocking connection (an admin command), its rows
+ * sent by COPY in chunks (store_pg_copy.c). */
 static store_rc pg_import_begin(store *base) {
     pg_store *s = S(base);
     s->cur = &s->sync;
@@ -1489,57 +1585,61 @@ static store_rc pg_import_begin(store *base) {
     /* Nobody else writes while the copy runs. */
     if (run_ok(s, "LOCK TABLE users, list_entries, groups, fl_groups, props IN EXCLUSIVE MODE", 0, NULL) != 0)
         return rollback(s, STORE_ERROR);
+    pg_copy_free(s->copy);
+    s->copy = pg_copy_new(s->sync.conn, (int64_t)time(NULL));
+    if (!s->copy) {
+        set_err(s, "out of memory");
+        return rollback(s, STORE_ERROR);
+    }
     return STORE_OK;
+}
+
+/* A chunk of queued rows failed: the database's reason, and the row it
+ * named, for store_copy. */
+static store_rc import_failed(pg_store *s) {
+    if (!s->copy) {
+        set_err(s, "no import begun");
+        return STORE_ERROR;
+    }
+    char err[sizeof s->base.err];
+    pg_copy_refused(s->copy, err, sizeof err, s->base.refused_what, sizeof s->base.refused_what,
+                    &s->base.refused_owner);
+    set_err(s, "%s", err);
+    return STORE_ERROR;
 }
 
 static store_rc pg_import_user(store *base, const store_user *u) {
     pg_store *s = S(base);
-    s->cur = &s->sync; /* admin commands: the blocking connection */
-    char id[24], ver[24];
-    snprintf(ver, sizeof ver, "%u", u->version);
-    const char *p[7] = {i64(id, u->id),           u->email, u->password, u->name, ver, u->blp_allow ? "AL" : "BL",
-                        u->gtc_prompt ? "A" : "N"};
-    return run_ok(s,
-                  "INSERT INTO users(id, email, password, name, version, blp, gtc, created) "
-                  "VALUES($1, $2, $3, $4, $5, $6, $7, extract(epoch FROM now())::bigint)",
-                  7, p) == 0
-        ? STORE_OK
-        : STORE_ERROR;
+    return s->copy && pg_copy_user(s->copy, u) == 0 ? STORE_OK : import_failed(s);
 }
 
 static store_rc pg_import_group(store *base, int64_t owner, int gid, const char *name) {
     pg_store *s = S(base);
-    s->cur = &s->sync; /* admin commands: the blocking connection */
-    char o[24], g[16];
-    snprintf(g, sizeof g, "%d", gid);
-    const char *p[3] = {i64(o, owner), g, name};
-    return run_ok(s, "INSERT INTO groups(owner, gid, name) VALUES($1, $2, $3)", 3, p) == 0 ? STORE_OK : STORE_ERROR;
+    return s->copy && pg_copy_group(s->copy, owner, gid, name) == 0 ? STORE_OK : import_failed(s);
 }
 
 static store_rc pg_import_entry(store *base, int64_t owner, msnp_list list, const store_entry *e) {
     pg_store *s = S(base);
-    s->cur = &s->sync; /* admin commands: the blocking connection */
-    char o[24], c[24], l[8];
-    snprintf(l, sizeof l, "%d", (int)list);
-    const char *p[4] = {i64(o, owner), l, i64(c, e->contact), e->name};
-    if (run_ok(s, "INSERT INTO list_entries(owner, list, contact, name) VALUES($1, $2, $3, $4)", 4, p) != 0)
-        return STORE_ERROR;
-    for (size_t i = 0; list == MSNP_LIST_FL && i < e->ngroups; i++)
-        if (member_q(s, MEMBER_ADD, owner, e->contact, e->groups[i], 3) < 0) return STORE_ERROR;
-    return STORE_OK;
+    return s->copy && pg_copy_entry(s->copy, owner, list, e) == 0 ? STORE_OK : import_failed(s);
 }
 
 static store_rc pg_import_prop(store *base, int64_t owner, const char *key, const char *value) {
     pg_store *s = S(base);
-    s->cur = &s->sync; /* admin commands: the blocking connection */
-    char o[24];
-    const char *p[3] = {i64(o, owner), key, value};
-    return run_ok(s, "INSERT INTO props(owner, key, value) VALUES($1, $2, $3)", 3, p) == 0 ? STORE_OK : STORE_ERROR;
+    return s->copy && pg_copy_prop(s->copy, owner, key, value) == 0 ? STORE_OK : import_failed(s);
+}
+
+static store_rc pg_import_flush(store *base) {
+    pg_store *s = S(base);
+    return s->copy && pg_copy_flush(s->copy) == 0 ? STORE_OK : import_failed(s);
 }
 
 static store_rc pg_import_end(store *base, int ok) {
     pg_store *s = S(base);
     s->cur = &s->sync; /* admin commands: the blocking connection */
+    int flushed = !ok || pg_import_flush(base) == STORE_OK;
+    pg_copy_free(s->copy);
+    s->copy = NULL;
+    if (!flushed) return rollback(s, STORE_ERROR);
     if (!ok) return rollback(s, STORE_OK);
     /* New accounts continue after the copied ids. */
     if (run_ok(s, "SELECT setval(pg_get_serial_sequence('users', 'id'), coalesce(max(id), 0) + 1, false) FROM users", 0,
@@ -1842,5 +1942,7 @@ static const store_ops pg_ops = {
     .import_group = pg_import_group,
     .import_entry = pg_import_entry,
     .import_prop = pg_import_prop,
+    .import_flush = pg_import_flush,
     .import_end = pg_import_end,
+    .export_rows = pg_export_rows,
 };

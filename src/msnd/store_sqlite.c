@@ -76,6 +76,8 @@ enum {
     Q_CHANGES_SINCE,
     Q_CHANGES_TAIL,
     Q_CHANGES_PRUNE,
+    Q_IMPORT_USER,
+    Q_IMPORT_PROP,
     Q_COUNT
 };
 
@@ -195,13 +197,19 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_CHANGES_SINCE] = "SELECT seq,account FROM changes WHERE seq>=?1 ORDER BY seq",
     [Q_CHANGES_TAIL] = "SELECT coalesce(max(seq),0) FROM changes",
     [Q_CHANGES_PRUNE] = "DELETE FROM changes WHERE seq<(SELECT max(seq) FROM changes)-?1",
+    [Q_IMPORT_USER] = "INSERT INTO users(id,email,password,name,version,blp,gtc,created) "
+                      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [Q_IMPORT_PROP] = "INSERT INTO props(owner,key,value) VALUES(?1,?2,?3)",
 };
 
 typedef struct sq_store {
     struct store base;
     sqlite3 *db;
     sqlite3_stmt *st[Q_COUNT];
-    int read_open; /* our read transaction is open */
+    int read_open;          /* our read transaction is open */
+    int64_t import_created; /* a load's accounts' creation time */
+    int cache_kept;         /* the page cache's size before a load (sq_import_begin) */
+    int temp_store_kept;    /* and where temporary files were kept */
     /* store_generation: own changes are seen in sqlite3_total_changes64,
      * other processes' commits in PRAGMA data_version. Both may touch any
      * account, but for own changes that touch one or two accounts' rows
@@ -644,15 +652,17 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src) {
 static const store_ops sq_ops;
 static void sq_close(store *base);
 
-/* PRAGMA user_version: the schema version, or -1 when it cannot be read. */
-static int sq_user_version(sqlite3 *db) {
-    sqlite3_stmt *uv = NULL;
-    int version = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &uv, NULL) == SQLITE_OK && sqlite3_step(uv) == SQLITE_ROW)
-        version = sqlite3_column_int(uv, 0);
-    sqlite3_finalize(uv);
-    return version;
+/* An integer PRAGMA's value, or dflt when it cannot be read. */
+static int pragma_int(sqlite3 *db, const char *sql, int dflt) {
+    sqlite3_stmt *get = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &get, NULL) == SQLITE_OK && sqlite3_step(get) == SQLITE_ROW)
+        dflt = sqlite3_column_int(get, 0);
+    sqlite3_finalize(get);
+    return dflt;
 }
+
+/* PRAGMA user_version: the schema version, or -1 when it cannot be read. */
+static int sq_user_version(sqlite3 *db) { return pragma_int(db, "PRAGMA user_version", -1); }
 
 /* Why the schema version could not be read: a file that is no database,
  * or one that cannot be read or written (a full disk while it is made). */
@@ -1445,41 +1455,65 @@ static int sq_has_accounts(store *base) {
 
 /* ---- bulk load (store_load_*, store_copy) ---- */
 
-static store_rc sq_import_begin(store *base) { return begin(S(base)) == 0 ? STORE_OK : STORE_ERROR; }
+/* A load is one transaction, often larger than the page cache: SQLite
+ * then writes pages out to the WAL as the cache fills, and again each time
+ * one of them changes, a system call per page. The load's own cache holds
+ * up to 256 MiB, used only as the transaction grows. Each INSERT also
+ * keeps the pages it changes in a statement journal (its triggers write a
+ * second table, so it may have to be undone alone), and in a transaction
+ * this large that journal goes to a temporary file: 1.9 million writes
+ * of 430 000 rows, most of the time of the copy. The load keeps it in
+ * memory (temp_store). Both settings are put back at its end. */
+#define IMPORT_CACHE_KIB 262144
 
-/* Runs a one-off statement with text/integer parameters: kinds "i" (int64)
- * or "t" (text), one character per parameter. */
-static store_rc sq_exec_once(sq_store *s, const char *sql, const char *kinds, const int64_t *nums,
-                             const char *const *texts) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+/* The load's transaction ended (rc): its settings put back (temp_store
+ * cannot change inside a transaction). A failure to put them back leaves
+ * only a larger cache and journals in memory. */
+static store_rc import_settings_back(sq_store *s, store_rc rc) {
+    char set[80];
+    snprintf(set, sizeof set, "PRAGMA cache_size=%d; PRAGMA temp_store=%d", s->cache_kept, s->temp_store_kept);
+    sqlite3_exec(s->db, set, NULL, NULL, NULL);
+    return rc;
+}
+
+static store_rc sq_import_begin(store *base) {
+    sq_store *s = S(base);
+    s->cache_kept = pragma_int(s->db, "PRAGMA cache_size", -2000); /* SQLite's default */
+    s->temp_store_kept = pragma_int(s->db, "PRAGMA temp_store", 0);
+    char set[80];
+    snprintf(set, sizeof set, "PRAGMA cache_size=-%d; PRAGMA temp_store=MEMORY", IMPORT_CACHE_KIB);
+    if (sqlite3_exec(s->db, set, NULL, NULL, NULL) != SQLITE_OK) {
         note_err(s);
-        return STORE_ERROR;
+        return import_settings_back(s, STORE_ERROR);
     }
+    s->import_created = (int64_t)time(NULL);
+    return begin(s) == 0 ? STORE_OK : import_settings_back(s, STORE_ERROR);
+}
+
+/* Runs one of the load's statements with integer and text parameters:
+ * kinds "i" (int64) or "t" (text), one character per parameter. */
+static store_rc sq_exec_load(sq_store *s, int id, const char *kinds, const int64_t *nums, const char *const *texts) {
+    sqlite3_stmt *st = q(s, id);
+    if (!st) return STORE_ERROR;
     for (int i = 0; kinds[i]; i++) {
         if (kinds[i] == 'i') sqlite3_bind_int64(st, i + 1, nums[i]);
         else sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
     }
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) note_err(s);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+    return exec_done(s, st) == 0 ? STORE_OK : STORE_ERROR;
 }
 
 static store_rc sq_import_user(store *base, const store_user *u) {
-    int64_t n[7] = {u->id, 0, 0, 0, (int64_t)u->version, 0, 0};
-    const char *t[7] = {
-        NULL, u->email, u->password, u->name, NULL, u->blp_allow ? "AL" : "BL", u->gtc_prompt ? "A" : "N"};
-    return sq_exec_once(S(base),
-                        "INSERT INTO users(id,email,password,name,version,blp,gtc,created) "
-                        "VALUES(?1,?2,?3,?4,?5,?6,?7,strftime('%s','now'))",
-                        "itttitt", n, t);
+    sq_store *s = S(base);
+    int64_t n[8] = {u->id, 0, 0, 0, (int64_t)u->version, 0, 0, s->import_created};
+    const char *t[8] = {
+        NULL, u->email, u->password, u->name, NULL, u->blp_allow ? "AL" : "BL", u->gtc_prompt ? "A" : "N", NULL};
+    return sq_exec_load(s, Q_IMPORT_USER, "itttitti", n, t);
 }
 
 static store_rc sq_import_group(store *base, int64_t owner, int gid, const char *name) {
     int64_t n[3] = {owner, gid, 0};
     const char *t[3] = {NULL, NULL, name};
-    return sq_exec_once(S(base), "INSERT INTO groups(owner,gid,name) VALUES(?1,?2,?3)", "iit", n, t);
+    return sq_exec_load(S(base), Q_GROUP_ADD, "iit", n, t);
 }
 
 static store_rc sq_import_entry(store *base, int64_t owner, msnp_list list, const store_entry *e) {
@@ -1499,20 +1533,20 @@ static store_rc sq_import_entry(store *base, int64_t owner, msnp_list list, cons
 static store_rc sq_import_prop(store *base, int64_t owner, const char *key, const char *value) {
     int64_t n[3] = {owner, 0, 0};
     const char *t[3] = {NULL, key, value};
-    return sq_exec_once(S(base), "INSERT INTO props(owner,key,value) VALUES(?1,?2,?3)", "itt", n, t);
+    return sq_exec_load(S(base), Q_IMPORT_PROP, "itt", n, t);
 }
 
 static store_rc sq_import_end(store *base, int ok) {
     sq_store *s = S(base);
-    if (!ok) return rollback(s, STORE_OK);
+    if (!ok) return import_settings_back(s, rollback(s, STORE_OK));
     /* the rows the load's triggers logged, one per row loaded, say no more
      * than one row for every account */
     if (sqlite3_exec(s->db,
                      "INSERT INTO changes(account) VALUES(0);"
                      "DELETE FROM changes WHERE seq<(SELECT max(seq) FROM changes)",
                      NULL, NULL, NULL) != SQLITE_OK)
-        return rollback(s, STORE_ERROR);
-    return commit(s) == 0 ? STORE_OK : STORE_ERROR;
+        return import_settings_back(s, rollback(s, STORE_ERROR));
+    return import_settings_back(s, commit(s) == 0 ? STORE_OK : STORE_ERROR);
 }
 
 static const store_ops sq_ops = {

@@ -9,9 +9,9 @@ copies it SQLite -> PostgreSQL -> SQLite on a throw-away PostgreSQL server
 (tests/integration/lib/pgtest.py; root runs it as the postgres user) and
 checks that the copy back holds the same rows as the original. Prints one
 line per direction: wall seconds, msnd's CPU seconds, PostgreSQL's CPU
-seconds (every process of the server's cgroup-less tree, from /proc), rows
-a second. MSND_BIN measures another msnd (an older build's). Everything
-listens on 127.0.0.1."""
+seconds (the postmaster and every process under it, those that exited
+included, from /proc), rows a second. MSND_BIN measures another msnd (an
+older build's). Everything listens on 127.0.0.1."""
 
 import os
 import sqlite3

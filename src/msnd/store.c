@@ -4,7 +4,6 @@
  * so both backends apply one copy of those rules. */
 #include "store_impl.h"
 
-#include <msnkit/grow.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,12 +392,8 @@ store_rc store_load_end(store *s, int ok) { return s->ops->import_end(s, ok); }
  * through the target's import calls. ---- */
 
 typedef struct copy_ctx {
-    store *from, *to;
+    store *to;
     store_rc rc;
-    int64_t owner;
-    msnp_list list;
-    int64_t *ids;
-    size_t nids, capids;
     /* The row a failed import was for ("FL entry bob@example.com"), and
      * whose (an id; 0 for an account itself), for the error message: a
      * row the target refuses (text that is not UTF-8, in a SQLite file
@@ -407,19 +402,26 @@ typedef struct copy_ctx {
     int64_t what_owner;
     const char *why;      /* the copy's own reason, else the target's error */
     store_counts *before; /* the source's counts, read in the snapshot the rows are read in */
-    int by_account;       /* the rows read account by account: ids collected first */
 } copy_ctx;
 
-/* The row the copy failed at: of an account (owner its id), or the
- * account itself (owner 0). */
-static void copy_failed(copy_ctx *x, const char *kind, const char *arg, int64_t owner) {
+/* A row's import done (rc): on failure, the row, of an account (owner its
+ * id) or the account itself (owner 0). Non-zero stops the export. */
+static int copied_row(copy_ctx *x, store_rc rc, const char *kind, const char *arg, int64_t owner) {
+    x->rc = rc;
+    if (rc == STORE_OK) return 0;
     snprintf(x->what, sizeof x->what, "%s %s", kind, arg);
     x->what_owner = owner;
+    return 1;
 }
 
-static void copy_collect_user(const store_user *u, void *arg) {
+static int copy_counts(const store_counts *n, void *arg) {
     copy_ctx *x = arg;
-    if (x->rc != STORE_OK) return;
+    *x->before = *n;
+    return 0;
+}
+
+static int copy_user(const store_user *u, void *arg) {
+    copy_ctx *x = arg;
     /* A field longer than msnd takes (a file edited by hand) reads as
      * empty: copied, the account would have no e-mail, password or
      * friendly name in the target, and the stored value would be gone
@@ -427,119 +429,36 @@ static void copy_collect_user(const store_user *u, void *arg) {
     if (!u->email[0] || !u->password[0] || !u->name[0]) {
         char id[24];
         snprintf(id, sizeof id, "#%lld", (long long)u->id);
-        copy_failed(x, "account", id, 0);
         x->why = !u->email[0] ? "its e-mail address is longer than 129 bytes or empty"
             : !u->password[0] ? "its password is longer than 255 bytes or empty"
                               : "its friendly name is longer than 387 bytes or empty";
-        x->rc = STORE_ERROR;
-        return;
+        return copied_row(x, STORE_ERROR, "account", id, 0);
     }
-    x->rc = x->to->ops->import_user(x->to, u);
-    if (x->rc != STORE_OK) {
-        copy_failed(x, "account", u->email, 0);
-        return;
-    }
-    if (!x->by_account) return;
-    int64_t *n = msnkit_grow(x->ids, &x->capids, x->nids + 1, sizeof *n, 256);
-    if (!n) {
-        x->rc = STORE_ERROR;
-        return;
-    }
-    x->ids = n;
-    x->ids[x->nids++] = u->id;
+    return copied_row(x, x->to->ops->import_user(x->to, u), "account", u->email, 0);
 }
 
-static void copy_group(int gid, const char *name, void *arg) {
+static int copy_group(int64_t owner, int gid, const char *name, void *arg) {
     copy_ctx *x = arg;
-    if (x->rc != STORE_OK) return;
-    x->rc = x->to->ops->import_group(x->to, x->owner, gid, name);
-    if (x->rc != STORE_OK) {
-        char id[16]; /* not the name: the target may refuse it for its bytes */
-        snprintf(id, sizeof id, "%d", gid);
-        copy_failed(x, "group", id, x->owner);
-    }
+    char id[16]; /* not the name: the target may refuse it for its bytes */
+    snprintf(id, sizeof id, "%d", gid);
+    return copied_row(x, x->to->ops->import_group(x->to, owner, gid, name), "group", id, owner);
 }
 
-static int copy_entry(const store_entry *e, void *arg) {
+static int copy_entry(int64_t owner, msnp_list list, const store_entry *e, void *arg) {
     copy_ctx *x = arg;
-    if (x->rc != STORE_OK) return 1;
-    x->rc = x->to->ops->import_entry(x->to, x->owner, x->list, e);
-    if (x->rc != STORE_OK) {
-        copy_failed(x,
-                    x->list == MSNP_LIST_FL       ? "FL entry"
-                        : x->list == MSNP_LIST_AL ? "AL entry"
-                                                  : "BL entry",
-                    e->email, x->owner);
-    }
-    return x->rc != STORE_OK;
+    const char *kind = list == MSNP_LIST_FL ? "FL entry" : list == MSNP_LIST_AL ? "AL entry" : "BL entry";
+    return copied_row(x, x->to->ops->import_entry(x->to, owner, list, e), kind, e->email, owner);
 }
 
-static void copy_prop(const char *key, const char *value, void *arg) {
+static int copy_prop(int64_t owner, const char *key, const char *value, void *arg) {
     copy_ctx *x = arg;
-    if (x->rc != STORE_OK) return;
-    x->rc = x->to->ops->import_prop(x->to, x->owner, key, value);
-    if (x->rc != STORE_OK) copy_failed(x, "property", key, x->owner);
+    return copied_row(x, x->to->ops->import_prop(x->to, owner, key, value), "property", key, owner);
 }
 
-/* ---- store_export callbacks: the same steps from a source that hands
- * over every row of a table at once ---- */
-
-static int export_counts(const store_counts *n, void *arg) {
-    copy_ctx *x = arg;
-    *x->before = *n;
-    return 0;
-}
-
-static int export_user(const store_user *u, void *arg) {
-    copy_ctx *x = arg;
-    copy_collect_user(u, x);
-    return x->rc != STORE_OK;
-}
-
-static int export_group(int64_t owner, int gid, const char *name, void *arg) {
-    copy_ctx *x = arg;
-    x->owner = owner;
-    copy_group(gid, name, x);
-    return x->rc != STORE_OK;
-}
-
-static int export_entry(int64_t owner, msnp_list list, const store_entry *e, void *arg) {
-    copy_ctx *x = arg;
-    x->owner = owner;
-    x->list = list;
-    return copy_entry(e, x);
-}
-
-static int export_prop(int64_t owner, const char *key, const char *value, void *arg) {
-    copy_ctx *x = arg;
-    x->owner = owner;
-    copy_prop(key, value, x);
-    return x->rc != STORE_OK;
-}
-
+/* Every row of the source, in one snapshot and a statement per table
+ * (export_rows), through the target's import calls. */
 static const store_export copy_export = {
-    .counts = export_counts, .user = export_user, .group = export_group, .entry = export_entry, .prop = export_prop};
-
-/* Every row of from through to's import calls: in one export where the
- * source has it, else account by account. */
-static store_rc copy_every_row(store *from, copy_ctx *x) {
-    if (from->ops->export_rows) return from->ops->export_rows(from, &copy_export, x);
-    if (store_counts_get(from, x->before) != STORE_OK) return STORE_ERROR;
-    x->by_account = 1;
-    store_rc rc = store_user_each(from, copy_collect_user, x);
-    /* Every account first: list entries name other accounts. */
-    for (size_t i = 0; rc == STORE_OK && x->rc == STORE_OK && i < x->nids; i++) {
-        x->owner = x->ids[i];
-        rc = store_group_each(from, x->owner, copy_group, x);
-        static const msnp_list lists[3] = {MSNP_LIST_FL, MSNP_LIST_AL, MSNP_LIST_BL};
-        for (int l = 0; l < 3 && rc == STORE_OK && x->rc == STORE_OK; l++) {
-            x->list = lists[l];
-            rc = store_list_each(from, x->owner, x->list, copy_entry, x);
-        }
-        if (rc == STORE_OK && x->rc == STORE_OK) rc = store_prop_each(from, x->owner, copy_prop, x);
-    }
-    return rc;
-}
+    .counts = copy_counts, .user = copy_user, .group = copy_group, .entry = copy_entry, .prop = copy_prop};
 
 static store_rc store_copy_rows(store *from, store *to, store_counts *copied, char *err, size_t errcap) {
     store_counts before, target;
@@ -556,9 +475,8 @@ static store_rc store_copy_rows(store *from, store *to, store_counts *copied, ch
         return STORE_ERROR;
     }
     to->refused_what[0] = '\0';
-    copy_ctx x = {.from = from, .to = to, .rc = STORE_OK, .before = &before};
-    store_rc rc = copy_every_row(from, &x);
-    free(x.ids);
+    copy_ctx x = {.to = to, .rc = STORE_OK, .before = &before};
+    store_rc rc = from->ops->export_rows(from, &copy_export, &x);
     if (rc == STORE_OK && x.rc == STORE_OK && to->ops->import_flush) x.rc = to->ops->import_flush(to);
     if (x.rc != STORE_OK && to->refused_what[0]) {
         /* a queued row, refused after the calls that gave it */
@@ -604,7 +522,12 @@ store_rc store_copy(store *from, store *to, store_counts *copied, char *err, siz
         snprintf(err, errcap, "the %s backend cannot be a migration target", to->ops->name);
         return STORE_ERROR;
     }
-    /* One snapshot of the source (SQLite: one read transaction) for the
+    if (!from->ops->export_rows) {
+        snprintf(err, errcap, "the %s backend cannot be a migration source", from->ops->name);
+        return STORE_ERROR;
+    }
+    /* One snapshot of the source (SQLite: one read transaction; PostgreSQL
+     * opens its own in export_rows) for the
      * counts and every row, so an msnd still writing to it cannot make the
      * copy a mix of before and after. */
     store_read_begin(from);

@@ -154,13 +154,13 @@ typedef struct store_ops {
      * store's refused_what and refused_owner. */
     store_rc (*import_flush)(store *s);
     store_rc (*import_end)(store *s, int ok);
-    /* Optional source side of store_copy: every row in one snapshot, a
-     * statement per table where each statement is a round trip (without
-     * it store_copy reads account by account with the calls above). The
-     * counts first, then every account, every group, every list entry
-     * (by account, then FL, AL, BL, each list in its order; FL with its
-     * group ids) and every property. A callback returning non-zero stops
-     * the export, which then returns STORE_OK. */
+    /* Source side of store_copy, NULL when the backend cannot be one:
+     * every row in one snapshot, a statement per table. The counts first,
+     * then every account, every group, every list entry in the order the
+     * entries were added (across lists and accounts, so that every list
+     * and every account's RL keeps its order; FL with its group ids) and
+     * every property. A callback returning non-zero stops the export,
+     * which then returns STORE_OK. */
     store_rc (*export_rows)(store *s, const struct store_export *x, void *ctx);
 } store_ops;
 

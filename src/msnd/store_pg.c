@@ -1559,12 +1559,15 @@ static store_rc pg_export_rows(store *base, const store_export *x, void *ctx) {
     } tables[] = {
         {"SELECT " USER_COLS " FROM users ORDER BY id", export_user},
         {"SELECT owner, gid, name FROM groups ORDER BY owner, gid", export_group},
-        /* each list in its order (seq); an FL entry's groups as store_parse_ids reads them */
+        /* in the order they were added (seq), across lists and accounts:
+         * each list keeps its order, and so does every account's RL (the
+         * FL entries naming it, read in that order); an FL entry's groups
+         * as store_parse_ids reads them */
         {"SELECT e.owner, e.list, e.contact, u.email, e.name, g.gids FROM list_entries e"
          " JOIN users u ON u.id = e.contact"
          " LEFT JOIN (SELECT owner, contact, string_agg(gid::text, ',' ORDER BY gid) AS gids FROM fl_groups"
          "  GROUP BY owner, contact) g ON e.list = 0 AND g.owner = e.owner AND g.contact = e.contact"
-         " ORDER BY e.owner, e.list, e.seq",
+         " ORDER BY e.seq",
          export_entry},
         {"SELECT owner, key, value FROM props ORDER BY owner, key", export_prop},
     };

@@ -1439,6 +1439,77 @@ static store_rc sq_counts(store *base, store_counts *out) {
     return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
 }
 
+/* ---- export (store_copy's source side): a statement per table, read in
+ * the transaction store_copy holds (store_read_begin) ---- */
+
+static int export_user(sqlite3_stmt *st, const store_export *x, void *ctx) {
+    store_user u;
+    read_user(st, &u);
+    return x->user(&u, ctx);
+}
+
+static const char *column_text(sqlite3_stmt *st, int col) {
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? (const char *)t : "";
+}
+
+static int export_group(sqlite3_stmt *st, const store_export *x, void *ctx) {
+    return x->group(sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), column_text(st, 2), ctx);
+}
+
+static int export_entry(sqlite3_stmt *st, const store_export *x, void *ctx) {
+    int gids[STORE_MAX_ENTRY_GROUPS];
+    msnp_list list = (msnp_list)sqlite3_column_int(st, 1);
+    store_entry e = {.contact = sqlite3_column_int64(st, 2),
+                     .email = column_text(st, 3),
+                     .name = column_text(st, 4),
+                     .groups = gids};
+    if (list == MSNP_LIST_FL) e.ngroups = store_parse_ids(column_text(st, 5), gids, STORE_MAX_ENTRY_GROUPS);
+    return x->entry(sqlite3_column_int64(st, 0), list, &e, ctx);
+}
+
+static int export_prop(sqlite3_stmt *st, const store_export *x, void *ctx) {
+    return x->prop(sqlite3_column_int64(st, 0), column_text(st, 1), column_text(st, 2), ctx);
+}
+
+static store_rc sq_export_rows(store *base, const store_export *x, void *ctx) {
+    sq_store *s = S(base);
+    store_counts n;
+    if (sq_counts(base, &n) != STORE_OK) return STORE_ERROR;
+    static const struct {
+        const char *sql;
+        int (*row)(sqlite3_stmt *st, const store_export *x, void *ctx);
+    } tables[] = {
+        {"SELECT id,email,password,name,version,blp,gtc FROM users ORDER BY id", export_user},
+        {"SELECT owner,gid,name FROM groups ORDER BY owner,gid", export_group},
+        /* in the order they were added, across lists and accounts: each
+         * list keeps its order, and so does every account's RL (the FL
+         * entries naming it, read in that order) */
+        {"SELECT e.owner,e.list,e.contact,u.email,e.name,"
+         "(SELECT group_concat(gid) FROM (SELECT gid FROM fl_groups g WHERE g.owner=e.owner AND g.contact=e.contact "
+         "ORDER BY gid)) FROM list_entries e JOIN users u ON u.id=e.contact ORDER BY e.rowid",
+         export_entry},
+        {"SELECT owner,key,value FROM props ORDER BY owner,key", export_prop},
+    };
+    int stopped = x->counts(&n, ctx) != 0;
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0] && !stopped; i++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, tables[i].sql, -1, &st, NULL) != SQLITE_OK) {
+            note_err(s);
+            return STORE_ERROR;
+        }
+        int rc;
+        while (!stopped && (rc = sqlite3_step(st)) == SQLITE_ROW) stopped = tables[i].row(st, x, ctx) != 0;
+        if (!stopped && rc != SQLITE_DONE) {
+            note_err(s);
+            sqlite3_finalize(st);
+            return STORE_ERROR;
+        }
+        sqlite3_finalize(st);
+    }
+    return STORE_OK;
+}
+
 static int sq_has_accounts(store *base) {
     sq_store *s = S(base);
     sqlite3_stmt *st = NULL;
@@ -1605,4 +1676,5 @@ static const store_ops sq_ops = {
     .import_entry = sq_import_entry,
     .import_prop = sq_import_prop,
     .import_end = sq_import_end,
+    .export_rows = sq_export_rows,
 };

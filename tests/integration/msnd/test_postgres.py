@@ -5,6 +5,7 @@ latency: the test kernels have no netem qdisc), and `msnd db migrate`
 copies a SQLite store into PostgreSQL."""
 import contextlib
 import os
+import random
 import re
 import select
 import socket
@@ -720,6 +721,8 @@ def _rows_of(path):
                     ("fl_groups", "owner, contact, gid"), ("props", "owner, key, value")):
         out[t] = db.execute("SELECT %s FROM %s ORDER BY %s" % (cols, t, cols)).fetchall()
     out["order"] = db.execute("SELECT owner, list, contact FROM list_entries ORDER BY owner, list, rowid").fetchall()
+    # each account's RL: the FL entries naming it, in the order they were added
+    out["rl_order"] = db.execute("SELECT contact, owner FROM list_entries WHERE list = 0 ORDER BY contact, rowid").fetchall()
     db.close()
     return out
 
@@ -728,8 +731,9 @@ def test_migrate_round_trip_keeps_every_row():
     """SQLite -> PostgreSQL -> SQLite gives back every row as it was: text
     with the bytes PostgreSQL's COPY format escapes (backslash, tab, line
     breaks, "\\N" alone), ids with gaps, list versions near 2^32, both
-    privacy settings, several groups per entry, each list in its order
-    (not the order of its contacts' ids), over more rows than one COPY
+    privacy settings, several groups per entry, each list and each
+    account's RL in its order (neither the order of the contacts' ids nor
+    that of the accounts'), over more rows than one COPY
     chunk holds (4096). A row the target refuses in a later chunk is
     still named by its own e-mail address."""
     pg = pgtest.shared()
@@ -757,6 +761,8 @@ def test_migrate_round_trip_keeps_every_row():
                 entries.append((u, 0, c, odd[(c + k) % len(odd)]))
                 members += [(u, c, g) for g in ((0, 1, 2) if u % 4 == 0 and k % 2 else (0,))]
             entries += [(u, 1, ids[(i + 7) % n], "al"), (u, 2, ids[(i + 9) % n], "b\\l")][:i % 3]
+        # added in no order of accounts: an RL's order is not its owners' ids
+        random.Random(7).shuffle(entries)
         db.executemany("INSERT INTO list_entries(owner, list, contact, name) VALUES(?,?,?,?)", entries)
         db.executemany("INSERT INTO fl_groups(owner, contact, gid) VALUES(?,?,?)", members)
         db.executemany("INSERT INTO props(owner, key, value) VALUES(?,?,?)",
@@ -776,9 +782,11 @@ def test_migrate_round_trip_keeps_every_row():
         for code in (9, 10, 13, 92):  # tab, line feed, carriage return, backslash
             has = sum(1 for u in ids if chr(code) in odd[u % len(odd)])
             assert pg.sql(name, "SELECT count(*) FROM users WHERE strpos(name, chr(%d)) > 0" % code) == str(has), code
-        got = pg.sql(name, "SELECT string_agg(contact::text, ',' ORDER BY seq) FROM list_entries"
-                           " WHERE owner = %d AND list = 0" % ids[4])
-        assert got == ",".join(str(ids[(4 + k) % n]) for k in (5, 1, 3, 2, 4)), got
+        for col, other, lst in (("owner", "contact", 0), ("contact", "owner", 0)):  # an FL, an RL
+            got = pg.sql(name, "SELECT string_agg(%s::text, ',' ORDER BY seq) FROM list_entries"
+                               " WHERE %s = %d AND list = %d" % (other, col, ids[4], lst))
+            assert got == ",".join(str(e[2] if col == "owner" else e[0]) for e in entries
+                                   if e[0 if col == "owner" else 2] == ids[4] and e[1] == lst), (col, got)
         lone = next(u for u in ids if odd[u % len(odd)] == "\\N")  # a name that is COPY's NULL but for its id
         assert pg.sql(name, "SELECT count(*) FROM users WHERE name = E'\\\\N%d'" % lone) == "1"
 

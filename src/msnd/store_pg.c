@@ -1589,9 +1589,10 @@ static store_rc pg_import_begin(store *base) {
     if (run_ok(s, "LOCK TABLE users, list_entries, groups, fl_groups, props IN EXCLUSIVE MODE", 0, NULL) != 0)
         return rollback(s, STORE_ERROR);
     pg_copy_free(s->copy);
-    s->copy = pg_copy_new(s->sync.conn, (int64_t)time(NULL));
+    char err[sizeof s->base.err];
+    s->copy = pg_copy_new(s->sync.conn, (int64_t)time(NULL), err, sizeof err);
     if (!s->copy) {
-        set_err(s, "out of memory");
+        set_err(s, "%s", err);
         return rollback(s, STORE_ERROR);
     }
     return STORE_OK;
@@ -1639,7 +1640,11 @@ static store_rc pg_import_flush(store *base) {
 static store_rc pg_import_end(store *base, int ok) {
     pg_store *s = S(base);
     s->cur = &s->sync; /* admin commands: the blocking connection */
-    int flushed = !ok || pg_import_flush(base) == STORE_OK;
+    int flushed = 1;
+    if (ok && (!s->copy || pg_copy_finish(s->copy) != 0)) {
+        import_failed(s); /* the reason, and the row when one is named */
+        flushed = 0;
+    }
     pg_copy_free(s->copy);
     s->copy = NULL;
     if (!flushed) return rollback(s, STORE_ERROR);

@@ -54,6 +54,7 @@ struct pg_copy {
     text_buf members;  /* fl_groups lines of the FL entries queued */
     size_t *member_of; /* each of them: the line of q[T_ENTRIES] whose entry it is */
     size_t nmembers, capmembers;
+    char **keys; /* the foreign keys to make again (keys_off), NULL-terminated */
     int failed;
     char err[512];
     row_name refused; /* kind "" when the database named no line */
@@ -67,17 +68,88 @@ static const char *const copy_sql[T_COUNT] = {
 };
 static const char members_sql[] = "COPY fl_groups(owner, contact, gid) FROM STDIN";
 
-pg_copy *pg_copy_new(PGconn *c, int64_t created) {
+/* The server's reason for r's failure, without the error's context (for
+ * COPY that quotes the line, bytes the server refused included). */
+static void server_reason(PGconn *c, const PGresult *r, char *err, size_t errcap) {
+    const char *sev = r ? PQresultErrorField(r, PG_DIAG_SEVERITY) : NULL;
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
+    if (msg) snprintf(err, errcap, "%s:  %s%s%s", sev ? sev : "ERROR", msg, detail ? " " : "", detail ? detail : "");
+    else snprintf(err, errcap, "%s", PQerrorMessage(c));
+}
+
+/* One statement that returns no rows; 0, or -1 with the reason in w->err. */
+static int exec_ok(pg_copy *w, const char *sql) {
+    PGresult *r = PQexec(w->conn, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) server_reason(w->conn, r, w->err, sizeof w->err);
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* The foreign keys of the tables loaded are dropped for the load and made
+ * again at its end (pg_copy_finish), in the same transaction: made again,
+ * each is checked by one join over its table, where during a COPY every
+ * row checks each of its keys with a query of its own (two of the three
+ * seconds PostgreSQL spent on 350 000 list entries and memberships;
+ * BENCHMARKS.md). Their definitions are read from the catalogue, so they
+ * come back as they were, names included. */
+static int keys_off(pg_copy *w) {
+    PGresult *r = PQexec(w->conn,
+                         "SELECT format('ALTER TABLE %I DROP CONSTRAINT %I', c.relname, k.conname),"
+                         " format('ALTER TABLE %I ADD CONSTRAINT %I %s', c.relname, k.conname,"
+                         " pg_get_constraintdef(k.oid))"
+                         " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid WHERE k.contype = 'f'"
+                         " AND k.conrelid = ANY ('{groups,list_entries,fl_groups,props}'::regclass[]) ORDER BY k.oid");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        server_reason(w->conn, r, w->err, sizeof w->err);
+        PQclear(r);
+        return -1;
+    }
+    int n = PQntuples(r), rc = 0;
+    w->keys = calloc((size_t)n + 1, sizeof *w->keys);
+    for (int i = 0; w->keys && i < n && rc == 0; i++) {
+        if (!(w->keys[i] = strdup(PQgetvalue(r, i, 1)))) break;
+        rc = exec_ok(w, PQgetvalue(r, i, 0));
+    }
+    if (!w->keys || (rc == 0 && n && !w->keys[n - 1])) {
+        snprintf(w->err, sizeof w->err, "out of memory");
+        rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+pg_copy *pg_copy_new(PGconn *c, int64_t created, char *err, size_t errcap) {
     pg_copy *w = calloc(1, sizeof *w);
-    if (!w) return NULL;
-    for (int t = 0; t < T_COUNT; t++)
-        if (!(w->q[t].names = malloc(CHUNK_ROWS * sizeof *w->q[t].names))) {
-            pg_copy_free(w);
-            return NULL;
-        }
+    if (!w) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
     w->conn = c;
     w->created = created;
+    for (int t = 0; t < T_COUNT; t++)
+        if (!(w->q[t].names = malloc(CHUNK_ROWS * sizeof *w->q[t].names))) {
+            snprintf(w->err, sizeof w->err, "out of memory");
+            break;
+        }
+    if (!w->q[T_COUNT - 1].names || keys_off(w) != 0) {
+        snprintf(err, errcap, "%s", w->err);
+        pg_copy_free(w);
+        return NULL;
+    }
     return w;
+}
+
+int pg_copy_finish(pg_copy *w) {
+    if (pg_copy_flush(w) != 0) return -1;
+    for (char **k = w->keys; k && *k; k++)
+        if (exec_ok(w, *k) != 0) {
+            w->failed = 1;
+            w->refused.kind[0] = '\0';
+            return -1;
+        }
+    return 0;
 }
 
 void pg_copy_free(pg_copy *w) {
@@ -88,6 +160,8 @@ void pg_copy_free(pg_copy *w) {
     }
     free(w->members.p);
     free(w->member_of);
+    for (char **k = w->keys; k && *k; k++) free(*k);
+    free(w->keys);
     free(w);
 }
 
@@ -158,15 +232,7 @@ static int copy_chunk(pg_copy *w, const char *sql, const text_buf *b, size_t *li
         ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
     }
     if (!ok) {
-        /* The reason without the context: that quotes the line, bytes the
-         * server refused included. */
-        const char *sev = r ? PQresultErrorField(r, PG_DIAG_SEVERITY) : NULL;
-        const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
-        if (msg)
-            snprintf(w->err, sizeof w->err, "%s:  %s%s%s", sev ? sev : "ERROR", msg, detail ? " " : "",
-                     detail ? detail : "");
-        else snprintf(w->err, sizeof w->err, "%s", PQerrorMessage(w->conn));
+        server_reason(w->conn, r, w->err, sizeof w->err);
         *line = failed_line(r);
     }
     PQclear(r);

@@ -12,8 +12,9 @@
 typedef struct pg_copy pg_copy;
 
 /* A writer on c, whose transaction is open; created: the accounts'
- * creation time. NULL when out of memory. */
-pg_copy *pg_copy_new(PGconn *c, int64_t created);
+ * creation time. The loaded tables' foreign keys are dropped until
+ * pg_copy_finish. NULL with the reason in err when it cannot start. */
+pg_copy *pg_copy_new(PGconn *c, int64_t created, char *err, size_t errcap);
 void pg_copy_free(pg_copy *w);
 
 /* Each queues a row (and an FL entry's group memberships); a chunk is sent
@@ -25,6 +26,9 @@ int pg_copy_entry(pg_copy *w, int64_t owner, msnp_list list, const store_entry *
 int pg_copy_prop(pg_copy *w, int64_t owner, const char *key, const char *value);
 /* Sends what is queued. 0 or -1, as above. */
 int pg_copy_flush(pg_copy *w);
+/* Sends what is queued and makes the foreign keys again, which checks
+ * every row against them (a refusal names no row). 0 or -1, as above. */
+int pg_copy_finish(pg_copy *w);
 
 /* After a failure: the database's reason (err), and the row it refused as
  * store_copy names rows: what ("account alice@example.com", "FL entry

@@ -1,11 +1,11 @@
 /* store_pg_copy.c - rows written to PostgreSQL with COPY.
  *
  * An INSERT per row is a round trip and a statement the server parses,
- * plans and runs: 20 000 accounts with 430 000 rows took 26 s and 18.7 s
- * of the server's CPU that way. COPY takes a whole chunk of a table's rows
- * in one statement (BENCHMARKS.md, "msnd db migrate"). Each chunk is one
- * table's; an FL entry's group memberships go to fl_groups in a chunk sent
- * right after its entries' (their foreign key names the entry).
+ * plans and runs: 20 000 accounts with 430 000 rows took 30 s and 21 s of
+ * the server's CPU that way. COPY takes a whole chunk of a table's rows in
+ * one statement (BENCHMARKS.md, "msnd db migrate"). Each table has a queue;
+ * an FL entry's group memberships go to fl_groups in a chunk sent right
+ * after its entries' (their foreign key names the entry).
  *
  * A refused row is still named: COPY's error context gives the line of
  * the chunk it failed at, and the writer keeps what each line of the
@@ -47,9 +47,9 @@ typedef struct table_queue {
 struct pg_copy {
     PGconn *conn;
     int64_t created;
-    /* A source read account by account gives each table a few rows at a
-     * time: every table has a queue of its own, all sent when one is full
-     * (in table order), not a chunk at every change of table. */
+    /* A bulk load (msnbench's populate) gives each table a few rows at a
+     * time, in turn: every table has a queue of its own, all sent when
+     * one is full (in table order), not a chunk at every change of table. */
     table_queue q[T_COUNT];
     text_buf members;  /* fl_groups lines of the FL entries queued */
     size_t *member_of; /* each of them: the line of q[T_ENTRIES] whose entry it is */
@@ -98,7 +98,7 @@ static int keys_off(pg_copy *w) {
     PGresult *r = PQexec(w->conn,
                          "SELECT format('ALTER TABLE %I DROP CONSTRAINT %I', c.relname, k.conname),"
                          " format('ALTER TABLE %I ADD CONSTRAINT %I %s', c.relname, k.conname,"
-                         " pg_get_constraintdef(k.oid))"
+                         " pg_get_constraintdef(k.oid)), pg_has_role(c.relowner, 'USAGE')"
                          " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid WHERE k.contype = 'f'"
                          " AND k.conrelid = ANY ('{groups,list_entries,fl_groups,props}'::regclass[]) ORDER BY k.oid");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -107,6 +107,11 @@ static int keys_off(pg_copy *w) {
         return -1;
     }
     int n = PQntuples(r), rc = 0;
+    /* Only a table's owner may drop its keys: a role that was only given
+     * the right to write (tables made by another) loads with the keys in
+     * place, checked row by row. */
+    for (int i = 0; i < n; i++)
+        if (strcmp(PQgetvalue(r, i, 2), "t") != 0) n = 0;
     w->keys = calloc((size_t)n + 1, sizeof *w->keys);
     for (int i = 0; w->keys && i < n && rc == 0; i++) {
         if (!(w->keys[i] = strdup(PQgetvalue(r, i, 1)))) break;

@@ -838,6 +838,46 @@ def test_migrate_round_trip_keeps_every_row():
         work.cleanup()
 
 
+def test_migrate_into_tables_another_role_owns():
+    """A target whose tables were made by another role, msnd's own role
+    only given the right to write them: the load cannot drop their foreign
+    keys (only an owner may), so it keeps them and checks every row against
+    them; the copy is made, and the keys are still there."""
+    pg = pgtest.shared()
+    work = msntest.MsndServer(MSND)
+    role = pgtest.unique_name("writer")
+    try:
+        src = os.path.join(work.dir, "src.db")
+        work.db_name, work.db = None, src
+        for u in USERS:
+            work.add_user(*u)
+        db = sqlite3.connect(src)
+        ids = dict(db.execute("SELECT email, id FROM users"))
+        db.execute("INSERT INTO list_entries(owner, list, contact, name) VALUES(?, 0, ?, 'Bob')",
+                   (ids["alice@example.com"], ids["bob@example.com"]))
+        db.execute("INSERT INTO fl_groups(owner, contact, gid) VALUES(?, ?, 0)",
+                   (ids["alice@example.com"], ids["bob@example.com"]))
+        db.commit()
+        db.close()
+        name, url = pgtest.fresh_db("notowner")
+        r = subprocess.run([MSND, "db", "init", "--db", url], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        pg.sql(name, 'CREATE ROLE "%s" LOGIN; GRANT CREATE, USAGE ON SCHEMA public TO "%s";'
+                     ' GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "%s";'
+                     ' GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO "%s"' % ((role,) * 4))
+        keys = "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+        before = pg.sql(name, keys)
+        r = work.run_admin("db", "migrate", "--from", "sqlite:" + src,
+                           "--to", "postgresql://%s@127.0.0.1:%d/%s" % (role, pg.port, name))
+        assert r.returncode == 0, r.stderr
+        assert "users %d, list entries 1, groups %d, group memberships 1" % (len(USERS), len(USERS)) in r.stdout, \
+            r.stdout
+        assert pg.sql(name, keys) == before and int(before) >= 6, (before, pg.sql(name, keys))
+        assert pg.sql(name, "SELECT count(*) FROM fl_groups") == "1"
+    finally:
+        work.cleanup()
+
+
 def test_migrate_while_the_source_is_in_use():
     """An msnd still changing lists while `msnd db migrate` reads its store:
     either source is read in one snapshot (SQLite: a read transaction;

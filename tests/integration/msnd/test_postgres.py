@@ -878,6 +878,66 @@ def test_migrate_into_tables_another_role_owns():
         work.cleanup()
 
 
+def test_migrate_when_the_target_server_goes_away():
+    """The target's server stops (immediately) while the copy's COPY
+    statements run: msnd says so and exits 1 at once, nothing is left in
+    the target (its foreign keys included, dropped for the load inside the
+    same transaction), and the copy made again once the server is back
+    succeeds."""
+    pg = pgtest.PgServer().start()  # its own server: this one is stopped
+    work = msntest.MsndServer(MSND)
+    try:
+        src = os.path.join(work.dir, "src.db")
+        work.db_name, work.db = None, src
+        assert work.run_admin("db", "init").returncode == 0
+        db = sqlite3.connect(src)  # a copy long enough to be caught in its COPY statements
+        db.executescript("""
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+            INSERT INTO users(id, email, password, name, created) SELECT i, 'u' || i || '@example.com', 'pw', 'U', 0
+              FROM n;
+            INSERT INTO groups(owner, gid, name) SELECT id, 0, 'Other%20Contacts' FROM users;
+            WITH RECURSIVE k(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM k WHERE j < 10)
+            INSERT INTO list_entries(owner, list, contact, name) SELECT u.id, 0, (u.id + k.j) % 20000 + 1, 'U'
+              FROM users u, k;
+            INSERT INTO fl_groups(owner, contact, gid) SELECT owner, contact, 0 FROM list_entries;
+        """)
+        db.commit()
+        db.close()
+        url = pg.createdb("target")
+        r = subprocess.run([MSND, "db", "init", "--db", url], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        keys = "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+        before = pg.sql("target", keys)
+        assert int(before) >= 6, before
+        # the test server commits without waiting for its WAL (pgtest): the
+        # schema is made durable here, or the crash below could take it too
+        pg.sql("target", "CHECKPOINT")
+        p = subprocess.Popen([MSND, "db", "migrate", "--from", "sqlite:" + src, "--to", url],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while "COPY" not in pg.sql("postgres", "SELECT string_agg(query, ' ') FROM pg_stat_activity"
+                                                   " WHERE datname = 'target' AND state = 'active'"):
+                assert p.poll() is None, p.communicate()
+                assert time.monotonic() < deadline, "no COPY seen"
+            pg.stop("immediate")
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert p.returncode == 1, (p.returncode, out, err)
+        assert "msnd db: migration failed, nothing copied: target: server closed the connection unexpectedly" \
+            in " ".join(err.split()), err
+        pg.start()
+        assert pg.sql("target", "SELECT count(*) FROM users") == "0" and pg.sql("target", keys) == before
+        r = work.run_admin("db", "migrate", "--from", "sqlite:" + src, "--to", url, timeout=120)
+        assert r.returncode == 0 and "users 20000, list entries 200000," in r.stdout, (r.stdout, r.stderr)
+    finally:
+        work.cleanup()
+        pg.cleanup()
+
+
 def test_migrate_while_the_source_is_in_use():
     """An msnd still changing lists while `msnd db migrate` reads its store:
     either source is read in one snapshot (SQLite: a read transaction;

@@ -49,7 +49,8 @@ def tests_of(tree, ctest_args):
             continue
         tests.append({"name": t["name"], "cmd": t["command"], "cwd": props.get("WORKING_DIRECTORY", tree),
                       "env": props.get("ENVIRONMENT", []), "timeout": float(props.get("TIMEOUT", 1500)),
-                      "locks": set(props.get("RESOURCE_LOCK", [])), "cost": float(props.get("COST", 0))})
+                      "locks": set(props.get("RESOURCE_LOCK", [])), "cost": float(props.get("COST", 0)),
+                      "skip": props.get("SKIP_RETURN_CODE")})
     tests.sort(key=lambda t: -t["cost"])  # stable: definition order among equals, as ctest
     return tests
 
@@ -98,9 +99,11 @@ def main():
                     continue
                 wall = time.monotonic() - t["start"]
                 user, system = usage(t["cg"], version)
-                done.append((t["name"], wall, user, system, rc))
+                skipped = t["skip"] is not None and rc == int(t["skip"])
+                done.append((t["name"], wall, user, system, "skipped" if skipped else rc))
                 print("%-44s %7.1f s wall %7.1f s CPU (user %6.1f, system %6.1f)%s" %
-                      (t["name"], wall, user + system, user, system, "" if rc == 0 else "  exit %d" % rc),
+                      (t["name"], wall, user + system, user, system,
+                       "" if rc == 0 else "  skipped (exit %d)" % rc if skipped else "  exit %d" % rc),
                       flush=True)
                 running.remove(t)
                 held -= t["locks"]
@@ -123,9 +126,11 @@ def main():
             pass
     cpu = sum(u + s for _, _, u, s, _ in done)
     wall = time.monotonic() - start
-    print("total: %d tests, %.1f s wall, %.1f s CPU (user %.1f, system %.1f), %.0f %% of %d CPUs; %d failed" %
-          (len(done), wall, cpu, sum(d[2] for d in done), sum(d[3] for d in done),
-           100 * cpu / wall / (os.cpu_count() or 1), os.cpu_count() or 1, sum(1 for d in done if d[4] != 0)))
+    print("total: %d tests, %.1f s wall, %.1f s CPU (user %.1f, system %.1f), %.0f %% of %d CPUs; %d failed, "
+          "%d skipped" % (len(done), wall, cpu, sum(d[2] for d in done), sum(d[3] for d in done),
+                          100 * cpu / wall / (os.cpu_count() or 1), os.cpu_count() or 1,
+                          sum(1 for d in done if d[4] not in (0, "skipped")),
+                          sum(1 for d in done if d[4] == "skipped")))
     print("by CPU:")
     for name, w, u, s, rc in sorted(done, key=lambda d: -(d[2] + d[3]))[:15]:
         print("  %-42s %7.1f s CPU %7.1f s wall" % (name, u + s, w))

@@ -2,15 +2,18 @@
  * msnd does when it starts, without starting); `msnd db migrate --from DB
  * --to DB` copies every account, list, group, membership, property and
  * list version from one store into an empty one and compares the row
- * counts (store_copy). The source is read as it is: one of an older schema
- * is refused, not upgraded in place (db init does that, when asked). DB
- * is a file, sqlite:PATH or postgresql://... */
+ * counts (store_copy), saying how far it is on a terminal. The source is
+ * read as it is: one of an older schema is refused, not upgraded in place
+ * (db init does that, when asked). DB is a file, sqlite:PATH or
+ * postgresql://... */
 #include "dbtool.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 
@@ -53,6 +56,28 @@ static int source_is_no_file(const char *from) {
     return 0;
 }
 
+/* On a terminal, a line that says how far the copy is, rewritten at most
+ * twice a second (a store of a million accounts takes minutes); nothing
+ * where stderr is a file or a pipe. */
+typedef struct progress_line {
+    struct timespec last;
+    int shown;
+} progress_line;
+
+static void show_progress(const store_counts *done, const store_counts *total, void *ctx) {
+    progress_line *p = ctx;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (p->shown && (now.tv_sec - p->last.tv_sec) * 1000 + (now.tv_nsec - p->last.tv_nsec) / 1000000 < 500) return;
+    p->last = now;
+    p->shown = 1;
+    long rows = done->users + done->groups + done->entries + done->props;
+    long all = total->users + total->groups + total->entries + total->props;
+    fprintf(stderr, "\rmsnd db: copying: %ld of %ld accounts, %ld of %ld list entries (%ld %%)\033[K", done->users,
+            total->users, done->entries, total->entries, all > 0 ? rows * 100 / all : 100);
+    fflush(stderr);
+}
+
 int dbtool_migrate(const char *from, const char *to) {
     char err[512];
     if (source_is_no_file(from)) return 1;
@@ -68,7 +93,10 @@ int dbtool_migrate(const char *from, const char *to) {
         return 1;
     }
     store_counts n;
-    store_rc rc = store_copy(src, dst, &n, err, sizeof err);
+    progress_line line = {.shown = 0};
+    int tty = isatty(STDERR_FILENO);
+    store_rc rc = store_copy(src, dst, &n, tty ? show_progress : NULL, &line, err, sizeof err);
+    if (line.shown) fputs("\r\033[K", stderr); /* the line goes: what follows says how it ended */
     if (rc == STORE_OK)
         printf("copied and checked: users %ld, list entries %ld, groups %ld, group memberships %ld, properties %ld\n",
                n.users, n.entries, n.groups, n.memberships, n.props);

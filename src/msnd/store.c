@@ -402,13 +402,23 @@ typedef struct copy_ctx {
     int64_t what_owner;
     const char *why;      /* the copy's own reason, else the target's error */
     store_counts *before; /* the source's counts, read in the snapshot the rows are read in */
+    store_counts done;    /* rows copied so far */
+    long since_progress;
+    store_copy_progress progress;
+    void *pctx;
 } copy_ctx;
 
 /* A row's import done (rc): on failure, the row, of an account (owner its
  * id) or the account itself (owner 0). Non-zero stops the export. */
 static int copied_row(copy_ctx *x, store_rc rc, const char *kind, const char *arg, int64_t owner) {
     x->rc = rc;
-    if (rc == STORE_OK) return 0;
+    if (rc == STORE_OK) {
+        if (x->progress && ++x->since_progress == STORE_COPY_PROGRESS_ROWS) {
+            x->since_progress = 0;
+            x->progress(&x->done, x->before, x->pctx);
+        }
+        return 0;
+    }
     snprintf(x->what, sizeof x->what, "%s %s", kind, arg);
     x->what_owner = owner;
     return 1;
@@ -434,6 +444,7 @@ static int copy_user(const store_user *u, void *arg) {
                               : "its friendly name is longer than 387 bytes or empty";
         return copied_row(x, STORE_ERROR, "account", id, 0);
     }
+    x->done.users++;
     return copied_row(x, x->to->ops->import_user(x->to, u), "account", u->email, 0);
 }
 
@@ -441,17 +452,21 @@ static int copy_group(int64_t owner, int gid, const char *name, void *arg) {
     copy_ctx *x = arg;
     char id[16]; /* not the name: the target may refuse it for its bytes */
     snprintf(id, sizeof id, "%d", gid);
+    x->done.groups++;
     return copied_row(x, x->to->ops->import_group(x->to, owner, gid, name), "group", id, owner);
 }
 
 static int copy_entry(int64_t owner, msnp_list list, const store_entry *e, void *arg) {
     copy_ctx *x = arg;
     const char *kind = list == MSNP_LIST_FL ? "FL entry" : list == MSNP_LIST_AL ? "AL entry" : "BL entry";
+    x->done.entries++;
+    x->done.memberships += list == MSNP_LIST_FL ? (long)e->ngroups : 0;
     return copied_row(x, x->to->ops->import_entry(x->to, owner, list, e), kind, e->email, owner);
 }
 
 static int copy_prop(int64_t owner, const char *key, const char *value, void *arg) {
     copy_ctx *x = arg;
+    x->done.props++;
     return copied_row(x, x->to->ops->import_prop(x->to, owner, key, value), "property", key, owner);
 }
 
@@ -460,7 +475,8 @@ static int copy_prop(int64_t owner, const char *key, const char *value, void *ar
 static const store_export copy_export = {
     .counts = copy_counts, .user = copy_user, .group = copy_group, .entry = copy_entry, .prop = copy_prop};
 
-static store_rc store_copy_rows(store *from, store *to, store_counts *copied, char *err, size_t errcap) {
+static store_rc store_copy_rows(store *from, store *to, store_counts *copied, store_copy_progress progress, void *pctx,
+                                char *err, size_t errcap) {
     store_counts before, target;
     if (store_counts_get(to, &target) != STORE_OK) {
         snprintf(err, errcap, "target: %s", to->err);
@@ -475,7 +491,7 @@ static store_rc store_copy_rows(store *from, store *to, store_counts *copied, ch
         return STORE_ERROR;
     }
     to->refused_what[0] = '\0';
-    copy_ctx x = {.to = to, .rc = STORE_OK, .before = &before};
+    copy_ctx x = {.to = to, .rc = STORE_OK, .before = &before, .progress = progress, .pctx = pctx};
     store_rc rc = from->ops->export_rows(from, &copy_export, &x);
     if (rc == STORE_OK && x.rc == STORE_OK && to->ops->import_flush) x.rc = to->ops->import_flush(to);
     if (x.rc != STORE_OK && to->refused_what[0]) {
@@ -517,7 +533,8 @@ static store_rc store_copy_rows(store *from, store *to, store_counts *copied, ch
     return ok ? STORE_OK : STORE_ERROR;
 }
 
-store_rc store_copy(store *from, store *to, store_counts *copied, char *err, size_t errcap) {
+store_rc store_copy(store *from, store *to, store_counts *copied, store_copy_progress progress, void *pctx, char *err,
+                    size_t errcap) {
     if (!to->ops->import_begin) {
         snprintf(err, errcap, "the %s backend cannot be a migration target", to->ops->name);
         return STORE_ERROR;
@@ -531,7 +548,7 @@ store_rc store_copy(store *from, store *to, store_counts *copied, char *err, siz
      * counts and every row, so an msnd still writing to it cannot make the
      * copy a mix of before and after. */
     store_read_begin(from);
-    store_rc rc = store_copy_rows(from, to, copied, err, errcap);
+    store_rc rc = store_copy_rows(from, to, copied, progress, pctx, err, errcap);
     store_read_end(from);
     return rc;
 }

@@ -309,8 +309,13 @@ typedef struct store_counts {
     long users, entries, groups, memberships, props;
 } store_counts;
 store_rc store_counts_get(store *s, store_counts *out);
-/* STORE_EXISTS: the target is not empty. err gets what went wrong. */
-store_rc store_copy(store *from, store *to, store_counts *copied, char *err, size_t errcap);
+/* progress (may be NULL): the rows copied so far and the source's
+ * counts, every STORE_COPY_PROGRESS_ROWS rows.
+ * STORE_EXISTS: the target is not empty. err gets what went wrong. */
+#define STORE_COPY_PROGRESS_ROWS 16384
+typedef void (*store_copy_progress)(const store_counts *done, const store_counts *total, void *ctx);
+store_rc store_copy(store *from, store *to, store_counts *copied, store_copy_progress progress, void *pctx, char *err,
+                    size_t errcap);
 
 /* Bulk loading (store_copy's target side; the benchmark's populate step):
  * rows written as given, ids and versions included, in one transaction

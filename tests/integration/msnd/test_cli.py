@@ -1255,6 +1255,50 @@ def test_migrate_from_a_missing_file_is_refused():
     assert r.returncode == 0 and r.stdout.startswith("copied and checked: users 1,"), (r.stdout, r.stderr)
 
 
+def test_migrate_shows_its_progress_on_a_terminal_only():
+    """A copy says how far it is on a terminal (a line rewritten in place,
+    gone before the result); into a file or a pipe it says nothing but the
+    result, as before."""
+    src = os.path.join(TMP, "big.db")
+    assert run("db", "init", "--db", src).returncode == 0
+    db = sqlite3.connect(src)
+    db.executescript("""
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+        INSERT INTO users(id, email, password, name, created) SELECT i, 'u' || i || '@b.com', 'pw', 'U', 0 FROM n;
+        INSERT INTO list_entries(owner, list, contact, name) SELECT id, 1, id % 20000 + 1, 'U' FROM users;
+    """)
+    db.commit()
+    db.close()
+    master, slave = pty.openpty()
+    p = subprocess.Popen([MSND, "db", "migrate", "--from", src, "--to", os.path.join(TMP, "tty-copy.db")],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while p.poll() is None or select.select([master], [], [], 0)[0]:
+        assert time.monotonic() < deadline, seen
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    out = p.stdout.read().decode()
+    p.stdout.close()
+    os.close(master)
+    assert p.wait(10) == 0, seen
+    assert out.startswith("copied and checked: users 20000, list entries 20000,"), out
+    lines = [l for l in seen.decode().split("\r") if l.strip()]
+    assert lines and lines[0].startswith("msnd db: copying: ") and "of 20000 accounts" in lines[0], seen
+    assert re.search(r"\(\d+ %\)\x1b\[K$", lines[0]), seen
+    assert seen.endswith(b"\r\x1b[K"), seen  # the line cleared before the result
+    r = run("db", "migrate", "--from", src, "--to", os.path.join(TMP, "pipe-copy.db"))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
 def test_migrate_refuses_fields_too_long_to_read():
     """An e-mail address, password or friendly name longer than msnd takes
     (a file edited by hand) reads as empty: it was copied as empty with
@@ -1333,7 +1377,8 @@ TESTS = [test_unknown_option_is_named, test_help, test_version, test_missing_dat
          test_port_file_on_a_device_or_fifo_is_refused,
          test_every_bad_value_names_the_option_or_line,
          test_options_before_or_after_every_subcommand, test_migrate_from_a_missing_file_is_refused,
-         test_demo_script_runs_again_with_many_accounts, test_migrate_refuses_fields_too_long_to_read]
+         test_demo_script_runs_again_with_many_accounts, test_migrate_refuses_fields_too_long_to_read,
+         test_migrate_shows_its_progress_on_a_terminal_only]
 
 if __name__ == "__main__":
     MSND = os.path.abspath(sys.argv[1])

@@ -477,7 +477,7 @@ static const store_export copy_export = {
 
 static store_rc store_copy_rows(store *from, store *to, store_counts *copied, store_copy_progress progress, void *pctx,
                                 char *err, size_t errcap) {
-    store_counts before, target;
+    store_counts before = {0}, target; /* before: from the export; a source that gave none fails the compare */
     if (store_counts_get(to, &target) != STORE_OK) {
         snprintf(err, errcap, "target: %s", to->err);
         return STORE_ERROR;
@@ -544,9 +544,9 @@ store_rc store_copy(store *from, store *to, store_counts *copied, store_copy_pro
         return STORE_ERROR;
     }
     /* One snapshot of the source (SQLite: one read transaction; PostgreSQL
-     * opens its own in export_rows) for the
-     * counts and every row, so an msnd still writing to it cannot make the
-     * copy a mix of before and after. */
+     * opens its own in export_rows) for the counts and every row, so an
+     * msnd still writing to it cannot make the copy a mix of before and
+     * after. */
     store_read_begin(from);
     store_rc rc = store_copy_rows(from, to, copied, progress, pctx, err, errcap);
     store_read_end(from);

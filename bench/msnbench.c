@@ -1548,16 +1548,22 @@ static void print_open_line(const phase_result *pr, const char *unit, const char
            pr->sends, pr->recvs, pr->client_sleeps, pr->server_sleeps);
 }
 
-static int mode_presence(void) {
+/* Every user logged in and held, for the modes whose users change clique
+ * by clique: a run in which nobody could log in ends as unmeasured, with
+ * what it saw, instead of measuring nothing. Returns how many are online. */
+static unsigned hold_all_in_cliques(void) {
     double secs;
     long r0, r1;
     unsigned online = hold_all(&secs, &r0, &r1);
-    if (!online) {
-        char counts[200];
-        snprintf(counts, sizeof counts, "\"users\":%u,\"online\":0,\"clique\":%u,\"login_seconds\":%.2f", nusers,
-                 opt.clique, secs);
-        die_unmeasured("nobody online", counts);
-    }
+    if (online) return online;
+    char counts[200];
+    snprintf(counts, sizeof counts, "\"users\":%u,\"online\":0,\"clique\":%u,\"login_seconds\":%.2f", nusers,
+             opt.clique, secs);
+    die_unmeasured("nobody online", counts);
+}
+
+static int mode_presence(void) {
+    unsigned online = hold_all_in_cliques();
     queue_online_users();
     /* In index order the members of a clique change together, so each
      * watcher gets its clique's notifications of one round in one read;
@@ -1658,15 +1664,7 @@ static int writes_drained(void) { return cnt.writes_done >= cnt.writes_sent; }
 
 static int mode_lists(void) {
     if (nusers <= opt.clique) die("lists: --users must exceed --clique (each user's contact is in the next clique)");
-    double secs;
-    long r0, r1;
-    unsigned online = hold_all(&secs, &r0, &r1);
-    if (!online) {
-        char counts[200];
-        snprintf(counts, sizeof counts, "\"users\":%u,\"online\":0,\"clique\":%u,\"login_seconds\":%.2f", nusers,
-                 opt.clique, secs);
-        die_unmeasured("nobody online", counts);
-    }
+    unsigned online = hold_all_in_cliques();
     queue_online_users();
     tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
     list_inflight = opt.inflight;

@@ -362,10 +362,6 @@ store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *va
     return s->ops->prop_set(s, owner, key, value, ver);
 }
 
-store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx) {
-    return s->ops->prop_each(s, owner, fn, ctx);
-}
-
 store_rc store_counts_get(store *s, store_counts *out) { return s->ops->counts(s, out); }
 
 store_rc store_load_begin(store *s) {

@@ -297,9 +297,7 @@ store_rc store_group_del(store *s, int64_t owner, int gid, uint32_t *ver);
 store_rc store_group_rename(store *s, int64_t owner, int gid, const char *name, uint32_t *ver);
 
 /* Phone properties (PRP, MSNP5+): PHH PHW PHM MOB MBE. value NULL deletes. */
-typedef void (*store_prop_cb)(const char *key, const char *value, void *ctx);
 store_rc store_prop_set(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
-store_rc store_prop_each(store *s, int64_t owner, store_prop_cb fn, void *ctx);
 
 /* Copying a whole store into another (`msnd db migrate`). Ids, list
  * versions, group ids and the order of list entries are kept. The target

@@ -95,7 +95,6 @@ typedef struct store_ops {
     store_rc (*group_del)(store *s, int64_t owner, int gid, uint32_t *ver);
     store_rc (*group_rename)(store *s, int64_t owner, int gid, const char *name, uint32_t *ver);
     store_rc (*prop_set)(store *s, int64_t owner, const char *key, const char *value, uint32_t *ver);
-    store_rc (*prop_each)(store *s, int64_t owner, store_prop_cb fn, void *ctx);
     store_rc (*sync_rows)(store *s, int64_t uid, store_sync_builder *b);
     /* store_user_get_for_login in one round trip: the account (with its
      * password) into out and its snapshot rows into b; STORE_NOTFOUND

@@ -1321,21 +1321,6 @@ static store_rc pg_prop_set(store *base, int64_t owner, const char *key, const c
     RETRY(S(base), prop_set(S(base), owner, key, value, ver));
 }
 
-static store_rc pg_prop_each(store *base, int64_t owner, store_prop_cb fn, void *ctx) {
-    pg_store *s = S(base);
-    if (ensure_conn(s) != 0) return STORE_ERROR;
-    char b[24];
-    const char *p[1] = {i64(b, owner)};
-    PGresult *r = run(s,
-                      "SELECT key, value FROM props WHERE owner = $1 ORDER BY CASE key WHEN 'PHH' THEN 1 "
-                      "WHEN 'PHW' THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END",
-                      1, p);
-    if (!r) return STORE_ERROR;
-    for (int i = 0; i < PQntuples(r); i++) fn(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), ctx);
-    PQclear(r);
-    return STORE_OK;
-}
-
 /* ---- a login's reads (store_sync_get): one statement, one round trip;
  * the rows come unordered, store_sync_add orders each kind by column 8
  * (gid, seq). ME is the condition on the account's users row (as `me`),
@@ -1714,8 +1699,6 @@ PG_LEASED(store_rc, prop_set, STORE_ERROR,
           (store *base, int64_t owner, const char *key, const char *value, uint32_t *ver),
           (base, owner, key, value, ver))
 PG_LEASED(store_rc, sync_rows, STORE_ERROR, (store *base, int64_t uid, store_sync_builder *b), (base, uid, b))
-PG_LEASED(store_rc, prop_each, STORE_ERROR, (store *base, int64_t owner, store_prop_cb fn, void *ctx),
-          (base, owner, fn, ctx))
 /* clang-format on */
 
 /* ---- login reads in batches ----
@@ -1931,7 +1914,6 @@ static const store_ops pg_ops = {
     .group_del = leased_group_del,
     .group_rename = leased_group_rename,
     .prop_set = leased_prop_set,
-    .prop_each = leased_prop_each,
     .sync_rows = leased_sync_rows,
     .login_rows = batched_login_rows,
     .counts = pg_counts,

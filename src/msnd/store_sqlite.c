@@ -66,7 +66,6 @@ enum {
     Q_MEMBER_COUNT,
     Q_PROP_SET,
     Q_PROP_DEL,
-    Q_PROP_EACH,
     Q_SYNC,
     Q_BEGIN,
     Q_COMMIT,
@@ -160,8 +159,6 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_PROP_SET] = "INSERT INTO props(owner,key,value) VALUES(?1,?2,?3) "
                    "ON CONFLICT(owner,key) DO UPDATE SET value=excluded.value",
     [Q_PROP_DEL] = "DELETE FROM props WHERE owner=?1 AND key=?2",
-    [Q_PROP_EACH] = "SELECT key,value FROM props WHERE owner=?1 ORDER BY CASE key WHEN 'PHH' THEN 1 WHEN 'PHW' "
-                    "THEN 2 WHEN 'PHM' THEN 3 WHEN 'MOB' THEN 4 WHEN 'MBE' THEN 5 ELSE 6 END",
     /* A login's reads (store_sync_get) in one statement: one row per
      * account, property, group and entry, tagged with its kind (store_impl.h
      * SYNC_*) and with the key store_sync_add orders each kind by (gid,
@@ -1357,22 +1354,6 @@ static store_rc sq_prop_set(store *base, int64_t owner, const char *key, const c
     return commit(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
-static store_rc sq_prop_each(store *base, int64_t owner, store_prop_cb fn, void *ctx) {
-    sq_store *s = S(base);
-    sqlite3_stmt *st = q(s, Q_PROP_EACH);
-    if (!st) return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, owner);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 0);
-        const char *v = (const char *)sqlite3_column_text(st, 1);
-        if (k && v) fn(k, v, ctx);
-    }
-    if (rc != SQLITE_DONE) note_err(s);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
-}
-
 _Static_assert(SYNC_FL == 3 && SYNC_RL == 6 && SYNC_FL_GROUP == 7 && SYNC_FL_PHONE == 8 && SYNC_LISTED_BY == 9,
                "Q_SYNC tags its rows with these kinds");
 
@@ -1651,7 +1632,6 @@ static const store_ops sq_ops = {
     .group_del = sq_group_del,
     .group_rename = sq_group_rename,
     .prop_set = sq_prop_set,
-    .prop_each = sq_prop_each,
     .sync_rows = sq_sync_rows,
     .counts = sq_counts,
     .has_accounts = sq_has_accounts,

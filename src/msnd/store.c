@@ -454,7 +454,7 @@ static int copy_group(int64_t owner, int gid, const char *name, void *arg) {
 
 static int copy_entry(int64_t owner, msnp_list list, const store_entry *e, void *arg) {
     copy_ctx *x = arg;
-    const char *kind = list == MSNP_LIST_FL ? "FL entry" : list == MSNP_LIST_AL ? "AL entry" : "BL entry";
+    const char *kind = store_entry_kind(list);
     x->done.entries++;
     x->done.memberships += list == MSNP_LIST_FL ? (long)e->ngroups : 0;
     return copied_row(x, x->to->ops->import_entry(x->to, owner, list, e), kind, e->email, owner);

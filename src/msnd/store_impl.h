@@ -190,6 +190,13 @@ struct store {
     int64_t refused_owner;
 };
 
+/* How store_copy names a list entry in its messages ("FL entry
+ * bob@example.com"); a target that names a refused row itself
+ * (refused_what) uses the same words. */
+static inline const char *store_entry_kind(msnp_list list) {
+    return list == MSNP_LIST_FL ? "FL entry" : list == MSNP_LIST_AL ? "AL entry" : "BL entry";
+}
+
 /* upgrade 0 (store_open_source): a database as it is, refused unless its
  * schema is this msnd's; nothing is created or upgraded. */
 store *store_sqlite_open(const char *path, int upgrade, char *err, size_t errcap);

@@ -12,6 +12,8 @@
  * chunk is (kind, key, account) until the chunk is sent. */
 #include "store_pg_copy.h"
 
+#include "store_impl.h"
+
 #include <msnkit/grow.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,7 +317,7 @@ int pg_copy_group(pg_copy *w, int64_t owner, int gid, const char *name) {
 }
 
 int pg_copy_entry(pg_copy *w, int64_t owner, msnp_list list, const store_entry *e) {
-    const char *kind = list == MSNP_LIST_FL ? "FL entry" : list == MSNP_LIST_AL ? "AL entry" : "BL entry";
+    const char *kind = store_entry_kind(list);
     if (!next_row(w, T_ENTRIES, owner, kind, e->email)) return -1;
     text_buf *b = &w->q[T_ENTRIES].text;
     size_t start = b->len;
